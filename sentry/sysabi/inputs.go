@@ -1,0 +1,279 @@
+package sysabi
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// AppMemory is the client's read access to the application's memory.
+type AppMemory interface {
+	// ReadAt copies n bytes at addr (EFAULT if unmapped).
+	ReadAt(addr uint64, n int) ([]byte, error)
+	// ReadString copies the NUL-terminated string at addr, NUL included,
+	// reading at most max bytes (ENAMETOOLONG if no NUL within max).
+	ReadString(addr uint64, max int) ([]byte, error)
+}
+
+// Limits on what one forwarded call may carry.
+const (
+	// PathMax is PATH_MAX.
+	PathMax = 4096
+	// MaxBuffer bounds a single by-reference data buffer (write, pwrite).
+	// Larger requests are clamped by the client: the call then does a
+	// short write, which Linux permits.
+	MaxBuffer = 16 << 20
+	// MaxArgStrings and MaxArgBytes bound execve's argv+envp.
+	MaxArgStrings = 1 << 16
+	MaxArgBytes   = 2 << 20
+)
+
+// input describes one by-reference input of a system call.
+type input struct {
+	kind inputKind
+	// arg is the argument holding the address.
+	arg int
+	// lenArg is the argument holding the length (kindBuf, kindIovecData,
+	// kindIovecArray), or -1.
+	lenArg int
+	// size is the fixed size (kindFixed) or element size (kindBuf with
+	// lenArg, e.g. pollfd is 8 bytes).
+	size int
+}
+
+type inputKind int
+
+const (
+	kindString     inputKind = iota // NUL-terminated path, up to PathMax
+	kindFixed                       // size bytes, skipped when the address is 0
+	kindBuf                         // args[lenArg]*size bytes (size 0 means 1)
+	kindIovecArray                  // the iovec array only (readv)
+	kindIovecData                   // the iovec array and every buffer (writev)
+	kindStringVec                   // execve argv/envp
+	kindFdSet                       // select fd_set: (args[0]+7)/8 bytes
+)
+
+func str(arg int) input         { return input{kind: kindString, arg: arg} }
+func fixed(arg, size int) input { return input{kind: kindFixed, arg: arg, size: size} }
+func buf(arg, lenArg int) input { return input{kind: kindBuf, arg: arg, lenArg: lenArg, size: 1} }
+func elems(arg, lenArg, size int) input {
+	return input{kind: kindBuf, arg: arg, lenArg: lenArg, size: size}
+}
+func iovArray(arg, lenArg int) input { return input{kind: kindIovecArray, arg: arg, lenArg: lenArg} }
+func iovData(arg, lenArg int) input  { return input{kind: kindIovecData, arg: arg, lenArg: lenArg} }
+func strvec(arg int) input           { return input{kind: kindStringVec, arg: arg} }
+func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
+
+// Sizes of Linux structures read by forwarded calls.
+const (
+	sizeofSigaction = 32  // kernel struct sigaction on amd64
+	sizeofSiginfo   = 128 // siginfo_t
+	sizeofTimespec  = 16
+	sizeofTimeval   = 16
+	sizeofFlock     = 32
+	sizeofEpollEvt  = 12
+	sizeofPollfd    = 8
+	sizeofOpenHow   = 24
+)
+
+// inputSpecs lists, for every forwarded system call that reads application
+// memory, what it reads. A forwarded call absent from this table reads no
+// memory. ioctl is special-cased in Inputs.
+var inputSpecs = map[uintptr][]input{
+	unix.SYS_WRITE:           {buf(1, 2)},
+	unix.SYS_PWRITE64:        {buf(1, 2)},
+	unix.SYS_WRITEV:          {iovData(1, 2)},
+	unix.SYS_PWRITEV:         {iovData(1, 2)},
+	unix.SYS_PWRITEV2:        {iovData(1, 2)},
+	unix.SYS_READV:           {iovArray(1, 2)},
+	unix.SYS_PREADV:          {iovArray(1, 2)},
+	unix.SYS_PREADV2:         {iovArray(1, 2)},
+	unix.SYS_OPEN:            {str(0)},
+	unix.SYS_CREAT:           {str(0)},
+	unix.SYS_OPENAT:          {str(1)},
+	unix.SYS_OPENAT2:         {str(1), buf(2, 3)},
+	unix.SYS_STAT:            {str(0)},
+	unix.SYS_LSTAT:           {str(0)},
+	unix.SYS_NEWFSTATAT:      {str(1)},
+	unix.SYS_STATX:           {str(1)},
+	unix.SYS_ACCESS:          {str(0)},
+	unix.SYS_FACCESSAT:       {str(1)},
+	unix.SYS_FACCESSAT2:      {str(1)},
+	unix.SYS_READLINK:        {str(0)},
+	unix.SYS_READLINKAT:      {str(1)},
+	unix.SYS_CHDIR:           {str(0)},
+	unix.SYS_CHROOT:          {str(0)},
+	unix.SYS_MKDIR:           {str(0)},
+	unix.SYS_MKDIRAT:         {str(1)},
+	unix.SYS_RMDIR:           {str(0)},
+	unix.SYS_UNLINK:          {str(0)},
+	unix.SYS_UNLINKAT:        {str(1)},
+	unix.SYS_RENAME:          {str(0), str(1)},
+	unix.SYS_RENAMEAT:        {str(1), str(3)},
+	unix.SYS_RENAMEAT2:       {str(1), str(3)},
+	unix.SYS_LINK:            {str(0), str(1)},
+	unix.SYS_LINKAT:          {str(1), str(3)},
+	unix.SYS_SYMLINK:         {str(0), str(1)},
+	unix.SYS_SYMLINKAT:       {str(0), str(2)},
+	unix.SYS_MKNOD:           {str(0)},
+	unix.SYS_MKNODAT:         {str(1)},
+	unix.SYS_CHMOD:           {str(0)},
+	unix.SYS_FCHMODAT:        {str(1)},
+	unix.SYS_CHOWN:           {str(0)},
+	unix.SYS_LCHOWN:          {str(0)},
+	unix.SYS_FCHOWNAT:        {str(1)},
+	unix.SYS_TRUNCATE:        {str(0)},
+	unix.SYS_STATFS:          {str(0)},
+	unix.SYS_UTIME:           {str(0), fixed(1, 16)},
+	unix.SYS_UTIMES:          {str(0), fixed(1, 2*sizeofTimeval)},
+	unix.SYS_FUTIMESAT:       {str(1), fixed(2, 2*sizeofTimeval)},
+	unix.SYS_UTIMENSAT:       {str(1), fixed(2, 2*sizeofTimespec)},
+	unix.SYS_EXECVE:          {str(0), strvec(1), strvec(2)},
+	unix.SYS_EXECVEAT:        {str(1), strvec(2), strvec(3)},
+	unix.SYS_RT_SIGACTION:    {fixed(1, sizeofSigaction)},
+	unix.SYS_RT_SIGQUEUEINFO: {fixed(2, sizeofSiginfo)},
+	unix.SYS_FCNTL:           nil, // see Inputs: F_SETLK* read a struct flock
+	unix.SYS_POLL:            {elems(0, 1, sizeofPollfd)},
+	unix.SYS_PPOLL:           {elems(0, 1, sizeofPollfd), fixed(2, sizeofTimespec), fixed(3, 8)},
+	unix.SYS_SELECT:          {fdset(1), fdset(2), fdset(3), fixed(4, sizeofTimeval)},
+	unix.SYS_PSELECT6:        {fdset(1), fdset(2), fdset(3), fixed(4, sizeofTimespec), fixed(5, 16)},
+	unix.SYS_EPOLL_CTL:       {fixed(3, sizeofEpollEvt)},
+	unix.SYS_EPOLL_PWAIT:     {fixed(4, 8)},
+	unix.SYS_SENDFILE:        {fixed(2, 8)},
+	unix.SYS_SPLICE:          {fixed(1, 8), fixed(3, 8)},
+	unix.SYS_COPY_FILE_RANGE: {fixed(1, 8), fixed(3, 8)},
+	unix.SYS_MEMFD_CREATE:    {str(0)},
+	unix.SYS_CONNECT:         {buf(1, 2)},
+	unix.SYS_BIND:            {buf(1, 2)},
+	unix.SYS_SENDTO:          {buf(1, 2), buf(4, 5)},
+	unix.SYS_RECVFROM:        {fixed(5, 4)},
+	unix.SYS_ACCEPT:          {fixed(2, 4)},
+	unix.SYS_ACCEPT4:         {fixed(2, 4)},
+	unix.SYS_GETSOCKNAME:     {fixed(2, 4)},
+	unix.SYS_GETPEERNAME:     {fixed(2, 4)},
+	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
+	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
+	unix.SYS_WAIT4:           nil,
+	unix.SYS_WAITID:          nil,
+}
+
+// ioctl requests that read a fixed-size argument.
+var ioctlInputs = map[uint64]int{
+	unix.TCSETS:     36, // kernel struct termios
+	unix.TCSETSW:    36,
+	unix.TCSETSF:    36,
+	unix.TIOCSWINSZ: 8,
+	unix.TIOCSPGRP:  4,
+	0x5421:          4, // FIONBIO
+	0x5452:          4, // FIOASYNC
+}
+
+// fcntl commands that read a struct flock.
+var fcntlFlock = map[uint64]bool{
+	unix.F_SETLK: true, unix.F_SETLKW: true, unix.F_GETLK: true,
+	unix.F_OFD_SETLK: true, unix.F_OFD_SETLKW: true, unix.F_OFD_GETLK: true,
+}
+
+// Inputs copies every by-reference input of a forwarded call out of the
+// application's memory. An input whose copy faults is omitted: the server
+// then fails the call with EFAULT exactly where Linux would.
+func Inputs(sysno uintptr, args [6]uint64, mem AppMemory) []Region {
+	var specs []input
+	switch sysno {
+	case unix.SYS_IOCTL:
+		if n, ok := ioctlInputs[args[1]]; ok {
+			specs = []input{fixed(2, n)}
+		}
+	case unix.SYS_FCNTL:
+		if fcntlFlock[args[1]] {
+			specs = []input{fixed(2, sizeofFlock)}
+		}
+	default:
+		specs = inputSpecs[sysno]
+	}
+	var out []Region
+	for _, in := range specs {
+		out = appendInput(out, in, args, mem)
+	}
+	return out
+}
+
+func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region {
+	addr := args[in.arg]
+	if addr == 0 {
+		return out
+	}
+	read := func(addr uint64, n int) bool {
+		if n <= 0 {
+			return true
+		}
+		b, err := mem.ReadAt(addr, n)
+		if err != nil {
+			return false
+		}
+		out = append(out, Region{Addr: addr, Data: b})
+		return true
+	}
+	switch in.kind {
+	case kindString:
+		if b, err := mem.ReadString(addr, PathMax); err == nil {
+			out = append(out, Region{Addr: addr, Data: b})
+		}
+	case kindFixed:
+		read(addr, in.size)
+	case kindBuf:
+		n := args[in.lenArg] * uint64(in.size)
+		if n > MaxBuffer {
+			n = MaxBuffer
+		}
+		read(addr, int(n))
+	case kindFdSet:
+		nfds := args[0]
+		if nfds > 1<<20 {
+			return out
+		}
+		read(addr, int((nfds+63)/64*8))
+	case kindIovecArray, kindIovecData:
+		cnt := args[in.lenArg]
+		if cnt > MaxIovecs {
+			return out
+		}
+		b, err := mem.ReadAt(addr, int(16*cnt))
+		if err != nil {
+			return out
+		}
+		out = append(out, Region{Addr: addr, Data: b})
+		if in.kind == kindIovecArray {
+			return out
+		}
+		total := uint64(0)
+		for i := 0; i < int(cnt); i++ {
+			base, n := le64(b[16*i:]), le64(b[16*i+8:])
+			if total+n > MaxBuffer {
+				n = MaxBuffer - total
+			}
+			total += n
+			if !read(base, int(n)) {
+				return out
+			}
+		}
+	case kindStringVec:
+		total := 0
+		for i := 0; i < MaxArgStrings; i++ {
+			p, err := mem.ReadAt(addr+uint64(8*i), 8)
+			if err != nil {
+				return out
+			}
+			out = append(out, Region{Addr: addr + uint64(8*i), Data: p})
+			sp := le64(p)
+			if sp == 0 {
+				return out
+			}
+			s, err := mem.ReadString(sp, MaxArgBytes-total)
+			if err != nil {
+				return out
+			}
+			total += len(s)
+			out = append(out, Region{Addr: sp, Data: s})
+		}
+	}
+	return out
+}

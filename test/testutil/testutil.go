@@ -1,0 +1,167 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binary builds runsc-decoupled (static, as the platform needs) once per
+// test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "runsc-decoupled")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./runsc-decoupled")
+		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// Result is what a finished command produced.
+type Result struct {
+	Stdout, Stderr string
+	// ExitCode is the shell-style exit code (128+N for signal N).
+	ExitCode int
+}
+
+// Run runs argv with stdin, under a timeout, in dir ("" for the current
+// directory).
+func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%q timed out after %v\nstdout:\n%s\nstderr:\n%s", argv, timeout, out.String(), errb.String())
+	}
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			r.ExitCode = 128 + int(ws.Signal())
+		} else {
+			r.ExitCode = ws.ExitStatus()
+		}
+	default:
+		t.Fatalf("run %q: %v", argv, err)
+	}
+	return r
+}
+
+// Sandbox runs argv under `runsc-decoupled do` with the given do flags.
+func Sandbox(t testing.TB, timeout time.Duration, dir, stdin string, flags []string, argv ...string) Result {
+	t.Helper()
+	full := append([]string{Binary(t), "do"}, flags...)
+	full = append(full, "--")
+	full = append(full, argv...)
+	return Run(t, timeout, dir, stdin, full...)
+}
+
+// Daemon is a runsc-decoupled server or gofer started by a test.
+type Daemon struct {
+	Cmd    *exec.Cmd
+	Target string
+	Log    *bytes.Buffer
+}
+
+// StartDaemon starts `runsc-decoupled VERB --listen unix:DIR/NAME.sock
+// ARGS...` and waits until it listens. It is killed at the end of the test.
+func StartDaemon(t testing.TB, dir, name, verb string, args ...string) *Daemon {
+	t.Helper()
+	sock := filepath.Join(dir, name+".sock")
+	d := &Daemon{Target: "unix:" + sock, Log: &bytes.Buffer{}}
+	all := append([]string{verb, "--listen", d.Target}, args...)
+	d.Cmd = exec.Command(Binary(t), all...)
+	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
+	if err := d.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", verb, err)
+	}
+	t.Cleanup(func() {
+		d.Cmd.Process.Kill()
+		d.Cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return d
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not listen on %s; log:\n%s", verb, sock, d.Log.String())
+	return nil
+}
+
+// StaticProgram compiles C source with gcc -static into dir and returns the
+// binary's path.
+func StaticProgram(t testing.TB, dir, name, src string) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatalf("gcc is required (run test/setup.sh): %v", err)
+	}
+	c := filepath.Join(dir, name+".c")
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	if out, err := exec.Command("gcc", "-static", "-O2", "-o", bin, c).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// Busybox is the static busybox the workloads use.
+const Busybox = "/bin/busybox"
+
+// RequireRoot fails the test when not root: the platform needs it.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("must run as root (the gVisor platform needs it)")
+	}
+}
