@@ -1,0 +1,169 @@
+package sysabi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// fakeApp is application memory made of byte slices at fixed addresses.
+type fakeApp map[uint64][]byte
+
+func (f fakeApp) find(addr uint64, n int) ([]byte, bool) {
+	for base, b := range f {
+		if addr >= base && addr+uint64(n) <= base+uint64(len(b)) {
+			return b[addr-base : addr-base+uint64(n)], true
+		}
+	}
+	return nil, false
+}
+
+func (f fakeApp) ReadAt(addr uint64, n int) ([]byte, error) {
+	b, ok := f.find(addr, n)
+	if !ok {
+		return nil, unix.EFAULT
+	}
+	return append([]byte(nil), b...), nil
+}
+
+func (f fakeApp) ReadString(addr uint64, max int) ([]byte, error) {
+	for base, b := range f {
+		if addr >= base && addr < base+uint64(len(b)) {
+			rest := b[addr-base:]
+			if i := bytes.IndexByte(rest, 0); i >= 0 && i < max {
+				return append([]byte(nil), rest[:i+1]...), nil
+			}
+			if len(rest) >= max {
+				return nil, unix.ENAMETOOLONG
+			}
+			return nil, unix.EFAULT
+		}
+	}
+	return nil, unix.EFAULT
+}
+
+func iovecs(pairs ...uint64) []byte {
+	b := make([]byte, 8*len(pairs))
+	for i, v := range pairs {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+	return b
+}
+
+// TestInputsRoundTrip checks that what the client copies is exactly what a
+// server-side Memory lets the call read.
+func TestInputsRoundTrip(t *testing.T) {
+	app := fakeApp{
+		0x1000: []byte("/etc/passwd\x00"),
+		0x2000: []byte("/tmp/new\x00"),
+		0x3000: []byte("hello world"),
+		0x4000: iovecs(0x3000, 5, 0x3006, 5),
+		0x5000: iovecs(0x1000, 0x2000, 0),
+	}
+	tests := []struct {
+		name  string
+		sysno uintptr
+		args  [6]uint64
+		check func(t *testing.T, m *Memory)
+	}{
+		{"openat path", unix.SYS_OPENAT, [6]uint64{0, 0x1000}, func(t *testing.T, m *Memory) {
+			if s, err := m.CopyInString(0x1000, PathMax); err != nil || s != "/etc/passwd" {
+				t.Errorf("path = %q, %v", s, err)
+			}
+		}},
+		{"rename two paths", unix.SYS_RENAME, [6]uint64{0x1000, 0x2000}, func(t *testing.T, m *Memory) {
+			if s, err := m.CopyInString(0x2000, PathMax); err != nil || s != "/tmp/new" {
+				t.Errorf("new = %q, %v", s, err)
+			}
+		}},
+		{"write buffer", unix.SYS_WRITE, [6]uint64{1, 0x3000, 11}, func(t *testing.T, m *Memory) {
+			if b, err := m.CopyIn(0x3000, 11); err != nil || string(b) != "hello world" {
+				t.Errorf("buf = %q, %v", b, err)
+			}
+			if _, err := m.CopyIn(0x3000, 12); err != unix.EFAULT {
+				t.Errorf("read past buffer: %v, want EFAULT", err)
+			}
+		}},
+		{"writev data", unix.SYS_WRITEV, [6]uint64{1, 0x4000, 2}, func(t *testing.T, m *Memory) {
+			iov, err := m.CopyInIovecs(0x4000, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			for _, v := range iov {
+				b, err := m.CopyIn(v.Base, int(v.Len))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, b...)
+			}
+			if string(got) != "helloworld" {
+				t.Errorf("gathered %q", got)
+			}
+		}},
+		{"execve argv", unix.SYS_EXECVE, [6]uint64{0x1000, 0x5000, 0}, func(t *testing.T, m *Memory) {
+			argv, err := m.CopyInStringVector(0x5000, 10, 1000)
+			if err != nil || len(argv) != 2 || argv[0] != "/etc/passwd" || argv[1] != "/tmp/new" {
+				t.Errorf("argv = %q, %v", argv, err)
+			}
+		}},
+		{"unmapped path faults", unix.SYS_OPEN, [6]uint64{0x9000}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyInString(0x9000, PathMax); err != unix.EFAULT {
+				t.Errorf("err = %v, want EFAULT", err)
+			}
+		}},
+		{"read has no inputs", unix.SYS_READ, [6]uint64{0, 0x3000, 11}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyIn(0x3000, 1); err != unix.EFAULT {
+				t.Errorf("err = %v, want EFAULT", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check(t, NewMemory(Inputs(tc.sysno, tc.args, app)))
+		})
+	}
+}
+
+func TestCopyOutOverlaysLaterReads(t *testing.T) {
+	m := NewMemory([]Region{{Addr: 100, Data: []byte("abcdef")}})
+	if err := m.CopyOut(102, []byte("XY")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.CopyIn(100, 6)
+	if err != nil || string(b) != "abXYef" {
+		t.Errorf("CopyIn = %q, %v", b, err)
+	}
+	if err := m.CopyOut(0, []byte("x")); err != unix.EFAULT {
+		t.Errorf("CopyOut(0) = %v, want EFAULT", err)
+	}
+}
+
+func TestNewMemoryMergesOverlaps(t *testing.T) {
+	m := NewMemory([]Region{
+		{Addr: 10, Data: []byte("abcd")},
+		{Addr: 12, Data: []byte("cdefgh")},
+		{Addr: 18, Data: []byte("ij")},
+	})
+	b, err := m.CopyIn(10, 10)
+	if err != nil || string(b) != "abcdefghij" {
+		t.Errorf("CopyIn = %q, %v", b, err)
+	}
+}
+
+// FuzzMemory throws arbitrary regions and reads at Memory: errors, never a
+// panic.
+func FuzzMemory(f *testing.F) {
+	f.Add(uint64(0x1000), []byte("abc\x00"), uint64(0x1000), 4, uint64(0x1002), 2)
+	f.Add(^uint64(0)-2, []byte("abcdef"), ^uint64(0), 8, uint64(0), 1)
+	f.Fuzz(func(t *testing.T, addr uint64, data []byte, raddr uint64, n int, vaddr uint64, cnt int) {
+		m := NewMemory([]Region{{Addr: addr, Data: data}, {Addr: addr + 3, Data: data}})
+		m.CopyIn(raddr, n%(1<<20))
+		m.CopyInString(raddr, PathMax)
+		m.CopyInStringVector(vaddr, 64, 4096)
+		m.CopyInIovecs(vaddr, cnt%2048)
+		m.CopyOut(raddr, data)
+	})
+}
