@@ -113,27 +113,52 @@ type Daemon struct {
 // ARGS...` and waits until it listens. It is killed at the end of the test.
 func StartDaemon(t testing.TB, dir, name, verb string, args ...string) *Daemon {
 	t.Helper()
-	sock := filepath.Join(dir, name+".sock")
-	d := &Daemon{Target: "unix:" + sock, Log: &bytes.Buffer{}}
-	all := append([]string{verb, "--listen", d.Target}, args...)
+	target := "unix:" + filepath.Join(dir, name+".sock")
+	d := StartDaemonAt(t, target, verb, args...)
+	if d == nil {
+		t.Fatalf("%s did not listen on %s", verb, target)
+	}
+	return d
+}
+
+// StartDaemonAt starts `runsc-decoupled VERB --listen TARGET ARGS...` and
+// waits until it listens. It returns nil if the daemon exited first (the
+// address was taken, say), with the daemon's log in the test log. A started
+// daemon is killed at the end of the test.
+func StartDaemonAt(t testing.TB, target, verb string, args ...string) *Daemon {
+	t.Helper()
+	network, address := "tcp", target
+	if p, ok := strings.CutPrefix(target, "unix:"); ok {
+		network, address = "unix", p
+	}
+	d := &Daemon{Target: target, Log: &bytes.Buffer{}}
+	all := append([]string{verb, "--listen", target}, args...)
 	d.Cmd = exec.Command(Binary(t), all...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
 	if err := d.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", verb, err)
 	}
+	exited := make(chan struct{})
+	go func() { d.Cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		d.Cmd.Process.Kill()
-		d.Cmd.Wait()
+		<-exited
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.Dial("unix", sock); err == nil {
+		select {
+		case <-exited:
+			t.Logf("%s on %s exited: %s", verb, target, d.Log.String())
+			return nil
+		default:
+		}
+		if c, err := net.Dial(network, address); err == nil {
 			c.Close()
 			return d
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("%s did not listen on %s; log:\n%s", verb, sock, d.Log.String())
+	t.Fatalf("%s did not listen on %s; log:\n%s", verb, target, d.Log.String())
 	return nil
 }
 
