@@ -1,0 +1,288 @@
+package gofer
+
+import (
+	"context"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// Operations that change a directory: Mkdir, Symlink, Mknod, Link, Unlink,
+// Rename. Create is in io.go because it also opens the file.
+
+// finishCreate applies ownership and the exact permission bits (the gofer's
+// own umask must not matter: the sentry has already applied the
+// application's) to the new file pathFD (an O_PATH fd), then installs a
+// handle for it. If openFD is not -1, it is an fd of the same file open with
+// the open flags openFlags, which becomes the handle's open fd. On failure it removes
+// the new file again if name still refers to it, and closes pathFD and
+// openFD.
+func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, openFlags, uid, gid, perm uint32) (*goferpb.Handle, *goferpb.Stat, error) {
+	err := fchown(pathFD, int(uid), int(gid))
+	if err != nil && !s.isRoot && errnoOf(err) == int32(unix.EPERM) {
+		err = nil
+	}
+	var st *goferpb.Stat
+	if err == nil {
+		st, err = statFD(pathFD)
+	}
+	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != perm&0o7777 {
+		// Also restores set-id bits cleared by the chown above.
+		err = wrap(unix.Fchmodat(unix.AT_FDCWD, procFDPath(pathFD), perm&0o7777, 0), "chmod new file")
+	}
+	if err != nil {
+		removeIfSame(dir.fd, name, pathFD)
+		unix.Close(pathFD)
+		if openFD >= 0 {
+			unix.Close(openFD)
+		}
+		return nil, nil, err
+	}
+	h, st, err := newHandle(pathFD)
+	if err != nil {
+		if openFD >= 0 {
+			unix.Close(openFD)
+		}
+		return nil, nil, err
+	}
+	if openFD >= 0 {
+		// h is not yet published: no lock needed.
+		switch openFlags & unix.O_ACCMODE {
+		case unix.O_RDONLY:
+			h.rfd = openFD
+		case unix.O_WRONLY:
+			h.wfd = openFD
+		default:
+			h.rfd, h.wfd = openFD, openFD
+		}
+		h.setSyncLocked(openFlags)
+	}
+	id, err := s.insert(h)
+	if err != nil {
+		h.decRef()
+		return nil, nil, err
+	}
+	return &goferpb.Handle{Id: id, FileHandle: h.fileHandle}, st, nil
+}
+
+// finishCreatePath is finishCreate for a new file that is not opened.
+func (s *Server) finishCreatePath(dir *handle, name string, pathFD int, uid, gid, perm uint32) (*goferpb.Handle, *goferpb.Stat, error) {
+	return s.finishCreate(dir, name, pathFD, -1, 0, uid, gid, perm)
+}
+
+// removeIfSame unlinks name from dirfd if it still names the file fd; it is
+// the best-effort undo of a creation whose setup failed.
+func removeIfSame(dirfd int, name string, fd int) {
+	var a, b unix.Stat_t
+	if unix.Fstatat(fd, "", &a, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		unix.Fstatat(dirfd, name, &b, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		a.Dev != b.Dev || a.Ino != b.Ino {
+		return
+	}
+	flags := 0
+	if a.Mode&unix.S_IFMT == unix.S_IFDIR {
+		flags = unix.AT_REMOVEDIR
+	}
+	unix.Unlinkat(dirfd, name, flags)
+}
+
+// lookupDirName looks up a directory handle and checks name.
+func (s *Server) lookupDirName(dirID uint64, name string) (*handle, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return s.lookupDir(dirID)
+}
+
+// Mkdir implements goferpb.GoferServer.Mkdir.
+func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.MkdirReply, error) {
+	h, st, err := s.mkdir(req)
+	s.log.Debug("mkdir", "dir", req.GetDir(), "name", req.GetName(), "mode", req.GetMode(), "err", err)
+	if err != nil {
+		return &goferpb.MkdirReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.MkdirReply{Handle: h, Stat: st}, nil
+}
+
+func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Stat, error) {
+	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	if err != nil {
+		return nil, nil, wrap(err, "mkdir")
+	}
+	defer dir.decRef()
+	name, perm := req.GetName(), req.GetMode()&0o7777
+	if err := unix.Mkdirat(dir.fd, name, perm); err != nil {
+		return nil, nil, wrap(err, "mkdir %q", name)
+	}
+	fd, err := openPath(dir.fd, name)
+	if err != nil {
+		return nil, nil, wrap(err, "mkdir %q: open", name)
+	}
+	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), perm)
+}
+
+// Symlink implements goferpb.GoferServer.Symlink.
+func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*goferpb.SymlinkReply, error) {
+	h, st, err := s.symlink(req)
+	s.log.Debug("symlink", "dir", req.GetDir(), "name", req.GetName(), "target", req.GetTarget(), "err", err)
+	if err != nil {
+		return &goferpb.SymlinkReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.SymlinkReply{Handle: h, Stat: st}, nil
+}
+
+func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb.Stat, error) {
+	target := req.GetTarget()
+	switch {
+	case target == "":
+		return nil, nil, errorf(unix.ENOENT, "symlink: empty target")
+	case strings.IndexByte(target, 0) >= 0:
+		return nil, nil, errorf(unix.EINVAL, "symlink: NUL in target")
+	case len(target) >= unix.PathMax:
+		return nil, nil, errorf(unix.ENAMETOOLONG, "symlink: target of %d bytes", len(target))
+	}
+	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	if err != nil {
+		return nil, nil, wrap(err, "symlink")
+	}
+	defer dir.decRef()
+	name := req.GetName()
+	// The target is stored, never resolved by the gofer.
+	if err := unix.Symlinkat(target, dir.fd, name); err != nil {
+		return nil, nil, wrap(err, "symlink %q", name)
+	}
+	fd, err := openPath(dir.fd, name)
+	if err != nil {
+		return nil, nil, wrap(err, "symlink %q: open", name)
+	}
+	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), 0o777)
+}
+
+// Mknod implements goferpb.GoferServer.Mknod. Regular files, FIFOs and
+// sockets can be created; device nodes give EPERM (a device node in the
+// root would be a way out of it).
+func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.MknodReply, error) {
+	h, st, err := s.mknod(req)
+	s.log.Debug("mknod", "dir", req.GetDir(), "name", req.GetName(), "mode", req.GetMode(), "err", err)
+	if err != nil {
+		return &goferpb.MknodReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.MknodReply{Handle: h, Stat: st}, nil
+}
+
+func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Stat, error) {
+	mode := req.GetMode()
+	ftype := mode & unix.S_IFMT
+	switch ftype {
+	case 0:
+		ftype = unix.S_IFREG
+	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK:
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return nil, nil, errorf(unix.EPERM, "mknod: device nodes are not served")
+	default:
+		return nil, nil, errorf(unix.EINVAL, "mknod: file type %#o", ftype)
+	}
+	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	if err != nil {
+		return nil, nil, wrap(err, "mknod")
+	}
+	defer dir.decRef()
+	name, perm := req.GetName(), mode&0o7777
+	if err := unix.Mknodat(dir.fd, name, ftype|perm, 0); err != nil {
+		return nil, nil, wrap(err, "mknod %q", name)
+	}
+	fd, err := openPath(dir.fd, name)
+	if err != nil {
+		return nil, nil, wrap(err, "mknod %q: open", name)
+	}
+	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), perm)
+}
+
+// Link implements goferpb.GoferServer.Link.
+func (s *Server) Link(_ context.Context, req *goferpb.LinkRequest) (*goferpb.LinkReply, error) {
+	st, err := s.link(req)
+	s.log.Debug("link", "dir", req.GetDir(), "name", req.GetName(), "target", req.GetTarget(), "err", err)
+	if err != nil {
+		return &goferpb.LinkReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.LinkReply{Stat: st}, nil
+}
+
+func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
+	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	if err != nil {
+		return nil, wrap(err, "link")
+	}
+	defer dir.decRef()
+	target, err := s.lookup(req.GetTarget())
+	if err != nil {
+		return nil, wrap(err, "link target")
+	}
+	defer target.decRef()
+	if target.ftype == unix.S_IFDIR {
+		return nil, errorf(unix.EPERM, "link: target is a directory")
+	}
+	name := req.GetName()
+	err = unix.Linkat(target.fd, "", dir.fd, name, unix.AT_EMPTY_PATH)
+	if err == unix.ENOENT && !s.isRoot && target.ftype != unix.S_IFLNK {
+		// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link does not.
+		err = unix.Linkat(unix.AT_FDCWD, target.procPath(), dir.fd, name, unix.AT_SYMLINK_FOLLOW)
+	}
+	if err != nil {
+		return nil, wrap(err, "link %q", name)
+	}
+	return statFD(target.fd)
+}
+
+// Unlink implements goferpb.GoferServer.Unlink.
+func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb.UnlinkReply, error) {
+	err := s.unlink(req)
+	s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
+	return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
+}
+
+func (s *Server) unlink(req *goferpb.UnlinkRequest) error {
+	flags := req.GetFlags()
+	if flags != 0 && flags != unix.AT_REMOVEDIR {
+		return errorf(unix.EINVAL, "unlink: flags %#x", flags)
+	}
+	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	if err != nil {
+		return wrap(err, "unlink")
+	}
+	defer dir.decRef()
+	return wrap(unix.Unlinkat(dir.fd, req.GetName(), int(flags)), "unlink %q", req.GetName())
+}
+
+// Rename implements goferpb.GoferServer.Rename. Handles of the renamed
+// file (and of anything below it) stay valid.
+func (s *Server) Rename(_ context.Context, req *goferpb.RenameRequest) (*goferpb.RenameReply, error) {
+	err := s.rename(req)
+	s.log.Debug("rename", "old_dir", req.GetOldDir(), "old_name", req.GetOldName(),
+		"new_dir", req.GetNewDir(), "new_name", req.GetNewName(), "flags", req.GetFlags(), "err", err)
+	return &goferpb.RenameReply{Errno: errnoOf(err)}, nil
+}
+
+func (s *Server) rename(req *goferpb.RenameRequest) error {
+	const allowed = unix.RENAME_NOREPLACE | unix.RENAME_EXCHANGE
+	if req.GetFlags()&^uint32(allowed) != 0 {
+		return errorf(unix.EINVAL, "rename: flags %#x", req.GetFlags())
+	}
+	if err := checkName(req.GetNewName()); err != nil {
+		return wrap(err, "rename")
+	}
+	oldDir, err := s.lookupDirName(req.GetOldDir(), req.GetOldName())
+	if err != nil {
+		return wrap(err, "rename")
+	}
+	defer oldDir.decRef()
+	newDir, err := s.lookupDir(req.GetNewDir())
+	if err != nil {
+		return wrap(err, "rename")
+	}
+	defer newDir.decRef()
+	return wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
+		"rename %q to %q", req.GetOldName(), req.GetNewName())
+}

@@ -1,0 +1,70 @@
+// Package gofer is the runsc-decoupled file server: it serves the files under
+// one host directory (its root) to a remote sentry over the goferpb.Gofer gRPC
+// service.
+//
+// # What it owns
+//
+//   - The files on disk under its root. Nothing else in the system touches
+//     them; the sentry has no host filesystem access of its own.
+//   - Handles: each handle id names one O_PATH|O_NOFOLLOW host fd, plus the
+//     read/write fds opened on it, a directory listing snapshot and the
+//     write sequence numbers used for the durability watermark. A handle
+//     follows its file across renames and keeps an unlinked file reachable
+//     until it is released. Every reply that returns a handle returns a new
+//     id; the sentry must Release each id it receives exactly once.
+//
+// # Protocol details the .proto leaves open
+//
+//   - Handle.file_handle is handle_type as 4 little-endian bytes followed by
+//     f_handle (name_to_handle_at's struct file_handle); it is empty when the
+//     filesystem cannot export handles.
+//   - Read returns at most MaxReadLength bytes; a reply shorter than
+//     min(length, MaxReadLength) means end of file.
+//   - Read, Write need a prior Open (or Create) in the matching direction,
+//     else EBADF; Getdents and Fsync open the file for reading themselves.
+//   - Getdents cookies are indexes into a per-handle snapshot taken at
+//     offset 0 (see Getdents).
+//   - Fsync's durable_watermark is per handle: every write through that
+//     handle that the gofer had received, with a non-zero seq at or below the
+//     watermark, is on stable storage (see Fsync).
+//
+// # Confinement
+//
+// Every path operation is relative to a directory handle's fd and takes a
+// single path component: "", ".", "..", and names containing '/' or NUL are
+// rejected with EINVAL (the sentry resolves ".." itself). Symlinks are never
+// followed: lookups use openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
+// RESOLVE_NO_MAGICLINKS (falling back to openat with O_NOFOLLOW where openat2
+// is missing), and Walk stops at a symlink and returns it as its last file.
+// Reopening a handle for I/O goes through /proc/self/fd/N of the handle's own
+// fd, which names the already-resolved inode, never a path. Only regular
+// files and directories can be opened; device nodes cannot be created.
+//
+// # Errors
+//
+// File-system failures are never gRPC errors: each reply carries errno, the
+// positive Linux errno of the failure. Internally errors are wrapped with
+// context and mapped to an errno in exactly one place (errno.go). Unknown
+// handles give EBADF.
+//
+// # Dependencies
+//
+// gofer depends on proto/goferpb, golang.org/x/sys/unix, google.golang.org/grpc
+// and github.com/hashicorp/go-hclog. Nothing in gofer imports sentry/,
+// transport/ or the runsc-decoupled command, and nothing in it may: the gofer
+// can run on its own machine.
+//
+// # Lock order
+//
+//	Server.mu
+//	    (released before any handle lock is taken; never held across a
+//	    system call other than close)
+//	handle.mu
+//	    handle.seqMu
+//
+// No goroutine holds the locks of two handles at once. A handle's O_PATH fd
+// is immutable for its lifetime and is closed only when its reference count
+// (the table's reference plus one per in-flight operation) drops to zero, so
+// operations that use only the O_PATH fd (Walk, Stat, Rename, Link, ...) need
+// no handle lock.
+package gofer

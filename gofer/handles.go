@@ -1,0 +1,236 @@
+package gofer
+
+import (
+	"encoding/binary"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// handle is one file served to the sentry.
+type handle struct {
+	// id is the handle's id. Set once by Server.insert before the handle is
+	// visible to other goroutines; immutable after.
+	id uint64
+
+	// fd is an O_PATH|O_NOFOLLOW fd of the file. Immutable; closed when refs
+	// drops to zero.
+	fd int
+
+	// ftype is the file type (S_IFMT bits), which never changes for an
+	// inode. Immutable.
+	ftype uint32
+
+	// fileHandle is the wire encoding of the file's name_to_handle_at
+	// handle (see encodeFileHandle), or nil. Immutable.
+	fileHandle []byte
+
+	// refs counts the handle table's reference plus one per operation in
+	// flight. Atomic; when it reaches zero all fds are closed.
+	refs atomic.Int64
+
+	// mu protects the open fds and the directory snapshot. Read, Write and
+	// Fsync hold it for reading while they use rfd/wfd, so that Open, which
+	// holds it for writing to replace them, never closes an fd in use.
+	// Getdents holds it for writing (it seeks the directory fd).
+	mu sync.RWMutex
+
+	// rfd is an fd open for reading (O_RDONLY or O_RDWR), or -1. Protected
+	// by mu.
+	rfd int
+
+	// wfd is an fd open for writing (O_WRONLY or O_RDWR), or -1. It may be
+	// the same fd as rfd. Protected by mu.
+	wfd int
+
+	// syncWrites is set once any Open or Create asks for O_SYNC or O_DSYNC;
+	// writes through the handle are then followed by fsync (O_SYNC) or
+	// fdatasync (O_DSYNC only). Protected by mu.
+	syncWrites, dsyncOnly bool
+
+	// dirents is the directory listing snapshot taken by the last Getdents
+	// at offset 0; entry i has cookie i+1. Protected by mu.
+	dirents []*goferpb.Dirent
+
+	// direntsValid is whether dirents holds a snapshot. Protected by mu.
+	direntsValid bool
+
+	// seqMu protects the write sequence numbers below. Lock order:
+	// mu before seqMu.
+	seqMu sync.Mutex
+
+	// maxSeq is the highest sequence number of a completed write through this
+	// handle. Protected by seqMu.
+	maxSeq uint64
+
+	// inflight counts writes in flight by sequence number. Protected by seqMu.
+	inflight map[uint64]int
+}
+
+// newHandle wraps the O_PATH fd fd, which it owns (closing it on failure), in
+// a handle with one reference, and returns the file's stat too.
+func newHandle(fd int) (*handle, *goferpb.Stat, error) {
+	st, err := statFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	h := &handle{
+		fd:         fd,
+		ftype:      st.GetMode() & unix.S_IFMT,
+		fileHandle: fileHandleOf(fd),
+		rfd:        -1,
+		wfd:        -1,
+	}
+	h.refs.Store(1)
+	return h, st, nil
+}
+
+func (h *handle) incRef() {
+	h.refs.Add(1)
+}
+
+// decRef drops a reference, closing the handle's fds with the last one.
+func (h *handle) decRef() {
+	if h.refs.Add(-1) != 0 {
+		return
+	}
+	if h.wfd >= 0 && h.wfd != h.rfd {
+		unix.Close(h.wfd)
+	}
+	if h.rfd >= 0 {
+		unix.Close(h.rfd)
+	}
+	unix.Close(h.fd)
+	h.rfd, h.wfd, h.fd = -1, -1, -1
+	h.dirents = nil
+}
+
+// procPath returns the /proc/self/fd path of h's O_PATH fd. Opening it
+// reaches the inode h already holds, without any path resolution inside the
+// root, so it cannot escape.
+func (h *handle) procPath() string {
+	return procFDPath(h.fd)
+}
+
+func procFDPath(fd int) string {
+	return "/proc/self/fd/" + strconv.Itoa(fd)
+}
+
+// checkOpenable reports whether h's file may be opened for I/O: only regular
+// files and directories are served.
+func (h *handle) checkOpenable() error {
+	switch h.ftype {
+	case unix.S_IFREG, unix.S_IFDIR:
+		return nil
+	case unix.S_IFLNK:
+		return errorf(unix.ELOOP, "handle %d is a symlink", h.id)
+	default:
+		return errorf(unix.EPERM, "handle %d is a special file (mode %#o)", h.id, h.ftype)
+	}
+}
+
+// reopen opens h's file with the given access mode (O_RDONLY, O_WRONLY or
+// O_RDWR) through /proc/self/fd.
+func (h *handle) reopen(acc int) (int, error) {
+	flags := acc | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_LARGEFILE
+	if h.ftype == unix.S_IFDIR {
+		flags |= unix.O_DIRECTORY
+	}
+	fd, err := unix.Open(h.procPath(), flags, 0)
+	if err != nil {
+		return -1, wrap(err, "reopen handle %d", h.id)
+	}
+	return fd, nil
+}
+
+// ensureOpenLocked makes sure h has an fd for reading (if read) and one for
+// writing (if write), opening or upgrading to O_RDWR as needed.
+// Precondition: h.mu is held for writing.
+func (h *handle) ensureOpenLocked(read, write bool) error {
+	needR := read && h.rfd < 0
+	needW := write && h.wfd < 0
+	if !needR && !needW {
+		return nil
+	}
+	if write && h.ftype == unix.S_IFDIR {
+		return errorf(unix.EISDIR, "open handle %d for writing", h.id)
+	}
+	// Prefer a single O_RDWR fd once both directions are wanted.
+	if (read || h.rfd >= 0) && (write || h.wfd >= 0) {
+		if fd, err := h.reopen(unix.O_RDWR); err == nil {
+			h.installLocked(fd, fd)
+			return nil
+		}
+		// Fall through: the file may be readable or writable only (for a
+		// gofer not running as root); open the directions separately.
+	}
+	if needR {
+		fd, err := h.reopen(unix.O_RDONLY)
+		if err != nil {
+			return err
+		}
+		h.installLocked(fd, h.wfd)
+	}
+	if needW {
+		fd, err := h.reopen(unix.O_WRONLY)
+		if err != nil {
+			return err
+		}
+		h.installLocked(h.rfd, fd)
+	}
+	return nil
+}
+
+// installLocked replaces h's open fds by rfd and wfd, closing the ones no
+// longer used. Precondition: h.mu is held for writing.
+func (h *handle) installLocked(rfd, wfd int) {
+	if h.rfd >= 0 && h.rfd != rfd && h.rfd != wfd {
+		unix.Close(h.rfd)
+	}
+	if h.wfd >= 0 && h.wfd != h.rfd && h.wfd != rfd && h.wfd != wfd {
+		unix.Close(h.wfd)
+	}
+	h.rfd, h.wfd = rfd, wfd
+}
+
+// anyFDLocked returns an open (non-O_PATH) fd of h, opening one for reading
+// if there is none. Precondition: h.mu is held for writing.
+func (h *handle) anyFDLocked() (int, error) {
+	if h.rfd >= 0 {
+		return h.rfd, nil
+	}
+	if h.wfd >= 0 {
+		return h.wfd, nil
+	}
+	if err := h.ensureOpenLocked(true, false); err != nil {
+		return -1, err
+	}
+	return h.rfd, nil
+}
+
+// fileHandleOf returns the encoded name_to_handle_at handle of fd, or nil
+// when the filesystem cannot provide one.
+func fileHandleOf(fd int) []byte {
+	fh, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
+	if err != nil {
+		// EOPNOTSUPP (no export support), EOVERFLOW, ENOSYS, EPERM...: the
+		// handle is optional.
+		return nil
+	}
+	return encodeFileHandle(fh.Type(), fh.Bytes())
+}
+
+// encodeFileHandle encodes a struct file_handle for Handle.file_handle:
+// handle_type as 4 little-endian bytes followed by f_handle. (The proto has
+// no field for handle_type, which open_by_handle_at needs.)
+func encodeFileHandle(typ int32, b []byte) []byte {
+	out := make([]byte, 4+len(b))
+	binary.LittleEndian.PutUint32(out, uint32(typ))
+	copy(out[4:], b)
+	return out
+}

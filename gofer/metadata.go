@@ -1,0 +1,269 @@
+package gofer
+
+import (
+	"context"
+	"math"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// statxMask is what the gofer asks statx for.
+const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
+
+// setStatMask is the set of SetStatRequest.mask bits the gofer honours.
+const setStatMask = unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID |
+	unix.STATX_SIZE | unix.STATX_ATIME | unix.STATX_MTIME
+
+// statFD returns the stat of the file fd (which may be an O_PATH fd of a
+// symlink; the symlink itself is described).
+func statFD(fd int) (*goferpb.Stat, error) {
+	var stx unix.Statx_t
+	err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, statxMask, &stx)
+	if err == unix.ENOSYS {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, "", &st, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return nil, wrap(err, "fstatat")
+		}
+		return statFromStat(&st), nil
+	}
+	if err != nil {
+		return nil, wrap(err, "statx")
+	}
+	return statFromStatx(&stx), nil
+}
+
+func tsNanos(sec int64, nsec int64) int64 {
+	return sec*1e9 + nsec
+}
+
+func statFromStatx(s *unix.Statx_t) *goferpb.Stat {
+	st := &goferpb.Stat{
+		Mode:    uint32(s.Mode),
+		Nlink:   s.Nlink,
+		Uid:     s.Uid,
+		Gid:     s.Gid,
+		Size:    s.Size,
+		Blocks:  s.Blocks,
+		Blksize: s.Blksize,
+		Ino:     s.Ino,
+		Dev:     unix.Mkdev(s.Dev_major, s.Dev_minor),
+		Rdev:    unix.Mkdev(s.Rdev_major, s.Rdev_minor),
+		AtimeNs: tsNanos(s.Atime.Sec, int64(s.Atime.Nsec)),
+		MtimeNs: tsNanos(s.Mtime.Sec, int64(s.Mtime.Nsec)),
+		CtimeNs: tsNanos(s.Ctime.Sec, int64(s.Ctime.Nsec)),
+	}
+	if s.Mask&unix.STATX_BTIME != 0 {
+		st.BtimeNs = tsNanos(s.Btime.Sec, int64(s.Btime.Nsec))
+	}
+	return st
+}
+
+func statFromStat(s *unix.Stat_t) *goferpb.Stat {
+	return &goferpb.Stat{
+		Mode:    s.Mode,
+		Nlink:   uint32(s.Nlink),
+		Uid:     s.Uid,
+		Gid:     s.Gid,
+		Size:    uint64(s.Size),
+		Blocks:  uint64(s.Blocks),
+		Blksize: uint32(s.Blksize),
+		Ino:     s.Ino,
+		Dev:     s.Dev,
+		Rdev:    s.Rdev,
+		AtimeNs: tsNanos(s.Atim.Sec, s.Atim.Nsec),
+		MtimeNs: tsNanos(s.Mtim.Sec, s.Mtim.Nsec),
+		CtimeNs: tsNanos(s.Ctim.Sec, s.Ctim.Nsec),
+	}
+}
+
+// Stat implements goferpb.GoferServer.Stat.
+func (s *Server) Stat(_ context.Context, req *goferpb.StatRequest) (*goferpb.StatReply, error) {
+	st, err := s.stat(req.GetHandle())
+	s.log.Debug("stat", "handle", req.GetHandle(), "err", err)
+	if err != nil {
+		return &goferpb.StatReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.StatReply{Stat: st}, nil
+}
+
+func (s *Server) stat(id uint64) (*goferpb.Stat, error) {
+	h, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	defer h.decRef()
+	return statFD(h.fd)
+}
+
+// SetStat implements goferpb.GoferServer.SetStat. Fields are applied in the
+// order size, owner, mode, times, so that a truncate does not clobber the
+// times and a chown (which clears set-id bits) does not clobber the mode.
+// Mask bits other than setStatMask give EINVAL. If one step fails, the
+// earlier ones stay applied (as with separate system calls).
+func (s *Server) SetStat(_ context.Context, req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
+	st, err := s.setStat(req)
+	s.log.Debug("setstat", "handle", req.GetHandle(), "mask", req.GetMask(), "err", err)
+	if err != nil {
+		return &goferpb.SetStatReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.SetStatReply{Stat: st}, nil
+}
+
+func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
+	h, err := s.lookup(req.GetHandle())
+	if err != nil {
+		return nil, err
+	}
+	defer h.decRef()
+
+	mask := req.GetMask()
+	if mask&^uint32(setStatMask) != 0 {
+		return nil, errorf(unix.EINVAL, "setstat: unsupported mask bits %#x", mask&^uint32(setStatMask))
+	}
+	if mask&unix.STATX_SIZE != 0 {
+		if err := h.truncate(req.GetSize()); err != nil {
+			return nil, err
+		}
+	}
+	if mask&(unix.STATX_UID|unix.STATX_GID) != 0 {
+		uid, gid := -1, -1
+		if mask&unix.STATX_UID != 0 {
+			uid = int(req.GetUid())
+		}
+		if mask&unix.STATX_GID != 0 {
+			gid = int(req.GetGid())
+		}
+		if err := fchown(h.fd, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	if mask&unix.STATX_MODE != 0 {
+		if err := h.chmod(req.GetMode()); err != nil {
+			return nil, err
+		}
+	}
+	if mask&(unix.STATX_ATIME|unix.STATX_MTIME) != 0 {
+		ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if mask&unix.STATX_ATIME != 0 {
+			ts[0] = timespec(req.GetAtimeNs(), req.GetAtimeNow())
+		}
+		if mask&unix.STATX_MTIME != 0 {
+			ts[1] = timespec(req.GetMtimeNs(), req.GetMtimeNow())
+		}
+		if err := h.utimens(ts); err != nil {
+			return nil, err
+		}
+	}
+	return statFD(h.fd)
+}
+
+func timespec(ns int64, now bool) unix.Timespec {
+	if now {
+		return unix.Timespec{Nsec: unix.UTIME_NOW}
+	}
+	return unix.NsecToTimespec(ns)
+}
+
+// fchown changes the owner of the file fd (an O_PATH fd; a symlink is
+// changed itself). -1 leaves an id unchanged.
+func fchown(fd, uid, gid int) error {
+	return wrap(unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW), "fchownat")
+}
+
+// chmod sets h's permission bits. Linux cannot chmod a symlink.
+func (h *handle) chmod(mode uint32) error {
+	if h.ftype == unix.S_IFLNK {
+		return errorf(unix.EOPNOTSUPP, "chmod symlink")
+	}
+	return wrap(unix.Fchmodat(unix.AT_FDCWD, h.procPath(), mode&0o7777, 0), "chmod")
+}
+
+// truncate sets h's size.
+func (h *handle) truncate(size uint64) error {
+	switch {
+	case h.ftype == unix.S_IFDIR:
+		return errorf(unix.EISDIR, "truncate")
+	case h.ftype != unix.S_IFREG:
+		return errorf(unix.EINVAL, "truncate of file type %#o", h.ftype)
+	case size > math.MaxInt64:
+		return errorf(unix.EINVAL, "truncate to %d", size)
+	}
+	return wrap(unix.Truncate(h.procPath(), int64(size)), "truncate")
+}
+
+// utimens sets h's times. The file itself is changed, even a symlink.
+func (h *handle) utimens(ts [2]unix.Timespec) error {
+	err := unix.UtimesNanoAt(h.fd, "", ts[:], unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+	if err == unix.EINVAL && h.ftype != unix.S_IFLNK {
+		// Kernels before AT_EMPTY_PATH support in utimensat: go through
+		// the handle's /proc/self/fd magic link instead.
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, h.procPath(), ts[:], 0)
+	}
+	return wrap(err, "utimensat")
+}
+
+// StatFS implements goferpb.GoferServer.StatFS.
+func (s *Server) StatFS(_ context.Context, req *goferpb.StatFSRequest) (*goferpb.StatFSReply, error) {
+	reply, err := s.statFS(req.GetHandle())
+	s.log.Debug("statfs", "handle", req.GetHandle(), "err", err)
+	if err != nil {
+		return &goferpb.StatFSReply{Errno: errnoOf(err)}, nil
+	}
+	return reply, nil
+}
+
+func (s *Server) statFS(id uint64) (*goferpb.StatFSReply, error) {
+	h, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	defer h.decRef()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(h.fd, &st); err != nil {
+		return nil, wrap(err, "fstatfs")
+	}
+	return &goferpb.StatFSReply{
+		Type:            uint64(st.Type),
+		BlockSize:       uint64(st.Bsize),
+		Blocks:          st.Blocks,
+		BlocksFree:      st.Bfree,
+		BlocksAvailable: st.Bavail,
+		Files:           st.Files,
+		FilesFree:       st.Ffree,
+		NameLength:      uint64(st.Namelen),
+	}, nil
+}
+
+// Readlink implements goferpb.GoferServer.Readlink.
+func (s *Server) Readlink(_ context.Context, req *goferpb.ReadlinkRequest) (*goferpb.ReadlinkReply, error) {
+	target, err := s.readlink(req.GetHandle())
+	s.log.Debug("readlink", "handle", req.GetHandle(), "err", err)
+	if err != nil {
+		return &goferpb.ReadlinkReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.ReadlinkReply{Target: target}, nil
+}
+
+func (s *Server) readlink(id uint64) (string, error) {
+	h, err := s.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	defer h.decRef()
+	if h.ftype != unix.S_IFLNK {
+		return "", errorf(unix.EINVAL, "readlink of non-symlink handle %d", id)
+	}
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(h.fd, "", buf)
+	if err != nil {
+		return "", wrap(err, "readlinkat")
+	}
+	if !utf8.Valid(buf[:n]) {
+		// ReadlinkReply.target is a proto3 string, which must be UTF-8.
+		return "", errorf(unix.EILSEQ, "readlink handle %d: target is not UTF-8", id)
+	}
+	return string(buf[:n]), nil
+}

@@ -1,0 +1,601 @@
+package gofer
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+func (e *env) mkdir(dir uint64, name string) uint64 {
+	e.t.Helper()
+	return must(e.t, "mkdir "+name, must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: dir, Name: name, Mode: 0o755}))).GetHandle().GetId()
+}
+
+func (e *env) unlink(dir uint64, name string, flags uint32) (*goferpb.UnlinkReply, error) {
+	return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: name, Flags: flags})
+}
+
+func TestRenameKeepsHandle(t *testing.T) {
+	e := newEnv(t)
+	d1 := e.mkdir(e.rootH, "d1")
+	d2 := e.mkdir(e.rootH, "d2")
+	h := e.create(d1, "f", unix.O_RDWR, 0o644)
+	e.write(h, 0, "before", 0)
+
+	for _, tc := range []struct {
+		name      string
+		oldDir    uint64
+		oldName   string
+		newDir    uint64
+		newName   string
+		flags     uint32
+		wantErrno unix.Errno
+	}{
+		{name: "across directories", oldDir: d1, oldName: "f", newDir: d2, newName: "g"},
+		{name: "back again", oldDir: d2, oldName: "g", newDir: d1, newName: "f2"},
+		{name: "noreplace onto existing", oldDir: d1, oldName: "f2", newDir: e.rootH, newName: "d2", flags: unix.RENAME_NOREPLACE, wantErrno: unix.EEXIST},
+		{name: "new name dotdot", oldDir: d1, oldName: "f2", newDir: d1, newName: "..", wantErrno: unix.EINVAL},
+		{name: "new name with slash", oldDir: d1, oldName: "f2", newDir: d1, newName: "../../outside/x", wantErrno: unix.EINVAL},
+		{name: "old name dotdot", oldDir: d1, oldName: "..", newDir: d1, newName: "x", wantErrno: unix.EINVAL},
+		{name: "bad flags", oldDir: d1, oldName: "f2", newDir: d1, newName: "x", flags: unix.RENAME_WHITEOUT, wantErrno: unix.EINVAL},
+		{name: "dir into itself", oldDir: e.rootH, oldName: "d1", newDir: d1, newName: "x", wantErrno: unix.EINVAL},
+		{name: "bad new dir", oldDir: d1, oldName: "f2", newDir: 1 << 50, newName: "x", wantErrno: unix.EBADF},
+		{name: "new dir is a file", oldDir: d1, oldName: "f2", newDir: h, newName: "x", wantErrno: unix.ENOTDIR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: tc.oldDir, OldName: tc.oldName, NewDir: tc.newDir, NewName: tc.newName, Flags: tc.flags})
+			wantErrno(t, "rename", must2(r, err), tc.wantErrno)
+		})
+	}
+	// The old handle still reaches the file, now at d1/f2.
+	if got := e.read(h, 0, 100); got != "before" {
+		t.Errorf("read through old handle after rename: %q", got)
+	}
+	e.write(h, 0, "AFTER!", 0)
+	if b, err := os.ReadFile(e.host("d1/f2")); err != nil || string(b) != "AFTER!" {
+		t.Errorf("host file after write through old handle: %q, %v", b, err)
+	}
+	// A handle of a renamed directory keeps working too.
+	r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "d1", NewDir: d2, NewName: "moved"})
+	must(t, "rename dir", must2(r, err))
+	if got := e.walkOne(d1, "f2"); got == 0 {
+		t.Error("walk in renamed dir")
+	}
+	if _, err := os.Stat(e.host("d2/moved/f2")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUnlinkedFileStillReadable(t *testing.T) {
+	e := newEnv(t)
+	h := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
+	e.write(h, 0, "still here", 0)
+	// A second, walked handle, opened only after the unlink.
+	w := e.walkOne(e.rootH, "f")
+	must(t, "unlink", must2(e.unlink(e.rootH, "f", 0)))
+	if _, err := os.Lstat(e.host("f")); !os.IsNotExist(err) {
+		t.Fatalf("file still on disk: %v", err)
+	}
+	if got := e.read(h, 0, 100); got != "still here" {
+		t.Errorf("read after unlink: %q", got)
+	}
+	e.open(w, unix.O_RDONLY)
+	if got := e.read(w, 6, 100); got != "here" {
+		t.Errorf("read via handle opened after unlink: %q", got)
+	}
+	if st := e.stat(w); st.GetNlink() != 0 {
+		t.Errorf("nlink %d after unlink", st.GetNlink())
+	}
+	r, err := e.walk(e.rootH, "f")
+	wantErrno(t, "walk unlinked", must2(r, err), unix.ENOENT)
+	// Linking an unlinked file back is refused by Linux.
+	wantErrno(t, "link unlinked", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "back", Target: w})), unix.ENOENT)
+}
+
+func TestMkdirUnlinkRmdir(t *testing.T) {
+	e := newEnv(t)
+	d := e.mkdir(e.rootH, "d")
+	if st := e.stat(d); st.GetMode() != unix.S_IFDIR|0o755 {
+		t.Errorf("mkdir mode %#o", st.GetMode())
+	}
+	e.create(d, "f", unix.O_WRONLY, 0o644)
+	for _, tc := range []struct {
+		name      string
+		dir       uint64
+		entry     string
+		flags     uint32
+		wantErrno unix.Errno
+	}{
+		{name: "mkdir existing", wantErrno: unix.EEXIST}, // special-cased below
+		{name: "unlink dir without AT_REMOVEDIR", dir: e.rootH, entry: "d", wantErrno: unix.EISDIR},
+		{name: "rmdir non-empty", dir: e.rootH, entry: "d", flags: unix.AT_REMOVEDIR, wantErrno: unix.ENOTEMPTY},
+		{name: "rmdir file", dir: d, entry: "f", flags: unix.AT_REMOVEDIR, wantErrno: unix.ENOTDIR},
+		{name: "bad flags", dir: d, entry: "f", flags: 1, wantErrno: unix.EINVAL},
+		{name: "dotdot", dir: d, entry: "..", flags: unix.AT_REMOVEDIR, wantErrno: unix.EINVAL},
+		{name: "dot", dir: d, entry: ".", flags: unix.AT_REMOVEDIR, wantErrno: unix.EINVAL},
+		{name: "escape", dir: d, entry: "../../outside", flags: unix.AT_REMOVEDIR, wantErrno: unix.EINVAL},
+		{name: "missing", dir: d, entry: "nope", wantErrno: unix.ENOENT},
+		{name: "unlink file", dir: d, entry: "f"},
+		{name: "rmdir empty", dir: e.rootH, entry: "d", flags: unix.AT_REMOVEDIR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.entry == "" {
+				r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755})
+				wantErrno(t, "mkdir", must2(r, err), tc.wantErrno)
+				return
+			}
+			r, err := e.unlink(tc.dir, tc.entry, tc.flags)
+			wantErrno(t, "unlink", must2(r, err), tc.wantErrno)
+		})
+	}
+	if _, err := os.Lstat(e.host("d")); !os.IsNotExist(err) {
+		t.Errorf("d still exists: %v", err)
+	}
+	for _, name := range []string{"..", ".", "", "a/b", "/x"} {
+		r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: name, Mode: 0o755})
+		wantErrno(t, "mkdir "+name, must2(r, err), unix.EINVAL)
+	}
+}
+
+func TestSymlinkNotFollowed(t *testing.T) {
+	e := newEnv(t)
+	out := filepath.Join(e.outside, "target")
+	for _, tc := range []struct {
+		name   string
+		target string
+	}{
+		{"abs", out},
+		{"rel", "../outside/target"},
+		{"root", "/"},
+		{"dotdot", ".."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sr := must(t, "symlink", must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: tc.name, Target: tc.target})))
+			if sr.GetStat().GetMode() != unix.S_IFLNK|0o777 {
+				t.Errorf("symlink mode %#o", sr.GetStat().GetMode())
+			}
+			h := sr.GetHandle().GetId()
+			if got := must(t, "readlink", must2(e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: h}))).GetTarget(); got != tc.target {
+				t.Errorf("readlink %q, want %q", got, tc.target)
+			}
+			wantErrno(t, "open", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})), unix.ELOOP)
+			wantErrno(t, "create over symlink", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: tc.name, Flags: unix.O_RDWR, Mode: 0o644})), unix.EEXIST)
+			wantErrno(t, "mkdir over symlink", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: tc.name, Mode: 0o755})), unix.EEXIST)
+			wantErrno(t, "chmod symlink", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600})), unix.EOPNOTSUPP)
+			wantErrno(t, "truncate symlink", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_SIZE})), unix.EINVAL)
+			wantErrno(t, "create in symlink", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: "x", Mode: 0o644})), unix.ENOTDIR)
+			wantErrno(t, "getdents of symlink", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: h, Count: 10})), unix.ENOTDIR)
+			wantErrno(t, "fsync symlink", must2(e.c.Fsync(e.ctx, &goferpb.FsyncRequest{Handle: h})), unix.EINVAL)
+			r, err := e.walk(e.rootH, tc.name, "target")
+			must(t, "walk through symlink", must2(r, err))
+			if len(r.GetFiles()) != 1 {
+				t.Errorf("walk through symlink walked %d files", len(r.GetFiles()))
+			}
+			// Times can be set on the symlink itself.
+			must(t, "utimes symlink", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MTIME, MtimeNs: 1e9})))
+			if st := e.stat(h); st.GetMtimeNs() != 1e9 {
+				t.Errorf("symlink mtime %d", st.GetMtimeNs())
+			}
+		})
+	}
+	if _, err := os.Lstat(out); !os.IsNotExist(err) {
+		t.Errorf("symlink target outside the root was created: %v", err)
+	}
+	for _, tc := range []struct {
+		name, target string
+		want         unix.Errno
+	}{
+		{"empty", "", unix.ENOENT},
+		{"nul", "a\x00b", unix.EINVAL},
+		{"a/b", "x", unix.EINVAL},
+		{"..", "x", unix.EINVAL},
+	} {
+		wantErrno(t, "symlink "+tc.name, must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: tc.name, Target: tc.target})), tc.want)
+	}
+}
+
+// TestProcMagicLinks mounts a procfs inside the root and checks that its
+// magic links (/proc/N/root, /proc/N/cwd, /proc/self/fd/N) are never followed.
+func TestProcMagicLinks(t *testing.T) {
+	e := newEnv(t)
+	proc := e.host("proc")
+	if err := os.Mkdir(proc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		t.Skipf("cannot mount proc (needs root): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(proc, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	if err := os.Symlink("/proc/self/root", e.host("selfroot")); err != nil {
+		t.Fatal(err)
+	}
+	pid := "1"
+	for _, tc := range []struct {
+		name      string
+		names     []string
+		wantFiles int
+	}{
+		{"proc self", []string{"proc", "self", "root", "etc"}, 2},
+		{"pid root", []string{"proc", pid, "root", "etc", "passwd"}, 3},
+		{"pid cwd", []string{"proc", pid, "cwd", "x"}, 3},
+		{"pid exe", []string{"proc", pid, "exe"}, 3},
+		{"thread-self", []string{"proc", "thread-self", "root"}, 2},
+		{"symlink to proc self root", []string{"selfroot", "etc"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := e.walk(e.rootH, tc.names...)
+			must(t, "walk", must2(r, err))
+			if len(r.GetFiles()) != tc.wantFiles {
+				t.Fatalf("walked %d files, want %d", len(r.GetFiles()), tc.wantFiles)
+			}
+			last := r.GetFiles()[tc.wantFiles-1]
+			if last.GetStat().GetMode()&unix.S_IFMT != unix.S_IFLNK {
+				t.Fatalf("last file mode %#o, want a symlink", last.GetStat().GetMode())
+			}
+			h := last.GetHandle().GetId()
+			wantErrno(t, "open magic link", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: h})), unix.ELOOP)
+			wantErrno(t, "create via magic link", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: "pwned", Mode: 0o644})), unix.ENOTDIR)
+			wantErrno(t, "mkdir via magic link", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: h, Name: "pwned", Mode: 0o755})), unix.ENOTDIR)
+		})
+	}
+	// The gofer's own fds under /proc/self/fd: a walk must stop there too.
+	r, err := e.walk(e.rootH, "proc", "self", "fd")
+	must(t, "walk", must2(r, err))
+	if len(r.GetFiles()) != 2 {
+		t.Errorf("walk through /proc/self walked %d files", len(r.GetFiles()))
+	}
+	if _, err := os.Stat("/pwned"); err == nil {
+		t.Error("/pwned exists")
+	}
+}
+
+func TestBadHandles(t *testing.T) {
+	e := newEnv(t)
+	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
+	released := e.walkOne(e.rootH, "f")
+	if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{released, released, 1 << 60}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []uint64{0, 1 << 62, released} {
+		for _, tc := range []struct {
+			name string
+			call func() (interface{ GetErrno() int32 }, error)
+		}{
+			{"walk", func() (interface{ GetErrno() int32 }, error) { return e.walk(bad, "f") }},
+			{"stat", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Stat(e.ctx, &goferpb.StatRequest{Handle: bad})
+			}},
+			{"setstat", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: bad, Mask: unix.STATX_MODE})
+			}},
+			{"open", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: bad})
+			}},
+			{"create", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: bad, Name: "x"})
+			}},
+			{"read", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Read(e.ctx, &goferpb.ReadRequest{Handle: bad, Length: 1})
+			}},
+			{"write", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Write(e.ctx, &goferpb.WriteRequest{Handle: bad, Data: []byte("x")})
+			}},
+			{"mkdir", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: bad, Name: "x"})
+			}},
+			{"symlink", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: bad, Name: "x", Target: "y"})
+			}},
+			{"link dir", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: bad, Name: "x", Target: f})
+			}},
+			{"link target", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "x", Target: bad})
+			}},
+			{"mknod", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: bad, Name: "x", Mode: unix.S_IFIFO})
+			}},
+			{"readlink", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: bad})
+			}},
+			{"unlink", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: bad, Name: "f"})
+			}},
+			{"rename", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: bad, OldName: "f", NewDir: e.rootH, NewName: "g"})
+			}},
+			{"getdents", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: bad, Count: 1})
+			}},
+			{"fsync", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.Fsync(e.ctx, &goferpb.FsyncRequest{Handle: bad})
+			}},
+			{"statfs", func() (interface{ GetErrno() int32 }, error) {
+				return e.c.StatFS(e.ctx, &goferpb.StatFSRequest{Handle: bad})
+			}},
+		} {
+			r, err := tc.call()
+			wantErrno(t, tc.name, must2(r, err), unix.EBADF)
+		}
+	}
+	// The file itself was not harmed, and the created handle still works.
+	if _, err := os.Stat(e.host("f")); err != nil {
+		t.Error(err)
+	}
+	e.write(f, 0, "ok", 0)
+}
+
+func TestFsyncWatermark(t *testing.T) {
+	e := newEnv(t)
+	a := e.create(e.rootH, "a", unix.O_RDWR, 0o644)
+	b := e.create(e.rootH, "b", unix.O_WRONLY, 0o644)
+	fsync := func(h uint64) uint64 {
+		t.Helper()
+		return must(t, "fsync", must2(e.c.Fsync(e.ctx, &goferpb.FsyncRequest{Handle: h}))).GetDurableWatermark()
+	}
+	if got := fsync(a); got != 0 {
+		t.Errorf("watermark before writes %d", got)
+	}
+	e.write(a, 0, "1", 1)
+	e.write(a, 1, "2", 2)
+	e.write(a, 2, "5", 5)
+	e.write(b, 0, "9", 9)
+	e.write(a, 3, "untracked", 0)
+	if got := fsync(a); got != 5 {
+		t.Errorf("watermark of a: %d, want 5", got)
+	}
+	if got := fsync(b); got != 9 {
+		t.Errorf("watermark of b: %d, want 9", got)
+	}
+	// data_only and a handle with no open fd (opened for the sync).
+	w := e.walkOne(e.rootH, "a")
+	if got := must(t, "fdatasync", must2(e.c.Fsync(e.ctx, &goferpb.FsyncRequest{Handle: w, DataOnly: true}))).GetDurableWatermark(); got != 0 {
+		t.Errorf("watermark of fresh handle %d", got)
+	}
+	// Directories can be synced.
+	fsync(e.rootH)
+
+	// A write still in flight holds the watermark below it.
+	h, err := e.srv.lookup(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.decRef()
+	h.beginWrite(7)
+	h.beginWrite(8)
+	h.endWrite(8)
+	if got := h.watermark(); got != 6 {
+		t.Errorf("watermark with 7 in flight and 8 done: %d, want 6", got)
+	}
+	h.endWrite(7)
+	if got := h.watermark(); got != 8 {
+		t.Errorf("watermark after 7 done: %d, want 8", got)
+	}
+	if got := fsync(a); got != 8 {
+		t.Errorf("fsync watermark: %d, want 8", got)
+	}
+
+	// O_SYNC handles sync each write (exercised, not observable here).
+	s := e.create(e.rootH, "sync", unix.O_WRONLY|unix.O_SYNC, 0o644)
+	e.write(s, 0, "durable", 3)
+	if got := fsync(s); got != 3 {
+		t.Errorf("watermark of O_SYNC handle %d", got)
+	}
+}
+
+func TestMknodLinkSetStatStatFS(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		mode uint32
+		want unix.Errno
+	}{
+		{"fifo", unix.S_IFIFO | 0o640, 0},
+		{"sock", unix.S_IFSOCK | 0o600, 0},
+		{"reg", 0o644, 0},
+		{"chr", unix.S_IFCHR | 0o666, unix.EPERM},
+		{"blk", unix.S_IFBLK | 0o666, unix.EPERM},
+		{"dir", unix.S_IFDIR | 0o755, unix.EINVAL},
+		{"lnk", unix.S_IFLNK | 0o777, unix.EINVAL},
+	} {
+		t.Run("mknod "+tc.name, func(t *testing.T) {
+			r, err := e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: tc.name, Mode: tc.mode, Rdev: unix.Mkdev(1, 3)})
+			wantErrno(t, "mknod", must2(r, err), tc.want)
+			if tc.want != 0 {
+				if _, err := os.Lstat(e.host(tc.name)); !os.IsNotExist(err) {
+					t.Errorf("failed mknod left a file: %v", err)
+				}
+				return
+			}
+			wantMode := tc.mode
+			if wantMode&unix.S_IFMT == 0 {
+				wantMode |= unix.S_IFREG
+			}
+			if r.GetStat().GetMode() != wantMode {
+				t.Errorf("mode %#o, want %#o", r.GetStat().GetMode(), wantMode)
+			}
+			if tc.mode&unix.S_IFMT == unix.S_IFIFO {
+				// The gofer does not serve special files' contents.
+				wantErrno(t, "open fifo", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: r.GetHandle().GetId()})), unix.EPERM)
+			}
+		})
+	}
+
+	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
+	e.write(f, 0, "0123456789", 0)
+	st := must(t, "link", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "hard", Target: f}))).GetStat()
+	if st.GetNlink() != 2 {
+		t.Errorf("nlink after link %d", st.GetNlink())
+	}
+	if b, err := os.ReadFile(e.host("hard")); err != nil || string(b) != "0123456789" {
+		t.Errorf("hard link content %q, %v", b, err)
+	}
+	d := e.mkdir(e.rootH, "d")
+	wantErrno(t, "link dir", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "dl", Target: d})), unix.EPERM)
+	wantErrno(t, "link escape", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "../outside/x", Target: f})), unix.EINVAL)
+	wantErrno(t, "link existing", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "hard", Target: f})), unix.EEXIST)
+
+	for _, tc := range []struct {
+		name  string
+		h     uint64
+		req   *goferpb.SetStatRequest
+		want  unix.Errno
+		check func(*goferpb.Stat) bool
+	}{
+		{"chmod", f, &goferpb.SetStatRequest{Mask: unix.STATX_MODE, Mode: 0o4711}, 0,
+			func(s *goferpb.Stat) bool { return s.GetMode() == unix.S_IFREG|0o4711 }},
+		{"chown", f, &goferpb.SetStatRequest{Mask: unix.STATX_UID | unix.STATX_GID, Uid: 1234, Gid: 5678}, 0,
+			func(s *goferpb.Stat) bool { return s.GetUid() == 1234 && s.GetGid() == 5678 }},
+		{"chown gid only", f, &goferpb.SetStatRequest{Mask: unix.STATX_GID, Gid: 42}, 0,
+			func(s *goferpb.Stat) bool { return s.GetUid() == 1234 && s.GetGid() == 42 }},
+		{"truncate", f, &goferpb.SetStatRequest{Mask: unix.STATX_SIZE, Size: 4}, 0,
+			func(s *goferpb.Stat) bool { return s.GetSize() == 4 }},
+		{"truncate and times", f, &goferpb.SetStatRequest{Mask: unix.STATX_SIZE | unix.STATX_ATIME | unix.STATX_MTIME, Size: 2, AtimeNs: 1_500_000_000, MtimeNs: 2_000_000_123}, 0,
+			func(s *goferpb.Stat) bool {
+				return s.GetSize() == 2 && s.GetAtimeNs() == 1_500_000_000 && s.GetMtimeNs() == 2_000_000_123
+			}},
+		{"mtime now", f, &goferpb.SetStatRequest{Mask: unix.STATX_MTIME, MtimeNow: true}, 0,
+			func(s *goferpb.Stat) bool { return s.GetMtimeNs() > 2_000_000_123 && s.GetAtimeNs() == 1_500_000_000 }},
+		{"truncate dir", d, &goferpb.SetStatRequest{Mask: unix.STATX_SIZE}, unix.EISDIR, nil},
+		{"chmod dir", d, &goferpb.SetStatRequest{Mask: unix.STATX_MODE, Mode: 0o700}, 0,
+			func(s *goferpb.Stat) bool { return s.GetMode() == unix.S_IFDIR|0o700 }},
+		{"unsupported mask", f, &goferpb.SetStatRequest{Mask: unix.STATX_CTIME}, unix.EINVAL, nil},
+		{"huge size", f, &goferpb.SetStatRequest{Mask: unix.STATX_SIZE, Size: 1 << 63}, unix.EINVAL, nil},
+	} {
+		t.Run("setstat "+tc.name, func(t *testing.T) {
+			tc.req.Handle = tc.h
+			r, err := e.c.SetStat(e.ctx, tc.req)
+			wantErrno(t, "setstat", must2(r, err), tc.want)
+			if tc.check != nil && !tc.check(r.GetStat()) {
+				t.Errorf("stat after setstat: %v", r.GetStat())
+			}
+		})
+	}
+
+	sf := must(t, "statfs", must2(e.c.StatFS(e.ctx, &goferpb.StatFSRequest{Handle: f})))
+	var want unix.Statfs_t
+	if err := unix.Statfs(e.root, &want); err != nil {
+		t.Fatal(err)
+	}
+	if sf.GetType() != uint64(want.Type) || sf.GetBlockSize() == 0 || sf.GetNameLength() != 255 {
+		t.Errorf("statfs %v, want type %#x", sf, want.Type)
+	}
+}
+
+func TestStatAndFileHandle(t *testing.T) {
+	e := newEnv(t)
+	writeHostFile(t, e.host("f"), "abc")
+	r := must(t, "walk", must2(e.walk(e.rootH, "f")))
+	wf := r.GetFiles()[0]
+	var want unix.Stat_t
+	if err := unix.Lstat(e.host("f"), &want); err != nil {
+		t.Fatal(err)
+	}
+	st := wf.GetStat()
+	if st.GetIno() != want.Ino || st.GetDev() != want.Dev || st.GetSize() != 3 || st.GetNlink() != 1 ||
+		st.GetMtimeNs() != want.Mtim.Nano() {
+		t.Errorf("stat %v, want %+v", st, want)
+	}
+	// When the filesystem supports file handles, the gofer's file_handle
+	// opens the same file.
+	fh := wf.GetHandle().GetFileHandle()
+	if _, _, err := unix.NameToHandleAt(unix.AT_FDCWD, e.host("f"), 0); err != nil {
+		if len(fh) != 0 {
+			t.Errorf("file handle %x on a filesystem without them", fh)
+		}
+		t.Skipf("filesystem has no file handles: %v", err)
+	}
+	if len(fh) <= 4 {
+		t.Fatalf("file handle %x", fh)
+	}
+	mfd, err := unix.Open(e.root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(mfd)
+	typ := int32(uint32(fh[0]) | uint32(fh[1])<<8 | uint32(fh[2])<<16 | uint32(fh[3])<<24)
+	fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(typ, fh[4:]), unix.O_RDONLY)
+	if err != nil {
+		t.Fatalf("open_by_handle_at: %v", err)
+	}
+	defer unix.Close(fd)
+	var got unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil || got.Ino != want.Ino {
+		t.Errorf("file handle opened ino %d (%v), want %d", got.Ino, err, want.Ino)
+	}
+	// The same file handle after a rename.
+	if err := os.Rename(e.host("f"), e.host("g")); err != nil {
+		t.Fatal(err)
+	}
+	r2 := must(t, "walk", must2(e.walk(e.rootH, "g")))
+	if string(r2.GetFiles()[0].GetHandle().GetFileHandle()) != string(fh) {
+		t.Error("file handle changed across rename")
+	}
+}
+
+func TestCloseAndRelease(t *testing.T) {
+	base := t.TempDir()
+	s, err := NewServer(base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	a, _ := s.Attach(ctx, &goferpb.AttachRequest{})
+	c, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: a.GetRoot().GetId(), Name: "f", Flags: unix.O_RDWR, Mode: 0o644})
+	if c.GetErrno() != 0 {
+		t.Fatalf("create: %v", unix.Errno(c.GetErrno()))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if r, _ := s.Attach(ctx, &goferpb.AttachRequest{}); unix.Errno(r.GetErrno()) != unix.ESHUTDOWN {
+		t.Errorf("attach after close: %v", unix.Errno(r.GetErrno()))
+	}
+	if r, _ := s.Read(ctx, &goferpb.ReadRequest{Handle: c.GetHandle().GetId(), Length: 1}); unix.Errno(r.GetErrno()) != unix.EBADF {
+		t.Errorf("read after close: %v", unix.Errno(r.GetErrno()))
+	}
+	s.Release(ctx, &goferpb.ReleaseRequest{Handles: []uint64{1, 2, 3}})
+	if _, err := NewServer(filepath.Join(base, "missing"), nil); err == nil {
+		t.Error("NewServer of a missing root succeeded")
+	}
+}
+
+// Nil requests (possible for direct callers) must not panic.
+func TestNilRequests(t *testing.T) {
+	s, err := NewServer(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	s.Attach(ctx, nil)
+	s.Walk(ctx, nil)
+	s.Stat(ctx, nil)
+	s.SetStat(ctx, nil)
+	s.Open(ctx, nil)
+	s.Create(ctx, nil)
+	s.Read(ctx, nil)
+	s.Write(ctx, nil)
+	s.Mkdir(ctx, nil)
+	s.Symlink(ctx, nil)
+	s.Link(ctx, nil)
+	s.Mknod(ctx, nil)
+	s.Readlink(ctx, nil)
+	s.Unlink(ctx, nil)
+	s.Rename(ctx, nil)
+	s.Getdents(ctx, nil)
+	s.Fsync(ctx, nil)
+	s.StatFS(ctx, nil)
+	s.Release(ctx, nil)
+}

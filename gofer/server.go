@@ -1,0 +1,208 @@
+package gofer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// maxHandles bounds the handle table. Each handle holds one O_PATH fd and up
+// to two open fds, so this also bounds the gofer's fd usage. Beyond it,
+// operations that would create a handle fail with ENFILE.
+const maxHandles = 1 << 16
+
+// Server serves the files under one root directory. It implements
+// goferpb.GoferServer; all methods are safe for concurrent use.
+type Server struct {
+	goferpb.UnimplementedGoferServer
+
+	// log is immutable after NewServer.
+	log hclog.Logger
+
+	// root is the host path of the root directory, for logs only. Immutable.
+	root string
+
+	// rootFD is an O_PATH fd of the root directory. Immutable; closed by
+	// Close once no Attach can use it (Close takes mu and sets closed).
+	rootFD int
+
+	// isRoot is whether the gofer runs with euid 0; when it does not, EPERM
+	// from chown of a new file is ignored. Immutable.
+	isRoot bool
+
+	// mu protects the fields below. It is held only for table updates,
+	// never across a system call.
+	mu sync.Mutex
+
+	// handles maps handle ids to handles. Protected by mu.
+	handles map[uint64]*handle
+
+	// nextID is the id the next handle gets; ids are never reused within
+	// one Server. Protected by mu.
+	nextID uint64
+
+	// closed is set by Close; after it every operation fails. Protected by mu.
+	closed bool
+}
+
+var _ goferpb.GoferServer = (*Server)(nil)
+
+// NewServer returns a Server confined to the directory root. log may be nil.
+func NewServer(root string, log hclog.Logger) (*Server, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("gofer: opening root %q: %w", root, err)
+	}
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("gofer: /proc is required to reopen handles: %w", err)
+	}
+	return &Server{
+		log:     log.Named("gofer"),
+		root:    root,
+		rootFD:  fd,
+		isRoot:  os.Geteuid() == 0,
+		handles: make(map[uint64]*handle),
+		nextID:  1,
+	}, nil
+}
+
+// Register registers s as the Gofer service of g.
+func (s *Server) Register(g *grpc.Server) {
+	goferpb.RegisterGoferServer(g, s)
+}
+
+// Close releases every handle and the root fd. Operations in flight finish
+// on the fds they hold; later operations fail with EBADF (or ESHUTDOWN for
+// Attach). Close is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	hs := s.handles
+	s.handles = nil
+	rootFD := s.rootFD
+	s.rootFD = -1
+	s.mu.Unlock()
+
+	for _, h := range hs {
+		h.decRef()
+	}
+	return unix.Close(rootFD)
+}
+
+// Attach implements goferpb.GoferServer.Attach.
+func (s *Server) Attach(_ context.Context, _ *goferpb.AttachRequest) (*goferpb.AttachReply, error) {
+	h, st, err := s.attach()
+	s.log.Debug("attach", "root", s.root, "err", err)
+	if err != nil {
+		return &goferpb.AttachReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.AttachReply{Root: h, Stat: st}, nil
+}
+
+func (s *Server) attach() (*goferpb.Handle, *goferpb.Stat, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, nil, errorf(unix.ESHUTDOWN, "attach")
+	}
+	// Dup under mu: Close cannot close rootFD concurrently.
+	fd, err := unix.FcntlInt(uintptr(s.rootFD), unix.F_DUPFD_CLOEXEC, 0)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, nil, wrap(err, "attach: dup root fd")
+	}
+	return s.install(fd)
+}
+
+// Release implements goferpb.GoferServer.Release. Unknown ids are ignored.
+func (s *Server) Release(_ context.Context, req *goferpb.ReleaseRequest) (*goferpb.ReleaseReply, error) {
+	ids := req.GetHandles()
+	var dropped []*handle
+	s.mu.Lock()
+	for _, id := range ids {
+		if h, ok := s.handles[id]; ok {
+			delete(s.handles, id)
+			dropped = append(dropped, h)
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range dropped {
+		h.decRef()
+	}
+	s.log.Debug("release", "handles", ids, "released", len(dropped))
+	return &goferpb.ReleaseReply{}, nil
+}
+
+// install makes a handle of the O_PATH fd fd (which it takes ownership of,
+// closing it on failure) and returns its wire form and stat.
+func (s *Server) install(fd int) (*goferpb.Handle, *goferpb.Stat, error) {
+	h, st, err := newHandle(fd)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := s.insert(h)
+	if err != nil {
+		h.decRef()
+		return nil, nil, err
+	}
+	return &goferpb.Handle{Id: id, FileHandle: h.fileHandle}, st, nil
+}
+
+// insert adds h to the handle table, which takes over h's initial
+// reference, and returns h's id.
+func (s *Server) insert(h *handle) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errorf(unix.EBADF, "server closed")
+	}
+	if len(s.handles) >= maxHandles {
+		return 0, errorf(unix.ENFILE, "handle table full (%d handles)", len(s.handles))
+	}
+	id := s.nextID
+	s.nextID++
+	h.id = id
+	s.handles[id] = h
+	return id, nil
+}
+
+// lookup returns the handle with the given id with an extra reference that
+// the caller must drop with decRef, or EBADF.
+func (s *Server) lookup(id uint64) (*handle, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.handles[id]
+	if !ok {
+		return nil, errorf(unix.EBADF, "handle %d", id)
+	}
+	h.incRef()
+	return h, nil
+}
+
+// lookupDir is lookup for a handle that must be a directory (else ENOTDIR).
+func (s *Server) lookupDir(id uint64) (*handle, error) {
+	h, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if h.ftype != unix.S_IFDIR {
+		h.decRef()
+		return nil, errorf(unix.ENOTDIR, "handle %d", id)
+	}
+	return h, nil
+}

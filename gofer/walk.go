@@ -1,0 +1,124 @@
+package gofer
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// resolveFlags confine openat2 lookups. Names are single components already;
+// these are defence in depth (a symlink or magic link as the final component
+// is opened as itself thanks to O_PATH|O_NOFOLLOW, never followed).
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// openat2Missing is set once openat2 fails with ENOSYS; lookups then use
+// openat with O_NOFOLLOW.
+var openat2Missing atomic.Bool
+
+// maxNameLen is NAME_MAX.
+const maxNameLen = 255
+
+// checkName validates a single path component.
+func checkName(name string) error {
+	switch {
+	case name == "", name == ".", name == "..":
+		return errorf(unix.EINVAL, "invalid name %q", name)
+	case strings.ContainsAny(name, "/\x00"):
+		return errorf(unix.EINVAL, "name %q is not a single component", name)
+	case len(name) > maxNameLen:
+		return errorf(unix.ENAMETOOLONG, "name of %d bytes", len(name))
+	}
+	return nil
+}
+
+// openat opens name (a checked single component) relative to dirfd without
+// following symlinks at any point.
+func openat(dirfd int, name string, flags int, mode uint32) (int, error) {
+	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
+	for {
+		var fd int
+		var err error
+		if !openat2Missing.Load() {
+			how := unix.OpenHow{Flags: uint64(flags), Resolve: resolveFlags}
+			if flags&unix.O_CREAT != 0 {
+				how.Mode = uint64(mode)
+			}
+			fd, err = unix.Openat2(dirfd, name, &how)
+			if err == unix.ENOSYS {
+				openat2Missing.Store(true)
+				continue
+			}
+		} else {
+			fd, err = unix.Openat(dirfd, name, flags, mode)
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// openPath returns an O_PATH fd of name in dirfd, which is the symlink itself
+// when name is a symlink.
+func openPath(dirfd int, name string) (int, error) {
+	return openat(dirfd, name, unix.O_PATH, 0)
+}
+
+// Walk implements goferpb.GoferServer.Walk.
+func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.WalkReply, error) {
+	files, err := s.walk(req.GetDir(), req.GetNames())
+	s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
+	return &goferpb.WalkReply{Errno: errnoOf(err), Files: files}, nil
+}
+
+// walk walks names from the directory handle dirID. It returns the files it
+// walked, stopping after a symlink, and the error that stopped it early.
+func (s *Server) walk(dirID uint64, names []string) ([]*goferpb.WalkedFile, error) {
+	dir, err := s.lookup(dirID)
+	if err != nil {
+		return nil, err
+	}
+	// cur is the handle the next name is looked up in; we hold a reference.
+	cur := dir
+	defer func() { cur.decRef() }()
+
+	var files []*goferpb.WalkedFile
+	for _, name := range names {
+		if len(files) > 0 && cur.ftype == unix.S_IFLNK {
+			// The previous file was a symlink: stop, the sentry resolves it.
+			break
+		}
+		if cur.ftype != unix.S_IFDIR {
+			return files, errorf(unix.ENOTDIR, "walk %q: parent is not a directory", name)
+		}
+		if err := checkName(name); err != nil {
+			return files, wrap(err, "walk")
+		}
+		fd, err := openPath(cur.fd, name)
+		if err != nil {
+			return files, wrap(err, "walk %q", name)
+		}
+		h, st, err := newHandle(fd)
+		if err != nil {
+			return files, wrap(err, "walk %q", name)
+		}
+		h.incRef() // our reference, so that a guessed Release cannot close h.fd under us.
+		id, err := s.insert(h)
+		if err != nil {
+			h.decRef()
+			h.decRef()
+			return files, wrap(err, "walk %q", name)
+		}
+		files = append(files, &goferpb.WalkedFile{
+			Handle: &goferpb.Handle{Id: id, FileHandle: h.fileHandle},
+			Stat:   st,
+		})
+		cur.decRef()
+		cur = h
+	}
+	return files, nil
+}
