@@ -1,0 +1,375 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+var errNoStream = errors.New("client has no stream")
+
+// clientState is one client's kernel: its PID namespace, processes, fd
+// tables, VFS view and stdio. It is deliberately not tied to a stream: a
+// later reconnection attaches a new stream to the same clientState.
+type clientState struct {
+	// s, id, log, gofer, ctx, cancel, done are immutable after creation.
+	s     *Server
+	id    string
+	log   hclog.Logger
+	gofer goferpb.GoferClient
+	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// done is closed by destroy; blocked calls then return.
+	done chan struct{}
+	// workers counts running call goroutines.
+	workers sync.WaitGroup
+
+	// sendMu protects sender (and serializes sends).
+	sendMu sync.Mutex
+	// sender delivers a message to the client's stream, or is nil while no
+	// stream is attached. Protected by sendMu.
+	sender func(*sentrypb.ServerMessage) error
+
+	// stdio describes the client's fds 0-2 (from Hello). Immutable.
+	stdio [3]*sentrypb.StdioInfo
+	// stdin buffers data answering StdinWant; it has its own lock.
+	stdin stdinState
+	// vfs is the client's mount namespace. Immutable pointer.
+	vfs *vfs
+	// maps holds files the client maps (exec images, mmap); own lock.
+	maps mappingTable
+
+	// mu is the kernel lock: it protects the process tree, threads, signal
+	// dispositions, credentials, fs contexts and the tty state below.
+	mu sync.Mutex
+	// destroyed is set by destroy. Protected by mu.
+	destroyed bool
+	// started is set by Start. Protected by mu.
+	started bool
+	// procs holds every process, zombies included, by PID. Protected by mu.
+	procs map[int32]*process
+	// threads holds every thread a call may name (live, or killed but not
+	// yet reaped), by TID. Protected by mu.
+	threads map[int32]*thread
+	// lastTID is the last TID handed out. Protected by mu.
+	lastTID int32
+	// init is the first process (PID 1). Protected by mu.
+	init *process
+	// waitq is notified whenever a child changes state. Protected by mu.
+	waitq notifier
+	// appExited and appStatus record that init exited, and its wait
+	// status. Protected by mu.
+	appExited bool
+	appStatus int32
+	// tty is the state of a terminal on the client's stdio. Protected by mu.
+	tty ttyState
+}
+
+// notifier is a broadcast: waiters take wait() under the owner's lock,
+// release the lock and block on the channel; notify closes it. It is
+// protected by its owner's lock.
+type notifier struct{ ch chan struct{} }
+
+func (n *notifier) wait() <-chan struct{} {
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+func (n *notifier) notify() {
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+}
+
+func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	id := hello.ClientId
+	if id == "" {
+		id = fmt.Sprintf("anon-%p", hello)
+	}
+	k := &clientState{
+		s:       s,
+		id:      id,
+		log:     s.log.With("client", id),
+		gofer:   s.cfg.Gofer,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		procs:   make(map[int32]*process),
+		threads: make(map[int32]*thread),
+	}
+	for _, si := range hello.Stdio {
+		if si != nil && si.Fd >= 0 && si.Fd < 3 {
+			k.stdio[si.Fd] = si
+		}
+	}
+	k.tty.init(k.stdio)
+	k.maps.init()
+	v, err := newVFS(k)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	k.vfs = v
+	return k, nil
+}
+
+// deferred collects what a function holding k.mu must do after releasing
+// it: pushes to send and cleanups (file releases) that may block.
+type deferred struct {
+	pushes []*sentrypb.Push
+	fns    []func()
+}
+
+func (d *deferred) run(k *clientState) {
+	for _, p := range d.pushes {
+		k.push(p)
+	}
+	for _, f := range d.fns {
+		f()
+	}
+	d.pushes, d.fns = nil, nil
+}
+
+// destroy frees everything held for the client. It is idempotent.
+func (k *clientState) destroy() {
+	k.mu.Lock()
+	if k.destroyed {
+		k.mu.Unlock()
+		return
+	}
+	k.destroyed = true
+	close(k.done)
+	var d deferred
+	for _, p := range k.procs {
+		p.exiting = true
+		if p.fds != nil {
+			k.dropFDTableLocked(p.fds, &d)
+			p.fds = nil
+		}
+	}
+	for _, t := range k.threads {
+		t.killed = true
+	}
+	k.procs = map[int32]*process{}
+	k.threads = map[int32]*thread{}
+	k.mu.Unlock()
+	// Blocked calls return once done is closed; give in-flight gofer RPCs a
+	// moment before the handles they use go away.
+	waited := make(chan struct{})
+	go func() { k.workers.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(2 * time.Second):
+		k.log.Warn("calls still running at client teardown")
+	}
+	d.fns = append(d.fns, k.maps.releaseAll, k.vfs.releaseAll)
+	d.pushes = nil
+	d.run(k)
+	k.cancel()
+	k.s.removeClient(k)
+	k.log.Debug("client state freed")
+}
+
+func (k *clientState) isDone() bool {
+	select {
+	case <-k.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// enqueue routes a call: Start and file-mapping calls run on their own
+// goroutine; a thread's calls run in order on that thread's worker.
+func (k *clientState) enqueue(call *sentrypb.Call) {
+	switch call.Op.(type) {
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease:
+		k.mu.Lock()
+		if k.destroyed {
+			k.mu.Unlock()
+			return
+		}
+		k.workers.Add(1)
+		k.mu.Unlock()
+		go func() {
+			defer k.workers.Done()
+			k.reply(k.execAux(call))
+		}()
+		return
+	}
+	k.mu.Lock()
+	if k.destroyed {
+		k.mu.Unlock()
+		return
+	}
+	t := k.threads[call.Tid]
+	if t == nil {
+		k.mu.Unlock()
+		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)})
+		return
+	}
+	t.queue = append(t.queue, call)
+	if !t.running {
+		t.running = true
+		k.workers.Add(1)
+		go k.threadWorker(t)
+	}
+	k.mu.Unlock()
+}
+
+// threadWorker runs t's queued calls one at a time.
+func (k *clientState) threadWorker(t *thread) {
+	defer k.workers.Done()
+	for {
+		k.mu.Lock()
+		if len(t.queue) == 0 || k.destroyed {
+			t.running = false
+			t.queue = nil
+			k.mu.Unlock()
+			return
+		}
+		call := t.queue[0]
+		t.queue[0] = nil
+		t.queue = t.queue[1:]
+		t.lastSeq = call.Seq
+		t.inFlight = true
+		intr := make(chan struct{})
+		if t.intrPending {
+			close(intr)
+			t.intrPending = false
+		}
+		t.intr = intr
+		killed := t.killed
+		k.mu.Unlock()
+
+		var r *sentrypb.Reply
+		if killed {
+			r = &sentrypb.Reply{Seq: call.Seq}
+		} else {
+			r = k.execThreadCall(t, call, intr)
+		}
+
+		k.mu.Lock()
+		t.inFlight = false
+		t.intr = nil
+		if t.killed {
+			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
+				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
+			}
+		}
+		k.mu.Unlock()
+		k.reply(r)
+	}
+}
+
+// killedExitLocked is the exit action for a thread the server ended.
+func (k *clientState) killedExitLocked(t *thread) *sentrypb.ExitAction {
+	if k.appExited {
+		return &sentrypb.ExitAction{Group: true, WaitStatus: k.appStatus, AppExit: true}
+	}
+	return &sentrypb.ExitAction{Group: true, WaitStatus: t.exitStatus}
+}
+
+// interrupt aborts the blocking call tid has in flight (or the next one
+// it has queued).
+func (k *clientState) interrupt(tid int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.threads[tid]
+	if t == nil {
+		return
+	}
+	switch {
+	case t.inFlight && t.intr != nil:
+		select {
+		case <-t.intr:
+		default:
+			close(t.intr)
+		}
+	case len(t.queue) > 0:
+		t.intrPending = true
+	}
+}
+
+// execAux runs a call that is not a thread's system call.
+func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
+	r := &sentrypb.Reply{Seq: call.Seq}
+	var err error
+	switch op := call.Op.(type) {
+	case *sentrypb.Call_Start:
+		err = k.start(call.Seq, op.Start, r)
+	case *sentrypb.Call_PageRead:
+		err = k.pageRead(op.PageRead, r)
+	case *sentrypb.Call_FileRelease:
+		if op.FileRelease != nil {
+			k.maps.release(op.FileRelease.FileIds)
+		}
+	}
+	if err != nil {
+		r.Errno = int32(errnoOf(err))
+		r.Action = nil
+		if r.Errno == int32(errnoUnknownIsEIO) {
+			k.log.Warn("call failed", "seq", call.Seq, "err", err)
+		}
+	}
+	return r
+}
+
+// execThreadCall runs one call of thread t.
+func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct{}) *sentrypb.Reply {
+	switch op := call.Op.(type) {
+	case *sentrypb.Call_Syscall:
+		if op.Syscall == nil {
+			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
+		}
+		return k.dispatch(t, call.Seq, op.Syscall, intr)
+	}
+	return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
+}
+
+// debug writes a description of the client's state.
+func (k *clientState) debug(b *strings.Builder) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
+	pids := make([]int, 0, len(k.procs))
+	for pid := range k.procs {
+		pids = append(pids, int(pid))
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		p := k.procs[int32(pid)]
+		state := "running"
+		switch {
+		case p.zombie:
+			state = fmt.Sprintf("zombie(status %#x)", p.exitStatus)
+		case p.exiting:
+			state = "exiting"
+		}
+		ppid := int32(0)
+		if p.parent != nil {
+			ppid = p.parent.pid
+		}
+		nfds := 0
+		if p.fds != nil {
+			nfds = p.fds.count()
+		}
+		fmt.Fprintf(b, "  pid %d ppid %d pgid %d sid %d %s comm %q threads %d fds %d\n",
+			p.pid, ppid, p.pgid, p.sid, state, p.comm, len(p.live), nfds)
+	}
+}

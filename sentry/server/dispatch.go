@@ -1,0 +1,185 @@
+package server
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// syscallCtx is one forwarded system call being executed.
+type syscallCtx struct {
+	k     *clientState
+	t     *thread
+	seq   uint64
+	sysno int32
+	args  [6]uint64
+	mem   *sysabi.Memory
+	// intr is closed by Interrupt; dead when the thread is killed.
+	intr <-chan struct{}
+	dead <-chan struct{}
+	// reply is the reply being built; handlers set its action.
+	reply *sentrypb.Reply
+	// sigpipe asks dispatch to send SIGPIPE to the caller (EPIPE write).
+	sigpipe bool
+}
+
+// handler executes one system call and returns its result or an error
+// carrying the errno.
+type handler func(c *syscallCtx) (int64, error)
+
+// panicOnBug makes dispatch re-panic instead of answering EIO (tests).
+var panicOnBug = false
+
+// block waits until ch is closed (nil: never) or timeout fires (nil:
+// never). It returns ERESTARTSYS if the call is interrupted, the thread
+// killed or the client freed, and ETIMEDOUT on timeout.
+func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
+	select {
+	case <-ch:
+		return nil
+	case <-c.intr:
+		return errRestartSys
+	case <-c.dead:
+		return errRestartSys
+	case <-c.k.done:
+		return errRestartSys
+	case <-timeout:
+		return unix.ETIMEDOUT
+	}
+}
+
+// proc returns the calling process (immutable for a thread).
+func (c *syscallCtx) proc() *process { return c.t.proc }
+func (c *syscallCtx) pid() int32     { return c.t.proc.pid }
+
+// tid returns the caller's current TID.
+func (c *syscallCtx) tid() int32 {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	return c.t.tid
+}
+
+// fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
+func (c *syscallCtx) fdTable() (*fdTable, error) {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	if c.t.proc.fds == nil {
+		return nil, unix.ESRCH
+	}
+	return c.t.proc.fds, nil
+}
+
+// getFile returns a reference to the caller's fd.
+func (c *syscallCtx) getFile(fd int32) (*file, error) {
+	tab, err := c.fdTable()
+	if err != nil {
+		return nil, err
+	}
+	f, _, err := tab.get(fd)
+	return f, err
+}
+
+func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
+
+// dispatch executes one forwarded system call of thread t.
+func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
+	r := &sentrypb.Reply{Seq: seq}
+	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r}
+	copy(c.args[:], sc.Args)
+	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
+	for _, in := range sc.Inputs {
+		if in != nil {
+			inputs = append(inputs, sysabi.Region{Addr: in.Addr, Data: in.Data})
+		}
+	}
+	c.mem = sysabi.NewMemory(inputs)
+	h := syscallTable[sc.Sysno]
+	if h == nil {
+		if _, logged := k.s.enosys.LoadOrStore(sc.Sysno, struct{}{}); !logged {
+			k.log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
+		}
+		r.Errno = int32(unix.ENOSYS)
+		k.strace(c, 0, unix.ENOSYS)
+		return r
+	}
+	ret, err := k.runHandler(h, c)
+	if c.sigpipe {
+		k.mu.Lock()
+		var d deferred
+		if !t.killed {
+			k.signalFromAppLocked(t.proc, t, int(unix.SIGPIPE), siginfoKill(int(unix.SIGPIPE), siUser, t.proc.pid, 0), &d)
+		}
+		k.mu.Unlock()
+		d.run(k)
+	}
+	if err != nil {
+		e := errnoOf(err)
+		if e == errnoUnknownIsEIO && !isErrno(err) {
+			k.log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
+		}
+		r.Errno = int32(e)
+		r.Ret = 0
+		if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
+			r.Action = nil
+		}
+	} else {
+		r.Ret = ret
+		for _, o := range c.mem.Outputs() {
+			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
+		}
+	}
+	k.strace(c, ret, errnoOf(err))
+	return r
+}
+
+func isErrno(err error) bool {
+	var e unix.Errno
+	return err != nil && asErrno(err, &e)
+}
+
+func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if panicOnBug {
+				panic(p)
+			}
+			k.log.Error("BUG: system call handler panicked", "name", sysName(c.sysno), "panic", p, "stack", string(debug.Stack()))
+			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
+		}
+	}()
+	return h(c)
+}
+
+func sysName(sysno int32) string {
+	if n, ok := sysnoNames[sysno]; ok {
+		return n
+	}
+	return fmt.Sprintf("syscall_%d", sysno)
+}
+
+func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
+	if !k.s.cfg.Strace {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s(", sysName(c.sysno))
+	for i, a := range c.args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%#x", a)
+	}
+	b.WriteString(")")
+	tid := c.tid()
+	if errno != 0 {
+		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
+	} else {
+		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
+	}
+}

@@ -1,0 +1,63 @@
+// Package server is the remote sentry: it holds the authoritative kernel
+// state of every connected client's application and executes the system
+// calls the thin client sentry forwards (see DESIGN.md sections 3-5).
+//
+// # What it owns
+//
+// Per client (clientState, one per Session; kept apart from the stream so
+// that a later reconnection can reattach to it):
+//
+//   - a PID namespace: processes, threads, the process tree, process
+//     groups and sessions, zombies and wait, credentials (process.go,
+//     syscalls_proc.go);
+//   - signal dispositions and routing: kill/tkill, SIGCHLD, SIGPIPE,
+//     default actions (signals.go). Masks, frames and delivery stay on the
+//     client, which gets SignalPush;
+//   - fd tables and open file descriptions with their offsets and status
+//     flags (fdtable.go, file.go), pipes (pipe.go), the client's stdio
+//     (stdio.go);
+//   - a mount namespace: a path walker with a dentry cache over the gofer,
+//     with /dev and /proc synthesized from server state (vfs.go,
+//     vfs_synth.go);
+//   - exec planning: #! scripts and ELF images read through the gofer, and
+//     the files the client maps, served by PageRead (exec.go).
+//
+// Ids are restart-friendly: the functions that create processes and fds
+// take a requested number (newProcessLocked, allocTIDLocked, doClone,
+// fdTable.installAt), so that replay of a client's log can rebuild the same
+// PIDs and fd numbers on a fresh server.
+//
+// # Dependencies
+//
+// proto/sentrypb (the client protocol), proto/goferpb (files: the server has
+// no host filesystem access of its own and reaches files only through the
+// gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
+// layouts), golang.org/x/sys/unix (numbers), hclog and grpc. Nothing of the
+// client sentry, the platform, or the command may be imported here, and
+// nothing but the command (which wires a Server to a grpc.Server) may import
+// this package.
+//
+// # Errors
+//
+// Handlers return Go errors wrapping a unix.Errno; errnoOf maps them to the
+// reply's errno at the dispatch boundary (dispatch.go). Bad input from the
+// network or the application gets an errno, never a panic; a handler panic
+// is a bug, logged and answered EIO.
+//
+// # Lock order
+//
+//	file.mu                      (an open file description's offset lock;
+//	                              may be held across gofer RPCs)
+//	  clientState.mu             (the kernel lock; never held across a gofer
+//	                              RPC, a blocking wait or a send)
+//	    fdTable.mu
+//	    pipe.mu, stdinState.mu
+//	    vfs.mu, mappingTable.mu  (leaves)
+//	clientState.sendMu           (taken alone; serializes stream sends)
+//
+// Work that must follow a change made under clientState.mu (pushes, closing
+// files, which may call the gofer) is collected in a deferred and run after
+// the lock is released. Blocking calls wait on channels (notifier) with no
+// lock held and return ERESTARTSYS when the client sends Interrupt, the
+// thread is killed, or the client is freed.
+package server

@@ -1,0 +1,676 @@
+package server
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+const (
+	// maxInterpDepth is how many #! interpreters may chain (Linux: 4,
+	// then ELOOP).
+	maxInterpDepth = 4
+	// binprmBufSize is how much of a script's first line Linux reads.
+	binprmBufSize = 256
+	// maxPhnum bounds the program headers of an image.
+	maxPhnum = 1024
+)
+
+// mappedFile is a file the client maps (an exec image or a private file
+// mmap), read with PageRead.
+type mappedFile struct {
+	id   uint64
+	f    *file
+	key  fileKey
+	refs int
+}
+
+// fileKey identifies file contents, so that every process mapping the same
+// unchanged binary gets the same file_id and shares the client's cached
+// pages.
+type fileKey struct {
+	dev, ino, size uint64
+	mtime          int64
+}
+
+// mappingTable maps file_ids to files. Each id handed out (in an ExecPlan
+// image or interp, or an MmapPlan) counts one reference; each id listed in
+// FileRelease drops one.
+type mappingTable struct {
+	// mu protects the fields below. It is a leaf lock.
+	mu    sync.Mutex
+	last  uint64
+	byID  map[uint64]*mappedFile
+	byKey map[fileKey]*mappedFile
+}
+
+func (m *mappingTable) init() {
+	m.byID = make(map[uint64]*mappedFile)
+	m.byKey = make(map[fileKey]*mappedFile)
+}
+
+// add registers f (consuming the caller's reference) and returns its id.
+func (m *mappingTable) add(f *file, st *goferpb.Stat) uint64 {
+	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
+	m.mu.Lock()
+	if mf := m.byKey[key]; mf != nil {
+		mf.refs++
+		m.mu.Unlock()
+		f.decRef()
+		return mf.id
+	}
+	m.last++
+	mf := &mappedFile{id: m.last, f: f, key: key, refs: 1}
+	m.byID[mf.id] = mf
+	m.byKey[key] = mf
+	m.mu.Unlock()
+	return mf.id
+}
+
+// get returns a reference to the file with id.
+func (m *mappingTable) get(id uint64) (*file, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mf := m.byID[id]
+	if mf == nil {
+		return nil, unix.EBADF
+	}
+	mf.f.incRef()
+	return mf.f, nil
+}
+
+// release drops one reference per listed id.
+func (m *mappingTable) release(ids []uint64) {
+	var drop []*file
+	m.mu.Lock()
+	for _, id := range ids {
+		mf := m.byID[id]
+		if mf == nil {
+			continue
+		}
+		mf.refs--
+		if mf.refs <= 0 {
+			delete(m.byID, id)
+			if m.byKey[mf.key] == mf {
+				delete(m.byKey, mf.key)
+			}
+			drop = append(drop, mf.f)
+		}
+	}
+	m.mu.Unlock()
+	for _, f := range drop {
+		f.decRef()
+	}
+}
+
+func (m *mappingTable) releaseAll() {
+	m.mu.Lock()
+	all := m.byID
+	m.byID = map[uint64]*mappedFile{}
+	m.byKey = map[fileKey]*mappedFile{}
+	m.mu.Unlock()
+	for _, mf := range all {
+		mf.f.decRef()
+	}
+}
+
+// maxPageRead bounds one PageRead.
+const maxPageRead = 4 << 20
+
+func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
+	if pr == nil {
+		return unix.EINVAL
+	}
+	f, err := k.maps.get(pr.FileId)
+	if err != nil {
+		return err
+	}
+	defer f.decRef()
+	h, ok := handleOfFile(f)
+	if !ok {
+		return unix.EBADF
+	}
+	n := int(min(pr.Length, maxPageRead))
+	if pr.Offset > 1<<62 {
+		return unix.EINVAL
+	}
+	data, err := k.vfs.goferRead(h, n, int64(pr.Offset))
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	r.Action = &sentrypb.Reply_Data{Data: data}
+	return nil
+}
+
+// openForRead opens regular gofer file d read-only, for exec.
+func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
+	if d.kind != dkGofer {
+		return nil, nil, unix.EACCES
+	}
+	h, _, err := k.vfs.freshHandle(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := k.vfs.rpcCtx()
+	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY})
+	cancel()
+	if err := goferErr("open", r.GetErrno(), err); err != nil {
+		releaseHandles(k, []uint64{h})
+		return nil, nil, err
+	}
+	f := newFile(&goferFile{v: k.vfs, handle: h}, d, unix.O_RDONLY)
+	st, err := k.vfs.goferStat(h)
+	if err != nil {
+		f.decRef()
+		return nil, nil, err
+	}
+	return f, st, nil
+}
+
+// fileReaderAt reads a gofer file through a small block cache (debug/elf
+// makes many small reads).
+type fileReaderAt struct {
+	v     *vfs
+	h     uint64
+	size  int64
+	block map[int64][]byte
+}
+
+const readerBlock = 64 << 10
+
+func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	n := 0
+	for n < len(p) {
+		if off >= r.size {
+			return n, io.EOF
+		}
+		bi := off / readerBlock
+		b, ok := r.block[bi]
+		if !ok {
+			if len(r.block) > 256 {
+				r.block = make(map[int64][]byte)
+			}
+			var err error
+			b, err = r.v.goferRead(r.h, readerBlock, bi*readerBlock)
+			if err != nil {
+				return n, err
+			}
+			r.block[bi] = b
+		}
+		o := int(off - bi*readerBlock)
+		if o >= len(b) {
+			return n, io.EOF
+		}
+		m := copy(p[n:], b[o:])
+		n += m
+		off += int64(m)
+	}
+	return n, nil
+}
+
+// execPlan is a planned exec, not yet committed to the process.
+type execPlan struct {
+	plan *sentrypb.ExecPlan
+	exe  *dentry
+	// ids are the file_ids the plan holds (released if it is abandoned).
+	ids []uint64
+}
+
+func (k *clientState) abandonPlan(p *execPlan) { k.maps.release(p.ids) }
+
+// planExec resolves filename from start and plans its exec with argv and
+// envp, following #! interpreters.
+func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
+	ep = &execPlan{plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
+	defer func() {
+		if err != nil {
+			k.abandonPlan(ep)
+			ep = nil
+		}
+	}()
+	k.mu.Lock()
+	cr := c.t.proc.creds
+	k.mu.Unlock()
+	ep.plan.Uid, ep.plan.Gid, ep.plan.Euid, ep.plan.Egid = cr.ruid, cr.rgid, cr.euid, cr.egid
+	base := filename
+	if i := strings.LastIndexByte(strings.TrimRight(base, "/"), '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	if len(base) > 15 {
+		base = base[:15]
+	}
+	ep.plan.Comm = base
+
+	name := filename
+	for depth := 0; ; depth++ {
+		if depth > maxInterpDepth {
+			return ep, unix.ELOOP
+		}
+		d, err := k.vfs.resolve(c, start, name, follow || depth > 0)
+		if err != nil {
+			return ep, err
+		}
+		if d.isSymlink() {
+			return ep, unix.ELOOP
+		}
+		if !d.isRegular() {
+			return ep, unix.EACCES
+		}
+		f, st, err := k.openForRead(d)
+		if err != nil {
+			return ep, err
+		}
+		if !mayExec(st, cr) {
+			f.decRef()
+			return ep, unix.EACCES
+		}
+		h, _ := handleOfFile(f)
+		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)
+		if err != nil {
+			f.decRef()
+			return ep, err
+		}
+		if depth == 0 {
+			ep.exe = d
+		}
+		if bytes.HasPrefix(hdr, []byte("#!")) {
+			f.decRef()
+			interp, arg, err := parseShebang(hdr)
+			if err != nil {
+				return ep, err
+			}
+			nargv := []string{interp}
+			if arg != "" {
+				nargv = append(nargv, arg)
+			}
+			nargv = append(nargv, name)
+			if len(ep.plan.Argv) > 1 {
+				nargv = append(nargv, ep.plan.Argv[1:]...)
+			}
+			ep.plan.Argv = nargv
+			name = interp
+			start = c.cwd()
+			continue
+		}
+		if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) {
+			f.decRef()
+			return ep, unix.ENOEXEC
+		}
+		img, interpPath, err := k.planImage(f, st)
+		if err != nil {
+			return ep, err
+		}
+		ep.ids = append(ep.ids, img.FileId)
+		ep.plan.Image = img
+		if depth > 0 {
+			ep.exe = d
+		}
+		if interpPath != "" {
+			id, err := k.vfs.resolve(c, c.cwd(), interpPath, true)
+			if err != nil {
+				return ep, err
+			}
+			if !id.isRegular() {
+				return ep, unix.ELIBBAD
+			}
+			jf, jst, err := k.openForRead(id)
+			if err != nil {
+				return ep, err
+			}
+			jimg, jinterp, err := k.planImage(jf, jst)
+			if err != nil {
+				if errnoOf(err) == unix.ENOEXEC {
+					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
+				}
+				return ep, err
+			}
+			ep.ids = append(ep.ids, jimg.FileId)
+			if jinterp != "" {
+				return ep, unix.ELIBBAD
+			}
+			ep.plan.Interp = jimg
+		}
+		return ep, nil
+	}
+}
+
+// mayExec reports whether cr may execute a file with attributes st: some
+// x bit must be set (even for root), and for others the matching one.
+func mayExec(st *goferpb.Stat, cr creds) bool {
+	if st.Mode&0111 == 0 {
+		return false
+	}
+	return mayAccess(st, cr, 1)
+}
+
+// mayAccess reports whether cr may access st for mask (4 r, 2 w, 1 x).
+func mayAccess(st *goferpb.Stat, cr creds, mask uint32) bool {
+	if cr.fsuid == 0 {
+		if mask&1 != 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return st.Mode&0111 != 0
+		}
+		return true
+	}
+	var bits uint32
+	switch {
+	case st.Uid == cr.fsuid:
+		bits = (st.Mode >> 6) & 7
+	case st.Gid == cr.fsgid:
+		bits = (st.Mode >> 3) & 7
+	default:
+		bits = st.Mode & 7
+	}
+	return bits&mask == mask
+}
+
+// parseShebang parses a "#!interp [arg]" line as Linux's binfmt_script.
+func parseShebang(hdr []byte) (interp, arg string, err error) {
+	line := hdr[2:]
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	s := strings.Trim(string(line), " \t")
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return "", "", unix.ENOEXEC
+	}
+	interp = s
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		interp = s[:i]
+		arg = strings.Trim(s[i:], " \t")
+	}
+	return interp, arg, nil
+}
+
+// planImage parses ELF file f (consuming the reference) and returns its
+// image (registered in the mapping table) and its PT_INTERP path.
+func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
+	h, _ := handleOfFile(f)
+	ra := &fileReaderAt{v: k.vfs, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
+	ef, err := elf.NewFile(ra)
+	if err != nil {
+		f.decRef()
+		if isErrno(err) {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("parse elf: %v: %w", err, unix.ENOEXEC)
+	}
+	img, interp, err := imageFromELF(ef, ra)
+	if err != nil {
+		f.decRef()
+		return nil, "", err
+	}
+	img.FileSize = st.Size
+	img.FileId = k.maps.add(f, st)
+	return img, interp, nil
+}
+
+// imageFromELF checks that ef is an amd64 executable and lists its
+// PT_LOAD segments.
+func imageFromELF(ef *elf.File, ra io.ReaderAt) (*sentrypb.Image, string, error) {
+	if ef.Class != elf.ELFCLASS64 || ef.Data != elf.ELFDATA2LSB || ef.Machine != elf.EM_X86_64 {
+		return nil, "", fmt.Errorf("not an amd64 ELF: %w", unix.ENOEXEC)
+	}
+	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
+		return nil, "", fmt.Errorf("ELF type %v: %w", ef.Type, unix.ENOEXEC)
+	}
+	if len(ef.Progs) == 0 || len(ef.Progs) > maxPhnum {
+		return nil, "", fmt.Errorf("%d program headers: %w", len(ef.Progs), unix.ENOEXEC)
+	}
+	// The ELF header fields debug/elf does not keep.
+	var eh [64]byte
+	if _, err := ra.ReadAt(eh[:], 0); err != nil {
+		return nil, "", fmt.Errorf("read ELF header: %w", unix.ENOEXEC)
+	}
+	phoff := le64(eh[32:])
+	phent := uint32(eh[54]) | uint32(eh[55])<<8
+	img := &sentrypb.Image{
+		ElfType: uint32(ef.Type),
+		Entry:   ef.Entry,
+		Phent:   phent,
+		Phnum:   uint32(len(ef.Progs)),
+	}
+	var interp string
+	havePhdr := false
+	for _, p := range ef.Progs {
+		switch p.Type {
+		case elf.PT_LOAD:
+			if p.Filesz > p.Memsz {
+				return nil, "", fmt.Errorf("PT_LOAD filesz > memsz: %w", unix.ENOEXEC)
+			}
+			if p.Memsz == 0 {
+				continue
+			}
+			var prot uint32
+			if p.Flags&elf.PF_R != 0 {
+				prot |= unix.PROT_READ
+			}
+			if p.Flags&elf.PF_W != 0 {
+				prot |= unix.PROT_WRITE
+			}
+			if p.Flags&elf.PF_X != 0 {
+				prot |= unix.PROT_EXEC
+			}
+			img.Segments = append(img.Segments, &sentrypb.Segment{Vaddr: p.Vaddr, Memsz: p.Memsz, Filesz: p.Filesz, Offset: p.Off, Prot: prot})
+		case elf.PT_PHDR:
+			img.PhdrVaddr = p.Vaddr
+			havePhdr = true
+		case elf.PT_INTERP:
+			if p.Filesz == 0 || p.Filesz > 4096 {
+				return nil, "", fmt.Errorf("PT_INTERP size %d: %w", p.Filesz, unix.ENOEXEC)
+			}
+			b := make([]byte, p.Filesz)
+			if _, err := ra.ReadAt(b, int64(p.Off)); err != nil {
+				return nil, "", fmt.Errorf("read PT_INTERP: %w", unix.ENOEXEC)
+			}
+			interp = string(bytes.TrimRight(b, "\x00"))
+			if interp == "" {
+				return nil, "", unix.ENOEXEC
+			}
+		}
+	}
+	if len(img.Segments) == 0 {
+		return nil, "", fmt.Errorf("no PT_LOAD: %w", unix.ENOEXEC)
+	}
+	if !havePhdr {
+		// The program headers are in the segment that maps file offset
+		// phoff.
+		for _, s := range img.Segments {
+			if phoff >= s.Offset && phoff < s.Offset+s.Filesz {
+				img.PhdrVaddr = s.Vaddr + (phoff - s.Offset)
+				break
+			}
+		}
+	}
+	return img, interp, nil
+}
+
+func le64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+// commitExec applies a successful plan to the caller's process: other
+// threads end, the caller takes the PID as its TID, fds marked
+// close-on-exec close, caught signals reset.
+func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
+	var d deferred
+	k.mu.Lock()
+	t := c.t
+	p := t.proc
+	for o := range p.live {
+		if o != t {
+			k.killThreadLocked(o, 0, &d)
+		}
+	}
+	if t.tid != p.pid {
+		if old := k.threads[p.pid]; old != nil {
+			delete(p.all, old)
+		}
+		delete(k.threads, t.tid)
+		t.tid = p.pid
+		k.threads[p.pid] = t
+	}
+	// Forget killed threads: their TIDs are free again.
+	for o := range p.all {
+		if o != t {
+			delete(p.all, o)
+			if k.threads[o.tid] == o {
+				delete(k.threads, o.tid)
+			}
+		}
+	}
+	if p.fds != nil {
+		if p.fds.refs > 1 {
+			p.fds.refs--
+			p.fds = p.fds.fork()
+		}
+		closed := p.fds.removeIf(func(e fdEntry) bool { return e.cloexec })
+		d.fns = append(d.fns, func() {
+			for _, f := range closed {
+				f.decRef()
+			}
+		})
+	}
+	p.sig = p.sig.clone()
+	p.sig.resetForExec()
+	p.comm = ep.plan.Comm
+	p.exe = ep.exe
+	p.argv = ep.plan.Argv
+	ep.plan.Tid = p.pid
+	k.mu.Unlock()
+	d.run(k)
+}
+
+// cwd returns the caller's working directory.
+func (c *syscallCtx) cwd() *dentry {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	if fs := c.t.proc.fs; fs != nil && fs.cwd != nil {
+		return fs.cwd
+	}
+	return c.k.vfs.root
+}
+
+// start handles Call.Start: it creates PID 1 and plans its exec.
+func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
+	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
+		return unix.EINVAL
+	}
+	k.mu.Lock()
+	if k.started || k.destroyed {
+		k.mu.Unlock()
+		return unix.EBUSY
+	}
+	k.started = true
+	p, err := k.newProcessLocked(1, nil)
+	if err != nil {
+		k.started = false
+		k.mu.Unlock()
+		return err
+	}
+	p.pgid, p.sid = p.pid, p.pid
+	p.creds = rootCreds(st.Uid, st.Gid)
+	p.fds = newFDTable()
+	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
+	p.sig = &sigHandlers{}
+	p.comm = "init"
+	k.init = p
+	t := k.threads[p.pid]
+	k.mu.Unlock()
+
+	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
+	fail := func(err error) error {
+		var d deferred
+		k.mu.Lock()
+		if p.fds != nil {
+			k.dropFDTableLocked(p.fds, &d)
+			p.fds = nil
+		}
+		k.reapLocked(p)
+		delete(k.threads, t.tid)
+		k.init = nil
+		k.started = false
+		k.mu.Unlock()
+		d.run(k)
+		return err
+	}
+	for i := int32(0); i < 3; i++ {
+		if _, err := p.fds.install(newStdioFile(k, i), i, false); err != nil {
+			return fail(err)
+		}
+	}
+	if st.Cwd != "" {
+		cwd, err := k.vfs.resolve(c, k.vfs.root, st.Cwd, true)
+		if err != nil {
+			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, err))
+		}
+		if !cwd.isDir() {
+			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, unix.ENOTDIR))
+		}
+		k.mu.Lock()
+		p.fs.cwd = cwd
+		k.mu.Unlock()
+	}
+	filename := st.Filename
+	if filename == "" {
+		filename = st.Argv[0]
+	}
+	if !strings.Contains(filename, "/") {
+		filename = k.lookPath(c, filename, st.Env)
+	}
+	ep, err := k.planExec(c, c.cwd(), filename, st.Argv, st.Env, true)
+	if err != nil {
+		return fail(err)
+	}
+	k.commitExec(c, ep)
+	r.Ret = int64(p.pid)
+	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
+	return nil
+}
+
+// lookPath finds name on the PATH of env, as runsc does for a container's
+// argv[0]. It returns name unchanged if no executable is found.
+func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string {
+	p := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			p = v
+		}
+	}
+	for _, dir := range strings.Split(p, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		cand := path.Join(dir, name)
+		d, err := k.vfs.resolve(c, c.cwd(), cand, true)
+		if err != nil || !d.isRegular() {
+			continue
+		}
+		st, err := k.vfs.statDentry(c, d)
+		if err == nil && st.Mode&0111 != 0 {
+			return cand
+		}
+	}
+	return name
+}

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"crypto/rand"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// Poll event bits.
+const (
+	pollIn     = 0x1
+	pollPri    = 0x2
+	pollOut    = 0x4
+	pollErr    = 0x8
+	pollHup    = 0x10
+	pollNval   = 0x20
+	pollRdNorm = 0x40
+	pollWrNorm = 0x100
+)
+
+// fileImpl is what kind of file an open file description is.
+type fileImpl interface {
+	// read returns up to n bytes at off (off is ignored by streams).
+	read(c *syscallCtx, f *file, n int, off int64) ([]byte, error)
+	// write writes b at off (ignored by streams) and returns how much it
+	// wrote.
+	write(c *syscallCtx, f *file, b []byte, off int64) (int, error)
+	// stat returns the file's attributes.
+	stat(c *syscallCtx) (*goferpb.Stat, error)
+	// stream says the file has no offset (pipes, terminals): ESPIPE.
+	stream() bool
+	// readiness returns the poll events ready now and, if it can change,
+	// a channel closed when it might have.
+	readiness(f *file) (uint32, <-chan struct{})
+	// release frees the implementation when the last reference goes.
+	release()
+}
+
+// fileBase provides defaults for fileImpl methods.
+type fileBase struct{}
+
+func (fileBase) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
+func (fileBase) write(*syscallCtx, *file, []byte, int64) (int, error) {
+	return 0, unix.EINVAL
+}
+func (fileBase) stream() bool { return false }
+func (fileBase) readiness(*file) (uint32, <-chan struct{}) {
+	return pollIn | pollOut | pollRdNorm | pollWrNorm, nil
+}
+func (fileBase) release() {}
+
+// file is an open file description: shared by dup and fork, with one
+// offset and one set of status flags.
+type file struct {
+	refs atomic.Int64
+	// impl and d are immutable. d is the file's dentry when it has a path
+	// (nil for pipes and stdio).
+	impl fileImpl
+	d    *dentry
+	// flags are the access mode and status flags (O_APPEND, O_NONBLOCK,
+	// O_PATH, ...). Changed atomically by fcntl(F_SETFL).
+	flags atomic.Uint32
+
+	// mu serializes I/O that uses the offset (Linux's f_pos_lock). It is
+	// held across gofer RPCs and is first in the lock order.
+	mu sync.Mutex
+	// off is the file offset. Protected by mu.
+	off int64
+	// dir is the getdents cursor. Protected by mu.
+	dir dirCursor
+}
+
+func newFile(impl fileImpl, d *dentry, flags uint32) *file {
+	f := &file{impl: impl, d: d}
+	f.refs.Store(1)
+	f.flags.Store(flags)
+	return f
+}
+
+func (f *file) incRef() { f.refs.Add(1) }
+
+// decRef drops a reference; the last one releases the implementation. It
+// may make a gofer RPC: never call it holding clientState.mu.
+func (f *file) decRef() {
+	if f.refs.Add(-1) == 0 {
+		f.impl.release()
+	}
+}
+
+func (f *file) accMode() uint32 { return f.flags.Load() & unix.O_ACCMODE }
+func (f *file) isPath() bool    { return f.flags.Load()&unix.O_PATH != 0 }
+func (f *file) readable() bool {
+	m := f.accMode()
+	return !f.isPath() && (m == unix.O_RDONLY || m == unix.O_RDWR)
+}
+func (f *file) writable() bool {
+	m := f.accMode()
+	return !f.isPath() && (m == unix.O_WRONLY || m == unix.O_RDWR)
+}
+func (f *file) nonblock() bool { return f.flags.Load()&unix.O_NONBLOCK != 0 }
+
+// dirCursor is a directory description's getdents position: phase 0 and
+// 1 emit "." and "..", phase 2 continues the directory at cookie.
+type dirCursor struct {
+	phase  int
+	cookie uint64
+}
+
+// devKind names a synthesized device.
+type devKind int
+
+const (
+	devNull devKind = iota
+	devZero
+	devFull
+	devRandom
+)
+
+// devFile is /dev/null, /dev/zero, /dev/full, /dev/urandom or /dev/random.
+type devFile struct {
+	fileBase
+	kind devKind
+	d    *dentry
+}
+
+func (f *devFile) read(_ *syscallCtx, _ *file, n int, _ int64) ([]byte, error) {
+	switch f.kind {
+	case devNull:
+		return nil, nil
+	case devRandom:
+		b := make([]byte, n)
+		rand.Read(b)
+		return b, nil
+	}
+	return make([]byte, n), nil
+}
+
+func (f *devFile) write(_ *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+	if f.kind == devFull {
+		return 0, unix.ENOSPC
+	}
+	return len(b), nil
+}
+
+func (f *devFile) stat(*syscallCtx) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
+
+// pathFile backs O_PATH descriptions and directories of the synthetic
+// filesystems: no I/O, only a dentry.
+type pathFile struct {
+	fileBase
+	d *dentry
+	c *clientState
+}
+
+func (f *pathFile) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
+
+func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
+	return f.c.vfs.statDentry(c, f.d)
+}
+
+// procFile is a synthesized read-only /proc file whose content was taken
+// at open.
+type procFile struct {
+	fileBase
+	d    *dentry
+	data []byte
+}
+
+func (f *procFile) read(_ *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
+	if off >= int64(len(f.data)) {
+		return nil, nil
+	}
+	end := off + int64(n)
+	if end > int64(len(f.data)) {
+		end = int64(len(f.data))
+	}
+	return append([]byte(nil), f.data[off:end]...), nil
+}
+
+func (f *procFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.EACCES }
+
+func (f *procFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+	st := f.d.synthStat()
+	return st, nil
+}

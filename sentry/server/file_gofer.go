@@ -1,0 +1,122 @@
+package server
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// maxGoferIO bounds the data of one gofer Read or Write RPC.
+const maxGoferIO = 1 << 20
+
+// goferFile is a regular file (or other non-directory) served by the
+// gofer, through the description's own opened handle.
+type goferFile struct {
+	fileBase
+	v      *vfs
+	handle uint64 // immutable; released with the description
+}
+
+func (g *goferFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
+	return g.v.goferRead(g.handle, n, off)
+}
+
+// goferRead reads up to n bytes at off, in RPCs of at most maxGoferIO.
+func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
+	if off < 0 {
+		return nil, unix.EINVAL
+	}
+	var out []byte
+	for n > 0 {
+		m := min(n, maxGoferIO)
+		ctx, cancel := v.rpcCtx()
+		r, err := v.k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
+		cancel()
+		if err := goferErr("read", r.GetErrno(), err); err != nil {
+			if len(out) > 0 {
+				return out, nil
+			}
+			return nil, err
+		}
+		if len(r.Data) > m {
+			r.Data = r.Data[:m]
+		}
+		out = append(out, r.Data...)
+		if len(r.Data) < m {
+			break
+		}
+		n -= m
+		off += int64(m)
+	}
+	return out, nil
+}
+
+func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	written := 0
+	for written < len(b) {
+		chunk := b[written:min(len(b), written+maxGoferIO)]
+		ctx, cancel := g.v.rpcCtx()
+		r, err := g.v.k.gofer.Write(ctx, &goferpb.WriteRequest{Handle: g.handle, Offset: uint64(off) + uint64(written), Data: chunk, Seq: c.seq})
+		cancel()
+		if err := goferErr("write", r.GetErrno(), err); err != nil {
+			if written > 0 {
+				return written, nil
+			}
+			return 0, err
+		}
+		n := int(r.Written)
+		if n > len(chunk) {
+			n = len(chunk)
+		}
+		written += n
+		if n < len(chunk) {
+			break
+		}
+	}
+	return written, nil
+}
+
+func (g *goferFile) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
+
+func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
+	if err == nil && r.Errno == 0 && r.Stat == nil {
+		return nil, unix.EIO
+	}
+	if err := goferErr("stat", r.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	return r.Stat, nil
+}
+
+func (g *goferFile) release() { releaseHandles(g.v.k, []uint64{g.handle}) }
+
+// goferDir is a directory served by the gofer.
+type goferDir struct {
+	fileBase
+	v      *vfs
+	handle uint64
+}
+
+func (g *goferDir) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
+func (g *goferDir) write(*syscallCtx, *file, []byte, int64) (int, error) {
+	return 0, unix.EISDIR
+}
+func (g *goferDir) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
+func (g *goferDir) release()                                { releaseHandles(g.v.k, []uint64{g.handle}) }
+
+// handleOfFile returns the gofer handle backing f, if any.
+func handleOfFile(f *file) (uint64, bool) {
+	switch impl := f.impl.(type) {
+	case *goferFile:
+		return impl.handle, true
+	case *goferDir:
+		return impl.handle, true
+	}
+	return 0, false
+}

@@ -1,0 +1,384 @@
+package server
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+func (e *env) fork(tid int32) int32 {
+	e.t.Helper()
+	r := e.sys(tid, unix.SYS_CLONE, uint64(unix.SIGCHLD))
+	if r.Errno != 0 || r.GetClone() == nil || int64(r.GetClone().ChildTid) != r.Ret {
+		e.t.Fatalf("fork: %v", r)
+	}
+	return r.GetClone().ChildTid
+}
+
+// wait4 waits for pid and returns (pid, status).
+func (e *env) wait4(tid int32, pid int64, options uint64) (int64, uint32) {
+	e.t.Helper()
+	st := e.mem.zeros(4)
+	got := e.ok(tid, unix.SYS_WAIT4, uint64(pid), st, options, 0)
+	return got, e.mem.u32(st)
+}
+
+func TestPipeForkWait(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, unix.O_CLOEXEC)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	child := e.fork(1)
+	if child != 2 {
+		t.Errorf("child pid %d, want 2", child)
+	}
+	if ppid := e.ok(child, unix.SYS_GETPPID); ppid != 1 {
+		t.Errorf("child's ppid %d", ppid)
+	}
+	e.ok(1, unix.SYS_CLOSE, wfd)
+	if pid, _ := e.wait4(1, -1, wNohang); pid != 0 {
+		t.Fatalf("WNOHANG with a running child returned %d", pid)
+	}
+	buf := m.zeros(16)
+	done := make(chan *sentrypb.Reply)
+	go func() { done <- e.sys(1, unix.SYS_READ, rfd, buf, 16) }()
+	select {
+	case r := <-done:
+		t.Fatalf("read returned before the write: %v", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	e.ok(child, unix.SYS_WRITE, wfd, m.alloc([]byte("from child")), 10)
+	r := <-done
+	if r.Errno != 0 || r.Ret != 10 || string(m.bytes(buf, 10)) != "from child" {
+		t.Fatalf("parent read: %v %q", r, m.bytes(buf, 10))
+	}
+	// A blocked wait4 completes when the child exits.
+	wdone := make(chan [2]int64)
+	go func() {
+		pid, st := e.wait4(1, int64(child), 0)
+		wdone <- [2]int64{pid, int64(st)}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	ex := e.sys(child, unix.SYS_EXIT_GROUP, 7).GetExit()
+	if ex == nil || ex.AppExit || ex.WaitStatus != 7<<8 {
+		t.Fatalf("child exit action %v", ex)
+	}
+	got := <-wdone
+	if got[0] != int64(child) || got[1] != 7<<8 {
+		t.Errorf("wait4 = pid %d status %#x, want %d %#x", got[0], got[1], child, 7<<8)
+	}
+	// EOF now that the only writer is gone.
+	if n := e.ok(1, unix.SYS_READ, rfd, buf, 16); n != 0 {
+		t.Errorf("read after writer exit: %d", n)
+	}
+	e.fails(unix.ECHILD, 1, unix.SYS_WAIT4, ^uint64(0), 0, 0, 0)
+	// A reader-less pipe: EPIPE (the caller ignores SIGPIPE).
+	sa := m.alloc(sigAction{handler: sigIgn}.bytes())
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGPIPE), sa, 0, 8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	e.ok(1, unix.SYS_CLOSE, uint64(m.u32(fds)))
+	e.fails(unix.EPIPE, 1, unix.SYS_WRITE, uint64(m.u32(fds+4)), buf, 1)
+	// O_NONBLOCK read of an empty pipe.
+	e.ok(1, unix.SYS_PIPE2, fds, unix.O_NONBLOCK)
+	e.fails(unix.EAGAIN, 1, unix.SYS_READ, uint64(m.u32(fds)), buf, 1)
+	np := m.zeros(4)
+	e.ok(1, unix.SYS_IOCTL, uint64(m.u32(fds)), fionread, np)
+	if m.u32(np) != 0 {
+		t.Errorf("FIONREAD %d", m.u32(np))
+	}
+}
+
+func TestWaitStatusAndKill(t *testing.T) {
+	e := started(t)
+	for _, tc := range []struct {
+		name string
+		end  func(child int32)
+		want uint32
+	}{
+		{"exit 0", func(c int32) { e.sys(c, unix.SYS_EXIT_GROUP, 0) }, 0},
+		{"exit 255", func(c int32) { e.sys(c, unix.SYS_EXIT_GROUP, 255) }, 255 << 8},
+		{"exit 256 truncates", func(c int32) { e.sys(c, unix.SYS_EXIT_GROUP, 256) }, 0},
+		{"last thread exit", func(c int32) { e.sys(c, unix.SYS_EXIT, 4) }, 4 << 8},
+		{"SIGKILL", func(c int32) { e.ok(1, unix.SYS_KILL, uint64(c), 9) }, 9},
+		{"SIGTERM", func(c int32) { e.ok(1, unix.SYS_KILL, uint64(c), 15) }, 15},
+		{"SIGSEGV self", func(c int32) { e.sys(c, unix.SYS_TGKILL, uint64(c), uint64(c), 11) }, 11},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			child := e.fork(1)
+			tc.end(child)
+			pid, st := e.wait4(1, int64(child), 0)
+			if pid != int64(child) || st != tc.want {
+				t.Errorf("wait4 = %d status %#x, want %d %#x", pid, st, child, tc.want)
+			}
+		})
+	}
+}
+
+func TestKillIdleThreadGetsTaskExit(t *testing.T) {
+	e := started(t)
+	child := e.fork(1)
+	thr := e.sys(child, unix.SYS_CLONE, unix.CLONE_VM|unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_FS|unix.CLONE_FILES).GetClone().ChildTid
+	if pid := e.ok(thr, unix.SYS_GETPID); pid != int64(child) {
+		t.Errorf("thread getpid %d, want %d", pid, child)
+	}
+	if tid := e.ok(thr, unix.SYS_GETTID); tid != int64(thr) {
+		t.Errorf("gettid %d", tid)
+	}
+	e.ok(1, unix.SYS_KILL, uint64(child), 15)
+	seen := map[int32]int32{}
+	for len(seen) < 2 {
+		p := e.waitPush(func(p *sentrypb.Push) bool { return p.GetTaskExit() != nil })
+		seen[p.GetTaskExit().Tid] = p.GetTaskExit().WaitStatus
+	}
+	if seen[child] != 15 || seen[thr] != 15 {
+		t.Errorf("TaskExit pushes %v", seen)
+	}
+	// A call from a killed thread is answered with its exit.
+	if r := e.sys(thr, unix.SYS_GETPID); r.GetExit() == nil || r.GetExit().WaitStatus != 15 {
+		t.Errorf("call of killed thread: %v", r)
+	}
+	if pid, st := e.wait4(1, -1, 0); pid != int64(child) || st != 15 {
+		t.Errorf("wait4 %d %#x", pid, st)
+	}
+}
+
+func TestBlockedCallKilledAndInterrupted(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd := uint64(m.u32(fds))
+	child := e.fork(1)
+	buf := m.zeros(8)
+	done := make(chan *sentrypb.Reply)
+	go func() { done <- e.sys(child, unix.SYS_READ, rfd, buf, 8) }()
+	time.Sleep(20 * time.Millisecond)
+	e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Interrupt{Interrupt: &sentrypb.Interrupt{Tid: child}}})
+	if r := <-done; r.Errno != int32(errRestartSys) {
+		t.Fatalf("interrupted read: %v", r)
+	}
+	go func() { done <- e.sys(child, unix.SYS_READ, rfd, buf, 8) }()
+	time.Sleep(20 * time.Millisecond)
+	e.ok(1, unix.SYS_KILL, uint64(child), 9)
+	r := <-done
+	if r.GetExit() == nil || !r.GetExit().Group || r.GetExit().WaitStatus != 9 {
+		t.Fatalf("read of killed thread: %v", r)
+	}
+}
+
+func TestCaughtSignalAndSIGCHLD(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	act := sigAction{handler: 0x401000, flags: saSiginfo | saRestorer | saResetHand, restorer: 0x402000, mask: 1 << 1}
+	sa := m.alloc(act.bytes())
+	old := m.zeros(32)
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), sa, old, 8)
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), 0, old, 8)
+	if parseSigAction(m.bytes(old, 32)) != act {
+		t.Errorf("old action %+v", parseSigAction(m.bytes(old, 32)))
+	}
+	e.fails(unix.EINVAL, 1, unix.SYS_RT_SIGACTION, uint64(unix.SIGKILL), sa, 0, 8)
+	e.fails(unix.EINVAL, 1, unix.SYS_RT_SIGACTION, 65, sa, 0, 8)
+	e.fails(unix.EINVAL, 1, unix.SYS_RT_SIGACTION, 10, sa, 0, 4)
+	e.ok(1, unix.SYS_KILL, 1, uint64(unix.SIGUSR1))
+	p := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil }).GetSignal()
+	if p.Tid != 1 || p.Signo != 10 || len(p.Siginfo) != 128 || parseSigAction(p.Sigaction) != act {
+		t.Errorf("signal push %+v", p)
+	}
+	if binary.LittleEndian.Uint32(p.Siginfo) != 10 || binary.LittleEndian.Uint32(p.Siginfo[16:]) != 1 {
+		t.Errorf("siginfo %x", p.Siginfo[:24])
+	}
+	// SA_RESETHAND reset it; init ignores SIG_DFL signals from the app.
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), 0, old, 8)
+	if parseSigAction(m.bytes(old, 32)).handler != sigDfl {
+		t.Errorf("SA_RESETHAND did not reset")
+	}
+	e.ok(1, unix.SYS_KILL, 1, 15)
+	if pid := e.ok(1, unix.SYS_GETPID); pid != 1 {
+		t.Fatalf("init died of SIGTERM")
+	}
+	// SIGCHLD handler gets a push on child exit.
+	chld := m.alloc(sigAction{handler: 0x401000, flags: saSiginfo}.bytes())
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), chld, 0, 8)
+	child := e.fork(1)
+	e.sys(child, unix.SYS_EXIT_GROUP, 3)
+	sp := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil && p.GetSignal().Signo == int32(unix.SIGCHLD) }).GetSignal()
+	if code := int32(binary.LittleEndian.Uint32(sp.Siginfo[8:])); code != cldExited || binary.LittleEndian.Uint32(sp.Siginfo[16:]) != uint32(child) || binary.LittleEndian.Uint32(sp.Siginfo[24:]) != 3 {
+		t.Errorf("SIGCHLD siginfo %x", sp.Siginfo[:28])
+	}
+	// waitid with WNOWAIT leaves it; then reaps.
+	info := m.zeros(128)
+	e.ok(1, unix.SYS_WAITID, pPID, uint64(child), info, wExited|wNowait, 0)
+	if binary.LittleEndian.Uint32(m.bytes(info+16, 4)) != uint32(child) {
+		t.Errorf("waitid pid %d", binary.LittleEndian.Uint32(m.bytes(info+16, 4)))
+	}
+	e.ok(1, unix.SYS_WAITID, pAll, 0, info, wExited, 0)
+	e.fails(unix.ECHILD, 1, unix.SYS_WAITID, pAll, 0, info, wExited, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_WAITID, pAll, 0, info, 0, 0)
+	// SIGCHLD ignored: children are reaped at once.
+	ign := m.alloc(sigAction{handler: sigIgn}.bytes())
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), ign, 0, 8)
+	child = e.fork(1)
+	e.sys(child, unix.SYS_EXIT_GROUP, 0)
+	e.fails(unix.ECHILD, 1, unix.SYS_WAIT4, ^uint64(0), 0, 0, 0)
+}
+
+func TestOrphansAndInitExit(t *testing.T) {
+	e := started(t)
+	child := e.fork(1)
+	grandchild := e.fork(child)
+	e.sys(child, unix.SYS_EXIT_GROUP, 0)
+	if ppid := e.ok(grandchild, unix.SYS_GETPPID); ppid != 1 {
+		t.Errorf("orphan's ppid %d, want 1", ppid)
+	}
+	e.wait4(1, int64(child), 0)
+	// Process groups and sessions.
+	e.ok(grandchild, unix.SYS_SETPGID, 0, 0)
+	if pg := e.ok(1, unix.SYS_GETPGID, uint64(grandchild)); pg != int64(grandchild) {
+		t.Errorf("pgid %d", pg)
+	}
+	e.fails(unix.EPERM, 1, unix.SYS_SETSID)
+	e.fails(unix.EPERM, grandchild, unix.SYS_SETSID) // a group leader
+	g2 := e.fork(grandchild)
+	if sid := e.ok(g2, unix.SYS_SETSID); sid != int64(g2) {
+		t.Errorf("setsid %d", sid)
+	}
+	if sid := e.ok(g2, unix.SYS_GETSID, 0); sid != int64(g2) {
+		t.Errorf("getsid %d", sid)
+	}
+	// kill(-pgid) reaches the group.
+	e.ok(1, unix.SYS_KILL, uint64(-int64(grandchild)), 15)
+	if pid, st := e.wait4(1, int64(grandchild), 0); pid != int64(grandchild) || st != 15 {
+		t.Errorf("group kill: %d %#x", pid, st)
+	}
+	// init exits: the app is over, every other thread ends with its status.
+	r := e.sys(1, unix.SYS_EXIT_GROUP, 5)
+	if ex := r.GetExit(); ex == nil || !ex.AppExit || ex.WaitStatus != 5<<8 {
+		t.Fatalf("init exit: %v", r)
+	}
+	te := e.waitPush(func(p *sentrypb.Push) bool { return p.GetTaskExit() != nil && p.GetTaskExit().Tid == g2 }).GetTaskExit()
+	if !te.AppExit || te.WaitStatus != 5<<8 {
+		t.Errorf("TaskExit %v", te)
+	}
+}
+
+func TestExecClosesCloexecAndResetsHandlers(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDONLY|unix.O_CLOEXEC, 0))
+	keep := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDONLY, 0))
+	e.ok(1, unix.SYS_RT_SIGACTION, 10, m.alloc(sigAction{handler: 0x1234}.bytes()), 0, 8)
+	e.ok(1, unix.SYS_RT_SIGACTION, 12, m.alloc(sigAction{handler: sigIgn}.bytes()), 0, 8)
+	argv := m.alloc(ptrs(m.str("busybox"), 0))
+	r := e.sys(1, unix.SYS_EXECVE, m.str("/bin/busybox"), argv, 0)
+	if r.GetExec() == nil {
+		t.Fatalf("execve: %v", r)
+	}
+	e.fails(unix.EBADF, 1, unix.SYS_FSTAT, fd, m.zeros(144))
+	e.ok(1, unix.SYS_FSTAT, keep, m.zeros(144))
+	old := m.zeros(32)
+	e.ok(1, unix.SYS_RT_SIGACTION, 10, 0, old, 8)
+	if parseSigAction(m.bytes(old, 32)).handler != sigDfl {
+		t.Errorf("caught handler survived exec")
+	}
+	e.ok(1, unix.SYS_RT_SIGACTION, 12, 0, old, 8)
+	if parseSigAction(m.bytes(old, 32)).handler != sigIgn {
+		t.Errorf("ignored handler reset by exec")
+	}
+	e.fails(unix.EACCES, 1, unix.SYS_EXECVE, m.str("/tmp"), argv, 0)
+	e.fails(unix.ENOENT, 1, unix.SYS_EXECVE, m.str("/nope"), argv, 0)
+	// Exec from a non-leader thread takes the PID as TID.
+	thr := e.sys(1, unix.SYS_CLONE, unix.CLONE_VM|unix.CLONE_SIGHAND|unix.CLONE_THREAD).GetClone().ChildTid
+	r = e.sys(thr, unix.SYS_EXECVE, m.str("/bin/busybox"), argv, 0)
+	if r.GetExec() == nil || r.GetExec().Tid != 1 {
+		t.Fatalf("exec from thread: %v", r)
+	}
+	if pid := e.ok(1, unix.SYS_GETTID); pid != 1 {
+		t.Errorf("gettid after exec %d", pid)
+	}
+	e.fails(unix.ESRCH, thr, unix.SYS_GETTID)
+}
+
+func TestMmapPlan(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/bin/busybox"), unix.O_RDONLY, 0))
+	r := e.sys(1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0)
+	if r.Errno != 0 || r.GetMmap() == nil || r.GetMmap().FileSize == 0 || r.GetMmap().Writable {
+		t.Fatalf("mmap: %v", r)
+	}
+	e.fails(unix.EACCES, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, fd, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, fd, 1)
+	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0)
+	e.fails(unix.EBADF, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, 77, 0)
+	rw := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/w"), unix.O_RDWR|unix.O_CREAT, 0644))
+	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, rw, 0)
+	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{r.GetMmap().FileId}}}})
+}
+
+func TestPoll(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := m.u32(fds), m.u32(fds+4)
+	pfd := make([]byte, 24)
+	binary.LittleEndian.PutUint32(pfd[0:], rfd)
+	binary.LittleEndian.PutUint16(pfd[4:], pollIn)
+	binary.LittleEndian.PutUint32(pfd[8:], wfd)
+	binary.LittleEndian.PutUint16(pfd[12:], pollOut)
+	binary.LittleEndian.PutUint32(pfd[16:], 99)
+	binary.LittleEndian.PutUint16(pfd[20:], pollIn)
+	a := m.alloc(pfd)
+	if n := e.ok(1, unix.SYS_POLL, a, 3, 0); n != 2 {
+		t.Errorf("poll = %d, want 2 (write end ready, bad fd)", n)
+	}
+	if rev := binary.LittleEndian.Uint16(m.bytes(a+6, 2)); rev != 0 {
+		t.Errorf("read end revents %#x", rev)
+	}
+	if rev := binary.LittleEndian.Uint16(m.bytes(a+22, 2)); rev != pollNval {
+		t.Errorf("bad fd revents %#x", rev)
+	}
+	// A blocking poll on the read end wakes on a write.
+	one := m.alloc(pfd[:8])
+	done := make(chan *sentrypb.Reply)
+	child := e.fork(1)
+	go func() { done <- e.sys(1, unix.SYS_POLL, one, 1, 5000) }()
+	time.Sleep(20 * time.Millisecond)
+	e.ok(child, unix.SYS_WRITE, uint64(wfd), m.alloc([]byte("x")), 1)
+	if r := <-done; r.Ret != 1 {
+		t.Errorf("poll after write: %v", r)
+	}
+	// Timeout.
+	e.ok(1, unix.SYS_READ, uint64(rfd), m.zeros(1), 1)
+	start := time.Now()
+	if n := e.ok(1, unix.SYS_POLL, one, 1, 30); n != 0 || time.Since(start) < 25*time.Millisecond {
+		t.Errorf("poll timeout: %d after %v", n, time.Since(start))
+	}
+	// select on the write end and a regular file.
+	f := e.ok(1, unix.SYS_OPEN, m.str("/bin/busybox"), unix.O_RDONLY, 0)
+	set := make([]byte, 8)
+	set[0] = 1<<uint(wfd) | 1<<uint(f)
+	ws := m.alloc(set)
+	rs := m.alloc(set)
+	tv := m.zeros(16)
+	if n := e.ok(1, unix.SYS_SELECT, uint64(f+1), rs, ws, 0, tv); n != 3 {
+		t.Errorf("select = %d, want 3", n)
+	}
+	if got := m.bytes(rs, 1)[0]; got != 1<<uint(f) {
+		t.Errorf("read set %#x", got)
+	}
+}
+
+func TestUnknownSyscallENOSYS(t *testing.T) {
+	e := started(t)
+	for _, sysno := range []uintptr{9999, unix.SYS_IO_URING_SETUP, unix.SYS_CLONE3, unix.SYS_BPF} {
+		e.fails(unix.ENOSYS, 1, sysno)
+		e.fails(unix.ENOSYS, 1, sysno)
+	}
+}

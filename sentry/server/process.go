@@ -1,0 +1,324 @@
+package server
+
+import (
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"golang.org/x/sys/unix"
+)
+
+// maxTID bounds TIDs (pid_max); maxThreads bounds live threads per client.
+const (
+	maxTID     = 1 << 22
+	maxThreads = 4096
+)
+
+// creds are a process's credentials.
+type creds struct {
+	ruid, euid, suid, fsuid uint32
+	rgid, egid, sgid, fsgid uint32
+}
+
+func rootCreds(uid, gid uint32) creds {
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid}
+}
+
+// fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
+// are protected by clientState.mu.
+type fsContext struct {
+	refs  int
+	cwd   *dentry
+	umask uint32
+}
+
+// thread is one application thread. tid changes only on a non-leader
+// exec; all fields are protected by clientState.mu.
+type thread struct {
+	tid  int32
+	proc *process
+	// lastSeq is the seq of the thread's last (or current) call.
+	lastSeq uint64
+	// queue holds calls not yet started; running says a worker goroutine
+	// drains it.
+	queue   []*sentrypb.Call
+	running bool
+	// inFlight says a call is executing; intr is closed to interrupt it.
+	inFlight bool
+	intr     chan struct{}
+	// intrPending interrupts the next queued call.
+	intrPending bool
+	// killed says the server ended the thread (fatal signal, exit_group,
+	// exec by another thread); exitStatus is its process's wait status.
+	killed     bool
+	exitStatus int32
+	// dead is closed when killed is set, waking the thread's blocked call.
+	dead chan struct{}
+}
+
+// process is a thread group. Fields are protected by clientState.mu.
+type process struct {
+	pid    int32
+	parent *process
+	// children are the processes whose parent this is.
+	children map[*process]struct{}
+	// live are the threads still running; all are every thread not yet
+	// freed (killed threads stay until the process is reaped).
+	live map[*thread]struct{}
+	all  map[*thread]struct{}
+	pgid int32
+	sid  int32
+	// exitSignal is sent to the parent when the process exits.
+	exitSignal int
+	// exiting is set once the process started exiting; zombie once it
+	// waits to be reaped; exitStatus is its wait status.
+	exiting    bool
+	zombie     bool
+	exitStatus int32
+	// fds is the fd table (shared on CLONE_FILES); nil once exited.
+	fds *fdTable
+	// fs is the cwd/umask context (shared on CLONE_FS).
+	fs *fsContext
+	// sig holds the signal dispositions (shared on CLONE_SIGHAND).
+	sig   *sigHandlers
+	creds creds
+	// comm is the process name; exe the path of its executable.
+	comm string
+	exe  *dentry
+	// argv is the command line of the last exec (for /proc/<pid>/cmdline).
+	argv []string
+}
+
+// allocTIDLocked returns a free TID: requested if it is free and nonzero
+// (replay rebuilds the same ids), else the next free one.
+func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
+	if len(k.threads) >= maxThreads {
+		return 0, unix.EAGAIN
+	}
+	inUse := func(id int32) bool {
+		if _, ok := k.threads[id]; ok {
+			return true
+		}
+		_, ok := k.procs[id]
+		return ok
+	}
+	if requested > 0 {
+		if requested >= maxTID || inUse(requested) {
+			return 0, unix.EEXIST
+		}
+		if requested > k.lastTID {
+			k.lastTID = requested
+		}
+		return requested, nil
+	}
+	for i := 0; i < maxTID; i++ {
+		k.lastTID++
+		if k.lastTID >= maxTID {
+			k.lastTID = 2
+		}
+		if !inUse(k.lastTID) {
+			return k.lastTID, nil
+		}
+	}
+	return 0, unix.EAGAIN
+}
+
+// newThreadLocked makes a thread of p with TID tid.
+func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
+	t := &thread{tid: tid, proc: p, dead: make(chan struct{})}
+	p.live[t] = struct{}{}
+	p.all[t] = struct{}{}
+	k.threads[tid] = t
+	return t
+}
+
+// newProcessLocked makes a process with PID requestedPID (or the next
+// free one) and its leader thread. The caller fills in the rest.
+func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*process, error) {
+	pid, err := k.allocTIDLocked(requestedPID)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{
+		pid:        pid,
+		parent:     parent,
+		children:   make(map[*process]struct{}),
+		live:       make(map[*thread]struct{}),
+		all:        make(map[*thread]struct{}),
+		exitSignal: int(unix.SIGCHLD),
+	}
+	if parent != nil {
+		parent.children[p] = struct{}{}
+	}
+	k.procs[pid] = p
+	k.newThreadLocked(p, pid)
+	return p, nil
+}
+
+// leaderLocked returns p's leader thread if it is alive, else any live
+// thread, else nil.
+func (p *process) anyLiveThread() *thread {
+	var any *thread
+	for t := range p.live {
+		if t.tid == p.pid {
+			return t
+		}
+		if any == nil || t.tid < any.tid {
+			any = t
+		}
+	}
+	return any
+}
+
+// exitWaitStatus is the wait status of exit(code).
+func exitWaitStatus(code int) int32 { return int32(code&0xff) << 8 }
+
+// killThreadLocked ends t because of something other than its own exit
+// call. A call in flight is woken and replied with an exit action; an idle
+// thread gets a TaskExit push.
+func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
+	if t.killed {
+		return
+	}
+	t.killed = true
+	t.exitStatus = status
+	close(t.dead)
+	delete(t.proc.live, t)
+	if !t.inFlight {
+		te := &sentrypb.TaskExit{Tid: t.tid, WaitStatus: status}
+		if k.appExited {
+			te.WaitStatus, te.AppExit = k.appStatus, true
+		}
+		d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
+	}
+}
+
+// exitProcessLocked makes p exit with wait status status: its threads are
+// ended, its fds closed, its children reparented to init, and it becomes a
+// zombie for its parent (or is reaped at once if the parent ignores its
+// exit signal). If p is init, the whole application ends.
+func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
+	if p.exiting {
+		return
+	}
+	p.exiting = true
+	p.exitStatus = status
+	if p == k.init {
+		k.appExited = true
+		k.appStatus = status
+	}
+	for t := range p.live {
+		k.killThreadLocked(t, status, d)
+	}
+	if p.fds != nil {
+		k.dropFDTableLocked(p.fds, d)
+		p.fds = nil
+	}
+	if p.fs != nil {
+		p.fs.refs--
+	}
+	if p == k.init {
+		// The application is over: end every other process.
+		for _, q := range k.procs {
+			if q != p && !q.exiting {
+				k.exitProcessLocked(q, status, d)
+			}
+		}
+		p.zombie = true
+		k.waitq.notify()
+		return
+	}
+	// Reparent children to init.
+	for c := range p.children {
+		delete(p.children, c)
+		if k.init != nil && !k.init.exiting {
+			c.parent = k.init
+			k.init.children[c] = struct{}{}
+			if c.zombie {
+				k.notifyParentLocked(c, d)
+			}
+		} else {
+			c.parent = nil
+			if c.zombie {
+				k.reapLocked(c)
+			}
+		}
+	}
+	p.zombie = true
+	k.notifyParentLocked(p, d)
+	k.waitq.notify()
+}
+
+// notifyParentLocked signals zombie p's parent, or reaps p if the parent
+// does not wait for it (SIGCHLD ignored or SA_NOCLDWAIT).
+func (k *clientState) notifyParentLocked(p *process, d *deferred) {
+	par := p.parent
+	if par == nil || par.exiting {
+		if par == nil {
+			k.reapLocked(p)
+		}
+		return
+	}
+	if p.exitSignal == int(unix.SIGCHLD) {
+		act := par.sig.act[unix.SIGCHLD]
+		if act.handler == sigIgn || act.flags&saNoCldWait != 0 {
+			k.reapLocked(p)
+			return
+		}
+	}
+	if p.exitSignal > 0 && p.exitSignal <= numSignals {
+		code, st := int32(cldExited), (p.exitStatus>>8)&0xff
+		if p.exitStatus&0x7f != 0 {
+			code, st = cldKilled, p.exitStatus&0x7f
+		}
+		info := siginfoChld(p.exitSignal, code, p.pid, p.creds.ruid, st)
+		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
+	}
+}
+
+// reapLocked frees zombie p.
+func (k *clientState) reapLocked(p *process) {
+	if p.parent != nil {
+		delete(p.parent.children, p)
+		p.parent = nil
+	}
+	for t := range p.all {
+		if k.threads[t.tid] == t {
+			delete(k.threads, t.tid)
+		}
+	}
+	p.all = map[*thread]struct{}{}
+	if k.procs[p.pid] == p {
+		delete(k.procs, p.pid)
+	}
+}
+
+// exitThreadLocked ends t by its own exit(2). If it was the process's
+// last thread the process exits with status code.
+func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentrypb.ExitAction {
+	p := t.proc
+	delete(p.live, t)
+	t.killed = true
+	t.exitStatus = exitWaitStatus(code)
+	close(t.dead)
+	if t.tid != p.pid {
+		delete(p.all, t)
+		delete(k.threads, t.tid)
+	}
+	if len(p.live) == 0 {
+		k.exitProcessLocked(p, exitWaitStatus(code), d)
+	}
+	ea := &sentrypb.ExitAction{Group: false, WaitStatus: exitWaitStatus(code)}
+	if k.appExited {
+		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	}
+	return ea
+}
+
+// processGroupLocked returns the live (non-zombie) processes in pgid.
+func (k *clientState) processGroupLocked(pgid int32) []*process {
+	var out []*process
+	for _, p := range k.procs {
+		if p.pgid == pgid && !p.exiting {
+			out = append(out, p)
+		}
+	}
+	return out
+}

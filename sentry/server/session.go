@@ -1,0 +1,95 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// session is one Session stream. It only carries messages: the client's
+// kernel state lives in clientState, which may outlive the stream.
+type session struct {
+	stream sentrypb.Sentry_SessionServer
+	// sendMu serializes stream.Send (gRPC streams allow one sender).
+	sendMu sync.Mutex
+}
+
+func (s *session) send(m *sentrypb.ServerMessage) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.stream.Send(m)
+}
+
+// serve runs the session's receive loop until the stream ends or the
+// client says Goodbye. Either way the client's state is freed.
+func (k *clientState) serve(sess *session) error {
+	k.setSender(sess.send)
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id}}}); err != nil {
+		k.destroy()
+		return err
+	}
+	for {
+		m, err := sess.stream.Recv()
+		if err != nil {
+			k.log.Debug("session ended", "err", err)
+			k.setSender(nil)
+			k.destroy()
+			return nil
+		}
+		switch m := m.Msg.(type) {
+		case *sentrypb.ClientMessage_Call:
+			if m.Call != nil {
+				k.enqueue(m.Call)
+			}
+		case *sentrypb.ClientMessage_Heartbeat:
+			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
+		case *sentrypb.ClientMessage_Interrupt:
+			if m.Interrupt != nil {
+				k.interrupt(m.Interrupt.Tid)
+			}
+		case *sentrypb.ClientMessage_Stdin:
+			if m.Stdin != nil {
+				k.stdinData(m.Stdin.Data, m.Stdin.Eof)
+			}
+		case *sentrypb.ClientMessage_Goodbye:
+			k.destroy()
+			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
+			k.setSender(nil)
+			return nil
+		case *sentrypb.ClientMessage_Hello:
+			k.log.Warn("ignoring a second Hello")
+		}
+	}
+}
+
+// setSender attaches the client to a stream (nil detaches it: messages
+// are then dropped).
+func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
+	k.sendMu.Lock()
+	k.sender = f
+	k.sendMu.Unlock()
+}
+
+// sendMsg sends m on the client's stream, if it has one.
+func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
+	k.sendMu.Lock()
+	defer k.sendMu.Unlock()
+	if k.sender == nil {
+		return errNoStream
+	}
+	return k.sender(m)
+}
+
+// push sends a server-initiated message.
+func (k *clientState) push(p *sentrypb.Push) {
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}); err != nil {
+		k.log.Debug("push dropped", "err", err)
+	}
+}
+
+func (k *clientState) reply(r *sentrypb.Reply) {
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+		k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+	}
+}

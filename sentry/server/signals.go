@@ -1,0 +1,165 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+const (
+	numSignals = 64
+
+	sigDfl = 0
+	sigIgn = 1
+
+	saNoCldStop = 0x1
+	saNoCldWait = 0x2
+	saSiginfo   = 0x4
+	saRestorer  = 0x04000000
+	saOnstack   = 0x08000000
+	saRestart   = 0x10000000
+	saNodefer   = 0x40000000
+	saResetHand = 0x80000000
+
+	// si_code values.
+	siUser   = 0
+	siKernel = 0x80
+	siQueue  = -1
+	siTkill  = -6
+
+	cldExited = 1
+	cldKilled = 2
+
+	sizeofSiginfo   = 128
+	sizeofSigaction = 32
+)
+
+// sigAction is a kernel struct sigaction (amd64).
+type sigAction struct {
+	handler, flags, restorer, mask uint64
+}
+
+func (a sigAction) bytes() []byte {
+	b := make([]byte, sizeofSigaction)
+	binary.LittleEndian.PutUint64(b[0:], a.handler)
+	binary.LittleEndian.PutUint64(b[8:], a.flags)
+	binary.LittleEndian.PutUint64(b[16:], a.restorer)
+	binary.LittleEndian.PutUint64(b[24:], a.mask)
+	return b
+}
+
+func parseSigAction(b []byte) sigAction {
+	return sigAction{
+		handler:  binary.LittleEndian.Uint64(b[0:]),
+		flags:    binary.LittleEndian.Uint64(b[8:]),
+		restorer: binary.LittleEndian.Uint64(b[16:]),
+		mask:     binary.LittleEndian.Uint64(b[24:]),
+	}
+}
+
+// sigHandlers are a process's signal dispositions (shared on
+// CLONE_SIGHAND). Protected by clientState.mu.
+type sigHandlers struct {
+	act [numSignals + 1]sigAction
+}
+
+func (h *sigHandlers) clone() *sigHandlers {
+	c := *h
+	return &c
+}
+
+// resetForExec resets caught signals to SIG_DFL, keeping ignored ones.
+func (h *sigHandlers) resetForExec() {
+	for i := range h.act {
+		if h.act[i].handler != sigIgn {
+			h.act[i] = sigAction{}
+		}
+	}
+}
+
+type defaultAction int
+
+const (
+	actTerminate defaultAction = iota
+	actCore
+	actIgnore
+	actStop
+	actContinue
+)
+
+func defaultActionOf(sig int) defaultAction {
+	switch unix.Signal(sig) {
+	case unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS, unix.SIGFPE,
+		unix.SIGSEGV, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGSYS:
+		return actCore
+	case unix.SIGCHLD, unix.SIGURG, unix.SIGWINCH:
+		return actIgnore
+	case unix.SIGCONT:
+		return actContinue
+	case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+		return actStop
+	}
+	return actTerminate
+}
+
+// signalWaitStatus is the wait status of a process killed by sig. No core
+// is ever dumped, so the 0x80 core flag is never set (as on Linux with
+// RLIMIT_CORE 0).
+func signalWaitStatus(sig int) int32 { return int32(sig & 0x7f) }
+
+func siginfoKill(sig int, code int32, pid int32, uid uint32) []byte {
+	b := make([]byte, sizeofSiginfo)
+	binary.LittleEndian.PutUint32(b[0:], uint32(sig))
+	binary.LittleEndian.PutUint32(b[8:], uint32(code))
+	binary.LittleEndian.PutUint32(b[16:], uint32(pid))
+	binary.LittleEndian.PutUint32(b[20:], uid)
+	return b
+}
+
+func siginfoChld(sig int, code int32, pid int32, uid uint32, status int32) []byte {
+	b := siginfoKill(sig, code, pid, uid)
+	binary.LittleEndian.PutUint32(b[24:], uint32(status))
+	return b
+}
+
+// signalProcessLocked sends sig to p (to thread target if non-nil and
+// alive). info is the raw siginfo. Per p's disposition the signal is
+// dropped, kills p, or is pushed to one thread for its handler.
+//
+// Stop signals are not implemented: their default action is treated as
+// ignore. Signal masks live on the client, so a blocked signal whose
+// default action is fatal still kills the process.
+func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
+	if p.exiting || sig <= 0 || sig > numSignals {
+		return
+	}
+	if sig == int(unix.SIGKILL) {
+		k.exitProcessLocked(p, signalWaitStatus(sig), d)
+		return
+	}
+	act := p.sig.act[sig]
+	switch act.handler {
+	case sigIgn:
+		return
+	case sigDfl:
+		switch defaultActionOf(sig) {
+		case actTerminate, actCore:
+			k.exitProcessLocked(p, signalWaitStatus(sig), d)
+		}
+		return
+	}
+	if target == nil || target.killed || target.proc != p {
+		target = p.anyLiveThread()
+	}
+	if target == nil {
+		return
+	}
+	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+		Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes(),
+	}}})
+	if act.flags&saResetHand != 0 {
+		p.sig.act[sig] = sigAction{}
+	}
+}

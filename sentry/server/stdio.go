@@ -1,0 +1,207 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Synthetic device numbers.
+const (
+	pipeDev  = 0x0c
+	stdioDev = 0x0d
+	synthDev = 0x0e
+)
+
+// maxStdinWant bounds one StdinWant.
+const maxStdinWant = 1 << 20
+
+// stdioFile is one of the client's stdin/stdout/stderr: writes become
+// StdioOutput pushes, reads ask the client for stdin data.
+type stdioFile struct {
+	fileBase
+	k *clientState
+	// stream is 0, 1 or 2: the client's fd this description stands for.
+	fd  int32
+	tty bool
+}
+
+func newStdioFile(k *clientState, stream int32) *file {
+	tty := k.stdio[stream] != nil && k.stdio[stream].IsTty
+	flags := uint32(unix.O_WRONLY)
+	if stream == 0 {
+		flags = unix.O_RDONLY
+	}
+	if tty {
+		flags = unix.O_RDWR
+	}
+	return newFile(&stdioFile{k: k, fd: stream, tty: tty}, nil, flags)
+}
+
+func (s *stdioFile) reopen() fileImpl { return &stdioFile{k: s.k, fd: s.fd, tty: s.tty} }
+
+func (s *stdioFile) stream() bool { return true }
+
+func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+	out := s.fd
+	if out == 0 {
+		out = 1 // a terminal on stdin is written through stdout
+	}
+	// The push is sent before the call's reply: the client sees output in
+	// order with the write's completion.
+	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...)}}})
+	return len(b), nil
+}
+
+func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+	return s.k.readStdin(c, n, f.nonblock())
+}
+
+func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+	now := time.Now().UnixNano()
+	mode := uint32(unix.S_IFIFO | 0600)
+	if s.tty {
+		mode = unix.S_IFCHR | 0620
+	}
+	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.fd) + 1, Dev: stdioDev, Blksize: 4096,
+		AtimeNs: now, MtimeNs: now, CtimeNs: now}
+	if s.tty {
+		st.Rdev = 136<<8 | 0 // /dev/pts/0
+	}
+	return st, nil
+}
+
+func (s *stdioFile) readiness(*file) (uint32, <-chan struct{}) {
+	if s.fd != 0 && !s.tty {
+		return pollOut | pollWrNorm, nil
+	}
+	ev, ch := s.k.stdinReadiness()
+	if s.tty {
+		ev |= pollOut | pollWrNorm
+	}
+	return ev, ch
+}
+
+// stdinState buffers data the client sent for the application's stdin.
+type stdinState struct {
+	// mu protects the fields below; it nests inside clientState.mu.
+	mu   sync.Mutex
+	buf  []byte
+	eof  bool
+	want bool // a StdinWant is outstanding
+	// changed is notified when data or EOF arrives.
+	changed notifier
+}
+
+// readStdin returns up to n bytes of stdin, asking the client for more
+// (StdinWant) and blocking until it answers. An EOF answer is returned
+// once, as a zero-byte read.
+func (k *clientState) readStdin(c *syscallCtx, n int, nonblock bool) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	n = min(n, maxStdinWant)
+	st := &k.stdin
+	for {
+		st.mu.Lock()
+		if len(st.buf) > 0 {
+			m := min(n, len(st.buf))
+			out := append([]byte(nil), st.buf[:m]...)
+			st.buf = st.buf[m:]
+			st.mu.Unlock()
+			return out, nil
+		}
+		if st.eof {
+			st.eof = false
+			st.mu.Unlock()
+			return nil, nil
+		}
+		ask := !st.want
+		st.want = true
+		ch := st.changed.wait()
+		st.mu.Unlock()
+		if ask {
+			k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n)}}})
+		}
+		if nonblock {
+			return nil, unix.EAGAIN
+		}
+		if err := c.block(ch, nil); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// stdinReadiness reports whether stdin can be read without blocking,
+// asking the client for data if none is buffered.
+func (k *clientState) stdinReadiness() (uint32, <-chan struct{}) {
+	st := &k.stdin
+	st.mu.Lock()
+	if len(st.buf) > 0 || st.eof {
+		st.mu.Unlock()
+		return pollIn | pollRdNorm, nil
+	}
+	ask := !st.want
+	st.want = true
+	ch := st.changed.wait()
+	st.mu.Unlock()
+	if ask {
+		k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096}}})
+	}
+	return 0, ch
+}
+
+// stdinData records the client's answer to StdinWant.
+func (k *clientState) stdinData(data []byte, eof bool) {
+	st := &k.stdin
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.buf)+len(data) > 16*maxStdinWant {
+		k.log.Warn("stdin buffer full; dropping data", "bytes", len(data))
+	} else {
+		st.buf = append(st.buf, data...)
+	}
+	if eof {
+		// Buffered data is read first; then one read returns 0.
+		st.eof = true
+	}
+	st.want = false
+	st.changed.notify()
+}
+
+// ttyState is the terminal the client's stdio is connected to, if any.
+// Protected by clientState.mu.
+type ttyState struct {
+	present bool
+	termios []byte
+	winsize []byte
+	// fgPgrp is the foreground process group.
+	fgPgrp int32
+}
+
+const (
+	sizeofTermios = 36
+	sizeofWinsize = 8
+)
+
+func (t *ttyState) init(stdio [3]*sentrypb.StdioInfo) {
+	for _, si := range stdio {
+		if si != nil && si.IsTty {
+			t.present = true
+			t.termios = fixedLen(si.Termios, sizeofTermios)
+			t.winsize = fixedLen(si.Winsize, sizeofWinsize)
+			t.fgPgrp = 1
+			return
+		}
+	}
+}
+
+func fixedLen(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
+}

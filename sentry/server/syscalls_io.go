@@ -1,0 +1,831 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// maxRW bounds one read or write (the client clamps writes the same way).
+const maxRW = sysabi.MaxBuffer
+
+// fileStatusFlags are the flags F_SETFL may change.
+const fileStatusFlags = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME
+
+// readFile reads up to n bytes from f at off, or at (and advancing) its
+// offset when off < 0.
+func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
+	if !f.readable() {
+		return nil, unix.EBADF
+	}
+	if n < 0 {
+		return nil, unix.EINVAL
+	}
+	n = min(n, maxRW)
+	if off >= 0 {
+		if f.impl.stream() {
+			return nil, unix.ESPIPE
+		}
+		return f.impl.read(c, f, n, off)
+	}
+	if f.impl.stream() {
+		return f.impl.read(c, f, n, 0)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := f.impl.read(c, f, n, f.off)
+	f.off += int64(len(b))
+	return b, err
+}
+
+// writeFile writes b to f at off, or at (and advancing) its offset when
+// off < 0. O_APPEND writes at the end, found with a Stat first.
+func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
+	if !f.writable() {
+		return 0, unix.EBADF
+	}
+	if f.impl.stream() {
+		if off >= 0 {
+			return 0, unix.ESPIPE
+		}
+		return f.impl.write(c, f, b, 0)
+	}
+	appendMode := f.flags.Load()&unix.O_APPEND != 0
+	if off >= 0 && !appendMode {
+		return f.impl.write(c, f, b, off)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := f.off
+	if appendMode {
+		st, err := f.impl.stat(c)
+		if err != nil {
+			return 0, err
+		}
+		o = int64(st.Size)
+	}
+	n, err := f.impl.write(c, f, b, o)
+	if off < 0 {
+		f.off = o + int64(n)
+	}
+	return n, err
+}
+
+func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
+func sysPread(c *syscallCtx) (int64, error) { return c.doRead(int64(c.args[3])) }
+
+func (c *syscallCtx) doRead(off int64) (int64, error) {
+	if c.sysno == unix.SYS_PREAD64 && off < 0 {
+		return 0, unix.EINVAL
+	}
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	n := int64(c.args[2])
+	if n < 0 {
+		return 0, unix.EINVAL
+	}
+	if n > 0 && c.args[1] == 0 {
+		return 0, unix.EFAULT
+	}
+	b, err := c.readFile(f, int(min(n, maxRW)), off)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.mem.CopyOut(c.args[1], b); err != nil {
+		return 0, err
+	}
+	return int64(len(b)), nil
+}
+
+func sysWrite(c *syscallCtx) (int64, error)  { return c.doWrite(-1) }
+func sysPwrite(c *syscallCtx) (int64, error) { return c.doWrite(int64(c.args[3])) }
+
+func (c *syscallCtx) doWrite(off int64) (int64, error) {
+	if c.sysno == unix.SYS_PWRITE64 && off < 0 {
+		return 0, unix.EINVAL
+	}
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	n := int64(c.args[2])
+	if n < 0 {
+		return 0, unix.EINVAL
+	}
+	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
+	if err != nil {
+		return 0, err
+	}
+	w, err := c.writeFile(f, b, off)
+	return int64(w), err
+}
+
+// iovecs reads the iovec array of a readv/writev family call and returns
+// it with its total length (clamped to maxRW).
+func (c *syscallCtx) iovecs() ([]sysabi.Iovec, int, error) {
+	cnt := int64(c.args[2])
+	if cnt < 0 || cnt > sysabi.MaxIovecs {
+		return nil, 0, unix.EINVAL
+	}
+	iov, err := c.mem.CopyInIovecs(c.args[1], int(cnt))
+	if err != nil {
+		return nil, 0, err
+	}
+	total := 0
+	for i := range iov {
+		if int64(iov[i].Len) < 0 {
+			return nil, 0, unix.EINVAL
+		}
+		if uint64(total)+iov[i].Len > maxRW {
+			iov[i].Len = uint64(maxRW - total)
+		}
+		total += int(iov[i].Len)
+	}
+	return iov, total, nil
+}
+
+// vecOffset returns the offset argument of preadv/pwritev(2), or -1.
+func (c *syscallCtx) vecOffset() (int64, error) {
+	switch c.sysno {
+	case unix.SYS_PREADV, unix.SYS_PWRITEV:
+		if int64(c.args[3]) < 0 {
+			return 0, unix.EINVAL
+		}
+		return int64(c.args[3]), nil
+	case unix.SYS_PREADV2, unix.SYS_PWRITEV2:
+		if int64(c.args[3]) < -1 {
+			return 0, unix.EINVAL
+		}
+		return int64(c.args[3]), nil
+	}
+	return -1, nil
+}
+
+func sysReadv(c *syscallCtx) (int64, error) {
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	off, err := c.vecOffset()
+	if err != nil {
+		return 0, err
+	}
+	iov, total, err := c.iovecs()
+	if err != nil {
+		return 0, err
+	}
+	b, err := c.readFile(f, total, off)
+	if err != nil {
+		return 0, err
+	}
+	n := len(b)
+	for _, v := range iov {
+		if len(b) == 0 {
+			break
+		}
+		m := min(int(v.Len), len(b))
+		if err := c.mem.CopyOut(v.Base, b[:m]); err != nil {
+			return 0, err
+		}
+		b = b[m:]
+	}
+	return int64(n), nil
+}
+
+func sysWritev(c *syscallCtx) (int64, error) {
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	off, err := c.vecOffset()
+	if err != nil {
+		return 0, err
+	}
+	iov, total, err := c.iovecs()
+	if err != nil {
+		return 0, err
+	}
+	b := make([]byte, 0, total)
+	for _, v := range iov {
+		p, err := c.mem.CopyIn(v.Base, int(v.Len))
+		if err != nil {
+			return 0, err
+		}
+		b = append(b, p...)
+	}
+	if len(b) == 0 {
+		if !f.writable() {
+			return 0, unix.EBADF
+		}
+		return 0, nil
+	}
+	w, err := c.writeFile(f, b, off)
+	return int64(w), err
+}
+
+func sysLseek(c *syscallCtx) (int64, error) {
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if f.impl.stream() {
+		return 0, unix.ESPIPE
+	}
+	if f.isPath() {
+		return 0, unix.EBADF
+	}
+	off, whence := int64(c.args[1]), int(c.args[2])
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, isDir := f.impl.(*goferDir); isDir || (f.d != nil && f.d.isDir()) {
+		if whence != unix.SEEK_SET || off < 0 {
+			return 0, unix.EINVAL
+		}
+		f.off = off
+		switch {
+		case off == 0:
+			f.dir = dirCursor{}
+		case off <= 2:
+			f.dir = dirCursor{phase: int(off)}
+		default:
+			f.dir = dirCursor{phase: 2, cookie: uint64(off)}
+		}
+		return off, nil
+	}
+	var n int64
+	switch whence {
+	case unix.SEEK_SET:
+		n = off
+	case unix.SEEK_CUR:
+		n = f.off + off
+	case unix.SEEK_END, unix.SEEK_DATA, unix.SEEK_HOLE:
+		st, err := f.impl.stat(c)
+		if err != nil {
+			return 0, err
+		}
+		size := int64(st.Size)
+		switch whence {
+		case unix.SEEK_END:
+			n = size + off
+		case unix.SEEK_DATA:
+			if off < 0 {
+				return 0, unix.EINVAL
+			}
+			if off >= size {
+				return 0, unix.ENXIO
+			}
+			n = off
+		case unix.SEEK_HOLE:
+			if off < 0 {
+				return 0, unix.EINVAL
+			}
+			if off >= size {
+				return 0, unix.ENXIO
+			}
+			n = size
+		}
+	default:
+		return 0, unix.EINVAL
+	}
+	if n < 0 {
+		return 0, unix.EINVAL
+	}
+	f.off = n
+	return n, nil
+}
+
+func sysClose(c *syscallCtx) (int64, error) {
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	f, err := tab.remove(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	f.decRef()
+	return 0, nil
+}
+
+func sysDup(c *syscallCtx) (int64, error) {
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.get(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	fd, err := tab.install(f, 0, false)
+	return int64(fd), err
+}
+
+func sysDup2(c *syscallCtx) (int64, error) {
+	oldfd, newfd := c.argInt(0), c.argInt(1)
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.get(oldfd)
+	if err != nil {
+		return 0, err
+	}
+	if oldfd == newfd {
+		f.decRef()
+		return int64(newfd), nil
+	}
+	return c.dupTo(tab, f, newfd, false)
+}
+
+func sysDup3(c *syscallCtx) (int64, error) {
+	oldfd, newfd, flags := c.argInt(0), c.argInt(1), c.args[2]
+	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
+		return 0, unix.EINVAL
+	}
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.get(oldfd)
+	if err != nil {
+		return 0, err
+	}
+	return c.dupTo(tab, f, newfd, flags&unix.O_CLOEXEC != 0)
+}
+
+func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
+	old, err := tab.installAt(newfd, f, cloexec)
+	if err != nil {
+		return 0, err
+	}
+	if old != nil {
+		old.decRef()
+	}
+	return int64(newfd), nil
+}
+
+const (
+	fDupfdCloexec = 1030
+	fSetPipeSz    = 1031
+	fGetPipeSz    = 1032
+	fOFDGetlk     = 36
+	fOFDSetlk     = 37
+	fOFDSetlkw    = 38
+	sizeofFlock   = 32
+)
+
+// sysFcntl implements fcntl. Record locks are accepted without locking
+// anything (F_GETLK always reports F_UNLCK): there is one application per
+// client, and the gofer has no lock protocol yet.
+func sysFcntl(c *syscallCtx) (int64, error) {
+	fd, cmd := c.argInt(0), int(int32(c.args[1]))
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	f, cloexec, err := tab.get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	switch cmd {
+	case unix.F_DUPFD, fDupfdCloexec:
+		min := int64(int32(c.args[2]))
+		if min < 0 || min >= maxFDs {
+			return 0, unix.EINVAL
+		}
+		f.incRef()
+		nfd, err := tab.install(f, int32(min), cmd == fDupfdCloexec)
+		return int64(nfd), err
+	case unix.F_GETFD:
+		if cloexec {
+			return unix.FD_CLOEXEC, nil
+		}
+		return 0, nil
+	case unix.F_SETFD:
+		return 0, tab.setCloexec(fd, c.args[2]&unix.FD_CLOEXEC != 0)
+	case unix.F_GETFL:
+		return int64(f.flags.Load()) | 0x8000, nil // O_LARGEFILE
+	case unix.F_SETFL:
+		if f.isPath() {
+			return 0, unix.EBADF
+		}
+		nf := uint32(c.args[2]) & fileStatusFlags
+		for {
+			old := f.flags.Load()
+			if f.flags.CompareAndSwap(old, old&^fileStatusFlags|nf) {
+				break
+			}
+		}
+		return 0, nil
+	case unix.F_GETLK, fOFDGetlk:
+		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
+		if err != nil {
+			return 0, err
+		}
+		binary.LittleEndian.PutUint16(b[0:], unix.F_UNLCK)
+		return 0, c.mem.CopyOut(c.args[2], b)
+	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
+		if err != nil {
+			return 0, err
+		}
+		typ := binary.LittleEndian.Uint16(b[0:])
+		if typ != unix.F_RDLCK && typ != unix.F_WRLCK && typ != unix.F_UNLCK {
+			return 0, unix.EINVAL
+		}
+		if (typ == unix.F_RDLCK && !f.readable()) || (typ == unix.F_WRLCK && !f.writable()) {
+			return 0, unix.EBADF
+		}
+		return 0, nil
+	case unix.F_GETPIPE_SZ:
+		if _, ok := f.impl.(*pipeEnd); !ok {
+			return 0, unix.EBADF
+		}
+		return pipeCapacity, nil
+	case fSetPipeSz:
+		if _, ok := f.impl.(*pipeEnd); !ok {
+			return 0, unix.EBADF
+		}
+		return pipeCapacity, nil
+	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETSIG, unix.F_SETSIG:
+		return 0, nil
+	}
+	return 0, unix.EINVAL
+}
+
+func sysPipe2(c *syscallCtx) (int64, error) {
+	flags := uint32(0)
+	if c.sysno == unix.SYS_PIPE2 {
+		flags = uint32(c.args[1])
+	}
+	if flags&^(unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_DIRECT) != 0 {
+		return 0, unix.EINVAL
+	}
+	if c.args[0] == 0 {
+		return 0, unix.EFAULT
+	}
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	r, w := newPipe()
+	if flags&unix.O_NONBLOCK != 0 {
+		r.flags.Store(r.flags.Load() | unix.O_NONBLOCK)
+		w.flags.Store(w.flags.Load() | unix.O_NONBLOCK)
+	}
+	rfd, wfd, err := tab.installPair(r, w, flags&unix.O_CLOEXEC != 0)
+	if err != nil {
+		return 0, err
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[0:], uint32(rfd))
+	binary.LittleEndian.PutUint32(b[4:], uint32(wfd))
+	if err := c.mem.CopyOut(c.args[0], b[:]); err != nil {
+		for _, fd := range []int32{rfd, wfd} {
+			if f, err := tab.remove(fd); err == nil {
+				f.decRef()
+			}
+		}
+		return 0, err
+	}
+	return 0, nil
+}
+
+const (
+	fionread  = 0x541B
+	fionbio   = 0x5421
+	fioclex   = 0x5451
+	fionclex  = 0x5450
+	tiocgpgrp = 0x540F
+	tiocspgrp = 0x5410
+	tiocgsid  = 0x5429
+)
+
+func sysIoctl(c *syscallCtx) (int64, error) {
+	fd, req, arg := c.argInt(0), uint32(c.args[1]), c.args[2]
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if f.isPath() {
+		return 0, unix.EBADF
+	}
+	switch req {
+	case fioclex, fionclex:
+		return 0, tab.setCloexec(fd, req == fioclex)
+	case fionbio:
+		b, err := c.mem.CopyIn(arg, 4)
+		if err != nil {
+			return 0, err
+		}
+		for {
+			old := f.flags.Load()
+			nf := old &^ unix.O_NONBLOCK
+			if binary.LittleEndian.Uint32(b) != 0 {
+				nf |= unix.O_NONBLOCK
+			}
+			if f.flags.CompareAndSwap(old, nf) {
+				break
+			}
+		}
+		return 0, nil
+	case fionread:
+		var n int
+		switch impl := f.impl.(type) {
+		case *pipeEnd:
+			n = impl.available()
+		case *goferFile:
+			st, err := impl.stat(c)
+			if err != nil {
+				return 0, err
+			}
+			f.mu.Lock()
+			n = int(max(int64(st.Size)-f.off, 0))
+			f.mu.Unlock()
+		case *stdioFile:
+			c.k.stdin.mu.Lock()
+			n = len(c.k.stdin.buf)
+			c.k.stdin.mu.Unlock()
+		default:
+			return 0, unix.ENOTTY
+		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
+		return 0, c.mem.CopyOut(arg, b[:])
+	}
+	s, ok := f.impl.(*stdioFile)
+	if !ok || !s.tty {
+		return 0, unix.ENOTTY
+	}
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch req {
+	case unix.TCGETS:
+		return 0, c.mem.CopyOut(arg, k.tty.termios)
+	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
+		b, err := c.mem.CopyIn(arg, sizeofTermios)
+		if err != nil {
+			return 0, err
+		}
+		k.tty.termios = b
+		return 0, nil
+	case unix.TIOCGWINSZ:
+		return 0, c.mem.CopyOut(arg, k.tty.winsize)
+	case unix.TIOCSWINSZ:
+		b, err := c.mem.CopyIn(arg, sizeofWinsize)
+		if err != nil {
+			return 0, err
+		}
+		k.tty.winsize = b
+		return 0, nil
+	case tiocgpgrp:
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(k.tty.fgPgrp))
+		return 0, c.mem.CopyOut(arg, b[:])
+	case tiocspgrp:
+		b, err := c.mem.CopyIn(arg, 4)
+		if err != nil {
+			return 0, err
+		}
+		pg := int32(binary.LittleEndian.Uint32(b))
+		if pg <= 0 {
+			return 0, unix.EINVAL
+		}
+		if len(k.processGroupLocked(pg)) == 0 {
+			return 0, unix.ESRCH
+		}
+		k.tty.fgPgrp = pg
+		return 0, nil
+	case tiocgsid:
+		var b [4]byte
+		sid := int32(1)
+		if k.init != nil {
+			sid = k.init.sid
+		}
+		binary.LittleEndian.PutUint32(b[:], uint32(sid))
+		return 0, c.mem.CopyOut(arg, b[:])
+	}
+	return 0, unix.ENOTTY
+}
+
+func sysFsync(c *syscallCtx) (int64, error) {
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if f.isPath() {
+		return 0, unix.EBADF
+	}
+	h, ok := handleOfFile(f)
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	return 0, c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
+}
+
+func (v *vfs) fsync(h uint64, dataOnly bool) error {
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
+	return goferErr("fsync", r.GetErrno(), err)
+}
+
+func sysSync(c *syscallCtx) (int64, error) {
+	if c.sysno == unix.SYS_SYNCFS {
+		f, err := c.getFile(c.argInt(0))
+		if err != nil {
+			return 0, err
+		}
+		f.decRef()
+	}
+	v := c.k.vfs
+	h, err := v.handleOf(v.root)
+	if err != nil {
+		return 0, err
+	}
+	// sync and syncfs cannot fail on Linux (syncfs reports writeback
+	// errors); a gofer error is logged, not returned.
+	if err := v.fsync(h, false); err != nil {
+		c.k.log.Debug("sync", "err", err)
+	}
+	return 0, nil
+}
+
+func sysFadvise(c *syscallCtx) (int64, error) {
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if f.impl.stream() {
+		return 0, unix.ESPIPE
+	}
+	if int64(c.args[2]) < 0 || c.args[3] > 5 {
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+// sysGetdents64 lists a directory: "." and ".." first, then the entries.
+func sysGetdents64(c *syscallCtx) (int64, error) {
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if f.isPath() {
+		return 0, unix.EBADF
+	}
+	d := f.d
+	if d == nil || !d.isDir() {
+		return 0, unix.ENOTDIR
+	}
+	count := int(min(uint64(c.args[2]), 1<<20))
+	if c.args[1] == 0 {
+		return 0, unix.EFAULT
+	}
+	v := c.k.vfs
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var buf []byte
+	pending := false // an entry did not fit
+	emit := func(name string, ino uint64, typ uint8, off uint64) bool {
+		reclen := (19 + len(name) + 1 + 7) &^ 7
+		if len(buf)+reclen > count {
+			pending = true
+			return false
+		}
+		rec := make([]byte, reclen)
+		binary.LittleEndian.PutUint64(rec[0:], ino)
+		binary.LittleEndian.PutUint64(rec[8:], off)
+		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+		rec[18] = typ
+		copy(rec[19:], name)
+		buf = append(buf, rec...)
+		return true
+	}
+	cur := &f.dir
+	if cur.phase == 0 {
+		if !emit(".", d.ino, unix.DT_DIR, 1) {
+			return 0, unix.EINVAL
+		}
+		cur.phase = 1
+	}
+	if cur.phase == 1 {
+		if emit("..", v.parentOf(d).ino, unix.DT_DIR, 2) {
+			cur.phase = 2
+		}
+	}
+	if cur.phase == 2 && !pending {
+		if g, ok := f.impl.(*goferDir); ok {
+		rpc:
+			for {
+				ctx, cancel := v.rpcCtx()
+				r, err := c.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256})
+				cancel()
+				if err := goferErr("getdents", r.GetErrno(), err); err != nil {
+					if len(buf) > 0 {
+						break
+					}
+					return 0, err
+				}
+				if len(r.Entries) == 0 {
+					break
+				}
+				for _, e := range r.Entries {
+					if e.Name != "." && e.Name != ".." && e.Name != "" {
+						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
+							break rpc
+						}
+					}
+					cur.cookie = e.Offset
+				}
+			}
+		} else {
+			ents := v.synthList(c, d)
+			for i := int(cur.cookie); i < len(ents); i++ {
+				e := ents[i]
+				if !emit(e.name, e.ino, e.typ, uint64(i)+3) {
+					break
+				}
+				cur.cookie = uint64(i) + 1
+			}
+		}
+	}
+	if len(buf) == 0 && pending {
+		return 0, unix.EINVAL
+	}
+	if err := c.mem.CopyOut(c.args[1], buf); err != nil {
+		return 0, err
+	}
+	return int64(len(buf)), nil
+}
+
+const (
+	mapShared  = 0x1
+	mapPrivate = 0x2
+	mapAnon    = 0x20
+)
+
+// sysMmap plans a file mapping; the client maps and faults it in.
+func sysMmap(c *syscallCtx) (int64, error) {
+	length, prot, flags, fd, off := c.args[1], c.args[2], c.args[3], c.argInt(4), c.args[5]
+	if flags&mapAnon != 0 {
+		return 0, unix.EINVAL
+	}
+	if length == 0 || off&0xfff != 0 || int64(off) < 0 {
+		return 0, unix.EINVAL
+	}
+	typ := flags & 0xf
+	if typ != mapShared && typ != mapPrivate && typ != 0x3 {
+		return 0, unix.EINVAL
+	}
+	f, err := c.getFile(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if f.isPath() {
+		return 0, unix.EBADF
+	}
+	g, ok := f.impl.(*goferFile)
+	if !ok {
+		return 0, unix.ENODEV
+	}
+	if !f.readable() {
+		return 0, unix.EACCES
+	}
+	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 {
+		if !f.writable() {
+			return 0, unix.EACCES
+		}
+		return 0, unix.ENODEV
+	}
+	st, err := g.stat(c)
+	if err != nil {
+		return 0, err
+	}
+	f.incRef()
+	id := c.k.maps.add(f, st)
+	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: f.writable()}}
+	return 0, nil
+}

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollEntry is one fd being polled.
+type pollEntry struct {
+	fd      int32
+	events  uint32
+	revents uint32
+}
+
+// pollOnce computes revents for every entry and returns how many are
+// ready and the channels to wait on.
+func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struct{}) {
+	n := 0
+	var chs []<-chan struct{}
+	for i := range es {
+		e := &es[i]
+		e.revents = 0
+		if e.fd < 0 {
+			continue
+		}
+		f, _, err := tab.get(e.fd)
+		if err != nil {
+			e.revents = pollNval
+			n++
+			continue
+		}
+		var ev uint32
+		var ch <-chan struct{}
+		if f.isPath() {
+			ev = pollNval
+		} else {
+			ev, ch = f.impl.readiness(f)
+		}
+		f.decRef()
+		e.revents = ev & (e.events | pollErr | pollHup | pollNval)
+		if e.revents != 0 {
+			n++
+		} else if ch != nil {
+			chs = append(chs, ch)
+		}
+	}
+	return n, chs
+}
+
+// waitAny blocks until a channel in chs is closed, deadline passes (zero:
+// no deadline), or the call is interrupted (ERESTARTNOHAND: poll and
+// select are not restarted after a handler ran).
+func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return unix.ETIMEDOUT
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	merged := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	var once sync.Once
+	for _, ch := range chs {
+		go func(ch <-chan struct{}) {
+			select {
+			case <-ch:
+				once.Do(func() { close(merged) })
+			case <-stop:
+			}
+		}(ch)
+	}
+	err := c.block(merged, timeout)
+	if err == errRestartSys {
+		return errRestartNoHand
+	}
+	return err
+}
+
+// doPoll polls es until something is ready or the deadline (zero: none;
+// immediate when now is set).
+func (c *syscallCtx) doPoll(es []pollEntry, deadline time.Time, immediate bool) (int, error) {
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	for {
+		n, chs := c.pollOnce(tab, es)
+		if n > 0 || immediate {
+			return n, nil
+		}
+		if err := c.waitAny(chs, deadline); err != nil {
+			if err == unix.ETIMEDOUT {
+				return 0, nil
+			}
+			return 0, err
+		}
+	}
+}
+
+func readTimespec(b []byte) (time.Duration, error) {
+	sec, nsec := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return 0, unix.EINVAL
+	}
+	if sec > 1<<32 {
+		sec = 1 << 32
+	}
+	return time.Duration(sec)*time.Second + time.Duration(nsec), nil
+}
+
+func putTimespec(d time.Duration, usec bool) []byte {
+	if d < 0 {
+		d = 0
+	}
+	b := make([]byte, 16)
+	binary.LittleEndian.PutUint64(b, uint64(d/time.Second))
+	frac := d % time.Second
+	if usec {
+		binary.LittleEndian.PutUint64(b[8:], uint64(frac/time.Microsecond))
+	} else {
+		binary.LittleEndian.PutUint64(b[8:], uint64(frac))
+	}
+	return b
+}
+
+func sysPoll(c *syscallCtx) (int64, error) {
+	addr, nfds := c.args[0], c.args[1]
+	if nfds > maxFDs {
+		return 0, unix.EINVAL
+	}
+	var deadline time.Time
+	immediate := false
+	var tsAddr uint64
+	switch c.sysno {
+	case unix.SYS_POLL:
+		ms := int32(c.args[2])
+		if ms == 0 {
+			immediate = true
+		} else if ms > 0 {
+			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
+		}
+	default: // ppoll
+		if tsAddr = c.args[2]; tsAddr != 0 {
+			b, err := c.mem.CopyIn(tsAddr, 16)
+			if err != nil {
+				return 0, err
+			}
+			d, err := readTimespec(b)
+			if err != nil {
+				return 0, err
+			}
+			immediate = d == 0
+			deadline = time.Now().Add(d)
+		}
+	}
+	raw, err := c.mem.CopyIn(addr, int(nfds*8))
+	if err != nil {
+		return 0, err
+	}
+	es := make([]pollEntry, nfds)
+	for i := range es {
+		es[i].fd = int32(binary.LittleEndian.Uint32(raw[8*i:]))
+		es[i].events = uint32(binary.LittleEndian.Uint16(raw[8*i+4:]))
+	}
+	n, err := c.doPoll(es, deadline, immediate)
+	if err != nil {
+		return 0, err
+	}
+	for i := range es {
+		binary.LittleEndian.PutUint16(raw[8*i+6:], uint16(es[i].revents))
+	}
+	if err := c.mem.CopyOut(addr, raw); err != nil {
+		return 0, err
+	}
+	if tsAddr != 0 && !immediate {
+		if err := c.mem.CopyOut(tsAddr, putTimespec(time.Until(deadline), false)); err != nil {
+			return 0, err
+		}
+	}
+	return int64(n), nil
+}
+
+const (
+	pollInSet  = pollIn | pollRdNorm | pollHup | pollErr
+	pollOutSet = pollOut | pollWrNorm | pollErr
+	pollExSet  = pollPri
+)
+
+func sysSelect(c *syscallCtx) (int64, error) {
+	nfds := int64(int32(c.args[0]))
+	if nfds < 0 {
+		return 0, unix.EINVAL
+	}
+	if nfds > maxFDs {
+		nfds = maxFDs
+	}
+	setBytes := int((nfds + 63) / 64 * 8)
+	var sets [3][]byte
+	for i := 0; i < 3; i++ {
+		if a := c.args[1+i]; a != 0 && setBytes > 0 {
+			b, err := c.mem.CopyIn(a, setBytes)
+			if err != nil {
+				return 0, err
+			}
+			sets[i] = b
+		}
+	}
+	var deadline time.Time
+	immediate := false
+	tAddr := c.args[4]
+	usec := c.sysno == unix.SYS_SELECT
+	if tAddr != 0 {
+		b, err := c.mem.CopyIn(tAddr, 16)
+		if err != nil {
+			return 0, err
+		}
+		if usec {
+			sec, us := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+			if sec < 0 || us < 0 {
+				return 0, unix.EINVAL
+			}
+			sec += us / 1e6
+			us %= 1e6
+			binary.LittleEndian.PutUint64(b, uint64(sec))
+			binary.LittleEndian.PutUint64(b[8:], uint64(us*1000))
+		}
+		d, err := readTimespec(b)
+		if err != nil {
+			return 0, err
+		}
+		immediate = d == 0
+		deadline = time.Now().Add(d)
+	}
+	masks := [3]uint32{pollInSet, pollOutSet, pollExSet}
+	var es []pollEntry
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	for fd := 0; fd < int(nfds); fd++ {
+		var ev uint32
+		for i := 0; i < 3; i++ {
+			if sets[i] != nil && sets[i][fd/8]&(1<<(fd%8)) != 0 {
+				ev |= masks[i]
+			}
+		}
+		if ev == 0 {
+			continue
+		}
+		f, _, err := tab.get(int32(fd))
+		if err != nil {
+			return 0, unix.EBADF
+		}
+		f.decRef()
+		es = append(es, pollEntry{fd: int32(fd), events: ev})
+	}
+	if _, err := c.doPoll(es, deadline, immediate); err != nil {
+		return 0, err
+	}
+	var out [3][]byte
+	n := 0
+	for i := 0; i < 3; i++ {
+		if sets[i] != nil {
+			out[i] = make([]byte, setBytes)
+		}
+	}
+	for _, e := range es {
+		for i := 0; i < 3; i++ {
+			if out[i] == nil || sets[i][e.fd/8]&(1<<(e.fd%8)) == 0 {
+				continue
+			}
+			if e.revents&masks[i] != 0 {
+				out[i][e.fd/8] |= 1 << (e.fd % 8)
+				n++
+			}
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if out[i] != nil {
+			if err := c.mem.CopyOut(c.args[1+i], out[i]); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if tAddr != 0 && !immediate {
+		if err := c.mem.CopyOut(tAddr, putTimespec(time.Until(deadline), usec)); err != nil {
+			return 0, err
+		}
+	}
+	return int64(n), nil
+}

@@ -1,0 +1,767 @@
+package server
+
+import (
+	"encoding/binary"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// unsupportedCloneFlags are namespace and pidfd flags, not implemented.
+const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
+	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_PIDFD | unix.CLONE_NEWTIME
+
+func sysClone(c *syscallCtx) (int64, error) {
+	var flags uint64
+	switch c.sysno {
+	case unix.SYS_FORK:
+		flags = uint64(unix.SIGCHLD)
+	case unix.SYS_VFORK:
+		flags = unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
+	default:
+		flags = c.args[0]
+	}
+	tid, err := c.doClone(flags, 0)
+	if err != nil {
+		return 0, err
+	}
+	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
+	return int64(tid), nil
+}
+
+// doClone makes the thread or process of a clone with flags, with TID
+// requested (0: the next free one).
+func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
+	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
+		return 0, unix.EINVAL
+	}
+	if flags&unix.CLONE_SIGHAND != 0 && flags&unix.CLONE_VM == 0 {
+		return 0, unix.EINVAL
+	}
+	if flags&unsupportedCloneFlags != 0 {
+		return 0, unix.EINVAL
+	}
+	exitSig := int(flags & 0xff)
+	if exitSig > numSignals {
+		return 0, unix.EINVAL
+	}
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := c.t.proc
+	if p.exiting || c.t.killed {
+		return 0, unix.ESRCH
+	}
+	if flags&unix.CLONE_THREAD != 0 {
+		tid, err := k.allocTIDLocked(requested)
+		if err != nil {
+			return 0, err
+		}
+		k.newThreadLocked(p, tid)
+		return tid, nil
+	}
+	parent := p
+	if flags&unix.CLONE_PARENT != 0 {
+		if p.parent == nil {
+			return 0, unix.EINVAL
+		}
+		parent = p.parent
+	}
+	np, err := k.newProcessLocked(requested, parent)
+	if err != nil {
+		return 0, err
+	}
+	np.pgid, np.sid = p.pgid, p.sid
+	np.creds = p.creds
+	np.exitSignal = exitSig
+	np.comm, np.exe, np.argv = p.comm, p.exe, p.argv
+	if flags&unix.CLONE_FILES != 0 {
+		np.fds = p.fds
+		np.fds.refs++
+	} else {
+		np.fds = p.fds.fork()
+	}
+	if flags&unix.CLONE_FS != 0 {
+		np.fs = p.fs
+		np.fs.refs++
+	} else {
+		np.fs = &fsContext{refs: 1, cwd: p.fs.cwd, umask: p.fs.umask}
+	}
+	if flags&unix.CLONE_SIGHAND != 0 {
+		np.sig = p.sig
+	} else {
+		np.sig = p.sig.clone()
+	}
+	return np.pid, nil
+}
+
+func sysExecve(c *syscallCtx) (int64, error) {
+	dirfd, pi, ai, ei, flags := int32(atFDCWD), 0, 1, 2, uint32(0)
+	if c.sysno == unix.SYS_EXECVEAT {
+		dirfd, pi, ai, ei, flags = c.argInt(0), 1, 2, 3, uint32(c.args[4])
+	}
+	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
+		return 0, unix.EINVAL
+	}
+	path, err := c.pathArg(pi)
+	if err != nil {
+		return 0, err
+	}
+	argv, err := c.mem.CopyInStringVector(c.args[ai], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
+	if err != nil {
+		return 0, err
+	}
+	envp, err := c.mem.CopyInStringVector(c.args[ei], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
+	if err != nil {
+		return 0, err
+	}
+	var start *dentry
+	if path == "" {
+		if flags&atEmptyPath == 0 {
+			return 0, unix.ENOENT
+		}
+		f, err := c.getFile(dirfd)
+		if err != nil {
+			return 0, err
+		}
+		d := f.d
+		f.decRef()
+		if d == nil {
+			return 0, unix.EACCES
+		}
+		p, _ := c.k.vfs.pathOf(d)
+		path, start = p, c.k.vfs.root
+	} else if start, err = c.startDir(dirfd, path); err != nil {
+		return 0, err
+	}
+	ep, err := c.k.planExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	if err != nil {
+		return 0, err
+	}
+	c.k.commitExec(c, ep)
+	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
+	return 0, nil
+}
+
+func sysExit(c *syscallCtx) (int64, error) {
+	var d deferred
+	k := c.k
+	k.mu.Lock()
+	ea := k.exitThreadLocked(c.t, int(c.args[0]), &d)
+	k.mu.Unlock()
+	d.run(k)
+	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
+	return 0, nil
+}
+
+func sysExitGroup(c *syscallCtx) (int64, error) {
+	var d deferred
+	k := c.k
+	k.mu.Lock()
+	p := c.t.proc
+	status := exitWaitStatus(int(c.args[0]))
+	if p.exiting {
+		status = p.exitStatus
+	}
+	k.exitProcessLocked(p, status, &d)
+	ea := &sentrypb.ExitAction{Group: true, WaitStatus: status}
+	if k.appExited {
+		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	}
+	k.mu.Unlock()
+	d.run(k)
+	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
+	return 0, nil
+}
+
+const (
+	wNohang    = 0x1
+	wUntraced  = 0x2
+	wExited    = 0x4
+	wContinued = 0x8
+	wNowait    = 0x01000000
+	wNothread  = 0x20000000
+	wAll       = 0x40000000
+	wClone     = 0x80000000
+
+	pAll  = 0
+	pPID  = 1
+	pPGID = 2
+)
+
+// waitFor waits for a child matching match to become a zombie; it returns
+// the child's pid and wait status (0, 0 with WNOHANG and none ready), and
+// reaps it unless WNOWAIT.
+func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32) (int32, int32, uint32, error) {
+	k := c.k
+	for {
+		k.mu.Lock()
+		p := c.t.proc
+		var cands []*process
+		for ch := range p.children {
+			if options&wAll == 0 {
+				isClone := ch.exitSignal != int(unix.SIGCHLD)
+				if isClone != (options&wClone != 0) {
+					continue
+				}
+			}
+			if match(p, ch) {
+				cands = append(cands, ch)
+			}
+		}
+		if len(cands) == 0 {
+			k.mu.Unlock()
+			return 0, 0, 0, unix.ECHILD
+		}
+		sort.Slice(cands, func(i, j int) bool { return cands[i].pid < cands[j].pid })
+		for _, ch := range cands {
+			if ch.zombie {
+				pid, st, uid := ch.pid, ch.exitStatus, ch.creds.ruid
+				if options&wNowait == 0 {
+					k.reapLocked(ch)
+				}
+				k.mu.Unlock()
+				return pid, st, uid, nil
+			}
+		}
+		if options&wNohang != 0 {
+			k.mu.Unlock()
+			return 0, 0, 0, nil
+		}
+		ch := k.waitq.wait()
+		k.mu.Unlock()
+		if err := c.block(ch, nil); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+}
+
+func sysWait4(c *syscallCtx) (int64, error) {
+	pid, statusAddr, options, rusage := int32(c.args[0]), c.args[1], uint32(c.args[2]), c.args[3]
+	if options&^(wNohang|wUntraced|wContinued|wNothread|wAll|wClone) != 0 {
+		return 0, unix.EINVAL
+	}
+	if pid == -1<<31 {
+		return 0, unix.ESRCH
+	}
+	match := func(p, ch *process) bool {
+		switch {
+		case pid == -1:
+			return true
+		case pid > 0:
+			return ch.pid == pid
+		case pid == 0:
+			return ch.pgid == p.pgid
+		default:
+			return ch.pgid == -pid
+		}
+	}
+	cpid, st, _, err := c.waitFor(match, options)
+	if err != nil || cpid == 0 {
+		return int64(cpid), err
+	}
+	if statusAddr != 0 {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(st))
+		if err := c.mem.CopyOut(statusAddr, b[:]); err != nil {
+			return 0, err
+		}
+	}
+	if rusage != 0 {
+		if err := c.mem.CopyOut(rusage, make([]byte, 144)); err != nil {
+			return 0, err
+		}
+	}
+	return int64(cpid), nil
+}
+
+func sysWaitid(c *syscallCtx) (int64, error) {
+	idtype, id, infop, options, rusage := int(c.args[0]), int32(c.args[1]), c.args[2], uint32(c.args[3]), c.args[4]
+	if options&^(wNohang|wUntraced|wExited|wContinued|wNowait|wNothread|wAll|wClone) != 0 {
+		return 0, unix.EINVAL
+	}
+	if options&(wExited|wUntraced|wContinued) == 0 {
+		return 0, unix.EINVAL
+	}
+	var match func(p, ch *process) bool
+	switch idtype {
+	case pAll:
+		match = func(p, ch *process) bool { return true }
+	case pPID:
+		if id <= 0 {
+			return 0, unix.EINVAL
+		}
+		match = func(p, ch *process) bool { return ch.pid == id }
+	case pPGID:
+		if id < 0 {
+			return 0, unix.EINVAL
+		}
+		match = func(p, ch *process) bool {
+			if id == 0 {
+				return ch.pgid == p.pgid
+			}
+			return ch.pgid == id
+		}
+	default:
+		return 0, unix.EINVAL
+	}
+	if options&wExited == 0 {
+		// Only stop/continue events were asked for; there are none.
+		match = func(p, ch *process) bool { return false }
+	}
+	cpid, st, uid, err := c.waitFor(match, options)
+	if err != nil {
+		return 0, err
+	}
+	if infop != 0 {
+		info := make([]byte, sizeofSiginfo)
+		if cpid != 0 {
+			code, s := int32(cldExited), (st>>8)&0xff
+			if st&0x7f != 0 {
+				code, s = cldKilled, st&0x7f
+			}
+			info = siginfoChld(int(unix.SIGCHLD), code, cpid, uid, s)
+		}
+		if err := c.mem.CopyOut(infop, info); err != nil {
+			return 0, err
+		}
+	}
+	if rusage != 0 {
+		if err := c.mem.CopyOut(rusage, make([]byte, 144)); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.pid()), nil }
+func sysGettid(c *syscallCtx) (int64, error) { return int64(c.tid()), nil }
+
+func sysGetppid(c *syscallCtx) (int64, error) {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	if par := c.t.proc.parent; par != nil {
+		return int64(par.pid), nil
+	}
+	return 0, nil
+}
+
+// procByPID returns the process pid names (0: the caller).
+func (c *syscallCtx) procByPIDLocked(pid int32) (*process, error) {
+	if pid == 0 {
+		return c.t.proc, nil
+	}
+	if pid < 0 {
+		return nil, unix.EINVAL
+	}
+	p := c.k.procs[pid]
+	if p == nil {
+		return nil, unix.ESRCH
+	}
+	return p, nil
+}
+
+func sysGetpgid(c *syscallCtx) (int64, error) {
+	pid := int32(c.args[0])
+	if c.sysno == unix.SYS_GETPGRP {
+		pid = 0
+	}
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	p, err := c.procByPIDLocked(pid)
+	if err != nil {
+		return 0, err
+	}
+	return int64(p.pgid), nil
+}
+
+func sysGetsid(c *syscallCtx) (int64, error) {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	p, err := c.procByPIDLocked(int32(c.args[0]))
+	if err != nil {
+		return 0, err
+	}
+	return int64(p.sid), nil
+}
+
+func sysSetpgid(c *syscallCtx) (int64, error) {
+	pid, pgid := int32(c.args[0]), int32(c.args[1])
+	if pgid < 0 {
+		return 0, unix.EINVAL
+	}
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	self := c.t.proc
+	target, err := c.procByPIDLocked(pid)
+	if err != nil {
+		return 0, err
+	}
+	if target != self && target.parent != self {
+		return 0, unix.ESRCH
+	}
+	if target.sid != self.sid {
+		return 0, unix.EPERM
+	}
+	if target.sid == target.pid {
+		return 0, unix.EPERM
+	}
+	if pgid == 0 {
+		pgid = target.pid
+	}
+	if pgid != target.pid {
+		found := false
+		for _, q := range k.procs {
+			if q.pgid == pgid && q.sid == self.sid && !q.zombie {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, unix.EPERM
+		}
+	}
+	target.pgid = pgid
+	return 0, nil
+}
+
+func sysSetsid(c *syscallCtx) (int64, error) {
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := c.t.proc
+	for _, q := range k.procs {
+		if q.pgid == p.pid {
+			return 0, unix.EPERM
+		}
+	}
+	p.sid, p.pgid = p.pid, p.pid
+	return int64(p.sid), nil
+}
+
+func sysKill(c *syscallCtx) (int64, error) {
+	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
+	if sig < 0 || sig > numSignals {
+		return 0, unix.EINVAL
+	}
+	k := c.k
+	var d deferred
+	k.mu.Lock()
+	self := c.t.proc
+	var targets []*process
+	switch {
+	case pid > 0:
+		if p := k.procs[pid]; p != nil {
+			targets = append(targets, p)
+		}
+	case pid == 0:
+		targets = k.processGroupLocked(self.pgid)
+	case pid == -1:
+		for _, p := range k.procs {
+			if p != k.init && p != self && !p.exiting {
+				targets = append(targets, p)
+			}
+		}
+	case pid == -1<<31:
+	default:
+		targets = k.processGroupLocked(-pid)
+	}
+	if len(targets) == 0 {
+		k.mu.Unlock()
+		return 0, unix.ESRCH
+	}
+	if sig != 0 {
+		info := siginfoKill(sig, siUser, self.pid, self.creds.ruid)
+		for _, p := range targets {
+			k.signalFromAppLocked(p, nil, sig, info, &d)
+		}
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return 0, nil
+}
+
+// signalFromAppLocked sends a signal the application asked for (kill,
+// tkill, sigqueue). As in a Linux PID namespace, init gets only signals
+// it has a handler for.
+func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+	if p == k.init && p.sig.act[sig].handler == sigDfl {
+		return
+	}
+	k.signalProcessLocked(p, t, sig, info, d)
+}
+
+func sysTkill(c *syscallCtx) (int64, error) {
+	tgid, tid, sig := int32(-1), int32(c.args[0]), int(int32(c.args[1]))
+	if c.sysno == unix.SYS_TGKILL {
+		tgid, tid, sig = int32(c.args[0]), int32(c.args[1]), int(int32(c.args[2]))
+		if tgid <= 0 {
+			return 0, unix.EINVAL
+		}
+	}
+	if tid <= 0 || sig < 0 || sig > numSignals {
+		return 0, unix.EINVAL
+	}
+	k := c.k
+	var d deferred
+	k.mu.Lock()
+	t := k.threads[tid]
+	if t == nil || t.killed || (tgid > 0 && t.proc.pid != tgid) {
+		k.mu.Unlock()
+		return 0, unix.ESRCH
+	}
+	if sig != 0 {
+		self := c.t.proc
+		k.signalFromAppLocked(t.proc, t, sig, siginfoKill(sig, siTkill, self.pid, self.creds.ruid), &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return 0, nil
+}
+
+func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
+	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
+	if sig < 0 || sig > numSignals {
+		return 0, unix.EINVAL
+	}
+	info, err := c.mem.CopyIn(c.args[2], sizeofSiginfo)
+	if err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint32(info[0:], uint32(sig))
+	k := c.k
+	var d deferred
+	k.mu.Lock()
+	p := k.procs[pid]
+	if p == nil {
+		k.mu.Unlock()
+		return 0, unix.ESRCH
+	}
+	code := int32(binary.LittleEndian.Uint32(info[8:]))
+	if p != c.t.proc && (code >= 0 || code == siTkill) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
+	}
+	if sig != 0 {
+		k.signalFromAppLocked(p, nil, sig, info, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return 0, nil
+}
+
+func sysRtSigaction(c *syscallCtx) (int64, error) {
+	sig, act, oact, size := int(int32(c.args[0])), c.args[1], c.args[2], c.args[3]
+	if size != 8 {
+		return 0, unix.EINVAL
+	}
+	if sig < 1 || sig > numSignals {
+		return 0, unix.EINVAL
+	}
+	var na sigAction
+	if act != 0 {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			return 0, unix.EINVAL
+		}
+		b, err := c.mem.CopyIn(act, sizeofSigaction)
+		if err != nil {
+			return 0, err
+		}
+		na = parseSigAction(b)
+		na.mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+	}
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	h := c.t.proc.sig
+	old := h.act[sig]
+	if oact != 0 {
+		if err := c.mem.CopyOut(oact, old.bytes()); err != nil {
+			return 0, err
+		}
+	}
+	if act != 0 {
+		h.act[sig] = na
+	}
+	return 0, nil
+}
+
+func sysGetrusage(c *syscallCtx) (int64, error) {
+	switch int32(c.args[0]) {
+	case 0, -1, 1:
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, c.mem.CopyOut(c.args[1], make([]byte, 144))
+}
+
+// ---- credentials ----
+
+func sysGetuid(c *syscallCtx) (int64, error) {
+	cr := c.creds()
+	switch c.sysno {
+	case unix.SYS_GETUID:
+		return int64(cr.ruid), nil
+	case unix.SYS_GETEUID:
+		return int64(cr.euid), nil
+	case unix.SYS_GETGID:
+		return int64(cr.rgid), nil
+	}
+	return int64(cr.egid), nil
+}
+
+func sysGetresuid(c *syscallCtx) (int64, error) {
+	cr := c.creds()
+	ids := [3]uint32{cr.ruid, cr.euid, cr.suid}
+	if c.sysno == unix.SYS_GETRESGID {
+		ids = [3]uint32{cr.rgid, cr.egid, cr.sgid}
+	}
+	for i, id := range ids {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], id)
+		if err := c.mem.CopyOut(c.args[i], b[:]); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+// setIDs implements the set*id family for either uids or gids, on the
+// Linux rules: a privileged caller (euid 0) may set anything; others may
+// only use ids they already hold. Arguments of -1 mean "unchanged".
+func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := c.t.proc
+	cr := &p.creds
+	ruid, euid, suid, fsuid := &cr.ruid, &cr.euid, &cr.suid, &cr.fsuid
+	if gid {
+		ruid, euid, suid, fsuid = &cr.rgid, &cr.egid, &cr.sgid, &cr.fsgid
+	}
+	priv := cr.euid == 0
+	holds := func(id int64) bool {
+		return id == -1 || uint32(id) == *ruid || uint32(id) == *euid || uint32(id) == *suid
+	}
+	for _, id := range []int64{r, e, s} {
+		if id < -1 || id > 0xfffffffe {
+			return unix.EINVAL
+		}
+	}
+	switch mode {
+	case "set":
+		if priv {
+			*ruid, *euid, *suid, *fsuid = uint32(e), uint32(e), uint32(e), uint32(e)
+			return nil
+		}
+		if uint32(e) != *ruid && uint32(e) != *suid {
+			return unix.EPERM
+		}
+		*euid, *fsuid = uint32(e), uint32(e)
+	case "setre":
+		if !priv && ((r != -1 && uint32(r) != *ruid && uint32(r) != *euid) || !holds(e)) {
+			return unix.EPERM
+		}
+		oldr := *ruid
+		if r != -1 {
+			*ruid = uint32(r)
+		}
+		if e != -1 {
+			*euid = uint32(e)
+		}
+		if r != -1 || (e != -1 && uint32(e) != oldr) {
+			*suid = *euid
+		}
+		*fsuid = *euid
+	case "setres":
+		if !priv && (!holds(r) || !holds(e) || !holds(s)) {
+			return unix.EPERM
+		}
+		if r != -1 {
+			*ruid = uint32(r)
+		}
+		if e != -1 {
+			*euid = uint32(e)
+		}
+		if s != -1 {
+			*suid = uint32(s)
+		}
+		*fsuid = *euid
+	}
+	return nil
+}
+
+func argID(a uint64) int64 {
+	if uint32(a) == ^uint32(0) {
+		return -1
+	}
+	return int64(uint32(a))
+}
+
+func sysSetuid(c *syscallCtx) (int64, error) {
+	var err error
+	switch c.sysno {
+	case unix.SYS_SETUID:
+		if argID(c.args[0]) == -1 {
+			return 0, unix.EINVAL
+		}
+		err = c.setIDs(false, -1, argID(c.args[0]), -1, "set")
+	case unix.SYS_SETGID:
+		if argID(c.args[0]) == -1 {
+			return 0, unix.EINVAL
+		}
+		err = c.setIDs(true, -1, argID(c.args[0]), -1, "set")
+	case unix.SYS_SETREUID:
+		err = c.setIDs(false, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+	case unix.SYS_SETREGID:
+		err = c.setIDs(true, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+	case unix.SYS_SETRESUID:
+		err = c.setIDs(false, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+	case unix.SYS_SETRESGID:
+		err = c.setIDs(true, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+	}
+	return 0, err
+}
+
+func sysSetfsuid(c *syscallCtx) (int64, error) {
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	cr := &c.t.proc.creds
+	id := uint32(c.args[0])
+	if c.sysno == unix.SYS_SETFSUID {
+		old := cr.fsuid
+		if cr.euid == 0 || id == cr.ruid || id == cr.euid || id == cr.suid || id == cr.fsuid {
+			cr.fsuid = id
+		}
+		return int64(old), nil
+	}
+	old := cr.fsgid
+	if cr.euid == 0 || id == cr.rgid || id == cr.egid || id == cr.sgid || id == cr.fsgid {
+		cr.fsgid = id
+	}
+	return int64(old), nil
+}
+
+func sysGetgroups(c *syscallCtx) (int64, error) {
+	if int32(c.args[0]) < 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+// sysSetgroups accepts and ignores supplementary groups (the list is not
+// forwarded by the client; permission checks use only the primary gid).
+func sysSetgroups(c *syscallCtx) (int64, error) {
+	if int32(c.args[0]) < 0 || c.args[0] > 65536 {
+		return 0, unix.EINVAL
+	}
+	if c.creds().euid != 0 {
+		return 0, unix.EPERM
+	}
+	return 0, nil
+}

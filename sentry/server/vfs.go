@@ -1,0 +1,547 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// maxSymlinkHops is Linux's MAXSYMLINKS.
+const maxSymlinkHops = 40
+
+// dentryKind says what backs a dentry.
+type dentryKind int
+
+const (
+	dkGofer     dentryKind = iota // a file served by the gofer
+	dkDevDir                      // /dev
+	dkDev                         // /dev/null etc.
+	dkDevTty                      // /dev/tty
+	dkLink                        // a synthesized symlink with a fixed target
+	dkProcDir                     // /proc
+	dkProcSelf                    // /proc/self, /proc/thread-self
+	dkProcPid                     // /proc/<pid>
+	dkProcCwd                     // /proc/<pid>/cwd (magic link)
+	dkProcExe                     // /proc/<pid>/exe (magic link)
+	dkProcFdDir                   // /proc/<pid>/fd
+	dkProcFd                      // /proc/<pid>/fd/<n> (magic link)
+	dkProcFile                    // /proc/<pid>/cmdline, /proc/<pid>/comm, ...
+)
+
+// dentry is a node of the client's file tree. Gofer dentries are cached
+// in their parent's children; synthesized /proc dentries are made on each
+// lookup.
+type dentry struct {
+	// v, kind, mode (the S_IFMT bits and initial permissions) and ino are
+	// immutable, and so are the synthetic fields below.
+	v    *vfs
+	kind dentryKind
+	mode uint32
+	ino  uint64
+	dev  devKind
+	pid  int32
+	fd   int32
+	// link is the target of a dkLink; procName names a dkProcFile.
+	link     string
+	procName string
+
+	// Protected by vfs.mu:
+	// handle is the dentry's gofer handle (dkGofer), or 0 until a
+	// lookup needs it (dentries of files this client created).
+	handle uint64
+	// parent and name locate the dentry; the root is its own parent.
+	parent *dentry
+	name   string
+	// children caches looked-up children by name.
+	children map[string]*dentry
+	// deleted says the file was unlinked or replaced by rename.
+	deleted bool
+	// target caches a symlink's target once read.
+	target     string
+	haveTarget bool
+}
+
+func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
+func (d *dentry) isSymlink() bool { return d.mode&unix.S_IFMT == unix.S_IFLNK }
+func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
+
+// vfs is one client's mount namespace: the gofer's tree with /dev and
+// /proc synthesized over it.
+type vfs struct {
+	k *clientState
+	// root, dev and proc are immutable after newVFS.
+	root, dev, proc *dentry
+
+	// mu protects the dentry tree (see dentry) and handles. It is a leaf
+	// lock, never held across a gofer RPC.
+	mu sync.Mutex
+	// handles lists the gofer handles owned by dentries, released when the
+	// client is freed. Protected by mu.
+	handles []uint64
+}
+
+func newVFS(k *clientState) (*vfs, error) {
+	ctx, cancel := context.WithTimeout(k.ctx, 30*time.Second)
+	defer cancel()
+	r, err := k.gofer.Attach(ctx, &goferpb.AttachRequest{})
+	if err == nil && r.Errno == 0 && (r.Root == nil || r.Stat == nil) {
+		err = fmt.Errorf("attach reply without root")
+	}
+	if err := goferErr("attach", r.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	v := &vfs{k: k}
+	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id}
+	v.root.parent = v.root
+	v.handles = append(v.handles, r.Root.Id)
+	v.dev = &dentry{v: v, kind: dkDevDir, mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.root, name: "dev"}
+	v.proc = &dentry{v: v, kind: dkProcDir, mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.root, name: "proc"}
+	return v, nil
+}
+
+func synthIno(kind, n int) uint64 { return uint64(kind)<<32 | uint64(uint32(n)) | 1<<48 }
+
+// rpcCtx returns the context for a gofer RPC.
+func (v *vfs) rpcCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(v.k.ctx, 60*time.Second)
+}
+
+// releaseAll releases every dentry handle (client teardown).
+func (v *vfs) releaseAll() {
+	v.mu.Lock()
+	hs := v.handles
+	v.handles = nil
+	v.mu.Unlock()
+	releaseHandles(v.k, hs)
+}
+
+// releaseHandles releases gofer handles, outliving the client's context.
+func releaseHandles(k *clientState, hs []uint64) {
+	for len(hs) > 0 {
+		n := min(len(hs), 1024)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := k.gofer.Release(ctx, &goferpb.ReleaseRequest{Handles: hs[:n]}); err != nil {
+			k.log.Debug("gofer release failed", "err", err)
+		}
+		cancel()
+		hs = hs[n:]
+	}
+}
+
+// walkOne walks name from directory handle dir.
+func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
+	if err != nil {
+		return nil, goferErr("walk", 0, err)
+	}
+	if len(r.Files) > 0 && r.Files[0].GetHandle() != nil && r.Files[0].Stat != nil {
+		// Release anything beyond what we asked for.
+		var extra []uint64
+		for _, f := range r.Files[1:] {
+			if f.GetHandle() != nil {
+				extra = append(extra, f.Handle.Id)
+			}
+		}
+		if len(extra) > 0 {
+			releaseHandles(v.k, extra)
+		}
+		return r.Files[0], nil
+	}
+	for _, f := range r.Files {
+		if f.GetHandle() != nil {
+			releaseHandles(v.k, []uint64{f.Handle.Id})
+		}
+	}
+	if r.Errno == 0 {
+		return nil, fmt.Errorf("walk %q: empty reply: %w", name, unix.ENOENT)
+	}
+	return nil, goferErr("walk "+name, r.Errno, nil)
+}
+
+// handleOf returns d's gofer handle, walking to it if the dentry was made
+// without one.
+func (v *vfs) handleOf(d *dentry) (uint64, error) {
+	v.mu.Lock()
+	h, parent, name, deleted := d.handle, d.parent, d.name, d.deleted
+	v.mu.Unlock()
+	if h != 0 {
+		return h, nil
+	}
+	if deleted || d.kind != dkGofer {
+		return 0, unix.ENOENT
+	}
+	ph, err := v.handleOf(parent)
+	if err != nil {
+		return 0, err
+	}
+	wf, err := v.walkOne(ph, name)
+	if err != nil {
+		return 0, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if d.handle != 0 {
+		go releaseHandles(v.k, []uint64{wf.Handle.Id})
+		return d.handle, nil
+	}
+	d.handle = wf.Handle.Id
+	v.handles = append(v.handles, d.handle)
+	return d.handle, nil
+}
+
+// freshHandle returns a new gofer handle for d (each open file
+// description has its own), which the caller owns.
+func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, error) {
+	v.mu.Lock()
+	parent, name, deleted := d.parent, d.name, d.deleted
+	v.mu.Unlock()
+	if deleted {
+		return 0, nil, unix.ENOENT
+	}
+	if d == v.root {
+		ctx, cancel := v.rpcCtx()
+		defer cancel()
+		r, err := v.k.gofer.Attach(ctx, &goferpb.AttachRequest{})
+		if err := goferErr("attach", r.GetErrno(), err); err != nil {
+			return 0, nil, err
+		}
+		if r.Root == nil || r.Stat == nil {
+			return 0, nil, unix.EIO
+		}
+		return r.Root.Id, r.Stat, nil
+	}
+	ph, err := v.handleOf(parent)
+	if err != nil {
+		return 0, nil, err
+	}
+	wf, err := v.walkOne(ph, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
+		// The name now refers to another file.
+		releaseHandles(v.k, []uint64{wf.Handle.Id})
+		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
+	}
+	return wf.Handle.Id, wf.Stat, nil
+}
+
+// lookupChild returns dir's child name (not "." or "..").
+func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+	if !dir.isDir() {
+		return nil, unix.ENOTDIR
+	}
+	if len(name) > 255 {
+		return nil, unix.ENAMETOOLONG
+	}
+	if dir.kind != dkGofer {
+		return v.synthLookup(c, dir, name)
+	}
+	if dir == v.root {
+		switch name {
+		case "dev":
+			return v.dev, nil
+		case "proc":
+			return v.proc, nil
+		}
+	}
+	v.mu.Lock()
+	if ch := dir.children[name]; ch != nil {
+		v.mu.Unlock()
+		return ch, nil
+	}
+	deleted := dir.deleted
+	v.mu.Unlock()
+	if deleted {
+		return nil, unix.ENOENT
+	}
+	dh, err := v.handleOf(dir)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := v.walkOne(dh, name)
+	if err != nil {
+		return nil, err
+	}
+	return v.insertChild(dir, name, wf.Handle.Id, wf.Stat), nil
+}
+
+// insertChild caches a child made from a gofer handle (0 for none) and
+// stat, unless another lookup got there first (then the new handle is
+// released).
+func (v *vfs) insertChild(dir *dentry, name string, h uint64, st *goferpb.Stat) *dentry {
+	v.mu.Lock()
+	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
+		v.mu.Unlock()
+		if h != 0 {
+			releaseHandles(v.k, []uint64{h})
+		}
+		return ch
+	}
+	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, parent: dir, name: name}
+	if h != 0 {
+		v.handles = append(v.handles, h)
+	}
+	if old := dir.children[name]; old != nil {
+		old.deleted = true
+	}
+	if dir.children == nil {
+		dir.children = make(map[string]*dentry)
+	}
+	dir.children[name] = d
+	v.mu.Unlock()
+	return d
+}
+
+// forget drops dir's cached child name (after unlink, or a change this
+// server did not make).
+func (v *vfs) forget(dir *dentry, name string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ch := dir.children[name]; ch != nil {
+		ch.deleted = true
+		delete(dir.children, name)
+	}
+}
+
+// moved updates the cache after a rename of olddir/oldname to
+// newdir/newname (exchange swaps them).
+func (v *vfs) moved(olddir *dentry, oldname string, newdir *dentry, newname string, exchange bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	od := olddir.children[oldname]
+	nd := newdir.children[newname]
+	delete(olddir.children, oldname)
+	delete(newdir.children, newname)
+	if newdir.children == nil {
+		newdir.children = make(map[string]*dentry)
+	}
+	if od != nil {
+		od.parent, od.name = newdir, newname
+		newdir.children[newname] = od
+	}
+	if nd != nil {
+		if exchange {
+			if olddir.children == nil {
+				olddir.children = make(map[string]*dentry)
+			}
+			nd.parent, nd.name = olddir, oldname
+			olddir.children[oldname] = nd
+		} else {
+			nd.deleted = true
+		}
+	}
+}
+
+func (v *vfs) parentOf(d *dentry) *dentry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if d.parent == nil {
+		return v.root
+	}
+	return d.parent
+}
+
+// pathOf returns d's absolute path, and whether it is still reachable.
+func (v *vfs) pathOf(d *dentry) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var parts []string
+	ok := true
+	for n := 0; d != v.root && d != nil && n < 4096; n++ {
+		if d.deleted {
+			ok = false
+		}
+		parts = append(parts, d.name)
+		d = d.parent
+	}
+	if len(parts) == 0 {
+		return "/", ok
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(parts[i])
+	}
+	return b.String(), ok
+}
+
+// readlink returns symlink d's target.
+func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
+	switch d.kind {
+	case dkGofer:
+	case dkLink:
+		return d.link, nil
+	default:
+		return v.synthReadlink(c, d)
+	}
+	if !d.isSymlink() {
+		return "", unix.EINVAL
+	}
+	v.mu.Lock()
+	if d.haveTarget {
+		t := d.target
+		v.mu.Unlock()
+		return t, nil
+	}
+	v.mu.Unlock()
+	h, err := v.handleOf(d)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.k.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
+	if err := goferErr("readlink", r.GetErrno(), err); err != nil {
+		return "", err
+	}
+	v.mu.Lock()
+	d.target, d.haveTarget = r.Target, true
+	v.mu.Unlock()
+	return r.Target, nil
+}
+
+// statDentry returns d's attributes.
+func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
+	if d.kind != dkGofer {
+		return d.synthStat(), nil
+	}
+	h, err := v.handleOf(d)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
+	if err == nil && r.Errno == 0 && r.Stat == nil {
+		return nil, unix.EIO
+	}
+	if err := goferErr("stat", r.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	return r.Stat, nil
+}
+
+// resolve walks path from start (or the root for an absolute path),
+// following symlinks everywhere except, unless follow, in the last
+// component.
+func (v *vfs) resolve(c *syscallCtx, start *dentry, path string, follow bool) (*dentry, error) {
+	hops := 0
+	return v.resolveHops(c, start, path, follow, &hops)
+}
+
+func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool, hops *int) (*dentry, error) {
+	if path == "" {
+		return nil, unix.ENOENT
+	}
+	if len(path) >= 4096 {
+		return nil, unix.ENAMETOOLONG
+	}
+	cur := start
+	if path[0] == '/' {
+		cur = v.root
+	}
+	trailing := strings.HasSuffix(path, "/")
+	comps := strings.Split(path, "/")
+	// Index of the last non-empty component.
+	last := -1
+	for i, s := range comps {
+		if s != "" {
+			last = i
+		}
+	}
+	for i, name := range comps {
+		if name == "" {
+			continue
+		}
+		if !cur.isDir() {
+			return nil, unix.ENOTDIR
+		}
+		switch name {
+		case ".":
+			continue
+		case "..":
+			cur = v.parentOf(cur)
+			continue
+		}
+		child, err := v.lookupChild(c, cur, name)
+		if err != nil {
+			return nil, err
+		}
+		if child.isSymlink() && (i != last || follow || trailing) {
+			*hops++
+			if *hops > maxSymlinkHops {
+				return nil, unix.ELOOP
+			}
+			child, err = v.followLink(c, cur, child, hops)
+			if err != nil {
+				return nil, err
+			}
+		}
+		cur = child
+	}
+	if trailing && !cur.isDir() {
+		if cur.isSymlink() {
+			return nil, unix.ENOENT
+		}
+		return nil, unix.ENOTDIR
+	}
+	return cur, nil
+}
+
+// followLink resolves symlink link found in dir.
+func (v *vfs) followLink(c *syscallCtx, dir, link *dentry, hops *int) (*dentry, error) {
+	if t, ok, err := v.magicTarget(c, link); ok || err != nil {
+		return t, err
+	}
+	target, err := v.readlink(c, link)
+	if err != nil {
+		return nil, err
+	}
+	if target == "" {
+		return nil, unix.ENOENT
+	}
+	return v.resolveHops(c, dir, target, true, hops)
+}
+
+// resolveParent resolves all of path but its last component, which it
+// returns as name ("." for "/", and "." or ".." as written).
+func (v *vfs) resolveParent(c *syscallCtx, start *dentry, path string) (dir *dentry, name string, trailing bool, err error) {
+	if path == "" {
+		return nil, "", false, unix.ENOENT
+	}
+	if len(path) >= 4096 {
+		return nil, "", false, unix.ENAMETOOLONG
+	}
+	trimmed := strings.TrimRight(path, "/")
+	trailing = len(trimmed) != len(path)
+	if trimmed == "" {
+		return v.root, ".", true, nil
+	}
+	i := strings.LastIndexByte(trimmed, '/')
+	name = trimmed[i+1:]
+	if len(name) > 255 {
+		return nil, "", false, unix.ENAMETOOLONG
+	}
+	prefix := trimmed[:i+1]
+	dir = start
+	if prefix != "" {
+		hops := 0
+		dir, err = v.resolveHops(c, start, prefix, true, &hops)
+		if err != nil {
+			return nil, "", false, err
+		}
+	}
+	if !dir.isDir() {
+		return nil, "", false, unix.ENOTDIR
+	}
+	return dir, name, trailing, nil
+}

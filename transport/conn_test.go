@@ -1,0 +1,133 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// echoServer replies to each call with ret = seq, pushes a StdioOutput
+// before each reply, and can be told to go silent (stop heartbeats).
+type echoServer struct {
+	pb.UnimplementedSentryServer
+	mu     sync.Mutex
+	silent bool
+}
+
+func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
+	m, err := st.Recv()
+	if err != nil || m.GetHello() == nil {
+		return errors.New("want hello")
+	}
+	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "echo"}}})
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return nil
+		}
+		s.mu.Lock()
+		silent := s.silent
+		s.mu.Unlock()
+		if silent {
+			continue
+		}
+		switch m := m.Msg.(type) {
+		case *pb.ClientMessage_Heartbeat:
+			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: m.Heartbeat}})
+		case *pb.ClientMessage_Call:
+			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: &pb.Push{Msg: &pb.Push_Output{Output: &pb.StdioOutput{Fd: 1, Data: []byte{byte(m.Call.Seq)}}}}}})
+			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: int64(m.Call.Seq)}}})
+		}
+	}
+}
+
+func startEcho(t *testing.T) (*echoServer, string) {
+	t.Helper()
+	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+	tg, _ := ParseTarget(target)
+	l, err := Listen(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	s := &echoServer{}
+	pb.RegisterSentryServer(g, s)
+	go g.Serve(l)
+	t.Cleanup(g.Stop)
+	return s, target
+}
+
+func TestCallOrderAndPushes(t *testing.T) {
+	_, target := startEcho(t)
+	var mu sync.Mutex
+	var pushed []byte
+	c, err := Dial(context.Background(), target, Options{OnPush: func(p *pb.Push) {
+		mu.Lock()
+		pushed = append(pushed, p.GetOutput().Data...)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Welcome.ServerId != "echo" {
+		t.Errorf("welcome = %v", c.Welcome)
+	}
+	for i := 1; i <= 50; i++ {
+		r, err := c.Call(context.Background(), &pb.Call{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Ret != int64(i) {
+			t.Fatalf("call %d: ret %d", i, r.Ret)
+		}
+		// The push sent before the reply has been handled.
+		mu.Lock()
+		n := len(pushed)
+		mu.Unlock()
+		if n != i {
+			t.Fatalf("after reply %d, %d pushes handled", i, n)
+		}
+	}
+}
+
+func TestSilentServerDeclaredDead(t *testing.T) {
+	s, target := startEcho(t)
+	c, err := Dial(context.Background(), target, Options{HeartbeatInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s.mu.Lock()
+	s.silent = true
+	s.mu.Unlock()
+	start := time.Now()
+	_, err = c.Call(context.Background(), &pb.Call{})
+	if !errors.Is(err, ErrConnDead) {
+		t.Fatalf("call on silent server: %v, want ErrConnDead", err)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed")
+	}
+	if c.Err() == nil {
+		t.Error("Err() = nil after death")
+	}
+	t.Logf("declared dead after %v: %v", time.Since(start), c.Err())
+}
+
+func TestDialNoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Dial(ctx, "unix:"+filepath.Join(t.TempDir(), "none.sock"), Options{}); err == nil {
+		t.Fatal("dial of a missing server succeeded")
+	}
+}
