@@ -98,20 +98,22 @@ func Dial(ctx context.Context, target string, opts Options) (*GRPCConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", t, err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	stream, err := pb.NewSentryClient(cc).Session(sctx, grpc.WaitForReady(true))
-	if err != nil {
-		cancel()
-		cc.Close()
-		return nil, fmt.Errorf("open session with %s: %w", t, err)
-	}
-	c := &GRPCConn{cc: cc, stream: stream, opts: opts, cancel: cancel,
+	c := &GRPCConn{cc: cc, opts: opts, cancel: cancel,
 		pending: make(map[uint64]chan *pb.Reply), done: make(chan struct{})}
 	hello := opts.Hello
 	if hello == nil {
 		hello = &pb.Hello{}
 	}
+	// The handshake runs aside so that ctx bounds it, including the wait
+	// for the server to become reachable.
 	welcome := make(chan error, 1)
 	go func() {
+		stream, err := pb.NewSentryClient(cc).Session(sctx, grpc.WaitForReady(true))
+		if err != nil {
+			welcome <- err
+			return
+		}
+		c.stream = stream
 		if err := stream.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Hello{Hello: hello}}); err != nil {
 			welcome <- err
 			return
