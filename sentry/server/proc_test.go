@@ -382,3 +382,24 @@ func TestUnknownSyscallENOSYS(t *testing.T) {
 		e.fails(unix.ENOSYS, 1, sysno)
 	}
 }
+
+// TestFaultKillsEvenInit checks force_sig semantics: a synchronous fault
+// with no handler kills the process, the application's first one included,
+// while a caught, unblocked fault is pushed to the thread.
+func TestFaultKillsEvenInit(t *testing.T) {
+	e := started(t)
+	child := e.fork(1)
+	fault := func(tid int32, blocked bool) *sentrypb.Reply {
+		return e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Fault{Fault: &sentrypb.Fault{Signo: 11, Siginfo: make([]byte, 128), Blocked: blocked}}})
+	}
+	if r := fault(child, false); r.GetExit() == nil || r.GetExit().WaitStatus != 11 {
+		t.Fatalf("fault reply = %v, want exit with status 11", r)
+	}
+	if pid, st := e.wait4(1, int64(child), 0); pid != int64(child) || st != 11 {
+		t.Errorf("wait4 = %d %#x", pid, st)
+	}
+	r := fault(1, false)
+	if ex := r.GetExit(); ex == nil || !ex.AppExit || ex.WaitStatus != 11 {
+		t.Errorf("init fault reply = %v, want app exit with status 11", r)
+	}
+}

@@ -163,3 +163,28 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 		p.sig.act[sig] = sigAction{}
 	}
 }
+
+// fault delivers a synchronous signal the thread took in application code,
+// as Linux's force_sig does: the handler runs if there is one and the
+// signal is not blocked; otherwise the process dies of the signal, even if
+// it is the application's first process.
+func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
+	if f == nil || f.Signo <= 0 || int(f.Signo) > numSignals {
+		return unix.EINVAL
+	}
+	sig := int(f.Signo)
+	var d deferred
+	k.mu.Lock()
+	p := t.proc
+	if !p.exiting {
+		act := p.sig.act[sig]
+		if f.Blocked || act.handler == sigIgn || act.handler == sigDfl {
+			k.exitProcessLocked(p, signalWaitStatus(sig), &d)
+		} else {
+			k.signalProcessLocked(p, t, sig, f.Siginfo, &d)
+		}
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return nil
+}
