@@ -26,6 +26,166 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Origin names the application call a mutation serves. The gofer keeps a
+// reply cache keyed by (client_id, seq), as NFS's duplicate request cache
+// does: a mutation re-sent after a sentry crash with the same origin gets
+// the first reply again instead of running twice. A zero seq is not cached.
+type Origin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Origin) Reset() {
+	*x = Origin{}
+	mi := &file_gofer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Origin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Origin) ProtoMessage() {}
+
+func (x *Origin) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Origin.ProtoReflect.Descriptor instead.
+func (*Origin) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Origin) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *Origin) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+type ReopenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileHandle    []byte                 `protobuf:"bytes,1,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenRequest) Reset() {
+	*x = ReopenRequest{}
+	mi := &file_gofer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenRequest) ProtoMessage() {}
+
+func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
+func (*ReopenRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReopenRequest) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+type ReopenReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Handle        *Handle                `protobuf:"bytes,2,opt,name=handle,proto3" json:"handle,omitempty"`
+	Stat          *Stat                  `protobuf:"bytes,3,opt,name=stat,proto3" json:"stat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenReply) Reset() {
+	*x = ReopenReply{}
+	mi := &file_gofer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenReply) ProtoMessage() {}
+
+func (x *ReopenReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenReply.ProtoReflect.Descriptor instead.
+func (*ReopenReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReopenReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *ReopenReply) GetHandle() *Handle {
+	if x != nil {
+		return x.Handle
+	}
+	return nil
+}
+
+func (x *ReopenReply) GetStat() *Stat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
 // Stat is struct statx's useful subset.
 type Stat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -49,7 +209,7 @@ type Stat struct {
 
 func (x *Stat) Reset() {
 	*x = Stat{}
-	mi := &file_gofer_proto_msgTypes[0]
+	mi := &file_gofer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -61,7 +221,7 @@ func (x *Stat) String() string {
 func (*Stat) ProtoMessage() {}
 
 func (x *Stat) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[0]
+	mi := &file_gofer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -74,7 +234,7 @@ func (x *Stat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stat.ProtoReflect.Descriptor instead.
 func (*Stat) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{0}
+	return file_gofer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Stat) GetMode() uint32 {
@@ -188,7 +348,7 @@ type Handle struct {
 
 func (x *Handle) Reset() {
 	*x = Handle{}
-	mi := &file_gofer_proto_msgTypes[1]
+	mi := &file_gofer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -200,7 +360,7 @@ func (x *Handle) String() string {
 func (*Handle) ProtoMessage() {}
 
 func (x *Handle) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[1]
+	mi := &file_gofer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -213,7 +373,7 @@ func (x *Handle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handle.ProtoReflect.Descriptor instead.
 func (*Handle) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{1}
+	return file_gofer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Handle) GetId() uint64 {
@@ -238,7 +398,7 @@ type AttachRequest struct {
 
 func (x *AttachRequest) Reset() {
 	*x = AttachRequest{}
-	mi := &file_gofer_proto_msgTypes[2]
+	mi := &file_gofer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +410,7 @@ func (x *AttachRequest) String() string {
 func (*AttachRequest) ProtoMessage() {}
 
 func (x *AttachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[2]
+	mi := &file_gofer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +423,7 @@ func (x *AttachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
 func (*AttachRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{2}
+	return file_gofer_proto_rawDescGZIP(), []int{5}
 }
 
 type AttachReply struct {
@@ -277,7 +437,7 @@ type AttachReply struct {
 
 func (x *AttachReply) Reset() {
 	*x = AttachReply{}
-	mi := &file_gofer_proto_msgTypes[3]
+	mi := &file_gofer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +449,7 @@ func (x *AttachReply) String() string {
 func (*AttachReply) ProtoMessage() {}
 
 func (x *AttachReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[3]
+	mi := &file_gofer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +462,7 @@ func (x *AttachReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachReply.ProtoReflect.Descriptor instead.
 func (*AttachReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{3}
+	return file_gofer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AttachReply) GetErrno() int32 {
@@ -336,7 +496,7 @@ type WalkRequest struct {
 
 func (x *WalkRequest) Reset() {
 	*x = WalkRequest{}
-	mi := &file_gofer_proto_msgTypes[4]
+	mi := &file_gofer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +508,7 @@ func (x *WalkRequest) String() string {
 func (*WalkRequest) ProtoMessage() {}
 
 func (x *WalkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[4]
+	mi := &file_gofer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +521,7 @@ func (x *WalkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkRequest.ProtoReflect.Descriptor instead.
 func (*WalkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{4}
+	return file_gofer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WalkRequest) GetDir() uint64 {
@@ -388,7 +548,7 @@ type WalkedFile struct {
 
 func (x *WalkedFile) Reset() {
 	*x = WalkedFile{}
-	mi := &file_gofer_proto_msgTypes[5]
+	mi := &file_gofer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +560,7 @@ func (x *WalkedFile) String() string {
 func (*WalkedFile) ProtoMessage() {}
 
 func (x *WalkedFile) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[5]
+	mi := &file_gofer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +573,7 @@ func (x *WalkedFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkedFile.ProtoReflect.Descriptor instead.
 func (*WalkedFile) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{5}
+	return file_gofer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WalkedFile) GetHandle() *Handle {
@@ -443,7 +603,7 @@ type WalkReply struct {
 
 func (x *WalkReply) Reset() {
 	*x = WalkReply{}
-	mi := &file_gofer_proto_msgTypes[6]
+	mi := &file_gofer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +615,7 @@ func (x *WalkReply) String() string {
 func (*WalkReply) ProtoMessage() {}
 
 func (x *WalkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[6]
+	mi := &file_gofer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +628,7 @@ func (x *WalkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkReply.ProtoReflect.Descriptor instead.
 func (*WalkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{6}
+	return file_gofer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WalkReply) GetErrno() int32 {
@@ -494,7 +654,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_gofer_proto_msgTypes[7]
+	mi := &file_gofer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +666,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[7]
+	mi := &file_gofer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +679,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{7}
+	return file_gofer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatRequest) GetHandle() uint64 {
@@ -539,7 +699,7 @@ type StatReply struct {
 
 func (x *StatReply) Reset() {
 	*x = StatReply{}
-	mi := &file_gofer_proto_msgTypes[8]
+	mi := &file_gofer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +711,7 @@ func (x *StatReply) String() string {
 func (*StatReply) ProtoMessage() {}
 
 func (x *StatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[8]
+	mi := &file_gofer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +724,7 @@ func (x *StatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatReply.ProtoReflect.Descriptor instead.
 func (*StatReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{8}
+	return file_gofer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatReply) GetErrno() int32 {
@@ -594,15 +754,16 @@ type SetStatRequest struct {
 	AtimeNs int64  `protobuf:"varint,7,opt,name=atime_ns,json=atimeNs,proto3" json:"atime_ns,omitempty"`
 	MtimeNs int64  `protobuf:"varint,8,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
 	// atime_now / mtime_now mean UTIME_NOW.
-	AtimeNow      bool `protobuf:"varint,9,opt,name=atime_now,json=atimeNow,proto3" json:"atime_now,omitempty"`
-	MtimeNow      bool `protobuf:"varint,10,opt,name=mtime_now,json=mtimeNow,proto3" json:"mtime_now,omitempty"`
+	AtimeNow      bool    `protobuf:"varint,9,opt,name=atime_now,json=atimeNow,proto3" json:"atime_now,omitempty"`
+	MtimeNow      bool    `protobuf:"varint,10,opt,name=mtime_now,json=mtimeNow,proto3" json:"mtime_now,omitempty"`
+	Origin        *Origin `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetStatRequest) Reset() {
 	*x = SetStatRequest{}
-	mi := &file_gofer_proto_msgTypes[9]
+	mi := &file_gofer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +775,7 @@ func (x *SetStatRequest) String() string {
 func (*SetStatRequest) ProtoMessage() {}
 
 func (x *SetStatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[9]
+	mi := &file_gofer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +788,7 @@ func (x *SetStatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatRequest.ProtoReflect.Descriptor instead.
 func (*SetStatRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{9}
+	return file_gofer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetStatRequest) GetHandle() uint64 {
@@ -700,6 +861,13 @@ func (x *SetStatRequest) GetMtimeNow() bool {
 	return false
 }
 
+func (x *SetStatRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type SetStatReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -710,7 +878,7 @@ type SetStatReply struct {
 
 func (x *SetStatReply) Reset() {
 	*x = SetStatReply{}
-	mi := &file_gofer_proto_msgTypes[10]
+	mi := &file_gofer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +890,7 @@ func (x *SetStatReply) String() string {
 func (*SetStatReply) ProtoMessage() {}
 
 func (x *SetStatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[10]
+	mi := &file_gofer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +903,7 @@ func (x *SetStatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatReply.ProtoReflect.Descriptor instead.
 func (*SetStatReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{10}
+	return file_gofer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetStatReply) GetErrno() int32 {
@@ -764,7 +932,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_gofer_proto_msgTypes[11]
+	mi := &file_gofer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +944,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[11]
+	mi := &file_gofer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +957,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{11}
+	return file_gofer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OpenRequest) GetHandle() uint64 {
@@ -815,7 +983,7 @@ type OpenReply struct {
 
 func (x *OpenReply) Reset() {
 	*x = OpenReply{}
-	mi := &file_gofer_proto_msgTypes[12]
+	mi := &file_gofer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +995,7 @@ func (x *OpenReply) String() string {
 func (*OpenReply) ProtoMessage() {}
 
 func (x *OpenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[12]
+	mi := &file_gofer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1008,7 @@ func (x *OpenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenReply.ProtoReflect.Descriptor instead.
 func (*OpenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{12}
+	return file_gofer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OpenReply) GetErrno() int32 {
@@ -858,13 +1026,14 @@ type CreateRequest struct {
 	Mode          uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
 	Uid           uint32                 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_gofer_proto_msgTypes[13]
+	mi := &file_gofer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1045,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[13]
+	mi := &file_gofer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1058,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{13}
+	return file_gofer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateRequest) GetDir() uint64 {
@@ -934,6 +1103,13 @@ func (x *CreateRequest) GetGid() uint32 {
 	return 0
 }
 
+func (x *CreateRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type CreateReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -945,7 +1121,7 @@ type CreateReply struct {
 
 func (x *CreateReply) Reset() {
 	*x = CreateReply{}
-	mi := &file_gofer_proto_msgTypes[14]
+	mi := &file_gofer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1133,7 @@ func (x *CreateReply) String() string {
 func (*CreateReply) ProtoMessage() {}
 
 func (x *CreateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[14]
+	mi := &file_gofer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1146,7 @@ func (x *CreateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReply.ProtoReflect.Descriptor instead.
 func (*CreateReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{14}
+	return file_gofer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateReply) GetErrno() int32 {
@@ -1005,7 +1181,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_gofer_proto_msgTypes[15]
+	mi := &file_gofer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1193,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[15]
+	mi := &file_gofer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1206,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{15}
+	return file_gofer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReadRequest) GetHandle() uint64 {
@@ -1064,7 +1240,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_gofer_proto_msgTypes[16]
+	mi := &file_gofer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1252,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[16]
+	mi := &file_gofer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1265,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{16}
+	return file_gofer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReadReply) GetErrno() int32 {
@@ -1111,16 +1287,17 @@ type WriteRequest struct {
 	Handle uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	Offset uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	Data   []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	// seq is the writer's sequence number for the durability watermark and
-	// the duplicate-request cache.
-	Seq           uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	// seq is the writer's sequence number for the per-handle durability
+	// watermark (FsyncReply.durable_watermark).
+	Seq           uint64  `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	Origin        *Origin `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_gofer_proto_msgTypes[17]
+	mi := &file_gofer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1309,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[17]
+	mi := &file_gofer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1322,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{17}
+	return file_gofer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WriteRequest) GetHandle() uint64 {
@@ -1176,6 +1353,13 @@ func (x *WriteRequest) GetSeq() uint64 {
 	return 0
 }
 
+func (x *WriteRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type WriteReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1187,7 +1371,7 @@ type WriteReply struct {
 
 func (x *WriteReply) Reset() {
 	*x = WriteReply{}
-	mi := &file_gofer_proto_msgTypes[18]
+	mi := &file_gofer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1383,7 @@ func (x *WriteReply) String() string {
 func (*WriteReply) ProtoMessage() {}
 
 func (x *WriteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[18]
+	mi := &file_gofer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1396,7 @@ func (x *WriteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReply.ProtoReflect.Descriptor instead.
 func (*WriteReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{18}
+	return file_gofer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WriteReply) GetErrno() int32 {
@@ -1243,13 +1427,14 @@ type MkdirRequest struct {
 	Mode          uint32                 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
 	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_gofer_proto_msgTypes[19]
+	mi := &file_gofer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1446,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[19]
+	mi := &file_gofer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1459,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{19}
+	return file_gofer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MkdirRequest) GetDir() uint64 {
@@ -1312,6 +1497,13 @@ func (x *MkdirRequest) GetGid() uint32 {
 	return 0
 }
 
+func (x *MkdirRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type MkdirReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1323,7 +1515,7 @@ type MkdirReply struct {
 
 func (x *MkdirReply) Reset() {
 	*x = MkdirReply{}
-	mi := &file_gofer_proto_msgTypes[20]
+	mi := &file_gofer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1527,7 @@ func (x *MkdirReply) String() string {
 func (*MkdirReply) ProtoMessage() {}
 
 func (x *MkdirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[20]
+	mi := &file_gofer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1540,7 @@ func (x *MkdirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirReply.ProtoReflect.Descriptor instead.
 func (*MkdirReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{20}
+	return file_gofer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MkdirReply) GetErrno() int32 {
@@ -1379,13 +1571,14 @@ type SymlinkRequest struct {
 	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SymlinkRequest) Reset() {
 	*x = SymlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[21]
+	mi := &file_gofer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1590,7 @@ func (x *SymlinkRequest) String() string {
 func (*SymlinkRequest) ProtoMessage() {}
 
 func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[21]
+	mi := &file_gofer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1603,7 @@ func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkRequest.ProtoReflect.Descriptor instead.
 func (*SymlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{21}
+	return file_gofer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SymlinkRequest) GetDir() uint64 {
@@ -1448,6 +1641,13 @@ func (x *SymlinkRequest) GetGid() uint32 {
 	return 0
 }
 
+func (x *SymlinkRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type SymlinkReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1459,7 +1659,7 @@ type SymlinkReply struct {
 
 func (x *SymlinkReply) Reset() {
 	*x = SymlinkReply{}
-	mi := &file_gofer_proto_msgTypes[22]
+	mi := &file_gofer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1671,7 @@ func (x *SymlinkReply) String() string {
 func (*SymlinkReply) ProtoMessage() {}
 
 func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[22]
+	mi := &file_gofer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1684,7 @@ func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkReply.ProtoReflect.Descriptor instead.
 func (*SymlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{22}
+	return file_gofer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SymlinkReply) GetErrno() int32 {
@@ -1513,13 +1713,14 @@ type LinkRequest struct {
 	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Target        uint64                 `protobuf:"varint,3,opt,name=target,proto3" json:"target,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1732,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1745,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{23}
+	return file_gofer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LinkRequest) GetDir() uint64 {
@@ -1568,6 +1769,13 @@ func (x *LinkRequest) GetTarget() uint64 {
 	return 0
 }
 
+func (x *LinkRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type LinkReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1578,7 +1786,7 @@ type LinkReply struct {
 
 func (x *LinkReply) Reset() {
 	*x = LinkReply{}
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1798,7 @@ func (x *LinkReply) String() string {
 func (*LinkReply) ProtoMessage() {}
 
 func (x *LinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1811,7 @@ func (x *LinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkReply.ProtoReflect.Descriptor instead.
 func (*LinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{24}
+	return file_gofer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LinkReply) GetErrno() int32 {
@@ -1628,13 +1836,14 @@ type MknodRequest struct {
 	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
 	Rdev          uint64                 `protobuf:"varint,6,opt,name=rdev,proto3" json:"rdev,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MknodRequest) Reset() {
 	*x = MknodRequest{}
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1855,7 @@ func (x *MknodRequest) String() string {
 func (*MknodRequest) ProtoMessage() {}
 
 func (x *MknodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1868,7 @@ func (x *MknodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodRequest.ProtoReflect.Descriptor instead.
 func (*MknodRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{25}
+	return file_gofer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MknodRequest) GetDir() uint64 {
@@ -1704,6 +1913,13 @@ func (x *MknodRequest) GetRdev() uint64 {
 	return 0
 }
 
+func (x *MknodRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type MknodReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1715,7 +1931,7 @@ type MknodReply struct {
 
 func (x *MknodReply) Reset() {
 	*x = MknodReply{}
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1943,7 @@ func (x *MknodReply) String() string {
 func (*MknodReply) ProtoMessage() {}
 
 func (x *MknodReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1956,7 @@ func (x *MknodReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodReply.ProtoReflect.Descriptor instead.
 func (*MknodReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{26}
+	return file_gofer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MknodReply) GetErrno() int32 {
@@ -1773,7 +1989,7 @@ type ReadlinkRequest struct {
 
 func (x *ReadlinkRequest) Reset() {
 	*x = ReadlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +2001,7 @@ func (x *ReadlinkRequest) String() string {
 func (*ReadlinkRequest) ProtoMessage() {}
 
 func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +2014,7 @@ func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRequest.ProtoReflect.Descriptor instead.
 func (*ReadlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{27}
+	return file_gofer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReadlinkRequest) GetHandle() uint64 {
@@ -1818,7 +2034,7 @@ type ReadlinkReply struct {
 
 func (x *ReadlinkReply) Reset() {
 	*x = ReadlinkReply{}
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2046,7 @@ func (x *ReadlinkReply) String() string {
 func (*ReadlinkReply) ProtoMessage() {}
 
 func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2059,7 @@ func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkReply.ProtoReflect.Descriptor instead.
 func (*ReadlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{28}
+	return file_gofer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReadlinkReply) GetErrno() int32 {
@@ -1865,14 +2081,15 @@ type UnlinkRequest struct {
 	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// flags is 0 or AT_REMOVEDIR.
-	Flags         uint32 `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	Flags         uint32  `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	Origin        *Origin `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2101,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2114,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{29}
+	return file_gofer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UnlinkRequest) GetDir() uint64 {
@@ -1921,6 +2138,13 @@ func (x *UnlinkRequest) GetFlags() uint32 {
 	return 0
 }
 
+func (x *UnlinkRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type UnlinkReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1930,7 +2154,7 @@ type UnlinkReply struct {
 
 func (x *UnlinkReply) Reset() {
 	*x = UnlinkReply{}
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2166,7 @@ func (x *UnlinkReply) String() string {
 func (*UnlinkReply) ProtoMessage() {}
 
 func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2179,7 @@ func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkReply.ProtoReflect.Descriptor instead.
 func (*UnlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{30}
+	return file_gofer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UnlinkReply) GetErrno() int32 {
@@ -1972,14 +2196,15 @@ type RenameRequest struct {
 	NewDir  uint64                 `protobuf:"varint,3,opt,name=new_dir,json=newDir,proto3" json:"new_dir,omitempty"`
 	NewName string                 `protobuf:"bytes,4,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
 	// flags are renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE).
-	Flags         uint32 `protobuf:"varint,5,opt,name=flags,proto3" json:"flags,omitempty"`
+	Flags         uint32  `protobuf:"varint,5,opt,name=flags,proto3" json:"flags,omitempty"`
+	Origin        *Origin `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2216,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2229,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{31}
+	return file_gofer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RenameRequest) GetOldDir() uint64 {
@@ -2042,6 +2267,13 @@ func (x *RenameRequest) GetFlags() uint32 {
 	return 0
 }
 
+func (x *RenameRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type RenameReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -2051,7 +2283,7 @@ type RenameReply struct {
 
 func (x *RenameReply) Reset() {
 	*x = RenameReply{}
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2295,7 @@ func (x *RenameReply) String() string {
 func (*RenameReply) ProtoMessage() {}
 
 func (x *RenameReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2308,7 @@ func (x *RenameReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
 func (*RenameReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{32}
+	return file_gofer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RenameReply) GetErrno() int32 {
@@ -2099,7 +2331,7 @@ type GetdentsRequest struct {
 
 func (x *GetdentsRequest) Reset() {
 	*x = GetdentsRequest{}
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2343,7 @@ func (x *GetdentsRequest) String() string {
 func (*GetdentsRequest) ProtoMessage() {}
 
 func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2356,7 @@ func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsRequest.ProtoReflect.Descriptor instead.
 func (*GetdentsRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{33}
+	return file_gofer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetdentsRequest) GetDir() uint64 {
@@ -2160,7 +2392,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +2404,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +2417,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{34}
+	return file_gofer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Dirent) GetName() string {
@@ -2226,7 +2458,7 @@ type GetdentsReply struct {
 
 func (x *GetdentsReply) Reset() {
 	*x = GetdentsReply{}
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2470,7 @@ func (x *GetdentsReply) String() string {
 func (*GetdentsReply) ProtoMessage() {}
 
 func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2483,7 @@ func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsReply.ProtoReflect.Descriptor instead.
 func (*GetdentsReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{35}
+	return file_gofer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetdentsReply) GetErrno() int32 {
@@ -2278,7 +2510,7 @@ type FsyncRequest struct {
 
 func (x *FsyncRequest) Reset() {
 	*x = FsyncRequest{}
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2522,7 @@ func (x *FsyncRequest) String() string {
 func (*FsyncRequest) ProtoMessage() {}
 
 func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2535,7 @@ func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequest.ProtoReflect.Descriptor instead.
 func (*FsyncRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{36}
+	return file_gofer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FsyncRequest) GetHandle() uint64 {
@@ -2330,7 +2562,7 @@ type FsyncReply struct {
 
 func (x *FsyncReply) Reset() {
 	*x = FsyncReply{}
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2574,7 @@ func (x *FsyncReply) String() string {
 func (*FsyncReply) ProtoMessage() {}
 
 func (x *FsyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2587,7 @@ func (x *FsyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncReply.ProtoReflect.Descriptor instead.
 func (*FsyncReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{37}
+	return file_gofer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FsyncReply) GetErrno() int32 {
@@ -2381,7 +2613,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2625,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2638,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{38}
+	return file_gofer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StatFSRequest) GetHandle() uint64 {
@@ -2433,7 +2665,7 @@ type StatFSReply struct {
 
 func (x *StatFSReply) Reset() {
 	*x = StatFSReply{}
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2677,7 @@ func (x *StatFSReply) String() string {
 func (*StatFSReply) ProtoMessage() {}
 
 func (x *StatFSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2690,7 @@ func (x *StatFSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSReply.ProtoReflect.Descriptor instead.
 func (*StatFSReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{39}
+	return file_gofer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StatFSReply) GetErrno() int32 {
@@ -2533,7 +2765,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2777,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2790,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{40}
+	return file_gofer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReleaseRequest) GetHandles() []uint64 {
@@ -2576,7 +2808,7 @@ type ReleaseReply struct {
 
 func (x *ReleaseReply) Reset() {
 	*x = ReleaseReply{}
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2820,7 @@ func (x *ReleaseReply) String() string {
 func (*ReleaseReply) ProtoMessage() {}
 
 func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,14 +2833,24 @@ func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReply.ProtoReflect.Descriptor instead.
 func (*ReleaseReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{41}
+	return file_gofer_proto_rawDescGZIP(), []int{44}
 }
 
 var File_gofer_proto protoreflect.FileDescriptor
 
 const file_gofer_proto_rawDesc = "" +
 	"\n" +
-	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"\xbe\x02\n" +
+	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"7\n" +
+	"\x06Origin\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"0\n" +
+	"\rReopenRequest\x12\x1f\n" +
+	"\vfile_handle\x18\x01 \x01(\fR\n" +
+	"fileHandle\"\x8f\x01\n" +
+	"\vReopenReply\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
+	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xbe\x02\n" +
 	"\x04Stat\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\rR\x04mode\x12\x14\n" +
 	"\x05nlink\x18\x02 \x01(\rR\x05nlink\x12\x10\n" +
@@ -2648,7 +2890,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"T\n" +
 	"\tStatReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xf8\x01\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xb1\x02\n" +
 	"\x0eSetStatRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x12\n" +
 	"\x04mask\x18\x02 \x01(\rR\x04mask\x12\x12\n" +
@@ -2660,7 +2902,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\bmtime_ns\x18\b \x01(\x03R\amtimeNs\x12\x1b\n" +
 	"\tatime_now\x18\t \x01(\bR\batimeNow\x12\x1b\n" +
 	"\tmtime_now\x18\n" +
-	" \x01(\bR\bmtimeNow\"W\n" +
+	" \x01(\bR\bmtimeNow\x127\n" +
+	"\x06origin\x18\v \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"W\n" +
 	"\fSetStatReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
 	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\";\n" +
@@ -2668,14 +2911,15 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x14\n" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\"!\n" +
 	"\tOpenReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\x83\x01\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xbc\x01\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x12\x12\n" +
 	"\x04mode\x18\x04 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
-	"\x03gid\x18\x06 \x01(\rR\x03gid\"\x8f\x01\n" +
+	"\x03gid\x18\x06 \x01(\rR\x03gid\x127\n" +
+	"\x06origin\x18\a \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\x8f\x01\n" +
 	"\vCreateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
 	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
@@ -2686,52 +2930,57 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06length\x18\x03 \x01(\rR\x06length\"5\n" +
 	"\tReadReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"d\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x9d\x01\n" +
 	"\fWriteRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
-	"\x03seq\x18\x04 \x01(\x04R\x03seq\"o\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x127\n" +
+	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"o\n" +
 	"\n" +
 	"WriteReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\rR\awritten\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"l\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa5\x01\n" +
 	"\fMkdirRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
-	"\x03gid\x18\x05 \x01(\rR\x03gid\"\x8e\x01\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x127\n" +
+	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\x8e\x01\n" +
 	"\n" +
 	"MkdirReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
 	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"r\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xab\x01\n" +
 	"\x0eSymlinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x10\n" +
 	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
-	"\x03gid\x18\x05 \x01(\rR\x03gid\"\x90\x01\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x127\n" +
+	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\x90\x01\n" +
 	"\fSymlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
 	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"K\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\x84\x01\n" +
 	"\vLinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
-	"\x06target\x18\x03 \x01(\x04R\x06target\"T\n" +
+	"\x06target\x18\x03 \x01(\x04R\x06target\x127\n" +
+	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"T\n" +
 	"\tLinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\x80\x01\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xb9\x01\n" +
 	"\fMknodRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x12\n" +
-	"\x04rdev\x18\x06 \x01(\x04R\x04rdev\"\x8e\x01\n" +
+	"\x04rdev\x18\x06 \x01(\x04R\x04rdev\x127\n" +
+	"\x06origin\x18\a \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\x8e\x01\n" +
 	"\n" +
 	"MknodReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
@@ -2741,19 +2990,21 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"=\n" +
 	"\rReadlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x16\n" +
-	"\x06target\x18\x02 \x01(\tR\x06target\"K\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"\x84\x01\n" +
 	"\rUnlinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05flags\x18\x03 \x01(\rR\x05flags\"#\n" +
+	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
+	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"#\n" +
 	"\vUnlinkReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\x8d\x01\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xc6\x01\n" +
 	"\rRenameRequest\x12\x17\n" +
 	"\aold_dir\x18\x01 \x01(\x04R\x06oldDir\x12\x19\n" +
 	"\bold_name\x18\x02 \x01(\tR\aoldName\x12\x17\n" +
 	"\anew_dir\x18\x03 \x01(\x04R\x06newDir\x12\x19\n" +
 	"\bnew_name\x18\x04 \x01(\tR\anewName\x12\x14\n" +
-	"\x05flags\x18\x05 \x01(\rR\x05flags\"#\n" +
+	"\x05flags\x18\x05 \x01(\rR\x05flags\x127\n" +
+	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"#\n" +
 	"\vRenameReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\"Q\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
@@ -2793,7 +3044,7 @@ const file_gofer_proto_rawDesc = "" +
 	"nameLength\"*\n" +
 	"\x0eReleaseRequest\x12\x18\n" +
 	"\ahandles\x18\x01 \x03(\x04R\ahandles\"\x0e\n" +
-	"\fReleaseReply2\xfa\f\n" +
+	"\fReleaseReply2\xd2\r\n" +
 	"\x05Gofer\x12V\n" +
 	"\x06Attach\x12&.runscdecoupled.gofer.v1.AttachRequest\x1a$.runscdecoupled.gofer.v1.AttachReply\x12P\n" +
 	"\x04Walk\x12$.runscdecoupled.gofer.v1.WalkRequest\x1a\".runscdecoupled.gofer.v1.WalkReply\x12P\n" +
@@ -2813,7 +3064,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\bGetdents\x12(.runscdecoupled.gofer.v1.GetdentsRequest\x1a&.runscdecoupled.gofer.v1.GetdentsReply\x12S\n" +
 	"\x05Fsync\x12%.runscdecoupled.gofer.v1.FsyncRequest\x1a#.runscdecoupled.gofer.v1.FsyncReply\x12V\n" +
 	"\x06StatFS\x12&.runscdecoupled.gofer.v1.StatFSRequest\x1a$.runscdecoupled.gofer.v1.StatFSReply\x12Y\n" +
-	"\aRelease\x12'.runscdecoupled.gofer.v1.ReleaseRequest\x1a%.runscdecoupled.gofer.v1.ReleaseReplyB:Z8github.com/runsc-decoupled/runsc-decoupled/proto/goferpbb\x06proto3"
+	"\aRelease\x12'.runscdecoupled.gofer.v1.ReleaseRequest\x1a%.runscdecoupled.gofer.v1.ReleaseReply\x12V\n" +
+	"\x06Reopen\x12&.runscdecoupled.gofer.v1.ReopenRequest\x1a$.runscdecoupled.gofer.v1.ReopenReplyB:Z8github.com/runsc-decoupled/runsc-decoupled/proto/goferpbb\x06proto3"
 
 var (
 	file_gofer_proto_rawDescOnce sync.Once
@@ -2827,113 +3079,129 @@ func file_gofer_proto_rawDescGZIP() []byte {
 	return file_gofer_proto_rawDescData
 }
 
-var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_gofer_proto_goTypes = []any{
-	(*Stat)(nil),            // 0: runscdecoupled.gofer.v1.Stat
-	(*Handle)(nil),          // 1: runscdecoupled.gofer.v1.Handle
-	(*AttachRequest)(nil),   // 2: runscdecoupled.gofer.v1.AttachRequest
-	(*AttachReply)(nil),     // 3: runscdecoupled.gofer.v1.AttachReply
-	(*WalkRequest)(nil),     // 4: runscdecoupled.gofer.v1.WalkRequest
-	(*WalkedFile)(nil),      // 5: runscdecoupled.gofer.v1.WalkedFile
-	(*WalkReply)(nil),       // 6: runscdecoupled.gofer.v1.WalkReply
-	(*StatRequest)(nil),     // 7: runscdecoupled.gofer.v1.StatRequest
-	(*StatReply)(nil),       // 8: runscdecoupled.gofer.v1.StatReply
-	(*SetStatRequest)(nil),  // 9: runscdecoupled.gofer.v1.SetStatRequest
-	(*SetStatReply)(nil),    // 10: runscdecoupled.gofer.v1.SetStatReply
-	(*OpenRequest)(nil),     // 11: runscdecoupled.gofer.v1.OpenRequest
-	(*OpenReply)(nil),       // 12: runscdecoupled.gofer.v1.OpenReply
-	(*CreateRequest)(nil),   // 13: runscdecoupled.gofer.v1.CreateRequest
-	(*CreateReply)(nil),     // 14: runscdecoupled.gofer.v1.CreateReply
-	(*ReadRequest)(nil),     // 15: runscdecoupled.gofer.v1.ReadRequest
-	(*ReadReply)(nil),       // 16: runscdecoupled.gofer.v1.ReadReply
-	(*WriteRequest)(nil),    // 17: runscdecoupled.gofer.v1.WriteRequest
-	(*WriteReply)(nil),      // 18: runscdecoupled.gofer.v1.WriteReply
-	(*MkdirRequest)(nil),    // 19: runscdecoupled.gofer.v1.MkdirRequest
-	(*MkdirReply)(nil),      // 20: runscdecoupled.gofer.v1.MkdirReply
-	(*SymlinkRequest)(nil),  // 21: runscdecoupled.gofer.v1.SymlinkRequest
-	(*SymlinkReply)(nil),    // 22: runscdecoupled.gofer.v1.SymlinkReply
-	(*LinkRequest)(nil),     // 23: runscdecoupled.gofer.v1.LinkRequest
-	(*LinkReply)(nil),       // 24: runscdecoupled.gofer.v1.LinkReply
-	(*MknodRequest)(nil),    // 25: runscdecoupled.gofer.v1.MknodRequest
-	(*MknodReply)(nil),      // 26: runscdecoupled.gofer.v1.MknodReply
-	(*ReadlinkRequest)(nil), // 27: runscdecoupled.gofer.v1.ReadlinkRequest
-	(*ReadlinkReply)(nil),   // 28: runscdecoupled.gofer.v1.ReadlinkReply
-	(*UnlinkRequest)(nil),   // 29: runscdecoupled.gofer.v1.UnlinkRequest
-	(*UnlinkReply)(nil),     // 30: runscdecoupled.gofer.v1.UnlinkReply
-	(*RenameRequest)(nil),   // 31: runscdecoupled.gofer.v1.RenameRequest
-	(*RenameReply)(nil),     // 32: runscdecoupled.gofer.v1.RenameReply
-	(*GetdentsRequest)(nil), // 33: runscdecoupled.gofer.v1.GetdentsRequest
-	(*Dirent)(nil),          // 34: runscdecoupled.gofer.v1.Dirent
-	(*GetdentsReply)(nil),   // 35: runscdecoupled.gofer.v1.GetdentsReply
-	(*FsyncRequest)(nil),    // 36: runscdecoupled.gofer.v1.FsyncRequest
-	(*FsyncReply)(nil),      // 37: runscdecoupled.gofer.v1.FsyncReply
-	(*StatFSRequest)(nil),   // 38: runscdecoupled.gofer.v1.StatFSRequest
-	(*StatFSReply)(nil),     // 39: runscdecoupled.gofer.v1.StatFSReply
-	(*ReleaseRequest)(nil),  // 40: runscdecoupled.gofer.v1.ReleaseRequest
-	(*ReleaseReply)(nil),    // 41: runscdecoupled.gofer.v1.ReleaseReply
+	(*Origin)(nil),          // 0: runscdecoupled.gofer.v1.Origin
+	(*ReopenRequest)(nil),   // 1: runscdecoupled.gofer.v1.ReopenRequest
+	(*ReopenReply)(nil),     // 2: runscdecoupled.gofer.v1.ReopenReply
+	(*Stat)(nil),            // 3: runscdecoupled.gofer.v1.Stat
+	(*Handle)(nil),          // 4: runscdecoupled.gofer.v1.Handle
+	(*AttachRequest)(nil),   // 5: runscdecoupled.gofer.v1.AttachRequest
+	(*AttachReply)(nil),     // 6: runscdecoupled.gofer.v1.AttachReply
+	(*WalkRequest)(nil),     // 7: runscdecoupled.gofer.v1.WalkRequest
+	(*WalkedFile)(nil),      // 8: runscdecoupled.gofer.v1.WalkedFile
+	(*WalkReply)(nil),       // 9: runscdecoupled.gofer.v1.WalkReply
+	(*StatRequest)(nil),     // 10: runscdecoupled.gofer.v1.StatRequest
+	(*StatReply)(nil),       // 11: runscdecoupled.gofer.v1.StatReply
+	(*SetStatRequest)(nil),  // 12: runscdecoupled.gofer.v1.SetStatRequest
+	(*SetStatReply)(nil),    // 13: runscdecoupled.gofer.v1.SetStatReply
+	(*OpenRequest)(nil),     // 14: runscdecoupled.gofer.v1.OpenRequest
+	(*OpenReply)(nil),       // 15: runscdecoupled.gofer.v1.OpenReply
+	(*CreateRequest)(nil),   // 16: runscdecoupled.gofer.v1.CreateRequest
+	(*CreateReply)(nil),     // 17: runscdecoupled.gofer.v1.CreateReply
+	(*ReadRequest)(nil),     // 18: runscdecoupled.gofer.v1.ReadRequest
+	(*ReadReply)(nil),       // 19: runscdecoupled.gofer.v1.ReadReply
+	(*WriteRequest)(nil),    // 20: runscdecoupled.gofer.v1.WriteRequest
+	(*WriteReply)(nil),      // 21: runscdecoupled.gofer.v1.WriteReply
+	(*MkdirRequest)(nil),    // 22: runscdecoupled.gofer.v1.MkdirRequest
+	(*MkdirReply)(nil),      // 23: runscdecoupled.gofer.v1.MkdirReply
+	(*SymlinkRequest)(nil),  // 24: runscdecoupled.gofer.v1.SymlinkRequest
+	(*SymlinkReply)(nil),    // 25: runscdecoupled.gofer.v1.SymlinkReply
+	(*LinkRequest)(nil),     // 26: runscdecoupled.gofer.v1.LinkRequest
+	(*LinkReply)(nil),       // 27: runscdecoupled.gofer.v1.LinkReply
+	(*MknodRequest)(nil),    // 28: runscdecoupled.gofer.v1.MknodRequest
+	(*MknodReply)(nil),      // 29: runscdecoupled.gofer.v1.MknodReply
+	(*ReadlinkRequest)(nil), // 30: runscdecoupled.gofer.v1.ReadlinkRequest
+	(*ReadlinkReply)(nil),   // 31: runscdecoupled.gofer.v1.ReadlinkReply
+	(*UnlinkRequest)(nil),   // 32: runscdecoupled.gofer.v1.UnlinkRequest
+	(*UnlinkReply)(nil),     // 33: runscdecoupled.gofer.v1.UnlinkReply
+	(*RenameRequest)(nil),   // 34: runscdecoupled.gofer.v1.RenameRequest
+	(*RenameReply)(nil),     // 35: runscdecoupled.gofer.v1.RenameReply
+	(*GetdentsRequest)(nil), // 36: runscdecoupled.gofer.v1.GetdentsRequest
+	(*Dirent)(nil),          // 37: runscdecoupled.gofer.v1.Dirent
+	(*GetdentsReply)(nil),   // 38: runscdecoupled.gofer.v1.GetdentsReply
+	(*FsyncRequest)(nil),    // 39: runscdecoupled.gofer.v1.FsyncRequest
+	(*FsyncReply)(nil),      // 40: runscdecoupled.gofer.v1.FsyncReply
+	(*StatFSRequest)(nil),   // 41: runscdecoupled.gofer.v1.StatFSRequest
+	(*StatFSReply)(nil),     // 42: runscdecoupled.gofer.v1.StatFSReply
+	(*ReleaseRequest)(nil),  // 43: runscdecoupled.gofer.v1.ReleaseRequest
+	(*ReleaseReply)(nil),    // 44: runscdecoupled.gofer.v1.ReleaseReply
 }
 var file_gofer_proto_depIdxs = []int32{
-	1,  // 0: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
-	0,  // 1: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	1,  // 2: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	0,  // 3: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	5,  // 4: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	0,  // 5: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	0,  // 6: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	1,  // 7: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	0,  // 8: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	0,  // 9: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	1,  // 10: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	0,  // 11: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	1,  // 12: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	0,  // 13: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	0,  // 14: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	1,  // 15: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	0,  // 16: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	34, // 17: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	2,  // 18: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	4,  // 19: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	7,  // 20: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	9,  // 21: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	11, // 22: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	13, // 23: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	15, // 24: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	17, // 25: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	19, // 26: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	21, // 27: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	23, // 28: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	25, // 29: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	27, // 30: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	29, // 31: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	31, // 32: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	33, // 33: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	36, // 34: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	38, // 35: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	40, // 36: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	3,  // 37: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	6,  // 38: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	8,  // 39: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	10, // 40: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	12, // 41: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	14, // 42: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	16, // 43: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	18, // 44: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	20, // 45: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	22, // 46: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	24, // 47: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	26, // 48: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	28, // 49: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	30, // 50: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	32, // 51: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	35, // 52: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	37, // 53: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	39, // 54: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	41, // 55: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	37, // [37:56] is the sub-list for method output_type
-	18, // [18:37] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 0: runscdecoupled.gofer.v1.ReopenReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 1: runscdecoupled.gofer.v1.ReopenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	4,  // 2: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 3: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	4,  // 4: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	8,  // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	3,  // 7: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 8: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	3,  // 9: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 10: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	4,  // 11: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 12: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 13: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	3,  // 14: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 15: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	4,  // 16: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 17: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 18: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	4,  // 19: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 20: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 21: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	3,  // 22: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 23: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	4,  // 24: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	3,  // 25: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	0,  // 26: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	0,  // 27: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	37, // 28: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	5,  // 29: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	7,  // 30: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	10, // 31: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	12, // 32: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	14, // 33: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	16, // 34: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	18, // 35: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	20, // 36: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	22, // 37: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	24, // 38: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	26, // 39: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	28, // 40: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	30, // 41: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	32, // 42: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	34, // 43: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	36, // 44: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	39, // 45: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	41, // 46: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	43, // 47: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	1,  // 48: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	6,  // 49: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	9,  // 50: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	11, // 51: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	13, // 52: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	15, // 53: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	17, // 54: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	19, // 55: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	21, // 56: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	23, // 57: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	25, // 58: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	27, // 59: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	29, // 60: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	31, // 61: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	33, // 62: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	35, // 63: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	38, // 64: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	40, // 65: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	42, // 66: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	44, // 67: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	2,  // 68: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	49, // [49:69] is the sub-list for method output_type
+	29, // [29:49] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }
@@ -2947,7 +3215,7 @@ func file_gofer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gofer_proto_rawDesc), len(file_gofer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

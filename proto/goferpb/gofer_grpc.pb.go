@@ -43,6 +43,7 @@ const (
 	Gofer_Fsync_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Fsync"
 	Gofer_StatFS_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/StatFS"
 	Gofer_Release_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/Release"
+	Gofer_Reopen_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Reopen"
 )
 
 // GoferClient is the client API for Gofer service.
@@ -79,6 +80,11 @@ type GoferClient interface {
 	StatFS(ctx context.Context, in *StatFSRequest, opts ...grpc.CallOption) (*StatFSReply, error)
 	// Release drops handles the sentry no longer needs.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseReply, error)
+	// Reopen returns a handle for a Handle.file_handle obtained earlier,
+	// from this gofer process or an earlier one on the same root: a
+	// restarted sentry reopens its clients' files by it, even renamed or
+	// unlinked ones.
+	Reopen(ctx context.Context, in *ReopenRequest, opts ...grpc.CallOption) (*ReopenReply, error)
 }
 
 type goferClient struct {
@@ -279,6 +285,16 @@ func (c *goferClient) Release(ctx context.Context, in *ReleaseRequest, opts ...g
 	return out, nil
 }
 
+func (c *goferClient) Reopen(ctx context.Context, in *ReopenRequest, opts ...grpc.CallOption) (*ReopenReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReopenReply)
+	err := c.cc.Invoke(ctx, Gofer_Reopen_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GoferServer is the server API for Gofer service.
 // All implementations must embed UnimplementedGoferServer
 // for forward compatibility.
@@ -313,6 +329,11 @@ type GoferServer interface {
 	StatFS(context.Context, *StatFSRequest) (*StatFSReply, error)
 	// Release drops handles the sentry no longer needs.
 	Release(context.Context, *ReleaseRequest) (*ReleaseReply, error)
+	// Reopen returns a handle for a Handle.file_handle obtained earlier,
+	// from this gofer process or an earlier one on the same root: a
+	// restarted sentry reopens its clients' files by it, even renamed or
+	// unlinked ones.
+	Reopen(context.Context, *ReopenRequest) (*ReopenReply, error)
 	mustEmbedUnimplementedGoferServer()
 }
 
@@ -379,6 +400,9 @@ func (UnimplementedGoferServer) StatFS(context.Context, *StatFSRequest) (*StatFS
 }
 func (UnimplementedGoferServer) Release(context.Context, *ReleaseRequest) (*ReleaseReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
+}
+func (UnimplementedGoferServer) Reopen(context.Context, *ReopenRequest) (*ReopenReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reopen not implemented")
 }
 func (UnimplementedGoferServer) mustEmbedUnimplementedGoferServer() {}
 func (UnimplementedGoferServer) testEmbeddedByValue()               {}
@@ -743,6 +767,24 @@ func _Gofer_Release_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gofer_Reopen_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).Reopen(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_Reopen_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).Reopen(ctx, req.(*ReopenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Gofer_ServiceDesc is the grpc.ServiceDesc for Gofer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -825,6 +867,10 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Release",
 			Handler:    _Gofer_Release_Handler,
+		},
+		{
+			MethodName: "Reopen",
+			Handler:    _Gofer_Reopen_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -30,6 +30,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type FileState_Kind int32
+
+const (
+	FileState_KIND_UNSPECIFIED FileState_Kind = 0
+	// GOFER is a file or directory served by the gofer.
+	FileState_GOFER      FileState_Kind = 1
+	FileState_PIPE_READ  FileState_Kind = 2
+	FileState_PIPE_WRITE FileState_Kind = 3
+	// STDIO is the client's own stdin/stdout/stderr (stream 0, 1, 2).
+	FileState_STDIO FileState_Kind = 4
+	// SYNTHETIC is a server-made file: /dev/null, /proc/..., named by path.
+	FileState_SYNTHETIC FileState_Kind = 5
+)
+
+// Enum value maps for FileState_Kind.
+var (
+	FileState_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "GOFER",
+		2: "PIPE_READ",
+		3: "PIPE_WRITE",
+		4: "STDIO",
+		5: "SYNTHETIC",
+	}
+	FileState_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"GOFER":            1,
+		"PIPE_READ":        2,
+		"PIPE_WRITE":       3,
+		"STDIO":            4,
+		"SYNTHETIC":        5,
+	}
+)
+
+func (x FileState_Kind) Enum() *FileState_Kind {
+	p := new(FileState_Kind)
+	*p = x
+	return p
+}
+
+func (x FileState_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FileState_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_sentry_proto_enumTypes[0].Descriptor()
+}
+
+func (FileState_Kind) Type() protoreflect.EnumType {
+	return &file_sentry_proto_enumTypes[0]
+}
+
+func (x FileState_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FileState_Kind.Descriptor instead.
+func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{37, 0}
+}
+
 type ClientMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -318,7 +379,10 @@ type Hello struct {
 	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	// Stdio describes the client's own stdin/stdout/stderr, which back the
 	// application's fds 0, 1 and 2.
-	Stdio         []*StdioInfo `protobuf:"bytes,2,rep,name=stdio,proto3" json:"stdio,omitempty"`
+	Stdio []*StdioInfo `protobuf:"bytes,2,rep,name=stdio,proto3" json:"stdio,omitempty"`
+	// resume says the client is recovering an application whose previous
+	// server died: its first call will be Restore, not Start.
+	Resume        bool `protobuf:"varint,3,opt,name=resume,proto3" json:"resume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -365,6 +429,13 @@ func (x *Hello) GetStdio() []*StdioInfo {
 		return x.Stdio
 	}
 	return nil
+}
+
+func (x *Hello) GetResume() bool {
+	if x != nil {
+		return x.Resume
+	}
+	return false
 }
 
 type StdioInfo struct {
@@ -708,6 +779,8 @@ type Call struct {
 	//	*Call_PageRead
 	//	*Call_FileRelease
 	//	*Call_Fault
+	//	*Call_Restore
+	//	*Call_Rewrite
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -809,6 +882,24 @@ func (x *Call) GetFault() *Fault {
 	return nil
 }
 
+func (x *Call) GetRestore() *Restore {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Restore); ok {
+			return x.Restore
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetRewrite() *Rewrite {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Rewrite); ok {
+			return x.Rewrite
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -833,6 +924,14 @@ type Call_Fault struct {
 	Fault *Fault `protobuf:"bytes,7,opt,name=fault,proto3,oneof"`
 }
 
+type Call_Restore struct {
+	Restore *Restore `protobuf:"bytes,8,opt,name=restore,proto3,oneof"`
+}
+
+type Call_Rewrite struct {
+	Rewrite *Rewrite `protobuf:"bytes,9,opt,name=rewrite,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -842,6 +941,10 @@ func (*Call_PageRead) isCall_Op() {}
 func (*Call_FileRelease) isCall_Op() {}
 
 func (*Call_Fault) isCall_Op() {}
+
+func (*Call_Restore) isCall_Op() {}
+
+func (*Call_Rewrite) isCall_Op() {}
 
 // Fault reports a synchronous signal the calling thread took in application
 // code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) that the client could not
@@ -1249,7 +1352,11 @@ type Reply struct {
 	//	*Reply_Exit
 	//	*Reply_Mmap
 	//	*Reply_Data
-	Action        isReply_Action `protobuf_oneof:"action"`
+	Action isReply_Action `protobuf_oneof:"action"`
+	// state are the changes this call made to the replay state; the client
+	// folds them into its compacted log before the application sees the
+	// result (see StateRecord).
+	State         []*StateRecord `protobuf:"bytes,10,rep,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1360,6 +1467,13 @@ func (x *Reply) GetData() []byte {
 		if x, ok := x.Action.(*Reply_Data); ok {
 			return x.Data
 		}
+	}
+	return nil
+}
+
+func (x *Reply) GetState() []*StateRecord {
+	if x != nil {
+		return x.State
 	}
 	return nil
 }
@@ -1895,6 +2009,8 @@ type Push struct {
 	//	*Push_TaskExit
 	//	*Push_Output
 	//	*Push_StdinWant
+	//	*Push_State
+	//	*Push_Durable
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1973,6 +2089,24 @@ func (x *Push) GetStdinWant() *StdinWant {
 	return nil
 }
 
+func (x *Push) GetState() *StateUpdate {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_State); ok {
+			return x.State
+		}
+	}
+	return nil
+}
+
+func (x *Push) GetDurable() *Durable {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_Durable); ok {
+			return x.Durable
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -1993,6 +2127,17 @@ type Push_StdinWant struct {
 	StdinWant *StdinWant `protobuf:"bytes,4,opt,name=stdin_want,json=stdinWant,proto3,oneof"`
 }
 
+type Push_State struct {
+	// state are changes to the replay state not caused by a call of the
+	// client's (another process's exit, a signal). Like every push they
+	// are ordered before any later reply.
+	State *StateUpdate `protobuf:"bytes,5,opt,name=state,proto3,oneof"`
+}
+
+type Push_Durable struct {
+	Durable *Durable `protobuf:"bytes,6,opt,name=durable,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -2000,6 +2145,109 @@ func (*Push_TaskExit) isPush_Msg() {}
 func (*Push_Output) isPush_Msg() {}
 
 func (*Push_StdinWant) isPush_Msg() {}
+
+func (*Push_State) isPush_Msg() {}
+
+func (*Push_Durable) isPush_Msg() {}
+
+type StateUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*StateRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateUpdate) Reset() {
+	*x = StateUpdate{}
+	mi := &file_sentry_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateUpdate) ProtoMessage() {}
+
+func (x *StateUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
+func (*StateUpdate) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *StateUpdate) GetRecords() []*StateRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// Durable says the gofer made file data durable: every retained write to
+// file with a call seq at or below seq may be dropped from the client's log.
+type Durable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the FileState.id the writes went to.
+	File          uint64 `protobuf:"varint,1,opt,name=file,proto3" json:"file,omitempty"`
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Durable) Reset() {
+	*x = Durable{}
+	mi := &file_sentry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Durable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Durable) ProtoMessage() {}
+
+func (x *Durable) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Durable.ProtoReflect.Descriptor instead.
+func (*Durable) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Durable) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *Durable) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
 
 // SignalPush asks the client to deliver a signal to a thread: run its
 // handler (the client builds the frame) at the thread's next return to
@@ -2019,7 +2267,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2279,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2292,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -2091,7 +2339,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2351,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2364,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -2150,7 +2398,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2410,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2423,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -2201,7 +2449,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2461,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2474,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -2244,7 +2492,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2504,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2517,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 type DebugReply struct {
@@ -2281,7 +2529,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2541,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2554,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DebugReply) GetText() string {
@@ -2314,6 +2562,1172 @@ func (x *DebugReply) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+type StateRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key names the object, by kind and id: "proc/<pid>", "thread/<tid>",
+	// "fdt/<table>/<fd>", "file/<id>", "fs/<id>", "sig/<id>", "pipe/<id>",
+	// "map/<file_id>", "ids".
+	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Deleted bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// Types that are valid to be assigned to Value:
+	//
+	//	*StateRecord_Process
+	//	*StateRecord_Thread
+	//	*StateRecord_Fd
+	//	*StateRecord_File
+	//	*StateRecord_Fs
+	//	*StateRecord_Sighand
+	//	*StateRecord_Pipe
+	//	*StateRecord_Mapped
+	//	*StateRecord_Write
+	//	*StateRecord_Ids
+	Value         isStateRecord_Value `protobuf_oneof:"value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateRecord) Reset() {
+	*x = StateRecord{}
+	mi := &file_sentry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateRecord) ProtoMessage() {}
+
+func (x *StateRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
+func (*StateRecord) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *StateRecord) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *StateRecord) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *StateRecord) GetValue() isStateRecord_Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *StateRecord) GetProcess() *ProcessState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Process); ok {
+			return x.Process
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetThread() *ThreadState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Thread); ok {
+			return x.Thread
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetFd() *FdState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Fd); ok {
+			return x.Fd
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetFile() *FileState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_File); ok {
+			return x.File
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetFs() *FsState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Fs); ok {
+			return x.Fs
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetSighand() *SigHandState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Sighand); ok {
+			return x.Sighand
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetPipe() *PipeState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Pipe); ok {
+			return x.Pipe
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetMapped() *MappedFileState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Mapped); ok {
+			return x.Mapped
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetWrite() *WriteState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Write); ok {
+			return x.Write
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetIds() *IdState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Ids); ok {
+			return x.Ids
+		}
+	}
+	return nil
+}
+
+type isStateRecord_Value interface {
+	isStateRecord_Value()
+}
+
+type StateRecord_Process struct {
+	Process *ProcessState `protobuf:"bytes,3,opt,name=process,proto3,oneof"`
+}
+
+type StateRecord_Thread struct {
+	Thread *ThreadState `protobuf:"bytes,4,opt,name=thread,proto3,oneof"`
+}
+
+type StateRecord_Fd struct {
+	Fd *FdState `protobuf:"bytes,5,opt,name=fd,proto3,oneof"`
+}
+
+type StateRecord_File struct {
+	File *FileState `protobuf:"bytes,6,opt,name=file,proto3,oneof"`
+}
+
+type StateRecord_Fs struct {
+	Fs *FsState `protobuf:"bytes,7,opt,name=fs,proto3,oneof"`
+}
+
+type StateRecord_Sighand struct {
+	Sighand *SigHandState `protobuf:"bytes,8,opt,name=sighand,proto3,oneof"`
+}
+
+type StateRecord_Pipe struct {
+	Pipe *PipeState `protobuf:"bytes,9,opt,name=pipe,proto3,oneof"`
+}
+
+type StateRecord_Mapped struct {
+	Mapped *MappedFileState `protobuf:"bytes,10,opt,name=mapped,proto3,oneof"`
+}
+
+type StateRecord_Write struct {
+	Write *WriteState `protobuf:"bytes,11,opt,name=write,proto3,oneof"`
+}
+
+type StateRecord_Ids struct {
+	Ids *IdState `protobuf:"bytes,12,opt,name=ids,proto3,oneof"`
+}
+
+func (*StateRecord_Process) isStateRecord_Value() {}
+
+func (*StateRecord_Thread) isStateRecord_Value() {}
+
+func (*StateRecord_Fd) isStateRecord_Value() {}
+
+func (*StateRecord_File) isStateRecord_Value() {}
+
+func (*StateRecord_Fs) isStateRecord_Value() {}
+
+func (*StateRecord_Sighand) isStateRecord_Value() {}
+
+func (*StateRecord_Pipe) isStateRecord_Value() {}
+
+func (*StateRecord_Mapped) isStateRecord_Value() {}
+
+func (*StateRecord_Write) isStateRecord_Value() {}
+
+func (*StateRecord_Ids) isStateRecord_Value() {}
+
+type ProcessState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Pid        int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Ppid       int32                  `protobuf:"varint,2,opt,name=ppid,proto3" json:"ppid,omitempty"`
+	Pgid       int32                  `protobuf:"varint,3,opt,name=pgid,proto3" json:"pgid,omitempty"`
+	Sid        int32                  `protobuf:"varint,4,opt,name=sid,proto3" json:"sid,omitempty"`
+	ExitSignal int32                  `protobuf:"varint,5,opt,name=exit_signal,json=exitSignal,proto3" json:"exit_signal,omitempty"`
+	// fd_table, fs and sighand name the (possibly shared) FdState table,
+	// FsState and SigHandState.
+	FdTable uint64   `protobuf:"varint,6,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
+	Fs      uint64   `protobuf:"varint,7,opt,name=fs,proto3" json:"fs,omitempty"`
+	Sighand uint64   `protobuf:"varint,8,opt,name=sighand,proto3" json:"sighand,omitempty"`
+	Ruid    uint32   `protobuf:"varint,9,opt,name=ruid,proto3" json:"ruid,omitempty"`
+	Euid    uint32   `protobuf:"varint,10,opt,name=euid,proto3" json:"euid,omitempty"`
+	Suid    uint32   `protobuf:"varint,11,opt,name=suid,proto3" json:"suid,omitempty"`
+	Rgid    uint32   `protobuf:"varint,12,opt,name=rgid,proto3" json:"rgid,omitempty"`
+	Egid    uint32   `protobuf:"varint,13,opt,name=egid,proto3" json:"egid,omitempty"`
+	Sgid    uint32   `protobuf:"varint,14,opt,name=sgid,proto3" json:"sgid,omitempty"`
+	Comm    string   `protobuf:"bytes,15,opt,name=comm,proto3" json:"comm,omitempty"`
+	Argv    []string `protobuf:"bytes,16,rep,name=argv,proto3" json:"argv,omitempty"`
+	// exe is the path of the executable (for /proc/<pid>/exe).
+	Exe string `protobuf:"bytes,17,opt,name=exe,proto3" json:"exe,omitempty"`
+	// zombie processes wait to be reaped with exit_status.
+	Zombie     bool  `protobuf:"varint,18,opt,name=zombie,proto3" json:"zombie,omitempty"`
+	ExitStatus int32 `protobuf:"varint,19,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
+	// init marks the application's first process.
+	Init          bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessState) Reset() {
+	*x = ProcessState{}
+	mi := &file_sentry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessState) ProtoMessage() {}
+
+func (x *ProcessState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
+func (*ProcessState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ProcessState) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetPpid() int32 {
+	if x != nil {
+		return x.Ppid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetPgid() int32 {
+	if x != nil {
+		return x.Pgid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetSid() int32 {
+	if x != nil {
+		return x.Sid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetExitSignal() int32 {
+	if x != nil {
+		return x.ExitSignal
+	}
+	return 0
+}
+
+func (x *ProcessState) GetFdTable() uint64 {
+	if x != nil {
+		return x.FdTable
+	}
+	return 0
+}
+
+func (x *ProcessState) GetFs() uint64 {
+	if x != nil {
+		return x.Fs
+	}
+	return 0
+}
+
+func (x *ProcessState) GetSighand() uint64 {
+	if x != nil {
+		return x.Sighand
+	}
+	return 0
+}
+
+func (x *ProcessState) GetRuid() uint32 {
+	if x != nil {
+		return x.Ruid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetEuid() uint32 {
+	if x != nil {
+		return x.Euid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetSuid() uint32 {
+	if x != nil {
+		return x.Suid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetRgid() uint32 {
+	if x != nil {
+		return x.Rgid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetEgid() uint32 {
+	if x != nil {
+		return x.Egid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetSgid() uint32 {
+	if x != nil {
+		return x.Sgid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+func (x *ProcessState) GetArgv() []string {
+	if x != nil {
+		return x.Argv
+	}
+	return nil
+}
+
+func (x *ProcessState) GetExe() string {
+	if x != nil {
+		return x.Exe
+	}
+	return ""
+}
+
+func (x *ProcessState) GetZombie() bool {
+	if x != nil {
+		return x.Zombie
+	}
+	return false
+}
+
+func (x *ProcessState) GetExitStatus() int32 {
+	if x != nil {
+		return x.ExitStatus
+	}
+	return 0
+}
+
+func (x *ProcessState) GetInit() bool {
+	if x != nil {
+		return x.Init
+	}
+	return false
+}
+
+type ThreadState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	Pid           int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThreadState) Reset() {
+	*x = ThreadState{}
+	mi := &file_sentry_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThreadState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThreadState) ProtoMessage() {}
+
+func (x *ThreadState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
+func (*ThreadState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ThreadState) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *ThreadState) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+type FdState struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FdTable uint64                 `protobuf:"varint,1,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
+	Fd      int32                  `protobuf:"varint,2,opt,name=fd,proto3" json:"fd,omitempty"`
+	// file is the FileState.id of the open file description.
+	File          uint64 `protobuf:"varint,3,opt,name=file,proto3" json:"file,omitempty"`
+	Cloexec       bool   `protobuf:"varint,4,opt,name=cloexec,proto3" json:"cloexec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FdState) Reset() {
+	*x = FdState{}
+	mi := &file_sentry_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FdState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FdState) ProtoMessage() {}
+
+func (x *FdState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FdState.ProtoReflect.Descriptor instead.
+func (*FdState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *FdState) GetFdTable() uint64 {
+	if x != nil {
+		return x.FdTable
+	}
+	return 0
+}
+
+func (x *FdState) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+func (x *FdState) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *FdState) GetCloexec() bool {
+	if x != nil {
+		return x.Cloexec
+	}
+	return false
+}
+
+// FileState is an open file description.
+type FileState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind  FileState_Kind         `protobuf:"varint,2,opt,name=kind,proto3,enum=runscdecoupled.sentry.v1.FileState_Kind" json:"kind,omitempty"`
+	// flags are the open file status flags (O_ACCMODE, O_APPEND, O_NONBLOCK...).
+	Flags  uint32 `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	Offset int64  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// file_handle is the gofer's stable handle (goferpb.Handle.file_handle)
+	// for GOFER files; path is where the file was opened (a fallback, and the
+	// name of SYNTHETIC files).
+	FileHandle    []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path          string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	Pipe          uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
+	StdioStream   int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileState) Reset() {
+	*x = FileState{}
+	mi := &file_sentry_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileState) ProtoMessage() {}
+
+func (x *FileState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileState.ProtoReflect.Descriptor instead.
+func (*FileState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *FileState) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *FileState) GetKind() FileState_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return FileState_KIND_UNSPECIFIED
+}
+
+func (x *FileState) GetFlags() uint32 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *FileState) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *FileState) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+func (x *FileState) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileState) GetPipe() uint64 {
+	if x != nil {
+		return x.Pipe
+	}
+	return 0
+}
+
+func (x *FileState) GetStdioStream() int32 {
+	if x != nil {
+		return x.StdioStream
+	}
+	return 0
+}
+
+type FsState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Cwd           string                 `protobuf:"bytes,2,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	CwdHandle     []byte                 `protobuf:"bytes,3,opt,name=cwd_handle,json=cwdHandle,proto3" json:"cwd_handle,omitempty"`
+	Umask         uint32                 `protobuf:"varint,4,opt,name=umask,proto3" json:"umask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FsState) Reset() {
+	*x = FsState{}
+	mi := &file_sentry_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FsState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FsState) ProtoMessage() {}
+
+func (x *FsState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FsState.ProtoReflect.Descriptor instead.
+func (*FsState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *FsState) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *FsState) GetCwd() string {
+	if x != nil {
+		return x.Cwd
+	}
+	return ""
+}
+
+func (x *FsState) GetCwdHandle() []byte {
+	if x != nil {
+		return x.CwdHandle
+	}
+	return nil
+}
+
+func (x *FsState) GetUmask() uint32 {
+	if x != nil {
+		return x.Umask
+	}
+	return 0
+}
+
+type SigHandState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// actions are the 64 raw kernel struct sigactions (32 bytes each) of
+	// signals 1..64.
+	Actions       []byte `protobuf:"bytes,2,opt,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SigHandState) Reset() {
+	*x = SigHandState{}
+	mi := &file_sentry_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SigHandState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SigHandState) ProtoMessage() {}
+
+func (x *SigHandState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
+func (*SigHandState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SigHandState) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SigHandState) GetActions() []byte {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+// PipeState counts the bytes ever written to and read from a pipe; the
+// client retains the data of the writes it made between the two.
+type PipeState struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Written uint64                 `protobuf:"varint,2,opt,name=written,proto3" json:"written,omitempty"`
+	Read    uint64                 `protobuf:"varint,3,opt,name=read,proto3" json:"read,omitempty"`
+	// data is set only in Restore: the bytes not yet read.
+	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipeState) Reset() {
+	*x = PipeState{}
+	mi := &file_sentry_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipeState) ProtoMessage() {}
+
+func (x *PipeState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
+func (*PipeState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PipeState) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PipeState) GetWritten() uint64 {
+	if x != nil {
+		return x.Written
+	}
+	return 0
+}
+
+func (x *PipeState) GetRead() uint64 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
+
+func (x *PipeState) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// MappedFileState is a file_id the client maps (an ExecPlan image or an
+// MmapPlan), so that PageRead keeps working after recovery.
+type MappedFileState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileId        uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileHandle    []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Size          uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MappedFileState) Reset() {
+	*x = MappedFileState{}
+	mi := &file_sentry_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappedFileState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappedFileState) ProtoMessage() {}
+
+func (x *MappedFileState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
+func (*MappedFileState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MappedFileState) GetFileId() uint64 {
+	if x != nil {
+		return x.FileId
+	}
+	return 0
+}
+
+func (x *MappedFileState) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+func (x *MappedFileState) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *MappedFileState) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// WriteState says the call with seq wrote length bytes at offset of a
+// gofer file (FileState.id file); the client retains the data (from the
+// call's inputs) until a Durable push covers seq.
+type WriteState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	File          uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteState) Reset() {
+	*x = WriteState{}
+	mi := &file_sentry_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteState) ProtoMessage() {}
+
+func (x *WriteState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
+func (*WriteState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *WriteState) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WriteState) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *WriteState) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *WriteState) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// IdState carries allocator positions so a restored server does not reuse
+// ids the application may still hold.
+type IdState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NextObject    uint64                 `protobuf:"varint,1,opt,name=next_object,json=nextObject,proto3" json:"next_object,omitempty"`
+	LastPid       int32                  `protobuf:"varint,2,opt,name=last_pid,json=lastPid,proto3" json:"last_pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdState) Reset() {
+	*x = IdState{}
+	mi := &file_sentry_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdState) ProtoMessage() {}
+
+func (x *IdState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdState.ProtoReflect.Descriptor instead.
+func (*IdState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *IdState) GetNextObject() uint64 {
+	if x != nil {
+		return x.NextObject
+	}
+	return 0
+}
+
+func (x *IdState) GetLastPid() int32 {
+	if x != nil {
+		return x.LastPid
+	}
+	return 0
+}
+
+// Restore rebuilds a client's kernel state on a fresh server.
+type Restore struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*StateRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Restore) Reset() {
+	*x = Restore{}
+	mi := &file_sentry_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Restore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Restore) ProtoMessage() {}
+
+func (x *Restore) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Restore.ProtoReflect.Descriptor instead.
+func (*Restore) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *Restore) GetRecords() []*StateRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// Rewrite re-sends a retained write that was not yet durable.
+type Rewrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	FileHandle    []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Offset        int64                  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rewrite) Reset() {
+	*x = Rewrite{}
+	mi := &file_sentry_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rewrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rewrite) ProtoMessage() {}
+
+func (x *Rewrite) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
+func (*Rewrite) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *Rewrite) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Rewrite) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+func (x *Rewrite) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Rewrite) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Rewrite) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
 }
 
 var File_sentry_proto protoreflect.FileDescriptor
@@ -2335,10 +3749,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x124\n" +
 	"\x04push\x18\x04 \x01(\v2\x1e.runscdecoupled.sentry.v1.PushH\x00R\x04push\x12@\n" +
 	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewellB\x05\n" +
-	"\x03msg\"_\n" +
+	"\x03msg\"w\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
-	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\"f\n" +
+	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
+	"\x06resume\x18\x03 \x01(\bR\x06resume\"f\n" +
 	"\tStdioInfo\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x15\n" +
 	"\x06is_tty\x18\x02 \x01(\bR\x05isTty\x12\x18\n" +
@@ -2356,7 +3771,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03eof\x18\x02 \x01(\bR\x03eof\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xf0\x02\n" +
+	"\bFarewell\"\xee\x03\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -2364,7 +3779,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05start\x18\x04 \x01(\v2\x1f.runscdecoupled.sentry.v1.StartH\x00R\x05start\x12A\n" +
 	"\tpage_read\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.PageReadH\x00R\bpageRead\x12J\n" +
 	"\ffile_release\x18\x06 \x01(\v2%.runscdecoupled.sentry.v1.FileReleaseH\x00R\vfileRelease\x127\n" +
-	"\x05fault\x18\a \x01(\v2\x1f.runscdecoupled.sentry.v1.FaultH\x00R\x05faultB\x04\n" +
+	"\x05fault\x18\a \x01(\v2\x1f.runscdecoupled.sentry.v1.FaultH\x00R\x05fault\x12=\n" +
+	"\arestore\x18\b \x01(\v2!.runscdecoupled.sentry.v1.RestoreH\x00R\arestore\x12=\n" +
+	"\arewrite\x18\t \x01(\v2!.runscdecoupled.sentry.v1.RewriteH\x00R\arewriteB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
@@ -2390,7 +3807,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\rR\x06length\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x8c\x03\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xc9\x03\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -2400,7 +3817,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05clone\x18\x06 \x01(\v2%.runscdecoupled.sentry.v1.CloneResultH\x00R\x05clone\x12:\n" +
 	"\x04exit\x18\a \x01(\v2$.runscdecoupled.sentry.v1.ExitActionH\x00R\x04exit\x128\n" +
 	"\x04mmap\x18\b \x01(\v2\".runscdecoupled.sentry.v1.MmapPlanH\x00R\x04mmap\x12\x14\n" +
-	"\x04data\x18\t \x01(\fH\x00R\x04dataB\b\n" +
+	"\x04data\x18\t \x01(\fH\x00R\x04data\x12;\n" +
+	"\x05state\x18\n" +
+	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05stateB\b\n" +
 	"\x06action\"\xaa\x02\n" +
 	"\bExecPlan\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x125\n" +
@@ -2442,14 +3861,21 @@ const file_sentry_proto_rawDesc = "" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
-	"\bwritable\x18\x03 \x01(\bR\bwritable\"\x97\x02\n" +
+	"\bwritable\x18\x03 \x01(\bR\bwritable\"\x95\x03\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
 	"\x06output\x18\x03 \x01(\v2%.runscdecoupled.sentry.v1.StdioOutputH\x00R\x06output\x12D\n" +
 	"\n" +
-	"stdin_want\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.StdinWantH\x00R\tstdinWantB\x05\n" +
-	"\x03msg\"l\n" +
+	"stdin_want\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.StdinWantH\x00R\tstdinWant\x12=\n" +
+	"\x05state\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.StateUpdateH\x00R\x05state\x12=\n" +
+	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurableB\x05\n" +
+	"\x03msg\"N\n" +
+	"\vStateUpdate\x12?\n" +
+	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"/\n" +
+	"\aDurable\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"l\n" +
 	"\n" +
 	"SignalPush\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x14\n" +
@@ -2469,7 +3895,111 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text2\xc0\x01\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xa5\x05\n" +
+	"\vStateRecord\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
+	"\aprocess\x18\x03 \x01(\v2&.runscdecoupled.sentry.v1.ProcessStateH\x00R\aprocess\x12?\n" +
+	"\x06thread\x18\x04 \x01(\v2%.runscdecoupled.sentry.v1.ThreadStateH\x00R\x06thread\x123\n" +
+	"\x02fd\x18\x05 \x01(\v2!.runscdecoupled.sentry.v1.FdStateH\x00R\x02fd\x129\n" +
+	"\x04file\x18\x06 \x01(\v2#.runscdecoupled.sentry.v1.FileStateH\x00R\x04file\x123\n" +
+	"\x02fs\x18\a \x01(\v2!.runscdecoupled.sentry.v1.FsStateH\x00R\x02fs\x12B\n" +
+	"\asighand\x18\b \x01(\v2&.runscdecoupled.sentry.v1.SigHandStateH\x00R\asighand\x129\n" +
+	"\x04pipe\x18\t \x01(\v2#.runscdecoupled.sentry.v1.PipeStateH\x00R\x04pipe\x12C\n" +
+	"\x06mapped\x18\n" +
+	" \x01(\v2).runscdecoupled.sentry.v1.MappedFileStateH\x00R\x06mapped\x12<\n" +
+	"\x05write\x18\v \x01(\v2$.runscdecoupled.sentry.v1.WriteStateH\x00R\x05write\x125\n" +
+	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03idsB\a\n" +
+	"\x05value\"\xbf\x03\n" +
+	"\fProcessState\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
+	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
+	"\x04pgid\x18\x03 \x01(\x05R\x04pgid\x12\x10\n" +
+	"\x03sid\x18\x04 \x01(\x05R\x03sid\x12\x1f\n" +
+	"\vexit_signal\x18\x05 \x01(\x05R\n" +
+	"exitSignal\x12\x19\n" +
+	"\bfd_table\x18\x06 \x01(\x04R\afdTable\x12\x0e\n" +
+	"\x02fs\x18\a \x01(\x04R\x02fs\x12\x18\n" +
+	"\asighand\x18\b \x01(\x04R\asighand\x12\x12\n" +
+	"\x04ruid\x18\t \x01(\rR\x04ruid\x12\x12\n" +
+	"\x04euid\x18\n" +
+	" \x01(\rR\x04euid\x12\x12\n" +
+	"\x04suid\x18\v \x01(\rR\x04suid\x12\x12\n" +
+	"\x04rgid\x18\f \x01(\rR\x04rgid\x12\x12\n" +
+	"\x04egid\x18\r \x01(\rR\x04egid\x12\x12\n" +
+	"\x04sgid\x18\x0e \x01(\rR\x04sgid\x12\x12\n" +
+	"\x04comm\x18\x0f \x01(\tR\x04comm\x12\x12\n" +
+	"\x04argv\x18\x10 \x03(\tR\x04argv\x12\x10\n" +
+	"\x03exe\x18\x11 \x01(\tR\x03exe\x12\x16\n" +
+	"\x06zombie\x18\x12 \x01(\bR\x06zombie\x12\x1f\n" +
+	"\vexit_status\x18\x13 \x01(\x05R\n" +
+	"exitStatus\x12\x12\n" +
+	"\x04init\x18\x14 \x01(\bR\x04init\"1\n" +
+	"\vThreadState\x12\x10\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
+	"\aFdState\x12\x19\n" +
+	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
+	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
+	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd5\x02\n" +
+	"\tFileState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
+	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
+	"\x05flags\x18\x03 \x01(\rR\x05flags\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x1f\n" +
+	"\vfile_handle\x18\x05 \x01(\fR\n" +
+	"fileHandle\x12\x12\n" +
+	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
+	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
+	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\"`\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
+	"\x05GOFER\x10\x01\x12\r\n" +
+	"\tPIPE_READ\x10\x02\x12\x0e\n" +
+	"\n" +
+	"PIPE_WRITE\x10\x03\x12\t\n" +
+	"\x05STDIO\x10\x04\x12\r\n" +
+	"\tSYNTHETIC\x10\x05\"`\n" +
+	"\aFsState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03cwd\x18\x02 \x01(\tR\x03cwd\x12\x1d\n" +
+	"\n" +
+	"cwd_handle\x18\x03 \x01(\fR\tcwdHandle\x12\x14\n" +
+	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
+	"\fSigHandState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\aactions\x18\x02 \x01(\fR\aactions\"]\n" +
+	"\tPipeState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
+	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"s\n" +
+	"\x0fMappedFileState\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
+	"\vfile_handle\x18\x02 \x01(\fR\n" +
+	"fileHandle\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\"b\n" +
+	"\n" +
+	"WriteState\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\"E\n" +
+	"\aIdState\x12\x1f\n" +
+	"\vnext_object\x18\x01 \x01(\x04R\n" +
+	"nextObject\x12\x19\n" +
+	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"J\n" +
+	"\aRestore\x12?\n" +
+	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"|\n" +
+	"\aRewrite\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
+	"\vfile_handle\x18\x02 \x01(\fR\n" +
+	"fileHandle\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data2\xc0\x01\n" +
 	"\x06Sentry\x12_\n" +
 	"\aSession\x12'.runscdecoupled.sentry.v1.ClientMessage\x1a'.runscdecoupled.sentry.v1.ServerMessage(\x010\x01\x12U\n" +
 	"\x05Debug\x12&.runscdecoupled.sentry.v1.DebugRequest\x1a$.runscdecoupled.sentry.v1.DebugReplyB;Z9github.com/runsc-decoupled/runsc-decoupled/proto/sentrypbb\x06proto3"
@@ -2486,80 +4016,115 @@ func file_sentry_proto_rawDescGZIP() []byte {
 	return file_sentry_proto_rawDescData
 }
 
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_sentry_proto_goTypes = []any{
-	(*ClientMessage)(nil), // 0: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil), // 1: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),         // 2: runscdecoupled.sentry.v1.Hello
-	(*StdioInfo)(nil),     // 3: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),       // 4: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),     // 5: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),     // 6: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),     // 7: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),       // 8: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),      // 9: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),          // 10: runscdecoupled.sentry.v1.Call
-	(*Fault)(nil),         // 11: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),       // 12: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),        // 13: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),         // 14: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),      // 15: runscdecoupled.sentry.v1.PageRead
-	(*FileRelease)(nil),   // 16: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),         // 17: runscdecoupled.sentry.v1.Reply
-	(*ExecPlan)(nil),      // 18: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),         // 19: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),       // 20: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),   // 21: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),    // 22: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),      // 23: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),          // 24: runscdecoupled.sentry.v1.Push
-	(*SignalPush)(nil),    // 25: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),      // 26: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),   // 27: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),     // 28: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),  // 29: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),    // 30: runscdecoupled.sentry.v1.DebugReply
+	(FileState_Kind)(0),     // 0: runscdecoupled.sentry.v1.FileState.Kind
+	(*ClientMessage)(nil),   // 1: runscdecoupled.sentry.v1.ClientMessage
+	(*ServerMessage)(nil),   // 2: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),           // 3: runscdecoupled.sentry.v1.Hello
+	(*StdioInfo)(nil),       // 4: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),         // 5: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),       // 6: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),       // 7: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),       // 8: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),         // 9: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),        // 10: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),            // 11: runscdecoupled.sentry.v1.Call
+	(*Fault)(nil),           // 12: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),         // 13: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),          // 14: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),           // 15: runscdecoupled.sentry.v1.Start
+	(*PageRead)(nil),        // 16: runscdecoupled.sentry.v1.PageRead
+	(*FileRelease)(nil),     // 17: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),           // 18: runscdecoupled.sentry.v1.Reply
+	(*ExecPlan)(nil),        // 19: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),           // 20: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),         // 21: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),     // 22: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),      // 23: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),        // 24: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),            // 25: runscdecoupled.sentry.v1.Push
+	(*StateUpdate)(nil),     // 26: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),         // 27: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),      // 28: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),        // 29: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),     // 30: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),       // 31: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),    // 32: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),      // 33: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),     // 34: runscdecoupled.sentry.v1.StateRecord
+	(*ProcessState)(nil),    // 35: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),     // 36: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),         // 37: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),       // 38: runscdecoupled.sentry.v1.FileState
+	(*FsState)(nil),         // 39: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),    // 40: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),       // 41: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil), // 42: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),      // 43: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),         // 44: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),         // 45: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),         // 46: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
-	2,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
-	10, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
-	5,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	6,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
-	7,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
-	8,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	4,  // 6: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	17, // 7: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	5,  // 8: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	24, // 9: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	9,  // 10: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	3,  // 11: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	12, // 12: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	14, // 13: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	15, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	16, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	11, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	13, // 17: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	13, // 18: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	18, // 19: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	21, // 20: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	22, // 21: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	23, // 22: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	19, // 23: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	19, // 24: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	20, // 25: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	25, // 26: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	26, // 27: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	27, // 28: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	28, // 29: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	0,  // 30: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	29, // 31: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	1,  // 32: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	30, // 33: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	32, // [32:34] is the sub-list for method output_type
-	30, // [30:32] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	3,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
+	11, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
+	6,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	7,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
+	8,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
+	9,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
+	5,  // 6: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	18, // 7: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	6,  // 8: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	25, // 9: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	10, // 10: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	4,  // 11: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	13, // 12: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	15, // 13: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	16, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	17, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	12, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	45, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	46, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	14, // 19: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	14, // 20: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	19, // 21: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	22, // 22: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	23, // 23: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	24, // 24: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	34, // 25: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	20, // 26: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	20, // 27: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	21, // 28: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	28, // 29: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	29, // 30: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	30, // 31: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	31, // 32: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	26, // 33: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	27, // 34: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	34, // 35: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	35, // 36: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	36, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	37, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	38, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	39, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	40, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	41, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	42, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	43, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	44, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	0,  // 46: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	34, // 47: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	1,  // 48: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	32, // 49: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	2,  // 50: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	33, // 51: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	50, // [50:52] is the sub-list for method output_type
+	48, // [48:50] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -2588,6 +4153,8 @@ func file_sentry_proto_init() {
 		(*Call_PageRead)(nil),
 		(*Call_FileRelease)(nil),
 		(*Call_Fault)(nil),
+		(*Call_Restore)(nil),
+		(*Call_Rewrite)(nil),
 	}
 	file_sentry_proto_msgTypes[17].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
@@ -2601,19 +4168,34 @@ func file_sentry_proto_init() {
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
 		(*Push_StdinWant)(nil),
+		(*Push_State)(nil),
+		(*Push_Durable)(nil),
+	}
+	file_sentry_proto_msgTypes[33].OneofWrappers = []any{
+		(*StateRecord_Process)(nil),
+		(*StateRecord_Thread)(nil),
+		(*StateRecord_Fd)(nil),
+		(*StateRecord_File)(nil),
+		(*StateRecord_Fs)(nil),
+		(*StateRecord_Sighand)(nil),
+		(*StateRecord_Pipe)(nil),
+		(*StateRecord_Mapped)(nil),
+		(*StateRecord_Write)(nil),
+		(*StateRecord_Ids)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   31,
+			NumEnums:      1,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_sentry_proto_goTypes,
 		DependencyIndexes: file_sentry_proto_depIdxs,
+		EnumInfos:         file_sentry_proto_enumTypes,
 		MessageInfos:      file_sentry_proto_msgTypes,
 	}.Build()
 	File_sentry_proto = out.File
