@@ -1,0 +1,172 @@
+package platform
+
+import (
+	stdcontext "context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"gvisor.dev/gvisor/pkg/context"
+	"gvisor.dev/gvisor/pkg/cpuid"
+	"gvisor.dev/gvisor/pkg/log"
+	"gvisor.dev/gvisor/pkg/memutil"
+	"gvisor.dev/gvisor/pkg/ring0"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
+	"gvisor.dev/gvisor/pkg/sentry/pgalloc"
+	gvplatform "gvisor.dev/gvisor/pkg/sentry/platform"
+	"gvisor.dev/gvisor/pkg/sentry/platform/kvm"
+	"gvisor.dev/gvisor/pkg/sentry/platform/ptrace"
+	"gvisor.dev/gvisor/pkg/sentry/platform/systrap"
+)
+
+// Names of the supported platforms.
+const (
+	Systrap = "systrap"
+	Ptrace  = "ptrace"
+	KVM     = "kvm"
+)
+
+// Default is the platform used when none is named.
+const Default = Systrap
+
+var initOnce sync.Once
+
+// Init performs the process-wide setup every platform needs. It is
+// idempotent and is called by New.
+func Init() {
+	initOnce.Do(func() {
+		cpuid.Initialize()
+	})
+}
+
+// New constructs the named platform ("" means Default).
+func New(name string) (gvplatform.Platform, error) {
+	Init()
+	switch name {
+	case "", Systrap:
+		p, err := systrap.New(gvplatform.Options{
+			// See doc.go: patching needs a kernel.Task.
+			DisableSyscallPatching: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("systrap platform: %w", err)
+		}
+		return p, nil
+	case Ptrace:
+		p, err := ptrace.New()
+		if err != nil {
+			return nil, fmt.Errorf("ptrace platform: %w", err)
+		}
+		return p, nil
+	case KVM:
+		dev, err := kvm.OpenDevice("")
+		if err != nil {
+			return nil, fmt.Errorf("kvm platform: %w", err)
+		}
+		ring0.InitDefault()
+		p, err := kvm.New(dev, kvm.Config{})
+		if err != nil {
+			return nil, fmt.Errorf("kvm platform: %w", err)
+		}
+		return p, nil
+	default:
+		return nil, fmt.Errorf("unknown platform %q (want systrap, ptrace or kvm)", name)
+	}
+}
+
+// NewMemoryFile returns a MemoryFile over a fresh memfd; it backs all
+// application memory and the client's cache of file pages.
+func NewMemoryFile() (*pgalloc.MemoryFile, error) {
+	const name = "runsc-decoupled-memory"
+	fd, err := memutil.CreateMemFD(name, 0)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	mf, err := pgalloc.NewMemoryFile(f, pgalloc.MemoryFileOpts{})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memory file: %w", err)
+	}
+	return mf, nil
+}
+
+// Context is the gVisor context handed to pkg/sentry/mm and to
+// platform.Context.Switch on behalf of one application thread. It answers
+// the values those packages look up in place of a kernel.Task. Each
+// thread needs its own Context (the embedded NoTask is not shared).
+type Context struct {
+	context.NoTask
+	log.Logger
+	stdcontext.Context
+
+	// MemoryFile answers pgalloc.CtxMemoryFile.
+	MemoryFile *pgalloc.MemoryFile
+	// Limits answers limits.CtxLimits.
+	Limits *limits.LimitSet
+	// Extra answers any other key (may be nil).
+	Extra func(key any) (any, bool)
+}
+
+// NewContext returns a Context for one thread.
+func NewContext(mf *pgalloc.MemoryFile, ls *limits.LimitSet) *Context {
+	return &Context{
+		Logger:     log.Log(),
+		Context:    stdcontext.Background(),
+		MemoryFile: mf,
+		Limits:     ls,
+	}
+}
+
+// Value implements context.Context.Value.
+func (c *Context) Value(key any) any {
+	switch key {
+	case cpuid.CtxFeatureSet:
+		return cpuid.HostFeatureSet()
+	case pgalloc.CtxMemoryFile:
+		return c.MemoryFile
+	case limits.CtxLimits:
+		return c.Limits
+	}
+	if c.Extra != nil {
+		if v, ok := c.Extra(key); ok {
+			return v
+		}
+	}
+	return c.Context.Value(key)
+}
+
+// SetLogger sends gVisor's internal log (platform and mm warnings) to l
+// instead of stderr. A nil l discards it.
+func SetLogger(l hclog.Logger) {
+	if l == nil {
+		l = hclog.NewNullLogger()
+	}
+	log.SetTarget(&emitter{l: l.Named("gvisor")})
+	switch {
+	case l.IsDebug() || l.IsTrace():
+		log.SetLevel(log.Debug)
+	case l.IsInfo():
+		log.SetLevel(log.Info)
+	default:
+		log.SetLevel(log.Warning)
+	}
+}
+
+type emitter struct{ l hclog.Logger }
+
+// Emit implements log.Emitter.
+func (e *emitter) Emit(_ int, level log.Level, _ time.Time, format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	switch level {
+	case log.Warning:
+		e.l.Warn(msg)
+	case log.Info:
+		e.l.Info(msg)
+	default:
+		e.l.Debug(msg)
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/runsc-decoupled/runsc-decoupled/gofer"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+func runGofer(args []string) int {
+	fs := flag.NewFlagSet("gofer", flag.ContinueOnError)
+	var common commonFlags
+	common.register(fs)
+	listen := fs.String("listen", "", "serve on `TARGET` (host:port or unix:/path); required")
+	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
+	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
+		return code
+	}
+	if *listen == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	log, closeLog, err := common.logger("gofer")
+	if err != nil {
+		return fail("gofer", err)
+	}
+	defer closeLog()
+	t, err := transport.ParseTarget(*listen)
+	if err != nil {
+		return fail("gofer", err)
+	}
+	srv, err := gofer.NewServer(*root, log)
+	if err != nil {
+		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
+	}
+	defer srv.Close()
+	g := newGRPCServer()
+	srv.Register(g)
+	return serve("gofer", g, t, log)
+}
+
+func runServer(args []string) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var common commonFlags
+	common.register(fs)
+	listen := fs.String("listen", "", "serve clients on `TARGET` (host:port or unix:/path); required")
+	goferTarget := fs.String("gofer", "", "reach files through the gofer at `TARGET`; required")
+	strace := fs.Bool("strace", false, "log every system call the server executes")
+	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
+		return code
+	}
+	if *listen == "" || *goferTarget == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	log, closeLog, err := common.logger("server")
+	if err != nil {
+		return fail("server", err)
+	}
+	defer closeLog()
+	t, err := transport.ParseTarget(*listen)
+	if err != nil {
+		return fail("server", err)
+	}
+	gt, err := transport.ParseTarget(*goferTarget)
+	if err != nil {
+		return fail("server", fmt.Errorf("--gofer: %w", err))
+	}
+	gc, err := grpc.NewClient(gt.GRPCTarget(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxMessageSize), grpc.MaxCallSendMsgSize(transport.MaxMessageSize), grpc.WaitForReady(true)))
+	if err != nil {
+		return fail("server", fmt.Errorf("gofer %s: %w", gt, err))
+	}
+	defer gc.Close()
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(gc), Log: log, Strace: *strace})
+	if err != nil {
+		return fail("server", err)
+	}
+	defer srv.Close()
+	g := newGRPCServer()
+	srv.Register(g)
+	return serve("server", g, t, log)
+}
+
+func newGRPCServer() *grpc.Server {
+	return grpc.NewServer(grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize))
+}
+
+// serve runs g on t until SIGTERM or SIGINT, then stops it gracefully
+// (bounded). It prints "ready" to the log once listening.
+func serve(verb string, g *grpc.Server, t transport.Target, log hclog.Logger) int {
+	l, err := transport.Listen(t)
+	if err != nil {
+		return fail(verb, err)
+	}
+	if t.Network == "unix" {
+		defer os.Remove(t.Address)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(l) }()
+	log.Info("serving", "listen", t.String())
+	select {
+	case err := <-errc:
+		return fail(verb, fmt.Errorf("serve %s: %w", t, err))
+	case s := <-sigs:
+		log.Info("stopping", "signal", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		g.Stop()
+	}
+	return 0
+}

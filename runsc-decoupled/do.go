@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+const doSynopsis = "do [flags] [--] COMMAND [ARG...]"
+
+func runDo(args []string) int {
+	fs := flag.NewFlagSet("do", flag.ContinueOnError)
+	var common commonFlags
+	common.register(fs)
+	servers := fs.String("server", "", "use the remote sentry at `TARGETS` (comma-separated host:port or unix:/path; the first is used) instead of starting one")
+	root := fs.String("root", "/", "root directory of the embedded gofer (ignored with --server)")
+	platformName := fs.String("platform", "systrap", "gVisor platform running the application: systrap, ptrace or kvm")
+	strace := fs.Bool("strace", false, "print every forwarded system call with its arguments and result")
+	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
+	heartbeat := fs.Duration("heartbeat", 100*time.Millisecond, "heartbeat interval with the remote sentry")
+	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
+		return code
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: missing COMMAND\n")
+		fs.Usage()
+		return 2
+	}
+	switch *platformName {
+	case "systrap", "ptrace", "kvm":
+	default:
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --platform %q: want systrap, ptrace or kvm\n", *platformName)
+		return 2
+	}
+	log, closeLog, err := common.logger("do")
+	if err != nil {
+		return failDo(err)
+	}
+	defer closeLog()
+
+	target := ""
+	if *servers != "" {
+		list := strings.Split(*servers, ",")
+		for _, s := range list {
+			if _, err := transport.ParseTarget(s); err != nil {
+				return failDo(fmt.Errorf("--server: %w", err))
+			}
+		}
+		target = list[0]
+	} else {
+		emb, err := startEmbedded(*root, common, log)
+		if err != nil {
+			return failDo(err)
+		}
+		defer emb.stop()
+		target = emb.server
+	}
+	dir := *cwd
+	if dir == "" {
+		dir = "/"
+		if *servers == "" && filepath.Clean(*root) == "/" {
+			if wd, err := os.Getwd(); err == nil {
+				dir = wd
+			}
+		}
+	}
+	status, err := client.Run(context.Background(), client.Config{
+		Server:            target,
+		Platform:          *platformName,
+		Argv:              argv,
+		Env:               os.Environ(),
+		Cwd:               dir,
+		Stdin:             os.Stdin,
+		Stdout:            os.Stdout,
+		Stderr:            os.Stderr,
+		Log:               log.Named("client"),
+		Strace:            *strace,
+		HeartbeatInterval: *heartbeat,
+	})
+	if err != nil {
+		return failDo(err)
+	}
+	return exitCode(status)
+}
+
+// exitCode turns a Linux wait status into the exit code a shell reports.
+func exitCode(status int) int {
+	ws := syscall.WaitStatus(status)
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	default:
+		return 125
+	}
+}
+
+// failDo reports a failure of the sandbox itself (not of the command) with
+// exit code 125, as runc and docker do.
+func failDo(err error) int {
+	fail("do", err)
+	return 125
+}
+
+// embedded is a sentry and a gofer started as child processes of do,
+// connected over Unix sockets in a private directory.
+type embedded struct {
+	dir    string
+	server string
+	procs  []*exec.Cmd
+	log    hclog.Logger
+}
+
+func startEmbedded(root string, common commonFlags, log hclog.Logger) (*embedded, error) {
+	if fi, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("--root: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("--root %q: not a directory", root)
+	}
+	dir, err := os.MkdirTemp("", "runsc-decoupled-")
+	if err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	e := &embedded{dir: dir, log: log}
+	self, err := os.Executable()
+	if err != nil {
+		e.stop()
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	goferSock := "unix:" + filepath.Join(dir, "gofer.sock")
+	e.server = "unix:" + filepath.Join(dir, "server.sock")
+	logArgs := func() []string {
+		var a []string
+		if common.debugLog != "" {
+			a = append(a, "--debug-log", common.debugLog)
+		}
+		if common.logLevel != "" {
+			a = append(a, "--log-level", common.logLevel)
+		}
+		return a
+	}
+	daemons := [][]string{
+		append([]string{"gofer", "--listen", goferSock, "--root", root}, logArgs()...),
+		append([]string{"server", "--listen", e.server, "--gofer", goferSock}, logArgs()...),
+	}
+	for _, args := range daemons {
+		cmd := exec.Command(self, args...)
+		cmd.Stdout = os.Stderr
+		cmd.Stderr = os.Stderr
+		// The daemons must not outlive do, even if do is killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			e.stop()
+			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)
+		}
+		e.procs = append(e.procs, cmd)
+		sock := strings.TrimPrefix(args[2], "unix:")
+		if err := waitForSocket(sock, cmd, 10*time.Second); err != nil {
+			e.stop()
+			return nil, fmt.Errorf("embedded %s: %w", args[0], err)
+		}
+	}
+	return e, nil
+}
+
+// waitForSocket waits until a listener accepts on the Unix socket path, or
+// the process exits, or the timeout passes.
+func waitForSocket(path string, cmd *exec.Cmd, timeout time.Duration) error {
+	exited := make(chan struct{})
+	go func() {
+		// Process.Wait would race with stop's Wait; poll with signal 0.
+		for {
+			if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+				close(exited)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before listening (see its log above)")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not listening on %s after %v", path, timeout)
+}
+
+// stop ends the daemons (SIGTERM, then SIGKILL) and removes the sockets.
+func (e *embedded) stop() {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		cmd := e.procs[i]
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			e.log.Warn("embedded daemon did not stop; killing", "pid", cmd.Process.Pid)
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	os.RemoveAll(e.dir)
+}

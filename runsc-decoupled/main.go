@@ -1,0 +1,123 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// subcommand is one verb of the command line.
+type subcommand struct {
+	synopsis string
+	// run parses args (everything after the verb) and returns the exit
+	// code.
+	run func(args []string) int
+}
+
+var subcommands = map[string]subcommand{
+	"do":     {"run a command in the sandbox", runDo},
+	"server": {"run the remote sentry daemon", runServer},
+	"gofer":  {"run the file server daemon", runGofer},
+	"debug":  {"inspect a running remote sentry", runDebug},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: runsc-decoupled <command> [flags] [args]\n\ncommands:\n")
+	names := make([]string, 0, len(subcommands))
+	for n := range subcommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, subcommands[n].synopsis)
+	}
+	fmt.Fprintf(w, "\nRun 'runsc-decoupled <command> --help' for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	verb := os.Args[1]
+	switch verb {
+	case "-h", "--help", "help":
+		usage(os.Stdout)
+		return
+	}
+	sc, ok := subcommands[verb]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled: unknown command %q\n", verb)
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	os.Exit(sc.run(os.Args[2:]))
+}
+
+// commonFlags are the flags every subcommand takes.
+type commonFlags struct {
+	debugLog string
+	logLevel string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.debugLog, "debug-log", "", "write debug logs to `FILE` (default: warnings and errors to stderr)")
+	fs.StringVar(&c.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default debug with --debug-log, else warn)")
+}
+
+// logger returns the hclog logger the flags ask for. The returned close
+// function flushes the log file.
+func (c *commonFlags) logger(name string) (hclog.Logger, func(), error) {
+	out := io.Writer(os.Stderr)
+	level := hclog.Warn
+	closeFn := func() {}
+	if c.debugLog != "" {
+		f, err := os.OpenFile(c.debugLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open debug log %q: %w", c.debugLog, err)
+		}
+		out = f
+		level = hclog.Debug
+		closeFn = func() { f.Close() }
+	}
+	if c.logLevel != "" {
+		level = hclog.LevelFromString(c.logLevel)
+		if level == hclog.NoLevel {
+			return nil, nil, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", c.logLevel)
+		}
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   name,
+		Level:  level,
+		Output: out,
+	}), closeFn, nil
+}
+
+// parseFlags parses args with fs, printing errors and usage the way every
+// subcommand does. ok is false when the command should exit with code.
+func parseFlags(fs *flag.FlagSet, args []string, synopsis string) (ok bool, code int) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: runsc-decoupled %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return false, 0
+		}
+		return false, 2
+	}
+	return true, 0
+}
+
+// fail prints an error the way every subcommand does and returns exit
+// code 1 (125 for do, like runc/docker, when the sandbox itself failed).
+func fail(verb string, err error) int {
+	msg := err.Error()
+	fmt.Fprintf(os.Stderr, "runsc-decoupled %s: %s\n", verb, strings.TrimSpace(msg))
+	return 1
+}

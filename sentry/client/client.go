@@ -1,0 +1,493 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
+	"gvisor.dev/gvisor/pkg/sentry/pgalloc"
+	gvplatform "gvisor.dev/gvisor/pkg/sentry/platform"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// Config configures Run.
+type Config struct {
+	// Server is the remote sentry's gRPC target ("unix:/path" or
+	// "host:port").
+	Server string
+	// Platform is "systrap" (default), "ptrace" or "kvm".
+	Platform string
+	// Argv, Env, Cwd and Filename describe the first process (Filename
+	// defaults to Argv[0] on the server).
+	Argv     []string
+	Env      []string
+	Cwd      string
+	Filename string
+	// Stdin, Stdout and Stderr back the application's fds 0, 1 and 2 (on
+	// the server, which asks for input with StdinWant and sends output
+	// with StdioOutput). Nil means os.Stdin, os.Stdout, os.Stderr.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// StdioTTY, when non-nil, is sent as Hello.stdio instead of what Run
+	// detects (TCGETS/TIOCGWINSZ on Stdin/Stdout/Stderr when they are
+	// *os.File).
+	StdioTTY []*pb.StdioInfo
+	// Hostname is uname's nodename (default: this host's name).
+	Hostname string
+	// ClientID names this client to the server (default: random).
+	ClientID string
+	// Log receives the client's diagnostics (default: discard).
+	Log hclog.Logger
+	// Strace logs every system call, forwarded or local, with its result,
+	// at Info level on Log (on stderr when Log is nil).
+	Strace bool
+	// HeartbeatInterval and DeadAfter tune failure detection (transport
+	// defaults when zero).
+	HeartbeatInterval time.Duration
+	DeadAfter         time.Duration
+}
+
+// ErrServerLost is returned by Run when the connection to the remote
+// sentry died before the application exited.
+var ErrServerLost = errors.New("client: lost the connection to the remote sentry")
+
+// StartError is returned by Run when the server refused to start the
+// application (for example ENOENT for a missing executable).
+type StartError struct {
+	Errno unix.Errno
+}
+
+func (e *StartError) Error() string { return fmt.Sprintf("start: %v", e.Errno) }
+
+// Unwrap lets errors.Is(err, unix.ENOENT) work.
+func (e *StartError) Unwrap() error { return e.Errno }
+
+// client is one Run.
+type client struct {
+	cfg  Config
+	log  hclog.Logger
+	ctx  context.Context
+	conn transport.Conn
+	plat gvplatform.Platform
+	mf   *pgalloc.MemoryFile
+
+	files *fileCache
+	// futexRoot is forked for every address space so that shared futexes
+	// (on shared mappings) work across processes.
+	futexRoot *futex.Manager
+
+	// wg counts live task goroutines.
+	wg sync.WaitGroup
+
+	mu sync.Mutex
+	// tasks maps thread IDs to live tasks. Protected by mu.
+	tasks map[int32]*task
+	// early holds pushes for thread IDs not yet known (a push for a new
+	// thread can arrive before the parent handled its CloneResult).
+	// Protected by mu.
+	early map[int32][]*pb.Push
+	// exited is set once the application is over. Protected by mu.
+	exited bool
+	// status is the application's wait status. Protected by mu.
+	status int
+
+	// done is closed when the application exits.
+	done chan struct{}
+	// farewell is closed when the server acknowledges Goodbye.
+	farewell     chan struct{}
+	farewellOnce sync.Once
+
+	stdin *stdinReader
+
+	// enosys records syscall names the server answered ENOSYS for.
+	enosys sync.Map
+
+	nextAnonID atomic.Uint64
+}
+
+var (
+	platMu    sync.Mutex
+	platforms = map[string]gvplatform.Platform{}
+)
+
+// getPlatform returns the process-wide instance of the named platform:
+// platforms hold global state (stub processes), so one per name is made.
+func getPlatform(name string) (gvplatform.Platform, error) {
+	if name == "" {
+		name = platform.Default
+	}
+	platMu.Lock()
+	defer platMu.Unlock()
+	if p, ok := platforms[name]; ok {
+		return p, nil
+	}
+	for other := range platforms {
+		// See platform/doc.go: systrap mseals its stub region, after
+		// which the ptrace platform cannot start in this process.
+		return nil, fmt.Errorf("platform %q requested but this process already runs %q; use one platform per process", name, other)
+	}
+	p, err := platform.New(name)
+	if err != nil {
+		return nil, err
+	}
+	platforms[name] = p
+	return p, nil
+}
+
+// Run runs the application described by cfg against the remote sentry at
+// cfg.Server and returns its Linux wait status.
+func Run(ctx context.Context, cfg Config) (int, error) {
+	if cfg.Stdin == nil {
+		cfg.Stdin = os.Stdin
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+		if cfg.Hostname == "" {
+			cfg.Hostname = "localhost"
+		}
+	}
+	if cfg.ClientID == "" {
+		var b [8]byte
+		randRead(b[:])
+		cfg.ClientID = fmt.Sprintf("client-%x", b)
+	}
+	lg := cfg.Log
+	if lg == nil {
+		if cfg.Strace {
+			lg = hclog.New(&hclog.LoggerOptions{Name: "client", Output: os.Stderr, Level: hclog.Info})
+		} else {
+			lg = hclog.NewNullLogger()
+		}
+	}
+	if len(cfg.Argv) == 0 {
+		return 0, errors.New("client: empty argv")
+	}
+	platform.SetLogger(lg)
+
+	plat, err := getPlatform(cfg.Platform)
+	if err != nil {
+		return 0, err
+	}
+	mf, err := platform.NewMemoryFile()
+	if err != nil {
+		return 0, err
+	}
+
+	c := &client{
+		cfg:      cfg,
+		log:      lg,
+		ctx:      ctx,
+		plat:     plat,
+		mf:       mf,
+		tasks:    make(map[int32]*task),
+		early:    make(map[int32][]*pb.Push),
+		done:     make(chan struct{}),
+		farewell: make(chan struct{}),
+	}
+	c.files = newFileCache(c)
+	c.futexRoot = futex.NewManager()
+	c.stdin = &stdinReader{c: c, r: cfg.Stdin}
+
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY}
+	if hello.Stdio == nil {
+		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
+	}
+	conn, err := transport.Dial(ctx, cfg.Server, transport.Options{
+		Hello:             hello,
+		OnPush:            c.onPush,
+		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		DeadAfter:         cfg.DeadAfter,
+	})
+	if err != nil {
+		mf.Destroy()
+		return 0, err
+	}
+	c.conn = conn
+	status, err := c.run()
+	c.shutdown()
+	return status, err
+}
+
+func (c *client) run() (int, error) {
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
+		Argv:     c.cfg.Argv,
+		Env:      c.cfg.Env,
+		Cwd:      c.cfg.Cwd,
+		Filename: c.cfg.Filename,
+		Uid:      uint32(os.Getuid()),
+		Gid:      uint32(os.Getgid()),
+		Umask:    currentUmask(),
+	}}})
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	if reply.Errno != 0 {
+		return 0, &StartError{Errno: unix.Errno(reply.Errno)}
+	}
+	if ex := reply.GetExit(); ex != nil {
+		// The server ended the application at once.
+		return int(ex.WaitStatus), nil
+	}
+	plan := reply.GetExec()
+	if plan == nil {
+		return 0, fmt.Errorf("start: reply carries no exec plan")
+	}
+	t, err := c.newInitialTask(plan)
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	c.startTask(t)
+
+	select {
+	case <-c.done:
+		c.mu.Lock()
+		st := c.status
+		c.mu.Unlock()
+		return st, nil
+	case <-c.conn.Done():
+		// The app may have exited just as the connection closed.
+		select {
+		case <-c.done:
+			c.mu.Lock()
+			st := c.status
+			c.mu.Unlock()
+			return st, nil
+		default:
+		}
+		return 0, fmt.Errorf("%w: %v", ErrServerLost, c.conn.Err())
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
+}
+
+// appExit records the application's end.
+func (c *client) appExit(status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.exited {
+		return
+	}
+	c.exited = true
+	c.status = status
+	close(c.done)
+}
+
+// shutdown stops every task, says goodbye and releases resources.
+func (c *client) shutdown() {
+	c.mu.Lock()
+	if !c.exited {
+		c.exited = true
+		close(c.done)
+	}
+	ts := make([]*task, 0, len(c.tasks))
+	for _, t := range c.tasks {
+		ts = append(ts, t)
+	}
+	c.mu.Unlock()
+	for _, t := range ts {
+		t.kill()
+	}
+	select {
+	case <-c.conn.Done():
+	default:
+		if c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Goodbye{Goodbye: &pb.Goodbye{}}}) == nil {
+			select {
+			case <-c.farewell:
+			case <-c.conn.Done():
+			case <-time.After(2 * time.Second):
+				c.log.Warn("no Farewell from the server")
+			}
+		}
+	}
+	// Tasks blocked in forwarded calls return once the connection closes.
+	c.conn.Close()
+	waited := make(chan struct{})
+	go func() { c.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		c.files.releaseAll()
+		c.mf.Destroy()
+	case <-time.After(5 * time.Second):
+		c.log.Warn("application threads did not stop; leaking their memory")
+	}
+}
+
+// lookupTask returns the live task tid, or nil.
+func (c *client) lookupTask(tid int32) *task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tasks[tid]
+}
+
+// onPush handles a server push, in order with replies.
+func (c *client) onPush(p *pb.Push) {
+	switch m := p.Msg.(type) {
+	case *pb.Push_Output:
+		w := c.cfg.Stdout
+		if m.Output.Fd == 2 {
+			w = c.cfg.Stderr
+		}
+		if _, err := w.Write(m.Output.Data); err != nil {
+			c.log.Debug("stdio write failed", "fd", m.Output.Fd, "err", err)
+		}
+	case *pb.Push_StdinWant:
+		c.stdin.want(int(m.StdinWant.Max))
+	case *pb.Push_Signal:
+		c.mu.Lock()
+		t := c.tasks[m.Signal.Tid]
+		if t == nil {
+			c.early[m.Signal.Tid] = append(c.early[m.Signal.Tid], p)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		t.queueSignalPush(m.Signal)
+	case *pb.Push_TaskExit:
+		if m.TaskExit.AppExit {
+			c.appExit(int(m.TaskExit.WaitStatus))
+		}
+		c.mu.Lock()
+		t := c.tasks[m.TaskExit.Tid]
+		if t == nil {
+			c.early[m.TaskExit.Tid] = append(c.early[m.TaskExit.Tid], p)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		t.kill()
+	}
+}
+
+// registerTask makes t visible to pushes and replays early pushes.
+func (c *client) registerTask(t *task) {
+	c.mu.Lock()
+	c.tasks[t.tid] = t
+	early := c.early[t.tid]
+	delete(c.early, t.tid)
+	c.mu.Unlock()
+	for _, p := range early {
+		switch m := p.Msg.(type) {
+		case *pb.Push_Signal:
+			t.queueSignalPush(m.Signal)
+		case *pb.Push_TaskExit:
+			t.kill()
+		}
+	}
+}
+
+// unregisterTask removes t (if still registered under its tid).
+func (c *client) unregisterTask(t *task) {
+	c.mu.Lock()
+	if c.tasks[t.tid] == t {
+		delete(c.tasks, t.tid)
+	}
+	c.mu.Unlock()
+}
+
+// stdinReader serves StdinWant pushes, one read at a time.
+type stdinReader struct {
+	c  *client
+	r  io.Reader
+	mu sync.Mutex
+	// busy is set while a read is outstanding; wanted counts pushes that
+	// arrived meanwhile (each gets its own read afterwards).
+	busy   bool
+	wanted []int
+	eof    bool
+}
+
+func (s *stdinReader) want(max int) {
+	if max <= 0 {
+		max = 64 << 10
+	}
+	if max > 1<<20 {
+		max = 1 << 20
+	}
+	s.mu.Lock()
+	if s.busy {
+		s.wanted = append(s.wanted, max)
+		s.mu.Unlock()
+		return
+	}
+	s.busy = true
+	s.mu.Unlock()
+	go s.loop(max)
+}
+
+func (s *stdinReader) loop(max int) {
+	for {
+		var data []byte
+		eof := false
+		s.mu.Lock()
+		alreadyEOF := s.eof
+		s.mu.Unlock()
+		if alreadyEOF {
+			eof = true
+		} else {
+			buf := make([]byte, max)
+			n, err := s.r.Read(buf)
+			data = buf[:n]
+			if err != nil {
+				eof = true
+				s.mu.Lock()
+				s.eof = true
+				s.mu.Unlock()
+			}
+		}
+		s.c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Stdin{Stdin: &pb.StdinData{Data: data, Eof: eof}}})
+		s.mu.Lock()
+		if len(s.wanted) == 0 {
+			s.busy = false
+			s.mu.Unlock()
+			return
+		}
+		max = s.wanted[0]
+		s.wanted = s.wanted[1:]
+		s.mu.Unlock()
+	}
+}
+
+// detectStdio describes fds 0-2 for Hello.
+func detectStdio(in io.Reader, out, errw io.Writer) []*pb.StdioInfo {
+	var infos []*pb.StdioInfo
+	for fd, v := range []any{in, out, errw} {
+		info := &pb.StdioInfo{Fd: int32(fd)}
+		if f, ok := v.(*os.File); ok {
+			if tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+				info.IsTty = true
+				info.Termios = termiosBytes(tio)
+				if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+					info.Winsize = winsizeBytes(ws)
+				}
+			}
+		}
+		infos = append(infos, info)
+	}
+	return infos
+}
+
+func currentUmask() uint32 {
+	// There is no way to read the umask without setting it.
+	m := unix.Umask(0o022)
+	unix.Umask(m)
+	return uint32(m)
+}

@@ -1,0 +1,33 @@
+// Package client is the thin client sentry: it runs the application's
+// threads on a gVisor platform (systrap, ptrace or kvm) inside this
+// process and forwards every system call that touches kernel state to a
+// remote sentry over transport.Conn. See ../../../shared/DESIGN.md §3.
+//
+// It owns the application's CPU state and memory: registers and FPU state
+// (arch.Context64), address spaces (pkg/sentry/mm over one pgalloc
+// MemoryFile), page faults, the client-side cache of file pages (fetched
+// from the server with PageRead on first fault and shared by every process
+// through a memmap.Mappable per server file), futexes, clocks, getrandom,
+// signal masks, sigaltstack, signal frames and rt_sigreturn, resource
+// limits, and syscall restart after an interrupted call.
+//
+// It does not own, and must not keep, anything the remote sentry owns: no
+// fd table, no paths, no PID allocator, no signal dispositions, no process
+// tree. Thread and process IDs, exec plans, exit statuses and signal
+// routing all come from the server. It does not construct a kernel.Kernel
+// or kernel.Task (the systrap platform imports pkg/sentry/kernel, which is
+// only compiled in).
+//
+// Threads: each application thread is a goroutine locked to its OS thread
+// (runtime.LockOSThread, needed by the ptrace platform) running a loop like
+// gVisor's task_run: deliver pending signals, Switch into the application,
+// then handle the syscall, fault or interrupt that ended the switch.
+//
+// Lock order: client.mu > process.mu > task.mu (each taken alone in
+// practice); fileCache.mu > serverFile.mu. serverFile.mu is held across a
+// PageRead round trip, inside mm's locks (Translate), never with task.mu.
+//
+// Dependencies: platform/, transport/, sentry/sysabi, proto/sentrypb and
+// gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It
+// must not import sentry/server, gofer/ or the command.
+package client

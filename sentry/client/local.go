@@ -1,0 +1,676 @@
+package client
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	gverrors "gvisor.dev/gvisor/pkg/errors"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
+)
+
+// toErrno converts an error from gVisor's packages to an errno.
+func toErrno(err error) unix.Errno {
+	if err == nil {
+		return 0
+	}
+	var ge *gverrors.Error
+	if errors.As(err, &ge) {
+		return linuxerr.ToUnix(ge)
+	}
+	var ue unix.Errno
+	if errors.As(err, &ue) {
+		return ue
+	}
+	return unix.EFAULT
+}
+
+// Memory.
+
+func sysBrk(t *task, a [6]uint64) (uint64, unix.Errno) {
+	addr, _ := t.mm.Brk(t.gctx, hostarch.Addr(a[0]))
+	return uint64(addr), 0
+}
+
+func protPerms(prot uint64) hostarch.AccessType {
+	return hostarch.AccessType{
+		Read:    prot&linux.PROT_READ != 0,
+		Write:   prot&linux.PROT_WRITE != 0,
+		Execute: prot&linux.PROT_EXEC != 0,
+	}
+}
+
+// mmapOpts decodes mmap(2)'s arguments (Linux's sys_mmap checks).
+func mmapOpts(a [6]uint64) (memmap.MMapOpts, bool, unix.Errno) {
+	prot, flags := a[2], a[3]
+	fixed := flags&linux.MAP_FIXED != 0
+	noReplace := flags&linux.MAP_FIXED_NOREPLACE != 0
+	var shared bool
+	switch flags & 3 {
+	case linux.MAP_SHARED, linux.MAP_SHARED | linux.MAP_PRIVATE: // MAP_SHARED_VALIDATE
+		shared = true
+	case linux.MAP_PRIVATE:
+	default:
+		return memmap.MMapOpts{}, false, unix.EINVAL
+	}
+	opts := memmap.MMapOpts{
+		Length:    a[1],
+		Offset:    a[5],
+		Addr:      hostarch.Addr(a[0]),
+		Fixed:     fixed || noReplace,
+		Unmap:     fixed && !noReplace,
+		NoReplace: noReplace,
+		Map32Bit:  flags&linux.MAP_32BIT != 0,
+		Private:   !shared,
+		Perms:     protPerms(prot),
+		MaxPerms:  hostarch.AnyAccess,
+		GrowsDown: flags&linux.MAP_GROWSDOWN != 0,
+		Stack:     flags&linux.MAP_STACK != 0,
+	}
+	if flags&linux.MAP_POPULATE != 0 {
+		opts.PlatformEffect = memmap.PlatformEffectCommit
+	}
+	if flags&linux.MAP_LOCKED != 0 {
+		opts.MLockMode = memmap.MLockEager
+	}
+	return opts, shared, 0
+}
+
+func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
+	opts, shared, errno := mmapOpts(a)
+	if errno != 0 {
+		return 0, errno
+	}
+	if a[3]&linux.MAP_ANONYMOUS == 0 {
+		// The server resolves the fd; the reply's MmapPlan is mapped by
+		// applyMmap.
+		return t.forward(unix.SYS_MMAP, a)
+	}
+	opts.Offset = 0
+	opts.NameMut = memmap.NameMutAnon
+	if shared {
+		if opts.Length == 0 {
+			return 0, unix.EINVAL
+		}
+		m := newAnonShared(t.c, opts.Length)
+		defer m.DecRef(t.gctx)
+		opts.Mappable = m
+		opts.MappingIdentity = m
+		opts.NameMut = memmap.NameMutAnonShmem
+	}
+	addr, err := t.mm.MMap(t.gctx, opts)
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return uint64(addr), 0
+}
+
+// applyMmap maps a server file the reply to a forwarded mmap resolved.
+func (t *task) applyMmap(a [6]uint64, plan interface {
+	GetFileId() uint64
+	GetFileSize() uint64
+	GetWritable() bool
+}) (uint64, unix.Errno) {
+	opts, shared, errno := mmapOpts(a)
+	if errno != 0 {
+		return 0, errno
+	}
+	if hostarch.Addr(opts.Offset).RoundDown() != hostarch.Addr(opts.Offset) {
+		return 0, unix.EINVAL
+	}
+	if shared && !plan.GetWritable() {
+		if opts.Perms.Write {
+			return 0, unix.EACCES
+		}
+		opts.MaxPerms.Write = false
+	}
+	f := t.c.files.get(plan.GetFileId(), plan.GetFileSize(), "")
+	defer f.DecRef(t.gctx)
+	opts.Mappable = f
+	opts.MappingIdentity = f
+	addr, err := t.mm.MMap(t.gctx, opts)
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return uint64(addr), 0
+}
+
+func sysMunmap(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return 0, toErrno(t.mm.MUnmap(t.gctx, hostarch.Addr(a[0]), a[1]))
+}
+
+func sysMprotect(t *task, a [6]uint64) (uint64, unix.Errno) {
+	prot := a[2]
+	if prot&^(linux.PROT_READ|linux.PROT_WRITE|linux.PROT_EXEC|linux.PROT_GROWSDOWN) != 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, toErrno(t.mm.MProtect(hostarch.Addr(a[0]), a[1], protPerms(prot), prot&linux.PROT_GROWSDOWN != 0))
+}
+
+func sysMremap(t *task, a [6]uint64) (uint64, unix.Errno) {
+	oldAddr, oldSize, newSize, flags, newAddr := a[0], a[1], a[2], a[3], a[4]
+	if flags&^(linux.MREMAP_MAYMOVE|linux.MREMAP_FIXED) != 0 {
+		return 0, unix.EINVAL
+	}
+	mayMove := flags&linux.MREMAP_MAYMOVE != 0
+	fixed := flags&linux.MREMAP_FIXED != 0
+	var move mm.MRemapMoveMode
+	switch {
+	case !mayMove && !fixed:
+		move = mm.MRemapNoMove
+	case mayMove && !fixed:
+		move = mm.MRemapMayMove
+	case mayMove && fixed:
+		move = mm.MRemapMustMove
+	default:
+		return 0, unix.EINVAL
+	}
+	addr, err := t.mm.MRemap(t.gctx, hostarch.Addr(oldAddr), oldSize, newSize, mm.MRemapOpts{Move: move, NewAddr: hostarch.Addr(newAddr)})
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return uint64(addr), 0
+}
+
+func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
+	addr, length, advice := hostarch.Addr(a[0]), a[1], a[2]
+	if addr.RoundDown() != addr {
+		return 0, unix.EINVAL
+	}
+	switch advice {
+	case linux.MADV_DONTNEED:
+		return 0, toErrno(t.mm.Decommit(addr, length))
+	case linux.MADV_DOFORK:
+		return 0, toErrno(t.mm.SetDontFork(addr, length, false))
+	case linux.MADV_DONTFORK:
+		return 0, toErrno(t.mm.SetDontFork(addr, length, true))
+	case linux.MADV_HUGEPAGE, linux.MADV_NOHUGEPAGE, linux.MADV_MERGEABLE, linux.MADV_UNMERGEABLE,
+		linux.MADV_NORMAL, linux.MADV_RANDOM, linux.MADV_SEQUENTIAL, linux.MADV_WILLNEED,
+		linux.MADV_DONTDUMP, linux.MADV_DODUMP, 8 /* MADV_FREE */, 22 /* MADV_WIPEONFORK */, 23 /* MADV_KEEPONFORK */ :
+		return 0, 0
+	case linux.MADV_REMOVE:
+		return 0, toErrno(t.mm.Decommit(addr, length))
+	default:
+		return 0, unix.EINVAL
+	}
+}
+
+func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
+	addr, flags := hostarch.Addr(a[0]), a[2]
+	if addr.RoundDown() != addr {
+		return 0, unix.EINVAL
+	}
+	if flags&^(linux.MS_ASYNC|linux.MS_SYNC|linux.MS_INVALIDATE) != 0 ||
+		flags&linux.MS_ASYNC != 0 && flags&linux.MS_SYNC != 0 {
+		return 0, unix.EINVAL
+	}
+	return 0, 0
+}
+
+func sysMincore(t *task, a [6]uint64) (uint64, unix.Errno) {
+	addr, length, vec := hostarch.Addr(a[0]), a[1], a[2]
+	if addr.RoundDown() != addr {
+		return 0, unix.EINVAL
+	}
+	la, ok := hostarch.Addr(length).RoundUp()
+	if !ok {
+		return 0, unix.ENOMEM
+	}
+	pages := uint64(la) / hostarch.PageSize
+	if pages > 1<<24 {
+		return 0, unix.ENOMEM
+	}
+	// Report every page as resident (as gVisor does).
+	out := make([]byte, pages)
+	for i := range out {
+		out[i] = 1
+	}
+	return 0, t.copyOut(vec, out)
+}
+
+func sysArchPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
+	code, addr := a[0], a[1]
+	regs := &t.ac.StateData().Regs
+	switch code {
+	case linux.ARCH_SET_FS:
+		if !t.ac.SetTLS(uintptr(addr)) {
+			return 0, unix.EPERM
+		}
+	case linux.ARCH_GET_FS:
+		return 0, t.writeUint64(addr, uint64(t.ac.TLS()))
+	case linux.ARCH_SET_GS:
+		if addr >= uint64(t.c.plat.MaxUserAddress()) {
+			return 0, unix.EPERM
+		}
+		regs.Gs_base = addr
+	case linux.ARCH_GET_GS:
+		return 0, t.writeUint64(addr, regs.Gs_base)
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, 0
+}
+
+func sysSetTidAddress(t *task, a [6]uint64) (uint64, unix.Errno) {
+	t.clearTID = hostarch.Addr(a[0])
+	return uint64(t.tid), 0
+}
+
+func sysSetRobustList(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if a[1] != 24 { // sizeof(struct robust_list_head)
+		return 0, unix.EINVAL
+	}
+	t.robustList, t.robustLen = hostarch.Addr(a[0]), a[1]
+	return 0, 0
+}
+
+func sysGetRobustList(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if pid := int32(a[0]); pid != 0 && pid != t.tid {
+		return 0, unix.EPERM
+	}
+	if err := t.writeUint64(a[1], uint64(t.robustList)); err != 0 {
+		return 0, err
+	}
+	return 0, t.writeUint64(a[2], 24)
+}
+
+// Time.
+
+func clockNow(clk int32) (time.Duration, bool) {
+	var id int32
+	switch clk {
+	case linux.CLOCK_REALTIME, linux.CLOCK_REALTIME_COARSE, linux.CLOCK_REALTIME_ALARM, 11 /* CLOCK_TAI */ :
+		id = unix.CLOCK_REALTIME
+	case linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_MONOTONIC_RAW:
+		id = unix.CLOCK_MONOTONIC
+	case linux.CLOCK_BOOTTIME, linux.CLOCK_BOOTTIME_ALARM:
+		id = unix.CLOCK_BOOTTIME
+	case linux.CLOCK_PROCESS_CPUTIME_ID, linux.CLOCK_THREAD_CPUTIME_ID:
+		// The application's threads run in stub processes; the client's
+		// own CPU time is the closest cheap approximation.
+		id = unix.CLOCK_PROCESS_CPUTIME_ID
+	default:
+		return 0, false
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(id, &ts); err != nil {
+		return 0, false
+	}
+	return time.Duration(ts.Nano()), true
+}
+
+func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	now, ok := clockNow(int32(a[0]))
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	return 0, t.writeTimespec(a[1], now)
+}
+
+func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, ok := clockNow(int32(a[0])); !ok {
+		return 0, unix.EINVAL
+	}
+	if a[1] == 0 {
+		return 0, 0
+	}
+	return 0, t.writeTimespec(a[1], time.Nanosecond)
+}
+
+func sysGettimeofday(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if a[0] != 0 {
+		now := time.Now()
+		var b [16]byte
+		hostarch.ByteOrder.PutUint64(b[:], uint64(now.Unix()))
+		hostarch.ByteOrder.PutUint64(b[8:], uint64(now.Nanosecond()/1000))
+		if err := t.copyOut(a[0], b[:]); err != 0 {
+			return 0, err
+		}
+	}
+	if a[1] != 0 {
+		var tz [8]byte
+		if err := t.copyOut(a[1], tz[:]); err != 0 {
+			return 0, err
+		}
+	}
+	return 0, 0
+}
+
+func sysTime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	now := uint64(time.Now().Unix())
+	if a[0] != 0 {
+		if err := t.writeUint64(a[0], now); err != 0 {
+			return 0, err
+		}
+	}
+	return now, 0
+}
+
+// sleepUntil sleeps until deadline (on the given clock's timeline, as a
+// local time.Time) or an interruption. On interruption it arms a restart
+// block that continues the same sleep.
+func (t *task) sleepUntil(deadline time.Time, remAddr uint64) (uint64, unix.Errno) {
+	switch t.blockOn(nil, deadline) {
+	case errTimedOut, nil:
+		return 0, 0
+	}
+	if remAddr != 0 {
+		rem := time.Until(deadline)
+		if rem < 0 {
+			rem = 0
+		}
+		if err := t.writeTimespec(remAddr, rem); err != 0 {
+			return 0, err
+		}
+	}
+	t.restartBlock = func(t *task) (uint64, unix.Errno) { return t.sleepUntil(deadline, remAddr) }
+	return 0, errRestartRestartBlock
+}
+
+func sysNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
+	d, err := t.readTimespec(a[0])
+	if err != 0 {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, unix.EINVAL
+	}
+	return t.sleepUntil(time.Now().Add(d), a[1])
+}
+
+func sysClockNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
+	clk, flags, reqAddr, remAddr := int32(a[0]), a[1], a[2], a[3]
+	now, ok := clockNow(clk)
+	if !ok || clk == linux.CLOCK_THREAD_CPUTIME_ID {
+		return 0, unix.EINVAL
+	}
+	d, err := t.readTimespec(reqAddr)
+	if err != 0 {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, unix.EINVAL
+	}
+	if flags&linux.TIMER_ABSTIME != 0 {
+		// No remaining time is reported for absolute sleeps.
+		return t.sleepUntil(time.Now().Add(d-now), 0)
+	}
+	return t.sleepUntil(time.Now().Add(d), remAddr)
+}
+
+func sysRestartSyscall(t *task, a [6]uint64) (uint64, unix.Errno) {
+	rb := t.restartBlock
+	t.restartBlock = nil
+	if rb == nil {
+		return 0, unix.EINTR
+	}
+	return rb(t)
+}
+
+func sysGetrandom(t *task, a [6]uint64) (uint64, unix.Errno) {
+	addr, length, flags := a[0], a[1], a[2]
+	if flags&^(0x7 /* GRND_NONBLOCK|GRND_RANDOM|GRND_INSECURE */) != 0 {
+		return 0, unix.EINVAL
+	}
+	if length > 1<<25-1 {
+		length = 1<<25 - 1
+	}
+	const chunk = 64 << 10
+	done := uint64(0)
+	for done < length {
+		n := min(length-done, chunk)
+		b := make([]byte, n)
+		randRead(b)
+		if err := t.copyOut(addr+done, b); err != 0 {
+			if done > 0 {
+				return done, 0
+			}
+			return 0, err
+		}
+		done += n
+	}
+	return done, 0
+}
+
+// Scheduling and identity.
+
+func sysSchedYield(t *task, a [6]uint64) (uint64, unix.Errno) {
+	runtime.Gosched()
+	return 0, 0
+}
+
+func sysSchedGetaffinity(t *task, a [6]uint64) (uint64, unix.Errno) {
+	size, addr := a[1], a[2]
+	ncpu := runtime.NumCPU()
+	need := uint64((ncpu + 63) / 64 * 8)
+	if size < need || size&7 != 0 {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, need)
+	for i := 0; i < ncpu; i++ {
+		b[i/8] |= 1 << (i % 8)
+	}
+	if err := t.copyOut(addr, b); err != 0 {
+		return 0, err
+	}
+	return need, 0
+}
+
+func sysUname(t *task, a [6]uint64) (uint64, unix.Errno) {
+	var u linux.UtsName
+	copy(u.Sysname[:], "Linux")
+	copy(u.Nodename[:], t.c.cfg.Hostname)
+	copy(u.Release[:], "4.4.0")
+	copy(u.Version[:], "#1 SMP Sun Jan 10 15:06:54 PST 2016")
+	copy(u.Machine[:], "x86_64")
+	copy(u.Domainname[:], "(none)")
+	b := make([]byte, u.SizeBytes())
+	u.MarshalBytes(b)
+	return 0, t.copyOut(a[0], b)
+}
+
+func sysGetuid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return uint64(t.proc.getCreds().uid), 0
+}
+func sysGetgid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return uint64(t.proc.getCreds().gid), 0
+}
+func sysGeteuid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return uint64(t.proc.getCreds().euid), 0
+}
+func sysGetegid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return uint64(t.proc.getCreds().egid), 0
+}
+func sysGetpid(t *task, a [6]uint64) (uint64, unix.Errno) { return uint64(t.proc.pid), 0 }
+func sysGettid(t *task, a [6]uint64) (uint64, unix.Errno) { return uint64(t.tid), 0 }
+
+// Resource limits (local, per process).
+
+func (t *task) getrlimit(resource uint64, addr uint64) unix.Errno {
+	lt, ok := limits.FromLinuxResource[int(resource)]
+	if !ok {
+		return unix.EINVAL
+	}
+	l := t.proc.limits.Get(lt)
+	var b [16]byte
+	hostarch.ByteOrder.PutUint64(b[:], limits.ToLinux(l.Cur))
+	hostarch.ByteOrder.PutUint64(b[8:], limits.ToLinux(l.Max))
+	return t.copyOut(addr, b[:])
+}
+
+func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
+	lt, ok := limits.FromLinuxResource[int(resource)]
+	if !ok {
+		return unix.EINVAL
+	}
+	var b [16]byte
+	if err := t.copyIn(addr, b[:]); err != 0 {
+		return err
+	}
+	l := limits.Limit{Cur: limits.FromLinux(le64(b[:])), Max: limits.FromLinux(le64(b[8:]))}
+	if l.Cur > l.Max {
+		return unix.EINVAL
+	}
+	privileged := t.proc.getCreds().euid == 0
+	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
+		return toErrno(err)
+	}
+	return 0
+}
+
+func sysGetrlimit(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return 0, t.getrlimit(a[0], a[1])
+}
+
+func sysSetrlimit(t *task, a [6]uint64) (uint64, unix.Errno) {
+	return 0, t.setrlimit(a[0], a[1])
+}
+
+func sysPrlimit64(t *task, a [6]uint64) (uint64, unix.Errno) {
+	pid, resource, newAddr, oldAddr := int32(a[0]), a[1], a[2], a[3]
+	if pid != 0 && pid != t.proc.pid && pid != t.tid {
+		// Other processes' limits are not known to this client.
+		return 0, unix.EPERM
+	}
+	if oldAddr != 0 {
+		if err := t.getrlimit(resource, oldAddr); err != 0 {
+			return 0, err
+		}
+	}
+	if newAddr != 0 {
+		return 0, t.setrlimit(resource, newAddr)
+	}
+	return 0, 0
+}
+
+var clientStart = time.Now()
+
+func sysSysinfo(t *task, a [6]uint64) (uint64, unix.Errno) {
+	var host unix.Sysinfo_t
+	unix.Sysinfo(&host)
+	b := make([]byte, 112)
+	hostarch.ByteOrder.PutUint64(b[0:], uint64(time.Since(clientStart)/time.Second))
+	hostarch.ByteOrder.PutUint64(b[32:], host.Totalram*uint64(host.Unit))
+	hostarch.ByteOrder.PutUint64(b[40:], host.Freeram*uint64(host.Unit))
+	t.c.mu.Lock()
+	n := len(t.c.tasks)
+	t.c.mu.Unlock()
+	hostarch.ByteOrder.PutUint16(b[80:], uint16(n))
+	hostarch.ByteOrder.PutUint32(b[104:], 1) // mem_unit
+	return 0, t.copyOut(a[0], b)
+}
+
+func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
+	const hz = 100
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Nano() / (1e9 / hz)) }
+	if a[0] != 0 {
+		var b [32]byte
+		hostarch.ByteOrder.PutUint64(b[0:], ticks(ru.Utime))
+		hostarch.ByteOrder.PutUint64(b[8:], ticks(ru.Stime))
+		if err := t.copyOut(a[0], b[:]); err != 0 {
+			return 0, err
+		}
+	}
+	mono, _ := clockNow(linux.CLOCK_MONOTONIC)
+	return uint64(mono / (time.Second / hz)), 0
+}
+
+func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
+	switch a[0] {
+	case linux.PR_SET_NAME:
+		b, err := appMemory{t}.ReadString(a[1], linux.TASK_COMM_LEN)
+		if err != nil {
+			// Linux copies 16 bytes and truncates; a missing NUL is fine.
+			raw := make([]byte, linux.TASK_COMM_LEN-1)
+			if e := t.copyIn(a[1], raw); e != 0 {
+				return 0, unix.EFAULT
+			}
+			b = append(raw, 0)
+		}
+		name := string(b[:len(b)-1])
+		if len(name) > linux.TASK_COMM_LEN-1 {
+			name = name[:linux.TASK_COMM_LEN-1]
+		}
+		t.name = name
+		return 0, 0
+	case linux.PR_GET_NAME:
+		b := make([]byte, linux.TASK_COMM_LEN)
+		copy(b, t.name)
+		return 0, t.copyOut(a[1], b)
+	case linux.PR_GET_DUMPABLE:
+		t.proc.mu.Lock()
+		defer t.proc.mu.Unlock()
+		return t.proc.dumpable, 0
+	case linux.PR_SET_DUMPABLE:
+		if a[1] > 1 {
+			return 0, unix.EINVAL
+		}
+		t.proc.mu.Lock()
+		t.proc.dumpable = a[1]
+		t.proc.mu.Unlock()
+		return 0, 0
+	case linux.PR_SET_NO_NEW_PRIVS:
+		if a[1] != 1 {
+			return 0, unix.EINVAL
+		}
+		t.proc.mu.Lock()
+		t.proc.noNewPrivs = true
+		t.proc.mu.Unlock()
+		return 0, 0
+	case linux.PR_GET_NO_NEW_PRIVS:
+		t.proc.mu.Lock()
+		defer t.proc.mu.Unlock()
+		if t.proc.noNewPrivs {
+			return 1, 0
+		}
+		return 0, 0
+	case linux.PR_SET_VMA:
+		if a[1] != linux.PR_SET_VMA_ANON_NAME {
+			return 0, unix.EINVAL
+		}
+		name := ""
+		if a[4] != 0 {
+			b, err := appMemory{t}.ReadString(a[4], 80)
+			if err != nil {
+				return 0, unix.EFAULT
+			}
+			name = string(b[:len(b)-1])
+		}
+		return 0, toErrno(t.mm.SetVMAAnonName(hostarch.Addr(a[2]), a[3], name, a[4] == 0))
+	default:
+		return 0, unix.EINVAL
+	}
+}
+
+func sysGetcpu(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if a[0] != 0 {
+		if err := t.writeUint32(a[0], 0); err != 0 {
+			return 0, err
+		}
+	}
+	if a[1] != 0 {
+		if err := t.writeUint32(a[1], 0); err != 0 {
+			return 0, err
+		}
+	}
+	return 0, 0
+}
+
+func sysPersonality(t *task, a [6]uint64) (uint64, unix.Errno) {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	old := t.proc.personality
+	if uint32(a[0]) != 0xffffffff {
+		t.proc.personality = uint32(a[0])
+	}
+	return uint64(old), 0
+}

@@ -1,0 +1,329 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// scratchAddr is a fake application address used for the by-reference
+// arguments of calls the client makes on its own behalf (forceSignal,
+// credential refresh). It lies below mmap_min_addr, so it never names real
+// application memory, and outputs written there are never copied back.
+const scratchAddr = 0x1000
+
+// localHandler implements a system call in the client.
+type localHandler func(t *task, args [6]uint64) (uint64, unix.Errno)
+
+// localSyscalls are the calls that never leave the client.
+var localSyscalls map[uintptr]localHandler
+
+func init() {
+	localSyscalls = map[uintptr]localHandler{
+		unix.SYS_BRK:               sysBrk,
+		unix.SYS_MMAP:              sysMmap,
+		unix.SYS_MUNMAP:            sysMunmap,
+		unix.SYS_MPROTECT:          sysMprotect,
+		unix.SYS_MREMAP:            sysMremap,
+		unix.SYS_MADVISE:           sysMadvise,
+		unix.SYS_MSYNC:             sysMsync,
+		unix.SYS_MLOCK:             sysNop,
+		unix.SYS_MLOCK2:            sysNop,
+		unix.SYS_MUNLOCK:           sysNop,
+		unix.SYS_MLOCKALL:          sysNop,
+		unix.SYS_MUNLOCKALL:        sysNop,
+		unix.SYS_MINCORE:           sysMincore,
+		unix.SYS_ARCH_PRCTL:        sysArchPrctl,
+		unix.SYS_SET_TID_ADDRESS:   sysSetTidAddress,
+		unix.SYS_SET_ROBUST_LIST:   sysSetRobustList,
+		unix.SYS_GET_ROBUST_LIST:   sysGetRobustList,
+		unix.SYS_RSEQ:              sysENOSYS,
+		unix.SYS_CLONE3:            sysENOSYS, // glibc falls back to clone
+		unix.SYS_FUTEX:             sysFutex,
+		unix.SYS_CLOCK_GETTIME:     sysClockGettime,
+		unix.SYS_CLOCK_GETRES:      sysClockGetres,
+		unix.SYS_GETTIMEOFDAY:      sysGettimeofday,
+		unix.SYS_TIME:              sysTime,
+		unix.SYS_NANOSLEEP:         sysNanosleep,
+		unix.SYS_CLOCK_NANOSLEEP:   sysClockNanosleep,
+		unix.SYS_RESTART_SYSCALL:   sysRestartSyscall,
+		unix.SYS_GETRANDOM:         sysGetrandom,
+		unix.SYS_RT_SIGPROCMASK:    sysRtSigprocmask,
+		unix.SYS_RT_SIGPENDING:     sysRtSigpending,
+		unix.SYS_RT_SIGSUSPEND:     sysRtSigsuspend,
+		unix.SYS_RT_SIGTIMEDWAIT:   sysRtSigtimedwait,
+		unix.SYS_RT_SIGRETURN:      sysRtSigreturn,
+		unix.SYS_SIGALTSTACK:       sysSigaltstack,
+		unix.SYS_PAUSE:             sysPause,
+		unix.SYS_SCHED_YIELD:       sysSchedYield,
+		unix.SYS_SCHED_GETAFFINITY: sysSchedGetaffinity,
+		unix.SYS_SCHED_SETAFFINITY: sysNop,
+		unix.SYS_UNAME:             sysUname,
+		unix.SYS_GETUID:            sysGetuid,
+		unix.SYS_GETGID:            sysGetgid,
+		unix.SYS_GETEUID:           sysGeteuid,
+		unix.SYS_GETEGID:           sysGetegid,
+		unix.SYS_GETPID:            sysGetpid,
+		unix.SYS_GETTID:            sysGettid,
+		unix.SYS_GETRLIMIT:         sysGetrlimit,
+		unix.SYS_SETRLIMIT:         sysSetrlimit,
+		unix.SYS_PRLIMIT64:         sysPrlimit64,
+		unix.SYS_SYSINFO:           sysSysinfo,
+		unix.SYS_TIMES:             sysTimes,
+		unix.SYS_PRCTL:             sysPrctl,
+		unix.SYS_GETCPU:            sysGetcpu,
+		unix.SYS_PERSONALITY:       sysPersonality,
+	}
+}
+
+func sysNop(t *task, a [6]uint64) (uint64, unix.Errno)    { return 0, 0 }
+func sysENOSYS(t *task, a [6]uint64) (uint64, unix.Errno) { return 0, unix.ENOSYS }
+
+// syscall handles the system call that ended the last Switch.
+func (t *task) syscall() {
+	sysno := t.ac.SyscallNo()
+	r := &t.ac.StateData().Regs
+	args := [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
+	t.noReturn = false
+	t.restartErrno = 0
+	t.faultStreak = 0
+	if sysno != unix.SYS_RESTART_SYSCALL {
+		t.restartBlock = nil
+	}
+
+	var ret uint64
+	var errno unix.Errno
+	local := false
+	if h, ok := localSyscalls[sysno]; ok {
+		local = true
+		ret, errno = h(t, args)
+	} else {
+		ret, errno = t.forward(sysno, args)
+	}
+	if t.c.cfg.Strace {
+		t.strace(sysno, args, ret, errno, local)
+	}
+	if t.noReturn {
+		return
+	}
+	if errno != 0 {
+		if isRestartErrno(errno) {
+			t.restartErrno = errno
+		}
+		t.ac.SetReturn(negErrno(errno))
+		return
+	}
+	t.ac.SetReturn(uintptr(ret))
+}
+
+// forward sends a system call to the remote sentry and applies its reply.
+func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
+	// A signal that is already deliverable runs first; the call is then
+	// restarted (as if the signal had arrived just before it).
+	t.mu.Lock()
+	if t.deliverableLocked() || t.killed {
+		t.mu.Unlock()
+		return 0, errRestartNoIntr
+	}
+	t.mu.Unlock()
+
+	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno:  int32(sysno),
+		Args:   args[:],
+		Inputs: toPBRegions(inputs),
+	}}})
+	if err != nil {
+		return 0, unix.EIO
+	}
+	// Copy by-reference outputs back; the call already happened, so a
+	// fault only changes the result.
+	efault := false
+	for _, o := range reply.Outputs {
+		if len(o.Data) == 0 {
+			continue
+		}
+		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(o.Addr), o.Data, usermem.IOOpts{}); err != nil {
+			efault = true
+		}
+	}
+	ret, errno := uint64(reply.Ret), unix.Errno(reply.Errno)
+	switch act := reply.Action.(type) {
+	case *pb.Reply_Exec:
+		if errno == 0 {
+			return t.applyExec(act.Exec)
+		}
+	case *pb.Reply_Clone:
+		if errno == 0 {
+			return t.applyClone(sysno, args, act.Clone)
+		}
+	case *pb.Reply_Exit:
+		t.applyExit(act.Exit)
+		return 0, 0
+	case *pb.Reply_Mmap:
+		if errno == 0 {
+			return t.applyMmap(args, act.Mmap)
+		}
+	}
+	if errno == unix.ENOSYS {
+		name := sysName(sysno)
+		if _, seen := t.c.enosys.LoadOrStore(name, true); !seen {
+			t.c.log.Info("remote sentry does not implement a system call", "syscall", name)
+		}
+	}
+	if errno == 0 && efault {
+		return 0, unix.EFAULT
+	}
+	if errno == 0 && isCredChange(sysno) {
+		t.refreshCreds()
+	}
+	return ret, errno
+}
+
+// call performs one round trip on behalf of t, marking it interruptible.
+// A dead connection ends the application (recovery is future work).
+func (t *task) call(c *pb.Call) (*pb.Reply, error) {
+	t.mu.Lock()
+	t.state = stateForwarding
+	t.interruptSent = false
+	t.callGen++
+	t.mu.Unlock()
+	reply, err := t.c.conn.Call(t.c.ctx, c)
+	t.setState(stateKernel)
+	if err != nil {
+		if errors.Is(err, transport.ErrConnDead) {
+			t.c.log.Error("remote sentry connection lost", "tid", t.tid)
+		}
+		t.kill()
+		return nil, err
+	}
+	return reply, nil
+}
+
+// forwardInternal sends a call the client makes on its own behalf; its
+// outputs are not copied into application memory. Actions in the reply
+// (an exit) are applied.
+func (t *task) forwardInternal(sysno uintptr, args [6]uint64, inputs []*pb.Region) *pb.Reply {
+	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: int32(sysno), Args: args[:], Inputs: inputs,
+	}}})
+	if err != nil {
+		return nil
+	}
+	if t.c.cfg.Strace {
+		t.strace(sysno, args, uint64(reply.Ret), unix.Errno(reply.Errno), false)
+	}
+	if ex := reply.GetExit(); ex != nil {
+		t.applyExit(ex)
+	}
+	return reply
+}
+
+// applyExit ends the thread or its process as the server decided.
+func (t *task) applyExit(ex *pb.ExitAction) {
+	t.noReturn = true
+	if ex.AppExit {
+		t.c.appExit(int(ex.WaitStatus))
+	}
+	if ex.Group {
+		t.exitGroup()
+	} else {
+		t.kill()
+	}
+}
+
+func sysName(sysno uintptr) string {
+	if n, ok := sysnames[sysno]; ok {
+		return n
+	}
+	return fmt.Sprintf("syscall_%d", sysno)
+}
+
+// strace logs one system call like runsc --strace.
+func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errno, local bool) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s(", sysName(sysno))
+	for i, a := range args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%#x", a)
+	}
+	b.WriteString(") = ")
+	switch {
+	case t.noReturn:
+		b.WriteString("?")
+	case errno != 0:
+		fmt.Fprintf(&b, "-1 %s (%s)", errnoName(errno), errno.Error())
+	default:
+		fmt.Fprintf(&b, "%#x", ret)
+	}
+	where := "forwarded"
+	if local {
+		where = "local"
+	}
+	t.c.log.Info(b.String(), "tid", t.tid, "where", where)
+}
+
+func errnoName(e unix.Errno) string {
+	switch e {
+	case errRestartSys:
+		return "ERESTARTSYS"
+	case errRestartNoIntr:
+		return "ERESTARTNOINTR"
+	case errRestartNoHand:
+		return "ERESTARTNOHAND"
+	case errRestartRestartBlock:
+		return "ERESTART_RESTARTBLOCK"
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+func isCredChange(sysno uintptr) bool {
+	switch sysno {
+	case unix.SYS_SETUID, unix.SYS_SETGID, unix.SYS_SETREUID, unix.SYS_SETREGID,
+		unix.SYS_SETRESUID, unix.SYS_SETRESGID, unix.SYS_SETFSUID, unix.SYS_SETFSGID:
+		return true
+	}
+	return false
+}
+
+// refreshCreds asks the server for the process's credentials after a
+// forwarded set*id call, so that the local getuid family stays right.
+func (t *task) refreshCreds() {
+	get := func(sysno uintptr) (r, e uint32, ok bool) {
+		reply := t.forwardInternal(sysno, [6]uint64{scratchAddr, scratchAddr + 4, scratchAddr + 8}, nil)
+		if reply == nil || reply.Errno != 0 {
+			return 0, 0, false
+		}
+		var buf [12]byte
+		for _, o := range reply.Outputs {
+			if o.Addr >= scratchAddr && o.Addr < scratchAddr+12 {
+				copy(buf[o.Addr-scratchAddr:], o.Data)
+			}
+		}
+		return le32(buf[0:]), le32(buf[4:]), true
+	}
+	uid, euid, ok1 := get(unix.SYS_GETRESUID)
+	gid, egid, ok2 := get(unix.SYS_GETRESGID)
+	t.proc.mu.Lock()
+	if ok1 {
+		t.proc.creds.uid, t.proc.creds.euid = uid, euid
+	}
+	if ok2 {
+		t.proc.creds.gid, t.proc.creds.egid = gid, egid
+	}
+	t.proc.mu.Unlock()
+}

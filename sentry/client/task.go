@@ -1,0 +1,429 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/arch"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
+	gvplatform "gvisor.dev/gvisor/pkg/sentry/platform"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// creds are a process's credentials as the server last reported them.
+type creds struct {
+	uid, gid, euid, egid uint32
+}
+
+// process is the client's view of one thread group: just what the client
+// needs locally (limits, credentials, its threads for group exit).
+type process struct {
+	pid    int32
+	limits *limits.LimitSet
+
+	mu sync.Mutex
+	// threads are the live threads. Protected by mu.
+	threads map[int32]*task
+	// creds. Protected by mu.
+	creds creds
+	// personality(2) value. Protected by mu.
+	personality uint32
+	// dumpable is prctl(PR_GET_DUMPABLE). Protected by mu.
+	dumpable uint64
+	// noNewPrivs is prctl(PR_GET_NO_NEW_PRIVS). Protected by mu.
+	noNewPrivs bool
+}
+
+func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
+	return &process{pid: pid, limits: ls, threads: make(map[int32]*task), creds: cr, dumpable: 1}
+}
+
+func (p *process) getCreds() creds {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.creds
+}
+
+func defaultLimits() *limits.LimitSet {
+	ls, err := limits.NewLinuxDistroLimitSet()
+	if err != nil {
+		panic(err)
+	}
+	return ls
+}
+
+type taskState int
+
+const (
+	// stateKernel: running client code that does not block.
+	stateKernel taskState = iota
+	// stateApp: inside platform.Context.Switch.
+	stateApp
+	// stateBlocked: in a local blocking wait (woken through task.wake).
+	stateBlocked
+	// stateForwarding: waiting for a forwarded call's reply.
+	stateForwarding
+)
+
+// queuedSignal is a signal pushed by the server, waiting for delivery.
+type queuedSignal struct {
+	info linux.SignalInfo
+	act  linux.SigAction
+}
+
+// task is one application thread.
+//
+// Fields without a "Protected by" note are owned by the task goroutine
+// (and by its creator before it starts).
+type task struct {
+	c    *client
+	tid  int32
+	proc *process
+
+	mm      *mm.MemoryManager
+	futexes *futex.Manager
+	ac      *arch.Context64
+	pctx    gvplatform.Context
+	gctx    *platform.Context
+
+	// clearTID is set_tid_address / CLONE_CHILD_CLEARTID.
+	clearTID hostarch.Addr
+	// robustList and robustLen are set_robust_list's arguments.
+	robustList hostarch.Addr
+	robustLen  uint64
+	// name is the thread's comm (prctl PR_SET_NAME).
+	name string
+	// vforkDone is closed when this vfork child execs or exits.
+	vforkDone chan struct{}
+	// restartErrno is the restart code the last syscall returned, applied
+	// on the next return to the application.
+	restartErrno unix.Errno
+	// restartBlock continues an interrupted local sleep (restart_syscall).
+	restartBlock func(t *task) (uint64, unix.Errno)
+	// noReturn says the last syscall set the registers itself
+	// (rt_sigreturn, execve).
+	noReturn bool
+	// faultStreak counts synchronous faults reported with no syscall in
+	// between (to force the default action eventually).
+	faultStreak int
+
+	mu sync.Mutex
+	// state is what the task goroutine is doing. Protected by mu.
+	state taskState
+	// killed says the task must stop without returning to the
+	// application. Protected by mu.
+	killed bool
+	// interruptSent says an Interrupt was sent for the current forwarded
+	// call. Protected by mu.
+	interruptSent bool
+	// callGen counts forwarded calls. Protected by mu.
+	callGen uint64
+	// mask is the signal mask. Protected by mu.
+	mask linux.SignalSet
+	// savedMask is restored by the next handler's sigreturn (sigsuspend).
+	// Protected by mu.
+	savedMask     linux.SignalSet
+	haveSavedMask bool
+	// pending are pushed signals not yet delivered. Protected by mu.
+	pending []queuedSignal
+	// altStack is sigaltstack. Protected by mu.
+	altStack linux.SignalStack
+
+	// wake is signalled when a blocked task may have something to do.
+	wake chan struct{}
+}
+
+func (c *client) newTask(tid int32, proc *process) *task {
+	t := &task{
+		c:        c,
+		tid:      tid,
+		proc:     proc,
+		gctx:     platform.NewContext(c.mf, proc.limits),
+		wake:     make(chan struct{}, 1),
+		altStack: linux.SignalStack{Flags: linux.SS_DISABLE},
+	}
+	t.gctx.Extra = func(key any) (any, bool) {
+		if key == (taskKey{}) {
+			return t, true
+		}
+		return nil, false
+	}
+	t.pctx = c.plat.NewContext(t.gctx)
+	return t
+}
+
+// newInitialTask builds the first process from the Start reply.
+func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
+	proc := newProcess(plan.Tid, defaultLimits(), creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	t := c.newTask(plan.Tid, proc)
+	if err := t.loadPlan(plan); err != nil {
+		t.pctx.Release()
+		return nil, err
+	}
+	return t, nil
+}
+
+// startTask registers t and starts its goroutine.
+func (c *client) startTask(t *task) {
+	t.proc.mu.Lock()
+	t.proc.threads[t.tid] = t
+	t.proc.mu.Unlock()
+	c.wg.Add(1)
+	c.registerTask(t)
+	go t.run()
+}
+
+func (t *task) setState(s taskState) {
+	t.mu.Lock()
+	t.state = s
+	t.mu.Unlock()
+}
+
+func (t *task) isKilled() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.killed
+}
+
+// kill makes t stop without returning to the application.
+func (t *task) kill() {
+	t.mu.Lock()
+	t.killed = true
+	t.notifyLocked()
+	t.mu.Unlock()
+}
+
+// notifyLocked gets the task goroutine's attention: something (a signal,
+// a kill) needs handling before the application runs again.
+//
+// Preconditions: t.mu is locked.
+func (t *task) notifyLocked() {
+	switch t.state {
+	case stateApp:
+		t.pctx.Interrupt()
+	case stateBlocked:
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	case stateForwarding:
+		if !t.interruptSent && !t.killed {
+			t.interruptSent = true
+			go t.sendInterrupt(t.tid, t.callGen)
+		}
+	}
+}
+
+// sendInterrupt asks the server to abort the forwarded call gen. The
+// server ignores an Interrupt that overtakes the Call it is meant for, so
+// it is repeated (with backoff) while the same call is still in flight
+// and a signal is still deliverable.
+func (t *task) sendInterrupt(tid int32, gen uint64) {
+	delay := 20 * time.Millisecond
+	for i := 0; i < 12; i++ {
+		if t.c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Interrupt{Interrupt: &pb.Interrupt{Tid: tid}}}) != nil {
+			return
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
+		t.mu.Lock()
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && t.deliverableLocked()
+		t.mu.Unlock()
+		if !again {
+			return
+		}
+	}
+}
+
+var (
+	errInterrupted = errors.New("interrupted")
+	errTimedOut    = errors.New("timed out")
+)
+
+// blockOn waits until ch is ready (nil: never), the deadline passes
+// (zero: none), or the task is interrupted by a deliverable signal or a
+// kill.
+func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
+	t.mu.Lock()
+	if t.killed || t.deliverableLocked() {
+		t.mu.Unlock()
+		return errInterrupted
+	}
+	t.state = stateBlocked
+	t.mu.Unlock()
+	defer t.setState(stateKernel)
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return errTimedOut
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-timeout:
+			return errTimedOut
+		case <-t.wake:
+			t.mu.Lock()
+			intr := t.killed || t.deliverableLocked()
+			t.mu.Unlock()
+			if intr {
+				return errInterrupted
+			}
+		}
+	}
+}
+
+// run is the task goroutine: gVisor's task_run loop, without a Kernel.
+func (t *task) run() {
+	// The ptrace platform binds stub threads to the calling OS thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer t.c.wg.Done()
+	defer t.exitCleanup()
+	defer func() {
+		if r := recover(); r != nil {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			t.c.log.Error("task panicked; killing its process", "tid", t.tid, "panic", r, "stack", string(buf))
+			t.forwardKillSelf(linux.SIGKILL)
+		}
+	}()
+	for {
+		if t.isKilled() {
+			return
+		}
+		t.deliverSignals()
+		t.mu.Lock()
+		if t.killed {
+			t.mu.Unlock()
+			return
+		}
+		if t.deliverableLocked() {
+			t.mu.Unlock()
+			continue
+		}
+		t.state = stateApp
+		t.mu.Unlock()
+
+		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
+		t.setState(stateKernel)
+
+		switch err {
+		case nil:
+			t.syscall()
+		case gvplatform.ErrContextInterrupt, gvplatform.ErrContextCPUPreempted:
+			// Re-check for signals and kills.
+		case gvplatform.ErrContextSignal:
+			t.handleSwitchSignal(info, at)
+		default:
+			t.c.log.Error("platform switch failed; killing the process", "tid", t.tid, "err", err)
+			t.forwardKillSelf(linux.SIGKILL)
+			t.kill()
+		}
+	}
+}
+
+// handleSwitchSignal handles a fault or a host signal that ended Switch.
+func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType) {
+	sig := linux.Signal(info.Signo)
+	if at.Any() {
+		addr := hostarch.Addr(info.Addr())
+		err := t.mm.HandleUserFault(t.gctx, addr, at, hostarch.Addr(t.ac.Stack()))
+		if err == nil {
+			t.faultStreak = 0
+			return
+		}
+		if sig == linux.SIGSEGV && linuxerr.Equals(linuxerr.EPERM, err) {
+			info.Code = 2 // SEGV_ACCERR
+		}
+		if _, ok := err.(*memmap.BusError); ok {
+			sig = linux.SIGBUS
+			info.Signo = int32(linux.SIGBUS)
+			info.Code = 2 // BUS_ADRERR
+		}
+		t.c.log.Debug("unhandled application fault", "tid", t.tid, "addr", fmt.Sprintf("%#x", addr), "ip", fmt.Sprintf("%#x", t.ac.IP()), "access", at.String(), "err", err)
+	}
+	switch sig {
+	case linux.SIGILL, linux.SIGSEGV, linux.SIGBUS, linux.SIGFPE, linux.SIGTRAP:
+		t.syncSignal(info)
+	case gvplatform.SignalInterrupt:
+		// A platform interrupt that raced with the switch.
+	default:
+		t.c.log.Debug("ignoring host signal during switch", "tid", t.tid, "signal", sig)
+	}
+}
+
+// exitCleanup releases the task's resources when its goroutine ends.
+func (t *task) exitCleanup() {
+	if t.mm != nil {
+		t.clearChildTID()
+	}
+	if t.vforkDone != nil {
+		close(t.vforkDone)
+		t.vforkDone = nil
+	}
+	t.pctx.PrepareExit()
+	t.pctx.Release()
+	if t.mm != nil {
+		t.mm.DecUsers(t.gctx)
+		t.mm = nil
+	}
+	t.proc.mu.Lock()
+	if t.proc.threads[t.tid] == t {
+		delete(t.proc.threads, t.tid)
+	}
+	t.proc.mu.Unlock()
+	t.c.unregisterTask(t)
+}
+
+// clearChildTID implements CLONE_CHILD_CLEARTID / set_tid_address on exit
+// (and on exec, as Linux's mm_release does).
+func (t *task) clearChildTID() {
+	if t.clearTID == 0 {
+		return
+	}
+	addr := t.clearTID
+	t.clearTID = 0
+	var zero [4]byte
+	if _, err := t.mm.CopyOut(t.gctx, addr, zero[:], usermem.IOOpts{}); err != nil {
+		return
+	}
+	t.futexes.Wake(t.futexTarget(), addr, false, ^uint32(0), 1)
+}
+
+// exitThreads ends t's whole process (exit_group): every other thread is
+// stopped; t stops when its syscall returns.
+func (t *task) exitGroup() {
+	t.proc.mu.Lock()
+	others := make([]*task, 0, len(t.proc.threads))
+	for _, o := range t.proc.threads {
+		if o != t {
+			others = append(others, o)
+		}
+	}
+	t.proc.mu.Unlock()
+	for _, o := range others {
+		o.kill()
+	}
+	t.kill()
+}

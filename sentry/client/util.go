@@ -1,0 +1,109 @@
+package client
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// Kernel-internal restart errnos (include/linux/errno.h).
+const (
+	errRestartSys          = unix.Errno(512)
+	errRestartNoIntr       = unix.Errno(513)
+	errRestartNoHand       = unix.Errno(514)
+	errRestartRestartBlock = unix.Errno(516)
+)
+
+func isRestartErrno(e unix.Errno) bool {
+	return e == errRestartSys || e == errRestartNoIntr || e == errRestartNoHand || e == errRestartRestartBlock
+}
+
+func randRead(b []byte) {
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+}
+
+func termiosBytes(t *unix.Termios) []byte {
+	b := make([]byte, 36)
+	binary.LittleEndian.PutUint32(b[0:], t.Iflag)
+	binary.LittleEndian.PutUint32(b[4:], t.Oflag)
+	binary.LittleEndian.PutUint32(b[8:], t.Cflag)
+	binary.LittleEndian.PutUint32(b[12:], t.Lflag)
+	b[16] = t.Line
+	copy(b[17:36], t.Cc[:])
+	return b
+}
+
+func winsizeBytes(w *unix.Winsize) []byte {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint16(b[0:], w.Row)
+	binary.LittleEndian.PutUint16(b[2:], w.Col)
+	binary.LittleEndian.PutUint16(b[4:], w.Xpixel)
+	binary.LittleEndian.PutUint16(b[6:], w.Ypixel)
+	return b
+}
+
+// appMemory implements sysabi.AppMemory over a task's address space.
+type appMemory struct{ t *task }
+
+var _ sysabi.AppMemory = appMemory{}
+
+// ReadAt implements sysabi.AppMemory.ReadAt.
+func (m appMemory) ReadAt(addr uint64, n int) ([]byte, error) {
+	if n < 0 {
+		return nil, unix.EFAULT
+	}
+	b := make([]byte, n)
+	if _, err := m.t.mm.CopyIn(m.t.gctx, hostarch.Addr(addr), b, usermem.IOOpts{}); err != nil {
+		return nil, unix.EFAULT
+	}
+	return b, nil
+}
+
+// ReadString implements sysabi.AppMemory.ReadString. It reads page by page
+// so that a string ending just before an unmapped page is found.
+func (m appMemory) ReadString(addr uint64, max int) ([]byte, error) {
+	var out []byte
+	for len(out) < max {
+		// Read up to the end of the current page.
+		cur := addr + uint64(len(out))
+		n := int(hostarch.PageSize - cur%hostarch.PageSize)
+		if n > max-len(out) {
+			n = max - len(out)
+		}
+		b := make([]byte, n)
+		got, err := m.t.mm.CopyIn(m.t.gctx, hostarch.Addr(cur), b, usermem.IOOpts{})
+		for i := 0; i < got; i++ {
+			if b[i] == 0 {
+				return append(out, b[:i+1]...), nil
+			}
+		}
+		if err != nil {
+			return nil, unix.EFAULT
+		}
+		out = append(out, b...)
+	}
+	return nil, unix.ENAMETOOLONG
+}
+
+func toPBRegions(rs []sysabi.Region) []*pb.Region {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]*pb.Region, len(rs))
+	for i, r := range rs {
+		out[i] = &pb.Region{Addr: r.Addr, Data: r.Data}
+	}
+	return out
+}
+
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }

@@ -1,0 +1,240 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configure one run of a workload.
+type Options struct {
+	// Binary is the runsc-decoupled binary; Busybox the static busybox.
+	Binary, Busybox string
+	// Dir is an empty directory for sockets, logs and the workload's files.
+	Dir string
+	// Kills is how many times the victim is killed with SIGKILL during the
+	// run; Interval is the mean time between kills.
+	Kills    int
+	Interval time.Duration
+	// Victim is "server" or "gofer".
+	Victim string
+	// Failover starts a second server; the first is killed once and never
+	// restarted, so the client must move to the second.
+	Failover bool
+	// Seed makes the kill times reproducible.
+	Seed int64
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+	// Logf reports progress (kills, restarts).
+	Logf func(format string, args ...any)
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Stdout   string
+	Stderr   string
+	ExitCode int
+	// Files describes every file the workload left: path, mode, SHA-256.
+	Files string
+	// Kills is how many kills happened before the workload finished.
+	Kills    int
+	Duration time.Duration
+}
+
+// daemon is a gofer or server process the harness can kill and restart.
+type daemon struct {
+	args []string
+	sock string
+	log  *os.File
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+func (d *daemon) start(bin string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cmd := exec.Command(bin, d.args...)
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %v: %w", d.args, err)
+	}
+	d.cmd = cmd
+	go cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", d.sock); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%v did not listen on %s", d.args, d.sock)
+}
+
+func (d *daemon) kill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd != nil {
+		d.cmd.Process.Kill()
+		d.cmd = nil
+	}
+}
+
+// Run runs w once under o.
+func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Victim == "" {
+		o.Victim = "server"
+	}
+	work := filepath.Join(o.Dir, "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return Outcome{}, err
+	}
+	logf, err := os.Create(filepath.Join(o.Dir, "daemons.log"))
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer logf.Close()
+	sock := func(n string) string { return filepath.Join(o.Dir, n+".sock") }
+	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/"}, sock: sock("gofer"), log: logf}
+	servers := []*daemon{{args: []string{"server", "--listen", "unix:" + sock("a"), "--gofer", "unix:" + sock("gofer")}, sock: sock("a"), log: logf}}
+	if o.Failover {
+		servers = append(servers, &daemon{args: []string{"server", "--listen", "unix:" + sock("b"), "--gofer", "unix:" + sock("gofer")}, sock: sock("b"), log: logf})
+	}
+	all := append([]*daemon{gofer}, servers...)
+	defer func() {
+		for _, d := range all {
+			d.kill()
+		}
+	}()
+	for _, d := range all {
+		if err := d.start(o.Binary); err != nil {
+			return Outcome{}, err
+		}
+	}
+	var targets []string
+	for _, s := range servers {
+		targets = append(targets, "unix:"+s.sock)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.Binary, "do", "--server", strings.Join(targets, ","), "--cwd", work, "--", o.Busybox, "sh", "-c", w.Script)
+	cmd.Dir = work
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Outcome{}, err
+	}
+	finished := make(chan struct{})
+	kills := 0
+	var killerDone sync.WaitGroup
+	killerDone.Add(1)
+	go func() {
+		defer killerDone.Done()
+		rng := rand.New(rand.NewSource(o.Seed))
+		for kills < o.Kills {
+			wait := time.Duration(float64(o.Interval) * (0.5 + rng.Float64()))
+			select {
+			case <-finished:
+				return
+			case <-time.After(wait):
+			}
+			victim := servers[0]
+			if o.Victim == "gofer" {
+				victim = gofer
+			}
+			victim.kill()
+			kills++
+			o.Logf("%s: kill -9 %s (%d/%d) at %v", w.Name, o.Victim, kills, o.Kills, time.Since(start).Round(time.Millisecond))
+			if o.Failover {
+				return // the first server stays dead
+			}
+			time.Sleep(time.Duration(rng.Intn(50)) * time.Millisecond)
+			if err := victim.start(o.Binary); err != nil {
+				o.Logf("%s: restart %s: %v", w.Name, o.Victim, err)
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(finished)
+	killerDone.Wait()
+	out := Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Kills: kills, Duration: time.Since(start)}
+	if ctx.Err() != nil {
+		return out, fmt.Errorf("%s: timed out after %v; stderr:\n%s", w.Name, o.Timeout, stderr.String())
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws := ee.Sys().(syscall.WaitStatus)
+		out.ExitCode = ws.ExitStatus()
+		if ws.Signaled() {
+			out.ExitCode = 128 + int(ws.Signal())
+		}
+	} else if err != nil {
+		return out, err
+	}
+	out.Files, err = Files(work)
+	return out, err
+}
+
+// Files describes every file under root: relative path, mode, and the
+// SHA-256 of regular files' contents, sorted.
+func Files(root string) (string, error) {
+	var lines []string
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		line := fmt.Sprintf("%s %v", rel, fi.Mode())
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %d %x", len(b), sha256.Sum256(b))
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), err
+}
+
+// Compare returns an error describing how got differs from want.
+func Compare(want, got Outcome) error {
+	var diffs []string
+	if want.Stdout != got.Stdout {
+		diffs = append(diffs, fmt.Sprintf("stdout differs:\nwant:\n%s\ngot:\n%s", want.Stdout, got.Stdout))
+	}
+	if want.ExitCode != got.ExitCode {
+		diffs = append(diffs, fmt.Sprintf("exit code: want %d, got %d", want.ExitCode, got.ExitCode))
+	}
+	if want.Files != got.Files {
+		diffs = append(diffs, fmt.Sprintf("files differ:\nwant:\n%s\ngot:\n%s", want.Files, got.Files))
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s\nstderr:\n%s", strings.Join(diffs, "\n"), got.Stderr)
+}

@@ -1,0 +1,69 @@
+// Command rd-chaos runs the chaos workloads with many kills, for runs
+// longer than CI's:
+//
+//	go build -o /tmp/rd ./runsc-decoupled
+//	go run ./test/chaos/rd-chaos --binary /tmp/rd --kills 200
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/test/chaos"
+)
+
+func main() {
+	bin := flag.String("binary", "", "runsc-decoupled binary (required)")
+	busybox := flag.String("busybox", "/bin/busybox", "static busybox")
+	kills := flag.Int("kills", 20, "kills per workload")
+	interval := flag.Duration("interval", 300*time.Millisecond, "mean time between kills")
+	victim := flag.String("victim", "server", "what to kill: server or gofer")
+	failover := flag.Bool("failover", false, "run a second server and leave the first dead")
+	only := flag.String("workload", "", "run only this workload")
+	seed := flag.Int64("seed", time.Now().UnixNano(), "random seed for kill times")
+	flag.Parse()
+	if *bin == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	failed := false
+	for _, w := range chaos.Workloads {
+		if *only != "" && w.Name != *only {
+			continue
+		}
+		run := func(k int) (chaos.Outcome, error) {
+			dir, err := os.MkdirTemp("", "rd-chaos-")
+			if err != nil {
+				return chaos.Outcome{}, err
+			}
+			defer os.RemoveAll(dir)
+			return chaos.Run(context.Background(), w, chaos.Options{
+				Binary: *bin, Busybox: *busybox, Dir: dir, Kills: k, Interval: *interval,
+				Victim: *victim, Failover: *failover && k > 0, Seed: *seed,
+				Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
+			})
+		}
+		ref, err := run(0)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: reference run: %v\n", w.Name, err)
+			failed = true
+			continue
+		}
+		got, err := run(*kills)
+		if err == nil {
+			err = chaos.Compare(ref, got)
+		}
+		if err != nil {
+			fmt.Printf("FAIL %s (seed %d): %v\n", w.Name, *seed, err)
+			failed = true
+			continue
+		}
+		fmt.Printf("ok   %s: %d kills, %v (no kill: %v)\n", w.Name, got.Kills, got.Duration.Round(time.Millisecond), ref.Duration.Round(time.Millisecond))
+	}
+	if failed {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,60 @@
+package chaos
+
+// Workload is a busybox shell script run in an empty directory. Scripts
+// use relative paths only, so runs in different directories compare equal.
+type Workload struct {
+	Name   string
+	Script string
+}
+
+// Workloads are the DESIGN.md section 6 workloads.
+var Workloads = []Workload{
+	{
+		Name: "append",
+		Script: `i=0
+while [ $i -lt 1500 ]; do
+  echo "line $i" >> a.txt; echo "b $i" >> b.txt; echo "c $i $i" >> c.txt
+  i=$((i+1))
+done
+wc -l a.txt b.txt c.txt; md5sum a.txt b.txt c.txt`,
+	},
+	{
+		Name: "tar",
+		Script: `mkdir src && cd src
+i=0
+while [ $i -lt 2000 ]; do echo "file $i" > f$i; i=$((i+1)); done
+cd .. && tar cf t.tar src && mkdir out && cd out && tar xf ../t.tar && cd ..
+ls out/src | wc -l; cat out/src/f* | md5sum; rm -r src`,
+	},
+	{
+		Name:   "pipeline",
+		Script: `head -c 50000000 /dev/zero | tr '\0' 'x' | tr 'x' 'y' | md5sum`,
+	},
+	{
+		Name: "proctree",
+		Script: `( i=0; while [ $i -lt 3000 ]; do echo "w $i" >> w.txt; i=$((i+1)); done ) &
+w=$!
+( seq 1 20000 | sort -rn > s.txt ) &
+wait $w; echo writer $?; wait; echo all done; wc -l w.txt s.txt`,
+	},
+	{
+		Name: "renamed-unlinked",
+		Script: `echo start > held.txt
+exec 3>>held.txt 4<held.txt
+mv held.txt moved.txt
+i=0; while [ $i -lt 800 ]; do echo "to moved $i" >&3; i=$((i+1)); done
+rm moved.txt
+i=0; while [ $i -lt 800 ]; do echo "to unlinked $i" >&3; i=$((i+1)); done
+cat <&4 | md5sum; ls`,
+	},
+}
+
+// Find returns the workload called name.
+func Find(name string) (Workload, bool) {
+	for _, w := range Workloads {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return Workload{}, false
+}
