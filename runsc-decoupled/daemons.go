@@ -32,7 +32,7 @@ func runGofer(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	log, closeLog, err := common.logger("gofer")
+	log, closeLog, err := common.logger("gofer", hclog.Warn)
 	if err != nil {
 		return fail("gofer", err)
 	}
@@ -65,7 +65,7 @@ func runServer(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	log, closeLog, err := common.logger("server")
+	log, closeLog, err := common.logger("server", hclog.Warn)
 	if err != nil {
 		return fail("server", err)
 	}

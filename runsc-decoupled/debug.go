@@ -16,8 +16,6 @@ import (
 
 func runDebug(args []string) int {
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
-	var common commonFlags
-	common.register(fs)
 	srv := fs.String("server", "", "the remote sentry at `TARGET`; required")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	if ok, code := parseFlags(fs, args, "debug --server TARGET state"); !ok {

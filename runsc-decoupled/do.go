@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ func runDo(args []string) int {
 	platformName := fs.String("platform", "systrap", "gVisor platform running the application: systrap, ptrace or kvm")
 	strace := fs.Bool("strace", false, "print every forwarded system call with its arguments and result")
 	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
+	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the client sentry to `FILE`")
 	heartbeat := fs.Duration("heartbeat", 100*time.Millisecond, "heartbeat interval with the remote sentry")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
@@ -46,11 +48,15 @@ func runDo(args []string) int {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --platform %q: want systrap, ptrace or kvm\n", *platformName)
 		return 2
 	}
-	log, closeLog, err := common.logger("do")
+	log, closeLog, err := common.logger("do", hclog.Error)
 	if err != nil {
 		return failDo(err)
 	}
 	defer closeLog()
+	if *strace && common.logLevel == "" && log.GetLevel() > hclog.Info {
+		// --strace output is logged at info: make it visible.
+		log.SetLevel(hclog.Info)
+	}
 
 	target := ""
 	if *servers != "" {
@@ -68,6 +74,16 @@ func runDo(args []string) int {
 		}
 		defer emb.stop()
 		target = emb.server
+	}
+	if *profileCPU != "" {
+		f, err := os.Create(*profileCPU)
+		if err != nil {
+			return failDo(fmt.Errorf("--profile-cpu: %w", err))
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return failDo(fmt.Errorf("--profile-cpu: %w", err))
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	dir := *cwd
 	if dir == "" {
@@ -149,8 +165,12 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger) (*embedded
 		if common.debugLog != "" {
 			a = append(a, "--debug-log", common.debugLog)
 		}
-		if common.logLevel != "" {
+		switch {
+		case common.logLevel != "":
 			a = append(a, "--log-level", common.logLevel)
+		case common.debugLog == "":
+			// The daemons share the application's stderr: only errors.
+			a = append(a, "--log-level", "error")
 		}
 		return a
 	}

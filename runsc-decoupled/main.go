@@ -67,14 +67,17 @@ type commonFlags struct {
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.debugLog, "debug-log", "", "write debug logs to `FILE` (default: warnings and errors to stderr)")
-	fs.StringVar(&c.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default debug with --debug-log, else warn)")
+	fs.StringVar(&c.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default: debug with --debug-log, else warn for daemons and error for do)")
 }
 
 // logger returns the hclog logger the flags ask for. The returned close
 // function flushes the log file.
-func (c *commonFlags) logger(name string) (hclog.Logger, func(), error) {
+//
+// Without --debug-log, logs go to stderr at quiet, warnings and errors for
+// the daemons, errors only for do, whose stderr is the application's.
+func (c *commonFlags) logger(name string, quiet hclog.Level) (hclog.Logger, func(), error) {
 	out := io.Writer(os.Stderr)
-	level := hclog.Warn
+	level := quiet
 	closeFn := func() {}
 	if c.debugLog != "" {
 		f, err := os.OpenFile(c.debugLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

@@ -131,3 +131,29 @@ func TestDialNoServer(t *testing.T) {
 		t.Fatal("dial of a missing server succeeded")
 	}
 }
+
+// BenchmarkCallRoundTrip measures one Call over a Unix socket against an
+// in-process server: the floor under every forwarded system call.
+func BenchmarkCallRoundTrip(b *testing.B) {
+	target := "unix:" + filepath.Join(b.TempDir(), "s.sock")
+	tg, _ := ParseTarget(target)
+	l, err := Listen(tg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := grpc.NewServer()
+	pb.RegisterSentryServer(g, &echoServer{})
+	go g.Serve(l)
+	defer g.Stop()
+	c, err := Dial(context.Background(), target, Options{OnPush: func(*pb.Push) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Call(context.Background(), &pb.Call{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -81,7 +81,12 @@ type client struct {
 	ctx  context.Context
 	conn transport.Conn
 	plat gvplatform.Platform
-	mf   *pgalloc.MemoryFile
+	// lockThreads pins each task goroutine to its OS thread. Only ptrace
+	// needs it (its stub threads are traced by one host thread); on
+	// systrap it would turn the platform's dispatcher yields into a
+	// thread handoff per switch. Immutable.
+	lockThreads bool
+	mf          *pgalloc.MemoryFile
 
 	files *fileCache
 	// futexRoot is forked for every address space so that shared futexes
@@ -192,15 +197,16 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 
 	c := &client{
-		cfg:      cfg,
-		log:      lg,
-		ctx:      ctx,
-		plat:     plat,
-		mf:       mf,
-		tasks:    make(map[int32]*task),
-		early:    make(map[int32][]*pb.Push),
-		done:     make(chan struct{}),
-		farewell: make(chan struct{}),
+		cfg:         cfg,
+		lockThreads: cfg.Platform == "ptrace",
+		log:         lg,
+		ctx:         ctx,
+		plat:        plat,
+		mf:          mf,
+		tasks:       make(map[int32]*task),
+		early:       make(map[int32][]*pb.Push),
+		done:        make(chan struct{}),
+		farewell:    make(chan struct{}),
 	}
 	c.files = newFileCache(c)
 	c.futexRoot = futex.NewManager()

@@ -296,8 +296,10 @@ func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
 // run is the task goroutine: gVisor's task_run loop, without a Kernel.
 func (t *task) run() {
 	// The ptrace platform binds stub threads to the calling OS thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if t.c.lockThreads {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	defer t.c.wg.Done()
 	defer t.exitCleanup()
 	defer func() {
