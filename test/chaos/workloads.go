@@ -24,7 +24,7 @@ wc -l a.txt b.txt c.txt; md5sum a.txt b.txt c.txt`,
 i=0
 while [ $i -lt 2000 ]; do echo "file $i" > f$i; i=$((i+1)); done
 cd .. && tar cf t.tar src && mkdir out && cd out && tar xf ../t.tar && cd ..
-ls out/src | wc -l; cat out/src/f* | md5sum; rm -r src`,
+ls out/src | wc -l; cat out/src/f* | md5sum; rm -r src t.tar`,
 	},
 	{
 		Name:   "pipeline",
