@@ -66,7 +66,7 @@ type commonFlags struct {
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.debugLog, "debug-log", "", "write debug logs to `FILE` (default: warnings and errors to stderr)")
+	fs.StringVar(&c.debugLog, "debug-log", "", "write logs, at debug level, to `FILE` instead of stderr")
 	fs.StringVar(&c.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default: debug with --debug-log, else warn for daemons and error for do)")
 }
 

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestBadCommandLines checks that bad input gets a clear error and the
+// documented exit code, never a panic or a hang.
+func TestBadCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no verb", nil, 2, "usage"},
+		{"unknown verb", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"help", []string{"--help"}, 0, ""},
+		{"do help", []string{"do", "--help"}, 0, "-platform"},
+		{"do without command", []string{"do"}, 2, "missing COMMAND"},
+		{"do bad platform", []string{"do", "--platform", "vmx", "--", "/bin/true"}, 2, `--platform "vmx"`},
+		{"do bad server", []string{"do", "--server", "nowhere", "--", "/bin/true"}, 125, "want host:port or unix:/path"},
+		{"do root not a dir", []string{"do", "--root", notDir, "--", "/bin/true"}, 125, "not a directory"},
+		{"do missing root", []string{"do", "--root", filepath.Join(dir, "none"), "--", "/bin/true"}, 125, "--root"},
+		{"do unknown flag", []string{"do", "--bogus", "--", "/bin/true"}, 2, "flag provided but not defined"},
+		{"do bad debug log", []string{"do", "--debug-log", filepath.Join(dir, "no/such/dir/log"), "--", "/bin/true"}, 125, "open debug log"},
+		{"server without gofer", []string{"server", "--listen", "unix:" + filepath.Join(dir, "s.sock")}, 2, "usage"},
+		{"server bad listen", []string{"server", "--listen", "bad", "--gofer", "unix:/x"}, 1, "want host:port or unix:/path"},
+		{"gofer without listen", []string{"gofer"}, 2, "usage"},
+		{"gofer missing root", []string{"gofer", "--listen", "unix:" + filepath.Join(dir, "g.sock"), "--root", filepath.Join(dir, "none")}, 1, "root"},
+		{"gofer bad log level", []string{"gofer", "--listen", "unix:" + filepath.Join(dir, "g2.sock"), "--log-level", "loud"}, 1, `--log-level "loud"`},
+		{"debug without server", []string{"debug", "state"}, 2, "usage"},
+		{"debug unreachable", []string{"debug", "--server", "unix:" + filepath.Join(dir, "none.sock"), "--timeout", "300ms", "state"}, 1, "state of unix:"},
+	}
+	bin := tu.Binary(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tu.Run(t, 30*time.Second, dir, "", append([]string{bin}, tc.args...)...)
+			if r.ExitCode != tc.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.ExitCode, tc.wantCode, r.Stdout, r.Stderr)
+			}
+			out := r.Stdout + r.Stderr
+			if !strings.Contains(out, tc.wantErr) {
+				t.Errorf("output does not mention %q:\n%s", tc.wantErr, out)
+			}
+			if strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
+				t.Errorf("panicked:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct{ status, want int }{
+		{0, 0}, {3 << 8, 3}, {255 << 8, 255}, {9, 137}, {11, 139}, {15 | 0x80, 143},
+	} {
+		if got := exitCode(tc.status); got != tc.want {
+			t.Errorf("exitCode(%#x) = %d, want %d", tc.status, got, tc.want)
+		}
+	}
+}
