@@ -25,6 +25,7 @@ func runGofer(args []string) int {
 	common.register(fs)
 	listen := fs.String("listen", "", "serve on `TARGET` (host:port or unix:/path); required")
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
+	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
 	}
@@ -41,6 +42,11 @@ func runGofer(args []string) int {
 	if err != nil {
 		return fail("gofer", err)
 	}
+	stopProfile, err := startCPUProfile(*profileCPU)
+	if err != nil {
+		return fail("gofer", err)
+	}
+	defer stopProfile()
 	srv, err := gofer.NewServer(*root, log)
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
@@ -58,6 +64,7 @@ func runServer(args []string) int {
 	listen := fs.String("listen", "", "serve clients on `TARGET` (host:port or unix:/path); required")
 	goferTarget := fs.String("gofer", "", "reach files through the gofer at `TARGET`; required")
 	strace := fs.Bool("strace", false, "log every system call the server executes")
+	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
 	}
@@ -74,6 +81,11 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
+	stopProfile, err := startCPUProfile(*profileCPU)
+	if err != nil {
+		return fail("server", err)
+	}
+	defer stopProfile()
 	gt, err := transport.ParseTarget(*goferTarget)
 	if err != nil {
 		return fail("server", fmt.Errorf("--gofer: %w", err))

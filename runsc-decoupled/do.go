@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -75,16 +74,11 @@ func runDo(args []string) int {
 		defer emb.stop()
 		target = emb.server
 	}
-	if *profileCPU != "" {
-		f, err := os.Create(*profileCPU)
-		if err != nil {
-			return failDo(fmt.Errorf("--profile-cpu: %w", err))
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return failDo(fmt.Errorf("--profile-cpu: %w", err))
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProfile, err := startCPUProfile(*profileCPU)
+	if err != nil {
+		return failDo(err)
 	}
+	defer stopProfile()
 	dir := *cwd
 	if dir == "" {
 		dir = "/"
