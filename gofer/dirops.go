@@ -98,12 +98,24 @@ func (s *Server) lookupDirName(dirID uint64, name string) (*handle, error) {
 
 // Mkdir implements goferpb.GoferServer.Mkdir.
 func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.MkdirReply, error) {
-	h, st, err := s.mkdir(req)
-	s.log.Debug("mkdir", "dir", req.GetDir(), "name", req.GetName(), "mode", req.GetMode(), "err", err)
-	if err != nil {
-		return &goferpb.MkdirReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.MkdirReply{Handle: h, Stat: st}, nil
+	return once(s, req.GetOrigin(), "mkdir", func() (*goferpb.MkdirReply, []byte) {
+		h, st, err := s.mkdir(req)
+		s.log.Debug("mkdir", "dir", req.GetDir(), "name", req.GetName(), "mode", req.GetMode(), "err", err)
+		if err != nil {
+			return &goferpb.MkdirReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.MkdirReply{Handle: h, Stat: st}, h.FileHandle
+	}, func(r *goferpb.MkdirReply, fh []byte) *goferpb.MkdirReply {
+		if r.Errno != 0 {
+			return r
+		}
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if err != nil {
+			return &goferpb.MkdirReply{Errno: errnoOf(err)}
+		}
+		h.decRef()
+		return &goferpb.MkdirReply{Handle: nh, Stat: st}
+	}), nil
 }
 
 func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Stat, error) {
@@ -125,12 +137,24 @@ func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Sta
 
 // Symlink implements goferpb.GoferServer.Symlink.
 func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*goferpb.SymlinkReply, error) {
-	h, st, err := s.symlink(req)
-	s.log.Debug("symlink", "dir", req.GetDir(), "name", req.GetName(), "target", req.GetTarget(), "err", err)
-	if err != nil {
-		return &goferpb.SymlinkReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.SymlinkReply{Handle: h, Stat: st}, nil
+	return once(s, req.GetOrigin(), "symlink", func() (*goferpb.SymlinkReply, []byte) {
+		h, st, err := s.symlink(req)
+		s.log.Debug("symlink", "dir", req.GetDir(), "name", req.GetName(), "target", req.GetTarget(), "err", err)
+		if err != nil {
+			return &goferpb.SymlinkReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.SymlinkReply{Handle: h, Stat: st}, h.FileHandle
+	}, func(r *goferpb.SymlinkReply, fh []byte) *goferpb.SymlinkReply {
+		if r.Errno != 0 {
+			return r
+		}
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if err != nil {
+			return &goferpb.SymlinkReply{Errno: errnoOf(err)}
+		}
+		h.decRef()
+		return &goferpb.SymlinkReply{Handle: nh, Stat: st}
+	}), nil
 }
 
 func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb.Stat, error) {
@@ -164,12 +188,24 @@ func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb
 // sockets can be created; device nodes give EPERM (a device node in the
 // root would be a way out of it).
 func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.MknodReply, error) {
-	h, st, err := s.mknod(req)
-	s.log.Debug("mknod", "dir", req.GetDir(), "name", req.GetName(), "mode", req.GetMode(), "err", err)
-	if err != nil {
-		return &goferpb.MknodReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.MknodReply{Handle: h, Stat: st}, nil
+	return once(s, req.GetOrigin(), "mknod", func() (*goferpb.MknodReply, []byte) {
+		h, st, err := s.mknod(req)
+		s.log.Debug("mknod", "dir", req.GetDir(), "name", req.GetName(), "mode", req.GetMode(), "err", err)
+		if err != nil {
+			return &goferpb.MknodReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.MknodReply{Handle: h, Stat: st}, h.FileHandle
+	}, func(r *goferpb.MknodReply, fh []byte) *goferpb.MknodReply {
+		if r.Errno != 0 {
+			return r
+		}
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if err != nil {
+			return &goferpb.MknodReply{Errno: errnoOf(err)}
+		}
+		h.decRef()
+		return &goferpb.MknodReply{Handle: nh, Stat: st}
+	}), nil
 }
 
 func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Stat, error) {
@@ -202,12 +238,14 @@ func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Sta
 
 // Link implements goferpb.GoferServer.Link.
 func (s *Server) Link(_ context.Context, req *goferpb.LinkRequest) (*goferpb.LinkReply, error) {
-	st, err := s.link(req)
-	s.log.Debug("link", "dir", req.GetDir(), "name", req.GetName(), "target", req.GetTarget(), "err", err)
-	if err != nil {
-		return &goferpb.LinkReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.LinkReply{Stat: st}, nil
+	return once(s, req.GetOrigin(), "link", func() (*goferpb.LinkReply, []byte) {
+		st, err := s.link(req)
+		s.log.Debug("link", "dir", req.GetDir(), "name", req.GetName(), "target", req.GetTarget(), "err", err)
+		if err != nil {
+			return &goferpb.LinkReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.LinkReply{Stat: st}, nil
+	}, nil), nil
 }
 
 func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
@@ -238,9 +276,11 @@ func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
 
 // Unlink implements goferpb.GoferServer.Unlink.
 func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb.UnlinkReply, error) {
-	err := s.unlink(req)
-	s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
-	return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
+	return once(s, req.GetOrigin(), "unlink", func() (*goferpb.UnlinkReply, []byte) {
+		err := s.unlink(req)
+		s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
+		return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
+	}, nil), nil
 }
 
 func (s *Server) unlink(req *goferpb.UnlinkRequest) error {
@@ -259,10 +299,12 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) error {
 // Rename implements goferpb.GoferServer.Rename. Handles of the renamed
 // file (and of anything below it) stay valid.
 func (s *Server) Rename(_ context.Context, req *goferpb.RenameRequest) (*goferpb.RenameReply, error) {
-	err := s.rename(req)
-	s.log.Debug("rename", "old_dir", req.GetOldDir(), "old_name", req.GetOldName(),
-		"new_dir", req.GetNewDir(), "new_name", req.GetNewName(), "flags", req.GetFlags(), "err", err)
-	return &goferpb.RenameReply{Errno: errnoOf(err)}, nil
+	return once(s, req.GetOrigin(), "rename", func() (*goferpb.RenameReply, []byte) {
+		err := s.rename(req)
+		s.log.Debug("rename", "old_dir", req.GetOldDir(), "old_name", req.GetOldName(),
+			"new_dir", req.GetNewDir(), "new_name", req.GetNewName(), "flags", req.GetFlags(), "err", err)
+		return &goferpb.RenameReply{Errno: errnoOf(err)}, nil
+	}, nil), nil
 }
 
 func (s *Server) rename(req *goferpb.RenameRequest) error {

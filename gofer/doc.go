@@ -28,6 +28,21 @@
 //     handle that the gofer had received, with a non-zero seq at or below the
 //     watermark, is on stable storage (see Fsync).
 //
+// # Recovery
+//
+//   - Reopen turns a Handle.file_handle back into a handle: from the handle
+//     table when this gofer process still holds the file (so an unlinked
+//     but open file survives a sentry restart), else with open_by_handle_at
+//     checked to lie beneath the root (see Reopen). After a gofer restart
+//     an unlinked file is gone; there is no silly rename.
+//   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
+//     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
+//     (client_id, seq, part), bounded to maxCachedReplies entries (LRU): a
+//     duplicate gets the first execution's reply (waiting for it if it is
+//     still running) instead of running again. A duplicate creation gets a
+//     fresh handle of the file the first one made. The cache lives in
+//     memory: it covers a sentry restart, not a gofer restart.
+//
 // # Confinement
 //
 // Every path operation is relative to a directory handle's fd and takes a

@@ -92,12 +92,35 @@ func (s *Server) open(id uint64, flags uint32) error {
 // Create implements goferpb.GoferServer.Create: it creates a regular file
 // (O_EXCL is implied) and returns its handle already opened with flags.
 func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb.CreateReply, error) {
-	h, st, err := s.create(req)
-	s.log.Debug("create", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "mode", req.GetMode(), "err", err)
-	if err != nil {
-		return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.CreateReply{Handle: h, Stat: st}, nil
+	return once(s, req.GetOrigin(), "create", func() (*goferpb.CreateReply, []byte) {
+		h, st, err := s.create(req)
+		s.log.Debug("create", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "mode", req.GetMode(), "err", err)
+		if err != nil {
+			return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.CreateReply{Handle: h, Stat: st}, h.FileHandle
+	}, func(r *goferpb.CreateReply, fh []byte) *goferpb.CreateReply {
+		if r.Errno != 0 {
+			return r
+		}
+		// A fresh handle of the file the first execution created, opened
+		// as asked (but not truncated again).
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if err != nil {
+			return &goferpb.CreateReply{Errno: errnoOf(err)}
+		}
+		defer h.decRef()
+		read, write, _ := accessOf(req.GetFlags())
+		h.mu.Lock()
+		err = h.ensureOpenLocked(read, write)
+		h.setSyncLocked(req.GetFlags())
+		h.mu.Unlock()
+		if err != nil {
+			s.Release(context.Background(), &goferpb.ReleaseRequest{Handles: []uint64{nh.Id}})
+			return &goferpb.CreateReply{Errno: errnoOf(err)}
+		}
+		return &goferpb.CreateReply{Handle: nh, Stat: st}
+	}), nil
 }
 
 func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.Stat, error) {
@@ -183,12 +206,14 @@ func (s *Server) read(id, offset uint64, length uint32) ([]byte, error) {
 // Write implements goferpb.GoferServer.Write. The handle must be open for
 // writing. The reply carries the file's stat after the write.
 func (s *Server) Write(_ context.Context, req *goferpb.WriteRequest) (*goferpb.WriteReply, error) {
-	n, st, err := s.write(req.GetHandle(), req.GetOffset(), req.GetData(), req.GetSeq())
-	s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
-	if err != nil {
-		return &goferpb.WriteReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.WriteReply{Written: n, Stat: st}, nil
+	return once(s, req.GetOrigin(), "write", func() (*goferpb.WriteReply, []byte) {
+		n, st, err := s.write(req.GetHandle(), req.GetOffset(), req.GetData(), req.GetSeq())
+		s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
+		if err != nil {
+			return &goferpb.WriteReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.WriteReply{Written: n, Stat: st}, nil
+	}, nil), nil
 }
 
 func (s *Server) write(id, offset uint64, data []byte, seq uint64) (uint32, *goferpb.Stat, error) {

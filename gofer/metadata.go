@@ -104,12 +104,14 @@ func (s *Server) stat(id uint64) (*goferpb.Stat, error) {
 // Mask bits other than setStatMask give EINVAL. If one step fails, the
 // earlier ones stay applied (as with separate system calls).
 func (s *Server) SetStat(_ context.Context, req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
-	st, err := s.setStat(req)
-	s.log.Debug("setstat", "handle", req.GetHandle(), "mask", req.GetMask(), "err", err)
-	if err != nil {
-		return &goferpb.SetStatReply{Errno: errnoOf(err)}, nil
-	}
-	return &goferpb.SetStatReply{Stat: st}, nil
+	return once(s, req.GetOrigin(), "setstat", func() (*goferpb.SetStatReply, []byte) {
+		st, err := s.setStat(req)
+		s.log.Debug("setstat", "handle", req.GetHandle(), "mask", req.GetMask(), "err", err)
+		if err != nil {
+			return &goferpb.SetStatReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.SetStatReply{Stat: st}, nil
+	}, nil), nil
 }
 
 func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {

@@ -50,6 +50,10 @@ type Server struct {
 
 	// closed is set by Close; after it every operation fails. Protected by mu.
 	closed bool
+
+	// cache is the reply cache of mutations carrying an Origin. It has its
+	// own lock. Immutable pointer.
+	cache *replyCache
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
@@ -74,6 +78,7 @@ func NewServer(root string, log hclog.Logger) (*Server, error) {
 		isRoot:  os.Geteuid() == 0,
 		handles: make(map[uint64]*handle),
 		nextID:  1,
+		cache:   newReplyCache(maxCachedReplies),
 	}, nil
 }
 

@@ -31,9 +31,13 @@ const (
 // does: a mutation re-sent after a sentry crash with the same origin gets
 // the first reply again instead of running twice. A zero seq is not cached.
 type Origin struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Seq      uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// part tells apart the mutations one call makes (a write the sentry
+	// splits into several Write RPCs): the cache key is (client_id, seq,
+	// part).
+	Part          uint32 `protobuf:"varint,3,opt,name=part,proto3" json:"part,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -78,6 +82,13 @@ func (x *Origin) GetClientId() string {
 func (x *Origin) GetSeq() uint64 {
 	if x != nil {
 		return x.Seq
+	}
+	return 0
+}
+
+func (x *Origin) GetPart() uint32 {
+	if x != nil {
+		return x.Part
 	}
 	return 0
 }
@@ -2840,10 +2851,11 @@ var File_gofer_proto protoreflect.FileDescriptor
 
 const file_gofer_proto_rawDesc = "" +
 	"\n" +
-	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"7\n" +
+	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"K\n" +
 	"\x06Origin\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"0\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04part\x18\x03 \x01(\rR\x04part\"0\n" +
 	"\rReopenRequest\x12\x1f\n" +
 	"\vfile_handle\x18\x01 \x01(\fR\n" +
 	"fileHandle\"\x8f\x01\n" +

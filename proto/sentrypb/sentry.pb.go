@@ -3416,11 +3416,14 @@ func (x *PipeState) GetData() []byte {
 // MappedFileState is a file_id the client maps (an ExecPlan image or an
 // MmapPlan), so that PageRead keeps working after recovery.
 type MappedFileState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FileId        uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
-	FileHandle    []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	Size          uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	FileId     uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileHandle []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path       string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Size       uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// refs is how many times the id was handed out (ExecPlan images,
+	// MmapPlans) and not yet released by FileRelease.
+	Refs          uint32 `protobuf:"varint,5,opt,name=refs,proto3" json:"refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3483,15 +3486,30 @@ func (x *MappedFileState) GetSize() uint64 {
 	return 0
 }
 
+func (x *MappedFileState) GetRefs() uint32 {
+	if x != nil {
+		return x.Refs
+	}
+	return 0
+}
+
 // WriteState says the call with seq wrote length bytes at offset of a
 // gofer file (FileState.id file); the client retains the data (from the
 // call's inputs) until a Durable push covers seq.
+//
+// When pipe is set, the call instead wrote length bytes into the pipe
+// (PipeState.id pipe), the first at position offset of the pipe's byte
+// stream (PipeState.written counts the same stream); file is then the
+// write end's FileState.id. The client retains the data until the pipe's
+// read count reaches offset+length (or the pipe record is deleted), and
+// builds PipeState.data for Restore from these writes.
 type WriteState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	File          uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
 	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Pipe          uint64                 `protobuf:"varint,5,opt,name=pipe,proto3" json:"pipe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3550,6 +3568,13 @@ func (x *WriteState) GetOffset() int64 {
 func (x *WriteState) GetLength() uint64 {
 	if x != nil {
 		return x.Length
+	}
+	return 0
+}
+
+func (x *WriteState) GetPipe() uint64 {
+	if x != nil {
+		return x.Pipe
 	}
 	return 0
 }
@@ -3974,19 +3999,21 @@ const file_sentry_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"s\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"\x87\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x04R\x04size\"b\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04refs\x18\x05 \x01(\rR\x04refs\"v\n" +
 	"\n" +
 	"WriteState\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06length\x18\x04 \x01(\x04R\x06length\"E\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x12\n" +
+	"\x04pipe\x18\x05 \x01(\x04R\x04pipe\"E\n" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +

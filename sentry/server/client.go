@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -49,6 +50,10 @@ type clientState struct {
 	vfs *vfs
 	// maps holds files the client maps (exec images, mmap); own lock.
 	maps mappingTable
+	// trk collects changes of the replay state (state.go); own lock.
+	trk *stateTracker
+	// dur tracks writes not yet durable (durable.go); own lock.
+	dur durability
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -74,6 +79,22 @@ type clientState struct {
 	appStatus int32
 	// tty is the state of a terminal on the client's stdio. Protected by mu.
 	tty ttyState
+
+	// auxQ holds Rewrite calls, run one at a time in arrival order by one
+	// worker while auxRunning. Protected by mu.
+	auxQ       []*sentrypb.Call
+	auxRunning bool
+	// rewrites maps the seq of each write a Restore said is retained
+	// (WriteState, not a pipe write) to its file, which the map holds a
+	// reference on until the Rewrite arrives. Protected by mu.
+	rewrites map[uint64]*file
+	// restoreTabs and restoreFSs hold the fd tables and fs contexts a
+	// Restore is rebuilding, by id. Protected by mu.
+	restoreTabs map[uint64]*fdTable
+	restoreFSs  map[uint64]*fsContext
+	// resentBelow is the seq of the Restore call: calls with lower seqs
+	// are re-sent ones.
+	resentBelow atomic.Uint64
 }
 
 // notifier is a broadcast: waiters take wait() under the owner's lock,
@@ -111,20 +132,27 @@ func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
 		done:    make(chan struct{}),
 		procs:   make(map[int32]*process),
 		threads: make(map[int32]*thread),
+		trk:     newStateTracker(),
 	}
+	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
 			k.stdio[si.Fd] = si
 		}
 	}
 	k.tty.init(k.stdio)
-	k.maps.init()
+	k.maps.init(k.trk)
 	v, err := newVFS(k)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	k.vfs = v
+	k.workers.Add(1)
+	go func() {
+		defer k.workers.Done()
+		k.flusher()
+	}()
 	return k, nil
 }
 
@@ -177,7 +205,13 @@ func (k *clientState) destroy() {
 	case <-time.After(2 * time.Second):
 		k.log.Warn("calls still running at client teardown")
 	}
-	d.fns = append(d.fns, k.maps.releaseAll, k.vfs.releaseAll)
+	k.mu.Lock()
+	for _, f := range k.rewrites {
+		d.fns = append(d.fns, f.decRef)
+	}
+	k.rewrites = nil
+	k.mu.Unlock()
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
@@ -198,7 +232,22 @@ func (k *clientState) isDone() bool {
 // goroutine; a thread's calls run in order on that thread's worker.
 func (k *clientState) enqueue(call *sentrypb.Call) {
 	switch call.Op.(type) {
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease:
+	case *sentrypb.Call_Rewrite:
+		// Rewrites run in order, one at a time: they may overlap.
+		k.mu.Lock()
+		if k.destroyed {
+			k.mu.Unlock()
+			return
+		}
+		k.auxQ = append(k.auxQ, call)
+		if !k.auxRunning {
+			k.auxRunning = true
+			k.workers.Add(1)
+			go k.auxWorker()
+		}
+		k.mu.Unlock()
+		return
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -230,6 +279,25 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		go k.threadWorker(t)
 	}
 	k.mu.Unlock()
+}
+
+// auxWorker runs the queued Rewrite calls one at a time.
+func (k *clientState) auxWorker() {
+	defer k.workers.Done()
+	for {
+		k.mu.Lock()
+		if len(k.auxQ) == 0 || k.destroyed {
+			k.auxRunning = false
+			k.auxQ = nil
+			k.mu.Unlock()
+			return
+		}
+		call := k.auxQ[0]
+		k.auxQ[0] = nil
+		k.auxQ = k.auxQ[1:]
+		k.mu.Unlock()
+		k.reply(k.execAux(call))
+	}
 }
 
 // threadWorker runs t's queued calls one at a time.
@@ -319,6 +387,11 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		if op.FileRelease != nil {
 			k.maps.release(op.FileRelease.FileIds)
 		}
+	case *sentrypb.Call_Restore:
+		k.resentBelow.Store(call.Seq)
+		err = k.restore(op.Restore, r)
+	case *sentrypb.Call_Rewrite:
+		err = k.rewrite(op.Rewrite, r)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -27,6 +28,22 @@ type syscallCtx struct {
 	reply *sentrypb.Reply
 	// sigpipe asks dispatch to send SIGPIPE to the caller (EPIPE write).
 	sigpipe bool
+	// eff collects the effects committed with the reply (state.go).
+	eff *callEffects
+	// goferSize is the file size a gofer write reported last (-1: none).
+	goferSize int64
+}
+
+// resent says the call may be one the client re-sent after a Restore (its
+// seq is below the Restore's): a gofer mutation whose effect is already
+// visible is then passed to the gofer anyway, whose reply cache answers
+// it as the first execution did.
+func (c *syscallCtx) resent() bool { return c.seq < c.k.resentBelow.Load() }
+
+// origin names this call to the gofer's reply cache; part tells apart the
+// gofer mutations one call makes.
+func (c *syscallCtx) origin(part uint32) *goferpb.Origin {
+	return &goferpb.Origin{ClientId: c.k.id, Seq: c.seq, Part: part}
 }
 
 // handler executes one system call and returns its result or an error
@@ -109,6 +126,9 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		return r
 	}
 	ret, err := k.runHandler(h, c)
+	if c.eff != nil {
+		k.trk.setEffects(seq, c.eff)
+	}
 	if c.sigpipe {
 		k.mu.Lock()
 		var d deferred

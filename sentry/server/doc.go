@@ -44,16 +44,46 @@
 // network or the application gets an errno, never a panic; a handler panic
 // is a bug, logged and answered EIO.
 //
+// # Recovery (sentry.proto, Recovery section; DESIGN.md section 5)
+//
+// Replay state is reported by state.go: code that changes a process,
+// thread, fd slot, file description, fs context, signal handler table,
+// pipe or mapped file marks it dirty in the client's stateTracker; every
+// reply or push sent afterwards carries the current value of each dirty
+// object (full value, keyed; deleted when gone), in Reply.state or in a
+// StateUpdate push sent just before the push. File offsets, pipe counters
+// and WriteStates are instead committed with the reply of the call that
+// made them (callEffects), so a call whose reply was lost in a crash is
+// not counted twice when the client re-sends it. Ids of descriptions,
+// fd tables, fs contexts, signal tables and pipes are assigned when first
+// reported. restore.go rebuilds a client from a Restore and applies
+// Rewrites (in arrival order, one at a time); durable.go tracks writes
+// until a gofer fsync and pushes Durable. Every gofer mutation carries
+// Origin{client_id, seq, part} for the gofer's reply cache; a call re-sent
+// after a Restore (seq below the Restore's) whose effect is already
+// visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
+// cache answers it as the first execution did.
+//
+// Known gaps: an object changed by a call still in flight can be reported
+// through another thread's message (fd slots, processes: a window of
+// microseconds between the change and the call's reply); a pipe write
+// larger than PIPE_BUF that blocked part way and is re-sent relies on the
+// restored pipe's skip count, exact only with one writer; directory
+// cursors restore exactly only if the directory did not change; sockets
+// do not exist yet.
+//
 // # Lock order
 //
 //	file.mu                      (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
-//	  clientState.mu             (the kernel lock; never held across a gofer
+//	  clientState.sendMu         (serializes stream sends; taken before
+//	                              clientState.mu to build state records)
+//	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
-//	    fdTable.mu
-//	    pipe.mu, stdinState.mu
-//	    vfs.mu, mappingTable.mu  (leaves)
-//	clientState.sendMu           (taken alone; serializes stream sends)
+//	      fdTable.mu
+//	      pipe.mu, stdinState.mu
+//	      vfs.mu, mappingTable.mu
+//	      stateTracker.mu, durability.mu  (leaves)
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -46,6 +46,8 @@ type fileKey struct {
 // image or interp, or an MmapPlan) counts one reference; each id listed in
 // FileRelease drops one.
 type mappingTable struct {
+	// trk receives changes (MappedFileState). Immutable.
+	trk *stateTracker
 	// mu protects the fields below. It is a leaf lock.
 	mu    sync.Mutex
 	last  uint64
@@ -53,7 +55,8 @@ type mappingTable struct {
 	byKey map[fileKey]*mappedFile
 }
 
-func (m *mappingTable) init() {
+func (m *mappingTable) init(trk *stateTracker) {
+	m.trk = trk
 	m.byID = make(map[uint64]*mappedFile)
 	m.byKey = make(map[fileKey]*mappedFile)
 }
@@ -65,6 +68,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat) uint64 {
 	if mf := m.byKey[key]; mf != nil {
 		mf.refs++
 		m.mu.Unlock()
+		m.trk.markMap(mf.id)
 		f.decRef()
 		return mf.id
 	}
@@ -73,7 +77,50 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat) uint64 {
 	m.byID[mf.id] = mf
 	m.byKey[key] = mf
 	m.mu.Unlock()
+	m.trk.markMap(mf.id)
 	return mf.id
+}
+
+// insert registers f under id with refs references (Restore), consuming
+// the caller's reference.
+func (m *mappingTable) insert(id uint64, f *file, st *goferpb.Stat, refs int) {
+	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
+	m.mu.Lock()
+	if old := m.byID[id]; old != nil {
+		m.mu.Unlock()
+		f.decRef()
+		return
+	}
+	mf := &mappedFile{id: id, f: f, key: key, refs: max(refs, 1)}
+	m.byID[id] = mf
+	if m.byKey[key] == nil {
+		m.byKey[key] = mf
+	}
+	m.last = max(m.last, id)
+	m.mu.Unlock()
+}
+
+// record describes mapped file id for the replay state.
+func (m *mappingTable) record(k *clientState, id uint64) *sentrypb.StateRecord {
+	m.mu.Lock()
+	mf := m.byID[id]
+	var f *file
+	var refs int
+	if mf != nil {
+		f, refs = mf.f, mf.refs
+	}
+	m.mu.Unlock()
+	if f == nil {
+		return deletedRec(keyMap(id))
+	}
+	st := &sentrypb.MappedFileState{FileId: id, Size: mf.key.size, Refs: uint32(refs)}
+	if g, ok := f.impl.(*goferFile); ok {
+		st.FileHandle = g.fh
+	}
+	if f.d != nil {
+		st.Path, _ = k.vfs.pathOf(f.d)
+	}
+	return &sentrypb.StateRecord{Key: keyMap(id), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
 
 // get returns a reference to the file with id.
@@ -98,6 +145,7 @@ func (m *mappingTable) release(ids []uint64) {
 			continue
 		}
 		mf.refs--
+		m.trk.markMap(id)
 		if mf.refs <= 0 {
 			delete(m.byID, id)
 			if m.byKey[mf.key] == mf {
@@ -159,10 +207,15 @@ func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
 	if d.kind != dkGofer {
 		return nil, nil, unix.EACCES
 	}
-	h, _, err := k.vfs.freshHandle(d)
+	h, _, fh, err := k.vfs.freshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
+	return k.openHandleForRead(h, fh, d)
+}
+
+// openHandleForRead opens gofer handle h (which it takes over) read-only.
+func (k *clientState) openHandleForRead(h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
 	ctx, cancel := k.vfs.rpcCtx()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY})
 	cancel()
@@ -170,7 +223,7 @@ func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
 		releaseHandles(k, []uint64{h})
 		return nil, nil, err
 	}
-	f := newFile(&goferFile{v: k.vfs, handle: h}, d, unix.O_RDONLY)
+	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, unix.O_RDONLY)
 	st, err := k.vfs.goferStat(h)
 	if err != nil {
 		f.decRef()
@@ -528,9 +581,12 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			delete(p.all, old)
 		}
 		delete(k.threads, t.tid)
+		k.trk.markDeleted(keyThread(t.tid))
 		t.tid = p.pid
 		k.threads[p.pid] = t
 	}
+	k.trk.markThread(t)
+	k.trk.markProc(p)
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.all {
 		if o != t {
@@ -538,6 +594,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			if k.threads[o.tid] == o {
 				delete(k.threads, o.tid)
 			}
+			k.trk.markThread(o)
 		}
 	}
 	if p.fds != nil {
@@ -552,8 +609,10 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			}
 		})
 	}
+	k.trk.markSig(p.sig)
 	p.sig = p.sig.clone()
 	p.sig.resetForExec()
+	k.trk.markSig(p.sig)
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv
@@ -591,9 +650,11 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	}
 	p.pgid, p.sid = p.pid, p.pid
 	p.creds = rootCreds(st.Uid, st.Gid)
-	p.fds = newFDTable()
+	p.fds = newFDTable(k.trk)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
+	k.trk.markFS(p.fs)
+	k.trk.markSig(p.sig)
 	p.comm = "init"
 	k.init = p
 	t := k.threads[p.pid]
@@ -630,6 +691,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		}
 		k.mu.Lock()
 		p.fs.cwd = cwd
+		k.trk.markFS(p.fs)
 		k.mu.Unlock()
 	}
 	filename := st.Filename

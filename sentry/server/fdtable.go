@@ -20,6 +20,11 @@ type fdTable struct {
 	// refs counts the processes using the table. Protected by
 	// clientState.mu.
 	refs int
+	// id is the table's replay-state id (0 until first reported).
+	// Protected by clientState.mu.
+	id uint64
+	// trk receives the table's changes. Immutable.
+	trk *stateTracker
 
 	// mu protects fds. It nests inside clientState.mu.
 	mu sync.Mutex
@@ -27,7 +32,16 @@ type fdTable struct {
 	fds []fdEntry
 }
 
-func newFDTable() *fdTable { return &fdTable{refs: 1} }
+func newFDTable(trk *stateTracker) *fdTable { return &fdTable{refs: 1, trk: trk} }
+
+// setLocked sets slot fd and reports it. Precondition: t.mu is held.
+func (t *fdTable) setLocked(fd int, e fdEntry) {
+	t.fds[fd] = e
+	if e.f != nil && t.trk != nil && e.f.trk.Load() == nil {
+		e.f.trk.Store(t.trk)
+	}
+	t.trk.markSlot(t, int32(fd))
+}
 
 // get returns the file at fd with a new reference the caller must drop.
 func (t *fdTable) get(fd int32) (*file, bool, error) {
@@ -62,7 +76,7 @@ func (t *fdTable) installLocked(f *file, min int32, cloexec bool) (int32, error)
 			t.fds = append(t.fds, make([]fdEntry, fd+1-len(t.fds))...)
 		}
 		if t.fds[fd].f == nil {
-			t.fds[fd] = fdEntry{f: f, cloexec: cloexec}
+			t.setLocked(fd, fdEntry{f: f, cloexec: cloexec})
 			return int32(fd), nil
 		}
 	}
@@ -82,7 +96,7 @@ func (t *fdTable) installPair(a, b *file, cloexec bool) (int32, int32, error) {
 	}
 	fb, err := t.installLocked(b, 0, cloexec)
 	if err != nil {
-		t.fds[fa] = fdEntry{}
+		t.setLocked(int(fa), fdEntry{})
 		t.mu.Unlock()
 		a.decRef()
 		b.decRef()
@@ -106,7 +120,7 @@ func (t *fdTable) installAt(fd int32, f *file, cloexec bool) (*file, error) {
 		t.fds = append(t.fds, make([]fdEntry, int(fd)+1-len(t.fds))...)
 	}
 	old := t.fds[fd].f
-	t.fds[fd] = fdEntry{f: f, cloexec: cloexec}
+	t.setLocked(int(fd), fdEntry{f: f, cloexec: cloexec})
 	return old, nil
 }
 
@@ -118,7 +132,7 @@ func (t *fdTable) remove(fd int32) (*file, error) {
 		return nil, unix.EBADF
 	}
 	f := t.fds[fd].f
-	t.fds[fd] = fdEntry{}
+	t.setLocked(int(fd), fdEntry{})
 	return f, nil
 }
 
@@ -129,7 +143,7 @@ func (t *fdTable) setCloexec(fd int32, v bool) error {
 	if fd < 0 || int(fd) >= len(t.fds) || t.fds[fd].f == nil {
 		return unix.EBADF
 	}
-	t.fds[fd].cloexec = v
+	t.setLocked(int(fd), fdEntry{f: t.fds[fd].f, cloexec: v})
 	return nil
 }
 
@@ -137,11 +151,11 @@ func (t *fdTable) setCloexec(fd int32, v bool) error {
 func (t *fdTable) fork() *fdTable {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds))}
+	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds)), trk: t.trk}
 	for i, e := range t.fds {
 		if e.f != nil {
 			e.f.incRef()
-			n.fds[i] = e
+			n.setLocked(i, e)
 		}
 	}
 	return n
@@ -155,7 +169,7 @@ func (t *fdTable) removeIf(drop func(fdEntry) bool) []*file {
 	for i, e := range t.fds {
 		if e.f != nil && drop(e) {
 			out = append(out, e.f)
-			t.fds[i] = fdEntry{}
+			t.setLocked(i, fdEntry{})
 		}
 	}
 	return out

@@ -57,6 +57,18 @@ func (fileBase) release() {}
 // offset and one set of status flags.
 type file struct {
 	refs atomic.Int64
+	// id is the description's stable id in the replay state (0 until
+	// first reported or restored).
+	id atomic.Uint64
+	// trk is set when the description is installed in an fd table: its
+	// changes are then reported.
+	trk atomic.Pointer[stateTracker]
+	// offRep is the offset reported in the replay state (for a directory,
+	// the encoded getdents cursor): the offset as the last call whose
+	// reply was built left it (see callEffects). offCommitted is that
+	// call's offVer. Both are written under clientState.mu.
+	offRep       atomic.Int64
+	offCommitted uint64
 	// impl and d are immutable. d is the file's dentry when it has a path
 	// (nil for pipes and stdio).
 	impl fileImpl
@@ -70,6 +82,8 @@ type file struct {
 	mu sync.Mutex
 	// off is the file offset. Protected by mu.
 	off int64
+	// offVer counts changes of off and dir. Protected by mu.
+	offVer uint64
 	// dir is the getdents cursor. Protected by mu.
 	dir dirCursor
 }
@@ -88,8 +102,56 @@ func (f *file) incRef() { f.refs.Add(1) }
 func (f *file) decRef() {
 	if f.refs.Add(-1) == 0 {
 		f.impl.release()
+		f.trk.Load().markFile(f)
 	}
 }
+
+// changed reports a change of f's replay state (flags).
+func (f *file) changed() { f.trk.Load().markFile(f) }
+
+// setOffLocked sets the offset, reported with the reply of call c.
+// Precondition: f.mu is held.
+func (f *file) setOffLocked(c *syscallCtx, off int64) {
+	f.off = off
+	f.offVer++
+	c.recordOffset(f, f.offVer, off)
+}
+
+// setDirLocked sets the getdents cursor, reported with the reply of call
+// c. Precondition: f.mu is held.
+func (f *file) setDirLocked(c *syscallCtx, cur dirCursor) {
+	f.dir = cur
+	f.offVer++
+	c.recordOffset(f, f.offVer, encodeDirOffset(cur))
+}
+
+func (c *syscallCtx) recordOffset(f *file, ver uint64, off int64) {
+	if c == nil {
+		f.offRep.Store(off)
+		return
+	}
+	e := c.effects()
+	for i := range e.offsets {
+		if e.offsets[i].f == f {
+			e.offsets[i].ver, e.offsets[i].off = ver, off
+			return
+		}
+	}
+	e.offsets = append(e.offsets, offChange{f: f, ver: ver, off: off})
+}
+
+// lostFile stands for a gofer file a restored server could not reopen
+// (removed while the gofer restarted): every operation fails with ESTALE,
+// as on an NFS client whose file handle went stale.
+type lostFile struct {
+	fileBase
+	fh   []byte
+	path string
+}
+
+func (*lostFile) read(*syscallCtx, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
+func (*lostFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
+func (*lostFile) stat(*syscallCtx) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
 
 func (f *file) accMode() uint32 { return f.flags.Load() & unix.O_ACCMODE }
 func (f *file) isPath() bool    { return f.flags.Load()&unix.O_PATH != 0 }

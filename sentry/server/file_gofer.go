@@ -15,6 +15,8 @@ type goferFile struct {
 	fileBase
 	v      *vfs
 	handle uint64 // immutable; released with the description
+	// fh is the gofer's file handle (Handle.file_handle). Immutable.
+	fh []byte
 }
 
 func (g *goferFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
@@ -56,11 +58,18 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		return 0, unix.EINVAL
 	}
 	written := 0
-	for written < len(b) {
+	for part := uint32(0); written < len(b); part++ {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
 		ctx, cancel := g.v.rpcCtx()
-		r, err := g.v.k.gofer.Write(ctx, &goferpb.WriteRequest{Handle: g.handle, Offset: uint64(off) + uint64(written), Data: chunk, Seq: c.seq})
+		req := &goferpb.WriteRequest{Handle: g.handle, Offset: uint64(off) + uint64(written), Data: chunk}
+		if c != nil && c.seq != 0 {
+			req.Seq, req.Origin = c.seq, c.origin(part)
+		}
+		r, err := g.v.k.gofer.Write(ctx, req)
 		cancel()
+		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
+			c.goferSize = int64(r.Stat.Size)
+		}
 		if err := goferErr("write", r.GetErrno(), err); err != nil {
 			if written > 0 {
 				return written, nil
@@ -101,6 +110,7 @@ type goferDir struct {
 	fileBase
 	v      *vfs
 	handle uint64
+	fh     []byte
 }
 
 func (g *goferDir) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }

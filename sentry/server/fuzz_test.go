@@ -25,7 +25,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 		tb.Fatal(err)
 	}
 	p.pgid, p.sid = 1, 1
-	p.fds = newFDTable()
+	p.fds = newFDTable(k.trk)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: 022}
 	p.sig = &sigHandlers{}
 	k.init = p
@@ -34,7 +34,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	for i := int32(0); i < 3; i++ {
 		p.fds.install(newStdioFile(k, i), i, false)
 	}
-	r, w := newPipe()
+	r, w := newPipe(k.trk)
 	p.fds.installPair(r, w, false)
 	return k
 }

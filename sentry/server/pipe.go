@@ -29,6 +29,19 @@ type pipe struct {
 	readers, writers int
 	// changed is notified when data, space, or the end counts change.
 	changed notifier
+
+	// Replay state. id is the pipe's id (0 until first reported). total
+	// is the position (in the pipe's byte stream) of the next byte
+	// written. writtenC and readC are the committed counts: bytes written
+	// and read by calls whose replies were built (see callEffects). skip
+	// is how many of the next bytes written to discard: a restored pipe
+	// whose reader already read bytes of a write that had not completed
+	// when the previous server died.
+	id                    uint64
+	total                 uint64
+	writtenC, readC, skip uint64
+	// trk receives changes of the end counts. Immutable.
+	trk *stateTracker
 }
 
 // pipeEnd is one end of a pipe, backing one open file description.
@@ -38,8 +51,8 @@ type pipeEnd struct {
 	isWrite bool
 }
 
-func newPipe() (r, w *file) {
-	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1}
+func newPipe(trk *stateTracker) (r, w *file) {
+	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, trk: trk}
 	r = newFile(&pipeEnd{p: p}, nil, unix.O_RDONLY)
 	w = newFile(&pipeEnd{p: p, isWrite: true}, nil, unix.O_WRONLY)
 	return r, w
@@ -59,6 +72,37 @@ func (e *pipeEnd) reopen() fileImpl {
 	return &pipeEnd{p: e.p, isWrite: e.isWrite}
 }
 
+// recordRead and recordWrite note pipe I/O of call c, committed with its
+// reply. Precondition: p.mu is held (for the write's position).
+func (c *syscallCtx) recordPipeRead(p *pipe, n int) {
+	if c != nil && n > 0 {
+		c.effects().pipeReads = append(c.effects().pipeReads, pipeIO{p: p, n: uint64(n)})
+	}
+}
+
+func (c *syscallCtx) recordPipeWrite(p *pipe, f *file, off uint64, n int) {
+	if c == nil || n <= 0 {
+		return
+	}
+	e := c.effects()
+	if l := len(e.pipeWrites); l > 0 && e.pipeWrites[l-1].p == p {
+		e.pipeWrites[l-1].n += uint64(n)
+		return
+	}
+	e.pipeWrites = append(e.pipeWrites, pipeIO{p: p, f: f, off: off, n: uint64(n)})
+}
+
+// appendLocked appends b to the pipe, discarding first what skip says.
+// Precondition: p.mu is held.
+func (p *pipe) appendLocked(b []byte) {
+	if p.skip > 0 {
+		d := min(p.skip, uint64(len(b)))
+		p.skip -= d
+		b = b[d:]
+	}
+	p.buf = append(p.buf, b...)
+}
+
 func (e *pipeEnd) stream() bool { return true }
 
 func (e *pipeEnd) release() {
@@ -68,12 +112,15 @@ func (e *pipeEnd) release() {
 	} else {
 		e.p.readers--
 		if e.p.readers == 0 {
-			// Nobody can read what is left; Linux frees it too.
+			// Nobody can read what is left; Linux frees it too. The
+			// client need not retain it any longer.
 			e.p.buf = nil
+			e.p.readC = max(e.p.readC, e.p.writtenC)
 		}
 	}
 	e.p.changed.notify()
 	e.p.mu.Unlock()
+	e.p.trk.markPipe(e.p)
 }
 
 func (e *pipeEnd) stat(*syscallCtx) (*goferpb.Stat, error) {
@@ -108,6 +155,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 			}
 			out := append([]byte(nil), p.buf[:n]...)
 			p.buf = p.buf[n:]
+			c.recordPipeRead(p, n)
 			if len(p.buf) == 0 {
 				p.buf = nil
 			}
@@ -155,12 +203,16 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 		switch {
 		case len(b) <= pipeBuf:
 			if space >= rest {
-				p.buf = append(p.buf, b...)
+				c.recordPipeWrite(p, f, p.total, len(b))
+				p.total += uint64(len(b))
+				p.appendLocked(b)
 				written = len(b)
 			}
 		case space > 0:
 			m := min(space, rest)
-			p.buf = append(p.buf, b[written:written+m]...)
+			c.recordPipeWrite(p, f, p.total, m)
+			p.total += uint64(m)
+			p.appendLocked(b[written : written+m])
 			written += m
 		}
 		if written > 0 {

@@ -24,7 +24,9 @@ func rootCreds(uid, gid uint32) creds {
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
 // are protected by clientState.mu.
 type fsContext struct {
-	refs  int
+	refs int
+	// id is the replay-state id (0 until first reported).
+	id    uint64
 	cwd   *dentry
 	umask uint32
 }
@@ -105,6 +107,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 		}
 		if requested > k.lastTID {
 			k.lastTID = requested
+			k.trk.markIDs()
 		}
 		return requested, nil
 	}
@@ -114,6 +117,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 			k.lastTID = 2
 		}
 		if !inUse(k.lastTID) {
+			k.trk.markIDs()
 			return k.lastTID, nil
 		}
 	}
@@ -126,6 +130,7 @@ func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
 	p.live[t] = struct{}{}
 	p.all[t] = struct{}{}
 	k.threads[tid] = t
+	k.trk.markThread(t)
 	return t
 }
 
@@ -148,6 +153,7 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 		parent.children[p] = struct{}{}
 	}
 	k.procs[pid] = p
+	k.trk.markProc(p)
 	k.newThreadLocked(p, pid)
 	return p, nil
 }
@@ -181,6 +187,7 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	t.exitStatus = status
 	close(t.dead)
 	delete(t.proc.live, t)
+	k.trk.markThread(t)
 	if !t.inFlight {
 		te := &sentrypb.TaskExit{Tid: t.tid, WaitStatus: status}
 		if k.appExited {
@@ -200,6 +207,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	p.exiting = true
 	p.exitStatus = status
+	k.trk.markProc(p)
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status
@@ -213,7 +221,9 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	if p.fs != nil {
 		p.fs.refs--
+		k.trk.markFS(p.fs)
 	}
+	k.trk.markSig(p.sig)
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -228,6 +238,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
+		k.trk.markProc(c)
 		if k.init != nil && !k.init.exiting {
 			c.parent = k.init
 			k.init.children[c] = struct{}{}
@@ -275,6 +286,7 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 
 // reapLocked frees zombie p.
 func (k *clientState) reapLocked(p *process) {
+	k.trk.markProc(p)
 	if p.parent != nil {
 		delete(p.parent.children, p)
 		p.parent = nil
@@ -283,6 +295,7 @@ func (k *clientState) reapLocked(p *process) {
 		if k.threads[t.tid] == t {
 			delete(k.threads, t.tid)
 		}
+		k.trk.markThread(t)
 	}
 	p.all = map[*thread]struct{}{}
 	if k.procs[p.pid] == p {
@@ -298,6 +311,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 	t.killed = true
 	t.exitStatus = exitWaitStatus(code)
 	close(t.dead)
+	k.trk.markThread(t)
 	if t.tid != p.pid {
 		delete(p.all, t)
 		delete(k.threads, t.tid)

@@ -71,14 +71,35 @@ func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
 	k.sendMu.Unlock()
 }
 
-// sendMsg sends m on the client's stream, if it has one.
+// sendMsg sends m on the client's stream, if it has one. A reply or push
+// carries (or is preceded by) the replay state changed since the last one
+// (state.go).
 func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
 	k.sendMu.Lock()
 	defer k.sendMu.Unlock()
 	if k.sender == nil {
 		return errNoStream
 	}
+	switch m.Msg.(type) {
+	case *sentrypb.ServerMessage_Reply, *sentrypb.ServerMessage_Push:
+		return k.sendWithStateLocked(m)
+	}
 	return k.sender(m)
+}
+
+// sendBuilt sends the message build returns (nothing if nil), building it
+// under sendMu so that it is ordered with the state records.
+func (k *clientState) sendBuilt(build func() *sentrypb.ServerMessage) error {
+	k.sendMu.Lock()
+	defer k.sendMu.Unlock()
+	if k.sender == nil {
+		return errNoStream
+	}
+	m := build()
+	if m == nil {
+		return nil
+	}
+	return k.sendWithStateLocked(m)
 }
 
 // push sends a server-initiated message.

@@ -63,10 +63,13 @@ func parseSigAction(b []byte) sigAction {
 // CLONE_SIGHAND). Protected by clientState.mu.
 type sigHandlers struct {
 	act [numSignals + 1]sigAction
+	// id is the replay-state id (0 until first reported).
+	id uint64
 }
 
 func (h *sigHandlers) clone() *sigHandlers {
 	c := *h
+	c.id = 0
 	return &c
 }
 
@@ -161,6 +164,7 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 	}}})
 	if act.flags&saResetHand != 0 {
 		p.sig.act[sig] = sigAction{}
+		k.trk.markSig(p.sig)
 	}
 }
 

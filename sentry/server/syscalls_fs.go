@@ -165,6 +165,11 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		d, err := v.lookupChild(c, dir, name)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
+				if c.resent() && dir.kind == dkGofer {
+					// Re-sent after a restore: the gofer's reply cache
+					// answers (see createAt).
+					return c.createFile(dir, name, flags, mode, uint32(attempt))
+				}
 				return nil, unix.EEXIST
 			}
 			if d.isSymlink() {
@@ -182,7 +187,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		if errnoOf(err) != unix.ENOENT {
 			return nil, err
 		}
-		f, err := c.createFile(dir, name, flags, mode)
+		f, err := c.createFile(dir, name, flags, mode, uint32(attempt))
 		if errnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
@@ -190,7 +195,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	}
 }
 
-func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode uint32) (*file, error) {
+func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint32) (*file, error) {
 	v := c.k.vfs
 	if dir.kind != dkGofer {
 		return nil, unix.EACCES
@@ -207,7 +212,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode uint32) (*
 	defer cancel()
 	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: mode & 07777 &^ c.umask(), Uid: cr.fsuid, Gid: cr.fsgid,
+		Mode: mode & 07777 &^ c.umask(), Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(part),
 	})
 	if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
@@ -215,8 +220,8 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode uint32) (*
 	if r.Handle == nil || r.Stat == nil {
 		return nil, unix.EIO
 	}
-	d := v.insertChild(dir, name, 0, r.Stat)
-	return newFile(&goferFile{v: v, handle: r.Handle.Id}, d, flags&keptOpenFlags), nil
+	d := v.insertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
+	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
 }
 
 // mayWriteDir checks write and search permission on dir for non-root.
@@ -306,16 +311,16 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		}
 	}
 	if d.isDir() {
-		h, _, err := v.freshHandle(d)
+		h, _, fh, err := v.freshHandle(d)
 		if err != nil {
 			return nil, err
 		}
-		return newFile(&goferDir{v: v, handle: h}, d, kept), nil
+		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, kept), nil
 	}
 	if !d.isRegular() {
 		return nil, unix.ENXIO
 	}
-	h, _, err := v.freshHandle(d)
+	h, _, fh, err := v.freshHandle(d)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +331,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h}, d, kept), nil
+	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
 }
 
 // ---- stat ----
@@ -591,7 +596,12 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 		return nil, "", false, unix.EEXIST
 	}
 	if _, err := v.lookupChild(c, dir, name); err == nil {
-		return nil, "", false, unix.EEXIST
+		if !c.resent() || dir.kind != dkGofer {
+			return nil, "", false, unix.EEXIST
+		}
+		// A call re-sent after a restore: the name may exist because the
+		// first execution made it. The gofer's reply cache knows; if it
+		// did not, the gofer fails with EEXIST itself.
 	} else if errnoOf(err) != unix.ENOENT {
 		return nil, "", false, err
 	}
@@ -617,12 +627,12 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 	cr := c.creds()
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: mode & 07777 &^ c.umask(), Uid: cr.fsuid, Gid: cr.fsgid})
+	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: mode & 07777 &^ c.umask(), Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
 	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
-		v.insertChild(dir, name, r.Handle.Id, r.Stat)
+		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
 	return 0, nil
 }
@@ -658,12 +668,12 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	cr := c.creds()
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: cr.fsuid, Gid: cr.fsgid})
+	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
 	if err := goferErr("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
-		v.insertChild(dir, name, r.Handle.Id, r.Stat)
+		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
 	return 0, nil
 }
@@ -722,7 +732,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh})
+	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
 	return 0, goferErr("link "+name, r.GetErrno(), err)
 }
 
@@ -777,6 +787,11 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.lookupChild(c, dir, name)
 	if err != nil {
+		if errnoOf(err) == unix.ENOENT && c.resent() && dir.kind == dkGofer {
+			// Re-sent after a restore: the first execution may have
+			// removed it; the gofer's reply cache knows.
+			return c.goferUnlink(dir, name, flags)
+		}
 		return 0, err
 	}
 	if rmdir && !d.isDir() {
@@ -797,13 +812,18 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if err := c.mayWriteDir(dir); err != nil {
 		return 0, err
 	}
+	return c.goferUnlink(dir, name, flags)
+}
+
+func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64, error) {
+	v := c.k.vfs
 	dh, err := v.handleOf(dir)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir})
+	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0)})
 	if err := goferErr("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -862,9 +882,13 @@ func sysRename(c *syscallCtx) (int64, error) {
 	}
 	src, err := v.lookupChild(c, odir, oname)
 	if err != nil {
-		return 0, err
+		// Re-sent after a restore, the source may be gone because the
+		// first execution moved it: the gofer's reply cache knows.
+		if errnoOf(err) != unix.ENOENT || !c.resent() {
+			return 0, err
+		}
 	}
-	if odir.kind != dkGofer || ndir.kind != dkGofer || src.kind != dkGofer {
+	if odir.kind != dkGofer || ndir.kind != dkGofer || (src != nil && src.kind != dkGofer) {
 		return 0, unix.EXDEV
 	}
 	if err := c.mayWriteDir(odir); err != nil {
@@ -883,7 +907,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags})
+	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
 	if err := goferErr("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -931,6 +955,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	defer c.k.mu.Unlock()
 	if fs := c.t.proc.fs; fs != nil {
 		fs.cwd = d
+		c.k.trk.markFS(fs)
 	}
 	return 0, nil
 }
@@ -956,6 +981,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 	}
 	old := fs.umask
 	fs.umask = uint32(c.args[0]) & 0777
+	c.k.trk.markFS(fs)
 	return int64(old), nil
 }
 
@@ -987,6 +1013,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		}
 	}
 	req.Handle = h
+	req.Origin = c.origin(0)
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)

@@ -38,7 +38,9 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, err := f.impl.read(c, f, n, f.off)
-	f.off += int64(len(b))
+	if len(b) > 0 {
+		f.setOffLocked(c, f.off+int64(len(b)))
+	}
 	return b, err
 }
 
@@ -56,7 +58,8 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		return f.impl.write(c, f, b, off)
+		n, _, err := c.writeAt(f, b, off, false)
+		return n, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -68,11 +71,37 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	n, err := f.impl.write(c, f, b, o)
-	if off < 0 {
-		f.off = o + int64(n)
+	n, o, err := c.writeAt(f, b, o, appendMode)
+	if off < 0 && n > 0 {
+		f.setOffLocked(c, o+int64(n))
 	}
 	return n, err
+}
+
+// writeAt writes b at off of f. A write to a gofer file is tracked for
+// durability and reported (WriteState) with the call's reply; for an
+// append it returns the offset the data actually went to, taken from the
+// gofer's reply (a re-sent append answered from the gofer's reply cache
+// landed where the first one did).
+func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
+	if _, ok := f.impl.(*goferFile); !ok || c.seq == 0 {
+		n, err := f.impl.write(c, f, b, off)
+		return n, off, err
+	}
+	c.k.dur.begin(f, c.seq)
+	c.goferSize = -1
+	n, err := f.impl.write(c, f, b, off)
+	if appendMode && n > 0 && c.goferSize >= int64(n) {
+		off = c.goferSize - int64(n)
+	}
+	if rel := c.k.dur.end(f, c.seq, n); rel != nil {
+		rel.decRef()
+	}
+	if n > 0 {
+		e := c.effects()
+		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n)})
+	}
+	return n, off, err
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
@@ -255,11 +284,11 @@ func sysLseek(c *syscallCtx) (int64, error) {
 		f.off = off
 		switch {
 		case off == 0:
-			f.dir = dirCursor{}
+			f.setDirLocked(c, dirCursor{})
 		case off <= 2:
-			f.dir = dirCursor{phase: int(off)}
+			f.setDirLocked(c, dirCursor{phase: int(off)})
 		default:
-			f.dir = dirCursor{phase: 2, cookie: uint64(off)}
+			f.setDirLocked(c, dirCursor{phase: 2, cookie: uint64(off)})
 		}
 		return off, nil
 	}
@@ -301,7 +330,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	f.off = n
+	f.setOffLocked(c, n)
 	return n, nil
 }
 
@@ -428,6 +457,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
+		f.changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk:
 		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
@@ -480,7 +510,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w := newPipe()
+	r, w := newPipe(c.k.trk)
 	if flags&unix.O_NONBLOCK != 0 {
 		r.flags.Store(r.flags.Load() | unix.O_NONBLOCK)
 		w.flags.Store(w.flags.Load() | unix.O_NONBLOCK)
@@ -545,6 +575,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
+		f.changed()
 		return 0, nil
 	case fionread:
 		var n int
@@ -639,7 +670,15 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	return 0, c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
+	// Writes this client made through f become durable: tell the client
+	// (before this call's reply) so that it drops them from its log.
+	seqs := c.k.dur.startSync(f)
+	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
+	if len(seqs) > 0 {
+		c.k.dur.endSync(f, seqs, err == nil)
+		c.k.announceDurable(f)
+	}
+	return 0, err
 }
 
 func (v *vfs) fsync(h uint64, dataOnly bool) error {
@@ -657,6 +696,9 @@ func sysSync(c *syscallCtx) (int64, error) {
 		}
 		f.decRef()
 	}
+	// Every file this client wrote becomes durable (and the client is
+	// told so before the reply).
+	c.k.flushAll()
 	v := c.k.vfs
 	h, err := v.handleOf(v.root)
 	if err != nil {
@@ -771,6 +813,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 			}
 		}
 	}
+	f.setDirLocked(c, *cur)
 	if len(buf) == 0 && pending {
 		return 0, unix.EINVAL
 	}

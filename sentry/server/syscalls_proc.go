@@ -95,6 +95,8 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	} else {
 		np.sig = p.sig.clone()
 	}
+	k.trk.markFS(np.fs)
+	k.trk.markSig(np.sig)
 	return np.pid, nil
 }
 
@@ -426,6 +428,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		}
 	}
 	target.pgid = pgid
+	k.trk.markProc(target)
 	return 0, nil
 }
 
@@ -440,6 +443,7 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 		}
 	}
 	p.sid, p.pgid = p.pid, p.pid
+	k.trk.markProc(p)
 	return int64(p.sid), nil
 }
 
@@ -586,6 +590,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.act[sig] = na
+		k.trk.markSig(h)
 	}
 	return 0, nil
 }
@@ -638,6 +643,7 @@ func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := c.t.proc
+	k.trk.markProc(p)
 	cr := &p.creds
 	ruid, euid, suid, fsuid := &cr.ruid, &cr.euid, &cr.suid, &cr.fsuid
 	if gid {

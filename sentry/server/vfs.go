@@ -55,6 +55,8 @@ type dentry struct {
 	// handle is the dentry's gofer handle (dkGofer), or 0 until a
 	// lookup needs it (dentries of files this client created).
 	handle uint64
+	// fh is the file's gofer file handle (Handle.file_handle), once known.
+	fh []byte
 	// parent and name locate the dentry; the root is its own parent.
 	parent *dentry
 	name   string
@@ -97,7 +99,7 @@ func newVFS(k *clientState) (*vfs, error) {
 		return nil, err
 	}
 	v := &vfs{k: k}
-	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id}
+	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle}
 	v.root.parent = v.root
 	v.handles = append(v.handles, r.Root.Id)
 	v.dev = &dentry{v: v, kind: dkDevDir, mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.root, name: "dev"}
@@ -193,45 +195,60 @@ func (v *vfs) handleOf(d *dentry) (uint64, error) {
 		return d.handle, nil
 	}
 	d.handle = wf.Handle.Id
+	if d.fh == nil {
+		d.fh = wf.Handle.FileHandle
+	}
 	v.handles = append(v.handles, d.handle)
 	return d.handle, nil
 }
 
+// fileHandleOf returns d's gofer file handle, if known.
+func (v *vfs) fileHandleOf(d *dentry) []byte {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.fh
+}
+
 // freshHandle returns a new gofer handle for d (each open file
-// description has its own), which the caller owns.
-func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, error) {
+// description has its own), which the caller owns, and its file handle.
+func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	v.mu.Lock()
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
 	if deleted {
-		return 0, nil, unix.ENOENT
+		return 0, nil, nil, unix.ENOENT
 	}
 	if d == v.root {
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
 		r, err := v.k.gofer.Attach(ctx, &goferpb.AttachRequest{})
 		if err := goferErr("attach", r.GetErrno(), err); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		if r.Root == nil || r.Stat == nil {
-			return 0, nil, unix.EIO
+			return 0, nil, nil, unix.EIO
 		}
-		return r.Root.Id, r.Stat, nil
+		return r.Root.Id, r.Stat, r.Root.FileHandle, nil
 	}
 	ph, err := v.handleOf(parent)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	wf, err := v.walkOne(ph, name)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
 		releaseHandles(v.k, []uint64{wf.Handle.Id})
-		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
+		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
-	return wf.Handle.Id, wf.Stat, nil
+	v.mu.Lock()
+	if d.fh == nil {
+		d.fh = wf.Handle.FileHandle
+	}
+	v.mu.Unlock()
+	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
 }
 
 // lookupChild returns dir's child name (not "." or "..").
@@ -271,13 +288,13 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 	if err != nil {
 		return nil, err
 	}
-	return v.insertChild(dir, name, wf.Handle.Id, wf.Stat), nil
+	return v.insertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat), nil
 }
 
 // insertChild caches a child made from a gofer handle (0 for none) and
 // stat, unless another lookup got there first (then the new handle is
 // released).
-func (v *vfs) insertChild(dir *dentry, name string, h uint64, st *goferpb.Stat) *dentry {
+func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *dentry {
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
 		v.mu.Unlock()
@@ -286,7 +303,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, st *goferpb.Stat) 
 		}
 		return ch
 	}
-	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, parent: dir, name: name}
+	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name}
 	if h != 0 {
 		v.handles = append(v.handles, h)
 	}

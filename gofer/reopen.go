@@ -1,0 +1,277 @@
+package gofer
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// maxHandleBytes is MAX_HANDLE_SZ, the largest f_handle the kernel makes.
+const maxHandleBytes = 128
+
+// maxDepth bounds the walk up from a reopened directory to the root.
+const maxDepth = 4096
+
+// Reopen implements goferpb.GoferServer.Reopen: it returns a new handle of
+// the file a Handle.file_handle names, even if the file was renamed, or
+// unlinked while a handle of it was still held.
+//
+// A file this gofer process still holds a handle of is found in the handle
+// table and its O_PATH fd is duplicated: this needs no privilege and keeps
+// working for an unlinked file, which is how a restarted sentry reopens
+// its clients' unlinked-but-open files. Otherwise the handle is decoded
+// with open_by_handle_at(2) on the root's filesystem (which needs
+// CAP_DAC_READ_SEARCH; without it the reply is EPERM and the sentry falls
+// back to the path), and the result is accepted only if it lies beneath
+// the root, since a file_handle comes from the network and a forged one
+// could name any file of the filesystem:
+//
+//   - a directory is walked up with ".." until the root is met; reaching
+//     the filesystem's root, another device or maxDepth first refuses it;
+//   - any other file is checked by its path (/proc/self/fd readlink,
+//     without a " (deleted)" suffix), which must be the root's path or
+//     below it. A file whose dentry the kernel cannot connect to a path
+//     (possible after a gofer restart for an unlinked file or one never
+//     looked up since) is refused too.
+//
+// A refused or unknown handle gives ESTALE; a malformed one EINVAL.
+//
+// An unlinked file is reachable only while some handle of this gofer
+// process keeps it open: after a gofer restart it is gone (ESTALE). The
+// gofer does no NFS-style silly rename.
+func (s *Server) Reopen(_ context.Context, req *goferpb.ReopenRequest) (*goferpb.ReopenReply, error) {
+	h, st, err := s.reopenFileHandle(req.GetFileHandle())
+	s.log.Debug("reopen", "file_handle_len", len(req.GetFileHandle()), "err", err)
+	if err != nil {
+		return &goferpb.ReopenReply{Errno: errnoOf(err)}, nil
+	}
+	return &goferpb.ReopenReply{Handle: h, Stat: st}, nil
+}
+
+func (s *Server) reopenFileHandle(fh []byte) (*goferpb.Handle, *goferpb.Stat, error) {
+	if len(fh) <= 4 || len(fh) > 4+maxHandleBytes {
+		return nil, nil, errorf(unix.EINVAL, "reopen: file handle of %d bytes", len(fh))
+	}
+	if fd, ok := s.dupKnown(fh); ok {
+		return s.install(fd)
+	}
+	fd, err := s.openByHandle(fh)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkBeneathRoot(fd); err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	return s.install(fd)
+}
+
+// dupKnown returns a duplicate of the O_PATH fd of a live handle whose file
+// handle is fh.
+func (s *Server) dupKnown(fh []byte) (int, bool) {
+	var found *handle
+	s.mu.Lock()
+	for _, h := range s.handles {
+		if h.fileHandle != nil && bytes.Equal(h.fileHandle, fh) {
+			found = h
+			found.incRef()
+			break
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return -1, false
+	}
+	defer found.decRef()
+	fd, err := unix.FcntlInt(uintptr(found.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, false
+	}
+	return fd, true
+}
+
+// openByHandle decodes fh with open_by_handle_at on the root's filesystem.
+func (s *Server) openByHandle(fh []byte) (int, error) {
+	typ := int32(binary.LittleEndian.Uint32(fh[:4]))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return -1, errorf(unix.EBADF, "server closed")
+	}
+	// open_by_handle_at's mount fd may not be an O_PATH fd.
+	mfd, err := unix.Open(procFDPath(s.rootFD), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	s.mu.Unlock()
+	if err != nil {
+		return -1, wrap(err, "reopen: open root")
+	}
+	defer unix.Close(mfd)
+	fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(typ, fh[4:]), unix.O_PATH|unix.O_CLOEXEC)
+	switch err {
+	case nil:
+		return fd, nil
+	case unix.EPERM:
+		return -1, wrap(err, "reopen: open_by_handle_at needs CAP_DAC_READ_SEARCH")
+	case unix.EINVAL, unix.ENOENT:
+		// A handle the filesystem does not recognise.
+		return -1, errorf(unix.ESTALE, "reopen: open_by_handle_at: %v", err)
+	}
+	return -1, wrap(err, "reopen: open_by_handle_at")
+}
+
+// checkBeneathRoot checks that the O_PATH fd fd is the root or lies beneath
+// it (see Reopen).
+func (s *Server) checkBeneathRoot(fd int) error {
+	var st, rst unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return wrap(err, "reopen: fstat")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errorf(unix.EBADF, "server closed")
+	}
+	rootFD, err := unix.FcntlInt(uintptr(s.rootFD), unix.F_DUPFD_CLOEXEC, 0)
+	s.mu.Unlock()
+	if err != nil {
+		return wrap(err, "reopen: dup root fd")
+	}
+	defer unix.Close(rootFD)
+	if err := unix.Fstat(rootFD, &rst); err != nil {
+		return wrap(err, "reopen: fstat root")
+	}
+	if st.Dev != rst.Dev {
+		return errorf(unix.ESTALE, "reopen: file on another device")
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return walkUpToRoot(fd, &rst)
+	}
+	rootPath, err := os.Readlink(procFDPath(rootFD))
+	if err != nil {
+		return wrap(err, "reopen: root path")
+	}
+	p, err := os.Readlink(procFDPath(fd))
+	if err != nil {
+		return wrap(err, "reopen: file path")
+	}
+	p = strings.TrimSuffix(p, " (deleted)")
+	if !strings.HasPrefix(p, "/") || strings.HasSuffix(rootPath, " (deleted)") {
+		return errorf(unix.ESTALE, "reopen: file has no path beneath the root")
+	}
+	if rootPath == "/" || p == rootPath || strings.HasPrefix(p, rootPath+"/") {
+		return nil
+	}
+	return errorf(unix.ESTALE, "reopen: file is not beneath the root")
+}
+
+// walkUpToRoot follows ".." from the directory fd until it meets root.
+func walkUpToRoot(fd int, root *unix.Stat_t) error {
+	cur, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return wrap(err, "reopen: dup")
+	}
+	defer func() { unix.Close(cur) }()
+	for i := 0; i < maxDepth; i++ {
+		var st unix.Stat_t
+		if err := unix.Fstat(cur, &st); err != nil {
+			return wrap(err, "reopen: fstat")
+		}
+		if st.Dev == root.Dev && st.Ino == root.Ino {
+			return nil
+		}
+		if st.Dev != root.Dev {
+			return errorf(unix.ESTALE, "reopen: directory is not beneath the root")
+		}
+		up, err := unix.Openat(cur, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return wrap(err, "reopen: open ..")
+		}
+		var ust unix.Stat_t
+		if err := unix.Fstat(up, &ust); err != nil {
+			unix.Close(up)
+			return wrap(err, "reopen: fstat ..")
+		}
+		unix.Close(cur)
+		cur = up
+		if ust.Dev == st.Dev && ust.Ino == st.Ino {
+			// ".." of the filesystem's root is itself: root not met.
+			return errorf(unix.ESTALE, "reopen: directory is not beneath the root")
+		}
+	}
+	return errorf(unix.ESTALE, "reopen: directory deeper than %d levels", maxDepth)
+}
+
+// reacquire returns a new handle of the file a cached creation made, for a
+// re-sent creation: from a live handle, else by looking name up in dir
+// again (accepted if its file handle is fh, or fh is empty), else by
+// open_by_handle_at.
+func (s *Server) reacquire(fh []byte, dirID uint64, name string) (*goferpb.Handle, *goferpb.Stat, *handle, error) {
+	fd := -1
+	if len(fh) > 4 {
+		if d, ok := s.dupKnown(fh); ok {
+			fd = d
+		}
+	}
+	if fd < 0 {
+		if dir, err := s.lookupDirName(dirID, name); err == nil {
+			if d, err := openPath(dir.fd, name); err == nil {
+				if len(fh) <= 4 || bytes.Equal(fileHandleOf(d), fh) {
+					fd = d
+				} else {
+					unix.Close(d)
+				}
+			}
+			dir.decRef()
+		}
+	}
+	if fd < 0 && len(fh) > 4 && len(fh) <= 4+maxHandleBytes {
+		if d, err := s.openByHandle(fh); err == nil {
+			if s.checkBeneathRoot(d) == nil {
+				fd = d
+			} else {
+				unix.Close(d)
+			}
+		}
+	}
+	if fd < 0 {
+		return nil, nil, nil, errorf(unix.ESTALE, "re-sent creation of %q: the file is gone", name)
+	}
+	h, st, err := newHandle(fd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h.incRef() // the caller's reference
+	id, err := s.insert(h)
+	if err != nil {
+		h.decRef()
+		h.decRef()
+		return nil, nil, nil, err
+	}
+	return &goferpb.Handle{Id: id, FileHandle: h.fileHandle}, st, h, nil
+}
+
+// once runs a mutation at most once per origin: a duplicate gets a copy of
+// the first execution's reply. run returns the reply and, for a creation,
+// the new file's file handle; rehit, if not nil, adapts a cached reply for
+// the duplicate (a fresh handle).
+func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (R, []byte), rehit func(R, []byte) R) R {
+	e, owner := s.cache.begin(o)
+	if owner {
+		r, fh := run()
+		s.cache.finish(e, r, fh)
+		return r
+	}
+	<-e.done
+	r := proto.Clone(e.reply).(R)
+	s.log.Debug("duplicate mutation answered from the reply cache", "op", op, "client", o.GetClientId(), "seq", o.GetSeq(), "part", o.GetPart())
+	if rehit != nil {
+		r = rehit(r, e.fileHandle)
+	}
+	return r
+}

@@ -1,0 +1,645 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/gofer"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// replayer is an in-process client that keeps the compacted log exactly
+// as the protocol says: every StateRecord of every reply and StateUpdate
+// folded into a map by key (deleted removes), and Durable pushes.
+type replayer struct {
+	t        testing.TB
+	root     string
+	goferSck string
+	mem      *appMem
+
+	mu      sync.Mutex
+	seq     uint64 // the client's seq counter, across servers
+	log     map[string]*sentrypb.StateRecord
+	durable map[uint64]uint64 // file id -> highest Durable seq
+	pushCh  chan *sentrypb.Push
+
+	// The gofer process (restartable).
+	gofer  *gofer.Server
+	goferG *grpc.Server
+
+	// The current server and its connections.
+	srv   *Server
+	g     *grpc.Server
+	gconn *grpc.ClientConn
+	conn  *transport.GRPCConn
+}
+
+// newReplayer serves a fresh root with a gofer that outlives the servers
+// and starts server A.
+func newReplayer(t testing.TB) *replayer {
+	root := newRoot(t)
+	gs, err := gofer.NewServer(root, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "gofer.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	gs.Register(g)
+	go g.Serve(lis)
+	r := &replayer{t: t, root: root, goferSck: sock, mem: newAppMem(),
+		log: make(map[string]*sentrypb.StateRecord), durable: make(map[uint64]uint64), pushCh: make(chan *sentrypb.Push, 4096)}
+	r.gofer, r.goferG = gs, g
+	t.Cleanup(func() { r.goferG.Stop(); r.gofer.Close() })
+	r.startServer(false)
+	t.Cleanup(func() { r.crash() })
+	return r
+}
+
+// startServer starts a server with its own gofer connection and connects
+// to it (with Hello.resume when resume).
+func (r *replayer) startServer(resume bool) {
+	t := r.t
+	gconn, err := grpc.NewClient("unix://"+r.goferSck, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gconn), Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "sentry.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize))
+	srv.Register(g)
+	go g.Serve(lis)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
+		Hello:             &sentrypb.Hello{ClientId: "replaying-client", Resume: resume},
+		OnPush:            r.onPush,
+		HeartbeatInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv, r.g, r.gconn, r.conn = srv, g, gconn, conn
+}
+
+// crash kills the current server as kill -9 would: its gofer connection
+// goes first (so it releases nothing in the gofer), then everything else,
+// without Goodbye.
+func (r *replayer) crash() {
+	if r.srv == nil {
+		return
+	}
+	r.gconn.Close()
+	r.conn.Close()
+	r.g.Stop()
+	r.srv.Close()
+	r.srv = nil
+}
+
+// restartGofer kills the gofer (its handles and reply cache die with it)
+// and starts a new one on the same root and socket.
+func (r *replayer) restartGofer() {
+	r.goferG.Stop()
+	r.gofer.Close()
+	os.Remove(r.goferSck)
+	gs, err := gofer.NewServer(r.root, testLog())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	lis, err := net.Listen("unix", r.goferSck)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	gs.Register(g)
+	go g.Serve(lis)
+	r.gofer, r.goferG = gs, g
+}
+
+func (r *replayer) fold(recs []*sentrypb.StateRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range recs {
+		if rec.Deleted {
+			delete(r.log, rec.Key)
+		} else {
+			r.log[rec.Key] = rec
+		}
+	}
+	// Pipe writes are retained until read (or the pipe is gone).
+	for key, rec := range r.log {
+		w := rec.GetWrite()
+		if w == nil || w.Pipe == 0 {
+			continue
+		}
+		p := r.log[keyPipe(w.Pipe)]
+		if p == nil || p.GetPipe().Read >= uint64(w.Offset)+w.Length {
+			delete(r.log, key)
+		}
+	}
+}
+
+func (r *replayer) onPush(p *sentrypb.Push) {
+	if st := p.GetState(); st != nil {
+		r.fold(st.Records)
+	}
+	if d := p.GetDurable(); d != nil {
+		r.mu.Lock()
+		r.durable[d.File] = max(r.durable[d.File], d.Seq)
+		// Retained writes it covers are dropped.
+		for key, rec := range r.log {
+			if w := rec.GetWrite(); w != nil && w.Pipe == 0 && w.File == d.File && w.Seq <= d.Seq {
+				delete(r.log, key)
+			}
+		}
+		r.mu.Unlock()
+	}
+	select {
+	case r.pushCh <- p:
+	default:
+	}
+}
+
+// call sends c; unless lost, its reply's state is folded (a lost reply is
+// one the crash swallowed).
+func (r *replayer) call(c *sentrypb.Call, lost bool) *sentrypb.Reply {
+	r.t.Helper()
+	r.mu.Lock()
+	if c.Seq == 0 {
+		r.seq++
+		c.Seq = r.seq
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := r.conn.Call(ctx, c)
+	if err != nil {
+		r.t.Fatalf("call %v: %v", c, err)
+	}
+	if !lost {
+		r.fold(rep.State)
+	}
+	return rep
+}
+
+func (r *replayer) syscallCall(tid int32, sysno uintptr, args ...uint64) *sentrypb.Call {
+	var a [6]uint64
+	copy(a[:], args)
+	var inputs []*sentrypb.Region
+	for _, in := range sysabi.Inputs(sysno, a, r.mem) {
+		inputs = append(inputs, &sentrypb.Region{Addr: in.Addr, Data: in.Data})
+	}
+	return &sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs}}}
+}
+
+func (r *replayer) sys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
+	r.t.Helper()
+	rep := r.call(r.syscallCall(tid, sysno, args...), false)
+	r.mem.apply(rep.Outputs)
+	return rep
+}
+
+func (r *replayer) ok(tid int32, sysno uintptr, args ...uint64) int64 {
+	r.t.Helper()
+	rep := r.sys(tid, sysno, args...)
+	if rep.Errno != 0 {
+		r.t.Fatalf("%s%v: errno %v", sysName(int32(sysno)), args, unix.Errno(rep.Errno))
+	}
+	return rep.Ret
+}
+
+// records returns the folded log's records, sorted by key.
+func (r *replayer) records() []*sentrypb.StateRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*sentrypb.StateRecord, 0, len(r.log))
+	for _, rec := range r.log {
+		out = append(out, proto.Clone(rec).(*sentrypb.StateRecord))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func (r *replayer) logSize() (n, bytes int) {
+	for _, rec := range r.records() {
+		n++
+		bytes += proto.Size(rec)
+	}
+	return n, bytes
+}
+
+// restoreRecords builds Restore's records from the log, filling
+// PipeState.data from the retained pipe writes (written holds the data of
+// every pipe write, by seq).
+func (r *replayer) restoreRecords(written map[uint64][]byte) []*sentrypb.StateRecord {
+	recs := r.records()
+	for _, rec := range recs {
+		p := rec.GetPipe()
+		if p == nil {
+			continue
+		}
+		var ws []*sentrypb.WriteState
+		for _, o := range recs {
+			if w := o.GetWrite(); w != nil && w.Pipe == p.Id {
+				ws = append(ws, w)
+			}
+		}
+		sort.Slice(ws, func(i, j int) bool { return ws[i].Offset < ws[j].Offset })
+		var data []byte
+		for _, w := range ws {
+			b := written[w.Seq]
+			start, end := uint64(w.Offset), uint64(w.Offset)+w.Length
+			if end <= p.Read {
+				continue
+			}
+			if start < p.Read {
+				b = b[p.Read-start:]
+			}
+			data = append(data, b...)
+		}
+		p.Data = data
+	}
+	return recs
+}
+
+// recover crashes the current server, starts another on the same gofer
+// and restores the log into it.
+func (r *replayer) recover(written map[uint64][]byte) *sentrypb.Reply {
+	r.t.Helper()
+	recs := r.restoreRecords(written)
+	r.crash()
+	r.startServer(true)
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Restore{Restore: &sentrypb.Restore{Records: recs}}}, false)
+	if rep.Errno != 0 {
+		r.t.Fatalf("Restore: errno %v", unix.Errno(rep.Errno))
+	}
+	return rep
+}
+
+func (r *replayer) start() {
+	r.t.Helper()
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022}}}, false)
+	if rep.Errno != 0 {
+		r.t.Fatalf("Start: %v", unix.Errno(rep.Errno))
+	}
+}
+
+func (r *replayer) open(path string, flags uint64) uint64 {
+	r.t.Helper()
+	return uint64(r.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), r.mem.str(path), flags, 0644))
+}
+
+func (r *replayer) readStr(tid int32, fd uint64, n int) string {
+	r.t.Helper()
+	buf := r.mem.zeros(n)
+	got := r.ok(tid, unix.SYS_READ, fd, buf, uint64(n))
+	return string(r.mem.bytes(buf, int(got)))
+}
+
+// write writes s to fd and remembers the data by the call's seq (the
+// client's retained-write data).
+func (r *replayer) write(tid int32, fd uint64, s string, written map[uint64][]byte) {
+	r.t.Helper()
+	c := r.syscallCall(tid, unix.SYS_WRITE, fd, r.mem.alloc([]byte(s)), uint64(len(s)))
+	rep := r.call(c, false)
+	if rep.Errno != 0 || rep.Ret != int64(len(s)) {
+		r.t.Fatalf("write %q: %v", s, rep)
+	}
+	if written != nil {
+		written[c.Seq] = []byte(s)
+	}
+}
+
+const sigusr1 = 10
+
+func TestReplayingClientRestore(t *testing.T) {
+	r := newReplayer(t)
+	m := r.mem
+	written := make(map[uint64][]byte)
+	r.start()
+
+	// Files at offsets, shared by dup.
+	a := r.open("/tmp/a", unix.O_CREAT|unix.O_RDWR)
+	r.write(1, a, "0123456789", written)
+	r.ok(1, unix.SYS_LSEEK, a, 3, unix.SEEK_SET)
+	aDup := uint64(r.ok(1, unix.SYS_DUP, a))
+	// Renamed while open.
+	b := r.open("/tmp/b", unix.O_CREAT|unix.O_RDWR)
+	r.write(1, b, "hello world", written)
+	r.ok(1, unix.SYS_LSEEK, b, 6, unix.SEEK_SET)
+	r.ok(1, unix.SYS_RENAME, m.str("/tmp/b"), m.str("/tmp/c"))
+	// Unlinked while open.
+	u := r.open("/tmp/u", unix.O_CREAT|unix.O_RDWR)
+	r.write(1, u, "unlinked data", written)
+	r.ok(1, unix.SYS_LSEEK, u, 2, unix.SEEK_SET)
+	r.ok(1, unix.SYS_UNLINK, m.str("/tmp/u"))
+	// A pipe with unread data (part of it read already).
+	fds := m.zeros(8)
+	r.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	r.write(1, wfd, "pipe", written)
+	r.write(1, wfd, "data", written)
+	if got := r.readStr(1, rfd, 2); got != "pi" {
+		t.Fatalf("pipe read %q", got)
+	}
+	// A directory being listed, cwd, umask, a handler.
+	r.ok(1, unix.SYS_MKDIR, m.str("/tmp/d"), 0755)
+	r.ok(1, unix.SYS_CHDIR, m.str("/tmp/d"))
+	r.ok(1, unix.SYS_UMASK, 027)
+	act := make([]byte, sizeofSigaction)
+	binary.LittleEndian.PutUint64(act, 0x401234)
+	binary.LittleEndian.PutUint64(act[8:], saRestart)
+	r.ok(1, unix.SYS_RT_SIGACTION, sigusr1, m.alloc(act), 0, 8)
+	// A zombie child, a live child, a second thread.
+	zombie := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	r.sys(zombie, unix.SYS_EXIT_GROUP, 7)
+	live := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	thr := r.sys(1, unix.SYS_CLONE, unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|unix.CLONE_SIGHAND|unix.CLONE_THREAD).GetClone().GetChildTid()
+	// The live child closes the pipe's write end in its own table; the
+	// parent's stays open until after recovery.
+	r.ok(live, unix.SYS_CLOSE, wfd)
+
+	rep := r.recover(written)
+	if rep.Ret != 0 {
+		t.Fatalf("Restore lost %d objects", rep.Ret)
+	}
+
+	checks := []struct {
+		name string
+		run  func() string
+		want string
+	}{
+		{"fd at its offset", func() string { return r.readStr(1, a, 4) }, "3456"},
+		{"dup shares the offset", func() string { return r.readStr(1, aDup, 100) }, "789"},
+		{"renamed while open", func() string { return r.readStr(1, b, 100) }, "world"},
+		{"unlinked while open", func() string { return r.readStr(1, u, 100) }, "linked data"},
+		{"pipe keeps unread bytes", func() string { return r.readStr(1, rfd, 100) }, "pedata"},
+		{"pipe EOF once the last writer closes", func() string {
+			r.ok(1, unix.SYS_CLOSE, wfd)
+			return r.readStr(1, rfd, 100)
+		}, ""},
+		{"getcwd", func() string {
+			buf := m.zeros(256)
+			n := r.ok(1, unix.SYS_GETCWD, buf, 256)
+			return string(m.bytes(buf, int(n)-1))
+		}, "/tmp/d"},
+		{"umask", func() string { return itoa(r.ok(1, unix.SYS_UMASK, 022)) }, itoa(027)},
+		{"rt_sigaction old handler", func() string {
+			old := m.zeros(sizeofSigaction)
+			r.ok(1, unix.SYS_RT_SIGACTION, sigusr1, 0, old, 8)
+			return itoa(int64(binary.LittleEndian.Uint64(m.bytes(old, 8))))
+		}, itoa(0x401234)},
+		{"getpid", func() string { return itoa(r.ok(1, unix.SYS_GETPID)) }, "1"},
+		{"getppid of the live child", func() string { return itoa(r.ok(live, unix.SYS_GETPPID)) }, "1"},
+		{"second thread", func() string { return itoa(r.ok(thr, unix.SYS_GETPID)) }, "1"},
+		{"wait4 reaps the zombie", func() string {
+			st := m.zeros(4)
+			pid := r.ok(1, unix.SYS_WAIT4, uint64(zombie), st, 0, 0)
+			return itoa(pid) + "/" + itoa(int64(m.u32(st)))
+		}, itoa(int64(zombie)) + "/" + itoa(7<<8)},
+		{"a new process gets the next pid", func() string {
+			return itoa(int64(r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()))
+		}, itoa(int64(thr) + 1)},
+		{"a new fd gets the lowest free number", func() string {
+			return itoa(int64(r.open("/tmp/new", unix.O_CREAT|unix.O_RDWR)))
+		}, itoa(int64(wfd))},
+	}
+	for _, c := range checks {
+		if got := c.run(); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+func formatInt(v int64) string { return itoa(v) }
+
+// TestReplayExactlyOnce re-sends, after a restore, calls whose replies the
+// crash swallowed, with their original seqs: each takes effect once.
+func TestReplayExactlyOnce(t *testing.T) {
+	r := newReplayer(t)
+	m := r.mem
+	r.start()
+	logfd := r.open("/tmp/log", unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND)
+	r.write(1, logfd, "one\n", nil)
+	if err := os.WriteFile(filepath.Join(r.root, "tmp/x"), []byte("x"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	type lostCall struct {
+		name string
+		call *sentrypb.Call
+	}
+	lost := []lostCall{
+		{"mkdir", r.syscallCall(1, unix.SYS_MKDIR, m.str("/tmp/newdir"), 0755)},
+		{"rename", r.syscallCall(1, unix.SYS_RENAME, m.str("/tmp/x"), m.str("/tmp/y"))},
+		{"append", r.syscallCall(1, unix.SYS_WRITE, logfd, m.alloc([]byte("two\n")), 4)},
+		{"unlink", r.syscallCall(1, unix.SYS_UNLINK, m.str("/tmp/y"))},
+		{"rmdir", r.syscallCall(1, unix.SYS_RMDIR, m.str("/tmp/newdir"))},
+	}
+	first := make([]*sentrypb.Reply, len(lost))
+	for i, l := range lost {
+		first[i] = r.call(l.call, true)
+		if first[i].Errno != 0 {
+			t.Fatalf("%s: errno %v", l.name, unix.Errno(first[i].Errno))
+		}
+	}
+	r.recover(nil)
+	for i, l := range lost {
+		again := r.call(l.call, false)
+		if again.Errno != first[i].Errno || again.Ret != first[i].Ret {
+			t.Errorf("%s re-sent: ret %d errno %v, first ret %d errno %v", l.name, again.Ret, unix.Errno(again.Errno), first[i].Ret, unix.Errno(first[i].Errno))
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.root, "tmp/log")); string(b) != "one\ntwo\n" {
+		t.Errorf("log holds %q", b)
+	}
+	// And the fd goes on appending where the file ends.
+	r.write(1, logfd, "three\n", nil)
+	if b, _ := os.ReadFile(filepath.Join(r.root, "tmp/log")); string(b) != "one\ntwo\nthree\n" {
+		t.Errorf("log holds %q", b)
+	}
+}
+
+// TestRewriteAndDurable checks that writes are reported (WriteState), made
+// durable by the flusher (Durable covers their seqs), and that a retained
+// write re-sent with Rewrite after a restore lands once.
+func TestRewriteAndDurable(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	f := r.open("/tmp/w", unix.O_CREAT|unix.O_RDWR)
+	written := make(map[uint64][]byte)
+	for i := 0; i < 5; i++ {
+		r.write(1, f, "block"+formatInt(int64(i))+";", written)
+	}
+	var fileID, maxSeq uint64
+	for _, rec := range r.records() {
+		if w := rec.GetWrite(); w != nil {
+			fileID, maxSeq = w.File, max(maxSeq, w.Seq)
+		}
+	}
+	if fileID == 0 || len(written) != 5 {
+		t.Fatalf("no WriteState records (%d writes)", len(written))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		r.mu.Lock()
+		d := r.durable[fileID]
+		r.mu.Unlock()
+		if d >= maxSeq {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Durable push covers seq %d of file %d (got %d)", maxSeq, fileID, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// fsync pushes Durable before its reply.
+	r.write(1, f, "tail", written)
+	var tailSeq uint64
+	for s := range written {
+		tailSeq = max(tailSeq, s)
+	}
+	r.ok(1, unix.SYS_FSYNC, f)
+	r.mu.Lock()
+	d := r.durable[fileID]
+	r.mu.Unlock()
+	if d < tailSeq {
+		t.Errorf("fsync returned before Durable covered seq %d (got %d)", tailSeq, d)
+	}
+
+	// The gofer dies before the data reached the disk (simulated by
+	// truncating the file): the client still holds every write (as if no
+	// Durable had come) and re-sends them with Rewrite, in seq order,
+	// after restoring into a new server on the restarted gofer.
+	host := filepath.Join(r.root, "tmp/w")
+	want, _ := os.ReadFile(host)
+	seqs := make([]uint64, 0, len(written))
+	off := int64(0)
+	for s := range written {
+		seqs = append(seqs, s)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	for _, s := range seqs {
+		w := &sentrypb.WriteState{Seq: s, File: fileID, Offset: off, Length: uint64(len(written[s]))}
+		off += int64(len(written[s]))
+		r.fold([]*sentrypb.StateRecord{{Key: keyWrite(s), Value: &sentrypb.StateRecord_Write{Write: w}}})
+	}
+	r.crash()
+	r.restartGofer()
+	r.mu.Lock()
+	r.durable = make(map[uint64]uint64)
+	r.mu.Unlock()
+	if err := os.Truncate(host, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.recover(written)
+	fileRec := r.log[keyFile(fileID)]
+	if fileRec == nil {
+		t.Fatalf("no FileState for file %d", fileID)
+	}
+	for _, rec := range r.records() {
+		w := rec.GetWrite()
+		if w == nil {
+			continue
+		}
+		rw := &sentrypb.Rewrite{Seq: w.Seq, FileHandle: fileRec.GetFile().FileHandle, Path: fileRec.GetFile().Path, Offset: w.Offset, Data: written[w.Seq]}
+		rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: rw}}, false)
+		if rep.Errno != 0 || rep.Ret != int64(len(written[w.Seq])) {
+			t.Fatalf("Rewrite %d: %v", w.Seq, rep)
+		}
+	}
+	if got, _ := os.ReadFile(host); !bytes.Equal(got, want) {
+		t.Errorf("after Rewrite the file holds %q, want %q", got, want)
+	}
+	// The same fd goes on at its offset.
+	r.write(1, f, "+more", nil)
+	if got, _ := os.ReadFile(host); string(got) != string(want)+"+more" {
+		t.Errorf("write after recovery: file holds %q", got)
+	}
+	// The rewritten data becomes durable too.
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		r.mu.Lock()
+		d := r.durable[fileID]
+		r.mu.Unlock()
+		if d >= seqs[len(seqs)-1] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Durable for the rewritten seq %d", seqs[len(seqs)-1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLogCompaction checks that the folded log stays the size of the live
+// state however many calls were made.
+func TestLogCompaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	r := newReplayer(t)
+	r.start()
+	f := r.open("/tmp/c", unix.O_CREAT|unix.O_RDWR)
+	r.write(1, f, strings.Repeat("x", 4096), nil)
+	r.ok(1, unix.SYS_FSYNC, f) // the write's record is dropped now, not mid-test
+	buf := r.mem.zeros(16)
+	fds := r.mem.zeros(8)
+	r.ok(1, unix.SYS_PIPE2, fds, 0)
+	step := func(i int) {
+		r.ok(1, unix.SYS_LSEEK, f, uint64(i%4000), unix.SEEK_SET)
+		r.ok(1, unix.SYS_READ, f, buf, 16)
+	}
+	run := func(from, to int) {
+		for i := from; i < to; i++ {
+			step(i)
+		}
+	}
+	counts := []int{1000, 100000}
+	type size struct{ n, bytes int }
+	var got []size
+	done := 0
+	for _, c := range counts {
+		run(done, c/2)
+		done = c / 2
+		n, b := r.logSize()
+		got = append(got, size{n, b})
+	}
+	if got[0].n != got[1].n {
+		t.Errorf("records after %d calls: %d; after %d calls: %d", counts[0], got[0].n, counts[1], got[1].n)
+	}
+	if d := got[1].bytes - got[0].bytes; d < -16 || d > 16 {
+		t.Errorf("log bytes after %d calls: %d; after %d calls: %d", counts[0], got[0].bytes, counts[1], got[1].bytes)
+	}
+	t.Logf("log: %d records, %d / %d bytes", got[1].n, got[0].bytes, got[1].bytes)
+}

@@ -1,0 +1,667 @@
+package server
+
+import (
+	"fmt"
+	"path"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// restoreSet is a Restore's records, by kind.
+type restoreSet struct {
+	procs   []*sentrypb.ProcessState
+	threads []*sentrypb.ThreadState
+	fds     []*sentrypb.FdState
+	files   map[uint64]*sentrypb.FileState
+	fss     map[uint64]*sentrypb.FsState
+	sigs    map[uint64]*sentrypb.SigHandState
+	pipes   map[uint64]*sentrypb.PipeState
+	maps    []*sentrypb.MappedFileState
+	writes  []*sentrypb.WriteState
+	ids     *sentrypb.IdState
+	maxID   uint64
+}
+
+func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
+	s := &restoreSet{
+		files: make(map[uint64]*sentrypb.FileState),
+		fss:   make(map[uint64]*sentrypb.FsState),
+		sigs:  make(map[uint64]*sentrypb.SigHandState),
+		pipes: make(map[uint64]*sentrypb.PipeState),
+	}
+	seen := make(map[string]bool)
+	bad := func(rec *sentrypb.StateRecord, why string) error {
+		return fmt.Errorf("restore: record %q: %s: %w", rec.GetKey(), why, unix.EINVAL)
+	}
+	id := func(v uint64) uint64 {
+		s.maxID = max(s.maxID, v)
+		return v
+	}
+	for _, rec := range rs.GetRecords() {
+		if rec == nil || rec.Deleted {
+			continue
+		}
+		if seen[rec.Key] {
+			return nil, bad(rec, "duplicate key")
+		}
+		seen[rec.Key] = true
+		switch v := rec.Value.(type) {
+		case *sentrypb.StateRecord_Process:
+			p := v.Process
+			if p == nil || p.Pid <= 0 || p.Pid >= maxTID || p.Ppid < 0 || p.Ppid >= maxTID {
+				return nil, bad(rec, "bad pid")
+			}
+			s.procs = append(s.procs, p)
+		case *sentrypb.StateRecord_Thread:
+			t := v.Thread
+			if t == nil || t.Tid <= 0 || t.Tid >= maxTID || t.Pid <= 0 {
+				return nil, bad(rec, "bad tid")
+			}
+			s.threads = append(s.threads, t)
+		case *sentrypb.StateRecord_Fd:
+			f := v.Fd
+			if f == nil || f.Fd < 0 || f.Fd >= maxFDs || f.FdTable == 0 || f.File == 0 {
+				return nil, bad(rec, "bad fd")
+			}
+			id(f.FdTable)
+			s.fds = append(s.fds, f)
+		case *sentrypb.StateRecord_File:
+			f := v.File
+			if f == nil || f.Id == 0 || f.Offset < 0 {
+				return nil, bad(rec, "bad file")
+			}
+			s.files[id(f.Id)] = f
+		case *sentrypb.StateRecord_Fs:
+			if v.Fs == nil || v.Fs.Id == 0 {
+				return nil, bad(rec, "bad fs")
+			}
+			s.fss[id(v.Fs.Id)] = v.Fs
+		case *sentrypb.StateRecord_Sighand:
+			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != numSignals*sizeofSigaction {
+				return nil, bad(rec, "bad sighand")
+			}
+			s.sigs[id(v.Sighand.Id)] = v.Sighand
+		case *sentrypb.StateRecord_Pipe:
+			p := v.Pipe
+			if p == nil || p.Id == 0 || len(p.Data) > pipeCapacity {
+				return nil, bad(rec, "bad pipe")
+			}
+			s.pipes[id(p.Id)] = p
+		case *sentrypb.StateRecord_Mapped:
+			if v.Mapped == nil || v.Mapped.FileId == 0 {
+				return nil, bad(rec, "bad mapping")
+			}
+			s.maps = append(s.maps, v.Mapped)
+		case *sentrypb.StateRecord_Write:
+			if v.Write == nil || v.Write.Seq == 0 {
+				return nil, bad(rec, "bad write")
+			}
+			s.writes = append(s.writes, v.Write)
+		case *sentrypb.StateRecord_Ids:
+			s.ids = v.Ids
+		default:
+			return nil, bad(rec, "no value")
+		}
+	}
+	sort.Slice(s.procs, func(i, j int) bool { return s.procs[i].Pid < s.procs[j].Pid })
+	return s, nil
+}
+
+// restore rebuilds the client's kernel state from a Restore's records
+// (sentry.proto, Recovery). Structural errors (malformed or inconsistent
+// records) fail the whole call with EINVAL; an object that cannot be
+// rebuilt (a file that is gone) is logged, replaced by a stand-in that
+// fails with ESTALE, and counted in the reply's ret.
+func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
+	if rs == nil {
+		return unix.EINVAL
+	}
+	s, err := parseRestore(rs)
+	if err != nil {
+		k.log.Warn("restore refused", "err", err)
+		return err
+	}
+	k.mu.Lock()
+	if k.started || k.destroyed {
+		k.mu.Unlock()
+		return unix.EBUSY
+	}
+	k.started = true
+	rc, err := k.restoreProcsLocked(s)
+	k.mu.Unlock()
+	if err != nil {
+		k.log.Warn("restore failed", "err", err)
+		return err
+	}
+	lost := 0
+	lose := func(what string, err error) {
+		lost++
+		k.log.Warn("restore: could not rebuild", "object", what, "err", err)
+	}
+
+	// Files (gofer RPCs; no lock held).
+	files := make(map[uint64]*file, len(s.files))
+	pipes := make(map[uint64]*pipe)
+	ids := make([]uint64, 0, len(s.files))
+	for id := range s.files {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		fs := s.files[id]
+		f, err := k.restoreFile(rc, fs, s, pipes)
+		if err != nil {
+			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
+			f = newFile(&lostFile{fh: fs.FileHandle, path: fs.Path}, nil, fs.Flags)
+		}
+		f.id.Store(id)
+		f.off = fs.Offset
+		f.offRep.Store(fs.Offset)
+		if f.d != nil && f.d.isDir() {
+			f.dir = decodeDirOffset(fs.Offset)
+		}
+		f.trk.Store(k.trk)
+		files[id] = f
+	}
+
+	// Working directories and executables.
+	cwds := make(map[uint64]*dentry)
+	for id, fs := range s.fss {
+		d, err := k.restoreDentry(rc, fs.CwdHandle, fs.Cwd, true)
+		if err != nil {
+			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
+			d = k.vfs.root
+		}
+		cwds[id] = d
+	}
+	exes := make(map[int32]*dentry)
+	for _, p := range s.procs {
+		if p.Exe != "" && rc != nil {
+			if d, err := k.vfs.resolve(rc, k.vfs.root, p.Exe, true); err == nil {
+				exes[p.Pid] = d
+			}
+		}
+	}
+
+	// Fd tables.
+	var drop []*file
+	k.mu.Lock()
+	for _, fd := range s.fds {
+		tab := k.restoreTabs[fd.FdTable]
+		f := files[fd.File]
+		if tab == nil || f == nil {
+			k.mu.Unlock()
+			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
+		}
+		f.incRef()
+		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec); old != nil {
+			drop = append(drop, old)
+		}
+	}
+	for id, fs := range k.restoreFSs {
+		if d := cwds[id]; d != nil {
+			fs.cwd = d
+		}
+	}
+	for pid, d := range exes {
+		if p := k.procs[pid]; p != nil {
+			p.exe = d
+		}
+	}
+	// Retained writes: keep their files until the Rewrite arrives.
+	if k.rewrites == nil {
+		k.rewrites = make(map[uint64]*file)
+	}
+	for _, w := range s.writes {
+		if w.Pipe != 0 {
+			continue
+		}
+		if f := files[w.File]; f != nil {
+			if _, ok := f.impl.(*goferFile); ok && k.rewrites[w.Seq] == nil {
+				f.incRef()
+				k.rewrites[w.Seq] = f
+			}
+		}
+	}
+	k.restoreTabs, k.restoreFSs = nil, nil
+	k.mu.Unlock()
+	for _, f := range drop {
+		f.decRef()
+	}
+
+	// Mapped files.
+	for _, m := range s.maps {
+		f, st, err := k.restoreMapped(rc, m)
+		if err != nil {
+			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
+			continue
+		}
+		k.maps.insert(m.FileId, f, st, int(m.Refs))
+	}
+
+	// Drop the restore's own references: a description no fd, pipe or
+	// retained write needs goes away (and so does its record).
+	var orphans []uint64
+	for id, f := range files {
+		f.decRef()
+		if f.refs.Load() <= 0 {
+			orphans = append(orphans, id)
+		}
+	}
+
+	// The client has all of this already: report only what the restore
+	// dropped, and the allocators.
+	k.trk.mu.Lock()
+	k.trk.reset()
+	k.trk.ids = true
+	for _, id := range orphans {
+		k.trk.deleted[keyFile(id)] = struct{}{}
+	}
+	for id, p := range pipes {
+		p.mu.Lock()
+		dead := p.readers+p.writers == 0
+		p.mu.Unlock()
+		if dead {
+			k.trk.deleted[keyPipe(id)] = struct{}{}
+		}
+	}
+	for id := range s.pipes {
+		if pipes[id] == nil {
+			k.trk.deleted[keyPipe(id)] = struct{}{}
+		}
+	}
+	k.trk.mu.Unlock()
+
+	k.log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
+		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "lost", lost)
+	r.Ret = int64(lost)
+	return nil
+}
+
+// restoreProcsLocked creates the processes, threads, fd tables (empty),
+// fs contexts and signal handler tables, and returns a context to resolve
+// paths with. Precondition: k.mu is held.
+func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
+	k.trk.bumpID(s.maxID)
+	if s.ids != nil {
+		if s.ids.NextObject > 0 {
+			k.trk.bumpID(s.ids.NextObject - 1)
+		}
+		if s.ids.LastPid > 0 && s.ids.LastPid < maxTID {
+			k.lastTID = max(k.lastTID, s.ids.LastPid)
+		}
+	}
+	sigs := make(map[uint64]*sigHandlers)
+	for id, sh := range s.sigs {
+		h := &sigHandlers{id: id}
+		parseSigActions(sh.Actions, h)
+		sigs[id] = h
+	}
+	fss := make(map[uint64]*fsContext)
+	for id, fs := range s.fss {
+		fss[id] = &fsContext{id: id, umask: fs.Umask & 0777, cwd: k.vfs.root}
+	}
+	tabs := make(map[uint64]*fdTable)
+	byPID := make(map[int32]*sentrypb.ProcessState)
+	for _, ps := range s.procs {
+		p, err := k.newProcessLocked(ps.Pid, nil)
+		if err != nil {
+			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
+		}
+		byPID[ps.Pid] = ps
+		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
+		if p.exitSignal < 0 || p.exitSignal > numSignals {
+			p.exitSignal = int(unix.SIGCHLD)
+		}
+		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
+			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
+		p.comm, p.argv = ps.Comm, ps.Argv
+		if ps.Init {
+			if k.init != nil {
+				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
+			}
+			k.init = p
+		}
+		if ps.Zombie {
+			p.exiting, p.zombie, p.exitStatus = true, true, ps.ExitStatus
+			t := k.threads[p.pid]
+			t.killed, t.exitStatus = true, ps.ExitStatus
+			close(t.dead)
+			delete(p.live, t)
+			if p.sig = sigs[ps.Sighand]; p.sig == nil {
+				p.sig = &sigHandlers{}
+			}
+			continue
+		}
+		if ps.FdTable != 0 {
+			tab := tabs[ps.FdTable]
+			if tab == nil {
+				tab = &fdTable{id: ps.FdTable, trk: k.trk}
+				tabs[ps.FdTable] = tab
+			}
+			tab.refs++
+			p.fds = tab
+		} else {
+			p.fds = newFDTable(k.trk)
+		}
+		if p.fs = fss[ps.Fs]; p.fs == nil {
+			p.fs = &fsContext{umask: 022, cwd: k.vfs.root}
+		}
+		p.fs.refs++
+		if p.sig = sigs[ps.Sighand]; p.sig == nil {
+			p.sig = &sigHandlers{}
+		}
+	}
+	for _, ps := range s.procs {
+		p := k.procs[ps.Pid]
+		if par := k.procs[ps.Ppid]; par != nil && par != p {
+			p.parent = par
+			par.children[p] = struct{}{}
+		}
+	}
+	// Threads: the leader exists already; others are created, and a
+	// leader no ThreadState names has exited (its process lives on).
+	named := make(map[int32]bool)
+	for _, ts := range s.threads {
+		p := k.procs[ts.Pid]
+		if p == nil || p.zombie {
+			k.log.Warn("restore: thread of a missing or zombie process ignored", "tid", ts.Tid, "pid", ts.Pid)
+			continue
+		}
+		named[ts.Pid] = true
+		if ts.Tid == ts.Pid {
+			named[-ts.Pid] = true // the leader is alive
+			continue
+		}
+		tid, err := k.allocTIDLocked(ts.Tid)
+		if err != nil {
+			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
+		}
+		k.newThreadLocked(p, tid)
+	}
+	for pid, p := range k.procs {
+		if p.zombie || !named[pid] || named[-pid] {
+			continue
+		}
+		t := k.threads[pid]
+		t.killed = true
+		close(t.dead)
+		delete(p.live, t)
+	}
+	if k.init != nil && k.init.zombie {
+		k.appExited, k.appStatus = true, k.init.exitStatus
+	}
+	if k.init != nil && k.tty.present {
+		k.tty.fgPgrp = k.init.pgid
+	}
+	k.restoreTabs, k.restoreFSs = tabs, fss
+	// A context for path lookups: any process's leader thread.
+	var t *thread
+	if k.init != nil {
+		t = k.threads[k.init.pid]
+	}
+	for _, th := range k.threads {
+		if t == nil || (t.killed && !th.killed) {
+			t = th
+		}
+	}
+	if t == nil {
+		return nil, nil
+	}
+	return &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.dead, goferSize: -1}, nil
+}
+
+// restoreFile rebuilds one open file description.
+func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*pipe) (*file, error) {
+	switch fs.Kind {
+	case sentrypb.FileState_GOFER:
+		return k.restoreGoferFile(rc, fs)
+	case sentrypb.FileState_PIPE_READ, sentrypb.FileState_PIPE_WRITE:
+		p := pipes[fs.Pipe]
+		if p == nil {
+			if fs.Pipe == 0 {
+				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
+			}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk}
+			if ps := s.pipes[fs.Pipe]; ps != nil {
+				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
+				if ps.Read > ps.Written {
+					p.skip = ps.Read - ps.Written
+				}
+				if len(ps.Data) > 0 {
+					p.buf = append([]byte(nil), ps.Data...)
+				}
+			}
+			pipes[fs.Pipe] = p
+		}
+		isWrite := fs.Kind == sentrypb.FileState_PIPE_WRITE
+		p.mu.Lock()
+		if isWrite {
+			p.writers++
+		} else {
+			p.readers++
+		}
+		p.mu.Unlock()
+		return newFile(&pipeEnd{p: p, isWrite: isWrite}, nil, fs.Flags), nil
+	case sentrypb.FileState_STDIO:
+		if fs.StdioStream < 0 || fs.StdioStream > 2 {
+			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
+		}
+		f := newStdioFile(k, fs.StdioStream)
+		f.flags.Store(fs.Flags)
+		return f, nil
+	case sentrypb.FileState_SYNTHETIC:
+		if rc == nil || fs.Path == "" {
+			return nil, unix.ENOENT
+		}
+		d, err := k.vfs.resolve(rc, k.vfs.root, fs.Path, false)
+		if err != nil {
+			return nil, err
+		}
+		f, err := rc.openDentry(d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL))
+		if err != nil {
+			return nil, err
+		}
+		f.flags.Store(fs.Flags & keptOpenFlags)
+		return f, nil
+	}
+	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
+}
+
+// reopenHandle asks the gofer for a new handle of file handle fh.
+func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
+	if len(fh) == 0 {
+		return 0, nil, unix.ESTALE
+	}
+	ctx, cancel := k.vfs.rpcCtx()
+	defer cancel()
+	r, err := k.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
+	if err := goferErr("reopen", r.GetErrno(), err); err != nil {
+		return 0, nil, err
+	}
+	if r.Handle == nil || r.Stat == nil {
+		if r.Handle != nil {
+			releaseHandles(k, []uint64{r.Handle.Id})
+		}
+		return 0, nil, unix.EIO
+	}
+	return r.Handle.Id, r.Stat, nil
+}
+
+// restoreDentry returns the dentry of a file known by its file handle
+// (preferred: it follows renames) or its path. The dentry is the one at
+// path if that is still the same file, else a detached one (an unlinked
+// or moved file: its path is unknown).
+func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
+	v := k.vfs
+	h, st, err := k.reopenHandle(fh)
+	if err != nil {
+		if rc == nil || p == "" {
+			return nil, err
+		}
+		return v.resolve(rc, v.root, p, follow)
+	}
+	defer releaseHandles(k, []uint64{h})
+	return k.dentryFor(rc, p, st, fh), nil
+}
+
+// dentryFor returns the dentry for a file with attributes st last known at
+// path p.
+func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
+	v := k.vfs
+	if st.Ino == v.root.ino && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
+		return v.root
+	}
+	if rc != nil && p != "" {
+		if d, err := v.resolve(rc, v.root, p, false); err == nil && d.kind == dkGofer && d.ino == st.Ino &&
+			d.mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
+			return d
+		}
+	}
+	return &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, fh: fh, parent: v.root, name: path.Base(p), deleted: true}
+}
+
+// restoreGoferFile reopens a gofer file description: by its file handle,
+// else by its path.
+func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	v := k.vfs
+	fh := fs.FileHandle
+	h, st, err := k.reopenHandle(fh)
+	var d *dentry
+	if err == nil {
+		d = k.dentryFor(rc, fs.Path, st, fh)
+	} else {
+		if rc == nil || fs.Path == "" {
+			return nil, err
+		}
+		d, err = v.resolve(rc, v.root, fs.Path, false)
+		if err != nil {
+			return nil, err
+		}
+		if d.kind != dkGofer {
+			return nil, unix.ESTALE
+		}
+		var nfh []byte
+		h, st, nfh, err = v.freshHandle(d)
+		if err != nil {
+			return nil, err
+		}
+		if len(fh) == 0 {
+			fh = nfh
+		}
+	}
+	flags := fs.Flags
+	switch {
+	case flags&unix.O_PATH != 0:
+		releaseHandles(k, []uint64{h})
+		return newFile(&pathFile{d: d, c: k}, d, flags), nil
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, flags), nil
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		releaseHandles(k, []uint64{h})
+		return nil, unix.ENXIO
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	if err := goferErr("open", r.GetErrno(), err); err != nil {
+		releaseHandles(k, []uint64{h})
+		return nil, err
+	}
+	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
+}
+
+// restoreMapped reopens a mapped file read-only.
+func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
+	if h, st, err := k.reopenHandle(m.FileHandle); err == nil {
+		return k.openHandleForRead(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle))
+	}
+	if rc == nil || m.Path == "" {
+		return nil, nil, unix.ESTALE
+	}
+	d, err := k.vfs.resolve(rc, k.vfs.root, m.Path, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k.openForRead(d)
+}
+
+// rewrite re-applies a retained write (Rewrite): through the restored
+// description it was made by when Restore named it (WriteState), else
+// through a description opened by the Rewrite's file handle or path. The
+// gofer sees the write's original Origin, so a write it already applied
+// (its reply cache still has it) is not applied again. The write is
+// tracked for durability like the original one: a later Durable for the
+// file covers it.
+func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
+	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
+		return unix.EINVAL
+	}
+	k.mu.Lock()
+	f := k.rewrites[rw.Seq]
+	delete(k.rewrites, rw.Seq)
+	k.mu.Unlock()
+	known := f != nil
+	if !known {
+		var err error
+		f, err = k.openForRewrite(rw)
+		if err != nil {
+			k.log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
+			return err
+		}
+	}
+	defer f.decRef()
+	if _, ok := f.impl.(*goferFile); !ok {
+		k.log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
+		return unix.ESTALE
+	}
+	c := &syscallCtx{k: k, seq: rw.Seq, intr: make(chan struct{}), goferSize: -1}
+	if !known {
+		// No file id the client knows to announce it under: make it
+		// durable before the reply.
+		n, err := f.impl.write(c, f, rw.Data, rw.Offset)
+		if err == nil {
+			h, _ := handleOfFile(f)
+			err = k.vfs.fsync(h, false)
+		}
+		if err != nil {
+			k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+			return err
+		}
+		r.Ret = int64(n)
+		return nil
+	}
+	k.dur.begin(f, rw.Seq)
+	n, err := f.impl.write(c, f, rw.Data, rw.Offset)
+	if rel := k.dur.end(f, rw.Seq, n); rel != nil {
+		rel.decRef()
+	}
+	// The client holds the WriteState already.
+	k.dur.markSent(f, rw.Seq)
+	if err != nil {
+		k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+		return err
+	}
+	r.Ret = int64(n)
+	return nil
+}
+
+// openForRewrite opens the file a Rewrite names for writing.
+func (k *clientState) openForRewrite(rw *sentrypb.Rewrite) (*file, error) {
+	var rc *syscallCtx
+	k.mu.Lock()
+	for _, t := range k.threads {
+		rc = &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.dead, goferSize: -1}
+		break
+	}
+	k.mu.Unlock()
+	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
