@@ -177,10 +177,10 @@ func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error
 }
 
 func sysName(sysno int32) string {
-	if n, ok := sysnoNames[sysno]; ok {
-		return n
+	if sysno < 0 {
+		return fmt.Sprintf("syscall_%d", sysno)
 	}
-	return fmt.Sprintf("syscall_%d", sysno)
+	return sysabi.Name(uintptr(sysno))
 }
 
 func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {

@@ -1,10 +1,10 @@
 // Code generated from golang.org/x/sys/unix zsysnum_linux_amd64.go; DO NOT EDIT.
 
-package server
+package sysabi
 
-// sysnoNames maps amd64 system call numbers to their names (for ENOSYS
+// names maps amd64 system call numbers to their names (for ENOSYS
 // logging and strace).
-var sysnoNames = map[int32]string{
+var names = map[uintptr]string{
 	0:   "read",
 	1:   "write",
 	2:   "open",
