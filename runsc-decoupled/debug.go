@@ -11,14 +11,20 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
+const debugSynopsis = "debug --server TARGET state | debug log DIR"
+
 func runDebug(args []string) int {
+	if len(args) > 0 && args[0] == "log" {
+		return runDebugLog(args[1:])
+	}
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
 	srv := fs.String("server", "", "the remote sentry at `TARGET`; required")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
-	if ok, code := parseFlags(fs, args, "debug --server TARGET state"); !ok {
+	if ok, code := parseFlags(fs, args, debugSynopsis); !ok {
 		return code
 	}
 	if *srv == "" || fs.NArg() != 1 || fs.Arg(0) != "state" {
@@ -41,5 +47,22 @@ func runDebug(args []string) int {
 		return fail("debug", fmt.Errorf("state of %s: %w", t, err))
 	}
 	fmt.Fprint(os.Stdout, r.Text)
+	return 0
+}
+
+// runDebugLog prints the durable client logs (do --log-dir) in a
+// directory, or one log file.
+func runDebugLog(args []string) int {
+	fs := flag.NewFlagSet("debug log", flag.ContinueOnError)
+	if ok, code := parseFlags(fs, args, "debug log DIR|FILE"); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	if err := replaylog.DumpLogDir(os.Stdout, fs.Arg(0)); err != nil {
+		return fail("debug log", err)
+	}
 	return 0
 }

@@ -25,13 +25,17 @@ func runDo(args []string) int {
 	fs := flag.NewFlagSet("do", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
-	servers := fs.String("server", "", "use the remote sentry at `TARGETS` (comma-separated host:port or unix:/path; the first is used) instead of starting one")
+	servers := fs.String("server", "", "use the remote sentries at `TARGETS` (comma-separated host:port or unix:/path) instead of starting one: the first at start; on its failure the same one again within --grace, else the next, round robin")
 	root := fs.String("root", "/", "root directory of the embedded gofer (ignored with --server)")
 	platformName := fs.String("platform", "systrap", "gVisor platform running the application: systrap, ptrace or kvm")
 	strace := fs.Bool("strace", false, "print every forwarded system call with its arguments and result")
 	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the client sentry to `FILE`")
 	heartbeat := fs.Duration("heartbeat", 100*time.Millisecond, "heartbeat interval with the remote sentry")
+	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
+	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, keep retrying the same server this long before moving to the next in --server")
+	recoveryTimeout := fs.Duration("recovery-timeout", client.DefaultRecoveryTimeout, "kill the application if no server has taken it over this long after a failure")
+	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
 	}
@@ -57,22 +61,36 @@ func runDo(args []string) int {
 		log.SetLevel(hclog.Info)
 	}
 
-	target := ""
+	if *heartbeat <= 0 || *deadAfter < 0 || *grace <= 0 || *recoveryTimeout <= 0 {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --heartbeat, --grace and --recovery-timeout must be positive, --dead-after not negative\n")
+		return 2
+	}
+	if *deadAfter > 0 && *deadAfter <= *heartbeat {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --dead-after %v must be longer than --heartbeat %v\n", *deadAfter, *heartbeat)
+		return 2
+	}
+	var list []string
 	if *servers != "" {
-		list := strings.Split(*servers, ",")
-		for _, s := range list {
+		for _, s := range strings.Split(*servers, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
 			if _, err := transport.ParseTarget(s); err != nil {
 				return failDo(fmt.Errorf("--server: %w", err))
 			}
+			list = append(list, s)
 		}
-		target = list[0]
+		if len(list) == 0 {
+			return failDo(fmt.Errorf("--server: no target"))
+		}
 	} else {
 		emb, err := startEmbedded(*root, common, log)
 		if err != nil {
 			return failDo(err)
 		}
 		defer emb.stop()
-		target = emb.server
+		list = []string{emb.server}
 	}
 	stopProfile, err := startCPUProfile(*profileCPU)
 	if err != nil {
@@ -89,7 +107,7 @@ func runDo(args []string) int {
 		}
 	}
 	status, err := client.Run(context.Background(), client.Config{
-		Server:            target,
+		Servers:           list,
 		Platform:          *platformName,
 		Argv:              argv,
 		Env:               os.Environ(),
@@ -100,6 +118,10 @@ func runDo(args []string) int {
 		Log:               log.Named("client"),
 		Strace:            *strace,
 		HeartbeatInterval: *heartbeat,
+		DeadAfter:         *deadAfter,
+		Grace:             *grace,
+		RecoveryTimeout:   *recoveryTimeout,
+		LogDir:            *logDir,
 	})
 	if err != nil {
 		return failDo(err)

@@ -23,7 +23,7 @@ var subcommands = map[string]subcommand{
 	"do":     {"run a command in the sandbox", runDo},
 	"server": {"run the remote sentry daemon", runServer},
 	"gofer":  {"run the file server daemon", runGofer},
-	"debug":  {"inspect a running remote sentry", runDebug},
+	"debug":  {"inspect a running remote sentry, or a client's durable log", runDebug},
 }
 
 func usage(w io.Writer) {

@@ -16,6 +16,10 @@ func TestBadCommandLines(t *testing.T) {
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
 	os.WriteFile(notDir, nil, 0o644)
+	logDir := filepath.Join(dir, "logs")
+	os.Mkdir(logDir, 0o755)
+	// A client log cut inside its first entry.
+	os.WriteFile(filepath.Join(logDir, "c.rdlog"), []byte("RDCLOG\x00\x01\x10\x00\x00\x00"), 0o644)
 	tests := []struct {
 		name     string
 		args     []string
@@ -39,6 +43,12 @@ func TestBadCommandLines(t *testing.T) {
 		{"gofer missing root", []string{"gofer", "--listen", "unix:" + filepath.Join(dir, "g.sock"), "--root", filepath.Join(dir, "none")}, 1, "root"},
 		{"gofer bad log level", []string{"gofer", "--listen", "unix:" + filepath.Join(dir, "g2.sock"), "--log-level", "loud"}, 1, `--log-level "loud"`},
 		{"debug without server", []string{"debug", "state"}, 2, "usage"},
+		{"debug log truncated", []string{"debug", "log", logDir}, 1, "c.rdlog: offset 8: truncated entry header"},
+		{"debug log empty dir", []string{"debug", "log", dir + "/none"}, 1, "no such file"},
+		{"debug log no dir", []string{"debug", "log"}, 2, "usage"},
+		{"do bad dead-after", []string{"do", "--heartbeat", "100ms", "--dead-after", "50ms", "--", "/bin/true"}, 2, "--dead-after"},
+		{"do bad grace", []string{"do", "--grace", "0s", "--", "/bin/true"}, 2, "--grace"},
+		{"do bad second server", []string{"do", "--server", "unix:/a,nowhere", "--", "/bin/true"}, 125, "want host:port or unix:/path"},
 		{"debug unreachable", []string{"debug", "--server", "unix:" + filepath.Join(dir, "none.sock"), "--timeout", "300ms", "state"}, 1, "state of unix:"},
 	}
 	bin := tu.Binary(t)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -23,8 +24,15 @@ var ErrConnDead = errors.New("transport: connection to the remote sentry is dead
 // Conn is a client's connection to one remote sentry.
 type Conn interface {
 	// Call sends c and blocks until its reply arrives, ctx ends, or the
-	// connection dies (ErrConnDead). A zero c.Seq is assigned.
+	// connection dies (ErrConnDead). A zero c.Seq is assigned; a non-zero
+	// one is kept (a call re-sent after recovery keeps its seq) and later
+	// assigned seqs continue past it.
 	Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
+	// Go sends c and returns at once with the channel its reply will
+	// arrive on; the channel is closed without a reply if the connection
+	// dies first. Calls sent by Go reach the server in the order Go was
+	// called.
+	Go(c *pb.Call) (<-chan *pb.Reply, error)
 	// Send sends a message that has no reply (Interrupt, StdinData,
 	// Goodbye).
 	Send(m *pb.ClientMessage) error
@@ -44,6 +52,12 @@ type Options struct {
 	// has been handled when that reply's Call returns. It must not block
 	// for long.
 	OnPush func(*pb.Push)
+	// OnReply, when set, is called for each reply whose caller is still
+	// waiting, from the receiving goroutine, before the reply is handed
+	// to that caller and before any later message is handled. A reply
+	// whose call was already failed (the connection died) is dropped
+	// without OnReply: its caller re-sends the call.
+	OnReply func(*pb.Reply)
 	// OnFarewell is called when the server acknowledges Goodbye.
 	OnFarewell func()
 	// HeartbeatInterval is how often the client sends a heartbeat
@@ -76,6 +90,9 @@ type GRPCConn struct {
 	lastRecv time.Time
 
 	done chan struct{}
+	// recvDone is closed when the receiving goroutine has returned: no
+	// OnPush or OnReply runs after it.
+	recvDone chan struct{}
 }
 
 // Dial connects to the remote sentry at target and performs the
@@ -93,13 +110,19 @@ func Dial(ctx context.Context, target string, opts Options) (*GRPCConn, error) {
 	}
 	cc, err := grpc.NewClient(t.GRPCTarget(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Reconnecting to a restarted server must be quick: gRPC's
+		// default first retry comes after a second.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 250 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", t, err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	c := &GRPCConn{cc: cc, opts: opts, cancel: cancel,
-		pending: make(map[uint64]chan *pb.Reply), done: make(chan struct{})}
+		pending: make(map[uint64]chan *pb.Reply), done: make(chan struct{}), recvDone: make(chan struct{})}
 	hello := opts.Hello
 	if hello == nil {
 		hello = &pb.Hello{}
@@ -157,8 +180,8 @@ func (c *GRPCConn) send(m *pb.ClientMessage) error {
 	return nil
 }
 
-// Call implements Conn.Call.
-func (c *GRPCConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error) {
+// Go implements Conn.Go.
+func (c *GRPCConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
 	ch := make(chan *pb.Reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -171,9 +194,22 @@ func (c *GRPCConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error) {
 	} else if call.Seq > c.seq {
 		c.seq = call.Seq
 	}
+	if _, dup := c.pending[call.Seq]; dup {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("transport: call seq %d already in flight", call.Seq)
+	}
 	c.pending[call.Seq] = ch
 	c.mu.Unlock()
 	if err := c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Call{Call: call}}); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// Call implements Conn.Call.
+func (c *GRPCConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error) {
+	ch, err := c.Go(call)
+	if err != nil {
 		return nil, err
 	}
 	select {
@@ -203,6 +239,10 @@ func (c *GRPCConn) Err() error {
 	return c.err
 }
 
+// Wait blocks until the connection is dead and its receiving goroutine
+// has returned, so that no OnPush or OnReply call is running or to come.
+func (c *GRPCConn) Wait() { <-c.recvDone }
+
 // Close implements Conn.Close.
 func (c *GRPCConn) Close() error {
 	c.fail(errors.New("closed"))
@@ -226,6 +266,7 @@ func (c *GRPCConn) fail(err error) {
 }
 
 func (c *GRPCConn) recvLoop() {
+	defer close(c.recvDone)
 	for {
 		m, err := c.stream.Recv()
 		if err != nil {
@@ -242,6 +283,9 @@ func (c *GRPCConn) recvLoop() {
 			delete(c.pending, m.Reply.Seq)
 			c.mu.Unlock()
 			if ch != nil {
+				if c.opts.OnReply != nil {
+					c.opts.OnReply(m.Reply)
+				}
 				ch <- m.Reply
 			}
 		case *pb.ServerMessage_Push:

@@ -157,3 +157,68 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// TestCallerSeqsOnReplyAndWait: a caller's seq is kept and later
+// assigned seqs continue past it; OnReply sees each reply (after the push
+// sent before it) before its caller does; Go sends in order; Wait returns
+// once the receiving goroutine is gone.
+func TestCallerSeqsOnReplyAndWait(t *testing.T) {
+	_, target := startEcho(t)
+	var mu sync.Mutex
+	var events []string
+	c, err := Dial(context.Background(), target, Options{
+		OnPush: func(p *pb.Push) {
+			mu.Lock()
+			events = append(events, "push")
+			mu.Unlock()
+		},
+		OnReply: func(r *pb.Reply) {
+			mu.Lock()
+			events = append(events, "reply")
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Call(context.Background(), &pb.Call{Seq: 41})
+	if err != nil || r.Seq != 41 || r.Ret != 41 {
+		t.Fatalf("call with seq 41: %v %v", r, err)
+	}
+	mu.Lock()
+	if len(events) != 2 || events[0] != "push" || events[1] != "reply" {
+		t.Errorf("events before the reply returned: %v", events)
+	}
+	mu.Unlock()
+	r, err = c.Call(context.Background(), &pb.Call{})
+	if err != nil || r.Seq != 42 {
+		t.Fatalf("next assigned seq: %v %v, want 42", r, err)
+	}
+	var chans []<-chan *pb.Reply
+	for i := 0; i < 5; i++ {
+		ch, err := c.Go(&pb.Call{Seq: uint64(100 + i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	for i, ch := range chans {
+		if r := <-ch; r == nil || r.Seq != uint64(100+i) {
+			t.Errorf("Go reply %d: %v", i, r)
+		}
+	}
+	if _, err := c.Go(&pb.Call{Seq: 200}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after Close")
+	}
+	if _, err := c.Go(&pb.Call{}); !errors.Is(err, ErrConnDead) {
+		t.Errorf("Go on a closed connection: %v", err)
+	}
+}

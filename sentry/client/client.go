@@ -19,6 +19,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -27,6 +28,10 @@ type Config struct {
 	// Server is the remote sentry's gRPC target ("unix:/path" or
 	// "host:port").
 	Server string
+	// Servers, when set, lists the remote sentries to use in order
+	// (Server is then ignored): the first at start, and on a failure the
+	// same one again within Grace, else the next, round robin.
+	Servers []string
 	// Platform is "systrap" (default), "ptrace" or "kvm".
 	Platform string
 	// Argv, Env, Cwd and Filename describe the first process (Filename
@@ -57,6 +62,20 @@ type Config struct {
 	// defaults when zero).
 	HeartbeatInterval time.Duration
 	DeadAfter         time.Duration
+	// Grace is how long a recovery keeps retrying one server before
+	// moving to the next (default DefaultGrace).
+	Grace time.Duration
+	// RecoveryTimeout bounds one recovery; after it the application is
+	// killed and Run fails with ErrServerLost (default
+	// DefaultRecoveryTimeout).
+	RecoveryTimeout time.Duration
+	// LogDir, when set, keeps the replay log on disk in this directory
+	// (see durablelog.go).
+	LogDir string
+	// OnRecovery is called after each recovery from a server failure.
+	OnRecovery func(RecoveryStats)
+	// ReplayLog, when set, is the log to use (tests inspect it).
+	ReplayLog *replaylog.Log
 }
 
 // ErrServerLost is returned by Run when the connection to the remote
@@ -79,7 +98,9 @@ type client struct {
 	cfg  Config
 	log  hclog.Logger
 	ctx  context.Context
-	conn transport.Conn
+	conn *remoteSession
+	// rl is the compacted replay log.
+	rl   *replaylog.Log
 	plat gvplatform.Platform
 	// lockThreads pins each task goroutine to its OS thread. Only ptrace
 	// needs it (its stub threads are traced by one host thread); on
@@ -208,6 +229,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		done:        make(chan struct{}),
 		farewell:    make(chan struct{}),
 	}
+	c.rl = cfg.ReplayLog
+	if c.rl == nil {
+		c.rl = replaylog.New()
+	}
+	c.rl.SetWarn(lg.Warn)
 	c.files = newFileCache(c)
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin}
@@ -216,18 +242,35 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
-	conn, err := transport.Dial(ctx, cfg.Server, transport.Options{
-		Hello:             hello,
-		OnPush:            c.onPush,
-		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		DeadAfter:         cfg.DeadAfter,
-	})
-	if err != nil {
+	servers := cfg.Servers
+	if len(servers) == 0 {
+		servers = []string{cfg.Server}
+	}
+	for _, s := range servers {
+		if _, err := transport.ParseTarget(s); err != nil {
+			mf.Destroy()
+			return 0, err
+		}
+	}
+	if cfg.LogDir != "" {
+		dl, err := replaylog.OpenDurable(cfg.LogDir, cfg.ClientID, c.rl, lg)
+		if err != nil {
+			mf.Destroy()
+			return 0, err
+		}
+		defer func() {
+			if err := dl.Close(); err != nil {
+				lg.Error("durable client log", "path", dl.Path(), "err", err)
+			}
+		}()
+	}
+	c.conn = newSession(c, c.rl, servers, hello)
+	c.conn.onRecovery = cfg.OnRecovery
+	if err := c.conn.connect(ctx); err != nil {
+		c.conn.Close()
 		mf.Destroy()
 		return 0, err
 	}
-	c.conn = conn
 	status, err := c.run()
 	c.shutdown()
 	return status, err
@@ -270,7 +313,7 @@ func (c *client) run() (int, error) {
 		c.mu.Unlock()
 		return st, nil
 	case <-c.conn.Done():
-		// The app may have exited just as the connection closed.
+		// The app may have exited just as the session ended.
 		select {
 		case <-c.done:
 			c.mu.Lock()
@@ -312,6 +355,7 @@ func (c *client) shutdown() {
 	for _, t := range ts {
 		t.kill()
 	}
+	c.conn.beginShutdown()
 	select {
 	case <-c.conn.Done():
 	default:
@@ -337,6 +381,13 @@ func (c *client) shutdown() {
 	}
 }
 
+// isExited says the application is over.
+func (c *client) isExited() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exited
+}
+
 // lookupTask returns the live task tid, or nil.
 func (c *client) lookupTask(tid int32) *task {
 	c.mu.Lock()
@@ -347,6 +398,8 @@ func (c *client) lookupTask(tid int32) *task {
 // onPush handles a server push, in order with replies.
 func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {
+	case *pb.Push_State, *pb.Push_Durable:
+		c.rl.FoldPush(p)
 	case *pb.Push_Output:
 		w := c.cfg.Stdout
 		if m.Output.Fd == 2 {

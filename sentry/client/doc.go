@@ -23,11 +23,21 @@
 // gVisor's task_run: deliver pending signals, Switch into the application,
 // then handle the syscall, fault or interrupt that ended the switch.
 //
-// Lock order: client.mu > process.mu > task.mu (each taken alone in
+// Recovery (recovery.go, DESIGN.md §5): every call goes through a
+// remoteSession, which assigns seqs, folds each reply's state records into
+// the compacted replay log (package replaylog) before the caller sees the
+// reply, and on a server's death blocks new calls, reconnects (the same
+// server within the grace period, else the next), sends Restore, the
+// Rewrites of writes not yet durable and the calls that were in flight
+// with their original seqs, then lets calls go out again.
+//
+// Lock order: remoteSession.mu > remoteSession.imu (a leaf, also taken
+// from the transport's receiving goroutine); replaylog.Log.mu is taken
+// alone. client.mu > process.mu > task.mu (each taken alone in
 // practice); fileCache.mu > serverFile.mu. serverFile.mu is held across a
 // PageRead round trip, inside mm's locks (Translate), never with task.mu.
 //
-// Dependencies: platform/, transport/, sentry/sysabi, proto/sentrypb and
+// Dependencies: platform/, transport/, sentry/sysabi, sentry/client/replaylog, proto/sentrypb and
 // gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It
 // must not import sentry/server, gofer/ or the command.
 package client

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,15 @@ type fakeSentry struct {
 	calls map[string]int
 	// pageReads counts PageRead calls.
 	pageReads int
+	// hellos are the Hellos received.
+	hellos []*pb.Hello
+
+	// hook, when set, sees every call first and says it handled it.
+	hook func(ss *session, c *pb.Call) bool
+	// frozen stops heartbeats (a hung server).
+	frozen atomic.Bool
+	// gs serves the fake; Stop kills it.
+	gs *grpc.Server
 }
 
 func (s *fakeSentry) count(name string) {
@@ -44,8 +54,14 @@ func (s *fakeSentry) count(name string) {
 // target.
 func startFakeSentry(t *testing.T) (*fakeSentry, string) {
 	t.Helper()
-	s := &fakeSentry{t: t, files: map[uint64]string{}, calls: map[string]int{}}
 	target := "unix:" + filepath.Join(t.TempDir(), "sentry.sock")
+	return startFakeSentryAt(t, target, nil), target
+}
+
+// startFakeSentryAt serves a fakeSentry with hook at target.
+func startFakeSentryAt(t *testing.T, target string, hook func(ss *session, c *pb.Call) bool) *fakeSentry {
+	t.Helper()
+	s := &fakeSentry{t: t, files: map[uint64]string{}, calls: map[string]int{}, hook: hook}
 	tg, err := transport.ParseTarget(target)
 	if err != nil {
 		t.Fatal(err)
@@ -55,10 +71,11 @@ func startFakeSentry(t *testing.T) (*fakeSentry, string) {
 		t.Fatal(err)
 	}
 	gs := grpc.NewServer()
+	s.gs = gs
 	pb.RegisterSentryServer(gs, s)
 	go gs.Serve(l)
 	t.Cleanup(gs.Stop)
-	return s, target
+	return s
 }
 
 type session struct {
@@ -113,6 +130,9 @@ func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, p
 	if err != nil || m.GetHello() == nil {
 		return fmt.Errorf("expected hello")
 	}
+	s.mu.Lock()
+	s.hellos = append(s.hellos, m.GetHello())
+	s.mu.Unlock()
 	ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "fake"}}})
 	done := make(chan struct{})
 	defer close(done)
@@ -124,6 +144,9 @@ func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, p
 			case <-done:
 				return
 			case <-tk.C:
+				if s.frozen.Load() {
+					continue
+				}
 				ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}})
 			}
 		}
@@ -145,6 +168,9 @@ func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, p
 
 func (ss *session) handle(c *pb.Call) {
 	s := ss.s
+	if s.frozen.Load() || (s.hook != nil && s.hook(ss, c)) {
+		return
+	}
 	switch op := c.Op.(type) {
 	case *pb.Call_Start:
 		name := op.Start.Filename

@@ -190,7 +190,8 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 }
 
 // call performs one round trip on behalf of t, marking it interruptible.
-// A dead connection ends the application (recovery is future work).
+// The session hides server failures (the call waits for the recovery); an
+// error means the application is over or could not be recovered.
 func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.mu.Lock()
 	t.state = stateForwarding
@@ -200,8 +201,8 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	reply, err := t.c.conn.Call(t.c.ctx, c)
 	t.setState(stateKernel)
 	if err != nil {
-		if errors.Is(err, transport.ErrConnDead) {
-			t.c.log.Error("remote sentry connection lost", "tid", t.tid)
+		if !errors.Is(err, transport.ErrConnDead) && !errors.Is(err, errClosed) && !t.c.isExited() {
+			t.c.log.Error("forwarded call failed", "tid", t.tid, "err", err)
 		}
 		t.kill()
 		return nil, err

@@ -1,0 +1,587 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// This file is the client half of recovery (DESIGN.md §5): a session is
+// the client's connection to "the" remote sentry, surviving the death of
+// any one server. It assigns every call's seq, keeps the calls in flight,
+// and folds each reply's state into the ReplayLog before the caller gets
+// the reply.
+//
+// When the transport declares the server dead (heartbeat, or the stream
+// breaking), calls in flight stay pending and every new call blocks; the
+// application's threads keep running until they make a forwarded call.
+// The session dials the same server again (retrying within the grace
+// period), else the next in its list, round robin, until the recovery
+// timeout. On the new connection it sends Hello{resume}, Restore with
+// every live record, a Rewrite for each retained write not yet durable
+// (in seq order), then re-sends the calls in flight with their original
+// seqs, in seq order, before any new call. Only then do new calls go out.
+
+// Recovery defaults.
+const (
+	DefaultGrace           = 3 * time.Second
+	DefaultRecoveryTimeout = 60 * time.Second
+)
+
+// errRefused marks a server that refused to restore the client: the next
+// server is tried at once.
+var errRefused = errors.New("server refused the restore")
+
+// errClosed is the session's error after Close.
+var errClosed = errors.New("client: connection closed")
+
+// RecoveryStats describe one recovery.
+type RecoveryStats struct {
+	// Server is the server the client recovered on.
+	Server string
+	// Attempts counts dials (successful or not).
+	Attempts int
+	// Records is how many records Restore carried (0 when the log was
+	// empty and the application was started afresh).
+	Records int
+	// Rewrites and RewriteBytes count the retained writes re-sent.
+	Rewrites     int
+	RewriteBytes int64
+	// PipeBytes counts the unread pipe bytes restored.
+	PipeBytes int64
+	// InFlight counts the calls re-sent with their original seqs.
+	InFlight int
+	// Lost is what the server reported it could not rebuild (Restore's
+	// ret).
+	Lost int64
+	// Pause is from the moment the death was declared to the moment new
+	// calls could go out again.
+	Pause time.Duration
+}
+
+// pending is a call in flight.
+type pending struct {
+	call *pb.Call
+	// ch is where its reply arrives, on the connection of generation
+	// gen. Protected by session.mu.
+	ch  <-chan *pb.Reply
+	gen uint64
+}
+
+// remoteSession is the client's recovering connection.
+type remoteSession struct {
+	c       *client
+	log     hclog.Logger
+	rl      *replaylog.Log
+	servers []string
+	hello   *pb.Hello
+	opts    transport.Options
+	grace   time.Duration
+	timeout time.Duration
+	// onRecovery is called after each recovery (tests).
+	onRecovery func(RecoveryStats)
+
+	// ctx ends when the session is closed; it bounds dials.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu sync.Mutex
+	// conn is the current connection, of generation connGen; server its
+	// index in servers. Protected by mu.
+	conn    *transport.GRPCConn
+	connGen uint64
+	server  int
+	// lastGen numbers connections. Protected by mu.
+	lastGen uint64
+	// recovering is set while a recovery runs; ready is closed when it
+	// ends (successfully or not). Protected by mu.
+	recovering bool
+	ready      chan struct{}
+	// shuttingDown stops recoveries (the application is over). Protected
+	// by mu.
+	shuttingDown bool
+	// fatal is set when the session is unusable for good; fatalCh is then
+	// closed. Protected by mu.
+	fatal   error
+	fatalCh chan struct{}
+	// seq is the last seq assigned. Protected by mu.
+	seq uint64
+	// queued are Interrupts and StdinData to send once recovered.
+	// Protected by mu.
+	queued []*pb.ClientMessage
+	// recoveries counts successful recoveries. Protected by mu.
+	recoveries int
+
+	// imu protects inflight. It is a leaf lock (taken by the transport's
+	// receiving goroutine).
+	imu      sync.Mutex
+	inflight map[uint64]*pending
+}
+
+func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello) *remoteSession {
+	s := &remoteSession{
+		c:        c,
+		log:      c.log,
+		rl:       rl,
+		servers:  servers,
+		hello:    hello,
+		grace:    c.cfg.Grace,
+		timeout:  c.cfg.RecoveryTimeout,
+		fatalCh:  make(chan struct{}),
+		ready:    make(chan struct{}),
+		inflight: make(map[uint64]*pending),
+	}
+	close(s.ready)
+	if s.grace <= 0 {
+		s.grace = DefaultGrace
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRecoveryTimeout
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.opts = transport.Options{
+		OnPush:            c.onPush,
+		OnReply:           s.onReply,
+		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
+		HeartbeatInterval: c.cfg.HeartbeatInterval,
+		DeadAfter:         c.cfg.DeadAfter,
+	}
+	return s
+}
+
+// dial connects to servers[idx].
+func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.GRPCConn, error) {
+	hello := proto.Clone(s.hello).(*pb.Hello)
+	hello.Resume = resume
+	opts := s.opts
+	opts.Hello = hello
+	return transport.Dial(ctx, s.servers[idx], opts)
+}
+
+// connect makes the first connection: the first server, or with several,
+// each in turn (the grace period each) until one answers.
+func (s *remoteSession) connect(ctx context.Context) error {
+	var conn *transport.GRPCConn
+	var err error
+	if len(s.servers) == 1 {
+		conn, err = s.dial(ctx, 0, false)
+	} else {
+		deadline := time.Now().Add(s.timeout)
+		for i := 0; ; i = (i + 1) % len(s.servers) {
+			dctx, cancel := context.WithDeadline(ctx, earliest(deadline, time.Now().Add(s.grace)))
+			conn, err = s.dial(dctx, i, false)
+			cancel()
+			if err == nil {
+				s.server = i
+				break
+			}
+			s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
+			if ctx.Err() != nil || !time.Now().Before(deadline) {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.lastGen++
+	s.conn, s.connGen = conn, s.lastGen
+	go s.monitor(conn, s.connGen)
+	s.mu.Unlock()
+	return nil
+}
+
+// monitor starts a recovery when conn dies.
+func (s *remoteSession) monitor(conn *transport.GRPCConn, gen uint64) {
+	<-conn.Done()
+	s.mu.Lock()
+	if s.connGen == gen {
+		s.startRecoveryLocked()
+	}
+	s.mu.Unlock()
+}
+
+// startRecoveryLocked starts a recovery unless one runs or the session
+// is over. Precondition: s.mu is held.
+func (s *remoteSession) startRecoveryLocked() {
+	if s.recovering || s.fatal != nil || s.shuttingDown || s.c.isExited() {
+		return
+	}
+	s.recovering = true
+	s.ready = make(chan struct{})
+	go s.recover(s.conn, time.Now())
+}
+
+// onReply folds a reply's state before its caller gets it (transport
+// OnReply: the receiving goroutine, in order with pushes).
+func (s *remoteSession) onReply(r *pb.Reply) {
+	s.imu.Lock()
+	p := s.inflight[r.Seq]
+	delete(s.inflight, r.Seq)
+	s.imu.Unlock()
+	var call *pb.Call
+	if p != nil {
+		call = p.call
+	}
+	s.rl.FoldReply(call, r)
+}
+
+func (s *remoteSession) forget(p *pending) {
+	s.imu.Lock()
+	delete(s.inflight, p.call.Seq)
+	s.imu.Unlock()
+}
+
+// Call sends c (assigning its seq) and waits for its reply, across
+// server failures.
+func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error) {
+	s.mu.Lock()
+	for s.recovering && s.fatal == nil {
+		ready := s.ready
+		s.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	if s.fatal != nil {
+		err := s.fatal
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.seq++
+	c.Seq = s.seq
+	p := &pending{call: c, gen: s.connGen}
+	s.imu.Lock()
+	s.inflight[c.Seq] = p
+	s.imu.Unlock()
+	// A failed send leaves ch nil: the call waits for the recovery,
+	// which re-sends it.
+	p.ch, _ = s.conn.Go(c)
+	ch, gen := p.ch, p.gen
+	s.mu.Unlock()
+
+	for {
+		if ch != nil {
+			select {
+			case r, ok := <-ch:
+				if ok {
+					return r, nil
+				}
+			case <-ctx.Done():
+				s.forget(p)
+				return nil, ctx.Err()
+			}
+		}
+		// The connection died before the reply: wait for a recovery to
+		// re-send the call.
+		s.mu.Lock()
+		for {
+			if s.fatal != nil {
+				err := s.fatal
+				s.mu.Unlock()
+				s.forget(p)
+				return nil, err
+			}
+			if p.gen != gen {
+				ch, gen = p.ch, p.gen
+				break
+			}
+			if !s.recovering {
+				if s.connGen == gen {
+					s.startRecoveryLocked()
+					if !s.recovering {
+						// The application is over: no recovery.
+						s.mu.Unlock()
+						s.forget(p)
+						return nil, transport.ErrConnDead
+					}
+				} else {
+					// Recovered without this call (cannot happen: every
+					// call in flight is re-sent). Re-send it now.
+					s.log.Warn("call missed by recovery; re-sending", "seq", c.Seq)
+					p.ch, _ = s.conn.Go(c)
+					p.gen = s.connGen
+					ch, gen = p.ch, p.gen
+					break
+				}
+			}
+			if s.fatal != nil {
+				continue
+			}
+			ready := s.ready
+			s.mu.Unlock()
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				s.forget(p)
+				return nil, ctx.Err()
+			}
+			s.mu.Lock()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Send sends a message that has no reply. Interrupts and stdin data sent
+// while the server is gone are queued and sent after the recovery;
+// Goodbye fails.
+func (s *remoteSession) Send(m *pb.ClientMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fatal != nil {
+		return s.fatal
+	}
+	queue := func() error {
+		switch v := m.Msg.(type) {
+		case *pb.ClientMessage_Interrupt:
+			for _, q := range s.queued {
+				if qi := q.GetInterrupt(); qi != nil && qi.Tid == v.Interrupt.Tid {
+					return nil
+				}
+			}
+		case *pb.ClientMessage_Stdin:
+		default:
+			return transport.ErrConnDead
+		}
+		s.queued = append(s.queued, m)
+		return nil
+	}
+	if s.recovering {
+		return queue()
+	}
+	if err := s.conn.Send(m); err != nil {
+		s.startRecoveryLocked()
+		return queue()
+	}
+	return nil
+}
+
+// Done is closed when the session is over for good (closed, or a
+// recovery failed); Err says why.
+func (s *remoteSession) Done() <-chan struct{} { return s.fatalCh }
+
+// Err implements transport.Conn.Err.
+func (s *remoteSession) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal
+}
+
+// beginShutdown stops recoveries: the application is over.
+func (s *remoteSession) beginShutdown() {
+	s.mu.Lock()
+	s.shuttingDown = true
+	s.mu.Unlock()
+}
+
+// Close ends the session: waiting calls fail.
+func (s *remoteSession) Close() error {
+	s.mu.Lock()
+	s.shuttingDown = true
+	s.setFatalLocked(errClosed)
+	conn := s.conn
+	s.mu.Unlock()
+	s.cancel()
+	if conn != nil {
+		return conn.Close()
+	}
+	return nil
+}
+
+// setFatalLocked ends the session with err. Precondition: s.mu is held.
+func (s *remoteSession) setFatalLocked(err error) {
+	if s.fatal != nil {
+		return
+	}
+	s.fatal = err
+	close(s.fatalCh)
+	if s.recovering {
+		s.recovering = false
+		close(s.ready)
+	}
+}
+
+func (s *remoteSession) nextSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return s.seq
+}
+
+// recover replaces dead with a connection to a server that has the
+// client's state, then lets calls go out again. It runs in its own
+// goroutine; s.recovering is set.
+func (s *remoteSession) recover(dead *transport.GRPCConn, t0 time.Time) {
+	// No reply or push of the dead connection may be handled once the
+	// calls in flight are chosen for re-sending.
+	dead.Close()
+	dead.Wait()
+	s.mu.Lock()
+	idx := s.server
+	s.mu.Unlock()
+	s.log.Warn("remote sentry lost; recovering", "server", s.servers[idx], "err", dead.Err())
+
+	deadline := t0.Add(s.timeout)
+	var lastErr error
+	attempts := 0
+	tried := map[string]bool{}
+	for {
+		graceEnd := time.Now().Add(s.grace)
+		delay := 10 * time.Millisecond
+		for {
+			now := time.Now()
+			if s.ctx.Err() != nil {
+				return
+			}
+			if !now.Before(deadline) {
+				var names []string
+				for n := range tried {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				err := fmt.Errorf("%w: no remote sentry restored the application within %v (tried %s): %v",
+					ErrServerLost, s.timeout, strings.Join(names, ", "), lastErr)
+				s.log.Error("recovery failed; the application is killed", "err", err)
+				s.mu.Lock()
+				s.setFatalLocked(err)
+				s.mu.Unlock()
+				return
+			}
+			end := earliest(graceEnd, deadline)
+			if !now.Before(end) {
+				break
+			}
+			attempts++
+			tried[s.servers[idx]] = true
+			resume := !s.rl.Empty()
+			ctx, cancel := context.WithDeadline(s.ctx, end)
+			conn, err := s.dial(ctx, idx, resume)
+			cancel()
+			if err == nil {
+				st, err := s.replay(conn, idx, resume)
+				if err == nil {
+					st.Attempts = attempts
+					st.Pause = time.Since(t0)
+					s.log.Info("recovered from a remote sentry failure",
+						"server", st.Server, "records", st.Records, "rewrites", st.Rewrites,
+						"bytes_resent", st.RewriteBytes+st.PipeBytes, "in_flight", st.InFlight,
+						"lost", st.Lost, "attempts", st.Attempts, "pause_ms", st.Pause.Milliseconds())
+					if s.onRecovery != nil {
+						s.onRecovery(st)
+					}
+					return
+				}
+				conn.Close()
+				lastErr = err
+				s.log.Warn("recovery attempt failed", "server", s.servers[idx], "err", err)
+				if errors.Is(err, errRefused) {
+					break
+				}
+			} else {
+				lastErr = err
+				s.log.Debug("remote sentry unreachable", "server", s.servers[idx], "err", err)
+			}
+			select {
+			case <-time.After(min(delay, time.Until(end))):
+			case <-s.ctx.Done():
+				return
+			}
+			delay = min(2*delay, 200*time.Millisecond)
+		}
+		idx = (idx + 1) % len(s.servers)
+	}
+}
+
+// replay rebuilds the client's state on conn: Restore, the Rewrites, then
+// the calls in flight; on success conn becomes the session's connection.
+func (s *remoteSession) replay(conn *transport.GRPCConn, idx int, resume bool) (RecoveryStats, error) {
+	st := RecoveryStats{Server: s.servers[idx]}
+	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+	defer cancel()
+	if resume {
+		recs := s.rl.RestoreRecords()
+		st.Records = len(recs)
+		for _, r := range recs {
+			st.PipeBytes += int64(len(r.GetPipe().GetData()))
+		}
+		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs}}})
+		if err != nil {
+			return st, fmt.Errorf("restore: %w", err)
+		}
+		if r.Errno != 0 {
+			return st, fmt.Errorf("%w: %v", errRefused, unix.Errno(r.Errno))
+		}
+		if r.Ret > 0 {
+			st.Lost = r.Ret
+			s.log.Warn("the server could not rebuild some objects (they now fail with ESTALE)", "lost", r.Ret)
+		}
+		for _, rw := range s.rl.RetainedWrites() {
+			r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Rewrite{Rewrite: rw}})
+			if err != nil {
+				return st, fmt.Errorf("rewrite: %w", err)
+			}
+			st.Rewrites++
+			st.RewriteBytes += int64(len(rw.Data))
+			if r.Errno != 0 {
+				s.log.Error("a write the gofer had not made durable could not be re-sent; its data may be lost",
+					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
+			}
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fatal != nil {
+		return st, s.fatal
+	}
+	s.lastGen++
+	gen := s.lastGen
+	s.imu.Lock()
+	ps := make([]*pending, 0, len(s.inflight))
+	for _, p := range s.inflight {
+		ps = append(ps, p)
+	}
+	s.imu.Unlock()
+	sort.Slice(ps, func(i, j int) bool { return ps[i].call.Seq < ps[j].call.Seq })
+	for _, p := range ps {
+		ch, err := conn.Go(p.call)
+		if err != nil {
+			return st, fmt.Errorf("re-send seq %d: %w", p.call.Seq, err)
+		}
+		p.ch, p.gen = ch, gen
+		st.InFlight++
+	}
+	for _, m := range s.queued {
+		conn.Send(m)
+	}
+	s.queued = nil
+	s.conn, s.connGen, s.server = conn, gen, idx
+	s.recoveries++
+	s.recovering = false
+	close(s.ready)
+	go s.monitor(conn, gen)
+	return st, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

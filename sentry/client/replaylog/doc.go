@@ -1,0 +1,16 @@
+// Package replaylog is the thin client sentry's compacted syscall log
+// (DESIGN.md §5, sentry.proto's Recovery section) and its durable form on
+// the client's disk (do --log-dir, read by "runsc-decoupled debug log").
+//
+// Log folds the StateRecords of replies and pushes, keyed by object, and
+// retains the data of writes not yet durable and of unread pipe bytes;
+// the client's recovery (sentry/client/recovery.go) builds Restore and
+// Rewrite calls from it. DurableLog appends its changes to a file.
+//
+// It does not depend on gVisor (so the decoder can be fuzzed: go test
+// -fuzz FuzzDecodeLog ./sentry/client/replaylog/).
+//
+// Dependencies: proto/sentrypb, hclog, protobuf.
+//
+// Lock order: Log.mu > DurableLog.mu.
+package replaylog

@@ -1,0 +1,605 @@
+package replaylog
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Log is the client's compacted syscall log (DESIGN.md §5,
+// sentry.proto's Recovery section): the live kernel state of the
+// application as StateRecords keyed by object (a later record with the
+// same key replaces the earlier one; a deleted record removes it), the data
+// of writes to gofer files not yet durable, and the unread bytes of pipes
+// the application wrote.
+//
+// Its size grows with live state, never with the number of calls made:
+// every record replaces its key's previous value, file write data is
+// dropped by Durable pushes and pipe bytes as the pipe's read count passes
+// them.
+//
+// Reply.state and StateUpdate records are folded in before the reply that
+// carries them (or any later reply) reaches the application; the transport
+// calls OnReply and OnPush in arrival order from its receiving goroutine.
+//
+// Log is safe for concurrent use. Lock order: Log.mu >
+// DurableLog.mu.
+type Log struct {
+	mu sync.Mutex
+	// records are the live records by key, write records of gofer files
+	// ("write/<seq>") included. Protected by mu.
+	records map[string]*pb.StateRecord
+	// recSize is each record's encoded size. Protected by mu.
+	recSize map[string]int
+	// writes are the retained gofer-file writes by seq; byFile indexes
+	// them by FileState id. Protected by mu.
+	writes map[uint64]*retainedWrite
+	byFile map[uint64]map[uint64]struct{}
+	// pipes are the retained pipe bytes by PipeState id. Protected by mu.
+	pipes map[uint64]*pipeData
+	// bytes is the live size: encoded records plus retained data.
+	// Protected by mu.
+	bytes int64
+	// dataBytes is the retained data alone (file writes and pipes).
+	// Protected by mu.
+	dataBytes int64
+	// warned holds warnings already logged once. Protected by mu.
+	warned map[string]bool
+	// journal, when set, receives every change (the durable log).
+	// Protected by mu (called with it held, in order).
+	journal journal
+	// warn reports anomalies (data the log cannot retain).
+	warn func(msg string, args ...any)
+}
+
+// retainedWrite is the data of one write to a gofer file not yet durable.
+type retainedWrite struct {
+	seq    uint64
+	file   uint64
+	offset int64
+	data   []byte
+	// handle and path are the file's FileState when the write was folded
+	// (the record may be gone by the time a Rewrite needs them).
+	handle []byte
+	path   string
+}
+
+// pipeData is the retained byte stream of a pipe: data holds the bytes at
+// stream positions [start, start+len(data)); read is the pipe's read
+// count as last reported.
+type pipeData struct {
+	start uint64
+	data  []byte
+	read  uint64
+}
+
+func (p *pipeData) end() uint64 { return p.start + uint64(len(p.data)) }
+
+// maxPipePad bounds the zeros written for pipe bytes the log lacks.
+const maxPipePad = 1 << 20
+
+// journal receives the log's changes in order.
+type journal interface {
+	// record is a folded record, with the data of its write (WriteState).
+	record(rec *pb.StateRecord, data []byte)
+	// durable is a folded Durable push.
+	durable(file, seq uint64)
+}
+
+// SetWarn sets where the log reports anomalies (data it cannot retain).
+func (l *Log) SetWarn(f func(msg string, args ...any)) {
+	l.mu.Lock()
+	l.warn = f
+	l.mu.Unlock()
+}
+
+// New returns an empty log.
+func New() *Log {
+	return &Log{
+		records: make(map[string]*pb.StateRecord),
+		recSize: make(map[string]int),
+		writes:  make(map[uint64]*retainedWrite),
+		byFile:  make(map[uint64]map[uint64]struct{}),
+		pipes:   make(map[uint64]*pipeData),
+		warned:  make(map[string]bool),
+	}
+}
+
+// FoldReply folds the state records of reply, which answers call (nil
+// when the call is not known: its writes then cannot be retained).
+func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
+	if len(reply.GetState()) == 0 {
+		return
+	}
+	var data []byte
+	var haveData bool
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, rec := range reply.State {
+		if rec.GetWrite() != nil && !haveData {
+			data, haveData = writeData(call), true
+		}
+		l.foldLocked(rec, data)
+	}
+}
+
+// FoldPush folds a StateUpdate or Durable push; others are ignored.
+func (l *Log) FoldPush(p *pb.Push) {
+	switch m := p.GetMsg().(type) {
+	case *pb.Push_State:
+		l.mu.Lock()
+		for _, rec := range m.State.GetRecords() {
+			l.foldLocked(rec, nil)
+		}
+		l.mu.Unlock()
+	case *pb.Push_Durable:
+		l.Durable(m.Durable.GetFile(), m.Durable.GetSeq())
+	}
+}
+
+// Fold folds one record; data is the data of the call that made a
+// WriteState record (the whole input: the record's length says how much
+// was written).
+func (l *Log) Fold(rec *pb.StateRecord, data []byte) {
+	l.mu.Lock()
+	l.foldLocked(rec, data)
+	l.mu.Unlock()
+}
+
+// Durable drops every retained write to file with a seq at or below seq.
+func (l *Log) Durable(file, seq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.journal != nil {
+		l.journal.durable(file, seq)
+	}
+	for s := range l.byFile[file] {
+		if s <= seq {
+			l.dropWriteLocked(s)
+		}
+	}
+}
+
+func (l *Log) warnOnce(key, msg string, args ...any) {
+	if l.warned[key] {
+		return
+	}
+	l.warned[key] = true
+	if l.warn != nil {
+		l.warn(msg, args...)
+	}
+}
+
+// foldLocked folds rec. Precondition: l.mu is held.
+func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
+	if rec == nil || rec.Key == "" {
+		return
+	}
+	if l.journal != nil {
+		var jd []byte
+		if w := rec.GetWrite(); w != nil && !rec.Deleted {
+			jd = clip(data, w.Length)
+		}
+		l.journal.record(rec, jd)
+	}
+	if rec.Deleted {
+		l.deleteLocked(rec.Key)
+		return
+	}
+	switch v := rec.Value.(type) {
+	case *pb.StateRecord_Write:
+		w := v.Write
+		if w.Pipe != 0 {
+			// Pipe bytes are retained in the pipe's stream, not as a
+			// record: Restore sends them as PipeState.data.
+			l.pipeWriteLocked(w, clip(data, w.Length))
+			return
+		}
+		l.fileWriteLocked(rec, w, data)
+		return
+	case *pb.StateRecord_Pipe:
+		l.putLocked(rec)
+		p := l.pipes[v.Pipe.Id]
+		if p == nil {
+			p = &pipeData{start: v.Pipe.Read, read: v.Pipe.Read}
+			l.pipes[v.Pipe.Id] = p
+		}
+		if v.Pipe.Read > p.read {
+			p.read = v.Pipe.Read
+		}
+		l.trimPipeLocked(p)
+		return
+	}
+	l.putLocked(rec)
+}
+
+// putLocked stores rec under its key.
+func (l *Log) putLocked(rec *pb.StateRecord) {
+	n := proto.Size(rec)
+	l.bytes += int64(n - l.recSize[rec.Key])
+	l.records[rec.Key] = rec
+	l.recSize[rec.Key] = n
+}
+
+// deleteLocked removes key and what it retains.
+func (l *Log) deleteLocked(key string) {
+	if strings.HasPrefix(key, "write/") {
+		if seq, err := strconv.ParseUint(key[len("write/"):], 10, 64); err == nil {
+			l.dropWriteLocked(seq)
+		}
+	}
+	if strings.HasPrefix(key, "pipe/") {
+		if id, err := strconv.ParseUint(key[len("pipe/"):], 10, 64); err == nil {
+			if p := l.pipes[id]; p != nil {
+				l.bytes -= int64(len(p.data))
+				l.dataBytes -= int64(len(p.data))
+				delete(l.pipes, id)
+			}
+		}
+	}
+	l.removeRecordLocked(key)
+}
+
+func (l *Log) removeRecordLocked(key string) {
+	if _, ok := l.records[key]; !ok {
+		return
+	}
+	l.bytes -= int64(l.recSize[key])
+	delete(l.records, key)
+	delete(l.recSize, key)
+}
+
+// fileWriteLocked retains the data of a write to a gofer file.
+func (l *Log) fileWriteLocked(rec *pb.StateRecord, w *pb.WriteState, data []byte) {
+	if w.Seq == 0 {
+		return
+	}
+	if uint64(len(data)) < w.Length {
+		l.warnOnce("nodata", "a write's data is not in its call; it cannot be re-sent after a server failure",
+			"seq", w.Seq, "file", w.File, "length", w.Length, "have", len(data))
+	}
+	l.dropWriteLocked(w.Seq)
+	rw := &retainedWrite{seq: w.Seq, file: w.File, offset: w.Offset,
+		data: append([]byte(nil), clip(data, w.Length)...)}
+	if f := l.records[fileKey(w.File)].GetFile(); f != nil {
+		rw.handle, rw.path = f.FileHandle, f.Path
+	}
+	l.writes[w.Seq] = rw
+	if l.byFile[w.File] == nil {
+		l.byFile[w.File] = make(map[uint64]struct{})
+	}
+	l.byFile[w.File][w.Seq] = struct{}{}
+	l.bytes += int64(len(rw.data))
+	l.dataBytes += int64(len(rw.data))
+	l.putLocked(rec)
+}
+
+// dropWriteLocked forgets the retained write seq and its record.
+func (l *Log) dropWriteLocked(seq uint64) {
+	rw := l.writes[seq]
+	if rw == nil {
+		return
+	}
+	delete(l.writes, seq)
+	if m := l.byFile[rw.file]; m != nil {
+		delete(m, seq)
+		if len(m) == 0 {
+			delete(l.byFile, rw.file)
+		}
+	}
+	l.bytes -= int64(len(rw.data))
+	l.dataBytes -= int64(len(rw.data))
+	l.removeRecordLocked(writeKey(seq))
+}
+
+// pipeWriteLocked adds the bytes of a write to the pipe's stream at
+// w.Offset.
+func (l *Log) pipeWriteLocked(w *pb.WriteState, data []byte) {
+	if w.Length > uint64(len(data))+maxPipePad {
+		l.warnOnce("badpipewrite", "ignoring a pipe write record without its data", "seq", w.Seq, "pipe", w.Pipe, "length", w.Length)
+		return
+	}
+	if uint64(len(data)) < w.Length {
+		l.warnOnce("nopipedata", "a pipe write's data is not in its call; unread pipe bytes may be lost after a server failure",
+			"seq", w.Seq, "pipe", w.Pipe, "length", w.Length, "have", len(data))
+		// Keep the stream's positions right: pad with zeros.
+		data = append(append([]byte(nil), data...), make([]byte, int(w.Length)-len(data))...)
+	}
+	p := l.pipes[w.Pipe]
+	off := uint64(w.Offset)
+	if p == nil {
+		p = &pipeData{start: off}
+		l.pipes[w.Pipe] = p
+	}
+	if len(p.data) == 0 && off >= p.start {
+		p.start = off
+	}
+	before := len(p.data)
+	switch end := p.end(); {
+	case off == end:
+		p.data = append(p.data, data...)
+	case off > end:
+		// A gap: bytes written by a call whose reply this log never saw.
+		l.warnOnce("pipegap", "pipe bytes missing from the log", "pipe", w.Pipe, "have_until", end, "write_at", off)
+		if off-end > maxPipePad {
+			// Not worth padding: keep the newest bytes only.
+			l.bytes -= int64(before)
+			l.dataBytes -= int64(before)
+			p.start, p.data, before = off, append([]byte(nil), data...), 0
+			break
+		}
+		p.data = append(p.data, make([]byte, off-end)...)
+		p.data = append(p.data, data...)
+	default:
+		// Overlap (a re-sent call reported again, or a write below the
+		// stream's start): overwrite what is held, append the rest.
+		for i, b := range data {
+			pos := off + uint64(i)
+			if pos < p.start {
+				continue
+			}
+			if pos < p.end() {
+				p.data[pos-p.start] = b
+			} else {
+				p.data = append(p.data, data[i:]...)
+				break
+			}
+		}
+	}
+	l.bytes += int64(len(p.data) - before)
+	l.dataBytes += int64(len(p.data) - before)
+	l.trimPipeLocked(p)
+}
+
+// trimPipeLocked drops the bytes the pipe's readers consumed.
+func (l *Log) trimPipeLocked(p *pipeData) {
+	if p.read <= p.start {
+		return
+	}
+	n := p.read - p.start
+	if n >= uint64(len(p.data)) {
+		l.bytes -= int64(len(p.data))
+		l.dataBytes -= int64(len(p.data))
+		p.data = nil
+		p.start = p.read
+		return
+	}
+	l.bytes -= int64(n)
+	l.dataBytes -= int64(n)
+	// Copy so the consumed prefix's memory is freed.
+	p.data = append([]byte(nil), p.data[n:]...)
+	p.start = p.read
+}
+
+// LogStats describe the log's size.
+type LogStats struct {
+	// Records is the number of live records.
+	Records int
+	// Bytes is the live size: encoded records plus retained data.
+	Bytes int64
+	// DataBytes is the retained data (file writes and unread pipe bytes).
+	DataBytes int64
+	// Writes is the number of retained writes to gofer files.
+	Writes int
+}
+
+// Stats returns the log's size.
+func (l *Log) Stats() LogStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LogStats{Records: len(l.records), Bytes: l.bytes, DataBytes: l.dataBytes, Writes: len(l.writes)}
+}
+
+// Empty says the log holds no record (nothing to restore).
+func (l *Log) Empty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.records) == 0
+}
+
+// Record returns the live record key, or nil.
+func (l *Log) Record(key string) *pb.StateRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.records[key]
+}
+
+// RestoreRecords returns every live record for a Restore, in a
+// deterministic order, pipes carrying their unread bytes (PipeState.data).
+// Records are shared with the log and must not be modified, except the
+// pipe records, which are copies.
+func (l *Log) RestoreRecords() []*pb.StateRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keys := make([]string, 0, len(l.records))
+	for k := range l.records {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
+	out := make([]*pb.StateRecord, 0, len(keys))
+	for _, k := range keys {
+		rec := l.records[k]
+		if ps := rec.GetPipe(); ps != nil {
+			cp := proto.Clone(ps).(*pb.PipeState)
+			cp.Data = l.unreadLocked(ps)
+			rec = &pb.StateRecord{Key: rec.Key, Value: &pb.StateRecord_Pipe{Pipe: cp}}
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// unreadLocked returns the retained bytes at [read, written) of a pipe.
+func (l *Log) unreadLocked(ps *pb.PipeState) []byte {
+	p := l.pipes[ps.Id]
+	if p == nil || ps.Written <= ps.Read {
+		if ps.Written > ps.Read {
+			l.warnOnce(fmt.Sprint("pipeloss", ps.Id), "unread pipe bytes are not in the log", "pipe", ps.Id, "unread", ps.Written-ps.Read)
+		}
+		return nil
+	}
+	lo, hi := max(ps.Read, p.start), min(ps.Written, p.end())
+	if lo != ps.Read || hi != ps.Written {
+		l.warnOnce(fmt.Sprint("pipeloss", ps.Id), "some unread pipe bytes are not in the log",
+			"pipe", ps.Id, "read", ps.Read, "written", ps.Written, "have_from", p.start, "have_until", p.end())
+	}
+	if lo >= hi {
+		return nil
+	}
+	return append([]byte(nil), p.data[lo-p.start:hi-p.start]...)
+}
+
+// RetainedWrites returns the retained writes to gofer files in seq order,
+// as Rewrites (file handle and path from the file's current FileState,
+// else from when the write was made).
+func (l *Log) RetainedWrites() []*pb.Rewrite {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*pb.Rewrite, 0, len(l.writes))
+	for _, w := range l.writes {
+		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: w.data}
+		if f := l.records[fileKey(w.file)].GetFile(); f != nil {
+			if len(f.FileHandle) > 0 {
+				rw.FileHandle = f.FileHandle
+			}
+			if f.Path != "" {
+				rw.Path = f.Path
+			}
+		}
+		out = append(out, rw)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// PipeBytes returns the retained bytes of pipe id and the stream position
+// of the first.
+func (l *Log) PipeBytes(id uint64) (start uint64, data []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.pipes[id]
+	if p == nil {
+		return 0, nil
+	}
+	return p.start, append([]byte(nil), p.data...)
+}
+
+// setPipeLocked installs retained pipe bytes (from a durable log
+// snapshot).
+func (l *Log) setPipeLocked(id, start uint64, data []byte) {
+	if p := l.pipes[id]; p != nil {
+		l.bytes -= int64(len(p.data))
+		l.dataBytes -= int64(len(p.data))
+	}
+	p := &pipeData{start: start, data: append([]byte(nil), data...), read: start}
+	if ps := l.records[pipeKey(id)].GetPipe(); ps != nil && ps.Read > p.read {
+		p.read = ps.Read
+	}
+	l.pipes[id] = p
+	l.bytes += int64(len(p.data))
+	l.dataBytes += int64(len(p.data))
+	l.trimPipeLocked(p)
+}
+
+func fileKey(id uint64) string   { return "file/" + strconv.FormatUint(id, 10) }
+func pipeKey(id uint64) string   { return "pipe/" + strconv.FormatUint(id, 10) }
+func writeKey(seq uint64) string { return "write/" + strconv.FormatUint(seq, 10) }
+
+// keyLess orders keys by kind, then numerically by their ids, so that a
+// Restore and the debug dump read naturally.
+func keyLess(a, b string) bool {
+	ka, ra, _ := strings.Cut(a, "/")
+	kb, rb, _ := strings.Cut(b, "/")
+	if ka != kb {
+		return kindRank(ka) < kindRank(kb) || (kindRank(ka) == kindRank(kb) && ka < kb)
+	}
+	pa, pb := strings.Split(ra, "/"), strings.Split(rb, "/")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		na, ea := strconv.ParseUint(pa[i], 10, 64)
+		nb, eb := strconv.ParseUint(pb[i], 10, 64)
+		if ea == nil && eb == nil {
+			if na != nb {
+				return na < nb
+			}
+			continue
+		}
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+func kindRank(kind string) int {
+	switch kind {
+	case "ids":
+		return 0
+	case "proc":
+		return 1
+	case "thread":
+		return 2
+	case "fs":
+		return 3
+	case "sig":
+		return 4
+	case "pipe":
+		return 5
+	case "file":
+		return 6
+	case "fdt":
+		return 7
+	case "map":
+		return 8
+	case "write":
+		return 9
+	}
+	return 10
+}
+
+// clip returns data cut to n bytes.
+func clip(data []byte, n uint64) []byte {
+	if uint64(len(data)) > n {
+		return data[:n]
+	}
+	return data
+}
+
+// writeData returns the bytes a write call gave the kernel, in order:
+// write and pwrite64's buffer, the writev family's iovec buffers
+// gathered. Nil for other calls.
+func writeData(call *pb.Call) []byte {
+	sc := call.GetSyscall()
+	if sc == nil {
+		return nil
+	}
+	switch uintptr(sc.Sysno) {
+	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+		if len(sc.Inputs) == 0 || len(sc.Args) < 3 {
+			return nil
+		}
+		return sc.Inputs[0].Data
+	case unix.SYS_WRITEV, unix.SYS_PWRITEV, unix.SYS_PWRITEV2:
+		// Inputs are the iovec array, then each non-empty buffer in
+		// iovec order (sysabi.Inputs).
+		if len(sc.Inputs) < 2 {
+			return nil
+		}
+		n := 0
+		for _, r := range sc.Inputs[1:] {
+			n += len(r.Data)
+		}
+		out := make([]byte, 0, n)
+		for _, r := range sc.Inputs[1:] {
+			out = append(out, r.Data...)
+		}
+		return out
+	}
+	return nil
+}
