@@ -2389,9 +2389,13 @@ func (x *TaskExit) GetAppExit() bool {
 }
 
 type StdioOutput struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fd            int32                  `protobuf:"varint,1,opt,name=fd,proto3" json:"fd,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Fd    int32                  `protobuf:"varint,1,opt,name=fd,proto3" json:"fd,omitempty"`
+	Data  []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// seq is the write call that produced the output. A call re-sent after
+	// a server failure writes its output again; the client prints output for
+	// a seq once.
+	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2438,6 +2442,13 @@ func (x *StdioOutput) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *StdioOutput) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
 }
 
 type StdinWant struct {
@@ -3911,10 +3922,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"1\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"C\n" +
 	"\vStdioOutput\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x1d\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\x1d\n" +
 	"\tStdinWant\x12\x10\n" +
 	"\x03max\x18\x01 \x01(\rR\x03max\"\x0e\n" +
 	"\fDebugRequest\" \n" +

@@ -401,6 +401,9 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
 	case *pb.Push_Output:
+		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {
+			return
+		}
 		w := c.cfg.Stdout
 		if m.Output.Fd == 2 {
 			w = c.cfg.Stderr

@@ -128,6 +128,13 @@ type remoteSession struct {
 	// receiving goroutine).
 	imu      sync.Mutex
 	inflight map[uint64]*pending
+	// printed maps the seq of an in-flight call whose stdio output was
+	// printed to the connection generation that printed it. Protected by
+	// imu.
+	printed map[uint64]uint64
+	// recvGen is the generation of the connection whose messages are being
+	// received. Protected by imu.
+	recvGen uint64
 }
 
 func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello) *remoteSession {
@@ -231,12 +238,32 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.imu.Lock()
 	p := s.inflight[r.Seq]
 	delete(s.inflight, r.Seq)
+	delete(s.printed, r.Seq)
 	s.imu.Unlock()
 	var call *pb.Call
 	if p != nil {
 		call = p.call
 	}
 	s.rl.FoldReply(call, r)
+}
+
+// PrintOutput reports whether stdio output produced by call seq must be
+// printed: not when an earlier server already printed it before failing and
+// the call was re-sent (the new server writes it again).
+func (s *remoteSession) PrintOutput(seq uint64) bool {
+	if seq == 0 {
+		return true
+	}
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	if g, ok := s.printed[seq]; ok && g != s.recvGen {
+		return false
+	}
+	if s.printed == nil {
+		s.printed = make(map[uint64]uint64)
+	}
+	s.printed[seq] = s.recvGen
+	return true
 }
 
 func (s *remoteSession) forget(p *pending) {
@@ -553,6 +580,7 @@ func (s *remoteSession) replay(conn *transport.GRPCConn, idx int, resume bool) (
 	s.lastGen++
 	gen := s.lastGen
 	s.imu.Lock()
+	s.recvGen = gen
 	ps := make([]*pending, 0, len(s.inflight))
 	for _, p := range s.inflight {
 		ps = append(ps, p)

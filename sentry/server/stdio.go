@@ -53,7 +53,11 @@ func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error
 	}
 	// The push is sent before the call's reply: the client sees output in
 	// order with the write's completion.
-	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...)}}})
+	var seq uint64
+	if c != nil {
+		seq = c.seq
+	}
+	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq}}})
 	return len(b), nil
 }
 
