@@ -2,29 +2,141 @@ package chaos
 
 import (
 	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// TestWorkloadsWithoutFaults proves the workloads run under an external
-// server exactly as natively, the baseline every chaos run compares with.
-func TestWorkloadsWithoutFaults(t *testing.T) {
+var (
+	kills = flag.Int("chaos.kills", 20, "server kills per workload")
+	seed  = flag.Int64("chaos.seed", 0, "random seed for kill times (0: from the clock)")
+)
+
+func testSeed(t *testing.T) int64 {
+	s := *seed
+	if s == 0 {
+		s = time.Now().UnixNano()
+	}
+	t.Logf("seed %d (rerun with -chaos.seed=%d)", s, s)
+	return s
+}
+
+// TestServerKills is DESIGN.md guarantee 1: kill -9 of the remote sentry
+// at random moments, restarted each time on the same address; stdout, exit
+// status and every file must match a native run and a run with no kill.
+func TestServerKills(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
+	s := testSeed(t)
 	for _, w := range Workloads {
 		t.Run(w.Name, func(t *testing.T) {
 			ref := native(t, w)
-			got, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute})
+			calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Compare(ref, calm); err != nil {
+				t.Fatalf("without faults: %v", err)
+			}
+			interval := clamp(calm.Duration/time.Duration(*kills+5), 50*time.Millisecond, 2*time.Second)
+			dir := t.TempDir()
+			got, err := Run(context.Background(), w, Options{
+				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: *kills, Interval: interval,
+				Seed: s, Timeout: 6 * time.Minute, Logf: t.Logf,
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := Compare(ref, got); err != nil {
-				t.Error(err)
+				t.Errorf("with %d kills: %v", got.Kills, err)
+				dumpLog(t, dir)
 			}
-			t.Logf("%s: %v", w.Name, got.Duration)
+			if got.Kills < *kills {
+				t.Errorf("only %d of %d kills happened before the workload ended (interval %v)", got.Kills, *kills, interval)
+			}
+			t.Logf("%s: no kill %v, %d kills %v", w.Name, calm.Duration.Round(time.Millisecond), got.Kills, got.Duration.Round(time.Millisecond))
 		})
+	}
+}
+
+// TestGoferKills is guarantee 3: kill -9 of the gofer and restart; no
+// acknowledged write is lost.
+func TestGoferKills(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	w, _ := Find("append")
+	ref := native(t, w)
+	dir := t.TempDir()
+	got, err := Run(context.Background(), w, Options{
+		Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: 3, Interval: 700 * time.Millisecond,
+		Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute, Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Compare(ref, got); err != nil {
+		t.Errorf("with %d gofer kills: %v", got.Kills, err)
+		dumpLog(t, dir)
+	}
+	if got.Kills == 0 {
+		t.Errorf("the gofer was never killed")
+	}
+}
+
+var pauseRE = regexp.MustCompile(`pause_ms=([0-9.]+)`)
+
+// TestFailover is guarantee 2: two sentries share one gofer; the active
+// one is killed for good and the application resumes on the other. The
+// pause is reported.
+func TestFailover(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	for _, name := range []string{"append", "proctree"} {
+		t.Run(name, func(t *testing.T) {
+			w, _ := Find(name)
+			ref := native(t, w)
+			dir := t.TempDir()
+			got, err := Run(context.Background(), w, Options{
+				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: 1, Interval: 300 * time.Millisecond,
+				Failover: true, Seed: testSeed(t), Timeout: 4 * time.Minute, Logf: t.Logf,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Compare(ref, got); err != nil {
+				t.Errorf("after failover: %v", err)
+				dumpLog(t, dir)
+			}
+			if got.Kills != 1 {
+				t.Fatalf("the first server was not killed")
+			}
+			m := pauseRE.FindStringSubmatch(got.ClientLog)
+			if m == nil {
+				t.Fatalf("the client logged no recovery:\n%s", got.ClientLog)
+			}
+			t.Logf("failover pause: %s ms", m[1])
+		})
+	}
+}
+
+func clamp(d, lo, hi time.Duration) time.Duration {
+	return max(lo, min(d, hi))
+}
+
+func dumpLog(t *testing.T, dir string) {
+	for _, f := range []string{"daemons.log", "client.log"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err == nil {
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("%s (tail):\n%s", f, b)
+		}
 	}
 }
 
@@ -36,6 +148,9 @@ func native(t *testing.T, w Workload) Outcome {
 	files, err := Files(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.ExitCode != 0 {
+		t.Fatalf("native %s: exit %d: %s", w.Name, r.ExitCode, r.Stderr)
 	}
 	return Outcome{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Files: files}
 }

@@ -51,6 +51,8 @@ type Outcome struct {
 	// Kills is how many kills happened before the workload finished.
 	Kills    int
 	Duration time.Duration
+	// ClientLog is the client's debug log (recoveries, pauses).
+	ClientLog string
 }
 
 // daemon is a gofer or server process the harness can kill and restart.
@@ -136,7 +138,9 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, o.Binary, "do", "--server", strings.Join(targets, ","), "--cwd", work, "--", o.Busybox, "sh", "-c", w.Script)
+	clientLog := filepath.Join(o.Dir, "client.log")
+	cmd := exec.CommandContext(ctx, o.Binary, "do", "--server", strings.Join(targets, ","), "--cwd", work,
+		"--debug-log", clientLog, "--log-level", "info", "--", o.Busybox, "sh", "-c", w.Script)
 	cmd.Dir = work
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -192,6 +196,9 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		}
 	} else if err != nil {
 		return out, err
+	}
+	if b, err := os.ReadFile(clientLog); err == nil {
+		out.ClientLog = string(b)
 	}
 	out.Files, err = Files(work)
 	return out, err
