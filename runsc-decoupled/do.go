@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -35,6 +36,7 @@ func runDo(args []string) int {
 	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
 	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, keep retrying the same server this long before moving to the next in --server")
 	recoveryTimeout := fs.Duration("recovery-timeout", client.DefaultRecoveryTimeout, "kill the application if no server has taken it over this long after a failure")
+	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
@@ -122,6 +124,7 @@ func runDo(args []string) int {
 		Grace:             *grace,
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,
+		ReplayLog:         replayLogFor(*replayLog),
 	})
 	if err != nil {
 		return failDo(err)
@@ -259,4 +262,13 @@ func (e *embedded) stop() {
 		}
 	}
 	os.RemoveAll(e.dir)
+}
+
+// replayLogFor returns the replay log do passes to the client: nil for the
+// default one, or a disabled log.
+func replayLogFor(on bool) *replaylog.Log {
+	if on {
+		return nil
+	}
+	return replaylog.NewDisabled()
 }

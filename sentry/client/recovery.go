@@ -458,6 +458,14 @@ func (s *remoteSession) recover(dead *transport.GRPCConn, t0 time.Time) {
 	// No reply or push of the dead connection may be handled once the
 	// calls in flight are chosen for re-sending.
 	dead.Close()
+	if s.rl.Disabled() {
+		err := fmt.Errorf("%w: the replay log is off (--replay-log=false): %v", ErrServerLost, dead.Err())
+		s.log.Error("remote sentry lost; the application is killed", "err", err)
+		s.mu.Lock()
+		s.setFatalLocked(err)
+		s.mu.Unlock()
+		return
+	}
 	dead.Wait()
 	s.mu.Lock()
 	idx := s.server

@@ -58,6 +58,9 @@ func modes(b *testing.B, dir string) []mode {
 		{"sandbox-unix", func(b *testing.B, prog ...string) []string {
 			return append([]string{bin, "do", "--server", s.Target, "--"}, prog...)
 		}},
+		{"sandbox-unix-nolog", func(b *testing.B, prog ...string) []string {
+			return append([]string{bin, "do", "--server", s.Target, "--replay-log=false", "--"}, prog...)
+		}},
 		{"sandbox-tcp", func(b *testing.B, prog ...string) []string {
 			return append([]string{bin, "do", "--server", tcp, "--"}, prog...)
 		}},

@@ -33,6 +33,8 @@ import (
 // DurableLog.mu.
 type Log struct {
 	mu sync.Mutex
+	// disabled logs nothing (NewDisabled). Immutable.
+	disabled bool
 	// records are the live records by key, write records of gofer files
 	// ("write/<seq>") included. Protected by mu.
 	records map[string]*pb.StateRecord
@@ -112,10 +114,21 @@ func New() *Log {
 	}
 }
 
+// NewDisabled returns a log that keeps nothing: an application using it
+// cannot survive a server failure. It exists to measure the log's cost.
+func NewDisabled() *Log {
+	l := New()
+	l.disabled = true
+	return l
+}
+
+// Disabled reports whether the log keeps nothing.
+func (l *Log) Disabled() bool { return l.disabled }
+
 // FoldReply folds the state records of reply, which answers call (nil
 // when the call is not known: its writes then cannot be retained).
 func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
-	if len(reply.GetState()) == 0 {
+	if l.disabled || len(reply.GetState()) == 0 {
 		return
 	}
 	var data []byte
@@ -132,6 +145,9 @@ func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
 
 // FoldPush folds a StateUpdate or Durable push; others are ignored.
 func (l *Log) FoldPush(p *pb.Push) {
+	if l.disabled {
+		return
+	}
 	switch m := p.GetMsg().(type) {
 	case *pb.Push_State:
 		l.mu.Lock()
