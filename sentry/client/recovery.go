@@ -516,7 +516,7 @@ func (s *remoteSession) recover(dead *transport.GRPCConn, t0 time.Time) {
 					s.log.Info("recovered from a remote sentry failure",
 						"server", st.Server, "records", st.Records, "rewrites", st.Rewrites,
 						"bytes_resent", st.RewriteBytes+st.PipeBytes, "in_flight", st.InFlight,
-						"lost", st.Lost, "attempts", st.Attempts, "pause_ms", st.Pause.Milliseconds())
+						"lost", st.Lost, "attempts", st.Attempts, "log_bytes", s.rl.Stats().Bytes, "pause_ms", st.Pause.Milliseconds())
 					if s.onRecovery != nil {
 						s.onRecovery(st)
 					}
