@@ -1,9 +1,12 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -153,4 +156,57 @@ func native(t *testing.T, w Workload) Outcome {
 		t.Fatalf("native %s: exit %d: %s", w.Name, r.ExitCode, r.Stderr)
 	}
 	return Outcome{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Files: files}
+}
+
+// TestClientKill is guarantee 4: a client killed with SIGKILL loses the
+// application, but files are not corrupted: each file holds a prefix of
+// what a complete run writes, made of whole lines (every line is one
+// write).
+func TestClientKill(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	w, _ := Find("append")
+	refDir := t.TempDir()
+	tu.Run(t, 3*time.Minute, refDir, "", tu.Busybox, "sh", "-c", w.Script)
+	for i, after := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 1500 * time.Millisecond} {
+		t.Run(fmt.Sprint("kill", i), func(t *testing.T) {
+			dir := t.TempDir()
+			g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+			s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+			work := filepath.Join(dir, "work")
+			os.Mkdir(work, 0o755)
+			cmd := exec.Command(bin, "do", "--server", s.Target, "--cwd", work, "--", tu.Busybox, "sh", "-c", w.Script)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(after)
+			cmd.Process.Kill()
+			cmd.Wait()
+			// The server notices the client is gone and frees its state;
+			// the files stay as the acknowledged writes left them.
+			time.Sleep(200 * time.Millisecond)
+			total := 0
+			for _, f := range []string{"a.txt", "b.txt", "c.txt"} {
+				want, _ := os.ReadFile(filepath.Join(refDir, f))
+				got, err := os.ReadFile(filepath.Join(work, f))
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				if !bytes.HasPrefix(want, got) || (len(got) > 0 && got[len(got)-1] != '\n') {
+					t.Errorf("%s after a client kill at %v is not a prefix of whole lines (%d bytes): %q", f, after, len(got), tail(got))
+				}
+				total += len(got)
+			}
+			if after > time.Second && total == 0 {
+				t.Errorf("nothing was written %v into the run: the kill came too early to prove anything", after)
+			}
+		})
+	}
+}
+
+func tail(b []byte) []byte {
+	if len(b) > 80 {
+		return b[len(b)-80:]
+	}
+	return b
 }
