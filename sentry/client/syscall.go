@@ -249,24 +249,23 @@ func sysName(sysno uintptr) string {
 	return fmt.Sprintf("syscall_%d", sysno)
 }
 
-// strace logs one system call like runsc --strace.
+// strace logs one system call like runsc --strace: paths and written
+// data of forwarded calls are shown as strings.
 func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errno, local bool) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s(", sysName(sysno))
-	for i, a := range args {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%#x", a)
+	var inputs []sysabi.Region
+	if !local {
+		inputs = sysabi.Inputs(sysno, args, appMemory{t})
 	}
-	b.WriteString(") = ")
+	b.WriteString(sysabi.Format(sysno, args, inputs))
+	b.WriteString(" = ")
 	switch {
 	case t.noReturn:
 		b.WriteString("?")
 	case errno != 0:
 		fmt.Fprintf(&b, "-1 %s (%s)", errnoName(errno), errno.Error())
 	default:
-		fmt.Fprintf(&b, "%#x", ret)
+		fmt.Fprintf(&b, "%d (%#x)", int64(ret), ret)
 	}
 	where := "forwarded"
 	if local {

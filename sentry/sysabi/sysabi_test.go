@@ -167,3 +167,24 @@ func FuzzMemory(f *testing.F) {
 		m.CopyOut(raddr, data)
 	})
 }
+
+func TestFormat(t *testing.T) {
+	inputs := []Region{{Addr: 0x1000, Data: []byte("/etc/passwd\x00")}, {Addr: 0x2000, Data: []byte("hello\n")}}
+	tests := []struct {
+		sysno uintptr
+		args  [6]uint64
+		want  string
+	}{
+		{unix.SYS_OPENAT, [6]uint64{uint64(0xffffffffffffff9c), 0x1000, 0, 0}, `openat(AT_FDCWD, "/etc/passwd", 0x0, 0x0)`},
+		{unix.SYS_WRITE, [6]uint64{1, 0x2000, 6}, `write(0x1, "hello\n", 0x6)`},
+		{unix.SYS_WRITE, [6]uint64{1, 0x2000, 3}, `write(0x1, "hel", 0x3)`},
+		{unix.SYS_GETPPID, [6]uint64{}, `getppid()`},
+		{unix.SYS_OPEN, [6]uint64{0x9000, 0, 0}, `open(0x9000, 0x0, 0x0)`},
+		{1000, [6]uint64{1, 2, 3, 4, 5, 6}, `syscall_1000(0x1, 0x2, 0x3, 0x4, 0x5, 0x6)`},
+	}
+	for _, tc := range tests {
+		if got := Format(tc.sysno, tc.args, inputs); got != tc.want {
+			t.Errorf("Format(%d) = %s, want %s", tc.sysno, got, tc.want)
+		}
+	}
+}
