@@ -242,12 +242,7 @@ func (t *task) applyExit(ex *pb.ExitAction) {
 	}
 }
 
-func sysName(sysno uintptr) string {
-	if n, ok := sysnames[sysno]; ok {
-		return n
-	}
-	return fmt.Sprintf("syscall_%d", sysno)
-}
+func sysName(sysno uintptr) string { return sysabi.Name(sysno) }
 
 // strace logs one system call like runsc --strace: paths and written
 // data of forwarded calls are shown as strings.
