@@ -11,7 +11,11 @@
 //     write sequence numbers used for the durability watermark. A handle
 //     follows its file across renames and keeps an unlinked file reachable
 //     until it is released. Every reply that returns a handle returns a new
-//     id; the sentry must Release each id it receives exactly once.
+//     id; the sentry must Release each id it receives exactly once. An id
+//     is a random 32-bit boot prefix (crypto/rand, never 0) above a 32-bit
+//     counter, so ids never repeat across gofer restarts: an id kept from a
+//     gofer that died is unknown (EBADF) to its successor, never another
+//     file.
 //
 // # Protocol details the .proto leaves open
 //
@@ -40,8 +44,11 @@
 //     (client_id, seq, part), bounded to maxCachedReplies entries (LRU): a
 //     duplicate gets the first execution's reply (waiting for it if it is
 //     still running) instead of running again. A duplicate creation gets a
-//     fresh handle of the file the first one made. The cache lives in
-//     memory: it covers a sentry restart, not a gofer restart.
+//     fresh handle of the file the first one made. A reply of EBADF (an
+//     unknown handle, so nothing was done) is not kept: the sentry re-sends
+//     such a mutation once it has re-resolved its handles after a gofer
+//     restart. The cache lives in memory: it covers a sentry restart, not a
+//     gofer restart.
 //
 // # Confinement
 //

@@ -265,6 +265,12 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 	if owner {
 		r, fh := run()
 		s.cache.finish(e, r, fh)
+		if x, ok := any(r).(interface{ GetErrno() int32 }); ok && x.GetErrno() == int32(unix.EBADF) {
+			// An unknown handle: nothing was done. Not kept, so that the
+			// mutation re-sent with a re-resolved handle (a sentry
+			// healing its handles after a gofer restart) runs.
+			s.cache.forget(e)
+		}
 		return r
 	}
 	<-e.done

@@ -93,6 +93,19 @@ func (c *replyCache) finish(e *cacheEntry, reply proto.Message, fileHandle []byt
 	close(e.done)
 }
 
+// forget drops a finished entry, so that a later duplicate runs again.
+func (c *replyCache) forget(e *cacheEntry) {
+	if e == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.m[e.key]; ok && el.Value.(*cacheEntry) == e {
+		c.lru.Remove(el)
+		delete(c.m, e.key)
+	}
+}
+
 // len returns the number of entries (tests).
 func (c *replyCache) len() int {
 	c.mu.Lock()

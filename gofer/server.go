@@ -2,6 +2,8 @@ package gofer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
@@ -44,9 +46,17 @@ type Server struct {
 	// handles maps handle ids to handles. Protected by mu.
 	handles map[uint64]*handle
 
-	// nextID is the id the next handle gets; ids are never reused within
-	// one Server. Protected by mu.
-	nextID uint64
+	// idPrefix is the high 32 bits of the ids this Server hands out: a
+	// random, non-zero boot prefix drawn from crypto/rand (a new one if
+	// nextID's 32-bit counter ever wraps). Protected by mu.
+	idPrefix uint32
+
+	// nextID is the counter (low 32 bits) of the id the next handle gets.
+	// Ids are idPrefix<<32 | nextID, never reused within one Server and,
+	// thanks to the random prefix, not reused by a later gofer process
+	// either: a sentry holding an id of a gofer that died gets EBADF from
+	// its successor, never another file. Protected by mu.
+	nextID uint32
 
 	// closed is set by Close; after it every operation fails. Protected by mu.
 	closed bool
@@ -71,15 +81,35 @@ func NewServer(root string, log hclog.Logger) (*Server, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("gofer: /proc is required to reopen handles: %w", err)
 	}
+	prefix, err := newIDPrefix(0)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	return &Server{
-		log:     log.Named("gofer"),
-		root:    root,
-		rootFD:  fd,
-		isRoot:  os.Geteuid() == 0,
-		handles: make(map[uint64]*handle),
-		nextID:  1,
-		cache:   newReplyCache(maxCachedReplies),
+		log:      log.Named("gofer"),
+		root:     root,
+		rootFD:   fd,
+		isRoot:   os.Geteuid() == 0,
+		handles:  make(map[uint64]*handle),
+		idPrefix: prefix,
+		nextID:   1,
+		cache:    newReplyCache(maxCachedReplies),
 	}, nil
+}
+
+// newIDPrefix draws a random boot prefix for handle ids: never 0 and never
+// old.
+func newIDPrefix(old uint32) (uint32, error) {
+	var b [4]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("gofer: drawing the handle id prefix: %w", err)
+		}
+		if p := binary.LittleEndian.Uint32(b[:]); p != 0 && p != old {
+			return p, nil
+		}
+	}
 }
 
 // Register registers s as the Gofer service of g.
@@ -179,7 +209,15 @@ func (s *Server) insert(h *handle) (uint64, error) {
 	if len(s.handles) >= maxHandles {
 		return 0, errorf(unix.ENFILE, "handle table full (%d handles)", len(s.handles))
 	}
-	id := s.nextID
+	if s.nextID == 0 {
+		// The counter wrapped: continue under a new prefix.
+		p, err := newIDPrefix(s.idPrefix)
+		if err != nil {
+			return 0, errorf(unix.ENFILE, "%v", err)
+		}
+		s.idPrefix, s.nextID = p, 1
+	}
+	id := uint64(s.idPrefix)<<32 | uint64(s.nextID)
 	s.nextID++
 	h.id = id
 	s.handles[id] = h

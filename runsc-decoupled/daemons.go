@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
@@ -92,12 +93,20 @@ func runServer(args []string) int {
 	}
 	gc, err := grpc.NewClient(gt.GRPCTarget(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxMessageSize), grpc.MaxCallSendMsgSize(transport.MaxMessageSize), grpc.WaitForReady(true)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxMessageSize), grpc.MaxCallSendMsgSize(transport.MaxMessageSize), grpc.WaitForReady(true)),
+		// Reconnect quickly to a restarted gofer: calls wait for it.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}))
 	if err != nil {
 		return fail("server", fmt.Errorf("gofer %s: %w", gt, err))
 	}
 	defer gc.Close()
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(gc), Log: log, Strace: *strace})
+	// The server sees virtual handle ids that survive a gofer restart.
+	goferConn := server.NewGoferConn(gc, log)
+	defer goferConn.Close()
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace})
 	if err != nil {
 		return fail("server", err)
 	}

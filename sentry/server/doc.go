@@ -64,6 +64,14 @@
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
 //
+// The gofer may restart too (guarantee 3): the command reaches it through
+// a GoferConn (goferconn.go), which gives the server virtual handle ids,
+// re-resolves the real ones by file handle once a restarted gofer no
+// longer knows them (replaying their opens), and re-sends the calls an
+// outage interrupted; see GoferConn for the window this leaves for
+// creations, links, unlinks and renames, and for files unlinked while open
+// (lost, ESTALE).
+//
 // Known gaps: an object changed by a call still in flight can be reported
 // through another thread's message (fd slots, processes: a window of
 // microseconds between the change and the call's reply); a pipe write
