@@ -53,6 +53,9 @@ func runDo(args []string) int {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --platform %q: want systrap, ptrace or kvm\n", *platformName)
 		return 2
 	}
+	if builtWithCgo && *platformName == "systrap" {
+		return failDo(fmt.Errorf("this binary was built with cgo, and gVisor's systrap platform does not start in one: rebuild it static (CGO_ENABLED=0 go build ./runsc-decoupled) or use --platform ptrace"))
+	}
 	log, closeLog, err := common.logger("do", hclog.Error)
 	if err != nil {
 		return failDo(err)

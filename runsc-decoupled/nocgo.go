@@ -1,0 +1,6 @@
+//go:build !cgo
+
+package main
+
+// builtWithCgo is false in the static binary systrap needs.
+const builtWithCgo = false
