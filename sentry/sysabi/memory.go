@@ -2,6 +2,8 @@ package sysabi
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -31,13 +33,16 @@ const MaxOutput = 32 << 20
 // NewMemory returns a view over inputs. Overlapping or adjacent regions
 // are merged (they are copies of the same application memory).
 func NewMemory(inputs []Region) *Memory {
+	if len(inputs) == 0 {
+		return &Memory{}
+	}
 	rs := make([]Region, 0, len(inputs))
 	for _, r := range inputs {
 		if len(r.Data) > 0 && r.Addr+uint64(len(r.Data)) > r.Addr {
 			rs = append(rs, r)
 		}
 	}
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Addr < rs[j].Addr })
+	slices.SortStableFunc(rs, func(a, b Region) int { return cmp.Compare(a.Addr, b.Addr) })
 	var out []Region
 	for _, r := range rs {
 		if n := len(out); n > 0 {
