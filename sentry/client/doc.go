@@ -18,10 +18,12 @@
 // or kernel.Task (the systrap platform imports pkg/sentry/kernel, which is
 // only compiled in).
 //
-// Threads: each application thread is a goroutine locked to its OS thread
-// (runtime.LockOSThread, needed by the ptrace platform) running a loop like
+// Threads: each application thread is a goroutine running a loop like
 // gVisor's task_run: deliver pending signals, Switch into the application,
-// then handle the syscall, fault or interrupt that ended the switch.
+// then handle the syscall, fault or interrupt that ended the switch. On
+// ptrace the goroutine is locked to its OS thread (the tracer); on systrap
+// it is not, because the platform's dispatcher yields, and a locked
+// goroutine's yield hands its P to another thread (3x slower traps).
 //
 // Recovery (recovery.go, DESIGN.md §5): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
@@ -37,7 +39,7 @@
 // practice); fileCache.mu > serverFile.mu. serverFile.mu is held across a
 // PageRead round trip, inside mm's locks (Translate), never with task.mu.
 //
-// Dependencies: platform/, transport/, sentry/sysabi, sentry/client/replaylog, proto/sentrypb and
-// gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It
+// Dependencies: platform/, transport/, sentry/sysabi,
+// sentry/client/replaylog, proto/sentrypb and gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It
 // must not import sentry/server, gofer/ or the command.
 package client
