@@ -65,6 +65,7 @@ func runServer(args []string) int {
 	listen := fs.String("listen", "", "serve clients on `TARGET` (host:port or unix:/path); required")
 	goferTarget := fs.String("gofer", "", "reach files through the gofer at `TARGET`; required")
 	strace := fs.Bool("strace", false, "log every system call the server executes")
+	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
@@ -106,7 +107,7 @@ func runServer(args []string) int {
 	// The server sees virtual handle ids that survive a gofer restart.
 	goferConn := server.NewGoferConn(gc, log)
 	defer goferConn.Close()
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace})
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout})
 	if err != nil {
 		return fail("server", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -27,7 +28,15 @@ type Config struct {
 	Log hclog.Logger
 	// Strace logs every forwarded system call and its result.
 	Strace bool
+	// ClientTimeout ends a session whose client sent nothing (not even a
+	// heartbeat) for this long, freeing its state as if its stream had
+	// broken: heartbeats go both ways. Zero means DefaultClientTimeout.
+	ClientTimeout time.Duration
 }
+
+// DefaultClientTimeout is the default Config.ClientTimeout: clients send a
+// heartbeat every 100ms by default, so this is many missed heartbeats.
+const DefaultClientTimeout = 10 * time.Second
 
 // Server is the remote sentry: it holds the kernel state of every
 // connected client's application. It implements sentrypb.SentryServer.
@@ -113,7 +122,32 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) error {
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
 	}
 	sess := &session{stream: stream}
-	return k.serve(sess)
+	sess.heard.Store(time.Now().UnixNano())
+	timeout := s.cfg.ClientTimeout
+	if timeout <= 0 {
+		timeout = DefaultClientTimeout
+	}
+	done := make(chan error, 1)
+	go func() { done <- k.serve(sess) }()
+	tick := time.NewTicker(timeout / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case now := <-tick.C:
+			silent := now.Sub(time.Unix(0, sess.heard.Load()))
+			if silent < timeout {
+				continue
+			}
+			// Returning cancels the stream, which ends serve's Recv; the
+			// state is freed now so that nothing waits on the silent client.
+			s.log.Warn("client silent; ending its session", "client", k.id, "silent", silent.Round(time.Millisecond))
+			k.setSender(nil)
+			k.destroy()
+			return status.Errorf(codes.DeadlineExceeded, "no message from the client for %v", silent.Round(time.Millisecond))
+		}
+	}
 }
 
 // Debug implements sentrypb.SentryServer.Debug.

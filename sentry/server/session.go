@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -13,6 +14,9 @@ type session struct {
 	stream sentrypb.Sentry_SessionServer
 	// sendMu serializes stream.Send (gRPC streams allow one sender).
 	sendMu sync.Mutex
+	// heard is when the client last sent anything (Unix nanoseconds),
+	// for the silent-client watchdog in Server.Session.
+	heard atomic.Int64
 }
 
 func (s *session) send(m *sentrypb.ServerMessage) error {
@@ -31,6 +35,7 @@ func (k *clientState) serve(sess *session) error {
 	}
 	for {
 		m, err := sess.stream.Recv()
+		sess.heard.Store(time.Now().UnixNano())
 		if err != nil {
 			k.log.Debug("session ended", "err", err)
 			k.setSender(nil)
