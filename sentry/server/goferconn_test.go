@@ -20,69 +20,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
-
-// goferProc is an in-process gofer on a Unix socket that a test can kill
-// (its handles and reply cache die with it, its connections break) and
-// restart on the same root and socket.
-type goferProc struct {
-	t    testing.TB
-	root string
-	sock string
-
-	mu  sync.Mutex
-	srv *gofer.Server
-	g   *grpc.Server
-}
-
-func startGoferProc(t testing.TB, root string) *goferProc {
-	t.Helper()
-	p := &goferProc{t: t, root: root, sock: filepath.Join(t.TempDir(), "gofer.sock")}
-	p.start()
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *goferProc) start() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	gs, err := gofer.NewServer(p.root, testLog())
-	if err != nil {
-		p.t.Error(err)
-		return
-	}
-	lis, err := net.Listen("unix", p.sock)
-	if err != nil {
-		p.t.Error(err)
-		return
-	}
-	g := grpc.NewServer()
-	gs.Register(g)
-	go g.Serve(lis)
-	p.srv, p.g = gs, g
-}
-
-// kill stops the gofer as kill -9 would, as far as its clients can tell.
-func (p *goferProc) kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.g == nil {
-		return
-	}
-	p.g.Stop()
-	p.srv.Close()
-	os.Remove(p.sock)
-	p.srv, p.g = nil, nil
-}
-
-func (p *goferProc) restart() {
-	p.kill()
-	p.start()
-}
 
 // dial connects to the gofer as the daemon does (quick reconnection).
 func (p *goferProc) dial(t testing.TB) *grpc.ClientConn {

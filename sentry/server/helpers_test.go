@@ -58,28 +58,77 @@ func testLog() hclog.Logger {
 // returns a client of it.
 func startGofer(tb testing.TB, root string) goferpb.GoferClient {
 	tb.Helper()
-	gs, err := gofer.NewServer(root, testLog())
+	return startGoferProc(tb, root).client(tb)
+}
+
+// goferProc is an in-process gofer on a Unix socket that a test can kill
+// (its handles and reply cache die with it, its connections break) and
+// restart on the same root and socket.
+type goferProc struct {
+	t    testing.TB
+	root string
+	sock string
+
+	mu  sync.Mutex
+	srv *gofer.Server
+	g   *grpc.Server
+}
+
+func startGoferProc(t testing.TB, root string) *goferProc {
+	t.Helper()
+	p := &goferProc{t: t, root: root, sock: filepath.Join(t.TempDir(), "gofer.sock")}
+	p.start()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *goferProc) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gs, err := gofer.NewServer(p.root, testLog())
 	if err != nil {
-		tb.Fatal(err)
+		p.t.Error(err)
+		return
 	}
-	sock := filepath.Join(tb.TempDir(), "gofer.sock")
-	lis, err := net.Listen("unix", sock)
+	lis, err := net.Listen("unix", p.sock)
 	if err != nil {
-		tb.Fatal(err)
+		p.t.Error(err)
+		return
 	}
 	g := grpc.NewServer()
 	gs.Register(g)
 	go g.Serve(lis)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	p.srv, p.g = gs, g
+}
+
+// kill stops the gofer as kill -9 would, as far as its clients can tell.
+func (p *goferProc) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.g == nil {
+		return
+	}
+	p.g.Stop()
+	p.srv.Close()
+	os.Remove(p.sock)
+	p.srv, p.g = nil, nil
+}
+
+func (p *goferProc) restart() {
+	p.kill()
+	p.start()
+}
+
+// client connects to the gofer with plain gRPC options (no waiting for a
+// restarted gofer); the connection is closed at the end of the test.
+func (p *goferProc) client(tb testing.TB) goferpb.GoferClient {
+	tb.Helper()
+	conn, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		conn.Close()
-		g.Stop()
-		gs.Close()
-	})
+	tb.Cleanup(func() { conn.Close() })
 	return goferpb.NewGoferClient(conn)
 }
 

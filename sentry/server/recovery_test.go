@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -30,10 +29,9 @@ import (
 // as the protocol says: every StateRecord of every reply and StateUpdate
 // folded into a map by key (deleted removes), and Durable pushes.
 type replayer struct {
-	t        testing.TB
-	root     string
-	goferSck string
-	mem      *appMem
+	t    testing.TB
+	root string
+	mem  *appMem
 
 	mu      sync.Mutex
 	seq     uint64 // the client's seq counter, across servers
@@ -41,9 +39,8 @@ type replayer struct {
 	durable map[uint64]uint64 // file id -> highest Durable seq
 	pushCh  chan *sentrypb.Push
 
-	// The gofer process (restartable).
-	gofer  *gofer.Server
-	goferG *grpc.Server
+	// gofer outlives the servers and can be restarted.
+	gofer *goferProc
 
 	// The current server and its connections.
 	srv   *Server
@@ -56,22 +53,8 @@ type replayer struct {
 // and starts server A.
 func newReplayer(t testing.TB) *replayer {
 	root := newRoot(t)
-	gs, err := gofer.NewServer(root, testLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "gofer.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	gs.Register(g)
-	go g.Serve(lis)
-	r := &replayer{t: t, root: root, goferSck: sock, mem: newAppMem(),
+	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(),
 		log: make(map[string]*sentrypb.StateRecord), durable: make(map[uint64]uint64), pushCh: make(chan *sentrypb.Push, 4096)}
-	r.gofer, r.goferG = gs, g
-	t.Cleanup(func() { r.goferG.Stop(); r.gofer.Close() })
 	r.startServer(false)
 	t.Cleanup(func() { r.crash() })
 	return r
@@ -81,7 +64,7 @@ func newReplayer(t testing.TB) *replayer {
 // to it (with Hello.resume when resume).
 func (r *replayer) startServer(resume bool) {
 	t := r.t
-	gconn, err := grpc.NewClient("unix://"+r.goferSck, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	gconn, err := grpc.NewClient("unix://"+r.gofer.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
@@ -128,21 +111,7 @@ func (r *replayer) crash() {
 // restartGofer kills the gofer (its handles and reply cache die with it)
 // and starts a new one on the same root and socket.
 func (r *replayer) restartGofer() {
-	r.goferG.Stop()
-	r.gofer.Close()
-	os.Remove(r.goferSck)
-	gs, err := gofer.NewServer(r.root, testLog())
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	lis, err := net.Listen("unix", r.goferSck)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	gs.Register(g)
-	go g.Serve(lis)
-	r.gofer, r.goferG = gs, g
+	r.gofer.restart()
 }
 
 func (r *replayer) fold(recs []*sentrypb.StateRecord) {
