@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,42 +209,19 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger) (*embedded
 			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)
 		}
 		e.procs = append(e.procs, cmd)
-		sock := strings.TrimPrefix(args[2], "unix:")
-		if err := waitForSocket(sock, cmd, 10*time.Second); err != nil {
+		t, err := transport.ParseTarget(args[2])
+		if err != nil {
+			e.stop()
+			return nil, err
+		}
+		// Process.Wait would race with stop's Wait: probe with signal 0.
+		alive := func() error { return cmd.Process.Signal(syscall.Signal(0)) }
+		if err := transport.WaitListening(t, 10*time.Second, alive); err != nil {
 			e.stop()
 			return nil, fmt.Errorf("embedded %s: %w", args[0], err)
 		}
 	}
 	return e, nil
-}
-
-// waitForSocket waits until a listener accepts on the Unix socket path, or
-// the process exits, or the timeout passes.
-func waitForSocket(path string, cmd *exec.Cmd, timeout time.Duration) error {
-	exited := make(chan struct{})
-	go func() {
-		// Process.Wait would race with stop's Wait; poll with signal 0.
-		for {
-			if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
-				close(exited)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before listening (see its log above)")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("not listening on %s after %v", path, timeout)
 }
 
 // stop ends the daemons (SIGTERM, then SIGKILL) and removes the sockets.

@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // Target is a parsed gRPC address: "unix:/path" or "host:port".
@@ -67,4 +69,30 @@ func Listen(t Target) (net.Listener, error) {
 		return nil, fmt.Errorf("listen %s: %w", t, err)
 	}
 	return l, nil
+}
+
+// errGone is returned by WaitListening when gone says the listener's
+// process has gone.
+var errGone = errors.New("exited before listening")
+
+// WaitListening waits until something accepts connections on t. It gives
+// up after timeout, or as soon as gone (if not nil) returns an error: the
+// process that was to listen has exited. It polls every 10ms.
+func WaitListening(t Target, timeout time.Duration, gone func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if c, err := net.Dial(t.Network, t.Address); err == nil {
+			c.Close()
+			return nil
+		}
+		if gone != nil {
+			if err := gone(); err != nil {
+				return fmt.Errorf("%w: %v", errGone, err)
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("not listening on %s after %v", t, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -1,6 +1,11 @@
 package transport
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestParseTarget(t *testing.T) {
 	tests := []struct {
@@ -47,4 +52,31 @@ func FuzzParseTarget(f *testing.F) {
 			_ = tg.GRPCTarget()
 		}
 	})
+}
+
+func TestWaitListening(t *testing.T) {
+	dir := t.TempDir()
+	live := Target{Network: "unix", Address: dir + "/live.sock"}
+	l, err := Listen(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	none := Target{Network: "unix", Address: dir + "/none.sock"}
+	tests := []struct {
+		name    string
+		t       Target
+		gone    func() error
+		wantErr string
+	}{
+		{"listening", live, nil, ""},
+		{"never listens", none, nil, "not listening on unix:" + none.Address},
+		{"process gone", none, func() error { return errors.New("no such process") }, "exited before listening: no such process"},
+	}
+	for _, tc := range tests {
+		err := WaitListening(tc.t, 100*time.Millisecond, tc.gone)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: WaitListening = %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // Options configure one run of a workload.
@@ -74,15 +75,10 @@ func (d *daemon) start(bin string) error {
 	}
 	d.cmd = cmd
 	go cmd.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("unix", d.sock); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := transport.WaitListening(transport.Target{Network: "unix", Address: d.sock}, 10*time.Second, nil); err != nil {
+		return fmt.Errorf("%v: %w", d.args, err)
 	}
-	return fmt.Errorf("%v did not listen on %s", d.args, d.sock)
+	return nil
 }
 
 func (d *daemon) kill() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 var (
@@ -127,9 +128,9 @@ func StartDaemon(t testing.TB, dir, name, verb string, args ...string) *Daemon {
 // daemon is killed at the end of the test.
 func StartDaemonAt(t testing.TB, target, verb string, args ...string) *Daemon {
 	t.Helper()
-	network, address := "tcp", target
-	if p, ok := strings.CutPrefix(target, "unix:"); ok {
-		network, address = "unix", p
+	tg, err := transport.ParseTarget(target)
+	if err != nil {
+		t.Fatal(err)
 	}
 	d := &Daemon{Target: target, Log: &bytes.Buffer{}}
 	all := append([]string{verb, "--listen", target}, args...)
@@ -144,19 +145,23 @@ func StartDaemonAt(t testing.TB, target, verb string, args ...string) *Daemon {
 		d.Cmd.Process.Kill()
 		<-exited
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	gone := func() error {
 		select {
 		case <-exited:
-			t.Logf("%s on %s exited: %s", verb, target, d.Log.String())
-			return nil
+			return errors.New("exited")
 		default:
+			return nil
 		}
-		if c, err := net.Dial(network, address); err == nil {
-			c.Close()
-			return d
-		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	err = transport.WaitListening(tg, 10*time.Second, gone)
+	select {
+	case <-exited:
+		t.Logf("%s on %s exited: %s", verb, target, d.Log.String())
+		return nil
+	default:
+	}
+	if err == nil {
+		return d
 	}
 	t.Fatalf("%s did not listen on %s; log:\n%s", verb, target, d.Log.String())
 	return nil
