@@ -39,8 +39,8 @@ func TestSilentClientSessionEnds(t *testing.T) {
 	defer cc.Close()
 	client := sentrypb.NewSentryClient(cc)
 
-	open := func(id string) sentrypb.Sentry_SessionClient {
-		st, err := client.Session(context.Background())
+	open := func(ctx context.Context, id string) sentrypb.Sentry_SessionClient {
+		st, err := client.Session(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,8 +52,12 @@ func TestSilentClientSessionEnds(t *testing.T) {
 		}
 		return st
 	}
-	silent := open("silent")
-	chatty := open("chatty")
+	// The silent stream gives up on its own after 5s, so that a broken
+	// watchdog fails the test below instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	silent := open(ctx, "silent")
+	chatty := open(context.Background(), "chatty")
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
