@@ -16,6 +16,13 @@
 //     counter, so ids never repeat across gofer restarts: an id kept from a
 //     gofer that died is unknown (EBADF) to its successor, never another
 //     file.
+//   - Sessions: a sentry holds a Session stream open and names it in the
+//     metadata of its calls; the handles those calls return belong to the
+//     session and are released when the stream ends, so a sentry killed
+//     with -9 does not leave its fds behind. Handles of unlinked regular
+//     files outlive their session as orphans for the orphan linger (see
+//     WithOrphanLinger), long enough for a restarted sentry to Reopen them.
+//     Calls without a session make handles only Release drops.
 //
 // # Protocol details the .proto leaves open
 //

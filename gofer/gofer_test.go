@@ -36,7 +36,7 @@ type env struct {
 	rootH   uint64
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
 	base := t.TempDir()
 	e := &env{
@@ -51,7 +51,7 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	srv, err := NewServer(e.root, testLogger())
+	srv, err := NewServer(e.root, testLogger(), opts...)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

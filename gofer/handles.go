@@ -29,6 +29,10 @@ type handle struct {
 	// handle (see encodeFileHandle), or nil. Immutable.
 	fileHandle []byte
 
+	// owner is the session the handle belongs to, or nil. Protected by
+	// Server.mu.
+	owner *session
+
 	// refs counts the handle table's reference plus one per operation in
 	// flight. Atomic; when it reaches zero all fds are closed.
 	refs atomic.Int64

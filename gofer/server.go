@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -61,6 +62,25 @@ type Server struct {
 	// closed is set by Close; after it every operation fails. Protected by mu.
 	closed bool
 
+	// sessions maps the ids of open sessions to them. Protected by mu.
+	sessions map[uint64]*session
+
+	// nextSession is the counter (low 32 bits) of the last session id
+	// handed out; the high 32 bits are idPrefix. Protected by mu.
+	nextSession uint32
+
+	// orphans are the handles of unlinked files whose session ended, kept
+	// in handles until they expire so that a successor sentry can Reopen
+	// them. Protected by mu.
+	orphans map[uint64]orphan
+
+	// orphanTimer runs expireOrphans while there are orphans. Protected by
+	// mu.
+	orphanTimer *time.Timer
+
+	// orphanLinger is how long orphans are kept. Immutable after NewServer.
+	orphanLinger time.Duration
+
 	// cache is the reply cache of mutations carrying an Origin. It has its
 	// own lock. Immutable pointer.
 	cache *replyCache
@@ -69,7 +89,7 @@ type Server struct {
 var _ goferpb.GoferServer = (*Server)(nil)
 
 // NewServer returns a Server confined to the directory root. log may be nil.
-func NewServer(root string, log hclog.Logger) (*Server, error) {
+func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -86,16 +106,23 @@ func NewServer(root string, log hclog.Logger) (*Server, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &Server{
-		log:      log.Named("gofer"),
-		root:     root,
-		rootFD:   fd,
-		isRoot:   os.Geteuid() == 0,
-		handles:  make(map[uint64]*handle),
-		idPrefix: prefix,
-		nextID:   1,
-		cache:    newReplyCache(maxCachedReplies),
-	}, nil
+	s := &Server{
+		log:          log.Named("gofer"),
+		root:         root,
+		rootFD:       fd,
+		isRoot:       os.Geteuid() == 0,
+		handles:      make(map[uint64]*handle),
+		idPrefix:     prefix,
+		nextID:       1,
+		sessions:     make(map[uint64]*session),
+		orphans:      make(map[uint64]orphan),
+		orphanLinger: DefaultOrphanLinger,
+		cache:        newReplyCache(maxCachedReplies),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // newIDPrefix draws a random boot prefix for handle ids: never 0 and never
@@ -114,7 +141,7 @@ func newIDPrefix(old uint32) (uint32, error) {
 
 // Register registers s as the Gofer service of g.
 func (s *Server) Register(g *grpc.Server) {
-	goferpb.RegisterGoferServer(g, s)
+	g.RegisterService(s.serviceDesc(), s)
 }
 
 // Close releases every handle and the root fd. Operations in flight finish
@@ -129,6 +156,11 @@ func (s *Server) Close() error {
 	s.closed = true
 	hs := s.handles
 	s.handles = nil
+	s.orphans = nil
+	if s.orphanTimer != nil {
+		s.orphanTimer.Stop()
+		s.orphanTimer = nil
+	}
 	rootFD := s.rootFD
 	s.rootFD = -1
 	s.mu.Unlock()
@@ -172,6 +204,7 @@ func (s *Server) Release(_ context.Context, req *goferpb.ReleaseRequest) (*gofer
 	for _, id := range ids {
 		if h, ok := s.handles[id]; ok {
 			delete(s.handles, id)
+			s.disownLocked(h)
 			dropped = append(dropped, h)
 		}
 	}

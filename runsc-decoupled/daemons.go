@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -27,10 +28,11 @@ func runGofer(args []string) int {
 	listen := fs.String("listen", "", "serve on `TARGET` (host:port or unix:/path); required")
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
+	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
 	}
-	if *listen == "" || fs.NArg() != 0 {
+	if *listen == "" || fs.NArg() != 0 || *orphanLinger < 0 {
 		fs.Usage()
 		return 2
 	}
@@ -48,12 +50,15 @@ func runGofer(args []string) int {
 		return fail("gofer", err)
 	}
 	defer stopProfile()
-	srv, err := gofer.NewServer(*root, log)
+	srv, err := gofer.NewServer(*root, log, gofer.WithOrphanLinger(*orphanLinger))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}
 	defer srv.Close()
-	g := newGRPCServer()
+	// Keepalive pings end the session of a server that vanished without
+	// closing its connection (a partition, a powered-off machine), so that
+	// its handles are released.
+	g := newGRPCServer(grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))
 	srv.Register(g)
 	return serve("gofer", g, t, log)
 }
@@ -117,8 +122,8 @@ func runServer(args []string) int {
 	return serve("server", g, t, log)
 }
 
-func newGRPCServer() *grpc.Server {
-	return grpc.NewServer(grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize))
+func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize)}, opts...)...)
 }
 
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully

@@ -44,6 +44,7 @@ const (
 	Gofer_StatFS_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/StatFS"
 	Gofer_Release_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/Release"
 	Gofer_Reopen_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Reopen"
+	Gofer_Session_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/Session"
 )
 
 // GoferClient is the client API for Gofer service.
@@ -85,6 +86,16 @@ type GoferClient interface {
 	// restarted sentry reopens its clients' files by it, even renamed or
 	// unlinked ones.
 	Reopen(ctx context.Context, in *ReopenRequest, opts ...grpc.CallOption) (*ReopenReply, error)
+	// Session opens a session and holds it while the stream is open. The
+	// first event carries the session id; a sentry names its session in the
+	// "rd-gofer-session" metadata of every other call, and every handle such
+	// a call returns belongs to the session. When the stream ends (the
+	// sentry died or disconnected) the gofer releases the session's handles,
+	// except those of unlinked files, which it keeps for a while so that a
+	// successor sentry can Reopen them. Calls without the metadata make
+	// handles that only Release drops. A call naming a session this gofer
+	// process does not know fails with FAILED_PRECONDITION.
+	Session(ctx context.Context, in *SessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SessionEvent], error)
 }
 
 type goferClient struct {
@@ -295,6 +306,25 @@ func (c *goferClient) Reopen(ctx context.Context, in *ReopenRequest, opts ...grp
 	return out, nil
 }
 
+func (c *goferClient) Session(ctx context.Context, in *SessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SessionEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Gofer_ServiceDesc.Streams[0], Gofer_Session_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SessionRequest, SessionEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Gofer_SessionClient = grpc.ServerStreamingClient[SessionEvent]
+
 // GoferServer is the server API for Gofer service.
 // All implementations must embed UnimplementedGoferServer
 // for forward compatibility.
@@ -334,6 +364,16 @@ type GoferServer interface {
 	// restarted sentry reopens its clients' files by it, even renamed or
 	// unlinked ones.
 	Reopen(context.Context, *ReopenRequest) (*ReopenReply, error)
+	// Session opens a session and holds it while the stream is open. The
+	// first event carries the session id; a sentry names its session in the
+	// "rd-gofer-session" metadata of every other call, and every handle such
+	// a call returns belongs to the session. When the stream ends (the
+	// sentry died or disconnected) the gofer releases the session's handles,
+	// except those of unlinked files, which it keeps for a while so that a
+	// successor sentry can Reopen them. Calls without the metadata make
+	// handles that only Release drops. A call naming a session this gofer
+	// process does not know fails with FAILED_PRECONDITION.
+	Session(*SessionRequest, grpc.ServerStreamingServer[SessionEvent]) error
 	mustEmbedUnimplementedGoferServer()
 }
 
@@ -403,6 +443,9 @@ func (UnimplementedGoferServer) Release(context.Context, *ReleaseRequest) (*Rele
 }
 func (UnimplementedGoferServer) Reopen(context.Context, *ReopenRequest) (*ReopenReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reopen not implemented")
+}
+func (UnimplementedGoferServer) Session(*SessionRequest, grpc.ServerStreamingServer[SessionEvent]) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedGoferServer) mustEmbedUnimplementedGoferServer() {}
 func (UnimplementedGoferServer) testEmbeddedByValue()               {}
@@ -785,6 +828,17 @@ func _Gofer_Reopen_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gofer_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SessionRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GoferServer).Session(m, &grpc.GenericServerStream[SessionRequest, SessionEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Gofer_SessionServer = grpc.ServerStreamingServer[SessionEvent]
+
 // Gofer_ServiceDesc is the grpc.ServiceDesc for Gofer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -873,6 +927,12 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Gofer_Reopen_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Session",
+			Handler:       _Gofer_Session_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "gofer.proto",
 }

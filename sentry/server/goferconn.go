@@ -153,8 +153,6 @@ var requestHandleFields = func() map[protoreflect.FullName][]protoreflect.FieldD
 	return out
 }()
 
-var handleMessageName = (&goferpb.Handle{}).ProtoReflect().Descriptor().FullName()
-
 // maxHealRounds bounds how often one call is retried after re-resolving
 // its handles (each round means the gofer restarted again).
 const maxHealRounds = 16
@@ -171,10 +169,12 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger) *GoferConn {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &GoferConn{cc: cc, log: log.Named("goferconn"), ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
+	log = log.Named("goferconn")
+	return &GoferConn{cc: newGoferSession(ctx, cc, log), log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
 }
 
-// Close stops background re-resolution. Calls keep working.
+// Close stops background re-resolution and ends the gofer session, which
+// releases this server's gofer handles.
 func (g *GoferConn) Close() { g.cancel() }
 
 // NewStream implements grpc.ClientConnInterface. The Gofer service has no
@@ -321,7 +321,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 		return false
 	}
 	var added []*vhandle
-	walkHandles(rep.ProtoReflect(), func(h *goferpb.Handle, st *goferpb.Stat) {
+	goferpb.RangeHandles(rep.ProtoReflect(), func(h *goferpb.Handle, st *goferpb.Stat) {
 		if h.Id == 0 {
 			return
 		}
@@ -393,43 +393,11 @@ func (e *vhandle) openFlags() (uint32, bool) {
 	return 0, false
 }
 
-// walkHandles calls f for every Handle in m (with the Stat beside it, if
-// any).
-func walkHandles(m protoreflect.Message, f func(*goferpb.Handle, *goferpb.Stat)) {
-	var st *goferpb.Stat
-	if fd := m.Descriptor().Fields().ByName("stat"); fd != nil && fd.Message() != nil && m.Has(fd) {
-		st, _ = m.Get(fd).Message().Interface().(*goferpb.Stat)
-	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() {
-			return true
-		}
-		visit := func(mv protoreflect.Message) {
-			if mv.Descriptor().FullName() == handleMessageName {
-				if h, ok := mv.Interface().(*goferpb.Handle); ok {
-					f(h, st)
-				}
-				return
-			}
-			walkHandles(mv, f)
-		}
-		if fd.IsList() {
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				visit(l.Get(i).Message())
-			}
-		} else {
-			visit(v.Message())
-		}
-		return true
-	})
-}
-
 // releaseReplyHandles releases the real handles of a reply that is
 // discarded.
 func (g *GoferConn) releaseReplyHandles(rep proto.Message) {
 	var ids []uint64
-	walkHandles(rep.ProtoReflect(), func(h *goferpb.Handle, _ *goferpb.Stat) {
+	goferpb.RangeHandles(rep.ProtoReflect(), func(h *goferpb.Handle, _ *goferpb.Stat) {
 		if h.Id != 0 {
 			ids = append(ids, h.Id)
 		}

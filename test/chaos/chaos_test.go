@@ -46,10 +46,12 @@ func TestServerKills(t *testing.T) {
 			if err := Compare(ref, calm); err != nil {
 				t.Fatalf("without faults: %v", err)
 			}
-			// Each kill pauses the workload for at least the client's
-			// dead-after (500ms); kills closer together than that always
-			// all land, however fast or slow the machine is today.
-			interval := clamp(calm.Duration/time.Duration(*kills+5), 50*time.Millisecond, 350*time.Millisecond)
+			// The kills are spread over the first half of the calm run's
+			// duration, so that they hit every phase of a long workload
+			// (not only its start) and all land even if this run goes twice
+			// as fast as the calm one; each kill also pauses the workload
+			// for at least the client's dead-after (500ms).
+			interval := clamp(calm.Duration/time.Duration(2*(*kills+1)), 50*time.Millisecond, 1500*time.Millisecond)
 			dir := t.TempDir()
 			got, err := Run(context.Background(), w, Options{
 				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: *kills, Interval: interval,
@@ -62,6 +64,7 @@ func TestServerKills(t *testing.T) {
 				t.Errorf("with %d kills: %v", got.Kills, err)
 				dumpLog(t, dir)
 			}
+			checkGoferFDs(t, got)
 			if got.Kills < *kills {
 				t.Errorf("only %d of %d kills happened before the workload ended (interval %v)", got.Kills, *kills, interval)
 			}
@@ -92,6 +95,7 @@ func TestGoferKills(t *testing.T) {
 	if got.Kills == 0 {
 		t.Errorf("the gofer was never killed")
 	}
+	checkGoferFDs(t, got)
 }
 
 var pauseRE = regexp.MustCompile(`pause_ms=([0-9.]+)`)
@@ -127,6 +131,15 @@ func TestFailover(t *testing.T) {
 			}
 			t.Logf("failover pause: %s ms", m[1])
 		})
+	}
+}
+
+// checkGoferFDs fails if the gofer kept the handles of the servers that
+// were killed.
+func checkGoferFDs(t *testing.T, o Outcome) {
+	t.Helper()
+	if err := o.Leak(); err != nil {
+		t.Error(err)
 	}
 }
 

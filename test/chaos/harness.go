@@ -54,6 +54,10 @@ type Outcome struct {
 	Duration time.Duration
 	// ClientLog is the client's debug log (recoveries, pauses).
 	ClientLog string
+	// GoferFDs is how many fds the gofer had open before the workload
+	// started and once it ended; a server killed with -9 must not leave
+	// its gofer handles behind.
+	GoferFDsBefore, GoferFDsAfter int
 }
 
 // daemon is a gofer or server process the harness can kill and restart.
@@ -79,6 +83,33 @@ func (d *daemon) start(bin string) error {
 		return fmt.Errorf("%v: %w", d.args, err)
 	}
 	return nil
+}
+
+// fds counts the daemon's open fds (-1 if it is not running).
+func (d *daemon) fds() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil {
+		return -1
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// settledFDs waits (up to 5s) for the daemon's fd count to drop to at
+// most limit and returns the last count.
+func (d *daemon) settledFDs(limit int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := d.fds()
+		if n <= limit || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (d *daemon) kill() {
@@ -127,6 +158,7 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
+	goferFDs := gofer.fds()
 	var targets []string
 	for _, s := range servers {
 		targets = append(targets, "unix:"+s.sock)
@@ -180,6 +212,8 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	close(finished)
 	killerDone.Wait()
 	out := Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Kills: kills, Duration: time.Since(start)}
+	out.GoferFDsBefore = goferFDs
+	out.GoferFDsAfter = gofer.settledFDs(goferFDs + LeakSlack)
 	if ctx.Err() != nil {
 		return out, fmt.Errorf("%s: timed out after %v; stderr:\n%s", w.Name, o.Timeout, stderr.String())
 	}
@@ -198,6 +232,20 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	}
 	out.Files, err = Files(work)
 	return out, err
+}
+
+// LeakSlack is how many more fds the gofer may hold after a run than
+// before it: the handles of unlinked files whose server was killed linger
+// (gofer --orphan-linger), and gRPC may keep a connection or two.
+const LeakSlack = 16
+
+// Leak returns an error if the gofer kept the handles of the servers that
+// were killed.
+func (o Outcome) Leak() error {
+	if o.GoferFDsAfter > o.GoferFDsBefore+LeakSlack {
+		return fmt.Errorf("the gofer leaks: %d fds open before the run, %d after it (%d kills)", o.GoferFDsBefore, o.GoferFDsAfter, o.Kills)
+	}
+	return nil
 }
 
 // Files describes every file under root: relative path, mode, and the

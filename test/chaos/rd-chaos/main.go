@@ -56,6 +56,9 @@ func main() {
 		if err == nil {
 			err = chaos.Compare(ref, got)
 		}
+		if err == nil {
+			err = got.Leak()
+		}
 		if err != nil {
 			fmt.Printf("FAIL %s (seed %d): %v\n", w.Name, *seed, err)
 			failed = true

@@ -1,0 +1,255 @@
+package gofer
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// DefaultOrphanLinger is how long the handles of unlinked files outlive
+// the session that held them.
+const DefaultOrphanLinger = 5 * time.Minute
+
+// session is one sentry's claim on handles: a sentry that dies without
+// releasing its handles (kill -9) would otherwise leave their fds open in
+// the gofer for good, and a sentry restarted many times would exhaust the
+// gofer's fds.
+type session struct {
+	// id is immutable.
+	id uint64
+	// handles are the ids this session owns. Protected by Server.mu; nil
+	// once the session ended.
+	handles map[uint64]struct{}
+}
+
+// orphan is an unlinked file's handle kept after its session ended.
+type orphan struct {
+	h       *handle
+	expires time.Time
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithOrphanLinger sets how long the handles of unlinked files survive
+// the session that held them (DefaultOrphanLinger). A sentry that
+// restarts within it can Reopen them; 0 releases them with the session.
+func WithOrphanLinger(d time.Duration) Option {
+	return func(s *Server) { s.orphanLinger = d }
+}
+
+// Session implements goferpb.GoferServer.Session.
+func (s *Server) Session(_ *goferpb.SessionRequest, stream goferpb.Gofer_SessionServer) error {
+	ss, err := s.beginSession()
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	defer s.endSession(ss)
+	s.log.Debug("session began", "session", ss.id)
+	if err := stream.Send(&goferpb.SessionEvent{SessionId: ss.id}); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	return nil
+}
+
+func (s *Server) beginSession() (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errorf(unix.ESHUTDOWN, "session")
+	}
+	s.nextSession++
+	// The boot prefix keeps a session id of an earlier gofer process from
+	// naming one of this process's sessions.
+	ss := &session{id: uint64(s.idPrefix)<<32 | uint64(s.nextSession), handles: make(map[uint64]struct{})}
+	s.sessions[ss.id] = ss
+	return ss, nil
+}
+
+// endSession releases the handles of a session that ended, except those of
+// unlinked files, which become orphans for s.orphanLinger.
+func (s *Server) endSession(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss.id)
+	owned := make([]*handle, 0, len(ss.handles))
+	for id := range ss.handles {
+		if h := s.handles[id]; h != nil {
+			h.incRef()
+			owned = append(owned, h)
+		}
+	}
+	ss.handles = nil
+	s.mu.Unlock()
+
+	// fstat outside mu: an unlinked regular file can still be reopened by
+	// a successor only through a handle this process keeps.
+	keep := make(map[*handle]bool)
+	if s.orphanLinger > 0 {
+		for _, h := range owned {
+			var st unix.Stat_t
+			if h.ftype == unix.S_IFREG && unix.Fstat(h.fd, &st) == nil && st.Nlink == 0 {
+				keep[h] = true
+			}
+		}
+	}
+	expires := time.Now().Add(s.orphanLinger)
+	var dropped []*handle
+	s.mu.Lock()
+	for _, h := range owned {
+		if s.handles[h.id] != h || h.owner != ss {
+			continue // released meanwhile
+		}
+		h.owner = nil
+		if keep[h] {
+			s.orphans[h.id] = orphan{h: h, expires: expires}
+			continue
+		}
+		delete(s.handles, h.id)
+		dropped = append(dropped, h)
+	}
+	if len(keep) > 0 && s.orphanTimer == nil && !s.closed {
+		s.orphanTimer = time.AfterFunc(s.orphanLinger, s.expireOrphans)
+	}
+	s.mu.Unlock()
+	for _, h := range owned {
+		h.decRef()
+	}
+	for _, h := range dropped {
+		h.decRef()
+	}
+	s.log.Info("session ended", "session", ss.id, "released", len(dropped), "unlinked_kept", len(keep))
+}
+
+// expireOrphans releases orphans whose time is up and schedules itself for
+// the next one.
+func (s *Server) expireOrphans() {
+	now := time.Now()
+	var dropped []*handle
+	s.mu.Lock()
+	s.orphanTimer = nil
+	var next time.Time
+	for id, o := range s.orphans {
+		if !o.expires.After(now) {
+			delete(s.orphans, id)
+			if s.handles[id] == o.h {
+				delete(s.handles, id)
+				dropped = append(dropped, o.h)
+			}
+			continue
+		}
+		if next.IsZero() || o.expires.Before(next) {
+			next = o.expires
+		}
+	}
+	if !next.IsZero() && !s.closed {
+		s.orphanTimer = time.AfterFunc(next.Sub(now), s.expireOrphans)
+	}
+	s.mu.Unlock()
+	for _, h := range dropped {
+		h.decRef()
+	}
+	if len(dropped) > 0 {
+		s.log.Info("released the handles of unlinked files no sentry reopened", "handles", len(dropped))
+	}
+}
+
+// sessionOf returns the session ctx's metadata names: nil without one, an
+// error for one this process does not know (it ended, or belongs to an
+// earlier gofer process).
+func (s *Server) sessionOf(ctx context.Context) (*session, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(goferpb.SessionMetadataKey)
+	if len(v) == 0 {
+		return nil, nil
+	}
+	id, err := strconv.ParseUint(v[0], 10, 64)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: %q is not a session id", goferpb.SessionMetadataKey, v[0])
+	}
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "unknown gofer session %d", id)
+	}
+	return ss, nil
+}
+
+// claim gives the handles of reply to ss. If ss ended while the call ran,
+// nobody will release them: they are released now.
+func (s *Server) claim(ss *session, reply proto.Message) {
+	var ids []uint64
+	goferpb.RangeHandles(reply.ProtoReflect(), func(h *goferpb.Handle, _ *goferpb.Stat) {
+		if h.GetId() != 0 {
+			ids = append(ids, h.GetId())
+		}
+	})
+	if len(ids) == 0 {
+		return
+	}
+	var dropped []*handle
+	s.mu.Lock()
+	for _, id := range ids {
+		h := s.handles[id]
+		if h == nil {
+			continue
+		}
+		if ss.handles == nil {
+			delete(s.handles, id)
+			dropped = append(dropped, h)
+			continue
+		}
+		h.owner = ss
+		ss.handles[id] = struct{}{}
+	}
+	s.mu.Unlock()
+	for _, h := range dropped {
+		h.decRef()
+	}
+}
+
+// disownLocked removes the table's record of h's owner or orphanhood as h
+// leaves the table. Precondition: s.mu.
+func (s *Server) disownLocked(h *handle) {
+	if h.owner != nil {
+		if h.owner.handles != nil {
+			delete(h.owner.handles, h.id)
+		}
+		h.owner = nil
+	}
+	delete(s.orphans, h.id)
+}
+
+// serviceDesc is the Gofer service with the session interceptor around
+// every unary method, so that no registration can forget it.
+func (s *Server) serviceDesc() *grpc.ServiceDesc {
+	d := goferpb.Gofer_ServiceDesc
+	d.Methods = make([]grpc.MethodDesc, len(goferpb.Gofer_ServiceDesc.Methods))
+	for i, m := range goferpb.Gofer_ServiceDesc.Methods {
+		h := m.Handler
+		d.Methods[i] = grpc.MethodDesc{MethodName: m.MethodName, Handler: func(srv any, ctx context.Context, dec func(any) error, next grpc.UnaryServerInterceptor) (any, error) {
+			ss, err := s.sessionOf(ctx)
+			if err != nil {
+				return nil, err
+			}
+			resp, err := h(srv, ctx, dec, next)
+			if ss != nil && err == nil {
+				if m, ok := resp.(proto.Message); ok {
+					s.claim(ss, m)
+				}
+			}
+			return resp, err
+		}}
+	}
+	return &d
+}

@@ -1,0 +1,40 @@
+package goferpb
+
+import "google.golang.org/protobuf/reflect/protoreflect"
+
+// SessionMetadataKey is the gRPC metadata key by which a call names the
+// caller's session (its decimal id, from Gofer.Session).
+const SessionMetadataKey = "rd-gofer-session"
+
+// RangeHandles calls f for every Handle in m, at any depth, with the Stat
+// that sits beside it in the same message (nil if none). The gofer uses it
+// to give a reply's handles to the caller's session, the sentry to map
+// them to its own ids; both must see every handle a reply carries, so they
+// share this one walk.
+func RangeHandles(m protoreflect.Message, f func(*Handle, *Stat)) {
+	var st *Stat
+	if fd := m.Descriptor().Fields().ByName("stat"); fd != nil && fd.Message() != nil && m.Has(fd) {
+		st, _ = m.Get(fd).Message().Interface().(*Stat)
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil || fd.IsMap() {
+			return true
+		}
+		visit := func(mv protoreflect.Message) {
+			if h, ok := mv.Interface().(*Handle); ok {
+				f(h, st)
+				return
+			}
+			RangeHandles(mv, f)
+		}
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				visit(l.Get(i).Message())
+			}
+		} else {
+			visit(v.Message())
+		}
+		return true
+	})
+}
