@@ -32,6 +32,9 @@ type syscallCtx struct {
 	eff *callEffects
 	// goferSize is the file size a gofer write reported last (-1: none).
 	goferSize int64
+	// pinned are the dentries whose gofer handles the handler uses
+	// (handleOf), unpinned when it returns.
+	pinned []*dentry
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -173,6 +176,7 @@ func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
+	defer c.unpinAll()
 	return h(c)
 }
 

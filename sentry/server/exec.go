@@ -661,6 +661,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	k.mu.Unlock()
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
+	defer c.unpinAll()
 	fail := func(err error) error {
 		var d deferred
 		k.mu.Lock()

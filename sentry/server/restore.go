@@ -137,6 +137,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.log.Warn("restore failed", "err", err)
 		return err
 	}
+	defer rc.unpinAll()
 	lost := 0
 	lose := func(what string, err error) {
 		lost++
@@ -620,6 +621,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		return unix.ESTALE
 	}
 	c := &syscallCtx{k: k, seq: rw.Seq, intr: make(chan struct{}), goferSize: -1}
+	defer c.unpinAll()
 	if !known {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply.
@@ -652,13 +654,14 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 
 // openForRewrite opens the file a Rewrite names for writing.
 func (k *clientState) openForRewrite(rw *sentrypb.Rewrite) (*file, error) {
-	var rc *syscallCtx
+	rc := &syscallCtx{k: k, intr: make(chan struct{}), goferSize: -1}
 	k.mu.Lock()
 	for _, t := range k.threads {
-		rc = &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.dead, goferSize: -1}
+		rc.t, rc.dead = t, t.dead
 		break
 	}
 	k.mu.Unlock()
+	defer rc.unpinAll()
 	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
 	if err != nil {
 		return nil, err

@@ -203,7 +203,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	if err := c.mayWriteDir(dir); err != nil {
 		return nil, err
 	}
-	dh, err := v.handleOf(dir)
+	dh, err := c.handleOf(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -620,7 +620,7 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 		return 0, err
 	}
 	v := c.k.vfs
-	dh, err := v.handleOf(dir)
+	dh, err := c.handleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -661,7 +661,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOENT
 	}
 	v := c.k.vfs
-	dh, err := v.handleOf(dir)
+	dh, err := c.handleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -722,11 +722,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOENT
 	}
 	v := c.k.vfs
-	oh, err := v.handleOf(od)
+	oh, err := c.handleOf(od)
 	if err != nil {
 		return 0, err
 	}
-	dh, err := v.handleOf(dir)
+	dh, err := c.handleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -817,7 +817,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 
 func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64, error) {
 	v := c.k.vfs
-	dh, err := v.handleOf(dir)
+	dh, err := c.handleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -897,11 +897,11 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err := c.mayWriteDir(ndir); err != nil {
 		return 0, err
 	}
-	oh, err := v.handleOf(odir)
+	oh, err := c.handleOf(odir)
 	if err != nil {
 		return 0, err
 	}
-	nh, err := v.handleOf(ndir)
+	nh, err := c.handleOf(ndir)
 	if err != nil {
 		return 0, err
 	}
@@ -1008,7 +1008,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		if d == nil || d.kind != dkGofer {
 			return unix.EPERM
 		}
-		if h, err = v.handleOf(d); err != nil {
+		if h, err = c.handleOf(d); err != nil {
 			return err
 		}
 	}
@@ -1216,7 +1216,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	case d == nil:
 		sf.Type = 0x50495045 // PIPEFS_MAGIC
 	case d.kind == dkGofer:
-		h, err := c.k.vfs.handleOf(d)
+		h, err := c.handleOf(d)
 		if f != nil {
 			if fh, ok := handleOfFile(f); ok {
 				h, err = fh, nil

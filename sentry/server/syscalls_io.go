@@ -700,7 +700,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// told so before the reply).
 	c.k.flushAll()
 	v := c.k.vfs
-	h, err := v.handleOf(v.root)
+	h, err := c.handleOf(v.root)
 	if err != nil {
 		return 0, err
 	}

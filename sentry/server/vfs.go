@@ -53,8 +53,15 @@ type dentry struct {
 
 	// Protected by vfs.mu:
 	// handle is the dentry's gofer handle (dkGofer), or 0 until a
-	// lookup needs it (dentries of files this client created).
+	// lookup needs it (dentries of files this client created, and
+	// dentries whose handle was evicted; see vfs_handles.go).
 	handle uint64
+	// pins counts the users of handle (pinHandle); eviction skips a
+	// pinned dentry.
+	pins int
+	// lruPrev and lruNext link the dentries holding a handle into
+	// vfs.lru; nil when not on it.
+	lruPrev, lruNext *dentry
 	// fh is the file's gofer file handle (Handle.file_handle), once known.
 	fh []byte
 	// parent and name locate the dentry; the root is its own parent.
@@ -80,12 +87,14 @@ type vfs struct {
 	// root, dev and proc are immutable after newVFS.
 	root, dev, proc *dentry
 
-	// mu protects the dentry tree (see dentry) and handles. It is a leaf
-	// lock, never held across a gofer RPC.
+	// mu protects the dentry tree (see dentry) and the handle cache. It
+	// is a leaf lock, never held across a gofer RPC.
 	mu sync.Mutex
-	// handles lists the gofer handles owned by dentries, released when the
-	// client is freed. Protected by mu.
-	handles []uint64
+	// lru is the sentinel of the list of dentries holding a gofer handle,
+	// most recently used first; cachedHandles is its length. The root's
+	// handle is not on it. Protected by mu.
+	lru           dentry
+	cachedHandles int
 }
 
 func newVFS(k *clientState) (*vfs, error) {
@@ -101,7 +110,6 @@ func newVFS(k *clientState) (*vfs, error) {
 	v := &vfs{k: k}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle}
 	v.root.parent = v.root
-	v.handles = append(v.handles, r.Root.Id)
 	v.dev = &dentry{v: v, kind: dkDevDir, mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.root, name: "dev"}
 	v.proc = &dentry{v: v, kind: dkProcDir, mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.root, name: "proc"}
 	return v, nil
@@ -117,8 +125,7 @@ func (v *vfs) rpcCtx() (context.Context, context.CancelFunc) {
 // releaseAll releases every dentry handle (client teardown).
 func (v *vfs) releaseAll() {
 	v.mu.Lock()
-	hs := v.handles
-	v.handles = nil
+	hs := v.cachedHandleIDsLocked()
 	v.mu.Unlock()
 	releaseHandles(v.k, hs)
 }
@@ -168,40 +175,6 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 	return nil, goferErr("walk "+name, r.Errno, nil)
 }
 
-// handleOf returns d's gofer handle, walking to it if the dentry was made
-// without one.
-func (v *vfs) handleOf(d *dentry) (uint64, error) {
-	v.mu.Lock()
-	h, parent, name, deleted := d.handle, d.parent, d.name, d.deleted
-	v.mu.Unlock()
-	if h != 0 {
-		return h, nil
-	}
-	if deleted || d.kind != dkGofer {
-		return 0, unix.ENOENT
-	}
-	ph, err := v.handleOf(parent)
-	if err != nil {
-		return 0, err
-	}
-	wf, err := v.walkOne(ph, name)
-	if err != nil {
-		return 0, err
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if d.handle != 0 {
-		go releaseHandles(v.k, []uint64{wf.Handle.Id})
-		return d.handle, nil
-	}
-	d.handle = wf.Handle.Id
-	if d.fh == nil {
-		d.fh = wf.Handle.FileHandle
-	}
-	v.handles = append(v.handles, d.handle)
-	return d.handle, nil
-}
-
 // fileHandleOf returns d's gofer file handle, if known.
 func (v *vfs) fileHandleOf(d *dentry) []byte {
 	v.mu.Lock()
@@ -230,11 +203,12 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		}
 		return r.Root.Id, r.Stat, r.Root.FileHandle, nil
 	}
-	ph, err := v.handleOf(parent)
+	ph, err := v.pinHandle(parent)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	wf, err := v.walkOne(ph, name)
+	v.unpin(parent)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -280,7 +254,7 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 	if deleted {
 		return nil, unix.ENOENT
 	}
-	dh, err := v.handleOf(dir)
+	dh, err := c.handleOf(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -304,9 +278,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 		return ch
 	}
 	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name}
-	if h != 0 {
-		v.handles = append(v.handles, h)
-	}
+	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
 		old.deleted = true
 	}
@@ -315,6 +287,9 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 	}
 	dir.children[name] = d
 	v.mu.Unlock()
+	if len(evicted) > 0 {
+		releaseHandles(v.k, evicted)
+	}
 	return d
 }
 
@@ -410,7 +385,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 		return t, nil
 	}
 	v.mu.Unlock()
-	h, err := v.handleOf(d)
+	h, err := c.handleOf(d)
 	if err != nil {
 		return "", err
 	}
@@ -431,7 +406,7 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if d.kind != dkGofer {
 		return d.synthStat(), nil
 	}
-	h, err := v.handleOf(d)
+	h, err := c.handleOf(d)
 	if err != nil {
 		return nil, err
 	}

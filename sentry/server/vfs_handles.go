@@ -1,0 +1,180 @@
+package server
+
+import "golang.org/x/sys/unix"
+
+// maxDentryHandles bounds the gofer handles a client's dentry cache keeps.
+// Each one is an open fd in the gofer; without a bound a client that walks
+// a large tree (find /usr: 150,000 files) exhausts the gofer's fds. A
+// dentry whose handle was evicted keeps its name, inode and place in the
+// tree and walks to a new handle from its parent when it needs one again.
+const maxDentryHandles = 1024
+
+// evictBatch is how many handles one eviction releases at least, so that a
+// Release RPC is paid once per evictBatch lookups beyond the bound.
+const evictBatch = 64
+
+// The dentries holding a gofer handle (other than the root's, which is
+// never evicted) are on vfs.lru, most recently used first.
+
+// lruPushLocked puts d, which just got a handle, at the front of the LRU.
+// Precondition: v.mu.
+func (v *vfs) lruPushLocked(d *dentry) {
+	if d == v.root || d.lruNext != nil {
+		return
+	}
+	if v.lru.lruNext == nil {
+		v.lru.lruNext, v.lru.lruPrev = &v.lru, &v.lru
+	}
+	d.lruPrev, d.lruNext = &v.lru, v.lru.lruNext
+	v.lru.lruNext.lruPrev = d
+	v.lru.lruNext = d
+	v.cachedHandles++
+}
+
+// lruRemoveLocked takes d off the LRU. Precondition: v.mu.
+func (v *vfs) lruRemoveLocked(d *dentry) {
+	if d.lruNext == nil {
+		return
+	}
+	d.lruPrev.lruNext = d.lruNext
+	d.lruNext.lruPrev = d.lruPrev
+	d.lruPrev, d.lruNext = nil, nil
+	v.cachedHandles--
+}
+
+// lruTouchLocked marks d most recently used. Precondition: v.mu.
+func (v *vfs) lruTouchLocked(d *dentry) {
+	if d.lruNext == nil || v.lru.lruNext == d {
+		return
+	}
+	v.lruRemoveLocked(d)
+	v.lruPushLocked(d)
+}
+
+// evictLocked takes the handles of the least recently used unpinned
+// dentries once more than maxDentryHandles+evictBatch are cached, down to
+// maxDentryHandles, and returns them for the caller to release after
+// unlocking. Precondition: v.mu.
+func (v *vfs) evictLocked() []uint64 {
+	if v.cachedHandles <= maxDentryHandles+evictBatch || v.lru.lruNext == nil {
+		return nil
+	}
+	var ids []uint64
+	for d := v.lru.lruPrev; d != &v.lru && v.cachedHandles > maxDentryHandles; {
+		prev := d.lruPrev
+		if d.pins == 0 {
+			v.lruRemoveLocked(d)
+			ids = append(ids, d.handle)
+			d.handle = 0
+		}
+		d = prev
+	}
+	return ids
+}
+
+// pinHandle returns d's gofer handle, walking to it from d's parent if the
+// dentry has none (made without one, or evicted), and pins it: eviction
+// leaves it alone until unpin. Each successful pinHandle needs one unpin.
+func (v *vfs) pinHandle(d *dentry) (uint64, error) {
+	v.mu.Lock()
+	if h := d.handle; h != 0 {
+		d.pins++
+		v.lruTouchLocked(d)
+		v.mu.Unlock()
+		return h, nil
+	}
+	parent, name, deleted := d.parent, d.name, d.deleted
+	v.mu.Unlock()
+	if deleted || d.kind != dkGofer || d == v.root {
+		return 0, unix.ENOENT
+	}
+	ph, err := v.pinHandle(parent)
+	if err != nil {
+		return 0, err
+	}
+	wf, err := v.walkOne(ph, name)
+	v.unpin(parent)
+	if err != nil {
+		return 0, err
+	}
+	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
+		// The name now refers to another file: d's file is gone from it.
+		releaseHandles(v.k, []uint64{wf.Handle.Id})
+		return 0, unix.ENOENT
+	}
+	v.mu.Lock()
+	var evicted []uint64
+	if d.handle != 0 {
+		evicted = []uint64{wf.Handle.Id} // another lookup got there first
+	} else {
+		d.handle = wf.Handle.Id
+		if d.fh == nil {
+			d.fh = wf.Handle.FileHandle
+		}
+		v.lruPushLocked(d)
+		evicted = v.evictLocked()
+	}
+	h := d.handle
+	d.pins++
+	v.mu.Unlock()
+	if len(evicted) > 0 {
+		releaseHandles(v.k, evicted)
+	}
+	return h, nil
+}
+
+// unpin undoes one pinHandle.
+func (v *vfs) unpin(d *dentry) {
+	v.mu.Lock()
+	d.pins--
+	v.mu.Unlock()
+}
+
+// handleOf is pinHandle for the duration of system call c: the pin is
+// dropped when c's handler returns (syscallCtx.unpinAll).
+func (c *syscallCtx) handleOf(d *dentry) (uint64, error) {
+	h, err := c.k.vfs.pinHandle(d)
+	if err == nil {
+		c.pinned = append(c.pinned, d)
+	}
+	return h, err
+}
+
+// unpinAll drops the pins c's handler took. c may be nil.
+func (c *syscallCtx) unpinAll() {
+	if c == nil {
+		return
+	}
+	for _, d := range c.pinned {
+		c.k.vfs.unpin(d)
+	}
+	c.pinned = nil
+}
+
+// cacheChildHandleLocked records that dentry d was made with handle h (0
+// for none) and returns the handles to release for the bound.
+// Precondition: v.mu.
+func (v *vfs) cacheChildHandleLocked(d *dentry) []uint64 {
+	if d.handle == 0 {
+		return nil
+	}
+	v.lruPushLocked(d)
+	return v.evictLocked()
+}
+
+// cachedHandleIDsLocked returns every handle the dentry cache holds, the
+// root's included, and forgets them (client teardown). Precondition: v.mu.
+func (v *vfs) cachedHandleIDsLocked() []uint64 {
+	var ids []uint64
+	if v.root.handle != 0 {
+		ids = append(ids, v.root.handle)
+		v.root.handle = 0
+	}
+	for v.lru.lruNext != nil && v.lru.lruNext != &v.lru {
+		d := v.lru.lruNext
+		v.lruRemoveLocked(d)
+		ids = append(ids, d.handle)
+		d.handle = 0
+	}
+	return ids
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestDentryHandlesBounded: looking up many files keeps a bounded number
+// of gofer handles (each an fd of the gofer, in this process here), and a
+// file whose handle was evicted is found again by walking from its parent.
+func TestDentryHandlesBounded(t *testing.T) {
+	e := started(t)
+	n := 3 * maxDentryHandles
+	dir := filepath.Join(e.root, "tmp", "many")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint("f", i)), make([]byte, i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := openFDs(t)
+	m := e.mem
+	sb := m.zeros(144)
+	statAll := func() {
+		for i := range n {
+			e.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str(fmt.Sprint("/tmp/many/f", i)), sb, 0)
+			if size := binary.LittleEndian.Uint64(m.bytes(sb+48, 8)); size != uint64(i) {
+				t.Fatalf("f%d: size %d", i, size)
+			}
+		}
+	}
+	statAll()
+	if got := openFDs(t); got > before+maxDentryHandles+evictBatch+8 {
+		t.Fatalf("after looking up %d files this process has %d fds open (%d before): the dentry cache does not bound its gofer handles", n, got, before)
+	}
+	statAll() // every handle of the first pass was evicted by the second half
+	// A file whose handle was evicted can be opened, read and removed.
+	path := m.str("/tmp/many/f7")
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), path, unix.O_RDONLY, 0))
+	buf := m.zeros(16)
+	if got := e.ok(1, unix.SYS_READ, fd, buf, 16); got != 7 {
+		t.Fatalf("read f7: %d bytes", got)
+	}
+	e.ok(1, unix.SYS_CLOSE, fd)
+	e.ok(1, unix.SYS_UNLINKAT, uint64(atFDCWD64), path, 0)
+	e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), path, sb, 0)
+	// The directory's own handle may have been evicted too: chdir and a
+	// relative lookup still work.
+	e.ok(1, unix.SYS_CHDIR, m.str("/tmp/many"))
+	e.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("f9"), sb, 0)
+	if got := openFDs(t); got > before+maxDentryHandles+evictBatch+8 {
+		t.Fatalf("%d fds open at the end (%d before)", got, before)
+	}
+}
