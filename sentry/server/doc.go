@@ -18,7 +18,9 @@
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
-//     vfs_synth.go);
+//     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
+//     handles per client, least recently used first out, and a system
+//     call pins the ones it uses (vfs_handles.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps, served by PageRead (exec.go).
 //
