@@ -1,8 +1,14 @@
 // Package bench compares, side by side in one run, the cost of system calls
-// and whole workloads natively, under runsc-decoupled with the embedded
-// (Unix socket) sentry, and with an external sentry over TCP loopback.
+// and whole workloads natively, under runsc-decoupled (remote sentry on a
+// Unix socket with systrap, without the replay log, with ptrace, and over
+// TCP loopback), and under gVisor's own runsc (in-process sentry, systrap
+// and ptrace) as the reference. runsc is built from the gvisor.dev/gvisor
+// version in go.mod, once, and cached in $TMPDIR (or taken from
+// $RUNSC_BENCH_BINARY).
 //
-//	go test -run=NONE -bench=. ./test/bench/
+//	go test -run=NONE -bench=. -benchtime=1x ./test/bench/
 //
-// run.sh wraps that and formats the results.
+// run.sh repeats that, interleaving rounds, and prints medians with ratios
+// to runsc (benchtable). Everything here is a benchmark, so a plain
+// go test (CI) of this package runs nothing.
 package bench
