@@ -88,7 +88,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{38, 0}
 }
 
 type ClientMessage struct {
@@ -641,9 +641,13 @@ func (x *Interrupt) GetTid() int32 {
 }
 
 type StdinData struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	Eof           bool                   `protobuf:"varint,2,opt,name=eof,proto3" json:"eof,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Eof   bool                   `protobuf:"varint,2,opt,name=eof,proto3" json:"eof,omitempty"`
+	// offset is the position of data[0] in the client's stdin stream. A
+	// server that already has some of the bytes (from Restore.stdin_unread)
+	// keeps only the rest.
+	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -690,6 +694,13 @@ func (x *StdinData) GetEof() bool {
 		return x.Eof
 	}
 	return false
+}
+
+func (x *StdinData) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
 }
 
 type Goodbye struct {
@@ -2579,7 +2590,7 @@ type StateRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key names the object, by kind and id: "proc/<pid>", "thread/<tid>",
 	// "fdt/<table>/<fd>", "file/<id>", "fs/<id>", "sig/<id>", "pipe/<id>",
-	// "map/<file_id>", "ids".
+	// "map/<file_id>", "ids", "stdin".
 	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Deleted bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// Types that are valid to be assigned to Value:
@@ -2594,6 +2605,7 @@ type StateRecord struct {
 	//	*StateRecord_Mapped
 	//	*StateRecord_Write
 	//	*StateRecord_Ids
+	//	*StateRecord_Stdin
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2740,6 +2752,15 @@ func (x *StateRecord) GetIds() *IdState {
 	return nil
 }
 
+func (x *StateRecord) GetStdin() *StdinState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Stdin); ok {
+			return x.Stdin
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -2784,6 +2805,10 @@ type StateRecord_Ids struct {
 	Ids *IdState `protobuf:"bytes,12,opt,name=ids,proto3,oneof"`
 }
 
+type StateRecord_Stdin struct {
+	Stdin *StdinState `protobuf:"bytes,13,opt,name=stdin,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -2803,6 +2828,55 @@ func (*StateRecord_Mapped) isStateRecord_Value() {}
 func (*StateRecord_Write) isStateRecord_Value() {}
 
 func (*StateRecord_Ids) isStateRecord_Value() {}
+
+func (*StateRecord_Stdin) isStateRecord_Value() {}
+
+// StdinState (key "stdin") counts the bytes of the client's stdin stream
+// the application has read. The client retains the bytes it sent beyond
+// it and gives them back in Restore.stdin_unread.
+type StdinState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Read          uint64                 `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdinState) Reset() {
+	*x = StdinState{}
+	mi := &file_sentry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdinState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdinState) ProtoMessage() {}
+
+func (x *StdinState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
+func (*StdinState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *StdinState) GetRead() uint64 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
 
 type ProcessState struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -2837,7 +2911,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2923,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2936,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -3015,7 +3089,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3101,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3114,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -3070,7 +3144,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3156,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3169,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -3147,7 +3221,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3159,7 +3233,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3172,7 +3246,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -3243,7 +3317,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3329,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3342,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -3311,7 +3385,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3397,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3410,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -3368,7 +3442,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +3454,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3393,7 +3467,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -3441,7 +3515,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3527,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3540,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -3527,7 +3601,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3539,7 +3613,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3552,7 +3626,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -3602,7 +3676,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3688,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +3701,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -3646,15 +3720,19 @@ func (x *IdState) GetLastPid() int32 {
 
 // Restore rebuilds a client's kernel state on a fresh server.
 type Restore struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Records       []*StateRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*StateRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// stdin_unread are the stdin bytes the client sent (or is sending)
+	// after StdinState.read: the new server buffers them for the
+	// application's next reads.
+	StdinUnread   []byte `protobuf:"bytes,2,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +3744,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,12 +3757,19 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *Restore) GetStdinUnread() []byte {
+	if x != nil {
+		return x.StdinUnread
 	}
 	return nil
 }
@@ -3703,7 +3788,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3715,7 +3800,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3728,7 +3813,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -3801,10 +3886,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\"\x1d\n" +
 	"\tInterrupt\x12\x10\n" +
-	"\x03tid\x18\x01 \x01(\x05R\x03tid\"1\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\"I\n" +
 	"\tStdinData\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
-	"\x03eof\x18\x02 \x01(\bR\x03eof\"\t\n" +
+	"\x03eof\x18\x02 \x01(\bR\x03eof\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
 	"\bFarewell\"\xee\x03\n" +
@@ -3932,7 +4018,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xa5\x05\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xe3\x05\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -3946,8 +4032,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06mapped\x18\n" +
 	" \x01(\v2).runscdecoupled.sentry.v1.MappedFileStateH\x00R\x06mapped\x12<\n" +
 	"\x05write\x18\v \x01(\v2$.runscdecoupled.sentry.v1.WriteStateH\x00R\x05write\x125\n" +
-	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03idsB\a\n" +
-	"\x05value\"\xbf\x03\n" +
+	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03ids\x12<\n" +
+	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdinB\a\n" +
+	"\x05value\" \n" +
+	"\n" +
+	"StdinState\x12\x12\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xbf\x03\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -4029,9 +4119,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +
-	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"J\n" +
+	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"m\n" +
 	"\aRestore\x12?\n" +
-	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"|\n" +
+	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\x12!\n" +
+	"\fstdin_unread\x18\x02 \x01(\fR\vstdinUnread\"|\n" +
 	"\aRewrite\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
@@ -4056,7 +4147,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_sentry_proto_goTypes = []any{
 	(FileState_Kind)(0),     // 0: runscdecoupled.sentry.v1.FileState.Kind
 	(*ClientMessage)(nil),   // 1: runscdecoupled.sentry.v1.ClientMessage
@@ -4093,18 +4184,19 @@ var file_sentry_proto_goTypes = []any{
 	(*DebugRequest)(nil),    // 32: runscdecoupled.sentry.v1.DebugRequest
 	(*DebugReply)(nil),      // 33: runscdecoupled.sentry.v1.DebugReply
 	(*StateRecord)(nil),     // 34: runscdecoupled.sentry.v1.StateRecord
-	(*ProcessState)(nil),    // 35: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),     // 36: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),         // 37: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),       // 38: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),         // 39: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),    // 40: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),       // 41: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil), // 42: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),      // 43: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),         // 44: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),         // 45: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),         // 46: runscdecoupled.sentry.v1.Rewrite
+	(*StdinState)(nil),      // 35: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),    // 36: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),     // 37: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),         // 38: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),       // 39: runscdecoupled.sentry.v1.FileState
+	(*FsState)(nil),         // 40: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),    // 41: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),       // 42: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil), // 43: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),      // 44: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),         // 45: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),         // 46: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),         // 47: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	3,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -4124,8 +4216,8 @@ var file_sentry_proto_depIdxs = []int32{
 	16, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	17, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	12, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	45, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	46, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	46, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	47, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	14, // 19: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
 	14, // 20: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
 	19, // 21: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
@@ -4143,27 +4235,28 @@ var file_sentry_proto_depIdxs = []int32{
 	26, // 33: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
 	27, // 34: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
 	34, // 35: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	35, // 36: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	36, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	37, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	38, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	39, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	40, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	41, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	42, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	43, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	44, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	0,  // 46: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	34, // 47: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	1,  // 48: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	32, // 49: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	2,  // 50: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	33, // 51: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	50, // [50:52] is the sub-list for method output_type
-	48, // [48:50] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	36, // 36: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	37, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	38, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	39, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	40, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	41, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	42, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	43, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	44, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	45, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	35, // 46: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	0,  // 47: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	34, // 48: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	1,  // 49: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	32, // 50: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	2,  // 51: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	33, // 52: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	51, // [51:53] is the sub-list for method output_type
+	49, // [49:51] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -4221,6 +4314,7 @@ func file_sentry_proto_init() {
 		(*StateRecord_Mapped)(nil),
 		(*StateRecord_Write)(nil),
 		(*StateRecord_Ids)(nil),
+		(*StateRecord_Stdin)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4228,7 +4322,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -236,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.rl.SetWarn(lg.Warn)
 	c.files = newFileCache(c)
 	c.futexRoot = futex.NewManager()
-	c.stdin = &stdinReader{c: c, r: cfg.Stdin}
+	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY}
 	if hello.Stdio == nil {
@@ -400,6 +400,7 @@ func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
+		c.stdin.observe(p.GetState().GetRecords())
 	case *pb.Push_Output:
 		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {
 			return
@@ -465,16 +466,58 @@ func (c *client) unregisterTask(t *task) {
 	c.mu.Unlock()
 }
 
-// stdinReader serves StdinWant pushes, one read at a time.
+// stdinReader serves StdinWant pushes, one read at a time. It numbers the
+// stdin stream (StdinData.offset) and, for recovery, retains what it sent
+// until the server reports the application read it (StdinState.read); a
+// restored server gets the rest in Restore.stdin_unread.
 type stdinReader struct {
-	c  *client
-	r  io.Reader
+	c *client
+	r io.Reader
+	// retain is whether sent bytes are retained (a replay log is kept).
+	// Immutable.
+	retain bool
+
 	mu sync.Mutex
 	// busy is set while a read is outstanding; wanted counts pushes that
-	// arrived meanwhile (each gets its own read afterwards).
+	// arrived meanwhile (each gets its own read afterwards). Protected by
+	// mu.
 	busy   bool
 	wanted []int
 	eof    bool
+	// sent is the stream position of the next byte to send. Protected by
+	// mu.
+	sent uint64
+	// retained are the sent bytes at stream positions [base, sent) that
+	// the application has not been reported to read. Protected by mu.
+	base     uint64
+	retained []byte
+}
+
+// observe drops the retained bytes a StdinState record reports read.
+func (s *stdinReader) observe(recs []*pb.StateRecord) {
+	for _, r := range recs {
+		st := r.GetStdin()
+		if st == nil {
+			continue
+		}
+		s.mu.Lock()
+		if st.Read > s.base {
+			drop := min(st.Read-s.base, uint64(len(s.retained)))
+			s.retained = s.retained[drop:]
+			if len(s.retained) == 0 {
+				s.retained = nil // let the old buffer go
+			}
+			s.base += drop
+		}
+		s.mu.Unlock()
+	}
+}
+
+// unread returns the retained bytes: sent, not yet reported read.
+func (s *stdinReader) unread() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.retained...)
 }
 
 func (s *stdinReader) want(max int) {
@@ -515,7 +558,14 @@ func (s *stdinReader) loop(max int) {
 				s.mu.Unlock()
 			}
 		}
-		s.c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Stdin{Stdin: &pb.StdinData{Data: data, Eof: eof}}})
+		s.mu.Lock()
+		off := s.sent
+		s.sent += uint64(len(data))
+		if s.retain {
+			s.retained = append(s.retained, data...)
+		}
+		s.mu.Unlock()
+		s.c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Stdin{Stdin: &pb.StdinData{Data: data, Eof: eof, Offset: off}}})
 		s.mu.Lock()
 		if len(s.wanted) == 0 {
 			s.busy = false

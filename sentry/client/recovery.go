@@ -59,8 +59,10 @@ type RecoveryStats struct {
 	// Rewrites and RewriteBytes count the retained writes re-sent.
 	Rewrites     int
 	RewriteBytes int64
-	// PipeBytes counts the unread pipe bytes restored.
-	PipeBytes int64
+	// PipeBytes counts the unread pipe bytes restored; StdinBytes the
+	// unread stdin bytes.
+	PipeBytes  int64
+	StdinBytes int64
 	// InFlight counts the calls re-sent with their original seqs.
 	InFlight int
 	// Lost is what the server reported it could not rebuild (Restore's
@@ -245,6 +247,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 		call = p.call
 	}
 	s.rl.FoldReply(call, r)
+	s.c.stdin.observe(r.State)
 }
 
 // PrintOutput reports whether stdio output produced by call seq must be
@@ -515,7 +518,7 @@ func (s *remoteSession) recover(dead *transport.GRPCConn, t0 time.Time) {
 					st.Pause = time.Since(t0)
 					s.log.Info("recovered from a remote sentry failure",
 						"server", st.Server, "records", st.Records, "rewrites", st.Rewrites,
-						"bytes_resent", st.RewriteBytes+st.PipeBytes, "in_flight", st.InFlight,
+						"bytes_resent", st.RewriteBytes+st.PipeBytes+st.StdinBytes, "in_flight", st.InFlight,
 						"lost", st.Lost, "attempts", st.Attempts, "log_bytes", s.rl.Stats().Bytes, "pause_ms", st.Pause.Milliseconds())
 					if s.onRecovery != nil {
 						s.onRecovery(st)
@@ -555,7 +558,9 @@ func (s *remoteSession) replay(conn *transport.GRPCConn, idx int, resume bool) (
 		for _, r := range recs {
 			st.PipeBytes += int64(len(r.GetPipe().GetData()))
 		}
-		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs}}})
+		unread := s.c.stdin.unread()
+		st.StdinBytes = int64(len(unread))
+		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs, StdinUnread: unread}}})
 		if err != nil {
 			return st, fmt.Errorf("restore: %w", err)
 		}

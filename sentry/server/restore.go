@@ -23,6 +23,7 @@ type restoreSet struct {
 	maps    []*sentrypb.MappedFileState
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
+	stdin   *sentrypb.StdinState
 	maxID   uint64
 }
 
@@ -103,6 +104,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.writes = append(s.writes, v.Write)
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
+		case *sentrypb.StateRecord_Stdin:
+			if v.Stdin == nil {
+				return nil, bad(rec, "bad stdin")
+			}
+			s.stdin = v.Stdin
 		default:
 			return nil, bad(rec, "no value")
 		}
@@ -121,6 +127,9 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return unix.EINVAL
 	}
 	s, err := parseRestore(rs)
+	if err == nil && len(rs.StdinUnread) > maxStdinUnread {
+		err = fmt.Errorf("%d bytes of unread stdin (at most %d): %w", len(rs.StdinUnread), maxStdinUnread, unix.EINVAL)
+	}
 	if err != nil {
 		k.log.Warn("restore refused", "err", err)
 		return err
@@ -132,6 +141,9 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	k.started = true
 	rc, err := k.restoreProcsLocked(s)
+	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
+		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
+	}
 	k.mu.Unlock()
 	if err != nil {
 		k.log.Warn("restore failed", "err", err)

@@ -55,7 +55,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Stdin:
 			if m.Stdin != nil {
-				k.stdinData(m.Stdin.Data, m.Stdin.Eof)
+				k.stdinData(m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
 			k.destroy()

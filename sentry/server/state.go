@@ -181,6 +181,8 @@ type callEffects struct {
 	pipeReads  []pipeIO
 	pipeWrites []pipeIO
 	writes     []goferWrite
+	// stdinRead is how many bytes of the client's stdin the call read.
+	stdinRead uint64
 }
 
 // pipeIO is n bytes read from or written to p (through file f, at stream
@@ -232,7 +234,10 @@ func keyFD(tab uint64, fd int32) string {
 	return "fdt/" + strconv.FormatUint(tab, 10) + "/" + strconv.Itoa(int(fd))
 }
 
-const keyIDs = "ids"
+const (
+	keyIDs   = "ids"
+	keyStdin = "stdin"
+)
 
 func deletedRec(key string) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: key, Deleted: true}
@@ -333,6 +338,9 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid}}})
+		}
+		if eff.stdinRead > 0 {
+			recs = append(recs, k.stdin.commitRead(eff.stdinRead))
 		}
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}

@@ -20,6 +20,10 @@ const (
 // maxStdinWant bounds one StdinWant.
 const maxStdinWant = 1 << 20
 
+// maxStdinUnread bounds Restore.stdin_unread: the buffer's bound plus the
+// answers to one more StdinWant.
+const maxStdinUnread = 17 * maxStdinWant
+
 // stdioFile is one of the client's stdin/stdout/stderr: writes become
 // StdioOutput pushes, reads ask the client for stdin data.
 type stdioFile struct {
@@ -91,14 +95,46 @@ func (s *stdioFile) readiness(*file) (uint32, <-chan struct{}) {
 }
 
 // stdinState buffers data the client sent for the application's stdin.
+//
+// For recovery the client numbers its stdin stream (StdinData.offset) and
+// retains what it sent until the application's reads of it are reported
+// (StdinState.read, committed with the reply of the read that consumed
+// the bytes, like a pipe's read count); a restored server gets the rest
+// back in Restore.stdin_unread and drops the duplicates of StdinData
+// re-sent after it.
 type stdinState struct {
 	// mu protects the fields below; it nests inside clientState.mu.
 	mu   sync.Mutex
 	buf  []byte
 	eof  bool
 	want bool // a StdinWant is outstanding
+	// received is the stream position just past buf's last byte.
+	received uint64
+	// readC counts the bytes read by calls whose replies were built.
+	readC uint64
 	// changed is notified when data or EOF arrives.
 	changed notifier
+}
+
+// commitRead counts n bytes read by a call whose reply is being built and
+// returns the record reporting it.
+func (st *stdinState) commitRead(n uint64) *sentrypb.StateRecord {
+	st.mu.Lock()
+	st.readC += n
+	read := st.readC
+	st.mu.Unlock()
+	return &sentrypb.StateRecord{Key: keyStdin, Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read}}}
+}
+
+// restore sets the stream position to read and buffers unread (a Restore).
+func (st *stdinState) restore(read uint64, unread []byte) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.readC = read
+	st.buf = append([]byte(nil), unread...)
+	st.received = read + uint64(len(unread))
+	st.eof, st.want = false, false
+	st.changed.notify()
 }
 
 // readStdin returns up to n bytes of stdin, asking the client for more
@@ -117,6 +153,7 @@ func (k *clientState) readStdin(c *syscallCtx, n int, nonblock bool) ([]byte, er
 			out := append([]byte(nil), st.buf[:m]...)
 			st.buf = st.buf[m:]
 			st.mu.Unlock()
+			c.effects().stdinRead += uint64(m)
 			return out, nil
 		}
 		if st.eof {
@@ -159,15 +196,25 @@ func (k *clientState) stdinReadiness() (uint32, <-chan struct{}) {
 	return 0, ch
 }
 
-// stdinData records the client's answer to StdinWant.
-func (k *clientState) stdinData(data []byte, eof bool) {
+// stdinData records the client's answer to StdinWant: data starts at
+// stream position offset.
+func (k *clientState) stdinData(offset uint64, data []byte, eof bool) {
 	st := &k.stdin
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	switch {
+	case offset < st.received:
+		// Restore.stdin_unread had (some of) it already.
+		skip := min(uint64(len(data)), st.received-offset)
+		data, offset = data[skip:], offset+skip
+	case offset > st.received:
+		k.log.Warn("stdin data skips bytes", "offset", offset, "expected", st.received)
+	}
 	if len(st.buf)+len(data) > 16*maxStdinWant {
 		k.log.Warn("stdin buffer full; dropping data", "bytes", len(data))
-	} else {
+	} else if len(data) > 0 {
 		st.buf = append(st.buf, data...)
+		st.received = offset + uint64(len(data))
 	}
 	if eof {
 		// Buffered data is read first; then one read returns 0.

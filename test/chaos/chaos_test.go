@@ -163,7 +163,7 @@ func dumpLog(t *testing.T, dir string) {
 func native(t *testing.T, w Workload) Outcome {
 	t.Helper()
 	dir := t.TempDir()
-	r := tu.Run(t, 3*time.Minute, dir, "", tu.Busybox, "sh", "-c", w.Script)
+	r := tu.Run(t, 3*time.Minute, dir, w.Stdin, tu.Busybox, "sh", "-c", w.Script)
 	files, err := Files(dir)
 	if err != nil {
 		t.Fatal(err)

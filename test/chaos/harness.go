@@ -171,6 +171,7 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		"--debug-log", clientLog, "--log-level", "info", "--", o.Busybox, "sh", "-c", w.Script)
 	cmd.Dir = work
 	var stdout, stderr bytes.Buffer
+	cmd.Stdin = strings.NewReader(w.Stdin)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()

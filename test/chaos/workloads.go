@@ -1,10 +1,17 @@
 package chaos
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Workload is a busybox shell script run in an empty directory. Scripts
 // use relative paths only, so runs in different directories compare equal.
 type Workload struct {
 	Name   string
 	Script string
+	// Stdin is what the workload reads on its standard input.
+	Stdin string
 }
 
 // Workloads are the DESIGN.md section 6 workloads.
@@ -47,6 +54,23 @@ rm moved.txt
 i=0; while [ $i -lt 800 ]; do echo "to unlinked $i" >&3; i=$((i+1)); done
 cat <&4 | md5sum; ls`,
 	},
+	{
+		// Stdin the server buffered but the application had not read
+		// when the server died must be read after recovery, once.
+		Name: "stdin",
+		Script: `head -c 1000000 > first.bin; md5sum first.bin
+cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
+		Stdin: numberedLines("stdin line", 200000),
+	},
+}
+
+// numberedLines returns n lines "prefix i".
+func numberedLines(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%s %d\n", prefix, i)
+	}
+	return b.String()
 }
 
 // Find returns the workload called name.
