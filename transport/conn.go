@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,6 +17,27 @@ import (
 
 // MaxMessageSize bounds one gRPC message either way.
 const MaxMessageSize = 64 << 20
+
+// Flow-control windows of the Session stream and its connection. They are
+// static because gRPC's dynamic windows probe the bandwidth-delay product
+// with a PING on every DATA frame read while no probe is out: with one
+// small call at a time that is a PING and a PING ack, each a socket write
+// and a wake-up of gRPC's writer goroutine, per message each way (seen in
+// runtime/trace of a forwarded getppid). The values are what the dynamic
+// windows could grow to for our largest messages (file pages, exec images).
+const (
+	streamWindow = 8 << 20
+	connWindow   = 16 << 20
+)
+
+// ServerOptions are the grpc.ServerOptions a server of Session streams
+// must use: message size limits and the same static windows as Dial.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.StaticStreamWindowSize(streamWindow), grpc.StaticConnWindowSize(connWindow),
+	}
+}
 
 // ErrConnDead is returned for calls on (or in flight over) a connection
 // that died.
@@ -64,20 +86,73 @@ type Options struct {
 	// (default 100ms).
 	HeartbeatInterval time.Duration
 	// DeadAfter declares the server dead when nothing arrived for this
-	// long (default 5 heartbeat intervals).
+	// long (default 5 heartbeat intervals); it is noticed at a heartbeat
+	// tick, so up to one interval later.
 	DeadAfter time.Duration
+	// Wire selects the wire (default WireAuto: framed on unix: targets).
+	Wire Wire
 }
 
-// GRPCConn is a Conn over one gRPC bidirectional stream.
-type GRPCConn struct {
-	cc     *grpc.ClientConn
-	stream pb.Sentry_SessionClient
-	opts   Options
-	cancel context.CancelFunc
+// Wire selects how a StreamConn carries its messages.
+type Wire int
+
+const (
+	// WireAuto uses the framed wire on unix: targets, falling back to
+	// gRPC if the server does not speak it, and gRPC on TCP targets.
+	WireAuto Wire = iota
+	// WireGRPC always uses a gRPC bidirectional stream.
+	WireGRPC
+	// WireFramed uses the framed wire (frame.go) and fails if the server
+	// does not speak it. It needs a unix: target.
+	WireFramed
+)
+
+// ParseWire parses a Wire's name: "auto", "grpc" or "framed".
+func ParseWire(s string) (Wire, error) {
+	switch s {
+	case "auto", "":
+		return WireAuto, nil
+	case "grpc":
+		return WireGRPC, nil
+	case "framed":
+		return WireFramed, nil
+	}
+	return 0, fmt.Errorf("transport %q: want auto, grpc or framed", s)
+}
+
+// String returns the name ParseWire accepts.
+func (w Wire) String() string {
+	switch w {
+	case WireGRPC:
+		return "grpc"
+	case WireFramed:
+		return "framed"
+	}
+	return "auto"
+}
+
+// wire is one Session stream as the StreamConn sees it: gRPC's, or a
+// framed socket's. send may be called concurrently with recv, but not
+// with itself (StreamConn.sendMu); recv only from the receiving goroutine.
+type wire interface {
+	send(*pb.ClientMessage) error
+	recv() (*pb.ServerMessage, error)
+	// close ends the stream; a blocked recv returns.
+	close() error
+}
+
+// StreamConn is a Conn over one Session stream: a gRPC bidirectional
+// stream or a framed Unix socket (Options.Wire).
+type StreamConn struct {
+	w    wire
+	opts Options
 	// Welcome is the server's greeting. Immutable after Dial.
 	Welcome *pb.Welcome
+	// Wire is the wire in use (WireGRPC or WireFramed). Immutable after
+	// Dial.
+	Wire Wire
 
-	sendMu sync.Mutex // serializes stream.Send
+	sendMu sync.Mutex // serializes w.send
 
 	mu sync.Mutex
 	// seq is the last sequence number assigned. Protected by mu.
@@ -86,8 +161,11 @@ type GRPCConn struct {
 	pending map[uint64]chan *pb.Reply
 	// err is why the connection died. Protected by mu.
 	err error
-	// lastRecv is when the server last sent anything. Protected by mu.
-	lastRecv time.Time
+
+	// heard is set by the receiving goroutine for every message and
+	// cleared by the heartbeat goroutine, which so learns that the server
+	// is alive without a clock read or a lock per message.
+	heard atomic.Bool
 
 	done chan struct{}
 	// recvDone is closed when the receiving goroutine has returned: no
@@ -95,9 +173,12 @@ type GRPCConn struct {
 	recvDone chan struct{}
 }
 
+// GRPCConn is StreamConn's former name.
+type GRPCConn = StreamConn
+
 // Dial connects to the remote sentry at target and performs the
-// Hello/Welcome handshake.
-func Dial(ctx context.Context, target string, opts Options) (*GRPCConn, error) {
+// Hello/Welcome handshake, on the wire opts.Wire selects.
+func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error) {
 	t, err := ParseTarget(target)
 	if err != nil {
 		return nil, err
@@ -108,72 +189,123 @@ func Dial(ctx context.Context, target string, opts Options) (*GRPCConn, error) {
 	if opts.DeadAfter <= 0 {
 		opts.DeadAfter = 5 * opts.HeartbeatInterval
 	}
-	cc, err := grpc.NewClient(t.GRPCTarget(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// Reconnecting to a restarted server must be quick: gRPC's
-		// default first retry comes after a second.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 250 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", t, err)
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	c := &GRPCConn{cc: cc, opts: opts, cancel: cancel,
-		pending: make(map[uint64]chan *pb.Reply), done: make(chan struct{}), recvDone: make(chan struct{})}
 	hello := opts.Hello
 	if hello == nil {
 		hello = &pb.Hello{}
 	}
-	// The handshake runs aside so that ctx bounds it, including the wait
-	// for the server to become reachable.
-	welcome := make(chan error, 1)
-	go func() {
-		stream, err := pb.NewSentryClient(cc).Session(sctx, grpc.WaitForReady(true))
-		if err != nil {
-			welcome <- err
-			return
+	var w wire
+	var welcome *pb.Welcome
+	kind := WireGRPC
+	switch {
+	case opts.Wire == WireFramed && t.Network != "unix":
+		return nil, fmt.Errorf("dial %s: the framed wire needs a unix: target", t)
+	case opts.Wire == WireFramed || (opts.Wire == WireAuto && t.Network == "unix"):
+		w, welcome, err = dialFramed(ctx, t, hello)
+		kind = WireFramed
+		if errors.Is(err, errNotFramed) && opts.Wire == WireAuto {
+			// An older server, or a test's plain grpc.Server.
+			w, welcome, err = dialGRPC(ctx, t, hello)
+			kind = WireGRPC
 		}
-		c.stream = stream
-		if err := stream.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Hello{Hello: hello}}); err != nil {
-			welcome <- err
-			return
-		}
-		m, err := stream.Recv()
-		if err != nil {
-			welcome <- err
-			return
-		}
-		w := m.GetWelcome()
-		if w == nil {
-			welcome <- fmt.Errorf("expected Welcome, got %T", m.Msg)
-			return
-		}
-		c.Welcome = w
-		welcome <- nil
-	}()
-	select {
-	case err = <-welcome:
-	case <-ctx.Done():
-		err = ctx.Err()
+	default:
+		w, welcome, err = dialGRPC(ctx, t, hello)
 	}
 	if err != nil {
-		cancel()
-		cc.Close()
 		return nil, fmt.Errorf("session with %s: %w", t, err)
 	}
-	c.lastRecv = time.Now()
+	c := &StreamConn{w: w, opts: opts, Welcome: welcome, Wire: kind,
+		pending: make(map[uint64]chan *pb.Reply), done: make(chan struct{}), recvDone: make(chan struct{})}
 	go c.recvLoop()
 	go c.heartbeatLoop()
 	return c, nil
 }
 
-func (c *GRPCConn) send(m *pb.ClientMessage) error {
+// grpcWire is a Session stream of gRPC.
+type grpcWire struct {
+	cc     *grpc.ClientConn
+	stream pb.Sentry_SessionClient
+	cancel context.CancelFunc
+}
+
+func (g *grpcWire) send(m *pb.ClientMessage) error   { return g.stream.Send(m) }
+func (g *grpcWire) recv() (*pb.ServerMessage, error) { return g.stream.Recv() }
+func (g *grpcWire) close() error {
+	g.cancel()
+	return g.cc.Close()
+}
+
+// dialGRPC opens a Session stream over gRPC and performs the handshake.
+func dialGRPC(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome, error) {
+	cc, err := grpc.NewClient(t.GRPCTarget(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Reconnecting to a restarted server must be quick: gRPC's
+		// default first retry comes after a second.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           dialBackoff,
+			MinConnectTimeout: time.Second,
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", t, err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	g := &grpcWire{cc: cc, cancel: cancel}
+	// The handshake runs aside so that ctx bounds it, including the wait
+	// for the server to become reachable.
+	type result struct {
+		w   *pb.Welcome
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		stream, err := pb.NewSentryClient(cc).Session(sctx, grpc.WaitForReady(true))
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		g.stream = stream
+		w, err := handshake(g, hello)
+		res <- result{w, err}
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		r.err = ctx.Err()
+	}
+	if r.err != nil {
+		g.close()
+		return nil, nil, r.err
+	}
+	return g, r.w, nil
+}
+
+// dialBackoff paces reconnection attempts to a server that is not (yet)
+// listening, on either wire.
+var dialBackoff = backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 250 * time.Millisecond}
+
+// handshake sends Hello and waits for Welcome.
+func handshake(w wire, hello *pb.Hello) (*pb.Welcome, error) {
+	if err := w.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Hello{Hello: hello}}); err != nil {
+		return nil, fmt.Errorf("send Hello: %w", err)
+	}
+	m, err := w.recv()
+	if err != nil {
+		return nil, fmt.Errorf("wait for Welcome: %w", err)
+	}
+	welcome := m.GetWelcome()
+	if welcome == nil {
+		return nil, fmt.Errorf("expected Welcome, got %T", m.Msg)
+	}
+	return welcome, nil
+}
+
+func (c *StreamConn) send(m *pb.ClientMessage) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.stream.Send(m); err != nil {
+	if err := c.w.send(m); err != nil {
 		c.fail(fmt.Errorf("send: %w", err))
 		return ErrConnDead
 	}
@@ -181,7 +313,7 @@ func (c *GRPCConn) send(m *pb.ClientMessage) error {
 }
 
 // Go implements Conn.Go.
-func (c *GRPCConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
+func (c *StreamConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
 	ch := make(chan *pb.Reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -207,7 +339,7 @@ func (c *GRPCConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
 }
 
 // Call implements Conn.Call.
-func (c *GRPCConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error) {
+func (c *StreamConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error) {
 	ch, err := c.Go(call)
 	if err != nil {
 		return nil, err
@@ -227,13 +359,13 @@ func (c *GRPCConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error) {
 }
 
 // Send implements Conn.Send.
-func (c *GRPCConn) Send(m *pb.ClientMessage) error { return c.send(m) }
+func (c *StreamConn) Send(m *pb.ClientMessage) error { return c.send(m) }
 
 // Done implements Conn.Done.
-func (c *GRPCConn) Done() <-chan struct{} { return c.done }
+func (c *StreamConn) Done() <-chan struct{} { return c.done }
 
 // Err implements Conn.Err.
-func (c *GRPCConn) Err() error {
+func (c *StreamConn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
@@ -241,41 +373,44 @@ func (c *GRPCConn) Err() error {
 
 // Wait blocks until the connection is dead and its receiving goroutine
 // has returned, so that no OnPush or OnReply call is running or to come.
-func (c *GRPCConn) Wait() { <-c.recvDone }
+func (c *StreamConn) Wait() { <-c.recvDone }
 
 // Close implements Conn.Close.
-func (c *GRPCConn) Close() error {
+func (c *StreamConn) Close() error {
 	c.fail(errors.New("closed"))
-	return c.cc.Close()
+	return nil
 }
 
-// fail marks the connection dead and wakes every waiting caller.
-func (c *GRPCConn) fail(err error) {
+// fail marks the connection dead, wakes every waiting caller and ends
+// the stream.
+func (c *StreamConn) fail(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err != nil {
+		c.mu.Unlock()
 		return
 	}
 	c.err = err
+	// done first: a caller woken by its channel's closing must find the
+	// connection dead.
+	close(c.done)
 	for seq, ch := range c.pending {
 		close(ch)
 		delete(c.pending, seq)
 	}
-	close(c.done)
-	c.cancel()
+	c.mu.Unlock()
+	// Outside mu: closing may wait on the wire's own goroutines.
+	c.w.close()
 }
 
-func (c *GRPCConn) recvLoop() {
+func (c *StreamConn) recvLoop() {
 	defer close(c.recvDone)
 	for {
-		m, err := c.stream.Recv()
+		m, err := c.w.recv()
 		if err != nil {
 			c.fail(fmt.Errorf("receive: %w", err))
 			return
 		}
-		c.mu.Lock()
-		c.lastRecv = time.Now()
-		c.mu.Unlock()
+		c.heard.Store(true)
 		switch m := m.Msg.(type) {
 		case *pb.ServerMessage_Reply:
 			c.mu.Lock()
@@ -301,17 +436,21 @@ func (c *GRPCConn) recvLoop() {
 	}
 }
 
-func (c *GRPCConn) heartbeatLoop() {
+func (c *StreamConn) heartbeatLoop() {
 	t := time.NewTicker(c.opts.HeartbeatInterval)
 	defer t.Stop()
+	// lastHeard is when a tick last found heard set: within one interval
+	// of the last message.
+	lastHeard := time.Now()
 	for {
 		select {
 		case <-c.done:
 			return
 		case now := <-t.C:
-			c.mu.Lock()
-			silent := now.Sub(c.lastRecv)
-			c.mu.Unlock()
+			if c.heard.Swap(false) {
+				lastHeard = now
+			}
+			silent := now.Sub(lastHeard)
 			if silent > c.opts.DeadAfter {
 				c.fail(fmt.Errorf("no heartbeat from the server for %v", silent.Round(time.Millisecond)))
 				return

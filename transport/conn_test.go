@@ -48,6 +48,8 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 	}
 }
 
+// startEcho serves an echoServer on a plain grpc.Server (no framed wire):
+// an older server, which Dial reaches over gRPC.
 func startEcho(t *testing.T) (*echoServer, string) {
 	t.Helper()
 	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
@@ -64,64 +66,118 @@ func startEcho(t *testing.T) (*echoServer, string) {
 	return s, target
 }
 
-func TestCallOrderAndPushes(t *testing.T) {
-	_, target := startEcho(t)
-	var mu sync.Mutex
-	var pushed []byte
-	c, err := Dial(context.Background(), target, Options{OnPush: func(p *pb.Push) {
-		mu.Lock()
-		pushed = append(pushed, p.GetOutput().Data...)
-		mu.Unlock()
-	}})
+// startEchoMux serves an echoServer with Serve: gRPC and the framed wire
+// on one socket.
+func startEchoMux(t testing.TB) (*echoServer, string, *grpc.Server) {
+	t.Helper()
+	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+	tg, _ := ParseTarget(target)
+	l, err := Listen(tg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if c.Welcome.ServerId != "echo" {
-		t.Errorf("welcome = %v", c.Welcome)
+	g := grpc.NewServer(ServerOptions()...)
+	s := &echoServer{}
+	pb.RegisterSentryServer(g, s)
+	go Serve(l, g, s.Session)
+	t.Cleanup(g.Stop)
+	return s, target, g
+}
+
+// wireCase is a way a test reaches an echo server: the wire asked for,
+// the server (Serve, or a plain grpc.Server), and the wire Dial must pick.
+type wireCase struct {
+	name   string
+	wire   Wire
+	mux    bool
+	expect Wire
+}
+
+var wireCases = []wireCase{
+	{"auto-to-mux", WireAuto, true, WireFramed},
+	{"framed-to-mux", WireFramed, true, WireFramed},
+	{"grpc-to-mux", WireGRPC, true, WireGRPC},
+	{"auto-to-grpc-only", WireAuto, false, WireGRPC},
+}
+
+// dialCase starts the server of wc and dials it with opts.
+func dialCase(t *testing.T, wc wireCase, opts Options) (*echoServer, *StreamConn) {
+	t.Helper()
+	var s *echoServer
+	var target string
+	if wc.mux {
+		s, target, _ = startEchoMux(t)
+	} else {
+		s, target = startEcho(t)
 	}
-	for i := 1; i <= 50; i++ {
-		r, err := c.Call(context.Background(), &pb.Call{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Ret != int64(i) {
-			t.Fatalf("call %d: ret %d", i, r.Ret)
-		}
-		// The push sent before the reply has been handled.
-		mu.Lock()
-		n := len(pushed)
-		mu.Unlock()
-		if n != i {
-			t.Fatalf("after reply %d, %d pushes handled", i, n)
-		}
+	opts.Wire = wc.wire
+	c, err := Dial(context.Background(), target, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if c.Wire != wc.expect {
+		t.Fatalf("wire %v, want %v", c.Wire, wc.expect)
+	}
+	return s, c
+}
+
+func TestCallOrderAndPushes(t *testing.T) {
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var pushed []byte
+			_, c := dialCase(t, wc, Options{OnPush: func(p *pb.Push) {
+				mu.Lock()
+				pushed = append(pushed, p.GetOutput().Data...)
+				mu.Unlock()
+			}})
+			if c.Welcome.ServerId != "echo" {
+				t.Errorf("welcome = %v", c.Welcome)
+			}
+			for i := 1; i <= 50; i++ {
+				r, err := c.Call(context.Background(), &pb.Call{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Ret != int64(i) {
+					t.Fatalf("call %d: ret %d", i, r.Ret)
+				}
+				// The push sent before the reply has been handled.
+				mu.Lock()
+				n := len(pushed)
+				mu.Unlock()
+				if n != i {
+					t.Fatalf("after reply %d, %d pushes handled", i, n)
+				}
+			}
+		})
 	}
 }
 
 func TestSilentServerDeclaredDead(t *testing.T) {
-	s, target := startEcho(t)
-	c, err := Dial(context.Background(), target, Options{HeartbeatInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			s, c := dialCase(t, wc, Options{HeartbeatInterval: 10 * time.Millisecond})
+			s.mu.Lock()
+			s.silent = true
+			s.mu.Unlock()
+			start := time.Now()
+			_, err := c.Call(context.Background(), &pb.Call{})
+			if !errors.Is(err, ErrConnDead) {
+				t.Fatalf("call on silent server: %v, want ErrConnDead", err)
+			}
+			select {
+			case <-c.Done():
+			default:
+				t.Fatal("Done not closed")
+			}
+			if c.Err() == nil {
+				t.Error("Err() = nil after death")
+			}
+			t.Logf("declared dead after %v: %v", time.Since(start), c.Err())
+		})
 	}
-	defer c.Close()
-	s.mu.Lock()
-	s.silent = true
-	s.mu.Unlock()
-	start := time.Now()
-	_, err = c.Call(context.Background(), &pb.Call{})
-	if !errors.Is(err, ErrConnDead) {
-		t.Fatalf("call on silent server: %v, want ErrConnDead", err)
-	}
-	select {
-	case <-c.Done():
-	default:
-		t.Fatal("Done not closed")
-	}
-	if c.Err() == nil {
-		t.Error("Err() = nil after death")
-	}
-	t.Logf("declared dead after %v: %v", time.Since(start), c.Err())
 }
 
 func TestDialNoServer(t *testing.T) {
@@ -133,28 +189,24 @@ func TestDialNoServer(t *testing.T) {
 }
 
 // BenchmarkCallRoundTrip measures one Call over a Unix socket against an
-// in-process server: the floor under every forwarded system call.
+// in-process server, on each wire: the floor under every forwarded system
+// call.
 func BenchmarkCallRoundTrip(b *testing.B) {
-	target := "unix:" + filepath.Join(b.TempDir(), "s.sock")
-	tg, _ := ParseTarget(target)
-	l, err := Listen(tg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := grpc.NewServer()
-	pb.RegisterSentryServer(g, &echoServer{})
-	go g.Serve(l)
-	defer g.Stop()
-	c, err := Dial(context.Background(), target, Options{OnPush: func(*pb.Push) {}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Call(context.Background(), &pb.Call{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, w := range []Wire{WireGRPC, WireFramed} {
+		b.Run(w.String(), func(b *testing.B) {
+			_, target, _ := startEchoMux(b)
+			c, err := Dial(context.Background(), target, Options{OnPush: func(*pb.Push) {}, Wire: w})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Call(context.Background(), &pb.Call{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -163,10 +215,22 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 // sent before it) before its caller does; Go sends in order; Wait returns
 // once the receiving goroutine is gone.
 func TestCallerSeqsOnReplyAndWait(t *testing.T) {
-	_, target := startEcho(t)
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) { testCallerSeqsOnReplyAndWait(t, wc.wire, wc.mux) })
+	}
+}
+
+func testCallerSeqsOnReplyAndWait(t *testing.T, w Wire, mux bool) {
+	var target string
+	if mux {
+		_, target, _ = startEchoMux(t)
+	} else {
+		_, target = startEcho(t)
+	}
 	var mu sync.Mutex
 	var events []string
 	c, err := Dial(context.Background(), target, Options{
+		Wire: w,
 		OnPush: func(p *pb.Push) {
 			mu.Lock()
 			events = append(events, "push")

@@ -1,0 +1,150 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// The framed wire: a same-machine alternative to gRPC for the Session
+// stream, carrying the same ClientMessage and ServerMessage protobufs.
+//
+// A connection starts with frameMagic from the client, answered by
+// frameMagic from the server; then each side sends frames: a 4-byte
+// big-endian payload length (at most MaxMessageSize) and the payload, one
+// marshalled ClientMessage (client to server) or ServerMessage (server to
+// client). There is no flow control, no multiplexing of streams and no
+// compression: one connection is one Session, and the Unix socket's
+// buffer is the window.
+//
+// A gRPC server answers frameMagic with HTTP/2 bytes (its SETTINGS frame)
+// and closes the connection; a client seeing anything but frameMagic
+// falls back to gRPC (see Dial).
+
+// frameMagic starts a framed connection in both directions. It cannot be
+// the start of HTTP/2's client preface ("PRI * HTTP/2.0...").
+const frameMagic = "rdframe1"
+
+// frameHeaderLen is the size of a frame's length prefix.
+const frameHeaderLen = 4
+
+// Frame errors. A connection that produced one is unusable.
+var (
+	errFrameTooLarge = errors.New("frame larger than the maximum message size")
+	errNotFramed     = errors.New("peer does not speak the framed wire")
+)
+
+// maxKeptBuffer bounds the frame buffers a reader or writer keeps between
+// frames: a larger frame (a file page run, an exec image) gets a buffer
+// of its own that is dropped afterwards.
+const maxKeptBuffer = 1 << 20
+
+// frameReader reads frames from a connection. It is used by one goroutine
+// at a time.
+type frameReader struct {
+	r *bufio.Reader
+	// max is the largest payload accepted.
+	max int
+	// buf holds the last payload read; reused.
+	buf []byte
+}
+
+func newFrameReader(r io.Reader, max int) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next returns the next frame's payload. It is valid until the next call.
+// A stream that ends between frames gives io.EOF; one that ends inside a
+// frame gives io.ErrUnexpectedEOF.
+func (fr *frameReader) next() ([]byte, error) {
+	var h [frameHeaderLen]byte
+	if _, err := io.ReadFull(fr.r, h[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:])
+	if uint64(n) > uint64(fr.max) {
+		return nil, fmt.Errorf("%w: %d bytes (max %d)", errFrameTooLarge, n, fr.max)
+	}
+	var b []byte
+	if int(n) <= cap(fr.buf) {
+		b = fr.buf[:n]
+	} else {
+		b = make([]byte, n)
+		if n <= maxKeptBuffer {
+			fr.buf = b
+		}
+	}
+	if _, err := io.ReadFull(fr.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+	}
+	return b, nil
+}
+
+// readMsg reads the next frame into m. proto.Unmarshal copies what it
+// keeps, so the frame buffer can be reused.
+func (fr *frameReader) readMsg(m proto.Message) error {
+	b, err := fr.next()
+	if err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("frame of %d bytes: %w", len(b), err)
+	}
+	return nil
+}
+
+// frameWriter writes frames to a connection; it is safe for concurrent
+// use (mu serializes frames).
+type frameWriter struct {
+	w   io.Writer
+	max int
+
+	mu sync.Mutex
+	// buf is the frame being written. Protected by mu.
+	buf []byte
+}
+
+func newFrameWriter(w io.Writer, max int) *frameWriter {
+	return &frameWriter{w: w, max: max}
+}
+
+// appendFrame appends m as one frame to b.
+func appendFrame(b []byte, m proto.Message, max int) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	if err != nil {
+		return b[:start], fmt.Errorf("marshal %T: %w", m, err)
+	}
+	n := len(b) - start - frameHeaderLen
+	if n > max {
+		return b[:start], fmt.Errorf("%w: %T of %d bytes (max %d)", errFrameTooLarge, m, n, max)
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(n))
+	return b, nil
+}
+
+// writeMsg writes m as one frame, with one write system call.
+func (fw *frameWriter) writeMsg(m proto.Message) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	b, err := appendFrame(fw.buf[:0], m, fw.max)
+	if err != nil {
+		return err
+	}
+	_, err = fw.w.Write(b)
+	if cap(b) <= maxKeptBuffer {
+		fw.buf = b[:0]
+	} else {
+		fw.buf = nil
+	}
+	return err
+}

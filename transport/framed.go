@@ -1,0 +1,339 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// handshakeTimeout bounds how long an accepted connection may take to
+// send its first bytes (the framed magic or HTTP/2's preface).
+const handshakeTimeout = 10 * time.Second
+
+// framedWire is the client's end of a framed connection.
+type framedWire struct {
+	conn net.Conn
+	r    *frameReader
+	w    *frameWriter
+}
+
+func (f *framedWire) send(m *pb.ClientMessage) error { return f.w.writeMsg(m) }
+
+func (f *framedWire) recv() (*pb.ServerMessage, error) {
+	m := new(pb.ServerMessage)
+	if err := f.r.readMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (f *framedWire) close() error { return f.conn.Close() }
+
+// errRetry marks a framed dial that failed before reaching a server that
+// could answer (nothing listening yet, or it closed the connection at
+// once): the dial is retried, as gRPC's WaitForReady would.
+var errRetry = errors.New("server not ready")
+
+// dialFramed connects to t on the framed wire, retrying until ctx ends
+// while nothing listens there. It returns errNotFramed (wrapped) if the
+// server answers in another protocol.
+func dialFramed(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome, error) {
+	delay := dialBackoff.BaseDelay
+	for {
+		w, welcome, err := tryFramed(ctx, t, hello)
+		if err == nil || !errors.Is(err, errRetry) {
+			return w, welcome, err
+		}
+		jitter := 1 + dialBackoff.Jitter*(2*rand.Float64()-1)
+		select {
+		case <-time.After(time.Duration(float64(delay) * jitter)):
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		}
+		delay = min(time.Duration(float64(delay)*dialBackoff.Multiplier), dialBackoff.MaxDelay)
+	}
+}
+
+// tryFramed makes one attempt of dialFramed.
+func tryFramed(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, t.Network, t.Address)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("%w: %v", errRetry, err)
+	}
+	// ctx bounds the handshake: its end unblocks the reads below.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	w, welcome, err := framedHandshake(conn, hello)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	return w, welcome, nil
+}
+
+func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, error) {
+	// The magic and Hello go out in one write.
+	b, err := appendFrame([]byte(frameMagic), &pb.ClientMessage{Msg: &pb.ClientMessage_Hello{Hello: hello}}, MaxMessageSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.Write(b); err != nil {
+		return nil, nil, fmt.Errorf("%w: send Hello: %v", errRetry, err)
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	var magic [len(frameMagic)]byte
+	if n, err := io.ReadFull(br, magic[:]); err != nil {
+		if n == 0 && (err == io.EOF || errors.Is(err, net.ErrClosed) || isConnReset(err)) {
+			// Closed at once: a server going down, or one about to be
+			// replaced on the same socket.
+			return nil, nil, fmt.Errorf("%w: closed before answering: %v", errRetry, err)
+		}
+		if n > 0 && string(magic[:n]) != frameMagic[:n] {
+			return nil, nil, fmt.Errorf("%w: it answered %q", errNotFramed, magic[:n])
+		}
+		return nil, nil, fmt.Errorf("wait for the server's preface: %w", err)
+	}
+	if string(magic[:]) != frameMagic {
+		return nil, nil, fmt.Errorf("%w: it answered %q", errNotFramed, magic[:])
+	}
+	w := &framedWire{conn: conn, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize)}
+	m, err := w.recv()
+	if err != nil {
+		return nil, nil, fmt.Errorf("wait for Welcome: %w", err)
+	}
+	welcome := m.GetWelcome()
+	if welcome == nil {
+		return nil, nil, fmt.Errorf("expected Welcome, got %T", m.Msg)
+	}
+	conn.SetDeadline(time.Time{})
+	return w, welcome, nil
+}
+
+// isConnReset reports a connection reset by the peer.
+func isConnReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// SessionFunc runs one Session stream to its end: a
+// sentrypb.SentryServer's Session method.
+type SessionFunc func(pb.Sentry_SessionServer) error
+
+// Serve accepts connections on l and serves each with g, or, if it starts
+// with the framed wire's magic, as a Session stream run by session. It
+// returns when g stops (g.Stop and g.GracefulStop close l and end the
+// framed sessions) or l fails.
+func Serve(l net.Listener, g *grpc.Server, session SessionFunc) error {
+	m := &mux{l: l, session: session, grpcConns: make(chan net.Conn), closed: make(chan struct{}),
+		framed: make(map[net.Conn]struct{})}
+	go m.acceptLoop()
+	return g.Serve(&muxListener{m})
+}
+
+// mux splits one listener between gRPC and framed sessions.
+type mux struct {
+	// l, session, grpcConns and closed are immutable.
+	l       net.Listener
+	session SessionFunc
+	// grpcConns carries connections to gRPC's Accept.
+	grpcConns chan net.Conn
+	// closed is closed by close.
+	closed chan struct{}
+
+	mu sync.Mutex
+	// err is why accepting stopped. Protected by mu.
+	err error
+	// framed holds the live framed connections, closed by close.
+	// Protected by mu.
+	framed map[net.Conn]struct{}
+	// done is set by close. Protected by mu.
+	done bool
+}
+
+func (m *mux) acceptLoop() {
+	var delay time.Duration
+	for {
+		conn, err := m.l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of fds and the like: wait, as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			m.mu.Lock()
+			if m.err == nil {
+				m.err = err
+			}
+			m.mu.Unlock()
+			m.close()
+			return
+		}
+		delay = 0
+		go m.route(conn)
+	}
+}
+
+// route reads a new connection's first bytes and hands it to gRPC or to
+// a framed session.
+func (m *mux) route(conn net.Conn) {
+	conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	br := bufio.NewReaderSize(conn, 64<<10)
+	head, err := br.Peek(len(frameMagic))
+	if err != nil {
+		// Neither protocol: HTTP/2's preface is longer than the magic.
+		conn.Close()
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	if string(head) != frameMagic {
+		select {
+		case m.grpcConns <- &peekedConn{Conn: conn, r: br}:
+		case <-m.closed:
+			conn.Close()
+		}
+		return
+	}
+	br.Discard(len(frameMagic))
+	m.mu.Lock()
+	if m.done {
+		m.mu.Unlock()
+		conn.Close()
+		return
+	}
+	m.framed[conn] = struct{}{}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.framed, conn)
+		m.mu.Unlock()
+		conn.Close()
+	}()
+	if _, err := conn.Write([]byte(frameMagic)); err != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := &framedServerStream{ctx: ctx, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize)}
+	m.session(st)
+}
+
+// close stops accepting and ends every framed session (their reads
+// fail). It is idempotent.
+func (m *mux) close() {
+	m.mu.Lock()
+	if m.done {
+		m.mu.Unlock()
+		return
+	}
+	m.done = true
+	close(m.closed)
+	conns := make([]net.Conn, 0, len(m.framed))
+	for c := range m.framed {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	m.l.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// muxListener is the listener gRPC serves: it yields the connections that
+// are not framed.
+type muxListener struct{ m *mux }
+
+func (l *muxListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.m.grpcConns:
+		return c, nil
+	case <-l.m.closed:
+		l.m.mu.Lock()
+		err := l.m.err
+		l.m.mu.Unlock()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return nil, err
+	}
+}
+
+func (l *muxListener) Close() error {
+	l.m.close()
+	return nil
+}
+
+func (l *muxListener) Addr() net.Addr { return l.m.l.Addr() }
+
+// peekedConn is a connection whose first bytes were read into r. It hides
+// the underlying connection's other interfaces (syscall.Conn): gRPC must
+// read through r.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// framedServerStream is a Session stream over a framed connection, as
+// the sentry's Session handler sees it.
+type framedServerStream struct {
+	ctx context.Context
+	r   *frameReader
+	w   *frameWriter
+}
+
+var _ pb.Sentry_SessionServer = (*framedServerStream)(nil)
+
+func (s *framedServerStream) Recv() (*pb.ClientMessage, error) {
+	m := new(pb.ClientMessage)
+	if err := s.r.readMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *framedServerStream) Send(m *pb.ServerMessage) error { return s.w.writeMsg(m) }
+
+func (s *framedServerStream) SendMsg(m any) error {
+	sm, ok := m.(*pb.ServerMessage)
+	if !ok {
+		return fmt.Errorf("framed stream: cannot send %T", m)
+	}
+	return s.Send(sm)
+}
+
+func (s *framedServerStream) RecvMsg(m any) error {
+	cm, ok := m.(*pb.ClientMessage)
+	if !ok {
+		return fmt.Errorf("framed stream: cannot receive into %T", m)
+	}
+	return s.r.readMsg(cm)
+}
+
+// The framed wire has no headers or trailers.
+func (s *framedServerStream) SetHeader(metadata.MD) error  { return nil }
+func (s *framedServerStream) SendHeader(metadata.MD) error { return nil }
+func (s *framedServerStream) SetTrailer(metadata.MD)       {}
+func (s *framedServerStream) Context() context.Context     { return s.ctx }
