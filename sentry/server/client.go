@@ -229,7 +229,10 @@ func (k *clientState) isDone() bool {
 }
 
 // enqueue routes a call: Start and file-mapping calls run on their own
-// goroutine; a thread's calls run in order on that thread's worker.
+// goroutine; a thread's calls run in order on that thread's worker, which
+// for a call in inlineSyscalls arriving while the thread has nothing
+// queued is the caller itself. It is called only by the session's
+// receiving goroutine.
 func (k *clientState) enqueue(call *sentrypb.Call) {
 	switch call.Op.(type) {
 	case *sentrypb.Call_Rewrite:
@@ -276,9 +279,39 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 	if !t.running {
 		t.running = true
 		k.workers.Add(1)
+		if inlineCall(call) {
+			// t's queue holds just this call, and only this (receiving)
+			// goroutine adds to it: the worker returns after it. Running
+			// it here saves a goroutine start and a hand-off per call.
+			k.mu.Unlock()
+			k.threadWorker(t)
+			return
+		}
 		go k.threadWorker(t)
 	}
 	k.mu.Unlock()
+}
+
+// inlineSyscalls are the system calls the receiving goroutine may run
+// itself (enqueue): they only read or set state under clientState.mu,
+// never block, never wait for the gofer, and their replies are small, so
+// running them holds up the session's other messages for microseconds.
+// A call that may block (wait4, read, poll), reach the gofer (open, stat,
+// close of a gofer file) or send pushes to other threads (kill) must not
+// be listed.
+var inlineSyscalls = map[int32]bool{
+	unix.SYS_GETPID: true, unix.SYS_GETTID: true, unix.SYS_GETPPID: true,
+	unix.SYS_GETPGID: true, unix.SYS_GETPGRP: true, unix.SYS_GETSID: true,
+	unix.SYS_SETPGID: true, unix.SYS_SETSID: true,
+	unix.SYS_GETUID: true, unix.SYS_GETEUID: true, unix.SYS_GETGID: true, unix.SYS_GETEGID: true,
+	unix.SYS_GETRESUID: true, unix.SYS_GETRESGID: true, unix.SYS_GETGROUPS: true,
+	unix.SYS_RT_SIGACTION: true, unix.SYS_UMASK: true, unix.SYS_GETRUSAGE: true,
+}
+
+// inlineCall reports whether call may run on the receiving goroutine.
+func inlineCall(call *sentrypb.Call) bool {
+	sc, ok := call.Op.(*sentrypb.Call_Syscall)
+	return ok && sc.Syscall != nil && inlineSyscalls[sc.Syscall.Sysno]
 }
 
 // auxWorker runs the queued Rewrite calls one at a time.

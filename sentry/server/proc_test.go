@@ -403,3 +403,50 @@ func TestFaultKillsEvenInit(t *testing.T) {
 		t.Errorf("init fault reply = %v, want app exit with status 11", r)
 	}
 }
+
+// TestInlineCallWaitsForQueuedCalls: a call the receiving goroutine may
+// run itself (getppid) still runs after the thread's earlier calls, even
+// when an earlier one blocks; while the thread is idle it runs at once.
+func TestInlineCallWaitsForQueuedCalls(t *testing.T) {
+	if !inlineSyscalls[unix.SYS_GETPPID] {
+		t.Fatal("getppid is not run inline; pick another call")
+	}
+	e := started(t)
+	m := e.mem
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd := uint64(m.u32(fds))
+	child := e.fork(1)
+	buf := m.zeros(8)
+	syscall := func(tid int32, sysno uintptr, args ...uint64) *sentrypb.Call {
+		var a [6]uint64
+		copy(a[:], args)
+		return &sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:]}}}
+	}
+	read, err := e.conn.Go(syscall(child, unix.SYS_READ, rfd, buf, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppid, err := e.conn.Go(syscall(child, unix.SYS_GETPPID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-ppid:
+		t.Fatalf("getppid answered before the blocked read queued ahead of it: %v", r)
+	case r := <-read:
+		t.Fatalf("read of an empty pipe returned: %v", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// Another thread's calls are not held up, inline or not.
+	if got := e.ok(1, unix.SYS_GETPPID); got != 0 {
+		t.Errorf("getppid of PID 1 = %d", got)
+	}
+	e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Interrupt{Interrupt: &sentrypb.Interrupt{Tid: child}}})
+	if r := <-read; r.Errno != int32(errRestartSys) {
+		t.Fatalf("interrupted read: %v", r)
+	}
+	if r := <-ppid; r.Errno != 0 || r.Ret != 1 {
+		t.Fatalf("child's getppid after the read: %v, want 1", r)
+	}
+}
