@@ -60,7 +60,7 @@ func runGofer(args []string) int {
 	// its handles are released.
 	g := newGRPCServer(grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))
 	srv.Register(g)
-	return serve("gofer", g, t, log)
+	return serve("gofer", g, t, log, nil)
 }
 
 func runServer(args []string) int {
@@ -117,9 +117,10 @@ func runServer(args []string) int {
 		return fail("server", err)
 	}
 	defer srv.Close()
-	g := newGRPCServer()
+	g := grpc.NewServer(transport.ServerOptions()...)
 	srv.Register(g)
-	return serve("server", g, t, log)
+	// Clients on this machine may use the framed wire on the same socket.
+	return serve("server", g, t, log, srv.Session)
 }
 
 func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -127,8 +128,10 @@ func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 }
 
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully
-// (bounded). It prints "ready" to the log once listening.
-func serve(verb string, g *grpc.Server, t transport.Target, log hclog.Logger) int {
+// (bounded). It prints "ready" to the log once listening. With session
+// set, connections speaking the framed wire are Session streams run by it
+// (transport.Serve).
+func serve(verb string, g *grpc.Server, t transport.Target, log hclog.Logger, session transport.SessionFunc) int {
 	l, err := transport.Listen(t)
 	if err != nil {
 		return fail(verb, err)
@@ -139,7 +142,13 @@ func serve(verb string, g *grpc.Server, t transport.Target, log hclog.Logger) in
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	errc := make(chan error, 1)
-	go func() { errc <- g.Serve(l) }()
+	go func() {
+		if session != nil {
+			errc <- transport.Serve(l, g, session)
+			return
+		}
+		errc <- g.Serve(l)
+	}()
 	log.Info("serving", "listen", t.String())
 	select {
 	case err := <-errc:

@@ -34,6 +34,7 @@ func runDo(args []string) int {
 	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
 	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, keep retrying the same server this long before moving to the next in --server")
 	recoveryTimeout := fs.Duration("recovery-timeout", client.DefaultRecoveryTimeout, "kill the application if no server has taken it over this long after a failure")
+	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
@@ -64,6 +65,11 @@ func runDo(args []string) int {
 		log.SetLevel(hclog.Info)
 	}
 
+	wireKind, err := transport.ParseWire(*wire)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --%v\n", err)
+		return 2
+	}
 	if *heartbeat <= 0 || *deadAfter < 0 || *grace <= 0 || *recoveryTimeout <= 0 {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --heartbeat, --grace and --recovery-timeout must be positive, --dead-after not negative\n")
 		return 2
@@ -122,6 +128,7 @@ func runDo(args []string) int {
 		Strace:            *strace,
 		HeartbeatInterval: *heartbeat,
 		DeadAfter:         *deadAfter,
+		Wire:              wireKind,
 		Grace:             *grace,
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,

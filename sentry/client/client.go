@@ -62,6 +62,9 @@ type Config struct {
 	// defaults when zero).
 	HeartbeatInterval time.Duration
 	DeadAfter         time.Duration
+	// Wire selects how calls travel to the server (default
+	// transport.WireAuto: the framed wire on unix: targets, else gRPC).
+	Wire transport.Wire
 	// Grace is how long a recovery keeps retrying one server before
 	// moving to the next (default DefaultGrace).
 	Grace time.Duration

@@ -102,7 +102,7 @@ type remoteSession struct {
 	mu sync.Mutex
 	// conn is the current connection, of generation connGen; server its
 	// index in servers. Protected by mu.
-	conn    *transport.GRPCConn
+	conn    *transport.StreamConn
 	connGen uint64
 	server  int
 	// lastGen numbers connections. Protected by mu.
@@ -166,12 +166,13 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		DeadAfter:         c.cfg.DeadAfter,
+		Wire:              c.cfg.Wire,
 	}
 	return s
 }
 
 // dial connects to servers[idx].
-func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.GRPCConn, error) {
+func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.StreamConn, error) {
 	hello := proto.Clone(s.hello).(*pb.Hello)
 	hello.Resume = resume
 	opts := s.opts
@@ -182,7 +183,7 @@ func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transp
 // connect makes the first connection: the first server, or with several,
 // each in turn (the grace period each) until one answers.
 func (s *remoteSession) connect(ctx context.Context) error {
-	var conn *transport.GRPCConn
+	var conn *transport.StreamConn
 	var err error
 	if len(s.servers) == 1 {
 		conn, err = s.dial(ctx, 0, false)
@@ -214,7 +215,7 @@ func (s *remoteSession) connect(ctx context.Context) error {
 }
 
 // monitor starts a recovery when conn dies.
-func (s *remoteSession) monitor(conn *transport.GRPCConn, gen uint64) {
+func (s *remoteSession) monitor(conn *transport.StreamConn, gen uint64) {
 	<-conn.Done()
 	s.mu.Lock()
 	if s.connGen == gen {
@@ -457,7 +458,7 @@ func (s *remoteSession) nextSeq() uint64 {
 // recover replaces dead with a connection to a server that has the
 // client's state, then lets calls go out again. It runs in its own
 // goroutine; s.recovering is set.
-func (s *remoteSession) recover(dead *transport.GRPCConn, t0 time.Time) {
+func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	// No reply or push of the dead connection may be handled once the
 	// calls in flight are chosen for re-sending.
 	dead.Close()
@@ -548,7 +549,7 @@ func (s *remoteSession) recover(dead *transport.GRPCConn, t0 time.Time) {
 
 // replay rebuilds the client's state on conn: Restore, the Rewrites, then
 // the calls in flight; on success conn becomes the session's connection.
-func (s *remoteSession) replay(conn *transport.GRPCConn, idx int, resume bool) (RecoveryStats, error) {
+func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool) (RecoveryStats, error) {
 	st := RecoveryStats{Server: s.servers[idx]}
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()

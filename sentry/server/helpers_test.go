@@ -232,9 +232,11 @@ func newEnv(t testing.TB, stdio ...*sentrypb.StdioInfo) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize))
+	// As the daemon does: gRPC and the framed wire (which Dial picks) on
+	// one socket.
+	g := grpc.NewServer(transport.ServerOptions()...)
 	srv.Register(g)
-	go g.Serve(lis)
+	go transport.Serve(lis, g, srv.Session)
 	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -245,6 +247,9 @@ func newEnv(t testing.TB, stdio ...*sentrypb.StdioInfo) *env {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if conn.Wire != transport.WireFramed {
+		t.Fatalf("connected over %v, want the framed wire", conn.Wire)
 	}
 	e.conn = conn
 	t.Cleanup(func() {

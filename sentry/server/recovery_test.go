@@ -78,9 +78,9 @@ func (r *replayer) startServer(resume bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize))
+	g := grpc.NewServer(transport.ServerOptions()...)
 	srv.Register(g)
-	go g.Serve(lis)
+	go transport.Serve(lis, g, srv.Session)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
