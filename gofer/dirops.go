@@ -59,10 +59,15 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		}
 		h.setSyncLocked(openFlags)
 	}
+	h.incRef() // ours, for markOpen once h is published
+	defer h.decRef()
 	id, err := s.insert(h)
 	if err != nil {
 		h.decRef()
 		return nil, nil, err
+	}
+	if openFD >= 0 {
+		s.markOpen(h)
 	}
 	return &goferpb.Handle{Id: id, FileHandle: h.fileHandle}, st, nil
 }
@@ -293,6 +298,11 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) error {
 		return wrap(err, "unlink")
 	}
 	defer dir.decRef()
+	if flags == 0 {
+		if id, open := s.isSillyOpen(dir, req.GetName()); open {
+			return s.sillyRename(dir, req.GetName(), id)
+		}
+	}
 	return wrap(unix.Unlinkat(dir.fd, req.GetName(), int(flags)), "unlink %q", req.GetName())
 }
 

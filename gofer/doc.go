@@ -44,8 +44,14 @@
 //   - Reopen turns a Handle.file_handle back into a handle: from the handle
 //     table when this gofer process still holds the file (so an unlinked
 //     but open file survives a sentry restart), else with open_by_handle_at
-//     checked to lie beneath the root (see Reopen). After a gofer restart
-//     an unlinked file is gone; there is no silly rename.
+//     checked to lie beneath the root (see Reopen).
+//   - Silly rename: unlinking the last name of a regular file a sentry has
+//     open (Open or Create on one of its handles) renames it to
+//     SillyPrefix+"<inode>-<random>" in the same directory instead, and the
+//     name is removed when the last such handle leaves the table; so the
+//     file also survives a gofer restart (a restarted gofer adopts the name
+//     when a sentry reopens and opens the file). A gofer killed while such
+//     a name exists leaves it on disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
 //     (client_id, seq, part), bounded to maxCachedReplies entries (LRU): a

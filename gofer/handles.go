@@ -33,6 +33,12 @@ type handle struct {
 	// Server.mu.
 	owner *session
 
+	// sentryOpen is set once a sentry opened the handle (Open, Create):
+	// it backs an open file description (see silly.go). fid is then the
+	// inode's id. sentryOpen is atomic; fid is protected by Server.mu.
+	sentryOpen atomic.Bool
+	fid        fileID
+
 	// refs counts the handle table's reference plus one per operation in
 	// flight. Atomic; when it reaches zero all fds are closed.
 	refs atomic.Int64

@@ -69,6 +69,15 @@ func (s *Server) open(id uint64, flags uint32) error {
 		return errorf(unix.EISDIR, "open directory handle %d with flags %#x", id, flags)
 	}
 
+	if err := h.openLocking(id, flags, read, write); err != nil {
+		return err
+	}
+	// After h.mu: Server.mu is never taken under a handle lock.
+	s.markOpen(h)
+	return nil
+}
+
+func (h *handle) openLocking(id uint64, flags uint32, read, write bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.ensureOpenLocked(read, write); err != nil {
@@ -76,6 +85,7 @@ func (s *Server) open(id uint64, flags uint32) error {
 	}
 	h.setSyncLocked(flags)
 	if flags&unix.O_TRUNC != 0 {
+		var err error
 		if h.wfd >= 0 {
 			err = unix.Ftruncate(h.wfd, 0)
 		} else {

@@ -3,6 +3,7 @@ package gofer
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -87,13 +88,41 @@ func TestUnlinkedFileStillReadable(t *testing.T) {
 	if got := e.read(w, 6, 100); got != "here" {
 		t.Errorf("read via handle opened after unlink: %q", got)
 	}
-	if st := e.stat(w); st.GetNlink() != 0 {
-		t.Errorf("nlink %d after unlink", st.GetNlink())
-	}
 	r, err := e.walk(e.rootH, "f")
 	wantErrno(t, "walk unlinked", must2(r, err), unix.ENOENT)
-	// Linking an unlinked file back is refused by Linux.
-	wantErrno(t, "link unlinked", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "back", Target: w})), unix.ENOENT)
+	// The open file was silly-renamed (silly.go); its name goes with the
+	// last handle a sentry opened.
+	if n := sillyNames(t, e.root); len(n) != 1 {
+		t.Fatalf("silly names after unlink: %v", n)
+	}
+	if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{h}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sillyNames(t, e.root); len(n) != 1 {
+		t.Fatalf("silly name gone while a handle is still open: %v", n)
+	}
+	if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{w}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sillyNames(t, e.root); len(n) != 0 {
+		t.Fatalf("silly names after the last release: %v", n)
+	}
+}
+
+// sillyNames lists the silly-renamed files in dir.
+func sillyNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), SillyPrefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
 func TestMkdirUnlinkRmdir(t *testing.T) {
@@ -102,7 +131,11 @@ func TestMkdirUnlinkRmdir(t *testing.T) {
 	if st := e.stat(d); st.GetMode() != unix.S_IFDIR|0o755 {
 		t.Errorf("mkdir mode %#o", st.GetMode())
 	}
-	e.create(d, "f", unix.O_WRONLY, 0o644)
+	// Released, so that unlinking it is not a silly rename.
+	f := e.create(d, "f", unix.O_WRONLY, 0o644)
+	if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{f}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name      string
 		dir       uint64

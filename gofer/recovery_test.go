@@ -86,10 +86,11 @@ func TestReopen(t *testing.T) {
 			must(e.t, "unlink", must2(e.unlink(e.rootH, "u", 0)))
 			return fh, "unlinked data"
 		}},
-		{name: "unlinked/fresh gofer", restart: true, wantErrno: unix.ESTALE, setup: func(e *env) ([]byte, string) {
+		{name: "unlinked/fresh gofer", restart: true, setup: func(e *env) ([]byte, string) {
+			// Silly-renamed, so it outlives the gofer process.
 			_, fh := created(e, "u", "unlinked data")
 			must(e.t, "unlink", must2(e.unlink(e.rootH, "u", 0)))
-			return fh, ""
+			return fh, "unlinked data"
 		}},
 		{name: "moved directory", restart: true, wantDir: true, setup: func(e *env) ([]byte, string) {
 			if err := os.MkdirAll(e.host("d1/d2"), 0o755); err != nil {
@@ -302,12 +303,12 @@ func TestReopenFromHandleTable(t *testing.T) {
 	if len(r.Handle.FileHandle) == 0 {
 		t.Skip("no file handles")
 	}
-	fd, ok := e.srv.dupKnown(r.Handle.FileHandle)
-	if !ok {
-		t.Fatal("live handle not found by its file handle")
+	fd, o, ok := e.srv.dupKnown(r.Handle.FileHandle)
+	if !ok || o != nil {
+		t.Fatalf("live handle not found by its file handle (found %v, orphan %v)", ok, o)
 	}
 	unix.Close(fd)
-	if _, ok := e.srv.dupKnown(append([]byte{9}, r.Handle.FileHandle[1:]...)); ok {
+	if _, _, ok := e.srv.dupKnown(append([]byte{9}, r.Handle.FileHandle[1:]...)); ok {
 		t.Fatal("another file handle matched")
 	}
 }
@@ -354,4 +355,36 @@ func FuzzReopen(f *testing.F) {
 		}
 		s.Release(context.Background(), &goferpb.ReleaseRequest{Handles: []uint64{r.Handle.Id}})
 	})
+}
+
+// TestSillyNameAdoptedAfterRestart: a gofer restarted after silly-renaming
+// an open file serves it to a sentry that reopens it, and removes the
+// silly name when that sentry releases it.
+func TestSillyNameAdoptedAfterRestart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("open_by_handle_at needs CAP_DAC_READ_SEARCH")
+	}
+	e := newEnv(t)
+	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "u", Flags: unix.O_RDWR, Mode: 0o644})))
+	e.write(r.Handle.Id, 0, "kept", 0)
+	must(t, "unlink", must2(e.unlink(e.rootH, "u", 0)))
+	e.srv.Close()
+	if n := sillyNames(t, e.root); len(n) != 1 {
+		t.Fatalf("silly names after the gofer died: %v", n)
+	}
+	srv := restartGofer(t, e.root)
+	rr, _ := srv.Reopen(e.ctx, &goferpb.ReopenRequest{FileHandle: r.Handle.FileHandle})
+	if rr.GetErrno() != 0 {
+		t.Fatalf("Reopen: errno %v", unix.Errno(rr.GetErrno()))
+	}
+	if _, err := srv.Open(e.ctx, &goferpb.OpenRequest{Handle: rr.Handle.Id, Flags: unix.O_RDWR}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := srv.Read(e.ctx, &goferpb.ReadRequest{Handle: rr.Handle.Id, Length: 10}); string(got.GetData()) != "kept" {
+		t.Fatalf("read %q", got.GetData())
+	}
+	srv.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{rr.Handle.Id}})
+	if n := sillyNames(t, e.root); len(n) != 0 {
+		t.Fatalf("silly names after the release: %v", n)
+	}
 }

@@ -59,8 +59,12 @@ func (s *Server) reopenFileHandle(fh []byte) (*goferpb.Handle, *goferpb.Stat, er
 	if len(fh) <= 4 || len(fh) > 4+maxHandleBytes {
 		return nil, nil, errorf(unix.EINVAL, "reopen: file handle of %d bytes", len(fh))
 	}
-	if fd, ok := s.dupKnown(fh); ok {
-		return s.install(fd)
+	if fd, orphan, ok := s.dupKnown(fh); ok {
+		gh, st, err := s.install(fd)
+		if err == nil && orphan != nil {
+			s.adoptOrphan(gh.GetId(), orphan)
+		}
+		return gh, st, err
 	}
 	fd, err := s.openByHandle(fh)
 	if err != nil {
@@ -74,27 +78,46 @@ func (s *Server) reopenFileHandle(fh []byte) (*goferpb.Handle, *goferpb.Stat, er
 }
 
 // dupKnown returns a duplicate of the O_PATH fd of a live handle whose file
-// handle is fh.
-func (s *Server) dupKnown(fh []byte) (int, bool) {
+// handle is fh, and that handle if it is an orphan (with a reference).
+func (s *Server) dupKnown(fh []byte) (int, *handle, bool) {
 	var found *handle
+	orphan := false
 	s.mu.Lock()
 	for _, h := range s.handles {
 		if h.fileHandle != nil && bytes.Equal(h.fileHandle, fh) {
 			found = h
 			found.incRef()
-			break
+			_, orphan = s.orphans[h.id]
+			if orphan {
+				break // prefer the orphan: the reopen adopts it
+			}
 		}
 	}
 	s.mu.Unlock()
 	if found == nil {
-		return -1, false
+		return -1, nil, false
 	}
-	defer found.decRef()
 	fd, err := unix.FcntlInt(uintptr(found.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return -1, false
+	if err != nil || !orphan {
+		found.decRef()
+		return fd, nil, err == nil
 	}
-	return fd, true
+	return fd, found, true
+}
+
+// adoptOrphan hands what the orphan o keeps alive (an unlinked or silly
+// renamed file a sentry had open) to the new handle id of the same file,
+// which a successor sentry reopened, and drops the orphan. It takes o's
+// reference.
+func (s *Server) adoptOrphan(id uint64, o *handle) {
+	defer o.decRef()
+	if h, err := s.lookup(id); err == nil {
+		if o.sentryOpen.Load() {
+			s.markOpen(h)
+		}
+		h.decRef()
+	}
+	s.drop([]*handle{o})
 }
 
 // openByHandle decodes fh with open_by_handle_at on the root's filesystem.
@@ -214,8 +237,11 @@ func walkUpToRoot(fd int, root *unix.Stat_t) error {
 func (s *Server) reacquire(fh []byte, dirID uint64, name string) (*goferpb.Handle, *goferpb.Stat, *handle, error) {
 	fd := -1
 	if len(fh) > 4 {
-		if d, ok := s.dupKnown(fh); ok {
+		if d, o, ok := s.dupKnown(fh); ok {
 			fd = d
+			if o != nil {
+				o.decRef() // a re-sent creation leaves the orphan be
+			}
 		}
 	}
 	if fd < 0 {

@@ -81,6 +81,12 @@ type Server struct {
 	// orphanLinger is how long orphans are kept. Immutable after NewServer.
 	orphanLinger time.Duration
 
+	// opens counts, per inode, the handles in the table a sentry opened;
+	// silly maps inodes renamed by an unlink while open to their silly
+	// name (silly.go). Protected by mu.
+	opens map[fileID]int
+	silly map[fileID]sillyName
+
 	// cache is the reply cache of mutations carrying an Origin. It has its
 	// own lock. Immutable pointer.
 	cache *replyCache
@@ -117,6 +123,8 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		sessions:     make(map[uint64]*session),
 		orphans:      make(map[uint64]orphan),
 		orphanLinger: DefaultOrphanLinger,
+		opens:        make(map[fileID]int),
+		silly:        make(map[fileID]sillyName),
 		cache:        newReplyCache(maxCachedReplies),
 	}
 	for _, o := range opts {
@@ -203,17 +211,44 @@ func (s *Server) Release(_ context.Context, req *goferpb.ReleaseRequest) (*gofer
 	s.mu.Lock()
 	for _, id := range ids {
 		if h, ok := s.handles[id]; ok {
-			delete(s.handles, id)
-			s.disownLocked(h)
 			dropped = append(dropped, h)
 		}
 	}
 	s.mu.Unlock()
+	s.drop(dropped)
+	s.log.Debug("release", "handles", ids, "released", len(dropped))
+	return &goferpb.ReleaseReply{}, nil
+}
+
+// drop removes handles from the table (those still in it) and drops the
+// table's references; the silly names of files no sentry has open any more
+// are removed.
+func (s *Server) drop(hs []*handle) {
+	type gone struct {
+		sn  *sillyName
+		fid fileID
+	}
+	var names []gone
+	var dropped []*handle
+	s.mu.Lock()
+	for _, h := range hs {
+		if s.handles[h.id] != h {
+			continue
+		}
+		delete(s.handles, h.id)
+		s.disownLocked(h)
+		if sn := s.openLeftLocked(h); sn != nil {
+			names = append(names, gone{sn, h.fid})
+		}
+		dropped = append(dropped, h)
+	}
+	s.mu.Unlock()
+	for _, g := range names {
+		s.removeSilly(g.sn, g.fid)
+	}
 	for _, h := range dropped {
 		h.decRef()
 	}
-	s.log.Debug("release", "handles", ids, "released", len(dropped))
-	return &goferpb.ReleaseReply{}, nil
 }
 
 // install makes a handle of the O_PATH fd fd (which it takes ownership of,

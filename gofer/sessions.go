@@ -97,7 +97,7 @@ func (s *Server) endSession(ss *session) {
 	if s.orphanLinger > 0 {
 		for _, h := range owned {
 			var st unix.Stat_t
-			if h.ftype == unix.S_IFREG && unix.Fstat(h.fd, &st) == nil && st.Nlink == 0 {
+			if h.ftype == unix.S_IFREG && unix.Fstat(h.fd, &st) == nil && (st.Nlink == 0 || s.isSilly(h)) {
 				keep[h] = true
 			}
 		}
@@ -114,17 +114,14 @@ func (s *Server) endSession(ss *session) {
 			s.orphans[h.id] = orphan{h: h, expires: expires}
 			continue
 		}
-		delete(s.handles, h.id)
 		dropped = append(dropped, h)
 	}
 	if len(keep) > 0 && s.orphanTimer == nil && !s.closed {
 		s.orphanTimer = time.AfterFunc(s.orphanLinger, s.expireOrphans)
 	}
 	s.mu.Unlock()
+	s.drop(dropped)
 	for _, h := range owned {
-		h.decRef()
-	}
-	for _, h := range dropped {
 		h.decRef()
 	}
 	s.log.Info("session ended", "session", ss.id, "released", len(dropped), "unlinked_kept", len(keep))
@@ -141,10 +138,7 @@ func (s *Server) expireOrphans() {
 	for id, o := range s.orphans {
 		if !o.expires.After(now) {
 			delete(s.orphans, id)
-			if s.handles[id] == o.h {
-				delete(s.handles, id)
-				dropped = append(dropped, o.h)
-			}
+			dropped = append(dropped, o.h)
 			continue
 		}
 		if next.IsZero() || o.expires.Before(next) {
@@ -155,9 +149,7 @@ func (s *Server) expireOrphans() {
 		s.orphanTimer = time.AfterFunc(next.Sub(now), s.expireOrphans)
 	}
 	s.mu.Unlock()
-	for _, h := range dropped {
-		h.decRef()
-	}
+	s.drop(dropped)
 	if len(dropped) > 0 {
 		s.log.Info("released the handles of unlinked files no sentry reopened", "handles", len(dropped))
 	}
@@ -205,7 +197,6 @@ func (s *Server) claim(ss *session, reply proto.Message) {
 			continue
 		}
 		if ss.handles == nil {
-			delete(s.handles, id)
 			dropped = append(dropped, h)
 			continue
 		}
@@ -213,9 +204,7 @@ func (s *Server) claim(ss *session, reply proto.Message) {
 		ss.handles[id] = struct{}{}
 	}
 	s.mu.Unlock()
-	for _, h := range dropped {
-		h.decRef()
-	}
+	s.drop(dropped)
 }
 
 // disownLocked removes the table's record of h's owner or orphanhood as h

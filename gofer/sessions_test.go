@@ -72,6 +72,7 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 	e.walkOne(e.rootH, "a")
 	e.walkOne(e.rootH, "b")
 	held := e.walkOne(e.rootH, "c")
+	e.open(held, unix.O_RDONLY)
 	// A handle released by its session leaves it.
 	r := must(t, "walk c", must2(e.walk(e.rootH, "c")))
 	fh := r.GetFiles()[0].GetHandle().GetFileHandle()
@@ -79,7 +80,6 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mkdir(e.rootH, "d")
-	e.open(held, unix.O_RDONLY)
 	if _, err := e.unlink(e.rootH, "c", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +98,41 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 	if got := e.read(rr.GetHandle().GetId(), 0, 100); got != "c data" {
 		t.Fatalf("unlinked file reads %q", got)
 	}
-	e.waitTable(3, 0, 1)
-	// The orphan expires; the successor's handle stays.
+	// The reopen adopted the orphan: the successor's handle keeps the file.
 	e.waitTable(2, 0, 0)
+	time.Sleep(400 * time.Millisecond) // past the linger
 	if got := e.read(rr.GetHandle().GetId(), 0, 100); got != "c data" {
-		t.Fatalf("after the orphan expired the file reads %q", got)
+		t.Fatalf("after the linger the file reads %q", got)
+	}
+	if n := sillyNames(t, e.root); len(n) != 1 {
+		t.Fatalf("silly names while the successor holds the file: %v", n)
+	}
+	if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{rr.GetHandle().GetId()}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sillyNames(t, e.root); len(n) != 0 {
+		t.Fatalf("silly names after the successor released the file: %v", n)
+	}
+}
+
+// TestSessionEndOrphanExpires: an unlinked file nobody reopens is released
+// (and its silly name removed) when the linger expires.
+func TestSessionEndOrphanExpires(t *testing.T) {
+	e := newEnv(t, WithOrphanLinger(200*time.Millisecond))
+	ctx, _, end := e.openSession()
+	e.ctx = ctx
+	e.create(e.rootH, "c", unix.O_RDWR, 0o644)
+	if _, err := e.unlink(e.rootH, "c", 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := sillyNames(t, e.root); len(n) != 1 {
+		t.Fatalf("silly names: %v", n)
+	}
+	end()
+	e.waitTable(2, 0, 1)
+	e.waitTable(1, 0, 0)
+	if n := sillyNames(t, e.root); len(n) != 0 {
+		t.Fatalf("silly names after the linger: %v", n)
 	}
 }
 

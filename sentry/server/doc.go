@@ -71,8 +71,8 @@
 // re-resolves the real ones by file handle once a restarted gofer no
 // longer knows them (replaying their opens), and re-sends the calls an
 // outage interrupted; see GoferConn for the window this leaves for
-// creations, links, unlinks and renames, and for files unlinked while open
-// (lost, ESTALE).
+// creations, links, unlinks and renames. Files unlinked while open
+// survive (the gofer renamed them; see gofer.SillyPrefix).
 //
 // Known gaps: an object changed by a call still in flight can be reported
 // through another thread's message (fd slots, processes: a window of

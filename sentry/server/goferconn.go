@@ -50,9 +50,8 @@ import (
 // and the call is retried. The first stale handle found starts a sweep
 // that re-resolves every handle in the background, logged at Info with
 // how many handles were re-resolved. A handle that cannot be re-resolved
-// is lost: its calls fail with ESTALE. Files unlinked while open are lost
-// this way: after a gofer restart nothing names them any more (the gofer
-// does no silly rename).
+// is lost: its calls fail with ESTALE. Files unlinked while open are not
+// lost: the gofer silly-renamed them, so they are reopened by file handle.
 //
 // # Outages
 //

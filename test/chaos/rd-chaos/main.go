@@ -34,28 +34,36 @@ func main() {
 		if *only != "" && w.Name != *only {
 			continue
 		}
+		var ref chaos.Outcome
 		run := func(k int) (chaos.Outcome, error) {
 			dir, err := os.MkdirTemp("", "rd-chaos-")
 			if err != nil {
 				return chaos.Outcome{}, err
 			}
-			defer os.RemoveAll(dir)
-			return chaos.Run(context.Background(), w, chaos.Options{
+			o, err := chaos.Run(context.Background(), w, chaos.Options{
 				Binary: *bin, Busybox: *busybox, Dir: dir, Kills: k, Interval: *interval,
 				Victim: *victim, Failover: *failover && k > 0, Seed: *seed,
 				Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 			})
+			if err == nil && k > 0 {
+				err = chaos.Compare(ref, o)
+			}
+			if err != nil {
+				// The daemons' and the client's logs explain a failure.
+				fmt.Fprintf(os.Stderr, "%s: kept %s (daemons.log, client.log)\n", w.Name, dir)
+			} else {
+				os.RemoveAll(dir)
+			}
+			return o, err
 		}
-		ref, err := run(0)
+		var err error
+		ref, err = run(0)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: reference run: %v\n", w.Name, err)
 			failed = true
 			continue
 		}
 		got, err := run(*kills)
-		if err == nil {
-			err = chaos.Compare(ref, got)
-		}
 		if err == nil {
 			err = got.Leak()
 		}
