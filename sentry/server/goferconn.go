@@ -91,6 +91,8 @@ type GoferConn struct {
 	// sweeping is set while a sweep runs; sweepAgain asks it for another
 	// pass (a stale handle was found meanwhile).
 	sweeping, sweepAgain bool
+	// sweepDone is closed when the running sweep ends.
+	sweepDone chan struct{}
 	// healed and lost count re-resolved and lost handles since the last
 	// sweep reported.
 	healed, lost int
@@ -199,7 +201,16 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
 	heals := 0
+	_, removesName := req.(*goferpb.UnlinkRequest)
+	if _, ok := req.(*goferpb.RenameRequest); ok {
+		removesName = true
+	}
 	for {
+		if removesName {
+			if err := g.waitSweep(ctx); err != nil {
+				return err
+			}
+		}
 		mreq, uses, lost := g.mapRequest(req)
 		proto.Reset(rep)
 		if lost {
@@ -683,8 +694,31 @@ func (g *GoferConn) noteRestart() {
 		return
 	}
 	g.sweeping = true
+	g.sweepDone = make(chan struct{})
 	g.log.Debug("the gofer restarted; re-resolving handles")
 	go g.sweep()
+}
+
+// waitSweep waits for a running sweep to end. A call that removes a name
+// (Unlink, Rename) waits so that it reaches a restarted gofer only once the
+// handles of the files the server has open are re-resolved there with
+// their opens replayed: else the gofer, not knowing the file is open,
+// would unlink it instead of silly-renaming it, and the open file would be
+// lost to the next restart.
+func (g *GoferConn) waitSweep(ctx context.Context) error {
+	g.mu.Lock()
+	done := g.sweepDone
+	sweeping := g.sweeping
+	g.mu.Unlock()
+	if !sweeping {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
 }
 
 // sweep re-resolves every stale handle, then logs how many were.
@@ -729,6 +763,7 @@ func (g *GoferConn) sweep() {
 		}
 		healed, lost, total := g.healed, g.lost, len(g.handles)
 		g.healed, g.lost, g.sweeping = 0, 0, false
+		close(g.sweepDone)
 		g.mu.Unlock()
 		g.log.Info("gofer reconnected: handles re-resolved", "reresolved", healed, "lost", lost, "handles", total, "took", time.Since(start).Round(time.Millisecond))
 		return

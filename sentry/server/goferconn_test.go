@@ -242,6 +242,39 @@ func TestGoferRestart(t *testing.T) {
 	}
 }
 
+// TestUnlinkFirstAfterGoferRestart: an unlink that is the first call to
+// reach a restarted gofer waits until the open files' handles are
+// re-resolved there, so the gofer knows the file is open and keeps it
+// (silly rename) for the next restart.
+func TestUnlinkFirstAfterGoferRestart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("re-resolving handles by file handle needs CAP_DAC_READ_SEARCH")
+	}
+	for i := range 5 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			e, p, _ := restartableEnv(t)
+			fds := make([]uint64, 8)
+			for j := range fds {
+				fds[j] = e.open(fmt.Sprintf("/tmp/held%d", j), unix.O_CREAT|unix.O_RDWR)
+				e.writeStr(fds[j], "x")
+			}
+			p.restart()
+			for j := range fds {
+				e.ok(1, unix.SYS_UNLINKAT, uint64(atFDCWD64), e.mem.str(fmt.Sprintf("/tmp/held%d", j)), 0)
+			}
+			p.restart()
+			for j, fd := range fds {
+				e.writeStr(fd, "y")
+				e.ok(1, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET)
+				buf := e.mem.zeros(8)
+				if n := e.ok(1, unix.SYS_READ, fd, buf, 8); n != 2 || string(e.mem.bytes(buf, 2)) != "xy" {
+					t.Fatalf("held%d after two gofer restarts reads %d %q", j, n, e.mem.bytes(buf, 2))
+				}
+			}
+		})
+	}
+}
+
 // TestGoferRestartStaleIDs: a handle id of a dead gofer never names
 // another file of its successor, even when the successor hands out its
 // handles in the same order.
