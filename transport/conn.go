@@ -55,6 +55,11 @@ type Conn interface {
 	// dies first. Calls sent by Go reach the server in the order Go was
 	// called.
 	Go(c *pb.Call) (<-chan *pb.Reply, error)
+	// Await waits for the reply on a channel Go returned, like a receive
+	// from it, but receiving from the connection itself when no other
+	// goroutine is (which saves a goroutine hand-off per call). It
+	// returns ErrConnDead if the connection died before the reply.
+	Await(ctx context.Context, ch <-chan *pb.Reply) (*pb.Reply, error)
 	// Send sends a message that has no reply (Interrupt, StdinData,
 	// Goodbye).
 	Send(m *pb.ClientMessage) error
@@ -72,7 +77,9 @@ type Options struct {
 	// OnPush is called for each server push, from the receiving goroutine
 	// and in arrival order relative to replies: a push sent before a reply
 	// has been handled when that reply's Call returns. It must not block
-	// for long.
+	// for long. The receiving goroutine is whichever holds the read token
+	// (a caller waiting in Call or Await, or a background one): callbacks
+	// never run concurrently, and none may wait for a reply.
 	OnPush func(*pb.Push)
 	// OnReply, when set, is called for each reply whose caller is still
 	// waiting, from the receiving goroutine, before the reply is handed
@@ -162,16 +169,41 @@ type StreamConn struct {
 	// err is why the connection died. Protected by mu.
 	err error
 
+	// reading says a goroutine holds the read token: it alone receives
+	// from the wire and dispatches what arrives (see receive). Protected
+	// by mu.
+	reading bool
+	// waiters counts Await calls blocked without the token. Protected by
+	// mu.
+	waiters int
+	// recvDoneClosed records that recvDone is closed. Protected by mu.
+	recvDoneClosed bool
+
+	// token tells a waiting Await that the read token was released (a
+	// hint: it may find the token taken again). Capacity 1.
+	token chan struct{}
+	// idle fires idleTakeover after the token was last released, and
+	// takes it for a background reader (takeover). Immutable pointer.
+	idle *time.Timer
+
 	// heard is set by the receiving goroutine for every message and
 	// cleared by the heartbeat goroutine, which so learns that the server
 	// is alive without a clock read or a lock per message.
 	heard atomic.Bool
 
 	done chan struct{}
-	// recvDone is closed when the receiving goroutine has returned: no
-	// OnPush or OnReply runs after it.
+	// recvDone is closed once the connection is dead and no goroutine
+	// holds the read token: no OnPush or OnReply runs after it.
 	recvDone chan struct{}
 }
+
+// idleTakeover is how long the read token may stay free before a
+// background goroutine takes it to receive pushes and heartbeats. A
+// caller waiting for a reply receives itself (Await), which saves the
+// hand-off from a receiving goroutine on every call; between calls made
+// less than idleTakeover apart, no other goroutine needs to run. A push
+// that no call's reader picks up waits at most this long.
+const idleTakeover = time.Millisecond
 
 // GRPCConn is StreamConn's former name.
 type GRPCConn = StreamConn
@@ -214,8 +246,10 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 		return nil, fmt.Errorf("session with %s: %w", t, err)
 	}
 	c := &StreamConn{w: w, opts: opts, Welcome: welcome, Wire: kind,
-		pending: make(map[uint64]chan *pb.Reply), done: make(chan struct{}), recvDone: make(chan struct{})}
-	go c.recvLoop()
+		pending: make(map[uint64]chan *pb.Reply), token: make(chan struct{}, 1),
+		done: make(chan struct{}), recvDone: make(chan struct{})}
+	c.idle = time.AfterFunc(time.Hour, c.takeover)
+	go c.takeover()
 	go c.heartbeatLoop()
 	return c, nil
 }
@@ -344,17 +378,61 @@ func (c *StreamConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case r, ok := <-ch:
-		if !ok {
-			return nil, ErrConnDead
-		}
-		return r, nil
-	case <-ctx.Done():
+	r, err := c.Await(ctx, ch)
+	if err != nil && ctx.Err() != nil {
 		c.mu.Lock()
 		delete(c.pending, call.Seq)
 		c.mu.Unlock()
-		return nil, ctx.Err()
+	}
+	return r, err
+}
+
+// Await waits for the reply on ch, a channel Go returned: it returns the
+// reply, ErrConnDead if the connection died first, or ctx's error. While
+// no other goroutine receives from the wire, the caller does (the read
+// token), dispatching every message that arrives until its own reply
+// has: the reply's arrival then wakes the caller itself. Its ctx is only
+// checked between messages then; the server's heartbeat answers arrive
+// every heartbeat interval.
+func (c *StreamConn) Await(ctx context.Context, ch <-chan *pb.Reply) (*pb.Reply, error) {
+	for {
+		select {
+		case r, ok := <-ch:
+			if !ok {
+				return nil, ErrConnDead
+			}
+			return r, nil
+		default:
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+		if !c.reading && c.err == nil {
+			c.reading = true
+			c.mu.Unlock()
+			c.receive(func(*pb.ServerMessage) bool { return len(ch) > 0 || ctx.Err() != nil })
+			continue
+		}
+		c.waiters++
+		c.mu.Unlock()
+		var r *pb.Reply
+		ok, got := false, false
+		select {
+		case r, ok = <-ch:
+			got = true
+		case <-c.token:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		c.waiters--
+		c.mu.Unlock()
+		if got {
+			if !ok {
+				return nil, ErrConnDead
+			}
+			return r, nil
+		}
 	}
 }
 
@@ -371,8 +449,8 @@ func (c *StreamConn) Err() error {
 	return c.err
 }
 
-// Wait blocks until the connection is dead and its receiving goroutine
-// has returned, so that no OnPush or OnReply call is running or to come.
+// Wait blocks until the connection is dead and no goroutine receives from
+// it any more, so that no OnPush or OnReply call is running or to come.
 func (c *StreamConn) Wait() { <-c.recvDone }
 
 // Close implements Conn.Close.
@@ -397,13 +475,24 @@ func (c *StreamConn) fail(err error) {
 		close(ch)
 		delete(c.pending, seq)
 	}
+	if !c.reading {
+		c.closeRecvDoneLocked()
+	}
 	c.mu.Unlock()
-	// Outside mu: closing may wait on the wire's own goroutines.
+	c.idle.Stop()
+	// Outside mu: closing may wait on the wire's own goroutines; it makes
+	// the token holder's receive fail.
 	c.w.close()
 }
 
-func (c *StreamConn) recvLoop() {
-	defer close(c.recvDone)
+// receive is run by the holder of the read token: it receives and
+// dispatches messages until done says so after one (or before the first,
+// when done(nil) holds) or the wire fails, then releases the token.
+func (c *StreamConn) receive(done func(*pb.ServerMessage) bool) {
+	defer c.release()
+	if done(nil) {
+		return
+	}
 	for {
 		m, err := c.w.recv()
 		if err != nil {
@@ -411,28 +500,90 @@ func (c *StreamConn) recvLoop() {
 			return
 		}
 		c.heard.Store(true)
-		switch m := m.Msg.(type) {
-		case *pb.ServerMessage_Reply:
-			c.mu.Lock()
-			ch := c.pending[m.Reply.Seq]
-			delete(c.pending, m.Reply.Seq)
-			c.mu.Unlock()
-			if ch != nil {
-				if c.opts.OnReply != nil {
-					c.opts.OnReply(m.Reply)
-				}
-				ch <- m.Reply
-			}
-		case *pb.ServerMessage_Push:
-			if c.opts.OnPush != nil {
-				c.opts.OnPush(m.Push)
-			}
-		case *pb.ServerMessage_Farewell:
-			if c.opts.OnFarewell != nil {
-				c.opts.OnFarewell()
-			}
-		case *pb.ServerMessage_Heartbeat:
+		c.dispatch(m)
+		if done(m) {
+			return
 		}
+	}
+}
+
+// release gives up the read token: to a waiting Await if any, else to
+// the background reader once the token has been free for idleTakeover.
+func (c *StreamConn) release() {
+	c.mu.Lock()
+	c.reading = false
+	if c.err != nil {
+		c.closeRecvDoneLocked()
+		c.mu.Unlock()
+		return
+	}
+	if c.waiters > 0 {
+		select {
+		case c.token <- struct{}{}:
+		default:
+		}
+	}
+	c.mu.Unlock()
+	c.idle.Reset(idleTakeover)
+}
+
+// takeover takes the read token for the background, if it is free, and
+// receives until a reply has been delivered (calls are being made: their
+// callers will receive) or a caller waits for the token.
+func (c *StreamConn) takeover() {
+	c.mu.Lock()
+	if c.reading || c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.reading = true
+	c.mu.Unlock()
+	c.receive(func(m *pb.ServerMessage) bool {
+		if m == nil {
+			return false
+		}
+		if m.GetReply() != nil {
+			return true
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.waiters > 0
+	})
+}
+
+// closeRecvDoneLocked closes recvDone once. Precondition: c.mu is held,
+// c.err is set and no goroutine holds the read token.
+func (c *StreamConn) closeRecvDoneLocked() {
+	if !c.recvDoneClosed {
+		c.recvDoneClosed = true
+		close(c.recvDone)
+	}
+}
+
+// dispatch handles one message from the server. Precondition: the
+// caller holds the read token.
+func (c *StreamConn) dispatch(m *pb.ServerMessage) {
+	switch m := m.Msg.(type) {
+	case *pb.ServerMessage_Reply:
+		c.mu.Lock()
+		ch := c.pending[m.Reply.Seq]
+		delete(c.pending, m.Reply.Seq)
+		c.mu.Unlock()
+		if ch != nil {
+			if c.opts.OnReply != nil {
+				c.opts.OnReply(m.Reply)
+			}
+			ch <- m.Reply
+		}
+	case *pb.ServerMessage_Push:
+		if c.opts.OnPush != nil {
+			c.opts.OnPush(m.Push)
+		}
+	case *pb.ServerMessage_Farewell:
+		if c.opts.OnFarewell != nil {
+			c.opts.OnFarewell()
+		}
+	case *pb.ServerMessage_Heartbeat:
 	}
 }
 

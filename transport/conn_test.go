@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,7 +15,9 @@ import (
 )
 
 // echoServer replies to each call with ret = seq, pushes a StdioOutput
-// before each reply, and can be told to go silent (stop heartbeats).
+// before each reply, and can be told to go silent (stop heartbeats). A
+// call with a negative tid gets no reply; Interrupt{tid: n} asks for a
+// push ("late") n milliseconds later, sent while no call is in flight.
 type echoServer struct {
 	pb.UnimplementedSentryServer
 	mu     sync.Mutex
@@ -26,7 +29,13 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 	if err != nil || m.GetHello() == nil {
 		return errors.New("want hello")
 	}
-	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "echo"}}})
+	var sendMu sync.Mutex
+	send := func(m *pb.ServerMessage) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		st.Send(m)
+	}
+	send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "echo"}}})
 	for {
 		m, err := st.Recv()
 		if err != nil {
@@ -40,10 +49,17 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 		}
 		switch m := m.Msg.(type) {
 		case *pb.ClientMessage_Heartbeat:
-			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: m.Heartbeat}})
+			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: m.Heartbeat}})
 		case *pb.ClientMessage_Call:
-			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: &pb.Push{Msg: &pb.Push_Output{Output: &pb.StdioOutput{Fd: 1, Data: []byte{byte(m.Call.Seq)}}}}}})
-			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: int64(m.Call.Seq)}}})
+			if m.Call.Tid < 0 {
+				continue
+			}
+			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: &pb.Push{Msg: &pb.Push_Output{Output: &pb.StdioOutput{Fd: 1, Data: []byte{byte(m.Call.Seq)}}}}}})
+			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: int64(m.Call.Seq)}}})
+		case *pb.ClientMessage_Interrupt:
+			time.AfterFunc(time.Duration(m.Interrupt.Tid)*time.Millisecond, func() {
+				send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: &pb.Push{Msg: &pb.Push_Output{Output: &pb.StdioOutput{Fd: 1, Data: []byte("late")}}}}})
+			})
 		}
 	}
 }
@@ -284,5 +300,141 @@ func testCallerSeqsOnReplyAndWait(t *testing.T, w Wire, mux bool) {
 	}
 	if _, err := c.Go(&pb.Call{}); !errors.Is(err, ErrConnDead) {
 		t.Errorf("Go on a closed connection: %v", err)
+	}
+}
+
+// TestConcurrentCallers: callers on several goroutines share the read
+// token; every reply reaches its caller, after the push sent before it.
+func TestConcurrentCallers(t *testing.T) {
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			pushed := map[byte]bool{}
+			_, c := dialCase(t, wc, Options{OnPush: func(p *pb.Push) {
+				mu.Lock()
+				pushed[p.GetOutput().Data[0]] = true
+				mu.Unlock()
+			}})
+			var wg sync.WaitGroup
+			errs := make(chan error, 8)
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 100; i++ {
+						call := &pb.Call{}
+						r, err := c.Call(context.Background(), call)
+						if err != nil {
+							errs <- err
+							return
+						}
+						mu.Lock()
+						ok := pushed[byte(call.Seq)]
+						delete(pushed, byte(call.Seq))
+						mu.Unlock()
+						if r.Seq != call.Seq || r.Ret != int64(call.Seq) || !ok {
+							errs <- fmt.Errorf("call %d: reply %v, push seen %v", call.Seq, r, ok)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestPushWithoutCalls: a push that arrives while no call waits is
+// received by the background reader.
+func TestPushWithoutCalls(t *testing.T) {
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			got := make(chan string, 4)
+			_, c := dialCase(t, wc, Options{OnPush: func(p *pb.Push) { got <- string(p.GetOutput().Data) }})
+			// A call first, so that the token has been with a caller.
+			if _, err := c.Call(context.Background(), &pb.Call{}); err != nil {
+				t.Fatal(err)
+			}
+			<-got
+			if err := c.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Interrupt{Interrupt: &pb.Interrupt{Tid: 20}}}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case d := <-got:
+				if d != "late" {
+					t.Fatalf("push %q", d)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("push sent with no call in flight never handled")
+			}
+		})
+	}
+}
+
+// TestAwaitContext: a call without a reply returns when its context ends,
+// whether its caller holds the read token or waits for another holder.
+func TestAwaitContext(t *testing.T) {
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			_, c := dialCase(t, wc, Options{HeartbeatInterval: 20 * time.Millisecond})
+			var wg sync.WaitGroup
+			for g := 0; g < 3; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+					defer cancel()
+					start := time.Now()
+					_, err := c.Call(ctx, &pb.Call{Tid: -1})
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("unanswered call: %v, want DeadlineExceeded", err)
+					}
+					if d := time.Since(start); d > 2*time.Second {
+						t.Errorf("unanswered call returned after %v", d)
+					}
+				}()
+			}
+			wg.Wait()
+			// The connection still works.
+			if _, err := c.Call(context.Background(), &pb.Call{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestCloseWakesReader: closing the connection ends a caller that holds
+// the read token, and Wait returns.
+func TestCloseWakesReader(t *testing.T) {
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			_, c := dialCase(t, wc, Options{})
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Call(context.Background(), &pb.Call{Tid: -1})
+				errc <- err
+			}()
+			time.Sleep(20 * time.Millisecond)
+			c.Close()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrConnDead) {
+					t.Errorf("call on a closed connection: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("call still waiting after Close")
+			}
+			done := make(chan struct{})
+			go func() { c.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Wait did not return after Close")
+			}
+		})
 	}
 }

@@ -76,10 +76,11 @@ type RecoveryStats struct {
 // pending is a call in flight.
 type pending struct {
 	call *pb.Call
-	// ch is where its reply arrives, on the connection of generation
-	// gen. Protected by session.mu.
-	ch  <-chan *pb.Reply
-	gen uint64
+	// ch is where its reply arrives, on conn, the connection of
+	// generation gen. Protected by session.mu.
+	ch   <-chan *pb.Reply
+	conn *transport.StreamConn
+	gen  uint64
 }
 
 // remoteSession is the client's recovering connection.
@@ -297,26 +298,27 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	}
 	s.seq++
 	c.Seq = s.seq
-	p := &pending{call: c, gen: s.connGen}
+	p := &pending{call: c, conn: s.conn, gen: s.connGen}
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
 	s.imu.Unlock()
 	// A failed send leaves ch nil: the call waits for the recovery,
 	// which re-sends it.
 	p.ch, _ = s.conn.Go(c)
-	ch, gen := p.ch, p.gen
+	ch, conn, gen := p.ch, p.conn, p.gen
 	s.mu.Unlock()
 
 	for {
 		if ch != nil {
-			select {
-			case r, ok := <-ch:
-				if ok {
-					return r, nil
-				}
-			case <-ctx.Done():
+			// Await receives the reply itself when no other goroutine
+			// is receiving from conn.
+			r, err := conn.Await(ctx, ch)
+			if err == nil {
+				return r, nil
+			}
+			if !errors.Is(err, transport.ErrConnDead) {
 				s.forget(p)
-				return nil, ctx.Err()
+				return nil, err
 			}
 		}
 		// The connection died before the reply: wait for a recovery to
@@ -330,7 +332,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 				return nil, err
 			}
 			if p.gen != gen {
-				ch, gen = p.ch, p.gen
+				ch, conn, gen = p.ch, p.conn, p.gen
 				break
 			}
 			if !s.recovering {
@@ -347,8 +349,8 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 					// call in flight is re-sent). Re-send it now.
 					s.log.Warn("call missed by recovery; re-sending", "seq", c.Seq)
 					p.ch, _ = s.conn.Go(c)
-					p.gen = s.connGen
-					ch, gen = p.ch, p.gen
+					p.conn, p.gen = s.conn, s.connGen
+					ch, conn, gen = p.ch, p.conn, p.gen
 					break
 				}
 			}
@@ -606,7 +608,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 		if err != nil {
 			return st, fmt.Errorf("re-send seq %d: %w", p.call.Seq, err)
 		}
-		p.ch, p.gen = ch, gen
+		p.ch, p.conn, p.gen = ch, conn, gen
 		st.InFlight++
 	}
 	for _, m := range s.queued {
