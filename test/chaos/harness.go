@@ -67,6 +67,8 @@ type daemon struct {
 	log  *os.File
 	mu   sync.Mutex
 	cmd  *exec.Cmd
+	// exited is closed when cmd has exited.
+	exited chan struct{}
 }
 
 func (d *daemon) start(bin string) error {
@@ -78,7 +80,12 @@ func (d *daemon) start(bin string) error {
 		return fmt.Errorf("start %v: %w", d.args, err)
 	}
 	d.cmd = cmd
-	go cmd.Wait()
+	exited := make(chan struct{})
+	d.exited = exited
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
 	if err := transport.WaitListening(transport.Target{Network: "unix", Address: d.sock}, 10*time.Second, nil); err != nil {
 		return fmt.Errorf("%v: %w", d.args, err)
 	}
@@ -117,6 +124,9 @@ func (d *daemon) kill() {
 	defer d.mu.Unlock()
 	if d.cmd != nil {
 		d.cmd.Process.Kill()
+		// Until the process is gone its socket still accepts, and a
+		// successor would find the address in use.
+		<-d.exited
 		d.cmd = nil
 	}
 }
