@@ -388,3 +388,42 @@ func TestSillyNameAdoptedAfterRestart(t *testing.T) {
 		t.Fatalf("silly names after the release: %v", n)
 	}
 }
+
+// TestReopenKnownDoesNotLeak: reopening a file several handles hold takes
+// and drops one reference; after every handle is released the fds are
+// closed.
+func TestReopenKnownDoesNotLeak(t *testing.T) {
+	e := newEnv(t)
+	writeHostFile(t, e.host("f"), "f")
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	var ids []uint64
+	var fh []byte
+	for range 3 {
+		r := must(t, "walk", must2(e.walk(e.rootH, "f")))
+		ids = append(ids, r.GetFiles()[0].GetHandle().GetId())
+		fh = r.GetFiles()[0].GetHandle().GetFileHandle()
+	}
+	if len(fh) == 0 {
+		t.Skip("no file handles")
+	}
+	for range 3 {
+		rr := e.reopen(fh)
+		if rr.GetErrno() != 0 {
+			t.Fatalf("reopen: errno %v", unix.Errno(rr.GetErrno()))
+		}
+		ids = append(ids, rr.GetHandle().GetId())
+	}
+	if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: ids}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fds(); got != before {
+		t.Fatalf("%d fds open after releasing every handle, %d before", got, before)
+	}
+}

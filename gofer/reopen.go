@@ -86,12 +86,13 @@ func (s *Server) dupKnown(fh []byte) (int, *handle, bool) {
 	for _, h := range s.handles {
 		if h.fileHandle != nil && bytes.Equal(h.fileHandle, fh) {
 			found = h
-			found.incRef()
-			_, orphan = s.orphans[h.id]
-			if orphan {
+			if _, orphan = s.orphans[h.id]; orphan {
 				break // prefer the orphan: the reopen adopts it
 			}
 		}
+	}
+	if found != nil {
+		found.incRef()
 	}
 	s.mu.Unlock()
 	if found == nil {

@@ -74,28 +74,33 @@ func TestServerKills(t *testing.T) {
 }
 
 // TestGoferKills is guarantee 3: kill -9 of the gofer and restart; no
-// acknowledged write is lost.
+// acknowledged write is lost, not even to a file unlinked while open (the
+// gofer silly-renamed it).
 func TestGoferKills(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
-	w, _ := Find("append")
-	ref := native(t, w)
-	dir := t.TempDir()
-	got, err := Run(context.Background(), w, Options{
-		Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: 3, Interval: 700 * time.Millisecond,
-		Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute, Logf: t.Logf,
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"append", "renamed-unlinked"} {
+		t.Run(name, func(t *testing.T) {
+			w, _ := Find(name)
+			ref := native(t, w)
+			dir := t.TempDir()
+			got, err := Run(context.Background(), w, Options{
+				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: 3, Interval: 700 * time.Millisecond,
+				Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute, Logf: t.Logf,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Compare(ref, got); err != nil {
+				t.Errorf("with %d gofer kills: %v", got.Kills, err)
+				dumpLog(t, dir)
+			}
+			if got.Kills == 0 {
+				t.Errorf("the gofer was never killed")
+			}
+			checkGoferFDs(t, got)
+		})
 	}
-	if err := Compare(ref, got); err != nil {
-		t.Errorf("with %d gofer kills: %v", got.Kills, err)
-		dumpLog(t, dir)
-	}
-	if got.Kills == 0 {
-		t.Errorf("the gofer was never killed")
-	}
-	checkGoferFDs(t, got)
 }
 
 var pauseRE = regexp.MustCompile(`pause_ms=([0-9.]+)`)
