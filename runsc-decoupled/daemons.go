@@ -12,7 +12,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
@@ -25,6 +24,8 @@ func runGofer(args []string) int {
 	fs := flag.NewFlagSet("gofer", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	listen := fs.String("listen", "", "serve on `TARGET` (host:port or unix:/path); required")
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
@@ -58,7 +59,14 @@ func runGofer(args []string) int {
 	// Keepalive pings end the session of a server that vanished without
 	// closing its connection (a partition, a powered-off machine), so that
 	// its handles are released.
-	g := newGRPCServer(grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))
+	if err := tlsf.check(t); err != nil {
+		return fail("gofer", err)
+	}
+	creds, err := tlsf.files.ServerOptions(t)
+	if err != nil {
+		return fail("gofer", err)
+	}
+	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
 	srv.Register(g)
 	return serve("gofer", g, t, log, nil)
 }
@@ -67,6 +75,8 @@ func runServer(args []string) int {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	listen := fs.String("listen", "", "serve clients on `TARGET` (host:port or unix:/path); required")
 	goferTarget := fs.String("gofer", "", "reach files through the gofer at `TARGET`; required")
 	strace := fs.Bool("strace", false, "log every system call the server executes")
@@ -97,8 +107,18 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--gofer: %w", err))
 	}
+	if err := tlsf.check(t, gt); err != nil {
+		return fail("server", err)
+	}
+	goferCreds, err := tlsf.files.DialCredentials(gt)
+	if err != nil {
+		return fail("server", err)
+	}
+	if err := tlsf.files.CheckHandshake(context.Background(), gt); err != nil {
+		return fail("server", fmt.Errorf("--gofer: %w", err))
+	}
 	gc, err := grpc.NewClient(gt.GRPCTarget(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(goferCreds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxMessageSize), grpc.MaxCallSendMsgSize(transport.MaxMessageSize), grpc.WaitForReady(true)),
 		// Reconnect quickly to a restarted gofer: calls wait for it.
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -117,8 +137,15 @@ func runServer(args []string) int {
 		return fail("server", err)
 	}
 	defer srv.Close()
-	g := grpc.NewServer(transport.ServerOptions()...)
+	creds, err := tlsf.files.ServerOptions(t)
+	if err != nil {
+		return fail("server", err)
+	}
+	g := grpc.NewServer(append(transport.ServerOptions(), creds...)...)
 	srv.Register(g)
+	if tlsf.files.UsesTLS(t) {
+		return serve("server", g, t, log, nil)
+	}
 	// Clients on this machine may use the framed wire on the same socket.
 	return serve("server", g, t, log, srv.Session)
 }

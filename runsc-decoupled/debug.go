@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
@@ -24,6 +23,8 @@ func runDebug(args []string) int {
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
 	srv := fs.String("server", "", "the remote sentry at `TARGET`; required")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	if ok, code := parseFlags(fs, args, debugSynopsis); !ok {
 		return code
 	}
@@ -35,7 +36,14 @@ func runDebug(args []string) int {
 	if err != nil {
 		return fail("debug", err)
 	}
-	cc, err := grpc.NewClient(t.GRPCTarget(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err := tlsf.check(t); err != nil {
+		return fail("debug", err)
+	}
+	creds, err := tlsf.files.DialCredentials(t)
+	if err != nil {
+		return fail("debug", err)
+	}
+	cc, err := grpc.NewClient(t.GRPCTarget(), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fail("debug", err)
 	}

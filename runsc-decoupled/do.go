@@ -34,6 +34,8 @@ func runDo(args []string) int {
 	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
 	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, keep retrying the same server this long before moving to the next in --server")
 	recoveryTimeout := fs.Duration("recovery-timeout", client.DefaultRecoveryTimeout, "kill the application if no server has taken it over this long after a failure")
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
@@ -85,7 +87,11 @@ func runDo(args []string) int {
 			if s == "" {
 				continue
 			}
-			if _, err := transport.ParseTarget(s); err != nil {
+			t, err := transport.ParseTarget(s)
+			if err != nil {
+				return failDo(fmt.Errorf("--server: %w", err))
+			}
+			if err := tlsf.check(t); err != nil {
 				return failDo(fmt.Errorf("--server: %w", err))
 			}
 			list = append(list, s)
@@ -129,6 +135,7 @@ func runDo(args []string) int {
 		HeartbeatInterval: *heartbeat,
 		DeadAfter:         *deadAfter,
 		Wire:              wireKind,
+		TLS:               tlsf.files,
 		Grace:             *grace,
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,

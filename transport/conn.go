@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -98,6 +99,9 @@ type Options struct {
 	DeadAfter time.Duration
 	// Wire selects the wire (default WireAuto: framed on unix: targets).
 	Wire Wire
+	// TLS, when it names files, secures TCP targets with mutual TLS
+	// (over gRPC; see TLSFiles.UsesTLS).
+	TLS TLSFiles
 }
 
 // Wire selects how a StreamConn carries its messages.
@@ -240,7 +244,12 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 			kind = WireGRPC
 		}
 	default:
-		w, welcome, err = dialGRPC(ctx, t, hello)
+		var creds credentials.TransportCredentials
+		if creds, err = opts.TLS.DialCredentials(t); err == nil {
+			if err = opts.TLS.CheckHandshake(ctx, t); err == nil {
+				w, welcome, err = dialGRPCWith(ctx, t, hello, creds)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("session with %s: %w", t, err)
@@ -270,8 +279,12 @@ func (g *grpcWire) close() error {
 
 // dialGRPC opens a Session stream over gRPC and performs the handshake.
 func dialGRPC(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome, error) {
+	return dialGRPCWith(ctx, t, hello, insecure.NewCredentials())
+}
+
+func dialGRPCWith(ctx context.Context, t Target, hello *pb.Hello, creds credentials.TransportCredentials) (wire, *pb.Welcome, error) {
 	cc, err := grpc.NewClient(t.GRPCTarget(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		// Reconnecting to a restarted server must be quick: gRPC's
 		// default first retry comes after a second.
 		grpc.WithConnectParams(grpc.ConnectParams{

@@ -1,12 +1,19 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TLSFiles names the PEM files of a mutual-TLS identity: this end's
@@ -19,6 +26,69 @@ type TLSFiles struct {
 
 // Enabled reports whether any file is named.
 func (f TLSFiles) Enabled() bool { return f.Cert != "" || f.Key != "" || f.CA != "" }
+
+// UsesTLS reports whether connections to or from t use TLS: when files are
+// named and t is TCP. A Unix socket is local and guarded by its file
+// permissions; it stays plaintext.
+func (f TLSFiles) UsesTLS(t Target) bool { return f.Enabled() && t.Network == "tcp" }
+
+// DialCredentials returns the gRPC transport credentials for dialing t.
+func (f TLSFiles) DialCredentials(t Target) (credentials.TransportCredentials, error) {
+	if !f.UsesTLS(t) {
+		return insecure.NewCredentials(), nil
+	}
+	cfg, err := f.ClientConfig(t)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// ServerOptions returns the gRPC server options for listening on t: the
+// TLS credentials, or none.
+func (f TLSFiles) ServerOptions(t Target) ([]grpc.ServerOption, error) {
+	if !f.UsesTLS(t) {
+		return nil, nil
+	}
+	cfg, err := f.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}, nil
+}
+
+// CheckHandshake makes one TLS connection to t and reports why it failed,
+// if it did: gRPC waiting for a server hides a certificate problem behind
+// a timeout, so the first dial checks it. A server that is not up yet is
+// not an error here (the caller waits for it).
+func (f TLSFiles) CheckHandshake(ctx context.Context, t Target) error {
+	if !f.UsesTLS(t) {
+		return nil
+	}
+	cfg, err := f.ClientConfig(t)
+	if err != nil {
+		return err
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
+	c, err := d.DialContext(ctx, "tcp", t.Address)
+	if err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return nil // nothing listening (yet)
+		}
+		return fmt.Errorf("tls with %s: %w", t, err)
+	}
+	defer c.Close()
+	// TLS 1.3 servers reject a client certificate after the handshake:
+	// the alert arrives on the first read. A gRPC server says nothing
+	// first, so a read that times out means it accepted us.
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var b [1]byte
+	if _, err := c.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("tls with %s: %w", t, err)
+	}
+	return nil
+}
 
 func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 	if f.Cert == "" || f.Key == "" || f.CA == "" {

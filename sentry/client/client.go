@@ -65,6 +65,8 @@ type Config struct {
 	// Wire selects how calls travel to the server (default
 	// transport.WireAuto: the framed wire on unix: targets, else gRPC).
 	Wire transport.Wire
+	// TLS secures TCP servers with mutual TLS when it names files.
+	TLS transport.TLSFiles
 	// Grace is how long a recovery keeps retrying one server before
 	// moving to the next (default DefaultGrace).
 	Grace time.Duration

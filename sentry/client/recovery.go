@@ -168,6 +168,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		DeadAfter:         c.cfg.DeadAfter,
 		Wire:              c.cfg.Wire,
+		TLS:               c.cfg.TLS,
 	}
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,6 +121,19 @@ func StartDaemon(t testing.TB, dir, name, verb string, args ...string) *Daemon {
 		t.Fatalf("%s did not listen on %s", verb, target)
 	}
 	return d
+}
+
+// StartDaemonTCP starts `runsc-decoupled VERB --listen 127.0.0.1:PORT
+// ARGS...` on a free loopback port and waits until it listens.
+func StartDaemonTCP(t testing.TB, verb string, args ...string) *Daemon {
+	t.Helper()
+	for port := 17000 + os.Getpid()%1000; port < 19000; port++ {
+		if d := StartDaemonAt(t, "127.0.0.1:"+strconv.Itoa(port), verb, args...); d != nil {
+			return d
+		}
+	}
+	t.Fatalf("no free loopback port for %s", verb)
+	return nil
 }
 
 // StartDaemonAt starts `runsc-decoupled VERB --listen TARGET ARGS...` and
