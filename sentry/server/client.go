@@ -293,12 +293,13 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 }
 
 // inlineSyscalls are the system calls the receiving goroutine may run
-// itself (enqueue): they only read or set state under clientState.mu,
-// never block, never wait for the gofer, and their replies are small, so
-// running them holds up the session's other messages for microseconds.
-// A call that may block (wait4, read, poll), reach the gofer (open, stat,
-// close of a gofer file) or send pushes to other threads (kill) must not
-// be listed.
+// itself (enqueue): they only read or set state in memory (under
+// clientState.mu or vfs.mu), never block, never wait for the gofer, and
+// their replies are small, so running them holds up the session's other
+// messages (heartbeats included) for microseconds. A call that may block
+// (wait4, read, poll), reach the gofer (open, stat, or a close or fcntl
+// that may drop a gofer file's last reference) or send pushes to other
+// threads (kill) must not be listed.
 var inlineSyscalls = map[int32]bool{
 	unix.SYS_GETPID: true, unix.SYS_GETTID: true, unix.SYS_GETPPID: true,
 	unix.SYS_GETPGID: true, unix.SYS_GETPGRP: true, unix.SYS_GETSID: true,
@@ -306,6 +307,7 @@ var inlineSyscalls = map[int32]bool{
 	unix.SYS_GETUID: true, unix.SYS_GETEUID: true, unix.SYS_GETGID: true, unix.SYS_GETEGID: true,
 	unix.SYS_GETRESUID: true, unix.SYS_GETRESGID: true, unix.SYS_GETGROUPS: true,
 	unix.SYS_RT_SIGACTION: true, unix.SYS_UMASK: true, unix.SYS_GETRUSAGE: true,
+	unix.SYS_GETCWD: true,
 }
 
 // inlineCall reports whether call may run on the receiving goroutine.
