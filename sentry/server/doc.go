@@ -29,6 +29,17 @@
 // fdTable.installAt), so that replay of a client's log can rebuild the same
 // PIDs and fd numbers on a fresh server.
 //
+// # Calls
+//
+// A Session stream (gRPC, or the framed wire of transport.Serve) has one
+// receiving goroutine (session.go). A thread's calls run one at a time, in
+// arrival order, on a worker goroutine started while the thread has calls
+// queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
+// never reaching the gofer) arriving while its thread is idle runs on the
+// receiving goroutine itself, which saves a goroutine start and hand-off
+// per call. Start, PageRead, FileRelease and Restore run on goroutines of
+// their own, Rewrites one at a time in order.
+//
 // # Dependencies
 //
 // proto/sentrypb (the client protocol), proto/goferpb (files: the server has
