@@ -298,8 +298,8 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) error {
 		return wrap(err, "unlink")
 	}
 	defer dir.decRef()
-	if flags == 0 {
-		if id, open := s.isSillyOpen(dir, req.GetName()); open {
+	if flags == 0 && req.GetOpen() {
+		if id, last := s.isLastName(dir, req.GetName()); last {
 			return s.sillyRename(dir, req.GetName(), id)
 		}
 	}

@@ -45,10 +45,11 @@
 //     table when this gofer process still holds the file (so an unlinked
 //     but open file survives a sentry restart), else with open_by_handle_at
 //     checked to lie beneath the root (see Reopen).
-//   - Silly rename: unlinking the last name of a regular file a sentry has
-//     open (Open or Create on one of its handles) renames it to
+//   - Silly rename: an Unlink with open set (the sentry's application
+//     still has the file open) of a regular file's last name renames it to
 //     SillyPrefix+"<inode>-<random>" in the same directory instead, and the
-//     name is removed when the last such handle leaves the table; so the
+//     name is removed when the last handle a sentry opened (Open, Create)
+//     leaves the table; so the
 //     file also survives a gofer restart (a restarted gofer adopts the name
 //     when a sentry reopens and opens the file). A gofer killed while such
 //     a name exists leaves it on disk if no sentry reopens the file.

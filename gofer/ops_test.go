@@ -20,6 +20,12 @@ func (e *env) unlink(dir uint64, name string, flags uint32) (*goferpb.UnlinkRepl
 	return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: name, Flags: flags})
 }
 
+// unlinkOpen unlinks a file the application still has open.
+func (e *env) unlinkOpen(dir uint64, name string) {
+	e.t.Helper()
+	must(e.t, "unlink "+name, must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: name, Open: true})))
+}
+
 func TestRenameKeepsHandle(t *testing.T) {
 	e := newEnv(t)
 	d1 := e.mkdir(e.rootH, "d1")
@@ -77,7 +83,7 @@ func TestUnlinkedFileStillReadable(t *testing.T) {
 	e.write(h, 0, "still here", 0)
 	// A second, walked handle, opened only after the unlink.
 	w := e.walkOne(e.rootH, "f")
-	must(t, "unlink", must2(e.unlink(e.rootH, "f", 0)))
+	e.unlinkOpen(e.rootH, "f")
 	if _, err := os.Lstat(e.host("f")); !os.IsNotExist(err) {
 		t.Fatalf("file still on disk: %v", err)
 	}
@@ -631,4 +637,27 @@ func TestNilRequests(t *testing.T) {
 	s.Fsync(ctx, nil)
 	s.StatFS(ctx, nil)
 	s.Release(ctx, nil)
+}
+
+// TestUnlinkNotOpenIsNotSilly: a file the sentry opened (its own handle,
+// kept until a write is durable) but the application closed is unlinked
+// for real when the sentry says it is not open.
+func TestUnlinkNotOpenIsNotSilly(t *testing.T) {
+	e := newEnv(t)
+	h := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
+	e.write(h, 0, "data", 1)
+	must(t, "unlink", must2(e.unlink(e.rootH, "f", 0)))
+	if n := sillyNames(t, e.root); len(n) != 0 {
+		t.Fatalf("silly names: %v", n)
+	}
+	if got := e.read(h, 0, 10); got != "data" {
+		t.Fatalf("read through the open handle: %q", got)
+	}
+	// Linked twice: not the last name, so no silly rename even if open.
+	h2 := e.create(e.rootH, "g", unix.O_RDWR, 0o644)
+	must(t, "link", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "g2", Target: h2})))
+	e.unlinkOpen(e.rootH, "g")
+	if n := sillyNames(t, e.root); len(n) != 0 {
+		t.Fatalf("silly names after unlinking one of two links: %v", n)
+	}
 }

@@ -83,13 +83,13 @@ func TestReopen(t *testing.T) {
 		}},
 		{name: "unlinked but open", setup: func(e *env) ([]byte, string) {
 			_, fh := created(e, "u", "unlinked data")
-			must(e.t, "unlink", must2(e.unlink(e.rootH, "u", 0)))
+			e.unlinkOpen(e.rootH, "u")
 			return fh, "unlinked data"
 		}},
 		{name: "unlinked/fresh gofer", restart: true, setup: func(e *env) ([]byte, string) {
 			// Silly-renamed, so it outlives the gofer process.
 			_, fh := created(e, "u", "unlinked data")
-			must(e.t, "unlink", must2(e.unlink(e.rootH, "u", 0)))
+			e.unlinkOpen(e.rootH, "u")
 			return fh, "unlinked data"
 		}},
 		{name: "moved directory", restart: true, wantDir: true, setup: func(e *env) ([]byte, string) {
@@ -367,7 +367,7 @@ func TestSillyNameAdoptedAfterRestart(t *testing.T) {
 	e := newEnv(t)
 	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "u", Flags: unix.O_RDWR, Mode: 0o644})))
 	e.write(r.Handle.Id, 0, "kept", 0)
-	must(t, "unlink", must2(e.unlink(e.rootH, "u", 0)))
+	e.unlinkOpen(e.rootH, "u")
 	e.srv.Close()
 	if n := sillyNames(t, e.root); len(n) != 1 {
 		t.Fatalf("silly names after the gofer died: %v", n)

@@ -80,9 +80,7 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mkdir(e.rootH, "d")
-	if _, err := e.unlink(e.rootH, "c", 0); err != nil {
-		t.Fatal(err)
-	}
+	e.unlinkOpen(e.rootH, "c")
 	e.waitTable(5, 1, 0) // root + a, b, c, d
 
 	end()
@@ -122,9 +120,7 @@ func TestSessionEndOrphanExpires(t *testing.T) {
 	ctx, _, end := e.openSession()
 	e.ctx = ctx
 	e.create(e.rootH, "c", unix.O_RDWR, 0o644)
-	if _, err := e.unlink(e.rootH, "c", 0); err != nil {
-		t.Fatal(err)
-	}
+	e.unlinkOpen(e.rootH, "c")
 	if n := sillyNames(t, e.root); len(n) != 1 {
 		t.Fatalf("silly names: %v", n)
 	}

@@ -13,14 +13,16 @@ import (
 
 // SillyPrefix starts the name an unlinked-but-open file is renamed to.
 //
-// Unlinking the last name of a file a sentry has open would leave the file
-// reachable only through this gofer process's fds: a gofer restart would
-// lose it, and the writes the application made to it since. Like an NFS
-// client's silly rename, the gofer instead renames such a file to
-// ".rd-unlinked-<inode>-<random>" in the same directory and removes that
-// name once no handle a sentry opened on the file is left. The name is
-// visible in listings (as .nfsXXXX files are), and the directory holding it
-// cannot be removed until then.
+// Unlinking the last name of a file an application has open would leave
+// the file reachable only through this gofer process's fds: a gofer
+// restart would lose it, and the writes the application made to it since.
+// Like an NFS client's silly rename, when the sentry says the file is open
+// (UnlinkRequest.open: only the sentry knows whether its open file
+// descriptions are the application's or its own, kept until a write is
+// durable), the gofer renames it to ".rd-unlinked-<inode>-<random>" in
+// the same directory and removes that name once no handle a sentry opened
+// on the file is left. The name is visible in listings (as .nfsXXXX files
+// are), and the directory holding it cannot be removed until then.
 const SillyPrefix = ".rd-unlinked-"
 
 // fileID names an inode.
@@ -146,17 +148,14 @@ func (s *Server) removeSilly(sn *sillyName, id fileID) {
 	}
 }
 
-// isSillyOpen reports whether name in dir is the last name of a regular
-// file some sentry has open, and the file's id.
-func (s *Server) isSillyOpen(dir *handle, name string) (fileID, bool) {
+// isLastName reports whether name in dir is the last name of a regular
+// file, and the file's id.
+func (s *Server) isLastName(dir *handle, name string) (fileID, bool) {
 	var st unix.Stat_t
 	if unix.Fstatat(dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
 		return fileID{}, false
 	}
-	id := statID(&st)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return id, s.opens[id] > 0
+	return statID(&st), true
 }
 
 // isSilly reports whether h, a handle a sentry opened, is of a file

@@ -2172,8 +2172,14 @@ type UnlinkRequest struct {
 	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// flags is 0 or AT_REMOVEDIR.
-	Flags         uint32  `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
-	Origin        *Origin `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	Flags  uint32  `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	Origin *Origin `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	// open says the sentry's application still has the file open (an fd or
+	// a mapping): if name is the file's last link, the gofer renames it to
+	// a hidden name instead (a silly rename) and removes that once no
+	// handle the sentry opened is left, so that the file survives a gofer
+	// restart.
+	Open          bool `protobuf:"varint,5,opt,name=open,proto3" json:"open,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2234,6 +2240,13 @@ func (x *UnlinkRequest) GetOrigin() *Origin {
 		return x.Origin
 	}
 	return nil
+}
+
+func (x *UnlinkRequest) GetOpen() bool {
+	if x != nil {
+		return x.Open
+	}
+	return false
 }
 
 type UnlinkReply struct {
@@ -3086,12 +3099,13 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"=\n" +
 	"\rReadlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x16\n" +
-	"\x06target\x18\x02 \x01(\tR\x06target\"\x84\x01\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"\x98\x01\n" +
 	"\rUnlinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
-	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"#\n" +
+	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
+	"\x04open\x18\x05 \x01(\bR\x04open\"#\n" +
 	"\vUnlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xc6\x01\n" +
 	"\rRenameRequest\x12\x17\n" +

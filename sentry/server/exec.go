@@ -55,6 +55,18 @@ type mappingTable struct {
 	byKey map[fileKey]*mappedFile
 }
 
+// holds reports whether a mapped file has inode number ino.
+func (m *mappingTable) holds(ino uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mf := range m.byID {
+		if mf.key.ino == ino {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *mappingTable) init(trk *stateTracker) {
 	m.trk = trk
 	m.byID = make(map[uint64]*mappedFile)

@@ -97,6 +97,32 @@ func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 
 func (f *file) incRef() { f.refs.Add(1) }
 
+// inodeOpen reports whether the application has the gofer file with inode
+// number ino open: an fd of a process refers to it, or it is mapped. Open
+// file descriptions only the server keeps (until their writes are
+// durable) do not count.
+func (k *clientState) inodeOpen(ino uint64) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := make(map[*fdTable]bool)
+	for _, p := range k.procs {
+		t := p.fds
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		t.mu.Lock()
+		for _, e := range t.fds {
+			if e.f != nil && e.f.d != nil && e.f.d.kind == dkGofer && e.f.d.ino == ino {
+				t.mu.Unlock()
+				return true
+			}
+		}
+		t.mu.Unlock()
+	}
+	return k.maps.holds(ino)
+}
+
 // decRef drops a reference; the last one releases the implementation. It
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) decRef() {

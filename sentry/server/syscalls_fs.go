@@ -821,9 +821,18 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	if err != nil {
 		return 0, err
 	}
+	// The gofer keeps a file the application still has open (it renames
+	// it aside) so that a gofer restart does not lose it.
+	open := false
+	v.mu.Lock()
+	child := dir.children[name]
+	v.mu.Unlock()
+	if child != nil && child.kind == dkGofer && child.isRegular() && flags&atRemovedir == 0 {
+		open = c.k.inodeOpen(child.ino)
+	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0)})
+	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
 	if err := goferErr("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}

@@ -52,19 +52,9 @@ func TestServerKills(t *testing.T) {
 			// as fast as the calm one; each kill also pauses the workload
 			// for at least the client's dead-after (500ms).
 			interval := clamp(calm.Duration/time.Duration(2*(*kills+1)), 50*time.Millisecond, 1500*time.Millisecond)
-			dir := t.TempDir()
-			got, err := Run(context.Background(), w, Options{
-				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: *kills, Interval: interval,
-				Seed: s, Timeout: 6 * time.Minute, Logf: t.Logf,
+			got := runFaulty(t, w, ref, Options{
+				Binary: bin, Kills: *kills, Interval: interval, Seed: s, Timeout: 6 * time.Minute,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Compare(ref, got); err != nil {
-				t.Errorf("with %d kills: %v", got.Kills, err)
-				dumpLog(t, dir)
-			}
-			checkGoferFDs(t, got)
 			if got.Kills < *kills {
 				t.Errorf("only %d of %d kills happened before the workload ended (interval %v)", got.Kills, *kills, interval)
 			}
@@ -82,23 +72,12 @@ func TestGoferKills(t *testing.T) {
 	for _, name := range []string{"append", "renamed-unlinked"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
-			ref := native(t, w)
-			dir := t.TempDir()
-			got, err := Run(context.Background(), w, Options{
-				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: 3, Interval: 700 * time.Millisecond,
-				Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute, Logf: t.Logf,
+			got := runFaulty(t, w, native(t, w), Options{
+				Binary: bin, Kills: 3, Interval: 700 * time.Millisecond, Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Compare(ref, got); err != nil {
-				t.Errorf("with %d gofer kills: %v", got.Kills, err)
-				dumpLog(t, dir)
-			}
 			if got.Kills == 0 {
 				t.Errorf("the gofer was never killed")
 			}
-			checkGoferFDs(t, got)
 		})
 	}
 }
@@ -114,19 +93,9 @@ func TestFailover(t *testing.T) {
 	for _, name := range []string{"append", "proctree"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
-			ref := native(t, w)
-			dir := t.TempDir()
-			got, err := Run(context.Background(), w, Options{
-				Binary: bin, Busybox: tu.Busybox, Dir: dir, Kills: 1, Interval: 300 * time.Millisecond,
-				Failover: true, Seed: testSeed(t), Timeout: 4 * time.Minute, Logf: t.Logf,
+			got := runFaulty(t, w, native(t, w), Options{
+				Binary: bin, Kills: 1, Interval: 300 * time.Millisecond, Failover: true, Seed: testSeed(t), Timeout: 4 * time.Minute,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Compare(ref, got); err != nil {
-				t.Errorf("after failover: %v", err)
-				dumpLog(t, dir)
-			}
 			if got.Kills != 1 {
 				t.Fatalf("the first server was not killed")
 			}
@@ -139,13 +108,32 @@ func TestFailover(t *testing.T) {
 	}
 }
 
-// checkGoferFDs fails if the gofer kept the handles of the servers that
-// were killed.
-func checkGoferFDs(t *testing.T, o Outcome) {
+// runFaulty runs w with the faults o asks for (in a fresh directory,
+// logging to t) and fails t if the outcome differs from ref, the run of w
+// without faults, or if the gofer kept the handles of killed servers. The
+// daemons' and client's logs of a failed run are printed.
+func runFaulty(t *testing.T, w Workload, ref Outcome, o Options) Outcome {
 	t.Helper()
-	if err := o.Leak(); err != nil {
+	o.Busybox, o.Dir, o.Logf = tu.Busybox, t.TempDir(), t.Logf
+	got, err := Run(context.Background(), w, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Compare(ref, got); err != nil {
+		t.Errorf("with %d kills of the %s (failover %v): %v", got.Kills, victimName(o), o.Failover, err)
+		dumpLog(t, o.Dir)
+	}
+	if err := got.Leak(); err != nil {
 		t.Error(err)
 	}
+	return got
+}
+
+func victimName(o Options) string {
+	if o.Victim == "" {
+		return "server"
+	}
+	return o.Victim
 }
 
 func clamp(d, lo, hi time.Duration) time.Duration {
