@@ -117,14 +117,14 @@ func runServer(args []string) int {
 	if err := tlsf.files.CheckHandshake(context.Background(), gt); err != nil {
 		return fail("server", fmt.Errorf("--gofer: %w", err))
 	}
-	gc, err := grpc.NewClient(gt.GRPCTarget(),
+	gc, err := grpc.NewClient(gt.GRPCTarget(), append(transport.DialOptions(),
 		grpc.WithTransportCredentials(goferCreds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxMessageSize), grpc.MaxCallSendMsgSize(transport.MaxMessageSize), grpc.WaitForReady(true)),
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
 		// Reconnect quickly to a restarted gofer: calls wait for it.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: 5 * time.Second,
-		}))
+		}))...)
 	if err != nil {
 		return fail("server", fmt.Errorf("gofer %s: %w", gt, err))
 	}
@@ -141,7 +141,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
-	g := grpc.NewServer(append(transport.ServerOptions(), creds...)...)
+	g := newGRPCServer(creds...)
 	srv.Register(g)
 	if tlsf.files.UsesTLS(t) {
 		return serve("server", g, t, log, nil)
@@ -151,7 +151,7 @@ func runServer(args []string) int {
 }
 
 func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize)}, opts...)...)
+	return grpc.NewServer(append(transport.ServerOptions(), opts...)...)
 }
 
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully

@@ -40,6 +40,17 @@ func ServerOptions() []grpc.ServerOption {
 	}
 }
 
+// DialOptions are the grpc.DialOptions of a client of such a server:
+// message size limits and the static windows. The server's connection to
+// the gofer uses them too (one small call at a time, like a Session).
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow),
+	}
+}
+
 // ErrConnDead is returned for calls on (or in flight over) a connection
 // that died.
 var ErrConnDead = errors.New("transport: connection to the remote sentry is dead")
@@ -283,17 +294,14 @@ func dialGRPC(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome
 }
 
 func dialGRPCWith(ctx context.Context, t Target, hello *pb.Hello, creds credentials.TransportCredentials) (wire, *pb.Welcome, error) {
-	cc, err := grpc.NewClient(t.GRPCTarget(),
+	cc, err := grpc.NewClient(t.GRPCTarget(), append(DialOptions(),
 		grpc.WithTransportCredentials(creds),
 		// Reconnecting to a restarted server must be quick: gRPC's
 		// default first retry comes after a second.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           dialBackoff,
 			MinConnectTimeout: time.Second,
-		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-		grpc.WithStaticStreamWindowSize(streamWindow),
-		grpc.WithStaticConnWindowSize(connWindow))
+		}))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", t, err)
 	}
