@@ -24,6 +24,7 @@ var subcommands = map[string]subcommand{
 	"server": {"run the remote sentry daemon", runServer},
 	"gofer":  {"run the file server daemon", runGofer},
 	"debug":  {"inspect a running remote sentry, or a client's durable log", runDebug},
+	"resend": {"write what a dead client's durable log retained (do --log-dir) through a remote sentry", runResend},
 }
 
 func usage(w io.Writer) {

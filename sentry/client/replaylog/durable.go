@@ -499,21 +499,10 @@ func DumpLog(w io.Writer, path string) error {
 
 // DumpLogDir dumps every durable log in dir.
 func DumpLogDir(w io.Writer, dir string) error {
-	fi, err := os.Stat(dir)
+	names, err := LogFiles(dir)
 	if err != nil {
 		return err
 	}
-	if !fi.IsDir() {
-		return DumpLog(w, dir)
-	}
-	names, err := filepath.Glob(filepath.Join(dir, "*"+LogSuffix))
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 {
-		return fmt.Errorf("%s: no client log (*%s) in the directory", dir, LogSuffix)
-	}
-	sort.Strings(names)
 	var first error
 	for i, n := range names {
 		if i > 0 {
@@ -524,6 +513,27 @@ func DumpLogDir(w io.Writer, dir string) error {
 		}
 	}
 	return first
+}
+
+// LogFiles returns path if it is a file, else the client logs in the
+// directory path, sorted.
+func LogFiles(path string) ([]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return []string{path}, nil
+	}
+	names, err := filepath.Glob(filepath.Join(path, "*"+LogSuffix))
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: no client log (*%s) in the directory", path, LogSuffix)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 func preview(b []byte) string {
