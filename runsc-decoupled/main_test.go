@@ -50,6 +50,12 @@ func TestBadCommandLines(t *testing.T) {
 		{"do bad grace", []string{"do", "--grace", "0s", "--", "/bin/true"}, 2, "--grace"},
 		{"do bad second server", []string{"do", "--server", "unix:/a,nowhere", "--", "/bin/true"}, 125, "want host:port or unix:/path"},
 		{"debug unreachable", []string{"debug", "--server", "unix:" + filepath.Join(dir, "none.sock"), "--timeout", "300ms", "state"}, 1, "state of unix:"},
+		{"resend without server", []string{"resend", logDir}, 2, "usage"},
+		{"resend without logs", []string{"resend", "--server", "unix:/x", dir + "/none"}, 1, "no such file"},
+		{"resend truncated log", []string{"resend", "--server", "unix:" + filepath.Join(dir, "none.sock"), "--timeout", "300ms", logDir}, 1, "truncated entry header"},
+		{"gofer plaintext off the machine", []string{"gofer", "--listen", "0.0.0.0:0"}, 1, "--tls-cert"},
+		{"server half a TLS identity", []string{"server", "--listen", "127.0.0.1:0", "--gofer", "unix:/x", "--tls-cert", notDir}, 1, "needs a certificate, its key and a CA"},
+		{"do plaintext off the machine", []string{"do", "--server", "192.0.2.1:7000", "--", "/bin/true"}, 125, "--insecure"},
 	}
 	bin := tu.Binary(t)
 	for _, tc := range tests {

@@ -47,13 +47,13 @@ func runResend(args []string) int {
 		// A log whose tail is torn (the client died mid-append) still
 		// gives the writes decoded before the tear.
 		ll, err := replaylog.LoadLog(p)
-		if ll == nil {
-			fmt.Fprintf(os.Stderr, "runsc-decoupled resend: %s: %v\n", p, err)
+		if err != nil && (ll == nil || ll.Entries == 0) {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled resend: %v\n", err)
 			code = 1
 			continue
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "runsc-decoupled resend: %s: %v (re-sending what was decoded before it)\n", p, err)
+			fmt.Fprintf(os.Stderr, "runsc-decoupled resend: %v (re-sending the %d entries before it)\n", err, ll.Entries)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		st, err := client.ResendWrites(ctx, *srv, transport.Options{TLS: tlsf.files}, ll, func(done, total int) {
