@@ -57,6 +57,10 @@ func (f TLSFiles) ServerOptions(t Target) ([]grpc.ServerOption, error) {
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}, nil
 }
 
+// ErrTLS marks a failed TLS handshake: a certificate problem, which
+// retrying does not cure.
+var ErrTLS = errors.New("tls handshake failed")
+
 // CheckHandshake makes one TLS connection to t and reports why it failed,
 // if it did: gRPC waiting for a server hides a certificate problem behind
 // a timeout, so the first dial checks it. A server that is not up yet is
@@ -76,7 +80,7 @@ func (f TLSFiles) CheckHandshake(ctx context.Context, t Target) error {
 		if errors.As(err, &opErr) && opErr.Op == "dial" {
 			return nil // nothing listening (yet)
 		}
-		return fmt.Errorf("tls with %s: %w", t, err)
+		return fmt.Errorf("tls with %s: %w: %w", t, ErrTLS, err)
 	}
 	defer c.Close()
 	// TLS 1.3 servers reject a client certificate after the handshake:
@@ -85,7 +89,7 @@ func (f TLSFiles) CheckHandshake(ctx context.Context, t Target) error {
 	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	var b [1]byte
 	if _, err := c.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("tls with %s: %w", t, err)
+		return fmt.Errorf("tls with %s: %w: %w", t, ErrTLS, err)
 	}
 	return nil
 }

@@ -226,6 +226,37 @@ func TestStaticHelloExit(t *testing.T) {
 	})
 }
 
+// TestServerDiesDuringHandshake: a server that dies between the client's
+// Hello and its Welcome is dialed again (it may be restarted, or the next
+// one answers), as after any other death.
+func TestServerDiesDuringHandshake(t *testing.T) {
+	requireRoot(t)
+	forEachPlatform(t, func(t *testing.T, p string) {
+		bin := buildC(t, "hello", helloSrc)
+		srv, target := startFakeSentry(t)
+		srv.dropHellos.Store(2)
+		var stdout, stderr syncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		status, err := Run(ctx, Config{
+			Server: target, Platform: p, Argv: []string{bin}, Cwd: "/",
+			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+			Grace: 200 * time.Millisecond, RecoveryTimeout: 10 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if status != 3<<8 || stdout.String() != "hello\n" {
+			t.Fatalf("status %#x stdout %q", status, stdout.String())
+		}
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		if len(srv.hellos) != 3 {
+			t.Fatalf("%d hellos, want 3 (two handshakes failed)", len(srv.hellos))
+		}
+	})
+}
+
 func TestBusyboxEcho(t *testing.T) {
 	requireRoot(t)
 	const bb = "/bin/busybox"

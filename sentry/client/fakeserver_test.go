@@ -40,6 +40,9 @@ type fakeSentry struct {
 	hook func(ss *session, c *pb.Call) bool
 	// frozen stops heartbeats (a hung server).
 	frozen atomic.Bool
+	// dropHellos is how many sessions to end right after their Hello
+	// (a server dying during the handshake).
+	dropHellos atomic.Int32
 	// gs serves the fake; Stop kills it.
 	gs *grpc.Server
 }
@@ -133,6 +136,9 @@ func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, p
 	s.mu.Lock()
 	s.hellos = append(s.hellos, m.GetHello())
 	s.mu.Unlock()
+	if s.dropHellos.Add(-1) >= 0 {
+		return fmt.Errorf("dying during the handshake")
+	}
 	ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "fake"}}})
 	done := make(chan struct{})
 	defer close(done)

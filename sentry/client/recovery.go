@@ -184,29 +184,35 @@ func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transp
 
 // connect makes the first connection: the first server, or with several,
 // each in turn (the grace period each) until one answers.
+//
+// A server may die at any moment, during the first handshake too: as in a
+// recovery, each server is tried for the grace period in turn, until the
+// recovery timeout. A TLS handshake failure is final.
 func (s *remoteSession) connect(ctx context.Context) error {
 	var conn *transport.StreamConn
 	var err error
-	if len(s.servers) == 1 {
-		conn, err = s.dial(ctx, 0, false)
-	} else {
-		deadline := time.Now().Add(s.timeout)
-		for i := 0; ; i = (i + 1) % len(s.servers) {
-			dctx, cancel := context.WithDeadline(ctx, earliest(deadline, time.Now().Add(s.grace)))
-			conn, err = s.dial(dctx, i, false)
-			cancel()
-			if err == nil {
-				s.server = i
-				break
-			}
-			s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
-			if ctx.Err() != nil || !time.Now().Before(deadline) {
-				break
+	deadline := time.Now().Add(s.timeout)
+	for i := 0; ; i = (i + 1) % len(s.servers) {
+		start := time.Now()
+		dctx, cancel := context.WithDeadline(ctx, earliest(deadline, start.Add(s.grace)))
+		conn, err = s.dial(dctx, i, false)
+		cancel()
+		if err == nil {
+			s.server = i
+			break
+		}
+		s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
+		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) {
+			return err
+		}
+		if time.Since(start) < 100*time.Millisecond {
+			// Refused at once (nothing listening yet): not a busy loop.
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(100 * time.Millisecond):
 			}
 		}
-	}
-	if err != nil {
-		return err
 	}
 	s.mu.Lock()
 	s.lastGen++
