@@ -83,7 +83,7 @@ func modes(b *testing.B, dir string) []mode {
 	bin := tu.Binary(b)
 	g := tu.StartDaemon(b, dir, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(b, dir, "server", "server", "--gofer", g.Target)
-	tcp := startTCPServer(b, dir, g.Target)
+	tcp := tu.StartDaemonTCP(b, "server", "--gofer", g.Target).Target
 	// With --server, do starts the command in / unless told otherwise
 	// (the server's filesystem need not be ours), so the directory is
 	// always given.
@@ -110,19 +110,6 @@ func modes(b *testing.B, dir string) []mode {
 		})
 	}
 	return ms
-}
-
-// startTCPServer starts a remote sentry on a free loopback TCP port.
-func startTCPServer(b *testing.B, dir, gofer string) string {
-	for port := 17000 + os.Getpid()%1000; port < 19000; port++ {
-		target := "127.0.0.1:" + strconv.Itoa(port)
-		d := tu.StartDaemonAt(b, target, "server", "--gofer", gofer)
-		if d != nil {
-			return target
-		}
-	}
-	b.Fatal("no free loopback port for the TCP server")
-	return ""
 }
 
 // BenchmarkSyscall reports ns per system call, measured inside the
