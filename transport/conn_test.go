@@ -54,7 +54,7 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 			if m.Call.Tid < 0 {
 				continue
 			}
-			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: &pb.Push{Msg: &pb.Push_Output{Output: &pb.StdioOutput{Fd: 1, Data: []byte{byte(m.Call.Seq)}}}}}})
+			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: &pb.Push{Msg: &pb.Push_Output{Output: &pb.StdioOutput{Fd: 1, Data: []byte{byte(m.Call.Seq)}, Seq: m.Call.Seq}}}}})
 			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: int64(m.Call.Seq)}}})
 		case *pb.ClientMessage_Interrupt:
 			time.AfterFunc(time.Duration(m.Interrupt.Tid)*time.Millisecond, func() {
@@ -309,10 +309,10 @@ func TestConcurrentCallers(t *testing.T) {
 	for _, wc := range wireCases {
 		t.Run(wc.name, func(t *testing.T) {
 			var mu sync.Mutex
-			pushed := map[byte]bool{}
+			pushed := map[uint64]bool{}
 			_, c := dialCase(t, wc, Options{OnPush: func(p *pb.Push) {
 				mu.Lock()
-				pushed[p.GetOutput().Data[0]] = true
+				pushed[p.GetOutput().GetSeq()] = true
 				mu.Unlock()
 			}})
 			var wg sync.WaitGroup
@@ -329,8 +329,8 @@ func TestConcurrentCallers(t *testing.T) {
 							return
 						}
 						mu.Lock()
-						ok := pushed[byte(call.Seq)]
-						delete(pushed, byte(call.Seq))
+						ok := pushed[call.Seq]
+						delete(pushed, call.Seq)
 						mu.Unlock()
 						if r.Seq != call.Seq || r.Ret != int64(call.Seq) || !ok {
 							errs <- fmt.Errorf("call %d: reply %v, push seen %v", call.Seq, r, ok)
