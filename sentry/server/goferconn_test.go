@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,14 +52,7 @@ func restartableEnv(t *testing.T) (*env, *goferProc, *GoferConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "sentry.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(transport.MaxMessageSize), grpc.MaxSendMsgSize(transport.MaxMessageSize))
-	srv.Register(g)
-	go g.Serve(lis)
+	sock, g := serveSentry(t, srv)
 	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

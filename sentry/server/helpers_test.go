@@ -227,16 +227,7 @@ func newEnv(t testing.TB, stdio ...*sentrypb.StdioInfo) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "sentry.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As the daemon does: gRPC and the framed wire (which Dial picks) on
-	// one socket.
-	g := grpc.NewServer(transport.ServerOptions()...)
-	srv.Register(g)
-	go transport.Serve(lis, g, srv.Session)
+	sock, g := serveSentry(t, srv)
 	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -339,6 +330,22 @@ func (e *env) waitPush(f func(*sentrypb.Push) bool) *sentrypb.Push {
 			return nil
 		}
 	}
+}
+
+// serveSentry serves srv on a Unix socket as the daemon does (gRPC and the
+// framed wire, which Dial picks, on one socket) and returns the socket's
+// path and the grpc.Server, which the caller stops.
+func serveSentry(t testing.TB, srv *Server) (string, *grpc.Server) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "sentry.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(transport.ServerOptions()...)
+	srv.Register(g)
+	go transport.Serve(lis, g, srv.Session)
+	return sock, g
 }
 
 // started is an env with busybox started as PID 1.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,14 +72,7 @@ func (r *replayer) startServer(resume bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "sentry.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(transport.ServerOptions()...)
-	srv.Register(g)
-	go transport.Serve(lis, g, srv.Session)
+	sock, g := serveSentry(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
