@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -88,9 +90,11 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	defer os.Remove(out.Name())
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
-	// A group of its own, so the timeout kills every process the test
-	// started (and the sandbox's helpers), not only the first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A session of its own, so the timeout kills every process the test
+	// started (and the sandbox's helpers), not only the first: LTP's
+	// library moves the test into a process group of its own, but only
+	// setsid leaves a session.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -111,7 +115,7 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	}
 	// On a timeout the whole group goes; after a normal exit, stragglers of
 	// the finished test go too.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	killSession(cmd.Process.Pid)
 	if !exited {
 		err = <-waited
 	}
@@ -141,4 +145,42 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 		res.status = tapStatus(res.exit, res.output)
 	}
 	return res
+}
+
+// killSession kills every process of session sid until none is left (a
+// dying parent may fork once more). Zombies are left to their parents.
+func killSession(sid int) {
+	for round := 0; round < 100; round++ {
+		found := false
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// After the command name, which may hold spaces and parens:
+			// state ppid pgrp session ...
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(string(stat[i+1:]))
+			if len(f) < 4 || f[0] == "Z" || f[3] != strconv.Itoa(sid) {
+				continue
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+			found = true
+		}
+		if !found {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -2,12 +2,35 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// helperEnv makes the test binary a test that leaves a process behind in
+// another process group (as LTP's library does) and hangs; the value is
+// where it writes that process's pid.
+const helperEnv = "SUITES_RUNNER_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if pidFile := os.Getenv(helperEnv); pidFile != "" {
+		cmd := exec.Command("/bin/sleep", "100")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.WriteFile(pidFile, []byte(fmt.Sprint(cmd.Process.Pid)), 0o644)
+		fmt.Println("started")
+		select {}
+	}
+	os.Exit(m.Run())
+}
 
 func TestLTPStatus(t *testing.T) {
 	for _, tc := range []struct {
@@ -132,7 +155,11 @@ func TestPjdfstestCause(t *testing.T) {
 func TestExecuteTimeoutKillsGroup(t *testing.T) {
 	scratch := t.TempDir()
 	pidFile := filepath.Join(scratch, "child.pid")
-	tt := test{suite: "ltp", name: "sleeper", argv: []string{"/bin/sh", "-c", "sleep 100 & echo $! > " + pidFile + "; echo started; wait"}}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := test{suite: "ltp", name: "sleeper", argv: []string{self}, env: []string{helperEnv + "=" + pidFile}}
 	start := time.Now()
 	res := execute(context.Background(), tt, "native", func(a []string) []string { return a }, scratch, 500*time.Millisecond)
 	if res.status != statusTimeout {
@@ -148,8 +175,8 @@ func TestExecuteTimeoutKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The background sleep was in the test's process group, so it is gone
-	// (or a zombie of init) by now.
+	// The sleep ran in a process group of its own, as LTP's tests do, but
+	// in the test's session, so it is gone (or a zombie of init) by now.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
