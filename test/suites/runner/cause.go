@@ -19,9 +19,15 @@ var (
 	pjdName   = regexp.MustCompile(`pjdfstest_[0-9a-f]{32}|[0-9a-f]{32,}`)
 	pjdExpect = regexp.MustCompile(`^not ok \d+ - tried '(\S+)[^']*', expected (.*), got (.*)$`)
 	ltpToken  = regexp.MustCompile(`\b(TBROK|TFAIL)\b`)
+	// Each test's scratch directory, and the random name LTP gives the
+	// temporary directory it makes in it.
+	scratchPath = regexp.MustCompile(`[/\w.-]*suites-scratch-\d+/\w+-\d+`)
+	ltpTmpdir   = regexp.MustCompile(`\bLTP_\w+`)
 )
 
 func normalize(s string) string {
+	s = scratchPath.ReplaceAllString(s, "$$TMPDIR")
+	s = ltpTmpdir.ReplaceAllString(s, "LTP_*")
 	s = hexNumber.ReplaceAllString(s, "0x@")
 	s = decNumber.ReplaceAllString(s, "N")
 	s = strings.ReplaceAll(s, "Nx@", "0x?")
