@@ -21,6 +21,10 @@
 //     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - permission checks: DAC against the calling process's credentials
+//     (supplementary groups included), the sticky bit, set-id clearing
+//     and the owner and group of new files, all in perm.go; the gofer
+//     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps, served by PageRead (exec.go).
 //

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -332,6 +333,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
+		if n := len(ps.Groups); n > 0 && n <= maxGroups {
+			p.creds.groups = slices.Clone(ps.Groups)
+		}
 		p.comm, p.argv = ps.Comm, ps.Argv
 		if ps.Init {
 			if k.init != nil {

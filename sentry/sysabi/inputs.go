@@ -151,6 +151,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_GETPEERNAME:     {fixed(2, 4)},
 	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
 	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
+	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},
 	unix.SYS_WAIT4:           nil,
 	unix.SYS_WAITID:          nil,
 }
