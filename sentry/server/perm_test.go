@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -180,5 +181,59 @@ func TestPermissionChecksAsUser(t *testing.T) {
 	e.ok(1, unix.SYS_WRITE, uint64(fd), m.alloc([]byte("x")), 1)
 	if fi, err := os.Stat(filepath.Join(e.root, "tmp/sgid/f")); err != nil || fi.Mode()&os.ModeSetuid != 0 {
 		t.Errorf("setuid bit after a write by the owner: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestMknodXattrUtime(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	// Root too is refused device nodes; FIFOs and regular files are made.
+	e.fails(unix.EPERM, 1, unix.SYS_MKNOD, m.str("/tmp/null"), unix.S_IFCHR|0666, 1<<8|3)
+	e.fails(unix.EPERM, 1, unix.SYS_MKNOD, m.str("/tmp/dir"), unix.S_IFDIR|0755, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_MKNOD, m.str("/tmp/bad"), 0170000|0644, 0)
+	e.ok(1, unix.SYS_MKNOD, m.str("/tmp/fifo"), unix.S_IFIFO|0666, 0)
+	e.ok(1, unix.SYS_MKNODAT, uint64(atFDCWD64), m.str("/tmp/reg"), 0640, 0)
+	e.fails(unix.EEXIST, 1, unix.SYS_MKNOD, m.str("/tmp/reg"), 0640, 0)
+	for name, want := range map[string]os.FileMode{"fifo": os.ModeNamedPipe | 0644, "reg": 0640} {
+		fi, err := os.Lstat(filepath.Join(e.root, "tmp", name))
+		if err != nil || fi.Mode() != want {
+			t.Errorf("%s: %v %v, want mode %v (umask 022)", name, fi.Mode(), err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(e.root, "tmp/null")); err == nil {
+		t.Errorf("a device node was made")
+	}
+
+	buf := m.zeros(64)
+	e.fails(unix.ENOTSUP, 1, unix.SYS_GETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 64)
+	e.fails(unix.ENOENT, 1, unix.SYS_GETXATTR, m.str("/tmp/none"), m.str("user.x"), buf, 64)
+	e.fails(unix.ERANGE, 1, unix.SYS_GETXATTR, m.str("/tmp/reg"), m.str(""), buf, 64)
+	e.fails(unix.ENOTSUP, 1, unix.SYS_SETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 1, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_SETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 1, 4)
+	e.fails(unix.E2BIG, 1, unix.SYS_SETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 1<<20, 0)
+	if n := e.ok(1, unix.SYS_LISTXATTR, m.str("/tmp/reg"), buf, 64); n != 0 {
+		t.Errorf("listxattr = %d, want 0", n)
+	}
+	e.fails(unix.EBADF, 1, unix.SYS_FLISTXATTR, 77, buf, 64)
+
+	// utimes with a timeval, utime with seconds.
+	tv := make([]byte, 32)
+	binary.LittleEndian.PutUint64(tv[0:], 100)
+	binary.LittleEndian.PutUint64(tv[8:], 5)
+	binary.LittleEndian.PutUint64(tv[16:], 200)
+	binary.LittleEndian.PutUint64(tv[24:], 7)
+	e.ok(1, unix.SYS_UTIMES, m.str("/tmp/reg"), m.alloc(tv))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(e.root, "tmp/reg"), &st); err != nil || st.Atim.Sec != 100 || st.Atim.Nsec != 5000 || st.Mtim.Sec != 200 || st.Mtim.Nsec != 7000 {
+		t.Errorf("after utimes: atime %v mtime %v %v", st.Atim, st.Mtim, err)
+	}
+	binary.LittleEndian.PutUint64(tv[8:], 1e6)
+	e.fails(unix.EINVAL, 1, unix.SYS_UTIMES, m.str("/tmp/reg"), m.alloc(tv))
+	ub := make([]byte, 16)
+	binary.LittleEndian.PutUint64(ub[0:], 300)
+	binary.LittleEndian.PutUint64(ub[8:], 400)
+	e.ok(1, unix.SYS_UTIME, m.str("/tmp/reg"), m.alloc(ub))
+	if err := unix.Stat(filepath.Join(e.root, "tmp/reg"), &st); err != nil || st.Atim.Sec != 300 || st.Mtim.Sec != 400 {
+		t.Errorf("after utime: atime %v mtime %v %v", st.Atim, st.Mtim, err)
 	}
 }

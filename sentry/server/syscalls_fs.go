@@ -1351,3 +1351,100 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	sf.MarshalBytes(b)
 	return 0, c.mem.CopyOut(c.args[1], b)
 }
+
+// sysUtime implements utime, utimes and futimesat on the utimensat path:
+// seconds (utime) or timevals instead of timespecs, NULL for now.
+func sysUtime(c *syscallCtx) (int64, error) {
+	dirfd, pi, ti := int32(atFDCWD), 0, 1
+	if c.sysno == unix.SYS_FUTIMESAT {
+		dirfd, pi, ti = c.argInt(0), 1, 2
+	}
+	times := [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
+	if addr := c.args[ti]; addr != 0 {
+		b, err := c.mem.CopyIn(addr, 16)
+		if c.sysno != unix.SYS_UTIME {
+			b, err = c.mem.CopyIn(addr, 32)
+		}
+		if err != nil {
+			return 0, err
+		}
+		for i := range times {
+			if c.sysno == unix.SYS_UTIME {
+				times[i] = timeArg{sec: int64(le64(b[8*i:]))}
+				continue
+			}
+			sec, usec := int64(le64(b[16*i:])), int64(le64(b[16*i+8:]))
+			if usec < 0 || usec >= 1e6 {
+				return 0, unix.EINVAL
+			}
+			times[i] = timeArg{sec: sec, nsec: usec * 1000}
+		}
+	}
+	var d *dentry
+	var f *file
+	var err error
+	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 {
+		f, err = c.fileArg(0)
+	} else {
+		d, f, err = c.attrTarget(dirfd, pi, true, false)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if f != nil {
+		defer f.decRef()
+	}
+	return 0, c.setTimes(d, f, times)
+}
+
+// ---- mknod ----
+
+func sysMknod(c *syscallCtx) (int64, error) {
+	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.args[1]), c.args[2]
+	if c.sysno == unix.SYS_MKNODAT {
+		dirfd, pi, mode, dev = c.argInt(0), 1, uint32(c.args[2]), c.args[3]
+	}
+	switch mode & unix.S_IFMT {
+	case 0:
+		mode |= unix.S_IFREG
+	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR, unix.S_IFBLK:
+	case unix.S_IFDIR:
+		return 0, unix.EPERM
+	default:
+		return 0, unix.EINVAL
+	}
+	p, err := c.pathArg(pi)
+	if err != nil {
+		return 0, err
+	}
+	dir, name, trailing, err := c.createAt(dirfd, p)
+	if err != nil {
+		return 0, err
+	}
+	if trailing {
+		return 0, unix.ENOENT
+	}
+	if t := mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
+		// Device nodes are not served (a node in the gofer's tree would
+		// reach the host's device), for root too, as runsc.
+		logUnsupportedOnce(c.k, "mknod of a device node")
+		return 0, unix.EPERM
+	}
+	v := c.k.vfs
+	dh, err := c.handleOf(dir)
+	if err != nil {
+		return 0, err
+	}
+	cr := c.creds()
+	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
+	if err := goferErr("mknod "+name, r.GetErrno(), err); err != nil {
+		return 0, err
+	}
+	if r.Handle != nil && r.Stat != nil {
+		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+	}
+	return 0, nil
+}

@@ -50,3 +50,5 @@ func runFsem(t *testing.T, name string, flags ...string) {
 }
 
 func TestFsemPermissions(t *testing.T) { runFsem(t, "perm") }
+
+func TestFsemErrnos(t *testing.T) { runFsem(t, "errno") }
