@@ -14,7 +14,8 @@
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
 //   - fd tables and open file descriptions with their offsets and status
-//     flags (fdtable.go, file.go), pipes (pipe.go), the client's stdio
+//     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
+//     (pipe.go, fifo.go), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
@@ -106,6 +107,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
 //	      stateTracker.mu, durability.mu  (leaves)

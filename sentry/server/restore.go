@@ -443,7 +443,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 				if ps.Read > ps.Written {
@@ -455,15 +455,13 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			}
 			pipes[fs.Pipe] = p
 		}
-		isWrite := fs.Kind == sentrypb.FileState_PIPE_WRITE
+		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
+			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
+		d := k.restoreFifo(rc, p, fs.Path)
 		p.mu.Lock()
-		if isWrite {
-			p.writers++
-		} else {
-			p.readers++
-		}
+		e.addEndLocked()
 		p.mu.Unlock()
-		return newFile(&pipeEnd{p: p, isWrite: isWrite}, nil, fs.Flags), nil
+		return newFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)

@@ -527,8 +527,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	case *lostFile:
 		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.fh, impl.path
 	case *pipeEnd:
+		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
+		// flags.
 		st.Kind = sentrypb.FileState_PIPE_READ
-		if impl.isWrite {
+		if !impl.reads {
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
 		impl.p.mu.Lock()

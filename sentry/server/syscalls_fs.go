@@ -288,6 +288,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if err := c.mayAccessDentry(d, mask); err != nil {
 		return nil, err
 	}
+	if d.mode&unix.S_IFMT == unix.S_IFIFO {
+		return c.openFifo(d, flags)
+	}
 	if d.isDir() {
 		h, _, fh, err := v.freshHandle(d)
 		if err != nil {

@@ -52,3 +52,5 @@ func runFsem(t *testing.T, name string, flags ...string) {
 func TestFsemPermissions(t *testing.T) { runFsem(t, "perm") }
 
 func TestFsemErrnos(t *testing.T) { runFsem(t, "errno") }
+
+func TestFsemFifos(t *testing.T) { runFsem(t, "fifo") }

@@ -11,6 +11,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+/* Unbuffered, so that a forked child does not print its parent's
+ * buffered output again. */
+__attribute__((constructor)) static void unbuffered(void) { setvbuf(stdout, NULL, _IONBF, 0); }
+
 static void report(const char *what, long r) {
 	if (r < 0)
 		printf("%s = -1 %s\n", what, strerrorname_np(errno));
