@@ -2904,7 +2904,9 @@ type ProcessState struct {
 	Zombie     bool  `protobuf:"varint,18,opt,name=zombie,proto3" json:"zombie,omitempty"`
 	ExitStatus int32 `protobuf:"varint,19,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
 	// init marks the application's first process.
-	Init          bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	Init bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	// groups are the supplementary group ids (setgroups).
+	Groups        []uint32 `protobuf:"varint,40,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3077,6 +3079,13 @@ func (x *ProcessState) GetInit() bool {
 		return x.Init
 	}
 	return false
+}
+
+func (x *ProcessState) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
 }
 
 type ThreadState struct {
@@ -4037,7 +4046,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05value\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xbf\x03\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xd7\x03\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -4061,7 +4070,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06zombie\x18\x12 \x01(\bR\x06zombie\x12\x1f\n" +
 	"\vexit_status\x18\x13 \x01(\x05R\n" +
 	"exitStatus\x12\x12\n" +
-	"\x04init\x18\x14 \x01(\bR\x04init\"1\n" +
+	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
+	"\x06groups\x18( \x03(\rR\x06groups\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +

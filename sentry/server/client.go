@@ -50,6 +50,8 @@ type clientState struct {
 	vfs *vfs
 	// maps holds files the client maps (exec images, mmap); own lock.
 	maps mappingTable
+	// fifos holds the pipes of the FIFOs the client has open; own lock.
+	fifos fifoTable
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.

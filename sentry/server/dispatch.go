@@ -105,6 +105,14 @@ func (c *syscallCtx) getFile(fd int32) (*file, error) {
 
 func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
 
+// logUnsupportedOnce logs, once per server, that the application used a
+// feature (named by what) the server refuses with an errno.
+func logUnsupportedOnce(k *clientState, what string) {
+	if _, logged := k.s.enosys.LoadOrStore(what, struct{}{}); !logged {
+		k.log.Warn("unsupported", "what", what)
+	}
+}
+
 // dispatch executes one forwarded system call of thread t.
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}

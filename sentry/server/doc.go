@@ -14,13 +14,18 @@
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
 //   - fd tables and open file descriptions with their offsets and status
-//     flags (fdtable.go, file.go), pipes (pipe.go), the client's stdio
+//     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
+//     (pipe.go, fifo.go), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - permission checks: DAC against the calling process's credentials
+//     (supplementary groups included), the sticky bit, set-id clearing
+//     and the owner and group of new files, all in perm.go; the gofer
+//     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps, served by PageRead (exec.go).
 //
@@ -102,6 +107,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
 //	      stateTracker.mu, durability.mu  (leaves)

@@ -11,14 +11,17 @@ const (
 	maxThreads = 4096
 )
 
-// creds are a process's credentials.
+// creds are a process's credentials (see perm.go for what they permit).
 type creds struct {
 	ruid, euid, suid, fsuid uint32
 	rgid, egid, sgid, fsgid uint32
+	// groups are the supplementary groups. setgroups replaces the slice;
+	// it is never changed in place, so copies of creds may share it.
+	groups []uint32
 }
 
 func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid}
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil}
 }
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
