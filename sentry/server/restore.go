@@ -332,7 +332,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
-		p.comm, p.argv = ps.Comm, ps.Argv
+		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
 			if k.init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
