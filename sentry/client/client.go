@@ -393,6 +393,13 @@ func (c *client) isExited() bool {
 	return c.exited
 }
 
+// lookupTask returns the live task tid, or nil.
+func (c *client) lookupTask(tid int32) *task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tasks[tid]
+}
+
 // onPush handles a server push, in order with replies.
 func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {
@@ -412,6 +419,8 @@ func (c *client) onPush(p *pb.Push) {
 		}
 	case *pb.Push_StdinWant:
 		c.stdin.want(int(m.StdinWant.Max))
+	case *pb.Push_ProcQuery:
+		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

@@ -25,6 +25,11 @@
 // it is not, because the platform's dispatcher yields, and a locked
 // goroutine's yield hands its P to another thread (3x slower traps).
 //
+// /proc (procinfo.go): the client answers the server's ProcQuery pushes
+// with what only it knows: a process's VMAs, what its threads are doing
+// (blocked in a local wait, their names), and this machine's memory and
+// CPUs.
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the

@@ -56,6 +56,8 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
+	procQ procQueries
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.

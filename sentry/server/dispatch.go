@@ -60,6 +60,8 @@ var panicOnBug = false
 // never). It returns ERESTARTSYS if the call is interrupted, the thread
 // killed or the client freed, and ETIMEDOUT on timeout.
 func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
+	c.t.sleeping.Store(true)
+	defer c.t.sleeping.Store(false)
 	select {
 	case <-ch:
 		return nil

@@ -19,7 +19,9 @@
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
-//     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
+//     vfs_synth.go; the files of /proc are rendered by package procfs
+//     from procSource, and what only the client knows is asked for with
+//     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
 //   - permission checks: DAC against the calling process's credentials
@@ -110,7 +112,7 @@
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
-//	      stateTracker.mu, durability.mu  (leaves)
+//	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

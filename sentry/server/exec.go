@@ -605,6 +605,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv
+	p.env = ep.plan.Env
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
 	d.run(k)

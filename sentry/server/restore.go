@@ -336,7 +336,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
 			p.creds.groups = slices.Clone(ps.Groups)
 		}
-		p.comm, p.argv = ps.Comm, ps.Argv
+		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
 			if k.init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)

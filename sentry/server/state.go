@@ -449,7 +449,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
 		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
-		Comm: p.comm, Argv: p.argv, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
+		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
 		Groups: p.creds.groups,
 	}
 	if p.parent != nil {

@@ -251,15 +251,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
-	case dkProcFile:
-		if wantWrite {
-			return nil, unix.EACCES
-		}
-		data, err := v.procFileData(d)
-		if err != nil {
-			return nil, err
-		}
-		return newFile(&procFile{d: d, data: data}, d, kept), nil
+	case dkProcFile, dkProcFdInfo:
+		return v.openProcFile(d, flags, kept)
 	case dkProcFd:
 		of, err := v.procFDFile(d.pid, d.fd)
 		if err != nil {
@@ -301,7 +294,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if !d.isRegular() {
 		return nil, unix.ENXIO
 	}
-	h, _, fh, err := v.freshHandle(d)
+	h, fh, err := v.handleForOpen(d)
 	if err != nil {
 		return nil, err
 	}
