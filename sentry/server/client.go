@@ -54,6 +54,9 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// clocks are the application's clocks (Hello.clocks), for timers.
+	// Immutable.
+	clocks appClocks
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -133,6 +136,7 @@ func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
 		procs:   make(map[int32]*process),
 		threads: make(map[int32]*thread),
 		trk:     newStateTracker(),
+		clocks:  newAppClocks(hello.Clocks),
 	}
 	k.dur.init()
 	for _, si := range hello.Stdio {
@@ -185,6 +189,7 @@ func (k *clientState) destroy() {
 	var d deferred
 	for _, p := range k.procs {
 		p.exiting = true
+		k.deleteTimersLocked(p, true)
 		if p.fds != nil {
 			k.dropFDTableLocked(p.fds, &d)
 			p.fds = nil

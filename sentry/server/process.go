@@ -86,6 +86,10 @@ type process struct {
 	exe  *dentry
 	// argv is the command line of the last exec (for /proc/<pid>/cmdline).
 	argv []string
+	// timers are the process's ITIMER_REAL (id itimerRealID) and POSIX
+	// timers (timers.go); nextTimerID is the next timer_create id.
+	timers      map[int32]*appTimer
+	nextTimerID int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -208,6 +212,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	p.exiting = true
 	p.exitStatus = status
 	k.trk.markProc(p)
+	k.deleteTimersLocked(p, true)
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status

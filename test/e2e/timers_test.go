@@ -5,13 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
 // timerPrograms are the C programs of testdata/timers: memory probing,
 // uname, timers and signal-masked waits, each compared with a native run.
-var timerPrograms = []string{"mincore", "uname"}
+var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun"}
 
 // TestTimersAndProbes runs each program of testdata/timers natively and in
 // the sandbox and compares output and exit status.
@@ -49,5 +50,38 @@ func TestGNUGrep(t *testing.T) {
 	compare(t, want, got)
 	if !strings.Contains(got.Stdout, "abc") {
 		t.Errorf("grep printed %q", got.Stdout)
+	}
+}
+
+// TestTimeoutCommands checks that timeout(1) ends its command: coreutils'
+// (a POSIX timer, then alarm) and busybox's (a watcher process that
+// kills). The bound is a hang check, not a benchmark: before timers
+// fired, each took the full 10 s. Busybox's runs under sh because it
+// execs the command in its own process, and the sandbox's first process
+// ignores signals it has no handler for, as a PID namespace's init does.
+func TestTimeoutCommands(t *testing.T) {
+	tu.RequireRoot(t)
+	if _, err := os.Stat("/usr/bin/timeout"); err != nil {
+		t.Fatalf("coreutils timeout is required: %v", err)
+	}
+	cases := []struct {
+		name string
+		argv []string
+	}{
+		{"coreutils", []string{"/usr/bin/timeout", "2", tu.Busybox, "sleep", "10"}},
+		{"busybox", []string{tu.Busybox, "sh", "-c", tu.Busybox + " timeout 2 " + tu.Busybox + " sleep 10; echo status $?"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			want := tu.Run(t, timeout, dir, "", c.argv...)
+			start := time.Now()
+			got := tu.Sandbox(t, timeout, dir, "", nil, c.argv...)
+			took := time.Since(start)
+			compare(t, want, got)
+			if took > 6*time.Second {
+				t.Errorf("took %v: the timer did not end the command", took)
+			}
+		})
 	}
 }

@@ -88,6 +88,14 @@ func (t *Timer) Get() (ktime.Time, ktime.Setting) {
 	return now, s
 }
 
+// Setting returns the current setting as it is, its next expiration not
+// advanced to now (an expiration due but not yet fired is still next).
+func (t *Timer) Setting() ktime.Setting {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.setting
+}
+
 // Set implements ktime.Timer.Set. Expirations of the old setting that
 // were due but not yet fired are reported to the listener (after f and
 // with no lock held), as Linux counts them before the timer changes.
