@@ -82,6 +82,8 @@ func init() {
 		unix.SYS_PRCTL:             sysPrctl,
 		unix.SYS_GETCPU:            sysGetcpu,
 		unix.SYS_PERSONALITY:       sysPersonality,
+		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
+		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
 	}
 }
 

@@ -46,6 +46,9 @@ type process struct {
 	dumpable uint64
 	// noNewPrivs is prctl(PR_GET_NO_NEW_PRIVS). Protected by mu.
 	noNewPrivs bool
+	// timerOverrun is the overrun of the last delivered signal of each
+	// POSIX timer (timers.go). Protected by mu.
+	timerOverrun map[linux.TimerID]int32
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {

@@ -58,6 +58,9 @@ type clientState struct {
 	dur durability
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
+	// clocks are the application's clocks (Hello.clocks), for timers.
+	// Immutable.
+	clocks appClocks
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -137,6 +140,7 @@ func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
 		procs:   make(map[int32]*process),
 		threads: make(map[int32]*thread),
 		trk:     newStateTracker(),
+		clocks:  newAppClocks(hello.Clocks),
 	}
 	k.dur.init()
 	for _, si := range hello.Stdio {
@@ -189,6 +193,7 @@ func (k *clientState) destroy() {
 	var d deferred
 	for _, p := range k.procs {
 		p.exiting = true
+		k.deleteTimersLocked(p, true)
 		if p.fds != nil {
 			k.dropFDTableLocked(p.fds, &d)
 			p.fds = nil

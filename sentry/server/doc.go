@@ -13,6 +13,9 @@
 //   - signal dispositions and routing: kill/tkill, SIGCHLD, SIGPIPE,
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
+//   - timers that raise signals: each process's ITIMER_REAL and POSIX
+//     timers (timers.go), on ktimer's clocks shifted to the client's
+//     (Hello.clocks);
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), the client's stdio
@@ -68,7 +71,7 @@
 //
 // Replay state is reported by state.go: code that changes a process,
 // thread, fd slot, file description, fs context, signal handler table,
-// pipe or mapped file marks it dirty in the client's stateTracker; every
+// pipe, mapped file or timer marks it dirty in the client's stateTracker; every
 // reply or push sent afterwards carries the current value of each dirty
 // object (full value, keyed; deleted when gone), in Reply.state or in a
 // StateUpdate push sent just before the push. File offsets, pipe counters
@@ -112,6 +115,9 @@
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
+//	      ktimer.Timer.mu                 (a timer's leaf; its expiry
+//	                                       callback runs unlocked and
+//	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
 //
 // Work that must follow a change made under clientState.mu (pushes, closing

@@ -602,6 +602,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.sig = p.sig.clone()
 	p.sig.resetForExec()
 	k.trk.markSig(p.sig)
+	k.deleteTimersLocked(p, false)
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv

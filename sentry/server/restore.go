@@ -25,6 +25,7 @@ type restoreSet struct {
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
+	timers  []*sentrypb.TimerState
 	maxID   uint64
 }
 
@@ -105,6 +106,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.writes = append(s.writes, v.Write)
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
+		case *sentrypb.StateRecord_Timer:
+			if !validTimerState(v.Timer) {
+				return nil, bad(rec, "bad timer")
+			}
+			s.timers = append(s.timers, v.Timer)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -144,6 +150,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	rc, err := k.restoreProcsLocked(s)
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
+	}
+	var timers []restoredTimer
+	if err == nil {
+		timers = k.restoreTimersLocked(s.timers)
 	}
 	k.mu.Unlock()
 	if err != nil {
@@ -289,9 +299,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	k.trk.mu.Unlock()
+	// Timers last: an expiration from now on is reported normally.
+	armRestoredTimers(timers)
 
 	k.log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
-		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "lost", lost)
+		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
 	r.Ret = int64(lost)
 	return nil
 }

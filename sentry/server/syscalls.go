@@ -142,5 +142,15 @@ func init() {
 		unix.SYS_SETFSGID:        sysSetfsuid,
 		unix.SYS_GETGROUPS:       sysGetgroups,
 		unix.SYS_SETGROUPS:       sysSetgroups,
+
+		// Timers (timers.go).
+		unix.SYS_ALARM:            sysAlarm,
+		unix.SYS_SETITIMER:        sysSetitimer,
+		unix.SYS_GETITIMER:        sysGetitimer,
+		unix.SYS_TIMER_CREATE:     sysTimerCreate,
+		unix.SYS_TIMER_SETTIME:    sysTimerSettime,
+		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
+		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
+		unix.SYS_TIMER_DELETE:     sysTimerDelete,
 	}
 }
