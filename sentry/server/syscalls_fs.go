@@ -331,7 +331,29 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
+	if flags&unix.O_TRUNC != 0 {
+		c.noteMappedResize(d, h)
+	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
+}
+
+// noteMappedResize tells the client, in this call's reply, the new size
+// of gofer file d (through handle h, 0: d's own) if the client maps it.
+func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
+	if c.reply == nil || d == nil || d.kind != dkGofer || !c.k.maps.holds(d.ino) {
+		return
+	}
+	if h == 0 {
+		var err error
+		if h, err = c.handleOf(d); err != nil {
+			return
+		}
+	}
+	st, err := c.k.vfs.goferStat(h)
+	if err != nil {
+		return
+	}
+	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -1044,7 +1066,12 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
-		return 0, c.setStat(nil, f, req)
+		if err := c.setStat(nil, f, req); err != nil {
+			return 0, err
+		}
+		h, _ := handleOfFile(f)
+		c.noteMappedResize(f.d, h)
+		return 0, nil
 	}
 	p, err := c.pathArg(0)
 	if err != nil {
@@ -1060,7 +1087,11 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if !d.isRegular() {
 		return 0, unix.EINVAL
 	}
-	return 0, c.setStat(d, nil, req)
+	if err := c.setStat(d, nil, req); err != nil {
+		return 0, err
+	}
+	c.noteMappedResize(d, 0)
+	return 0, nil
 }
 
 // attrTarget resolves the file a chmod/chown/utimensat-style call names.
