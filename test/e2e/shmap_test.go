@@ -34,3 +34,27 @@ func TestSharedFileMappings(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedMappingWrittenBackAtExit: stores through a shared mapping by
+// an application that exits without msync or munmap reach the file on the
+// host.
+func TestSharedMappingWrittenBackAtExit(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "shmap_exit.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "shmap_exit", string(src))
+	out := filepath.Join(dir, "out.bin")
+	if r := tu.Sandbox(t, timeout, "", "", nil, prog, out); r.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", r.ExitCode, r.Stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 8192 || string(b[:10]) != "first page" || string(b[4096:4107]) != "second page" {
+		t.Errorf("file after exit: %d bytes, %q ... %q", len(b), b[:min(len(b), 10)], b[min(len(b), 4096):min(len(b), 4107)])
+	}
+}
