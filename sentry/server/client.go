@@ -250,7 +250,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -418,6 +418,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.start(call.Seq, op.Start, r)
 	case *sentrypb.Call_PageRead:
 		err = k.pageRead(op.PageRead, r)
+	case *sentrypb.Call_PageWrite:
+		err = k.pageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
 			k.maps.release(op.FileRelease.FileIds)

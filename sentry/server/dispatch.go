@@ -30,8 +30,13 @@ type syscallCtx struct {
 	sigpipe bool
 	// eff collects the effects committed with the reply (state.go).
 	eff *callEffects
-	// goferSize is the file size a gofer write reported last (-1: none).
+	// goferSize is the file size a gofer write reported last (-1: none);
+	// goferStat is that write's whole Stat (nil: none).
 	goferSize int64
+	goferStat *goferpb.Stat
+	// pageWrite is the mapped file id of a PageWrite being executed (0
+	// for a system call): its own mapping is not told of the change.
+	pageWrite uint64
 	// pinned are the dentries whose gofer handles the handler uses
 	// (handleOf), unpinned when it returns.
 	pinned []*dentry

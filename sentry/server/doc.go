@@ -32,7 +32,10 @@
 //     and the owner and group of new files, all in perm.go; the gofer
 //     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps, served by PageRead (exec.go).
+//     the files the client maps (exec.go): served by PageRead, written
+//     back by PageWrite (as a positional write through the mapping's
+//     writable description), and named in Reply.mapped when a call of the
+//     client changes one (noteMappedChange, noteMappedResize).
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -47,8 +50,9 @@
 // queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
-// per call. Start, PageRead, FileRelease and Restore run on goroutines of
-// their own, Rewrites one at a time in order.
+// per call. Start, PageRead, PageWrite, FileRelease and Restore run on
+// goroutines of their own (the client sends one file's PageWrites one at a
+// time), Rewrites one at a time in order.
 //
 // # Dependencies
 //
