@@ -393,13 +393,6 @@ func (c *client) isExited() bool {
 	return c.exited
 }
 
-// lookupTask returns the live task tid, or nil.
-func (c *client) lookupTask(tid int32) *task {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.tasks[tid]
-}
-
 // onPush handles a server push, in order with replies.
 func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {

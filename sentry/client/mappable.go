@@ -38,7 +38,7 @@ const (
 type taskKey struct{}
 
 // fileCache holds the client's copies of server files' pages, shared by
-// every process of this client (DESIGN §10: exec through a Mappable whose
+// every process of this client (measured: exec through a Mappable whose
 // pages are fetched once).
 type fileCache struct {
 	c  *client

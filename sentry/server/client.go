@@ -219,15 +219,6 @@ func (k *clientState) destroy() {
 	k.log.Debug("client state freed")
 }
 
-func (k *clientState) isDone() bool {
-	select {
-	case <-k.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // enqueue routes a call: Start and file-mapping calls run on their own
 // goroutine; a thread's calls run in order on that thread's worker, which
 // for a call in inlineSyscalls arriving while the thread has nothing

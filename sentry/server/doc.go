@@ -1,6 +1,6 @@
 // Package server is the remote sentry: it holds the authoritative kernel
 // state of every connected client's application and executes the system
-// calls the thin client sentry forwards (see DESIGN.md sections 3-5).
+// calls the thin client sentry forwards (docs/ARCHITECTURE.md).
 //
 // # What it owns
 //
@@ -57,7 +57,7 @@
 // network or the application gets an errno, never a panic; a handler panic
 // is a bug, logged and answered EIO.
 //
-// # Recovery (sentry.proto, Recovery section; DESIGN.md section 5)
+// # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
 // Replay state is reported by state.go: code that changes a process,
 // thread, fd slot, file description, fs context, signal handler table,

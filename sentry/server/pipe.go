@@ -46,7 +46,6 @@ type pipe struct {
 
 // pipeEnd is one end of a pipe, backing one open file description.
 type pipeEnd struct {
-	fileBase
 	p       *pipe
 	isWrite bool
 }

@@ -126,7 +126,7 @@ func buildRunsc() (string, error) {
 	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
 	for _, args := range [][]string{
 		{"get", "gvisor.dev/gvisor/runsc@" + ver},
-		// Static: runsc built with cgo cannot start its gofer (DESIGN.md 10).
+		// Static: runsc built with cgo cannot start its gofer (its gofer re-execs /proc/self/exe after pivot_root).
 		{"build", "-o", tmp, "gvisor.dev/gvisor/runsc"},
 	} {
 		cmd := exec.Command("go", args...)
