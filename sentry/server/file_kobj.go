@@ -99,6 +99,8 @@ func newKobjBase(mode uint32) kobjBase {
 
 func (kobjBase) stream() bool { return true }
 
+func (kobjBase) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
+
 func (b *kobjBase) stat(*syscallCtx) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	return &goferpb.Stat{Mode: b.mode, Nlink: 1, Ino: b.ino, Dev: anonDev, Blksize: 4096,
