@@ -147,6 +147,9 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	if n > 0 && c.args[1] == 0 {
 		return 0, unix.EFAULT
 	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+	}
 	b, err := c.readFile(f, int(min(n, maxRW)), off)
 	if err != nil {
 		return 0, err
@@ -172,6 +175,9 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 	n := int64(c.args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
 	if err != nil {
@@ -236,6 +242,9 @@ func sysReadv(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, false, iov, off)
+	}
 	b, err := c.readFile(f, total, off)
 	if err != nil {
 		return 0, err
@@ -267,6 +276,9 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	iov, total, err := c.iovecs()
 	if err != nil {
 		return 0, err
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)
 	for _, v := range iov {
