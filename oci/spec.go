@@ -146,6 +146,9 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 			}
 		}
 	}
+	if len(p.Servers) > 0 {
+		p.Notes = append(p.Notes, "root.path: not served; with "+ServerAnnotation+" the container's files are those of that sentry's gofer")
+	}
 	if err := p.addMounts(s.Mounts); err != nil {
 		return nil, err
 	}
