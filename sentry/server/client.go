@@ -250,7 +250,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -429,6 +429,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.restore(op.Restore, r)
 	case *sentrypb.Call_Rewrite:
 		err = k.rewrite(op.Rewrite, r)
+	case *sentrypb.Call_Kill:
+		err = k.killFromOutside(op.Kill)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))

@@ -10,7 +10,8 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials (process.go,
 //     syscalls_proc.go);
-//   - signal dispositions and routing: kill/tkill, SIGCHLD, SIGPIPE,
+//   - signal dispositions and routing: kill/tkill, the Kill call from
+//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
