@@ -33,7 +33,8 @@ var runnerOrder = []string{"native", "runsc", "decoupled"}
 type options struct {
 	suites, runners []string
 	jobs            int
-	timeout         time.Duration
+	timeout         time.Duration // per LTP test
+	pjdTimeout      time.Duration // per pjdfstest file: hundreds of assertions each
 	out             string
 	decoupled       string
 	ltp, ltpSrc     string
@@ -50,7 +51,8 @@ func main() {
 	flag.StringVar(&suites, "suites", "ltp,pjdfstest", "comma-separated `suites` to run: ltp, pjdfstest")
 	flag.StringVar(&runners, "runners", strings.Join(runnerOrder, ","), "comma-separated `runners`: native, runsc, decoupled")
 	flag.IntVar(&o.jobs, "jobs", 2, "tests run at once")
-	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "per-test timeout; the test's process group is killed after it")
+	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "per-test timeout for LTP; the test's session is killed after it")
+	flag.DurationVar(&o.pjdTimeout, "pjdfstest-timeout", 5*time.Minute, "per-file timeout for pjdfstest (chown/00.t alone runs over a thousand assertions)")
 	flag.StringVar(&o.out, "out", "out", "results `directory`")
 	flag.StringVar(&o.decoupled, "decoupled", "", "static runsc-decoupled `binary` (required for the decoupled runner)")
 	flag.StringVar(&o.ltp, "ltp", "", "LTP install `prefix` (testcases/bin, runtest/syscalls)")
@@ -82,8 +84,8 @@ func run(o options) error {
 	if o.jobs < 1 {
 		return fmt.Errorf("-jobs must be at least 1, not %d", o.jobs)
 	}
-	if o.timeout <= 0 {
-		return fmt.Errorf("-timeout must be positive, not %v", o.timeout)
+	if o.timeout <= 0 || o.pjdTimeout <= 0 {
+		return fmt.Errorf("timeouts must be positive, not %v and %v", o.timeout, o.pjdTimeout)
 	}
 	out, err := filepath.Abs(o.out)
 	if err != nil {
@@ -172,8 +174,8 @@ func measure(o options, out string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(os.Stderr, "suites: %d tests x %d runners, %d at once, timeout %v, %d cores, %s\n",
-		len(tests), len(runners), o.jobs, o.timeout, runtime.NumCPU(), loadAverage())
+	fmt.Fprintf(os.Stderr, "suites: %d tests x %d runners, %d at once, timeout %v (pjdfstest %v), %d cores, %s\n",
+		len(tests), len(runners), o.jobs, o.timeout, o.pjdTimeout, runtime.NumCPU(), loadAverage())
 	work := make(chan job)
 	var mu sync.Mutex // orders progress lines and store writes; guards the counts below
 	done := 0
@@ -199,7 +201,11 @@ func measure(o options, out string) error {
 				if skip {
 					continue
 				}
-				res := execute(ctx, j.t, j.runner, runners[j.runner], scratch, o.timeout)
+				timeout := o.timeout
+				if j.t.suite == "pjdfstest" {
+					timeout = o.pjdTimeout
+				}
+				res := execute(ctx, j.t, j.runner, runners[j.runner], scratch, timeout)
 				mu.Lock()
 				done++
 				if res.status == statusTimeout {
