@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&o.ltpSrc, "ltp-src", "", "LTP source `tree` the prefix was built from (maps programs to directories)")
 	flag.StringVar(&o.ltpDirs, "ltp-dirs", "", "`file` naming the testcases/kernel/syscalls directories to run")
 	flag.StringVar(&o.pjdfstest, "pjdfstest", "", "built pjdfstest source `tree`")
-	flag.StringVar(&o.filter, "run", "", "only tests whose name contains `substring`")
+	flag.StringVar(&o.filter, "run", "", "only tests whose name contains one of these comma-separated `substrings`")
 	flag.IntVar(&o.giveUpAfter, "give-up", 10, "stop running a suite under a runner after this many timeouts in a row (its remaining tests count as not run); 0: never")
 	flag.BoolVar(&o.reportOnly, "report", false, "only rebuild table.md and triage.md from the results in -out")
 	flag.Parse()
@@ -68,6 +68,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "suites: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// selected says whether a test name matches a -run filter.
+func selected(name, filter string) bool {
+	words := splitList(filter)
+	for _, w := range words {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return len(words) == 0
 }
 
 func splitList(s string) []string {
@@ -124,7 +135,7 @@ func measure(o options, out string) error {
 			return err
 		}
 		for _, t := range ts {
-			if strings.Contains(t.name, o.filter) {
+			if selected(t.name, o.filter) {
 				tests = append(tests, t)
 			}
 		}

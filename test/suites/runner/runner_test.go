@@ -231,3 +231,20 @@ func TestHeadAndTail(t *testing.T) {
 		t.Errorf("headAndTail kept %d bytes, not the head and the tail", len(got))
 	}
 }
+
+func TestSelected(t *testing.T) {
+	for _, tc := range []struct {
+		name, filter string
+		want         bool
+	}{
+		{"open01", "", true},
+		{"open01", "open", true},
+		{"open01", "bind06,open0", true},
+		{"open01", "bind06,fork13", false},
+		{"chown/00.t", "chown/", true},
+	} {
+		if got := selected(tc.name, tc.filter); got != tc.want {
+			t.Errorf("selected(%q, %q) = %v", tc.name, tc.filter, got)
+		}
+	}
+}
