@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -80,8 +81,6 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
 	cmd.Env = append(append([]string(nil), t.env...), "TMPDIR="+scratch)
-	// A file rather than a pipe: Wait returns when the test exits, even if
-	// a straggler it left behind still holds the output open.
 	out, err := os.CreateTemp(scratchRoot, "output-")
 	if err != nil {
 		res.output = []byte(fmt.Sprintf("suites: output file: %v\n", err))
@@ -89,7 +88,18 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
+	// One pipe for stdout and stderr, copied to the file by us: a file
+	// handed to the test directly would be reopened at offset 0 by a
+	// runner that reopens its stdio (runsc does), overwriting the start.
+	// The pipe is ours (an *os.File), so Wait does not wait for stragglers
+	// that still hold it.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		res.output = []byte(fmt.Sprintf("suites: output pipe: %v\n", err))
+		return res
+	}
+	defer pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
 	// A session of its own, so the timeout kills every process the test
 	// started (and the sandbox's helpers), not only the first: LTP's
 	// library moves the test into a process group of its own, but only
@@ -97,10 +107,17 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
 		res.output = []byte(fmt.Sprintf("suites: start %q: %v\n", argv[0], err))
 		return res
 	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, pr)
+		close(copied)
+	}()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	timer := time.NewTimer(timeout)
@@ -118,6 +135,13 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	killSession(cmd.Process.Pid)
 	if !exited {
 		err = <-waited
+	}
+	// Every writer is dead now, unless it left the session.
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+		pr.Close()
+		<-copied
 	}
 	res.seconds = time.Since(start).Seconds()
 	res.output = headAndTail(out)

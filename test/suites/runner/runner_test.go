@@ -248,3 +248,14 @@ func TestSelected(t *testing.T) {
 		}
 	}
 }
+
+// A runner that reopens its stdout (runsc does) must not overwrite what
+// was written before: the output keeps its order and its start.
+func TestExecuteOutputSurvivesReopen(t *testing.T) {
+	script := "echo 1..2; echo ok 1; echo ok 2 >/proc/self/fd/1; echo err >/proc/self/fd/2"
+	tt := test{suite: "pjdfstest", name: "t", argv: []string{"/bin/sh", "-c", script}}
+	res := execute(context.Background(), tt, "native", func(a []string) []string { return a }, t.TempDir(), time.Minute)
+	if got, want := string(res.output), "1..2\nok 1\nok 2\nerr\n"; got != want || res.status != statusPass {
+		t.Errorf("output %q status %s, want %q pass", got, res.status, want)
+	}
+}
