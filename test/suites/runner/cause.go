@@ -21,7 +21,7 @@ var (
 	// pjdfstest names its files pjdfstest_<md5>, or by length.
 	pjdName   = regexp.MustCompile(`pjdfstest_[0-9a-f]{32}|[0-9a-f]{32,}`)
 	pjdExpect = regexp.MustCompile(`^not ok \d+ - tried '(\S+)[^']*', expected (.*), got (.*)$`)
-	ltpToken  = regexp.MustCompile(`\b(TBROK|TFAIL)\b`)
+	ltpToken  = regexp.MustCompile(`\b(TBROK|TFAIL|TWARN)\b`)
 	// Each test's scratch directory, and the random name LTP gives the
 	// temporary directory it makes in it.
 	scratchPath = regexp.MustCompile(`[/\w.-]*suites-scratch-\d+/\w+-\d+`)
@@ -61,7 +61,8 @@ func lastLine(ls []string) string {
 	return "(no output)"
 }
 
-// ltpCause is the first TBROK line, else the first TFAIL line, keeping the
+// ltpCause is the first TBROK line, else the first TFAIL line, else the
+// first TWARN line (a test that passed but could not clean up), keeping the
 // library site (tst_test.c:148) but not a test file's line.
 func ltpCause(status string, exit int, output []byte) string {
 	ls := lines(output)
@@ -69,7 +70,7 @@ func ltpCause(status string, exit int, output []byte) string {
 		site, msg := ltpSplit(lastLine(ls))
 		return "timeout, last line: " + site + normalize(msg)
 	}
-	for _, tok := range []string{"TBROK", "TFAIL"} {
+	for _, tok := range []string{"TBROK", "TFAIL", "TWARN"} {
 		for _, l := range ls {
 			if m := ltpToken.FindStringSubmatchIndex(l); m != nil && l[m[2]:m[3]] == tok {
 				site, msg := ltpSplit(l)
