@@ -12,10 +12,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -275,8 +277,17 @@ func newWrapper(name, decoupled string) (wrapper, error) {
 		if decoupled == "" {
 			return nil, fmt.Errorf("the decoupled runner needs -decoupled BINARY")
 		}
+		prefix := []string{decoupled, "do"}
+		// Like runsc (tu.RunscArgv), the application writes through to the
+		// host, where its scratch directory is; builds before the overlay
+		// existed have no such flag and always wrote through.
+		help, _ := exec.Command(decoupled, "do", "--help").CombinedOutput()
+		if bytes.Contains(help, []byte("-force-overlay")) {
+			prefix = append(prefix, "--force-overlay=false")
+		}
+		prefix = append(prefix, "--")
 		return func(argv []string) []string {
-			return append([]string{decoupled, "do", "--"}, argv...)
+			return append(append([]string(nil), prefix...), argv...)
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown runner %q (want native, runsc or decoupled)", name)

@@ -262,3 +262,35 @@ func TestExecuteOutputSurvivesReopen(t *testing.T) {
 		t.Errorf("output %q status %s, want %q pass", got, res.status, want)
 	}
 }
+
+// The sandbox writes through to the host, as runsc is told to, when its
+// do knows an overlay; older builds without the flag are run as they are.
+func TestDecoupledWrapper(t *testing.T) {
+	for _, tc := range []struct {
+		help string
+		want string
+	}{
+		{"  --force-overlay\tkeep writes in memory", "BIN do --force-overlay=false -- /bin/true x"},
+		{"  --root DIR", "BIN do -- /bin/true x"},
+	} {
+		bin := filepath.Join(t.TempDir(), "fake-decoupled")
+		script := "#!/bin/sh\necho '" + tc.help + "'\n"
+		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w, err := newWrapper("decoupled", bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.ReplaceAll(strings.Join(w([]string{"/bin/true", "x"}), " "), bin, "BIN")
+		if got != tc.want {
+			t.Errorf("help %q: argv %q, want %q", tc.help, got, tc.want)
+		}
+	}
+	if _, err := newWrapper("decoupled", ""); err == nil {
+		t.Error("decoupled runner without a binary accepted")
+	}
+	if _, err := newWrapper("qemu", ""); err == nil {
+		t.Error("unknown runner accepted")
+	}
+}
