@@ -30,7 +30,7 @@ func runGofer(args []string) int {
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
 	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
-	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: mounts, readonly) says under --root; the gofer must run in a mount namespace of its own")
+	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
 	}
@@ -52,12 +52,13 @@ func runGofer(args []string) int {
 		return fail("gofer", err)
 	}
 	defer stopProfile()
+	served := *root
 	if *rootSetup != "" {
-		if err := applyRootSetup(*root, *rootSetup); err != nil {
+		if served, err = applyRootSetup(*root, *rootSetup, log); err != nil {
 			return fail("gofer", fmt.Errorf("--root-setup: %w", err))
 		}
 	}
-	srv, err := gofer.NewServer(*root, log, gofer.WithOrphanLinger(*orphanLinger))
+	srv, err := gofer.NewServer(served, log, gofer.WithOrphanLinger(*orphanLinger))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}

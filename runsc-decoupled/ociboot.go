@@ -119,16 +119,13 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	servers := plan.Servers
 	if len(servers) == 0 {
-		setup, err := json.Marshal(oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly})
-		if err != nil {
-			return 0, err
-		}
+		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly}
 		level := "warn"
 		if g.debug {
 			level = "debug"
 		}
 		common := commonFlags{debugLog: filepath.Join(dir, "sandbox.log"), logLevel: level}
-		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: string(setup)})
+		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: setup})
 		if err != nil {
 			return 0, err
 		}
