@@ -128,6 +128,7 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 	if s.Domainname != "" {
 		return nil, fieldError("domainname", "not supported (uname's domainname is fixed)")
 	}
+	//lint:ignore SA1019 a config.json may still set prestart hooks, which are refused like the others
 	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
 		return nil, fieldError("hooks", "not supported")
 	}

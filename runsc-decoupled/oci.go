@@ -616,7 +616,7 @@ func ociSpec(g ociGlobals, log *ociLog, args []string) int {
 	}
 	path := filepath.Join(*bundle, "config.json")
 	if _, err := os.Stat(path); err == nil {
-		return log.fatal(fmt.Errorf("File %s exists. Remove it first", path))
+		return log.fatal(fmt.Errorf("%s exists: remove it first", path))
 	}
 	b, err := json.MarshalIndent(defaultSpec(), "", "\t")
 	if err != nil {

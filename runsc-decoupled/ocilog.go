@@ -123,7 +123,6 @@ func (l *ociLog) write(level, msg string) {
 }
 
 func (l *ociLog) warnf(format string, args ...any) { l.write("warning", fmt.Sprintf(format, args...)) }
-func (l *ociLog) infof(format string, args ...any) { l.write("info", fmt.Sprintf(format, args...)) }
 func (l *ociLog) debugf(format string, args ...any) {
 	if l.debug {
 		l.write("debug", fmt.Sprintf(format, args...))
