@@ -141,6 +141,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	b := &containerBooter{
 		g: g, log: log, id: id, st: st,
 		start:   make(chan struct{}),
+		running: make(chan struct{}),
 		killed:  make(chan syscall.Signal, 1),
 		signals: make(chan client.Signal),
 		runDone: make(chan struct{}),
@@ -180,7 +181,9 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			select {
 			case <-b.start:
 				st.Status = oci.StatusRunning
-				return st.Save(g.root)
+				err := st.Save(g.root)
+				close(b.running)
+				return err
 			case sig := <-b.killed:
 				return errKilledBeforeStart{sig}
 			}
@@ -209,9 +212,12 @@ type containerBooter struct {
 	log *ociLog
 	id  string
 	st  *oci.State
-	// start is closed by the first start request; killed receives a
-	// signal sent before it. startOnce guards both.
+	// start is closed by the first start request, running once the
+	// state says so (start answers then, so that a state right after it
+	// reads running); killed receives a signal sent before start.
+	// startOnce guards start and killed.
 	start     chan struct{}
+	running   chan struct{}
 	killed    chan syscall.Signal
 	startOnce sync.Mutex
 	started   bool
@@ -266,6 +272,10 @@ func (b *containerBooter) doStart() error {
 	}
 	b.started = true
 	close(b.start)
+	select {
+	case <-b.running:
+	case <-b.runDone:
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	gvcontext "gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
 	"gvisor.dev/gvisor/pkg/sentry/pgalloc"
 	gvplatform "gvisor.dev/gvisor/pkg/sentry/platform"
@@ -280,6 +281,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	c.rl.SetWarn(lg.Warn)
 	c.files = newFileCache(c)
+	go c.files.flusher()
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
@@ -439,6 +441,11 @@ func (c *client) shutdown() {
 	for _, t := range ts {
 		t.kill()
 	}
+	// Stores through shared file mappings reach the server before the
+	// client leaves.
+	if err := c.files.flushAll(gvcontext.Background()); err != nil {
+		c.log.Warn("write-back of shared file mappings at exit failed", "err", err)
+	}
 	c.conn.beginShutdown()
 	select {
 	case <-c.conn.Done():
@@ -498,6 +505,8 @@ func (c *client) onPush(p *pb.Push) {
 		}
 	case *pb.Push_StdinWant:
 		c.stdin.want(int(m.StdinWant.Max))
+	case *pb.Push_ProcQuery:
+		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

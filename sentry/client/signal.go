@@ -47,6 +47,9 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.coalesceTimerSignalLocked(&qs.info) {
+		return
+	}
 	if !sig.IsRealtime() {
 		// Standard signals do not queue twice.
 		for _, p := range t.pending {
@@ -138,6 +141,7 @@ func (t *task) deliverSignals() {
 // deliver runs the handler of one signal.
 func (t *task) deliver(qs queuedSignal) {
 	sig := linux.Signal(qs.info.Signo)
+	t.noteDequeued(&qs.info)
 	act := qs.act
 	switch act.Handler {
 	case linux.SIG_IGN:
@@ -220,6 +224,42 @@ func (t *task) syncSignal(info *linux.SignalInfo) {
 	// behaviour too, but a disposition race must not loop: after a few
 	// faults with no syscall in between, force the default action.
 	t.reportFault(info, blocked || t.faultStreak > 8)
+}
+
+// reraiseAfterExec handles signals pushed for a handler of the image exec
+// just replaced (the server chose the handler when it sent the signal,
+// which can race with the exec). Linux keeps such a signal pending across
+// exec, where its disposition is now the default: a signal whose default
+// is fatal goes back to the server as a Fault, which applies the current
+// disposition; one whose default is to ignore it is dropped.
+func (t *task) reraiseAfterExec() {
+	t.mu.Lock()
+	var stale []linux.SignalInfo
+	kept := t.pending[:0]
+	for _, p := range t.pending {
+		if h := p.act.Handler; h != linux.SIG_DFL && h != linux.SIG_IGN {
+			if defaultIsFatal(linux.Signal(p.info.Signo)) {
+				stale = append(stale, p.info)
+			}
+			continue
+		}
+		kept = append(kept, p)
+	}
+	t.pending = kept
+	t.mu.Unlock()
+	for i := range stale {
+		t.reportFault(&stale[i], false)
+	}
+}
+
+// defaultIsFatal says sig's default action ends the process.
+func defaultIsFatal(sig linux.Signal) bool {
+	switch sig {
+	case linux.SIGCHLD, linux.SIGCONT, linux.SIGURG, linux.SIGWINCH,
+		linux.SIGSTOP, linux.SIGTSTP, linux.SIGTTIN, linux.SIGTTOU:
+		return false
+	}
+	return true
 }
 
 // forceSignal makes sig take its default action (a signal frame could not
@@ -381,6 +421,7 @@ func sysRtSigtimedwait(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if !ok {
 		return 0, unix.EAGAIN
 	}
+	t.noteDequeued(&qs.info)
 	if infoAddr != 0 {
 		b := make([]byte, sizeofSiginfo)
 		qs.info.MarshalBytes(b)
