@@ -484,3 +484,63 @@ func TestOCIRunAndVersion(t *testing.T) {
 		t.Errorf("features: %v %+v", err, f)
 	}
 }
+
+// TestOCIRemoteSentryKill runs a container whose kernel state lives in
+// remote sentries named by the annotation, kills -9 the one it uses
+// mid-run, and checks that the container finishes as if nothing happened
+// (on the second sentry, after the grace period).
+func TestOCIRemoteSentryKill(t *testing.T) {
+	r := newOCIRuntime(t)
+	const script = `cd /tmp && i=0
+while [ $i -lt 600 ]; do echo "line $i" >> a; echo "other $i" >> b; i=$((i+1)); done
+wc -l a b
+echo done`
+	want := tu.Run(t, timeout, t.TempDir(), "", tu.Busybox, "sh", "-c", script)
+	sockDir, err := os.MkdirTemp("", "rd-oci-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	var bundle string
+	var a, b *tu.Daemon
+	bundle = busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", script}
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", rootfs)
+	a = tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	b = tu.StartDaemon(t, sockDir, "b", "server", "--gofer", g.Target)
+	cfg := filepath.Join(bundle, "config.json")
+	var s specs.Spec
+	raw, _ := os.ReadFile(cfg)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	s.Annotations = map[string]string{"dev.runsc-decoupled.server": a.Target + "," + b.Target}
+	raw, _ = json.Marshal(&s)
+	os.WriteFile(cfg, raw, 0o644)
+
+	c, msg, code := r.create("remote", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "remote")
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", "a"))
+		return strings.Count(string(data), "\n") >= 150
+	})
+	a.Cmd.Process.Kill()
+	if data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", "b")); strings.Count(string(data), "\n") >= 600 {
+		t.Fatalf("the job finished before its sentry was killed")
+	}
+	if exit := c.wait(t); exit != want.ExitCode || c.out(t) != want.Stdout {
+		t.Errorf("after kill -9 of its sentry: exit %d output %q; want %d %q", exit, c.out(t), want.ExitCode, want.Stdout)
+	}
+	for _, f := range []string{"a", "b"} {
+		data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", f))
+		if n := strings.Count(string(data), "\n"); n != 600 {
+			t.Errorf("%s has %d lines, want 600", f, n)
+		}
+	}
+	r.must("delete", "remote")
+}
