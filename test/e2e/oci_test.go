@@ -491,7 +491,7 @@ func TestOCIRunAndVersion(t *testing.T) {
 // (on the second sentry, after the grace period).
 func TestOCIRemoteSentryKill(t *testing.T) {
 	r := newOCIRuntime(t)
-	const script = `cd /tmp && i=0
+	const script = `i=0
 while [ $i -lt 600 ]; do echo "line $i" >> a; echo "other $i" >> b; i=$((i+1)); done
 wc -l a b
 echo done`
@@ -505,6 +505,7 @@ echo done`
 	var a, b *tu.Daemon
 	bundle = busyboxBundle(t, r, func(s *specs.Spec) {
 		s.Process.Args = []string{"sh", "-c", script}
+		s.Process.Cwd = "/tmp"
 	})
 	rootfs := filepath.Join(bundle, "rootfs")
 	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", rootfs)
