@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
@@ -146,8 +147,10 @@ func runDo(args []string) int {
 		}
 	})
 	defer stopSigs()
+	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
 	status, err := client.Run(context.Background(), client.Config{
 		Signals:           signals,
+		WindowChanged:     windowChanges(ttyErr == nil),
 		Servers:           list,
 		Platform:          *platformName,
 		Argv:              argv,

@@ -161,6 +161,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	p := plan.Process
 	status, err := client.Run(context.Background(), client.Config{
+		WindowChanged:   windowChanges(p.Terminal),
 		Servers:         servers,
 		Platform:        "systrap",
 		Argv:            p.Args,
@@ -196,6 +197,27 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		return 0, err
 	}
 	return exitCode(status), nil
+}
+
+// windowChanges turns this process's SIGWINCH (its controlling terminal,
+// the container's console, was resized) into client.Config.WindowChanged;
+// nil without a terminal.
+func windowChanges(tty bool) <-chan struct{} {
+	if !tty {
+		return nil
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGWINCH)
+	out := make(chan struct{}, 1)
+	go func() {
+		for range sigs {
+			select {
+			case out <- struct{}{}:
+			default: // one pending change reads the latest size
+			}
+		}
+	}()
+	return out
 }
 
 func clientRlimits(rs []oci.Rlimit) []client.Rlimit {
@@ -429,7 +451,7 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, nil)
+	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal)
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -517,6 +539,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		}
 	}()
 	status, err := client.Run(ctx, client.Config{
+		WindowChanged:   windowChanges(proc.Terminal),
 		Servers:         st.Servers,
 		Platform:        "systrap",
 		Argv:            proc.Args,
