@@ -336,6 +336,21 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 	return e, nil
 }
 
+// kill ends the daemons at once (SIGKILL) and removes the sockets: for a
+// container's process, whose exit the shim is waiting for, when the
+// application is over. Nothing is lost: the gofer writes through to the
+// host at each call, and the sentry's state dies with the application.
+func (e *embedded) kill() {
+	for _, cmd := range e.procs {
+		cmd.Process.Kill()
+	}
+	for _, cmd := range e.procs {
+		cmd.Wait()
+	}
+	e.procs = nil
+	e.stop()
+}
+
 // stop ends the daemons (SIGTERM, then SIGKILL) and removes the sockets.
 func (e *embedded) stop() {
 	for i := len(e.procs) - 1; i >= 0; i-- {

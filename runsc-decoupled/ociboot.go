@@ -129,7 +129,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		if err != nil {
 			return 0, err
 		}
-		defer emb.stop()
+		defer emb.kill()
 		servers = []string{emb.server}
 	}
 
