@@ -88,7 +88,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{40, 0}
 }
 
 type ClientMessage struct {
@@ -2590,7 +2590,7 @@ type StateRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key names the object, by kind and id: "proc/<pid>", "thread/<tid>",
 	// "fdt/<table>/<fd>", "file/<id>", "fs/<id>", "sig/<id>", "pipe/<id>",
-	// "map/<file_id>", "ids", "stdin".
+	// "map/<file_id>", "ids", "stdin", "lock/<ino>".
 	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Deleted bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// Types that are valid to be assigned to Value:
@@ -2606,6 +2606,7 @@ type StateRecord struct {
 	//	*StateRecord_Write
 	//	*StateRecord_Ids
 	//	*StateRecord_Stdin
+	//	*StateRecord_Lock
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2761,6 +2762,15 @@ func (x *StateRecord) GetStdin() *StdinState {
 	return nil
 }
 
+func (x *StateRecord) GetLock() *LockState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Lock); ok {
+			return x.Lock
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -2809,6 +2819,10 @@ type StateRecord_Stdin struct {
 	Stdin *StdinState `protobuf:"bytes,13,opt,name=stdin,proto3,oneof"`
 }
 
+type StateRecord_Lock struct {
+	Lock *LockState `protobuf:"bytes,40,opt,name=lock,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -2831,6 +2845,160 @@ func (*StateRecord_Ids) isStateRecord_Value() {}
 
 func (*StateRecord_Stdin) isStateRecord_Value() {}
 
+func (*StateRecord_Lock) isStateRecord_Value() {}
+
+// LockState (key "lock/<ino>") is the advisory locks held on the gofer
+// file with inode number ino (inode numbers of the gofer's tree stay the
+// same across a server restart).
+type LockState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ino           uint64                 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
+	Locks         []*HeldLock            `protobuf:"bytes,2,rep,name=locks,proto3" json:"locks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockState) Reset() {
+	*x = LockState{}
+	mi := &file_sentry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockState) ProtoMessage() {}
+
+func (x *LockState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockState.ProtoReflect.Descriptor instead.
+func (*LockState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *LockState) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
+}
+
+func (x *LockState) GetLocks() []*HeldLock {
+	if x != nil {
+		return x.Locks
+	}
+	return nil
+}
+
+// HeldLock is one lock on [start, end) of a file (end 2^64-1: to the end
+// of the file, whatever its size). Its owner is an fd table (FdState
+// fd_table) for a POSIX record lock, an open file description (FileState
+// id) for an OFD or flock(2) lock.
+type HeldLock struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FdTable uint64                 `protobuf:"varint,1,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
+	File    uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	Flock   bool                   `protobuf:"varint,3,opt,name=flock,proto3" json:"flock,omitempty"`
+	Write   bool                   `protobuf:"varint,4,opt,name=write,proto3" json:"write,omitempty"`
+	Start   uint64                 `protobuf:"varint,5,opt,name=start,proto3" json:"start,omitempty"`
+	End     uint64                 `protobuf:"varint,6,opt,name=end,proto3" json:"end,omitempty"`
+	// pid is F_GETLK's l_pid: the locking process, -1 for OFD locks.
+	Pid           int32 `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldLock) Reset() {
+	*x = HeldLock{}
+	mi := &file_sentry_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldLock) ProtoMessage() {}
+
+func (x *HeldLock) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
+func (*HeldLock) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *HeldLock) GetFdTable() uint64 {
+	if x != nil {
+		return x.FdTable
+	}
+	return 0
+}
+
+func (x *HeldLock) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *HeldLock) GetFlock() bool {
+	if x != nil {
+		return x.Flock
+	}
+	return false
+}
+
+func (x *HeldLock) GetWrite() bool {
+	if x != nil {
+		return x.Write
+	}
+	return false
+}
+
+func (x *HeldLock) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *HeldLock) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *HeldLock) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
 // StdinState (key "stdin") counts the bytes of the client's stdin stream
 // the application has read. The client retains the bytes it sent beyond
 // it and gives them back in Restore.stdin_unread.
@@ -2843,7 +3011,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3023,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3036,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -2913,7 +3081,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2925,7 +3093,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2938,7 +3106,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -3098,7 +3266,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3278,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3291,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -3153,7 +3321,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3333,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3346,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -3230,7 +3398,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3242,7 +3410,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3255,7 +3423,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -3326,7 +3494,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3338,7 +3506,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3351,7 +3519,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -3394,7 +3562,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3574,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3587,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -3451,7 +3619,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3631,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3644,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -3524,7 +3692,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3536,7 +3704,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +3717,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -3610,7 +3778,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3622,7 +3790,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3635,7 +3803,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -3685,7 +3853,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3697,7 +3865,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3710,7 +3878,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -3741,7 +3909,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3753,7 +3921,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3766,7 +3934,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -3797,7 +3965,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3809,7 +3977,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3822,7 +3990,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -4027,7 +4195,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xe3\x05\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\x9e\x06\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -4042,8 +4210,20 @@ const file_sentry_proto_rawDesc = "" +
 	" \x01(\v2).runscdecoupled.sentry.v1.MappedFileStateH\x00R\x06mapped\x12<\n" +
 	"\x05write\x18\v \x01(\v2$.runscdecoupled.sentry.v1.WriteStateH\x00R\x05write\x125\n" +
 	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03ids\x12<\n" +
-	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdinB\a\n" +
-	"\x05value\" \n" +
+	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdin\x129\n" +
+	"\x04lock\x18( \x01(\v2#.runscdecoupled.sentry.v1.LockStateH\x00R\x04lockB\a\n" +
+	"\x05value\"W\n" +
+	"\tLockState\x12\x10\n" +
+	"\x03ino\x18\x01 \x01(\x04R\x03ino\x128\n" +
+	"\x05locks\x18\x02 \x03(\v2\".runscdecoupled.sentry.v1.HeldLockR\x05locks\"\x9f\x01\n" +
+	"\bHeldLock\x12\x19\n" +
+	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
+	"\x05flock\x18\x03 \x01(\bR\x05flock\x12\x14\n" +
+	"\x05write\x18\x04 \x01(\bR\x05write\x12\x14\n" +
+	"\x05start\x18\x05 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x06 \x01(\x04R\x03end\x12\x10\n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\"\xd7\x03\n" +
@@ -4157,7 +4337,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_sentry_proto_goTypes = []any{
 	(FileState_Kind)(0),     // 0: runscdecoupled.sentry.v1.FileState.Kind
 	(*ClientMessage)(nil),   // 1: runscdecoupled.sentry.v1.ClientMessage
@@ -4194,19 +4374,21 @@ var file_sentry_proto_goTypes = []any{
 	(*DebugRequest)(nil),    // 32: runscdecoupled.sentry.v1.DebugRequest
 	(*DebugReply)(nil),      // 33: runscdecoupled.sentry.v1.DebugReply
 	(*StateRecord)(nil),     // 34: runscdecoupled.sentry.v1.StateRecord
-	(*StdinState)(nil),      // 35: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),    // 36: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),     // 37: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),         // 38: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),       // 39: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),         // 40: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),    // 41: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),       // 42: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil), // 43: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),      // 44: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),         // 45: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),         // 46: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),         // 47: runscdecoupled.sentry.v1.Rewrite
+	(*LockState)(nil),       // 35: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),        // 36: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),      // 37: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),    // 38: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),     // 39: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),         // 40: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),       // 41: runscdecoupled.sentry.v1.FileState
+	(*FsState)(nil),         // 42: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),    // 43: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),       // 44: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil), // 45: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),      // 46: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),         // 47: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),         // 48: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),         // 49: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	3,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -4226,8 +4408,8 @@ var file_sentry_proto_depIdxs = []int32{
 	16, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	17, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	12, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	46, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	47, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	48, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	49, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	14, // 19: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
 	14, // 20: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
 	19, // 21: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
@@ -4245,28 +4427,30 @@ var file_sentry_proto_depIdxs = []int32{
 	26, // 33: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
 	27, // 34: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
 	34, // 35: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	36, // 36: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	37, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	38, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	39, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	40, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	41, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	42, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	43, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	44, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	45, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	35, // 46: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	0,  // 47: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	34, // 48: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	1,  // 49: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	32, // 50: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	2,  // 51: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	33, // 52: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	51, // [51:53] is the sub-list for method output_type
-	49, // [49:51] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	38, // 36: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	39, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	40, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	41, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	42, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	43, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	44, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	45, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	46, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	47, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	37, // 46: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	35, // 47: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	36, // 48: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	0,  // 49: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	34, // 50: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	1,  // 51: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	32, // 52: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	2,  // 53: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	33, // 54: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	53, // [53:55] is the sub-list for method output_type
+	51, // [51:53] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -4325,6 +4509,7 @@ func file_sentry_proto_init() {
 		(*StateRecord_Write)(nil),
 		(*StateRecord_Ids)(nil),
 		(*StateRecord_Stdin)(nil),
+		(*StateRecord_Lock)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4332,7 +4517,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

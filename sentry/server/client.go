@@ -52,6 +52,8 @@ type clientState struct {
 	maps mappingTable
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
+	// locks holds the advisory file locks (locks.go). Immutable pointer.
+	locks *lockTable
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
@@ -136,6 +138,7 @@ func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
 		threads: make(map[int32]*thread),
 		trk:     newStateTracker(),
 	}
+	k.locks = newLockTable(k.trk)
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {

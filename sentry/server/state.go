@@ -46,6 +46,8 @@ type stateTracker struct {
 	sigs    map[*sigHandlers]struct{}
 	pipes   map[*pipe]struct{}
 	maps    map[uint64]struct{}
+	// locks are the inode numbers whose locks changed.
+	locks   map[uint64]struct{}
 	deleted map[string]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
@@ -69,6 +71,7 @@ func (t *stateTracker) reset() {
 	t.sigs = make(map[*sigHandlers]struct{})
 	t.pipes = make(map[*pipe]struct{})
 	t.maps = make(map[uint64]struct{})
+	t.locks = make(map[uint64]struct{})
 	t.deleted = make(map[string]struct{})
 	t.ids = false
 }
@@ -154,6 +157,15 @@ func (t *stateTracker) markMap(id uint64) {
 	}
 	t.mu.Lock()
 	t.maps[id] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *stateTracker) markLocks(ino uint64) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.locks[ino] = struct{}{}
 	t.mu.Unlock()
 }
 
@@ -301,12 +313,12 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		delete(t.effects, replySeq)
 	}
 	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
-		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.deleted) == 0 && !t.ids
+		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.locks) == 0 && len(t.deleted) == 0 && !t.ids
 	if empty && eff == nil {
 		t.mu.Unlock()
 		return nil
 	}
-	procs, threads, slots, files, fss, sigs, pipes, maps, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.deleted
+	procs, threads, slots, files, fss, sigs, pipes, maps, locks, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.locks, t.deleted
 	idsDirty := t.ids
 	t.reset()
 	t.mu.Unlock()
@@ -409,6 +421,9 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	for id := range maps {
 		recs = append(recs, k.maps.record(k, id))
+	}
+	for ino := range locks {
+		recs = append(recs, k.lockRecordLocked(ino))
 	}
 	// Building may have assigned ids.
 	t.mu.Lock()

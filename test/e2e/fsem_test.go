@@ -54,3 +54,5 @@ func TestFsemPermissions(t *testing.T) { runFsem(t, "perm") }
 func TestFsemErrnos(t *testing.T) { runFsem(t, "errno") }
 
 func TestFsemFifos(t *testing.T) { runFsem(t, "fifo") }
+
+func TestFsemLocks(t *testing.T) { runFsem(t, "lock") }
