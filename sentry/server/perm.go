@@ -167,9 +167,21 @@ func (cr creds) newFileOwner(dir fileAttrs, mode uint32) (uid, gid, m uint32) {
 // dentries keep the mode, owner and group of their last stat, walk or
 // change made through this server (another sentry sharing the gofer may
 // have changed them since: the same coherence as the dentry cache);
-// synthesized files are root's.
+// synthesized files are root's, except that a /proc/<pid> directory and
+// what is in it belong to the process's euid and egid, as on Linux (a
+// non-root process may search its own /proc/self/fd).
 func (v *vfs) attrsOf(d *dentry) fileAttrs {
-	if d.kind != dkGofer {
+	switch d.kind {
+	case dkGofer:
+	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
+		a := fileAttrs{mode: d.mode}
+		v.k.mu.Lock()
+		if p := v.k.procs[d.pid]; p != nil {
+			a.uid, a.gid = p.creds.euid, p.creds.egid
+		}
+		v.k.mu.Unlock()
+		return a
+	default:
 		return fileAttrs{mode: d.mode}
 	}
 	v.mu.Lock()

@@ -175,6 +175,8 @@ func TestPermissionChecksAsUser(t *testing.T) {
 			t.Errorf("%s: owner %d:%d mode %v, want 1000:4000 %v", c.name, st.Uid, st.Gid, fi.Mode(), c.mode)
 		}
 	}
+	// /proc/self/fd (0500) is the process's own.
+	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/proc/self/fd"), unix.O_RDONLY|unix.O_DIRECTORY, 0)))
 	// Writing one's own setuid file clears the bit.
 	fd = e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sgid/f"), unix.O_WRONLY, 0)
 	e.ok(1, unix.SYS_FCHMOD, uint64(fd), 04755)
