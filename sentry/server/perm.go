@@ -278,3 +278,17 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 	}
 	return nil
 }
+
+// mayHardlink reports whether the process may make a new link to a file
+// with attributes a. The sandbox behaves as Linux with
+// fs.protected_hardlinks=1 (most distributions' default): the owner or a
+// holder of CAP_FOWNER may link anything; others only a regular file
+// that is not set-user-ID nor executable set-group-ID and that they may
+// read and write (Linux's may_linkat).
+func (cr creds) mayHardlink(a fileAttrs) bool {
+	if cr.ownerOrCapable(a) {
+		return true
+	}
+	return a.mode&unix.S_IFMT == unix.S_IFREG && a.mode&unix.S_ISUID == 0 &&
+		a.mode&(unix.S_ISGID|unix.S_IXGRP) != unix.S_ISGID|unix.S_IXGRP && cr.permits(a, permRead|permWrite)
+}

@@ -69,6 +69,10 @@ func TestOwnershipRules(t *testing.T) {
 		{"chgrp own file to another group", u.mayChown(file, -1, 3000), false},
 		{"chgrp another's file to its own group", u.mayChown(rootFile, -1, 0), false},
 		{"root chowns anything", user(0, 0).mayChown(file, 5, 5), true},
+		{"hardlink own file", u.mayHardlink(file), true},
+		{"hardlink root's read-only file", u.mayHardlink(rootFile), false},
+		{"hardlink root's 0666 file", u.mayHardlink(fileAttrs{unix.S_IFREG | 0666, 0, 0}), true},
+		{"hardlink root's 0666 setuid file", u.mayHardlink(fileAttrs{unix.S_IFREG | 04666, 0, 0}), false},
 		{"owner or capable: owner", u.ownerOrCapable(file), true},
 		{"owner or capable: other", u.ownerOrCapable(rootFile), false},
 	} {
