@@ -104,3 +104,22 @@ func TestFsemLocksAcrossServerKill(t *testing.T) {
 	}
 	compare(t, want, got)
 }
+
+// TestFsemGNULsAndCp: GNU ls -l and cp -a ask for xattrs and ACLs of
+// every file; with ENOTSUP they print nothing about them.
+func TestFsemGNULsAndCp(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, tool := range []string{"/bin/ls", "/bin/cp"} {
+		if _, err := os.Stat(tool); err != nil {
+			t.Fatalf("GNU coreutils (%s) is required: %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	got := tu.Sandbox(t, timeout, dir, "", nil, "/bin/sh", "-c", "/bin/ls -l f >/dev/null && /bin/cp -a f g && /bin/ls -l g | cut -c1-10")
+	if got.ExitCode != 0 || got.Stderr != "" || got.Stdout != "-rw-r-----\n" {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, got.Stderr)
+	}
+}
