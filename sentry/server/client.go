@@ -58,6 +58,11 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
+	procQ procQueries
+	// clocks are the application's clocks (Hello.clocks), for timers.
+	// Immutable.
+	clocks appClocks
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -137,6 +142,7 @@ func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
 		procs:   make(map[int32]*process),
 		threads: make(map[int32]*thread),
 		trk:     newStateTracker(),
+		clocks:  newAppClocks(hello.Clocks),
 	}
 	k.locks = newLockTable(k.trk)
 	k.dur.init()
@@ -190,6 +196,7 @@ func (k *clientState) destroy() {
 	var d deferred
 	for _, p := range k.procs {
 		p.exiting = true
+		k.deleteTimersLocked(p, true)
 		if p.fds != nil {
 			k.dropFDTableLocked(p.fds, &d)
 			p.fds = nil
@@ -224,15 +231,6 @@ func (k *clientState) destroy() {
 	k.log.Debug("client state freed")
 }
 
-func (k *clientState) isDone() bool {
-	select {
-	case <-k.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // enqueue routes a call: Start and file-mapping calls run on their own
 // goroutine; a thread's calls run in order on that thread's worker, which
 // for a call in inlineSyscalls arriving while the thread has nothing
@@ -255,7 +253,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -423,6 +421,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.start(call.Seq, op.Start, r)
 	case *sentrypb.Call_PageRead:
 		err = k.pageRead(op.PageRead, r)
+	case *sentrypb.Call_PageWrite:
+		err = k.pageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
 			k.maps.release(op.FileRelease.FileIds)
@@ -432,6 +432,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.restore(op.Restore, r)
 	case *sentrypb.Call_Rewrite:
 		err = k.rewrite(op.Rewrite, r)
+	case *sentrypb.Call_Kill:
+		err = k.killFromOutside(op.Kill)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))

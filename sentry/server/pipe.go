@@ -55,7 +55,6 @@ type pipe struct {
 // pipeEnd is one end of a pipe, backing one open file description: it
 // reads, writes, or (a FIFO opened O_RDWR) both. Immutable.
 type pipeEnd struct {
-	fileBase
 	p             *pipe
 	reads, writes bool
 }

@@ -26,6 +26,7 @@ type restoreSet struct {
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
+	timers  []*sentrypb.TimerState
 	maxID   uint64
 }
 
@@ -106,6 +107,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.writes = append(s.writes, v.Write)
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
+		case *sentrypb.StateRecord_Timer:
+			if !validTimerState(v.Timer) {
+				return nil, bad(rec, "bad timer")
+			}
+			s.timers = append(s.timers, v.Timer)
 		case *sentrypb.StateRecord_Lock:
 			l := v.Lock
 			if l == nil {
@@ -156,6 +162,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	rc, err := k.restoreProcsLocked(s)
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
+	}
+	var timers []restoredTimer
+	if err == nil {
+		timers = k.restoreTimersLocked(s.timers)
 	}
 	k.mu.Unlock()
 	if err != nil {
@@ -302,9 +312,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	k.trk.mu.Unlock()
+	// Timers last: an expiration from now on is reported normally.
+	armRestoredTimers(timers)
 
 	k.log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
-		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "lost", lost)
+		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
 	r.Ret = int64(lost)
 	return nil
 }
@@ -349,7 +361,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
 			p.creds.groups = slices.Clone(ps.Groups)
 		}
-		p.comm, p.argv = ps.Comm, ps.Argv
+		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
 			if k.init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
@@ -603,10 +615,15 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
 }
 
-// restoreMapped reopens a mapped file read-only.
+// restoreMapped reopens a mapped file: read-only, or read-write when the
+// client maps it shared and writable (PageWrite writes through it).
 func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
+	acc := uint32(unix.O_RDONLY)
+	if m.Writable {
+		acc = unix.O_RDWR
+	}
 	if h, st, err := k.reopenHandle(m.FileHandle); err == nil {
-		return k.openHandleForRead(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle))
+		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -615,7 +632,14 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openForRead(d)
+	if d.kind != dkGofer {
+		return nil, nil, unix.EACCES
+	}
+	h, _, fh, err := k.vfs.freshHandle(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k.openHandleMode(h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored

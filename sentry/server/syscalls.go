@@ -41,6 +41,15 @@ func init() {
 		unix.SYS_SELECT:     sysSelect,
 		unix.SYS_PSELECT6:   sysSelect,
 
+		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
+		unix.SYS_EVENTFD:       sysEventfd,
+		unix.SYS_EVENTFD2:      sysEventfd,
+		unix.SYS_EPOLL_CREATE:  sysEpollCreate,
+		unix.SYS_EPOLL_CREATE1: sysEpollCreate,
+		unix.SYS_EPOLL_CTL:     sysEpollCtl,
+		unix.SYS_EPOLL_WAIT:    sysEpollWait,
+		unix.SYS_EPOLL_PWAIT:   sysEpollWait,
+
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,
 		unix.SYS_OPENAT:     sysOpenat,
@@ -143,5 +152,15 @@ func init() {
 		unix.SYS_SETFSGID:        sysSetfsuid,
 		unix.SYS_GETGROUPS:       sysGetgroups,
 		unix.SYS_SETGROUPS:       sysSetgroups,
+
+		// Timers (timers.go).
+		unix.SYS_ALARM:            sysAlarm,
+		unix.SYS_SETITIMER:        sysSetitimer,
+		unix.SYS_GETITIMER:        sysGetitimer,
+		unix.SYS_TIMER_CREATE:     sysTimerCreate,
+		unix.SYS_TIMER_SETTIME:    sysTimerSettime,
+		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
+		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
+		unix.SYS_TIMER_DELETE:     sysTimerDelete,
 	}
 }

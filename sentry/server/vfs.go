@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
 // maxSymlinkHops is Linux's MAXSYMLINKS.
@@ -19,19 +20,23 @@ const maxSymlinkHops = 40
 type dentryKind int
 
 const (
-	dkGofer     dentryKind = iota // a file served by the gofer
-	dkDevDir                      // /dev
-	dkDev                         // /dev/null etc.
-	dkDevTty                      // /dev/tty
-	dkLink                        // a synthesized symlink with a fixed target
-	dkProcDir                     // /proc
-	dkProcSelf                    // /proc/self, /proc/thread-self
-	dkProcPid                     // /proc/<pid>
-	dkProcCwd                     // /proc/<pid>/cwd (magic link)
-	dkProcExe                     // /proc/<pid>/exe (magic link)
-	dkProcFdDir                   // /proc/<pid>/fd
-	dkProcFd                      // /proc/<pid>/fd/<n> (magic link)
-	dkProcFile                    // /proc/<pid>/cmdline, /proc/<pid>/comm, ...
+	dkGofer         dentryKind = iota // a file served by the gofer
+	dkDevDir                          // /dev
+	dkDev                             // /dev/null etc.
+	dkDevTty                          // /dev/tty
+	dkLink                            // a synthesized symlink with a fixed target
+	dkProcDir                         // /proc
+	dkProcSelf                        // /proc/self, /proc/thread-self
+	dkProcPid                         // /proc/<pid>
+	dkProcCwd                         // /proc/<pid>/cwd (magic link)
+	dkProcExe                         // /proc/<pid>/exe (magic link)
+	dkProcFdDir                       // /proc/<pid>/fd
+	dkProcFd                          // /proc/<pid>/fd/<n> (magic link)
+	dkProcFile                        // a file of package procfs (meminfo, <pid>/stat, ...)
+	dkProcSubdir                      // a directory of package procfs (sys/, task/<tid>/)
+	dkProcTaskDir                     // /proc/<pid>/task
+	dkProcFdInfoDir                   // /proc/<pid>/fdinfo
+	dkProcFdInfo                      // /proc/<pid>/fdinfo/<n>
 )
 
 // dentry is a node of the client's file tree. Gofer dentries are cached
@@ -47,9 +52,13 @@ type dentry struct {
 	dev  devKind
 	pid  int32
 	fd   int32
-	// link is the target of a dkLink; procName names a dkProcFile.
-	link     string
-	procName string
+	// link is the target of a dkLink. procName is the path of a
+	// dkProcFile or dkProcSubdir in procfs table procScope, for thread
+	// tid (procfs.Task) of process pid.
+	link      string
+	procName  string
+	procScope procfs.Scope
+	tid       int32
 
 	// Protected by vfs.mu:
 	// handle is the dentry's gofer handle (dkGofer), or 0 until a
@@ -88,8 +97,10 @@ func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
 // /proc synthesized over it.
 type vfs struct {
 	k *clientState
-	// root, dev and proc are immutable after newVFS.
+	// root, dev and proc are immutable after newVFS, and so is rootDev,
+	// the root's device number (for /proc/<pid>/mountinfo).
 	root, dev, proc *dentry
+	rootDev         uint64
 
 	// mu protects the dentry tree (see dentry) and the handle cache. It
 	// is a leaf lock, never held across a gofer RPC.
@@ -111,7 +122,7 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err := goferErr("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
-	v := &vfs{k: k}
+	v := &vfs{k: k, rootDev: r.Stat.Dev}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.root.parent = v.root

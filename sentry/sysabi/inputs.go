@@ -64,14 +64,17 @@ func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
 
 // Sizes of Linux structures read by forwarded calls.
 const (
-	sizeofSigaction = 32  // kernel struct sigaction on amd64
-	sizeofSiginfo   = 128 // siginfo_t
-	sizeofTimespec  = 16
-	sizeofTimeval   = 16
-	sizeofFlock     = 32
-	sizeofEpollEvt  = 12
-	sizeofPollfd    = 8
-	sizeofOpenHow   = 24
+	sizeofSigaction  = 32  // kernel struct sigaction on amd64
+	sizeofSiginfo    = 128 // siginfo_t
+	sizeofTimespec   = 16
+	sizeofTimeval    = 16
+	sizeofFlock      = 32
+	sizeofEpollEvt   = 12
+	sizeofPollfd     = 8
+	sizeofOpenHow    = 24
+	sizeofItimerval  = 32
+	sizeofSigevent   = 64
+	sizeofItimerspec = 32
 )
 
 // inputSpecs lists, for every forwarded system call that reads application
@@ -164,6 +167,9 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_LREMOVEXATTR:    {str(0), str(1)},
 	unix.SYS_FREMOVEXATTR:    {str(1)},
 	unix.SYS_WAIT4:           nil,
+	unix.SYS_SETITIMER:       {fixed(1, sizeofItimerval)},
+	unix.SYS_TIMER_CREATE:    {fixed(1, sizeofSigevent)},
+	unix.SYS_TIMER_SETTIME:   {fixed(2, sizeofItimerspec)},
 	unix.SYS_WAITID:          nil,
 }
 
