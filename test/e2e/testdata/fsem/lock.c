@@ -152,9 +152,10 @@ int main(void) {
 	read(pfd[0], &c, 1);
 	usleep(200000);
 	printf("parent unlocks\n");
-	T(lk(fd, F_SETLK, F_UNLCK, 0, 1));
+	long unlocked = lk(fd, F_SETLK, F_UNLCK, 0, 1);
 	int st;
-	waitpid(child, &st, 0);
+	waitpid(child, &st, 0); /* the child prints first */
+	T(unlocked);
 
 	/* Deadlock: the child holds 10, waits for 0; the parent holds 0
 	 * and asks for 10. */
@@ -171,8 +172,9 @@ int main(void) {
 	read(pfd[0], &c, 1);
 	usleep(200000);
 	T(lk(fd, F_SETLKW, F_WRLCK, 10, 1));
-	T(lk(fd, F_SETLK, F_UNLCK, 0, 0));
+	unlocked = lk(fd, F_SETLK, F_UNLCK, 0, 0);
 	waitpid(child, &st, 0);
+	T(unlocked);
 
 	/* An interrupted wait: EINTR without SA_RESTART. */
 	struct sigaction sa = {0};
