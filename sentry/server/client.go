@@ -52,6 +52,8 @@ type clientState struct {
 	maps mappingTable
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
+	// locks holds the advisory file locks (locks.go). Immutable pointer.
+	locks *lockTable
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
@@ -142,6 +144,7 @@ func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
 		trk:     newStateTracker(),
 		clocks:  newAppClocks(hello.Clocks),
 	}
+	k.locks = newLockTable(k.trk)
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {

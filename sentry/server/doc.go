@@ -28,6 +28,9 @@
 //     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - advisory locks: POSIX record locks owned by fd tables, OFD and
+//     flock locks owned by open file descriptions, blocking waits and
+//     deadlock detection (locks.go), reported as lock/<ino> records;
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
@@ -117,6 +120,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	        lockTable.mu         (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu

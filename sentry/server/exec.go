@@ -763,7 +763,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	}
 	p.pgid, p.sid = p.pid, p.pid
 	p.creds = rootCreds(st.Uid, st.Gid)
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, k.locks)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)

@@ -25,7 +25,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 		tb.Fatal(err)
 	}
 	p.pgid, p.sid = 1, 1
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, nil)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: 022}
 	p.sig = &sigHandlers{}
 	k.init = p

@@ -495,26 +495,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		f.changed()
 		return 0, nil
-	case unix.F_GETLK, fOFDGetlk:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		binary.LittleEndian.PutUint16(b[0:], unix.F_UNLCK)
-		return 0, c.mem.CopyOut(c.args[2], b)
-	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		typ := binary.LittleEndian.Uint16(b[0:])
-		if typ != unix.F_RDLCK && typ != unix.F_WRLCK && typ != unix.F_UNLCK {
-			return 0, unix.EINVAL
-		}
-		if (typ == unix.F_RDLCK && !f.readable()) || (typ == unix.F_WRLCK && !f.writable()) {
-			return 0, unix.EBADF
-		}
-		return 0, nil
+	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		return c.fcntlLock(f, cmd)
 	case unix.F_GETPIPE_SZ:
 		if _, ok := f.impl.(*pipeEnd); !ok {
 			return 0, unix.EBADF
