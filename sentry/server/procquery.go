@@ -179,14 +179,18 @@ func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 
 // Maps asks the client for pid's VMAs and names the server files they map
 // by their current path.
-func (s procSource) Maps(pid int32) ([]procfs.Mapping, error) {
-	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MAPS, Pid: pid})
+func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
+	kind := sentrypb.ProcQuery_MAPS
+	if smaps {
+		kind = sentrypb.ProcQuery_SMAPS
+	}
+	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]procfs.Mapping, 0, len(a.Maps))
 	for _, v := range a.Maps {
-		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name}
+		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
 		if v.FileId != 0 {
 			s.k.maps.mu.Lock()
 			mf := s.k.maps.byID[v.FileId]

@@ -66,9 +66,9 @@ func TestProcQueryAnswered(t *testing.T) {
 			return &sentrypb.ProcAnswer{Machine: &sentrypb.MachineInfo{MemTotal: 1 << 30, Cpus: 1, Release: "6.1.0"}}
 		case sentrypb.ProcQuery_TASKS:
 			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 1, Blocked: blocked.Load(), Comm: "renamed"}}}
-		case sentrypb.ProcQuery_MAPS:
+		case sentrypb.ProcQuery_MAPS, sentrypb.ProcQuery_SMAPS:
 			return &sentrypb.ProcAnswer{Maps: []*sentrypb.VMA{
-				{Start: 0x400000, End: 0x401000, Perms: 5, FileId: imageID},
+				{Start: 0x400000, End: 0x401000, Perms: 5, FileId: imageID, Smaps: "Size: 4 kB\n"},
 				{Start: 0x7ff000, End: 0x800000, Perms: 6, Name: "[stack]"},
 			}}
 		}
@@ -87,6 +87,7 @@ func TestProcQueryAnswered(t *testing.T) {
 		// The client reports the thread blocked in a local wait.
 		{"/proc/1/stat", `^1 \(renamed\) S `, true},
 		{"/proc/1/task/1/status", `(?s)^Name:\trenamed\n.*State:\tS \(sleeping\)\n`, true},
+		{"/proc/1/smaps", `^00400000-00401000 r-xp 00000000 [0-9a-f]+:[0-9a-f]+ [1-9]\d* +/bin/busybox\nSize: 4 kB\n007ff000-00800000 rw-p 00000000 00:00 0 +\[stack\]\n$`, false},
 	} {
 		blocked.Store(c.blocked)
 		got, errno := readProc(e, 1, c.path)
@@ -144,7 +145,7 @@ func TestProcTree(t *testing.T) {
 	for _, c := range []struct{ dir, want string }{
 		{"/proc/sys", "fs kernel vm"},
 		{"/proc/self/task", "1"},
-		{"/proc/1/task/1", "cmdline comm environ maps stat status"},
+		{"/proc/1/task/1", "cmdline comm environ maps smaps stat status"},
 		{"/proc/self/fdinfo", "0 1 2 3"}, // 3: the directory being listed
 	} {
 		if got := list(c.dir); got != c.want {

@@ -20,8 +20,9 @@ type Source interface {
 	// Counts returns the number of processes, of runnable threads and of
 	// threads, and the last PID handed out.
 	Counts() (procs, running, threads int, lastPID int32)
-	// Maps returns process pid's mappings (asked of the client).
-	Maps(pid int32) ([]Mapping, error)
+	// Maps returns process pid's mappings (asked of the client), with
+	// their smaps lines if smaps.
+	Maps(pid int32, smaps bool) ([]Mapping, error)
 	// Mounts returns the mount namespace.
 	Mounts() []Mount
 	// SetComm renames thread tid of process pid.
@@ -63,6 +64,8 @@ type Mapping struct {
 	Offset   uint64
 	Dev, Ino uint64
 	Path     string
+	// Smaps are the smaps lines after the header (when asked for).
+	Smaps string
 }
 
 // Mount is one mount of the namespace.
@@ -152,6 +155,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"comm":      {mode: 0644, gen: genComm, write: writeComm},
 		"environ":   {mode: 0400, gen: genEnviron},
 		"maps":      {gen: genMaps},
+		"smaps":     {gen: genSmaps},
 		"mountinfo": {gen: genMountinfo},
 		"mounts":    {gen: genMounts},
 		"stat":      {gen: genPidStat},
@@ -162,6 +166,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"comm":    {mode: 0644, gen: genComm, write: writeComm},
 		"environ": {mode: 0400, gen: genEnviron},
 		"maps":    {gen: genMaps},
+		"smaps":   {gen: genSmaps},
 		"stat":    {gen: genPidStat},
 		"status":  {gen: genStatus},
 	},

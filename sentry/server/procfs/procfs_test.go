@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,11 +42,18 @@ func (f *fakeSource) Process(pid int32, threads bool) (*Process, error) {
 
 func (f *fakeSource) Counts() (int, int, int, int32) { return 3, 1, 4, 42 }
 
-func (f *fakeSource) Maps(pid int32) ([]Mapping, error) {
+func (f *fakeSource) Maps(pid int32, smaps bool) ([]Mapping, error) {
 	if f.noClient {
 		return nil, unix.EIO
 	}
-	return f.maps, nil
+	var out []Mapping
+	for _, m := range f.maps {
+		if smaps {
+			m.Smaps = fmt.Sprintf("Size: %d kB\n", (m.End-m.Start)/1024)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 func (f *fakeSource) Mounts() []Mount {
@@ -121,6 +129,9 @@ func TestGenerate(t *testing.T) {
 		{PID, "maps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99                                 /bin/prog\n" +
 			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0                          /dev/zero \\(deleted\\)\n" +
 			"00500000-00502000 rw-p 00000000 00:00 0 \n$"},
+		{PID, "smaps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99 +/bin/prog\nSize: 4 kB\n" +
+			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0 +/dev/zero \\(deleted\\)\nSize: 4 kB\n" +
+			"00500000-00502000 rw-p 00000000 00:00 0 \nSize: 8 kB\n$"},
 		{PID, "mounts", 1, 0, "^gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid 0 0\n$"},
 		{PID, "mountinfo", 1, 0, "^1 0 254:1 / / rw,relatime - gofer gofer rw\n2 1 0:14 / /proc rw,nosuid - proc proc rw\n$"},
 	} {

@@ -272,8 +272,14 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 
 // genMaps follows fs/proc/task_mmu.c:show_map_vma: the path starts at
 // column 74.
-func genMaps(src Source, pid, _ int32) ([]byte, error) {
-	ms, err := src.Maps(pid)
+func genMaps(src Source, pid, _ int32) ([]byte, error) { return renderMaps(src, pid, false) }
+
+// genSmaps is maps with each VMA's smaps lines (the client's mm computes
+// them).
+func genSmaps(src Source, pid, _ int32) ([]byte, error) { return renderMaps(src, pid, true) }
+
+func renderMaps(src Source, pid int32, smaps bool) ([]byte, error) {
+	ms, err := src.Maps(pid, smaps)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +306,9 @@ func genMaps(src Source, pid, _ int32) ([]byte, error) {
 			b.WriteString(m.Path)
 		}
 		b.WriteByte('\n')
+		if smaps {
+			b.WriteString(m.Smaps)
+		}
 	}
 	return b.Bytes(), nil
 }
