@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -140,18 +141,25 @@ func (c *client) machineInfo() *pb.MachineInfo {
 			m.AppMemory = u
 		}
 	}
-	var b bytes.Buffer
-	fs := cpuid.HostFeatureSet()
-	for i := uint(0); i < uint(m.Cpus); i++ {
-		fs.WriteCPUInfoTo(i, uint(m.Cpus), &b)
-	}
-	m.Cpuinfo = b.String()
+	m.Cpuinfo = cpuInfo()
 	u := c.utsName()
 	m.Release = cstr(u.Release[:])
 	m.Version = cstr(u.Version[:])
 	m.Hostname = cstr(u.Nodename[:])
 	return m
 }
+
+// cpuInfo is /proc/cpuinfo of this machine, as gVisor's cpuid package
+// describes its CPUs (computed once: it does not change).
+var cpuInfo = sync.OnceValue(func() string {
+	var b bytes.Buffer
+	n := uint(runtime.NumCPU())
+	fs := cpuid.HostFeatureSet()
+	for i := uint(0); i < n; i++ {
+		fs.WriteCPUInfoTo(i, n, &b)
+	}
+	return b.String()
+})
 
 // hostMemAvailable reads MemAvailable from this machine's /proc/meminfo
 // (sysinfo(2) lacks it), or returns fallback.
