@@ -142,8 +142,8 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		if sleeping[t.TID] || ta.GetBlocked() {
 			t.State = 'S'
 		}
-		if ta.GetComm() != "" {
-			t.Comm = ta.Comm
+		if c := ta.GetComm(); c != "" {
+			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
 		}
 	}
 	leader := 0

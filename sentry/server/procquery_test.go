@@ -173,3 +173,30 @@ func TestProcTree(t *testing.T) {
 	e.fails(unix.EACCES, 1, unix.SYS_OPEN, m.str("/proc/sys/kernel/pid_max"), unix.O_WRONLY, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_OPEN, m.str("/proc/self/stat"), unix.O_RDWR, 0)
 }
+
+// TestProcQueryBadAnswers: answers a client makes up get errnos or are
+// dropped, never a panic.
+func TestProcQueryBadAnswers(t *testing.T) {
+	e := started(t)
+	for _, id := range []uint64{0, 1, 1 << 63} {
+		e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_ProcAnswer{ProcAnswer: &sentrypb.ProcAnswer{Id: id}}})
+	}
+	answerProcQueries(e, func(q *sentrypb.ProcQuery) *sentrypb.ProcAnswer {
+		switch q.Kind {
+		case sentrypb.ProcQuery_MAPS:
+			return &sentrypb.ProcAnswer{Maps: []*sentrypb.VMA{{Start: 0x2000, End: 0x1000, FileId: 9999, Perms: 0xffff}}}
+		case sentrypb.ProcQuery_TASKS:
+			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 77, Blocked: true}, {Tid: 1, Comm: strings.Repeat("x", 100)}}}
+		}
+		return &sentrypb.ProcAnswer{} // MACHINE without MachineInfo
+	})
+	if _, errno := readProc(e, 1, "/proc/meminfo"); errno != unix.EIO {
+		t.Errorf("meminfo from an empty answer: %v, want EIO", errno)
+	}
+	if got, errno := readProc(e, 1, "/proc/self/maps"); errno != 0 || got != "00002000-00001000 rwxp 00000000 00:00 0 \n" {
+		t.Errorf("maps = %q, %v", got, errno)
+	}
+	if got, errno := readProc(e, 1, "/proc/self/stat"); errno != 0 || !strings.HasPrefix(got, "1 ("+strings.Repeat("x", 15)+") R ") {
+		t.Errorf("stat = %q, %v", got, errno)
+	}
+}
