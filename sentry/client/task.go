@@ -46,6 +46,9 @@ type process struct {
 	dumpable uint64
 	// noNewPrivs is prctl(PR_GET_NO_NEW_PRIVS). Protected by mu.
 	noNewPrivs bool
+	// timerOverrun is the overrun of the last delivered signal of each
+	// POSIX timer (timers.go). Protected by mu.
+	timerOverrun map[linux.TimerID]int32
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -171,7 +174,18 @@ func (c *client) newTask(tid int32, proc *process) *task {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	proc := newProcess(plan.Tid, defaultLimits(), creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	ls := defaultLimits()
+	for _, r := range c.cfg.Rlimits {
+		lt, ok := limits.FromLinuxResource[r.Resource]
+		if !ok {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
+		}
+		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
+		}
+	}
+	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	proc.noNewPrivs = c.cfg.NoNewPrivileges
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()

@@ -44,7 +44,6 @@ type fileImpl interface {
 // fileBase provides defaults for fileImpl methods.
 type fileBase struct{}
 
-func (fileBase) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
 func (fileBase) write(*syscallCtx, *file, []byte, int64) (int, error) {
 	return 0, unix.EINVAL
 }

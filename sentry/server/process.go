@@ -13,14 +13,17 @@ const (
 	maxThreads = 4096
 )
 
-// creds are a process's credentials.
+// creds are a process's credentials (see perm.go for what they permit).
 type creds struct {
 	ruid, euid, suid, fsuid uint32
 	rgid, egid, sgid, fsgid uint32
+	// groups are the supplementary groups. setgroups replaces the slice;
+	// it is never changed in place, so copies of creds may share it.
+	groups []uint32
 }
 
 func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid}
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil}
 }
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
@@ -92,6 +95,10 @@ type process struct {
 	// argv and env are the command line and environment of the last exec
 	// (for /proc/<pid>/cmdline and environ).
 	argv, env []string
+	// timers are the process's ITIMER_REAL (id itimerRealID) and POSIX
+	// timers (timers.go); nextTimerID is the next timer_create id.
+	timers      map[int32]*appTimer
+	nextTimerID int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -214,6 +221,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	p.exiting = true
 	p.exitStatus = status
 	k.trk.markProc(p)
+	k.deleteTimersLocked(p, true)
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status

@@ -83,6 +83,10 @@ type dentry struct {
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
+	// perm (the permission bits of the mode), uid and gid are the
+	// attributes permission checks use (dkGofer; see vfs.attrsOf), as
+	// last read from or set through the gofer.
+	perm, uid, gid uint32
 }
 
 func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
@@ -119,7 +123,8 @@ func newVFS(k *clientState) (*vfs, error) {
 		return nil, err
 	}
 	v := &vfs{k: k, rootDev: r.Stat.Dev}
-	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle}
+	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
+		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.root.parent = v.root
 	v.dev = &dentry{v: v, kind: dkDevDir, mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.root, name: "dev"}
 	v.proc = &dentry{v: v, kind: dkProcDir, mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.root, name: "proc"}
@@ -233,6 +238,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		d.fh = wf.Handle.FileHandle
 	}
 	v.mu.Unlock()
+	v.noteAttrs(d, wf.Stat)
 	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
 }
 
@@ -282,13 +288,15 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *dentry {
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
+		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
 		v.mu.Unlock()
 		if h != 0 {
 			releaseHandles(v.k, []uint64{h})
 		}
 		return ch
 	}
-	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name}
+	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
+		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
 		old.deleted = true
@@ -430,6 +438,7 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if err := goferErr("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
+	v.noteAttrs(d, r.Stat)
 	return r.Stat, nil
 }
 
@@ -467,6 +476,9 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 		}
 		if !cur.isDir() {
 			return nil, unix.ENOTDIR
+		}
+		if err := c.maySearch(cur); err != nil {
+			return nil, err
 		}
 		switch name {
 		case ".":
