@@ -60,7 +60,8 @@ static void checkMaps(void) {
 		exit(1);
 	}
 	void *a = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (a == MAP_FAILED) {
+	void *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (a == MAP_FAILED || s == MAP_FAILED) {
 		perror("mmap");
 		exit(1);
 	}
@@ -68,7 +69,7 @@ static void checkMaps(void) {
 	readfile("/proc/self/maps", maps, sizeof maps);
 	struct stat st;
 	fstat(fd, &st);
-	int found = 0, inode = 0, perms = 0;
+	int found = 0, inode = 0, perms = 0, shared = 0;
 	for (char *line = strtok(maps, "\n"); line; line = strtok(NULL, "\n")) {
 		unsigned long start;
 		char pr[8];
@@ -80,12 +81,15 @@ static void checkMaps(void) {
 			inode = ino == (unsigned long long)st.st_ino;
 			perms = strcmp(pr, "r--p") == 0;
 		}
+		if (start == (unsigned long)s)
+			shared = strstr(line, path) != NULL && ino == (unsigned long long)st.st_ino && strcmp(pr, "rw-s") == 0;
 	}
-	printf("maps: path %d inode %d perms %d\n", found, inode, perms);
+	printf("maps: path %d inode %d perms %d shared %d\n", found, inode, perms, shared);
 	// The stack and the path column (74) as Linux formats them.
 	readfile("/proc/self/maps", maps, sizeof maps);
 	printf("maps: [stack] %d\n", strstr(maps, "[stack]") != NULL);
 	munmap(a, 4096);
+	munmap(s, 4096);
 	unlink(path);
 	close(fd);
 }
