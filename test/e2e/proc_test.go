@@ -58,6 +58,18 @@ func TestProcShell(t *testing.T) {
 	}
 }
 
+// TestProcTools runs everyday tools that read /proc (GNU grep, diff and
+// m4 read /proc/self/maps; procps reads /proc/<pid>/stat, meminfo,
+// uptime) and compares what is deterministic with native.
+func TestProcTools(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `echo abc | grep b; printf 'a\nb\n' > f1; printf 'a\nc\n' > f2; diff f1 f2; echo "define(X,1)X" | m4; ` +
+		`ps -o comm= -p $$; free | head -1 | wc -w; uptime | grep -c 'load average'; df / | tail -n +2 | wc -l; echo end`
+	want := tu.Run(t, timeout, t.TempDir(), "", "/bin/sh", "-c", script)
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, "/bin/sh", "-c", script)
+	compare(t, want, got)
+}
+
 // TestProcMounts checks the sandbox's mount table, which differs from the
 // host's: the gofer's root, /proc and /dev.
 func TestProcMounts(t *testing.T) {
