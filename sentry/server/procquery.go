@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"sync"
@@ -235,6 +236,15 @@ func (s procSource) SetComm(pid, tid int32, comm string) error {
 	}
 	_, err := k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
 	return err
+}
+
+// BootID derives the boot id from the client's id, which it keeps across
+// recoveries, so that it does not change when the server does.
+func (s procSource) BootID() [16]byte {
+	h := sha256.Sum256([]byte("boot_id\x00" + s.k.id))
+	var b [16]byte
+	copy(b[:], h[:])
+	return b
 }
 
 func (s procSource) Limits() procfs.Limits {

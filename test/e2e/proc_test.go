@@ -41,6 +41,7 @@ var procShellCases = []struct{ name, script string }{
 	{"sys", `cat /proc/sys/kernel/ostype; test $(cat /proc/sys/kernel/pid_max) -ge 32768 && echo pid_max; test $(cat /proc/sys/fs/pipe-max-size) -ge 65536 && echo pipe-max-size; wc -w < /proc/sys/kernel/threads-max; cat /proc/sys/vm/overcommit_memory`},
 	{"maps", `grep -c '\[stack\]' /proc/self/maps; head -1 /proc/self/maps | grep -c /busybox`},
 	{"smaps", `head -1 /proc/self/smaps | grep -c /busybox; for k in Size Rss Pss Private_Dirty Swap VmFlags; do grep -q "^$k:" /proc/self/smaps && echo $k; done`},
+	{"root and random", `readlink /proc/self/root; ls /proc/self/root/ | grep -c '^proc$'; wc -c < /proc/sys/kernel/random/uuid; wc -c < /proc/sys/kernel/random/boot_id; [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat /proc/sys/kernel/random/boot_id)" ] && echo stable; [ "$(cat /proc/sys/kernel/random/uuid)" != "$(cat /proc/sys/kernel/random/uuid)" ] && echo fresh`},
 	{"environ", `env -i FOO=bar A=b cat /proc/self/environ | tr '\0' '\n'`},
 	{"task", `ls /proc/self/task | wc -l; readlink /proc/thread-self | grep -c /task/; cat /proc/self/task/*/comm`},
 	{"comm", `echo -n renamed > /proc/self/comm; cat /proc/$$/comm; cat /proc/$$/task/$$/comm`},

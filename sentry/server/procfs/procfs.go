@@ -27,8 +27,10 @@ type Source interface {
 	Mounts() []Mount
 	// SetComm renames thread tid of process pid.
 	SetComm(pid, tid int32, comm string) error
-	// Limits gives the numbers /proc/sys reports.
+	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
+	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
+	BootID() [16]byte
 }
 
 // Process is one process.
@@ -149,6 +151,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/vm/overcommit_memory":     {gen: constant("0\n")},
 		"sys/vm/max_map_count":         {gen: constant("65530\n")},
 		"sys/kernel/yama/ptrace_scope": {gen: constant("0\n")},
+		"sys/kernel/random/boot_id":    {gen: genBootID},
+		"sys/kernel/random/uuid":       {gen: genUUID},
 	},
 	PID: {
 		"cmdline":   {gen: genCmdline},
@@ -158,8 +162,10 @@ var tables = map[Scope]map[string]fileSpec{
 		"smaps":     {gen: genSmaps},
 		"mountinfo": {gen: genMountinfo},
 		"mounts":    {gen: genMounts},
-		"stat":      {gen: genPidStat},
-		"status":    {gen: genStatus},
+		// The sandbox has no chroot: every process's root is /.
+		"root":   {kind: Link, target: "/"},
+		"stat":   {gen: genPidStat},
+		"status": {gen: genStatus},
 	},
 	Task: {
 		"cmdline": {gen: genCmdline},

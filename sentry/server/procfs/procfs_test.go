@@ -75,6 +75,8 @@ func (f *fakeSource) Limits() Limits {
 	return Limits{PIDMax: 4194304, ThreadsMax: 4096, PipeMaxSize: 65536, NrOpen: 1024}
 }
 
+func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
+
 func newFake() *fakeSource {
 	return &fakeSource{
 		machine: &sentrypb.MachineInfo{MemTotal: 8 << 30, MemFree: 4 << 30, MemAvailable: 6 << 30, AppMemory: 12 << 20,
@@ -115,6 +117,8 @@ func TestGenerate(t *testing.T) {
 		{Top, "sys/kernel/hostname", 0, 0, `^box\n$`},
 		{Top, "sys/kernel/ostype", 0, 0, `^Linux\n$`},
 		{Top, "sys/vm/overcommit_memory", 0, 0, `^0\n$`},
+		{Top, "sys/kernel/random/boot_id", 0, 0, `^ab000000-0000-4000-8000-0000000000cd\n$`},
+		{Top, "sys/kernel/random/uuid", 0, 0, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$`},
 		{PID, "cmdline", 1, 0, "^sh\x00-c\x00x\x00$"},
 		{PID, "cmdline", 7, 0, `^$`},
 		{PID, "environ", 1, 0, "^A=b\x00$"},

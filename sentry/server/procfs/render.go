@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +31,24 @@ func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int3
 		}
 		return []byte(f(m) + "\n"), nil
 	}
+}
+
+// formatUUID formats b as a version 4 UUID.
+func formatUUID(b [16]byte) []byte {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return []byte(fmt.Sprintf("%x-%x-%x-%x-%x\n", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+func genBootID(src Source, _, _ int32) ([]byte, error) { return formatUUID(src.BootID()), nil }
+
+// genUUID is a new random UUID at every read, as Linux's.
+func genUUID(Source, int32, int32) ([]byte, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("random uuid: %v: %w", err, unix.EIO)
+	}
+	return formatUUID(b), nil
 }
 
 func genCPUInfo(src Source, _, _ int32) ([]byte, error) {
