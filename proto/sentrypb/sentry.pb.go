@@ -2666,10 +2666,15 @@ type ProcAnswer struct {
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// errno is non-zero if the client could not answer (ESRCH: no such
 	// process on the client).
-	Errno         int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
-	Maps          []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
-	Tasks         []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	Machine       *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	Errno   int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
+	Maps    []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
+	Tasks   []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Machine *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	// vm_size, rss and max_rss are the process's address space size and
+	// resident set (current and peak), in bytes (TASKS).
+	VmSize        uint64 `protobuf:"varint,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
+	Rss           uint64 `protobuf:"varint,7,opt,name=rss,proto3" json:"rss,omitempty"`
+	MaxRss        uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2737,6 +2742,27 @@ func (x *ProcAnswer) GetMachine() *MachineInfo {
 		return x.Machine
 	}
 	return nil
+}
+
+func (x *ProcAnswer) GetVmSize() uint64 {
+	if x != nil {
+		return x.VmSize
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetRss() uint64 {
+	if x != nil {
+		return x.Rss
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetMaxRss() uint64 {
+	if x != nil {
+		return x.MaxRss
+	}
+	return 0
 }
 
 // VMA is one mapping of an address space, as /proc/<pid>/maps shows it.
@@ -5109,14 +5135,17 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
 	"\bSET_COMM\x10\x04\x12\t\n" +
-	"\x05SMAPS\x10\x05\"\xe4\x01\n" +
+	"\x05SMAPS\x10\x05\"\xa8\x02\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x121\n" +
 	"\x04maps\x18\x03 \x03(\v2\x1d.runscdecoupled.sentry.v1.VMAR\x04maps\x12<\n" +
 	"\x05tasks\x18\x04 \x03(\v2&.runscdecoupled.sentry.v1.TaskActivityR\x05tasks\x12?\n" +
-	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\"\xb6\x01\n" +
+	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\x12\x17\n" +
+	"\avm_size\x18\x06 \x01(\x04R\x06vmSize\x12\x10\n" +
+	"\x03rss\x18\a \x01(\x04R\x03rss\x12\x17\n" +
+	"\amax_rss\x18\b \x01(\x04R\x06maxRss\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +

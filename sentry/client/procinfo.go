@@ -61,10 +61,17 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		return &pb.ProcAnswer{Machine: c.machineInfo()}
 	case pb.ProcQuery_TASKS:
 		var a pb.ProcAnswer
+		var m *mm.MemoryManager
 		for _, t := range c.tasksOf(q.Pid) {
 			t.mu.Lock()
 			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name})
+			if m == nil {
+				m = t.mm
+			}
 			t.mu.Unlock()
+		}
+		if m != nil {
+			a.VmSize, a.Rss, a.MaxRss = m.VirtualMemorySize(), m.ResidentSetSize(), m.MaxResidentSetSize()
 		}
 		if len(a.Tasks) == 0 {
 			a.Errno = int32(unix.ESRCH)

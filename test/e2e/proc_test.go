@@ -42,6 +42,7 @@ var procShellCases = []struct{ name, script string }{
 	{"maps", `grep -c '\[stack\]' /proc/self/maps; head -1 /proc/self/maps | grep -c /busybox`},
 	{"smaps", `head -1 /proc/self/smaps | grep -c /busybox; for k in Size Rss Pss Private_Dirty Swap VmFlags; do grep -q "^$k:" /proc/self/smaps && echo $k; done`},
 	{"root and random", `readlink /proc/self/root; ls /proc/self/root/ | grep -c '^proc$'; wc -c < /proc/sys/kernel/random/uuid; wc -c < /proc/sys/kernel/random/boot_id; [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat /proc/sys/kernel/random/boot_id)" ] && echo stable; [ "$(cat /proc/sys/kernel/random/uuid)" != "$(cat /proc/sys/kernel/random/uuid)" ] && echo fresh`},
+	{"memory sizes", `awk '{print NF, ($1 > 0), ($2 > 0)}' /proc/self/statm; awk '/^Vm(Size|RSS):/ {print $1, ($2 > 0), $3}' /proc/self/status; awk '{print ($23 > 0), ($24 > 0)}' /proc/self/stat`},
 	{"environ", `env -i FOO=bar A=b cat /proc/self/environ | tr '\0' '\n'`},
 	{"task", `ls /proc/self/task | wc -l; readlink /proc/thread-self | grep -c /task/; cat /proc/self/task/*/comm`},
 	{"comm", `echo -n renamed > /proc/self/comm; cat /proc/$$/comm; cat /proc/$$/task/$$/comm`},

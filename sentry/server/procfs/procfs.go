@@ -48,6 +48,9 @@ type Process struct {
 	Umask      uint32
 	FDs        int
 	ExitSignal int32
+	// VMSize, RSS and MaxRSS are the address space's size and resident
+	// set, current and peak, in bytes (known when threads were asked for).
+	VMSize, RSS, MaxRSS uint64
 }
 
 // Thread is one thread.
@@ -162,6 +165,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"smaps":     {gen: genSmaps},
 		"mountinfo": {gen: genMountinfo},
 		"mounts":    {gen: genMounts},
+		"statm":     {gen: genStatm},
 		// The sandbox has no chroot: every process's root is /.
 		"root":   {kind: Link, target: "/"},
 		"stat":   {gen: genPidStat},
@@ -174,6 +178,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"maps":    {gen: genMaps},
 		"smaps":   {gen: genSmaps},
 		"stat":    {gen: genPidStat},
+		"statm":   {gen: genStatm},
 		"status":  {gen: genStatus},
 	},
 }

@@ -84,7 +84,8 @@ func newFake() *fakeSource {
 			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
 		procs: map[int32]*Process{
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
-				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S'}, {TID: 5, Comm: "worker", State: 'R'}}, ExitSignal: 17, FDs: 1024},
+				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S'}, {TID: 5, Comm: "worker", State: 'R'}}, ExitSignal: 17, FDs: 1024,
+				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
 		},
 		maps: []Mapping{
@@ -124,12 +125,14 @@ func TestGenerate(t *testing.T) {
 		{PID, "environ", 1, 0, "^A=b\x00$"},
 		{PID, "comm", 1, 0, `^sh\n$`},
 		{Task, "comm", 1, 5, `^worker\n$`},
-		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 0 0 0 18446744073709551615( 0){12} 17( 0){14}\n$`},
+		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
 		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 `},
 		{PID, "stat", 7, 0, `^7 \(dead\) Z 1 1 1 `},
 		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
 		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},
 		{PID, "status", 7, 0, `(?s)State:\tZ \(zombie\)\n`},
+		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
+		{PID, "statm", 1, 0, `^2048 256 0 0 0 0 0\n$`},
 		{PID, "maps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99                                 /bin/prog\n" +
 			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0                          /dev/zero \\(deleted\\)\n" +
 			"00500000-00502000 rw-p 00000000 00:00 0 \n$"},
