@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -80,5 +81,38 @@ func TestProcMounts(t *testing.T) {
 	want := "gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid 0 0\n--\n/ gofer\n/proc proc\n/dev tmpfs\n"
 	if got.Stdout != want || got.ExitCode != 0 {
 		t.Errorf("mounts: exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, strings.TrimSpace(got.Stderr))
+	}
+}
+
+// TestProcAcrossServerKill: what /proc shows survives kill -9 of the
+// server (the environment is in the replay log, thread names and states
+// are the client's).
+func TestProcAcrossServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	sockDir := t.TempDir()
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	b := tu.StartDaemon(t, sockDir, "b", "server", "--gofer", g.Target)
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ready")
+	// The application renames itself, then waits for the kill.
+	script := `echo -n renamed > /proc/self/comm; touch ` + marker + `; while [ -e ` + marker + ` ]; do sleep 0.05; done; ` +
+		`tr '\0' '\n' < /proc/$$/environ; cat /proc/$$/comm; sleep 100 & p=$!; sleep 0.3; cut -d' ' -f2,3 /proc/$p/stat; kill $p; grep -c '^MemTotal:' /proc/meminfo`
+	go func() {
+		for i := 0; i < 600; i++ {
+			if _, err := os.Stat(marker); err == nil {
+				a.Cmd.Process.Kill()
+				time.Sleep(300 * time.Millisecond)
+				os.Remove(marker)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	got := tu.Sandbox(t, timeout, dir, "", []string{"--server", a.Target + "," + b.Target},
+		tu.Busybox, "env", "-i", "FOO=bar", tu.Busybox, "sh", "-c", script)
+	want := "FOO=bar\nrenamed\n(sleep) S\n1\n"
+	if got.Stdout != want || got.ExitCode != 0 {
+		t.Errorf("after the kill: exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, got.Stderr)
 	}
 }
