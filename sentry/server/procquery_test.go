@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -199,4 +200,33 @@ func TestProcQueryBadAnswers(t *testing.T) {
 	if got, errno := readProc(e, 1, "/proc/self/stat"); errno != 0 || !strings.HasPrefix(got, "1 ("+strings.Repeat("x", 15)+") R ") {
 		t.Errorf("stat = %q, %v", got, errno)
 	}
+}
+
+// TestProcThreadDirs: a second thread has task/<tid>/ and, unlisted,
+// /proc/<tid>/.
+func TestProcThreadDirs(t *testing.T) {
+	e := started(t)
+	// A client that knows nothing: states come from the server.
+	answerProcQueries(e, func(*sentrypb.ProcQuery) *sentrypb.ProcAnswer {
+		return &sentrypb.ProcAnswer{Errno: int32(unix.ESRCH)}
+	})
+	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD
+	r := e.sys(1, unix.SYS_CLONE, flags, 0, 0, 0, 0)
+	if r.Errno != 0 {
+		t.Fatalf("clone: %v", unix.Errno(r.Errno))
+	}
+	tid := r.GetClone().GetChildTid()
+	if tid == 0 {
+		tid = int32(r.Ret)
+	}
+	for _, p := range []string{fmt.Sprintf("/proc/1/task/%d/stat", tid), fmt.Sprintf("/proc/%d/stat", tid)} {
+		got, errno := readProc(e, 1, p)
+		if errno != 0 || !strings.HasPrefix(got, fmt.Sprintf("%d (busybox) R 0 1 1 ", tid)) {
+			t.Errorf("%s = %q, %v", p, got, errno)
+		}
+	}
+	if got, errno := readProc(e, 1, "/proc/self/status"); errno != 0 || !strings.Contains(got, "\nThreads:\t2\n") {
+		t.Errorf("status = %q, %v", got, errno)
+	}
+	e.fails(unix.ENOENT, 1, unix.SYS_OPEN, e.mem.str("/proc/99/stat"), unix.O_RDONLY, 0)
 }
