@@ -38,6 +38,7 @@ func runDo(args []string) int {
 	tlsf.register(fs)
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
+	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
@@ -100,7 +101,7 @@ func runDo(args []string) int {
 			return failDo(fmt.Errorf("--server: no target"))
 		}
 	} else {
-		emb, err := startEmbedded(*root, common, log, embedOptions{})
+		emb, err := startEmbedded(*root, common, log, embedOptions{allowSetuid: *allowSetuid})
 		if err != nil {
 			return failDo(err)
 		}
@@ -188,6 +189,8 @@ type embedOptions struct {
 	// rootSetup, when set, is the gofer's --root-setup (mounts and a
 	// read-only root); the gofer then runs in a mount namespace of its own.
 	rootSetup string
+	// allowSetuid is the gofer's --allow-setuid.
+	allowSetuid bool
 }
 
 func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embedOptions) (*embedded, error) {
@@ -230,6 +233,9 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 	goferArgs := append([]string{"gofer", "--listen", goferSock, "--root", root}, logArgs()...)
 	if opts.rootSetup != "" {
 		goferArgs = append(goferArgs, "--root-setup", opts.rootSetup)
+	}
+	if opts.allowSetuid {
+		goferArgs = append(goferArgs, "--allow-setuid")
 	}
 	daemons := [][]string{
 		goferArgs,
