@@ -42,6 +42,8 @@ const (
 	ProcQuery_MACHINE ProcQuery_Kind = 3
 	// SET_COMM: set thread tid's name to comm (prctl PR_SET_NAME's).
 	ProcQuery_SET_COMM ProcQuery_Kind = 4
+	// SMAPS: like MAPS, with each VMA's smaps lines (VMA.smaps).
+	ProcQuery_SMAPS ProcQuery_Kind = 5
 )
 
 // Enum value maps for ProcQuery_Kind.
@@ -52,6 +54,7 @@ var (
 		2: "TASKS",
 		3: "MACHINE",
 		4: "SET_COMM",
+		5: "SMAPS",
 	}
 	ProcQuery_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -59,6 +62,7 @@ var (
 		"TASKS":            2,
 		"MACHINE":          3,
 		"SET_COMM":         4,
+		"SMAPS":            5,
 	}
 )
 
@@ -2662,10 +2666,15 @@ type ProcAnswer struct {
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// errno is non-zero if the client could not answer (ESRCH: no such
 	// process on the client).
-	Errno         int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
-	Maps          []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
-	Tasks         []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	Machine       *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	Errno   int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
+	Maps    []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
+	Tasks   []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Machine *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	// vm_size, rss and max_rss are the process's address space size and
+	// resident set (current and peak), in bytes (TASKS).
+	VmSize        uint64 `protobuf:"varint,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
+	Rss           uint64 `protobuf:"varint,7,opt,name=rss,proto3" json:"rss,omitempty"`
+	MaxRss        uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2735,6 +2744,27 @@ func (x *ProcAnswer) GetMachine() *MachineInfo {
 	return nil
 }
 
+func (x *ProcAnswer) GetVmSize() uint64 {
+	if x != nil {
+		return x.VmSize
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetRss() uint64 {
+	if x != nil {
+		return x.Rss
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetMaxRss() uint64 {
+	if x != nil {
+		return x.MaxRss
+	}
+	return 0
+}
+
 // VMA is one mapping of an address space, as /proc/<pid>/maps shows it.
 type VMA struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2747,8 +2777,11 @@ type VMA struct {
 	// file_id names a server file (ExecPlan image or MmapPlan) the VMA maps;
 	// 0 for anything else, which name then describes ("[stack]", "" for
 	// anonymous memory, "/dev/zero (deleted)" for shared anonymous memory).
-	FileId        uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
-	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	FileId uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Name   string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	// smaps are the lines /proc/<pid>/smaps shows after the VMA's header
+	// (Size:, Rss:, ... VmFlags:), for SMAPS.
+	Smaps         string `protobuf:"bytes,8,opt,name=smaps,proto3" json:"smaps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2828,6 +2861,13 @@ func (x *VMA) GetFileId() uint64 {
 func (x *VMA) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *VMA) GetSmaps() string {
+	if x != nil {
+		return x.Smaps
 	}
 	return ""
 }
@@ -5250,26 +5290,30 @@ const file_sentry_proto_rawDesc = "" +
 	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
 	"\n" +
 	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQueryB\x05\n" +
-	"\x03msg\"\xdf\x01\n" +
+	"\x03msg\"\xea\x01\n" +
 	"\tProcQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x10\n" +
 	"\x03tid\x18\x04 \x01(\x05R\x03tid\x12\x12\n" +
-	"\x04comm\x18\x05 \x01(\tR\x04comm\"L\n" +
+	"\x04comm\x18\x05 \x01(\tR\x04comm\"W\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04MAPS\x10\x01\x12\t\n" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
-	"\bSET_COMM\x10\x04\"\xe4\x01\n" +
+	"\bSET_COMM\x10\x04\x12\t\n" +
+	"\x05SMAPS\x10\x05\"\xa8\x02\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x121\n" +
 	"\x04maps\x18\x03 \x03(\v2\x1d.runscdecoupled.sentry.v1.VMAR\x04maps\x12<\n" +
 	"\x05tasks\x18\x04 \x03(\v2&.runscdecoupled.sentry.v1.TaskActivityR\x05tasks\x12?\n" +
-	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\"\xa0\x01\n" +
+	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\x12\x17\n" +
+	"\avm_size\x18\x06 \x01(\x04R\x06vmSize\x12\x10\n" +
+	"\x03rss\x18\a \x01(\x04R\x03rss\x12\x17\n" +
+	"\amax_rss\x18\b \x01(\x04R\x06maxRss\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +
@@ -5277,7 +5321,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x16\n" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
-	"\x04name\x18\a \x01(\tR\x04name\"N\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"N\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
