@@ -38,7 +38,7 @@ const (
 type taskKey struct{}
 
 // fileCache holds the client's copies of server files' pages, shared by
-// every process of this client (DESIGN §10: exec through a Mappable whose
+// every process of this client (measured: exec through a Mappable whose
 // pages are fetched once).
 type fileCache struct {
 	c  *client
@@ -212,8 +212,10 @@ func (f *serverFile) MappedName(ctx context.Context) string {
 	return fmt.Sprintf("server-file:%d", f.id)
 }
 
-// DeviceID implements memmap.MappingIdentity.DeviceID.
-func (f *serverFile) DeviceID() uint64 { return 0 }
+// DeviceID implements memmap.MappingIdentity.DeviceID. It marks the VMAs
+// of server files for ProcQuery MAPS (procinfo.go), which names them by
+// file id; the server shows the file's real device and inode.
+func (f *serverFile) DeviceID() uint64 { return serverFileDevice }
 
 // InodeID implements memmap.MappingIdentity.InodeID.
 func (f *serverFile) InodeID() uint64 { return f.id }

@@ -272,7 +272,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.proc()
+	p := c.t.proc
 	if p.exiting {
 		return 0, 0, unix.ESRCH
 	}
@@ -334,7 +334,7 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	var interval, value time.Duration
-	if tm := c.proc().timers[itimerRealID]; tm != nil {
+	if tm := c.t.proc.timers[itimerRealID]; tm != nil {
 		interval, value = specOf(tm.kt.Get())
 	}
 	k.mu.Unlock()
@@ -387,7 +387,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.proc()
+	p := c.t.proc
 	if p.exiting {
 		return 0, unix.ESRCH
 	}
@@ -430,7 +430,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 
 // posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
 func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
-	tm := c.proc().timers[id]
+	tm := c.t.proc.timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
 	}

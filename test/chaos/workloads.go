@@ -14,7 +14,8 @@ type Workload struct {
 	Stdin string
 }
 
-// Workloads are the DESIGN.md section 6 workloads.
+// Workloads are the workloads of the recovery guarantees
+// (docs/ARCHITECTURE.md, "Guarantees").
 var Workloads = []Workload{
 	{
 		Name: "append",
