@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs what building and testing runsc-decoupled needs on a Debian
 # machine that has Go: busybox-static (the test workloads), protoc (the
-# generated-code check) and gcc (static test programs). Idempotent.
+# generated-code check), gcc (static test programs) and make (a workload).
+# Idempotent.
 set -eu
 need=""
 command -v protoc >/dev/null 2>&1 || need="$need protobuf-compiler"
 [ -x /bin/busybox ] && file_ok=1 || file_ok=0
 if [ "$file_ok" = 0 ] || ! /bin/busybox --list >/dev/null 2>&1; then need="$need busybox-static"; fi
 command -v gcc >/dev/null 2>&1 || need="$need gcc libc6-dev"
+command -v make >/dev/null 2>&1 || need="$need make"
 if [ -n "$need" ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -109,7 +109,7 @@ func (t *task) syscall() {
 		local = true
 		ret, errno = h(t, args)
 	} else {
-		ret, errno = t.forward(sysno, args)
+		ret, errno = t.forwardWithSigmask(sysno, args)
 	}
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)

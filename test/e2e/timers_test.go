@@ -12,7 +12,7 @@ import (
 
 // timerPrograms are the C programs of testdata/timers: memory probing,
 // uname, timers and signal-masked waits, each compared with a native run.
-var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun"}
+var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun", "pselect"}
 
 // TestTimersAndProbes runs each program of testdata/timers natively and in
 // the sandbox and compares output and exit status.
@@ -84,4 +84,30 @@ func TestTimeoutCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMakeJobs runs GNU make with two jobs and more targets than jobs: it
+// waits for SIGCHLD in pselect6 with a mask that unblocks it, so a child's
+// exit must interrupt the forwarded wait.
+func TestMakeJobs(t *testing.T) {
+	tu.RequireRoot(t)
+	if _, err := os.Stat("/usr/bin/make"); err != nil {
+		t.Fatalf("GNU make is required (test/setup.sh installs it): %v", err)
+	}
+	makefile := "all: a b c d e\n\t@echo done\na b c d e:\n\t@" + tu.Busybox + " sleep 0.1; echo $@ > $@\n"
+	run := func(sandbox bool) (tu.Result, string) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "Makefile"), []byte(makefile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		argv := []string{"/usr/bin/make", "-j2", "-s"}
+		if sandbox {
+			return tu.Sandbox(t, timeout, dir, "", nil, argv...), dir
+		}
+		return tu.Run(t, timeout, dir, "", argv...), dir
+	}
+	want, wantDir := run(false)
+	got, gotDir := run(true)
+	compare(t, want, got)
+	compareTrees(t, wantDir, gotDir)
 }
