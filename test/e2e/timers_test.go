@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,4 +111,61 @@ func TestMakeJobs(t *testing.T) {
 	got, gotDir := run(true)
 	compare(t, want, got)
 	compareTrees(t, wantDir, gotDir)
+}
+
+// TestTimerRecoveryServerKill kills -9 the remote sentry twice while two
+// interval timers tick (testdata/timers/ticker.c): the program finishes
+// only if the restored servers re-arm its timers, and its output matches
+// native.
+func TestTimerRecoveryServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "timers", "ticker.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, sockDir, "ticker", string(src))
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "2s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog)
+	}()
+	ticks := func() int {
+		b, _ := os.ReadFile(filepath.Join(sandboxDir, "ticks"))
+		return len(b)
+	}
+	var got tu.Result
+	finished := false
+	for _, at := range []int{20, 60} {
+		for !finished && ticks() < at {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Cmd.Process.Kill()
+		t.Logf("server killed at %d ticks", ticks())
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	log, _ := os.ReadFile(logFile)
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < 2 {
+		t.Errorf("%d recoveries logged, want 2 (the program finished before the kills?)", n)
+	}
+	compare(t, want, got)
 }
