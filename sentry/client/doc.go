@@ -7,9 +7,10 @@
 // (arch.Context64), address spaces (pkg/sentry/mm over one pgalloc
 // MemoryFile), page faults, the client-side cache of file pages (fetched
 // from the server with PageRead on first fault and shared by every process
-// through a memmap.Mappable per server file), futexes, clocks, getrandom,
-// signal masks, sigaltstack, signal frames and rt_sigreturn, resource
-// limits, and syscall restart after an interrupted call.
+// through a memmap.Mappable per server file), futexes, clocks and the
+// threads' CPU time (cputime.go), getrandom, signal masks, sigaltstack,
+// signal frames and rt_sigreturn, resource limits, and syscall restart
+// after an interrupted call.
 //
 // It does not own, and must not keep, anything the remote sentry owns: no
 // fd table, no paths, no PID allocator, no signal dispositions, no process

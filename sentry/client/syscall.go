@@ -84,6 +84,7 @@ func init() {
 		unix.SYS_PERSONALITY:       sysPersonality,
 		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
 		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
+		unix.SYS_GETRUSAGE:         sysGetrusage,
 	}
 }
 
@@ -200,7 +201,9 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.interruptSent = false
 	t.callGen++
 	t.mu.Unlock()
+	start := cpuNow()
 	reply, err := t.c.conn.Call(t.c.ctx, c)
+	t.waited(start)
 	t.setState(stateKernel)
 	if err != nil {
 		if !errors.Is(err, transport.ErrConnDead) && !errors.Is(err, errClosed) && !t.c.isExited() {
