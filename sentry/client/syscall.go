@@ -85,6 +85,8 @@ func init() {
 		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
 		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
 		unix.SYS_GETRUSAGE:         sysGetrusage,
+		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
+		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
 	}
 }
 

@@ -53,6 +53,12 @@ type process struct {
 	// exitedUserNS and exitedSysNS are the CPU times of the process's
 	// exited threads (cputime.go). Atomic.
 	exitedUserNS, exitedSysNS atomic.Int64
+	// cpuTimers are ITIMER_VIRTUAL and ITIMER_PROF (cputimers.go);
+	// cpuTicking says a ticker runs for them. Protected by mu.
+	cpuTimers  [2]cpuTimer
+	cpuTicking bool
+	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
+	cpuTimersArmed atomic.Bool
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -363,6 +369,8 @@ func (t *task) run() {
 			t.forwardKillSelf(linux.SIGKILL)
 			t.kill()
 		}
+		// CPU timers expire only while a thread runs (cpuTicker interrupts it).
+		t.checkCPUTimers()
 	}
 }
 

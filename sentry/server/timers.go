@@ -342,7 +342,8 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 }
 
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
-// (logged once): the application's CPU time is on the client.
+// (logged once): they count the application's CPU time, which the client
+// measures, and the client keeps them; one never forwards them.
 func (c *syscallCtx) unsupportedItimer(which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
 		if _, logged := c.k.s.enosys.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
