@@ -7,10 +7,12 @@
 // (arch.Context64), address spaces (pkg/sentry/mm over one pgalloc
 // MemoryFile), page faults, the client-side cache of file pages (fetched
 // from the server with PageRead on first fault and shared by every process
-// through a memmap.Mappable per server file), futexes, clocks and the
-// threads' CPU time (cputime.go), getrandom, signal masks, sigaltstack,
-// signal frames and rt_sigreturn, resource limits, and syscall restart
-// after an interrupted call.
+// through a memmap.Mappable per server file; for MAP_SHARED mappings it is
+// the page cache: dirty pages are tracked and written back with PageWrite,
+// mappable.go and dirty.go), futexes, clocks and the threads' CPU time
+// (cputime.go), getrandom, signal masks, sigaltstack, signal frames and
+// rt_sigreturn, resource limits, and syscall restart after an interrupted
+// call.
 //
 // It does not own, and must not keep, anything the remote sentry owns: no
 // fd table, no paths, no PID allocator, no signal dispositions, no process
@@ -44,6 +46,11 @@
 // alone. client.mu > process.mu > task.mu (each taken alone in
 // practice); fileCache.mu > serverFile.mu. serverFile.mu is held across a
 // PageRead round trip, inside mm's locks (Translate), never with task.mu.
+// For a file: serverFile.wbMu > serverFile.mapsMu (mm calls AddMapping and
+// RemoveMapping holding its mappingMu) > mm's activeMu (taken by
+// MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
+// fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
+// round trips, never serverFile.mu.
 //
 // Dependencies: platform/, transport/, sentry/sysabi,
 // sentry/client/replaylog, proto/sentrypb and gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It

@@ -213,6 +213,24 @@ func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 		flags&linux.MS_ASYNC != 0 && flags&linux.MS_SYNC != 0 {
 		return 0, unix.EINVAL
 	}
+	// MS_SYNC writes the range's dirty pages back and waits for the
+	// server; MS_ASYNC only checks the range and starts the flusher.
+	sync := flags&linux.MS_SYNC != 0
+	if err := t.mm.MSync(t.gctx, addr, a[1], mm.MSyncOpts{Sync: sync, Invalidate: flags&linux.MS_INVALIDATE != 0}); err != nil {
+		// mm's own errors (ENOMEM, EBUSY, ...) are gVisor errors; a
+		// failed write-back is EIO, as on Linux.
+		if ge := (*gverrors.Error)(nil); errors.As(err, &ge) {
+			return 0, toErrno(err)
+		}
+		t.c.log.Debug("msync write-back failed", "err", err)
+		return 0, unix.EIO
+	}
+	if !sync && t.c.files.dirtyPages.Load() > 0 {
+		select {
+		case t.c.files.kick <- struct{}{}:
+		default:
+		}
+	}
 	return 0, 0
 }
 

@@ -190,7 +190,18 @@ func (c *client) newTask(tid int32, proc *process) *task {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	proc := newProcess(plan.Tid, defaultLimits(), creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	ls := defaultLimits()
+	for _, r := range c.cfg.Rlimits {
+		lt, ok := limits.FromLinuxResource[r.Resource]
+		if !ok {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
+		}
+		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
+		}
+	}
+	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	proc.noNewPrivs = c.cfg.NoNewPrivileges
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()

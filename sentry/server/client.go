@@ -56,11 +56,11 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
+	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
 	// Immutable.
 	clocks appClocks
-	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
-	procQ procQueries
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -250,7 +250,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -418,6 +418,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.start(call.Seq, op.Start, r)
 	case *sentrypb.Call_PageRead:
 		err = k.pageRead(op.PageRead, r)
+	case *sentrypb.Call_PageWrite:
+		err = k.pageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
 			k.maps.release(op.FileRelease.FileIds)
@@ -427,6 +429,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.restore(op.Restore, r)
 	case *sentrypb.Call_Rewrite:
 		err = k.rewrite(op.Rewrite, r)
+	case *sentrypb.Call_Kill:
+		err = k.killFromOutside(op.Kill)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))

@@ -30,8 +30,13 @@ type syscallCtx struct {
 	sigpipe bool
 	// eff collects the effects committed with the reply (state.go).
 	eff *callEffects
-	// goferSize is the file size a gofer write reported last (-1: none).
+	// goferSize is the file size a gofer write reported last (-1: none);
+	// goferStat is that write's whole Stat (nil: none).
 	goferSize int64
+	goferStat *goferpb.Stat
+	// pageWrite is the mapped file id of a PageWrite being executed (0
+	// for a system call): its own mapping is not told of the change.
+	pageWrite uint64
 	// pinned are the dentries whose gofer handles the handler uses
 	// (handleOf), unpinned when it returns.
 	pinned []*dentry
@@ -76,7 +81,9 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	}
 }
 
-func (c *syscallCtx) pid() int32 { return c.t.proc.pid }
+// proc returns the calling process (immutable for a thread).
+func (c *syscallCtx) proc() *process { return c.t.proc }
+func (c *syscallCtx) pid() int32     { return c.t.proc.pid }
 
 // tid returns the caller's current TID.
 func (c *syscallCtx) tid() int32 {

@@ -10,7 +10,8 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials (process.go,
 //     syscalls_proc.go);
-//   - signal dispositions and routing: kill/tkill, SIGCHLD, SIGPIPE,
+//   - signal dispositions and routing: kill/tkill, the Kill call from
+//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
@@ -32,7 +33,10 @@
 //     and the owner and group of new files, all in perm.go; the gofer
 //     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps, served by PageRead (exec.go).
+//     the files the client maps (exec.go): served by PageRead, written
+//     back by PageWrite (as a positional write through the mapping's
+//     writable description), and named in Reply.mapped when a call of the
+//     client changes one (noteMappedChange, noteMappedResize).
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -47,8 +51,9 @@
 // queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
-// per call. Start, PageRead, FileRelease and Restore run on goroutines of
-// their own, Rewrites one at a time in order.
+// per call. Start, PageRead, PageWrite, FileRelease and Restore run on
+// goroutines of their own (the client sends one file's PageWrites one at a
+// time), Rewrites one at a time in order.
 //
 // # Dependencies
 //

@@ -80,6 +80,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			c.goferSize = int64(r.Stat.Size)
 			mode = r.Stat.Mode
+			c.goferStat = r.Stat
 		}
 		if err := goferErr("write", r.GetErrno(), err); err != nil {
 			if written > 0 {

@@ -602,10 +602,15 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
 }
 
-// restoreMapped reopens a mapped file read-only.
+// restoreMapped reopens a mapped file: read-only, or read-write when the
+// client maps it shared and writable (PageWrite writes through it).
 func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
+	acc := uint32(unix.O_RDONLY)
+	if m.Writable {
+		acc = unix.O_RDWR
+	}
 	if h, st, err := k.reopenHandle(m.FileHandle); err == nil {
-		return k.openHandleForRead(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle))
+		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -614,7 +619,14 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openForRead(d)
+	if d.kind != dkGofer {
+		return nil, nil, unix.EACCES
+	}
+	h, _, fh, err := k.vfs.freshHandle(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k.openHandleMode(h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored

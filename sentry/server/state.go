@@ -217,6 +217,8 @@ type goferWrite struct {
 	f   *file
 	off int64
 	n   uint64
+	// mapped is the mapped file id of a PageWrite (0 for a system call).
+	mapped uint64
 }
 
 func (c *syscallCtx) effects() *callEffects {
@@ -356,7 +358,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n}}})
+				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped}}})
 			k.dur.markSent(w.f, replySeq)
 		}
 	}

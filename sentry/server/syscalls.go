@@ -40,6 +40,15 @@ func init() {
 		unix.SYS_SELECT:     sysSelect,
 		unix.SYS_PSELECT6:   sysSelect,
 
+		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
+		unix.SYS_EVENTFD:       sysEventfd,
+		unix.SYS_EVENTFD2:      sysEventfd,
+		unix.SYS_EPOLL_CREATE:  sysEpollCreate,
+		unix.SYS_EPOLL_CREATE1: sysEpollCreate,
+		unix.SYS_EPOLL_CTL:     sysEpollCtl,
+		unix.SYS_EPOLL_WAIT:    sysEpollWait,
+		unix.SYS_EPOLL_PWAIT:   sysEpollWait,
+
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,
 		unix.SYS_OPENAT:     sysOpenat,

@@ -307,8 +307,28 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	}
 	if flags&unix.O_TRUNC != 0 {
 		c.killPriv(d, h, v.attrsOf(d).mode)
+		c.noteMappedResize(d, h)
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
+}
+
+// noteMappedResize tells the client, in this call's reply, the new size
+// of gofer file d (through handle h, 0: d's own) if the client maps it.
+func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
+	if c.reply == nil || d == nil || d.kind != dkGofer || !c.k.maps.holds(d.ino) {
+		return
+	}
+	if h == 0 {
+		var err error
+		if h, err = c.handleOf(d); err != nil {
+			return
+		}
+	}
+	st, err := c.k.vfs.goferStat(h)
+	if err != nil {
+		return
+	}
+	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -1088,9 +1108,11 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
-		if h, ok := handleOfFile(f); ok && f.d != nil {
+		h, ok := handleOfFile(f)
+		if ok && f.d != nil {
 			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
 		}
+		c.noteMappedResize(f.d, h)
 		return 0, nil
 	}
 	p, err := c.pathArg(0)
@@ -1114,6 +1136,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	c.killPriv(d, 0, c.k.vfs.attrsOf(d).mode)
+	c.noteMappedResize(d, 0)
 	return 0, nil
 }
 

@@ -49,7 +49,9 @@ func runFsem(t *testing.T, name string, flags ...string) {
 	}
 }
 
-func TestFsemPermissions(t *testing.T) { runFsem(t, "perm") }
+// TestFsemPermissions checks set-id semantics too, so its gofer keeps
+// set-id bits (they are stripped by default).
+func TestFsemPermissions(t *testing.T) { runFsem(t, "perm", "--allow-setuid") }
 
 func TestFsemErrnos(t *testing.T) { runFsem(t, "errno") }
 
