@@ -344,6 +344,9 @@ func clockNow(clk int32) (time.Duration, bool) {
 }
 
 func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if d, ok := t.cpuClockNow(int32(a[0])); ok {
+		return 0, t.writeTimespec(a[1], d)
+	}
 	now, ok := clockNow(int32(a[0]))
 	if !ok {
 		return 0, unix.EINVAL
@@ -352,6 +355,12 @@ func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, ok := t.cpuClockNow(int32(a[0])); ok {
+		if a[1] == 0 {
+			return 0, 0
+		}
+		return 0, t.writeTimespec(a[1], time.Nanosecond)
+	}
 	if _, ok := clockNow(int32(a[0])); !ok {
 		return 0, unix.EINVAL
 	}
@@ -612,13 +621,13 @@ func sysSysinfo(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
 	const hz = 100
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Nano() / (1e9 / hz)) }
+	ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / hz)) }
 	if a[0] != 0 {
+		// The children's times are not known (0).
+		u, s := t.proc.cpuTimes()
 		var b [32]byte
-		hostarch.ByteOrder.PutUint64(b[0:], ticks(ru.Utime))
-		hostarch.ByteOrder.PutUint64(b[8:], ticks(ru.Stime))
+		hostarch.ByteOrder.PutUint64(b[0:], ticks(u))
+		hostarch.ByteOrder.PutUint64(b[8:], ticks(s))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}

@@ -84,6 +84,9 @@ func init() {
 		unix.SYS_PERSONALITY:       sysPersonality,
 		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
 		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
+		unix.SYS_GETRUSAGE:         sysGetrusage,
+		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
+		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
 	}
 }
 
@@ -109,7 +112,7 @@ func (t *task) syscall() {
 		local = true
 		ret, errno = h(t, args)
 	} else {
-		ret, errno = t.forward(sysno, args)
+		ret, errno = t.forwardWithSigmask(sysno, args)
 	}
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
@@ -245,7 +248,9 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.interruptSent = false
 	t.callGen++
 	t.mu.Unlock()
+	start := cpuNow()
 	reply, err := t.c.conn.Call(t.c.ctx, c)
+	t.waited(start)
 	t.setState(stateKernel)
 	if err != nil {
 		if !errors.Is(err, transport.ErrConnDead) && !errors.Is(err, errClosed) && !t.c.isExited() {
