@@ -165,7 +165,7 @@ func (t Target) IsLocal() bool {
 }
 
 // CheckPlaintext refuses to serve or dial t without TLS unless t is local
-// or plaintext was asked for explicitly (DESIGN.md section 7: connections
+// or plaintext was asked for explicitly (docs/OPERATIONS.md: connections
 // that leave the machine are authenticated and encrypted).
 func CheckPlaintext(t Target, tlsFiles TLSFiles, insecure bool) error {
 	if tlsFiles.Enabled() || insecure || t.IsLocal() {

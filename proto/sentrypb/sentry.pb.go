@@ -1,6 +1,6 @@
 // Protocol between the thin client sentry (where the application's CPU and
 // memory live) and the remote sentry (which owns the application's kernel
-// state). See ../../shared/DESIGN.md sections 3-5.
+// state). docs/ARCHITECTURE.md describes who owns what and how recovery works.
 //
 // One bidirectional Session stream per client carries every forwarded call,
 // its reply, and the server's pushes. Calls are multiplexed: each carries a
@@ -29,6 +29,65 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+type ProcQuery_Kind int32
+
+const (
+	ProcQuery_KIND_UNSPECIFIED ProcQuery_Kind = 0
+	// MAPS: the VMAs of process pid (ProcAnswer.maps).
+	ProcQuery_MAPS ProcQuery_Kind = 1
+	// TASKS: the threads of process pid (ProcAnswer.tasks).
+	ProcQuery_TASKS ProcQuery_Kind = 2
+	// MACHINE: memory and CPU facts of the client (ProcAnswer.machine).
+	ProcQuery_MACHINE ProcQuery_Kind = 3
+	// SET_COMM: set thread tid's name to comm (prctl PR_SET_NAME's).
+	ProcQuery_SET_COMM ProcQuery_Kind = 4
+)
+
+// Enum value maps for ProcQuery_Kind.
+var (
+	ProcQuery_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "MAPS",
+		2: "TASKS",
+		3: "MACHINE",
+		4: "SET_COMM",
+	}
+	ProcQuery_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"MAPS":             1,
+		"TASKS":            2,
+		"MACHINE":          3,
+		"SET_COMM":         4,
+	}
+)
+
+func (x ProcQuery_Kind) Enum() *ProcQuery_Kind {
+	p := new(ProcQuery_Kind)
+	*p = x
+	return p
+}
+
+func (x ProcQuery_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcQuery_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_sentry_proto_enumTypes[0].Descriptor()
+}
+
+func (ProcQuery_Kind) Type() protoreflect.EnumType {
+	return &file_sentry_proto_enumTypes[0]
+}
+
+func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProcQuery_Kind.Descriptor instead.
+func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{27, 0}
+}
 
 type FileState_Kind int32
 
@@ -75,11 +134,11 @@ func (x FileState_Kind) String() string {
 }
 
 func (FileState_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_sentry_proto_enumTypes[0].Descriptor()
+	return file_sentry_proto_enumTypes[1].Descriptor()
 }
 
 func (FileState_Kind) Type() protoreflect.EnumType {
-	return &file_sentry_proto_enumTypes[0]
+	return &file_sentry_proto_enumTypes[1]
 }
 
 func (x FileState_Kind) Number() protoreflect.EnumNumber {
@@ -88,7 +147,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{45, 0}
 }
 
 type ClientMessage struct {
@@ -101,6 +160,7 @@ type ClientMessage struct {
 	//	*ClientMessage_Interrupt
 	//	*ClientMessage_Stdin
 	//	*ClientMessage_Goodbye
+	//	*ClientMessage_ProcAnswer
 	Msg           isClientMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -197,6 +257,15 @@ func (x *ClientMessage) GetGoodbye() *Goodbye {
 	return nil
 }
 
+func (x *ClientMessage) GetProcAnswer() *ProcAnswer {
+	if x != nil {
+		if x, ok := x.Msg.(*ClientMessage_ProcAnswer); ok {
+			return x.ProcAnswer
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Msg interface {
 	isClientMessage_Msg()
 }
@@ -231,6 +300,11 @@ type ClientMessage_Goodbye struct {
 	Goodbye *Goodbye `protobuf:"bytes,6,opt,name=goodbye,proto3,oneof"`
 }
 
+type ClientMessage_ProcAnswer struct {
+	// ProcAnswer answers a ProcQuery push.
+	ProcAnswer *ProcAnswer `protobuf:"bytes,50,opt,name=proc_answer,json=procAnswer,proto3,oneof"`
+}
+
 func (*ClientMessage_Hello) isClientMessage_Msg() {}
 
 func (*ClientMessage_Call) isClientMessage_Msg() {}
@@ -242,6 +316,8 @@ func (*ClientMessage_Interrupt) isClientMessage_Msg() {}
 func (*ClientMessage_Stdin) isClientMessage_Msg() {}
 
 func (*ClientMessage_Goodbye) isClientMessage_Msg() {}
+
+func (*ClientMessage_ProcAnswer) isClientMessage_Msg() {}
 
 type ServerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2186,6 +2262,7 @@ type Push struct {
 	//	*Push_StdinWant
 	//	*Push_State
 	//	*Push_Durable
+	//	*Push_ProcQuery
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2282,6 +2359,15 @@ func (x *Push) GetDurable() *Durable {
 	return nil
 }
 
+func (x *Push) GetProcQuery() *ProcQuery {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_ProcQuery); ok {
+			return x.ProcQuery
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -2313,6 +2399,12 @@ type Push_Durable struct {
 	Durable *Durable `protobuf:"bytes,6,opt,name=durable,proto3,oneof"`
 }
 
+type Push_ProcQuery struct {
+	// proc_query asks the client for a fact only it knows (for /proc);
+	// the client answers with a ProcAnswer message.
+	ProcQuery *ProcQuery `protobuf:"bytes,50,opt,name=proc_query,json=procQuery,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -2325,6 +2417,482 @@ func (*Push_State) isPush_Msg() {}
 
 func (*Push_Durable) isPush_Msg() {}
 
+func (*Push_ProcQuery) isPush_Msg() {}
+
+// ProcQuery asks the client about state it owns: a process's address
+// space, its threads' activity, the client machine. The server waits a
+// bounded time for the answer (a /proc read then fails with EIO).
+type ProcQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is echoed by the answer.
+	Id            uint64         `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          ProcQuery_Kind `protobuf:"varint,2,opt,name=kind,proto3,enum=runscdecoupled.sentry.v1.ProcQuery_Kind" json:"kind,omitempty"`
+	Pid           int32          `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Tid           int32          `protobuf:"varint,4,opt,name=tid,proto3" json:"tid,omitempty"`
+	Comm          string         `protobuf:"bytes,5,opt,name=comm,proto3" json:"comm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcQuery) Reset() {
+	*x = ProcQuery{}
+	mi := &file_sentry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcQuery) ProtoMessage() {}
+
+func (x *ProcQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
+func (*ProcQuery) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ProcQuery) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ProcQuery) GetKind() ProcQuery_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProcQuery_KIND_UNSPECIFIED
+}
+
+func (x *ProcQuery) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ProcQuery) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *ProcQuery) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+type ProcAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// errno is non-zero if the client could not answer (ESRCH: no such
+	// process on the client).
+	Errno         int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
+	Maps          []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
+	Tasks         []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Machine       *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcAnswer) Reset() {
+	*x = ProcAnswer{}
+	mi := &file_sentry_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcAnswer) ProtoMessage() {}
+
+func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
+func (*ProcAnswer) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ProcAnswer) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetMaps() []*VMA {
+	if x != nil {
+		return x.Maps
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetTasks() []*TaskActivity {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetMachine() *MachineInfo {
+	if x != nil {
+		return x.Machine
+	}
+	return nil
+}
+
+// VMA is one mapping of an address space, as /proc/<pid>/maps shows it.
+type VMA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Start uint64                 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	End   uint64                 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	// perms: 4 read, 2 write, 1 execute.
+	Perms  uint32 `protobuf:"varint,3,opt,name=perms,proto3" json:"perms,omitempty"`
+	Shared bool   `protobuf:"varint,4,opt,name=shared,proto3" json:"shared,omitempty"`
+	Offset uint64 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	// file_id names a server file (ExecPlan image or MmapPlan) the VMA maps;
+	// 0 for anything else, which name then describes ("[stack]", "" for
+	// anonymous memory, "/dev/zero (deleted)" for shared anonymous memory).
+	FileId        uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VMA) Reset() {
+	*x = VMA{}
+	mi := &file_sentry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VMA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VMA) ProtoMessage() {}
+
+func (x *VMA) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VMA.ProtoReflect.Descriptor instead.
+func (*VMA) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *VMA) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *VMA) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *VMA) GetPerms() uint32 {
+	if x != nil {
+		return x.Perms
+	}
+	return 0
+}
+
+func (x *VMA) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
+}
+
+func (x *VMA) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *VMA) GetFileId() uint64 {
+	if x != nil {
+		return x.FileId
+	}
+	return 0
+}
+
+func (x *VMA) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// TaskActivity is what a client thread is doing.
+type TaskActivity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tid   int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	// blocked says the thread sleeps in a call the client serves itself
+	// (futex wait, nanosleep, sigsuspend, pause, ...).
+	Blocked bool `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	// comm is the thread's name.
+	Comm          string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskActivity) Reset() {
+	*x = TaskActivity{}
+	mi := &file_sentry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskActivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskActivity) ProtoMessage() {}
+
+func (x *TaskActivity) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
+func (*TaskActivity) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TaskActivity) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+func (x *TaskActivity) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+// MachineInfo describes the client machine, where the application's CPU
+// and memory are. Sizes are in bytes.
+type MachineInfo struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MemTotal     uint64                 `protobuf:"varint,1,opt,name=mem_total,json=memTotal,proto3" json:"mem_total,omitempty"`
+	MemFree      uint64                 `protobuf:"varint,2,opt,name=mem_free,json=memFree,proto3" json:"mem_free,omitempty"`
+	MemAvailable uint64                 `protobuf:"varint,3,opt,name=mem_available,json=memAvailable,proto3" json:"mem_available,omitempty"`
+	Buffers      uint64                 `protobuf:"varint,4,opt,name=buffers,proto3" json:"buffers,omitempty"`
+	Shared       uint64                 `protobuf:"varint,5,opt,name=shared,proto3" json:"shared,omitempty"`
+	SwapTotal    uint64                 `protobuf:"varint,6,opt,name=swap_total,json=swapTotal,proto3" json:"swap_total,omitempty"`
+	SwapFree     uint64                 `protobuf:"varint,7,opt,name=swap_free,json=swapFree,proto3" json:"swap_free,omitempty"`
+	// app_memory is what the application's memory uses on the client.
+	AppMemory uint64 `protobuf:"varint,8,opt,name=app_memory,json=appMemory,proto3" json:"app_memory,omitempty"`
+	Cpus      uint32 `protobuf:"varint,9,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	// cpuinfo is /proc/cpuinfo of the client's CPU (as gVisor's cpuid
+	// package describes it).
+	Cpuinfo string `protobuf:"bytes,10,opt,name=cpuinfo,proto3" json:"cpuinfo,omitempty"`
+	// uptime_ns is the sandbox's uptime as sysinfo(2) reports it.
+	UptimeNs int64 `protobuf:"varint,11,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
+	// release, version and hostname are what uname(2) reports.
+	Release       string `protobuf:"bytes,12,opt,name=release,proto3" json:"release,omitempty"`
+	Version       string `protobuf:"bytes,13,opt,name=version,proto3" json:"version,omitempty"`
+	Hostname      string `protobuf:"bytes,14,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MachineInfo) Reset() {
+	*x = MachineInfo{}
+	mi := &file_sentry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MachineInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MachineInfo) ProtoMessage() {}
+
+func (x *MachineInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
+func (*MachineInfo) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MachineInfo) GetMemTotal() uint64 {
+	if x != nil {
+		return x.MemTotal
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetMemFree() uint64 {
+	if x != nil {
+		return x.MemFree
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetMemAvailable() uint64 {
+	if x != nil {
+		return x.MemAvailable
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetBuffers() uint64 {
+	if x != nil {
+		return x.Buffers
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetShared() uint64 {
+	if x != nil {
+		return x.Shared
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetSwapTotal() uint64 {
+	if x != nil {
+		return x.SwapTotal
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetSwapFree() uint64 {
+	if x != nil {
+		return x.SwapFree
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetAppMemory() uint64 {
+	if x != nil {
+		return x.AppMemory
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetCpus() uint32 {
+	if x != nil {
+		return x.Cpus
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetCpuinfo() string {
+	if x != nil {
+		return x.Cpuinfo
+	}
+	return ""
+}
+
+func (x *MachineInfo) GetUptimeNs() int64 {
+	if x != nil {
+		return x.UptimeNs
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetRelease() string {
+	if x != nil {
+		return x.Release
+	}
+	return ""
+}
+
+func (x *MachineInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *MachineInfo) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
 type StateUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*StateRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
@@ -2334,7 +2902,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2914,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2927,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -2382,7 +2950,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2962,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2975,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -2442,7 +3010,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +3022,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +3035,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -2514,7 +3082,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +3094,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +3107,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -2577,7 +3145,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +3157,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +3170,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -2635,7 +3203,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +3215,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +3228,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -2678,7 +3246,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +3258,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +3271,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 type DebugReply struct {
@@ -2715,7 +3283,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +3295,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +3308,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DebugReply) GetText() string {
@@ -2777,7 +3345,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +3357,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +3370,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -3007,7 +3575,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3019,7 +3587,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3032,7 +3600,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -3068,14 +3636,18 @@ type ProcessState struct {
 	Zombie     bool  `protobuf:"varint,18,opt,name=zombie,proto3" json:"zombie,omitempty"`
 	ExitStatus int32 `protobuf:"varint,19,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
 	// init marks the application's first process.
-	Init          bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	Init bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	// groups are the supplementary group ids (setgroups).
+	Groups []uint32 `protobuf:"varint,40,rep,packed,name=groups,proto3" json:"groups,omitempty"`
+	// env is the environment of the last exec (for /proc/<pid>/environ).
+	Env           []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3659,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3672,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -3243,6 +3815,20 @@ func (x *ProcessState) GetInit() bool {
 	return false
 }
 
+func (x *ProcessState) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ProcessState) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
 type ThreadState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -3253,7 +3839,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3851,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3864,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -3308,7 +3894,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3320,7 +3906,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3333,7 +3919,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -3385,7 +3971,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3983,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3996,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -3481,7 +4067,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +4079,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +4092,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -3549,7 +4135,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3561,7 +4147,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3574,7 +4160,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -3606,7 +4192,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +4204,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +4217,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -3682,7 +4268,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +4280,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +4293,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -3779,7 +4365,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3791,7 +4377,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3804,7 +4390,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -3861,7 +4447,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3873,7 +4459,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3886,7 +4472,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -3917,7 +4503,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3929,7 +4515,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3942,7 +4528,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -3973,7 +4559,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3985,7 +4571,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3998,7 +4584,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -4040,14 +4626,16 @@ var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\x8b\x03\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xd4\x03\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x12C\n" +
 	"\tinterrupt\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.InterruptH\x00R\tinterrupt\x12;\n" +
 	"\x05stdin\x18\x05 \x01(\v2#.runscdecoupled.sentry.v1.StdinDataH\x00R\x05stdin\x12=\n" +
-	"\agoodbye\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.GoodbyeH\x00R\agoodbyeB\x05\n" +
+	"\agoodbye\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.GoodbyeH\x00R\agoodbye\x12G\n" +
+	"\vproc_answer\x182 \x01(\v2$.runscdecoupled.sentry.v1.ProcAnswerH\x00R\n" +
+	"procAnswerB\x05\n" +
 	"\x03msg\"\xcb\x02\n" +
 	"\rServerMessage\x12=\n" +
 	"\awelcome\x18\x01 \x01(\v2!.runscdecoupled.sentry.v1.WelcomeH\x00R\awelcome\x127\n" +
@@ -4180,7 +4768,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
-	"\bwritable\x18\x03 \x01(\bR\bwritable\"\x95\x03\n" +
+	"\bwritable\x18\x03 \x01(\bR\bwritable\"\xdb\x03\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -4188,8 +4776,59 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"stdin_want\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.StdinWantH\x00R\tstdinWant\x12=\n" +
 	"\x05state\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.StateUpdateH\x00R\x05state\x12=\n" +
-	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurableB\x05\n" +
-	"\x03msg\"N\n" +
+	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
+	"\n" +
+	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQueryB\x05\n" +
+	"\x03msg\"\xdf\x01\n" +
+	"\tProcQuery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
+	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x10\n" +
+	"\x03tid\x18\x04 \x01(\x05R\x03tid\x12\x12\n" +
+	"\x04comm\x18\x05 \x01(\tR\x04comm\"L\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\b\n" +
+	"\x04MAPS\x10\x01\x12\t\n" +
+	"\x05TASKS\x10\x02\x12\v\n" +
+	"\aMACHINE\x10\x03\x12\f\n" +
+	"\bSET_COMM\x10\x04\"\xe4\x01\n" +
+	"\n" +
+	"ProcAnswer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05errno\x18\x02 \x01(\x05R\x05errno\x121\n" +
+	"\x04maps\x18\x03 \x03(\v2\x1d.runscdecoupled.sentry.v1.VMAR\x04maps\x12<\n" +
+	"\x05tasks\x18\x04 \x03(\v2&.runscdecoupled.sentry.v1.TaskActivityR\x05tasks\x12?\n" +
+	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\"\xa0\x01\n" +
+	"\x03VMA\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +
+	"\x05perms\x18\x03 \x01(\rR\x05perms\x12\x16\n" +
+	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
+	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\"N\n" +
+	"\fTaskActivity\x12\x10\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
+	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
+	"\x04comm\x18\x03 \x01(\tR\x04comm\"\x92\x03\n" +
+	"\vMachineInfo\x12\x1b\n" +
+	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
+	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
+	"\rmem_available\x18\x03 \x01(\x04R\fmemAvailable\x12\x18\n" +
+	"\abuffers\x18\x04 \x01(\x04R\abuffers\x12\x16\n" +
+	"\x06shared\x18\x05 \x01(\x04R\x06shared\x12\x1d\n" +
+	"\n" +
+	"swap_total\x18\x06 \x01(\x04R\tswapTotal\x12\x1b\n" +
+	"\tswap_free\x18\a \x01(\x04R\bswapFree\x12\x1d\n" +
+	"\n" +
+	"app_memory\x18\b \x01(\x04R\tappMemory\x12\x12\n" +
+	"\x04cpus\x18\t \x01(\rR\x04cpus\x12\x18\n" +
+	"\acpuinfo\x18\n" +
+	" \x01(\tR\acpuinfo\x12\x1b\n" +
+	"\tuptime_ns\x18\v \x01(\x03R\buptimeNs\x12\x18\n" +
+	"\arelease\x18\f \x01(\tR\arelease\x12\x18\n" +
+	"\aversion\x18\r \x01(\tR\aversion\x12\x1a\n" +
+	"\bhostname\x18\x0e \x01(\tR\bhostname\"N\n" +
 	"\vStateUpdate\x12?\n" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"/\n" +
 	"\aDurable\x12\x12\n" +
@@ -4234,7 +4873,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05value\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xbf\x03\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xe9\x03\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -4258,7 +4897,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06zombie\x18\x12 \x01(\bR\x06zombie\x12\x1f\n" +
 	"\vexit_status\x18\x13 \x01(\x05R\n" +
 	"exitStatus\x12\x12\n" +
-	"\x04init\x18\x14 \x01(\bR\x04init\"1\n" +
+	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
+	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
+	"\x03env\x182 \x03(\tR\x03env\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -4346,121 +4987,133 @@ func file_sentry_proto_rawDescGZIP() []byte {
 	return file_sentry_proto_rawDescData
 }
 
-var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_sentry_proto_goTypes = []any{
-	(FileState_Kind)(0),      // 0: runscdecoupled.sentry.v1.FileState.Kind
-	(*ClientMessage)(nil),    // 1: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil),    // 2: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),            // 3: runscdecoupled.sentry.v1.Hello
-	(*StdioInfo)(nil),        // 4: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),          // 5: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),        // 6: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),        // 7: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),        // 8: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),          // 9: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),         // 10: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),             // 11: runscdecoupled.sentry.v1.Call
-	(*Fault)(nil),            // 12: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),          // 13: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),           // 14: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),            // 15: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),         // 16: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),        // 17: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),      // 18: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),            // 19: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil), // 20: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),         // 21: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),            // 22: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),          // 23: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),      // 24: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),       // 25: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),         // 26: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),             // 27: runscdecoupled.sentry.v1.Push
-	(*StateUpdate)(nil),      // 28: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),          // 29: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),       // 30: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),         // 31: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),      // 32: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),        // 33: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),     // 34: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),       // 35: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),      // 36: runscdecoupled.sentry.v1.StateRecord
-	(*StdinState)(nil),       // 37: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),     // 38: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),      // 39: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),          // 40: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),        // 41: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),          // 42: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),     // 43: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),        // 44: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),  // 45: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),       // 46: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),          // 47: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),          // 48: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),          // 49: runscdecoupled.sentry.v1.Rewrite
+	(ProcQuery_Kind)(0),      // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
+	(FileState_Kind)(0),      // 1: runscdecoupled.sentry.v1.FileState.Kind
+	(*ClientMessage)(nil),    // 2: runscdecoupled.sentry.v1.ClientMessage
+	(*ServerMessage)(nil),    // 3: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),            // 4: runscdecoupled.sentry.v1.Hello
+	(*StdioInfo)(nil),        // 5: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),          // 6: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),        // 7: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),        // 8: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),        // 9: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),          // 10: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),         // 11: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),             // 12: runscdecoupled.sentry.v1.Call
+	(*Fault)(nil),            // 13: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),          // 14: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),           // 15: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),            // 16: runscdecoupled.sentry.v1.Start
+	(*PageRead)(nil),         // 17: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),        // 18: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),      // 19: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),            // 20: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil), // 21: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),         // 22: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),            // 23: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),          // 24: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),      // 25: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),       // 26: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),         // 27: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),             // 28: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),        // 29: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),       // 30: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),              // 31: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),     // 32: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),      // 33: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),      // 34: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),          // 35: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),       // 36: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),         // 37: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),      // 38: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),        // 39: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),     // 40: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),       // 41: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),      // 42: runscdecoupled.sentry.v1.StateRecord
+	(*StdinState)(nil),       // 43: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),     // 44: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),      // 45: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),          // 46: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),        // 47: runscdecoupled.sentry.v1.FileState
+	(*FsState)(nil),          // 48: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),     // 49: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),        // 50: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),  // 51: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),       // 52: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),          // 53: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),          // 54: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),          // 55: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
-	3,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
-	11, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
-	6,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	7,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
-	8,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
-	9,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	5,  // 6: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	19, // 7: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	6,  // 8: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	27, // 9: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	10, // 10: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	4,  // 11: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	13, // 12: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	15, // 13: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	16, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	18, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	12, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	48, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	49, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	17, // 19: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	14, // 20: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	14, // 21: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	21, // 22: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	24, // 23: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	25, // 24: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	26, // 25: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	36, // 26: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	20, // 27: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	22, // 28: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	22, // 29: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	23, // 30: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	30, // 31: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	31, // 32: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	32, // 33: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	33, // 34: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	28, // 35: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	29, // 36: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	36, // 37: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	38, // 38: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	39, // 39: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	40, // 40: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	41, // 41: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	42, // 42: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	43, // 43: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	44, // 44: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	45, // 45: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	46, // 46: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	47, // 47: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	37, // 48: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	0,  // 49: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	36, // 50: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	1,  // 51: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	34, // 52: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	2,  // 53: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	35, // 54: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	53, // [53:55] is the sub-list for method output_type
-	51, // [51:53] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
+	12, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
+	7,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	8,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
+	9,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
+	10, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
+	30, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	6,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	20, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	7,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	28, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	11, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	5,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	14, // 13: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	16, // 14: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	17, // 15: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	19, // 16: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	13, // 17: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	54, // 18: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	55, // 19: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	18, // 20: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	15, // 21: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	15, // 22: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	22, // 23: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	25, // 24: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	26, // 25: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	27, // 26: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	42, // 27: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	21, // 28: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	23, // 29: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	23, // 30: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	24, // 31: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	36, // 32: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	37, // 33: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	38, // 34: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	39, // 35: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	34, // 36: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	35, // 37: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	29, // 38: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	0,  // 39: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	31, // 40: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	32, // 41: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	33, // 42: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	42, // 43: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	44, // 44: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	45, // 45: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	46, // 46: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	47, // 47: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	48, // 48: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	49, // 49: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	50, // 50: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	51, // 51: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	52, // 52: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	53, // 53: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	43, // 54: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	1,  // 55: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	42, // 56: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 57: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	40, // 58: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 59: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	41, // 60: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	59, // [59:61] is the sub-list for method output_type
+	57, // [57:59] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -4475,6 +5128,7 @@ func file_sentry_proto_init() {
 		(*ClientMessage_Interrupt)(nil),
 		(*ClientMessage_Stdin)(nil),
 		(*ClientMessage_Goodbye)(nil),
+		(*ClientMessage_ProcAnswer)(nil),
 	}
 	file_sentry_proto_msgTypes[1].OneofWrappers = []any{
 		(*ServerMessage_Welcome)(nil),
@@ -4507,8 +5161,9 @@ func file_sentry_proto_init() {
 		(*Push_StdinWant)(nil),
 		(*Push_State)(nil),
 		(*Push_Durable)(nil),
+		(*Push_ProcQuery)(nil),
 	}
-	file_sentry_proto_msgTypes[35].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[40].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -4526,8 +5181,8 @@ func file_sentry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   49,
+			NumEnums:      2,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -426,6 +426,8 @@ func (c *client) onPush(p *pb.Push) {
 		}
 	case *pb.Push_StdinWant:
 		c.stdin.want(int(m.StdinWant.Max))
+	case *pb.Push_ProcQuery:
+		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

@@ -1,7 +1,7 @@
 // Package client is the thin client sentry: it runs the application's
 // threads on a gVisor platform (systrap, ptrace or kvm) inside this
 // process and forwards every system call that touches kernel state to a
-// remote sentry over transport.Conn. See ../../../shared/DESIGN.md §3.
+// remote sentry over transport.Conn (docs/ARCHITECTURE.md, "Ownership").
 //
 // It owns the application's CPU state and memory: registers and FPU state
 // (arch.Context64), address spaces (pkg/sentry/mm over one pgalloc
@@ -27,7 +27,12 @@
 // it is not, because the platform's dispatcher yields, and a locked
 // goroutine's yield hands its P to another thread (3x slower traps).
 //
-// Recovery (recovery.go, DESIGN.md §5): every call goes through a
+// /proc (procinfo.go): the client answers the server's ProcQuery pushes
+// with what only it knows: a process's VMAs, what its threads are doing
+// (blocked in a local wait, their names), and this machine's memory and
+// CPUs.
+//
+// Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
 // reply, and on a server's death blocks new calls, reconnects (the same

@@ -223,7 +223,7 @@ func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 		t.c.log.Debug("msync write-back failed", "err", err)
 		return 0, unix.EIO
 	}
-	if !sync && t.c.files.dirtyPages.Load() > 0 {
+	if !sync && t.c.files.pending() {
 		select {
 		case t.c.files.kick <- struct{}{}:
 		default:
@@ -482,16 +482,22 @@ func sysSchedGetaffinity(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysUname(t *task, a [6]uint64) (uint64, unix.Errno) {
+	u := t.c.utsName()
+	b := make([]byte, u.SizeBytes())
+	u.MarshalBytes(b)
+	return 0, t.copyOut(a[0], b)
+}
+
+// utsName is what uname(2) reports (also in /proc, through MachineInfo).
+func (c *client) utsName() linux.UtsName {
 	var u linux.UtsName
 	copy(u.Sysname[:], "Linux")
-	copy(u.Nodename[:], t.c.cfg.Hostname)
+	copy(u.Nodename[:], c.cfg.Hostname)
 	copy(u.Release[:], "4.4.0")
 	copy(u.Version[:], "#1 SMP Sun Jan 10 15:06:54 PST 2016")
 	copy(u.Machine[:], "x86_64")
 	copy(u.Domainname[:], "(none)")
-	b := make([]byte, u.SizeBytes())
-	u.MarshalBytes(b)
-	return 0, t.copyOut(a[0], b)
+	return u
 }
 
 func sysGetuid(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -618,11 +624,15 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 		if len(name) > linux.TASK_COMM_LEN-1 {
 			name = name[:linux.TASK_COMM_LEN-1]
 		}
+		t.mu.Lock()
 		t.name = name
+		t.mu.Unlock()
 		return 0, 0
 	case linux.PR_GET_NAME:
 		b := make([]byte, linux.TASK_COMM_LEN)
+		t.mu.Lock()
 		copy(b, t.name)
+		t.mu.Unlock()
 		return 0, t.copyOut(a[1], b)
 	case linux.PR_GET_DUMPABLE:
 		t.proc.mu.Lock()

@@ -47,7 +47,7 @@ type taskKey struct{}
 const flushInterval = 2 * time.Second
 
 // fileCache holds the client's copies of server files' pages, shared by
-// every process of this client (DESIGN §10: exec through a Mappable whose
+// every process of this client (measured: exec through a Mappable whose
 // pages are fetched once). It is also the client's page cache for shared
 // file mappings: stores through them dirty the cached pages, which are
 // written back to the server with PageWrite (see serverFile.writeback).
@@ -63,11 +63,15 @@ type fileCache struct {
 	// dirtyMu protects dirtyFiles. It is a leaf lock (taken under
 	// serverFile.mu).
 	dirtyMu sync.Mutex
-	// dirtyFiles are the files with dirty pages. Protected by dirtyMu.
+	// dirtyFiles are the files with dirty pages or a write-back in
+	// flight. Protected by dirtyMu.
 	dirtyFiles map[*serverFile]struct{}
-	// dirtyPages counts the dirty pages of every file (a cheap check
-	// before a forwarded call). Changed under the file's serverFile.mu.
-	dirtyPages atomic.Int64
+	// dirtyPages counts the dirty pages of every file, and writingBack
+	// the write-backs in flight (a cheap check before a forwarded call:
+	// a read must also wait for a write-back the flusher started).
+	// Changed under the file's serverFile.mu.
+	dirtyPages  atomic.Int64
+	writingBack atomic.Int64
 	// kick asks the flusher for an early pass (a dirty range unmapped).
 	kick chan struct{}
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
@@ -204,21 +208,23 @@ func (fc *fileCache) noteDirty(f *serverFile, added int) {
 // noteClean records that f lost removed dirty pages. Precondition: f.mu
 // is held.
 func (fc *fileCache) noteClean(f *serverFile, removed int) {
-	if removed == 0 {
-		return
-	}
 	fc.dirtyPages.Add(-int64(removed))
-	if f.dirty.count() == 0 {
+	if f.dirty.count() == 0 && f.writingBack == 0 {
 		fc.dirtyMu.Lock()
 		delete(fc.dirtyFiles, f)
 		fc.dirtyMu.Unlock()
 	}
 }
 
-// flushAll writes back every dirty page of every file; it returns the
-// first error.
+// pending says some file has dirty pages or a write-back in flight.
+func (fc *fileCache) pending() bool {
+	return fc.dirtyPages.Load() != 0 || fc.writingBack.Load() != 0
+}
+
+// flushAll writes back every dirty page of every file, and waits for the
+// write-backs in flight; it returns the first error.
 func (fc *fileCache) flushAll(ctx context.Context) error {
-	if fc.dirtyPages.Load() == 0 {
+	if !fc.pending() {
 		return nil
 	}
 	fc.dirtyMu.Lock()
@@ -485,8 +491,10 @@ func (f *serverFile) MappedName(ctx context.Context) string {
 	return fmt.Sprintf("server-file:%d", f.id)
 }
 
-// DeviceID implements memmap.MappingIdentity.DeviceID.
-func (f *serverFile) DeviceID() uint64 { return 0 }
+// DeviceID implements memmap.MappingIdentity.DeviceID. It marks the VMAs
+// of server files for ProcQuery MAPS (procinfo.go), which names them by
+// file id; the server shows the file's real device and inode.
+func (f *serverFile) DeviceID() uint64 { return serverFileDevice }
 
 // InodeID implements memmap.MappingIdentity.InodeID.
 func (f *serverFile) InodeID() uint64 { return f.id }
@@ -658,17 +666,18 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 	f.mapsMu.Lock()
 	f.mu.Lock()
 	runs := f.dirty.take(mr)
-	n := 0
-	for _, r := range runs {
-		n += int(r.Length() / hostarch.PageSize)
-	}
-	f.fc.noteClean(f, n)
 	if len(runs) == 0 {
 		f.mu.Unlock()
 		f.mapsMu.Unlock()
 		return nil
 	}
+	n := 0
+	for _, r := range runs {
+		n += int(r.Length() / hostarch.PageSize)
+	}
 	f.writingBack++
+	f.fc.writingBack.Add(1)
+	f.fc.noteClean(f, n)
 	f.mu.Unlock()
 	for _, r := range runs {
 		f.mappings.Invalidate(r, memmap.InvalidateOpts{})
@@ -677,6 +686,8 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 	defer func() {
 		f.mu.Lock()
 		f.writingBack--
+		f.fc.writingBack.Add(-1)
+		f.fc.noteClean(f, 0)
 		f.mu.Unlock()
 	}()
 

@@ -18,7 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
-// This file is the client half of recovery (DESIGN.md §5): a session is
+// This file is the client half of recovery (docs/ARCHITECTURE.md, "Recovery"): a session is
 // the client's connection to "the" remote sentry, surviving the death of
 // any one server. It assigns every call's seq, keeps the calls in flight,
 // and folds each reply's state into the ReplayLog before the caller gets

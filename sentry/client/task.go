@@ -94,6 +94,8 @@ type task struct {
 	tid  int32
 	proc *process
 
+	// mm is the address space. Changed by the task goroutine under mu
+	// (exec, exit); others read it under mu (ProcQuery).
 	mm      *mm.MemoryManager
 	futexes *futex.Manager
 	ac      *arch.Context64
@@ -105,7 +107,8 @@ type task struct {
 	// robustList and robustLen are set_robust_list's arguments.
 	robustList hostarch.Addr
 	robustLen  uint64
-	// name is the thread's comm (prctl PR_SET_NAME).
+	// name is the thread's comm (prctl PR_SET_NAME, /proc/<pid>/comm).
+	// Protected by mu.
 	name string
 	// vforkDone is closed when this vfork child execs or exits.
 	vforkDone chan struct{}
@@ -388,7 +391,9 @@ func (t *task) exitCleanup() {
 	t.pctx.Release()
 	if t.mm != nil {
 		t.mm.DecUsers(t.gctx)
+		t.mu.Lock()
 		t.mm = nil
+		t.mu.Unlock()
 	}
 	t.proc.mu.Lock()
 	if t.proc.threads[t.tid] == t {

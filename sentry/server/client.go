@@ -50,10 +50,14 @@ type clientState struct {
 	vfs *vfs
 	// maps holds files the client maps (exec images, mmap); own lock.
 	maps mappingTable
+	// fifos holds the pipes of the FIFOs the client has open; own lock.
+	fifos fifoTable
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
+	procQ procQueries
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -217,15 +221,6 @@ func (k *clientState) destroy() {
 	k.cancel()
 	k.s.removeClient(k)
 	k.log.Debug("client state freed")
-}
-
-func (k *clientState) isDone() bool {
-	select {
-	case <-k.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // enqueue routes a call: Start and file-mapping calls run on their own

@@ -1,6 +1,6 @@
 // Package server is the remote sentry: it holds the authoritative kernel
 // state of every connected client's application and executes the system
-// calls the thin client sentry forwards (see DESIGN.md sections 3-5).
+// calls the thin client sentry forwards (docs/ARCHITECTURE.md).
 //
 // # What it owns
 //
@@ -14,13 +14,20 @@
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
 //   - fd tables and open file descriptions with their offsets and status
-//     flags (fdtable.go, file.go), pipes (pipe.go), the client's stdio
+//     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
+//     (pipe.go, fifo.go), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
-//     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
+//     vfs_synth.go; the files of /proc are rendered by package procfs
+//     from procSource, and what only the client knows is asked for with
+//     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - permission checks: DAC against the calling process's credentials
+//     (supplementary groups included), the sticky bit, set-id clearing
+//     and the owner and group of new files, all in perm.go; the gofer
+//     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
@@ -61,7 +68,7 @@
 // network or the application gets an errno, never a panic; a handler panic
 // is a bug, logged and answered EIO.
 //
-// # Recovery (sentry.proto, Recovery section; DESIGN.md section 5)
+// # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
 // Replay state is reported by state.go: code that changes a process,
 // thread, fd slot, file description, fs context, signal handler table,
@@ -106,9 +113,10 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
-//	      stateTracker.mu, durability.mu  (leaves)
+//	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -539,30 +539,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 // mayExec reports whether cr may execute a file with attributes st: some
 // x bit must be set (even for root), and for others the matching one.
 func mayExec(st *goferpb.Stat, cr creds) bool {
-	if st.Mode&0111 == 0 {
-		return false
-	}
-	return mayAccess(st, cr, 1)
-}
-
-// mayAccess reports whether cr may access st for mask (4 r, 2 w, 1 x).
-func mayAccess(st *goferpb.Stat, cr creds, mask uint32) bool {
-	if cr.fsuid == 0 {
-		if mask&1 != 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return st.Mode&0111 != 0
-		}
-		return true
-	}
-	var bits uint32
-	switch {
-	case st.Uid == cr.fsuid:
-		bits = (st.Mode >> 6) & 7
-	case st.Gid == cr.fsgid:
-		bits = (st.Mode >> 3) & 7
-	default:
-		bits = st.Mode & 7
-	}
-	return bits&mask == mask
+	return st.Mode&0111 != 0 && cr.permits(attrsOfStat(st), permExec)
 }
 
 // parseShebang parses a "#!interp [arg]" line as Linux's binfmt_script.
@@ -750,6 +727,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv
+	p.env = ep.plan.Env
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
 	d.run(k)

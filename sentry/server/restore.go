@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -332,7 +333,10 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
-		p.comm, p.argv = ps.Comm, ps.Argv
+		if n := len(ps.Groups); n > 0 && n <= maxGroups {
+			p.creds.groups = slices.Clone(ps.Groups)
+		}
+		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
 			if k.init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
@@ -439,7 +443,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 				if ps.Read > ps.Written {
@@ -451,15 +455,13 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			}
 			pipes[fs.Pipe] = p
 		}
-		isWrite := fs.Kind == sentrypb.FileState_PIPE_WRITE
+		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
+			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
+		d := k.restoreFifo(rc, p, fs.Path)
 		p.mu.Lock()
-		if isWrite {
-			p.writers++
-		} else {
-			p.readers++
-		}
+		e.addEndLocked()
 		p.mu.Unlock()
-		return newFile(&pipeEnd{p: p, isWrite: isWrite}, nil, fs.Flags), nil
+		return newFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)

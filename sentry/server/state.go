@@ -451,7 +451,8 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
 		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
-		Comm: p.comm, Argv: p.argv, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
+		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
+		Groups: p.creds.groups,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid
@@ -528,8 +529,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	case *lostFile:
 		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.fh, impl.path
 	case *pipeEnd:
+		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
+		// flags.
 		st.Kind = sentrypb.FileState_PIPE_READ
-		if impl.isWrite {
+		if !impl.reads {
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
 		impl.p.mu.Lock()

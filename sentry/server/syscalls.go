@@ -82,6 +82,25 @@ func init() {
 		unix.SYS_UTIMENSAT:  sysUtimensat,
 		unix.SYS_STATFS:     sysStatfs,
 		unix.SYS_FSTATFS:    sysStatfs,
+		unix.SYS_UTIME:      sysUtime,
+		unix.SYS_UTIMES:     sysUtime,
+		unix.SYS_FUTIMESAT:  sysUtime,
+		unix.SYS_MKNOD:      sysMknod,
+		unix.SYS_MKNODAT:    sysMknod,
+
+		// Extended attributes (syscalls_xattr.go).
+		unix.SYS_GETXATTR:     sysGetxattr,
+		unix.SYS_LGETXATTR:    sysGetxattr,
+		unix.SYS_FGETXATTR:    sysGetxattr,
+		unix.SYS_SETXATTR:     sysSetxattr,
+		unix.SYS_LSETXATTR:    sysSetxattr,
+		unix.SYS_FSETXATTR:    sysSetxattr,
+		unix.SYS_LISTXATTR:    sysListxattr,
+		unix.SYS_LLISTXATTR:   sysListxattr,
+		unix.SYS_FLISTXATTR:   sysListxattr,
+		unix.SYS_REMOVEXATTR:  sysRemovexattr,
+		unix.SYS_LREMOVEXATTR: sysRemovexattr,
+		unix.SYS_FREMOVEXATTR: sysRemovexattr,
 
 		// Processes.
 		unix.SYS_CLONE:           sysClone,

@@ -29,7 +29,7 @@ func testSeed(t *testing.T) int64 {
 	return s
 }
 
-// TestServerKills is DESIGN.md guarantee 1: kill -9 of the remote sentry
+// TestServerKills is guarantee 1 (docs/ARCHITECTURE.md): kill -9 of the remote sentry
 // at random moments, restarted each time on the same address; stdout, exit
 // status and every file must match a native run and a run with no kill.
 func TestServerKills(t *testing.T) {

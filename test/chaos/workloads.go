@@ -41,7 +41,8 @@ func Prepare(dir string, w Workload) error {
 	return nil
 }
 
-// Workloads are the DESIGN.md section 6 workloads.
+// Workloads are the workloads of the recovery guarantees
+// (docs/ARCHITECTURE.md, "Guarantees").
 var Workloads = []Workload{
 	{
 		Name: "append",

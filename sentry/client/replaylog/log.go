@@ -13,7 +13,7 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// Log is the client's compacted syscall log (DESIGN.md §5,
+// Log is the client's compacted syscall log (docs/ARCHITECTURE.md, "Recovery";
 // sentry.proto's Recovery section): the live kernel state of the
 // application as StateRecords keyed by object (a later record with the
 // same key replaces the earlier one; a deleted record removes it), the data
