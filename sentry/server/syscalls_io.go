@@ -859,6 +859,12 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
+	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
+	f, err := c.getFile(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
 	if length == 0 || off&0xfff != 0 || int64(off) < 0 {
 		return 0, unix.EINVAL
 	}
@@ -866,11 +872,6 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapShared && typ != mapPrivate && typ != 0x3 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(fd)
-	if err != nil {
-		return 0, err
-	}
-	defer f.decRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
