@@ -325,6 +325,15 @@ func TestMmapPlan(t *testing.T) {
 		t.Fatalf("shared writable mmap: %v", w)
 	}
 	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{r.GetMmap().FileId}}}})
+	// /dev/zero maps anonymous memory.
+	zero := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDWR, 0))
+	if z := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zero, 0).GetMmap(); !z.GetAnonymous() || z.GetFileId() != 0 {
+		t.Errorf("mmap of /dev/zero: %v, want an anonymous plan", z)
+	}
+	zeroRO := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDONLY, 0))
+	e.fails(unix.EACCES, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zeroRO, 0)
+	null := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDWR, 0))
+	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, null, 0)
 }
 
 // TestPageWrite: a shared writable mapping's pages are written back with

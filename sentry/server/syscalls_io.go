@@ -875,13 +875,23 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
-	g, ok := f.impl.(*goferFile)
-	if !ok {
+	_, isGofer := f.impl.(*goferFile)
+	dz, isDev := f.impl.(*devFile)
+	isZero := isDev && dz.kind == devZero
+	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
 	if !f.readable() {
 		return 0, unix.EACCES
 	}
+	if isZero {
+		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+			return 0, unix.EACCES
+		}
+		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.writable()}}
+		return 0, nil
+	}
+	g := f.impl.(*goferFile)
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 		return 0, unix.EACCES
 	}
