@@ -2357,7 +2357,11 @@ type MmapPlan struct {
 	FileId   uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	FileSize uint64                 `protobuf:"varint,2,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
 	// writable says the fd allows writes (needed for MAP_SHARED PROT_WRITE).
-	Writable      bool `protobuf:"varint,3,opt,name=writable,proto3" json:"writable,omitempty"`
+	Writable bool `protobuf:"varint,3,opt,name=writable,proto3" json:"writable,omitempty"`
+	// anonymous says the fd is /dev/zero: the client maps anonymous memory
+	// (shared between the mapping's processes for MAP_SHARED), as Linux
+	// does; file_id is then 0.
+	Anonymous     bool `protobuf:"varint,20,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2409,6 +2413,13 @@ func (x *MmapPlan) GetFileSize() uint64 {
 func (x *MmapPlan) GetWritable() bool {
 	if x != nil {
 		return x.Writable
+	}
+	return false
+}
+
+func (x *MmapPlan) GetAnonymous() bool {
+	if x != nil {
+		return x.Anonymous
 	}
 	return false
 }
@@ -5275,11 +5286,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\bR\x05group\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"\\\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"z\n" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
-	"\bwritable\x18\x03 \x01(\bR\bwritable\"\xdb\x03\n" +
+	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xdb\x03\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +

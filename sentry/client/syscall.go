@@ -172,7 +172,7 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	}
 	t.mu.Unlock()
 
-	if flushFirst[sysno] && t.c.files.dirtyPages.Load() > 0 {
+	if flushFirst[sysno] && t.c.files.pending() {
 		// The server reads (or syncs, or replaces) file data this
 		// client may hold dirty in shared mappings; it knows which
 		// file the call touches, but the data is here.

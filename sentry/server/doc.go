@@ -25,7 +25,8 @@
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
 //     from procSource, and what only the client knows is asked for with
-//     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
+//     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
+//     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
@@ -128,6 +129,9 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//
+//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	                              gofer RPCs, taken before vfs.mu)
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -99,6 +99,9 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
+		if name == "shm" {
+			return v.shmDentry(c)
+		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
 			d.link = t
@@ -376,6 +379,9 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
+		if shm, err := v.shmDentry(c); err == nil {
+			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
+		}
 		for _, n := range []string{"fd", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
