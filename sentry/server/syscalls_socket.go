@@ -156,15 +156,14 @@ func sysBind(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if !named {
-		// Autobind to a fresh abstract name.
+		// Autobind to a fresh abstract name; a bound socket stays as
+		// it is (Linux succeeds).
 		be := s.u.Bound()
 		if be == nil {
 			return 0, unix.EINVAL
 		}
-		if _, err := s.u.EP.GetLocalAddress(); err == nil {
-			if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
-				return 0, unix.EINVAL
-			}
+		if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
+			return 0, nil
 		}
 		a, err = c.k.autobindName(be)
 		if err != nil {
@@ -413,7 +412,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if c.args[4] != 0 {
-		if err := c.putSockaddr(c.args[4], c.args[5], socket.FromTransportName(res.From.Addr).Encode()); err != nil {
+		if err := c.putSockaddr(c.args[4], c.args[5], fromAddr(s, res.From)); err != nil {
 			return 0, err
 		}
 	}
@@ -596,17 +595,15 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var msgFlags uint32
+	// Linux reports MSG_CMSG_CLOEXEC back in msg_flags.
+	msgFlags := uint32(flags & unix.MSG_CMSG_CLOEXEC)
 	if s.u.Type != linux.SOCK_STREAM && res.MsgLen > got {
 		msgFlags |= unix.MSG_TRUNC
 	}
 	// Name.
 	namelen := uint32(0)
 	if h.name != 0 {
-		sa := socket.FromTransportName(res.From.Addr).Encode()
-		if s.u.Type == linux.SOCK_STREAM {
-			sa = nil // Linux reports no address on stream sockets
-		}
+		sa := fromAddr(s, res.From)
 		if len(sa) > 0 {
 			if err := c.mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
 				return 0, err
@@ -688,6 +685,15 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		return res.MsgLen, nil
 	}
 	return got, nil
+}
+
+// fromAddr is the source address recvfrom and recvmsg report: none on a
+// stream socket or from an unbound sender.
+func fromAddr(s *unixSockFile, from transport.Address) []byte {
+	if s.u.Type == linux.SOCK_STREAM || from.Addr == "" {
+		return nil
+	}
+	return socket.FromTransportName(from.Addr).Encode()
 }
 
 // appendCmsg appends one SOL_SOCKET control message, padded.
