@@ -42,17 +42,24 @@ const (
 	FileState_STDIO FileState_Kind = 4
 	// SYNTHETIC is a server-made file: /dev/null, /proc/..., named by path.
 	FileState_SYNTHETIC FileState_Kind = 5
+	// Kernel objects (values 70-89): their state is in kobj.
+	FileState_EVENTFD FileState_Kind = 70
+	FileState_EPOLL   FileState_Kind = 71
+	FileState_SOCKET  FileState_Kind = 72
 )
 
 // Enum value maps for FileState_Kind.
 var (
 	FileState_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "GOFER",
-		2: "PIPE_READ",
-		3: "PIPE_WRITE",
-		4: "STDIO",
-		5: "SYNTHETIC",
+		0:  "KIND_UNSPECIFIED",
+		1:  "GOFER",
+		2:  "PIPE_READ",
+		3:  "PIPE_WRITE",
+		4:  "STDIO",
+		5:  "SYNTHETIC",
+		70: "EVENTFD",
+		71: "EPOLL",
+		72: "SOCKET",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -61,6 +68,9 @@ var (
 		"PIPE_WRITE":       3,
 		"STDIO":            4,
 		"SYNTHETIC":        5,
+		"EVENTFD":          70,
+		"EPOLL":            71,
+		"SOCKET":           72,
 	}
 )
 
@@ -3211,10 +3221,12 @@ type FileState struct {
 	// file_handle is the gofer's stable handle (goferpb.Handle.file_handle)
 	// for GOFER files; path is where the file was opened (a fallback, and the
 	// name of SYNTHETIC files).
-	FileHandle    []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	Path          string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
-	Pipe          uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
-	StdioStream   int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	FileHandle  []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path        string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	Pipe        uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
+	StdioStream int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	// kobj is the state of an EVENTFD, EPOLL or SOCKET.
+	Kobj          *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3305,6 +3317,218 @@ func (x *FileState) GetStdioStream() int32 {
 	return 0
 }
 
+func (x *FileState) GetKobj() *KernelObjectState {
+	if x != nil {
+		return x.Kobj
+	}
+	return nil
+}
+
+// KernelObjectState is what recovery rebuilds of an eventfd, an epoll
+// instance or a socket.
+type KernelObjectState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// eventfd: the counter and EFD_SEMAPHORE.
+	EventfdCount     uint64 `protobuf:"varint,1,opt,name=eventfd_count,json=eventfdCount,proto3" json:"eventfd_count,omitempty"`
+	EventfdSemaphore bool   `protobuf:"varint,2,opt,name=eventfd_semaphore,json=eventfdSemaphore,proto3" json:"eventfd_semaphore,omitempty"`
+	// epoll: the interest list, in registration order.
+	Epoll []*EpollInterest `protobuf:"bytes,3,rep,name=epoll,proto3" json:"epoll,omitempty"`
+	// socket: family (AF_UNIX...), type (SOCK_STREAM...), and what a
+	// restored server can rebuild: the name it is bound to (an abstract
+	// name with a leading NUL; a path absolute), whether it listens (and
+	// its backlog), and whether it was connected (a connection is not
+	// rebuilt: the restored socket fails with ECONNRESET).
+	SocketFamily    int32  `protobuf:"varint,4,opt,name=socket_family,json=socketFamily,proto3" json:"socket_family,omitempty"`
+	SocketType      int32  `protobuf:"varint,5,opt,name=socket_type,json=socketType,proto3" json:"socket_type,omitempty"`
+	SocketBound     []byte `protobuf:"bytes,6,opt,name=socket_bound,json=socketBound,proto3" json:"socket_bound,omitempty"`
+	SocketListening bool   `protobuf:"varint,7,opt,name=socket_listening,json=socketListening,proto3" json:"socket_listening,omitempty"`
+	SocketBacklog   int32  `protobuf:"varint,8,opt,name=socket_backlog,json=socketBacklog,proto3" json:"socket_backlog,omitempty"`
+	SocketConnected bool   `protobuf:"varint,9,opt,name=socket_connected,json=socketConnected,proto3" json:"socket_connected,omitempty"`
+	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KernelObjectState) Reset() {
+	*x = KernelObjectState{}
+	mi := &file_sentry_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelObjectState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelObjectState) ProtoMessage() {}
+
+func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
+func (*KernelObjectState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *KernelObjectState) GetEventfdCount() uint64 {
+	if x != nil {
+		return x.EventfdCount
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetEventfdSemaphore() bool {
+	if x != nil {
+		return x.EventfdSemaphore
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetEpoll() []*EpollInterest {
+	if x != nil {
+		return x.Epoll
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketFamily() int32 {
+	if x != nil {
+		return x.SocketFamily
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketType() int32 {
+	if x != nil {
+		return x.SocketType
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketBound() []byte {
+	if x != nil {
+		return x.SocketBound
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketListening() bool {
+	if x != nil {
+		return x.SocketListening
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetSocketBacklog() int32 {
+	if x != nil {
+		return x.SocketBacklog
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketConnected() bool {
+	if x != nil {
+		return x.SocketConnected
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetSocketPasscred() bool {
+	if x != nil {
+		return x.SocketPasscred
+	}
+	return false
+}
+
+// EpollInterest is one (fd, description) an epoll instance watches.
+type EpollInterest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the watched description's FileState id, fd the number it
+	// was added with.
+	File   uint64 `protobuf:"varint,1,opt,name=file,proto3" json:"file,omitempty"`
+	Fd     int32  `protobuf:"varint,2,opt,name=fd,proto3" json:"fd,omitempty"`
+	Events uint32 `protobuf:"varint,3,opt,name=events,proto3" json:"events,omitempty"`
+	Data   uint64 `protobuf:"varint,4,opt,name=data,proto3" json:"data,omitempty"`
+	// disabled: an EPOLLONESHOT interest that fired.
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EpollInterest) Reset() {
+	*x = EpollInterest{}
+	mi := &file_sentry_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpollInterest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpollInterest) ProtoMessage() {}
+
+func (x *EpollInterest) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
+func (*EpollInterest) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *EpollInterest) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetEvents() uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetData() uint64 {
+	if x != nil {
+		return x.Data
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 type FsState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -3317,7 +3541,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +3553,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +3566,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -3385,7 +3609,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3621,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3634,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -3442,7 +3666,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3678,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3691,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -3515,7 +3739,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3527,7 +3751,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3540,7 +3764,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -3601,7 +3825,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3613,7 +3837,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3626,7 +3850,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -3676,7 +3900,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3688,7 +3912,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3701,7 +3925,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -3732,7 +3956,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3968,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3981,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -3788,7 +4012,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +4024,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +4037,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -4069,7 +4293,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd5\x02\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xbb\x03\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -4079,7 +4303,8 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
-	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\"`\n" +
+	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
+	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\"\x84\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -4087,7 +4312,30 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"PIPE_WRITE\x10\x03\x12\t\n" +
 	"\x05STDIO\x10\x04\x12\r\n" +
-	"\tSYNTHETIC\x10\x05\"`\n" +
+	"\tSYNTHETIC\x10\x05\x12\v\n" +
+	"\aEVENTFD\x10F\x12\t\n" +
+	"\x05EPOLL\x10G\x12\n" +
+	"\n" +
+	"\x06SOCKET\x10H\"\xb3\x03\n" +
+	"\x11KernelObjectState\x12#\n" +
+	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
+	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
+	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
+	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
+	"\vsocket_type\x18\x05 \x01(\x05R\n" +
+	"socketType\x12!\n" +
+	"\fsocket_bound\x18\x06 \x01(\fR\vsocketBound\x12)\n" +
+	"\x10socket_listening\x18\a \x01(\bR\x0fsocketListening\x12%\n" +
+	"\x0esocket_backlog\x18\b \x01(\x05R\rsocketBacklog\x12)\n" +
+	"\x10socket_connected\x18\t \x01(\bR\x0fsocketConnected\x12'\n" +
+	"\x0fsocket_passcred\x18\n" +
+	" \x01(\bR\x0esocketPasscred\"{\n" +
+	"\rEpollInterest\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
+	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
+	"\x06events\x18\x03 \x01(\rR\x06events\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\x04R\x04data\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"`\n" +
 	"\aFsState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03cwd\x18\x02 \x01(\tR\x03cwd\x12\x1d\n" +
@@ -4147,56 +4395,58 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_sentry_proto_goTypes = []any{
-	(FileState_Kind)(0),     // 0: runscdecoupled.sentry.v1.FileState.Kind
-	(*ClientMessage)(nil),   // 1: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil),   // 2: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),           // 3: runscdecoupled.sentry.v1.Hello
-	(*StdioInfo)(nil),       // 4: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),         // 5: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),       // 6: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),       // 7: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),       // 8: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),         // 9: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),        // 10: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),            // 11: runscdecoupled.sentry.v1.Call
-	(*Fault)(nil),           // 12: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),         // 13: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),          // 14: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),           // 15: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),        // 16: runscdecoupled.sentry.v1.PageRead
-	(*FileRelease)(nil),     // 17: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),           // 18: runscdecoupled.sentry.v1.Reply
-	(*ExecPlan)(nil),        // 19: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),           // 20: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),         // 21: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),     // 22: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),      // 23: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),        // 24: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),            // 25: runscdecoupled.sentry.v1.Push
-	(*StateUpdate)(nil),     // 26: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),         // 27: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),      // 28: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),        // 29: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),     // 30: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),       // 31: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),    // 32: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),      // 33: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),     // 34: runscdecoupled.sentry.v1.StateRecord
-	(*StdinState)(nil),      // 35: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),    // 36: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),     // 37: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),         // 38: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),       // 39: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),         // 40: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),    // 41: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),       // 42: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil), // 43: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),      // 44: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),         // 45: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),         // 46: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),         // 47: runscdecoupled.sentry.v1.Rewrite
+	(FileState_Kind)(0),       // 0: runscdecoupled.sentry.v1.FileState.Kind
+	(*ClientMessage)(nil),     // 1: runscdecoupled.sentry.v1.ClientMessage
+	(*ServerMessage)(nil),     // 2: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),             // 3: runscdecoupled.sentry.v1.Hello
+	(*StdioInfo)(nil),         // 4: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),           // 5: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),         // 6: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),         // 7: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),         // 8: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),           // 9: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),          // 10: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),              // 11: runscdecoupled.sentry.v1.Call
+	(*Fault)(nil),             // 12: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 13: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 14: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 15: runscdecoupled.sentry.v1.Start
+	(*PageRead)(nil),          // 16: runscdecoupled.sentry.v1.PageRead
+	(*FileRelease)(nil),       // 17: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 18: runscdecoupled.sentry.v1.Reply
+	(*ExecPlan)(nil),          // 19: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 20: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 21: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 22: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 23: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 24: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 25: runscdecoupled.sentry.v1.Push
+	(*StateUpdate)(nil),       // 26: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 27: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 28: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 29: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 30: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 31: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 32: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 33: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 34: runscdecoupled.sentry.v1.StateRecord
+	(*StdinState)(nil),        // 35: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 36: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 37: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 38: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 39: runscdecoupled.sentry.v1.FileState
+	(*KernelObjectState)(nil), // 40: runscdecoupled.sentry.v1.KernelObjectState
+	(*EpollInterest)(nil),     // 41: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 42: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 43: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 44: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 45: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 46: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 47: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 48: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 49: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	3,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -4216,8 +4466,8 @@ var file_sentry_proto_depIdxs = []int32{
 	16, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	17, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	12, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	46, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	47, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	48, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	49, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	14, // 19: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
 	14, // 20: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
 	19, // 21: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
@@ -4239,24 +4489,26 @@ var file_sentry_proto_depIdxs = []int32{
 	37, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
 	38, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
 	39, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	40, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	41, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	42, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	43, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	44, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	45, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	42, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	43, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	44, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	45, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	46, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	47, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
 	35, // 46: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
 	0,  // 47: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	34, // 48: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	1,  // 49: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	32, // 50: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	2,  // 51: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	33, // 52: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	51, // [51:53] is the sub-list for method output_type
-	49, // [49:51] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	40, // 48: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	41, // 49: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	34, // 50: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	1,  // 51: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	32, // 52: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	2,  // 53: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	33, // 54: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	53, // [53:55] is the sub-list for method output_type
+	51, // [51:53] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -4322,7 +4574,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,7 +22,12 @@
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps, served by PageRead (exec.go).
+//     the files the client maps, served by PageRead (exec.go);
+//   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
+//     (file_kobj.go), epoll instances over every file kind
+//     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
+//     space (file_socket.go, syscalls_socket.go); their replay state
+//     is derived in restore_kobj.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -105,6 +110,13 @@
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
 //	      stateTracker.mu, durability.mu  (leaves)
+//
+// Kernel objects: epollFile.mu is taken before the readiness locks of
+// the files it watches (pipe.mu, a nested epollFile.mu: never an
+// ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
+// its record is built; unixSockFile.mu and kobj.Eventfd.mu are leaves
+// but for gVisor's own endpoint and queue locks, whose notifications
+// take only kobj.Watch.mu (a leaf).
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -47,8 +47,16 @@ type unixSockFile struct {
 	mu sync.Mutex
 	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO (0: none).
 	rcvTimeo, sndTimeo time.Duration
-	// named says the socket has names in the client's name space.
-	named bool
+	// named says the socket has names in the client's name space;
+	// boundName is the transport name it was bound to (a path made
+	// absolute), kept for recovery.
+	named     bool
+	boundName string
+	// backlog is listen's backlog (0: not listening).
+	backlog int
+	// reset makes the next read or write fail with ECONNRESET: a
+	// connected socket restored after a server failure.
+	reset bool
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
@@ -66,6 +74,16 @@ func (s *unixSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, err
 func (s *unixSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
+}
+
+// takeReset reports (once) that the socket's connection was lost with
+// a server.
+func (s *unixSockFile) takeReset() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reset
+	s.reset = false
+	return r
 }
 
 func (s *unixSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
@@ -115,6 +133,10 @@ func (s *unixSockFile) deadline(send bool) time.Time {
 // non-blocking; the rights in ctl go with the first bytes sent and are
 // released here if nothing was.
 func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, ctl transport.ControlMessages, to transport.BoundEndpoint, flags int) (int64, error) {
+	if s.takeReset() {
+		ctl.Release(kobj.Ctx())
+		return 0, unix.ECONNRESET
+	}
 	if ctl.Credentials == nil {
 		passcred := s.u.EP.ConnectedPasscred() || s.u.EP.Passcred()
 		if to != nil {
@@ -162,6 +184,9 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 
 // unixRecv receives into dst. The caller owns res.Control.
 func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
+	if s.takeReset() {
+		return 0, socket.RecvResult{}, unix.ECONNRESET
+	}
 	args := transport.RecvArgs{Creds: s.u.EP.Passcred(), NumRights: 253, Peek: flags&unix.MSG_PEEK != 0}
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
@@ -233,30 +258,33 @@ func (c *syscallCtx) bindUnix(s *unixSockFile, a socket.UnixAddr) error {
 			return err
 		}
 	} else {
-		ino, err := c.mknodSocket(a.Name)
+		ino, abs, err := c.mknodSocket(a.Name)
 		if err != nil {
 			return err
 		}
 		names.BindNode(ino, be)
+		a = socket.UnixAddr{Name: abs}
 	}
 	s.mu.Lock()
 	s.named = true
+	s.boundName = a.TransportName()
 	s.mu.Unlock()
 	return nil
 }
 
-// mknodSocket makes the S_IFSOCK node of a bind and returns its inode.
-func (c *syscallCtx) mknodSocket(path string) (uint64, error) {
+// mknodSocket makes the S_IFSOCK node of a bind and returns its inode
+// and absolute path.
+func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 	dir, name, _, err := c.createAt(atFDCWD, path)
 	if err != nil {
 		if err == unix.EEXIST {
-			return 0, unix.EADDRINUSE
+			return 0, "", unix.EADDRINUSE
 		}
-		return 0, err
+		return 0, "", err
 	}
 	dh, err := c.handleOf(dir)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	cr := c.creds()
 	v := c.k.vfs
@@ -266,15 +294,19 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, error) {
 		Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
 	if err := goferErr("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if errnoOf(err) == unix.EEXIST {
-			return 0, unix.EADDRINUSE
+			return 0, "", unix.EADDRINUSE
 		}
-		return 0, err
+		return 0, "", err
 	}
 	if r.Handle == nil || r.Stat == nil {
-		return 0, fmt.Errorf("mknod socket %q: reply without a handle: %w", name, unix.EIO)
+		return 0, "", fmt.Errorf("mknod socket %q: reply without a handle: %w", name, unix.EIO)
 	}
 	v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
-	return r.Stat.Ino, nil
+	abs, _ := v.pathOf(dir)
+	if abs == "/" {
+		abs = ""
+	}
+	return r.Stat.Ino, abs + "/" + name, nil
 }
 
 // autobindName picks an unused abstract name for an autobind, as Linux

@@ -175,13 +175,19 @@ func sysBind(c *syscallCtx) (int64, error) {
 		}
 		s.mu.Lock()
 		s.named = true
+		s.boundName = a.TransportName()
 		s.mu.Unlock()
+		f.changed()
 		return 0, nil
 	}
 	if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
 		return 0, unix.EINVAL
 	}
-	return 0, c.bindUnix(s, a)
+	if err := c.bindUnix(s, a); err != nil {
+		return 0, err
+	}
+	f.changed()
+	return 0, nil
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
@@ -202,6 +208,10 @@ func sysListen(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	s.u.EP.SetPeerCreds(c.sockCreds())
+	s.mu.Lock()
+	s.backlog = backlog
+	s.mu.Unlock()
+	f.changed()
 	return 0, nil
 }
 
@@ -282,6 +292,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	for {
 		err := s.u.EP.Connect(kobj.Ctx(), be)
 		if err == nil {
+			f.changed()
 			return 0, nil
 		}
 		e := kobj.SysErr(err)
