@@ -30,6 +30,9 @@ func runGofer(args []string) int {
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
 	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
+	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
+	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
+	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: mounts, readonly) says under --root; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
 	}
@@ -51,7 +54,21 @@ func runGofer(args []string) int {
 		return fail("gofer", err)
 	}
 	defer stopProfile()
-	srv, err := gofer.NewServer(*root, log, gofer.WithOrphanLinger(*orphanLinger))
+	if *handleKey == "" && t.Network == "unix" {
+		*handleKey = t.Address + ".key"
+	}
+	if *handleKey == "" {
+		log.Warn("no --handle-key: file handles are sealed with a key in memory, so a restarted gofer cannot reopen its predecessor's files by handle")
+	}
+	if *allowSetuid {
+		log.Warn("--allow-setuid: applications may create setuid/setgid files on the host")
+	}
+	if *rootSetup != "" {
+		if err := applyRootSetup(*root, *rootSetup); err != nil {
+			return fail("gofer", fmt.Errorf("--root-setup: %w", err))
+		}
+	}
+	srv, err := gofer.NewServer(*root, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}

@@ -177,6 +177,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.StreamConn, error) {
 	hello := proto.Clone(s.hello).(*pb.Hello)
 	hello.Resume = resume
+	hello.Clocks = sampleClocks()
 	opts := s.opts
 	opts.Hello = hello
 	return transport.Dial(ctx, s.servers[idx], opts)

@@ -46,6 +46,9 @@ type process struct {
 	dumpable uint64
 	// noNewPrivs is prctl(PR_GET_NO_NEW_PRIVS). Protected by mu.
 	noNewPrivs bool
+	// timerOverrun is the overrun of the last delivered signal of each
+	// POSIX timer (timers.go). Protected by mu.
+	timerOverrun map[linux.TimerID]int32
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -94,6 +97,8 @@ type task struct {
 	tid  int32
 	proc *process
 
+	// mm is the address space. Changed by the task goroutine under mu
+	// (exec, exit); others read it under mu (ProcQuery).
 	mm      *mm.MemoryManager
 	futexes *futex.Manager
 	ac      *arch.Context64
@@ -105,7 +110,8 @@ type task struct {
 	// robustList and robustLen are set_robust_list's arguments.
 	robustList hostarch.Addr
 	robustLen  uint64
-	// name is the thread's comm (prctl PR_SET_NAME).
+	// name is the thread's comm (prctl PR_SET_NAME, /proc/<pid>/comm).
+	// Protected by mu.
 	name string
 	// vforkDone is closed when this vfork child execs or exits.
 	vforkDone chan struct{}
@@ -168,7 +174,18 @@ func (c *client) newTask(tid int32, proc *process) *task {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	proc := newProcess(plan.Tid, defaultLimits(), creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	ls := defaultLimits()
+	for _, r := range c.cfg.Rlimits {
+		lt, ok := limits.FromLinuxResource[r.Resource]
+		if !ok {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
+		}
+		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
+		}
+	}
+	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	proc.noNewPrivs = c.cfg.NoNewPrivileges
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()
@@ -388,7 +405,9 @@ func (t *task) exitCleanup() {
 	t.pctx.Release()
 	if t.mm != nil {
 		t.mm.DecUsers(t.gctx)
+		t.mu.Lock()
 		t.mm = nil
+		t.mu.Unlock()
 	}
 	t.proc.mu.Lock()
 	if t.proc.threads[t.tid] == t {

@@ -10,19 +10,33 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials (process.go,
 //     syscalls_proc.go);
-//   - signal dispositions and routing: kill/tkill, SIGCHLD, SIGPIPE,
+//   - signal dispositions and routing: kill/tkill, the Kill call from
+//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
+//   - timers that raise signals: each process's ITIMER_REAL and POSIX
+//     timers (timers.go), on ktimer's clocks shifted to the client's
+//     (Hello.clocks);
 //   - fd tables and open file descriptions with their offsets and status
-//     flags (fdtable.go, file.go), pipes (pipe.go), the client's stdio
+//     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
+//     (pipe.go, fifo.go), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
-//     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
+//     vfs_synth.go; the files of /proc are rendered by package procfs
+//     from procSource, and what only the client knows is asked for with
+//     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - permission checks: DAC against the calling process's credentials
+//     (supplementary groups included), the sticky bit, set-id clearing
+//     and the owner and group of new files, all in perm.go; the gofer
+//     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps, served by PageRead (exec.go);
+//     the files the client maps (exec.go): served by PageRead, written
+//     back by PageWrite (as a positional write through the mapping's
+//     writable description), and named in Reply.mapped when a call of the
+//     client changes one (noteMappedChange, noteMappedResize);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
@@ -42,8 +56,9 @@
 // queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
-// per call. Start, PageRead, FileRelease and Restore run on goroutines of
-// their own, Rewrites one at a time in order.
+// per call. Start, PageRead, PageWrite, FileRelease and Restore run on
+// goroutines of their own (the client sends one file's PageWrites one at a
+// time), Rewrites one at a time in order.
 //
 // # Dependencies
 //
@@ -66,7 +81,7 @@
 //
 // Replay state is reported by state.go: code that changes a process,
 // thread, fd slot, file description, fs context, signal handler table,
-// pipe or mapped file marks it dirty in the client's stateTracker; every
+// pipe, mapped file or timer marks it dirty in the client's stateTracker; every
 // reply or push sent afterwards carries the current value of each dirty
 // object (full value, keyed; deleted when gone), in Reply.state or in a
 // StateUpdate push sent just before the push. File offsets, pipe counters
@@ -107,9 +122,13 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
-//	      stateTracker.mu, durability.mu  (leaves)
+//	      ktimer.Timer.mu                 (a timer's leaf; its expiry
+//	                                       callback runs unlocked and
+//	                                       takes clientState.mu)
+//	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

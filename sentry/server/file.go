@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
 // Poll event bits.
@@ -249,8 +250,8 @@ func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
 	return f.c.vfs.statDentry(c, f.d)
 }
 
-// procFile is a synthesized read-only /proc file whose content was taken
-// at open.
+// procFile is a synthesized /proc file whose content was taken at open
+// (when opened for reading); writes go to procfs.Write.
 type procFile struct {
 	fileBase
 	d    *dentry
@@ -268,7 +269,12 @@ func (f *procFile) read(_ *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	return append([]byte(nil), f.data[off:end]...), nil
 }
 
-func (f *procFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.EACCES }
+func (f *procFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+	if err := procfs.Write(procSource{c.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
 
 func (f *procFile) stat(*syscallCtx) (*goferpb.Stat, error) {
 	st := f.d.synthStat()

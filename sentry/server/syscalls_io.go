@@ -99,9 +99,33 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 	}
 	if n > 0 {
 		e := c.effects()
-		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n)})
+		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite})
+		c.noteMappedChange(f, uint64(off), uint64(n))
 	}
 	return n, off, err
+}
+
+// noteMappedChange tells the client, in this call's reply, that bytes
+// [off, off+n) or the size of f's file changed, if the client maps the
+// file (its page cache must follow). The Stat comes from the gofer's write
+// reply when there was one, else from a Stat RPC made only for a mapped
+// inode.
+func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
+	if c.reply == nil || f.d == nil || f.d.kind != dkGofer {
+		return
+	}
+	st := c.goferStat
+	c.goferStat = nil
+	if st == nil {
+		if !c.k.maps.holds(f.d.ino) {
+			return
+		}
+		var err error
+		if st, err = f.impl.stat(c); err != nil {
+			return
+		}
+	}
+	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, off, n, c.pageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
@@ -869,18 +893,15 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if !f.readable() {
 		return 0, unix.EACCES
 	}
-	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 {
-		if !f.writable() {
-			return 0, unix.EACCES
-		}
-		return 0, unix.ENODEV
+	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+		return 0, unix.EACCES
 	}
 	st, err := g.stat(c)
 	if err != nil {
 		return 0, err
 	}
 	f.incRef()
-	id := c.k.maps.add(f, st)
+	id := c.k.maps.add(f, st, typ != mapPrivate && f.writable())
 	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: f.writable()}}
 	return 0, nil
 }

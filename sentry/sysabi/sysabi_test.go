@@ -64,6 +64,7 @@ func TestInputsRoundTrip(t *testing.T) {
 		// struct msghdr: name 0x2000 (9 bytes), iov 0x4000 x2,
 		// control 0x1000 (12 bytes).
 		0x6000: iovecs(0x2000, 9, 0x4000, 2, 0x1000, 12, 0),
+		0x8000: bytes.Repeat([]byte("a"), PathMax+10),
 	}
 	tests := []struct {
 		name  string
@@ -74,6 +75,11 @@ func TestInputsRoundTrip(t *testing.T) {
 		{"openat path", unix.SYS_OPENAT, [6]uint64{0, 0x1000}, func(t *testing.T, m *Memory) {
 			if s, err := m.CopyInString(0x1000, PathMax); err != nil || s != "/etc/passwd" {
 				t.Errorf("path = %q, %v", s, err)
+			}
+		}},
+		{"path without NUL within PATH_MAX", unix.SYS_OPENAT, [6]uint64{0, 0x8000}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyInString(0x8000, PathMax); err != unix.ENAMETOOLONG {
+				t.Errorf("err = %v, want ENAMETOOLONG", err)
 			}
 		}},
 		{"rename two paths", unix.SYS_RENAME, [6]uint64{0x1000, 0x2000}, func(t *testing.T, m *Memory) {

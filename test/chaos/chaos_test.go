@@ -69,7 +69,7 @@ func TestServerKills(t *testing.T) {
 func TestGoferKills(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
-	for _, name := range []string{"append", "renamed-unlinked"} {
+	for _, name := range []string{"append", "renamed-unlinked", "shmap"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
 			got := runFaulty(t, w, native(t, w), Options{
@@ -156,6 +156,9 @@ func dumpLog(t *testing.T, dir string) {
 func native(t *testing.T, w Workload) Outcome {
 	t.Helper()
 	dir := t.TempDir()
+	if err := Prepare(dir, w); err != nil {
+		t.Fatal(err)
+	}
 	r := tu.Run(t, 3*time.Minute, dir, w.Stdin, tu.Busybox, "sh", "-c", w.Script)
 	files, err := Files(dir)
 	if err != nil {
