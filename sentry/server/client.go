@@ -224,7 +224,7 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()

@@ -22,6 +22,33 @@ type socketState struct {
 	once sync.Once
 	// names is the client's AF_UNIX name space (set once).
 	names *socket.Names
+
+	// netMu protects net and netErr: the client's loopback network
+	// stack, made at its first AF_INET or AF_INET6 socket.
+	netMu  sync.Mutex
+	net    *socket.Stack
+	netErr error
+}
+
+// netStack returns the client's loopback network stack.
+func (k *clientState) netStack() (*socket.Stack, error) {
+	ss := &k.socks
+	ss.netMu.Lock()
+	defer ss.netMu.Unlock()
+	if ss.net == nil && ss.netErr == nil {
+		ss.net, ss.netErr = socket.NewLoopbackStack()
+	}
+	return ss.net, ss.netErr
+}
+
+// release stops the network stack when the client is freed.
+func (ss *socketState) release() {
+	ss.netMu.Lock()
+	defer ss.netMu.Unlock()
+	if ss.net != nil {
+		ss.net.Destroy()
+		ss.net = nil
+	}
 }
 
 // unixNames returns the client's AF_UNIX name space.

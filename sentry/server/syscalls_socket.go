@@ -75,6 +75,10 @@ func sysSocket(c *syscallCtx) (int64, error) {
 			return 0, unix.EPROTONOSUPPORT
 		}
 		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
+	case unix.AF_INET, unix.AF_INET6:
+		if f, err = newInetSocket(c, domain, int(stype), proto, flags); err != nil {
+			return 0, err
+		}
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
@@ -142,6 +146,10 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetBind(c, is)
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -191,6 +199,10 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetListen(c, is)
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -222,6 +234,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 			return 0, unix.EINVAL
 		}
+	}
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetAccept(c, f, is, flags)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
@@ -268,6 +284,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetConnect(c, f, is)
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -314,6 +334,14 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		how, err := socket.ShutdownFlags(int(c.args[1]))
+		if err != nil {
+			return 0, err
+		}
+		return 0, kobj.TCPIPErr(is.s.EP.Shutdown(how))
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -323,6 +351,10 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -369,6 +401,22 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		var raw []byte
+		if c.args[4] != 0 {
+			r, err := c.sockaddrArg(4)
+			if err != nil {
+				return 0, err
+			}
+			raw = r
+		}
+		src, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		if err != nil {
+			return 0, err
+		}
+		return inetSendto(c, f, is, src, raw, int(c.args[3]))
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -400,6 +448,27 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		flags := int(c.args[3])
+		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		if err != nil {
+			return 0, err
+		}
+		n, msgLen, from, err := c.inetRecv(f, is, dst, flags)
+		if err != nil {
+			return 0, err
+		}
+		if c.args[4] != 0 && !is.s.Stream {
+			if err := c.putSockaddr(c.args[4], c.args[5], socket.EncodeInetAddr(is.s.Family, from)); err != nil {
+				return 0, err
+			}
+		}
+		if flags&unix.MSG_TRUNC != 0 && !is.s.Stream {
+			return msgLen, nil
+		}
+		return n, nil
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -536,6 +605,10 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetSendmsg(c, f, is)
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -584,6 +657,10 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetRecvmsg(c, f, is)
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
@@ -728,11 +805,6 @@ func timevalBytes(d time.Duration) []byte {
 }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
-	f, s, err := c.unixSock(c.argInt(0))
-	if err != nil {
-		return 0, err
-	}
-	defer f.decRef()
 	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
 	if c.args[4] == 0 {
 		return 0, unix.EFAULT
@@ -744,6 +816,23 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if int32(binary.LittleEndian.Uint32(lb)) < 0 {
 		return 0, unix.EINVAL
 	}
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		v, err := inetSockopt(c, is, true, level, name, nil)
+		if err != nil {
+			return 0, err
+		}
+		l := min(int(binary.LittleEndian.Uint32(lb)), len(v))
+		if err := c.mem.CopyOut(c.args[3], v[:l]); err != nil {
+			return 0, err
+		}
+		return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
 	if level != unix.SOL_SOCKET {
 		return 0, unix.EOPNOTSUPP
 	}
@@ -815,6 +904,19 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		n := int(int32(c.args[4]))
+		if n < 0 {
+			return 0, unix.EINVAL
+		}
+		v, err := c.mem.CopyIn(c.args[3], min(n, 128))
+		if err != nil {
+			return 0, err
+		}
+		_, err = inetSockopt(c, is, false, int(int32(c.args[1])), int(int32(c.args[2])), v)
+		return 0, err
+	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
