@@ -105,17 +105,24 @@ const (
 	FileState_STDIO FileState_Kind = 4
 	// SYNTHETIC is a server-made file: /dev/null, /proc/..., named by path.
 	FileState_SYNTHETIC FileState_Kind = 5
+	// Kernel objects (values 70-89): their state is in kobj.
+	FileState_EVENTFD FileState_Kind = 70
+	FileState_EPOLL   FileState_Kind = 71
+	FileState_SOCKET  FileState_Kind = 72
 )
 
 // Enum value maps for FileState_Kind.
 var (
 	FileState_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "GOFER",
-		2: "PIPE_READ",
-		3: "PIPE_WRITE",
-		4: "STDIO",
-		5: "SYNTHETIC",
+		0:  "KIND_UNSPECIFIED",
+		1:  "GOFER",
+		2:  "PIPE_READ",
+		3:  "PIPE_WRITE",
+		4:  "STDIO",
+		5:  "SYNTHETIC",
+		70: "EVENTFD",
+		71: "EPOLL",
+		72: "SOCKET",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -124,6 +131,9 @@ var (
 		"PIPE_WRITE":       3,
 		"STDIO":            4,
 		"SYNTHETIC":        5,
+		"EVENTFD":          70,
+		"EPOLL":            71,
+		"SOCKET":           72,
 	}
 )
 
@@ -4473,10 +4483,12 @@ type FileState struct {
 	// file_handle is the gofer's stable handle (goferpb.Handle.file_handle)
 	// for GOFER files; path is where the file was opened (a fallback, and the
 	// name of SYNTHETIC files).
-	FileHandle    []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	Path          string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
-	Pipe          uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
-	StdioStream   int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	FileHandle  []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path        string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	Pipe        uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
+	StdioStream int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	// kobj is the state of an EVENTFD, EPOLL or SOCKET.
+	Kobj          *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4567,6 +4579,218 @@ func (x *FileState) GetStdioStream() int32 {
 	return 0
 }
 
+func (x *FileState) GetKobj() *KernelObjectState {
+	if x != nil {
+		return x.Kobj
+	}
+	return nil
+}
+
+// KernelObjectState is what recovery rebuilds of an eventfd, an epoll
+// instance or a socket.
+type KernelObjectState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// eventfd: the counter and EFD_SEMAPHORE.
+	EventfdCount     uint64 `protobuf:"varint,1,opt,name=eventfd_count,json=eventfdCount,proto3" json:"eventfd_count,omitempty"`
+	EventfdSemaphore bool   `protobuf:"varint,2,opt,name=eventfd_semaphore,json=eventfdSemaphore,proto3" json:"eventfd_semaphore,omitempty"`
+	// epoll: the interest list, in registration order.
+	Epoll []*EpollInterest `protobuf:"bytes,3,rep,name=epoll,proto3" json:"epoll,omitempty"`
+	// socket: family (AF_UNIX...), type (SOCK_STREAM...), and what a
+	// restored server can rebuild: the name it is bound to (an abstract
+	// name with a leading NUL; a path absolute), whether it listens (and
+	// its backlog), and whether it was connected (a connection is not
+	// rebuilt: the restored socket fails with ECONNRESET).
+	SocketFamily    int32  `protobuf:"varint,4,opt,name=socket_family,json=socketFamily,proto3" json:"socket_family,omitempty"`
+	SocketType      int32  `protobuf:"varint,5,opt,name=socket_type,json=socketType,proto3" json:"socket_type,omitempty"`
+	SocketBound     []byte `protobuf:"bytes,6,opt,name=socket_bound,json=socketBound,proto3" json:"socket_bound,omitempty"`
+	SocketListening bool   `protobuf:"varint,7,opt,name=socket_listening,json=socketListening,proto3" json:"socket_listening,omitempty"`
+	SocketBacklog   int32  `protobuf:"varint,8,opt,name=socket_backlog,json=socketBacklog,proto3" json:"socket_backlog,omitempty"`
+	SocketConnected bool   `protobuf:"varint,9,opt,name=socket_connected,json=socketConnected,proto3" json:"socket_connected,omitempty"`
+	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KernelObjectState) Reset() {
+	*x = KernelObjectState{}
+	mi := &file_sentry_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelObjectState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelObjectState) ProtoMessage() {}
+
+func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
+func (*KernelObjectState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *KernelObjectState) GetEventfdCount() uint64 {
+	if x != nil {
+		return x.EventfdCount
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetEventfdSemaphore() bool {
+	if x != nil {
+		return x.EventfdSemaphore
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetEpoll() []*EpollInterest {
+	if x != nil {
+		return x.Epoll
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketFamily() int32 {
+	if x != nil {
+		return x.SocketFamily
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketType() int32 {
+	if x != nil {
+		return x.SocketType
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketBound() []byte {
+	if x != nil {
+		return x.SocketBound
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketListening() bool {
+	if x != nil {
+		return x.SocketListening
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetSocketBacklog() int32 {
+	if x != nil {
+		return x.SocketBacklog
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketConnected() bool {
+	if x != nil {
+		return x.SocketConnected
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetSocketPasscred() bool {
+	if x != nil {
+		return x.SocketPasscred
+	}
+	return false
+}
+
+// EpollInterest is one (fd, description) an epoll instance watches.
+type EpollInterest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the watched description's FileState id, fd the number it
+	// was added with.
+	File   uint64 `protobuf:"varint,1,opt,name=file,proto3" json:"file,omitempty"`
+	Fd     int32  `protobuf:"varint,2,opt,name=fd,proto3" json:"fd,omitempty"`
+	Events uint32 `protobuf:"varint,3,opt,name=events,proto3" json:"events,omitempty"`
+	Data   uint64 `protobuf:"varint,4,opt,name=data,proto3" json:"data,omitempty"`
+	// disabled: an EPOLLONESHOT interest that fired.
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EpollInterest) Reset() {
+	*x = EpollInterest{}
+	mi := &file_sentry_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpollInterest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpollInterest) ProtoMessage() {}
+
+func (x *EpollInterest) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
+func (*EpollInterest) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *EpollInterest) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetEvents() uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetData() uint64 {
+	if x != nil {
+		return x.Data
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 type FsState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -4579,7 +4803,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4591,7 +4815,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4604,7 +4828,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -4647,7 +4871,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4659,7 +4883,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4672,7 +4896,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -4704,7 +4928,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4716,7 +4940,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4729,7 +4953,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -4780,7 +5004,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4792,7 +5016,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4805,7 +5029,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -4877,7 +5101,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4889,7 +5113,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4902,7 +5126,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -4959,7 +5183,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4971,7 +5195,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4984,7 +5208,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -5015,7 +5239,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5027,7 +5251,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5040,7 +5264,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -5071,7 +5295,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5083,7 +5307,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5096,7 +5320,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -5459,7 +5683,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd5\x02\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xbb\x03\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -5469,7 +5693,8 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
-	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\"`\n" +
+	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
+	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\"\x84\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -5477,7 +5702,30 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"PIPE_WRITE\x10\x03\x12\t\n" +
 	"\x05STDIO\x10\x04\x12\r\n" +
-	"\tSYNTHETIC\x10\x05\"`\n" +
+	"\tSYNTHETIC\x10\x05\x12\v\n" +
+	"\aEVENTFD\x10F\x12\t\n" +
+	"\x05EPOLL\x10G\x12\n" +
+	"\n" +
+	"\x06SOCKET\x10H\"\xb3\x03\n" +
+	"\x11KernelObjectState\x12#\n" +
+	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
+	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
+	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
+	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
+	"\vsocket_type\x18\x05 \x01(\x05R\n" +
+	"socketType\x12!\n" +
+	"\fsocket_bound\x18\x06 \x01(\fR\vsocketBound\x12)\n" +
+	"\x10socket_listening\x18\a \x01(\bR\x0fsocketListening\x12%\n" +
+	"\x0esocket_backlog\x18\b \x01(\x05R\rsocketBacklog\x12)\n" +
+	"\x10socket_connected\x18\t \x01(\bR\x0fsocketConnected\x12'\n" +
+	"\x0fsocket_passcred\x18\n" +
+	" \x01(\bR\x0esocketPasscred\"{\n" +
+	"\rEpollInterest\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
+	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
+	"\x06events\x18\x03 \x01(\rR\x06events\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\x04R\x04data\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"`\n" +
 	"\aFsState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03cwd\x18\x02 \x01(\tR\x03cwd\x12\x1d\n" +
@@ -5540,69 +5788,71 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_sentry_proto_goTypes = []any{
-	(ProcQuery_Kind)(0),      // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
-	(FileState_Kind)(0),      // 1: runscdecoupled.sentry.v1.FileState.Kind
-	(*ClientMessage)(nil),    // 2: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil),    // 3: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),            // 4: runscdecoupled.sentry.v1.Hello
-	(*ClockSample)(nil),      // 5: runscdecoupled.sentry.v1.ClockSample
-	(*StdioInfo)(nil),        // 6: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),          // 7: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),        // 8: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),        // 9: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),        // 10: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),          // 11: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),         // 12: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),             // 13: runscdecoupled.sentry.v1.Call
-	(*Kill)(nil),             // 14: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),            // 15: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),          // 16: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),           // 17: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),            // 18: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),         // 19: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),        // 20: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),      // 21: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),            // 22: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil), // 23: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),         // 24: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),            // 25: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),          // 26: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),      // 27: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),       // 28: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),         // 29: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),             // 30: runscdecoupled.sentry.v1.Push
-	(*ProcQuery)(nil),        // 31: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),       // 32: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),              // 33: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),     // 34: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),      // 35: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),      // 36: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),          // 37: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),       // 38: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),         // 39: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),      // 40: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),        // 41: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),     // 42: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),       // 43: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),      // 44: runscdecoupled.sentry.v1.StateRecord
-	(*TimerState)(nil),       // 45: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),        // 46: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),         // 47: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),       // 48: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),     // 49: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),      // 50: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),          // 51: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),        // 52: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),          // 53: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),     // 54: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),        // 55: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),  // 56: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),       // 57: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),          // 58: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),          // 59: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),          // 60: runscdecoupled.sentry.v1.Rewrite
+	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
+	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
+	(*ClientMessage)(nil),     // 2: runscdecoupled.sentry.v1.ClientMessage
+	(*ServerMessage)(nil),     // 3: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),             // 4: runscdecoupled.sentry.v1.Hello
+	(*ClockSample)(nil),       // 5: runscdecoupled.sentry.v1.ClockSample
+	(*StdioInfo)(nil),         // 6: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),           // 7: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),         // 8: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),         // 9: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),         // 10: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),           // 11: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),          // 12: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),              // 13: runscdecoupled.sentry.v1.Call
+	(*Kill)(nil),              // 14: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 15: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 16: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 17: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 18: runscdecoupled.sentry.v1.Start
+	(*PageRead)(nil),          // 19: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 20: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 21: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 22: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 23: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 24: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 25: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 26: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 27: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 28: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 29: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 30: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),         // 31: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 32: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 33: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 34: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 35: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 36: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 37: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 38: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 39: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 40: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 41: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 42: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 43: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 44: runscdecoupled.sentry.v1.StateRecord
+	(*TimerState)(nil),        // 45: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 46: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 47: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 48: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 49: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 50: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 51: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 52: runscdecoupled.sentry.v1.FileState
+	(*KernelObjectState)(nil), // 53: runscdecoupled.sentry.v1.KernelObjectState
+	(*EpollInterest)(nil),     // 54: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 55: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 56: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 57: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 58: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 59: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 60: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 61: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 62: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -5624,8 +5874,8 @@ var file_sentry_proto_depIdxs = []int32{
 	19, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	21, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	15, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	59, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	60, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	61, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	62, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	20, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	14, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	17, // 23: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
@@ -5655,27 +5905,29 @@ var file_sentry_proto_depIdxs = []int32{
 	50, // 47: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
 	51, // 48: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
 	52, // 49: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	53, // 50: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	54, // 51: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	55, // 52: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	56, // 53: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	57, // 54: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	58, // 55: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	55, // 50: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	56, // 51: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	57, // 52: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	58, // 53: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	59, // 54: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	60, // 55: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
 	48, // 56: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
 	45, // 57: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
 	46, // 58: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
 	47, // 59: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
 	1,  // 60: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	44, // 61: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 62: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	42, // 63: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 64: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	43, // 65: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	64, // [64:66] is the sub-list for method output_type
-	62, // [62:64] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	53, // 61: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	54, // 62: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	44, // 63: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 64: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	42, // 65: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 66: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	43, // 67: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	66, // [66:68] is the sub-list for method output_type
+	64, // [64:66] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -5747,7 +5999,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   59,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

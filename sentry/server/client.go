@@ -23,6 +23,10 @@ var errNoStream = errors.New("client has no stream")
 // tables, VFS view and stdio. It is deliberately not tied to a stream: a
 // later reconnection attaches a new stream to the same clientState.
 type clientState struct {
+	// socks is the client's socket state (file_socket.go; guarded by
+	// its own sync.Once and socket.Names' lock).
+	socks socketState
+
 	// s, id, log, gofer, ctx, cancel, done are immutable after creation.
 	s     *Server
 	id    string
@@ -223,7 +227,7 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
