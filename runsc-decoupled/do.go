@@ -39,6 +39,7 @@ func runDo(args []string) int {
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
+	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
 	}
@@ -140,6 +141,7 @@ func runDo(args []string) int {
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,
 		ReplayLog:         replayLogFor(*replayLog),
+		MaxProcesses:      *maxProcesses,
 	})
 	if err != nil {
 		return failDo(err)

@@ -81,6 +81,9 @@ type Config struct {
 	OnRecovery func(RecoveryStats)
 	// ReplayLog, when set, is the log to use (tests inspect it).
 	ReplayLog *replaylog.Log
+	// MaxProcesses caps the application's live processes: a fork beyond
+	// it fails with EAGAIN (default DefaultMaxProcesses; proclimit.go).
+	MaxProcesses int
 }
 
 // ErrServerLost is returned by Run when the connection to the remote

@@ -135,6 +135,9 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		return 0, errRestartNoIntr
 	}
 	t.mu.Unlock()
+	if errno := t.checkCloneLimits(sysno, args); errno != 0 {
+		return 0, errno
+	}
 
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
