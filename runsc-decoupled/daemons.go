@@ -83,6 +83,9 @@ func runGofer(args []string) int {
 	if err != nil {
 		return fail("gofer", err)
 	}
+	if err := harden("gofer", goferCaps, log); err != nil {
+		return fail("gofer", err)
+	}
 	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
 	srv.Register(g)
 	return serve("gofer", g, t, allow, log, nil)
@@ -167,6 +170,9 @@ func runServer(args []string) int {
 	tlsf.warnInsecure(log, t)
 	creds, err := listenerCreds(tlsf, t)
 	if err != nil {
+		return fail("server", err)
+	}
+	if err := harden("server", serverCaps, log); err != nil {
 		return fail("server", err)
 	}
 	g := newGRPCServer(creds...)
