@@ -40,6 +40,7 @@ func runDo(args []string) int {
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
+	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
 	}
@@ -141,6 +142,7 @@ func runDo(args []string) int {
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,
 		ReplayLog:         replayLogFor(*replayLog),
+		MaxProcesses:      *maxProcesses,
 	})
 	if err != nil {
 		return failDo(err)

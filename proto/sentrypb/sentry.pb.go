@@ -473,6 +473,11 @@ type Hello struct {
 	// resume says the client is recovering an application whose previous
 	// server died: its first call will be Restore, not Start.
 	Resume bool `protobuf:"varint,3,opt,name=resume,proto3" json:"resume,omitempty"`
+	// protocol_version is the client's sentrypb.ProtocolVersion; a server
+	// speaking another refuses it in Welcome.refused. features is a bit set
+	// of optional features the client supports (none defined yet).
+	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
 	// clocks are the client's clocks read just before the Hello was sent:
 	// the server runs the application's timers against them (an absolute
 	// timer_settime names a time of the client's clock).
@@ -530,6 +535,20 @@ func (x *Hello) GetResume() bool {
 		return x.Resume
 	}
 	return false
+}
+
+func (x *Hello) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Hello) GetFeatures() uint64 {
+	if x != nil {
+		return x.Features
+	}
+	return 0
 }
 
 func (x *Hello) GetClocks() *ClockSample {
@@ -672,8 +691,15 @@ func (x *StdioInfo) GetWinsize() []byte {
 }
 
 type Welcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ServerId      string                 `protobuf:"bytes,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ServerId string                 `protobuf:"bytes,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	// protocol_version and features are the server's (see Hello).
+	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
+	// refused, when set, says why the server will not serve this client
+	// (another protocol version, credentials it may not use); the server
+	// then ends the session.
+	Refused       string `protobuf:"bytes,62,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -711,6 +737,27 @@ func (*Welcome) Descriptor() ([]byte, []int) {
 func (x *Welcome) GetServerId() string {
 	if x != nil {
 		return x.ServerId
+	}
+	return ""
+}
+
+func (x *Welcome) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Welcome) GetFeatures() uint64 {
+	if x != nil {
+		return x.Features
+	}
+	return 0
+}
+
+func (x *Welcome) GetRefused() string {
+	if x != nil {
+		return x.Refused
 	}
 	return ""
 }
@@ -5379,11 +5426,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x124\n" +
 	"\x04push\x18\x04 \x01(\v2\x1e.runscdecoupled.sentry.v1.PushH\x00R\x04push\x12@\n" +
 	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewellB\x05\n" +
-	"\x03msg\"\xb6\x01\n" +
+	"\x03msg\"\xfd\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
-	"\x06resume\x18\x03 \x01(\bR\x06resume\x12=\n" +
+	"\x06resume\x18\x03 \x01(\bR\x06resume\x12)\n" +
+	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\x12=\n" +
 	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"c\n" +
 	"\vClockSample\x12\x1a\n" +
 	"\brealtime\x18\x01 \x01(\x03R\brealtime\x12\x1c\n" +
@@ -5393,9 +5442,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x15\n" +
 	"\x06is_tty\x18\x02 \x01(\bR\x05isTty\x12\x18\n" +
 	"\atermios\x18\x03 \x01(\fR\atermios\x12\x18\n" +
-	"\awinsize\x18\x04 \x01(\fR\awinsize\"&\n" +
+	"\awinsize\x18\x04 \x01(\fR\awinsize\"\x87\x01\n" +
 	"\aWelcome\x12\x1b\n" +
-	"\tserver_id\x18\x01 \x01(\tR\bserverId\"*\n" +
+	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12)\n" +
+	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\x12\x18\n" +
+	"\arefused\x18> \x01(\tR\arefused\"*\n" +
 	"\tHeartbeat\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\"\x1d\n" +
