@@ -41,7 +41,9 @@ func runDo(args []string) int {
 	tlsf.register(fs)
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
+	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
+	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
 	var volumes multiFlag
 	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
@@ -115,7 +117,7 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
 			return 2
 		}
-		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup})
+		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid})
 		if err != nil {
 			return failDo(err)
 		}
@@ -169,6 +171,7 @@ func runDo(args []string) int {
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,
 		ReplayLog:         replayLogFor(*replayLog),
+		MaxProcesses:      *maxProcesses,
 	})
 	if err != nil {
 		return failDo(err)
@@ -246,6 +249,8 @@ type embedOptions struct {
 	// of its own. For an overlay, startEmbedded makes its scratch
 	// directory in dir.
 	rootSetup *oci.RootSetup
+	// allowSetuid is the gofer's --allow-setuid.
+	allowSetuid bool
 }
 
 func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embedOptions) (*embedded, error) {
@@ -301,6 +306,9 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 			return nil, err
 		}
 		goferArgs = append(goferArgs, "--root-setup", string(b))
+	}
+	if opts.allowSetuid {
+		goferArgs = append(goferArgs, "--allow-setuid")
 	}
 	daemons := [][]string{
 		goferArgs,

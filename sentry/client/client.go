@@ -98,6 +98,9 @@ type Config struct {
 	// runtime's kill, do's forwarded SIGINT) to the server while Run
 	// runs; each is answered on its Result channel.
 	Signals <-chan Signal
+	// MaxProcesses caps the application's live processes: a fork beyond
+	// it fails with EAGAIN (default DefaultMaxProcesses; proclimit.go).
+	MaxProcesses int
 	// WindowChanged says the terminal behind the stdio changed size (the
 	// caller's SIGWINCH): Run reads the new size from the first terminal
 	// among Stdin, Stdout, Stderr and tells the server, which sends the
