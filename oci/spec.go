@@ -49,6 +49,7 @@ type Process struct {
 	Env             []string
 	Cwd             string
 	UID, GID        uint32
+	Groups          []uint32
 	Rlimits         []Rlimit
 	Terminal        bool
 	ConsoleWidth    uint
@@ -178,11 +179,10 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return p, nil, fieldError(field+".cwd", "%q: want an absolute path", p.Cwd)
 	}
-	for i, g := range sp.User.AdditionalGids {
-		if g != sp.User.GID {
-			return p, nil, fieldError(fmt.Sprintf("%s.user.additionalGids[%d]", field, i), "%d: supplementary groups are not supported", g)
-		}
+	if len(sp.User.AdditionalGids) > 65536 {
+		return p, nil, fieldError(field+".user.additionalGids", "%d groups: at most 65536", len(sp.User.AdditionalGids))
 	}
+	p.Groups = sp.User.AdditionalGids
 	if sp.User.Username != "" {
 		return p, nil, fieldError(field+".user.username", "not supported on Linux")
 	}

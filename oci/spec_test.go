@@ -100,7 +100,11 @@ func TestPlanFor(t *testing.T) {
 		{name: "no process", edit: func(s *specs.Spec) { s.Process = nil }, wantErr: "process: missing"},
 		{name: "no args", edit: func(s *specs.Spec) { s.Process.Args = nil }, wantErr: "process.args"},
 		{name: "relative cwd", edit: func(s *specs.Spec) { s.Process.Cwd = "tmp" }, wantErr: "process.cwd"},
-		{name: "groups", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1, 2} }, wantErr: "additionalGids[0]"},
+		{name: "groups", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1, 2} }, check: func(t *testing.T, p *Plan) {
+			if len(p.Process.Groups) != 2 || p.Process.Groups[0] != 1 || p.Process.Groups[1] != 2 {
+				t.Errorf("groups %v", p.Process.Groups)
+			}
+		}},
 		{name: "umask", edit: func(s *specs.Spec) { u := uint32(0); s.Process.User.Umask = &u }, wantErr: "process.user.umask"},
 		{name: "rlimit soft above hard", edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_CORE", Soft: 2, Hard: 1}} }, wantErr: "process.rlimits[0]"},
 		{name: "rlimit twice", edit: func(s *specs.Spec) {

@@ -1529,9 +1529,11 @@ type Start struct {
 	// filename is the path to execute (argv[0] when empty).
 	Filename string `protobuf:"bytes,4,opt,name=filename,proto3" json:"filename,omitempty"`
 	// Credentials of the first process.
-	Uid           uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
-	Umask         uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
+	Uid   uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid   uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	Umask uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
+	// groups are the first process's supplementary groups (getgroups).
+	Groups        []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1613,6 +1615,13 @@ func (x *Start) GetUmask() uint32 {
 		return x.Umask
 	}
 	return 0
+}
+
+func (x *Start) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
 }
 
 // PageRead fetches bytes of a file the client maps (an exec segment or a
@@ -5559,7 +5568,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x95\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xad\x01\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -5567,7 +5576,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfilename\x18\x04 \x01(\tR\bfilename\x12\x10\n" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x14\n" +
-	"\x05umask\x18\a \x01(\rR\x05umask\"S\n" +
+	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
+	"\x06groups\x18Z \x03(\rR\x06groups\"S\n" +
 	"\bPageRead\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +

@@ -273,7 +273,9 @@ func TestOCIConfig(t *testing.T) {
 			s.Process.Cwd = "/tmp"
 			s.Hostname = "box"
 		}), wantOut: "bar /tmp box\n"},
-		{name: "user", edit: then(sh(`id -u; id -g`), func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 1001} }), wantOut: "1000\n1001\n"},
+		{name: "user", edit: then(sh(`id -u; id -g; id -G`), func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5, 7}}
+		}), wantOut: "1000\n1001\n1001 5 7\n"},
 		{name: "rlimit", edit: then(sh(`ulimit -n`), func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 77, Hard: 88}}
 		}), wantOut: "77\n"},
@@ -295,7 +297,6 @@ func TestOCIConfig(t *testing.T) {
 		{name: "unknown mount option refused", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/n", Type: "tmpfs", Options: []string{"huge=always"}})
 		}, wantErr: "mounts[2].options[0]"},
-		{name: "supplementary groups refused", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{5} }, wantErr: "process.user.additionalGids[0]"},
 		{name: "devices refused", edit: func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b"}} }, wantErr: "linux.devices"},
 		{name: "user namespace refused", edit: func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
