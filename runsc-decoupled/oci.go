@@ -220,7 +220,9 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, plan.Process.Terminal)
+	// Only a pty of our own can become its controlling terminal (run's
+	// own terminal, if any, is its caller's).
+	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, plan.Process.Terminal && o.consoleSocket != "")
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", id, err)
 	}

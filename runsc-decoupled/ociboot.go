@@ -451,7 +451,7 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal)
+	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal && *consoleSocket != "")
 	if err != nil {
 		return log.fatal(err)
 	}
