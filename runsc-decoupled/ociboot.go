@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,7 +172,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stdout:          os.Stdout,
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
-		ClientID:        "container-" + id,
+		ClientID:        containerClientID(id),
 		Log:             hlog.Named("client"),
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups},
 		Rlimits:         clientRlimits(p.Rlimits),
@@ -218,6 +219,15 @@ func windowChanges(tty bool) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// containerClientID names the container to its sentry: readable, and
+// random so that two containers of one id (two hosts sharing a remote
+// sentry) are not taken for one client reconnecting.
+func containerClientID(id string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("container-%s-%x", id, b)
 }
 
 func clientRlimits(rs []oci.Rlimit) []client.Rlimit {
