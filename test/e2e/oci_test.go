@@ -266,6 +266,8 @@ func TestOCIConfig(t *testing.T) {
 		wantExit int
 		// wantErr is part of create's error (the field it names).
 		wantErr string
+		// after, when set, checks the host once the container is gone.
+		after func(t *testing.T)
 	}{
 		{name: "exit code and stdout", edit: sh("echo hello; exit 3"), wantOut: "hello\n", wantExit: 3},
 		{name: "env cwd hostname", edit: then(sh(`echo "$FOO" $(pwd) $(hostname)`), func(s *specs.Spec) {
@@ -284,7 +286,11 @@ func TestOCIConfig(t *testing.T) {
 		}), wantOut: "from the host\nrefused\n"},
 		{name: "bind mount writable", edit: then(sh(`echo new > /data/w && cat /data/w`), func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: hostDir, Options: []string{"rbind"}})
-		}), wantOut: "new\n"},
+		}), wantOut: "new\n", after: func(t *testing.T) {
+			if got, err := os.ReadFile(filepath.Join(hostDir, "w")); err != nil || string(got) != "new\n" {
+				t.Errorf("the writable bind mount's file on the host: %q, %v", got, err)
+			}
+		}},
 		{name: "tmpfs", edit: then(sh(`echo x > /scratch/y && ls /scratch`), func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}})
 		}), wantOut: "y\n"},
@@ -334,10 +340,10 @@ func TestOCIConfig(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(r.root, id)); err == nil {
 				t.Errorf("delete left the state directory")
 			}
+			if tc.after != nil {
+				tc.after(t)
+			}
 		})
-	}
-	if got, err := os.ReadFile(filepath.Join(hostDir, "w")); err != nil || string(got) != "new\n" {
-		t.Errorf("the writable bind mount's file on the host: %q, %v", got, err)
 	}
 }
 
