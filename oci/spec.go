@@ -12,6 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TLS annotations name the PEM files (host paths) of the container's
+// mutual-TLS identity towards remote sentries on TCP (as do's --tls-cert,
+// --tls-key, --tls-ca).
+const (
+	TLSCertAnnotation = "dev.runsc-decoupled.tls-cert"
+	TLSKeyAnnotation  = "dev.runsc-decoupled.tls-key"
+	TLSCAAnnotation   = "dev.runsc-decoupled.tls-ca"
+)
+
 // ServerAnnotation names the remote sentries (comma-separated targets, as
 // do --server) a container's kernel state lives in. Without it the
 // container gets an embedded sentry and gofer of its own.
@@ -33,8 +42,10 @@ type Plan struct {
 	// Mounts are performed by the gofer in its mount namespace, in order.
 	Mounts []Mount
 	// Servers are the remote sentries named by ServerAnnotation (nil:
-	// embedded).
-	Servers []string
+	// embedded); TLSCert, TLSKey and TLSCA the files of the TLS
+	// annotations.
+	Servers                []string
+	TLSCert, TLSKey, TLSCA string
 	// Annotations are config.json's annotations, reported by state.
 	Annotations map[string]string
 	// Notes are the fields accepted without effect (each names its field
@@ -147,6 +158,10 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 				p.Servers = append(p.Servers, t)
 			}
 		}
+	}
+	p.TLSCert, p.TLSKey, p.TLSCA = s.Annotations[TLSCertAnnotation], s.Annotations[TLSKeyAnnotation], s.Annotations[TLSCAAnnotation]
+	if (p.TLSCert != "" || p.TLSKey != "" || p.TLSCA != "") && len(p.Servers) == 0 {
+		return nil, fieldError("annotations", "TLS files without %s", ServerAnnotation)
 	}
 	if len(p.Servers) > 0 {
 		p.Notes = append(p.Notes, "root.path: not served; with "+ServerAnnotation+" the container's files are those of that sentry's gofer")

@@ -90,6 +90,16 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("servers %q", p.Servers)
 			}
 		}},
+		{name: "TLS annotations", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{ServerAnnotation: "10.0.0.1:7000", TLSCertAnnotation: "/c", TLSKeyAnnotation: "/k", TLSCAAnnotation: "/ca"}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.TLSCert != "/c" || p.TLSKey != "/k" || p.TLSCA != "/ca" {
+				t.Errorf("tls %q %q %q", p.TLSCert, p.TLSKey, p.TLSCA)
+			}
+		}},
+		{name: "TLS annotations without a server", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{TLSCAAnnotation: "/ca"}
+		}, wantErr: "annotations: TLS files"},
 		{name: "server annotation refuses binds", edit: func(s *specs.Spec) {
 			s.Annotations = map[string]string{ServerAnnotation: "unix:/a"}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/d", Type: "bind", Source: host})

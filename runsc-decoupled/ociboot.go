@@ -22,6 +22,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // Hidden verbs: the processes create and exec start.
@@ -173,6 +174,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
 		ClientID:        containerClientID(id),
+		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups},
 		Rlimits:         clientRlimits(p.Rlimits),
@@ -551,6 +553,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 	status, err := client.Run(ctx, client.Config{
 		WindowChanged:   windowChanges(proc.Terminal),
 		Servers:         st.Servers,
+		TLS:             transport.TLSFiles{Cert: st.Annotations[oci.TLSCertAnnotation], Key: st.Annotations[oci.TLSKeyAnnotation], CA: st.Annotations[oci.TLSCAAnnotation]},
 		Platform:        "systrap",
 		Argv:            proc.Args,
 		Env:             proc.Env,

@@ -307,6 +307,9 @@ func TestOCIConfig(t *testing.T) {
 		{name: "user namespace refused", edit: func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, wantErr: "linux.namespaces[5]"},
+		{name: "plaintext remote sentry refused", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{"dev.runsc-decoupled.server": "192.0.2.1:7000"}
+		}, wantErr: "annotation dev.runsc-decoupled.server"},
 		{name: "bad rlimit refused", edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}} }, wantErr: "process.rlimits[0].type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
