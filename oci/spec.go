@@ -311,7 +311,14 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 				continue
 			}
 		}
-		if dst == "/proc" || dst == "/dev" || strings.HasPrefix(dst, "/proc/") || strings.HasPrefix(dst, "/dev/") {
+		if strings.HasPrefix(dst, "/dev/") {
+			// Kubernetes binds /dev/termination-log and the pod's
+			// /dev/shm into every container: the sentry's /dev has
+			// neither, so the application cannot reach them.
+			p.Notes = append(p.Notes, fmt.Sprintf("%s (%s at %s): not served: the sentry's /dev has fixed nodes only", field, typ, dst))
+			continue
+		}
+		if dst == "/proc" || dst == "/dev" || strings.HasPrefix(dst, "/proc/") {
 			return fieldError(field, "%s at %s: the sentry serves /proc and /dev itself", typ, dst)
 		}
 		if len(p.Servers) > 0 {

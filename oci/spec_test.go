@@ -127,6 +127,19 @@ func TestPlanFor(t *testing.T) {
 		{name: "mount under /proc", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/sys", Type: "bind", Source: host})
 		}, wantErr: "mounts[4]: bind at /proc/sys"},
+		{name: "binds under /dev noted", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts,
+				specs.Mount{Destination: "/dev/termination-log", Type: "bind", Source: host},
+				specs.Mount{Destination: "/dev/shm", Type: "bind", Source: host})
+		}, check: func(t *testing.T, p *Plan) {
+			notes := strings.Join(p.Notes, "\n")
+			if !strings.Contains(notes, "mounts[4] (bind at /dev/termination-log)") || !strings.Contains(notes, "mounts[5] (bind at /dev/shm)") || len(p.Mounts) != 1 {
+				t.Errorf("notes %q mounts %+v", p.Notes, p.Mounts)
+			}
+		}},
+		{name: "tmpfs over /proc refused", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc", Type: "tmpfs"})
+		}, wantErr: "mounts[4]: tmpfs at /proc"},
 		{name: "bind without source", edit: func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind"}) }, wantErr: "mounts[4].source"},
 		{name: "bind of a missing source", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/no/such/dir"})
