@@ -406,8 +406,14 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 			return fieldError(field+".type", "%q: unknown", ns.Type)
 		}
 	}
-	if l.Resources != nil {
-		p.Notes = append(p.Notes, "linux.resources: cgroup limits are not applied")
+	if l.Resources != nil || l.CgroupsPath != "" {
+		p.Notes = append(p.Notes, "linux.resources/cgroupsPath: cgroup limits are not applied")
+	}
+	if l.RootfsPropagation != "" {
+		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")
+	}
+	if l.MountLabel != "" {
+		p.Notes = append(p.Notes, "linux.mountLabel: not applied (no SELinux labels)")
 	}
 	if l.Seccomp != nil {
 		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")
