@@ -293,6 +293,9 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 		if !filepath.IsAbs(m.Destination) {
 			return fieldError(field+".destination", "%q: want an absolute path", m.Destination)
 		}
+		if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
+			return fieldError(field+".uidMappings", "idmapped mounts are not supported")
+		}
 		typ := m.Type
 		if typ == "" || typ == "none" {
 			typ = "bind"
