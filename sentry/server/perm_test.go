@@ -187,6 +187,7 @@ func TestPermissionChecksAsUser(t *testing.T) {
 	}
 	// /proc/self/fd (0500) is the process's own.
 	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/proc/self/fd"), unix.O_RDONLY|unix.O_DIRECTORY, 0)))
+	e.ok(1, unix.SYS_ACCESS, m.str("/proc/self/fd"), unix.R_OK|unix.X_OK)
 	// Writing one's own setuid file clears the bit.
 	fd = e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sgid/f"), unix.O_WRONLY, 0)
 	e.ok(1, unix.SYS_FCHMOD, uint64(fd), 04755)

@@ -550,13 +550,17 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if err != nil {
 		return 0, err
 	}
+	a := attrsOfStat(st)
+	if f == nil && d.kind != dkGofer {
+		a = c.k.vfs.attrsOf(d) // /proc/<pid>/... belongs to the process
+	}
 	cr := c.creds()
 	if flags&atEaccess == 0 {
 		// access(2) checks with the real ids (and so with the
 		// capabilities of the real uid).
 		cr.fsuid, cr.fsgid = cr.ruid, cr.rgid
 	}
-	if !cr.permits(attrsOfStat(st), mode) {
+	if !cr.permits(a, mode) {
 		return 0, unix.EACCES
 	}
 	return 0, nil
