@@ -152,6 +152,7 @@ func TestPermissionChecksAsUser(t *testing.T) {
 	e.fails(unix.EACCES, 1, unix.SYS_OPENAT, uint64(atFDCWD64), p, unix.O_RDONLY, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_OPENAT, uint64(atFDCWD64), p, unix.O_WRONLY|unix.O_TRUNC, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_TRUNCATE, p, 0)
+	e.fails(unix.EPERM, 1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sticky"), unix.O_RDONLY|unix.O_NOATIME, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_ACCESS, p, unix.R_OK)
 	e.fails(unix.EPERM, 1, unix.SYS_CHMOD, p, 0777)
 	e.fails(unix.EPERM, 1, unix.SYS_CHOWN, p, 1000, 1000)

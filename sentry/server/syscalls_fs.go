@@ -281,6 +281,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if err := c.mayAccessDentry(d, mask); err != nil {
 		return nil, err
 	}
+	if flags&unix.O_NOATIME != 0 && !c.creds().ownerOrCapable(v.attrsOf(d)) {
+		return nil, unix.EPERM
+	}
 	if d.mode&unix.S_IFMT == unix.S_IFIFO {
 		return c.openFifo(d, flags)
 	}
