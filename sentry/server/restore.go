@@ -203,6 +203,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.trk.Store(k.trk)
 		files[id] = f
 	}
+	k.restoreEpollInterests(s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
@@ -356,6 +357,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
+		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
+		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
@@ -494,6 +498,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		f := newStdioFile(k, fs.StdioStream)
 		f.flags.Store(fs.Flags)
 		return f, nil
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET:
+		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT

@@ -1128,11 +1128,10 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
-		h, ok := handleOfFile(f)
-		if ok && f.d != nil {
+		if h, ok := handleOfFile(f); ok && f.d != nil {
 			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
+			c.noteMappedResize(f.d, h)
 		}
-		c.noteMappedResize(f.d, h)
 		return 0, nil
 	}
 	p, err := c.pathArg(0)

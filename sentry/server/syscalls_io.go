@@ -858,6 +858,12 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
+	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
+	f, err := c.getFile(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
 	if length == 0 || off&0xfff != 0 || int64(off) < 0 {
 		return 0, unix.EINVAL
 	}
@@ -865,21 +871,26 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapShared && typ != mapPrivate && typ != 0x3 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(fd)
-	if err != nil {
-		return 0, err
-	}
-	defer f.decRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
-	g, ok := f.impl.(*goferFile)
-	if !ok {
+	_, isGofer := f.impl.(*goferFile)
+	dz, isDev := f.impl.(*devFile)
+	isZero := isDev && dz.kind == devZero
+	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
 	if !f.readable() {
 		return 0, unix.EACCES
 	}
+	if isZero {
+		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+			return 0, unix.EACCES
+		}
+		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.writable()}}
+		return 0, nil
+	}
+	g := f.impl.(*goferFile)
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 		return 0, unix.EACCES
 	}

@@ -37,23 +37,14 @@ func fsemProgram(t *testing.T, dir, name string) string {
 }
 
 // runFsem runs program name natively and in the sandbox, each in a fresh
-// directory, and compares their output. With goferFlags the sandbox uses
-// a gofer daemon started with them (and a server daemon) instead of the
-// embedded ones.
-func runFsem(t *testing.T, name string, goferFlags ...string) {
+// directory, and compares their output.
+func runFsem(t *testing.T, name string, flags ...string) {
 	tu.RequireRoot(t)
 	bin := fsemProgram(t, t.TempDir(), name)
 	nativeDir, sandboxDir := t.TempDir(), t.TempDir()
 	want := tu.Run(t, timeout, nativeDir, "", bin)
 	if want.ExitCode != 0 || strings.Contains(want.Stdout, "setup ") {
 		t.Fatalf("native run failed (exit %d):\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
-	var flags []string
-	if goferFlags != nil {
-		sockDir := t.TempDir()
-		g := tu.StartDaemon(t, sockDir, "gofer", "gofer", append([]string{"--root", "/"}, goferFlags...)...)
-		srv := tu.StartDaemon(t, sockDir, "server", "server", "--gofer", g.Target)
-		flags = []string{"--server", srv.Target, "--cwd", sandboxDir}
 	}
 	got := tu.Sandbox(t, timeout, sandboxDir, "", flags, bin)
 	compare(t, want, got)
@@ -62,8 +53,8 @@ func runFsem(t *testing.T, name string, goferFlags ...string) {
 	}
 }
 
-// TestFsemPermissions needs a gofer that keeps set-id bits (the default
-// strips them on the host) to compare their clearing with Linux's.
+// TestFsemPermissions checks set-id semantics too, so its gofer keeps
+// set-id bits (they are stripped by default).
 func TestFsemPermissions(t *testing.T) { runFsem(t, "perm", "--allow-setuid") }
 
 func TestFsemErrnos(t *testing.T) { runFsem(t, "errno") }
