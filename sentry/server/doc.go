@@ -35,7 +35,9 @@
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
-//     runs as root and checks nothing for the sentry;
+//     runs as root and checks nothing for the sentry; the xattr calls
+//     answer as a filesystem without extended attributes
+//     (syscalls_xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
