@@ -28,6 +28,9 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 	if err == nil {
 		st, err = statFD(pathFD)
 	}
+	if err == nil {
+		perm = s.stripSetID(perm, st.GetMode()&unix.S_IFMT)
+	}
 	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != perm&0o7777 {
 		// Also restores set-id bits cleared by the chown above.
 		err = wrap(unix.Fchmodat(unix.AT_FDCWD, procFDPath(pathFD), perm&0o7777, 0), "chmod new file")

@@ -23,6 +23,18 @@
 //     files outlive their session as orphans for the orphan linger (see
 //     WithOrphanLinger), long enough for a restarted sentry to Reopen them.
 //     Calls without a session make handles only Release drops.
+//   - The door (guard.go, around every method): a call may name only the
+//     handle ids given to its own session (a session is usable only by the
+//     authenticated peer that opened it); calls without a session share one
+//     pseudo-session per peer identity. Any other id gives EBADF (Release
+//     ignores it). Every Origin is qualified by the peer's identity and the
+//     method before the reply cache sees it. A handler's panic becomes an
+//     Internal error of that call, logged with its stack.
+//   - Handle.file_handle on the wire ends with a 16-byte HMAC-SHA256 under
+//     a key kept in a 0600 file (WithHandleKeyFile): Reopen accepts only
+//     handles this gofer or a predecessor with the same key gave out.
+//   - Setuid/setgid bits are stripped on create and chmod (a directory
+//     keeps setgid) unless WithAllowSetuid.
 //
 // # Protocol details the .proto leaves open
 //
@@ -44,7 +56,7 @@
 //   - Reopen turns a Handle.file_handle back into a handle: from the handle
 //     table when this gofer process still holds the file (so an unlinked
 //     but open file survives a sentry restart), else with open_by_handle_at
-//     checked to lie beneath the root (see Reopen).
+//     checked to lie beneath the root by identity (see Reopen).
 //   - Silly rename: an Unlink with open set (the sentry's application
 //     still has the file open) of a regular file's last name renames it to
 //     SillyPrefix+"<inode>-<random>" in the same directory instead, and the
@@ -55,7 +67,7 @@
 //     a name exists leaves it on disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
-//     (client_id, seq, part), bounded to maxCachedReplies entries (LRU): a
+//     (peer identity, method, client_id, seq, part), bounded to maxCachedReplies entries (LRU): a
 //     duplicate gets the first execution's reply (waiting for it if it is
 //     still running) instead of running again. A duplicate creation gets a
 //     fresh handle of the file the first one made. A reply of EBADF (an

@@ -143,7 +143,7 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 		}
 	}
 	if mask&unix.STATX_MODE != 0 {
-		if err := h.chmod(req.GetMode()); err != nil {
+		if err := h.chmod(s.stripSetID(req.GetMode(), h.ftype)); err != nil {
 			return nil, err
 		}
 	}
@@ -268,4 +268,19 @@ func (s *Server) readlink(id uint64) (string, error) {
 		return "", errorf(unix.EILSEQ, "readlink handle %d: target is not UTF-8", id)
 	}
 	return string(buf[:n]), nil
+}
+
+// stripSetID removes the set-user-id and set-group-id bits from perm for a
+// file of type ftype, unless the gofer was started to allow them: a hostile
+// application must not leave a setuid-root binary on the host for a local
+// user to run. A directory keeps its set-group-id bit (it only makes new
+// entries inherit the directory's group).
+func (s *Server) stripSetID(perm, ftype uint32) uint32 {
+	switch {
+	case s.allowSetuid:
+		return perm
+	case ftype == unix.S_IFDIR:
+		return perm &^ unix.S_ISUID
+	}
+	return perm &^ (unix.S_ISUID | unix.S_ISGID)
 }

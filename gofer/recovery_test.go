@@ -14,7 +14,7 @@ import (
 )
 
 // hostFileHandle returns the wire file handle of a host path.
-func hostFileHandle(t *testing.T, path string) []byte {
+func hostFileHandle(t testing.TB, path string) []byte {
 	t.Helper()
 	fh, _, err := unix.NameToHandleAt(unix.AT_FDCWD, path, 0)
 	if err != nil {
@@ -119,10 +119,10 @@ func TestReopen(t *testing.T) {
 		}},
 		{name: "empty", wantErrno: unix.EINVAL, setup: func(e *env) ([]byte, string) { return nil, "" }},
 		{name: "type only", wantErrno: unix.EINVAL, setup: func(e *env) ([]byte, string) { return []byte{1, 0, 0, 0}, "" }},
-		{name: "too long", wantErrno: unix.EINVAL, setup: func(e *env) ([]byte, string) { return make([]byte, 4+maxHandleBytes+1), "" }},
+		{name: "too long", wantErrno: unix.EINVAL, setup: func(e *env) ([]byte, string) { return make([]byte, 4+maxHandleBytes+handleMACLen+1), "" }},
 		{name: "garbage", wantErrno: unix.ESTALE, setup: func(e *env) ([]byte, string) {
 			b := []byte{1, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}
-			return b, ""
+			return append(b, make([]byte, handleMACLen)...), ""
 		}},
 		{name: "forged inode", wantErrno: unix.ESTALE, setup: func(e *env) ([]byte, string) {
 			_, fh := created(e, "f", "x")
@@ -303,7 +303,11 @@ func TestReopenFromHandleTable(t *testing.T) {
 	if len(r.Handle.FileHandle) == 0 {
 		t.Skip("no file handles")
 	}
-	fd, o, ok := e.srv.dupKnown(r.Handle.FileHandle)
+	raw, err := e.srv.keys.open(r.Handle.FileHandle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, o, ok := e.srv.dupKnown(raw)
 	if !ok || o != nil {
 		t.Fatalf("live handle not found by its file handle (found %v, orphan %v)", ok, o)
 	}

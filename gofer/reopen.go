@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 
@@ -35,13 +36,15 @@ const maxDepth = 4096
 //
 //   - a directory is walked up with ".." until the root is met; reaching
 //     the filesystem's root, another device or maxDepth first refuses it;
-//   - any other file is checked by its path (/proc/self/fd readlink,
-//     without a " (deleted)" suffix), which must be the root's path or
-//     below it. A file whose dentry the kernel cannot connect to a path
-//     (possible after a gofer restart for an unlinked file or one never
-//     looked up since) is refused too.
+//   - any other file must have a name beneath the root that is the same
+//     inode: the kernel's path of it is walked down from the root one
+//     component at a time (findBeneath). A file with no name left (an
+//     unlinked file no handle of this process holds) or whose dentry the
+//     kernel cannot connect to a path is refused.
 //
-// A refused or unknown handle gives ESTALE; a malformed one EINVAL.
+// Over gRPC a file_handle must also carry this gofer's MAC (handlekey.go),
+// checked before any of this (admit). A refused or unknown handle gives
+// ESTALE; a malformed one EINVAL.
 //
 // An unlinked file is reachable only while some handle of this gofer
 // process keeps it open: after a gofer restart it is gone (ESTALE). The
@@ -176,6 +179,17 @@ func (s *Server) checkBeneathRoot(fd int) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return walkUpToRoot(fd, &rst)
 	}
+	return findBeneath(rootFD, fd, &st)
+}
+
+// findBeneath checks that the non-directory file fd (whose stat is st) has a
+// name beneath the directory rootFD, by identity: the kernel's idea of its
+// path (/proc/self/fd) is only a hint of where to look; the hint is walked
+// down from the root one component at a time, never following a symlink
+// or leaving the root, and the entry found there must be the same inode on
+// the same device. A name that merely looks right (a sibling of the root
+// called "<root> (deleted)") or a file with no name left is refused.
+func findBeneath(rootFD, fd int, st *unix.Stat_t) error {
 	rootPath, err := os.Readlink(procFDPath(rootFD))
 	if err != nil {
 		return wrap(err, "reopen: root path")
@@ -184,14 +198,34 @@ func (s *Server) checkBeneathRoot(fd int) error {
 	if err != nil {
 		return wrap(err, "reopen: file path")
 	}
-	p = strings.TrimSuffix(p, " (deleted)")
-	if !strings.HasPrefix(p, "/") || strings.HasSuffix(rootPath, " (deleted)") {
+	rel, ok := strings.CutPrefix(p, strings.TrimSuffix(rootPath, "/")+"/")
+	if !ok || rel == "" {
 		return errorf(unix.ESTALE, "reopen: file has no path beneath the root")
 	}
-	if rootPath == "/" || p == rootPath || strings.HasPrefix(p, rootPath+"/") {
-		return nil
+	parts := strings.Split(rel, "/")
+	dir, err := unix.FcntlInt(uintptr(rootFD), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return wrap(err, "reopen: dup")
 	}
-	return errorf(unix.ESTALE, "reopen: file is not beneath the root")
+	defer func() { unix.Close(dir) }()
+	for _, name := range parts[:len(parts)-1] {
+		if checkName(name) != nil {
+			return errorf(unix.ESTALE, "reopen: file has no path beneath the root")
+		}
+		next, err := openat(dir, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return errorf(unix.ESTALE, "reopen: file has no path beneath the root: %v", err)
+		}
+		unix.Close(dir)
+		dir = next
+	}
+	last := parts[len(parts)-1]
+	var found unix.Stat_t
+	if checkName(last) != nil || unix.Fstatat(dir, last, &found, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		found.Dev != st.Dev || found.Ino != st.Ino {
+		return errorf(unix.ESTALE, "reopen: file is not beneath the root")
+	}
+	return nil
 }
 
 // walkUpToRoot follows ".." from the directory fd until it meets root.
@@ -301,7 +335,14 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 		return r
 	}
 	<-e.done
-	r := proto.Clone(e.reply).(R)
+	r, ok := proto.Clone(e.reply).(R)
+	if !ok {
+		// Origins are qualified by method at the door (admit), so this
+		// is a bug; it must not become a panic a peer can trigger.
+		s.log.Error("reply cache hit of another type", "op", op, "cached", fmt.Sprintf("%T", e.reply))
+		var zero R
+		return setErrno(zero.ProtoReflect().Type().New(), unix.EINVAL).(R)
+	}
 	s.log.Debug("duplicate mutation answered from the reply cache", "op", op, "client", o.GetClientId(), "seq", o.GetSeq(), "part", o.GetPart())
 	if rehit != nil {
 		r = rehit(r, e.fileHandle)

@@ -90,6 +90,22 @@ type Server struct {
 	// cache is the reply cache of mutations carrying an Origin. It has its
 	// own lock. Immutable pointer.
 	cache *replyCache
+
+	// loose maps a principal to the pseudo-session that owns the handles
+	// its calls without a session made: they are usable only by calls of
+	// the same principal without a session, and released only by Release.
+	// Protected by mu.
+	loose map[string]*session
+
+	// keyFile is where the handle MAC key lives ("" for a key in memory
+	// only); keys seals and checks file handles (handlekey.go). Both are
+	// immutable after NewServer.
+	keyFile string
+	keys    *handleKeys
+
+	// allowSetuid keeps setuid/setgid bits on chmod, create and chown
+	// (stripped by default: see stripSetuid). Immutable after NewServer.
+	allowSetuid bool
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
@@ -126,9 +142,14 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		opens:        make(map[fileID]int),
 		silly:        make(map[fileID]sillyName),
 		cache:        newReplyCache(maxCachedReplies),
+		loose:        make(map[string]*session),
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.keys, err = newHandleKeys(s.keyFile); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package gofer
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -24,8 +25,10 @@ const DefaultOrphanLinger = 5 * time.Minute
 // the gofer for good, and a sentry restarted many times would exhaust the
 // gofer's fds.
 type session struct {
-	// id is immutable.
-	id uint64
+	// id and principal (the authenticated peer that opened it, the only
+	// one that may use it) are immutable.
+	id        uint64
+	principal string
 	// handles are the ids this session owns. Protected by Server.mu; nil
 	// once the session ended.
 	handles map[uint64]struct{}
@@ -47,22 +50,42 @@ func WithOrphanLinger(d time.Duration) Option {
 	return func(s *Server) { s.orphanLinger = d }
 }
 
+// WithHandleKeyFile keeps the key that seals file handles in path (created
+// with mode 0600 if missing; an existing file must be the gofer's own and
+// unreadable by others). A gofer restarted with the same file accepts the
+// file handles its predecessor gave out; without it the key lives in
+// memory and dies with the process.
+func WithHandleKeyFile(path string) Option {
+	return func(s *Server) { s.keyFile = path }
+}
+
+// WithAllowSetuid keeps setuid and setgid bits on chmod, create and chown
+// instead of stripping them.
+func WithAllowSetuid(allow bool) Option {
+	return func(s *Server) { s.allowSetuid = allow }
+}
+
 // Session implements goferpb.GoferServer.Session.
-func (s *Server) Session(_ *goferpb.SessionRequest, stream goferpb.Gofer_SessionServer) error {
-	ss, err := s.beginSession()
+func (s *Server) Session(req *goferpb.SessionRequest, stream goferpb.Gofer_SessionServer) (err error) {
+	defer s.recoverCall("Session", &err)
+	if v := req.GetProtocolVersion(); v != goferpb.ProtocolVersion {
+		s.log.Warn("refused a session of another protocol version", "version", v, "peer", principalOf(stream.Context()))
+		return status.Errorf(codes.FailedPrecondition, "the server speaks gofer protocol version %d, this gofer %d (runsc-decoupled binaries of different versions)", v, goferpb.ProtocolVersion)
+	}
+	ss, err := s.beginSession(principalOf(stream.Context()))
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	defer s.endSession(ss)
 	s.log.Debug("session began", "session", ss.id)
-	if err := stream.Send(&goferpb.SessionEvent{SessionId: ss.id}); err != nil {
+	if err := stream.Send(&goferpb.SessionEvent{SessionId: ss.id, ProtocolVersion: goferpb.ProtocolVersion}); err != nil {
 		return err
 	}
 	<-stream.Context().Done()
 	return nil
 }
 
-func (s *Server) beginSession() (*session, error) {
+func (s *Server) beginSession(principal string) (*session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -71,7 +94,7 @@ func (s *Server) beginSession() (*session, error) {
 	s.nextSession++
 	// The boot prefix keeps a session id of an earlier gofer process from
 	// naming one of this process's sessions.
-	ss := &session{id: uint64(s.idPrefix)<<32 | uint64(s.nextSession), handles: make(map[uint64]struct{})}
+	ss := &session{id: uint64(s.idPrefix)<<32 | uint64(s.nextSession), handles: make(map[uint64]struct{}), principal: principal}
 	s.sessions[ss.id] = ss
 	return ss, nil
 }
@@ -155,14 +178,22 @@ func (s *Server) expireOrphans() {
 	}
 }
 
-// sessionOf returns the session ctx's metadata names: nil without one, an
-// error for one this process does not know (it ended, or belongs to an
-// earlier gofer process).
-func (s *Server) sessionOf(ctx context.Context) (*session, error) {
+// sessionOf returns the session ctx's metadata names, or without one the
+// principal's loose pseudo-session; an error for a session this process
+// does not know (it ended, or belongs to an earlier gofer process) or
+// that another principal opened.
+func (s *Server) sessionOf(ctx context.Context, principal string) (*session, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	v := md.Get(goferpb.SessionMetadataKey)
 	if len(v) == 0 {
-		return nil, nil
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ss := s.loose[principal]
+		if ss == nil {
+			ss = &session{principal: principal, handles: make(map[uint64]struct{})}
+			s.loose[principal] = ss
+		}
+		return ss, nil
 	}
 	id, err := strconv.ParseUint(v[0], 10, 64)
 	if err != nil {
@@ -171,7 +202,7 @@ func (s *Server) sessionOf(ctx context.Context) (*session, error) {
 	s.mu.Lock()
 	ss := s.sessions[id]
 	s.mu.Unlock()
-	if ss == nil {
+	if ss == nil || ss.principal != principal {
 		return nil, status.Errorf(codes.FailedPrecondition, "unknown gofer session %d", id)
 	}
 	return ss, nil
@@ -225,19 +256,40 @@ func (s *Server) serviceDesc() *grpc.ServiceDesc {
 	d := goferpb.Gofer_ServiceDesc
 	d.Methods = make([]grpc.MethodDesc, len(goferpb.Gofer_ServiceDesc.Methods))
 	for i, m := range goferpb.Gofer_ServiceDesc.Methods {
-		h := m.Handler
-		d.Methods[i] = grpc.MethodDesc{MethodName: m.MethodName, Handler: func(srv any, ctx context.Context, dec func(any) error, next grpc.UnaryServerInterceptor) (any, error) {
-			ss, err := s.sessionOf(ctx)
+		h, name := m.Handler, m.MethodName
+		d.Methods[i] = grpc.MethodDesc{MethodName: name, Handler: func(srv any, ctx context.Context, dec func(any) error, next grpc.UnaryServerInterceptor) (resp any, err error) {
+			defer s.recoverCall(name, &err)
+			principal := principalOf(ctx)
+			ss, err := s.sessionOf(ctx, principal)
 			if err != nil {
 				return nil, err
 			}
-			resp, err := h(srv, ctx, dec, next)
-			if ss != nil && err == nil {
-				if m, ok := resp.(proto.Message); ok {
-					s.claim(ss, m)
+			var refused error
+			admitted := func(v any) error {
+				if err := dec(v); err != nil {
+					return err
 				}
+				if m, ok := v.(proto.Message); ok {
+					refused = s.admit(ss, principal, name, m)
+				}
+				return refused
 			}
-			return resp, err
+			resp, err = h(srv, ctx, admitted, next)
+			switch {
+			case refused != nil && errors.Is(refused, errBadFileHandle):
+				s.log.Warn("refused a file handle this gofer did not issue", "method", name, "peer", principal, "err", refused)
+				return errnoReply(name, unix.ESTALE)
+			case refused != nil:
+				s.log.Debug("refused a handle id the caller was not given", "method", name, "peer", principal, "err", refused)
+				return errnoReply(name, unix.EBADF)
+			case err != nil:
+				return resp, err
+			}
+			if m, ok := resp.(proto.Message); ok {
+				s.claim(ss, m)
+				s.sealReply(m)
+			}
+			return resp, nil
 		}}
 	}
 	return &d

@@ -20,7 +20,7 @@ import (
 func (e *env) openSession() (context.Context, uint64, func()) {
 	e.t.Helper()
 	sctx, cancel := context.WithCancel(context.Background())
-	stream, err := e.c.Session(sctx, &goferpb.SessionRequest{})
+	stream, err := e.c.Session(sctx, &goferpb.SessionRequest{ProtocolVersion: goferpb.ProtocolVersion})
 	if err != nil {
 		e.t.Fatalf("Session: %v", err)
 	}
@@ -30,6 +30,20 @@ func (e *env) openSession() (context.Context, uint64, func()) {
 	}
 	ctx := metadata.AppendToOutgoingContext(context.Background(), goferpb.SessionMetadataKey, strconv.FormatUint(ev.GetSessionId(), 10))
 	return ctx, ev.GetSessionId(), cancel
+}
+
+// enterSession makes e's calls go in the session ctx names, with a root
+// handle attached in it (handles are usable only in the session that got
+// them); it returns what to restore to leave it.
+func (e *env) enterSession(ctx context.Context) (context.Context, uint64) {
+	e.t.Helper()
+	oldCtx, oldRoot := e.ctx, e.rootH
+	r, err := e.c.Attach(ctx, &goferpb.AttachRequest{})
+	if err != nil || r.GetErrno() != 0 {
+		e.t.Fatalf("Attach in session: %v, errno %d", err, r.GetErrno())
+	}
+	e.ctx, e.rootH = ctx, r.GetRoot().GetId()
+	return oldCtx, oldRoot
 }
 
 // table returns the number of handles, sessions and orphans.
@@ -67,8 +81,7 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 	e.waitTable(1, 0, 0) // newEnv's root, attached without a session
 
 	ctx, _, end := e.openSession()
-	unowned := e.ctx
-	e.ctx = ctx
+	unowned, unownedRoot := e.enterSession(ctx)
 	e.walkOne(e.rootH, "a")
 	e.walkOne(e.rootH, "b")
 	held := e.walkOne(e.rootH, "c")
@@ -81,13 +94,13 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 	}
 	e.mkdir(e.rootH, "d")
 	e.unlinkOpen(e.rootH, "c")
-	e.waitTable(5, 1, 0) // root + a, b, c, d
+	e.waitTable(6, 1, 0) // roots + a, b, c, d
 
 	end()
 	e.waitTable(2, 0, 1) // root + the unlinked c
 
 	// A successor's session reopens c from the orphan.
-	e.ctx = unowned
+	e.ctx, e.rootH = unowned, unownedRoot
 	rr := e.reopen(fh)
 	if rr.GetErrno() != 0 {
 		t.Fatalf("reopen of the unlinked file: errno %v", unix.Errno(rr.GetErrno()))
@@ -118,7 +131,7 @@ func TestSessionEndReleasesHandles(t *testing.T) {
 func TestSessionEndOrphanExpires(t *testing.T) {
 	e := newEnv(t, WithOrphanLinger(200*time.Millisecond))
 	ctx, _, end := e.openSession()
-	e.ctx = ctx
+	e.enterSession(ctx)
 	e.create(e.rootH, "c", unix.O_RDWR, 0o644)
 	e.unlinkOpen(e.rootH, "c")
 	if n := sillyNames(t, e.root); len(n) != 1 {
@@ -136,7 +149,7 @@ func TestSessionNoLinger(t *testing.T) {
 	e := newEnv(t, WithOrphanLinger(0))
 	writeHostFile(t, e.host("c"), "c")
 	ctx, _, end := e.openSession()
-	e.ctx = ctx
+	e.enterSession(ctx)
 	e.walkOne(e.rootH, "c")
 	if _, err := e.unlink(e.rootH, "c", 0); err != nil {
 		t.Fatal(err)
@@ -165,7 +178,15 @@ func TestSessionMetadata(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := metadata.AppendToOutgoingContext(context.Background(), goferpb.SessionMetadataKey, tc.value)
-			_, err := e.c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "m", Mode: 0o755})
+			dir := e.rootH
+			if tc.want == codes.OK {
+				r, err := e.c.Attach(ctx, &goferpb.AttachRequest{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir = r.GetRoot().GetId()
+			}
+			_, err := e.c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dir, Name: "m", Mode: 0o755})
 			if got := status.Code(err); got != tc.want {
 				t.Fatalf("Mkdir: %v, want code %v", err, tc.want)
 			}

@@ -14,6 +14,8 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/limits"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // toErrno converts an error from gVisor's packages to an errno.
@@ -247,20 +249,37 @@ func sysMincore(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if addr.RoundDown() != addr {
 		return 0, unix.EINVAL
 	}
+	// Length is rounded up to whole pages (mincore(2)).
 	la, ok := hostarch.Addr(length).RoundUp()
 	if !ok {
 		return 0, unix.ENOMEM
 	}
-	pages := uint64(la) / hostarch.PageSize
-	if pages > 1<<24 {
+	ar, ok := addr.ToRange(uint64(la))
+	if !ok {
 		return 0, unix.ENOMEM
 	}
-	// Report every page as resident (as gVisor does).
-	out := make([]byte, pages)
-	for i := range out {
-		out[i] = 1
+	// "ENOMEM: addr to addr + length contained unmapped memory": gnulib's
+	// stack probe relies on it to find the end of the stack.
+	if t.mm.VirtualMemorySizeRange(ar) != uint64(la) {
+		return 0, unix.ENOMEM
 	}
-	return 0, t.copyOut(vec, out)
+	// Every mapped page is reported resident (as gVisor does): pages of
+	// the client's MemoryFile are never swapped out by the sandbox. The
+	// vector is written in chunks so a huge mapping needs no huge buffer.
+	const chunk = 1 << 16
+	ones := make([]byte, min(uint64(la)/hostarch.PageSize, chunk))
+	for i := range ones {
+		ones[i] = 1
+	}
+	for left := uint64(la) / hostarch.PageSize; left > 0; {
+		n := min(left, chunk)
+		if err := t.copyOut(vec, ones[:n]); err != 0 {
+			return 0, err
+		}
+		vec += n
+		left -= n
+	}
+	return 0, 0
 }
 
 func sysArchPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -335,6 +354,9 @@ func clockNow(clk int32) (time.Duration, bool) {
 }
 
 func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if d, ok := t.cpuClockNow(int32(a[0])); ok {
+		return 0, t.writeTimespec(a[1], d)
+	}
 	now, ok := clockNow(int32(a[0]))
 	if !ok {
 		return 0, unix.EINVAL
@@ -343,6 +365,12 @@ func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, ok := t.cpuClockNow(int32(a[0])); ok {
+		if a[1] == 0 {
+			return 0, 0
+		}
+		return 0, t.writeTimespec(a[1], time.Nanosecond)
+	}
 	if _, ok := clockNow(int32(a[0])); !ok {
 		return 0, unix.EINVAL
 	}
@@ -503,8 +531,8 @@ func (c *client) utsName() linux.UtsName {
 	var u linux.UtsName
 	copy(u.Sysname[:], "Linux")
 	copy(u.Nodename[:], c.cfg.Hostname)
-	copy(u.Release[:], "4.4.0")
-	copy(u.Version[:], "#1 SMP Sun Jan 10 15:06:54 PST 2016")
+	copy(u.Release[:], sysabi.KernelRelease)
+	copy(u.Version[:], sysabi.KernelVersion)
 	copy(u.Machine[:], "x86_64")
 	copy(u.Domainname[:], "(none)")
 	return u
@@ -603,13 +631,13 @@ func sysSysinfo(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
 	const hz = 100
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Nano() / (1e9 / hz)) }
+	ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / hz)) }
 	if a[0] != 0 {
+		// The children's times are not known (0).
+		u, s := t.proc.cpuTimes()
 		var b [32]byte
-		hostarch.ByteOrder.PutUint64(b[0:], ticks(ru.Utime))
-		hostarch.ByteOrder.PutUint64(b[8:], ticks(ru.Stime))
+		hostarch.ByteOrder.PutUint64(b[0:], ticks(u))
+		hostarch.ByteOrder.PutUint64(b[8:], ticks(s))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}

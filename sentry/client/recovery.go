@@ -177,6 +177,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.StreamConn, error) {
 	hello := proto.Clone(s.hello).(*pb.Hello)
 	hello.Resume = resume
+	hello.Clocks = sampleClocks()
 	opts := s.opts
 	opts.Hello = hello
 	return transport.Dial(ctx, s.servers[idx], opts)
@@ -202,7 +203,7 @@ func (s *remoteSession) connect(ctx context.Context) error {
 			break
 		}
 		s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
-		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) {
+		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) || errors.Is(err, transport.ErrRefused) {
 			return err
 		}
 		if time.Since(start) < 100*time.Millisecond {

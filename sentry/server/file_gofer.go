@@ -79,8 +79,8 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			c.goferSize = int64(r.Stat.Size)
-			c.goferStat = r.Stat
 			mode = r.Stat.Mode
+			c.goferStat = r.Stat
 		}
 		if err := goferErr("write", r.GetErrno(), err); err != nil {
 			if written > 0 {

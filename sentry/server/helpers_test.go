@@ -85,7 +85,9 @@ func startGoferProc(t testing.TB, root string) *goferProc {
 func (p *goferProc) start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	gs, err := gofer.NewServer(p.root, testLog())
+	// The key file, as the daemon keeps it, lets the restarted gofer
+	// accept the handles its predecessor sealed.
+	gs, err := gofer.NewServer(p.root, testLog(), gofer.WithHandleKeyFile(p.sock+".key"))
 	if err != nil {
 		p.t.Error(err)
 		return

@@ -95,6 +95,10 @@ type process struct {
 	// argv and env are the command line and environment of the last exec
 	// (for /proc/<pid>/cmdline and environ).
 	argv, env []string
+	// timers are the process's ITIMER_REAL (id itimerRealID) and POSIX
+	// timers (timers.go); nextTimerID is the next timer_create id.
+	timers      map[int32]*appTimer
+	nextTimerID int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -217,6 +221,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	p.exiting = true
 	p.exitStatus = status
 	k.trk.markProc(p)
+	k.deleteTimersLocked(p, true)
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status

@@ -21,10 +21,12 @@ type restoreSet struct {
 	fss     map[uint64]*sentrypb.FsState
 	sigs    map[uint64]*sentrypb.SigHandState
 	pipes   map[uint64]*sentrypb.PipeState
+	locks   []*sentrypb.LockState
 	maps    []*sentrypb.MappedFileState
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
+	timers  []*sentrypb.TimerState
 	maxID   uint64
 }
 
@@ -105,6 +107,22 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.writes = append(s.writes, v.Write)
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
+		case *sentrypb.StateRecord_Timer:
+			if !validTimerState(v.Timer) {
+				return nil, bad(rec, "bad timer")
+			}
+			s.timers = append(s.timers, v.Timer)
+		case *sentrypb.StateRecord_Lock:
+			l := v.Lock
+			if l == nil {
+				return nil, bad(rec, "bad lock")
+			}
+			for _, hl := range l.Locks {
+				if hl == nil || (hl.FdTable == 0) == (hl.File == 0) || hl.Start >= hl.End {
+					return nil, bad(rec, "bad held lock")
+				}
+			}
+			s.locks = append(s.locks, l)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -145,6 +163,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
+	var timers []restoredTimer
+	if err == nil {
+		timers = k.restoreTimersLocked(s.timers)
+	}
 	k.mu.Unlock()
 	if err != nil {
 		k.log.Warn("restore failed", "err", err)
@@ -181,6 +203,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.trk.Store(k.trk)
 		files[id] = f
 	}
+	k.restoreEpollInterests(s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
@@ -241,6 +264,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			}
 		}
 	}
+	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
 	k.mu.Unlock()
 	for _, f := range drop {
@@ -289,9 +313,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	k.trk.mu.Unlock()
+	// Timers last: an expiration from now on is reported normally.
+	armRestoredTimers(timers)
 
 	k.log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
-		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "lost", lost)
+		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
 	r.Ret = int64(lost)
 	return nil
 }
@@ -331,6 +357,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
+		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
+		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
@@ -357,13 +386,13 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = &fdTable{id: ps.FdTable, trk: k.trk}
+				tab = &fdTable{id: ps.FdTable, trk: k.trk, locks: k.locks}
 				tabs[ps.FdTable] = tab
 			}
 			tab.refs++
 			p.fds = tab
 		} else {
-			p.fds = newFDTable(k.trk)
+			p.fds = newFDTable(k.trk, k.locks)
 		}
 		if p.fs = fss[ps.Fs]; p.fs == nil {
 			p.fs = &fsContext{umask: 022, cwd: k.vfs.root}
@@ -469,6 +498,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		f := newStdioFile(k, fs.StdioStream)
 		f.flags.Store(fs.Flags)
 		return f, nil
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET:
+		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT

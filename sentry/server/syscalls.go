@@ -25,6 +25,7 @@ func init() {
 		unix.SYS_DUP2:       sysDup2,
 		unix.SYS_DUP3:       sysDup3,
 		unix.SYS_FCNTL:      sysFcntl,
+		unix.SYS_FLOCK:      sysFlock,
 		unix.SYS_PIPE:       sysPipe2,
 		unix.SYS_PIPE2:      sysPipe2,
 		unix.SYS_IOCTL:      sysIoctl,
@@ -39,6 +40,31 @@ func init() {
 		unix.SYS_PPOLL:      sysPoll,
 		unix.SYS_SELECT:     sysSelect,
 		unix.SYS_PSELECT6:   sysSelect,
+
+		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
+		unix.SYS_EVENTFD:       sysEventfd,
+		unix.SYS_EVENTFD2:      sysEventfd,
+		unix.SYS_EPOLL_CREATE:  sysEpollCreate,
+		unix.SYS_EPOLL_CREATE1: sysEpollCreate,
+		unix.SYS_EPOLL_CTL:     sysEpollCtl,
+		unix.SYS_EPOLL_WAIT:    sysEpollWait,
+		unix.SYS_EPOLL_PWAIT:   sysEpollWait,
+		unix.SYS_SOCKET:        sysSocket,
+		unix.SYS_SOCKETPAIR:    sysSocketpair,
+		unix.SYS_BIND:          sysBind,
+		unix.SYS_LISTEN:        sysListen,
+		unix.SYS_ACCEPT:        sysAccept,
+		unix.SYS_ACCEPT4:       sysAccept,
+		unix.SYS_CONNECT:       sysConnect,
+		unix.SYS_SHUTDOWN:      sysShutdown,
+		unix.SYS_GETSOCKNAME:   sysGetsockname,
+		unix.SYS_GETPEERNAME:   sysGetsockname,
+		unix.SYS_SENDTO:        sysSendto,
+		unix.SYS_RECVFROM:      sysRecvfrom,
+		unix.SYS_SENDMSG:       sysSendmsg,
+		unix.SYS_RECVMSG:       sysRecvmsg,
+		unix.SYS_GETSOCKOPT:    sysGetsockopt,
+		unix.SYS_SETSOCKOPT:    sysSetsockopt,
 
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,
@@ -142,5 +168,15 @@ func init() {
 		unix.SYS_SETFSGID:        sysSetfsuid,
 		unix.SYS_GETGROUPS:       sysGetgroups,
 		unix.SYS_SETGROUPS:       sysSetgroups,
+
+		// Timers (timers.go).
+		unix.SYS_ALARM:            sysAlarm,
+		unix.SYS_SETITIMER:        sysSetitimer,
+		unix.SYS_GETITIMER:        sysGetitimer,
+		unix.SYS_TIMER_CREATE:     sysTimerCreate,
+		unix.SYS_TIMER_SETTIME:    sysTimerSettime,
+		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
+		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
+		unix.SYS_TIMER_DELETE:     sysTimerDelete,
 	}
 }

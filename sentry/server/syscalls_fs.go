@@ -722,6 +722,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
+	if a, err := c.targetAttrs(od, nil); err != nil {
+		return 0, err
+	} else if !c.creds().mayHardlink(a) {
+		return 0, unix.EPERM
+	}
 	v := c.k.vfs
 	oh, err := c.handleOf(od)
 	if err != nil {

@@ -147,6 +147,9 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	if n > 0 && c.args[1] == 0 {
 		return 0, unix.EFAULT
 	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+	}
 	b, err := c.readFile(f, int(min(n, maxRW)), off)
 	if err != nil {
 		return 0, err
@@ -172,6 +175,9 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 	n := int64(c.args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
 	if err != nil {
@@ -236,6 +242,9 @@ func sysReadv(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, false, iov, off)
+	}
 	b, err := c.readFile(f, total, off)
 	if err != nil {
 		return 0, err
@@ -267,6 +276,9 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	iov, total, err := c.iovecs()
 	if err != nil {
 		return 0, err
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)
 	for _, v := range iov {
@@ -483,26 +495,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		f.changed()
 		return 0, nil
-	case unix.F_GETLK, fOFDGetlk:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		binary.LittleEndian.PutUint16(b[0:], unix.F_UNLCK)
-		return 0, c.mem.CopyOut(c.args[2], b)
-	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		typ := binary.LittleEndian.Uint16(b[0:])
-		if typ != unix.F_RDLCK && typ != unix.F_WRLCK && typ != unix.F_UNLCK {
-			return 0, unix.EINVAL
-		}
-		if (typ == unix.F_RDLCK && !f.readable()) || (typ == unix.F_WRLCK && !f.writable()) {
-			return 0, unix.EBADF
-		}
-		return 0, nil
+	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		return c.fcntlLock(f, cmd)
 	case unix.F_GETPIPE_SZ:
 		if _, ok := f.impl.(*pipeEnd); !ok {
 			return 0, unix.EBADF
