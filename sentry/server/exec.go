@@ -200,6 +200,21 @@ func (m *mappingTable) getWritable(id uint64) (*file, error) {
 	return mf.wf, nil
 }
 
+// writablesOf returns references to the writable descriptions of the
+// mapped files with inode number ino (PageWrite's).
+func (m *mappingTable) writablesOf(ino uint64) []*file {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*file
+	for _, mf := range m.byID {
+		if mf.wf != nil && mf.key.ino == ino {
+			mf.wf.incRef()
+			out = append(out, mf.wf)
+		}
+	}
+	return out
+}
+
 // changed notes that this client changed bytes [off, off+n) of the file
 // st describes (its state after the change): every mapped id of that file
 // takes st's size and mtime as its version, so that a later mmap of the
