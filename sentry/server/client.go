@@ -267,7 +267,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -464,6 +464,8 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.rewrite(op.Rewrite, r)
 	case *sentrypb.Call_Kill:
 		err = k.killFromOutside(op.Kill)
+	case *sentrypb.Call_TtyResize:
+		err = k.ttyResize(op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))
