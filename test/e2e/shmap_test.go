@@ -49,7 +49,7 @@ func TestSharedMappingWrittenBackAtExit(t *testing.T) {
 	dir := t.TempDir()
 	prog := tu.StaticProgram(t, dir, "shmap_exit", string(src))
 	out := filepath.Join(dir, "out.bin")
-	if r := tu.Sandbox(t, timeout, "", "", nil, prog, out); r.ExitCode != 0 {
+	if r := tu.Sandbox(t, timeout, "", "", []string{"--force-overlay=false"}, prog, out); r.ExitCode != 0 {
 		t.Fatalf("exit %d: %s", r.ExitCode, r.Stderr)
 	}
 	b, err := os.ReadFile(out)
@@ -80,7 +80,7 @@ func TestDevShm(t *testing.T) {
 	if want.ExitCode != 0 {
 		t.Fatalf("native run failed (%d): %s", want.ExitCode, want.Stderr)
 	}
-	got := tu.Sandbox(t, timeout, "", "", nil, args...)
+	got := tu.Sandbox(t, timeout, "", "", []string{"--force-overlay=false"}, args...)
 	compare(t, want, got)
 	// Another sandbox running meanwhile may hold a directory of its own
 	// for a while: only one left for good fails.
