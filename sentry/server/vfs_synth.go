@@ -293,6 +293,14 @@ func (v *vfs) filePath(f *file) string {
 			return "/dev/pts/0"
 		}
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
+	case *eventFile:
+		return "anon_inode:[eventfd]"
+	case *epollFile:
+		return "anon_inode:[eventpoll]"
+	case *unixSockFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
+	case *inetSockFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
 	}
 	if f.d == nil {
 		return "anon_inode:[unknown]"
