@@ -160,6 +160,8 @@ static void checkStates(void) {
 	char path[64], buf[256];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", zombie);
 	printf("zombie cmdline: %d bytes\n", readfile(path, buf, sizeof buf));
+	snprintf(path, sizeof path, "/proc/%d/maps", zombie);
+	printf("zombie maps: %d bytes\n", readfile(path, buf, sizeof buf));
 
 	close(p[1]);
 	kill(sleeper, SIGKILL);
