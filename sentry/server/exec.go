@@ -749,6 +749,10 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
+	if err := k.grant.mayRunAs([]uint32{st.Uid}, []uint32{st.Gid}); err != nil {
+		k.log.Warn("refused Start", "err", err)
+		return err
+	}
 	k.mu.Lock()
 	if k.started || k.destroyed {
 		k.mu.Unlock()
