@@ -694,12 +694,29 @@ func sysFsync(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	// Writes this client made through f become durable: tell the client
-	// (before this call's reply) so that it drops them from its log.
-	seqs := c.k.dur.startSync(f)
+	// (before this call's reply) so that it drops them from its log. So do
+	// the write-backs of its shared mappings of the same file (PageWrite
+	// goes through the mapping's own description): the fsync of one
+	// handle syncs the inode.
+	files := []*file{f}
+	if f.d != nil && f.d.kind == dkGofer {
+		for _, wf := range c.k.maps.writablesOf(f.d.ino) {
+			defer wf.decRef()
+			if wf != f {
+				files = append(files, wf)
+			}
+		}
+	}
+	seqs := make([][]uint64, len(files))
+	for i, g := range files {
+		seqs[i] = c.k.dur.startSync(g)
+	}
 	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
-	if len(seqs) > 0 {
-		c.k.dur.endSync(f, seqs, err == nil)
-		c.k.announceDurable(f)
+	for i, g := range files {
+		if len(seqs[i]) > 0 {
+			c.k.dur.endSync(g, seqs[i], err == nil)
+			c.k.announceDurable(g)
+		}
 	}
 	return 0, err
 }
