@@ -1,4 +1,4 @@
-// pselect6 and ppoll with a signal mask that unblocks SIGCHLD: the child's
+// pselect6, ppoll and epoll_pwait with a signal mask that unblocks SIGCHLD: the child's
 // exit interrupts the wait (EINTR, the handler runs), whether SIGCHLD
 // arrives during the wait or was pending before it; the caller's mask is
 // back afterwards. make -j waits like this for its jobs.
@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -75,6 +76,15 @@ int main(void) {
 	t0 = now();
 	r = ppoll(&pfd, 1, &ten, &empty);
 	report("ppoll, signal during", r, t0);
+
+	// epoll_pwait on an epoll with the empty pipe.
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	child(100);
+	t0 = now();
+	r = epoll_pwait(ep, &out, 1, 10000, &empty);
+	report("epoll_pwait, signal during", r, t0);
 
 	// A mask that keeps SIGCHLD blocked: the wait times out.
 	child(0);
