@@ -58,8 +58,10 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 	case pb.ProcQuery_TASKS:
 		var a pb.ProcAnswer
 		for _, t := range c.tasksOf(q.Pid) {
+			u, s := t.cpuTimes()
 			t.mu.Lock()
-			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name})
+			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name,
+				UtimeNs: int64(u), StimeNs: int64(s)})
 			t.mu.Unlock()
 		}
 		if len(a.Tasks) == 0 {

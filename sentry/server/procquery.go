@@ -145,6 +145,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		if ta.GetComm() != "" {
 			t.Comm = ta.Comm
 		}
+		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
 	}
 	leader := 0
 	for i, t := range out.Threads {
