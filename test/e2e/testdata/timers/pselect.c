@@ -19,6 +19,7 @@ static volatile sig_atomic_t chld;
 
 static void on_chld(int sig) { chld++; }
 
+// quick: well before the 10 s timeout (a hang check, not a benchmark).
 static double now(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -37,7 +38,7 @@ static void report(const char *what, int r, double t0) {
 	sigset_t cur;
 	sigprocmask(SIG_BLOCK, NULL, &cur);
 	printf("%s: %d %s, handler ran %d, quick %s, SIGCHLD blocked after %s\n", what, r, r < 0 ? strerror(e) : "ok",
-	       (int)chld, now() - t0 < 3 ? "yes" : "no", sigismember(&cur, SIGCHLD) ? "yes" : "no");
+	       (int)chld, now() - t0 < 8 ? "yes" : "no", sigismember(&cur, SIGCHLD) ? "yes" : "no");
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	chld = 0;
