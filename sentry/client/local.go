@@ -95,6 +95,11 @@ func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
 		// applyMmap.
 		return t.forward(unix.SYS_MMAP, a)
 	}
+	return t.mmapAnonymous(opts, shared)
+}
+
+// mmapAnonymous maps anonymous memory (MAP_ANONYMOUS, or /dev/zero).
+func (t *task) mmapAnonymous(opts memmap.MMapOpts, shared bool) (uint64, unix.Errno) {
 	opts.Offset = 0
 	opts.NameMut = memmap.NameMutAnon
 	if shared {
@@ -119,6 +124,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	GetFileId() uint64
 	GetFileSize() uint64
 	GetWritable() bool
+	GetAnonymous() bool
 }) (uint64, unix.Errno) {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
@@ -132,6 +138,10 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 			return 0, unix.EACCES
 		}
 		opts.MaxPerms.Write = false
+	}
+	if plan.GetAnonymous() {
+		// /dev/zero: anonymous memory, as Linux maps it.
+		return t.mmapAnonymous(opts, shared)
 	}
 	f := t.c.files.get(plan.GetFileId(), plan.GetFileSize(), "")
 	defer f.DecRef(t.gctx)
@@ -225,7 +235,7 @@ func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 		t.c.log.Debug("msync write-back failed", "err", err)
 		return 0, unix.EIO
 	}
-	if !sync && t.c.files.dirtyPages.Load() > 0 {
+	if !sync && t.c.files.pending() {
 		select {
 		case t.c.files.kick <- struct{}{}:
 		default:

@@ -63,11 +63,15 @@ type fileCache struct {
 	// dirtyMu protects dirtyFiles. It is a leaf lock (taken under
 	// serverFile.mu).
 	dirtyMu sync.Mutex
-	// dirtyFiles are the files with dirty pages. Protected by dirtyMu.
+	// dirtyFiles are the files with dirty pages or a write-back in
+	// flight. Protected by dirtyMu.
 	dirtyFiles map[*serverFile]struct{}
-	// dirtyPages counts the dirty pages of every file (a cheap check
-	// before a forwarded call). Changed under the file's serverFile.mu.
-	dirtyPages atomic.Int64
+	// dirtyPages counts the dirty pages of every file, and writingBack
+	// the write-backs in flight (a cheap check before a forwarded call:
+	// a read must also wait for a write-back the flusher started).
+	// Changed under the file's serverFile.mu.
+	dirtyPages  atomic.Int64
+	writingBack atomic.Int64
 	// kick asks the flusher for an early pass (a dirty range unmapped).
 	kick chan struct{}
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
@@ -204,21 +208,23 @@ func (fc *fileCache) noteDirty(f *serverFile, added int) {
 // noteClean records that f lost removed dirty pages. Precondition: f.mu
 // is held.
 func (fc *fileCache) noteClean(f *serverFile, removed int) {
-	if removed == 0 {
-		return
-	}
 	fc.dirtyPages.Add(-int64(removed))
-	if f.dirty.count() == 0 {
+	if f.dirty.count() == 0 && f.writingBack == 0 {
 		fc.dirtyMu.Lock()
 		delete(fc.dirtyFiles, f)
 		fc.dirtyMu.Unlock()
 	}
 }
 
-// flushAll writes back every dirty page of every file; it returns the
-// first error.
+// pending says some file has dirty pages or a write-back in flight.
+func (fc *fileCache) pending() bool {
+	return fc.dirtyPages.Load() != 0 || fc.writingBack.Load() != 0
+}
+
+// flushAll writes back every dirty page of every file, and waits for the
+// write-backs in flight; it returns the first error.
 func (fc *fileCache) flushAll(ctx context.Context) error {
-	if fc.dirtyPages.Load() == 0 {
+	if !fc.pending() {
 		return nil
 	}
 	fc.dirtyMu.Lock()
@@ -660,17 +666,18 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 	f.mapsMu.Lock()
 	f.mu.Lock()
 	runs := f.dirty.take(mr)
-	n := 0
-	for _, r := range runs {
-		n += int(r.Length() / hostarch.PageSize)
-	}
-	f.fc.noteClean(f, n)
 	if len(runs) == 0 {
 		f.mu.Unlock()
 		f.mapsMu.Unlock()
 		return nil
 	}
+	n := 0
+	for _, r := range runs {
+		n += int(r.Length() / hostarch.PageSize)
+	}
 	f.writingBack++
+	f.fc.writingBack.Add(1)
+	f.fc.noteClean(f, n)
 	f.mu.Unlock()
 	for _, r := range runs {
 		f.mappings.Invalidate(r, memmap.InvalidateOpts{})
@@ -679,6 +686,8 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 	defer func() {
 		f.mu.Lock()
 		f.writingBack--
+		f.fc.writingBack.Add(-1)
+		f.fc.noteClean(f, 0)
 		f.mu.Unlock()
 	}()
 

@@ -171,8 +171,11 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		return 0, errRestartNoIntr
 	}
 	t.mu.Unlock()
+	if errno := t.checkCloneLimits(sysno, args); errno != 0 {
+		return 0, errno
+	}
 
-	if flushFirst[sysno] && t.c.files.dirtyPages.Load() > 0 {
+	if flushFirst[sysno] && t.c.files.pending() {
 		// The server reads (or syncs, or replaces) file data this
 		// client may hold dirty in shared mappings; it knows which
 		// file the call touches, but the data is here.

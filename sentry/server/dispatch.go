@@ -51,7 +51,7 @@ func (c *syscallCtx) resent() bool { return c.seq < c.k.resentBelow.Load() }
 // origin names this call to the gofer's reply cache; part tells apart the
 // gofer mutations one call makes.
 func (c *syscallCtx) origin(part uint32) *goferpb.Origin {
-	return &goferpb.Origin{ClientId: c.k.id, Seq: c.seq, Part: part}
+	return &goferpb.Origin{ClientId: c.k.originID, Seq: c.seq, Part: part}
 }
 
 // handler executes one system call and returns its result or an error

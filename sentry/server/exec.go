@@ -749,6 +749,10 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
+	if err := k.grant.mayRunAs([]uint32{st.Uid}, []uint32{st.Gid}); err != nil {
+		k.log.Warn("refused Start", "err", err)
+		return err
+	}
 	k.mu.Lock()
 	if k.started || k.destroyed {
 		k.mu.Unlock()
@@ -763,7 +767,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	}
 	p.pgid, p.sid = p.pid, p.pid
 	p.creds = rootCreds(st.Uid, st.Gid)
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, k.locks)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)

@@ -99,6 +99,9 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
+		if name == "shm" {
+			return v.shmDentry(c)
+		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
 			d.link = t
@@ -111,14 +114,27 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		}
 		if pid, ok := parseID(name); ok {
 			v.k.mu.Lock()
-			_, ok := v.k.procs[pid]
-			v.k.mu.Unlock()
-			if !ok {
-				return nil, unix.ENOENT
+			_, isProc := v.k.procs[pid]
+			var owner int32
+			if t := v.k.threads[pid]; t != nil && !isProc {
+				if _, live := t.proc.live[t]; live {
+					owner = t.proc.pid
+				}
 			}
-			d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
-			d.pid = pid
-			return d, nil
+			v.k.mu.Unlock()
+			if isProc {
+				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
+				d.pid = pid
+				return d, nil
+			}
+			if owner != 0 {
+				// /proc/<tid> of a thread other than a leader: not listed,
+				// but found, as on Linux (here with the files of task/<tid>).
+				d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(pid)))
+				d.pid, d.tid, d.procScope = owner, pid, procfs.Task
+				return d, nil
+			}
+			return nil, unix.ENOENT
 		}
 		if e, ok := procfs.Lookup(procfs.Top, "", name); ok {
 			return v.procEntryDentry(dir, procfs.Top, e), nil
@@ -363,6 +379,9 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
+		if shm, err := v.shmDentry(c); err == nil {
+			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
+		}
 		for _, n := range []string{"fd", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -56,5 +57,31 @@ func TestSharedMappingWrittenBackAtExit(t *testing.T) {
 	}
 	if len(b) != 8192 || string(b[:10]) != "first page" || string(b[4096:4107]) != "second page" {
 		t.Errorf("file after exit: %d bytes, %q ... %q", len(b), b[:min(len(b), 10)], b[min(len(b), 4096):min(len(b), 4107)])
+	}
+}
+
+// TestDevShm runs testdata/shm_open.c (shm_open, a shared mapping written
+// by a child, named semaphores between processes, shm_unlink) natively
+// and in the sandbox, and checks that the sandbox's /dev/shm directory is
+// gone from the host afterwards.
+func TestDevShm(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "shm_open.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "shm_open", string(src))
+	before, _ := filepath.Glob("/dev/shm/rd-shm-*")
+	suffix := strconv.Itoa(os.Getpid())
+	args := []string{prog, "/rd-e2e-shm-" + suffix, "/rd-e2e-sem-" + suffix}
+	want := tu.Run(t, timeout, "", "", args...)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run failed (%d): %s", want.ExitCode, want.Stderr)
+	}
+	got := tu.Sandbox(t, timeout, "", "", nil, args...)
+	compare(t, want, got)
+	if after, _ := filepath.Glob("/dev/shm/rd-shm-*"); len(after) > len(before) {
+		t.Errorf("the sandbox's /dev/shm directory was left on the host: %v", after)
 	}
 }
