@@ -109,7 +109,8 @@ func TestMakeJobs(t *testing.T) {
 		}
 		argv := []string{"/usr/bin/make", "-j2", "-s"}
 		if sandbox {
-			return tu.Sandbox(t, timeout, dir, "", nil, argv...), dir
+			// Written through to the host, to compare the files.
+			return tu.Sandbox(t, timeout, dir, "", []string{"--force-overlay=false"}, argv...), dir
 		}
 		return tu.Run(t, timeout, dir, "", argv...), dir
 	}
