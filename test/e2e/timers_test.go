@@ -13,7 +13,7 @@ import (
 
 // timerPrograms are the C programs of testdata/timers: memory probing,
 // uname, timers and signal-masked waits, each compared with a native run.
-var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun", "pselect", "cputime", "cpuitimer"}
+var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun", "sevthread", "pselect", "cputime", "cpuitimer"}
 
 // TestTimersAndProbes runs each program of testdata/timers natively and in
 // the sandbox and compares output and exit status.
