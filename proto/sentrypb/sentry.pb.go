@@ -3015,7 +3015,11 @@ type TaskActivity struct {
 	// (futex wait, nanosleep, sigsuspend, pause, ...).
 	Blocked bool `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	// comm is the thread's name.
-	Comm          string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	Comm string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	// utime_ns and stime_ns are the thread's user and system CPU time as
+	// the client measures it (nanoseconds).
+	UtimeNs       int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
+	StimeNs       int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3069,6 +3073,20 @@ func (x *TaskActivity) GetComm() string {
 		return x.Comm
 	}
 	return ""
+}
+
+func (x *TaskActivity) GetUtimeNs() int64 {
+	if x != nil {
+		return x.UtimeNs
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetStimeNs() int64 {
+	if x != nil {
+		return x.StimeNs
+	}
+	return 0
 }
 
 // MachineInfo describes the client machine, where the application's CPU
@@ -5681,11 +5699,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"N\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\x84\x01\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
-	"\x04comm\x18\x03 \x01(\tR\x04comm\"\x92\x03\n" +
+	"\x04comm\x18\x03 \x01(\tR\x04comm\x12\x19\n" +
+	"\butime_ns\x18\x1e \x01(\x03R\autimeNs\x12\x19\n" +
+	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\"\x92\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
