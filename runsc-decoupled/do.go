@@ -38,6 +38,7 @@ func runDo(args []string) int {
 	tlsf.register(fs)
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
+	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
@@ -101,7 +102,7 @@ func runDo(args []string) int {
 			return failDo(fmt.Errorf("--server: no target"))
 		}
 	} else {
-		emb, err := startEmbedded(*root, common, log)
+		emb, err := startEmbedded(*root, common, log, embedOptions{allowSetuid: *allowSetuid})
 		if err != nil {
 			return failDo(err)
 		}
@@ -169,26 +170,47 @@ func failDo(err error) int {
 	return 125
 }
 
-// embedded is a sentry and a gofer started as child processes of do,
-// connected over Unix sockets in a private directory.
+// embedded is a sentry and a gofer started as child processes of do (or
+// of a container's process), connected over Unix sockets in a private
+// directory.
 type embedded struct {
 	dir    string
 	server string
 	procs  []*exec.Cmd
 	log    hclog.Logger
+	// ownDir says stop removes dir (a temp directory startEmbedded made),
+	// not only the sockets.
+	ownDir bool
 }
 
-func startEmbedded(root string, common commonFlags, log hclog.Logger) (*embedded, error) {
+// embedOptions are what a container asks of its embedded daemons beyond
+// what do asks.
+type embedOptions struct {
+	// dir holds the sockets (default: a new temp directory).
+	dir string
+	// rootSetup, when set, is the gofer's --root-setup (mounts and a
+	// read-only root); the gofer then runs in a mount namespace of its own.
+	rootSetup string
+	// allowSetuid is the gofer's --allow-setuid.
+	allowSetuid bool
+}
+
+func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embedOptions) (*embedded, error) {
 	if fi, err := os.Stat(root); err != nil {
 		return nil, fmt.Errorf("--root: %w", err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("--root %q: not a directory", root)
 	}
-	dir, err := os.MkdirTemp("", "runsc-decoupled-")
-	if err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
+	dir, ownDir := opts.dir, false
+	if dir == "" {
+		var err error
+		dir, err = os.MkdirTemp("", "runsc-decoupled-")
+		if err != nil {
+			return nil, fmt.Errorf("socket directory: %w", err)
+		}
+		ownDir = true
 	}
-	e := &embedded{dir: dir, log: log}
+	e := &embedded{dir: dir, log: log, ownDir: ownDir}
 	self, err := os.Executable()
 	if err != nil {
 		e.stop()
@@ -210,8 +232,15 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger) (*embedded
 		}
 		return a
 	}
+	goferArgs := append([]string{"gofer", "--listen", goferSock, "--root", root}, logArgs()...)
+	if opts.rootSetup != "" {
+		goferArgs = append(goferArgs, "--root-setup", opts.rootSetup)
+	}
+	if opts.allowSetuid {
+		goferArgs = append(goferArgs, "--allow-setuid")
+	}
 	daemons := [][]string{
-		append([]string{"gofer", "--listen", goferSock, "--root", root}, logArgs()...),
+		goferArgs,
 		append([]string{"server", "--listen", e.server, "--gofer", goferSock}, logArgs()...),
 	}
 	for _, args := range daemons {
@@ -220,6 +249,10 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger) (*embedded
 		cmd.Stderr = os.Stderr
 		// The daemons must not outlive do, even if do is killed.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		if args[0] == "gofer" && opts.rootSetup != "" {
+			// Its mounts stay in its own namespace (oci.RootSetup.Apply).
+			cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+		}
 		if err := cmd.Start(); err != nil {
 			e.stop()
 			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)
@@ -255,7 +288,12 @@ func (e *embedded) stop() {
 			<-done
 		}
 	}
-	os.RemoveAll(e.dir)
+	if e.ownDir {
+		os.RemoveAll(e.dir)
+		return
+	}
+	os.Remove(filepath.Join(e.dir, "gofer.sock"))
+	os.Remove(filepath.Join(e.dir, "server.sock"))
 }
 
 // replayLogFor returns the replay log do passes to the client: nil for the

@@ -37,6 +37,17 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, subcommands[n].synopsis)
 	}
+	fmt.Fprintf(w, "\nOCI runtime (runc's command line, for containerd and Kubernetes):\n  runsc-decoupled [--root DIR] [--log FILE] [--log-format text|json] [--debug] <verb> ...\n\nverbs:\n")
+	names = names[:0]
+	for n, v := range ociVerbs {
+		if v.synopsis != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s\n", ociVerbs[n].synopsis)
+	}
 	fmt.Fprintf(w, "\nRun 'runsc-decoupled <command> --help' for a command's flags.\n")
 }
 
@@ -50,6 +61,9 @@ func main() {
 	case "-h", "--help", "help":
 		usage(os.Stdout)
 		return
+	}
+	if _, isOCI := ociVerbs[verb]; isOCI || strings.HasPrefix(verb, "-") || verb == "version" {
+		os.Exit(runOCI(os.Args[1:]))
 	}
 	sc, ok := subcommands[verb]
 	if !ok {

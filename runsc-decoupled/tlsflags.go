@@ -9,7 +9,7 @@ import (
 )
 
 // tlsFlags are the mutual-TLS flags of every verb that listens on or dials
-// a TCP target (DESIGN.md section 7).
+// a TCP target (docs/OPERATIONS.md).
 type tlsFlags struct {
 	files    transport.TLSFiles
 	insecure bool

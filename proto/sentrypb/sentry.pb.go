@@ -1,6 +1,6 @@
 // Protocol between the thin client sentry (where the application's CPU and
 // memory live) and the remote sentry (which owns the application's kernel
-// state). See ../../shared/DESIGN.md sections 3-5.
+// state). docs/ARCHITECTURE.md describes who owns what and how recovery works.
 //
 // One bidirectional Session stream per client carries every forwarded call,
 // its reply, and the server's pushes. Calls are multiplexed: each carries a
@@ -29,6 +29,69 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+type ProcQuery_Kind int32
+
+const (
+	ProcQuery_KIND_UNSPECIFIED ProcQuery_Kind = 0
+	// MAPS: the VMAs of process pid (ProcAnswer.maps).
+	ProcQuery_MAPS ProcQuery_Kind = 1
+	// TASKS: the threads of process pid (ProcAnswer.tasks).
+	ProcQuery_TASKS ProcQuery_Kind = 2
+	// MACHINE: memory and CPU facts of the client (ProcAnswer.machine).
+	ProcQuery_MACHINE ProcQuery_Kind = 3
+	// SET_COMM: set thread tid's name to comm (prctl PR_SET_NAME's).
+	ProcQuery_SET_COMM ProcQuery_Kind = 4
+	// SMAPS: like MAPS, with each VMA's smaps lines (VMA.smaps).
+	ProcQuery_SMAPS ProcQuery_Kind = 5
+)
+
+// Enum value maps for ProcQuery_Kind.
+var (
+	ProcQuery_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "MAPS",
+		2: "TASKS",
+		3: "MACHINE",
+		4: "SET_COMM",
+		5: "SMAPS",
+	}
+	ProcQuery_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"MAPS":             1,
+		"TASKS":            2,
+		"MACHINE":          3,
+		"SET_COMM":         4,
+		"SMAPS":            5,
+	}
+)
+
+func (x ProcQuery_Kind) Enum() *ProcQuery_Kind {
+	p := new(ProcQuery_Kind)
+	*p = x
+	return p
+}
+
+func (x ProcQuery_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcQuery_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_sentry_proto_enumTypes[0].Descriptor()
+}
+
+func (ProcQuery_Kind) Type() protoreflect.EnumType {
+	return &file_sentry_proto_enumTypes[0]
+}
+
+func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProcQuery_Kind.Descriptor instead.
+func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{29, 0}
+}
 
 type FileState_Kind int32
 
@@ -75,11 +138,11 @@ func (x FileState_Kind) String() string {
 }
 
 func (FileState_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_sentry_proto_enumTypes[0].Descriptor()
+	return file_sentry_proto_enumTypes[1].Descriptor()
 }
 
 func (FileState_Kind) Type() protoreflect.EnumType {
-	return &file_sentry_proto_enumTypes[0]
+	return &file_sentry_proto_enumTypes[1]
 }
 
 func (x FileState_Kind) Number() protoreflect.EnumNumber {
@@ -88,7 +151,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{50, 0}
 }
 
 type ClientMessage struct {
@@ -101,6 +164,7 @@ type ClientMessage struct {
 	//	*ClientMessage_Interrupt
 	//	*ClientMessage_Stdin
 	//	*ClientMessage_Goodbye
+	//	*ClientMessage_ProcAnswer
 	Msg           isClientMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -197,6 +261,15 @@ func (x *ClientMessage) GetGoodbye() *Goodbye {
 	return nil
 }
 
+func (x *ClientMessage) GetProcAnswer() *ProcAnswer {
+	if x != nil {
+		if x, ok := x.Msg.(*ClientMessage_ProcAnswer); ok {
+			return x.ProcAnswer
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Msg interface {
 	isClientMessage_Msg()
 }
@@ -231,6 +304,11 @@ type ClientMessage_Goodbye struct {
 	Goodbye *Goodbye `protobuf:"bytes,6,opt,name=goodbye,proto3,oneof"`
 }
 
+type ClientMessage_ProcAnswer struct {
+	// ProcAnswer answers a ProcQuery push.
+	ProcAnswer *ProcAnswer `protobuf:"bytes,50,opt,name=proc_answer,json=procAnswer,proto3,oneof"`
+}
+
 func (*ClientMessage_Hello) isClientMessage_Msg() {}
 
 func (*ClientMessage_Call) isClientMessage_Msg() {}
@@ -242,6 +320,8 @@ func (*ClientMessage_Interrupt) isClientMessage_Msg() {}
 func (*ClientMessage_Stdin) isClientMessage_Msg() {}
 
 func (*ClientMessage_Goodbye) isClientMessage_Msg() {}
+
+func (*ClientMessage_ProcAnswer) isClientMessage_Msg() {}
 
 type ServerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -388,8 +468,12 @@ type Hello struct {
 	// of optional features the client supports (none defined yet).
 	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// clocks are the client's clocks read just before the Hello was sent:
+	// the server runs the application's timers against them (an absolute
+	// timer_settime names a time of the client's clock).
+	Clocks        *ClockSample `protobuf:"bytes,30,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -457,6 +541,75 @@ func (x *Hello) GetFeatures() uint64 {
 	return 0
 }
 
+func (x *Hello) GetClocks() *ClockSample {
+	if x != nil {
+		return x.Clocks
+	}
+	return nil
+}
+
+// ClockSample is the client's clocks read at one instant, in nanoseconds
+// (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME).
+type ClockSample struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Realtime      int64                  `protobuf:"varint,1,opt,name=realtime,proto3" json:"realtime,omitempty"`
+	Monotonic     int64                  `protobuf:"varint,2,opt,name=monotonic,proto3" json:"monotonic,omitempty"`
+	Boottime      int64                  `protobuf:"varint,3,opt,name=boottime,proto3" json:"boottime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClockSample) Reset() {
+	*x = ClockSample{}
+	mi := &file_sentry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClockSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClockSample) ProtoMessage() {}
+
+func (x *ClockSample) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClockSample.ProtoReflect.Descriptor instead.
+func (*ClockSample) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ClockSample) GetRealtime() int64 {
+	if x != nil {
+		return x.Realtime
+	}
+	return 0
+}
+
+func (x *ClockSample) GetMonotonic() int64 {
+	if x != nil {
+		return x.Monotonic
+	}
+	return 0
+}
+
+func (x *ClockSample) GetBoottime() int64 {
+	if x != nil {
+		return x.Boottime
+	}
+	return 0
+}
+
 type StdioInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Fd    int32                  `protobuf:"varint,1,opt,name=fd,proto3" json:"fd,omitempty"`
@@ -471,7 +624,7 @@ type StdioInfo struct {
 
 func (x *StdioInfo) Reset() {
 	*x = StdioInfo{}
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +636,7 @@ func (x *StdioInfo) String() string {
 func (*StdioInfo) ProtoMessage() {}
 
 func (x *StdioInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +649,7 @@ func (x *StdioInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioInfo.ProtoReflect.Descriptor instead.
 func (*StdioInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{3}
+	return file_sentry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StdioInfo) GetFd() int32 {
@@ -543,7 +696,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +708,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +721,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{4}
+	return file_sentry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Welcome) GetServerId() string {
@@ -608,7 +761,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +773,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +786,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{5}
+	return file_sentry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Heartbeat) GetUnixNanos() int64 {
@@ -652,7 +805,7 @@ type Interrupt struct {
 
 func (x *Interrupt) Reset() {
 	*x = Interrupt{}
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +817,7 @@ func (x *Interrupt) String() string {
 func (*Interrupt) ProtoMessage() {}
 
 func (x *Interrupt) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +830,7 @@ func (x *Interrupt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interrupt.ProtoReflect.Descriptor instead.
 func (*Interrupt) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{6}
+	return file_sentry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Interrupt) GetTid() int32 {
@@ -701,7 +854,7 @@ type StdinData struct {
 
 func (x *StdinData) Reset() {
 	*x = StdinData{}
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +866,7 @@ func (x *StdinData) String() string {
 func (*StdinData) ProtoMessage() {}
 
 func (x *StdinData) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +879,7 @@ func (x *StdinData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinData.ProtoReflect.Descriptor instead.
 func (*StdinData) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{7}
+	return file_sentry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StdinData) GetData() []byte {
@@ -758,7 +911,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +923,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +936,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{8}
+	return file_sentry_proto_rawDescGZIP(), []int{9}
 }
 
 type Farewell struct {
@@ -794,7 +947,7 @@ type Farewell struct {
 
 func (x *Farewell) Reset() {
 	*x = Farewell{}
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +959,7 @@ func (x *Farewell) String() string {
 func (*Farewell) ProtoMessage() {}
 
 func (x *Farewell) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +972,7 @@ func (x *Farewell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Farewell.ProtoReflect.Descriptor instead.
 func (*Farewell) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{9}
+	return file_sentry_proto_rawDescGZIP(), []int{10}
 }
 
 // Call is one forwarded operation.
@@ -839,6 +992,8 @@ type Call struct {
 	//	*Call_Fault
 	//	*Call_Restore
 	//	*Call_Rewrite
+	//	*Call_PageWrite
+	//	*Call_Kill
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -846,7 +1001,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1013,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1026,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{10}
+	return file_sentry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Call) GetSeq() uint64 {
@@ -958,6 +1113,24 @@ func (x *Call) GetRewrite() *Rewrite {
 	return nil
 }
 
+func (x *Call) GetPageWrite() *PageWrite {
+	if x != nil {
+		if x, ok := x.Op.(*Call_PageWrite); ok {
+			return x.PageWrite
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetKill() *Kill {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Kill); ok {
+			return x.Kill
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -990,6 +1163,16 @@ type Call_Rewrite struct {
 	Rewrite *Rewrite `protobuf:"bytes,9,opt,name=rewrite,proto3,oneof"`
 }
 
+type Call_PageWrite struct {
+	PageWrite *PageWrite `protobuf:"bytes,20,opt,name=page_write,json=pageWrite,proto3,oneof"`
+}
+
+type Call_Kill struct {
+	// Kill sends a signal from outside the sandbox (the OCI runtime's
+	// kill, do's forwarded SIGINT/SIGTERM); tid is zero.
+	Kill *Kill `protobuf:"bytes,90,opt,name=kill,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -1003,6 +1186,77 @@ func (*Call_Fault) isCall_Op() {}
 func (*Call_Restore) isCall_Op() {}
 
 func (*Call_Rewrite) isCall_Op() {}
+
+func (*Call_PageWrite) isCall_Op() {}
+
+func (*Call_Kill) isCall_Op() {}
+
+// Kill signals the application's processes from outside it. The reply's
+// errno is ESRCH when no process was signalled, EINVAL for a bad signo.
+type Kill struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Signo int32                  `protobuf:"varint,1,opt,name=signo,proto3" json:"signo,omitempty"`
+	// all signals every process of the application, not only its first.
+	All bool `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	// as_container applies Linux's rule for a signal from an ancestor PID
+	// namespace: the first process (the namespace's init) gets it only if
+	// it has a handler for it, or if it is SIGKILL. Without it the signal
+	// acts as it would on a host process (do's forwarded Ctrl-C).
+	AsContainer   bool `protobuf:"varint,3,opt,name=as_container,json=asContainer,proto3" json:"as_container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Kill) Reset() {
+	*x = Kill{}
+	mi := &file_sentry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Kill) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Kill) ProtoMessage() {}
+
+func (x *Kill) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Kill.ProtoReflect.Descriptor instead.
+func (*Kill) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Kill) GetSigno() int32 {
+	if x != nil {
+		return x.Signo
+	}
+	return 0
+}
+
+func (x *Kill) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *Kill) GetAsContainer() bool {
+	if x != nil {
+		return x.AsContainer
+	}
+	return false
+}
 
 // Fault reports a synchronous signal the calling thread took in application
 // code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) that the client could not
@@ -1022,7 +1276,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1288,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1301,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{11}
+	return file_sentry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1086,7 +1340,7 @@ type Syscall struct {
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1352,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1365,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1146,7 +1400,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1412,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1425,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -1207,7 +1461,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1473,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1486,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Start) GetArgv() []string {
@@ -1297,7 +1551,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1563,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1576,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -1346,6 +1600,72 @@ func (x *PageRead) GetLength() uint32 {
 	return 0
 }
 
+// PageWrite writes back pages of a shared file mapping the client dirtied:
+// the server writes data at offset of the mapped file (clipped to the
+// file's size: stores through a mapping never extend a file) as a write(2)
+// would, so the write is tracked for durability and reported as a
+// WriteState (with mapped_file set) that the client retains until Durable.
+// Reply.ret is the number of bytes written.
+type PageWrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileId        uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PageWrite) Reset() {
+	*x = PageWrite{}
+	mi := &file_sentry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PageWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PageWrite) ProtoMessage() {}
+
+func (x *PageWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
+func (*PageWrite) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PageWrite) GetFileId() uint64 {
+	if x != nil {
+		return x.FileId
+	}
+	return 0
+}
+
+func (x *PageWrite) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *PageWrite) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // FileRelease says the client no longer maps these files.
 type FileRelease struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1356,7 +1676,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1688,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1701,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -1414,14 +1734,19 @@ type Reply struct {
 	// state are the changes this call made to the replay state; the client
 	// folds them into its compacted log before the application sees the
 	// result (see StateRecord).
-	State         []*StateRecord `protobuf:"bytes,10,rep,name=state,proto3" json:"state,omitempty"`
+	State []*StateRecord `protobuf:"bytes,10,rep,name=state,proto3" json:"state,omitempty"`
+	// mapped lists the files this client maps whose data or size the call
+	// changed (a write, truncate, or a PageWrite of another mapping of the
+	// same file): the client updates its cached pages before the
+	// application sees the result.
+	Mapped        []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1758,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1771,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -1536,6 +1861,13 @@ func (x *Reply) GetState() []*StateRecord {
 	return nil
 }
 
+func (x *Reply) GetMapped() []*MappedFileChange {
+	if x != nil {
+		return x.Mapped
+	}
+	return nil
+}
+
 type isReply_Action interface {
 	isReply_Action()
 }
@@ -1575,6 +1907,76 @@ func (*Reply_Mmap) isReply_Action() {}
 
 func (*Reply_Data) isReply_Action() {}
 
+// MappedFileChange says a call changed bytes [offset, offset+length) of a
+// mapped file, whose size is now size.
+type MappedFileChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileId        uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint64                 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	Size          uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MappedFileChange) Reset() {
+	*x = MappedFileChange{}
+	mi := &file_sentry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappedFileChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappedFileChange) ProtoMessage() {}
+
+func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
+func (*MappedFileChange) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MappedFileChange) GetFileId() uint64 {
+	if x != nil {
+		return x.FileId
+	}
+	return 0
+}
+
+func (x *MappedFileChange) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *MappedFileChange) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *MappedFileChange) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // ExecPlan is the address-space plan the server made for an exec: what to
 // map from which file and what to put on the new stack. The client executes
 // it with the file's pages fetched by PageRead on first fault.
@@ -1601,7 +2003,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +2015,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +2028,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -1726,7 +2128,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2140,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2153,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -1825,7 +2227,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2239,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2252,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -1898,7 +2300,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2312,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2325,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -1948,7 +2350,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2362,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2375,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2002,14 +2404,18 @@ type MmapPlan struct {
 	FileId   uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	FileSize uint64                 `protobuf:"varint,2,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
 	// writable says the fd allows writes (needed for MAP_SHARED PROT_WRITE).
-	Writable      bool `protobuf:"varint,3,opt,name=writable,proto3" json:"writable,omitempty"`
+	Writable bool `protobuf:"varint,3,opt,name=writable,proto3" json:"writable,omitempty"`
+	// anonymous says the fd is /dev/zero: the client maps anonymous memory
+	// (shared between the mapping's processes for MAP_SHARED), as Linux
+	// does; file_id is then 0.
+	Anonymous     bool `protobuf:"varint,20,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2427,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2440,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -2058,6 +2464,13 @@ func (x *MmapPlan) GetWritable() bool {
 	return false
 }
 
+func (x *MmapPlan) GetAnonymous() bool {
+	if x != nil {
+		return x.Anonymous
+	}
+	return false
+}
+
 // Push is server-initiated.
 type Push struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2069,6 +2482,7 @@ type Push struct {
 	//	*Push_StdinWant
 	//	*Push_State
 	//	*Push_Durable
+	//	*Push_ProcQuery
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2076,7 +2490,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2502,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2515,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -2165,6 +2579,15 @@ func (x *Push) GetDurable() *Durable {
 	return nil
 }
 
+func (x *Push) GetProcQuery() *ProcQuery {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_ProcQuery); ok {
+			return x.ProcQuery
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -2196,6 +2619,12 @@ type Push_Durable struct {
 	Durable *Durable `protobuf:"bytes,6,opt,name=durable,proto3,oneof"`
 }
 
+type Push_ProcQuery struct {
+	// proc_query asks the client for a fact only it knows (for /proc);
+	// the client answers with a ProcAnswer message.
+	ProcQuery *ProcQuery `protobuf:"bytes,50,opt,name=proc_query,json=procQuery,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -2208,6 +2637,518 @@ func (*Push_State) isPush_Msg() {}
 
 func (*Push_Durable) isPush_Msg() {}
 
+func (*Push_ProcQuery) isPush_Msg() {}
+
+// ProcQuery asks the client about state it owns: a process's address
+// space, its threads' activity, the client machine. The server waits a
+// bounded time for the answer (a /proc read then fails with EIO).
+type ProcQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is echoed by the answer.
+	Id            uint64         `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          ProcQuery_Kind `protobuf:"varint,2,opt,name=kind,proto3,enum=runscdecoupled.sentry.v1.ProcQuery_Kind" json:"kind,omitempty"`
+	Pid           int32          `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Tid           int32          `protobuf:"varint,4,opt,name=tid,proto3" json:"tid,omitempty"`
+	Comm          string         `protobuf:"bytes,5,opt,name=comm,proto3" json:"comm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcQuery) Reset() {
+	*x = ProcQuery{}
+	mi := &file_sentry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcQuery) ProtoMessage() {}
+
+func (x *ProcQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
+func (*ProcQuery) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ProcQuery) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ProcQuery) GetKind() ProcQuery_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProcQuery_KIND_UNSPECIFIED
+}
+
+func (x *ProcQuery) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ProcQuery) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *ProcQuery) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+type ProcAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// errno is non-zero if the client could not answer (ESRCH: no such
+	// process on the client).
+	Errno   int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
+	Maps    []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
+	Tasks   []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Machine *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	// vm_size, rss and max_rss are the process's address space size and
+	// resident set (current and peak), in bytes (TASKS).
+	VmSize        uint64 `protobuf:"varint,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
+	Rss           uint64 `protobuf:"varint,7,opt,name=rss,proto3" json:"rss,omitempty"`
+	MaxRss        uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcAnswer) Reset() {
+	*x = ProcAnswer{}
+	mi := &file_sentry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcAnswer) ProtoMessage() {}
+
+func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
+func (*ProcAnswer) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ProcAnswer) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetMaps() []*VMA {
+	if x != nil {
+		return x.Maps
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetTasks() []*TaskActivity {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetMachine() *MachineInfo {
+	if x != nil {
+		return x.Machine
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetVmSize() uint64 {
+	if x != nil {
+		return x.VmSize
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetRss() uint64 {
+	if x != nil {
+		return x.Rss
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetMaxRss() uint64 {
+	if x != nil {
+		return x.MaxRss
+	}
+	return 0
+}
+
+// VMA is one mapping of an address space, as /proc/<pid>/maps shows it.
+type VMA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Start uint64                 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	End   uint64                 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	// perms: 4 read, 2 write, 1 execute.
+	Perms  uint32 `protobuf:"varint,3,opt,name=perms,proto3" json:"perms,omitempty"`
+	Shared bool   `protobuf:"varint,4,opt,name=shared,proto3" json:"shared,omitempty"`
+	Offset uint64 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	// file_id names a server file (ExecPlan image or MmapPlan) the VMA maps;
+	// 0 for anything else, which name then describes ("[stack]", "" for
+	// anonymous memory, "/dev/zero (deleted)" for shared anonymous memory).
+	FileId uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Name   string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	// smaps are the lines /proc/<pid>/smaps shows after the VMA's header
+	// (Size:, Rss:, ... VmFlags:), for SMAPS.
+	Smaps         string `protobuf:"bytes,8,opt,name=smaps,proto3" json:"smaps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VMA) Reset() {
+	*x = VMA{}
+	mi := &file_sentry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VMA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VMA) ProtoMessage() {}
+
+func (x *VMA) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VMA.ProtoReflect.Descriptor instead.
+func (*VMA) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *VMA) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *VMA) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *VMA) GetPerms() uint32 {
+	if x != nil {
+		return x.Perms
+	}
+	return 0
+}
+
+func (x *VMA) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
+}
+
+func (x *VMA) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *VMA) GetFileId() uint64 {
+	if x != nil {
+		return x.FileId
+	}
+	return 0
+}
+
+func (x *VMA) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VMA) GetSmaps() string {
+	if x != nil {
+		return x.Smaps
+	}
+	return ""
+}
+
+// TaskActivity is what a client thread is doing.
+type TaskActivity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tid   int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	// blocked says the thread sleeps in a call the client serves itself
+	// (futex wait, nanosleep, sigsuspend, pause, ...).
+	Blocked bool `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	// comm is the thread's name.
+	Comm          string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskActivity) Reset() {
+	*x = TaskActivity{}
+	mi := &file_sentry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskActivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskActivity) ProtoMessage() {}
+
+func (x *TaskActivity) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
+func (*TaskActivity) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *TaskActivity) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+func (x *TaskActivity) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+// MachineInfo describes the client machine, where the application's CPU
+// and memory are. Sizes are in bytes.
+type MachineInfo struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MemTotal     uint64                 `protobuf:"varint,1,opt,name=mem_total,json=memTotal,proto3" json:"mem_total,omitempty"`
+	MemFree      uint64                 `protobuf:"varint,2,opt,name=mem_free,json=memFree,proto3" json:"mem_free,omitempty"`
+	MemAvailable uint64                 `protobuf:"varint,3,opt,name=mem_available,json=memAvailable,proto3" json:"mem_available,omitempty"`
+	Buffers      uint64                 `protobuf:"varint,4,opt,name=buffers,proto3" json:"buffers,omitempty"`
+	Shared       uint64                 `protobuf:"varint,5,opt,name=shared,proto3" json:"shared,omitempty"`
+	SwapTotal    uint64                 `protobuf:"varint,6,opt,name=swap_total,json=swapTotal,proto3" json:"swap_total,omitempty"`
+	SwapFree     uint64                 `protobuf:"varint,7,opt,name=swap_free,json=swapFree,proto3" json:"swap_free,omitempty"`
+	// app_memory is what the application's memory uses on the client.
+	AppMemory uint64 `protobuf:"varint,8,opt,name=app_memory,json=appMemory,proto3" json:"app_memory,omitempty"`
+	Cpus      uint32 `protobuf:"varint,9,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	// cpuinfo is /proc/cpuinfo of the client's CPU (as gVisor's cpuid
+	// package describes it).
+	Cpuinfo string `protobuf:"bytes,10,opt,name=cpuinfo,proto3" json:"cpuinfo,omitempty"`
+	// uptime_ns is the sandbox's uptime as sysinfo(2) reports it.
+	UptimeNs int64 `protobuf:"varint,11,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
+	// release, version and hostname are what uname(2) reports.
+	Release       string `protobuf:"bytes,12,opt,name=release,proto3" json:"release,omitempty"`
+	Version       string `protobuf:"bytes,13,opt,name=version,proto3" json:"version,omitempty"`
+	Hostname      string `protobuf:"bytes,14,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MachineInfo) Reset() {
+	*x = MachineInfo{}
+	mi := &file_sentry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MachineInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MachineInfo) ProtoMessage() {}
+
+func (x *MachineInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
+func (*MachineInfo) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *MachineInfo) GetMemTotal() uint64 {
+	if x != nil {
+		return x.MemTotal
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetMemFree() uint64 {
+	if x != nil {
+		return x.MemFree
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetMemAvailable() uint64 {
+	if x != nil {
+		return x.MemAvailable
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetBuffers() uint64 {
+	if x != nil {
+		return x.Buffers
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetShared() uint64 {
+	if x != nil {
+		return x.Shared
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetSwapTotal() uint64 {
+	if x != nil {
+		return x.SwapTotal
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetSwapFree() uint64 {
+	if x != nil {
+		return x.SwapFree
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetAppMemory() uint64 {
+	if x != nil {
+		return x.AppMemory
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetCpus() uint32 {
+	if x != nil {
+		return x.Cpus
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetCpuinfo() string {
+	if x != nil {
+		return x.Cpuinfo
+	}
+	return ""
+}
+
+func (x *MachineInfo) GetUptimeNs() int64 {
+	if x != nil {
+		return x.UptimeNs
+	}
+	return 0
+}
+
+func (x *MachineInfo) GetRelease() string {
+	if x != nil {
+		return x.Release
+	}
+	return ""
+}
+
+func (x *MachineInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *MachineInfo) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
 type StateUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*StateRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
@@ -2217,7 +3158,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +3170,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +3183,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -2265,7 +3206,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +3218,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +3231,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -2325,7 +3266,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +3278,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +3291,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -2397,7 +3338,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +3350,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +3363,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -2460,7 +3401,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +3413,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +3426,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -2518,7 +3459,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +3471,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +3484,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -2561,7 +3502,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +3514,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +3527,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 type DebugReply struct {
@@ -2598,7 +3539,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +3551,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +3564,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DebugReply) GetText() string {
@@ -2637,7 +3578,7 @@ type StateRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key names the object, by kind and id: "proc/<pid>", "thread/<tid>",
 	// "fdt/<table>/<fd>", "file/<id>", "fs/<id>", "sig/<id>", "pipe/<id>",
-	// "map/<file_id>", "ids", "stdin".
+	// "map/<file_id>", "ids", "stdin", "timer/<pid>/<id>", "lock/<ino>".
 	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Deleted bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// Types that are valid to be assigned to Value:
@@ -2653,6 +3594,8 @@ type StateRecord struct {
 	//	*StateRecord_Write
 	//	*StateRecord_Ids
 	//	*StateRecord_Stdin
+	//	*StateRecord_Timer
+	//	*StateRecord_Lock
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2660,7 +3603,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +3615,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +3628,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -2808,6 +3751,24 @@ func (x *StateRecord) GetStdin() *StdinState {
 	return nil
 }
 
+func (x *StateRecord) GetTimer() *TimerState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Timer); ok {
+			return x.Timer
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetLock() *LockState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Lock); ok {
+			return x.Lock
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -2856,6 +3817,14 @@ type StateRecord_Stdin struct {
 	Stdin *StdinState `protobuf:"bytes,13,opt,name=stdin,proto3,oneof"`
 }
 
+type StateRecord_Timer struct {
+	Timer *TimerState `protobuf:"bytes,30,opt,name=timer,proto3,oneof"`
+}
+
+type StateRecord_Lock struct {
+	Lock *LockState `protobuf:"bytes,40,opt,name=lock,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -2878,6 +3847,281 @@ func (*StateRecord_Ids) isStateRecord_Value() {}
 
 func (*StateRecord_Stdin) isStateRecord_Value() {}
 
+func (*StateRecord_Timer) isStateRecord_Value() {}
+
+func (*StateRecord_Lock) isStateRecord_Value() {}
+
+// TimerState (key "timer/<pid>/<id>", "timer/<pid>/real") is a live
+// interval timer of a process: a timer_create timer, or its ITIMER_REAL
+// (alarm, setitimer), whose id is -1. A restored server re-arms it; an
+// expiration that fell in the outage fires at once, the ones after the
+// first counted as overruns.
+type TimerState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pid   int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Id    int32                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// clock is the clock id (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME).
+	Clock int32 `protobuf:"varint,3,opt,name=clock,proto3" json:"clock,omitempty"`
+	// notify, signo, tid and value are the struct sigevent (SIGEV_SIGNAL,
+	// SIGEV_NONE, SIGEV_THREAD_ID; sigev_value).
+	Notify int32  `protobuf:"varint,4,opt,name=notify,proto3" json:"notify,omitempty"`
+	Signo  int32  `protobuf:"varint,5,opt,name=signo,proto3" json:"signo,omitempty"`
+	Tid    int32  `protobuf:"varint,6,opt,name=tid,proto3" json:"tid,omitempty"`
+	Value  uint64 `protobuf:"varint,7,opt,name=value,proto3" json:"value,omitempty"`
+	// next is the next expiration as a time of the client's clock `clock`
+	// (nanoseconds; see Hello.clocks); 0 when disarmed. interval is the
+	// period in nanoseconds (0: one shot).
+	Next          int64 `protobuf:"varint,8,opt,name=next,proto3" json:"next,omitempty"`
+	Interval      int64 `protobuf:"varint,9,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimerState) Reset() {
+	*x = TimerState{}
+	mi := &file_sentry_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimerState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimerState) ProtoMessage() {}
+
+func (x *TimerState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
+func (*TimerState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TimerState) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *TimerState) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TimerState) GetClock() int32 {
+	if x != nil {
+		return x.Clock
+	}
+	return 0
+}
+
+func (x *TimerState) GetNotify() int32 {
+	if x != nil {
+		return x.Notify
+	}
+	return 0
+}
+
+func (x *TimerState) GetSigno() int32 {
+	if x != nil {
+		return x.Signo
+	}
+	return 0
+}
+
+func (x *TimerState) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *TimerState) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *TimerState) GetNext() int64 {
+	if x != nil {
+		return x.Next
+	}
+	return 0
+}
+
+func (x *TimerState) GetInterval() int64 {
+	if x != nil {
+		return x.Interval
+	}
+	return 0
+}
+
+// LockState (key "lock/<ino>") is the advisory locks held on the gofer
+// file with inode number ino (inode numbers of the gofer's tree stay the
+// same across a server restart).
+type LockState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ino           uint64                 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
+	Locks         []*HeldLock            `protobuf:"bytes,2,rep,name=locks,proto3" json:"locks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockState) Reset() {
+	*x = LockState{}
+	mi := &file_sentry_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockState) ProtoMessage() {}
+
+func (x *LockState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockState.ProtoReflect.Descriptor instead.
+func (*LockState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *LockState) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
+}
+
+func (x *LockState) GetLocks() []*HeldLock {
+	if x != nil {
+		return x.Locks
+	}
+	return nil
+}
+
+// HeldLock is one lock on [start, end) of a file (end 2^64-1: to the end
+// of the file, whatever its size). Its owner is an fd table (FdState
+// fd_table) for a POSIX record lock, an open file description (FileState
+// id) for an OFD or flock(2) lock.
+type HeldLock struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FdTable uint64                 `protobuf:"varint,1,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
+	File    uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	Flock   bool                   `protobuf:"varint,3,opt,name=flock,proto3" json:"flock,omitempty"`
+	Write   bool                   `protobuf:"varint,4,opt,name=write,proto3" json:"write,omitempty"`
+	Start   uint64                 `protobuf:"varint,5,opt,name=start,proto3" json:"start,omitempty"`
+	End     uint64                 `protobuf:"varint,6,opt,name=end,proto3" json:"end,omitempty"`
+	// pid is F_GETLK's l_pid: the locking process, -1 for OFD locks.
+	Pid           int32 `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldLock) Reset() {
+	*x = HeldLock{}
+	mi := &file_sentry_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldLock) ProtoMessage() {}
+
+func (x *HeldLock) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
+func (*HeldLock) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *HeldLock) GetFdTable() uint64 {
+	if x != nil {
+		return x.FdTable
+	}
+	return 0
+}
+
+func (x *HeldLock) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *HeldLock) GetFlock() bool {
+	if x != nil {
+		return x.Flock
+	}
+	return false
+}
+
+func (x *HeldLock) GetWrite() bool {
+	if x != nil {
+		return x.Write
+	}
+	return false
+}
+
+func (x *HeldLock) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *HeldLock) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *HeldLock) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
 // StdinState (key "stdin") counts the bytes of the client's stdin stream
 // the application has read. The client retains the bytes it sent beyond
 // it and gives them back in Restore.stdin_unread.
@@ -2890,7 +4134,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2902,7 +4146,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2915,7 +4159,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -2951,14 +4195,18 @@ type ProcessState struct {
 	Zombie     bool  `protobuf:"varint,18,opt,name=zombie,proto3" json:"zombie,omitempty"`
 	ExitStatus int32 `protobuf:"varint,19,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
 	// init marks the application's first process.
-	Init          bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	Init bool `protobuf:"varint,20,opt,name=init,proto3" json:"init,omitempty"`
+	// groups are the supplementary group ids (setgroups).
+	Groups []uint32 `protobuf:"varint,40,rep,packed,name=groups,proto3" json:"groups,omitempty"`
+	// env is the environment of the last exec (for /proc/<pid>/environ).
+	Env           []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +4218,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +4231,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -3126,6 +4374,20 @@ func (x *ProcessState) GetInit() bool {
 	return false
 }
 
+func (x *ProcessState) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ProcessState) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
 type ThreadState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -3136,7 +4398,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +4410,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +4423,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -3191,7 +4453,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +4465,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +4478,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -3268,7 +4530,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +4542,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +4555,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -3364,7 +4626,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +4638,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +4651,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -3432,7 +4694,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3444,7 +4706,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3457,7 +4719,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -3489,7 +4751,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +4763,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +4776,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -3555,14 +4817,17 @@ type MappedFileState struct {
 	Size       uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	// refs is how many times the id was handed out (ExecPlan images,
 	// MmapPlans) and not yet released by FileRelease.
-	Refs          uint32 `protobuf:"varint,5,opt,name=refs,proto3" json:"refs,omitempty"`
+	Refs uint32 `protobuf:"varint,5,opt,name=refs,proto3" json:"refs,omitempty"`
+	// writable says the client maps the file shared and writable: it is
+	// reopened for writing on Restore, for PageWrite.
+	Writable      bool `protobuf:"varint,20,opt,name=writable,proto3" json:"writable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3574,7 +4839,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3587,7 +4852,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -3625,6 +4890,13 @@ func (x *MappedFileState) GetRefs() uint32 {
 	return 0
 }
 
+func (x *MappedFileState) GetWritable() bool {
+	if x != nil {
+		return x.Writable
+	}
+	return false
+}
+
 // WriteState says the call with seq wrote length bytes at offset of a
 // gofer file (FileState.id file); the client retains the data (from the
 // call's inputs) until a Durable push covers seq.
@@ -3636,19 +4908,23 @@ func (x *MappedFileState) GetRefs() uint32 {
 // read count reaches offset+length (or the pipe record is deleted), and
 // builds PipeState.data for Restore from these writes.
 type WriteState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	File          uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
-	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
-	Pipe          uint64                 `protobuf:"varint,5,opt,name=pipe,proto3" json:"pipe,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Seq    uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	File   uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	Offset int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Pipe   uint64                 `protobuf:"varint,5,opt,name=pipe,proto3" json:"pipe,omitempty"`
+	// mapped_file is set for a PageWrite: the MappedFileState.file_id whose
+	// handle and path re-send the write (the description it went through
+	// may be one no fd names).
+	MappedFile    uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +4936,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +4949,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -3711,6 +4987,13 @@ func (x *WriteState) GetPipe() uint64 {
 	return 0
 }
 
+func (x *WriteState) GetMappedFile() uint64 {
+	if x != nil {
+		return x.MappedFile
+	}
+	return 0
+}
+
 // IdState carries allocator positions so a restored server does not reuse
 // ids the application may still hold.
 type IdState struct {
@@ -3723,7 +5006,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +5018,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +5031,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -3779,7 +5062,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3791,7 +5074,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3804,7 +5087,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -3835,7 +5118,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3847,7 +5130,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3860,7 +5143,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -3902,14 +5185,16 @@ var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\x8b\x03\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xd4\x03\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x12C\n" +
 	"\tinterrupt\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.InterruptH\x00R\tinterrupt\x12;\n" +
 	"\x05stdin\x18\x05 \x01(\v2#.runscdecoupled.sentry.v1.StdinDataH\x00R\x05stdin\x12=\n" +
-	"\agoodbye\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.GoodbyeH\x00R\agoodbyeB\x05\n" +
+	"\agoodbye\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.GoodbyeH\x00R\agoodbye\x12G\n" +
+	"\vproc_answer\x182 \x01(\v2$.runscdecoupled.sentry.v1.ProcAnswerH\x00R\n" +
+	"procAnswerB\x05\n" +
 	"\x03msg\"\xcb\x02\n" +
 	"\rServerMessage\x12=\n" +
 	"\awelcome\x18\x01 \x01(\v2!.runscdecoupled.sentry.v1.WelcomeH\x00R\awelcome\x127\n" +
@@ -3917,13 +5202,18 @@ const file_sentry_proto_rawDesc = "" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x124\n" +
 	"\x04push\x18\x04 \x01(\v2\x1e.runscdecoupled.sentry.v1.PushH\x00R\x04push\x12@\n" +
 	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewellB\x05\n" +
-	"\x03msg\"\xbe\x01\n" +
+	"\x03msg\"\xfd\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
 	"\x06resume\x18\x03 \x01(\bR\x06resume\x12)\n" +
 	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
-	"\bfeatures\x18= \x01(\x04R\bfeatures\"f\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\x12=\n" +
+	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"c\n" +
+	"\vClockSample\x12\x1a\n" +
+	"\brealtime\x18\x01 \x01(\x03R\brealtime\x12\x1c\n" +
+	"\tmonotonic\x18\x02 \x01(\x03R\tmonotonic\x12\x1a\n" +
+	"\bboottime\x18\x03 \x01(\x03R\bboottime\"f\n" +
 	"\tStdioInfo\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x15\n" +
 	"\x06is_tty\x18\x02 \x01(\bR\x05isTty\x12\x18\n" +
@@ -3945,7 +5235,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xee\x03\n" +
+	"\bFarewell\"\xea\x04\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -3955,8 +5245,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\ffile_release\x18\x06 \x01(\v2%.runscdecoupled.sentry.v1.FileReleaseH\x00R\vfileRelease\x127\n" +
 	"\x05fault\x18\a \x01(\v2\x1f.runscdecoupled.sentry.v1.FaultH\x00R\x05fault\x12=\n" +
 	"\arestore\x18\b \x01(\v2!.runscdecoupled.sentry.v1.RestoreH\x00R\arestore\x12=\n" +
-	"\arewrite\x18\t \x01(\v2!.runscdecoupled.sentry.v1.RewriteH\x00R\arewriteB\x04\n" +
+	"\arewrite\x18\t \x01(\v2!.runscdecoupled.sentry.v1.RewriteH\x00R\arewrite\x12D\n" +
+	"\n" +
+	"page_write\x18\x14 \x01(\v2#.runscdecoupled.sentry.v1.PageWriteH\x00R\tpageWrite\x124\n" +
+	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04killB\x04\n" +
 	"\x02op\"Q\n" +
+	"\x04Kill\x12\x14\n" +
+	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12!\n" +
+	"\fas_container\x18\x03 \x01(\bR\vasContainer\"Q\n" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
@@ -3979,9 +5276,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\bPageRead\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
-	"\x06length\x18\x03 \x01(\rR\x06length\"(\n" +
+	"\x06length\x18\x03 \x01(\rR\x06length\"P\n" +
+	"\tPageWrite\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xc9\x03\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x8d\x04\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -3993,8 +5294,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04mmap\x18\b \x01(\v2\".runscdecoupled.sentry.v1.MmapPlanH\x00R\x04mmap\x12\x14\n" +
 	"\x04data\x18\t \x01(\fH\x00R\x04data\x12;\n" +
 	"\x05state\x18\n" +
-	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05stateB\b\n" +
-	"\x06action\"\xaa\x02\n" +
+	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
+	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
+	"\x06action\"o\n" +
+	"\x10MappedFileChange\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x03 \x01(\x04R\x06length\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\"\xaa\x02\n" +
 	"\bExecPlan\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x125\n" +
 	"\x05image\x18\x02 \x01(\v2\x1f.runscdecoupled.sentry.v1.ImageR\x05image\x127\n" +
@@ -4031,11 +5338,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\bR\x05group\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"\\\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"z\n" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
-	"\bwritable\x18\x03 \x01(\bR\bwritable\"\x95\x03\n" +
+	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xdb\x03\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -4043,8 +5351,64 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"stdin_want\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.StdinWantH\x00R\tstdinWant\x12=\n" +
 	"\x05state\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.StateUpdateH\x00R\x05state\x12=\n" +
-	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurableB\x05\n" +
-	"\x03msg\"N\n" +
+	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
+	"\n" +
+	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQueryB\x05\n" +
+	"\x03msg\"\xea\x01\n" +
+	"\tProcQuery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
+	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x10\n" +
+	"\x03tid\x18\x04 \x01(\x05R\x03tid\x12\x12\n" +
+	"\x04comm\x18\x05 \x01(\tR\x04comm\"W\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\b\n" +
+	"\x04MAPS\x10\x01\x12\t\n" +
+	"\x05TASKS\x10\x02\x12\v\n" +
+	"\aMACHINE\x10\x03\x12\f\n" +
+	"\bSET_COMM\x10\x04\x12\t\n" +
+	"\x05SMAPS\x10\x05\"\xa8\x02\n" +
+	"\n" +
+	"ProcAnswer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05errno\x18\x02 \x01(\x05R\x05errno\x121\n" +
+	"\x04maps\x18\x03 \x03(\v2\x1d.runscdecoupled.sentry.v1.VMAR\x04maps\x12<\n" +
+	"\x05tasks\x18\x04 \x03(\v2&.runscdecoupled.sentry.v1.TaskActivityR\x05tasks\x12?\n" +
+	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\x12\x17\n" +
+	"\avm_size\x18\x06 \x01(\x04R\x06vmSize\x12\x10\n" +
+	"\x03rss\x18\a \x01(\x04R\x03rss\x12\x17\n" +
+	"\amax_rss\x18\b \x01(\x04R\x06maxRss\"\xb6\x01\n" +
+	"\x03VMA\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +
+	"\x05perms\x18\x03 \x01(\rR\x05perms\x12\x16\n" +
+	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
+	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"N\n" +
+	"\fTaskActivity\x12\x10\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
+	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
+	"\x04comm\x18\x03 \x01(\tR\x04comm\"\x92\x03\n" +
+	"\vMachineInfo\x12\x1b\n" +
+	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
+	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
+	"\rmem_available\x18\x03 \x01(\x04R\fmemAvailable\x12\x18\n" +
+	"\abuffers\x18\x04 \x01(\x04R\abuffers\x12\x16\n" +
+	"\x06shared\x18\x05 \x01(\x04R\x06shared\x12\x1d\n" +
+	"\n" +
+	"swap_total\x18\x06 \x01(\x04R\tswapTotal\x12\x1b\n" +
+	"\tswap_free\x18\a \x01(\x04R\bswapFree\x12\x1d\n" +
+	"\n" +
+	"app_memory\x18\b \x01(\x04R\tappMemory\x12\x12\n" +
+	"\x04cpus\x18\t \x01(\rR\x04cpus\x12\x18\n" +
+	"\acpuinfo\x18\n" +
+	" \x01(\tR\acpuinfo\x12\x1b\n" +
+	"\tuptime_ns\x18\v \x01(\x03R\buptimeNs\x12\x18\n" +
+	"\arelease\x18\f \x01(\tR\arelease\x12\x18\n" +
+	"\aversion\x18\r \x01(\tR\aversion\x12\x1a\n" +
+	"\bhostname\x18\x0e \x01(\tR\bhostname\"N\n" +
 	"\vStateUpdate\x12?\n" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"/\n" +
 	"\aDurable\x12\x12\n" +
@@ -4070,7 +5434,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xe3\x05\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xdc\x06\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -4085,11 +5449,35 @@ const file_sentry_proto_rawDesc = "" +
 	" \x01(\v2).runscdecoupled.sentry.v1.MappedFileStateH\x00R\x06mapped\x12<\n" +
 	"\x05write\x18\v \x01(\v2$.runscdecoupled.sentry.v1.WriteStateH\x00R\x05write\x125\n" +
 	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03ids\x12<\n" +
-	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdinB\a\n" +
-	"\x05value\" \n" +
+	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdin\x12<\n" +
+	"\x05timer\x18\x1e \x01(\v2$.runscdecoupled.sentry.v1.TimerStateH\x00R\x05timer\x129\n" +
+	"\x04lock\x18( \x01(\v2#.runscdecoupled.sentry.v1.LockStateH\x00R\x04lockB\a\n" +
+	"\x05value\"\xca\x01\n" +
+	"\n" +
+	"TimerState\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x05R\x02id\x12\x14\n" +
+	"\x05clock\x18\x03 \x01(\x05R\x05clock\x12\x16\n" +
+	"\x06notify\x18\x04 \x01(\x05R\x06notify\x12\x14\n" +
+	"\x05signo\x18\x05 \x01(\x05R\x05signo\x12\x10\n" +
+	"\x03tid\x18\x06 \x01(\x05R\x03tid\x12\x14\n" +
+	"\x05value\x18\a \x01(\x04R\x05value\x12\x12\n" +
+	"\x04next\x18\b \x01(\x03R\x04next\x12\x1a\n" +
+	"\binterval\x18\t \x01(\x03R\binterval\"W\n" +
+	"\tLockState\x12\x10\n" +
+	"\x03ino\x18\x01 \x01(\x04R\x03ino\x128\n" +
+	"\x05locks\x18\x02 \x03(\v2\".runscdecoupled.sentry.v1.HeldLockR\x05locks\"\x9f\x01\n" +
+	"\bHeldLock\x12\x19\n" +
+	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
+	"\x05flock\x18\x03 \x01(\bR\x05flock\x12\x14\n" +
+	"\x05write\x18\x04 \x01(\bR\x05write\x12\x14\n" +
+	"\x05start\x18\x05 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x06 \x01(\x04R\x03end\x12\x10\n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xbf\x03\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xe9\x03\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -4113,7 +5501,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06zombie\x18\x12 \x01(\bR\x06zombie\x12\x1f\n" +
 	"\vexit_status\x18\x13 \x01(\x05R\n" +
 	"exitStatus\x12\x12\n" +
-	"\x04init\x18\x14 \x01(\bR\x04init\"1\n" +
+	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
+	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
+	"\x03env\x182 \x03(\tR\x03env\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -4153,21 +5543,24 @@ const file_sentry_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"\x87\x01\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"\xa3\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
-	"\x04refs\x18\x05 \x01(\rR\x04refs\"v\n" +
+	"\x04refs\x18\x05 \x01(\rR\x04refs\x12\x1a\n" +
+	"\bwritable\x18\x14 \x01(\bR\bwritable\"\x97\x01\n" +
 	"\n" +
 	"WriteState\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x12\n" +
-	"\x04pipe\x18\x05 \x01(\x04R\x04pipe\"E\n" +
+	"\x04pipe\x18\x05 \x01(\x04R\x04pipe\x12\x1f\n" +
+	"\vmapped_file\x18\x14 \x01(\x04R\n" +
+	"mappedFile\"E\n" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +
@@ -4198,117 +5591,143 @@ func file_sentry_proto_rawDescGZIP() []byte {
 	return file_sentry_proto_rawDescData
 }
 
-var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_sentry_proto_goTypes = []any{
-	(FileState_Kind)(0),     // 0: runscdecoupled.sentry.v1.FileState.Kind
-	(*ClientMessage)(nil),   // 1: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil),   // 2: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),           // 3: runscdecoupled.sentry.v1.Hello
-	(*StdioInfo)(nil),       // 4: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),         // 5: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),       // 6: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),       // 7: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),       // 8: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),         // 9: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),        // 10: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),            // 11: runscdecoupled.sentry.v1.Call
-	(*Fault)(nil),           // 12: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),         // 13: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),          // 14: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),           // 15: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),        // 16: runscdecoupled.sentry.v1.PageRead
-	(*FileRelease)(nil),     // 17: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),           // 18: runscdecoupled.sentry.v1.Reply
-	(*ExecPlan)(nil),        // 19: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),           // 20: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),         // 21: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),     // 22: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),      // 23: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),        // 24: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),            // 25: runscdecoupled.sentry.v1.Push
-	(*StateUpdate)(nil),     // 26: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),         // 27: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),      // 28: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),        // 29: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),     // 30: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),       // 31: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),    // 32: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),      // 33: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),     // 34: runscdecoupled.sentry.v1.StateRecord
-	(*StdinState)(nil),      // 35: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),    // 36: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),     // 37: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),         // 38: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),       // 39: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),         // 40: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),    // 41: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),       // 42: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil), // 43: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),      // 44: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),         // 45: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),         // 46: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),         // 47: runscdecoupled.sentry.v1.Rewrite
+	(ProcQuery_Kind)(0),      // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
+	(FileState_Kind)(0),      // 1: runscdecoupled.sentry.v1.FileState.Kind
+	(*ClientMessage)(nil),    // 2: runscdecoupled.sentry.v1.ClientMessage
+	(*ServerMessage)(nil),    // 3: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),            // 4: runscdecoupled.sentry.v1.Hello
+	(*ClockSample)(nil),      // 5: runscdecoupled.sentry.v1.ClockSample
+	(*StdioInfo)(nil),        // 6: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),          // 7: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),        // 8: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),        // 9: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),        // 10: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),          // 11: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),         // 12: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),             // 13: runscdecoupled.sentry.v1.Call
+	(*Kill)(nil),             // 14: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),            // 15: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),          // 16: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),           // 17: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),            // 18: runscdecoupled.sentry.v1.Start
+	(*PageRead)(nil),         // 19: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),        // 20: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),      // 21: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),            // 22: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil), // 23: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),         // 24: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),            // 25: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),          // 26: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),      // 27: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),       // 28: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),         // 29: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),             // 30: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),        // 31: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),       // 32: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),              // 33: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),     // 34: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),      // 35: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),      // 36: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),          // 37: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),       // 38: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),         // 39: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),      // 40: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),        // 41: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),     // 42: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),       // 43: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),      // 44: runscdecoupled.sentry.v1.StateRecord
+	(*TimerState)(nil),       // 45: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),        // 46: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),         // 47: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),       // 48: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),     // 49: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),      // 50: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),          // 51: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),        // 52: runscdecoupled.sentry.v1.FileState
+	(*FsState)(nil),          // 53: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),     // 54: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),        // 55: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),  // 56: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),       // 57: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),          // 58: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),          // 59: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),          // 60: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
-	3,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
-	11, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
-	6,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	7,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
-	8,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
-	9,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	5,  // 6: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	18, // 7: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	6,  // 8: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	25, // 9: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	10, // 10: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	4,  // 11: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	13, // 12: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	15, // 13: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	16, // 14: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	17, // 15: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	12, // 16: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	46, // 17: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	47, // 18: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	14, // 19: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	14, // 20: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	19, // 21: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	22, // 22: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	23, // 23: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	24, // 24: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	34, // 25: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	20, // 26: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	20, // 27: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	21, // 28: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	28, // 29: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	29, // 30: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	30, // 31: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	31, // 32: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	26, // 33: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	27, // 34: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	34, // 35: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	36, // 36: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	37, // 37: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	38, // 38: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	39, // 39: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	40, // 40: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	41, // 41: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	42, // 42: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	43, // 43: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	44, // 44: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	45, // 45: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	35, // 46: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	0,  // 47: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	34, // 48: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	1,  // 49: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	32, // 50: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	2,  // 51: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	33, // 52: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	51, // [51:53] is the sub-list for method output_type
-	49, // [49:51] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
+	13, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
+	8,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
+	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
+	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
+	32, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	22, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	30, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	16, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	18, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	19, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	21, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	15, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	59, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	60, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	20, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	14, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	17, // 23: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	17, // 24: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	24, // 25: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	27, // 26: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	28, // 27: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	29, // 28: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	44, // 29: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	23, // 30: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	25, // 31: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	25, // 32: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	26, // 33: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	38, // 34: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	39, // 35: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	40, // 36: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	41, // 37: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	36, // 38: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	37, // 39: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	31, // 40: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	0,  // 41: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	33, // 42: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	34, // 43: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	35, // 44: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	44, // 45: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	49, // 46: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	50, // 47: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	51, // 48: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	52, // 49: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	53, // 50: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	54, // 51: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	55, // 52: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	56, // 53: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	57, // 54: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	58, // 55: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	48, // 56: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	45, // 57: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	46, // 58: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	47, // 59: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	1,  // 60: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	44, // 61: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 62: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	42, // 63: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 64: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	43, // 65: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	64, // [64:66] is the sub-list for method output_type
+	62, // [62:64] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -4323,6 +5742,7 @@ func file_sentry_proto_init() {
 		(*ClientMessage_Interrupt)(nil),
 		(*ClientMessage_Stdin)(nil),
 		(*ClientMessage_Goodbye)(nil),
+		(*ClientMessage_ProcAnswer)(nil),
 	}
 	file_sentry_proto_msgTypes[1].OneofWrappers = []any{
 		(*ServerMessage_Welcome)(nil),
@@ -4331,7 +5751,7 @@ func file_sentry_proto_init() {
 		(*ServerMessage_Push)(nil),
 		(*ServerMessage_Farewell)(nil),
 	}
-	file_sentry_proto_msgTypes[10].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[11].OneofWrappers = []any{
 		(*Call_Syscall)(nil),
 		(*Call_Start)(nil),
 		(*Call_PageRead)(nil),
@@ -4339,23 +5759,26 @@ func file_sentry_proto_init() {
 		(*Call_Fault)(nil),
 		(*Call_Restore)(nil),
 		(*Call_Rewrite)(nil),
+		(*Call_PageWrite)(nil),
+		(*Call_Kill)(nil),
 	}
-	file_sentry_proto_msgTypes[17].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[20].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
 		(*Reply_Mmap)(nil),
 		(*Reply_Data)(nil),
 	}
-	file_sentry_proto_msgTypes[24].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[28].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
 		(*Push_StdinWant)(nil),
 		(*Push_State)(nil),
 		(*Push_Durable)(nil),
+		(*Push_ProcQuery)(nil),
 	}
-	file_sentry_proto_msgTypes[33].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[42].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -4367,14 +5790,16 @@ func file_sentry_proto_init() {
 		(*StateRecord_Write)(nil),
 		(*StateRecord_Ids)(nil),
 		(*StateRecord_Stdin)(nil),
+		(*StateRecord_Timer)(nil),
+		(*StateRecord_Lock)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   47,
+			NumEnums:      2,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

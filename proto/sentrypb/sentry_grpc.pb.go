@@ -1,6 +1,6 @@
 // Protocol between the thin client sentry (where the application's CPU and
 // memory live) and the remote sentry (which owns the application's kernel
-// state). See ../../shared/DESIGN.md sections 3-5.
+// state). docs/ARCHITECTURE.md describes who owns what and how recovery works.
 //
 // One bidirectional Session stream per client carries every forwarded call,
 // its reply, and the server's pushes. Calls are multiplexed: each carries a

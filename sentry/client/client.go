@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	gvcontext "gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
 	"gvisor.dev/gvisor/pkg/sentry/pgalloc"
 	gvplatform "gvisor.dev/gvisor/pkg/sentry/platform"
@@ -84,6 +85,46 @@ type Config struct {
 	// MaxProcesses caps the application's live processes: a fork beyond
 	// it fails with EAGAIN (default DefaultMaxProcesses; proclimit.go).
 	MaxProcesses int
+	// User, when set, gives the first process's credentials (default:
+	// this process's uid and gid).
+	User *User
+	// Rlimits replace the defaults of the first process's resource
+	// limits (inherited by its children).
+	Rlimits []Rlimit
+	// NoNewPrivileges starts the first process with no_new_privs set.
+	NoNewPrivileges bool
+	// BeforeStart, when set, runs once connected to the server and before
+	// the first process is created; an error ends Run with it. The OCI
+	// runtime holds a created container here until its start.
+	BeforeStart func() error
+	// Signals carries signals from outside the application (the OCI
+	// runtime's kill, do's forwarded SIGINT) to the server while Run
+	// runs; each is answered on its Result channel.
+	Signals <-chan Signal
+}
+
+// User is the identity of the first process.
+type User struct {
+	UID, GID uint32
+}
+
+// Rlimit is one resource limit (Resource is RLIMIT_*).
+type Rlimit struct {
+	Resource   int
+	Soft, Hard uint64
+}
+
+// Signal asks the server to send Signo to the application's first process
+// (every process with All), from outside it: with AsContainer, as Linux
+// treats a signal to a PID namespace's init from an ancestor namespace
+// (only signals it handles, and SIGKILL). Result, when set, receives the
+// outcome (nil, or an error wrapping the errno; ESRCH when nothing was
+// signalled).
+type Signal struct {
+	Signo       int
+	All         bool
+	AsContainer bool
+	Result      chan<- error
 }
 
 // ErrServerLost is returned by Run when the connection to the remote
@@ -243,6 +284,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	c.rl.SetWarn(lg.Warn)
 	c.files = newFileCache(c)
+	go c.files.flusher()
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
@@ -285,13 +327,22 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 }
 
 func (c *client) run() (int, error) {
+	if c.cfg.BeforeStart != nil {
+		if err := c.cfg.BeforeStart(); err != nil {
+			return 0, err
+		}
+	}
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	if u := c.cfg.User; u != nil {
+		uid, gid = u.UID, u.GID
+	}
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
 		Argv:     c.cfg.Argv,
 		Env:      c.cfg.Env,
 		Cwd:      c.cfg.Cwd,
 		Filename: c.cfg.Filename,
-		Uid:      uint32(os.Getuid()),
-		Gid:      uint32(os.Getgid()),
+		Uid:      uid,
+		Gid:      gid,
 		Umask:    currentUmask(),
 	}}})
 	if err != nil {
@@ -313,6 +364,9 @@ func (c *client) run() (int, error) {
 		return 0, fmt.Errorf("start: %w", err)
 	}
 	c.startTask(t)
+	if c.cfg.Signals != nil {
+		go c.forwardSignals()
+	}
 
 	select {
 	case <-c.done:
@@ -334,6 +388,33 @@ func (c *client) run() (int, error) {
 	case <-c.ctx.Done():
 		return 0, c.ctx.Err()
 	}
+}
+
+// forwardSignals sends each Signal from cfg.Signals to the server as a
+// Kill call until the application is over.
+func (c *client) forwardSignals() {
+	for {
+		select {
+		case s := <-c.cfg.Signals:
+			err := c.kill(s)
+			if s.Result != nil {
+				s.Result <- err
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *client) kill(s Signal) error {
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer}}})
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	if reply.Errno != 0 {
+		return fmt.Errorf("kill: %w", unix.Errno(reply.Errno))
+	}
+	return nil
 }
 
 // appExit records the application's end.
@@ -362,6 +443,11 @@ func (c *client) shutdown() {
 	c.mu.Unlock()
 	for _, t := range ts {
 		t.kill()
+	}
+	// Stores through shared file mappings reach the server before the
+	// client leaves.
+	if err := c.files.flushAll(gvcontext.Background()); err != nil {
+		c.log.Warn("write-back of shared file mappings at exit failed", "err", err)
 	}
 	c.conn.beginShutdown()
 	select {
@@ -422,6 +508,8 @@ func (c *client) onPush(p *pb.Push) {
 		}
 	case *pb.Push_StdinWant:
 		c.stdin.want(int(m.StdinWant.Max))
+	case *pb.Push_ProcQuery:
+		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

@@ -72,8 +72,8 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 		}
 	}
 	child.pctx.FullStateChanged()
-	child.name = t.name
 	t.mu.Lock()
+	child.name = t.name
 	child.mask = t.mask
 	if flags&linux.CLONE_VM == 0 || flags&linux.CLONE_VFORK != 0 {
 		child.altStack = t.altStack

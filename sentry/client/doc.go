@@ -1,15 +1,18 @@
 // Package client is the thin client sentry: it runs the application's
 // threads on a gVisor platform (systrap, ptrace or kvm) inside this
 // process and forwards every system call that touches kernel state to a
-// remote sentry over transport.Conn. See ../../../shared/DESIGN.md §3.
+// remote sentry over transport.Conn (docs/ARCHITECTURE.md, "Ownership").
 //
 // It owns the application's CPU state and memory: registers and FPU state
 // (arch.Context64), address spaces (pkg/sentry/mm over one pgalloc
 // MemoryFile), page faults, the client-side cache of file pages (fetched
 // from the server with PageRead on first fault and shared by every process
-// through a memmap.Mappable per server file), futexes, clocks, getrandom,
-// signal masks, sigaltstack, signal frames and rt_sigreturn, resource
-// limits, and syscall restart after an interrupted call.
+// through a memmap.Mappable per server file; for MAP_SHARED mappings it is
+// the page cache: dirty pages are tracked and written back with PageWrite,
+// mappable.go and dirty.go), futexes, clocks and the threads' CPU time
+// (cputime.go), getrandom, signal masks, sigaltstack, signal frames and
+// rt_sigreturn, resource limits, and syscall restart after an interrupted
+// call.
 //
 // It does not own, and must not keep, anything the remote sentry owns: no
 // fd table, no paths, no PID allocator, no signal dispositions, no process
@@ -25,7 +28,12 @@
 // it is not, because the platform's dispatcher yields, and a locked
 // goroutine's yield hands its P to another thread (3x slower traps).
 //
-// Recovery (recovery.go, DESIGN.md §5): every call goes through a
+// /proc (procinfo.go): the client answers the server's ProcQuery pushes
+// with what only it knows: a process's VMAs, what its threads are doing
+// (blocked in a local wait, their names), and this machine's memory and
+// CPUs.
+//
+// Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
 // reply, and on a server's death blocks new calls, reconnects (the same
@@ -38,6 +46,11 @@
 // alone. client.mu > process.mu > task.mu (each taken alone in
 // practice); fileCache.mu > serverFile.mu. serverFile.mu is held across a
 // PageRead round trip, inside mm's locks (Translate), never with task.mu.
+// For a file: serverFile.wbMu > serverFile.mapsMu (mm calls AddMapping and
+// RemoveMapping holding its mappingMu) > mm's activeMu (taken by
+// MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
+// fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
+// round trips, never serverFile.mu.
 //
 // Dependencies: platform/, transport/, sentry/sysabi,
 // sentry/client/replaylog, proto/sentrypb and gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It

@@ -126,7 +126,9 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 		t.pctx.PrepareExecve()
 		t.clearChildTID()
 	}
+	t.mu.Lock()
 	t.mm = m
+	t.mu.Unlock()
 	t.futexes = t.c.futexRoot.Fork()
 	t.ac = ac
 	t.pctx.FullStateChanged()
@@ -143,7 +145,9 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	if len(comm) > linux.TASK_COMM_LEN-1 {
 		comm = comm[:linux.TASK_COMM_LEN-1]
 	}
+	t.mu.Lock()
 	t.name = comm
+	t.mu.Unlock()
 	t.mu.Lock()
 	t.altStack = linux.SignalStack{Flags: linux.SS_DISABLE}
 	t.haveSavedMask = false

@@ -14,6 +14,8 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/limits"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // toErrno converts an error from gVisor's packages to an errno.
@@ -93,6 +95,11 @@ func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
 		// applyMmap.
 		return t.forward(unix.SYS_MMAP, a)
 	}
+	return t.mmapAnonymous(opts, shared)
+}
+
+// mmapAnonymous maps anonymous memory (MAP_ANONYMOUS, or /dev/zero).
+func (t *task) mmapAnonymous(opts memmap.MMapOpts, shared bool) (uint64, unix.Errno) {
 	opts.Offset = 0
 	opts.NameMut = memmap.NameMutAnon
 	if shared {
@@ -117,6 +124,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	GetFileId() uint64
 	GetFileSize() uint64
 	GetWritable() bool
+	GetAnonymous() bool
 }) (uint64, unix.Errno) {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
@@ -130,6 +138,10 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 			return 0, unix.EACCES
 		}
 		opts.MaxPerms.Write = false
+	}
+	if plan.GetAnonymous() {
+		// /dev/zero: anonymous memory, as Linux maps it.
+		return t.mmapAnonymous(opts, shared)
 	}
 	f := t.c.files.get(plan.GetFileId(), plan.GetFileSize(), "")
 	defer f.DecRef(t.gctx)
@@ -211,6 +223,24 @@ func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 		flags&linux.MS_ASYNC != 0 && flags&linux.MS_SYNC != 0 {
 		return 0, unix.EINVAL
 	}
+	// MS_SYNC writes the range's dirty pages back and waits for the
+	// server; MS_ASYNC only checks the range and starts the flusher.
+	sync := flags&linux.MS_SYNC != 0
+	if err := t.mm.MSync(t.gctx, addr, a[1], mm.MSyncOpts{Sync: sync, Invalidate: flags&linux.MS_INVALIDATE != 0}); err != nil {
+		// mm's own errors (ENOMEM, EBUSY, ...) are gVisor errors; a
+		// failed write-back is EIO, as on Linux.
+		if ge := (*gverrors.Error)(nil); errors.As(err, &ge) {
+			return 0, toErrno(err)
+		}
+		t.c.log.Debug("msync write-back failed", "err", err)
+		return 0, unix.EIO
+	}
+	if !sync && t.c.files.pending() {
+		select {
+		case t.c.files.kick <- struct{}{}:
+		default:
+		}
+	}
 	return 0, 0
 }
 
@@ -219,20 +249,37 @@ func sysMincore(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if addr.RoundDown() != addr {
 		return 0, unix.EINVAL
 	}
+	// Length is rounded up to whole pages (mincore(2)).
 	la, ok := hostarch.Addr(length).RoundUp()
 	if !ok {
 		return 0, unix.ENOMEM
 	}
-	pages := uint64(la) / hostarch.PageSize
-	if pages > 1<<24 {
+	ar, ok := addr.ToRange(uint64(la))
+	if !ok {
 		return 0, unix.ENOMEM
 	}
-	// Report every page as resident (as gVisor does).
-	out := make([]byte, pages)
-	for i := range out {
-		out[i] = 1
+	// "ENOMEM: addr to addr + length contained unmapped memory": gnulib's
+	// stack probe relies on it to find the end of the stack.
+	if t.mm.VirtualMemorySizeRange(ar) != uint64(la) {
+		return 0, unix.ENOMEM
 	}
-	return 0, t.copyOut(vec, out)
+	// Every mapped page is reported resident (as gVisor does): pages of
+	// the client's MemoryFile are never swapped out by the sandbox. The
+	// vector is written in chunks so a huge mapping needs no huge buffer.
+	const chunk = 1 << 16
+	ones := make([]byte, min(uint64(la)/hostarch.PageSize, chunk))
+	for i := range ones {
+		ones[i] = 1
+	}
+	for left := uint64(la) / hostarch.PageSize; left > 0; {
+		n := min(left, chunk)
+		if err := t.copyOut(vec, ones[:n]); err != 0 {
+			return 0, err
+		}
+		vec += n
+		left -= n
+	}
+	return 0, 0
 }
 
 func sysArchPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -307,6 +354,9 @@ func clockNow(clk int32) (time.Duration, bool) {
 }
 
 func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if d, ok := t.cpuClockNow(int32(a[0])); ok {
+		return 0, t.writeTimespec(a[1], d)
+	}
 	now, ok := clockNow(int32(a[0]))
 	if !ok {
 		return 0, unix.EINVAL
@@ -315,6 +365,12 @@ func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, ok := t.cpuClockNow(int32(a[0])); ok {
+		if a[1] == 0 {
+			return 0, 0
+		}
+		return 0, t.writeTimespec(a[1], time.Nanosecond)
+	}
 	if _, ok := clockNow(int32(a[0])); !ok {
 		return 0, unix.EINVAL
 	}
@@ -464,16 +520,22 @@ func sysSchedGetaffinity(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysUname(t *task, a [6]uint64) (uint64, unix.Errno) {
-	var u linux.UtsName
-	copy(u.Sysname[:], "Linux")
-	copy(u.Nodename[:], t.c.cfg.Hostname)
-	copy(u.Release[:], "4.4.0")
-	copy(u.Version[:], "#1 SMP Sun Jan 10 15:06:54 PST 2016")
-	copy(u.Machine[:], "x86_64")
-	copy(u.Domainname[:], "(none)")
+	u := t.c.utsName()
 	b := make([]byte, u.SizeBytes())
 	u.MarshalBytes(b)
 	return 0, t.copyOut(a[0], b)
+}
+
+// utsName is what uname(2) reports (also in /proc, through MachineInfo).
+func (c *client) utsName() linux.UtsName {
+	var u linux.UtsName
+	copy(u.Sysname[:], "Linux")
+	copy(u.Nodename[:], c.cfg.Hostname)
+	copy(u.Release[:], sysabi.KernelRelease)
+	copy(u.Version[:], sysabi.KernelVersion)
+	copy(u.Machine[:], "x86_64")
+	copy(u.Domainname[:], "(none)")
+	return u
 }
 
 func sysGetuid(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -569,13 +631,13 @@ func sysSysinfo(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
 	const hz = 100
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Nano() / (1e9 / hz)) }
+	ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / hz)) }
 	if a[0] != 0 {
+		// The children's times are not known (0).
+		u, s := t.proc.cpuTimes()
 		var b [32]byte
-		hostarch.ByteOrder.PutUint64(b[0:], ticks(ru.Utime))
-		hostarch.ByteOrder.PutUint64(b[8:], ticks(ru.Stime))
+		hostarch.ByteOrder.PutUint64(b[0:], ticks(u))
+		hostarch.ByteOrder.PutUint64(b[8:], ticks(s))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}
@@ -600,11 +662,15 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 		if len(name) > linux.TASK_COMM_LEN-1 {
 			name = name[:linux.TASK_COMM_LEN-1]
 		}
+		t.mu.Lock()
 		t.name = name
+		t.mu.Unlock()
 		return 0, 0
 	case linux.PR_GET_NAME:
 		b := make([]byte, linux.TASK_COMM_LEN)
+		t.mu.Lock()
 		copy(b, t.name)
+		t.mu.Unlock()
 		return 0, t.copyOut(a[1], b)
 	case linux.PR_GET_DUMPABLE:
 		t.proc.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,7 +29,9 @@ const (
 	// readahead beyond the faulting range for larger files.
 	readahead = 1 << 20
 	// maxPageRead bounds one PageRead.
-	maxPageRead = 8 << 20
+	maxPageRead = 4 << 20
+	// maxPageWrite bounds one PageWrite (the server's limit).
+	maxPageWrite = 4 << 20
 	// Idle files (no mapping left) kept cached, by count and bytes.
 	maxIdleFiles = 32
 	maxIdleBytes = 256 << 20
@@ -37,9 +40,17 @@ const (
 // taskKey is the gVisor context key for the calling *task.
 type taskKey struct{}
 
+// flushInterval is how often dirty pages of shared file mappings are
+// written back in the background (Linux's dirty_writeback_centisecs is
+// 5 s; shorter here because the data is at risk only while it is only in
+// this client's memory).
+const flushInterval = 2 * time.Second
+
 // fileCache holds the client's copies of server files' pages, shared by
-// every process of this client (DESIGN §10: exec through a Mappable whose
-// pages are fetched once).
+// every process of this client (measured: exec through a Mappable whose
+// pages are fetched once). It is also the client's page cache for shared
+// file mappings: stores through them dirty the cached pages, which are
+// written back to the server with PageWrite (see serverFile.writeback).
 type fileCache struct {
 	c  *client
 	mu sync.Mutex
@@ -48,10 +59,34 @@ type fileCache struct {
 	// idle are cached files nobody maps, oldest first. Protected by mu.
 	idle      []*serverFile
 	idleBytes uint64
+
+	// dirtyMu protects dirtyFiles. It is a leaf lock (taken under
+	// serverFile.mu).
+	dirtyMu sync.Mutex
+	// dirtyFiles are the files with dirty pages or a write-back in
+	// flight. Protected by dirtyMu.
+	dirtyFiles map[*serverFile]struct{}
+	// dirtyPages counts the dirty pages of every file, and writingBack
+	// the write-backs in flight (a cheap check before a forwarded call:
+	// a read must also wait for a write-back the flusher started).
+	// Changed under the file's serverFile.mu.
+	dirtyPages  atomic.Int64
+	writingBack atomic.Int64
+	// kick asks the flusher for an early pass (a dirty range unmapped).
+	kick chan struct{}
+	// rpc sends PageRead and PageWrite calls (the session; tests replace
+	// it). Immutable.
+	rpc func(*pb.Call) (*pb.Reply, error)
 }
 
 func newFileCache(c *client) *fileCache {
-	return &fileCache{c: c, files: make(map[uint64]*serverFile)}
+	return &fileCache{
+		c:          c,
+		files:      make(map[uint64]*serverFile),
+		dirtyFiles: make(map[*serverFile]struct{}),
+		kick:       make(chan struct{}, 1),
+		rpc:        func(call *pb.Call) (*pb.Reply, error) { return c.conn.Call(c.ctx, call) },
+	}
 }
 
 // get returns the file with one reference held by the caller.
@@ -59,7 +94,10 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if f := fc.files[id]; f != nil {
-		if f.size == size {
+		f.mu.Lock()
+		same := f.size == size
+		f.mu.Unlock()
+		if same {
 			if f.refs == 0 {
 				fc.removeIdleLocked(f)
 			}
@@ -69,7 +107,8 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 			}
 			return f
 		}
-		// The file changed size on the server: its cached pages are
+		// The file changed size on the server (not through this
+		// client, which follows its own changes): its cached pages are
 		// stale. Live mappings keep the old object.
 		delete(fc.files, id)
 		if f.refs == 0 {
@@ -93,7 +132,8 @@ func (fc *fileCache) removeIdleLocked(f *serverFile) {
 }
 
 // decRef drops a reference; unmapped files go idle and the oldest idle
-// files are evicted (their pages freed, FileRelease sent).
+// files without dirty pages are evicted (their pages freed, FileRelease
+// sent).
 func (fc *fileCache) decRef(f *serverFile) {
 	fc.mu.Lock()
 	f.refs--
@@ -107,14 +147,27 @@ func (fc *fileCache) decRef(f *serverFile) {
 	}
 	var evicted []uint64
 	if fc.files[f.id] != f {
-		// Superseded: nobody can find it again.
-		f.releasePages()
+		// Superseded: nobody can find it again. Its dirty pages, if
+		// any, are written back before its pages are freed.
+		if f.isDirty() {
+			go func() {
+				f.writeback(context.Background(), wholeFile)
+				f.releasePages()
+			}()
+		} else {
+			f.releasePages()
+		}
 	} else {
 		fc.idle = append(fc.idle, f)
 		fc.idleBytes += f.cachedBytes()
-		for len(fc.idle) > maxIdleFiles || fc.idleBytes > maxIdleBytes {
-			old := fc.idle[0]
-			fc.idle = fc.idle[1:]
+		for i := 0; i < len(fc.idle) && (len(fc.idle) > maxIdleFiles || fc.idleBytes > maxIdleBytes); {
+			old := fc.idle[i]
+			if old.isDirty() {
+				// Kept until the flusher has written it back.
+				i++
+				continue
+			}
+			fc.idle = append(fc.idle[:i], fc.idle[i+1:]...)
 			fc.idleBytes -= old.cachedBytes()
 			delete(fc.files, old.id)
 			old.releasePages()
@@ -128,7 +181,7 @@ func (fc *fileCache) decRef(f *serverFile) {
 	}
 }
 
-// releaseAll frees every cached page (at shutdown).
+// releaseAll frees every cached page (at shutdown, after flushAll).
 func (fc *fileCache) releaseAll() {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -140,35 +193,161 @@ func (fc *fileCache) releaseAll() {
 	fc.idleBytes = 0
 }
 
+// noteDirty records that f gained added dirty pages. Precondition: f.mu
+// is held.
+func (fc *fileCache) noteDirty(f *serverFile, added int) {
+	if added == 0 {
+		return
+	}
+	fc.dirtyPages.Add(int64(added))
+	fc.dirtyMu.Lock()
+	fc.dirtyFiles[f] = struct{}{}
+	fc.dirtyMu.Unlock()
+}
+
+// noteClean records that f lost removed dirty pages. Precondition: f.mu
+// is held.
+func (fc *fileCache) noteClean(f *serverFile, removed int) {
+	fc.dirtyPages.Add(-int64(removed))
+	if f.dirty.count() == 0 && f.writingBack == 0 {
+		fc.dirtyMu.Lock()
+		delete(fc.dirtyFiles, f)
+		fc.dirtyMu.Unlock()
+	}
+}
+
+// pending says some file has dirty pages or a write-back in flight.
+func (fc *fileCache) pending() bool {
+	return fc.dirtyPages.Load() != 0 || fc.writingBack.Load() != 0
+}
+
+// flushAll writes back every dirty page of every file, and waits for the
+// write-backs in flight; it returns the first error.
+func (fc *fileCache) flushAll(ctx context.Context) error {
+	if !fc.pending() {
+		return nil
+	}
+	fc.dirtyMu.Lock()
+	files := make([]*serverFile, 0, len(fc.dirtyFiles))
+	for f := range fc.dirtyFiles {
+		files = append(files, f)
+	}
+	fc.dirtyMu.Unlock()
+	var first error
+	for _, f := range files {
+		if err := f.writeback(ctx, wholeFile); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// flusher writes back dirty pages every flushInterval, or when kicked,
+// until the client is done.
+func (fc *fileCache) flusher() {
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-fc.c.done:
+			return
+		case <-t.C:
+		case <-fc.kick:
+		}
+		if err := fc.flushAll(context.Background()); err != nil {
+			fc.c.log.Debug("background write-back of shared mappings failed", "err", err)
+		}
+	}
+}
+
+// applyChange makes the cached pages of a mapped file follow a change the
+// server reported with the reply to a call of this client
+// (MappedFileChange): the new size (a shrink drops the pages beyond the
+// end from every mapping, so that they fault with SIGBUS, and zeroes
+// them) and the new bytes, taken from data (the call's written bytes, nil
+// if the call carried none) or read again from the server.
+func (fc *fileCache) applyChange(ctx context.Context, ch *pb.MappedFileChange, data []byte) {
+	fc.mu.Lock()
+	f := fc.files[ch.FileId]
+	if f != nil {
+		if f.refs == 0 {
+			fc.removeIdleLocked(f)
+		}
+		f.refs++
+	}
+	fc.mu.Unlock()
+	if f == nil {
+		return
+	}
+	defer fc.decRef(f)
+	f.applyChange(ctx, ch, data)
+}
+
+// wholeFile is every offset of a file, page-aligned.
+var wholeFile = memmap.MappableRange{Start: 0, End: ^uint64(0) &^ (hostarch.PageSize - 1)}
+
 // serverFile is a file on the remote sentry mapped by the client (an exec
 // segment or a file mmap). It implements memmap.Mappable and
 // memmap.MappingIdentity; its pages live in the client's MemoryFile,
 // fetched by PageRead on first Translate and then shared by every mapping.
 //
-// Writes through a MAP_SHARED writable mapping change only the client's
-// copy; they are not written back to the server.
+// Shared writable mappings: Translate hands out clean pages without write
+// permission, so the first store to a page faults; Translate for write
+// access marks the page dirty. writeback clears the dirty pages, takes
+// them away from every mapping (so that the next store faults again),
+// then copies them and sends PageWrite. Stores are thus never lost
+// between the copy and the clearing.
+//
+// Lock order: wbMu > mapsMu > mm's activeMu (MappingSet.Invalidate) > mu
+// > fileCache.dirtyMu. mm calls AddMapping and RemoveMapping holding its
+// mappingMu (mappingMu > mapsMu) and Translate holding activeMu.
 type serverFile struct {
 	fc   *fileCache
 	id   uint64
-	size uint64
 	name string
 	// refs is protected by fc.mu.
 	refs int64
 
+	// wbMu serializes the write-backs of the file, so that its PageWrites
+	// reach the server one at a time and in order.
+	wbMu sync.Mutex
+
+	// mapsMu protects mappings.
+	mapsMu sync.Mutex
+	// mappings are the address ranges that map the file. Protected by
+	// mapsMu.
+	mappings memmap.MappingSet
+
 	mu sync.Mutex
-	// fr is the file's range in the MemoryFile (allocated uncommitted on
-	// first use, covering the whole file). Protected by mu.
-	fr memmap.FileRange
+	// size is the file's size as this client knows it (from the plan, then
+	// from its own changes). Protected by mu.
+	size uint64
+	// exts are the file's cache in the MemoryFile: extent i holds the
+	// file offsets following extent i-1's (allocated uncommitted on first
+	// use, grown when the file grows; pages never move, so growing needs
+	// no invalidation). capacity is their total length. Protected by mu.
+	exts     []memmap.FileRange
+	capacity uint64
 	// filled has a bit per cacheChunk already fetched. Protected by mu.
 	filled []uint64
 	// nfilled counts filled chunks. Protected by mu.
 	nfilled int
+	// dirty are the pages stored to through a shared mapping and not yet
+	// written back. Protected by mu.
+	dirty pageBits
+	// writingBack counts write-backs copying or sending pages: a change
+	// applied meanwhile re-dirties its range, since the PageWrite in
+	// flight may carry older bytes. Protected by mu.
+	writingBack int
+	// warned is set once a failed write-back was logged. Protected by mu.
+	warned bool
 }
 
 var _ memmap.Mappable = (*serverFile)(nil)
 var _ memmap.MappingIdentity = (*serverFile)(nil)
 
-func (f *serverFile) end() uint64 {
+// endLocked is the size rounded up to a page. Precondition: f.mu is held.
+func (f *serverFile) endLocked() uint64 {
 	e, _ := hostarch.Addr(f.size).RoundUp()
 	return uint64(e)
 }
@@ -179,19 +358,119 @@ func (f *serverFile) cachedBytes() uint64 {
 	return uint64(f.nfilled) * cacheChunk
 }
 
+func (f *serverFile) isDirty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirty.count() > 0 || f.writingBack > 0
+}
+
 func (f *serverFile) releasePages() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fr.Length() != 0 {
-		f.fc.c.mf.DecRef(f.fr)
-		f.fr = memmap.FileRange{}
-		f.filled = nil
-		f.nfilled = 0
+	for _, fr := range f.exts {
+		f.fc.c.mf.DecRef(fr)
 	}
+	f.exts = nil
+	f.capacity = 0
+	f.filled = nil
+	f.nfilled = 0
+	n := f.dirty.count()
+	f.dirty = pageBits{}
+	f.fc.noteClean(f, n)
 }
 
 func (f *serverFile) isFilled(chunk uint64) bool {
-	return f.filled[chunk/64]&(1<<(chunk%64)) != 0
+	w := chunk / 64
+	return w < uint64(len(f.filled)) && f.filled[w]&(1<<(chunk%64)) != 0
+}
+
+// growLocked makes the cache cover [0, end). Precondition: f.mu is held.
+func (f *serverFile) growLocked(end uint64) error {
+	if end <= f.capacity {
+		return nil
+	}
+	// Grow geometrically, so that a file written through its mapping
+	// while it grows keeps few extents.
+	want := max(end, 2*f.capacity)
+	wa, ok := hostarch.Addr(want).RoundUp()
+	if !ok {
+		return &memmap.BusError{Err: unix.EFBIG}
+	}
+	fr, err := f.fc.c.mf.Allocate(uint64(wa)-f.capacity, pgalloc.AllocOpts{Kind: usage.PageCache, Mode: pgalloc.AllocateUncommitted})
+	if err != nil {
+		return err
+	}
+	f.exts = append(f.exts, fr)
+	f.capacity = uint64(wa)
+	if need := int(f.capacity/cacheChunk/64 + 1); need > len(f.filled) {
+		f.filled = append(f.filled, make([]uint64, need-len(f.filled))...)
+	}
+	return nil
+}
+
+// pieces calls fn for each part of [start, end) (within capacity) with
+// its range in the MemoryFile. Precondition: f.mu is held.
+func (f *serverFile) piecesLocked(start, end uint64, fn func(src memmap.MappableRange, fr memmap.FileRange) error) error {
+	end = min(end, f.capacity)
+	base := uint64(0)
+	for _, ext := range f.exts {
+		extEnd := base + ext.Length()
+		if s, e := max(start, base), min(end, extEnd); s < e {
+			if err := fn(memmap.MappableRange{Start: s, End: e}, memmap.FileRange{Start: ext.Start + s - base, End: ext.Start + e - base}); err != nil {
+				return err
+			}
+		}
+		base = extEnd
+		if base >= end {
+			break
+		}
+	}
+	return nil
+}
+
+// copyInLocked copies data into the cache at off. Precondition: f.mu is
+// held.
+func (f *serverFile) copyInLocked(off uint64, data []byte) error {
+	return f.piecesLocked(off, off+uint64(len(data)), func(src memmap.MappableRange, fr memmap.FileRange) error {
+		dst, err := f.fc.c.mf.MapInternal(fr, hostarch.Write)
+		if err != nil {
+			return err
+		}
+		_, err = safemem.CopySeq(dst, safemem.BlockSeqOf(safemem.BlockFromSafeSlice(data[src.Start-off:src.End-off])))
+		return err
+	})
+}
+
+// copyOutLocked returns the cached bytes [off, off+n). Precondition: f.mu
+// is held.
+func (f *serverFile) copyOutLocked(off, n uint64) ([]byte, error) {
+	n = min(n, f.capacity-min(off, f.capacity))
+	out := make([]byte, n)
+	err := f.piecesLocked(off, off+n, func(src memmap.MappableRange, fr memmap.FileRange) error {
+		bs, err := f.fc.c.mf.MapInternal(fr, hostarch.Read)
+		if err != nil {
+			return err
+		}
+		_, err = safemem.CopySeq(safemem.BlockSeqOf(safemem.BlockFromSafeSlice(out[src.Start-off:src.End-off])), bs)
+		return err
+	})
+	return out, err
+}
+
+// zeroLocked zeroes the cached bytes [start, end) of filled chunks.
+// Precondition: f.mu is held.
+func (f *serverFile) zeroLocked(start, end uint64) {
+	for c := start / cacheChunk; c*cacheChunk < min(end, f.capacity); c++ {
+		if !f.isFilled(c) {
+			continue
+		}
+		s, e := max(start, c*cacheChunk), min(end, (c+1)*cacheChunk, f.capacity)
+		if s < e {
+			if err := f.copyInLocked(s, make([]byte, e-s)); err != nil {
+				f.fc.c.log.Warn("zeroing cached file pages failed", "file", f.id, "err", err)
+			}
+		}
+	}
 }
 
 // IncRef implements memmap.MappingIdentity.IncRef.
@@ -212,27 +491,46 @@ func (f *serverFile) MappedName(ctx context.Context) string {
 	return fmt.Sprintf("server-file:%d", f.id)
 }
 
-// DeviceID implements memmap.MappingIdentity.DeviceID.
-func (f *serverFile) DeviceID() uint64 { return 0 }
+// DeviceID implements memmap.MappingIdentity.DeviceID. It marks the VMAs
+// of server files for ProcQuery MAPS (procinfo.go), which names them by
+// file id; the server shows the file's real device and inode.
+func (f *serverFile) DeviceID() uint64 { return serverFileDevice }
 
 // InodeID implements memmap.MappingIdentity.InodeID.
 func (f *serverFile) InodeID() uint64 { return f.id }
 
-// Msync implements memmap.MappingIdentity.Msync.
-func (f *serverFile) Msync(ctx context.Context, mr memmap.MappableRange) error { return nil }
+// Msync implements memmap.MappingIdentity.Msync: msync(MS_SYNC) writes
+// the range back and waits for the server.
+func (f *serverFile) Msync(ctx context.Context, mr memmap.MappableRange) error {
+	return f.writeback(ctx, mr)
+}
 
 // AddMapping implements memmap.Mappable.AddMapping.
-func (f *serverFile) AddMapping(context.Context, memmap.MappingSpace, hostarch.AddrRange, uint64, bool) error {
+func (f *serverFile) AddMapping(ctx context.Context, ms memmap.MappingSpace, ar hostarch.AddrRange, offset uint64, writable bool) error {
+	f.mapsMu.Lock()
+	f.mappings.AddMapping(ms, ar, offset, writable)
+	f.mapsMu.Unlock()
 	return nil
 }
 
-// RemoveMapping implements memmap.Mappable.RemoveMapping.
-func (f *serverFile) RemoveMapping(context.Context, memmap.MappingSpace, hostarch.AddrRange, uint64, bool) {
+// RemoveMapping implements memmap.Mappable.RemoveMapping. Dirty pages of
+// a writable mapping going away are written back by the flusher, kicked
+// now (mm holds its locks here: no round trip).
+func (f *serverFile) RemoveMapping(ctx context.Context, ms memmap.MappingSpace, ar hostarch.AddrRange, offset uint64, writable bool) {
+	f.mapsMu.Lock()
+	f.mappings.RemoveMapping(ms, ar, offset, writable)
+	f.mapsMu.Unlock()
+	if writable && f.isDirty() {
+		select {
+		case f.fc.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // CopyMapping implements memmap.Mappable.CopyMapping.
-func (f *serverFile) CopyMapping(context.Context, memmap.MappingSpace, hostarch.AddrRange, hostarch.AddrRange, uint64, bool) error {
-	return nil
+func (f *serverFile) CopyMapping(ctx context.Context, ms memmap.MappingSpace, srcAR, dstAR hostarch.AddrRange, offset uint64, writable bool) error {
+	return f.AddMapping(ctx, ms, dstAR, offset, writable)
 }
 
 // InvalidateUnsavable implements memmap.Mappable.InvalidateUnsavable.
@@ -240,7 +538,9 @@ func (f *serverFile) InvalidateUnsavable(context.Context) error { return nil }
 
 // Translate implements memmap.Mappable.Translate.
 func (f *serverFile) Translate(ctx context.Context, required, optional memmap.MappableRange, at hostarch.AccessType) ([]memmap.Translation, error) {
-	end := f.end()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	end := f.endLocked()
 	if required.Start >= end {
 		return nil, &memmap.BusError{Err: io.EOF}
 	}
@@ -252,16 +552,8 @@ func (f *serverFile) Translate(ctx context.Context, required, optional memmap.Ma
 	if optional.End > end {
 		optional.End = end
 	}
-
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fr.Length() == 0 {
-		fr, err := f.fc.c.mf.Allocate(end, pgalloc.AllocOpts{Kind: usage.PageCache, Mode: pgalloc.AllocateUncommitted})
-		if err != nil {
-			return nil, err
-		}
-		f.fr = fr
-		f.filled = make([]uint64, (end/cacheChunk+1+63)/64)
+	if err := f.growLocked(end); err != nil {
+		return nil, err
 	}
 
 	// What to fetch: the whole file if small, else the required range
@@ -277,29 +569,38 @@ func (f *serverFile) Translate(ctx context.Context, required, optional memmap.Ma
 		return nil, err
 	}
 
-	// Translate as much of optional as is cached contiguously around
-	// required.
-	s := required.Start
-	for s > optional.Start && f.isFilled((s-1)/cacheChunk) {
-		s = max(optional.Start, (s-1)/cacheChunk*cacheChunk)
+	var s, e uint64
+	perms := hostarch.ReadExecute
+	if at.Write {
+		// Only what the store needs becomes writable (and dirty): the
+		// other pages keep faulting on their first store.
+		s, e = required.Start, required.End
+		perms = hostarch.AnyAccess
+		f.fc.noteDirty(f, f.dirty.add(required))
+	} else {
+		// As much of optional as is cached contiguously around required.
+		s = required.Start
+		for s > optional.Start && f.isFilled((s-1)/cacheChunk) {
+			s = max(optional.Start, (s-1)/cacheChunk*cacheChunk)
+		}
+		e = required.End
+		for e < optional.End && f.isFilled(e/cacheChunk) {
+			e = min(optional.End, (e/cacheChunk+1)*cacheChunk)
+		}
 	}
-	e := required.End
-	for e < optional.End && f.isFilled(e/cacheChunk) {
-		e = min(optional.End, (e/cacheChunk+1)*cacheChunk)
-	}
-	return []memmap.Translation{{
-		Source: memmap.MappableRange{Start: s, End: e},
-		File:   f.fc.c.mf,
-		Offset: f.fr.Start + s,
-		Perms:  hostarch.AnyAccess,
-	}}, terr
+	var ts []memmap.Translation
+	f.piecesLocked(s, e, func(src memmap.MappableRange, fr memmap.FileRange) error {
+		ts = append(ts, memmap.Translation{Source: src, File: f.fc.c.mf, Offset: fr.Start, Perms: perms})
+		return nil
+	})
+	return ts, terr
 }
 
 // fetchLocked makes chunks overlapping [start, end) present.
 //
 // Preconditions: f.mu is locked.
 func (f *serverFile) fetchLocked(ctx context.Context, start, end uint64) error {
-	fileEnd := f.end()
+	fileEnd := f.endLocked()
 	for c := start / cacheChunk; c*cacheChunk < end && c*cacheChunk < fileEnd; {
 		if f.isFilled(c) {
 			c++
@@ -323,14 +624,19 @@ func (f *serverFile) fetchLocked(ctx context.Context, start, end uint64) error {
 	return nil
 }
 
-// readLocked fetches [off, off+length) from the server into the cache.
-func (f *serverFile) readLocked(ctx context.Context, off, length uint64) error {
-	c := f.fc.c
-	var tid int32
+// callTid is the calling thread's tid (0 outside a task).
+func callTid(ctx context.Context) int32 {
 	if t, ok := ctx.Value(taskKey{}).(*task); ok {
-		tid = t.tid
+		return t.tid
 	}
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Tid: tid, Op: &pb.Call_PageRead{PageRead: &pb.PageRead{
+	return 0
+}
+
+// readLocked fetches [off, off+length) from the server into the cache.
+//
+// Preconditions: f.mu is locked.
+func (f *serverFile) readLocked(ctx context.Context, off, length uint64) error {
+	reply, err := f.fc.rpc(&pb.Call{Tid: callTid(ctx), Op: &pb.Call_PageRead{PageRead: &pb.PageRead{
 		FileId: f.id, Offset: off, Length: uint32(length),
 	}}})
 	if err != nil {
@@ -346,12 +652,142 @@ func (f *serverFile) readLocked(ctx context.Context, off, length uint64) error {
 	if len(data) == 0 {
 		return nil
 	}
-	dst, err := c.mf.MapInternal(memmap.FileRange{Start: f.fr.Start + off, End: f.fr.Start + off + uint64(len(data))}, hostarch.Write)
-	if err != nil {
-		return err
+	return f.copyInLocked(off, data)
+}
+
+// writeback writes the dirty pages of f within mr back to the server and
+// waits for it. The pages are first taken away from every mapping, so a
+// store made while they are copied or sent faults and dirties them again.
+// A page that cannot be written back is dropped with a warning (as Linux
+// drops a page whose writeback failed) and the error returned.
+func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) error {
+	f.wbMu.Lock()
+	defer f.wbMu.Unlock()
+	f.mapsMu.Lock()
+	f.mu.Lock()
+	runs := f.dirty.take(mr)
+	if len(runs) == 0 {
+		f.mu.Unlock()
+		f.mapsMu.Unlock()
+		return nil
 	}
-	_, err = safemem.CopySeq(dst, safemem.BlockSeqOf(safemem.BlockFromSafeSlice(data)))
-	return err
+	n := 0
+	for _, r := range runs {
+		n += int(r.Length() / hostarch.PageSize)
+	}
+	f.writingBack++
+	f.fc.writingBack.Add(1)
+	f.fc.noteClean(f, n)
+	f.mu.Unlock()
+	for _, r := range runs {
+		f.mappings.Invalidate(r, memmap.InvalidateOpts{})
+	}
+	f.mapsMu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.writingBack--
+		f.fc.writingBack.Add(-1)
+		f.fc.noteClean(f, 0)
+		f.mu.Unlock()
+	}()
+
+	c := f.fc.c
+	var first error
+	for _, r := range runs {
+		for off := r.Start; off < r.End; off += maxPageWrite {
+			f.mu.Lock()
+			// Bytes beyond the file's end are never written back.
+			n := min(r.End, off+maxPageWrite, f.size) - min(off, f.size)
+			var data []byte
+			var err error
+			if n > 0 {
+				data, err = f.copyOutLocked(off, n)
+			}
+			f.mu.Unlock()
+			if err == nil && len(data) > 0 {
+				var reply *pb.Reply
+				reply, err = f.fc.rpc(&pb.Call{Tid: callTid(ctx), Op: &pb.Call_PageWrite{PageWrite: &pb.PageWrite{
+					FileId: f.id, Offset: off, Data: data,
+				}}})
+				if err == nil && reply.Errno != 0 {
+					err = unix.Errno(reply.Errno)
+				}
+			}
+			if err != nil {
+				f.mu.Lock()
+				if !f.warned {
+					f.warned = true
+					c.log.Warn("write-back of a shared file mapping failed; the stores are lost", "file", f.MappedName(ctx), "offset", off, "err", err)
+				}
+				f.mu.Unlock()
+				if first == nil {
+					first = err
+				}
+			}
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("write back %s: %w", f.MappedName(ctx), first)
+	}
+	return nil
+}
+
+// applyChange: see fileCache.applyChange.
+func (f *serverFile) applyChange(ctx context.Context, ch *pb.MappedFileChange, data []byte) {
+	f.mapsMu.Lock()
+	defer f.mapsMu.Unlock()
+	f.mu.Lock()
+	oldSize, oldEnd := f.size, f.endLocked()
+	f.size = ch.Size
+	newEnd := f.endLocked()
+	f.mu.Unlock()
+	if newEnd < oldEnd {
+		// Pages beyond the new end fault again (SIGBUS), in private
+		// mappings too, as Linux's truncate unmaps them.
+		f.mappings.Invalidate(memmap.MappableRange{Start: newEnd, End: oldEnd}, memmap.InvalidateOpts{InvalidatePrivate: true})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch.Size < oldSize {
+		f.zeroLocked(ch.Size, oldEnd)
+		n := 0
+		for _, r := range f.dirty.take(memmap.MappableRange{Start: newEnd, End: wholeFile.End}) {
+			n += int(r.Length() / hostarch.PageSize)
+		}
+		f.fc.noteClean(f, n)
+	}
+	if ch.Length == 0 || f.capacity == 0 {
+		return
+	}
+	start, end := ch.Offset, min(ch.Offset+ch.Length, f.capacity)
+	if uint64(len(data)) >= ch.Length {
+		// The call's own bytes: copied into the chunks already cached
+		// (the others are fetched when first needed).
+		for c := start / cacheChunk; c*cacheChunk < end; c++ {
+			if !f.isFilled(c) {
+				continue
+			}
+			s, e := max(start, c*cacheChunk), min(end, (c+1)*cacheChunk)
+			if err := f.copyInLocked(s, data[s-ch.Offset:e-ch.Offset]); err != nil {
+				f.fc.c.log.Warn("updating cached file pages failed", "file", f.id, "err", err)
+			}
+		}
+	} else {
+		// Read exactly the changed bytes again: the rest of each page
+		// may hold stores not yet written back.
+		for c := start / cacheChunk; c*cacheChunk < end; c++ {
+			if !f.isFilled(c) {
+				continue
+			}
+			s, e := max(start, c*cacheChunk), min(end, (c+1)*cacheChunk)
+			if err := f.readLocked(ctx, s, e-s); err != nil {
+				f.fc.c.log.Warn("re-reading changed file pages failed", "file", f.id, "err", err)
+			}
+		}
+	}
+	if f.writingBack > 0 {
+		f.fc.noteDirty(f, f.dirty.add(memmap.MappableRange{Start: start, End: min(end, newEnd)}))
+	}
 }
 
 // anonShared backs a MAP_SHARED|MAP_ANONYMOUS mapping: zero-filled pages

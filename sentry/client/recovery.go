@@ -18,7 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
-// This file is the client half of recovery (DESIGN.md §5): a session is
+// This file is the client half of recovery (docs/ARCHITECTURE.md, "Recovery"): a session is
 // the client's connection to "the" remote sentry, surviving the death of
 // any one server. It assigns every call's seq, keeps the calls in flight,
 // and folds each reply's state into the ReplayLog before the caller gets
@@ -177,6 +177,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.StreamConn, error) {
 	hello := proto.Clone(s.hello).(*pb.Hello)
 	hello.Resume = resume
+	hello.Clocks = sampleClocks()
 	opts := s.opts
 	opts.Hello = hello
 	return transport.Dial(ctx, s.servers[idx], opts)

@@ -23,7 +23,7 @@ type ResendStats struct {
 
 // ResendWrites re-sends the writes a dead client's durable log retained
 // (acknowledged to the application, not yet reported durable by the gofer)
-// through the remote sentry at target, in their order: DESIGN.md section 5's
+// through the remote sentry at target, in their order: the recovery design's
 // case of a client that restarts while its server is down, after which
 // nothing else would ever write them. Each goes to its file (by stable
 // file handle, else path) at its offset and is made durable before the

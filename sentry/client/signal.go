@@ -47,6 +47,9 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.coalesceTimerSignalLocked(&qs.info) {
+		return
+	}
 	if !sig.IsRealtime() {
 		// Standard signals do not queue twice.
 		for _, p := range t.pending {
@@ -138,6 +141,7 @@ func (t *task) deliverSignals() {
 // deliver runs the handler of one signal.
 func (t *task) deliver(qs queuedSignal) {
 	sig := linux.Signal(qs.info.Signo)
+	t.noteDequeued(&qs.info)
 	act := qs.act
 	switch act.Handler {
 	case linux.SIG_IGN:
@@ -381,6 +385,7 @@ func sysRtSigtimedwait(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if !ok {
 		return 0, unix.EAGAIN
 	}
+	t.noteDequeued(&qs.info)
 	if infoAddr != 0 {
 		b := make([]byte, sizeofSiginfo)
 		qs.info.MarshalBytes(b)

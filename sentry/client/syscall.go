@@ -82,6 +82,11 @@ func init() {
 		unix.SYS_PRCTL:             sysPrctl,
 		unix.SYS_GETCPU:            sysGetcpu,
 		unix.SYS_PERSONALITY:       sysPersonality,
+		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
+		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
+		unix.SYS_GETRUSAGE:         sysGetrusage,
+		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
+		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
 	}
 }
 
@@ -107,7 +112,7 @@ func (t *task) syscall() {
 		local = true
 		ret, errno = h(t, args)
 	} else {
-		ret, errno = t.forward(sysno, args)
+		ret, errno = t.forwardWithSigmask(sysno, args)
 	}
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
@@ -125,6 +130,37 @@ func (t *task) syscall() {
 	t.ac.SetReturn(uintptr(ret))
 }
 
+// flushFirst are the forwarded calls before which dirty pages of shared
+// file mappings are written back (when there are any): those that read
+// file data (so that a read(2) sees earlier stores), make it durable, or
+// end a process or its address space (exit, exec), as Linux's page cache
+// would have them see or keep the stores. See docs/ARCHITECTURE.md.
+var flushFirst = map[uintptr]bool{
+	unix.SYS_READ: true, unix.SYS_PREAD64: true, unix.SYS_READV: true, unix.SYS_PREADV: true, unix.SYS_PREADV2: true,
+	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SPLICE: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_SYNC: true, unix.SYS_SYNCFS: true, unix.SYS_SYNC_FILE_RANGE: true,
+	unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true, unix.SYS_EXIT: true, unix.SYS_EXIT_GROUP: true,
+}
+
+// writtenData returns the bytes a write-family call sends (its inputs),
+// nil for other calls.
+func writtenData(sysno uintptr, inputs []sysabi.Region) []byte {
+	switch sysno {
+	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+		if len(inputs) > 0 {
+			return inputs[0].Data
+		}
+	case unix.SYS_WRITEV, unix.SYS_PWRITEV, unix.SYS_PWRITEV2:
+		// The iovec array, then each non-empty buffer in order.
+		var out []byte
+		for _, r := range inputs[min(1, len(inputs)):] {
+			out = append(out, r.Data...)
+		}
+		return out
+	}
+	return nil
+}
+
 // forward sends a system call to the remote sentry and applies its reply.
 func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	// A signal that is already deliverable runs first; the call is then
@@ -139,6 +175,14 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		return 0, errno
 	}
 
+	if flushFirst[sysno] && t.c.files.pending() {
+		// The server reads (or syncs, or replaces) file data this
+		// client may hold dirty in shared mappings; it knows which
+		// file the call touches, but the data is here.
+		if err := t.c.files.flushAll(t.gctx); err != nil {
+			t.c.log.Debug("write-back before a forwarded call failed", "syscall", sysName(sysno), "err", err)
+		}
+	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:  int32(sysno),
@@ -147,6 +191,12 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	}}})
 	if err != nil {
 		return 0, unix.EIO
+	}
+	if len(reply.Mapped) > 0 {
+		data := writtenData(sysno, inputs)
+		for _, ch := range reply.Mapped {
+			t.c.files.applyChange(t.gctx, ch, data)
+		}
 	}
 	// Copy by-reference outputs back; the call already happened, so a
 	// fault only changes the result.
@@ -201,7 +251,9 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.interruptSent = false
 	t.callGen++
 	t.mu.Unlock()
+	start := cpuNow()
 	reply, err := t.c.conn.Call(t.c.ctx, c)
+	t.waited(start)
 	t.setState(stateKernel)
 	if err != nil {
 		if !errors.Is(err, transport.ErrConnDead) && !errors.Is(err, errClosed) && !t.c.isExited() {

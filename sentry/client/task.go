@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +47,18 @@ type process struct {
 	dumpable uint64
 	// noNewPrivs is prctl(PR_GET_NO_NEW_PRIVS). Protected by mu.
 	noNewPrivs bool
+	// timerOverrun is the overrun of the last delivered signal of each
+	// POSIX timer (timers.go). Protected by mu.
+	timerOverrun map[linux.TimerID]int32
+	// exitedUserNS and exitedSysNS are the CPU times of the process's
+	// exited threads (cputime.go). Atomic.
+	exitedUserNS, exitedSysNS atomic.Int64
+	// cpuTimers are ITIMER_VIRTUAL and ITIMER_PROF (cputimers.go);
+	// cpuTicking says a ticker runs for them. Protected by mu.
+	cpuTimers  [2]cpuTimer
+	cpuTicking bool
+	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
+	cpuTimersArmed atomic.Bool
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -94,6 +107,8 @@ type task struct {
 	tid  int32
 	proc *process
 
+	// mm is the address space. Changed by the task goroutine under mu
+	// (exec, exit); others read it under mu (ProcQuery).
 	mm      *mm.MemoryManager
 	futexes *futex.Manager
 	ac      *arch.Context64
@@ -105,7 +120,8 @@ type task struct {
 	// robustList and robustLen are set_robust_list's arguments.
 	robustList hostarch.Addr
 	robustLen  uint64
-	// name is the thread's comm (prctl PR_SET_NAME).
+	// name is the thread's comm (prctl PR_SET_NAME, /proc/<pid>/comm).
+	// Protected by mu.
 	name string
 	// vforkDone is closed when this vfork child execs or exits.
 	vforkDone chan struct{}
@@ -120,6 +136,12 @@ type task struct {
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int
+	// userNS and sysNS are the thread's CPU times; appSince is the
+	// cpuNow of its entry into the application (0 outside). Written by
+	// the task goroutine, read by any (cputime.go). Atomic.
+	userNS, sysNS, appSince atomic.Int64
+	// waitedNS is how long the current system call waited.
+	waitedNS int64
 
 	mu sync.Mutex
 	// state is what the task goroutine is doing. Protected by mu.
@@ -168,7 +190,18 @@ func (c *client) newTask(tid int32, proc *process) *task {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	proc := newProcess(plan.Tid, defaultLimits(), creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	ls := defaultLimits()
+	for _, r := range c.cfg.Rlimits {
+		lt, ok := limits.FromLinuxResource[r.Resource]
+		if !ok {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
+		}
+		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
+		}
+	}
+	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
+	proc.noNewPrivs = c.cfg.NoNewPrivileges
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()
@@ -265,6 +298,7 @@ func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
 	}
 	t.state = stateBlocked
 	t.mu.Unlock()
+	defer t.waited(cpuNow())
 	defer t.setState(stateKernel)
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
@@ -327,12 +361,16 @@ func (t *task) run() {
 		t.state = stateApp
 		t.mu.Unlock()
 
+		t.enterApp()
 		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
+		t.leaveApp()
 		t.setState(stateKernel)
 
 		switch err {
 		case nil:
+			start := cpuNow()
 			t.syscall()
+			t.chargeSyscall(start)
 		case gvplatform.ErrContextInterrupt, gvplatform.ErrContextCPUPreempted:
 			// Re-check for signals and kills.
 		case gvplatform.ErrContextSignal:
@@ -342,6 +380,8 @@ func (t *task) run() {
 			t.forwardKillSelf(linux.SIGKILL)
 			t.kill()
 		}
+		// CPU timers expire only while a thread runs (cpuTicker interrupts it).
+		t.checkCPUTimers()
 	}
 }
 
@@ -388,11 +428,14 @@ func (t *task) exitCleanup() {
 	t.pctx.Release()
 	if t.mm != nil {
 		t.mm.DecUsers(t.gctx)
+		t.mu.Lock()
 		t.mm = nil
+		t.mu.Unlock()
 	}
 	t.proc.mu.Lock()
 	if t.proc.threads[t.tid] == t {
 		delete(t.proc.threads, t.tid)
+		t.retireCPU()
 	}
 	t.proc.mu.Unlock()
 	t.c.unregisterTask(t)

@@ -58,10 +58,19 @@ type clientState struct {
 	vfs *vfs
 	// maps holds files the client maps (exec images, mmap); own lock.
 	maps mappingTable
+	// fifos holds the pipes of the FIFOs the client has open; own lock.
+	fifos fifoTable
+	// locks holds the advisory file locks (locks.go). Immutable pointer.
+	locks *lockTable
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
+	procQ procQueries
+	// clocks are the application's clocks (Hello.clocks), for timers.
+	// Immutable.
+	clocks appClocks
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -143,7 +152,9 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		procs:    make(map[int32]*process),
 		threads:  make(map[int32]*thread),
 		trk:      newStateTracker(),
+		clocks:   newAppClocks(hello.Clocks),
 	}
+	k.locks = newLockTable(k.trk)
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
@@ -195,6 +206,7 @@ func (k *clientState) destroy() {
 	var d deferred
 	for _, p := range k.procs {
 		p.exiting = true
+		k.deleteTimersLocked(p, true)
 		if p.fds != nil {
 			k.dropFDTableLocked(p.fds, &d)
 			p.fds = nil
@@ -221,21 +233,12 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
 	k.s.removeClient(k)
 	k.log.Debug("client state freed")
-}
-
-func (k *clientState) isDone() bool {
-	select {
-	case <-k.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // enqueue routes a call: Start and file-mapping calls run on their own
@@ -260,7 +263,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -444,6 +447,8 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.start(call.Seq, op.Start, r)
 	case *sentrypb.Call_PageRead:
 		err = k.pageRead(op.PageRead, r)
+	case *sentrypb.Call_PageWrite:
+		err = k.pageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
 			k.maps.release(op.FileRelease.FileIds)
@@ -453,6 +458,8 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.restore(op.Restore, r)
 	case *sentrypb.Call_Rewrite:
 		err = k.rewrite(op.Rewrite, r)
+	case *sentrypb.Call_Kill:
+		err = k.killFromOutside(op.Kill)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))

@@ -30,8 +30,13 @@ type syscallCtx struct {
 	sigpipe bool
 	// eff collects the effects committed with the reply (state.go).
 	eff *callEffects
-	// goferSize is the file size a gofer write reported last (-1: none).
+	// goferSize is the file size a gofer write reported last (-1: none);
+	// goferStat is that write's whole Stat (nil: none).
 	goferSize int64
+	goferStat *goferpb.Stat
+	// pageWrite is the mapped file id of a PageWrite being executed (0
+	// for a system call): its own mapping is not told of the change.
+	pageWrite uint64
 	// pinned are the dentries whose gofer handles the handler uses
 	// (handleOf), unpinned when it returns.
 	pinned []*dentry
@@ -60,6 +65,8 @@ var panicOnBug = false
 // never). It returns ERESTARTSYS if the call is interrupted, the thread
 // killed or the client freed, and ETIMEDOUT on timeout.
 func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
+	c.t.sleeping.Store(true)
+	defer c.t.sleeping.Store(false)
 	select {
 	case <-ch:
 		return nil
@@ -106,6 +113,14 @@ func (c *syscallCtx) getFile(fd int32) (*file, error) {
 }
 
 func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
+
+// logUnsupportedOnce logs, once per server, that the application used a
+// feature (named by what) the server refuses with an errno.
+func logUnsupportedOnce(k *clientState, what string) {
+	if _, logged := k.s.enosys.LoadOrStore(what, struct{}{}); !logged {
+		k.log.Warn("unsupported", "what", what)
+	}
+}
 
 // dispatch executes one forwarded system call of thread t.
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {

@@ -1,6 +1,6 @@
 // Package server is the remote sentry: it holds the authoritative kernel
 // state of every connected client's application and executes the system
-// calls the thin client sentry forwards (see DESIGN.md sections 3-5).
+// calls the thin client sentry forwards (docs/ARCHITECTURE.md).
 //
 // # What it owns
 //
@@ -10,19 +10,37 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials (process.go,
 //     syscalls_proc.go);
-//   - signal dispositions and routing: kill/tkill, SIGCHLD, SIGPIPE,
+//   - signal dispositions and routing: kill/tkill, the Kill call from
+//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
 //     default actions (signals.go). Masks, frames and delivery stay on the
 //     client, which gets SignalPush;
+//   - timers that raise signals: each process's ITIMER_REAL and POSIX
+//     timers (timers.go), on ktimer's clocks shifted to the client's
+//     (Hello.clocks);
 //   - fd tables and open file descriptions with their offsets and status
-//     flags (fdtable.go, file.go), pipes (pipe.go), the client's stdio
+//     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
+//     (pipe.go, fifo.go), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
-//     vfs_synth.go); the cache keeps at most maxDentryHandles gofer
+//     vfs_synth.go; the files of /proc are rendered by package procfs
+//     from procSource, and what only the client knows is asked for with
+//     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
+//     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - advisory locks: POSIX record locks owned by fd tables, OFD and
+//     flock locks owned by open file descriptions, blocking waits and
+//     deadlock detection (locks.go), reported as lock/<ino> records;
+//   - permission checks: DAC against the calling process's credentials
+//     (supplementary groups included), the sticky bit, set-id clearing
+//     and the owner and group of new files, all in perm.go; the gofer
+//     runs as root and checks nothing for the sentry;
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps, served by PageRead (exec.go).
+//     the files the client maps (exec.go): served by PageRead, written
+//     back by PageWrite (as a positional write through the mapping's
+//     writable description), and named in Reply.mapped when a call of the
+//     client changes one (noteMappedChange, noteMappedResize).
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -37,8 +55,9 @@
 // queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
-// per call. Start, PageRead, FileRelease and Restore run on goroutines of
-// their own, Rewrites one at a time in order.
+// per call. Start, PageRead, PageWrite, FileRelease and Restore run on
+// goroutines of their own (the client sends one file's PageWrites one at a
+// time), Rewrites one at a time in order.
 //
 // # Peers (grant.go, seqguard.go)
 //
@@ -73,11 +92,11 @@
 // network or the application gets an errno, never a panic; a handler panic
 // is a bug, logged and answered EIO.
 //
-// # Recovery (sentry.proto, Recovery section; DESIGN.md section 5)
+// # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
 // Replay state is reported by state.go: code that changes a process,
 // thread, fd slot, file description, fs context, signal handler table,
-// pipe or mapped file marks it dirty in the client's stateTracker; every
+// pipe, mapped file or timer marks it dirty in the client's stateTracker; every
 // reply or push sent afterwards carries the current value of each dirty
 // object (full value, keyed; deleted when gone), in Reply.state or in a
 // StateUpdate push sent just before the push. File offsets, pipe counters
@@ -118,9 +137,17 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	        lockTable.mu         (closing an fd drops POSIX locks)
+//	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
-//	      stateTracker.mu, durability.mu  (leaves)
+//	      ktimer.Timer.mu                 (a timer's leaf; its expiry
+//	                                       callback runs unlocked and
+//	                                       takes clientState.mu)
+//	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//
+//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	                              gofer RPCs, taken before vfs.mu)
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

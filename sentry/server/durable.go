@@ -8,7 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// Durability (DESIGN.md section 5): the client retains every write to a
+// Durability (docs/ARCHITECTURE.md, "Recovery"): the client retains every write to a
 // gofer file (a WriteState) until a Durable push covers it. The server
 // tracks, per client and per gofer file description, the writes not yet
 // announced durable; a background flusher (every flushInterval, or sooner

@@ -25,11 +25,18 @@ const (
 	maxPhnum = 1024
 )
 
-// mappedFile is a file the client maps (an exec image or a private file
-// mmap), read with PageRead.
+// mappedFile is a file the client maps (an exec image or a file mmap),
+// read with PageRead and, when mapped shared and writable, written back
+// with PageWrite.
 type mappedFile struct {
-	id   uint64
-	f    *file
+	id uint64
+	f  *file
+	// wf is a writable description of the file, set (with a reference)
+	// the first time the client maps it shared from a writable fd:
+	// PageWrite writes through it. Protected by mappingTable.mu.
+	wf *file
+	// key is the file's identity and version as last seen (at mmap, or
+	// after a change this client made). Protected by mappingTable.mu.
 	key  fileKey
 	refs int
 }
@@ -74,11 +81,17 @@ func (m *mappingTable) init(trk *stateTracker) {
 }
 
 // add registers f (consuming the caller's reference) and returns its id.
-func (m *mappingTable) add(f *file, st *goferpb.Stat) uint64 {
+// sharedWrite says the client maps it shared from a writable description,
+// which PageWrite then writes through.
+func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
 	m.mu.Lock()
 	if mf := m.byKey[key]; mf != nil {
 		mf.refs++
+		if sharedWrite && mf.wf == nil {
+			f.incRef()
+			mf.wf = f
+		}
 		m.mu.Unlock()
 		m.trk.markMap(mf.id)
 		f.decRef()
@@ -86,6 +99,10 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat) uint64 {
 	}
 	m.last++
 	mf := &mappedFile{id: m.last, f: f, key: key, refs: 1}
+	if sharedWrite {
+		f.incRef()
+		mf.wf = f
+	}
 	m.byID[mf.id] = mf
 	m.byKey[key] = mf
 	m.mu.Unlock()
@@ -94,7 +111,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat) uint64 {
 }
 
 // insert registers f under id with refs references (Restore), consuming
-// the caller's reference.
+// the caller's reference; a writable f also backs PageWrite.
 func (m *mappingTable) insert(id uint64, f *file, st *goferpb.Stat, refs int) {
 	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
 	m.mu.Lock()
@@ -104,6 +121,10 @@ func (m *mappingTable) insert(id uint64, f *file, st *goferpb.Stat, refs int) {
 		return
 	}
 	mf := &mappedFile{id: id, f: f, key: key, refs: max(refs, 1)}
+	if f.writable() {
+		f.incRef()
+		mf.wf = f
+	}
 	m.byID[id] = mf
 	if m.byKey[key] == nil {
 		m.byKey[key] = mf
@@ -118,14 +139,16 @@ func (m *mappingTable) record(k *clientState, id uint64) *sentrypb.StateRecord {
 	mf := m.byID[id]
 	var f *file
 	var refs int
+	var size uint64
+	var writable bool
 	if mf != nil {
-		f, refs = mf.f, mf.refs
+		f, refs, size, writable = mf.f, mf.refs, mf.key.size, mf.wf != nil
 	}
 	m.mu.Unlock()
 	if f == nil {
 		return deletedRec(keyMap(id))
 	}
-	st := &sentrypb.MappedFileState{FileId: id, Size: mf.key.size, Refs: uint32(refs)}
+	st := &sentrypb.MappedFileState{FileId: id, Size: size, Refs: uint32(refs), Writable: writable}
 	if g, ok := f.impl.(*goferFile); ok {
 		st.FileHandle = g.fh
 	}
@@ -147,6 +170,48 @@ func (m *mappingTable) get(id uint64) (*file, error) {
 	return mf.f, nil
 }
 
+// getWritable returns a reference to the writable description of id.
+func (m *mappingTable) getWritable(id uint64) (*file, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mf := m.byID[id]
+	if mf == nil {
+		return nil, unix.EBADF
+	}
+	if mf.wf == nil {
+		return nil, unix.EACCES
+	}
+	mf.wf.incRef()
+	return mf.wf, nil
+}
+
+// changed notes that this client changed bytes [off, off+n) of the file
+// st describes (its state after the change): every mapped id of that file
+// takes st's size and mtime as its version, so that a later mmap of the
+// file shares the client's page cache, and the ids other than except are
+// returned for the reply, so that the client updates its cached pages.
+func (m *mappingTable) changed(st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*sentrypb.MappedFileChange
+	for _, mf := range m.byID {
+		if mf.key.ino != st.Ino || mf.key.dev != st.Dev {
+			continue
+		}
+		if m.byKey[mf.key] == mf {
+			delete(m.byKey, mf.key)
+		}
+		mf.key.size, mf.key.mtime = st.Size, st.MtimeNs
+		if cur := m.byKey[mf.key]; cur == nil || cur.id < mf.id {
+			m.byKey[mf.key] = mf
+		}
+		if mf.id != except {
+			out = append(out, &sentrypb.MappedFileChange{FileId: mf.id, Offset: off, Length: n, Size: st.Size})
+		}
+	}
+	return out
+}
+
 // release drops one reference per listed id.
 func (m *mappingTable) release(ids []uint64) {
 	var drop []*file
@@ -164,6 +229,9 @@ func (m *mappingTable) release(ids []uint64) {
 				delete(m.byKey, mf.key)
 			}
 			drop = append(drop, mf.f)
+			if mf.wf != nil {
+				drop = append(drop, mf.wf)
+			}
 		}
 	}
 	m.mu.Unlock()
@@ -180,6 +248,9 @@ func (m *mappingTable) releaseAll() {
 	m.mu.Unlock()
 	for _, mf := range all {
 		mf.f.decRef()
+		if mf.wf != nil {
+			mf.wf.decRef()
+		}
 	}
 }
 
@@ -214,6 +285,51 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	return nil
 }
 
+// maxPageWrite bounds one PageWrite.
+const maxPageWrite = 4 << 20
+
+// pageWrite writes back pages of a shared mapping the client dirtied (see
+// PageWrite): a positional write through the mapping's writable
+// description, tracked and reported exactly as a pwrite(2) of the same
+// call seq, so that a re-sent PageWrite is applied once by the gofer.
+func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
+	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > maxPageWrite {
+		return unix.EINVAL
+	}
+	f, err := k.maps.getWritable(pw.FileId)
+	if err != nil {
+		return err
+	}
+	defer f.decRef()
+	if _, ok := f.impl.(*goferFile); !ok {
+		return unix.EBADF
+	}
+	c := &syscallCtx{k: k, seq: seq, intr: make(chan struct{}), goferSize: -1, reply: r, pageWrite: pw.FileId}
+	defer c.unpinAll()
+	// Stores through a mapping never extend the file: only the bytes
+	// below its size are written back (Linux writes back up to i_size).
+	st, err := f.impl.stat(c)
+	if err != nil {
+		return err
+	}
+	data := pw.Data
+	if pw.Offset >= st.Size {
+		return nil
+	}
+	if end := pw.Offset + uint64(len(data)); end > st.Size {
+		data = data[:st.Size-pw.Offset]
+	}
+	n, _, err := c.writeAt(f, data, int64(pw.Offset), false)
+	if c.eff != nil {
+		k.trk.setEffects(seq, c.eff)
+	}
+	if err != nil {
+		return err
+	}
+	r.Ret = int64(n)
+	return nil
+}
+
 // openForRead opens regular gofer file d read-only, for exec.
 func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
 	if d.kind != dkGofer {
@@ -228,14 +344,20 @@ func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
 
 // openHandleForRead opens gofer handle h (which it takes over) read-only.
 func (k *clientState) openHandleForRead(h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
+	return k.openHandleMode(h, fh, d, unix.O_RDONLY)
+}
+
+// openHandleMode opens gofer handle h (which it takes over) with access
+// mode acc (O_RDONLY or O_RDWR).
+func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
 	ctx, cancel := k.vfs.rpcCtx()
-	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY})
+	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
 	if err := goferErr("open", r.GetErrno(), err); err != nil {
 		releaseHandles(k, []uint64{h})
 		return nil, nil, err
 	}
-	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, unix.O_RDONLY)
+	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, acc)
 	st, err := k.vfs.goferStat(h)
 	if err != nil {
 		f.decRef()
@@ -417,30 +539,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 // mayExec reports whether cr may execute a file with attributes st: some
 // x bit must be set (even for root), and for others the matching one.
 func mayExec(st *goferpb.Stat, cr creds) bool {
-	if st.Mode&0111 == 0 {
-		return false
-	}
-	return mayAccess(st, cr, 1)
-}
-
-// mayAccess reports whether cr may access st for mask (4 r, 2 w, 1 x).
-func mayAccess(st *goferpb.Stat, cr creds, mask uint32) bool {
-	if cr.fsuid == 0 {
-		if mask&1 != 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return st.Mode&0111 != 0
-		}
-		return true
-	}
-	var bits uint32
-	switch {
-	case st.Uid == cr.fsuid:
-		bits = (st.Mode >> 6) & 7
-	case st.Gid == cr.fsgid:
-		bits = (st.Mode >> 3) & 7
-	default:
-		bits = st.Mode & 7
-	}
-	return bits&mask == mask
+	return st.Mode&0111 != 0 && cr.permits(attrsOfStat(st), permExec)
 }
 
 // parseShebang parses a "#!interp [arg]" line as Linux's binfmt_script.
@@ -483,7 +582,7 @@ func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, str
 		return nil, "", err
 	}
 	img.FileSize = st.Size
-	img.FileId = k.maps.add(f, st)
+	img.FileId = k.maps.add(f, st, false)
 	return img, interp, nil
 }
 
@@ -625,9 +724,11 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.sig = p.sig.clone()
 	p.sig.resetForExec()
 	k.trk.markSig(p.sig)
+	k.deleteTimersLocked(p, false)
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv
+	p.env = ep.plan.Env
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
 	d.run(k)
@@ -666,7 +767,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	}
 	p.pgid, p.sid = p.pid, p.pid
 	p.creds = rootCreds(st.Uid, st.Gid)
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, k.locks)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)

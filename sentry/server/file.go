@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
 // Poll event bits.
@@ -43,7 +44,6 @@ type fileImpl interface {
 // fileBase provides defaults for fileImpl methods.
 type fileBase struct{}
 
-func (fileBase) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
 func (fileBase) write(*syscallCtx, *file, []byte, int64) (int, error) {
 	return 0, unix.EINVAL
 }
@@ -86,6 +86,10 @@ type file struct {
 	offVer uint64
 	// dir is the getdents cursor. Protected by mu.
 	dir dirCursor
+	// locks is set once the description took an OFD or flock lock: its
+	// release then drops them. Set atomically (fcntlLock, sysFlock,
+	// restore).
+	locks atomic.Pointer[lockTable]
 }
 
 func newFile(impl fileImpl, d *dentry, flags uint32) *file {
@@ -127,6 +131,9 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) decRef() {
 	if f.refs.Add(-1) == 0 {
+		if lt := f.locks.Load(); lt != nil {
+			lt.fileReleased(f)
+		}
 		f.impl.release()
 		f.trk.Load().markFile(f)
 	}
@@ -250,8 +257,8 @@ func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
 	return f.c.vfs.statDentry(c, f.d)
 }
 
-// procFile is a synthesized read-only /proc file whose content was taken
-// at open.
+// procFile is a synthesized /proc file whose content was taken at open
+// (when opened for reading); writes go to procfs.Write.
 type procFile struct {
 	fileBase
 	d    *dentry
@@ -269,7 +276,12 @@ func (f *procFile) read(_ *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	return append([]byte(nil), f.data[off:end]...), nil
 }
 
-func (f *procFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.EACCES }
+func (f *procFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+	if err := procfs.Write(procSource{c.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
 
 func (f *procFile) stat(*syscallCtx) (*goferpb.Stat, error) {
 	st := f.d.synthStat()

@@ -58,6 +58,16 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		return 0, unix.EINVAL
 	}
 	written := 0
+	var mode uint32
+	defer func() {
+		if written > 0 && mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+			var d *dentry
+			if f != nil {
+				d = f.d
+			}
+			c.killPriv(d, g.handle, mode)
+		}
+	}()
 	for part := uint32(0); written < len(b); part++ {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
 		ctx, cancel := g.v.rpcCtx()
@@ -69,6 +79,8 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			c.goferSize = int64(r.Stat.Size)
+			mode = r.Stat.Mode
+			c.goferStat = r.Stat
 		}
 		if err := goferErr("write", r.GetErrno(), err); err != nil {
 			if written > 0 {

@@ -25,7 +25,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 		tb.Fatal(err)
 	}
 	p.pgid, p.sid = 1, 1
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, nil)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: 022}
 	p.sig = &sigHandlers{}
 	k.init = p
@@ -93,6 +93,9 @@ func FuzzSyscall(f *testing.F) {
 	seed(unix.SYS_IOCTL, nil, 3, fionread, fuzzAddr)
 	seed(unix.SYS_RENAMEAT2, append(p("/tmp/a"), p("/tmp/b")...), atFDCWD64, fuzzAddr, atFDCWD64, fuzzAddr+7, 1)
 	seed(unix.SYS_MMAP, nil, 0, 4096, 1, 2, 3, 0)
+	seed(unix.SYS_TIMER_CREATE, sigevent(sigevSignal|sigevThreadID, 10, 1, 0), unix.CLOCK_MONOTONIC, fuzzAddr, fuzzAddr+64)
+	seed(unix.SYS_TIMER_SETTIME, timerSpec(time.Millisecond, time.Millisecond, false), 0, 1, fuzzAddr, fuzzAddr)
+	seed(unix.SYS_SETITIMER, timerSpec(0, time.Millisecond, true), unix.ITIMER_REAL, fuzzAddr, fuzzAddr)
 	seed(unix.SYS_EXIT_GROUP, nil, 1)
 	seed(9999, nil)
 	root := newRoot(f)

@@ -18,7 +18,7 @@ import (
 )
 
 // GoferConn is the server's connection to the gofer, made to survive a
-// gofer restart (DESIGN.md section 6, guarantee 3: kill -9 of the gofer and
+// gofer restart (guarantee 3 in docs/ARCHITECTURE.md: kill -9 of the gofer and
 // restart; no acknowledged write lost). It is a grpc.ClientConnInterface
 // over the real connection, so goferpb.NewGoferClient(GoferConn) serves
 // the server unchanged; it works on the messages through protoreflect, so

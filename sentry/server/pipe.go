@@ -17,16 +17,24 @@ const (
 
 var pipeIno atomic.Uint64
 
-// pipe is an in-memory pipe shared by its read and write ends.
+// pipe is an in-memory pipe shared by its read and write ends: made by
+// pipe(2), or by the opens of a FIFO (fifo.go).
 type pipe struct {
 	ino uint64 // immutable
+	// fifo is the FIFO's dentry and fifos the table that holds the pipe
+	// while it is open; both nil for pipe(2). Immutable.
+	fifo  *dentry
+	fifos *fifoTable
 
 	// mu protects the fields below. It nests inside clientState.mu.
 	mu sync.Mutex
 	// buf holds unread data, at most pipeCapacity bytes.
 	buf []byte
-	// readers and writers count open read and write descriptions.
+	// readers and writers count open read and write descriptions;
+	// ropens and wopens count the opens of each end ever made (a FIFO
+	// open waiting for its partner wakes when they change).
 	readers, writers int
+	ropens, wopens   uint64
 	// changed is notified when data, space, or the end counts change.
 	changed notifier
 
@@ -44,18 +52,32 @@ type pipe struct {
 	trk *stateTracker
 }
 
-// pipeEnd is one end of a pipe, backing one open file description.
+// pipeEnd is one end of a pipe, backing one open file description: it
+// reads, writes, or (a FIFO opened O_RDWR) both. Immutable.
 type pipeEnd struct {
-	fileBase
-	p       *pipe
-	isWrite bool
+	p             *pipe
+	reads, writes bool
 }
 
 func newPipe(trk *stateTracker) (r, w *file) {
-	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, trk: trk}
-	r = newFile(&pipeEnd{p: p}, nil, unix.O_RDONLY)
-	w = newFile(&pipeEnd{p: p, isWrite: true}, nil, unix.O_WRONLY)
+	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, ropens: 1, wopens: 1, trk: trk}
+	r = newFile(&pipeEnd{p: p, reads: true}, nil, unix.O_RDONLY)
+	w = newFile(&pipeEnd{p: p, writes: true}, nil, unix.O_WRONLY)
 	return r, w
+}
+
+// addEndLocked counts a new open description of e's kind. Precondition:
+// e.p.mu is held.
+func (e *pipeEnd) addEndLocked() {
+	if e.reads {
+		e.p.readers++
+		e.p.ropens++
+	}
+	if e.writes {
+		e.p.writers++
+		e.p.wopens++
+	}
+	e.p.changed.notify()
 }
 
 // reopen returns another description of the same end (open of
@@ -63,13 +85,9 @@ func newPipe(trk *stateTracker) (r, w *file) {
 func (e *pipeEnd) reopen() fileImpl {
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
-	if e.isWrite {
-		e.p.writers++
-	} else {
-		e.p.readers++
-	}
-	e.p.changed.notify()
-	return &pipeEnd{p: e.p, isWrite: e.isWrite}
+	ne := &pipeEnd{p: e.p, reads: e.reads, writes: e.writes}
+	ne.addEndLocked()
+	return ne
 }
 
 // recordRead and recordWrite note pipe I/O of call c, committed with its
@@ -107,9 +125,10 @@ func (e *pipeEnd) stream() bool { return true }
 
 func (e *pipeEnd) release() {
 	e.p.mu.Lock()
-	if e.isWrite {
+	if e.writes {
 		e.p.writers--
-	} else {
+	}
+	if e.reads {
 		e.p.readers--
 		if e.p.readers == 0 {
 			// Nobody can read what is left; Linux frees it too. The
@@ -121,9 +140,15 @@ func (e *pipeEnd) release() {
 	e.p.changed.notify()
 	e.p.mu.Unlock()
 	e.p.trk.markPipe(e.p)
+	if e.p.fifos != nil {
+		e.p.fifos.dropIfUnused(e.p)
+	}
 }
 
-func (e *pipeEnd) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (e *pipeEnd) stat(c *syscallCtx) (*goferpb.Stat, error) {
+	if e.p.fifo != nil && c != nil {
+		return c.k.vfs.statDentry(c, e.p.fifo)
+	}
 	now := time.Now().UnixNano()
 	e.p.mu.Lock()
 	n := len(e.p.buf)
@@ -140,7 +165,7 @@ func (e *pipeEnd) available() int {
 }
 
 func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
-	if e.isWrite {
+	if !e.reads {
 		return nil, unix.EBADF
 	}
 	if n == 0 {
@@ -183,7 +208,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 // may be split and block until all is written. With no readers it fails
 // with EPIPE and the caller gets SIGPIPE.
 func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
-	if !e.isWrite {
+	if !e.writes {
 		return 0, unix.EBADF
 	}
 	if len(b) == 0 {
@@ -245,17 +270,19 @@ func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ev uint32
-	if e.isWrite {
+	if e.writes {
 		if p.readers == 0 {
 			ev |= pollErr
 		} else if pipeCapacity-len(p.buf) >= pipeBuf {
 			ev |= pollOut | pollWrNorm
 		}
-	} else {
+	}
+	if e.reads {
 		if len(p.buf) > 0 {
 			ev |= pollIn | pollRdNorm
 		}
-		if p.writers == 0 {
+		// A FIFO that never had a writer does not hang up (Linux).
+		if p.writers == 0 && p.wopens > 0 {
 			ev |= pollHup
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,9 +317,102 @@ func TestMmapPlan(t *testing.T) {
 	e.fails(unix.EINVAL, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, fd, 1)
 	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0)
 	e.fails(unix.EBADF, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, 77, 0)
+	// The fd is looked up first: a bad fd with a zero length is EBADF (LTP mmap08).
+	e.fails(unix.EBADF, 1, unix.SYS_MMAP, 0, 0, unix.PROT_WRITE, unix.MAP_SHARED, 0xffffffff, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_MMAP, 0, 0, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0)
 	rw := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/w"), unix.O_RDWR|unix.O_CREAT, 0644))
-	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, rw, 0)
+	if w := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, rw, 0); w.Errno != 0 || !w.GetMmap().GetWritable() {
+		t.Fatalf("shared writable mmap: %v", w)
+	}
 	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{r.GetMmap().FileId}}}})
+	// /dev/zero maps anonymous memory.
+	zero := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDWR, 0))
+	if z := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zero, 0).GetMmap(); !z.GetAnonymous() || z.GetFileId() != 0 {
+		t.Errorf("mmap of /dev/zero: %v, want an anonymous plan", z)
+	}
+	zeroRO := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDONLY, 0))
+	e.fails(unix.EACCES, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zeroRO, 0)
+	null := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDWR, 0))
+	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, null, 0)
+}
+
+// TestPageWrite: a shared writable mapping's pages are written back with
+// PageWrite as a pwrite would be (a WriteState naming the mapping,
+// clipped to the file's size), and calls that change a mapped file tell
+// the client which mapping and range in Reply.mapped.
+func TestPageWrite(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/pw"), unix.O_RDWR|unix.O_CREAT, 0644))
+	e.ok(1, unix.SYS_FTRUNCATE, fd, 8192)
+	plan := e.sys(1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, fd, 0).GetMmap()
+	if plan == nil || !plan.Writable || plan.FileSize != 8192 {
+		t.Fatalf("mmap plan %v", plan)
+	}
+	id := plan.FileId
+	pageWrite := func(id, off uint64, data string) *sentrypb.Reply {
+		return e.call(&sentrypb.Call{Op: &sentrypb.Call_PageWrite{PageWrite: &sentrypb.PageWrite{FileId: id, Offset: off, Data: []byte(data)}}})
+	}
+	r := pageWrite(id, 4096, "stored")
+	if r.Errno != 0 || r.Ret != 6 {
+		t.Fatalf("PageWrite: %v", r)
+	}
+	var ws *sentrypb.WriteState
+	for _, rec := range r.State {
+		if w := rec.GetWrite(); w != nil {
+			ws = w
+		}
+	}
+	if ws == nil || ws.MappedFile != id || ws.Offset != 4096 || ws.Length != 6 || ws.Seq != r.Seq {
+		t.Errorf("PageWrite's WriteState %v, want mapped_file %d at 4096, 6 bytes", ws, id)
+	}
+	if len(r.Mapped) != 0 {
+		t.Errorf("PageWrite told its own mapping of the change: %v", r.Mapped)
+	}
+	buf := m.zeros(8)
+	e.ok(1, unix.SYS_PREAD64, fd, buf, 6, 4096)
+	if got := string(m.bytes(buf, 6)); got != "stored" {
+		t.Errorf("pread after PageWrite: %q", got)
+	}
+	// Stores beyond the end of the file are not written back.
+	if r := pageWrite(id, 8190, "abcd"); r.Errno != 0 || r.Ret != 2 {
+		t.Errorf("PageWrite across the end: %v, want 2 bytes", r)
+	}
+	if r := pageWrite(id, 9000, "x"); r.Errno != 0 || r.Ret != 0 {
+		t.Errorf("PageWrite beyond the end: %v, want 0 bytes", r)
+	}
+
+	// A pwrite and a truncate of the mapped file name the mapping.
+	r = e.sys(1, unix.SYS_PWRITE64, fd, m.alloc([]byte("hello")), 5, 100)
+	if r.Errno != 0 || len(r.Mapped) != 1 || r.Mapped[0].FileId != id || r.Mapped[0].Offset != 100 || r.Mapped[0].Length != 5 || r.Mapped[0].Size != 8192 {
+		t.Errorf("pwrite of a mapped file: mapped %v", r.Mapped)
+	}
+	r = e.sys(1, unix.SYS_FTRUNCATE, fd, 100)
+	if r.Errno != 0 || len(r.Mapped) != 1 || r.Mapped[0].Size != 100 || r.Mapped[0].Length != 0 {
+		t.Errorf("ftruncate of a mapped file: mapped %v", r.Mapped)
+	}
+	// The mapping follows the file: mapping it again shares the id.
+	if again := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_SHARED, fd, 0).GetMmap(); again.GetFileId() != id || again.GetFileSize() != 100 {
+		t.Errorf("mmap after changes: %v, want id %d size 100", again, id)
+	}
+	// A file nobody maps: no change reported.
+	other := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/other"), unix.O_RDWR|unix.O_CREAT, 0644))
+	if r := e.sys(1, unix.SYS_WRITE, other, m.alloc([]byte("x")), 1); len(r.Mapped) != 0 {
+		t.Errorf("write of an unmapped file: mapped %v", r.Mapped)
+	}
+
+	// Only a shared mapping of a writable fd may be written back.
+	ro := uint64(e.ok(1, unix.SYS_OPEN, m.str("/bin/busybox"), unix.O_RDONLY, 0))
+	roID := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_SHARED, ro, 0).GetMmap().GetFileId()
+	if r := pageWrite(roID, 0, "x"); r.Errno != int32(unix.EACCES) {
+		t.Errorf("PageWrite of a read-only mapping: %v, want EACCES", r)
+	}
+	if r := pageWrite(9999, 0, "x"); r.Errno != int32(unix.EBADF) {
+		t.Errorf("PageWrite of an unknown id: %v, want EBADF", r)
+	}
+	if r := pageWrite(id, 0, strings.Repeat("x", maxPageWrite+1)); r.Errno != int32(unix.EINVAL) {
+		t.Errorf("oversized PageWrite: errno %v, want EINVAL", unix.Errno(r.Errno))
+	}
 }
 
 func TestPoll(t *testing.T) {

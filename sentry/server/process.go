@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync/atomic"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"golang.org/x/sys/unix"
 )
@@ -11,14 +13,17 @@ const (
 	maxThreads = 4096
 )
 
-// creds are a process's credentials.
+// creds are a process's credentials (see perm.go for what they permit).
 type creds struct {
 	ruid, euid, suid, fsuid uint32
 	rgid, egid, sgid, fsgid uint32
+	// groups are the supplementary groups. setgroups replaces the slice;
+	// it is never changed in place, so copies of creds may share it.
+	groups []uint32
 }
 
 func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid}
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil}
 }
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
@@ -53,6 +58,9 @@ type thread struct {
 	exitStatus int32
 	// dead is closed when killed is set, waking the thread's blocked call.
 	dead chan struct{}
+	// sleeping says the thread's call is blocked in syscallCtx.block
+	// (/proc shows it as S). Atomic; set by the call's goroutine.
+	sleeping atomic.Bool
 }
 
 // process is a thread group. Fields are protected by clientState.mu.
@@ -84,8 +92,13 @@ type process struct {
 	// comm is the process name; exe the path of its executable.
 	comm string
 	exe  *dentry
-	// argv is the command line of the last exec (for /proc/<pid>/cmdline).
-	argv []string
+	// argv and env are the command line and environment of the last exec
+	// (for /proc/<pid>/cmdline and environ).
+	argv, env []string
+	// timers are the process's ITIMER_REAL (id itimerRealID) and POSIX
+	// timers (timers.go); nextTimerID is the next timer_create id.
+	timers      map[int32]*appTimer
+	nextTimerID int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -208,6 +221,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	p.exiting = true
 	p.exitStatus = status
 	k.trk.markProc(p)
+	k.deleteTimersLocked(p, true)
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status

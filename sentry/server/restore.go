@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -20,10 +21,12 @@ type restoreSet struct {
 	fss     map[uint64]*sentrypb.FsState
 	sigs    map[uint64]*sentrypb.SigHandState
 	pipes   map[uint64]*sentrypb.PipeState
+	locks   []*sentrypb.LockState
 	maps    []*sentrypb.MappedFileState
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
+	timers  []*sentrypb.TimerState
 	maxID   uint64
 }
 
@@ -104,6 +107,22 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.writes = append(s.writes, v.Write)
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
+		case *sentrypb.StateRecord_Timer:
+			if !validTimerState(v.Timer) {
+				return nil, bad(rec, "bad timer")
+			}
+			s.timers = append(s.timers, v.Timer)
+		case *sentrypb.StateRecord_Lock:
+			l := v.Lock
+			if l == nil {
+				return nil, bad(rec, "bad lock")
+			}
+			for _, hl := range l.Locks {
+				if hl == nil || (hl.FdTable == 0) == (hl.File == 0) || hl.Start >= hl.End {
+					return nil, bad(rec, "bad held lock")
+				}
+			}
+			s.locks = append(s.locks, l)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -143,6 +162,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	rc, err := k.restoreProcsLocked(s)
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
+	}
+	var timers []restoredTimer
+	if err == nil {
+		timers = k.restoreTimersLocked(s.timers)
 	}
 	k.mu.Unlock()
 	if err != nil {
@@ -240,6 +263,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			}
 		}
 	}
+	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
 	k.mu.Unlock()
 	for _, f := range drop {
@@ -288,9 +312,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	k.trk.mu.Unlock()
+	// Timers last: an expiration from now on is reported normally.
+	armRestoredTimers(timers)
 
 	k.log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
-		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "lost", lost)
+		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
 	r.Ret = int64(lost)
 	return nil
 }
@@ -335,7 +361,10 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
-		p.comm, p.argv = ps.Comm, ps.Argv
+		if n := len(ps.Groups); n > 0 && n <= maxGroups {
+			p.creds.groups = slices.Clone(ps.Groups)
+		}
+		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
 			if k.init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
@@ -356,13 +385,13 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = &fdTable{id: ps.FdTable, trk: k.trk}
+				tab = &fdTable{id: ps.FdTable, trk: k.trk, locks: k.locks}
 				tabs[ps.FdTable] = tab
 			}
 			tab.refs++
 			p.fds = tab
 		} else {
-			p.fds = newFDTable(k.trk)
+			p.fds = newFDTable(k.trk, k.locks)
 		}
 		if p.fs = fss[ps.Fs]; p.fs == nil {
 			p.fs = &fsContext{umask: 022, cwd: k.vfs.root}
@@ -442,7 +471,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 				if ps.Read > ps.Written {
@@ -454,15 +483,13 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			}
 			pipes[fs.Pipe] = p
 		}
-		isWrite := fs.Kind == sentrypb.FileState_PIPE_WRITE
+		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
+			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
+		d := k.restoreFifo(rc, p, fs.Path)
 		p.mu.Lock()
-		if isWrite {
-			p.writers++
-		} else {
-			p.readers++
-		}
+		e.addEndLocked()
 		p.mu.Unlock()
-		return newFile(&pipeEnd{p: p, isWrite: isWrite}, nil, fs.Flags), nil
+		return newFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
@@ -591,10 +618,15 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
 }
 
-// restoreMapped reopens a mapped file read-only.
+// restoreMapped reopens a mapped file: read-only, or read-write when the
+// client maps it shared and writable (PageWrite writes through it).
 func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
+	acc := uint32(unix.O_RDONLY)
+	if m.Writable {
+		acc = unix.O_RDWR
+	}
 	if h, st, err := k.reopenHandle(m.FileHandle); err == nil {
-		return k.openHandleForRead(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle))
+		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -603,7 +635,14 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openForRead(d)
+	if d.kind != dkGofer {
+		return nil, nil, unix.EACCES
+	}
+	h, _, fh, err := k.vfs.freshHandle(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k.openHandleMode(h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored

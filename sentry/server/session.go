@@ -71,6 +71,10 @@ func (k *clientState) serve(sess *session) error {
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			k.setSender(nil)
 			return nil
+		case *sentrypb.ClientMessage_ProcAnswer:
+			if m.ProcAnswer != nil {
+				k.procAnswer(m.ProcAnswer)
+			}
 		case *sentrypb.ClientMessage_Hello:
 			k.log.Warn("ignoring a second Hello")
 		}

@@ -192,3 +192,44 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 	d.run(k)
 	return nil
 }
+
+// killFromOutside sends a signal from outside the application (the OCI
+// runtime's kill, do's forwarded terminal signals): to the first process,
+// or with all to every live process. With asContainer the first process
+// is treated as Linux treats the init of a PID namespace signalled from
+// an ancestor namespace: it gets only signals it has a handler for, and
+// SIGKILL. The sender is the host (si_pid 0, si_code SI_USER).
+func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
+	if m == nil || m.Signo < 0 || m.Signo > numSignals {
+		return unix.EINVAL
+	}
+	sig := int(m.Signo)
+	var d deferred
+	k.mu.Lock()
+	var targets []*process
+	if m.All {
+		for _, p := range k.procs {
+			if !p.exiting {
+				targets = append(targets, p)
+			}
+		}
+	} else if k.init != nil && !k.init.exiting {
+		targets = append(targets, k.init)
+	}
+	if len(targets) == 0 {
+		k.mu.Unlock()
+		return unix.ESRCH
+	}
+	if sig != 0 {
+		info := siginfoKill(sig, siUser, 0, 0)
+		for _, p := range targets {
+			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.sig.act[sig].handler == sigDfl {
+				continue
+			}
+			k.signalProcessLocked(p, nil, sig, info, &d)
+		}
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return nil
+}

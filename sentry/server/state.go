@@ -46,6 +46,9 @@ type stateTracker struct {
 	sigs    map[*sigHandlers]struct{}
 	pipes   map[*pipe]struct{}
 	maps    map[uint64]struct{}
+	timers  map[*appTimer]struct{}
+	// locks are the inode numbers whose locks changed.
+	locks   map[uint64]struct{}
 	deleted map[string]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
@@ -69,6 +72,8 @@ func (t *stateTracker) reset() {
 	t.sigs = make(map[*sigHandlers]struct{})
 	t.pipes = make(map[*pipe]struct{})
 	t.maps = make(map[uint64]struct{})
+	t.timers = make(map[*appTimer]struct{})
+	t.locks = make(map[uint64]struct{})
 	t.deleted = make(map[string]struct{})
 	t.ids = false
 }
@@ -157,6 +162,24 @@ func (t *stateTracker) markMap(id uint64) {
 	t.mu.Unlock()
 }
 
+func (t *stateTracker) markTimer(tm *appTimer) {
+	if t == nil || tm == nil {
+		return
+	}
+	t.mu.Lock()
+	t.timers[tm] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *stateTracker) markLocks(ino uint64) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.locks[ino] = struct{}{}
+	t.mu.Unlock()
+}
+
 func (t *stateTracker) markIDs() {
 	if t == nil {
 		return
@@ -206,6 +229,8 @@ type goferWrite struct {
 	f   *file
 	off int64
 	n   uint64
+	// mapped is the mapped file id of a PageWrite (0 for a system call).
+	mapped uint64
 }
 
 func (c *syscallCtx) effects() *callEffects {
@@ -301,12 +326,14 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		delete(t.effects, replySeq)
 	}
 	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
-		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.deleted) == 0 && !t.ids
+		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 &&
+		len(t.locks) == 0 && len(t.deleted) == 0 && !t.ids
 	if empty && eff == nil {
 		t.mu.Unlock()
 		return nil
 	}
-	procs, threads, slots, files, fss, sigs, pipes, maps, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.deleted
+	procs, threads, slots, files, fss, sigs, pipes, maps, timers, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.timers, t.deleted
+	locks := t.locks
 	idsDirty := t.ids
 	t.reset()
 	t.mu.Unlock()
@@ -345,7 +372,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n}}})
+				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped}}})
 			k.dur.markSent(w.f, replySeq)
 		}
 	}
@@ -410,6 +437,12 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	for id := range maps {
 		recs = append(recs, k.maps.record(k, id))
 	}
+	for tm := range timers {
+		recs = append(recs, k.timerRecordLocked(tm))
+	}
+	for ino := range locks {
+		recs = append(recs, k.lockRecordLocked(ino))
+	}
 	// Building may have assigned ids.
 	t.mu.Lock()
 	idsDirty = idsDirty || t.ids
@@ -449,7 +482,8 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
 		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
-		Comm: p.comm, Argv: p.argv, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
+		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
+		Groups: p.creds.groups,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid
@@ -526,8 +560,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	case *lostFile:
 		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.fh, impl.path
 	case *pipeEnd:
+		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
+		// flags.
 		st.Kind = sentrypb.FileState_PIPE_READ
-		if impl.isWrite {
+		if !impl.reads {
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
 		impl.p.mu.Lock()

@@ -78,7 +78,7 @@ func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
 	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.fd) + 1, Dev: stdioDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
 	if s.tty {
-		st.Rdev = 136<<8 | 0 // /dev/pts/0
+		st.Rdev = 136 << 8 // /dev/pts/0: major 136, minor 0
 	}
 	return st, nil
 }

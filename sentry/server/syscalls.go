@@ -25,6 +25,7 @@ func init() {
 		unix.SYS_DUP2:       sysDup2,
 		unix.SYS_DUP3:       sysDup3,
 		unix.SYS_FCNTL:      sysFcntl,
+		unix.SYS_FLOCK:      sysFlock,
 		unix.SYS_PIPE:       sysPipe2,
 		unix.SYS_PIPE2:      sysPipe2,
 		unix.SYS_IOCTL:      sysIoctl,
@@ -39,6 +40,15 @@ func init() {
 		unix.SYS_PPOLL:      sysPoll,
 		unix.SYS_SELECT:     sysSelect,
 		unix.SYS_PSELECT6:   sysSelect,
+
+		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
+		unix.SYS_EVENTFD:       sysEventfd,
+		unix.SYS_EVENTFD2:      sysEventfd,
+		unix.SYS_EPOLL_CREATE:  sysEpollCreate,
+		unix.SYS_EPOLL_CREATE1: sysEpollCreate,
+		unix.SYS_EPOLL_CTL:     sysEpollCtl,
+		unix.SYS_EPOLL_WAIT:    sysEpollWait,
+		unix.SYS_EPOLL_PWAIT:   sysEpollWait,
 
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,
@@ -82,6 +92,25 @@ func init() {
 		unix.SYS_UTIMENSAT:  sysUtimensat,
 		unix.SYS_STATFS:     sysStatfs,
 		unix.SYS_FSTATFS:    sysStatfs,
+		unix.SYS_UTIME:      sysUtime,
+		unix.SYS_UTIMES:     sysUtime,
+		unix.SYS_FUTIMESAT:  sysUtime,
+		unix.SYS_MKNOD:      sysMknod,
+		unix.SYS_MKNODAT:    sysMknod,
+
+		// Extended attributes (syscalls_xattr.go).
+		unix.SYS_GETXATTR:     sysGetxattr,
+		unix.SYS_LGETXATTR:    sysGetxattr,
+		unix.SYS_FGETXATTR:    sysGetxattr,
+		unix.SYS_SETXATTR:     sysSetxattr,
+		unix.SYS_LSETXATTR:    sysSetxattr,
+		unix.SYS_FSETXATTR:    sysSetxattr,
+		unix.SYS_LISTXATTR:    sysListxattr,
+		unix.SYS_LLISTXATTR:   sysListxattr,
+		unix.SYS_FLISTXATTR:   sysListxattr,
+		unix.SYS_REMOVEXATTR:  sysRemovexattr,
+		unix.SYS_LREMOVEXATTR: sysRemovexattr,
+		unix.SYS_FREMOVEXATTR: sysRemovexattr,
 
 		// Processes.
 		unix.SYS_CLONE:           sysClone,
@@ -123,5 +152,15 @@ func init() {
 		unix.SYS_SETFSGID:        sysSetfsuid,
 		unix.SYS_GETGROUPS:       sysGetgroups,
 		unix.SYS_SETGROUPS:       sysSetgroups,
+
+		// Timers (timers.go).
+		unix.SYS_ALARM:            sysAlarm,
+		unix.SYS_SETITIMER:        sysSetitimer,
+		unix.SYS_GETITIMER:        sysGetitimer,
+		unix.SYS_TIMER_CREATE:     sysTimerCreate,
+		unix.SYS_TIMER_SETTIME:    sysTimerSettime,
+		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
+		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
+		unix.SYS_TIMER_DELETE:     sysTimerDelete,
 	}
 }

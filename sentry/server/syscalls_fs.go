@@ -208,11 +208,12 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 		return nil, err
 	}
 	cr := c.creds()
+	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: mode & 07777 &^ c.umask(), Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(part),
+		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part),
 	})
 	if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
@@ -222,22 +223,6 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	}
 	d := v.insertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
 	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
-}
-
-// mayWriteDir checks write and search permission on dir for non-root.
-func (c *syscallCtx) mayWriteDir(dir *dentry) error {
-	cr := c.creds()
-	if cr.fsuid == 0 {
-		return nil
-	}
-	st, err := c.k.vfs.statDentry(c, dir)
-	if err != nil {
-		return err
-	}
-	if !mayAccess(st, cr, 3) {
-		return unix.EACCES
-	}
-	return nil
 }
 
 // openDentry opens d as a new file description.
@@ -266,15 +251,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
-	case dkProcFile:
-		if wantWrite {
-			return nil, unix.EACCES
-		}
-		data, err := v.procFileData(d)
-		if err != nil {
-			return nil, err
-		}
-		return newFile(&procFile{d: d, data: data}, d, kept), nil
+	case dkProcFile, dkProcFdInfo:
+		return v.openProcFile(d, flags, kept)
 	case dkProcFd:
 		of, err := v.procFDFile(d.pid, d.fd)
 		if err != nil {
@@ -293,22 +271,18 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		}
 		return nil, unix.ENXIO
 	}
-	cr := c.creds()
-	if cr.fsuid != 0 {
-		st, err := v.statDentry(c, d)
-		if err != nil {
-			return nil, err
-		}
-		var mask uint32
-		if acc != unix.O_WRONLY {
-			mask |= 4
-		}
-		if wantWrite || flags&unix.O_TRUNC != 0 {
-			mask |= 2
-		}
-		if !mayAccess(st, cr, mask) {
-			return nil, unix.EACCES
-		}
+	var mask uint32
+	if acc != unix.O_WRONLY {
+		mask |= permRead
+	}
+	if wantWrite || flags&unix.O_TRUNC != 0 {
+		mask |= permWrite
+	}
+	if err := c.mayAccessDentry(d, mask); err != nil {
+		return nil, err
+	}
+	if d.mode&unix.S_IFMT == unix.S_IFIFO {
+		return c.openFifo(d, flags)
 	}
 	if d.isDir() {
 		h, _, fh, err := v.freshHandle(d)
@@ -320,7 +294,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if !d.isRegular() {
 		return nil, unix.ENXIO
 	}
-	h, _, fh, err := v.freshHandle(d)
+	h, fh, err := v.handleForOpen(d)
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +305,30 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
+	if flags&unix.O_TRUNC != 0 {
+		c.killPriv(d, h, v.attrsOf(d).mode)
+		c.noteMappedResize(d, h)
+	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
+}
+
+// noteMappedResize tells the client, in this call's reply, the new size
+// of gofer file d (through handle h, 0: d's own) if the client maps it.
+func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
+	if c.reply == nil || d == nil || d.kind != dkGofer || !c.k.maps.holds(d.ino) {
+		return
+	}
+	if h == 0 {
+		var err error
+		if h, err = c.handleOf(d); err != nil {
+			return
+		}
+	}
+	st, err := c.k.vfs.goferStat(h)
+	if err != nil {
+		return
+	}
+	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -555,9 +552,11 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	}
 	cr := c.creds()
 	if flags&atEaccess == 0 {
+		// access(2) checks with the real ids (and so with the
+		// capabilities of the real uid).
 		cr.fsuid, cr.fsgid = cr.ruid, cr.rgid
 	}
-	if !mayAccess(st, cr, mode) {
+	if !cr.permits(attrsOfStat(st), mode) {
 		return 0, unix.EACCES
 	}
 	return 0, nil
@@ -625,9 +624,10 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 		return 0, err
 	}
 	cr := c.creds()
+	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: mode & 07777 &^ c.umask(), Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
+	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(0)})
 	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -666,9 +666,10 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	cr := c.creds()
+	uid, gid, _ := cr.newFileOwner(v.attrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
+	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.origin(0)})
 	if err := goferErr("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -720,6 +721,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	if trailing {
 		return 0, unix.ENOENT
+	}
+	if a, err := c.targetAttrs(od, nil); err != nil {
+		return 0, err
+	} else if !c.creds().mayHardlink(a) {
+		return 0, unix.EPERM
 	}
 	v := c.k.vfs
 	oh, err := c.handleOf(od)
@@ -809,7 +815,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if d == v.root {
 		return 0, unix.EBUSY
 	}
-	if err := c.mayWriteDir(dir); err != nil {
+	if err := c.mayRemove(dir, d); err != nil {
 		return 0, err
 	}
 	return c.goferUnlink(dir, name, flags)
@@ -900,11 +906,10 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if odir.kind != dkGofer || ndir.kind != dkGofer || (src != nil && src.kind != dkGofer) {
 		return 0, unix.EXDEV
 	}
-	if err := c.mayWriteDir(odir); err != nil {
-		return 0, err
-	}
-	if err := c.mayWriteDir(ndir); err != nil {
-		return 0, err
+	if src != nil {
+		if err := c.mayRename(odir, src, ndir, nname, flags); err != nil {
+			return 0, err
+		}
 	}
 	oh, err := c.handleOf(odir)
 	if err != nil {
@@ -951,14 +956,8 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if !d.isDir() {
 		return 0, unix.ENOTDIR
 	}
-	if cr := c.creds(); cr.fsuid != 0 {
-		st, err := c.k.vfs.statDentry(c, d)
-		if err != nil {
-			return 0, err
-		}
-		if !mayAccess(st, cr, 1) {
-			return 0, unix.EACCES
-		}
+	if err := c.mayAccessDentry(d, permExec); err != nil {
+		return 0, err
 	}
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
@@ -996,7 +995,8 @@ func sysUmask(c *syscallCtx) (int64, error) {
 
 // ---- attributes ----
 
-// setStat applies a SetStat to d (or f).
+// setStat applies a SetStat to d (or f) and records the attributes it
+// left.
 func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) error {
 	v := c.k.vfs
 	var h uint64
@@ -1008,8 +1008,8 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 			if f.d == nil {
 				return unix.EPERM
 			}
-			d = f.d
 		}
+		d = f.d
 	case f != nil:
 		d = f.d
 	}
@@ -1026,7 +1026,73 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
-	return goferErr("setstat", r.GetErrno(), err)
+	if err := goferErr("setstat", r.GetErrno(), err); err != nil {
+		return err
+	}
+	v.noteAttrs(d, r.Stat)
+	return nil
+}
+
+// killPrivPart is the Origin part of the SetStat that clears set-id bits
+// after a write or truncate (write RPCs number their parts from 0).
+const killPrivPart = 1 << 30
+
+// killPriv clears the set-id bits of gofer file d (through handle h, or
+// d's own when h is 0), whose mode was mode, after the caller wrote or
+// truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
+// The gofer runs with CAP_FSETID, so the host kernel does not do it. A
+// failure is logged, not returned: the data change already happened.
+func (c *syscallCtx) killPriv(d *dentry, h uint64, mode uint32) {
+	if c == nil || c.t == nil {
+		return
+	}
+	cr := c.creds()
+	nm, changed := cr.killPrivMode(mode)
+	if !changed {
+		return
+	}
+	v := c.k.vfs
+	if h == 0 {
+		var err error
+		if h, err = c.handleOf(d); err != nil {
+			return
+		}
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.origin(killPrivPart)})
+	if err := goferErr("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
+		c.k.log.Debug("clearing set-id bits failed", "err", err)
+		return
+	}
+	v.noteAttrs(d, r.Stat)
+}
+
+// fileArg returns the file of fd argument i for a call that needs an
+// open file, not an O_PATH one (EBADF, as Linux's fdget).
+func (c *syscallCtx) fileArg(i int) (*file, error) {
+	f, err := c.getFile(c.argInt(i))
+	if err != nil {
+		return nil, err
+	}
+	if f.isPath() {
+		f.decRef()
+		return nil, unix.EBADF
+	}
+	return f, nil
+}
+
+// targetAttrs returns the current attributes of d (or f) for a
+// permission decision.
+func (c *syscallCtx) targetAttrs(d *dentry, f *file) (fileAttrs, error) {
+	if d == nil && f == nil {
+		return fileAttrs{}, unix.ENOENT
+	}
+	st, err := c.statOf(d, f)
+	if err != nil {
+		return fileAttrs{}, err
+	}
+	return attrsOfStat(st), nil
 }
 
 func sysTruncate(c *syscallCtx) (int64, error) {
@@ -1036,7 +1102,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	}
 	req := &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: uint64(length)}
 	if c.sysno == unix.SYS_FTRUNCATE {
-		f, err := c.getFile(c.argInt(0))
+		f, err := c.fileArg(0)
 		if err != nil {
 			return 0, err
 		}
@@ -1044,7 +1110,14 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
-		return 0, c.setStat(nil, f, req)
+		if err := c.setStat(nil, f, req); err != nil {
+			return 0, err
+		}
+		if h, ok := handleOfFile(f); ok && f.d != nil {
+			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
+			c.noteMappedResize(f.d, h)
+		}
+		return 0, nil
 	}
 	p, err := c.pathArg(0)
 	if err != nil {
@@ -1057,10 +1130,18 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if d.isDir() {
 		return 0, unix.EISDIR
 	}
+	if err := c.mayAccessDentry(d, permWrite); err != nil {
+		return 0, err
+	}
 	if !d.isRegular() {
 		return 0, unix.EINVAL
 	}
-	return 0, c.setStat(d, nil, req)
+	if err := c.setStat(d, nil, req); err != nil {
+		return 0, err
+	}
+	c.killPriv(d, 0, c.k.vfs.attrsOf(d).mode)
+	c.noteMappedResize(d, 0)
+	return 0, nil
 }
 
 // attrTarget resolves the file a chmod/chown/utimensat-style call names.
@@ -1082,7 +1163,7 @@ func sysChmod(c *syscallCtx) (int64, error) {
 		d, f, err = c.attrTarget(atFDCWD, 0, true, false)
 		mode = uint32(c.args[1])
 	case unix.SYS_FCHMOD:
-		f, err = c.getFile(c.argInt(0))
+		f, err = c.fileArg(0)
 		mode = uint32(c.args[1])
 	default:
 		d, f, err = c.attrTarget(c.argInt(0), 1, true, false)
@@ -1094,7 +1175,16 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.decRef()
 	}
-	return 0, c.setStat(d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode & 07777})
+	a, err := c.targetAttrs(d, f)
+	if err != nil {
+		return 0, err
+	}
+	cr := c.creds()
+	if !cr.ownerOrCapable(a) {
+		return 0, unix.EPERM
+	}
+	mode = cr.chmodMode(a, mode&07777)
+	return 0, c.setStat(d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
 }
 
 func sysChown(c *syscallCtx) (int64, error) {
@@ -1107,7 +1197,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 		d, f, err = c.attrTarget(atFDCWD, 0, c.sysno == unix.SYS_CHOWN, false)
 		uid, gid = uint32(c.args[1]), uint32(c.args[2])
 	case unix.SYS_FCHOWN:
-		f, err = c.getFile(c.argInt(0))
+		f, err = c.fileArg(0)
 		uid, gid = uint32(c.args[1]), uint32(c.args[2])
 	default:
 		flags := uint32(c.args[4])
@@ -1132,14 +1222,15 @@ func sysChown(c *syscallCtx) (int64, error) {
 		req.Mask |= linux.STATX_GID
 		req.Gid = gid
 	}
-	if cr := c.creds(); cr.euid != 0 && req.Mask != 0 {
-		return 0, unix.EPERM
+	a, err := c.targetAttrs(d, f)
+	if err != nil {
+		return 0, err
 	}
 	if req.Mask == 0 {
-		if d == nil && f == nil {
-			return 0, unix.ENOENT
-		}
 		return 0, nil
+	}
+	if cr := c.creds(); !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
+		return 0, unix.EPERM
 	}
 	return 0, c.setStat(d, f, req)
 }
@@ -1154,39 +1245,27 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	req := &goferpb.SetStatRequest{Mask: linux.STATX_ATIME | linux.STATX_MTIME, AtimeNow: true, MtimeNow: true}
+	var times [2]timeArg
 	if c.args[2] != 0 {
 		b, err := c.mem.CopyIn(c.args[2], 32)
 		if err != nil {
 			return 0, err
 		}
-		req.Mask, req.AtimeNow, req.MtimeNow = 0, false, false
-		for i := 0; i < 2; i++ {
-			sec, nsec := int64(le64(b[16*i:])), int64(le64(b[16*i+8:]))
-			switch {
-			case nsec == utimeOmit:
-				continue
-			case nsec == utimeNow:
-			case nsec < 0 || nsec >= 1e9:
+		for i := range times {
+			times[i] = timeArg{sec: int64(le64(b[16*i:])), nsec: int64(le64(b[16*i+8:]))}
+			if n := times[i].nsec; n != utimeNow && n != utimeOmit && (n < 0 || n >= 1e9) {
 				return 0, unix.EINVAL
 			}
-			if i == 0 {
-				req.Mask |= linux.STATX_ATIME
-				req.AtimeNow = nsec == utimeNow
-				req.AtimeNs = sec*1e9 + nsec
-			} else {
-				req.Mask |= linux.STATX_MTIME
-				req.MtimeNow = nsec == utimeNow
-				req.MtimeNs = sec*1e9 + nsec
-			}
 		}
+	} else {
+		times = [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
 	}
 	var d *dentry
 	var f *file
 	var err error
 	if c.args[1] == 0 {
 		// futimens: the fd itself.
-		f, err = c.getFile(dirfd)
+		f, err = c.fileArg(0)
 	} else {
 		d, f, err = c.attrTarget(dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	}
@@ -1196,10 +1275,55 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.decRef()
 	}
-	if req.Mask == 0 {
-		return 0, nil
+	return 0, c.setTimes(d, f, times)
+}
+
+// timeArg is one time of utimensat: a time, or nsec utimeNow/utimeOmit.
+type timeArg struct{ sec, nsec int64 }
+
+// setTimes sets the access and modification times of d (or f) as
+// utimensat does, with its permission rules: explicit times need the
+// owner or CAP_FOWNER (EPERM); setting both to now also lets anyone with
+// write permission (EACCES).
+func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
+	req := &goferpb.SetStatRequest{}
+	explicit := false
+	for i, t := range times {
+		switch {
+		case t.nsec == utimeOmit:
+			continue
+		case t.nsec == utimeNow:
+		case t.nsec < 0 || t.nsec >= 1e9:
+			return unix.EINVAL
+		default:
+			explicit = true
+		}
+		now, ns := t.nsec == utimeNow, t.sec*1e9+t.nsec
+		if i == 0 {
+			req.Mask |= linux.STATX_ATIME
+			req.AtimeNow, req.AtimeNs = now, ns
+		} else {
+			req.Mask |= linux.STATX_MTIME
+			req.MtimeNow, req.MtimeNs = now, ns
+		}
 	}
-	return 0, c.setStat(d, f, req)
+	if req.Mask == 0 {
+		return nil
+	}
+	a, err := c.targetAttrs(d, f)
+	if err != nil {
+		return err
+	}
+	cr := c.creds()
+	if !cr.ownerOrCapable(a) {
+		if explicit {
+			return unix.EPERM
+		}
+		if !cr.permits(a, permWrite) {
+			return unix.EACCES
+		}
+	}
+	return c.setStat(d, f, req)
 }
 
 // ---- statfs ----
@@ -1249,4 +1373,101 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)
 	return 0, c.mem.CopyOut(c.args[1], b)
+}
+
+// sysUtime implements utime, utimes and futimesat on the utimensat path:
+// seconds (utime) or timevals instead of timespecs, NULL for now.
+func sysUtime(c *syscallCtx) (int64, error) {
+	dirfd, pi, ti := int32(atFDCWD), 0, 1
+	if c.sysno == unix.SYS_FUTIMESAT {
+		dirfd, pi, ti = c.argInt(0), 1, 2
+	}
+	times := [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
+	if addr := c.args[ti]; addr != 0 {
+		b, err := c.mem.CopyIn(addr, 16)
+		if c.sysno != unix.SYS_UTIME {
+			b, err = c.mem.CopyIn(addr, 32)
+		}
+		if err != nil {
+			return 0, err
+		}
+		for i := range times {
+			if c.sysno == unix.SYS_UTIME {
+				times[i] = timeArg{sec: int64(le64(b[8*i:]))}
+				continue
+			}
+			sec, usec := int64(le64(b[16*i:])), int64(le64(b[16*i+8:]))
+			if usec < 0 || usec >= 1e6 {
+				return 0, unix.EINVAL
+			}
+			times[i] = timeArg{sec: sec, nsec: usec * 1000}
+		}
+	}
+	var d *dentry
+	var f *file
+	var err error
+	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 {
+		f, err = c.fileArg(0)
+	} else {
+		d, f, err = c.attrTarget(dirfd, pi, true, false)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if f != nil {
+		defer f.decRef()
+	}
+	return 0, c.setTimes(d, f, times)
+}
+
+// ---- mknod ----
+
+func sysMknod(c *syscallCtx) (int64, error) {
+	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.args[1]), c.args[2]
+	if c.sysno == unix.SYS_MKNODAT {
+		dirfd, pi, mode, dev = c.argInt(0), 1, uint32(c.args[2]), c.args[3]
+	}
+	switch mode & unix.S_IFMT {
+	case 0:
+		mode |= unix.S_IFREG
+	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR, unix.S_IFBLK:
+	case unix.S_IFDIR:
+		return 0, unix.EPERM
+	default:
+		return 0, unix.EINVAL
+	}
+	p, err := c.pathArg(pi)
+	if err != nil {
+		return 0, err
+	}
+	dir, name, trailing, err := c.createAt(dirfd, p)
+	if err != nil {
+		return 0, err
+	}
+	if trailing {
+		return 0, unix.ENOENT
+	}
+	if t := mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
+		// Device nodes are not served (a node in the gofer's tree would
+		// reach the host's device), for root too, as runsc.
+		logUnsupportedOnce(c.k, "mknod of a device node")
+		return 0, unix.EPERM
+	}
+	v := c.k.vfs
+	dh, err := c.handleOf(dir)
+	if err != nil {
+		return 0, err
+	}
+	cr := c.creds()
+	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
+	if err := goferErr("mknod "+name, r.GetErrno(), err); err != nil {
+		return 0, err
+	}
+	if r.Handle != nil && r.Stat != nil {
+		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+	}
+	return 0, nil
 }

@@ -99,9 +99,33 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 	}
 	if n > 0 {
 		e := c.effects()
-		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n)})
+		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite})
+		c.noteMappedChange(f, uint64(off), uint64(n))
 	}
 	return n, off, err
+}
+
+// noteMappedChange tells the client, in this call's reply, that bytes
+// [off, off+n) or the size of f's file changed, if the client maps the
+// file (its page cache must follow). The Stat comes from the gofer's write
+// reply when there was one, else from a Stat RPC made only for a mapped
+// inode.
+func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
+	if c.reply == nil || f.d == nil || f.d.kind != dkGofer {
+		return
+	}
+	st := c.goferStat
+	c.goferStat = nil
+	if st == nil {
+		if !c.k.maps.holds(f.d.ino) {
+			return
+		}
+		var err error
+		if st, err = f.impl.stat(c); err != nil {
+			return
+		}
+	}
+	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, off, n, c.pageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
@@ -122,6 +146,9 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	}
 	if n > 0 && c.args[1] == 0 {
 		return 0, unix.EFAULT
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.readFile(f, int(min(n, maxRW)), off)
 	if err != nil {
@@ -148,6 +175,9 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 	n := int64(c.args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
 	if err != nil {
@@ -212,6 +242,9 @@ func sysReadv(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, false, iov, off)
+	}
 	b, err := c.readFile(f, total, off)
 	if err != nil {
 		return 0, err
@@ -243,6 +276,9 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	iov, total, err := c.iovecs()
 	if err != nil {
 		return 0, err
+	}
+	if sf, ok := f.impl.(seqFile); ok {
+		return c.seqIO(f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)
 	for _, v := range iov {
@@ -459,26 +495,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		f.changed()
 		return 0, nil
-	case unix.F_GETLK, fOFDGetlk:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		binary.LittleEndian.PutUint16(b[0:], unix.F_UNLCK)
-		return 0, c.mem.CopyOut(c.args[2], b)
-	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		typ := binary.LittleEndian.Uint16(b[0:])
-		if typ != unix.F_RDLCK && typ != unix.F_WRLCK && typ != unix.F_UNLCK {
-			return 0, unix.EINVAL
-		}
-		if (typ == unix.F_RDLCK && !f.readable()) || (typ == unix.F_WRLCK && !f.writable()) {
-			return 0, unix.EBADF
-		}
-		return 0, nil
+	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		return c.fcntlLock(f, cmd)
 	case unix.F_GETPIPE_SZ:
 		if _, ok := f.impl.(*pipeEnd); !ok {
 			return 0, unix.EBADF
@@ -835,6 +853,12 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
+	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
+	f, err := c.getFile(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
 	if length == 0 || off&0xfff != 0 || int64(off) < 0 {
 		return 0, unix.EINVAL
 	}
@@ -842,33 +866,35 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapShared && typ != mapPrivate && typ != 0x3 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(fd)
-	if err != nil {
-		return 0, err
-	}
-	defer f.decRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
-	g, ok := f.impl.(*goferFile)
-	if !ok {
+	_, isGofer := f.impl.(*goferFile)
+	dz, isDev := f.impl.(*devFile)
+	isZero := isDev && dz.kind == devZero
+	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
 	if !f.readable() {
 		return 0, unix.EACCES
 	}
-	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 {
-		if !f.writable() {
+	if isZero {
+		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 			return 0, unix.EACCES
 		}
-		return 0, unix.ENODEV
+		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.writable()}}
+		return 0, nil
+	}
+	g := f.impl.(*goferFile)
+	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+		return 0, unix.EACCES
 	}
 	st, err := g.stat(c)
 	if err != nil {
 		return 0, err
 	}
 	f.incRef()
-	id := c.k.maps.add(f, st)
+	id := c.k.maps.add(f, st, typ != mapPrivate && f.writable())
 	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: f.writable()}}
 	return 0, nil
 }

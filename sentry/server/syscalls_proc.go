@@ -77,7 +77,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	np.pgid, np.sid = p.pgid, p.sid
 	np.creds = p.creds
 	np.exitSignal = exitSig
-	np.comm, np.exe, np.argv = p.comm, p.exe, p.argv
+	np.comm, np.exe, np.argv, np.env = p.comm, p.exe, p.argv, p.env
 	if flags&unix.CLONE_FILES != 0 {
 		np.fds = p.fds
 		np.fds.refs++
@@ -753,21 +753,54 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 	return int64(old), nil
 }
 
+// maxGroups is Linux's NGROUPS_MAX.
+const maxGroups = 65536
+
 func sysGetgroups(c *syscallCtx) (int64, error) {
-	if int32(c.args[0]) < 0 {
+	size := int32(c.args[0])
+	if size < 0 {
 		return 0, unix.EINVAL
 	}
-	return 0, nil
+	groups := c.creds().groups
+	if size == 0 {
+		return int64(len(groups)), nil
+	}
+	if int(size) < len(groups) {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, 4*len(groups))
+	for i, g := range groups {
+		binary.LittleEndian.PutUint32(b[4*i:], g)
+	}
+	return int64(len(groups)), c.mem.CopyOut(c.args[1], b)
 }
 
-// sysSetgroups accepts and ignores supplementary groups (the list is not
-// forwarded by the client; permission checks use only the primary gid).
+// sysSetgroups sets the supplementary groups permission checks use
+// (perm.go); it needs CAP_SETGID (euid 0).
 func sysSetgroups(c *syscallCtx) (int64, error) {
-	if int32(c.args[0]) < 0 || c.args[0] > 65536 {
+	n := int32(c.args[0])
+	if n < 0 || n > maxGroups {
 		return 0, unix.EINVAL
 	}
-	if c.creds().euid != 0 {
+	var groups []uint32
+	if n > 0 {
+		b, err := c.mem.CopyIn(c.args[1], 4*int(n))
+		if err != nil {
+			return 0, err
+		}
+		groups = make([]uint32, n)
+		for i := range groups {
+			groups[i] = binary.LittleEndian.Uint32(b[4*i:])
+		}
+	}
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := c.t.proc
+	if p.creds.euid != 0 {
 		return 0, unix.EPERM
 	}
+	p.creds.groups = groups
+	k.trk.markProc(p)
 	return 0, nil
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
 // maxSymlinkHops is Linux's MAXSYMLINKS.
@@ -19,19 +20,23 @@ const maxSymlinkHops = 40
 type dentryKind int
 
 const (
-	dkGofer     dentryKind = iota // a file served by the gofer
-	dkDevDir                      // /dev
-	dkDev                         // /dev/null etc.
-	dkDevTty                      // /dev/tty
-	dkLink                        // a synthesized symlink with a fixed target
-	dkProcDir                     // /proc
-	dkProcSelf                    // /proc/self, /proc/thread-self
-	dkProcPid                     // /proc/<pid>
-	dkProcCwd                     // /proc/<pid>/cwd (magic link)
-	dkProcExe                     // /proc/<pid>/exe (magic link)
-	dkProcFdDir                   // /proc/<pid>/fd
-	dkProcFd                      // /proc/<pid>/fd/<n> (magic link)
-	dkProcFile                    // /proc/<pid>/cmdline, /proc/<pid>/comm, ...
+	dkGofer         dentryKind = iota // a file served by the gofer
+	dkDevDir                          // /dev
+	dkDev                             // /dev/null etc.
+	dkDevTty                          // /dev/tty
+	dkLink                            // a synthesized symlink with a fixed target
+	dkProcDir                         // /proc
+	dkProcSelf                        // /proc/self, /proc/thread-self
+	dkProcPid                         // /proc/<pid>
+	dkProcCwd                         // /proc/<pid>/cwd (magic link)
+	dkProcExe                         // /proc/<pid>/exe (magic link)
+	dkProcFdDir                       // /proc/<pid>/fd
+	dkProcFd                          // /proc/<pid>/fd/<n> (magic link)
+	dkProcFile                        // a file of package procfs (meminfo, <pid>/stat, ...)
+	dkProcSubdir                      // a directory of package procfs (sys/, task/<tid>/)
+	dkProcTaskDir                     // /proc/<pid>/task
+	dkProcFdInfoDir                   // /proc/<pid>/fdinfo
+	dkProcFdInfo                      // /proc/<pid>/fdinfo/<n>
 )
 
 // dentry is a node of the client's file tree. Gofer dentries are cached
@@ -47,9 +52,13 @@ type dentry struct {
 	dev  devKind
 	pid  int32
 	fd   int32
-	// link is the target of a dkLink; procName names a dkProcFile.
-	link     string
-	procName string
+	// link is the target of a dkLink. procName is the path of a
+	// dkProcFile or dkProcSubdir in procfs table procScope, for thread
+	// tid (procfs.Task) of process pid.
+	link      string
+	procName  string
+	procScope procfs.Scope
+	tid       int32
 
 	// Protected by vfs.mu:
 	// handle is the dentry's gofer handle (dkGofer), or 0 until a
@@ -74,6 +83,10 @@ type dentry struct {
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
+	// perm (the permission bits of the mode), uid and gid are the
+	// attributes permission checks use (dkGofer; see vfs.attrsOf), as
+	// last read from or set through the gofer.
+	perm, uid, gid uint32
 }
 
 func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
@@ -84,8 +97,10 @@ func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
 // /proc synthesized over it.
 type vfs struct {
 	k *clientState
-	// root, dev and proc are immutable after newVFS.
+	// root, dev and proc are immutable after newVFS, and so is rootDev,
+	// the root's device number (for /proc/<pid>/mountinfo).
 	root, dev, proc *dentry
+	rootDev         uint64
 
 	// mu protects the dentry tree (see dentry) and the handle cache. It
 	// is a leaf lock, never held across a gofer RPC.
@@ -95,6 +110,14 @@ type vfs struct {
 	// handle is not on it. Protected by mu.
 	lru           dentry
 	cachedHandles int
+
+	// shmMu serializes making /dev/shm's directory; it is held across
+	// gofer RPCs and taken before mu. shm is /dev/shm's dentry (nil
+	// until first looked up) and shmParent the gofer handle of the
+	// directory holding it (vfs_shm.go). Protected by shmMu.
+	shmMu     sync.Mutex
+	shm       *dentry
+	shmParent uint64
 }
 
 func newVFS(k *clientState) (*vfs, error) {
@@ -107,8 +130,9 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err := goferErr("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
-	v := &vfs{k: k}
-	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle}
+	v := &vfs{k: k, rootDev: r.Stat.Dev}
+	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
+		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.root.parent = v.root
 	v.dev = &dentry{v: v, kind: dkDevDir, mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.root, name: "dev"}
 	v.proc = &dentry{v: v, kind: dkProcDir, mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.root, name: "proc"}
@@ -203,12 +227,25 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		}
 		return r.Root.Id, r.Stat, r.Root.FileHandle, nil
 	}
-	ph, err := v.pinHandle(parent)
-	if err != nil {
-		return 0, nil, nil, err
+	var wf *goferpb.WalkedFile
+	var err error
+	if parent == v.dev {
+		// /dev/shm: its gofer directory's parent is not in the tree.
+		v.shmMu.Lock()
+		ph := v.shmParent
+		v.shmMu.Unlock()
+		if ph == 0 {
+			return 0, nil, nil, unix.ENOENT
+		}
+		wf, err = v.walkOne(ph, shmDirName(v.k.id))
+	} else {
+		var ph uint64
+		if ph, err = v.pinHandle(parent); err != nil {
+			return 0, nil, nil, err
+		}
+		wf, err = v.walkOne(ph, name)
+		v.unpin(parent)
 	}
-	wf, err := v.walkOne(ph, name)
-	v.unpin(parent)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -222,6 +259,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		d.fh = wf.Handle.FileHandle
 	}
 	v.mu.Unlock()
+	v.noteAttrs(d, wf.Stat)
 	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
 }
 
@@ -271,13 +309,15 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *dentry {
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
+		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
 		v.mu.Unlock()
 		if h != 0 {
 			releaseHandles(v.k, []uint64{h})
 		}
 		return ch
 	}
-	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name}
+	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
+		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
 		old.deleted = true
@@ -419,6 +459,7 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if err := goferErr("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
+	v.noteAttrs(d, r.Stat)
 	return r.Stat, nil
 }
 
@@ -456,6 +497,9 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 		}
 		if !cur.isDir() {
 			return nil, unix.ENOTDIR
+		}
+		if err := c.maySearch(cur); err != nil {
+			return nil, err
 		}
 		switch name {
 		case ".":

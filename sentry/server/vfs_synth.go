@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
 // This file synthesizes /dev and /proc from the server's own state.
@@ -31,11 +33,61 @@ var devLinks = map[string]string{
 	"stderr": "/proc/self/fd/2",
 }
 
-var procPidFiles = []string{"cmdline", "comm", "cwd", "exe", "fd", "stat", "status"}
+// procPidDynamic are the names of /proc/<pid> that are not procfs files.
+var procPidDynamic = []synthDirent{
+	{"cwd", 0, unix.DT_LNK}, {"exe", 0, unix.DT_LNK}, {"fd", 0, unix.DT_DIR},
+	{"fdinfo", 0, unix.DT_DIR}, {"task", 0, unix.DT_DIR},
+}
+
+// procIno numbers a procfs file or directory.
+func procIno(scope procfs.Scope, path string, pid, tid int32) uint64 {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%d/%d/%d/%s", scope, pid, tid, path)
+	return synthIno(10, int(h.Sum32()))
+}
+
+// procEntryDentry makes the dentry of procfs entry e, found in dir.
+func (v *vfs) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
+	p := e.Name
+	if dir.kind == dkProcSubdir && dir.procName != "" {
+		p = dir.procName + "/" + e.Name
+	}
+	d := &dentry{v: v, ino: procIno(scope, p, dir.pid, dir.tid), parent: dir, name: e.Name,
+		pid: dir.pid, tid: dir.tid, procScope: scope, procName: p}
+	switch e.Kind {
+	case procfs.Dir:
+		d.kind, d.mode = dkProcSubdir, unix.S_IFDIR|e.Mode
+	case procfs.Link:
+		d.kind, d.mode, d.link = dkLink, unix.S_IFLNK|e.Mode, e.Target
+	default:
+		d.kind, d.mode = dkProcFile, unix.S_IFREG|e.Mode
+	}
+	return d
+}
+
+// procDirScope says which procfs table directory d lists.
+func procDirScope(d *dentry) (procfs.Scope, string) {
+	switch d.kind {
+	case dkProcPid:
+		return procfs.PID, ""
+	case dkProcSubdir:
+		return d.procScope, d.procName
+	}
+	return procfs.Top, ""
+}
+
+// parseID parses a canonical positive decimal id.
+func parseID(name string) (int32, bool) {
+	n, err := strconv.ParseInt(name, 10, 32)
+	if err != nil || n < 0 || strconv.Itoa(int(n)) != name {
+		return 0, false
+	}
+	return int32(n), true
+}
 
 func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
-		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name, pid: dir.pid}
+		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name, pid: dir.pid, tid: dir.tid}
 	}
 	switch dir.kind {
 	case dkDevDir:
@@ -47,6 +99,9 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
+		if name == "shm" {
+			return v.shmDentry(c)
+		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
 			d.link = t
@@ -57,19 +112,33 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		case "self", "thread-self":
 			return mk(dkProcSelf, unix.S_IFLNK|0777, synthIno(5, len(name))), nil
 		}
-		pid, err := strconv.ParseInt(name, 10, 32)
-		if err != nil || pid <= 0 || strconv.Itoa(int(pid)) != name {
+		if pid, ok := parseID(name); ok {
+			v.k.mu.Lock()
+			_, isProc := v.k.procs[pid]
+			var owner int32
+			if t := v.k.threads[pid]; t != nil && !isProc {
+				if _, live := t.proc.live[t]; live {
+					owner = t.proc.pid
+				}
+			}
+			v.k.mu.Unlock()
+			if isProc {
+				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
+				d.pid = pid
+				return d, nil
+			}
+			if owner != 0 {
+				// /proc/<tid> of a thread other than a leader: not listed,
+				// but found, as on Linux (here with the files of task/<tid>).
+				d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(pid)))
+				d.pid, d.tid, d.procScope = owner, pid, procfs.Task
+				return d, nil
+			}
 			return nil, unix.ENOENT
 		}
-		v.k.mu.Lock()
-		_, ok := v.k.procs[int32(pid)]
-		v.k.mu.Unlock()
-		if !ok {
-			return nil, unix.ENOENT
+		if e, ok := procfs.Lookup(procfs.Top, "", name); ok {
+			return v.procEntryDentry(dir, procfs.Top, e), nil
 		}
-		d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
-		d.pid = int32(pid)
-		return d, nil
 	case dkProcPid:
 		switch name {
 		case "cwd":
@@ -78,26 +147,72 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return mk(dkProcExe, unix.S_IFLNK|0777, synthIno(8, int(dir.pid))), nil
 		case "fd":
 			return mk(dkProcFdDir, unix.S_IFDIR|0500, synthIno(9, int(dir.pid))), nil
-		case "cmdline", "comm", "stat", "status":
-			d := mk(dkProcFile, unix.S_IFREG|0444, synthIno(10, int(dir.pid)))
-			d.procName = name
-			return d, nil
+		case "fdinfo":
+			return mk(dkProcFdInfoDir, unix.S_IFDIR|0500, synthIno(12, int(dir.pid))), nil
+		case "task":
+			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.pid))), nil
 		}
-	case dkProcFdDir:
-		fd, err := strconv.ParseInt(name, 10, 32)
-		if err != nil || fd < 0 || strconv.Itoa(int(fd)) != name {
+		if e, ok := procfs.Lookup(procfs.PID, "", name); ok {
+			return v.procEntryDentry(dir, procfs.PID, e), nil
+		}
+	case dkProcSubdir:
+		if e, ok := procfs.Lookup(dir.procScope, dir.procName, name); ok {
+			return v.procEntryDentry(dir, dir.procScope, e), nil
+		}
+	case dkProcTaskDir:
+		tid, ok := parseID(name)
+		if !ok || !v.isLiveThread(dir.pid, tid) {
 			return nil, unix.ENOENT
 		}
-		f, err := v.procFDFile(dir.pid, int32(fd))
+		d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(tid)))
+		d.tid, d.procScope = tid, procfs.Task
+		return d, nil
+	case dkProcFdDir, dkProcFdInfoDir:
+		fd, ok := parseID(name)
+		if !ok {
+			return nil, unix.ENOENT
+		}
+		f, err := v.procFDFile(dir.pid, fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		f.decRef()
+		if dir.kind == dkProcFdInfoDir {
+			d := mk(dkProcFdInfo, unix.S_IFREG|0444, synthIno(15, int(fd)))
+			d.fd = fd
+			return d, nil
+		}
 		d := mk(dkProcFd, unix.S_IFLNK|0700, synthIno(11, int(fd)))
-		d.fd = int32(fd)
+		d.fd = fd
 		return d, nil
 	}
 	return nil, unix.ENOENT
+}
+
+// isLiveThread says whether tid is a live thread of process pid.
+func (v *vfs) isLiveThread(pid, tid int32) bool {
+	v.k.mu.Lock()
+	defer v.k.mu.Unlock()
+	t := v.k.threads[tid]
+	if t == nil || t.proc.pid != pid {
+		return false
+	}
+	_, live := t.proc.live[t]
+	return live
+}
+
+// liveThreads lists the TIDs of process pid's live threads.
+func (v *vfs) liveThreads(pid int32) []int {
+	v.k.mu.Lock()
+	defer v.k.mu.Unlock()
+	var tids []int
+	if p := v.k.procs[pid]; p != nil {
+		for t := range p.live {
+			tids = append(tids, int(t.tid))
+		}
+	}
+	sort.Ints(tids)
+	return tids
 }
 
 // procFDFile returns (a reference to) fd of process pid.
@@ -136,6 +251,9 @@ func (v *vfs) procState(pid int32) (cwd, exe *dentry, comm string, argv []string
 func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
 	switch d.kind {
 	case dkProcSelf:
+		if d.name == "thread-self" {
+			return fmt.Sprintf("%d/task/%d", c.pid(), c.tid()), nil
+		}
 		return strconv.Itoa(int(c.pid())), nil
 	case dkProcCwd, dkProcExe:
 		cwd, exe, _, _, _, err := v.procState(d.pid)
@@ -261,6 +379,9 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
+		if shm, err := v.shmDentry(c); err == nil {
+			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
+		}
 		for _, n := range []string{"fd", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
@@ -268,28 +389,27 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		out = append(out, synthDirent{"self", synthIno(5, 4), unix.DT_LNK}, synthDirent{"thread-self", synthIno(5, 11), unix.DT_LNK})
 		v.k.mu.Lock()
 		var pids []int
-		for pid, p := range v.k.procs {
-			if !p.zombie {
-				pids = append(pids, int(pid))
-			}
+		for pid := range v.k.procs {
+			pids = append(pids, int(pid))
 		}
 		v.k.mu.Unlock()
 		sort.Ints(pids)
 		for _, pid := range pids {
 			out = append(out, synthDirent{strconv.Itoa(pid), synthIno(6, pid), unix.DT_DIR})
 		}
+		out = append(out, v.procfsDirents(d)...)
 	case dkProcPid:
-		for _, n := range procPidFiles {
-			typ := uint8(unix.DT_REG)
-			switch n {
-			case "cwd", "exe":
-				typ = unix.DT_LNK
-			case "fd":
-				typ = unix.DT_DIR
-			}
-			out = append(out, synthDirent{n, synthIno(12, len(n)), typ})
+		for _, e := range procPidDynamic {
+			out = append(out, synthDirent{e.name, synthIno(16, len(e.name)), e.typ})
 		}
-	case dkProcFdDir:
+		out = append(out, v.procfsDirents(d)...)
+	case dkProcSubdir:
+		out = append(out, v.procfsDirents(d)...)
+	case dkProcTaskDir:
+		for _, tid := range v.liveThreads(d.pid) {
+			out = append(out, synthDirent{strconv.Itoa(tid), synthIno(14, tid), unix.DT_DIR})
+		}
+	case dkProcFdDir, dkProcFdInfoDir:
 		v.k.mu.Lock()
 		var tab *fdTable
 		if p := v.k.procs[d.pid]; p != nil {
@@ -298,6 +418,10 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		v.k.mu.Unlock()
 		if tab != nil {
 			for _, fd := range tab.list() {
+				if d.kind == dkProcFdInfoDir {
+					out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(15, int(fd)), unix.DT_REG})
+					continue
+				}
 				out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(11, int(fd)), unix.DT_LNK})
 			}
 		}
@@ -305,26 +429,87 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 	return out
 }
 
-// procFileData renders /proc/<pid>/<name>.
-func (v *vfs) procFileData(d *dentry) ([]byte, error) {
-	_, _, comm, argv, ppid, err := v.procState(d.pid)
-	if err != nil {
-		return nil, err
-	}
-	switch d.procName {
-	case "cmdline":
-		var b []byte
-		for _, a := range argv {
-			b = append(b, a...)
-			b = append(b, 0)
+// procfsDirents lists the procfs entries of directory d.
+func (v *vfs) procfsDirents(d *dentry) []synthDirent {
+	scope, dir := procDirScope(d)
+	var out []synthDirent
+	for _, e := range procfs.List(scope, dir) {
+		typ := uint8(unix.DT_REG)
+		switch e.Kind {
+		case procfs.Dir:
+			typ = unix.DT_DIR
+		case procfs.Link:
+			typ = unix.DT_LNK
 		}
-		return b, nil
-	case "comm":
-		return []byte(comm + "\n"), nil
-	case "stat":
-		return []byte(fmt.Sprintf("%d (%s) R %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0\n", d.pid, comm, ppid, d.pid, d.pid)), nil
-	case "status":
-		return []byte(fmt.Sprintf("Name:\t%s\nState:\tR (running)\nTgid:\t%d\nPid:\t%d\nPPid:\t%d\n", comm, d.pid, d.pid, ppid)), nil
+		out = append(out, synthDirent{e.Name, v.procEntryDentry(d, scope, e).ino, typ})
 	}
-	return nil, unix.ENOENT
+	return out
+}
+
+// procFileData renders procfs file d, or /proc/<pid>/fdinfo/<n>.
+func (v *vfs) procFileData(d *dentry) ([]byte, error) {
+	if d.kind == dkProcFdInfo {
+		v.k.mu.Lock()
+		var tab *fdTable
+		if p := v.k.procs[d.pid]; p != nil {
+			tab = p.fds
+		}
+		v.k.mu.Unlock()
+		if tab == nil {
+			return nil, unix.ENOENT
+		}
+		f, cloexec, err := tab.get(d.fd)
+		if err != nil {
+			return nil, unix.ENOENT
+		}
+		defer f.decRef()
+		flags := f.flags.Load()
+		if cloexec {
+			flags |= unix.O_CLOEXEC
+		}
+		mnt := 1
+		if f.d == nil || f.d.kind != dkGofer {
+			mnt = 0
+		}
+		return procfs.FDInfo(f.offRep.Load(), flags, mnt), nil
+	}
+	return procfs.Generate(procSource{v.k}, d.procScope, d.procName, d.pid, d.tid)
+}
+
+// openProcFile opens procfs file d (or an fdinfo file). Its content is
+// taken at open, as Linux's seq files take it at the first read.
+func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
+	acc := flags & unix.O_ACCMODE
+	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
+		return nil, unix.EACCES
+	}
+	var data []byte
+	if acc != unix.O_WRONLY {
+		var err error
+		if data, err = v.procFileData(d); err != nil {
+			return nil, err
+		}
+	}
+	return newFile(&procFile{d: d, data: data}, d, kept), nil
+}
+
+// handleForOpen returns a new gofer handle for regular file d: by its
+// name, or, for a file unlinked while open (reached through
+// /proc/<pid>/fd/<n>), by its file handle, as Linux reopens the inode.
+func (v *vfs) handleForOpen(d *dentry) (uint64, []byte, error) {
+	h, _, fh, err := v.freshHandle(d)
+	if err == nil {
+		return h, fh, nil
+	}
+	v.mu.Lock()
+	deleted, fh := d.deleted, d.fh
+	v.mu.Unlock()
+	if !deleted || fh == nil {
+		return 0, nil, err
+	}
+	h, _, err = v.k.reopenHandle(fh)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
+	}
+	return h, fh, nil
 }

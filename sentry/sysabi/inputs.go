@@ -64,14 +64,17 @@ func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
 
 // Sizes of Linux structures read by forwarded calls.
 const (
-	sizeofSigaction = 32  // kernel struct sigaction on amd64
-	sizeofSiginfo   = 128 // siginfo_t
-	sizeofTimespec  = 16
-	sizeofTimeval   = 16
-	sizeofFlock     = 32
-	sizeofEpollEvt  = 12
-	sizeofPollfd    = 8
-	sizeofOpenHow   = 24
+	sizeofSigaction  = 32  // kernel struct sigaction on amd64
+	sizeofSiginfo    = 128 // siginfo_t
+	sizeofTimespec   = 16
+	sizeofTimeval    = 16
+	sizeofFlock      = 32
+	sizeofEpollEvt   = 12
+	sizeofPollfd     = 8
+	sizeofOpenHow    = 24
+	sizeofItimerval  = 32
+	sizeofSigevent   = 64
+	sizeofItimerspec = 32
 )
 
 // inputSpecs lists, for every forwarded system call that reads application
@@ -151,7 +154,22 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_GETPEERNAME:     {fixed(2, 4)},
 	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
 	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
+	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},
+	unix.SYS_GETXATTR:        {str(0), str(1)},
+	unix.SYS_LGETXATTR:       {str(0), str(1)},
+	unix.SYS_FGETXATTR:       {str(1)},
+	unix.SYS_SETXATTR:        {str(0), str(1)},
+	unix.SYS_LSETXATTR:       {str(0), str(1)},
+	unix.SYS_FSETXATTR:       {str(1)},
+	unix.SYS_LISTXATTR:       {str(0)},
+	unix.SYS_LLISTXATTR:      {str(0)},
+	unix.SYS_REMOVEXATTR:     {str(0), str(1)},
+	unix.SYS_LREMOVEXATTR:    {str(0), str(1)},
+	unix.SYS_FREMOVEXATTR:    {str(1)},
 	unix.SYS_WAIT4:           nil,
+	unix.SYS_SETITIMER:       {fixed(1, sizeofItimerval)},
+	unix.SYS_TIMER_CREATE:    {fixed(1, sizeofSigevent)},
+	unix.SYS_TIMER_SETTIME:   {fixed(2, sizeofItimerspec)},
 	unix.SYS_WAITID:          nil,
 }
 
@@ -214,8 +232,14 @@ func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region
 	}
 	switch in.kind {
 	case kindString:
-		if b, err := mem.ReadString(addr, PathMax); err == nil {
+		b, err := mem.ReadString(addr, PathMax)
+		switch err {
+		case nil:
 			out = append(out, Region{Addr: addr, Data: b})
+		case unix.ENAMETOOLONG:
+			// PathMax bytes without a NUL: the server's CopyInString
+			// then fails with ENAMETOOLONG, as Linux does, not EFAULT.
+			read(addr, PathMax)
 		}
 	case kindFixed:
 		read(addr, in.size)

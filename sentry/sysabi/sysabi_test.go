@@ -61,6 +61,7 @@ func TestInputsRoundTrip(t *testing.T) {
 		0x3000: []byte("hello world"),
 		0x4000: iovecs(0x3000, 5, 0x3006, 5),
 		0x5000: iovecs(0x1000, 0x2000, 0),
+		0x8000: bytes.Repeat([]byte("a"), PathMax+10),
 	}
 	tests := []struct {
 		name  string
@@ -71,6 +72,11 @@ func TestInputsRoundTrip(t *testing.T) {
 		{"openat path", unix.SYS_OPENAT, [6]uint64{0, 0x1000}, func(t *testing.T, m *Memory) {
 			if s, err := m.CopyInString(0x1000, PathMax); err != nil || s != "/etc/passwd" {
 				t.Errorf("path = %q, %v", s, err)
+			}
+		}},
+		{"path without NUL within PATH_MAX", unix.SYS_OPENAT, [6]uint64{0, 0x8000}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyInString(0x8000, PathMax); err != unix.ENAMETOOLONG {
+				t.Errorf("err = %v, want ENAMETOOLONG", err)
 			}
 		}},
 		{"rename two paths", unix.SYS_RENAME, [6]uint64{0x1000, 0x2000}, func(t *testing.T, m *Memory) {

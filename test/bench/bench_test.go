@@ -106,7 +106,7 @@ func modes(b *testing.B, dir string) []mode {
 		ms = append(ms, mode{
 			name: "runsc-" + platform,
 			// runsc do starts the command in its own working directory.
-			argv: func(_ string, prog ...string) []string { return runscArgv(rbin, platform, prog...) },
+			argv: func(_ string, prog ...string) []string { return tu.RunscArgv(rbin, platform, prog...) },
 			skip: why,
 		})
 	}

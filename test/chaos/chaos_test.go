@@ -29,7 +29,7 @@ func testSeed(t *testing.T) int64 {
 	return s
 }
 
-// TestServerKills is DESIGN.md guarantee 1: kill -9 of the remote sentry
+// TestServerKills is guarantee 1 (docs/ARCHITECTURE.md): kill -9 of the remote sentry
 // at random moments, restarted each time on the same address; stdout, exit
 // status and every file must match a native run and a run with no kill.
 func TestServerKills(t *testing.T) {
@@ -69,7 +69,7 @@ func TestServerKills(t *testing.T) {
 func TestGoferKills(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
-	for _, name := range []string{"append", "renamed-unlinked"} {
+	for _, name := range []string{"append", "renamed-unlinked", "shmap"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
 			got := runFaulty(t, w, native(t, w), Options{
@@ -156,6 +156,9 @@ func dumpLog(t *testing.T, dir string) {
 func native(t *testing.T, w Workload) Outcome {
 	t.Helper()
 	dir := t.TempDir()
+	if err := Prepare(dir, w); err != nil {
+		t.Fatal(err)
+	}
 	r := tu.Run(t, 3*time.Minute, dir, w.Stdin, tu.Busybox, "sh", "-c", w.Script)
 	files, err := Files(dir)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package chaos runs workloads under `runsc-decoupled do --server` while a
 // killer kill -9s the remote sentry (or the gofer) at random moments, and
 // compares stdout, exit status and every file the workload wrote with a run
-// that had no kill (DESIGN.md section 6).
+// that had no kill (docs/ARCHITECTURE.md, "Guarantees").
 //
 // The harness is used by chaos_test.go (what CI runs) and by the rd-chaos
 // command for long runs:

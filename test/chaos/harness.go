@@ -146,6 +146,9 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return Outcome{}, err
 	}
+	if err := Prepare(work, w); err != nil {
+		return Outcome{}, err
+	}
 	logf, err := os.Create(filepath.Join(o.Dir, "daemons.log"))
 	if err != nil {
 		return Outcome{}, err

@@ -1,7 +1,11 @@
 package chaos
 
 import (
+	_ "embed"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -12,9 +16,33 @@ type Workload struct {
 	Script string
 	// Stdin is what the workload reads on its standard input.
 	Stdin string
+	// CSource, when set, is a C program that Prepare builds (gcc -static)
+	// into the workload's directory as ./prog before the run; the script
+	// runs it and removes it.
+	CSource string
 }
 
-// Workloads are the DESIGN.md section 6 workloads.
+//go:embed testdata/shmap.c
+var shmapC string
+
+// Prepare readies dir for w: it builds w's C program, if any, there.
+func Prepare(dir string, w Workload) error {
+	if w.CSource == "" {
+		return nil
+	}
+	src := filepath.Join(dir, "prog.c")
+	if err := os.WriteFile(src, []byte(w.CSource), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(src)
+	if out, err := exec.Command("gcc", "-static", "-O2", "-o", filepath.Join(dir, "prog"), src).CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s's program: %v\n%s", w.Name, err, out)
+	}
+	return nil
+}
+
+// Workloads are the workloads of the recovery guarantees
+// (docs/ARCHITECTURE.md, "Guarantees").
 var Workloads = []Workload{
 	{
 		Name: "append",
@@ -67,6 +95,15 @@ cat <&4 | md5sum; ls`,
 		Script: `head -c 1000000 > first.bin; md5sum first.bin
 cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Stdin: numberedLines("stdin line", 200000),
+	},
+	{
+		// Two processes store into one MAP_SHARED file mapping, with
+		// msync, pwrite and a shared counter: dirty pages written back
+		// (PageWrite) are retained like write(2) data, and a write-back
+		// cut by a kill is applied once.
+		Name:    "shmap",
+		Script:  `./prog; rm prog; md5sum shared.bin`,
+		CSource: shmapC,
 	},
 }
 

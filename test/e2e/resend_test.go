@@ -16,7 +16,7 @@ import (
 
 var resentRE = regexp.MustCompile(`(\d+) writes \((\d+) bytes\) re-sent and durable`)
 
-// TestResendAfterClientDeath is DESIGN.md section 5's durable client log at
+// TestResendAfterClientDeath is the durable client log (docs/ARCHITECTURE.md, "Recovery") at
 // work: the server, then the client, then the gofer's machine die while
 // the application appends to a file, and the file's data not yet on disk
 // is lost (all of it, here); `resend` writes what the client's log

@@ -1,5 +1,6 @@
-// Package testutil holds helpers shared by the end-to-end, chaos and
-// benchmark harnesses: building the runsc-decoupled binary once, running
-// commands natively and in the sandbox, starting daemons, and compiling
-// static test programs.
+// Package testutil holds helpers shared by the end-to-end, chaos, benchmark
+// and public-suite harnesses: building the runsc-decoupled binary once,
+// building gVisor's runsc (the reference, from the version in go.mod, cached
+// in $TMPDIR), running commands natively and in the sandbox, starting
+// daemons, and compiling static test programs.
 package testutil

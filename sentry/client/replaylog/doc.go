@@ -1,5 +1,5 @@
 // Package replaylog is the thin client sentry's compacted syscall log
-// (DESIGN.md §5, sentry.proto's Recovery section) and its durable form on
+// (docs/ARCHITECTURE.md, sentry.proto's Recovery section) and its durable form on
 // the client's disk (do --log-dir, read by "runsc-decoupled debug log").
 //
 // Log folds the StateRecords of replies and pushes, keyed by object, and

@@ -23,7 +23,7 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// The durable client log (do --log-dir, DESIGN.md §5) is the Log on
+// The durable client log (do --log-dir) is the Log on
 // the client's disk, for the case where the client restarts while the
 // server is down. One file per client, DIR/<client id>.rdlog:
 //

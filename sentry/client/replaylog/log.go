@@ -13,7 +13,7 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// Log is the client's compacted syscall log (DESIGN.md §5,
+// Log is the client's compacted syscall log (docs/ARCHITECTURE.md, "Recovery";
 // sentry.proto's Recovery section): the live kernel state of the
 // application as StateRecords keyed by object (a later record with the
 // same key replaces the earlier one; a deleted record removes it), the data
@@ -71,6 +71,8 @@ type retainedWrite struct {
 	// (the record may be gone by the time a Rewrite needs them).
 	handle []byte
 	path   string
+	// mapped is the mapped file id of a PageWrite (0 for a system call).
+	mapped uint64
 }
 
 // pipeData is the retained byte stream of a pipe: data holds the bytes at
@@ -287,6 +289,14 @@ func (l *Log) fileWriteLocked(rec *pb.StateRecord, w *pb.WriteState, data []byte
 	if f := l.records[fileKey(w.File)].GetFile(); f != nil {
 		rw.handle, rw.path = f.FileHandle, f.Path
 	}
+	if w.MappedFile != 0 {
+		// A PageWrite: the mapped file names the file (the description
+		// it went through may be one no fd names).
+		rw.mapped = w.MappedFile
+		if m := l.records[mapKey(w.MappedFile)].GetMapped(); m != nil {
+			rw.handle, rw.path = m.FileHandle, m.Path
+		}
+	}
 	l.writes[w.Seq] = rw
 	if l.byFile[w.File] == nil {
 		l.byFile[w.File] = make(map[uint64]struct{})
@@ -481,12 +491,20 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 	out := make([]*pb.Rewrite, 0, len(l.writes))
 	for _, w := range l.writes {
 		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: w.data}
-		if f := l.records[fileKey(w.file)].GetFile(); f != nil {
+		if f := l.records[fileKey(w.file)].GetFile(); f != nil && w.mapped == 0 {
 			if len(f.FileHandle) > 0 {
 				rw.FileHandle = f.FileHandle
 			}
 			if f.Path != "" {
 				rw.Path = f.Path
+			}
+		}
+		if m := l.records[mapKey(w.mapped)].GetMapped(); m != nil && w.mapped != 0 {
+			if len(m.FileHandle) > 0 {
+				rw.FileHandle = m.FileHandle
+			}
+			if m.Path != "" {
+				rw.Path = m.Path
 			}
 		}
 		out = append(out, rw)
@@ -527,6 +545,7 @@ func (l *Log) setPipeLocked(id, start uint64, data []byte) {
 func fileKey(id uint64) string   { return "file/" + strconv.FormatUint(id, 10) }
 func pipeKey(id uint64) string   { return "pipe/" + strconv.FormatUint(id, 10) }
 func writeKey(seq uint64) string { return "write/" + strconv.FormatUint(seq, 10) }
+func mapKey(id uint64) string    { return "map/" + strconv.FormatUint(id, 10) }
 
 // keyLess orders keys by kind, then numerically by their ids, so that a
 // Restore and the debug dump read naturally.
@@ -591,6 +610,9 @@ func clip(data []byte, n uint64) []byte {
 // write and pwrite64's buffer, the writev family's iovec buffers
 // gathered. Nil for other calls.
 func writeData(call *pb.Call) []byte {
+	if pw := call.GetPageWrite(); pw != nil {
+		return pw.Data
+	}
 	sc := call.GetSyscall()
 	if sc == nil {
 		return nil

@@ -1,0 +1,403 @@
+package oci
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ServerAnnotation names the remote sentries (comma-separated targets, as
+// do --server) a container's kernel state lives in. Without it the
+// container gets an embedded sentry and gofer of its own.
+const ServerAnnotation = "dev.runsc-decoupled.server"
+
+// Plan is what the sandbox runs for a bundle: the fields of config.json it
+// honours, checked.
+type Plan struct {
+	// Bundle is the bundle directory (absolute).
+	Bundle string
+	// Root is the root filesystem's directory (absolute); RootReadonly
+	// makes it read-only to the container.
+	Root         string
+	RootReadonly bool
+	// Process is the container's first process.
+	Process Process
+	// Hostname is uname's nodename ("" = the runtime's default).
+	Hostname string
+	// Mounts are performed by the gofer in its mount namespace, in order.
+	Mounts []Mount
+	// Servers are the remote sentries named by ServerAnnotation (nil:
+	// embedded).
+	Servers []string
+	// Annotations are config.json's annotations, reported by state.
+	Annotations map[string]string
+	// Notes are the fields accepted without effect (each names its field
+	// and why); the command logs them.
+	Notes []string
+}
+
+// Process is a process to run in the container (config.json's process, or
+// exec's --process file).
+type Process struct {
+	Args            []string
+	Env             []string
+	Cwd             string
+	UID, GID        uint32
+	Rlimits         []Rlimit
+	Terminal        bool
+	ConsoleWidth    uint
+	ConsoleHeight   uint
+	NoNewPrivileges bool
+}
+
+// Rlimit is one resource limit.
+type Rlimit struct {
+	Resource   int
+	Soft, Hard uint64
+}
+
+// Mount is one mount the gofer performs under the root.
+type Mount struct {
+	// Type is "bind" or "tmpfs".
+	Type string
+	// Source is the host path of a bind mount.
+	Source string
+	// Destination is the absolute path inside the container.
+	Destination string
+	// Flags are MS_* flags (MS_RDONLY, MS_NOSUID, ...) applied to it.
+	Flags uintptr
+	// Data is the tmpfs options (size=, mode=).
+	Data string
+}
+
+// fieldError is an error naming the config.json field it is about.
+func fieldError(field, format string, args ...any) error {
+	return fmt.Errorf("config.json %s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// LoadBundle reads bundle/config.json and checks it.
+func LoadBundle(bundle string) (*Plan, error) {
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %q: %w", bundle, err)
+	}
+	b, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %q: %w", bundle, err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("bundle %q: config.json: %w", bundle, err)
+	}
+	return planFor(abs, &s)
+}
+
+// planFor checks spec (of the bundle at abs) and returns its Plan.
+func planFor(abs string, s *specs.Spec) (*Plan, error) {
+	p := &Plan{Bundle: abs, Hostname: s.Hostname, Annotations: s.Annotations}
+	if !strings.HasPrefix(s.Version, "1.") {
+		return nil, fieldError("ociVersion", "%q: want 1.x", s.Version)
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		return nil, fieldError("root.path", "missing")
+	}
+	p.Root = s.Root.Path
+	if !filepath.IsAbs(p.Root) {
+		p.Root = filepath.Join(abs, p.Root)
+	}
+	if fi, err := os.Stat(p.Root); err != nil {
+		return nil, fieldError("root.path", "%v", err)
+	} else if !fi.IsDir() {
+		return nil, fieldError("root.path", "%q is not a directory", p.Root)
+	}
+	p.RootReadonly = s.Root.Readonly
+	if s.Process == nil {
+		return nil, fieldError("process", "missing")
+	}
+	proc, notes, err := ProcessFrom(s.Process, "process")
+	if err != nil {
+		return nil, err
+	}
+	p.Process, p.Notes = proc, notes
+	if s.Domainname != "" {
+		return nil, fieldError("domainname", "not supported (uname's domainname is fixed)")
+	}
+	//lint:ignore SA1019 old configs still carry prestart hooks; refusing them means reading them
+	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
+		return nil, fieldError("hooks", "not supported")
+	}
+	for _, other := range []struct {
+		name string
+		set  bool
+	}{{"solaris", s.Solaris != nil}, {"windows", s.Windows != nil}, {"vm", s.VM != nil}, {"zos", s.ZOS != nil}} {
+		if other.set {
+			return nil, fieldError(other.name, "not a Linux container")
+		}
+	}
+	if srv := s.Annotations[ServerAnnotation]; srv != "" {
+		for _, t := range strings.Split(srv, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				p.Servers = append(p.Servers, t)
+			}
+		}
+	}
+	if len(p.Servers) > 0 {
+		p.Notes = append(p.Notes, "root.path: not served; with "+ServerAnnotation+" the container's files are those of that sentry's gofer")
+	}
+	if err := p.addMounts(s.Mounts); err != nil {
+		return nil, err
+	}
+	if err := p.checkLinux(s.Linux); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ProcessFrom checks a runtime-spec process (field names the JSON path for
+// errors) and returns it with the notes on fields accepted without effect.
+func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
+	var notes []string
+	p := Process{
+		Args:            sp.Args,
+		Env:             sp.Env,
+		Cwd:             sp.Cwd,
+		UID:             sp.User.UID,
+		GID:             sp.User.GID,
+		Terminal:        sp.Terminal,
+		NoNewPrivileges: sp.NoNewPrivileges,
+	}
+	if len(p.Args) == 0 {
+		return p, nil, fieldError(field+".args", "missing")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return p, nil, fieldError(field+".cwd", "%q: want an absolute path", p.Cwd)
+	}
+	for i, g := range sp.User.AdditionalGids {
+		if g != sp.User.GID {
+			return p, nil, fieldError(fmt.Sprintf("%s.user.additionalGids[%d]", field, i), "%d: supplementary groups are not supported", g)
+		}
+	}
+	if sp.User.Username != "" {
+		return p, nil, fieldError(field+".user.username", "not supported on Linux")
+	}
+	if sp.User.Umask != nil {
+		return p, nil, fieldError(field+".user.umask", "not supported")
+	}
+	if sp.ConsoleSize != nil {
+		if !sp.Terminal {
+			return p, nil, fieldError(field+".consoleSize", "set without terminal")
+		}
+		p.ConsoleWidth, p.ConsoleHeight = sp.ConsoleSize.Width, sp.ConsoleSize.Height
+	}
+	seen := map[int]bool{}
+	for i, r := range sp.Rlimits {
+		res, ok := rlimitNames[r.Type]
+		if !ok {
+			return p, nil, fieldError(fmt.Sprintf("%s.rlimits[%d].type", field, i), "%q: unknown", r.Type)
+		}
+		if seen[res] {
+			return p, nil, fieldError(fmt.Sprintf("%s.rlimits[%d].type", field, i), "%q: given twice", r.Type)
+		}
+		seen[res] = true
+		if r.Soft > r.Hard {
+			return p, nil, fieldError(fmt.Sprintf("%s.rlimits[%d]", field, i), "soft %d above hard %d", r.Soft, r.Hard)
+		}
+		p.Rlimits = append(p.Rlimits, Rlimit{Resource: res, Soft: r.Soft, Hard: r.Hard})
+	}
+	if sp.CommandLine != "" {
+		return p, nil, fieldError(field+".commandLine", "Windows only")
+	}
+	if sp.Scheduler != nil {
+		return p, nil, fieldError(field+".scheduler", "not supported")
+	}
+	if sp.IOPriority != nil {
+		return p, nil, fieldError(field+".ioPriority", "not supported")
+	}
+	if sp.ExecCPUAffinity != nil {
+		return p, nil, fieldError(field+".execCPUAffinity", "not supported")
+	}
+	if sp.Capabilities != nil {
+		notes = append(notes, field+".capabilities: not applied; the application's system calls are served by the sentry, which does not check capabilities")
+	}
+	if sp.ApparmorProfile != "" || sp.SelinuxLabel != "" {
+		notes = append(notes, field+".apparmorProfile/selinuxLabel: not applied; the sandbox itself is the confinement")
+	}
+	if sp.OOMScoreAdj != nil {
+		notes = append(notes, field+".oomScoreAdj: not applied")
+	}
+	return p, notes, nil
+}
+
+var rlimitNames = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": 10,
+	"RLIMIT_MEMLOCK": 8, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": 6, "RLIMIT_RSS": 5,
+	"RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15, "RLIMIT_SIGPENDING": 11, "RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// mountFlags are the mount options the gofer applies as MS_* flags.
+var mountFlags = map[string]uintptr{
+	"ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV, "noexec": unix.MS_NOEXEC,
+	"noatime": unix.MS_NOATIME, "nodiratime": unix.MS_NODIRATIME, "relatime": unix.MS_RELATIME,
+	"strictatime": unix.MS_STRICTATIME,
+}
+
+// mountNoops are options that change nothing for the sandbox: the mounts
+// live in the gofer's private mount namespace, so propagation does not
+// reach the host, and bind mounts are always recursive.
+var mountNoops = map[string]bool{
+	"rw": true, "bind": true, "rbind": true, "private": true, "rprivate": true, "slave": true,
+	"rslave": true, "shared": true, "rshared": true, "unbindable": true, "runbindable": true,
+	"suid": true, "dev": true, "exec": true, "atime": true, "diratime": true, "norelatime": true,
+}
+
+// synthesized are the file systems the remote sentry serves itself (its
+// /proc and /dev), or that the sandbox does not have, by destination and
+// type: the mount is accepted, with a note.
+var synthesized = map[string]map[string]string{
+	"/proc":          {"proc": "the sentry's own /proc"},
+	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, fd links)"},
+	"/dev/pts":       {"devpts": "not served: the sentry's /dev has no pts directory"},
+	"/dev/shm":       {"tmpfs": "not served: the sentry's /dev has no shm directory"},
+	"/dev/mqueue":    {"mqueue": "not served: POSIX message queues are not supported"},
+	"/sys":           {"sysfs": "an empty read-only /sys"},
+	"/sys/fs/cgroup": {"cgroup": "not served: no cgroup file system", "cgroup2": "not served: no cgroup file system"},
+}
+
+func (p *Plan) addMounts(ms []specs.Mount) error {
+	for i, m := range ms {
+		field := fmt.Sprintf("mounts[%d]", i)
+		dst := filepath.Clean(m.Destination)
+		if !filepath.IsAbs(m.Destination) {
+			return fieldError(field+".destination", "%q: want an absolute path", m.Destination)
+		}
+		typ := m.Type
+		if typ == "" || typ == "none" {
+			typ = "bind"
+			for _, o := range m.Options {
+				if o == "bind" || o == "rbind" {
+					typ = "bind"
+				}
+			}
+		}
+		if byType, ok := synthesized[dst]; ok {
+			if what, ok := byType[typ]; ok {
+				p.Notes = append(p.Notes, fmt.Sprintf("%s (%s at %s): %s", field, typ, dst, what))
+				if typ == "sysfs" {
+					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "size=4k,mode=0555"})
+				}
+				continue
+			}
+		}
+		if dst == "/proc" || dst == "/dev" || strings.HasPrefix(dst, "/proc/") || strings.HasPrefix(dst, "/dev/") {
+			return fieldError(field, "%s at %s: the sentry serves /proc and /dev itself", typ, dst)
+		}
+		if len(p.Servers) > 0 {
+			return fieldError(field, "%s at %s: mounts need the container's own gofer, and %s names a remote sentry", typ, dst, ServerAnnotation)
+		}
+		mt := Mount{Type: typ, Destination: dst}
+		var data []string
+		for j, o := range m.Options {
+			switch {
+			case mountFlags[o] != 0:
+				mt.Flags |= mountFlags[o]
+			case mountNoops[o]:
+			case typ == "tmpfs" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
+				data = append(data, o)
+			default:
+				return fieldError(fmt.Sprintf("%s.options[%d]", field, j), "%q: not supported", o)
+			}
+		}
+		mt.Data = strings.Join(data, ",")
+		switch typ {
+		case "bind":
+			if m.Source == "" || !filepath.IsAbs(m.Source) {
+				return fieldError(field+".source", "%q: want an absolute host path", m.Source)
+			}
+			if _, err := os.Stat(m.Source); err != nil {
+				return fieldError(field+".source", "%v", err)
+			}
+			mt.Source = m.Source
+		case "tmpfs":
+		default:
+			return fieldError(field+".type", "%q at %s: not supported (bind, tmpfs, and proc at /proc are)", typ, dst)
+		}
+		p.Mounts = append(p.Mounts, mt)
+	}
+	return nil
+}
+
+func (p *Plan) checkLinux(l *specs.Linux) error {
+	if l == nil {
+		return nil
+	}
+	if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
+		return fieldError("linux.uidMappings", "user namespaces are not supported")
+	}
+	if len(l.Devices) > 0 {
+		return fieldError("linux.devices", "device nodes are not supported (the sentry's /dev is fixed)")
+	}
+	if len(l.Sysctl) > 0 {
+		keys := make([]string, 0, len(l.Sysctl))
+		for k := range l.Sysctl {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return fieldError("linux.sysctl", "%s: not supported", strings.Join(keys, ", "))
+	}
+	if l.IntelRdt != nil {
+		return fieldError("linux.intelRdt", "not supported")
+	}
+	if l.Personality != nil {
+		return fieldError("linux.personality", "not supported")
+	}
+	if len(l.TimeOffsets) > 0 {
+		return fieldError("linux.timeOffsets", "not supported")
+	}
+	for i, ns := range l.Namespaces {
+		field := fmt.Sprintf("linux.namespaces[%d]", i)
+		switch ns.Type {
+		case specs.PIDNamespace, specs.MountNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace:
+			if ns.Path != "" {
+				return fieldError(field+".path", "%s: joining a host namespace is not supported", ns.Type)
+			}
+		case specs.NetworkNamespace:
+			if ns.Path != "" {
+				p.Notes = append(p.Notes, field+": the container does not join the network namespace "+ns.Path+"; its network is the sentry's")
+			}
+		case specs.UserNamespace, specs.TimeNamespace:
+			return fieldError(field, "%s namespaces are not supported", ns.Type)
+		default:
+			return fieldError(field+".type", "%q: unknown", ns.Type)
+		}
+	}
+	if l.Resources != nil {
+		p.Notes = append(p.Notes, "linux.resources: cgroup limits are not applied")
+	}
+	if l.Seccomp != nil {
+		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")
+	}
+	if len(l.MaskedPaths)+len(l.ReadonlyPaths) > 0 {
+		p.Notes = append(p.Notes, "linux.maskedPaths/readonlyPaths: not applied; /proc and /sys are the sentry's and hold no host information")
+	}
+	return nil
+}
+
+// MountOptionNames lists the mount options a config.json may use.
+func MountOptionNames() []string {
+	var out []string
+	for o := range mountFlags {
+		out = append(out, o)
+	}
+	for o := range mountNoops {
+		out = append(out, o)
+	}
+	return append(out, "size=", "mode=", "nr_inodes=", "uid=", "gid=")
+}

@@ -1,0 +1,197 @@
+package oci
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func baseSpec() *specs.Spec {
+	return &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: "rootfs"},
+		Process: &specs.Process{Args: []string{"sh"}, Cwd: "/", Env: []string{"PATH=/bin"}},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts"},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro"}},
+		},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}}},
+	}
+}
+
+func TestPlanFor(t *testing.T) {
+	bundle := t.TempDir()
+	if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		edit    func(*specs.Spec)
+		wantErr string
+		check   func(*testing.T, *Plan)
+	}{
+		{name: "defaults", check: func(t *testing.T, p *Plan) {
+			if p.Root != filepath.Join(bundle, "rootfs") || p.Process.Cwd != "/" {
+				t.Errorf("plan %+v", p)
+			}
+			// Only /sys becomes a mount (an empty read-only tmpfs); the
+			// others are the sentry's and are noted.
+			if len(p.Mounts) != 1 || p.Mounts[0].Destination != "/sys" || p.Mounts[0].Flags&unix.MS_RDONLY == 0 {
+				t.Errorf("mounts %+v", p.Mounts)
+			}
+			if len(p.Notes) != 4 {
+				t.Errorf("notes %q", p.Notes)
+			}
+		}},
+		{name: "bind and tmpfs", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts,
+				specs.Mount{Destination: "/data/", Type: "bind", Source: host, Options: []string{"rbind", "ro", "nosuid"}},
+				specs.Mount{Destination: "/t", Type: "tmpfs", Options: []string{"size=1m", "noexec"}},
+				specs.Mount{Destination: "/b2", Source: host, Options: []string{"bind"}})
+		}, check: func(t *testing.T, p *Plan) {
+			want := []Mount{
+				{Type: "tmpfs", Destination: "/sys", Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "size=4k,mode=0555"},
+				{Type: "bind", Source: host, Destination: "/data", Flags: unix.MS_RDONLY | unix.MS_NOSUID},
+				{Type: "tmpfs", Destination: "/t", Flags: unix.MS_NOEXEC, Data: "size=1m"},
+				{Type: "bind", Source: host, Destination: "/b2"},
+			}
+			if len(p.Mounts) != len(want) {
+				t.Fatalf("mounts %+v", p.Mounts)
+			}
+			for i := range want {
+				if p.Mounts[i] != want[i] {
+					t.Errorf("mounts[%d] = %+v, want %+v", i, p.Mounts[i], want[i])
+				}
+			}
+		}},
+		{name: "process", edit: func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: 5, GID: 6, AdditionalGids: []uint32{6}}
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 20}}
+			s.Process.NoNewPrivileges = true
+			s.Hostname = "h"
+		}, check: func(t *testing.T, p *Plan) {
+			if p.Process.UID != 5 || p.Process.GID != 6 || !p.Process.NoNewPrivileges || p.Hostname != "h" ||
+				len(p.Process.Rlimits) != 1 || p.Process.Rlimits[0] != (Rlimit{unix.RLIMIT_NOFILE, 10, 20}) {
+				t.Errorf("plan %+v", p)
+			}
+		}},
+		{name: "server annotation", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{ServerAnnotation: "unix:/a, 127.0.0.1:7000"}
+		}, check: func(t *testing.T, p *Plan) {
+			if len(p.Servers) != 2 || p.Servers[0] != "unix:/a" || p.Servers[1] != "127.0.0.1:7000" {
+				t.Errorf("servers %q", p.Servers)
+			}
+		}},
+		{name: "server annotation refuses binds", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{ServerAnnotation: "unix:/a"}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/d", Type: "bind", Source: host})
+		}, wantErr: "mounts[4]"},
+		{name: "version", edit: func(s *specs.Spec) { s.Version = "0.9" }, wantErr: "ociVersion"},
+		{name: "no root", edit: func(s *specs.Spec) { s.Root = nil }, wantErr: "root.path"},
+		{name: "missing rootfs", edit: func(s *specs.Spec) { s.Root.Path = "nope" }, wantErr: "root.path"},
+		{name: "no process", edit: func(s *specs.Spec) { s.Process = nil }, wantErr: "process: missing"},
+		{name: "no args", edit: func(s *specs.Spec) { s.Process.Args = nil }, wantErr: "process.args"},
+		{name: "relative cwd", edit: func(s *specs.Spec) { s.Process.Cwd = "tmp" }, wantErr: "process.cwd"},
+		{name: "groups", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1, 2} }, wantErr: "additionalGids[0]"},
+		{name: "umask", edit: func(s *specs.Spec) { u := uint32(0); s.Process.User.Umask = &u }, wantErr: "process.user.umask"},
+		{name: "rlimit soft above hard", edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_CORE", Soft: 2, Hard: 1}} }, wantErr: "process.rlimits[0]"},
+		{name: "rlimit twice", edit: func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_CORE"}, {Type: "RLIMIT_CORE"}}
+		}, wantErr: "process.rlimits[1].type"},
+		{name: "scheduler", edit: func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{} }, wantErr: "process.scheduler"},
+		{name: "console size without terminal", edit: func(s *specs.Spec) { s.Process.ConsoleSize = &specs.Box{Height: 1, Width: 1} }, wantErr: "process.consoleSize"},
+		{name: "domainname", edit: func(s *specs.Spec) { s.Domainname = "d" }, wantErr: "domainname"},
+		{name: "relative mount", edit: func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "x", Type: "tmpfs"}) }, wantErr: "mounts[4].destination"},
+		{name: "mount under /proc", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/sys", Type: "bind", Source: host})
+		}, wantErr: "mounts[4]: bind at /proc/sys"},
+		{name: "bind without source", edit: func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind"}) }, wantErr: "mounts[4].source"},
+		{name: "bind of a missing source", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/no/such/dir"})
+		}, wantErr: "mounts[4].source"},
+		{name: "sysctl", edit: func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"b": "1", "a": "2"} }, wantErr: "linux.sysctl: a, b"},
+		{name: "joined pid namespace", edit: func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/1/ns/pid" }, wantErr: "linux.namespaces[0].path"},
+		{name: "joined network namespace noted", edit: func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/var/run/netns/x"})
+		}, check: func(t *testing.T, p *Plan) {
+			if !strings.Contains(strings.Join(p.Notes, "\n"), "linux.namespaces[2]") {
+				t.Errorf("notes %q", p.Notes)
+			}
+		}},
+		{name: "windows", edit: func(s *specs.Spec) { s.Windows = &specs.Windows{} }, wantErr: "windows"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := baseSpec()
+			if tc.edit != nil {
+				tc.edit(s)
+			}
+			p, err := planFor(bundle, s)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil {
+				tc.check(t, p)
+			}
+		})
+	}
+}
+
+func TestStateSaveLoadRefresh(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(Dir(root, "c"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start, err := ProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		pid        int
+		start      uint64
+		wantStatus string
+	}{
+		{"alive", os.Getpid(), start, StatusRunning},
+		{"pid reused", os.Getpid(), start + 1, StatusStopped},
+		{"gone", 1 << 30, 0, StatusStopped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &State{ID: "c", Bundle: "/b", Pid: tc.pid, PidStart: tc.start, Status: StatusRunning, Created: time.Now().UTC()}
+			if err := s.Save(root); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Load(root, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tc.wantStatus {
+				t.Errorf("status %s, want %s", got.Status, tc.wantStatus)
+			}
+			if sp := got.Spec(); tc.wantStatus == StatusStopped && sp.Pid != 0 {
+				t.Errorf("a stopped container reports pid %d", sp.Pid)
+			}
+		})
+	}
+	for _, id := range []string{"", ".", "..", "a/b", "a b"} {
+		if _, err := Load(root, id); err == nil {
+			t.Errorf("Load(%q) succeeded", id)
+		}
+	}
+	if _, err := Load(root, "absent"); err == nil || !strings.Contains(err.Error(), ErrNotExist.Error()) {
+		t.Errorf("Load(absent): %v", err)
+	}
+}

@@ -1,0 +1,708 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/oci"
+)
+
+// version is what --version prints.
+const version = "0.1.0"
+
+// ociVerb is one verb of runc's command line.
+type ociVerb struct {
+	synopsis string
+	run      func(g ociGlobals, log *ociLog, args []string) int
+}
+
+var ociVerbs map[string]ociVerb
+
+func init() {
+	ociVerbs = map[string]ociVerb{
+		"create":          {"create --bundle DIR [--pid-file FILE] [--console-socket SOCK] ID", ociCreate},
+		"run":             {"run --bundle DIR [--pid-file FILE] [--console-socket SOCK] [--detach] ID", ociRun},
+		"start":           {"start ID", ociStart},
+		"state":           {"state ID", ociState},
+		"kill":            {"kill [--all] ID [SIGNAL]", ociKill},
+		"delete":          {"delete [--force] ID", ociDelete},
+		"exec":            {"exec [--process FILE | flags] [--detach] [--pid-file FILE] ID [COMMAND ARG...]", ociExec},
+		"ps":              {"ps [--format table|json] ID", ociPs},
+		"list":            {"list [--format table|json] [--quiet]", ociList},
+		"spec":            {"spec [--bundle DIR]", ociSpec},
+		"features":        {"features", ociFeatures},
+		"events":          {"events ID", ociUnsupported("events", "no statistics or OOM events are collected")},
+		"pause":           {"pause ID", ociUnsupported("pause", "the sandbox cannot freeze its application")},
+		"resume":          {"resume ID", ociUnsupported("resume", "the sandbox cannot freeze its application")},
+		"update":          {"update ID", ociUnsupported("update", "there are no cgroup resources to update")},
+		"checkpoint":      {"checkpoint ID", ociUnsupported("checkpoint", "the remote sentry's replay log is the recovery mechanism; there is no checkpoint image")},
+		"restore":         {"restore ID", ociUnsupported("restore", "there is no checkpoint image")},
+		containerBootVerb: {"", runContainerBoot},
+		execBootVerb:      {"", runExecBoot},
+	}
+}
+
+// runOCI runs runc's command line: global flags, then a verb.
+func runOCI(args []string) int {
+	g, rest, err := parseOCIGlobals(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled: %v\n", err)
+		return 2
+	}
+	if len(rest) == 0 {
+		usage(os.Stderr)
+		return 2
+	}
+	switch rest[0] {
+	case "--version", "version":
+		fmt.Printf("runsc-decoupled version %s\nspec: %s\n", version, specs.Version)
+		return 0
+	case "help":
+		usage(os.Stdout)
+		return 0
+	}
+	v, ok := ociVerbs[rest[0]]
+	if !ok {
+		if sc, ok := subcommands[rest[0]]; ok {
+			return sc.run(rest[1:])
+		}
+		fmt.Fprintf(os.Stderr, "runsc-decoupled: unknown command %q\n", rest[0])
+		return 2
+	}
+	log := g.openLog()
+	defer log.close()
+	log.debugf("%s", strings.Join(append([]string{"runsc-decoupled"}, args...), " "))
+	return v.run(g, log, rest[1:])
+}
+
+func ociUnsupported(verb, why string) func(ociGlobals, *ociLog, []string) int {
+	return func(_ ociGlobals, log *ociLog, _ []string) int {
+		return log.fatal(fmt.Errorf("%s: not supported by runsc-decoupled: %s", verb, why))
+	}
+}
+
+// ociFlags is a flag set for an OCI verb; errors are usage errors.
+func ociFlags(verb string) *flag.FlagSet {
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: runsc-decoupled %s\n\nflags:\n", ociVerbs[verb].synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// oneID returns the single ID argument of a verb.
+func oneID(fs *flag.FlagSet) (string, error) {
+	if fs.NArg() != 1 {
+		return "", fmt.Errorf("%s: want exactly one container ID, got %d arguments", fs.Name(), fs.NArg())
+	}
+	id := fs.Arg(0)
+	return id, oci.CheckID(id)
+}
+
+// createOptions are create's and run's flags.
+type createOptions struct {
+	bundle, pidFile, consoleSocket string
+	detach                         bool
+}
+
+func (o *createOptions) register(fs *flag.FlagSet, withDetach bool) {
+	fs.StringVar(&o.bundle, "bundle", ".", "the bundle `DIR` (holding config.json)")
+	fs.StringVar(&o.bundle, "b", ".", "short for --bundle")
+	fs.StringVar(&o.pidFile, "pid-file", "", "write the container process's pid to `FILE`")
+	fs.StringVar(&o.consoleSocket, "console-socket", "", "send the pty master of a terminal container to the Unix socket `PATH`")
+	fs.Bool("no-pivot", false, "accepted (the gofer confines the root without pivot_root)")
+	fs.Bool("no-new-keyring", false, "accepted (keyrings are not supported in the sandbox)")
+	fs.Int("preserve-fds", 0, "refused when not 0")
+	if withDetach {
+		fs.BoolVar(&o.detach, "detach", false, "return once started")
+		fs.BoolVar(&o.detach, "d", false, "short for --detach")
+	}
+}
+
+func ociCreate(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("create")
+	var o createOptions
+	o.register(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := checkPreserveFDs(fs); err != nil {
+		return log.fatal(err)
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if _, err := create(g, log, id, o, false); err != nil {
+		return log.fatal(err)
+	}
+	return 0
+}
+
+func checkPreserveFDs(fs *flag.FlagSet) error {
+	if f := fs.Lookup("preserve-fds"); f != nil && f.Value.String() != "0" {
+		return fmt.Errorf("--preserve-fds: passing extra fds into the sandbox is not supported")
+	}
+	return nil
+}
+
+// create makes container id from o.bundle: its state directory, and its
+// process (the client sentry with its embedded daemons, holding the
+// container's first process until start). It returns that process, which
+// exits with the container's exit status. With ownTTY (run without a
+// console socket) a terminal container uses this process's stdio.
+func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) (*os.Process, error) {
+	plan, err := oci.LoadBundle(o.bundle)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range plan.Notes {
+		log.warnf("%s", n)
+	}
+	if plan.Process.Terminal && o.consoleSocket == "" && !ownTTY {
+		return nil, fmt.Errorf("config.json process.terminal: a terminal container needs --console-socket")
+	}
+	if !plan.Process.Terminal && o.consoleSocket != "" {
+		return nil, fmt.Errorf("--console-socket given but config.json process.terminal is false")
+	}
+	if err := os.MkdirAll(g.root, 0o711); err != nil {
+		return nil, fmt.Errorf("--root %q: %w", g.root, err)
+	}
+	dir := oci.Dir(g.root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container with id %q already exists", id)
+		}
+		return nil, fmt.Errorf("container %q: %w", id, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	st := &oci.State{
+		ID:          id,
+		Bundle:      plan.Bundle,
+		Rootfs:      plan.Root,
+		Status:      oci.StatusCreating,
+		Created:     time.Now().UTC(),
+		Owner:       "",
+		Annotations: plan.Annotations,
+	}
+	if err := st.Save(g.root); err != nil {
+		return nil, err
+	}
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if plan.Process.Terminal && o.consoleSocket != "" {
+		pty, err := newConsole(o.consoleSocket, plan.Process.ConsoleWidth, plan.Process.ConsoleHeight)
+		if err != nil {
+			return nil, err
+		}
+		defer pty.Close()
+		stdio = [3]*os.File{pty, pty, pty}
+	}
+	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, nil)
+	if err != nil {
+		return nil, fmt.Errorf("container %q: %w", id, err)
+	}
+	if o.pidFile != "" {
+		if err := writePidFile(o.pidFile, proc.Pid); err != nil {
+			proc.Kill()
+			return nil, err
+		}
+	}
+	ok = true
+	return proc, nil
+}
+
+// startHelper starts this binary's hidden verb (the container's process,
+// or an exec'd process) in a session of its own with the given stdio and
+// waits until it reports ready on fd 3 ("ok"), or its error.
+func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, extra []*os.File) (*os.Process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	gargs := []string{"--root", g.root, "--log-format", g.logFormat}
+	if g.logPath != "" {
+		gargs = append(gargs, "--log", g.logPath)
+	}
+	if g.debug {
+		gargs = append(gargs, "--debug")
+	}
+	cmd := exec.Command(self, append(append(gargs, verb), args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
+	cmd.ExtraFiles = append([]*os.File{w}, extra...)
+	// Its own session: the shim's (or the caller's) terminal signals do
+	// not reach it; the shim signals the container through kill.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start %s: %w", verb, err)
+	}
+	w.Close()
+	msg, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	if string(msg) == "ok" {
+		return cmd.Process, nil
+	}
+	// It failed: reap it (it exits by itself after reporting).
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(msg) == 0 {
+		return nil, fmt.Errorf("%s exited before it was ready", verb)
+	}
+	return nil, errors.New(string(msg))
+}
+
+// writePidFile writes pid atomically, as runc does (the shim reads it as
+// soon as create returns).
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return nil
+}
+
+func ociRun(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("run")
+	var o createOptions
+	o.register(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := checkPreserveFDs(fs); err != nil {
+		return log.fatal(err)
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	proc, err := create(g, log, id, o, !o.detach)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if err := oci.Send(g.root, id, oci.Request{Op: "start"}, 30*time.Second); err != nil {
+		proc.Kill()
+		proc.Wait()
+		os.RemoveAll(oci.Dir(g.root, id))
+		return log.fatal(err)
+	}
+	if o.detach {
+		return 0
+	}
+	// Signals to run go to the container, as runc forwards them.
+	sigs := forwardTerminalSignals(func(sig syscall.Signal) {
+		oci.Send(g.root, id, oci.Request{Op: "kill", Signal: int(sig)}, 5*time.Second)
+	})
+	defer sigs()
+	ps, err := proc.Wait()
+	os.RemoveAll(oci.Dir(g.root, id))
+	if err != nil {
+		return log.fatal(err)
+	}
+	return hostExitCode(ps)
+}
+
+// hostExitCode is the shell's exit code for a finished host process.
+func hostExitCode(ps *os.ProcessState) int {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func ociStart(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("start")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	switch st.Status {
+	case oci.StatusCreated:
+	case oci.StatusStopped:
+		return log.fatal(fmt.Errorf("cannot start a container that has stopped"))
+	case oci.StatusRunning:
+		return log.fatal(fmt.Errorf("cannot start an already running container"))
+	default:
+		return log.fatal(fmt.Errorf("cannot start a container in the %s state", st.Status))
+	}
+	if err := oci.Send(g.root, id, oci.Request{Op: "start"}, 30*time.Second); err != nil {
+		return log.fatal(err)
+	}
+	return 0
+}
+
+func ociState(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("state")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	b, err := json.MarshalIndent(st.Spec(), "", "  ")
+	if err != nil {
+		return log.fatal(err)
+	}
+	os.Stdout.Write(append(b, '\n'))
+	return 0
+}
+
+// parseSignal accepts 15, TERM and SIGTERM, as runc does.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
+	if sig == 0 {
+		return 0, fmt.Errorf("invalid signal %q", s)
+	}
+	return sig, nil
+}
+
+func ociKill(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("kill")
+	all := fs.Bool("all", false, "signal every process of the container")
+	fs.BoolVar(all, "a", false, "short for --all")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return log.fatal(fmt.Errorf("kill: want ID [SIGNAL]"))
+	}
+	id := fs.Arg(0)
+	sig := syscall.SIGTERM
+	if fs.NArg() == 2 {
+		var err error
+		if sig, err = parseSignal(fs.Arg(1)); err != nil {
+			return log.fatal(err)
+		}
+	}
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if st.Status == oci.StatusStopped {
+		return log.fatal(fmt.Errorf("container not running"))
+	}
+	if err := oci.Send(g.root, id, oci.Request{Op: "kill", Signal: int(sig), All: *all}, 10*time.Second); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return log.fatal(fmt.Errorf("container not running"))
+		}
+		return log.fatal(err)
+	}
+	return 0
+}
+
+func ociDelete(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("delete")
+	force := fs.Bool("force", false, "kill a running container first")
+	fs.BoolVar(force, "f", false, "short for --force")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		if *force && errors.Is(err, oci.ErrNotExist) {
+			return 0
+		}
+		return log.fatal(err)
+	}
+	switch st.Status {
+	case oci.StatusStopped:
+	case oci.StatusCreated, oci.StatusCreating:
+		// runc deletes a created container without --force.
+		killContainerProcess(st)
+	default:
+		if !*force {
+			return log.fatal(fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st.Status))
+		}
+		killContainerProcess(st)
+	}
+	if err := os.RemoveAll(oci.Dir(g.root, id)); err != nil {
+		return log.fatal(fmt.Errorf("delete %q: %w", id, err))
+	}
+	return 0
+}
+
+// killContainerProcess SIGKILLs the container's process (its daemons die
+// with it: Pdeathsig) and waits, bounded, for it to be gone. It is not
+// our child (the shim reaps it), so it is polled.
+func killContainerProcess(st *oci.State) {
+	if st.Pid <= 0 || !oci.Alive(st.Pid, st.PidStart) {
+		return
+	}
+	unix.Kill(st.Pid, unix.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && oci.Alive(st.Pid, st.PidStart); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ociList(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("list")
+	format := fs.String("format", "table", "table or json")
+	fs.StringVar(format, "f", "table", "short for --format")
+	quiet := fs.Bool("quiet", false, "print only the ids")
+	fs.BoolVar(quiet, "q", false, "short for --quiet")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	states, err := oci.List(g.root)
+	if err != nil {
+		return log.fatal(err)
+	}
+	switch {
+	case *quiet:
+		for _, s := range states {
+			fmt.Println(s.ID)
+		}
+	case *format == "json":
+		out := make([]oci.SpecState, 0, len(states))
+		for _, s := range states {
+			out = append(out, s.Spec())
+		}
+		b, _ := json.Marshal(out)
+		os.Stdout.Write(append(b, '\n'))
+	case *format == "table":
+		w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
+		fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
+		for _, s := range states {
+			sp := s.Spec()
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, sp.Pid, s.Status, s.Bundle, s.Created.Format(time.RFC3339Nano), s.Owner)
+		}
+		w.Flush()
+	default:
+		return log.fatal(fmt.Errorf("--format %q: want table or json", *format))
+	}
+	return 0
+}
+
+// ociPs lists the host processes that run the container: its process (the
+// client sentry, where the application's threads run) and that process's
+// descendants (the platform's stub processes, the embedded sentry and
+// gofer). The application's own pids are the sentry's, inside the sandbox.
+func ociPs(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("ps")
+	format := fs.String("format", "table", "table or json")
+	fs.StringVar(format, "f", "table", "short for --format")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() < 1 {
+		return log.fatal(fmt.Errorf("ps: want ID"))
+	}
+	id := fs.Arg(0)
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	var pids []int
+	if st.Status != oci.StatusStopped {
+		pids = descendants(st.Pid)
+	}
+	switch *format {
+	case "json":
+		if pids == nil {
+			pids = []int{}
+		}
+		b, _ := json.Marshal(pids)
+		os.Stdout.Write(append(b, '\n'))
+	case "table":
+		fmt.Println("PID\tCMD")
+		for _, p := range pids {
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+			fmt.Printf("%d\t%s\n", p, strings.TrimSpace(string(cmd)))
+		}
+	default:
+		return log.fatal(fmt.Errorf("--format %q: want table or json", *format))
+	}
+	return 0
+}
+
+// descendants returns root and every live process below it, sorted.
+func descendants(root int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return []int{root}
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	out := []int{root}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func ociSpec(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("spec")
+	bundle := fs.String("bundle", ".", "write config.json in `DIR`")
+	fs.StringVar(bundle, "b", ".", "short for --bundle")
+	fs.Bool("rootless", false, "accepted (the same spec serves both)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	path := filepath.Join(*bundle, "config.json")
+	if _, err := os.Stat(path); err == nil {
+		return log.fatal(fmt.Errorf("file %s exists; remove it first", path))
+	}
+	b, err := json.MarshalIndent(defaultSpec(), "", "\t")
+	if err != nil {
+		return log.fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o666); err != nil {
+		return log.fatal(err)
+	}
+	return 0
+}
+
+// defaultSpec is `spec`'s config.json: what runc writes, less what the
+// sandbox would refuse (devices, cgroup mounts).
+func defaultSpec() *specs.Spec {
+	return &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: "rootfs", Readonly: true},
+		Process: &specs.Process{
+			Terminal:        true,
+			User:            specs.User{UID: 0, GID: 0},
+			Args:            []string{"sh"},
+			Env:             []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"},
+			Cwd:             "/",
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}},
+			NoNewPrivileges: true,
+		},
+		Hostname: "runsc-decoupled",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace}},
+		},
+	}
+}
+
+func ociFeatures(g ociGlobals, log *ociLog, args []string) int {
+	f := features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{},
+		MountOptions:  mountOptionNames(),
+		Linux: &features.Linux{
+			Namespaces:      []string{string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.CgroupNamespace)},
+			Capabilities:    []string{},
+			Cgroup:          &features.Cgroup{V1: new(bool), V2: new(bool), Systemd: new(bool), SystemdUser: new(bool)},
+			Seccomp:         &features.Seccomp{Enabled: new(bool)},
+			Apparmor:        &features.Apparmor{Enabled: new(bool)},
+			Selinux:         &features.Selinux{Enabled: new(bool)},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: new(bool)}},
+		},
+		Annotations: map[string]string{
+			"dev.runsc-decoupled.sandbox": "true",
+			oci.ServerAnnotation:          "comma-separated targets of remote sentries",
+		},
+	}
+	b, err := json.MarshalIndent(f, "", "    ")
+	if err != nil {
+		return log.fatal(err)
+	}
+	os.Stdout.Write(append(b, '\n'))
+	return 0
+}
+
+func mountOptionNames() []string {
+	names := oci.MountOptionNames()
+	sort.Strings(names)
+	return names
+}
+
+// forwardTerminalSignals calls send for each SIGINT, SIGTERM, SIGHUP and
+// SIGQUIT this process gets until the returned stop is called.
+func forwardTerminalSignals(send func(syscall.Signal)) (stop func()) {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				send(s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}

@@ -1,0 +1,575 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+)
+
+// Hidden verbs: the processes create and exec start.
+const (
+	// containerBootVerb is a container's process: it runs the client
+	// sentry (and the embedded sentry and gofer), holds the first process
+	// until start, serves the control socket, and exits with the
+	// container's exit status. Its pid is the one the shim waits on.
+	containerBootVerb = "container-process"
+	// execBootVerb runs one exec'd process; its pid is exec's --pid-file.
+	execBootVerb = "exec-process"
+)
+
+// readyPipe is fd 3 of a helper: "ok", or an error message, then closed.
+type readyPipe struct {
+	once sync.Once
+	f    *os.File
+}
+
+// openReadyPipe takes fd 3, close-on-exec so that the daemons the helper
+// starts do not hold it open (the starter reads it to EOF).
+func openReadyPipe() *readyPipe {
+	unix.CloseOnExec(3)
+	return &readyPipe{f: os.NewFile(3, "ready")}
+}
+
+func (r *readyPipe) report(err error) {
+	r.once.Do(func() {
+		msg := "ok"
+		if err != nil {
+			msg = err.Error()
+		}
+		r.f.WriteString(msg)
+		r.f.Close()
+	})
+}
+
+// errKilledBeforeStart ends a created container that was killed before
+// its start.
+type errKilledBeforeStart struct{ sig syscall.Signal }
+
+func (e errKilledBeforeStart) Error() string { return "killed before start: " + e.sig.String() }
+
+// sandboxLogger is the client sentry's logger: warnings (debug with
+// --debug) into the container's directory, never the application's stderr.
+func sandboxLogger(dir string, debug bool) (hclog.Logger, func()) {
+	level := hclog.Warn
+	if debug {
+		level = hclog.Debug
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "sandbox.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return hclog.NewNullLogger(), func() {}
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "container", Level: level, Output: f}), func() { f.Close() }
+}
+
+func runContainerBoot(g ociGlobals, log *ociLog, args []string) int {
+	ready := openReadyPipe()
+	code, err := containerBoot(g, log, args, ready)
+	if err != nil {
+		ready.report(err)
+		var killed errKilledBeforeStart
+		if errors.As(err, &killed) {
+			return 128 + int(killed.sig)
+		}
+		log.fatal(err)
+		var se *client.StartError
+		switch {
+		case errors.As(err, &se) && (se.Errno == unix.ENOENT || se.Errno == unix.ENOTDIR):
+			return 127
+		case errors.As(err, &se) && se.Errno == unix.EACCES:
+			return 126
+		}
+		return 125
+	}
+	return code
+}
+
+func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (int, error) {
+	if len(args) != 1 {
+		return 0, fmt.Errorf("%s: want ID", containerBootVerb)
+	}
+	id := args[0]
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return 0, err
+	}
+	plan, err := oci.LoadBundle(st.Bundle)
+	if err != nil {
+		return 0, err
+	}
+	dir := oci.Dir(g.root, id)
+	hlog, closeLog := sandboxLogger(dir, g.debug)
+	defer closeLog()
+
+	servers := plan.Servers
+	if len(servers) == 0 {
+		setup, err := json.Marshal(oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly})
+		if err != nil {
+			return 0, err
+		}
+		level := "warn"
+		if g.debug {
+			level = "debug"
+		}
+		common := commonFlags{debugLog: filepath.Join(dir, "sandbox.log"), logLevel: level}
+		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: string(setup)})
+		if err != nil {
+			return 0, err
+		}
+		defer emb.stop()
+		servers = []string{emb.server}
+	}
+
+	ctl, err := net.Listen("unix", oci.ControlSocket(g.root, id))
+	if err != nil {
+		return 0, fmt.Errorf("control socket: %w", err)
+	}
+	defer ctl.Close()
+	b := &containerBooter{
+		g: g, log: log, id: id, st: st,
+		start:   make(chan struct{}),
+		killed:  make(chan syscall.Signal, 1),
+		signals: make(chan client.Signal),
+		runDone: make(chan struct{}),
+	}
+	go b.serve(ctl)
+
+	st.Servers = servers
+	st.Pid = os.Getpid()
+	st.PidStart, _ = oci.ProcStart(st.Pid)
+	st.Status = oci.StatusCreated
+	if err := st.Save(g.root); err != nil {
+		return 0, err
+	}
+	// Terminal signals this process gets go to the container.
+	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) { b.kill(int(sig), false) })
+	defer stopSigs()
+
+	p := plan.Process
+	status, err := client.Run(context.Background(), client.Config{
+		Servers:         servers,
+		Platform:        "systrap",
+		Argv:            p.Args,
+		Env:             p.Env,
+		Cwd:             p.Cwd,
+		Stdin:           os.Stdin,
+		Stdout:          os.Stdout,
+		Stderr:          os.Stderr,
+		Hostname:        plan.Hostname,
+		ClientID:        "container-" + id,
+		Log:             hlog.Named("client"),
+		User:            &client.User{UID: p.UID, GID: p.GID},
+		Rlimits:         clientRlimits(p.Rlimits),
+		NoNewPrivileges: p.NoNewPrivileges,
+		Signals:         b.signals,
+		BeforeStart: func() error {
+			ready.report(nil)
+			select {
+			case <-b.start:
+				st.Status = oci.StatusRunning
+				return st.Save(g.root)
+			case sig := <-b.killed:
+				return errKilledBeforeStart{sig}
+			}
+		},
+	})
+	close(b.runDone)
+	st.Status = oci.StatusStopped
+	st.Save(g.root)
+	if err != nil {
+		return 0, err
+	}
+	return exitCode(status), nil
+}
+
+func clientRlimits(rs []oci.Rlimit) []client.Rlimit {
+	out := make([]client.Rlimit, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, client.Rlimit{Resource: r.Resource, Soft: r.Soft, Hard: r.Hard})
+	}
+	return out
+}
+
+// containerBooter is the control-socket side of a container's process.
+type containerBooter struct {
+	g   ociGlobals
+	log *ociLog
+	id  string
+	st  *oci.State
+	// start is closed by the first start request; killed receives a
+	// signal sent before it. startOnce guards both.
+	start     chan struct{}
+	killed    chan syscall.Signal
+	startOnce sync.Mutex
+	started   bool
+	// signals feeds client.Config.Signals; runDone is closed once Run
+	// returned (nobody reads signals any more).
+	signals chan client.Signal
+	runDone chan struct{}
+}
+
+func (b *containerBooter) serve(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go b.handle(c)
+	}
+}
+
+func (b *containerBooter) handle(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	var req oci.Request
+	if err := json.NewDecoder(c).Decode(&req); err != nil {
+		return
+	}
+	var resp oci.Response
+	var err error
+	switch req.Op {
+	case "start":
+		err = b.doStart()
+	case "kill":
+		err = b.kill(req.Signal, req.All)
+	default:
+		err = fmt.Errorf("unknown request %q", req.Op)
+	}
+	if err != nil {
+		resp.Error = err.Error()
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			resp.Errno = int(errno)
+		}
+	}
+	json.NewEncoder(c).Encode(resp)
+}
+
+func (b *containerBooter) doStart() error {
+	b.startOnce.Lock()
+	defer b.startOnce.Unlock()
+	if b.started {
+		return fmt.Errorf("container already started")
+	}
+	b.started = true
+	close(b.start)
+	return nil
+}
+
+// kill signals the container: before start, a signal other than 0 ends it
+// (its first process never ran); after, the sentry delivers it as Linux
+// delivers a signal from outside a PID namespace.
+func (b *containerBooter) kill(sig int, all bool) error {
+	if sig < 0 || sig > 64 {
+		return unix.EINVAL
+	}
+	b.startOnce.Lock()
+	if !b.started {
+		if sig != 0 {
+			b.started = true
+			b.killed <- syscall.Signal(sig)
+		}
+		b.startOnce.Unlock()
+		return nil
+	}
+	b.startOnce.Unlock()
+	res := make(chan error, 1)
+	select {
+	case b.signals <- client.Signal{Signo: sig, All: all, AsContainer: true, Result: res}:
+	case <-b.runDone:
+		return fmt.Errorf("container not running: %w", unix.ESRCH)
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-b.runDone:
+		return nil
+	}
+}
+
+func ociExec(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("exec")
+	processFile := fs.String("process", "", "the process to run, a runtime-spec process JSON `FILE`")
+	fs.StringVar(processFile, "p", "", "short for --process")
+	detach := fs.Bool("detach", false, "return once the process runs")
+	fs.BoolVar(detach, "d", false, "short for --detach")
+	pidFile := fs.String("pid-file", "", "write the exec'd process's pid to `FILE`")
+	consoleSocket := fs.String("console-socket", "", "send the pty master to the Unix socket `PATH`")
+	tty := fs.Bool("tty", false, "give the process a terminal")
+	fs.BoolVar(tty, "t", false, "short for --tty")
+	cwd := fs.String("cwd", "", "working directory")
+	user := fs.String("user", "", "`UID[:GID]`")
+	fs.StringVar(user, "u", "", "short for --user")
+	noNewPrivs := fs.Bool("no-new-privs", false, "set no_new_privs")
+	var envs multiFlag
+	fs.Var(&envs, "env", "`VAR=VALUE` to set (repeatable)")
+	fs.Var(&envs, "e", "short for --env")
+	fs.Int("preserve-fds", 0, "refused when not 0")
+	fs.String("process-label", "", "accepted, not applied")
+	fs.String("apparmor", "", "accepted, not applied")
+	fs.Bool("ignore-paused", false, "accepted")
+	var caps multiFlag
+	fs.Var(&caps, "cap", "refused (capabilities are not applied)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := checkPreserveFDs(fs); err != nil {
+		return log.fatal(err)
+	}
+	if fs.NArg() < 1 {
+		return log.fatal(fmt.Errorf("exec: want ID"))
+	}
+	if len(caps) > 0 {
+		return log.fatal(fmt.Errorf("exec --cap: capabilities are not applied by the sandbox"))
+	}
+	id := fs.Arg(0)
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if st.Status != oci.StatusRunning {
+		return log.fatal(fmt.Errorf("cannot exec in a container that is %s", st.Status))
+	}
+	var sp specs.Process
+	if *processFile != "" {
+		b, err := os.ReadFile(*processFile)
+		if err != nil {
+			return log.fatal(fmt.Errorf("--process: %w", err))
+		}
+		if err := json.Unmarshal(b, &sp); err != nil {
+			return log.fatal(fmt.Errorf("--process %q: %w", *processFile, err))
+		}
+	} else {
+		if fs.NArg() < 2 {
+			return log.fatal(fmt.Errorf("exec: want --process FILE or a command after the ID"))
+		}
+		// The container's own process is the base, as runc does.
+		var spec specs.Spec
+		if b, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil && spec.Process != nil {
+			sp = *spec.Process
+		}
+		sp.Args = fs.Args()[1:]
+		sp.Terminal = *tty
+		sp.ConsoleSize = nil
+		if *cwd != "" {
+			sp.Cwd = *cwd
+		}
+		if sp.Cwd == "" {
+			sp.Cwd = "/"
+		}
+		sp.Env = append(sp.Env, envs...)
+		if *user != "" {
+			u, g, hasG := strings.Cut(*user, ":")
+			uid, err := strconv.ParseUint(u, 10, 32)
+			if err != nil {
+				return log.fatal(fmt.Errorf("--user %q: want UID[:GID]", *user))
+			}
+			sp.User = specs.User{UID: uint32(uid)}
+			if hasG {
+				gid, err := strconv.ParseUint(g, 10, 32)
+				if err != nil {
+					return log.fatal(fmt.Errorf("--user %q: want UID[:GID]", *user))
+				}
+				sp.User.GID = uint32(gid)
+			}
+		}
+		if *noNewPrivs {
+			sp.NoNewPrivileges = true
+		}
+	}
+	proc, notes, err := oci.ProcessFrom(&sp, "process")
+	if err != nil {
+		return log.fatal(err)
+	}
+	for _, n := range notes {
+		log.warnf("%s", n)
+	}
+	if proc.Terminal && *consoleSocket == "" && *detach {
+		return log.fatal(fmt.Errorf("process.terminal: a detached terminal process needs --console-socket"))
+	}
+	if !proc.Terminal && *consoleSocket != "" {
+		return log.fatal(fmt.Errorf("--console-socket given but the process has no terminal"))
+	}
+	pf, err := os.CreateTemp(oci.Dir(g.root, id), "exec-*.json")
+	if err != nil {
+		return log.fatal(err)
+	}
+	json.NewEncoder(pf).Encode(proc)
+	pf.Close()
+	defer os.Remove(pf.Name())
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if proc.Terminal && *consoleSocket != "" {
+		pty, err := newConsole(*consoleSocket, proc.ConsoleWidth, proc.ConsoleHeight)
+		if err != nil {
+			return log.fatal(err)
+		}
+		defer pty.Close()
+		stdio = [3]*os.File{pty, pty, pty}
+	}
+	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, nil)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if *pidFile != "" {
+		if err := writePidFile(*pidFile, p.Pid); err != nil {
+			p.Kill()
+			return log.fatal(err)
+		}
+	}
+	if *detach {
+		p.Release()
+		return 0
+	}
+	stop := forwardTerminalSignals(func(sig syscall.Signal) { p.Signal(sig) })
+	defer stop()
+	ps, err := p.Wait()
+	if err != nil {
+		return log.fatal(err)
+	}
+	return hostExitCode(ps)
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// runExecBoot runs an exec'd process: a new session of the container's
+// remote sentry, on the same gofer and so the same files and mounts, with
+// a process tree of its own (see docs/COMPATIBILITY.md). It exits with the
+// process's status, and kills it when the container's process is gone.
+func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
+	ready := openReadyPipe()
+	if len(args) != 2 {
+		ready.report(fmt.Errorf("%s: want ID FILE", execBootVerb))
+		return 125
+	}
+	id, file := args[0], args[1]
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		ready.report(err)
+		return 125
+	}
+	b, err := os.ReadFile(file)
+	var proc oci.Process
+	if err == nil {
+		err = json.Unmarshal(b, &proc)
+	}
+	if err != nil {
+		ready.report(fmt.Errorf("exec process file: %w", err))
+		return 125
+	}
+	hostname := ""
+	var spec specs.Spec
+	if b, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil {
+		hostname = spec.Hostname
+	}
+	hlog, closeLog := sandboxLogger(oci.Dir(g.root, id), g.debug)
+	defer closeLog()
+	signals := make(chan client.Signal)
+	hostSigs := make(chan os.Signal, 8)
+	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case s := <-hostSigs:
+				select {
+				case signals <- client.Signal{Signo: int(s.(syscall.Signal))}:
+				case <-ctx.Done():
+					return
+				}
+			case <-tick.C:
+				if !oci.Alive(st.Pid, st.PidStart) {
+					// The container is gone; so is its sentry.
+					os.Exit(128 + int(syscall.SIGKILL))
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	status, err := client.Run(ctx, client.Config{
+		Servers:         st.Servers,
+		Platform:        "systrap",
+		Argv:            proc.Args,
+		Env:             proc.Env,
+		Cwd:             proc.Cwd,
+		Stdin:           os.Stdin,
+		Stdout:          os.Stdout,
+		Stderr:          os.Stderr,
+		Hostname:        hostname,
+		Log:             hlog.Named("exec"),
+		User:            &client.User{UID: proc.UID, GID: proc.GID},
+		Rlimits:         clientRlimits(proc.Rlimits),
+		NoNewPrivileges: proc.NoNewPrivileges,
+		Signals:         signals,
+		BeforeStart:     func() error { ready.report(nil); return nil },
+	})
+	if err != nil {
+		ready.report(err)
+		log.fatal(err)
+		var se *client.StartError
+		if errors.As(err, &se) && (se.Errno == unix.ENOENT || se.Errno == unix.ENOTDIR) {
+			return 127
+		}
+		return 125
+	}
+	return exitCode(status)
+}
+
+// newConsole makes a pty, sends its master to the console socket as runc
+// does (SCM_RIGHTS, the name as data), and returns the slave.
+func newConsole(socket string, width, height uint) (*os.File, error) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return nil, fmt.Errorf("console: unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		return nil, fmt.Errorf("console: pty number: %w", err)
+	}
+	slave, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	if width > 0 && height > 0 {
+		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: uint16(width), Row: uint16(height)})
+	}
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		slave.Close()
+		return nil, fmt.Errorf("--console-socket: %w", err)
+	}
+	defer c.Close()
+	rights := unix.UnixRights(int(master.Fd()))
+	if _, _, err := c.(*net.UnixConn).WriteMsgUnix([]byte(master.Name()), rights, nil); err != nil {
+		slave.Close()
+		return nil, fmt.Errorf("--console-socket: send pty master: %w", err)
+	}
+	return slave, nil
+}

@@ -1,0 +1,315 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"gvisor.dev/gvisor/pkg/context"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+func mr(start, end uint64) memmap.MappableRange { return memmap.MappableRange{Start: start, End: end} }
+
+func TestPageBits(t *testing.T) {
+	const pg = hostarch.PageSize
+	for _, tc := range []struct {
+		name  string
+		add   []memmap.MappableRange
+		take  memmap.MappableRange
+		added int
+		runs  []memmap.MappableRange
+		left  int
+	}{
+		{"empty", nil, mr(0, 10*pg), 0, nil, 0},
+		{"one byte marks its page", []memmap.MappableRange{mr(pg+5, pg+6)}, wholeFile, 1, []memmap.MappableRange{mr(pg, 2*pg)}, 0},
+		{"adjacent pages merge into one run", []memmap.MappableRange{mr(0, pg), mr(pg, 3*pg)}, wholeFile, 3, []memmap.MappableRange{mr(0, 3*pg)}, 0},
+		{"overlapping adds count once", []memmap.MappableRange{mr(0, 2*pg), mr(pg, 3*pg)}, wholeFile, 3, []memmap.MappableRange{mr(0, 3*pg)}, 0},
+		{"gaps make runs", []memmap.MappableRange{mr(0, pg), mr(2*pg, 3*pg), mr(100*pg, 101*pg)}, wholeFile, 3,
+			[]memmap.MappableRange{mr(0, pg), mr(2*pg, 3*pg), mr(100*pg, 101*pg)}, 0},
+		{"take a part", []memmap.MappableRange{mr(0, 4*pg)}, mr(pg, 3*pg), 4, []memmap.MappableRange{mr(pg, 3*pg)}, 2},
+		{"take beyond the set", []memmap.MappableRange{mr(0, pg)}, mr(500*pg, 600*pg), 1, nil, 1},
+		{"pages past 64 words", []memmap.MappableRange{mr(63*pg, 65*pg), mr(200*pg, 201*pg)}, mr(64*pg, wholeFile.End), 3,
+			[]memmap.MappableRange{mr(64*pg, 65*pg), mr(200*pg, 201*pg)}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b pageBits
+			added := 0
+			for _, r := range tc.add {
+				added += b.add(r)
+			}
+			if added != tc.added || b.count() != tc.added {
+				t.Errorf("added %d (count %d), want %d", added, b.count(), tc.added)
+			}
+			if runs := b.take(tc.take); !reflect.DeepEqual(runs, tc.runs) {
+				t.Errorf("take(%v) = %v, want %v", tc.take, runs, tc.runs)
+			}
+			if b.count() != tc.left {
+				t.Errorf("left %d pages, want %d", b.count(), tc.left)
+			}
+		})
+	}
+}
+
+// fakePages serves PageRead from data and records PageWrites.
+type fakePages struct {
+	mu     sync.Mutex
+	data   []byte
+	writes []*pb.PageWrite
+	fail   error
+	// entered and release, when set, hold each PageWrite until release
+	// is closed (entered is signalled first).
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch op := call.Op.(type) {
+	case *pb.Call_PageRead:
+		off := min(op.PageRead.Offset, uint64(len(p.data)))
+		end := min(off+uint64(op.PageRead.Length), uint64(len(p.data)))
+		return &pb.Reply{Action: &pb.Reply_Data{Data: append([]byte(nil), p.data[off:end]...)}}, nil
+	case *pb.Call_PageWrite:
+		if p.release != nil {
+			p.mu.Unlock()
+			p.entered <- struct{}{}
+			<-p.release
+			p.mu.Lock()
+		}
+		if p.fail != nil {
+			return nil, p.fail
+		}
+		p.writes = append(p.writes, op.PageWrite)
+		copy(p.data[op.PageWrite.Offset:], op.PageWrite.Data)
+		return &pb.Reply{Ret: int64(len(op.PageWrite.Data))}, nil
+	}
+	return &pb.Reply{}, nil
+}
+
+func (p *fakePages) takeWrites() []*pb.PageWrite {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.writes
+	p.writes = nil
+	return w
+}
+
+// invalidations records MappingSpace.Invalidate calls.
+type invalidations struct{ ars []hostarch.AddrRange }
+
+func (s *invalidations) Invalidate(ar hostarch.AddrRange, opts memmap.InvalidateOpts) {
+	s.ars = append(s.ars, ar)
+}
+
+// newTestFile returns a serverFile of size bytes served by a fakePages.
+func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
+	t.Helper()
+	mf, err := platform.NewMemoryFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mf.Destroy)
+	c := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
+	c.files = newFileCache(c)
+	fp := &fakePages{data: bytes.Repeat([]byte{'.'}, size)}
+	c.files.rpc = fp.rpc
+	f := c.files.get(1, uint64(size), "test")
+	t.Cleanup(f.releasePages)
+	return f, fp
+}
+
+// store writes b at off of the cached file, as a store through a mapping
+// with a writable translation would.
+func store(t *testing.T, f *serverFile, off uint64, b string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.copyInLocked(off, []byte(b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirtyTracking: clean pages are translated without write permission;
+// a write fault dirties exactly the pages it needs; writeback sends them
+// (clipped to the file's end), takes them away from every mapping first
+// so that the next store faults again, and leaves nothing dirty.
+func TestDirtyTracking(t *testing.T) {
+	const pg = hostarch.PageSize
+	ctx := context.Background()
+	f, fp := newTestFile(t, 3*pg+100)
+	ms := &invalidations{}
+	if err := f.AddMapping(ctx, ms, hostarch.AddrRange{Start: 0x10000, End: 0x10000 + 4*pg}, 0, true); err != nil {
+		t.Fatal(err)
+	}
+
+	ts, err := f.Translate(ctx, mr(0, pg), mr(0, 4*pg), hostarch.Read)
+	if err != nil {
+		t.Fatalf("read translate: %v", err)
+	}
+	for _, tr := range ts {
+		if tr.Perms.Write {
+			t.Errorf("read fault got a writable translation %v", tr)
+		}
+	}
+	if n := f.fc.dirtyPages.Load(); n != 0 {
+		t.Fatalf("read fault dirtied %d pages", n)
+	}
+
+	ts, err = f.Translate(ctx, mr(pg, 2*pg), mr(0, 4*pg), hostarch.ReadWrite)
+	if err != nil {
+		t.Fatalf("write translate: %v", err)
+	}
+	if len(ts) != 1 || ts[0].Source != mr(pg, 2*pg) || !ts[0].Perms.Write {
+		t.Fatalf("write fault translations %v, want only page 1, writable", ts)
+	}
+	// The last page: the file ends 100 bytes into it.
+	if _, err := f.Translate(ctx, mr(3*pg, 4*pg), mr(3*pg, 4*pg), hostarch.Write); err != nil {
+		t.Fatalf("write translate of the last page: %v", err)
+	}
+	if n := f.fc.dirtyPages.Load(); n != 2 {
+		t.Fatalf("dirty pages %d, want 2", n)
+	}
+	store(t, f, pg+10, "stored")
+	store(t, f, 3*pg, "tail")
+
+	if err := f.writeback(ctx, wholeFile); err != nil {
+		t.Fatal(err)
+	}
+	ws := fp.takeWrites()
+	if len(ws) != 2 || ws[0].Offset != pg || len(ws[0].Data) != pg || ws[1].Offset != 3*pg || len(ws[1].Data) != 100 {
+		t.Fatalf("PageWrites %v, want page 1 whole and the 100 bytes of page 3", ws)
+	}
+	if got := string(fp.data[pg+10 : pg+16]); got != "stored" {
+		t.Errorf("server has %q at page 1, want the store", got)
+	}
+	if got := string(fp.data[3*pg : 3*pg+4]); got != "tail" {
+		t.Errorf("server has %q at page 3, want the store", got)
+	}
+	wantInv := []hostarch.AddrRange{{Start: 0x10000 + pg, End: 0x10000 + 2*pg}, {Start: 0x10000 + 3*pg, End: 0x10000 + 4*pg}}
+	if !reflect.DeepEqual(ms.ars, wantInv) {
+		t.Errorf("invalidated %v, want %v (the written-back pages, so the next store faults)", ms.ars, wantInv)
+	}
+	if n := f.fc.dirtyPages.Load(); n != 0 || len(f.fc.dirtyFiles) != 0 {
+		t.Errorf("after writeback: %d dirty pages, %d dirty files", n, len(f.fc.dirtyFiles))
+	}
+	if err := f.writeback(ctx, wholeFile); err != nil || len(fp.takeWrites()) != 0 {
+		t.Errorf("a clean file was written back again (err %v)", err)
+	}
+
+	// msync of a range writes back only that range.
+	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+	f.Translate(ctx, mr(2*pg, 3*pg), mr(2*pg, 3*pg), hostarch.Write)
+	if err := f.Msync(ctx, mr(2*pg, 3*pg)); err != nil {
+		t.Fatal(err)
+	}
+	if ws := fp.takeWrites(); len(ws) != 1 || ws[0].Offset != 2*pg {
+		t.Errorf("msync of page 2 wrote %v", ws)
+	}
+	if n := f.fc.dirtyPages.Load(); n != 1 {
+		t.Errorf("page 0 should still be dirty: %d dirty pages", n)
+	}
+
+	// A failed write-back is reported and not retried forever.
+	fp.fail = errors.New("server gone")
+	if err := f.writeback(ctx, wholeFile); err == nil {
+		t.Error("failed write-back returned no error")
+	}
+	if n := f.fc.dirtyPages.Load(); n != 0 {
+		t.Errorf("%d dirty pages after a failed write-back", n)
+	}
+}
+
+// TestMappedFileChange: a change the server reports updates the cached
+// pages: the call's bytes copied in, or re-read; a shrink drops the pages
+// beyond the end (SIGBUS) and their dirtiness, and zeroes the tail.
+func TestMappedFileChange(t *testing.T) {
+	const pg = hostarch.PageSize
+	ctx := context.Background()
+	f, fp := newTestFile(t, 2*pg)
+	ms := &invalidations{}
+	f.AddMapping(ctx, ms, hostarch.AddrRange{Start: 0x10000, End: 0x10000 + 2*pg}, 0, true)
+	if _, err := f.Translate(ctx, mr(0, pg), mr(0, 2*pg), hostarch.Read); err != nil {
+		t.Fatal(err)
+	}
+	read := func(off, n uint64) string {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		b, err := f.copyOutLocked(off, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	f.applyChange(ctx, &pb.MappedFileChange{FileId: 1, Offset: 10, Length: 5, Size: 2 * pg}, []byte("hello"))
+	if got := read(8, 9); got != "..hello.." {
+		t.Errorf("after a write's change: %q", got)
+	}
+	copy(fp.data[pg+1:], "remote")
+	f.applyChange(ctx, &pb.MappedFileChange{FileId: 1, Offset: pg + 1, Length: 6, Size: 2 * pg}, nil)
+	if got := read(pg, 8); got != ".remote." {
+		t.Errorf("after a re-read change: %q", got)
+	}
+
+	f.Translate(ctx, mr(pg, 2*pg), mr(pg, 2*pg), hostarch.Write)
+	f.applyChange(ctx, &pb.MappedFileChange{FileId: 1, Size: 100}, nil)
+	if _, err := f.Translate(ctx, mr(pg, 2*pg), mr(pg, 2*pg), hostarch.Read); err == nil {
+		t.Error("page beyond the new end translated; want a bus error")
+	} else if _, ok := err.(*memmap.BusError); !ok {
+		t.Errorf("beyond the end: %v, want *memmap.BusError", err)
+	}
+	if n := f.fc.dirtyPages.Load(); n != 0 {
+		t.Errorf("%d dirty pages beyond the end survived the shrink", n)
+	}
+	if len(ms.ars) == 0 || ms.ars[len(ms.ars)-1] != (hostarch.AddrRange{Start: 0x10000 + pg, End: 0x10000 + 2*pg}) {
+		t.Errorf("invalidations %v, want the page beyond the end", ms.ars)
+	}
+	f.applyChange(ctx, &pb.MappedFileChange{FileId: 1, Size: 2 * pg}, nil)
+	if got := read(98, 4); got != "..\x00\x00" {
+		t.Errorf("tail of the last page after shrink and grow: %q, want zeros", got)
+	}
+}
+
+// TestFlushWaitsForWriteBackInFlight: a forwarded read must see stores the
+// flusher is writing back: flushAll waits for a write-back in flight even
+// though no page is dirty any more.
+func TestFlushWaitsForWriteBackInFlight(t *testing.T) {
+	const pg = hostarch.PageSize
+	ctx := context.Background()
+	f, fp := newTestFile(t, pg)
+	fp.entered, fp.release = make(chan struct{}, 1), make(chan struct{})
+	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+	store(t, f, 0, "async")
+	go f.writeback(ctx, wholeFile) // the flusher
+	<-fp.entered
+	if f.fc.dirtyPages.Load() != 0 {
+		t.Fatal("the write-back in flight left the page dirty")
+	}
+	done := make(chan error)
+	go func() { done <- f.fc.flushAll(ctx) }()
+	select {
+	case <-done:
+		t.Fatal("flushAll returned while a write-back was still in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(fp.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := string(fp.data[:5]); got != "async" {
+		t.Errorf("server has %q after flushAll, want the store", got)
+	}
+	if f.fc.pending() {
+		t.Error("still pending after flushAll")
+	}
+}

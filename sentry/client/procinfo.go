@@ -1,0 +1,248 @@
+package client
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/context"
+	"gvisor.dev/gvisor/pkg/cpuid"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// This file answers ProcQuery pushes: the facts /proc shows that only the
+// client knows (address spaces, what its threads are doing, its machine).
+
+// serverFileDevice is the device number serverFile mappings report to mm,
+// so that a MAPS answer can name them by server file id. It is never seen
+// by the application (the server replaces it).
+const serverFileDevice = 0xfffff
+
+// onProcQuery answers q on a goroutine of its own: reading an address
+// space takes mm's locks, which a faulting thread may hold across a
+// PageRead whose reply the push's (receiving) goroutine must deliver.
+func (c *client) onProcQuery(q *pb.ProcQuery) {
+	go func() {
+		a := c.answerProcQuery(q)
+		a.Id = q.Id
+		if err := c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_ProcAnswer{ProcAnswer: a}}); err != nil {
+			c.log.Debug("proc answer not sent", "id", q.Id, "err", err)
+		}
+	}()
+}
+
+// tasksOf returns the live tasks of process pid, by tid.
+func (c *client) tasksOf(pid int32) []*task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ts []*task
+	for _, t := range c.tasks {
+		if t.proc.pid == pid {
+			ts = append(ts, t)
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].tid < ts[j].tid })
+	return ts
+}
+
+func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
+	switch q.Kind {
+	case pb.ProcQuery_MACHINE:
+		return &pb.ProcAnswer{Machine: c.machineInfo()}
+	case pb.ProcQuery_TASKS:
+		var a pb.ProcAnswer
+		var m *mm.MemoryManager
+		for _, t := range c.tasksOf(q.Pid) {
+			t.mu.Lock()
+			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name})
+			if m == nil {
+				m = t.mm
+			}
+			t.mu.Unlock()
+		}
+		if m != nil {
+			a.VmSize, a.Rss, a.MaxRss = m.VirtualMemorySize(), m.ResidentSetSize(), m.MaxResidentSetSize()
+		}
+		if len(a.Tasks) == 0 {
+			a.Errno = int32(unix.ESRCH)
+		}
+		return &a
+	case pb.ProcQuery_SET_COMM:
+		t := c.lookupTask(q.Tid)
+		if t == nil {
+			return &pb.ProcAnswer{Errno: int32(unix.ESRCH)}
+		}
+		name := q.Comm
+		if len(name) > 15 {
+			name = name[:15]
+		}
+		t.mu.Lock()
+		t.name = name
+		t.mu.Unlock()
+		return &pb.ProcAnswer{}
+	case pb.ProcQuery_MAPS, pb.ProcQuery_SMAPS:
+		for _, t := range c.tasksOf(q.Pid) {
+			t.mu.Lock()
+			m := t.mm
+			t.mu.Unlock()
+			if m == nil {
+				continue
+			}
+			if q.Kind == pb.ProcQuery_SMAPS {
+				return &pb.ProcAnswer{Maps: smapsVMAs(m)}
+			}
+			var a pb.ProcAnswer
+			m.ReadMapsDataInto(context.Background(), func(start, end hostarch.Addr, perms hostarch.AccessType, private string, offset uint64, devMajor, devMinor uint32, inode uint64, path string) {
+				v := &pb.VMA{Start: uint64(start), End: uint64(end), Shared: private == "s", Offset: offset, Name: path}
+				if perms.Read {
+					v.Perms |= 4
+				}
+				if perms.Write {
+					v.Perms |= 2
+				}
+				if perms.Execute {
+					v.Perms |= 1
+				}
+				if uint64(devMajor)<<20|uint64(devMinor) == serverFileDevice {
+					v.FileId, v.Name = inode, ""
+				}
+				a.Maps = append(a.Maps, v)
+			})
+			return &a
+		}
+		return &pb.ProcAnswer{Errno: int32(unix.ESRCH)}
+	}
+	return &pb.ProcAnswer{Errno: int32(unix.EINVAL)}
+}
+
+// machineInfo describes this machine (sysinfo(2)) and the application's
+// memory on it.
+func (c *client) machineInfo() *pb.MachineInfo {
+	var si unix.Sysinfo_t
+	m := &pb.MachineInfo{Cpus: uint32(runtime.NumCPU()), UptimeNs: int64(time.Since(clientStart))}
+	if err := unix.Sysinfo(&si); err == nil {
+		unit := uint64(si.Unit)
+		if unit == 0 {
+			unit = 1
+		}
+		m.MemTotal = si.Totalram * unit
+		m.MemFree = si.Freeram * unit
+		m.Buffers = si.Bufferram * unit
+		m.Shared = si.Sharedram * unit
+		m.SwapTotal = si.Totalswap * unit
+		m.SwapFree = si.Freeswap * unit
+	}
+	m.MemAvailable = hostMemAvailable(m.MemFree + m.Buffers)
+	if c.mf != nil {
+		if u, err := c.mf.TotalUsage(); err == nil {
+			m.AppMemory = u
+		}
+	}
+	m.Cpuinfo = cpuInfo()
+	u := c.utsName()
+	m.Release = cstr(u.Release[:])
+	m.Version = cstr(u.Version[:])
+	m.Hostname = cstr(u.Nodename[:])
+	return m
+}
+
+// cpuInfo is /proc/cpuinfo of this machine, as gVisor's cpuid package
+// describes its CPUs (computed once: it does not change).
+var cpuInfo = sync.OnceValue(func() string {
+	var b bytes.Buffer
+	n := uint(runtime.NumCPU())
+	fs := cpuid.HostFeatureSet()
+	for i := uint(0); i < n; i++ {
+		fs.WriteCPUInfoTo(i, n, &b)
+	}
+	return b.String()
+})
+
+// hostMemAvailable reads MemAvailable from this machine's /proc/meminfo
+// (sysinfo(2) lacks it), or returns fallback.
+func hostMemAvailable(fallback uint64) uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return fallback
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) >= 2 && string(f[0]) == "MemAvailable:" {
+			var kb uint64
+			for _, ch := range f[1] {
+				if ch < '0' || ch > '9' {
+					return fallback
+				}
+				kb = kb*10 + uint64(ch-'0')
+			}
+			return kb * 1024
+		}
+	}
+	return fallback
+}
+
+func cstr(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// smapsVMAs reads m's smaps and splits it into VMAs, each with the lines
+// that follow its header.
+func smapsVMAs(m *mm.MemoryManager) []*pb.VMA {
+	var b bytes.Buffer
+	m.ReadSmapsDataInto(context.Background(), &b)
+	var out []*pb.VMA
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		if v := parseMapsLine(line); v != nil {
+			out = append(out, v)
+			continue
+		}
+		if len(out) > 0 {
+			out[len(out)-1].Smaps += line
+		}
+	}
+	return out
+}
+
+// parseMapsLine parses a /proc/<pid>/maps line as mm formats it, or
+// returns nil if line is not one.
+func parseMapsLine(line string) *pb.VMA {
+	var start, end, off, ino uint64
+	var perms string
+	var major, minor uint32
+	n, err := fmt.Sscanf(line, "%x-%x %s %x %x:%x %d", &start, &end, &perms, &off, &major, &minor, &ino)
+	if err != nil || n != 7 || len(perms) != 4 {
+		return nil
+	}
+	v := &pb.VMA{Start: start, End: end, Offset: off, Shared: perms[3] == 's'}
+	for i, bit := range []uint32{4, 2, 1} {
+		if perms[i] != '-' {
+			v.Perms |= bit
+		}
+	}
+	if uint64(major)<<20|uint64(minor) == serverFileDevice {
+		v.FileId = ino
+		return v
+	}
+	// The path follows the inode, after padding.
+	f := strings.SplitN(strings.TrimRight(line, "\n"), " ", 6)
+	if len(f) == 6 {
+		v.Name = strings.TrimLeft(f[5], " ")
+	}
+	return v
+}

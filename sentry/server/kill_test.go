@@ -1,0 +1,89 @@
+package server
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// kill sends a Kill call, as the OCI runtime and do do.
+func (e *env) kill(sig unix.Signal, all, asContainer bool) unix.Errno {
+	e.t.Helper()
+	r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Kill{Kill: &sentrypb.Kill{Signo: int32(sig), All: all, AsContainer: asContainer}}})
+	return unix.Errno(r.Errno)
+}
+
+// TestKillFromOutside checks the Kill call: which processes it reaches and
+// the PID-namespace rule for the first process.
+func TestKillFromOutside(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		sig         unix.Signal
+		all         bool
+		asContainer bool
+		handler     bool // init has a handler for sig
+		initDies    bool
+		childDies   bool
+		push        bool // a SignalPush for init's handler
+	}{
+		{name: "TERM to init, host rule", sig: unix.SIGTERM, initDies: true},
+		{name: "TERM to init, container rule, no handler", sig: unix.SIGTERM, asContainer: true},
+		{name: "TERM to init, container rule, handler", sig: unix.SIGTERM, asContainer: true, handler: true, push: true},
+		{name: "KILL to init, container rule", sig: unix.SIGKILL, asContainer: true, initDies: true},
+		{name: "TERM all, container rule", sig: unix.SIGTERM, all: true, asContainer: true, childDies: true},
+		{name: "KILL all", sig: unix.SIGKILL, all: true, asContainer: true, initDies: true, childDies: true},
+		{name: "signal 0 probes", sig: 0, all: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := started(t)
+			if tc.handler {
+				sa := e.mem.alloc(sigAction{handler: 0x401000, flags: saSiginfo | saRestorer, restorer: 0x402000}.bytes())
+				e.ok(1, unix.SYS_RT_SIGACTION, uint64(tc.sig), sa, 0, 8)
+			}
+			child := e.fork(1)
+			if errno := e.kill(tc.sig, tc.all, tc.asContainer); errno != 0 {
+				t.Fatalf("Kill: errno %v", errno)
+			}
+			if tc.push {
+				p := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil }).GetSignal()
+				if p.Tid != 1 || p.Signo != int32(tc.sig) {
+					t.Errorf("signal push %+v", p)
+				}
+			}
+			switch {
+			case tc.childDies && tc.initDies:
+				if r := e.sys(child, unix.SYS_GETPID); r.GetExit() == nil || r.GetExit().WaitStatus != int32(tc.sig) {
+					t.Errorf("child survived: %v", r)
+				}
+			case tc.childDies:
+				pid, st := e.wait4(1, int64(child), 0)
+				if pid != int64(child) || st != uint32(tc.sig) {
+					t.Errorf("child wait4 = %d %#x, want %d %#x", pid, st, child, tc.sig)
+				}
+			case !tc.initDies:
+				if r := e.sys(child, unix.SYS_GETPID); r.GetExit() != nil || r.Ret != int64(child) {
+					t.Errorf("child did not survive: %v", r)
+				}
+			}
+			r := e.sys(1, unix.SYS_GETPID)
+			if died := r.GetExit() != nil; died != tc.initDies {
+				t.Errorf("init died = %v (%v), want %v", died, r, tc.initDies)
+			}
+		})
+	}
+}
+
+func TestKillBadInput(t *testing.T) {
+	e := newEnv(t)
+	if errno := e.kill(unix.SIGTERM, false, true); errno != unix.ESRCH {
+		t.Errorf("Kill before Start: errno %v, want ESRCH", errno)
+	}
+	e = started(t)
+	for _, sig := range []unix.Signal{-1, 65, 1 << 20} {
+		if errno := e.kill(sig, false, false); errno != unix.EINVAL {
+			t.Errorf("Kill(%d): errno %v, want EINVAL", sig, errno)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package server
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func user(uid, gid uint32, groups ...uint32) creds {
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid, groups}
+}
+
+func TestPermits(t *testing.T) {
+	reg := func(mode, uid, gid uint32) fileAttrs { return fileAttrs{unix.S_IFREG | mode, uid, gid} }
+	dir := func(mode, uid, gid uint32) fileAttrs { return fileAttrs{unix.S_IFDIR | mode, uid, gid} }
+	for _, tc := range []struct {
+		name string
+		cr   creds
+		a    fileAttrs
+		mask uint32
+		want bool
+	}{
+		{"owner reads 0600", user(1000, 1000), reg(0600, 1000, 0), permRead, true},
+		{"other reads root's 0600", user(1000, 1000), reg(0600, 0, 0), permRead, false},
+		{"other writes root's 0644", user(1000, 1000), reg(0644, 0, 0), permWrite, false},
+		{"other reads 0644", user(1000, 1000), reg(0644, 0, 0), permRead, true},
+		{"owner class decides, not group", user(1000, 1000), reg(0070, 1000, 1000), permRead, false},
+		{"group class", user(1000, 1000), reg(0040, 0, 1000), permRead, true},
+		{"supplementary group", user(1000, 1000, 5, 7), reg(0040, 0, 7), permRead, true},
+		{"group class decides, not other", user(1000, 7), reg(0704, 0, 7), permRead, false},
+		{"read+write needs both", user(1000, 1000), reg(0400, 1000, 0), permRead | permWrite, false},
+		{"root reads 0000", user(0, 0), reg(0000, 1000, 1000), permRead | permWrite, true},
+		{"root executes no-x file", user(0, 0), reg(0644, 0, 0), permExec, false},
+		{"root executes 0100 file", user(0, 0), reg(0100, 1000, 0), permExec, true},
+		{"root searches 0000 dir", user(0, 0), dir(0000, 1000, 0), permExec, true},
+		{"other searches 0700 dir", user(1000, 1000), dir(0700, 0, 0), permExec, false},
+		{"euid 0 but fsuid 1000", creds{0, 0, 0, 1000, 0, 0, 0, 0, nil}, reg(0600, 0, 0), permRead, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.cr.permits(tc.a, tc.mask); got != tc.want {
+				t.Errorf("permits = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOwnershipRules(t *testing.T) {
+	u := user(1000, 1000, 2000)
+	file := fileAttrs{unix.S_IFREG | 0644, 1000, 1000}
+	rootFile := fileAttrs{unix.S_IFREG | 0644, 0, 0}
+	sticky := fileAttrs{unix.S_IFDIR | 01777, 0, 0}
+	for _, tc := range []struct {
+		name string
+		got  bool
+		want bool
+	}{
+		{"delete own file in sticky dir", u.mayDelete(sticky, file), true},
+		{"delete root's file in sticky dir", u.mayDelete(sticky, rootFile), false},
+		{"delete in sticky dir one owns", u.mayDelete(fileAttrs{unix.S_IFDIR | 01777, 1000, 0}, rootFile), true},
+		{"root deletes in sticky dir", user(0, 0).mayDelete(sticky, file), true},
+		{"delete in plain dir", u.mayDelete(fileAttrs{unix.S_IFDIR | 0777, 0, 0}, rootFile), true},
+		{"chown own file to self", u.mayChown(file, 1000, -1), true},
+		{"chown own file away", u.mayChown(file, 0, -1), false},
+		{"chgrp own file to a member group", u.mayChown(file, -1, 2000), true},
+		{"chgrp own file to another group", u.mayChown(file, -1, 3000), false},
+		{"chgrp another's file to its own group", u.mayChown(rootFile, -1, 0), false},
+		{"root chowns anything", user(0, 0).mayChown(file, 5, 5), true},
+		{"hardlink own file", u.mayHardlink(file), true},
+		{"hardlink root's read-only file", u.mayHardlink(rootFile), false},
+		{"hardlink root's 0666 file", u.mayHardlink(fileAttrs{unix.S_IFREG | 0666, 0, 0}), true},
+		{"hardlink root's 0666 setuid file", u.mayHardlink(fileAttrs{unix.S_IFREG | 04666, 0, 0}), false},
+		{"owner or capable: owner", u.ownerOrCapable(file), true},
+		{"owner or capable: other", u.ownerOrCapable(rootFile), false},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+
+	if m := u.chmodMode(fileAttrs{unix.S_IFREG, 1000, 3000}, 02755); m != 0755 {
+		t.Errorf("chmod g+s outside the group: mode %#o, want 0755", m)
+	}
+	if m := u.chmodMode(fileAttrs{unix.S_IFREG, 1000, 2000}, 02755); m != 02755 {
+		t.Errorf("chmod g+s in a supplementary group: mode %#o, want 02755", m)
+	}
+	for _, tc := range []struct {
+		cr        creds
+		mode      uint32
+		want      uint32
+		wantClear bool
+	}{
+		{u, unix.S_IFREG | 04755, unix.S_IFREG | 0755, true},
+		{u, unix.S_IFREG | 06755, unix.S_IFREG | 0755, true},
+		{u, unix.S_IFREG | 02745, unix.S_IFREG | 02745, false}, // no g+x: mandatory-locking mark stays
+		{u, unix.S_IFREG | 0755, unix.S_IFREG | 0755, false},
+		{user(0, 0), unix.S_IFREG | 06755, unix.S_IFREG | 06755, false},
+	} {
+		if m, ch := tc.cr.killPrivMode(tc.mode); m != tc.want || ch != tc.wantClear {
+			t.Errorf("killPrivMode(%#o) by uid %d = %#o %v, want %#o %v", tc.mode, tc.cr.fsuid, m, ch, tc.want, tc.wantClear)
+		}
+	}
+
+	sgidDir := fileAttrs{unix.S_IFDIR | 02775, 0, 4000}
+	if uid, gid, m := u.newFileOwner(sgidDir, unix.S_IFDIR|0755); uid != 1000 || gid != 4000 || m != unix.S_IFDIR|02755 {
+		t.Errorf("mkdir in setgid dir: %d:%d %#o", uid, gid, m)
+	}
+	if _, gid, m := u.newFileOwner(sgidDir, unix.S_IFREG|02755); gid != 4000 || m != unix.S_IFREG|0755 {
+		t.Errorf("create g+s file in setgid dir of a foreign group: gid %d mode %#o", gid, m)
+	}
+	if _, gid, m := u.newFileOwner(fileAttrs{unix.S_IFDIR | 0777, 0, 4000}, unix.S_IFREG|0644); gid != 1000 || m != unix.S_IFREG|0644 {
+		t.Errorf("create in plain dir: gid %d mode %#o", gid, m)
+	}
+}
+
+// TestPermissionChecksAsUser runs calls as a non-root process against
+// root's files through a real gofer.
+func TestPermissionChecksAsUser(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(e.root, "tmp/secret")
+	must(os.WriteFile(secret, []byte("root only"), 0600))
+	must(os.Mkdir(filepath.Join(e.root, "tmp/closed"), 0700))
+	must(os.WriteFile(filepath.Join(e.root, "tmp/closed/f"), nil, 0644))
+	must(os.Mkdir(filepath.Join(e.root, "tmp/sticky"), 0))
+	must(os.Chmod(filepath.Join(e.root, "tmp/sticky"), 01777|os.ModeSticky))
+	must(os.WriteFile(filepath.Join(e.root, "tmp/sticky/roots"), nil, 0644))
+	must(os.Mkdir(filepath.Join(e.root, "tmp/sgid"), 0))
+	must(os.Chown(filepath.Join(e.root, "tmp/sgid"), 0, 4000))
+	must(os.Chmod(filepath.Join(e.root, "tmp/sgid"), 0777|os.ModeSetgid))
+
+	// Become uid/gid 1000 (setresgid first, while still root).
+	e.ok(1, unix.SYS_SETRESGID, 1000, 1000, 1000)
+	e.ok(1, unix.SYS_SETRESUID, 1000, 1000, 1000)
+
+	p := m.str("/tmp/secret")
+	e.fails(unix.EACCES, 1, unix.SYS_OPENAT, uint64(atFDCWD64), p, unix.O_RDONLY, 0)
+	e.fails(unix.EACCES, 1, unix.SYS_OPENAT, uint64(atFDCWD64), p, unix.O_WRONLY|unix.O_TRUNC, 0)
+	e.fails(unix.EACCES, 1, unix.SYS_TRUNCATE, p, 0)
+	e.fails(unix.EACCES, 1, unix.SYS_ACCESS, p, unix.R_OK)
+	e.fails(unix.EPERM, 1, unix.SYS_CHMOD, p, 0777)
+	e.fails(unix.EPERM, 1, unix.SYS_CHOWN, p, 1000, 1000)
+	e.fails(unix.EPERM, 1, unix.SYS_UTIMENSAT, uint64(atFDCWD64), p, m.alloc(make([]byte, 32)), 0)
+	e.fails(unix.EACCES, 1, unix.SYS_UTIMENSAT, uint64(atFDCWD64), p, 0, 0)
+	e.fails(unix.EACCES, 1, unix.SYS_UNLINK, p)
+	e.fails(unix.EACCES, 1, unix.SYS_STAT, m.str("/tmp/closed/f"), m.zeros(144))
+	e.fails(unix.EPERM, 1, unix.SYS_UNLINK, m.str("/tmp/sticky/roots"))
+	e.fails(unix.EPERM, 1, unix.SYS_RENAME, m.str("/tmp/sticky/roots"), m.str("/tmp/sticky/mine"))
+	if got, _ := os.ReadFile(secret); string(got) != "root only" {
+		t.Errorf("secret now holds %q", got)
+	}
+
+	// A file of one's own in the sticky directory can go; a new file
+	// in the setgid directory takes its group, a new directory also
+	// its setgid bit.
+	fd := e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sticky/mine"), unix.O_CREAT|unix.O_WRONLY, 0644)
+	e.ok(1, unix.SYS_CLOSE, uint64(fd))
+	e.ok(1, unix.SYS_UNLINK, m.str("/tmp/sticky/mine"))
+	fd = e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sgid/f"), unix.O_CREAT|unix.O_WRONLY, 0644)
+	e.ok(1, unix.SYS_CLOSE, uint64(fd))
+	e.ok(1, unix.SYS_MKDIR, m.str("/tmp/sgid/d"), 0755)
+	for _, c := range []struct {
+		name string
+		mode os.FileMode
+	}{{"f", 0644}, {"d", os.ModeDir | os.ModeSetgid | 0755}} {
+		fi, err := os.Stat(filepath.Join(e.root, "tmp/sgid", c.name))
+		must(err)
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != 1000 || st.Gid != 4000 || fi.Mode() != c.mode {
+			t.Errorf("%s: owner %d:%d mode %v, want 1000:4000 %v", c.name, st.Uid, st.Gid, fi.Mode(), c.mode)
+		}
+	}
+	// /proc/self/fd (0500) is the process's own.
+	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/proc/self/fd"), unix.O_RDONLY|unix.O_DIRECTORY, 0)))
+	// Writing one's own setuid file clears the bit.
+	fd = e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sgid/f"), unix.O_WRONLY, 0)
+	e.ok(1, unix.SYS_FCHMOD, uint64(fd), 04755)
+	e.ok(1, unix.SYS_WRITE, uint64(fd), m.alloc([]byte("x")), 1)
+	if fi, err := os.Stat(filepath.Join(e.root, "tmp/sgid/f")); err != nil || fi.Mode()&os.ModeSetuid != 0 {
+		t.Errorf("setuid bit after a write by the owner: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestMknodXattrUtime(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	// Root too is refused device nodes; FIFOs and regular files are made.
+	e.fails(unix.EPERM, 1, unix.SYS_MKNOD, m.str("/tmp/null"), unix.S_IFCHR|0666, 1<<8|3)
+	e.fails(unix.EPERM, 1, unix.SYS_MKNOD, m.str("/tmp/dir"), unix.S_IFDIR|0755, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_MKNOD, m.str("/tmp/bad"), 0170000|0644, 0)
+	e.ok(1, unix.SYS_MKNOD, m.str("/tmp/fifo"), unix.S_IFIFO|0666, 0)
+	e.ok(1, unix.SYS_MKNODAT, uint64(atFDCWD64), m.str("/tmp/reg"), 0640, 0)
+	e.fails(unix.EEXIST, 1, unix.SYS_MKNOD, m.str("/tmp/reg"), 0640, 0)
+	for name, want := range map[string]os.FileMode{"fifo": os.ModeNamedPipe | 0644, "reg": 0640} {
+		fi, err := os.Lstat(filepath.Join(e.root, "tmp", name))
+		if err != nil || fi.Mode() != want {
+			t.Errorf("%s: %v %v, want mode %v (umask 022)", name, fi.Mode(), err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(e.root, "tmp/null")); err == nil {
+		t.Errorf("a device node was made")
+	}
+
+	buf := m.zeros(64)
+	e.fails(unix.ENOTSUP, 1, unix.SYS_GETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 64)
+	e.fails(unix.ENOENT, 1, unix.SYS_GETXATTR, m.str("/tmp/none"), m.str("user.x"), buf, 64)
+	e.fails(unix.ERANGE, 1, unix.SYS_GETXATTR, m.str("/tmp/reg"), m.str(""), buf, 64)
+	e.fails(unix.ENOTSUP, 1, unix.SYS_SETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 1, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_SETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 1, 4)
+	e.fails(unix.E2BIG, 1, unix.SYS_SETXATTR, m.str("/tmp/reg"), m.str("user.x"), buf, 1<<20, 0)
+	if n := e.ok(1, unix.SYS_LISTXATTR, m.str("/tmp/reg"), buf, 64); n != 0 {
+		t.Errorf("listxattr = %d, want 0", n)
+	}
+	e.fails(unix.EBADF, 1, unix.SYS_FLISTXATTR, 77, buf, 64)
+
+	// utimes with a timeval, utime with seconds.
+	tv := make([]byte, 32)
+	binary.LittleEndian.PutUint64(tv[0:], 100)
+	binary.LittleEndian.PutUint64(tv[8:], 5)
+	binary.LittleEndian.PutUint64(tv[16:], 200)
+	binary.LittleEndian.PutUint64(tv[24:], 7)
+	e.ok(1, unix.SYS_UTIMES, m.str("/tmp/reg"), m.alloc(tv))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(e.root, "tmp/reg"), &st); err != nil || st.Atim.Sec != 100 || st.Atim.Nsec != 5000 || st.Mtim.Sec != 200 || st.Mtim.Nsec != 7000 {
+		t.Errorf("after utimes: atime %v mtime %v %v", st.Atim, st.Mtim, err)
+	}
+	binary.LittleEndian.PutUint64(tv[8:], 1e6)
+	e.fails(unix.EINVAL, 1, unix.SYS_UTIMES, m.str("/tmp/reg"), m.alloc(tv))
+	ub := make([]byte, 16)
+	binary.LittleEndian.PutUint64(ub[0:], 300)
+	binary.LittleEndian.PutUint64(ub[8:], 400)
+	e.ok(1, unix.SYS_UTIME, m.str("/tmp/reg"), m.alloc(ub))
+	if err := unix.Stat(filepath.Join(e.root, "tmp/reg"), &st); err != nil || st.Atim.Sec != 300 || st.Mtim.Sec != 400 {
+		t.Errorf("after utime: atime %v mtime %v %v", st.Atim, st.Mtim, err)
+	}
+}

@@ -1,0 +1,254 @@
+package procfs
+
+import (
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Source is what /proc shows, as the server sees it. Methods return
+// errors wrapping a unix.Errno.
+type Source interface {
+	// Machine describes the client machine (asked of the client).
+	Machine() (*sentrypb.MachineInfo, error)
+	// Process describes process pid, zombies included; with threads, it
+	// also fills Process.Threads and the states (asking the client).
+	Process(pid int32, threads bool) (*Process, error)
+	// Counts returns the number of processes, of runnable threads and of
+	// threads, and the last PID handed out.
+	Counts() (procs, running, threads int, lastPID int32)
+	// Maps returns process pid's mappings (asked of the client), with
+	// their smaps lines if smaps.
+	Maps(pid int32, smaps bool) ([]Mapping, error)
+	// Mounts returns the mount namespace.
+	Mounts() []Mount
+	// SetComm renames thread tid of process pid.
+	SetComm(pid, tid int32, comm string) error
+	// Limits gives the numbers /proc/sys shows.
+	Limits() Limits
+	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
+	BootID() [16]byte
+}
+
+// Process is one process.
+type Process struct {
+	PID, PPID, PGID, SID int32
+	// Comm is the name of the thread group leader.
+	Comm string
+	// State is the leader's: 'R', 'S' or 'Z'.
+	State byte
+	// Threads are the live threads (when asked for), by TID.
+	Threads []Thread
+	// UID and GID: real, effective, saved, filesystem.
+	UID, GID   [4]uint32
+	Argv, Env  []string
+	Umask      uint32
+	FDs        int
+	ExitSignal int32
+	// VMSize, RSS and MaxRSS are the address space's size and resident
+	// set, current and peak, in bytes (known when threads were asked for).
+	VMSize, RSS, MaxRSS uint64
+}
+
+// Thread is one thread.
+type Thread struct {
+	TID   int32
+	Comm  string
+	State byte
+}
+
+// Mapping is one VMA, with the device, inode and path of the file it maps.
+type Mapping struct {
+	Start, End uint64
+	// Perms: 4 read, 2 write, 1 execute.
+	Perms    uint32
+	Shared   bool
+	Offset   uint64
+	Dev, Ino uint64
+	Path     string
+	// Smaps are the smaps lines after the header (when asked for).
+	Smaps string
+}
+
+// Mount is one mount of the namespace.
+type Mount struct {
+	ID, ParentID int
+	Dev          uint64
+	Source       string
+	Target       string
+	FSType       string
+	// Options are the per-mount options; Super the filesystem's.
+	Options, Super string
+}
+
+// Limits are the numbers /proc/sys shows.
+type Limits struct {
+	PIDMax, ThreadsMax, PipeMaxSize, NrOpen int
+}
+
+// Kind is what a name in /proc is.
+type Kind int
+
+const (
+	File Kind = iota
+	Dir
+	Link
+)
+
+// Entry is one name in a /proc directory.
+type Entry struct {
+	Name string
+	Kind Kind
+	// Mode is the permission bits.
+	Mode uint32
+	// Target is a Link's text.
+	Target string
+}
+
+// Scope says which table a path belongs to: the top of /proc, a process
+// directory (/proc/<pid>), or a thread directory (/proc/<pid>/task/<tid>).
+type Scope int
+
+const (
+	Top Scope = iota
+	PID
+	Task
+)
+
+type fileSpec struct {
+	kind   Kind
+	mode   uint32
+	target string
+	// gen renders the file; write, when set, accepts a write.
+	gen   func(src Source, pid, tid int32) ([]byte, error)
+	write func(src Source, pid, tid int32, data []byte) error
+}
+
+// tables map a path relative to the scope's directory to its file. A
+// directory is implied by the paths under it, unless listed (live
+// directories such as fd/ and task/ are the server's).
+var tables = map[Scope]map[string]fileSpec{
+	Top: {
+		"cpuinfo":     {gen: genCPUInfo},
+		"filesystems": {gen: genFilesystems},
+		"loadavg":     {gen: genLoadavg},
+		"meminfo":     {gen: genMeminfo},
+		"mounts":      {kind: Link, target: "self/mounts"},
+		"stat":        {gen: genStat},
+		"uptime":      {gen: genUptime},
+		"version":     {gen: genVersion},
+
+		"sys/fs/nr_open":               {gen: limit(func(l Limits) int { return l.NrOpen })},
+		"sys/fs/pipe-max-size":         {gen: limit(func(l Limits) int { return l.PipeMaxSize })},
+		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Hostname })},
+		"sys/kernel/ngroups_max":       {gen: constant("65536\n")},
+		"sys/kernel/osrelease":         {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Release })},
+		"sys/kernel/ostype":            {gen: constant("Linux\n")},
+		"sys/kernel/pid_max":           {gen: limit(func(l Limits) int { return l.PIDMax })},
+		"sys/kernel/tainted":           {gen: constant("0\n")},
+		"sys/kernel/threads-max":       {gen: limit(func(l Limits) int { return l.ThreadsMax })},
+		"sys/kernel/version":           {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Version })},
+		"sys/vm/overcommit_memory":     {gen: constant("0\n")},
+		"sys/vm/max_map_count":         {gen: constant("65530\n")},
+		"sys/kernel/yama/ptrace_scope": {gen: constant("0\n")},
+		"sys/kernel/random/boot_id":    {gen: genBootID},
+		"sys/kernel/random/uuid":       {gen: genUUID},
+	},
+	PID: {
+		"cmdline":   {gen: genCmdline},
+		"comm":      {mode: 0644, gen: genComm, write: writeComm},
+		"environ":   {mode: 0400, gen: genEnviron},
+		"maps":      {gen: genMaps},
+		"smaps":     {gen: genSmaps},
+		"mountinfo": {gen: genMountinfo},
+		"mounts":    {gen: genMounts},
+		"statm":     {gen: genStatm},
+		// The sandbox has no chroot: every process's root is /.
+		"root":   {kind: Link, target: "/"},
+		"stat":   {gen: genPidStat},
+		"status": {gen: genStatus},
+	},
+	Task: {
+		"cmdline": {gen: genCmdline},
+		"comm":    {mode: 0644, gen: genComm, write: writeComm},
+		"environ": {mode: 0400, gen: genEnviron},
+		"maps":    {gen: genMaps},
+		"smaps":   {gen: genSmaps},
+		"stat":    {gen: genPidStat},
+		"statm":   {gen: genStatm},
+		"status":  {gen: genStatus},
+	},
+}
+
+// Lookup finds name in directory dir ("" for the scope's top) of scope.
+func Lookup(scope Scope, dir, name string) (Entry, bool) {
+	for _, e := range List(scope, dir) {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// List lists directory dir of scope, sorted by name.
+func List(scope Scope, dir string) []Entry {
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	seen := map[string]bool{}
+	var out []Entry
+	for p, spec := range tables[scope] {
+		if !strings.HasPrefix(p, prefix) {
+			continue
+		}
+		rest := p[len(prefix):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			if n := rest[:i]; !seen[n] {
+				seen[n] = true
+				out = append(out, Entry{Name: n, Kind: Dir, Mode: 0555})
+			}
+			continue
+		}
+		mode := spec.mode
+		switch {
+		case spec.kind == Link:
+			mode = 0777
+		case mode == 0:
+			mode = 0444
+		}
+		out = append(out, Entry{Name: rest, Kind: spec.kind, Mode: mode, Target: spec.target})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Generate renders file path of scope (for process pid and thread tid in
+// the PID and Task scopes; tid is 0 in the PID scope).
+func Generate(src Source, scope Scope, path string, pid, tid int32) ([]byte, error) {
+	spec, ok := tables[scope][path]
+	if !ok || spec.gen == nil {
+		return nil, unix.ENOENT
+	}
+	return spec.gen(src, pid, tid)
+}
+
+// Writable says whether file path of scope accepts writes.
+func Writable(scope Scope, path string) bool {
+	return tables[scope][path].write != nil
+}
+
+// Write writes data to file path of scope.
+func Write(src Source, scope Scope, path string, pid, tid int32, data []byte) error {
+	spec, ok := tables[scope][path]
+	if !ok {
+		return unix.ENOENT
+	}
+	if spec.write == nil {
+		return unix.EACCES
+	}
+	return spec.write(src, pid, tid, data)
+}

@@ -1,0 +1,244 @@
+package procfs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// fakeSource is a Source with fixed answers.
+type fakeSource struct {
+	machine  *sentrypb.MachineInfo
+	procs    map[int32]*Process
+	maps     []Mapping
+	renamed  map[int32]string
+	noClient bool
+}
+
+func (f *fakeSource) Machine() (*sentrypb.MachineInfo, error) {
+	if f.noClient {
+		return nil, unix.EIO
+	}
+	return f.machine, nil
+}
+
+func (f *fakeSource) Process(pid int32, threads bool) (*Process, error) {
+	p, ok := f.procs[pid]
+	if !ok {
+		return nil, unix.ENOENT
+	}
+	cp := *p
+	if !threads {
+		cp.Threads = nil
+	}
+	return &cp, nil
+}
+
+func (f *fakeSource) Counts() (int, int, int, int32) { return 3, 1, 4, 42 }
+
+func (f *fakeSource) Maps(pid int32, smaps bool) ([]Mapping, error) {
+	if f.noClient {
+		return nil, unix.EIO
+	}
+	var out []Mapping
+	for _, m := range f.maps {
+		if smaps {
+			m.Smaps = fmt.Sprintf("Size: %d kB\n", (m.End-m.Start)/1024)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (f *fakeSource) Mounts() []Mount {
+	return []Mount{
+		{ID: 1, Dev: unix.Mkdev(254, 1), Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},
+		{ID: 2, ParentID: 1, Dev: unix.Mkdev(0, 14), Source: "proc", Target: "/proc", FSType: "proc", Options: "rw,nosuid", Super: "rw"},
+	}
+}
+
+func (f *fakeSource) SetComm(pid, tid int32, comm string) error {
+	if f.renamed == nil {
+		f.renamed = map[int32]string{}
+	}
+	f.renamed[tid] = comm
+	return nil
+}
+
+func (f *fakeSource) Limits() Limits {
+	return Limits{PIDMax: 4194304, ThreadsMax: 4096, PipeMaxSize: 65536, NrOpen: 1024}
+}
+
+func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
+
+func newFake() *fakeSource {
+	return &fakeSource{
+		machine: &sentrypb.MachineInfo{MemTotal: 8 << 30, MemFree: 4 << 30, MemAvailable: 6 << 30, AppMemory: 12 << 20,
+			Cpus: 2, Cpuinfo: "processor\t: 0\n\nprocessor\t: 1\n\n", UptimeNs: 12_340_000_000,
+			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
+		procs: map[int32]*Process{
+			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
+				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S'}, {TID: 5, Comm: "worker", State: 'R'}}, ExitSignal: 17, FDs: 1024,
+				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20},
+			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
+		},
+		maps: []Mapping{
+			{Start: 0x400000, End: 0x401000, Perms: 5, Offset: 0x1000, Dev: unix.Mkdev(254, 1), Ino: 99, Path: "/bin/prog"},
+			{Start: 0x7f0000000000, End: 0x7f0000001000, Perms: 6, Shared: true, Path: "/dev/zero (deleted)"},
+			{Start: 0x500000, End: 0x502000, Perms: 6},
+		},
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	for _, c := range []struct {
+		scope    Scope
+		path     string
+		pid, tid int32
+		// want is a regexp the whole output must match.
+		want string
+	}{
+		{Top, "meminfo", 0, 0, `(?s)^MemTotal:        8388608 kB\nMemFree:         4194304 kB\nMemAvailable:    6291456 kB\n.*AnonPages:         12288 kB\n.*Hugepagesize:       2048 kB\n$`},
+		{Top, "cpuinfo", 0, 0, `^processor\t: 0\n\nprocessor\t: 1\n\n$`},
+		{Top, "uptime", 0, 0, `^12\.34 0\.00\n$`},
+		{Top, "loadavg", 0, 0, `^0\.00 0\.00 0\.00 1/4 42\n$`},
+		{Top, "version", 0, 0, `^Linux version 6\.1\.0 \(root@runsc-decoupled\) #1 SMP\n$`},
+		{Top, "stat", 0, 0, `(?s)^cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 .*\nbtime \d+\nprocesses 3\nprocs_running 1\n.*`},
+		{Top, "filesystems", 0, 0, `(?m)^nodev\tproc$`},
+		{Top, "sys/kernel/pid_max", 0, 0, `^4194304\n$`},
+		{Top, "sys/kernel/threads-max", 0, 0, `^4096\n$`},
+		{Top, "sys/fs/pipe-max-size", 0, 0, `^65536\n$`},
+		{Top, "sys/kernel/osrelease", 0, 0, `^6\.1\.0\n$`},
+		{Top, "sys/kernel/hostname", 0, 0, `^box\n$`},
+		{Top, "sys/kernel/ostype", 0, 0, `^Linux\n$`},
+		{Top, "sys/vm/overcommit_memory", 0, 0, `^0\n$`},
+		{Top, "sys/kernel/random/boot_id", 0, 0, `^ab000000-0000-4000-8000-0000000000cd\n$`},
+		{Top, "sys/kernel/random/uuid", 0, 0, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$`},
+		{PID, "cmdline", 1, 0, "^sh\x00-c\x00x\x00$"},
+		{PID, "cmdline", 7, 0, `^$`},
+		{PID, "environ", 1, 0, "^A=b\x00$"},
+		{PID, "comm", 1, 0, `^sh\n$`},
+		{Task, "comm", 1, 5, `^worker\n$`},
+		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
+		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 `},
+		{PID, "stat", 7, 0, `^7 \(dead\) Z 1 1 1 `},
+		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
+		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},
+		{PID, "status", 7, 0, `(?s)State:\tZ \(zombie\)\n`},
+		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
+		{PID, "statm", 1, 0, `^2048 256 0 0 0 0 0\n$`},
+		{PID, "maps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99                                 /bin/prog\n" +
+			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0                          /dev/zero \\(deleted\\)\n" +
+			"00500000-00502000 rw-p 00000000 00:00 0 \n$"},
+		{PID, "smaps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99 +/bin/prog\nSize: 4 kB\n" +
+			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0 +/dev/zero \\(deleted\\)\nSize: 4 kB\n" +
+			"00500000-00502000 rw-p 00000000 00:00 0 \nSize: 8 kB\n$"},
+		{PID, "mounts", 1, 0, "^gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid 0 0\n$"},
+		{PID, "mountinfo", 1, 0, "^1 0 254:1 / / rw,relatime - gofer gofer rw\n2 1 0:14 / /proc rw,nosuid - proc proc rw\n$"},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			b, err := Generate(newFake(), c.scope, c.path, c.pid, c.tid)
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			if !regexp.MustCompile(c.want).Match(b) {
+				t.Errorf("got %q, want match of %q", b, c.want)
+			}
+		})
+	}
+}
+
+func TestStatHas52Fields(t *testing.T) {
+	b, err := Generate(newFake(), PID, "stat", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Fields(string(b))); n != 52 {
+		t.Errorf("stat has %d fields, want 52: %q", n, b)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	f := newFake()
+	f.noClient = true
+	for _, c := range []struct {
+		scope Scope
+		path  string
+		pid   int32
+		want  unix.Errno
+	}{
+		{Top, "meminfo", 0, unix.EIO},
+		{PID, "maps", 1, unix.EIO},
+		{PID, "stat", 99, unix.ENOENT},
+		{Task, "stat", 1, unix.ENOENT}, // thread 99 (tid below) does not exist
+		{Top, "nonexistent", 0, unix.ENOENT},
+		{Top, "sys", 0, unix.ENOENT}, // a directory has no content
+	} {
+		tid := int32(0)
+		if c.scope == Task {
+			tid = 99
+		}
+		if _, err := Generate(f, c.scope, c.path, c.pid, tid); !errors.Is(err, c.want) {
+			t.Errorf("%s: err %v, want %v", c.path, err, c.want)
+		}
+	}
+}
+
+func TestTree(t *testing.T) {
+	names := func(es []Entry) string {
+		var s []string
+		for _, e := range es {
+			s = append(s, e.Name)
+		}
+		return strings.Join(s, " ")
+	}
+	if got, want := names(List(Top, "sys")), "fs kernel vm"; got != want {
+		t.Errorf("sys lists %q, want %q", got, want)
+	}
+	if e, ok := Lookup(Top, "", "mounts"); !ok || e.Kind != Link || e.Target != "self/mounts" {
+		t.Errorf("mounts = %+v, %v", e, ok)
+	}
+	if e, ok := Lookup(Top, "sys/kernel", "pid_max"); !ok || e.Kind != File || e.Mode != 0444 {
+		t.Errorf("sys/kernel/pid_max = %+v, %v", e, ok)
+	}
+	if e, ok := Lookup(PID, "", "comm"); !ok || e.Mode != 0644 {
+		t.Errorf("comm = %+v, %v", e, ok)
+	}
+	if _, ok := Lookup(Top, "sys", "nonexistent"); ok {
+		t.Error("found sys/nonexistent")
+	}
+	if _, ok := Lookup(Top, "", "sys/kernel"); ok {
+		t.Error("a name with a slash was found")
+	}
+}
+
+func TestWrite(t *testing.T) {
+	f := newFake()
+	if err := Write(f, PID, "comm", 1, 0, []byte("a-very-long-thread-name\nrest")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(f, Task, "comm", 1, 5, []byte("w2")); err != nil {
+		t.Fatal(err)
+	}
+	if f.renamed[1] != "a-very-long-thr" || f.renamed[5] != "w2" {
+		t.Errorf("renamed %v", f.renamed)
+	}
+	for _, p := range []string{"stat", "sys/kernel/pid_max"} {
+		scope := Top
+		if p == "stat" {
+			scope = PID
+		}
+		if err := Write(f, scope, p, 1, 0, []byte("1")); !errors.Is(err, unix.EACCES) {
+			t.Errorf("write %s: %v, want EACCES", p, err)
+		}
+		if Writable(scope, p) {
+			t.Errorf("%s writable", p)
+		}
+	}
+}

@@ -1,0 +1,370 @@
+package procfs
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+func constant(s string) func(Source, int32, int32) ([]byte, error) {
+	return func(Source, int32, int32) ([]byte, error) { return []byte(s), nil }
+}
+
+func limit(f func(Limits) int) func(Source, int32, int32) ([]byte, error) {
+	return func(src Source, _, _ int32) ([]byte, error) {
+		return []byte(strconv.Itoa(f(src.Limits())) + "\n"), nil
+	}
+}
+
+func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int32) ([]byte, error) {
+	return func(src Source, _, _ int32) ([]byte, error) {
+		m, err := src.Machine()
+		if err != nil {
+			return nil, err
+		}
+		return []byte(f(m) + "\n"), nil
+	}
+}
+
+// formatUUID formats b as a version 4 UUID.
+func formatUUID(b [16]byte) []byte {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return []byte(fmt.Sprintf("%x-%x-%x-%x-%x\n", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+func genBootID(src Source, _, _ int32) ([]byte, error) { return formatUUID(src.BootID()), nil }
+
+// genUUID is a new random UUID at every read, as Linux's.
+func genUUID(Source, int32, int32) ([]byte, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("random uuid: %v: %w", err, unix.EIO)
+	}
+	return formatUUID(b), nil
+}
+
+func genCPUInfo(src Source, _, _ int32) ([]byte, error) {
+	m, err := src.Machine()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(m.Cpuinfo), nil
+}
+
+// Filesystems lists the filesystem types the sandbox has.
+func genFilesystems(Source, int32, int32) ([]byte, error) {
+	return []byte("nodev\tgofer\nnodev\tpipefs\nnodev\tproc\nnodev\ttmpfs\n"), nil
+}
+
+func genLoadavg(src Source, _, _ int32) ([]byte, error) {
+	_, running, threads, last := src.Counts()
+	return []byte(fmt.Sprintf("0.00 0.00 0.00 %d/%d %d\n", running, threads, last)), nil
+}
+
+// genMeminfo follows fs/proc/meminfo.c: a 16-column label, an 8-column
+// value in kB. Sizes are the client machine's; AnonPages is what the
+// application's memory uses there.
+func genMeminfo(src Source, _, _ int32) ([]byte, error) {
+	m, err := src.Machine()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	kb := func(label string, v uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", label+":", v/1024) }
+	kb("MemTotal", m.MemTotal)
+	kb("MemFree", m.MemFree)
+	kb("MemAvailable", m.MemAvailable)
+	kb("Buffers", m.Buffers)
+	kb("Cached", 0)
+	kb("SwapCached", 0)
+	kb("Active", m.AppMemory)
+	kb("Inactive", 0)
+	kb("Active(anon)", m.AppMemory)
+	kb("Inactive(anon)", 0)
+	kb("Active(file)", 0)
+	kb("Inactive(file)", 0)
+	kb("Unevictable", 0)
+	kb("Mlocked", 0)
+	kb("SwapTotal", m.SwapTotal)
+	kb("SwapFree", m.SwapFree)
+	kb("Dirty", 0)
+	kb("Writeback", 0)
+	kb("AnonPages", m.AppMemory)
+	kb("Mapped", 0)
+	kb("Shmem", m.Shared)
+	kb("Slab", 0)
+	kb("SReclaimable", 0)
+	kb("SUnreclaim", 0)
+	kb("KernelStack", 0)
+	kb("PageTables", 0)
+	kb("CommitLimit", m.MemTotal/2+m.SwapTotal)
+	kb("Committed_AS", m.AppMemory)
+	kb("VmallocTotal", 34359738367*1024)
+	kb("VmallocUsed", 0)
+	kb("VmallocChunk", 0)
+	fmt.Fprintf(&b, "%-16s%8d\n", "HugePages_Total:", 0)
+	fmt.Fprintf(&b, "%-16s%8d\n", "HugePages_Free:", 0)
+	fmt.Fprintf(&b, "%-16s%8d\n", "HugePages_Rsvd:", 0)
+	fmt.Fprintf(&b, "%-16s%8d\n", "HugePages_Surp:", 0)
+	kb("Hugepagesize", 2048*1024)
+	return b.Bytes(), nil
+}
+
+// genStat is /proc/stat. CPU times are not tracked (zeros, as gVisor).
+func genStat(src Source, _, _ int32) ([]byte, error) {
+	m, err := src.Machine()
+	if err != nil {
+		return nil, err
+	}
+	procs, running, _, _ := src.Counts()
+	var b bytes.Buffer
+	const zeros = " 0 0 0 0 0 0 0 0 0 0\n"
+	b.WriteString("cpu " + zeros)
+	for i := uint32(0); i < m.Cpus; i++ {
+		fmt.Fprintf(&b, "cpu%d%s", i, zeros)
+	}
+	boot := time.Now().Add(-time.Duration(m.UptimeNs)).Unix()
+	fmt.Fprintf(&b, "intr 0\nctxt 0\nbtime %d\nprocesses %d\nprocs_running %d\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n", boot, procs, running)
+	return b.Bytes(), nil
+}
+
+func genUptime(src Source, _, _ int32) ([]byte, error) {
+	m, err := src.Machine()
+	if err != nil {
+		return nil, err
+	}
+	up := time.Duration(m.UptimeNs).Seconds()
+	return []byte(fmt.Sprintf("%.2f %.2f\n", up, 0.0)), nil
+}
+
+func genVersion(src Source, _, _ int32) ([]byte, error) {
+	m, err := src.Machine()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprintf("Linux version %s (root@runsc-decoupled) %s\n", m.Release, m.Version)), nil
+}
+
+func nulJoin(ss []string) []byte {
+	var b []byte
+	for _, s := range ss {
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+func genCmdline(src Source, pid, _ int32) ([]byte, error) {
+	p, err := src.Process(pid, false)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == 'Z' {
+		return nil, nil
+	}
+	return nulJoin(p.Argv), nil
+}
+
+func genEnviron(src Source, pid, _ int32) ([]byte, error) {
+	p, err := src.Process(pid, false)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == 'Z' {
+		return nil, nil
+	}
+	return nulJoin(p.Env), nil
+}
+
+// thread returns the thread a file of pid (tid == 0: the leader) shows.
+func thread(src Source, pid, tid int32) (*Process, Thread, error) {
+	p, err := src.Process(pid, true)
+	if err != nil {
+		return nil, Thread{}, err
+	}
+	if tid == 0 {
+		return p, Thread{TID: pid, Comm: p.Comm, State: p.State}, nil
+	}
+	for _, t := range p.Threads {
+		if t.TID == tid {
+			return p, t, nil
+		}
+	}
+	return nil, Thread{}, unix.ENOENT
+}
+
+func genComm(src Source, pid, tid int32) ([]byte, error) {
+	_, t, err := thread(src, pid, tid)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(t.Comm + "\n"), nil
+}
+
+// writeComm renames a thread, as Linux: at most 15 bytes, up to the
+// first newline.
+func writeComm(src Source, pid, tid int32, data []byte) error {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		data = data[:i]
+	}
+	if len(data) > 15 {
+		data = data[:15]
+	}
+	if tid == 0 {
+		tid = pid
+	}
+	return src.SetComm(pid, tid, string(data))
+}
+
+var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'Z': "Z (zombie)"}
+
+const pageSize = 4096
+
+// genStatm follows fs/proc/array.c:proc_pid_statm: sizes in pages; the
+// sandbox knows the total and the resident set only.
+func genStatm(src Source, pid, _ int32) ([]byte, error) {
+	p, err := src.Process(pid, true)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprintf("%d %d 0 0 0 0 0\n", p.VMSize/pageSize, p.RSS/pageSize)), nil
+}
+
+// genPidStat follows fs/proc/array.c:do_task_stat (52 fields); times,
+// faults and memory sizes are not tracked and show 0.
+func genPidStat(src Source, pid, tid int32) ([]byte, error) {
+	p, t, err := thread(src, pid, tid)
+	if err != nil {
+		return nil, err
+	}
+	n := len(p.Threads)
+	if n == 0 {
+		n = 1
+	}
+	id := pid
+	if tid != 0 {
+		id = tid
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 %d %d 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID, n, p.VMSize, p.RSS/pageSize)
+	// Fields 26 (startcode) to 52 (exit_code); 38 is exit_signal.
+	fields := make([]string, 0, 27)
+	for i := 26; i <= 52; i++ {
+		switch i {
+		case 38:
+			fields = append(fields, strconv.Itoa(int(p.ExitSignal)))
+		default:
+			fields = append(fields, "0")
+		}
+	}
+	b.WriteString(" " + strings.Join(fields, " ") + "\n")
+	return []byte(b.String()), nil
+}
+
+// genStatus follows fs/proc/array.c:proc_pid_status, for the fields the
+// sandbox knows.
+func genStatus(src Source, pid, tid int32) ([]byte, error) {
+	p, t, err := thread(src, pid, tid)
+	if err != nil {
+		return nil, err
+	}
+	id := pid
+	if tid != 0 {
+		id = tid
+	}
+	n := len(p.Threads)
+	if n == 0 {
+		n = 1
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Name:\t%s\n", t.Comm)
+	fmt.Fprintf(&b, "Umask:\t%04o\n", p.Umask)
+	fmt.Fprintf(&b, "State:\t%s\n", stateNames[t.State])
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, id, p.PPID)
+	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", p.UID[0], p.UID[1], p.UID[2], p.UID[3])
+	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", p.GID[0], p.GID[1], p.GID[2], p.GID[3])
+	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t\n", p.FDs)
+	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", pid, id, p.PGID, p.SID)
+	if p.State != 'Z' {
+		fmt.Fprintf(&b, "VmSize:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\n", p.VMSize/1024, p.MaxRSS/1024, p.RSS/1024)
+	}
+	fmt.Fprintf(&b, "Threads:\t%d\n", n)
+	b.WriteString("SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
+	b.WriteString("CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n")
+	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\n")
+	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
+	return b.Bytes(), nil
+}
+
+// genMaps follows fs/proc/task_mmu.c:show_map_vma: the path starts at
+// column 74.
+func genMaps(src Source, pid, _ int32) ([]byte, error) { return renderMaps(src, pid, false) }
+
+// genSmaps is maps with each VMA's smaps lines (the client's mm computes
+// them).
+func genSmaps(src Source, pid, _ int32) ([]byte, error) { return renderMaps(src, pid, true) }
+
+func renderMaps(src Source, pid int32, smaps bool) ([]byte, error) {
+	ms, err := src.Maps(pid, smaps)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	for _, m := range ms {
+		perm := []byte("---p")
+		if m.Perms&4 != 0 {
+			perm[0] = 'r'
+		}
+		if m.Perms&2 != 0 {
+			perm[1] = 'w'
+		}
+		if m.Perms&1 != 0 {
+			perm[2] = 'x'
+		}
+		if m.Shared {
+			perm[3] = 's'
+		}
+		n, _ := fmt.Fprintf(&b, "%08x-%08x %s %08x %02x:%02x %d ", m.Start, m.End, perm, m.Offset, unix.Major(m.Dev), unix.Minor(m.Dev), m.Ino)
+		if m.Path != "" {
+			for pad := 73 - n; pad > 0; pad-- {
+				b.WriteByte(' ')
+			}
+			b.WriteString(m.Path)
+		}
+		b.WriteByte('\n')
+		if smaps {
+			b.WriteString(m.Smaps)
+		}
+	}
+	return b.Bytes(), nil
+}
+
+func genMounts(src Source, _, _ int32) ([]byte, error) {
+	var b bytes.Buffer
+	for _, m := range src.Mounts() {
+		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", m.Source, m.Target, m.FSType, m.Options)
+	}
+	return b.Bytes(), nil
+}
+
+// genMountinfo follows fs/proc_namespace.c:show_mountinfo.
+func genMountinfo(src Source, _, _ int32) ([]byte, error) {
+	var b bytes.Buffer
+	for _, m := range src.Mounts() {
+		fmt.Fprintf(&b, "%d %d %d:%d / %s %s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), m.Target, m.Options, m.FSType, m.Source, m.Super)
+	}
+	return b.Bytes(), nil
+}
+
+// FDInfo renders /proc/<pid>/fdinfo/<fd>.
+func FDInfo(pos int64, flags uint32, mntID int) []byte {
+	return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t0\n", pos, flags, mntID))
+}

@@ -1,0 +1,253 @@
+package server
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+)
+
+// procQueryTimeout bounds the wait for a ProcAnswer.
+var procQueryTimeout = 2 * time.Second
+
+// procQueries tracks ProcQuery pushes waiting for their answer.
+type procQueries struct {
+	// mu is a leaf lock; it protects the fields below.
+	mu      sync.Mutex
+	last    uint64
+	waiting map[uint64]chan *sentrypb.ProcAnswer
+}
+
+// askClient pushes q and waits for the client's answer. It must not run
+// on the session's receiving goroutine (which delivers the answer) nor
+// hold clientState.mu. A client that does not answer in time gets EIO.
+func (k *clientState) askClient(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error) {
+	ch := make(chan *sentrypb.ProcAnswer, 1)
+	pq := &k.procQ
+	pq.mu.Lock()
+	pq.last++
+	q.Id = pq.last
+	if pq.waiting == nil {
+		pq.waiting = make(map[uint64]chan *sentrypb.ProcAnswer)
+	}
+	pq.waiting[q.Id] = ch
+	pq.mu.Unlock()
+	defer func() {
+		pq.mu.Lock()
+		delete(pq.waiting, q.Id)
+		pq.mu.Unlock()
+	}()
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_ProcQuery{ProcQuery: q}}}}); err != nil {
+		return nil, fmt.Errorf("ask the client (%v): %v: %w", q.Kind, err, unix.EIO)
+	}
+	tm := time.NewTimer(procQueryTimeout)
+	defer tm.Stop()
+	select {
+	case a := <-ch:
+		if a.Errno != 0 {
+			return nil, fmt.Errorf("client answered %v: %w", q.Kind, unix.Errno(a.Errno))
+		}
+		return a, nil
+	case <-tm.C:
+		k.log.Warn("client did not answer a /proc query", "kind", q.Kind.String(), "pid", q.Pid)
+		return nil, fmt.Errorf("no answer to %v within %v: %w", q.Kind, procQueryTimeout, unix.EIO)
+	case <-k.done:
+		return nil, fmt.Errorf("client gone: %w", unix.EIO)
+	}
+}
+
+// procAnswer delivers a ProcAnswer (an unknown id is dropped: its query
+// timed out).
+func (k *clientState) procAnswer(a *sentrypb.ProcAnswer) {
+	k.procQ.mu.Lock()
+	ch := k.procQ.waiting[a.Id]
+	delete(k.procQ.waiting, a.Id)
+	k.procQ.mu.Unlock()
+	if ch != nil {
+		ch <- a
+	}
+}
+
+// procSource is procfs.Source over a client's kernel state.
+type procSource struct{ k *clientState }
+
+var _ procfs.Source = procSource{}
+
+func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
+	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	if err != nil {
+		return nil, err
+	}
+	if a.Machine == nil {
+		return nil, fmt.Errorf("machine answer without MachineInfo: %w", unix.EIO)
+	}
+	return a.Machine, nil
+}
+
+// Process describes pid. Thread states combine the server's view (a
+// forwarded call blocked in syscallCtx.block) with the client's (a thread
+// blocked in a call the client serves, such as futex wait or nanosleep);
+// if the client does not answer, only the server's view is used.
+func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
+	k := s.k
+	k.mu.Lock()
+	p := k.procs[pid]
+	if p == nil {
+		k.mu.Unlock()
+		return nil, unix.ENOENT
+	}
+	out := &procfs.Process{PID: pid, PGID: p.pgid, SID: p.sid, Comm: p.comm, Argv: p.argv, Env: p.env,
+		ExitSignal: int32(p.exitSignal), State: 'R',
+		UID: [4]uint32{p.creds.ruid, p.creds.euid, p.creds.suid, p.creds.fsuid},
+		GID: [4]uint32{p.creds.rgid, p.creds.egid, p.creds.sgid, p.creds.fsgid}}
+	if p.parent != nil {
+		out.PPID = p.parent.pid
+	}
+	if p.fs != nil {
+		out.Umask = p.fs.umask
+	}
+	if p.fds != nil {
+		out.FDs = maxFDs
+	}
+	sleeping := map[int32]bool{}
+	for t := range p.live {
+		out.Threads = append(out.Threads, procfs.Thread{TID: t.tid, Comm: p.comm, State: 'R'})
+		sleeping[t.tid] = t.sleeping.Load()
+	}
+	if p.zombie {
+		out.State = 'Z'
+		out.Threads = nil
+	}
+	k.mu.Unlock()
+	sort.Slice(out.Threads, func(i, j int) bool { return out.Threads[i].TID < out.Threads[j].TID })
+	if !threads || out.State == 'Z' {
+		return out, nil
+	}
+	client := map[int32]*sentrypb.TaskActivity{}
+	if a, err := k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_TASKS, Pid: pid}); err == nil {
+		for _, ta := range a.Tasks {
+			client[ta.Tid] = ta
+		}
+		out.VMSize, out.RSS, out.MaxRSS = a.VmSize, a.Rss, a.MaxRss
+	} else {
+		k.log.Debug("thread states from the server only", "pid", pid, "err", err)
+	}
+	for i := range out.Threads {
+		t := &out.Threads[i]
+		ta := client[t.TID]
+		if sleeping[t.TID] || ta.GetBlocked() {
+			t.State = 'S'
+		}
+		if c := ta.GetComm(); c != "" {
+			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
+		}
+	}
+	leader := 0
+	for i, t := range out.Threads {
+		if t.TID == pid {
+			leader = i
+		}
+	}
+	if len(out.Threads) > 0 {
+		out.State, out.Comm = out.Threads[leader].State, out.Threads[leader].Comm
+	}
+	return out, nil
+}
+
+func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
+	k := s.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.procs {
+		if p.zombie {
+			continue
+		}
+		procs++
+		for t := range p.live {
+			threads++
+			if !t.sleeping.Load() {
+				running++
+			}
+		}
+	}
+	return procs, running, threads, k.lastTID
+}
+
+// Maps asks the client for pid's VMAs and names the server files they map
+// by their current path.
+func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
+	kind := sentrypb.ProcQuery_MAPS
+	if smaps {
+		kind = sentrypb.ProcQuery_SMAPS
+	}
+	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfs.Mapping, 0, len(a.Maps))
+	for _, v := range a.Maps {
+		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
+		if v.FileId != 0 {
+			s.k.maps.mu.Lock()
+			mf := s.k.maps.byID[v.FileId]
+			var f *file
+			if mf != nil {
+				f = mf.f
+				f.incRef()
+				m.Dev, m.Ino = mf.key.dev, mf.key.ino
+			}
+			s.k.maps.mu.Unlock()
+			if f != nil {
+				m.Path = s.k.vfs.filePath(f)
+				f.decRef()
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Mounts is the sandbox's mount namespace: the gofer's root, /proc and
+// /dev (both synthesized).
+func (s procSource) Mounts() []procfs.Mount {
+	return []procfs.Mount{
+		{ID: 1, ParentID: 0, Dev: s.k.vfs.rootDev, Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},
+		{ID: 2, ParentID: 1, Dev: synthDev, Source: "proc", Target: "/proc", FSType: "proc", Options: "rw,nosuid,nodev,noexec,relatime", Super: "rw"},
+		{ID: 3, ParentID: 1, Dev: synthDev, Source: "tmpfs", Target: "/dev", FSType: "tmpfs", Options: "rw,nosuid", Super: "rw,mode=755"},
+	}
+}
+
+func (s procSource) SetComm(pid, tid int32, comm string) error {
+	k := s.k
+	k.mu.Lock()
+	t := k.threads[tid]
+	ok := t != nil && t.proc.pid == pid && !t.killed
+	if ok && tid == pid {
+		t.proc.comm = comm
+	}
+	k.mu.Unlock()
+	if !ok {
+		return unix.ESRCH
+	}
+	_, err := k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
+	return err
+}
+
+// BootID derives the boot id from the client's id, which it keeps across
+// recoveries, so that it does not change when the server does.
+func (s procSource) BootID() [16]byte {
+	h := sha256.Sum256([]byte("boot_id\x00" + s.k.id))
+	var b [16]byte
+	copy(b[:], h[:])
+	return b
+}
+
+func (s procSource) Limits() procfs.Limits {
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: pipeCapacity, NrOpen: maxFDs}
+}

@@ -1,0 +1,566 @@
+package server
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/sentry/ktime"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
+)
+
+// This file holds the timers that raise signals: a process's ITIMER_REAL
+// (alarm, setitimer) and its POSIX timers (timer_create). Each is an
+// appTimer over a ktimer.Timer on the application's clock; an expiration
+// routes its signal as kill does (signalFromAppLocked). Timers are replay
+// state ("timer/<pid>/<id>", TimerState): their setting is reported when
+// it changes and after each expiration, and a restored server re-arms
+// them (restoreTimersLocked), firing at once those due during the outage.
+
+const (
+	// itimerRealID is the TimerState id of a process's ITIMER_REAL.
+	itimerRealID = -1
+	// maxTimersPerProcess bounds timer_create (EAGAIN beyond).
+	maxTimersPerProcess = 1024
+
+	siTimer = -2
+
+	sigevSignal   = 0
+	sigevNone     = 1
+	sigevThread   = 2
+	sigevThreadID = 4
+
+	timerAbstime = 1
+
+	sizeofItimerval  = 32
+	sizeofItimerspec = 32
+	sizeofSigevent   = 64
+)
+
+// appClocks are the application's clocks: the server's host clocks
+// shifted to the client's readings in Hello.clocks. Immutable.
+type appClocks struct {
+	realtime, monotonic, boottime *ktimer.Clock
+}
+
+func newAppClocks(cs *sentrypb.ClockSample) appClocks {
+	off := func(client int64, id int32) time.Duration {
+		if cs == nil || client == 0 {
+			return 0
+		}
+		return time.Duration(client - ktimer.HostNow(id))
+	}
+	return appClocks{
+		realtime:  ktimer.NewClock(unix.CLOCK_REALTIME, off(cs.GetRealtime(), unix.CLOCK_REALTIME)),
+		monotonic: ktimer.NewClock(unix.CLOCK_MONOTONIC, off(cs.GetMonotonic(), unix.CLOCK_MONOTONIC)),
+		boottime:  ktimer.NewClock(unix.CLOCK_BOOTTIME, off(cs.GetBoottime(), unix.CLOCK_BOOTTIME)),
+	}
+}
+
+// clock returns the clock a timer may use, or nil (CPU-time clocks and
+// unknown ids are not supported).
+func (c appClocks) clock(id int32) *ktimer.Clock {
+	switch id {
+	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_ALARM:
+		return c.realtime
+	case unix.CLOCK_MONOTONIC:
+		return c.monotonic
+	case unix.CLOCK_BOOTTIME, unix.CLOCK_BOOTTIME_ALARM:
+		return c.boottime
+	}
+	return nil
+}
+
+// appTimer is one signal-raising timer of a process. Its fields are
+// protected by clientState.mu; kt has its own lock (a leaf below
+// clientState.mu).
+type appTimer struct {
+	k    *clientState
+	proc *process
+	// id is the timer_create id, or itimerRealID.
+	id      int32
+	clockID int32
+	// notify, signo, tid and value are the struct sigevent.
+	notify, signo, tid int32
+	value              uint64
+	kt                 *ktimer.Timer
+	// deleted is set when the timer is deleted (timer_delete, exec, exit):
+	// an expiration racing with it is dropped.
+	deleted bool
+}
+
+func keyTimer(pid, id int32) string {
+	if id == itimerRealID {
+		return "timer/" + strconv.Itoa(int(pid)) + "/real"
+	}
+	return "timer/" + strconv.Itoa(int(pid)) + "/" + strconv.Itoa(int(id))
+}
+
+// newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
+func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
+	tm := &appTimer{k: k, proc: p, id: id, clockID: clockID, notify: sigevSignal, signo: int32(unix.SIGALRM)}
+	tm.kt = ktimer.NewTimer(clk, ktimer.ListenerFunc(tm.expired))
+	if p.timers == nil {
+		p.timers = make(map[int32]*appTimer)
+	}
+	p.timers[id] = tm
+	k.trk.markTimer(tm)
+	return tm
+}
+
+// deleteTimerLocked stops and forgets tm. Precondition: k.mu held.
+func (k *clientState) deleteTimerLocked(tm *appTimer) {
+	tm.deleted = true
+	tm.kt.Destroy()
+	delete(tm.proc.timers, tm.id)
+	k.trk.markTimer(tm)
+}
+
+// deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
+// when all is set (exit; exec keeps it, as Linux does).
+func (k *clientState) deleteTimersLocked(p *process, all bool) {
+	for id, tm := range p.timers {
+		if all || id != itimerRealID {
+			k.deleteTimerLocked(tm)
+		}
+	}
+}
+
+// expired routes the signal of exp expirations (ktimer calls it with no
+// lock held).
+func (tm *appTimer) expired(exp uint64) {
+	k := tm.k
+	var d deferred
+	k.mu.Lock()
+	if !tm.deleted && !tm.proc.exiting {
+		// The setting moved on (or a one-shot timer disarmed): report it.
+		k.trk.markTimer(tm)
+		tm.signalLocked(exp, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+}
+
+// signalLocked sends the timer's signal for exp expirations; the ones
+// after the first are its overrun. Precondition: k.mu held.
+func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
+	if tm.notify == sigevNone {
+		return
+	}
+	sig := int(tm.signo)
+	var info []byte
+	if tm.id == itimerRealID {
+		// Linux sends SIGALRM of an ITIMER_REAL as the kernel.
+		info = siginfoKill(sig, siKernel, 0, 0)
+	} else {
+		info = make([]byte, sizeofSiginfo)
+		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
+		code := int32(siTimer)
+		binary.LittleEndian.PutUint32(info[8:], uint32(code))
+		binary.LittleEndian.PutUint32(info[16:], uint32(tm.id))
+		binary.LittleEndian.PutUint32(info[20:], uint32(min(exp-1, math.MaxInt32)))
+		binary.LittleEndian.PutUint64(info[24:], tm.value)
+	}
+	var target *thread
+	if tm.notify&sigevThreadID != 0 {
+		if t := tm.k.threads[tm.tid]; t != nil && t.proc == tm.proc && !t.killed {
+			target = t
+		}
+	}
+	tm.k.signalFromAppLocked(tm.proc, target, sig, info, d)
+}
+
+// record is tm's TimerState. Precondition: k.mu held.
+func (tm *appTimer) record() *sentrypb.StateRecord {
+	s := tm.kt.Setting()
+	st := &sentrypb.TimerState{Pid: tm.proc.pid, Id: tm.id, Clock: tm.clockID, Notify: tm.notify,
+		Signo: tm.signo, Tid: tm.tid, Value: tm.value, Interval: int64(s.Period)}
+	if s.Enabled {
+		st.Next = max(s.Next.Nanoseconds(), 1)
+	}
+	return &sentrypb.StateRecord{Key: keyTimer(tm.proc.pid, tm.id), Value: &sentrypb.StateRecord_Timer{Timer: st}}
+}
+
+// timerRecordLocked reports tm (deleted once gone). Precondition: k.mu
+// held.
+func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
+	if tm.deleted || tm.proc.exiting || k.procs[tm.proc.pid] != tm.proc {
+		return deletedRec(keyTimer(tm.proc.pid, tm.id))
+	}
+	return tm.record()
+}
+
+// Struct conversions. A timeval or timespec with a negative part or a
+// fraction out of range is EINVAL, as Linux checks.
+
+func durationOf(sec, frac int64, unit time.Duration, fracMax int64) (time.Duration, error) {
+	if sec < 0 || frac < 0 || frac >= fracMax {
+		return 0, unix.EINVAL
+	}
+	if sec > math.MaxInt64/int64(time.Second)-1 {
+		return time.Duration(math.MaxInt64), nil
+	}
+	return time.Duration(sec)*time.Second + time.Duration(frac)*unit, nil
+}
+
+func parseItimerval(b []byte) (interval, value time.Duration, err error) {
+	if interval, err = durationOf(int64(le64(b[0:])), int64(le64(b[8:])), time.Microsecond, 1e6); err != nil {
+		return
+	}
+	value, err = durationOf(int64(le64(b[16:])), int64(le64(b[24:])), time.Microsecond, 1e6)
+	return
+}
+
+func parseItimerspec(b []byte) (interval, value time.Duration, err error) {
+	if interval, err = durationOf(int64(le64(b[0:])), int64(le64(b[8:])), 1, 1e9); err != nil {
+		return
+	}
+	value, err = durationOf(int64(le64(b[16:])), int64(le64(b[24:])), 1, 1e9)
+	return
+}
+
+// itimerBytes encodes (interval, value) as a struct itimerval (usec) or
+// itimerspec.
+func itimerBytes(interval, value time.Duration, usec bool) []byte {
+	b := make([]byte, 32)
+	put := func(off int, d time.Duration) {
+		d = max(d, 0)
+		binary.LittleEndian.PutUint64(b[off:], uint64(d/time.Second))
+		frac := d % time.Second
+		if usec {
+			// A running timer never reads 0 usec while time is left.
+			us := (frac + time.Microsecond - 1) / time.Microsecond
+			if us == 1e6 {
+				binary.LittleEndian.PutUint64(b[off:], uint64(d/time.Second)+1)
+				us = 0
+			}
+			binary.LittleEndian.PutUint64(b[off+8:], uint64(us))
+		} else {
+			binary.LittleEndian.PutUint64(b[off+8:], uint64(frac))
+		}
+	}
+	put(0, interval)
+	put(16, value)
+	return b
+}
+
+// specOf is the (interval, time left) of a setting at now.
+func specOf(now ktime.Time, s ktime.Setting) (interval, value time.Duration) {
+	value, interval = ktime.SpecFromSetting(now, s)
+	if s.Enabled && value <= 0 {
+		value = 1 // due: still armed
+	}
+	return interval, value
+}
+
+// itimerRealLocked returns p's ITIMER_REAL, made on first use.
+// Precondition: k.mu held.
+func (k *clientState) itimerRealLocked(p *process) *appTimer {
+	if tm := p.timers[itimerRealID]; tm != nil {
+		return tm
+	}
+	return k.newTimerLocked(p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.realtime)
+}
+
+// setItimerReal arms p's ITIMER_REAL and returns its old (interval,
+// value).
+func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration, time.Duration, error) {
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := c.t.proc
+	if p.exiting {
+		return 0, 0, unix.ESRCH
+	}
+	tm := k.itimerRealLocked(p)
+	var s ktime.Setting
+	if value > 0 {
+		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
+	}
+	now, old := tm.kt.Set(s, nil)
+	k.trk.markTimer(tm)
+	oi, ov := specOf(now, old)
+	return oi, ov, nil
+}
+
+func sysAlarm(c *syscallCtx) (int64, error) {
+	secs := time.Duration(uint32(c.args[0])) * time.Second
+	_, old, err := c.setItimerReal(0, secs)
+	if err != nil {
+		return 0, err
+	}
+	// Seconds left, rounded to nearest, and never 0 while armed.
+	left := int64((old + 500*time.Millisecond) / time.Second)
+	if left == 0 && old > 0 {
+		left = 1
+	}
+	return left, nil
+}
+
+func sysSetitimer(c *syscallCtx) (int64, error) {
+	which, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2]
+	if which != unix.ITIMER_REAL {
+		return 0, c.unsupportedItimer(which)
+	}
+	var interval, value time.Duration
+	if newAddr != 0 {
+		b, err := c.mem.CopyIn(newAddr, sizeofItimerval)
+		if err != nil {
+			return 0, err
+		}
+		if interval, value, err = parseItimerval(b); err != nil {
+			return 0, err
+		}
+	}
+	oi, ov, err := c.setItimerReal(interval, value)
+	if err != nil {
+		return 0, err
+	}
+	if oldAddr != 0 {
+		return 0, c.mem.CopyOut(oldAddr, itimerBytes(oi, ov, true))
+	}
+	return 0, nil
+}
+
+func sysGetitimer(c *syscallCtx) (int64, error) {
+	which, addr := int32(c.args[0]), c.args[1]
+	if which != unix.ITIMER_REAL {
+		return 0, c.unsupportedItimer(which)
+	}
+	k := c.k
+	k.mu.Lock()
+	var interval, value time.Duration
+	if tm := c.t.proc.timers[itimerRealID]; tm != nil {
+		interval, value = specOf(tm.kt.Get())
+	}
+	k.mu.Unlock()
+	return 0, c.mem.CopyOut(addr, itimerBytes(interval, value, true))
+}
+
+// unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
+// (logged once): they count the application's CPU time, which the client
+// measures, and the client keeps them; one never forwards them.
+func (c *syscallCtx) unsupportedItimer(which int32) error {
+	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
+		if _, logged := c.k.s.enosys.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
+			c.k.log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
+		}
+	}
+	return unix.EINVAL
+}
+
+func sysTimerCreate(c *syscallCtx) (int64, error) {
+	clockID, sevAddr, idAddr := int32(c.args[0]), c.args[1], c.args[2]
+	k := c.k
+	clk := k.clocks.clock(clockID)
+	if clk == nil {
+		if clockID < 0 || clockID == unix.CLOCK_PROCESS_CPUTIME_ID || clockID == unix.CLOCK_THREAD_CPUTIME_ID {
+			if _, logged := k.s.enosys.LoadOrStore("timer_create/cpu", struct{}{}); !logged {
+				k.log.Warn("unsupported timer clock (CPU time is not known to the server)", "clock", clockID)
+			}
+		}
+		return 0, unix.EINVAL
+	}
+	notify, signo, tid, value := int32(sigevSignal), int32(unix.SIGALRM), int32(0), uint64(0)
+	haveValue := false
+	if sevAddr != 0 {
+		b, err := c.mem.CopyIn(sevAddr, sizeofSigevent)
+		if err != nil {
+			return 0, err
+		}
+		value, haveValue = le64(b[0:]), true
+		signo = int32(binary.LittleEndian.Uint32(b[8:]))
+		notify = int32(binary.LittleEndian.Uint32(b[12:]))
+		tid = int32(binary.LittleEndian.Uint32(b[16:]))
+		switch notify {
+		case sigevNone:
+		case sigevSignal, sigevThread, sigevSignal | sigevThreadID:
+			if signo <= 0 || signo > numSignals {
+				return 0, unix.EINVAL
+			}
+		default:
+			return 0, unix.EINVAL
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := c.t.proc
+	if p.exiting {
+		return 0, unix.ESRCH
+	}
+	if notify&sigevThreadID != 0 {
+		if t := k.threads[tid]; t == nil || t.proc != p || t.killed {
+			return 0, unix.EINVAL
+		}
+	}
+	n := len(p.timers)
+	if p.timers[itimerRealID] != nil {
+		n--
+	}
+	if n >= maxTimersPerProcess {
+		return 0, unix.EAGAIN
+	}
+	// Ids count up per process, as Linux hands them out, skipping live
+	// ones.
+	id := p.nextTimerID
+	for p.timers[id] != nil || id < 0 {
+		if id++; id < 0 {
+			id = 0
+		}
+	}
+	p.nextTimerID = id + 1
+	if p.nextTimerID < 0 {
+		p.nextTimerID = 0
+	}
+	if !haveValue {
+		value = uint64(id)
+	}
+	b := make([]byte, 4)
+	binary.LittleEndian.PutUint32(b, uint32(id))
+	if err := c.mem.CopyOut(idAddr, b); err != nil {
+		return 0, err
+	}
+	tm := k.newTimerLocked(p, id, clockID, clk)
+	tm.notify, tm.signo, tm.tid, tm.value = notify, signo, tid, value
+	return 0, nil
+}
+
+// posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
+func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
+	tm := c.t.proc.timers[id]
+	if id < 0 || tm == nil {
+		return nil, unix.EINVAL
+	}
+	return tm, nil
+}
+
+func sysTimerSettime(c *syscallCtx) (int64, error) {
+	id, flags, newAddr, oldAddr := int32(c.args[0]), int32(c.args[1]), c.args[2], c.args[3]
+	b, err := c.mem.CopyIn(newAddr, sizeofItimerspec)
+	if err != nil {
+		return 0, err
+	}
+	interval, value, err := parseItimerspec(b)
+	if err != nil {
+		return 0, err
+	}
+	// Linux ignores flags other than TIMER_ABSTIME.
+	k := c.k
+	k.mu.Lock()
+	tm, err := c.posixTimerLocked(id)
+	if err != nil {
+		k.mu.Unlock()
+		return 0, err
+	}
+	var s ktime.Setting
+	switch {
+	case value == 0:
+		s = ktime.Setting{Period: interval}
+	case flags&timerAbstime != 0:
+		s = ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(int64(value)), Period: interval}
+	default:
+		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
+	}
+	now, old := tm.kt.Set(s, nil)
+	k.trk.markTimer(tm)
+	k.mu.Unlock()
+	if oldAddr != 0 {
+		oi, ov := specOf(now, old)
+		return 0, c.mem.CopyOut(oldAddr, itimerBytes(oi, ov, false))
+	}
+	return 0, nil
+}
+
+func sysTimerGettime(c *syscallCtx) (int64, error) {
+	id, addr := int32(c.args[0]), c.args[1]
+	c.k.mu.Lock()
+	tm, err := c.posixTimerLocked(id)
+	var interval, value time.Duration
+	if err == nil {
+		interval, value = specOf(tm.kt.Get())
+	}
+	c.k.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return 0, c.mem.CopyOut(addr, itimerBytes(interval, value, false))
+}
+
+// sysTimerGetoverrun checks the timer id. The overrun count itself is
+// the client's: only it knows which expirations coalesced into a signal
+// still pending (the server pushes one signal per firing).
+func sysTimerGetoverrun(c *syscallCtx) (int64, error) {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	_, err := c.posixTimerLocked(int32(c.args[0]))
+	return 0, err
+}
+
+func sysTimerDelete(c *syscallCtx) (int64, error) {
+	k := c.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tm, err := c.posixTimerLocked(int32(c.args[0]))
+	if err != nil {
+		return 0, err
+	}
+	k.deleteTimerLocked(tm)
+	return 0, nil
+}
+
+// restoredTimer is a restored timer and the setting to arm it with.
+type restoredTimer struct {
+	tm *appTimer
+	s  ktime.Setting
+}
+
+// restoreTimersLocked rebuilds the timers of restored processes, not yet
+// armed: armRestoredTimers arms them once the restore is complete.
+// Precondition: k.mu held.
+func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []restoredTimer {
+	var out []restoredTimer
+	for _, st := range states {
+		p := k.procs[st.Pid]
+		clk := k.clocks.clock(st.Clock)
+		if p == nil || p.exiting || clk == nil || p.timers[st.Id] != nil {
+			k.log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
+			continue
+		}
+		tm := k.newTimerLocked(p, st.Id, st.Clock, clk)
+		tm.notify, tm.signo, tm.tid, tm.value = st.Notify, st.Signo, st.Tid, st.Value
+		if st.Id >= p.nextTimerID {
+			p.nextTimerID = st.Id + 1
+		}
+		if st.Next != 0 {
+			out = append(out, restoredTimer{tm, ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(st.Next), Period: time.Duration(st.Interval)}})
+		}
+	}
+	return out
+}
+
+// armRestoredTimers arms restored timers at their recorded expirations:
+// one due during the outage fires at once, the expirations it missed
+// after the first counted as its overrun.
+func armRestoredTimers(rts []restoredTimer) {
+	for _, rt := range rts {
+		rt.tm.kt.Set(rt.s, nil)
+	}
+}
+
+// validTimerState checks a restored TimerState's fields.
+func validTimerState(st *sentrypb.TimerState) bool {
+	if st == nil || st.Pid <= 0 || st.Pid >= maxTID || st.Id < itimerRealID || st.Interval < 0 || st.Next < 0 {
+		return false
+	}
+	switch st.Notify {
+	case sigevNone:
+		return true
+	case sigevSignal, sigevThread, sigevSignal | sigevThreadID:
+		return st.Signo > 0 && st.Signo <= numSignals
+	}
+	return false
+}

@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestSharedFileMappings runs testdata/shmap.c (writable MAP_SHARED file
+// mappings: fork and a child's stores, write(2) seen through a mapping,
+// msync, munmap then reopen, ftruncate with SIGBUS, a file growing under
+// its mapping, MAP_PRIVATE and read-only mappings, fsync, two processes
+// storing in turn) natively and in the sandbox: the outputs must match.
+func TestSharedFileMappings(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "shmap.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "shmap", string(src))
+	for _, p := range platforms {
+		t.Run(p, func(t *testing.T) {
+			native := t.TempDir()
+			want := tu.Run(t, timeout, "", "", prog, native)
+			if want.ExitCode != 0 {
+				t.Fatalf("native run failed (%d): %s", want.ExitCode, want.Stderr)
+			}
+			sandboxed := t.TempDir()
+			got := tu.Sandbox(t, timeout, "", "", []string{"--platform", p}, prog, sandboxed)
+			compare(t, want, got)
+		})
+	}
+}
+
+// TestSharedMappingWrittenBackAtExit: stores through a shared mapping by
+// an application that exits without msync or munmap reach the file on the
+// host.
+func TestSharedMappingWrittenBackAtExit(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "shmap_exit.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "shmap_exit", string(src))
+	out := filepath.Join(dir, "out.bin")
+	if r := tu.Sandbox(t, timeout, "", "", nil, prog, out); r.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", r.ExitCode, r.Stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 8192 || string(b[:10]) != "first page" || string(b[4096:4107]) != "second page" {
+		t.Errorf("file after exit: %d bytes, %q ... %q", len(b), b[:min(len(b), 10)], b[min(len(b), 4096):min(len(b), 4107)])
+	}
+}
+
+// TestDevShm runs testdata/shm_open.c (shm_open, a shared mapping written
+// by a child, named semaphores between processes, shm_unlink) natively
+// and in the sandbox, and checks that the sandbox's /dev/shm directory is
+// gone from the host afterwards.
+func TestDevShm(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "shm_open.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "shm_open", string(src))
+	before, _ := filepath.Glob("/dev/shm/rd-shm-*")
+	suffix := strconv.Itoa(os.Getpid())
+	args := []string{prog, "/rd-e2e-shm-" + suffix, "/rd-e2e-sem-" + suffix}
+	want := tu.Run(t, timeout, "", "", args...)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run failed (%d): %s", want.ExitCode, want.Stderr)
+	}
+	got := tu.Sandbox(t, timeout, "", "", nil, args...)
+	compare(t, want, got)
+	if after, _ := filepath.Glob("/dev/shm/rd-shm-*"); len(after) > len(before) {
+		t.Errorf("the sandbox's /dev/shm directory was left on the host: %v", after)
+	}
+}
