@@ -33,7 +33,7 @@ func runGofer(args []string) int {
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
 	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
-	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: mounts, readonly) says under --root; the gofer must run in a mount namespace of its own")
+	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
 	}
@@ -64,12 +64,13 @@ func runGofer(args []string) int {
 	if *allowSetuid {
 		log.Warn("--allow-setuid: applications may create setuid/setgid files on the host")
 	}
+	served := *root
 	if *rootSetup != "" {
-		if err := applyRootSetup(*root, *rootSetup); err != nil {
+		if served, err = applyRootSetup(*root, *rootSetup, log); err != nil {
 			return fail("gofer", fmt.Errorf("--root-setup: %w", err))
 		}
 	}
-	srv, err := gofer.NewServer(*root, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
+	srv, err := gofer.NewServer(served, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}

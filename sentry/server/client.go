@@ -24,6 +24,10 @@ var errNoStream = errors.New("client has no stream")
 // tables, VFS view and stdio. It is deliberately not tied to a stream: a
 // later reconnection attaches a new stream to the same clientState.
 type clientState struct {
+	// socks is the client's socket state (file_socket.go; guarded by
+	// its own sync.Once and socket.Names' lock).
+	socks socketState
+
 	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.
 	s  *Server
@@ -233,7 +237,7 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
@@ -263,7 +267,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -460,6 +464,8 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.rewrite(op.Rewrite, r)
 	case *sentrypb.Call_Kill:
 		err = k.killFromOutside(op.Kill)
+	case *sentrypb.Call_TtyResize:
+		err = k.ttyResize(op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))

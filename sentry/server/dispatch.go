@@ -81,9 +81,7 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	}
 }
 
-// proc returns the calling process (immutable for a thread).
-func (c *syscallCtx) proc() *process { return c.t.proc }
-func (c *syscallCtx) pid() int32     { return c.t.proc.pid }
+func (c *syscallCtx) pid() int32 { return c.t.proc.pid }
 
 // tid returns the caller's current TID.
 func (c *syscallCtx) tid() int32 {

@@ -40,7 +40,12 @@
 //     the files the client maps (exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
-//     client changes one (noteMappedChange, noteMappedResize).
+//     client changes one (noteMappedChange, noteMappedResize);
+//   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
+//     (file_kobj.go), epoll instances over every file kind
+//     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
+//     space (file_socket.go, syscalls_socket.go); their replay state
+//     is derived in restore_kobj.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -148,6 +153,13 @@
 //
 //	vfs.shmMu                    (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
+//
+// Kernel objects: epollFile.mu is taken before the readiness locks of
+// the files it watches (pipe.mu, a nested epollFile.mu: never an
+// ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
+// its record is built; unixSockFile.mu and kobj.Eventfd.mu are leaves
+// but for gVisor's own endpoint and queue locks, whose notifications
+// take only kobj.Watch.mu (a leaf).
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

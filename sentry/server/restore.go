@@ -203,6 +203,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.trk.Store(k.trk)
 		files[id] = f
 	}
+	k.restoreEpollInterests(s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
@@ -500,6 +501,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		f := newStdioFile(k, fs.StdioStream)
 		f.flags.Store(fs.Flags)
 		return f, nil
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET:
+		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT

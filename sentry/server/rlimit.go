@@ -19,7 +19,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
 	}
-	tab := c.proc().fds
+	tab := c.t.proc.fds
 	if tab == nil {
 		return 0, unix.ESRCH
 	}
@@ -44,7 +44,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	tab.setLimit(int32(min(cur, maxFDs)))
-	c.k.trk.markProc(c.proc())
+	c.k.trk.markProc(c.t.proc)
 	return 0, nil
 }
 

@@ -573,6 +573,8 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		pipes[impl.p] = struct{}{}
 	case *stdioFile:
 		st.Kind, st.StdioStream = sentrypb.FileState_STDIO, impl.fd
+	case kobjRecorded:
+		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.d.kind == dkGofer {
