@@ -259,6 +259,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return nil, unix.ENOENT
 		}
 		defer of.decRef()
+		if g, ok := of.impl.(*goferFile); ok {
+			return c.reopenGoferFile(of, g, flags, kept)
+		}
 		type reopener interface{ reopen() fileImpl }
 		if ro, ok := of.impl.(reopener); ok {
 			return newFile(ro.reopen(), nil, kept), nil
