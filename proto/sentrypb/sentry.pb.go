@@ -4294,7 +4294,10 @@ type ProcessState struct {
 	// groups are the supplementary group ids (setgroups).
 	Groups []uint32 `protobuf:"varint,40,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	// env is the environment of the last exec (for /proc/<pid>/environ).
-	Env           []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
+	Env []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
+	// nofile is the RLIMIT_NOFILE soft limit of the process's fd table (0:
+	// the server's maximum).
+	Nofile        uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4481,6 +4484,13 @@ func (x *ProcessState) GetEnv() []string {
 		return x.Env
 	}
 	return nil
+}
+
+func (x *ProcessState) GetNofile() uint32 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
 }
 
 type ThreadState struct {
@@ -5792,7 +5802,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xe9\x03\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\x81\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -5818,7 +5828,8 @@ const file_sentry_proto_rawDesc = "" +
 	"exitStatus\x12\x12\n" +
 	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
 	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
-	"\x03env\x182 \x03(\tR\x03env\"1\n" +
+	"\x03env\x182 \x03(\tR\x03env\x12\x16\n" +
+	"\x06nofile\x18< \x01(\rR\x06nofile\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
