@@ -613,9 +613,13 @@ func (x *AttachReply) GetStat() *Stat {
 }
 
 type WalkRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Names         []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	Names []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	// clone, with no names, returns one new handle for dir itself, which may
+	// be any file: the sentry opens it as a second description of a file
+	// that may have no name left (/proc/<pid>/fd/<n> of an unlinked file).
+	Clone         bool `protobuf:"varint,50,opt,name=clone,proto3" json:"clone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -662,6 +666,13 @@ func (x *WalkRequest) GetNames() []string {
 		return x.Names
 	}
 	return nil
+}
+
+func (x *WalkRequest) GetClone() bool {
+	if x != nil {
+		return x.Clone
+	}
+	return false
 }
 
 type WalkedFile struct {
@@ -3023,10 +3034,11 @@ const file_gofer_proto_rawDesc = "" +
 	"\vAttachReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x123\n" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"5\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"K\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
-	"\x05names\x18\x02 \x03(\tR\x05names\"x\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
+	"\x05clone\x182 \x01(\bR\x05clone\"x\n" +
 	"\n" +
 	"WalkedFile\x127\n" +
 	"\x06handle\x18\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +

@@ -69,12 +69,20 @@ type fakePages struct {
 	// is closed (entered is signalled first).
 	entered chan struct{}
 	release chan struct{}
+	// released are the ids of FileRelease calls.
+	released []uint64
+	// calls lists the kinds of calls in order.
+	calls []string
 }
 
 func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch op := call.Op.(type) {
+	case *pb.Call_FileRelease:
+		p.calls = append(p.calls, "release")
+		p.released = append(p.released, op.FileRelease.FileIds...)
+		return &pb.Reply{}, nil
 	case *pb.Call_PageRead:
 		off := min(op.PageRead.Offset, uint64(len(p.data)))
 		end := min(off+uint64(op.PageRead.Length), uint64(len(p.data)))
@@ -90,6 +98,7 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 			return nil, p.fail
 		}
 		p.writes = append(p.writes, op.PageWrite)
+		p.calls = append(p.calls, "write")
 		copy(p.data[op.PageWrite.Offset:], op.PageWrite.Data)
 		return &pb.Reply{Ret: int64(len(op.PageWrite.Data))}, nil
 	}
@@ -311,5 +320,33 @@ func TestFlushWaitsForWriteBackInFlight(t *testing.T) {
 	}
 	if f.fc.pending() {
 		t.Error("still pending after flushAll")
+	}
+}
+
+// TestReleaseWhenUnmapped: when the last mapping of a file goes, its dirty
+// pages are written back first, then the server is told, once per plan
+// the client was handed; the pages stay cached for the next mapping.
+func TestReleaseWhenUnmapped(t *testing.T) {
+	const pg = hostarch.PageSize
+	ctx := context.Background()
+	f, fp := newTestFile(t, pg)
+	if g := f.fc.get(1, pg, "test"); g != f {
+		t.Fatal("a second plan of the same id got another file")
+	}
+	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+	store(t, f, 0, "last")
+	f.DecRef(ctx)
+	if len(fp.calls) != 0 {
+		t.Fatalf("released while still mapped: %v", fp.calls)
+	}
+	f.DecRef(ctx)
+	if want := []string{"write", "release"}; !reflect.DeepEqual(fp.calls, want) {
+		t.Errorf("calls %v, want %v (write back, then release)", fp.calls, want)
+	}
+	if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
+		t.Errorf("released %v, want id 1 once per plan", fp.released)
+	}
+	if g := f.fc.get(1, pg, "test"); g != f || g.cachedBytes() == 0 {
+		t.Errorf("mapping the file again did not find its cached pages")
 	}
 }

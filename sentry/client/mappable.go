@@ -102,6 +102,7 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 				fc.removeIdleLocked(f)
 			}
 			f.refs++
+			f.plans++
 			if f.name == "" {
 				f.name = name
 			}
@@ -116,9 +117,24 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 			f.releasePages()
 		}
 	}
-	f := &serverFile{fc: fc, id: id, size: size, name: name, refs: 1}
+	f := &serverFile{fc: fc, id: id, size: size, name: name, refs: 1, plans: 1}
 	fc.files[id] = f
 	return f
+}
+
+// release tells the server that this client no longer maps id, which it
+// was handed plans times (the server counts one reference per plan).
+func (fc *fileCache) release(id uint64, plans int) {
+	if plans <= 0 {
+		return
+	}
+	ids := make([]uint64, plans)
+	for i := range ids {
+		ids[i] = id
+	}
+	if _, err := fc.rpc(&pb.Call{Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{FileIds: ids}}}); err != nil {
+		fc.c.log.Debug("FileRelease failed", "file", id, "err", err)
+	}
 }
 
 func (fc *fileCache) removeIdleLocked(f *serverFile) {
@@ -131,9 +147,16 @@ func (fc *fileCache) removeIdleLocked(f *serverFile) {
 	}
 }
 
-// decRef drops a reference; unmapped files go idle and the oldest idle
-// files without dirty pages are evicted (their pages freed, FileRelease
-// sent).
+// decRef drops a reference. A file nobody maps any more is written back
+// and released on the server at once (FileRelease, one id per plan the
+// client was handed), so that the server closes it: an unlink after the
+// last munmap is then a plain unlink, as on Linux. Its pages stay cached
+// here (idle): the server hands out the same id again for the same
+// unchanged file, so a later exec or mmap of it finds them. The oldest
+// idle files are evicted (pages freed only).
+//
+// mm calls DecRef with none of its locks held (after munmap, exit), so
+// the round trips may run here.
 func (fc *fileCache) decRef(f *serverFile) {
 	fc.mu.Lock()
 	f.refs--
@@ -145,40 +168,40 @@ func (fc *fileCache) decRef(f *serverFile) {
 		fc.mu.Unlock()
 		return
 	}
-	var evicted []uint64
+	plans := f.plans
+	f.plans = 0
 	if fc.files[f.id] != f {
 		// Superseded: nobody can find it again. Its dirty pages, if
 		// any, are written back before its pages are freed.
-		if f.isDirty() {
-			go func() {
-				f.writeback(context.Background(), wholeFile)
-				f.releasePages()
-			}()
-		} else {
-			f.releasePages()
-		}
-	} else {
-		fc.idle = append(fc.idle, f)
-		fc.idleBytes += f.cachedBytes()
-		for i := 0; i < len(fc.idle) && (len(fc.idle) > maxIdleFiles || fc.idleBytes > maxIdleBytes); {
-			old := fc.idle[i]
-			if old.isDirty() {
-				// Kept until the flusher has written it back.
-				i++
-				continue
+		fc.mu.Unlock()
+		go func() {
+			if err := f.writeback(context.Background(), wholeFile); err != nil {
+				fc.c.log.Debug("write-back of a superseded file failed", "err", err)
 			}
-			fc.idle = append(fc.idle[:i], fc.idle[i+1:]...)
-			fc.idleBytes -= old.cachedBytes()
-			delete(fc.files, old.id)
-			old.releasePages()
-			evicted = append(evicted, old.id)
+			f.releasePages()
+			fc.release(f.id, plans)
+		}()
+		return
+	}
+	fc.idle = append(fc.idle, f)
+	fc.idleBytes += f.cachedBytes()
+	for i := 0; i < len(fc.idle) && (len(fc.idle) > maxIdleFiles || fc.idleBytes > maxIdleBytes); {
+		old := fc.idle[i]
+		if old.isDirty() {
+			// Kept until it is written back.
+			i++
+			continue
 		}
+		fc.idle = append(fc.idle[:i], fc.idle[i+1:]...)
+		fc.idleBytes -= old.cachedBytes()
+		delete(fc.files, old.id)
+		old.releasePages()
 	}
 	fc.mu.Unlock()
-	if len(evicted) > 0 {
-		c := fc.c
-		go c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{FileIds: evicted}}})
+	if err := f.writeback(context.Background(), wholeFile); err != nil {
+		fc.c.log.Debug("write-back of an unmapped file failed", "err", err)
 	}
+	fc.release(f.id, plans)
 }
 
 // releaseAll frees every cached page (at shutdown, after flushAll).
@@ -307,6 +330,10 @@ type serverFile struct {
 	name string
 	// refs is protected by fc.mu.
 	refs int64
+	// plans counts the plans (exec images, mmaps) of this id the client
+	// was handed, each a reference the server holds until FileRelease.
+	// Protected by fc.mu.
+	plans int
 
 	// wbMu serializes the write-backs of the file, so that its PageWrites
 	// reach the server one at a time and in order.

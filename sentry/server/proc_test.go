@@ -325,6 +325,21 @@ func TestMmapPlan(t *testing.T) {
 		t.Fatalf("shared writable mmap: %v", w)
 	}
 	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{r.GetMmap().FileId}}}})
+	// A released file mapped again, unchanged, gets its old id (the
+	// client kept its pages); a released file that changed gets a new one.
+	bb := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0).GetMmap().GetFileId()
+	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{bb}}}})
+	if again := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0).GetMmap().GetFileId(); again != bb {
+		t.Errorf("busybox mapped again after release: id %d, want %d", again, bb)
+	}
+	tmp := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/rel"), unix.O_RDWR|unix.O_CREAT, 0644))
+	e.ok(1, unix.SYS_WRITE, tmp, m.alloc([]byte("v1")), 2)
+	relID := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, tmp, 0).GetMmap().GetFileId()
+	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{relID}}}})
+	e.ok(1, unix.SYS_WRITE, tmp, m.alloc([]byte("v2")), 2)
+	if again := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, tmp, 0).GetMmap().GetFileId(); again == relID {
+		t.Errorf("a file changed after its release got its old id %d", again)
+	}
 	// /dev/zero maps anonymous memory.
 	zero := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDWR, 0))
 	if z := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zero, 0).GetMmap(); !z.GetAnonymous() || z.GetFileId() != 0 {

@@ -147,6 +147,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		if c := ta.GetComm(); c != "" {
 			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
 		}
+		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
 	}
 	leader := 0
 	for i, t := range out.Threads {
@@ -182,6 +183,16 @@ func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 // Maps asks the client for pid's VMAs and names the server files they map
 // by their current path.
 func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
+	s.k.mu.Lock()
+	p := s.k.procs[pid]
+	zombie := p != nil && p.zombie
+	s.k.mu.Unlock()
+	switch {
+	case p == nil:
+		return nil, unix.ENOENT
+	case zombie:
+		return nil, nil // no address space left, as on Linux
+	}
 	kind := sentrypb.ProcQuery_MAPS
 	if smaps {
 		kind = sentrypb.ProcQuery_SMAPS

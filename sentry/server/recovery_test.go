@@ -648,3 +648,33 @@ func TestPageWriteRecovery(t *testing.T) {
 		t.Errorf("file after the PageWrite on the restored mapping: %d bytes, %q", len(b), b[4096:min(len(b), 4098)])
 	}
 }
+
+// TestFsyncCoversPageWrites: fsync of any fd of a file makes the
+// write-backs of the client's shared mappings of it durable too (the
+// Durable push for the mapping's description comes before the reply), so
+// the client drops them from its log at once.
+func TestFsyncCoversPageWrites(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	fd := r.open("/tmp/fs", unix.O_CREAT|unix.O_RDWR)
+	r.ok(1, unix.SYS_FTRUNCATE, fd, 4096)
+	plan := r.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, fd, 0).GetMmap()
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_PageWrite{PageWrite: &sentrypb.PageWrite{FileId: plan.GetFileId(), Data: []byte("data")}}}, false)
+	var ws *sentrypb.WriteState
+	for _, rec := range rep.State {
+		if w := rec.GetWrite(); w != nil {
+			ws = w
+		}
+	}
+	if rep.Errno != 0 || ws == nil {
+		t.Fatalf("PageWrite: %v", rep)
+	}
+	other := r.open("/tmp/fs", unix.O_RDONLY)
+	r.ok(1, unix.SYS_FSYNC, other)
+	r.mu.Lock()
+	d := r.durable[ws.File]
+	r.mu.Unlock()
+	if d < ws.Seq {
+		t.Errorf("fsync returned before a Durable covered the PageWrite (seq %d of file %d; durable %d)", ws.Seq, ws.File, d)
+	}
+}

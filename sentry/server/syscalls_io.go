@@ -487,6 +487,11 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
+		if nf&unix.O_NOATIME != 0 && f.flags.Load()&unix.O_NOATIME == 0 && f.d != nil &&
+			!c.creds().ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+			// Only the owner may stop access-time updates (EPERM).
+			return 0, unix.EPERM
+		}
 		for {
 			old := f.flags.Load()
 			if f.flags.CompareAndSwap(old, old&^fileStatusFlags|nf) {
@@ -689,12 +694,29 @@ func sysFsync(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	// Writes this client made through f become durable: tell the client
-	// (before this call's reply) so that it drops them from its log.
-	seqs := c.k.dur.startSync(f)
+	// (before this call's reply) so that it drops them from its log. So do
+	// the write-backs of its shared mappings of the same file (PageWrite
+	// goes through the mapping's own description): the fsync of one
+	// handle syncs the inode.
+	files := []*file{f}
+	if f.d != nil && f.d.kind == dkGofer {
+		for _, wf := range c.k.maps.writablesOf(f.d.ino) {
+			defer wf.decRef()
+			if wf != f {
+				files = append(files, wf)
+			}
+		}
+	}
+	seqs := make([][]uint64, len(files))
+	for i, g := range files {
+		seqs[i] = c.k.dur.startSync(g)
+	}
 	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
-	if len(seqs) > 0 {
-		c.k.dur.endSync(f, seqs, err == nil)
-		c.k.announceDurable(f)
+	for i, g := range files {
+		if len(seqs[i]) > 0 {
+			c.k.dur.endSync(g, seqs[i], err == nil)
+			c.k.announceDurable(g)
+		}
 	}
 	return 0, err
 }

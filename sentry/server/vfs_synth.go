@@ -293,6 +293,14 @@ func (v *vfs) filePath(f *file) string {
 			return "/dev/pts/0"
 		}
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
+	case *eventFile:
+		return "anon_inode:[eventfd]"
+	case *epollFile:
+		return "anon_inode:[eventpoll]"
+	case *unixSockFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
+	case *inetSockFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
 	}
 	if f.d == nil {
 		return "anon_inode:[unknown]"
@@ -327,6 +335,11 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 			return nil, true, unix.ENOENT
 		}
 		defer f.decRef()
+		if _, isGofer := f.impl.(*goferFile); isGofer && v.isDeleted(f.d) {
+			// A file with no name left: opening the link itself opens
+			// the inode (openProcFd).
+			return d, true, nil
+		}
 		if f.d != nil {
 			return f.d, true, nil
 		}
@@ -512,4 +525,52 @@ func (v *vfs) handleForOpen(d *dentry) (uint64, []byte, error) {
 		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
 	}
 	return h, fh, nil
+}
+
+// isDeleted says whether d (nil: no) was unlinked or replaced.
+func (v *vfs) isDeleted(d *dentry) bool {
+	if d == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.deleted
+}
+
+// reopenGoferFile opens a new description of of's file, as open of
+// /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
+// name, through a clone of of's gofer handle.
+func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32) (*file, error) {
+	v := c.k.vfs
+	acc := flags & unix.O_ACCMODE
+	var mask uint32
+	if acc != unix.O_WRONLY {
+		mask |= permRead
+	}
+	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
+		mask |= permWrite
+	}
+	st, err := g.stat(c)
+	if err != nil {
+		return nil, err
+	}
+	if !c.callerCreds().permits(attrsOfStat(st), mask) {
+		return nil, unix.EACCES
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
+	if err := goferErr("clone", w.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	if len(w.Files) != 1 || w.Files[0].GetHandle().GetId() == 0 {
+		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
+	}
+	h := w.Files[0].Handle.Id
+	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	if err := goferErr("open", r.GetErrno(), err); err != nil {
+		releaseHandles(c.k, []uint64{h})
+		return nil, err
+	}
+	return newFile(&goferFile{v: v, handle: h, fh: g.fh}, of.d, kept), nil
 }

@@ -10,24 +10,27 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// TestProcStates compares testdata/procstate.c with native: a mapped file
-// in /proc/self/maps, R/S/Z states (a pipe read blocks in the remote
-// sentry, nanosleep and futex wait in the client sentry), task/, comm,
-// fdinfo, and reopening an unlinked file through /proc/self/fd.
+// TestProcStates compares C programs with native: testdata/procstate.c (a
+// mapped file in /proc/self/maps, R/S/Z states: a pipe read blocks in the
+// remote sentry, nanosleep and futex wait in the client sentry; task/,
+// comm, fdinfo, reopening an unlinked file through /proc/self/fd) and
+// testdata/fdlinks.c (the fd links of sockets, eventfd and epoll).
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "procstate.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "procstate", string(src))
-	want := tu.Run(t, timeout, dir, "", prog)
-	for _, p := range platforms {
-		t.Run(p, func(t *testing.T) {
-			got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
-			compare(t, want, got)
-		})
+	for _, name := range []string{"procstate", "fdlinks"} {
+		src, err := os.ReadFile(filepath.Join("testdata", name+".c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog := tu.StaticProgram(t, dir, name, string(src))
+		want := tu.Run(t, timeout, dir, "", prog)
+		for _, p := range platforms {
+			t.Run(name+"/"+p, func(t *testing.T) {
+				got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
+				compare(t, want, got)
+			})
+		}
 	}
 }
 

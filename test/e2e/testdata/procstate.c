@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -130,6 +131,21 @@ static void checkStates(void) {
 	}
 	printf("futex wait: %c\n", waitState(waiter, 'S'));
 
+	pid_t pauser = fork();
+	if (pauser == 0) {
+		pause(); // the client sentry waits for a signal
+		_exit(0);
+	}
+	printf("pause: %c\n", waitState(pauser, 'S'));
+
+	pid_t poller = fork();
+	if (poller == 0) {
+		struct epoll_event ev;
+		epoll_wait(epoll_create1(0), &ev, 1, -1); // blocks in the remote sentry
+		_exit(0);
+	}
+	printf("epoll_wait: %c\n", waitState(poller, 'S'));
+
 	pid_t spinner = fork();
 	if (spinner == 0) {
 		for (volatile unsigned long i = 0;; i++)
@@ -144,11 +160,15 @@ static void checkStates(void) {
 	char path[64], buf[256];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", zombie);
 	printf("zombie cmdline: %d bytes\n", readfile(path, buf, sizeof buf));
+	snprintf(path, sizeof path, "/proc/%d/maps", zombie);
+	printf("zombie maps: %d bytes\n", readfile(path, buf, sizeof buf));
 
 	close(p[1]);
 	kill(sleeper, SIGKILL);
 	kill(waiter, SIGKILL);
 	kill(spinner, SIGKILL);
+	kill(pauser, SIGKILL);
+	kill(poller, SIGKILL);
 	int st;
 	while (wait(&st) > 0)
 		;
