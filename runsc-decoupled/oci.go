@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // version is what --version prints.
@@ -177,6 +178,9 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	for _, n := range plan.Notes {
 		log.warnf("%s", n)
 	}
+	if err := checkRemoteSentries(plan); err != nil {
+		return nil, err
+	}
 	if plan.Process.Terminal && o.consoleSocket == "" && !ownTTY {
 		return nil, fmt.Errorf("config.json process.terminal: a terminal container needs --console-socket")
 	}
@@ -220,7 +224,9 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, nil)
+	// Only a pty of our own can become its controlling terminal (run's
+	// own terminal, if any, is its caller's).
+	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, plan.Process.Terminal && o.consoleSocket != "")
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", id, err)
 	}
@@ -234,10 +240,34 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	return proc, nil
 }
 
+// checkRemoteSentries checks the targets and TLS files of the remote
+// sentries a plan names, as do checks --server: plaintext TCP off the
+// machine is refused.
+func checkRemoteSentries(plan *oci.Plan) error {
+	files := transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA}
+	for _, s := range plan.Servers {
+		t, err := transport.ParseTarget(s)
+		if err != nil {
+			return fmt.Errorf("annotation %s: %w", oci.ServerAnnotation, err)
+		}
+		if err := transport.CheckPlaintext(t, files, false); err != nil {
+			return fmt.Errorf("annotation %s: %w", oci.ServerAnnotation, err)
+		}
+		if files.UsesTLS(t) {
+			if _, err := files.ServerConfig(); err != nil {
+				return fmt.Errorf("annotations %s/%s/%s: %w", oci.TLSCertAnnotation, oci.TLSKeyAnnotation, oci.TLSCAAnnotation, err)
+			}
+		}
+	}
+	return nil
+}
+
 // startHelper starts this binary's hidden verb (the container's process,
 // or an exec'd process) in a session of its own with the given stdio and
-// waits until it reports ready on fd 3 ("ok"), or its error.
-func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, extra []*os.File) (*os.Process, error) {
+// waits until it reports ready on fd 3 ("ok"), or its error. With tty,
+// stdin is a terminal that becomes the helper's controlling terminal, so
+// that a resize of it sends the helper SIGWINCH.
+func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, tty bool) (*os.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
@@ -256,10 +286,10 @@ func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, ex
 	}
 	cmd := exec.Command(self, append(append(gargs, verb), args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
-	cmd.ExtraFiles = append([]*os.File{w}, extra...)
+	cmd.ExtraFiles = []*os.File{w}
 	// Its own session: the shim's (or the caller's) terminal signals do
 	// not reach it; the shim signals the container through kill.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: tty, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start %s: %w", verb, err)
@@ -616,7 +646,7 @@ func ociSpec(g ociGlobals, log *ociLog, args []string) int {
 	}
 	path := filepath.Join(*bundle, "config.json")
 	if _, err := os.Stat(path); err == nil {
-		return log.fatal(fmt.Errorf("file %s exists; remove it first", path))
+		return log.fatal(fmt.Errorf("%s exists: remove it first", path))
 	}
 	b, err := json.MarshalIndent(defaultSpec(), "", "\t")
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // Hidden verbs: the processes create and exec start.
@@ -119,20 +121,17 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	servers := plan.Servers
 	if len(servers) == 0 {
-		setup, err := json.Marshal(oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly})
-		if err != nil {
-			return 0, err
-		}
+		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly}
 		level := "warn"
 		if g.debug {
 			level = "debug"
 		}
 		common := commonFlags{debugLog: filepath.Join(dir, "sandbox.log"), logLevel: level}
-		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: string(setup)})
+		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: setup})
 		if err != nil {
 			return 0, err
 		}
-		defer emb.stop()
+		defer emb.kill()
 		servers = []string{emb.server}
 	}
 
@@ -144,6 +143,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	b := &containerBooter{
 		g: g, log: log, id: id, st: st,
 		start:   make(chan struct{}),
+		running: make(chan struct{}),
 		killed:  make(chan syscall.Signal, 1),
 		signals: make(chan client.Signal),
 		runDone: make(chan struct{}),
@@ -163,6 +163,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	p := plan.Process
 	status, err := client.Run(context.Background(), client.Config{
+		WindowChanged:   windowChanges(p.Terminal),
 		Servers:         servers,
 		Platform:        "systrap",
 		Argv:            p.Args,
@@ -172,9 +173,10 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stdout:          os.Stdout,
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
-		ClientID:        "container-" + id,
+		ClientID:        containerClientID(id),
+		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
-		User:            &client.User{UID: p.UID, GID: p.GID},
+		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
 		Signals:         b.signals,
@@ -183,7 +185,9 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			select {
 			case <-b.start:
 				st.Status = oci.StatusRunning
-				return st.Save(g.root)
+				err := st.Save(g.root)
+				close(b.running)
+				return err
 			case sig := <-b.killed:
 				return errKilledBeforeStart{sig}
 			}
@@ -196,6 +200,36 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		return 0, err
 	}
 	return exitCode(status), nil
+}
+
+// windowChanges turns this process's SIGWINCH (its controlling terminal,
+// the container's console, was resized) into client.Config.WindowChanged;
+// nil without a terminal.
+func windowChanges(tty bool) <-chan struct{} {
+	if !tty {
+		return nil
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGWINCH)
+	out := make(chan struct{}, 1)
+	go func() {
+		for range sigs {
+			select {
+			case out <- struct{}{}:
+			default: // one pending change reads the latest size
+			}
+		}
+	}()
+	return out
+}
+
+// containerClientID names the container to its sentry: readable, and
+// random so that two containers of one id (two hosts sharing a remote
+// sentry) are not taken for one client reconnecting.
+func containerClientID(id string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("container-%s-%x", id, b)
 }
 
 func clientRlimits(rs []oci.Rlimit) []client.Rlimit {
@@ -212,9 +246,12 @@ type containerBooter struct {
 	log *ociLog
 	id  string
 	st  *oci.State
-	// start is closed by the first start request; killed receives a
-	// signal sent before it. startOnce guards both.
+	// start is closed by the first start request, running once the
+	// state says so (start answers then, so that a state right after it
+	// reads running); killed receives a signal sent before start.
+	// startOnce guards start and killed.
 	start     chan struct{}
+	running   chan struct{}
 	killed    chan syscall.Signal
 	startOnce sync.Mutex
 	started   bool
@@ -269,6 +306,10 @@ func (b *containerBooter) doStart() error {
 	}
 	b.started = true
 	close(b.start)
+	select {
+	case <-b.running:
+	case <-b.runDone:
+	}
 	return nil
 }
 
@@ -422,7 +463,7 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, nil)
+	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal && *consoleSocket != "")
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -510,7 +551,9 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		}
 	}()
 	status, err := client.Run(ctx, client.Config{
+		WindowChanged:   windowChanges(proc.Terminal),
 		Servers:         st.Servers,
+		TLS:             transport.TLSFiles{Cert: st.Annotations[oci.TLSCertAnnotation], Key: st.Annotations[oci.TLSKeyAnnotation], CA: st.Annotations[oci.TLSCAAnnotation]},
 		Platform:        "systrap",
 		Argv:            proc.Args,
 		Env:             proc.Env,
@@ -520,7 +563,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		Stderr:          os.Stderr,
 		Hostname:        hostname,
 		Log:             hlog.Named("exec"),
-		User:            &client.User{UID: proc.UID, GID: proc.GID},
+		User:            &client.User{UID: proc.UID, GID: proc.GID, Groups: proc.Groups},
 		Rlimits:         clientRlimits(proc.Rlimits),
 		NoNewPrivileges: proc.NoNewPrivileges,
 		Signals:         signals,

@@ -42,6 +42,8 @@ const (
 	ProcQuery_MACHINE ProcQuery_Kind = 3
 	// SET_COMM: set thread tid's name to comm (prctl PR_SET_NAME's).
 	ProcQuery_SET_COMM ProcQuery_Kind = 4
+	// SMAPS: like MAPS, with each VMA's smaps lines (VMA.smaps).
+	ProcQuery_SMAPS ProcQuery_Kind = 5
 )
 
 // Enum value maps for ProcQuery_Kind.
@@ -52,6 +54,7 @@ var (
 		2: "TASKS",
 		3: "MACHINE",
 		4: "SET_COMM",
+		5: "SMAPS",
 	}
 	ProcQuery_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -59,6 +62,7 @@ var (
 		"TASKS":            2,
 		"MACHINE":          3,
 		"SET_COMM":         4,
+		"SMAPS":            5,
 	}
 )
 
@@ -86,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{30, 0}
 }
 
 type FileState_Kind int32
@@ -101,17 +105,24 @@ const (
 	FileState_STDIO FileState_Kind = 4
 	// SYNTHETIC is a server-made file: /dev/null, /proc/..., named by path.
 	FileState_SYNTHETIC FileState_Kind = 5
+	// Kernel objects (values 70-89): their state is in kobj.
+	FileState_EVENTFD FileState_Kind = 70
+	FileState_EPOLL   FileState_Kind = 71
+	FileState_SOCKET  FileState_Kind = 72
 )
 
 // Enum value maps for FileState_Kind.
 var (
 	FileState_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "GOFER",
-		2: "PIPE_READ",
-		3: "PIPE_WRITE",
-		4: "STDIO",
-		5: "SYNTHETIC",
+		0:  "KIND_UNSPECIFIED",
+		1:  "GOFER",
+		2:  "PIPE_READ",
+		3:  "PIPE_WRITE",
+		4:  "STDIO",
+		5:  "SYNTHETIC",
+		70: "EVENTFD",
+		71: "EPOLL",
+		72: "SOCKET",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -120,6 +131,9 @@ var (
 		"PIPE_WRITE":       3,
 		"STDIO":            4,
 		"SYNTHETIC":        5,
+		"EVENTFD":          70,
+		"EPOLL":            71,
+		"SOCKET":           72,
 	}
 )
 
@@ -147,7 +161,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{51, 0}
 }
 
 type ClientMessage struct {
@@ -459,6 +473,11 @@ type Hello struct {
 	// resume says the client is recovering an application whose previous
 	// server died: its first call will be Restore, not Start.
 	Resume bool `protobuf:"varint,3,opt,name=resume,proto3" json:"resume,omitempty"`
+	// protocol_version is the client's sentrypb.ProtocolVersion; a server
+	// speaking another refuses it in Welcome.refused. features is a bit set
+	// of optional features the client supports (none defined yet).
+	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
 	// clocks are the client's clocks read just before the Hello was sent:
 	// the server runs the application's timers against them (an absolute
 	// timer_settime names a time of the client's clock).
@@ -516,6 +535,20 @@ func (x *Hello) GetResume() bool {
 		return x.Resume
 	}
 	return false
+}
+
+func (x *Hello) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Hello) GetFeatures() uint64 {
+	if x != nil {
+		return x.Features
+	}
+	return 0
 }
 
 func (x *Hello) GetClocks() *ClockSample {
@@ -658,8 +691,15 @@ func (x *StdioInfo) GetWinsize() []byte {
 }
 
 type Welcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ServerId      string                 `protobuf:"bytes,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ServerId string                 `protobuf:"bytes,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	// protocol_version and features are the server's (see Hello).
+	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
+	// refused, when set, says why the server will not serve this client
+	// (another protocol version, credentials it may not use); the server
+	// then ends the session.
+	Refused       string `protobuf:"bytes,62,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -697,6 +737,27 @@ func (*Welcome) Descriptor() ([]byte, []int) {
 func (x *Welcome) GetServerId() string {
 	if x != nil {
 		return x.ServerId
+	}
+	return ""
+}
+
+func (x *Welcome) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Welcome) GetFeatures() uint64 {
+	if x != nil {
+		return x.Features
+	}
+	return 0
+}
+
+func (x *Welcome) GetRefused() string {
+	if x != nil {
+		return x.Refused
 	}
 	return ""
 }
@@ -943,6 +1004,7 @@ type Call struct {
 	//	*Call_Rewrite
 	//	*Call_PageWrite
 	//	*Call_Kill
+	//	*Call_TtyResize
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1080,6 +1142,15 @@ func (x *Call) GetKill() *Kill {
 	return nil
 }
 
+func (x *Call) GetTtyResize() *TtyResize {
+	if x != nil {
+		if x, ok := x.Op.(*Call_TtyResize); ok {
+			return x.TtyResize
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -1122,6 +1193,12 @@ type Call_Kill struct {
 	Kill *Kill `protobuf:"bytes,90,opt,name=kill,proto3,oneof"`
 }
 
+type Call_TtyResize struct {
+	// TtyResize says the terminal behind the client's stdio changed size;
+	// tid is zero.
+	TtyResize *TtyResize `protobuf:"bytes,91,opt,name=tty_resize,json=ttyResize,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -1139,6 +1216,57 @@ func (*Call_Rewrite) isCall_Op() {}
 func (*Call_PageWrite) isCall_Op() {}
 
 func (*Call_Kill) isCall_Op() {}
+
+func (*Call_TtyResize) isCall_Op() {}
+
+// TtyResize sets the window size the application's terminal stdio reports
+// (TIOCGWINSZ) and sends SIGWINCH to its foreground process group, as a
+// resize of a real terminal does. The reply's errno is ENOTTY when the
+// client's stdio is not a terminal, EINVAL for a short winsize.
+type TtyResize struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// winsize is the raw struct winsize (8 bytes).
+	Winsize       []byte `protobuf:"bytes,1,opt,name=winsize,proto3" json:"winsize,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TtyResize) Reset() {
+	*x = TtyResize{}
+	mi := &file_sentry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TtyResize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TtyResize) ProtoMessage() {}
+
+func (x *TtyResize) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
+func (*TtyResize) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TtyResize) GetWinsize() []byte {
+	if x != nil {
+		return x.Winsize
+	}
+	return nil
+}
 
 // Kill signals the application's processes from outside it. The reply's
 // errno is ESRCH when no process was signalled, EINVAL for a bad signo.
@@ -1158,7 +1286,7 @@ type Kill struct {
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1298,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1311,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -1225,7 +1353,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1365,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1378,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1289,7 +1417,7 @@ type Syscall struct {
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1429,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1442,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1349,7 +1477,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1489,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1502,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -1401,16 +1529,18 @@ type Start struct {
 	// filename is the path to execute (argv[0] when empty).
 	Filename string `protobuf:"bytes,4,opt,name=filename,proto3" json:"filename,omitempty"`
 	// Credentials of the first process.
-	Uid           uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
-	Umask         uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
+	Uid   uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid   uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	Umask uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
+	// groups are the first process's supplementary groups (getgroups).
+	Groups        []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1552,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1565,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Start) GetArgv() []string {
@@ -1487,6 +1617,13 @@ func (x *Start) GetUmask() uint32 {
 	return 0
 }
 
+func (x *Start) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
 // PageRead fetches bytes of a file the client maps (an exec segment or a
 // private file mmap). Pages are cached on the client.
 type PageRead struct {
@@ -1500,7 +1637,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1649,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1662,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -1566,7 +1703,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1715,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1728,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -1625,7 +1762,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1774,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1787,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -1695,7 +1832,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1844,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1857,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -1870,7 +2007,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2019,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2032,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -1952,7 +2089,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2101,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2114,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2077,7 +2214,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2226,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2239,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -2176,7 +2313,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2325,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2338,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -2249,7 +2386,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2398,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2411,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -2299,7 +2436,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2448,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2461,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2353,14 +2490,18 @@ type MmapPlan struct {
 	FileId   uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	FileSize uint64                 `protobuf:"varint,2,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
 	// writable says the fd allows writes (needed for MAP_SHARED PROT_WRITE).
-	Writable      bool `protobuf:"varint,3,opt,name=writable,proto3" json:"writable,omitempty"`
+	Writable bool `protobuf:"varint,3,opt,name=writable,proto3" json:"writable,omitempty"`
+	// anonymous says the fd is /dev/zero: the client maps anonymous memory
+	// (shared between the mapping's processes for MAP_SHARED), as Linux
+	// does; file_id is then 0.
+	Anonymous     bool `protobuf:"varint,20,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2513,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2526,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -2409,6 +2550,13 @@ func (x *MmapPlan) GetWritable() bool {
 	return false
 }
 
+func (x *MmapPlan) GetAnonymous() bool {
+	if x != nil {
+		return x.Anonymous
+	}
+	return false
+}
+
 // Push is server-initiated.
 type Push struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2428,7 +2576,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2588,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2601,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -2594,7 +2742,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +2754,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +2767,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -2662,17 +2810,22 @@ type ProcAnswer struct {
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// errno is non-zero if the client could not answer (ESRCH: no such
 	// process on the client).
-	Errno         int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
-	Maps          []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
-	Tasks         []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	Machine       *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	Errno   int32           `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
+	Maps    []*VMA          `protobuf:"bytes,3,rep,name=maps,proto3" json:"maps,omitempty"`
+	Tasks   []*TaskActivity `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Machine *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
+	// vm_size, rss and max_rss are the process's address space size and
+	// resident set (current and peak), in bytes (TASKS).
+	VmSize        uint64 `protobuf:"varint,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
+	Rss           uint64 `protobuf:"varint,7,opt,name=rss,proto3" json:"rss,omitempty"`
+	MaxRss        uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2837,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2850,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -2735,6 +2888,27 @@ func (x *ProcAnswer) GetMachine() *MachineInfo {
 	return nil
 }
 
+func (x *ProcAnswer) GetVmSize() uint64 {
+	if x != nil {
+		return x.VmSize
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetRss() uint64 {
+	if x != nil {
+		return x.Rss
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetMaxRss() uint64 {
+	if x != nil {
+		return x.MaxRss
+	}
+	return 0
+}
+
 // VMA is one mapping of an address space, as /proc/<pid>/maps shows it.
 type VMA struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2747,15 +2921,18 @@ type VMA struct {
 	// file_id names a server file (ExecPlan image or MmapPlan) the VMA maps;
 	// 0 for anything else, which name then describes ("[stack]", "" for
 	// anonymous memory, "/dev/zero (deleted)" for shared anonymous memory).
-	FileId        uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
-	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	FileId uint64 `protobuf:"varint,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Name   string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	// smaps are the lines /proc/<pid>/smaps shows after the VMA's header
+	// (Size:, Rss:, ... VmFlags:), for SMAPS.
+	Smaps         string `protobuf:"bytes,8,opt,name=smaps,proto3" json:"smaps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +2944,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +2957,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -2832,6 +3009,13 @@ func (x *VMA) GetName() string {
 	return ""
 }
 
+func (x *VMA) GetSmaps() string {
+	if x != nil {
+		return x.Smaps
+	}
+	return ""
+}
+
 // TaskActivity is what a client thread is doing.
 type TaskActivity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2840,14 +3024,18 @@ type TaskActivity struct {
 	// (futex wait, nanosleep, sigsuspend, pause, ...).
 	Blocked bool `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	// comm is the thread's name.
-	Comm          string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	Comm string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	// utime_ns and stime_ns are the thread's user and system CPU time as
+	// the client measures it (nanoseconds).
+	UtimeNs       int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
+	StimeNs       int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +3047,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +3060,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -2894,6 +3082,20 @@ func (x *TaskActivity) GetComm() string {
 		return x.Comm
 	}
 	return ""
+}
+
+func (x *TaskActivity) GetUtimeNs() int64 {
+	if x != nil {
+		return x.UtimeNs
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetStimeNs() int64 {
+	if x != nil {
+		return x.StimeNs
+	}
+	return 0
 }
 
 // MachineInfo describes the client machine, where the application's CPU
@@ -2925,7 +3127,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3139,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3152,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -3060,7 +3262,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3274,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3287,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -3108,7 +3310,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3322,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3335,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -3168,7 +3370,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3180,7 +3382,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3193,7 +3395,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -3240,7 +3442,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3454,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3467,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -3303,7 +3505,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3315,7 +3517,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3328,7 +3530,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -3361,7 +3563,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3373,7 +3575,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3386,7 +3588,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -3404,7 +3606,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3416,7 +3618,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3429,7 +3631,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 type DebugReply struct {
@@ -3441,7 +3643,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3655,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3668,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DebugReply) GetText() string {
@@ -3480,7 +3682,7 @@ type StateRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key names the object, by kind and id: "proc/<pid>", "thread/<tid>",
 	// "fdt/<table>/<fd>", "file/<id>", "fs/<id>", "sig/<id>", "pipe/<id>",
-	// "map/<file_id>", "ids", "stdin", "timer/<pid>/<id>".
+	// "map/<file_id>", "ids", "stdin", "timer/<pid>/<id>", "lock/<ino>".
 	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Deleted bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// Types that are valid to be assigned to Value:
@@ -3497,6 +3699,7 @@ type StateRecord struct {
 	//	*StateRecord_Ids
 	//	*StateRecord_Stdin
 	//	*StateRecord_Timer
+	//	*StateRecord_Lock
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3504,7 +3707,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3516,7 +3719,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3529,7 +3732,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -3661,6 +3864,15 @@ func (x *StateRecord) GetTimer() *TimerState {
 	return nil
 }
 
+func (x *StateRecord) GetLock() *LockState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Lock); ok {
+			return x.Lock
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -3713,6 +3925,10 @@ type StateRecord_Timer struct {
 	Timer *TimerState `protobuf:"bytes,30,opt,name=timer,proto3,oneof"`
 }
 
+type StateRecord_Lock struct {
+	Lock *LockState `protobuf:"bytes,40,opt,name=lock,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -3736,6 +3952,8 @@ func (*StateRecord_Ids) isStateRecord_Value() {}
 func (*StateRecord_Stdin) isStateRecord_Value() {}
 
 func (*StateRecord_Timer) isStateRecord_Value() {}
+
+func (*StateRecord_Lock) isStateRecord_Value() {}
 
 // TimerState (key "timer/<pid>/<id>", "timer/<pid>/real") is a live
 // interval timer of a process: a timer_create timer, or its ITIMER_REAL
@@ -3765,7 +3983,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3777,7 +3995,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3790,7 +4008,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -3856,6 +4074,158 @@ func (x *TimerState) GetInterval() int64 {
 	return 0
 }
 
+// LockState (key "lock/<ino>") is the advisory locks held on the gofer
+// file with inode number ino (inode numbers of the gofer's tree stay the
+// same across a server restart).
+type LockState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ino           uint64                 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
+	Locks         []*HeldLock            `protobuf:"bytes,2,rep,name=locks,proto3" json:"locks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockState) Reset() {
+	*x = LockState{}
+	mi := &file_sentry_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockState) ProtoMessage() {}
+
+func (x *LockState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockState.ProtoReflect.Descriptor instead.
+func (*LockState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *LockState) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
+}
+
+func (x *LockState) GetLocks() []*HeldLock {
+	if x != nil {
+		return x.Locks
+	}
+	return nil
+}
+
+// HeldLock is one lock on [start, end) of a file (end 2^64-1: to the end
+// of the file, whatever its size). Its owner is an fd table (FdState
+// fd_table) for a POSIX record lock, an open file description (FileState
+// id) for an OFD or flock(2) lock.
+type HeldLock struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FdTable uint64                 `protobuf:"varint,1,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
+	File    uint64                 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	Flock   bool                   `protobuf:"varint,3,opt,name=flock,proto3" json:"flock,omitempty"`
+	Write   bool                   `protobuf:"varint,4,opt,name=write,proto3" json:"write,omitempty"`
+	Start   uint64                 `protobuf:"varint,5,opt,name=start,proto3" json:"start,omitempty"`
+	End     uint64                 `protobuf:"varint,6,opt,name=end,proto3" json:"end,omitempty"`
+	// pid is F_GETLK's l_pid: the locking process, -1 for OFD locks.
+	Pid           int32 `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldLock) Reset() {
+	*x = HeldLock{}
+	mi := &file_sentry_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldLock) ProtoMessage() {}
+
+func (x *HeldLock) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
+func (*HeldLock) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *HeldLock) GetFdTable() uint64 {
+	if x != nil {
+		return x.FdTable
+	}
+	return 0
+}
+
+func (x *HeldLock) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *HeldLock) GetFlock() bool {
+	if x != nil {
+		return x.Flock
+	}
+	return false
+}
+
+func (x *HeldLock) GetWrite() bool {
+	if x != nil {
+		return x.Write
+	}
+	return false
+}
+
+func (x *HeldLock) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *HeldLock) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *HeldLock) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
 // StdinState (key "stdin") counts the bytes of the client's stdin stream
 // the application has read. The client retains the bytes it sent beyond
 // it and gives them back in Restore.stdin_unread.
@@ -3868,7 +4238,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3880,7 +4250,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3893,7 +4263,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -3933,14 +4303,17 @@ type ProcessState struct {
 	// groups are the supplementary group ids (setgroups).
 	Groups []uint32 `protobuf:"varint,40,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	// env is the environment of the last exec (for /proc/<pid>/environ).
-	Env           []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
+	Env []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
+	// nofile is the RLIMIT_NOFILE soft limit of the process's fd table (0:
+	// the server's maximum).
+	Nofile        uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4325,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4338,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -4122,6 +4495,13 @@ func (x *ProcessState) GetEnv() []string {
 	return nil
 }
 
+func (x *ProcessState) GetNofile() uint32 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
+}
+
 type ThreadState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -4132,7 +4512,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +4524,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +4537,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -4187,7 +4567,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4579,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4592,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -4254,17 +4634,19 @@ type FileState struct {
 	// file_handle is the gofer's stable handle (goferpb.Handle.file_handle)
 	// for GOFER files; path is where the file was opened (a fallback, and the
 	// name of SYNTHETIC files).
-	FileHandle    []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	Path          string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
-	Pipe          uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
-	StdioStream   int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	FileHandle  []byte `protobuf:"bytes,5,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path        string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	Pipe        uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
+	StdioStream int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	// kobj is the state of an EVENTFD, EPOLL or SOCKET.
+	Kobj          *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4276,7 +4658,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4289,7 +4671,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -4348,6 +4730,218 @@ func (x *FileState) GetStdioStream() int32 {
 	return 0
 }
 
+func (x *FileState) GetKobj() *KernelObjectState {
+	if x != nil {
+		return x.Kobj
+	}
+	return nil
+}
+
+// KernelObjectState is what recovery rebuilds of an eventfd, an epoll
+// instance or a socket.
+type KernelObjectState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// eventfd: the counter and EFD_SEMAPHORE.
+	EventfdCount     uint64 `protobuf:"varint,1,opt,name=eventfd_count,json=eventfdCount,proto3" json:"eventfd_count,omitempty"`
+	EventfdSemaphore bool   `protobuf:"varint,2,opt,name=eventfd_semaphore,json=eventfdSemaphore,proto3" json:"eventfd_semaphore,omitempty"`
+	// epoll: the interest list, in registration order.
+	Epoll []*EpollInterest `protobuf:"bytes,3,rep,name=epoll,proto3" json:"epoll,omitempty"`
+	// socket: family (AF_UNIX...), type (SOCK_STREAM...), and what a
+	// restored server can rebuild: the name it is bound to (an abstract
+	// name with a leading NUL; a path absolute), whether it listens (and
+	// its backlog), and whether it was connected (a connection is not
+	// rebuilt: the restored socket fails with ECONNRESET).
+	SocketFamily    int32  `protobuf:"varint,4,opt,name=socket_family,json=socketFamily,proto3" json:"socket_family,omitempty"`
+	SocketType      int32  `protobuf:"varint,5,opt,name=socket_type,json=socketType,proto3" json:"socket_type,omitempty"`
+	SocketBound     []byte `protobuf:"bytes,6,opt,name=socket_bound,json=socketBound,proto3" json:"socket_bound,omitempty"`
+	SocketListening bool   `protobuf:"varint,7,opt,name=socket_listening,json=socketListening,proto3" json:"socket_listening,omitempty"`
+	SocketBacklog   int32  `protobuf:"varint,8,opt,name=socket_backlog,json=socketBacklog,proto3" json:"socket_backlog,omitempty"`
+	SocketConnected bool   `protobuf:"varint,9,opt,name=socket_connected,json=socketConnected,proto3" json:"socket_connected,omitempty"`
+	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KernelObjectState) Reset() {
+	*x = KernelObjectState{}
+	mi := &file_sentry_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelObjectState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelObjectState) ProtoMessage() {}
+
+func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
+func (*KernelObjectState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *KernelObjectState) GetEventfdCount() uint64 {
+	if x != nil {
+		return x.EventfdCount
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetEventfdSemaphore() bool {
+	if x != nil {
+		return x.EventfdSemaphore
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetEpoll() []*EpollInterest {
+	if x != nil {
+		return x.Epoll
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketFamily() int32 {
+	if x != nil {
+		return x.SocketFamily
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketType() int32 {
+	if x != nil {
+		return x.SocketType
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketBound() []byte {
+	if x != nil {
+		return x.SocketBound
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketListening() bool {
+	if x != nil {
+		return x.SocketListening
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetSocketBacklog() int32 {
+	if x != nil {
+		return x.SocketBacklog
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketConnected() bool {
+	if x != nil {
+		return x.SocketConnected
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetSocketPasscred() bool {
+	if x != nil {
+		return x.SocketPasscred
+	}
+	return false
+}
+
+// EpollInterest is one (fd, description) an epoll instance watches.
+type EpollInterest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the watched description's FileState id, fd the number it
+	// was added with.
+	File   uint64 `protobuf:"varint,1,opt,name=file,proto3" json:"file,omitempty"`
+	Fd     int32  `protobuf:"varint,2,opt,name=fd,proto3" json:"fd,omitempty"`
+	Events uint32 `protobuf:"varint,3,opt,name=events,proto3" json:"events,omitempty"`
+	Data   uint64 `protobuf:"varint,4,opt,name=data,proto3" json:"data,omitempty"`
+	// disabled: an EPOLLONESHOT interest that fired.
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EpollInterest) Reset() {
+	*x = EpollInterest{}
+	mi := &file_sentry_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpollInterest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpollInterest) ProtoMessage() {}
+
+func (x *EpollInterest) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
+func (*EpollInterest) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *EpollInterest) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetEvents() uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetData() uint64 {
+	if x != nil {
+		return x.Data
+	}
+	return 0
+}
+
+func (x *EpollInterest) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 type FsState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -4360,7 +4954,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4372,7 +4966,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4385,7 +4979,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -4428,7 +5022,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4440,7 +5034,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4453,7 +5047,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -4485,7 +5079,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4497,7 +5091,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4510,7 +5104,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -4561,7 +5155,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4573,7 +5167,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4586,7 +5180,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -4658,7 +5252,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4670,7 +5264,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4683,7 +5277,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -4740,7 +5334,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4752,7 +5346,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4765,7 +5359,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -4796,7 +5390,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4808,7 +5402,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4821,7 +5415,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -4852,7 +5446,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4864,7 +5458,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4877,7 +5471,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -4936,11 +5530,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x124\n" +
 	"\x04push\x18\x04 \x01(\v2\x1e.runscdecoupled.sentry.v1.PushH\x00R\x04push\x12@\n" +
 	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewellB\x05\n" +
-	"\x03msg\"\xb6\x01\n" +
+	"\x03msg\"\xfd\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
-	"\x06resume\x18\x03 \x01(\bR\x06resume\x12=\n" +
+	"\x06resume\x18\x03 \x01(\bR\x06resume\x12)\n" +
+	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\x12=\n" +
 	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"c\n" +
 	"\vClockSample\x12\x1a\n" +
 	"\brealtime\x18\x01 \x01(\x03R\brealtime\x12\x1c\n" +
@@ -4950,9 +5546,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x15\n" +
 	"\x06is_tty\x18\x02 \x01(\bR\x05isTty\x12\x18\n" +
 	"\atermios\x18\x03 \x01(\fR\atermios\x12\x18\n" +
-	"\awinsize\x18\x04 \x01(\fR\awinsize\"&\n" +
+	"\awinsize\x18\x04 \x01(\fR\awinsize\"\x87\x01\n" +
 	"\aWelcome\x12\x1b\n" +
-	"\tserver_id\x18\x01 \x01(\tR\bserverId\"*\n" +
+	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12)\n" +
+	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\x12\x18\n" +
+	"\arefused\x18> \x01(\tR\arefused\"*\n" +
 	"\tHeartbeat\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\"\x1d\n" +
@@ -4964,7 +5563,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xea\x04\n" +
+	"\bFarewell\"\xb0\x05\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -4977,8 +5576,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\arewrite\x18\t \x01(\v2!.runscdecoupled.sentry.v1.RewriteH\x00R\arewrite\x12D\n" +
 	"\n" +
 	"page_write\x18\x14 \x01(\v2#.runscdecoupled.sentry.v1.PageWriteH\x00R\tpageWrite\x124\n" +
-	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04killB\x04\n" +
-	"\x02op\"Q\n" +
+	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04kill\x12D\n" +
+	"\n" +
+	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResizeB\x04\n" +
+	"\x02op\"%\n" +
+	"\tTtyResize\x12\x18\n" +
+	"\awinsize\x18\x01 \x01(\fR\awinsize\"Q\n" +
 	"\x04Kill\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12!\n" +
@@ -4993,7 +5596,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x95\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xad\x01\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -5001,7 +5604,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfilename\x18\x04 \x01(\tR\bfilename\x12\x10\n" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x14\n" +
-	"\x05umask\x18\a \x01(\rR\x05umask\"S\n" +
+	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
+	"\x06groups\x18Z \x03(\rR\x06groups\"S\n" +
 	"\bPageRead\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
@@ -5067,11 +5671,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\bR\x05group\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"\\\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"z\n" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
-	"\bwritable\x18\x03 \x01(\bR\bwritable\"\xdb\x03\n" +
+	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xdb\x03\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -5082,26 +5687,30 @@ const file_sentry_proto_rawDesc = "" +
 	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
 	"\n" +
 	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQueryB\x05\n" +
-	"\x03msg\"\xdf\x01\n" +
+	"\x03msg\"\xea\x01\n" +
 	"\tProcQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x10\n" +
 	"\x03tid\x18\x04 \x01(\x05R\x03tid\x12\x12\n" +
-	"\x04comm\x18\x05 \x01(\tR\x04comm\"L\n" +
+	"\x04comm\x18\x05 \x01(\tR\x04comm\"W\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04MAPS\x10\x01\x12\t\n" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
-	"\bSET_COMM\x10\x04\"\xe4\x01\n" +
+	"\bSET_COMM\x10\x04\x12\t\n" +
+	"\x05SMAPS\x10\x05\"\xa8\x02\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x121\n" +
 	"\x04maps\x18\x03 \x03(\v2\x1d.runscdecoupled.sentry.v1.VMAR\x04maps\x12<\n" +
 	"\x05tasks\x18\x04 \x03(\v2&.runscdecoupled.sentry.v1.TaskActivityR\x05tasks\x12?\n" +
-	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\"\xa0\x01\n" +
+	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\x12\x17\n" +
+	"\avm_size\x18\x06 \x01(\x04R\x06vmSize\x12\x10\n" +
+	"\x03rss\x18\a \x01(\x04R\x03rss\x12\x17\n" +
+	"\amax_rss\x18\b \x01(\x04R\x06maxRss\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +
@@ -5109,11 +5718,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x16\n" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
-	"\x04name\x18\a \x01(\tR\x04name\"N\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\x84\x01\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
-	"\x04comm\x18\x03 \x01(\tR\x04comm\"\x92\x03\n" +
+	"\x04comm\x18\x03 \x01(\tR\x04comm\x12\x19\n" +
+	"\butime_ns\x18\x1e \x01(\x03R\autimeNs\x12\x19\n" +
+	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\"\x92\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
@@ -5157,7 +5769,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xa1\x06\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xdc\x06\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -5173,7 +5785,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05write\x18\v \x01(\v2$.runscdecoupled.sentry.v1.WriteStateH\x00R\x05write\x125\n" +
 	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03ids\x12<\n" +
 	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdin\x12<\n" +
-	"\x05timer\x18\x1e \x01(\v2$.runscdecoupled.sentry.v1.TimerStateH\x00R\x05timerB\a\n" +
+	"\x05timer\x18\x1e \x01(\v2$.runscdecoupled.sentry.v1.TimerStateH\x00R\x05timer\x129\n" +
+	"\x04lock\x18( \x01(\v2#.runscdecoupled.sentry.v1.LockStateH\x00R\x04lockB\a\n" +
 	"\x05value\"\xca\x01\n" +
 	"\n" +
 	"TimerState\x12\x10\n" +
@@ -5185,10 +5798,21 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03tid\x18\x06 \x01(\x05R\x03tid\x12\x14\n" +
 	"\x05value\x18\a \x01(\x04R\x05value\x12\x12\n" +
 	"\x04next\x18\b \x01(\x03R\x04next\x12\x1a\n" +
-	"\binterval\x18\t \x01(\x03R\binterval\" \n" +
+	"\binterval\x18\t \x01(\x03R\binterval\"W\n" +
+	"\tLockState\x12\x10\n" +
+	"\x03ino\x18\x01 \x01(\x04R\x03ino\x128\n" +
+	"\x05locks\x18\x02 \x03(\v2\".runscdecoupled.sentry.v1.HeldLockR\x05locks\"\x9f\x01\n" +
+	"\bHeldLock\x12\x19\n" +
+	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
+	"\x05flock\x18\x03 \x01(\bR\x05flock\x12\x14\n" +
+	"\x05write\x18\x04 \x01(\bR\x05write\x12\x14\n" +
+	"\x05start\x18\x05 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x06 \x01(\x04R\x03end\x12\x10\n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xe9\x03\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\x81\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -5214,7 +5838,8 @@ const file_sentry_proto_rawDesc = "" +
 	"exitStatus\x12\x12\n" +
 	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
 	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
-	"\x03env\x182 \x03(\tR\x03env\"1\n" +
+	"\x03env\x182 \x03(\tR\x03env\x12\x16\n" +
+	"\x06nofile\x18< \x01(\rR\x06nofile\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -5222,7 +5847,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd5\x02\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xbb\x03\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -5232,7 +5857,8 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
-	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\"`\n" +
+	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
+	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\"\x84\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -5240,7 +5866,30 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"PIPE_WRITE\x10\x03\x12\t\n" +
 	"\x05STDIO\x10\x04\x12\r\n" +
-	"\tSYNTHETIC\x10\x05\"`\n" +
+	"\tSYNTHETIC\x10\x05\x12\v\n" +
+	"\aEVENTFD\x10F\x12\t\n" +
+	"\x05EPOLL\x10G\x12\n" +
+	"\n" +
+	"\x06SOCKET\x10H\"\xb3\x03\n" +
+	"\x11KernelObjectState\x12#\n" +
+	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
+	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
+	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
+	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
+	"\vsocket_type\x18\x05 \x01(\x05R\n" +
+	"socketType\x12!\n" +
+	"\fsocket_bound\x18\x06 \x01(\fR\vsocketBound\x12)\n" +
+	"\x10socket_listening\x18\a \x01(\bR\x0fsocketListening\x12%\n" +
+	"\x0esocket_backlog\x18\b \x01(\x05R\rsocketBacklog\x12)\n" +
+	"\x10socket_connected\x18\t \x01(\bR\x0fsocketConnected\x12'\n" +
+	"\x0fsocket_passcred\x18\n" +
+	" \x01(\bR\x0esocketPasscred\"{\n" +
+	"\rEpollInterest\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
+	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
+	"\x06events\x18\x03 \x01(\rR\x06events\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\x04R\x04data\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"`\n" +
 	"\aFsState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03cwd\x18\x02 \x01(\tR\x03cwd\x12\x1d\n" +
@@ -5303,67 +5952,72 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_sentry_proto_goTypes = []any{
-	(ProcQuery_Kind)(0),      // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
-	(FileState_Kind)(0),      // 1: runscdecoupled.sentry.v1.FileState.Kind
-	(*ClientMessage)(nil),    // 2: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil),    // 3: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),            // 4: runscdecoupled.sentry.v1.Hello
-	(*ClockSample)(nil),      // 5: runscdecoupled.sentry.v1.ClockSample
-	(*StdioInfo)(nil),        // 6: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),          // 7: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),        // 8: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),        // 9: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),        // 10: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),          // 11: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),         // 12: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),             // 13: runscdecoupled.sentry.v1.Call
-	(*Kill)(nil),             // 14: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),            // 15: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),          // 16: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),           // 17: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),            // 18: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),         // 19: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),        // 20: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),      // 21: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),            // 22: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil), // 23: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),         // 24: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),            // 25: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),          // 26: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),      // 27: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),       // 28: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),         // 29: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),             // 30: runscdecoupled.sentry.v1.Push
-	(*ProcQuery)(nil),        // 31: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),       // 32: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),              // 33: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),     // 34: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),      // 35: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),      // 36: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),          // 37: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),       // 38: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),         // 39: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),      // 40: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),        // 41: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),     // 42: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),       // 43: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),      // 44: runscdecoupled.sentry.v1.StateRecord
-	(*TimerState)(nil),       // 45: runscdecoupled.sentry.v1.TimerState
-	(*StdinState)(nil),       // 46: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),     // 47: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),      // 48: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),          // 49: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),        // 50: runscdecoupled.sentry.v1.FileState
-	(*FsState)(nil),          // 51: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),     // 52: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),        // 53: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),  // 54: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),       // 55: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),          // 56: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),          // 57: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),          // 58: runscdecoupled.sentry.v1.Rewrite
+	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
+	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
+	(*ClientMessage)(nil),     // 2: runscdecoupled.sentry.v1.ClientMessage
+	(*ServerMessage)(nil),     // 3: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),             // 4: runscdecoupled.sentry.v1.Hello
+	(*ClockSample)(nil),       // 5: runscdecoupled.sentry.v1.ClockSample
+	(*StdioInfo)(nil),         // 6: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),           // 7: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),         // 8: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),         // 9: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),         // 10: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),           // 11: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),          // 12: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),              // 13: runscdecoupled.sentry.v1.Call
+	(*TtyResize)(nil),         // 14: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 15: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 16: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 17: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 18: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 19: runscdecoupled.sentry.v1.Start
+	(*PageRead)(nil),          // 20: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 21: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 22: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 23: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 24: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 25: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 26: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 27: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 28: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 29: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 30: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 31: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),         // 32: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 33: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 34: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 35: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 36: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 37: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 38: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 39: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 40: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 41: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 42: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 43: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 44: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 45: runscdecoupled.sentry.v1.StateRecord
+	(*TimerState)(nil),        // 46: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 47: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 48: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 49: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 50: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 51: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 52: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 53: runscdecoupled.sentry.v1.FileState
+	(*KernelObjectState)(nil), // 54: runscdecoupled.sentry.v1.KernelObjectState
+	(*EpollInterest)(nil),     // 55: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 56: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 57: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 58: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 59: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 60: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 61: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 62: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 63: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -5372,69 +6026,74 @@ var file_sentry_proto_depIdxs = []int32{
 	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
 	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
 	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	32, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	33, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
 	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	22, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	23, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
 	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	30, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	31, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
 	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
 	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	16, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	18, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	19, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	21, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	15, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	57, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	58, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	20, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	14, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	17, // 23: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	17, // 24: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	24, // 25: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	27, // 26: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	28, // 27: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	29, // 28: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	44, // 29: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	23, // 30: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	25, // 31: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	25, // 32: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	26, // 33: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	38, // 34: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	39, // 35: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	40, // 36: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	41, // 37: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	36, // 38: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	37, // 39: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	31, // 40: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	0,  // 41: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	33, // 42: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	34, // 43: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	35, // 44: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	44, // 45: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	47, // 46: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	48, // 47: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	49, // 48: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	50, // 49: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	51, // 50: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	52, // 51: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	53, // 52: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	54, // 53: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	55, // 54: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	56, // 55: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	46, // 56: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	45, // 57: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	1,  // 58: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	44, // 59: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 60: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	42, // 61: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 62: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	43, // 63: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	62, // [62:64] is the sub-list for method output_type
-	60, // [60:62] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	17, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	19, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	20, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	22, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	62, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	63, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	21, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	18, // 24: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	18, // 25: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	25, // 26: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	28, // 27: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	29, // 28: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	30, // 29: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	45, // 30: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	24, // 31: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	26, // 32: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	26, // 33: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	27, // 34: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	39, // 35: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	40, // 36: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	41, // 37: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	42, // 38: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	37, // 39: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	38, // 40: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	32, // 41: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	0,  // 42: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	34, // 43: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	35, // 44: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	36, // 45: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	45, // 46: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	50, // 47: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	51, // 48: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	52, // 49: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	53, // 50: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	56, // 51: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	57, // 52: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	58, // 53: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	59, // 54: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	60, // 55: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	61, // 56: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	49, // 57: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	46, // 58: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	47, // 59: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	48, // 60: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	1,  // 61: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	54, // 62: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	55, // 63: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	45, // 64: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 65: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	43, // 66: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 67: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	44, // 68: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	67, // [67:69] is the sub-list for method output_type
+	65, // [65:67] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -5468,15 +6127,16 @@ func file_sentry_proto_init() {
 		(*Call_Rewrite)(nil),
 		(*Call_PageWrite)(nil),
 		(*Call_Kill)(nil),
+		(*Call_TtyResize)(nil),
 	}
-	file_sentry_proto_msgTypes[20].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[21].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
 		(*Reply_Mmap)(nil),
 		(*Reply_Data)(nil),
 	}
-	file_sentry_proto_msgTypes[28].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[29].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -5485,7 +6145,7 @@ func file_sentry_proto_init() {
 		(*Push_Durable)(nil),
 		(*Push_ProcQuery)(nil),
 	}
-	file_sentry_proto_msgTypes[42].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[43].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -5498,6 +6158,7 @@ func file_sentry_proto_init() {
 		(*StateRecord_Ids)(nil),
 		(*StateRecord_Stdin)(nil),
 		(*StateRecord_Timer)(nil),
+		(*StateRecord_Lock)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5505,7 +6166,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   57,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -15,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
 
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -95,6 +96,11 @@ func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
 		// applyMmap.
 		return t.forward(unix.SYS_MMAP, a)
 	}
+	return t.mmapAnonymous(opts, shared)
+}
+
+// mmapAnonymous maps anonymous memory (MAP_ANONYMOUS, or /dev/zero).
+func (t *task) mmapAnonymous(opts memmap.MMapOpts, shared bool) (uint64, unix.Errno) {
 	opts.Offset = 0
 	opts.NameMut = memmap.NameMutAnon
 	if shared {
@@ -119,6 +125,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	GetFileId() uint64
 	GetFileSize() uint64
 	GetWritable() bool
+	GetAnonymous() bool
 }) (uint64, unix.Errno) {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
@@ -132,6 +139,10 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 			return 0, unix.EACCES
 		}
 		opts.MaxPerms.Write = false
+	}
+	if plan.GetAnonymous() {
+		// /dev/zero: anonymous memory, as Linux maps it.
+		return t.mmapAnonymous(opts, shared)
 	}
 	f := t.c.files.get(plan.GetFileId(), plan.GetFileSize(), "")
 	defer f.DecRef(t.gctx)
@@ -225,7 +236,7 @@ func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 		t.c.log.Debug("msync write-back failed", "err", err)
 		return 0, unix.EIO
 	}
-	if !sync && t.c.files.dirtyPages.Load() > 0 {
+	if !sync && t.c.files.pending() {
 		select {
 		case t.c.files.kick <- struct{}{}:
 		default:
@@ -344,6 +355,9 @@ func clockNow(clk int32) (time.Duration, bool) {
 }
 
 func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if d, ok := t.cpuClockNow(int32(a[0])); ok {
+		return 0, t.writeTimespec(a[1], d)
+	}
 	now, ok := clockNow(int32(a[0]))
 	if !ok {
 		return 0, unix.EINVAL
@@ -352,6 +366,12 @@ func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, ok := t.cpuClockNow(int32(a[0])); ok {
+		if a[1] == 0 {
+			return 0, 0
+		}
+		return 0, t.writeTimespec(a[1], time.Nanosecond)
+	}
 	if _, ok := clockNow(int32(a[0])); !ok {
 		return 0, unix.EINVAL
 	}
@@ -565,7 +585,24 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
 		return toErrno(err)
 	}
+	if lt == limits.NumberOfFiles {
+		return t.syncNofile(l)
+	}
 	return 0
+}
+
+// syncNofile tells the server, which allocates fds, the process's new
+// RLIMIT_NOFILE (it enforces it up to its own maximum, 1024).
+func (t *task) syncNofile(l limits.Limit) unix.Errno {
+	const addr = 0x1000 // any address: the server reads only the region sent
+	var b [16]byte
+	hostarch.ByteOrder.PutUint64(b[:], limits.ToLinux(l.Cur))
+	hostarch.ByteOrder.PutUint64(b[8:], limits.ToLinux(l.Max))
+	r := t.forwardInternal(unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_NOFILE, addr, 0}, []*pb.Region{{Addr: addr, Data: b[:]}})
+	if r == nil {
+		return unix.EIO
+	}
+	return unix.Errno(r.Errno)
 }
 
 func sysGetrlimit(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -612,13 +649,13 @@ func sysSysinfo(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
 	const hz = 100
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Nano() / (1e9 / hz)) }
+	ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / hz)) }
 	if a[0] != 0 {
+		// The children's times are not known (0).
+		u, s := t.proc.cpuTimes()
 		var b [32]byte
-		hostarch.ByteOrder.PutUint64(b[0:], ticks(ru.Utime))
-		hostarch.ByteOrder.PutUint64(b[8:], ticks(ru.Stime))
+		hostarch.ByteOrder.PutUint64(b[0:], ticks(u))
+		hostarch.ByteOrder.PutUint64(b[8:], ticks(s))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}

@@ -25,18 +25,29 @@
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
 //     from procSource, and what only the client knows is asked for with
-//     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
+//     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
+//     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - advisory locks: POSIX record locks owned by fd tables, OFD and
+//     flock locks owned by open file descriptions, blocking waits and
+//     deadlock detection (locks.go), reported as lock/<ino> records;
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
-//     runs as root and checks nothing for the sentry;
+//     runs as root and checks nothing for the sentry; the xattr calls
+//     answer as a filesystem without extended attributes
+//     (syscalls_xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
-//     client changes one (noteMappedChange, noteMappedResize).
+//     client changes one (noteMappedChange, noteMappedResize);
+//   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
+//     (file_kobj.go), epoll instances over every file kind
+//     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
+//     space (file_socket.go, syscalls_socket.go); their replay state
+//     is derived in restore_kobj.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -55,12 +66,31 @@
 // goroutines of their own (the client sends one file's PageWrites one at a
 // time), Rewrites one at a time in order.
 //
+// # Peers (grant.go, seqguard.go)
+//
+// Who a peer is comes from its connection (transport.PeerIdentity of a
+// Unix socket, a verified TLS certificate), never from its messages: a
+// non-operator peer may Start or Restore processes only with its own uid
+// and gid, sees only its own clients in Debug, and its client id is
+// qualified by its identity before it reaches the gofer (Origin). The
+// receiving goroutine refuses (EINVAL) a call whose seq the session
+// already saw or that is far below the highest seen; calls re-sent after
+// a Restore are accepted once each. A Hello of another protocol version
+// is answered by a Welcome that says so and the session ends; a stream
+// that sends no Hello within HelloTimeout is ended. A non-operator peer
+// holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
+// the client sends with prlimit64 (rlimit.go), bounds the new fds of an
+// fd table. A panic of any call
+// (not only system call handlers) is logged and answered EIO; one of a
+// Session or Debug handler ends that stream or call.
+//
 // # Dependencies
 //
 // proto/sentrypb (the client protocol), proto/goferpb (files: the server has
 // no host filesystem access of its own and reaches files only through the
 // gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
-// layouts), golang.org/x/sys/unix (numbers), hclog and grpc. Nothing of the
+// layouts), golang.org/x/sys/unix (numbers), transport (PeerIdentity
+// only), hclog and grpc. Nothing of the
 // client sentry, the platform, or the command may be imported here, and
 // nothing but the command (which wires a Server to a grpc.Server) may import
 // this package.
@@ -87,7 +117,7 @@
 // reported. restore.go rebuilds a client from a Restore and applies
 // Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync and pushes Durable. Every gofer mutation carries
-// Origin{client_id, seq, part} for the gofer's reply cache; a call re-sent
+// Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent
 // after a Restore (seq below the Restore's) whose effect is already
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
@@ -117,6 +147,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	        lockTable.mu         (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
@@ -124,6 +155,16 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//
+//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	                              gofer RPCs, taken before vfs.mu)
+//
+// Kernel objects: epollFile.mu is taken before the readiness locks of
+// the files it watches (pipe.mu, a nested epollFile.mu: never an
+// ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
+// its record is built; unixSockFile.mu and kobj.Eventfd.mu are leaves
+// but for gVisor's own endpoint and queue locks, whose notifications
+// take only kobj.Watch.mu (a leaf).
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

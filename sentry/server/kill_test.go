@@ -87,3 +87,78 @@ func TestKillBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestTtyResize checks that a TtyResize changes what TIOCGWINSZ reports
+// and sends SIGWINCH to the foreground process group.
+func TestTtyResize(t *testing.T) {
+	ws := []byte{24, 0, 80, 0, 0, 0, 0, 0}
+	tty := func(fd int32) *sentrypb.StdioInfo {
+		return &sentrypb.StdioInfo{Fd: fd, IsTty: true, Termios: make([]byte, 36), Winsize: ws}
+	}
+	resize := func(e *env, b []byte) unix.Errno {
+		r := e.call(&sentrypb.Call{Op: &sentrypb.Call_TtyResize{TtyResize: &sentrypb.TtyResize{Winsize: b}}})
+		return unix.Errno(r.Errno)
+	}
+	if errno := resize(started(t), make([]byte, 8)); errno != unix.ENOTTY {
+		t.Errorf("resize without a terminal: errno %v, want ENOTTY", errno)
+	}
+	e := started(t, tty(0), tty(1), tty(2))
+	for _, bad := range [][]byte{nil, make([]byte, 7), make([]byte, 9)} {
+		if errno := resize(e, bad); errno != unix.EINVAL {
+			t.Errorf("resize with %d bytes: errno %v, want EINVAL", len(bad), errno)
+		}
+	}
+	sa := e.mem.alloc(sigAction{handler: 0x401000, flags: saSiginfo | saRestorer, restorer: 0x402000}.bytes())
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGWINCH), sa, 0, 8)
+	newWS := []byte{50, 0, 132, 0, 0, 0, 0, 0}
+	if errno := resize(e, newWS); errno != 0 {
+		t.Fatalf("resize: errno %v", errno)
+	}
+	p := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil }).GetSignal()
+	if p.Tid != 1 || p.Signo != int32(unix.SIGWINCH) {
+		t.Errorf("push %+v, want SIGWINCH for 1", p)
+	}
+	buf := e.mem.zeros(8)
+	e.ok(1, unix.SYS_IOCTL, 1, unix.TIOCGWINSZ, buf)
+	if got := e.mem.bytes(buf, 8); string(got) != string(newWS) {
+		t.Errorf("TIOCGWINSZ after resize = %v, want %v", got, newWS)
+	}
+}
+
+// TestStartGroups checks that Start's supplementary groups are the first
+// process's (getgroups) and are bounded.
+func TestStartGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		groups []uint32
+		errno  unix.Errno
+	}{
+		{"none", nil, 0},
+		{"two", []uint32{5, 7}, 0},
+		{"too many", make([]uint32, maxGroups+1), unix.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Groups: tc.groups}}})
+			if unix.Errno(r.Errno) != tc.errno {
+				t.Fatalf("Start: errno %v, want %v", unix.Errno(r.Errno), tc.errno)
+			}
+			if tc.errno != 0 {
+				return
+			}
+			if n := e.ok(1, unix.SYS_GETGROUPS, 0, 0); n != int64(len(tc.groups)) {
+				t.Fatalf("getgroups(0) = %d, want %d", n, len(tc.groups))
+			}
+			if len(tc.groups) == 0 {
+				return
+			}
+			buf := e.mem.zeros(4 * len(tc.groups))
+			e.ok(1, unix.SYS_GETGROUPS, uint64(len(tc.groups)), buf)
+			for i, g := range tc.groups {
+				if got := e.mem.u32(buf + uint64(4*i)); got != g {
+					t.Errorf("group %d = %d, want %d", i, got, g)
+				}
+			}
+		})
+	}
+}

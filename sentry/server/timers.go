@@ -165,13 +165,31 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 		binary.LittleEndian.PutUint32(info[20:], uint32(min(exp-1, math.MaxInt32)))
 		binary.LittleEndian.PutUint64(info[24:], tm.value)
 	}
+	p := tm.proc
 	var target *thread
 	if tm.notify&sigevThreadID != 0 {
-		if t := tm.k.threads[tm.tid]; t != nil && t.proc == tm.proc && !t.killed {
+		if t := tm.k.threads[tm.tid]; t != nil && t.proc == p && !t.killed {
 			target = t
 		}
 	}
-	tm.k.signalFromAppLocked(tm.proc, target, sig, info, d)
+	if act := p.sig.act[sig]; act.handler == sigDfl || act.handler == sigIgn {
+		// Without a handler the signal still goes to the client, which
+		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
+		// SIGEV_THREAD helper thread waits so for its timers' signal);
+		// unblocked, the client drops an ignored one and sends one with a
+		// fatal default action back (tgkill), which kills the process as
+		// kill does. Linux queues a blocked signal whatever its
+		// disposition.
+		if target == nil {
+			target = p.anyLiveThread()
+		}
+		if target != nil {
+			d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+		}
+		return
+	}
+	tm.k.signalFromAppLocked(p, target, sig, info, d)
 }
 
 // record is tm's TimerState. Precondition: k.mu held.
@@ -272,7 +290,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.proc()
+	p := c.t.proc
 	if p.exiting {
 		return 0, 0, unix.ESRCH
 	}
@@ -334,7 +352,7 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	var interval, value time.Duration
-	if tm := c.proc().timers[itimerRealID]; tm != nil {
+	if tm := c.t.proc.timers[itimerRealID]; tm != nil {
 		interval, value = specOf(tm.kt.Get())
 	}
 	k.mu.Unlock()
@@ -342,7 +360,8 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 }
 
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
-// (logged once): the application's CPU time is on the client.
+// (logged once): they count the application's CPU time, which the client
+// measures, and the client keeps them; one never forwards them.
 func (c *syscallCtx) unsupportedItimer(which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
 		if _, logged := c.k.s.enosys.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
@@ -387,7 +406,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.proc()
+	p := c.t.proc
 	if p.exiting {
 		return 0, unix.ESRCH
 	}
@@ -430,7 +449,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 
 // posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
 func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
-	tm := c.proc().timers[id]
+	tm := c.t.proc.timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
 	}

@@ -49,6 +49,8 @@ const (
 	kindIovecData                   // the iovec array and every buffer (writev)
 	kindStringVec                   // execve argv/envp
 	kindFdSet                       // select fd_set: (args[0]+7)/8 bytes
+	kindMsghdr                      // sendmsg: struct msghdr, name, iovecs with data, control
+	kindMsghdrOut                   // recvmsg: struct msghdr and its iovec array
 )
 
 func str(arg int) input         { return input{kind: kindString, arg: arg} }
@@ -61,6 +63,14 @@ func iovArray(arg, lenArg int) input { return input{kind: kindIovecArray, arg: a
 func iovData(arg, lenArg int) input  { return input{kind: kindIovecData, arg: arg, lenArg: lenArg} }
 func strvec(arg int) input           { return input{kind: kindStringVec, arg: arg} }
 func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
+func msghdr(arg int) input           { return input{kind: kindMsghdr, arg: arg} }
+func msghdrOut(arg int) input        { return input{kind: kindMsghdrOut, arg: arg} }
+
+// SizeofMsghdr is struct msghdr on amd64.
+const SizeofMsghdr = 56
+
+// MaxControl bounds a sendmsg control buffer the client copies.
+const MaxControl = 64 << 10
 
 // Sizes of Linux structures read by forwarded calls.
 const (
@@ -154,6 +164,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_GETPEERNAME:     {fixed(2, 4)},
 	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
 	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
+	unix.SYS_SENDMSG:         {msghdr(1)},
+	unix.SYS_RECVMSG:         {msghdrOut(1)},
 	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},
 	unix.SYS_GETXATTR:        {str(0), str(1)},
 	unix.SYS_LGETXATTR:       {str(0), str(1)},
@@ -278,6 +290,28 @@ func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region
 			if !read(base, int(n)) {
 				return out
 			}
+		}
+	case kindMsghdr, kindMsghdrOut:
+		h, err := mem.ReadAt(addr, SizeofMsghdr)
+		if err != nil {
+			return out
+		}
+		out = append(out, Region{Addr: addr, Data: h})
+		name, namelen := le64(h[0:]), uint64(uint32(le64(h[8:])))
+		iov, iovlen := le64(h[16:]), le64(h[24:])
+		ctl, ctllen := le64(h[32:]), le64(h[40:])
+		data := kindIovecArray
+		if in.kind == kindMsghdr {
+			data = kindIovecData
+			if name != 0 && namelen <= 128 {
+				read(name, int(namelen))
+			}
+			if ctl != 0 && ctllen <= MaxControl {
+				read(ctl, int(ctllen))
+			}
+		}
+		if iov != 0 {
+			out = appendInput(out, input{kind: data, arg: 0, lenArg: 1}, [6]uint64{iov, iovlen}, mem)
 		}
 	case kindStringVec:
 		total := 0

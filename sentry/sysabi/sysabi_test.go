@@ -61,6 +61,9 @@ func TestInputsRoundTrip(t *testing.T) {
 		0x3000: []byte("hello world"),
 		0x4000: iovecs(0x3000, 5, 0x3006, 5),
 		0x5000: iovecs(0x1000, 0x2000, 0),
+		// struct msghdr: name 0x2000 (9 bytes), iov 0x4000 x2,
+		// control 0x1000 (12 bytes).
+		0x6000: iovecs(0x2000, 9, 0x4000, 2, 0x1000, 12, 0),
 		0x8000: bytes.Repeat([]byte("a"), PathMax+10),
 	}
 	tests := []struct {
@@ -113,6 +116,27 @@ func TestInputsRoundTrip(t *testing.T) {
 			argv, err := m.CopyInStringVector(0x5000, 10, 1000)
 			if err != nil || len(argv) != 2 || argv[0] != "/etc/passwd" || argv[1] != "/tmp/new" {
 				t.Errorf("argv = %q, %v", argv, err)
+			}
+		}},
+		{"sendmsg header, name, data and control", unix.SYS_SENDMSG, [6]uint64{3, 0x6000}, func(t *testing.T, m *Memory) {
+			for _, r := range []struct {
+				addr uint64
+				want string
+			}{{0x2000, "/tmp/new\x00"}, {0x3000, "hello"}, {0x3006, "world"}, {0x1000, "/etc/passwd\x00"}} {
+				if b, err := m.CopyIn(r.addr, len(r.want)); err != nil || string(b) != r.want {
+					t.Errorf("at %#x: %q, %v; want %q", r.addr, b, err, r.want)
+				}
+			}
+			if _, err := m.CopyIn(0x6000, SizeofMsghdr); err != nil {
+				t.Errorf("header: %v", err)
+			}
+		}},
+		{"recvmsg header and iovecs only", unix.SYS_RECVMSG, [6]uint64{3, 0x6000}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyInIovecs(0x4000, 2); err != nil {
+				t.Errorf("iovecs: %v", err)
+			}
+			if _, err := m.CopyIn(0x3000, 1); err != unix.EFAULT {
+				t.Errorf("receive buffer sent: %v, want EFAULT", err)
 			}
 		}},
 		{"unmapped path faults", unix.SYS_OPEN, [6]uint64{0x9000}, func(t *testing.T, m *Memory) {

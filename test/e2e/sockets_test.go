@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -11,7 +14,22 @@ import (
 // socketPrograms are the C programs of testdata/sockets: eventfd, epoll
 // and sockets, each run natively and in the sandbox with the same output
 // expected.
-var socketPrograms = []string{"eventfd", "epoll"}
+var socketPrograms = []string{"eventfd", "epoll", "socketpair", "unixserver", "scmrights", "inet"}
+
+// socketSource returns testdata/sockets/NAME.c with common.h inlined
+// (testutil.StaticProgram compiles a single file).
+func socketSource(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "sockets", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	common, err := os.ReadFile(filepath.Join("testdata", "sockets", "common.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(src), `#include "common.h"`, string(common), 1)
+}
 
 // TestSocketPrograms compares the socket, epoll and eventfd programs with
 // native runs (systrap only: the calls are the server's, the platform
@@ -21,14 +39,84 @@ func TestSocketPrograms(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range socketPrograms {
 		t.Run(name, func(t *testing.T) {
-			src, err := os.ReadFile(filepath.Join("testdata", "sockets", name+".c"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			prog := tu.StaticProgram(t, dir, name, string(src))
+			prog := tu.StaticProgram(t, dir, name, socketSource(t, name))
 			want := tu.Run(t, timeout, dir, "", prog)
 			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
 			compare(t, want, got)
 		})
 	}
+}
+
+// TestSocketRecovery kills the remote sentry while a program holds an
+// eventfd, an epoll instance, two listening AF_UNIX sockets and a
+// connected socketpair: all but the pair's connection come back (the
+// program's output matches native), and the pair fails with ECONNRESET,
+// then reads end of file, as docs/COMPATIBILITY.md says.
+func TestSocketRecovery(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	prog := tu.StaticProgram(t, buildDir, "recover", socketSource(t, "recover"))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog)
+	}()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the program did not reach phase1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.Cmd.Process.Kill()
+	time.Sleep(100 * time.Millisecond)
+	if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+		t.Fatal("server did not restart")
+	}
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	log, _ := os.ReadFile(logFile)
+	if !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+		t.Errorf("no recovery logged")
+	}
+	// The pair's lines are the documented difference from native: the
+	// connection is reset, then reads end of file.
+	const wantPair = "pair: read: -1 errno 104\npair: read again: 0 errno 0\n"
+	var gotPair string
+	want.Stdout, _ = splitPrefixed(want.Stdout, "pair:")
+	got.Stdout, gotPair = splitPrefixed(got.Stdout, "pair:")
+	if gotPair != wantPair {
+		t.Errorf("socketpair after the kill:\n%s\nwant:\n%s", gotPair, wantPair)
+	}
+	compare(t, want, got)
+	if t.Failed() {
+		t.Logf("server log:\n%s", a.Log)
+	}
+}
+
+// splitPrefixed splits out the lines of s that start with prefix.
+func splitPrefixed(s, prefix string) (rest, matched string) {
+	var r, m strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			m.WriteString(l)
+		} else {
+			r.WriteString(l)
+		}
+	}
+	return r.String(), m.String()
 }

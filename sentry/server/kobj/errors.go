@@ -25,9 +25,11 @@ func Errno(err error) error {
 	return err
 }
 
-// SysErr converts a syserr.Error (nil: success) into a unix.Errno.
+// SysErr converts a syserr.Error (nil: success) into a unix.Errno. An
+// error without an errno (transport's "closed for receive", which is an
+// end of file) is nil.
 func SysErr(e *syserr.Error) error {
-	if e == nil {
+	if e == nil || e.ToLinux() == 0 {
 		return nil
 	}
 	return unix.Errno(e.ToLinux())

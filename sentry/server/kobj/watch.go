@@ -60,3 +60,17 @@ func (w *Watch) Stop() {
 	}
 	w.notify()
 }
+
+// queueWaitable adapts a bare waiter.Queue (pkg/tcpip endpoints notify
+// through one) to waiter.Waitable.
+type queueWaitable struct{ q *waiter.Queue }
+
+func (w queueWaitable) Readiness(waiter.EventMask) waiter.EventMask { return 0 }
+func (w queueWaitable) EventRegister(e *waiter.Entry) error {
+	w.q.EventRegister(e)
+	return nil
+}
+func (w queueWaitable) EventUnregister(e *waiter.Entry) { w.q.EventUnregister(e) }
+
+// NewQueueWatch follows a waiter.Queue.
+func NewQueueWatch(q *waiter.Queue) *Watch { return NewWatch(queueWaitable{q}) }

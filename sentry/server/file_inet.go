@@ -1,0 +1,521 @@
+package server
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// inetSockFile is an AF_INET or AF_INET6 socket on the client's loopback
+// netstack (socket.Inet over a pkg/tcpip endpoint).
+type inetSockFile struct {
+	kobjBase
+	s *socket.Inet
+
+	// mu protects the fields below.
+	mu sync.Mutex
+	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO (0: none).
+	rcvTimeo, sndTimeo time.Duration
+	// reset makes the next I/O fail with ECONNRESET (a connection lost
+	// with a server).
+	reset bool
+}
+
+func newInetSockFile(s *socket.Inet, flags uint32) *file {
+	return newFile(&inetSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+}
+
+func (s *inetSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+	b := make([]byte, n)
+	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	return b[:m], err
+}
+
+func (s *inetSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+	return int(n), err
+}
+
+func (s *inetSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+	n, _, _, err := c.inetRecv(f, s, dst, 0)
+	return n, err
+}
+
+func (s *inetSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
+	return c.inetSend(f, s, src, nil, 0)
+}
+
+func (s *inetSockFile) readiness(*file) (uint32, <-chan struct{}) {
+	ch := s.s.Watch.Changed()
+	return s.s.Readiness(), ch
+}
+
+func (s *inetSockFile) release() { s.s.Release() }
+
+func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+
+func (s *inetSockFile) takeReset() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reset
+	s.reset = false
+	return r
+}
+
+func (s *inetSockFile) deadline(send bool) time.Time {
+	s.mu.Lock()
+	d := s.rcvTimeo
+	if send {
+		d = s.sndTimeo
+	}
+	s.mu.Unlock()
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// inetSend sends src (to: a UDP target). A TCP send blocks until all is
+// sent unless non-blocking.
+func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
+	if s.takeReset() {
+		return 0, unix.ECONNRESET
+	}
+	var total int64
+	first := true
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(true), func() (int64, error) {
+		if !first && src.NumBytes() == 0 {
+			return total, nil
+		}
+		first = false
+		n, err := s.s.Send(src, to)
+		total += n
+		src = src.DropFirst64(n)
+		if err == nil && s.s.Stream && src.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, err
+	})
+	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
+		c.sigpipe = true
+	}
+	if n > 0 && err != nil && err != unix.EPIPE {
+		return n, nil
+	}
+	return n, err
+}
+
+// inetRecv receives into dst; it returns the bytes read, the datagram's
+// length and its source.
+func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
+	if s.takeReset() {
+		return 0, 0, tcpip.FullAddress{}, unix.ECONNRESET
+	}
+	peek := flags&unix.MSG_PEEK != 0
+	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
+	var total, msgLen int64
+	var from tcpip.FullAddress
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
+		n, l, a, err := s.s.Recv(dst, peek)
+		if err != nil {
+			return total, err
+		}
+		if total == 0 {
+			msgLen, from = l, a
+		}
+		total += n
+		dst = dst.DropFirst64(n)
+		if waitAll && n > 0 && dst.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, nil
+	})
+	if n > 0 && err != nil {
+		return n, msgLen, from, nil
+	}
+	return n, msgLen, from, err
+}
+
+// inetSock returns the inet socket at fd, if it is one.
+func (c *syscallCtx) inetSock(fd int32) (*file, *inetSockFile, bool) {
+	f, err := c.getFile(fd)
+	if err != nil {
+		return nil, nil, false
+	}
+	s, ok := f.impl.(*inetSockFile)
+	if !ok {
+		f.decRef()
+		return nil, nil, false
+	}
+	return f, s, true
+}
+
+func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
+	var stream bool
+	switch stype {
+	case unix.SOCK_STREAM:
+		stream = true
+		if proto != 0 && proto != unix.IPPROTO_TCP {
+			return nil, unix.EPROTONOSUPPORT
+		}
+	case unix.SOCK_DGRAM:
+		if proto != 0 && proto != unix.IPPROTO_UDP {
+			return nil, unix.EPROTONOSUPPORT
+		}
+	default:
+		return nil, unix.ESOCKTNOSUPPORT
+	}
+	st, err := c.k.netStack()
+	if err != nil {
+		return nil, err
+	}
+	s, err := st.NewInet(family, stream)
+	if err != nil {
+		return nil, err
+	}
+	return newInetSockFile(s, flags), nil
+}
+
+func inetBind(c *syscallCtx, s *inetSockFile) (int64, error) {
+	raw, err := c.sockaddrArg(1)
+	if err != nil {
+		return 0, err
+	}
+	a, err := socket.ParseInetAddr(s.s.Family, raw)
+	if err != nil {
+		return 0, err
+	}
+	return 0, s.s.Bind(a)
+}
+
+func inetListen(c *syscallCtx, s *inetSockFile) (int64, error) {
+	if !s.s.Stream {
+		return 0, unix.EOPNOTSUPP
+	}
+	backlog := int(int32(c.args[1]))
+	backlog = max(0, min(backlog, unix.SOMAXCONN))
+	return 0, kobj.TCPIPErr(s.s.EP.Listen(backlog))
+}
+
+func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, error) {
+	if !s.s.Stream {
+		return 0, unix.EOPNOTSUPP
+	}
+	var ns *socket.Inet
+	var peer tcpip.FullAddress
+	_, err := c.blockOn(f, s.s.Watch, false, func() (int64, error) {
+		n, p, err := s.s.Accept()
+		if err != nil {
+			return 0, err
+		}
+		ns, peer = n, p
+		return 0, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	var fflags uint32
+	if flags&unix.SOCK_NONBLOCK != 0 {
+		fflags = unix.O_NONBLOCK
+	}
+	nf := newInetSockFile(ns, fflags)
+	tab, err := c.fdTable()
+	if err != nil {
+		nf.decRef()
+		return 0, err
+	}
+	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.putSockaddr(c.args[1], c.args[2], socket.EncodeInetAddr(s.s.Family, peer)); err != nil {
+		return 0, err
+	}
+	return int64(fd), nil
+}
+
+func inetConnect(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
+	raw, err := c.sockaddrArg(1)
+	if err != nil {
+		return 0, err
+	}
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == unix.AF_UNSPEC {
+		return 0, kobj.TCPIPErr(s.s.EP.Disconnect())
+	}
+	a, err := socket.ParseInetAddr(s.s.Family, raw)
+	if err != nil {
+		return 0, err
+	}
+	ch := s.s.Watch.Changed()
+	err = s.s.Connect(a)
+	if err != unix.EINPROGRESS || f.nonblock() {
+		return 0, err
+	}
+	for {
+		if err := c.block(ch, nil); err != nil {
+			return 0, err
+		}
+		ch = s.s.Watch.Changed()
+		if err := s.s.Connect(a); err != unix.EINPROGRESS {
+			return 0, err
+		}
+	}
+}
+
+func inetGetname(c *syscallCtx, s *inetSockFile, peer bool) (int64, error) {
+	var a tcpip.FullAddress
+	if peer {
+		r, err := s.s.EP.GetRemoteAddress()
+		if err != nil {
+			return 0, kobj.TCPIPErr(err)
+		}
+		a = r
+	} else {
+		a, _ = s.s.EP.GetLocalAddress()
+	}
+	if c.args[1] == 0 || c.args[2] == 0 {
+		return 0, unix.EFAULT
+	}
+	return 0, c.putSockaddr(c.args[1], c.args[2], socket.EncodeInetAddr(s.s.Family, a))
+}
+
+// inetTarget parses sendto's or sendmsg's address (nil: none).
+func inetTarget(s *inetSockFile, raw []byte) (*tcpip.FullAddress, error) {
+	if len(raw) == 0 || s.s.Stream {
+		return nil, nil // TCP ignores it, as Linux does once connected
+	}
+	a, err := socket.ParseInetAddr(s.s.Family, raw)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func inetSendto(c *syscallCtx, f *file, s *inetSockFile, src usermem.IOSequence, raw []byte, flags int) (int64, error) {
+	to, err := inetTarget(s, raw)
+	if err != nil {
+		return 0, err
+	}
+	return c.inetSend(f, s, src, to, flags)
+}
+
+// inetSockopt handles getsockopt (get) and setsockopt of an inet socket.
+func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []byte) ([]byte, error) {
+	opts := s.s.EP.SocketOptions()
+	iv := int32(0)
+	if !get {
+		if name == unix.SO_RCVTIMEO || name == unix.SO_SNDTIMEO || name == unix.SO_LINGER {
+			if len(v) < 8 {
+				return nil, unix.EINVAL
+			}
+		} else if len(v) < 4 {
+			return nil, unix.EINVAL
+		} else {
+			iv = int32(binary.LittleEndian.Uint32(v))
+		}
+	}
+	boolOpt := func(getf func() bool, setf func(bool)) ([]byte, error) {
+		if get {
+			return putInt(boolInt(getf())), nil
+		}
+		setf(iv != 0)
+		return nil, nil
+	}
+	switch level {
+	case unix.SOL_SOCKET:
+		switch name {
+		case unix.SO_TYPE:
+			if !get {
+				return nil, unix.ENOPROTOOPT
+			}
+			if s.s.Stream {
+				return putInt(unix.SOCK_STREAM), nil
+			}
+			return putInt(unix.SOCK_DGRAM), nil
+		case unix.SO_DOMAIN:
+			if !get {
+				return nil, unix.ENOPROTOOPT
+			}
+			return putInt(int32(s.s.Family)), nil
+		case unix.SO_PROTOCOL:
+			if !get {
+				return nil, unix.ENOPROTOOPT
+			}
+			if s.s.Stream {
+				return putInt(unix.IPPROTO_TCP), nil
+			}
+			return putInt(unix.IPPROTO_UDP), nil
+		case unix.SO_ERROR:
+			if !get {
+				return nil, unix.ENOPROTOOPT
+			}
+			if e := kobj.TCPIPErr(s.s.EP.LastError()); e != nil {
+				if errno, ok := e.(unix.Errno); ok {
+					return putInt(int32(errno)), nil
+				}
+			}
+			return putInt(0), nil
+		case unix.SO_ACCEPTCONN:
+			if !get {
+				return nil, unix.ENOPROTOOPT
+			}
+			return putInt(boolInt(s.s.Listening())), nil
+		case unix.SO_REUSEADDR:
+			return boolOpt(opts.GetReuseAddress, opts.SetReuseAddress)
+		case unix.SO_REUSEPORT:
+			return boolOpt(opts.GetReusePort, opts.SetReusePort)
+		case unix.SO_KEEPALIVE:
+			return boolOpt(opts.GetKeepAlive, opts.SetKeepAlive)
+		case unix.SO_BROADCAST:
+			return boolOpt(opts.GetBroadcast, opts.SetBroadcast)
+		case unix.SO_SNDBUF:
+			if get {
+				return putInt(int32(opts.GetSendBufferSize())), nil
+			}
+			opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
+			return nil, nil
+		case unix.SO_RCVBUF:
+			if get {
+				return putInt(int32(opts.GetReceiveBufferSize())), nil
+			}
+			opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+			return nil, nil
+		case unix.SO_LINGER:
+			if get {
+				return make([]byte, 8), nil
+			}
+			return nil, nil
+		case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			p := &s.rcvTimeo
+			if name == unix.SO_SNDTIMEO {
+				p = &s.sndTimeo
+			}
+			if get {
+				return timevalBytes(*p), nil
+			}
+			if len(v) < 16 {
+				return nil, unix.EINVAL
+			}
+			sec, usec := int64(binary.LittleEndian.Uint64(v)), int64(binary.LittleEndian.Uint64(v[8:]))
+			if usec < 0 || usec >= 1e6 {
+				return nil, unix.EDOM
+			}
+			*p = time.Duration(max(sec, 0))*time.Second + time.Duration(usec)*time.Microsecond
+			return nil, nil
+		}
+	case unix.IPPROTO_TCP:
+		if !s.s.Stream {
+			return nil, unix.ENOPROTOOPT
+		}
+		switch name {
+		case unix.TCP_NODELAY:
+			return boolOpt(func() bool { return !opts.GetDelayOption() }, func(b bool) { opts.SetDelayOption(!b) })
+		case unix.TCP_KEEPIDLE, unix.TCP_KEEPINTVL:
+			if get {
+				return nil, unix.ENOPROTOOPT
+			}
+			if iv < 1 {
+				return nil, unix.EINVAL
+			}
+			return nil, s.s.SetKeepalive(name == unix.TCP_KEEPIDLE, time.Duration(iv)*time.Second)
+		case unix.TCP_KEEPCNT:
+			if get {
+				n, err := s.s.EP.GetSockOptInt(tcpip.KeepaliveCountOption)
+				return putInt(int32(n)), kobj.TCPIPErr(err)
+			}
+			if iv < 1 {
+				return nil, unix.EINVAL
+			}
+			return nil, kobj.TCPIPErr(s.s.EP.SetSockOptInt(tcpip.KeepaliveCountOption, int(iv)))
+		}
+	case unix.IPPROTO_IPV6:
+		if s.s.Family != unix.AF_INET6 {
+			return nil, unix.ENOPROTOOPT
+		}
+		if name == unix.IPV6_V6ONLY {
+			return boolOpt(opts.GetV6Only, opts.SetV6Only)
+		}
+	}
+	return nil, unix.ENOPROTOOPT
+}
+
+func inetSendmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
+	flags := int(c.args[2])
+	h, iov, err := c.readMsghdr(c.args[1])
+	if err != nil {
+		return 0, err
+	}
+	if h.controllen > 0 {
+		// No IP-level control messages (IP_PKTINFO, ...) are supported.
+		return 0, unix.EINVAL
+	}
+	var raw []byte
+	if h.name != 0 && h.namelen > 0 {
+		if h.namelen > 128 {
+			return 0, unix.EINVAL
+		}
+		if raw, err = c.mem.CopyIn(h.name, int(h.namelen)); err != nil {
+			return 0, err
+		}
+	}
+	src, err := kobj.Sequence(c.mem, iov)
+	if err != nil {
+		return 0, err
+	}
+	return inetSendto(c, f, s, src, raw, flags)
+}
+
+func inetRecvmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
+	flags := int(c.args[2])
+	h, iov, err := c.readMsghdr(c.args[1])
+	if err != nil {
+		return 0, err
+	}
+	dst, err := kobj.Sequence(c.mem, iov)
+	if err != nil {
+		return 0, err
+	}
+	n, msgLen, from, err := c.inetRecv(f, s, dst, flags)
+	if err != nil {
+		return 0, err
+	}
+	var msgFlags uint32
+	if !s.s.Stream && msgLen > n {
+		msgFlags |= unix.MSG_TRUNC
+	}
+	namelen := uint32(0)
+	if h.name != 0 && !s.s.Stream {
+		sa := socket.EncodeInetAddr(s.s.Family, from)
+		if err := c.mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+			return 0, err
+		}
+		namelen = uint32(len(sa))
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:], namelen)
+	if err := c.mem.CopyOut(c.args[1]+8, b[:4]); err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint64(b[:], 0)
+	if err := c.mem.CopyOut(c.args[1]+40, b[:]); err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint32(b[:], msgFlags)
+	if err := c.mem.CopyOut(c.args[1]+48, b[:4]); err != nil {
+		return 0, err
+	}
+	if flags&unix.MSG_TRUNC != 0 && !s.s.Stream {
+		return msgLen, nil
+	}
+	return n, nil
+}

@@ -1,0 +1,375 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/usermem"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// socketState is a client's socket state. Its zero value is ready.
+type socketState struct {
+	once sync.Once
+	// names is the client's AF_UNIX name space (set once).
+	names *socket.Names
+
+	// netMu protects net and netErr: the client's loopback network
+	// stack, made at its first AF_INET or AF_INET6 socket.
+	netMu  sync.Mutex
+	net    *socket.Stack
+	netErr error
+}
+
+// netStack returns the client's loopback network stack.
+func (k *clientState) netStack() (*socket.Stack, error) {
+	ss := &k.socks
+	ss.netMu.Lock()
+	defer ss.netMu.Unlock()
+	if ss.net == nil && ss.netErr == nil {
+		ss.net, ss.netErr = socket.NewLoopbackStack()
+	}
+	return ss.net, ss.netErr
+}
+
+// release stops the network stack when the client is freed.
+func (ss *socketState) release() {
+	ss.netMu.Lock()
+	defer ss.netMu.Unlock()
+	if ss.net != nil {
+		ss.net.Destroy()
+		ss.net = nil
+	}
+}
+
+// unixNames returns the client's AF_UNIX name space.
+func (k *clientState) unixNames() *socket.Names {
+	k.socks.once.Do(func() { k.socks.names = socket.NewNames() })
+	return k.socks.names
+}
+
+// fileRef lets SCM_RIGHTS hold an open file description.
+type fileRef struct{ f *file }
+
+func (r fileRef) IncRef() { r.f.incRef() }
+func (r fileRef) DecRef() { r.f.decRef() }
+
+// unixSockFile is an AF_UNIX socket (socket.Unix over gVisor's
+// transport).
+type unixSockFile struct {
+	kobjBase
+	u *socket.Unix
+	k *clientState
+
+	// mu protects the fields below.
+	mu sync.Mutex
+	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO (0: none).
+	rcvTimeo, sndTimeo time.Duration
+	// named says the socket has names in the client's name space;
+	// boundName is the transport name it was bound to (a path made
+	// absolute), kept for recovery.
+	named     bool
+	boundName string
+	// backlog is listen's backlog (0: not listening).
+	backlog int
+	// reset makes the next read or write fail with ECONNRESET: a
+	// connected socket restored after a server failure.
+	reset bool
+}
+
+func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
+	return newFile(&unixSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+}
+
+func (s *unixSockFile) stream() bool { return true }
+
+func (s *unixSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+	b := make([]byte, n)
+	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	return b[:m], err
+}
+
+func (s *unixSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+	return int(n), err
+}
+
+// takeReset reports (once) that the socket's connection was lost with
+// a server.
+func (s *unixSockFile) takeReset() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reset
+	s.reset = false
+	return r
+}
+
+func (s *unixSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+	n, res, err := c.unixRecv(f, s, dst, 0)
+	res.Control.Release(kobj.Ctx())
+	return n, err
+}
+
+func (s *unixSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
+	return c.unixSend(f, s, src, transport.ControlMessages{}, nil, 0)
+}
+
+func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
+	ch := s.u.Watch.Changed()
+	return uint32(s.u.EP.Readiness(waiter.AllEvents)), ch
+}
+
+func (s *unixSockFile) release() {
+	s.mu.Lock()
+	named := s.named
+	s.mu.Unlock()
+	if named {
+		s.k.unixNames().Unbind(s.u.Bound())
+	}
+	s.u.Release()
+}
+
+func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+
+func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
+
+func (s *unixSockFile) deadline(send bool) time.Time {
+	s.mu.Lock()
+	d := s.rcvTimeo
+	if send {
+		d = s.sndTimeo
+	}
+	s.mu.Unlock()
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// unixSend sends src with control messages ctl to to (datagrams; nil:
+// the peer). A stream send blocks until all is sent, unless
+// non-blocking; the rights in ctl go with the first bytes sent and are
+// released here if nothing was.
+func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, ctl transport.ControlMessages, to transport.BoundEndpoint, flags int) (int64, error) {
+	if s.takeReset() {
+		ctl.Release(kobj.Ctx())
+		return 0, unix.ECONNRESET
+	}
+	if ctl.Credentials == nil {
+		passcred := s.u.EP.ConnectedPasscred() || s.u.EP.Passcred()
+		if to != nil {
+			passcred = to.Passcred() || s.u.EP.Passcred()
+		}
+		if passcred {
+			ctl.Credentials = c.sockCreds()
+		}
+	}
+	var total int64
+	rightsSent := false
+	defer func() {
+		if !rightsSent && ctl.Rights != nil {
+			ctl.Rights.Release(kobj.Ctx())
+		}
+	}()
+	first := true
+	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(true), func() (int64, error) {
+		if !first && src.NumBytes() == 0 {
+			return total, nil
+		}
+		first = false
+		n, err := s.u.Send(src, ctl, to)
+		if n > 0 || err == nil {
+			rightsSent = true
+			ctl.Rights = nil
+		}
+		total += n
+		src = src.DropFirst64(n)
+		if err == nil && s.isStream() && src.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, err
+	})
+	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
+		c.sigpipe = true
+	}
+	if n > 0 && err != nil && err != unix.EPIPE {
+		// Part was sent before the send would block, was interrupted
+		// or timed out: report what was sent.
+		return n, nil
+	}
+	return n, err
+}
+
+// unixRecv receives into dst. The caller owns res.Control.
+func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
+	if s.takeReset() {
+		return 0, socket.RecvResult{}, unix.ECONNRESET
+	}
+	args := transport.RecvArgs{Creds: s.u.EP.Passcred(), NumRights: 253, Peek: flags&unix.MSG_PEEK != 0}
+	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
+	var total int64
+	var res socket.RecvResult
+	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
+		n, r, err := s.u.Recv(dst, args)
+		if err != nil {
+			return total, err
+		}
+		if total == 0 {
+			res = r
+		} else {
+			r.Control.Release(kobj.Ctx())
+		}
+		total += n
+		dst = dst.DropFirst64(n)
+		if waitAll && n > 0 && dst.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, nil
+	})
+	if n > 0 && err != nil {
+		return n, res, nil
+	}
+	return n, res, err
+}
+
+// sockCreds are the caller's credentials for SCM_CREDENTIALS and
+// SO_PEERCRED.
+func (c *syscallCtx) sockCreds() socket.Creds {
+	cr := c.creds()
+	return socket.Creds{Pid: c.pid(), Uid: cr.euid, Gid: cr.egid}
+}
+
+// unixEndpointAt finds the socket bound at addr: an abstract name, or a
+// path naming a socket node.
+func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr) (transport.BoundEndpoint, error) {
+	names := c.k.unixNames()
+	if a.Abstract {
+		return names.LookupAbstract(a.Name)
+	}
+	start, err := c.startDir(atFDCWD, a.Name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.k.vfs.resolve(c, start, a.Name, true)
+	if err != nil {
+		return nil, err
+	}
+	if d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFSOCK {
+		return nil, unix.ECONNREFUSED
+	}
+	return names.LookupNode(d.ino)
+}
+
+// bindUnix names s at a: an abstract name, or a new socket node made
+// through the gofer at a path.
+func (c *syscallCtx) bindUnix(s *unixSockFile, a socket.UnixAddr) error {
+	be := s.u.Bound()
+	if be == nil {
+		return unix.EINVAL
+	}
+	if err := kobj.SysErr(s.u.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
+		return err
+	}
+	names := c.k.unixNames()
+	if a.Abstract {
+		if err := names.BindAbstract(a.Name, be); err != nil {
+			return err
+		}
+	} else {
+		ino, abs, err := c.mknodSocket(a.Name)
+		if err != nil {
+			return err
+		}
+		names.BindNode(ino, be)
+		a = socket.UnixAddr{Name: abs}
+	}
+	s.mu.Lock()
+	s.named = true
+	s.boundName = a.TransportName()
+	s.mu.Unlock()
+	return nil
+}
+
+// mknodSocket makes the S_IFSOCK node of a bind and returns its inode
+// and absolute path.
+func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
+	dir, name, _, err := c.createAt(atFDCWD, path)
+	if err != nil {
+		if err == unix.EEXIST {
+			return 0, "", unix.EADDRINUSE
+		}
+		return 0, "", err
+	}
+	dh, err := c.handleOf(dir)
+	if err != nil {
+		return 0, "", err
+	}
+	cr := c.creds()
+	v := c.k.vfs
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.umask(),
+		Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
+	if err := goferErr("mknod socket "+name, r.GetErrno(), err); err != nil {
+		if errnoOf(err) == unix.EEXIST {
+			return 0, "", unix.EADDRINUSE
+		}
+		return 0, "", err
+	}
+	if r.Handle == nil || r.Stat == nil {
+		return 0, "", fmt.Errorf("mknod socket %q: reply without a handle: %w", name, unix.EIO)
+	}
+	v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+	abs, _ := v.pathOf(dir)
+	if abs == "/" {
+		abs = ""
+	}
+	return r.Stat.Ino, abs + "/" + name, nil
+}
+
+// autobindName picks an unused abstract name for an autobind, as Linux
+// does (five hex digits).
+func (k *clientState) autobindName(be transport.BoundEndpoint) (socket.UnixAddr, error) {
+	names := k.unixNames()
+	for i := 0; i < 1<<20; i++ {
+		a := socket.UnixAddr{Name: fmt.Sprintf("%05x", (autobindNext.Add(1))&0xfffff), Abstract: true}
+		if err := names.BindAbstract(a.Name, be); err == nil {
+			return a, nil
+		}
+	}
+	return socket.UnixAddr{}, unix.EADDRINUSE
+}
+
+// putSockaddr writes a socket address to (addr, lenAddr) as accept,
+// recvfrom, getsockname and getpeername do: truncated to the buffer, the
+// full length in *lenAddr.
+func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
+	if addr == 0 || lenAddr == 0 {
+		return nil
+	}
+	lb, err := c.mem.CopyIn(lenAddr, 4)
+	if err != nil {
+		return err
+	}
+	l := int32(binary.LittleEndian.Uint32(lb))
+	if l < 0 {
+		return unix.EINVAL
+	}
+	if int(l) > len(sa) {
+		l = int32(len(sa))
+	}
+	if err := c.mem.CopyOut(addr, sa[:l]); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
+	return c.mem.CopyOut(lenAddr, lb)
+}

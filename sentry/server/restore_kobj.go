@@ -1,0 +1,183 @@
+package server
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// Replay state of kernel-object files (FileState.kobj): derived from the
+// objects when their description is reported (fileRecordLocked), and
+// rebuilt by restoreKobjFile and restoreEpollInterests.
+
+// kobjRecorded is a kernel-object file that reports its state.
+type kobjRecorded interface {
+	// kobjState describes the object. Precondition: k.mu is held.
+	kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState)
+}
+
+func (e *eventFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: e.e.Count(), EventfdSemaphore: e.e.Semaphore()}
+}
+
+func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	st := &sentrypb.KernelObjectState{}
+	for _, in := range ep.interests {
+		if in.key.f.refs.Load() <= 0 {
+			continue
+		}
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.key.f), Fd: in.key.fd,
+			Events: in.events, Data: in.data, Disabled: in.disabled})
+	}
+	return sentrypb.FileState_EPOLL, st
+}
+
+func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{
+		SocketFamily: unix.AF_UNIX, SocketType: int32(s.u.Type), SocketBound: []byte(s.boundName),
+		SocketListening: s.backlog > 0, SocketBacklog: int32(s.backlog), SocketConnected: s.u.Connected(),
+		SocketPasscred: s.u.EP.Passcred(),
+	}
+}
+
+// restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
+// come later, in restoreEpollInterests) or a socket.
+func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	st := fs.Kobj
+	if st == nil {
+		return nil, fmt.Errorf("%v file without its state: %w", fs.Kind, unix.EINVAL)
+	}
+	switch fs.Kind {
+	case sentrypb.FileState_EVENTFD:
+		f, err := newEventFile(st.EventfdCount, st.EventfdSemaphore, 0)
+		if err != nil {
+			return nil, err
+		}
+		f.flags.Store(fs.Flags)
+		return f, nil
+	case sentrypb.FileState_EPOLL:
+		f := newEpollFile(0)
+		f.flags.Store(fs.Flags)
+		return f, nil
+	case sentrypb.FileState_SOCKET:
+		if st.SocketFamily != unix.AF_UNIX || !socket.ValidType(linux.SockType(st.SocketType)) {
+			return nil, fmt.Errorf("socket family %d type %d: %w", st.SocketFamily, st.SocketType, unix.EINVAL)
+		}
+		return k.restoreUnixSocket(rc, fs, st)
+	}
+	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
+}
+
+// restoreUnixSocket rebuilds an AF_UNIX socket: its name and listening
+// state come back; a connection does not (its queued data and its peer
+// are gone with the old server), so a connected socket comes back reset:
+// its next read or write fails with ECONNRESET, as after a reset on
+// Linux, and it then reads end of file.
+func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+	stype := linux.SockType(st.SocketType)
+	var u *socket.Unix
+	creds := socket.Creds{Uid: 0, Gid: 0}
+	if rc != nil {
+		creds = rc.sockCreds()
+	}
+	if st.SocketConnected {
+		a, b := socket.NewUnixPair(stype, creds)
+		b.Release()
+		u = a
+	} else {
+		u = socket.NewUnix(stype, creds)
+	}
+	f := newUnixSockFile(k, u, 0)
+	f.flags.Store(fs.Flags)
+	s := f.impl.(*unixSockFile)
+	s.reset = st.SocketConnected
+	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
+	if len(st.SocketBound) > 0 && !st.SocketConnected {
+		a := socket.FromTransportName(string(st.SocketBound))
+		if err := k.rebindUnix(rc, s, a); err != nil {
+			k.log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
+		} else if st.SocketListening {
+			if err := kobj.SysErr(u.EP.Listen(kobj.Ctx(), int(max(st.SocketBacklog, 1)))); err != nil {
+				k.log.Warn("restore: socket not listening again", "name", a.Name, "err", err)
+			} else {
+				s.backlog = int(max(st.SocketBacklog, 1))
+			}
+		}
+	}
+	return f, nil
+}
+
+// rebindUnix gives a restored socket its name back: the abstract name,
+// or the socket node still at its absolute path.
+func (k *clientState) rebindUnix(rc *syscallCtx, s *unixSockFile, a socket.UnixAddr) error {
+	be := s.u.Bound()
+	if be == nil {
+		return unix.EINVAL
+	}
+	names := k.unixNames()
+	if a.Abstract {
+		if err := names.BindAbstract(a.Name, be); err != nil {
+			return err
+		}
+	} else {
+		if rc == nil {
+			return unix.ENOENT
+		}
+		d, err := k.vfs.resolve(rc, k.vfs.root, a.Name, true)
+		if err != nil {
+			return err
+		}
+		if d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFSOCK {
+			return unix.ENOTSOCK
+		}
+		names.BindNode(d.ino, be)
+	}
+	if err := kobj.SysErr(s.u.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
+		names.Unbind(be)
+		return err
+	}
+	s.named = true
+	s.boundName = a.TransportName()
+	return nil
+}
+
+// restoreEpollInterests links restored epoll instances to the restored
+// descriptions they watch (an interest in a description that was not
+// restored is dropped).
+func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+	for id, fs := range states {
+		if fs.Kind != sentrypb.FileState_EPOLL || fs.Kobj == nil {
+			continue
+		}
+		f := files[id]
+		if f == nil {
+			continue
+		}
+		ep, ok := f.impl.(*epollFile)
+		if !ok {
+			continue
+		}
+		ep.mu.Lock()
+		for _, in := range fs.Kobj.Epoll {
+			tf := files[in.File]
+			if tf == nil || tf == f {
+				k.log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
+				continue
+			}
+			ei := &epollInterest{key: epollKey{f: tf, fd: in.Fd}, events: in.Events, data: in.Data, disabled: in.Disabled, pending: true}
+			ep.checkLocked(ei)
+			ep.interests = append(ep.interests, ei)
+		}
+		ep.mu.Unlock()
+	}
+}

@@ -1,0 +1,22 @@
+// Package socket is the remote sentry's glue over gVisor's socket
+// objects: AF_UNIX endpoints of pkg/sentry/socket/unix/transport (the
+// socket/unix package above it needs kernel.Kernel, so its thin part is
+// redone here).
+//
+// What it owns: the socket-address encodings (sockaddr_un), a sandbox's
+// AF_UNIX name space (abstract names, and path names keyed by the
+// inode of the S_IFSOCK node the server made through the gofer), and
+// the control-message objects transport carries (Rights holding the
+// server's open file descriptions by reference, Creds for
+// SCM_CREDENTIALS and SO_PEERCRED).
+//
+// It knows nothing of the server's fd tables or files: a Rights holds
+// Refs, which the server's files implement.
+//
+// Dependencies: gVisor's socket/unix/transport, tcpip (options and
+// errors), abi/linux, waiter, and sentry/server/kobj. Not the server
+// package.
+//
+// Lock order: Names.mu is a leaf (no transport call is made with it
+// held other than reading a bound endpoint's identity).
+package socket

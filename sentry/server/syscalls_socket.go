@@ -1,0 +1,986 @@
+package server
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// The socket system calls. AF_UNIX sockets are socket.Unix (gVisor's
+// transport endpoints); the handlers decode the calls' memory and block
+// (interruptibly) on the endpoints' waiter queues.
+
+var autobindNext atomic.Uint64
+
+const (
+	sockTypeMask = 0xf
+	// scmMaxFD is SCM_MAX_FD: the most fds one SCM_RIGHTS carries.
+	scmMaxFD = 253
+	// sizeofCmsghdr is struct cmsghdr on amd64.
+	sizeofCmsghdr = 16
+	sizeofUcred   = 12
+)
+
+func cmsgAlign(n int) int { return (n + 7) &^ 7 }
+
+// unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
+// kind of file). The caller drops the file's reference.
+func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
+	f, err := c.getFile(fd)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, ok := f.impl.(*unixSockFile)
+	if !ok {
+		f.decRef()
+		return nil, nil, unix.ENOTSOCK
+	}
+	return f, s, nil
+}
+
+// sockTypeFlags splits socket's type argument.
+func sockTypeFlags(arg uint64) (linux.SockType, uint32, bool, error) {
+	t := uint32(arg)
+	if t&^(sockTypeMask|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
+		return 0, 0, false, unix.EINVAL
+	}
+	var flags uint32
+	if t&unix.SOCK_NONBLOCK != 0 {
+		flags |= unix.O_NONBLOCK
+	}
+	return linux.SockType(t & sockTypeMask), flags, t&unix.SOCK_CLOEXEC != 0, nil
+}
+
+func sysSocket(c *syscallCtx) (int64, error) {
+	domain, proto := int(c.args[0]), int(c.args[2])
+	stype, flags, cloexec, err := sockTypeFlags(c.args[1])
+	if err != nil {
+		return 0, err
+	}
+	var f *file
+	switch domain {
+	case unix.AF_UNIX:
+		if !socket.ValidType(stype) {
+			return 0, unix.ESOCKTNOSUPPORT
+		}
+		if proto != 0 && proto != unix.AF_UNIX {
+			return 0, unix.EPROTONOSUPPORT
+		}
+		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
+	case unix.AF_INET, unix.AF_INET6:
+		if f, err = newInetSocket(c, domain, int(stype), proto, flags); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, unix.EAFNOSUPPORT
+	}
+	tab, err := c.fdTable()
+	if err != nil {
+		f.decRef()
+		return 0, err
+	}
+	fd, err := tab.install(f, 0, cloexec)
+	return int64(fd), err
+}
+
+func sysSocketpair(c *syscallCtx) (int64, error) {
+	domain, proto := int(c.args[0]), int(c.args[2])
+	stype, flags, cloexec, err := sockTypeFlags(c.args[1])
+	if err != nil {
+		return 0, err
+	}
+	if domain != unix.AF_UNIX {
+		if domain == unix.AF_INET || domain == unix.AF_INET6 {
+			return 0, unix.EOPNOTSUPP
+		}
+		return 0, unix.EAFNOSUPPORT
+	}
+	if !socket.ValidType(stype) {
+		return 0, unix.ESOCKTNOSUPPORT
+	}
+	if proto != 0 && proto != unix.AF_UNIX {
+		return 0, unix.EPROTONOSUPPORT
+	}
+	if c.args[3] == 0 {
+		return 0, unix.EFAULT
+	}
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
+	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
+	fa, fb, err := tab.installPair(a, b, cloexec)
+	if err != nil {
+		return 0, err
+	}
+	var out [8]byte
+	binary.LittleEndian.PutUint32(out[0:], uint32(fa))
+	binary.LittleEndian.PutUint32(out[4:], uint32(fb))
+	if err := c.mem.CopyOut(c.args[3], out[:]); err != nil {
+		for _, fd := range []int32{fa, fb} {
+			if f, err := tab.remove(fd); err == nil {
+				f.decRef()
+			}
+		}
+		return 0, err
+	}
+	return 0, nil
+}
+
+// sockaddrArg reads the socket address at args[i] of length args[i+1].
+func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
+	n := int64(int32(c.args[i+1]))
+	if n < 0 || n > 128 {
+		return nil, unix.EINVAL
+	}
+	return c.mem.CopyIn(c.args[i], int(n))
+}
+
+func sysBind(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetBind(c, is)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	raw, err := c.sockaddrArg(1)
+	if err != nil {
+		return 0, err
+	}
+	a, named, err := socket.ParseUnixAddr(raw)
+	if err != nil {
+		return 0, err
+	}
+	if !named {
+		// Autobind to a fresh abstract name; a bound socket stays as
+		// it is (Linux succeeds).
+		be := s.u.Bound()
+		if be == nil {
+			return 0, unix.EINVAL
+		}
+		if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
+			return 0, nil
+		}
+		a, err = c.k.autobindName(be)
+		if err != nil {
+			return 0, err
+		}
+		if err := kobj.SysErr(s.u.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
+			c.k.unixNames().Unbind(be)
+			return 0, err
+		}
+		s.mu.Lock()
+		s.named = true
+		s.boundName = a.TransportName()
+		s.mu.Unlock()
+		f.changed()
+		return 0, nil
+	}
+	if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
+		return 0, unix.EINVAL
+	}
+	if err := c.bindUnix(s, a); err != nil {
+		return 0, err
+	}
+	f.changed()
+	return 0, nil
+}
+
+func sysListen(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetListen(c, is)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if s.u.Type == linux.SOCK_DGRAM {
+		return 0, unix.EOPNOTSUPP
+	}
+	backlog := int(int32(c.args[1]))
+	if backlog <= 0 {
+		backlog = 1
+	}
+	backlog = min(backlog, unix.SOMAXCONN)
+	if err := kobj.SysErr(s.u.EP.Listen(kobj.Ctx(), backlog)); err != nil {
+		return 0, err
+	}
+	s.u.EP.SetPeerCreds(c.sockCreds())
+	s.mu.Lock()
+	s.backlog = backlog
+	s.mu.Unlock()
+	f.changed()
+	return 0, nil
+}
+
+func sysAccept(c *syscallCtx) (int64, error) {
+	var flags uint32
+	if c.sysno == unix.SYS_ACCEPT4 {
+		flags = uint32(c.args[3])
+		if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
+			return 0, unix.EINVAL
+		}
+	}
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetAccept(c, f, is, flags)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if s.u.Type == linux.SOCK_DGRAM {
+		return 0, unix.EOPNOTSUPP
+	}
+	var ne transport.Endpoint
+	var peer transport.Address
+	_, err = c.blockOn(f, s.u.Watch, false, func() (int64, error) {
+		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)
+		if err != nil {
+			return 0, kobj.SysErr(err)
+		}
+		ne = ep
+		return 0, nil
+	})
+	if err != nil {
+		if err == unix.EINVAL || err == unix.EOPNOTSUPP {
+			return 0, unix.EINVAL // not listening
+		}
+		return 0, err
+	}
+	var fflags uint32
+	if flags&unix.SOCK_NONBLOCK != 0 {
+		fflags = unix.O_NONBLOCK
+	}
+	nf := newUnixSockFile(c.k, socket.Accepted(ne), fflags)
+	tab, err := c.fdTable()
+	if err != nil {
+		nf.decRef()
+		return 0, err
+	}
+	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.putSockaddr(c.args[1], c.args[2], socket.FromTransportName(peer.Addr).Encode()); err != nil {
+		return 0, err
+	}
+	return int64(fd), nil
+}
+
+func sysConnect(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetConnect(c, f, is)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	raw, err := c.sockaddrArg(1)
+	if err != nil {
+		return 0, err
+	}
+	a, named, err := socket.ParseUnixAddr(raw)
+	if err != nil {
+		return 0, err
+	}
+	if !named {
+		return 0, unix.EINVAL
+	}
+	be, err := c.unixEndpointAt(a)
+	if err != nil {
+		return 0, err
+	}
+	s.u.EP.SetPeerCreds(c.sockCreds())
+	for {
+		err := s.u.EP.Connect(kobj.Ctx(), be)
+		if err == nil {
+			f.changed()
+			return 0, nil
+		}
+		e := kobj.SysErr(err)
+		if e == unix.EPROTOTYPE && a.Abstract {
+			return 0, unix.ECONNREFUSED
+		}
+		if e != unix.EAGAIN || f.nonblock() {
+			return 0, e
+		}
+		// The listener's backlog is full: wait for an accept (Linux
+		// blocks too), checking again every few milliseconds.
+		tm := time.NewTimer(5 * time.Millisecond)
+		err2 := c.block(nil, tm.C)
+		tm.Stop()
+		if err2 != unix.ETIMEDOUT {
+			return 0, err2
+		}
+	}
+}
+
+func sysShutdown(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		how, err := socket.ShutdownFlags(int(c.args[1]))
+		if err != nil {
+			return 0, err
+		}
+		return 0, kobj.TCPIPErr(is.s.EP.Shutdown(how))
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	return 0, s.u.Shutdown(int(c.args[1]))
+}
+
+func sysGetsockname(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	var addr transport.Address
+	if c.sysno == unix.SYS_GETPEERNAME {
+		a, terr := s.u.EP.GetRemoteAddress()
+		if terr != nil {
+			return 0, kobj.TCPIPErr(terr)
+		}
+		addr = a
+	} else {
+		addr, _ = s.u.EP.GetLocalAddress()
+	}
+	if c.args[1] == 0 || c.args[2] == 0 {
+		return 0, unix.EFAULT
+	}
+	return 0, c.putSockaddr(c.args[1], c.args[2], socket.FromTransportName(addr.Addr).Encode())
+}
+
+// sendTarget finds the target of a sendto/sendmsg with an address.
+func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEndpoint, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	switch s.u.Type {
+	case linux.SOCK_SEQPACKET:
+		return nil, nil // ignored, as on Linux
+	case linux.SOCK_STREAM:
+		if s.u.Connected() {
+			return nil, unix.EISCONN
+		}
+		return nil, unix.EOPNOTSUPP
+	}
+	a, named, err := socket.ParseUnixAddr(raw)
+	if err != nil {
+		return nil, err
+	}
+	if !named {
+		return nil, unix.EINVAL
+	}
+	return c.unixEndpointAt(a)
+}
+
+func sysSendto(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		var raw []byte
+		if c.args[4] != 0 {
+			r, err := c.sockaddrArg(4)
+			if err != nil {
+				return 0, err
+			}
+			raw = r
+		}
+		src, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		if err != nil {
+			return 0, err
+		}
+		return inetSendto(c, f, is, src, raw, int(c.args[3]))
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	flags := int(c.args[3])
+	if flags&unix.MSG_OOB != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	n := min(int64(c.args[2]), maxRW)
+	if n < 0 {
+		return 0, unix.EINVAL
+	}
+	var raw []byte
+	if c.args[4] != 0 {
+		if raw, err = c.sockaddrArg(4); err != nil {
+			return 0, err
+		}
+	}
+	to, err := c.sendTarget(s, raw)
+	if err != nil {
+		return 0, err
+	}
+	src, err := kobj.BufferSequence(c.mem, c.args[1], uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	return c.unixSend(f, s, src, transport.ControlMessages{}, to, flags)
+}
+
+func sysRecvfrom(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		flags := int(c.args[3])
+		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		if err != nil {
+			return 0, err
+		}
+		n, msgLen, from, err := c.inetRecv(f, is, dst, flags)
+		if err != nil {
+			return 0, err
+		}
+		if c.args[4] != 0 && !is.s.Stream {
+			if err := c.putSockaddr(c.args[4], c.args[5], socket.EncodeInetAddr(is.s.Family, from)); err != nil {
+				return 0, err
+			}
+		}
+		if flags&unix.MSG_TRUNC != 0 && !is.s.Stream {
+			return msgLen, nil
+		}
+		return n, nil
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	flags := int(c.args[3])
+	if flags&unix.MSG_OOB != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	n := min(int64(c.args[2]), maxRW)
+	if n < 0 {
+		return 0, unix.EINVAL
+	}
+	dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	got, res, err := c.unixRecv(f, s, dst, flags)
+	res.Control.Release(kobj.Ctx())
+	if err != nil {
+		return 0, err
+	}
+	if c.args[4] != 0 {
+		if err := c.putSockaddr(c.args[4], c.args[5], fromAddr(s, res.From)); err != nil {
+			return 0, err
+		}
+	}
+	if flags&unix.MSG_TRUNC != 0 && s.u.Type != linux.SOCK_STREAM {
+		return res.MsgLen, nil
+	}
+	return got, nil
+}
+
+// msghdr is struct msghdr.
+type msghdr struct {
+	name       uint64
+	namelen    uint32
+	iov        uint64
+	iovlen     uint64
+	control    uint64
+	controllen uint64
+}
+
+func (c *syscallCtx) readMsghdr(addr uint64) (msghdr, []sysabi.Iovec, error) {
+	b, err := c.mem.CopyIn(addr, sysabi.SizeofMsghdr)
+	if err != nil {
+		return msghdr{}, nil, err
+	}
+	h := msghdr{
+		name: binary.LittleEndian.Uint64(b), namelen: binary.LittleEndian.Uint32(b[8:]),
+		iov: binary.LittleEndian.Uint64(b[16:]), iovlen: binary.LittleEndian.Uint64(b[24:]),
+		control: binary.LittleEndian.Uint64(b[32:]), controllen: binary.LittleEndian.Uint64(b[40:]),
+	}
+	if h.iovlen > sysabi.MaxIovecs {
+		return h, nil, unix.EMSGSIZE
+	}
+	var iov []sysabi.Iovec
+	if h.iovlen > 0 {
+		if iov, err = c.mem.CopyInIovecs(h.iov, int(h.iovlen)); err != nil {
+			return h, nil, err
+		}
+	}
+	total := uint64(0)
+	for i := range iov {
+		if int64(iov[i].Len) < 0 {
+			return h, nil, unix.EINVAL
+		}
+		if total+iov[i].Len > maxRW {
+			iov[i].Len = maxRW - total
+		}
+		total += iov[i].Len
+	}
+	return h, iov, nil
+}
+
+// parseControl reads sendmsg's control messages: SCM_RIGHTS (files of
+// the caller's fd table, referenced) and SCM_CREDENTIALS.
+func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
+	var ctl transport.ControlMessages
+	var rights []socket.Ref
+	fail := func(err error) (transport.ControlMessages, error) {
+		for _, r := range rights {
+			r.DecRef()
+		}
+		return transport.ControlMessages{}, err
+	}
+	for len(b) >= sizeofCmsghdr {
+		l := binary.LittleEndian.Uint64(b)
+		level, typ := int32(binary.LittleEndian.Uint32(b[8:])), int32(binary.LittleEndian.Uint32(b[12:]))
+		if l < sizeofCmsghdr || l > uint64(len(b)) {
+			return fail(unix.EINVAL)
+		}
+		data := b[sizeofCmsghdr:l]
+		if level != unix.SOL_SOCKET {
+			return fail(unix.EINVAL)
+		}
+		switch typ {
+		case unix.SCM_RIGHTS:
+			n := len(data) / 4
+			if len(rights)+n > scmMaxFD {
+				return fail(unix.EINVAL)
+			}
+			for i := 0; i < n; i++ {
+				f, err := c.getFile(int32(binary.LittleEndian.Uint32(data[4*i:])))
+				if err != nil {
+					return fail(err)
+				}
+				rights = append(rights, fileRef{f})
+			}
+		case unix.SCM_CREDENTIALS:
+			if len(data) < sizeofUcred {
+				return fail(unix.EINVAL)
+			}
+			cr := socket.Creds{Pid: int32(binary.LittleEndian.Uint32(data)), Uid: binary.LittleEndian.Uint32(data[4:]), Gid: binary.LittleEndian.Uint32(data[8:])}
+			me := c.creds()
+			if me.euid != 0 && (cr.Pid != c.pid() || (cr.Uid != me.ruid && cr.Uid != me.euid && cr.Uid != me.suid) ||
+				(cr.Gid != me.rgid && cr.Gid != me.egid && cr.Gid != me.sgid)) {
+				return fail(unix.EPERM)
+			}
+			ctl.Credentials = cr
+		default:
+			return fail(unix.EINVAL)
+		}
+		adv := cmsgAlign(int(l))
+		if adv >= len(b) {
+			break
+		}
+		b = b[adv:]
+	}
+	if len(rights) > 0 {
+		ctl.Rights = &socket.Rights{Files: rights}
+	}
+	return ctl, nil
+}
+
+func sysSendmsg(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetSendmsg(c, f, is)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	flags := int(c.args[2])
+	if flags&unix.MSG_OOB != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	h, iov, err := c.readMsghdr(c.args[1])
+	if err != nil {
+		return 0, err
+	}
+	var raw []byte
+	if h.name != 0 && h.namelen > 0 {
+		if h.namelen > 128 {
+			return 0, unix.EINVAL
+		}
+		if raw, err = c.mem.CopyIn(h.name, int(h.namelen)); err != nil {
+			return 0, err
+		}
+	}
+	to, err := c.sendTarget(s, raw)
+	if err != nil {
+		return 0, err
+	}
+	var ctl transport.ControlMessages
+	if h.controllen > 0 {
+		if h.controllen > sysabi.MaxControl {
+			return 0, unix.ENOBUFS
+		}
+		b, err := c.mem.CopyIn(h.control, int(h.controllen))
+		if err != nil {
+			return 0, err
+		}
+		if ctl, err = c.parseControl(b); err != nil {
+			return 0, err
+		}
+	}
+	src, err := kobj.Sequence(c.mem, iov)
+	if err != nil {
+		ctl.Release(kobj.Ctx())
+		return 0, err
+	}
+	return c.unixSend(f, s, src, ctl, to, flags)
+}
+
+func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return inetRecvmsg(c, f, is)
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	flags := int(c.args[2])
+	if flags&unix.MSG_OOB != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	h, iov, err := c.readMsghdr(c.args[1])
+	if err != nil {
+		return 0, err
+	}
+	dst, err := kobj.Sequence(c.mem, iov)
+	if err != nil {
+		return 0, err
+	}
+	got, res, err := c.unixRecv(f, s, dst, flags)
+	defer res.Control.Release(kobj.Ctx())
+	if err != nil {
+		return 0, err
+	}
+	// Linux reports MSG_CMSG_CLOEXEC back in msg_flags.
+	msgFlags := uint32(flags & unix.MSG_CMSG_CLOEXEC)
+	if s.u.Type != linux.SOCK_STREAM && res.MsgLen > got {
+		msgFlags |= unix.MSG_TRUNC
+	}
+	// Name.
+	namelen := uint32(0)
+	if h.name != 0 {
+		sa := fromAddr(s, res.From)
+		if len(sa) > 0 {
+			if err := c.mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+				return 0, err
+			}
+		}
+		namelen = uint32(len(sa))
+	}
+	// Control messages.
+	var cmsgs []byte
+	space := int(min(h.controllen, sysabi.MaxControl))
+	if h.control == 0 {
+		space = 0
+	}
+	if s.u.EP.Passcred() {
+		cr, _ := res.Control.Credentials.(socket.Creds)
+		if res.Control.Credentials == nil {
+			cr = socket.NobodyCreds
+		}
+		if space-len(cmsgs) >= cmsgAlign(sizeofCmsghdr+sizeofUcred) {
+			d := make([]byte, sizeofUcred)
+			binary.LittleEndian.PutUint32(d, uint32(cr.Pid))
+			binary.LittleEndian.PutUint32(d[4:], cr.Uid)
+			binary.LittleEndian.PutUint32(d[8:], cr.Gid)
+			cmsgs = appendCmsg(cmsgs, unix.SCM_CREDENTIALS, d)
+		} else {
+			msgFlags |= unix.MSG_CTRUNC
+		}
+	}
+	if r, ok := res.Control.Rights.(*socket.Rights); ok && len(r.Files) > 0 {
+		room := (space - len(cmsgs) - sizeofCmsghdr) / 4
+		if room < len(r.Files) {
+			msgFlags |= unix.MSG_CTRUNC
+		}
+		if room > 0 {
+			tab, err := c.fdTable()
+			if err != nil {
+				return 0, err
+			}
+			n := min(room, len(r.Files))
+			d := make([]byte, 0, 4*n)
+			for _, ref := range r.Files[:n] {
+				fr := ref.(fileRef)
+				fr.f.incRef()
+				fd, err := tab.install(fr.f, 0, flags&unix.MSG_CMSG_CLOEXEC != 0)
+				if err != nil {
+					msgFlags |= unix.MSG_CTRUNC
+					break
+				}
+				d = binary.LittleEndian.AppendUint32(d, uint32(fd))
+			}
+			if len(d) > 0 {
+				cmsgs = appendCmsg(cmsgs, unix.SCM_RIGHTS, d)
+			}
+		}
+	}
+	if res.ControlTrunc {
+		msgFlags |= unix.MSG_CTRUNC
+	}
+	if len(cmsgs) > 0 {
+		if err := c.mem.CopyOut(h.control, cmsgs); err != nil {
+			return 0, err
+		}
+	}
+	var hb [4]byte
+	binary.LittleEndian.PutUint32(hb[:], namelen)
+	if err := c.mem.CopyOut(c.args[1]+8, hb[:]); err != nil {
+		return 0, err
+	}
+	var cl [8]byte
+	binary.LittleEndian.PutUint64(cl[:], uint64(len(cmsgs)))
+	if err := c.mem.CopyOut(c.args[1]+40, cl[:]); err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint32(hb[:], msgFlags)
+	if err := c.mem.CopyOut(c.args[1]+48, hb[:]); err != nil {
+		return 0, err
+	}
+	if flags&unix.MSG_TRUNC != 0 && s.u.Type != linux.SOCK_STREAM {
+		return res.MsgLen, nil
+	}
+	return got, nil
+}
+
+// fromAddr is the source address recvfrom and recvmsg report: none on a
+// stream socket or from an unbound sender.
+func fromAddr(s *unixSockFile, from transport.Address) []byte {
+	if s.u.Type == linux.SOCK_STREAM || from.Addr == "" {
+		return nil
+	}
+	return socket.FromTransportName(from.Addr).Encode()
+}
+
+// appendCmsg appends one SOL_SOCKET control message, padded.
+func appendCmsg(b []byte, typ int32, data []byte) []byte {
+	l := sizeofCmsghdr + len(data)
+	b = binary.LittleEndian.AppendUint64(b, uint64(l))
+	b = binary.LittleEndian.AppendUint32(b, unix.SOL_SOCKET)
+	b = binary.LittleEndian.AppendUint32(b, uint32(typ))
+	b = append(b, data...)
+	for len(b)%8 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
+
+func timevalBytes(d time.Duration) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(d/time.Second))
+	return binary.LittleEndian.AppendUint64(b, uint64(d%time.Second/time.Microsecond))
+}
+
+func sysGetsockopt(c *syscallCtx) (int64, error) {
+	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
+	if c.args[4] == 0 {
+		return 0, unix.EFAULT
+	}
+	lb, err := c.mem.CopyIn(c.args[4], 4)
+	if err != nil {
+		return 0, err
+	}
+	if int32(binary.LittleEndian.Uint32(lb)) < 0 {
+		return 0, unix.EINVAL
+	}
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		v, err := inetSockopt(c, is, true, level, name, nil)
+		if err != nil {
+			return 0, err
+		}
+		l := min(int(binary.LittleEndian.Uint32(lb)), len(v))
+		if err := c.mem.CopyOut(c.args[3], v[:l]); err != nil {
+			return 0, err
+		}
+		return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	if level != unix.SOL_SOCKET {
+		return 0, unix.EOPNOTSUPP
+	}
+	opts := s.u.EP.SocketOptions()
+	var v []byte
+	switch name {
+	case unix.SO_TYPE:
+		v = putInt(int32(s.u.Type))
+	case unix.SO_DOMAIN:
+		v = putInt(unix.AF_UNIX)
+	case unix.SO_PROTOCOL:
+		v = putInt(0)
+	case unix.SO_ERROR:
+		v = putInt(0)
+		if e := kobj.TCPIPErr(s.u.EP.LastError()); e != nil {
+			v = putInt(int32(e.(unix.Errno)))
+		}
+	case unix.SO_ACCEPTCONN:
+		l, _ := s.u.EP.(interface{ Listening() bool })
+		v = putInt(0)
+		if l != nil && l.Listening() {
+			v = putInt(1)
+		}
+	case unix.SO_PEERCRED:
+		cr, ok := s.u.EP.PeerCreds().(socket.Creds)
+		if !ok || s.u.Type == linux.SOCK_DGRAM || !s.u.Connected() {
+			cr = socket.Creds{Pid: 0, Uid: ^uint32(0), Gid: ^uint32(0)}
+		}
+		v = binary.LittleEndian.AppendUint32(v, uint32(cr.Pid))
+		v = binary.LittleEndian.AppendUint32(v, cr.Uid)
+		v = binary.LittleEndian.AppendUint32(v, cr.Gid)
+	case unix.SO_SNDBUF:
+		v = putInt(int32(opts.GetSendBufferSize()))
+	case unix.SO_RCVBUF:
+		v = putInt(int32(opts.GetReceiveBufferSize()))
+	case unix.SO_PASSCRED:
+		v = putInt(boolInt(opts.GetPassCred()))
+	case unix.SO_REUSEADDR:
+		v = putInt(boolInt(opts.GetReuseAddress()))
+	case unix.SO_KEEPALIVE:
+		v = putInt(boolInt(opts.GetKeepAlive()))
+	case unix.SO_BROADCAST:
+		v = putInt(boolInt(opts.GetBroadcast()))
+	case unix.SO_LINGER:
+		v = make([]byte, 8)
+	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
+		s.mu.Lock()
+		d := s.rcvTimeo
+		if name == unix.SO_SNDTIMEO {
+			d = s.sndTimeo
+		}
+		s.mu.Unlock()
+		v = timevalBytes(d)
+	default:
+		return 0, unix.ENOPROTOOPT
+	}
+	l := min(int(binary.LittleEndian.Uint32(lb)), len(v))
+	if err := c.mem.CopyOut(c.args[3], v[:l]); err != nil {
+		return 0, err
+	}
+	return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
+}
+
+func boolInt(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sysSetsockopt(c *syscallCtx) (int64, error) {
+	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+		defer f.decRef()
+		n := int(int32(c.args[4]))
+		if n < 0 {
+			return 0, unix.EINVAL
+		}
+		v, err := c.mem.CopyIn(c.args[3], min(n, 128))
+		if err != nil {
+			return 0, err
+		}
+		_, err = inetSockopt(c, is, false, int(int32(c.args[1])), int(int32(c.args[2])), v)
+		return 0, err
+	}
+	f, s, err := c.unixSock(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
+	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
+	n := int(int32(c.args[4]))
+	if n < 0 {
+		return 0, unix.EINVAL
+	}
+	if level != unix.SOL_SOCKET {
+		return 0, unix.EOPNOTSUPP
+	}
+	v, err := c.mem.CopyIn(c.args[3], min(n, 128))
+	if err != nil {
+		return 0, err
+	}
+	opts := s.u.EP.SocketOptions()
+	switch name {
+	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
+		if len(v) < 16 {
+			return 0, unix.EINVAL
+		}
+		sec, usec := int64(binary.LittleEndian.Uint64(v)), int64(binary.LittleEndian.Uint64(v[8:]))
+		if usec < 0 || usec >= 1e6 {
+			return 0, unix.EDOM
+		}
+		d := time.Duration(0)
+		if sec > 0 || usec > 0 {
+			d = time.Duration(max(sec, 0))*time.Second + time.Duration(usec)*time.Microsecond
+		}
+		s.mu.Lock()
+		if name == unix.SO_RCVTIMEO {
+			s.rcvTimeo = d
+		} else {
+			s.sndTimeo = d
+		}
+		s.mu.Unlock()
+		return 0, nil
+	case unix.SO_LINGER:
+		if len(v) < 8 {
+			return 0, unix.EINVAL
+		}
+		return 0, nil
+	}
+	if len(v) < 4 {
+		return 0, unix.EINVAL
+	}
+	iv := int32(binary.LittleEndian.Uint32(v))
+	switch name {
+	case unix.SO_PASSCRED:
+		opts.SetPassCred(iv != 0)
+	case unix.SO_REUSEADDR:
+		opts.SetReuseAddress(iv != 0)
+	case unix.SO_KEEPALIVE:
+		opts.SetKeepAlive(iv != 0)
+	case unix.SO_BROADCAST:
+		opts.SetBroadcast(iv != 0)
+	case unix.SO_SNDBUF:
+		opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
+	case unix.SO_RCVBUF:
+		opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+	default:
+		return 0, unix.ENOPROTOOPT
+	}
+	return 0, nil
+}

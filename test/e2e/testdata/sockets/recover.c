@@ -1,0 +1,103 @@
+// Kernel objects across a server kill: the test kills the remote sentry
+// while this program waits for the file "go" (phase1 tells it the
+// objects are set up). An eventfd's counter, an epoll's interests, a
+// listening socket on a path and one on an abstract name come back; a
+// connected socketpair comes back reset ("pair:" lines).
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static socklen_t mkaddr(struct sockaddr_un *a, const char *name, int abstract) {
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	if (abstract) {
+		strcpy(a->sun_path + 1, name);
+		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
+	}
+	strcpy(a->sun_path, name);
+	return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
+}
+
+static int listener(const char *name, int abstract) {
+	struct sockaddr_un a;
+	socklen_t al = mkaddr(&a, name, abstract);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (bind(s, (struct sockaddr *)&a, al) < 0 || listen(s, 8) < 0) printf("listener %s: errno %d\n", name, errno);
+	return s;
+}
+
+static void roundtrip(int ls, const char *name, int abstract) {
+	struct sockaddr_un a;
+	socklen_t al = mkaddr(&a, name, abstract);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&a, al) < 0) {
+			printf("connect %s: errno %d\n", name, errno);
+			_exit(1);
+		}
+		write(c, name, strlen(name));
+		_exit(0);
+	}
+	int s = accept(ls, NULL, NULL);
+	char buf[64] = {0};
+	read(s, buf, sizeof buf - 1);
+	printf("accepted on %s: got %s\n", name, buf);
+	close(s);
+	waitpid(pid, NULL, 0);
+}
+
+int main(void) {
+	setvbuf(stdout, NULL, _IONBF, 0);
+	unlink("rec.sock");
+	unlink("phase1");
+	int efd = eventfd(5, 0);
+	uint64_t two = 2;
+	write(efd, &two, 8);
+	int p[2];
+	pipe(p);
+	int ep = epoll_create1(0);
+	struct epoll_event e = {.events = EPOLLIN, .data.u64 = 11};
+	epoll_ctl(ep, EPOLL_CTL_ADD, efd, &e);
+	e.data.u64 = 22;
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
+	int lp = listener("rec.sock", 0), la = listener("rd-recover-abstract", 1);
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	write(sv[0], "queued", 6);
+	close(open("phase1", O_CREAT | O_WRONLY, 0644));
+	struct stat st;
+	while (stat("go", &st) < 0) nanosleep(&(struct timespec){0, 10000000}, NULL);
+
+	uint64_t v = 0;
+	read(efd, &v, 8);
+	printf("eventfd: %llu\n", (unsigned long long)v);
+	write(efd, &two, 8);
+	write(p[1], "x", 1);
+	struct epoll_event got[4];
+	int n = epoll_wait(ep, got, 4, 1000);
+	printf("epoll: %d", n);
+	for (int i = 0; i < n; i++) printf(" [%llu %#x]", (unsigned long long)got[i].data.u64, got[i].events);
+	printf("\n");
+	roundtrip(lp, "rec.sock", 0);
+	roundtrip(la, "rd-recover-abstract", 1);
+	char buf[16] = {0};
+	TRYN("pair: read", read(sv[1], buf, sizeof buf));
+	TRYN("pair: read again", recv(sv[1], buf, sizeof buf, MSG_DONTWAIT));
+	unlink("rec.sock");
+	unlink("phase1");
+	unlink("go");
+	return 0;
+}
