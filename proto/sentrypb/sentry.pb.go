@@ -4388,8 +4388,11 @@ type KernelObjectState struct {
 	SocketBacklog   int32  `protobuf:"varint,8,opt,name=socket_backlog,json=socketBacklog,proto3" json:"socket_backlog,omitempty"`
 	SocketConnected bool   `protobuf:"varint,9,opt,name=socket_connected,json=socketConnected,proto3" json:"socket_connected,omitempty"`
 	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// socket_peer is a UDP socket's connected address (a sockaddr); UDP
+	// connections are only a default destination, so they are rebuilt.
+	SocketPeer    []byte `protobuf:"bytes,11,opt,name=socket_peer,json=socketPeer,proto3" json:"socket_peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KernelObjectState) Reset() {
@@ -4490,6 +4493,13 @@ func (x *KernelObjectState) GetSocketPasscred() bool {
 		return x.SocketPasscred
 	}
 	return false
+}
+
+func (x *KernelObjectState) GetSocketPeer() []byte {
+	if x != nil {
+		return x.SocketPeer
+	}
+	return nil
 }
 
 // EpollInterest is one (fd, description) an epoll instance watches.
@@ -5469,7 +5479,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\aEVENTFD\x10F\x12\t\n" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
-	"\x06SOCKET\x10H\"\xb3\x03\n" +
+	"\x06SOCKET\x10H\"\xd4\x03\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -5482,7 +5492,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0esocket_backlog\x18\b \x01(\x05R\rsocketBacklog\x12)\n" +
 	"\x10socket_connected\x18\t \x01(\bR\x0fsocketConnected\x12'\n" +
 	"\x0fsocket_passcred\x18\n" +
-	" \x01(\bR\x0esocketPasscred\"{\n" +
+	" \x01(\bR\x0esocketPasscred\x12\x1f\n" +
+	"\vsocket_peer\x18\v \x01(\fR\n" +
+	"socketPeer\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +

@@ -40,8 +40,9 @@
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
-//     space (file_socket.go, syscalls_socket.go); their replay state
-//     is derived in restore_kobj.go.
+//     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
+//     sockets on the client's loopback netstack (file_inet.go); their
+//     replay state is derived in restore_kobj.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,

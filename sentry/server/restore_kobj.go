@@ -50,6 +50,80 @@ func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentry
 	}
 }
 
+func (s *inetSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	s.mu.Lock()
+	backlog := s.backlog
+	s.mu.Unlock()
+	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.s.Family), SocketType: unix.SOCK_DGRAM}
+	if s.s.Stream {
+		st.SocketType = unix.SOCK_STREAM
+	}
+	if la, err := s.s.EP.GetLocalAddress(); err == nil && la.Port != 0 {
+		st.SocketBound = socket.EncodeInetAddr(s.s.Family, la)
+	}
+	if s.s.Listening() {
+		st.SocketListening, st.SocketBacklog = true, int32(backlog)
+	}
+	if ra, err := s.s.EP.GetRemoteAddress(); err == nil {
+		if s.s.Stream {
+			st.SocketConnected = true
+		} else {
+			st.SocketPeer = socket.EncodeInetAddr(s.s.Family, ra)
+		}
+	}
+	return sentrypb.FileState_SOCKET, st
+}
+
+// restoreInetSocket rebuilds an AF_INET or AF_INET6 socket on the
+// restored server's loopback stack: its bound address and port, a
+// listener's backlog, a UDP socket's default destination. A TCP
+// connection is not rebuilt (its peer's state and the bytes in flight
+// were in the old stack): the socket comes back reset, its next I/O
+// fails with ECONNRESET, then reads see end of file and writes EPIPE.
+func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+	stack, err := k.netStack()
+	if err != nil {
+		return nil, err
+	}
+	is, err := stack.NewInet(int(st.SocketFamily), st.SocketType == unix.SOCK_STREAM)
+	if err != nil {
+		return nil, err
+	}
+	f := newInetSockFile(is, 0)
+	f.flags.Store(fs.Flags)
+	s := f.impl.(*inetSockFile)
+	if st.SocketConnected {
+		s.reset = true
+		return f, nil
+	}
+	if len(st.SocketBound) > 0 {
+		a, err := socket.ParseInetAddr(is.Family, st.SocketBound)
+		if err == nil {
+			is.EP.SocketOptions().SetReuseAddress(true)
+			err = is.Bind(a)
+		}
+		if err != nil {
+			k.log.Warn("restore: inet socket not re-bound", "err", err)
+			return f, nil
+		}
+	}
+	if st.SocketListening {
+		if err := kobj.TCPIPErr(is.EP.Listen(int(max(st.SocketBacklog, 1)))); err != nil {
+			k.log.Warn("restore: inet socket not listening again", "err", err)
+		} else {
+			s.backlog = int(max(st.SocketBacklog, 1))
+		}
+	}
+	if len(st.SocketPeer) > 0 {
+		if a, err := socket.ParseInetAddr(is.Family, st.SocketPeer); err == nil {
+			if err := is.Connect(a); err != nil {
+				k.log.Warn("restore: UDP destination not set again", "err", err)
+			}
+		}
+	}
+	return f, nil
+}
+
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
 // come later, in restoreEpollInterests) or a socket.
 func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
@@ -70,6 +144,12 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
+		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
+			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
+				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
+			}
+			return k.restoreInetSocket(fs, st)
+		}
 		if st.SocketFamily != unix.AF_UNIX || !socket.ValidType(linux.SockType(st.SocketType)) {
 			return nil, fmt.Errorf("socket family %d type %d: %w", st.SocketFamily, st.SocketType, unix.EINVAL)
 		}

@@ -148,7 +148,7 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 func sysBind(c *syscallCtx) (int64, error) {
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
-		return inetBind(c, is)
+		return inetBind(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
@@ -201,7 +201,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 func sysListen(c *syscallCtx) (int64, error) {
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
-		return inetListen(c, is)
+		return inetListen(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {

@@ -48,10 +48,11 @@ func TestSocketPrograms(t *testing.T) {
 }
 
 // TestSocketRecovery kills the remote sentry while a program holds an
-// eventfd, an epoll instance, two listening AF_UNIX sockets and a
-// connected socketpair: all but the pair's connection come back (the
-// program's output matches native), and the pair fails with ECONNRESET,
-// then reads end of file, as docs/COMPATIBILITY.md says.
+// eventfd, an epoll instance, two listening AF_UNIX sockets, a listening
+// TCP socket on an ephemeral port, a TCP connection and a connected
+// socketpair: all but the connections come back (the program's output
+// matches native), and the connections fail with ECONNRESET, then read
+// end of file, as docs/COMPATIBILITY.md says.
 func TestSocketRecovery(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
@@ -95,7 +96,8 @@ func TestSocketRecovery(t *testing.T) {
 	}
 	// The pair's lines are the documented difference from native: the
 	// connection is reset, then reads end of file.
-	const wantPair = "pair: read: -1 errno 104\npair: read again: 0 errno 0\n"
+	const wantPair = "pair: tcp recv: -1 errno 104\npair: tcp recv again: 0 errno 0\npair: tcp client send: -1 errno 104\n" +
+		"pair: read: -1 errno 104\npair: read again: 0 errno 0\n"
 	var gotPair string
 	want.Stdout, _ = splitPrefixed(want.Stdout, "pair:")
 	got.Stdout, gotPair = splitPrefixed(got.Stdout, "pair:")

@@ -4,7 +4,9 @@
 // listening socket on a path and one on an abstract name come back; a
 // connected socketpair comes back reset ("pair:" lines).
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -77,6 +79,16 @@ int main(void) {
 	int sv[2];
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	write(sv[0], "queued", 6);
+	// A TCP listener on an ephemeral loopback port, and a connection.
+	int tl = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in ta = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bind(tl, (struct sockaddr *)&ta, sizeof ta);
+	listen(tl, 4);
+	socklen_t tal = sizeof ta;
+	getsockname(tl, (struct sockaddr *)&ta, &tal);
+	int tc = socket(AF_INET, SOCK_STREAM, 0);
+	connect(tc, (struct sockaddr *)&ta, sizeof ta);
+	int ts = accept(tl, NULL, NULL);
 	close(open("phase1", O_CREAT | O_WRONLY, 0644));
 	struct stat st;
 	while (stat("go", &st) < 0) nanosleep(&(struct timespec){0, 10000000}, NULL);
@@ -93,7 +105,22 @@ int main(void) {
 	printf("\n");
 	roundtrip(lp, "rec.sock", 0);
 	roundtrip(la, "rd-recover-abstract", 1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&ta, sizeof ta) < 0) printf("tcp connect: errno %d\n", errno);
+		write(c, "tcp", 3);
+		_exit(0);
+	}
+	int a2 = accept(tl, NULL, NULL);
+	char tb[8] = {0};
+	read(a2, tb, sizeof tb - 1);
+	printf("tcp listener, same port: got %s\n", tb);
+	waitpid(pid, NULL, 0);
 	char buf[16] = {0};
+	TRYN("pair: tcp recv", recv(ts, buf, sizeof buf, MSG_DONTWAIT));
+	TRYN("pair: tcp recv again", recv(ts, buf, sizeof buf, MSG_DONTWAIT));
+	TRYN("pair: tcp client send", send(tc, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL));
 	TRYN("pair: read", read(sv[1], buf, sizeof buf));
 	TRYN("pair: read again", recv(sv[1], buf, sizeof buf, MSG_DONTWAIT));
 	unlink("rec.sock");
