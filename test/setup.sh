@@ -3,7 +3,9 @@
 # machine that has Go: busybox-static (the test workloads), protoc (the
 # generated-code check), gcc (static test programs), and containerd with
 # runc (the OCI runtime's end-to-end test drives containerd's runc.v2 shim;
-# runc is there to compare with). Idempotent.
+# runc is there to compare with), and python3 (Debian's, dynamically
+# linked: the socket tests run an asyncio server and http.server in the
+# sandbox). Idempotent.
 set -eu
 need=""
 command -v protoc >/dev/null 2>&1 || need="$need protobuf-compiler"
@@ -12,6 +14,7 @@ if [ "$file_ok" = 0 ] || ! /bin/busybox --list >/dev/null 2>&1; then need="$need
 command -v gcc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need="$need containerd"
 command -v runc >/dev/null 2>&1 || need="$need runc"
+/usr/bin/python3 -c "import asyncio, http.server, urllib.request" >/dev/null 2>&1 || need="$need python3"
 if [ -n "$need" ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
