@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -127,7 +128,7 @@ func splitPrefixed(s, prefix string) (rest, matched string) {
 // TestSocketTools runs real servers and clients on the sandbox's
 // loopback network, compared with native runs: busybox nc, httpd and
 // wget, a python3 asyncio echo server with its client, python3 -m
-// http.server fetched with urllib.
+// http.server fetched with urllib, a Go net/http server and client.
 func TestSocketTools(t *testing.T) {
 	tu.RequireRoot(t)
 	// Fixed ports for busybox (it cannot report an ephemeral one): the
@@ -144,10 +145,24 @@ func TestSocketTools(t *testing.T) {
 		}},
 		{"python3 asyncio echo", "asyncio_echo.py", func(s string) []string { return []string{"/usr/bin/python3", s} }},
 		{"python3 http.server", "http_server.py", func(s string) []string { return []string{"/usr/bin/python3", s} }},
+		{"go net/http", "", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
+			if tc.script == "" {
+				// A static Go binary built from testdata/sockets/gohttp.
+				bin := filepath.Join(dir, "gohttp")
+				build := exec.Command("go", "build", "-o", bin, "./testdata/sockets/gohttp")
+				build.Env = append(os.Environ(), "CGO_ENABLED=0")
+				if out, err := build.CombinedOutput(); err != nil {
+					t.Fatalf("go build: %v\n%s", err, out)
+				}
+				want := tu.Run(t, timeout, dir, "", bin, "100")
+				got := tu.Sandbox(t, timeout, dir, "", nil, bin, "100")
+				compare(t, want, got)
+				return
+			}
 			src, err := os.ReadFile(filepath.Join("testdata", "sockets", "tools", tc.script))
 			if err != nil {
 				t.Fatal(err)
