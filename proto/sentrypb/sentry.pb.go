@@ -4390,7 +4390,16 @@ type KernelObjectState struct {
 	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
 	// socket_peer is a UDP socket's connected address (a sockaddr); UDP
 	// connections are only a default destination, so they are rebuilt.
-	SocketPeer    []byte `protobuf:"bytes,11,opt,name=socket_peer,json=socketPeer,proto3" json:"socket_peer,omitempty"`
+	SocketPeer []byte `protobuf:"bytes,11,opt,name=socket_peer,json=socketPeer,proto3" json:"socket_peer,omitempty"`
+	// An AF_UNIX socketpair's end: socket_conn names the pair (both ends
+	// carry it), socket_side which end this is, socket_queued what is
+	// queued for this end to read (stream: chunks of the byte stream;
+	// dgram, seqpacket: one message each). A pair whose queue held what
+	// cannot be rebuilt (SCM_RIGHTS) has no socket_conn: it comes back
+	// reset.
+	SocketConn    uint64   `protobuf:"varint,12,opt,name=socket_conn,json=socketConn,proto3" json:"socket_conn,omitempty"`
+	SocketSide    int32    `protobuf:"varint,13,opt,name=socket_side,json=socketSide,proto3" json:"socket_side,omitempty"`
+	SocketQueued  [][]byte `protobuf:"bytes,14,rep,name=socket_queued,json=socketQueued,proto3" json:"socket_queued,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4498,6 +4507,27 @@ func (x *KernelObjectState) GetSocketPasscred() bool {
 func (x *KernelObjectState) GetSocketPeer() []byte {
 	if x != nil {
 		return x.SocketPeer
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketConn() uint64 {
+	if x != nil {
+		return x.SocketConn
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketSide() int32 {
+	if x != nil {
+		return x.SocketSide
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketQueued() [][]byte {
+	if x != nil {
+		return x.SocketQueued
 	}
 	return nil
 }
@@ -5479,7 +5509,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\aEVENTFD\x10F\x12\t\n" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
-	"\x06SOCKET\x10H\"\xd4\x03\n" +
+	"\x06SOCKET\x10H\"\xbb\x04\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -5494,7 +5524,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fsocket_passcred\x18\n" +
 	" \x01(\bR\x0esocketPasscred\x12\x1f\n" +
 	"\vsocket_peer\x18\v \x01(\fR\n" +
-	"socketPeer\"{\n" +
+	"socketPeer\x12\x1f\n" +
+	"\vsocket_conn\x18\f \x01(\x04R\n" +
+	"socketConn\x12\x1f\n" +
+	"\vsocket_side\x18\r \x01(\x05R\n" +
+	"socketSide\x12#\n" +
+	"\rsocket_queued\x18\x0e \x03(\fR\fsocketQueued\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,10 @@ type socketState struct {
 	once sync.Once
 	// names is the client's AF_UNIX name space (set once).
 	names *socket.Names
+
+	// restoring holds the socketpairs a Restore is rebuilding (used only
+	// by the restore, which runs before any call).
+	restoring map[uint64]*restoredPair
 
 	// netMu protects net and netErr: the client's loopback network
 	// stack, made at its first AF_INET or AF_INET6 socket.
@@ -57,6 +62,95 @@ func (k *clientState) unixNames() *socket.Names {
 	return k.socks.names
 }
 
+var unixConnIDs atomic.Uint64
+
+// unixConn mirrors what is queued in each direction of a socketpair, so
+// that recovery can rebuild the pair with its data: gVisor's transport
+// cannot read a queue without consuming it. Sends and receives on the
+// pair hold mu around the transport call and the mirror's update, so
+// that both see the same order.
+type unixConn struct {
+	id     uint64
+	stream bool
+	// files are the two ends' descriptions (not referenced; immutable).
+	files [2]*file
+
+	// mu protects the fields below. It nests inside clientState.mu
+	// (records) and outside the transport's locks.
+	mu sync.Mutex
+	// queued[i] is what side i has yet to read: chunks of the byte
+	// stream, or one message each.
+	queued [2][][]byte
+	// broken is set once something the mirror does not hold (SCM_RIGHTS)
+	// was sent: the pair is then not rebuilt.
+	broken bool
+}
+
+func newUnixConn(id uint64, stream bool) *unixConn {
+	if id == 0 {
+		id = unixConnIDs.Add(1)
+	} else {
+		// A restored pair keeps its id; new ones must not reuse it.
+		for cur := unixConnIDs.Load(); id > cur && !unixConnIDs.CompareAndSwap(cur, id); cur = unixConnIDs.Load() {
+		}
+	}
+	return &unixConn{id: id, stream: stream}
+}
+
+// pairFiles makes a and b the two ends of socketpair cn.
+func (cn *unixConn) pairFiles(a, b *file) {
+	cn.files = [2]*file{a, b}
+	a.impl.(*unixSockFile).conn, a.impl.(*unixSockFile).side = cn, 0
+	b.impl.(*unixSockFile).conn, b.impl.(*unixSockFile).side = cn, 1
+}
+
+// sent records n bytes of src sent by side (with rights: broken).
+func (cn *unixConn) sentLocked(side int, src usermem.IOSequence, n int64, rights bool) {
+	if rights {
+		cn.broken = true
+	}
+	if cn.broken || (n == 0 && cn.stream) {
+		return
+	}
+	b := make([]byte, n)
+	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
+		cn.broken = true
+		return
+	}
+	cn.queued[1-side] = append(cn.queued[1-side], b)
+}
+
+// received records that side read n bytes (a message, if not stream).
+func (cn *unixConn) receivedLocked(side int, n int64) {
+	q := cn.queued[side]
+	if !cn.stream {
+		if len(q) > 0 {
+			q[0] = nil
+			cn.queued[side] = q[1:]
+		}
+		return
+	}
+	for n > 0 && len(q) > 0 {
+		if int64(len(q[0])) > n {
+			q[0] = q[0][n:]
+			break
+		}
+		n -= int64(len(q[0]))
+		q[0] = nil
+		q = q[1:]
+	}
+	cn.queued[side] = q
+}
+
+// changed reports both ends' replay state (their queues changed).
+func (cn *unixConn) changed() {
+	for _, f := range cn.files {
+		if f != nil && f.refs.Load() > 0 {
+			f.changed()
+		}
+	}
+}
+
 // fileRef lets SCM_RIGHTS hold an open file description.
 type fileRef struct{ f *file }
 
@@ -84,6 +178,11 @@ type unixSockFile struct {
 	// reset makes the next read or write fail with ECONNRESET: a
 	// connected socket restored after a server failure.
 	reset bool
+
+	// conn is the socketpair this socket is an end of (side 0 or 1), or
+	// nil. Immutable.
+	conn *unixConn
+	side int
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
@@ -186,7 +285,19 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 			return total, nil
 		}
 		first = false
+		cn := s.conn
+		if cn != nil {
+			cn.mu.Lock()
+		}
+		rights := ctl.Rights != nil
 		n, err := s.u.Send(src, ctl, to)
+		if cn != nil {
+			if n > 0 || err == nil {
+				cn.sentLocked(s.side, src, n, rights)
+			}
+			cn.mu.Unlock()
+			cn.changed()
+		}
 		if n > 0 || err == nil {
 			rightsSent = true
 			ctl.Rights = nil
@@ -219,7 +330,20 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	var total int64
 	var res socket.RecvResult
 	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
+		cn := s.conn
+		if cn != nil {
+			cn.mu.Lock()
+		}
 		n, r, err := s.u.Recv(dst, args)
+		if cn != nil {
+			if err == nil && !args.Peek && (n > 0 || !cn.stream) {
+				cn.receivedLocked(s.side, max(n, r.MsgLen))
+			}
+			cn.mu.Unlock()
+			if err == nil && !args.Peek {
+				cn.changed()
+			}
+		}
 		if err != nil {
 			return total, err
 		}

@@ -191,7 +191,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.trk.Store(k.trk)
 		files[id] = f
 	}
-	k.restoreEpollInterests(s.files, files)
+	k.restoreKobjLinks(s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)

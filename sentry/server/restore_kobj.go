@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
@@ -42,12 +43,30 @@ func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentry
 
 func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{
+	st := &sentrypb.KernelObjectState{
 		SocketFamily: unix.AF_UNIX, SocketType: int32(s.u.Type), SocketBound: []byte(s.boundName),
 		SocketListening: s.backlog > 0, SocketBacklog: int32(s.backlog), SocketConnected: s.u.Connected(),
 		SocketPasscred: s.u.EP.Passcred(),
 	}
+	s.mu.Unlock()
+	if cn := s.conn; cn != nil {
+		cn.mu.Lock()
+		if !cn.broken {
+			st.SocketConn, st.SocketSide = cn.id, int32(s.side)
+			st.SocketQueued = append([][]byte(nil), cn.queued[s.side]...)
+		}
+		cn.mu.Unlock()
+	}
+	return sentrypb.FileState_SOCKET, st
+}
+
+// restoredPair is a socketpair being rebuilt: both ends are made when
+// the first is restored; the data goes in once both had their chance.
+type restoredPair struct {
+	conn   *unixConn
+	ends   [2]*socket.Unix
+	files  [2]*file
+	queued [2][][]byte
 }
 
 func (s *inetSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
@@ -170,6 +189,9 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	if rc != nil {
 		creds = rc.sockCreds()
 	}
+	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
+		return k.restorePairEnd(fs, st, stype, creds)
+	}
 	if st.SocketConnected {
 		a, b := socket.NewUnixPair(stype, creds)
 		b.Release()
@@ -195,6 +217,61 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		}
 	}
 	return f, nil
+}
+
+// restorePairEnd rebuilds one end of a socketpair.
+func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
+	if k.socks.restoring == nil {
+		k.socks.restoring = make(map[uint64]*restoredPair)
+	}
+	rp := k.socks.restoring[st.SocketConn]
+	if rp == nil {
+		a, b := socket.NewUnixPair(stype, creds)
+		rp = &restoredPair{conn: newUnixConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
+		k.socks.restoring[st.SocketConn] = rp
+	}
+	side := int(st.SocketSide)
+	if rp.files[side] != nil {
+		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
+	}
+	f := newUnixSockFile(k, rp.ends[side], 0)
+	f.flags.Store(fs.Flags)
+	s := f.impl.(*unixSockFile)
+	s.conn, s.side = rp.conn, side
+	rp.conn.files[side] = f
+	rp.files[side] = f
+	rp.queued[side] = st.SocketQueued
+	rp.ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
+	return f, nil
+}
+
+// finishRestoredPairs puts each restored socketpair's queued data back
+// (sent by the other end) and closes an end that was not restored (it
+// had been closed: its peer reads the data, then end of file).
+func (k *clientState) finishRestoredPairs() {
+	for id, rp := range k.socks.restoring {
+		cn := rp.conn
+		cn.mu.Lock()
+		for side := 0; side < 2; side++ {
+			for _, m := range rp.queued[side] {
+				src := usermem.BytesIOSequence(m)
+				n, err := rp.ends[1-side].Send(src, transport.ControlMessages{}, nil)
+				if err != nil || n != int64(len(m)) {
+					k.log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
+					cn.broken = true
+					break
+				}
+				cn.queued[side] = append(cn.queued[side], m)
+			}
+		}
+		cn.mu.Unlock()
+		for side := 0; side < 2; side++ {
+			if rp.files[side] == nil {
+				rp.ends[side].Release()
+			}
+		}
+	}
+	k.socks.restoring = nil
 }
 
 // rebindUnix gives a restored socket its name back: the abstract name,
@@ -229,6 +306,13 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixSockFile, a socket.UnixA
 	s.named = true
 	s.boundName = a.TransportName()
 	return nil
+}
+
+// restoreKobjLinks finishes what spans several restored descriptions:
+// socketpairs' data, and epoll interests.
+func (k *clientState) restoreKobjLinks(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+	k.finishRestoredPairs()
+	k.restoreEpollInterests(states, files)
 }
 
 // restoreEpollInterests links restored epoll instances to the restored

@@ -118,6 +118,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	}
 	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
 	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
+	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
 	fa, fb, err := tab.installPair(a, b, cloexec)
 	if err != nil {
 		return 0, err
