@@ -183,3 +183,47 @@ func TestSocketTools(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketpairEchoServerKills kills the remote sentry three times under
+// a socketpair echo loop with an eventfd and epoll: the output matches
+// native (the pair comes back with its queued data every time).
+func TestSocketpairEchoServerKills(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	prog := tu.StaticProgram(t, buildDir, "pairecho", socketSource(t, "pairecho"))
+	want := tu.Run(t, timeout, dir, "", prog, "4000")
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, dir, "", []string{
+			"--server", a.Target, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, "4000")
+	}()
+	var got tu.Result
+	finished := false
+	for k := 0; k < 3 && !finished; k++ {
+		select {
+		case got = <-done:
+			finished = true
+			continue
+		case <-time.After(700 * time.Millisecond):
+		}
+		a.Cmd.Process.Kill()
+		time.Sleep(50 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	log, _ := os.ReadFile(logFile)
+	n := bytes.Count(log, []byte("recovered from a remote sentry failure"))
+	t.Logf("%d recoveries", n)
+	if n == 0 {
+		t.Errorf("no recovery logged (the loop finished before the first kill?)")
+	}
+	compare(t, want, got)
+}
