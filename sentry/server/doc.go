@@ -134,9 +134,12 @@
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an
 // ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
-// its record is built; unixSockFile.mu and kobj.Eventfd.mu are leaves
-// but for gVisor's own endpoint and queue locks, whose notifications
-// take only kobj.Watch.mu (a leaf).
+// its record is built; a listener's unixSockFile.connMu is held across
+// the transport's connect and accept; unixConn.mu (a connection's queue
+// mirror) nests inside clientState.mu and outside gVisor's endpoint
+// locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
+// leaves but for gVisor's own endpoint and queue locks, whose
+// notifications take only kobj.Watch.mu (a leaf).
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -24,6 +24,11 @@ type socketState struct {
 	// names is the client's AF_UNIX name space (set once).
 	names *socket.Names
 
+	// boundMu protects bound: the socket file of each bound endpoint
+	// (connect finds the listener's file through it).
+	boundMu sync.Mutex
+	bound   map[transport.BoundEndpoint]*unixSockFile
+
 	// restoring holds the socketpairs a Restore is rebuilding (used only
 	// by the restore, which runs before any call).
 	restoring map[uint64]*restoredPair
@@ -44,6 +49,26 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 		ss.net, ss.netErr = socket.NewLoopbackStack()
 	}
 	return ss.net, ss.netErr
+}
+
+// setBound records (s non-nil) or forgets the file of bound endpoint be.
+func (ss *socketState) setBound(be transport.BoundEndpoint, s *unixSockFile) {
+	ss.boundMu.Lock()
+	defer ss.boundMu.Unlock()
+	if s == nil {
+		delete(ss.bound, be)
+		return
+	}
+	if ss.bound == nil {
+		ss.bound = make(map[transport.BoundEndpoint]*unixSockFile)
+	}
+	ss.bound[be] = s
+}
+
+func (ss *socketState) boundFile(be transport.BoundEndpoint) *unixSockFile {
+	ss.boundMu.Lock()
+	defer ss.boundMu.Unlock()
+	return ss.bound[be]
 }
 
 // release stops the network stack when the client is freed.
@@ -72,12 +97,14 @@ var unixConnIDs atomic.Uint64
 type unixConn struct {
 	id     uint64
 	stream bool
-	// files are the two ends' descriptions (not referenced; immutable).
-	files [2]*file
 
 	// mu protects the fields below. It nests inside clientState.mu
 	// (records) and outside the transport's locks.
 	mu sync.Mutex
+	// files are the two ends' descriptions (not referenced): side 0 is
+	// a socketpair's first end or the connecting socket, side 1 the
+	// other end or the accepted socket (nil until accepted).
+	files [2]*file
 	// queued[i] is what side i has yet to read: chunks of the byte
 	// stream, or one message each.
 	queued [2][][]byte
@@ -100,8 +127,8 @@ func newUnixConn(id uint64, stream bool) *unixConn {
 // pairFiles makes a and b the two ends of socketpair cn.
 func (cn *unixConn) pairFiles(a, b *file) {
 	cn.files = [2]*file{a, b}
-	a.impl.(*unixSockFile).conn, a.impl.(*unixSockFile).side = cn, 0
-	b.impl.(*unixSockFile).conn, b.impl.(*unixSockFile).side = cn, 1
+	a.impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
+	b.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 }
 
 // sent records n bytes of src sent by side (with rights: broken).
@@ -144,7 +171,10 @@ func (cn *unixConn) receivedLocked(side int, n int64) {
 
 // changed reports both ends' replay state (their queues changed).
 func (cn *unixConn) changed() {
-	for _, f := range cn.files {
+	cn.mu.Lock()
+	files := cn.files
+	cn.mu.Unlock()
+	for _, f := range files {
 		if f != nil && f.refs.Load() > 0 {
 			f.changed()
 		}
@@ -179,8 +209,19 @@ type unixSockFile struct {
 	// connected socket restored after a server failure.
 	reset bool
 
-	// conn is the socketpair this socket is an end of (side 0 or 1), or
-	// nil. Immutable.
+	// end is the connection this socket is an end of (a socketpair, or
+	// connect/accept), or nil; set once, when the socket connects.
+	end atomic.Pointer[connEnd]
+
+	// connMu serializes a listener's connects with its accepts, so that
+	// pending (the connections in the backlog, oldest first) follows
+	// the transport's accept queue.
+	connMu  sync.Mutex
+	pending []*unixConn
+}
+
+// connEnd is one end of a unixConn.
+type connEnd struct {
 	conn *unixConn
 	side int
 }
@@ -233,6 +274,7 @@ func (s *unixSockFile) release() {
 	s.mu.Unlock()
 	if named {
 		s.k.unixNames().Unbind(s.u.Bound())
+		s.k.socks.setBound(s.u.Bound(), nil)
 	}
 	s.u.Release()
 }
@@ -285,15 +327,17 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 			return total, nil
 		}
 		first = false
-		cn := s.conn
-		if cn != nil {
+		var cn *unixConn
+		side := 0
+		if e := s.end.Load(); e != nil {
+			cn, side = e.conn, e.side
 			cn.mu.Lock()
 		}
 		rights := ctl.Rights != nil
 		n, err := s.u.Send(src, ctl, to)
 		if cn != nil {
 			if n > 0 || err == nil {
-				cn.sentLocked(s.side, src, n, rights)
+				cn.sentLocked(side, src, n, rights)
 			}
 			cn.mu.Unlock()
 			cn.changed()
@@ -330,14 +374,16 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	var total int64
 	var res socket.RecvResult
 	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
-		cn := s.conn
-		if cn != nil {
+		var cn *unixConn
+		side := 0
+		if e := s.end.Load(); e != nil {
+			cn, side = e.conn, e.side
 			cn.mu.Lock()
 		}
 		n, r, err := s.u.Recv(dst, args)
 		if cn != nil {
 			if err == nil && !args.Peek && (n > 0 || !cn.stream) {
-				cn.receivedLocked(s.side, max(n, r.MsgLen))
+				cn.receivedLocked(side, max(n, r.MsgLen))
 			}
 			cn.mu.Unlock()
 			if err == nil && !args.Peek {
@@ -420,6 +466,7 @@ func (c *syscallCtx) bindUnix(s *unixSockFile, a socket.UnixAddr) error {
 	s.named = true
 	s.boundName = a.TransportName()
 	s.mu.Unlock()
+	c.k.socks.setBound(be, s)
 	return nil
 }
 

@@ -49,11 +49,14 @@ func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentry
 		SocketPasscred: s.u.EP.Passcred(),
 	}
 	s.mu.Unlock()
-	if cn := s.conn; cn != nil {
+	if e := s.end.Load(); e != nil {
+		cn := e.conn
 		cn.mu.Lock()
-		if !cn.broken {
-			st.SocketConn, st.SocketSide = cn.id, int32(s.side)
-			st.SocketQueued = append([][]byte(nil), cn.queued[s.side]...)
+		// A connection still in a listener's backlog (no accepted
+		// side yet) is not rebuilt.
+		if !cn.broken && cn.files[0] != nil && cn.files[1] != nil {
+			st.SocketConn, st.SocketSide = cn.id, int32(e.side)
+			st.SocketQueued = append([][]byte(nil), cn.queued[e.side]...)
 		}
 		cn.mu.Unlock()
 	}
@@ -237,8 +240,10 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 	f := newUnixSockFile(k, rp.ends[side], 0)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*unixSockFile)
-	s.conn, s.side = rp.conn, side
+	s.end.Store(&connEnd{rp.conn, side})
+	rp.conn.mu.Lock()
 	rp.conn.files[side] = f
+	rp.conn.mu.Unlock()
 	rp.files[side] = f
 	rp.queued[side] = st.SocketQueued
 	rp.ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
@@ -305,6 +310,7 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixSockFile, a socket.UnixA
 	}
 	s.named = true
 	s.boundName = a.TransportName()
+	k.socks.setBound(be, s)
 	return nil
 }
 

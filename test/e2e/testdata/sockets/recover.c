@@ -76,6 +76,14 @@ int main(void) {
 	e.data.u64 = 22;
 	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
 	int lp = listener("rec.sock", 0), la = listener("rd-recover-abstract", 1);
+	// An accepted AF_UNIX connection with data queued both ways.
+	struct sockaddr_un ua;
+	socklen_t ual = mkaddr(&ua, "rd-recover-abstract", 1);
+	int uc = socket(AF_UNIX, SOCK_STREAM, 0);
+	connect(uc, (struct sockaddr *)&ua, ual);
+	int us = accept(la, NULL, NULL);
+	write(uc, "to server", 9);
+	write(us, "to client", 9);
 	int sv[2];
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	write(sv[0], "queued", 6);
@@ -131,6 +139,12 @@ int main(void) {
 	TRYN("pair: tcp recv", recv(ts, buf, sizeof buf, MSG_DONTWAIT));
 	TRYN("pair: tcp recv again", recv(ts, buf, sizeof buf, MSG_DONTWAIT));
 	TRYN("pair: tcp client send", send(tc, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL));
+	char ub[32] = {0};
+	n = read(us, ub, sizeof ub - 1);
+	printf("unix connection: server got %d: %s\n", n, ub);
+	memset(ub, 0, sizeof ub);
+	n = read(uc, ub, sizeof ub - 1);
+	printf("unix connection: client got %d: %s\n", n, ub);
 	char big[64] = {0};
 	n = read(sv[1], big, sizeof big - 1);
 	printf("socketpair: read %d: %s\n", n, big);
