@@ -63,6 +63,12 @@ func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentry
 	return sentrypb.FileState_SOCKET, st
 }
 
+func (t *timerFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	_, s := t.t.Get()
+	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.clockID, TimerfdEnabled: s.Enabled,
+		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
+}
+
 // restoredPair is a socketpair being rebuilt: both ends are made when
 // the first is restored; the data goes in once both had their chance.
 type restoredPair struct {
@@ -160,6 +166,15 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 			return nil, err
 		}
 		f.flags.Store(fs.Flags)
+		return f, nil
+	case sentrypb.FileState_TIMERFD:
+		f, err := newTimerFile(k, st.TimerfdClock, 0)
+		if err != nil {
+			return nil, err
+		}
+		f.flags.Store(fs.Flags)
+		// Expirations since the recorded setting are counted again.
+		f.impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_EPOLL:
 		f := newEpollFile(0)

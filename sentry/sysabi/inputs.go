@@ -164,6 +164,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_GETPEERNAME:     {fixed(2, 4)},
 	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
 	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
+	unix.SYS_TIMERFD_SETTIME: {fixed(2, 32)},
 	unix.SYS_SENDMSG:         {msghdr(1)},
 	unix.SYS_RECVMSG:         {msghdrOut(1)},
 	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},

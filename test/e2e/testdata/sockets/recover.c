@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -107,6 +108,9 @@ int main(void) {
 	int tc = socket(AF_INET, SOCK_STREAM, 0);
 	connect(tc, (struct sockaddr *)&ta, sizeof ta);
 	int ts = accept(tl, NULL, NULL);
+	int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+	struct itimerspec every = {{0, 20000000}, {0, 20000000}};
+	timerfd_settime(tfd, 0, &every, NULL);
 	close(open("phase1", O_CREAT | O_WRONLY, 0644));
 	struct stat st;
 	while (stat("go", &st) < 0) nanosleep(&(struct timespec){0, 10000000}, NULL);
@@ -114,6 +118,11 @@ int main(void) {
 	uint64_t v = 0;
 	read(efd, &v, 8);
 	printf("eventfd: %llu\n", (unsigned long long)v);
+	uint64_t ticks = 0;
+	read(tfd, &ticks, 8);
+	struct itimerspec tcur;
+	timerfd_gettime(tfd, &tcur);
+	printf("timerfd: ticked %d, still every 20ms %d\n", ticks > 0, tcur.it_interval.tv_nsec == 20000000);
 	write(efd, &two, 8);
 	write(p[1], "x", 1);
 	struct epoll_event got[4];
