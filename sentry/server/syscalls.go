@@ -51,6 +51,7 @@ func init() {
 		unix.SYS_TIMERFD_CREATE:  sysTimerfdCreate,
 		unix.SYS_TIMERFD_SETTIME: sysTimerfdSettime,
 		unix.SYS_TIMERFD_GETTIME: sysTimerfdGettime,
+		unix.SYS_SENDFILE:        sysSendfile,
 		unix.SYS_SOCKET:          sysSocket,
 		unix.SYS_SOCKETPAIR:      sysSocketpair,
 		unix.SYS_BIND:            sysBind,

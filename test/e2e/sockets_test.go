@@ -16,7 +16,7 @@ import (
 // socketPrograms are the C programs of testdata/sockets: eventfd, epoll
 // and sockets, each run natively and in the sandbox with the same output
 // expected.
-var socketPrograms = []string{"eventfd", "epoll", "timerfd", "socketpair", "unixserver", "scmrights", "inet"}
+var socketPrograms = []string{"eventfd", "epoll", "timerfd", "socketpair", "unixserver", "scmrights", "inet", "sendfile"}
 
 // socketSource returns testdata/sockets/NAME.c with common.h inlined
 // (testutil.StaticProgram compiles a single file).
