@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/usermem"
 	"gvisor.dev/gvisor/pkg/waiter"
 
@@ -543,4 +544,41 @@ func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
 	}
 	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
 	return c.mem.CopyOut(lenAddr, lb)
+}
+
+// queuedFile is a socket that reports how much it has to read
+// (FIONREAD).
+type queuedFile interface {
+	queued() (int, error)
+}
+
+func (s *unixSockFile) queued() (int, error) {
+	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
+		return 0, unix.EINVAL
+	}
+	if s.u.Type != linux.SOCK_STREAM {
+		// The next message's length, as on Linux.
+		_, res, err := s.u.Recv(usermem.BytesIOSequence(nil), transport.RecvArgs{Peek: true})
+		res.Control.Release(kobj.Ctx())
+		if err != nil {
+			return 0, nil
+		}
+		return int(res.MsgLen), nil
+	}
+	n, err := s.u.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+	if err != nil {
+		return 0, nil // unconnected datagram socket: nothing queued
+	}
+	return n, nil
+}
+
+func (s *inetSockFile) queued() (int, error) {
+	if s.s.Listening() {
+		return 0, unix.EINVAL
+	}
+	n, err := s.s.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+	if err != nil {
+		return 0, nil
+	}
+	return n, nil
 }
