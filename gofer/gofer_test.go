@@ -26,17 +26,18 @@ func testLogger() hclog.Logger {
 // env is a gofer served over a Unix socket, with its root in base/root and
 // an empty sibling directory base/outside that nothing may ever touch.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	base    string
 	root    string
 	outside string
 	srv     *Server
 	c       goferpb.GoferClient
+	conn    *grpc.ClientConn
 	rootH   uint64
 }
 
-func newEnv(t *testing.T, opts ...Option) *env {
+func newEnv(t testing.TB, opts ...Option) *env {
 	t.Helper()
 	base := t.TempDir()
 	e := &env{
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, opts ...Option) *env {
 		}
 		e.checkOutsideUntouched()
 	})
-	e.c = goferpb.NewGoferClient(conn)
+	e.c, e.conn = goferpb.NewGoferClient(conn), conn
 	r, err := e.c.Attach(e.ctx, &goferpb.AttachRequest{})
 	if err != nil || r.GetErrno() != 0 {
 		t.Fatalf("Attach: %v errno %d", err, r.GetErrno())
@@ -117,7 +118,7 @@ type result[R any] struct {
 func must2[R any](r R, err error) result[R] { return result[R]{r, err} }
 
 // must fails the test on a gRPC error or a non-zero errno.
-func must[R interface{ GetErrno() int32 }](t *testing.T, what string, res result[R]) R {
+func must[R interface{ GetErrno() int32 }](t testing.TB, what string, res result[R]) R {
 	t.Helper()
 	r, err := res.r, res.err
 	if err != nil {
@@ -130,7 +131,7 @@ func must[R interface{ GetErrno() int32 }](t *testing.T, what string, res result
 }
 
 // wantErrno fails the test unless the call failed with errno want.
-func wantErrno[R interface{ GetErrno() int32 }](t *testing.T, what string, res result[R], want unix.Errno) {
+func wantErrno[R interface{ GetErrno() int32 }](t testing.TB, what string, res result[R], want unix.Errno) {
 	t.Helper()
 	r, err := res.r, res.err
 	if err != nil {
@@ -186,7 +187,7 @@ func (e *env) stat(h uint64) *goferpb.Stat {
 	return must(e.t, "stat", must2(e.c.Stat(e.ctx, &goferpb.StatRequest{Handle: h}))).GetStat()
 }
 
-func writeHostFile(t *testing.T, path, data string) {
+func writeHostFile(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
@@ -381,7 +382,7 @@ func TestCreateWriteRead(t *testing.T) {
 }
 
 // mustFD returns the write fd of handle id, for tests that poke at it.
-func mustFD(t *testing.T, s *Server, id uint64) int {
+func mustFD(t testing.TB, s *Server, id uint64) int {
 	t.Helper()
 	h, err := s.lookup(id)
 	if err != nil {

@@ -72,7 +72,7 @@ var handleIDFields = map[protoreflect.Name]bool{
 
 // notHandleIDFields are the uint64 request fields that are not handle ids.
 var notHandleIDFields = map[protoreflect.Name]bool{
-	"offset": true, "size": true, "seq": true, "rdev": true, "length": true,
+	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true,
 }
 
 // errForeignHandle is returned by the request decoder of a call naming a

@@ -14,7 +14,7 @@ import (
 )
 
 // hostFileHandle returns the wire file handle of a host path.
-func hostFileHandle(t *testing.T, path string) []byte {
+func hostFileHandle(t testing.TB, path string) []byte {
 	t.Helper()
 	fh, _, err := unix.NameToHandleAt(unix.AT_FDCWD, path, 0)
 	if err != nil {

@@ -66,15 +66,19 @@ func WithAllowSetuid(allow bool) Option {
 }
 
 // Session implements goferpb.GoferServer.Session.
-func (s *Server) Session(_ *goferpb.SessionRequest, stream goferpb.Gofer_SessionServer) (err error) {
+func (s *Server) Session(req *goferpb.SessionRequest, stream goferpb.Gofer_SessionServer) (err error) {
 	defer s.recoverCall("Session", &err)
+	if v := req.GetProtocolVersion(); v != goferpb.ProtocolVersion {
+		s.log.Warn("refused a session of another protocol version", "version", v, "peer", principalOf(stream.Context()))
+		return status.Errorf(codes.FailedPrecondition, "the server speaks gofer protocol version %d, this gofer %d (runsc-decoupled binaries of different versions)", v, goferpb.ProtocolVersion)
+	}
 	ss, err := s.beginSession(principalOf(stream.Context()))
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	defer s.endSession(ss)
 	s.log.Debug("session began", "session", ss.id)
-	if err := stream.Send(&goferpb.SessionEvent{SessionId: ss.id}); err != nil {
+	if err := stream.Send(&goferpb.SessionEvent{SessionId: ss.id, ProtocolVersion: goferpb.ProtocolVersion}); err != nil {
 		return err
 	}
 	<-stream.Context().Done()

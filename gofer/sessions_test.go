@@ -20,7 +20,7 @@ import (
 func (e *env) openSession() (context.Context, uint64, func()) {
 	e.t.Helper()
 	sctx, cancel := context.WithCancel(context.Background())
-	stream, err := e.c.Session(sctx, &goferpb.SessionRequest{})
+	stream, err := e.c.Session(sctx, &goferpb.SessionRequest{ProtocolVersion: goferpb.ProtocolVersion})
 	if err != nil {
 		e.t.Fatalf("Session: %v", err)
 	}

@@ -70,9 +70,41 @@ func openPath(dirfd int, name string) (int, error) {
 
 // Walk implements goferpb.GoferServer.Walk.
 func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.WalkReply, error) {
+	if req.GetClone() && len(req.GetNames()) == 0 {
+		f, err := s.clone(req.GetDir())
+		s.log.Debug("walk clone", "handle", req.GetDir(), "err", err)
+		if err != nil {
+			return &goferpb.WalkReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.WalkReply{Files: []*goferpb.WalkedFile{f}}, nil
+	}
 	files, err := s.walk(req.GetDir(), req.GetNames())
 	s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
 	return &goferpb.WalkReply{Errno: errnoOf(err), Files: files}, nil
+}
+
+// clone returns a new handle for the file of handle id (a duplicate of its
+// O_PATH fd, so it names the same inode whatever became of its name).
+func (s *Server) clone(id uint64) (*goferpb.WalkedFile, error) {
+	old, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	defer old.decRef()
+	fd, err := unix.FcntlInt(uintptr(old.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, wrap(err, "clone")
+	}
+	h, st, err := newHandle(fd)
+	if err != nil {
+		return nil, wrap(err, "clone")
+	}
+	nid, err := s.insert(h)
+	if err != nil {
+		h.decRef()
+		return nil, wrap(err, "clone")
+	}
+	return &goferpb.WalkedFile{Handle: &goferpb.Handle{Id: nid, FileHandle: h.fileHandle}, Stat: st}, nil
 }
 
 // walk walks names from the directory handle dirID. It returns the files it

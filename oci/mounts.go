@@ -5,47 +5,191 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// RootSetup is how the gofer prepares the tree it serves: the container's
-// mounts, then a read-only root. It is passed to the gofer as JSON.
+// RootSetup is how the gofer prepares the tree it serves: an in-memory
+// overlay (do's default), the container's mounts, then a read-only root.
+// It is passed to the gofer as JSON.
 type RootSetup struct {
 	Mounts   []Mount `json:"mounts,omitempty"`
 	Readonly bool    `json:"readonly,omitempty"`
+	// Overlay serves the root through overlayfs with its upper layers in
+	// a tmpfs mounted at ScratchDir (an empty directory the caller made
+	// and removes): writes stay in memory, the host's files are never
+	// changed. Every file system under the root gets its own overlay, but
+	// the pseudo ones (proc, sysfs, devtmpfs, ...), whose place the
+	// sentry's /proc and /dev take, are left out.
+	Overlay    bool   `json:"overlay,omitempty"`
+	ScratchDir string `json:"scratch_dir,omitempty"`
 }
 
-// Apply performs s on root. The caller must be alone in a mount namespace
-// of its own (the gofer is started with CLONE_NEWNS): the first step makes
-// every mount in it private, so nothing done here reaches the host.
-// Destinations are resolved inside root (symlinks cannot lead out of it)
-// and created when missing, as runc does.
-func (s *RootSetup) Apply(root string) error {
-	if len(s.Mounts) == 0 && !s.Readonly {
-		return nil
+// Apply performs s on root and returns the directory to serve (root, or
+// the overlay's merged tree). The caller must be alone in a mount
+// namespace of its own (the gofer is started with CLONE_NEWNS): the first
+// step makes every mount in it private, so nothing done here reaches the
+// host. Destinations are resolved inside the served tree (symlinks cannot
+// lead out of it) and created when missing, as runc does. Warnings (file
+// systems the overlay could not cover) go to warn.
+func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
+	if len(s.Mounts) == 0 && !s.Readonly && !s.Overlay {
+		return root, nil
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
+		return "", fmt.Errorf("make mounts private: %w", err)
 	}
-	// A mount of root onto itself lets it be remounted read-only without
-	// touching the host's mount of that directory.
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %q onto itself: %w", root, err)
+	served := root
+	if s.Overlay {
+		var err error
+		if served, err = overlayTree(root, s.ScratchDir, warn); err != nil {
+			return "", err
+		}
+	} else if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		// A mount of root onto itself lets it be remounted read-only
+		// without touching the host's mount of that directory.
+		return "", fmt.Errorf("bind %q onto itself: %w", root, err)
 	}
 	for i, m := range s.Mounts {
-		if err := mountOne(root, m); err != nil {
-			return fmt.Errorf("mounts[%d] (%s at %s): %w", i, m.Type, m.Destination, err)
+		if err := mountOne(served, m); err != nil {
+			return "", fmt.Errorf("mounts[%d] (%s at %s): %w", i, m.Type, m.Destination, err)
 		}
 	}
 	if s.Readonly {
-		if err := unix.Mount("", root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-			return fmt.Errorf("root read-only: %w", err)
+		if err := unix.Mount("", served, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return "", fmt.Errorf("root read-only: %w", err)
 		}
 	}
-	return nil
+	return served, nil
+}
+
+// pseudoFS are file systems the overlay leaves out, with what is under
+// them: the sentry serves /proc and /dev itself, and the others hold host
+// state, not files.
+var pseudoFS = map[string]bool{
+	"proc": true, "sysfs": true, "devtmpfs": true, "devpts": true, "cgroup": true, "cgroup2": true,
+	"mqueue": true, "securityfs": true, "debugfs": true, "tracefs": true, "pstore": true, "bpf": true,
+	"configfs": true, "fusectl": true, "hugetlbfs": true, "autofs": true, "binfmt_misc": true,
+	"efivarfs": true, "nsfs": true, "rpc_pipefs": true, "selinuxfs": true,
+}
+
+// overlayTree mounts a tmpfs at scratch and, for root and each file
+// system mounted under it, an overlay (lower: that file system, upper: a
+// directory of the tmpfs) at the same place under scratch/merged, which
+// it returns. The lower layers are the original mounts, which nothing
+// here covers, so their order does not matter beyond parents first.
+func overlayTree(root, scratch string, warn func(string)) (string, error) {
+	if scratch == "" {
+		return "", fmt.Errorf("overlay: no scratch directory")
+	}
+	if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+		return "", fmt.Errorf("overlay: tmpfs at %q: %w", scratch, err)
+	}
+	merged := filepath.Join(scratch, "merged")
+	if err := os.Mkdir(merged, 0o755); err != nil {
+		return "", fmt.Errorf("overlay: %w", err)
+	}
+	mounts, err := mountsUnder(root)
+	if err != nil {
+		return "", err
+	}
+	var skipped []string
+	for i, m := range mounts {
+		rel, _ := filepath.Rel(root, m.path)
+		under := func(dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
+		skip := false
+		for _, d := range skipped {
+			skip = skip || under(d)
+		}
+		// The scratch directory itself, and anything below it.
+		if r, err := filepath.Rel(scratch, m.path); err == nil && !strings.HasPrefix(r, "..") {
+			skip = true
+		}
+		if skip || pseudoFS[m.fstype] {
+			skipped = append(skipped, rel)
+			continue
+		}
+		upper := filepath.Join(scratch, "upper", strconv.Itoa(i))
+		work := filepath.Join(scratch, "work", strconv.Itoa(i))
+		for _, d := range []string{upper, work} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return "", fmt.Errorf("overlay: %w", err)
+			}
+		}
+		target := filepath.Join(merged, rel)
+		opts := "lowerdir=" + escapeOverlay(m.path) + ",upperdir=" + escapeOverlay(upper) + ",workdir=" + escapeOverlay(work)
+		if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+			if rel == "." {
+				return "", fmt.Errorf("overlay over %q: %w", root, err)
+			}
+			// Its mountpoint then shows as an empty directory.
+			warn(fmt.Sprintf("overlay: %s (%s) left out: %v", m.path, m.fstype, err))
+			skipped = append(skipped, rel)
+		}
+	}
+	return merged, nil
+}
+
+// escapeOverlay escapes the characters overlayfs options treat specially.
+func escapeOverlay(p string) string {
+	return strings.NewReplacer(`\`, `\\`, ",", `\,`, ":", `\:`).Replace(p)
+}
+
+type mountEntry struct {
+	path, fstype string
+}
+
+// mountsUnder lists the mounts at or under root from /proc/self/mountinfo,
+// parents before children; of mounts stacked on one path, the top one.
+func mountsUnder(root string) ([]mountEntry, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	root = filepath.Clean(root)
+	byPath := map[string]int{}
+	var out []mountEntry
+	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		sep := -1
+		for i, x := range f {
+			if x == "-" {
+				sep = i
+				break
+			}
+		}
+		if len(f) < 5 || sep < 0 || sep+1 >= len(f) {
+			continue
+		}
+		p := unescape.Replace(f[4])
+		if rel, err := filepath.Rel(root, p); err != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		e := mountEntry{path: p, fstype: f[sep+1]}
+		if i, ok := byPath[p]; ok {
+			out[i] = e
+			continue
+		}
+		byPath[p] = len(out)
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return depth(out[i].path) < depth(out[j].path) })
+	if len(out) == 0 || filepath.Clean(out[0].path) != root {
+		// root is a plain directory of the file system mounted above it.
+		out = append([]mountEntry{{path: root, fstype: "dir"}}, out...)
+	}
+	return out, nil
+}
+
+func depth(p string) int {
+	if p == "/" {
+		return 0
+	}
+	return strings.Count(filepath.Clean(p), "/")
 }
 
 func mountOne(root string, m Mount) error {

@@ -128,7 +128,7 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 	if s.Domainname != "" {
 		return nil, fieldError("domainname", "not supported (uname's domainname is fixed)")
 	}
-	//lint:ignore SA1019 old configs still carry prestart hooks; refusing them means reading them
+	//lint:ignore SA1019 a config.json may still set prestart hooks, which are refused like the others
 	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
 		return nil, fieldError("hooks", "not supported")
 	}
@@ -300,7 +300,13 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 			return fieldError(field, "%s at %s: the sentry serves /proc and /dev itself", typ, dst)
 		}
 		if len(p.Servers) > 0 {
-			return fieldError(field, "%s at %s: mounts need the container's own gofer, and %s names a remote sentry", typ, dst, ServerAnnotation)
+			if typ == "tmpfs" {
+				// Scratch space (containerd's /run): the remote gofer's
+				// directory serves instead, as the root does.
+				p.Notes = append(p.Notes, fmt.Sprintf("%s (tmpfs at %s): not mounted; with %s the path is the remote gofer's", field, dst, ServerAnnotation))
+				continue
+			}
+			return fieldError(field, "%s at %s: bind mounts need the container's own gofer, and %s names a remote sentry", typ, dst, ServerAnnotation)
 		}
 		mt := Mount{Type: typ, Destination: dst}
 		var data []string

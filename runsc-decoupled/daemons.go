@@ -31,8 +31,9 @@ func runGofer(args []string) int {
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
 	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
+	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
 	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
-	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: mounts, readonly) says under --root; the gofer must run in a mount namespace of its own")
+	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
 	}
@@ -63,12 +64,13 @@ func runGofer(args []string) int {
 	if *allowSetuid {
 		log.Warn("--allow-setuid: applications may create setuid/setgid files on the host")
 	}
+	served := *root
 	if *rootSetup != "" {
-		if err := applyRootSetup(*root, *rootSetup); err != nil {
+		if served, err = applyRootSetup(*root, *rootSetup, log); err != nil {
 			return fail("gofer", fmt.Errorf("--root-setup: %w", err))
 		}
 	}
-	srv, err := gofer.NewServer(*root, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
+	srv, err := gofer.NewServer(served, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}
@@ -79,13 +81,21 @@ func runGofer(args []string) int {
 	if err := tlsf.check(t); err != nil {
 		return fail("gofer", err)
 	}
-	creds, err := tlsf.files.ServerOptions(t)
+	allow, err := transport.ParseAllowedUIDs(*allowUIDs)
 	if err != nil {
+		return fail("gofer", fmt.Errorf("--allow-uid: %w", err))
+	}
+	tlsf.warnInsecure(log, t)
+	creds, err := listenerCreds(tlsf, t)
+	if err != nil {
+		return fail("gofer", err)
+	}
+	if err := harden("gofer", goferCaps, log); err != nil {
 		return fail("gofer", err)
 	}
 	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
 	srv.Register(g)
-	return serve("gofer", g, t, log, nil)
+	return serve("gofer", g, t, allow, log, nil)
 }
 
 func runServer(args []string) int {
@@ -99,6 +109,8 @@ func runServer(args []string) int {
 	strace := fs.Bool("strace", false, "log every system call the server executes")
 	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
+	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
+	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
 	}
@@ -149,22 +161,34 @@ func runServer(args []string) int {
 	// The server sees virtual handle ids that survive a gofer restart.
 	goferConn := server.NewGoferConn(gc, log)
 	defer goferConn.Close()
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout})
+	allow, err := transport.ParseAllowedUIDs(*allowUIDs)
+	if err != nil {
+		return fail("server", fmt.Errorf("--allow-uid: %w", err))
+	}
+	operators, err := transport.ParseUIDs(*operatorUIDs)
+	if err != nil {
+		return fail("server", fmt.Errorf("--operator-uid: %w", err))
+	}
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators})
 	if err != nil {
 		return fail("server", err)
 	}
 	defer srv.Close()
-	creds, err := tlsf.files.ServerOptions(t)
+	tlsf.warnInsecure(log, t)
+	creds, err := listenerCreds(tlsf, t)
 	if err != nil {
+		return fail("server", err)
+	}
+	if err := harden("server", serverCaps, log); err != nil {
 		return fail("server", err)
 	}
 	g := newGRPCServer(creds...)
 	srv.Register(g)
 	if tlsf.files.UsesTLS(t) {
-		return serve("server", g, t, log, nil)
+		return serve("server", g, t, allow, log, nil)
 	}
 	// Clients on this machine may use the framed wire on the same socket.
-	return serve("server", g, t, log, srv.Session)
+	return serve("server", g, t, allow, log, srv.Session)
 }
 
 func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -175,8 +199,10 @@ func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // (bounded). It prints "ready" to the log once listening. With session
 // set, connections speaking the framed wire are Session streams run by it
 // (transport.Serve).
-func serve(verb string, g *grpc.Server, t transport.Target, log hclog.Logger, session transport.SessionFunc) int {
-	l, err := transport.Listen(t)
+func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc) int {
+	l, err := transport.ListenAuth(t, allow, func(p transport.PeerIdentity) {
+		log.Warn("refused a peer whose uid is not allowed (--allow-uid)", "uid", p.UID, "pid", p.PID)
+	})
 	if err != nil {
 		return fail(verb, err)
 	}
@@ -210,4 +236,14 @@ func serve(verb string, g *grpc.Server, t transport.Target, log hclog.Logger, se
 		g.Stop()
 	}
 	return 0
+}
+
+// listenerCreds are the gRPC credentials of a listener on t: mutual TLS
+// when configured, else the peer credentials a Unix socket listener
+// established (or, on TCP with --insecure, none).
+func listenerCreds(tlsf tlsFlags, t transport.Target) ([]grpc.ServerOption, error) {
+	if tlsf.files.UsesTLS(t) {
+		return tlsf.files.ServerOptions(t)
+	}
+	return []grpc.ServerOption{grpc.Creds(transport.PeerCredentials())}, nil
 }

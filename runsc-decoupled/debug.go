@@ -52,6 +52,9 @@ func runDebug(args []string) int {
 	defer cancel()
 	r, err := sentrypb.NewSentryClient(cc).Debug(ctx, &sentrypb.DebugRequest{}, grpc.WaitForReady(true))
 	if err != nil {
+		if rerr := transport.Refusal(t); rerr != nil {
+			err = rerr
+		}
 		return fail("debug", fmt.Errorf("state of %s: %w", t, err))
 	}
 	fmt.Fprint(os.Stdout, r.Text)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
@@ -38,7 +41,12 @@ func runDo(args []string) int {
 	tlsf.register(fs)
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
+	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
+	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
+	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
+	var volumes multiFlag
+	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
 		return code
 	}
@@ -99,8 +107,17 @@ func runDo(args []string) int {
 		if len(list) == 0 {
 			return failDo(fmt.Errorf("--server: no target"))
 		}
+		if len(volumes) > 0 {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --volume needs the embedded gofer; with --server the files are that server's gofer's\n")
+			return 2
+		}
 	} else {
-		emb, err := startEmbedded(*root, common, log, embedOptions{})
+		setup, err := doRootSetup(*forceOverlay, volumes)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
+			return 2
+		}
+		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid})
 		if err != nil {
 			return failDo(err)
 		}
@@ -121,7 +138,21 @@ func runDo(args []string) int {
 			}
 		}
 	}
+	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
+	// host process, not a namespace init), which decides; do ends with it,
+	// and its deferred cleanups run.
+	signals := make(chan client.Signal)
+	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) {
+		select {
+		case signals <- client.Signal{Signo: int(sig)}:
+		case <-time.After(time.Second):
+		}
+	})
+	defer stopSigs()
+	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
 	status, err := client.Run(context.Background(), client.Config{
+		Signals:           signals,
+		WindowChanged:     windowChanges(ttyErr == nil),
 		Servers:           list,
 		Platform:          *platformName,
 		Argv:              argv,
@@ -140,11 +171,39 @@ func runDo(args []string) int {
 		RecoveryTimeout:   *recoveryTimeout,
 		LogDir:            *logDir,
 		ReplayLog:         replayLogFor(*replayLog),
+		MaxProcesses:      *maxProcesses,
 	})
 	if err != nil {
 		return failDo(err)
 	}
 	return exitCode(status)
+}
+
+// doRootSetup is what the embedded gofer does to --root for do: an
+// in-memory overlay unless told otherwise, and the --volume binds.
+func doRootSetup(overlay bool, volumes []string) (*oci.RootSetup, error) {
+	s := &oci.RootSetup{Overlay: overlay}
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw") {
+			return nil, fmt.Errorf("--volume %q: want HOST:SANDBOX[:ro]", v)
+		}
+		if !filepath.IsAbs(parts[0]) || !filepath.IsAbs(parts[1]) {
+			return nil, fmt.Errorf("--volume %q: both paths must be absolute", v)
+		}
+		if _, err := os.Stat(parts[0]); err != nil {
+			return nil, fmt.Errorf("--volume %q: %w", v, err)
+		}
+		m := oci.Mount{Type: "bind", Source: parts[0], Destination: filepath.Clean(parts[1])}
+		if len(parts) == 3 && parts[2] == "ro" {
+			m.Flags = syscall.MS_RDONLY
+		}
+		s.Mounts = append(s.Mounts, m)
+	}
+	if !s.Overlay && len(s.Mounts) == 0 {
+		return nil, nil
+	}
+	return s, nil
 }
 
 // exitCode turns a Linux wait status into the exit code a shell reports.
@@ -185,9 +244,13 @@ type embedded struct {
 type embedOptions struct {
 	// dir holds the sockets (default: a new temp directory).
 	dir string
-	// rootSetup, when set, is the gofer's --root-setup (mounts and a
-	// read-only root); the gofer then runs in a mount namespace of its own.
-	rootSetup string
+	// rootSetup, when set, is the gofer's --root-setup (an overlay,
+	// mounts, a read-only root); the gofer then runs in a mount namespace
+	// of its own. For an overlay, startEmbedded makes its scratch
+	// directory in dir.
+	rootSetup *oci.RootSetup
+	// allowSetuid is the gofer's --allow-setuid.
+	allowSetuid bool
 }
 
 func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embedOptions) (*embedded, error) {
@@ -228,8 +291,24 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		return a
 	}
 	goferArgs := append([]string{"gofer", "--listen", goferSock, "--root", root}, logArgs()...)
-	if opts.rootSetup != "" {
-		goferArgs = append(goferArgs, "--root-setup", opts.rootSetup)
+	if opts.rootSetup != nil {
+		setup := *opts.rootSetup
+		if setup.Overlay {
+			setup.ScratchDir = filepath.Join(dir, "scratch")
+			if err := os.Mkdir(setup.ScratchDir, 0o700); err != nil {
+				e.stop()
+				return nil, fmt.Errorf("overlay: %w", err)
+			}
+		}
+		b, err := json.Marshal(setup)
+		if err != nil {
+			e.stop()
+			return nil, err
+		}
+		goferArgs = append(goferArgs, "--root-setup", string(b))
+	}
+	if opts.allowSetuid {
+		goferArgs = append(goferArgs, "--allow-setuid")
 	}
 	daemons := [][]string{
 		goferArgs,
@@ -241,7 +320,7 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		cmd.Stderr = os.Stderr
 		// The daemons must not outlive do, even if do is killed.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-		if args[0] == "gofer" && opts.rootSetup != "" {
+		if args[0] == "gofer" && opts.rootSetup != nil {
 			// Its mounts stay in its own namespace (oci.RootSetup.Apply).
 			cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
 		}
@@ -265,6 +344,21 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 	return e, nil
 }
 
+// kill ends the daemons at once (SIGKILL) and removes the sockets: for a
+// container's process, whose exit the shim is waiting for, when the
+// application is over. Nothing is lost: the gofer writes through to the
+// host at each call, and the sentry's state dies with the application.
+func (e *embedded) kill() {
+	for _, cmd := range e.procs {
+		cmd.Process.Kill()
+	}
+	for _, cmd := range e.procs {
+		cmd.Wait()
+	}
+	e.procs = nil
+	e.stop()
+}
+
 // stop ends the daemons (SIGTERM, then SIGKILL) and removes the sockets.
 func (e *embedded) stop() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
@@ -284,8 +378,9 @@ func (e *embedded) stop() {
 		os.RemoveAll(e.dir)
 		return
 	}
-	os.Remove(filepath.Join(e.dir, "gofer.sock"))
-	os.Remove(filepath.Join(e.dir, "server.sock"))
+	for _, n := range []string{"gofer.sock", "server.sock", "scratch"} {
+		os.Remove(filepath.Join(e.dir, n))
+	}
 }
 
 // replayLogFor returns the replay log do passes to the client: nil for the

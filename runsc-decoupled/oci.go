@@ -220,7 +220,7 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, nil)
+	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, plan.Process.Terminal)
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", id, err)
 	}
@@ -236,8 +236,10 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 
 // startHelper starts this binary's hidden verb (the container's process,
 // or an exec'd process) in a session of its own with the given stdio and
-// waits until it reports ready on fd 3 ("ok"), or its error.
-func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, extra []*os.File) (*os.Process, error) {
+// waits until it reports ready on fd 3 ("ok"), or its error. With tty,
+// stdin is a terminal that becomes the helper's controlling terminal, so
+// that a resize of it sends the helper SIGWINCH.
+func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, tty bool) (*os.Process, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
@@ -256,10 +258,10 @@ func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, ex
 	}
 	cmd := exec.Command(self, append(append(gargs, verb), args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
-	cmd.ExtraFiles = append([]*os.File{w}, extra...)
+	cmd.ExtraFiles = []*os.File{w}
 	// Its own session: the shim's (or the caller's) terminal signals do
 	// not reach it; the shim signals the container through kill.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: tty, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start %s: %w", verb, err)
@@ -616,7 +618,7 @@ func ociSpec(g ociGlobals, log *ociLog, args []string) int {
 	}
 	path := filepath.Join(*bundle, "config.json")
 	if _, err := os.Stat(path); err == nil {
-		return log.fatal(fmt.Errorf("file %s exists; remove it first", path))
+		return log.fatal(fmt.Errorf("%s exists: remove it first", path))
 	}
 	b, err := json.MarshalIndent(defaultSpec(), "", "\t")
 	if err != nil {

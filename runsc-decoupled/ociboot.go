@@ -119,20 +119,17 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	servers := plan.Servers
 	if len(servers) == 0 {
-		setup, err := json.Marshal(oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly})
-		if err != nil {
-			return 0, err
-		}
+		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly}
 		level := "warn"
 		if g.debug {
 			level = "debug"
 		}
 		common := commonFlags{debugLog: filepath.Join(dir, "sandbox.log"), logLevel: level}
-		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: string(setup)})
+		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: setup})
 		if err != nil {
 			return 0, err
 		}
-		defer emb.stop()
+		defer emb.kill()
 		servers = []string{emb.server}
 	}
 
@@ -144,6 +141,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	b := &containerBooter{
 		g: g, log: log, id: id, st: st,
 		start:   make(chan struct{}),
+		running: make(chan struct{}),
 		killed:  make(chan syscall.Signal, 1),
 		signals: make(chan client.Signal),
 		runDone: make(chan struct{}),
@@ -163,6 +161,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	p := plan.Process
 	status, err := client.Run(context.Background(), client.Config{
+		WindowChanged:   windowChanges(p.Terminal),
 		Servers:         servers,
 		Platform:        "systrap",
 		Argv:            p.Args,
@@ -183,7 +182,9 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			select {
 			case <-b.start:
 				st.Status = oci.StatusRunning
-				return st.Save(g.root)
+				err := st.Save(g.root)
+				close(b.running)
+				return err
 			case sig := <-b.killed:
 				return errKilledBeforeStart{sig}
 			}
@@ -196,6 +197,27 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		return 0, err
 	}
 	return exitCode(status), nil
+}
+
+// windowChanges turns this process's SIGWINCH (its controlling terminal,
+// the container's console, was resized) into client.Config.WindowChanged;
+// nil without a terminal.
+func windowChanges(tty bool) <-chan struct{} {
+	if !tty {
+		return nil
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGWINCH)
+	out := make(chan struct{}, 1)
+	go func() {
+		for range sigs {
+			select {
+			case out <- struct{}{}:
+			default: // one pending change reads the latest size
+			}
+		}
+	}()
+	return out
 }
 
 func clientRlimits(rs []oci.Rlimit) []client.Rlimit {
@@ -212,9 +234,12 @@ type containerBooter struct {
 	log *ociLog
 	id  string
 	st  *oci.State
-	// start is closed by the first start request; killed receives a
-	// signal sent before it. startOnce guards both.
+	// start is closed by the first start request, running once the
+	// state says so (start answers then, so that a state right after it
+	// reads running); killed receives a signal sent before start.
+	// startOnce guards start and killed.
 	start     chan struct{}
+	running   chan struct{}
 	killed    chan syscall.Signal
 	startOnce sync.Mutex
 	started   bool
@@ -269,6 +294,10 @@ func (b *containerBooter) doStart() error {
 	}
 	b.started = true
 	close(b.start)
+	select {
+	case <-b.running:
+	case <-b.runDone:
+	}
 	return nil
 }
 
@@ -422,7 +451,7 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, nil)
+	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal)
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -510,6 +539,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		}
 	}()
 	status, err := client.Run(ctx, client.Config{
+		WindowChanged:   windowChanges(proc.Terminal),
 		Servers:         st.Servers,
 		Platform:        "systrap",
 		Argv:            proc.Args,

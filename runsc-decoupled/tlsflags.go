@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -17,7 +19,7 @@ func (f *tlsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.files.Cert, "tls-cert", "", "this end's certificate (`PEM` file) for mutual TLS on TCP targets")
 	fs.StringVar(&f.files.Key, "tls-key", "", "the private key (`PEM` file) of --tls-cert")
 	fs.StringVar(&f.files.CA, "tls-ca", "", "the CA bundle (`PEM` file) the other end's certificate must chain to")
-	fs.BoolVar(&f.insecure, "insecure", false, "allow plaintext TCP to or from a non-loopback address (everything, file data included, travels in the clear)")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plaintext, unauthenticated TCP (loopback included): any peer that reaches the port is served, and everything, file data included, travels in the clear")
 }
 
 // check refuses plaintext targets that leave the machine, and loads the
@@ -34,4 +36,12 @@ func (f *tlsFlags) check(ts ...transport.Target) error {
 		}
 	}
 	return nil
+}
+
+// warnInsecure logs, loudly, that a daemon serves TCP without
+// authentication.
+func (f *tlsFlags) warnInsecure(log hclog.Logger, t transport.Target) {
+	if f.insecure && t.Network == "tcp" && !f.files.UsesTLS(t) {
+		log.Warn("INSECURE: --insecure without TLS: any peer that reaches " + t.String() + " is served with this daemon's privileges, unauthenticated and in the clear")
+	}
 }

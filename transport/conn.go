@@ -37,6 +37,7 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.StaticStreamWindowSize(streamWindow), grpc.StaticConnWindowSize(connWindow),
+		grpc.ConnectionTimeout(handshakeTimeout),
 	}
 }
 
@@ -240,6 +241,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	if hello == nil {
 		hello = &pb.Hello{}
 	}
+	hello.ProtocolVersion = pb.ProtocolVersion
 	var w wire
 	var welcome *pb.Welcome
 	kind := WireGRPC
@@ -354,7 +356,24 @@ func handshake(w wire, hello *pb.Hello) (*pb.Welcome, error) {
 	if welcome == nil {
 		return nil, fmt.Errorf("expected Welcome, got %T", m.Msg)
 	}
-	return welcome, nil
+	return welcome, checkWelcome(welcome)
+}
+
+// ErrRefused marks a peer that will not serve this client, or is not a
+// runsc-decoupled sentry of this protocol version at all: trying again
+// will not help.
+var ErrRefused = errors.New("refused")
+
+// checkWelcome turns a Welcome that refuses the session, or one of another
+// protocol version, into an ErrRefused error that says why.
+func checkWelcome(w *pb.Welcome) error {
+	if w.GetRefused() != "" {
+		return fmt.Errorf("%w by the server: %s", ErrRefused, w.GetRefused())
+	}
+	if v := w.GetProtocolVersion(); v != pb.ProtocolVersion {
+		return fmt.Errorf("%w: the server speaks protocol version %d, this client %d (runsc-decoupled binaries of different versions)", ErrRefused, v, pb.ProtocolVersion)
+	}
+	return nil
 }
 
 func (c *StreamConn) send(m *pb.ClientMessage) error {

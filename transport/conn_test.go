@@ -35,7 +35,7 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 		defer sendMu.Unlock()
 		st.Send(m)
 	}
-	send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "echo"}}})
+	send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "echo", ProtocolVersion: pb.ProtocolVersion}}})
 	for {
 		m, err := st.Recv()
 		if err != nil {

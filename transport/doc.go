@@ -13,12 +13,20 @@
 // server needs one socket and old clients keep working.
 //
 // It also parses the gRPC targets every subcommand takes ("host:port" or
-// "unix:/path") and opens listeners for them.
+// "unix:/path") and opens listeners for them. A Unix socket listener
+// (ListenAuth) checks each peer's SO_PEERCRED uid against an allowed set
+// and refuses others with one line ("rdrefuse..."), which Dial reports as
+// ErrRefused; the identity travels with the connection (PeerIdentity, a
+// gRPC AuthInfo, also on the framed wire's Session context). Before its
+// first message a connection is bounded: at most maxHandshaking at once,
+// one handshake deadline, frame buffers that grow with the bytes that
+// arrived. Hello and Welcome carry the protocol version; a Welcome of
+// another version, or one that refuses, is ErrRefused.
 //
 // Dependencies: proto/sentrypb, grpc, protobuf. It must not import sentry/
 // or the command.
 //
 // Lock order: StreamConn.sendMu > frameWriter.mu; StreamConn.mu and mux.mu
-// are leaves. No lock is held while a callback (OnPush, OnReply,
+// are leaves (mux.handshaking is a semaphore, never held with a lock). No lock is held while a callback (OnPush, OnReply,
 // OnFarewell) runs.
 package transport

@@ -71,19 +71,48 @@ func (fr *frameReader) next() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", errFrameTooLarge, n, fr.max)
 	}
 	var b []byte
-	if int(n) <= cap(fr.buf) {
+	var err error
+	switch {
+	case int(n) <= cap(fr.buf):
 		b = fr.buf[:n]
-	} else {
+		_, err = io.ReadFull(fr.r, b)
+	case n <= maxKeptBuffer:
 		b = make([]byte, n)
-		if n <= maxKeptBuffer {
-			fr.buf = b
-		}
+		fr.buf = b
+		_, err = io.ReadFull(fr.r, b)
+	default:
+		// A large frame's buffer grows with the bytes that arrived, not
+		// with the length its header declares: a peer that announces
+		// 64 MiB and sends nothing pins nothing.
+		b, err = readGrowing(fr.r, int(n))
 	}
-	if _, err := io.ReadFull(fr.r, b); err != nil {
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+	}
+	return b, nil
+}
+
+// readGrowing reads exactly n bytes from r into a buffer that at most
+// doubles what has arrived so far.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	b := make([]byte, 0, maxKeptBuffer)
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = append(b, make([]byte, min(cap(b), n-len(b)))...)[:len(b)]
+		}
+		m, err := r.Read(b[len(b):min(cap(b), n)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF && len(b) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			if len(b) < n {
+				return nil, err
+			}
+		}
 	}
 	return b, nil
 }

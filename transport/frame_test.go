@@ -248,7 +248,7 @@ func fakeServer(t *testing.T, answer func(net.Conn)) string {
 // TestDialBadServers: a server that answers the framed handshake wrongly
 // makes Dial fail (or time out with its context), never hang or panic.
 func TestDialBadServers(t *testing.T) {
-	welcome := mustFrame(t, &pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "x"}}})
+	welcome := mustFrame(t, &pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "x", ProtocolVersion: pb.ProtocolVersion}}})
 	reply := mustFrame(t, &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{}}})
 	readHello := func(c net.Conn) {
 		br := make([]byte, len(frameMagic))
@@ -264,7 +264,10 @@ func TestDialBadServers(t *testing.T) {
 		want   error
 	}{
 		{"silent", nil, context.DeadlineExceeded},
-		{"other protocol", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), errNotFramed},
+		{"other protocol", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), ErrRefused},
+		{"refusal", []byte(refusedMagic + "uid 7 may not connect\n"), ErrRefused},
+		{"other version", append([]byte(frameMagic), mustFrame(t, &pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "x", ProtocolVersion: 99}}})...), ErrRefused},
+		{"refused in welcome", append([]byte(frameMagic), mustFrame(t, &pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "x", ProtocolVersion: pb.ProtocolVersion, Refused: "no"}}})...), ErrRefused},
 		{"magic then close", []byte(frameMagic), io.EOF},
 		{"magic then truncated welcome", append([]byte(frameMagic), welcome[:len(welcome)-1]...), io.ErrUnexpectedEOF},
 		{"magic then oversized", append([]byte(frameMagic), 0xff, 0xff, 0xff, 0xff), errFrameTooLarge},

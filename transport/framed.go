@@ -8,19 +8,21 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // handshakeTimeout bounds how long an accepted connection may take to
 // send its first bytes (the framed magic or HTTP/2's preface).
-const handshakeTimeout = 10 * time.Second
+var handshakeTimeout = 10 * time.Second // a variable for tests
 
 // framedWire is the client's end of a framed connection.
 type framedWire struct {
@@ -98,10 +100,16 @@ func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, 
 	if err != nil {
 		return nil, nil, err
 	}
+	br := bufio.NewReaderSize(conn, 64<<10)
 	if _, err := conn.Write(b); err != nil {
+		// A listener that refused us may have closed already: its
+		// reason is still there to read.
+		if head, _ := br.Peek(len(refusedMagic)); string(head) == refusedMagic {
+			br.Discard(len(refusedMagic))
+			return nil, nil, refusal(br)
+		}
 		return nil, nil, fmt.Errorf("%w: send Hello: %v", errRetry, err)
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
 	var magic [len(frameMagic)]byte
 	if n, err := io.ReadFull(br, magic[:]); err != nil {
 		if n == 0 && (err == io.EOF || errors.Is(err, net.ErrClosed) || isConnReset(err)) {
@@ -110,12 +118,16 @@ func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, 
 			return nil, nil, fmt.Errorf("%w: closed before answering: %v", errRetry, err)
 		}
 		if n > 0 && string(magic[:n]) != frameMagic[:n] {
-			return nil, nil, fmt.Errorf("%w: it answered %q", errNotFramed, magic[:n])
+			return nil, nil, notFramed(magic[:n])
 		}
 		return nil, nil, fmt.Errorf("wait for the server's preface: %w", err)
 	}
-	if string(magic[:]) != frameMagic {
-		return nil, nil, fmt.Errorf("%w: it answered %q", errNotFramed, magic[:])
+	switch string(magic[:]) {
+	case frameMagic:
+	case refusedMagic:
+		return nil, nil, refusal(br)
+	default:
+		return nil, nil, notFramed(magic[:])
 	}
 	w := &framedWire{conn: conn, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize)}
 	m, err := w.recv()
@@ -126,8 +138,28 @@ func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, 
 	if welcome == nil {
 		return nil, nil, fmt.Errorf("expected Welcome, got %T", m.Msg)
 	}
+	if err := checkWelcome(welcome); err != nil {
+		return nil, nil, err
+	}
 	conn.SetDeadline(time.Time{})
 	return w, welcome, nil
+}
+
+// refusal reads the reason line that follows refusedMagic.
+func refusal(r io.Reader) error {
+	why, _ := bufio.NewReader(io.LimitReader(r, 512)).ReadString('\n')
+	return fmt.Errorf("%w by the server: %s", ErrRefused, strings.TrimSpace(why))
+}
+
+// notFramed is the error for a server that answered the magic with
+// something else: errNotFramed (so that Dial tries gRPC) if it looks like
+// HTTP/2 (a gRPC server's SETTINGS frame: type 4 on stream 0), else
+// ErrRefused: whatever listens there is not a runsc-decoupled daemon.
+func notFramed(answer []byte) error {
+	if len(answer) < 4 || answer[3] == 0x04 {
+		return fmt.Errorf("%w: it answered %q", errNotFramed, answer)
+	}
+	return fmt.Errorf("%w: not a runsc-decoupled daemon (it answered %q)", ErrRefused, answer)
 }
 
 // isConnReset reports a connection reset by the peer.
@@ -145,7 +177,7 @@ type SessionFunc func(pb.Sentry_SessionServer) error
 // framed sessions) or l fails.
 func Serve(l net.Listener, g *grpc.Server, session SessionFunc) error {
 	m := &mux{l: l, session: session, grpcConns: make(chan net.Conn), closed: make(chan struct{}),
-		framed: make(map[net.Conn]struct{})}
+		framed: make(map[net.Conn]struct{}), handshaking: make(chan struct{}, maxHandshaking)}
 	go m.acceptLoop()
 	return g.Serve(&muxListener{m})
 }
@@ -168,7 +200,15 @@ type mux struct {
 	framed map[net.Conn]struct{}
 	// done is set by close. Protected by mu.
 	done bool
+
+	// handshaking holds a token per connection that has not yet sent its
+	// first message (at most maxHandshaking: more are closed at once).
+	handshaking chan struct{}
 }
+
+// maxHandshaking bounds the connections a listener holds before their
+// first message: a peer opening many and saying nothing cannot pin more.
+const maxHandshaking = 64
 
 func (m *mux) acceptLoop() {
 	var delay time.Duration
@@ -198,6 +238,20 @@ func (m *mux) acceptLoop() {
 // route reads a new connection's first bytes and hands it to gRPC or to
 // a framed session.
 func (m *mux) route(conn net.Conn) {
+	// Until its first message, a connection is bounded in number, in time
+	// (one deadline for the magic and the Hello) and in memory (frames
+	// are buffered as their bytes arrive: frameReader).
+	select {
+	case m.handshaking <- struct{}{}:
+	default:
+		conn.Close()
+		return
+	}
+	handshook := sync.OnceFunc(func() {
+		conn.SetReadDeadline(time.Time{})
+		<-m.handshaking
+	})
+	defer handshook()
 	conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	br := bufio.NewReaderSize(conn, 64<<10)
 	head, err := br.Peek(len(frameMagic))
@@ -206,8 +260,9 @@ func (m *mux) route(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
 	if string(head) != frameMagic {
+		// gRPC bounds its own handshake (ServerOptions' ConnectionTimeout).
+		handshook()
 		select {
 		case m.grpcConns <- &peekedConn{Conn: conn, r: br}:
 		case <-m.closed:
@@ -233,9 +288,9 @@ func (m *mux) route(conn net.Conn) {
 	if _, err := conn.Write([]byte(frameMagic)); err != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(peer.NewContext(context.Background(), &peer.Peer{Addr: conn.RemoteAddr(), AuthInfo: peerOf(conn)}))
 	defer cancel()
-	st := &framedServerStream{ctx: ctx, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize)}
+	st := &framedServerStream{ctx: ctx, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), firstRead: handshook}
 	m.session(st)
 }
 
@@ -296,12 +351,18 @@ type peekedConn struct {
 
 func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
+// PeerIdentity passes on what the listener established about the peer.
+func (c *peekedConn) PeerIdentity() PeerIdentity { return peerOf(c.Conn) }
+
 // framedServerStream is a Session stream over a framed connection, as
 // the sentry's Session handler sees it.
 type framedServerStream struct {
 	ctx context.Context
 	r   *frameReader
 	w   *frameWriter
+	// firstRead ends the connection's handshake bounds; called after
+	// every successful read (it runs once).
+	firstRead func()
 }
 
 var _ pb.Sentry_SessionServer = (*framedServerStream)(nil)
@@ -310,6 +371,9 @@ func (s *framedServerStream) Recv() (*pb.ClientMessage, error) {
 	m := new(pb.ClientMessage)
 	if err := s.r.readMsg(m); err != nil {
 		return nil, err
+	}
+	if s.firstRead != nil {
+		s.firstRead()
 	}
 	return m, nil
 }
@@ -329,7 +393,13 @@ func (s *framedServerStream) RecvMsg(m any) error {
 	if !ok {
 		return fmt.Errorf("framed stream: cannot receive into %T", m)
 	}
-	return s.r.readMsg(cm)
+	if err := s.r.readMsg(cm); err != nil {
+		return err
+	}
+	if s.firstRead != nil {
+		s.firstRead()
+	}
+	return nil
 }
 
 // The framed wire has no headers or trailers.

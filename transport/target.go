@@ -52,9 +52,27 @@ func (t Target) GRPCTarget() string {
 	return "passthrough:///" + t.Address
 }
 
-// Listen opens a listener on t. A stale Unix socket file left by a dead
-// process is removed first.
+// Listen opens a listener on t that, on a Unix socket, accepts only peers
+// of DefaultAllowedUIDs (ListenAuth).
 func Listen(t Target) (net.Listener, error) {
+	return ListenAuth(t, DefaultAllowedUIDs(), nil)
+}
+
+// ListenAuth opens a listener on t. A stale Unix socket file left by a
+// dead process is removed first. On a Unix socket every connection's peer
+// credentials are checked against allow (a refused peer is told why and
+// closed; refused, if not nil, hears of it), and its identity goes with
+// the connection (PeerCredentials, and the framed wire's Session context).
+// TCP listeners authenticate with mutual TLS instead (tls.go).
+func ListenAuth(t Target, allow AllowedUIDs, refused func(PeerIdentity)) (net.Listener, error) {
+	l, err := listen(t)
+	if err != nil || t.Network != "unix" {
+		return l, err
+	}
+	return &authListener{Listener: l, allow: allow, refused: refused}, nil
+}
+
+func listen(t Target) (net.Listener, error) {
 	if t.Network == "unix" {
 		if fi, err := os.Lstat(t.Address); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			if c, err := net.Dial("unix", t.Address); err == nil {

@@ -164,12 +164,18 @@ func (t Target) IsLocal() bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// CheckPlaintext refuses to serve or dial t without TLS unless t is local
-// or plaintext was asked for explicitly (docs/OPERATIONS.md: connections
-// that leave the machine are authenticated and encrypted).
+// CheckPlaintext refuses to serve or dial a TCP target t without mutual
+// TLS unless plaintext was asked for explicitly: every listener
+// authenticates its peer, and on TCP, loopback included (any local user
+// can connect to a loopback port), only TLS can. Unix sockets
+// authenticate by peer credentials instead (ListenAuth).
 func CheckPlaintext(t Target, tlsFiles TLSFiles, insecure bool) error {
-	if tlsFiles.Enabled() || insecure || t.IsLocal() {
+	if tlsFiles.Enabled() || insecure || t.Network == "unix" {
 		return nil
 	}
-	return fmt.Errorf("%s is not a loopback address or Unix socket: give --tls-cert, --tls-key and --tls-ca for mutual TLS (or --insecure to send everything in the clear)", t)
+	where := "is not a Unix socket"
+	if t.IsLocal() {
+		where = "is a TCP port any local user can reach"
+	}
+	return fmt.Errorf("%s %s: give --tls-cert, --tls-key and --tls-ca for mutual TLS, use a unix: target, or --insecure to accept and send everything unauthenticated and in the clear", t, where)
 }

@@ -17,10 +17,13 @@ func TestCheckPlaintext(t *testing.T) {
 		ok       bool
 	}{
 		{target: "unix:/run/rd.sock", ok: true},
-		{target: "127.0.0.1:7000", ok: true},
-		{target: "127.5.0.1:7000", ok: true},
-		{target: "[::1]:7000", ok: true},
-		{target: "localhost:7000", ok: true},
+		// Any local user reaches a loopback port: TLS is required there too.
+		{target: "127.0.0.1:7000"},
+		{target: "127.5.0.1:7000"},
+		{target: "[::1]:7000"},
+		{target: "localhost:7000"},
+		{target: "127.0.0.1:7000", tls: true, ok: true},
+		{target: "127.0.0.1:7000", insecure: true, ok: true},
 		{target: "0.0.0.0:7000"},
 		{target: "10.1.2.3:7000"},
 		{target: "[::]:7000"},

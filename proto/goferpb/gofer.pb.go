@@ -26,10 +26,15 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// protocol_version is the peer's goferpb.ProtocolVersion: a gofer speaking
+// another refuses the session (FAILED_PRECONDITION, saying both versions).
+// features is a bit set of optional features (none defined yet).
 type SessionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ProtocolVersion uint32                 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Features        uint64                 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SessionRequest) Reset() {
@@ -62,11 +67,27 @@ func (*SessionRequest) Descriptor() ([]byte, []int) {
 	return file_gofer_proto_rawDescGZIP(), []int{0}
 }
 
+func (x *SessionRequest) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *SessionRequest) GetFeatures() uint64 {
+	if x != nil {
+		return x.Features
+	}
+	return 0
+}
+
 type SessionEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SessionId       uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	ProtocolVersion uint32                 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Features        uint64                 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SessionEvent) Reset() {
@@ -102,6 +123,20 @@ func (*SessionEvent) Descriptor() ([]byte, []int) {
 func (x *SessionEvent) GetSessionId() uint64 {
 	if x != nil {
 		return x.SessionId
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetFeatures() uint64 {
+	if x != nil {
+		return x.Features
 	}
 	return 0
 }
@@ -578,9 +613,13 @@ func (x *AttachReply) GetStat() *Stat {
 }
 
 type WalkRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Names         []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	Names []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	// clone, with no names, returns one new handle for dir itself, which may
+	// be any file: the sentry opens it as a second description of a file
+	// that may have no name left (/proc/<pid>/fd/<n> of an unlinked file).
+	Clone         bool `protobuf:"varint,50,opt,name=clone,proto3" json:"clone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -627,6 +666,13 @@ func (x *WalkRequest) GetNames() []string {
 		return x.Names
 	}
 	return nil
+}
+
+func (x *WalkRequest) GetClone() bool {
+	if x != nil {
+		return x.Clone
+	}
+	return false
 }
 
 type WalkedFile struct {
@@ -2944,11 +2990,15 @@ var File_gofer_proto protoreflect.FileDescriptor
 
 const file_gofer_proto_rawDesc = "" +
 	"\n" +
-	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"\x10\n" +
-	"\x0eSessionRequest\"-\n" +
+	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"W\n" +
+	"\x0eSessionRequest\x12)\n" +
+	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\"t\n" +
 	"\fSessionEvent\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\x04R\tsessionId\"K\n" +
+	"session_id\x18\x01 \x01(\x04R\tsessionId\x12)\n" +
+	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
+	"\bfeatures\x18= \x01(\x04R\bfeatures\"K\n" +
 	"\x06Origin\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -2984,10 +3034,11 @@ const file_gofer_proto_rawDesc = "" +
 	"\vAttachReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x123\n" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"5\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"K\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
-	"\x05names\x18\x02 \x03(\tR\x05names\"x\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
+	"\x05clone\x182 \x01(\bR\x05clone\"x\n" +
 	"\n" +
 	"WalkedFile\x127\n" +
 	"\x06handle\x18\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +

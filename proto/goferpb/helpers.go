@@ -38,3 +38,8 @@ func RangeHandles(m protoreflect.Message, f func(*Handle, *Stat)) {
 		return true
 	})
 }
+
+// ProtocolVersion is the version of the gofer protocol this code speaks,
+// sent in SessionRequest and SessionEvent. It changes when a change of the
+// protocol would make an old peer misbehave rather than fail cleanly.
+const ProtocolVersion = 1

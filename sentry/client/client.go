@@ -98,6 +98,14 @@ type Config struct {
 	// runtime's kill, do's forwarded SIGINT) to the server while Run
 	// runs; each is answered on its Result channel.
 	Signals <-chan Signal
+	// MaxProcesses caps the application's live processes: a fork beyond
+	// it fails with EAGAIN (default DefaultMaxProcesses; proclimit.go).
+	MaxProcesses int
+	// WindowChanged says the terminal behind the stdio changed size (the
+	// caller's SIGWINCH): Run reads the new size from the first terminal
+	// among Stdin, Stdout, Stderr and tells the server, which sends the
+	// application SIGWINCH.
+	WindowChanged <-chan struct{}
 }
 
 // User is the identity of the first process.
@@ -329,6 +337,13 @@ func (c *client) run() (int, error) {
 			return 0, err
 		}
 	}
+	if c.cfg.WindowChanged != nil {
+		// The terminal may have been resized since Hello (a shim sizes a
+		// container's console between create and start).
+		if err := c.resize(); err != nil {
+			c.log.Debug("window size not sent", "err", err)
+		}
+	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	if u := c.cfg.User; u != nil {
 		uid, gid = u.UID, u.GID
@@ -361,7 +376,7 @@ func (c *client) run() (int, error) {
 		return 0, fmt.Errorf("start: %w", err)
 	}
 	c.startTask(t)
-	if c.cfg.Signals != nil {
+	if c.cfg.Signals != nil || c.cfg.WindowChanged != nil {
 		go c.forwardSignals()
 	}
 
@@ -388,7 +403,8 @@ func (c *client) run() (int, error) {
 }
 
 // forwardSignals sends each Signal from cfg.Signals to the server as a
-// Kill call until the application is over.
+// Kill call, and each window change as a TtyResize, until the application
+// is over.
 func (c *client) forwardSignals() {
 	for {
 		select {
@@ -397,10 +413,37 @@ func (c *client) forwardSignals() {
 			if s.Result != nil {
 				s.Result <- err
 			}
+		case <-c.cfg.WindowChanged:
+			if err := c.resize(); err != nil {
+				c.log.Debug("window size not forwarded", "err", err)
+			}
 		case <-c.done:
 			return
 		}
 	}
+}
+
+// resize sends the terminal's current size to the server.
+func (c *client) resize() error {
+	for _, v := range []any{c.cfg.Stdin, c.cfg.Stdout, c.cfg.Stderr} {
+		f, ok := v.(*os.File)
+		if !ok {
+			continue
+		}
+		ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+		if err != nil {
+			continue
+		}
+		reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_TtyResize{TtyResize: &pb.TtyResize{Winsize: winsizeBytes(ws)}}})
+		if err != nil {
+			return fmt.Errorf("resize: %w", err)
+		}
+		if reply.Errno != 0 {
+			return fmt.Errorf("resize: %w", unix.Errno(reply.Errno))
+		}
+		return nil
+	}
+	return fmt.Errorf("resize: no terminal stdio")
 }
 
 func (c *client) kill(s Signal) error {

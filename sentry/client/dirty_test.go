@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"gvisor.dev/gvisor/pkg/context"
@@ -64,21 +65,40 @@ type fakePages struct {
 	data   []byte
 	writes []*pb.PageWrite
 	fail   error
+	// entered and release, when set, hold each PageWrite until release
+	// is closed (entered is signalled first).
+	entered chan struct{}
+	release chan struct{}
+	// released are the ids of FileRelease calls.
+	released []uint64
+	// calls lists the kinds of calls in order.
+	calls []string
 }
 
 func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch op := call.Op.(type) {
+	case *pb.Call_FileRelease:
+		p.calls = append(p.calls, "release")
+		p.released = append(p.released, op.FileRelease.FileIds...)
+		return &pb.Reply{}, nil
 	case *pb.Call_PageRead:
 		off := min(op.PageRead.Offset, uint64(len(p.data)))
 		end := min(off+uint64(op.PageRead.Length), uint64(len(p.data)))
 		return &pb.Reply{Action: &pb.Reply_Data{Data: append([]byte(nil), p.data[off:end]...)}}, nil
 	case *pb.Call_PageWrite:
+		if p.release != nil {
+			p.mu.Unlock()
+			p.entered <- struct{}{}
+			<-p.release
+			p.mu.Lock()
+		}
 		if p.fail != nil {
 			return nil, p.fail
 		}
 		p.writes = append(p.writes, op.PageWrite)
+		p.calls = append(p.calls, "write")
 		copy(p.data[op.PageWrite.Offset:], op.PageWrite.Data)
 		return &pb.Reply{Ret: int64(len(op.PageWrite.Data))}, nil
 	}
@@ -266,5 +286,67 @@ func TestMappedFileChange(t *testing.T) {
 	f.applyChange(ctx, &pb.MappedFileChange{FileId: 1, Size: 2 * pg}, nil)
 	if got := read(98, 4); got != "..\x00\x00" {
 		t.Errorf("tail of the last page after shrink and grow: %q, want zeros", got)
+	}
+}
+
+// TestFlushWaitsForWriteBackInFlight: a forwarded read must see stores the
+// flusher is writing back: flushAll waits for a write-back in flight even
+// though no page is dirty any more.
+func TestFlushWaitsForWriteBackInFlight(t *testing.T) {
+	const pg = hostarch.PageSize
+	ctx := context.Background()
+	f, fp := newTestFile(t, pg)
+	fp.entered, fp.release = make(chan struct{}, 1), make(chan struct{})
+	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+	store(t, f, 0, "async")
+	go f.writeback(ctx, wholeFile) // the flusher
+	<-fp.entered
+	if f.fc.dirtyPages.Load() != 0 {
+		t.Fatal("the write-back in flight left the page dirty")
+	}
+	done := make(chan error)
+	go func() { done <- f.fc.flushAll(ctx) }()
+	select {
+	case <-done:
+		t.Fatal("flushAll returned while a write-back was still in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(fp.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := string(fp.data[:5]); got != "async" {
+		t.Errorf("server has %q after flushAll, want the store", got)
+	}
+	if f.fc.pending() {
+		t.Error("still pending after flushAll")
+	}
+}
+
+// TestReleaseWhenUnmapped: when the last mapping of a file goes, its dirty
+// pages are written back first, then the server is told, once per plan
+// the client was handed; the pages stay cached for the next mapping.
+func TestReleaseWhenUnmapped(t *testing.T) {
+	const pg = hostarch.PageSize
+	ctx := context.Background()
+	f, fp := newTestFile(t, pg)
+	if g := f.fc.get(1, pg, "test"); g != f {
+		t.Fatal("a second plan of the same id got another file")
+	}
+	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+	store(t, f, 0, "last")
+	f.DecRef(ctx)
+	if len(fp.calls) != 0 {
+		t.Fatalf("released while still mapped: %v", fp.calls)
+	}
+	f.DecRef(ctx)
+	if want := []string{"write", "release"}; !reflect.DeepEqual(fp.calls, want) {
+		t.Errorf("calls %v, want %v (write back, then release)", fp.calls, want)
+	}
+	if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
+		t.Errorf("released %v, want id 1 once per plan", fp.released)
+	}
+	if g := f.fc.get(1, pg, "test"); g != f || g.cachedBytes() == 0 {
+		t.Errorf("mapping the file again did not find its cached pages")
 	}
 }

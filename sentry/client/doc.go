@@ -9,9 +9,10 @@
 // from the server with PageRead on first fault and shared by every process
 // through a memmap.Mappable per server file; for MAP_SHARED mappings it is
 // the page cache: dirty pages are tracked and written back with PageWrite,
-// mappable.go and dirty.go), futexes, clocks, getrandom,
-// signal masks, sigaltstack, signal frames and rt_sigreturn, resource
-// limits, and syscall restart after an interrupted call.
+// mappable.go and dirty.go), futexes, clocks and the threads' CPU time
+// (cputime.go), getrandom, signal masks, sigaltstack, signal frames and
+// rt_sigreturn, resource limits, and syscall restart after an interrupted
+// call.
 //
 // It does not own, and must not keep, anything the remote sentry owns: no
 // fd table, no paths, no PID allocator, no signal dispositions, no process

@@ -173,7 +173,9 @@ func (t *task) applyExec(plan *pb.ExecPlan) (uint64, unix.Errno) {
 		t.c.log.Warn("exec failed after the point of no return", "tid", t.tid, "err", err)
 		t.forwardKillSelf(linux.SIGKILL)
 		t.kill()
+		return 0, 0
 	}
+	t.reraiseAfterExec()
 	return 0, 0
 }
 

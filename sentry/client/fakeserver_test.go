@@ -139,7 +139,7 @@ func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, p
 	if s.dropHellos.Add(-1) >= 0 {
 		return fmt.Errorf("dying during the handshake")
 	}
-	ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "fake"}}})
+	ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "fake", ProtocolVersion: pb.ProtocolVersion}}})
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

@@ -95,6 +95,11 @@ func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
 		// applyMmap.
 		return t.forward(unix.SYS_MMAP, a)
 	}
+	return t.mmapAnonymous(opts, shared)
+}
+
+// mmapAnonymous maps anonymous memory (MAP_ANONYMOUS, or /dev/zero).
+func (t *task) mmapAnonymous(opts memmap.MMapOpts, shared bool) (uint64, unix.Errno) {
 	opts.Offset = 0
 	opts.NameMut = memmap.NameMutAnon
 	if shared {
@@ -119,6 +124,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	GetFileId() uint64
 	GetFileSize() uint64
 	GetWritable() bool
+	GetAnonymous() bool
 }) (uint64, unix.Errno) {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
@@ -132,6 +138,10 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 			return 0, unix.EACCES
 		}
 		opts.MaxPerms.Write = false
+	}
+	if plan.GetAnonymous() {
+		// /dev/zero: anonymous memory, as Linux maps it.
+		return t.mmapAnonymous(opts, shared)
 	}
 	f := t.c.files.get(plan.GetFileId(), plan.GetFileSize(), "")
 	defer f.DecRef(t.gctx)
@@ -225,7 +235,7 @@ func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 		t.c.log.Debug("msync write-back failed", "err", err)
 		return 0, unix.EIO
 	}
-	if !sync && t.c.files.dirtyPages.Load() > 0 {
+	if !sync && t.c.files.pending() {
 		select {
 		case t.c.files.kick <- struct{}{}:
 		default:
@@ -344,6 +354,9 @@ func clockNow(clk int32) (time.Duration, bool) {
 }
 
 func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if d, ok := t.cpuClockNow(int32(a[0])); ok {
+		return 0, t.writeTimespec(a[1], d)
+	}
 	now, ok := clockNow(int32(a[0]))
 	if !ok {
 		return 0, unix.EINVAL
@@ -352,6 +365,12 @@ func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, ok := t.cpuClockNow(int32(a[0])); ok {
+		if a[1] == 0 {
+			return 0, 0
+		}
+		return 0, t.writeTimespec(a[1], time.Nanosecond)
+	}
 	if _, ok := clockNow(int32(a[0])); !ok {
 		return 0, unix.EINVAL
 	}
@@ -612,13 +631,13 @@ func sysSysinfo(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
 	const hz = 100
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Nano() / (1e9 / hz)) }
+	ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / hz)) }
 	if a[0] != 0 {
+		// The children's times are not known (0).
+		u, s := t.proc.cpuTimes()
 		var b [32]byte
-		hostarch.ByteOrder.PutUint64(b[0:], ticks(ru.Utime))
-		hostarch.ByteOrder.PutUint64(b[8:], ticks(ru.Stime))
+		hostarch.ByteOrder.PutUint64(b[0:], ticks(u))
+		hostarch.ByteOrder.PutUint64(b[8:], ticks(s))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}

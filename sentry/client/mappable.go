@@ -63,11 +63,15 @@ type fileCache struct {
 	// dirtyMu protects dirtyFiles. It is a leaf lock (taken under
 	// serverFile.mu).
 	dirtyMu sync.Mutex
-	// dirtyFiles are the files with dirty pages. Protected by dirtyMu.
+	// dirtyFiles are the files with dirty pages or a write-back in
+	// flight. Protected by dirtyMu.
 	dirtyFiles map[*serverFile]struct{}
-	// dirtyPages counts the dirty pages of every file (a cheap check
-	// before a forwarded call). Changed under the file's serverFile.mu.
-	dirtyPages atomic.Int64
+	// dirtyPages counts the dirty pages of every file, and writingBack
+	// the write-backs in flight (a cheap check before a forwarded call:
+	// a read must also wait for a write-back the flusher started).
+	// Changed under the file's serverFile.mu.
+	dirtyPages  atomic.Int64
+	writingBack atomic.Int64
 	// kick asks the flusher for an early pass (a dirty range unmapped).
 	kick chan struct{}
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
@@ -98,6 +102,7 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 				fc.removeIdleLocked(f)
 			}
 			f.refs++
+			f.plans++
 			if f.name == "" {
 				f.name = name
 			}
@@ -112,9 +117,24 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 			f.releasePages()
 		}
 	}
-	f := &serverFile{fc: fc, id: id, size: size, name: name, refs: 1}
+	f := &serverFile{fc: fc, id: id, size: size, name: name, refs: 1, plans: 1}
 	fc.files[id] = f
 	return f
+}
+
+// release tells the server that this client no longer maps id, which it
+// was handed plans times (the server counts one reference per plan).
+func (fc *fileCache) release(id uint64, plans int) {
+	if plans <= 0 {
+		return
+	}
+	ids := make([]uint64, plans)
+	for i := range ids {
+		ids[i] = id
+	}
+	if _, err := fc.rpc(&pb.Call{Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{FileIds: ids}}}); err != nil {
+		fc.c.log.Debug("FileRelease failed", "file", id, "err", err)
+	}
 }
 
 func (fc *fileCache) removeIdleLocked(f *serverFile) {
@@ -127,9 +147,16 @@ func (fc *fileCache) removeIdleLocked(f *serverFile) {
 	}
 }
 
-// decRef drops a reference; unmapped files go idle and the oldest idle
-// files without dirty pages are evicted (their pages freed, FileRelease
-// sent).
+// decRef drops a reference. A file nobody maps any more is written back
+// and released on the server at once (FileRelease, one id per plan the
+// client was handed), so that the server closes it: an unlink after the
+// last munmap is then a plain unlink, as on Linux. Its pages stay cached
+// here (idle): the server hands out the same id again for the same
+// unchanged file, so a later exec or mmap of it finds them. The oldest
+// idle files are evicted (pages freed only).
+//
+// mm calls DecRef with none of its locks held (after munmap, exit), so
+// the round trips may run here.
 func (fc *fileCache) decRef(f *serverFile) {
 	fc.mu.Lock()
 	f.refs--
@@ -141,40 +168,40 @@ func (fc *fileCache) decRef(f *serverFile) {
 		fc.mu.Unlock()
 		return
 	}
-	var evicted []uint64
+	plans := f.plans
+	f.plans = 0
 	if fc.files[f.id] != f {
 		// Superseded: nobody can find it again. Its dirty pages, if
 		// any, are written back before its pages are freed.
-		if f.isDirty() {
-			go func() {
-				f.writeback(context.Background(), wholeFile)
-				f.releasePages()
-			}()
-		} else {
-			f.releasePages()
-		}
-	} else {
-		fc.idle = append(fc.idle, f)
-		fc.idleBytes += f.cachedBytes()
-		for i := 0; i < len(fc.idle) && (len(fc.idle) > maxIdleFiles || fc.idleBytes > maxIdleBytes); {
-			old := fc.idle[i]
-			if old.isDirty() {
-				// Kept until the flusher has written it back.
-				i++
-				continue
+		fc.mu.Unlock()
+		go func() {
+			if err := f.writeback(context.Background(), wholeFile); err != nil {
+				fc.c.log.Debug("write-back of a superseded file failed", "err", err)
 			}
-			fc.idle = append(fc.idle[:i], fc.idle[i+1:]...)
-			fc.idleBytes -= old.cachedBytes()
-			delete(fc.files, old.id)
-			old.releasePages()
-			evicted = append(evicted, old.id)
+			f.releasePages()
+			fc.release(f.id, plans)
+		}()
+		return
+	}
+	fc.idle = append(fc.idle, f)
+	fc.idleBytes += f.cachedBytes()
+	for i := 0; i < len(fc.idle) && (len(fc.idle) > maxIdleFiles || fc.idleBytes > maxIdleBytes); {
+		old := fc.idle[i]
+		if old.isDirty() {
+			// Kept until it is written back.
+			i++
+			continue
 		}
+		fc.idle = append(fc.idle[:i], fc.idle[i+1:]...)
+		fc.idleBytes -= old.cachedBytes()
+		delete(fc.files, old.id)
+		old.releasePages()
 	}
 	fc.mu.Unlock()
-	if len(evicted) > 0 {
-		c := fc.c
-		go c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{FileIds: evicted}}})
+	if err := f.writeback(context.Background(), wholeFile); err != nil {
+		fc.c.log.Debug("write-back of an unmapped file failed", "err", err)
 	}
+	fc.release(f.id, plans)
 }
 
 // releaseAll frees every cached page (at shutdown, after flushAll).
@@ -204,21 +231,23 @@ func (fc *fileCache) noteDirty(f *serverFile, added int) {
 // noteClean records that f lost removed dirty pages. Precondition: f.mu
 // is held.
 func (fc *fileCache) noteClean(f *serverFile, removed int) {
-	if removed == 0 {
-		return
-	}
 	fc.dirtyPages.Add(-int64(removed))
-	if f.dirty.count() == 0 {
+	if f.dirty.count() == 0 && f.writingBack == 0 {
 		fc.dirtyMu.Lock()
 		delete(fc.dirtyFiles, f)
 		fc.dirtyMu.Unlock()
 	}
 }
 
-// flushAll writes back every dirty page of every file; it returns the
-// first error.
+// pending says some file has dirty pages or a write-back in flight.
+func (fc *fileCache) pending() bool {
+	return fc.dirtyPages.Load() != 0 || fc.writingBack.Load() != 0
+}
+
+// flushAll writes back every dirty page of every file, and waits for the
+// write-backs in flight; it returns the first error.
 func (fc *fileCache) flushAll(ctx context.Context) error {
-	if fc.dirtyPages.Load() == 0 {
+	if !fc.pending() {
 		return nil
 	}
 	fc.dirtyMu.Lock()
@@ -301,6 +330,10 @@ type serverFile struct {
 	name string
 	// refs is protected by fc.mu.
 	refs int64
+	// plans counts the plans (exec images, mmaps) of this id the client
+	// was handed, each a reference the server holds until FileRelease.
+	// Protected by fc.mu.
+	plans int
 
 	// wbMu serializes the write-backs of the file, so that its PageWrites
 	// reach the server one at a time and in order.
@@ -660,17 +693,18 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 	f.mapsMu.Lock()
 	f.mu.Lock()
 	runs := f.dirty.take(mr)
-	n := 0
-	for _, r := range runs {
-		n += int(r.Length() / hostarch.PageSize)
-	}
-	f.fc.noteClean(f, n)
 	if len(runs) == 0 {
 		f.mu.Unlock()
 		f.mapsMu.Unlock()
 		return nil
 	}
+	n := 0
+	for _, r := range runs {
+		n += int(r.Length() / hostarch.PageSize)
+	}
 	f.writingBack++
+	f.fc.writingBack.Add(1)
+	f.fc.noteClean(f, n)
 	f.mu.Unlock()
 	for _, r := range runs {
 		f.mappings.Invalidate(r, memmap.InvalidateOpts{})
@@ -679,6 +713,8 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 	defer func() {
 		f.mu.Lock()
 		f.writingBack--
+		f.fc.writingBack.Add(-1)
+		f.fc.noteClean(f, 0)
 		f.mu.Unlock()
 	}()
 

@@ -2,9 +2,12 @@ package client
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"runtime"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/cpuid"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -57,10 +61,17 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		return &pb.ProcAnswer{Machine: c.machineInfo()}
 	case pb.ProcQuery_TASKS:
 		var a pb.ProcAnswer
+		var m *mm.MemoryManager
 		for _, t := range c.tasksOf(q.Pid) {
 			t.mu.Lock()
 			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name})
+			if m == nil {
+				m = t.mm
+			}
 			t.mu.Unlock()
+		}
+		if m != nil {
+			a.VmSize, a.Rss, a.MaxRss = m.VirtualMemorySize(), m.ResidentSetSize(), m.MaxResidentSetSize()
 		}
 		if len(a.Tasks) == 0 {
 			a.Errno = int32(unix.ESRCH)
@@ -79,13 +90,16 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		t.name = name
 		t.mu.Unlock()
 		return &pb.ProcAnswer{}
-	case pb.ProcQuery_MAPS:
+	case pb.ProcQuery_MAPS, pb.ProcQuery_SMAPS:
 		for _, t := range c.tasksOf(q.Pid) {
 			t.mu.Lock()
 			m := t.mm
 			t.mu.Unlock()
 			if m == nil {
 				continue
+			}
+			if q.Kind == pb.ProcQuery_SMAPS {
+				return &pb.ProcAnswer{Maps: smapsVMAs(m)}
 			}
 			var a pb.ProcAnswer
 			m.ReadMapsDataInto(context.Background(), func(start, end hostarch.Addr, perms hostarch.AccessType, private string, offset uint64, devMajor, devMinor uint32, inode uint64, path string) {
@@ -134,18 +148,25 @@ func (c *client) machineInfo() *pb.MachineInfo {
 			m.AppMemory = u
 		}
 	}
-	var b bytes.Buffer
-	fs := cpuid.HostFeatureSet()
-	for i := uint(0); i < uint(m.Cpus); i++ {
-		fs.WriteCPUInfoTo(i, uint(m.Cpus), &b)
-	}
-	m.Cpuinfo = b.String()
+	m.Cpuinfo = cpuInfo()
 	u := c.utsName()
 	m.Release = cstr(u.Release[:])
 	m.Version = cstr(u.Version[:])
 	m.Hostname = cstr(u.Nodename[:])
 	return m
 }
+
+// cpuInfo is /proc/cpuinfo of this machine, as gVisor's cpuid package
+// describes its CPUs (computed once: it does not change).
+var cpuInfo = sync.OnceValue(func() string {
+	var b bytes.Buffer
+	n := uint(runtime.NumCPU())
+	fs := cpuid.HostFeatureSet()
+	for i := uint(0); i < n; i++ {
+		fs.WriteCPUInfoTo(i, n, &b)
+	}
+	return b.String()
+})
 
 // hostMemAvailable reads MemAvailable from this machine's /proc/meminfo
 // (sysinfo(2) lacks it), or returns fallback.
@@ -175,4 +196,53 @@ func cstr(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// smapsVMAs reads m's smaps and splits it into VMAs, each with the lines
+// that follow its header.
+func smapsVMAs(m *mm.MemoryManager) []*pb.VMA {
+	var b bytes.Buffer
+	m.ReadSmapsDataInto(context.Background(), &b)
+	var out []*pb.VMA
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		if v := parseMapsLine(line); v != nil {
+			out = append(out, v)
+			continue
+		}
+		if len(out) > 0 {
+			out[len(out)-1].Smaps += line
+		}
+	}
+	return out
+}
+
+// parseMapsLine parses a /proc/<pid>/maps line as mm formats it, or
+// returns nil if line is not one.
+func parseMapsLine(line string) *pb.VMA {
+	var start, end, off, ino uint64
+	var perms string
+	var major, minor uint32
+	n, err := fmt.Sscanf(line, "%x-%x %s %x %x:%x %d", &start, &end, &perms, &off, &major, &minor, &ino)
+	if err != nil || n != 7 || len(perms) != 4 {
+		return nil
+	}
+	v := &pb.VMA{Start: start, End: end, Offset: off, Shared: perms[3] == 's'}
+	for i, bit := range []uint32{4, 2, 1} {
+		if perms[i] != '-' {
+			v.Perms |= bit
+		}
+	}
+	if uint64(major)<<20|uint64(minor) == serverFileDevice {
+		v.FileId = ino
+		return v
+	}
+	// The path follows the inode, after padding.
+	f := strings.SplitN(strings.TrimRight(line, "\n"), " ", 6)
+	if len(f) == 6 {
+		v.Name = strings.TrimLeft(f[5], " ")
+	}
+	return v
 }

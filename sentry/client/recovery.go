@@ -203,7 +203,7 @@ func (s *remoteSession) connect(ctx context.Context) error {
 			break
 		}
 		s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
-		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) {
+		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) || errors.Is(err, transport.ErrRefused) {
 			return err
 		}
 		if time.Since(start) < 100*time.Millisecond {

@@ -226,6 +226,42 @@ func (t *task) syncSignal(info *linux.SignalInfo) {
 	t.reportFault(info, blocked || t.faultStreak > 8)
 }
 
+// reraiseAfterExec handles signals pushed for a handler of the image exec
+// just replaced (the server chose the handler when it sent the signal,
+// which can race with the exec). Linux keeps such a signal pending across
+// exec, where its disposition is now the default: a signal whose default
+// is fatal goes back to the server as a Fault, which applies the current
+// disposition; one whose default is to ignore it is dropped.
+func (t *task) reraiseAfterExec() {
+	t.mu.Lock()
+	var stale []linux.SignalInfo
+	kept := t.pending[:0]
+	for _, p := range t.pending {
+		if h := p.act.Handler; h != linux.SIG_DFL && h != linux.SIG_IGN {
+			if defaultIsFatal(linux.Signal(p.info.Signo)) {
+				stale = append(stale, p.info)
+			}
+			continue
+		}
+		kept = append(kept, p)
+	}
+	t.pending = kept
+	t.mu.Unlock()
+	for i := range stale {
+		t.reportFault(&stale[i], false)
+	}
+}
+
+// defaultIsFatal says sig's default action ends the process.
+func defaultIsFatal(sig linux.Signal) bool {
+	switch sig {
+	case linux.SIGCHLD, linux.SIGCONT, linux.SIGURG, linux.SIGWINCH,
+		linux.SIGSTOP, linux.SIGTSTP, linux.SIGTTIN, linux.SIGTTOU:
+		return false
+	}
+	return true
+}
+
 // forceSignal makes sig take its default action (a signal frame could not
 // be built or restored).
 func (t *task) forceSignal(sig linux.Signal) {

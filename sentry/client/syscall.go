@@ -84,6 +84,9 @@ func init() {
 		unix.SYS_PERSONALITY:       sysPersonality,
 		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
 		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
+		unix.SYS_GETRUSAGE:         sysGetrusage,
+		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
+		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
 	}
 }
 
@@ -109,7 +112,7 @@ func (t *task) syscall() {
 		local = true
 		ret, errno = h(t, args)
 	} else {
-		ret, errno = t.forward(sysno, args)
+		ret, errno = t.forwardWithSigmask(sysno, args)
 	}
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
@@ -168,8 +171,11 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		return 0, errRestartNoIntr
 	}
 	t.mu.Unlock()
+	if errno := t.checkCloneLimits(sysno, args); errno != 0 {
+		return 0, errno
+	}
 
-	if flushFirst[sysno] && t.c.files.dirtyPages.Load() > 0 {
+	if flushFirst[sysno] && t.c.files.pending() {
 		// The server reads (or syncs, or replaces) file data this
 		// client may hold dirty in shared mappings; it knows which
 		// file the call touches, but the data is here.
@@ -245,7 +251,9 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.interruptSent = false
 	t.callGen++
 	t.mu.Unlock()
+	start := cpuNow()
 	reply, err := t.c.conn.Call(t.c.ctx, c)
+	t.waited(start)
 	t.setState(stateKernel)
 	if err != nil {
 		if !errors.Is(err, transport.ErrConnDead) && !errors.Is(err, errClosed) && !t.c.isExited() {

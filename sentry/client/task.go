@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,6 +50,15 @@ type process struct {
 	// timerOverrun is the overrun of the last delivered signal of each
 	// POSIX timer (timers.go). Protected by mu.
 	timerOverrun map[linux.TimerID]int32
+	// exitedUserNS and exitedSysNS are the CPU times of the process's
+	// exited threads (cputime.go). Atomic.
+	exitedUserNS, exitedSysNS atomic.Int64
+	// cpuTimers are ITIMER_VIRTUAL and ITIMER_PROF (cputimers.go);
+	// cpuTicking says a ticker runs for them. Protected by mu.
+	cpuTimers  [2]cpuTimer
+	cpuTicking bool
+	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
+	cpuTimersArmed atomic.Bool
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -126,6 +136,12 @@ type task struct {
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int
+	// userNS and sysNS are the thread's CPU times; appSince is the
+	// cpuNow of its entry into the application (0 outside). Written by
+	// the task goroutine, read by any (cputime.go). Atomic.
+	userNS, sysNS, appSince atomic.Int64
+	// waitedNS is how long the current system call waited.
+	waitedNS int64
 
 	mu sync.Mutex
 	// state is what the task goroutine is doing. Protected by mu.
@@ -282,6 +298,7 @@ func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
 	}
 	t.state = stateBlocked
 	t.mu.Unlock()
+	defer t.waited(cpuNow())
 	defer t.setState(stateKernel)
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
@@ -344,12 +361,16 @@ func (t *task) run() {
 		t.state = stateApp
 		t.mu.Unlock()
 
+		t.enterApp()
 		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
+		t.leaveApp()
 		t.setState(stateKernel)
 
 		switch err {
 		case nil:
+			start := cpuNow()
 			t.syscall()
+			t.chargeSyscall(start)
 		case gvplatform.ErrContextInterrupt, gvplatform.ErrContextCPUPreempted:
 			// Re-check for signals and kills.
 		case gvplatform.ErrContextSignal:
@@ -359,6 +380,8 @@ func (t *task) run() {
 			t.forwardKillSelf(linux.SIGKILL)
 			t.kill()
 		}
+		// CPU timers expire only while a thread runs (cpuTicker interrupts it).
+		t.checkCPUTimers()
 	}
 }
 
@@ -412,6 +435,7 @@ func (t *task) exitCleanup() {
 	t.proc.mu.Lock()
 	if t.proc.threads[t.tid] == t {
 		delete(t.proc.threads, t.tid)
+		t.retireCPU()
 	}
 	t.proc.mu.Unlock()
 	t.c.unregisterTask(t)

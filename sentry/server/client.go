@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -27,11 +28,18 @@ type clientState struct {
 	// its own sync.Once and socket.Names' lock).
 	socks socketState
 
-	// s, id, log, gofer, ctx, cancel, done are immutable after creation.
-	s     *Server
-	id    string
-	log   hclog.Logger
-	gofer goferpb.GoferClient
+	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
+	// after creation.
+	s  *Server
+	id string
+	// grant is what the peer's authenticated identity allows (grant.go).
+	grant grant
+	// originID is the client id the gofer's reply cache sees: id
+	// qualified by the peer's principal, so that a client cannot claim
+	// another peer's id and be answered with its replies.
+	originID string
+	log      hclog.Logger
+	gofer    goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -56,6 +64,8 @@ type clientState struct {
 	maps mappingTable
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
+	// locks holds the advisory file locks (locks.go). Immutable pointer.
+	locks *lockTable
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
@@ -127,25 +137,28 @@ func (n *notifier) notify() {
 	}
 }
 
-func newClientState(s *Server, hello *sentrypb.Hello) (*clientState, error) {
+func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
 	if id == "" {
 		id = fmt.Sprintf("anon-%p", hello)
 	}
 	k := &clientState{
-		s:       s,
-		id:      id,
-		log:     s.log.With("client", id),
-		gofer:   s.cfg.Gofer,
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		procs:   make(map[int32]*process),
-		threads: make(map[int32]*thread),
-		trk:     newStateTracker(),
-		clocks:  newAppClocks(hello.Clocks),
+		s:        s,
+		id:       id,
+		grant:    g,
+		originID: g.principal + "/" + id,
+		log:      s.log.With("client", id),
+		gofer:    s.cfg.Gofer,
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		procs:    make(map[int32]*process),
+		threads:  make(map[int32]*thread),
+		trk:      newStateTracker(),
+		clocks:   newAppClocks(hello.Clocks),
 	}
+	k.locks = newLockTable(k.trk)
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
@@ -224,7 +237,7 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.socks.release)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
@@ -254,7 +267,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill:
+	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -413,9 +426,25 @@ func (k *clientState) interrupt(tid int32) {
 	}
 }
 
+// recoverCall turns a panic of the call seq into an EIO reply for that call
+// alone, logged with its stack (system call handlers have their own, in
+// runHandler). It must be deferred directly.
+func (k *clientState) recoverCall(seq uint64, r **sentrypb.Reply) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if panicOnBug {
+		panic(p)
+	}
+	k.log.Error("BUG: call panicked; it fails with EIO, the server carries on", "seq", seq, "panic", p, "stack", string(debug.Stack()))
+	*r = &sentrypb.Reply{Seq: seq, Errno: int32(unix.EIO)}
+}
+
 // execAux runs a call that is not a thread's system call.
-func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
-	r := &sentrypb.Reply{Seq: call.Seq}
+func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
+	defer k.recoverCall(call.Seq, &r)
+	r = &sentrypb.Reply{Seq: call.Seq}
 	var err error
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Start:
@@ -435,6 +464,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 		err = k.rewrite(op.Rewrite, r)
 	case *sentrypb.Call_Kill:
 		err = k.killFromOutside(op.Kill)
+	case *sentrypb.Call_TtyResize:
+		err = k.ttyResize(op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(errnoOf(err))
@@ -447,7 +478,8 @@ func (k *clientState) execAux(call *sentrypb.Call) *sentrypb.Reply {
 }
 
 // execThreadCall runs one call of thread t.
-func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct{}) *sentrypb.Reply {
+func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct{}) (r *sentrypb.Reply) {
+	defer k.recoverCall(call.Seq, &r)
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Syscall:
 		if op.Syscall == nil {

@@ -51,7 +51,7 @@ func (c *syscallCtx) resent() bool { return c.seq < c.k.resentBelow.Load() }
 // origin names this call to the gofer's reply cache; part tells apart the
 // gofer mutations one call makes.
 func (c *syscallCtx) origin(part uint32) *goferpb.Origin {
-	return &goferpb.Origin{ClientId: c.k.id, Seq: c.seq, Part: part}
+	return &goferpb.Origin{ClientId: c.k.originID, Seq: c.seq, Part: part}
 }
 
 // handler executes one system call and returns its result or an error
@@ -81,9 +81,7 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	}
 }
 
-// proc returns the calling process (immutable for a thread).
-func (c *syscallCtx) proc() *process { return c.t.proc }
-func (c *syscallCtx) pid() int32     { return c.t.proc.pid }
+func (c *syscallCtx) pid() int32 { return c.t.proc.pid }
 
 // tid returns the caller's current TID.
 func (c *syscallCtx) tid() int32 {

@@ -25,9 +25,13 @@
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
 //     from procSource, and what only the client knows is asked for with
-//     a ProcQuery push, procquery.go); the cache keeps at most maxDentryHandles gofer
+//     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
+//     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
+//   - advisory locks: POSIX record locks owned by fd tables, OFD and
+//     flock locks owned by open file descriptions, blocking waits and
+//     deadlock detection (locks.go), reported as lock/<ino> records;
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
@@ -61,12 +65,28 @@
 // goroutines of their own (the client sends one file's PageWrites one at a
 // time), Rewrites one at a time in order.
 //
+// # Peers (grant.go, seqguard.go)
+//
+// Who a peer is comes from its connection (transport.PeerIdentity of a
+// Unix socket, a verified TLS certificate), never from its messages: a
+// non-operator peer may Start or Restore processes only with its own uid
+// and gid, sees only its own clients in Debug, and its client id is
+// qualified by its identity before it reaches the gofer (Origin). The
+// receiving goroutine refuses (EINVAL) a call whose seq the session
+// already saw or that is far below the highest seen; calls re-sent after
+// a Restore are accepted once each. A Hello of another protocol version
+// is answered by a Welcome that says so and the session ends; a stream
+// that sends no Hello within HelloTimeout is ended. A panic of any call
+// (not only system call handlers) is logged and answered EIO; one of a
+// Session or Debug handler ends that stream or call.
+//
 // # Dependencies
 //
 // proto/sentrypb (the client protocol), proto/goferpb (files: the server has
 // no host filesystem access of its own and reaches files only through the
 // gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
-// layouts), golang.org/x/sys/unix (numbers), hclog and grpc. Nothing of the
+// layouts), golang.org/x/sys/unix (numbers), transport (PeerIdentity
+// only), hclog and grpc. Nothing of the
 // client sentry, the platform, or the command may be imported here, and
 // nothing but the command (which wires a Server to a grpc.Server) may import
 // this package.
@@ -93,7 +113,7 @@
 // reported. restore.go rebuilds a client from a Restore and applies
 // Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync and pushes Durable. Every gofer mutation carries
-// Origin{client_id, seq, part} for the gofer's reply cache; a call re-sent
+// Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent
 // after a Restore (seq below the Restore's) whose effect is already
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
@@ -123,6 +143,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
+//	        lockTable.mu         (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu
 //	      vfs.mu, mappingTable.mu
@@ -130,6 +151,9 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//
+//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	                              gofer RPCs, taken before vfs.mu)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

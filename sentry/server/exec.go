@@ -60,7 +60,16 @@ type mappingTable struct {
 	last  uint64
 	byID  map[uint64]*mappedFile
 	byKey map[fileKey]*mappedFile
+	// released remembers the ids of released files by key (oldest first
+	// in releasedOrder, at most maxReleased), so that the same unchanged
+	// file mapped again gets its old id and the client, which keeps the
+	// pages of files it no longer maps, finds them.
+	released      map[fileKey]uint64
+	releasedOrder []fileKey
 }
+
+// maxReleased bounds mappingTable.released.
+const maxReleased = 1024
 
 // holds reports whether a mapped file has inode number ino.
 func (m *mappingTable) holds(ino uint64) bool {
@@ -78,6 +87,7 @@ func (m *mappingTable) init(trk *stateTracker) {
 	m.trk = trk
 	m.byID = make(map[uint64]*mappedFile)
 	m.byKey = make(map[fileKey]*mappedFile)
+	m.released = make(map[fileKey]uint64)
 }
 
 // add registers f (consuming the caller's reference) and returns its id.
@@ -97,8 +107,13 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 		f.decRef()
 		return mf.id
 	}
-	m.last++
-	mf := &mappedFile{id: m.last, f: f, key: key, refs: 1}
+	id, ok := m.released[key]
+	if !ok || m.byID[id] != nil {
+		m.last++
+		id = m.last
+	}
+	delete(m.released, key)
+	mf := &mappedFile{id: id, f: f, key: key, refs: 1}
 	if sharedWrite {
 		f.incRef()
 		mf.wf = f
@@ -185,6 +200,21 @@ func (m *mappingTable) getWritable(id uint64) (*file, error) {
 	return mf.wf, nil
 }
 
+// writablesOf returns references to the writable descriptions of the
+// mapped files with inode number ino (PageWrite's).
+func (m *mappingTable) writablesOf(ino uint64) []*file {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*file
+	for _, mf := range m.byID {
+		if mf.wf != nil && mf.key.ino == ino {
+			mf.wf.incRef()
+			out = append(out, mf.wf)
+		}
+	}
+	return out
+}
+
 // changed notes that this client changed bytes [off, off+n) of the file
 // st describes (its state after the change): every mapped id of that file
 // takes st's size and mtime as its version, so that a later mmap of the
@@ -228,6 +258,7 @@ func (m *mappingTable) release(ids []uint64) {
 			if m.byKey[mf.key] == mf {
 				delete(m.byKey, mf.key)
 			}
+			m.rememberLocked(mf.key, id)
 			drop = append(drop, mf.f)
 			if mf.wf != nil {
 				drop = append(drop, mf.wf)
@@ -237,6 +268,19 @@ func (m *mappingTable) release(ids []uint64) {
 	m.mu.Unlock()
 	for _, f := range drop {
 		f.decRef()
+	}
+}
+
+// rememberLocked records that id, of the file version key, was released.
+// Precondition: m.mu is held.
+func (m *mappingTable) rememberLocked(key fileKey, id uint64) {
+	if _, ok := m.released[key]; !ok {
+		m.releasedOrder = append(m.releasedOrder, key)
+	}
+	m.released[key] = id
+	for len(m.releasedOrder) > maxReleased {
+		delete(m.released, m.releasedOrder[0])
+		m.releasedOrder = m.releasedOrder[1:]
 	}
 }
 
@@ -749,6 +793,10 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
+	if err := k.grant.mayRunAs([]uint32{st.Uid}, []uint32{st.Gid}); err != nil {
+		k.log.Warn("refused Start", "err", err)
+		return err
+	}
 	k.mu.Lock()
 	if k.started || k.destroyed {
 		k.mu.Unlock()
@@ -763,7 +811,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	}
 	p.pgid, p.sid = p.pid, p.pid
 	p.creds = rootCreds(st.Uid, st.Gid)
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, k.locks)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)

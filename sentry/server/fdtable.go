@@ -25,6 +25,9 @@ type fdTable struct {
 	id uint64
 	// trk receives the table's changes. Immutable.
 	trk *stateTracker
+	// locks is the client's lock table: closing an fd drops the table's
+	// POSIX locks on its file. Immutable; nil in tests without one.
+	locks *lockTable
 
 	// mu protects fds. It nests inside clientState.mu.
 	mu sync.Mutex
@@ -32,10 +35,15 @@ type fdTable struct {
 	fds []fdEntry
 }
 
-func newFDTable(trk *stateTracker) *fdTable { return &fdTable{refs: 1, trk: trk} }
+func newFDTable(trk *stateTracker, locks *lockTable) *fdTable {
+	return &fdTable{refs: 1, trk: trk, locks: locks}
+}
 
 // setLocked sets slot fd and reports it. Precondition: t.mu is held.
 func (t *fdTable) setLocked(fd int, e fdEntry) {
+	if old := t.fds[fd].f; old != nil && old != e.f {
+		t.locks.fdClosed(t, old)
+	}
 	t.fds[fd] = e
 	if e.f != nil && t.trk != nil && e.f.trk.Load() == nil {
 		e.f.trk.Store(t.trk)
@@ -151,7 +159,7 @@ func (t *fdTable) setCloexec(fd int32, v bool) error {
 func (t *fdTable) fork() *fdTable {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds)), trk: t.trk}
+	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds)), trk: t.trk, locks: t.locks}
 	for i, e := range t.fds {
 		if e.f != nil {
 			e.f.incRef()

@@ -86,6 +86,10 @@ type file struct {
 	offVer uint64
 	// dir is the getdents cursor. Protected by mu.
 	dir dirCursor
+	// locks is set once the description took an OFD or flock lock: its
+	// release then drops them. Set atomically (fcntlLock, sysFlock,
+	// restore).
+	locks atomic.Pointer[lockTable]
 }
 
 func newFile(impl fileImpl, d *dentry, flags uint32) *file {
@@ -127,6 +131,9 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) decRef() {
 	if f.refs.Add(-1) == 0 {
+		if lt := f.locks.Load(); lt != nil {
+			lt.fileReleased(f)
+		}
 		f.impl.release()
 		f.trk.Load().markFile(f)
 	}

@@ -17,7 +17,7 @@ const fuzzAddr = 0x10000
 // fuzzKernel returns a fresh client with PID 1 (thread 1) holding stdio
 // and a few open files, without exec, sending its messages nowhere.
 func fuzzKernel(tb testing.TB, s *Server) *clientState {
-	k, err := newClientState(s, &sentrypb.Hello{ClientId: "fuzz"})
+	k, err := newClientState(s, &sentrypb.Hello{ClientId: "fuzz"}, grant{principal: "fuzz", operator: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 		tb.Fatal(err)
 	}
 	p.pgid, p.sid = 1, 1
-	p.fds = newFDTable(k.trk)
+	p.fds = newFDTable(k.trk, nil)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: 022}
 	p.sig = &sigHandlers{}
 	k.init = p

@@ -61,10 +61,15 @@ func (s *goferSession) set(id uint64, unsupported bool) {
 func (s *goferSession) run(ctx context.Context) {
 	client := goferpb.NewGoferClient(s.cc)
 	for ctx.Err() == nil {
-		stream, err := client.Session(ctx, &goferpb.SessionRequest{}, grpc.WaitForReady(true))
+		stream, err := client.Session(ctx, &goferpb.SessionRequest{ProtocolVersion: goferpb.ProtocolVersion}, grpc.WaitForReady(true))
 		var ev *goferpb.SessionEvent
 		if err == nil {
 			ev, err = stream.Recv()
+		}
+		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.PermissionDenied {
+			// Another protocol version, or not allowed: said once per
+			// attempt, loudly, since no file call can work.
+			s.log.Error("the gofer refused this server's session", "err", status.Convert(err).Message())
 		}
 		if status.Code(err) == codes.Unimplemented {
 			s.log.Warn("the gofer has no sessions: it keeps this server's handles after the server dies")

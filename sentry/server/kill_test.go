@@ -87,3 +87,40 @@ func TestKillBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestTtyResize checks that a TtyResize changes what TIOCGWINSZ reports
+// and sends SIGWINCH to the foreground process group.
+func TestTtyResize(t *testing.T) {
+	ws := []byte{24, 0, 80, 0, 0, 0, 0, 0}
+	tty := func(fd int32) *sentrypb.StdioInfo {
+		return &sentrypb.StdioInfo{Fd: fd, IsTty: true, Termios: make([]byte, 36), Winsize: ws}
+	}
+	resize := func(e *env, b []byte) unix.Errno {
+		r := e.call(&sentrypb.Call{Op: &sentrypb.Call_TtyResize{TtyResize: &sentrypb.TtyResize{Winsize: b}}})
+		return unix.Errno(r.Errno)
+	}
+	if errno := resize(started(t), make([]byte, 8)); errno != unix.ENOTTY {
+		t.Errorf("resize without a terminal: errno %v, want ENOTTY", errno)
+	}
+	e := started(t, tty(0), tty(1), tty(2))
+	for _, bad := range [][]byte{nil, make([]byte, 7), make([]byte, 9)} {
+		if errno := resize(e, bad); errno != unix.EINVAL {
+			t.Errorf("resize with %d bytes: errno %v, want EINVAL", len(bad), errno)
+		}
+	}
+	sa := e.mem.alloc(sigAction{handler: 0x401000, flags: saSiginfo | saRestorer, restorer: 0x402000}.bytes())
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGWINCH), sa, 0, 8)
+	newWS := []byte{50, 0, 132, 0, 0, 0, 0, 0}
+	if errno := resize(e, newWS); errno != 0 {
+		t.Fatalf("resize: errno %v", errno)
+	}
+	p := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil }).GetSignal()
+	if p.Tid != 1 || p.Signo != int32(unix.SIGWINCH) {
+		t.Errorf("push %+v, want SIGWINCH for 1", p)
+	}
+	buf := e.mem.zeros(8)
+	e.ok(1, unix.SYS_IOCTL, 1, unix.TIOCGWINSZ, buf)
+	if got := e.mem.bytes(buf, 8); string(got) != string(newWS) {
+		t.Errorf("TIOCGWINSZ after resize = %v, want %v", got, newWS)
+	}
+}

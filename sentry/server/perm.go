@@ -167,9 +167,21 @@ func (cr creds) newFileOwner(dir fileAttrs, mode uint32) (uid, gid, m uint32) {
 // dentries keep the mode, owner and group of their last stat, walk or
 // change made through this server (another sentry sharing the gofer may
 // have changed them since: the same coherence as the dentry cache);
-// synthesized files are root's.
+// synthesized files are root's, except that a /proc/<pid> directory and
+// what is in it belong to the process's euid and egid, as on Linux (a
+// non-root process may search its own /proc/self/fd).
 func (v *vfs) attrsOf(d *dentry) fileAttrs {
-	if d.kind != dkGofer {
+	switch d.kind {
+	case dkGofer:
+	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
+		a := fileAttrs{mode: d.mode}
+		v.k.mu.Lock()
+		if p := v.k.procs[d.pid]; p != nil {
+			a.uid, a.gid = p.creds.euid, p.creds.egid
+		}
+		v.k.mu.Unlock()
+		return a
+	default:
 		return fileAttrs{mode: d.mode}
 	}
 	v.mu.Lock()
@@ -265,4 +277,18 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 		return c.mayAccessDentry(dst, permWrite)
 	}
 	return nil
+}
+
+// mayHardlink reports whether the process may make a new link to a file
+// with attributes a. The sandbox behaves as Linux with
+// fs.protected_hardlinks=1 (most distributions' default): the owner or a
+// holder of CAP_FOWNER may link anything; others only a regular file
+// that is not set-user-ID nor executable set-group-ID and that they may
+// read and write (Linux's may_linkat).
+func (cr creds) mayHardlink(a fileAttrs) bool {
+	if cr.ownerOrCapable(a) {
+		return true
+	}
+	return a.mode&unix.S_IFMT == unix.S_IFREG && a.mode&unix.S_ISUID == 0 &&
+		a.mode&(unix.S_ISGID|unix.S_IXGRP) != unix.S_ISGID|unix.S_IXGRP && cr.permits(a, permRead|permWrite)
 }

@@ -69,6 +69,10 @@ func TestOwnershipRules(t *testing.T) {
 		{"chgrp own file to another group", u.mayChown(file, -1, 3000), false},
 		{"chgrp another's file to its own group", u.mayChown(rootFile, -1, 0), false},
 		{"root chowns anything", user(0, 0).mayChown(file, 5, 5), true},
+		{"hardlink own file", u.mayHardlink(file), true},
+		{"hardlink root's read-only file", u.mayHardlink(rootFile), false},
+		{"hardlink root's 0666 file", u.mayHardlink(fileAttrs{unix.S_IFREG | 0666, 0, 0}), true},
+		{"hardlink root's 0666 setuid file", u.mayHardlink(fileAttrs{unix.S_IFREG | 04666, 0, 0}), false},
 		{"owner or capable: owner", u.ownerOrCapable(file), true},
 		{"owner or capable: other", u.ownerOrCapable(rootFile), false},
 	} {
@@ -175,6 +179,8 @@ func TestPermissionChecksAsUser(t *testing.T) {
 			t.Errorf("%s: owner %d:%d mode %v, want 1000:4000 %v", c.name, st.Uid, st.Gid, fi.Mode(), c.mode)
 		}
 	}
+	// /proc/self/fd (0500) is the process's own.
+	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/proc/self/fd"), unix.O_RDONLY|unix.O_DIRECTORY, 0)))
 	// Writing one's own setuid file clears the bit.
 	fd = e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sgid/f"), unix.O_WRONLY, 0)
 	e.ok(1, unix.SYS_FCHMOD, uint64(fd), 04755)

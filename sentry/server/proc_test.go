@@ -317,11 +317,38 @@ func TestMmapPlan(t *testing.T) {
 	e.fails(unix.EINVAL, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, fd, 1)
 	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0)
 	e.fails(unix.EBADF, 1, unix.SYS_MMAP, 0, 8192, unix.PROT_READ, unix.MAP_PRIVATE, 77, 0)
+	// The fd is looked up first: a bad fd with a zero length is EBADF (LTP mmap08).
+	e.fails(unix.EBADF, 1, unix.SYS_MMAP, 0, 0, unix.PROT_WRITE, unix.MAP_SHARED, 0xffffffff, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_MMAP, 0, 0, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0)
 	rw := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/w"), unix.O_RDWR|unix.O_CREAT, 0644))
 	if w := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, rw, 0); w.Errno != 0 || !w.GetMmap().GetWritable() {
 		t.Fatalf("shared writable mmap: %v", w)
 	}
 	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{r.GetMmap().FileId}}}})
+	// A released file mapped again, unchanged, gets its old id (the
+	// client kept its pages); a released file that changed gets a new one.
+	bb := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0).GetMmap().GetFileId()
+	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{bb}}}})
+	if again := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0).GetMmap().GetFileId(); again != bb {
+		t.Errorf("busybox mapped again after release: id %d, want %d", again, bb)
+	}
+	tmp := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/rel"), unix.O_RDWR|unix.O_CREAT, 0644))
+	e.ok(1, unix.SYS_WRITE, tmp, m.alloc([]byte("v1")), 2)
+	relID := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, tmp, 0).GetMmap().GetFileId()
+	e.call(&sentrypb.Call{Op: &sentrypb.Call_FileRelease{FileRelease: &sentrypb.FileRelease{FileIds: []uint64{relID}}}})
+	e.ok(1, unix.SYS_WRITE, tmp, m.alloc([]byte("v2")), 2)
+	if again := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, tmp, 0).GetMmap().GetFileId(); again == relID {
+		t.Errorf("a file changed after its release got its old id %d", again)
+	}
+	// /dev/zero maps anonymous memory.
+	zero := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDWR, 0))
+	if z := e.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zero, 0).GetMmap(); !z.GetAnonymous() || z.GetFileId() != 0 {
+		t.Errorf("mmap of /dev/zero: %v, want an anonymous plan", z)
+	}
+	zeroRO := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/zero"), unix.O_RDONLY, 0))
+	e.fails(unix.EACCES, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, zeroRO, 0)
+	null := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDWR, 0))
+	e.fails(unix.ENODEV, 1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, null, 0)
 }
 
 // TestPageWrite: a shared writable mapping's pages are written back with

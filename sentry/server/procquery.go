@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"sync"
@@ -133,6 +134,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		for _, ta := range a.Tasks {
 			client[ta.Tid] = ta
 		}
+		out.VMSize, out.RSS, out.MaxRSS = a.VmSize, a.Rss, a.MaxRss
 	} else {
 		k.log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}
@@ -142,8 +144,8 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		if sleeping[t.TID] || ta.GetBlocked() {
 			t.State = 'S'
 		}
-		if ta.GetComm() != "" {
-			t.Comm = ta.Comm
+		if c := ta.GetComm(); c != "" {
+			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
 		}
 	}
 	leader := 0
@@ -179,14 +181,28 @@ func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 
 // Maps asks the client for pid's VMAs and names the server files they map
 // by their current path.
-func (s procSource) Maps(pid int32) ([]procfs.Mapping, error) {
-	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MAPS, Pid: pid})
+func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
+	s.k.mu.Lock()
+	p := s.k.procs[pid]
+	zombie := p != nil && p.zombie
+	s.k.mu.Unlock()
+	switch {
+	case p == nil:
+		return nil, unix.ENOENT
+	case zombie:
+		return nil, nil // no address space left, as on Linux
+	}
+	kind := sentrypb.ProcQuery_MAPS
+	if smaps {
+		kind = sentrypb.ProcQuery_SMAPS
+	}
+	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]procfs.Mapping, 0, len(a.Maps))
 	for _, v := range a.Maps {
-		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name}
+		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
 		if v.FileId != 0 {
 			s.k.maps.mu.Lock()
 			mf := s.k.maps.byID[v.FileId]
@@ -231,6 +247,15 @@ func (s procSource) SetComm(pid, tid int32, comm string) error {
 	}
 	_, err := k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
 	return err
+}
+
+// BootID derives the boot id from the client's id, which it keeps across
+// recoveries, so that it does not change when the server does.
+func (s procSource) BootID() [16]byte {
+	h := sha256.Sum256([]byte("boot_id\x00" + s.k.id))
+	var b [16]byte
+	copy(b[:], h[:])
+	return b
 }
 
 func (s procSource) Limits() procfs.Limits {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -66,9 +67,9 @@ func TestProcQueryAnswered(t *testing.T) {
 			return &sentrypb.ProcAnswer{Machine: &sentrypb.MachineInfo{MemTotal: 1 << 30, Cpus: 1, Release: "6.1.0"}}
 		case sentrypb.ProcQuery_TASKS:
 			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 1, Blocked: blocked.Load(), Comm: "renamed"}}}
-		case sentrypb.ProcQuery_MAPS:
+		case sentrypb.ProcQuery_MAPS, sentrypb.ProcQuery_SMAPS:
 			return &sentrypb.ProcAnswer{Maps: []*sentrypb.VMA{
-				{Start: 0x400000, End: 0x401000, Perms: 5, FileId: imageID},
+				{Start: 0x400000, End: 0x401000, Perms: 5, FileId: imageID, Smaps: "Size: 4 kB\n"},
 				{Start: 0x7ff000, End: 0x800000, Perms: 6, Name: "[stack]"},
 			}}
 		}
@@ -87,6 +88,7 @@ func TestProcQueryAnswered(t *testing.T) {
 		// The client reports the thread blocked in a local wait.
 		{"/proc/1/stat", `^1 \(renamed\) S `, true},
 		{"/proc/1/task/1/status", `(?s)^Name:\trenamed\n.*State:\tS \(sleeping\)\n`, true},
+		{"/proc/1/smaps", `^00400000-00401000 r-xp 00000000 [0-9a-f]+:[0-9a-f]+ [1-9]\d* +/bin/busybox\nSize: 4 kB\n007ff000-00800000 rw-p 00000000 00:00 0 +\[stack\]\n$`, false},
 	} {
 		blocked.Store(c.blocked)
 		got, errno := readProc(e, 1, c.path)
@@ -144,7 +146,7 @@ func TestProcTree(t *testing.T) {
 	for _, c := range []struct{ dir, want string }{
 		{"/proc/sys", "fs kernel vm"},
 		{"/proc/self/task", "1"},
-		{"/proc/1/task/1", "cmdline comm environ maps stat status"},
+		{"/proc/1/task/1", "cmdline comm environ maps smaps stat statm status"},
 		{"/proc/self/fdinfo", "0 1 2 3"}, // 3: the directory being listed
 	} {
 		if got := list(c.dir); got != c.want {
@@ -171,4 +173,60 @@ func TestProcTree(t *testing.T) {
 	e.fails(unix.ENOENT, 1, unix.SYS_OPEN, m.str("/proc/sys/kernel/nonexistent"), unix.O_RDONLY, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_OPEN, m.str("/proc/sys/kernel/pid_max"), unix.O_WRONLY, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_OPEN, m.str("/proc/self/stat"), unix.O_RDWR, 0)
+}
+
+// TestProcQueryBadAnswers: answers a client makes up get errnos or are
+// dropped, never a panic.
+func TestProcQueryBadAnswers(t *testing.T) {
+	e := started(t)
+	for _, id := range []uint64{0, 1, 1 << 63} {
+		e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_ProcAnswer{ProcAnswer: &sentrypb.ProcAnswer{Id: id}}})
+	}
+	answerProcQueries(e, func(q *sentrypb.ProcQuery) *sentrypb.ProcAnswer {
+		switch q.Kind {
+		case sentrypb.ProcQuery_MAPS:
+			return &sentrypb.ProcAnswer{Maps: []*sentrypb.VMA{{Start: 0x2000, End: 0x1000, FileId: 9999, Perms: 0xffff}}}
+		case sentrypb.ProcQuery_TASKS:
+			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 77, Blocked: true}, {Tid: 1, Comm: strings.Repeat("x", 100)}}}
+		}
+		return &sentrypb.ProcAnswer{} // MACHINE without MachineInfo
+	})
+	if _, errno := readProc(e, 1, "/proc/meminfo"); errno != unix.EIO {
+		t.Errorf("meminfo from an empty answer: %v, want EIO", errno)
+	}
+	if got, errno := readProc(e, 1, "/proc/self/maps"); errno != 0 || got != "00002000-00001000 rwxp 00000000 00:00 0 \n" {
+		t.Errorf("maps = %q, %v", got, errno)
+	}
+	if got, errno := readProc(e, 1, "/proc/self/stat"); errno != 0 || !strings.HasPrefix(got, "1 ("+strings.Repeat("x", 15)+") R ") {
+		t.Errorf("stat = %q, %v", got, errno)
+	}
+}
+
+// TestProcThreadDirs: a second thread has task/<tid>/ and, unlisted,
+// /proc/<tid>/.
+func TestProcThreadDirs(t *testing.T) {
+	e := started(t)
+	// A client that knows nothing: states come from the server.
+	answerProcQueries(e, func(*sentrypb.ProcQuery) *sentrypb.ProcAnswer {
+		return &sentrypb.ProcAnswer{Errno: int32(unix.ESRCH)}
+	})
+	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD
+	r := e.sys(1, unix.SYS_CLONE, flags, 0, 0, 0, 0)
+	if r.Errno != 0 {
+		t.Fatalf("clone: %v", unix.Errno(r.Errno))
+	}
+	tid := r.GetClone().GetChildTid()
+	if tid == 0 {
+		tid = int32(r.Ret)
+	}
+	for _, p := range []string{fmt.Sprintf("/proc/1/task/%d/stat", tid), fmt.Sprintf("/proc/%d/stat", tid)} {
+		got, errno := readProc(e, 1, p)
+		if errno != 0 || !strings.HasPrefix(got, fmt.Sprintf("%d (busybox) R 0 1 1 ", tid)) {
+			t.Errorf("%s = %q, %v", p, got, errno)
+		}
+	}
+	if got, errno := readProc(e, 1, "/proc/self/status"); errno != 0 || !strings.Contains(got, "\nThreads:\t2\n") {
+		t.Errorf("status = %q, %v", got, errno)
+	}
+	e.fails(unix.ENOENT, 1, unix.SYS_OPEN, e.mem.str("/proc/99/stat"), unix.O_RDONLY, 0)
 }

@@ -21,6 +21,7 @@ type restoreSet struct {
 	fss     map[uint64]*sentrypb.FsState
 	sigs    map[uint64]*sentrypb.SigHandState
 	pipes   map[uint64]*sentrypb.PipeState
+	locks   []*sentrypb.LockState
 	maps    []*sentrypb.MappedFileState
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
@@ -111,6 +112,17 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad timer")
 			}
 			s.timers = append(s.timers, v.Timer)
+		case *sentrypb.StateRecord_Lock:
+			l := v.Lock
+			if l == nil {
+				return nil, bad(rec, "bad lock")
+			}
+			for _, hl := range l.Locks {
+				if hl == nil || (hl.FdTable == 0) == (hl.File == 0) || hl.Start >= hl.End {
+					return nil, bad(rec, "bad held lock")
+				}
+			}
+			s.locks = append(s.locks, l)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -252,6 +264,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			}
 		}
 	}
+	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
 	k.mu.Unlock()
 	for _, f := range drop {
@@ -344,6 +357,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
+		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
+		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
 			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
@@ -370,13 +386,13 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = &fdTable{id: ps.FdTable, trk: k.trk}
+				tab = &fdTable{id: ps.FdTable, trk: k.trk, locks: k.locks}
 				tabs[ps.FdTable] = tab
 			}
 			tab.refs++
 			p.fds = tab
 		} else {
-			p.fds = newFDTable(k.trk)
+			p.fds = newFDTable(k.trk, k.locks)
 		}
 		if p.fs = fss[ps.Fs]; p.fs == nil {
 			p.fs = &fsContext{umask: 022, cwd: k.vfs.root}

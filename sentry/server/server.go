@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type Config struct {
 	// heartbeat) for this long, freeing its state as if its stream had
 	// broken: heartbeats go both ways. Zero means DefaultClientTimeout.
 	ClientTimeout time.Duration
+	// OperatorUIDs are the Unix socket peer uids (besides root) that may
+	// start applications with any credentials and see every client in
+	// Debug; other peers run only as themselves (grant.go).
+	OperatorUIDs map[uint32]bool
 }
 
 // DefaultClientTimeout is the default Config.ClientTimeout: clients send a
@@ -107,8 +112,9 @@ func (s *Server) Close() error {
 }
 
 // Session implements sentrypb.SentryServer.Session.
-func (s *Server) Session(stream sentrypb.Sentry_SessionServer) error {
-	m, err := stream.Recv()
+func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
+	defer s.recoverHandler("Session", &err)
+	m, err := recvHello(stream, HelloTimeout)
 	if err != nil {
 		return err
 	}
@@ -116,7 +122,13 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) error {
 	if hello == nil {
 		return status.Errorf(codes.InvalidArgument, "first message must be Hello, got %T", m.Msg)
 	}
-	k, err := s.newClient(hello)
+	if v := hello.GetProtocolVersion(); v != sentrypb.ProtocolVersion {
+		why := fmt.Sprintf("the client speaks protocol version %d, this server %d (runsc-decoupled binaries of different versions)", v, sentrypb.ProtocolVersion)
+		s.log.Warn("refused a client", "client", hello.ClientId, "why", why)
+		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: why}}})
+		return status.Error(codes.FailedPrecondition, why)
+	}
+	k, err := s.newClient(hello, s.grantOf(stream.Context()))
 	if err != nil {
 		s.log.Error("new client", "client", hello.ClientId, "err", err)
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
@@ -128,7 +140,12 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) error {
 		timeout = DefaultClientTimeout
 	}
 	done := make(chan error, 1)
-	go func() { done <- k.serve(sess) }()
+	go func() {
+		var err error
+		defer func() { done <- err }()
+		defer s.recoverHandler("Session", &err)
+		err = k.serve(sess)
+	}()
 	tick := time.NewTicker(timeout / 10)
 	defer tick.Stop()
 	for {
@@ -151,30 +168,39 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) error {
 }
 
 // Debug implements sentrypb.SentryServer.Debug.
-func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (*sentrypb.DebugReply, error) {
+func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (_ *sentrypb.DebugReply, err error) {
+	defer s.recoverHandler("Debug", &err)
+	// Only an operator sees other peers' clients (their ids name their
+	// state).
+	g := s.grantOf(ctx)
 	s.mu.Lock()
 	cs := make([]*clientState, 0, len(s.clients))
 	for c := range s.clients {
-		cs = append(cs, c)
+		if g.operator || c.grant.principal == g.principal {
+			cs = append(cs, c)
+		}
 	}
 	s.mu.Unlock()
 	sort.Slice(cs, func(i, j int) bool { return cs[i].id < cs[j].id })
 	var b strings.Builder
 	fmt.Fprintf(&b, "server %s: %d client(s)\n", s.id, len(cs))
+	if !g.operator {
+		fmt.Fprintf(&b, "(only the clients of %s: other peers' clients are shown to operators only)\n", g.principal)
+	}
 	for _, c := range cs {
 		c.debug(&b)
 	}
 	return &sentrypb.DebugReply{Text: b.String()}, nil
 }
 
-func (s *Server) newClient(hello *sentrypb.Hello) (*clientState, error) {
+func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*clientState, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errors.New("server is closed")
 	}
 	s.mu.Unlock()
-	k, err := newClientState(s, hello)
+	k, err := newClientState(s, hello, g)
 	if err != nil {
 		return nil, err
 	}
@@ -192,4 +218,45 @@ func (s *Server) removeClient(k *clientState) {
 	s.mu.Lock()
 	delete(s.clients, k)
 	s.mu.Unlock()
+}
+
+// HelloTimeout bounds how long a new Session may take to send its Hello.
+const HelloTimeout = 10 * time.Second
+
+// recvHello receives a Session's first message within timeout: a peer that
+// connects and says nothing must not hold the handler (and its buffers)
+// for ever. Returning ends the stream, which ends the Recv left behind.
+func recvHello(stream sentrypb.Sentry_SessionServer, timeout time.Duration) (*sentrypb.ClientMessage, error) {
+	type result struct {
+		m   *sentrypb.ClientMessage
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		m, err := stream.Recv()
+		got <- result{m, err}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-got:
+		return r.m, r.err
+	case <-t.C:
+		return nil, status.Errorf(codes.DeadlineExceeded, "no Hello within %v", timeout)
+	}
+}
+
+// recoverHandler turns a panic of a gRPC or framed handler into an error
+// for that stream or call alone, logged with its stack. It must be
+// deferred directly.
+func (s *Server) recoverHandler(what string, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if panicOnBug {
+		panic(p)
+	}
+	s.log.Error("BUG: handler panicked; its call fails, the server carries on", "handler", what, "panic", p, "stack", string(debug.Stack()))
+	*err = status.Errorf(codes.Internal, "%s: internal error", what)
 }

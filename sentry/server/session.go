@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -29,10 +31,11 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 // client says Goodbye. Either way the client's state is freed.
 func (k *clientState) serve(sess *session) error {
 	k.setSender(sess.send)
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id}}}); err != nil {
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion}}}); err != nil {
 		k.destroy()
 		return err
 	}
+	var seqs seqGuard
 	for {
 		m, err := sess.stream.Recv()
 		sess.heard.Store(time.Now().UnixNano())
@@ -44,9 +47,15 @@ func (k *clientState) serve(sess *session) error {
 		}
 		switch m := m.Msg.(type) {
 		case *sentrypb.ClientMessage_Call:
-			if m.Call != nil {
-				k.enqueue(m.Call)
+			if m.Call == nil {
+				continue
 			}
+			if err := seqs.admit(m.Call); err != nil {
+				k.log.Warn("refused a call", "err", err)
+				k.reply(&sentrypb.Reply{Seq: m.Call.Seq, Errno: int32(unix.EINVAL)})
+				continue
+			}
+			k.enqueue(m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
 		case *sentrypb.ClientMessage_Interrupt:

@@ -47,6 +47,8 @@ type stateTracker struct {
 	pipes   map[*pipe]struct{}
 	maps    map[uint64]struct{}
 	timers  map[*appTimer]struct{}
+	// locks are the inode numbers whose locks changed.
+	locks   map[uint64]struct{}
 	deleted map[string]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
@@ -71,6 +73,7 @@ func (t *stateTracker) reset() {
 	t.pipes = make(map[*pipe]struct{})
 	t.maps = make(map[uint64]struct{})
 	t.timers = make(map[*appTimer]struct{})
+	t.locks = make(map[uint64]struct{})
 	t.deleted = make(map[string]struct{})
 	t.ids = false
 }
@@ -165,6 +168,15 @@ func (t *stateTracker) markTimer(tm *appTimer) {
 	}
 	t.mu.Lock()
 	t.timers[tm] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *stateTracker) markLocks(ino uint64) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.locks[ino] = struct{}{}
 	t.mu.Unlock()
 }
 
@@ -314,12 +326,14 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		delete(t.effects, replySeq)
 	}
 	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
-		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 && len(t.deleted) == 0 && !t.ids
+		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 &&
+		len(t.locks) == 0 && len(t.deleted) == 0 && !t.ids
 	if empty && eff == nil {
 		t.mu.Unlock()
 		return nil
 	}
 	procs, threads, slots, files, fss, sigs, pipes, maps, timers, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.timers, t.deleted
+	locks := t.locks
 	idsDirty := t.ids
 	t.reset()
 	t.mu.Unlock()
@@ -425,6 +439,9 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	for tm := range timers {
 		recs = append(recs, k.timerRecordLocked(tm))
+	}
+	for ino := range locks {
+		recs = append(recs, k.lockRecordLocked(ino))
 	}
 	// Building may have assigned ids.
 	t.mu.Lock()

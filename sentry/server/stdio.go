@@ -251,6 +251,28 @@ func (t *ttyState) init(stdio [3]*sentrypb.StdioInfo) {
 	}
 }
 
+// ttyResize records the terminal's new window size and sends SIGWINCH to
+// the foreground process group.
+func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
+	if m == nil || len(m.Winsize) != sizeofWinsize {
+		return unix.EINVAL
+	}
+	var d deferred
+	k.mu.Lock()
+	if !k.tty.present {
+		k.mu.Unlock()
+		return unix.ENOTTY
+	}
+	k.tty.winsize = fixedLen(m.Winsize, sizeofWinsize)
+	info := siginfoKill(int(unix.SIGWINCH), siKernel, 0, 0)
+	for _, p := range k.processGroupLocked(k.tty.fgPgrp) {
+		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return nil
+}
+
 func fixedLen(b []byte, n int) []byte {
 	out := make([]byte, n)
 	copy(out, b)

@@ -259,6 +259,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return nil, unix.ENOENT
 		}
 		defer of.decRef()
+		if g, ok := of.impl.(*goferFile); ok {
+			return c.reopenGoferFile(of, g, flags, kept)
+		}
 		type reopener interface{ reopen() fileImpl }
 		if ro, ok := of.impl.(reopener); ok {
 			return newFile(ro.reopen(), nil, kept), nil
@@ -722,6 +725,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
+	if a, err := c.targetAttrs(od, nil); err != nil {
+		return 0, err
+	} else if !c.creds().mayHardlink(a) {
+		return 0, unix.EPERM
+	}
 	v := c.k.vfs
 	oh, err := c.handleOf(od)
 	if err != nil {
@@ -1108,11 +1116,10 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
-		h, ok := handleOfFile(f)
-		if ok && f.d != nil {
+		if h, ok := handleOfFile(f); ok && f.d != nil {
 			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
+			c.noteMappedResize(f.d, h)
 		}
-		c.noteMappedResize(f.d, h)
 		return 0, nil
 	}
 	p, err := c.pathArg(0)

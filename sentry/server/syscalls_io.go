@@ -495,26 +495,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		f.changed()
 		return 0, nil
-	case unix.F_GETLK, fOFDGetlk:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		binary.LittleEndian.PutUint16(b[0:], unix.F_UNLCK)
-		return 0, c.mem.CopyOut(c.args[2], b)
-	case unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
-		if err != nil {
-			return 0, err
-		}
-		typ := binary.LittleEndian.Uint16(b[0:])
-		if typ != unix.F_RDLCK && typ != unix.F_WRLCK && typ != unix.F_UNLCK {
-			return 0, unix.EINVAL
-		}
-		if (typ == unix.F_RDLCK && !f.readable()) || (typ == unix.F_WRLCK && !f.writable()) {
-			return 0, unix.EBADF
-		}
-		return 0, nil
+	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		return c.fcntlLock(f, cmd)
 	case unix.F_GETPIPE_SZ:
 		if _, ok := f.impl.(*pipeEnd); !ok {
 			return 0, unix.EBADF
@@ -711,12 +693,29 @@ func sysFsync(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	// Writes this client made through f become durable: tell the client
-	// (before this call's reply) so that it drops them from its log.
-	seqs := c.k.dur.startSync(f)
+	// (before this call's reply) so that it drops them from its log. So do
+	// the write-backs of its shared mappings of the same file (PageWrite
+	// goes through the mapping's own description): the fsync of one
+	// handle syncs the inode.
+	files := []*file{f}
+	if f.d != nil && f.d.kind == dkGofer {
+		for _, wf := range c.k.maps.writablesOf(f.d.ino) {
+			defer wf.decRef()
+			if wf != f {
+				files = append(files, wf)
+			}
+		}
+	}
+	seqs := make([][]uint64, len(files))
+	for i, g := range files {
+		seqs[i] = c.k.dur.startSync(g)
+	}
 	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
-	if len(seqs) > 0 {
-		c.k.dur.endSync(f, seqs, err == nil)
-		c.k.announceDurable(f)
+	for i, g := range files {
+		if len(seqs[i]) > 0 {
+			c.k.dur.endSync(g, seqs[i], err == nil)
+			c.k.announceDurable(g)
+		}
 	}
 	return 0, err
 }
@@ -875,6 +874,12 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
+	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
+	f, err := c.getFile(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.decRef()
 	if length == 0 || off&0xfff != 0 || int64(off) < 0 {
 		return 0, unix.EINVAL
 	}
@@ -882,21 +887,26 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapShared && typ != mapPrivate && typ != 0x3 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(fd)
-	if err != nil {
-		return 0, err
-	}
-	defer f.decRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
-	g, ok := f.impl.(*goferFile)
-	if !ok {
+	_, isGofer := f.impl.(*goferFile)
+	dz, isDev := f.impl.(*devFile)
+	isZero := isDev && dz.kind == devZero
+	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
 	if !f.readable() {
 		return 0, unix.EACCES
 	}
+	if isZero {
+		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+			return 0, unix.EACCES
+		}
+		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.writable()}}
+		return 0, nil
+	}
+	g := f.impl.(*goferFile)
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 		return 0, unix.EACCES
 	}

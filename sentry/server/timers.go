@@ -272,7 +272,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.proc()
+	p := c.t.proc
 	if p.exiting {
 		return 0, 0, unix.ESRCH
 	}
@@ -334,7 +334,7 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	var interval, value time.Duration
-	if tm := c.proc().timers[itimerRealID]; tm != nil {
+	if tm := c.t.proc.timers[itimerRealID]; tm != nil {
 		interval, value = specOf(tm.kt.Get())
 	}
 	k.mu.Unlock()
@@ -342,7 +342,8 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 }
 
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
-// (logged once): the application's CPU time is on the client.
+// (logged once): they count the application's CPU time, which the client
+// measures, and the client keeps them; one never forwards them.
 func (c *syscallCtx) unsupportedItimer(which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
 		if _, logged := c.k.s.enosys.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
@@ -387,7 +388,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.proc()
+	p := c.t.proc
 	if p.exiting {
 		return 0, unix.ESRCH
 	}
@@ -430,7 +431,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 
 // posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
 func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
-	tm := c.proc().timers[id]
+	tm := c.t.proc.timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
 	}

@@ -110,6 +110,14 @@ type vfs struct {
 	// handle is not on it. Protected by mu.
 	lru           dentry
 	cachedHandles int
+
+	// shmMu serializes making /dev/shm's directory; it is held across
+	// gofer RPCs and taken before mu. shm is /dev/shm's dentry (nil
+	// until first looked up) and shmParent the gofer handle of the
+	// directory holding it (vfs_shm.go). Protected by shmMu.
+	shmMu     sync.Mutex
+	shm       *dentry
+	shmParent uint64
 }
 
 func newVFS(k *clientState) (*vfs, error) {
@@ -219,12 +227,25 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		}
 		return r.Root.Id, r.Stat, r.Root.FileHandle, nil
 	}
-	ph, err := v.pinHandle(parent)
-	if err != nil {
-		return 0, nil, nil, err
+	var wf *goferpb.WalkedFile
+	var err error
+	if parent == v.dev {
+		// /dev/shm: its gofer directory's parent is not in the tree.
+		v.shmMu.Lock()
+		ph := v.shmParent
+		v.shmMu.Unlock()
+		if ph == 0 {
+			return 0, nil, nil, unix.ENOENT
+		}
+		wf, err = v.walkOne(ph, shmDirName(v.k.id))
+	} else {
+		var ph uint64
+		if ph, err = v.pinHandle(parent); err != nil {
+			return 0, nil, nil, err
+		}
+		wf, err = v.walkOne(ph, name)
+		v.unpin(parent)
 	}
-	wf, err := v.walkOne(ph, name)
-	v.unpin(parent)
 	if err != nil {
 		return 0, nil, nil, err
 	}

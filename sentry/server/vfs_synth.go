@@ -99,6 +99,9 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
+		if name == "shm" {
+			return v.shmDentry(c)
+		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
 			d.link = t
@@ -111,14 +114,27 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		}
 		if pid, ok := parseID(name); ok {
 			v.k.mu.Lock()
-			_, ok := v.k.procs[pid]
-			v.k.mu.Unlock()
-			if !ok {
-				return nil, unix.ENOENT
+			_, isProc := v.k.procs[pid]
+			var owner int32
+			if t := v.k.threads[pid]; t != nil && !isProc {
+				if _, live := t.proc.live[t]; live {
+					owner = t.proc.pid
+				}
 			}
-			d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
-			d.pid = pid
-			return d, nil
+			v.k.mu.Unlock()
+			if isProc {
+				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
+				d.pid = pid
+				return d, nil
+			}
+			if owner != 0 {
+				// /proc/<tid> of a thread other than a leader: not listed,
+				// but found, as on Linux (here with the files of task/<tid>).
+				d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(pid)))
+				d.pid, d.tid, d.procScope = owner, pid, procfs.Task
+				return d, nil
+			}
+			return nil, unix.ENOENT
 		}
 		if e, ok := procfs.Lookup(procfs.Top, "", name); ok {
 			return v.procEntryDentry(dir, procfs.Top, e), nil
@@ -277,6 +293,14 @@ func (v *vfs) filePath(f *file) string {
 			return "/dev/pts/0"
 		}
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
+	case *eventFile:
+		return "anon_inode:[eventfd]"
+	case *epollFile:
+		return "anon_inode:[eventpoll]"
+	case *unixSockFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
+	case *inetSockFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
 	}
 	if f.d == nil {
 		return "anon_inode:[unknown]"
@@ -311,6 +335,11 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 			return nil, true, unix.ENOENT
 		}
 		defer f.decRef()
+		if _, isGofer := f.impl.(*goferFile); isGofer && v.isDeleted(f.d) {
+			// A file with no name left: opening the link itself opens
+			// the inode (openProcFd).
+			return d, true, nil
+		}
 		if f.d != nil {
 			return f.d, true, nil
 		}
@@ -363,6 +392,9 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
+		if shm, err := v.shmDentry(c); err == nil {
+			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
+		}
 		for _, n := range []string{"fd", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
@@ -493,4 +525,52 @@ func (v *vfs) handleForOpen(d *dentry) (uint64, []byte, error) {
 		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
 	}
 	return h, fh, nil
+}
+
+// isDeleted says whether d (nil: no) was unlinked or replaced.
+func (v *vfs) isDeleted(d *dentry) bool {
+	if d == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.deleted
+}
+
+// reopenGoferFile opens a new description of of's file, as open of
+// /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
+// name, through a clone of of's gofer handle.
+func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32) (*file, error) {
+	v := c.k.vfs
+	acc := flags & unix.O_ACCMODE
+	var mask uint32
+	if acc != unix.O_WRONLY {
+		mask |= permRead
+	}
+	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
+		mask |= permWrite
+	}
+	st, err := g.stat(c)
+	if err != nil {
+		return nil, err
+	}
+	if !c.callerCreds().permits(attrsOfStat(st), mask) {
+		return nil, unix.EACCES
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
+	if err := goferErr("clone", w.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	if len(w.Files) != 1 || w.Files[0].GetHandle().GetId() == 0 {
+		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
+	}
+	h := w.Files[0].Handle.Id
+	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	if err := goferErr("open", r.GetErrno(), err); err != nil {
+		releaseHandles(c.k, []uint64{h})
+		return nil, err
+	}
+	return newFile(&goferFile{v: v, handle: h, fh: g.fh}, of.d, kept), nil
 }

@@ -35,7 +35,7 @@ func TestSilentClientSessionEnds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Hello{Hello: &sentrypb.Hello{ClientId: id}}}); err != nil {
+		if err := st.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Hello{Hello: &sentrypb.Hello{ClientId: id, ProtocolVersion: sentrypb.ProtocolVersion}}}); err != nil {
 			t.Fatal(err)
 		}
 		if m, err := st.Recv(); err != nil || m.GetWelcome() == nil {

@@ -89,7 +89,7 @@ func TestGoferHandleIDsTiedToSession(t *testing.T) {
 	// The victim's session.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.Session(sctx, &goferpb.SessionRequest{})
+	stream, err := c.Session(sctx, &goferpb.SessionRequest{ProtocolVersion: goferpb.ProtocolVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

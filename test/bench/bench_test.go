@@ -83,7 +83,8 @@ func modes(b *testing.B, dir string) []mode {
 	bin := tu.Binary(b)
 	g := tu.StartDaemon(b, dir, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(b, dir, "server", "server", "--gofer", g.Target)
-	tcp := tu.StartDaemonTCP(b, "server", "--gofer", g.Target).Target
+	// Plaintext TCP needs --insecure, loopback included.
+	tcp := tu.StartDaemonTCP(b, "server", "--gofer", g.Target, "--insecure").Target
 	// With --server, do starts the command in / unless told otherwise
 	// (the server's filesystem need not be ours), so the directory is
 	// always given.
@@ -98,7 +99,7 @@ func modes(b *testing.B, dir string) []mode {
 		{name: "sandbox-unix", argv: do(s.Target)},
 		{name: "sandbox-unix-nolog", argv: do(s.Target, "--replay-log=false")},
 		{name: "sandbox-unix-ptrace", argv: do(s.Target, "--platform", "ptrace")},
-		{name: "sandbox-tcp", argv: do(tcp)},
+		{name: "sandbox-tcp", argv: do(tcp, "--insecure")},
 	}
 	for _, platform := range []string{"systrap", "ptrace"} {
 		rbin, why := runscUnavailable(dir, platform)

@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -269,4 +272,123 @@ func TestContainerd(t *testing.T) {
 			t.Errorf("the runtime's state of %s is left after delete", id)
 		}
 	})
+
+	t.Run("tty", func(t *testing.T) {
+		// ctr -t wants a terminal on its stdin: give it a pty's slave.
+		master, slave := openPty(t)
+		defer master.Close()
+		cmd := exec.Command("ctr", append([]string{"--address", c.sock, "--namespace", c.ns},
+			c.runArgs("-t", "--rm", c.image, "c-tty", "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; busybox stty size; exit 3")...)...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120})
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		var out strings.Builder
+		readDone := make(chan struct{})
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := master.Read(buf)
+				out.Write(buf[:n])
+				if err != nil {
+					close(readDone)
+					return
+				}
+			}
+		}()
+		waitDone := make(chan error, 1)
+		go func() { waitDone <- cmd.Wait() }()
+		select {
+		case <-waitDone:
+		case <-time.After(timeout):
+			cmd.Process.Kill()
+			t.Fatalf("ctr run -t did not exit; output %q", out.String())
+		}
+		select {
+		case <-readDone:
+		case <-time.After(5 * time.Second):
+		}
+		// Two terminals (the container's, ctr's) each turn \n into \r\n.
+		got := strings.ReplaceAll(out.String(), "\r", "")
+		if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(got, "is-a-tty\n40 120\n") {
+			t.Errorf("ctr run -t: exit %d output %q; want 3 and a 40x120 terminal", code, got)
+		}
+	})
+
+	t.Run("remote sentry killed", func(t *testing.T) {
+		// The annotation names two remote sentries over one gofer, whose
+		// root is a busybox tree of the test's: the container's files.
+		root := t.TempDir()
+		for _, d := range []string{"bin", "tmp"} {
+			os.MkdirAll(filepath.Join(root, d), 0o755)
+		}
+		bb, _ := os.ReadFile(tu.Busybox)
+		os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755)
+		os.Symlink("busybox", filepath.Join(root, "bin", "sh"))
+		sockDir, err := os.MkdirTemp("", "rd-ctr-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(sockDir)
+		g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", root)
+		a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+		b := tu.StartDaemon(t, sockDir, "b", "server", "--gofer", g.Target)
+		const script = "cd /tmp; i=0; while [ $i -lt 600 ]; do echo line $i >> a; i=$((i+1)); done; busybox wc -l a"
+		done := make(chan [3]string, 1)
+		go func() {
+			out, errOut, code := c.ctr(c.runArgs("--rm", "--annotation", "dev.runsc-decoupled.server="+a.Target+","+b.Target, c.image, "c-remote", "sh", "-c", script)...)
+			done <- [3]string{out, errOut, fmt.Sprint(code)}
+		}()
+		var res [3]string
+		finished := false
+		waitFor(t, func() bool {
+			select {
+			case res = <-done:
+				finished = true
+				return true
+			default:
+			}
+			data, _ := os.ReadFile(filepath.Join(root, "tmp", "a"))
+			return strings.Count(string(data), "\n") >= 150
+		})
+		if finished {
+			t.Fatalf("ctr run ended before the kill: exit %s stdout %q stderr %q", res[2], res[0], res[1])
+		}
+		a.Cmd.Process.Kill()
+		if data, _ := os.ReadFile(filepath.Join(root, "tmp", "a")); strings.Count(string(data), "\n") >= 600 {
+			t.Fatalf("the job finished before its sentry was killed")
+		}
+		select {
+		case res = <-done:
+		case <-time.After(2 * timeout):
+			t.Fatal("ctr run did not finish")
+		}
+		if res[2] != "0" || strings.TrimSpace(res[0]) != "600 a" {
+			t.Errorf("after kill -9 of its sentry: exit %s stdout %q stderr %q; want 0 and 600 lines", res[2], res[0], res[1])
+		}
+	})
+}
+
+// openPty returns a new pty's master and slave.
+func openPty(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, slave
 }

@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"embed"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -49,8 +53,75 @@ func runFsem(t *testing.T, name string, flags ...string) {
 	}
 }
 
-func TestFsemPermissions(t *testing.T) { runFsem(t, "perm") }
+// TestFsemPermissions checks set-id semantics too, so its gofer keeps
+// set-id bits (they are stripped by default).
+func TestFsemPermissions(t *testing.T) { runFsem(t, "perm", "--allow-setuid") }
 
 func TestFsemErrnos(t *testing.T) { runFsem(t, "errno") }
 
 func TestFsemFifos(t *testing.T) { runFsem(t, "fifo") }
+
+func TestFsemLocks(t *testing.T) { runFsem(t, "lock") }
+
+// TestFsemLocksAcrossServerKill kills the remote sentry (kill -9, then a
+// restart on the same address) while a child process keeps failing to
+// take the locks its parent holds: after the recovery the locks are
+// still held by the parent (every try still fails with EAGAIN) and are
+// released by its unlock.
+func TestFsemLocksAcrossServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := fsemProgram(t, t.TempDir(), "lockrecover")
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", bin)
+	if !strings.Contains(want.Stdout, "0 unexpected results") {
+		t.Fatalf("native run:\n%s%s", want.Stdout, want.Stderr)
+	}
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, bin)
+	}()
+	progress := func() int {
+		b, _ := os.ReadFile(filepath.Join(sandboxDir, "progress"))
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	deadline := time.Now().Add(timeout)
+	for progress() < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.Cmd.Process.Kill()
+	t.Logf("killed the server after %d tries", progress())
+	time.Sleep(100 * time.Millisecond)
+	if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+		t.Fatal("server did not restart")
+	}
+	got := <-done
+	if log, _ := os.ReadFile(logFile); !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+		t.Errorf("no recovery logged (the program ended before the kill?)")
+	}
+	compare(t, want, got)
+}
+
+// TestFsemGNULsAndCp: GNU ls -l and cp -a ask for xattrs and ACLs of
+// every file; with ENOTSUP they print nothing about them.
+func TestFsemGNULsAndCp(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, tool := range []string{"/bin/ls", "/bin/cp"} {
+		if _, err := os.Stat(tool); err != nil {
+			t.Fatalf("GNU coreutils (%s) is required: %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	got := tu.Sandbox(t, timeout, dir, "", nil, "/bin/sh", "-c", "/bin/ls -l f >/dev/null && /bin/cp -a f g && /bin/ls -l g | cut -c1-10")
+	if got.ExitCode != 0 || got.Stderr != "" || got.Stdout != "-rw-r-----\n" {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, got.Stderr)
+	}
+}

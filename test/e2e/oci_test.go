@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -483,4 +484,153 @@ func TestOCIRunAndVersion(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.must("features")), &f); err != nil || f.OCIVersionMax != specs.Version {
 		t.Errorf("features: %v %+v", err, f)
 	}
+}
+
+// TestOCIRemoteSentryKill runs a container whose kernel state lives in
+// remote sentries named by the annotation, kills -9 the one it uses
+// mid-run, and checks that the container finishes as if nothing happened
+// (on the second sentry, after the grace period).
+func TestOCIRemoteSentryKill(t *testing.T) {
+	r := newOCIRuntime(t)
+	const script = `i=0
+while [ $i -lt 600 ]; do echo "line $i" >> a; echo "other $i" >> b; i=$((i+1)); done
+wc -l a b
+echo done`
+	want := tu.Run(t, timeout, t.TempDir(), "", tu.Busybox, "sh", "-c", script)
+	sockDir, err := os.MkdirTemp("", "rd-oci-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	var bundle string
+	var a, b *tu.Daemon
+	bundle = busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", script}
+		s.Process.Cwd = "/tmp"
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", rootfs)
+	a = tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	b = tu.StartDaemon(t, sockDir, "b", "server", "--gofer", g.Target)
+	cfg := filepath.Join(bundle, "config.json")
+	var s specs.Spec
+	raw, _ := os.ReadFile(cfg)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	s.Annotations = map[string]string{"dev.runsc-decoupled.server": a.Target + "," + b.Target}
+	raw, _ = json.Marshal(&s)
+	os.WriteFile(cfg, raw, 0o644)
+
+	c, msg, code := r.create("remote", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "remote")
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", "a"))
+		return strings.Count(string(data), "\n") >= 150
+	})
+	a.Cmd.Process.Kill()
+	if data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", "b")); strings.Count(string(data), "\n") >= 600 {
+		t.Fatalf("the job finished before its sentry was killed")
+	}
+	if exit := c.wait(t); exit != want.ExitCode || c.out(t) != want.Stdout {
+		t.Errorf("after kill -9 of its sentry: exit %d output %q; want %d %q", exit, c.out(t), want.ExitCode, want.Stdout)
+	}
+	for _, f := range []string{"a", "b"} {
+		data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", f))
+		if n := strings.Count(string(data), "\n"); n != 600 {
+			t.Errorf("%s has %d lines, want 600", f, n)
+		}
+	}
+	r.must("delete", "remote")
+}
+
+// TestOCITerminal creates a terminal container as the shim does: a
+// console socket receives the pty master, and the application sees a
+// terminal of the configured size on its stdio.
+func TestOCITerminal(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.ConsoleSize = &specs.Box{Height: 33, Width: 111}
+		s.Process.Args = []string{"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; busybox stty size; exit 5"}
+	})
+	sock := filepath.Join(r.dir, "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	masterCh := make(chan *os.File, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			masterCh <- nil
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			masterCh <- nil
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if len(msgs) != 1 {
+			masterCh <- nil
+			return
+		}
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		if len(fds) != 1 {
+			masterCh <- nil
+			return
+		}
+		masterCh <- os.NewFile(uintptr(fds[0]), "pty-master")
+	}()
+	pidFile := filepath.Join(r.dir, "tty.pid")
+	if out, code := r.run(nil, "create", "--bundle", bundle, "--pid-file", pidFile, "--console-socket", sock, "tty"); code != 0 {
+		t.Fatalf("create: exit %d %s %s", code, out, r.lastError())
+	}
+	master := <-masterCh
+	if master == nil {
+		t.Fatal("no pty master on the console socket")
+	}
+	defer master.Close()
+	pb, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(string(pb))
+	var output strings.Builder
+	readDone := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			output.Write(buf[:n])
+			if err != nil {
+				close(readDone)
+				return
+			}
+		}
+	}()
+	r.must("start", "tty")
+	c := &container{id: "tty", pid: pid}
+	if exit := c.wait(t); exit != 5 {
+		t.Errorf("exit %d, want 5", exit)
+	}
+	// The slave closed with the container: the master reads EIO.
+	select {
+	case <-readDone:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("pty master did not reach EOF; got %q", output.String())
+	}
+	if got := strings.ReplaceAll(output.String(), "\r\n", "\n"); got != "is-a-tty\n33 111\n" {
+		t.Errorf("terminal output %q, want %q", got, "is-a-tty\n33 111\n")
+	}
+	// A terminal container without a console socket is refused, naming
+	// the field.
+	if _, code := r.run(nil, "create", "--bundle", bundle, "tty2"); code == 0 || !strings.Contains(r.lastError(), "process.terminal") {
+		t.Errorf("terminal without --console-socket: exit %d, %q", code, r.lastError())
+	}
+	r.must("delete", "tty")
 }

@@ -5,28 +5,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// TestProcStates compares testdata/procstate.c with native: a mapped file
-// in /proc/self/maps, R/S/Z states (a pipe read blocks in the remote
-// sentry, nanosleep and futex wait in the client sentry), task/, comm,
-// fdinfo, and reopening an unlinked file through /proc/self/fd.
+// TestProcStates compares C programs with native: testdata/procstate.c (a
+// mapped file in /proc/self/maps, R/S/Z states: a pipe read blocks in the
+// remote sentry, nanosleep and futex wait in the client sentry; task/,
+// comm, fdinfo, reopening an unlinked file through /proc/self/fd) and
+// testdata/fdlinks.c (the fd links of sockets, eventfd and epoll).
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "procstate.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "procstate", string(src))
-	want := tu.Run(t, timeout, dir, "", prog)
-	for _, p := range platforms {
-		t.Run(p, func(t *testing.T) {
-			got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
-			compare(t, want, got)
-		})
+	for _, name := range []string{"procstate", "fdlinks"} {
+		src, err := os.ReadFile(filepath.Join("testdata", name+".c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog := tu.StaticProgram(t, dir, name, string(src))
+		want := tu.Run(t, timeout, dir, "", prog)
+		for _, p := range platforms {
+			t.Run(name+"/"+p, func(t *testing.T) {
+				got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
+				compare(t, want, got)
+			})
+		}
 	}
 }
 
@@ -40,6 +44,9 @@ var procShellCases = []struct{ name, script string }{
 	{"stat and uptime", `grep -c '^cpu ' /proc/stat; grep -c '^btime ' /proc/stat; awk '{print NF}' /proc/uptime; awk '{print NF}' /proc/loadavg; cut -d' ' -f1,2 /proc/version`},
 	{"sys", `cat /proc/sys/kernel/ostype; test $(cat /proc/sys/kernel/pid_max) -ge 32768 && echo pid_max; test $(cat /proc/sys/fs/pipe-max-size) -ge 65536 && echo pipe-max-size; wc -w < /proc/sys/kernel/threads-max; cat /proc/sys/vm/overcommit_memory`},
 	{"maps", `grep -c '\[stack\]' /proc/self/maps; head -1 /proc/self/maps | grep -c /busybox`},
+	{"smaps", `head -1 /proc/self/smaps | grep -c /busybox; for k in Size Rss Pss Private_Dirty Swap VmFlags; do grep -q "^$k:" /proc/self/smaps && echo $k; done`},
+	{"root and random", `readlink /proc/self/root; ls /proc/self/root/ | grep -c '^proc$'; wc -c < /proc/sys/kernel/random/uuid; wc -c < /proc/sys/kernel/random/boot_id; [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat /proc/sys/kernel/random/boot_id)" ] && echo stable; [ "$(cat /proc/sys/kernel/random/uuid)" != "$(cat /proc/sys/kernel/random/uuid)" ] && echo fresh`},
+	{"memory sizes", `awk '{print NF, ($1 > 0), ($2 > 0)}' /proc/self/statm; awk '/^Vm(Size|RSS):/ {print $1, ($2 > 0), $3}' /proc/self/status; awk '{print ($23 > 0), ($24 > 0)}' /proc/self/stat`},
 	{"environ", `env -i FOO=bar A=b cat /proc/self/environ | tr '\0' '\n'`},
 	{"task", `ls /proc/self/task | wc -l; readlink /proc/thread-self | grep -c /task/; cat /proc/self/task/*/comm`},
 	{"comm", `echo -n renamed > /proc/self/comm; cat /proc/$$/comm; cat /proc/$$/task/$$/comm`},
@@ -57,6 +64,18 @@ func TestProcShell(t *testing.T) {
 	}
 }
 
+// TestProcTools runs everyday tools that read /proc (GNU grep, diff and
+// m4 read /proc/self/maps; procps reads /proc/<pid>/stat, meminfo,
+// uptime) and compares what is deterministic with native.
+func TestProcTools(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `echo abc | grep b; printf 'a\nb\n' > f1; printf 'a\nc\n' > f2; diff f1 f2; echo "define(X,1)X" | m4; ` +
+		`ps -o comm= -p $$; free | head -1 | wc -w; uptime | grep -c 'load average'; df / | tail -n +2 | wc -l; echo end`
+	want := tu.Run(t, timeout, t.TempDir(), "", "/bin/sh", "-c", script)
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, "/bin/sh", "-c", script)
+	compare(t, want, got)
+}
+
 // TestProcMounts checks the sandbox's mount table, which differs from the
 // host's: the gofer's root, /proc and /dev.
 func TestProcMounts(t *testing.T) {
@@ -65,5 +84,38 @@ func TestProcMounts(t *testing.T) {
 	want := "gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid 0 0\n--\n/ gofer\n/proc proc\n/dev tmpfs\n"
 	if got.Stdout != want || got.ExitCode != 0 {
 		t.Errorf("mounts: exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, strings.TrimSpace(got.Stderr))
+	}
+}
+
+// TestProcAcrossServerKill: what /proc shows survives kill -9 of the
+// server (the environment is in the replay log, thread names and states
+// are the client's).
+func TestProcAcrossServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	sockDir := t.TempDir()
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	b := tu.StartDaemon(t, sockDir, "b", "server", "--gofer", g.Target)
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ready")
+	// The application renames itself, then waits for the kill.
+	script := `echo -n renamed > /proc/self/comm; touch ` + marker + `; while [ -e ` + marker + ` ]; do sleep 0.05; done; ` +
+		`tr '\0' '\n' < /proc/$$/environ; cat /proc/$$/comm; sleep 100 & p=$!; sleep 0.3; cut -d' ' -f2,3 /proc/$p/stat; kill $p; grep -c '^MemTotal:' /proc/meminfo`
+	go func() {
+		for i := 0; i < 600; i++ {
+			if _, err := os.Stat(marker); err == nil {
+				a.Cmd.Process.Kill()
+				time.Sleep(300 * time.Millisecond)
+				os.Remove(marker)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	got := tu.Sandbox(t, timeout, dir, "", []string{"--server", a.Target + "," + b.Target},
+		tu.Busybox, "env", "-i", "FOO=bar", tu.Busybox, "sh", "-c", script)
+	want := "FOO=bar\nrenamed\n(sleep) S\n1\n"
+	if got.Stdout != want || got.ExitCode != 0 {
+		t.Errorf("after the kill: exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, got.Stderr)
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,7 @@ import (
 
 // timerPrograms are the C programs of testdata/timers: memory probing,
 // uname, timers and signal-masked waits, each compared with a native run.
-var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun"}
+var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer", "overrun", "pselect", "cputime", "cpuitimer"}
 
 // TestTimersAndProbes runs each program of testdata/timers natively and in
 // the sandbox and compares output and exit status.
@@ -84,4 +85,87 @@ func TestTimeoutCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMakeJobs runs GNU make with two jobs and more targets than jobs: it
+// waits for SIGCHLD in pselect6 with a mask that unblocks it, so a child's
+// exit must interrupt the forwarded wait.
+func TestMakeJobs(t *testing.T) {
+	tu.RequireRoot(t)
+	if _, err := os.Stat("/usr/bin/make"); err != nil {
+		t.Fatalf("GNU make is required (test/setup.sh installs it): %v", err)
+	}
+	makefile := "all: a b c d e\n\t@echo done\na b c d e:\n\t@" + tu.Busybox + " sleep 0.1; echo $@ > $@\n"
+	run := func(sandbox bool) (tu.Result, string) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "Makefile"), []byte(makefile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		argv := []string{"/usr/bin/make", "-j2", "-s"}
+		if sandbox {
+			return tu.Sandbox(t, timeout, dir, "", nil, argv...), dir
+		}
+		return tu.Run(t, timeout, dir, "", argv...), dir
+	}
+	want, wantDir := run(false)
+	got, gotDir := run(true)
+	compare(t, want, got)
+	compareTrees(t, wantDir, gotDir)
+}
+
+// TestTimerRecoveryServerKill kills -9 the remote sentry twice while two
+// interval timers tick (testdata/timers/ticker.c): the program finishes
+// only if the restored servers re-arm its timers, and its output matches
+// native.
+func TestTimerRecoveryServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "timers", "ticker.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, sockDir, "ticker", string(src))
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "2s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog)
+	}()
+	ticks := func() int {
+		b, _ := os.ReadFile(filepath.Join(sandboxDir, "ticks"))
+		return len(b)
+	}
+	var got tu.Result
+	finished := false
+	for _, at := range []int{20, 60} {
+		for !finished && ticks() < at {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Cmd.Process.Kill()
+		t.Logf("server killed at %d ticks", ticks())
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	log, _ := os.ReadFile(logFile)
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < 2 {
+		t.Errorf("%d recoveries logged, want 2 (the program finished before the kills?)", n)
+	}
+	compare(t, want, got)
 }

@@ -19,10 +19,13 @@
 # prints a pass-count table (test/suites/runner). Needs root.
 #
 # Settings (environment): RUNNERS=native,runsc,decoupled  JOBS=2 (tests at
-# once)  TIMEOUT=60s (per test)  SUITES=ltp,pjdfstest  OUT=test/suites/out
+# once)  TIMEOUT=60s (per LTP test)  PJDFSTEST_TIMEOUT=5m (per pjdfstest
+# file)  SUITES=ltp,pjdfstest  OUT=test/suites/out
 # (results: <suite>/<runner>/results.tsv, the tail of each test's output,
 # table.md, triage.md)  BUILD=$TMPDIR/suites-build  LTP_DIRS=ltp-dirs.txt.
-# Rerunning one column (RUNNERS=decoupled) keeps the others' results.
+# Rerunning one column (RUNNERS=decoupled) keeps the others' results;
+# extra arguments go to the runner (-run=chown/ runs only matching tests,
+# -give-up=N, -report; see its -help).
 # Everything runs under nice -n 15.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -83,7 +86,7 @@ CGO_ENABLED=0 $nice go build -o "$build/runsc-decoupled" ./runsc-decoupled
 $nice go build -o "$build/suites-runner" ./test/suites/runner
 exec $nice "$build/suites-runner" \
 	-suites="$suites" -runners="${RUNNERS:-native,runsc,decoupled}" \
-	-jobs="$jobs" -timeout="${TIMEOUT:-60s}" -out="$out" \
+	-jobs="$jobs" -timeout="${TIMEOUT:-60s}" -pjdfstest-timeout="${PJDFSTEST_TIMEOUT:-5m}" -out="$out" \
 	-decoupled="$build/runsc-decoupled" \
 	-ltp="$build/ltp" -ltp-dirs="$ltp_dirs" -ltp-src="${LTP_SRC:-}" \
 	-pjdfstest="${PJDFSTEST_SRC:-}" "$@"

@@ -36,6 +36,16 @@ func recPipe(id, written, read uint64) *pb.StateRecord {
 	return &pb.StateRecord{Key: pipeKey(id), Value: &pb.StateRecord_Pipe{Pipe: &pb.PipeState{Id: id, Written: written, Read: read}}}
 }
 func recDel(key string) *pb.StateRecord { return &pb.StateRecord{Key: key, Deleted: true} }
+func recMap(id uint64, path string) *pb.StateRecord {
+	return &pb.StateRecord{Key: mapKey(id), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
+		FileId: id, Path: path, FileHandle: []byte("h" + path), Refs: 1, Writable: true}}}
+}
+func recPageWrite(seq, file, mapped uint64, off int64, n uint64) *pb.StateRecord {
+	return &pb.StateRecord{Key: writeKey(seq), Value: &pb.StateRecord_Write{Write: &pb.WriteState{Seq: seq, File: file, Offset: off, Length: n, MappedFile: mapped}}}
+}
+func callPageWrite(seq, id uint64, off uint64, data string) *pb.Call {
+	return &pb.Call{Seq: seq, Op: &pb.Call_PageWrite{PageWrite: &pb.PageWrite{FileId: id, Offset: off, Data: []byte(data)}}}
+}
 
 // Call builders.
 func callWrite(seq uint64, fd int, data string) *pb.Call {
@@ -195,6 +205,27 @@ func TestReplayLogFold(t *testing.T) {
 			},
 			keys:  []string{"pipe/9"},
 			pipes: map[uint64]string{9: "abc"},
+		},
+		{
+			// The description a PageWrite went through may be one no
+			// fd names: the mapped file names the file.
+			name: "a PageWrite is retained with the mapped file's handle",
+			steps: []step{
+				reply(nil, recMap(7, "/dev/shm/f")),
+				reply(callPageWrite(8, 7, 4096, "hello"), recPageWrite(8, 4, 7, 4096, 5)),
+				reply(callPageWrite(9, 7, 8192, "clipped"), recPageWrite(9, 4, 7, 8192, 3)),
+			},
+			keys:     []string{"map/7", "write/8", "write/9"},
+			rewrites: []rewrite{{8, 4096, "hello", "/dev/shm/f"}, {9, 8192, "cli", "/dev/shm/f"}},
+		},
+		{
+			name: "a durable PageWrite is dropped",
+			steps: []step{
+				reply(nil, recMap(7, "/m")),
+				reply(callPageWrite(8, 7, 0, "x"), recPageWrite(8, 4, 7, 0, 1)),
+				durable(4, 8),
+			},
+			keys: []string{"map/7"},
 		},
 		{
 			name: "deleting a write record drops its data",

@@ -20,14 +20,17 @@ type Source interface {
 	// Counts returns the number of processes, of runnable threads and of
 	// threads, and the last PID handed out.
 	Counts() (procs, running, threads int, lastPID int32)
-	// Maps returns process pid's mappings (asked of the client).
-	Maps(pid int32) ([]Mapping, error)
+	// Maps returns process pid's mappings (asked of the client), with
+	// their smaps lines if smaps.
+	Maps(pid int32, smaps bool) ([]Mapping, error)
 	// Mounts returns the mount namespace.
 	Mounts() []Mount
 	// SetComm renames thread tid of process pid.
 	SetComm(pid, tid int32, comm string) error
-	// Limits gives the numbers /proc/sys reports.
+	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
+	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
+	BootID() [16]byte
 }
 
 // Process is one process.
@@ -45,6 +48,9 @@ type Process struct {
 	Umask      uint32
 	FDs        int
 	ExitSignal int32
+	// VMSize, RSS and MaxRSS are the address space's size and resident
+	// set, current and peak, in bytes (known when threads were asked for).
+	VMSize, RSS, MaxRSS uint64
 }
 
 // Thread is one thread.
@@ -63,6 +69,8 @@ type Mapping struct {
 	Offset   uint64
 	Dev, Ino uint64
 	Path     string
+	// Smaps are the smaps lines after the header (when asked for).
+	Smaps string
 }
 
 // Mount is one mount of the namespace.
@@ -146,23 +154,31 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/vm/overcommit_memory":     {gen: constant("0\n")},
 		"sys/vm/max_map_count":         {gen: constant("65530\n")},
 		"sys/kernel/yama/ptrace_scope": {gen: constant("0\n")},
+		"sys/kernel/random/boot_id":    {gen: genBootID},
+		"sys/kernel/random/uuid":       {gen: genUUID},
 	},
 	PID: {
 		"cmdline":   {gen: genCmdline},
 		"comm":      {mode: 0644, gen: genComm, write: writeComm},
 		"environ":   {mode: 0400, gen: genEnviron},
 		"maps":      {gen: genMaps},
+		"smaps":     {gen: genSmaps},
 		"mountinfo": {gen: genMountinfo},
 		"mounts":    {gen: genMounts},
-		"stat":      {gen: genPidStat},
-		"status":    {gen: genStatus},
+		"statm":     {gen: genStatm},
+		// The sandbox has no chroot: every process's root is /.
+		"root":   {kind: Link, target: "/"},
+		"stat":   {gen: genPidStat},
+		"status": {gen: genStatus},
 	},
 	Task: {
 		"cmdline": {gen: genCmdline},
 		"comm":    {mode: 0644, gen: genComm, write: writeComm},
 		"environ": {mode: 0400, gen: genEnviron},
 		"maps":    {gen: genMaps},
+		"smaps":   {gen: genSmaps},
 		"stat":    {gen: genPidStat},
+		"statm":   {gen: genStatm},
 		"status":  {gen: genStatus},
 	},
 }

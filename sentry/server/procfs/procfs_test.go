@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,11 +42,18 @@ func (f *fakeSource) Process(pid int32, threads bool) (*Process, error) {
 
 func (f *fakeSource) Counts() (int, int, int, int32) { return 3, 1, 4, 42 }
 
-func (f *fakeSource) Maps(pid int32) ([]Mapping, error) {
+func (f *fakeSource) Maps(pid int32, smaps bool) ([]Mapping, error) {
 	if f.noClient {
 		return nil, unix.EIO
 	}
-	return f.maps, nil
+	var out []Mapping
+	for _, m := range f.maps {
+		if smaps {
+			m.Smaps = fmt.Sprintf("Size: %d kB\n", (m.End-m.Start)/1024)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 func (f *fakeSource) Mounts() []Mount {
@@ -67,6 +75,8 @@ func (f *fakeSource) Limits() Limits {
 	return Limits{PIDMax: 4194304, ThreadsMax: 4096, PipeMaxSize: 65536, NrOpen: 1024}
 }
 
+func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
+
 func newFake() *fakeSource {
 	return &fakeSource{
 		machine: &sentrypb.MachineInfo{MemTotal: 8 << 30, MemFree: 4 << 30, MemAvailable: 6 << 30, AppMemory: 12 << 20,
@@ -74,7 +84,8 @@ func newFake() *fakeSource {
 			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
 		procs: map[int32]*Process{
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
-				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S'}, {TID: 5, Comm: "worker", State: 'R'}}, ExitSignal: 17, FDs: 1024},
+				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S'}, {TID: 5, Comm: "worker", State: 'R'}}, ExitSignal: 17, FDs: 1024,
+				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
 		},
 		maps: []Mapping{
@@ -107,20 +118,27 @@ func TestGenerate(t *testing.T) {
 		{Top, "sys/kernel/hostname", 0, 0, `^box\n$`},
 		{Top, "sys/kernel/ostype", 0, 0, `^Linux\n$`},
 		{Top, "sys/vm/overcommit_memory", 0, 0, `^0\n$`},
+		{Top, "sys/kernel/random/boot_id", 0, 0, `^ab000000-0000-4000-8000-0000000000cd\n$`},
+		{Top, "sys/kernel/random/uuid", 0, 0, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$`},
 		{PID, "cmdline", 1, 0, "^sh\x00-c\x00x\x00$"},
 		{PID, "cmdline", 7, 0, `^$`},
 		{PID, "environ", 1, 0, "^A=b\x00$"},
 		{PID, "comm", 1, 0, `^sh\n$`},
 		{Task, "comm", 1, 5, `^worker\n$`},
-		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 0 0 0 18446744073709551615( 0){12} 17( 0){14}\n$`},
+		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
 		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 `},
 		{PID, "stat", 7, 0, `^7 \(dead\) Z 1 1 1 `},
 		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
 		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},
 		{PID, "status", 7, 0, `(?s)State:\tZ \(zombie\)\n`},
+		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
+		{PID, "statm", 1, 0, `^2048 256 0 0 0 0 0\n$`},
 		{PID, "maps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99                                 /bin/prog\n" +
 			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0                          /dev/zero \\(deleted\\)\n" +
 			"00500000-00502000 rw-p 00000000 00:00 0 \n$"},
+		{PID, "smaps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99 +/bin/prog\nSize: 4 kB\n" +
+			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0 +/dev/zero \\(deleted\\)\nSize: 4 kB\n" +
+			"00500000-00502000 rw-p 00000000 00:00 0 \nSize: 8 kB\n$"},
 		{PID, "mounts", 1, 0, "^gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid 0 0\n$"},
 		{PID, "mountinfo", 1, 0, "^1 0 254:1 / / rw,relatime - gofer gofer rw\n2 1 0:14 / /proc rw,nosuid - proc proc rw\n$"},
 	} {

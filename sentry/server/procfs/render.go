@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +31,24 @@ func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int3
 		}
 		return []byte(f(m) + "\n"), nil
 	}
+}
+
+// formatUUID formats b as a version 4 UUID.
+func formatUUID(b [16]byte) []byte {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return []byte(fmt.Sprintf("%x-%x-%x-%x-%x\n", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+func genBootID(src Source, _, _ int32) ([]byte, error) { return formatUUID(src.BootID()), nil }
+
+// genUUID is a new random UUID at every read, as Linux's.
+func genUUID(Source, int32, int32) ([]byte, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("random uuid: %v: %w", err, unix.EIO)
+	}
+	return formatUUID(b), nil
 }
 
 func genCPUInfo(src Source, _, _ int32) ([]byte, error) {
@@ -207,6 +226,18 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 
 var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'Z': "Z (zombie)"}
 
+const pageSize = 4096
+
+// genStatm follows fs/proc/array.c:proc_pid_statm: sizes in pages; the
+// sandbox knows the total and the resident set only.
+func genStatm(src Source, pid, _ int32) ([]byte, error) {
+	p, err := src.Process(pid, true)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprintf("%d %d 0 0 0 0 0\n", p.VMSize/pageSize, p.RSS/pageSize)), nil
+}
+
 // genPidStat follows fs/proc/array.c:do_task_stat (52 fields); times,
 // faults and memory sizes are not tracked and show 0.
 func genPidStat(src Source, pid, tid int32) ([]byte, error) {
@@ -223,7 +254,7 @@ func genPidStat(src Source, pid, tid int32) ([]byte, error) {
 		id = tid
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 0 0 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID, n)
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 %d %d 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID, n, p.VMSize, p.RSS/pageSize)
 	// Fields 26 (startcode) to 52 (exit_code); 38 is exit_signal.
 	fields := make([]string, 0, 27)
 	for i := 26; i <= 52; i++ {
@@ -262,6 +293,9 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", p.GID[0], p.GID[1], p.GID[2], p.GID[3])
 	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t\n", p.FDs)
 	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", pid, id, p.PGID, p.SID)
+	if p.State != 'Z' {
+		fmt.Fprintf(&b, "VmSize:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\n", p.VMSize/1024, p.MaxRSS/1024, p.RSS/1024)
+	}
 	fmt.Fprintf(&b, "Threads:\t%d\n", n)
 	b.WriteString("SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
 	b.WriteString("CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n")
@@ -272,8 +306,14 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 
 // genMaps follows fs/proc/task_mmu.c:show_map_vma: the path starts at
 // column 74.
-func genMaps(src Source, pid, _ int32) ([]byte, error) {
-	ms, err := src.Maps(pid)
+func genMaps(src Source, pid, _ int32) ([]byte, error) { return renderMaps(src, pid, false) }
+
+// genSmaps is maps with each VMA's smaps lines (the client's mm computes
+// them).
+func genSmaps(src Source, pid, _ int32) ([]byte, error) { return renderMaps(src, pid, true) }
+
+func renderMaps(src Source, pid int32, smaps bool) ([]byte, error) {
+	ms, err := src.Maps(pid, smaps)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +340,9 @@ func genMaps(src Source, pid, _ int32) ([]byte, error) {
 			b.WriteString(m.Path)
 		}
 		b.WriteByte('\n')
+		if smaps {
+			b.WriteString(m.Smaps)
+		}
 	}
 	return b.Bytes(), nil
 }

@@ -6,11 +6,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,7 +63,8 @@ static void checkMaps(void) {
 		exit(1);
 	}
 	void *a = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (a == MAP_FAILED) {
+	void *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (a == MAP_FAILED || s == MAP_FAILED) {
 		perror("mmap");
 		exit(1);
 	}
@@ -68,7 +72,7 @@ static void checkMaps(void) {
 	readfile("/proc/self/maps", maps, sizeof maps);
 	struct stat st;
 	fstat(fd, &st);
-	int found = 0, inode = 0, perms = 0;
+	int found = 0, inode = 0, perms = 0, shared = 0;
 	for (char *line = strtok(maps, "\n"); line; line = strtok(NULL, "\n")) {
 		unsigned long start;
 		char pr[8];
@@ -80,12 +84,15 @@ static void checkMaps(void) {
 			inode = ino == (unsigned long long)st.st_ino;
 			perms = strcmp(pr, "r--p") == 0;
 		}
+		if (start == (unsigned long)s)
+			shared = strstr(line, path) != NULL && ino == (unsigned long long)st.st_ino && strcmp(pr, "rw-s") == 0;
 	}
-	printf("maps: path %d inode %d perms %d\n", found, inode, perms);
+	printf("maps: path %d inode %d perms %d shared %d\n", found, inode, perms, shared);
 	// The stack and the path column (74) as Linux formats them.
 	readfile("/proc/self/maps", maps, sizeof maps);
 	printf("maps: [stack] %d\n", strstr(maps, "[stack]") != NULL);
 	munmap(a, 4096);
+	munmap(s, 4096);
 	unlink(path);
 	close(fd);
 }
@@ -124,6 +131,21 @@ static void checkStates(void) {
 	}
 	printf("futex wait: %c\n", waitState(waiter, 'S'));
 
+	pid_t pauser = fork();
+	if (pauser == 0) {
+		pause(); // the client sentry waits for a signal
+		_exit(0);
+	}
+	printf("pause: %c\n", waitState(pauser, 'S'));
+
+	pid_t poller = fork();
+	if (poller == 0) {
+		struct epoll_event ev;
+		epoll_wait(epoll_create1(0), &ev, 1, -1); // blocks in the remote sentry
+		_exit(0);
+	}
+	printf("epoll_wait: %c\n", waitState(poller, 'S'));
+
 	pid_t spinner = fork();
 	if (spinner == 0) {
 		for (volatile unsigned long i = 0;; i++)
@@ -138,16 +160,80 @@ static void checkStates(void) {
 	char path[64], buf[256];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", zombie);
 	printf("zombie cmdline: %d bytes\n", readfile(path, buf, sizeof buf));
+	snprintf(path, sizeof path, "/proc/%d/maps", zombie);
+	printf("zombie maps: %d bytes\n", readfile(path, buf, sizeof buf));
 
 	close(p[1]);
 	kill(sleeper, SIGKILL);
 	kill(waiter, SIGKILL);
 	kill(spinner, SIGKILL);
+	kill(pauser, SIGKILL);
+	kill(poller, SIGKILL);
 	int st;
 	while (wait(&st) > 0)
 		;
 	snprintf(path, sizeof path, "/proc/%d/stat", zombie);
 	printf("reaped: %s\n", access(path, F_OK) == 0 ? "still there" : strerror(errno));
+}
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int started, done;
+static pid_t workerTid;
+
+static void *worker(void *arg) {
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	workerTid = (pid_t)syscall(SYS_gettid);
+	started = 1;
+	pthread_cond_broadcast(&cond);
+	while (!done)
+		pthread_cond_wait(&cond, &mu); // futex wait in the client sentry
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+// checkThreads: a second thread blocked in a condition variable is listed
+// in task/ with state S while the reading thread is R.
+static void checkThreads(void) {
+	pthread_t th;
+	pthread_create(&th, NULL, worker, NULL);
+	pthread_mutex_lock(&mu);
+	while (!started)
+		pthread_cond_wait(&cond, &mu);
+	pthread_mutex_unlock(&mu);
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	if (d)
+		closedir(d);
+	printf("threads listed: %d\n", n);
+	char path[64], buf[1024];
+	char s = '?';
+	for (int i = 0; i < 1000 && s != 'S'; i++) {
+		snprintf(path, sizeof path, "/proc/self/task/%d/stat", workerTid);
+		if (readfile(path, buf, sizeof buf) > 0) {
+			char *p = strrchr(buf, ')');
+			s = p ? p[2] : '!';
+		}
+		if (s != 'S')
+			usleep(10000);
+	}
+	printf("worker thread: %c\n", s);
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", getpid());
+	readfile(path, buf, sizeof buf);
+	printf("main thread: %c\n", strrchr(buf, ')')[2]);
+	readfile("/proc/self/status", buf, sizeof buf);
+	char *th_line = strstr(buf, "Threads:");
+	printf("%.*s\n", th_line ? (int)strcspn(th_line, "\n") : 0, th_line ? th_line : "");
+	pthread_mutex_lock(&mu);
+	done = 1;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+	pthread_join(th, NULL);
 }
 
 static void checkTaskAndComm(void) {
@@ -203,6 +289,7 @@ int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	checkMaps();
 	checkStates();
+	checkThreads();
 	checkTaskAndComm();
 	checkFdinfoAndReopen();
 	return 0;

@@ -236,6 +236,27 @@ static void ping_pong(void) {
   close(fd2);
 }
 
+// /dev/zero maps anonymous memory: shared between parent and child for
+// MAP_SHARED, zero-filled and private for MAP_PRIVATE.
+static void dev_zero(void) {
+  int fd = open("/dev/zero", O_RDWR);
+  if (fd < 0) die("open /dev/zero");
+  char *s = map(fd, PG, PROT_READ | PROT_WRITE, MAP_SHARED);
+  char *p = map(fd, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+  pid_t pid = fork();
+  if (pid == 0) {
+    strcpy(s, "zero shared");
+    strcpy(p, "zero private");
+    _exit(0);
+  }
+  wait_child(pid);
+  show("/dev/zero shared", s, 11);
+  printf("/dev/zero private byte %d\n", p[0]);
+  munmap(s, PG);
+  munmap(p, PG);
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && chdir(argv[1]) < 0) die("chdir");
@@ -248,5 +269,6 @@ int main(int argc, char **argv) {
   private_and_readonly();
   fsync_and_read();
   ping_pong();
+  dev_zero();
   return 0;
 }

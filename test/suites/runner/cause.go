@@ -7,24 +7,33 @@ import (
 )
 
 // Failures are grouped by cause: the first line that says what went wrong,
-// with the numbers that differ from test to test (addresses, sizes, fds,
-// pids, line numbers of test files) taken out, so that one missing feature
+// with what differs from test to test (addresses, sizes, pids, scratch
+// paths, line numbers of test files) taken out, so that one missing feature
 // shows up as one group.
 
 var (
-	hexNumber  = regexp.MustCompile(`0x[0-9a-fA-F]+`)
-	decNumber  = regexp.MustCompile(`\d+`)
+	hexNumber = regexp.MustCompile(`0x[0-9a-fA-F]+`)
+	// Numbers of three digits or more (sizes, pids, addresses, times);
+	// small ones are mostly constants worth reading (fds, socket domains,
+	// errno values).
+	decNumber  = regexp.MustCompile(`\d{3,}`)
 	sourceSite = regexp.MustCompile(`([\w.+-]+\.[ch]):\d+:\s*`)
 	// pjdfstest names its files pjdfstest_<md5>, or by length.
 	pjdName   = regexp.MustCompile(`pjdfstest_[0-9a-f]{32}|[0-9a-f]{32,}`)
 	pjdExpect = regexp.MustCompile(`^not ok \d+ - tried '(\S+)[^']*', expected (.*), got (.*)$`)
 	ltpToken  = regexp.MustCompile(`\b(TBROK|TFAIL)\b`)
+	// Each test's scratch directory, and the random name LTP gives the
+	// temporary directory it makes in it.
+	scratchPath = regexp.MustCompile(`[/\w.-]*suites-scratch-\d+/\w+-\d+`)
+	ltpTmpdir   = regexp.MustCompile(`\bLTP_\w+`)
 )
 
 func normalize(s string) string {
+	s = scratchPath.ReplaceAllString(s, "$$TMPDIR")
+	s = ltpTmpdir.ReplaceAllString(s, "LTP_*")
 	s = hexNumber.ReplaceAllString(s, "0x@")
 	s = decNumber.ReplaceAllString(s, "N")
-	s = strings.ReplaceAll(s, "Nx@", "0x?")
+	s = strings.ReplaceAll(s, "0x@", "0x?")
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 160 {
 		s = s[:160] + "..."

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -78,8 +81,6 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
 	cmd.Env = append(append([]string(nil), t.env...), "TMPDIR="+scratch)
-	// A file rather than a pipe: Wait returns when the test exits, even if
-	// a straggler it left behind still holds the output open.
 	out, err := os.CreateTemp(scratchRoot, "output-")
 	if err != nil {
 		res.output = []byte(fmt.Sprintf("suites: output file: %v\n", err))
@@ -87,16 +88,36 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	// A group of its own, so the timeout kills every process the test
-	// started (and the sandbox's helpers), not only the first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// One pipe for stdout and stderr, copied to the file by us: a file
+	// handed to the test directly would be reopened at offset 0 by a
+	// runner that reopens its stdio (runsc does), overwriting the start.
+	// The pipe is ours (an *os.File), so Wait does not wait for stragglers
+	// that still hold it.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		res.output = []byte(fmt.Sprintf("suites: output pipe: %v\n", err))
+		return res
+	}
+	defer pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	// A session of its own, so the timeout kills every process the test
+	// started (and the sandbox's helpers), not only the first: LTP's
+	// library moves the test into a process group of its own, but only
+	// setsid leaves a session.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
 		res.output = []byte(fmt.Sprintf("suites: start %q: %v\n", argv[0], err))
 		return res
 	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, pr)
+		close(copied)
+	}()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	timer := time.NewTimer(timeout)
@@ -111,9 +132,16 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 	}
 	// On a timeout the whole group goes; after a normal exit, stragglers of
 	// the finished test go too.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	killSession(cmd.Process.Pid)
 	if !exited {
 		err = <-waited
+	}
+	// Every writer is dead now, unless it left the session.
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+		pr.Close()
+		<-copied
 	}
 	res.seconds = time.Since(start).Seconds()
 	res.output = headAndTail(out)
@@ -141,4 +169,42 @@ func execute(ctx context.Context, t test, runner string, wrap wrapper, scratchRo
 		res.status = tapStatus(res.exit, res.output)
 	}
 	return res
+}
+
+// killSession kills every process of session sid until none is left (a
+// dying parent may fork once more). Zombies are left to their parents.
+func killSession(sid int) {
+	for round := 0; round < 100; round++ {
+		found := false
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// After the command name, which may hold spaces and parens:
+			// state ppid pgrp session ...
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(string(stat[i+1:]))
+			if len(f) < 4 || f[0] == "Z" || f[3] != strconv.Itoa(sid) {
+				continue
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+			found = true
+		}
+		if !found {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

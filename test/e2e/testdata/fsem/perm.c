@@ -63,6 +63,8 @@ int main(void) {
 	T(utimensat(AT_FDCWD, "rootro", NULL, 0));
 	struct timespec ts[2] = {{1, 0}, {2, 0}};
 	T(utimensat(AT_FDCWD, "rootro", ts, 0));
+	T(link("rootro", "rootro-link")); /* protected_hardlinks */
+	T(link("rootfile", "rootfile-link"));
 	T(unlink("rootro"));
 	T(rename("rootro", "moved"));
 	T(mkdir("newdir", 0755) == 0);

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+// Capabilities each daemon keeps; every other one is dropped from its
+// effective, permitted, inheritable, ambient and bounding sets
+// (docs/OPERATIONS.md lists them with why).
+var (
+	// goferCaps: the gofer serves files of every owner as the sentry
+	// decided (the sentry checks permissions as the application's
+	// kernel): it reads and writes them whatever their mode
+	// (DAC_OVERRIDE, DAC_READ_SEARCH, which also open_by_handle_at
+	// needs), gives new files the application's owner (CHOWN), changes
+	// modes and times of and unlinks in sticky directories files it does
+	// not own (FOWNER), and keeps set-group-id bits of files whose group
+	// it is not in when allowed to (FSETID).
+	goferCaps = []uintptr{unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_FOWNER, unix.CAP_FSETID}
+	// serverCaps: none. The server reaches files only through the gofer
+	// and needs no privilege for anything it does itself.
+	serverCaps = []uintptr{}
+)
+
+// harden sets no_new_privs and reduces the process's capabilities to keep
+// (intersected with what it has), on every thread: a compromised daemon
+// cannot gain privileges by exec and holds only what its job needs. It
+// works only in a static (non-cgo) binary, which the daemons are;
+// otherwise it logs why it did nothing.
+func harden(verb string, keep []uintptr, log hclog.Logger) error {
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
+		if e == syscall.ENOTSUP {
+			log.Warn("not hardened: this binary was built with cgo (no_new_privs and capabilities are per thread)", "daemon", verb)
+			return nil
+		}
+		return fmt.Errorf("no_new_privs: %w", e)
+	}
+	var want uint64
+	for _, c := range keep {
+		want |= 1 << c
+	}
+	last := lastCap()
+	for c := 0; c <= last; c++ {
+		if want&(1<<c) != 0 {
+			continue
+		}
+		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != unix.EINVAL && e != unix.EPERM {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
+		}
+	}
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 && e != unix.EINVAL {
+		return fmt.Errorf("clear ambient capabilities: %w", e)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	have := uint64(data[0].Permitted) | uint64(data[1].Permitted)<<32
+	set := want & have
+	for i := range data {
+		v := uint32(set >> (32 * i))
+		data[i] = unix.CapUserData{Effective: v, Permitted: v}
+	}
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	log.Debug("hardened", "daemon", verb, "capabilities", fmt.Sprintf("%#x", set), "no_new_privs", true)
+	return nil
+}
+
+// lastCap is the highest capability number this kernel knows.
+func lastCap() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	return unix.CAP_LAST_CAP
+}

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// FuzzRestore gives a fresh client arbitrary Restore and Rewrite messages
+// (as a hostile or broken client could send after Hello{resume}): the
+// server answers each with a reply (an errno when it makes no sense),
+// never a panic or a hang, and a non-operator peer cannot restore
+// processes with credentials other than its own.
+func FuzzRestore(f *testing.F) {
+	seed := func(m proto.Message) {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false)
+		f.Add(b, true)
+	}
+	seed(&sentrypb.Restore{})
+	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
+		{Key: "proc/1", Value: &sentrypb.StateRecord_Process{Process: &sentrypb.ProcessState{Pid: 1, Pgid: 1, Sid: 1, Init: true, Ruid: 0, Euid: 0}}},
+		{Key: "thread/1", Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: 1, Pid: 1}}},
+		{Key: "fs/1", Value: &sentrypb.StateRecord_Fs{Fs: &sentrypb.FsState{Id: 1, Cwd: "/", Umask: 022}}},
+	}})
+	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
+		{Key: "proc/1", Value: &sentrypb.StateRecord_Process{Process: &sentrypb.ProcessState{Pid: 1, Init: true}}},
+		{Key: "proc/2", Value: &sentrypb.StateRecord_Process{Process: &sentrypb.ProcessState{Pid: 2, Ppid: 2, Init: true}}},
+		{Key: "fdt/1/3", Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{FdTable: 1, Fd: 3, File: 9}}},
+		{Key: "file/9", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{Id: 9, Kind: sentrypb.FileState_GOFER, FileHandle: []byte{1, 2, 3}, Path: "/etc/passwd"}}},
+		{Key: "pipe/1", Value: &sentrypb.StateRecord_Pipe{Pipe: &sentrypb.PipeState{Id: 1, Data: []byte("x")}}},
+	}, StdinUnread: []byte("in")})
+	seed(&sentrypb.Rewrite{Seq: 1, Path: "/tmp/x", Offset: -1, Data: []byte("d")})
+	root := newRoot(f)
+	srv, err := New(Config{Gofer: startGofer(f, root), Log: testLog()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, rewrite bool) {
+		if len(data) > 1<<16 {
+			return
+		}
+		g := grant{principal: "uid:1000", uid: 1000, gid: 1000}
+		k, err := newClientState(srv, &sentrypb.Hello{ClientId: "fuzz", Resume: true}, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.destroy()
+		k.setSender(func(*sentrypb.ServerMessage) error { return nil })
+		call := &sentrypb.Call{Seq: 10}
+		if rewrite {
+			rw := new(sentrypb.Rewrite)
+			if proto.Unmarshal(data, rw) != nil {
+				return
+			}
+			call.Op = &sentrypb.Call_Rewrite{Rewrite: rw}
+		} else {
+			rs := new(sentrypb.Restore)
+			if proto.Unmarshal(data, rs) != nil {
+				return
+			}
+			call.Op = &sentrypb.Call_Restore{Restore: rs}
+		}
+		r := k.execAux(call)
+		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > maxErrno {
+			t.Fatalf("reply %v", r)
+		}
+		if r.GetErrno() != 0 {
+			return
+		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for pid, p := range k.procs {
+			if c := p.creds; c.ruid != 1000 || c.euid != 1000 || c.suid != 1000 || c.rgid != 1000 || c.egid != 1000 || c.sgid != 1000 {
+				t.Fatalf("restored process %d with creds %+v beyond the peer's grant", pid, c)
+			}
+		}
+	})
+}

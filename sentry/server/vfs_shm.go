@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// /dev/shm (shm_open, sem_open, Python's multiprocessing) is a writable
+// directory of the gofer's: a per-client directory "rd-shm-<hash of the
+// client id>" made (mode 01777) in the gofer root's /dev/shm (a tmpfs on
+// the host when the root is /), or in its /tmp if the root has no
+// /dev/shm. The name follows the client id, so a restored server finds the
+// same directory; its files are ordinary gofer files (mappings, replay,
+// durability work as anywhere). It is removed with its contents when the
+// client's state is freed (the application is over).
+
+// shmDirName is the gofer directory that backs /dev/shm for client id.
+func shmDirName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "rd-shm-" + hex.EncodeToString(sum[:8])
+}
+
+// shmDentry returns the dentry of /dev/shm, making its directory on first
+// use. The dentry holds its handle for the client's life (like the root,
+// it is never evicted: its parent is synthesized, so it could not be
+// walked to again).
+func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
+	v.shmMu.Lock()
+	defer v.shmMu.Unlock()
+	if v.shm != nil {
+		return v.shm, nil
+	}
+	rh, err := v.pinHandle(v.root)
+	if err != nil {
+		return nil, err
+	}
+	defer v.unpin(v.root)
+	var parent *goferpb.WalkedFile
+	for _, path := range [][]string{{"dev", "shm"}, {"tmp"}} {
+		if parent, err = v.walkPath(rh, path); err == nil {
+			if parent.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
+				break
+			}
+			releaseHandles(v.k, []uint64{parent.Handle.Id})
+			parent, err = nil, unix.ENOTDIR
+		}
+	}
+	if parent == nil {
+		return nil, err
+	}
+	name := shmDirName(v.k.id)
+	ctx, cancel := v.rpcCtx()
+	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: parent.Handle.Id, Name: name, Mode: 01777})
+	cancel()
+	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+		releaseHandles(v.k, []uint64{parent.Handle.Id})
+		return nil, err
+	}
+	if r.GetHandle() != nil {
+		releaseHandles(v.k, []uint64{r.Handle.Id})
+	}
+	wf, err := v.walkOne(parent.Handle.Id, name)
+	if err != nil {
+		releaseHandles(v.k, []uint64{parent.Handle.Id})
+		return nil, err
+	}
+	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
+		releaseHandles(v.k, []uint64{parent.Handle.Id, wf.Handle.Id})
+		return nil, unix.ENOTDIR
+	}
+	st := wf.Stat
+	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+		parent: v.dev, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+	v.noteAttrs(d, st)
+	v.shm, v.shmParent = d, parent.Handle.Id
+	return d, nil
+}
+
+// walkPath walks names from dir, returning the last file.
+func (v *vfs) walkPath(dir uint64, names []string) (*goferpb.WalkedFile, error) {
+	var wf *goferpb.WalkedFile
+	h := dir
+	for i, n := range names {
+		next, err := v.walkOne(h, n)
+		if i > 0 {
+			releaseHandles(v.k, []uint64{h})
+		}
+		if err != nil {
+			return nil, err
+		}
+		wf, h = next, next.Handle.Id
+	}
+	return wf, nil
+}
+
+// removeShm removes /dev/shm's directory and its contents (client
+// teardown, after every other handle of the client was released).
+func (v *vfs) removeShm() {
+	v.shmMu.Lock()
+	d, parent := v.shm, v.shmParent
+	v.shm, v.shmParent = nil, 0
+	v.shmMu.Unlock()
+	if d == nil {
+		return
+	}
+	name := d.name
+	v.removeTree(d.handle, 0)
+	releaseHandles(v.k, []uint64{d.handle})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.k.id), Flags: unix.AT_REMOVEDIR})
+	cancel()
+	if err := goferErr("rmdir /dev/shm", r.GetErrno(), err); err != nil {
+		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
+	}
+	releaseHandles(v.k, []uint64{parent})
+}
+
+// maxShmDepth bounds the directories removeTree descends into.
+const maxShmDepth = 16
+
+// removeTree removes the contents of directory dir.
+func (v *vfs) removeTree(dir uint64, depth int) {
+	if depth > maxShmDepth {
+		return
+	}
+	var names []string
+	var dirs []bool
+	for cookie := uint64(0); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := v.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
+		cancel()
+		if goferErr("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
+			break
+		}
+		for _, e := range r.Entries {
+			cookie = e.Offset
+			if e.Name == "." || e.Name == ".." {
+				continue
+			}
+			names = append(names, e.Name)
+			dirs = append(dirs, e.Type == unix.DT_DIR)
+		}
+	}
+	for i, n := range names {
+		flags := uint32(0)
+		if dirs[i] {
+			if wf, err := v.walkOne(dir, n); err == nil {
+				v.removeTree(wf.Handle.Id, depth+1)
+				releaseHandles(v.k, []uint64{wf.Handle.Id})
+			}
+			flags = unix.AT_REMOVEDIR
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
+		cancel()
+		if err := goferErr("unlink", r.GetErrno(), err); err != nil {
+			v.k.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
+		}
+	}
+}
