@@ -1,9 +1,9 @@
 // Package oci is the OCI runtime's container model: it reads a bundle's
 // config.json into a Plan the sandbox can run (refusing, with an error
 // naming the field, what it cannot honour), keeps each container's state
-// under the runtime root (--root DIR/ID/state.json), and sets up a
-// container's root filesystem (bind and tmpfs mounts, a read-only root) in
-// the mount namespace of the gofer that serves it.
+// under the runtime root (--root DIR/ID/state.json), and sets up the tree
+// a gofer serves (bind and tmpfs mounts, a read-only root, or do's
+// in-memory overlay) in that gofer's own mount namespace (RootSetup).
 //
 // It owns: the on-disk state of containers (one directory each, written
 // whole with rename so readers never see half a file) and the

@@ -12,6 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TLS annotations name the PEM files (host paths) of the container's
+// mutual-TLS identity towards remote sentries on TCP (as do's --tls-cert,
+// --tls-key, --tls-ca).
+const (
+	TLSCertAnnotation = "dev.runsc-decoupled.tls-cert"
+	TLSKeyAnnotation  = "dev.runsc-decoupled.tls-key"
+	TLSCAAnnotation   = "dev.runsc-decoupled.tls-ca"
+)
+
 // ServerAnnotation names the remote sentries (comma-separated targets, as
 // do --server) a container's kernel state lives in. Without it the
 // container gets an embedded sentry and gofer of its own.
@@ -33,8 +42,10 @@ type Plan struct {
 	// Mounts are performed by the gofer in its mount namespace, in order.
 	Mounts []Mount
 	// Servers are the remote sentries named by ServerAnnotation (nil:
-	// embedded).
-	Servers []string
+	// embedded); TLSCert, TLSKey and TLSCA the files of the TLS
+	// annotations.
+	Servers                []string
+	TLSCert, TLSKey, TLSCA string
 	// Annotations are config.json's annotations, reported by state.
 	Annotations map[string]string
 	// Notes are the fields accepted without effect (each names its field
@@ -49,6 +60,7 @@ type Process struct {
 	Env             []string
 	Cwd             string
 	UID, GID        uint32
+	Groups          []uint32
 	Rlimits         []Rlimit
 	Terminal        bool
 	ConsoleWidth    uint
@@ -147,6 +159,10 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 			}
 		}
 	}
+	p.TLSCert, p.TLSKey, p.TLSCA = s.Annotations[TLSCertAnnotation], s.Annotations[TLSKeyAnnotation], s.Annotations[TLSCAAnnotation]
+	if (p.TLSCert != "" || p.TLSKey != "" || p.TLSCA != "") && len(p.Servers) == 0 {
+		return nil, fieldError("annotations", "TLS files without %s", ServerAnnotation)
+	}
 	if len(p.Servers) > 0 {
 		p.Notes = append(p.Notes, "root.path: not served; with "+ServerAnnotation+" the container's files are those of that sentry's gofer")
 	}
@@ -178,11 +194,10 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return p, nil, fieldError(field+".cwd", "%q: want an absolute path", p.Cwd)
 	}
-	for i, g := range sp.User.AdditionalGids {
-		if g != sp.User.GID {
-			return p, nil, fieldError(fmt.Sprintf("%s.user.additionalGids[%d]", field, i), "%d: supplementary groups are not supported", g)
-		}
+	if len(sp.User.AdditionalGids) > 65536 {
+		return p, nil, fieldError(field+".user.additionalGids", "%d groups: at most 65536", len(sp.User.AdditionalGids))
 	}
+	p.Groups = sp.User.AdditionalGids
 	if sp.User.Username != "" {
 		return p, nil, fieldError(field+".user.username", "not supported on Linux")
 	}
@@ -278,6 +293,9 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 		if !filepath.IsAbs(m.Destination) {
 			return fieldError(field+".destination", "%q: want an absolute path", m.Destination)
 		}
+		if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
+			return fieldError(field+".uidMappings", "idmapped mounts are not supported")
+		}
 		typ := m.Type
 		if typ == "" || typ == "none" {
 			typ = "bind"
@@ -296,7 +314,14 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 				continue
 			}
 		}
-		if dst == "/proc" || dst == "/dev" || strings.HasPrefix(dst, "/proc/") || strings.HasPrefix(dst, "/dev/") {
+		if strings.HasPrefix(dst, "/dev/") {
+			// Kubernetes binds /dev/termination-log and the pod's
+			// /dev/shm into every container: the sentry's /dev has
+			// neither, so the application cannot reach them.
+			p.Notes = append(p.Notes, fmt.Sprintf("%s (%s at %s): not served: the sentry's /dev has fixed nodes only", field, typ, dst))
+			continue
+		}
+		if dst == "/proc" || dst == "/dev" || strings.HasPrefix(dst, "/proc/") {
 			return fieldError(field, "%s at %s: the sentry serves /proc and /dev itself", typ, dst)
 		}
 		if len(p.Servers) > 0 {
@@ -384,8 +409,14 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 			return fieldError(field+".type", "%q: unknown", ns.Type)
 		}
 	}
-	if l.Resources != nil {
-		p.Notes = append(p.Notes, "linux.resources: cgroup limits are not applied")
+	if l.Resources != nil || l.CgroupsPath != "" {
+		p.Notes = append(p.Notes, "linux.resources/cgroupsPath: cgroup limits are not applied")
+	}
+	if l.RootfsPropagation != "" {
+		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")
+	}
+	if l.MountLabel != "" {
+		p.Notes = append(p.Notes, "linux.mountLabel: not applied (no SELinux labels)")
 	}
 	if l.Seccomp != nil {
 		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")

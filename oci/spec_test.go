@@ -90,6 +90,16 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("servers %q", p.Servers)
 			}
 		}},
+		{name: "TLS annotations", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{ServerAnnotation: "10.0.0.1:7000", TLSCertAnnotation: "/c", TLSKeyAnnotation: "/k", TLSCAAnnotation: "/ca"}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.TLSCert != "/c" || p.TLSKey != "/k" || p.TLSCA != "/ca" {
+				t.Errorf("tls %q %q %q", p.TLSCert, p.TLSKey, p.TLSCA)
+			}
+		}},
+		{name: "TLS annotations without a server", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{TLSCAAnnotation: "/ca"}
+		}, wantErr: "annotations: TLS files"},
 		{name: "server annotation refuses binds", edit: func(s *specs.Spec) {
 			s.Annotations = map[string]string{ServerAnnotation: "unix:/a"}
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/d", Type: "bind", Source: host})
@@ -100,7 +110,11 @@ func TestPlanFor(t *testing.T) {
 		{name: "no process", edit: func(s *specs.Spec) { s.Process = nil }, wantErr: "process: missing"},
 		{name: "no args", edit: func(s *specs.Spec) { s.Process.Args = nil }, wantErr: "process.args"},
 		{name: "relative cwd", edit: func(s *specs.Spec) { s.Process.Cwd = "tmp" }, wantErr: "process.cwd"},
-		{name: "groups", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1, 2} }, wantErr: "additionalGids[0]"},
+		{name: "groups", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1, 2} }, check: func(t *testing.T, p *Plan) {
+			if len(p.Process.Groups) != 2 || p.Process.Groups[0] != 1 || p.Process.Groups[1] != 2 {
+				t.Errorf("groups %v", p.Process.Groups)
+			}
+		}},
 		{name: "umask", edit: func(s *specs.Spec) { u := uint32(0); s.Process.User.Umask = &u }, wantErr: "process.user.umask"},
 		{name: "rlimit soft above hard", edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_CORE", Soft: 2, Hard: 1}} }, wantErr: "process.rlimits[0]"},
 		{name: "rlimit twice", edit: func(s *specs.Spec) {
@@ -113,6 +127,19 @@ func TestPlanFor(t *testing.T) {
 		{name: "mount under /proc", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/sys", Type: "bind", Source: host})
 		}, wantErr: "mounts[4]: bind at /proc/sys"},
+		{name: "binds under /dev noted", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts,
+				specs.Mount{Destination: "/dev/termination-log", Type: "bind", Source: host},
+				specs.Mount{Destination: "/dev/shm", Type: "bind", Source: host})
+		}, check: func(t *testing.T, p *Plan) {
+			notes := strings.Join(p.Notes, "\n")
+			if !strings.Contains(notes, "mounts[4] (bind at /dev/termination-log)") || !strings.Contains(notes, "mounts[5] (bind at /dev/shm)") || len(p.Mounts) != 1 {
+				t.Errorf("notes %q mounts %+v", p.Notes, p.Mounts)
+			}
+		}},
+		{name: "tmpfs over /proc refused", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc", Type: "tmpfs"})
+		}, wantErr: "mounts[4]: tmpfs at /proc"},
 		{name: "bind without source", edit: func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind"}) }, wantErr: "mounts[4].source"},
 		{name: "bind of a missing source", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/no/such/dir"})

@@ -9,6 +9,11 @@
 //	gofer   the file server daemon
 //	debug   inspect a running server
 //
+// and runc's command line for containerd and Kubernetes (oci.go: create,
+// start, state, kill, delete, run, exec, ps, list, spec, features, with
+// runc's global flags before the verb); ociboot.go is the long-lived
+// container process and exec process those verbs start.
+//
 // This is the top layer: it wires sentry/client, sentry/server, gofer and
 // transport together and parses flags. Nothing imports it.
 package main

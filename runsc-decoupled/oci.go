@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // version is what --version prints.
@@ -177,6 +178,9 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	for _, n := range plan.Notes {
 		log.warnf("%s", n)
 	}
+	if err := checkRemoteSentries(plan); err != nil {
+		return nil, err
+	}
 	if plan.Process.Terminal && o.consoleSocket == "" && !ownTTY {
 		return nil, fmt.Errorf("config.json process.terminal: a terminal container needs --console-socket")
 	}
@@ -220,7 +224,9 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, plan.Process.Terminal)
+	// Only a pty of our own can become its controlling terminal (run's
+	// own terminal, if any, is its caller's).
+	proc, err := startHelper(g, containerBootVerb, []string{id}, stdio, plan.Process.Terminal && o.consoleSocket != "")
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", id, err)
 	}
@@ -232,6 +238,28 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	}
 	ok = true
 	return proc, nil
+}
+
+// checkRemoteSentries checks the targets and TLS files of the remote
+// sentries a plan names, as do checks --server: plaintext TCP off the
+// machine is refused.
+func checkRemoteSentries(plan *oci.Plan) error {
+	files := transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA}
+	for _, s := range plan.Servers {
+		t, err := transport.ParseTarget(s)
+		if err != nil {
+			return fmt.Errorf("annotation %s: %w", oci.ServerAnnotation, err)
+		}
+		if err := transport.CheckPlaintext(t, files, false); err != nil {
+			return fmt.Errorf("annotation %s: %w", oci.ServerAnnotation, err)
+		}
+		if files.UsesTLS(t) {
+			if _, err := files.ServerConfig(); err != nil {
+				return fmt.Errorf("annotations %s/%s/%s: %w", oci.TLSCertAnnotation, oci.TLSKeyAnnotation, oci.TLSCAAnnotation, err)
+			}
+		}
+	}
+	return nil
 }
 
 // startHelper starts this binary's hidden verb (the container's process,

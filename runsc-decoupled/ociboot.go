@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // Hidden verbs: the processes create and exec start.
@@ -171,9 +173,10 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stdout:          os.Stdout,
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
-		ClientID:        "container-" + id,
+		ClientID:        containerClientID(id),
+		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
-		User:            &client.User{UID: p.UID, GID: p.GID},
+		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
 		Signals:         b.signals,
@@ -218,6 +221,15 @@ func windowChanges(tty bool) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// containerClientID names the container to its sentry: readable, and
+// random so that two containers of one id (two hosts sharing a remote
+// sentry) are not taken for one client reconnecting.
+func containerClientID(id string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("container-%s-%x", id, b)
 }
 
 func clientRlimits(rs []oci.Rlimit) []client.Rlimit {
@@ -451,7 +463,7 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		defer pty.Close()
 		stdio = [3]*os.File{pty, pty, pty}
 	}
-	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal)
+	p, err := startHelper(g, execBootVerb, []string{id, pf.Name()}, stdio, proc.Terminal && *consoleSocket != "")
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -541,6 +553,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 	status, err := client.Run(ctx, client.Config{
 		WindowChanged:   windowChanges(proc.Terminal),
 		Servers:         st.Servers,
+		TLS:             transport.TLSFiles{Cert: st.Annotations[oci.TLSCertAnnotation], Key: st.Annotations[oci.TLSKeyAnnotation], CA: st.Annotations[oci.TLSCAAnnotation]},
 		Platform:        "systrap",
 		Argv:            proc.Args,
 		Env:             proc.Env,
@@ -550,7 +563,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		Stderr:          os.Stderr,
 		Hostname:        hostname,
 		Log:             hlog.Named("exec"),
-		User:            &client.User{UID: proc.UID, GID: proc.GID},
+		User:            &client.User{UID: proc.UID, GID: proc.GID, Groups: proc.Groups},
 		Rlimits:         clientRlimits(proc.Rlimits),
 		NoNewPrivileges: proc.NoNewPrivileges,
 		Signals:         signals,

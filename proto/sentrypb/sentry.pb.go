@@ -1532,9 +1532,11 @@ type Start struct {
 	// filename is the path to execute (argv[0] when empty).
 	Filename string `protobuf:"bytes,4,opt,name=filename,proto3" json:"filename,omitempty"`
 	// Credentials of the first process.
-	Uid           uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
-	Umask         uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
+	Uid   uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid   uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	Umask uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
+	// groups are the first process's supplementary groups (getgroups).
+	Groups        []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1616,6 +1618,13 @@ func (x *Start) GetUmask() uint32 {
 		return x.Umask
 	}
 	return 0
+}
+
+func (x *Start) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
 }
 
 // PageRead fetches bytes of a file the client maps (an exec segment or a
@@ -3018,7 +3027,11 @@ type TaskActivity struct {
 	// (futex wait, nanosleep, sigsuspend, pause, ...).
 	Blocked bool `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	// comm is the thread's name.
-	Comm          string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	Comm string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
+	// utime_ns and stime_ns are the thread's user and system CPU time as
+	// the client measures it (nanoseconds).
+	UtimeNs       int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
+	StimeNs       int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3072,6 +3085,20 @@ func (x *TaskActivity) GetComm() string {
 		return x.Comm
 	}
 	return ""
+}
+
+func (x *TaskActivity) GetUtimeNs() int64 {
+	if x != nil {
+		return x.UtimeNs
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetStimeNs() int64 {
+	if x != nil {
+		return x.StimeNs
+	}
+	return 0
 }
 
 // MachineInfo describes the client machine, where the application's CPU
@@ -4279,7 +4306,10 @@ type ProcessState struct {
 	// groups are the supplementary group ids (setgroups).
 	Groups []uint32 `protobuf:"varint,40,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	// env is the environment of the last exec (for /proc/<pid>/environ).
-	Env           []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
+	Env []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
+	// nofile is the RLIMIT_NOFILE soft limit of the process's fd table (0:
+	// the server's maximum).
+	Nofile        uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4466,6 +4496,13 @@ func (x *ProcessState) GetEnv() []string {
 		return x.Env
 	}
 	return nil
+}
+
+func (x *ProcessState) GetNofile() uint32 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
 }
 
 type ThreadState struct {
@@ -5637,7 +5674,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x95\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xad\x01\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -5645,7 +5682,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfilename\x18\x04 \x01(\tR\bfilename\x12\x10\n" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x14\n" +
-	"\x05umask\x18\a \x01(\rR\x05umask\"S\n" +
+	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
+	"\x06groups\x18Z \x03(\rR\x06groups\"S\n" +
 	"\bPageRead\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
@@ -5759,11 +5797,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"N\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\x84\x01\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
-	"\x04comm\x18\x03 \x01(\tR\x04comm\"\x92\x03\n" +
+	"\x04comm\x18\x03 \x01(\tR\x04comm\x12\x19\n" +
+	"\butime_ns\x18\x1e \x01(\x03R\autimeNs\x12\x19\n" +
+	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\"\x92\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
@@ -5850,7 +5890,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xe9\x03\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\x81\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -5876,7 +5916,8 @@ const file_sentry_proto_rawDesc = "" +
 	"exitStatus\x12\x12\n" +
 	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
 	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
-	"\x03env\x182 \x03(\tR\x03env\"1\n" +
+	"\x03env\x182 \x03(\tR\x03env\x12\x16\n" +
+	"\x06nofile\x18< \x01(\rR\x06nofile\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +

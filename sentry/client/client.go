@@ -111,6 +111,8 @@ type Config struct {
 // User is the identity of the first process.
 type User struct {
 	UID, GID uint32
+	// Groups are the supplementary groups.
+	Groups []uint32
 }
 
 // Rlimit is one resource limit (Resource is RLIMIT_*).
@@ -345,8 +347,9 @@ func (c *client) run() (int, error) {
 		}
 	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	var groups []uint32
 	if u := c.cfg.User; u != nil {
-		uid, gid = u.UID, u.GID
+		uid, gid, groups = u.UID, u.GID, u.Groups
 	}
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
 		Argv:     c.cfg.Argv,
@@ -355,6 +358,7 @@ func (c *client) run() (int, error) {
 		Filename: c.cfg.Filename,
 		Uid:      uid,
 		Gid:      gid,
+		Groups:   groups,
 		Umask:    currentUmask(),
 	}}})
 	if err != nil {

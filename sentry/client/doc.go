@@ -12,7 +12,10 @@
 // mappable.go and dirty.go), futexes, clocks and the threads' CPU time
 // (cputime.go), getrandom, signal masks, sigaltstack, signal frames and
 // rt_sigreturn, resource limits, and syscall restart after an interrupted
-// call.
+// call. Of the limits it enforces RLIMIT_NPROC and the process cap
+// (Config.MaxProcesses) itself, at fork (proclimit.go: each application
+// process is a host process); RLIMIT_NOFILE it sends to the server, which
+// allocates fds.
 //
 // It does not own, and must not keep, anything the remote sentry owns: no
 // fd table, no paths, no PID allocator, no signal dispositions, no process

@@ -15,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
 
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -584,7 +585,24 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
 		return toErrno(err)
 	}
+	if lt == limits.NumberOfFiles {
+		return t.syncNofile(l)
+	}
 	return 0
+}
+
+// syncNofile tells the server, which allocates fds, the process's new
+// RLIMIT_NOFILE (it enforces it up to its own maximum, 1024).
+func (t *task) syncNofile(l limits.Limit) unix.Errno {
+	const addr = 0x1000 // any address: the server reads only the region sent
+	var b [16]byte
+	hostarch.ByteOrder.PutUint64(b[:], limits.ToLinux(l.Cur))
+	hostarch.ByteOrder.PutUint64(b[8:], limits.ToLinux(l.Max))
+	r := t.forwardInternal(unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_NOFILE, addr, 0}, []*pb.Region{{Addr: addr, Data: b[:]}})
+	if r == nil {
+		return unix.EIO
+	}
+	return unix.Errno(r.Errno)
 }
 
 func sysGetrlimit(t *task, a [6]uint64) (uint64, unix.Errno) {

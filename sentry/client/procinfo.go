@@ -63,8 +63,10 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		var a pb.ProcAnswer
 		var m *mm.MemoryManager
 		for _, t := range c.tasksOf(q.Pid) {
+			u, s := t.cpuTimes()
 			t.mu.Lock()
-			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name})
+			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name,
+				UtimeNs: int64(u), StimeNs: int64(s)})
 			if m == nil {
 				m = t.mm
 			}

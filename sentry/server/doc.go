@@ -35,7 +35,9 @@
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
-//     runs as root and checks nothing for the sentry;
+//     runs as root and checks nothing for the sentry; the xattr calls
+//     answer as a filesystem without extended attributes
+//     (syscalls_xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
@@ -76,7 +78,10 @@
 // already saw or that is far below the highest seen; calls re-sent after
 // a Restore are accepted once each. A Hello of another protocol version
 // is answered by a Welcome that says so and the session ends; a stream
-// that sends no Hello within HelloTimeout is ended. A panic of any call
+// that sends no Hello within HelloTimeout is ended. A non-operator peer
+// holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
+// the client sends with prlimit64 (rlimit.go), bounds the new fds of an
+// fd table. A panic of any call
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //

@@ -29,10 +29,22 @@ type fdTable struct {
 	// POSIX locks on its file. Immutable; nil in tests without one.
 	locks *lockTable
 
-	// mu protects fds. It nests inside clientState.mu.
+	// mu protects fds and limit. It nests inside clientState.mu.
 	mu sync.Mutex
 	// fds is indexed by fd; a nil f is a free slot. Protected by mu.
 	fds []fdEntry
+	// limit is the RLIMIT_NOFILE soft limit new fds must stay below (0:
+	// maxFDs), set by prlimit64 (rlimit.go). Processes sharing the table
+	// (CLONE_FILES) share it. Protected by mu.
+	limit int32
+}
+
+// limitLocked is the bound of new fds. Precondition: t.mu is held.
+func (t *fdTable) limitLocked() int {
+	if t.limit > 0 && t.limit < maxFDs {
+		return int(t.limit)
+	}
+	return maxFDs
 }
 
 func newFDTable(trk *stateTracker, locks *lockTable) *fdTable {
@@ -76,10 +88,11 @@ func (t *fdTable) install(f *file, min int32, cloexec bool) (int32, error) {
 }
 
 func (t *fdTable) installLocked(f *file, min int32, cloexec bool) (int32, error) {
-	if min < 0 || min >= maxFDs {
+	lim := t.limitLocked()
+	if min < 0 || int(min) >= lim {
 		return -1, unix.EINVAL
 	}
-	for fd := int(min); fd < maxFDs; fd++ {
+	for fd := int(min); fd < lim; fd++ {
 		if fd >= len(t.fds) {
 			t.fds = append(t.fds, make([]fdEntry, fd+1-len(t.fds))...)
 		}
@@ -159,7 +172,7 @@ func (t *fdTable) setCloexec(fd int32, v bool) error {
 func (t *fdTable) fork() *fdTable {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds)), trk: t.trk, locks: t.locks}
+	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds)), trk: t.trk, locks: t.locks, limit: t.limit}
 	for i, e := range t.fds {
 		if e.f != nil {
 			e.f.incRef()

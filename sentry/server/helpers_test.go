@@ -56,9 +56,9 @@ func testLog() hclog.Logger {
 
 // startGofer serves root with the real gofer over a Unix socket and
 // returns a client of it.
-func startGofer(tb testing.TB, root string) goferpb.GoferClient {
+func startGofer(tb testing.TB, root string, opts ...gofer.Option) goferpb.GoferClient {
 	tb.Helper()
-	return startGoferProc(tb, root).client(tb)
+	return startGoferProc(tb, root, opts...).client(tb)
 }
 
 // goferProc is an in-process gofer on a Unix socket that a test can kill
@@ -69,14 +69,17 @@ type goferProc struct {
 	root string
 	sock string
 
+	// opts are the gofer's options beyond the handle key file.
+	opts []gofer.Option
+
 	mu  sync.Mutex
 	srv *gofer.Server
 	g   *grpc.Server
 }
 
-func startGoferProc(t testing.TB, root string) *goferProc {
+func startGoferProc(t testing.TB, root string, opts ...gofer.Option) *goferProc {
 	t.Helper()
-	p := &goferProc{t: t, root: root, sock: filepath.Join(t.TempDir(), "gofer.sock")}
+	p := &goferProc{t: t, root: root, sock: filepath.Join(t.TempDir(), "gofer.sock"), opts: opts}
 	p.start()
 	t.Cleanup(p.kill)
 	return p
@@ -87,7 +90,7 @@ func (p *goferProc) start() {
 	defer p.mu.Unlock()
 	// The key file, as the daemon keeps it, lets the restarted gofer
 	// accept the handles its predecessor sealed.
-	gs, err := gofer.NewServer(p.root, testLog(), gofer.WithHandleKeyFile(p.sock+".key"))
+	gs, err := gofer.NewServer(p.root, testLog(), append([]gofer.Option{gofer.WithHandleKeyFile(p.sock + ".key")}, p.opts...)...)
 	if err != nil {
 		p.t.Error(err)
 		return
@@ -223,8 +226,14 @@ type env struct {
 
 func newEnv(t testing.TB, stdio ...*sentrypb.StdioInfo) *env {
 	t.Helper()
+	return newEnvGofer(t, nil, stdio...)
+}
+
+// newEnvGofer is newEnv with a gofer started with goferOpts.
+func newEnvGofer(t testing.TB, goferOpts []gofer.Option, stdio ...*sentrypb.StdioInfo) *env {
+	t.Helper()
 	root := newRoot(t)
-	gc := startGofer(t, root)
+	gc := startGofer(t, root, goferOpts...)
 	srv, err := New(Config{Gofer: gc, Log: testLog(), Strace: true})
 	if err != nil {
 		t.Fatal(err)

@@ -124,3 +124,41 @@ func TestTtyResize(t *testing.T) {
 		t.Errorf("TIOCGWINSZ after resize = %v, want %v", got, newWS)
 	}
 }
+
+// TestStartGroups checks that Start's supplementary groups are the first
+// process's (getgroups) and are bounded.
+func TestStartGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		groups []uint32
+		errno  unix.Errno
+	}{
+		{"none", nil, 0},
+		{"two", []uint32{5, 7}, 0},
+		{"too many", make([]uint32, maxGroups+1), unix.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Groups: tc.groups}}})
+			if unix.Errno(r.Errno) != tc.errno {
+				t.Fatalf("Start: errno %v, want %v", unix.Errno(r.Errno), tc.errno)
+			}
+			if tc.errno != 0 {
+				return
+			}
+			if n := e.ok(1, unix.SYS_GETGROUPS, 0, 0); n != int64(len(tc.groups)) {
+				t.Fatalf("getgroups(0) = %d, want %d", n, len(tc.groups))
+			}
+			if len(tc.groups) == 0 {
+				return
+			}
+			buf := e.mem.zeros(4 * len(tc.groups))
+			e.ok(1, unix.SYS_GETGROUPS, uint64(len(tc.groups)), buf)
+			for i, g := range tc.groups {
+				if got := e.mem.u32(buf + uint64(4*i)); got != g {
+					t.Errorf("group %d = %d, want %d", i, got, g)
+				}
+			}
+		})
+	}
+}

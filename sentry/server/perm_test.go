@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 )
 
 func user(uid, gid uint32, groups ...uint32) creds {
@@ -117,9 +119,13 @@ func TestOwnershipRules(t *testing.T) {
 }
 
 // TestPermissionChecksAsUser runs calls as a non-root process against
-// root's files through a real gofer.
+// root's files through a real gofer (one that keeps set-id bits, so that
+// the server's own clearing of them shows).
 func TestPermissionChecksAsUser(t *testing.T) {
-	e := started(t)
+	e := newEnvGofer(t, []gofer.Option{gofer.WithAllowSetuid(true)})
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
 	m := e.mem
 	must := func(err error) {
 		t.Helper()
@@ -146,6 +152,7 @@ func TestPermissionChecksAsUser(t *testing.T) {
 	e.fails(unix.EACCES, 1, unix.SYS_OPENAT, uint64(atFDCWD64), p, unix.O_RDONLY, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_OPENAT, uint64(atFDCWD64), p, unix.O_WRONLY|unix.O_TRUNC, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_TRUNCATE, p, 0)
+	e.fails(unix.EPERM, 1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sticky"), unix.O_RDONLY|unix.O_NOATIME, 0)
 	e.fails(unix.EACCES, 1, unix.SYS_ACCESS, p, unix.R_OK)
 	e.fails(unix.EPERM, 1, unix.SYS_CHMOD, p, 0777)
 	e.fails(unix.EPERM, 1, unix.SYS_CHOWN, p, 1000, 1000)
@@ -181,9 +188,13 @@ func TestPermissionChecksAsUser(t *testing.T) {
 	}
 	// /proc/self/fd (0500) is the process's own.
 	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/proc/self/fd"), unix.O_RDONLY|unix.O_DIRECTORY, 0)))
+	e.ok(1, unix.SYS_ACCESS, m.str("/proc/self/fd"), unix.R_OK|unix.X_OK)
 	// Writing one's own setuid file clears the bit.
 	fd = e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/sgid/f"), unix.O_WRONLY, 0)
 	e.ok(1, unix.SYS_FCHMOD, uint64(fd), 04755)
+	if fi, err := os.Stat(filepath.Join(e.root, "tmp/sgid/f")); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+		t.Fatalf("setuid bit after fchmod 04755: %v %v", fi.Mode(), err)
+	}
 	e.ok(1, unix.SYS_WRITE, uint64(fd), m.alloc([]byte("x")), 1)
 	if fi, err := os.Stat(filepath.Join(e.root, "tmp/sgid/f")); err != nil || fi.Mode()&os.ModeSetuid != 0 {
 		t.Errorf("setuid bit after a write by the owner: %v %v", fi.Mode(), err)

@@ -390,6 +390,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 				tabs[ps.FdTable] = tab
 			}
 			tab.refs++
+			if ps.Nofile > 0 {
+				tab.setLimit(int32(min(ps.Nofile, maxFDs)))
+			}
 			p.fds = tab
 		} else {
 			p.fds = newFDTable(k.trk, k.locks)

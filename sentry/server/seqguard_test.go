@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -71,5 +72,27 @@ func TestCallPanicIsEIO(t *testing.T) {
 	}()
 	if status.Code(err2) != codes.Internal {
 		t.Fatalf("panicking handler: %v, want Internal", err2)
+	}
+}
+
+// TestClientsPerPeer: a peer that is not an operator may hold at most
+// MaxClientsPerPeer clients; other peers and operators are not affected.
+func TestClientsPerPeer(t *testing.T) {
+	s, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog(), MaxClientsPerPeer: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	alice := grant{principal: "uid:1000", uid: 1000, gid: 1000}
+	bob := grant{principal: "uid:1001", uid: 1001, gid: 1001}
+	root := grant{principal: "uid:0", operator: true}
+	for i, tc := range []struct {
+		g  grant
+		ok bool
+	}{{alice, true}, {alice, true}, {alice, false}, {bob, true}, {root, true}, {root, true}, {root, true}} {
+		_, err := s.newClient(&sentrypb.Hello{ClientId: "c"}, tc.g)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errTooManyClients)) {
+			t.Fatalf("client %d of %s: %v, want ok=%v", i, tc.g.principal, err, tc.ok)
+		}
 	}
 }

@@ -33,6 +33,11 @@ type Config struct {
 	// heartbeat) for this long, freeing its state as if its stream had
 	// broken: heartbeats go both ways. Zero means DefaultClientTimeout.
 	ClientTimeout time.Duration
+	// MaxClientsPerPeer bounds the live clients (sessions with their
+	// kernel state) of one peer that is not an operator, so that one
+	// local user cannot fill the server (DefaultMaxClientsPerPeer when
+	// zero).
+	MaxClientsPerPeer int
 	// OperatorUIDs are the Unix socket peer uids (besides root) that may
 	// start applications with any credentials and see every client in
 	// Debug; other peers run only as themselves (grant.go).
@@ -129,6 +134,11 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Error(codes.FailedPrecondition, why)
 	}
 	k, err := s.newClient(hello, s.grantOf(stream.Context()))
+	if errors.Is(err, errTooManyClients) {
+		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
+		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
 	if err != nil {
 		s.log.Error("new client", "client", hello.ClientId, "err", err)
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
@@ -193,11 +203,34 @@ func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (_ *sentry
 	return &sentrypb.DebugReply{Text: b.String()}, nil
 }
 
+// DefaultMaxClientsPerPeer is the default Config.MaxClientsPerPeer.
+const DefaultMaxClientsPerPeer = 256
+
+// errTooManyClients refuses a non-operator peer's client beyond
+// Config.MaxClientsPerPeer.
+var errTooManyClients = errors.New("too many clients")
+
 func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*clientState, error) {
+	max := s.cfg.MaxClientsPerPeer
+	if max <= 0 {
+		max = DefaultMaxClientsPerPeer
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errors.New("server is closed")
+	}
+	if !g.operator {
+		n := 0
+		for c := range s.clients {
+			if c.grant.principal == g.principal {
+				n++
+			}
+		}
+		if n >= max {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s already has %d (the most a peer that is not an operator may have)", errTooManyClients, g.principal, n)
+		}
 	}
 	s.mu.Unlock()
 	k, err := newClientState(s, hello, g)

@@ -491,6 +491,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	if !p.zombie {
 		if p.fds != nil {
 			st.FdTable = k.fdTableIDLocked(p.fds)
+			st.Nofile = uint32(p.fds.getLimit())
 		}
 		st.Fs = k.fsIDLocked(p.fs)
 		st.Sighand = k.sigIDLocked(p.sig)

@@ -284,6 +284,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if err := c.mayAccessDentry(d, mask); err != nil {
 		return nil, err
 	}
+	if flags&unix.O_NOATIME != 0 && !c.creds().ownerOrCapable(v.attrsOf(d)) {
+		return nil, unix.EPERM
+	}
 	if d.mode&unix.S_IFMT == unix.S_IFIFO {
 		return c.openFifo(d, flags)
 	}
@@ -553,13 +556,17 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if err != nil {
 		return 0, err
 	}
+	a := attrsOfStat(st)
+	if f == nil && d.kind != dkGofer {
+		a = c.k.vfs.attrsOf(d) // /proc/<pid>/... belongs to the process
+	}
 	cr := c.creds()
 	if flags&atEaccess == 0 {
 		// access(2) checks with the real ids (and so with the
 		// capabilities of the real uid).
 		cr.fsuid, cr.fsgid = cr.ruid, cr.rgid
 	}
-	if !cr.permits(attrsOfStat(st), mode) {
+	if !cr.permits(a, mode) {
 		return 0, unix.EACCES
 	}
 	return 0, nil
@@ -725,10 +732,12 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if a, err := c.targetAttrs(od, nil); err != nil {
-		return 0, err
-	} else if !c.creds().mayHardlink(a) {
-		return 0, unix.EPERM
+	if cr := c.creds(); !cr.fsCapable() {
+		if a, err := c.targetAttrs(cr, od, nil); err != nil {
+			return 0, err
+		} else if !cr.mayHardlink(a) {
+			return 0, unix.EPERM
+		}
 	}
 	v := c.k.vfs
 	oh, err := c.handleOf(od)
@@ -1086,10 +1095,16 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 }
 
 // targetAttrs returns the current attributes of d (or f) for a
-// permission decision.
-func (c *syscallCtx) targetAttrs(d *dentry, f *file) (fileAttrs, error) {
+// permission decision by cr about an owner-only change (chmod, chown,
+// utimensat). A holder of CAP_FOWNER and CAP_CHOWN may make any such
+// change, so for it the stat round trip is skipped and the attributes
+// returned are zero.
+func (c *syscallCtx) targetAttrs(cr creds, d *dentry, f *file) (fileAttrs, error) {
 	if d == nil && f == nil {
 		return fileAttrs{}, unix.ENOENT
+	}
+	if cr.fsCapable() {
+		return fileAttrs{}, nil
 	}
 	st, err := c.statOf(d, f)
 	if err != nil {
@@ -1178,11 +1193,11 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.decRef()
 	}
-	a, err := c.targetAttrs(d, f)
+	cr := c.creds()
+	a, err := c.targetAttrs(cr, d, f)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
 	if !cr.ownerOrCapable(a) {
 		return 0, unix.EPERM
 	}
@@ -1225,14 +1240,18 @@ func sysChown(c *syscallCtx) (int64, error) {
 		req.Mask |= linux.STATX_GID
 		req.Gid = gid
 	}
-	a, err := c.targetAttrs(d, f)
+	if req.Mask == 0 {
+		if d == nil && f == nil {
+			return 0, unix.ENOENT
+		}
+		return 0, nil
+	}
+	cr := c.creds()
+	a, err := c.targetAttrs(cr, d, f)
 	if err != nil {
 		return 0, err
 	}
-	if req.Mask == 0 {
-		return 0, nil
-	}
-	if cr := c.creds(); !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
+	if !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
 	}
 	return 0, c.setStat(d, f, req)
@@ -1313,11 +1332,11 @@ func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
 	if req.Mask == 0 {
 		return nil
 	}
-	a, err := c.targetAttrs(d, f)
+	cr := c.creds()
+	a, err := c.targetAttrs(cr, d, f)
 	if err != nil {
 		return err
 	}
-	cr := c.creds()
 	if !cr.ownerOrCapable(a) {
 		if explicit {
 			return unix.EPERM

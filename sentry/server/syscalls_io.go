@@ -487,6 +487,11 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
+		if nf&unix.O_NOATIME != 0 && f.flags.Load()&unix.O_NOATIME == 0 && f.d != nil &&
+			!c.creds().ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+			// Only the owner may stop access-time updates (EPERM).
+			return 0, unix.EPERM
+		}
 		for {
 			old := f.flags.Load()
 			if f.flags.CompareAndSwap(old, old&^fileStatusFlags|nf) {

@@ -165,13 +165,31 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 		binary.LittleEndian.PutUint32(info[20:], uint32(min(exp-1, math.MaxInt32)))
 		binary.LittleEndian.PutUint64(info[24:], tm.value)
 	}
+	p := tm.proc
 	var target *thread
 	if tm.notify&sigevThreadID != 0 {
-		if t := tm.k.threads[tm.tid]; t != nil && t.proc == tm.proc && !t.killed {
+		if t := tm.k.threads[tm.tid]; t != nil && t.proc == p && !t.killed {
 			target = t
 		}
 	}
-	tm.k.signalFromAppLocked(tm.proc, target, sig, info, d)
+	if act := p.sig.act[sig]; act.handler == sigDfl || act.handler == sigIgn {
+		// Without a handler the signal still goes to the client, which
+		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
+		// SIGEV_THREAD helper thread waits so for its timers' signal);
+		// unblocked, the client drops an ignored one and sends one with a
+		// fatal default action back (tgkill), which kills the process as
+		// kill does. Linux queues a blocked signal whatever its
+		// disposition.
+		if target == nil {
+			target = p.anyLiveThread()
+		}
+		if target != nil {
+			d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+		}
+		return
+	}
+	tm.k.signalFromAppLocked(p, target, sig, info, d)
 }
 
 // record is tm's TimerState. Precondition: k.mu held.

@@ -111,6 +111,19 @@ func TestTimerSyscalls(t *testing.T) {
 	e.ok(1, unix.SYS_TIMER_GETOVERRUN, tid)
 	e.ok(1, unix.SYS_TIMER_DELETE, tid)
 
+	// A signal without a handler goes to the client too (it may be
+	// blocked there, waited for by sigwaitinfo): the process lives on.
+	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal, int32(unix.SIGUSR2), 0, 3)), id)
+	e.ok(1, unix.SYS_TIMER_SETTIME, uint64(m.u32(id)), 0, m.alloc(timerSpec(0, time.Millisecond, false)), 0)
+	p = e.waitPush(isSignal(int32(unix.SIGUSR2)))
+	if act := parseSigAction(p.GetSignal().Sigaction); act.handler != sigDfl {
+		t.Errorf("pushed with handler %#x, want SIG_DFL", act.handler)
+	}
+	if pid := e.ok(1, unix.SYS_GETPID); pid != 1 {
+		t.Errorf("getpid after the timer's SIGUSR2: %d", pid)
+	}
+	e.ok(1, unix.SYS_TIMER_DELETE, uint64(m.u32(id)))
+
 	// SIGEV_THREAD_ID must name a thread of the process.
 	e.fails(unix.EINVAL, 1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal|sigevThreadID, int32(unix.SIGUSR1), 4242, 0)), id)
 	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal|sigevThreadID, int32(unix.SIGUSR1), 1, 0)), id)

@@ -47,6 +47,9 @@ var arity = map[uintptr]int{
 	unix.SYS_SETRLIMIT: 2, unix.SYS_FADVISE64: 4, unix.SYS_GETTID: 0, unix.SYS_TIME: 1,
 	unix.SYS_SCHED_GETAFFINITY: 3, unix.SYS_MINCORE: 3, unix.SYS_EXECVEAT: 5,
 	unix.SYS_RT_SIGPENDING: 2, unix.SYS_RT_SIGTIMEDWAIT: 4, unix.SYS_GETCPU: 3,
+	unix.SYS_ALARM: 1, unix.SYS_SETITIMER: 3, unix.SYS_GETITIMER: 2,
+	unix.SYS_TIMER_CREATE: 3, unix.SYS_TIMER_SETTIME: 4, unix.SYS_TIMER_GETTIME: 2,
+	unix.SYS_TIMER_GETOVERRUN: 1, unix.SYS_TIMER_DELETE: 1, unix.SYS_GETRUSAGE: 2,
 }
 
 // maxTraceData bounds how much of a buffer or path a trace shows.

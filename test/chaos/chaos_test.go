@@ -39,26 +39,14 @@ func TestServerKills(t *testing.T) {
 	for _, w := range Workloads {
 		t.Run(w.Name, func(t *testing.T) {
 			ref := native(t, w)
-			calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Compare(ref, calm); err != nil {
-				t.Fatalf("without faults: %v", err)
-			}
-			// The kills are spread over the first half of the calm run's
-			// duration, so that they hit every phase of a long workload
-			// (not only its start) and all land even if this run goes twice
-			// as fast as the calm one; each kill also pauses the workload
-			// for at least the client's dead-after (500ms).
-			interval := clamp(calm.Duration/time.Duration(2*(*kills+1)), 50*time.Millisecond, 1500*time.Millisecond)
+			interval := killInterval(t, bin, w, ref, *kills)
 			got := runFaulty(t, w, ref, Options{
 				Binary: bin, Kills: *kills, Interval: interval, Seed: s, Timeout: 6 * time.Minute,
 			})
 			if got.Kills < *kills {
 				t.Errorf("only %d of %d kills happened before the workload ended (interval %v)", got.Kills, *kills, interval)
 			}
-			t.Logf("%s: no kill %v, %d kills %v", w.Name, calm.Duration.Round(time.Millisecond), got.Kills, got.Duration.Round(time.Millisecond))
+			t.Logf("%s: kills every ~%v, %d kills %v", w.Name, interval.Round(time.Millisecond), got.Kills, got.Duration.Round(time.Millisecond))
 		})
 	}
 }
@@ -72,8 +60,9 @@ func TestGoferKills(t *testing.T) {
 	for _, name := range []string{"append", "renamed-unlinked", "shmap"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
-			got := runFaulty(t, w, native(t, w), Options{
-				Binary: bin, Kills: 3, Interval: 700 * time.Millisecond, Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute,
+			ref := native(t, w)
+			got := runFaulty(t, w, ref, Options{
+				Binary: bin, Kills: 3, Interval: killInterval(t, bin, w, ref, 3), Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute,
 			})
 			if got.Kills == 0 {
 				t.Errorf("the gofer was never killed")
@@ -134,6 +123,25 @@ func victimName(o Options) string {
 		return "server"
 	}
 	return o.Victim
+}
+
+// killInterval runs w once without faults, checks it against ref, and
+// returns the mean time between kills that spreads n kills over the first
+// half of that run: they hit every phase of a long workload (not only its
+// start) and all land even if the faulty run goes twice as fast as the
+// calm one (a short workload on a quiet machine finished before a fixed
+// interval's first kill). Each kill also pauses the workload for at least
+// the client's dead-after (500ms).
+func killInterval(t *testing.T, bin string, w Workload, ref Outcome, n int) time.Duration {
+	t.Helper()
+	calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Compare(ref, calm); err != nil {
+		t.Fatalf("without faults: %v", err)
+	}
+	return clamp(calm.Duration/time.Duration(2*(n+1)), 50*time.Millisecond, 1500*time.Millisecond)
 }
 
 func clamp(d, lo, hi time.Duration) time.Duration {

@@ -78,8 +78,7 @@ func TestShell(t *testing.T) {
 			t.Run(p+"/"+c.name, func(t *testing.T) {
 				nativeDir, sandboxDir := t.TempDir(), t.TempDir()
 				want := tu.Run(t, timeout, nativeDir, c.stdin, tu.Busybox, "sh", "-c", c.script)
-				// The files are compared with native: write through to the host.
-				got := tu.Sandbox(t, timeout, sandboxDir, c.stdin, []string{"--platform", p, "--force-overlay=false"}, tu.Busybox, "sh", "-c", c.script)
+				got := tu.Sandbox(t, timeout, sandboxDir, c.stdin, []string{"--platform", p}, tu.Busybox, "sh", "-c", c.script)
 				compare(t, want, got)
 				compareTrees(t, nativeDir, sandboxDir)
 			})

@@ -266,6 +266,8 @@ func TestOCIConfig(t *testing.T) {
 		wantExit int
 		// wantErr is part of create's error (the field it names).
 		wantErr string
+		// after, when set, checks the host once the container is gone.
+		after func(t *testing.T)
 	}{
 		{name: "exit code and stdout", edit: sh("echo hello; exit 3"), wantOut: "hello\n", wantExit: 3},
 		{name: "env cwd hostname", edit: then(sh(`echo "$FOO" $(pwd) $(hostname)`), func(s *specs.Spec) {
@@ -273,7 +275,9 @@ func TestOCIConfig(t *testing.T) {
 			s.Process.Cwd = "/tmp"
 			s.Hostname = "box"
 		}), wantOut: "bar /tmp box\n"},
-		{name: "user", edit: then(sh(`id -u; id -g`), func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 1001} }), wantOut: "1000\n1001\n"},
+		{name: "user", edit: then(sh(`id -u; id -g; id -G`), func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5, 7}}
+		}), wantOut: "1000\n1001\n1001 5 7\n"},
 		{name: "rlimit", edit: then(sh(`ulimit -n`), func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 77, Hard: 88}}
 		}), wantOut: "77\n"},
@@ -282,7 +286,11 @@ func TestOCIConfig(t *testing.T) {
 		}), wantOut: "from the host\nrefused\n"},
 		{name: "bind mount writable", edit: then(sh(`echo new > /data/w && cat /data/w`), func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: hostDir, Options: []string{"rbind"}})
-		}), wantOut: "new\n"},
+		}), wantOut: "new\n", after: func(t *testing.T) {
+			if got, err := os.ReadFile(filepath.Join(hostDir, "w")); err != nil || string(got) != "new\n" {
+				t.Errorf("the writable bind mount's file on the host: %q, %v", got, err)
+			}
+		}},
 		{name: "tmpfs", edit: then(sh(`echo x > /scratch/y && ls /scratch`), func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}})
 		}), wantOut: "y\n"},
@@ -295,11 +303,13 @@ func TestOCIConfig(t *testing.T) {
 		{name: "unknown mount option refused", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/n", Type: "tmpfs", Options: []string{"huge=always"}})
 		}, wantErr: "mounts[2].options[0]"},
-		{name: "supplementary groups refused", edit: func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{5} }, wantErr: "process.user.additionalGids[0]"},
 		{name: "devices refused", edit: func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b"}} }, wantErr: "linux.devices"},
 		{name: "user namespace refused", edit: func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, wantErr: "linux.namespaces[5]"},
+		{name: "plaintext remote sentry refused", edit: func(s *specs.Spec) {
+			s.Annotations = map[string]string{"dev.runsc-decoupled.server": "192.0.2.1:7000"}
+		}, wantErr: "annotation dev.runsc-decoupled.server"},
 		{name: "bad rlimit refused", edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}} }, wantErr: "process.rlimits[0].type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,10 +343,10 @@ func TestOCIConfig(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(r.root, id)); err == nil {
 				t.Errorf("delete left the state directory")
 			}
+			if tc.after != nil {
+				tc.after(t)
+			}
 		})
-	}
-	if got, err := os.ReadFile(filepath.Join(hostDir, "w")); err != nil || string(got) != "new\n" {
-		t.Errorf("the writable bind mount's file on the host: %q, %v", got, err)
 	}
 }
 

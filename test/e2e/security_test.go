@@ -38,3 +38,17 @@ func TestProcessLimits(t *testing.T) {
 		})
 	}
 }
+
+//go:embed testdata/nofile.c
+var nofileC string
+
+// TestNofileLimit: a lowered RLIMIT_NOFILE bounds the fds a process (and
+// its children) may open, with the errnos Linux gives.
+func TestNofileLimit(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "nofile", nofileC)
+	want := tu.Run(t, timeout, dir, "", prog)
+	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+	compare(t, want, got)
+}

@@ -96,9 +96,20 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 }
 
 // Sandbox runs argv under `runsc-decoupled do` with the given do flags.
+// The tests compare the files a sandboxed program writes with a native
+// run's, so do writes through to the host (--force-overlay=false) unless
+// flags say otherwise; test/e2e/dosafe_test.go covers the overlay.
 func Sandbox(t testing.TB, timeout time.Duration, dir, stdin string, flags []string, argv ...string) Result {
 	t.Helper()
-	full := append([]string{Binary(t), "do"}, flags...)
+	overlaySet := false
+	for _, f := range flags {
+		overlaySet = overlaySet || strings.HasPrefix(strings.TrimLeft(f, "-"), "force-overlay")
+	}
+	full := []string{Binary(t), "do"}
+	if !overlaySet {
+		full = append(full, "--force-overlay=false")
+	}
+	full = append(full, flags...)
 	full = append(full, "--")
 	full = append(full, argv...)
 	return Run(t, timeout, dir, stdin, full...)

@@ -96,25 +96,22 @@ func (t *Timer) Setting() ktime.Setting {
 	return t.setting
 }
 
-// Set implements ktime.Timer.Set. Expirations of the old setting that
-// were due but not yet fired are reported to the listener (after f and
-// with no lock held), as Linux counts them before the timer changes.
+// Set implements ktime.Timer.Set. An expiration of the old setting that
+// was due but not yet fired is dropped, as if Set had come just before
+// it: the listener is never called from Set, whose callers may hold the
+// locks the listener takes.
 func (t *Timer) Set(s ktime.Setting, f func()) (ktime.Time, ktime.Setting) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	now := t.clock.Now()
-	old, exp := t.setting.At(now)
+	old, _ := t.setting.At(now)
 	if t.destroyed {
-		exp = 0
 		s = ktime.Setting{}
 	}
 	t.setting = s
 	t.armLocked(now)
 	if f != nil {
 		f()
-	}
-	t.mu.Unlock()
-	if exp > 0 {
-		t.listener.NotifyTimer(exp)
 	}
 	return now, old
 }

@@ -145,3 +145,35 @@ func TestPauseResume(t *testing.T) {
 		t.Errorf("%d expirations after resume, want 1", exps)
 	}
 }
+
+// TestSetDoesNotCallListener: the owner holds its lock around Set, and
+// its listener takes that lock; an overdue setting replaced by Set must
+// not reach the listener from Set (a self-deadlock).
+func TestSetDoesNotCallListener(t *testing.T) {
+	clk := NewClock(unix.CLOCK_MONOTONIC, 0)
+	var mu sync.Mutex
+	fired := 0
+	tm := NewTimer(clk, ListenerFunc(func(uint64) {
+		mu.Lock()
+		fired++
+		mu.Unlock()
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			mu.Lock()
+			tm.Set(ktime.Setting{Enabled: true, Next: clk.Now().Add(-time.Second), Period: time.Millisecond}, nil)
+			tm.Set(ktime.Setting{}, nil)
+			mu.Unlock()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Set called the listener with its owner's lock held")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d firings from the kicks", fired)
+}

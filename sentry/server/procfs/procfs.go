@@ -3,6 +3,7 @@ package procfs
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -58,6 +59,8 @@ type Thread struct {
 	TID   int32
 	Comm  string
 	State byte
+	// UTime and STime are its CPU times (measured by the client).
+	UTime, STime time.Duration
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -84,7 +85,8 @@ func newFake() *fakeSource {
 			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
 		procs: map[int32]*Process{
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
-				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S'}, {TID: 5, Comm: "worker", State: 'R'}}, ExitSignal: 17, FDs: 1024,
+				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond},
+					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second}}, ExitSignal: 17, FDs: 1024,
 				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
 		},
@@ -125,8 +127,10 @@ func TestGenerate(t *testing.T) {
 		{PID, "environ", 1, 0, "^A=b\x00$"},
 		{PID, "comm", 1, 0, `^sh\n$`},
 		{Task, "comm", 1, 5, `^worker\n$`},
-		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
-		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 `},
+		// utime and stime (fields 14, 15) in 1/100 s: the threads' sum, or
+		// the thread's.
+		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 212 3 0 0 20 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
+		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 0 -1 0 0 0 0 0 200 0 0 0 `},
 		{PID, "stat", 7, 0, `^7 \(dead\) Z 1 1 1 `},
 		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
 		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},

@@ -238,8 +238,10 @@ func genStatm(src Source, pid, _ int32) ([]byte, error) {
 	return []byte(fmt.Sprintf("%d %d 0 0 0 0 0\n", p.VMSize/pageSize, p.RSS/pageSize)), nil
 }
 
-// genPidStat follows fs/proc/array.c:do_task_stat (52 fields); times,
-// faults and memory sizes are not tracked and show 0.
+// genPidStat follows fs/proc/array.c:do_task_stat (52 fields); CPU times
+// are the client's measure (the thread's, or the live threads' sum for
+// the process); children's times and faults are not tracked and show 0,
+// of memory sizes only vsize and rss are known.
 func genPidStat(src Source, pid, tid int32) ([]byte, error) {
 	p, t, err := thread(src, pid, tid)
 	if err != nil {
@@ -253,8 +255,19 @@ func genPidStat(src Source, pid, tid int32) ([]byte, error) {
 	if tid != 0 {
 		id = tid
 	}
+	utime, stime := t.UTime, t.STime
+	if tid == 0 {
+		utime, stime = 0, 0
+		for _, th := range p.Threads {
+			utime += th.UTime
+			stime += th.STime
+		}
+	}
+	const userHZ = 100
+	ticks := func(d time.Duration) int64 { return int64(d / (time.Second / userHZ)) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 0 0 0 0 20 0 %d 0 0 %d %d 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID, n, p.VMSize, p.RSS/pageSize)
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 %d %d 0 0 20 0 %d 0 0 %d %d 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID,
+		ticks(utime), ticks(stime), n, p.VMSize, p.RSS/pageSize)
 	// Fields 26 (startcode) to 52 (exit_code); 38 is exit_signal.
 	fields := make([]string, 0, 27)
 	for i := 26; i <= 52; i++ {

@@ -276,7 +276,9 @@ func newWrapper(name, decoupled string) (wrapper, error) {
 			return nil, fmt.Errorf("the decoupled runner needs -decoupled BINARY")
 		}
 		return func(argv []string) []string {
-			return append([]string{decoupled, "do", "--"}, argv...)
+			// Writes reach the host, as with runsc --force-overlay=false
+			// (do keeps them in memory by default).
+			return append([]string{decoupled, "do", "--force-overlay=false", "--"}, argv...)
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown runner %q (want native, runsc or decoupled)", name)

@@ -32,7 +32,9 @@ static void S(const char *path) {
 		printf("stat %s = -1 %s\n", path, strerrorname_np(errno));
 		return;
 	}
-	printf("stat %s: mode %o uid %u gid %u size %lld\n", path, st.st_mode, st.st_uid, st.st_gid, (long long)st.st_size);
+	/* A directory's size depends on the filesystem: printed for files only. */
+	printf("stat %s: mode %o uid %u gid %u size %lld\n", path, st.st_mode, st.st_uid, st.st_gid,
+	       S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
 	fflush(stdout);
 }
 
