@@ -49,6 +49,7 @@ func init() {
 		unix.SYS_EPOLL_CREATE1:   sysEpollCreate,
 		unix.SYS_EPOLL_CTL:       sysEpollCtl,
 		unix.SYS_EPOLL_WAIT:      sysEpollWait,
+		unix.SYS_EPOLL_PWAIT2:    sysEpollWait,
 		unix.SYS_EPOLL_PWAIT:     sysEpollWait,
 		unix.SYS_TIMERFD_CREATE:  sysTimerfdCreate,
 		unix.SYS_TIMERFD_SETTIME: sysTimerfdSettime,

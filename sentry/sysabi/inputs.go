@@ -150,6 +150,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_PSELECT6:        {fdset(1), fdset(2), fdset(3), fixed(4, sizeofTimespec), fixed(5, 16)},
 	unix.SYS_EPOLL_CTL:       {fixed(3, sizeofEpollEvt)},
 	unix.SYS_EPOLL_PWAIT:     {fixed(4, 8)},
+	unix.SYS_EPOLL_PWAIT2:    {fixed(3, sizeofTimespec), fixed(4, 8)},
 	unix.SYS_SENDFILE:        {fixed(2, 8)},
 	unix.SYS_SPLICE:          {fixed(1, 8), fixed(3, 8)},
 	unix.SYS_COPY_FILE_RANGE: {fixed(1, 8), fixed(3, 8)},
