@@ -65,36 +65,16 @@ func TestSocketRecovery(t *testing.T) {
 	}
 	want := tu.Run(t, timeout, nativeDir, "", prog)
 
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
-		}, prog)
-	}()
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the program did not reach phase1")
-		}
-		time.Sleep(10 * time.Millisecond)
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
 	}
-	a.Cmd.Process.Kill()
-	time.Sleep(100 * time.Millisecond)
-	if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-		t.Fatal("server did not restart")
-	}
+	k.killServer()
 	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := <-done
-	log, _ := os.ReadFile(logFile)
-	if !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+	got := k.wait()
+	if k.recoveries() == 0 {
 		t.Errorf("no recovery logged")
 	}
 	// The pair's lines are the documented difference from native: the
@@ -108,7 +88,7 @@ func TestSocketRecovery(t *testing.T) {
 	}
 	compare(t, want, got)
 	if t.Failed() {
-		t.Logf("server log:\n%s", a.Log)
+		t.Logf("server log:\n%s", k.server.Log)
 	}
 }
 
