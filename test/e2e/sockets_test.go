@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc-decoupled/runsc-decoupled/test/chaos"
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -169,38 +169,23 @@ func TestSocketTools(t *testing.T) {
 // native (the pair comes back with its queued data every time).
 func TestSocketpairEchoServerKills(t *testing.T) {
 	tu.RequireRoot(t)
+	w, ok := chaos.Find("socketpair")
+	if !ok {
+		t.Fatal("chaos workload socketpair is gone")
+	}
 	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	prog := tu.StaticProgram(t, buildDir, "pairecho", socketSource(t, "pairecho"))
+	prog := tu.StaticProgram(t, buildDir, "pairecho", w.CSource)
 	want := tu.Run(t, timeout, dir, "", prog, "4000")
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 2*timeout, dir, "", []string{
-			"--server", a.Target, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
-		}, prog, "4000")
-	}()
-	var got tu.Result
-	finished := false
-	for k := 0; k < 3 && !finished; k++ {
-		select {
-		case got = <-done:
-			finished = true
-			continue
-		case <-time.After(700 * time.Millisecond):
+	k := startKillable(t, sockDir, dir, "5s", prog, "4000")
+	for range 3 {
+		at := time.Now().Add(700 * time.Millisecond)
+		if !k.waitUntil(func() bool { return time.Now().After(at) }) {
+			break
 		}
-		a.Cmd.Process.Kill()
-		time.Sleep(50 * time.Millisecond)
-		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-			t.Fatal("server did not restart")
-		}
+		k.killServer()
 	}
-	if !finished {
-		got = <-done
-	}
-	log, _ := os.ReadFile(logFile)
-	n := bytes.Count(log, []byte("recovered from a remote sentry failure"))
+	got := k.wait()
+	n := k.recoveries()
 	t.Logf("%d recoveries", n)
 	if n == 0 {
 		t.Errorf("no recovery logged (the loop finished before the first kill?)")
