@@ -3,9 +3,10 @@
 # machine that has Go: busybox-static (the test workloads), protoc (the
 # generated-code check), gcc (static test programs), make (a workload),
 # containerd with runc (the OCI runtime's end-to-end test drives
-# containerd's runc.v2 shim; runc is there to compare with), and m4 and
-# procps (tools that read /proc, run by the /proc end-to-end test).
-# Idempotent.
+# containerd's runc.v2 shim; runc is there to compare with), m4 and
+# procps (tools that read /proc, run by the /proc end-to-end test), and
+# python3 (Debian's, dynamically linked: the socket tests run an asyncio
+# server and http.server in the sandbox). Idempotent.
 set -eu
 need=""
 command -v protoc >/dev/null 2>&1 || need="$need protobuf-compiler"
@@ -17,6 +18,7 @@ command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need=
 command -v runc >/dev/null 2>&1 || need="$need runc"
 command -v m4 >/dev/null 2>&1 || need="$need m4"
 command -v ps >/dev/null 2>&1 && command -v free >/dev/null 2>&1 || need="$need procps"
+/usr/bin/python3 -c "import asyncio, http.server, urllib.request" >/dev/null 2>&1 || need="$need python3"
 if [ -n "$need" ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

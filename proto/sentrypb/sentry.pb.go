@@ -109,6 +109,7 @@ const (
 	FileState_EVENTFD FileState_Kind = 70
 	FileState_EPOLL   FileState_Kind = 71
 	FileState_SOCKET  FileState_Kind = 72
+	FileState_TIMERFD FileState_Kind = 73
 )
 
 // Enum value maps for FileState_Kind.
@@ -123,6 +124,7 @@ var (
 		70: "EVENTFD",
 		71: "EPOLL",
 		72: "SOCKET",
+		73: "TIMERFD",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -134,6 +136,7 @@ var (
 		"EVENTFD":          70,
 		"EPOLL":            71,
 		"SOCKET":           72,
+		"TIMERFD":          73,
 	}
 )
 
@@ -4758,6 +4761,25 @@ type KernelObjectState struct {
 	SocketBacklog   int32  `protobuf:"varint,8,opt,name=socket_backlog,json=socketBacklog,proto3" json:"socket_backlog,omitempty"`
 	SocketConnected bool   `protobuf:"varint,9,opt,name=socket_connected,json=socketConnected,proto3" json:"socket_connected,omitempty"`
 	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
+	// socket_peer is a UDP socket's connected address (a sockaddr); UDP
+	// connections are only a default destination, so they are rebuilt.
+	SocketPeer []byte `protobuf:"bytes,11,opt,name=socket_peer,json=socketPeer,proto3" json:"socket_peer,omitempty"`
+	// An AF_UNIX socketpair's end: socket_conn names the pair (both ends
+	// carry it), socket_side which end this is, socket_queued what is
+	// queued for this end to read (stream: chunks of the byte stream;
+	// dgram, seqpacket: one message each). A pair whose queue held what
+	// cannot be rebuilt (SCM_RIGHTS) has no socket_conn: it comes back
+	// reset.
+	SocketConn   uint64   `protobuf:"varint,12,opt,name=socket_conn,json=socketConn,proto3" json:"socket_conn,omitempty"`
+	SocketSide   int32    `protobuf:"varint,13,opt,name=socket_side,json=socketSide,proto3" json:"socket_side,omitempty"`
+	SocketQueued [][]byte `protobuf:"bytes,14,rep,name=socket_queued,json=socketQueued,proto3" json:"socket_queued,omitempty"`
+	// timerfd: its clock, and its setting as of its last read or
+	// settime (next expiration in that clock's nanoseconds, period); a
+	// restored timerfd set to it counts the expirations since.
+	TimerfdClock    int32 `protobuf:"varint,15,opt,name=timerfd_clock,json=timerfdClock,proto3" json:"timerfd_clock,omitempty"`
+	TimerfdEnabled  bool  `protobuf:"varint,16,opt,name=timerfd_enabled,json=timerfdEnabled,proto3" json:"timerfd_enabled,omitempty"`
+	TimerfdNextNs   int64 `protobuf:"varint,17,opt,name=timerfd_next_ns,json=timerfdNextNs,proto3" json:"timerfd_next_ns,omitempty"`
+	TimerfdPeriodNs int64 `protobuf:"varint,18,opt,name=timerfd_period_ns,json=timerfdPeriodNs,proto3" json:"timerfd_period_ns,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -4860,6 +4882,62 @@ func (x *KernelObjectState) GetSocketPasscred() bool {
 		return x.SocketPasscred
 	}
 	return false
+}
+
+func (x *KernelObjectState) GetSocketPeer() []byte {
+	if x != nil {
+		return x.SocketPeer
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetSocketConn() uint64 {
+	if x != nil {
+		return x.SocketConn
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketSide() int32 {
+	if x != nil {
+		return x.SocketSide
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketQueued() [][]byte {
+	if x != nil {
+		return x.SocketQueued
+	}
+	return nil
+}
+
+func (x *KernelObjectState) GetTimerfdClock() int32 {
+	if x != nil {
+		return x.TimerfdClock
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetTimerfdEnabled() bool {
+	if x != nil {
+		return x.TimerfdEnabled
+	}
+	return false
+}
+
+func (x *KernelObjectState) GetTimerfdNextNs() int64 {
+	if x != nil {
+		return x.TimerfdNextNs
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetTimerfdPeriodNs() int64 {
+	if x != nil {
+		return x.TimerfdPeriodNs
+	}
+	return 0
 }
 
 // EpollInterest is one (fd, description) an epoll instance watches.
@@ -5847,7 +5925,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xbb\x03\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xc8\x03\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -5858,7 +5936,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
 	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
-	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\"\x84\x01\n" +
+	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\"\x91\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -5870,7 +5948,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\aEVENTFD\x10F\x12\t\n" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
-	"\x06SOCKET\x10H\"\xb3\x03\n" +
+	"\x06SOCKET\x10H\x12\v\n" +
+	"\aTIMERFD\x10I\"\xdd\x05\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -5883,7 +5962,18 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0esocket_backlog\x18\b \x01(\x05R\rsocketBacklog\x12)\n" +
 	"\x10socket_connected\x18\t \x01(\bR\x0fsocketConnected\x12'\n" +
 	"\x0fsocket_passcred\x18\n" +
-	" \x01(\bR\x0esocketPasscred\"{\n" +
+	" \x01(\bR\x0esocketPasscred\x12\x1f\n" +
+	"\vsocket_peer\x18\v \x01(\fR\n" +
+	"socketPeer\x12\x1f\n" +
+	"\vsocket_conn\x18\f \x01(\x04R\n" +
+	"socketConn\x12\x1f\n" +
+	"\vsocket_side\x18\r \x01(\x05R\n" +
+	"socketSide\x12#\n" +
+	"\rsocket_queued\x18\x0e \x03(\fR\fsocketQueued\x12#\n" +
+	"\rtimerfd_clock\x18\x0f \x01(\x05R\ftimerfdClock\x12'\n" +
+	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
+	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
+	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +

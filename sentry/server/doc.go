@@ -46,8 +46,9 @@
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
-//     space (file_socket.go, syscalls_socket.go); their replay state
-//     is derived in restore_kobj.go.
+//     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
+//     sockets on the client's loopback netstack (file_inet.go); their
+//     replay state is derived in restore_kobj.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -162,9 +163,12 @@
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an
 // ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
-// its record is built; unixSockFile.mu and kobj.Eventfd.mu are leaves
-// but for gVisor's own endpoint and queue locks, whose notifications
-// take only kobj.Watch.mu (a leaf).
+// its record is built; a listener's unixSockFile.connMu is held across
+// the transport's connect and accept; unixConn.mu (a connection's queue
+// mirror) nests inside clientState.mu and outside gVisor's endpoint
+// locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
+// leaves but for gVisor's own endpoint and queue locks, whose
+// notifications take only kobj.Watch.mu (a leaf).
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

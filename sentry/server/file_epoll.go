@@ -337,13 +337,32 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sysEpollWait is epoll_wait and epoll_pwait. The signal mask of
-// epoll_pwait is not applied (masks are the client's; as for ppoll and
-// pselect6).
+// sysEpollWait is epoll_wait, epoll_pwait and epoll_pwait2 (whose
+// timeout is a timespec). The signal mask of the p variants is the
+// client's: it installs it around the forwarded wait.
 func sysEpollWait(c *syscallCtx) (int64, error) {
 	maxEv, timeout := int(int32(c.args[2])), int(int32(c.args[3]))
 	if maxEv <= 0 || maxEv > maxEpollEvents {
 		return 0, unix.EINVAL
+	}
+	var d time.Duration
+	if c.sysno == unix.SYS_EPOLL_PWAIT2 {
+		timeout = -1
+		if c.args[3] != 0 {
+			b, err := c.mem.CopyIn(c.args[3], 16)
+			if err != nil {
+				return 0, err
+			}
+			if d, err = readTimespec(b); err != nil {
+				return 0, err
+			}
+			timeout = 1
+			if d == 0 {
+				timeout = 0
+			}
+		}
+	} else if timeout > 0 {
+		d = time.Duration(timeout) * time.Millisecond
 	}
 	epf, err := c.getFile(c.argInt(0))
 	if err != nil {
@@ -359,7 +378,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	}
 	var deadline time.Time
 	if timeout > 0 {
-		deadline = time.Now().Add(time.Duration(timeout) * time.Millisecond)
+		deadline = time.Now().Add(d)
 	}
 	for {
 		evs, chs, disabled := ep.collect(maxEv, true)

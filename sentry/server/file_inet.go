@@ -25,8 +25,11 @@ type inetSockFile struct {
 	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO (0: none).
 	rcvTimeo, sndTimeo time.Duration
 	// reset makes the next I/O fail with ECONNRESET (a connection lost
-	// with a server).
-	reset bool
+	// with a server); dead is set after it: reads then see end of file
+	// and writes EPIPE, as on a reset connection.
+	reset, dead bool
+	// backlog is listen's backlog (for recovery).
+	backlog int
 }
 
 func newInetSockFile(s *socket.Inet, flags uint32) *file {
@@ -62,12 +65,17 @@ func (s *inetSockFile) release() { s.s.Release() }
 
 func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
 
-func (s *inetSockFile) takeReset() bool {
+// takeReset reports (once) that the socket's connection was lost with a
+// server, and then that it is dead.
+func (s *inetSockFile) takeReset() (reset, dead bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.reset
-	s.reset = false
-	return r
+	reset, dead = s.reset, s.dead
+	if reset {
+		s.reset, s.dead = false, true
+		dead = false
+	}
+	return reset, dead
 }
 
 func (s *inetSockFile) deadline(send bool) time.Time {
@@ -86,8 +94,13 @@ func (s *inetSockFile) deadline(send bool) time.Time {
 // inetSend sends src (to: a UDP target). A TCP send blocks until all is
 // sent unless non-blocking.
 func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
-	if s.takeReset() {
+	if reset, dead := s.takeReset(); reset {
 		return 0, unix.ECONNRESET
+	} else if dead {
+		if flags&unix.MSG_NOSIGNAL == 0 {
+			c.sigpipe = true
+		}
+		return 0, unix.EPIPE
 	}
 	var total int64
 	first := true
@@ -116,8 +129,10 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 // inetRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
 func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
-	if s.takeReset() {
+	if reset, dead := s.takeReset(); reset {
 		return 0, 0, tcpip.FullAddress{}, unix.ECONNRESET
+	} else if dead {
+		return 0, 0, tcpip.FullAddress{}, nil
 	}
 	peek := flags&unix.MSG_PEEK != 0
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
@@ -184,7 +199,7 @@ func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32
 	return newInetSockFile(s, flags), nil
 }
 
-func inetBind(c *syscallCtx, s *inetSockFile) (int64, error) {
+func inetBind(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	raw, err := c.sockaddrArg(1)
 	if err != nil {
 		return 0, err
@@ -193,16 +208,27 @@ func inetBind(c *syscallCtx, s *inetSockFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, s.s.Bind(a)
+	if err := s.s.Bind(a); err != nil {
+		return 0, err
+	}
+	f.changed()
+	return 0, nil
 }
 
-func inetListen(c *syscallCtx, s *inetSockFile) (int64, error) {
+func inetListen(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if !s.s.Stream {
 		return 0, unix.EOPNOTSUPP
 	}
 	backlog := int(int32(c.args[1]))
 	backlog = max(0, min(backlog, unix.SOMAXCONN))
-	return 0, kobj.TCPIPErr(s.s.EP.Listen(backlog))
+	if err := kobj.TCPIPErr(s.s.EP.Listen(backlog)); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.backlog = max(backlog, 1)
+	s.mu.Unlock()
+	f.changed()
+	return 0, nil
 }
 
 func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, error) {
@@ -254,6 +280,8 @@ func inetConnect(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A connection (or its attempt) is replay state: report it.
+	defer f.changed()
 	ch := s.s.Watch.Changed()
 	err = s.s.Connect(a)
 	if err != unix.EINPROGRESS || f.nonblock() {

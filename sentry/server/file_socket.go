@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/usermem"
 	"gvisor.dev/gvisor/pkg/waiter"
 
@@ -22,6 +24,15 @@ type socketState struct {
 	once sync.Once
 	// names is the client's AF_UNIX name space (set once).
 	names *socket.Names
+
+	// boundMu protects bound: the socket file of each bound endpoint
+	// (connect finds the listener's file through it).
+	boundMu sync.Mutex
+	bound   map[transport.BoundEndpoint]*unixSockFile
+
+	// restoring holds the socketpairs a Restore is rebuilding (used only
+	// by the restore, which runs before any call).
+	restoring map[uint64]*restoredPair
 
 	// netMu protects net and netErr: the client's loopback network
 	// stack, made at its first AF_INET or AF_INET6 socket.
@@ -41,6 +52,26 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 	return ss.net, ss.netErr
 }
 
+// setBound records (s non-nil) or forgets the file of bound endpoint be.
+func (ss *socketState) setBound(be transport.BoundEndpoint, s *unixSockFile) {
+	ss.boundMu.Lock()
+	defer ss.boundMu.Unlock()
+	if s == nil {
+		delete(ss.bound, be)
+		return
+	}
+	if ss.bound == nil {
+		ss.bound = make(map[transport.BoundEndpoint]*unixSockFile)
+	}
+	ss.bound[be] = s
+}
+
+func (ss *socketState) boundFile(be transport.BoundEndpoint) *unixSockFile {
+	ss.boundMu.Lock()
+	defer ss.boundMu.Unlock()
+	return ss.bound[be]
+}
+
 // release stops the network stack when the client is freed.
 func (ss *socketState) release() {
 	ss.netMu.Lock()
@@ -55,6 +86,100 @@ func (ss *socketState) release() {
 func (k *clientState) unixNames() *socket.Names {
 	k.socks.once.Do(func() { k.socks.names = socket.NewNames() })
 	return k.socks.names
+}
+
+var unixConnIDs atomic.Uint64
+
+// unixConn mirrors what is queued in each direction of a socketpair, so
+// that recovery can rebuild the pair with its data: gVisor's transport
+// cannot read a queue without consuming it. Sends and receives on the
+// pair hold mu around the transport call and the mirror's update, so
+// that both see the same order.
+type unixConn struct {
+	id     uint64
+	stream bool
+
+	// mu protects the fields below. It nests inside clientState.mu
+	// (records) and outside the transport's locks.
+	mu sync.Mutex
+	// files are the two ends' descriptions (not referenced): side 0 is
+	// a socketpair's first end or the connecting socket, side 1 the
+	// other end or the accepted socket (nil until accepted).
+	files [2]*file
+	// queued[i] is what side i has yet to read: chunks of the byte
+	// stream, or one message each.
+	queued [2][][]byte
+	// broken is set once something the mirror does not hold (SCM_RIGHTS)
+	// was sent: the pair is then not rebuilt.
+	broken bool
+}
+
+func newUnixConn(id uint64, stream bool) *unixConn {
+	if id == 0 {
+		id = unixConnIDs.Add(1)
+	} else {
+		// A restored pair keeps its id; new ones must not reuse it.
+		for cur := unixConnIDs.Load(); id > cur && !unixConnIDs.CompareAndSwap(cur, id); cur = unixConnIDs.Load() {
+		}
+	}
+	return &unixConn{id: id, stream: stream}
+}
+
+// pairFiles makes a and b the two ends of socketpair cn.
+func (cn *unixConn) pairFiles(a, b *file) {
+	cn.files = [2]*file{a, b}
+	a.impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
+	b.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+}
+
+// sent records n bytes of src sent by side (with rights: broken).
+func (cn *unixConn) sentLocked(side int, src usermem.IOSequence, n int64, rights bool) {
+	if rights {
+		cn.broken = true
+	}
+	if cn.broken || (n == 0 && cn.stream) {
+		return
+	}
+	b := make([]byte, n)
+	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
+		cn.broken = true
+		return
+	}
+	cn.queued[1-side] = append(cn.queued[1-side], b)
+}
+
+// received records that side read n bytes (a message, if not stream).
+func (cn *unixConn) receivedLocked(side int, n int64) {
+	q := cn.queued[side]
+	if !cn.stream {
+		if len(q) > 0 {
+			q[0] = nil
+			cn.queued[side] = q[1:]
+		}
+		return
+	}
+	for n > 0 && len(q) > 0 {
+		if int64(len(q[0])) > n {
+			q[0] = q[0][n:]
+			break
+		}
+		n -= int64(len(q[0]))
+		q[0] = nil
+		q = q[1:]
+	}
+	cn.queued[side] = q
+}
+
+// changed reports both ends' replay state (their queues changed).
+func (cn *unixConn) changed() {
+	cn.mu.Lock()
+	files := cn.files
+	cn.mu.Unlock()
+	for _, f := range files {
+		if f != nil && f.refs.Load() > 0 {
+			f.changed()
+		}
+	}
 }
 
 // fileRef lets SCM_RIGHTS hold an open file description.
@@ -84,6 +209,22 @@ type unixSockFile struct {
 	// reset makes the next read or write fail with ECONNRESET: a
 	// connected socket restored after a server failure.
 	reset bool
+
+	// end is the connection this socket is an end of (a socketpair, or
+	// connect/accept), or nil; set once, when the socket connects.
+	end atomic.Pointer[connEnd]
+
+	// connMu serializes a listener's connects with its accepts, so that
+	// pending (the connections in the backlog, oldest first) follows
+	// the transport's accept queue.
+	connMu  sync.Mutex
+	pending []*unixConn
+}
+
+// connEnd is one end of a unixConn.
+type connEnd struct {
+	conn *unixConn
+	side int
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
@@ -134,6 +275,7 @@ func (s *unixSockFile) release() {
 	s.mu.Unlock()
 	if named {
 		s.k.unixNames().Unbind(s.u.Bound())
+		s.k.socks.setBound(s.u.Bound(), nil)
 	}
 	s.u.Release()
 }
@@ -186,7 +328,21 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 			return total, nil
 		}
 		first = false
+		var cn *unixConn
+		side := 0
+		if e := s.end.Load(); e != nil {
+			cn, side = e.conn, e.side
+			cn.mu.Lock()
+		}
+		rights := ctl.Rights != nil
 		n, err := s.u.Send(src, ctl, to)
+		if cn != nil {
+			if n > 0 || err == nil {
+				cn.sentLocked(side, src, n, rights)
+			}
+			cn.mu.Unlock()
+			cn.changed()
+		}
 		if n > 0 || err == nil {
 			rightsSent = true
 			ctl.Rights = nil
@@ -219,7 +375,22 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	var total int64
 	var res socket.RecvResult
 	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
+		var cn *unixConn
+		side := 0
+		if e := s.end.Load(); e != nil {
+			cn, side = e.conn, e.side
+			cn.mu.Lock()
+		}
 		n, r, err := s.u.Recv(dst, args)
+		if cn != nil {
+			if err == nil && !args.Peek && (n > 0 || !cn.stream) {
+				cn.receivedLocked(side, max(n, r.MsgLen))
+			}
+			cn.mu.Unlock()
+			if err == nil && !args.Peek {
+				cn.changed()
+			}
+		}
 		if err != nil {
 			return total, err
 		}
@@ -296,6 +467,7 @@ func (c *syscallCtx) bindUnix(s *unixSockFile, a socket.UnixAddr) error {
 	s.named = true
 	s.boundName = a.TransportName()
 	s.mu.Unlock()
+	c.k.socks.setBound(be, s)
 	return nil
 }
 
@@ -372,4 +544,41 @@ func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
 	}
 	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
 	return c.mem.CopyOut(lenAddr, lb)
+}
+
+// queuedFile is a socket that reports how much it has to read
+// (FIONREAD).
+type queuedFile interface {
+	queued() (int, error)
+}
+
+func (s *unixSockFile) queued() (int, error) {
+	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
+		return 0, unix.EINVAL
+	}
+	if s.u.Type != linux.SOCK_STREAM {
+		// The next message's length, as on Linux.
+		_, res, err := s.u.Recv(usermem.BytesIOSequence(nil), transport.RecvArgs{Peek: true})
+		res.Control.Release(kobj.Ctx())
+		if err != nil {
+			return 0, nil
+		}
+		return int(res.MsgLen), nil
+	}
+	n, err := s.u.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+	if err != nil {
+		return 0, nil // unconnected datagram socket: nothing queued
+	}
+	return n, nil
+}
+
+func (s *inetSockFile) queued() (int, error) {
+	if s.s.Listening() {
+		return 0, unix.EINVAL
+	}
+	n, err := s.s.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+	if err != nil {
+		return 0, nil
+	}
+	return n, nil
 }

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 const fuzzAddr = 0x10000
@@ -36,6 +39,16 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	}
 	r, w := newPipe(k.trk)
 	p.fds.installPair(r, w, false)
+	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
+	// eventfd (8).
+	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
+	sa, sb := newUnixSockFile(k, ua, 0), newUnixSockFile(k, ub, 0)
+	newUnixConn(0, true).pairFiles(sa, sb)
+	p.fds.installPair(sa, sb, false)
+	p.fds.install(newEpollFile(0), 7, false)
+	if ef, err := newEventFile(0, false, 0); err == nil {
+		p.fds.install(ef, 8, false)
+	}
 	return k
 }
 
@@ -96,6 +109,33 @@ func FuzzSyscall(f *testing.F) {
 	seed(unix.SYS_TIMER_CREATE, sigevent(sigevSignal|sigevThreadID, 10, 1, 0), unix.CLOCK_MONOTONIC, fuzzAddr, fuzzAddr+64)
 	seed(unix.SYS_TIMER_SETTIME, timerSpec(time.Millisecond, time.Millisecond, false), 0, 1, fuzzAddr, fuzzAddr)
 	seed(unix.SYS_SETITIMER, timerSpec(0, time.Millisecond, true), unix.ITIMER_REAL, fuzzAddr, fuzzAddr)
+	le := func(vs ...uint64) []byte {
+		var b []byte
+		for _, v := range vs {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+		return b
+	}
+	// sendmsg: msghdr at fuzzAddr, iovec at +56, data at +72, control
+	// (SCM_RIGHTS of fd 3) at +80.
+	msg := append(le(0, 0, fuzzAddr+56, 1, fuzzAddr+80, 24, 0), le(fuzzAddr+72, 5)...)
+	msg = append(msg, "hello\x00\x00\x00"...)
+	msg = append(msg, le(20, 1|1<<32, 3)...)
+	seed(unix.SYS_SENDMSG, msg, 5, fuzzAddr, 0)
+	seed(unix.SYS_RECVMSG, msg, 6, fuzzAddr, unix.MSG_DONTWAIT)
+	seed(unix.SYS_SENDTO, []byte("\x01\x00\x00abstract"), 5, fuzzAddr, 4, 0, fuzzAddr, 11)
+	seed(unix.SYS_BIND, []byte("\x01\x00sock\x00"), 5, fuzzAddr, 7)
+	seed(unix.SYS_CONNECT, []byte("\x02\x00\x00\x50\x7f\x00\x00\x01"+string(make([]byte, 8))), 5, fuzzAddr, 16)
+	seed(unix.SYS_SETSOCKOPT, le(1, 0), 5, unix.SOL_SOCKET, unix.SO_RCVTIMEO, fuzzAddr, 16)
+	seed(unix.SYS_GETSOCKOPT, []byte{12, 0, 0, 0}, 5, unix.SOL_SOCKET, unix.SO_PEERCRED, fuzzAddr+8, fuzzAddr)
+	seed(unix.SYS_SOCKET, nil, unix.AF_INET, unix.SOCK_STREAM, 0)
+	seed(unix.SYS_SOCKETPAIR, nil, unix.AF_UNIX, unix.SOCK_DGRAM, 0, fuzzAddr)
+	seed(unix.SYS_EPOLL_CTL, []byte{1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0}, 7, unix.EPOLL_CTL_ADD, 8, fuzzAddr)
+	seed(unix.SYS_EPOLL_WAIT, nil, 7, fuzzAddr, 4, 0)
+	seed(unix.SYS_EVENTFD2, nil, 3, unix.EFD_SEMAPHORE)
+	seed(unix.SYS_WRITE, le(7), 8, fuzzAddr, 8)
+	seed(unix.SYS_TIMERFD_CREATE, nil, unix.CLOCK_MONOTONIC, 0)
+	seed(unix.SYS_SENDFILE, nil, 5, 0, 0, 10)
 	seed(unix.SYS_EXIT_GROUP, nil, 1)
 	seed(9999, nil)
 	root := newRoot(f)

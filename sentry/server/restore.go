@@ -203,7 +203,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.trk.Store(k.trk)
 		files[id] = f
 	}
-	k.restoreEpollInterests(s.files, files)
+	k.restoreKobjLinks(s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
@@ -501,7 +501,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		f := newStdioFile(k, fs.StdioStream)
 		f.flags.Store(fs.Flags)
 		return f, nil
-	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET:
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD:
 		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {

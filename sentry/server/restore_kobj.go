@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
@@ -42,12 +43,113 @@ func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentry
 
 func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{
+	st := &sentrypb.KernelObjectState{
 		SocketFamily: unix.AF_UNIX, SocketType: int32(s.u.Type), SocketBound: []byte(s.boundName),
 		SocketListening: s.backlog > 0, SocketBacklog: int32(s.backlog), SocketConnected: s.u.Connected(),
 		SocketPasscred: s.u.EP.Passcred(),
 	}
+	s.mu.Unlock()
+	if e := s.end.Load(); e != nil {
+		cn := e.conn
+		cn.mu.Lock()
+		// A connection still in a listener's backlog (no accepted
+		// side yet) is not rebuilt.
+		if !cn.broken && cn.files[0] != nil && cn.files[1] != nil {
+			st.SocketConn, st.SocketSide = cn.id, int32(e.side)
+			st.SocketQueued = append([][]byte(nil), cn.queued[e.side]...)
+		}
+		cn.mu.Unlock()
+	}
+	return sentrypb.FileState_SOCKET, st
+}
+
+func (t *timerFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	_, s := t.t.Get()
+	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.clockID, TimerfdEnabled: s.Enabled,
+		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
+}
+
+// restoredPair is a socketpair being rebuilt: both ends are made when
+// the first is restored; the data goes in once both had their chance.
+type restoredPair struct {
+	conn   *unixConn
+	ends   [2]*socket.Unix
+	files  [2]*file
+	queued [2][][]byte
+}
+
+func (s *inetSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	s.mu.Lock()
+	backlog := s.backlog
+	s.mu.Unlock()
+	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.s.Family), SocketType: unix.SOCK_DGRAM}
+	if s.s.Stream {
+		st.SocketType = unix.SOCK_STREAM
+	}
+	if la, err := s.s.EP.GetLocalAddress(); err == nil && la.Port != 0 {
+		st.SocketBound = socket.EncodeInetAddr(s.s.Family, la)
+	}
+	if s.s.Listening() {
+		st.SocketListening, st.SocketBacklog = true, int32(backlog)
+	}
+	if ra, err := s.s.EP.GetRemoteAddress(); err == nil {
+		if s.s.Stream {
+			st.SocketConnected = true
+		} else {
+			st.SocketPeer = socket.EncodeInetAddr(s.s.Family, ra)
+		}
+	}
+	return sentrypb.FileState_SOCKET, st
+}
+
+// restoreInetSocket rebuilds an AF_INET or AF_INET6 socket on the
+// restored server's loopback stack: its bound address and port, a
+// listener's backlog, a UDP socket's default destination. A TCP
+// connection is not rebuilt (its peer's state and the bytes in flight
+// were in the old stack): the socket comes back reset, its next I/O
+// fails with ECONNRESET, then reads see end of file and writes EPIPE.
+func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+	stack, err := k.netStack()
+	if err != nil {
+		return nil, err
+	}
+	is, err := stack.NewInet(int(st.SocketFamily), st.SocketType == unix.SOCK_STREAM)
+	if err != nil {
+		return nil, err
+	}
+	f := newInetSockFile(is, 0)
+	f.flags.Store(fs.Flags)
+	s := f.impl.(*inetSockFile)
+	if st.SocketConnected {
+		s.reset = true
+		return f, nil
+	}
+	if len(st.SocketBound) > 0 {
+		a, err := socket.ParseInetAddr(is.Family, st.SocketBound)
+		if err == nil {
+			is.EP.SocketOptions().SetReuseAddress(true)
+			err = is.Bind(a)
+		}
+		if err != nil {
+			k.log.Warn("restore: inet socket not re-bound", "err", err)
+			return f, nil
+		}
+	}
+	if st.SocketListening {
+		if err := kobj.TCPIPErr(is.EP.Listen(int(max(st.SocketBacklog, 1)))); err != nil {
+			k.log.Warn("restore: inet socket not listening again", "err", err)
+		} else {
+			s.backlog = int(max(st.SocketBacklog, 1))
+		}
+	}
+	if len(st.SocketPeer) > 0 {
+		if a, err := socket.ParseInetAddr(is.Family, st.SocketPeer); err == nil {
+			if err := is.Connect(a); err != nil {
+				k.log.Warn("restore: UDP destination not set again", "err", err)
+			}
+		}
+	}
+	return f, nil
 }
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
@@ -65,11 +167,26 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		}
 		f.flags.Store(fs.Flags)
 		return f, nil
+	case sentrypb.FileState_TIMERFD:
+		f, err := newTimerFile(k, st.TimerfdClock, 0)
+		if err != nil {
+			return nil, err
+		}
+		f.flags.Store(fs.Flags)
+		// Expirations since the recorded setting are counted again.
+		f.impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
+		return f, nil
 	case sentrypb.FileState_EPOLL:
 		f := newEpollFile(0)
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
+		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
+			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
+				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
+			}
+			return k.restoreInetSocket(fs, st)
+		}
 		if st.SocketFamily != unix.AF_UNIX || !socket.ValidType(linux.SockType(st.SocketType)) {
 			return nil, fmt.Errorf("socket family %d type %d: %w", st.SocketFamily, st.SocketType, unix.EINVAL)
 		}
@@ -89,6 +206,9 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	creds := socket.Creds{Uid: 0, Gid: 0}
 	if rc != nil {
 		creds = rc.sockCreds()
+	}
+	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
+		return k.restorePairEnd(fs, st, stype, creds)
 	}
 	if st.SocketConnected {
 		a, b := socket.NewUnixPair(stype, creds)
@@ -115,6 +235,63 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		}
 	}
 	return f, nil
+}
+
+// restorePairEnd rebuilds one end of a socketpair.
+func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
+	if k.socks.restoring == nil {
+		k.socks.restoring = make(map[uint64]*restoredPair)
+	}
+	rp := k.socks.restoring[st.SocketConn]
+	if rp == nil {
+		a, b := socket.NewUnixPair(stype, creds)
+		rp = &restoredPair{conn: newUnixConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
+		k.socks.restoring[st.SocketConn] = rp
+	}
+	side := int(st.SocketSide)
+	if rp.files[side] != nil {
+		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
+	}
+	f := newUnixSockFile(k, rp.ends[side], 0)
+	f.flags.Store(fs.Flags)
+	s := f.impl.(*unixSockFile)
+	s.end.Store(&connEnd{rp.conn, side})
+	rp.conn.mu.Lock()
+	rp.conn.files[side] = f
+	rp.conn.mu.Unlock()
+	rp.files[side] = f
+	rp.queued[side] = st.SocketQueued
+	rp.ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
+	return f, nil
+}
+
+// finishRestoredPairs puts each restored socketpair's queued data back
+// (sent by the other end) and closes an end that was not restored (it
+// had been closed: its peer reads the data, then end of file).
+func (k *clientState) finishRestoredPairs() {
+	for id, rp := range k.socks.restoring {
+		cn := rp.conn
+		cn.mu.Lock()
+		for side := 0; side < 2; side++ {
+			for _, m := range rp.queued[side] {
+				src := usermem.BytesIOSequence(m)
+				n, err := rp.ends[1-side].Send(src, transport.ControlMessages{}, nil)
+				if err != nil || n != int64(len(m)) {
+					k.log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
+					cn.broken = true
+					break
+				}
+				cn.queued[side] = append(cn.queued[side], m)
+			}
+		}
+		cn.mu.Unlock()
+		for side := 0; side < 2; side++ {
+			if rp.files[side] == nil {
+				rp.ends[side].Release()
+			}
+		}
+	}
+	k.socks.restoring = nil
 }
 
 // rebindUnix gives a restored socket its name back: the abstract name,
@@ -148,7 +325,15 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixSockFile, a socket.UnixA
 	}
 	s.named = true
 	s.boundName = a.TransportName()
+	k.socks.setBound(be, s)
 	return nil
+}
+
+// restoreKobjLinks finishes what spans several restored descriptions:
+// socketpairs' data, and epoll interests.
+func (k *clientState) restoreKobjLinks(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+	k.finishRestoredPairs()
+	k.restoreEpollInterests(states, files)
 }
 
 // restoreEpollInterests links restored epoll instances to the restored

@@ -617,6 +617,10 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			c.k.stdin.mu.Lock()
 			n = len(c.k.stdin.buf)
 			c.k.stdin.mu.Unlock()
+		case queuedFile:
+			if n, err = impl.queued(); err != nil {
+				return 0, err
+			}
 		default:
 			return 0, unix.ENOTTY
 		}

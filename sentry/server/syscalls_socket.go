@@ -118,6 +118,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	}
 	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
 	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
+	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
 	fa, fb, err := tab.installPair(a, b, cloexec)
 	if err != nil {
 		return 0, err
@@ -148,7 +149,7 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 func sysBind(c *syscallCtx) (int64, error) {
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
-		return inetBind(c, is)
+		return inetBind(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
@@ -185,6 +186,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 		s.named = true
 		s.boundName = a.TransportName()
 		s.mu.Unlock()
+		c.k.socks.setBound(be, s)
 		f.changed()
 		return 0, nil
 	}
@@ -201,7 +203,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 func sysListen(c *syscallCtx) (int64, error) {
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
-		return inetListen(c, is)
+		return inetListen(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
@@ -249,12 +251,20 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	}
 	var ne transport.Endpoint
 	var peer transport.Address
+	var cn *unixConn
 	_, err = c.blockOn(f, s.u.Watch, false, func() (int64, error) {
+		s.connMu.Lock()
+		defer s.connMu.Unlock()
 		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)
 		if err != nil {
 			return 0, kobj.SysErr(err)
 		}
 		ne = ep
+		if len(s.pending) > 0 {
+			cn = s.pending[0]
+			s.pending[0] = nil
+			s.pending = s.pending[1:]
+		}
 		return 0, nil
 	})
 	if err != nil {
@@ -268,6 +278,15 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		fflags = unix.O_NONBLOCK
 	}
 	nf := newUnixSockFile(c.k, socket.Accepted(ne), fflags)
+	if cn != nil {
+		// The connection's mirror started at connect; this is its
+		// other end.
+		cn.mu.Lock()
+		cn.files[1] = nf
+		cn.mu.Unlock()
+		nf.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+		cn.changed()
+	}
 	tab, err := c.fdTable()
 	if err != nil {
 		nf.decRef()
@@ -309,8 +328,26 @@ func sysConnect(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	s.u.EP.SetPeerCreds(c.sockCreds())
+	lf := c.k.socks.boundFile(be)
+	if s.u.Type == linux.SOCK_DGRAM {
+		lf = nil
+	}
 	for {
+		if lf != nil {
+			lf.connMu.Lock()
+		}
 		err := s.u.EP.Connect(kobj.Ctx(), be)
+		if err == nil && lf != nil {
+			// Mirror the connection's queues from now on (recovery),
+			// and let the listener's accept find this end.
+			cn := newUnixConn(0, s.u.Type == linux.SOCK_STREAM)
+			cn.files[0] = f
+			s.end.Store(&connEnd{cn, 0})
+			lf.pending = append(lf.pending, cn)
+		}
+		if lf != nil {
+			lf.connMu.Unlock()
+		}
 		if err == nil {
 			f.changed()
 			return 0, nil

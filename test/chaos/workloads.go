@@ -25,6 +25,12 @@ type Workload struct {
 //go:embed testdata/shmap.c
 var shmapC string
 
+//go:embed testdata/pairecho.c
+var pairechoC string
+
+//go:embed testdata/tickloop.c
+var tickloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -104,6 +110,23 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Name:    "shmap",
 		Script:  `./prog; rm prog; md5sum shared.bin`,
 		CSource: shmapC,
+	},
+	{
+		// A socketpair echo between two processes, with an eventfd
+		// and epoll: the pair comes back with the data queued in it
+		// (the server mirrors both directions) and the counters with
+		// their values.
+		Name:    "socketpair",
+		Script:  `./prog 6000; rm prog`,
+		CSource: pairechoC,
+	},
+	{
+		// An epoll loop over a periodic timerfd and an eventfd: the
+		// timerfd comes back armed (its missed expirations counted),
+		// the epoll with its interests.
+		Name:    "timerfd-epoll",
+		Script:  `./prog 1500; rm prog`,
+		CSource: tickloopC,
 	},
 }
 

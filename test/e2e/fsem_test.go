@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"embed"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -76,32 +74,17 @@ func TestFsemLocksAcrossServerKill(t *testing.T) {
 	if !strings.Contains(want.Stdout, "0 unexpected results") {
 		t.Fatalf("native run:\n%s%s", want.Stdout, want.Stderr)
 	}
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
-		}, bin)
-	}()
+	k := startKillable(t, sockDir, sandboxDir, "5s", bin)
 	progress := func() int {
 		b, _ := os.ReadFile(filepath.Join(sandboxDir, "progress"))
 		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 		return n
 	}
-	deadline := time.Now().Add(timeout)
-	for progress() < 10 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	a.Cmd.Process.Kill()
-	t.Logf("killed the server after %d tries", progress())
-	time.Sleep(100 * time.Millisecond)
-	if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-		t.Fatal("server did not restart")
-	}
-	got := <-done
-	if log, _ := os.ReadFile(logFile); !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+	k.waitUntil(func() bool { return progress() >= 10 })
+	t.Logf("killing the server after %d tries", progress())
+	k.killServer()
+	got := k.wait()
+	if k.recoveries() == 0 {
 		t.Errorf("no recovery logged (the program ended before the kill?)")
 	}
 	compare(t, want, got)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,44 +133,20 @@ func TestTimerRecoveryServerKill(t *testing.T) {
 	prog := tu.StaticProgram(t, sockDir, "ticker", string(src))
 	want := tu.Run(t, timeout, nativeDir, "", prog)
 
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", "2s", "--heartbeat", "50ms", "--debug-log", logFile,
-		}, prog)
-	}()
+	k := startKillable(t, sockDir, sandboxDir, "2s", prog)
 	ticks := func() int {
 		b, _ := os.ReadFile(filepath.Join(sandboxDir, "ticks"))
 		return len(b)
 	}
-	var got tu.Result
-	finished := false
 	for _, at := range []int{20, 60} {
-		for !finished && ticks() < at {
-			select {
-			case got = <-done:
-				finished = true
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		if finished {
+		if !k.waitUntil(func() bool { return ticks() >= at }) {
 			break
 		}
-		a.Cmd.Process.Kill()
-		t.Logf("server killed at %d ticks", ticks())
-		time.Sleep(100 * time.Millisecond)
-		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-			t.Fatal("server did not restart")
-		}
+		t.Logf("killing the server at %d ticks", ticks())
+		k.killServer()
 	}
-	if !finished {
-		got = <-done
-	}
-	log, _ := os.ReadFile(logFile)
-	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < 2 {
+	got := k.wait()
+	if n := k.recoveries(); n < 2 {
 		t.Errorf("%d recoveries logged, want 2 (the program finished before the kills?)", n)
 	}
 	compare(t, want, got)

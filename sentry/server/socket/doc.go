@@ -1,7 +1,9 @@
 // Package socket is the remote sentry's glue over gVisor's socket
 // objects: AF_UNIX endpoints of pkg/sentry/socket/unix/transport (the
 // socket/unix package above it needs kernel.Kernel, so its thin part is
-// redone here).
+// redone here), and AF_INET/AF_INET6 endpoints of pkg/tcpip on a
+// loopback-only netstack per client (Stack, Inet; socket/netstack needs
+// kernel.Kernel too).
 //
 // What it owns: the socket-address encodings (sockaddr_un), a sandbox's
 // AF_UNIX name space (abstract names, and path names keyed by the
@@ -13,9 +15,9 @@
 // It knows nothing of the server's fd tables or files: a Rights holds
 // Refs, which the server's files implement.
 //
-// Dependencies: gVisor's socket/unix/transport, tcpip (options and
-// errors), abi/linux, waiter, and sentry/server/kobj. Not the server
-// package.
+// Dependencies: gVisor's socket/unix/transport, tcpip (stack, loopback
+// link, ipv4, ipv6, tcp, udp), abi/linux, usermem, waiter, and
+// sentry/server/kobj. Not the server package.
 //
 // Lock order: Names.mu is a leaf (no transport call is made with it
 // held other than reading a bound endpoint's identity).

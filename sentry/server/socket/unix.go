@@ -138,7 +138,12 @@ func (u *Unix) Recv(dst usermem.IOSequence, args transport.RecvArgs) (int64, Rec
 	var n int64
 	var err error
 	if dst.NumBytes() == 0 {
-		_, err = r.ReadToBlocks(safemem.BlockSeqOf(safemem.BlockFromSafeSlice([]byte{})))
+		// Still a receive: it takes a datagram, or reports its length
+		// (safemem skips a reader with nothing to read into).
+		out, notify, serr := r.ep.RecvMsg(kobj.Ctx(), [][]byte{{}}, r.args)
+		r.res = RecvResult{MsgLen: out.MsgLen, From: out.Source, Control: out.Control, ControlTrunc: out.ControlTrunc}
+		r.unused, r.notify = out.UnusedRights, notify
+		err = kobj.SysErr(serr)
 	} else {
 		n, err = dst.CopyOutFrom(kobj.Ctx(), r)
 	}

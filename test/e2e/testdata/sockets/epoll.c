@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +92,14 @@ int main(void) {
 	uint64_t v;
 	read(efd, &v, sizeof v);
 	wait_show("eventfd drained", 0);
+	struct timespec ts = {0, 20000000};
+	struct epoll_event ev2[2];
+	TRY("epoll_pwait2 timeout", syscall(SYS_epoll_pwait2, ep, ev2, 2, &ts, NULL, 8));
+	write(efd, &(uint64_t){1}, 8);
+	TRY("epoll_pwait2 ready", syscall(SYS_epoll_pwait2, ep, ev2, 2, &ts, NULL, 8));
+	read(efd, &v, sizeof v);
+	ts.tv_nsec = 2000000000;
+	TRY("epoll_pwait2 bad timespec", syscall(SYS_epoll_pwait2, ep, ev2, 2, &ts, NULL, 8));
 
 	int outer = epoll_create(1);
 	struct epoll_event oe = {.events = EPOLLIN, .data.u64 = 7};

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +106,11 @@ int main(void) {
 	getsockname(u1, (struct sockaddr *)&a, &al);
 	TRYN("udp sendto", sendto(u2, "datagram", 8, 0, (struct sockaddr *)&a, sizeof a));
 	char buf[64] = {0};
+	struct pollfd pu = {.fd = u1, .events = POLLIN};
+	poll(&pu, 1, 1000);
+	int q = -1;
+	TRYN("udp FIONREAD", ioctl(u1, FIONREAD, &q));
+	printf("  queued %d\n", q);
 	struct sockaddr_in from;
 	socklen_t fl = sizeof from;
 	TRYN("udp recvfrom", recvfrom(u1, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl));

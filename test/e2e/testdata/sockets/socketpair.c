@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,6 +60,9 @@ int main(void) {
 	send(sv[0], "twotwo", 6, 0);
 	send(sv[0], "", 0, 0);
 	char buf[64];
+	int q = -1;
+	TRYN("FIONREAD dgram", ioctl(sv[1], FIONREAD, &q));
+	printf("  next datagram %d\n", q);
 	TRYN("dgram peek", recv(sv[1], buf, sizeof buf, MSG_PEEK));
 	TRYN("dgram recv", recv(sv[1], buf, sizeof buf, 0));
 	TRYN("dgram trunc", recv(sv[1], buf, 3, MSG_TRUNC));
@@ -74,6 +78,9 @@ int main(void) {
 	TRYN("poll idle", poll(p, 2, 0));
 	printf("  revents %#x %#x\n", p[0].revents, p[1].revents);
 	write(sv[0], "abc", 3);
+	write(sv[0], "de", 2);
+	TRYN("FIONREAD stream", ioctl(sv[1], FIONREAD, &q));
+	printf("  queued %d\n", q);
 	TRYN("poll data", poll(p, 2, 0));
 	printf("  revents %#x %#x\n", p[0].revents, p[1].revents);
 	int ep = epoll_create1(0);
