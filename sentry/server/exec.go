@@ -97,7 +97,22 @@ func (m *mappingTable) init(trk *stateTracker) {
 func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
 	m.mu.Lock()
-	if mf := m.byKey[key]; mf != nil {
+	mf := m.byKey[key]
+	if mf == nil {
+		// The client maps this file already, but saw another version
+		// (another process's write-back landed between this mmap's stat
+		// and its note in changed, or someone else changed the file): it
+		// keeps its id, so that the client has one page cache per file
+		// as Linux has one per inode; two would lose each other's stores.
+		if mf = m.liveLocked(st.Dev, st.Ino); mf != nil {
+			if m.byKey[mf.key] == mf {
+				delete(m.byKey, mf.key)
+			}
+			mf.key = key
+			m.byKey[key] = mf
+		}
+	}
+	if mf != nil {
 		mf.refs++
 		if sharedWrite && mf.wf == nil {
 			f.incRef()
@@ -114,7 +129,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 		id = m.last
 	}
 	delete(m.released, key)
-	mf := &mappedFile{id: id, f: f, key: key, refs: 1}
+	mf = &mappedFile{id: id, f: f, key: key, refs: 1}
 	if sharedWrite {
 		f.incRef()
 		mf.wf = f
@@ -199,6 +214,17 @@ func (m *mappingTable) getWritable(id uint64) (*file, error) {
 	}
 	mf.wf.incRef()
 	return mf.wf, nil
+}
+
+// liveLocked returns a mapped file with device dev and inode number ino,
+// or nil. Precondition: m.mu is held.
+func (m *mappingTable) liveLocked(dev, ino uint64) *mappedFile {
+	for _, mf := range m.byID {
+		if mf.key.dev == dev && mf.key.ino == ino {
+			return mf
+		}
+	}
+	return nil
 }
 
 // writablesOf returns references to the writable descriptions of the
