@@ -168,7 +168,8 @@
 // mirror) nests inside clientState.mu and outside gVisor's endpoint
 // locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
-// notifications take only kobj.Watch.mu (a leaf).
+// notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
+// socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

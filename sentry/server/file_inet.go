@@ -19,11 +19,11 @@ import (
 type inetSockFile struct {
 	kobjBase
 	s *socket.Inet
+	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
+	timeo sockTimeouts
 
 	// mu protects the fields below.
 	mu sync.Mutex
-	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO (0: none).
-	rcvTimeo, sndTimeo time.Duration
 	// reset makes the next I/O fail with ECONNRESET (a connection lost
 	// with a server); dead is set after it: reads then see end of file
 	// and writes EPIPE, as on a reset connection.
@@ -78,19 +78,6 @@ func (s *inetSockFile) takeReset() (reset, dead bool) {
 	return reset, dead
 }
 
-func (s *inetSockFile) deadline(send bool) time.Time {
-	s.mu.Lock()
-	d := s.rcvTimeo
-	if send {
-		d = s.sndTimeo
-	}
-	s.mu.Unlock()
-	if d <= 0 {
-		return time.Time{}
-	}
-	return time.Now().Add(d)
-}
-
 // inetSend sends src (to: a UDP target). A TCP send blocks until all is
 // sent unless non-blocking.
 func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
@@ -104,7 +91,7 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(true), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -138,7 +125,7 @@ func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from tcpip.FullAddress
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, peek)
 		if err != nil {
 			return total, err
@@ -422,24 +409,10 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			}
 			return nil, nil
 		case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			p := &s.rcvTimeo
-			if name == unix.SO_SNDTIMEO {
-				p = &s.sndTimeo
-			}
 			if get {
-				return timevalBytes(*p), nil
+				return s.timeo.get(name), nil
 			}
-			if len(v) < 16 {
-				return nil, unix.EINVAL
-			}
-			sec, usec := int64(binary.LittleEndian.Uint64(v)), int64(binary.LittleEndian.Uint64(v[8:]))
-			if usec < 0 || usec >= 1e6 {
-				return nil, unix.EDOM
-			}
-			*p = time.Duration(max(sec, 0))*time.Second + time.Duration(usec)*time.Microsecond
-			return nil, nil
+			return nil, s.timeo.set(name, v)
 		}
 	case unix.IPPROTO_TCP:
 		if !s.s.Stream {

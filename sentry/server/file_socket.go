@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -194,11 +193,11 @@ type unixSockFile struct {
 	kobjBase
 	u *socket.Unix
 	k *clientState
+	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
+	timeo sockTimeouts
 
 	// mu protects the fields below.
 	mu sync.Mutex
-	// rcvTimeo and sndTimeo are SO_RCVTIMEO and SO_SNDTIMEO (0: none).
-	rcvTimeo, sndTimeo time.Duration
 	// named says the socket has names in the client's name space;
 	// boundName is the transport name it was bound to (a path made
 	// absolute), kept for recovery.
@@ -284,19 +283,6 @@ func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kob
 
 func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 
-func (s *unixSockFile) deadline(send bool) time.Time {
-	s.mu.Lock()
-	d := s.rcvTimeo
-	if send {
-		d = s.sndTimeo
-	}
-	s.mu.Unlock()
-	if d <= 0 {
-		return time.Time{}
-	}
-	return time.Now().Add(d)
-}
-
 // unixSend sends src with control messages ctl to to (datagrams; nil:
 // the peer). A stream send blocks until all is sent, unless
 // non-blocking; the rights in ctl go with the first bytes sent and are
@@ -323,7 +309,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		}
 	}()
 	first := true
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(true), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -374,7 +360,7 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
 	var res socket.RecvResult
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.deadline(false), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(false), func() (int64, error) {
 		var cn *unixConn
 		side := 0
 		if e := s.end.Load(); e != nil {

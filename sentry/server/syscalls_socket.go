@@ -836,11 +836,6 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
-func timevalBytes(d time.Duration) []byte {
-	b := binary.LittleEndian.AppendUint64(nil, uint64(d/time.Second))
-	return binary.LittleEndian.AppendUint64(b, uint64(d%time.Second/time.Microsecond))
-}
-
 func sysGetsockopt(c *syscallCtx) (int64, error) {
 	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
 	if c.args[4] == 0 {
@@ -916,13 +911,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_LINGER:
 		v = make([]byte, 8)
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		s.mu.Lock()
-		d := s.rcvTimeo
-		if name == unix.SO_SNDTIMEO {
-			d = s.sndTimeo
-		}
-		s.mu.Unlock()
-		v = timevalBytes(d)
+		v = s.timeo.get(name)
 	default:
 		return 0, unix.ENOPROTOOPT
 	}
@@ -974,25 +963,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	opts := s.u.EP.SocketOptions()
 	switch name {
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		if len(v) < 16 {
-			return 0, unix.EINVAL
-		}
-		sec, usec := int64(binary.LittleEndian.Uint64(v)), int64(binary.LittleEndian.Uint64(v[8:]))
-		if usec < 0 || usec >= 1e6 {
-			return 0, unix.EDOM
-		}
-		d := time.Duration(0)
-		if sec > 0 || usec > 0 {
-			d = time.Duration(max(sec, 0))*time.Second + time.Duration(usec)*time.Microsecond
-		}
-		s.mu.Lock()
-		if name == unix.SO_RCVTIMEO {
-			s.rcvTimeo = d
-		} else {
-			s.sndTimeo = d
-		}
-		s.mu.Unlock()
-		return 0, nil
+		return 0, s.timeo.set(name, v)
 	case unix.SO_LINGER:
 		if len(v) < 8 {
 			return 0, unix.EINVAL
