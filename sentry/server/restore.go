@@ -201,6 +201,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			f.dir = decodeDirOffset(fs.Offset)
 		}
 		f.trk.Store(k.trk)
+		k.restoreAsync(f, fs)
 		files[id] = f
 	}
 	k.restoreKobjLinks(s.files, files)

@@ -550,6 +550,7 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		return deletedRec(keyFile(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.flags.Load(), Offset: f.offRep.Load()}
+	k.recordAsync(f, st)
 	if f.d != nil {
 		st.Path, _ = k.vfs.pathOf(f.d)
 	}

@@ -498,6 +498,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
+		c.k.setAsync(f, fd, nf&unix.O_ASYNC != 0)
 		f.changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
@@ -512,8 +513,10 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		return pipeCapacity, nil
-	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETSIG, unix.F_SETSIG:
-		return 0, nil
+	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
+		return c.fcntlOwner(f, cmd)
+	case unix.F_SETLEASE, unix.F_GETLEASE:
+		return c.fcntlLease(f, fd, cmd)
 	}
 	return 0, unix.EINVAL
 }

@@ -33,6 +33,9 @@ func TestSuitesRegressions(t *testing.T) {
 		// unlink_open: a file unlinked while open or mapped leaves its
 		// directory at once (the gofer's silly name is out of sight).
 		{name: "unlink_open"},
+		// leases: F_SETLEASE and its breaks, lease-break-time, F_SETOWN,
+		// F_SETOWN_EX, F_SETSIG and O_ASYNC.
+		{name: "leases"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)
