@@ -36,6 +36,9 @@ func TestSuitesRegressions(t *testing.T) {
 		// leases: F_SETLEASE and its breaks, lease-break-time, F_SETOWN,
 		// F_SETOWN_EX, F_SETSIG and O_ASYNC.
 		{name: "leases"},
+		// futex_requeue: EFAULT for a bad address, FUTEX_CMP_REQUEUE's
+		// checks and its count of woken plus requeued waiters.
+		{name: "futex_requeue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)
