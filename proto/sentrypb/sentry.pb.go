@@ -4309,7 +4309,11 @@ type ProcessState struct {
 	Env []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
 	// nofile is the RLIMIT_NOFILE soft limit of the process's fd table (0:
 	// the server's maximum).
-	Nofile        uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	Nofile uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	// fsize_limit is the RLIMIT_FSIZE soft limit, if fsize_limited (else
+	// unlimited).
+	FsizeLimited  bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit    uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4501,6 +4505,20 @@ func (x *ProcessState) GetEnv() []string {
 func (x *ProcessState) GetNofile() uint32 {
 	if x != nil {
 		return x.Nofile
+	}
+	return 0
+}
+
+func (x *ProcessState) GetFsizeLimited() bool {
+	if x != nil {
+		return x.FsizeLimited
+	}
+	return false
+}
+
+func (x *ProcessState) GetFsizeLimit() uint64 {
+	if x != nil {
+		return x.FsizeLimit
 	}
 	return 0
 }
@@ -5952,7 +5970,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\x81\x04\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xc7\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -5979,7 +5997,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
 	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
 	"\x03env\x182 \x03(\tR\x03env\x12\x16\n" +
-	"\x06nofile\x18< \x01(\rR\x06nofile\"1\n" +
+	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
+	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
+	"\vfsize_limit\x18e \x01(\x04R\n" +
+	"fsizeLimit\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +

@@ -1131,6 +1131,9 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
+		if _, err := c.fileSizeCheck(f.d, length, 0, true); err != nil {
+			return 0, err
+		}
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
@@ -1156,6 +1159,9 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	}
 	if !d.isRegular() {
 		return 0, unix.EINVAL
+	}
+	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
+		return 0, err
 	}
 	if err := c.breakLeases(d, true, false); err != nil {
 		return 0, err

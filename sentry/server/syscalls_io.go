@@ -58,7 +58,11 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		n, _, err := c.writeAt(f, b, off, false)
+		m, err := c.fileSizeCheck(f.d, off, len(b), false)
+		if err != nil {
+			return 0, err
+		}
+		n, _, err := c.writeAt(f, b[:m], off, false)
 		return n, err
 	}
 	f.mu.Lock()
@@ -71,7 +75,11 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	n, o, err := c.writeAt(f, b, o, appendMode)
+	m, err := c.fileSizeCheck(f.d, o, len(b), false)
+	if err != nil {
+		return 0, err
+	}
+	n, o, err := c.writeAt(f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
 		f.setOffLocked(c, o+int64(n))
 	}

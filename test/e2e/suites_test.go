@@ -39,6 +39,8 @@ func TestSuitesRegressions(t *testing.T) {
 		// futex_requeue: EFAULT for a bad address, FUTEX_CMP_REQUEUE's
 		// checks and its count of woken plus requeued waiters.
 		{name: "futex_requeue"},
+		// fsize: RLIMIT_FSIZE's EFBIG and SIGXFSZ.
+		{name: "fsize"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)
