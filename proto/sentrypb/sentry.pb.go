@@ -5230,7 +5230,9 @@ type PipeState struct {
 	Written uint64                 `protobuf:"varint,2,opt,name=written,proto3" json:"written,omitempty"`
 	Read    uint64                 `protobuf:"varint,3,opt,name=read,proto3" json:"read,omitempty"`
 	// data is set only in Restore: the bytes not yet read.
-	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// capacity is the pipe's size (F_SETPIPE_SZ; 0: the default, 64 KiB).
+	Capacity      uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5291,6 +5293,13 @@ func (x *PipeState) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *PipeState) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
 }
 
 // MappedFileState is a file_id the client maps (an ExecPlan image or an
@@ -6079,12 +6088,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
-	"\aactions\x18\x02 \x01(\fR\aactions\"]\n" +
+	"\aactions\x18\x02 \x01(\fR\aactions\"y\n" +
 	"\tPipeState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"\xa3\x01\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
+	"\bcapacity\x18d \x01(\rR\bcapacity\"\xa3\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +

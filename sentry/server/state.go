@@ -426,7 +426,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		p.mu.Lock()
 		id := k.pipeIDLocked(p)
 		live := p.readers+p.writers > 0
-		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC}
+		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
 		p.mu.Unlock()
 		if !live {
 			recs = append(recs, deletedRec(keyPipe(id)))

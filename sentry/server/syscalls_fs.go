@@ -5,6 +5,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -252,6 +253,10 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case dkDevTty:
 		return nil, unix.ENXIO
 	case dkProcFile, dkProcFdInfo:
+		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
+			// /proc/sys's writable files are root's, mode 0644.
+			return nil, unix.EACCES
+		}
 		return v.openProcFile(d, flags, kept)
 	case dkProcFd:
 		of, err := v.procFDFile(d.pid, d.fd)
