@@ -156,6 +156,9 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
+//	                              break signals its holders after
+//	                              dropping leaseTable.mu)
 //
 //	vfs.shmMu                    (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
