@@ -76,7 +76,12 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		}
 		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
 	case unix.AF_INET, unix.AF_INET6:
-		if f, err = newInetSocket(c, domain, int(stype), proto, flags); err != nil {
+		if c.k.hostNetwork() {
+			f, err = newHostInetSocket(domain, int(stype), proto, flags)
+		} else {
+			f, err = newInetSocket(c, domain, int(stype), proto, flags)
+		}
+		if err != nil {
 			return 0, err
 		}
 	default:
@@ -147,6 +152,10 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetBind(c, f, is)
@@ -201,6 +210,10 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetListen(c, f, is)
@@ -230,6 +243,10 @@ func sysListen(c *syscallCtx) (int64, error) {
 }
 
 func sysAccept(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	var flags uint32
 	if c.sysno == unix.SYS_ACCEPT4 {
 		flags = uint32(c.args[3])
@@ -303,6 +320,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetConnect(c, f, is)
@@ -371,6 +392,10 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		how, err := socket.ShutdownFlags(int(c.args[1]))
@@ -388,6 +413,10 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
@@ -438,6 +467,10 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		var raw []byte
@@ -485,6 +518,10 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		flags := int(c.args[3])
@@ -642,6 +679,10 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetSendmsg(c, f, is)
@@ -694,6 +735,10 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetRecvmsg(c, f, is)
@@ -837,6 +882,10 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
 	if c.args[4] == 0 {
 		return 0, unix.EFAULT
@@ -930,6 +979,10 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		n := int(int32(c.args[4]))

@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// The --network=host tests: the application's sockets are the server
+// machine's, so a program in the sandbox talks over 127.0.0.1 with a
+// peer outside it (this test process), in both directions.
+
+// hostNet are the do flags of a sandbox on the host's network.
+var hostNet = []string{"--network", "host"}
+
+// freePort returns a port of 127.0.0.1 free for both TCP and UDP now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", l.Addr().String())
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for TCP and UDP")
+	return 0
+}
+
+// dialRetry connects to addr until it listens (or timeout passes).
+func dialRetry(network, addr string, timeout time.Duration) (net.Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.Dial(network, addr)
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// peerOfServe is the native peer of "hostpeer serve PORT": it connects,
+// sends a line, reads the reply to end of file, then sends a datagram
+// (again until answered: the program binds its UDP socket before it
+// says ready, but a datagram sent early is only lost if nothing is
+// bound) and reads the answer. It returns what it received.
+func peerOfServe(port int) (string, error) {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	c, err := dialRetry("tcp", addr, timeout/2)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout / 2))
+	if _, err := io.WriteString(c, "hello from outside\n"); err != nil {
+		return "", err
+	}
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		return "", fmt.Errorf("read reply: %w", err)
+	}
+	c.Close()
+	u, err := net.Dial("udp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(timeout / 2))
+	if _, err := io.WriteString(u, "ping udp"); err != nil {
+		return "", err
+	}
+	b := make([]byte, 64)
+	n, err := u.Read(b)
+	if err != nil {
+		return "", fmt.Errorf("udp answer: %w", err)
+	}
+	return fmt.Sprintf("tcp: %q udp: %q", reply, b[:n]), nil
+}
+
+// peerOfConnect serves "hostpeer connect PORT": one connection, whose
+// line it answers, and one datagram. It returns what it received.
+func peerOfConnect(l net.Listener, u net.PacketConn) (string, error) {
+	c, err := l.Accept()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout / 2))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("read line: %w", err)
+	}
+	if _, err := io.WriteString(c, "welcome inside\n"); err != nil {
+		return "", err
+	}
+	c.Close()
+	u.SetDeadline(time.Now().Add(timeout / 2))
+	b := make([]byte, 64)
+	n, from, err := u.ReadFrom(b)
+	if err != nil {
+		return "", fmt.Errorf("udp: %w", err)
+	}
+	if _, err := u.WriteTo([]byte("pong udp"), from); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("tcp: %q udp: %q", line, b[:n]), nil
+}
+
+// TestNetworkHost runs hostpeer natively and in a sandbox on the host's
+// network against the same native peer, as a server and as a client:
+// the program's output and what the peer received must match.
+func TestNetworkHost(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostpeer.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, dir, "hostpeer", string(src))
+	type outcome struct {
+		res  tu.Result
+		peer string
+	}
+	run := func(t *testing.T, mode string, sandbox bool) outcome {
+		port := freePort(t)
+		peerDone := make(chan string, 1)
+		var runPeer func() (string, error)
+		if mode == "serve" {
+			runPeer = func() (string, error) { return peerOfServe(port) }
+		} else {
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			runPeer = func() (string, error) { return peerOfConnect(l, u) }
+		}
+		go func() {
+			s, err := runPeer()
+			if err != nil {
+				s = "peer error: " + err.Error()
+			}
+			peerDone <- s
+		}()
+		argv := []string{prog, mode, strconv.Itoa(port)}
+		var res tu.Result
+		if sandbox {
+			res = tu.Sandbox(t, timeout, dir, "", hostNet, argv...)
+		} else {
+			res = tu.Run(t, timeout, dir, "", argv...)
+		}
+		select {
+		case p := <-peerDone:
+			return outcome{res, p}
+		case <-time.After(timeout):
+			t.Fatalf("the peer did not finish; program output:\n%s\n%s", res.Stdout, res.Stderr)
+		}
+		return outcome{}
+	}
+	for _, mode := range []string{"serve", "connect"} {
+		t.Run(mode, func(t *testing.T) {
+			want := run(t, mode, false)
+			got := run(t, mode, true)
+			if strings.HasPrefix(want.peer, "peer error") {
+				t.Fatalf("native run: %s\n%s", want.peer, want.res.Stdout)
+			}
+			if got.peer != want.peer {
+				t.Errorf("the peer received %s, natively %s", got.peer, want.peer)
+			}
+			compare(t, want.res, got.res)
+		})
+	}
+}
+
+// TestNetworkModeIsolation checks that the host's network is reached only
+// when asked: the same connection to a native listener succeeds with
+// --network=host and is refused on the sandbox's own loopback by default
+// (no connection reaches the listener); and a client of a remote server
+// cannot ask for the host's network.
+func TestNetworkModeIsolation(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostpeer.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, dir, "hostpeer", string(src))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan struct{}, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	cases := []struct {
+		name     string
+		flags    []string
+		want     string
+		accepted int
+	}{
+		{"default", nil, "probe: -1 errno 111\n", 0},
+		{"none", []string{"--network", "none"}, "probe: -1 errno 111\n", 0},
+		{"host", hostNet, "probe: 0 errno 0\n", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, dir, "", tc.flags, prog, "probe", port)
+			if got.Stdout != tc.want || got.ExitCode != 0 {
+				t.Errorf("got %q (exit %d, stderr %q), want %q", got.Stdout, got.ExitCode, got.Stderr, tc.want)
+			}
+			n := 0
+			for done := false; !done; {
+				select {
+				case <-accepted:
+					n++
+				case <-time.After(200 * time.Millisecond):
+					done = true
+				}
+			}
+			if n != tc.accepted {
+				t.Errorf("the native listener accepted %d connections, want %d", n, tc.accepted)
+			}
+		})
+	}
+	t.Run("remote client cannot ask", func(t *testing.T) {
+		got := tu.Sandbox(t, timeout, dir, "", []string{"--server", "unix:/nonexistent.sock", "--network", "host"}, prog, "probe", port)
+		if got.ExitCode != 2 || !strings.Contains(got.Stderr, "--network") {
+			t.Errorf("do --server --network host: exit %d, stderr %q; want exit 2 naming --network", got.ExitCode, got.Stderr)
+		}
+	})
+	t.Run("sandbox not built", func(t *testing.T) {
+		got := tu.Sandbox(t, timeout, dir, "", []string{"--network", "sandbox"}, prog, "probe", port)
+		if got.ExitCode != 2 || !strings.Contains(got.Stderr, "not implemented") {
+			t.Errorf("do --network sandbox: exit %d, stderr %q; want exit 2, not implemented", got.ExitCode, got.Stderr)
+		}
+	})
+}
