@@ -41,9 +41,12 @@ type hostInetFile struct {
 	// lock).
 	lost lostConn
 
-	// mu protects backlog, listen's backlog (for recovery).
-	mu      sync.Mutex
-	backlog int
+	// mu protects backlog, listen's backlog (for recovery), and
+	// reuseAddr, the SO_REUSEADDR the application set on a TCP socket
+	// (the host socket always has it: socket.NewHostInet).
+	mu        sync.Mutex
+	backlog   int
+	reuseAddr bool
 }
 
 func newHostInetFile(s *socket.HostInet, flags uint32) *file {
@@ -88,11 +91,12 @@ func (s *hostInetFile) queued() (int, error) {
 
 func (s *hostInetFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	s.mu.Lock()
-	backlog := s.backlog
+	backlog, reuse := s.backlog, s.reuseAddr
 	s.mu.Unlock()
 	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.s.Family), SocketType: unix.SOCK_DGRAM}
 	if s.s.Stream {
 		st.SocketType = unix.SOCK_STREAM
+		st.SocketReuseAddr = reuse
 	}
 	if la, err := s.s.Name(false); err == nil && len(la) >= 4 && binary.BigEndian.Uint16(la[2:]) != 0 {
 		st.SocketBound = la
@@ -111,8 +115,8 @@ func (s *hostInetFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentry
 }
 
 // restoreHostInetSocket rebuilds a host socket after a server failure:
-// its bound address (SO_REUSEADDR set, so that the old server's
-// connections in TIME_WAIT do not hold the port), a listener's backlog,
+// its bound address (a TCP socket can take it again although the old
+// server's connections linger: socket.NewHostInet), a listener's backlog,
 // a UDP socket's default destination. A TCP connection cannot come back
 // (its peer saw the old server's socket close): the socket comes back
 // reset, as restoreInetSocket's do.
@@ -124,14 +128,12 @@ func (k *clientState) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb
 	f := newHostInetFile(hs, 0)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*hostInetFile)
+	s.reuseAddr = hs.Stream && st.SocketReuseAddr
 	if st.SocketConnected {
 		s.lost.setReset()
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {
-		if err := hs.SetSockopt(unix.SOL_SOCKET, unix.SO_REUSEADDR, putInt(1)); err != nil {
-			k.log.Warn("restore: host socket: SO_REUSEADDR", "err", err)
-		}
 		if err := hs.Bind(st.SocketBound); err != nil {
 			k.log.Warn("restore: host socket not re-bound", "err", err)
 			return f, nil
@@ -357,6 +359,10 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		fflags = unix.O_NONBLOCK
 	}
 	nf := newHostInetFile(ns, fflags)
+	// An accepted socket inherits the listener's options, as on Linux.
+	s.mu.Lock()
+	nf.impl.(*hostInetFile).reuseAddr = s.reuseAddr
+	s.mu.Unlock()
 	tab, err := c.fdTable()
 	if err != nil {
 		nf.decRef()
@@ -504,6 +510,27 @@ func hostSockopt(c *syscallCtx, s *hostInetFile) (int64, error) {
 			return 0, err
 		}
 		return 0, s.timeo.set(name, v)
+	}
+	if level == unix.SOL_SOCKET && name == unix.SO_REUSEADDR && s.s.Stream {
+		// The host socket always has it (socket.NewHostInet); the
+		// application's value is the file's.
+		if get {
+			s.mu.Lock()
+			v := boolInt(s.reuseAddr)
+			s.mu.Unlock()
+			return c.putSockopt(putInt(v))
+		}
+		v, err := c.mem.CopyIn(c.args[3], min(max(int(int32(c.args[4])), 0), 4))
+		if err != nil {
+			return 0, err
+		}
+		if len(v) < 4 {
+			return 0, unix.EINVAL
+		}
+		s.mu.Lock()
+		s.reuseAddr = binary.LittleEndian.Uint32(v) != 0
+		s.mu.Unlock()
+		return 0, nil
 	}
 	if !hostSockopts[level][name] {
 		return 0, unix.ENOPROTOOPT

@@ -266,3 +266,96 @@ func TestNetworkModeIsolation(t *testing.T) {
 		}
 	})
 }
+
+// TestNetworkHostServerKill kills the remote sentry (a server with
+// --network=host) while a program in the sandbox holds a listener on
+// the host's 127.0.0.1 and a connection from a native peer: the
+// listener is re-bound on the same port (the peer connects again and is
+// answered) and the connection fails with ECONNRESET, then reads end of
+// file and fails writes with EPIPE, as docs/COMPATIBILITY.md says; the
+// peer sees its connection closed.
+func TestNetworkHostServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostkill.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "hostkill", string(src))
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	serverArgs := []string{"server", "--gofer", gofer.Target, "--network", "host"}
+	srv := tu.StartDaemon(t, sockDir, "a", serverArgs[0], serverArgs[1:]...)
+	done := make(chan tu.Result, 1)
+	go func() {
+		flags := []string{"--server", srv.Target, "--cwd", dir, "--grace", "5s", "--heartbeat", "50ms"}
+		done <- tu.Sandbox(t, 2*timeout, dir, "", flags, prog, strconv.Itoa(port))
+	}()
+	// roundtrip sends ping on c and reads the answer line.
+	roundtrip := func(c net.Conn, ping string) string {
+		c.SetDeadline(time.Now().Add(timeout / 2))
+		if _, err := io.WriteString(c, ping); err != nil {
+			return "write: " + err.Error()
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return "read: " + err.Error()
+		}
+		return line
+	}
+	c, err := dialRetry("tcp", addr, timeout/2)
+	if err != nil {
+		t.Fatalf("connect to the sandbox's listener: %v", err)
+	}
+	defer c.Close()
+	if got := roundtrip(c, "ping\n"); got != "pong\n" {
+		t.Fatalf("before the kill: got %q", got)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "phase1")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the program did not reach phase1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.Cmd.Process.Kill()
+	time.Sleep(100 * time.Millisecond)
+	srv2 := tu.StartDaemonAt(t, srv.Target, serverArgs[0], append(serverArgs[1:], "--log-level", "debug")...)
+	if srv2 == nil {
+		t.Fatal("server did not restart")
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("restarted server's log:\n%s", srv2.Log)
+		}
+	}()
+	// The old server's socket closed with it: the peer reads end of file.
+	c.SetDeadline(time.Now().Add(timeout / 2))
+	if n, err := c.Read(make([]byte, 8)); err == nil {
+		t.Errorf("the peer's connection still open after the kill (read %d bytes)", n)
+	}
+	c.Close()
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := dialRetry("tcp", addr, timeout/2)
+	if err != nil {
+		c.Close()
+		t.Fatalf("connect to the re-bound listener: %v; program:\n%+v", err, <-done)
+	}
+	defer c2.Close()
+	if got := roundtrip(c2, "ping again\n"); got != "pong\n" {
+		t.Errorf("after the kill: got %q", got)
+	}
+	res := <-done
+	const want = "before: recv 5: ping\nbefore: send 5\n" +
+		"old conn recv: -1 errno 104\nold conn recv again: 0 errno 0\nold conn send: -1 errno 32\n" +
+		"after: recv 11: ping again\nafter: send 5\n"
+	if res.Stdout != want || res.ExitCode != 0 {
+		t.Errorf("program output (exit %d):\n%s\nwant:\n%s\nstderr:\n%s", res.ExitCode, res.Stdout, want, res.Stderr)
+	}
+}

@@ -34,7 +34,8 @@ const hostChunk = 256 << 10
 // (sockaddr_storage).
 const sockaddrMax = 128
 
-// NewHostInet opens a TCP (stream) or UDP host socket of family.
+// NewHostInet opens a TCP (stream) or UDP host socket of family. A TCP
+// socket has SO_REUSEADDR set on the host whatever the application sets.
 func NewHostInet(family int, stream bool) (*HostInet, error) {
 	t := unix.SOCK_DGRAM
 	if stream {
@@ -43,6 +44,16 @@ func NewHostInet(family int, stream bool) (*HostInet, error) {
 	fd, err := unix.Socket(family, t|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
+	}
+	if stream {
+		// The connections of a server that died linger on the host
+		// (TIME_WAIT, FIN_WAIT2): its successor's restored listener can
+		// bind their port only if they, and it, had SO_REUSEADDR. The
+		// application's own value is the caller's to keep.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
 	}
 	return wrapHostInet(fd, family, stream)
 }
