@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,8 +61,7 @@ func dialRetry(network, addr string, timeout time.Duration) (net.Conn, error) {
 // (again until answered: the program binds its UDP socket before it
 // says ready, but a datagram sent early is only lost if nothing is
 // bound) and reads the answer. It returns what it received.
-func peerOfServe(port int) (string, error) {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+func peerOfServe(addr string) (string, error) {
 	c, err := dialRetry("tcp", addr, timeout/2)
 	if err != nil {
 		return "", err
@@ -121,54 +122,66 @@ func peerOfConnect(l net.Listener, u net.PacketConn) (string, error) {
 	return fmt.Sprintf("tcp: %q udp: %q", line, b[:n]), nil
 }
 
-// TestNetworkHost runs hostpeer natively and in a sandbox on the host's
-// network against the same native peer, as a server and as a client:
-// the program's output and what the peer received must match.
-func TestNetworkHost(t *testing.T) {
-	tu.RequireRoot(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostpeer.c"))
-	if err != nil {
-		t.Fatal(err)
+// hostPeer prepares a native peer for a program on port (a listener
+// opened now, say) and returns its body, run while the program runs,
+// which returns what the peer received.
+type hostPeer func(t *testing.T, port int) func() (string, error)
+
+// servePeer is the peer of a program that listens: the peer is a client.
+func servePeer(client func(addr string) (string, error)) hostPeer {
+	return func(_ *testing.T, port int) func() (string, error) {
+		return func() (string, error) { return client("127.0.0.1:" + strconv.Itoa(port)) }
 	}
-	prog := tu.StaticProgram(t, dir, "hostpeer", string(src))
+}
+
+// listenPeer is the peer of a program that connects: it listens for TCP
+// and UDP on 127.0.0.1:port now.
+func listenPeer(serve func(l net.Listener, u net.PacketConn) (string, error)) hostPeer {
+	return func(t *testing.T, port int) func() (string, error) {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { u.Close() })
+		return func() (string, error) { return serve(l, u) }
+	}
+}
+
+// compareWithPeer runs argv (PORT in it replaced by a free port) natively
+// and in a sandbox on the host's network, each with its own peer: the
+// program's outputs and what the peers received must match.
+func compareWithPeer(t *testing.T, dir string, peer hostPeer, argv ...string) {
+	t.Helper()
 	type outcome struct {
 		res  tu.Result
 		peer string
 	}
-	run := func(t *testing.T, mode string, sandbox bool) outcome {
+	run := func(sandbox bool) outcome {
 		port := freePort(t)
+		body := peer(t, port)
 		peerDone := make(chan string, 1)
-		var runPeer func() (string, error)
-		if mode == "serve" {
-			runPeer = func() (string, error) { return peerOfServe(port) }
-		} else {
-			addr := "127.0.0.1:" + strconv.Itoa(port)
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer u.Close()
-			runPeer = func() (string, error) { return peerOfConnect(l, u) }
-		}
 		go func() {
-			s, err := runPeer()
+			s, err := body()
 			if err != nil {
 				s = "peer error: " + err.Error()
 			}
 			peerDone <- s
 		}()
-		argv := []string{prog, mode, strconv.Itoa(port)}
+		args := make([]string, len(argv))
+		for i, a := range argv {
+			args[i] = strings.ReplaceAll(a, "PORT", strconv.Itoa(port))
+		}
 		var res tu.Result
 		if sandbox {
-			res = tu.Sandbox(t, timeout, dir, "", hostNet, argv...)
+			res = tu.Sandbox(t, timeout, dir, "", hostNet, args...)
 		} else {
-			res = tu.Run(t, timeout, dir, "", argv...)
+			res = tu.Run(t, timeout, dir, "", args...)
 		}
 		select {
 		case p := <-peerDone:
@@ -178,19 +191,29 @@ func TestNetworkHost(t *testing.T) {
 		}
 		return outcome{}
 	}
-	for _, mode := range []string{"serve", "connect"} {
-		t.Run(mode, func(t *testing.T) {
-			want := run(t, mode, false)
-			got := run(t, mode, true)
-			if strings.HasPrefix(want.peer, "peer error") {
-				t.Fatalf("native run: %s\n%s", want.peer, want.res.Stdout)
-			}
-			if got.peer != want.peer {
-				t.Errorf("the peer received %s, natively %s", got.peer, want.peer)
-			}
-			compare(t, want.res, got.res)
-		})
+	want := run(false)
+	if strings.HasPrefix(want.peer, "peer error") {
+		t.Fatalf("native run: %s\n%s%s", want.peer, want.res.Stdout, want.res.Stderr)
 	}
+	got := run(true)
+	if got.peer != want.peer {
+		t.Errorf("the peer received %s, natively %s", got.peer, want.peer)
+	}
+	compare(t, want.res, got.res)
+}
+
+// TestNetworkHost runs hostpeer natively and in a sandbox on the host's
+// network against the same native peer, as a server and as a client.
+func TestNetworkHost(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostpeer.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, dir, "hostpeer", string(src))
+	t.Run("serve", func(t *testing.T) { compareWithPeer(t, dir, servePeer(peerOfServe), prog, "serve", "PORT") })
+	t.Run("connect", func(t *testing.T) { compareWithPeer(t, dir, listenPeer(peerOfConnect), prog, "connect", "PORT") })
 }
 
 // TestNetworkModeIsolation checks that the host's network is reached only
@@ -357,5 +380,124 @@ func TestNetworkHostServerKill(t *testing.T) {
 		"after: recv 11: ping again\nafter: send 5\n"
 	if res.Stdout != want || res.ExitCode != 0 {
 		t.Errorf("program output (exit %d):\n%s\nwant:\n%s\nstderr:\n%s", res.ExitCode, res.Stdout, want, res.Stderr)
+	}
+}
+
+// TestNetworkHostTools runs real servers and clients in a sandbox on the
+// host's network against native peers, compared with native runs:
+// busybox nc listening and connecting, python3's http.server fetched by
+// a native Go client, python3's urllib fetching from a native Go server.
+func TestNetworkHostTools(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	data := strings.Repeat("0123456789abcdef", 4096)
+	for name, body := range map[string]string{"index.txt": "hello over the host's network\n", "data.txt": data} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, py := range []string{"http_serve.py", "http_fetch.py"} {
+		src, err := os.ReadFile(filepath.Join("testdata", "nethost", py))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, py), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ncClient sends a line and reads data.txt (nc ends when the
+	// connection does: only then does the peer close).
+	ncClient := func(addr string) (string, error) {
+		c, err := dialRetry("tcp", addr, timeout/2)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeout / 2))
+		if _, err := io.WriteString(c, "hello from outside\n"); err != nil {
+			return "", err
+		}
+		b := make([]byte, len(data))
+		if _, err := io.ReadFull(c, b); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("data.txt intact: %v", string(b) == data), nil
+	}
+	// ncServer answers one connection with a line and reads its line.
+	ncServer := func(l net.Listener, _ net.PacketConn) (string, error) {
+		c, err := l.Accept()
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeout / 2))
+		if _, err := io.WriteString(c, "welcome inside\n"); err != nil {
+			return "", err
+		}
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	// httpClient fetches two pages and a missing one.
+	httpClient := func(addr string) (string, error) {
+		var out strings.Builder
+		for _, page := range []string{"index.txt", "data.txt", "nope"} {
+			var resp *http.Response
+			var err error
+			for deadline := time.Now().Add(timeout / 2); ; time.Sleep(20 * time.Millisecond) {
+				if resp, err = http.Get("http://" + addr + "/" + page); err == nil || time.Now().After(deadline) {
+					break
+				}
+			}
+			if err != nil {
+				return "", err
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&out, "%s: %d %d bytes; ", page, resp.StatusCode, len(b))
+		}
+		return out.String(), nil
+	}
+	// httpServer serves index.txt until the fetcher asked for two pages.
+	httpServer := func(l net.Listener, _ net.PacketConn) (string, error) {
+		var mu sync.Mutex
+		var seen []string
+		done := make(chan struct{})
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.URL.Path)
+			if len(seen) == 2 {
+				close(done)
+			}
+			mu.Unlock()
+			if r.URL.Path != "/index.txt" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, "hello from the host\n")
+		})}
+		go srv.Serve(l)
+		select {
+		case <-done:
+		case <-time.After(timeout / 2):
+		}
+		srv.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(seen, " "), nil
+	}
+	cases := []struct {
+		name string
+		peer hostPeer
+		argv []string
+	}{
+		{"busybox nc listen", servePeer(ncClient), []string{tu.Busybox, "sh", "-c", "busybox nc -l -p PORT < data.txt"}},
+		{"busybox nc connect", listenPeer(ncServer), []string{tu.Busybox, "sh", "-c", "(echo hello from inside; sleep 1) | busybox nc 127.0.0.1 PORT"}},
+		{"python3 http.server", servePeer(httpClient), []string{"/usr/bin/python3", "http_serve.py", "PORT", "3", dir}},
+		{"python3 urllib", listenPeer(httpServer), []string{"/usr/bin/python3", "http_fetch.py", "http://127.0.0.1:PORT"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { compareWithPeer(t, dir, tc.peer, tc.argv...) })
 	}
 }
