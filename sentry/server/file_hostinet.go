@@ -169,8 +169,8 @@ func (c *syscallCtx) hostSock(fd int32) (*file, *hostInetFile, bool) {
 	return f, s, true
 }
 
-func newHostInetSocket(family, stype, proto int, flags uint32) (*file, error) {
-	stream, err := inetSockType(stype, proto)
+func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
+	stream, err := inetSockType(stype, proto, c.creds().euid == 0)
 	if err != nil {
 		return nil, err
 	}

@@ -175,10 +175,21 @@ func (c *syscallCtx) inetSock(fd int32) (*file, *inetSockFile, bool) {
 	return f, s, true
 }
 
-// inetSockType checks socket's type and protocol for an inet socket and
-// says whether it is a stream (TCP; else UDP).
-func inetSockType(stype, proto int) (bool, error) {
+// inetSockType checks socket's type and protocol for an inet socket
+// made by a caller with (privileged) or without CAP_NET_RAW, and says
+// whether it is a stream (TCP; else UDP).
+func inetSockType(stype, proto int, privileged bool) (bool, error) {
 	switch stype {
+	case unix.SOCK_RAW:
+		// Linux's order: no protocol, then the capability. Raw
+		// sockets are not supported on either network.
+		if proto == 0 {
+			return false, unix.EPROTONOSUPPORT
+		}
+		if !privileged {
+			return false, unix.EPERM
+		}
+		return false, unix.ESOCKTNOSUPPORT
 	case unix.SOCK_STREAM:
 		if proto != 0 && proto != unix.IPPROTO_TCP {
 			return false, unix.EPROTONOSUPPORT
@@ -207,7 +218,7 @@ func (c *syscallCtx) checkInetBind(family int, raw []byte) error {
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inetSockType(stype, proto)
+	stream, err := inetSockType(stype, proto, c.creds().euid == 0)
 	if err != nil {
 		return nil, err
 	}

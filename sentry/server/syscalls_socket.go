@@ -32,7 +32,8 @@ const (
 func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 
 // unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
-// kind of file). The caller drops the file's reference.
+// kind of file, EBADF if an O_PATH one). The caller drops the file's
+// reference.
 func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
 	f, err := c.getFile(fd)
 	if err != nil {
@@ -40,7 +41,13 @@ func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
 	}
 	s, ok := f.impl.(*unixSockFile)
 	if !ok {
+		path := f.isPath()
 		f.decRef()
+		if path {
+			// An O_PATH descriptor is for the path only (Linux's
+			// fdget refuses it).
+			return nil, nil, unix.EBADF
+		}
 		return nil, nil, unix.ENOTSOCK
 	}
 	return f, s, nil
@@ -77,7 +84,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if c.k.hostNetwork() {
-			f, err = newHostInetSocket(domain, int(stype), proto, flags)
+			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
 		} else {
 			f, err = newInetSocket(c, domain, int(stype), proto, flags)
 		}
@@ -344,7 +351,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	if !named {
 		return 0, unix.EINVAL
 	}
-	be, err := c.unixEndpointAt(a)
+	be, err := c.unixEndpointAt(a, s.u.Type)
 	if err != nil {
 		return 0, err
 	}
@@ -463,7 +470,7 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 	if !named {
 		return nil, unix.EINVAL
 	}
-	return c.unixEndpointAt(a)
+	return c.unixEndpointAt(a, s.u.Type)
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {

@@ -501,3 +501,23 @@ func TestNetworkHostTools(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { compareWithPeer(t, dir, tc.peer, tc.argv...) })
 	}
 }
+
+// TestSocketErrnos compares the errnos of LTP's socket cases (socket01,
+// bind02, connect03, accept03, epoll_ctl06) with a native run, on both
+// networks.
+func TestSocketErrnos(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "sockerrno.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "sockerrno", string(src))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	for _, network := range []string{"none", "host"} {
+		t.Run(network, func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, t.TempDir(), "", []string{"--network", network}, prog)
+			compare(t, want, got)
+		})
+	}
+}
