@@ -483,7 +483,8 @@ var hostSockopts = map[int]map[int]bool{
 	},
 	unix.IPPROTO_IP: {
 		unix.IP_TOS: true, unix.IP_TTL: true, unix.IP_MULTICAST_TTL: true, unix.IP_MULTICAST_LOOP: true,
-		unix.IP_MTU_DISCOVER: true,
+		unix.IP_MTU_DISCOVER: true, unix.IP_MULTICAST_IF: true, unix.IP_ADD_MEMBERSHIP: true, unix.IP_DROP_MEMBERSHIP: true,
+		unix.MCAST_JOIN_GROUP: true, unix.MCAST_LEAVE_GROUP: true,
 	},
 	unix.IPPROTO_IPV6: {
 		unix.IPV6_V6ONLY: true, unix.IPV6_UNICAST_HOPS: true, unix.IPV6_TCLASS: true,
