@@ -181,7 +181,11 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
-	if err := harden("server", serverCaps, log); err != nil {
+	caps := serverCaps
+	if *network == server.NetworkHost {
+		caps = append(caps, serverHostNetCaps...)
+	}
+	if err := harden("server", caps, log); err != nil {
 		return fail("server", err)
 	}
 	g := newGRPCServer(creds...)

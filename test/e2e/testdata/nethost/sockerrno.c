@@ -1,6 +1,7 @@
 // The errnos of LTP's socket cases (socket01, bind02, connect03,
 // accept03, epoll_ctl06), compared with a native run: a raw socket
-// without a protocol, a privileged port bound by a non-root user, a
+// without a protocol, a privileged port bound by root and by a non-root
+// user, a
 // datagram socket connecting to a stream socket's path, a socket node
 // without write permission, and accept and epoll_ctl on an O_PATH fd.
 #define _GNU_SOURCE
@@ -29,6 +30,15 @@ int main(void) {
 	TRY("raw6, no protocol", socket(AF_INET6, SOCK_RAW, 0));
 	TRY("udp stream", socket(AF_INET, SOCK_STREAM, IPPROTO_UDP));
 	TRY("tcp dgram", socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP));
+
+	struct sockaddr_in priv;
+	memset(&priv, 0, sizeof priv);
+	priv.sin_family = AF_INET;
+	priv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	priv.sin_port = htons(1);
+	int sp = socket(AF_INET, SOCK_STREAM, 0);
+	TRY("bind port 1 as root", bind(sp, (struct sockaddr *)&priv, sizeof priv));
+	close(sp);
 
 	mkdir("open", 0777);
 	chmod("open", 0777);
