@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -386,7 +387,8 @@ func TestNetworkHostServerKill(t *testing.T) {
 // TestNetworkHostTools runs real servers and clients in a sandbox on the
 // host's network against native peers, compared with native runs:
 // busybox nc listening and connecting, python3's http.server fetched by
-// a native Go client, python3's urllib fetching from a native Go server.
+// a native Go client, python3's urllib fetching from a native Go server;
+// and Go's net/http and python3's asyncio talking to themselves.
 func TestNetworkHostTools(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
@@ -487,11 +489,29 @@ func TestNetworkHostTools(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Join(seen, " "), nil
 	}
+	// Go's net/http (epoll, non-blocking sockets, timers) and python3's
+	// asyncio with both ends in the sandbox, on the host's loopback.
+	gohttp := filepath.Join(dir, "gohttp")
+	build := exec.Command("go", "build", "-o", gohttp, "./testdata/sockets/gohttp")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	asyncio, err := os.ReadFile(filepath.Join("testdata", "sockets", "tools", "asyncio_echo.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "asyncio_echo.py"), asyncio, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noPeer := func(*testing.T, int) func() (string, error) { return func() (string, error) { return "", nil } }
 	cases := []struct {
 		name string
 		peer hostPeer
 		argv []string
 	}{
+		{"go net/http inside", noPeer, []string{gohttp, "50"}},
+		{"python3 asyncio inside", noPeer, []string{"/usr/bin/python3", "asyncio_echo.py"}},
 		{"busybox nc listen", servePeer(ncClient), []string{tu.Busybox, "sh", "-c", "busybox nc -l -p PORT < data.txt"}},
 		{"busybox nc connect", listenPeer(ncServer), []string{tu.Busybox, "sh", "-c", "(echo hello from inside; sleep 1) | busybox nc 127.0.0.1 PORT"}},
 		{"python3 http.server", servePeer(httpClient), []string{"/usr/bin/python3", "http_serve.py", "PORT", "3", dir}},

@@ -30,6 +30,11 @@ type HostInet struct {
 // caller loops for more); a datagram goes in one piece.
 const hostChunk = 256 << 10
 
+// maxDatagram is the largest UDP payload over IPv4 or IPv6 (without
+// jumbograms): a bigger send fails with EMSGSIZE, as the host would, and
+// a receive never needs more.
+const maxDatagram = 65535 - 8
+
 // sockaddrMax is the largest socket address the host returns
 // (sockaddr_storage).
 const sockaddrMax = 128
@@ -199,6 +204,8 @@ func (s *HostInet) Send(src usermem.IOSequence, to []byte, flags int) (int64, er
 	n := src.NumBytes()
 	if s.Stream {
 		n = min(n, hostChunk)
+	} else if n > maxDatagram {
+		return 0, unix.EMSGSIZE
 	}
 	buf := make([]byte, n)
 	m, err := src.CopyIn(kobj.Ctx(), buf)
@@ -225,6 +232,8 @@ func (s *HostInet) Recv(dst usermem.IOSequence, flags int) (int64, int64, []byte
 	n := dst.NumBytes()
 	if s.Stream {
 		n = min(n, hostChunk)
+	} else {
+		n = min(n, maxDatagram)
 	}
 	buf := make([]byte, n)
 	hflags := flags&recvFlags | unix.MSG_DONTWAIT
