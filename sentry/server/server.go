@@ -81,6 +81,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	cfg.Gofer = newAttrCache(cfg.Gofer)
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("sentry server: server id: %w", err)
