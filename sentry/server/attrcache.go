@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,6 +71,12 @@ type attrCache struct {
 	entries         map[attrKey]*attrEntry
 	// now is time.Now (tests move the clock).
 	now func() time.Time
+
+	// names counts the calls through this cache that may have made a
+	// name (Create, Mkdir, Symlink, Mknod, Link, Rename), each counted
+	// once its reply is in: a client's negative dentry made from a
+	// lookup begun at another count is no longer trusted (vfs.go).
+	names atomic.Uint64
 }
 
 func newAttrCache(g goferpb.GoferClient) *attrCache {
@@ -130,6 +137,13 @@ func (a *attrCache) unrefLocked(h uint64) {
 			delete(a.entries, k)
 		}
 	}
+}
+
+// clock returns the cache's time (time.Now but in tests).
+func (a *attrCache) clock() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.now()
 }
 
 // begin returns the seq a call's fill is checked against.
@@ -292,6 +306,7 @@ func (a *attrCache) created(dir uint64, h *goferpb.Handle, st *goferpb.Stat, sta
 }
 
 func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
+	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
@@ -304,6 +319,7 @@ func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 }
 
 func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
+	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
@@ -313,6 +329,7 @@ func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 }
 
 func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
+	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
@@ -322,6 +339,7 @@ func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 }
 
 func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
+	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
@@ -331,6 +349,7 @@ func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 }
 
 func (a *attrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...grpc.CallOption) (*goferpb.LinkReply, error) {
+	defer a.names.Add(1)
 	a.drop(req.GetDir())
 	start := a.drop(req.GetTarget())
 	r, err := a.GoferClient.Link(ctx, req, opts...)
@@ -349,6 +368,7 @@ func (a *attrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 }
 
 func (a *attrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
+	defer a.names.Add(1)
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()

@@ -28,7 +28,8 @@
 //     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
 //     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
-//     call pins the ones it uses (vfs_handles.go); handles no longer
+//     call pins the ones it uses (vfs_handles.go); names found missing
+//     are kept as negative dentries (dentry.negative); handles no longer
 //     needed are released in batches off the calls' path (releases.go);
 //   - the attribute cache, shared by the server's clients (attrcache.go:
 //     a goferpb.GoferClient wrapping Config.Gofer; its coherence rule is

@@ -66,6 +66,13 @@ func fmtCounts(m map[string]int) string {
 // GoferConn (as the daemon's does) over a connection that counts RPCs.
 func countingEnv(t *testing.T) (*env, *rpcCounter) {
 	t.Helper()
+	e, rc, _ := countingEnvSock(t)
+	return e, rc
+}
+
+// countingEnvSock is countingEnv, also returning the server's socket.
+func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
+	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root)
 	rc := &rpcCounter{counts: make(map[string]int)}
@@ -101,7 +108,7 @@ func countingEnv(t *testing.T) (*env, *rpcCounter) {
 	if r := e.start(busybox, "sh"); r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 	}
-	return e, rc
+	return e, rc, sock
 }
 
 // TestGoferRPCsPerCall counts the gofer RPCs of common system calls, so
@@ -114,18 +121,41 @@ func TestGoferRPCsPerCall(t *testing.T) {
 	t.Cleanup(func() { releaseDelay = old })
 	e, rc := countingEnv(t)
 	m := e.mem
+	sb := m.zeros(144)
+	buf := m.zeros(4096)
 	if err := os.WriteFile(filepath.Join(e.root, "tmp/existing"), make([]byte, 8192), 0644); err != nil {
 		t.Fatal(err)
 	}
+	for name, content := range map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"} {
+		if err := os.MkdirAll(filepath.Join(e.root, "etc"), 0755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.root, name), []byte(content), 0644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.root, "tmp/archive"), make([]byte, 1<<20), 0644); err != nil {
+		t.Fatal(err)
+	}
+	archive := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/archive"), unix.O_RDONLY, 0))
+	passwd, group := m.str("/etc/passwd"), m.str("/etc/group")
+	readFile := func(path uint64) {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_RDONLY, 0))
+		e.ok(1, unix.SYS_NEWFSTATAT, fd, m.str(""), sb, unix.AT_EMPTY_PATH)
+		e.ok(1, unix.SYS_READ, fd, buf, 4096)
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
+	readFile(passwd)
+	readFile(group)
+	times := m.zeros(32)
 	existing := m.str("/tmp/existing")
-	sb := m.zeros(144)
-	buf := m.zeros(4096)
 	data := m.alloc(make([]byte, 4096))
 	// Warm the dentry cache: /tmp/existing looked up, as a process that
 	// used it before would have.
 	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0)))
 	rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
 	n := 0
+	created := ""
 	tests := []struct {
 		name string
 		do   func()
@@ -151,12 +181,36 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		}, map[string]int{"Read": 1}},
 		{"create+write+close", func() {
 			n++
-			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/new%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
+			created = fmt.Sprintf("/tmp/new%d", n)
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(created), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
 			e.ok(1, unix.SYS_WRITE, fd, data, 4096)
 			e.ok(1, unix.SYS_CLOSE, fd)
 		}, map[string]int{"Walk": 1, "Create": 1, "Write": 1}},
+		{"lookups of a missing name", func() {
+			n++
+			missing := m.str(fmt.Sprintf("/tmp/missing%d", n))
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, missing, sb, 0)
+			e.fails(unix.ENOENT, 1, unix.SYS_UNLINKAT, atFDCWD64, missing, 0)
+		}, map[string]int{"Walk": 1}},
+		// The calls busybox tar x makes for each regular file, as
+		// --strace shows them (sendfile left out).
+		{"busybox tar's calls for one file", func() {
+			n++
+			name := m.str(fmt.Sprintf("/tmp/tar%d", n))
+			e.ok(1, unix.SYS_READ, archive, buf, 512)
+			e.fails(unix.ENOENT, 1, unix.SYS_UNLINKAT, atFDCWD64, name, 0)
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0644))
+			e.ok(1, unix.SYS_READ, archive, buf, 3000)
+			e.ok(1, unix.SYS_WRITE, fd, buf, 3000)
+			e.ok(1, unix.SYS_CLOSE, fd)
+			readFile(passwd)
+			readFile(group)
+			e.ok(1, unix.SYS_FCHOWNAT, atFDCWD64, name, 0, 0, 0)
+			e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, name, 0644)
+			e.ok(1, unix.SYS_UTIMENSAT, atFDCWD64, name, times, 0)
+		}, map[string]int{"Walk": 3, "Read": 4, "Create": 1, "Write": 1, "SetStat": 3}},
 		{"stat of a file just created", func() {
-			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/new%d", n)), sb, 0)
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(created), sb, 0)
 		}, nil},
 	}
 	for _, tc := range tests {
@@ -173,6 +227,7 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		})
 	}
 	e.ok(1, unix.SYS_CLOSE, rfd)
+	e.ok(1, unix.SYS_CLOSE, archive)
 }
 
 // TestFlushSyncsFilesInOneCall checks that making many files' writes
@@ -301,5 +356,68 @@ func TestAttrCacheCoherence(t *testing.T) {
 	e.ok(1, unix.SYS_CLOSE, afd)
 	if b, _ := os.ReadFile(host); string(b) != "12345678" {
 		t.Errorf("append to a file grown behind the cache: %q, want 12345678", b)
+	}
+}
+
+// TestNegativeDentries checks that a name found missing is not walked to
+// again, and is found at once when a client of the same server makes it,
+// within negativeTTL when another party does.
+func TestNegativeDentries(t *testing.T) {
+	e, rc, sock := countingEnvSock(t)
+	ac := e.srv.attrs
+	var clockMu sync.Mutex
+	now := time.Now()
+	ac.mu.Lock()
+	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	ac.mu.Unlock()
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	m := e.mem
+	sb := m.zeros(144)
+
+	// A second client of the same server.
+	e2 := &env{t: t, root: e.root, srv: e.srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{Hello: &sentrypb.Hello{ClientId: t.Name() + "-2"}, OnPush: e2.onPush, HeartbeatInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e2.conn = conn
+	if r := e2.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+
+	for _, tc := range []struct {
+		name    string
+		create  func(path string)
+		advance time.Duration
+	}{
+		{"made by the same client", func(p string) {
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(p), unix.O_CREAT|unix.O_WRONLY, 0644)))
+		}, 0},
+		{"made by another client of the server", func(p string) {
+			e2.ok(1, unix.SYS_MKDIRAT, atFDCWD64, e2.mem.str(p), 0755)
+		}, 0},
+		{"made on the host, seen after negativeTTL", func(p string) {
+			if err := os.WriteFile(filepath.Join(e.root, p), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			// Within negativeTTL the name is still believed missing,
+			// without asking the gofer.
+			rc.take()
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, 0)
+			if got := rc.take(); got["Walk"] != 0 {
+				t.Errorf("lookup of a negative dentry made %d Walks", got["Walk"])
+			}
+		}, negativeTTL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := "/tmp/" + strings.ReplaceAll(tc.name, " ", "_")
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, 0)
+			tc.create(p)
+			advance(tc.advance)
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, 0)
+		})
 	}
 }

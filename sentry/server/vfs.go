@@ -83,11 +83,29 @@ type dentry struct {
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
+	// negative caches names found missing (a directory's), with the
+	// attrCache.names count their lookup began at and when; see
+	// lookupChild.
+	negative map[string]negEntry
 	// perm (the permission bits of the mode), uid and gid are the
 	// attributes permission checks use (dkGofer; see vfs.attrsOf), as
 	// last read from or set through the gofer.
 	perm, uid, gid uint32
 }
+
+// negEntry is a negative dentry: a name the gofer said is missing.
+type negEntry struct {
+	names uint64
+	at    time.Time
+}
+
+// negativeTTL bounds how long a missing name is believed missing without
+// asking the gofer again; maxNegative bounds the negative entries of one
+// directory (beyond it they are all dropped).
+const (
+	negativeTTL = time.Second
+	maxNegative = 256
+)
 
 func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
 func (d *dentry) isSymlink() bool { return d.mode&unix.S_IFMT == unix.S_IFLNK }
@@ -343,10 +361,22 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return v.proc, nil
 		}
 	}
+	// A name found missing stays missing, without a Walk, until a call
+	// of this server that may make a name (any client's) completes, or
+	// negativeTTL passes (for other parties: the bound of
+	// docs/ARCHITECTURE.md's coherence rule).
+	names := v.k.s.attrs.names.Load()
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil {
 		v.mu.Unlock()
 		return ch, nil
+	}
+	if n, ok := dir.negative[name]; ok {
+		if n.names == names && v.k.s.attrs.clock().Sub(n.at) < negativeTTL {
+			v.mu.Unlock()
+			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
+		}
+		delete(dir.negative, name)
 	}
 	deleted := dir.deleted
 	v.mu.Unlock()
@@ -358,6 +388,16 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		return nil, err
 	}
 	wf, err := v.walkOne(dh, name)
+	if errnoOf(err) == unix.ENOENT {
+		v.mu.Lock()
+		if dir.children[name] == nil {
+			if dir.negative == nil || len(dir.negative) >= maxNegative {
+				dir.negative = make(map[string]negEntry)
+			}
+			dir.negative[name] = negEntry{names: names, at: v.k.s.attrs.clock()}
+		}
+		v.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
