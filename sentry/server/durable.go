@@ -270,11 +270,17 @@ func (k *clientState) flushAll() {
 			hs[i] = batch[i].h
 		}
 		err := k.vfs.fsyncMany(hs)
-		if err != nil {
-			k.log.Warn("background fsync failed", "files", n, "err", err)
-		}
 		for _, s := range batch[:n] {
-			k.dur.endSync(s.f, s.seqs, err == nil)
+			ferr := err
+			if err != nil && n > 1 {
+				// One file's failure (a handle lost to a gofer restart)
+				// must not hold back the others: each on its own.
+				ferr = k.vfs.fsync(s.h, false)
+			}
+			if ferr != nil {
+				k.log.Warn("background fsync failed", "err", ferr)
+			}
+			k.dur.endSync(s.f, s.seqs, ferr == nil)
 		}
 		batch = batch[n:]
 	}

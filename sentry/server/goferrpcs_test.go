@@ -28,16 +28,24 @@ type rpcCounter struct {
 	counts map[string]int
 	// fsyncHandles counts the handles named by Fsync requests.
 	fsyncHandles int
+	// failBatches makes every Fsync naming several handles fail (EIO).
+	failBatches bool
 }
 
 func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := method[strings.LastIndexByte(method, '/')+1:]
 	r.mu.Lock()
 	r.counts[name]++
+	fail := false
 	if f, ok := req.(*goferpb.FsyncRequest); ok {
 		r.fsyncHandles += 1 + len(f.Handles)
+		fail = r.failBatches && len(f.Handles) > 0
 	}
 	r.mu.Unlock()
+	if fail {
+		reply.(*goferpb.FsyncReply).Errno = int32(unix.EIO)
+		return nil
+	}
 	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
@@ -234,7 +242,18 @@ func TestGoferRPCsPerCall(t *testing.T) {
 // durable takes one gofer Fsync naming them all, not one per file, and
 // that the client is told each file is durable.
 func TestFlushSyncsFilesInOneCall(t *testing.T) {
+	for _, failBatches := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failBatches=%v", failBatches), func(t *testing.T) { testFlushSyncsFiles(t, failBatches) })
+	}
+}
+
+// testFlushSyncsFiles is TestFlushSyncsFilesInOneCall; with failBatches
+// the batched Fsync fails and each file is synced on its own instead.
+func testFlushSyncsFiles(t *testing.T, failBatches bool) {
 	e, rc := countingEnv(t)
+	rc.mu.Lock()
+	rc.failBatches = failBatches
+	rc.mu.Unlock()
 	const files = 20
 	data := e.mem.alloc([]byte("durable"))
 	var fds []uint64
@@ -251,7 +270,11 @@ func TestFlushSyncsFilesInOneCall(t *testing.T) {
 	rc.mu.Unlock()
 	// sync: the batch of files (the background flusher may have taken
 	// some of them in a batch of its own just before) and the root.
-	if got["Fsync"] > 3 || handles < files {
+	if failBatches {
+		if got["Fsync"] < files {
+			t.Errorf("batches failing: %d Fsync RPCs, want one per file at least", got["Fsync"])
+		}
+	} else if got["Fsync"] > 3 || handles < files {
 		t.Errorf("sync of %d written files: %d Fsync RPCs naming %d handles in all; want at most 3 naming them all", files, got["Fsync"], handles)
 	}
 	durable := make(map[uint64]bool)
