@@ -32,10 +32,37 @@ type attrEntry struct {
 	// st is nil when nothing is cached (dropped by a change).
 	st      *goferpb.Stat
 	fetched time.Time
+	// atimeStale says a Read moved the atime since st was fetched: st
+	// no longer answers a Stat, but still tells the version of the
+	// content (a read changes only the atime).
+	atimeStale bool
 	// dropped is the attrCache.seq of the last change dropping st: a
 	// fill begun before it is stale.
 	dropped uint64
+	// data is the whole content of a small file (at most maxCachedFile
+	// bytes), read when its attributes were version; nil if none. It
+	// answers reads while the cached attributes are fresh and still say
+	// version (the data cache; see attrCache).
+	data    []byte
+	version fileVersion
 }
+
+// fileVersion is what a change of a file's content changes.
+type fileVersion struct {
+	size, blocks     uint64
+	mtimeNs, ctimeNs int64
+}
+
+func versionOf(st *goferpb.Stat) fileVersion {
+	return fileVersion{st.Size, st.Blocks, st.MtimeNs, st.CtimeNs}
+}
+
+// maxCachedFile bounds the size of a file whose data is cached, and
+// maxCachedData the data cached in all.
+const (
+	maxCachedFile = 64 << 10
+	maxCachedData = 8 << 20
+)
 
 // attrCache is the server's attribute cache over the gofer, shared by its
 // clients: a goferpb.GoferClient that answers Stat from attributes the
@@ -46,11 +73,20 @@ type attrEntry struct {
 //
 //   - Write, SetStat and Link replace the file's attributes with the ones
 //     their reply carries;
-//   - Read (atime), Getdents (atime), an Open or walk-open with O_TRUNC,
-//     and the creations (their directory's mtime and link count) drop
-//     the attributes of the file or directory they touch;
+//   - Getdents (atime), an Open or walk-open with O_TRUNC, and the
+//     creations (their directory's mtime and link count) drop the
+//     attributes of the file or directory they touch, and a Read
+//     (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
 //     ctime of a file known only by name change).
+//
+// The whole content of small files read from offset 0 to their end is
+// kept too, with the version (size, mtime, ctime) their attributes had:
+// a Read through a handle opened for reading is answered from it while
+// the cached attributes are fresh and show that version, as an NFS
+// client's cache is revalidated by attributes (an open's walk refreshes
+// them: close-to-open). Every change that drops a file's attributes
+// drops its data; a Read only marks the cached atime stale.
 //
 // Concurrent calls cannot leave stale attributes behind: a fill (a Stat
 // or mutation reply) is kept only if no change of that inode, and no drop
@@ -69,6 +105,11 @@ type attrCache struct {
 	seq, droppedAll uint64
 	handles         map[uint64]attrKey
 	entries         map[attrKey]*attrEntry
+	// readable holds the handles opened for reading (a Read through
+	// another fails, so the data cache must not answer it).
+	readable map[uint64]bool
+	// dataBytes is the data cached in all entries.
+	dataBytes int
 	// now is time.Now (tests move the clock).
 	now func() time.Time
 
@@ -80,7 +121,8 @@ type attrCache struct {
 }
 
 func newAttrCache(g goferpb.GoferClient) *attrCache {
-	return &attrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry), now: time.Now}
+	return &attrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry),
+		readable: make(map[uint64]bool), now: time.Now}
 }
 
 // freshAttrsKey marks a context whose Stat must reach the gofer.
@@ -123,7 +165,7 @@ func (a *attrCache) fillLocked(e *attrEntry, st *goferpb.Stat, start uint64) {
 	if e.dropped > start || a.droppedAll > start {
 		return
 	}
-	e.st, e.fetched = proto.Clone(st).(*goferpb.Stat), a.now()
+	e.st, e.fetched, e.atimeStale = proto.Clone(st).(*goferpb.Stat), a.now(), false
 }
 
 func (a *attrCache) unrefLocked(h uint64) {
@@ -132,11 +174,19 @@ func (a *attrCache) unrefLocked(h uint64) {
 		return
 	}
 	delete(a.handles, h)
+	delete(a.readable, h)
 	if e := a.entries[k]; e != nil {
 		if e.refs--; e.refs <= 0 {
+			a.dropDataLocked(e)
 			delete(a.entries, k)
 		}
 	}
+}
+
+// dropDataLocked drops e's cached data. Precondition: a.mu.
+func (a *attrCache) dropDataLocked(e *attrEntry) {
+	a.dataBytes -= len(e.data)
+	e.data = nil
 }
 
 // clock returns the cache's time (time.Now but in tests).
@@ -162,6 +212,7 @@ func (a *attrCache) drop(h uint64) uint64 {
 	if k, ok := a.handles[h]; ok {
 		if e := a.entries[k]; e != nil {
 			e.st, e.dropped = nil, a.seq
+			a.dropDataLocked(e)
 		}
 	}
 	return a.seq
@@ -175,6 +226,7 @@ func (a *attrCache) dropAll() {
 	a.droppedAll = a.seq
 	for _, e := range a.entries {
 		e.st = nil
+		a.dropDataLocked(e)
 	}
 }
 
@@ -196,12 +248,8 @@ func (a *attrCache) fill(h uint64, st *goferpb.Stat, start uint64) {
 func (a *attrCache) cached(h uint64) *goferpb.Stat {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k, ok := a.handles[h]
-	if !ok {
-		return nil
-	}
-	e := a.entries[k]
-	if e == nil || e.st == nil || a.now().Sub(e.fetched) >= attrTTL {
+	e := a.freshLocked(h)
+	if e == nil || e.atimeStale {
 		return nil
 	}
 	return proto.Clone(e.st).(*goferpb.Stat)
@@ -239,13 +287,14 @@ func (a *attrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 	}
 	for i, f := range r.GetFiles() {
 		st := f.GetStat()
-		if req.GetOpen() && req.GetOpenFlags()&unix.O_TRUNC != 0 && i == len(r.GetFiles())-1 {
-			// Truncated after its stat was taken.
-			a.learn(f.GetHandle().GetId(), st, start)
-			a.drop(f.GetHandle().GetId())
+		a.learn(f.GetHandle().GetId(), st, start)
+		if !req.GetOpen() || i != len(r.GetFiles())-1 || r.GetErrno() != 0 || r.GetOpenErrno() != 0 {
 			continue
 		}
-		a.learn(f.GetHandle().GetId(), st, start)
+		if req.GetOpenFlags()&unix.O_TRUNC != 0 {
+			a.drop(f.GetHandle().GetId()) // truncated after its stat was taken
+		}
+		a.openedForRead(f.GetHandle().GetId(), req.GetOpenFlags())
 	}
 	return r, err
 }
@@ -263,12 +312,95 @@ func (a *attrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...
 	if req.GetFlags()&unix.O_TRUNC != 0 {
 		defer a.drop(req.GetHandle())
 	}
-	return a.GoferClient.Open(ctx, req, opts...)
+	r, err := a.GoferClient.Open(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.openedForRead(req.GetHandle(), req.GetFlags())
+	}
+	return r, err
+}
+
+// openedForRead records that handle h was opened with flags, if for
+// reading.
+func (a *attrCache) openedForRead(h uint64, flags uint32) {
+	if flags&unix.O_ACCMODE == unix.O_WRONLY || h == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.handles[h]; ok {
+		a.readable[h] = true
+	}
 }
 
 func (a *attrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...grpc.CallOption) (*goferpb.ReadReply, error) {
-	defer a.drop(req.GetHandle()) // atime
-	return a.GoferClient.Read(ctx, req, opts...)
+	h := req.GetHandle()
+	a.mu.Lock()
+	var ver *fileVersion
+	var start uint64
+	if e := a.freshLocked(h); e != nil {
+		if e.data != nil && a.readable[h] && versionOf(e.st) == e.version {
+			r := &goferpb.ReadReply{Data: sliceAt(e.data, req.GetOffset(), req.GetLength())}
+			a.mu.Unlock()
+			return r, nil
+		}
+		v := versionOf(e.st)
+		ver, start = &v, a.seq
+	}
+	a.mu.Unlock()
+	r, err := a.GoferClient.Read(ctx, req, opts...)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil || r.GetErrno() != 0 {
+		return r, err
+	}
+	a.readable[h] = true
+	k, ok := a.handles[h]
+	e := a.entries[k]
+	if !ok || e == nil {
+		return r, err
+	}
+	// The whole file, read while its attributes said ver and unchanged
+	// since: keep it.
+	// Files of pseudo filesystems (sysfs, cgroupfs under the gofer's
+	// root) change content without a new mtime: they occupy no blocks,
+	// or their size is not their content's (0, 4096).
+	if ver != nil && req.GetOffset() == 0 && uint64(len(r.Data)) == ver.size && ver.size <= maxCachedFile &&
+		ver.size > 0 && ver.blocks > 0 &&
+		uint64(len(r.Data)) < uint64(req.GetLength()) && e.dropped <= start && a.droppedAll <= start &&
+		a.dataBytes+len(r.Data) <= maxCachedData {
+		a.dropDataLocked(e)
+		e.data, e.version = append([]byte(nil), r.Data...), *ver
+		a.dataBytes += len(e.data)
+	}
+	// The read moved the file's atime: its attributes no longer answer
+	// a Stat (nor may a Stat begun before fill them), but its data and
+	// version stand.
+	a.seq++
+	e.dropped, e.atimeStale = a.seq, true
+	return r, err
+}
+
+// freshLocked returns the entry of handle h's inode if its attributes are
+// cached and fresh. Precondition: a.mu.
+func (a *attrCache) freshLocked(h uint64) *attrEntry {
+	k, ok := a.handles[h]
+	if !ok {
+		return nil
+	}
+	e := a.entries[k]
+	if e == nil || e.st == nil || a.now().Sub(e.fetched) >= attrTTL {
+		return nil
+	}
+	return e
+}
+
+// sliceAt returns a copy of up to n bytes of b at off.
+func sliceAt(b []byte, off uint64, n uint32) []byte {
+	if off >= uint64(len(b)) {
+		return nil
+	}
+	end := min(uint64(len(b)), off+uint64(n))
+	return append([]byte(nil), b[off:end]...)
 }
 
 func (a *attrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
@@ -311,6 +443,7 @@ func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 	r, err := a.GoferClient.Create(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.openedForRead(r.GetHandle().GetId(), req.GetFlags())
 		if r.GetPath() != nil {
 			a.learn(r.GetPath().GetId(), r.GetStat(), start)
 		}
