@@ -49,7 +49,13 @@
 //     offset 0 (see Getdents).
 //   - Fsync's durable_watermark is per handle: every write through that
 //     handle that the gofer had received, with a non-zero seq at or below the
-//     watermark, is on stable storage (see Fsync).
+//     watermark, is on stable storage (see Fsync). An Fsync naming several
+//     handles (FsyncRequest.handles) syncs them with one syncfs per
+//     filesystem and reports each one's watermark.
+//   - A Walk with open set also opens its last file as Open would (an open
+//     by name in one call); a Create with path_handle also returns a second,
+//     unopened handle of the new file (CreateReply.path), which a creation
+//     answered from the reply cache does not.
 //
 // # Recovery
 //

@@ -4860,6 +4860,11 @@ type KernelObjectState struct {
 	TimerfdEnabled  bool  `protobuf:"varint,16,opt,name=timerfd_enabled,json=timerfdEnabled,proto3" json:"timerfd_enabled,omitempty"`
 	TimerfdNextNs   int64 `protobuf:"varint,17,opt,name=timerfd_next_ns,json=timerfdNextNs,proto3" json:"timerfd_next_ns,omitempty"`
 	TimerfdPeriodNs int64 `protobuf:"varint,18,opt,name=timerfd_period_ns,json=timerfdPeriodNs,proto3" json:"timerfd_period_ns,omitempty"`
+	// socket_reuse_addr is the SO_REUSEADDR the application set on a host
+	// TCP socket (--network=host; the server sets it on the host socket
+	// itself, so that a restored listener can bind where the dead
+	// server's connections linger).
+	SocketReuseAddr bool `protobuf:"varint,130,opt,name=socket_reuse_addr,json=socketReuseAddr,proto3" json:"socket_reuse_addr,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -5018,6 +5023,13 @@ func (x *KernelObjectState) GetTimerfdPeriodNs() int64 {
 		return x.TimerfdPeriodNs
 	}
 	return 0
+}
+
+func (x *KernelObjectState) GetSocketReuseAddr() bool {
+	if x != nil {
+		return x.SocketReuseAddr
+	}
+	return false
 }
 
 // EpollInterest is one (fd, description) an epoll instance watches.
@@ -6049,7 +6061,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
 	"\x06SOCKET\x10H\x12\v\n" +
-	"\aTIMERFD\x10I\"\xdd\x05\n" +
+	"\aTIMERFD\x10I\"\x8a\x06\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -6073,7 +6085,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rtimerfd_clock\x18\x0f \x01(\x05R\ftimerfdClock\x12'\n" +
 	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
-	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\"{\n" +
+	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\x12+\n" +
+	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +

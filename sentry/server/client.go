@@ -76,6 +76,8 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// releases queues gofer handles to release (releases.go); own lock.
+	releases releaseQueue
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.

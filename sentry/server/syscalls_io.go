@@ -69,7 +69,15 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	defer f.mu.Unlock()
 	o := f.off
 	if appendMode {
-		st, err := f.impl.stat(c)
+		var st *goferpb.Stat
+		var err error
+		if g, ok := f.impl.(*goferFile); ok {
+			// The end of the file now, not as cached: another server
+			// sharing the gofer may have appended.
+			st, err = g.v.goferStatFresh(g.handle)
+		} else {
+			st, err = f.impl.stat(c)
+		}
 		if err != nil {
 			return 0, err
 		}
