@@ -4312,8 +4312,11 @@ type ProcessState struct {
 	Nofile uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
 	// fsize_limit is the RLIMIT_FSIZE soft limit, if fsize_limited (else
 	// unlimited).
-	FsizeLimited  bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
-	FsizeLimit    uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// execed says the process called execve since its fork (its parent may
+	// no longer change its process group: EACCES).
+	Execed        bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4521,6 +4524,13 @@ func (x *ProcessState) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *ProcessState) GetExeced() bool {
+	if x != nil {
+		return x.Execed
+	}
+	return false
 }
 
 type ThreadState struct {
@@ -5991,7 +6001,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xc7\x04\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xdf\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -6021,7 +6031,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
-	"fsizeLimit\"1\n" +
+	"fsizeLimit\x12\x16\n" +
+	"\x06execed\x18f \x01(\bR\x06execed\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +

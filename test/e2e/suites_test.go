@@ -43,6 +43,8 @@ func TestSuitesRegressions(t *testing.T) {
 		{name: "fsize"},
 		// pipe_size: F_GETPIPE_SZ, F_SETPIPE_SZ and fs/pipe-max-size.
 		{name: "pipe_size"},
+		// setpgid_exec: a child that exec'd keeps its process group.
+		{name: "setpgid_exec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)
