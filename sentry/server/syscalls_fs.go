@@ -509,6 +509,10 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 		}
 	}
 	if !d.isSymlink() {
+		if path == "" {
+			// Linux: an empty path names dirfd, which is no symlink.
+			return 0, unix.ENOENT
+		}
 		return 0, unix.EINVAL
 	}
 	t, err := c.k.vfs.readlink(c, d)

@@ -45,6 +45,8 @@ func TestSuitesRegressions(t *testing.T) {
 		{name: "pipe_size"},
 		// setpgid_exec: a child that exec'd keeps its process group.
 		{name: "setpgid_exec"},
+		// readlink_empty: readlink of an empty path.
+		{name: "readlink_empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)
