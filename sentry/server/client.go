@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -66,6 +67,9 @@ type clientState struct {
 	fifos fifoTable
 	// locks holds the advisory file locks (locks.go). Immutable pointer.
 	locks *lockTable
+	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
+	// own lock, taken after mu. Immutable pointer.
+	ipc *sysvipc.Registry
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
@@ -159,6 +163,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		clocks:   newAppClocks(hello.Clocks),
 	}
 	k.locks = newLockTable(k.trk)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv})
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
