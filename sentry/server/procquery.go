@@ -259,6 +259,9 @@ func (s procSource) BootID() [16]byte {
 	return b
 }
 
+// SysvIPC renders /proc/sysvipc/<kind> from the client's IPC namespace.
+func (s procSource) SysvIPC(kind string) []byte { return s.k.ipc.ProcFile(kind) }
+
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: pipeCapacity, NrOpen: maxFDs}
 }

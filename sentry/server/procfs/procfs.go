@@ -32,6 +32,8 @@ type Source interface {
 	Limits() Limits
 	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
 	BootID() [16]byte
+	// SysvIPC renders /proc/sysvipc/<kind> ("msg", "sem", "shm").
+	SysvIPC(kind string) []byte
 }
 
 // Process is one process.
@@ -159,6 +161,17 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/yama/ptrace_scope": {gen: constant("0\n")},
 		"sys/kernel/random/boot_id":    {gen: genBootID},
 		"sys/kernel/random/uuid":       {gen: genUUID},
+		// System V IPC limits (package sysvipc enforces them) and objects.
+		"sys/kernel/msgmax": {gen: constant("8192\n")},
+		"sys/kernel/msgmnb": {gen: constant("16384\n")},
+		"sys/kernel/msgmni": {gen: constant("32000\n")},
+		"sys/kernel/sem":    {gen: constant("32000\t1024000000\t500\t32000\n")},
+		"sys/kernel/shmall": {gen: constant("18446744073692774399\n")},
+		"sys/kernel/shmmax": {gen: constant("18446744073692774399\n")},
+		"sys/kernel/shmmni": {gen: constant("4096\n")},
+		"sysvipc/msg":       {gen: sysvIPC("msg")},
+		"sysvipc/sem":       {gen: sysvIPC("sem")},
+		"sysvipc/shm":       {gen: sysvIPC("shm")},
 	},
 	PID: {
 		"cmdline":   {gen: genCmdline},

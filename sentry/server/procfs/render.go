@@ -23,6 +23,10 @@ func limit(f func(Limits) int) func(Source, int32, int32) ([]byte, error) {
 	}
 }
 
+func sysvIPC(kind string) func(Source, int32, int32) ([]byte, error) {
+	return func(src Source, _, _ int32) ([]byte, error) { return src.SysvIPC(kind), nil }
+}
+
 func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int32) ([]byte, error) {
 	return func(src Source, _, _ int32) ([]byte, error) {
 		m, err := src.Machine()

@@ -1,6 +1,7 @@
 package sysvipc
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -270,4 +271,46 @@ type restoreError struct {
 
 func (e *restoreError) Error() string {
 	return "restore " + e.what + " " + strconv.Itoa(int(e.id)) + ": invalid or duplicate record"
+}
+
+// ProcFile renders /proc/sysvipc/<kind> ("msg", "sem" or "shm") in
+// Linux's format.
+func (r *Registry) ProcFile(kind string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	var t *table
+	switch kind {
+	case "msg":
+		t = r.msgs
+		b.WriteString("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n")
+	case "sem":
+		t = r.sems
+		b.WriteString("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n")
+	case "shm":
+		t = r.shms
+		b.WriteString("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n")
+	default:
+		return nil
+	}
+	idx := make([]int32, 0, len(t.byIndex))
+	for i := range t.byIndex {
+		idx = append(idx, i)
+	}
+	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
+	for _, i := range idx {
+		switch o := t.byIndex[i].(type) {
+		case *queue:
+			fmt.Fprintf(&b, "%10d %10d  %4o  %10d %10d %5d %5d %5d %5d %5d %5d %10d %10d %10d\n",
+				o.key, o.id, o.mode, o.bytes, len(o.msgs), o.lspid, o.lrpid, o.uid, o.gid, o.cuid, o.cgid, o.stime, o.rtime, o.ctime)
+		case *semSet:
+			fmt.Fprintf(&b, "%10d %10d  %4o %10d %5d %5d %5d %5d %10d %10d\n",
+				o.key, o.id, o.mode, len(o.vals), o.uid, o.gid, o.cuid, o.cgid, o.otime, o.ctime)
+		case *segment:
+			rss := (o.size + 4095) &^ 4095
+			fmt.Fprintf(&b, "%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n",
+				o.key, o.id, o.mode, o.size, o.cpid, o.lpid, r.nattchLocked(o.id), o.uid, o.gid, o.cuid, o.cgid, o.atime, o.dtime, o.ctime, rss, 0)
+		}
+	}
+	return []byte(b.String())
 }

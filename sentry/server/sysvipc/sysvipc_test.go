@@ -365,3 +365,25 @@ func TestPermissions(t *testing.T) {
 		}
 	}
 }
+
+func TestProcFile(t *testing.T) {
+	r, _ := newTestRegistry(t)
+	q, _ := r.MsgGet(root, 0x1234, linux.IPC_CREAT|0640)
+	r.MsgSend(root, 0, q, 1, []byte("abc"), 0)
+	r.SemGet(root, 0x99, 4, linux.IPC_CREAT|0600)
+	shm, _ := r.ShmGet(root, linux.IPC_PRIVATE, 5000, linux.IPC_CREAT|0600)
+	r.ShmAttach(Caller{Pid: 3, Privileged: true}, shm, 0)
+	for _, tc := range []struct{ kind, want string }{
+		{"msg", "      4660          0   640           3          1     1     0     0     0     0     0"},
+		{"sem", "       153          0   600          4     0     0     0     0"},
+		{"shm", "         0          0   600                  5000     1     3      1     0     0     0     0"},
+	} {
+		lines := strings.Split(strings.TrimSuffix(string(r.ProcFile(tc.kind)), "\n"), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "       key      ") || !strings.HasPrefix(lines[1], tc.want) {
+			t.Errorf("/proc/sysvipc/%s:\n%s\nwant a header and a line starting %q", tc.kind, strings.Join(lines, "\n"), tc.want)
+		}
+	}
+	if r.ProcFile("bogus") != nil {
+		t.Error("unknown kind rendered")
+	}
+}
