@@ -4706,10 +4706,14 @@ func (x *SysvShmAttach) GetCount() uint32 {
 // SysvIds (key "sysv/ids") are the sequence numbers new SysV ids are
 // made from, per kind, so a restored server does not reuse an id.
 type SysvIds struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SemSeq        uint32                 `protobuf:"varint,1,opt,name=sem_seq,json=semSeq,proto3" json:"sem_seq,omitempty"`
-	MsgSeq        uint32                 `protobuf:"varint,2,opt,name=msg_seq,json=msgSeq,proto3" json:"msg_seq,omitempty"`
-	ShmSeq        uint32                 `protobuf:"varint,3,opt,name=shm_seq,json=shmSeq,proto3" json:"shm_seq,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	SemSeq uint32                 `protobuf:"varint,1,opt,name=sem_seq,json=semSeq,proto3" json:"sem_seq,omitempty"`
+	MsgSeq uint32                 `protobuf:"varint,2,opt,name=msg_seq,json=msgSeq,proto3" json:"msg_seq,omitempty"`
+	ShmSeq uint32                 `protobuf:"varint,3,opt,name=shm_seq,json=shmSeq,proto3" json:"shm_seq,omitempty"`
+	// msgmni and shmmni are the limits /proc/sys/kernel sets (unset: the
+	// defaults).
+	Msgmni        *uint32 `protobuf:"varint,4,opt,name=msgmni,proto3,oneof" json:"msgmni,omitempty"`
+	Shmmni        *uint32 `protobuf:"varint,5,opt,name=shmmni,proto3,oneof" json:"shmmni,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4761,6 +4765,20 @@ func (x *SysvIds) GetMsgSeq() uint32 {
 func (x *SysvIds) GetShmSeq() uint32 {
 	if x != nil {
 		return x.ShmSeq
+	}
+	return 0
+}
+
+func (x *SysvIds) GetMsgmni() uint32 {
+	if x != nil && x.Msgmni != nil {
+		return *x.Msgmni
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmmni() uint32 {
+	if x != nil && x.Shmmni != nil {
+		return *x.Shmmni
 	}
 	return 0
 }
@@ -6732,11 +6750,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\aremoved\x18\f \x01(\bR\aremoved\"7\n" +
 	"\rSysvShmAttach\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\"T\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"\xa4\x01\n" +
 	"\aSysvIds\x12\x17\n" +
 	"\asem_seq\x18\x01 \x01(\rR\x06semSeq\x12\x17\n" +
 	"\amsg_seq\x18\x02 \x01(\rR\x06msgSeq\x12\x17\n" +
-	"\ashm_seq\x18\x03 \x01(\rR\x06shmSeq\"\xca\x01\n" +
+	"\ashm_seq\x18\x03 \x01(\rR\x06shmSeq\x12\x1b\n" +
+	"\x06msgmni\x18\x04 \x01(\rH\x00R\x06msgmni\x88\x01\x01\x12\x1b\n" +
+	"\x06shmmni\x18\x05 \x01(\rH\x01R\x06shmmni\x88\x01\x01B\t\n" +
+	"\a_msgmniB\t\n" +
+	"\a_shmmni\"\xca\x01\n" +
 	"\n" +
 	"TimerState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x0e\n" +
@@ -7146,6 +7168,7 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvShm)(nil),
 		(*StateRecord_SysvIds)(nil),
 	}
+	file_sentry_proto_msgTypes[52].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -80,6 +80,8 @@ func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
 
 func (f *fakeSource) SysvIPC(kind string) []byte { return []byte("sysvipc " + kind + "\n") }
 
+func (f *fakeSource) SetSysvLimit(kind string, data []byte) error { return nil }
+
 func newFake() *fakeSource {
 	return &fakeSource{
 		machine: &sentrypb.MachineInfo{MemTotal: 8 << 30, MemFree: 4 << 30, MemAvailable: 6 << 30, AppMemory: 12 << 20,

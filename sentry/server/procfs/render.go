@@ -27,6 +27,10 @@ func sysvIPC(kind string) func(Source, int32, int32) ([]byte, error) {
 	return func(src Source, _, _ int32) ([]byte, error) { return src.SysvIPC(kind), nil }
 }
 
+func writeSysvIPC(kind string) func(Source, int32, int32, []byte) error {
+	return func(src Source, _, _ int32, data []byte) error { return src.SetSysvLimit(kind, data) }
+}
+
 func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int32) ([]byte, error) {
 	return func(src Source, _, _ int32) ([]byte, error) {
 		m, err := src.Machine()

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -29,7 +31,8 @@ func (r *Registry) Record(key string) *sentrypb.StateRecord {
 	defer r.mu.Unlock()
 	if key == keyIDs {
 		return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{
-			SemSeq: uint32(r.sems.seq), MsgSeq: uint32(r.msgs.seq), ShmSeq: uint32(r.shms.seq)}}}
+			SemSeq: uint32(r.sems.seq), MsgSeq: uint32(r.msgs.seq), ShmSeq: uint32(r.shms.seq),
+			Msgmni: proto.Uint32(uint32(r.msgs.max)), Shmmni: proto.Uint32(uint32(r.shms.max))}}}
 	}
 	parts := strings.Split(key, "/")
 	if len(parts) != 3 {
@@ -184,9 +187,15 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 	r.attaches = make(map[int32]map[int32]int)
 	if ids != nil {
 		r.sems.seq, r.msgs.seq, r.shms.seq = uint16(ids.SemSeq), uint16(ids.MsgSeq), uint16(ids.ShmSeq)
+		if ids.Msgmni != nil && *ids.Msgmni <= idSeqMultiplier {
+			r.msgs.max = int32(*ids.Msgmni)
+		}
+		if ids.Shmmni != nil && *ids.Shmmni <= idSeqMultiplier {
+			r.shms.max = int32(*ids.Shmmni)
+		}
 	}
 	place := func(t *table, p *perm, obj any) bool {
-		if p.id < 0 || p.index >= t.max {
+		if p.id < 0 || p.index >= idSeqMultiplier {
 			return false
 		}
 		if _, used := t.byIndex[p.index]; used {
@@ -259,6 +268,27 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 	return errs
 }
 
+// SetLimit sets the limit /proc/sys/kernel/<kind> ("msgmni", "shmmni")
+// from a write of data: a number from 0 to 32768, as Linux takes it.
+func (r *Registry) SetLimit(kind string, data []byte) error {
+	v, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 32)
+	if err != nil || v < 0 || v > idSeqMultiplier {
+		return unix.EINVAL
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch kind {
+	case "msgmni":
+		r.msgs.max = int32(v)
+	case "shmmni":
+		r.shms.max = int32(v)
+	default:
+		return unix.EINVAL
+	}
+	r.hooks.Changed(keyIDs)
+	return nil
+}
+
 // validSegmentFile says name is a file name this package made.
 func validSegmentFile(name string) bool {
 	return strings.HasPrefix(name, ".rd-sysv-shm-") && !strings.ContainsAny(name, "/\x00") && len(name) < 128
@@ -274,13 +304,18 @@ func (e *restoreError) Error() string {
 }
 
 // ProcFile renders /proc/sysvipc/<kind> ("msg", "sem" or "shm") in
-// Linux's format.
+// Linux's format, or the limit /proc/sys/kernel/<kind> ("msgmni",
+// "shmmni").
 func (r *Registry) ProcFile(kind string) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
 	var t *table
 	switch kind {
+	case "msgmni":
+		return []byte(strconv.Itoa(int(r.msgs.max)) + "\n")
+	case "shmmni":
+		return []byte(strconv.Itoa(int(r.shms.max)) + "\n")
 	case "msg":
 		t = r.msgs
 		b.WriteString("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n")

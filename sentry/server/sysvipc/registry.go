@@ -56,15 +56,16 @@ const (
 
 // perm is struct kern_ipc_perm.
 type perm struct {
-	key              int32
-	uid, gid         uint32
-	cuid, cgid       uint32
-	mode             uint32 // permission bits and SHM_DEST/SHM_LOCKED
-	seq              uint16
-	index            int32
-	id               int32
-	removed          bool // IPC_RMID done (sem and msg: gone at once)
-	keyDisassociated bool // shm marked SHM_DEST: the key no longer finds it
+	key        int32
+	uid, gid   uint32
+	cuid, cgid uint32
+	mode       uint32 // permission bits and SHM_DEST/SHM_LOCKED
+	seq        uint16
+	index      int32
+	id         int32
+	// removed says the object is gone (IPC_RMID; a segment's last
+	// detach after it): its waiters get EIDRM.
+	removed bool
 }
 
 func newPerm(key int32, c Caller, mode uint32) perm {
@@ -118,9 +119,13 @@ func newTable(k kind, max int32) *table {
 	return &table{kind: k, max: max, byIndex: make(map[int32]any), byKey: make(map[int32]int32)}
 }
 
-// alloc picks the lowest free index and the next sequence number.
+// alloc picks the lowest free index and the next sequence number; the
+// limit (msgmni, shmmni) bounds how many objects exist, as Linux's.
 func (t *table) alloc(p *perm) error {
-	for i := int32(0); i < t.max; i++ {
+	if int32(len(t.byIndex)) >= t.max {
+		return unix.ENOSPC
+	}
+	for i := int32(0); i < idSeqMultiplier; i++ {
 		if _, used := t.byIndex[i]; !used {
 			p.index = i
 			p.seq = t.seq
@@ -276,12 +281,13 @@ func (r *Registry) get(c Caller, k kind, key int32, flags int32, check func(obj 
 		}
 	}
 	p := newPerm(key, c, mode)
+	prevSeq := t.seq
 	if err := t.alloc(&p); err != nil {
 		return 0, err
 	}
 	obj, err := create(p)
 	if err != nil {
-		t.seq-- // nothing was made
+		t.seq = prevSeq // nothing was made
 		return 0, err
 	}
 	t.insert(permOf(obj), obj)

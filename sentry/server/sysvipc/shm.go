@@ -56,6 +56,14 @@ func (r *Registry) ShmGet(c Caller, key int32, size uint64, flags int32) (int32,
 		if size < linux.SHMMIN || size > shmMax {
 			return nil, unix.EINVAL
 		}
+		if flags&linux.SHM_HUGETLB != 0 {
+			// The sandbox has no huge pages: as Linux with none
+			// reserved.
+			if !c.Privileged {
+				return nil, unix.EPERM
+			}
+			return nil, unix.ENOMEM
+		}
 		now := r.now()
 		return &segment{perm: p, size: size, cpid: c.Pid, ctime: now.Unix(),
 			file: fmt.Sprintf(".rd-sysv-shm-%d-%x", p.id, now.UnixNano())}, nil

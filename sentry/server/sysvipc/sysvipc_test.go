@@ -387,3 +387,44 @@ func TestProcFile(t *testing.T) {
 		t.Error("unknown kind rendered")
 	}
 }
+
+func TestLimits(t *testing.T) {
+	r, _ := newTestRegistry(t)
+	for _, bad := range []string{"-1", "32769", "x", ""} {
+		if err := r.SetLimit("msgmni", []byte(bad)); err != unix.EINVAL {
+			t.Errorf("msgmni %q: %v, want EINVAL", bad, err)
+		}
+	}
+	if err := r.SetLimit("msgmni", []byte("2\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(r.ProcFile("msgmni")); got != "2\n" {
+		t.Errorf("msgmni reads %q", got)
+	}
+	for i, want := range []error{nil, nil, unix.ENOSPC} {
+		if _, err := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600); err != want {
+			t.Errorf("queue %d: %v, want %v", i, err, want)
+		}
+	}
+	// The limit survives a restore.
+	n, _ := newTestRegistry(t)
+	n.Restore(r.Record(keyIDs).GetSysvIds(), nil, nil, nil)
+	if got := string(n.ProcFile("msgmni")); got != "2\n" {
+		t.Errorf("restored msgmni %q", got)
+	}
+	if got := string(n.ProcFile("shmmni")); got != "4096\n" {
+		t.Errorf("restored shmmni %q", got)
+	}
+}
+
+func TestShmHugetlb(t *testing.T) {
+	r, _ := newTestRegistry(t)
+	for _, tc := range []struct {
+		who  Caller
+		want error
+	}{{root, unix.ENOMEM}, {Caller{UID: 1000}, unix.EPERM}} {
+		if _, err := r.ShmGet(tc.who, linux.IPC_PRIVATE, 4096, linux.IPC_CREAT|linux.SHM_HUGETLB|0600); err != tc.want {
+			t.Errorf("uid %d: %v, want %v", tc.who.UID, err, tc.want)
+		}
+	}
+}
