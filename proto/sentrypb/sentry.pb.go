@@ -4710,10 +4710,12 @@ type SysvIds struct {
 	SemSeq uint32                 `protobuf:"varint,1,opt,name=sem_seq,json=semSeq,proto3" json:"sem_seq,omitempty"`
 	MsgSeq uint32                 `protobuf:"varint,2,opt,name=msg_seq,json=msgSeq,proto3" json:"msg_seq,omitempty"`
 	ShmSeq uint32                 `protobuf:"varint,3,opt,name=shm_seq,json=shmSeq,proto3" json:"shm_seq,omitempty"`
-	// msgmni and shmmni are the limits /proc/sys/kernel sets (unset: the
-	// defaults).
+	// msgmni, shmmni, shmmax and shmall are the limits /proc/sys/kernel
+	// sets (unset: the defaults).
 	Msgmni        *uint32 `protobuf:"varint,4,opt,name=msgmni,proto3,oneof" json:"msgmni,omitempty"`
 	Shmmni        *uint32 `protobuf:"varint,5,opt,name=shmmni,proto3,oneof" json:"shmmni,omitempty"`
+	Shmmax        *uint64 `protobuf:"varint,6,opt,name=shmmax,proto3,oneof" json:"shmmax,omitempty"`
+	Shmall        *uint64 `protobuf:"varint,7,opt,name=shmall,proto3,oneof" json:"shmall,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4779,6 +4781,20 @@ func (x *SysvIds) GetMsgmni() uint32 {
 func (x *SysvIds) GetShmmni() uint32 {
 	if x != nil && x.Shmmni != nil {
 		return *x.Shmmni
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmmax() uint64 {
+	if x != nil && x.Shmmax != nil {
+		return *x.Shmmax
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmall() uint64 {
+	if x != nil && x.Shmall != nil {
+		return *x.Shmall
 	}
 	return 0
 }
@@ -6750,15 +6766,19 @@ const file_sentry_proto_rawDesc = "" +
 	"\aremoved\x18\f \x01(\bR\aremoved\"7\n" +
 	"\rSysvShmAttach\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\"\xa4\x01\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"\xf4\x01\n" +
 	"\aSysvIds\x12\x17\n" +
 	"\asem_seq\x18\x01 \x01(\rR\x06semSeq\x12\x17\n" +
 	"\amsg_seq\x18\x02 \x01(\rR\x06msgSeq\x12\x17\n" +
 	"\ashm_seq\x18\x03 \x01(\rR\x06shmSeq\x12\x1b\n" +
 	"\x06msgmni\x18\x04 \x01(\rH\x00R\x06msgmni\x88\x01\x01\x12\x1b\n" +
-	"\x06shmmni\x18\x05 \x01(\rH\x01R\x06shmmni\x88\x01\x01B\t\n" +
+	"\x06shmmni\x18\x05 \x01(\rH\x01R\x06shmmni\x88\x01\x01\x12\x1b\n" +
+	"\x06shmmax\x18\x06 \x01(\x04H\x02R\x06shmmax\x88\x01\x01\x12\x1b\n" +
+	"\x06shmall\x18\a \x01(\x04H\x03R\x06shmall\x88\x01\x01B\t\n" +
 	"\a_msgmniB\t\n" +
-	"\a_shmmni\"\xca\x01\n" +
+	"\a_shmmniB\t\n" +
+	"\a_shmmaxB\t\n" +
+	"\a_shmall\"\xca\x01\n" +
 	"\n" +
 	"TimerState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x0e\n" +

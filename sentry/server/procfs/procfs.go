@@ -33,9 +33,10 @@ type Source interface {
 	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
 	BootID() [16]byte
 	// SysvIPC renders /proc/sysvipc/<kind> ("msg", "sem", "shm") or
-	// the limit /proc/sys/kernel/<kind> ("msgmni", "shmmni").
+	// the limit /proc/sys/kernel/<kind> ("msgmni", "shmmni", "shmmax",
+	// "shmall").
 	SysvIPC(kind string) []byte
-	// SetSysvLimit writes /proc/sys/kernel/<kind> ("msgmni", "shmmni").
+	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits above).
 	SetSysvLimit(kind string, data []byte) error
 }
 
@@ -169,8 +170,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/msgmnb": {gen: constant("16384\n")},
 		"sys/kernel/msgmni": {mode: 0644, gen: sysvIPC("msgmni"), write: writeSysvIPC("msgmni")},
 		"sys/kernel/sem":    {gen: constant("32000\t1024000000\t500\t32000\n")},
-		"sys/kernel/shmall": {gen: constant("18446744073692774399\n")},
-		"sys/kernel/shmmax": {gen: constant("18446744073692774399\n")},
+		"sys/kernel/shmall": {mode: 0644, gen: sysvIPC("shmall"), write: writeSysvIPC("shmall")},
+		"sys/kernel/shmmax": {mode: 0644, gen: sysvIPC("shmmax"), write: writeSysvIPC("shmmax")},
 		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
 		// No huge pages: a write is taken, and reading back says 0.
 		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},

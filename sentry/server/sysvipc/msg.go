@@ -244,7 +244,7 @@ func (r *Registry) MsgInfo(cmd int32) (linux.MsgInfo, int32) {
 	defer r.mu.Unlock()
 	info := linux.MsgInfo{
 		MsgPool: linux.MSGPOOL, MsgMap: linux.MSGMAP, MsgMax: linux.MSGMAX, MsgMnb: linux.MSGMNB,
-		MsgMni: linux.MSGMNI, MsgSsz: linux.MSGSSZ, MsgTql: linux.MSGTQL, MsgSeg: linux.MSGSEG,
+		MsgMni: r.msgs.max, MsgSsz: linux.MSGSSZ, MsgTql: linux.MSGTQL, MsgSeg: linux.MSGSEG,
 	}
 	if cmd == linux.MSG_INFO {
 		msgs, bytes := 0, uint64(0)

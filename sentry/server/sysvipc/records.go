@@ -32,7 +32,8 @@ func (r *Registry) Record(key string) *sentrypb.StateRecord {
 	if key == keyIDs {
 		return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{
 			SemSeq: uint32(r.sems.seq), MsgSeq: uint32(r.msgs.seq), ShmSeq: uint32(r.shms.seq),
-			Msgmni: proto.Uint32(uint32(r.msgs.max)), Shmmni: proto.Uint32(uint32(r.shms.max))}}}
+			Msgmni: proto.Uint32(uint32(r.msgs.max)), Shmmni: proto.Uint32(uint32(r.shms.max)),
+			Shmmax: proto.Uint64(r.shmmax), Shmall: proto.Uint64(r.shmall)}}}
 	}
 	parts := strings.Split(key, "/")
 	if len(parts) != 3 {
@@ -193,6 +194,12 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 		if ids.Shmmni != nil && *ids.Shmmni <= idSeqMultiplier {
 			r.shms.max = int32(*ids.Shmmni)
 		}
+		if ids.Shmmax != nil {
+			r.shmmax = *ids.Shmmax
+		}
+		if ids.Shmall != nil {
+			r.shmall = *ids.Shmall
+		}
 	}
 	place := func(t *table, p *perm, obj any) bool {
 		if p.id < 0 || p.index >= idSeqMultiplier {
@@ -268,20 +275,34 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 	return errs
 }
 
-// SetLimit sets the limit /proc/sys/kernel/<kind> ("msgmni", "shmmni")
-// from a write of data: a number from 0 to 32768, as Linux takes it.
+// SetLimit sets the limit /proc/sys/kernel/<kind> from a write of data:
+// "msgmni" and "shmmni" (0 to 32768), "shmmax" and "shmall" (any
+// unsigned long), as Linux takes them.
 func (r *Registry) SetLimit(kind string, data []byte) error {
-	v, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 32)
-	if err != nil || v < 0 || v > idSeqMultiplier {
-		return unix.EINVAL
-	}
+	text := strings.TrimSpace(string(data))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch kind {
-	case "msgmni":
-		r.msgs.max = int32(v)
-	case "shmmni":
-		r.shms.max = int32(v)
+	case "msgmni", "shmmni":
+		v, err := strconv.ParseInt(text, 10, 32)
+		if err != nil || v < 0 || v > idSeqMultiplier {
+			return unix.EINVAL
+		}
+		if kind == "msgmni" {
+			r.msgs.max = int32(v)
+		} else {
+			r.shms.max = int32(v)
+		}
+	case "shmmax", "shmall":
+		v, err := strconv.ParseUint(text, 10, 64)
+		if err != nil {
+			return unix.EINVAL
+		}
+		if kind == "shmmax" {
+			r.shmmax = v
+		} else {
+			r.shmall = v
+		}
 	default:
 		return unix.EINVAL
 	}
@@ -316,6 +337,10 @@ func (r *Registry) ProcFile(kind string) []byte {
 		return []byte(strconv.Itoa(int(r.msgs.max)) + "\n")
 	case "shmmni":
 		return []byte(strconv.Itoa(int(r.shms.max)) + "\n")
+	case "shmmax":
+		return []byte(strconv.FormatUint(r.shmmax, 10) + "\n")
+	case "shmall":
+		return []byte(strconv.FormatUint(r.shmall, 10) + "\n")
 	case "msg":
 		t = r.msgs
 		b.WriteString("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n")

@@ -204,6 +204,9 @@ type Registry struct {
 	// attaches count shmat's not yet detached: pid -> shm id -> count.
 	// Protected by mu.
 	attaches map[int32]map[int32]int
+	// shmmax and shmall are the segment size and total page limits
+	// (/proc/sys/kernel). Protected by mu.
+	shmmax, shmall uint64
 	// now is the clock of the objects' times. Immutable.
 	now func() time.Time
 }
@@ -221,6 +224,8 @@ func NewRegistry(h Hooks) *Registry {
 		pending:  make(map[uint64]*effect),
 		undo:     make(map[int32]map[int32][]int32),
 		attaches: make(map[int32]map[int32]int),
+		shmmax:   linux.SHMMAX,
+		shmall:   linux.SHMALL,
 		now:      time.Now,
 	}
 }

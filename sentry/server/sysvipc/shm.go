@@ -21,8 +21,8 @@ type segment struct {
 // SHM_STAT_ANY is shmctl's SHM_STAT without the read permission check.
 const shmStatAny = 15
 
-// Largest segment: SHMMAX of gVisor (Linux's is larger; no program
-// depends on the difference).
+// shmMax bounds every segment (Linux's default SHMMAX); the namespace's
+// shmmax may be lower.
 const shmMax = linux.SHMMAX
 
 func (r *Registry) segmentLocked(id int32) (*segment, error) {
@@ -53,8 +53,12 @@ func (r *Registry) ShmGet(c Caller, key int32, size uint64, flags int32) (int32,
 		}
 		return nil
 	}, func(p perm) (any, error) {
-		if size < linux.SHMMIN || size > shmMax {
+		if size < linux.SHMMIN || size > r.shmmax || size > shmMax {
 			return nil, unix.EINVAL
+		}
+		pages := (size + 4095) / 4096
+		if tot := r.shmPagesLocked(); tot+pages > r.shmall {
+			return nil, unix.ENOSPC
 		}
 		if flags&linux.SHM_HUGETLB != 0 {
 			// The sandbox has no huge pages: as Linux with none
@@ -245,7 +249,16 @@ func (r *Registry) ShmLock(c Caller, id int32, lock bool) error {
 func (r *Registry) ShmParams() (linux.ShmParams, int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return linux.ShmParams{ShmMax: shmMax, ShmMin: linux.SHMMIN, ShmMni: linux.SHMMNI, ShmSeg: linux.SHMSEG, ShmAll: linux.SHMALL}, r.shms.highest()
+	return linux.ShmParams{ShmMax: r.shmmax, ShmMin: linux.SHMMIN, ShmMni: uint64(r.shms.max), ShmSeg: linux.SHMSEG, ShmAll: r.shmall}, r.shms.highest()
+}
+
+// shmPagesLocked counts the pages of every segment.
+func (r *Registry) shmPagesLocked() uint64 {
+	n := uint64(0)
+	for _, obj := range r.shms.byIndex {
+		n += (obj.(*segment).size + 4095) / 4096
+	}
+	return n
 }
 
 // ShmInfo is shmctl's SHM_INFO.

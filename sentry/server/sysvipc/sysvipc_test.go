@@ -428,3 +428,27 @@ func TestShmHugetlb(t *testing.T) {
 		}
 	}
 }
+
+func TestShmLimits(t *testing.T) {
+	r, _ := newTestRegistry(t)
+	if err := r.SetLimit("shmmax", []byte("8192")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetLimit("shmall", []byte("3\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		size uint64
+		want error
+	}{{8193, unix.EINVAL}, {8192, nil}, {4097, unix.ENOSPC}, {4096, nil}, {1, unix.ENOSPC}} {
+		if _, err := r.ShmGet(root, linux.IPC_PRIVATE, tc.size, linux.IPC_CREAT|0600); err != tc.want {
+			t.Errorf("shmget(%d): %v, want %v", tc.size, err, tc.want)
+		}
+	}
+	if p, _ := r.ShmParams(); p.ShmMax != 8192 || p.ShmAll != 3 || p.ShmMni != linux.SHMMNI {
+		t.Errorf("IPC_INFO %+v", p)
+	}
+	if err := r.SetLimit("shmmax", []byte("-1")); err != unix.EINVAL {
+		t.Errorf("shmmax -1: %v", err)
+	}
+}
