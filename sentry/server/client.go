@@ -70,10 +70,18 @@ type clientState struct {
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
 	// own lock, taken after mu. Immutable pointer.
 	ipc *sysvipc.Registry
+	// leases holds the file leases and lease-break-time (leases.go).
+	// Immutable pointer.
+	leases *leaseTable
+	// sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
+	// own lock.
+	sysctl sysctls
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// releases queues gofer handles to release (releases.go); own lock.
+	releases releaseQueue
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
@@ -164,6 +172,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	}
 	k.locks = newLockTable(k.trk)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv})
+	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
