@@ -198,6 +198,8 @@ type client struct {
 
 	// enosys records syscall names the server answered ENOSYS for.
 	enosys sync.Map
+	// shm knows which mapped files are SysV segments (shm.go); own lock.
+	shm shmSegments
 
 	nextAnonID atomic.Uint64
 }
