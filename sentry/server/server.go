@@ -57,10 +57,13 @@ const DefaultClientTimeout = 10 * time.Second
 type Server struct {
 	sentrypb.UnimplementedSentryServer
 
-	// cfg, log and id are immutable after New.
-	cfg Config
-	log hclog.Logger
-	id  string
+	// cfg, log, id and attrs are immutable after New. attrs, the
+	// attribute cache, wraps the configured gofer client: cfg.Gofer is
+	// attrs.
+	cfg   Config
+	log   hclog.Logger
+	id    string
+	attrs *attrCache
 
 	// enosys records the system calls already logged as unsupported
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
@@ -92,12 +95,15 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	attrs := newAttrCache(cfg.Gofer)
+	cfg.Gofer = attrs
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("sentry server: server id: %w", err)
 	}
 	return &Server{
 		cfg:     cfg,
+		attrs:   attrs,
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
 		clients: make(map[*clientState]struct{}),
