@@ -100,3 +100,32 @@ func TestHostSocketBadInput(t *testing.T) {
 		t.Fatalf("getpid after the bad calls: %v", r)
 	}
 }
+
+func TestConfigNetwork(t *testing.T) {
+	gc := startGofer(t, newRoot(t))
+	tests := []struct {
+		network string
+		want    string
+		wantErr bool
+	}{
+		{"", NetworkNone, false},
+		{NetworkNone, NetworkNone, false},
+		{NetworkHost, NetworkHost, false},
+		{"sandbox", "", true},
+		{"HOST", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.network, func(t *testing.T) {
+			srv, err := New(Config{Gofer: gc, Network: tc.network})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("New(Network %q): %v, want error %v", tc.network, err, tc.wantErr)
+			}
+			if err == nil {
+				defer srv.Close()
+				if srv.cfg.Network != tc.want {
+					t.Errorf("Network %q became %q, want %q", tc.network, srv.cfg.Network, tc.want)
+				}
+			}
+		})
+	}
+}
