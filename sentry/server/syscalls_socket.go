@@ -111,6 +111,11 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	}
 	if domain != unix.AF_UNIX {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
+			// Linux makes the socket (its type and protocol
+			// checked) before it finds that inet has no pairs.
+			if _, err := inetSockType(int(stype), proto, c.creds().euid == 0); err != nil {
+				return 0, err
+			}
 			return 0, unix.EOPNOTSUPP
 		}
 		return 0, unix.EAFNOSUPPORT

@@ -1,9 +1,9 @@
-// The errnos of LTP's socket cases (socket01, bind02, connect03,
-// accept03, epoll_ctl06), compared with a native run: a raw socket
-// without a protocol, a privileged port bound by root and by a non-root
-// user, a
-// datagram socket connecting to a stream socket's path, a socket node
-// without write permission, and accept and epoll_ctl on an O_PATH fd.
+// The errnos of LTP's socket cases (socket01, socketpair01, bind02,
+// connect03, accept03, epoll_ctl06), compared with a native run: a raw
+// socket without a protocol, inet socketpairs, a privileged port bound by
+// root and by a non-root user, a datagram socket connecting to a stream
+// socket's path, a socket node without write permission, and accept and
+// epoll_ctl on an O_PATH fd.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +30,12 @@ int main(void) {
 	TRY("raw6, no protocol", socket(AF_INET6, SOCK_RAW, 0));
 	TRY("udp stream", socket(AF_INET, SOCK_STREAM, IPPROTO_UDP));
 	TRY("tcp dgram", socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP));
+	int sv[2];
+	TRY("socketpair raw", socketpair(AF_INET, SOCK_RAW, 0, sv));
+	TRY("socketpair udp", socketpair(AF_INET, SOCK_DGRAM, IPPROTO_UDP, sv));
+	TRY("socketpair tcp dgram", socketpair(AF_INET, SOCK_DGRAM, IPPROTO_TCP, sv));
+	TRY("socketpair tcp", socketpair(AF_INET6, SOCK_STREAM, 0, sv));
+	TRY("socketpair icmp stream", socketpair(AF_INET, SOCK_STREAM, IPPROTO_ICMP, sv));
 
 	struct sockaddr_in priv;
 	memset(&priv, 0, sizeof priv);
