@@ -562,7 +562,10 @@ func ociList(g ociGlobals, log *ociLog, args []string) int {
 // ociPs lists the host processes that run the container: its process (the
 // client sentry, where the application's threads run) and that process's
 // descendants (the platform's stub processes, the embedded sentry and
-// gofer). The application's own pids are the sentry's, inside the sandbox.
+// gofer), and the same for each of its exec processes. Host pids, as
+// runc's ps: containerd's shim matches them against the pids of its exec
+// processes (exec --pid-file) to name each exec in `ctr task ps`, and
+// the application's own pids are the sentry's, inside the sandbox.
 func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("ps")
 	format := fs.String("format", "table", "table or json")
@@ -580,7 +583,7 @@ func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	}
 	var pids []int
 	if st.Status != oci.StatusStopped {
-		pids = descendants(st.Pid)
+		pids = descendants(append([]int{st.Pid}, oci.ExecPids(g.root, id)...))
 	}
 	switch *format {
 	case "json":
@@ -601,11 +604,11 @@ func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	return 0
 }
 
-// descendants returns root and every live process below it, sorted.
-func descendants(root int) []int {
+// descendants returns roots and every live process below them, sorted.
+func descendants(roots []int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return []int{root}
+		return roots
 	}
 	children := map[int][]int{}
 	for _, e := range ents {
@@ -628,7 +631,7 @@ func descendants(root int) []int {
 		ppid, _ := strconv.Atoi(f[1])
 		children[ppid] = append(children[ppid], pid)
 	}
-	out := []int{root}
+	out := append([]int(nil), roots...)
 	for i := 0; i < len(out); i++ {
 		out = append(out, children[out[i]]...)
 	}

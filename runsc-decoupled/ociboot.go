@@ -262,16 +262,30 @@ type containerBooter struct {
 }
 
 func (b *containerBooter) serve(l net.Listener) {
+	serveControl(l, func(req oci.Request) error {
+		switch req.Op {
+		case "start":
+			return b.doStart()
+		case "kill":
+			return b.kill(req.Signal, req.All)
+		}
+		return fmt.Errorf("unknown request %q", req.Op)
+	})
+}
+
+// serveControl answers the requests on a control socket (a container's
+// or an exec process's) with handle, until l is closed.
+func serveControl(l net.Listener, handle func(oci.Request) error) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		go b.handle(c)
+		go answerControl(c, handle)
 	}
 }
 
-func (b *containerBooter) handle(c net.Conn) {
+func answerControl(c net.Conn, handle func(oci.Request) error) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	var req oci.Request
@@ -279,15 +293,7 @@ func (b *containerBooter) handle(c net.Conn) {
 		return
 	}
 	var resp oci.Response
-	var err error
-	switch req.Op {
-	case "start":
-		err = b.doStart()
-	case "kill":
-		err = b.kill(req.Signal, req.All)
-	default:
-		err = fmt.Errorf("unknown request %q", req.Op)
-	}
+	err := handle(req)
 	if err != nil {
 		resp.Error = err.Error()
 		var errno unix.Errno
@@ -330,16 +336,32 @@ func (b *containerBooter) kill(sig int, all bool) error {
 		return nil
 	}
 	b.startOnce.Unlock()
+	if all {
+		// The exec processes' sessions are not the container's (see
+		// runExecBoot): each gets the signal on its control socket.
+		for _, pid := range oci.ExecPids(b.g.root, b.id) {
+			if err := oci.SendTo(oci.ExecSocket(b.g.root, b.id, pid), b.id, oci.Request{Op: "kill", Signal: sig, All: true}, 5*time.Second); err != nil && !errors.Is(err, unix.ESRCH) {
+				b.log.warnf("kill --all: exec process %d: %v", pid, err)
+			}
+		}
+	}
+	return sendSignal(b.signals, b.runDone, client.Signal{Signo: sig, All: all, AsContainer: true})
+}
+
+// sendSignal hands sig to a running client.Run (its Config.Signals) and
+// returns the sentry's answer; runDone is closed once Run returned.
+func sendSignal(signals chan<- client.Signal, runDone <-chan struct{}, sig client.Signal) error {
 	res := make(chan error, 1)
+	sig.Result = res
 	select {
-	case b.signals <- client.Signal{Signo: sig, All: all, AsContainer: true, Result: res}:
-	case <-b.runDone:
+	case signals <- sig:
+	case <-runDone:
 		return fmt.Errorf("container not running: %w", unix.ESRCH)
 	}
 	select {
 	case err := <-res:
 		return err
-	case <-b.runDone:
+	case <-runDone:
 		return nil
 	}
 }
@@ -525,6 +547,32 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 	hlog, closeLog := sandboxLogger(oci.Dir(g.root, id), g.debug)
 	defer closeLog()
 	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
+	// Registered before it runs, so that a kill --all right after exec
+	// returned reaches it (the signal waits for Run to take it).
+	unregister, err := oci.RegisterExec(g.root, id)
+	if err != nil {
+		ready.report(err)
+		return 125
+	}
+	defer unregister()
+	ctl, err := net.Listen("unix", oci.ExecSocket(g.root, id, os.Getpid()))
+	if err != nil {
+		ready.report(fmt.Errorf("exec control socket: %w", err))
+		return 125
+	}
+	defer ctl.Close()
+	go serveControl(ctl, func(req oci.Request) error {
+		if req.Op != "kill" {
+			return fmt.Errorf("unknown request %q", req.Op)
+		}
+		if req.Signal < 0 || req.Signal > 64 {
+			return unix.EINVAL
+		}
+		// Every process of this exec, each as a host process would get it
+		// (none of them is the container's init).
+		return sendSignal(signals, runDone, client.Signal{Signo: req.Signal, All: true})
+	})
 	hostSigs := make(chan os.Signal, 8)
 	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -569,6 +617,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		Signals:         signals,
 		BeforeStart:     func() error { ready.report(nil); return nil },
 	})
+	close(runDone)
 	if err != nil {
 		ready.report(err)
 		log.fatal(err)

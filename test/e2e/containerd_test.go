@@ -252,11 +252,17 @@ func TestContainerd(t *testing.T) {
 		if code != 6 || out != "exec 5\n" {
 			t.Errorf("ctr task exec: exit %d stdout %q stderr %q", code, out, errOut)
 		}
-		if out, _, code := c.ctr("task", "ps", id); code != 0 || !strings.Contains(out, "PID") {
-			t.Errorf("ctr task ps: exit %d %q", code, out)
+		// A detached exec is one of the task's processes: ps names it (the
+		// shim matches our ps's pids with the exec's pid file), and kill
+		// --all ends it with the container.
+		if out, errOut, code := c.ctr("task", "exec", "--detach", "--exec-id", "e2", id, "sleep", "1000"); code != 0 {
+			t.Fatalf("ctr task exec --detach: exit %d: %s %s", code, out, errOut)
 		}
-		if _, errOut, code := c.ctr("task", "kill", "-s", "KILL", id); code != 0 {
-			t.Fatalf("ctr task kill: exit %d %s", code, errOut)
+		if out, _, code := c.ctr("task", "ps", id); code != 0 || !strings.Contains(out, "PID") || !strings.Contains(out, "e2") {
+			t.Errorf("ctr task ps: exit %d %q, want the exec e2 listed", code, out)
+		}
+		if _, errOut, code := c.ctr("task", "kill", "--all", "-s", "KILL", id); code != 0 {
+			t.Fatalf("ctr task kill --all: exit %d %s", code, errOut)
 		}
 		waitFor(t, func() bool {
 			out, _, _ := c.ctr("task", "ls")

@@ -1,0 +1,49 @@
+package oci
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"testing"
+)
+
+func TestExecPids(t *testing.T) {
+	root := t.TempDir()
+	const id = "c"
+	if err := os.Mkdir(Dir(root, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	unregister, err := RegisterExec(root, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	self := os.Getpid()
+	start, _ := ProcStart(self)
+	for name, content := range map[string]string{
+		"x" + strconv.Itoa(dead.Process.Pid) + ".start": "12345", // exited
+		"x1.start":                          strconv.FormatUint(start+1, 10), // pid 1, another start time
+		"xbad.start":                        "1",                             // not a pid
+		"x" + strconv.Itoa(self) + ".other": strconv.FormatUint(start, 10),   // not a record
+		"y" + strconv.Itoa(self) + ".start": strconv.FormatUint(start, 10),   // not a record
+	} {
+		if err := os.WriteFile(filepath.Join(Dir(root, id), name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ExecPids(root, id); !reflect.DeepEqual(got, []int{self}) {
+		t.Errorf("ExecPids: %v, want [%d]", got, self)
+	}
+	unregister()
+	if got := ExecPids(root, id); len(got) != 0 {
+		t.Errorf("ExecPids after unregister: %v, want none", got)
+	}
+	if got := ExecPids(root, "nosuch"); len(got) != 0 {
+		t.Errorf("ExecPids of a missing container: %v", got)
+	}
+}
