@@ -48,6 +48,13 @@ type Plan struct {
 	TLSCert, TLSKey, TLSCA string
 	// Annotations are config.json's annotations, reported by state.
 	Annotations map[string]string
+	// CgroupsPath and Resources are linux.cgroupsPath and linux.resources:
+	// the container's process, and with it the whole sandbox (client
+	// sentry, the application's stub processes, embedded sentry and
+	// gofer), joins that cgroup, made with those limits, as runsc does.
+	// Empty: no cgroup of its own.
+	CgroupsPath string
+	Resources   *specs.LinuxResources
 	// Notes are the fields accepted without effect (each names its field
 	// and why); the command logs them.
 	Notes []string
@@ -409,8 +416,13 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 			return fieldError(field+".type", "%q: unknown", ns.Type)
 		}
 	}
-	if l.Resources != nil || l.CgroupsPath != "" {
-		p.Notes = append(p.Notes, "linux.resources/cgroupsPath: cgroup limits are not applied")
+	switch {
+	case l.CgroupsPath != "" && len(strings.Split(l.CgroupsPath, ":")) == 3:
+		p.Notes = append(p.Notes, "linux.cgroupsPath "+l.CgroupsPath+": a systemd cgroup path (slice:prefix:name); systemd cgroups are not supported, the limits are not applied")
+	case l.CgroupsPath != "":
+		p.CgroupsPath, p.Resources = l.CgroupsPath, l.Resources
+	case l.Resources != nil:
+		p.Notes = append(p.Notes, "linux.resources: not applied without linux.cgroupsPath")
 	}
 	if l.RootfsPropagation != "" {
 		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")

@@ -153,6 +153,24 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("notes %q", p.Notes)
 			}
 		}},
+		{name: "cgroup applied", edit: func(s *specs.Spec) {
+			s.Linux.CgroupsPath = "/a/b"
+			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: 5}}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.CgroupsPath != "/a/b" || p.Resources == nil || p.Resources.Pids.Limit != 5 || strings.Contains(strings.Join(p.Notes, "\n"), "cgroup") {
+				t.Errorf("cgroup %q %+v, notes %q", p.CgroupsPath, p.Resources, p.Notes)
+			}
+		}},
+		{name: "systemd cgroup path noted", edit: func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:rd:x" }, check: func(t *testing.T, p *Plan) {
+			if p.CgroupsPath != "" || !strings.Contains(strings.Join(p.Notes, "\n"), "linux.cgroupsPath system.slice:rd:x") {
+				t.Errorf("cgroup %q, notes %q", p.CgroupsPath, p.Notes)
+			}
+		}},
+		{name: "resources without a cgroup path noted", edit: func(s *specs.Spec) { s.Linux.Resources = &specs.LinuxResources{} }, check: func(t *testing.T, p *Plan) {
+			if p.CgroupsPath != "" || !strings.Contains(strings.Join(p.Notes, "\n"), "linux.resources: not applied") {
+				t.Errorf("cgroup %q, notes %q", p.CgroupsPath, p.Notes)
+			}
+		}},
 		{name: "windows", edit: func(s *specs.Spec) { s.Windows = &specs.Windows{} }, wantErr: "windows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

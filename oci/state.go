@@ -47,6 +47,10 @@ type State struct {
 	// Servers are the targets of the container's remote sentry (its
 	// embedded one, or those of ServerAnnotation); exec connects there.
 	Servers []string `json:"servers"`
+	// Cgroup is the container's cgroup (gVisor's runsc/cgroup.CgroupJSON)
+	// when config.json names one: set by the container's process once it
+	// joined it, removed by delete.
+	Cgroup json.RawMessage `json:"cgroup,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)

@@ -200,7 +200,7 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	ok := false
 	defer func() {
 		if !ok {
-			os.RemoveAll(dir)
+			removeContainer(g, id)
 		}
 	}()
 	st := &oci.State{
@@ -342,7 +342,7 @@ func ociRun(g ociGlobals, log *ociLog, args []string) int {
 	if err := oci.Send(g.root, id, oci.Request{Op: "start"}, 30*time.Second); err != nil {
 		proc.Kill()
 		proc.Wait()
-		os.RemoveAll(oci.Dir(g.root, id))
+		removeContainer(g, id)
 		return log.fatal(err)
 	}
 	if o.detach {
@@ -354,7 +354,7 @@ func ociRun(g ociGlobals, log *ociLog, args []string) int {
 	})
 	defer sigs()
 	ps, err := proc.Wait()
-	os.RemoveAll(oci.Dir(g.root, id))
+	removeContainer(g, id)
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -501,10 +501,27 @@ func ociDelete(g ociGlobals, log *ociLog, args []string) int {
 		}
 		killContainerProcess(st)
 	}
-	if err := os.RemoveAll(oci.Dir(g.root, id)); err != nil {
+	if err := removeContainer(g, id); err != nil {
 		return log.fatal(fmt.Errorf("delete %q: %w", id, err))
 	}
 	return 0
+}
+
+// removeContainer removes what create made for container id, whose
+// process is gone: its cgroup (if it has one) and its state directory.
+func removeContainer(g ociGlobals, id string) error {
+	var cgErr error
+	if st, err := oci.Load(g.root, id); err == nil {
+		if cg, err := containerCgroup(st); err != nil {
+			cgErr = err
+		} else if cg != nil {
+			cgErr = cg.Uninstall()
+		}
+	}
+	if err := os.RemoveAll(oci.Dir(g.root, id)); err != nil {
+		return err
+	}
+	return cgErr
 }
 
 // killContainerProcess SIGKILLs the container's process (its daemons die

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -118,6 +119,18 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	dir := oci.Dir(g.root, id)
 	hlog, closeLog := sandboxLogger(dir, g.debug)
 	defer closeLog()
+	// gVisor's packages log into the sandbox log, not the container's
+	// stderr (client.Run says so again for the platform).
+	platform.SetLogger(hlog)
+	if st.Cgroup, err = joinContainerCgroup(plan); err != nil {
+		return 0, err
+	}
+	if st.Cgroup != nil {
+		// Recorded at once, so that a failed create removes it.
+		if err := st.Save(g.root); err != nil {
+			return 0, err
+		}
+	}
 
 	servers := plan.Servers
 	if len(servers) == 0 {
@@ -546,6 +559,17 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 	}
 	hlog, closeLog := sandboxLogger(oci.Dir(g.root, id), g.debug)
 	defer closeLog()
+	platform.SetLogger(hlog)
+	// An exec'd process is in its container's cgroup, as runc puts it.
+	if cg, err := containerCgroup(st); err != nil {
+		ready.report(err)
+		return 125
+	} else if cg != nil {
+		if _, err := cg.Join(); err != nil {
+			ready.report(fmt.Errorf("join the container's cgroup: %w", err))
+			return 125
+		}
+	}
 	signals := make(chan client.Signal)
 	runDone := make(chan struct{})
 	// Registered before it runs, so that a kill --all right after exec

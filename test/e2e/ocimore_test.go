@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -102,4 +104,67 @@ func TestOCIExecKillAllAndPs(t *testing.T) {
 		t.Errorf("container: exit %d after kill --all KILL, want 137", exit)
 	}
 	r.must("delete", "x")
+}
+
+// TestOCICgroup checks that linux.cgroupsPath and linux.resources are
+// applied to the whole sandbox as runsc does: the container's process and
+// everything under it (the application's stub processes, the embedded
+// daemons) and its exec processes are in a cgroup with the configured
+// limits, and delete removes it.
+func TestOCICgroup(t *testing.T) {
+	r := newOCIRuntime(t)
+	cgPath := fmt.Sprintf("/rd-oci-test-%d", os.Getpid())
+	const pidsLimit = 321
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "echo ready; exec sleep 1000"}
+		s.Linux.CgroupsPath = cgPath
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: pidsLimit}}
+	})
+	pidsDir := filepath.Join("/sys/fs/cgroup/pids", cgPath)
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		pidsDir = filepath.Join("/sys/fs/cgroup", cgPath) // cgroup v2
+	}
+	c, msg, code := r.create("cg", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	defer os.Remove(pidsDir)
+	if b, err := os.ReadFile(filepath.Join(pidsDir, "pids.max")); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(pidsLimit) {
+		t.Errorf("pids.max: %q %v, want %d", b, err, pidsLimit)
+	}
+	r.must("start", "cg")
+	waitFor(t, func() bool { return strings.Contains(c.out(t), "ready") })
+	_, code = r.run(nil, "exec", "--detach", "--pid-file", filepath.Join(r.dir, "cgexec.pid"), "cg", "sleep", "1000")
+	if code != 0 {
+		t.Fatalf("exec: exit %d: %s", code, r.lastError())
+	}
+	pb, _ := os.ReadFile(filepath.Join(r.dir, "cgexec.pid"))
+	execPid, _ := strconv.Atoi(string(pb))
+	b, err := os.ReadFile(filepath.Join(pidsDir, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []int
+	for _, f := range strings.Fields(string(b)) {
+		p, _ := strconv.Atoi(f)
+		procs = append(procs, p)
+	}
+	var ps []int
+	json.Unmarshal([]byte(r.must("ps", "--format", "json", "cg")), &ps)
+	for _, p := range append([]int{c.pid, execPid}, ps...) {
+		if !slices.Contains(procs, p) {
+			t.Errorf("process %d (%s) of the container is not in its cgroup %v", p, commOf(p), procs)
+		}
+	}
+	r.must("kill", "--all", "cg", "KILL")
+	c.wait(t)
+	r.must("delete", "cg")
+	if _, err := os.Stat(pidsDir); !os.IsNotExist(err) {
+		t.Errorf("after delete, %s: %v, want it removed", pidsDir, err)
+	}
+}
+
+func commOf(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
 }
