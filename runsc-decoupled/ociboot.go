@@ -198,13 +198,15 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			select {
 			case <-b.start:
 				st.Status = oci.StatusRunning
-				err := st.Save(g.root)
-				close(b.running)
-				return err
+				return st.Save(g.root)
 			case sig := <-b.killed:
 				return errKilledBeforeStart{sig}
 			}
 		},
+		// start answers once the first process has exec'd, so that a
+		// signal sent right after finds its handlers (runc's start
+		// returns once the process has exec'd too).
+		Started: func() { close(b.running) },
 	})
 	close(b.runDone)
 	st.Status = oci.StatusStopped
@@ -260,8 +262,10 @@ type containerBooter struct {
 	id  string
 	st  *oci.State
 	// start is closed by the first start request, running once the
-	// state says so (start answers then, so that a state right after it
-	// reads running); killed receives a signal sent before start.
+	// state says so and the first process has exec'd (start answers
+	// then, so that a state right after it reads running, and a kill
+	// finds the process's handlers); killed receives a signal sent
+	// before start.
 	// startOnce guards start and killed.
 	start     chan struct{}
 	running   chan struct{}
