@@ -25,6 +25,8 @@ const (
 	StatusCreated  = string(specs.StateCreated)
 	StatusRunning  = string(specs.StateRunning)
 	StatusStopped  = string(specs.StateStopped)
+	// StatusPaused is runc's status of a frozen container (pause).
+	StatusPaused = "paused"
 )
 
 // State is a container's record under the runtime root.
