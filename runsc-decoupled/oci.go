@@ -963,15 +963,17 @@ func defaultSpec() *specs.Spec {
 }
 
 func ociFeatures(g ociGlobals, log *ociLog, args []string) int {
+	yes := true
 	f := features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
 		Hooks:         []string{},
 		MountOptions:  mountOptionNames(),
 		Linux: &features.Linux{
-			Namespaces:      []string{string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.CgroupNamespace)},
-			Capabilities:    []string{},
-			Cgroup:          &features.Cgroup{V1: new(bool), V2: new(bool), Systemd: new(bool), SystemdUser: new(bool)},
+			Namespaces:   []string{string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.CgroupNamespace)},
+			Capabilities: []string{},
+			// cgroupfs paths, v1 and v2 (gVisor's runsc/cgroup); not systemd's.
+			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: new(bool), SystemdUser: new(bool)},
 			Seccomp:         &features.Seccomp{Enabled: new(bool)},
 			Apparmor:        &features.Apparmor{Enabled: new(bool)},
 			Selinux:         &features.Selinux{Enabled: new(bool)},

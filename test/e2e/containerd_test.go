@@ -82,6 +82,19 @@ func TestContainerd(t *testing.T) {
 		if out, _, code := c.Ctr("task", "ps", id); code != 0 || !strings.Contains(out, "PID") || !strings.Contains(out, "e2") {
 			t.Errorf("ctr task ps: exit %d %q, want the exec e2 listed", code, out)
 		}
+		// pause and resume go through the shim to the runtime's freezer.
+		if _, errOut, code := c.Ctr("task", "pause", id); code != 0 {
+			t.Errorf("ctr task pause: exit %d %s", code, errOut)
+		}
+		if out, _, _ := c.Ctr("task", "ls"); !strings.Contains(out, "PAUSED") {
+			t.Errorf("ctr task ls after pause: %q", out)
+		}
+		if _, errOut, code := c.Ctr("task", "resume", id); code != 0 {
+			t.Errorf("ctr task resume: exit %d %s", code, errOut)
+		}
+		if out, _, _ := c.Ctr("task", "ls"); !strings.Contains(out, "RUNNING") {
+			t.Errorf("ctr task ls after resume: %q", out)
+		}
 		if _, errOut, code := c.Ctr("task", "kill", "--all", "-s", "KILL", id); code != 0 {
 			t.Fatalf("ctr task kill --all: exit %d %s", code, errOut)
 		}
