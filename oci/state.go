@@ -53,6 +53,11 @@ type State struct {
 	// when config.json names one: set by the container's process once it
 	// joined it, removed by delete.
 	Cgroup json.RawMessage `json:"cgroup,omitempty"`
+	// Hostname and Process are config.json's hostname and process as
+	// create read them (written by create): exec's base, since changes
+	// to config.json after create must not affect the container.
+	Hostname string         `json:"hostname,omitempty"`
+	Process  *specs.Process `json:"process,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)

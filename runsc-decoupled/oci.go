@@ -211,6 +211,8 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		Created:     time.Now().UTC(),
 		Owner:       "",
 		Annotations: plan.Annotations,
+		Hostname:    plan.Hostname,
+		Process:     bundleProcess(plan.Bundle),
 	}
 	if err := st.Save(g.root); err != nil {
 		return nil, err
@@ -238,6 +240,17 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	}
 	ok = true
 	return proc, nil
+}
+
+// bundleProcess returns config.json's process (LoadBundle checked it
+// already), or nil.
+func bundleProcess(bundle string) *specs.Process {
+	var spec specs.Spec
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil || json.Unmarshal(b, &spec) != nil {
+		return nil
+	}
+	return spec.Process
 }
 
 // checkRemoteSentries checks the targets and TLS files of the remote

@@ -439,10 +439,10 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		if fs.NArg() < 2 {
 			return log.fatal(fmt.Errorf("exec: want --process FILE or a command after the ID"))
 		}
-		// The container's own process is the base, as runc does.
-		var spec specs.Spec
-		if b, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil && spec.Process != nil {
-			sp = *spec.Process
+		// The container's own process, as create read it, is the base,
+		// as runc does.
+		if st.Process != nil {
+			sp = *st.Process
 		}
 		sp.Args = fs.Args()[1:]
 		sp.Terminal = *tty
@@ -556,11 +556,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		ready.report(fmt.Errorf("exec process file: %w", err))
 		return 125
 	}
-	hostname := ""
-	var spec specs.Spec
-	if b, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil {
-		hostname = spec.Hostname
-	}
+	hostname := st.Hostname
 	hlog, closeLog := sandboxLogger(oci.Dir(g.root, id), g.debug)
 	defer closeLog()
 	platform.SetLogger(hlog)

@@ -265,3 +265,36 @@ func TestOCIPauseUpdateEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestOCIExecIgnoresLaterConfigChanges checks that exec takes the
+// container's hostname and base process as create read them: changes to
+// config.json after create must not affect the container.
+func TestOCIExecIgnoresLaterConfigChanges(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "echo ready; exec sleep 1000"}
+		s.Process.Env = append(s.Process.Env, "X=at-create")
+		s.Hostname = "h-create"
+	})
+	c, msg, code := r.create("u", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "u")
+	waitFor(t, func() bool { return strings.Contains(c.out(t), "ready") })
+	cfg := filepath.Join(bundle, "config.json")
+	var s specs.Spec
+	b, _ := os.ReadFile(cfg)
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	s.Hostname = "h-later"
+	s.Process.Env = append(s.Process.Env, "X=later")
+	b, _ = json.Marshal(&s)
+	os.WriteFile(cfg, b, 0o644)
+	if out, code := r.run(nil, "exec", "u", "sh", "-c", "hostname; echo $X"); code != 0 || out != "h-create\nat-create\n" {
+		t.Errorf("exec after config.json changed: exit %d output %q, want the values at create", code, out)
+	}
+	r.must("delete", "--force", "u")
+	c.wait(t)
+}
