@@ -55,6 +55,9 @@ type Plan struct {
 	// Empty: no cgroup of its own.
 	CgroupsPath string
 	Resources   *specs.LinuxResources
+	// Hooks are config.json's hooks (checkHooks: the ones run on the
+	// host); nil without.
+	Hooks *specs.Hooks
 	// Notes are the fields accepted without effect (each names its field
 	// and why); the command logs them.
 	Notes []string
@@ -147,10 +150,10 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 	if s.Domainname != "" {
 		return nil, fieldError("domainname", "not supported (uname's domainname is fixed)")
 	}
-	//lint:ignore SA1019 a config.json may still set prestart hooks, which are refused like the others
-	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
-		return nil, fieldError("hooks", "not supported")
+	if err := checkHooks(s.Hooks); err != nil {
+		return nil, err
 	}
+	p.Hooks = s.Hooks
 	for _, other := range []struct {
 		name string
 		set  bool

@@ -171,6 +171,19 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("cgroup %q, notes %q", p.CgroupsPath, p.Notes)
 			}
 		}},
+		{name: "host hooks kept", edit: func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}, Poststop: []specs.Hook{{Path: "/bin/true"}}}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.Hooks == nil || len(CreateHooks(p.Hooks)) != 1 || len(p.Hooks.Poststop) != 1 {
+				t.Errorf("hooks %+v", p.Hooks)
+			}
+		}},
+		{name: "container hooks refused", edit: func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}} }, wantErr: "hooks.createContainer"},
+		{name: "relative hook path refused", edit: func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "true"}}} }, wantErr: "hooks.poststart[0].path"},
+		{name: "zero hook timeout refused", edit: func(s *specs.Spec) {
+			zero := 0
+			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Timeout: &zero}}}
+		}, wantErr: "hooks.poststop[0].timeout"},
 		{name: "windows", edit: func(s *specs.Spec) { s.Windows = &specs.Windows{} }, wantErr: "windows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

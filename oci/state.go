@@ -58,6 +58,9 @@ type State struct {
 	// to config.json after create must not affect the container.
 	Hostname string         `json:"hostname,omitempty"`
 	Process  *specs.Process `json:"process,omitempty"`
+	// Hooks are config.json's hooks as create read them: start runs the
+	// poststart ones, delete the poststop ones.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)

@@ -6,7 +6,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestExecPids(t *testing.T) {
@@ -45,5 +48,29 @@ func TestExecPids(t *testing.T) {
 	}
 	if got := ExecPids(root, "nosuch"); len(got) != 0 {
 		t.Errorf("ExecPids of a missing container: %v", got)
+	}
+}
+
+func TestRunHook(t *testing.T) {
+	one := 1
+	st := SpecState{}
+	st.ID, st.Status, st.Pid = "c1", "creating", 42
+	for _, tc := range []struct {
+		name    string
+		hook    specs.Hook
+		wantErr string
+	}{
+		{"state on stdin", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", `read -r s; case $s in *'"id":"c1","status":"creating","pid":42'*) exit 0;; esac; echo "$s"; exit 1`}}, ""},
+		{"args and env", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", `[ "$0" = sh ] && [ "$V" = x ]`}, Env: []string{"V=x"}}, ""},
+		{"failure with its output", specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo oops; exit 2"}}, "oops"},
+		{"timeout", specs.Hook{Path: "/bin/sleep", Args: []string{"sleep", "10"}, Timeout: &one}, "timed out after 1s"},
+		{"missing program", specs.Hook{Path: "/no/such/hook"}, "/no/such/hook"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := RunHook(tc.hook, st)
+			if (err != nil) != (tc.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("RunHook: %v, want error containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -213,6 +213,7 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		Annotations: plan.Annotations,
 		Hostname:    plan.Hostname,
 		Process:     bundleProcess(plan.Bundle),
+		Hooks:       plan.Hooks,
 	}
 	if err := st.Save(g.root); err != nil {
 		return nil, err
@@ -238,8 +239,48 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 			return nil, err
 		}
 	}
+	// The environment exists and the first process waits for start: the
+	// prestart and createRuntime hooks run now; one failing fails create.
+	for i, h := range oci.CreateHooks(plan.Hooks) {
+		hst := *st
+		hst.Pid, hst.Status = proc.Pid, oci.StatusCreating
+		if err := oci.RunHook(h, hst.Spec()); err != nil {
+			proc.Kill()
+			proc.Wait()
+			return nil, fmt.Errorf("config.json hooks (prestart, then createRuntime)[%d]: %w", i, err)
+		}
+	}
 	ok = true
 	return proc, nil
+}
+
+// runPoststartHooks runs the poststart hooks once the container runs; a
+// failure is a warning (runtime spec), and start still succeeds.
+func runPoststartHooks(g ociGlobals, log *ociLog, id string) {
+	st, err := oci.Load(g.root, id)
+	if err != nil || st.Hooks == nil {
+		return
+	}
+	for i, h := range st.Hooks.Poststart {
+		if err := oci.RunHook(h, st.Spec()); err != nil {
+			log.warnf("config.json hooks.poststart[%d]: %v", i, err)
+		}
+	}
+}
+
+// runPoststopHooks runs the poststop hooks of a container delete removed
+// (st is its state before); a failure is a warning.
+func runPoststopHooks(log *ociLog, st *oci.State) {
+	if st == nil || st.Hooks == nil {
+		return
+	}
+	s := *st
+	s.Status = oci.StatusStopped
+	for i, h := range st.Hooks.Poststop {
+		if err := oci.RunHook(h, s.Spec()); err != nil {
+			log.warnf("config.json hooks.poststop[%d]: %v", i, err)
+		}
+	}
 }
 
 // bundleProcess returns config.json's process (LoadBundle checked it
@@ -358,6 +399,7 @@ func ociRun(g ociGlobals, log *ociLog, args []string) int {
 		removeContainer(g, id)
 		return log.fatal(err)
 	}
+	runPoststartHooks(g, log, id)
 	if o.detach {
 		return 0
 	}
@@ -367,7 +409,9 @@ func ociRun(g ociGlobals, log *ociLog, args []string) int {
 	})
 	defer sigs()
 	ps, err := proc.Wait()
+	st, _ := oci.Load(g.root, id)
 	removeContainer(g, id)
+	runPoststopHooks(log, st)
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -408,6 +452,7 @@ func ociStart(g ociGlobals, log *ociLog, args []string) int {
 	if err := oci.Send(g.root, id, oci.Request{Op: "start"}, 30*time.Second); err != nil {
 		return log.fatal(err)
 	}
+	runPoststartHooks(g, log, id)
 	return 0
 }
 
@@ -530,6 +575,7 @@ func ociDelete(g ociGlobals, log *ociLog, args []string) int {
 	if err := removeContainer(g, id); err != nil {
 		return log.fatal(fmt.Errorf("delete %q: %w", id, err))
 	}
+	runPoststopHooks(log, st)
 	return 0
 }
 
@@ -980,7 +1026,7 @@ func ociFeatures(g ociGlobals, log *ociLog, args []string) int {
 	f := features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
-		Hooks:         []string{},
+		Hooks:         []string{"prestart", "createRuntime", "poststart", "poststop"},
 		MountOptions:  mountOptionNames(),
 		Linux: &features.Linux{
 			Namespaces:   []string{string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.CgroupNamespace)},

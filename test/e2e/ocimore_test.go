@@ -298,3 +298,49 @@ func TestOCIExecIgnoresLaterConfigChanges(t *testing.T) {
 	r.must("delete", "--force", "u")
 	c.wait(t)
 }
+
+// TestOCIHooks checks the hooks run on the host: prestart and
+// createRuntime during create (with the state on stdin: id, pid, status
+// creating), poststart after start, poststop after delete, in order; a
+// failing create hook fails create and leaves nothing; a failing
+// poststart hook is a warning.
+func TestOCIHooks(t *testing.T) {
+	r := newOCIRuntime(t)
+	out := filepath.Join(r.dir, "hooks.out")
+	hook := func(name string) specs.Hook {
+		// Each hook appends its name and the state's status and pid (a
+		// stopped container's state has none, as runc's).
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", `read -r s; st=${s#*\"status\":\"}; pid=-; case $s in *\"pid\":*) pid=${s#*\"pid\":}; pid=${pid%%,*};; esac; echo "` + name + ` ${st%%\"*} $pid" >> ` + out}}
+	}
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "exec sleep 1000"}
+		s.Hooks = &specs.Hooks{
+			Prestart:      []specs.Hook{hook("prestart")}, //lint:ignore SA1019 runc still runs prestart hooks
+			CreateRuntime: []specs.Hook{hook("createRuntime")},
+			Poststart:     []specs.Hook{hook("poststart"), {Path: "/bin/false"}},
+			Poststop:      []specs.Hook{hook("poststop")},
+		}
+	})
+	c, msg, code := r.create("h", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "h")
+	r.must("delete", "--force", "h")
+	c.wait(t)
+	p := strconv.Itoa(c.pid)
+	want := "prestart creating " + p + "\ncreateRuntime creating " + p + "\npoststart running " + p + "\npoststop stopped -\n"
+	if b, _ := os.ReadFile(out); string(b) != want {
+		t.Errorf("hooks ran as\n%s\nwant\n%s", b, want)
+	}
+
+	failing := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo no way >&2; exit 3"}}}}
+	})
+	if _, msg, code := r.create("hf", failing); code == 0 || !strings.Contains(msg, "hooks") || !strings.Contains(msg, "no way") {
+		t.Errorf("create with a failing createRuntime hook: exit %d, %q", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(r.root, "hf")); !os.IsNotExist(err) {
+		t.Errorf("a failed create left its state: %v", err)
+	}
+}
