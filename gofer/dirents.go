@@ -30,11 +30,44 @@ const maxDirentsPerReply = 2048
 // (and logged).
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
 	ents, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
-	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "n", len(ents), "err", err)
+	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(ents), "err", err)
 	if err != nil {
 		return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
 	}
-	return &goferpb.GetdentsReply{Entries: ents}, nil
+	r := &goferpb.GetdentsReply{Entries: ents}
+	if req.GetPlus() && len(ents) > 0 {
+		if r.Stats, err = s.statEntries(req.GetDir(), ents); err != nil {
+			return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
+		}
+	}
+	return r, nil
+}
+
+// statEntries returns the attributes of the entries of directory handle
+// id, each looked up by its (single component) name without following a
+// symlink; an entry gone meanwhile gets an empty Stat.
+func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat, error) {
+	h, err := s.lookupDir(id)
+	if err != nil {
+		return nil, wrap(err, "getdents")
+	}
+	defer h.decRef()
+	out := make([]*goferpb.Stat, len(ents))
+	for i, e := range ents {
+		out[i] = &goferpb.Stat{}
+		if checkName(e.GetName()) != nil {
+			continue
+		}
+		var stx unix.Statx_t
+		err := unix.Statx(h.fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+		for err == unix.EINTR {
+			err = unix.Statx(h.fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+		}
+		if err == nil {
+			out[i] = statFromStatx(&stx)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, error) {

@@ -73,7 +73,7 @@ const (
 //
 //   - Write, SetStat and Link replace the file's attributes with the ones
 //     their reply carries;
-//   - Getdents (atime), an Open or walk-open with O_TRUNC, and the
+//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC, and the
 //     creations (their directory's mtime and link count) drop the
 //     attributes of the file or directory they touch, and a Read
 //     (atime) keeps them from answering a Stat;
@@ -404,8 +404,40 @@ func sliceAt(b []byte, off uint64, n uint32) []byte {
 }
 
 func (a *attrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
-	defer a.drop(req.GetDir()) // atime
-	return a.GoferClient.Getdents(ctx, req, opts...)
+	r, _, err := a.getdents(ctx, req, opts...)
+	return r, err
+}
+
+// getdents is Getdents, also returning the seq at which the entries'
+// stats (GetdentsRequest.plus) were current, or 0 if a change of this
+// server may have raced with them: they are as good as cached attributes
+// while the cache's seq stays there (current).
+func (a *attrCache) getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, uint64, error) {
+	if req.GetOffset() != 0 {
+		// Served from the gofer's snapshot of the directory, taken at
+		// offset 0: no atime change.
+		start := a.current()
+		r, err := a.GoferClient.Getdents(ctx, req, opts...)
+		if end := a.current(); end == start {
+			return r, end, err
+		}
+		return r, 0, err
+	}
+	start := a.drop(req.GetDir()) // atime, before and after
+	r, err := a.GoferClient.Getdents(ctx, req, opts...)
+	end := a.drop(req.GetDir())
+	if end != start+1 {
+		end = 0
+	}
+	return r, end, err
+}
+
+// current returns the seq: no change went through the cache since a
+// value it returned if it returns the same again.
+func (a *attrCache) current() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seq
 }
 
 func (a *attrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {

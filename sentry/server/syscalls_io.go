@@ -834,8 +834,13 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		rpc:
 			for {
 				ctx, cancel := v.rpcCtx()
-				r, err := c.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256})
+				r, seq, err := c.k.s.attrs.getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
 				cancel()
+				if err == nil && r.GetErrno() == 0 {
+					// The entries' dentries and attributes: a stat of
+					// each (ls -l, find) needs no Walk nor Stat.
+					v.noteListing(d, r.Entries, r.Stats, seq)
+				}
 				if err := goferErr("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {
 						break

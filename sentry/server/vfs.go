@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -83,6 +84,13 @@ type dentry struct {
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
+	// listed is the file's attributes as a directory listing of this
+	// client returned them (GetdentsRequest.plus), trusted while the
+	// attribute cache's seq is still listedSeq and for attrTTL after
+	// listedAt (statDentry); nil if none.
+	listed    *goferpb.Stat
+	listedSeq uint64
+	listedAt  time.Time
 	// negative caches names found missing (a directory's), with the
 	// attrCache.names count their lookup began at and when; see
 	// lookupChild.
@@ -547,6 +555,9 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if d.kind != dkGofer {
 		return d.synthStat(), nil
 	}
+	if st := v.listedStat(d); st != nil {
+		return st, nil
+	}
 	h, err := c.handleOf(d)
 	if err != nil {
 		return nil, err
@@ -562,6 +573,48 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	}
 	v.noteAttrs(d, r.Stat)
 	return r.Stat, nil
+}
+
+// listedStat returns d's attributes from a directory listing if no
+// change went through the server since and they are fresh (see
+// dentry.listed), else nil.
+func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
+	a := v.k.s.attrs
+	seq, now := a.current(), a.clock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if d.listed == nil || d.deleted || d.listedSeq != seq || now.Sub(d.listedAt) >= attrTTL {
+		d.listed = nil
+		return nil
+	}
+	return proto.Clone(d.listed).(*goferpb.Stat)
+}
+
+// noteListing makes or refreshes the dentries of dir's entries from a
+// directory listing with their attributes, current at seq (0: not
+// trusted for stat, dentries only).
+func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq uint64) {
+	if len(stats) != len(ents) || dir.kind != dkGofer {
+		return
+	}
+	now := v.k.s.attrs.clock()
+	for i, e := range ents {
+		st := stats[i]
+		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {
+			continue
+		}
+		if dir == v.root && (e.Name == "dev" || e.Name == "proc") {
+			continue // synthesized over the gofer's
+		}
+		d := v.insertChild(dir, e.Name, 0, nil, st)
+		if seq != 0 {
+			v.mu.Lock()
+			if d.ino == st.Ino {
+				d.listed, d.listedSeq, d.listedAt = st, seq, now
+			}
+			v.mu.Unlock()
+		}
+	}
 }
 
 // resolve walks path from start (or the root for an absolute path),
