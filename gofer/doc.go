@@ -67,12 +67,16 @@
 //     checked to lie beneath the root by identity (see Reopen).
 //   - Silly rename: an Unlink with open set (the sentry's application
 //     still has the file open) of a regular file's last name renames it to
-//     SillyPrefix+"<inode>-<random>" in the same directory instead, and the
+//     SillyPrefix+"<inode>-<random>" in SillyDirName at the top of its
+//     mount instead (in its own directory if that cannot be made), and the
 //     name is removed when the last handle a sentry opened (Open, Create)
-//     leaves the table; so the
-//     file also survives a gofer restart (a restarted gofer adopts the name
-//     when a sentry reopens and opens the file). A gofer killed while such
-//     a name exists leaves it on disk if no sentry reopens the file.
+//     leaves the table; so the file also survives a gofer restart (a
+//     restarted gofer adopts the name when a sentry reopens and opens the
+//     file). SillyDirName is hidden: left out of the listing of a mount's
+//     top, ENOENT to any operation naming it there. Stat of a silly-renamed
+//     file does not count the silly name (st_nlink 0, as Linux says of an
+//     unlinked file). A gofer killed while such a name exists leaves it on
+//     disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to maxCachedReplies entries (LRU): a

@@ -276,7 +276,7 @@ func (s *Server) write(id, offset uint64, data []byte, seq uint64) (uint32, *gof
 			return 0, nil, wrap(err, "write handle %d: O_SYNC", id)
 		}
 	}
-	st, err := statFD(h.wfd)
+	st, err := s.statFile(h.wfd)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -152,6 +152,9 @@ func (s *Server) walk(dirID uint64, names []string) ([]*goferpb.WalkedFile, erro
 		if err := checkName(name); err != nil {
 			return files, wrap(err, "walk")
 		}
+		if s.hidden(cur, name) {
+			return files, errorf(unix.ENOENT, "walk %q: hidden", name)
+		}
 		fd, err := openPath(cur.fd, name)
 		if err != nil {
 			return files, wrap(err, "walk %q", name)

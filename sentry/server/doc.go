@@ -52,8 +52,10 @@
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
 //     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
-//     sockets on the client's loopback netstack (file_inet.go); their
-//     replay state is derived in restore_kobj.go.
+//     sockets on the client's loopback netstack (file_inet.go) or, when
+//     the operator chose Config.Network "host", the server machine's own
+//     sockets (file_hostinet.go); their replay state is derived in
+//     restore_kobj.go and file_hostinet.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -162,6 +164,9 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
+//	                              break signals its holders after
+//	                              dropping leaseTable.mu)
 //
 //	attrCache.mu, releaseQueue.mu  (leaves, taken under no lock of the
 //	                                package and never held across an RPC)
@@ -178,7 +183,10 @@
 // locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
-// socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf.
+// socket's SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection
+// lost with a server) and the inet files' backlog mutexes are leaves; a
+// host socket's readiness comes from gVisor's fdnotifier goroutine,
+// which takes only kobj.Watch.mu.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

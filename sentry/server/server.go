@@ -42,6 +42,10 @@ type Config struct {
 	// start applications with any credentials and see every client in
 	// Debug; other peers run only as themselves (grant.go).
 	OperatorUIDs map[uint32]bool
+	// Network is what the applications' AF_INET and AF_INET6 sockets
+	// are: NetworkNone (also when empty) or NetworkHost. It is the
+	// operator's choice for every client of the server.
+	Network string
 }
 
 // DefaultClientTimeout is the default Config.ClientTimeout: clients send a
@@ -79,6 +83,13 @@ var _ sentrypb.SentryServer = (*Server)(nil)
 func New(cfg Config) (*Server, error) {
 	if cfg.Gofer == nil {
 		return nil, errors.New("sentry server: Config.Gofer is required")
+	}
+	switch cfg.Network {
+	case "":
+		cfg.Network = NetworkNone
+	case NetworkNone, NetworkHost:
+	default:
+		return nil, fmt.Errorf("sentry server: network %q: want %q or %q", cfg.Network, NetworkNone, NetworkHost)
 	}
 	log := cfg.Log
 	if log == nil {

@@ -292,6 +292,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if flags&unix.O_NOATIME != 0 && !c.creds().ownerOrCapable(v.attrsOf(d)) {
 		return nil, unix.EPERM
 	}
+	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
+		return nil, err
+	}
 	if d.mode&unix.S_IFMT == unix.S_IFIFO {
 		return c.openFifo(d, flags)
 	}
@@ -1126,6 +1129,9 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
+		if _, err := c.fileSizeCheck(f.d, length, 0, true); err != nil {
+			return 0, err
+		}
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
@@ -1151,6 +1157,12 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	}
 	if !d.isRegular() {
 		return 0, unix.EINVAL
+	}
+	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
+		return 0, err
+	}
+	if err := c.breakLeases(d, true, false); err != nil {
+		return 0, err
 	}
 	if err := c.setStat(d, nil, req); err != nil {
 		return 0, err

@@ -58,7 +58,11 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		n, _, err := c.writeAt(f, b, off, false)
+		m, err := c.fileSizeCheck(f.d, off, len(b), false)
+		if err != nil {
+			return 0, err
+		}
+		n, _, err := c.writeAt(f, b[:m], off, false)
 		return n, err
 	}
 	f.mu.Lock()
@@ -79,7 +83,11 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	n, o, err := c.writeAt(f, b, o, appendMode)
+	m, err := c.fileSizeCheck(f.d, o, len(b), false)
+	if err != nil {
+		return 0, err
+	}
+	n, o, err := c.writeAt(f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
 		f.setOffLocked(c, o+int64(n))
 	}
@@ -506,6 +514,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
+		c.k.setAsync(f, fd, nf&unix.O_ASYNC != 0)
 		f.changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
@@ -520,8 +529,10 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		return pipeCapacity, nil
-	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETSIG, unix.F_SETSIG:
-		return 0, nil
+	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
+		return c.fcntlOwner(f, cmd)
+	case unix.F_SETLEASE, unix.F_GETLEASE:
+		return c.fcntlLease(f, fd, cmd)
 	}
 	return 0, unix.EINVAL
 }
