@@ -162,6 +162,12 @@ func TestGetdentsPlus(t *testing.T) {
 			t.Errorf("f: size %d", st.Size)
 		}
 	}
+	if !r.Eof {
+		t.Error("a reply holding every entry says eof false")
+	}
+	if r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 1}))); r.Eof || len(r.Entries) != 1 {
+		t.Errorf("one of three entries: %d entries, eof %v", len(r.Entries), r.Eof)
+	}
 	// Without plus, no stats.
 	r = must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 100})))
 	if len(r.Stats) != 0 {

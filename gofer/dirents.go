@@ -29,12 +29,12 @@ const maxDirentsPerReply = 2048
 // UTF-8 cannot be carried by the protocol's string field and are left out
 // (and logged).
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
-	ents, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
+	ents, eof, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
 	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(ents), "err", err)
 	if err != nil {
 		return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
 	}
-	r := &goferpb.GetdentsReply{Entries: ents}
+	r := &goferpb.GetdentsReply{Entries: ents, Eof: eof}
 	if req.GetPlus() && len(ents) > 0 {
 		if r.Stats, err = s.statEntries(req.GetDir(), ents); err != nil {
 			return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
@@ -70,14 +70,16 @@ func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat
 	return out, nil
 }
 
-func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, error) {
+// getdents returns up to count entries of directory handle id from
+// offset, and whether they reach the end.
+func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, bool, error) {
 	if count == 0 {
-		return nil, errorf(unix.EINVAL, "getdents: count 0")
+		return nil, false, errorf(unix.EINVAL, "getdents: count 0")
 	}
 	count = min(count, maxDirentsPerReply)
 	h, err := s.lookupDir(id)
 	if err != nil {
-		return nil, wrap(err, "getdents")
+		return nil, false, wrap(err, "getdents")
 	}
 	defer h.decRef()
 
@@ -86,12 +88,12 @@ func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, e
 	if offset == 0 || !h.direntsValid {
 		ents, err := s.readDir(h)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		h.dirents, h.direntsValid = ents, true
 	}
 	if offset >= uint64(len(h.dirents)) {
-		return nil, nil
+		return nil, true, nil
 	}
 	end := offset + uint64(count)
 	if end > uint64(len(h.dirents)) {
@@ -100,7 +102,7 @@ func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, e
 	// Copy: the slice must not alias a snapshot a later call replaces
 	// while this reply is being marshalled (the entries themselves are
 	// never modified).
-	return append([]*goferpb.Dirent(nil), h.dirents[offset:end]...), nil
+	return append([]*goferpb.Dirent(nil), h.dirents[offset:end]...), end == uint64(len(h.dirents)), nil
 }
 
 // readDir reads all of h's directory entries but "." and "..", numbering

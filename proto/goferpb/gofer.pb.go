@@ -2675,11 +2675,14 @@ func (x *Dirent) GetOffset() uint64 {
 // stats, with plus, holds the attributes of entries[i] at i, taken when
 // the reply was made (without following a symlink); one whose stat failed
 // (the name went away) is empty (ino 0).
+// eof says the entries reach the end of the directory (of the snapshot
+// taken at offset 0): a call after the last entry would return none.
 type GetdentsReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	Entries       []*Dirent              `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	Stats         []*Stat                `protobuf:"bytes,170,rep,name=stats,proto3" json:"stats,omitempty"`
+	Eof           bool                   `protobuf:"varint,171,opt,name=eof,proto3" json:"eof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2733,6 +2736,13 @@ func (x *GetdentsReply) GetStats() []*Stat {
 		return x.Stats
 	}
 	return nil
+}
+
+func (x *GetdentsReply) GetEof() bool {
+	if x != nil {
+		return x.Eof
+	}
+	return false
 }
 
 // An Fsync with handles syncs handle and every one of handles with one
@@ -3293,11 +3303,12 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\x96\x01\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\xa9\x01\n" +
 	"\rGetdentsReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.runscdecoupled.gofer.v1.DirentR\aentries\x124\n" +
-	"\x05stats\x18\xaa\x01 \x03(\v2\x1d.runscdecoupled.gofer.v1.StatR\x05stats\"^\n" +
+	"\x05stats\x18\xaa\x01 \x03(\v2\x1d.runscdecoupled.gofer.v1.StatR\x05stats\x12\x11\n" +
+	"\x03eof\x18\xab\x01 \x01(\bR\x03eof\"^\n" +
 	"\fFsyncRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x1b\n" +
 	"\tdata_only\x18\x02 \x01(\bR\bdataOnly\x12\x19\n" +

@@ -843,7 +843,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if cur.phase == 2 && !pending {
 		if g, ok := f.impl.(*goferDir); ok {
 		rpc:
-			for {
+			for !cur.eof {
 				ctx, cancel := v.rpcCtx()
 				r, seq, err := c.k.s.attrs.getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
 				cancel()
@@ -859,6 +859,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				if len(r.Entries) == 0 {
+					cur.eof = true
 					break
 				}
 				for _, e := range r.Entries {
@@ -868,6 +869,9 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 						}
 					}
 					cur.cookie = e.Offset
+				}
+				if r.Eof {
+					cur.eof = true // every entry emitted, and no more
 				}
 			}
 		} else {
