@@ -57,7 +57,8 @@
 //     unopened handle of the new file (CreateReply.path), which a creation
 //     answered from the reply cache does not. A Getdents with plus also
 //     returns each entry's attributes (statx by name, not following a
-//     symlink).
+//     symlink); every Getdents reply says whether it reaches the end of
+//     the listing (eof).
 //
 // # Recovery
 //
