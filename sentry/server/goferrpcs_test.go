@@ -180,6 +180,18 @@ func TestGoferRPCsPerCall(t *testing.T) {
 	}
 	dents := m.zeros(32768)
 	e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/dir"), sb, 0) // looked up before
+	for i := 0; i < 3; i++ {
+		if err := os.MkdirAll(filepath.Join(e.root, fmt.Sprintf("tmp/tree/t%d/s", i)), 0755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/tree"), sb, 0)
+	list := func(path string) {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+		for e.ok(1, unix.SYS_GETDENTS64, fd, dents, 32768) != 0 {
+		}
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
 	existing := m.str("/tmp/existing")
 	data := m.alloc(make([]byte, 4096))
 	// Warm the dentry cache: /tmp/existing looked up, as a process that
@@ -255,6 +267,15 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			}
 			e.ok(1, unix.SYS_CLOSE, fd)
 		}, map[string]int{"Walk": 1, "Getdents": 1}},
+		// find's descent: each directory is known from its parent's
+		// listing only, and opened to be listed in turn.
+		{"descending into directories known from listings", func() {
+			list("/tmp/tree")
+			for i := 0; i < 3; i++ {
+				list(fmt.Sprintf("/tmp/tree/t%d", i))
+				list(fmt.Sprintf("/tmp/tree/t%d/s", i))
+			}
+		}, map[string]int{"Walk": 7, "Getdents": 7}},
 		{"stat of a file just created", func() {
 			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(created), sb, 0)
 		}, nil},

@@ -255,7 +255,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 			return 0, nil, nil, unix.ENOENT
 		}
 		wf, err = v.walkOne(ph, shmDirName(v.k.id))
-	} else {
+	} else if wf = v.walkViaParent(parent, name); wf == nil {
 		var ph uint64
 		if ph, err = v.pinHandle(parent); err != nil {
 			return 0, nil, nil, err
@@ -278,6 +278,62 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	v.mu.Unlock()
 	v.noteAttrs(d, wf.Stat)
 	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
+}
+
+// walkViaParent walks to name in parent in one Walk from parent's own
+// parent when parent has no handle (a directory known from a listing):
+// the Walk's first handle becomes parent's (as pinHandle would make it)
+// and its second is returned, which the caller owns. It returns nil when
+// this does not apply or fails; the caller then walks as usual.
+func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
+	v.mu.Lock()
+	gp, pname, has, pdeleted := parent.parent, parent.name, parent.handle != 0, parent.deleted
+	v.mu.Unlock()
+	if has || pdeleted || parent == v.root || parent.kind != dkGofer || gp == nil || gp == v.dev || gp.kind != dkGofer {
+		return nil
+	}
+	v.mu.Lock()
+	gh := gp.handle
+	if gh != 0 {
+		gp.pins++
+	}
+	v.mu.Unlock()
+	if gh == 0 {
+		return nil
+	}
+	ctx, cancel := v.rpcCtx()
+	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
+	cancel()
+	v.unpin(gp)
+	if err != nil {
+		return nil
+	}
+	var ids []uint64
+	for _, f := range r.Files {
+		if f.GetHandle().GetId() != 0 {
+			ids = append(ids, f.Handle.Id)
+		}
+	}
+	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
+		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
+		releaseHandles(v.k, ids)
+		return nil
+	}
+	v.mu.Lock()
+	var evicted []uint64
+	if parent.handle != 0 || parent.deleted {
+		evicted = []uint64{ids[0]} // another lookup got there first
+	} else {
+		parent.handle = ids[0]
+		if parent.fh == nil {
+			parent.fh = r.Files[0].Handle.FileHandle
+		}
+		v.lruPushLocked(parent)
+		evicted = v.evictLocked()
+	}
+	v.mu.Unlock()
+	releaseHandles(v.k, evicted)
+	return r.Files[1]
 }
 
 // openRegular returns a new gofer handle for regular file d opened with
