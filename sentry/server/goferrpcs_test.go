@@ -267,6 +267,16 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			}
 			e.ok(1, unix.SYS_CLOSE, fd)
 		}, map[string]int{"Walk": 1, "Getdents": 1}},
+		// find lists a directory, descends into a subdirectory (whose
+		// listing changes that subdirectory's atime), then stats the
+		// rest of the entries.
+		{"lstat of listed entries after listing a subdirectory", func() {
+			list("/tmp/dir")
+			list("/tmp/dir/e9")
+			for i := 0; i < 9; i++ {
+				e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/dir/e%d", i)), sb, unix.AT_SYMLINK_NOFOLLOW)
+			}
+		}, map[string]int{"Walk": 2, "Getdents": 2}},
 		// find's descent: each directory is known from its parent's
 		// listing only, and opened to be listed in turn.
 		{"descending into directories known from listings", func() {

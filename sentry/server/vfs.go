@@ -85,9 +85,10 @@ type dentry struct {
 	target     string
 	haveTarget bool
 	// listed is the file's attributes as a directory listing of this
-	// client returned them (GetdentsRequest.plus), trusted while the
-	// attribute cache's seq is still listedSeq and for attrTTL after
-	// listedAt (statDentry); nil if none.
+	// client returned them (GetdentsRequest.plus) at the attribute
+	// cache's seq listedSeq, trusted while no change of the file went
+	// through the cache since (attrCache.validSince) and for attrTTL
+	// after listedAt (statDentry); nil if none.
 	listed    *goferpb.Stat
 	listedSeq uint64
 	listedAt  time.Time
@@ -632,18 +633,23 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 }
 
 // listedStat returns d's attributes from a directory listing if no
-// change went through the server since and they are fresh (see
-// dentry.listed), else nil.
+// change of d's file went through the server since and they are fresh
+// (see dentry.listed), else nil.
 func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
 	a := v.k.s.attrs
-	seq, now := a.current(), a.clock()
+	now := a.clock()
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if d.listed == nil || d.deleted || d.listedSeq != seq || now.Sub(d.listedAt) >= attrTTL {
-		d.listed = nil
+	st, seq, at, deleted := d.listed, d.listedSeq, d.listedAt, d.deleted
+	v.mu.Unlock()
+	if st == nil || deleted || now.Sub(at) >= attrTTL || !a.validSince(st, seq) {
+		v.mu.Lock()
+		if d.listed == st {
+			d.listed = nil
+		}
+		v.mu.Unlock()
 		return nil
 	}
-	return proto.Clone(d.listed).(*goferpb.Stat)
+	return proto.Clone(st).(*goferpb.Stat)
 }
 
 // noteListing makes or refreshes the dentries of dir's entries from a
