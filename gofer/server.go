@@ -141,7 +141,7 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		orphanLinger: DefaultOrphanLinger,
 		opens:        make(map[fileID]int),
 		silly:        make(map[fileID]sillyName),
-		cache:        newReplyCache(maxCachedReplies),
+		cache:        newReplyCache(maxCachedReplies, maxCachedBytes),
 		loose:        make(map[string]*session),
 	}
 	for _, o := range opts {

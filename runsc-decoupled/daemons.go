@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -95,7 +96,11 @@ func runGofer(args []string) int {
 	}
 	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
 	srv.Register(g)
-	return serve("gofer", g, t, allow, log, nil)
+	if tlsf.files.UsesTLS(t) {
+		return serve("gofer", g, t, allow, log, nil, nil)
+	}
+	// A server on this machine may carry its calls on the framed wire.
+	return serve("gofer", g, t, allow, log, nil, func(st *transport.FramedStream) error { return srv.ServeCalls(st) })
 }
 
 func runServer(args []string) int {
@@ -160,7 +165,13 @@ func runServer(args []string) int {
 	}
 	defer gc.Close()
 	// The server sees virtual handle ids that survive a gofer restart.
-	goferConn := server.NewGoferConn(gc, log)
+	var goferOpts []server.GoferConnOption
+	if gt.Network == "unix" && !tlsf.files.UsesTLS(gt) {
+		// The framed wire, unless the gofer answers in HTTP/2 only (an
+		// older gofer): then the gRPC stream.
+		goferOpts = append(goferOpts, server.WithStreamDialer(framedGoferDialer(gc, gt)))
+	}
+	goferConn := server.NewGoferConn(gc, log, goferOpts...)
 	defer goferConn.Close()
 	allow, err := transport.ParseAllowedUIDs(*allowUIDs)
 	if err != nil {
@@ -186,10 +197,37 @@ func runServer(args []string) int {
 	g := newGRPCServer(creds...)
 	srv.Register(g)
 	if tlsf.files.UsesTLS(t) {
-		return serve("server", g, t, allow, log, nil)
+		return serve("server", g, t, allow, log, nil, nil)
 	}
 	// Clients on this machine may use the framed wire on the same socket.
-	return serve("server", g, t, allow, log, srv.Session)
+	return serve("server", g, t, allow, log, srv.Session, nil)
+}
+
+// framedGoferDialer opens Calls streams to the gofer at t on the framed
+// wire, or as gRPC streams over gc once the gofer answered in HTTP/2.
+func framedGoferDialer(gc grpc.ClientConnInterface, t transport.Target) server.StreamDialer {
+	grpcDial := server.GRPCStreamDialer(gc)
+	var mu sync.Mutex
+	useGRPC := false
+	return func(ctx context.Context) (server.MsgStream, error) {
+		mu.Lock()
+		g := useGRPC
+		mu.Unlock()
+		if g {
+			return grpcDial(ctx)
+		}
+		st, err := transport.DialFramedStream(ctx, t)
+		if transport.IsNotFramed(err) {
+			mu.Lock()
+			useGRPC = true
+			mu.Unlock()
+			return grpcDial(ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 }
 
 func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -198,9 +236,9 @@ func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully
 // (bounded). It prints "ready" to the log once listening. With session
-// set, connections speaking the framed wire are Session streams run by it
-// (transport.Serve).
-func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc) int {
+// (calls) set, connections speaking the framed wire are Session (gofer
+// Calls) streams run by it (transport.ServeFramed).
+func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc, calls transport.StreamFunc) int {
 	l, err := transport.ListenAuth(t, allow, func(p transport.PeerIdentity) {
 		log.Warn("refused a peer whose uid is not allowed (--allow-uid)", "uid", p.UID, "pid", p.PID)
 	})
@@ -214,8 +252,8 @@ func serve(verb string, g *grpc.Server, t transport.Target, allow transport.Allo
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	errc := make(chan error, 1)
 	go func() {
-		if session != nil {
-			errc <- transport.Serve(l, g, session)
+		if session != nil || calls != nil {
+			errc <- transport.ServeFramed(l, g, session, calls)
 			return
 		}
 		errc <- g.Serve(l)

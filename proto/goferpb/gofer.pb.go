@@ -26,6 +26,233 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GoferCall struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Method          string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Request         []byte                 `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
+	ProtocolVersion uint32                 `protobuf:"varint,4,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GoferCall) Reset() {
+	*x = GoferCall{}
+	mi := &file_gofer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GoferCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GoferCall) ProtoMessage() {}
+
+func (x *GoferCall) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GoferCall.ProtoReflect.Descriptor instead.
+func (*GoferCall) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GoferCall) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *GoferCall) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *GoferCall) GetRequest() []byte {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *GoferCall) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+type GoferResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reply []byte                 `protobuf:"bytes,2,opt,name=reply,proto3" json:"reply,omitempty"`
+	// code is a google.golang.org/grpc/codes.Code; non-zero: the call
+	// failed with it and message, and reply is empty.
+	Code          uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	SessionId     uint64 `protobuf:"varint,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GoferResult) Reset() {
+	*x = GoferResult{}
+	mi := &file_gofer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GoferResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GoferResult) ProtoMessage() {}
+
+func (x *GoferResult) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GoferResult.ProtoReflect.Descriptor instead.
+func (*GoferResult) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GoferResult) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *GoferResult) GetReply() []byte {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
+func (x *GoferResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *GoferResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *GoferResult) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+// client_id is an Origin.client_id as the sentry sent it.
+type ForgetClientRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetClientRequest) Reset() {
+	*x = ForgetClientRequest{}
+	mi := &file_gofer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetClientRequest) ProtoMessage() {}
+
+func (x *ForgetClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetClientRequest.ProtoReflect.Descriptor instead.
+func (*ForgetClientRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ForgetClientRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+type ForgetClientReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetClientReply) Reset() {
+	*x = ForgetClientReply{}
+	mi := &file_gofer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetClientReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetClientReply) ProtoMessage() {}
+
+func (x *ForgetClientReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetClientReply.ProtoReflect.Descriptor instead.
+func (*ForgetClientReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{3}
+}
+
 // protocol_version is the peer's goferpb.ProtocolVersion: a gofer speaking
 // another refuses the session (FAILED_PRECONDITION, saying both versions).
 // features is a bit set of optional features (none defined yet).
@@ -39,7 +266,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_gofer_proto_msgTypes[0]
+	mi := &file_gofer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +278,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[0]
+	mi := &file_gofer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +291,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{0}
+	return file_gofer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SessionRequest) GetProtocolVersion() uint32 {
@@ -92,7 +319,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_gofer_proto_msgTypes[1]
+	mi := &file_gofer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +331,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[1]
+	mi := &file_gofer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +344,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{1}
+	return file_gofer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SessionEvent) GetSessionId() uint64 {
@@ -159,7 +386,7 @@ type Origin struct {
 
 func (x *Origin) Reset() {
 	*x = Origin{}
-	mi := &file_gofer_proto_msgTypes[2]
+	mi := &file_gofer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +398,7 @@ func (x *Origin) String() string {
 func (*Origin) ProtoMessage() {}
 
 func (x *Origin) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[2]
+	mi := &file_gofer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +411,7 @@ func (x *Origin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Origin.ProtoReflect.Descriptor instead.
 func (*Origin) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{2}
+	return file_gofer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Origin) GetClientId() string {
@@ -217,7 +444,7 @@ type ReopenRequest struct {
 
 func (x *ReopenRequest) Reset() {
 	*x = ReopenRequest{}
-	mi := &file_gofer_proto_msgTypes[3]
+	mi := &file_gofer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +456,7 @@ func (x *ReopenRequest) String() string {
 func (*ReopenRequest) ProtoMessage() {}
 
 func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[3]
+	mi := &file_gofer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +469,7 @@ func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
 func (*ReopenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{3}
+	return file_gofer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReopenRequest) GetFileHandle() []byte {
@@ -263,7 +490,7 @@ type ReopenReply struct {
 
 func (x *ReopenReply) Reset() {
 	*x = ReopenReply{}
-	mi := &file_gofer_proto_msgTypes[4]
+	mi := &file_gofer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +502,7 @@ func (x *ReopenReply) String() string {
 func (*ReopenReply) ProtoMessage() {}
 
 func (x *ReopenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[4]
+	mi := &file_gofer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +515,7 @@ func (x *ReopenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenReply.ProtoReflect.Descriptor instead.
 func (*ReopenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{4}
+	return file_gofer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReopenReply) GetErrno() int32 {
@@ -335,7 +562,7 @@ type Stat struct {
 
 func (x *Stat) Reset() {
 	*x = Stat{}
-	mi := &file_gofer_proto_msgTypes[5]
+	mi := &file_gofer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +574,7 @@ func (x *Stat) String() string {
 func (*Stat) ProtoMessage() {}
 
 func (x *Stat) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[5]
+	mi := &file_gofer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +587,7 @@ func (x *Stat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stat.ProtoReflect.Descriptor instead.
 func (*Stat) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{5}
+	return file_gofer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Stat) GetMode() uint32 {
@@ -474,7 +701,7 @@ type Handle struct {
 
 func (x *Handle) Reset() {
 	*x = Handle{}
-	mi := &file_gofer_proto_msgTypes[6]
+	mi := &file_gofer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +713,7 @@ func (x *Handle) String() string {
 func (*Handle) ProtoMessage() {}
 
 func (x *Handle) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[6]
+	mi := &file_gofer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +726,7 @@ func (x *Handle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handle.ProtoReflect.Descriptor instead.
 func (*Handle) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{6}
+	return file_gofer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Handle) GetId() uint64 {
@@ -524,7 +751,7 @@ type AttachRequest struct {
 
 func (x *AttachRequest) Reset() {
 	*x = AttachRequest{}
-	mi := &file_gofer_proto_msgTypes[7]
+	mi := &file_gofer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +763,7 @@ func (x *AttachRequest) String() string {
 func (*AttachRequest) ProtoMessage() {}
 
 func (x *AttachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[7]
+	mi := &file_gofer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +776,7 @@ func (x *AttachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
 func (*AttachRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{7}
+	return file_gofer_proto_rawDescGZIP(), []int{11}
 }
 
 type AttachReply struct {
@@ -563,7 +790,7 @@ type AttachReply struct {
 
 func (x *AttachReply) Reset() {
 	*x = AttachReply{}
-	mi := &file_gofer_proto_msgTypes[8]
+	mi := &file_gofer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +802,7 @@ func (x *AttachReply) String() string {
 func (*AttachReply) ProtoMessage() {}
 
 func (x *AttachReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[8]
+	mi := &file_gofer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +815,7 @@ func (x *AttachReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachReply.ProtoReflect.Descriptor instead.
 func (*AttachReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{8}
+	return file_gofer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AttachReply) GetErrno() int32 {
@@ -626,7 +853,7 @@ type WalkRequest struct {
 
 func (x *WalkRequest) Reset() {
 	*x = WalkRequest{}
-	mi := &file_gofer_proto_msgTypes[9]
+	mi := &file_gofer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +865,7 @@ func (x *WalkRequest) String() string {
 func (*WalkRequest) ProtoMessage() {}
 
 func (x *WalkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[9]
+	mi := &file_gofer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +878,7 @@ func (x *WalkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkRequest.ProtoReflect.Descriptor instead.
 func (*WalkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{9}
+	return file_gofer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WalkRequest) GetDir() uint64 {
@@ -685,7 +912,7 @@ type WalkedFile struct {
 
 func (x *WalkedFile) Reset() {
 	*x = WalkedFile{}
-	mi := &file_gofer_proto_msgTypes[10]
+	mi := &file_gofer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +924,7 @@ func (x *WalkedFile) String() string {
 func (*WalkedFile) ProtoMessage() {}
 
 func (x *WalkedFile) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[10]
+	mi := &file_gofer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +937,7 @@ func (x *WalkedFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkedFile.ProtoReflect.Descriptor instead.
 func (*WalkedFile) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{10}
+	return file_gofer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WalkedFile) GetHandle() *Handle {
@@ -740,7 +967,7 @@ type WalkReply struct {
 
 func (x *WalkReply) Reset() {
 	*x = WalkReply{}
-	mi := &file_gofer_proto_msgTypes[11]
+	mi := &file_gofer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +979,7 @@ func (x *WalkReply) String() string {
 func (*WalkReply) ProtoMessage() {}
 
 func (x *WalkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[11]
+	mi := &file_gofer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +992,7 @@ func (x *WalkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkReply.ProtoReflect.Descriptor instead.
 func (*WalkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{11}
+	return file_gofer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WalkReply) GetErrno() int32 {
@@ -791,7 +1018,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_gofer_proto_msgTypes[12]
+	mi := &file_gofer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1030,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[12]
+	mi := &file_gofer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1043,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{12}
+	return file_gofer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatRequest) GetHandle() uint64 {
@@ -836,7 +1063,7 @@ type StatReply struct {
 
 func (x *StatReply) Reset() {
 	*x = StatReply{}
-	mi := &file_gofer_proto_msgTypes[13]
+	mi := &file_gofer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1075,7 @@ func (x *StatReply) String() string {
 func (*StatReply) ProtoMessage() {}
 
 func (x *StatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[13]
+	mi := &file_gofer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1088,7 @@ func (x *StatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatReply.ProtoReflect.Descriptor instead.
 func (*StatReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{13}
+	return file_gofer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatReply) GetErrno() int32 {
@@ -900,7 +1127,7 @@ type SetStatRequest struct {
 
 func (x *SetStatRequest) Reset() {
 	*x = SetStatRequest{}
-	mi := &file_gofer_proto_msgTypes[14]
+	mi := &file_gofer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1139,7 @@ func (x *SetStatRequest) String() string {
 func (*SetStatRequest) ProtoMessage() {}
 
 func (x *SetStatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[14]
+	mi := &file_gofer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1152,7 @@ func (x *SetStatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatRequest.ProtoReflect.Descriptor instead.
 func (*SetStatRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{14}
+	return file_gofer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetStatRequest) GetHandle() uint64 {
@@ -1015,7 +1242,7 @@ type SetStatReply struct {
 
 func (x *SetStatReply) Reset() {
 	*x = SetStatReply{}
-	mi := &file_gofer_proto_msgTypes[15]
+	mi := &file_gofer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1254,7 @@ func (x *SetStatReply) String() string {
 func (*SetStatReply) ProtoMessage() {}
 
 func (x *SetStatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[15]
+	mi := &file_gofer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1267,7 @@ func (x *SetStatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatReply.ProtoReflect.Descriptor instead.
 func (*SetStatReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{15}
+	return file_gofer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetStatReply) GetErrno() int32 {
@@ -1069,7 +1296,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_gofer_proto_msgTypes[16]
+	mi := &file_gofer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1308,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[16]
+	mi := &file_gofer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1321,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{16}
+	return file_gofer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OpenRequest) GetHandle() uint64 {
@@ -1120,7 +1347,7 @@ type OpenReply struct {
 
 func (x *OpenReply) Reset() {
 	*x = OpenReply{}
-	mi := &file_gofer_proto_msgTypes[17]
+	mi := &file_gofer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1359,7 @@ func (x *OpenReply) String() string {
 func (*OpenReply) ProtoMessage() {}
 
 func (x *OpenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[17]
+	mi := &file_gofer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1372,7 @@ func (x *OpenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenReply.ProtoReflect.Descriptor instead.
 func (*OpenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{17}
+	return file_gofer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OpenReply) GetErrno() int32 {
@@ -1170,7 +1397,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_gofer_proto_msgTypes[18]
+	mi := &file_gofer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1409,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[18]
+	mi := &file_gofer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1422,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{18}
+	return file_gofer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateRequest) GetDir() uint64 {
@@ -1258,7 +1485,7 @@ type CreateReply struct {
 
 func (x *CreateReply) Reset() {
 	*x = CreateReply{}
-	mi := &file_gofer_proto_msgTypes[19]
+	mi := &file_gofer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1497,7 @@ func (x *CreateReply) String() string {
 func (*CreateReply) ProtoMessage() {}
 
 func (x *CreateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[19]
+	mi := &file_gofer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1510,7 @@ func (x *CreateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReply.ProtoReflect.Descriptor instead.
 func (*CreateReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{19}
+	return file_gofer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateReply) GetErrno() int32 {
@@ -1318,7 +1545,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_gofer_proto_msgTypes[20]
+	mi := &file_gofer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1557,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[20]
+	mi := &file_gofer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1570,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{20}
+	return file_gofer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReadRequest) GetHandle() uint64 {
@@ -1377,7 +1604,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_gofer_proto_msgTypes[21]
+	mi := &file_gofer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1616,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[21]
+	mi := &file_gofer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1629,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{21}
+	return file_gofer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReadReply) GetErrno() int32 {
@@ -1434,7 +1661,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_gofer_proto_msgTypes[22]
+	mi := &file_gofer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1673,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[22]
+	mi := &file_gofer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1686,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{22}
+	return file_gofer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WriteRequest) GetHandle() uint64 {
@@ -1508,7 +1735,7 @@ type WriteReply struct {
 
 func (x *WriteReply) Reset() {
 	*x = WriteReply{}
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1747,7 @@ func (x *WriteReply) String() string {
 func (*WriteReply) ProtoMessage() {}
 
 func (x *WriteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1760,7 @@ func (x *WriteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReply.ProtoReflect.Descriptor instead.
 func (*WriteReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{23}
+	return file_gofer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WriteReply) GetErrno() int32 {
@@ -1571,7 +1798,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1810,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1823,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{24}
+	return file_gofer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MkdirRequest) GetDir() uint64 {
@@ -1652,7 +1879,7 @@ type MkdirReply struct {
 
 func (x *MkdirReply) Reset() {
 	*x = MkdirReply{}
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1891,7 @@ func (x *MkdirReply) String() string {
 func (*MkdirReply) ProtoMessage() {}
 
 func (x *MkdirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1904,7 @@ func (x *MkdirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirReply.ProtoReflect.Descriptor instead.
 func (*MkdirReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{25}
+	return file_gofer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MkdirReply) GetErrno() int32 {
@@ -1715,7 +1942,7 @@ type SymlinkRequest struct {
 
 func (x *SymlinkRequest) Reset() {
 	*x = SymlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1954,7 @@ func (x *SymlinkRequest) String() string {
 func (*SymlinkRequest) ProtoMessage() {}
 
 func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1967,7 @@ func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkRequest.ProtoReflect.Descriptor instead.
 func (*SymlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{26}
+	return file_gofer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SymlinkRequest) GetDir() uint64 {
@@ -1796,7 +2023,7 @@ type SymlinkReply struct {
 
 func (x *SymlinkReply) Reset() {
 	*x = SymlinkReply{}
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2035,7 @@ func (x *SymlinkReply) String() string {
 func (*SymlinkReply) ProtoMessage() {}
 
 func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2048,7 @@ func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkReply.ProtoReflect.Descriptor instead.
 func (*SymlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{27}
+	return file_gofer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SymlinkReply) GetErrno() int32 {
@@ -1857,7 +2084,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2096,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2109,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{28}
+	return file_gofer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LinkRequest) GetDir() uint64 {
@@ -1923,7 +2150,7 @@ type LinkReply struct {
 
 func (x *LinkReply) Reset() {
 	*x = LinkReply{}
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2162,7 @@ func (x *LinkReply) String() string {
 func (*LinkReply) ProtoMessage() {}
 
 func (x *LinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2175,7 @@ func (x *LinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkReply.ProtoReflect.Descriptor instead.
 func (*LinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{29}
+	return file_gofer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LinkReply) GetErrno() int32 {
@@ -1980,7 +2207,7 @@ type MknodRequest struct {
 
 func (x *MknodRequest) Reset() {
 	*x = MknodRequest{}
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2219,7 @@ func (x *MknodRequest) String() string {
 func (*MknodRequest) ProtoMessage() {}
 
 func (x *MknodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2232,7 @@ func (x *MknodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodRequest.ProtoReflect.Descriptor instead.
 func (*MknodRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{30}
+	return file_gofer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MknodRequest) GetDir() uint64 {
@@ -2068,7 +2295,7 @@ type MknodReply struct {
 
 func (x *MknodReply) Reset() {
 	*x = MknodReply{}
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2307,7 @@ func (x *MknodReply) String() string {
 func (*MknodReply) ProtoMessage() {}
 
 func (x *MknodReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2320,7 @@ func (x *MknodReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodReply.ProtoReflect.Descriptor instead.
 func (*MknodReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{31}
+	return file_gofer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MknodReply) GetErrno() int32 {
@@ -2126,7 +2353,7 @@ type ReadlinkRequest struct {
 
 func (x *ReadlinkRequest) Reset() {
 	*x = ReadlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2365,7 @@ func (x *ReadlinkRequest) String() string {
 func (*ReadlinkRequest) ProtoMessage() {}
 
 func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2378,7 @@ func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRequest.ProtoReflect.Descriptor instead.
 func (*ReadlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{32}
+	return file_gofer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReadlinkRequest) GetHandle() uint64 {
@@ -2171,7 +2398,7 @@ type ReadlinkReply struct {
 
 func (x *ReadlinkReply) Reset() {
 	*x = ReadlinkReply{}
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2410,7 @@ func (x *ReadlinkReply) String() string {
 func (*ReadlinkReply) ProtoMessage() {}
 
 func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2423,7 @@ func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkReply.ProtoReflect.Descriptor instead.
 func (*ReadlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{33}
+	return file_gofer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReadlinkReply) GetErrno() int32 {
@@ -2232,7 +2459,7 @@ type UnlinkRequest struct {
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2471,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2484,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{34}
+	return file_gofer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UnlinkRequest) GetDir() uint64 {
@@ -2304,7 +2531,7 @@ type UnlinkReply struct {
 
 func (x *UnlinkReply) Reset() {
 	*x = UnlinkReply{}
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2543,7 @@ func (x *UnlinkReply) String() string {
 func (*UnlinkReply) ProtoMessage() {}
 
 func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2556,7 @@ func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkReply.ProtoReflect.Descriptor instead.
 func (*UnlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{35}
+	return file_gofer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UnlinkReply) GetErrno() int32 {
@@ -2354,7 +2581,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2593,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2606,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{36}
+	return file_gofer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RenameRequest) GetOldDir() uint64 {
@@ -2433,7 +2660,7 @@ type RenameReply struct {
 
 func (x *RenameReply) Reset() {
 	*x = RenameReply{}
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2672,7 @@ func (x *RenameReply) String() string {
 func (*RenameReply) ProtoMessage() {}
 
 func (x *RenameReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2685,7 @@ func (x *RenameReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
 func (*RenameReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{37}
+	return file_gofer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RenameReply) GetErrno() int32 {
@@ -2481,7 +2708,7 @@ type GetdentsRequest struct {
 
 func (x *GetdentsRequest) Reset() {
 	*x = GetdentsRequest{}
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2720,7 @@ func (x *GetdentsRequest) String() string {
 func (*GetdentsRequest) ProtoMessage() {}
 
 func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2733,7 @@ func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsRequest.ProtoReflect.Descriptor instead.
 func (*GetdentsRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{38}
+	return file_gofer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetdentsRequest) GetDir() uint64 {
@@ -2542,7 +2769,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2554,7 +2781,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2567,7 +2794,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{39}
+	return file_gofer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Dirent) GetName() string {
@@ -2608,7 +2835,7 @@ type GetdentsReply struct {
 
 func (x *GetdentsReply) Reset() {
 	*x = GetdentsReply{}
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +2847,7 @@ func (x *GetdentsReply) String() string {
 func (*GetdentsReply) ProtoMessage() {}
 
 func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +2860,7 @@ func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsReply.ProtoReflect.Descriptor instead.
 func (*GetdentsReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{40}
+	return file_gofer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetdentsReply) GetErrno() int32 {
@@ -2660,7 +2887,7 @@ type FsyncRequest struct {
 
 func (x *FsyncRequest) Reset() {
 	*x = FsyncRequest{}
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +2899,7 @@ func (x *FsyncRequest) String() string {
 func (*FsyncRequest) ProtoMessage() {}
 
 func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +2912,7 @@ func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequest.ProtoReflect.Descriptor instead.
 func (*FsyncRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{41}
+	return file_gofer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FsyncRequest) GetHandle() uint64 {
@@ -2712,7 +2939,7 @@ type FsyncReply struct {
 
 func (x *FsyncReply) Reset() {
 	*x = FsyncReply{}
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2951,7 @@ func (x *FsyncReply) String() string {
 func (*FsyncReply) ProtoMessage() {}
 
 func (x *FsyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2964,7 @@ func (x *FsyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncReply.ProtoReflect.Descriptor instead.
 func (*FsyncReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{42}
+	return file_gofer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FsyncReply) GetErrno() int32 {
@@ -2763,7 +2990,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +3002,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +3015,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{43}
+	return file_gofer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StatFSRequest) GetHandle() uint64 {
@@ -2815,7 +3042,7 @@ type StatFSReply struct {
 
 func (x *StatFSReply) Reset() {
 	*x = StatFSReply{}
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2827,7 +3054,7 @@ func (x *StatFSReply) String() string {
 func (*StatFSReply) ProtoMessage() {}
 
 func (x *StatFSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2840,7 +3067,7 @@ func (x *StatFSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSReply.ProtoReflect.Descriptor instead.
 func (*StatFSReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{44}
+	return file_gofer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StatFSReply) GetErrno() int32 {
@@ -2915,7 +3142,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2927,7 +3154,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,7 +3167,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{45}
+	return file_gofer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReleaseRequest) GetHandles() []uint64 {
@@ -2958,7 +3185,7 @@ type ReleaseReply struct {
 
 func (x *ReleaseReply) Reset() {
 	*x = ReleaseReply{}
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3197,7 @@ func (x *ReleaseReply) String() string {
 func (*ReleaseReply) ProtoMessage() {}
 
 func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,14 +3210,29 @@ func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReply.ProtoReflect.Descriptor instead.
 func (*ReleaseReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{46}
+	return file_gofer_proto_rawDescGZIP(), []int{50}
 }
 
 var File_gofer_proto protoreflect.FileDescriptor
 
 const file_gofer_proto_rawDesc = "" +
 	"\n" +
-	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"W\n" +
+	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"x\n" +
+	"\tGoferCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
+	"\arequest\x18\x03 \x01(\fR\arequest\x12)\n" +
+	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\"\x80\x01\n" +
+	"\vGoferResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x14\n" +
+	"\x05reply\x18\x02 \x01(\fR\x05reply\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x05 \x01(\x04R\tsessionId\"2\n" +
+	"\x13ForgetClientRequest\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\"\x13\n" +
+	"\x11ForgetClientReply\"W\n" +
 	"\x0eSessionRequest\x12)\n" +
 	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
 	"\bfeatures\x18= \x01(\x04R\bfeatures\"t\n" +
@@ -3205,7 +3447,7 @@ const file_gofer_proto_rawDesc = "" +
 	"nameLength\"*\n" +
 	"\x0eReleaseRequest\x12\x18\n" +
 	"\ahandles\x18\x01 \x03(\x04R\ahandles\"\x0e\n" +
-	"\fReleaseReply2\xaf\x0e\n" +
+	"\fReleaseReply2\xf0\x0f\n" +
 	"\x05Gofer\x12V\n" +
 	"\x06Attach\x12&.runscdecoupled.gofer.v1.AttachRequest\x1a$.runscdecoupled.gofer.v1.AttachReply\x12P\n" +
 	"\x04Walk\x12$.runscdecoupled.gofer.v1.WalkRequest\x1a\".runscdecoupled.gofer.v1.WalkReply\x12P\n" +
@@ -3227,7 +3469,9 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06StatFS\x12&.runscdecoupled.gofer.v1.StatFSRequest\x1a$.runscdecoupled.gofer.v1.StatFSReply\x12Y\n" +
 	"\aRelease\x12'.runscdecoupled.gofer.v1.ReleaseRequest\x1a%.runscdecoupled.gofer.v1.ReleaseReply\x12V\n" +
 	"\x06Reopen\x12&.runscdecoupled.gofer.v1.ReopenRequest\x1a$.runscdecoupled.gofer.v1.ReopenReply\x12[\n" +
-	"\aSession\x12'.runscdecoupled.gofer.v1.SessionRequest\x1a%.runscdecoupled.gofer.v1.SessionEvent0\x01B:Z8github.com/runsc-decoupled/runsc-decoupled/proto/goferpbb\x06proto3"
+	"\aSession\x12'.runscdecoupled.gofer.v1.SessionRequest\x1a%.runscdecoupled.gofer.v1.SessionEvent0\x01\x12U\n" +
+	"\x05Calls\x12\".runscdecoupled.gofer.v1.GoferCall\x1a$.runscdecoupled.gofer.v1.GoferResult(\x010\x01\x12h\n" +
+	"\fForgetClient\x12,.runscdecoupled.gofer.v1.ForgetClientRequest\x1a*.runscdecoupled.gofer.v1.ForgetClientReplyB:Z8github.com/runsc-decoupled/runsc-decoupled/proto/goferpbb\x06proto3"
 
 var (
 	file_gofer_proto_rawDescOnce sync.Once
@@ -3241,130 +3485,138 @@ func file_gofer_proto_rawDescGZIP() []byte {
 	return file_gofer_proto_rawDescData
 }
 
-var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_gofer_proto_goTypes = []any{
-	(*SessionRequest)(nil),  // 0: runscdecoupled.gofer.v1.SessionRequest
-	(*SessionEvent)(nil),    // 1: runscdecoupled.gofer.v1.SessionEvent
-	(*Origin)(nil),          // 2: runscdecoupled.gofer.v1.Origin
-	(*ReopenRequest)(nil),   // 3: runscdecoupled.gofer.v1.ReopenRequest
-	(*ReopenReply)(nil),     // 4: runscdecoupled.gofer.v1.ReopenReply
-	(*Stat)(nil),            // 5: runscdecoupled.gofer.v1.Stat
-	(*Handle)(nil),          // 6: runscdecoupled.gofer.v1.Handle
-	(*AttachRequest)(nil),   // 7: runscdecoupled.gofer.v1.AttachRequest
-	(*AttachReply)(nil),     // 8: runscdecoupled.gofer.v1.AttachReply
-	(*WalkRequest)(nil),     // 9: runscdecoupled.gofer.v1.WalkRequest
-	(*WalkedFile)(nil),      // 10: runscdecoupled.gofer.v1.WalkedFile
-	(*WalkReply)(nil),       // 11: runscdecoupled.gofer.v1.WalkReply
-	(*StatRequest)(nil),     // 12: runscdecoupled.gofer.v1.StatRequest
-	(*StatReply)(nil),       // 13: runscdecoupled.gofer.v1.StatReply
-	(*SetStatRequest)(nil),  // 14: runscdecoupled.gofer.v1.SetStatRequest
-	(*SetStatReply)(nil),    // 15: runscdecoupled.gofer.v1.SetStatReply
-	(*OpenRequest)(nil),     // 16: runscdecoupled.gofer.v1.OpenRequest
-	(*OpenReply)(nil),       // 17: runscdecoupled.gofer.v1.OpenReply
-	(*CreateRequest)(nil),   // 18: runscdecoupled.gofer.v1.CreateRequest
-	(*CreateReply)(nil),     // 19: runscdecoupled.gofer.v1.CreateReply
-	(*ReadRequest)(nil),     // 20: runscdecoupled.gofer.v1.ReadRequest
-	(*ReadReply)(nil),       // 21: runscdecoupled.gofer.v1.ReadReply
-	(*WriteRequest)(nil),    // 22: runscdecoupled.gofer.v1.WriteRequest
-	(*WriteReply)(nil),      // 23: runscdecoupled.gofer.v1.WriteReply
-	(*MkdirRequest)(nil),    // 24: runscdecoupled.gofer.v1.MkdirRequest
-	(*MkdirReply)(nil),      // 25: runscdecoupled.gofer.v1.MkdirReply
-	(*SymlinkRequest)(nil),  // 26: runscdecoupled.gofer.v1.SymlinkRequest
-	(*SymlinkReply)(nil),    // 27: runscdecoupled.gofer.v1.SymlinkReply
-	(*LinkRequest)(nil),     // 28: runscdecoupled.gofer.v1.LinkRequest
-	(*LinkReply)(nil),       // 29: runscdecoupled.gofer.v1.LinkReply
-	(*MknodRequest)(nil),    // 30: runscdecoupled.gofer.v1.MknodRequest
-	(*MknodReply)(nil),      // 31: runscdecoupled.gofer.v1.MknodReply
-	(*ReadlinkRequest)(nil), // 32: runscdecoupled.gofer.v1.ReadlinkRequest
-	(*ReadlinkReply)(nil),   // 33: runscdecoupled.gofer.v1.ReadlinkReply
-	(*UnlinkRequest)(nil),   // 34: runscdecoupled.gofer.v1.UnlinkRequest
-	(*UnlinkReply)(nil),     // 35: runscdecoupled.gofer.v1.UnlinkReply
-	(*RenameRequest)(nil),   // 36: runscdecoupled.gofer.v1.RenameRequest
-	(*RenameReply)(nil),     // 37: runscdecoupled.gofer.v1.RenameReply
-	(*GetdentsRequest)(nil), // 38: runscdecoupled.gofer.v1.GetdentsRequest
-	(*Dirent)(nil),          // 39: runscdecoupled.gofer.v1.Dirent
-	(*GetdentsReply)(nil),   // 40: runscdecoupled.gofer.v1.GetdentsReply
-	(*FsyncRequest)(nil),    // 41: runscdecoupled.gofer.v1.FsyncRequest
-	(*FsyncReply)(nil),      // 42: runscdecoupled.gofer.v1.FsyncReply
-	(*StatFSRequest)(nil),   // 43: runscdecoupled.gofer.v1.StatFSRequest
-	(*StatFSReply)(nil),     // 44: runscdecoupled.gofer.v1.StatFSReply
-	(*ReleaseRequest)(nil),  // 45: runscdecoupled.gofer.v1.ReleaseRequest
-	(*ReleaseReply)(nil),    // 46: runscdecoupled.gofer.v1.ReleaseReply
+	(*GoferCall)(nil),           // 0: runscdecoupled.gofer.v1.GoferCall
+	(*GoferResult)(nil),         // 1: runscdecoupled.gofer.v1.GoferResult
+	(*ForgetClientRequest)(nil), // 2: runscdecoupled.gofer.v1.ForgetClientRequest
+	(*ForgetClientReply)(nil),   // 3: runscdecoupled.gofer.v1.ForgetClientReply
+	(*SessionRequest)(nil),      // 4: runscdecoupled.gofer.v1.SessionRequest
+	(*SessionEvent)(nil),        // 5: runscdecoupled.gofer.v1.SessionEvent
+	(*Origin)(nil),              // 6: runscdecoupled.gofer.v1.Origin
+	(*ReopenRequest)(nil),       // 7: runscdecoupled.gofer.v1.ReopenRequest
+	(*ReopenReply)(nil),         // 8: runscdecoupled.gofer.v1.ReopenReply
+	(*Stat)(nil),                // 9: runscdecoupled.gofer.v1.Stat
+	(*Handle)(nil),              // 10: runscdecoupled.gofer.v1.Handle
+	(*AttachRequest)(nil),       // 11: runscdecoupled.gofer.v1.AttachRequest
+	(*AttachReply)(nil),         // 12: runscdecoupled.gofer.v1.AttachReply
+	(*WalkRequest)(nil),         // 13: runscdecoupled.gofer.v1.WalkRequest
+	(*WalkedFile)(nil),          // 14: runscdecoupled.gofer.v1.WalkedFile
+	(*WalkReply)(nil),           // 15: runscdecoupled.gofer.v1.WalkReply
+	(*StatRequest)(nil),         // 16: runscdecoupled.gofer.v1.StatRequest
+	(*StatReply)(nil),           // 17: runscdecoupled.gofer.v1.StatReply
+	(*SetStatRequest)(nil),      // 18: runscdecoupled.gofer.v1.SetStatRequest
+	(*SetStatReply)(nil),        // 19: runscdecoupled.gofer.v1.SetStatReply
+	(*OpenRequest)(nil),         // 20: runscdecoupled.gofer.v1.OpenRequest
+	(*OpenReply)(nil),           // 21: runscdecoupled.gofer.v1.OpenReply
+	(*CreateRequest)(nil),       // 22: runscdecoupled.gofer.v1.CreateRequest
+	(*CreateReply)(nil),         // 23: runscdecoupled.gofer.v1.CreateReply
+	(*ReadRequest)(nil),         // 24: runscdecoupled.gofer.v1.ReadRequest
+	(*ReadReply)(nil),           // 25: runscdecoupled.gofer.v1.ReadReply
+	(*WriteRequest)(nil),        // 26: runscdecoupled.gofer.v1.WriteRequest
+	(*WriteReply)(nil),          // 27: runscdecoupled.gofer.v1.WriteReply
+	(*MkdirRequest)(nil),        // 28: runscdecoupled.gofer.v1.MkdirRequest
+	(*MkdirReply)(nil),          // 29: runscdecoupled.gofer.v1.MkdirReply
+	(*SymlinkRequest)(nil),      // 30: runscdecoupled.gofer.v1.SymlinkRequest
+	(*SymlinkReply)(nil),        // 31: runscdecoupled.gofer.v1.SymlinkReply
+	(*LinkRequest)(nil),         // 32: runscdecoupled.gofer.v1.LinkRequest
+	(*LinkReply)(nil),           // 33: runscdecoupled.gofer.v1.LinkReply
+	(*MknodRequest)(nil),        // 34: runscdecoupled.gofer.v1.MknodRequest
+	(*MknodReply)(nil),          // 35: runscdecoupled.gofer.v1.MknodReply
+	(*ReadlinkRequest)(nil),     // 36: runscdecoupled.gofer.v1.ReadlinkRequest
+	(*ReadlinkReply)(nil),       // 37: runscdecoupled.gofer.v1.ReadlinkReply
+	(*UnlinkRequest)(nil),       // 38: runscdecoupled.gofer.v1.UnlinkRequest
+	(*UnlinkReply)(nil),         // 39: runscdecoupled.gofer.v1.UnlinkReply
+	(*RenameRequest)(nil),       // 40: runscdecoupled.gofer.v1.RenameRequest
+	(*RenameReply)(nil),         // 41: runscdecoupled.gofer.v1.RenameReply
+	(*GetdentsRequest)(nil),     // 42: runscdecoupled.gofer.v1.GetdentsRequest
+	(*Dirent)(nil),              // 43: runscdecoupled.gofer.v1.Dirent
+	(*GetdentsReply)(nil),       // 44: runscdecoupled.gofer.v1.GetdentsReply
+	(*FsyncRequest)(nil),        // 45: runscdecoupled.gofer.v1.FsyncRequest
+	(*FsyncReply)(nil),          // 46: runscdecoupled.gofer.v1.FsyncReply
+	(*StatFSRequest)(nil),       // 47: runscdecoupled.gofer.v1.StatFSRequest
+	(*StatFSReply)(nil),         // 48: runscdecoupled.gofer.v1.StatFSReply
+	(*ReleaseRequest)(nil),      // 49: runscdecoupled.gofer.v1.ReleaseRequest
+	(*ReleaseReply)(nil),        // 50: runscdecoupled.gofer.v1.ReleaseReply
 }
 var file_gofer_proto_depIdxs = []int32{
-	6,  // 0: runscdecoupled.gofer.v1.ReopenReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 1: runscdecoupled.gofer.v1.ReopenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 2: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 3: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 4: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	5,  // 7: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 8: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	5,  // 9: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 10: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 11: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 12: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 13: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	5,  // 14: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 15: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 16: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 17: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 18: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 19: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 20: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 21: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	5,  // 22: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 23: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 24: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 25: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 26: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	2,  // 27: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	39, // 28: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	7,  // 29: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	9,  // 30: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	12, // 31: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	14, // 32: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	16, // 33: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	18, // 34: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	20, // 35: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	22, // 36: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	24, // 37: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	26, // 38: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	28, // 39: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	30, // 40: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	32, // 41: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	34, // 42: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	36, // 43: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	38, // 44: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	41, // 45: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	43, // 46: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	45, // 47: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	3,  // 48: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	0,  // 49: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	8,  // 50: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	11, // 51: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	13, // 52: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	15, // 53: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	17, // 54: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	19, // 55: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	21, // 56: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	23, // 57: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	25, // 58: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	27, // 59: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	29, // 60: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	31, // 61: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	33, // 62: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	35, // 63: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	37, // 64: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	40, // 65: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	42, // 66: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	44, // 67: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	46, // 68: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	4,  // 69: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	1,  // 70: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	50, // [50:71] is the sub-list for method output_type
-	29, // [29:50] is the sub-list for method input_type
+	10, // 0: runscdecoupled.gofer.v1.ReopenReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 1: runscdecoupled.gofer.v1.ReopenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 2: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 3: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 4: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	14, // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	9,  // 7: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 8: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	9,  // 9: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 10: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 11: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 12: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 13: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	9,  // 14: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 15: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 16: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 17: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 18: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 19: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 20: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 21: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	9,  // 22: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 23: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 24: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	9,  // 25: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	6,  // 26: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	6,  // 27: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	43, // 28: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	11, // 29: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	13, // 30: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	16, // 31: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	18, // 32: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	20, // 33: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	22, // 34: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	24, // 35: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	26, // 36: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	28, // 37: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	30, // 38: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	32, // 39: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	34, // 40: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	36, // 41: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	38, // 42: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	40, // 43: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	42, // 44: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	45, // 45: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	47, // 46: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	49, // 47: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	7,  // 48: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	4,  // 49: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 50: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	2,  // 51: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	12, // 52: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	15, // 53: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	17, // 54: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	19, // 55: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	21, // 56: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	23, // 57: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	25, // 58: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	27, // 59: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	29, // 60: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	31, // 61: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	33, // 62: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	35, // 63: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	37, // 64: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	39, // 65: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	41, // 66: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	44, // 67: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	46, // 68: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	48, // 69: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	50, // 70: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	8,  // 71: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	5,  // 72: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	1,  // 73: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	3,  // 74: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	52, // [52:75] is the sub-list for method output_type
+	29, // [29:52] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -3381,7 +3633,7 @@ func file_gofer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gofer_proto_rawDesc), len(file_gofer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

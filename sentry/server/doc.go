@@ -123,6 +123,9 @@
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
 //
+// All gofer calls travel on one persistent Calls stream (gofercalls.go:
+// the framed wire on a Unix socket, a gRPC stream over TCP, unary RPCs
+// to an older gofer), multiplexed by id; the stream is the gofer session.
 // The gofer may restart too (guarantee 3): the command reaches it through
 // a GoferConn (goferconn.go), which gives the server virtual handle ids,
 // re-resolves the real ones by file handle once a restarted gofer no
@@ -159,6 +162,9 @@
 //
 //	vfs.shmMu                    (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
+//
+//	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
+//	                              never held across a gofer RPC's wait)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

@@ -162,16 +162,43 @@ const maxHealRounds = 16
 // with codes.Unavailable (the re-sent call then waits for the gofer).
 const unavailableBackoff = 10 * time.Millisecond
 
+// GoferConnOption configures a GoferConn.
+type GoferConnOption func(*goferConnOptions)
+
+type goferConnOptions struct {
+	dial StreamDialer
+	// wrap, if set, wraps the calls' connection (tests: losing replies).
+	wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface
+}
+
+// WithStreamDialer opens the Calls streams with dial (the framed wire on
+// a Unix socket) instead of as gRPC streams over the connection.
+func WithStreamDialer(dial StreamDialer) GoferConnOption {
+	return func(o *goferConnOptions) { o.dial = dial }
+}
+
 // NewGoferConn wraps cc, a connection to the gofer. Use it as
 // goferpb.NewGoferClient(NewGoferConn(cc, log)); Close stops its
-// background work (not cc).
-func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger) *GoferConn {
+// background work (not cc). Calls travel on one persistent Calls stream
+// (goferCalls), over cc unless WithStreamDialer says otherwise.
+func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferConnOption) *GoferConn {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	var o goferConnOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.dial == nil {
+		o.dial = GRPCStreamDialer(cc)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log = log.Named("goferconn")
-	return &GoferConn{cc: newGoferSession(ctx, cc, log), log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
+	var calls grpc.ClientConnInterface = newGoferCalls(ctx, cc, o.dial, log)
+	if o.wrap != nil {
+		calls = o.wrap(calls)
+	}
+	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
 }
 
 // Close stops background re-resolution and ends the gofer session, which
