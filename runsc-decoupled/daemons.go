@@ -30,6 +30,7 @@ func runGofer(args []string) int {
 	listen := fs.String("listen", "", "serve on `TARGET` (host:port or unix:/path); required")
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
+	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the gofer to `FILE` on each SIGUSR2")
 	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
@@ -56,6 +57,10 @@ func runGofer(args []string) int {
 		return fail("gofer", err)
 	}
 	defer stopProfile()
+	defer startHeapProfile(*profileHeap, log)()
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go trimFreeHeap(trimCtx, log)
 	if *handleKey == "" && t.Network == "unix" {
 		*handleKey = t.Address + ".key"
 	}
@@ -114,6 +119,7 @@ func runServer(args []string) int {
 	strace := fs.Bool("strace", false, "log every system call the server executes")
 	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
+	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the server to `FILE` on each SIGUSR2")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
@@ -138,6 +144,10 @@ func runServer(args []string) int {
 		return fail("server", err)
 	}
 	defer stopProfile()
+	defer startHeapProfile(*profileHeap, log)()
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go trimFreeHeap(trimCtx, log)
 	gt, err := transport.ParseTarget(*goferTarget)
 	if err != nil {
 		return fail("server", fmt.Errorf("--gofer: %w", err))
