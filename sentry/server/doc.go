@@ -91,7 +91,7 @@
 // no host filesystem access of its own and reaches files only through the
 // gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
 // layouts), golang.org/x/sys/unix (numbers), transport (PeerIdentity
-// only), hclog and grpc. Nothing of the
+// and ErrRefused only), hclog and grpc. Nothing of the
 // client sentry, the platform, or the command may be imported here, and
 // nothing but the command (which wires a Server to a grpc.Server) may import
 // this package.

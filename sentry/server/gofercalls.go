@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // MsgStream is one Calls stream (goferpb.Gofer.Calls) as the server's
@@ -101,6 +103,9 @@ func (g *goferCalls) set(c *callConn, unary *goferSession) {
 // run holds a stream open, opening a new one each time one ends.
 func (g *goferCalls) run(ctx context.Context) {
 	delay := streamBackoffMin
+	// said is the last failure logged at Warn: a failure that repeats
+	// (the gofer refuses this server's uid, say) is said once.
+	said := ""
 	for ctx.Err() == nil {
 		c, err := g.open(ctx)
 		switch {
@@ -113,7 +118,7 @@ func (g *goferCalls) run(ctx context.Context) {
 			// attempt, loudly, since no file call can work.
 			g.log.Error("the gofer refused this server's call stream", "err", status.Convert(err).Message())
 		case err == nil:
-			delay = streamBackoffMin
+			delay, said = streamBackoffMin, ""
 			g.set(c, nil)
 			g.log.Debug("gofer call stream opened", "session", c.session)
 			c.readLoop()
@@ -128,7 +133,12 @@ func (g *goferCalls) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		g.log.Debug("opening a gofer call stream failed; retrying", "err", err)
+		if errors.Is(err, transport.ErrRefused) && err.Error() != said {
+			said = err.Error()
+			g.log.Warn("the gofer refused this server's connection; retrying", "err", err)
+		} else {
+			g.log.Debug("opening a gofer call stream failed; retrying", "err", err)
+		}
 		if sleepCtx(ctx, delay) != nil {
 			return
 		}
