@@ -64,6 +64,20 @@ func (s *FramedStream) RecvMsg(m any) error {
 	return nil
 }
 
+// RecvRaw returns the next frame's bytes, valid until the next RecvMsg
+// or RecvRaw: a reader that decodes a message's fields itself copies
+// nothing more.
+func (s *FramedStream) RecvRaw() ([]byte, error) {
+	b, err := s.r.next()
+	if err != nil {
+		return nil, err
+	}
+	if s.firstRead != nil {
+		s.firstRead()
+	}
+	return b, nil
+}
+
 // Context is the stream's context: on the serving side it carries the
 // peer (google.golang.org/grpc/peer) and ends with the connection.
 func (s *FramedStream) Context() context.Context { return s.ctx }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -188,7 +189,7 @@ func (g *goferCalls) open(ctx context.Context) (*callConn, error) {
 		st.Close()
 		return nil, fmt.Errorf("gofer call stream: first result has id %d, session %d", first.GetId(), first.GetSessionId())
 	}
-	return &callConn{st: st, session: first.GetSessionId(), pending: make(map[uint32]chan *goferpb.GoferResult)}, nil
+	return &callConn{st: st, session: first.GetSessionId(), pending: make(map[uint32]*pendingCall)}, nil
 }
 
 // openTimeout bounds a stream's handshake.
@@ -246,17 +247,36 @@ type callConn struct {
 	mu sync.Mutex
 	// next is the last call id handed out. Protected by mu.
 	next uint32
-	// pending maps the ids of calls awaiting their result to the
-	// channel it is delivered on (buffered: the reader never blocks).
-	// Protected by mu.
-	pending map[uint32]chan *goferpb.GoferResult
+	// pending maps the ids of calls awaiting their result to them; the
+	// reader takes a call out before it decodes into its reply, so a
+	// call still in pending owns its reply. Protected by mu.
+	pending map[uint32]*pendingCall
 	// dead is set once the stream failed; err says why. Protected by mu.
 	dead bool
 	err  error
 }
 
-// resultChans recycles the one-result channels of calls.
-var resultChans = sync.Pool{New: func() any { return make(chan *goferpb.GoferResult, 1) }}
+// pendingCall is a call awaiting its result.
+type pendingCall struct {
+	// rep is decoded into by the reader, once it took the call out of
+	// callConn.pending; done then gets the call's outcome (buffered).
+	rep  proto.Message
+	done chan error
+}
+
+// rawReceiver is implemented by a MsgStream that can hand over a frame's
+// bytes (the framed wire): the reader then decodes a reply straight from
+// them, without copying it into a GoferResult first.
+type rawReceiver interface {
+	RecvRaw() ([]byte, error)
+}
+
+// doneChans recycles the one-result channels of calls.
+var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// errStreamEnded is a call's outcome when the stream ended before its
+// result came.
+var errStreamEnded = errors.New("gofer call stream ended")
 
 // call sends one call and waits for its result.
 func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message) error {
@@ -264,11 +284,11 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
 	}
-	ch := resultChans.Get().(chan *goferpb.GoferResult)
+	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error)}
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
-		resultChans.Put(ch)
+		doneChans.Put(p.done)
 		return status.Error(codes.Unavailable, "gofer call stream ended")
 	}
 	c.next++
@@ -276,7 +296,7 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 		c.next++
 	}
 	id := c.next
-	c.pending[id] = ch
+	c.pending[id] = p
 	c.mu.Unlock()
 
 	c.sendMu.Lock()
@@ -286,46 +306,131 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 		c.fail(err)
 	}
 	select {
-	case r, ok := <-ch:
-		if !ok {
-			return status.Errorf(codes.Unavailable, "gofer call stream ended: %v", c.cause())
-		}
-		resultChans.Put(ch)
-		if r.GetCode() != 0 {
-			return status.Error(codes.Code(r.GetCode()), r.GetMessage())
-		}
-		if err := proto.Unmarshal(r.GetReply(), rep); err != nil {
-			return status.Errorf(codes.Internal, "gofer call %s: reply: %v", method, err)
-		}
-		return nil
+	case err = <-p.done:
 	case <-ctx.Done():
 		c.mu.Lock()
-		if c.pending[id] == ch {
-			// The channel may still get the result (the reader took it
-			// out first): it is not recycled.
+		mine := c.pending[id] == p
+		if mine {
 			delete(c.pending, id)
 		}
 		c.mu.Unlock()
-		return status.FromContextError(ctx.Err()).Err()
+		if mine {
+			doneChans.Put(p.done)
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		// The reader took it: it is decoding into rep now, and done
+		// comes at once.
+		err = <-p.done
 	}
+	doneChans.Put(p.done)
+	if errors.Is(err, errStreamEnded) {
+		return status.Errorf(codes.Unavailable, "gofer call stream ended: %v", c.cause())
+	}
+	return err
+}
+
+// take removes the call with id from pending, or returns nil.
+func (c *callConn) take(id uint32) *pendingCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pending[id]
+	if p != nil {
+		delete(c.pending, id)
+	}
+	return p
 }
 
 // readLoop delivers results until the stream fails.
 func (c *callConn) readLoop() {
+	raw, _ := c.st.(rawReceiver)
 	for {
+		if raw != nil {
+			b, err := raw.RecvRaw()
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if err := c.deliverRaw(b); err != nil {
+				c.fail(err)
+				return
+			}
+			continue
+		}
 		r := new(goferpb.GoferResult)
 		if err := c.st.RecvMsg(r); err != nil {
 			c.fail(err)
 			return
 		}
-		c.mu.Lock()
-		ch := c.pending[r.GetId()]
-		delete(c.pending, r.GetId())
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- r
+		if p := c.take(r.GetId()); p != nil {
+			p.done <- outcome(r.GetCode(), r.GetMessage(), r.GetReply(), p.rep)
 		}
 	}
+}
+
+// outcome decodes a result into rep: nil, or the call's error.
+func outcome(code uint32, msg string, reply []byte, rep proto.Message) error {
+	if code != 0 {
+		return status.Error(codes.Code(code), msg)
+	}
+	if err := proto.Unmarshal(reply, rep); err != nil {
+		return status.Errorf(codes.Internal, "gofer reply: %v", err)
+	}
+	return nil
+}
+
+// deliverRaw decodes a GoferResult from its wire bytes (valid only until
+// the next read) and delivers it; reply bytes are decoded straight into
+// the waiting call's reply. An error means the frame is malformed.
+func (c *callConn) deliverRaw(b []byte) error {
+	var (
+		id    uint32
+		code  uint32
+		msg   string
+		reply []byte
+	)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("gofer result: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return fmt.Errorf("gofer result id: %w", protowire.ParseError(m))
+			}
+			id, n = uint32(v), m
+		case num == 2 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return fmt.Errorf("gofer result reply: %w", protowire.ParseError(m))
+			}
+			reply, n = v, m
+		case num == 3 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return fmt.Errorf("gofer result code: %w", protowire.ParseError(m))
+			}
+			code, n = uint32(v), m
+		case num == 4 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return fmt.Errorf("gofer result message: %w", protowire.ParseError(m))
+			}
+			msg, n = string(v), m
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fmt.Errorf("gofer result field %d: %w", num, protowire.ParseError(n))
+			}
+		}
+		b = b[n:]
+	}
+	if p := c.take(id); p != nil {
+		p.done <- outcome(code, msg, reply, p.rep)
+	}
+	return nil
 }
 
 // fail marks the stream dead, ends it and fails the calls in flight.
@@ -340,8 +445,8 @@ func (c *callConn) fail(err error) {
 	c.pending = nil
 	c.mu.Unlock()
 	c.st.Close()
-	for _, ch := range pending {
-		close(ch)
+	for _, p := range pending {
+		p.done <- errStreamEnded
 	}
 }
 
