@@ -316,7 +316,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 			k.threadWorker(t)
 			return
 		}
-		go k.threadWorker(t)
+		k.s.workers.Go(func() { k.threadWorker(t) })
 	}
 	k.mu.Unlock()
 }

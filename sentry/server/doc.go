@@ -59,8 +59,9 @@
 //
 // A Session stream (gRPC, or the framed wire of transport.Serve) has one
 // receiving goroutine (session.go). A thread's calls run one at a time, in
-// arrival order, on a worker goroutine started while the thread has calls
-// queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
+// arrival order, on a worker run while the thread has calls queued, on a
+// goroutine of the server's pool (workpool.go: reused, with its grown
+// stack, by the next call of any thread; it exits after 2 s idle); a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
 // per call. Start, PageRead, PageWrite, FileRelease and Restore run on

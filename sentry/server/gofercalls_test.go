@@ -124,13 +124,14 @@ func TestGoferCallsCancel(t *testing.T) {
 	}
 }
 
-// TestGoferCallCost measures a Stat's allocations (the server's and the
-// in-process gofer's) on each transport: the persistent stream must cost
+// TestGoferCallCost measures a Stat's allocations and goroutines created
+// (the server's and the in-process gofer's) on each transport: the persistent stream must cost
 // well under half of a unary gRPC call (stream setup, metadata, deadline
 // header, a goroutine per call are what it saves). Allocation counts are
 // deterministic enough to compare, unlike wall time on a loaded machine.
 func TestGoferCallCost(t *testing.T) {
 	allocs := make(map[string]float64)
+	goroutines := make(map[string]float64)
 	for _, tr := range goferTransports {
 		_, gc := tr.connect(t, t.TempDir())
 		c := goferpb.NewGoferClient(gc)
@@ -148,7 +149,17 @@ func TestGoferCallCost(t *testing.T) {
 		}
 		stat()
 		allocs[tr.name] = testing.AllocsPerRun(200, stat)
-		t.Logf("%s: %.0f allocations per Stat", tr.name, allocs[tr.name])
+		before := goroutinesCreated(t)
+		for i := 0; i < 100; i++ {
+			stat()
+		}
+		goroutines[tr.name] = float64(goroutinesCreated(t)-before) / 100
+		t.Logf("%s: %.0f allocations, %.2f goroutines created per Stat", tr.name, allocs[tr.name], goroutines[tr.name])
+	}
+	for _, name := range []string{"grpc stream", "framed"} {
+		if goroutines[name] > 0.1 {
+			t.Errorf("%s: %.2f goroutines created per Stat, want none (the gofer's workers live as long as the stream)", name, goroutines[name])
+		}
 	}
 	unary := allocs["unary fallback"]
 	for _, name := range []string{"grpc stream", "framed"} {
