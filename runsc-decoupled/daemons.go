@@ -99,7 +99,10 @@ func runGofer(args []string) int {
 	if err := harden("gofer", goferCaps, log); err != nil {
 		return fail("gofer", err)
 	}
-	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
+	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}),
+		// The server pings too (its liveness check of the gofer's
+		// connection, as calls carry no deadline).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))...)
 	srv.Register(g)
 	if tlsf.files.UsesTLS(t) {
 		return serve("gofer", g, t, allow, log, nil, nil)
@@ -165,6 +168,10 @@ func runServer(args []string) int {
 	gc, err := grpc.NewClient(gt.GRPCTarget(), append(transport.DialOptions(),
 		grpc.WithTransportCredentials(goferCreds),
 		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
+		// Liveness of the gofer's connection (calls carry no deadline
+		// header): a gofer that stops answering pings for 20 s ends the
+		// call stream, whose calls are then re-sent on a new one.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		// Reconnect quickly to a restarted gofer: calls wait for it.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
