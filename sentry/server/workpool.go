@@ -17,8 +17,9 @@ type workerPool struct {
 	work chan func()
 	// idleAfter is how long a worker waits for work. Immutable.
 	idleAfter time.Duration
-	// started counts the goroutines started (tests).
-	started atomic.Int64
+	// started counts the goroutines started, idle those waiting for
+	// work (tests).
+	started, idle atomic.Int64
 }
 
 // workerIdle is how long a pool worker waits for more work before it
@@ -46,9 +47,12 @@ func (p *workerPool) worker(f func()) {
 		f()
 		f = nil
 		t.Reset(p.idleAfter)
+		p.idle.Add(1)
 		select {
 		case f = <-p.work:
+			p.idle.Add(-1)
 		case <-t.C:
+			p.idle.Add(-1)
 			return
 		}
 	}
