@@ -20,9 +20,10 @@ import (
 // GoferConn is the server's connection to the gofer, made to survive a
 // gofer restart (guarantee 3 in docs/ARCHITECTURE.md: kill -9 of the gofer and
 // restart; no acknowledged write lost). It is a grpc.ClientConnInterface
-// over the real connection, so goferpb.NewGoferClient(GoferConn) serves
-// the server unchanged; it works on the messages through protoreflect, so
-// that every RPC of the Gofer service is covered without code per method.
+// over the gofer's Calls stream (gofercalls.go), so
+// goferpb.NewGoferClient(GoferConn) serves the server unchanged; it works
+// on the messages through protoreflect, so that every RPC of the Gofer
+// service is covered without code per method.
 //
 // # Virtual handles
 //
@@ -55,10 +56,10 @@ import (
 //
 // # Outages
 //
-// Every call waits for the gofer (grpc.WaitForReady) rather than failing
-// while it is down. A call that fails with codes.Unavailable (the
-// connection broke after it may have been sent) is re-sent until its
-// context ends: reads, writes at an offset, stats, opens, SetStat, Fsync
+// Every call waits for the gofer (for a Calls stream to open, goferCalls)
+// rather than failing while it is down. A call that fails with
+// codes.Unavailable (the stream broke after it may have been sent) is
+// re-sent until its context ends: reads, writes at an offset, stats, opens, SetStat, Fsync
 // and Getdents are idempotent, and a mutation carrying an Origin is
 // answered from the gofer's reply cache when the same gofer process saw
 // it (the gofer does not keep EBADF replies, so a mutation re-sent with a
