@@ -72,17 +72,24 @@ const (
 // handles, and keeps what it caches true for the changes this server
 // makes:
 //
-//   - Write, SetStat and Link replace the file's attributes with the ones
-//     their reply carries;
-//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC, and the
-//     creations (their directory's mtime and link count) drop the
-//     attributes of the file or directory they touch, and a Read
-//     (atime) keeps them from answering a Stat;
+//   - Write, SetStat and Link drop the file's attributes when they begin
+//     and, when they end, replace them with the ones their reply carries
+//     (complete);
+//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC,
+//     and the creations (their directory's mtime and link count, before
+//     and after) drop the attributes of the file or directory they touch,
+//     and a Read (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
 //     ctime of a file known only by name change).
 //
+// Each drop records the change's seq on the inode (kept for maxGone
+// inodes after their last handle went), so that attributes learnt
+// without a handle (a listing's, vfs.listedStat) can be checked against
+// it (validSince).
+//
 // The whole content of small files read from offset 0 to their end is
-// kept too, with the version (size, mtime, ctime) their attributes had:
+// kept too, with the version (size, blocks, mtime, ctime) their
+// attributes had:
 // a Read through a handle opened for reading is answered from it while
 // the cached attributes are fresh and show that version, as an NFS
 // client's cache is revalidated by attributes (an open's walk refreshes
