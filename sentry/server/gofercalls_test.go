@@ -109,6 +109,36 @@ func TestGoferCallsTransports(t *testing.T) {
 	}
 }
 
+// TestGoferConnCloseEndsStream: Close ends the call stream (so the gofer
+// ends the session and releases the server's handles), on each transport.
+func TestGoferConnCloseEndsStream(t *testing.T) {
+	for _, tr := range goferTransports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			_, gc := tr.connect(t, t.TempDir())
+			c := goferpb.NewGoferClient(gc)
+			if _, err := c.Attach(context.Background(), &goferpb.AttachRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			g := gc.cc.(*goferCalls)
+			g.mu.Lock()
+			cur := g.cur
+			g.mu.Unlock()
+			gc.Close()
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+				cur.mu.Lock()
+				dead := cur.dead
+				cur.mu.Unlock()
+				if dead {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the stream outlived Close")
+				}
+			}
+		})
+	}
+}
+
 // TestGoferCallsCancel: a call whose context ends returns at once; the
 // stream carries on.
 func TestGoferCallsCancel(t *testing.T) {
