@@ -122,18 +122,6 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	return e, rc, sock
 }
 
-// countingConn counts the calls made through it with rc.
-type countingConn struct {
-	grpc.ClientConnInterface
-	rc *rpcCounter
-}
-
-func (c *countingConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	return c.rc.intercept(ctx, method, args, reply, nil, func(ctx context.Context, method string, args, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
-		return c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
-	}, opts...)
-}
-
 // freezeClock stops the clock of the server's caches (attrTTL and
 // negativeTTL then never pass on their own, however loaded the machine)
 // and returns the function that moves it.
@@ -145,6 +133,18 @@ func freezeClock(e *env) (advance func(time.Duration)) {
 	ac.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	ac.mu.Unlock()
 	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// countingConn counts the calls made through it with rc.
+type countingConn struct {
+	grpc.ClientConnInterface
+	rc *rpcCounter
+}
+
+func (c *countingConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return c.rc.intercept(ctx, method, args, reply, nil, func(ctx context.Context, method string, args, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
+	}, opts...)
 }
 
 // TestGoferRPCsPerCall counts the gofer RPCs of common system calls, so
