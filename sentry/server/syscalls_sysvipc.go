@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -312,7 +313,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	f, st, err := c.segmentFile(at.File, at.Size)
 	if err != nil {
 		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.k.ipc.ShmDetach(c.pid(), id); gone != "" {
+		if gone, _ := c.k.ipc.ShmAdjust(c.pid(), id, -1); gone != "" {
 			c.k.removeSegmentFiles([]string{gone})
 		}
 		return 0, unix.ENOMEM
@@ -323,11 +324,18 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sysShmdt is sent by the client after it unmapped the segment attached
-// at args[0]: args[1] is the segment's id (the client knows it from
-// ShmAttachPlan).
+// sysShmdt is sent by the client, never as the application made it: the
+// client detaches (shmdt) or otherwise changes (munmap, mremap, mprotect,
+// a mapping placed over one) the mappings of a segment in its address
+// space itself, then reports args[1], the segment's id (the client knows
+// it from ShmAttachPlan), and args[2], the change of the calling
+// process's count of that segment's mappings (an int64).
 func sysShmdt(c *syscallCtx) (int64, error) {
-	gone, err := c.k.ipc.ShmDetach(c.pid(), c.argInt(1))
+	delta := int64(c.args[2])
+	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
+		return 0, unix.EINVAL
+	}
+	gone, err := c.k.ipc.ShmAdjust(c.pid(), c.argInt(1), int(delta))
 	if err != nil {
 		return 0, err
 	}

@@ -313,7 +313,8 @@ func TestShmAttachCounts(t *testing.T) {
 		{"attach again", func() string { r.ShmAttach(p, id, 0); return "" }, 2},
 		{"fork", func() string { r.ProcessForked(10, 11); return "" }, 4},
 		{"child execs", func() string { return strings.Join(r.ProcessExeced(11), "") }, 2},
-		{"detach", func() string { f, _ := r.ShmDetach(10, id); return f }, 1},
+		{"split by mprotect", func() string { f, _ := r.ShmAdjust(10, id, 1); return f }, 3},
+		{"detach", func() string { f, _ := r.ShmAdjust(10, id, -2); return f }, 1},
 		{"remove", func() string { f, _ := r.ShmRemove(root, id); return f }, 1},
 		{"exit", func() string { return strings.Join(r.ProcessExited(10), "") }, 1 << 60},
 	} {
@@ -325,7 +326,7 @@ func TestShmAttachCounts(t *testing.T) {
 			t.Errorf("%s: file to remove %q", step.what, gone)
 		}
 	}
-	if _, err := r.ShmDetach(10, id); err != unix.EINVAL {
+	if _, err := r.ShmAdjust(10, id, -1); err != unix.EINVAL {
 		t.Errorf("detach of nothing: %v", err)
 	}
 }

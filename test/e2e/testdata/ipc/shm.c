@@ -4,6 +4,7 @@
  * detaching, and the errno cases. Children that run while the parent
  * prints report by exit status. */
 #include <setjmp.h>
+#include <sys/mman.h>
 
 static void nattch(int id) {
 	struct shmid_ds ds;
@@ -78,12 +79,28 @@ int main(int argc, char **argv) {
 	}
 	waitchild("store to read-only", pid);
 	T(shmat(id, fixed, 0) == (void *)-1); /* taken: EINVAL */
+	T(shmat(id, fixed, SHM_REMAP) == fixed); /* replaces the first */
+	nattch(id);
 	T(shmdt(fixed));
 	T(shmat(id, fixed + 1, 0) == (void *)-1);
 	T(shmat(id, fixed + 1, SHM_RND) == fixed);
 	T(shmdt(fixed));
 	T(shmdt(fixed));
 	T(shmdt(p + 4096));
+
+	/* Linux counts mappings: mprotect splits one, munmap removes one,
+	 * shmdt removes those left of the attach. */
+	char *m = shmat(id, NULL, 0);
+	nattch(id);
+	T(mprotect(m + 4096, 4096, PROT_READ));
+	nattch(id);
+	T(munmap(m + 8192, 4096));
+	nattch(id);
+	T(shmdt(m));
+	nattch(id);
+	m = shmat(id, NULL, 0);
+	T(munmap(m, 12288));
+	nattch(id);
 
 	/* IPC_RMID while attached: usable until the last detach. */
 	T(shmctl(id, IPC_RMID, NULL));
@@ -125,8 +142,7 @@ int main(int argc, char **argv) {
 	T(shmctl(kid, IPC_RMID, NULL));
 	T(shmctl(kid, IPC_STAT, &ds));
 
-	/* SHM_REMAP replaces a mapping. (Last: the sandbox still counts an
-	 * attachment replaced this way until the process exits.) */
+	/* SHM_REMAP over another segment. */
 	int rid;
 	must(rid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600));
 	T(shmat(rid, fixed, 0) == fixed);
