@@ -146,8 +146,9 @@
 // survive (the gofer renamed them; see gofer.SillyPrefix).
 //
 // Known gaps: an object changed by a call still in flight can be reported
-// through another thread's message (fd slots, processes: a window of
-// microseconds between the change and the call's reply); a pipe write
+// through another thread's message (fd slots, processes, SysV segments'
+// mapping counts: a window of microseconds between the change and the
+// call's reply); a pipe write
 // larger than PIPE_BUF that blocked part way and is re-sent relies on the
 // restored pipe's skip count, exact only with one writer; directory
 // cursors restore exactly only if the directory did not change; sockets
