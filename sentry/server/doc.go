@@ -180,7 +180,9 @@
 //	attrCache.mu, releaseQueue.mu  (leaves, taken under no lock of the
 //	                                package and never held across an RPC)
 //
-//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	clientState.segFileMu        (opening SysV segments' files; held
+//	                              across gofer RPCs, never with mu)
+//	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of

@@ -394,6 +394,8 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
 func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat, error) {
+	c.k.segFileMu.Lock()
+	defer c.k.segFileMu.Unlock()
 	v := c.k.vfs
 	dir, err := v.shmDentry(c)
 	if err != nil {

@@ -142,6 +142,27 @@ int main(int argc, char **argv) {
 	T(shmctl(kid, IPC_RMID, NULL));
 	T(shmctl(kid, IPC_STAT, &ds));
 
+	/* Processes attaching a new segment at once (its first attach
+	 * makes the segment's memory). */
+	int cid;
+	must(cid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600));
+	pid_t kids[6];
+	for (int i = 0; i < 6; i++) {
+		if ((kids[i] = fork()) == 0) {
+			int *c = shmat(cid, NULL, 0);
+			if (c == (void *)-1)
+				_exit(errno);
+			__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < 6; i++)
+		waitchild("concurrent attacher", kids[i]);
+	int *cnt = shmat(cid, NULL, SHM_RDONLY);
+	printf("attachers counted %d\n", *cnt);
+	T(shmdt(cnt));
+	T(shmctl(cid, IPC_RMID, NULL));
+
 	/* SHM_REMAP over another segment. */
 	int rid;
 	must(rid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600));
