@@ -106,8 +106,9 @@ func sysSemop(c *syscallCtx) (int64, error) {
 		deadline = time.Now().Add(time.Duration(min(sec, 1<<32))*time.Second + time.Duration(nsec))
 	}
 	caller := c.ipcCaller()
+	var w sysvipc.SemWait
 	for {
-		ch, cancel, err := c.k.ipc.Semop(caller, c.seq, id, ops)
+		ch, err := c.k.ipc.Semop(caller, c.seq, id, ops, &w)
 		if err != nil {
 			return 0, err
 		}
@@ -115,7 +116,10 @@ func sysSemop(c *syscallCtx) (int64, error) {
 			c.effects().sysv = true
 			return 0, nil
 		}
-		if err := c.ipcWait(ch, cancel, deadline); err != nil {
+		if err := c.ipcWait(ch, func() error { return nil }, deadline); err != nil {
+			if e := c.k.ipc.EndWait(&w); e != nil {
+				return 0, e
+			}
 			return 0, err
 		}
 	}
