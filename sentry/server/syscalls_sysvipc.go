@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -393,6 +394,10 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 	}
 	return 0, unix.EINVAL
 }
+
+// isSegmentFile says name is a SysV segment's file (not listed in
+// /dev/shm).
+func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.SegmentFilePrefix) }
 
 // segmentFile opens (making it on first attach, owned by root, mode
 // 0600: only the sentry opens it) the file of a segment in the client's

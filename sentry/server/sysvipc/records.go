@@ -312,7 +312,7 @@ func (r *Registry) SetLimit(kind string, data []byte) error {
 
 // validSegmentFile says name is a file name this package made.
 func validSegmentFile(name string) bool {
-	return strings.HasPrefix(name, ".rd-sysv-shm-") && !strings.ContainsAny(name, "/\x00") && len(name) < 128
+	return strings.HasPrefix(name, SegmentFilePrefix) && !strings.ContainsAny(name, "/\x00") && len(name) < 128
 }
 
 type restoreError struct {

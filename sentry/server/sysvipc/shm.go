@@ -18,6 +18,9 @@ type segment struct {
 	file         string
 }
 
+// SegmentFilePrefix starts the names of segments' files.
+const SegmentFilePrefix = ".rd-sysv-shm-"
+
 // SHM_STAT_ANY is shmctl's SHM_STAT without the read permission check.
 const shmStatAny = 15
 
@@ -70,7 +73,7 @@ func (r *Registry) ShmGet(c Caller, key int32, size uint64, flags int32) (int32,
 		}
 		now := r.now()
 		return &segment{perm: p, size: size, cpid: c.Pid, ctime: now.Unix(),
-			file: fmt.Sprintf(".rd-sysv-shm-%d-%x", p.id, now.UnixNano())}, nil
+			file: fmt.Sprintf("%s%d-%x", SegmentFilePrefix, p.id, now.UnixNano())}, nil
 	})
 }
 
