@@ -5153,8 +5153,11 @@ type ProcessState struct {
 	Nofile uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
 	// fsize_limit is the RLIMIT_FSIZE soft limit, if fsize_limited (else
 	// unlimited).
-	FsizeLimited  bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
-	FsizeLimit    uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// execed says the process called execve since its fork (its parent may
+	// no longer change its process group: EACCES).
+	Execed        bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5362,6 +5365,13 @@ func (x *ProcessState) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *ProcessState) GetExeced() bool {
+	if x != nil {
+		return x.Execed
+	}
+	return false
 }
 
 type ThreadState struct {
@@ -6083,7 +6093,9 @@ type PipeState struct {
 	Written uint64                 `protobuf:"varint,2,opt,name=written,proto3" json:"written,omitempty"`
 	Read    uint64                 `protobuf:"varint,3,opt,name=read,proto3" json:"read,omitempty"`
 	// data is set only in Restore: the bytes not yet read.
-	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// capacity is the pipe's size (F_SETPIPE_SZ; 0: the default, 64 KiB).
+	Capacity      uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6144,6 +6156,13 @@ func (x *PipeState) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *PipeState) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
 }
 
 // MappedFileState is a file_id the client maps (an ExecPlan image or an
@@ -6895,7 +6914,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xc7\x04\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xdf\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -6925,7 +6944,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
-	"fsizeLimit\"1\n" +
+	"fsizeLimit\x12\x16\n" +
+	"\x06execed\x18f \x01(\bR\x06execed\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -7005,12 +7025,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
-	"\aactions\x18\x02 \x01(\fR\aactions\"]\n" +
+	"\aactions\x18\x02 \x01(\fR\aactions\"y\n" +
 	"\tPipeState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"\xa3\x01\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
+	"\bcapacity\x18d \x01(\rR\bcapacity\"\xa3\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +

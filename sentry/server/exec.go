@@ -803,6 +803,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
+	p.execed = true
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
 	d.run(k)

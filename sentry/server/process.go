@@ -82,6 +82,9 @@ type process struct {
 	// clientState.mu; copied by fork.
 	fsizeLimited bool
 	fsizeLimit   uint64
+	// execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
+	// may no longer setpgid it. Protected by clientState.mu.
+	execed bool
 	// exiting is set once the process started exiting; zombie once it
 	// waits to be reaped; exitStatus is its wait status.
 	exiting    bool

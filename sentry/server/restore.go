@@ -96,7 +96,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > pipeCapacity {
+			if p == nil || p.Id == 0 || len(p.Data) > max(pipeCapacity, int(p.Capacity)) || p.Capacity > maxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p
@@ -384,6 +384,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		byPID[ps.Pid] = ps
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
+		p.execed = ps.Execed
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
@@ -508,6 +509,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
+				p.capacity = int(ps.Capacity)
 				if ps.Read > ps.Written {
 					p.skip = ps.Read - ps.Written
 				}

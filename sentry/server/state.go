@@ -446,7 +446,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		p.mu.Lock()
 		id := k.pipeIDLocked(p)
 		live := p.readers+p.writers > 0
-		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC}
+		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
 		p.mu.Unlock()
 		if !live {
 			recs = append(recs, deletedRec(keyPipe(id)))
@@ -507,6 +507,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Execed: p.execed,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid

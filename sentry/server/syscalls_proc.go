@@ -415,6 +415,10 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	if target.sid != self.sid {
 		return 0, unix.EPERM
 	}
+	if target != self && target.execed {
+		// A child that has exec'd keeps its process group (Linux).
+		return 0, unix.EACCES
+	}
 	if target.sid == target.pid {
 		return 0, unix.EPERM
 	}
