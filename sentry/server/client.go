@@ -70,6 +70,10 @@ type clientState struct {
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
 	// own lock, taken after mu. Immutable pointer.
 	ipc *sysvipc.Registry
+	// segFileMu serializes opening (and making) SysV segments' files, so
+	// that processes attaching one at once make it once. Held across
+	// gofer RPCs, never with mu.
+	segFileMu sync.Mutex
 	// leases holds the file leases and lease-break-time (leases.go).
 	// Immutable pointer.
 	leases *leaseTable

@@ -150,8 +150,9 @@
 // survive (the gofer renamed them; see gofer.SillyPrefix).
 //
 // Known gaps: an object changed by a call still in flight can be reported
-// through another thread's message (fd slots, processes: a window of
-// microseconds between the change and the call's reply); a pipe write
+// through another thread's message (fd slots, processes, SysV segments'
+// mapping counts: a window of microseconds between the change and the
+// call's reply); a pipe write
 // larger than PIPE_BUF that blocked part way and is re-sent relies on the
 // restored pipe's skip count, exact only with one writer; directory
 // cursors restore exactly only if the directory did not change; sockets
@@ -183,7 +184,9 @@
 //	attrCache.mu, releaseQueue.mu  (leaves, taken under no lock of the
 //	                                package and never held across an RPC)
 //
-//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	clientState.segFileMu        (opening SysV segments' files; held
+//	                              across gofer RPCs, never with mu)
+//	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
 //
 //	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,

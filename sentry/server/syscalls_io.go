@@ -843,6 +843,10 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	}
 	if cur.phase == 2 && !pending {
 		if g, ok := f.impl.(*goferDir); ok {
+			// SysV segments' files are not listed in /dev/shm.
+			v.shmMu.Lock()
+			inShm := d == v.shm
+			v.shmMu.Unlock()
 		rpc:
 			for !cur.eof {
 				ctx, cancel := v.rpcCtx()
@@ -864,7 +868,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					break
 				}
 				for _, e := range r.Entries {
-					if e.Name != "." && e.Name != ".." && e.Name != "" {
+					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && isSegmentFile(e.Name)) {
 						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
 							break rpc
 						}
