@@ -55,7 +55,10 @@
 //   - A Walk with open set also opens its last file as Open would (an open
 //     by name in one call); a Create with path_handle also returns a second,
 //     unopened handle of the new file (CreateReply.path), which a creation
-//     answered from the reply cache does not.
+//     answered from the reply cache does not. A Getdents with plus also
+//     returns each entry's attributes (statx by name, not following a
+//     symlink); every Getdents reply says whether it reaches the end of
+//     the listing (eof).
 //
 // # Recovery
 //

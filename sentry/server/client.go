@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -66,6 +67,9 @@ type clientState struct {
 	fifos fifoTable
 	// locks holds the advisory file locks (locks.go). Immutable pointer.
 	locks *lockTable
+	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
+	// own lock, taken after mu. Immutable pointer.
+	ipc *sysvipc.Registry
 	// leases holds the file leases and lease-break-time (leases.go).
 	// Immutable pointer.
 	leases *leaseTable
@@ -167,6 +171,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		clocks:   newAppClocks(hello.Clocks),
 	}
 	k.locks = newLockTable(k.trk)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv})
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {

@@ -37,6 +37,11 @@
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
 //     deadlock detection (locks.go), reported as lock/<ino> records;
+//   - the System V IPC namespace (package sysvipc, glued by
+//     syscalls_sysvipc.go): semaphore sets, message queues, and the
+//     bookkeeping of shared memory segments whose memory is a file of
+//     /dev/shm that the client maps (ShmAttachPlan), reported as
+//     sysv/... records;
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
@@ -120,7 +125,8 @@
 // StateUpdate push sent just before the push. File offsets, pipe counters
 // and WriteStates are instead committed with the reply of the call that
 // made them (callEffects), so a call whose reply was lost in a crash is
-// not counted twice when the client re-sends it. Ids of descriptions,
+// not counted twice when the client re-sends it; so are the changes of
+// semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. restore.go rebuilds a client from a Restore and applies
 // Rewrites (in arrival order, one at a time); durable.go tracks writes
@@ -163,6 +169,8 @@
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
+//	      sysvipc.Registry.mu        (process exit and exec; its Changed
+//	                                  hook takes stateTracker.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
 //	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
