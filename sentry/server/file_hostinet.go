@@ -540,6 +540,26 @@ func hostSockopt(c *syscallCtx, s *hostInetFile) (int64, error) {
 		s.mu.Unlock()
 		return 0, nil
 	}
+	if level == unix.SOL_SOCKET && (name == unix.SO_SNDBUFFORCE || name == unix.SO_RCVBUFFORCE) && !get {
+		// CAP_NET_ADMIN's way past the host's limits: the server does
+		// not hold it, so a root application gets SO_SNDBUF or
+		// SO_RCVBUF, within the host's wmem_max and rmem_max.
+		if c.creds().euid != 0 {
+			return 0, unix.EPERM
+		}
+		v, err := c.mem.CopyIn(c.args[3], min(max(int(int32(c.args[4])), 0), 4))
+		if err != nil {
+			return 0, err
+		}
+		if len(v) < 4 {
+			return 0, unix.EINVAL
+		}
+		plain := unix.SO_SNDBUF
+		if name == unix.SO_RCVBUFFORCE {
+			plain = unix.SO_RCVBUF
+		}
+		return 0, s.s.SetSockopt(level, plain, v)
+	}
 	names, ok := hostSockopts[level]
 	if !ok || level == unix.IPPROTO_TCP && !s.s.Stream || level == unix.IPPROTO_UDP && s.s.Stream ||
 		level == unix.IPPROTO_IPV6 && s.s.Family != unix.AF_INET6 {

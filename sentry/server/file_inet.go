@@ -478,6 +478,22 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			}
 			opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
 			return nil, nil
+		case unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE:
+			// SO_SNDBUF and SO_RCVBUF past the limits, for
+			// CAP_NET_ADMIN (euid 0 here); netstack keeps its own
+			// bounds. The value is a signed int (CVE-2016-9793).
+			if get {
+				return nil, unix.ENOPROTOOPT
+			}
+			if c.creds().euid != 0 {
+				return nil, unix.EPERM
+			}
+			if name == unix.SO_SNDBUFFORCE {
+				opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
+			} else {
+				opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+			}
+			return nil, nil
 		case unix.SO_LINGER:
 			if get {
 				return make([]byte, 8), nil

@@ -120,6 +120,11 @@ int main(void) {
 	TRY("getsockopt udp at IPPROTO_UDP, bad name", getsockopt(us, IPPROTO_UDP, 500, &ov, &ol));
 	TRY("getsockopt IP, bad name", getsockopt(us, IPPROTO_IP, -1, &ov, &ol));
 	TRY("getsockopt SO_OOBINLINE to NULL", getsockopt(tc, SOL_SOCKET, SO_OOBINLINE, NULL, &ol));
+	unsigned int big = 0xffffff00;
+	TRY("SO_SNDBUFFORCE negative", setsockopt(us, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big));
+	ol = sizeof ov;
+	getsockopt(us, SOL_SOCKET, SO_SNDBUF, &ov, &ol);
+	printf("SO_SNDBUF after: negative %d\n", ov < 0);
 	int t6 = socket(AF_INET6, SOCK_STREAM, 0);
 	TRY("getsockopt tcp6 level 500", getsockopt(t6, 500, 1, &ov, &ol));
 	close(t6);
