@@ -259,6 +259,18 @@ func (k *clientState) destroy() {
 	k.log.Debug("client state freed")
 }
 
+// forgetOrigins tells the gofer to drop its cached replies of this
+// client's mutations: a client that said Goodbye re-sends none (a client
+// whose stream merely broke may, so it is not forgotten then). Best
+// effort: entries are evicted anyway when the reply cache is full.
+func (k *clientState) forgetOrigins() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := k.gofer.ForgetClient(ctx, &goferpb.ForgetClientRequest{ClientId: k.originID}); err != nil {
+		k.log.Debug("gofer ForgetClient failed", "err", err)
+	}
+}
+
 // enqueue routes a call: Start and file-mapping calls run on their own
 // goroutine; a thread's calls run in order on that thread's worker, which
 // for a call in inlineSyscalls arriving while the thread has nothing
@@ -318,7 +330,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 			k.threadWorker(t)
 			return
 		}
-		go k.threadWorker(t)
+		k.s.workers.Go(func() { k.threadWorker(t) })
 	}
 	k.mu.Unlock()
 }

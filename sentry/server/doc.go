@@ -71,8 +71,9 @@
 //
 // A Session stream (gRPC, or the framed wire of transport.Serve) has one
 // receiving goroutine (session.go). A thread's calls run one at a time, in
-// arrival order, on a worker goroutine started while the thread has calls
-// queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
+// arrival order, on a worker run while the thread has calls queued, on a
+// goroutine of the server's pool (workpool.go: reused, with its grown
+// stack, by the next call of any thread; it exits after 2 s idle); a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
 // per call. Start, PageRead, PageWrite, FileRelease and Restore run on
@@ -103,7 +104,7 @@
 // no host filesystem access of its own and reaches files only through the
 // gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
 // layouts), golang.org/x/sys/unix (numbers), transport (PeerIdentity
-// only), hclog and grpc. Nothing of the
+// and ErrRefused only), hclog and grpc. Nothing of the
 // client sentry, the platform, or the command may be imported here, and
 // nothing but the command (which wires a Server to a grpc.Server) may import
 // this package.
@@ -137,6 +138,9 @@
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
 //
+// All gofer calls travel on one persistent Calls stream (gofercalls.go:
+// the framed wire on a Unix socket, a gRPC stream over TCP, unary RPCs
+// to an older gofer), multiplexed by id; the stream is the gofer session.
 // The gofer may restart too (guarantee 3): the command reaches it through
 // a GoferConn (goferconn.go), which gives the server virtual handle ids,
 // re-resolves the real ones by file handle once a restarted gofer no
@@ -181,6 +185,9 @@
 //
 //	vfs.shmMu                    (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
+//
+//	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
+//	                              never held across a gofer RPC's wait)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

@@ -85,13 +85,16 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	p := startGoferProc(t, root)
 	rc := &rpcCounter{counts: make(map[string]int)}
 	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
-		grpc.WithUnaryInterceptor(rc.intercept))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	gc := NewGoferConn(cc, testLog())
+	// Counted where GoferConn hands each call to its stream: the calls
+	// are not unary gRPC calls, so a gRPC interceptor sees none.
+	gc := NewGoferConn(cc, testLog(), withWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+		return &countingConn{ClientConnInterface: inner, rc: rc}
+	}))
 	t.Cleanup(gc.Close)
 	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
 	if err != nil {
@@ -130,6 +133,18 @@ func freezeClock(e *env) (advance func(time.Duration)) {
 	ac.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	ac.mu.Unlock()
 	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// countingConn counts the calls made through it with rc.
+type countingConn struct {
+	grpc.ClientConnInterface
+	rc *rpcCounter
+}
+
+func (c *countingConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return c.rc.intercept(ctx, method, args, reply, nil, func(ctx context.Context, method string, args, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
+	}, opts...)
 }
 
 // TestGoferRPCsPerCall counts the gofer RPCs of common system calls, so
