@@ -414,9 +414,8 @@ func hostSendmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if h.controllen > 0 {
-		// No IP-level control messages (IP_PKTINFO, ...) are carried.
-		return 0, unix.EINVAL
+	if err := c.checkInetControl(h, s.s.Stream); err != nil {
+		return 0, err
 	}
 	var raw []byte
 	if h.name != 0 && h.namelen > 0 {
