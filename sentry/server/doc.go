@@ -26,7 +26,9 @@
 //     vfs_synth.go; the files of /proc are rendered by package procfs
 //     from procSource, and what only the client knows is asked for with
 //     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
-//     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
+//     directory (vfs_shm.go), which also holds the (unlinked) files of
+//     memfd_create, whose name and seals are a memfdInode
+//     (file_memfd.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go);
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
@@ -169,7 +171,8 @@
 // locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
-// socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf.
+// socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf; so is memfdInode.mu (a
+// memfd's seals).
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -556,6 +556,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	switch impl := f.impl.(type) {
 	case *goferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
+		if impl.memfd != nil {
+			// No path: a memfd is found again by its handle only.
+			st.Path, st.Memfd = "", impl.memfd.state()
+		}
 	case *goferDir:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
 	case *lostFile:

@@ -55,6 +55,7 @@ func init() {
 		unix.SYS_TIMERFD_SETTIME: sysTimerfdSettime,
 		unix.SYS_TIMERFD_GETTIME: sysTimerfdGettime,
 		unix.SYS_SENDFILE:        sysSendfile,
+		unix.SYS_MEMFD_CREATE:    sysMemfdCreate,
 		unix.SYS_SOCKET:          sysSocket,
 		unix.SYS_SOCKETPAIR:      sysSocketpair,
 		unix.SYS_BIND:            sysBind,

@@ -1128,6 +1128,11 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
+		if m := memfdOf(f); m != nil {
+			if err := m.checkResize(c, f, uint64(length)); err != nil {
+				return 0, err
+			}
+		}
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}

@@ -84,6 +84,14 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 // gofer's reply (a re-sent append answered from the gofer's reply cache
 // landed where the first one did).
 func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
+	if m := memfdOf(f); m != nil && c.pageWrite == 0 {
+		// A PageWrite writes back stores made through a mapping that
+		// existed before the seal (F_SEAL_WRITE needs none, and
+		// F_SEAL_FUTURE_WRITE leaves them).
+		if err := m.checkWrite(c, f, off, len(b)); err != nil {
+			return 0, off, err
+		}
+	}
 	if _, ok := f.impl.(*goferFile); !ok || c.seq == 0 {
 		n, err := f.impl.write(c, f, b, off)
 		return n, off, err
@@ -514,6 +522,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		return pipeCapacity, nil
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETSIG, unix.F_SETSIG:
 		return 0, nil
+	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
+		return c.fcntlSeals(f, cmd)
 	}
 	return 0, unix.EINVAL
 }
@@ -914,6 +924,10 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	g := f.impl.(*goferFile)
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 		return 0, unix.EACCES
+	}
+	if g.memfd != nil && typ != mapPrivate && prot&unix.PROT_WRITE != 0 &&
+		g.memfd.getSeals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		return 0, unix.EPERM
 	}
 	st, err := g.stat(c)
 	if err != nil {

@@ -301,6 +301,10 @@ func (v *vfs) filePath(f *file) string {
 		return fmt.Sprintf("socket:[%d]", impl.ino)
 	case *inetSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.ino)
+	case *goferFile:
+		if impl.memfd != nil {
+			return "/memfd:" + impl.memfd.name + " (deleted)"
+		}
 	}
 	if f.d == nil {
 		return "anon_inode:[unknown]"
@@ -572,5 +576,5 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: g.fh}, of.d, kept), nil
+	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, of.d, kept), nil
 }

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// netPrograms are the C programs of testdata/net (memfd_create, splice,
+// tee, copy_file_range, sendmmsg/recvmmsg, signalfd, inotify), each run
+// natively and in the sandbox with the same output expected.
+var netPrograms = []string{"memfd"}
+
+// netSource returns testdata/net/NAME.c with common.h inlined
+// (testutil.StaticProgram compiles a single file).
+func netSource(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "net", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	common, err := os.ReadFile(filepath.Join("testdata", "net", "common.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(src), `#include "common.h"`, string(common), 1)
+}
+
+// TestNetPrograms compares the programs of testdata/net with native runs.
+func TestNetPrograms(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	for _, name := range netPrograms {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, dir, name, netSource(t, name))
+			want := tu.Run(t, timeout, dir, "", prog)
+			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+			compare(t, want, got)
+		})
+	}
+}
+
+// TestMemfdRecovery kills the remote sentry while a program holds a
+// memfd with data, seals, a shared mapping and a second description: all
+// come back (the program's output matches native).
+func TestMemfdRecovery(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	prog := tu.StaticProgram(t, buildDir, "memfd_recover", netSource(t, "memfd_recover"))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
+	}
+	k.killServer()
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.wait()
+	if k.recoveries() == 0 {
+		t.Errorf("no recovery logged")
+	}
+	compare(t, want, got)
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
