@@ -5388,7 +5388,12 @@ type WriteState struct {
 	// mapped_file is set for a PageWrite: the MappedFileState.file_id whose
 	// handle and path re-send the write (the description it went through
 	// may be one no fd names).
-	MappedFile    uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
+	MappedFile uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
+	// data are the bytes written when they are not the call's own input
+	// (sendfile, splice, tee, copy_file_range: the server read them from
+	// another file), so that the client retains them as it retains a
+	// write's; empty when the call carried them.
+	Data          []byte `protobuf:"bytes,120,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5463,6 +5468,13 @@ func (x *WriteState) GetMappedFile() uint64 {
 		return x.MappedFile
 	}
 	return 0
+}
+
+func (x *WriteState) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
 }
 
 // IdState carries allocator positions so a restored server does not reuse
@@ -6071,7 +6083,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04refs\x18\x05 \x01(\rR\x04refs\x12\x1a\n" +
-	"\bwritable\x18\x14 \x01(\bR\bwritable\"\x97\x01\n" +
+	"\bwritable\x18\x14 \x01(\bR\bwritable\"\xab\x01\n" +
 	"\n" +
 	"WriteState\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
@@ -6080,7 +6092,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x12\n" +
 	"\x04pipe\x18\x05 \x01(\x04R\x04pipe\x12\x1f\n" +
 	"\vmapped_file\x18\x14 \x01(\x04R\n" +
-	"mappedFile\"E\n" +
+	"mappedFile\x12\x12\n" +
+	"\x04data\x18x \x01(\fR\x04data\"E\n" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +

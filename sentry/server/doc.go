@@ -45,6 +45,10 @@
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
 //     client changes one (noteMappedChange, noteMappedResize);
+//   - splice, tee, copy_file_range and sendfile, copying through the
+//     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
+//     write are in no call, so their write records carry them
+//     (syscallCtx.dataNotInCall);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
@@ -172,7 +176,8 @@
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
 // socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf; so is memfdInode.mu (a
-// memfd's seals).
+// memfd's seals). splice and tee lock two pipes' pipe.mu together,
+// the lower inode number first.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

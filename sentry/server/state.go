@@ -215,6 +215,9 @@ type pipeIO struct {
 	f   *file
 	off uint64
 	n   uint64
+	// data are the bytes of a write whose call did not carry them (see
+	// syscallCtx.dataNotInCall), else nil.
+	data []byte
 }
 
 // offChange is a file's offset after change ver.
@@ -231,6 +234,9 @@ type goferWrite struct {
 	n   uint64
 	// mapped is the mapped file id of a PageWrite (0 for a system call).
 	mapped uint64
+	// data are the bytes when the call did not carry them (see
+	// syscallCtx.dataNotInCall), else nil.
+	data []byte
 }
 
 func (c *syscallCtx) effects() *callEffects {
@@ -364,7 +370,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			pipes[w.p] = struct{}{}
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid}}})
+				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
 		}
 		if eff.stdinRead > 0 {
 			recs = append(recs, k.stdin.commitRead(eff.stdinRead))
@@ -372,7 +378,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped}}})
+				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
 			k.dur.markSent(w.f, replySeq)
 		}
 	}

@@ -107,7 +107,11 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 	}
 	if n > 0 {
 		e := c.effects()
-		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite})
+		w := goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite}
+		if c.dataNotInCall {
+			w.data = append([]byte(nil), b[:n]...)
+		}
+		e.writes = append(e.writes, w)
 		c.noteMappedChange(f, uint64(off), uint64(n))
 	}
 	return n, off, err

@@ -55,6 +55,8 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
+	// The bytes written come from in_fd: the write records carry them.
+	c.dataNotInCall = true
 	var total int64
 	for total < count {
 		n := int(min(count-total, sendfileChunk))

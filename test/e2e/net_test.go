@@ -12,7 +12,7 @@ import (
 // netPrograms are the C programs of testdata/net (memfd_create, splice,
 // tee, copy_file_range, sendmmsg/recvmmsg, signalfd, inotify), each run
 // natively and in the sandbox with the same output expected.
-var netPrograms = []string{"memfd"}
+var netPrograms = []string{"memfd", "splice"}
 
 // netSource returns testdata/net/NAME.c with common.h inlined
 // (testutil.StaticProgram compiles a single file).
@@ -43,32 +43,41 @@ func TestNetPrograms(t *testing.T) {
 	}
 }
 
-// TestMemfdRecovery kills the remote sentry while a program holds a
-// memfd with data, seals, a shared mapping and a second description: all
-// come back (the program's output matches native).
-func TestMemfdRecovery(t *testing.T) {
+// TestRecoveryPrograms kills the remote sentry while a program holds the
+// state its name says (it signals "phase1" and waits for "go"); the
+// program's output after the kill must match a native run.
+//   - memfd_recover: a memfd with data, seals, a shared mapping and a
+//     second description;
+//   - splice_recover: pipes holding bytes that splice and tee put there
+//     and a file copy_file_range wrote (the bytes were in no call's
+//     inputs, so the server's write records carried them).
+func TestRecoveryPrograms(t *testing.T) {
 	tu.RequireRoot(t)
-	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-	prog := tu.StaticProgram(t, buildDir, "memfd_recover", netSource(t, "memfd_recover"))
-	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := tu.Run(t, timeout, nativeDir, "", prog)
+	for _, name := range []string{"memfd_recover", "splice_recover"} {
+		t.Run(name, func(t *testing.T) {
+			buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+			prog := tu.StaticProgram(t, buildDir, name, netSource(t, name))
+			if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := tu.Run(t, timeout, nativeDir, "", prog)
 
-	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
-	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
-		t.Fatal("the program did not reach phase1")
-	}
-	k.killServer()
-	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := k.wait()
-	if k.recoveries() == 0 {
-		t.Errorf("no recovery logged")
-	}
-	compare(t, want, got)
-	if t.Failed() {
-		t.Logf("server log:\n%s", k.server.Log)
+			k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+			if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+				t.Fatal("the program did not reach phase1")
+			}
+			k.killServer()
+			if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := k.wait()
+			if k.recoveries() == 0 {
+				t.Errorf("no recovery logged")
+			}
+			compare(t, want, got)
+			if t.Failed() {
+				t.Logf("server log:\n%s", k.server.Log)
+			}
+		})
 	}
 }
