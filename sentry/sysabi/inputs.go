@@ -51,6 +51,8 @@ const (
 	kindFdSet                       // select fd_set: (args[0]+7)/8 bytes
 	kindMsghdr                      // sendmsg: struct msghdr, name, iovecs with data, control
 	kindMsghdrOut                   // recvmsg: struct msghdr and its iovec array
+	kindMmsghdr                     // sendmmsg: the mmsghdr array, each as kindMsghdr
+	kindMmsghdrOut                  // recvmmsg: the mmsghdr array, each as kindMsghdrOut
 )
 
 func str(arg int) input         { return input{kind: kindString, arg: arg} }
@@ -65,12 +67,24 @@ func strvec(arg int) input           { return input{kind: kindStringVec, arg: ar
 func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
 func msghdr(arg int) input           { return input{kind: kindMsghdr, arg: arg} }
 func msghdrOut(arg int) input        { return input{kind: kindMsghdrOut, arg: arg} }
+func mmsghdr(arg, lenArg int) input  { return input{kind: kindMmsghdr, arg: arg, lenArg: lenArg} }
+func mmsghdrOut(arg, lenArg int) input {
+	return input{kind: kindMmsghdrOut, arg: arg, lenArg: lenArg}
+}
 
 // SizeofMsghdr is struct msghdr on amd64.
 const SizeofMsghdr = 56
 
 // MaxControl bounds a sendmsg control buffer the client copies.
 const MaxControl = 64 << 10
+
+// SizeofMmsghdr is struct mmsghdr on amd64 (a msghdr, msg_len, padding),
+// and MaxMmsg the most messages one sendmmsg or recvmmsg handles
+// (UIO_MAXIOV: Linux clamps vlen to it).
+const (
+	SizeofMmsghdr = 64
+	MaxMmsg       = 1024
+)
 
 // Sizes of Linux structures read by forwarded calls.
 const (
@@ -168,6 +182,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_TIMERFD_SETTIME: {fixed(2, 32)},
 	unix.SYS_SENDMSG:         {msghdr(1)},
 	unix.SYS_RECVMSG:         {msghdrOut(1)},
+	unix.SYS_SENDMMSG:        {mmsghdr(1, 2)},
+	unix.SYS_RECVMMSG:        {mmsghdrOut(1, 2), fixed(4, sizeofTimespec)},
 	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},
 	unix.SYS_GETXATTR:        {str(0), str(1)},
 	unix.SYS_LGETXATTR:       {str(0), str(1)},
@@ -314,6 +330,31 @@ func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region
 		}
 		if iov != 0 {
 			out = appendInput(out, input{kind: data, arg: 0, lenArg: 1}, [6]uint64{iov, iovlen}, mem)
+		}
+	case kindMmsghdr, kindMmsghdrOut:
+		cnt := min(args[in.lenArg], MaxMmsg)
+		if !read(addr, int(cnt)*SizeofMmsghdr) {
+			return out
+		}
+		each := kindMsghdr
+		if in.kind == kindMmsghdrOut {
+			each = kindMsghdrOut
+		}
+		// Every message's inputs, as sendmsg's or recvmsg's, while they
+		// fit in MaxBuffer: the server then stops at the first message
+		// whose inputs are missing and returns how many it handled, as
+		// Linux does at a fault after the first message.
+		total := 0
+		for i := uint64(0); i < cnt; i++ {
+			before := len(out)
+			out = appendInput(out, input{kind: each, arg: 0}, [6]uint64{addr + i*SizeofMmsghdr}, mem)
+			for _, r := range out[before:] {
+				total += len(r.Data)
+			}
+			if total > MaxBuffer && i > 0 {
+				out = out[:before]
+				break
+			}
 		}
 	case kindStringVec:
 		total := 0
