@@ -49,6 +49,8 @@
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (syscallCtx.dataNotInCall);
+//   - inotify instances on gVisor's vfs.Inotify, with events from this
+//     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
@@ -177,7 +179,8 @@
 // notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
 // socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf; so is memfdInode.mu (a
 // memfd's seals). splice and tee lock two pipes' pipe.mu together,
-// the lower inode number first.
+// the lower inode number first. inotifyState.mu (the watched inodes) is
+// a leaf: events are delivered to gVisor's watches after it is released.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -78,6 +78,12 @@ func init() {
 		unix.SYS_GETSOCKOPT:      sysGetsockopt,
 		unix.SYS_SETSOCKOPT:      sysSetsockopt,
 
+		// inotify (file_inotify.go).
+		unix.SYS_INOTIFY_INIT:      sysInotifyInit,
+		unix.SYS_INOTIFY_INIT1:     sysInotifyInit,
+		unix.SYS_INOTIFY_ADD_WATCH: sysInotifyAddWatch,
+		unix.SYS_INOTIFY_RM_WATCH:  sysInotifyRmWatch,
+
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,
 		unix.SYS_OPENAT:     sysOpenat,

@@ -130,6 +130,9 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if err != nil {
 		return 0, err
 	}
+	if !f.isPath() {
+		c.k.inotifyEvent(f.d, inOpen)
+	}
 	fd, err := tab.install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
 }
@@ -222,6 +225,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 		return nil, unix.EIO
 	}
 	d := v.insertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
+	c.k.inotifyChild(dir, name, inCreate, false)
 	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
 }
 
@@ -644,6 +648,7 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 	if r.Handle != nil && r.Stat != nil {
 		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
+	c.k.inotifyChild(dir, name, inCreate, true)
 	return 0, nil
 }
 
@@ -686,6 +691,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
+	c.k.inotifyChild(dir, name, inCreate, false)
 	return 0, nil
 }
 
@@ -751,7 +757,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
-	return 0, goferErr("link "+name, r.GetErrno(), err)
+	if err := goferErr("link "+name, r.GetErrno(), err); err != nil {
+		return 0, err
+	}
+	c.k.inotifyChild(dir, name, inCreate, false)
+	return 0, nil
 }
 
 func sysUnlink(c *syscallCtx) (int64, error) {
@@ -855,6 +865,14 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 		return 0, err
 	}
 	v.forget(dir, name)
+	if child != nil {
+		// Linux reports IN_DELETE_SELF when the inode goes: here when
+		// the name goes unless the file is still open (a hard link
+		// left is not known).
+		c.k.inotifyRemoved(dir, name, child.ino, flags&atRemovedir != 0, !open)
+	} else {
+		c.k.inotifyChild(dir, name, inDelete, flags&atRemovedir != 0)
+	}
 	return 0, nil
 }
 
@@ -938,6 +956,9 @@ func sysRename(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.moved(odir, oname, ndir, nname, flags&renameExchange != 0)
+	if src != nil {
+		c.k.inotifyRenamed(odir, ndir, oname, nname, src.ino, src.isDir())
+	}
 	return 0, nil
 }
 
@@ -1042,6 +1063,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		return err
 	}
 	v.noteAttrs(d, r.Stat)
+	c.k.inotifyEvent(d, inotifyStatEvents(req.Mask))
 	return nil
 }
 
@@ -1496,5 +1518,6 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
+	c.k.inotifyChild(dir, name, inCreate, false)
 	return 0, nil
 }

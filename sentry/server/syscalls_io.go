@@ -30,7 +30,11 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 		if f.impl.stream() {
 			return nil, unix.ESPIPE
 		}
-		return f.impl.read(c, f, n, off)
+		b, err := f.impl.read(c, f, n, off)
+		if len(b) > 0 {
+			c.k.inotifyEvent(f.d, inAccess)
+		}
+		return b, err
 	}
 	if f.impl.stream() {
 		return f.impl.read(c, f, n, 0)
@@ -40,6 +44,7 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 	b, err := f.impl.read(c, f, n, f.off)
 	if len(b) > 0 {
 		f.setOffLocked(c, f.off+int64(len(b)))
+		c.k.inotifyEvent(f.d, inAccess)
 	}
 	return b, err
 }
@@ -104,6 +109,9 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 	}
 	if rel := c.k.dur.end(f, c.seq, n); rel != nil {
 		rel.decRef()
+	}
+	if n > 0 && f.d != nil {
+		c.k.inotifyEvent(f.d, inModify)
 	}
 	if n > 0 {
 		e := c.effects()

@@ -201,6 +201,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_TIMER_CREATE:    {fixed(1, sizeofSigevent)},
 	unix.SYS_TIMER_SETTIME:   {fixed(2, sizeofItimerspec)},
 	unix.SYS_WAITID:          nil,
+
+	unix.SYS_INOTIFY_ADD_WATCH: {str(1)},
 }
 
 // ioctl requests that read a fixed-size argument.

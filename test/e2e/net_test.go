@@ -12,7 +12,7 @@ import (
 // netPrograms are the C programs of testdata/net (memfd_create, splice,
 // tee, copy_file_range, sendmmsg/recvmmsg, signalfd, inotify), each run
 // natively and in the sandbox with the same output expected.
-var netPrograms = []string{"memfd", "splice", "mmsg"}
+var netPrograms = []string{"memfd", "splice", "mmsg", "inotify"}
 
 // netSource returns testdata/net/NAME.c with common.h inlined
 // (testutil.StaticProgram compiles a single file).
