@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -8,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/usermem"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
@@ -163,6 +165,62 @@ type inotifyFile struct {
 	kobjBase
 	in *kobj.Inotify
 	k  *clientState
+
+	// mu protects watched: the dentry of each watch descriptor, for
+	// its replay record. A leaf.
+	mu      sync.Mutex
+	watched map[int32]*dentry
+}
+
+// kobjState reports the live watches (by file handle and path).
+// Precondition: k.mu is held.
+func (i *inotifyFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	st := &sentrypb.KernelObjectState{}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, w := range i.in.Watches() {
+		d := i.watched[w.WD]
+		if d == nil {
+			continue
+		}
+		p, _ := k.vfs.pathOf(d)
+		st.InotifyWatches = append(st.InotifyWatches, &sentrypb.InotifyWatchState{
+			Wd: w.WD, Mask: w.Mask, FileHandle: k.vfs.fileHandleOf(d), Path: p})
+	}
+	return sentrypb.FileState_INOTIFY, st
+}
+
+// restoreInotify rebuilds an inotify instance with its watches and their
+// descriptors; a watch whose file is gone is dropped (its descriptor is
+// not reused).
+func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	f, err := newInotifyFile(k, 0)
+	if err != nil {
+		return nil, err
+	}
+	f.flags.Store(fs.Flags)
+	in := f.impl.(*inotifyFile)
+	var ws []kobj.InotifyWatch
+	last := int32(0)
+	for _, w := range fs.Kobj.GetInotifyWatches() {
+		if w.GetWd() <= last {
+			f.decRef()
+			return nil, fmt.Errorf("inotify watch descriptor %d after %d: %w", w.GetWd(), last, unix.EINVAL)
+		}
+		last = w.Wd
+		d, err := k.restoreDentry(rc, w.FileHandle, w.Path, false)
+		if err != nil {
+			k.log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
+			continue
+		}
+		ws = append(ws, kobj.InotifyWatch{WD: w.Wd, Mask: w.Mask, Target: k.inotify.target(d.ino, true)})
+		in.watched[w.Wd] = d
+	}
+	if err := in.in.Restore(ws); err != nil {
+		f.decRef()
+		return nil, fmt.Errorf("inotify watches: %w", err)
+	}
+	return f, nil
 }
 
 func (i *inotifyFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
@@ -196,7 +254,8 @@ func newInotifyFile(k *clientState, flags uint32) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFile(&inotifyFile{kobjBase: newKobjBase(0600), in: in, k: k}, nil, unix.O_RDONLY|flags&unix.O_NONBLOCK), nil
+	return newFile(&inotifyFile{kobjBase: newKobjBase(0600), in: in, k: k, watched: make(map[int32]*dentry)},
+		nil, unix.O_RDONLY|flags&unix.O_NONBLOCK), nil
 }
 
 func sysInotifyInit(c *syscallCtx) (int64, error) {
@@ -272,6 +331,9 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 		}
 	}
 	wd := in.in.AddWatch(t, mask&^inMaskCreate)
+	in.mu.Lock()
+	in.watched[wd] = d
+	in.mu.Unlock()
 	f.changed()
 	return int64(wd), nil
 }
@@ -282,9 +344,13 @@ func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.decRef()
-	if err := in.in.RmWatch(int32(c.args[1])); err != nil {
+	wd := int32(c.args[1])
+	if err := in.in.RmWatch(wd); err != nil {
 		return 0, err
 	}
+	in.mu.Lock()
+	delete(in.watched, wd)
+	in.mu.Unlock()
 	f.changed()
 	return 0, nil
 }

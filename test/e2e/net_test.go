@@ -51,9 +51,11 @@ func TestNetPrograms(t *testing.T) {
 //   - splice_recover: pipes holding bytes that splice and tee put there
 //     and a file copy_file_range wrote (the bytes were in no call's
 //     inputs, so the server's write records carried them).
+//   - inotify_recover: an inotify instance whose watches (with a hole
+//     in their descriptors) come back with their descriptors and masks.
 func TestRecoveryPrograms(t *testing.T) {
 	tu.RequireRoot(t)
-	for _, name := range []string{"memfd_recover", "splice_recover"} {
+	for _, name := range []string{"memfd_recover", "splice_recover", "inotify_recover"} {
 		t.Run(name, func(t *testing.T) {
 			buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 			prog := tu.StaticProgram(t, buildDir, name, netSource(t, name))
