@@ -937,16 +937,22 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 		return 0, unix.EACCES
 	}
-	if g.memfd != nil && typ != mapPrivate && prot&unix.PROT_WRITE != 0 &&
-		g.memfd.getSeals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
-		return 0, unix.EPERM
+	writable := f.writable()
+	if g.memfd != nil && typ != mapPrivate && g.memfd.getSeals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		// A write-sealed memfd maps shared read-only, and stays so
+		// (the client refuses mprotect to writable, as Linux clears
+		// VM_MAYWRITE).
+		if prot&unix.PROT_WRITE != 0 {
+			return 0, unix.EPERM
+		}
+		writable = false
 	}
 	st, err := g.stat(c)
 	if err != nil {
 		return 0, err
 	}
 	f.incRef()
-	id := c.k.maps.add(f, st, typ != mapPrivate && f.writable())
-	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: f.writable()}}
+	id := c.k.maps.add(f, st, typ != mapPrivate && writable)
+	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

@@ -59,6 +59,7 @@ int main(void) {
 	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
 	TRY("mmap shared read-only", p == MAP_FAILED ? -1 : 0);
 	if (p != MAP_FAILED) printf("mapped: %.11s\n", p);
+	TRY("mprotect writable sealed", mprotect(p, 4096, PROT_READ | PROT_WRITE));
 	TRY("F_ADD_SEALS seal", fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL));
 	TRY("F_ADD_SEALS after seal", fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK));
 	TRYN("F_GET_SEALS", fcntl(fd, F_GET_SEALS));
