@@ -111,6 +111,7 @@ func runServer(args []string) int {
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
+	network := fs.String("network", server.NetworkNone, "what the applications' AF_INET and AF_INET6 sockets are: none (a loopback-only network stack per client, in the server) or host (this machine's own sockets, opened by the server for every client: only for clients you would let use this machine's network)")
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
@@ -170,7 +171,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--operator-uid: %w", err))
 	}
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients})
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network})
 	if err != nil {
 		return fail("server", err)
 	}
@@ -180,7 +181,11 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
-	if err := harden("server", serverCaps, log); err != nil {
+	caps := serverCaps
+	if *network == server.NetworkHost {
+		caps = append(caps, serverHostNetCaps...)
+	}
+	if err := harden("server", caps, log); err != nil {
 		return fail("server", err)
 	}
 	g := newGRPCServer(creds...)

@@ -228,6 +228,9 @@ func TestRecovery(t *testing.T) {
 				}
 				done := make(chan result, 1)
 				go func() {
+					// DeadAfter is far above a heartbeat's round trip on a
+					// loaded machine: a live server declared dead early
+					// would fail over before the kill.
 					st, err := Run(ctx, Config{
 						Servers:           []string{ta, tb},
 						Platform:          platform,
@@ -238,7 +241,7 @@ func TestRecovery(t *testing.T) {
 						Stderr:            &stderr,
 						Log:               hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Info, Output: testWriter{t}}),
 						HeartbeatInterval: 50 * time.Millisecond,
-						DeadAfter:         300 * time.Millisecond,
+						DeadAfter:         1500 * time.Millisecond,
 						Grace:             2 * time.Second,
 						RecoveryTimeout:   20 * time.Second,
 						OnRecovery: func(s RecoveryStats) {
