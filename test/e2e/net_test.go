@@ -78,7 +78,8 @@ func TestRecoveryPrograms(t *testing.T) {
 			}
 			compare(t, want, got)
 			if t.Failed() {
-				t.Logf("server log:\n%s", k.server.Log)
+				clientLog, _ := os.ReadFile(k.logFile)
+				t.Logf("server log:\n%s\nclient log:\n%s", k.server.Log, clientLog)
 			}
 		})
 	}
