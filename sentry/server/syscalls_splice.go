@@ -30,6 +30,18 @@ const (
 // (it returns a short count, as Linux may).
 const spliceChunk = 4 << 20
 
+// spliceable reports whether f can be spliced from or to a pipe: a
+// regular file, a device, a /proc file, stdio or a socket, as Linux's
+// splice_read and splice_write allow (not a directory, eventfd, epoll,
+// timerfd or inotify instance: EINVAL).
+func spliceable(f *file) bool {
+	switch f.impl.(type) {
+	case *goferFile, *devFile, *procFile, *stdioFile, *unixSockFile, *inetSockFile, *hostInetFile:
+		return true
+	}
+	return false
+}
+
 func pipeEndOf(f *file) *pipeEnd {
 	e, _ := f.impl.(*pipeEnd)
 	return e
@@ -158,7 +170,7 @@ func sysSplice(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	inPipe, outPipe := pipeEndOf(in), pipeEndOf(out)
-	if inPipe == nil && outPipe == nil {
+	if (inPipe == nil && outPipe == nil) || (inPipe == nil && !spliceable(in)) || (outPipe == nil && !spliceable(out)) {
 		return 0, unix.EINVAL
 	}
 	if (inPipe != nil && offInAddr != 0) || (outPipe != nil && offOutAddr != 0) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,6 +59,11 @@ int main(void) {
 
 	// Errors.
 	TRY("splice file->file", splice(fd, NULL, fd, NULL, 4, 0));
+	int dir = open(".", O_RDONLY | O_DIRECTORY);
+	TRY("splice dir->pipe", splice(dir, NULL, p[1], NULL, 4, 0));
+	int efd = eventfd(0, 0);
+	TRY("splice eventfd->pipe", splice(efd, NULL, p[1], NULL, 8, 0));
+	TRY("splice pipe->eventfd", splice(p[0], NULL, efd, NULL, 8, SPLICE_F_NONBLOCK));
 	off = 0;
 	TRY("splice offset on a pipe", splice(p[0], &off, fd, NULL, 4, 0));
 	TRY("splice same pipe", splice(p[0], NULL, p[1], NULL, 4, 0));
