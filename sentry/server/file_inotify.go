@@ -83,8 +83,10 @@ func (k *clientState) inotifyEvent(d *dentry, events uint32) {
 	}
 	v := k.vfs
 	if parent := v.parentOf(d); parent != nil && parent != d {
-		if t := k.inotify.target(parent.ino, false); t != nil && !v.isDeleted(d) {
-			t.Notify(d.name, events, 0, false)
+		if t := k.inotify.target(parent.ino, false); t != nil {
+			// An unlinked child still reports to its directory, but
+			// not to IN_EXCL_UNLINK watches.
+			t.NotifyChild(d.name, events, v.isDeleted(d))
 		}
 	}
 	if t := k.inotify.target(d.ino, false); t != nil {
@@ -188,6 +190,22 @@ func (i *inotifyFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentr
 			Wd: w.WD, Mask: w.Mask, FileHandle: k.vfs.fileHandleOf(d), Path: p})
 	}
 	return sentrypb.FileState_INOTIFY, st
+}
+
+// fdinfo is the instance's part of /proc/<pid>/fdinfo/<fd>: a line per
+// watch, as Linux's (its file handle is not shown).
+func (i *inotifyFile) fdinfo() []byte {
+	var b []byte
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, w := range i.in.Watches() {
+		var ino uint64
+		if d := i.watched[w.WD]; d != nil {
+			ino = d.ino
+		}
+		b = fmt.Appendf(b, "inotify wd:%x ino:%x sdev:0 mask:%x ignored_mask:0\n", w.WD, ino, w.Mask&^linux.IN_MASK_ADD)
+	}
+	return b
 }
 
 // restoreInotify rebuilds an inotify instance with its watches and their

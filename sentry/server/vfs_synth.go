@@ -490,7 +490,11 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 		if f.d == nil || f.d.kind != dkGofer {
 			mnt = 0
 		}
-		return procfs.FDInfo(f.offRep.Load(), flags, mnt), nil
+		b := procfs.FDInfo(f.offRep.Load(), flags, mnt)
+		if in, ok := f.impl.(*inotifyFile); ok {
+			b = append(b, in.fdinfo()...)
+		}
+		return b, nil
 	}
 	return procfs.Generate(procSource{v.k}, d.procScope, d.procName, d.pid, d.tid)
 }

@@ -206,6 +206,12 @@ func (t *InotifyTarget) Notify(name string, events, cookie uint32, unlinked bool
 	t.watches.Notify(InotifyCtx(), name, events, cookie, vfs.InodeEvent, unlinked)
 }
 
+// NotifyChild reports events of t's child name (a directory's watches
+// with IN_EXCL_UNLINK skip those of an unlinked child).
+func (t *InotifyTarget) NotifyChild(name string, events uint32, unlinked bool) {
+	t.watches.Notify(InotifyCtx(), name, events, 0, vfs.PathEvent, unlinked)
+}
+
 // Deleted reports t's deletion (IN_DELETE_SELF) and drops its watches
 // (IN_IGNORED).
 func (t *InotifyTarget) Deleted() { t.watches.HandleDeletion(InotifyCtx()) }

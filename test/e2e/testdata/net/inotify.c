@@ -102,6 +102,30 @@ int main(void) {
 	TRY("read too small", read(in, small, sizeof small));
 	drain("rest", in);
 	unlink("w/c");
+
+	// Writes to an unlinked child still reach the directory's watch,
+	// but not one with IN_EXCL_UNLINK; /proc's fdinfo shows the masks.
+	for (int excl = 0; excl < 2; excl++) {
+		int in2 = inotify_init1(IN_NONBLOCK);
+		int wd = inotify_add_watch(in2, "w", IN_MODIFY | (excl ? IN_EXCL_UNLINK : 0));
+		TRY("watch w", wd);
+		char path[64], line[256];
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", in2);
+		FILE *fi = fopen(path, "r");
+		while (fi && fgets(line, sizeof line, fi)) {
+			unsigned mask;
+			if (sscanf(line, "inotify wd:%*x ino:%*x sdev:%*x mask:%x", &mask) == 1) printf("fdinfo mask %#x\n", mask);
+		}
+		if (fi) fclose(fi);
+		int u = open("w/u", O_CREAT | O_RDWR, 0644);
+		TRYN("write u", write(u, "1", 1));
+		drain("linked child", in2);
+		unlink("w/u");
+		TRYN("write unlinked u", write(u, "2", 1));
+		close(u);
+		drain(excl ? "unlinked child, IN_EXCL_UNLINK" : "unlinked child", in2);
+		close(in2);
+	}
 	rmdir("w");
 	return 0;
 }
