@@ -1,10 +1,11 @@
-// Bytes moved by splice, tee and copy_file_range (not in any call's
+// Bytes moved by splice, tee, copy_file_range and sendfile (not in any call's
 // inputs) held in pipes and a file across a kill of the remote sentry
 // (the test kills it while this program waits for the file "go"; phase1
 // tells it the state is set up).
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -25,6 +26,8 @@ int main(void) {
 	int dst = open("recover.dst", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	off = 15;
 	TRYN("copy_file_range", copy_file_range(src, &off, dst, NULL, 15, 0));
+	off_t soff = 0;
+	TRYN("sendfile", sendfile(dst, src, &soff, 7));
 
 	close(open("phase1", O_CREAT | O_WRONLY, 0644));
 	struct stat st;
