@@ -27,7 +27,12 @@ type restoreSet struct {
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
 	timers  []*sentrypb.TimerState
-	maxID   uint64
+	// SysV IPC objects (package sysvipc).
+	sysvIDs  *sentrypb.SysvIds
+	sysvSems []*sentrypb.SysvSemState
+	sysvMsgs []*sentrypb.SysvMsgState
+	sysvShms []*sentrypb.SysvShmState
+	maxID    uint64
 	// memfds are the memfds of the files, by gofer file handle: the
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
@@ -107,7 +112,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > pipeCapacity {
+			if p == nil || p.Id == 0 || len(p.Data) > max(pipeCapacity, int(p.Capacity)) || p.Capacity > maxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p
@@ -139,6 +144,23 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				}
 			}
 			s.locks = append(s.locks, l)
+		case *sentrypb.StateRecord_SysvIds:
+			s.sysvIDs = v.SysvIds
+		case *sentrypb.StateRecord_SysvSem:
+			if v.SysvSem == nil || v.SysvSem.Perm == nil {
+				return nil, bad(rec, "bad semaphore set")
+			}
+			s.sysvSems = append(s.sysvSems, v.SysvSem)
+		case *sentrypb.StateRecord_SysvMsg:
+			if v.SysvMsg == nil || v.SysvMsg.Perm == nil {
+				return nil, bad(rec, "bad message queue")
+			}
+			s.sysvMsgs = append(s.sysvMsgs, v.SysvMsg)
+		case *sentrypb.StateRecord_SysvShm:
+			if v.SysvShm == nil || v.SysvShm.Perm == nil {
+				return nil, bad(rec, "bad shared memory segment")
+			}
+			s.sysvShms = append(s.sysvShms, v.SysvShm)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -298,6 +320,12 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.maps.insert(m.FileId, f, st, int(m.Refs))
 	}
 
+	// SysV IPC objects (a segment's file is opened again on its next
+	// shmat; its mappings were restored above).
+	for _, err := range k.ipc.Restore(s.sysvIDs, s.sysvSems, s.sysvMsgs, s.sysvShms) {
+		lose("SysV IPC object", err)
+	}
+
 	// Drop the restore's own references: a description no fd, pipe or
 	// retained write needs goes away (and so does its record).
 	var orphans []uint64
@@ -372,6 +400,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		byPID[ps.Pid] = ps
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
+		p.execed = ps.Execed
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
@@ -502,6 +531,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
+				p.capacity = int(ps.Capacity)
 				if ps.Read > ps.Written {
 					p.skip = ps.Read - ps.Written
 				}
