@@ -28,6 +28,9 @@ type clientState struct {
 	// socks is the client's socket state (file_socket.go; guarded by
 	// its own sync.Once and socket.Names' lock).
 	socks socketState
+	// inotify is the client's watched inodes (file_inotify.go; its own
+	// lock).
+	inotify inotifyState
 
 	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.
