@@ -47,6 +47,8 @@ func TestSuitesRegressions(t *testing.T) {
 		{name: "setpgid_exec"},
 		// readlink_empty: readlink of an empty path.
 		{name: "readlink_empty"},
+		// epoll_nest: the limit on nested epolls.
+		{name: "epoll_nest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)
