@@ -73,7 +73,7 @@ const (
 //
 //   - Write, SetStat and Link replace the file's attributes with the ones
 //     their reply carries;
-//   - Getdents (atime), an Open or walk-open with O_TRUNC, and the
+//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC, and the
 //     creations (their directory's mtime and link count) drop the
 //     attributes of the file or directory they touch, and a Read
 //     (atime) keeps them from answering a Stat;
@@ -105,6 +105,9 @@ type attrCache struct {
 	seq, droppedAll uint64
 	handles         map[uint64]attrKey
 	entries         map[attrKey]*attrEntry
+	// lostDrop is the highest dropped seq of the entries deleted (with
+	// their last handle): what validSince can no longer tell per inode.
+	lostDrop uint64
 	// readable holds the handles opened for reading (a Read through
 	// another fails, so the data cache must not answer it).
 	readable map[uint64]bool
@@ -178,6 +181,7 @@ func (a *attrCache) unrefLocked(h uint64) {
 	if e := a.entries[k]; e != nil {
 		if e.refs--; e.refs <= 0 {
 			a.dropDataLocked(e)
+			a.lostDrop = max(a.lostDrop, e.dropped)
 			delete(a.entries, k)
 		}
 	}
@@ -227,6 +231,30 @@ func (a *attrCache) dropAll() {
 	for _, e := range a.entries {
 		e.st = nil
 		a.dropDataLocked(e)
+	}
+}
+
+// complete ends a change of handle h's inode begun at start (drop):
+// the inode counts as changed again now (a listing or Stat that ran
+// while the change did is not trusted), and st, the change's reply, is
+// cached if no other change of it began meanwhile.
+func (a *attrCache) complete(h uint64, st *goferpb.Stat, start uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	k, ok := a.handles[h]
+	if !ok {
+		return
+	}
+	e := a.entries[k]
+	if e == nil {
+		return
+	}
+	alone := e.dropped == start && a.droppedAll < start
+	e.st, e.dropped = nil, a.seq
+	a.dropDataLocked(e)
+	if alone && st != nil && keyOf(st) == k {
+		e.st, e.fetched, e.atimeStale = proto.Clone(st).(*goferpb.Stat), a.now(), false
 	}
 }
 
@@ -404,36 +432,66 @@ func sliceAt(b []byte, off uint64, n uint32) []byte {
 }
 
 func (a *attrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
-	defer a.drop(req.GetDir()) // atime
-	return a.GoferClient.Getdents(ctx, req, opts...)
+	r, _, err := a.getdents(ctx, req, opts...)
+	return r, err
+}
+
+// getdents is Getdents, also returning the seq its entries' stats
+// (GetdentsRequest.plus) are checked against (validSince): a change of
+// an entry's inode completing after it makes them stale. (A snapshot's
+// later chunks are as old as its first; that the stats are taken when
+// the reply is made keeps them no older than the call.)
+func (a *attrCache) getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, uint64, error) {
+	start := a.begin()
+	if req.GetOffset() != 0 {
+		// Served from the gofer's snapshot of the directory, taken at
+		// offset 0: no atime change.
+		r, err := a.GoferClient.Getdents(ctx, req, opts...)
+		return r, start, err
+	}
+	r, err := a.GoferClient.Getdents(ctx, req, opts...)
+	a.drop(req.GetDir()) // atime
+	return r, start, err
+}
+
+// validSince says whether attributes of the inode of st read at seq
+// since are still what this server's changes left them: no change of
+// that inode (and no drop of everything) went through the cache since.
+func (a *attrCache) validSince(st *goferpb.Stat, since uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.droppedAll > since || a.lostDrop > since {
+		return false
+	}
+	e := a.entries[keyOf(st)]
+	return e == nil || e.dropped <= since
 }
 
 func (a *attrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.Write(ctx, req, opts...)
+	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
-		a.fill(req.GetHandle(), r.GetStat(), start)
-	} else {
-		a.drop(req.GetHandle())
+		st = r.GetStat()
 	}
+	a.complete(req.GetHandle(), st, start)
 	return r, err
 }
 
 func (a *attrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.SetStat(ctx, req, opts...)
+	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
-		a.fill(req.GetHandle(), r.GetStat(), start)
-	} else {
-		a.drop(req.GetHandle())
+		st = r.GetStat()
 	}
+	a.complete(req.GetHandle(), st, start)
 	return r, err
 }
 
 // created handles the reply of a creation in directory dir: the new
 // file's handle and attributes are learnt, the directory's dropped.
-func (a *attrCache) created(dir uint64, h *goferpb.Handle, st *goferpb.Stat, start uint64) {
-	a.drop(dir)
+func (a *attrCache) created(h *goferpb.Handle, st *goferpb.Stat, start uint64) {
 	a.learn(h.GetId(), st, start)
 }
 
@@ -441,8 +499,9 @@ func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 		a.openedForRead(r.GetHandle().GetId(), req.GetFlags())
 		if r.GetPath() != nil {
 			a.learn(r.GetPath().GetId(), r.GetStat(), start)
@@ -455,8 +514,9 @@ func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 	}
 	return r, err
 }
@@ -465,8 +525,9 @@ func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 	}
 	return r, err
 }
@@ -475,8 +536,9 @@ func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 	}
 	return r, err
 }
@@ -486,9 +548,12 @@ func (a *attrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 	a.drop(req.GetDir())
 	start := a.drop(req.GetTarget())
 	r, err := a.GoferClient.Link(ctx, req, opts...)
+	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
-		a.fill(req.GetTarget(), r.GetStat(), start)
+		st = r.GetStat()
 	}
+	a.complete(req.GetTarget(), st, start)
+	a.drop(req.GetDir())
 	return r, err
 }
 

@@ -230,6 +230,10 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	p.exitStatus = status
 	k.trk.markProc(p)
 	k.deleteTimersLocked(p, true)
+	// SEM_UNDO adjustments and shared memory attachments end with it.
+	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
+		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+	}
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status

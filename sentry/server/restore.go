@@ -27,7 +27,12 @@ type restoreSet struct {
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
 	timers  []*sentrypb.TimerState
-	maxID   uint64
+	// SysV IPC objects (package sysvipc).
+	sysvIDs  *sentrypb.SysvIds
+	sysvSems []*sentrypb.SysvSemState
+	sysvMsgs []*sentrypb.SysvMsgState
+	sysvShms []*sentrypb.SysvShmState
+	maxID    uint64
 }
 
 func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
@@ -123,6 +128,23 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				}
 			}
 			s.locks = append(s.locks, l)
+		case *sentrypb.StateRecord_SysvIds:
+			s.sysvIDs = v.SysvIds
+		case *sentrypb.StateRecord_SysvSem:
+			if v.SysvSem == nil || v.SysvSem.Perm == nil {
+				return nil, bad(rec, "bad semaphore set")
+			}
+			s.sysvSems = append(s.sysvSems, v.SysvSem)
+		case *sentrypb.StateRecord_SysvMsg:
+			if v.SysvMsg == nil || v.SysvMsg.Perm == nil {
+				return nil, bad(rec, "bad message queue")
+			}
+			s.sysvMsgs = append(s.sysvMsgs, v.SysvMsg)
+		case *sentrypb.StateRecord_SysvShm:
+			if v.SysvShm == nil || v.SysvShm.Perm == nil {
+				return nil, bad(rec, "bad shared memory segment")
+			}
+			s.sysvShms = append(s.sysvShms, v.SysvShm)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -280,6 +302,12 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			continue
 		}
 		k.maps.insert(m.FileId, f, st, int(m.Refs))
+	}
+
+	// SysV IPC objects (a segment's file is opened again on its next
+	// shmat; its mappings were restored above).
+	for _, err := range k.ipc.Restore(s.sysvIDs, s.sysvSems, s.sysvMsgs, s.sysvShms) {
+		lose("SysV IPC object", err)
 	}
 
 	// Drop the restore's own references: a description no fd, pipe or

@@ -844,10 +844,15 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if cur.phase == 2 && !pending {
 		if g, ok := f.impl.(*goferDir); ok {
 		rpc:
-			for {
+			for !cur.eof {
 				ctx, cancel := v.rpcCtx()
-				r, err := c.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256})
+				r, seq, err := c.k.s.attrs.getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
 				cancel()
+				if err == nil && r.GetErrno() == 0 {
+					// The entries' dentries and attributes: a stat of
+					// each (ls -l, find) needs no Walk nor Stat.
+					v.noteListing(d, r.Entries, r.Stats, seq)
+				}
 				if err := goferErr("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {
 						break
@@ -855,6 +860,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				if len(r.Entries) == 0 {
+					cur.eof = true
 					break
 				}
 				for _, e := range r.Entries {
@@ -864,6 +870,9 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 						}
 					}
 					cur.cookie = e.Offset
+				}
+				if r.Eof {
+					cur.eof = true // every entry emitted, and no more
 				}
 			}
 		} else {

@@ -28,6 +28,11 @@ func sysClone(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
+		// The child's copy of the address space has the parent's
+		// SysV shared memory attachments.
+		c.k.ipc.ProcessForked(c.pid(), tid)
+	}
 	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
 }
