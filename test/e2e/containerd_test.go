@@ -118,7 +118,10 @@ func TestContainerd(t *testing.T) {
 		master, slave := openPty(t)
 		defer master.Close()
 		cmd := exec.Command("ctr", append([]string{"--address", c.Sock, "--namespace", c.NS},
-			c.RunArgs("-t", "--rm", c.Image, "c-tty", "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; busybox stty size; exit 3")...)...)
+			// ctr sizes the console after start returns, which is once
+			// the process has exec'd (as with runc): the size reaches the
+			// application a moment later, so it is polled for.
+			c.RunArgs("-t", "--rm", c.Image, "c-tty", "sh", "-c", `[ -t 0 ] && [ -t 1 ] && echo is-a-tty; i=0; while [ $i -lt 100 ]; do s=$(busybox stty size 2>&1); case "$s" in [1-9]*) break;; esac; sleep 0.1; i=$((i+1)); done; echo "$s"; exit 3`)...)...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120})
