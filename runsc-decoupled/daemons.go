@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
@@ -33,6 +35,7 @@ func runGofer(args []string) int {
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
 	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
+	seccompMode := seccompFlag(fs)
 	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
@@ -40,6 +43,9 @@ func runGofer(args []string) int {
 	if *listen == "" || fs.NArg() != 0 || *orphanLinger < 0 {
 		fs.Usage()
 		return 2
+	}
+	if _, err := filter.ParseMode(*seccompMode); err != nil {
+		return fail("gofer", fmt.Errorf("--seccomp: %w", err))
 	}
 	log, closeLog, err := common.logger("gofer", hclog.Warn)
 	if err != nil {
@@ -95,7 +101,7 @@ func runGofer(args []string) int {
 	}
 	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
 	srv.Register(g)
-	return serve("gofer", g, t, allow, log, nil)
+	return serve("gofer", g, t, allow, log, nil, lockdown("gofer", *seccompMode, filter.GoferRules, log))
 }
 
 func runServer(args []string) int {
@@ -111,6 +117,7 @@ func runServer(args []string) int {
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
+	seccompMode := seccompFlag(fs)
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
@@ -118,6 +125,9 @@ func runServer(args []string) int {
 	if *listen == "" || *goferTarget == "" || fs.NArg() != 0 {
 		fs.Usage()
 		return 2
+	}
+	if _, err := filter.ParseMode(*seccompMode); err != nil {
+		return fail("server", fmt.Errorf("--seccomp: %w", err))
 	}
 	log, closeLog, err := common.logger("server", hclog.Warn)
 	if err != nil {
@@ -185,11 +195,12 @@ func runServer(args []string) int {
 	}
 	g := newGRPCServer(creds...)
 	srv.Register(g)
+	lock := lockdown("server", *seccompMode, filter.ServerRules, log)
 	if tlsf.files.UsesTLS(t) {
-		return serve("server", g, t, allow, log, nil)
+		return serve("server", g, t, allow, log, nil, lock)
 	}
 	// Clients on this machine may use the framed wire on the same socket.
-	return serve("server", g, t, allow, log, srv.Session)
+	return serve("server", g, t, allow, log, srv.Session, lock)
 }
 
 func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -199,8 +210,9 @@ func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully
 // (bounded). It prints "ready" to the log once listening. With session
 // set, connections speaking the framed wire are Session streams run by it
-// (transport.Serve).
-func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc) int {
+// (transport.Serve). lock runs once the listener is bound, before the
+// first peer is served.
+func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc, lock func() error) int {
 	l, err := transport.ListenAuth(t, allow, func(p transport.PeerIdentity) {
 		log.Warn("refused a peer whose uid is not allowed (--allow-uid)", "uid", p.UID, "pid", p.PID)
 	})
@@ -208,7 +220,14 @@ func serve(verb string, g *grpc.Server, t transport.Target, allow transport.Allo
 		return fail(verb, err)
 	}
 	if t.Network == "unix" {
-		defer os.Remove(t.Address)
+		// Unlink, not os.Remove: its rmdir fallback (the listener's
+		// Close may have removed the socket already) is outside the
+		// seccomp filter.
+		defer unix.Unlink(t.Address)
+	}
+	if err := lock(); err != nil {
+		l.Close()
+		return fail(verb, err)
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

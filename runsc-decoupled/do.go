@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
@@ -44,6 +45,7 @@ func runDo(args []string) int {
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
+	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
 	var volumes multiFlag
 	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
@@ -84,6 +86,12 @@ func runDo(args []string) int {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --heartbeat, --grace and --recovery-timeout must be positive, --dead-after not negative\n")
 		return 2
 	}
+	if *seccompMode != "" {
+		if _, err := filter.ParseMode(*seccompMode); err != nil {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --seccomp: %v\n", err)
+			return 2
+		}
+	}
 	if *deadAfter > 0 && *deadAfter <= *heartbeat {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --dead-after %v must be longer than --heartbeat %v\n", *deadAfter, *heartbeat)
 		return 2
@@ -117,7 +125,7 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
 			return 2
 		}
-		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid})
+		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode})
 		if err != nil {
 			return failDo(err)
 		}
@@ -251,6 +259,8 @@ type embedOptions struct {
 	rootSetup *oci.RootSetup
 	// allowSetuid is the gofer's --allow-setuid.
 	allowSetuid bool
+	// seccomp is both daemons' --seccomp ("": their default, kill).
+	seccomp string
 }
 
 func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embedOptions) (*embedded, error) {
@@ -287,6 +297,9 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		case common.debugLog == "":
 			// The daemons share the application's stderr: only errors.
 			a = append(a, "--log-level", "error")
+		}
+		if opts.seccomp != "" {
+			a = append(a, "--seccomp", opts.seccomp)
 		}
 		return a
 	}

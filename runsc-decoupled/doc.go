@@ -15,5 +15,7 @@
 // container process and exec process those verbs start.
 //
 // This is the top layer: it wires sentry/client, sentry/server, gofer and
-// transport together and parses flags. Nothing imports it.
+// transport together and parses flags; harden.go drops the daemons'
+// privileges and installs their seccomp filters (filter). Nothing imports
+// it.
 package main

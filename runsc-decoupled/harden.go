@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/seccomp"
+
+	"github.com/runsc-decoupled/runsc-decoupled/filter"
 )
 
 // Capabilities each daemon keeps; every other one is dropped from its
@@ -86,4 +90,32 @@ func lastCap() int {
 		}
 	}
 	return unix.CAP_LAST_CAP
+}
+
+// seccompFlag registers a daemon's --seccomp flag.
+func seccompFlag(fs *flag.FlagSet) *string {
+	return fs.String("seccomp", "kill", "what the daemon's seccomp filter does with a system call outside its list, once it serves: kill (the daemon dies of SIGSYS), trap (it crashes with the Go stack of the call, for debugging), log (the call is made and the kernel logs it to the audit log), off (no filter)")
+}
+
+// lockdown returns the function that installs the daemon's seccomp filter
+// in the mode the flag names, on every thread, once the daemon is set up.
+func lockdown(verb, mode string, rules func() seccomp.SyscallRules, log hclog.Logger) func() error {
+	return func() error {
+		m, err := filter.ParseMode(mode)
+		if err != nil {
+			return fmt.Errorf("--seccomp: %w", err)
+		}
+		if m == filter.Off {
+			log.Warn("--seccomp=off: no system call filter", "daemon", verb)
+			return nil
+		}
+		if m != filter.Kill {
+			log.Warn("seccomp filter does not kill on a violation", "daemon", verb, "mode", m.String())
+		}
+		if err := filter.Install(rules(), m); err != nil {
+			return err
+		}
+		log.Debug("seccomp filter installed", "daemon", verb, "mode", m.String())
+		return nil
+	}
 }

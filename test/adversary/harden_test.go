@@ -12,7 +12,8 @@ import (
 // TestDaemonsHardened: the gofer and the server ran with every capability
 // and could gain more by exec; now they set no_new_privs and keep only
 // the capabilities docs/OPERATIONS.md lists (the gofer: CHOWN,
-// DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID; the server: none).
+// DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID; the server: none), and
+// run under their seccomp filter (Seccomp: 2, filter mode).
 func TestDaemonsHardened(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
@@ -37,7 +38,7 @@ func TestDaemonsHardened(t *testing.T) {
 					status[k] = strings.TrimSpace(v)
 				}
 			}
-			for k, want := range map[string]string{"NoNewPrivs": "1", "CapEff": tc.caps, "CapPrm": tc.caps, "CapBnd": tc.caps, "CapInh": "0000000000000000", "CapAmb": "0000000000000000"} {
+			for k, want := range map[string]string{"NoNewPrivs": "1", "CapEff": tc.caps, "CapPrm": tc.caps, "CapBnd": tc.caps, "CapInh": "0000000000000000", "CapAmb": "0000000000000000", "Seccomp": "2", "Seccomp_filters": "1"} {
 				if status[k] != want {
 					t.Errorf("%s %s = %q, want %q", tc.name, k, status[k], want)
 				}
