@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ func runGofer(args []string) int {
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
 	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
 	seccompMode := seccompFlag(fs)
+	namespaces := namespacesFlag(fs)
 	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
@@ -55,6 +57,14 @@ func runGofer(args []string) int {
 	t, err := transport.ParseTarget(*listen)
 	if err != nil {
 		return fail("gofer", err)
+	}
+	ns := inNamespaces()
+	if ns == 0 && *namespaces {
+		if moved, err := reexecInNamespaces(daemonNamespaces(t)); moved {
+			return fail("gofer", err)
+		} else {
+			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
+		}
 	}
 	stopProfile, err := startCPUProfile(*profileCPU)
 	if err != nil {
@@ -76,7 +86,19 @@ func runGofer(args []string) int {
 			return fail("gofer", fmt.Errorf("--root-setup: %w", err))
 		}
 	}
-	srv, err := gofer.NewServer(served, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
+	// The gofer keeps the tree it serves and /proc (it reopens files
+	// through /proc/self/fd); serving / there is nothing to hide. It
+	// opens its root in the new root's copy, which outlives the pivot
+	// with the file systems mounted below it (--root-setup's volumes).
+	openAt := served
+	confine := func() error { return nil }
+	if ns&unix.CLONE_NEWNS != 0 && filepath.Clean(served) != "/" {
+		if err := prepareRoot([]bindSpec{{path: served}, {path: "/proc"}}); err != nil {
+			return fail("gofer", fmt.Errorf("confine: %w", err))
+		}
+		openAt, confine = inNewRoot(served), pivotRoot
+	}
+	srv, err := gofer.NewServer(openAt, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}
@@ -96,12 +118,9 @@ func runGofer(args []string) int {
 	if err != nil {
 		return fail("gofer", err)
 	}
-	if err := harden("gofer", goferCaps, log); err != nil {
-		return fail("gofer", err)
-	}
 	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
 	srv.Register(g)
-	return serve("gofer", g, t, allow, log, nil, lockdown("gofer", *seccompMode, filter.GoferRules, log))
+	return serve("gofer", g, t, allow, log, nil, lockdown("gofer", confine, goferCaps, *seccompMode, filter.GoferRules, log))
 }
 
 func runServer(args []string) int {
@@ -118,6 +137,7 @@ func runServer(args []string) int {
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
 	seccompMode := seccompFlag(fs)
+	namespaces := namespacesFlag(fs)
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
@@ -138,15 +158,23 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
+	gt, err := transport.ParseTarget(*goferTarget)
+	if err != nil {
+		return fail("server", fmt.Errorf("--gofer: %w", err))
+	}
+	ns := inNamespaces()
+	if ns == 0 && *namespaces {
+		if moved, err := reexecInNamespaces(daemonNamespaces(t, gt)); moved {
+			return fail("server", err)
+		} else {
+			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
+		}
+	}
 	stopProfile, err := startCPUProfile(*profileCPU)
 	if err != nil {
 		return fail("server", err)
 	}
 	defer stopProfile()
-	gt, err := transport.ParseTarget(*goferTarget)
-	if err != nil {
-		return fail("server", fmt.Errorf("--gofer: %w", err))
-	}
 	if err := tlsf.check(t, gt); err != nil {
 		return fail("server", err)
 	}
@@ -190,12 +218,25 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
-	if err := harden("server", serverCaps, log); err != nil {
-		return fail("server", err)
-	}
 	g := newGRPCServer(creds...)
 	srv.Register(g)
-	lock := lockdown("server", *seccompMode, filter.ServerRules, log)
+	// The server keeps nothing of the host but the way to its gofer: the
+	// gofer socket's directory (reconnects after a gofer restart go by
+	// path), or the resolver's files for a gofer named by host name.
+	var confine func() error
+	if ns&unix.CLONE_NEWNS != 0 {
+		keep := resolverFiles
+		if gt.Network == "unix" {
+			keep = []bindSpec{{path: filepath.Dir(gt.Address), readOnly: true}}
+		}
+		confine = func() error {
+			if err := prepareRoot(keep); err != nil {
+				return err
+			}
+			return pivotRoot()
+		}
+	}
+	lock := lockdown("server", confine, serverCaps, *seccompMode, filter.ServerRules, log)
 	if tlsf.files.UsesTLS(t) {
 		return serve("server", g, t, allow, log, nil, lock)
 	}
@@ -220,10 +261,14 @@ func serve(verb string, g *grpc.Server, t transport.Target, allow transport.Allo
 		return fail(verb, err)
 	}
 	if t.Network == "unix" {
-		// Unlink, not os.Remove: its rmdir fallback (the listener's
-		// Close may have removed the socket already) is outside the
-		// seccomp filter.
-		defer unix.Unlink(t.Address)
+		// By its directory, which a confined daemon no longer sees by
+		// path; unlink, not os.Remove, whose rmdir fallback (the
+		// listener's Close may have removed the socket already) is
+		// outside the seccomp filter.
+		if dir, err := unix.Open(filepath.Dir(t.Address), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			defer unix.Close(dir)
+			defer unix.Unlinkat(dir, filepath.Base(t.Address), 0)
+		}
 	}
 	if err := lock(); err != nil {
 		l.Close()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -333,10 +334,12 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		cmd.Stderr = os.Stderr
 		// The daemons must not outlive do, even if do is killed.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-		if args[0] == "gofer" && opts.rootSetup != nil {
-			// Its mounts stay in its own namespace (oci.RootSetup.Apply).
-			cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
-		}
+		// Each daemon in namespaces of its own (only Unix sockets here:
+		// a new network namespace too), where it sees only what it needs
+		// (the gofer's --root-setup mounts stay in its mount namespace).
+		ns := daemonNamespaces()
+		cmd.SysProcAttr.Cloneflags = ns
+		cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
 		if err := cmd.Start(); err != nil {
 			e.stop()
 			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)

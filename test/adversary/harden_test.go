@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -28,9 +29,18 @@ func TestDaemonsHardened(t *testing.T) {
 		{"server", s, "0000000000000000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tc.d.Cmd.Process.Pid))
-			if err != nil {
-				t.Fatal(err)
+			// A daemon hardens itself after it binds its socket, which is
+			// what StartDaemon waits for: wait for the filter, the
+			// last step.
+			var b []byte
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				var err error
+				if b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", tc.d.Cmd.Process.Pid)); err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(string(b), "\nSeccomp:\t2\n") || time.Now().After(deadline) {
+					break
+				}
 			}
 			status := map[string]string{}
 			for _, l := range strings.Split(string(b), "\n") {
