@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -93,6 +95,9 @@ func runGofer(args []string) int {
 	openAt := served
 	confine := func() error { return nil }
 	if ns&unix.CLONE_NEWNS != 0 && filepath.Clean(served) != "/" {
+		if _, err := os.Stat(served); err != nil {
+			return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
+		}
 		if err := prepareRoot([]bindSpec{{path: served}, {path: "/proc"}}); err != nil {
 			return fail("gofer", fmt.Errorf("confine: %w", err))
 		}
@@ -138,6 +143,7 @@ func runServer(args []string) int {
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
 	seccompMode := seccompFlag(fs)
 	namespaces := namespacesFlag(fs)
+	maxClientMemory := fs.String("max-client-memory", strconv.Itoa(server.DefaultMaxClientMemory>>20)+"M", "memory one client's buffering kernel objects may hold on the server (`SIZE`: bytes, or with a K, M or G suffix); each pipe reserves its 64 KiB capacity, and a pipe or FIFO open beyond it fails with ENOMEM")
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
@@ -148,6 +154,10 @@ func runServer(args []string) int {
 	}
 	if _, err := filter.ParseMode(*seccompMode); err != nil {
 		return fail("server", fmt.Errorf("--seccomp: %w", err))
+	}
+	memLimit, err := parseSize(*maxClientMemory)
+	if err != nil || memLimit <= 0 {
+		return fail("server", fmt.Errorf("--max-client-memory %q: want a positive size such as 512M", *maxClientMemory))
 	}
 	log, closeLog, err := common.logger("server", hclog.Warn)
 	if err != nil {
@@ -208,7 +218,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--operator-uid: %w", err))
 	}
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients})
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, MaxClientMemory: memLimit})
 	if err != nil {
 		return fail("server", err)
 	}
@@ -311,4 +321,26 @@ func listenerCreds(tlsf tlsFlags, t transport.Target) ([]grpc.ServerOption, erro
 		return tlsf.files.ServerOptions(t)
 	}
 	return []grpc.ServerOption{grpc.Creds(transport.PeerCredentials())}, nil
+}
+
+// parseSize parses a byte count with an optional K, M or G suffix (powers
+// of 1024).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %s out of range", s)
+	}
+	return n * mult, nil
 }

@@ -19,7 +19,9 @@
 //     (Hello.clocks);
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
-//     (pipe.go, fifo.go), the client's stdio
+//     (pipe.go, fifo.go), each pipe reserving its capacity from the
+//     client's memory account (memacct.go: Config.MaxClientMemory,
+//     ENOMEM beyond it; atomic, no lock), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,

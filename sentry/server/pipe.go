@@ -50,6 +50,11 @@ type pipe struct {
 	writtenC, readC, skip uint64
 	// trk receives changes of the end counts. Immutable.
 	trk *stateTracker
+	// acct is the client's memory account, charged pipeCapacity for this
+	// pipe while it exists; reserved is what the pipe holds of it (set
+	// when the pipe is made, swapped to 0 when returned: once).
+	acct     *memAccount
+	reserved atomic.Int64
 }
 
 // pipeEnd is one end of a pipe, backing one open file description: it
@@ -59,11 +64,33 @@ type pipeEnd struct {
 	reads, writes bool
 }
 
-func newPipe(trk *stateTracker) (r, w *file) {
+// newPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
+func newPipe(trk *stateTracker, acct *memAccount) (r, w *file, err error) {
 	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, ropens: 1, wopens: 1, trk: trk}
+	if err := p.reserve(acct); err != nil {
+		return nil, nil, err
+	}
 	r = newFile(&pipeEnd{p: p, reads: true}, nil, unix.O_RDONLY)
 	w = newFile(&pipeEnd{p: p, writes: true}, nil, unix.O_WRONLY)
-	return r, w
+	return r, w, nil
+}
+
+// reserve charges the pipe's capacity to acct.
+func (p *pipe) reserve(acct *memAccount) error {
+	if err := acct.charge(pipeCapacity); err != nil {
+		return err
+	}
+	p.acct = acct
+	p.reserved.Store(pipeCapacity)
+	return nil
+}
+
+// unreserve returns what the pipe reserved, once: when no description
+// has it open and no open can find it again.
+func (p *pipe) unreserve() {
+	if n := p.reserved.Swap(0); n != 0 {
+		p.acct.release(n)
+	}
 }
 
 // addEndLocked counts a new open description of e's kind. Precondition:
@@ -138,10 +165,14 @@ func (e *pipeEnd) release() {
 		}
 	}
 	e.p.changed.notify()
+	unused := e.p.readers+e.p.writers == 0
 	e.p.mu.Unlock()
 	e.p.trk.markPipe(e.p)
 	if e.p.fifos != nil {
+		// Until dropIfUnused forgets it, an open may find it again.
 		e.p.fifos.dropIfUnused(e.p)
+	} else if unused {
+		e.p.unreserve()
 	}
 }
 

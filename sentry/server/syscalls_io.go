@@ -533,7 +533,10 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w := newPipe(c.k.trk)
+	r, w, err := newPipe(c.k.trk, &c.k.mem)
+	if err != nil {
+		return 0, err
+	}
 	if flags&unix.O_NONBLOCK != 0 {
 		r.flags.Store(r.flags.Load() | unix.O_NONBLOCK)
 		w.flags.Store(w.flags.Load() | unix.O_NONBLOCK)
