@@ -231,6 +231,15 @@ func (m *mux) acceptLoop() {
 			return
 		}
 		delay = 0
+		// The handshake token is taken here, in accept order, so a
+		// connection beyond the cap is refused before a goroutine is
+		// spent on it.
+		select {
+		case m.handshaking <- struct{}{}:
+		default:
+			conn.Close()
+			continue
+		}
 		go m.route(conn)
 	}
 }
@@ -240,13 +249,8 @@ func (m *mux) acceptLoop() {
 func (m *mux) route(conn net.Conn) {
 	// Until its first message, a connection is bounded in number, in time
 	// (one deadline for the magic and the Hello) and in memory (frames
-	// are buffered as their bytes arrive: frameReader).
-	select {
-	case m.handshaking <- struct{}{}:
-	default:
-		conn.Close()
-		return
-	}
+	// are buffered as their bytes arrive: frameReader). acceptLoop took
+	// its handshake token.
 	handshook := sync.OnceFunc(func() {
 		conn.SetReadDeadline(time.Time{})
 		<-m.handshaking

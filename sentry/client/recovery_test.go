@@ -237,8 +237,11 @@ func TestRecovery(t *testing.T) {
 						Stdout:            &stdout,
 						Stderr:            &stderr,
 						Log:               hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Info, Output: testWriter{t}}),
+						// DeadAfter is far above a heartbeat's round trip on a
+						// loaded machine: a live server declared dead early
+						// would fail over before the kill.
 						HeartbeatInterval: 50 * time.Millisecond,
-						DeadAfter:         300 * time.Millisecond,
+						DeadAfter:         1500 * time.Millisecond,
 						Grace:             2 * time.Second,
 						RecoveryTimeout:   20 * time.Second,
 						OnRecovery: func(s RecoveryStats) {
