@@ -75,7 +75,9 @@
 // Unix socket, a verified TLS certificate), never from its messages: a
 // non-operator peer may Start or Restore processes only with its own uid
 // and gid, sees only its own clients in Debug, and its client id is
-// qualified by its identity before it reaches the gofer (Origin). The
+// qualified by its identity before it reaches the gofer (Origin). A
+// mutual-TLS peer is an operator unless its certificate names its user
+// (CertUserScheme). The
 // receiving goroutine refuses (EINVAL) a call whose seq the session
 // already saw or that is far below the highest seen; calls re-sent after
 // a Restore are accepted once each. A Hello of another protocol version

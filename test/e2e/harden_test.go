@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc-decoupled/runsc-decoupled/test/pki"
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -160,4 +161,29 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return out
+}
+
+// TestCertBoundedClient: a client whose certificate bounds it to uid and
+// gid 65534 (runsc-decoupled-user:65534:65534) may not start its
+// application as root, while a certificate of the same CA without such a
+// name may.
+func TestCertBoundedClient(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	p, err := pki.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemonTCP(t, "server", "--gofer", g.Target, "--tls-cert", p.Server.Cert, "--tls-key", p.Server.Key, "--tls-ca", p.CA)
+	flags := func(id pki.Identity) []string {
+		return []string{"--server", s.Target, "--tls-cert", id.Cert, "--tls-key", id.Key, "--tls-ca", p.CA}
+	}
+	if r := tu.Sandbox(t, timeout, dir, "", flags(p.Client), tu.Busybox, "echo", "operator"); r.ExitCode != 0 || r.Stdout != "operator\n" {
+		t.Fatalf("operator certificate: exit %d, stdout %q, stderr %s", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	r := tu.Sandbox(t, timeout, dir, "", flags(p.Nobody), tu.Busybox, "echo", "root")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "start: operation not permitted") {
+		t.Fatalf("bounded certificate ran as root: exit %d, stdout %q, stderr %s", r.ExitCode, r.Stdout, r.Stderr)
+	}
 }
