@@ -63,7 +63,10 @@ func runtimeRules(pid int) seccomp.SyscallRules {
 		unix.SYS_EPOLL_PWAIT:   seccomp.MatchAll{},
 		unix.SYS_EPOLL_PWAIT2:  seccomp.MatchAll{},
 		unix.SYS_EVENTFD2:      seccomp.MatchAll{},
-		unix.SYS_PIPE2:         seccomp.MatchAll{},
+		// Readiness checks of single fds (gVisor's fdnotifier).
+		unix.SYS_PPOLL: seccomp.MatchAll{},
+		unix.SYS_POLL:  seccomp.MatchAll{},
+		unix.SYS_PIPE2: seccomp.MatchAll{},
 		// File descriptors of any kind (the log file, the cgroup files
 		// the runtime re-reads for GOMAXPROCS, sockets).
 		unix.SYS_READ:     seccomp.MatchAll{},

@@ -62,7 +62,7 @@ func runGofer(args []string) int {
 	}
 	ns := inNamespaces()
 	if ns == 0 && *namespaces {
-		if moved, err := reexecInNamespaces(daemonNamespaces(t)); moved {
+		if moved, err := reexecInNamespaces(daemonNamespaces(false, t)); moved {
 			return fail("gofer", err)
 		} else {
 			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
@@ -173,8 +173,10 @@ func runServer(args []string) int {
 		return fail("server", fmt.Errorf("--gofer: %w", err))
 	}
 	ns := inNamespaces()
+	// A server whose applications use the host's network (host
+	// networking) must pass true here.
 	if ns == 0 && *namespaces {
-		if moved, err := reexecInNamespaces(daemonNamespaces(t, gt)); moved {
+		if moved, err := reexecInNamespaces(daemonNamespaces(false, t, gt)); moved {
 			return fail("server", err)
 		} else {
 			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)

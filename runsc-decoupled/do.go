@@ -335,9 +335,11 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		// The daemons must not outlive do, even if do is killed.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		// Each daemon in namespaces of its own (only Unix sockets here:
-		// a new network namespace too), where it sees only what it needs
-		// (the gofer's --root-setup mounts stay in its mount namespace).
-		ns := daemonNamespaces()
+		// a new network namespace too, unless the server is to give its
+		// applications the host's network), where it sees only what it
+		// needs (the gofer's --root-setup mounts stay in its mount
+		// namespace).
+		ns := daemonNamespaces(false)
 		cmd.SysProcAttr.Cloneflags = ns
 		cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
 		if err := cmd.Start(); err != nil {

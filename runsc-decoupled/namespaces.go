@@ -22,10 +22,13 @@ const nsEnv = "RUNSC_DECOUPLED_NAMESPACES"
 // namespace (it sees only what it needs, pivotRoot), IPC and UTS
 // namespaces, and an empty network namespace when it neither listens nor
 // dials on TCP (Unix sockets are reached by path, not through the network
-// namespace). A server that must use the host's network (host networking)
-// must not get CLONE_NEWNET.
-func daemonNamespaces(targets ...transport.Target) uintptr {
+// namespace). hostNetwork (a server whose applications use the host's
+// network) keeps the host's network namespace.
+func daemonNamespaces(hostNetwork bool, targets ...transport.Target) uintptr {
 	f := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	if hostNetwork {
+		return f
+	}
 	for _, t := range targets {
 		if t.Network != "unix" {
 			return f
