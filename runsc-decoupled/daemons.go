@@ -60,8 +60,8 @@ func runGofer(args []string) int {
 	if err != nil {
 		return fail("gofer", err)
 	}
-	ns := inNamespaces()
-	if ns == 0 && *namespaces {
+	ns, nsSet := inNamespaces()
+	if !nsSet && *namespaces {
 		if moved, err := reexecInNamespaces(daemonNamespaces(false, t)); moved {
 			return fail("gofer", err)
 		} else {
@@ -172,10 +172,10 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--gofer: %w", err))
 	}
-	ns := inNamespaces()
+	ns, nsSet := inNamespaces()
 	// A server whose applications use the host's network (host
 	// networking) must pass true here.
-	if ns == 0 && *namespaces {
+	if !nsSet && *namespaces {
 		if moved, err := reexecInNamespaces(daemonNamespaces(false, t, gt)); moved {
 			return fail("server", err)
 		} else {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -342,7 +343,23 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		ns := daemonNamespaces(false)
 		cmd.SysProcAttr.Cloneflags = ns
 		cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
-		if err := cmd.Start(); err != nil {
+		err := cmd.Start()
+		if err != nil && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
+			// The kernel refused the namespaces (do without
+			// CAP_SYS_ADMIN): run without those it can do without.
+			// --root-setup's mounts need a mount namespace.
+			ns = 0
+			if args[0] == "gofer" && opts.rootSetup != nil {
+				ns = syscall.CLONE_NEWNS
+			}
+			log.Warn("embedded daemon not in namespaces of its own: the kernel refused them", "daemon", args[0], "err", err)
+			cmd = exec.Command(self, args...)
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Cloneflags: ns}
+			cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
+			err = cmd.Start()
+		}
+		if err != nil {
 			e.stop()
 			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)
 		}

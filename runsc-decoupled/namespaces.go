@@ -38,16 +38,16 @@ func daemonNamespaces(hostNetwork bool, targets ...transport.Target) uintptr {
 }
 
 // inNamespaces returns the clone flags the daemon was started with
-// (nsEnv), 0 if none, and forgets them so nothing it starts inherits
-// them.
-func inNamespaces() uintptr {
-	v := os.Getenv(nsEnv)
+// (nsEnv) and whether its starter set them (0 then means the kernel
+// refused them), and forgets them so nothing it starts inherits them.
+func inNamespaces() (flags uintptr, set bool) {
+	v, set := os.LookupEnv(nsEnv)
 	os.Unsetenv(nsEnv)
 	f, err := strconv.ParseUint(v, 16, 64)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	return uintptr(f)
+	return uintptr(f), set
 }
 
 // reexecInNamespaces moves this daemon into new namespaces and executes
