@@ -236,10 +236,13 @@ func runServer(args []string) int {
 	// gofer socket's directory (reconnects after a gofer restart go by
 	// path), or the resolver's files for a gofer named by host name.
 	var confine func() error
-	if ns&unix.CLONE_NEWNS != 0 {
+	goferDir := filepath.Dir(gt.Address)
+	if gt.Network == "unix" && goferDir == "/" {
+		log.Warn("not confined to its gofer's socket directory: the socket is in /; give it a directory of its own", "gofer", gt.String())
+	} else if ns&unix.CLONE_NEWNS != 0 {
 		keep := resolverFiles
 		if gt.Network == "unix" {
-			keep = []bindSpec{{path: filepath.Dir(gt.Address), readOnly: true}}
+			keep = []bindSpec{{path: goferDir, readOnly: true}}
 		}
 		confine = func() error {
 			if err := prepareRoot(keep); err != nil {
