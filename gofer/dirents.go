@@ -91,7 +91,7 @@ func (s *Server) readDir(h *handle) ([]*goferpb.Dirent, error) {
 			return nil, wrap(err, "getdents handle %d", h.id)
 		}
 		if n <= 0 {
-			return ents, nil
+			return s.hideSillyDir(h, ents), nil
 		}
 		ents = s.parseDirents(buf[:n], ents)
 	}

@@ -101,7 +101,12 @@ func (s *Server) lookupDirName(dirID uint64, name string) (*handle, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	return s.lookupDir(dirID)
+	dir, err := s.lookupDir(dirID)
+	if err == nil && s.hidden(dir, name) {
+		dir.decRef()
+		return nil, errorf(unix.ENOENT, "%q is hidden", name)
+	}
+	return dir, err
 }
 
 // Mkdir implements goferpb.GoferServer.Mkdir.
@@ -338,6 +343,9 @@ func (s *Server) rename(req *goferpb.RenameRequest) error {
 		return wrap(err, "rename")
 	}
 	defer newDir.decRef()
+	if s.hidden(newDir, req.GetNewName()) {
+		return errorf(unix.ENOENT, "rename to %q: hidden", req.GetNewName())
+	}
 	return wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
 		"rename %q to %q", req.GetOldName(), req.GetNewName())
 }

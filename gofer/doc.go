@@ -49,7 +49,13 @@
 //     offset 0 (see Getdents).
 //   - Fsync's durable_watermark is per handle: every write through that
 //     handle that the gofer had received, with a non-zero seq at or below the
-//     watermark, is on stable storage (see Fsync).
+//     watermark, is on stable storage (see Fsync). An Fsync naming several
+//     handles (FsyncRequest.handles) syncs them with one syncfs per
+//     filesystem and reports each one's watermark.
+//   - A Walk with open set also opens its last file as Open would (an open
+//     by name in one call); a Create with path_handle also returns a second,
+//     unopened handle of the new file (CreateReply.path), which a creation
+//     answered from the reply cache does not.
 //
 // # Recovery
 //
@@ -59,12 +65,16 @@
 //     checked to lie beneath the root by identity (see Reopen).
 //   - Silly rename: an Unlink with open set (the sentry's application
 //     still has the file open) of a regular file's last name renames it to
-//     SillyPrefix+"<inode>-<random>" in the same directory instead, and the
+//     SillyPrefix+"<inode>-<random>" in SillyDirName at the top of its
+//     mount instead (in its own directory if that cannot be made), and the
 //     name is removed when the last handle a sentry opened (Open, Create)
-//     leaves the table; so the
-//     file also survives a gofer restart (a restarted gofer adopts the name
-//     when a sentry reopens and opens the file). A gofer killed while such
-//     a name exists leaves it on disk if no sentry reopens the file.
+//     leaves the table; so the file also survives a gofer restart (a
+//     restarted gofer adopts the name when a sentry reopens and opens the
+//     file). SillyDirName is hidden: left out of the listing of a mount's
+//     top, ENOENT to any operation naming it there. Stat of a silly-renamed
+//     file does not count the silly name (st_nlink 0, as Linux says of an
+//     unlinked file). A gofer killed while such a name exists leaves it on
+//     disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to maxCachedReplies entries (LRU): a

@@ -72,7 +72,7 @@ var handleIDFields = map[protoreflect.Name]bool{
 
 // notHandleIDFields are the uint64 request fields that are not handle ids.
 var notHandleIDFields = map[protoreflect.Name]bool{
-	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true,
+	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true, "expect_ino": true,
 }
 
 // errForeignHandle is returned by the request decoder of a call naming a
@@ -98,13 +98,24 @@ func (s *Server) admit(owner *session, principal, method string, m proto.Message
 			continue
 		}
 		if fd.IsList() {
-			l := r.Get(fd).List()
+			if r.Get(fd).List().Len() == 0 {
+				continue // an empty list is read-only
+			}
+			l := r.Mutable(fd).List()
+			_, release := m.(*goferpb.ReleaseRequest)
 			kept := l.Len()
 			s.mu.Lock()
 			for j := 0; j < kept; {
-				if s.ownsLocked(owner, l.Get(j).Uint()) {
+				id := l.Get(j).Uint()
+				if s.ownsLocked(owner, id) {
 					j++
 					continue
+				}
+				if !release {
+					// Only Release drops foreign ids; any other call
+					// naming one fails (as for a single handle field).
+					s.mu.Unlock()
+					return fmt.Errorf("%w: %s %d", errForeignHandle, fd.Name(), id)
 				}
 				kept--
 				l.Set(j, l.Get(kept))

@@ -108,7 +108,14 @@ func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb
 		if err != nil {
 			return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.CreateReply{Handle: h, Stat: st}, h.FileHandle
+		r := &goferpb.CreateReply{Handle: h, Stat: st}
+		if req.GetPathHandle() {
+			// Optional: without it the sentry walks to the name.
+			if f, err := s.clone(h.Id); err == nil {
+				r.Path = f.Handle
+			}
+		}
+		return r, h.FileHandle
 	}, func(r *goferpb.CreateReply, fh []byte) *goferpb.CreateReply {
 		if r.Errno != 0 {
 			return r
@@ -269,7 +276,7 @@ func (s *Server) write(id, offset uint64, data []byte, seq uint64) (uint32, *gof
 			return 0, nil, wrap(err, "write handle %d: O_SYNC", id)
 		}
 	}
-	st, err := statFD(h.wfd)
+	st, err := s.statFile(h.wfd)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -342,7 +349,18 @@ func fsyncFD(fd int, dataOnly bool) error {
 // stable storage. Sequence numbers are the sentry's; the gofer cannot know
 // about writes it has not received, so the sentry must only rely on the
 // watermark for writes acknowledged before it sent the Fsync.
+//
+// With handles, it syncs them all (and handle) with one syncfs per
+// filesystem and reports each watermark (FsyncRequest).
 func (s *Server) Fsync(_ context.Context, req *goferpb.FsyncRequest) (*goferpb.FsyncReply, error) {
+	if len(req.GetHandles()) > 0 {
+		ws, err := s.syncMany(append([]uint64{req.GetHandle()}, req.GetHandles()...))
+		s.log.Debug("fsync (syncfs)", "handles", len(req.GetHandles())+1, "err", err)
+		if err != nil {
+			return &goferpb.FsyncReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.FsyncReply{DurableWatermark: ws[0], Watermarks: ws[1:]}, nil
+	}
 	w, err := s.fsync(req.GetHandle(), req.GetDataOnly())
 	s.log.Debug("fsync", "handle", req.GetHandle(), "data_only", req.GetDataOnly(), "watermark", w, "err", err)
 	if err != nil {
@@ -361,6 +379,23 @@ func (s *Server) fsync(id uint64, dataOnly bool) (uint64, error) {
 		return 0, errorf(unix.EINVAL, "fsync of file type %#o", h.ftype)
 	}
 
+	var w uint64
+	err = h.withIOFD(func(fd int) error {
+		// Take the watermark before syncing: writes completing during
+		// the sync may or may not be covered by it.
+		w = h.watermark()
+		return fsyncFD(fd, dataOnly)
+	})
+	if err != nil {
+		return 0, wrap(err, "fsync handle %d", id)
+	}
+	return w, nil
+}
+
+// withIOFD runs f with an fd of h's file opened for I/O (opening one for
+// reading if h has none), under h.mu read-locked so that the fd is
+// neither replaced nor closed meanwhile.
+func (h *handle) withIOFD(f func(fd int) error) error {
 	h.mu.RLock()
 	if h.rfd < 0 && h.wfd < 0 {
 		h.mu.RUnlock()
@@ -368,7 +403,7 @@ func (s *Server) fsync(id uint64, dataOnly bool) (uint64, error) {
 		_, err := h.anyFDLocked()
 		h.mu.Unlock()
 		if err != nil {
-			return 0, wrap(err, "fsync handle %d", id)
+			return err
 		}
 		h.mu.RLock()
 	}
@@ -377,11 +412,62 @@ func (s *Server) fsync(id uint64, dataOnly bool) (uint64, error) {
 	if fd < 0 {
 		fd = h.rfd
 	}
-	// Take the watermark before syncing: writes completing during the
-	// sync may or may not be covered by it.
-	w := h.watermark()
-	if err := fsyncFD(fd, dataOnly); err != nil {
-		return 0, wrap(err, "fsync handle %d", id)
+	return f(fd)
+}
+
+// maxSyncHandles bounds the handles of one batched Fsync.
+const maxSyncHandles = 4096
+
+// syncMany makes the files of ids durable with one syncfs(2) per
+// filesystem they are on, and returns their watermarks, each taken before
+// the sync (as fsync does).
+func (s *Server) syncMany(ids []uint64) ([]uint64, error) {
+	if len(ids) > maxSyncHandles {
+		return nil, errorf(unix.EINVAL, "fsync of %d handles (at most %d)", len(ids), maxSyncHandles)
 	}
-	return w, nil
+	ws := make([]uint64, len(ids))
+	// syncfs needs an fd opened for I/O (O_PATH fds are refused): one per
+	// filesystem, from the first of its files.
+	byDev := make(map[uint64]*handle)
+	var order []uint64
+	var held []*handle
+	defer func() {
+		for _, h := range held {
+			h.decRef()
+		}
+	}()
+	for i, id := range ids {
+		h, err := s.lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, h)
+		if h.ftype != unix.S_IFREG && h.ftype != unix.S_IFDIR {
+			return nil, errorf(unix.EINVAL, "fsync of file type %#o", h.ftype)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(h.fd, &st); err != nil {
+			return nil, wrap(err, "fsync handle %d: stat", id)
+		}
+		ws[i] = h.watermark()
+		if byDev[st.Dev] == nil {
+			byDev[st.Dev] = h
+			order = append(order, st.Dev)
+		}
+	}
+	for _, dev := range order {
+		h := byDev[dev]
+		if err := h.withIOFD(func(fd int) error { return syncfsFD(fd) }); err != nil {
+			return nil, wrap(err, "syncfs (handle %d)", h.id)
+		}
+	}
+	return ws, nil
+}
+
+func syncfsFD(fd int) error {
+	for {
+		if err := unix.Syncfs(fd); err != unix.EINTR {
+			return err
+		}
+	}
 }

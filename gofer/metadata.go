@@ -95,7 +95,7 @@ func (s *Server) stat(id uint64) (*goferpb.Stat, error) {
 		return nil, err
 	}
 	defer h.decRef()
-	return statFD(h.fd)
+	return s.statFile(h.fd)
 }
 
 // SetStat implements goferpb.GoferServer.SetStat. Fields are applied in the
@@ -159,7 +159,7 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 			return nil, err
 		}
 	}
-	return statFD(h.fd)
+	return s.statFile(h.fd)
 }
 
 func timespec(ns int64, now bool) unix.Timespec {

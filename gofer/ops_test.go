@@ -115,17 +115,23 @@ func TestUnlinkedFileStillReadable(t *testing.T) {
 	}
 }
 
-// sillyNames lists the silly-renamed files in dir.
+// sillyNames lists the silly-renamed files in dir and, if dir is a root,
+// in its SillyDirName.
 func sillyNames(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), SillyPrefix) {
-			out = append(out, e.Name())
+	for _, d := range []string{dir, filepath.Join(dir, SillyDirName)} {
+		ents, err := os.ReadDir(d)
+		if os.IsNotExist(err) && d != dir {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), SillyPrefix) {
+				out = append(out, e.Name())
+			}
 		}
 	}
 	return out

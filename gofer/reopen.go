@@ -47,8 +47,8 @@ const maxDepth = 4096
 // ESTALE; a malformed one EINVAL.
 //
 // An unlinked file is reachable only while some handle of this gofer
-// process keeps it open: after a gofer restart it is gone (ESTALE). The
-// gofer does no NFS-style silly rename.
+// process keeps it open, or under its silly name (silly.go): else, after a
+// gofer restart, it is gone (ESTALE).
 func (s *Server) Reopen(_ context.Context, req *goferpb.ReopenRequest) (*goferpb.ReopenReply, error) {
 	h, st, err := s.reopenFileHandle(req.GetFileHandle())
 	s.log.Debug("reopen", "file_handle_len", len(req.GetFileHandle()), "err", err)

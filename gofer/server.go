@@ -36,6 +36,9 @@ type Server struct {
 	// Close once no Attach can use it (Close takes mu and sets closed).
 	rootFD int
 
+	// rootID is the root directory's inode. Immutable.
+	rootID fileID
+
 	// isRoot is whether the gofer runs with euid 0; when it does not, EPERM
 	// from chown of a new file is ignored. Immutable.
 	isRoot bool
@@ -87,6 +90,13 @@ type Server struct {
 	opens map[fileID]int
 	silly map[fileID]sillyName
 
+	// sillyDirMu protects sillyDirs, the handles of the SillyDirName
+	// directories made so far, by the mount id of the mount they top
+	// (silly.go); each holds a reference dropped by Close. Lock order:
+	// sillyDirMu before mu.
+	sillyDirMu sync.Mutex
+	sillyDirs  map[uint64]*handle
+
 	// cache is the reply cache of mutations carrying an Origin. It has its
 	// own lock. Immutable pointer.
 	cache *replyCache
@@ -123,6 +133,11 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("gofer: /proc is required to reopen handles: %w", err)
 	}
+	var rootSt unix.Stat_t
+	if err := unix.Fstat(fd, &rootSt); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("gofer: stat root %q: %w", root, err)
+	}
 	prefix, err := newIDPrefix(0)
 	if err != nil {
 		unix.Close(fd)
@@ -132,6 +147,7 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		log:          log.Named("gofer"),
 		root:         root,
 		rootFD:       fd,
+		rootID:       statID(&rootSt),
 		isRoot:       os.Geteuid() == 0,
 		handles:      make(map[uint64]*handle),
 		idPrefix:     prefix,
@@ -141,6 +157,7 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		orphanLinger: DefaultOrphanLinger,
 		opens:        make(map[fileID]int),
 		silly:        make(map[fileID]sillyName),
+		sillyDirs:    make(map[uint64]*handle),
 		cache:        newReplyCache(maxCachedReplies),
 		loose:        make(map[string]*session),
 	}
@@ -197,6 +214,12 @@ func (s *Server) Close() error {
 	for _, h := range hs {
 		h.decRef()
 	}
+	s.sillyDirMu.Lock()
+	for _, h := range s.sillyDirs {
+		h.decRef()
+	}
+	s.sillyDirs = nil
+	s.sillyDirMu.Unlock()
 	return unix.Close(rootFD)
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
 
 // SillyPrefix starts the name an unlinked-but-open file is renamed to.
@@ -19,11 +21,23 @@ import (
 // Like an NFS client's silly rename, when the sentry says the file is open
 // (UnlinkRequest.open: only the sentry knows whether its open file
 // descriptions are the application's or its own, kept until a write is
-// durable), the gofer renames it to ".rd-unlinked-<inode>-<random>" in
-// the same directory and removes that name once no handle a sentry opened
-// on the file is left. The name is visible in listings (as .nfsXXXX files
-// are), and the directory holding it cannot be removed until then.
+// durable), the gofer renames it to ".rd-unlinked-<inode>-<random>" in the
+// SillyDirName directory at the top of the file's mount (the root, or a
+// mount point inside it: rename cannot cross mounts), and removes that
+// name once no handle a sentry opened on the file is left. Unlike NFS's
+// .nfsXXXX files the name is not in the file's directory, so the directory
+// lists as Linux's would and can be removed at once. Where SillyDirName
+// cannot be made (a read-only mount: then the unlink fails anyway) or the
+// kernel reports no mount ids (before Linux 5.8: only the root's mount gets
+// one, and a rename from another mount gives EXDEV), the file is renamed
+// within its own directory instead, where the name stays visible.
 const SillyPrefix = ".rd-unlinked-"
+
+// SillyDirName is the directory at the top of a mount that holds its silly
+// names. The sentry can neither see nor use it: the listing of a mount's top
+// leaves it out, and any operation naming it there gives ENOENT (hidden).
+// A restarted gofer still reaches its files by file handle (Reopen).
+const SillyDirName = ".rd-unlinked"
 
 // fileID names an inode.
 type fileID struct{ dev, ino uint64 }
@@ -90,27 +104,193 @@ func (s *Server) registerSilly(id fileID, dir *handle, name string) {
 }
 
 // sillyRename renames dir/name, the last name of inode id, which a sentry
-// has open, instead of unlinking it.
+// has open, instead of unlinking it: into its mount's SillyDirName if it
+// can, else within dir.
 func (s *Server) sillyRename(dir *handle, name string, id fileID) error {
+	target, err := s.sillyDirFor(dir)
+	if err != nil {
+		s.log.Debug("no silly directory: renaming in place", "name", name, "err", err)
+		dir.incRef()
+		target = dir
+	}
 	var r [4]byte
 	for range 8 {
 		if _, err := rand.Read(r[:]); err != nil {
+			target.decRef()
 			return wrap(err, "unlink %q: silly name", name)
 		}
 		silly := fmt.Sprintf("%s%x-%08x", SillyPrefix, id.ino, binary.LittleEndian.Uint32(r[:]))
-		err := unix.Renameat2(dir.fd, name, dir.fd, silly, unix.RENAME_NOREPLACE)
+		err := unix.Renameat2(dir.fd, name, target.fd, silly, unix.RENAME_NOREPLACE)
+		if err == unix.EXDEV && target != dir {
+			// No mount ids: dir is on another mount than the root.
+			target.decRef()
+			dir.incRef()
+			target = dir
+			err = unix.Renameat2(dir.fd, name, target.fd, silly, unix.RENAME_NOREPLACE)
+		}
 		if err == unix.EEXIST {
 			continue
 		}
 		if err != nil {
+			target.decRef()
 			return wrap(err, "unlink %q: rename to %q", name, silly)
 		}
-		dir.incRef()
-		s.registerSilly(id, dir, silly)
-		s.log.Debug("unlinked an open file: silly rename", "name", name, "silly", silly)
+		s.registerSilly(id, target, silly) // takes target's reference
+		s.log.Debug("unlinked an open file: silly rename", "name", name, "silly", silly, "in_place", target == dir)
 		return nil
 	}
+	target.decRef()
 	return errorf(unix.EEXIST, "unlink %q: no free silly name", name)
+}
+
+// mountID returns the id of the mount fd is on, or ok false if the kernel
+// does not say (before Linux 5.8).
+func mountID(fd int) (id uint64, ok bool) {
+	var stx unix.Statx_t
+	if unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx) != nil ||
+		stx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, false
+	}
+	return stx.Mnt_id, true
+}
+
+// isMountTop reports whether the directory fd is the root or the top of a
+// mount (its ".." is on another mount).
+func (s *Server) isMountTop(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	if statID(&st) == s.rootID {
+		return true
+	}
+	mnt, ok := mountID(fd)
+	if !ok {
+		return false
+	}
+	up, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(up)
+	upMnt, ok := mountID(up)
+	return ok && upMnt != mnt
+}
+
+// sillyDirFor returns, with a reference, the handle of the SillyDirName
+// of the mount the directory dir is on, making the directory (mode 0700)
+// on first use.
+func (s *Server) sillyDirFor(dir *handle) (*handle, error) {
+	mnt, ok := mountID(dir.fd)
+	s.sillyDirMu.Lock()
+	defer s.sillyDirMu.Unlock()
+	if h := s.sillyDirs[mnt]; h != nil && ok {
+		h.incRef()
+		return h, nil
+	}
+	if s.sillyDirs == nil {
+		return nil, errorf(unix.EBADF, "server closed")
+	}
+	top, err := s.mountTop(dir.fd)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(top)
+	if err := unix.Mkdirat(top, SillyDirName, 0o700); err != nil && err != unix.EEXIST {
+		return nil, wrap(err, "mkdir %q", SillyDirName)
+	}
+	fd, err := openat(top, SillyDirName, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, wrap(err, "open %q", SillyDirName)
+	}
+	h, _, err := newHandle(fd)
+	if err != nil {
+		return nil, wrap(err, "open %q", SillyDirName)
+	}
+	if !ok {
+		mnt, _ = mountID(h.fd) // the root's: no mount ids, so 0
+	}
+	if old := s.sillyDirs[mnt]; old != nil {
+		old.decRef()
+	}
+	s.sillyDirs[mnt] = h // the Server's reference, dropped by Close
+	h.incRef()
+	return h, nil
+}
+
+// mountTop returns an O_PATH fd of the top of the mount the directory fd
+// is on, walking up with ".." no further than the root; without mount ids,
+// the root's.
+func (s *Server) mountTop(fd int) (int, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return -1, errorf(unix.EBADF, "server closed")
+	}
+	rootFD, err := unix.FcntlInt(uintptr(s.rootFD), unix.F_DUPFD_CLOEXEC, 0)
+	s.mu.Unlock()
+	if err != nil {
+		return -1, wrap(err, "silly directory: dup root fd")
+	}
+	if _, ok := mountID(fd); !ok {
+		return rootFD, nil
+	}
+	unix.Close(rootFD)
+	cur, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, wrap(err, "silly directory: dup")
+	}
+	for range maxDepth {
+		if s.isMountTop(cur) {
+			return cur, nil
+		}
+		up, err := unix.Openat(cur, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(cur)
+		if err != nil {
+			return -1, wrap(err, "silly directory: open ..")
+		}
+		cur = up
+	}
+	unix.Close(cur)
+	return -1, errorf(unix.ELOOP, "silly directory: deeper than %d levels", maxDepth)
+}
+
+// hidden reports whether name in dir is a SillyDirName (at a mount's top).
+func (s *Server) hidden(dir *handle, name string) bool {
+	return name == SillyDirName && dir.ftype == unix.S_IFDIR && s.isMountTop(dir.fd)
+}
+
+// hideSillyDir leaves SillyDirName out of ents, the listing of dir, and
+// renumbers the entries after it.
+func (s *Server) hideSillyDir(dir *handle, ents []*goferpb.Dirent) []*goferpb.Dirent {
+	for i, e := range ents {
+		if !s.hidden(dir, e.GetName()) {
+			continue
+		}
+		ents = append(ents[:i], ents[i+1:]...)
+		for j := i; j < len(ents); j++ {
+			ents[j].Offset = uint64(j + 1)
+		}
+		break
+	}
+	return ents
+}
+
+// statFile returns the stat of the file fd; a silly-renamed file's silly
+// name does not count as a link (the application unlinked it: Linux says
+// st_nlink 0).
+func (s *Server) statFile(fd int) (*goferpb.Stat, error) {
+	st, err := statFD(fd)
+	if err != nil || st.GetMode()&unix.S_IFMT != unix.S_IFREG || st.GetNlink() == 0 {
+		return st, err
+	}
+	s.mu.Lock()
+	_, silly := s.silly[fileID{dev: st.GetDev(), ino: st.GetIno()}]
+	s.mu.Unlock()
+	if silly {
+		st.Nlink--
+	}
+	return st, nil
 }
 
 // openLeftLocked is called as handle h, which a sentry opened, leaves the

@@ -80,7 +80,29 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 	}
 	files, err := s.walk(req.GetDir(), req.GetNames())
 	s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
-	return &goferpb.WalkReply{Errno: errnoOf(err), Files: files}, nil
+	rep := &goferpb.WalkReply{Errno: errnoOf(err), Files: files}
+	if req.GetOpen() {
+		rep.OpenErrno = errnoOf(s.walkOpen(req, files, err))
+	}
+	return rep, nil
+}
+
+// walkOpen opens the last of the files a Walk returned, as Open does, for
+// a Walk that asked for it (WalkRequest.open): an open by name costs the
+// sentry one round trip instead of a Walk and an Open.
+func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile, walkErr error) error {
+	if walkErr != nil || len(files) == 0 || len(files) != len(req.GetNames()) {
+		return errorf(unix.ENOENT, "walk-open: the walk did not reach the file")
+	}
+	last := files[len(files)-1]
+	if ino := req.GetExpectIno(); ino != 0 && last.GetStat().GetIno() != ino {
+		// The name now refers to another file than the sentry's dentry:
+		// do not open (or truncate) it.
+		return errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
+	}
+	err := s.open(last.GetHandle().GetId(), req.GetOpenFlags())
+	s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "err", err)
+	return err
 }
 
 // clone returns a new handle for the file of handle id (a duplicate of its
@@ -129,6 +151,9 @@ func (s *Server) walk(dirID uint64, names []string) ([]*goferpb.WalkedFile, erro
 		}
 		if err := checkName(name); err != nil {
 			return files, wrap(err, "walk")
+		}
+		if s.hidden(cur, name) {
+			return files, errorf(unix.ENOENT, "walk %q: hidden", name)
 		}
 		fd, err := openPath(cur.fd, name)
 		if err != nil {

@@ -144,6 +144,7 @@ func runServer(args []string) int {
 	seccompMode := seccompFlag(fs)
 	namespaces := namespacesFlag(fs)
 	maxClientMemory := fs.String("max-client-memory", strconv.Itoa(server.DefaultMaxClientMemory>>20)+"M", "memory one client's buffering kernel objects may hold on the server (`SIZE`: bytes, or with a K, M or G suffix); each pipe reserves its 64 KiB capacity, and a pipe or FIFO open beyond it fails with ENOMEM")
+	network := fs.String("network", server.NetworkNone, "what the applications' AF_INET and AF_INET6 sockets are: none (a loopback-only network stack per client, in the server) or host (this machine's own sockets, opened by the server for every client: only for clients you would let use this machine's network)")
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code
@@ -173,10 +174,10 @@ func runServer(args []string) int {
 		return fail("server", fmt.Errorf("--gofer: %w", err))
 	}
 	ns, nsSet := inNamespaces()
-	// A server whose applications use the host's network (host
-	// networking) must pass true here.
+	// A server whose applications use the host's network keeps the
+	// host's network namespace.
 	if !nsSet && *namespaces {
-		if moved, err := reexecInNamespaces(daemonNamespaces(false, t, gt)); moved {
+		if moved, err := reexecInNamespaces(daemonNamespaces(*network == server.NetworkHost, t, gt)); moved {
 			return fail("server", err)
 		} else {
 			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
@@ -220,7 +221,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--operator-uid: %w", err))
 	}
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, MaxClientMemory: memLimit})
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network, MaxClientMemory: memLimit})
 	if err != nil {
 		return fail("server", err)
 	}
@@ -229,6 +230,10 @@ func runServer(args []string) int {
 	creds, err := listenerCreds(tlsf, t)
 	if err != nil {
 		return fail("server", err)
+	}
+	caps := serverCaps
+	if *network == server.NetworkHost {
+		caps = append(caps, serverHostNetCaps...)
 	}
 	g := newGRPCServer(creds...)
 	srv.Register(g)
@@ -251,7 +256,7 @@ func runServer(args []string) int {
 			return pivotRoot()
 		}
 	}
-	lock := lockdown("server", confine, serverCaps, *seccompMode, filter.ServerRules, log)
+	lock := lockdown("server", confine, caps, *seccompMode, filter.ServerRules, log)
 	if tlsf.files.UsesTLS(t) {
 		return serve("server", g, t, allow, log, nil, lock)
 	}

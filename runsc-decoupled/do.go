@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -49,6 +50,7 @@ func runDo(args []string) int {
 	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
+	network := fs.String("network", "", "the embedded sentry's network: none (the default: a loopback-only network stack of the sandbox's own) or host (the application's sockets are this machine's); with --server, that server's operator chooses (server --network)")
 	var volumes multiFlag
 	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
@@ -121,13 +123,26 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --volume needs the embedded gofer; with --server the files are that server's gofer's\n")
 			return 2
 		}
+		if *network != "" {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network is the embedded sentry's; with --server the network is what that server's operator chose (server --network)\n")
+			return 2
+		}
 	} else {
+		switch *network {
+		case "", "none", "host":
+		case "sandbox":
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network sandbox is not implemented (docs/ARCHITECTURE.md describes its design); use none or host\n")
+			return 2
+		default:
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network %q: want none or host\n", *network)
+			return 2
+		}
 		setup, err := doRootSetup(*forceOverlay, volumes)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
 			return 2
 		}
-		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode})
+		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode, network: *network})
 		if err != nil {
 			return failDo(err)
 		}
@@ -263,6 +278,8 @@ type embedOptions struct {
 	allowSetuid bool
 	// seccomp is both daemons' --seccomp ("": their default, kill).
 	seccomp string
+	// network is the server's --network (empty: its default).
+	network string
 }
 
 func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embedOptions) (*embedded, error) {
@@ -325,10 +342,11 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 	if opts.allowSetuid {
 		goferArgs = append(goferArgs, "--allow-setuid")
 	}
-	daemons := [][]string{
-		goferArgs,
-		append([]string{"server", "--listen", e.server, "--gofer", goferSock}, logArgs()...),
+	serverArgs := append([]string{"server", "--listen", e.server, "--gofer", goferSock}, logArgs()...)
+	if opts.network != "" {
+		serverArgs = append(serverArgs, "--network", opts.network)
 	}
+	daemons := [][]string{goferArgs, serverArgs}
 	for _, args := range daemons {
 		cmd := exec.Command(self, args...)
 		cmd.Stdout = os.Stderr
@@ -340,7 +358,7 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		// applications the host's network), where it sees only what it
 		// needs (the gofer's --root-setup mounts stay in its mount
 		// namespace).
-		ns := daemonNamespaces(false)
+		ns := daemonNamespaces(args[0] == "server" && opts.network == server.NetworkHost)
 		cmd.SysProcAttr.Cloneflags = ns
 		cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
 		err := cmd.Start()

@@ -32,6 +32,11 @@ var (
 	// serverCaps: none. The server reaches files only through the gofer
 	// and needs no privilege for anything it does itself.
 	serverCaps = []uintptr{}
+	// serverHostNetCaps are added with --network=host: the application's
+	// sockets are the server's, and a root application binds ports
+	// below 1024 (the server checks the application's credentials as
+	// its kernel first).
+	serverHostNetCaps = []uintptr{unix.CAP_NET_BIND_SERVICE}
 )
 
 // harden sets no_new_privs and reduces the process's capabilities to keep

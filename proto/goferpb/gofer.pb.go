@@ -619,7 +619,15 @@ type WalkRequest struct {
 	// clone, with no names, returns one new handle for dir itself, which may
 	// be any file: the sentry opens it as a second description of a file
 	// that may have no name left (/proc/<pid>/fd/<n> of an unlinked file).
-	Clone         bool `protobuf:"varint,50,opt,name=clone,proto3" json:"clone,omitempty"`
+	Clone bool `protobuf:"varint,50,opt,name=clone,proto3" json:"clone,omitempty"`
+	// open asks the gofer to open the last file too, as Open with
+	// open_flags would, when the walk reached every name and (if
+	// expect_ino is not 0) that file's inode number is expect_ino: an open
+	// by name in one round trip. WalkReply.open_errno says how it went; the
+	// handle is returned either way (unopened if open_errno is not 0).
+	Open          bool   `protobuf:"varint,170,opt,name=open,proto3" json:"open,omitempty"`
+	OpenFlags     uint32 `protobuf:"varint,171,opt,name=open_flags,json=openFlags,proto3" json:"open_flags,omitempty"`
+	ExpectIno     uint64 `protobuf:"varint,172,opt,name=expect_ino,json=expectIno,proto3" json:"expect_ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -673,6 +681,27 @@ func (x *WalkRequest) GetClone() bool {
 		return x.Clone
 	}
 	return false
+}
+
+func (x *WalkRequest) GetOpen() bool {
+	if x != nil {
+		return x.Open
+	}
+	return false
+}
+
+func (x *WalkRequest) GetOpenFlags() uint32 {
+	if x != nil {
+		return x.OpenFlags
+	}
+	return 0
+}
+
+func (x *WalkRequest) GetExpectIno() uint64 {
+	if x != nil {
+		return x.ExpectIno
+	}
+	return 0
 }
 
 type WalkedFile struct {
@@ -732,8 +761,12 @@ type WalkReply struct {
 	// errno is ENOENT when names[len(files)] does not exist, ENOTDIR when a
 	// non-final component is not a directory. files holds the walked prefix;
 	// a symlink stops the walk and is the last file returned.
-	Errno         int32         `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
-	Files         []*WalkedFile `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	Errno int32         `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Files []*WalkedFile `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	// open_errno is the outcome of the open WalkRequest.open asked for: 0
+	// when the last file was opened, ESTALE when its inode number was not
+	// expect_ino, ENOENT when the walk did not reach it.
+	OpenErrno     int32 `protobuf:"varint,170,opt,name=open_errno,json=openErrno,proto3" json:"open_errno,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -780,6 +813,13 @@ func (x *WalkReply) GetFiles() []*WalkedFile {
 		return x.Files
 	}
 	return nil
+}
+
+func (x *WalkReply) GetOpenErrno() int32 {
+	if x != nil {
+		return x.OpenErrno
+	}
+	return 0
 }
 
 type StatRequest struct {
@@ -1156,14 +1196,19 @@ func (x *OpenReply) GetErrno() int32 {
 }
 
 type CreateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Flags         uint32                 `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"` // as OpenRequest; O_EXCL is implied.
-	Mode          uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
-	Uid           uint32                 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32                 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
-	Origin        *Origin                `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Dir    uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Flags  uint32                 `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"` // as OpenRequest; O_EXCL is implied.
+	Mode   uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	Uid    uint32                 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid    uint32                 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	Origin *Origin                `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
+	// path_handle asks for a second, unopened handle of the new file in
+	// CreateReply.path: the sentry keeps it for the file's name (its
+	// dentry) while handle serves the open file, so that a chown or stat
+	// of the new name needs no Walk.
+	PathHandle    bool `protobuf:"varint,170,opt,name=path_handle,json=pathHandle,proto3" json:"path_handle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1247,11 +1292,22 @@ func (x *CreateRequest) GetOrigin() *Origin {
 	return nil
 }
 
+func (x *CreateRequest) GetPathHandle() bool {
+	if x != nil {
+		return x.PathHandle
+	}
+	return false
+}
+
+// path is the handle path_handle asked for; it may be missing (a creation
+// answered from the reply cache has none), and then the sentry walks to
+// the name when it needs a handle for it.
 type CreateReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	Handle        *Handle                `protobuf:"bytes,2,opt,name=handle,proto3" json:"handle,omitempty"`
 	Stat          *Stat                  `protobuf:"bytes,3,opt,name=stat,proto3" json:"stat,omitempty"`
+	Path          *Handle                `protobuf:"bytes,170,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1303,6 +1359,13 @@ func (x *CreateReply) GetHandle() *Handle {
 func (x *CreateReply) GetStat() *Stat {
 	if x != nil {
 		return x.Stat
+	}
+	return nil
+}
+
+func (x *CreateReply) GetPath() *Handle {
+	if x != nil {
+		return x.Path
 	}
 	return nil
 }
@@ -2650,10 +2713,16 @@ func (x *GetdentsReply) GetEntries() []*Dirent {
 	return nil
 }
 
+// An Fsync with handles syncs handle and every one of handles with one
+// syncfs(2) of their filesystem instead of an fsync per file (a
+// background flush of many files), and reports each file's watermark in
+// watermarks (in the order of handles; durable_watermark is handle's).
+// data_only is ignored then.
 type FsyncRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	DataOnly      bool                   `protobuf:"varint,2,opt,name=data_only,json=dataOnly,proto3" json:"data_only,omitempty"`
+	Handles       []uint64               `protobuf:"varint,170,rep,packed,name=handles,proto3" json:"handles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2702,10 +2771,18 @@ func (x *FsyncRequest) GetDataOnly() bool {
 	return false
 }
 
+func (x *FsyncRequest) GetHandles() []uint64 {
+	if x != nil {
+		return x.Handles
+	}
+	return nil
+}
+
 type FsyncReply struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Errno            int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	DurableWatermark uint64                 `protobuf:"varint,2,opt,name=durable_watermark,json=durableWatermark,proto3" json:"durable_watermark,omitempty"`
+	Watermarks       []uint64               `protobuf:"varint,170,rep,packed,name=watermarks,proto3" json:"watermarks,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -2752,6 +2829,13 @@ func (x *FsyncReply) GetDurableWatermark() uint64 {
 		return x.DurableWatermark
 	}
 	return 0
+}
+
+func (x *FsyncReply) GetWatermarks() []uint64 {
+	if x != nil {
+		return x.Watermarks
+	}
+	return nil
 }
 
 type StatFSRequest struct {
@@ -3034,18 +3118,25 @@ const file_gofer_proto_rawDesc = "" +
 	"\vAttachReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x123\n" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"K\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa0\x01\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
-	"\x05clone\x182 \x01(\bR\x05clone\"x\n" +
+	"\x05clone\x182 \x01(\bR\x05clone\x12\x13\n" +
+	"\x04open\x18\xaa\x01 \x01(\bR\x04open\x12\x1e\n" +
+	"\n" +
+	"open_flags\x18\xab\x01 \x01(\rR\topenFlags\x12\x1e\n" +
+	"\n" +
+	"expect_ino\x18\xac\x01 \x01(\x04R\texpectIno\"x\n" +
 	"\n" +
 	"WalkedFile\x127\n" +
 	"\x06handle\x18\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\\\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"|\n" +
 	"\tWalkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
-	"\x05files\x18\x02 \x03(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x05files\"%\n" +
+	"\x05files\x18\x02 \x03(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x05files\x12\x1e\n" +
+	"\n" +
+	"open_errno\x18\xaa\x01 \x01(\x05R\topenErrno\"%\n" +
 	"\vStatRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"T\n" +
 	"\tStatReply\x12\x14\n" +
@@ -3071,7 +3162,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x14\n" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\"!\n" +
 	"\tOpenReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xbc\x01\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xde\x01\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -3079,11 +3170,14 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04mode\x18\x04 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x127\n" +
-	"\x06origin\x18\a \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\x8f\x01\n" +
+	"\x06origin\x18\a \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12 \n" +
+	"\vpath_handle\x18\xaa\x01 \x01(\bR\n" +
+	"pathHandle\"\xc5\x01\n" +
 	"\vCreateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
 	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"U\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x124\n" +
+	"\x04path\x18\xaa\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04path\"U\n" +
 	"\vReadRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
@@ -3179,14 +3273,18 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06offset\x18\x04 \x01(\x04R\x06offset\"`\n" +
 	"\rGetdentsReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
-	"\aentries\x18\x02 \x03(\v2\x1f.runscdecoupled.gofer.v1.DirentR\aentries\"C\n" +
+	"\aentries\x18\x02 \x03(\v2\x1f.runscdecoupled.gofer.v1.DirentR\aentries\"^\n" +
 	"\fFsyncRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x1b\n" +
-	"\tdata_only\x18\x02 \x01(\bR\bdataOnly\"O\n" +
+	"\tdata_only\x18\x02 \x01(\bR\bdataOnly\x12\x19\n" +
+	"\ahandles\x18\xaa\x01 \x03(\x04R\ahandles\"p\n" +
 	"\n" +
 	"FsyncReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12+\n" +
-	"\x11durable_watermark\x18\x02 \x01(\x04R\x10durableWatermark\"'\n" +
+	"\x11durable_watermark\x18\x02 \x01(\x04R\x10durableWatermark\x12\x1f\n" +
+	"\n" +
+	"watermarks\x18\xaa\x01 \x03(\x04R\n" +
+	"watermarks\"'\n" +
 	"\rStatFSRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"\x90\x02\n" +
 	"\vStatFSReply\x12\x14\n" +
@@ -3305,69 +3403,70 @@ var file_gofer_proto_depIdxs = []int32{
 	2,  // 10: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
 	6,  // 11: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
 	5,  // 12: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 13: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	5,  // 14: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 15: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 16: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 17: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 18: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 19: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 20: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 21: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	5,  // 22: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 23: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 24: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	5,  // 25: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	2,  // 26: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	2,  // 27: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	39, // 28: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	7,  // 29: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	9,  // 30: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	12, // 31: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	14, // 32: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	16, // 33: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	18, // 34: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	20, // 35: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	22, // 36: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	24, // 37: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	26, // 38: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	28, // 39: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	30, // 40: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	32, // 41: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	34, // 42: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	36, // 43: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	38, // 44: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	41, // 45: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	43, // 46: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	45, // 47: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	3,  // 48: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	0,  // 49: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	8,  // 50: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	11, // 51: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	13, // 52: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	15, // 53: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	17, // 54: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	19, // 55: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	21, // 56: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	23, // 57: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	25, // 58: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	27, // 59: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	29, // 60: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	31, // 61: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	33, // 62: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	35, // 63: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	37, // 64: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	40, // 65: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	42, // 66: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	44, // 67: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	46, // 68: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	4,  // 69: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	1,  // 70: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	50, // [50:71] is the sub-list for method output_type
-	29, // [29:50] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	6,  // 13: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
+	2,  // 14: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	5,  // 15: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	2,  // 16: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	6,  // 17: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	5,  // 18: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	2,  // 19: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	6,  // 20: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	5,  // 21: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	2,  // 22: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	5,  // 23: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	2,  // 24: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	6,  // 25: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	5,  // 26: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	2,  // 27: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	2,  // 28: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	39, // 29: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	7,  // 30: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	9,  // 31: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	12, // 32: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	14, // 33: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	16, // 34: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	18, // 35: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	20, // 36: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	22, // 37: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	24, // 38: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	26, // 39: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	28, // 40: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	30, // 41: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	32, // 42: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	34, // 43: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	36, // 44: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	38, // 45: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	41, // 46: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	43, // 47: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	45, // 48: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	3,  // 49: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	0,  // 50: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	8,  // 51: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	11, // 52: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	13, // 53: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	15, // 54: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	17, // 55: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	19, // 56: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	21, // 57: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	23, // 58: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	25, // 59: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	27, // 60: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	29, // 61: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	31, // 62: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	33, // 63: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	35, // 64: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	37, // 65: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	40, // 66: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	42, // 67: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	44, // 68: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	46, // 69: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	4,  // 70: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	1,  // 71: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	51, // [51:72] is the sub-list for method output_type
+	30, // [30:51] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }

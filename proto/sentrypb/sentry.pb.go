@@ -4309,7 +4309,11 @@ type ProcessState struct {
 	Env []string `protobuf:"bytes,50,rep,name=env,proto3" json:"env,omitempty"`
 	// nofile is the RLIMIT_NOFILE soft limit of the process's fd table (0:
 	// the server's maximum).
-	Nofile        uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	Nofile uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	// fsize_limit is the RLIMIT_FSIZE soft limit, if fsize_limited (else
+	// unlimited).
+	FsizeLimited  bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit    uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4505,6 +4509,20 @@ func (x *ProcessState) GetNofile() uint32 {
 	return 0
 }
 
+func (x *ProcessState) GetFsizeLimited() bool {
+	if x != nil {
+		return x.FsizeLimited
+	}
+	return false
+}
+
+func (x *ProcessState) GetFsizeLimit() uint64 {
+	if x != nil {
+		return x.FsizeLimit
+	}
+	return 0
+}
+
 type ThreadState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -4642,7 +4660,20 @@ type FileState struct {
 	Pipe        uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
 	StdioStream int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
 	// kobj is the state of an EVENTFD, EPOLL or SOCKET.
-	Kobj          *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
+	Kobj *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
+	// The fcntl owner (F_SETOWN_EX: owner_type F_OWNER_TID 0, F_OWNER_PID 1,
+	// F_OWNER_PGRP 2; owner_id 0: none) and F_SETSIG signal (0: SIGIO) of
+	// the description's I/O and lease-break signals.
+	OwnerType int32 `protobuf:"varint,100,opt,name=owner_type,json=ownerType,proto3" json:"owner_type,omitempty"`
+	OwnerId   int32 `protobuf:"varint,101,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	IoSignal  int32 `protobuf:"varint,102,opt,name=io_signal,json=ioSignal,proto3" json:"io_signal,omitempty"`
+	// lease is the F_SETLEASE lease the description holds (F_RDLCK 0,
+	// F_WRLCK 1; F_UNLCK 2 or unset: none), taken through fd lease_fd.
+	HasLease bool  `protobuf:"varint,103,opt,name=has_lease,json=hasLease,proto3" json:"has_lease,omitempty"`
+	Lease    int32 `protobuf:"varint,104,opt,name=lease,proto3" json:"lease,omitempty"`
+	LeaseFd  int32 `protobuf:"varint,105,opt,name=lease_fd,json=leaseFd,proto3" json:"lease_fd,omitempty"`
+	// async_fd is the fd O_ASYNC was set through (si_fd of its signals).
+	AsyncFd       int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4740,6 +4771,55 @@ func (x *FileState) GetKobj() *KernelObjectState {
 	return nil
 }
 
+func (x *FileState) GetOwnerType() int32 {
+	if x != nil {
+		return x.OwnerType
+	}
+	return 0
+}
+
+func (x *FileState) GetOwnerId() int32 {
+	if x != nil {
+		return x.OwnerId
+	}
+	return 0
+}
+
+func (x *FileState) GetIoSignal() int32 {
+	if x != nil {
+		return x.IoSignal
+	}
+	return 0
+}
+
+func (x *FileState) GetHasLease() bool {
+	if x != nil {
+		return x.HasLease
+	}
+	return false
+}
+
+func (x *FileState) GetLease() int32 {
+	if x != nil {
+		return x.Lease
+	}
+	return 0
+}
+
+func (x *FileState) GetLeaseFd() int32 {
+	if x != nil {
+		return x.LeaseFd
+	}
+	return 0
+}
+
+func (x *FileState) GetAsyncFd() int32 {
+	if x != nil {
+		return x.AsyncFd
+	}
+	return 0
+}
+
 // KernelObjectState is what recovery rebuilds of an eventfd, an epoll
 // instance or a socket.
 type KernelObjectState struct {
@@ -4780,6 +4860,11 @@ type KernelObjectState struct {
 	TimerfdEnabled  bool  `protobuf:"varint,16,opt,name=timerfd_enabled,json=timerfdEnabled,proto3" json:"timerfd_enabled,omitempty"`
 	TimerfdNextNs   int64 `protobuf:"varint,17,opt,name=timerfd_next_ns,json=timerfdNextNs,proto3" json:"timerfd_next_ns,omitempty"`
 	TimerfdPeriodNs int64 `protobuf:"varint,18,opt,name=timerfd_period_ns,json=timerfdPeriodNs,proto3" json:"timerfd_period_ns,omitempty"`
+	// socket_reuse_addr is the SO_REUSEADDR the application set on a host
+	// TCP socket (--network=host; the server sets it on the host socket
+	// itself, so that a restored listener can bind where the dead
+	// server's connections linger).
+	SocketReuseAddr bool `protobuf:"varint,130,opt,name=socket_reuse_addr,json=socketReuseAddr,proto3" json:"socket_reuse_addr,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -4938,6 +5023,13 @@ func (x *KernelObjectState) GetTimerfdPeriodNs() int64 {
 		return x.TimerfdPeriodNs
 	}
 	return 0
+}
+
+func (x *KernelObjectState) GetSocketReuseAddr() bool {
+	if x != nil {
+		return x.SocketReuseAddr
+	}
+	return false
 }
 
 // EpollInterest is one (fd, description) an epoll instance watches.
@@ -5890,7 +5982,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\x81\x04\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xc7\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -5917,7 +6009,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
 	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
 	"\x03env\x182 \x03(\tR\x03env\x12\x16\n" +
-	"\x06nofile\x18< \x01(\rR\x06nofile\"1\n" +
+	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
+	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
+	"\vfsize_limit\x18e \x01(\x04R\n" +
+	"fsizeLimit\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -5925,7 +6020,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xc8\x03\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x88\x05\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -5936,7 +6031,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
 	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
-	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\"\x91\x01\n" +
+	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\x12\x1d\n" +
+	"\n" +
+	"owner_type\x18d \x01(\x05R\townerType\x12\x19\n" +
+	"\bowner_id\x18e \x01(\x05R\aownerId\x12\x1b\n" +
+	"\tio_signal\x18f \x01(\x05R\bioSignal\x12\x1b\n" +
+	"\thas_lease\x18g \x01(\bR\bhasLease\x12\x14\n" +
+	"\x05lease\x18h \x01(\x05R\x05lease\x12\x19\n" +
+	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
+	"\basync_fd\x18j \x01(\x05R\aasyncFd\"\x91\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -5949,7 +6052,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
 	"\x06SOCKET\x10H\x12\v\n" +
-	"\aTIMERFD\x10I\"\xdd\x05\n" +
+	"\aTIMERFD\x10I\"\x8a\x06\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -5973,7 +6076,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rtimerfd_clock\x18\x0f \x01(\x05R\ftimerfdClock\x12'\n" +
 	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
-	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\"{\n" +
+	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\x12+\n" +
+	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +

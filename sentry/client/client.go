@@ -169,6 +169,9 @@ type client struct {
 	// futexRoot is forked for every address space so that shared futexes
 	// (on shared mappings) work across processes.
 	futexRoot *futex.Manager
+	// futexWaiters are the tasks waiting on futexes (futex.go); it has
+	// its own lock.
+	futexWaiters futexWaiters
 
 	// wg counts live task goroutines.
 	wg sync.WaitGroup

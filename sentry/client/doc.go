@@ -53,7 +53,9 @@
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
 // fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
-// round trips, never serverFile.mu.
+// round trips, never serverFile.mu. futexWaiters.mu is taken before the
+// futex manager's bucket locks and the key lookups under them (mm's locks,
+// a shared file mapping's Translate).
 //
 // Dependencies: platform/, transport/, sentry/sysabi,
 // sentry/client/replaylog, proto/sentrypb and gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It

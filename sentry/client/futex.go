@@ -1,13 +1,18 @@
 package client
 
 import (
+	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
@@ -36,21 +41,155 @@ func (f futexTarget) LoadUint32(addr hostarch.Addr) (uint32, error) {
 	return f.t.mm.LoadUint32(f.Context, addr, usermem.IOOpts{})
 }
 
-// GetSharedKey implements futex.Target.GetSharedKey.
+// GetSharedKey implements futex.Target.GetSharedKey. As Linux's
+// get_futex_key, which faults the page in, it fails with EFAULT for an
+// address that is unmapped, not readable, or beyond the end of the file
+// it maps (gVisor's mm says EPERM for the first two and takes the last).
 func (f futexTarget) GetSharedKey(addr hostarch.Addr) (futex.Key, error) {
-	return f.t.mm.GetSharedFutexKey(f.Context, addr)
+	k, err := f.t.mm.GetSharedFutexKey(f.Context, addr)
+	if err != nil {
+		return futex.Key{}, linuxerr.EFAULT
+	}
+	if k.Kind == futex.KindSharedMappable && k.Mappable != nil {
+		start := k.Offset &^ (hostarch.PageSize - 1)
+		r := memmap.MappableRange{Start: start, End: start + hostarch.PageSize}
+		if _, err := k.Mappable.Translate(f.Context, r, r, hostarch.Read); err != nil {
+			if k.MappingIdentity != nil {
+				k.MappingIdentity.DecRef(f.Context)
+			}
+			return futex.Key{}, linuxerr.EFAULT
+		}
+	}
+	return k, nil
+}
+
+// futexID names what a futex waiter waits on, as futex.Key's matching
+// does; private keys (addresses) are qualified by the address space's
+// futex manager.
+type futexID struct {
+	mgr      *futex.Manager
+	kind     futex.KeyKind
+	mappable memmap.Mappable
+	offset   uint64
+}
+
+// futexID returns the id of the futex at addr.
+func (t *task) futexID(addr hostarch.Addr, private bool) (futexID, error) {
+	if addr&3 != 0 {
+		return futexID{}, linuxerr.EINVAL
+	}
+	if private {
+		return futexID{mgr: t.futexes, kind: futex.KindPrivate, offset: uint64(addr)}, nil
+	}
+	k, err := t.futexTarget().GetSharedKey(addr)
+	if err != nil {
+		return futexID{}, err
+	}
+	if k.MappingIdentity != nil {
+		k.MappingIdentity.DecRef(t.gctx)
+	}
+	if k.Kind != futex.KindSharedMappable {
+		return futexID{mgr: t.futexes, kind: k.Kind, offset: k.Offset}, nil
+	}
+	return futexID{kind: k.Kind, mappable: k.Mappable, offset: k.Offset}, nil
+}
+
+// futexWaiters records the client's tasks waiting in futexWait and what
+// on, so that a requeue can say how many waiters it moved: gVisor's
+// futex.Manager returns only how many it woke, and Linux's FUTEX_REQUEUE
+// and FUTEX_CMP_REQUEUE return both.
+type futexWaiters struct {
+	// mu protects the fields below. It is taken before the futex
+	// manager's bucket locks (around WaitPrepare and the requeues).
+	mu sync.Mutex
+	// seq numbers the waiters in the order they queued.
+	seq uint64
+	// waiting maps each queued waiter to what it waits on.
+	waiting map[*futex.Waiter]*futexWaiting
+}
+
+type futexWaiting struct {
+	id  futexID
+	seq uint64
+	// done is set as soon as the waiter's wait ended (woken, timed out,
+	// interrupted), before it leaves waiting.
+	done atomic.Bool
+}
+
+// futexRequeue wakes up to nwake waiters of addr and moves up to nreq of
+// the others to naddr (if cmp, only if addr holds val), returning how many
+// it woke and moved.
+func (t *task) futexRequeue(addr, naddr hostarch.Addr, private, cmp bool, val uint32, nwake, nreq int) (int, error) {
+	if nwake < 0 || nreq < 0 {
+		return 0, linuxerr.EINVAL
+	}
+	from, err := t.futexID(addr, private)
+	if err != nil {
+		return 0, err
+	}
+	to, err := t.futexID(naddr, private)
+	if err != nil {
+		return 0, err
+	}
+	tgt := t.futexTarget()
+	fw := &t.c.futexWaiters
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	// The waiters queued on addr, in queue order (taken before the
+	// requeue: a woken waiter may take its wakeup at once): the manager
+	// wakes the first nwake of them and moves the next nreq.
+	var queued []*futexWaiting
+	for w, e := range fw.waiting {
+		if e.id == from && len(w.C) == 0 && !e.done.Load() {
+			queued = append(queued, e)
+		}
+	}
+	sort.Slice(queued, func(i, j int) bool { return queued[i].seq < queued[j].seq })
+	var woken int
+	if cmp {
+		woken, err = t.futexes.RequeueCmp(tgt, addr, naddr, private, val, nwake, nreq)
+	} else {
+		woken, err = t.futexes.Requeue(tgt, addr, naddr, private, nwake, nreq)
+	}
+	if err != nil {
+		return 0, err
+	}
+	left := queued[min(woken, len(queued)):]
+	moved := min(nreq, len(left))
+	for _, e := range left[:moved] {
+		e.id = to
+	}
+	return woken + moved, nil
 }
 
 // futexWait waits on addr until woken, the deadline (zero: none) or an
 // interruption.
 func (t *task) futexWait(addr hostarch.Addr, private bool, val, mask uint32, deadline time.Time) unix.Errno {
 	tgt := t.futexTarget()
-	w := futex.NewWaiter()
-	if err := t.futexes.WaitPrepare(w, tgt, addr, private, val, mask); err != nil {
+	id, err := t.futexID(addr, private)
+	if err != nil {
 		return toErrno(err)
 	}
-	err := t.blockOn(w.C, deadline)
+	w := futex.NewWaiter()
+	fw := &t.c.futexWaiters
+	fw.mu.Lock()
+	if err := t.futexes.WaitPrepare(w, tgt, addr, private, val, mask); err != nil {
+		fw.mu.Unlock()
+		return toErrno(err)
+	}
+	if fw.waiting == nil {
+		fw.waiting = make(map[*futex.Waiter]*futexWaiting)
+	}
+	fw.seq++
+	e := &futexWaiting{id: id, seq: fw.seq}
+	fw.waiting[w] = e
+	fw.mu.Unlock()
+	err = t.blockOn(w.C, deadline)
+	e.done.Store(true)
 	t.futexes.WaitComplete(w, tgt)
+	fw.mu.Lock()
+	delete(fw.waiting, w)
+	fw.mu.Unlock()
 	switch err {
 	case nil:
 		return 0
@@ -126,12 +265,8 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 		n, err := t.futexes.Wake(tgt, addr, private, mask, val)
 		return uint64(n), toErrno(err)
 
-	case linux.FUTEX_REQUEUE:
-		n, err := t.futexes.Requeue(tgt, addr, naddr, private, val, nreq)
-		return uint64(n), toErrno(err)
-
-	case linux.FUTEX_CMP_REQUEUE:
-		n, err := t.futexes.RequeueCmp(tgt, addr, naddr, private, val3, val, nreq)
+	case linux.FUTEX_REQUEUE, linux.FUTEX_CMP_REQUEUE:
+		n, err := t.futexRequeue(addr, naddr, private, cmd == linux.FUTEX_CMP_REQUEUE, val3, val, nreq)
 		return uint64(n), toErrno(err)
 
 	case linux.FUTEX_WAKE_OP:

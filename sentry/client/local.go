@@ -585,20 +585,24 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
 		return toErrno(err)
 	}
-	if lt == limits.NumberOfFiles {
-		return t.syncNofile(l)
+	switch lt {
+	case limits.NumberOfFiles:
+		return t.syncLimit(unix.RLIMIT_NOFILE, l)
+	case limits.FileSize:
+		return t.syncLimit(unix.RLIMIT_FSIZE, l)
 	}
 	return 0
 }
 
-// syncNofile tells the server, which allocates fds, the process's new
-// RLIMIT_NOFILE (it enforces it up to its own maximum, 1024).
-func (t *task) syncNofile(l limits.Limit) unix.Errno {
+// syncLimit tells the server a limit it enforces: RLIMIT_NOFILE (it
+// allocates fds, up to its own maximum, 1024) or RLIMIT_FSIZE (it writes
+// and truncates files).
+func (t *task) syncLimit(resource uint64, l limits.Limit) unix.Errno {
 	const addr = 0x1000 // any address: the server reads only the region sent
 	var b [16]byte
 	hostarch.ByteOrder.PutUint64(b[:], limits.ToLinux(l.Cur))
 	hostarch.ByteOrder.PutUint64(b[8:], limits.ToLinux(l.Max))
-	r := t.forwardInternal(unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_NOFILE, addr, 0}, []*pb.Region{{Addr: addr, Data: b[:]}})
+	r := t.forwardInternal(unix.SYS_PRLIMIT64, [6]uint64{0, resource, addr, 0}, []*pb.Region{{Addr: addr, Data: b[:]}})
 	if r == nil {
 		return unix.EIO
 	}

@@ -228,6 +228,9 @@ func TestRecovery(t *testing.T) {
 				}
 				done := make(chan result, 1)
 				go func() {
+					// DeadAfter is far above a heartbeat's round trip on a
+					// loaded machine: a live server declared dead early
+					// would fail over before the kill.
 					st, err := Run(ctx, Config{
 						Servers:           []string{ta, tb},
 						Platform:          platform,
@@ -237,9 +240,6 @@ func TestRecovery(t *testing.T) {
 						Stdout:            &stdout,
 						Stderr:            &stderr,
 						Log:               hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Info, Output: testWriter{t}}),
-						// DeadAfter is far above a heartbeat's round trip on a
-						// loaded machine: a live server declared dead early
-						// would fail over before the kill.
 						HeartbeatInterval: 50 * time.Millisecond,
 						DeadAfter:         1500 * time.Millisecond,
 						Grace:             2 * time.Second,

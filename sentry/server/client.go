@@ -69,10 +69,18 @@ type clientState struct {
 	mem memAccount
 	// locks holds the advisory file locks (locks.go). Immutable pointer.
 	locks *lockTable
+	// leases holds the file leases and lease-break-time (leases.go).
+	// Immutable pointer.
+	leases *leaseTable
+	// sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
+	// own lock.
+	sysctl sysctls
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
+	// releases queues gofer handles to release (releases.go); own lock.
+	releases releaseQueue
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
@@ -166,6 +174,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		k.mem.limit = DefaultMaxClientMemory
 	}
 	k.locks = newLockTable(k.trk)
+	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {

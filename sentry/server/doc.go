@@ -30,7 +30,12 @@
 //     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
 //     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
-//     call pins the ones it uses (vfs_handles.go);
+//     call pins the ones it uses (vfs_handles.go); names found missing
+//     are kept as negative dentries (dentry.negative); handles no longer
+//     needed are released in batches off the calls' path (releases.go);
+//   - the attribute cache, shared by the server's clients (attrcache.go:
+//     a goferpb.GoferClient wrapping Config.Gofer; its coherence rule is
+//     in docs/ARCHITECTURE.md, "The server's file caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
 //     deadlock detection (locks.go), reported as lock/<ino> records;
@@ -49,8 +54,10 @@
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
 //     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
-//     sockets on the client's loopback netstack (file_inet.go); their
-//     replay state is derived in restore_kobj.go.
+//     sockets on the client's loopback netstack (file_inet.go) or, when
+//     the operator chose Config.Network "host", the server machine's own
+//     sockets (file_hostinet.go); their replay state is derived in
+//     restore_kobj.go and file_hostinet.go.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -121,7 +128,8 @@
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. restore.go rebuilds a client from a Restore and applies
 // Rewrites (in arrival order, one at a time); durable.go tracks writes
-// until a gofer fsync and pushes Durable. Every gofer mutation carries
+// until a gofer fsync (one batched Fsync per flusher pass) and pushes
+// Durable. Every gofer mutation carries
 // Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent
 // after a Restore (seq below the Restore's) whose effect is already
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
@@ -160,6 +168,12 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
+//	                              break signals its holders after
+//	                              dropping leaseTable.mu)
+//
+//	attrCache.mu, releaseQueue.mu  (leaves, taken under no lock of the
+//	                                package and never held across an RPC)
 //
 //	vfs.shmMu                    (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
@@ -173,7 +187,10 @@
 // locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
-// socket's SO_RCVTIMEO/SO_SNDTIMEO) is a leaf.
+// socket's SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection
+// lost with a server) and the inet files' backlog mutexes are leaves; a
+// host socket's readiness comes from gVisor's fdnotifier goroutine,
+// which takes only kobj.Watch.mu.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -12,8 +13,9 @@ import (
 // gofer file (a WriteState) until a Durable push covers it. The server
 // tracks, per client and per gofer file description, the writes not yet
 // announced durable; a background flusher (every flushInterval, or sooner
-// once a client has more than flushBytes of them) fsyncs those files
-// through the gofer and pushes Durable{file, seq}. The application's own
+// once a client has more than flushBytes of them) makes those files
+// durable through the gofer, with one batched Fsync per pass (a syncfs in
+// the gofer), and pushes Durable{file, seq}. The application's own
 // fsync, fdatasync, sync and syncfs do the same before they return.
 //
 // Durable{file, seq} is exact: every write to file with a seq at or below
@@ -211,23 +213,6 @@ func (d *durability) releaseAll() {
 	}
 }
 
-// flushFile makes f's written data durable and announces it.
-func (k *clientState) flushFile(f *file) {
-	seqs := k.dur.startSync(f)
-	if len(seqs) > 0 {
-		h, ok := handleOfFile(f)
-		var err error
-		if ok {
-			err = k.vfs.fsync(h, false)
-		}
-		if !ok || err != nil {
-			k.log.Warn("background fsync failed", "err", err)
-		}
-		k.dur.endSync(f, seqs, ok && err == nil)
-	}
-	k.announceDurable(f)
-}
-
 // announceDurable pushes Durable for f if some of its writes became
 // durable and their WriteStates were sent.
 func (k *clientState) announceDurable(f *file) {
@@ -251,11 +236,71 @@ func (k *clientState) announceDurable(f *file) {
 	}
 }
 
-// flushAll flushes every file with writes not yet announced durable.
+// maxSyncBatch bounds the files of one batched gofer Fsync.
+const maxSyncBatch = 1024
+
+// flushAll flushes every file with writes not yet announced durable, with
+// one gofer Fsync for all of them (a syncfs in the gofer: one disk flush
+// instead of one per file), and announces them.
 func (k *clientState) flushAll() {
-	for _, f := range k.dur.pending() {
-		k.flushFile(f)
+	files := k.dur.pending()
+	type syncing struct {
+		f    *file
+		h    uint64
+		seqs []uint64
 	}
+	var batch []syncing
+	for _, f := range files {
+		seqs := k.dur.startSync(f)
+		if len(seqs) == 0 {
+			continue
+		}
+		h, ok := handleOfFile(f)
+		if !ok {
+			k.log.Warn("background fsync: a tracked file has no gofer handle")
+			k.dur.endSync(f, seqs, false)
+			continue
+		}
+		batch = append(batch, syncing{f, h, seqs})
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), maxSyncBatch)
+		hs := make([]uint64, n)
+		for i := range hs {
+			hs[i] = batch[i].h
+		}
+		err := k.vfs.fsyncMany(hs)
+		for _, s := range batch[:n] {
+			ferr := err
+			if err != nil && n > 1 {
+				// One file's failure (a handle lost to a gofer restart)
+				// must not hold back the others: each on its own.
+				ferr = k.vfs.fsync(s.h, false)
+			}
+			if ferr != nil {
+				k.log.Warn("background fsync failed", "err", ferr)
+			}
+			k.dur.endSync(s.f, s.seqs, ferr == nil)
+		}
+		batch = batch[n:]
+	}
+	for _, f := range files {
+		k.announceDurable(f)
+	}
+}
+
+// fsyncMany makes the files of handles hs durable: by an fsync for one,
+// else by one Fsync naming them all, which the gofer serves with syncfs.
+// Durability is the server's to account (durability.startSync): writes
+// acknowledged before the call are covered.
+func (v *vfs) fsyncMany(hs []uint64) error {
+	if len(hs) == 1 {
+		return v.fsync(hs[0], false)
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
+	return goferErr("fsync", r.GetErrno(), err)
 }
 
 // flusher runs flushAll every flushInterval, or when kicked, until the

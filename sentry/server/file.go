@@ -90,6 +90,12 @@ type file struct {
 	// release then drops them. Set atomically (fcntlLock, sysFlock,
 	// restore).
 	locks atomic.Pointer[lockTable]
+	// leases is set once the description took a lease (leases.go): its
+	// release then drops it. Set atomically.
+	leases atomic.Pointer[leaseTable]
+	// async is the description's owner, I/O signal and O_ASYNC watcher
+	// (leases.go); it has its own lock.
+	async fileAsync
 }
 
 func newFile(impl fileImpl, d *dentry, flags uint32) *file {
@@ -134,6 +140,10 @@ func (f *file) decRef() {
 		if lt := f.locks.Load(); lt != nil {
 			lt.fileReleased(f)
 		}
+		if lt := f.leases.Load(); lt != nil {
+			lt.fileReleased(f)
+		}
+		f.async.stopWatch()
 		f.impl.release()
 		f.trk.Load().markFile(f)
 	}

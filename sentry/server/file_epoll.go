@@ -279,11 +279,16 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer tf.decRef()
+	if epf.isPath() || tf.isPath() {
+		// An O_PATH descriptor is for the path only (Linux's fdget
+		// refuses it).
+		return 0, unix.EBADF
+	}
 	ep, ok := epf.impl.(*epollFile)
 	if !ok || epf == tf {
 		return 0, unix.EINVAL
 	}
-	if !tf.impl.stream() || tf.isPath() {
+	if !tf.impl.stream() {
 		// Regular files and directories are always ready: Linux refuses
 		// them.
 		return 0, unix.EPERM

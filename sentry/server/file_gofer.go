@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -105,6 +107,17 @@ func (g *goferFile) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferS
 func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
+	return v.goferStatCtx(ctx, h)
+}
+
+// goferStatFresh is goferStat bypassing the attribute cache (attrCache).
+func (v *vfs) goferStatFresh(h uint64) (*goferpb.Stat, error) {
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	return v.goferStatCtx(freshAttrs(ctx), h)
+}
+
+func (v *vfs) goferStatCtx(ctx context.Context, h uint64) (*goferpb.Stat, error) {
 	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO

@@ -22,14 +22,29 @@ type inetSockFile struct {
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
 	timeo sockTimeouts
 
-	// mu protects the fields below.
-	mu sync.Mutex
-	// reset makes the next I/O fail with ECONNRESET (a connection lost
-	// with a server); dead is set after it: reads then see end of file
-	// and writes EPIPE, as on a reset connection.
-	reset, dead bool
-	// backlog is listen's backlog (for recovery).
+	// lost is set by a restore for a connection lost with a server (own
+	// lock).
+	lost lostConn
+
+	// mu protects backlog, listen's backlog (for recovery).
+	mu      sync.Mutex
 	backlog int
+}
+
+// lostConn is an inet connection lost with a server: the next I/O fails
+// with ECONNRESET; after it, reads see end of file and writes EPIPE, as
+// on a connection the peer reset.
+type lostConn struct {
+	// mu protects reset and dead. It is a leaf lock.
+	mu          sync.Mutex
+	reset, dead bool
+}
+
+// setReset makes the next I/O fail with ECONNRESET.
+func (l *lostConn) setReset() {
+	l.mu.Lock()
+	l.reset = true
+	l.mu.Unlock()
 }
 
 func newInetSockFile(s *socket.Inet, flags uint32) *file {
@@ -65,14 +80,14 @@ func (s *inetSockFile) release() { s.s.Release() }
 
 func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
 
-// takeReset reports (once) that the socket's connection was lost with a
-// server, and then that it is dead.
-func (s *inetSockFile) takeReset() (reset, dead bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	reset, dead = s.reset, s.dead
+// take reports (once) that the connection was lost with a server, and
+// then that it is dead.
+func (l *lostConn) take() (reset, dead bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	reset, dead = l.reset, l.dead
 	if reset {
-		s.reset, s.dead = false, true
+		l.reset, l.dead = false, true
 		dead = false
 	}
 	return reset, dead
@@ -81,7 +96,7 @@ func (s *inetSockFile) takeReset() (reset, dead bool) {
 // inetSend sends src (to: a UDP target). A TCP send blocks until all is
 // sent unless non-blocking.
 func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
-	if reset, dead := s.takeReset(); reset {
+	if reset, dead := s.lost.take(); reset {
 		return 0, unix.ECONNRESET
 	} else if dead {
 		if flags&unix.MSG_NOSIGNAL == 0 {
@@ -116,7 +131,7 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 // inetRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
 func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
-	if reset, dead := s.takeReset(); reset {
+	if reset, dead := s.lost.take(); reset {
 		return 0, 0, tcpip.FullAddress{}, unix.ECONNRESET
 	} else if dead {
 		return 0, 0, tcpip.FullAddress{}, nil
@@ -160,20 +175,52 @@ func (c *syscallCtx) inetSock(fd int32) (*file, *inetSockFile, bool) {
 	return f, s, true
 }
 
-func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	var stream bool
+// inetSockType checks socket's type and protocol for an inet socket
+// made by a caller with (privileged) or without CAP_NET_RAW, and says
+// whether it is a stream (TCP; else UDP).
+func inetSockType(stype, proto int, privileged bool) (bool, error) {
 	switch stype {
-	case unix.SOCK_STREAM:
-		stream = true
-		if proto != 0 && proto != unix.IPPROTO_TCP {
-			return nil, unix.EPROTONOSUPPORT
+	case unix.SOCK_RAW:
+		// Linux's order: no protocol, then the capability. Raw
+		// sockets are not supported on either network.
+		if proto == 0 {
+			return false, unix.EPROTONOSUPPORT
 		}
+		if !privileged {
+			return false, unix.EPERM
+		}
+		return false, unix.ESOCKTNOSUPPORT
+	case unix.SOCK_STREAM:
+		if proto != 0 && proto != unix.IPPROTO_TCP {
+			return false, unix.EPROTONOSUPPORT
+		}
+		return true, nil
 	case unix.SOCK_DGRAM:
 		if proto != 0 && proto != unix.IPPROTO_UDP {
-			return nil, unix.EPROTONOSUPPORT
+			return false, unix.EPROTONOSUPPORT
 		}
-	default:
-		return nil, unix.ESOCKTNOSUPPORT
+		return false, nil
+	}
+	return false, unix.ESOCKTNOSUPPORT
+}
+
+// checkInetBind refuses, as Linux does, a port below 1024 to a caller
+// without CAP_NET_BIND_SERVICE (here: euid 0), on either network.
+func (c *syscallCtx) checkInetBind(family int, raw []byte) error {
+	a, err := socket.ParseInetAddr(family, raw)
+	if err != nil {
+		return err
+	}
+	if a.Port != 0 && a.Port < 1024 && c.creds().euid != 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
+	stream, err := inetSockType(stype, proto, c.creds().euid == 0)
+	if err != nil {
+		return nil, err
 	}
 	st, err := c.k.netStack()
 	if err != nil {
@@ -189,6 +236,9 @@ func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32
 func inetBind(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	raw, err := c.sockaddrArg(1)
 	if err != nil {
+		return 0, err
+	}
+	if err := c.checkInetBind(s.s.Family, raw); err != nil {
 		return 0, err
 	}
 	a, err := socket.ParseInetAddr(s.s.Family, raw)
@@ -502,21 +552,28 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 		}
 		namelen = uint32(len(sa))
 	}
-	var b [8]byte
-	binary.LittleEndian.PutUint32(b[:], namelen)
-	if err := c.mem.CopyOut(c.args[1]+8, b[:4]); err != nil {
-		return 0, err
-	}
-	binary.LittleEndian.PutUint64(b[:], 0)
-	if err := c.mem.CopyOut(c.args[1]+40, b[:]); err != nil {
-		return 0, err
-	}
-	binary.LittleEndian.PutUint32(b[:], msgFlags)
-	if err := c.mem.CopyOut(c.args[1]+48, b[:4]); err != nil {
+	if err := c.putMsgResult(c.args[1], namelen, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && !s.s.Stream {
 		return msgLen, nil
 	}
 	return n, nil
+}
+
+// putMsgResult writes what recvmsg returns in the msghdr at addr besides
+// the data: msg_namelen, msg_controllen (no control messages: 0) and
+// msg_flags.
+func (c *syscallCtx) putMsgResult(addr uint64, namelen, msgFlags uint32) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:], namelen)
+	if err := c.mem.CopyOut(addr+8, b[:4]); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(b[:], 0)
+	if err := c.mem.CopyOut(addr+40, b[:]); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(b[:], msgFlags)
+	return c.mem.CopyOut(addr+48, b[:4])
 }

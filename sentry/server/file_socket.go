@@ -405,9 +405,11 @@ func (c *syscallCtx) sockCreds() socket.Creds {
 	return socket.Creds{Pid: c.pid(), Uid: cr.euid, Gid: cr.egid}
 }
 
-// unixEndpointAt finds the socket bound at addr: an abstract name, or a
-// path naming a socket node.
-func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr) (transport.BoundEndpoint, error) {
+// unixEndpointAt finds the socket bound at addr, for a socket of type
+// stype to connect or send to: an abstract name, or a path naming a
+// socket node, which the caller must be allowed to write and whose
+// socket must be of stype (EPROTOTYPE), as on Linux.
+func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
 	names := c.k.unixNames()
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
@@ -423,7 +425,17 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr) (transport.BoundEndpoint,
 	if d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
-	return names.LookupNode(d.ino)
+	if err := c.mayAccessDentry(d, permWrite); err != nil {
+		return nil, err
+	}
+	be, err := names.LookupNode(d.ino)
+	if err != nil {
+		return nil, err
+	}
+	if bf := c.k.socks.boundFile(be); bf != nil && bf.u.Type != stype {
+		return nil, unix.EPROTOTYPE
+	}
+	return be, nil
 }
 
 // bindUnix names s at a: an abstract name, or a new socket node made

@@ -35,7 +35,7 @@ import (
 // handleFieldNames) are translated back. For each virtual id it keeps the
 // current real id, Handle.file_handle, where the file was found (directory
 // and name, with its inode number) and the open flags requested so far
-// through Open and Create (without O_TRUNC, O_CREAT, O_EXCL). Release
+// through Open, Create and a Walk that opens (without O_TRUNC, O_CREAT, O_EXCL). Release
 // drops virtual ids. An unknown virtual id is sent as 0, which no gofer
 // hands out (EBADF).
 //
@@ -358,6 +358,9 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			e := g.handles[f.Handle.Id]
 			e.parent, e.name = parent, r.Names[i]
 			parent = f.Handle.Id
+			if r.Open && errno == 0 && i == len(r.Names)-1 && rep.(*goferpb.WalkReply).OpenErrno == 0 {
+				e.recordOpen(r.OpenFlags) // a walk-open
+			}
 		}
 	case interface {
 		GetDir() uint64
@@ -368,7 +371,8 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			e.parent, e.name = r.GetDir(), r.GetName()
 		}
 		if c, ok := req.(*goferpb.CreateRequest); ok && errno == 0 {
-			for _, e := range added {
+			// The opened handle, not CreateReply.path.
+			if e := g.handles[rep.(*goferpb.CreateReply).GetHandle().GetId()]; e != nil {
 				e.recordOpen(c.Flags)
 			}
 		}

@@ -527,7 +527,7 @@ func TestGoferRestartResentMutation(t *testing.T) {
 // TestGoferConnRequestFields: every uint64 field of a Gofer request is
 // classified as a handle id or not, so a new field cannot be forgotten.
 func TestGoferConnRequestFields(t *testing.T) {
-	notHandles := map[protoreflect.Name]bool{"offset": true, "seq": true, "size": true, "rdev": true, "features": true}
+	notHandles := map[protoreflect.Name]bool{"offset": true, "seq": true, "size": true, "rdev": true, "features": true, "expect_ino": true}
 	svc := goferpb.File_gofer_proto.Services().Get(0)
 	n := 0
 	for i := 0; i < svc.Methods().Len(); i++ {

@@ -77,6 +77,11 @@ type process struct {
 	sid  int32
 	// exitSignal is sent to the parent when the process exits.
 	exitSignal int
+	// fsizeLimit is the RLIMIT_FSIZE soft limit when fsizeLimited (the
+	// client sends it, as RLIMIT_NOFILE: rlimit.go). Protected by
+	// clientState.mu; copied by fork.
+	fsizeLimited bool
+	fsizeLimit   uint64
 	// exiting is set once the process started exiting; zombie once it
 	// waits to be reaped; exitStatus is its wait status.
 	exiting    bool

@@ -260,5 +260,23 @@ func (s procSource) BootID() [16]byte {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: pipeCapacity, NrOpen: maxFDs}
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: maxFDs,
+		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}
+}
+
+// SetLimit sets fs/lease-break-time (seconds, not negative) or
+// fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize). The
+// file's mode (0644) already kept others than root out.
+func (s procSource) SetLimit(name string, v int) error {
+	switch name {
+	case "fs/lease-break-time":
+		if v < 0 {
+			return unix.EINVAL
+		}
+		s.k.leases.setLeaseBreakTime(v)
+		return nil
+	case "fs/pipe-max-size":
+		return s.k.sysctl.setPipeMaxSize(v)
+	}
+	return unix.EACCES
 }

@@ -201,6 +201,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			f.dir = decodeDirOffset(fs.Offset)
 		}
 		f.trk.Store(k.trk)
+		k.restoreAsync(f, fs)
 		files[id] = f
 	}
 	k.restoreKobjLinks(s.files, files)
@@ -354,6 +355,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		byPID[ps.Pid] = ps
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
+		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}

@@ -121,7 +121,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*inetSockFile)
 	if st.SocketConnected {
-		s.reset = true
+		s.lost.setReset()
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {
@@ -184,6 +184,9 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
+			}
+			if k.hostNetwork() {
+				return k.restoreHostInetSocket(fs, st)
 			}
 			return k.restoreInetSocket(fs, st)
 		}

@@ -6,15 +6,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sysPrlimit64 keeps the one resource limit the server enforces,
-// RLIMIT_NOFILE, of the calling process's fd table. The client owns every
-// other limit and answers getrlimit/setrlimit/prlimit64 itself; it sends
-// prlimit64(0, RLIMIT_NOFILE, new, old) here after a change of that limit
-// (and so may a hostile client: the server never grants more than maxFDs).
+// sysPrlimit64 keeps the resource limits the server enforces: RLIMIT_NOFILE
+// of the calling process's fd table, and RLIMIT_FSIZE of the process. The
+// client owns every limit and answers getrlimit/setrlimit/prlimit64
+// itself; it sends prlimit64(0, resource, new, old) here after a change
+// of one of these two (and so may a hostile client: the server never
+// grants more than maxFDs).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2], c.args[3]
 	if pid != 0 && pid != c.pid() {
 		return 0, unix.EPERM
+	}
+	if resource == unix.RLIMIT_FSIZE {
+		return c.prlimitFsize(newAddr, oldAddr)
 	}
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
@@ -46,6 +50,79 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	tab.setLimit(int32(min(cur, maxFDs)))
 	c.k.trk.markProc(c.t.proc)
 	return 0, nil
+}
+
+// rlimInfinity is RLIM_INFINITY.
+const rlimInfinity = ^uint64(0)
+
+// prlimitFsize gets and sets the process's RLIMIT_FSIZE soft limit (the
+// maximum is the client's business).
+func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
+	k, p := c.k, c.t.proc
+	if oldAddr != 0 {
+		k.mu.Lock()
+		cur := rlimInfinity
+		if p.fsizeLimited {
+			cur = p.fsizeLimit
+		}
+		k.mu.Unlock()
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:], cur)
+		binary.LittleEndian.PutUint64(b[8:], rlimInfinity)
+		if err := c.mem.CopyOut(oldAddr, b[:]); err != nil {
+			return 0, err
+		}
+	}
+	if newAddr == 0 {
+		return 0, nil
+	}
+	b, err := c.mem.CopyIn(newAddr, 16)
+	if err != nil {
+		return 0, err
+	}
+	cur, max := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	if cur > max {
+		return 0, unix.EINVAL
+	}
+	k.mu.Lock()
+	p.fsizeLimited, p.fsizeLimit = cur != rlimInfinity, cur
+	k.trk.markProc(p)
+	k.mu.Unlock()
+	return 0, nil
+}
+
+// fileSizeCheck applies RLIMIT_FSIZE to a write of n bytes at off, or a
+// truncate to off (n 0), of regular gofer file f (or d): it returns how
+// many bytes may be written, or EFBIG with SIGXFSZ sent to the process
+// when the limit is at or before off (beyond it for a truncate), as
+// Linux's generic_write_check_limits and inode_newsize_ok do.
+func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (int, error) {
+	if d == nil || d.kind != dkGofer || !d.isRegular() || off < 0 || (n == 0 && !truncate) {
+		return n, nil
+	}
+	k, p := c.k, c.t.proc
+	k.mu.Lock()
+	limited, limit := p.fsizeLimited, p.fsizeLimit
+	k.mu.Unlock()
+	if !limited {
+		return n, nil
+	}
+	over := uint64(off) >= limit
+	if truncate {
+		over = uint64(off) > limit
+	}
+	if !over {
+		if !truncate && uint64(off)+uint64(n) > limit {
+			n = int(limit - uint64(off))
+		}
+		return n, nil
+	}
+	var dd deferred
+	k.mu.Lock()
+	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), siginfoKill(int(unix.SIGXFSZ), siKernel, 0, 0), &dd)
+	k.mu.Unlock()
+	dd.run(k)
+	return 0, unix.EFBIG
 }
 
 // getLimit is the table's RLIMIT_NOFILE (maxFDs when unset).

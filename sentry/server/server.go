@@ -45,6 +45,10 @@ type Config struct {
 	// MaxClientMemory bounds the memory one client's buffering kernel
 	// objects may hold (memacct.go; DefaultMaxClientMemory when zero).
 	MaxClientMemory int64
+	// Network is what the applications' AF_INET and AF_INET6 sockets
+	// are: NetworkNone (also when empty) or NetworkHost. It is the
+	// operator's choice for every client of the server.
+	Network string
 }
 
 // DefaultClientTimeout is the default Config.ClientTimeout: clients send a
@@ -56,10 +60,13 @@ const DefaultClientTimeout = 10 * time.Second
 type Server struct {
 	sentrypb.UnimplementedSentryServer
 
-	// cfg, log and id are immutable after New.
-	cfg Config
-	log hclog.Logger
-	id  string
+	// cfg, log, id and attrs are immutable after New. attrs, the
+	// attribute cache, wraps the configured gofer client: cfg.Gofer is
+	// attrs.
+	cfg   Config
+	log   hclog.Logger
+	id    string
+	attrs *attrCache
 
 	// enosys records the system calls already logged as unsupported
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
@@ -80,16 +87,26 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Gofer == nil {
 		return nil, errors.New("sentry server: Config.Gofer is required")
 	}
+	switch cfg.Network {
+	case "":
+		cfg.Network = NetworkNone
+	case NetworkNone, NetworkHost:
+	default:
+		return nil, fmt.Errorf("sentry server: network %q: want %q or %q", cfg.Network, NetworkNone, NetworkHost)
+	}
 	log := cfg.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	attrs := newAttrCache(cfg.Gofer)
+	cfg.Gofer = attrs
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("sentry server: server id: %w", err)
 	}
 	return &Server{
 		cfg:     cfg,
+		attrs:   attrs,
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
 		clients: make(map[*clientState]struct{}),

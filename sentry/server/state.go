@@ -483,7 +483,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.groups,
+		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid
@@ -550,6 +550,7 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		return deletedRec(keyFile(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.flags.Load(), Offset: f.offRep.Load()}
+	k.recordAsync(f, st)
 	if f.d != nil {
 		st.Path, _ = k.vfs.pathOf(f.d)
 	}

@@ -213,15 +213,20 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	defer cancel()
 	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part),
+		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part), PathHandle: true,
 	})
 	if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
+		if id := r.GetPath().GetId(); id != 0 {
+			releaseHandles(c.k, []uint64{id})
+		}
 		return nil, unix.EIO
 	}
-	d := v.insertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
+	// The dentry keeps the unopened handle (if the gofer gave one) for
+	// the new name's chown, chmod and stat.
+	d := v.insertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
 }
 
@@ -287,6 +292,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if flags&unix.O_NOATIME != 0 && !c.creds().ownerOrCapable(v.attrsOf(d)) {
 		return nil, unix.EPERM
 	}
+	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
+		return nil, err
+	}
 	if d.mode&unix.S_IFMT == unix.S_IFIFO {
 		return c.openFifo(d, flags)
 	}
@@ -300,15 +308,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if !d.isRegular() {
 		return nil, unix.ENXIO
 	}
-	h, fh, err := v.handleForOpen(d)
+	h, fh, err := v.openRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
 	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := v.rpcCtx()
-	defer cancel()
-	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
-		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
@@ -1128,6 +1129,9 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
+		if _, err := c.fileSizeCheck(f.d, length, 0, true); err != nil {
+			return 0, err
+		}
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
@@ -1153,6 +1157,12 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	}
 	if !d.isRegular() {
 		return 0, unix.EINVAL
+	}
+	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
+		return 0, err
+	}
+	if err := c.breakLeases(d, true, false); err != nil {
+		return 0, err
 	}
 	if err := c.setStat(d, nil, req); err != nil {
 		return 0, err

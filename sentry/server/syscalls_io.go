@@ -58,20 +58,36 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		n, _, err := c.writeAt(f, b, off, false)
+		m, err := c.fileSizeCheck(f.d, off, len(b), false)
+		if err != nil {
+			return 0, err
+		}
+		n, _, err := c.writeAt(f, b[:m], off, false)
 		return n, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o := f.off
 	if appendMode {
-		st, err := f.impl.stat(c)
+		var st *goferpb.Stat
+		var err error
+		if g, ok := f.impl.(*goferFile); ok {
+			// The end of the file now, not as cached: another server
+			// sharing the gofer may have appended.
+			st, err = g.v.goferStatFresh(g.handle)
+		} else {
+			st, err = f.impl.stat(c)
+		}
 		if err != nil {
 			return 0, err
 		}
 		o = int64(st.Size)
 	}
-	n, o, err := c.writeAt(f, b, o, appendMode)
+	m, err := c.fileSizeCheck(f.d, o, len(b), false)
+	if err != nil {
+		return 0, err
+	}
+	n, o, err := c.writeAt(f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
 		f.setOffLocked(c, o+int64(n))
 	}
@@ -498,6 +514,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
+		c.k.setAsync(f, fd, nf&unix.O_ASYNC != 0)
 		f.changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
@@ -512,8 +529,10 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		return pipeCapacity, nil
-	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETSIG, unix.F_SETSIG:
-		return 0, nil
+	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
+		return c.fcntlOwner(f, cmd)
+	case unix.F_SETLEASE, unix.F_GETLEASE:
+		return c.fcntlLease(f, fd, cmd)
 	}
 	return 0, unix.EINVAL
 }

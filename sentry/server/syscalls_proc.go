@@ -76,6 +76,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	np.pgid, np.sid = p.pgid, p.sid
 	np.creds = p.creds
+	np.fsizeLimited, np.fsizeLimit = p.fsizeLimited, p.fsizeLimit
 	np.exitSignal = exitSig
 	np.comm, np.exe, np.argv, np.env = p.comm, p.exe, p.argv, p.env
 	if flags&unix.CLONE_FILES != 0 {

@@ -32,7 +32,8 @@ const (
 func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 
 // unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
-// kind of file). The caller drops the file's reference.
+// kind of file, EBADF if an O_PATH one). The caller drops the file's
+// reference.
 func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
 	f, err := c.getFile(fd)
 	if err != nil {
@@ -40,7 +41,13 @@ func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
 	}
 	s, ok := f.impl.(*unixSockFile)
 	if !ok {
+		path := f.isPath()
 		f.decRef()
+		if path {
+			// An O_PATH descriptor is for the path only (Linux's
+			// fdget refuses it).
+			return nil, nil, unix.EBADF
+		}
 		return nil, nil, unix.ENOTSOCK
 	}
 	return f, s, nil
@@ -76,7 +83,12 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		}
 		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
 	case unix.AF_INET, unix.AF_INET6:
-		if f, err = newInetSocket(c, domain, int(stype), proto, flags); err != nil {
+		if c.k.hostNetwork() {
+			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
+		} else {
+			f, err = newInetSocket(c, domain, int(stype), proto, flags)
+		}
+		if err != nil {
 			return 0, err
 		}
 	default:
@@ -147,6 +159,10 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetBind(c, f, is)
@@ -201,6 +217,10 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetListen(c, f, is)
@@ -230,6 +250,10 @@ func sysListen(c *syscallCtx) (int64, error) {
 }
 
 func sysAccept(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	var flags uint32
 	if c.sysno == unix.SYS_ACCEPT4 {
 		flags = uint32(c.args[3])
@@ -303,6 +327,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetConnect(c, f, is)
@@ -323,7 +351,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	if !named {
 		return 0, unix.EINVAL
 	}
-	be, err := c.unixEndpointAt(a)
+	be, err := c.unixEndpointAt(a, s.u.Type)
 	if err != nil {
 		return 0, err
 	}
@@ -371,6 +399,10 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		how, err := socket.ShutdownFlags(int(c.args[1]))
@@ -388,6 +420,10 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
@@ -434,10 +470,14 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 	if !named {
 		return nil, unix.EINVAL
 	}
-	return c.unixEndpointAt(a)
+	return c.unixEndpointAt(a, s.u.Type)
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		var raw []byte
@@ -485,6 +525,10 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		flags := int(c.args[3])
@@ -642,6 +686,10 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetSendmsg(c, f, is)
@@ -694,6 +742,10 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return inetRecvmsg(c, f, is)
@@ -837,6 +889,10 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
 	if c.args[4] == 0 {
 		return 0, unix.EFAULT
@@ -930,6 +986,10 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
+	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return hostSockCall(c, f, hs)
+	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.decRef()
 		n := int(int32(c.args[4]))

@@ -83,11 +83,29 @@ type dentry struct {
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
+	// negative caches names found missing (a directory's), with the
+	// attrCache.names count their lookup began at and when; see
+	// lookupChild.
+	negative map[string]negEntry
 	// perm (the permission bits of the mode), uid and gid are the
 	// attributes permission checks use (dkGofer; see vfs.attrsOf), as
 	// last read from or set through the gofer.
 	perm, uid, gid uint32
 }
+
+// negEntry is a negative dentry: a name the gofer said is missing.
+type negEntry struct {
+	names uint64
+	at    time.Time
+}
+
+// negativeTTL bounds how long a missing name is believed missing without
+// asking the gofer again; maxNegative bounds the negative entries of one
+// directory (beyond it they are all dropped).
+const (
+	negativeTTL = time.Second
+	maxNegative = 256
+)
 
 func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
 func (d *dentry) isSymlink() bool { return d.mode&unix.S_IFMT == unix.S_IFLNK }
@@ -146,25 +164,16 @@ func (v *vfs) rpcCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(v.k.ctx, 60*time.Second)
 }
 
-// releaseAll releases every dentry handle (client teardown).
+// releaseAll releases every dentry handle and the handles queued for
+// release (client teardown).
 func (v *vfs) releaseAll() {
 	v.mu.Lock()
 	hs := v.cachedHandleIDsLocked()
 	v.mu.Unlock()
-	releaseHandles(v.k, hs)
-}
-
-// releaseHandles releases gofer handles, outliving the client's context.
-func releaseHandles(k *clientState, hs []uint64) {
-	for len(hs) > 0 {
-		n := min(len(hs), 1024)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if _, err := k.gofer.Release(ctx, &goferpb.ReleaseRequest{Handles: hs[:n]}); err != nil {
-			k.log.Debug("gofer release failed", "err", err)
-		}
-		cancel()
-		hs = hs[n:]
-	}
+	v.k.releases.mu.Lock()
+	hs = append(hs, v.k.releases.takeLocked()...)
+	v.k.releases.mu.Unlock()
+	releaseNow(v.k, hs)
 }
 
 // walkOne walks name from directory handle dir.
@@ -263,6 +272,76 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
 }
 
+// openRegular returns a new gofer handle for regular file d opened with
+// gofer open flags, which the caller owns, and its file handle. A file
+// still reachable by its name is walked to and opened in one Walk from
+// its parent's handle; the root, /dev/shm's entries and unlinked files
+// take a Walk (or Reopen) and an Open.
+func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
+	v.mu.Lock()
+	parent, name, deleted := d.parent, d.name, d.deleted
+	v.mu.Unlock()
+	if deleted || d == v.root || parent == v.dev || parent == nil {
+		h, fh, err := v.handleForOpen(d)
+		if err != nil {
+			return 0, nil, err
+		}
+		ctx, cancel := v.rpcCtx()
+		defer cancel()
+		r, err := v.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
+		if err := goferErr("open", r.GetErrno(), err); err != nil {
+			releaseHandles(v.k, []uint64{h})
+			return 0, nil, err
+		}
+		return h, fh, nil
+	}
+	ph, err := v.pinHandle(parent)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := v.rpcCtx()
+	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
+	cancel()
+	v.unpin(parent)
+	if err != nil {
+		return 0, nil, goferErr("walk-open "+name, 0, err)
+	}
+	var ids []uint64
+	for _, f := range r.Files {
+		if f.GetHandle().GetId() != 0 {
+			ids = append(ids, f.Handle.Id)
+		}
+	}
+	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
+		releaseHandles(v.k, ids)
+		return 0, nil, goferErr("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
+	}
+	wf := r.Files[0]
+	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
+		// The name now refers to another file.
+		releaseHandles(v.k, ids)
+		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
+	}
+	if err := goferErr("walk-open "+name, r.OpenErrno, nil); err != nil {
+		releaseHandles(v.k, ids)
+		return 0, nil, err
+	}
+	v.mu.Lock()
+	if d.fh == nil {
+		d.fh = wf.Handle.FileHandle
+	}
+	v.mu.Unlock()
+	v.noteAttrs(d, wf.Stat)
+	return wf.Handle.Id, wf.Handle.FileHandle, nil
+}
+
+func errnoOr32(e int32, def unix.Errno) int32 {
+	if e != 0 {
+		return e
+	}
+	return int32(def)
+}
+
 // lookupChild returns dir's child name (not "." or "..").
 func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
 	if !dir.isDir() {
@@ -282,10 +361,22 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return v.proc, nil
 		}
 	}
+	// A name found missing stays missing, without a Walk, until a call
+	// of this server that may make a name (any client's) completes, or
+	// negativeTTL passes (for other parties: the bound of
+	// docs/ARCHITECTURE.md's coherence rule).
+	names := v.k.s.attrs.names.Load()
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil {
 		v.mu.Unlock()
 		return ch, nil
+	}
+	if n, ok := dir.negative[name]; ok {
+		if n.names == names && v.k.s.attrs.clock().Sub(n.at) < negativeTTL {
+			v.mu.Unlock()
+			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
+		}
+		delete(dir.negative, name)
 	}
 	deleted := dir.deleted
 	v.mu.Unlock()
@@ -297,6 +388,16 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		return nil, err
 	}
 	wf, err := v.walkOne(dh, name)
+	if errnoOf(err) == unix.ENOENT {
+		v.mu.Lock()
+		if dir.children[name] == nil {
+			if dir.negative == nil || len(dir.negative) >= maxNegative {
+				dir.negative = make(map[string]negEntry)
+			}
+			dir.negative[name] = negEntry{names: names, at: v.k.s.attrs.clock()}
+		}
+		v.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}

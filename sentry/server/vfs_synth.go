@@ -301,6 +301,8 @@ func (v *vfs) filePath(f *file) string {
 		return fmt.Sprintf("socket:[%d]", impl.ino)
 	case *inetSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.ino)
+	case *hostInetFile:
+		return fmt.Sprintf("socket:[%d]", impl.ino)
 	}
 	if f.d == nil {
 		return "anon_inode:[unknown]"

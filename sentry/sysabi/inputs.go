@@ -217,6 +217,8 @@ func Inputs(sysno uintptr, args [6]uint64, mem AppMemory) []Region {
 	case unix.SYS_FCNTL:
 		if fcntlFlock[args[1]] {
 			specs = []input{fixed(2, sizeofFlock)}
+		} else if args[1] == unix.F_SETOWN_EX {
+			specs = []input{fixed(2, 8)} // struct f_owner_ex
 		}
 	default:
 		specs = inputSpecs[sysno]

@@ -144,6 +144,16 @@ func TestInputsRoundTrip(t *testing.T) {
 				t.Errorf("err = %v, want EFAULT", err)
 			}
 		}},
+		{"fcntl F_SETOWN_EX struct", unix.SYS_FCNTL, [6]uint64{3, unix.F_SETOWN_EX, 0x3000}, func(t *testing.T, m *Memory) {
+			if b, err := m.CopyIn(0x3000, 8); err != nil || string(b) != "hello wo" {
+				t.Errorf("f_owner_ex = %q, %v", b, err)
+			}
+		}},
+		{"fcntl F_GETOWN_EX has no inputs", unix.SYS_FCNTL, [6]uint64{3, unix.F_GETOWN_EX, 0x3000}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyIn(0x3000, 1); err != unix.EFAULT {
+				t.Errorf("err = %v, want EFAULT", err)
+			}
+		}},
 		{"read has no inputs", unix.SYS_READ, [6]uint64{0, 0x3000, 11}, func(t *testing.T, m *Memory) {
 			if _, err := m.CopyIn(0x3000, 1); err != unix.EFAULT {
 				t.Errorf("err = %v, want EFAULT", err)

@@ -1,5 +1,5 @@
-// Package bench compares, side by side in one run, the cost of system calls
-// and whole workloads natively, under runsc-decoupled (remote sentry on a
+// Package bench compares, side by side in one run, the cost of system calls,
+// whole workloads and a loopback HTTP request loop natively, under runsc-decoupled (remote sentry on a
 // Unix socket with systrap, without the replay log, with ptrace, and over
 // TCP loopback), and under gVisor's own runsc (in-process sentry, systrap
 // and ptrace) as the reference. runsc is built from the gvisor.dev/gvisor

@@ -30,6 +30,9 @@ type Source interface {
 	SetComm(pid, tid int32, comm string) error
 	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
+	// SetLimit sets a writable /proc/sys number (by its path under
+	// /proc/sys, such as "fs/lease-break-time").
+	SetLimit(name string, value int) error
 	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
 	BootID() [16]byte
 }
@@ -90,6 +93,9 @@ type Mount struct {
 // Limits are the numbers /proc/sys shows.
 type Limits struct {
 	PIDMax, ThreadsMax, PipeMaxSize, NrOpen int
+	// LeaseBreakTime is fs/lease-break-time (seconds); PipeUserPagesSoft
+	// and PipeUserPagesHard are fs/pipe-user-pages-{soft,hard}.
+	LeaseBreakTime, PipeUserPagesSoft, PipeUserPagesHard int
 }
 
 // Kind is what a name in /proc is.
@@ -145,7 +151,11 @@ var tables = map[Scope]map[string]fileSpec{
 		"version":     {gen: genVersion},
 
 		"sys/fs/nr_open":               {gen: limit(func(l Limits) int { return l.NrOpen })},
-		"sys/fs/pipe-max-size":         {gen: limit(func(l Limits) int { return l.PipeMaxSize })},
+		"sys/fs/pipe-max-size":         {mode: 0644, gen: limit(func(l Limits) int { return l.PipeMaxSize }), write: writeLimit("fs/pipe-max-size")},
+		"sys/fs/lease-break-time":      {mode: 0644, gen: limit(func(l Limits) int { return l.LeaseBreakTime }), write: writeLimit("fs/lease-break-time")},
+		"sys/fs/pipe-user-pages-soft":  {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},
+		"sys/fs/pipe-user-pages-hard":  {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
+		"sys/kernel/core_pattern":      {gen: constant("core\n")},
 		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Hostname })},
 		"sys/kernel/ngroups_max":       {gen: constant("65536\n")},
 		"sys/kernel/osrelease":         {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Release })},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ type fakeSource struct {
 	maps     []Mapping
 	renamed  map[int32]string
 	noClient bool
+	// leaseBreakTime is what SetLimit wrote.
+	leaseBreakTime int
 }
 
 func (f *fakeSource) Machine() (*sentrypb.MachineInfo, error) {
@@ -73,13 +76,23 @@ func (f *fakeSource) SetComm(pid, tid int32, comm string) error {
 }
 
 func (f *fakeSource) Limits() Limits {
-	return Limits{PIDMax: 4194304, ThreadsMax: 4096, PipeMaxSize: 65536, NrOpen: 1024}
+	return Limits{PIDMax: 4194304, ThreadsMax: 4096, PipeMaxSize: 65536, NrOpen: 1024,
+		LeaseBreakTime: f.leaseBreakTime, PipeUserPagesSoft: 16384, PipeUserPagesHard: 0}
+}
+
+func (f *fakeSource) SetLimit(name string, v int) error {
+	if name != "fs/lease-break-time" || v < 0 {
+		return unix.EINVAL
+	}
+	f.leaseBreakTime = v
+	return nil
 }
 
 func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
 
 func newFake() *fakeSource {
 	return &fakeSource{
+		leaseBreakTime: 45,
 		machine: &sentrypb.MachineInfo{MemTotal: 8 << 30, MemFree: 4 << 30, MemAvailable: 6 << 30, AppMemory: 12 << 20,
 			Cpus: 2, Cpuinfo: "processor\t: 0\n\nprocessor\t: 1\n\n", UptimeNs: 12_340_000_000,
 			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
@@ -243,6 +256,38 @@ func TestWrite(t *testing.T) {
 		}
 		if Writable(scope, p) {
 			t.Errorf("%s writable", p)
+		}
+	}
+}
+
+func TestWriteLimit(t *testing.T) {
+	for _, tc := range []struct {
+		data    string
+		want    int
+		wantErr error
+	}{
+		{data: "30\n", want: 30},
+		{data: " 7 ", want: 7},
+		{data: "abc", want: 45, wantErr: unix.EINVAL},
+		{data: "", want: 45, wantErr: unix.EINVAL},
+		{data: "-1", want: 45, wantErr: unix.EINVAL},
+	} {
+		f := newFake()
+		err := Write(f, Top, "sys/fs/lease-break-time", 1, 0, []byte(tc.data))
+		if !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
+		}
+		got, err := Generate(f, Top, "sys/fs/lease-break-time", 1, 0)
+		if err != nil || string(got) != strconv.Itoa(tc.want)+"\n" {
+			t.Errorf("after writing %q: %q, %v; want %d", tc.data, got, err, tc.want)
+		}
+	}
+	if !Writable(Top, "sys/fs/lease-break-time") || !Writable(Top, "sys/fs/pipe-max-size") {
+		t.Error("lease-break-time and pipe-max-size must be writable")
+	}
+	for _, p := range []string{"sys/fs/pipe-user-pages-soft", "sys/kernel/core_pattern"} {
+		if _, err := Generate(newFake(), Top, p, 1, 0); err != nil {
+			t.Errorf("%s: %v", p, err)
 		}
 	}
 }

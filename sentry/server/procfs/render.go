@@ -23,6 +23,18 @@ func limit(f func(Limits) int) func(Source, int32, int32) ([]byte, error) {
 	}
 }
 
+// writeLimit parses a decimal number written to /proc/sys/name (EINVAL if
+// it is not one) and sets it.
+func writeLimit(name string) func(Source, int32, int32, []byte) error {
+	return func(src Source, _, _ int32, data []byte) error {
+		v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			return unix.EINVAL
+		}
+		return src.SetLimit(name, v)
+	}
+}
+
 func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int32) ([]byte, error) {
 	return func(src Source, _, _ int32) ([]byte, error) {
 		m, err := src.Machine()

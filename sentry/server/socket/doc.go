@@ -3,7 +3,9 @@
 // socket/unix package above it needs kernel.Kernel, so its thin part is
 // redone here), and AF_INET/AF_INET6 endpoints of pkg/tcpip on a
 // loopback-only netstack per client (Stack, Inet; socket/netstack needs
-// kernel.Kernel too).
+// kernel.Kernel too), or, with --network=host, host sockets the server
+// opens (HostInet: non-blocking, their readiness reported by gVisor's
+// fdnotifier; socket/hostinet needs kernel.Kernel).
 //
 // What it owns: the socket-address encodings (sockaddr_un), a sandbox's
 // AF_UNIX name space (abstract names, and path names keyed by the
@@ -16,7 +18,7 @@
 // Refs, which the server's files implement.
 //
 // Dependencies: gVisor's socket/unix/transport, tcpip (stack, loopback
-// link, ipv4, ipv6, tcp, udp), abi/linux, usermem, waiter, and
+// link, ipv4, ipv6, tcp, udp), fdnotifier, abi/linux, usermem, waiter, and
 // sentry/server/kobj. Not the server package.
 //
 // Lock order: Names.mu is a leaf (no transport call is made with it

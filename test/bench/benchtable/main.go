@@ -1,5 +1,5 @@
-// Command benchtable turns the output of test/bench's BenchmarkSyscall and
-// BenchmarkWorkload (one or more runs, concatenated) into a Markdown table:
+// Command benchtable turns the output of test/bench's BenchmarkSyscall,
+// BenchmarkWorkload and BenchmarkHTTP (one or more runs, concatenated) into a Markdown table:
 // one row per system call or workload, one column per mode, each cell the
 // median of all samples and its ratio to gVisor's runsc on the same
 // platform. Lines starting with "# " (run.sh's load averages) are repeated
@@ -32,8 +32,9 @@ type samples struct {
 	notes  []string
 }
 
-// metric picks the number a benchmark line reports: ns per system call when
-// the program measured it itself, else the time of the whole run.
+// metric picks the number a benchmark line reports: ns per system call or
+// per request when the program measured it itself, else the time of the
+// whole run.
 func metric(fields []string) (float64, bool) {
 	var op float64
 	found := false
@@ -43,7 +44,7 @@ func metric(fields []string) (float64, bool) {
 			continue
 		}
 		switch fields[i+1] {
-		case "ns/syscall":
+		case "ns/syscall", "ns/request":
 			return v, true
 		case "ns/op":
 			op, found = v, true

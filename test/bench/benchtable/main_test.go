@@ -18,6 +18,8 @@ BenchmarkSyscall/getppid/runsc-ptrace-2   1   1 ns/op   20000 calls   50000 ns/s
 BenchmarkWorkload/tar4000/native-2   1   90000000 ns/op
 BenchmarkWorkload/tar4000/runsc-systrap-2   1   600000000 ns/op
 BenchmarkReplay/calls=1000-2   1   5 ns/op   14 records
+BenchmarkHTTP/close/native-2   1   20000000 ns/op   10000 requests   50000 ns/request
+BenchmarkHTTP/close/runsc-systrap-2   1   90000000 ns/op   10000 requests   100000 ns/request
 `
 	s, err := parse(strings.NewReader(in))
 	if err != nil {
@@ -31,6 +33,7 @@ BenchmarkReplay/calls=1000-2   1   5 ns/op   14 records
 		// the ptrace column with runsc-ptrace.
 		"| getppid | 300 ns (×0.07) | 400 µs (×100) | 500 µs (×10) | 4.00 µs | 50.0 µs |",
 		"| tar4000 | 90.0 ms (×0.15) | 600 ms |",
+		"| close | 50.0 µs (×0.50) | 100 µs |",
 		"load average: 0.20, 0.30, 0.40",
 	} {
 		if !strings.Contains(out.String(), want) {

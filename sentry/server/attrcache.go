@@ -1,0 +1,521 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// attrTTL is how long attributes read from the gofer answer a Stat
+// without asking it again. It bounds how stale a stat may be after a
+// change made by someone else than this server (another server sharing
+// the gofer, or the host), as NFS's attribute cache timeout does; changes
+// made through this server update or drop the cached attributes at once.
+const attrTTL = time.Second
+
+// attrKey names an inode: handles of one file (hard links, several opens)
+// share its attributes.
+type attrKey struct{ dev, ino uint64 }
+
+// attrEntry is the cached attributes of one inode.
+type attrEntry struct {
+	// refs counts the handles (in attrCache.handles) naming the inode;
+	// the entry goes with the last of them.
+	refs int
+	// st is nil when nothing is cached (dropped by a change).
+	st      *goferpb.Stat
+	fetched time.Time
+	// atimeStale says a Read moved the atime since st was fetched: st
+	// no longer answers a Stat, but still tells the version of the
+	// content (a read changes only the atime).
+	atimeStale bool
+	// dropped is the attrCache.seq of the last change dropping st: a
+	// fill begun before it is stale.
+	dropped uint64
+	// data is the whole content of a small file (at most maxCachedFile
+	// bytes), read when its attributes were version; nil if none. It
+	// answers reads while the cached attributes are fresh and still say
+	// version (the data cache; see attrCache).
+	data    []byte
+	version fileVersion
+}
+
+// fileVersion is what a change of a file's content changes.
+type fileVersion struct {
+	size, blocks     uint64
+	mtimeNs, ctimeNs int64
+}
+
+func versionOf(st *goferpb.Stat) fileVersion {
+	return fileVersion{st.Size, st.Blocks, st.MtimeNs, st.CtimeNs}
+}
+
+// maxCachedFile bounds the size of a file whose data is cached, and
+// maxCachedData the data cached in all.
+const (
+	maxCachedFile = 64 << 10
+	maxCachedData = 8 << 20
+)
+
+// attrCache is the server's attribute cache over the gofer, shared by its
+// clients: a goferpb.GoferClient that answers Stat from attributes the
+// gofer returned (in any reply carrying a Stat) less than attrTTL ago. It
+// learns which inode each handle names from the replies that return
+// handles, and keeps what it caches true for the changes this server
+// makes:
+//
+//   - Write, SetStat and Link replace the file's attributes with the ones
+//     their reply carries;
+//   - Getdents (atime), an Open or walk-open with O_TRUNC, and the
+//     creations (their directory's mtime and link count) drop the
+//     attributes of the file or directory they touch, and a Read
+//     (atime) keeps them from answering a Stat;
+//   - a successful Unlink or Rename drops everything (the link count and
+//     ctime of a file known only by name change).
+//
+// The whole content of small files read from offset 0 to their end is
+// kept too, with the version (size, mtime, ctime) their attributes had:
+// a Read through a handle opened for reading is answered from it while
+// the cached attributes are fresh and show that version, as an NFS
+// client's cache is revalidated by attributes (an open's walk refreshes
+// them: close-to-open). Every change that drops a file's attributes
+// drops its data; a Read only marks the cached atime stale.
+//
+// Concurrent calls cannot leave stale attributes behind: a fill (a Stat
+// or mutation reply) is kept only if no change of that inode, and no drop
+// of everything, began since the call did (seq). A Stat whose context
+// carries freshAttrs always asks the gofer (O_APPEND finds the end of the
+// file with it). The cache starts empty: a restarted server has nothing
+// to invalidate.
+type attrCache struct {
+	goferpb.GoferClient
+
+	// mu protects the fields below; it is a leaf lock, never held
+	// across an RPC.
+	mu sync.Mutex
+	// seq counts changes; droppedAll is the seq of the last drop of
+	// everything.
+	seq, droppedAll uint64
+	handles         map[uint64]attrKey
+	entries         map[attrKey]*attrEntry
+	// readable holds the handles opened for reading (a Read through
+	// another fails, so the data cache must not answer it).
+	readable map[uint64]bool
+	// dataBytes is the data cached in all entries.
+	dataBytes int
+	// now is time.Now (tests move the clock).
+	now func() time.Time
+
+	// names counts the calls through this cache that may have made a
+	// name (Create, Mkdir, Symlink, Mknod, Link, Rename), each counted
+	// once its reply is in: a client's negative dentry made from a
+	// lookup begun at another count is no longer trusted (vfs.go).
+	names atomic.Uint64
+}
+
+func newAttrCache(g goferpb.GoferClient) *attrCache {
+	return &attrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry),
+		readable: make(map[uint64]bool), now: time.Now}
+}
+
+// freshAttrsKey marks a context whose Stat must reach the gofer.
+type freshAttrsKey struct{}
+
+// freshAttrs returns ctx asking Stat for the gofer's current attributes.
+func freshAttrs(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshAttrsKey{}, true)
+}
+
+func keyOf(st *goferpb.Stat) attrKey { return attrKey{st.Dev, st.Ino} }
+
+// learn records that handle h names the inode of st and caches st, if
+// no change began since seq (start).
+func (a *attrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
+	if h == 0 || st == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := keyOf(st)
+	if old, ok := a.handles[h]; ok && old != k {
+		a.unrefLocked(h)
+	}
+	e := a.entries[k]
+	if e == nil {
+		e = &attrEntry{}
+		a.entries[k] = e
+	}
+	if _, ok := a.handles[h]; !ok {
+		a.handles[h] = k
+		e.refs++
+	}
+	a.fillLocked(e, st, start)
+}
+
+// fillLocked caches st in e unless a change began after start.
+// Precondition: a.mu.
+func (a *attrCache) fillLocked(e *attrEntry, st *goferpb.Stat, start uint64) {
+	if e.dropped > start || a.droppedAll > start {
+		return
+	}
+	e.st, e.fetched, e.atimeStale = proto.Clone(st).(*goferpb.Stat), a.now(), false
+}
+
+func (a *attrCache) unrefLocked(h uint64) {
+	k, ok := a.handles[h]
+	if !ok {
+		return
+	}
+	delete(a.handles, h)
+	delete(a.readable, h)
+	if e := a.entries[k]; e != nil {
+		if e.refs--; e.refs <= 0 {
+			a.dropDataLocked(e)
+			delete(a.entries, k)
+		}
+	}
+}
+
+// dropDataLocked drops e's cached data. Precondition: a.mu.
+func (a *attrCache) dropDataLocked(e *attrEntry) {
+	a.dataBytes -= len(e.data)
+	e.data = nil
+}
+
+// clock returns the cache's time (time.Now but in tests).
+func (a *attrCache) clock() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.now()
+}
+
+// begin returns the seq a call's fill is checked against.
+func (a *attrCache) begin() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seq
+}
+
+// drop drops the attributes of the inode handle h names and returns the
+// seq its change's own fill is checked against.
+func (a *attrCache) drop(h uint64) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	if k, ok := a.handles[h]; ok {
+		if e := a.entries[k]; e != nil {
+			e.st, e.dropped = nil, a.seq
+			a.dropDataLocked(e)
+		}
+	}
+	return a.seq
+}
+
+// dropAll drops every cached attribute.
+func (a *attrCache) dropAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	a.droppedAll = a.seq
+	for _, e := range a.entries {
+		e.st = nil
+		a.dropDataLocked(e)
+	}
+}
+
+// fill caches st for handle h's inode if no change began after start.
+func (a *attrCache) fill(h uint64, st *goferpb.Stat, start uint64) {
+	if st == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k, ok := a.handles[h]; ok && k == keyOf(st) {
+		if e := a.entries[k]; e != nil {
+			a.fillLocked(e, st, start)
+		}
+	}
+}
+
+// cached returns the attributes cached for handle h, if fresh.
+func (a *attrCache) cached(h uint64) *goferpb.Stat {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.freshLocked(h)
+	if e == nil || e.atimeStale {
+		return nil
+	}
+	return proto.Clone(e.st).(*goferpb.Stat)
+}
+
+// Stat implements goferpb.GoferClient, from the cache when it can.
+func (a *attrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...grpc.CallOption) (*goferpb.StatReply, error) {
+	if ctx.Value(freshAttrsKey{}) == nil {
+		if st := a.cached(req.GetHandle()); st != nil {
+			return &goferpb.StatReply{Stat: st}, nil
+		}
+	}
+	start := a.begin()
+	r, err := a.GoferClient.Stat(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.fill(req.GetHandle(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts ...grpc.CallOption) (*goferpb.AttachReply, error) {
+	start := a.begin()
+	r, err := a.GoferClient.Attach(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.learn(r.GetRoot().GetId(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...grpc.CallOption) (*goferpb.WalkReply, error) {
+	start := a.begin()
+	r, err := a.GoferClient.Walk(ctx, req, opts...)
+	if err != nil {
+		return r, err
+	}
+	for i, f := range r.GetFiles() {
+		st := f.GetStat()
+		a.learn(f.GetHandle().GetId(), st, start)
+		if !req.GetOpen() || i != len(r.GetFiles())-1 || r.GetErrno() != 0 || r.GetOpenErrno() != 0 {
+			continue
+		}
+		if req.GetOpenFlags()&unix.O_TRUNC != 0 {
+			a.drop(f.GetHandle().GetId()) // truncated after its stat was taken
+		}
+		a.openedForRead(f.GetHandle().GetId(), req.GetOpenFlags())
+	}
+	return r, err
+}
+
+func (a *attrCache) Reopen(ctx context.Context, req *goferpb.ReopenRequest, opts ...grpc.CallOption) (*goferpb.ReopenReply, error) {
+	start := a.begin()
+	r, err := a.GoferClient.Reopen(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.learn(r.GetHandle().GetId(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...grpc.CallOption) (*goferpb.OpenReply, error) {
+	if req.GetFlags()&unix.O_TRUNC != 0 {
+		defer a.drop(req.GetHandle())
+	}
+	r, err := a.GoferClient.Open(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.openedForRead(req.GetHandle(), req.GetFlags())
+	}
+	return r, err
+}
+
+// openedForRead records that handle h was opened with flags, if for
+// reading.
+func (a *attrCache) openedForRead(h uint64, flags uint32) {
+	if flags&unix.O_ACCMODE == unix.O_WRONLY || h == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.handles[h]; ok {
+		a.readable[h] = true
+	}
+}
+
+func (a *attrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...grpc.CallOption) (*goferpb.ReadReply, error) {
+	h := req.GetHandle()
+	a.mu.Lock()
+	var ver *fileVersion
+	var start uint64
+	if e := a.freshLocked(h); e != nil {
+		if e.data != nil && a.readable[h] && versionOf(e.st) == e.version {
+			r := &goferpb.ReadReply{Data: sliceAt(e.data, req.GetOffset(), req.GetLength())}
+			a.mu.Unlock()
+			return r, nil
+		}
+		v := versionOf(e.st)
+		ver, start = &v, a.seq
+	}
+	a.mu.Unlock()
+	r, err := a.GoferClient.Read(ctx, req, opts...)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil || r.GetErrno() != 0 {
+		return r, err
+	}
+	a.readable[h] = true
+	k, ok := a.handles[h]
+	e := a.entries[k]
+	if !ok || e == nil {
+		return r, err
+	}
+	// The whole file, read while its attributes said ver and unchanged
+	// since: keep it.
+	// Files of pseudo filesystems (sysfs, cgroupfs under the gofer's
+	// root) change content without a new mtime: they occupy no blocks,
+	// or their size is not their content's (0, 4096).
+	if ver != nil && req.GetOffset() == 0 && uint64(len(r.Data)) == ver.size && ver.size <= maxCachedFile &&
+		ver.size > 0 && ver.blocks > 0 &&
+		uint64(len(r.Data)) < uint64(req.GetLength()) && e.dropped <= start && a.droppedAll <= start &&
+		a.dataBytes+len(r.Data) <= maxCachedData {
+		a.dropDataLocked(e)
+		e.data, e.version = append([]byte(nil), r.Data...), *ver
+		a.dataBytes += len(e.data)
+	}
+	// The read moved the file's atime: its attributes no longer answer
+	// a Stat (nor may a Stat begun before fill them), but its data and
+	// version stand.
+	a.seq++
+	e.dropped, e.atimeStale = a.seq, true
+	return r, err
+}
+
+// freshLocked returns the entry of handle h's inode if its attributes are
+// cached and fresh. Precondition: a.mu.
+func (a *attrCache) freshLocked(h uint64) *attrEntry {
+	k, ok := a.handles[h]
+	if !ok {
+		return nil
+	}
+	e := a.entries[k]
+	if e == nil || e.st == nil || a.now().Sub(e.fetched) >= attrTTL {
+		return nil
+	}
+	return e
+}
+
+// sliceAt returns a copy of up to n bytes of b at off.
+func sliceAt(b []byte, off uint64, n uint32) []byte {
+	if off >= uint64(len(b)) {
+		return nil
+	}
+	end := min(uint64(len(b)), off+uint64(n))
+	return append([]byte(nil), b[off:end]...)
+}
+
+func (a *attrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
+	defer a.drop(req.GetDir()) // atime
+	return a.GoferClient.Getdents(ctx, req, opts...)
+}
+
+func (a *attrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
+	start := a.drop(req.GetHandle())
+	r, err := a.GoferClient.Write(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.fill(req.GetHandle(), r.GetStat(), start)
+	} else {
+		a.drop(req.GetHandle())
+	}
+	return r, err
+}
+
+func (a *attrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
+	start := a.drop(req.GetHandle())
+	r, err := a.GoferClient.SetStat(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.fill(req.GetHandle(), r.GetStat(), start)
+	} else {
+		a.drop(req.GetHandle())
+	}
+	return r, err
+}
+
+// created handles the reply of a creation in directory dir: the new
+// file's handle and attributes are learnt, the directory's dropped.
+func (a *attrCache) created(dir uint64, h *goferpb.Handle, st *goferpb.Stat, start uint64) {
+	a.drop(dir)
+	a.learn(h.GetId(), st, start)
+}
+
+func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
+	defer a.names.Add(1)
+	start := a.drop(req.GetDir())
+	r, err := a.GoferClient.Create(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.openedForRead(r.GetHandle().GetId(), req.GetFlags())
+		if r.GetPath() != nil {
+			a.learn(r.GetPath().GetId(), r.GetStat(), start)
+		}
+	}
+	return r, err
+}
+
+func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
+	defer a.names.Add(1)
+	start := a.drop(req.GetDir())
+	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
+	defer a.names.Add(1)
+	start := a.drop(req.GetDir())
+	r, err := a.GoferClient.Symlink(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
+	defer a.names.Add(1)
+	start := a.drop(req.GetDir())
+	r, err := a.GoferClient.Mknod(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...grpc.CallOption) (*goferpb.LinkReply, error) {
+	defer a.names.Add(1)
+	a.drop(req.GetDir())
+	start := a.drop(req.GetTarget())
+	r, err := a.GoferClient.Link(ctx, req, opts...)
+	if err == nil && r.GetErrno() == 0 {
+		a.fill(req.GetTarget(), r.GetStat(), start)
+	}
+	return r, err
+}
+
+func (a *attrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts ...grpc.CallOption) (*goferpb.UnlinkReply, error) {
+	r, err := a.GoferClient.Unlink(ctx, req, opts...)
+	if err != nil || r.GetErrno() == 0 {
+		a.dropAll()
+	}
+	return r, err
+}
+
+func (a *attrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
+	defer a.names.Add(1)
+	r, err := a.GoferClient.Rename(ctx, req, opts...)
+	if err != nil || r.GetErrno() == 0 {
+		a.dropAll()
+	}
+	return r, err
+}
+
+func (a *attrCache) Release(ctx context.Context, req *goferpb.ReleaseRequest, opts ...grpc.CallOption) (*goferpb.ReleaseReply, error) {
+	a.mu.Lock()
+	for _, h := range req.GetHandles() {
+		a.unrefLocked(h)
+	}
+	a.mu.Unlock()
+	return a.GoferClient.Release(ctx, req, opts...)
+}
+
+var _ goferpb.GoferClient = (*attrCache)(nil)

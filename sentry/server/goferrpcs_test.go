@@ -1,0 +1,516 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// rpcCounter counts the gofer RPCs a server sends, by method, as they
+// leave for the gofer (below GoferConn, as the gofer sees them).
+type rpcCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+	// fsyncHandles counts the handles named by Fsync requests.
+	fsyncHandles int
+	// failBatches makes every Fsync naming several handles fail (EIO).
+	failBatches bool
+}
+
+func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	name := method[strings.LastIndexByte(method, '/')+1:]
+	r.mu.Lock()
+	r.counts[name]++
+	fail := false
+	if f, ok := req.(*goferpb.FsyncRequest); ok {
+		r.fsyncHandles += 1 + len(f.Handles)
+		fail = r.failBatches && len(f.Handles) > 0
+	}
+	r.mu.Unlock()
+	if fail {
+		reply.(*goferpb.FsyncReply).Errno = int32(unix.EIO)
+		return nil
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// take returns the counts since the last take (Session streams are not
+// counted: they are not unary).
+func (r *rpcCounter) take() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.counts
+	r.counts = make(map[string]int)
+	return c
+}
+
+func fmtCounts(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		if v != 0 {
+			parts = append(parts, fmt.Sprintf("%s:%d", k, v))
+		}
+	}
+	sort.Strings(parts)
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// countingEnv is a started env whose server reaches the gofer through a
+// GoferConn (as the daemon's does) over a connection that counts RPCs.
+func countingEnv(t *testing.T) (*env, *rpcCounter) {
+	t.Helper()
+	e, rc, _ := countingEnvSock(t)
+	return e, rc
+}
+
+// countingEnvSock is countingEnv, also returning the server's socket.
+func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
+	t.Helper()
+	root := newRoot(t)
+	p := startGoferProc(t, root)
+	rc := &rpcCounter{counts: make(map[string]int)}
+	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
+		grpc.WithUnaryInterceptor(rc.intercept))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	gc := NewGoferConn(cc, testLog())
+	t.Cleanup(gc.Close)
+	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, g := serveSentry(t, srv)
+	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
+		Hello: &sentrypb.Hello{ClientId: t.Name()}, OnPush: e.onPush, HeartbeatInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.conn = conn
+	t.Cleanup(func() {
+		conn.Close()
+		g.Stop()
+		srv.Close()
+	})
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+	return e, rc, sock
+}
+
+// TestGoferRPCsPerCall counts the gofer RPCs of common system calls, so
+// that a change adding round trips to them fails here. Releases are
+// batched off the calls' path (releases.go) and the durability flusher's
+// Fsyncs come on their own schedule: neither is counted per call.
+func TestGoferRPCsPerCall(t *testing.T) {
+	old := releaseDelay
+	releaseDelay = time.Hour // no timed flush during the test: Releases come in batches only
+	t.Cleanup(func() { releaseDelay = old })
+	e, rc := countingEnv(t)
+	m := e.mem
+	sb := m.zeros(144)
+	buf := m.zeros(4096)
+	if err := os.WriteFile(filepath.Join(e.root, "tmp/existing"), make([]byte, 8192), 0644); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"} {
+		if err := os.MkdirAll(filepath.Join(e.root, "etc"), 0755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.root, name), []byte(content), 0644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.root, "tmp/archive"), make([]byte, 1<<20), 0644); err != nil {
+		t.Fatal(err)
+	}
+	archive := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/archive"), unix.O_RDONLY, 0))
+	passwd, group := m.str("/etc/passwd"), m.str("/etc/group")
+	readFile := func(path uint64) {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_RDONLY, 0))
+		e.ok(1, unix.SYS_NEWFSTATAT, fd, m.str(""), sb, unix.AT_EMPTY_PATH)
+		e.ok(1, unix.SYS_READ, fd, buf, 4096)
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
+	readFile(passwd)
+	readFile(group)
+	times := m.zeros(32)
+	existing := m.str("/tmp/existing")
+	data := m.alloc(make([]byte, 4096))
+	// Warm the dentry cache: /tmp/existing looked up, as a process that
+	// used it before would have.
+	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0)))
+	rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
+	n := 0
+	created := ""
+	tests := []struct {
+		name string
+		do   func()
+		want map[string]int
+	}{
+		{"open+close of a looked-up file", func() {
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0)))
+		}, map[string]int{"Walk": 1}},
+		{"stat of a looked-up file", func() {
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, existing, sb, 0)
+		}, nil},
+		{"fstat after open", func() {
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0))
+			e.ok(1, unix.SYS_FSTAT, fd, sb)
+			e.ok(1, unix.SYS_CLOSE, fd)
+		}, map[string]int{"Walk": 1}},
+		{"4 KiB pwrite then fstat", func() {
+			e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 0)
+			e.ok(1, unix.SYS_FSTAT, rfd, sb)
+		}, map[string]int{"Write": 1}},
+		{"4 KiB pread", func() {
+			e.ok(1, unix.SYS_PREAD64, rfd, buf, 4096, 0)
+		}, map[string]int{"Read": 1}},
+		{"create+write+close", func() {
+			n++
+			created = fmt.Sprintf("/tmp/new%d", n)
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(created), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
+			e.ok(1, unix.SYS_WRITE, fd, data, 4096)
+			e.ok(1, unix.SYS_CLOSE, fd)
+		}, map[string]int{"Walk": 1, "Create": 1, "Write": 1}},
+		{"lookups of a missing name", func() {
+			n++
+			missing := m.str(fmt.Sprintf("/tmp/missing%d", n))
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, missing, sb, 0)
+			e.fails(unix.ENOENT, 1, unix.SYS_UNLINKAT, atFDCWD64, missing, 0)
+		}, map[string]int{"Walk": 1}},
+		// The calls busybox tar x makes for each regular file, as
+		// --strace shows them (sendfile left out): /etc/passwd and
+		// /etc/group are read from the data cache.
+		{"busybox tar's calls for one file", func() {
+			n++
+			name := m.str(fmt.Sprintf("/tmp/tar%d", n))
+			e.ok(1, unix.SYS_READ, archive, buf, 512)
+			e.fails(unix.ENOENT, 1, unix.SYS_UNLINKAT, atFDCWD64, name, 0)
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0644))
+			e.ok(1, unix.SYS_READ, archive, buf, 3000)
+			e.ok(1, unix.SYS_WRITE, fd, buf, 3000)
+			e.ok(1, unix.SYS_CLOSE, fd)
+			readFile(passwd)
+			readFile(group)
+			e.ok(1, unix.SYS_FCHOWNAT, atFDCWD64, name, 0, 0, 0)
+			e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, name, 0644)
+			e.ok(1, unix.SYS_UTIMENSAT, atFDCWD64, name, times, 0)
+		}, map[string]int{"Walk": 3, "Read": 2, "Create": 1, "Write": 1, "SetStat": 3}},
+		{"stat of a file just created", func() {
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(created), sb, 0)
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for round := 0; round < 3; round++ {
+				rc.take()
+				tc.do()
+				got := rc.take()
+				delete(got, "Fsync") // the flusher's, on its own schedule
+				if fmtCounts(got) != fmtCounts(tc.want) {
+					t.Errorf("round %d: gofer RPCs %s, want %s", round, fmtCounts(got), fmtCounts(tc.want))
+				}
+			}
+		})
+	}
+	e.ok(1, unix.SYS_CLOSE, rfd)
+	e.ok(1, unix.SYS_CLOSE, archive)
+}
+
+// TestFlushSyncsFilesInOneCall checks that making many files' writes
+// durable takes one gofer Fsync naming them all, not one per file, and
+// that the client is told each file is durable.
+func TestFlushSyncsFilesInOneCall(t *testing.T) {
+	for _, failBatches := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failBatches=%v", failBatches), func(t *testing.T) { testFlushSyncsFiles(t, failBatches) })
+	}
+}
+
+// testFlushSyncsFiles is TestFlushSyncsFilesInOneCall; with failBatches
+// the batched Fsync fails and each file is synced on its own instead.
+func testFlushSyncsFiles(t *testing.T, failBatches bool) {
+	e, rc := countingEnv(t)
+	rc.mu.Lock()
+	rc.failBatches = failBatches
+	rc.mu.Unlock()
+	const files = 20
+	data := e.mem.alloc([]byte("durable"))
+	var fds []uint64
+	for i := 0; i < files; i++ {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str(fmt.Sprintf("/tmp/d%d", i)), unix.O_CREAT|unix.O_WRONLY, 0644))
+		e.ok(1, unix.SYS_WRITE, fd, data, 7)
+		fds = append(fds, fd)
+	}
+	rc.take()
+	e.ok(1, unix.SYS_SYNC)
+	got := rc.take()
+	rc.mu.Lock()
+	handles := rc.fsyncHandles
+	rc.mu.Unlock()
+	// sync: the batch of files (the background flusher may have taken
+	// some of them in a batch of its own just before) and the root.
+	if failBatches {
+		if got["Fsync"] < files {
+			t.Errorf("batches failing: %d Fsync RPCs, want one per file at least", got["Fsync"])
+		}
+	} else if got["Fsync"] > 3 || handles < files {
+		t.Errorf("sync of %d written files: %d Fsync RPCs naming %d handles in all; want at most 3 naming them all", files, got["Fsync"], handles)
+	}
+	durable := make(map[uint64]bool)
+	e.mu.Lock()
+	for _, ev := range e.events {
+		if p, ok := ev.(*sentrypb.Push); ok && p.GetDurable() != nil {
+			durable[p.GetDurable().File] = true
+		}
+	}
+	e.mu.Unlock()
+	if len(durable) < files {
+		t.Errorf("Durable pushes for %d files, want %d", len(durable), files)
+	}
+	for _, fd := range fds {
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
+}
+
+// TestAttrCacheCoherence checks that the attributes the server caches
+// follow its own changes at once and another party's within attrTTL.
+func TestAttrCacheCoherence(t *testing.T) {
+	e, rc := countingEnv(t)
+	ac := e.srv.cfg.Gofer.(*attrCache)
+	var clockMu sync.Mutex
+	now := time.Now()
+	ac.mu.Lock()
+	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	ac.mu.Unlock()
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	m := e.mem
+	path := m.str("/tmp/f")
+	sb := m.zeros(144)
+	statPath := func() (size int64, mode, nlink uint32) {
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, path, sb, 0)
+		return int64(binary.LittleEndian.Uint64(m.bytes(sb+48, 8))), m.u32(sb + 24), uint32(binary.LittleEndian.Uint64(m.bytes(sb+16, 8)))
+	}
+	fstat := func(fd uint64) (size int64, nlink uint32) {
+		e.ok(1, unix.SYS_FSTAT, fd, sb)
+		return int64(binary.LittleEndian.Uint64(m.bytes(sb+48, 8))), uint32(binary.LittleEndian.Uint64(m.bytes(sb+16, 8)))
+	}
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_CREAT|unix.O_RDWR, 0644))
+	if size, _, _ := statPath(); size != 0 {
+		t.Fatalf("new file: size %d", size)
+	}
+	e.ok(1, unix.SYS_WRITE, fd, m.alloc([]byte("hello")), 5)
+	if size, _, _ := statPath(); size != 5 {
+		t.Errorf("after a write of 5 bytes: stat size %d", size)
+	}
+	e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, path, 0600)
+	if _, mode, _ := statPath(); mode != unix.S_IFREG|0600 {
+		t.Errorf("after chmod 0600: mode %o", mode)
+	}
+	e.ok(1, unix.SYS_FTRUNCATE, fd, 2)
+	if size, _ := fstat(fd); size != 2 {
+		t.Errorf("after ftruncate 2: fstat size %d", size)
+	}
+	e.ok(1, unix.SYS_LINKAT, atFDCWD64, path, atFDCWD64, m.str("/tmp/g"), 0)
+	if _, nlink := fstat(fd); nlink != 2 {
+		t.Errorf("after link: nlink %d", nlink)
+	}
+	e.ok(1, unix.SYS_UNLINKAT, atFDCWD64, m.str("/tmp/g"), 0)
+	if _, nlink := fstat(fd); nlink != 1 {
+		t.Errorf("after unlinking the second name: fstat nlink %d", nlink)
+	}
+	e.ok(1, unix.SYS_CLOSE, fd)
+
+	// Another party changes a file behind the server's back: seen once
+	// attrTTL has passed, not before (no Stat RPC within it).
+	host := filepath.Join(e.root, "tmp/h")
+	if err := os.WriteFile(host, []byte("12"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	hpath := m.str("/tmp/h")
+	hsize := func() int64 {
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, hpath, sb, 0)
+		return int64(binary.LittleEndian.Uint64(m.bytes(sb+48, 8)))
+	}
+	if s := hsize(); s != 2 {
+		t.Fatalf("host file: size %d", s)
+	}
+	if err := os.WriteFile(host, []byte("12345"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	rc.take()
+	if s := hsize(); s != 2 {
+		t.Errorf("within attrTTL of the last stat: size %d, want the cached 2", s)
+	}
+	if got := rc.take(); got["Stat"] != 0 {
+		t.Errorf("stat within attrTTL made %d Stat RPCs", got["Stat"])
+	}
+	advance(attrTTL)
+	if s := hsize(); s != 5 {
+		t.Errorf("after attrTTL: size %d, want 5", s)
+	}
+
+	// O_APPEND finds the end of the file afresh, whatever is cached.
+	afd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, hpath, unix.O_WRONLY|unix.O_APPEND, 0))
+	if err := os.WriteFile(host, []byte("1234567"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	e.ok(1, unix.SYS_WRITE, afd, m.alloc([]byte("8")), 1)
+	e.ok(1, unix.SYS_CLOSE, afd)
+	if b, _ := os.ReadFile(host); string(b) != "12345678" {
+		t.Errorf("append to a file grown behind the cache: %q, want 12345678", b)
+	}
+}
+
+// TestNegativeDentries checks that a name found missing is not walked to
+// again, and is found at once when a client of the same server makes it,
+// within negativeTTL when another party does.
+func TestNegativeDentries(t *testing.T) {
+	e, rc, sock := countingEnvSock(t)
+	ac := e.srv.attrs
+	var clockMu sync.Mutex
+	now := time.Now()
+	ac.mu.Lock()
+	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	ac.mu.Unlock()
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	m := e.mem
+	sb := m.zeros(144)
+
+	// A second client of the same server.
+	e2 := &env{t: t, root: e.root, srv: e.srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{Hello: &sentrypb.Hello{ClientId: t.Name() + "-2"}, OnPush: e2.onPush, HeartbeatInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e2.conn = conn
+	if r := e2.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+
+	for _, tc := range []struct {
+		name    string
+		create  func(path string)
+		advance time.Duration
+	}{
+		{"made by the same client", func(p string) {
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(p), unix.O_CREAT|unix.O_WRONLY, 0644)))
+		}, 0},
+		{"made by another client of the server", func(p string) {
+			e2.ok(1, unix.SYS_MKDIRAT, atFDCWD64, e2.mem.str(p), 0755)
+		}, 0},
+		{"made on the host, seen after negativeTTL", func(p string) {
+			if err := os.WriteFile(filepath.Join(e.root, p), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			// Within negativeTTL the name is still believed missing,
+			// without asking the gofer.
+			rc.take()
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, 0)
+			if got := rc.take(); got["Walk"] != 0 {
+				t.Errorf("lookup of a negative dentry made %d Walks", got["Walk"])
+			}
+		}, negativeTTL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := "/tmp/" + strings.ReplaceAll(tc.name, " ", "_")
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, 0)
+			tc.create(p)
+			advance(tc.advance)
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, 0)
+		})
+	}
+}
+
+// TestDataCache checks that a small file read whole is read again from
+// the server's cache, and that its data follows this server's changes at
+// once and another party's at the next open or after attrTTL.
+func TestDataCache(t *testing.T) {
+	e, rc := countingEnv(t)
+	ac := e.srv.attrs
+	var clockMu sync.Mutex
+	now := time.Now()
+	ac.mu.Lock()
+	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	ac.mu.Unlock()
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	m := e.mem
+	host := filepath.Join(e.root, "tmp/small")
+	if err := os.WriteFile(host, []byte("version one"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	path := m.str("/tmp/small")
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_RDONLY, 0))
+	read := func(fd uint64) (string, int) {
+		rc.take()
+		s := e.preadStr(fd, 4096, 0)
+		return s, rc.take()["Read"]
+	}
+	if s, n := read(fd); s != "version one" || n != 1 {
+		t.Fatalf("first read: %q with %d Read RPCs", s, n)
+	}
+	if s, n := read(fd); s != "version one" || n != 0 {
+		t.Errorf("second read: %q with %d Read RPCs, want the cached data and none", s, n)
+	}
+	// The reads moved the atime: a stat asks the gofer.
+	e.ok(1, unix.SYS_FSTAT, fd, m.zeros(144))
+	if n := rc.take()["Stat"]; n != 1 {
+		t.Errorf("fstat after a read: %d Stat RPCs, want 1", n)
+	}
+	// A write through this server: seen at once.
+	wfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_WRONLY, 0))
+	e.ok(1, unix.SYS_PWRITE64, wfd, m.alloc([]byte("VERSION")), 7, 0)
+	if s, _ := read(fd); s != "VERSION one" {
+		t.Errorf("after a write through the server: %q", s)
+	}
+	e.ok(1, unix.SYS_FTRUNCATE, wfd, 3)
+	if s, _ := read(fd); s != "VER" {
+		t.Errorf("after ftruncate: %q", s)
+	}
+	e.ok(1, unix.SYS_CLOSE, wfd)
+	read(fd) // cache "VER"
+	// The host rewrites the file: an open sees it (its walk refreshes
+	// the attributes), and so does the open fd once attrTTL passed.
+	time.Sleep(10 * time.Millisecond) // a new mtime
+	if err := os.WriteFile(host, []byte("host"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	fd2 := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_RDONLY, 0))
+	if s, _ := read(fd2); s != "host" {
+		t.Errorf("open after the host's change: %q, want host", s)
+	}
+	e.ok(1, unix.SYS_CLOSE, fd2)
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(host, []byte("host 2"), 0644); err != nil {
+		t.Fatal(err)
+	}
+	advance(attrTTL)
+	if s, _ := read(fd); s != "host 2" {
+		t.Errorf("open fd after the host's change and attrTTL: %q, want host 2", s)
+	}
+	e.ok(1, unix.SYS_CLOSE, fd)
+}

@@ -1,0 +1,722 @@
+package server
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// File owners, I/O signals and leases (fcntl F_SETOWN, F_SETOWN_EX,
+// F_SETSIG, O_ASYNC, F_SETLEASE), within one client:
+//
+//   - A description's owner (a thread, a process or a process group) gets
+//     its I/O signal (F_SETSIG's, SIGIO by default) when the description
+//     has O_ASYNC and becomes readable or writable, and when a lease it
+//     holds is broken. The signal is sent on the edge (the file was not
+//     ready, now it is), not once per arrival as Linux does while it
+//     stays ready.
+//   - A lease (F_RDLCK, F_WRLCK) is held by an open file description of a
+//     regular gofer file. Another open of the file (or a truncate by path)
+//     that conflicts (a write lease: any open; a read lease: an open for
+//     writing) breaks it: the holders' owners are signalled, and the
+//     opener waits until the holders downgrade or release the lease, or
+//     lease-break-time seconds (/proc/sys/fs/lease-break-time) pass, after
+//     which the lease is taken away; with O_NONBLOCK it fails with
+//     EWOULDBLOCK at once. As on Linux a lease is refused (EAGAIN) when a
+//     conflicting open exists; only the client's own opens are seen (not
+//     another client's of the same gofer file, nor the files the client
+//     maps without an fd).
+//
+// Owners, signals and leases are in the description's FileState and come
+// back after a server failure; a break in progress does not (the opener's
+// call is re-sent and breaks the lease again).
+
+// leaseRank orders lease types: none < read < write.
+type leaseRank int
+
+const (
+	leaseNone leaseRank = iota
+	leaseRead
+	leaseWrite
+)
+
+func rankOfLeaseType(t int32) (leaseRank, bool) {
+	switch t {
+	case unix.F_UNLCK:
+		return leaseNone, true
+	case unix.F_RDLCK:
+		return leaseRead, true
+	case unix.F_WRLCK:
+		return leaseWrite, true
+	}
+	return 0, false
+}
+
+func (r leaseRank) fcntlType() int32 {
+	switch r {
+	case leaseRead:
+		return unix.F_RDLCK
+	case leaseWrite:
+		return unix.F_WRLCK
+	}
+	return unix.F_UNLCK
+}
+
+// struct f_owner_ex's types (x/sys/unix lacks them).
+const (
+	fOwnerTID  = 0
+	fOwnerPID  = 1
+	fOwnerPGRP = 2
+)
+
+// defaultLeaseBreakTime is Linux's lease-break-time, in seconds.
+const defaultLeaseBreakTime = 45
+
+// fileAsync is a description's owner and I/O signal.
+type fileAsync struct {
+	// mu protects the fields below. It is a leaf lock.
+	mu sync.Mutex
+	// ownerType is F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP; ownerID the
+	// owner (0: none). Set by fcntl and F_SETLEASE.
+	ownerType, ownerID int32
+	// sig is F_SETSIG's signal (0: SIGIO with no details).
+	sig int32
+	// watchStop, when non-nil, stops the O_ASYNC watcher (watchAsync);
+	// watchFD is the fd its signals name (si_fd).
+	watchStop chan struct{}
+	watchFD   int32
+}
+
+func (a *fileAsync) owner() (typ, id, sig int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ownerType, a.ownerID, a.sig
+}
+
+func (a *fileAsync) setOwner(typ, id int32) {
+	a.mu.Lock()
+	a.ownerType, a.ownerID = typ, id
+	a.mu.Unlock()
+}
+
+// stopWatch stops the O_ASYNC watcher, if any.
+func (a *fileAsync) stopWatch() {
+	a.mu.Lock()
+	if a.watchStop != nil {
+		close(a.watchStop)
+		a.watchStop = nil
+	}
+	a.mu.Unlock()
+}
+
+// ownerExistsLocked reports whether an owner of that type and id exists.
+// Precondition: k.mu held.
+func (k *clientState) ownerExistsLocked(typ, id int32) bool {
+	switch typ {
+	case fOwnerTID:
+		t := k.threads[id]
+		return t != nil && !t.killed
+	case fOwnerPID:
+		p := k.procs[id]
+		return p != nil && !p.zombie
+	case fOwnerPGRP:
+		return len(k.processGroupLocked(id)) > 0
+	}
+	return false
+}
+
+// fcntlOwner serves F_GETOWN, F_SETOWN, F_GETOWN_EX, F_SETOWN_EX,
+// F_GETSIG and F_SETSIG.
+func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
+	switch cmd {
+	case unix.F_GETOWN:
+		typ, id, _ := f.async.owner()
+		if typ == fOwnerPGRP {
+			return int64(-id), nil
+		}
+		return int64(id), nil
+	case unix.F_SETOWN:
+		arg := int32(c.args[2])
+		typ, id := int32(fOwnerPID), arg
+		if arg < 0 {
+			if arg == -1<<31 {
+				return 0, unix.EINVAL
+			}
+			typ, id = fOwnerPGRP, -arg
+		}
+		return 0, c.setOwner(f, typ, id)
+	case unix.F_GETOWN_EX:
+		typ, id, _ := f.async.owner()
+		var b [8]byte
+		binary.LittleEndian.PutUint32(b[0:], uint32(typ))
+		binary.LittleEndian.PutUint32(b[4:], uint32(id))
+		return 0, c.mem.CopyOut(c.args[2], b[:])
+	case unix.F_SETOWN_EX:
+		b, err := c.mem.CopyIn(c.args[2], 8)
+		if err != nil {
+			return 0, err
+		}
+		typ, id := int32(binary.LittleEndian.Uint32(b[0:])), int32(binary.LittleEndian.Uint32(b[4:]))
+		if typ < fOwnerTID || typ > fOwnerPGRP {
+			return 0, unix.EINVAL
+		}
+		return 0, c.setOwner(f, typ, id)
+	case unix.F_GETSIG:
+		_, _, sig := f.async.owner()
+		return int64(sig), nil
+	case unix.F_SETSIG:
+		sig := int64(c.args[2])
+		if sig < 0 || sig > numSignals {
+			return 0, unix.EINVAL
+		}
+		f.async.mu.Lock()
+		f.async.sig = int32(sig)
+		f.async.mu.Unlock()
+		f.changed()
+		return 0, nil
+	}
+	return 0, unix.EINVAL
+}
+
+// setOwner sets f's owner (id 0: none; else it must exist: ESRCH).
+func (c *syscallCtx) setOwner(f *file, typ, id int32) error {
+	if id != 0 {
+		c.k.mu.Lock()
+		ok := c.k.ownerExistsLocked(typ, id)
+		c.k.mu.Unlock()
+		if !ok {
+			return unix.ESRCH
+		}
+	}
+	f.async.setOwner(typ, id)
+	f.changed()
+	return nil
+}
+
+// Linux's si_code values of SIGPOLL, and the si_band of each.
+const (
+	pollInCode  = 1
+	pollOutCode = 2
+	pollMsgCode = 3
+)
+
+// sendIOSignal sends f's I/O signal to its owner: code is the si_code
+// (pollInCode...) and band the si_band it carries when F_SETSIG chose the
+// signal; fd is si_fd.
+func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
+	typ, id, sig := f.async.owner()
+	if id == 0 {
+		return
+	}
+	var info []byte
+	signo := int(sig)
+	if sig == 0 {
+		signo = int(unix.SIGIO)
+		info = siginfoKill(signo, siKernel, 0, 0)
+	} else {
+		info = make([]byte, sizeofSiginfo)
+		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
+		binary.LittleEndian.PutUint32(info[8:], uint32(code))
+		binary.LittleEndian.PutUint64(info[16:], uint64(band))
+		binary.LittleEndian.PutUint32(info[24:], uint32(fd))
+	}
+	var d deferred
+	k.mu.Lock()
+	switch typ {
+	case fOwnerTID:
+		if t := k.threads[id]; t != nil && !t.killed {
+			k.queueAsyncSignalLocked(t.proc, t, signo, info, &d)
+		}
+	case fOwnerPID:
+		if p := k.procs[id]; p != nil {
+			k.queueAsyncSignalLocked(p, nil, signo, info, &d)
+		}
+	case fOwnerPGRP:
+		for _, p := range k.processGroupLocked(id) {
+			k.queueAsyncSignalLocked(p, nil, signo, info, &d)
+		}
+	}
+	k.mu.Unlock()
+	d.run(k)
+}
+
+// queueAsyncSignalLocked sends a signal the kernel raises on its own
+// (SIGIO): with a handler as kill does; without one it still goes to the
+// client, which holds the mask, so that a blocked one waits there for
+// sigtimedwait (the client drops an ignored one and sends one with a fatal
+// default action back). Precondition: k.mu held.
+func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+	if p.exiting {
+		return
+	}
+	act := p.sig.act[sig]
+	if act.handler != sigDfl && act.handler != sigIgn {
+		k.signalProcessLocked(p, t, sig, info, d)
+		return
+	}
+	if t == nil || t.killed || t.proc != p {
+		t = p.anyLiveThread()
+	}
+	if t == nil {
+		return
+	}
+	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+}
+
+// setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals
+// name.
+func (k *clientState) setAsync(f *file, fd int32, on bool) {
+	a := &f.async
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !on {
+		if a.watchStop != nil {
+			close(a.watchStop)
+			a.watchStop = nil
+		}
+		return
+	}
+	a.watchFD = fd
+	if a.watchStop != nil {
+		return
+	}
+	stop := make(chan struct{})
+	a.watchStop = stop
+	go k.watchAsync(f, stop)
+}
+
+// watchAsync signals f's owner each time f becomes readable or writable,
+// until stop is closed, f is released or the client goes.
+func (k *clientState) watchAsync(f *file, stop chan struct{}) {
+	ev, ch := f.impl.readiness(f)
+	for ch != nil {
+		select {
+		case <-ch:
+		case <-stop:
+			return
+		case <-k.done:
+			return
+		}
+		var now uint32
+		now, ch = f.impl.readiness(f)
+		gained := now &^ ev
+		ev = now
+		f.async.mu.Lock()
+		fd := f.async.watchFD
+		f.async.mu.Unlock()
+		if gained&pollIn != 0 {
+			k.sendIOSignal(f, fd, pollInCode, pollIn|pollRdNorm)
+		}
+		if gained&pollOut != 0 {
+			k.sendIOSignal(f, fd, pollOutCode, pollOut|pollWrNorm)
+		}
+	}
+}
+
+// leaseHolder is one description's lease.
+type leaseHolder struct {
+	rank leaseRank
+	// fd is the fd F_SETLEASE named (si_fd of the break signal).
+	fd int32
+}
+
+// inodeLeases are the leases on one file.
+type inodeLeases struct {
+	holders map[*file]leaseHolder
+	// breaking says a break is in progress: holders above breakTo must
+	// come down to it before deadline.
+	breaking bool
+	breakTo  leaseRank
+	deadline time.Time
+	// pendingReads and pendingWrites count the opens waiting on a break:
+	// they count as open (Linux has taken their open counts already).
+	pendingReads, pendingWrites int
+	// changed wakes the breakers when a lease changes.
+	changed notifier
+}
+
+// conflicts reports whether an open (for writing if write) must break a
+// lease.
+func (il *inodeLeases) conflicts(write bool) bool {
+	for _, h := range il.holders {
+		if h.rank == leaseWrite || write {
+			return true
+		}
+	}
+	return false
+}
+
+// settleLocked ends a break that is over.
+func (il *inodeLeases) settleLocked() {
+	if !il.breaking {
+		return
+	}
+	for _, h := range il.holders {
+		if h.rank > il.breakTo {
+			return
+		}
+	}
+	il.breaking = false
+}
+
+// leaseTable is a client's leases, by inode number.
+type leaseTable struct {
+	// mu protects the fields below. It is a leaf: nothing is taken inside
+	// it.
+	mu    sync.Mutex
+	byIno map[uint64]*inodeLeases
+	// breakTime is lease-break-time, in seconds.
+	breakTime int
+}
+
+func newLeaseTable() *leaseTable {
+	return &leaseTable{byIno: make(map[uint64]*inodeLeases), breakTime: defaultLeaseBreakTime}
+}
+
+// leaseBreakTime returns lease-break-time.
+func (lt *leaseTable) leaseBreakTime() int {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return lt.breakTime
+}
+
+// setLeaseBreakTime sets lease-break-time.
+func (lt *leaseTable) setLeaseBreakTime(s int) {
+	lt.mu.Lock()
+	lt.breakTime = s
+	lt.mu.Unlock()
+}
+
+// dropLocked forgets il once nothing refers to it.
+func (lt *leaseTable) dropLocked(ino uint64, il *inodeLeases) {
+	if len(il.holders) == 0 && il.pendingReads == 0 && il.pendingWrites == 0 && lt.byIno[ino] == il {
+		delete(lt.byIno, ino)
+	}
+}
+
+// leaseFile returns f's inode number if f can hold a lease.
+func leaseFile(f *file) (uint64, bool) {
+	if _, ok := f.impl.(*goferFile); !ok || f.d == nil || !f.d.isRegular() {
+		return 0, false
+	}
+	return f.d.ino, true
+}
+
+// openCounts counts the descriptions of the client's processes open for
+// reading and for writing on gofer file ino, but f.
+func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seenTab := make(map[*fdTable]bool)
+	seen := make(map[*file]bool)
+	for _, p := range k.procs {
+		t := p.fds
+		if t == nil || seenTab[t] {
+			continue
+		}
+		seenTab[t] = true
+		t.mu.Lock()
+		for _, e := range t.fds {
+			of := e.f
+			if of == nil || of == f || seen[of] || of.d == nil || of.d.kind != dkGofer || of.d.ino != ino || of.isPath() {
+				continue
+			}
+			seen[of] = true
+			if of.readable() {
+				readers++
+			}
+			if of.writable() {
+				writers++
+			}
+		}
+		t.mu.Unlock()
+	}
+	return readers, writers
+}
+
+// fcntlLease serves F_SETLEASE and F_GETLEASE on fd.
+func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
+	ino, ok := leaseFile(f)
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	lt := c.k.leases
+	if cmd == unix.F_GETLEASE {
+		lt.mu.Lock()
+		defer lt.mu.Unlock()
+		il := lt.byIno[ino]
+		if il == nil {
+			return unix.F_UNLCK, nil
+		}
+		h, ok := il.holders[f]
+		if !ok {
+			return unix.F_UNLCK, nil
+		}
+		if il.breaking && h.rank > il.breakTo {
+			return int64(il.breakTo.fcntlType()), nil
+		}
+		return int64(h.rank.fcntlType()), nil
+	}
+	rank, ok := rankOfLeaseType(int32(c.args[2]))
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	if rank == leaseNone {
+		if !lt.release(f, ino) {
+			return 0, unix.EAGAIN
+		}
+		f.changed()
+		return 0, nil
+	}
+	if cr := c.creds(); !cr.ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+		return 0, unix.EACCES
+	}
+	if rank == leaseRead && f.writable() {
+		return 0, unix.EAGAIN
+	}
+	readers, writers := c.k.openCounts(ino, f)
+	lt.mu.Lock()
+	il := lt.byIno[ino]
+	if il == nil {
+		il = &inodeLeases{holders: make(map[*file]leaseHolder)}
+		lt.byIno[ino] = il
+	}
+	err := il.checkAddLocked(f, rank, readers, writers)
+	if err == nil {
+		il.holders[f] = leaseHolder{rank: rank, fd: fd}
+		il.settleLocked()
+		il.changed.notify()
+	}
+	lt.dropLocked(ino, il)
+	lt.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	f.leases.Store(lt)
+	// As Linux, taking a lease makes the caller's process the owner its
+	// break signal goes to.
+	f.async.setOwner(fOwnerPID, c.pid())
+	f.changed()
+	return 0, nil
+}
+
+// checkAddLocked says whether f may hold a lease of rank, given the other
+// descriptions open for reading and writing (EAGAIN if not).
+func (il *inodeLeases) checkAddLocked(f *file, rank leaseRank, readers, writers int) error {
+	switch rank {
+	case leaseRead:
+		if writers > 0 || il.pendingWrites > 0 {
+			return unix.EAGAIN
+		}
+	case leaseWrite:
+		if readers+writers > 0 || il.pendingReads+il.pendingWrites > 0 {
+			return unix.EAGAIN
+		}
+	}
+	for of, h := range il.holders {
+		if of == f {
+			continue
+		}
+		if rank == leaseWrite || h.rank == leaseWrite || il.breaking {
+			return unix.EAGAIN
+		}
+	}
+	return nil
+}
+
+// release removes f's lease on ino, reporting whether it had one.
+func (lt *leaseTable) release(f *file, ino uint64) bool {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	il := lt.byIno[ino]
+	if il == nil {
+		return false
+	}
+	if _, ok := il.holders[f]; !ok {
+		return false
+	}
+	delete(il.holders, f)
+	il.settleLocked()
+	il.changed.notify()
+	lt.dropLocked(ino, il)
+	return true
+}
+
+// fileReleased drops the lease of a description that is gone.
+func (lt *leaseTable) fileReleased(f *file) {
+	if ino, ok := leaseFile(f); ok {
+		lt.release(f, ino)
+	}
+}
+
+// leaseOf returns f's lease and the fd it was taken through.
+func (lt *leaseTable) leaseOf(f *file) (leaseRank, int32, bool) {
+	ino, ok := leaseFile(f)
+	if !ok {
+		return 0, 0, false
+	}
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if il := lt.byIno[ino]; il != nil {
+		if h, ok := il.holders[f]; ok {
+			return h.rank, h.fd, true
+		}
+	}
+	return 0, 0, false
+}
+
+// restore gives restored description f its lease again.
+func (lt *leaseTable) restore(f *file, rank leaseRank, fd int32) {
+	ino, ok := leaseFile(f)
+	if !ok || rank == leaseNone {
+		return
+	}
+	lt.mu.Lock()
+	il := lt.byIno[ino]
+	if il == nil {
+		il = &inodeLeases{holders: make(map[*file]leaseHolder)}
+		lt.byIno[ino] = il
+	}
+	il.holders[f] = leaseHolder{rank: rank, fd: fd}
+	lt.mu.Unlock()
+	f.leases.Store(lt)
+}
+
+// breakLeases is called before d is opened (for writing if write, or
+// truncated) by the application: leases that conflict are broken, and the
+// call waits for their holders (see the top of this file).
+func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
+	if d == nil || d.kind != dkGofer || !d.isRegular() {
+		return nil
+	}
+	lt := c.k.leases
+	ino := d.ino
+	lt.mu.Lock()
+	il := lt.byIno[ino]
+	if il == nil || !il.conflicts(write) {
+		lt.mu.Unlock()
+		return nil
+	}
+	if write {
+		il.pendingWrites++
+	} else {
+		il.pendingReads++
+	}
+	defer func() {
+		lt.mu.Lock()
+		if write {
+			il.pendingWrites--
+		} else {
+			il.pendingReads--
+		}
+		lt.dropLocked(ino, il)
+		lt.mu.Unlock()
+	}()
+	target := leaseRead
+	if write {
+		target = leaseNone
+	}
+	type notice struct {
+		f  *file
+		fd int32
+	}
+	var notify []notice
+	if !il.breaking || target < il.breakTo {
+		if !il.breaking {
+			il.deadline = time.Now().Add(time.Duration(lt.breakTime) * time.Second)
+		}
+		il.breaking, il.breakTo = true, target
+		for f, h := range il.holders {
+			if h.rank > target {
+				notify = append(notify, notice{f, h.fd})
+			}
+		}
+	}
+	lt.mu.Unlock()
+	for _, n := range notify {
+		c.k.sendIOSignal(n.f, n.fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
+	}
+	if nonblock {
+		return unix.EWOULDBLOCK
+	}
+	for {
+		lt.mu.Lock()
+		if !il.conflicts(write) {
+			lt.mu.Unlock()
+			return nil
+		}
+		left := time.Until(il.deadline)
+		if left <= 0 {
+			// lease-break-time passed: take the leases away.
+			var changed []*file
+			for f, h := range il.holders {
+				if h.rank > target {
+					if target == leaseNone {
+						delete(il.holders, f)
+					} else {
+						il.holders[f] = leaseHolder{rank: target, fd: h.fd}
+					}
+					changed = append(changed, f)
+				}
+			}
+			il.settleLocked()
+			il.changed.notify()
+			lt.mu.Unlock()
+			for _, f := range changed {
+				f.changed()
+			}
+			return nil
+		}
+		ch := il.changed.wait()
+		lt.mu.Unlock()
+		if err := c.block(ch, time.After(left)); err != nil && err != unix.ETIMEDOUT {
+			return err
+		}
+	}
+}
+
+// pollMsgBand is POLLMSG, part of the si_band of a lease break.
+const pollMsgBand = 0x400
+
+// recordAsync fills the owner, signal and lease fields of f's FileState.
+func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
+	f.async.mu.Lock()
+	st.OwnerType, st.OwnerId, st.IoSignal = f.async.ownerType, f.async.ownerID, f.async.sig
+	if f.async.watchStop != nil {
+		st.AsyncFd = f.async.watchFD
+	}
+	f.async.mu.Unlock()
+	if lt := f.leases.Load(); lt != nil {
+		if rank, fd, ok := lt.leaseOf(f); ok {
+			st.HasLease, st.Lease, st.LeaseFd = true, rank.fcntlType(), fd
+		}
+	}
+}
+
+// restoreAsync gives restored description f the owner, signal, O_ASYNC
+// watcher and lease its FileState records.
+func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
+	typ := st.GetOwnerType()
+	if typ < fOwnerTID || typ > fOwnerPGRP {
+		typ = fOwnerTID
+	}
+	f.async.mu.Lock()
+	f.async.ownerType, f.async.ownerID = typ, st.GetOwnerId()
+	if sig := st.GetIoSignal(); sig > 0 && sig <= numSignals {
+		f.async.sig = sig
+	}
+	f.async.mu.Unlock()
+	if f.flags.Load()&unix.O_ASYNC != 0 {
+		k.setAsync(f, st.GetAsyncFd(), true)
+	}
+	if st.GetHasLease() {
+		if rank, ok := rankOfLeaseType(st.GetLease()); ok {
+			k.leases.restore(f, rank, st.GetLeaseFd())
+		}
+	}
+}

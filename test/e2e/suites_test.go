@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// The regression programs of the public suites' failures (LTP syscalls,
+// pjdfstest; see docs/COMPATIBILITY.md): each runs natively and in the
+// sandbox, writing through to a directory of its own, and the outputs must
+// match.
+
+// suiteProgram compiles testdata/suites/name.c.
+func suiteProgram(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "suites", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+}
+
+func TestSuitesRegressions(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, tc := range []struct {
+		name string
+		// flags are extra do flags.
+		flags []string
+	}{
+		// unlink_open: a file unlinked while open or mapped leaves its
+		// directory at once (the gofer's silly name is out of sight).
+		{name: "unlink_open"},
+		// leases: F_SETLEASE and its breaks, lease-break-time, F_SETOWN,
+		// F_SETOWN_EX, F_SETSIG and O_ASYNC.
+		{name: "leases"},
+		// futex_requeue: EFAULT for a bad address, FUTEX_CMP_REQUEUE's
+		// checks and its count of woken plus requeued waiters.
+		{name: "futex_requeue"},
+		// fsize: RLIMIT_FSIZE's EFBIG and SIGXFSZ.
+		{name: "fsize"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prog := suiteProgram(t, tc.name)
+			want := tu.Run(t, timeout, "", "", prog, t.TempDir())
+			if want.ExitCode != 0 {
+				t.Fatalf("native run failed (%d): %s", want.ExitCode, want.Stderr)
+			}
+			got := tu.Sandbox(t, timeout, "", "", tc.flags, prog, t.TempDir())
+			compare(t, want, got)
+		})
+	}
+}

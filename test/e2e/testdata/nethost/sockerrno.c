@@ -1,0 +1,89 @@
+// The errnos of LTP's socket cases (socket01, bind02, connect03,
+// accept03, epoll_ctl06), compared with a native run: a raw socket
+// without a protocol, a privileged port bound by root and by a non-root
+// user, a
+// datagram socket connecting to a stream socket's path, a socket node
+// without write permission, and accept and epoll_ctl on an O_PATH fd.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TRY(what, expr)                                                          \
+	do {                                                                     \
+		errno = 0;                                                       \
+		long r_ = (long)(expr);                                          \
+		printf("%s: %ld errno %d\n", what, r_ < 0 ? -1L : 0L, r_ < 0 ? errno : 0); \
+	} while (0)
+
+int main(void) {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	TRY("raw, no protocol", socket(AF_INET, SOCK_RAW, 0));
+	TRY("raw6, no protocol", socket(AF_INET6, SOCK_RAW, 0));
+	TRY("udp stream", socket(AF_INET, SOCK_STREAM, IPPROTO_UDP));
+	TRY("tcp dgram", socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP));
+
+	struct sockaddr_in priv;
+	memset(&priv, 0, sizeof priv);
+	priv.sin_family = AF_INET;
+	priv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	priv.sin_port = htons(1);
+	int sp = socket(AF_INET, SOCK_STREAM, 0);
+	TRY("bind port 1 as root", bind(sp, (struct sockaddr *)&priv, sizeof priv));
+	close(sp);
+
+	mkdir("open", 0777);
+	chmod("open", 0777);
+	if (chdir("open") < 0) return 1;
+	if (seteuid(65534) < 0) return 1;
+	TRY("raw as nobody", socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+	struct sockaddr_in in;
+	memset(&in, 0, sizeof in);
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	in.sin_port = htons(80);
+	int s4 = socket(AF_INET, SOCK_STREAM, 0);
+	TRY("bind port 80 as nobody", bind(s4, (struct sockaddr *)&in, sizeof in));
+	in.sin_port = 0;
+	TRY("bind port 0 as nobody", bind(s4, (struct sockaddr *)&in, sizeof in));
+
+	struct sockaddr_un un;
+	memset(&un, 0, sizeof un);
+	un.sun_family = AF_UNIX;
+	strcpy(un.sun_path, "sock");
+	unlink("sock");
+	int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+	TRY("bind unix as nobody", bind(ls, (struct sockaddr *)&un, sizeof un));
+	TRY("listen", listen(ls, 4));
+	int dg = socket(AF_UNIX, SOCK_DGRAM, 0);
+	TRY("dgram connect to stream", connect(dg, (struct sockaddr *)&un, sizeof un));
+	TRY("dgram sendto stream", sendto(dg, "x", 1, 0, (struct sockaddr *)&un, sizeof un));
+	chmod("sock", 0500);
+	int st = socket(AF_UNIX, SOCK_STREAM, 0);
+	TRY("connect to 0500 node", connect(st, (struct sockaddr *)&un, sizeof un));
+	chmod("sock", 0700);
+	TRY("connect to 0700 node", connect(st, (struct sockaddr *)&un, sizeof un));
+	if (seteuid(0) < 0) return 1;
+	unlink("sock");
+
+	int op = open(".", O_PATH);
+	int reg = open("file", O_CREAT | O_RDWR, 0644);
+	TRY("accept on O_PATH", accept(op, NULL, NULL));
+	TRY("accept on a file", accept(reg, NULL, NULL));
+	TRY("getsockname on O_PATH", getsockname(op, NULL, NULL));
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN};
+	TRY("epoll_ctl O_PATH target", epoll_ctl(ep, EPOLL_CTL_ADD, op, &ev));
+	TRY("epoll_ctl on a file", epoll_ctl(ep, EPOLL_CTL_ADD, reg, &ev));
+	TRY("epoll_ctl O_PATH epfd", epoll_ctl(op, EPOLL_CTL_ADD, reg, &ev));
+	unlink("file");
+	return 0;
+}
