@@ -426,6 +426,11 @@ func (e *embedded) stop() {
 			cmd.Process.Kill()
 			<-done
 		}
+		// A daemon killed by its seccomp filter (at any time, also
+		// while stopping) must not go unnoticed.
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
+			e.log.Error("embedded daemon was killed by its seccomp filter (a system call outside its list, see docs/OPERATIONS.md)", "daemon", cmd.Args[1])
+		}
 	}
 	if e.ownDir {
 		os.RemoveAll(e.dir)
