@@ -54,6 +54,14 @@ var calls = map[string]func(dir string) error{
 		return err
 	},
 	"kill-other": func(string) error { return unix.Kill(1, 0) },
+	"syncfs": func(dir string) error {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Syncfs(fd)
+	},
 }
 
 func closeFD(fd int, err error) error {
@@ -129,6 +137,8 @@ func TestFilters(t *testing.T) {
 		{"gofer", "kill", "mount", true},
 		{"gofer", "kill", "ptrace", true},
 		{"gofer", "kill", "mmap-exec", true},
+		{"gofer", "kill", "syncfs", false},
+		{"server", "kill", "syncfs", true},
 		{"server", "trap", "mkdir", true},
 		{"server", "log", "mkdir", false},
 		{"server", "log", "packet-socket", false},

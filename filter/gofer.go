@@ -55,6 +55,7 @@ func GoferRules() seccomp.SyscallRules {
 		unix.SYS_FSYNC:           seccomp.MatchAll{},
 		unix.SYS_FDATASYNC:       seccomp.MatchAll{},
 		unix.SYS_SYNC_FILE_RANGE: seccomp.MatchAll{},
+		unix.SYS_SYNCFS:          seccomp.MatchAll{}, // a batch of fsyncs on one file system
 		// Extended attributes.
 		unix.SYS_FGETXATTR:    seccomp.MatchAll{},
 		unix.SYS_FSETXATTR:    seccomp.MatchAll{},
