@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -257,11 +258,37 @@ func failDo(err error) int {
 type embedded struct {
 	dir    string
 	server string
-	procs  []*exec.Cmd
-	log    hclog.Logger
+	// procs are the daemons, in start order; changed only by
+	// startEmbedded, kill and stop, which do not run concurrently.
+	procs []*daemonProc
+	log   hclog.Logger
 	// ownDir says stop removes dir (a temp directory startEmbedded made),
 	// not only the sockets.
 	ownDir bool
+}
+
+// daemonProc is a running embedded daemon.
+type daemonProc struct {
+	cmd *exec.Cmd
+	// exited is closed once the process is reaped (cmd.ProcessState set).
+	exited chan struct{}
+	// stopping is set by stop and kill before they signal it: an exit
+	// before that is unexpected and reported at once.
+	stopping atomic.Bool
+}
+
+// watch reaps d, reporting at once a daemon its seccomp filter killed
+// and any other exit do did not ask for.
+func (d *daemonProc) watch(log hclog.Logger) {
+	err := d.cmd.Wait()
+	ws, _ := d.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGSYS:
+		log.Error("embedded daemon was killed by its seccomp filter (a system call outside its list; see docs/OPERATIONS.md)", "daemon", d.cmd.Args[1])
+	case !d.stopping.Load():
+		log.Error("embedded daemon exited", "daemon", d.cmd.Args[1], "status", err)
+	}
+	close(d.exited)
 }
 
 // embedOptions are what a container asks of its embedded daemons beyond
@@ -381,14 +408,22 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 			e.stop()
 			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)
 		}
-		e.procs = append(e.procs, cmd)
+		d := &daemonProc{cmd: cmd, exited: make(chan struct{})}
+		go d.watch(log)
+		e.procs = append(e.procs, d)
 		t, err := transport.ParseTarget(args[2])
 		if err != nil {
 			e.stop()
 			return nil, err
 		}
-		// Process.Wait would race with stop's Wait: probe with signal 0.
-		alive := func() error { return cmd.Process.Signal(syscall.Signal(0)) }
+		alive := func() error {
+			select {
+			case <-d.exited:
+				return fmt.Errorf("exited: %v", cmd.ProcessState)
+			default:
+				return nil
+			}
+		}
 		if err := transport.WaitListening(t, 10*time.Second, alive); err != nil {
 			e.stop()
 			return nil, fmt.Errorf("embedded %s: %w", args[0], err)
@@ -402,11 +437,12 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 // application is over. Nothing is lost: the gofer writes through to the
 // host at each call, and the sentry's state dies with the application.
 func (e *embedded) kill() {
-	for _, cmd := range e.procs {
-		cmd.Process.Kill()
+	for _, d := range e.procs {
+		d.stopping.Store(true)
+		d.cmd.Process.Kill()
 	}
-	for _, cmd := range e.procs {
-		cmd.Wait()
+	for _, d := range e.procs {
+		<-d.exited
 	}
 	e.procs = nil
 	e.stop()
@@ -415,21 +451,15 @@ func (e *embedded) kill() {
 // stop ends the daemons (SIGTERM, then SIGKILL) and removes the sockets.
 func (e *embedded) stop() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
-		cmd := e.procs[i]
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		d := e.procs[i]
+		d.stopping.Store(true)
+		d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-d.exited:
 		case <-time.After(3 * time.Second):
-			e.log.Warn("embedded daemon did not stop; killing", "pid", cmd.Process.Pid)
-			cmd.Process.Kill()
-			<-done
-		}
-		// A daemon killed by its seccomp filter (at any time, also
-		// while stopping) must not go unnoticed.
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
-			e.log.Error("embedded daemon was killed by its seccomp filter (a system call outside its list, see docs/OPERATIONS.md)", "daemon", cmd.Args[1])
+			e.log.Warn("embedded daemon did not stop; killing", "pid", d.cmd.Process.Pid)
+			d.cmd.Process.Kill()
+			<-d.exited
 		}
 	}
 	if e.ownDir {
