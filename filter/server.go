@@ -29,6 +29,8 @@ func ServerRules() seccomp.SyscallRules {
 			seccomp.AnyValue{},
 			seccomp.MaskedEqual(unix.O_ACCMODE|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND, 0),
 		},
+		// Rewriting --profile-heap's files (opened at start) on SIGUSR2.
+		unix.SYS_FTRUNCATE:  seccomp.MatchAll{},
 		unix.SYS_NEWFSTATAT: seccomp.MatchAll{},
 		unix.SYS_STATX:      seccomp.MatchAll{},
 		unix.SYS_UNAME:      seccomp.MatchAll{},

@@ -135,3 +135,42 @@ func TestFsyncMany(t *testing.T) {
 	}
 	wantErrno(t, "fsync of too many", must2(e.c.Fsync(e.ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: many})), unix.EINVAL)
 }
+
+func TestGetdentsPlus(t *testing.T) {
+	e := newEnv(t)
+	writeHostFile(t, e.host("f"), "12345")
+	if err := os.Symlink("../outside", e.host("l")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.host("d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 100, Plus: true})))
+	if len(r.Stats) != len(r.Entries) {
+		t.Fatalf("%d stats for %d entries", len(r.Stats), len(r.Entries))
+	}
+	want := map[string]uint32{"f": unix.S_IFREG | 0o644, "l": unix.S_IFLNK | 0o777, "d": unix.S_IFDIR | 0o700}
+	for i, ent := range r.Entries {
+		st := r.Stats[i]
+		if st.Ino != ent.Ino {
+			t.Errorf("%s: stat ino %d, entry ino %d", ent.Name, st.Ino, ent.Ino)
+		}
+		if m, ok := want[ent.Name]; ok && st.Mode != m {
+			t.Errorf("%s: mode %o, want %o", ent.Name, st.Mode, m)
+		}
+		if ent.Name == "f" && st.Size != 5 {
+			t.Errorf("f: size %d", st.Size)
+		}
+	}
+	if !r.Eof {
+		t.Error("a reply holding every entry says eof false")
+	}
+	if r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 1}))); r.Eof || len(r.Entries) != 1 {
+		t.Errorf("one of three entries: %d entries, eof %v", len(r.Entries), r.Eof)
+	}
+	// Without plus, no stats.
+	r = must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 100})))
+	if len(r.Stats) != 0 {
+		t.Errorf("%d stats without plus", len(r.Stats))
+	}
+}

@@ -29,22 +29,57 @@ const maxDirentsPerReply = 2048
 // UTF-8 cannot be carried by the protocol's string field and are left out
 // (and logged).
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
-	ents, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
-	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "n", len(ents), "err", err)
+	ents, eof, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
+	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(ents), "err", err)
 	if err != nil {
 		return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
 	}
-	return &goferpb.GetdentsReply{Entries: ents}, nil
+	r := &goferpb.GetdentsReply{Entries: ents, Eof: eof}
+	if req.GetPlus() && len(ents) > 0 {
+		if r.Stats, err = s.statEntries(req.GetDir(), ents); err != nil {
+			return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
+		}
+	}
+	return r, nil
 }
 
-func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, error) {
+// statEntries returns the attributes of the entries of directory handle
+// id, each looked up by its (single component) name without following a
+// symlink; an entry gone meanwhile gets an empty Stat.
+func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat, error) {
+	h, err := s.lookupDir(id)
+	if err != nil {
+		return nil, wrap(err, "getdents")
+	}
+	defer h.decRef()
+	out := make([]*goferpb.Stat, len(ents))
+	for i, e := range ents {
+		out[i] = &goferpb.Stat{}
+		if checkName(e.GetName()) != nil {
+			continue
+		}
+		var stx unix.Statx_t
+		err := unix.Statx(h.fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+		for err == unix.EINTR {
+			err = unix.Statx(h.fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+		}
+		if err == nil {
+			out[i] = statFromStatx(&stx)
+		}
+	}
+	return out, nil
+}
+
+// getdents returns up to count entries of directory handle id from
+// offset, and whether they reach the end.
+func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, bool, error) {
 	if count == 0 {
-		return nil, errorf(unix.EINVAL, "getdents: count 0")
+		return nil, false, errorf(unix.EINVAL, "getdents: count 0")
 	}
 	count = min(count, maxDirentsPerReply)
 	h, err := s.lookupDir(id)
 	if err != nil {
-		return nil, wrap(err, "getdents")
+		return nil, false, wrap(err, "getdents")
 	}
 	defer h.decRef()
 
@@ -53,12 +88,12 @@ func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, e
 	if offset == 0 || !h.direntsValid {
 		ents, err := s.readDir(h)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		h.dirents, h.direntsValid = ents, true
 	}
 	if offset >= uint64(len(h.dirents)) {
-		return nil, nil
+		return nil, true, nil
 	}
 	end := offset + uint64(count)
 	if end > uint64(len(h.dirents)) {
@@ -67,7 +102,7 @@ func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, e
 	// Copy: the slice must not alias a snapshot a later call replaces
 	// while this reply is being marshalled (the entries themselves are
 	// never modified).
-	return append([]*goferpb.Dirent(nil), h.dirents[offset:end]...), nil
+	return append([]*goferpb.Dirent(nil), h.dirents[offset:end]...), end == uint64(len(h.dirents)), nil
 }
 
 // readDir reads all of h's directory entries but "." and "..", numbering

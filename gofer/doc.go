@@ -23,6 +23,13 @@
 //     files outlive their session as orphans for the orphan linger (see
 //     WithOrphanLinger), long enough for a restarted sentry to Reopen them.
 //     Calls without a session make handles only Release drops.
+//   - Call streams (calls.go): a Calls stream is a session of its own and
+//     carries the unary calls multiplexed by id, run by a pool of at most
+//     maxCallWorkers workers that live as long as the stream (not a
+//     goroutine per call). It arrives as a gRPC stream, or, on a Unix
+//     socket, on the framed wire, whose serving loop is the command's
+//     (ServeCalls takes any CallStream). Every call goes through the same
+//     door (serveCall) as a unary RPC.
 //   - The door (guard.go, around every method): a call may name only the
 //     handle ids given to its own session (a session is usable only by the
 //     authenticated peer that opened it); calls without a session share one
@@ -55,7 +62,10 @@
 //   - A Walk with open set also opens its last file as Open would (an open
 //     by name in one call); a Create with path_handle also returns a second,
 //     unopened handle of the new file (CreateReply.path), which a creation
-//     answered from the reply cache does not.
+//     answered from the reply cache does not. A Getdents with plus also
+//     returns each entry's attributes (statx by name, not following a
+//     symlink); every Getdents reply says whether it reaches the end of
+//     the listing (eof).
 //
 // # Recovery
 //
@@ -77,7 +87,10 @@
 //     disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
-//     (peer identity, method, client_id, seq, part), bounded to maxCachedReplies entries (LRU): a
+//     (peer identity, method, client_id, seq, part), bounded to
+//     maxCachedReplies entries and maxCachedBytes estimated bytes (LRU),
+//     and ForgetClient drops a sentry client's entries when it ended for
+//     good: a
 //     duplicate gets the first execution's reply (waiting for it if it is
 //     still running) instead of running again. A duplicate creation gets a
 //     fresh handle of the file the first one made. A reply of EBADF (an
@@ -120,6 +133,7 @@
 //	Server.mu
 //	    (released before any handle lock is taken; never held across a
 //	    system call other than close)
+//	replyCache.mu, callWorkers.sendMu (leaves)
 //	handle.mu
 //	    handle.seqMu
 //

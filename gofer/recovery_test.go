@@ -3,6 +3,7 @@ package gofer
 import (
 	"context"
 	"encoding/binary"
+	"google.golang.org/protobuf/proto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,26 +273,72 @@ func TestReplyCache(t *testing.T) {
 }
 
 func TestReplyCacheBounded(t *testing.T) {
-	c := newReplyCache(4)
-	for i := uint64(1); i <= 10; i++ {
-		e, owner := c.begin(&goferpb.Origin{ClientId: "c", Seq: i})
-		if !owner {
-			t.Fatalf("seq %d: not owner", i)
+	big := &goferpb.WriteReply{Stat: &goferpb.Stat{Ino: 1, Size: 1 << 40, MtimeNs: 1 << 40}}
+	tests := []struct {
+		name          string
+		max, maxBytes int
+		reply         proto.Message
+		wantLen       int
+	}{
+		{name: "entries", max: 4, maxBytes: 1 << 20, reply: &goferpb.UnlinkReply{Errno: 1}, wantLen: 4},
+		// Each entry costs cacheEntryOverhead + its key + its reply.
+		{name: "bytes", max: 1 << 10, maxBytes: 3 * (cacheEntryOverhead + 1 + proto.Size(big)), reply: big, wantLen: 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newReplyCache(tc.max, tc.maxBytes)
+			for i := uint64(1); i <= 10; i++ {
+				e, owner := c.begin(&goferpb.Origin{ClientId: "c", Seq: i})
+				if !owner {
+					t.Fatalf("seq %d: not owner", i)
+				}
+				c.finish(e, tc.reply, nil)
+			}
+			if n, b := c.len(); n != tc.wantLen || b > tc.maxBytes {
+				t.Fatalf("cache holds %d entries of %d bytes, want %d entries, at most %d bytes", n, b, tc.wantLen, tc.maxBytes)
+			}
+			if _, owner := c.begin(&goferpb.Origin{ClientId: "c", Seq: 10}); owner {
+				t.Errorf("most recent entry evicted")
+			}
+			if _, owner := c.begin(&goferpb.Origin{ClientId: "c", Seq: 1}); !owner {
+				t.Errorf("oldest entry kept")
+			}
+			// Zero seq is never cached.
+			if e, owner := c.begin(&goferpb.Origin{ClientId: "c"}); e != nil || !owner {
+				t.Errorf("zero seq cached")
+			}
+		})
+	}
+}
+
+// TestReplyCacheForgetClient: a client's entries go when it is forgotten;
+// another client's, and a running entry, stay.
+func TestReplyCacheForgetClient(t *testing.T) {
+	c := newReplyCache(1<<10, 1<<20)
+	for i := uint64(1); i <= 5; i++ {
+		for _, client := range []string{"a", "b"} {
+			e, _ := c.begin(&goferpb.Origin{ClientId: client, Seq: i})
+			c.finish(e, &goferpb.UnlinkReply{}, nil)
 		}
-		c.finish(e, &goferpb.UnlinkReply{Errno: int32(i)}, nil)
 	}
-	if c.len() != 4 {
-		t.Fatalf("cache holds %d entries, want 4", c.len())
+	running, _ := c.begin(&goferpb.Origin{ClientId: "a", Seq: 6})
+	if n := c.forgetClient("a"); n != 5 {
+		t.Errorf("forgot %d entries, want 5", n)
 	}
-	if _, owner := c.begin(&goferpb.Origin{ClientId: "c", Seq: 10}); owner {
-		t.Errorf("most recent entry evicted")
+	if _, owner := c.begin(&goferpb.Origin{ClientId: "a", Seq: 1}); !owner {
+		t.Errorf("a forgotten entry answered")
 	}
-	if _, owner := c.begin(&goferpb.Origin{ClientId: "c", Seq: 1}); !owner {
-		t.Errorf("oldest entry kept")
+	if e, owner := c.begin(&goferpb.Origin{ClientId: "a", Seq: 6}); owner || e != running {
+		t.Errorf("the running entry was dropped")
 	}
-	// Zero seq is never cached.
-	if e, owner := c.begin(&goferpb.Origin{ClientId: "c"}); e != nil || !owner {
-		t.Errorf("zero seq cached")
+	if _, owner := c.begin(&goferpb.Origin{ClientId: "b", Seq: 1}); owner {
+		t.Errorf("another client's entry was dropped")
+	}
+	c.finish(running, &goferpb.UnlinkReply{}, nil)
+	c.forgetClient("a", "b")
+	// The two entries begun above without finish are still running.
+	if n, _ := c.len(); n != 1 {
+		t.Errorf("%d entries left, want 1 (a's seq 1, still running)", n)
 	}
 }
 
@@ -429,5 +476,33 @@ func TestReopenKnownDoesNotLeak(t *testing.T) {
 	}
 	if got := fds(); got != before {
 		t.Fatalf("%d fds open after releasing every handle, %d before", got, before)
+	}
+}
+
+// TestForgetClient: after ForgetClient a re-sent mutation of that client
+// runs again (EEXIST) instead of being answered from the reply cache;
+// another client's cached reply still answers.
+func TestForgetClient(t *testing.T) {
+	e := newEnv(t)
+	mkdir := func(client, name string) unix.Errno {
+		r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: name, Mode: 0o755, Origin: &goferpb.Origin{ClientId: client, Seq: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return unix.Errno(r.Errno)
+	}
+	for _, c := range []string{"a", "b"} {
+		if errno := mkdir(c, c); errno != 0 {
+			t.Fatalf("mkdir %s: %v", c, errno)
+		}
+	}
+	if _, err := e.c.ForgetClient(e.ctx, &goferpb.ForgetClientRequest{ClientId: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if errno := mkdir("a", "a"); errno != unix.EEXIST {
+		t.Errorf("forgotten client's re-sent mkdir: %v, want EEXIST", errno)
+	}
+	if errno := mkdir("b", "b"); errno != 0 {
+		t.Errorf("other client's re-sent mkdir: %v, want the cached success", errno)
 	}
 }

@@ -2,6 +2,7 @@ package gofer
 
 import (
 	"container/list"
+	"context"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -9,10 +10,18 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
 
-// maxCachedReplies bounds the reply cache (entries, least recently used
-// evicted first). A sentry re-sends only the calls that were in flight when
-// it died, so the cache needs to cover the mutations of a few seconds.
-const maxCachedReplies = 1 << 16
+// maxCachedReplies and maxCachedBytes bound the reply cache (entries and
+// their estimated bytes, least recently used evicted first). A sentry
+// re-sends only the calls that were in flight when it died, so the cache
+// needs to cover the mutations of a few seconds.
+const (
+	maxCachedReplies = 1 << 16
+	maxCachedBytes   = 8 << 20
+)
+
+// cacheEntryOverhead estimates what an entry costs beyond its key's and
+// reply's bytes: the map slot, the list element, the entry and its channel.
+const cacheEntryOverhead = 256
 
 // originKey is the reply cache key.
 type originKey struct {
@@ -33,21 +42,30 @@ type cacheEntry struct {
 	// (Create, Mkdir, Symlink, Mknod), to give a re-sent creation a fresh
 	// handle of the same file.
 	fileHandle []byte
+	// size is the entry's estimated bytes, counted in replyCache.bytes
+	// once finished. Protected by replyCache.mu.
+	size int
 }
 
 // replyCache is the duplicate request cache of mutations (NFS's DRC): a
 // mutation whose Origin is in the cache returns the first execution's reply
 // instead of running again. It is safe for concurrent use.
 type replyCache struct {
+	// max and maxBytes are immutable.
+	max, maxBytes int
+
 	// mu protects the fields below. It is a leaf lock.
-	mu  sync.Mutex
-	max int
-	m   map[originKey]*list.Element
-	lru *list.List // of *cacheEntry, most recently used first
+	mu sync.Mutex
+	m  map[originKey]*list.Element
+	// byClient indexes m by originKey.client, for forgetClient.
+	byClient map[string]map[originKey]struct{}
+	lru      *list.List // of *cacheEntry, most recently used first
+	// bytes sums the sizes of the finished entries.
+	bytes int
 }
 
-func newReplyCache(max int) *replyCache {
-	return &replyCache{max: max, m: make(map[originKey]*list.Element), lru: list.New()}
+func newReplyCache(max, maxBytes int) *replyCache {
+	return &replyCache{max: max, maxBytes: maxBytes, m: make(map[originKey]*list.Element), byClient: make(map[string]map[originKey]struct{}), lru: list.New()}
 }
 
 // begin looks origin up. With a nil or zero-seq origin it returns (nil,
@@ -67,20 +85,44 @@ func (c *replyCache) begin(o *goferpb.Origin) (*cacheEntry, bool) {
 	}
 	e := &cacheEntry{key: k, done: make(chan struct{})}
 	c.m[k] = c.lru.PushFront(e)
-	// Evict the least recently used finished entries beyond the bound (an
-	// entry still running is skipped: its waiters need it).
-	for el := c.lru.Back(); len(c.m) > c.max && el != nil; {
+	ks := c.byClient[k.client]
+	if ks == nil {
+		ks = make(map[originKey]struct{})
+		c.byClient[k.client] = ks
+	}
+	ks[k] = struct{}{}
+	c.evictLocked()
+	return e, true
+}
+
+// evictLocked evicts the least recently used finished entries beyond the
+// bounds (an entry still running is skipped: its waiters need it).
+// Precondition: c.mu.
+func (c *replyCache) evictLocked() {
+	for el := c.lru.Back(); (len(c.m) > c.max || c.bytes > c.maxBytes) && el != nil; {
 		prev := el.Prev()
 		old := el.Value.(*cacheEntry)
 		select {
 		case <-old.done:
-			c.lru.Remove(el)
-			delete(c.m, old.key)
+			c.removeLocked(el)
 		default:
 		}
 		el = prev
 	}
-	return e, true
+}
+
+// removeLocked drops a finished entry. Precondition: c.mu.
+func (c *replyCache) removeLocked(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.lru.Remove(el)
+	delete(c.m, e.key)
+	if ks := c.byClient[e.key.client]; ks != nil {
+		delete(ks, e.key)
+		if len(ks) == 0 {
+			delete(c.byClient, e.key.client)
+		}
+	}
+	c.bytes -= e.size
 }
 
 // finish records the reply of an entry begin handed to its owner.
@@ -90,7 +132,35 @@ func (c *replyCache) finish(e *cacheEntry, reply proto.Message, fileHandle []byt
 	}
 	e.reply = proto.Clone(reply)
 	e.fileHandle = fileHandle
+	size := cacheEntryOverhead + len(e.key.client) + proto.Size(e.reply) + len(fileHandle)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	close(e.done)
+	if el, ok := c.m[e.key]; ok && el.Value.(*cacheEntry) == e {
+		e.size = size
+		c.bytes += size
+		c.evictLocked()
+	}
+}
+
+// forgetClient drops the finished entries of the qualified client ids
+// given (an entry still running stays until evicted: its waiters need it).
+func (c *replyCache) forgetClient(clients ...string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, client := range clients {
+		for k := range c.byClient[client] {
+			el := c.m[k]
+			select {
+			case <-el.Value.(*cacheEntry).done:
+				c.removeLocked(el)
+				n++
+			default:
+			}
+		}
+	}
+	return n
 }
 
 // forget drops a finished entry, so that a later duplicate runs again.
@@ -101,14 +171,40 @@ func (c *replyCache) forget(e *cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.m[e.key]; ok && el.Value.(*cacheEntry) == e {
-		c.lru.Remove(el)
-		delete(c.m, e.key)
+		c.removeLocked(el)
 	}
 }
 
-// len returns the number of entries (tests).
-func (c *replyCache) len() int {
+// len returns the number of entries and their bytes (tests).
+func (c *replyCache) len() (int, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.m)
+	return len(c.m), c.bytes
+}
+
+// originMethods are the methods whose requests carry an Origin: the door
+// qualifies an Origin's client id by one of them (admit).
+var originMethods = func() []string {
+	var out []string
+	ms := goferpb.File_gofer_proto.Services().ByName("Gofer").Methods()
+	for i := 0; i < ms.Len(); i++ {
+		if ms.Get(i).Input().Fields().ByName("origin") != nil {
+			out = append(out, string(ms.Get(i).Name()))
+		}
+	}
+	return out
+}()
+
+// ForgetClient implements goferpb.GoferServer.ForgetClient: the caller's
+// reply-cache entries of that client go (another peer's cannot be named:
+// the key is qualified by the caller's identity).
+func (s *Server) ForgetClient(ctx context.Context, req *goferpb.ForgetClientRequest) (*goferpb.ForgetClientReply, error) {
+	principal := principalOf(ctx)
+	ids := make([]string, len(originMethods))
+	for i, m := range originMethods {
+		ids[i] = principal + "\x1f" + m + "\x1f" + req.GetClientId()
+	}
+	n := s.cache.forgetClient(ids...)
+	s.log.Debug("forgot a client's cached replies", "client", req.GetClientId(), "entries", n)
+	return &goferpb.ForgetClientReply{}, nil
 }

@@ -158,7 +158,7 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		opens:        make(map[fileID]int),
 		silly:        make(map[fileID]sillyName),
 		sillyDirs:    make(map[uint64]*handle),
-		cache:        newReplyCache(maxCachedReplies),
+		cache:        newReplyCache(maxCachedReplies, maxCachedBytes),
 		loose:        make(map[string]*session),
 	}
 	for _, o := range opts {

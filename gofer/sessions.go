@@ -250,8 +250,8 @@ func (s *Server) disownLocked(h *handle) {
 	delete(s.orphans, h.id)
 }
 
-// serviceDesc is the Gofer service with the session interceptor around
-// every unary method, so that no registration can forget it.
+// serviceDesc is the Gofer service with the door (serveCall) around every
+// unary method, so that no registration can forget it.
 func (s *Server) serviceDesc() *grpc.ServiceDesc {
 	d := goferpb.Gofer_ServiceDesc
 	d.Methods = make([]grpc.MethodDesc, len(goferpb.Gofer_ServiceDesc.Methods))
@@ -264,33 +264,42 @@ func (s *Server) serviceDesc() *grpc.ServiceDesc {
 			if err != nil {
 				return nil, err
 			}
-			var refused error
-			admitted := func(v any) error {
-				if err := dec(v); err != nil {
-					return err
-				}
-				if m, ok := v.(proto.Message); ok {
-					refused = s.admit(ss, principal, name, m)
-				}
-				return refused
-			}
-			resp, err = h(srv, ctx, admitted, next)
-			switch {
-			case refused != nil && errors.Is(refused, errBadFileHandle):
-				s.log.Warn("refused a file handle this gofer did not issue", "method", name, "peer", principal, "err", refused)
-				return errnoReply(name, unix.ESTALE)
-			case refused != nil:
-				s.log.Debug("refused a handle id the caller was not given", "method", name, "peer", principal, "err", refused)
-				return errnoReply(name, unix.EBADF)
-			case err != nil:
-				return resp, err
-			}
-			if m, ok := resp.(proto.Message); ok {
-				s.claim(ss, m)
-				s.sealReply(m)
-			}
-			return resp, nil
+			return s.serveCall(ctx, ss, principal, name, h, dec)
 		}}
 	}
 	return &d
+}
+
+// serveCall runs one unary call of session ss through the door: its
+// request is decoded by dec and admitted (admit), the handler h runs, and
+// the handles of its reply are claimed for ss and sealed. Both the unary
+// gRPC methods and the Calls stream come here.
+func (s *Server) serveCall(ctx context.Context, ss *session, principal, name string, h grpc.MethodHandler, dec func(any) error) (resp any, err error) {
+	defer s.recoverCall(name, &err)
+	var refused error
+	admitted := func(v any) error {
+		if err := dec(v); err != nil {
+			return err
+		}
+		if m, ok := v.(proto.Message); ok {
+			refused = s.admit(ss, principal, name, m)
+		}
+		return refused
+	}
+	resp, err = h(s, ctx, admitted, nil)
+	switch {
+	case refused != nil && errors.Is(refused, errBadFileHandle):
+		s.log.Warn("refused a file handle this gofer did not issue", "method", name, "peer", principal, "err", refused)
+		return errnoReply(name, unix.ESTALE)
+	case refused != nil:
+		s.log.Debug("refused a handle id the caller was not given", "method", name, "peer", principal, "err", refused)
+		return errnoReply(name, unix.EBADF)
+	case err != nil:
+		return resp, err
+	}
+	if m, ok := resp.(proto.Message); ok {
+		s.claim(ss, m)
+		s.sealReply(m)
+	}
+	return resp, nil
 }

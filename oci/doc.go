@@ -6,7 +6,10 @@
 // in-memory overlay) in that gofer's own mount namespace (RootSetup).
 //
 // It owns: the on-disk state of containers (one directory each, written
-// whole with rename so readers never see half a file) and the
+// whole with rename so readers never see half a file; the records of a
+// container's running exec processes, x<PID>.start, beside their control
+// sockets; the container's cgroup, as gVisor's runsc/cgroup records it,
+// for delete) and the
 // translation of runtime-spec fields into client.Config fields and gofer
 // mounts. It does not run anything: the command (runsc-decoupled/oci*.go)
 // starts the per-container process, which runs the client sentry and the

@@ -48,6 +48,16 @@ type Plan struct {
 	TLSCert, TLSKey, TLSCA string
 	// Annotations are config.json's annotations, reported by state.
 	Annotations map[string]string
+	// CgroupsPath and Resources are linux.cgroupsPath and linux.resources:
+	// the container's process, and with it the whole sandbox (client
+	// sentry, the application's stub processes, embedded sentry and
+	// gofer), joins that cgroup, made with those limits, as runsc does.
+	// Empty: no cgroup of its own.
+	CgroupsPath string
+	Resources   *specs.LinuxResources
+	// Hooks are config.json's hooks (checkHooks: the ones run on the
+	// host); nil without.
+	Hooks *specs.Hooks
 	// Notes are the fields accepted without effect (each names its field
 	// and why); the command logs them.
 	Notes []string
@@ -140,10 +150,10 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 	if s.Domainname != "" {
 		return nil, fieldError("domainname", "not supported (uname's domainname is fixed)")
 	}
-	//lint:ignore SA1019 a config.json may still set prestart hooks, which are refused like the others
-	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
-		return nil, fieldError("hooks", "not supported")
+	if err := checkHooks(s.Hooks); err != nil {
+		return nil, err
 	}
+	p.Hooks = s.Hooks
 	for _, other := range []struct {
 		name string
 		set  bool
@@ -409,8 +419,13 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 			return fieldError(field+".type", "%q: unknown", ns.Type)
 		}
 	}
-	if l.Resources != nil || l.CgroupsPath != "" {
-		p.Notes = append(p.Notes, "linux.resources/cgroupsPath: cgroup limits are not applied")
+	switch {
+	case l.CgroupsPath != "" && len(strings.Split(l.CgroupsPath, ":")) == 3:
+		p.Notes = append(p.Notes, "linux.cgroupsPath "+l.CgroupsPath+": a systemd cgroup path (slice:prefix:name); systemd cgroups are not supported, the limits are not applied")
+	case l.CgroupsPath != "":
+		p.CgroupsPath, p.Resources = l.CgroupsPath, l.Resources
+	case l.Resources != nil:
+		p.Notes = append(p.Notes, "linux.resources: not applied without linux.cgroupsPath")
 	}
 	if l.RootfsPropagation != "" {
 		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")

@@ -153,6 +153,37 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("notes %q", p.Notes)
 			}
 		}},
+		{name: "cgroup applied", edit: func(s *specs.Spec) {
+			s.Linux.CgroupsPath = "/a/b"
+			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: 5}}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.CgroupsPath != "/a/b" || p.Resources == nil || p.Resources.Pids.Limit != 5 || strings.Contains(strings.Join(p.Notes, "\n"), "cgroup") {
+				t.Errorf("cgroup %q %+v, notes %q", p.CgroupsPath, p.Resources, p.Notes)
+			}
+		}},
+		{name: "systemd cgroup path noted", edit: func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:rd:x" }, check: func(t *testing.T, p *Plan) {
+			if p.CgroupsPath != "" || !strings.Contains(strings.Join(p.Notes, "\n"), "linux.cgroupsPath system.slice:rd:x") {
+				t.Errorf("cgroup %q, notes %q", p.CgroupsPath, p.Notes)
+			}
+		}},
+		{name: "resources without a cgroup path noted", edit: func(s *specs.Spec) { s.Linux.Resources = &specs.LinuxResources{} }, check: func(t *testing.T, p *Plan) {
+			if p.CgroupsPath != "" || !strings.Contains(strings.Join(p.Notes, "\n"), "linux.resources: not applied") {
+				t.Errorf("cgroup %q, notes %q", p.CgroupsPath, p.Notes)
+			}
+		}},
+		{name: "host hooks kept", edit: func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}, Poststop: []specs.Hook{{Path: "/bin/true"}}}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.Hooks == nil || len(CreateHooks(p.Hooks)) != 1 || len(p.Hooks.Poststop) != 1 {
+				t.Errorf("hooks %+v", p.Hooks)
+			}
+		}},
+		{name: "container hooks refused", edit: func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}} }, wantErr: "hooks.createContainer"},
+		{name: "relative hook path refused", edit: func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "true"}}} }, wantErr: "hooks.poststart[0].path"},
+		{name: "zero hook timeout refused", edit: func(s *specs.Spec) {
+			zero := 0
+			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Timeout: &zero}}}
+		}, wantErr: "hooks.poststop[0].timeout"},
 		{name: "windows", edit: func(s *specs.Spec) { s.Windows = &specs.Windows{} }, wantErr: "windows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,8 @@ const (
 	StatusCreated  = string(specs.StateCreated)
 	StatusRunning  = string(specs.StateRunning)
 	StatusStopped  = string(specs.StateStopped)
+	// StatusPaused is runc's status of a frozen container (pause).
+	StatusPaused = "paused"
 )
 
 // State is a container's record under the runtime root.
@@ -47,6 +49,18 @@ type State struct {
 	// Servers are the targets of the container's remote sentry (its
 	// embedded one, or those of ServerAnnotation); exec connects there.
 	Servers []string `json:"servers"`
+	// Cgroup is the container's cgroup (gVisor's runsc/cgroup.CgroupJSON)
+	// when config.json names one: set by the container's process once it
+	// joined it, removed by delete.
+	Cgroup json.RawMessage `json:"cgroup,omitempty"`
+	// Hostname and Process are config.json's hostname and process as
+	// create read them (written by create): exec's base, since changes
+	// to config.json after create must not affect the container.
+	Hostname string         `json:"hostname,omitempty"`
+	Process  *specs.Process `json:"process,omitempty"`
+	// Hooks are config.json's hooks as create read them: start runs the
+	// poststart ones, delete the poststop ones.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)
@@ -231,7 +245,13 @@ type Response struct {
 // Send sends req to container id's per-container process and waits for
 // its answer (bounded by timeout).
 func Send(root, id string, req Request, timeout time.Duration) error {
-	c, err := net.DialTimeout("unix", ControlSocket(root, id), timeout)
+	return SendTo(ControlSocket(root, id), id, req, timeout)
+}
+
+// SendTo sends req to the control socket at path (a container's, or one
+// of its exec processes') and waits for its answer (bounded by timeout).
+func SendTo(path, id string, req Request, timeout time.Duration) error {
+	c, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
 		return fmt.Errorf("container %q: reach its process: %w", id, err)
 	}
@@ -252,4 +272,63 @@ func Send(root, id string, req Request, timeout time.Duration) error {
 		return fmt.Errorf("container %q: %s: %w", id, req.Op, err)
 	}
 	return nil
+}
+
+// An exec process (one `exec` of the container) registers itself in the
+// container's directory while it runs: a control socket "x<PID>" (short:
+// a socket path must fit in 108 bytes, and the shim's root and a
+// Kubernetes container id take most of that) on which it takes kill
+// requests, and "x<PID>.start" holding its start time, so a pid reused
+// after an exec process died without cleaning up is not taken for it.
+
+// ExecSocket is the control socket of the exec process with host pid pid.
+func ExecSocket(root, id string, pid int) string {
+	return filepath.Join(Dir(root, id), "x"+strconv.Itoa(pid))
+}
+
+// RegisterExec records the calling process as an exec process of
+// container id; the caller listens on ExecSocket. The returned function
+// removes the record.
+func RegisterExec(root, id string) (unregister func(), err error) {
+	pid := os.Getpid()
+	start, err := ProcStart(pid)
+	if err != nil {
+		return nil, fmt.Errorf("register exec process: %w", err)
+	}
+	path := ExecSocket(root, id, pid) + ".start"
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(start, 10)), 0o600); err != nil {
+		return nil, fmt.Errorf("register exec process: %w", err)
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// ExecPids returns the host pids of container id's live exec processes,
+// sorted.
+func ExecPids(root, id string) []int {
+	ents, err := os.ReadDir(Dir(root, id))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".start")
+		if !ok || !strings.HasPrefix(name, "x") {
+			continue
+		}
+		pid, err := strconv.Atoi(name[1:])
+		if err != nil || pid <= 0 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(Dir(root, id), e.Name()))
+		if err != nil {
+			continue
+		}
+		start, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || start == 0 || !Alive(pid, start) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	return pids
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ func runGofer(args []string) int {
 	listen := fs.String("listen", "", "serve on `TARGET` (host:port or unix:/path); required")
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
+	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the gofer to `FILE` on each SIGUSR2")
 	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
@@ -73,6 +75,10 @@ func runGofer(args []string) int {
 		return fail("gofer", err)
 	}
 	defer stopProfile()
+	defer startHeapProfile(*profileHeap, log)()
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go trimFreeHeap(trimCtx, log)
 	if *handleKey == "" && t.Network == "unix" {
 		*handleKey = t.Address + ".key"
 	}
@@ -123,9 +129,17 @@ func runGofer(args []string) int {
 	if err != nil {
 		return fail("gofer", err)
 	}
-	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}))...)
+	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}),
+		// The server pings too (its liveness check of the gofer's
+		// connection, as calls carry no deadline).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))...)
 	srv.Register(g)
-	return serve("gofer", g, t, allow, log, nil, lockdown("gofer", confine, goferCaps, *seccompMode, filter.GoferRules, log))
+	lock := lockdown("gofer", confine, goferCaps, *seccompMode, filter.GoferRules, log)
+	if tlsf.files.UsesTLS(t) {
+		return serve("gofer", g, t, allow, log, nil, nil, lock)
+	}
+	// A server on this machine may carry its calls on the framed wire.
+	return serve("gofer", g, t, allow, log, nil, func(st *transport.FramedStream) error { return srv.ServeCalls(st) }, lock)
 }
 
 func runServer(args []string) int {
@@ -139,6 +153,7 @@ func runServer(args []string) int {
 	strace := fs.Bool("strace", false, "log every system call the server executes")
 	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
+	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the server to `FILE` on each SIGUSR2")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
 	seccompMode := seccompFlag(fs)
@@ -188,6 +203,10 @@ func runServer(args []string) int {
 		return fail("server", err)
 	}
 	defer stopProfile()
+	defer startHeapProfile(*profileHeap, log)()
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go trimFreeHeap(trimCtx, log)
 	if err := tlsf.check(t, gt); err != nil {
 		return fail("server", err)
 	}
@@ -201,6 +220,10 @@ func runServer(args []string) int {
 	gc, err := grpc.NewClient(gt.GRPCTarget(), append(transport.DialOptions(),
 		grpc.WithTransportCredentials(goferCreds),
 		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
+		// Liveness of the gofer's connection (calls carry no deadline
+		// header): a gofer that stops answering pings for 20 s ends the
+		// call stream, whose calls are then re-sent on a new one.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		// Reconnect quickly to a restarted gofer: calls wait for it.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
@@ -211,7 +234,13 @@ func runServer(args []string) int {
 	}
 	defer gc.Close()
 	// The server sees virtual handle ids that survive a gofer restart.
-	goferConn := server.NewGoferConn(gc, log)
+	var goferOpts []server.GoferConnOption
+	if gt.Network == "unix" && !tlsf.files.UsesTLS(gt) {
+		// The framed wire, unless the gofer answers in HTTP/2 only (an
+		// older gofer): then the gRPC stream.
+		goferOpts = append(goferOpts, server.WithStreamDialer(framedGoferDialer(gc, gt)))
+	}
+	goferConn := server.NewGoferConn(gc, log, goferOpts...)
 	defer goferConn.Close()
 	allow, err := transport.ParseAllowedUIDs(*allowUIDs)
 	if err != nil {
@@ -258,10 +287,37 @@ func runServer(args []string) int {
 	}
 	lock := lockdown("server", confine, caps, *seccompMode, filter.ServerRules, log)
 	if tlsf.files.UsesTLS(t) {
-		return serve("server", g, t, allow, log, nil, lock)
+		return serve("server", g, t, allow, log, nil, nil, lock)
 	}
 	// Clients on this machine may use the framed wire on the same socket.
-	return serve("server", g, t, allow, log, srv.Session, lock)
+	return serve("server", g, t, allow, log, srv.Session, nil, lock)
+}
+
+// framedGoferDialer opens Calls streams to the gofer at t on the framed
+// wire, or as gRPC streams over gc once the gofer answered in HTTP/2.
+func framedGoferDialer(gc grpc.ClientConnInterface, t transport.Target) server.StreamDialer {
+	grpcDial := server.GRPCStreamDialer(gc)
+	var mu sync.Mutex
+	useGRPC := false
+	return func(ctx context.Context) (server.MsgStream, error) {
+		mu.Lock()
+		g := useGRPC
+		mu.Unlock()
+		if g {
+			return grpcDial(ctx)
+		}
+		st, err := transport.DialFramedStream(ctx, t)
+		if transport.IsNotFramed(err) {
+			mu.Lock()
+			useGRPC = true
+			mu.Unlock()
+			return grpcDial(ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 }
 
 func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -270,10 +326,10 @@ func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully
 // (bounded). It prints "ready" to the log once listening. With session
-// set, connections speaking the framed wire are Session streams run by it
-// (transport.Serve). lock runs once the listener is bound, before the
-// first peer is served.
-func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc, lock func() error) int {
+// (calls) set, connections speaking the framed wire are Session (gofer
+// Calls) streams run by it (transport.ServeFramed). lock runs once the
+// listener is bound, before the first peer is served.
+func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc, calls transport.StreamFunc, lock func() error) int {
 	l, err := transport.ListenAuth(t, allow, func(p transport.PeerIdentity) {
 		log.Warn("refused a peer whose uid is not allowed (--allow-uid)", "uid", p.UID, "pid", p.PID)
 	})
@@ -298,8 +354,8 @@ func serve(verb string, g *grpc.Server, t transport.Target, allow transport.Allo
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	errc := make(chan error, 1)
 	go func() {
-		if session != nil {
-			errc <- transport.Serve(l, g, session)
+		if session != nil || calls != nil {
+			errc <- transport.ServeFramed(l, g, session, calls)
 			return
 		}
 		errc <- g.Serve(l)

@@ -318,7 +318,7 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 	dir, ownDir := opts.dir, false
 	if dir == "" {
 		var err error
-		dir, err = os.MkdirTemp("", "runsc-decoupled-")
+		dir, err = makeOwnedTempDir()
 		if err != nil {
 			return nil, fmt.Errorf("socket directory: %w", err)
 		}

@@ -49,10 +49,10 @@ func init() {
 		"list":            {"list [--format table|json] [--quiet]", ociList},
 		"spec":            {"spec [--bundle DIR]", ociSpec},
 		"features":        {"features", ociFeatures},
-		"events":          {"events ID", ociUnsupported("events", "no statistics or OOM events are collected")},
-		"pause":           {"pause ID", ociUnsupported("pause", "the sandbox cannot freeze its application")},
-		"resume":          {"resume ID", ociUnsupported("resume", "the sandbox cannot freeze its application")},
-		"update":          {"update ID", ociUnsupported("update", "there are no cgroup resources to update")},
+		"events":          {"events [--stats] [--interval DURATION] ID", ociEvents},
+		"pause":           {"pause ID", ociPause},
+		"resume":          {"resume ID", ociResume},
+		"update":          {"update [--resources FILE|-] [--memory N] [--pids-limit N] [--cpu-quota N] ... ID", ociUpdate},
 		"checkpoint":      {"checkpoint ID", ociUnsupported("checkpoint", "the remote sentry's replay log is the recovery mechanism; there is no checkpoint image")},
 		"restore":         {"restore ID", ociUnsupported("restore", "there is no checkpoint image")},
 		containerBootVerb: {"", runContainerBoot},
@@ -200,7 +200,7 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 	ok := false
 	defer func() {
 		if !ok {
-			os.RemoveAll(dir)
+			removeContainer(g, id)
 		}
 	}()
 	st := &oci.State{
@@ -211,6 +211,9 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 		Created:     time.Now().UTC(),
 		Owner:       "",
 		Annotations: plan.Annotations,
+		Hostname:    plan.Hostname,
+		Process:     bundleProcess(plan.Bundle),
+		Hooks:       plan.Hooks,
 	}
 	if err := st.Save(g.root); err != nil {
 		return nil, err
@@ -236,8 +239,59 @@ func create(g ociGlobals, log *ociLog, id string, o createOptions, ownTTY bool) 
 			return nil, err
 		}
 	}
+	// The environment exists and the first process waits for start: the
+	// prestart and createRuntime hooks run now; one failing fails create.
+	for i, h := range oci.CreateHooks(plan.Hooks) {
+		hst := *st
+		hst.Pid, hst.Status = proc.Pid, oci.StatusCreating
+		if err := oci.RunHook(h, hst.Spec()); err != nil {
+			proc.Kill()
+			proc.Wait()
+			return nil, fmt.Errorf("config.json hooks (prestart, then createRuntime)[%d]: %w", i, err)
+		}
+	}
 	ok = true
 	return proc, nil
+}
+
+// runPoststartHooks runs the poststart hooks once the container runs; a
+// failure is a warning (runtime spec), and start still succeeds.
+func runPoststartHooks(g ociGlobals, log *ociLog, id string) {
+	st, err := oci.Load(g.root, id)
+	if err != nil || st.Hooks == nil {
+		return
+	}
+	for i, h := range st.Hooks.Poststart {
+		if err := oci.RunHook(h, st.Spec()); err != nil {
+			log.warnf("config.json hooks.poststart[%d]: %v", i, err)
+		}
+	}
+}
+
+// runPoststopHooks runs the poststop hooks of a container delete removed
+// (st is its state before); a failure is a warning.
+func runPoststopHooks(log *ociLog, st *oci.State) {
+	if st == nil || st.Hooks == nil {
+		return
+	}
+	s := *st
+	s.Status = oci.StatusStopped
+	for i, h := range st.Hooks.Poststop {
+		if err := oci.RunHook(h, s.Spec()); err != nil {
+			log.warnf("config.json hooks.poststop[%d]: %v", i, err)
+		}
+	}
+}
+
+// bundleProcess returns config.json's process (LoadBundle checked it
+// already), or nil.
+func bundleProcess(bundle string) *specs.Process {
+	var spec specs.Spec
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil || json.Unmarshal(b, &spec) != nil {
+		return nil
+	}
+	return spec.Process
 }
 
 // checkRemoteSentries checks the targets and TLS files of the remote
@@ -342,9 +396,10 @@ func ociRun(g ociGlobals, log *ociLog, args []string) int {
 	if err := oci.Send(g.root, id, oci.Request{Op: "start"}, 30*time.Second); err != nil {
 		proc.Kill()
 		proc.Wait()
-		os.RemoveAll(oci.Dir(g.root, id))
+		removeContainer(g, id)
 		return log.fatal(err)
 	}
+	runPoststartHooks(g, log, id)
 	if o.detach {
 		return 0
 	}
@@ -354,7 +409,9 @@ func ociRun(g ociGlobals, log *ociLog, args []string) int {
 	})
 	defer sigs()
 	ps, err := proc.Wait()
-	os.RemoveAll(oci.Dir(g.root, id))
+	st, _ := oci.Load(g.root, id)
+	removeContainer(g, id)
+	runPoststopHooks(log, st)
 	if err != nil {
 		return log.fatal(err)
 	}
@@ -395,6 +452,7 @@ func ociStart(g ociGlobals, log *ociLog, args []string) int {
 	if err := oci.Send(g.root, id, oci.Request{Op: "start"}, 30*time.Second); err != nil {
 		return log.fatal(err)
 	}
+	runPoststartHooks(g, log, id)
 	return 0
 }
 
@@ -463,6 +521,15 @@ func ociKill(g ociGlobals, log *ociLog, args []string) int {
 	if st.Status == oci.StatusStopped {
 		return log.fatal(fmt.Errorf("container not running"))
 	}
+	if st.Status == oci.StatusPaused {
+		// Its processes, the sentry's included, are frozen: only SIGKILL
+		// can be served, by the host (runc thaws after a SIGKILL too).
+		if sig != syscall.SIGKILL {
+			return log.fatal(fmt.Errorf("container %q is paused: only SIGKILL reaches it before resume", id))
+		}
+		killPausedContainer(st)
+		return 0
+	}
 	if err := oci.Send(g.root, id, oci.Request{Op: "kill", Signal: int(sig), All: *all}, 10*time.Second); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return log.fatal(fmt.Errorf("container not running"))
@@ -499,12 +566,34 @@ func ociDelete(g ociGlobals, log *ociLog, args []string) int {
 		if !*force {
 			return log.fatal(fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st.Status))
 		}
-		killContainerProcess(st)
+		if st.Status == oci.StatusPaused {
+			killPausedContainer(st)
+		} else {
+			killContainerProcess(st)
+		}
 	}
-	if err := os.RemoveAll(oci.Dir(g.root, id)); err != nil {
+	if err := removeContainer(g, id); err != nil {
 		return log.fatal(fmt.Errorf("delete %q: %w", id, err))
 	}
+	runPoststopHooks(log, st)
 	return 0
+}
+
+// removeContainer removes what create made for container id, whose
+// process is gone: its cgroup (if it has one) and its state directory.
+func removeContainer(g ociGlobals, id string) error {
+	var cgErr error
+	if st, err := oci.Load(g.root, id); err == nil {
+		if cg, err := containerCgroup(st); err != nil {
+			cgErr = err
+		} else if cg != nil {
+			cgErr = cg.Uninstall()
+		}
+	}
+	if err := os.RemoveAll(oci.Dir(g.root, id)); err != nil {
+		return err
+	}
+	return cgErr
 }
 
 // killContainerProcess SIGKILLs the container's process (its daemons die
@@ -517,6 +606,251 @@ func killContainerProcess(st *oci.State) {
 	unix.Kill(st.Pid, unix.SIGKILL)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && oci.Alive(st.Pid, st.PidStart); {
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// killPausedContainer SIGKILLs a paused container's process and thaws
+// its cgroup so that the frozen processes can die.
+func killPausedContainer(st *oci.State) {
+	if st.Pid > 0 && oci.Alive(st.Pid, st.PidStart) {
+		unix.Kill(st.Pid, unix.SIGKILL)
+	}
+	if cg, err := containerCgroup(st); err == nil && cg != nil {
+		freezeCgroup(cg, false)
+	}
+	killContainerProcess(st)
+}
+
+// ociPause freezes the container (every process of its cgroup: the
+// application's, the client sentry, the embedded sentry and gofer, its
+// exec processes), as runc freezes a container's cgroup.
+func ociPause(g ociGlobals, log *ociLog, args []string) int {
+	return pauseOrResume(g, log, "pause", args, true)
+}
+
+func ociResume(g ociGlobals, log *ociLog, args []string) int {
+	return pauseOrResume(g, log, "resume", args, false)
+}
+
+func pauseOrResume(g ociGlobals, log *ociLog, verb string, args []string, freeze bool) int {
+	fs := ociFlags(verb)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	from, to := oci.StatusRunning, oci.StatusPaused
+	if !freeze {
+		from, to = to, from
+	}
+	if st.Status != from {
+		return log.fatal(fmt.Errorf("%s: container %q is %s, not %s", verb, id, st.Status, from))
+	}
+	cg, err := needCgroup(verb, st)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if err := freezeCgroup(cg, freeze); err != nil {
+		return log.fatal(fmt.Errorf("%s %q: %w", verb, id, err))
+	}
+	// The container's process is frozen (or was, until now): it writes
+	// its state only at start and stop, so this write races neither.
+	st.Status = to
+	if err := st.Save(g.root); err != nil {
+		return log.fatal(err)
+	}
+	return 0
+}
+
+// ociUpdate changes the limits of the container's cgroup, from a
+// runtime-spec linux.resources JSON (--resources FILE, or - for stdin:
+// containerd's shim) or runc's flags for the common ones.
+func ociUpdate(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("update")
+	resources := fs.String("resources", "", "a linux.resources JSON `FILE` (- for stdin)")
+	memory := fs.String("memory", "", "memory limit in bytes (k, m, g suffixes)")
+	memoryRes := fs.String("memory-reservation", "", "memory soft limit in bytes")
+	memorySwap := fs.String("memory-swap", "", "memory plus swap limit in bytes (-1: unlimited)")
+	pids := fs.Int64("pids-limit", 0, "maximum number of processes (-1: unlimited)")
+	cpuQuota := fs.Int64("cpu-quota", 0, "CFS quota in microseconds per period")
+	cpuPeriod := fs.Uint64("cpu-period", 0, "CFS period in microseconds")
+	cpuShares := fs.Uint64("cpu-share", 0, "CPU shares (relative weight)")
+	cpusetCpus := fs.String("cpuset-cpus", "", "CPUs to use (0-3, 0,1)")
+	cpusetMems := fs.String("cpuset-mems", "", "memory nodes to use")
+	blkioWeight := fs.Uint("blkio-weight", 0, "block IO weight (10 to 1000)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if st.Status == oci.StatusStopped {
+		return log.fatal(fmt.Errorf("update: container %q is stopped", id))
+	}
+	cg, err := needCgroup("update", st)
+	if err != nil {
+		return log.fatal(err)
+	}
+	res := &specs.LinuxResources{}
+	if *resources != "" {
+		var b []byte
+		if *resources == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(*resources)
+		}
+		if err == nil {
+			err = json.Unmarshal(b, res)
+		}
+		if err != nil {
+			return log.fatal(fmt.Errorf("update --resources %q: %w", *resources, err))
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	bytesFlag := func(name, v string, dst **int64) error {
+		if !set[name] {
+			return nil
+		}
+		n, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("update --%s %q: %w", name, v, err)
+		}
+		*dst = &n
+		return nil
+	}
+	if set["memory"] || set["memory-reservation"] || set["memory-swap"] {
+		if res.Memory == nil {
+			res.Memory = &specs.LinuxMemory{}
+		}
+		for _, e := range []error{
+			bytesFlag("memory", *memory, &res.Memory.Limit),
+			bytesFlag("memory-reservation", *memoryRes, &res.Memory.Reservation),
+			bytesFlag("memory-swap", *memorySwap, &res.Memory.Swap),
+		} {
+			if e != nil {
+				return log.fatal(e)
+			}
+		}
+	}
+	if set["pids-limit"] {
+		res.Pids = &specs.LinuxPids{Limit: *pids}
+	}
+	if set["cpu-quota"] || set["cpu-period"] || set["cpu-share"] || set["cpuset-cpus"] || set["cpuset-mems"] {
+		if res.CPU == nil {
+			res.CPU = &specs.LinuxCPU{}
+		}
+		if set["cpu-quota"] {
+			res.CPU.Quota = cpuQuota
+		}
+		if set["cpu-period"] {
+			res.CPU.Period = cpuPeriod
+		}
+		if set["cpu-share"] {
+			res.CPU.Shares = cpuShares
+		}
+		if set["cpuset-cpus"] {
+			res.CPU.Cpus = *cpusetCpus
+		}
+		if set["cpuset-mems"] {
+			res.CPU.Mems = *cpusetMems
+		}
+	}
+	if set["blkio-weight"] {
+		if *blkioWeight > 1000 {
+			return log.fatal(fmt.Errorf("update --blkio-weight %d: want 10 to 1000", *blkioWeight))
+		}
+		w := uint16(*blkioWeight)
+		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
+	if err := cg.Update(res); err != nil {
+		return log.fatal(fmt.Errorf("update %q: %w", id, err))
+	}
+	return 0
+}
+
+// parseBytes reads a byte count with an optional k, m, g or t suffix
+// (powers of 1024, as runc), or -1.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	t := strings.ToLower(strings.TrimSuffix(strings.ToLower(s), "b"))
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			mult, t = 1<<10, t[:n-1]
+		case 'm':
+			mult, t = 1<<20, t[:n-1]
+		case 'g':
+			mult, t = 1<<30, t[:n-1]
+		case 't':
+			mult, t = 1<<40, t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < -1 || (n == -1 && mult != 1) || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a byte count")
+	}
+	return n * mult, nil
+}
+
+// ociEvents prints the container's statistics as runc's events does: one
+// JSON line with --stats, else one every --interval until the container
+// stops. They come from its cgroup (CPU time, memory, pids); no OOM
+// notifications are reported.
+func ociEvents(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("events")
+	stats := fs.Bool("stats", false, "print the statistics once and exit")
+	interval := fs.Duration("interval", 5*time.Second, "time between statistics")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return log.fatal(err)
+	}
+	if *interval <= 0 {
+		return log.fatal(fmt.Errorf("events --interval %v: want a positive duration", *interval))
+	}
+	for first := true; ; first = false {
+		st, err := oci.Load(g.root, id)
+		if err != nil {
+			return log.fatal(err)
+		}
+		if st.Status == oci.StatusStopped {
+			if first {
+				return log.fatal(fmt.Errorf("events: container %q is stopped", id))
+			}
+			return 0
+		}
+		cg, err := needCgroup("events", st)
+		if err != nil {
+			return log.fatal(err)
+		}
+		s, err := readCgroupStats(cg)
+		if err != nil {
+			return log.fatal(fmt.Errorf("events %q: %w", id, err))
+		}
+		b, _ := json.Marshal(struct {
+			Type string       `json:"type"`
+			ID   string       `json:"id"`
+			Data *cgroupStats `json:"data"`
+		}{"stats", id, s})
+		os.Stdout.Write(append(b, '\n'))
+		if *stats {
+			return 0
+		}
+		time.Sleep(*interval)
 	}
 }
 
@@ -562,7 +896,10 @@ func ociList(g ociGlobals, log *ociLog, args []string) int {
 // ociPs lists the host processes that run the container: its process (the
 // client sentry, where the application's threads run) and that process's
 // descendants (the platform's stub processes, the embedded sentry and
-// gofer). The application's own pids are the sentry's, inside the sandbox.
+// gofer), and the same for each of its exec processes. Host pids, as
+// runc's ps: containerd's shim matches them against the pids of its exec
+// processes (exec --pid-file) to name each exec in `ctr task ps`, and
+// the application's own pids are the sentry's, inside the sandbox.
 func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("ps")
 	format := fs.String("format", "table", "table or json")
@@ -580,7 +917,7 @@ func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	}
 	var pids []int
 	if st.Status != oci.StatusStopped {
-		pids = descendants(st.Pid)
+		pids = descendants(append([]int{st.Pid}, oci.ExecPids(g.root, id)...))
 	}
 	switch *format {
 	case "json":
@@ -601,11 +938,11 @@ func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	return 0
 }
 
-// descendants returns root and every live process below it, sorted.
-func descendants(root int) []int {
+// descendants returns roots and every live process below them, sorted.
+func descendants(roots []int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return []int{root}
+		return roots
 	}
 	children := map[int][]int{}
 	for _, e := range ents {
@@ -628,7 +965,7 @@ func descendants(root int) []int {
 		ppid, _ := strconv.Atoi(f[1])
 		children[ppid] = append(children[ppid], pid)
 	}
-	out := []int{root}
+	out := append([]int(nil), roots...)
 	for i := 0; i < len(out); i++ {
 		out = append(out, children[out[i]]...)
 	}
@@ -685,15 +1022,17 @@ func defaultSpec() *specs.Spec {
 }
 
 func ociFeatures(g ociGlobals, log *ociLog, args []string) int {
+	yes := true
 	f := features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
-		Hooks:         []string{},
+		Hooks:         []string{"prestart", "createRuntime", "poststart", "poststop"},
 		MountOptions:  mountOptionNames(),
 		Linux: &features.Linux{
-			Namespaces:      []string{string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.CgroupNamespace)},
-			Capabilities:    []string{},
-			Cgroup:          &features.Cgroup{V1: new(bool), V2: new(bool), Systemd: new(bool), SystemdUser: new(bool)},
+			Namespaces:   []string{string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.CgroupNamespace)},
+			Capabilities: []string{},
+			// cgroupfs paths, v1 and v2 (gVisor's runsc/cgroup); not systemd's.
+			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: new(bool), SystemdUser: new(bool)},
 			Seccomp:         &features.Seccomp{Enabled: new(bool)},
 			Apparmor:        &features.Apparmor{Enabled: new(bool)},
 			Selinux:         &features.Selinux{Enabled: new(bool)},

@@ -73,3 +73,29 @@ func TestDoRootSetup(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"4096", 4096, false},
+		{"512k", 512 << 10, false},
+		{"64M", 64 << 20, false},
+		{"2g", 2 << 30, false},
+		{"1gb", 1 << 30, false},
+		{"-1", -1, false},
+		{"-1m", 0, true},
+		{"-2", 0, true},
+		{"", 0, true},
+		{"m", 0, true},
+		{"12x", 0, true},
+		{"99999999999t", 0, true},
+	} {
+		got, err := parseBytes(tc.in)
+		if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

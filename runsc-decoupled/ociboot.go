@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -118,6 +119,18 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	dir := oci.Dir(g.root, id)
 	hlog, closeLog := sandboxLogger(dir, g.debug)
 	defer closeLog()
+	// gVisor's packages log into the sandbox log, not the container's
+	// stderr (client.Run says so again for the platform).
+	platform.SetLogger(hlog)
+	if st.Cgroup, err = joinContainerCgroup(plan); err != nil {
+		return 0, err
+	}
+	if st.Cgroup != nil {
+		// Recorded at once, so that a failed create removes it.
+		if err := st.Save(g.root); err != nil {
+			return 0, err
+		}
+	}
 
 	servers := plan.Servers
 	if len(servers) == 0 {
@@ -185,13 +198,15 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			select {
 			case <-b.start:
 				st.Status = oci.StatusRunning
-				err := st.Save(g.root)
-				close(b.running)
-				return err
+				return st.Save(g.root)
 			case sig := <-b.killed:
 				return errKilledBeforeStart{sig}
 			}
 		},
+		// start answers once the first process has exec'd, so that a
+		// signal sent right after finds its handlers (runc's start
+		// returns once the process has exec'd too).
+		Started: func() { close(b.running) },
 	})
 	close(b.runDone)
 	st.Status = oci.StatusStopped
@@ -247,8 +262,10 @@ type containerBooter struct {
 	id  string
 	st  *oci.State
 	// start is closed by the first start request, running once the
-	// state says so (start answers then, so that a state right after it
-	// reads running); killed receives a signal sent before start.
+	// state says so and the first process has exec'd (start answers
+	// then, so that a state right after it reads running, and a kill
+	// finds the process's handlers); killed receives a signal sent
+	// before start.
 	// startOnce guards start and killed.
 	start     chan struct{}
 	running   chan struct{}
@@ -262,16 +279,30 @@ type containerBooter struct {
 }
 
 func (b *containerBooter) serve(l net.Listener) {
+	serveControl(l, func(req oci.Request) error {
+		switch req.Op {
+		case "start":
+			return b.doStart()
+		case "kill":
+			return b.kill(req.Signal, req.All)
+		}
+		return fmt.Errorf("unknown request %q", req.Op)
+	})
+}
+
+// serveControl answers the requests on a control socket (a container's
+// or an exec process's) with handle, until l is closed.
+func serveControl(l net.Listener, handle func(oci.Request) error) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		go b.handle(c)
+		go answerControl(c, handle)
 	}
 }
 
-func (b *containerBooter) handle(c net.Conn) {
+func answerControl(c net.Conn, handle func(oci.Request) error) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	var req oci.Request
@@ -279,15 +310,7 @@ func (b *containerBooter) handle(c net.Conn) {
 		return
 	}
 	var resp oci.Response
-	var err error
-	switch req.Op {
-	case "start":
-		err = b.doStart()
-	case "kill":
-		err = b.kill(req.Signal, req.All)
-	default:
-		err = fmt.Errorf("unknown request %q", req.Op)
-	}
+	err := handle(req)
 	if err != nil {
 		resp.Error = err.Error()
 		var errno unix.Errno
@@ -330,16 +353,32 @@ func (b *containerBooter) kill(sig int, all bool) error {
 		return nil
 	}
 	b.startOnce.Unlock()
+	if all {
+		// The exec processes' sessions are not the container's (see
+		// runExecBoot): each gets the signal on its control socket.
+		for _, pid := range oci.ExecPids(b.g.root, b.id) {
+			if err := oci.SendTo(oci.ExecSocket(b.g.root, b.id, pid), b.id, oci.Request{Op: "kill", Signal: sig, All: true}, 5*time.Second); err != nil && !errors.Is(err, unix.ESRCH) {
+				b.log.warnf("kill --all: exec process %d: %v", pid, err)
+			}
+		}
+	}
+	return sendSignal(b.signals, b.runDone, client.Signal{Signo: sig, All: all, AsContainer: true})
+}
+
+// sendSignal hands sig to a running client.Run (its Config.Signals) and
+// returns the sentry's answer; runDone is closed once Run returned.
+func sendSignal(signals chan<- client.Signal, runDone <-chan struct{}, sig client.Signal) error {
 	res := make(chan error, 1)
+	sig.Result = res
 	select {
-	case b.signals <- client.Signal{Signo: sig, All: all, AsContainer: true, Result: res}:
-	case <-b.runDone:
+	case signals <- sig:
+	case <-runDone:
 		return fmt.Errorf("container not running: %w", unix.ESRCH)
 	}
 	select {
 	case err := <-res:
 		return err
-	case <-b.runDone:
+	case <-runDone:
 		return nil
 	}
 }
@@ -400,10 +439,10 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		if fs.NArg() < 2 {
 			return log.fatal(fmt.Errorf("exec: want --process FILE or a command after the ID"))
 		}
-		// The container's own process is the base, as runc does.
-		var spec specs.Spec
-		if b, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil && spec.Process != nil {
-			sp = *spec.Process
+		// The container's own process, as create read it, is the base,
+		// as runc does.
+		if st.Process != nil {
+			sp = *st.Process
 		}
 		sp.Args = fs.Args()[1:]
 		sp.Terminal = *tty
@@ -517,14 +556,47 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		ready.report(fmt.Errorf("exec process file: %w", err))
 		return 125
 	}
-	hostname := ""
-	var spec specs.Spec
-	if b, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil {
-		hostname = spec.Hostname
-	}
+	hostname := st.Hostname
 	hlog, closeLog := sandboxLogger(oci.Dir(g.root, id), g.debug)
 	defer closeLog()
+	platform.SetLogger(hlog)
+	// An exec'd process is in its container's cgroup, as runc puts it.
+	if cg, err := containerCgroup(st); err != nil {
+		ready.report(err)
+		return 125
+	} else if cg != nil {
+		if _, err := cg.Join(); err != nil {
+			ready.report(fmt.Errorf("join the container's cgroup: %w", err))
+			return 125
+		}
+	}
 	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
+	// Registered before it runs, so that a kill --all right after exec
+	// returned reaches it (the signal waits for Run to take it).
+	unregister, err := oci.RegisterExec(g.root, id)
+	if err != nil {
+		ready.report(err)
+		return 125
+	}
+	defer unregister()
+	ctl, err := net.Listen("unix", oci.ExecSocket(g.root, id, os.Getpid()))
+	if err != nil {
+		ready.report(fmt.Errorf("exec control socket: %w", err))
+		return 125
+	}
+	defer ctl.Close()
+	go serveControl(ctl, func(req oci.Request) error {
+		if req.Op != "kill" {
+			return fmt.Errorf("unknown request %q", req.Op)
+		}
+		if req.Signal < 0 || req.Signal > 64 {
+			return unix.EINVAL
+		}
+		// Every process of this exec, each as a host process would get it
+		// (none of them is the container's init).
+		return sendSignal(signals, runDone, client.Signal{Signo: req.Signal, All: true})
+	})
 	hostSigs := make(chan os.Signal, 8)
 	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -569,6 +641,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		Signals:         signals,
 		BeforeStart:     func() error { ready.report(nil); return nil },
 	})
+	close(runDone)
 	if err != nil {
 		ready.report(err)
 		log.fatal(err)

@@ -12,6 +12,12 @@
 // the server answers in HTTP/2. Serve accepts both on one listener, so a
 // server needs one socket and old clients keep working.
 //
+// The framed wire also carries the gofer's Calls stream (calls.go: its
+// own magic, the same frames), for a server and gofer on one machine:
+// ServeFramed serves it beside gRPC and Sessions on one listener,
+// DialFramedStream opens one. This package does not look into its
+// messages.
+//
 // It also parses the gRPC targets every subcommand takes ("host:port" or
 // "unix:/path") and opens listeners for them. A Unix socket listener
 // (ListenAuth) checks each peer's SO_PEERCRED uid against an allowed set

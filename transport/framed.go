@@ -176,7 +176,14 @@ type SessionFunc func(pb.Sentry_SessionServer) error
 // returns when g stops (g.Stop and g.GracefulStop close l and end the
 // framed sessions) or l fails.
 func Serve(l net.Listener, g *grpc.Server, session SessionFunc) error {
-	m := &mux{l: l, session: session, grpcConns: make(chan net.Conn), closed: make(chan struct{}),
+	return ServeFramed(l, g, session, nil)
+}
+
+// ServeFramed is Serve that also runs the connections starting with the
+// Calls stream's magic (calls.go) by calls. A nil session or calls
+// refuses that kind of connection (it is closed).
+func ServeFramed(l net.Listener, g *grpc.Server, session SessionFunc, calls StreamFunc) error {
+	m := &mux{l: l, session: session, calls: calls, grpcConns: make(chan net.Conn), closed: make(chan struct{}),
 		framed: make(map[net.Conn]struct{}), handshaking: make(chan struct{}, maxHandshaking)}
 	go m.acceptLoop()
 	return g.Serve(&muxListener{m})
@@ -184,9 +191,10 @@ func Serve(l net.Listener, g *grpc.Server, session SessionFunc) error {
 
 // mux splits one listener between gRPC and framed sessions.
 type mux struct {
-	// l, session, grpcConns and closed are immutable.
+	// l, session, calls, grpcConns and closed are immutable.
 	l       net.Listener
 	session SessionFunc
+	calls   StreamFunc
 	// grpcConns carries connections to gRPC's Accept.
 	grpcConns chan net.Conn
 	// closed is closed by close.
@@ -264,7 +272,8 @@ func (m *mux) route(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	if string(head) != frameMagic {
+	kind := string(head)
+	if kind != frameMagic && kind != callsMagic {
 		// gRPC bounds its own handshake (ServerOptions' ConnectionTimeout).
 		handshook()
 		select {
@@ -275,6 +284,10 @@ func (m *mux) route(conn net.Conn) {
 		return
 	}
 	br.Discard(len(frameMagic))
+	if (kind == frameMagic && m.session == nil) || (kind == callsMagic && m.calls == nil) {
+		conn.Close()
+		return
+	}
 	m.mu.Lock()
 	if m.done {
 		m.mu.Unlock()
@@ -289,13 +302,22 @@ func (m *mux) route(conn net.Conn) {
 		m.mu.Unlock()
 		conn.Close()
 	}()
+	if kind == callsMagic {
+		m.serveCalls(conn, br, handshook)
+		return
+	}
 	if _, err := conn.Write([]byte(frameMagic)); err != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(peer.NewContext(context.Background(), &peer.Peer{Addr: conn.RemoteAddr(), AuthInfo: peerOf(conn)}))
+	ctx, cancel := context.WithCancel(peerContext(conn))
 	defer cancel()
 	st := &framedServerStream{ctx: ctx, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), firstRead: handshook}
 	m.session(st)
+}
+
+// peerContext carries the peer the listener authenticated on conn.
+func peerContext(conn net.Conn) context.Context {
+	return peer.NewContext(context.Background(), &peer.Peer{Addr: conn.RemoteAddr(), AuthInfo: peerOf(conn)})
 }
 
 // close stops accepting and ends every framed session (their reads

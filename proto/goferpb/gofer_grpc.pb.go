@@ -24,27 +24,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Gofer_Attach_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Attach"
-	Gofer_Walk_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Walk"
-	Gofer_Stat_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Stat"
-	Gofer_SetStat_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/SetStat"
-	Gofer_Open_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Open"
-	Gofer_Create_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Create"
-	Gofer_Read_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Read"
-	Gofer_Write_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Write"
-	Gofer_Mkdir_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Mkdir"
-	Gofer_Symlink_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/Symlink"
-	Gofer_Link_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Link"
-	Gofer_Mknod_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Mknod"
-	Gofer_Readlink_FullMethodName = "/runscdecoupled.gofer.v1.Gofer/Readlink"
-	Gofer_Unlink_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Unlink"
-	Gofer_Rename_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Rename"
-	Gofer_Getdents_FullMethodName = "/runscdecoupled.gofer.v1.Gofer/Getdents"
-	Gofer_Fsync_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Fsync"
-	Gofer_StatFS_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/StatFS"
-	Gofer_Release_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/Release"
-	Gofer_Reopen_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/Reopen"
-	Gofer_Session_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/Session"
+	Gofer_Attach_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Attach"
+	Gofer_Walk_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Walk"
+	Gofer_Stat_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Stat"
+	Gofer_SetStat_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/SetStat"
+	Gofer_Open_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Open"
+	Gofer_Create_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Create"
+	Gofer_Read_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Read"
+	Gofer_Write_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Write"
+	Gofer_Mkdir_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Mkdir"
+	Gofer_Symlink_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/Symlink"
+	Gofer_Link_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Link"
+	Gofer_Mknod_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Mknod"
+	Gofer_Readlink_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Readlink"
+	Gofer_Unlink_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Unlink"
+	Gofer_Rename_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Rename"
+	Gofer_Getdents_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Getdents"
+	Gofer_Fsync_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Fsync"
+	Gofer_StatFS_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/StatFS"
+	Gofer_Release_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/Release"
+	Gofer_Reopen_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Reopen"
+	Gofer_Session_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/Session"
+	Gofer_Calls_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Calls"
+	Gofer_ForgetClient_FullMethodName = "/runscdecoupled.gofer.v1.Gofer/ForgetClient"
 )
 
 // GoferClient is the client API for Gofer service.
@@ -96,6 +98,23 @@ type GoferClient interface {
 	// handles that only Release drops. A call naming a session this gofer
 	// process does not know fails with FAILED_PRECONDITION.
 	Session(ctx context.Context, in *SessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SessionEvent], error)
+	// Calls is a persistent stream that is a session of its own and carries
+	// unary calls multiplexed by id, so that a sentry pays no per-call
+	// stream setup or deadline header. The sentry's first message has id 0
+	// and protocol_version; the gofer's first result has id 0 and the
+	// session id (a gofer of another version answers a result with code
+	// FAILED_PRECONDITION and ends the stream). Every later GoferCall names a unary method of
+	// this service and carries its marshalled request; its GoferResult
+	// carries the same id and the marshalled reply, or a gRPC status code
+	// and message. Results come in any order. The handles the calls return
+	// belong to the stream's session, which ends with the stream. On a Unix
+	// socket the same messages travel on the framed wire (magic
+	// "rdcalls1", then length-prefixed frames).
+	Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[GoferCall, GoferResult], error)
+	// ForgetClient drops the reply-cache entries of a sentry client that
+	// ended for good (its application exited): no call of it can be
+	// re-sent any more.
+	ForgetClient(ctx context.Context, in *ForgetClientRequest, opts ...grpc.CallOption) (*ForgetClientReply, error)
 }
 
 type goferClient struct {
@@ -325,6 +344,29 @@ func (c *goferClient) Session(ctx context.Context, in *SessionRequest, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Gofer_SessionClient = grpc.ServerStreamingClient[SessionEvent]
 
+func (c *goferClient) Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[GoferCall, GoferResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Gofer_ServiceDesc.Streams[1], Gofer_Calls_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GoferCall, GoferResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Gofer_CallsClient = grpc.BidiStreamingClient[GoferCall, GoferResult]
+
+func (c *goferClient) ForgetClient(ctx context.Context, in *ForgetClientRequest, opts ...grpc.CallOption) (*ForgetClientReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetClientReply)
+	err := c.cc.Invoke(ctx, Gofer_ForgetClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GoferServer is the server API for Gofer service.
 // All implementations must embed UnimplementedGoferServer
 // for forward compatibility.
@@ -374,6 +416,23 @@ type GoferServer interface {
 	// handles that only Release drops. A call naming a session this gofer
 	// process does not know fails with FAILED_PRECONDITION.
 	Session(*SessionRequest, grpc.ServerStreamingServer[SessionEvent]) error
+	// Calls is a persistent stream that is a session of its own and carries
+	// unary calls multiplexed by id, so that a sentry pays no per-call
+	// stream setup or deadline header. The sentry's first message has id 0
+	// and protocol_version; the gofer's first result has id 0 and the
+	// session id (a gofer of another version answers a result with code
+	// FAILED_PRECONDITION and ends the stream). Every later GoferCall names a unary method of
+	// this service and carries its marshalled request; its GoferResult
+	// carries the same id and the marshalled reply, or a gRPC status code
+	// and message. Results come in any order. The handles the calls return
+	// belong to the stream's session, which ends with the stream. On a Unix
+	// socket the same messages travel on the framed wire (magic
+	// "rdcalls1", then length-prefixed frames).
+	Calls(grpc.BidiStreamingServer[GoferCall, GoferResult]) error
+	// ForgetClient drops the reply-cache entries of a sentry client that
+	// ended for good (its application exited): no call of it can be
+	// re-sent any more.
+	ForgetClient(context.Context, *ForgetClientRequest) (*ForgetClientReply, error)
 	mustEmbedUnimplementedGoferServer()
 }
 
@@ -446,6 +505,12 @@ func (UnimplementedGoferServer) Reopen(context.Context, *ReopenRequest) (*Reopen
 }
 func (UnimplementedGoferServer) Session(*SessionRequest, grpc.ServerStreamingServer[SessionEvent]) error {
 	return status.Error(codes.Unimplemented, "method Session not implemented")
+}
+func (UnimplementedGoferServer) Calls(grpc.BidiStreamingServer[GoferCall, GoferResult]) error {
+	return status.Error(codes.Unimplemented, "method Calls not implemented")
+}
+func (UnimplementedGoferServer) ForgetClient(context.Context, *ForgetClientRequest) (*ForgetClientReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetClient not implemented")
 }
 func (UnimplementedGoferServer) mustEmbedUnimplementedGoferServer() {}
 func (UnimplementedGoferServer) testEmbeddedByValue()               {}
@@ -839,6 +904,31 @@ func _Gofer_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Gofer_SessionServer = grpc.ServerStreamingServer[SessionEvent]
 
+func _Gofer_Calls_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(GoferServer).Calls(&grpc.GenericServerStream[GoferCall, GoferResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Gofer_CallsServer = grpc.BidiStreamingServer[GoferCall, GoferResult]
+
+func _Gofer_ForgetClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).ForgetClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_ForgetClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).ForgetClient(ctx, req.(*ForgetClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Gofer_ServiceDesc is the grpc.ServiceDesc for Gofer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -926,12 +1016,22 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Reopen",
 			Handler:    _Gofer_Reopen_Handler,
 		},
+		{
+			MethodName: "ForgetClient",
+			Handler:    _Gofer_ForgetClient_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Session",
 			Handler:       _Gofer_Session_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Calls",
+			Handler:       _Gofer_Calls_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "gofer.proto",

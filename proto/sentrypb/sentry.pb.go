@@ -164,7 +164,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{60, 0}
 }
 
 type ClientMessage struct {
@@ -1819,6 +1819,7 @@ type Reply struct {
 	//	*Reply_Exit
 	//	*Reply_Mmap
 	//	*Reply_Data
+	//	*Reply_ShmAttach
 	Action isReply_Action `protobuf_oneof:"action"`
 	// state are the changes this call made to the replay state; the client
 	// folds them into its compacted log before the application sees the
@@ -1943,6 +1944,15 @@ func (x *Reply) GetData() []byte {
 	return nil
 }
 
+func (x *Reply) GetShmAttach() *ShmAttachPlan {
+	if x != nil {
+		if x, ok := x.Action.(*Reply_ShmAttach); ok {
+			return x.ShmAttach
+		}
+	}
+	return nil
+}
+
 func (x *Reply) GetState() []*StateRecord {
 	if x != nil {
 		return x.State
@@ -1986,6 +1996,12 @@ type Reply_Data struct {
 	Data []byte `protobuf:"bytes,9,opt,name=data,proto3,oneof"`
 }
 
+type Reply_ShmAttach struct {
+	// shm_attach is shmat's segment: the client maps it (MAP_SHARED of
+	// the segment's file) and returns the address.
+	ShmAttach *ShmAttachPlan `protobuf:"bytes,114,opt,name=shm_attach,json=shmAttach,proto3,oneof"`
+}
+
 func (*Reply_Exec) isReply_Action() {}
 
 func (*Reply_Clone) isReply_Action() {}
@@ -1995,6 +2011,8 @@ func (*Reply_Exit) isReply_Action() {}
 func (*Reply_Mmap) isReply_Action() {}
 
 func (*Reply_Data) isReply_Action() {}
+
+func (*Reply_ShmAttach) isReply_Action() {}
 
 // MappedFileChange says a call changed bytes [offset, offset+length) of a
 // mapped file, whose size is now size.
@@ -3703,6 +3721,10 @@ type StateRecord struct {
 	//	*StateRecord_Stdin
 	//	*StateRecord_Timer
 	//	*StateRecord_Lock
+	//	*StateRecord_SysvSem
+	//	*StateRecord_SysvMsg
+	//	*StateRecord_SysvShm
+	//	*StateRecord_SysvIds
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3876,6 +3898,42 @@ func (x *StateRecord) GetLock() *LockState {
 	return nil
 }
 
+func (x *StateRecord) GetSysvSem() *SysvSemState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_SysvSem); ok {
+			return x.SysvSem
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetSysvMsg() *SysvMsgState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_SysvMsg); ok {
+			return x.SysvMsg
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetSysvShm() *SysvShmState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_SysvShm); ok {
+			return x.SysvShm
+		}
+	}
+	return nil
+}
+
+func (x *StateRecord) GetSysvIds() *SysvIds {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_SysvIds); ok {
+			return x.SysvIds
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -3932,6 +3990,24 @@ type StateRecord_Lock struct {
 	Lock *LockState `protobuf:"bytes,40,opt,name=lock,proto3,oneof"`
 }
 
+type StateRecord_SysvSem struct {
+	// SysV IPC objects (package sysvipc): "sysv/sem/<id>",
+	// "sysv/msg/<id>", "sysv/shm/<id>", and "sysv/ids".
+	SysvSem *SysvSemState `protobuf:"bytes,110,opt,name=sysv_sem,json=sysvSem,proto3,oneof"`
+}
+
+type StateRecord_SysvMsg struct {
+	SysvMsg *SysvMsgState `protobuf:"bytes,111,opt,name=sysv_msg,json=sysvMsg,proto3,oneof"`
+}
+
+type StateRecord_SysvShm struct {
+	SysvShm *SysvShmState `protobuf:"bytes,112,opt,name=sysv_shm,json=sysvShm,proto3,oneof"`
+}
+
+type StateRecord_SysvIds struct {
+	SysvIds *SysvIds `protobuf:"bytes,113,opt,name=sysv_ids,json=sysvIds,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -3957,6 +4033,771 @@ func (*StateRecord_Stdin) isStateRecord_Value() {}
 func (*StateRecord_Timer) isStateRecord_Value() {}
 
 func (*StateRecord_Lock) isStateRecord_Value() {}
+
+func (*StateRecord_SysvSem) isStateRecord_Value() {}
+
+func (*StateRecord_SysvMsg) isStateRecord_Value() {}
+
+func (*StateRecord_SysvShm) isStateRecord_Value() {}
+
+func (*StateRecord_SysvIds) isStateRecord_Value() {}
+
+// ShmAttachPlan is a SysV shared memory segment to attach (shmat): its
+// mapped file (as in MmapPlan) and size; shmid lets the client name the
+// segment to the server in shmdt.
+type ShmAttachPlan struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FileId   uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Size     uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Shmid    int32                  `protobuf:"varint,3,opt,name=shmid,proto3" json:"shmid,omitempty"`
+	Readonly bool                   `protobuf:"varint,4,opt,name=readonly,proto3" json:"readonly,omitempty"`
+	// key is the segment's key (for /proc/<pid>/maps: "/SYSV<key>").
+	Key           int32 `protobuf:"varint,5,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShmAttachPlan) Reset() {
+	*x = ShmAttachPlan{}
+	mi := &file_sentry_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShmAttachPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShmAttachPlan) ProtoMessage() {}
+
+func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
+func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ShmAttachPlan) GetFileId() uint64 {
+	if x != nil {
+		return x.FileId
+	}
+	return 0
+}
+
+func (x *ShmAttachPlan) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ShmAttachPlan) GetShmid() int32 {
+	if x != nil {
+		return x.Shmid
+	}
+	return 0
+}
+
+func (x *ShmAttachPlan) GetReadonly() bool {
+	if x != nil {
+		return x.Readonly
+	}
+	return false
+}
+
+func (x *ShmAttachPlan) GetKey() int32 {
+	if x != nil {
+		return x.Key
+	}
+	return 0
+}
+
+// SysvPerm is struct ipc64_perm's content.
+type SysvPerm struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           int32                  `protobuf:"varint,1,opt,name=key,proto3" json:"key,omitempty"`
+	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	Cuid          uint32                 `protobuf:"varint,4,opt,name=cuid,proto3" json:"cuid,omitempty"`
+	Cgid          uint32                 `protobuf:"varint,5,opt,name=cgid,proto3" json:"cgid,omitempty"`
+	Mode          uint32                 `protobuf:"varint,6,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvPerm) Reset() {
+	*x = SysvPerm{}
+	mi := &file_sentry_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvPerm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvPerm) ProtoMessage() {}
+
+func (x *SysvPerm) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
+func (*SysvPerm) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SysvPerm) GetKey() int32 {
+	if x != nil {
+		return x.Key
+	}
+	return 0
+}
+
+func (x *SysvPerm) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *SysvPerm) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *SysvPerm) GetCuid() uint32 {
+	if x != nil {
+		return x.Cuid
+	}
+	return 0
+}
+
+func (x *SysvPerm) GetCgid() uint32 {
+	if x != nil {
+		return x.Cgid
+	}
+	return 0
+}
+
+func (x *SysvPerm) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+// SysvSemState is a semaphore set as of the calls whose replies the
+// client has (a semop still in flight is not in it: it is re-sent).
+type SysvSemState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     int32                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Perm   *SysvPerm              `protobuf:"bytes,2,opt,name=perm,proto3" json:"perm,omitempty"`
+	Values []uint32               `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Pids   []int32                `protobuf:"varint,4,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	Otime  int64                  `protobuf:"varint,5,opt,name=otime,proto3" json:"otime,omitempty"`
+	Ctime  int64                  `protobuf:"varint,6,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	// undo are the SEM_UNDO adjustments of each process, one per semaphore.
+	Undo          []*SysvSemUndo `protobuf:"bytes,7,rep,name=undo,proto3" json:"undo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvSemState) Reset() {
+	*x = SysvSemState{}
+	mi := &file_sentry_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvSemState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvSemState) ProtoMessage() {}
+
+func (x *SysvSemState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
+func (*SysvSemState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SysvSemState) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SysvSemState) GetPerm() *SysvPerm {
+	if x != nil {
+		return x.Perm
+	}
+	return nil
+}
+
+func (x *SysvSemState) GetValues() []uint32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *SysvSemState) GetPids() []int32 {
+	if x != nil {
+		return x.Pids
+	}
+	return nil
+}
+
+func (x *SysvSemState) GetOtime() int64 {
+	if x != nil {
+		return x.Otime
+	}
+	return 0
+}
+
+func (x *SysvSemState) GetCtime() int64 {
+	if x != nil {
+		return x.Ctime
+	}
+	return 0
+}
+
+func (x *SysvSemState) GetUndo() []*SysvSemUndo {
+	if x != nil {
+		return x.Undo
+	}
+	return nil
+}
+
+type SysvSemUndo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Adj           []int32                `protobuf:"varint,2,rep,packed,name=adj,proto3" json:"adj,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvSemUndo) Reset() {
+	*x = SysvSemUndo{}
+	mi := &file_sentry_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvSemUndo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvSemUndo) ProtoMessage() {}
+
+func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
+func (*SysvSemUndo) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SysvSemUndo) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *SysvSemUndo) GetAdj() []int32 {
+	if x != nil {
+		return x.Adj
+	}
+	return nil
+}
+
+// SysvMsgState is a message queue with its messages, as SysvSemState.
+type SysvMsgState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int32                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Perm          *SysvPerm              `protobuf:"bytes,2,opt,name=perm,proto3" json:"perm,omitempty"`
+	Messages      []*SysvMessage         `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
+	Qbytes        uint64                 `protobuf:"varint,4,opt,name=qbytes,proto3" json:"qbytes,omitempty"`
+	Lspid         int32                  `protobuf:"varint,5,opt,name=lspid,proto3" json:"lspid,omitempty"`
+	Lrpid         int32                  `protobuf:"varint,6,opt,name=lrpid,proto3" json:"lrpid,omitempty"`
+	Stime         int64                  `protobuf:"varint,7,opt,name=stime,proto3" json:"stime,omitempty"`
+	Rtime         int64                  `protobuf:"varint,8,opt,name=rtime,proto3" json:"rtime,omitempty"`
+	Ctime         int64                  `protobuf:"varint,9,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvMsgState) Reset() {
+	*x = SysvMsgState{}
+	mi := &file_sentry_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvMsgState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvMsgState) ProtoMessage() {}
+
+func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
+func (*SysvMsgState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SysvMsgState) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SysvMsgState) GetPerm() *SysvPerm {
+	if x != nil {
+		return x.Perm
+	}
+	return nil
+}
+
+func (x *SysvMsgState) GetMessages() []*SysvMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *SysvMsgState) GetQbytes() uint64 {
+	if x != nil {
+		return x.Qbytes
+	}
+	return 0
+}
+
+func (x *SysvMsgState) GetLspid() int32 {
+	if x != nil {
+		return x.Lspid
+	}
+	return 0
+}
+
+func (x *SysvMsgState) GetLrpid() int32 {
+	if x != nil {
+		return x.Lrpid
+	}
+	return 0
+}
+
+func (x *SysvMsgState) GetStime() int64 {
+	if x != nil {
+		return x.Stime
+	}
+	return 0
+}
+
+func (x *SysvMsgState) GetRtime() int64 {
+	if x != nil {
+		return x.Rtime
+	}
+	return 0
+}
+
+func (x *SysvMsgState) GetCtime() int64 {
+	if x != nil {
+		return x.Ctime
+	}
+	return 0
+}
+
+type SysvMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          int64                  `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
+	Text          []byte                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvMessage) Reset() {
+	*x = SysvMessage{}
+	mi := &file_sentry_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvMessage) ProtoMessage() {}
+
+func (x *SysvMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
+func (*SysvMessage) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SysvMessage) GetType() int64 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *SysvMessage) GetText() []byte {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
+// SysvShmState is a shared memory segment. Its memory is the client's
+// (a file of the client's /dev/shm directory, named file, mapped as any
+// shared file); attaches count the attachments of each process.
+type SysvShmState struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       int32                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Perm     *SysvPerm              `protobuf:"bytes,2,opt,name=perm,proto3" json:"perm,omitempty"`
+	Size     uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Cpid     int32                  `protobuf:"varint,4,opt,name=cpid,proto3" json:"cpid,omitempty"`
+	Lpid     int32                  `protobuf:"varint,5,opt,name=lpid,proto3" json:"lpid,omitempty"`
+	Atime    int64                  `protobuf:"varint,6,opt,name=atime,proto3" json:"atime,omitempty"`
+	Dtime    int64                  `protobuf:"varint,7,opt,name=dtime,proto3" json:"dtime,omitempty"`
+	Ctime    int64                  `protobuf:"varint,8,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	File     string                 `protobuf:"bytes,9,opt,name=file,proto3" json:"file,omitempty"`
+	Attaches []*SysvShmAttach       `protobuf:"bytes,10,rep,name=attaches,proto3" json:"attaches,omitempty"`
+	Locked   bool                   `protobuf:"varint,11,opt,name=locked,proto3" json:"locked,omitempty"`
+	// removed says IPC_RMID was done while attached (SHM_DEST).
+	Removed       bool `protobuf:"varint,12,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvShmState) Reset() {
+	*x = SysvShmState{}
+	mi := &file_sentry_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvShmState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvShmState) ProtoMessage() {}
+
+func (x *SysvShmState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
+func (*SysvShmState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *SysvShmState) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetPerm() *SysvPerm {
+	if x != nil {
+		return x.Perm
+	}
+	return nil
+}
+
+func (x *SysvShmState) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetCpid() int32 {
+	if x != nil {
+		return x.Cpid
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetLpid() int32 {
+	if x != nil {
+		return x.Lpid
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetAtime() int64 {
+	if x != nil {
+		return x.Atime
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetDtime() int64 {
+	if x != nil {
+		return x.Dtime
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetCtime() int64 {
+	if x != nil {
+		return x.Ctime
+	}
+	return 0
+}
+
+func (x *SysvShmState) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SysvShmState) GetAttaches() []*SysvShmAttach {
+	if x != nil {
+		return x.Attaches
+	}
+	return nil
+}
+
+func (x *SysvShmState) GetLocked() bool {
+	if x != nil {
+		return x.Locked
+	}
+	return false
+}
+
+func (x *SysvShmState) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+type SysvShmAttach struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvShmAttach) Reset() {
+	*x = SysvShmAttach{}
+	mi := &file_sentry_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvShmAttach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvShmAttach) ProtoMessage() {}
+
+func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
+func (*SysvShmAttach) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SysvShmAttach) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *SysvShmAttach) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// SysvIds (key "sysv/ids") are the sequence numbers new SysV ids are
+// made from, per kind, so a restored server does not reuse an id.
+type SysvIds struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	SemSeq uint32                 `protobuf:"varint,1,opt,name=sem_seq,json=semSeq,proto3" json:"sem_seq,omitempty"`
+	MsgSeq uint32                 `protobuf:"varint,2,opt,name=msg_seq,json=msgSeq,proto3" json:"msg_seq,omitempty"`
+	ShmSeq uint32                 `protobuf:"varint,3,opt,name=shm_seq,json=shmSeq,proto3" json:"shm_seq,omitempty"`
+	// msgmni, shmmni, shmmax and shmall are the limits /proc/sys/kernel
+	// sets (unset: the defaults).
+	Msgmni        *uint32 `protobuf:"varint,4,opt,name=msgmni,proto3,oneof" json:"msgmni,omitempty"`
+	Shmmni        *uint32 `protobuf:"varint,5,opt,name=shmmni,proto3,oneof" json:"shmmni,omitempty"`
+	Shmmax        *uint64 `protobuf:"varint,6,opt,name=shmmax,proto3,oneof" json:"shmmax,omitempty"`
+	Shmall        *uint64 `protobuf:"varint,7,opt,name=shmall,proto3,oneof" json:"shmall,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysvIds) Reset() {
+	*x = SysvIds{}
+	mi := &file_sentry_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysvIds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysvIds) ProtoMessage() {}
+
+func (x *SysvIds) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
+func (*SysvIds) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SysvIds) GetSemSeq() uint32 {
+	if x != nil {
+		return x.SemSeq
+	}
+	return 0
+}
+
+func (x *SysvIds) GetMsgSeq() uint32 {
+	if x != nil {
+		return x.MsgSeq
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmSeq() uint32 {
+	if x != nil {
+		return x.ShmSeq
+	}
+	return 0
+}
+
+func (x *SysvIds) GetMsgmni() uint32 {
+	if x != nil && x.Msgmni != nil {
+		return *x.Msgmni
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmmni() uint32 {
+	if x != nil && x.Shmmni != nil {
+		return *x.Shmmni
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmmax() uint64 {
+	if x != nil && x.Shmmax != nil {
+		return *x.Shmmax
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmall() uint64 {
+	if x != nil && x.Shmall != nil {
+		return *x.Shmall
+	}
+	return 0
+}
 
 // TimerState (key "timer/<pid>/<id>", "timer/<pid>/real") is a live
 // interval timer of a process: a timer_create timer, or its ITIMER_REAL
@@ -3986,7 +4827,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3998,7 +4839,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4011,7 +4852,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -4090,7 +4931,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4102,7 +4943,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4115,7 +4956,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -4152,7 +4993,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4164,7 +5005,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4177,7 +5018,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -4241,7 +5082,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4253,7 +5094,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4266,7 +5107,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -4312,15 +5153,18 @@ type ProcessState struct {
 	Nofile uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
 	// fsize_limit is the RLIMIT_FSIZE soft limit, if fsize_limited (else
 	// unlimited).
-	FsizeLimited  bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
-	FsizeLimit    uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// execed says the process called execve since its fork (its parent may
+	// no longer change its process group: EACCES).
+	Execed        bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4332,7 +5176,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4345,7 +5189,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -4523,6 +5367,13 @@ func (x *ProcessState) GetFsizeLimit() uint64 {
 	return 0
 }
 
+func (x *ProcessState) GetExeced() bool {
+	if x != nil {
+		return x.Execed
+	}
+	return false
+}
+
 type ThreadState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -4533,7 +5384,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4545,7 +5396,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4558,7 +5409,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -4588,7 +5439,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4600,7 +5451,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4613,7 +5464,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -4680,7 +5531,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4692,7 +5543,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4705,7 +5556,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -4871,7 +5722,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4883,7 +5734,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4896,7 +5747,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -5049,7 +5900,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5061,7 +5912,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5074,7 +5925,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -5124,7 +5975,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5136,7 +5987,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5149,7 +6000,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -5192,7 +6043,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5204,7 +6055,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5217,7 +6068,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -5242,14 +6093,16 @@ type PipeState struct {
 	Written uint64                 `protobuf:"varint,2,opt,name=written,proto3" json:"written,omitempty"`
 	Read    uint64                 `protobuf:"varint,3,opt,name=read,proto3" json:"read,omitempty"`
 	// data is set only in Restore: the bytes not yet read.
-	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// capacity is the pipe's size (F_SETPIPE_SZ; 0: the default, 64 KiB).
+	Capacity      uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5261,7 +6114,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5274,7 +6127,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -5305,6 +6158,13 @@ func (x *PipeState) GetData() []byte {
 	return nil
 }
 
+func (x *PipeState) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
 // MappedFileState is a file_id the client maps (an ExecPlan image or an
 // MmapPlan), so that PageRead keeps working after recovery.
 type MappedFileState struct {
@@ -5325,7 +6185,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5337,7 +6197,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5350,7 +6210,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -5422,7 +6282,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5434,7 +6294,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5447,7 +6307,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -5504,7 +6364,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5516,7 +6376,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5529,7 +6389,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -5560,7 +6420,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5572,7 +6432,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5585,7 +6445,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -5616,7 +6476,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5628,7 +6488,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5641,7 +6501,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -5785,7 +6645,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x8d\x04\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xd7\x04\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -5795,7 +6655,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05clone\x18\x06 \x01(\v2%.runscdecoupled.sentry.v1.CloneResultH\x00R\x05clone\x12:\n" +
 	"\x04exit\x18\a \x01(\v2$.runscdecoupled.sentry.v1.ExitActionH\x00R\x04exit\x128\n" +
 	"\x04mmap\x18\b \x01(\v2\".runscdecoupled.sentry.v1.MmapPlanH\x00R\x04mmap\x12\x14\n" +
-	"\x04data\x18\t \x01(\fH\x00R\x04data\x12;\n" +
+	"\x04data\x18\t \x01(\fH\x00R\x04data\x12H\n" +
+	"\n" +
+	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
@@ -5939,7 +6801,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xdc\x06\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xeb\b\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -5956,8 +6818,78 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03ids\x18\f \x01(\v2!.runscdecoupled.sentry.v1.IdStateH\x00R\x03ids\x12<\n" +
 	"\x05stdin\x18\r \x01(\v2$.runscdecoupled.sentry.v1.StdinStateH\x00R\x05stdin\x12<\n" +
 	"\x05timer\x18\x1e \x01(\v2$.runscdecoupled.sentry.v1.TimerStateH\x00R\x05timer\x129\n" +
-	"\x04lock\x18( \x01(\v2#.runscdecoupled.sentry.v1.LockStateH\x00R\x04lockB\a\n" +
-	"\x05value\"\xca\x01\n" +
+	"\x04lock\x18( \x01(\v2#.runscdecoupled.sentry.v1.LockStateH\x00R\x04lock\x12C\n" +
+	"\bsysv_sem\x18n \x01(\v2&.runscdecoupled.sentry.v1.SysvSemStateH\x00R\asysvSem\x12C\n" +
+	"\bsysv_msg\x18o \x01(\v2&.runscdecoupled.sentry.v1.SysvMsgStateH\x00R\asysvMsg\x12C\n" +
+	"\bsysv_shm\x18p \x01(\v2&.runscdecoupled.sentry.v1.SysvShmStateH\x00R\asysvShm\x12>\n" +
+	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIdsB\a\n" +
+	"\x05value\"\x80\x01\n" +
+	"\rShmAttachPlan\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05shmid\x18\x03 \x01(\x05R\x05shmid\x12\x1a\n" +
+	"\breadonly\x18\x04 \x01(\bR\breadonly\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\x05R\x03key\"|\n" +
+	"\bSysvPerm\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04cuid\x18\x04 \x01(\rR\x04cuid\x12\x12\n" +
+	"\x04cgid\x18\x05 \x01(\rR\x04cgid\x12\x12\n" +
+	"\x04mode\x18\x06 \x01(\rR\x04mode\"\xe9\x01\n" +
+	"\fSysvSemState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\x126\n" +
+	"\x04perm\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.SysvPermR\x04perm\x12\x16\n" +
+	"\x06values\x18\x03 \x03(\rR\x06values\x12\x12\n" +
+	"\x04pids\x18\x04 \x03(\x05R\x04pids\x12\x14\n" +
+	"\x05otime\x18\x05 \x01(\x03R\x05otime\x12\x14\n" +
+	"\x05ctime\x18\x06 \x01(\x03R\x05ctime\x129\n" +
+	"\x04undo\x18\a \x03(\v2%.runscdecoupled.sentry.v1.SysvSemUndoR\x04undo\"1\n" +
+	"\vSysvSemUndo\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x10\n" +
+	"\x03adj\x18\x02 \x03(\x05R\x03adj\"\x9f\x02\n" +
+	"\fSysvMsgState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\x126\n" +
+	"\x04perm\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.SysvPermR\x04perm\x12A\n" +
+	"\bmessages\x18\x03 \x03(\v2%.runscdecoupled.sentry.v1.SysvMessageR\bmessages\x12\x16\n" +
+	"\x06qbytes\x18\x04 \x01(\x04R\x06qbytes\x12\x14\n" +
+	"\x05lspid\x18\x05 \x01(\x05R\x05lspid\x12\x14\n" +
+	"\x05lrpid\x18\x06 \x01(\x05R\x05lrpid\x12\x14\n" +
+	"\x05stime\x18\a \x01(\x03R\x05stime\x12\x14\n" +
+	"\x05rtime\x18\b \x01(\x03R\x05rtime\x12\x14\n" +
+	"\x05ctime\x18\t \x01(\x03R\x05ctime\"5\n" +
+	"\vSysvMessage\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\x03R\x04type\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\fR\x04text\"\xdf\x02\n" +
+	"\fSysvShmState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\x126\n" +
+	"\x04perm\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.SysvPermR\x04perm\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04cpid\x18\x04 \x01(\x05R\x04cpid\x12\x12\n" +
+	"\x04lpid\x18\x05 \x01(\x05R\x04lpid\x12\x14\n" +
+	"\x05atime\x18\x06 \x01(\x03R\x05atime\x12\x14\n" +
+	"\x05dtime\x18\a \x01(\x03R\x05dtime\x12\x14\n" +
+	"\x05ctime\x18\b \x01(\x03R\x05ctime\x12\x12\n" +
+	"\x04file\x18\t \x01(\tR\x04file\x12C\n" +
+	"\battaches\x18\n" +
+	" \x03(\v2'.runscdecoupled.sentry.v1.SysvShmAttachR\battaches\x12\x16\n" +
+	"\x06locked\x18\v \x01(\bR\x06locked\x12\x18\n" +
+	"\aremoved\x18\f \x01(\bR\aremoved\"7\n" +
+	"\rSysvShmAttach\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"\xf4\x01\n" +
+	"\aSysvIds\x12\x17\n" +
+	"\asem_seq\x18\x01 \x01(\rR\x06semSeq\x12\x17\n" +
+	"\amsg_seq\x18\x02 \x01(\rR\x06msgSeq\x12\x17\n" +
+	"\ashm_seq\x18\x03 \x01(\rR\x06shmSeq\x12\x1b\n" +
+	"\x06msgmni\x18\x04 \x01(\rH\x00R\x06msgmni\x88\x01\x01\x12\x1b\n" +
+	"\x06shmmni\x18\x05 \x01(\rH\x01R\x06shmmni\x88\x01\x01\x12\x1b\n" +
+	"\x06shmmax\x18\x06 \x01(\x04H\x02R\x06shmmax\x88\x01\x01\x12\x1b\n" +
+	"\x06shmall\x18\a \x01(\x04H\x03R\x06shmall\x88\x01\x01B\t\n" +
+	"\a_msgmniB\t\n" +
+	"\a_shmmniB\t\n" +
+	"\a_shmmaxB\t\n" +
+	"\a_shmall\"\xca\x01\n" +
 	"\n" +
 	"TimerState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x0e\n" +
@@ -5982,7 +6914,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xc7\x04\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\xdf\x04\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -6012,7 +6944,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
-	"fsizeLimit\"1\n" +
+	"fsizeLimit\x12\x16\n" +
+	"\x06execed\x18f \x01(\bR\x06execed\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -6092,12 +7025,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
-	"\aactions\x18\x02 \x01(\fR\aactions\"]\n" +
+	"\aactions\x18\x02 \x01(\fR\aactions\"y\n" +
 	"\tPipeState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"\xa3\x01\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
+	"\bcapacity\x18d \x01(\rR\bcapacity\"\xa3\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
@@ -6146,7 +7080,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -6194,24 +7128,33 @@ var file_sentry_proto_goTypes = []any{
 	(*DebugRequest)(nil),      // 43: runscdecoupled.sentry.v1.DebugRequest
 	(*DebugReply)(nil),        // 44: runscdecoupled.sentry.v1.DebugReply
 	(*StateRecord)(nil),       // 45: runscdecoupled.sentry.v1.StateRecord
-	(*TimerState)(nil),        // 46: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 47: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 48: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 49: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 50: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 51: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 52: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 53: runscdecoupled.sentry.v1.FileState
-	(*KernelObjectState)(nil), // 54: runscdecoupled.sentry.v1.KernelObjectState
-	(*EpollInterest)(nil),     // 55: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 56: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 57: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 58: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 59: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 60: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 61: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 62: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 63: runscdecoupled.sentry.v1.Rewrite
+	(*ShmAttachPlan)(nil),     // 46: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 47: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 48: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 49: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 50: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 51: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 52: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 53: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 54: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 55: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 56: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 57: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 58: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 59: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 60: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 61: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 62: runscdecoupled.sentry.v1.FileState
+	(*KernelObjectState)(nil), // 63: runscdecoupled.sentry.v1.KernelObjectState
+	(*EpollInterest)(nil),     // 64: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 65: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 66: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 67: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 68: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 69: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 70: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 71: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 72: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -6233,8 +7176,8 @@ var file_sentry_proto_depIdxs = []int32{
 	20, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	22, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	62, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	63, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	71, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	72, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	21, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -6244,50 +7187,61 @@ var file_sentry_proto_depIdxs = []int32{
 	28, // 27: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
 	29, // 28: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
 	30, // 29: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	45, // 30: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	24, // 31: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	26, // 32: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	26, // 33: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	27, // 34: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	39, // 35: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	40, // 36: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	41, // 37: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	42, // 38: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	37, // 39: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	38, // 40: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	32, // 41: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	0,  // 42: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	34, // 43: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	35, // 44: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	36, // 45: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	45, // 46: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	50, // 47: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	51, // 48: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	52, // 49: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	53, // 50: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	56, // 51: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	57, // 52: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	58, // 53: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	59, // 54: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	60, // 55: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	61, // 56: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	49, // 57: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	46, // 58: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	47, // 59: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	48, // 60: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	1,  // 61: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	54, // 62: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	55, // 63: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	45, // 64: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 65: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	43, // 66: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 67: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	44, // 68: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	67, // [67:69] is the sub-list for method output_type
-	65, // [65:67] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	46, // 30: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	45, // 31: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	24, // 32: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	26, // 33: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	26, // 34: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	27, // 35: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	39, // 36: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	40, // 37: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	41, // 38: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	42, // 39: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	37, // 40: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	38, // 41: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	32, // 42: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	0,  // 43: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	34, // 44: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	35, // 45: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	36, // 46: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	45, // 47: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	59, // 48: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	60, // 49: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	61, // 50: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	62, // 51: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	65, // 52: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	66, // 53: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	67, // 54: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	68, // 55: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	69, // 56: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	70, // 57: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	58, // 58: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	55, // 59: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	56, // 60: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	48, // 61: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	50, // 62: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	52, // 63: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	54, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	47, // 65: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	49, // 66: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	47, // 67: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	51, // 68: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	47, // 69: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	53, // 70: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	57, // 71: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	1,  // 72: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	63, // 73: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	64, // 74: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	45, // 75: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 76: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	43, // 77: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 78: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	44, // 79: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	78, // [78:80] is the sub-list for method output_type
+	76, // [76:78] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -6329,6 +7283,7 @@ func file_sentry_proto_init() {
 		(*Reply_Exit)(nil),
 		(*Reply_Mmap)(nil),
 		(*Reply_Data)(nil),
+		(*Reply_ShmAttach)(nil),
 	}
 	file_sentry_proto_msgTypes[29].OneofWrappers = []any{
 		(*Push_Signal)(nil),
@@ -6353,14 +7308,19 @@ func file_sentry_proto_init() {
 		(*StateRecord_Stdin)(nil),
 		(*StateRecord_Timer)(nil),
 		(*StateRecord_Lock)(nil),
+		(*StateRecord_SysvSem)(nil),
+		(*StateRecord_SysvMsg)(nil),
+		(*StateRecord_SysvShm)(nil),
+		(*StateRecord_SysvIds)(nil),
 	}
+	file_sentry_proto_msgTypes[52].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   62,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

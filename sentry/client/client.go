@@ -94,6 +94,11 @@ type Config struct {
 	// the first process is created; an error ends Run with it. The OCI
 	// runtime holds a created container here until its start.
 	BeforeStart func() error
+	// Started, when set, is called once the first process has been
+	// created and its exec planned, as its first thread starts running.
+	// The OCI runtime's start returns then, as runc's returns once the
+	// container's process has exec'd.
+	Started func()
 	// Signals carries signals from outside the application (the OCI
 	// runtime's kill, do's forwarded SIGINT) to the server while Run
 	// runs; each is answered on its Result channel.
@@ -198,6 +203,8 @@ type client struct {
 
 	// enosys records syscall names the server answered ENOSYS for.
 	enosys sync.Map
+	// shm knows which mapped files are SysV segments (shm.go); own lock.
+	shm shmSegments
 
 	nextAnonID atomic.Uint64
 }
@@ -383,6 +390,9 @@ func (c *client) run() (int, error) {
 		return 0, fmt.Errorf("start: %w", err)
 	}
 	c.startTask(t)
+	if c.cfg.Started != nil {
+		c.cfg.Started()
+	}
 	if c.cfg.Signals != nil || c.cfg.WindowChanged != nil {
 		go c.forwardSignals()
 	}

@@ -31,6 +31,11 @@
 // it is not, because the platform's dispatcher yields, and a locked
 // goroutine's yield hands its P to another thread (3x slower traps).
 //
+// SysV shared memory (shm.go): shmat's reply names the segment's server
+// file, which the client maps shared like any MAP_SHARED file; shmdt
+// finds the segment at its address from the VMA's mapped file (the ids
+// of segment files are in client.shm, a leaf lock) and tells the server.
+//
 // /proc (procinfo.go): the client answers the server's ProcQuery pushes
 // with what only it knows: a process's VMAs, what its threads are doing
 // (blocked in a local wait, their names), and this machine's memory and

@@ -28,17 +28,29 @@ func (t *task) futexTarget() futexTarget { return futexTarget{Context: t.gctx, t
 
 // SwapUint32 implements futex.Target.SwapUint32.
 func (f futexTarget) SwapUint32(addr hostarch.Addr, new uint32) (uint32, error) {
-	return f.t.mm.SwapUint32(f.Context, addr, new, usermem.IOOpts{})
+	v, err := f.t.mm.SwapUint32(f.Context, addr, new, usermem.IOOpts{})
+	return v, futexFault(err)
 }
 
 // CompareAndSwapUint32 implements futex.Target.CompareAndSwapUint32.
 func (f futexTarget) CompareAndSwapUint32(addr hostarch.Addr, old, new uint32) (uint32, error) {
-	return f.t.mm.CompareAndSwapUint32(f.Context, addr, old, new, usermem.IOOpts{})
+	v, err := f.t.mm.CompareAndSwapUint32(f.Context, addr, old, new, usermem.IOOpts{})
+	return v, futexFault(err)
 }
 
 // LoadUint32 implements futex.Target.LoadUint32.
 func (f futexTarget) LoadUint32(addr hostarch.Addr) (uint32, error) {
-	return f.t.mm.LoadUint32(f.Context, addr, usermem.IOOpts{})
+	v, err := f.t.mm.LoadUint32(f.Context, addr, usermem.IOOpts{})
+	return v, futexFault(err)
+}
+
+// futexFault is the error of a futex word that cannot be accessed: EFAULT,
+// whatever the mm said (it says EPERM for a mapping without the access).
+func futexFault(err error) error {
+	if err != nil {
+		return linuxerr.EFAULT
+	}
+	return nil
 }
 
 // GetSharedKey implements futex.Target.GetSharedKey. As Linux's

@@ -42,6 +42,7 @@ func init() {
 		unix.SYS_MLOCKALL:          sysNop,
 		unix.SYS_MUNLOCKALL:        sysNop,
 		unix.SYS_MINCORE:           sysMincore,
+		unix.SYS_SHMDT:             sysShmdt,
 		unix.SYS_ARCH_PRCTL:        sysArchPrctl,
 		unix.SYS_SET_TID_ADDRESS:   sysSetTidAddress,
 		unix.SYS_SET_ROBUST_LIST:   sysSetRobustList,
@@ -225,6 +226,10 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	case *pb.Reply_Mmap:
 		if errno == 0 {
 			return t.applyMmap(args, act.Mmap)
+		}
+	case *pb.Reply_ShmAttach:
+		if errno == 0 {
+			return t.applyShmAttach(args, act.ShmAttach)
 		}
 	}
 	if errno == unix.ENOSYS {

@@ -58,8 +58,9 @@ func versionOf(st *goferpb.Stat) fileVersion {
 }
 
 // maxCachedFile bounds the size of a file whose data is cached, and
-// maxCachedData the data cached in all.
+// maxCachedData the data cached in all; maxGone bounds attrCache.gone.
 const (
+	maxGone       = 4096
 	maxCachedFile = 64 << 10
 	maxCachedData = 8 << 20
 )
@@ -71,17 +72,24 @@ const (
 // handles, and keeps what it caches true for the changes this server
 // makes:
 //
-//   - Write, SetStat and Link replace the file's attributes with the ones
-//     their reply carries;
-//   - Getdents (atime), an Open or walk-open with O_TRUNC, and the
-//     creations (their directory's mtime and link count) drop the
-//     attributes of the file or directory they touch, and a Read
-//     (atime) keeps them from answering a Stat;
+//   - Write, SetStat and Link drop the file's attributes when they begin
+//     and, when they end, replace them with the ones their reply carries
+//     (complete);
+//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC,
+//     and the creations (their directory's mtime and link count, before
+//     and after) drop the attributes of the file or directory they touch,
+//     and a Read (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
 //     ctime of a file known only by name change).
 //
+// Each drop records the change's seq on the inode (kept for maxGone
+// inodes after their last handle went), so that attributes learnt
+// without a handle (a listing's, vfs.listedStat) can be checked against
+// it (validSince).
+//
 // The whole content of small files read from offset 0 to their end is
-// kept too, with the version (size, mtime, ctime) their attributes had:
+// kept too, with the version (size, blocks, mtime, ctime) their
+// attributes had:
 // a Read through a handle opened for reading is answered from it while
 // the cached attributes are fresh and show that version, as an NFS
 // client's cache is revalidated by attributes (an open's walk refreshes
@@ -105,6 +113,12 @@ type attrCache struct {
 	seq, droppedAll uint64
 	handles         map[uint64]attrKey
 	entries         map[attrKey]*attrEntry
+	// gone keeps the dropped seq of entries deleted with their last
+	// handle, per inode, for validSince; beyond maxGone it is folded
+	// into lostDrop, the highest seq validSince can no longer tell per
+	// inode.
+	gone     map[attrKey]uint64
+	lostDrop uint64
 	// readable holds the handles opened for reading (a Read through
 	// another fails, so the data cache must not answer it).
 	readable map[uint64]bool
@@ -122,7 +136,7 @@ type attrCache struct {
 
 func newAttrCache(g goferpb.GoferClient) *attrCache {
 	return &attrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry),
-		readable: make(map[uint64]bool), now: time.Now}
+		readable: make(map[uint64]bool), gone: make(map[attrKey]uint64), now: time.Now}
 }
 
 // freshAttrsKey marks a context whose Stat must reach the gofer.
@@ -149,7 +163,10 @@ func (a *attrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
 	}
 	e := a.entries[k]
 	if e == nil {
-		e = &attrEntry{}
+		// A change recorded before the inode's last handle went still
+		// counts (validSince).
+		e = &attrEntry{dropped: a.gone[k]}
+		delete(a.gone, k)
 		a.entries[k] = e
 	}
 	if _, ok := a.handles[h]; !ok {
@@ -178,6 +195,15 @@ func (a *attrCache) unrefLocked(h uint64) {
 	if e := a.entries[k]; e != nil {
 		if e.refs--; e.refs <= 0 {
 			a.dropDataLocked(e)
+			if e.dropped != 0 {
+				if len(a.gone) >= maxGone {
+					for _, d := range a.gone {
+						a.lostDrop = max(a.lostDrop, d)
+					}
+					clear(a.gone)
+				}
+				a.gone[k] = e.dropped
+			}
 			delete(a.entries, k)
 		}
 	}
@@ -227,6 +253,30 @@ func (a *attrCache) dropAll() {
 	for _, e := range a.entries {
 		e.st = nil
 		a.dropDataLocked(e)
+	}
+}
+
+// complete ends a change of handle h's inode begun at start (drop):
+// the inode counts as changed again now (a listing or Stat that ran
+// while the change did is not trusted), and st, the change's reply, is
+// cached if no other change of it began meanwhile.
+func (a *attrCache) complete(h uint64, st *goferpb.Stat, start uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	k, ok := a.handles[h]
+	if !ok {
+		return
+	}
+	e := a.entries[k]
+	if e == nil {
+		return
+	}
+	alone := e.dropped == start && a.droppedAll < start
+	e.st, e.dropped = nil, a.seq
+	a.dropDataLocked(e)
+	if alone && st != nil && keyOf(st) == k {
+		e.st, e.fetched, e.atimeStale = proto.Clone(st).(*goferpb.Stat), a.now(), false
 	}
 }
 
@@ -404,36 +454,70 @@ func sliceAt(b []byte, off uint64, n uint32) []byte {
 }
 
 func (a *attrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
-	defer a.drop(req.GetDir()) // atime
-	return a.GoferClient.Getdents(ctx, req, opts...)
+	r, _, err := a.getdents(ctx, req, opts...)
+	return r, err
+}
+
+// getdents is Getdents, also returning the seq its entries' stats
+// (GetdentsRequest.plus) are checked against (validSince): a change of
+// an entry's inode completing after it makes them stale. (A snapshot's
+// later chunks are as old as its first; that the stats are taken when
+// the reply is made keeps them no older than the call.)
+func (a *attrCache) getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, uint64, error) {
+	start := a.begin()
+	if req.GetOffset() != 0 {
+		// Served from the gofer's snapshot of the directory, taken at
+		// offset 0: no atime change.
+		r, err := a.GoferClient.Getdents(ctx, req, opts...)
+		return r, start, err
+	}
+	r, err := a.GoferClient.Getdents(ctx, req, opts...)
+	a.drop(req.GetDir()) // atime
+	return r, start, err
+}
+
+// validSince says whether attributes of the inode of st read at seq
+// since are still what this server's changes left them: no change of
+// that inode (and no drop of everything) went through the cache since.
+func (a *attrCache) validSince(st *goferpb.Stat, since uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.droppedAll > since || a.lostDrop > since {
+		return false
+	}
+	k := keyOf(st)
+	if a.gone[k] > since {
+		return false
+	}
+	e := a.entries[k]
+	return e == nil || e.dropped <= since
 }
 
 func (a *attrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.Write(ctx, req, opts...)
+	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
-		a.fill(req.GetHandle(), r.GetStat(), start)
-	} else {
-		a.drop(req.GetHandle())
+		st = r.GetStat()
 	}
+	a.complete(req.GetHandle(), st, start)
 	return r, err
 }
 
 func (a *attrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.SetStat(ctx, req, opts...)
+	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
-		a.fill(req.GetHandle(), r.GetStat(), start)
-	} else {
-		a.drop(req.GetHandle())
+		st = r.GetStat()
 	}
+	a.complete(req.GetHandle(), st, start)
 	return r, err
 }
 
 // created handles the reply of a creation in directory dir: the new
 // file's handle and attributes are learnt, the directory's dropped.
-func (a *attrCache) created(dir uint64, h *goferpb.Handle, st *goferpb.Stat, start uint64) {
-	a.drop(dir)
+func (a *attrCache) created(h *goferpb.Handle, st *goferpb.Stat, start uint64) {
 	a.learn(h.GetId(), st, start)
 }
 
@@ -441,8 +525,9 @@ func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 		a.openedForRead(r.GetHandle().GetId(), req.GetFlags())
 		if r.GetPath() != nil {
 			a.learn(r.GetPath().GetId(), r.GetStat(), start)
@@ -455,8 +540,9 @@ func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 	}
 	return r, err
 }
@@ -465,8 +551,9 @@ func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 	}
 	return r, err
 }
@@ -475,8 +562,9 @@ func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
+	a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	if err == nil && r.GetErrno() == 0 {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), start)
+		a.created(r.GetHandle(), r.GetStat(), start)
 	}
 	return r, err
 }
@@ -486,9 +574,12 @@ func (a *attrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 	a.drop(req.GetDir())
 	start := a.drop(req.GetTarget())
 	r, err := a.GoferClient.Link(ctx, req, opts...)
+	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
-		a.fill(req.GetTarget(), r.GetStat(), start)
+		st = r.GetStat()
 	}
+	a.complete(req.GetTarget(), st, start)
+	a.drop(req.GetDir())
 	return r, err
 }
 

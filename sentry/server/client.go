@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -69,6 +70,9 @@ type clientState struct {
 	mem memAccount
 	// locks holds the advisory file locks (locks.go). Immutable pointer.
 	locks *lockTable
+	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
+	// own lock, taken after mu. Immutable pointer.
+	ipc *sysvipc.Registry
 	// leases holds the file leases and lease-break-time (leases.go).
 	// Immutable pointer.
 	leases *leaseTable
@@ -174,6 +178,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		k.mem.limit = DefaultMaxClientMemory
 	}
 	k.locks = newLockTable(k.trk)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv})
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {
@@ -261,6 +266,18 @@ func (k *clientState) destroy() {
 	k.log.Debug("client state freed")
 }
 
+// forgetOrigins tells the gofer to drop its cached replies of this
+// client's mutations: a client that said Goodbye re-sends none (a client
+// whose stream merely broke may, so it is not forgotten then). Best
+// effort: entries are evicted anyway when the reply cache is full.
+func (k *clientState) forgetOrigins() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := k.gofer.ForgetClient(ctx, &goferpb.ForgetClientRequest{ClientId: k.originID}); err != nil {
+		k.log.Debug("gofer ForgetClient failed", "err", err)
+	}
+}
+
 // enqueue routes a call: Start and file-mapping calls run on their own
 // goroutine; a thread's calls run in order on that thread's worker, which
 // for a call in inlineSyscalls arriving while the thread has nothing
@@ -320,7 +337,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 			k.threadWorker(t)
 			return
 		}
-		go k.threadWorker(t)
+		k.s.workers.Go(func() { k.threadWorker(t) })
 	}
 	k.mu.Unlock()
 }

@@ -39,6 +39,11 @@
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
 //     deadlock detection (locks.go), reported as lock/<ino> records;
+//   - the System V IPC namespace (package sysvipc, glued by
+//     syscalls_sysvipc.go): semaphore sets, message queues, and the
+//     bookkeeping of shared memory segments whose memory is a file of
+//     /dev/shm that the client maps (ShmAttachPlan), reported as
+//     sysv/... records;
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
@@ -68,8 +73,9 @@
 //
 // A Session stream (gRPC, or the framed wire of transport.Serve) has one
 // receiving goroutine (session.go). A thread's calls run one at a time, in
-// arrival order, on a worker goroutine started while the thread has calls
-// queued; a call in inlineSyscalls (client.go: memory-only, never blocking,
+// arrival order, on a worker run while the thread has calls queued, on a
+// goroutine of the server's pool (workpool.go: reused, with its grown
+// stack, by the next call of any thread; it exits after 2 s idle); a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
 // per call. Start, PageRead, PageWrite, FileRelease and Restore run on
@@ -102,7 +108,7 @@
 // no host filesystem access of its own and reaches files only through the
 // gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
 // layouts), golang.org/x/sys/unix (numbers), transport (PeerIdentity
-// only), hclog and grpc. Nothing of the
+// and ErrRefused only), hclog and grpc. Nothing of the
 // client sentry, the platform, or the command may be imported here, and
 // nothing but the command (which wires a Server to a grpc.Server) may import
 // this package.
@@ -124,7 +130,8 @@
 // StateUpdate push sent just before the push. File offsets, pipe counters
 // and WriteStates are instead committed with the reply of the call that
 // made them (callEffects), so a call whose reply was lost in a crash is
-// not counted twice when the client re-sends it. Ids of descriptions,
+// not counted twice when the client re-sends it; so are the changes of
+// semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. restore.go rebuilds a client from a Restore and applies
 // Rewrites (in arrival order, one at a time); durable.go tracks writes
@@ -135,6 +142,9 @@
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
 //
+// All gofer calls travel on one persistent Calls stream (gofercalls.go:
+// the framed wire on a Unix socket, a gRPC stream over TCP, unary RPCs
+// to an older gofer), multiplexed by id; the stream is the gofer session.
 // The gofer may restart too (guarantee 3): the command reaches it through
 // a GoferConn (goferconn.go), which gives the server virtual handle ids,
 // re-resolves the real ones by file handle once a restarted gofer no
@@ -167,6 +177,8 @@
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
+//	      sysvipc.Registry.mu        (process exit and exec; its Changed
+//	                                  hook takes stateTracker.mu)
 //	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
 //	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
@@ -177,6 +189,9 @@
 //
 //	vfs.shmMu                    (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
+//
+//	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
+//	                              never held across a gofer RPC's wait)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

@@ -796,10 +796,14 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.sig.resetForExec()
 	k.trk.markSig(p.sig)
 	k.deleteTimersLocked(p, false)
+	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
+		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+	}
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
+	p.execed = true
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
 	d.run(k)

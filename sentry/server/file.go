@@ -213,6 +213,11 @@ func (f *file) nonblock() bool { return f.flags.Load()&unix.O_NONBLOCK != 0 }
 type dirCursor struct {
 	phase  int
 	cookie uint64
+	// eof says the gofer reported the end of the listing at cookie: a
+	// getdents there returns nothing without asking it again (its
+	// snapshot is renewed only from offset 0, which a seek makes). Not
+	// part of the replay state: a restored cursor asks once more.
+	eof bool
 }
 
 // devKind names a synthesized device.

@@ -45,6 +45,9 @@ func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
 		if len(r.Data) > m {
 			r.Data = r.Data[:m]
 		}
+		if out == nil && (len(r.Data) < m || n == m) {
+			return r.Data, nil // one chunk: no copy
+		}
 		out = append(out, r.Data...)
 		if len(r.Data) < m {
 			break

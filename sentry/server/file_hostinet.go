@@ -219,6 +219,11 @@ func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, 
 // hostRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
 func (c *syscallCtx) hostRecv(f *file, s *hostInetFile, dst usermem.IOSequence, flags int) (int64, int64, []byte, error) {
+	if flags&unix.MSG_ERRQUEUE != 0 {
+		// No error queue is kept (IP_RECVERR is refused): as an
+		// empty one.
+		return 0, 0, nil, unix.EAGAIN
+	}
 	if reset, dead := s.lost.take(); reset {
 		return 0, 0, nil, unix.ECONNRESET
 	} else if dead {
@@ -314,7 +319,8 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if c.args[4] != 0 && !s.s.Stream && len(from) > 0 {
+		if c.args[4] != 0 {
+			// A stream's source has length 0, as on Linux.
 			if err := c.putSockaddr(c.args[4], c.args[5], from); err != nil {
 				return 0, err
 			}
@@ -486,6 +492,7 @@ var hostSockopts = map[int]map[int]bool{
 		unix.IP_MTU_DISCOVER: true, unix.IP_MULTICAST_IF: true, unix.IP_ADD_MEMBERSHIP: true, unix.IP_DROP_MEMBERSHIP: true,
 		unix.MCAST_JOIN_GROUP: true, unix.MCAST_LEAVE_GROUP: true,
 	},
+	unix.IPPROTO_UDP: {},
 	unix.IPPROTO_IPV6: {
 		unix.IPV6_V6ONLY: true, unix.IPV6_UNICAST_HOPS: true, unix.IPV6_TCLASS: true,
 		unix.IPV6_MULTICAST_HOPS: true, unix.IPV6_MULTICAST_LOOP: true,
@@ -533,7 +540,12 @@ func hostSockopt(c *syscallCtx, s *hostInetFile) (int64, error) {
 		s.mu.Unlock()
 		return 0, nil
 	}
-	if !hostSockopts[level][name] {
+	names, ok := hostSockopts[level]
+	if !ok || level == unix.IPPROTO_TCP && !s.s.Stream || level == unix.IPPROTO_UDP && s.s.Stream ||
+		level == unix.IPPROTO_IPV6 && s.s.Family != unix.AF_INET6 {
+		return 0, unknownLevel(s.s.Family, get)
+	}
+	if !names[name] {
 		return 0, unix.ENOPROTOOPT
 	}
 	if get {

@@ -96,6 +96,11 @@ func (l *lostConn) take() (reset, dead bool) {
 // inetSend sends src (to: a UDP target). A TCP send blocks until all is
 // sent unless non-blocking.
 func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
+	if flags&unix.MSG_OOB != 0 {
+		// UDP has no urgent data (as on Linux), and TCP's is not
+		// supported here.
+		return 0, unix.EOPNOTSUPP
+	}
 	if reset, dead := s.lost.take(); reset {
 		return 0, unix.ECONNRESET
 	} else if dead {
@@ -111,7 +116,7 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 			return total, nil
 		}
 		first = false
-		n, err := s.s.Send(src, to)
+		n, err := s.s.Send(src, to, flags&unix.MSG_MORE != 0)
 		total += n
 		src = src.DropFirst64(n)
 		if err == nil && s.s.Stream && src.NumBytes() > 0 {
@@ -128,9 +133,25 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 	return n, err
 }
 
+// inetRecvFlags checks a receive's flags on the loopback netstack: no
+// error queue is kept (IP_RECVERR is not supported: EAGAIN, as with an
+// empty one) and no urgent data (a TCP MSG_OOB finds none: EINVAL).
+func inetRecvFlags(stream bool, flags int) error {
+	if flags&unix.MSG_ERRQUEUE != 0 {
+		return unix.EAGAIN
+	}
+	if stream && flags&unix.MSG_OOB != 0 {
+		return unix.EINVAL
+	}
+	return nil
+}
+
 // inetRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
 func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
+	if err := inetRecvFlags(s.s.Stream, flags); err != nil {
+		return 0, 0, tcpip.FullAddress{}, err
+	}
 	if reset, dead := s.lost.take(); reset {
 		return 0, 0, tcpip.FullAddress{}, unix.ECONNRESET
 	} else if dead {
@@ -441,6 +462,10 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			return boolOpt(opts.GetKeepAlive, opts.SetKeepAlive)
 		case unix.SO_BROADCAST:
 			return boolOpt(opts.GetBroadcast, opts.SetBroadcast)
+		case unix.SO_OOBINLINE:
+			// Always on: urgent data is not supported, so none is
+			// ever out of band (gVisor's own choice).
+			return boolOpt(opts.GetOutOfBandInline, opts.SetOutOfBandInline)
 		case unix.SO_SNDBUF:
 			if get {
 				return putInt(int32(opts.GetSendBufferSize())), nil
@@ -466,7 +491,7 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 		}
 	case unix.IPPROTO_TCP:
 		if !s.s.Stream {
-			return nil, unix.ENOPROTOOPT
+			return nil, unknownLevel(s.s.Family, get)
 		}
 		switch name {
 		case unix.TCP_NODELAY:
@@ -491,13 +516,30 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 		}
 	case unix.IPPROTO_IPV6:
 		if s.s.Family != unix.AF_INET6 {
-			return nil, unix.ENOPROTOOPT
+			return nil, unknownLevel(s.s.Family, get)
 		}
 		if name == unix.IPV6_V6ONLY {
 			return boolOpt(opts.GetV6Only, opts.SetV6Only)
 		}
+	case unix.IPPROTO_UDP:
+		if s.s.Stream {
+			return nil, unknownLevel(s.s.Family, get)
+		}
+	case unix.IPPROTO_IP:
+	default:
+		return nil, unknownLevel(s.s.Family, get)
 	}
 	return nil, unix.ENOPROTOOPT
+}
+
+// unknownLevel is Linux's errno for an inet socket option at a level
+// the socket has no handler for: IPv4's getsockopt says EOPNOTSUPP, its
+// setsockopt and IPv6's ENOPROTOOPT.
+func unknownLevel(family int, get bool) error {
+	if get && family == unix.AF_INET {
+		return unix.EOPNOTSUPP
+	}
+	return unix.ENOPROTOOPT
 }
 
 func inetSendmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {

@@ -36,6 +36,13 @@ func FuzzRestore(f *testing.F) {
 		{Key: "pipe/1", Value: &sentrypb.StateRecord_Pipe{Pipe: &sentrypb.PipeState{Id: 1, Data: []byte("x")}}},
 	}, StdinUnread: []byte("in")})
 	seed(&sentrypb.Rewrite{Seq: 1, Path: "/tmp/x", Offset: -1, Data: []byte("d")})
+	perm := &sentrypb.SysvPerm{Mode: 0600}
+	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
+		{Key: "sysv/ids", Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{SemSeq: 3}}},
+		{Key: "sysv/sem/0", Value: &sentrypb.StateRecord_SysvSem{SysvSem: &sentrypb.SysvSemState{Perm: perm, Values: []uint32{1, 2}, Undo: []*sentrypb.SysvSemUndo{{Pid: 1, Adj: []int32{-1, 0}}}}}},
+		{Key: "sysv/msg/1", Value: &sentrypb.StateRecord_SysvMsg{SysvMsg: &sentrypb.SysvMsgState{Id: 1, Perm: perm, Messages: []*sentrypb.SysvMessage{{Type: 1, Text: []byte("m")}}}}},
+		{Key: "sysv/shm/2", Value: &sentrypb.StateRecord_SysvShm{SysvShm: &sentrypb.SysvShmState{Id: 2, Perm: perm, Size: 4096, File: ".rd-sysv-shm-2-1", Attaches: []*sentrypb.SysvShmAttach{{Pid: 1, Count: 1}}}}},
+	}})
 	root := newRoot(f)
 	srv, err := New(Config{Gofer: startGofer(f, root), Log: testLog()})
 	if err != nil {

@@ -20,9 +20,10 @@ import (
 // GoferConn is the server's connection to the gofer, made to survive a
 // gofer restart (guarantee 3 in docs/ARCHITECTURE.md: kill -9 of the gofer and
 // restart; no acknowledged write lost). It is a grpc.ClientConnInterface
-// over the real connection, so goferpb.NewGoferClient(GoferConn) serves
-// the server unchanged; it works on the messages through protoreflect, so
-// that every RPC of the Gofer service is covered without code per method.
+// over the gofer's Calls stream (gofercalls.go), so
+// goferpb.NewGoferClient(GoferConn) serves the server unchanged; it works
+// on the messages through protoreflect, so that every RPC of the Gofer
+// service is covered without code per method.
 //
 // # Virtual handles
 //
@@ -55,10 +56,10 @@ import (
 //
 // # Outages
 //
-// Every call waits for the gofer (grpc.WaitForReady) rather than failing
-// while it is down. A call that fails with codes.Unavailable (the
-// connection broke after it may have been sent) is re-sent until its
-// context ends: reads, writes at an offset, stats, opens, SetStat, Fsync
+// Every call waits for the gofer (for a Calls stream to open, goferCalls)
+// rather than failing while it is down. A call that fails with
+// codes.Unavailable (the stream broke after it may have been sent) is
+// re-sent until its context ends: reads, writes at an offset, stats, opens, SetStat, Fsync
 // and Getdents are idempotent, and a mutation carrying an Origin is
 // answered from the gofer's reply cache when the same gofer process saw
 // it (the gofer does not keep EBADF replies, so a mutation re-sent with a
@@ -162,16 +163,43 @@ const maxHealRounds = 16
 // with codes.Unavailable (the re-sent call then waits for the gofer).
 const unavailableBackoff = 10 * time.Millisecond
 
+// GoferConnOption configures a GoferConn.
+type GoferConnOption func(*goferConnOptions)
+
+type goferConnOptions struct {
+	dial StreamDialer
+	// wrap, if set, wraps the calls' connection (tests: losing replies).
+	wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface
+}
+
+// WithStreamDialer opens the Calls streams with dial (the framed wire on
+// a Unix socket) instead of as gRPC streams over the connection.
+func WithStreamDialer(dial StreamDialer) GoferConnOption {
+	return func(o *goferConnOptions) { o.dial = dial }
+}
+
 // NewGoferConn wraps cc, a connection to the gofer. Use it as
 // goferpb.NewGoferClient(NewGoferConn(cc, log)); Close stops its
-// background work (not cc).
-func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger) *GoferConn {
+// background work (not cc). Calls travel on one persistent Calls stream
+// (goferCalls), over cc unless WithStreamDialer says otherwise.
+func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferConnOption) *GoferConn {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	var o goferConnOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.dial == nil {
+		o.dial = GRPCStreamDialer(cc)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log = log.Named("goferconn")
-	return &GoferConn{cc: newGoferSession(ctx, cc, log), log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
+	var calls grpc.ClientConnInterface = newGoferCalls(ctx, cc, o.dial, log)
+	if o.wrap != nil {
+		calls = o.wrap(calls)
+	}
+	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
 }
 
 // Close stops background re-resolution and ends the gofer session, which

@@ -386,6 +386,11 @@ func TestGoferKillDuringWrites(t *testing.T) {
 	}
 }
 
+// withWrap wraps the connection GoferConn's calls go through.
+func withWrap(w func(grpc.ClientConnInterface) grpc.ClientConnInterface) GoferConnOption {
+	return func(o *goferConnOptions) { o.wrap = w }
+}
+
 // lossyConn loses the reply of the first call to method: it makes the
 // call, then restarts the gofer and reports codes.Unavailable, as when
 // the gofer dies right after executing a call.
@@ -496,7 +501,9 @@ func TestGoferRestartResentMutation(t *testing.T) {
 			os.WriteFile(filepath.Join(root, "old"), []byte("old"), 0644)
 			p := startGoferProc(t, root)
 			cc := p.dial(t)
-			gc := NewGoferConn(&lossyConn{ClientConnInterface: cc, p: p, method: tc.method}, testLog())
+			gc := NewGoferConn(cc, testLog(), withWrap(func(c grpc.ClientConnInterface) grpc.ClientConnInterface {
+				return &lossyConn{ClientConnInterface: c, p: p, method: tc.method}
+			}))
 			defer gc.Close()
 			c := goferpb.NewGoferClient(gc)
 			a, err := c.Attach(context.Background(), &goferpb.AttachRequest{})

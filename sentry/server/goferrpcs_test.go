@@ -85,13 +85,16 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	p := startGoferProc(t, root)
 	rc := &rpcCounter{counts: make(map[string]int)}
 	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
-		grpc.WithUnaryInterceptor(rc.intercept))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	gc := NewGoferConn(cc, testLog())
+	// Counted where GoferConn hands each call to its stream: the calls
+	// are not unary gRPC calls, so a gRPC interceptor sees none.
+	gc := NewGoferConn(cc, testLog(), withWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+		return &countingConn{ClientConnInterface: inner, rc: rc}
+	}))
 	t.Cleanup(gc.Close)
 	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
 	if err != nil {
@@ -119,6 +122,44 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	return e, rc, sock
 }
 
+// freezeClock stops the clock of the server's caches (attrTTL and
+// negativeTTL then never pass on their own, however loaded the machine)
+// and returns the function that moves it.
+func freezeClock(e *env) (advance func(time.Duration)) {
+	ac := e.srv.attrs
+	var mu sync.Mutex
+	now := time.Now()
+	ac.mu.Lock()
+	ac.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ac.mu.Unlock()
+	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// flushReleases sends the Releases the server's clients have queued.
+func flushReleases(e *env) {
+	e.srv.mu.Lock()
+	var ks []*clientState
+	for k := range e.srv.clients {
+		ks = append(ks, k)
+	}
+	e.srv.mu.Unlock()
+	for _, k := range ks {
+		k.flushReleases()
+	}
+}
+
+// countingConn counts the calls made through it with rc.
+type countingConn struct {
+	grpc.ClientConnInterface
+	rc *rpcCounter
+}
+
+func (c *countingConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return c.rc.intercept(ctx, method, args, reply, nil, func(ctx context.Context, method string, args, reply any, _ *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
+	}, opts...)
+}
+
 // TestGoferRPCsPerCall counts the gofer RPCs of common system calls, so
 // that a change adding round trips to them fails here. Releases are
 // batched off the calls' path (releases.go) and the durability flusher's
@@ -128,6 +169,7 @@ func TestGoferRPCsPerCall(t *testing.T) {
 	releaseDelay = time.Hour // no timed flush during the test: Releases come in batches only
 	t.Cleanup(func() { releaseDelay = old })
 	e, rc := countingEnv(t)
+	freezeClock(e) // no cached attribute expires during the test
 	m := e.mem
 	sb := m.zeros(144)
 	buf := m.zeros(4096)
@@ -156,6 +198,28 @@ func TestGoferRPCsPerCall(t *testing.T) {
 	readFile(passwd)
 	readFile(group)
 	times := m.zeros(32)
+	if err := os.MkdirAll(filepath.Join(e.root, "tmp/dir/e9"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 9; i++ {
+		if err := os.WriteFile(filepath.Join(e.root, fmt.Sprintf("tmp/dir/e%d", i)), nil, 0644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dents := m.zeros(32768)
+	e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/dir"), sb, 0) // looked up before
+	for i := 0; i < 3; i++ {
+		if err := os.MkdirAll(filepath.Join(e.root, fmt.Sprintf("tmp/tree/t%d/s", i)), 0755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/tree"), sb, 0)
+	list := func(path string) {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+		for e.ok(1, unix.SYS_GETDENTS64, fd, dents, 32768) != 0 {
+		}
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
 	existing := m.str("/tmp/existing")
 	data := m.alloc(make([]byte, 4096))
 	// Warm the dentry cache: /tmp/existing looked up, as a process that
@@ -218,6 +282,40 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, name, 0644)
 			e.ok(1, unix.SYS_UTIMENSAT, atFDCWD64, name, times, 0)
 		}, map[string]int{"Walk": 3, "Read": 2, "Create": 1, "Write": 1, "SetStat": 3}},
+		{"listing a directory, then lstat of each entry", func() {
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/dir"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+			if n := e.ok(1, unix.SYS_GETDENTS64, fd, dents, 32768); n == 0 {
+				t.Fatal("empty listing")
+			}
+			if n := e.ok(1, unix.SYS_GETDENTS64, fd, dents, 32768); n != 0 {
+				t.Fatalf("listing past the end: %d bytes", n)
+			}
+			for i := 0; i < 10; i++ {
+				e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/dir/e%d", i)), sb, unix.AT_SYMLINK_NOFOLLOW)
+			}
+			e.ok(1, unix.SYS_CLOSE, fd)
+		}, map[string]int{"Walk": 1, "Getdents": 1}},
+		// find lists a directory, descends into a subdirectory (whose
+		// listing changes that subdirectory's atime), then stats the
+		// rest of the entries.
+		{"lstat of listed entries after listing a subdirectory", func() {
+			list("/tmp/dir")
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/dir/e9"), sb, unix.AT_SYMLINK_NOFOLLOW)
+			list("/tmp/dir/e9")
+			flushReleases(e) // the subdirectory's handle goes, with what the cache knew of it
+			for i := 0; i < 9; i++ {
+				e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/dir/e%d", i)), sb, unix.AT_SYMLINK_NOFOLLOW)
+			}
+		}, map[string]int{"Walk": 2, "Getdents": 2, "Release": 1}},
+		// find's descent: each directory is known from its parent's
+		// listing only, and opened to be listed in turn.
+		{"descending into directories known from listings", func() {
+			list("/tmp/tree")
+			for i := 0; i < 3; i++ {
+				list(fmt.Sprintf("/tmp/tree/t%d", i))
+				list(fmt.Sprintf("/tmp/tree/t%d/s", i))
+			}
+		}, map[string]int{"Walk": 7, "Getdents": 7}},
 		{"stat of a file just created", func() {
 			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(created), sb, 0)
 		}, nil},
@@ -298,13 +396,7 @@ func testFlushSyncsFiles(t *testing.T, failBatches bool) {
 // follow its own changes at once and another party's within attrTTL.
 func TestAttrCacheCoherence(t *testing.T) {
 	e, rc := countingEnv(t)
-	ac := e.srv.cfg.Gofer.(*attrCache)
-	var clockMu sync.Mutex
-	now := time.Now()
-	ac.mu.Lock()
-	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
-	ac.mu.Unlock()
-	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	advance := freezeClock(e)
 	m := e.mem
 	path := m.str("/tmp/f")
 	sb := m.zeros(144)
@@ -388,13 +480,7 @@ func TestAttrCacheCoherence(t *testing.T) {
 // within negativeTTL when another party does.
 func TestNegativeDentries(t *testing.T) {
 	e, rc, sock := countingEnvSock(t)
-	ac := e.srv.attrs
-	var clockMu sync.Mutex
-	now := time.Now()
-	ac.mu.Lock()
-	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
-	ac.mu.Unlock()
-	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	advance := freezeClock(e)
 	m := e.mem
 	sb := m.zeros(144)
 
@@ -451,13 +537,7 @@ func TestNegativeDentries(t *testing.T) {
 // once and another party's at the next open or after attrTTL.
 func TestDataCache(t *testing.T) {
 	e, rc := countingEnv(t)
-	ac := e.srv.attrs
-	var clockMu sync.Mutex
-	now := time.Now()
-	ac.mu.Lock()
-	ac.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
-	ac.mu.Unlock()
-	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	advance := freezeClock(e)
 	m := e.mem
 	host := filepath.Join(e.root, "tmp/small")
 	if err := os.WriteFile(host, []byte("version one"), 0644); err != nil {
@@ -513,4 +593,50 @@ func TestDataCache(t *testing.T) {
 		t.Errorf("open fd after the host's change and attrTTL: %q, want host 2", s)
 	}
 	e.ok(1, unix.SYS_CLOSE, fd)
+}
+
+// TestListingStats checks that the attributes a directory listing
+// brought answer a stat only until a change goes through the server, and
+// for at most attrTTL.
+func TestListingStats(t *testing.T) {
+	e, rc := countingEnv(t)
+	advance := freezeClock(e)
+	m := e.mem
+	if err := os.MkdirAll(filepath.Join(e.root, "tmp/ls"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	host := filepath.Join(e.root, "tmp/ls/a")
+	if err := os.WriteFile(host, nil, 0644); err != nil {
+		t.Fatal(err)
+	}
+	sb, dents, path := m.zeros(144), m.zeros(4096), m.str("/tmp/ls/a")
+	list := func() {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ls"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+		e.ok(1, unix.SYS_GETDENTS64, fd, dents, 4096)
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
+	mode := func() uint32 {
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, path, sb, unix.AT_SYMLINK_NOFOLLOW)
+		return m.u32(sb+24) & 07777
+	}
+	list()
+	rc.take()
+	if got := mode(); got != 0644 {
+		t.Errorf("listed mode %o", got)
+	}
+	if n := rc.take(); n["Walk"]+n["Stat"] != 0 {
+		t.Errorf("stat after a listing: %s, want no RPC", fmtCounts(n))
+	}
+	e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, path, 0600)
+	if got := mode(); got != 0600 {
+		t.Errorf("after chmod 0600 through the server: mode %o", got)
+	}
+	list()
+	if err := os.Chmod(host, 0640); err != nil {
+		t.Fatal(err)
+	}
+	advance(attrTTL)
+	if got := mode(); got != 0640 {
+		t.Errorf("after the host's chmod and attrTTL: mode %o, want 640", got)
+	}
 }

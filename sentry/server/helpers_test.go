@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -71,6 +74,8 @@ type goferProc struct {
 
 	// opts are the gofer's options beyond the handle key file.
 	opts []gofer.Option
+	// noCalls makes the gofer refuse Calls streams, as an older gofer.
+	noCalls bool
 
 	mu  sync.Mutex
 	srv *gofer.Server
@@ -100,9 +105,23 @@ func (p *goferProc) start() {
 		p.t.Error(err)
 		return
 	}
-	g := grpc.NewServer()
+	var gopts []grpc.ServerOption
+	if p.noCalls {
+		gopts = append(gopts, grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if strings.HasSuffix(info.FullMethod, "/Calls") {
+				return status.Error(codes.Unimplemented, "no Calls (test)")
+			}
+			return h(srv, ss)
+		}))
+	}
+	g := grpc.NewServer(gopts...)
 	gs.Register(g)
-	go g.Serve(lis)
+	// As the daemon serves it: gRPC, and Calls streams on the framed wire.
+	var calls transport.StreamFunc
+	if !p.noCalls {
+		calls = func(st *transport.FramedStream) error { return gs.ServeCalls(st) }
+	}
+	go transport.ServeFramed(lis, g, nil, calls)
 	p.srv, p.g = gs, g
 }
 

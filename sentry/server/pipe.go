@@ -28,8 +28,11 @@ type pipe struct {
 
 	// mu protects the fields below. It nests inside clientState.mu.
 	mu sync.Mutex
-	// buf holds unread data, at most pipeCapacity bytes.
+	// buf holds unread data, at most capacityLocked() bytes.
 	buf []byte
+	// capacity is the pipe's size, set by pipe(2) and F_SETPIPE_SZ (0:
+	// pipeCapacity). Protected by mu.
+	capacity int
 	// readers and writers count open read and write descriptions;
 	// ropens and wopens count the opens of each end ever made (a FIFO
 	// open waiting for its partner wakes when they change).
@@ -50,9 +53,11 @@ type pipe struct {
 	writtenC, readC, skip uint64
 	// trk receives changes of the end counts. Immutable.
 	trk *stateTracker
-	// acct is the client's memory account, charged pipeCapacity for this
-	// pipe while it exists; reserved is what the pipe holds of it (set
-	// when the pipe is made, swapped to 0 when returned: once).
+	// acct is the client's memory account, charged the pipe's capacity
+	// while it exists (pipeCapacity when made, then what F_SETPIPE_SZ
+	// sets); reserved is what the pipe holds of it (set when the pipe is
+	// made, changed under mu by F_SETPIPE_SZ, swapped to 0 when returned:
+	// once, when no description can reach the pipe any more).
 	acct     *memAccount
 	reserved atomic.Int64
 }
@@ -149,6 +154,60 @@ func (p *pipe) appendLocked(b []byte) {
 }
 
 func (e *pipeEnd) stream() bool { return true }
+
+// capacityLocked is the pipe's size. Precondition: p.mu held.
+func (p *pipe) capacityLocked() int {
+	if p.capacity == 0 {
+		return pipeCapacity
+	}
+	return p.capacity
+}
+
+// pipeSize serves F_GETPIPE_SZ and F_SETPIPE_SZ (arg: the size asked for)
+// as Linux's pipe_fcntl does: the size is rounded up to a power-of-two
+// number of pages; above fs/pipe-max-size only root may go (EPERM), and
+// never below the bytes the pipe holds (EBUSY). Root is held to
+// maxPipeSize, since the server keeps every client's buffers.
+func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
+	p := e.p
+	if !set {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return int64(p.capacityLocked()), nil
+	}
+	size, ok := roundPipeSize(int64(uint32(arg)))
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	if size > c.k.sysctl.pipeMaxSizeNow() && c.creds().euid != 0 {
+		return 0, unix.EPERM
+	}
+	if size > maxPipeSize {
+		return 0, unix.EPERM
+	}
+	p.mu.Lock()
+	if len(p.buf) > size {
+		p.mu.Unlock()
+		return 0, unix.EBUSY
+	}
+	// The reservation follows the size (memacct.go): a larger pipe
+	// needs room in the client's memory cap.
+	if grow := int64(size) - p.reserved.Load(); grow > 0 && p.acct != nil {
+		if err := p.acct.charge(grow); err != nil {
+			p.mu.Unlock()
+			return 0, err
+		}
+		p.reserved.Add(grow)
+	} else if grow < 0 && p.acct != nil {
+		p.reserved.Add(grow)
+		p.acct.release(-grow)
+	}
+	p.capacity = size
+	p.changed.notify()
+	p.mu.Unlock()
+	p.trk.markPipe(p)
+	return int64(size), nil
+}
 
 func (e *pipeEnd) release() {
 	e.p.mu.Lock()
@@ -254,7 +313,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			c.sigpipe = true
 			return 0, unix.EPIPE
 		}
-		space := pipeCapacity - len(p.buf)
+		space := p.capacityLocked() - len(p.buf)
 		rest := len(b) - written
 		switch {
 		case len(b) <= pipeBuf:
@@ -304,7 +363,7 @@ func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
 	if e.writes {
 		if p.readers == 0 {
 			ev |= pollErr
-		} else if pipeCapacity-len(p.buf) >= pipeBuf {
+		} else if p.capacityLocked()-len(p.buf) >= pipeBuf {
 			ev |= pollOut | pollWrNorm
 		}
 	}

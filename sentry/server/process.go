@@ -82,6 +82,9 @@ type process struct {
 	// clientState.mu; copied by fork.
 	fsizeLimited bool
 	fsizeLimit   uint64
+	// execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
+	// may no longer setpgid it. Protected by clientState.mu.
+	execed bool
 	// exiting is set once the process started exiting; zombie once it
 	// waits to be reaped; exitStatus is its wait status.
 	exiting    bool
@@ -227,6 +230,10 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	p.exitStatus = status
 	k.trk.markProc(p)
 	k.deleteTimersLocked(p, true)
+	// SEM_UNDO adjustments and shared memory attachments end with it.
+	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
+		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+	}
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status

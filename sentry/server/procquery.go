@@ -259,6 +259,14 @@ func (s procSource) BootID() [16]byte {
 	return b
 }
 
+// SysvIPC renders /proc/sysvipc/<kind> from the client's IPC namespace.
+func (s procSource) SysvIPC(kind string) []byte { return s.k.ipc.ProcFile(kind) }
+
+// SetSysvLimit sets an IPC limit of the client's namespace.
+func (s procSource) SetSysvLimit(kind string, data []byte) error {
+	return s.k.ipc.SetLimit(kind, data)
+}
+
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: maxFDs,
 		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}

@@ -27,7 +27,12 @@ type restoreSet struct {
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
 	timers  []*sentrypb.TimerState
-	maxID   uint64
+	// SysV IPC objects (package sysvipc).
+	sysvIDs  *sentrypb.SysvIds
+	sysvSems []*sentrypb.SysvSemState
+	sysvMsgs []*sentrypb.SysvMsgState
+	sysvShms []*sentrypb.SysvShmState
+	maxID    uint64
 }
 
 func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
@@ -91,7 +96,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > pipeCapacity {
+			if p == nil || p.Id == 0 || len(p.Data) > max(pipeCapacity, int(p.Capacity)) || p.Capacity > maxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p
@@ -123,6 +128,23 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				}
 			}
 			s.locks = append(s.locks, l)
+		case *sentrypb.StateRecord_SysvIds:
+			s.sysvIDs = v.SysvIds
+		case *sentrypb.StateRecord_SysvSem:
+			if v.SysvSem == nil || v.SysvSem.Perm == nil {
+				return nil, bad(rec, "bad semaphore set")
+			}
+			s.sysvSems = append(s.sysvSems, v.SysvSem)
+		case *sentrypb.StateRecord_SysvMsg:
+			if v.SysvMsg == nil || v.SysvMsg.Perm == nil {
+				return nil, bad(rec, "bad message queue")
+			}
+			s.sysvMsgs = append(s.sysvMsgs, v.SysvMsg)
+		case *sentrypb.StateRecord_SysvShm:
+			if v.SysvShm == nil || v.SysvShm.Perm == nil {
+				return nil, bad(rec, "bad shared memory segment")
+			}
+			s.sysvShms = append(s.sysvShms, v.SysvShm)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -282,6 +304,12 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.maps.insert(m.FileId, f, st, int(m.Refs))
 	}
 
+	// SysV IPC objects (a segment's file is opened again on its next
+	// shmat; its mappings were restored above).
+	for _, err := range k.ipc.Restore(s.sysvIDs, s.sysvSems, s.sysvMsgs, s.sysvShms) {
+		lose("SysV IPC object", err)
+	}
+
 	// Drop the restore's own references: a description no fd, pipe or
 	// retained write needs goes away (and so does its record).
 	var orphans []uint64
@@ -356,6 +384,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		byPID[ps.Pid] = ps
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
+		p.execed = ps.Execed
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
@@ -478,10 +507,9 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
 			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: &k.mem}
-			k.mem.force(pipeCapacity)
-			p.reserved.Store(pipeCapacity)
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
+				p.capacity = int(ps.Capacity)
 				if ps.Read > ps.Written {
 					p.skip = ps.Read - ps.Written
 				}
@@ -489,6 +517,11 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 					p.buf = append([]byte(nil), ps.Data...)
 				}
 			}
+			// Reserved as the pipe's size, whatever the cap: the
+			// client held it on its previous server.
+			res := int64(max(p.capacity, pipeCapacity))
+			k.mem.force(res)
+			p.reserved.Store(res)
 			pipes[fs.Pipe] = p
 		}
 		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,

@@ -72,6 +72,10 @@ type Server struct {
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
 	enosys sync.Map
 
+	// workers runs the clients' per-thread call workers (workpool.go);
+	// safe for concurrent use on its own. Immutable pointer.
+	workers *workerPool
+
 	// mu protects clients and closed.
 	mu sync.Mutex
 	// clients is every live client. Protected by mu.
@@ -110,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
 		clients: make(map[*clientState]struct{}),
+		workers: newWorkerPool(workerIdle),
 	}, nil
 }
 

@@ -68,6 +68,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Goodbye:
 			k.destroy()
+			go k.forgetOrigins()
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			k.setSender(nil)
 			return nil

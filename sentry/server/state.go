@@ -48,7 +48,9 @@ type stateTracker struct {
 	maps    map[uint64]struct{}
 	timers  map[*appTimer]struct{}
 	// locks are the inode numbers whose locks changed.
-	locks   map[uint64]struct{}
+	locks map[uint64]struct{}
+	// sysv are the keys of changed SysV IPC records (package sysvipc).
+	sysv    map[string]struct{}
 	deleted map[string]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
@@ -74,6 +76,7 @@ func (t *stateTracker) reset() {
 	t.maps = make(map[uint64]struct{})
 	t.timers = make(map[*appTimer]struct{})
 	t.locks = make(map[uint64]struct{})
+	t.sysv = make(map[string]struct{})
 	t.deleted = make(map[string]struct{})
 	t.ids = false
 }
@@ -180,6 +183,15 @@ func (t *stateTracker) markLocks(ino uint64) {
 	t.mu.Unlock()
 }
 
+func (t *stateTracker) markSysv(key string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.sysv[key] = struct{}{}
+	t.mu.Unlock()
+}
+
 func (t *stateTracker) markIDs() {
 	if t == nil {
 		return
@@ -206,6 +218,9 @@ type callEffects struct {
 	writes     []goferWrite
 	// stdinRead is how many bytes of the client's stdin the call read.
 	stdinRead uint64
+	// sysv says the call left a SysV IPC effect pending (semop, msgsnd,
+	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
+	sysv bool
 }
 
 // pipeIO is n bytes read from or written to p (through file f, at stream
@@ -327,13 +342,13 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
 		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 &&
-		len(t.locks) == 0 && len(t.deleted) == 0 && !t.ids
+		len(t.locks) == 0 && len(t.sysv) == 0 && len(t.deleted) == 0 && !t.ids
 	if empty && eff == nil {
 		t.mu.Unlock()
 		return nil
 	}
 	procs, threads, slots, files, fss, sigs, pipes, maps, timers, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.timers, t.deleted
-	locks := t.locks
+	locks, sysv := t.locks, t.sysv
 	idsDirty := t.ids
 	t.reset()
 	t.mu.Unlock()
@@ -365,6 +380,11 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid}}})
+		}
+		if eff.sysv {
+			if key := k.ipc.Commit(replySeq); key != "" {
+				sysv[key] = struct{}{}
+			}
 		}
 		if eff.stdinRead > 0 {
 			recs = append(recs, k.stdin.commitRead(eff.stdinRead))
@@ -426,7 +446,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		p.mu.Lock()
 		id := k.pipeIDLocked(p)
 		live := p.readers+p.writers > 0
-		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC}
+		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
 		p.mu.Unlock()
 		if !live {
 			recs = append(recs, deletedRec(keyPipe(id)))
@@ -442,6 +462,9 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	for ino := range locks {
 		recs = append(recs, k.lockRecordLocked(ino))
+	}
+	for key := range sysv {
+		recs = append(recs, k.ipc.Record(key))
 	}
 	// Building may have assigned ids.
 	t.mu.Lock()
@@ -484,6 +507,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Execed: p.execed,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid

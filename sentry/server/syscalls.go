@@ -72,6 +72,20 @@ func init() {
 		unix.SYS_GETSOCKOPT:      sysGetsockopt,
 		unix.SYS_SETSOCKOPT:      sysSetsockopt,
 
+		// System V IPC (syscalls_sysvipc.go).
+		unix.SYS_SEMGET:     sysSemget,
+		unix.SYS_SEMOP:      sysSemop,
+		unix.SYS_SEMTIMEDOP: sysSemop,
+		unix.SYS_SEMCTL:     sysSemctl,
+		unix.SYS_MSGGET:     sysMsgget,
+		unix.SYS_MSGSND:     sysMsgsnd,
+		unix.SYS_MSGRCV:     sysMsgrcv,
+		unix.SYS_MSGCTL:     sysMsgctl,
+		unix.SYS_SHMGET:     sysShmget,
+		unix.SYS_SHMAT:      sysShmat,
+		unix.SYS_SHMDT:      sysShmdt,
+		unix.SYS_SHMCTL:     sysShmctl,
+
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,
 		unix.SYS_OPENAT:     sysOpenat,

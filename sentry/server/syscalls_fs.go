@@ -5,6 +5,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -257,6 +258,10 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case dkDevTty:
 		return nil, unix.ENXIO
 	case dkProcFile, dkProcFdInfo:
+		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
+			// /proc/sys's writable files are root's, mode 0644.
+			return nil, unix.EACCES
+		}
 		return v.openProcFile(d, flags, kept)
 	case dkProcFd:
 		of, err := v.procFDFile(d.pid, d.fd)
@@ -504,6 +509,10 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 		}
 	}
 	if !d.isSymlink() {
+		if path == "" {
+			// Linux: an empty path names dirfd, which is no symlink.
+			return 0, unix.ENOENT
+		}
 		return 0, unix.EINVAL
 	}
 	t, err := c.k.vfs.readlink(c, d)

@@ -519,16 +519,12 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
 		return c.fcntlLock(f, cmd)
-	case unix.F_GETPIPE_SZ:
-		if _, ok := f.impl.(*pipeEnd); !ok {
+	case unix.F_GETPIPE_SZ, fSetPipeSz:
+		e, ok := f.impl.(*pipeEnd)
+		if !ok {
 			return 0, unix.EBADF
 		}
-		return pipeCapacity, nil
-	case fSetPipeSz:
-		if _, ok := f.impl.(*pipeEnd); !ok {
-			return 0, unix.EBADF
-		}
-		return pipeCapacity, nil
+		return c.pipeSize(e, cmd == fSetPipeSz, c.args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
 		return c.fcntlOwner(f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
@@ -555,6 +551,11 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	r, w, err := newPipe(c.k.trk, &c.k.mem)
 	if err != nil {
 		return 0, err
+	}
+	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && c.creds().euid != 0 {
+		// As Linux: an unprivileged pipe starts no larger than
+		// fs/pipe-max-size.
+		r.impl.(*pipeEnd).p.capacity = max
 	}
 	if flags&unix.O_NONBLOCK != 0 {
 		r.flags.Store(r.flags.Load() | unix.O_NONBLOCK)
@@ -846,10 +847,15 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if cur.phase == 2 && !pending {
 		if g, ok := f.impl.(*goferDir); ok {
 		rpc:
-			for {
+			for !cur.eof {
 				ctx, cancel := v.rpcCtx()
-				r, err := c.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256})
+				r, seq, err := c.k.s.attrs.getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
 				cancel()
+				if err == nil && r.GetErrno() == 0 {
+					// The entries' dentries and attributes: a stat of
+					// each (ls -l, find) needs no Walk nor Stat.
+					v.noteListing(d, r.Entries, r.Stats, seq)
+				}
 				if err := goferErr("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {
 						break
@@ -857,6 +863,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				if len(r.Entries) == 0 {
+					cur.eof = true
 					break
 				}
 				for _, e := range r.Entries {
@@ -866,6 +873,9 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 						}
 					}
 					cur.cookie = e.Offset
+				}
+				if r.Eof {
+					cur.eof = true // every entry emitted, and no more
 				}
 			}
 		} else {

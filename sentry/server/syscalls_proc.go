@@ -28,6 +28,11 @@ func sysClone(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
+		// The child's copy of the address space has the parent's
+		// SysV shared memory attachments.
+		c.k.ipc.ProcessForked(c.pid(), tid)
+	}
 	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
 }
@@ -409,6 +414,10 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	}
 	if target.sid != self.sid {
 		return 0, unix.EPERM
+	}
+	if target != self && target.execed {
+		// A child that has exec'd keeps its process group (Linux).
+		return 0, unix.EACCES
 	}
 	if target.sid == target.pid {
 		return 0, unix.EPERM

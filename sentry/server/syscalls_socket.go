@@ -27,6 +27,9 @@ const (
 	// sizeofCmsghdr is struct cmsghdr on amd64.
 	sizeofCmsghdr = 16
 	sizeofUcred   = 12
+	// msgCmsgCompat is MSG_CMSG_COMPAT, the flag of a 32-bit caller's
+	// sendmsg and recvmsg.
+	msgCmsgCompat = 0x80000000
 )
 
 func cmsgAlign(n int) int { return (n + 7) &^ 7 }
@@ -111,6 +114,11 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	}
 	if domain != unix.AF_UNIX {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
+			// Linux makes the socket (its type and protocol
+			// checked) before it finds that inet has no pairs.
+			if _, err := inetSockType(int(stype), proto, c.creds().euid == 0); err != nil {
+				return 0, err
+			}
 			return 0, unix.EOPNOTSUPP
 		}
 		return 0, unix.EAFNOSUPPORT
@@ -540,8 +548,13 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if c.args[4] != 0 && !is.s.Stream {
-			if err := c.putSockaddr(c.args[4], c.args[5], socket.EncodeInetAddr(is.s.Family, from)); err != nil {
+		if c.args[4] != 0 {
+			// A stream's source has length 0, as on Linux.
+			var sa []byte
+			if !is.s.Stream {
+				sa = socket.EncodeInetAddr(is.s.Family, from)
+			}
+			if err := c.putSockaddr(c.args[4], c.args[5], sa); err != nil {
 				return 0, err
 			}
 		}
@@ -686,6 +699,10 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
+	if c.args[2]&msgCmsgCompat != 0 {
+		// A 32-bit caller's flag, refused from a 64-bit one.
+		return 0, unix.EINVAL
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -742,6 +759,10 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if c.args[2]&msgCmsgCompat != 0 {
+		// A 32-bit caller's flag, refused from a 64-bit one.
+		return 0, unix.EINVAL
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)

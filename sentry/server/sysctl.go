@@ -17,6 +17,9 @@ const (
 	// pipeUserPagesSoft is Linux's fs/pipe-user-pages-soft (shown, not
 	// enforced: a pipe is charged to no user here).
 	pipeUserPagesSoft = 16384
+	// maxPipeSize bounds F_SETPIPE_SZ even for root (Linux allows root up
+	// to 2 GiB; the server holds the buffers of all its clients).
+	maxPipeSize = 16 << 20
 )
 
 // sysctls are a client's writable /proc/sys numbers.

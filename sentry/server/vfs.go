@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -83,6 +84,14 @@ type dentry struct {
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
+	// listed is the file's attributes as a directory listing of this
+	// client returned them (GetdentsRequest.plus) at the attribute
+	// cache's seq listedSeq, trusted while no change of the file went
+	// through the cache since (attrCache.validSince) and for attrTTL
+	// after listedAt (statDentry); nil if none.
+	listed    *goferpb.Stat
+	listedSeq uint64
+	listedAt  time.Time
 	// negative caches names found missing (a directory's), with the
 	// attrCache.names count their lookup began at and when; see
 	// lookupChild.
@@ -247,7 +256,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 			return 0, nil, nil, unix.ENOENT
 		}
 		wf, err = v.walkOne(ph, shmDirName(v.k.id))
-	} else {
+	} else if wf = v.walkViaParent(parent, name); wf == nil {
 		var ph uint64
 		if ph, err = v.pinHandle(parent); err != nil {
 			return 0, nil, nil, err
@@ -270,6 +279,62 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	v.mu.Unlock()
 	v.noteAttrs(d, wf.Stat)
 	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
+}
+
+// walkViaParent walks to name in parent in one Walk from parent's own
+// parent when parent has no handle (a directory known from a listing):
+// the Walk's first handle becomes parent's (as pinHandle would make it)
+// and its second is returned, which the caller owns. It returns nil when
+// this does not apply or fails; the caller then walks as usual.
+func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
+	v.mu.Lock()
+	gp, pname, has, pdeleted := parent.parent, parent.name, parent.handle != 0, parent.deleted
+	v.mu.Unlock()
+	if has || pdeleted || parent == v.root || parent.kind != dkGofer || gp == nil || gp == v.dev || gp.kind != dkGofer {
+		return nil
+	}
+	v.mu.Lock()
+	gh := gp.handle
+	if gh != 0 {
+		gp.pins++
+	}
+	v.mu.Unlock()
+	if gh == 0 {
+		return nil
+	}
+	ctx, cancel := v.rpcCtx()
+	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
+	cancel()
+	v.unpin(gp)
+	if err != nil {
+		return nil
+	}
+	var ids []uint64
+	for _, f := range r.Files {
+		if f.GetHandle().GetId() != 0 {
+			ids = append(ids, f.Handle.Id)
+		}
+	}
+	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
+		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
+		releaseHandles(v.k, ids)
+		return nil
+	}
+	v.mu.Lock()
+	var evicted []uint64
+	if parent.handle != 0 || parent.deleted {
+		evicted = []uint64{ids[0]} // another lookup got there first
+	} else {
+		parent.handle = ids[0]
+		if parent.fh == nil {
+			parent.fh = r.Files[0].Handle.FileHandle
+		}
+		v.lruPushLocked(parent)
+		evicted = v.evictLocked()
+	}
+	v.mu.Unlock()
+	releaseHandles(v.k, evicted)
+	return r.Files[1]
 }
 
 // openRegular returns a new gofer handle for regular file d opened with
@@ -547,6 +612,9 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if d.kind != dkGofer {
 		return d.synthStat(), nil
 	}
+	if st := v.listedStat(d); st != nil {
+		return st, nil
+	}
 	h, err := c.handleOf(d)
 	if err != nil {
 		return nil, err
@@ -562,6 +630,53 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	}
 	v.noteAttrs(d, r.Stat)
 	return r.Stat, nil
+}
+
+// listedStat returns d's attributes from a directory listing if no
+// change of d's file went through the server since and they are fresh
+// (see dentry.listed), else nil.
+func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
+	a := v.k.s.attrs
+	now := a.clock()
+	v.mu.Lock()
+	st, seq, at, deleted := d.listed, d.listedSeq, d.listedAt, d.deleted
+	v.mu.Unlock()
+	if st == nil || deleted || now.Sub(at) >= attrTTL || !a.validSince(st, seq) {
+		v.mu.Lock()
+		if d.listed == st {
+			d.listed = nil
+		}
+		v.mu.Unlock()
+		return nil
+	}
+	return proto.Clone(st).(*goferpb.Stat)
+}
+
+// noteListing makes or refreshes the dentries of dir's entries from a
+// directory listing with their attributes, current at seq (0: not
+// trusted for stat, dentries only).
+func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq uint64) {
+	if len(stats) != len(ents) || dir.kind != dkGofer {
+		return
+	}
+	now := v.k.s.attrs.clock()
+	for i, e := range ents {
+		st := stats[i]
+		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {
+			continue
+		}
+		if dir == v.root && (e.Name == "dev" || e.Name == "proc") {
+			continue // synthesized over the gofer's
+		}
+		d := v.insertChild(dir, e.Name, 0, nil, st)
+		if seq != 0 {
+			v.mu.Lock()
+			if d.ino == st.Ino {
+				d.listed, d.listedSeq, d.listedAt = st, seq, now
+			}
+			v.mu.Unlock()
+		}
+	}
 }
 
 // resolve walks path from start (or the root for an absolute path),

@@ -51,6 +51,8 @@ const (
 	kindFdSet                       // select fd_set: (args[0]+7)/8 bytes
 	kindMsghdr                      // sendmsg: struct msghdr, name, iovecs with data, control
 	kindMsghdrOut                   // recvmsg: struct msghdr and its iovec array
+	kindUpTo                        // as many of size bytes as are readable (semctl SETALL)
+	kindMsgbuf                      // msgsnd: mtype, then args[lenArg] bytes of mtext (if at most MSGMAX)
 )
 
 func str(arg int) input         { return input{kind: kindString, arg: arg} }
@@ -65,6 +67,21 @@ func strvec(arg int) input           { return input{kind: kindStringVec, arg: ar
 func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
 func msghdr(arg int) input           { return input{kind: kindMsghdr, arg: arg} }
 func msghdrOut(arg int) input        { return input{kind: kindMsghdrOut, arg: arg} }
+
+// Sizes of the System V IPC structures read by forwarded calls.
+const (
+	sizeofSembuf  = 6
+	sizeofSemidDS = 104 // struct semid64_ds
+	sizeofMsqidDS = 120 // struct msqid64_ds
+	sizeofShmidDS = 112 // struct shmid64_ds
+	maxSemops     = 500 // SEMOPM
+	maxSemsPerSet = 32000
+	msgMax        = 8192 // MSGMAX
+	ipcSetCmd     = 1    // IPC_SET
+	semSetAllCmd  = 17   // SETALL
+	ipc64Flag     = 0x100
+	pageSize      = 4096
+)
 
 // SizeofMsghdr is struct msghdr on amd64.
 const SizeofMsghdr = 56
@@ -185,6 +202,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_TIMER_CREATE:    {fixed(1, sizeofSigevent)},
 	unix.SYS_TIMER_SETTIME:   {fixed(2, sizeofItimerspec)},
 	unix.SYS_WAITID:          nil,
+	unix.SYS_MSGSND:          {{kind: kindMsgbuf, arg: 1, lenArg: 2}},
 }
 
 // ioctl requests that read a fixed-size argument.
@@ -219,6 +237,30 @@ func Inputs(sysno uintptr, args [6]uint64, mem AppMemory) []Region {
 			specs = []input{fixed(2, sizeofFlock)}
 		} else if args[1] == unix.F_SETOWN_EX {
 			specs = []input{fixed(2, 8)} // struct f_owner_ex
+		}
+	case unix.SYS_SEMOP, unix.SYS_SEMTIMEDOP:
+		// A count Linux refuses (EINVAL, E2BIG) reads nothing.
+		if n := uint32(args[2]); n >= 1 && n <= maxSemops {
+			specs = []input{elems(1, 2, sizeofSembuf)}
+		}
+		if sysno == unix.SYS_SEMTIMEDOP {
+			specs = append(specs, fixed(3, sizeofTimespec))
+		}
+	case unix.SYS_SEMCTL:
+		// The set's size is the server's: read what SETALL could need.
+		switch int32(args[2]) &^ ipc64Flag {
+		case ipcSetCmd:
+			specs = []input{fixed(3, sizeofSemidDS)}
+		case semSetAllCmd:
+			specs = []input{{kind: kindUpTo, arg: 3, size: 2 * maxSemsPerSet}}
+		}
+	case unix.SYS_MSGCTL:
+		if int32(args[1])&^ipc64Flag == ipcSetCmd {
+			specs = []input{fixed(2, sizeofMsqidDS)}
+		}
+	case unix.SYS_SHMCTL:
+		if int32(args[1])&^ipc64Flag == ipcSetCmd {
+			specs = []input{fixed(2, sizeofShmidDS)}
 		}
 	default:
 		specs = inputSpecs[sysno]
@@ -265,6 +307,24 @@ func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region
 			n = MaxBuffer
 		}
 		read(addr, int(n))
+	case kindUpTo:
+		var data []byte
+		for p := addr; len(data) < in.size; {
+			n := min(int(pageSize-p%pageSize), in.size-len(data))
+			b, err := mem.ReadAt(p, n)
+			if err != nil {
+				break
+			}
+			data = append(data, b...)
+			p += uint64(n)
+		}
+		if len(data) > 0 {
+			out = append(out, Region{Addr: addr, Data: data})
+		}
+	case kindMsgbuf:
+		if read(addr, 8) && args[in.lenArg] <= msgMax {
+			read(addr+8, int(args[in.lenArg]))
+		}
 	case kindFdSet:
 		nfds := args[0]
 		if nfds > 1<<20 {

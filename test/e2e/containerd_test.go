@@ -1,12 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,188 +15,15 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// containerd runs a private containerd (its own root, state and socket in
-// a temp dir) and drives containers through ctr and containerd's runc.v2
-// shim with --runc-binary set to runsc-decoupled, as a user of Debian's
-// containerd would.
+// containerd is testutil's private containerd, driven by one test.
 type containerd struct {
-	t        *testing.T
-	dir      string
-	sock     string
-	ns       string
-	bin      string
-	image    string
-	runcRoot string
+	*tu.Containerd
+	t *testing.T
 }
 
 func startContainerd(t *testing.T) *containerd {
 	t.Helper()
-	tu.RequireRoot(t)
-	for _, b := range []string{"containerd", "ctr", "containerd-shim-runc-v2"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not installed: run test/setup.sh (%v)", b, err)
-		}
-	}
-	// Socket paths must stay short (108 bytes): a short temp dir.
-	dir, err := os.MkdirTemp("", "rd-ctrd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &containerd{t: t, dir: dir, sock: filepath.Join(dir, "c.sock"), ns: fmt.Sprintf("rdtest%d", os.Getpid()), bin: tu.Binary(t)}
-	// The shim keeps runc's state under /run/containerd/runc/<namespace>.
-	c.runcRoot = filepath.Join("/run/containerd/runc", c.ns)
-	cfg := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-[debug]
-  address = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock, c.sock+".ttrpc", filepath.Join(dir, "d.sock"))
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	cmd := exec.Command("containerd", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Containers first (their shims outlive containerd), then it.
-		out, _ := c.ctrErr("task", "ls", "-q")
-		for _, id := range strings.Fields(out) {
-			c.ctrErr("task", "kill", "-s", "KILL", id)
-		}
-		time.Sleep(200 * time.Millisecond)
-		out, _ = c.ctrErr("container", "ls", "-q")
-		for _, id := range strings.Fields(out) {
-			c.ctrErr("task", "delete", "-f", id)
-			c.ctrErr("container", "delete", id)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		os.RemoveAll(c.runcRoot)
-		if t.Failed() {
-			t.Logf("containerd log:\n%s", log.String())
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.ctrErr("version"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("containerd did not start:\n%s", log.String())
-		}
-	}
-	c.image = c.importBusybox()
-	return c
-}
-
-// ctrErr runs ctr against this containerd and returns its combined output.
-func (c *containerd) ctrErr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", append([]string{"--address", c.sock, "--namespace", c.ns}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// ctr runs ctr and returns stdout, stderr and its exit code.
-func (c *containerd) ctr(args ...string) (string, string, int) {
-	c.t.Helper()
-	r := tu.Run(c.t, timeout, "", "", append([]string{"ctr", "--address", c.sock, "--namespace", c.ns}, args...)...)
-	return r.Stdout, r.Stderr, r.ExitCode
-}
-
-// runArgs are ctr run's flags for a container of the test image on our
-// runtime.
-func (c *containerd) runArgs(extra ...string) []string {
-	return append([]string{"run", "--snapshotter", "native", "--runtime", "io.containerd.runc.v2", "--runc-binary", c.bin}, extra...)
-}
-
-// importBusybox builds a one-layer OCI image of static busybox and
-// imports it; it returns the image's name.
-func (c *containerd) importBusybox() string {
-	c.t.Helper()
-	const name = "docker.io/library/rd-busybox:latest"
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	bb, err := os.ReadFile(tu.Busybox)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, d := range []string{"bin/", "etc/", "tmp/", "proc/", "dev/", "sys/"} {
-		mode := int64(0o755)
-		if d == "tmp/" {
-			mode = 0o1777
-		}
-		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: mode})
-	}
-	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))})
-	tw.Write(bb)
-	for _, n := range []string{"sh", "echo", "cat", "ls", "sleep", "pwd", "env", "id", "touch", "hostname"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + n, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
-	}
-	tw.Close()
-
-	blobs := map[string][]byte{}
-	add := func(b []byte) (string, int) {
-		sum := sha256.Sum256(b)
-		d := "sha256:" + hex.EncodeToString(sum[:])
-		blobs[hex.EncodeToString(sum[:])] = b
-		return d, len(b)
-	}
-	layerDigest, layerSize := add(layer.Bytes())
-	config, _ := json.Marshal(map[string]any{
-		"architecture": "amd64",
-		"os":           "linux",
-		"config":       map[string]any{"Env": []string{"PATH=/bin"}, "Cmd": []string{"sh"}, "WorkingDir": "/"},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
-	})
-	configDigest, configSize := add(config)
-	manifest, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": configDigest, "size": configSize},
-		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}},
-	})
-	manifestDigest, manifestSize := add(manifest)
-	index, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"manifests": []any{map[string]any{
-			"mediaType":   "application/vnd.oci.image.manifest.v1+json",
-			"digest":      manifestDigest,
-			"size":        manifestSize,
-			"platform":    map[string]string{"architecture": "amd64", "os": "linux"},
-			"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "latest"},
-		}},
-	})
-	var image bytes.Buffer
-	iw := tar.NewWriter(&image)
-	file := func(name string, b []byte) {
-		iw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))})
-		iw.Write(b)
-	}
-	file("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
-	file("index.json", index)
-	for d, b := range blobs {
-		file("blobs/sha256/"+d, b)
-	}
-	iw.Close()
-	path := filepath.Join(c.dir, "image.tar")
-	if err := os.WriteFile(path, image.Bytes(), 0o644); err != nil {
-		c.t.Fatal(err)
-	}
-	if out, err := c.ctrErr("image", "import", "--snapshotter", "native", path); err != nil {
-		c.t.Fatalf("ctr image import: %v\n%s", err, out)
-	}
-	return name
+	return &containerd{Containerd: tu.StartContainerd(t), t: t}
 }
 
 // TestContainerd runs containers through containerd's runc.v2 shim with
@@ -227,8 +48,8 @@ func TestContainerd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "c-" + strings.ReplaceAll(tc.name, " ", "-")
-			args := c.runArgs(append(append([]string{"--rm"}, tc.flags...), c.image, id, "sh", "-c", tc.script)...)
-			out, errOut, code := c.ctr(args...)
+			args := c.RunArgs(append(append([]string{"--rm"}, tc.flags...), c.Image, id, "sh", "-c", tc.script)...)
+			out, errOut, code := c.Ctr(args...)
 			if code != tc.wantExit || out != tc.wantOut {
 				t.Errorf("ctr run: exit %d, stdout %q (stderr %q); want %d, %q", code, out, errOut, tc.wantExit, tc.wantOut)
 			}
@@ -237,38 +58,57 @@ func TestContainerd(t *testing.T) {
 
 	t.Run("exec kill delete", func(t *testing.T) {
 		const id = "c-long"
-		if out, errOut, code := c.ctr(c.runArgs("-d", c.image, id, "sh", "-c", "echo started; sleep 1000")...); code != 0 {
+		if out, errOut, code := c.Ctr(c.RunArgs("-d", c.Image, id, "sh", "-c", "echo started; sleep 1000")...); code != 0 {
 			t.Fatalf("ctr run -d: exit %d: %s %s", code, out, errOut)
 		}
 		waitFor(t, func() bool {
-			out, _, _ := c.ctr("task", "ls")
+			out, _, _ := c.Ctr("task", "ls")
 			return strings.Contains(out, id) && strings.Contains(out, "RUNNING")
 		})
 		// The shim really runs our runtime (runc keeps no control socket).
-		if _, err := os.Stat(filepath.Join(c.runcRoot, id, "ctl.sock")); err != nil {
+		if _, err := os.Stat(filepath.Join(c.RuncRoot, id, "ctl.sock")); err != nil {
 			t.Fatalf("not run by runsc-decoupled: %v", err)
 		}
-		out, errOut, code := c.ctr("task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo exec $((2+3)); exit 6")
+		out, errOut, code := c.Ctr("task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo exec $((2+3)); exit 6")
 		if code != 6 || out != "exec 5\n" {
 			t.Errorf("ctr task exec: exit %d stdout %q stderr %q", code, out, errOut)
 		}
-		if out, _, code := c.ctr("task", "ps", id); code != 0 || !strings.Contains(out, "PID") {
-			t.Errorf("ctr task ps: exit %d %q", code, out)
+		// A detached exec is one of the task's processes: ps names it (the
+		// shim matches our ps's pids with the exec's pid file), and kill
+		// --all ends it with the container.
+		if out, errOut, code := c.Ctr("task", "exec", "--detach", "--exec-id", "e2", id, "sleep", "1000"); code != 0 {
+			t.Fatalf("ctr task exec --detach: exit %d: %s %s", code, out, errOut)
 		}
-		if _, errOut, code := c.ctr("task", "kill", "-s", "KILL", id); code != 0 {
-			t.Fatalf("ctr task kill: exit %d %s", code, errOut)
+		if out, _, code := c.Ctr("task", "ps", id); code != 0 || !strings.Contains(out, "PID") || !strings.Contains(out, "e2") {
+			t.Errorf("ctr task ps: exit %d %q, want the exec e2 listed", code, out)
+		}
+		// pause and resume go through the shim to the runtime's freezer.
+		if _, errOut, code := c.Ctr("task", "pause", id); code != 0 {
+			t.Errorf("ctr task pause: exit %d %s", code, errOut)
+		}
+		if out, _, _ := c.Ctr("task", "ls"); !strings.Contains(out, "PAUSED") {
+			t.Errorf("ctr task ls after pause: %q", out)
+		}
+		if _, errOut, code := c.Ctr("task", "resume", id); code != 0 {
+			t.Errorf("ctr task resume: exit %d %s", code, errOut)
+		}
+		if out, _, _ := c.Ctr("task", "ls"); !strings.Contains(out, "RUNNING") {
+			t.Errorf("ctr task ls after resume: %q", out)
+		}
+		if _, errOut, code := c.Ctr("task", "kill", "--all", "-s", "KILL", id); code != 0 {
+			t.Fatalf("ctr task kill --all: exit %d %s", code, errOut)
 		}
 		waitFor(t, func() bool {
-			out, _, _ := c.ctr("task", "ls")
+			out, _, _ := c.Ctr("task", "ls")
 			return strings.Contains(out, "STOPPED")
 		})
-		if _, errOut, code := c.ctr("task", "delete", id); code != 0 {
+		if _, errOut, code := c.Ctr("task", "delete", id); code != 0 {
 			t.Errorf("ctr task delete: exit %d %s", code, errOut)
 		}
-		if _, errOut, code := c.ctr("container", "delete", id); code != 0 {
+		if _, errOut, code := c.Ctr("container", "delete", id); code != 0 {
 			t.Errorf("ctr container delete: exit %d %s", code, errOut)
 		}
-		if _, err := os.Stat(filepath.Join(c.runcRoot, id)); err == nil {
+		if _, err := os.Stat(filepath.Join(c.RuncRoot, id)); err == nil {
 			t.Errorf("the runtime's state of %s is left after delete", id)
 		}
 	})
@@ -277,8 +117,11 @@ func TestContainerd(t *testing.T) {
 		// ctr -t wants a terminal on its stdin: give it a pty's slave.
 		master, slave := openPty(t)
 		defer master.Close()
-		cmd := exec.Command("ctr", append([]string{"--address", c.sock, "--namespace", c.ns},
-			c.runArgs("-t", "--rm", c.image, "c-tty", "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; busybox stty size; exit 3")...)...)
+		cmd := exec.Command("ctr", append([]string{"--address", c.Sock, "--namespace", c.NS},
+			// ctr sizes the console after start returns, which is once
+			// the process has exec'd (as with runc): the size reaches the
+			// application a moment later, so it is polled for.
+			c.RunArgs("-t", "--rm", c.Image, "c-tty", "sh", "-c", `[ -t 0 ] && [ -t 1 ] && echo is-a-tty; i=0; while [ $i -lt 100 ]; do s=$(busybox stty size 2>&1); case "$s" in [1-9]*) break;; esac; sleep 0.1; i=$((i+1)); done; echo "$s"; exit 3`)...)...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120})
@@ -339,7 +182,7 @@ func TestContainerd(t *testing.T) {
 		const script = "cd /tmp; i=0; while [ $i -lt 600 ]; do echo line $i >> a; i=$((i+1)); done; busybox wc -l a"
 		done := make(chan [3]string, 1)
 		go func() {
-			out, errOut, code := c.ctr(c.runArgs("--rm", "--annotation", "dev.runsc-decoupled.server="+a.Target+","+b.Target, c.image, "c-remote", "sh", "-c", script)...)
+			out, errOut, code := c.Ctr(c.RunArgs("--rm", "--annotation", "dev.runsc-decoupled.server="+a.Target+","+b.Target, c.Image, "c-remote", "sh", "-c", script)...)
 			done <- [3]string{out, errOut, fmt.Sprint(code)}
 		}()
 		var res [3]string

@@ -523,7 +523,7 @@ func TestNetworkHostTools(t *testing.T) {
 }
 
 // TestSocketErrnos compares the errnos of LTP's socket cases (socket01,
-// bind02, connect03, accept03, epoll_ctl06) with a native run, on both
+// socketpair01, bind02, connect03, accept03, epoll_ctl06) with a native run, on both
 // networks.
 func TestSocketErrnos(t *testing.T) {
 	tu.RequireRoot(t)

@@ -296,7 +296,7 @@ func TestOCIConfig(t *testing.T) {
 		}), wantOut: "y\n"},
 		{name: "read-only root", edit: then(sh(`touch /tmp/z 2>/dev/null || echo refused`), func(s *specs.Spec) { s.Root.Readonly = true }), wantOut: "refused\n"},
 		{name: "missing command", edit: func(s *specs.Spec) { s.Process.Args = []string{"/no/such"} }, wantExit: 127},
-		{name: "hooks refused", edit: func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/true"}}} }, wantErr: "config.json hooks"},
+		{name: "container-namespace hooks refused", edit: func(s *specs.Spec) { s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}} }, wantErr: "config.json hooks.startContainer"},
 		{name: "unknown mount type refused", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/n", Type: "nfs", Source: "h:/x"})
 		}, wantErr: "mounts[2].type"},

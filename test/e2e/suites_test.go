@@ -41,6 +41,12 @@ func TestSuitesRegressions(t *testing.T) {
 		{name: "futex_requeue"},
 		// fsize: RLIMIT_FSIZE's EFBIG and SIGXFSZ.
 		{name: "fsize"},
+		// pipe_size: F_GETPIPE_SZ, F_SETPIPE_SZ and fs/pipe-max-size.
+		{name: "pipe_size"},
+		// setpgid_exec: a child that exec'd keeps its process group.
+		{name: "setpgid_exec"},
+		// readlink_empty: readlink of an empty path.
+		{name: "readlink_empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)

@@ -72,6 +72,9 @@ for t in $tests; do
     fi
     printf ' %-16s' "$r"
     echo "$name $r" >> results
+    # A program that failed half-way can leave its container running (in
+    # the runtime's default root): remove it before the next program.
+    for id in $("$rt" list -q 2>/dev/null); do "$rt" delete --force "$id" >/dev/null 2>&1 || true; done
   done
   printf '\n'
 done

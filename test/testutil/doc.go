@@ -2,5 +2,6 @@
 // and public-suite harnesses: building the runsc-decoupled binary once,
 // building gVisor's runsc (the reference, from the version in go.mod, cached
 // in $TMPDIR), running commands natively and in the sandbox, starting
-// daemons, and compiling static test programs.
+// daemons, compiling static test programs, and a private containerd with
+// a busybox image (StartContainerd).
 package testutil

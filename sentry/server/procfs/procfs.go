@@ -35,6 +35,12 @@ type Source interface {
 	SetLimit(name string, value int) error
 	// BootID is the sandbox's boot id: 16 bytes, stable for its life.
 	BootID() [16]byte
+	// SysvIPC renders /proc/sysvipc/<kind> ("msg", "sem", "shm") or
+	// the limit /proc/sys/kernel/<kind> ("msgmni", "shmmni", "shmmax",
+	// "shmall").
+	SysvIPC(kind string) []byte
+	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits above).
+	SetSysvLimit(kind string, data []byte) error
 }
 
 // Process is one process.
@@ -169,6 +175,19 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/yama/ptrace_scope": {gen: constant("0\n")},
 		"sys/kernel/random/boot_id":    {gen: genBootID},
 		"sys/kernel/random/uuid":       {gen: genUUID},
+		// System V IPC limits (package sysvipc enforces them) and objects.
+		"sys/kernel/msgmax": {gen: constant("8192\n")},
+		"sys/kernel/msgmnb": {gen: constant("16384\n")},
+		"sys/kernel/msgmni": {mode: 0644, gen: sysvIPC("msgmni"), write: writeSysvIPC("msgmni")},
+		"sys/kernel/sem":    {gen: constant("32000\t1024000000\t500\t32000\n")},
+		"sys/kernel/shmall": {mode: 0644, gen: sysvIPC("shmall"), write: writeSysvIPC("shmall")},
+		"sys/kernel/shmmax": {mode: 0644, gen: sysvIPC("shmmax"), write: writeSysvIPC("shmmax")},
+		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
+		// No huge pages: a write is taken, and reading back says 0.
+		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},
+		"sysvipc/msg":         {gen: sysvIPC("msg")},
+		"sysvipc/sem":         {gen: sysvIPC("sem")},
+		"sysvipc/shm":         {gen: sysvIPC("shm")},
 	},
 	PID: {
 		"cmdline":   {gen: genCmdline},

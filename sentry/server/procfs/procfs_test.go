@@ -90,6 +90,10 @@ func (f *fakeSource) SetLimit(name string, v int) error {
 
 func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
 
+func (f *fakeSource) SysvIPC(kind string) []byte { return []byte("sysvipc " + kind + "\n") }
+
+func (f *fakeSource) SetSysvLimit(kind string, data []byte) error { return nil }
+
 func newFake() *fakeSource {
 	return &fakeSource{
 		leaseBreakTime: 45,

@@ -23,6 +23,14 @@ func limit(f func(Limits) int) func(Source, int32, int32) ([]byte, error) {
 	}
 }
 
+func sysvIPC(kind string) func(Source, int32, int32) ([]byte, error) {
+	return func(src Source, _, _ int32) ([]byte, error) { return src.SysvIPC(kind), nil }
+}
+
+func writeSysvIPC(kind string) func(Source, int32, int32, []byte) error {
+	return func(src Source, _, _ int32, data []byte) error { return src.SetSysvLimit(kind, data) }
+}
+
 // writeLimit parses a decimal number written to /proc/sys/name (EINVAL if
 // it is not one) and sets it.
 func writeLimit(name string) func(Source, int32, int32, []byte) error {

@@ -198,11 +198,12 @@ func (p *seqPayload) Read(b []byte) (int, error) {
 
 func (p *seqPayload) Len() int { return p.n }
 
-// Send makes one non-blocking write of src (to: a UDP target, or nil).
-func (s *Inet) Send(src usermem.IOSequence, to *tcpip.FullAddress) (int64, error) {
+// Send makes one non-blocking write of src (to: a UDP target, or nil;
+// more: MSG_MORE).
+func (s *Inet) Send(src usermem.IOSequence, to *tcpip.FullAddress, more bool) (int64, error) {
 	p := &seqPayload{n: int(src.NumBytes())}
 	p.rw.Init(kobj.Ctx(), src)
-	n, err := s.EP.Write(p, tcpip.WriteOptions{To: to})
+	n, err := s.EP.Write(p, tcpip.WriteOptions{To: to, More: more})
 	if err != nil {
 		if _, ok := err.(*tcpip.ErrWouldBlock); ok {
 			return n, unix.EAGAIN

@@ -1,14 +1,17 @@
-// The errnos of LTP's socket cases (socket01, bind02, connect03,
-// accept03, epoll_ctl06), compared with a native run: a raw socket
-// without a protocol, a privileged port bound by root and by a non-root
-// user, a
-// datagram socket connecting to a stream socket's path, a socket node
-// without write permission, and accept and epoll_ctl on an O_PATH fd.
+// The errnos of LTP's socket cases (socket01, socketpair01, bind02,
+// connect03, accept03, epoll_ctl06, recv01, recvfrom01, recvmsg01,
+// sendto01, send01, getsockopt01), compared with a native run: a raw
+// socket without a protocol, inet socketpairs, a privileged port bound by
+// root and by a non-root user, a datagram socket connecting to a stream
+// socket's path, a socket node without write permission, receive and
+// send flags, a stream's source address, option levels, and accept and
+// epoll_ctl on an O_PATH fd.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -30,6 +33,12 @@ int main(void) {
 	TRY("raw6, no protocol", socket(AF_INET6, SOCK_RAW, 0));
 	TRY("udp stream", socket(AF_INET, SOCK_STREAM, IPPROTO_UDP));
 	TRY("tcp dgram", socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP));
+	int sv[2];
+	TRY("socketpair raw", socketpair(AF_INET, SOCK_RAW, 0, sv));
+	TRY("socketpair udp", socketpair(AF_INET, SOCK_DGRAM, IPPROTO_UDP, sv));
+	TRY("socketpair tcp dgram", socketpair(AF_INET, SOCK_DGRAM, IPPROTO_TCP, sv));
+	TRY("socketpair tcp", socketpair(AF_INET6, SOCK_STREAM, 0, sv));
+	TRY("socketpair icmp stream", socketpair(AF_INET, SOCK_STREAM, IPPROTO_ICMP, sv));
 
 	struct sockaddr_in priv;
 	memset(&priv, 0, sizeof priv);
@@ -73,6 +82,51 @@ int main(void) {
 	TRY("connect to 0700 node", connect(st, (struct sockaddr *)&un, sizeof un));
 	if (seteuid(0) < 0) return 1;
 	unlink("sock");
+
+	// A loopback TCP connection and a UDP socket: receive flags,
+	// source addresses of a stream, option levels (LTP recv01,
+	// recvfrom01, recvmsg01, sendto01, send01, getsockopt01).
+	int tl = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in ta;
+	memset(&ta, 0, sizeof ta);
+	ta.sin_family = AF_INET;
+	ta.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t tal = sizeof ta;
+	if (bind(tl, (struct sockaddr *)&ta, sizeof ta) < 0 || listen(tl, 1) < 0 || getsockname(tl, (struct sockaddr *)&ta, &tal) < 0) return 1;
+	int tc = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(tc, (struct sockaddr *)&ta, sizeof ta) < 0) return 1;
+	int ts = accept(tl, NULL, NULL);
+	char rb[16];
+	TRY("recv MSG_ERRQUEUE", recv(ts, rb, sizeof rb, MSG_ERRQUEUE | MSG_DONTWAIT));
+	TRY("recv MSG_OOB, none urgent", recv(ts, rb, sizeof rb, MSG_OOB));
+	TRY("send", send(tc, "abcdef", 6, 0));
+	struct sockaddr_in from;
+	socklen_t froml = (socklen_t)-1;
+	TRY("recvfrom tcp, addrlen -1", recvfrom(ts, rb, 3, 0, (struct sockaddr *)&from, &froml));
+	froml = sizeof from;
+	TRY("recvfrom tcp", recvfrom(ts, rb, 3, 0, (struct sockaddr *)&from, &froml));
+	printf("recvfrom tcp addrlen: %d\n", (int)froml);
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	TRY("recvmsg MSG_CMSG_COMPAT", recvmsg(ts, &mh, 0x80000000 | MSG_DONTWAIT));
+	int us = socket(AF_INET, SOCK_DGRAM, 0);
+	TRY("sendto udp MSG_OOB", sendto(us, "x", 1, MSG_OOB, (struct sockaddr *)&ta, sizeof ta));
+	int ov = 0;
+	socklen_t ol = sizeof ov;
+	TRY("getsockopt level 500", getsockopt(tc, 500, SO_OOBINLINE, &ov, &ol));
+	TRY("setsockopt level 500", setsockopt(tc, 500, SO_OOBINLINE, &ov, sizeof ov));
+	TRY("getsockopt tcp at IPPROTO_UDP", getsockopt(tc, IPPROTO_UDP, 1, &ov, &ol));
+	TRY("getsockopt udp at IPPROTO_TCP", getsockopt(us, IPPROTO_TCP, TCP_NODELAY, &ov, &ol));
+	TRY("getsockopt udp at IPPROTO_UDP, bad name", getsockopt(us, IPPROTO_UDP, 500, &ov, &ol));
+	TRY("getsockopt IP, bad name", getsockopt(us, IPPROTO_IP, -1, &ov, &ol));
+	TRY("getsockopt SO_OOBINLINE to NULL", getsockopt(tc, SOL_SOCKET, SO_OOBINLINE, NULL, &ol));
+	int t6 = socket(AF_INET6, SOCK_STREAM, 0);
+	TRY("getsockopt tcp6 level 500", getsockopt(t6, 500, 1, &ov, &ol));
+	close(t6);
+	close(us);
+	close(ts);
+	close(tc);
+	close(tl);
 
 	int op = open(".", O_PATH);
 	int reg = open("file", O_CREAT | O_RDWR, 0644);

@@ -56,6 +56,11 @@ int main(int argc, char **argv) {
 	show("wake unmapped", futex(unmapped, FUTEX_WAKE, 1, 0, NULL, 0));
 	show("wake PROT_NONE", futex(none, FUTEX_WAKE, 1, 0, NULL, 0));
 	show("wake truncated file", futex(trunc, FUTEX_WAKE, 1, 0, NULL, 0));
+	show("wait unmapped", futex(unmapped, FUTEX_WAIT, 0, 0, NULL, 0));
+	show("wait private unmapped", futex(unmapped, FUTEX_WAIT_PRIVATE, 0, 0, NULL, 0));
+	show("wait private PROT_NONE", futex(none, FUTEX_WAIT_PRIVATE, 0, 0, NULL, 0));
+	static int word;
+	show("wait timeout unmapped", futex(&word, FUTEX_WAIT_PRIVATE, 0, (long)unmapped, NULL, 0));
 
 	int *sh = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	show("cmp_requeue uaddr2 unmapped", futex(&sh[0], FUTEX_CMP_REQUEUE, 1, 1, unmapped, 0));

@@ -1,0 +1,186 @@
+package gofer
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// maxCallWorkers bounds the calls one Calls stream runs at once: the
+// stream's receive loop waits (and so does the sentry's socket) when they
+// are all busy, so a peer cannot make the gofer hold more.
+const maxCallWorkers = 64
+
+// unaryHandlers maps each unary method of the Gofer service to its
+// generated handler.
+var unaryHandlers = func() map[string]grpc.MethodHandler {
+	m := make(map[string]grpc.MethodHandler, len(goferpb.Gofer_ServiceDesc.Methods))
+	for _, d := range goferpb.Gofer_ServiceDesc.Methods {
+		m[d.MethodName] = d.Handler
+	}
+	return m
+}()
+
+// CallStream is one Calls stream as the gofer sees it: the gRPC stream,
+// or the framed wire on a Unix socket (whose serving loop lives outside
+// this package: the gofer imports no transport). SendMsg takes a
+// *goferpb.GoferResult, RecvMsg a *goferpb.GoferCall. Context must carry
+// the peer (google.golang.org/grpc/peer) the listener authenticated.
+type CallStream interface {
+	Context() context.Context
+	SendMsg(m any) error
+	RecvMsg(m any) error
+}
+
+// Calls implements goferpb.GoferServer.Calls.
+func (s *Server) Calls(stream goferpb.Gofer_CallsServer) error {
+	return s.ServeCalls(stream)
+}
+
+// ServeCalls serves one Calls stream until it ends (see gofer.proto): the
+// stream is a session, its calls run on a small pool of workers that
+// live as long as the stream (not a goroutine per call), and each result
+// is sent as soon as it is ready.
+func (s *Server) ServeCalls(stream CallStream) (err error) {
+	defer s.recoverCall("Calls", &err)
+	ctx := stream.Context()
+	principal := principalOf(ctx)
+	first := new(goferpb.GoferCall)
+	if err := stream.RecvMsg(first); err != nil {
+		return err
+	}
+	if v := first.GetProtocolVersion(); v != goferpb.ProtocolVersion || first.GetId() != 0 {
+		s.log.Warn("refused a call stream of another protocol version", "version", v, "peer", principal)
+		err := status.Errorf(codes.FailedPrecondition, "the server speaks gofer protocol version %d, this gofer %d (runsc-decoupled binaries of different versions)", v, goferpb.ProtocolVersion)
+		// Said in a result too: the framed wire has no status.
+		stream.SendMsg(&goferpb.GoferResult{Code: uint32(codes.FailedPrecondition), Message: status.Convert(err).Message()})
+		return err
+	}
+	ss, err := s.beginSession(principal)
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	defer s.endSession(ss)
+	s.log.Debug("call stream began", "session", ss.id)
+	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall)}
+	if err := w.send(&goferpb.GoferResult{SessionId: ss.id}); err != nil {
+		return err
+	}
+	defer w.stop()
+	for {
+		c := new(goferpb.GoferCall)
+		if err := stream.RecvMsg(c); err != nil {
+			return nil
+		}
+		if c.GetId() == 0 {
+			return status.Error(codes.InvalidArgument, "gofer: a call with id 0")
+		}
+		w.dispatch(c)
+	}
+}
+
+// callWorkers runs the calls of one stream.
+type callWorkers struct {
+	// s, ctx, ss, principal, stream and work are immutable.
+	s         *Server
+	ctx       context.Context
+	ss        *session
+	principal string
+	stream    CallStream
+	// work hands a call to an idle worker (unbuffered: a send succeeds
+	// only when one waits).
+	work chan *goferpb.GoferCall
+
+	// n counts the workers; only the receive loop changes it.
+	n  int
+	wg sync.WaitGroup
+
+	// sendMu serializes results on the stream.
+	sendMu sync.Mutex
+}
+
+// dispatch hands c to an idle worker, starts one if none is idle and
+// fewer than maxCallWorkers run, else waits for one.
+func (w *callWorkers) dispatch(c *goferpb.GoferCall) {
+	select {
+	case w.work <- c:
+		return
+	default:
+	}
+	if w.n < maxCallWorkers {
+		w.n++
+		w.wg.Add(1)
+		go w.worker(c)
+		return
+	}
+	w.work <- c
+}
+
+func (w *callWorkers) worker(c *goferpb.GoferCall) {
+	defer w.wg.Done()
+	for {
+		w.run(c)
+		var ok bool
+		if c, ok = <-w.work; !ok {
+			return
+		}
+	}
+}
+
+// stop ends the workers once their calls are done (results must not be
+// sent on a stream whose handler returned).
+func (w *callWorkers) stop() {
+	close(w.work)
+	w.wg.Wait()
+}
+
+func (w *callWorkers) send(r *goferpb.GoferResult) error {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	return w.stream.SendMsg(r)
+}
+
+// run executes one call and sends its result. A send that fails means the
+// stream is ending; its receive loop sees that too.
+func (w *callWorkers) run(c *goferpb.GoferCall) {
+	res := &goferpb.GoferResult{Id: c.GetId()}
+	h := unaryHandlers[c.GetMethod()]
+	if h == nil {
+		res.Code, res.Message = uint32(codes.Unimplemented), "gofer: no method "+c.GetMethod()
+		w.send(res)
+		return
+	}
+	dec := func(v any) error {
+		m, ok := v.(proto.Message)
+		if !ok {
+			return status.Errorf(codes.Internal, "gofer: %T is not a message", v)
+		}
+		if err := proto.Unmarshal(c.GetRequest(), m); err != nil {
+			return status.Errorf(codes.InvalidArgument, "gofer: %s request: %v", c.GetMethod(), err)
+		}
+		return nil
+	}
+	resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, c.GetMethod(), h, dec)
+	if err == nil {
+		m, ok := resp.(proto.Message)
+		if !ok {
+			err = status.Errorf(codes.Internal, "gofer: %s reply %T", c.GetMethod(), resp)
+		} else if res.Reply, err = proto.Marshal(m); err != nil {
+			err = status.Errorf(codes.Internal, "gofer: %s reply: %v", c.GetMethod(), err)
+		}
+	}
+	if err != nil {
+		st := status.Convert(err)
+		res.Reply, res.Code, res.Message = nil, uint32(st.Code()), st.Message()
+		if res.Code == 0 {
+			res.Code = uint32(codes.Unknown)
+		}
+	}
+	w.send(res)
+}

@@ -1,0 +1,468 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/marshal"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+)
+
+// System V IPC (package sysvipc holds the objects). Semaphores and
+// message queues live on the server; a shared memory segment's memory is
+// a file of the client's /dev/shm directory that the client maps shared
+// (shmat's reply is a ShmAttachPlan), so fork, exec and recovery treat
+// it as any shared file mapping.
+
+// ipc64Flag is IPC_64, which x86-64's glibc may or it into the command.
+const ipc64Flag = 0x100
+
+// segmentCreatePart is the Origin part of the gofer Create of a
+// segment's file (setStat uses part 0).
+const segmentCreatePart = 100
+
+func (c *syscallCtx) ipcCaller() sysvipc.Caller {
+	cr := c.creds()
+	return sysvipc.Caller{Pid: c.pid(), UID: cr.euid, GID: cr.egid, Groups: cr.groups, Privileged: cr.euid == 0}
+}
+
+func marshalBytes(m marshal.Marshallable) []byte {
+	b := make([]byte, m.SizeBytes())
+	m.MarshalBytes(b)
+	return b
+}
+
+// ipcWait waits for a SysV object to change (ch), a signal (EINTR: these
+// calls are never restarted), or the deadline (EAGAIN); cancel ends the
+// wait and says EIDRM if the object went away.
+func (c *syscallCtx) ipcWait(ch <-chan struct{}, cancel func() error, deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			if err := cancel(); err != nil {
+				return err
+			}
+			return unix.EAGAIN
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	err := c.block(ch, timeout)
+	if e := cancel(); e != nil {
+		return e
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ETIMEDOUT):
+		return unix.EAGAIN
+	}
+	return unix.EINTR
+}
+
+// ---- semaphores ----
+
+func sysSemget(c *syscallCtx) (int64, error) {
+	id, err := c.k.ipc.SemGet(c.ipcCaller(), c.argInt(0), c.argInt(1), c.argInt(2))
+	return int64(id), err
+}
+
+func sysSemop(c *syscallCtx) (int64, error) {
+	id, addr, nsops := c.argInt(0), c.args[1], uint32(c.args[2])
+	if nsops < 1 || id < 0 {
+		return 0, unix.EINVAL
+	}
+	if nsops > linux.SEMOPM {
+		return 0, unix.E2BIG
+	}
+	raw, err := c.mem.CopyIn(addr, int(nsops)*6)
+	if err != nil {
+		return 0, err
+	}
+	ops := make([]linux.Sembuf, nsops)
+	for i := range ops {
+		b := raw[i*6:]
+		ops[i] = linux.Sembuf{SemNum: binary.LittleEndian.Uint16(b), SemOp: int16(binary.LittleEndian.Uint16(b[2:])), SemFlg: int16(binary.LittleEndian.Uint16(b[4:]))}
+	}
+	var deadline time.Time
+	if c.sysno == unix.SYS_SEMTIMEDOP && c.args[3] != 0 {
+		ts, err := c.mem.CopyIn(c.args[3], 16)
+		if err != nil {
+			return 0, err
+		}
+		sec, nsec := int64(binary.LittleEndian.Uint64(ts)), int64(binary.LittleEndian.Uint64(ts[8:]))
+		if sec < 0 || nsec < 0 || nsec >= 1e9 {
+			return 0, unix.EINVAL
+		}
+		deadline = time.Now().Add(time.Duration(min(sec, 1<<32))*time.Second + time.Duration(nsec))
+	}
+	caller := c.ipcCaller()
+	for {
+		ch, cancel, err := c.k.ipc.Semop(caller, c.seq, id, ops)
+		if err != nil {
+			return 0, err
+		}
+		if ch == nil {
+			c.effects().sysv = true
+			return 0, nil
+		}
+		if err := c.ipcWait(ch, cancel, deadline); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func sysSemctl(c *syscallCtx) (int64, error) {
+	id, num, cmd, arg := c.argInt(0), c.argInt(1), c.argInt(2)&^ipc64Flag, c.args[3]
+	if id < 0 {
+		return 0, unix.EINVAL
+	}
+	r, caller := c.k.ipc, c.ipcCaller()
+	switch cmd {
+	case linux.IPC_RMID:
+		return 0, r.SemRemove(caller, id)
+	case linux.IPC_SET:
+		var ds linux.SemidDS
+		b, err := c.mem.CopyIn(arg, ds.SizeBytes())
+		if err != nil {
+			return 0, err
+		}
+		ds.UnmarshalBytes(b)
+		return 0, r.SemSetPerm(caller, id, ds)
+	case linux.IPC_STAT, linux.SEM_STAT, linux.SEM_STAT_ANY:
+		ds, ret, err := r.SemStat(caller, id, cmd)
+		if err != nil {
+			return 0, err
+		}
+		return int64(ret), c.mem.CopyOut(arg, marshalBytes(&ds))
+	case linux.IPC_INFO, linux.SEM_INFO:
+		info, hi := r.SemInfo(cmd)
+		if err := c.mem.CopyOut(arg, marshalBytes(&info)); err != nil {
+			return 0, err
+		}
+		return int64(max(hi, 0)), nil
+	case linux.GETVAL, linux.GETPID, linux.GETNCNT, linux.GETZCNT:
+		v, err := r.SemGetOne(caller, id, num, cmd)
+		return int64(v), err
+	case linux.GETALL:
+		vals, err := r.SemGetAll(caller, id)
+		if err != nil {
+			return 0, err
+		}
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], v)
+		}
+		return 0, c.mem.CopyOut(arg, b)
+	case linux.SETVAL:
+		return 0, r.SemSetVal(caller, id, num, int32(arg))
+	case linux.SETALL:
+		return 0, r.SemSetAll(caller, id, func(n int) ([]uint16, error) {
+			b, err := c.mem.CopyIn(arg, 2*n)
+			if err != nil {
+				return nil, err
+			}
+			vals := make([]uint16, n)
+			for i := range vals {
+				vals[i] = binary.LittleEndian.Uint16(b[2*i:])
+			}
+			return vals, nil
+		})
+	}
+	return 0, unix.EINVAL
+}
+
+// ---- message queues ----
+
+func sysMsgget(c *syscallCtx) (int64, error) {
+	id, err := c.k.ipc.MsgGet(c.ipcCaller(), c.argInt(0), c.argInt(1))
+	return int64(id), err
+}
+
+func sysMsgsnd(c *syscallCtx) (int64, error) {
+	id, addr, size, flags := c.argInt(0), c.args[1], int64(c.args[2]), c.argInt(3)
+	tb, err := c.mem.CopyIn(addr, 8)
+	if err != nil {
+		return 0, err
+	}
+	typ := int64(binary.LittleEndian.Uint64(tb))
+	if size > linux.MSGMAX || size < 0 || id < 0 || typ < 1 {
+		return 0, unix.EINVAL
+	}
+	text, err := c.mem.CopyIn(addr+8, int(size))
+	if err != nil {
+		return 0, err
+	}
+	caller := c.ipcCaller()
+	for {
+		ch, cancel, err := c.k.ipc.MsgSend(caller, c.seq, id, typ, text, flags)
+		if err != nil {
+			return 0, err
+		}
+		if ch == nil {
+			c.effects().sysv = true
+			return 0, nil
+		}
+		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func sysMsgrcv(c *syscallCtx) (int64, error) {
+	id, addr, size, typ, flags := c.argInt(0), c.args[1], int64(c.args[2]), int64(c.args[3]), c.argInt(4)
+	caller := c.ipcCaller()
+	for {
+		mtyp, text, ch, cancel, err := c.k.ipc.MsgReceive(caller, c.seq, id, typ, size, flags)
+		if err != nil {
+			return 0, err
+		}
+		if ch == nil {
+			if flags&linux.MSG_COPY == 0 {
+				c.effects().sysv = true
+			}
+			var tb [8]byte
+			binary.LittleEndian.PutUint64(tb[:], uint64(mtyp))
+			if err := c.mem.CopyOut(addr, tb[:]); err != nil {
+				return 0, err
+			}
+			if err := c.mem.CopyOut(addr+8, text); err != nil {
+				return 0, err
+			}
+			return int64(len(text)), nil
+		}
+		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func sysMsgctl(c *syscallCtx) (int64, error) {
+	id, cmd, arg := c.argInt(0), c.argInt(1)&^ipc64Flag, c.args[2]
+	if id < 0 || cmd < 0 {
+		return 0, unix.EINVAL
+	}
+	r, caller := c.k.ipc, c.ipcCaller()
+	switch cmd {
+	case linux.IPC_RMID:
+		return 0, r.MsgRemove(caller, id)
+	case linux.IPC_SET:
+		var ds linux.MsqidDS
+		b, err := c.mem.CopyIn(arg, ds.SizeBytes())
+		if err != nil {
+			return 0, err
+		}
+		ds.UnmarshalBytes(b)
+		return 0, r.MsgSet(caller, id, ds)
+	case linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY:
+		ds, ret, err := r.MsgStat(caller, id, cmd)
+		if err != nil {
+			return 0, err
+		}
+		return int64(ret), c.mem.CopyOut(arg, marshalBytes(&ds))
+	case linux.IPC_INFO, linux.MSG_INFO:
+		info, hi := r.MsgInfo(cmd)
+		if err := c.mem.CopyOut(arg, marshalBytes(&info)); err != nil {
+			return 0, err
+		}
+		return int64(max(hi, 0)), nil
+	}
+	return 0, unix.EINVAL
+}
+
+// ---- shared memory ----
+
+func sysShmget(c *syscallCtx) (int64, error) {
+	id, err := c.k.ipc.ShmGet(c.ipcCaller(), c.argInt(0), c.args[1], c.argInt(2))
+	return int64(id), err
+}
+
+// shmlba is SHMLBA on amd64 (a page).
+const shmlba = 4096
+
+func sysShmat(c *syscallCtx) (int64, error) {
+	id, addr, flags := c.argInt(0), c.args[1], c.argInt(2)
+	if addr != 0 {
+		if addr&(shmlba-1) != 0 {
+			if flags&linux.SHM_RND == 0 {
+				return 0, unix.EINVAL
+			}
+			if addr&^(shmlba-1) == 0 && flags&linux.SHM_REMAP != 0 {
+				return 0, unix.EINVAL
+			}
+		}
+	} else if flags&linux.SHM_REMAP != 0 {
+		return 0, unix.EINVAL
+	}
+	if id < 0 {
+		return 0, unix.EINVAL
+	}
+	at, err := c.k.ipc.ShmAttach(c.ipcCaller(), id, flags)
+	if err != nil {
+		return 0, err
+	}
+	f, st, err := c.segmentFile(at.File, at.Size)
+	if err != nil {
+		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
+		if gone, _ := c.k.ipc.ShmDetach(c.pid(), id); gone != "" {
+			c.k.removeSegmentFiles([]string{gone})
+		}
+		return 0, unix.ENOMEM
+	}
+	fid := c.k.maps.add(f, st, true)
+	c.reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
+		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
+	return 0, nil
+}
+
+// sysShmdt is sent by the client after it unmapped the segment attached
+// at args[0]: args[1] is the segment's id (the client knows it from
+// ShmAttachPlan).
+func sysShmdt(c *syscallCtx) (int64, error) {
+	gone, err := c.k.ipc.ShmDetach(c.pid(), c.argInt(1))
+	if err != nil {
+		return 0, err
+	}
+	if gone != "" {
+		c.k.removeSegmentFiles([]string{gone})
+	}
+	return 0, nil
+}
+
+func sysShmctl(c *syscallCtx) (int64, error) {
+	id, cmd, arg := c.argInt(0), c.argInt(1)&^ipc64Flag, c.args[2]
+	if id < 0 || cmd < 0 {
+		return 0, unix.EINVAL
+	}
+	r, caller := c.k.ipc, c.ipcCaller()
+	switch cmd {
+	case linux.IPC_RMID:
+		gone, err := r.ShmRemove(caller, id)
+		if gone != "" {
+			c.k.removeSegmentFiles([]string{gone})
+		}
+		return 0, err
+	case linux.IPC_SET:
+		var ds linux.ShmidDS
+		b, err := c.mem.CopyIn(arg, ds.SizeBytes())
+		if err != nil {
+			return 0, err
+		}
+		ds.UnmarshalBytes(b)
+		return 0, r.ShmSet(caller, id, ds)
+	case linux.IPC_STAT, linux.SHM_STAT, 15 /* SHM_STAT_ANY */ :
+		ds, ret, err := r.ShmStat(caller, id, cmd)
+		if err != nil {
+			return 0, err
+		}
+		return int64(ret), c.mem.CopyOut(arg, marshalBytes(&ds))
+	case linux.IPC_INFO:
+		p, hi := r.ShmParams()
+		if err := c.mem.CopyOut(arg, marshalBytes(&p)); err != nil {
+			return 0, err
+		}
+		return int64(max(hi, 0)), nil
+	case linux.SHM_INFO:
+		info, hi := r.ShmInfo()
+		if err := c.mem.CopyOut(arg, marshalBytes(&info)); err != nil {
+			return 0, err
+		}
+		return int64(max(hi, 0)), nil
+	case linux.SHM_LOCK, linux.SHM_UNLOCK:
+		return 0, r.ShmLock(caller, id, cmd == linux.SHM_LOCK)
+	}
+	return 0, unix.EINVAL
+}
+
+// segmentFile opens (making it on first attach, owned by root, mode
+// 0600: only the sentry opens it) the file of a segment in the client's
+// /dev/shm directory, sized to whole pages as the segment's memory is.
+func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat, error) {
+	v := c.k.vfs
+	dir, err := v.shmDentry(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := (size + shmlba - 1) &^ (shmlba - 1)
+	var f *file
+	d, err := v.lookupChild(c, dir, name)
+	switch {
+	case err == nil:
+		h, fh, err := v.handleForOpen(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		ctx, cancel := v.rpcCtx()
+		r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
+		cancel()
+		if err := goferErr("open "+name, r.GetErrno(), err); err != nil {
+			releaseHandles(c.k, []uint64{h})
+			return nil, nil, err
+		}
+		f = newFile(&goferFile{v: v, handle: h, fh: fh}, d, unix.O_RDWR)
+	case errnoOf(err) == unix.ENOENT:
+		dh, err := c.handleOf(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		ctx, cancel := v.rpcCtx()
+		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.origin(segmentCreatePart)})
+		cancel()
+		if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
+			return nil, nil, err
+		}
+		if r.Handle == nil || r.Stat == nil {
+			return nil, nil, unix.EIO
+		}
+		d = v.insertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
+		f = newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, unix.O_RDWR)
+	default:
+		return nil, nil, err
+	}
+	st, err := f.impl.(*goferFile).stat(c)
+	if err == nil && st.Size < want {
+		if err = c.setStat(nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
+			st, err = f.impl.(*goferFile).stat(c)
+		}
+	}
+	if err != nil {
+		f.decRef()
+		return nil, nil, err
+	}
+	return f, st, nil
+}
+
+// removeSegmentFiles removes the files of destroyed segments. The gofer
+// renames one the client still maps aside (as any unlinked open file).
+func (k *clientState) removeSegmentFiles(names []string) {
+	v := k.vfs
+	v.shmMu.Lock()
+	dir := v.shm
+	v.shmMu.Unlock()
+	if dir == nil {
+		// A restored server that has not opened /dev/shm yet: the
+		// files go with the directory when the client's state is freed.
+		return
+	}
+	for _, name := range names {
+		v.mu.Lock()
+		child := dir.children[name]
+		v.mu.Unlock()
+		open := child != nil && k.maps.holds(child.ino)
+		ctx, cancel := v.rpcCtx()
+		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir.handle, Name: name, Open: open})
+		cancel()
+		if err := goferErr("unlink "+name, r.GetErrno(), err); err != nil {
+			k.log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
+		}
+		v.forget(dir, name)
+	}
+}

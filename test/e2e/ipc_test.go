@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"embed"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// System V IPC: each program in testdata/ipc prints every call's result
+// or errno name (ids and addresses as "ok"), and its output in the
+// sandbox must match a native run.
+
+//go:embed testdata/ipc
+var ipcPrograms embed.FS
+
+// ipcProgram compiles testdata/ipc/NAME.c with common.h prepended.
+func ipcProgram(t *testing.T, dir, name string) string {
+	t.Helper()
+	common, err := ipcPrograms.ReadFile("testdata/ipc/common.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := ipcPrograms.ReadFile("testdata/ipc/" + name + ".c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, dir, name, string(common)+"\n#line 1 \""+name+".c\"\n"+string(src))
+}
+
+func TestSysvIPC(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, name := range []string{"sem", "msg", "shm"} {
+		t.Run(name, func(t *testing.T) {
+			bin := ipcProgram(t, t.TempDir(), name)
+			want := tu.Run(t, timeout, t.TempDir(), "", bin)
+			if want.ExitCode != 0 || strings.Contains(want.Stdout, "setup ") {
+				t.Fatalf("native run failed (exit %d):\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+			}
+			got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, bin)
+			compare(t, want, got)
+			if t.Failed() {
+				t.Logf("program: test/e2e/testdata/ipc/%s.c", name)
+			}
+		})
+	}
+}
+
+// TestSysvIPCAcrossServerKill kills the remote sentry (kill -9, then a
+// restart on the same address) in the middle of an exchange through a
+// semaphore set, a message queue and a shared memory segment between
+// two processes: the replay log rebuilds the objects with their ids,
+// values, queued messages and SEM_UNDO adjustments, the blocked calls
+// are re-sent, and the output matches a native run.
+func TestSysvIPCAcrossServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := ipcProgram(t, t.TempDir(), "recover")
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", bin, "300")
+	if !strings.Contains(want.Stdout, " 0 unexpected results") {
+		t.Fatalf("native run:\n%s%s", want.Stdout, want.Stderr)
+	}
+	k := startKillable(t, sockDir, sandboxDir, "5s", bin, "300")
+	progress := func() int {
+		b, _ := os.ReadFile(filepath.Join(sandboxDir, "progress"))
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	for _, at := range []int{60, 160} {
+		if !k.waitUntil(func() bool { return progress() >= at }) {
+			t.Fatalf("the program ended or stalled before round %d", at)
+		}
+		t.Logf("killing the server at round %d", progress())
+		k.killServer()
+	}
+	got := k.wait()
+	if k.recoveries() < 2 {
+		t.Errorf("%d recoveries logged, want 2", k.recoveries())
+	}
+	compare(t, want, got)
+}
