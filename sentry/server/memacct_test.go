@@ -77,3 +77,23 @@ func TestMemAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestPipeResizeCharged: F_SETPIPE_SZ moves a pipe's reservation with its
+// size: growing needs room in the cap (ENOMEM), shrinking gives it back.
+func TestPipeResizeCharged(t *testing.T) {
+	e := newEnvConfig(t, nil, func(c *Config) { c.MaxClientMemory = 3 * pipeCapacity })
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+	m := e.mem
+	a, b, c := m.zeros(8), m.zeros(8), m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, a, 0)
+	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, 2*pipeCapacity); got != 2*pipeCapacity {
+		t.Fatalf("F_SETPIPE_SZ = %d", got)
+	}
+	e.ok(1, unix.SYS_PIPE2, b, 0)
+	e.fails(unix.ENOMEM, 1, unix.SYS_PIPE2, c, 0)
+	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*pipeCapacity)
+	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, pipeCapacity)
+	e.ok(1, unix.SYS_PIPE2, c, 0)
+}
