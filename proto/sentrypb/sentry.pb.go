@@ -110,21 +110,24 @@ const (
 	FileState_EPOLL   FileState_Kind = 71
 	FileState_SOCKET  FileState_Kind = 72
 	FileState_TIMERFD FileState_Kind = 73
+	// INOTIFY is an inotify instance; its watches are in kobj.
+	FileState_INOTIFY FileState_Kind = 120
 )
 
 // Enum value maps for FileState_Kind.
 var (
 	FileState_Kind_name = map[int32]string{
-		0:  "KIND_UNSPECIFIED",
-		1:  "GOFER",
-		2:  "PIPE_READ",
-		3:  "PIPE_WRITE",
-		4:  "STDIO",
-		5:  "SYNTHETIC",
-		70: "EVENTFD",
-		71: "EPOLL",
-		72: "SOCKET",
-		73: "TIMERFD",
+		0:   "KIND_UNSPECIFIED",
+		1:   "GOFER",
+		2:   "PIPE_READ",
+		3:   "PIPE_WRITE",
+		4:   "STDIO",
+		5:   "SYNTHETIC",
+		70:  "EVENTFD",
+		71:  "EPOLL",
+		72:  "SOCKET",
+		73:  "TIMERFD",
+		120: "INOTIFY",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -137,6 +140,7 @@ var (
 		"EPOLL":            71,
 		"SOCKET":           72,
 		"TIMERFD":          73,
+		"INOTIFY":          120,
 	}
 )
 
@@ -5524,7 +5528,10 @@ type FileState struct {
 	Lease    int32 `protobuf:"varint,104,opt,name=lease,proto3" json:"lease,omitempty"`
 	LeaseFd  int32 `protobuf:"varint,105,opt,name=lease_fd,json=leaseFd,proto3" json:"lease_fd,omitempty"`
 	// async_fd is the fd O_ASYNC was set through (si_fd of its signals).
-	AsyncFd       int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
+	AsyncFd int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
+	// memfd is set for a GOFER file made by memfd_create (it has no path:
+	// it is reopened by file_handle only).
+	Memfd         *MemfdState `protobuf:"bytes,120,opt,name=memfd,proto3" json:"memfd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5671,6 +5678,68 @@ func (x *FileState) GetAsyncFd() int32 {
 	return 0
 }
 
+func (x *FileState) GetMemfd() *MemfdState {
+	if x != nil {
+		return x.Memfd
+	}
+	return nil
+}
+
+// MemfdState is what memfd_create adds to a gofer file: the name it was
+// given and its seals (F_SEAL_*), which every description of the file
+// shares.
+type MemfdState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seals         uint32                 `protobuf:"varint,2,opt,name=seals,proto3" json:"seals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemfdState) Reset() {
+	*x = MemfdState{}
+	mi := &file_sentry_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemfdState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemfdState) ProtoMessage() {}
+
+func (x *MemfdState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
+func (*MemfdState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *MemfdState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MemfdState) GetSeals() uint32 {
+	if x != nil {
+		return x.Seals
+	}
+	return 0
+}
+
 // KernelObjectState is what recovery rebuilds of an eventfd, an epoll
 // instance or a socket.
 type KernelObjectState struct {
@@ -5716,13 +5785,16 @@ type KernelObjectState struct {
 	// itself, so that a restored listener can bind where the dead
 	// server's connections linger).
 	SocketReuseAddr bool `protobuf:"varint,130,opt,name=socket_reuse_addr,json=socketReuseAddr,proto3" json:"socket_reuse_addr,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// inotify: the live watches, in watch descriptor order (events queued
+	// at the failure are lost).
+	InotifyWatches []*InotifyWatchState `protobuf:"bytes,120,rep,name=inotify_watches,json=inotifyWatches,proto3" json:"inotify_watches,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5734,7 +5806,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5747,7 +5819,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -5883,6 +5955,83 @@ func (x *KernelObjectState) GetSocketReuseAddr() bool {
 	return false
 }
 
+func (x *KernelObjectState) GetInotifyWatches() []*InotifyWatchState {
+	if x != nil {
+		return x.InotifyWatches
+	}
+	return nil
+}
+
+// InotifyWatchState is one watch of an inotify instance: its descriptor,
+// its mask and the watched file (by gofer file handle, else path).
+type InotifyWatchState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wd            int32                  `protobuf:"varint,1,opt,name=wd,proto3" json:"wd,omitempty"`
+	Mask          uint32                 `protobuf:"varint,2,opt,name=mask,proto3" json:"mask,omitempty"`
+	FileHandle    []byte                 `protobuf:"bytes,3,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path          string                 `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InotifyWatchState) Reset() {
+	*x = InotifyWatchState{}
+	mi := &file_sentry_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InotifyWatchState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InotifyWatchState) ProtoMessage() {}
+
+func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
+func (*InotifyWatchState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *InotifyWatchState) GetWd() int32 {
+	if x != nil {
+		return x.Wd
+	}
+	return 0
+}
+
+func (x *InotifyWatchState) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
+}
+
+func (x *InotifyWatchState) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+func (x *InotifyWatchState) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 // EpollInterest is one (fd, description) an epoll instance watches.
 type EpollInterest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5900,7 +6049,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5912,7 +6061,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5925,7 +6074,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -5975,7 +6124,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5987,7 +6136,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6000,7 +6149,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6043,7 +6192,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6055,7 +6204,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6068,7 +6217,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6102,7 +6251,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6114,7 +6263,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6127,7 +6276,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6185,7 +6334,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6197,7 +6346,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6210,7 +6359,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -6275,14 +6424,19 @@ type WriteState struct {
 	// mapped_file is set for a PageWrite: the MappedFileState.file_id whose
 	// handle and path re-send the write (the description it went through
 	// may be one no fd names).
-	MappedFile    uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
+	MappedFile uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
+	// data are the bytes written when they are not the call's own input
+	// (sendfile, splice, tee, copy_file_range: the server read them from
+	// another file), so that the client retains them as it retains a
+	// write's; empty when the call carried them.
+	Data          []byte `protobuf:"bytes,120,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6294,7 +6448,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6307,7 +6461,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -6352,6 +6506,13 @@ func (x *WriteState) GetMappedFile() uint64 {
 	return 0
 }
 
+func (x *WriteState) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // IdState carries allocator positions so a restored server does not reuse
 // ids the application may still hold.
 type IdState struct {
@@ -6364,7 +6525,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6376,7 +6537,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6389,7 +6550,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -6420,7 +6581,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6432,7 +6593,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6445,7 +6606,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -6476,7 +6637,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6488,7 +6649,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6501,7 +6662,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -6953,7 +7114,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x88\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd1\x05\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -6972,7 +7133,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\thas_lease\x18g \x01(\bR\bhasLease\x12\x14\n" +
 	"\x05lease\x18h \x01(\x05R\x05lease\x12\x19\n" +
 	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
-	"\basync_fd\x18j \x01(\x05R\aasyncFd\"\x91\x01\n" +
+	"\basync_fd\x18j \x01(\x05R\aasyncFd\x12:\n" +
+	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\"\x9e\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -6985,7 +7147,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
 	"\x06SOCKET\x10H\x12\v\n" +
-	"\aTIMERFD\x10I\"\x8a\x06\n" +
+	"\aTIMERFD\x10I\x12\v\n" +
+	"\aINOTIFY\x10x\"6\n" +
+	"\n" +
+	"MemfdState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xe0\x06\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -7010,7 +7177,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
 	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\x12+\n" +
-	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\"{\n" +
+	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\x12T\n" +
+	"\x0finotify_watches\x18x \x03(\v2+.runscdecoupled.sentry.v1.InotifyWatchStateR\x0einotifyWatches\"l\n" +
+	"\x11InotifyWatchState\x12\x0e\n" +
+	"\x02wd\x18\x01 \x01(\x05R\x02wd\x12\x12\n" +
+	"\x04mask\x18\x02 \x01(\rR\x04mask\x12\x1f\n" +
+	"\vfile_handle\x18\x03 \x01(\fR\n" +
+	"fileHandle\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
@@ -7039,7 +7213,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04refs\x18\x05 \x01(\rR\x04refs\x12\x1a\n" +
-	"\bwritable\x18\x14 \x01(\bR\bwritable\"\x97\x01\n" +
+	"\bwritable\x18\x14 \x01(\bR\bwritable\"\xab\x01\n" +
 	"\n" +
 	"WriteState\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
@@ -7048,7 +7222,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x12\n" +
 	"\x04pipe\x18\x05 \x01(\x04R\x04pipe\x12\x1f\n" +
 	"\vmapped_file\x18\x14 \x01(\x04R\n" +
-	"mappedFile\"E\n" +
+	"mappedFile\x12\x12\n" +
+	"\x04data\x18x \x01(\fR\x04data\"E\n" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +
@@ -7080,7 +7255,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -7145,16 +7320,18 @@ var file_sentry_proto_goTypes = []any{
 	(*ThreadState)(nil),       // 60: runscdecoupled.sentry.v1.ThreadState
 	(*FdState)(nil),           // 61: runscdecoupled.sentry.v1.FdState
 	(*FileState)(nil),         // 62: runscdecoupled.sentry.v1.FileState
-	(*KernelObjectState)(nil), // 63: runscdecoupled.sentry.v1.KernelObjectState
-	(*EpollInterest)(nil),     // 64: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 65: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 66: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 67: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 68: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 69: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 70: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 71: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 72: runscdecoupled.sentry.v1.Rewrite
+	(*MemfdState)(nil),        // 63: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 64: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 65: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 66: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 67: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 68: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 69: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 70: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 71: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 72: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 73: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 74: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -7176,8 +7353,8 @@ var file_sentry_proto_depIdxs = []int32{
 	20, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	22, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	71, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	72, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	73, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	74, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	21, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -7209,12 +7386,12 @@ var file_sentry_proto_depIdxs = []int32{
 	60, // 49: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
 	61, // 50: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
 	62, // 51: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	65, // 52: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	66, // 53: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	67, // 54: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	68, // 55: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	69, // 56: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	70, // 57: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	67, // 52: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	68, // 53: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	69, // 54: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	70, // 55: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	71, // 56: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	72, // 57: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
 	58, // 58: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
 	55, // 59: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
 	56, // 60: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
@@ -7230,18 +7407,20 @@ var file_sentry_proto_depIdxs = []int32{
 	53, // 70: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
 	57, // 71: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
 	1,  // 72: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	63, // 73: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	64, // 74: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	45, // 75: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 76: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	43, // 77: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 78: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	44, // 79: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	78, // [78:80] is the sub-list for method output_type
-	76, // [76:78] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	64, // 73: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	63, // 74: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	66, // 75: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	65, // 76: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	45, // 77: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 78: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	43, // 79: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 80: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	44, // 81: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	80, // [80:82] is the sub-list for method output_type
+	78, // [78:80] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -7320,7 +7499,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   71,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
