@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{31, 0}
 }
 
 type FileState_Kind int32
@@ -164,7 +164,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{61, 0}
 }
 
 type ClientMessage struct {
@@ -1536,7 +1536,10 @@ type Start struct {
 	Gid   uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
 	Umask uint32 `protobuf:"varint,7,opt,name=umask,proto3" json:"umask,omitempty"`
 	// groups are the first process's supplementary groups (getgroups).
-	Groups        []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
+	Groups []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
+	// caps are the first process's capabilities (OCI process.capabilities);
+	// when unset, root gets every capability and other users none.
+	Caps          *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1627,6 +1630,99 @@ func (x *Start) GetGroups() []uint32 {
 	return nil
 }
 
+func (x *Start) GetCaps() *CapSets {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
+// CapSets are a process's capability sets (bit n is capability n) and
+// securebits.
+type CapSets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Effective     uint64                 `protobuf:"varint,1,opt,name=effective,proto3" json:"effective,omitempty"`
+	Permitted     uint64                 `protobuf:"varint,2,opt,name=permitted,proto3" json:"permitted,omitempty"`
+	Inheritable   uint64                 `protobuf:"varint,3,opt,name=inheritable,proto3" json:"inheritable,omitempty"`
+	Bounding      uint64                 `protobuf:"varint,4,opt,name=bounding,proto3" json:"bounding,omitempty"`
+	Ambient       uint64                 `protobuf:"varint,5,opt,name=ambient,proto3" json:"ambient,omitempty"`
+	Securebits    uint32                 `protobuf:"varint,6,opt,name=securebits,proto3" json:"securebits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapSets) Reset() {
+	*x = CapSets{}
+	mi := &file_sentry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapSets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapSets) ProtoMessage() {}
+
+func (x *CapSets) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
+func (*CapSets) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CapSets) GetEffective() uint64 {
+	if x != nil {
+		return x.Effective
+	}
+	return 0
+}
+
+func (x *CapSets) GetPermitted() uint64 {
+	if x != nil {
+		return x.Permitted
+	}
+	return 0
+}
+
+func (x *CapSets) GetInheritable() uint64 {
+	if x != nil {
+		return x.Inheritable
+	}
+	return 0
+}
+
+func (x *CapSets) GetBounding() uint64 {
+	if x != nil {
+		return x.Bounding
+	}
+	return 0
+}
+
+func (x *CapSets) GetAmbient() uint64 {
+	if x != nil {
+		return x.Ambient
+	}
+	return 0
+}
+
+func (x *CapSets) GetSecurebits() uint32 {
+	if x != nil {
+		return x.Securebits
+	}
+	return 0
+}
+
 // PageRead fetches bytes of a file the client maps (an exec segment or a
 // private file mmap). Pages are cached on the client.
 type PageRead struct {
@@ -1640,7 +1736,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1748,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1761,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -1706,7 +1802,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1814,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1827,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -1765,7 +1861,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1873,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1886,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -1836,7 +1932,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1944,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1957,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -2028,7 +2124,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2136,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2149,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -2110,7 +2206,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2218,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2231,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2235,7 +2331,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2343,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2356,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -2334,7 +2430,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2442,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2455,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -2407,7 +2503,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2515,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2528,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -2457,7 +2553,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2565,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2578,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2522,7 +2618,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2630,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2643,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -2597,7 +2693,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2705,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2718,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -2763,7 +2859,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2871,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2884,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -2846,7 +2942,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +2954,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +2967,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -2953,7 +3049,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3061,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3074,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -3056,7 +3152,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3164,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3177,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -3148,7 +3244,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3256,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3269,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -3283,7 +3379,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3295,7 +3391,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3308,7 +3404,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -3331,7 +3427,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3343,7 +3439,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3356,7 +3452,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -3391,7 +3487,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3403,7 +3499,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3416,7 +3512,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -3463,7 +3559,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3475,7 +3571,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3488,7 +3584,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -3526,7 +3622,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3538,7 +3634,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3551,7 +3647,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -3584,7 +3680,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3596,7 +3692,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3609,7 +3705,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -3627,7 +3723,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +3735,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +3748,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 type DebugReply struct {
@@ -3664,7 +3760,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3676,7 +3772,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3689,7 +3785,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DebugReply) GetText() string {
@@ -3732,7 +3828,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3840,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3853,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -4059,7 +4155,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4071,7 +4167,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4084,7 +4180,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -4137,7 +4233,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4149,7 +4245,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4162,7 +4258,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -4225,7 +4321,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4237,7 +4333,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4250,7 +4346,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -4312,7 +4408,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4324,7 +4420,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4337,7 +4433,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -4372,7 +4468,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4384,7 +4480,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4397,7 +4493,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -4473,7 +4569,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4485,7 +4581,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4498,7 +4594,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -4539,7 +4635,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4551,7 +4647,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4564,7 +4660,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -4661,7 +4757,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4673,7 +4769,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4686,7 +4782,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -4722,7 +4818,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4734,7 +4830,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4747,7 +4843,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -4827,7 +4923,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4839,7 +4935,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4852,7 +4948,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -4931,7 +5027,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4943,7 +5039,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4956,7 +5052,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -4993,7 +5089,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5005,7 +5101,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5018,7 +5114,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -5082,7 +5178,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5094,7 +5190,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5107,7 +5203,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -5157,14 +5253,17 @@ type ProcessState struct {
 	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	// execed says the process called execve since its fork (its parent may
 	// no longer change its process group: EACCES).
-	Execed        bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
+	Execed bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
+	// caps are the process's capabilities (absent in records of servers
+	// that predate them: then derived from euid as for Start).
+	Caps          *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5176,7 +5275,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5189,7 +5288,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -5374,6 +5473,13 @@ func (x *ProcessState) GetExeced() bool {
 	return false
 }
 
+func (x *ProcessState) GetCaps() *CapSets {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
 type ThreadState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -5384,7 +5490,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5396,7 +5502,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5409,7 +5515,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -5439,7 +5545,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5451,7 +5557,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5464,7 +5570,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -5531,7 +5637,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5543,7 +5649,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5556,7 +5662,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -5722,7 +5828,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5734,7 +5840,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5747,7 +5853,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -5900,7 +6006,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5912,7 +6018,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5925,7 +6031,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -5975,7 +6081,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5987,7 +6093,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6000,7 +6106,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6043,7 +6149,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6055,7 +6161,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6068,7 +6174,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6102,7 +6208,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6114,7 +6220,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6127,7 +6233,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6185,7 +6291,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6197,7 +6303,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6210,7 +6316,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -6282,7 +6388,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6294,7 +6400,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6307,7 +6413,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -6364,7 +6470,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6376,7 +6482,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6389,7 +6495,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -6420,7 +6526,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6432,7 +6538,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6445,7 +6551,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -6476,7 +6582,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6488,7 +6594,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6501,7 +6607,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -6626,7 +6732,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xad\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xe5\x01\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -6635,7 +6741,17 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x14\n" +
 	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
-	"\x06groups\x18Z \x03(\rR\x06groups\"S\n" +
+	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
+	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\"\xbd\x01\n" +
+	"\aCapSets\x12\x1c\n" +
+	"\teffective\x18\x01 \x01(\x04R\teffective\x12\x1c\n" +
+	"\tpermitted\x18\x02 \x01(\x04R\tpermitted\x12 \n" +
+	"\vinheritable\x18\x03 \x01(\x04R\vinheritable\x12\x1a\n" +
+	"\bbounding\x18\x04 \x01(\x04R\bbounding\x12\x18\n" +
+	"\aambient\x18\x05 \x01(\x04R\aambient\x12\x1e\n" +
+	"\n" +
+	"securebits\x18\x06 \x01(\rR\n" +
+	"securebits\"S\n" +
 	"\bPageRead\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
@@ -6914,7 +7030,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xdf\x04\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\"\x97\x05\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -6945,7 +7061,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
 	"fsizeLimit\x12\x16\n" +
-	"\x06execed\x18f \x01(\bR\x06execed\"1\n" +
+	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +
+	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
@@ -7080,7 +7197,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -7102,59 +7219,60 @@ var file_sentry_proto_goTypes = []any{
 	(*Syscall)(nil),           // 17: runscdecoupled.sentry.v1.Syscall
 	(*Region)(nil),            // 18: runscdecoupled.sentry.v1.Region
 	(*Start)(nil),             // 19: runscdecoupled.sentry.v1.Start
-	(*PageRead)(nil),          // 20: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 21: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 22: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 23: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 24: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 25: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 26: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 27: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 28: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 29: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),          // 30: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 31: runscdecoupled.sentry.v1.Push
-	(*ProcQuery)(nil),         // 32: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 33: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 34: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 35: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 36: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 37: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 38: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 39: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 40: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 41: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 42: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 43: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 44: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 45: runscdecoupled.sentry.v1.StateRecord
-	(*ShmAttachPlan)(nil),     // 46: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 47: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 48: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 49: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 50: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 51: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 52: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 53: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 54: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 55: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 56: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 57: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 58: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 59: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 60: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 61: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 62: runscdecoupled.sentry.v1.FileState
-	(*KernelObjectState)(nil), // 63: runscdecoupled.sentry.v1.KernelObjectState
-	(*EpollInterest)(nil),     // 64: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 65: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 66: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 67: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 68: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 69: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 70: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 71: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 72: runscdecoupled.sentry.v1.Rewrite
+	(*CapSets)(nil),           // 20: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 21: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 22: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 23: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 24: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 25: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 26: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 27: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 28: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 29: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 30: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 31: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 32: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),         // 33: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 34: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 35: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 36: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 37: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 38: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 39: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 40: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 41: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 42: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 43: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 44: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 45: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 46: runscdecoupled.sentry.v1.StateRecord
+	(*ShmAttachPlan)(nil),     // 47: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 48: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 49: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 50: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 51: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 52: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 53: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 54: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 55: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 56: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 57: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 58: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 59: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 60: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 61: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 62: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 63: runscdecoupled.sentry.v1.FileState
+	(*KernelObjectState)(nil), // 64: runscdecoupled.sentry.v1.KernelObjectState
+	(*EpollInterest)(nil),     // 65: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 66: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 67: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 68: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 69: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 70: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 71: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 72: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 73: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -7163,85 +7281,87 @@ var file_sentry_proto_depIdxs = []int32{
 	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
 	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
 	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	33, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	34, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
 	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	23, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	24, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
 	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	31, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	32, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
 	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
 	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
 	17, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
 	19, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	20, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	22, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	21, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	23, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	71, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	72, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	21, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	72, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	73, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	22, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
 	18, // 24: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	18, // 25: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	25, // 26: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	28, // 27: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	29, // 28: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	30, // 29: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	46, // 30: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	45, // 31: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	24, // 32: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	26, // 33: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	26, // 34: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	27, // 35: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	39, // 36: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	40, // 37: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	41, // 38: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	42, // 39: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	37, // 40: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	38, // 41: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	32, // 42: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	0,  // 43: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	34, // 44: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	35, // 45: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	36, // 46: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	45, // 47: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	59, // 48: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	60, // 49: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	61, // 50: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	62, // 51: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	65, // 52: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	66, // 53: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	67, // 54: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	68, // 55: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	69, // 56: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	70, // 57: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	58, // 58: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	55, // 59: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	56, // 60: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	48, // 61: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	50, // 62: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	52, // 63: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	54, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	47, // 65: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	49, // 66: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	47, // 67: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	51, // 68: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	47, // 69: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	53, // 70: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	57, // 71: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	1,  // 72: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	63, // 73: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	64, // 74: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	45, // 75: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 76: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	43, // 77: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 78: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	44, // 79: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	78, // [78:80] is the sub-list for method output_type
-	76, // [76:78] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	20, // 25: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	18, // 26: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	26, // 27: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	29, // 28: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	30, // 29: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	31, // 30: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	47, // 31: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	46, // 32: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	25, // 33: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	27, // 34: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	27, // 35: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	28, // 36: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	40, // 37: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	41, // 38: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	42, // 39: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	43, // 40: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	38, // 41: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	39, // 42: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	33, // 43: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	0,  // 44: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	35, // 45: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	36, // 46: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	37, // 47: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	46, // 48: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	60, // 49: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	61, // 50: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	62, // 51: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	63, // 52: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	66, // 53: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	67, // 54: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	68, // 55: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	69, // 56: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	70, // 57: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	71, // 58: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	59, // 59: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	56, // 60: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	57, // 61: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	49, // 62: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	51, // 63: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	53, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	55, // 65: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	48, // 66: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	50, // 67: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	48, // 68: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	52, // 69: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	48, // 70: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	54, // 71: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	58, // 72: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	20, // 73: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	1,  // 74: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	64, // 75: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	65, // 76: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	46, // 77: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 78: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	44, // 79: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 80: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	45, // 81: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	80, // [80:82] is the sub-list for method output_type
+	78, // [78:80] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -7277,7 +7397,7 @@ func file_sentry_proto_init() {
 		(*Call_Kill)(nil),
 		(*Call_TtyResize)(nil),
 	}
-	file_sentry_proto_msgTypes[21].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[22].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -7285,7 +7405,7 @@ func file_sentry_proto_init() {
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
 	}
-	file_sentry_proto_msgTypes[29].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[30].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -7294,7 +7414,7 @@ func file_sentry_proto_init() {
 		(*Push_Durable)(nil),
 		(*Push_ProcQuery)(nil),
 	}
-	file_sentry_proto_msgTypes[43].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[44].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -7313,14 +7433,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvShm)(nil),
 		(*StateRecord_SysvIds)(nil),
 	}
-	file_sentry_proto_msgTypes[52].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   71,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

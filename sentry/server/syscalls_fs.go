@@ -742,7 +742,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if cr := c.creds(); !cr.fsCapable() {
+	if cr := c.creds(); !cr.capable(linux.CAP_FOWNER) {
 		if a, err := c.targetAttrs(cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.mayHardlink(a) {
@@ -1106,14 +1106,14 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 
 // targetAttrs returns the current attributes of d (or f) for a
 // permission decision by cr about an owner-only change (chmod, chown,
-// utimensat). A holder of CAP_FOWNER and CAP_CHOWN may make any such
-// change, so for it the stat round trip is skipped and the attributes
-// returned are zero.
+// utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
+// any such change, so for it the stat round trip is skipped and the
+// attributes returned are zero.
 func (c *syscallCtx) targetAttrs(cr creds, d *dentry, f *file) (fileAttrs, error) {
 	if d == nil && f == nil {
 		return fileAttrs{}, unix.ENOENT
 	}
-	if cr.fsCapable() {
+	if cr.capable(linux.CAP_FOWNER) && cr.capable(linux.CAP_CHOWN) && cr.capable(linux.CAP_FSETID) {
 		return fileAttrs{}, nil
 	}
 	st, err := c.statOf(d, f)
