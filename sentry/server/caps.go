@@ -143,7 +143,7 @@ func (c *syscallCtx) capHeader(addr uint64) (words int, pid int32, err error) {
 		if err := c.mem.CopyOut(addr, v[:]); err != nil {
 			return 0, 0, err
 		}
-		return 0, 0, unix.EINVAL
+		return 0, 0, outputsError{unix.EINVAL}
 	}
 	return words, int32(binary.LittleEndian.Uint32(b[4:])), nil
 }
