@@ -54,6 +54,14 @@ func TestHandleIDsTiedToSession(t *testing.T) {
 			r, err := e.c.Rename(ctxA, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "f", NewDir: unownedRoot, NewName: "g"})
 			return r.GetErrno(), err
 		}, unix.EBADF},
+		{"fsync naming its own handles", func() (int32, error) {
+			r, err := e.c.Fsync(ctxA, &goferpb.FsyncRequest{Handle: idA, Handles: []uint64{idA}})
+			return r.GetErrno(), err
+		}, 0},
+		{"fsync naming another session's handle in its list", func() (int32, error) {
+			r, err := e.c.Fsync(ctxA, &goferpb.FsyncRequest{Handle: idA, Handles: []uint64{idA, unownedRoot}})
+			return r.GetErrno(), err
+		}, unix.EBADF},
 		{"release in another session is ignored", func() (int32, error) {
 			if _, err := e.c.Release(ctxB, &goferpb.ReleaseRequest{Handles: []uint64{idA}}); err != nil {
 				return 0, err

@@ -110,21 +110,24 @@ const (
 	FileState_EPOLL   FileState_Kind = 71
 	FileState_SOCKET  FileState_Kind = 72
 	FileState_TIMERFD FileState_Kind = 73
+	// INOTIFY is an inotify instance; its watches are in kobj.
+	FileState_INOTIFY FileState_Kind = 120
 )
 
 // Enum value maps for FileState_Kind.
 var (
 	FileState_Kind_name = map[int32]string{
-		0:  "KIND_UNSPECIFIED",
-		1:  "GOFER",
-		2:  "PIPE_READ",
-		3:  "PIPE_WRITE",
-		4:  "STDIO",
-		5:  "SYNTHETIC",
-		70: "EVENTFD",
-		71: "EPOLL",
-		72: "SOCKET",
-		73: "TIMERFD",
+		0:   "KIND_UNSPECIFIED",
+		1:   "GOFER",
+		2:   "PIPE_READ",
+		3:   "PIPE_WRITE",
+		4:   "STDIO",
+		5:   "SYNTHETIC",
+		70:  "EVENTFD",
+		71:  "EPOLL",
+		72:  "SOCKET",
+		73:  "TIMERFD",
+		120: "INOTIFY",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -137,6 +140,7 @@ var (
 		"EPOLL":            71,
 		"SOCKET":           72,
 		"TIMERFD":          73,
+		"INOTIFY":          120,
 	}
 )
 
@@ -5630,7 +5634,10 @@ type FileState struct {
 	Lease    int32 `protobuf:"varint,104,opt,name=lease,proto3" json:"lease,omitempty"`
 	LeaseFd  int32 `protobuf:"varint,105,opt,name=lease_fd,json=leaseFd,proto3" json:"lease_fd,omitempty"`
 	// async_fd is the fd O_ASYNC was set through (si_fd of its signals).
-	AsyncFd       int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
+	AsyncFd int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
+	// memfd is set for a GOFER file made by memfd_create (it has no path:
+	// it is reopened by file_handle only).
+	Memfd         *MemfdState `protobuf:"bytes,120,opt,name=memfd,proto3" json:"memfd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5777,6 +5784,68 @@ func (x *FileState) GetAsyncFd() int32 {
 	return 0
 }
 
+func (x *FileState) GetMemfd() *MemfdState {
+	if x != nil {
+		return x.Memfd
+	}
+	return nil
+}
+
+// MemfdState is what memfd_create adds to a gofer file: the name it was
+// given and its seals (F_SEAL_*), which every description of the file
+// shares.
+type MemfdState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seals         uint32                 `protobuf:"varint,2,opt,name=seals,proto3" json:"seals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemfdState) Reset() {
+	*x = MemfdState{}
+	mi := &file_sentry_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemfdState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemfdState) ProtoMessage() {}
+
+func (x *MemfdState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
+func (*MemfdState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *MemfdState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MemfdState) GetSeals() uint32 {
+	if x != nil {
+		return x.Seals
+	}
+	return 0
+}
+
 // KernelObjectState is what recovery rebuilds of an eventfd, an epoll
 // instance or a socket.
 type KernelObjectState struct {
@@ -5822,13 +5891,16 @@ type KernelObjectState struct {
 	// itself, so that a restored listener can bind where the dead
 	// server's connections linger).
 	SocketReuseAddr bool `protobuf:"varint,130,opt,name=socket_reuse_addr,json=socketReuseAddr,proto3" json:"socket_reuse_addr,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// inotify: the live watches, in watch descriptor order (events queued
+	// at the failure are lost).
+	InotifyWatches []*InotifyWatchState `protobuf:"bytes,120,rep,name=inotify_watches,json=inotifyWatches,proto3" json:"inotify_watches,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5840,7 +5912,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5853,7 +5925,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -5989,6 +6061,83 @@ func (x *KernelObjectState) GetSocketReuseAddr() bool {
 	return false
 }
 
+func (x *KernelObjectState) GetInotifyWatches() []*InotifyWatchState {
+	if x != nil {
+		return x.InotifyWatches
+	}
+	return nil
+}
+
+// InotifyWatchState is one watch of an inotify instance: its descriptor,
+// its mask and the watched file (by gofer file handle, else path).
+type InotifyWatchState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wd            int32                  `protobuf:"varint,1,opt,name=wd,proto3" json:"wd,omitempty"`
+	Mask          uint32                 `protobuf:"varint,2,opt,name=mask,proto3" json:"mask,omitempty"`
+	FileHandle    []byte                 `protobuf:"bytes,3,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path          string                 `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InotifyWatchState) Reset() {
+	*x = InotifyWatchState{}
+	mi := &file_sentry_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InotifyWatchState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InotifyWatchState) ProtoMessage() {}
+
+func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
+func (*InotifyWatchState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *InotifyWatchState) GetWd() int32 {
+	if x != nil {
+		return x.Wd
+	}
+	return 0
+}
+
+func (x *InotifyWatchState) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
+}
+
+func (x *InotifyWatchState) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+func (x *InotifyWatchState) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 // EpollInterest is one (fd, description) an epoll instance watches.
 type EpollInterest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6006,7 +6155,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6018,7 +6167,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6031,7 +6180,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -6081,7 +6230,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6093,7 +6242,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6106,7 +6255,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6149,7 +6298,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6161,7 +6310,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6174,7 +6323,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6208,7 +6357,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6220,7 +6369,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6233,7 +6382,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6291,7 +6440,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6303,7 +6452,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6316,7 +6465,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -6381,14 +6530,19 @@ type WriteState struct {
 	// mapped_file is set for a PageWrite: the MappedFileState.file_id whose
 	// handle and path re-send the write (the description it went through
 	// may be one no fd names).
-	MappedFile    uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
+	MappedFile uint64 `protobuf:"varint,20,opt,name=mapped_file,json=mappedFile,proto3" json:"mapped_file,omitempty"`
+	// data are the bytes written when they are not the call's own input
+	// (sendfile, splice, tee, copy_file_range: the server read them from
+	// another file), so that the client retains them as it retains a
+	// write's; empty when the call carried them.
+	Data          []byte `protobuf:"bytes,120,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6400,7 +6554,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6413,7 +6567,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -6458,6 +6612,13 @@ func (x *WriteState) GetMappedFile() uint64 {
 	return 0
 }
 
+func (x *WriteState) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // IdState carries allocator positions so a restored server does not reuse
 // ids the application may still hold.
 type IdState struct {
@@ -6470,7 +6631,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6482,7 +6643,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6495,7 +6656,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -6526,7 +6687,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6538,7 +6699,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6551,7 +6712,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -6582,7 +6743,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6594,7 +6755,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6607,7 +6768,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -7070,7 +7231,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x88\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd1\x05\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -7089,7 +7250,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\thas_lease\x18g \x01(\bR\bhasLease\x12\x14\n" +
 	"\x05lease\x18h \x01(\x05R\x05lease\x12\x19\n" +
 	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
-	"\basync_fd\x18j \x01(\x05R\aasyncFd\"\x91\x01\n" +
+	"\basync_fd\x18j \x01(\x05R\aasyncFd\x12:\n" +
+	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\"\x9e\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -7102,7 +7264,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05EPOLL\x10G\x12\n" +
 	"\n" +
 	"\x06SOCKET\x10H\x12\v\n" +
-	"\aTIMERFD\x10I\"\x8a\x06\n" +
+	"\aTIMERFD\x10I\x12\v\n" +
+	"\aINOTIFY\x10x\"6\n" +
+	"\n" +
+	"MemfdState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xe0\x06\n" +
 	"\x11KernelObjectState\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
@@ -7127,7 +7294,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
 	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\x12+\n" +
-	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\"{\n" +
+	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\x12T\n" +
+	"\x0finotify_watches\x18x \x03(\v2+.runscdecoupled.sentry.v1.InotifyWatchStateR\x0einotifyWatches\"l\n" +
+	"\x11InotifyWatchState\x12\x0e\n" +
+	"\x02wd\x18\x01 \x01(\x05R\x02wd\x12\x12\n" +
+	"\x04mask\x18\x02 \x01(\rR\x04mask\x12\x1f\n" +
+	"\vfile_handle\x18\x03 \x01(\fR\n" +
+	"fileHandle\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\"{\n" +
 	"\rEpollInterest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
@@ -7156,7 +7330,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04refs\x18\x05 \x01(\rR\x04refs\x12\x1a\n" +
-	"\bwritable\x18\x14 \x01(\bR\bwritable\"\x97\x01\n" +
+	"\bwritable\x18\x14 \x01(\bR\bwritable\"\xab\x01\n" +
 	"\n" +
 	"WriteState\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
@@ -7165,7 +7339,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x12\n" +
 	"\x04pipe\x18\x05 \x01(\x04R\x04pipe\x12\x1f\n" +
 	"\vmapped_file\x18\x14 \x01(\x04R\n" +
-	"mappedFile\"E\n" +
+	"mappedFile\x12\x12\n" +
+	"\x04data\x18x \x01(\fR\x04data\"E\n" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +
@@ -7197,7 +7372,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -7263,16 +7438,18 @@ var file_sentry_proto_goTypes = []any{
 	(*ThreadState)(nil),       // 61: runscdecoupled.sentry.v1.ThreadState
 	(*FdState)(nil),           // 62: runscdecoupled.sentry.v1.FdState
 	(*FileState)(nil),         // 63: runscdecoupled.sentry.v1.FileState
-	(*KernelObjectState)(nil), // 64: runscdecoupled.sentry.v1.KernelObjectState
-	(*EpollInterest)(nil),     // 65: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 66: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 67: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 68: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 69: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 70: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 71: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 72: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 73: runscdecoupled.sentry.v1.Rewrite
+	(*MemfdState)(nil),        // 64: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 65: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 66: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 67: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 68: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 69: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 70: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 71: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 72: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 73: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 74: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 75: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -7294,8 +7471,8 @@ var file_sentry_proto_depIdxs = []int32{
 	21, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	23, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	72, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	73, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	74, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	75, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	22, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -7328,12 +7505,12 @@ var file_sentry_proto_depIdxs = []int32{
 	61, // 50: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
 	62, // 51: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
 	63, // 52: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	66, // 53: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	67, // 54: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	68, // 55: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	69, // 56: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	70, // 57: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	71, // 58: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	68, // 53: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	69, // 54: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	70, // 55: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	71, // 56: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	72, // 57: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	73, // 58: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
 	59, // 59: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
 	56, // 60: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
 	57, // 61: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
@@ -7350,18 +7527,20 @@ var file_sentry_proto_depIdxs = []int32{
 	58, // 72: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
 	20, // 73: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
 	1,  // 74: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	64, // 75: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	65, // 76: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	46, // 77: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 78: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	44, // 79: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 80: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	45, // 81: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	80, // [80:82] is the sub-list for method output_type
-	78, // [78:80] is the sub-list for method input_type
-	78, // [78:78] is the sub-list for extension type_name
-	78, // [78:78] is the sub-list for extension extendee
-	0,  // [0:78] is the sub-list for field type_name
+	65, // 75: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	64, // 76: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	67, // 77: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	66, // 78: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	46, // 79: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 80: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	44, // 81: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 82: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	45, // 83: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	82, // [82:84] is the sub-list for method output_type
+	80, // [80:82] is the sub-list for method input_type
+	80, // [80:80] is the sub-list for extension type_name
+	80, // [80:80] is the sub-list for extension extendee
+	0,  // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -7440,7 +7619,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   72,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,8 +33,11 @@
 //
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
-// finds the segment at its address from the VMA's mapped file (the ids
-// of segment files are in client.shm, a leaf lock) and tells the server.
+// finds the segment at its address from the VMAs' mapped file (the ids
+// of segment files are in client.shm, a leaf lock). The server counts
+// each process's mappings of a segment (shm_nattch); the client reports
+// the changes it makes (shmdt, and memory calls that remove or split a
+// segment's mappings, counted around them while segments exist).
 //
 // /proc (procinfo.go): the client answers the server's ProcQuery pushes
 // with what only it knows: a process's VMAs, what its threads are doing

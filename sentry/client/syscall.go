@@ -109,11 +109,18 @@ func (t *task) syscall() {
 	var ret uint64
 	var errno unix.Errno
 	local := false
+	var shmBefore map[int32]int
+	if vmaCalls[sysno] && t.c.shm.active() {
+		shmBefore = t.shmMappings() // SysV segments' mappings (shm.go)
+	}
 	if h, ok := localSyscalls[sysno]; ok {
 		local = true
 		ret, errno = h(t, args)
 	} else {
 		ret, errno = t.forwardWithSigmask(sysno, args)
+	}
+	if shmBefore != nil {
+		t.reportShmChanges(shmBefore)
 	}
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)

@@ -58,8 +58,9 @@ func versionOf(st *goferpb.Stat) fileVersion {
 }
 
 // maxCachedFile bounds the size of a file whose data is cached, and
-// maxCachedData the data cached in all.
+// maxCachedData the data cached in all; maxGone bounds attrCache.gone.
 const (
+	maxGone       = 4096
 	maxCachedFile = 64 << 10
 	maxCachedData = 8 << 20
 )
@@ -71,17 +72,24 @@ const (
 // handles, and keeps what it caches true for the changes this server
 // makes:
 //
-//   - Write, SetStat and Link replace the file's attributes with the ones
-//     their reply carries;
-//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC, and the
-//     creations (their directory's mtime and link count) drop the
-//     attributes of the file or directory they touch, and a Read
-//     (atime) keeps them from answering a Stat;
+//   - Write, SetStat and Link drop the file's attributes when they begin
+//     and, when they end, replace them with the ones their reply carries
+//     (complete);
+//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC,
+//     and the creations (their directory's mtime and link count, before
+//     and after) drop the attributes of the file or directory they touch,
+//     and a Read (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
 //     ctime of a file known only by name change).
 //
+// Each drop records the change's seq on the inode (kept for maxGone
+// inodes after their last handle went), so that attributes learnt
+// without a handle (a listing's, vfs.listedStat) can be checked against
+// it (validSince).
+//
 // The whole content of small files read from offset 0 to their end is
-// kept too, with the version (size, mtime, ctime) their attributes had:
+// kept too, with the version (size, blocks, mtime, ctime) their
+// attributes had:
 // a Read through a handle opened for reading is answered from it while
 // the cached attributes are fresh and show that version, as an NFS
 // client's cache is revalidated by attributes (an open's walk refreshes
@@ -105,8 +113,11 @@ type attrCache struct {
 	seq, droppedAll uint64
 	handles         map[uint64]attrKey
 	entries         map[attrKey]*attrEntry
-	// lostDrop is the highest dropped seq of the entries deleted (with
-	// their last handle): what validSince can no longer tell per inode.
+	// gone keeps the dropped seq of entries deleted with their last
+	// handle, per inode, for validSince; beyond maxGone it is folded
+	// into lostDrop, the highest seq validSince can no longer tell per
+	// inode.
+	gone     map[attrKey]uint64
 	lostDrop uint64
 	// readable holds the handles opened for reading (a Read through
 	// another fails, so the data cache must not answer it).
@@ -125,7 +136,7 @@ type attrCache struct {
 
 func newAttrCache(g goferpb.GoferClient) *attrCache {
 	return &attrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry),
-		readable: make(map[uint64]bool), now: time.Now}
+		readable: make(map[uint64]bool), gone: make(map[attrKey]uint64), now: time.Now}
 }
 
 // freshAttrsKey marks a context whose Stat must reach the gofer.
@@ -152,7 +163,10 @@ func (a *attrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
 	}
 	e := a.entries[k]
 	if e == nil {
-		e = &attrEntry{}
+		// A change recorded before the inode's last handle went still
+		// counts (validSince).
+		e = &attrEntry{dropped: a.gone[k]}
+		delete(a.gone, k)
 		a.entries[k] = e
 	}
 	if _, ok := a.handles[h]; !ok {
@@ -181,7 +195,15 @@ func (a *attrCache) unrefLocked(h uint64) {
 	if e := a.entries[k]; e != nil {
 		if e.refs--; e.refs <= 0 {
 			a.dropDataLocked(e)
-			a.lostDrop = max(a.lostDrop, e.dropped)
+			if e.dropped != 0 {
+				if len(a.gone) >= maxGone {
+					for _, d := range a.gone {
+						a.lostDrop = max(a.lostDrop, d)
+					}
+					clear(a.gone)
+				}
+				a.gone[k] = e.dropped
+			}
 			delete(a.entries, k)
 		}
 	}
@@ -463,7 +485,11 @@ func (a *attrCache) validSince(st *goferpb.Stat, since uint64) bool {
 	if a.droppedAll > since || a.lostDrop > since {
 		return false
 	}
-	e := a.entries[keyOf(st)]
+	k := keyOf(st)
+	if a.gone[k] > since {
+		return false
+	}
+	e := a.entries[k]
 	return e == nil || e.dropped <= since
 }
 

@@ -28,6 +28,9 @@ type clientState struct {
 	// socks is the client's socket state (file_socket.go; guarded by
 	// its own sync.Once and socket.Names' lock).
 	socks socketState
+	// inotify is the client's watched inodes (file_inotify.go; its own
+	// lock).
+	inotify inotifyState
 
 	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.
@@ -70,6 +73,10 @@ type clientState struct {
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
 	// own lock, taken after mu. Immutable pointer.
 	ipc *sysvipc.Registry
+	// segFileMu serializes opening (and making) SysV segments' files, so
+	// that processes attaching one at once make it once. Held across
+	// gofer RPCs, never with mu.
+	segFileMu sync.Mutex
 	// leases holds the file leases and lease-break-time (leases.go).
 	// Immutable pointer.
 	leases *leaseTable

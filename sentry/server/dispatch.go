@@ -40,6 +40,11 @@ type syscallCtx struct {
 	// pinned are the dentries whose gofer handles the handler uses
 	// (handleOf), unpinned when it returns.
 	pinned []*dentry
+	// dataNotInCall says the bytes this call writes are not in its inputs
+	// (sendfile, splice, tee, copy_file_range read them from another
+	// file): its write records then carry them (WriteState.data), so
+	// that the client can retain them. Set by the handler.
+	dataNotInCall bool
 }
 
 // resent says the call may be one the client re-sent after a Restore (its

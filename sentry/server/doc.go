@@ -26,7 +26,9 @@
 //     vfs_synth.go; the files of /proc are rendered by package procfs
 //     from procSource, and what only the client knows is asked for with
 //     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
-//     directory (vfs_shm.go); the cache keeps at most maxDentryHandles gofer
+//     directory (vfs_shm.go), which also holds the (unlinked) files of
+//     memfd_create, whose name and seals are a memfdInode
+//     (file_memfd.go); the cache keeps at most maxDentryHandles gofer
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go); names found missing
 //     are kept as negative dentries (dentry.negative); handles no longer
@@ -53,6 +55,12 @@
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
 //     client changes one (noteMappedChange, noteMappedResize);
+//   - splice, tee, copy_file_range and sendfile, copying through the
+//     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
+//     write are in no call, so their write records carry them
+//     (syscallCtx.dataNotInCall);
+//   - inotify instances on gVisor's vfs.Inotify, with events from this
+//     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
@@ -150,8 +158,9 @@
 // survive (the gofer renamed them; see gofer.SillyPrefix).
 //
 // Known gaps: an object changed by a call still in flight can be reported
-// through another thread's message (fd slots, processes: a window of
-// microseconds between the change and the call's reply); a pipe write
+// through another thread's message (fd slots, processes, SysV segments'
+// mapping counts: a window of microseconds between the change and the
+// call's reply); a pipe write
 // larger than PIPE_BUF that blocked part way and is re-sent relies on the
 // restored pipe's skip count, exact only with one writer; directory
 // cursors restore exactly only if the directory did not change; sockets
@@ -183,7 +192,9 @@
 //	attrCache.mu, releaseQueue.mu  (leaves, taken under no lock of the
 //	                                package and never held across an RPC)
 //
-//	vfs.shmMu                    (making /dev/shm's directory; held across
+//	clientState.segFileMu        (opening SysV segments' files; held
+//	                              across gofer RPCs, never with mu)
+//	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
 //
 //	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
@@ -201,7 +212,10 @@
 // socket's SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection
 // lost with a server) and the inet files' backlog mutexes are leaves; a
 // host socket's readiness comes from gVisor's fdnotifier goroutine,
-// which takes only kobj.Watch.mu.
+// which takes only kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a
+// leaf. splice and tee lock two pipes' pipe.mu together, the lower inode
+// number first. inotifyState.mu (the watched inodes) is a leaf: events
+// are delivered to gVisor's watches after it is released.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -63,6 +63,13 @@ func (d *durability) init() {
 	d.kick = make(chan struct{}, 1)
 }
 
+// holds reports whether d holds a reference on f.
+func (d *durability) holds(f *file) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.files[f] != nil
+}
+
 // begin records that the write of call seq to f starts.
 func (d *durability) begin(f *file, seq uint64) {
 	d.mu.Lock()

@@ -379,7 +379,13 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	defer c.unpinAll()
 	// Stores through a mapping never extend the file: only the bytes
 	// below its size are written back (Linux writes back up to i_size).
-	st, err := f.impl.stat(c)
+	// The size is the gofer's now, not the attribute cache's: a write
+	// re-sent after a server failure is answered from the gofer's reply
+	// cache with the Stat of its first execution, which the attribute
+	// cache takes (a file grown since then looked shorter, and stores
+	// past that size were dropped).
+	g := f.impl.(*goferFile)
+	st, err := g.v.goferStatFresh(g.handle)
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,9 @@ type file struct {
 	offVer uint64
 	// dir is the getdents cursor. Protected by mu.
 	dir dirCursor
+	// closeNoted is set once inotify was told of the description's
+	// close (decRef, inotifyClosed), which happens once.
+	closeNoted atomic.Bool
 	// locks is set once the description took an OFD or flock lock: its
 	// release then drops them. Set atomically (fcntlLock, sysFlock,
 	// restore).
@@ -136,7 +139,13 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 // decRef drops a reference; the last one releases the implementation. It
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) decRef() {
-	if f.refs.Add(-1) == 0 {
+	n := f.refs.Add(-1)
+	if n == 1 && f.d != nil && f.d.v != nil && f.d.v.k.dur.holds(f) {
+		// Only the durability tracker still holds it: the application
+		// closed it (inotify's close event).
+		f.d.v.k.inotifyClosed(f)
+	}
+	if n == 0 {
 		if lt := f.locks.Load(); lt != nil {
 			lt.fileReleased(f)
 		}
@@ -145,6 +154,9 @@ func (f *file) decRef() {
 		}
 		f.async.stopWatch()
 		f.impl.release()
+		if f.d != nil && f.d.v != nil {
+			f.d.v.k.inotifyClosed(f)
+		}
 		f.trk.Load().markFile(f)
 	}
 }

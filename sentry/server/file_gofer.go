@@ -19,6 +19,10 @@ type goferFile struct {
 	handle uint64 // immutable; released with the description
 	// fh is the gofer's file handle (Handle.file_handle). Immutable.
 	fh []byte
+	// memfd is set for a file made by memfd_create (file_memfd.go), by
+	// sysMemfdCreate or restore before the description is installed, and
+	// shared with every description reopened from it. Immutable after.
+	memfd *memfdInode
 }
 
 func (g *goferFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {

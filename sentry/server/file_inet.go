@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // inetSockFile is an AF_INET or AF_INET6 socket on the client's loopback
@@ -478,6 +479,22 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			}
 			opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
 			return nil, nil
+		case unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE:
+			// SO_SNDBUF and SO_RCVBUF past the limits, for
+			// CAP_NET_ADMIN (euid 0 here); netstack keeps its own
+			// bounds. The value is a signed int (CVE-2016-9793).
+			if get {
+				return nil, unix.ENOPROTOOPT
+			}
+			if c.creds().euid != 0 {
+				return nil, unix.EPERM
+			}
+			if name == unix.SO_SNDBUFFORCE {
+				opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
+			} else {
+				opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+			}
+			return nil, nil
 		case unix.SO_LINGER:
 			if get {
 				return make([]byte, 8), nil
@@ -548,9 +565,8 @@ func inetSendmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if h.controllen > 0 {
-		// No IP-level control messages (IP_PKTINFO, ...) are supported.
-		return 0, unix.EINVAL
+	if err := c.checkInetControl(h, s.s.Stream); err != nil {
+		return 0, err
 	}
 	var raw []byte
 	if h.name != 0 && h.namelen > 0 {
@@ -618,4 +634,40 @@ func (c *syscallCtx) putMsgResult(addr uint64, namelen, msgFlags uint32) error {
 	}
 	binary.LittleEndian.PutUint32(b[:], msgFlags)
 	return c.mem.CopyOut(addr+48, b[:4])
+}
+
+// checkInetControl checks the control messages of an inet sendmsg (on a
+// stream socket if stream). As on Linux, SCM_RIGHTS and SCM_CREDENTIALS
+// (AF_UNIX's) are ignored, and so is every level but SOL_SOCKET on TCP;
+// the others (UDP's IP_PKTINFO, IP_TOS..., SO_MARK, SCM_TXTIME...) are
+// not supported: EINVAL.
+func (c *syscallCtx) checkInetControl(h msghdr, stream bool) error {
+	if h.controllen == 0 {
+		return nil
+	}
+	if h.controllen > sysabi.MaxControl {
+		return unix.ENOBUFS
+	}
+	b, err := c.mem.CopyIn(h.control, int(h.controllen))
+	if err != nil {
+		return err
+	}
+	for len(b) >= sizeofCmsghdr {
+		l := binary.LittleEndian.Uint64(b)
+		level, typ := int32(binary.LittleEndian.Uint32(b[8:])), int32(binary.LittleEndian.Uint32(b[12:]))
+		if l < sizeofCmsghdr || l > uint64(len(b)) {
+			return unix.EINVAL
+		}
+		ignored := level == unix.SOL_SOCKET && (typ == unix.SCM_RIGHTS || typ == unix.SCM_CREDENTIALS) ||
+			level != unix.SOL_SOCKET && stream
+		if !ignored {
+			return unix.EINVAL
+		}
+		adv := cmsgAlign(int(l))
+		if adv >= len(b) {
+			break
+		}
+		b = b[adv:]
+	}
+	return nil
 }

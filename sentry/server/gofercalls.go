@@ -122,7 +122,10 @@ func (g *goferCalls) run(ctx context.Context) {
 			delay, said = streamBackoffMin, ""
 			g.set(c, nil)
 			g.log.Debug("gofer call stream opened", "session", c.session)
+			// Close (ctx) ends the stream, and with it the session.
+			stop := context.AfterFunc(ctx, c.kill)
 			c.readLoop()
+			stop()
 			g.set(nil, nil)
 			c.kill()
 			if ctx.Err() != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -104,6 +105,36 @@ func TestGoferCallsTransports(t *testing.T) {
 			st, err := c.Stat(ctx, &goferpb.StatRequest{Handle: cr.Handle.Id})
 			if err != nil || st.Errno != 0 || st.Stat.Size != uint64(len("after a restart")) {
 				t.Fatalf("Stat after an unknown method: %v %v %v", err, unix.Errno(st.GetErrno()), st.GetStat())
+			}
+		})
+	}
+}
+
+// TestGoferConnCloseEndsStream: Close ends the call stream (so the gofer
+// ends the session and releases the server's handles), on each transport.
+func TestGoferConnCloseEndsStream(t *testing.T) {
+	for _, tr := range goferTransports[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			_, gc := tr.connect(t, t.TempDir())
+			c := goferpb.NewGoferClient(gc)
+			if _, err := c.Attach(context.Background(), &goferpb.AttachRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			g := gc.cc.(*goferCalls)
+			g.mu.Lock()
+			cur := g.cur
+			g.mu.Unlock()
+			gc.Close()
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+				cur.mu.Lock()
+				dead := cur.dead
+				cur.mu.Unlock()
+				if dead {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the stream outlived Close")
+				}
 			}
 		})
 	}
@@ -215,4 +246,50 @@ func TestGoodbyeForgetsCachedReplies(t *testing.T) {
 			t.Fatalf("mkdir re-sent after Goodbye: %v, want EEXIST (run again)", errno)
 		}
 	}
+}
+
+// FuzzDeliverRaw: the reader's own decoding of a GoferResult frame (bytes
+// from the gofer) never panics, and delivers what proto.Unmarshal reads
+// from a well-formed one.
+func FuzzDeliverRaw(f *testing.F) {
+	for _, r := range []*goferpb.GoferResult{
+		{Id: 1, Reply: mustMarshal(f, &goferpb.StatReply{Errno: 2})},
+		{Id: 7, Code: 12, Message: "no method"},
+		{Id: 1 << 31, Reply: mustMarshal(f, &goferpb.ReadReply{Data: []byte("data")}), SessionId: 9},
+	} {
+		f.Add(mustMarshal(f, r))
+	}
+	f.Add([]byte{0x08})
+	f.Add([]byte{0x12, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := new(goferpb.GoferResult)
+		wellFormed := proto.Unmarshal(b, want) == nil
+		c := &callConn{pending: make(map[uint32]*pendingCall)}
+		p := &pendingCall{rep: new(goferpb.ReadReply), done: make(chan error, 1)}
+		c.pending[want.GetId()] = p
+		err := c.deliverRaw(b)
+		if !wellFormed {
+			return
+		}
+		if err != nil {
+			t.Fatalf("a well-formed result %v: %v", want, err)
+		}
+		select {
+		case got := <-p.done:
+			wantErr := outcome(want.GetCode(), want.GetMessage(), want.GetReply(), new(goferpb.ReadReply))
+			if (got == nil) != (wantErr == nil) {
+				t.Fatalf("result %v delivered %v, want %v", want, got, wantErr)
+			}
+		default:
+			t.Fatalf("result %v not delivered to call %d", want, want.GetId())
+		}
+	})
+}
+
+func mustMarshal(tb testing.TB, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

@@ -101,16 +101,23 @@ func (c *syscallCtx) recordPipeRead(p *pipe, n int) {
 	}
 }
 
-func (c *syscallCtx) recordPipeWrite(p *pipe, f *file, off uint64, n int) {
+// data are the bytes written; they are kept only when the call did not
+// carry them (dataNotInCall).
+func (c *syscallCtx) recordPipeWrite(p *pipe, f *file, off uint64, data []byte) {
+	n := len(data)
 	if c == nil || n <= 0 {
 		return
+	}
+	if !c.dataNotInCall {
+		data = nil
 	}
 	e := c.effects()
 	if l := len(e.pipeWrites); l > 0 && e.pipeWrites[l-1].p == p {
 		e.pipeWrites[l-1].n += uint64(n)
+		e.pipeWrites[l-1].data = append(e.pipeWrites[l-1].data, data...)
 		return
 	}
-	e.pipeWrites = append(e.pipeWrites, pipeIO{p: p, f: f, off: off, n: uint64(n)})
+	e.pipeWrites = append(e.pipeWrites, pipeIO{p: p, f: f, off: off, n: uint64(n), data: append([]byte(nil), data...)})
 }
 
 // appendLocked appends b to the pipe, discarding first what skip says.
@@ -273,14 +280,14 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 		switch {
 		case len(b) <= pipeBuf:
 			if space >= rest {
-				c.recordPipeWrite(p, f, p.total, len(b))
+				c.recordPipeWrite(p, f, p.total, b)
 				p.total += uint64(len(b))
 				p.appendLocked(b)
 				written = len(b)
 			}
 		case space > 0:
 			m := min(space, rest)
-			c.recordPipeWrite(p, f, p.total, m)
+			c.recordPipeWrite(p, f, p.total, b[written:written+m])
 			p.total += uint64(m)
 			p.appendLocked(b[written : written+m])
 			written += m

@@ -33,14 +33,19 @@ type restoreSet struct {
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
 	maxID    uint64
+	// memfds are the memfds of the files, by gofer file handle: the
+	// descriptions of one memfd share it, with the union of the seals
+	// their records carry (seals only grow).
+	memfds map[string]*memfdInode
 }
 
 func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 	s := &restoreSet{
-		files: make(map[uint64]*sentrypb.FileState),
-		fss:   make(map[uint64]*sentrypb.FsState),
-		sigs:  make(map[uint64]*sentrypb.SigHandState),
-		pipes: make(map[uint64]*sentrypb.PipeState),
+		files:  make(map[uint64]*sentrypb.FileState),
+		fss:    make(map[uint64]*sentrypb.FsState),
+		sigs:   make(map[uint64]*sentrypb.SigHandState),
+		pipes:  make(map[uint64]*sentrypb.PipeState),
+		memfds: make(map[string]*memfdInode),
 	}
 	seen := make(map[string]bool)
 	bad := func(rec *sentrypb.StateRecord, why string) error {
@@ -82,6 +87,17 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			f := v.File
 			if f == nil || f.Id == 0 || f.Offset < 0 {
 				return nil, bad(rec, "bad file")
+			}
+			if m := f.Memfd; m != nil {
+				if f.Kind != sentrypb.FileState_GOFER || len(f.FileHandle) == 0 || len(m.Name) > memfdNameMax || m.Seals&^memfdSeals != 0 {
+					return nil, bad(rec, "bad memfd")
+				}
+				mi := s.memfds[string(f.FileHandle)]
+				if mi == nil {
+					mi = &memfdInode{name: m.Name}
+					s.memfds[string(f.FileHandle)] = mi
+				}
+				mi.seals |= m.Seals
 			}
 			s.files[id(f.Id)] = f
 		case *sentrypb.StateRecord_Fs:
@@ -500,7 +516,13 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*pipe) (*file, error) {
 	switch fs.Kind {
 	case sentrypb.FileState_GOFER:
-		return k.restoreGoferFile(rc, fs)
+		f, err := k.restoreGoferFile(rc, fs)
+		if err == nil && fs.Memfd != nil {
+			if g, ok := f.impl.(*goferFile); ok {
+				g.memfd = s.memfds[string(fs.FileHandle)]
+			}
+		}
+		return f, err
 	case sentrypb.FileState_PIPE_READ, sentrypb.FileState_PIPE_WRITE:
 		p := pipes[fs.Pipe]
 		if p == nil {
@@ -536,6 +558,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD:
 		return k.restoreKobjFile(rc, fs)
+	case sentrypb.FileState_INOTIFY:
+		return k.restoreInotify(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT

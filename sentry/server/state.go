@@ -230,6 +230,9 @@ type pipeIO struct {
 	f   *file
 	off uint64
 	n   uint64
+	// data are the bytes of a write whose call did not carry them (see
+	// syscallCtx.dataNotInCall), else nil.
+	data []byte
 }
 
 // offChange is a file's offset after change ver.
@@ -246,6 +249,9 @@ type goferWrite struct {
 	n   uint64
 	// mapped is the mapped file id of a PageWrite (0 for a system call).
 	mapped uint64
+	// data are the bytes when the call did not carry them (see
+	// syscallCtx.dataNotInCall), else nil.
+	data []byte
 }
 
 func (c *syscallCtx) effects() *callEffects {
@@ -379,7 +385,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			pipes[w.p] = struct{}{}
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid}}})
+				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
 		}
 		if eff.sysv {
 			if key := k.ipc.Commit(replySeq); key != "" {
@@ -392,7 +398,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
 			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped}}})
+				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
 			k.dur.markSent(w.f, replySeq)
 		}
 	}
@@ -581,6 +587,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	switch impl := f.impl.(type) {
 	case *goferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
+		if impl.memfd != nil {
+			// No path: a memfd is found again by its handle only.
+			st.Path, st.Memfd = "", impl.memfd.state()
+		}
 	case *goferDir:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
 	case *lostFile:

@@ -55,6 +55,10 @@ func init() {
 		unix.SYS_TIMERFD_SETTIME: sysTimerfdSettime,
 		unix.SYS_TIMERFD_GETTIME: sysTimerfdGettime,
 		unix.SYS_SENDFILE:        sysSendfile,
+		unix.SYS_MEMFD_CREATE:    sysMemfdCreate,
+		unix.SYS_SPLICE:          sysSplice,
+		unix.SYS_TEE:             sysTee,
+		unix.SYS_COPY_FILE_RANGE: sysCopyFileRange,
 		unix.SYS_SOCKET:          sysSocket,
 		unix.SYS_SOCKETPAIR:      sysSocketpair,
 		unix.SYS_BIND:            sysBind,
@@ -69,8 +73,16 @@ func init() {
 		unix.SYS_RECVFROM:        sysRecvfrom,
 		unix.SYS_SENDMSG:         sysSendmsg,
 		unix.SYS_RECVMSG:         sysRecvmsg,
+		unix.SYS_SENDMMSG:        sysSendmmsg,
+		unix.SYS_RECVMMSG:        sysRecvmmsg,
 		unix.SYS_GETSOCKOPT:      sysGetsockopt,
 		unix.SYS_SETSOCKOPT:      sysSetsockopt,
+
+		// inotify (file_inotify.go).
+		unix.SYS_INOTIFY_INIT:      sysInotifyInit,
+		unix.SYS_INOTIFY_INIT1:     sysInotifyInit,
+		unix.SYS_INOTIFY_ADD_WATCH: sysInotifyAddWatch,
+		unix.SYS_INOTIFY_RM_WATCH:  sysInotifyRmWatch,
 
 		// System V IPC (syscalls_sysvipc.go).
 		unix.SYS_SEMGET:     sysSemget,

@@ -131,6 +131,9 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if err != nil {
 		return 0, err
 	}
+	if !f.isPath() {
+		c.k.inotifyEvent(f.d, inOpen)
+	}
 	fd, err := tab.install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
 }
@@ -228,6 +231,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	// The dentry keeps the unopened handle (if the gofer gave one) for
 	// the new name's chown, chmod and stat.
 	d := v.insertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
+	c.k.inotifyChild(dir, name, inCreate, false)
 	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
 }
 
@@ -654,6 +658,7 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 	if r.Handle != nil && r.Stat != nil {
 		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
+	c.k.inotifyChild(dir, name, inCreate, true)
 	return 0, nil
 }
 
@@ -696,6 +701,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
+	c.k.inotifyChild(dir, name, inCreate, false)
 	return 0, nil
 }
 
@@ -761,7 +767,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
-	return 0, goferErr("link "+name, r.GetErrno(), err)
+	if err := goferErr("link "+name, r.GetErrno(), err); err != nil {
+		return 0, err
+	}
+	c.k.inotifyChild(dir, name, inCreate, false)
+	return 0, nil
 }
 
 func sysUnlink(c *syscallCtx) (int64, error) {
@@ -865,6 +875,14 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 		return 0, err
 	}
 	v.forget(dir, name)
+	if child != nil {
+		// Linux reports IN_DELETE_SELF when the inode goes: here when
+		// the name goes unless the file is still open (a hard link
+		// left is not known).
+		c.k.inotifyRemoved(dir, name, child.ino, flags&atRemovedir != 0, !open)
+	} else {
+		c.k.inotifyChild(dir, name, inDelete, flags&atRemovedir != 0)
+	}
 	return 0, nil
 }
 
@@ -948,6 +966,9 @@ func sysRename(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.moved(odir, oname, ndir, nname, flags&renameExchange != 0)
+	if src != nil {
+		c.k.inotifyRenamed(odir, ndir, oname, nname, src.ino, src.isDir())
+	}
 	return 0, nil
 }
 
@@ -1052,6 +1073,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		return err
 	}
 	v.noteAttrs(d, r.Stat)
+	c.k.inotifyEvent(d, inotifyStatEvents(req.Mask))
 	return nil
 }
 
@@ -1140,6 +1162,11 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		}
 		if _, err := c.fileSizeCheck(f.d, length, 0, true); err != nil {
 			return 0, err
+		}
+		if m := memfdOf(f); m != nil {
+			if err := m.checkResize(c, f, uint64(length)); err != nil {
+				return 0, err
+			}
 		}
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
@@ -1510,5 +1537,6 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
+	c.k.inotifyChild(dir, name, inCreate, false)
 	return 0, nil
 }

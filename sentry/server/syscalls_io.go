@@ -30,7 +30,11 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 		if f.impl.stream() {
 			return nil, unix.ESPIPE
 		}
-		return f.impl.read(c, f, n, off)
+		b, err := f.impl.read(c, f, n, off)
+		if len(b) > 0 {
+			c.k.inotifyEvent(f.d, inAccess)
+		}
+		return b, err
 	}
 	if f.impl.stream() {
 		return f.impl.read(c, f, n, 0)
@@ -40,6 +44,7 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 	b, err := f.impl.read(c, f, n, f.off)
 	if len(b) > 0 {
 		f.setOffLocked(c, f.off+int64(len(b)))
+		c.k.inotifyEvent(f.d, inAccess)
 	}
 	return b, err
 }
@@ -100,6 +105,14 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 // gofer's reply (a re-sent append answered from the gofer's reply cache
 // landed where the first one did).
 func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
+	if m := memfdOf(f); m != nil && c.pageWrite == 0 {
+		// A PageWrite writes back stores made through a mapping that
+		// existed before the seal (F_SEAL_WRITE needs none, and
+		// F_SEAL_FUTURE_WRITE leaves them).
+		if err := m.checkWrite(c, f, off, len(b)); err != nil {
+			return 0, off, err
+		}
+	}
 	if _, ok := f.impl.(*goferFile); !ok || c.seq == 0 {
 		n, err := f.impl.write(c, f, b, off)
 		return n, off, err
@@ -113,9 +126,16 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 	if rel := c.k.dur.end(f, c.seq, n); rel != nil {
 		rel.decRef()
 	}
+	if n > 0 && f.d != nil {
+		c.k.inotifyEvent(f.d, inModify)
+	}
 	if n > 0 {
 		e := c.effects()
-		e.writes = append(e.writes, goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite})
+		w := goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite}
+		if c.dataNotInCall {
+			w.data = append([]byte(nil), b[:n]...)
+		}
+		e.writes = append(e.writes, w)
 		c.noteMappedChange(f, uint64(off), uint64(n))
 	}
 	return n, off, err
@@ -529,6 +549,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		return c.fcntlOwner(f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
 		return c.fcntlLease(f, fd, cmd)
+	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
+		return c.fcntlSeals(f, cmd)
 	}
 	return 0, unix.EINVAL
 }
@@ -843,6 +865,10 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	}
 	if cur.phase == 2 && !pending {
 		if g, ok := f.impl.(*goferDir); ok {
+			// SysV segments' files are not listed in /dev/shm.
+			v.shmMu.Lock()
+			inShm := d == v.shm
+			v.shmMu.Unlock()
 		rpc:
 			for !cur.eof {
 				ctx, cancel := v.rpcCtx()
@@ -864,7 +890,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					break
 				}
 				for _, e := range r.Entries {
-					if e.Name != "." && e.Name != ".." && e.Name != "" {
+					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && isSegmentFile(e.Name)) {
 						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
 							break rpc
 						}
@@ -944,12 +970,22 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
 		return 0, unix.EACCES
 	}
+	writable := f.writable()
+	if g.memfd != nil && typ != mapPrivate && g.memfd.getSeals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		// A write-sealed memfd maps shared read-only, and stays so
+		// (the client refuses mprotect to writable, as Linux clears
+		// VM_MAYWRITE).
+		if prot&unix.PROT_WRITE != 0 {
+			return 0, unix.EPERM
+		}
+		writable = false
+	}
 	st, err := g.stat(c)
 	if err != nil {
 		return 0, err
 	}
 	f.incRef()
-	id := c.k.maps.add(f, st, typ != mapPrivate && f.writable())
-	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: f.writable()}}
+	id := c.k.maps.add(f, st, typ != mapPrivate && writable)
+	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

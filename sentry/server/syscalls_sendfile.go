@@ -10,12 +10,11 @@ import (
 // sendfileChunk bounds one read of sendfile's loop.
 const sendfileChunk = 64 << 10
 
-// sysSendfile copies from in_fd to out_fd inside the server. The output
-// must be a socket or a pipe: a write to a file through the gofer must
-// carry its data in the call for the client to retain it until it is
-// durable (recovery), which sendfile's does not, so a file as out_fd is
-// EINVAL (an error programs fall back from to read and write, as from
-// Linux before 2.6.33).
+// sysSendfile copies from in_fd to out_fd inside the server. The bytes
+// are in no call, so the write records carry them (dataNotInCall) for the
+// client to retain. To a regular file it makes one read and one write (a
+// call has one write record), of at most spliceChunk bytes: a short
+// count, which callers loop on.
 func sysSendfile(c *syscallCtx) (int64, error) {
 	out, err := c.getFile(c.argInt(0))
 	if err != nil {
@@ -30,10 +29,14 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	if !in.readable() || !out.writable() {
 		return 0, unix.EBADF
 	}
-	if _, ok := out.impl.(seqFile); !ok {
+	_, toFile := out.impl.(*goferFile)
+	if _, ok := out.impl.(seqFile); !ok && !toFile {
 		if _, isPipe := out.impl.(*pipeEnd); !isPipe {
 			return 0, unix.EINVAL
 		}
+	}
+	if toFile && out.flags.Load()&unix.O_APPEND != 0 {
+		return 0, unix.EINVAL
 	}
 	if in.impl.stream() {
 		// Linux reads only from files that can be mapped.
@@ -44,6 +47,9 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	count = min(count, maxRW)
+	if toFile {
+		count = min(count, spliceChunk)
+	}
 	offAddr := c.args[2]
 	off := int64(-1)
 	if offAddr != 0 {
@@ -55,9 +61,14 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
+	// The bytes written come from in_fd: the write records carry them.
+	c.dataNotInCall = true
 	var total int64
 	for total < count {
 		n := int(min(count-total, sendfileChunk))
+		if toFile {
+			n = int(count)
+		}
 		at := int64(-1)
 		if off >= 0 {
 			at = off + total
@@ -86,7 +97,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 			}
 			return 0, err
 		}
-		if w < len(b) || len(b) < n {
+		if w < len(b) || len(b) < n || toFile {
 			break
 		}
 	}

@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/binary"
 	"errors"
+	"math"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -105,8 +107,9 @@ func sysSemop(c *syscallCtx) (int64, error) {
 		deadline = time.Now().Add(time.Duration(min(sec, 1<<32))*time.Second + time.Duration(nsec))
 	}
 	caller := c.ipcCaller()
+	var w sysvipc.SemWait
 	for {
-		ch, cancel, err := c.k.ipc.Semop(caller, c.seq, id, ops)
+		ch, err := c.k.ipc.Semop(caller, c.seq, id, ops, &w)
 		if err != nil {
 			return 0, err
 		}
@@ -114,7 +117,10 @@ func sysSemop(c *syscallCtx) (int64, error) {
 			c.effects().sysv = true
 			return 0, nil
 		}
-		if err := c.ipcWait(ch, cancel, deadline); err != nil {
+		if err := c.ipcWait(ch, func() error { return nil }, deadline); err != nil {
+			if e := c.k.ipc.EndWait(&w); e != nil {
+				return 0, e
+			}
 			return 0, err
 		}
 	}
@@ -312,7 +318,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	f, st, err := c.segmentFile(at.File, at.Size)
 	if err != nil {
 		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.k.ipc.ShmDetach(c.pid(), id); gone != "" {
+		if gone, _ := c.k.ipc.ShmAdjust(c.pid(), id, -1); gone != "" {
 			c.k.removeSegmentFiles([]string{gone})
 		}
 		return 0, unix.ENOMEM
@@ -323,11 +329,18 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sysShmdt is sent by the client after it unmapped the segment attached
-// at args[0]: args[1] is the segment's id (the client knows it from
-// ShmAttachPlan).
+// sysShmdt is sent by the client, never as the application made it: the
+// client detaches (shmdt) or otherwise changes (munmap, mremap, mprotect,
+// a mapping placed over one) the mappings of a segment in its address
+// space itself, then reports args[1], the segment's id (the client knows
+// it from ShmAttachPlan), and args[2], the change of the calling
+// process's count of that segment's mappings (an int64).
 func sysShmdt(c *syscallCtx) (int64, error) {
-	gone, err := c.k.ipc.ShmDetach(c.pid(), c.argInt(1))
+	delta := int64(c.args[2])
+	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
+		return 0, unix.EINVAL
+	}
+	gone, err := c.k.ipc.ShmAdjust(c.pid(), c.argInt(1), int(delta))
 	if err != nil {
 		return 0, err
 	}
@@ -382,10 +395,16 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 	return 0, unix.EINVAL
 }
 
+// isSegmentFile says name is a SysV segment's file (not listed in
+// /dev/shm).
+func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.SegmentFilePrefix) }
+
 // segmentFile opens (making it on first attach, owned by root, mode
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
 func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat, error) {
+	c.k.segFileMu.Lock()
+	defer c.k.segFileMu.Unlock()
 	v := c.k.vfs
 	dir, err := v.shmDentry(c)
 	if err != nil {

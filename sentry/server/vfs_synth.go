@@ -303,6 +303,10 @@ func (v *vfs) filePath(f *file) string {
 		return fmt.Sprintf("socket:[%d]", impl.ino)
 	case *hostInetFile:
 		return fmt.Sprintf("socket:[%d]", impl.ino)
+	case *goferFile:
+		if impl.memfd != nil {
+			return "/memfd:" + impl.memfd.name + " (deleted)"
+		}
 	}
 	if f.d == nil {
 		return "anon_inode:[unknown]"
@@ -486,7 +490,11 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 		if f.d == nil || f.d.kind != dkGofer {
 			mnt = 0
 		}
-		return procfs.FDInfo(f.offRep.Load(), flags, mnt), nil
+		b := procfs.FDInfo(f.offRep.Load(), flags, mnt)
+		if in, ok := f.impl.(*inotifyFile); ok {
+			b = append(b, in.fdinfo()...)
+		}
+		return b, nil
 	}
 	return procfs.Generate(procSource{v.k}, d.procScope, d.procName, d.pid, d.tid)
 }
@@ -574,5 +582,5 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: g.fh}, of.d, kept), nil
+	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, of.d, kept), nil
 }

@@ -51,6 +51,8 @@ const (
 	kindFdSet                       // select fd_set: (args[0]+7)/8 bytes
 	kindMsghdr                      // sendmsg: struct msghdr, name, iovecs with data, control
 	kindMsghdrOut                   // recvmsg: struct msghdr and its iovec array
+	kindMmsghdr                     // sendmmsg: the mmsghdr array, each as kindMsghdr
+	kindMmsghdrOut                  // recvmmsg: the mmsghdr array, each as kindMsghdrOut
 	kindUpTo                        // as many of size bytes as are readable (semctl SETALL)
 	kindMsgbuf                      // msgsnd: mtype, then args[lenArg] bytes of mtext (if at most MSGMAX)
 )
@@ -67,6 +69,10 @@ func strvec(arg int) input           { return input{kind: kindStringVec, arg: ar
 func fdset(arg int) input            { return input{kind: kindFdSet, arg: arg} }
 func msghdr(arg int) input           { return input{kind: kindMsghdr, arg: arg} }
 func msghdrOut(arg int) input        { return input{kind: kindMsghdrOut, arg: arg} }
+func mmsghdr(arg, lenArg int) input  { return input{kind: kindMmsghdr, arg: arg, lenArg: lenArg} }
+func mmsghdrOut(arg, lenArg int) input {
+	return input{kind: kindMmsghdrOut, arg: arg, lenArg: lenArg}
+}
 
 // Sizes of the System V IPC structures read by forwarded calls.
 const (
@@ -88,6 +94,14 @@ const SizeofMsghdr = 56
 
 // MaxControl bounds a sendmsg control buffer the client copies.
 const MaxControl = 64 << 10
+
+// SizeofMmsghdr is struct mmsghdr on amd64 (a msghdr, msg_len, padding),
+// and MaxMmsg the most messages one sendmmsg or recvmmsg handles
+// (UIO_MAXIOV: Linux clamps vlen to it).
+const (
+	SizeofMmsghdr = 64
+	MaxMmsg       = 1024
+)
 
 // Sizes of Linux structures read by forwarded calls.
 const (
@@ -185,6 +199,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_TIMERFD_SETTIME: {fixed(2, 32)},
 	unix.SYS_SENDMSG:         {msghdr(1)},
 	unix.SYS_RECVMSG:         {msghdrOut(1)},
+	unix.SYS_SENDMMSG:        {mmsghdr(1, 2)},
+	unix.SYS_RECVMMSG:        {mmsghdrOut(1, 2), fixed(4, sizeofTimespec)},
 	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},
 	unix.SYS_CAPGET:          {fixed(0, 8)},
 	unix.SYS_CAPSET:          {fixed(0, 8), fixed(1, 24)}, // header; two data structs (version 1 reads only the first)
@@ -205,6 +221,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_TIMER_SETTIME:   {fixed(2, sizeofItimerspec)},
 	unix.SYS_WAITID:          nil,
 	unix.SYS_MSGSND:          {{kind: kindMsgbuf, arg: 1, lenArg: 2}},
+
+	unix.SYS_INOTIFY_ADD_WATCH: {str(1)},
 }
 
 // ioctl requests that read a fixed-size argument.
@@ -378,6 +396,31 @@ func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region
 		}
 		if iov != 0 {
 			out = appendInput(out, input{kind: data, arg: 0, lenArg: 1}, [6]uint64{iov, iovlen}, mem)
+		}
+	case kindMmsghdr, kindMmsghdrOut:
+		cnt := min(args[in.lenArg], MaxMmsg)
+		if !read(addr, int(cnt)*SizeofMmsghdr) {
+			return out
+		}
+		each := kindMsghdr
+		if in.kind == kindMmsghdrOut {
+			each = kindMsghdrOut
+		}
+		// Every message's inputs, as sendmsg's or recvmsg's, while they
+		// fit in MaxBuffer: the server then stops at the first message
+		// whose inputs are missing and returns how many it handled, as
+		// Linux does at a fault after the first message.
+		total := 0
+		for i := uint64(0); i < cnt; i++ {
+			before := len(out)
+			out = appendInput(out, input{kind: each, arg: 0}, [6]uint64{addr + i*SizeofMmsghdr}, mem)
+			for _, r := range out[before:] {
+				total += len(r.Data)
+			}
+			if total > MaxBuffer && i > 0 {
+				out = out[:before]
+				break
+			}
 		}
 	case kindStringVec:
 		total := 0

@@ -65,6 +65,9 @@ func TestInputsRoundTrip(t *testing.T) {
 		// control 0x1000 (12 bytes).
 		0x6000: iovecs(0x2000, 9, 0x4000, 2, 0x1000, 12, 0),
 		0x8000: bytes.Repeat([]byte("a"), PathMax+10),
+		// Two struct mmsghdr: iov 0x4000 x1 ("hello"), then iov 0x4010
+		// x1 ("world"); each is a msghdr and msg_len.
+		0xa000: iovecs(0, 0, 0x4000, 1, 0, 0, 0, 0, 0, 0, 0x4010, 1, 0, 0, 0, 0),
 	}
 	tests := []struct {
 		name  string
@@ -134,6 +137,32 @@ func TestInputsRoundTrip(t *testing.T) {
 		{"recvmsg header and iovecs only", unix.SYS_RECVMSG, [6]uint64{3, 0x6000}, func(t *testing.T, m *Memory) {
 			if _, err := m.CopyInIovecs(0x4000, 2); err != nil {
 				t.Errorf("iovecs: %v", err)
+			}
+			if _, err := m.CopyIn(0x3000, 1); err != unix.EFAULT {
+				t.Errorf("receive buffer sent: %v, want EFAULT", err)
+			}
+		}},
+		{"sendmmsg each message's data", unix.SYS_SENDMMSG, [6]uint64{3, 0xa000, 2}, func(t *testing.T, m *Memory) {
+			for _, r := range []struct {
+				addr uint64
+				want string
+			}{{0x3000, "hello"}, {0x3006, "world"}} {
+				if b, err := m.CopyIn(r.addr, len(r.want)); err != nil || string(b) != r.want {
+					t.Errorf("at %#x: %q, %v; want %q", r.addr, b, err, r.want)
+				}
+			}
+			if _, err := m.CopyIn(0xa000, 2*SizeofMmsghdr); err != nil {
+				t.Errorf("headers: %v", err)
+			}
+		}},
+		{"sendmmsg only vlen messages", unix.SYS_SENDMMSG, [6]uint64{3, 0xa000, 1}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyIn(0x3006, 5); err != unix.EFAULT {
+				t.Errorf("second message's data: %v, want EFAULT", err)
+			}
+		}},
+		{"recvmmsg headers and iovecs only", unix.SYS_RECVMMSG, [6]uint64{3, 0xa000, 2}, func(t *testing.T, m *Memory) {
+			if _, err := m.CopyInIovecs(0x4010, 1); err != nil {
+				t.Errorf("second message's iovecs: %v", err)
 			}
 			if _, err := m.CopyIn(0x3000, 1); err != unix.EFAULT {
 				t.Errorf("receive buffer sent: %v, want EFAULT", err)

@@ -31,6 +31,9 @@ var pairechoC string
 //go:embed testdata/tickloop.c
 var tickloopC string
 
+//go:embed testdata/tcpecho.c
+var tcpechoC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -127,6 +130,15 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Name:    "timerfd-epoll",
 		Script:  `./prog 1500; rm prog`,
 		CSource: tickloopC,
+	},
+	{
+		// A loopback TCP echo server and its client in the same
+		// sandbox: the listening socket comes back on the restored
+		// server's stack, the established connection is reset
+		// (ECONNRESET), and the client connects again and re-sends.
+		Name:    "tcp-echo",
+		Script:  `./prog 4000; rm prog`,
+		CSource: tcpechoC,
 	},
 }
 

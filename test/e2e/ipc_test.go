@@ -83,3 +83,19 @@ func TestSysvIPCAcrossServerKill(t *testing.T) {
 	}
 	compare(t, want, got)
 }
+
+// TestSysvIPCTools: util-linux's ipcmk, ipcs (which reads /proc/sysvipc)
+// and ipcrm see the sandbox's objects and nothing else.
+func TestSysvIPCTools(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, tool := range []string{"/usr/bin/ipcmk", "/usr/bin/ipcs", "/usr/bin/ipcrm"} {
+		if _, err := os.Stat(tool); err != nil {
+			t.Fatalf("util-linux (%s) is required: %v", tool, err)
+		}
+	}
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, "/bin/sh", "-c",
+		"ipcs | grep -c root; ipcmk -Q >/dev/null && ipcmk -S 2 >/dev/null && ipcmk -M 4096 >/dev/null && ipcs | grep -c root; ipcrm --all && ipcs | grep -c root")
+	if got.Stdout != "0\n3\n0\n" {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, got.Stderr)
+	}
+}

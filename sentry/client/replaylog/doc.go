@@ -3,7 +3,9 @@
 // the client's disk (do --log-dir, read by "runsc-decoupled debug log").
 //
 // Log folds the StateRecords of replies and pushes, keyed by object, and
-// retains the data of writes not yet durable and of unread pipe bytes;
+// retains the data of writes not yet durable and of unread pipe bytes
+// (a write's bytes are its call's input, or WriteState.data when the
+// server read them itself: sendfile, splice, tee, copy_file_range);
 // the client's recovery (sentry/client/recovery.go) builds Restore and
 // Rewrite calls from it. DurableLog appends its changes to a file.
 //

@@ -200,6 +200,14 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 	if rec == nil || rec.Key == "" {
 		return
 	}
+	if w := rec.GetWrite(); w != nil && len(w.Data) > 0 {
+		// The server read these bytes itself (sendfile, splice, tee,
+		// copy_file_range): they are the write's data, kept apart
+		// from the record as a call's own bytes are.
+		data = w.Data
+		rec = proto.Clone(rec).(*pb.StateRecord)
+		rec.GetWrite().Data = nil
+	}
 	if l.journal != nil {
 		var jd []byte
 		if w := rec.GetWrite(); w != nil && !rec.Deleted {

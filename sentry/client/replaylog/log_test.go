@@ -32,6 +32,13 @@ func recWrite(seq, file uint64, off int64, n uint64) *pb.StateRecord {
 func recPipeWrite(seq, wfile, pipe uint64, off int64, n uint64) *pb.StateRecord {
 	return &pb.StateRecord{Key: writeKey(seq), Value: &pb.StateRecord_Write{Write: &pb.WriteState{Seq: seq, File: wfile, Offset: off, Length: n, Pipe: pipe}}}
 }
+
+// withData sets the data a write record carries (a write whose call
+// did not carry its bytes: splice, copy_file_range).
+func withData(rec *pb.StateRecord, data string) *pb.StateRecord {
+	rec.GetWrite().Data = []byte(data)
+	return rec
+}
 func recPipe(id, written, read uint64) *pb.StateRecord {
 	return &pb.StateRecord{Key: pipeKey(id), Value: &pb.StateRecord_Pipe{Pipe: &pb.PipeState{Id: id, Written: written, Read: read}}}
 }
@@ -161,6 +168,17 @@ func TestReplayLogFold(t *testing.T) {
 			},
 			keys:     []string{"file/1", "write/5", "write/6", "write/7"},
 			rewrites: []rewrite{{5, 0, "0123", "/a"}, {6, 4, "abcdef", "/a"}, {7, 100, "xy", "/a"}},
+		},
+		{
+			name: "a write record's own data is retained, not the call's",
+			steps: []step{
+				reply(nil, recFile(1, 0, "/a"), recPipe(9, 0, 0)),
+				reply(callWrite(5, 3, "ignored"), withData(recWrite(5, 1, 0, 6), "copied")),
+				reply(callWrite(6, 4, "ignored"), withData(recPipeWrite(6, 2, 9, 0, 5), "piped"), recPipe(9, 5, 0)),
+			},
+			keys:     []string{"pipe/9", "file/1", "write/5"},
+			rewrites: []rewrite{{5, 0, "copied", "/a"}},
+			pipes:    map[uint64]string{9: "piped"},
 		},
 		{
 			name: "file record gone: rewrite uses the path from write time",

@@ -16,17 +16,24 @@
 //     "closed when it may have changed" channels the server's poll,
 //     select, epoll and blocking calls wait on.
 //   - VFS (vfs.go) is the one gVisor VirtualFilesystem the server needs
-//     for anonymous file descriptions (eventfd), with the context gVisor
-//     code expects.
+//     for anonymous file descriptions (eventfd, inotify), with the context
+//     gVisor code expects.
+//   - Inotify and InotifyTarget (inotify.go) are gVisor's vfs.Inotify and
+//     a watchable inode for it (a vfs.Dentry that only carries watches),
+//     with a mirror of each instance's watches for recovery; the context
+//     answers the unique ids gVisor's kernel would (uniqueid).
 //
 // What it owns: nothing of a client's state; the objects belong to the
 // server's open file descriptions that wrap them.
 //
 // Dependencies: gVisor's usermem, safemem, hostarch, waiter, context,
-// sentry/vfs and fsimpl/eventfd (none of which needs kernel.Kernel), and
-// sentry/sysabi. It must not import the server package.
+// sentry/vfs, sentry/arch, sentry/uniqueid and fsimpl/eventfd (none of
+// which needs kernel.Kernel), and sentry/sysabi. It must not import the
+// server package.
 //
 // Lock order: Watch.mu is a leaf, taken inside a waiter.Queue's
 // notification (which may run under the object's own locks); nothing is
-// called with it held.
+// called with it held. Inotify.mu (the mirror) is taken before gVisor's
+// inotify locks (AddWatch); an InotifyTarget's onZero callback runs with
+// none of them held.
 package kobj

@@ -218,7 +218,7 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 			continue
 		}
 		s := &semSet{perm: permFromProto(st.Perm, st.Id), vals: make([]int32, n), pids: make([]int32, n),
-			otime: st.Otime, ctime: st.Ctime, waiters: make(map[*semWaiter]struct{})}
+			otime: st.Otime, ctime: st.Ctime, waiters: make(map[*SemWait]semWaiter)}
 		for i, v := range st.Values {
 			s.vals[i] = int32(min(v, linux.SEMVMX))
 		}
@@ -312,7 +312,7 @@ func (r *Registry) SetLimit(kind string, data []byte) error {
 
 // validSegmentFile says name is a file name this package made.
 func validSegmentFile(name string) bool {
-	return strings.HasPrefix(name, ".rd-sysv-shm-") && !strings.ContainsAny(name, "/\x00") && len(name) < 128
+	return strings.HasPrefix(name, SegmentFilePrefix) && !strings.ContainsAny(name, "/\x00") && len(name) < 128
 }
 
 type restoreError struct {

@@ -14,13 +14,43 @@ type semSet struct {
 	ctime int64
 	// waiters are the blocked semops, by the semaphore and kind of the
 	// op that blocked them (GETNCNT, GETZCNT).
-	waiters map[*semWaiter]struct{}
+	waiters map[*SemWait]semWaiter
 	changed notifier
 }
 
 type semWaiter struct {
 	num  uint16
 	zero bool
+}
+
+// SemWait is one semop call's registration as a waiter (GETNCNT,
+// GETZCNT). It stays while the call waits and retries, so that the
+// counts do not drop between a wake-up and the retry; the call ends it
+// with EndWait.
+type SemWait struct {
+	// set is the set w waits on (nil: none). Protected by Registry.mu.
+	set *semSet
+}
+
+// EndWait ends w's registration. It returns EIDRM if the set w waited
+// on was removed meanwhile.
+func (r *Registry) EndWait(w *SemWait) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.endWaitLocked(w)
+}
+
+func (r *Registry) endWaitLocked(w *SemWait) error {
+	s := w.set
+	if s == nil {
+		return nil
+	}
+	delete(s.waiters, w)
+	w.set = nil
+	if s.removed {
+		return unix.EIDRM
+	}
+	return nil
 }
 
 func (r *Registry) semLocked(id int32) (*semSet, error) {
@@ -47,22 +77,22 @@ func (r *Registry) SemGet(c Caller, key int32, nsems int32, flags int32) (int32,
 		if nsems == 0 {
 			return nil, unix.EINVAL
 		}
-		return &semSet{perm: p, vals: make([]int32, nsems), pids: make([]int32, nsems), ctime: r.nowUnix(), waiters: make(map[*semWaiter]struct{})}, nil
+		return &semSet{perm: p, vals: make([]int32, nsems), pids: make([]int32, nsems), ctime: r.nowUnix(), waiters: make(map[*SemWait]semWaiter)}, nil
 	})
 }
 
 // Semop is semop(2) and semtimedop(2) without their wait: if the
-// operations cannot all be done now, it returns a channel closed when
-// the set changes; the caller waits for it (or a signal, or its
-// timeout), calls cancel (EIDRM: the set was removed meanwhile), and
-// calls Semop again. seq is the calling
-// system call's (its effect is pending until Commit(seq)).
-func (r *Registry) Semop(c Caller, seq uint64, id int32, ops []linux.Sembuf) (wait <-chan struct{}, cancel func() error, err error) {
+// operations cannot all be done now, it registers w as a waiter and
+// returns a channel closed when the set changes; the caller waits for
+// it (or a signal, or its timeout) and calls Semop again with the same
+// w, or EndWait if it gives up. seq is the calling system call's (its
+// effect is pending until Commit(seq)).
+func (r *Registry) Semop(c Caller, seq uint64, id int32, ops []linux.Sembuf, w *SemWait) (<-chan struct{}, error) {
 	if len(ops) < 1 {
-		return nil, nil, unix.EINVAL
+		return nil, unix.EINVAL
 	}
 	if len(ops) > linux.SEMOPM {
-		return nil, nil, unix.E2BIG
+		return nil, unix.E2BIG
 	}
 	maxNum, alter, undo := uint16(0), false, false
 	for _, op := range ops {
@@ -72,19 +102,23 @@ func (r *Registry) Semop(c Caller, seq uint64, id int32, ops []linux.Sembuf) (wa
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A retry: the set may have gone while the call waited.
+	if err := r.endWaitLocked(w); err != nil {
+		return nil, err
+	}
 	s, err := r.semLocked(id)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if int(maxNum) >= len(s.vals) {
-		return nil, nil, unix.EFBIG
+		return nil, unix.EFBIG
 	}
 	want := uint32(4)
 	if alter {
 		want = 2
 	}
 	if !s.mayAccess(c, want) {
-		return nil, nil, unix.EACCES
+		return nil, unix.EACCES
 	}
 	var adj []int32
 	if undo {
@@ -101,28 +135,20 @@ func (r *Registry) Semop(c Caller, seq uint64, id int32, ops []linux.Sembuf) (wa
 		v := vals[op.SemNum]
 		if (op.SemOp == 0 && v != 0) || v+int32(op.SemOp) < 0 {
 			if op.SemFlg&linux.IPC_NOWAIT != 0 {
-				return nil, nil, unix.EAGAIN
+				return nil, unix.EAGAIN
 			}
-			w := &semWaiter{num: op.SemNum, zero: op.SemOp == 0}
-			s.waiters[w] = struct{}{}
-			return s.changed.wait(), func() error {
-				r.mu.Lock()
-				defer r.mu.Unlock()
-				delete(s.waiters, w)
-				if s.removed {
-					return unix.EIDRM
-				}
-				return nil
-			}, nil
+			s.waiters[w] = semWaiter{num: op.SemNum, zero: op.SemOp == 0}
+			w.set = s
+			return s.changed.wait(), nil
 		}
 		v += int32(op.SemOp)
 		if v > linux.SEMVMX {
-			return nil, nil, unix.ERANGE
+			return nil, unix.ERANGE
 		}
 		if op.SemFlg&linux.SEM_UNDO != 0 {
 			a := newAdj[op.SemNum] - int32(op.SemOp)
 			if a < -linux.SEMAEM-1 || a > linux.SEMAEM {
-				return nil, nil, unix.ERANGE
+				return nil, unix.ERANGE
 			}
 			newAdj[op.SemNum] = a
 		}
@@ -149,7 +175,7 @@ func (r *Registry) Semop(c Caller, seq uint64, id int32, ops []linux.Sembuf) (wa
 	}
 	r.addPendingLocked(seq, e)
 	r.changedLocked(kindSem, id)
-	return nil, nil, nil
+	return nil, nil
 }
 
 func (r *Registry) setUndoLocked(pid, id int32, adj []int32) {
@@ -307,7 +333,7 @@ func (r *Registry) SemGetOne(c Caller, id int32, num int32, cmd int32) (int32, e
 		return s.pids[num], nil
 	}
 	n := int32(0)
-	for w := range s.waiters {
+	for _, w := range s.waiters {
 		if int32(w.num) == num && w.zero == (cmd == linux.GETZCNT) {
 			n++
 		}

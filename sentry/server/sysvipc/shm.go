@@ -18,6 +18,9 @@ type segment struct {
 	file         string
 }
 
+// SegmentFilePrefix starts the names of segments' files.
+const SegmentFilePrefix = ".rd-sysv-shm-"
+
 // SHM_STAT_ANY is shmctl's SHM_STAT without the read permission check.
 const shmStatAny = 15
 
@@ -70,7 +73,7 @@ func (r *Registry) ShmGet(c Caller, key int32, size uint64, flags int32) (int32,
 		}
 		now := r.now()
 		return &segment{perm: p, size: size, cpid: c.Pid, ctime: now.Unix(),
-			file: fmt.Sprintf(".rd-sysv-shm-%d-%x", p.id, now.UnixNano())}, nil
+			file: fmt.Sprintf("%s%d-%x", SegmentFilePrefix, p.id, now.UnixNano())}, nil
 	})
 }
 
@@ -83,7 +86,7 @@ type Attachment struct {
 }
 
 // ShmAttach is shmat's check and count. The caller maps the segment and,
-// if that fails, calls ShmDetach.
+// if that fails, calls ShmAdjust with -1.
 func (r *Registry) ShmAttach(c Caller, id int32, flags int32) (Attachment, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -110,17 +113,38 @@ func (r *Registry) ShmAttach(c Caller, id int32, flags int32) (Attachment, error
 	return Attachment{File: s.file, Size: s.size, Key: s.key}, nil
 }
 
-// ShmDetach drops one attachment of segment id by pid (shmdt). It
-// returns the name of the segment's file when that was the last
-// attachment of a removed segment: the caller removes it.
-func (r *Registry) ShmDetach(pid int32, id int32) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := r.attaches[pid]
-	if m[id] <= 0 {
+// ShmAdjust changes pid's count of segment id's mappings by delta: the
+// client reports every change of its address spaces (shmdt removes the
+// mappings of one attach; munmap, mremap, mprotect and mappings placed
+// over a segment remove or split them). Linux's shm_nattch counts
+// mappings the same way. It returns the name of the segment's file when
+// a removed segment lost its last mapping: the caller removes it.
+func (r *Registry) ShmAdjust(pid int32, id int32, delta int) (string, error) {
+	if delta == 0 {
 		return "", unix.EINVAL
 	}
-	r.dropAttachLocked(pid, id, 1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if delta > 0 {
+		s, err := r.segmentLocked(id)
+		if err != nil {
+			return "", err
+		}
+		m := r.attaches[pid]
+		if m == nil {
+			m = make(map[int32]int)
+			r.attaches[pid] = m
+		}
+		m[id] += delta
+		s.atime, s.lpid = r.nowUnix(), pid
+		r.changedLocked(kindShm, id)
+		return "", nil
+	}
+	n := r.attaches[pid][id]
+	if n <= 0 {
+		return "", unix.EINVAL
+	}
+	r.dropAttachLocked(pid, id, min(n, -delta))
 	s, err := r.segmentLocked(id)
 	if err != nil {
 		return "", nil

@@ -57,11 +57,12 @@ func TestSemop(t *testing.T) {
 			if err := r.SemSetAll(root, id, func(n int) ([]uint16, error) { return tc.initial, nil }); err != nil {
 				t.Fatal(err)
 			}
-			ch, cancel, err := r.Semop(root, 0, id, tc.ops)
+			var w SemWait
+			ch, err := r.Semop(root, 0, id, tc.ops, &w)
 			if ch != nil {
 				err = errBlock
-				if cerr := cancel(); cerr != nil {
-					t.Errorf("cancel: %v", cerr)
+				if werr := r.EndWait(&w); werr != nil {
+					t.Errorf("EndWait: %v", werr)
 				}
 			}
 			if !errors.Is(err, tc.want) && err != tc.want {
@@ -89,16 +90,21 @@ func equal[T comparable](a, b []T) bool {
 	return true
 }
 
-// TestSemWaitAndRemove: a blocked semop is counted by GETNCNT, woken by a
-// change, and told EIDRM when the set goes.
+// TestSemWaitAndRemove: a blocked semop is counted by GETNCNT (also
+// while it retries), woken by a change, and told EIDRM when the set goes.
 func TestSemWaitAndRemove(t *testing.T) {
 	r, _ := newTestRegistry(t)
 	id, _ := r.SemGet(root, linux.IPC_PRIVATE, 1, linux.IPC_CREAT|0600)
-	ch, cancel, err := r.Semop(root, 0, id, sops(0, -1, 0))
+	var w SemWait
+	ch, err := r.Semop(root, 0, id, sops(0, -2, 0), &w)
 	if ch == nil || err != nil {
 		t.Fatalf("Semop = %v, %v; want a wait", ch, err)
 	}
-	if n, _ := r.SemGetOne(root, id, 0, linux.GETNCNT); n != 1 {
+	ncnt := func() int32 {
+		n, _ := r.SemGetOne(root, id, 0, linux.GETNCNT)
+		return n
+	}
+	if n := ncnt(); n != 1 {
 		t.Errorf("GETNCNT = %d, want 1", n)
 	}
 	if err := r.SemSetVal(root, id, 0, 1); err != nil {
@@ -109,16 +115,21 @@ func TestSemWaitAndRemove(t *testing.T) {
 	default:
 		t.Fatal("SETVAL did not wake the waiter")
 	}
-	if err := cancel(); err != nil {
-		t.Fatal(err)
+	if n := ncnt(); n != 1 {
+		t.Errorf("GETNCNT between the wake-up and the retry = %d, want 1", n)
 	}
-	ch, cancel, _ = r.Semop(root, 0, id, sops(0, -2, 0))
+	if ch, err = r.Semop(root, 0, id, sops(0, -2, 0), &w); ch == nil || err != nil {
+		t.Fatalf("retry = %v, %v; want a wait (value 1, needs 2)", ch, err)
+	}
 	if err := r.SemRemove(root, id); err != nil {
 		t.Fatal(err)
 	}
 	<-ch
-	if err := cancel(); err != unix.EIDRM {
-		t.Errorf("cancel after IPC_RMID = %v, want EIDRM", err)
+	if _, err := r.Semop(root, 0, id, sops(0, -2, 0), &w); err != unix.EIDRM {
+		t.Errorf("retry after IPC_RMID = %v, want EIDRM", err)
+	}
+	if err := r.EndWait(&w); err != nil {
+		t.Errorf("EndWait after the retry ended it: %v", err)
 	}
 }
 
@@ -126,10 +137,11 @@ func TestSemUndo(t *testing.T) {
 	r, _ := newTestRegistry(t)
 	id, _ := r.SemGet(root, linux.IPC_PRIVATE, 2, linux.IPC_CREAT|0600)
 	child := Caller{Pid: 7, Privileged: true}
-	if _, _, err := r.Semop(child, 0, id, sops(0, 3, linux.SEM_UNDO, 1, 2, 0)); err != nil {
+	var w SemWait
+	if _, err := r.Semop(child, 0, id, sops(0, 3, linux.SEM_UNDO, 1, 2, 0), &w); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.Semop(child, 0, id, sops(0, -1, linux.SEM_UNDO)); err != nil {
+	if _, err := r.Semop(child, 0, id, sops(0, -1, linux.SEM_UNDO), &w); err != nil {
 		t.Fatal(err)
 	}
 	r.ProcessExited(7)
@@ -137,7 +149,7 @@ func TestSemUndo(t *testing.T) {
 		t.Errorf("after exit %v, want [0 2] (the undo of +3 -1, not of the +2 without SEM_UNDO)", got)
 	}
 	// SETVAL clears adjustments.
-	r.Semop(child, 0, id, sops(1, -2, linux.SEM_UNDO))
+	r.Semop(child, 0, id, sops(1, -2, linux.SEM_UNDO), &w)
 	r.SemSetVal(root, id, 1, 5)
 	r.ProcessExited(7)
 	if v, _ := r.SemGetOne(root, id, 1, linux.GETVAL); v != 5 {
@@ -187,7 +199,7 @@ func TestRecordsLeaveOutPendingCalls(t *testing.T) {
 	sem, _ := r.SemGet(root, linux.IPC_PRIVATE, 1, linux.IPC_CREAT|0600)
 	q, _ := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600)
 	r.MsgSend(root, 0, q, 1, []byte("committed"), 0)
-	r.Semop(Caller{Pid: 3, Privileged: true}, 10, sem, sops(0, 4, linux.SEM_UNDO))
+	r.Semop(Caller{Pid: 3, Privileged: true}, 10, sem, sops(0, 4, linux.SEM_UNDO), &SemWait{})
 	r.MsgSend(root, 11, q, 1, []byte("pending send"), 0)
 	r.MsgReceive(root, 12, q, 0, 100, 0) // takes "committed"
 
@@ -228,7 +240,7 @@ func TestRestore(t *testing.T) {
 	old, _ := r.SemGet(root, 99, 1, 0)
 	r.SemRemove(root, old)
 	sem, _ := r.SemGet(root, 42, 2, linux.IPC_CREAT|0640)
-	r.Semop(Caller{Pid: 5, Privileged: true}, 0, sem, sops(1, 2, linux.SEM_UNDO))
+	r.Semop(Caller{Pid: 5, Privileged: true}, 0, sem, sops(1, 2, linux.SEM_UNDO), &SemWait{})
 	q, _ := r.MsgGet(root, 43, linux.IPC_CREAT|0600)
 	r.MsgSend(root, 0, q, 9, []byte("hello"), 0)
 	shm, _ := r.ShmGet(root, 44, 5000, linux.IPC_CREAT|0600)
@@ -313,7 +325,8 @@ func TestShmAttachCounts(t *testing.T) {
 		{"attach again", func() string { r.ShmAttach(p, id, 0); return "" }, 2},
 		{"fork", func() string { r.ProcessForked(10, 11); return "" }, 4},
 		{"child execs", func() string { return strings.Join(r.ProcessExeced(11), "") }, 2},
-		{"detach", func() string { f, _ := r.ShmDetach(10, id); return f }, 1},
+		{"split by mprotect", func() string { f, _ := r.ShmAdjust(10, id, 1); return f }, 3},
+		{"detach", func() string { f, _ := r.ShmAdjust(10, id, -2); return f }, 1},
 		{"remove", func() string { f, _ := r.ShmRemove(root, id); return f }, 1},
 		{"exit", func() string { return strings.Join(r.ProcessExited(10), "") }, 1 << 60},
 	} {
@@ -325,7 +338,7 @@ func TestShmAttachCounts(t *testing.T) {
 			t.Errorf("%s: file to remove %q", step.what, gone)
 		}
 	}
-	if _, err := r.ShmDetach(10, id); err != unix.EINVAL {
+	if _, err := r.ShmAdjust(10, id, -1); err != unix.EINVAL {
 		t.Errorf("detach of nothing: %v", err)
 	}
 }

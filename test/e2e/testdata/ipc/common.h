@@ -52,6 +52,25 @@ __attribute__((unused)) static long reportOK(const char *what, long r) {
 /* must aborts on a failing setup step. */
 #define must(expr) do { if ((long)(expr) < 0) { printf("setup %s: %s\n", #expr, strerror(errno)); exit(99); } } while (0)
 
+/* waitsleeping waits (up to 10 s) until process pid sleeps, i.e. is
+ * blocked in the call it was started to make. */
+__attribute__((unused)) static void waitsleeping(pid_t pid) {
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(path, "r");
+		if (f != NULL) {
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+			fclose(f);
+			buf[n] = 0;
+			char *p = strrchr(buf, ')');
+			if (p != NULL && p[1] == ' ' && p[2] == 'S')
+				return;
+		}
+		usleep(5000);
+	}
+}
+
 /* waitchild waits for pid and prints how it ended. */
 static void waitchild(const char *who, pid_t pid) {
 	int st;

@@ -94,7 +94,7 @@ int main(void) {
 		struct msg m;
 		_exit(msgrcv(id, &m, sizeof m.text, 0, 0) < 0 ? errno : 0);
 	}
-	usleep(100000);
+	waitsleeping(pid);
 	T(msgctl(id, IPC_RMID, NULL));
 	waitchild("removed receiver", pid);
 

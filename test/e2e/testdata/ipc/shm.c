@@ -3,7 +3,9 @@
  * the last detach), SHM_RDONLY, fixed addresses, exec and exit
  * detaching, and the errno cases. Children that run while the parent
  * prints report by exit status. */
+#include <dirent.h>
 #include <setjmp.h>
+#include <sys/mman.h>
 
 static void nattch(int id) {
 	struct shmid_ds ds;
@@ -29,6 +31,15 @@ int main(int argc, char **argv) {
 	TOK(p);
 	nattch(id);
 	printf("fresh bytes %d %d\n", p[0], p[9999]);
+	/* A segment is not a file of /dev/shm (the sandbox keeps its memory
+	 * in one, unlisted). */
+	DIR *dir = opendir("/dev/shm");
+	int listed = 0;
+	for (struct dirent *e; dir != NULL && (e = readdir(dir)) != NULL;)
+		listed += strncmp(e->d_name, ".rd-sysv-shm-", 13) == 0;
+	if (dir != NULL)
+		closedir(dir);
+	printf("segment files listed in /dev/shm: %d\n", listed);
 	strcpy(p, "parent");
 	strcpy(p + 9000, "tail");
 
@@ -78,12 +89,28 @@ int main(int argc, char **argv) {
 	}
 	waitchild("store to read-only", pid);
 	T(shmat(id, fixed, 0) == (void *)-1); /* taken: EINVAL */
+	T(shmat(id, fixed, SHM_REMAP) == fixed); /* replaces the first */
+	nattch(id);
 	T(shmdt(fixed));
 	T(shmat(id, fixed + 1, 0) == (void *)-1);
 	T(shmat(id, fixed + 1, SHM_RND) == fixed);
 	T(shmdt(fixed));
 	T(shmdt(fixed));
 	T(shmdt(p + 4096));
+
+	/* Linux counts mappings: mprotect splits one, munmap removes one,
+	 * shmdt removes those left of the attach. */
+	char *m = shmat(id, NULL, 0);
+	nattch(id);
+	T(mprotect(m + 4096, 4096, PROT_READ));
+	nattch(id);
+	T(munmap(m + 8192, 4096));
+	nattch(id);
+	T(shmdt(m));
+	nattch(id);
+	m = shmat(id, NULL, 0);
+	T(munmap(m, 12288));
+	nattch(id);
 
 	/* IPC_RMID while attached: usable until the last detach. */
 	T(shmctl(id, IPC_RMID, NULL));
@@ -125,8 +152,28 @@ int main(int argc, char **argv) {
 	T(shmctl(kid, IPC_RMID, NULL));
 	T(shmctl(kid, IPC_STAT, &ds));
 
-	/* SHM_REMAP replaces a mapping. (Last: the sandbox still counts an
-	 * attachment replaced this way until the process exits.) */
+	/* Processes attaching a new segment at once (its first attach
+	 * makes the segment's memory). */
+	int cid;
+	must(cid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600));
+	pid_t kids[6];
+	for (int i = 0; i < 6; i++) {
+		if ((kids[i] = fork()) == 0) {
+			int *c = shmat(cid, NULL, 0);
+			if (c == (void *)-1)
+				_exit(errno);
+			__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < 6; i++)
+		waitchild("concurrent attacher", kids[i]);
+	int *cnt = shmat(cid, NULL, SHM_RDONLY);
+	printf("attachers counted %d\n", *cnt);
+	T(shmdt(cnt));
+	T(shmctl(cid, IPC_RMID, NULL));
+
+	/* SHM_REMAP over another segment. */
 	int rid;
 	must(rid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600));
 	T(shmat(rid, fixed, 0) == fixed);

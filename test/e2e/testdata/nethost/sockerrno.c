@@ -109,6 +109,31 @@ int main(void) {
 	struct msghdr mh;
 	memset(&mh, 0, sizeof mh);
 	TRY("recvmsg MSG_CMSG_COMPAT", recvmsg(ts, &mh, 0x80000000 | MSG_DONTWAIT));
+	// Control messages on inet sockets: AF_UNIX's are ignored, as is
+	// any IP level on TCP; a malformed one is EINVAL.
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = {.iov_base = "zz", .iov_len = 2};
+	struct cmsghdr *cm = (struct cmsghdr *)cb.buf;
+	int passfd = 0;
+	memset(&cb, 0, sizeof cb);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cb.buf;
+	mh.msg_controllen = sizeof cb.buf;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	memcpy(CMSG_DATA(cm), &passfd, sizeof passfd);
+	TRY("sendmsg tcp SCM_RIGHTS", sendmsg(tc, &mh, 0));
+	cm->cmsg_level = IPPROTO_IP;
+	cm->cmsg_type = IP_TOS;
+	TRY("sendmsg tcp IP_TOS", sendmsg(tc, &mh, 0));
+	cm->cmsg_len = 4;
+	TRY("sendmsg tcp short cmsg", sendmsg(tc, &mh, 0));
+	TRY("recv the control messages' data", recv(ts, rb, sizeof rb, 0));
 	int us = socket(AF_INET, SOCK_DGRAM, 0);
 	TRY("sendto udp MSG_OOB", sendto(us, "x", 1, MSG_OOB, (struct sockaddr *)&ta, sizeof ta));
 	int ov = 0;
@@ -120,6 +145,11 @@ int main(void) {
 	TRY("getsockopt udp at IPPROTO_UDP, bad name", getsockopt(us, IPPROTO_UDP, 500, &ov, &ol));
 	TRY("getsockopt IP, bad name", getsockopt(us, IPPROTO_IP, -1, &ov, &ol));
 	TRY("getsockopt SO_OOBINLINE to NULL", getsockopt(tc, SOL_SOCKET, SO_OOBINLINE, NULL, &ol));
+	unsigned int big = 0xffffff00;
+	TRY("SO_SNDBUFFORCE negative", setsockopt(us, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big));
+	ol = sizeof ov;
+	getsockopt(us, SOL_SOCKET, SO_SNDBUF, &ov, &ol);
+	printf("SO_SNDBUF after: negative %d\n", ov < 0);
 	int t6 = socket(AF_INET6, SOCK_STREAM, 0);
 	TRY("getsockopt tcp6 level 500", getsockopt(t6, 500, 1, &ov, &ol));
 	close(t6);

@@ -1,5 +1,5 @@
-// sendfile from a file to a socket and to a pipe, with and without an
-// offset pointer; to a regular file it is EINVAL here (documented).
+// sendfile from a file to a socket, to a pipe and to a regular file, with
+// and without an offset pointer.
 #include <fcntl.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -38,6 +38,16 @@ int main(void) {
 	TRY("sendfile from a pipe", sendfile(sv[0], p[0], NULL, 10));
 	TRY("sendfile negative offset", sendfile(sv[0], f, &(off_t){-1}, 10));
 	TRY("sendfile bad fd", sendfile(sv[0], 99, NULL, 10));
+	int out = open("sf-dst", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	off = 20;
+	TRYN("sendfile to a file", sendfile(out, f, &off, 700));
+	printf("offset %ld, out offset %ld\n", (long)off, (long)lseek(out, 0, SEEK_CUR));
+	char back[700];
+	TRYN("pread back", pread(out, back, sizeof back, 0));
+	printf("same %d\n", memcmp(back, data + 20, 700) == 0);
+	int app = open("sf-dst", O_WRONLY | O_APPEND);
+	TRY("sendfile to an O_APPEND file", sendfile(app, f, NULL, 10));
+	unlink("sf-dst");
 	unlink("sf-src");
 	return 0;
 }

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// TestParseRestoreMemfd checks the memfd part of restored file records:
+// bad ones are refused, and the descriptions of one memfd share one
+// memfdInode with the union of their seals.
+func TestParseRestoreMemfd(t *testing.T) {
+	file := func(id uint64, kind sentrypb.FileState_Kind, fh string, m *sentrypb.MemfdState) *sentrypb.StateRecord {
+		return &sentrypb.StateRecord{Key: keyFile(id), Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{
+			Id: id, Kind: kind, FileHandle: []byte(fh), Memfd: m}}}
+	}
+	gofer := sentrypb.FileState_GOFER
+	tests := []struct {
+		name    string
+		records []*sentrypb.StateRecord
+		ok      bool
+		seals   uint32
+	}{
+		{"two descriptions", []*sentrypb.StateRecord{
+			file(1, gofer, "h", &sentrypb.MemfdState{Name: "a", Seals: unix.F_SEAL_GROW}),
+			file(2, gofer, "h", &sentrypb.MemfdState{Name: "a", Seals: unix.F_SEAL_SHRINK}),
+		}, true, unix.F_SEAL_GROW | unix.F_SEAL_SHRINK},
+		{"unknown seal", []*sentrypb.StateRecord{file(1, gofer, "h", &sentrypb.MemfdState{Seals: 0x4000})}, false, 0},
+		{"long name", []*sentrypb.StateRecord{file(1, gofer, "h", &sentrypb.MemfdState{Name: strings.Repeat("n", 250)})}, false, 0},
+		{"no handle", []*sentrypb.StateRecord{file(1, gofer, "", &sentrypb.MemfdState{Name: "a"})}, false, 0},
+		{"not a gofer file", []*sentrypb.StateRecord{file(1, sentrypb.FileState_PIPE_READ, "h", &sentrypb.MemfdState{})}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parseRestore(&sentrypb.Restore{Records: tt.records})
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseRestore: %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok {
+				return
+			}
+			m := s.memfds["h"]
+			if m == nil || len(s.memfds) != 1 {
+				t.Fatalf("memfds %v, want one for handle h", s.memfds)
+			}
+			if m.seals != tt.seals {
+				t.Errorf("seals %#x, want %#x", m.seals, tt.seals)
+			}
+		})
+	}
+}

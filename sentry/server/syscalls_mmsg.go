@@ -1,0 +1,80 @@
+package server
+
+import (
+	"encoding/binary"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// msgWaitforone is recvmmsg's MSG_WAITFORONE: only the first message may
+// block.
+const msgWaitforone = 0x10000
+
+// sysSendmmsg and sysRecvmmsg run sendmsg and recvmsg (AF_UNIX and inet
+// alike) once per struct mmsghdr of the vector, storing each message's
+// msg_len. As on Linux, an error after the first message ends the call
+// with the count so far; vlen is clamped to sysabi.MaxMmsg.
+func sysSendmmsg(c *syscallCtx) (int64, error) { return c.mmsg(false) }
+func sysRecvmmsg(c *syscallCtx) (int64, error) { return c.mmsg(true) }
+
+func (c *syscallCtx) mmsg(recv bool) (int64, error) {
+	vec, vlen, flags := c.args[1], min(uint64(uint32(c.args[2])), sysabi.MaxMmsg), c.args[3]
+	var deadline time.Time
+	if recv && c.args[4] != 0 {
+		b, err := c.mem.CopyIn(c.args[4], 16)
+		if err != nil {
+			return 0, err
+		}
+		d, err := readTimespec(b)
+		if err != nil {
+			return 0, err
+		}
+		deadline = time.Now().Add(d)
+	}
+	// Each message runs as its own sendmsg or recvmsg on this context.
+	saved, savedNo := c.args, c.sysno
+	defer func() { c.args, c.sysno = saved, savedNo }()
+	one, sysno := sysSendmsg, int32(unix.SYS_SENDMSG)
+	if recv {
+		one, sysno = sysRecvmsg, unix.SYS_RECVMSG
+	}
+	perMsg := flags &^ msgWaitforone
+	var done uint64
+	for ; done < vlen; done++ {
+		hdr := vec + done*sysabi.SizeofMmsghdr
+		c.args, c.sysno = saved, sysno
+		c.args[1], c.args[2] = hdr, perMsg
+		n, err := one(c)
+		if err != nil {
+			if done > 0 {
+				break
+			}
+			return 0, err
+		}
+		var l [4]byte
+		binary.LittleEndian.PutUint32(l[:], uint32(n))
+		if err := c.mem.CopyOut(hdr+sysabi.SizeofMsghdr, l[:]); err != nil {
+			if done > 0 {
+				break
+			}
+			return 0, err
+		}
+		if recv && flags&msgWaitforone != 0 {
+			perMsg |= unix.MSG_DONTWAIT
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			done++
+			break
+		}
+	}
+	if !deadline.IsZero() && done > 0 {
+		// Linux writes back the time left.
+		if err := c.mem.CopyOut(saved[4], putTimespec(time.Until(deadline), false)); err != nil {
+			return 0, err
+		}
+	}
+	return int64(done), nil
+}

@@ -1,0 +1,450 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/usermem"
+)
+
+// splice, tee and copy_file_range move bytes between files inside the
+// server. The bytes a call writes are not in its inputs, so it sets
+// dataNotInCall: its write records carry them and the client retains them
+// (a pipe's until read, a gofer file's until durable) exactly as a
+// write(2)'s.
+//
+// Known limit: a splice from a pipe copies the bytes, writes them, and
+// only then takes what was written out of the pipe; a second reader of
+// the same pipe reading meanwhile sees them too.
+
+// Flags of splice and tee (SPLICE_F_*); MOVE, MORE and GIFT are hints.
+const (
+	spliceMove     = 1
+	spliceNonblock = 2
+	spliceMore     = 4
+	spliceGift     = 8
+	spliceAll      = spliceMove | spliceNonblock | spliceMore | spliceGift
+)
+
+// spliceChunk bounds the bytes one splice or copy_file_range call moves
+// (it returns a short count, as Linux may).
+const spliceChunk = 4 << 20
+
+// spliceable reports whether f can be spliced from or to a pipe: a
+// regular file, a device, a /proc file, stdio or a socket, as Linux's
+// splice_read and splice_write allow (not a directory, eventfd, epoll,
+// timerfd or inotify instance: EINVAL).
+func spliceable(f *file) bool {
+	switch f.impl.(type) {
+	case *goferFile, *devFile, *procFile, *stdioFile, *unixSockFile, *inetSockFile, *hostInetFile:
+		return true
+	}
+	return false
+}
+
+func pipeEndOf(f *file) *pipeEnd {
+	e, _ := f.impl.(*pipeEnd)
+	return e
+}
+
+// offsetArg reads the loff_t at addr (0: none, -1 returned).
+func (c *syscallCtx) offsetArg(addr uint64) (int64, error) {
+	if addr == 0 {
+		return -1, nil
+	}
+	b, err := c.mem.CopyIn(addr, 8)
+	if err != nil {
+		return 0, err
+	}
+	off := int64(binary.LittleEndian.Uint64(b))
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	return off, nil
+}
+
+// putOffset stores off at addr (if not 0).
+func (c *syscallCtx) putOffset(addr uint64, off int64) error {
+	if addr == 0 {
+		return nil
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(off))
+	return c.mem.CopyOut(addr, b[:])
+}
+
+// waitPipeData waits until p holds bytes (true) or has no writer left
+// (false: end of file).
+func (c *syscallCtx) waitPipeData(p *pipe, nonblock bool) (bool, error) {
+	for {
+		p.mu.Lock()
+		if len(p.buf) > 0 {
+			p.mu.Unlock()
+			return true, nil
+		}
+		if p.writers == 0 {
+			p.mu.Unlock()
+			return false, nil
+		}
+		if nonblock {
+			p.mu.Unlock()
+			return false, unix.EAGAIN
+		}
+		ch := p.changed.wait()
+		p.mu.Unlock()
+		if err := c.block(ch, nil); err != nil {
+			return false, err
+		}
+	}
+}
+
+// waitPipeSpace waits until p has room and returns how much; with no
+// reader it fails with EPIPE and the caller gets SIGPIPE.
+func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
+	for {
+		p.mu.Lock()
+		if p.readers == 0 {
+			p.mu.Unlock()
+			c.sigpipe = true
+			return 0, unix.EPIPE
+		}
+		if space := pipeCapacity - len(p.buf); space > 0 {
+			p.mu.Unlock()
+			return space, nil
+		}
+		if nonblock {
+			p.mu.Unlock()
+			return 0, unix.EAGAIN
+		}
+		ch := p.changed.wait()
+		p.mu.Unlock()
+		if err := c.block(ch, nil); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// pushPipeLocked appends up to len(b) bytes to out's pipe as a write
+// through outF, as far as there is room, and returns how many. Its
+// caller holds out.p.mu.
+func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
+	p := out.p
+	n := min(len(b), pipeCapacity-len(p.buf))
+	if n <= 0 {
+		return 0
+	}
+	c.recordPipeWrite(p, outF, p.total, b[:n])
+	p.total += uint64(n)
+	p.appendLocked(b[:n])
+	p.changed.notify()
+	return n
+}
+
+// lockPipes locks two different pipes in inode order (the lock order of
+// two pipe.mu).
+func lockPipes(a, b *pipe) {
+	if a.ino > b.ino {
+		a, b = b, a
+	}
+	a.mu.Lock()
+	b.mu.Lock()
+}
+
+func sysSplice(c *syscallCtx) (int64, error) {
+	offInAddr, offOutAddr := c.args[1], c.args[3]
+	n, flags := c.args[4], uint32(c.args[5])
+	in, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer in.decRef()
+	out, err := c.getFile(c.argInt(2))
+	if err != nil {
+		return 0, err
+	}
+	defer out.decRef()
+	if flags&^spliceAll != 0 {
+		return 0, unix.EINVAL
+	}
+	if !in.readable() || !out.writable() {
+		return 0, unix.EBADF
+	}
+	inPipe, outPipe := pipeEndOf(in), pipeEndOf(out)
+	if (inPipe == nil && outPipe == nil) || (inPipe == nil && !spliceable(in)) || (outPipe == nil && !spliceable(out)) {
+		return 0, unix.EINVAL
+	}
+	if (inPipe != nil && offInAddr != 0) || (outPipe != nil && offOutAddr != 0) {
+		return 0, unix.ESPIPE
+	}
+	if (offInAddr != 0 && in.impl.stream()) || (offOutAddr != 0 && out.impl.stream()) {
+		return 0, unix.ESPIPE
+	}
+	if outPipe == nil && out.flags.Load()&unix.O_APPEND != 0 {
+		return 0, unix.EINVAL
+	}
+	offIn, err := c.offsetArg(offInAddr)
+	if err != nil {
+		return 0, err
+	}
+	offOut, err := c.offsetArg(offOutAddr)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	count := int(min(n, spliceChunk))
+	nonblock := flags&spliceNonblock != 0 || in.nonblock() || out.nonblock()
+	c.dataNotInCall = true
+	var moved int
+	switch {
+	case inPipe != nil && outPipe != nil:
+		if inPipe.p == outPipe.p {
+			return 0, unix.EINVAL
+		}
+		moved, err = c.pipeToPipe(inPipe, outPipe, out, count, nonblock, false)
+	case outPipe != nil:
+		moved, err = c.fileToPipe(in, outPipe, out, offIn, count, nonblock)
+		if moved > 0 && offIn >= 0 {
+			err = c.putOffset(offInAddr, offIn+int64(moved))
+		}
+	default:
+		moved, err = c.pipeToFile(inPipe, out, offOut, count, nonblock)
+		if moved > 0 && offOut >= 0 {
+			err = c.putOffset(offOutAddr, offOut+int64(moved))
+		}
+	}
+	if moved > 0 {
+		return int64(moved), err
+	}
+	return 0, err
+}
+
+// pipeToPipe moves (tee: copies) up to n bytes from in's pipe to out's.
+func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, copyOnly bool) (int, error) {
+	for {
+		ok, err := c.waitPipeData(in.p, nonblock)
+		if !ok || err != nil {
+			return 0, err
+		}
+		if _, err := c.waitPipeSpace(out.p, nonblock); err != nil {
+			return 0, err
+		}
+		lockPipes(in.p, out.p)
+		if out.p.readers == 0 {
+			in.p.mu.Unlock()
+			out.p.mu.Unlock()
+			c.sigpipe = true
+			return 0, unix.EPIPE
+		}
+		m := min(n, len(in.p.buf))
+		data := append([]byte(nil), in.p.buf[:m]...)
+		moved := c.pushPipeLocked(out, outF, data)
+		if !copyOnly && moved > 0 {
+			in.p.buf = in.p.buf[moved:]
+			if len(in.p.buf) == 0 {
+				in.p.buf = nil
+			}
+			c.recordPipeRead(in.p, moved)
+			in.p.changed.notify()
+		}
+		in.p.mu.Unlock()
+		out.p.mu.Unlock()
+		if moved > 0 {
+			return moved, nil
+		}
+		// Another thread took the data or filled the space: wait again.
+	}
+}
+
+// fileToPipe reads up to n bytes of in (at off, or its offset if off < 0)
+// into out's pipe.
+func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n int, nonblock bool) (int, error) {
+	space, err := c.waitPipeSpace(out.p, nonblock)
+	if err != nil {
+		return 0, err
+	}
+	n = min(n, space)
+	var data []byte
+	if sf, ok := in.impl.(seqFile); ok {
+		buf := make([]byte, n)
+		got, err := sf.readSeq(c, in, usermem.BytesIOSequence(buf))
+		if got <= 0 {
+			return 0, err
+		}
+		data = buf[:got]
+	} else {
+		data, err = c.readFile(in, n, off)
+		if len(data) == 0 {
+			return 0, err
+		}
+	}
+	out.p.mu.Lock()
+	if out.p.readers == 0 {
+		out.p.mu.Unlock()
+		c.sigpipe = true
+		return 0, unix.EPIPE
+	}
+	moved := c.pushPipeLocked(out, outF, data)
+	out.p.mu.Unlock()
+	if moved < len(data) && off < 0 && !in.impl.stream() {
+		// Another writer took the room: put the input offset back past
+		// what was not moved (a socket's bytes cannot be put back).
+		in.mu.Lock()
+		in.setOffLocked(c, in.off-int64(len(data)-moved))
+		in.mu.Unlock()
+	}
+	return moved, nil
+}
+
+// pipeToFile writes up to n bytes of in's pipe to out (at off, or its
+// offset if off < 0), then takes what was written out of the pipe.
+func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblock bool) (int, error) {
+	ok, err := c.waitPipeData(in.p, nonblock)
+	if !ok || err != nil {
+		return 0, err
+	}
+	in.p.mu.Lock()
+	data := append([]byte(nil), in.p.buf[:min(n, len(in.p.buf))]...)
+	in.p.mu.Unlock()
+	var w int
+	if sf, ok := out.impl.(seqFile); ok {
+		var w64 int64
+		w64, err = sf.writeSeq(c, out, usermem.BytesIOSequence(data))
+		w = int(w64)
+	} else {
+		w, err = c.writeFile(out, data, off)
+	}
+	if w > 0 {
+		in.p.mu.Lock()
+		drop := min(w, len(in.p.buf))
+		in.p.buf = in.p.buf[drop:]
+		if len(in.p.buf) == 0 {
+			in.p.buf = nil
+		}
+		c.recordPipeRead(in.p, drop)
+		in.p.changed.notify()
+		in.p.mu.Unlock()
+		return w, nil
+	}
+	return 0, err
+}
+
+func sysTee(c *syscallCtx) (int64, error) {
+	n, flags := c.args[2], uint32(c.args[3])
+	in, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer in.decRef()
+	out, err := c.getFile(c.argInt(1))
+	if err != nil {
+		return 0, err
+	}
+	defer out.decRef()
+	if flags&^spliceAll != 0 {
+		return 0, unix.EINVAL
+	}
+	if !in.readable() || !out.writable() {
+		return 0, unix.EBADF
+	}
+	inPipe, outPipe := pipeEndOf(in), pipeEndOf(out)
+	if inPipe == nil || outPipe == nil || inPipe.p == outPipe.p {
+		return 0, unix.EINVAL
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	c.dataNotInCall = true
+	nonblock := flags&spliceNonblock != 0 || in.nonblock() || out.nonblock()
+	moved, err := c.pipeToPipe(inPipe, outPipe, out, int(min(n, spliceChunk)), nonblock, true)
+	return int64(moved), err
+}
+
+// sysCopyFileRange copies between regular files through the server: one
+// read and one write a call (so that the write is one retained record),
+// of at most spliceChunk bytes.
+func sysCopyFileRange(c *syscallCtx) (int64, error) {
+	offInAddr, offOutAddr := c.args[1], c.args[3]
+	n, flags := c.args[4], c.args[5]
+	in, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return 0, err
+	}
+	defer in.decRef()
+	out, err := c.getFile(c.argInt(2))
+	if err != nil {
+		return 0, err
+	}
+	defer out.decRef()
+	if flags != 0 {
+		return 0, unix.EINVAL
+	}
+	if !in.readable() || !out.writable() || out.flags.Load()&unix.O_APPEND != 0 {
+		return 0, unix.EBADF
+	}
+	for _, f := range []*file{in, out} {
+		if f.d != nil && f.d.isDir() {
+			return 0, unix.EISDIR
+		}
+		if _, ok := f.impl.(*goferFile); !ok {
+			return 0, unix.EINVAL
+		}
+	}
+	offIn, err := c.offsetArg(offInAddr)
+	if err != nil {
+		return 0, err
+	}
+	offOut, err := c.offsetArg(offOutAddr)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	count := int(min(n, spliceChunk))
+	if in.d != nil && out.d != nil && in.d.ino == out.d.ino {
+		// The same file: Linux refuses overlapping ranges.
+		ri, ro := offIn, offOut
+		if ri < 0 || ro < 0 {
+			in.mu.Lock()
+			if ri < 0 {
+				ri = in.off
+			}
+			in.mu.Unlock()
+			out.mu.Lock()
+			if ro < 0 {
+				ro = out.off
+			}
+			out.mu.Unlock()
+		}
+		if ri < ro+int64(count) && ro < ri+int64(count) {
+			return 0, unix.EINVAL
+		}
+	}
+	data, err := c.readFile(in, count, offIn)
+	if len(data) == 0 {
+		return 0, err
+	}
+	c.dataNotInCall = true
+	w, err := c.writeFile(out, data, offOut)
+	if w < len(data) && offIn < 0 {
+		in.mu.Lock()
+		in.setOffLocked(c, in.off-int64(len(data)-max(w, 0)))
+		in.mu.Unlock()
+	}
+	if w <= 0 {
+		return 0, err
+	}
+	if offIn >= 0 {
+		if err := c.putOffset(offInAddr, offIn+int64(w)); err != nil {
+			return int64(w), nil
+		}
+	}
+	if offOut >= 0 {
+		if err := c.putOffset(offOutAddr, offOut+int64(w)); err != nil {
+			return int64(w), nil
+		}
+	}
+	return int64(w), nil
+}

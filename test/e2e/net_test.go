@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// netPrograms are the C programs of testdata/net (memfd_create, splice,
+// tee, copy_file_range, sendmmsg/recvmmsg, signalfd, inotify), each run
+// natively and in the sandbox with the same output expected.
+var netPrograms = []string{"memfd", "splice", "mmsg", "inotify"}
+
+// netSource returns testdata/net/NAME.c with common.h inlined
+// (testutil.StaticProgram compiles a single file).
+func netSource(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "net", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	common, err := os.ReadFile(filepath.Join("testdata", "net", "common.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(src), `#include "common.h"`, string(common), 1)
+}
+
+// TestNetPrograms compares the programs of testdata/net with native runs.
+func TestNetPrograms(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	for _, name := range netPrograms {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, dir, name, netSource(t, name))
+			want := tu.Run(t, timeout, dir, "", prog)
+			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+			compare(t, want, got)
+		})
+	}
+}
+
+// TestRecoveryPrograms kills the remote sentry while a program holds the
+// state its name says (it signals "phase1" and waits for "go"); the
+// program's output after the kill must match a native run.
+//   - memfd_recover: a memfd with data, seals, a shared mapping and a
+//     second description;
+//   - splice_recover: pipes holding bytes that splice and tee put there
+//     and a file copy_file_range wrote (the bytes were in no call's
+//     inputs, so the server's write records carried them).
+//   - inotify_recover: an inotify instance whose watches (with a hole
+//     in their descriptors) come back with their descriptors and masks.
+func TestRecoveryPrograms(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, name := range []string{"memfd_recover", "splice_recover", "inotify_recover"} {
+		t.Run(name, func(t *testing.T) {
+			buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+			prog := tu.StaticProgram(t, buildDir, name, netSource(t, name))
+			if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := tu.Run(t, timeout, nativeDir, "", prog)
+
+			k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+			if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+				t.Fatal("the program did not reach phase1")
+			}
+			k.killServer()
+			if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := k.wait()
+			if k.recoveries() == 0 {
+				t.Errorf("no recovery logged")
+			}
+			compare(t, want, got)
+			if t.Failed() {
+				clientLog, _ := os.ReadFile(k.logFile)
+				t.Logf("server log:\n%s\nclient log:\n%s", k.server.Log, clientLog)
+			}
+		})
+	}
+}
