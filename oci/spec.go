@@ -270,9 +270,9 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 			for _, n := range set.names {
 				cp, ok := capByName[strings.ToUpper(n)]
 				if !ok {
-					// As runc: a capability this kernel lacks is skipped.
-					notes = append(notes, fmt.Sprintf("%s.capabilities.%s: %q unknown, ignored", field, set.name, n))
-					continue
+					// The spec: a value that cannot be mapped to the
+					// kernel's interface must fail.
+					return p, nil, fieldError(fmt.Sprintf("%s.capabilities.%s", field, set.name), "%q: unknown capability", n)
 				}
 				*set.bits |= 1 << uint(cp)
 			}
