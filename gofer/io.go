@@ -230,7 +230,12 @@ func (s *Server) Write(_ context.Context, req *goferpb.WriteRequest) (*goferpb.W
 			return &goferpb.WriteReply{Errno: errnoOf(err)}, nil
 		}
 		return &goferpb.WriteReply{Written: n, Stat: st}, nil
-	}, nil), nil
+	}, func(r *goferpb.WriteReply, _ []byte) *goferpb.WriteReply {
+		if r.GetErrno() == 0 {
+			r.Stat = s.freshStat(req.GetHandle())
+		}
+		return r
+	}), nil
 }
 
 func (s *Server) write(id, offset uint64, data []byte, seq uint64) (uint32, *goferpb.Stat, error) {

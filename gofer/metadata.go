@@ -111,7 +111,25 @@ func (s *Server) SetStat(_ context.Context, req *goferpb.SetStatRequest) (*gofer
 			return &goferpb.SetStatReply{Errno: errnoOf(err)}, nil
 		}
 		return &goferpb.SetStatReply{Stat: st}, nil
-	}, nil), nil
+	}, func(r *goferpb.SetStatReply, _ []byte) *goferpb.SetStatReply {
+		if r.GetErrno() == 0 {
+			r.Stat = s.freshStat(req.GetHandle())
+		}
+		return r
+	}), nil
+}
+
+// freshStat gives a duplicate mutation's reply the file's attributes as
+// they are now, not as the first execution left them: the sentry caches
+// the attributes a reply carries, and later calls may have changed the
+// file (a size gone stale cut dirty mapped pages written back after a
+// sentry restart). Nil, so nothing is cached, when the handle is gone.
+func (s *Server) freshStat(id uint64) *goferpb.Stat {
+	st, err := s.stat(id)
+	if err != nil {
+		return nil
+	}
+	return st
 }
 
 func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {

@@ -228,6 +228,13 @@ func TestReplyCache(t *testing.T) {
 			if r1.Written != 6 || r2.Written != 6 {
 				e.t.Errorf("written %d, %d", r1.Written, r2.Written)
 			}
+			// The duplicate's attributes are the file's now (the sentry
+			// caches them), not the first reply's.
+			must(e.t, "grow", must2(e.c.Write(e.ctx, &goferpb.WriteRequest{Handle: h, Offset: 12, Data: []byte("grown\n")})))
+			if r3 := must(e.t, "write a third time", must2(e.c.Write(e.ctx, w))); r3.Stat.GetSize() != 18 {
+				e.t.Errorf("re-sent write's reply: size %d, want the file's 18", r3.Stat.GetSize())
+			}
+			os.Truncate(e.host("log"), 12)
 			// A second part of the same call is another mutation.
 			must(e.t, "part 1", must2(e.c.Write(e.ctx, &goferpb.WriteRequest{Handle: h, Offset: 12, Data: []byte("line3\n"), Seq: 11,
 				Origin: &goferpb.Origin{ClientId: "c1", Seq: 11, Part: 1}})))
@@ -258,6 +265,9 @@ func TestReplyCache(t *testing.T) {
 			must(e.t, "setstat again", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600, Origin: org(14)})))
 			if fi, _ := os.Stat(e.host("s")); fi.Mode().Perm() != 0o644 {
 				e.t.Errorf("re-sent setstat ran: %v", fi.Mode())
+			}
+			if r := must(e.t, "setstat a third time", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600, Origin: org(14)}))); r.Stat.GetMode()&0o777 != 0o644 {
+				e.t.Errorf("re-sent setstat's reply: mode %o, want the file's 644", r.Stat.GetMode())
 			}
 			sl := &goferpb.SymlinkRequest{Dir: e.rootH, Name: "l", Target: "s", Origin: org(15)}
 			must(e.t, "symlink", must2(e.c.Symlink(e.ctx, sl)))

@@ -283,6 +283,10 @@ var errStreamEnded = errors.New("gofer call stream ended")
 
 // call sends one call and waits for its result.
 func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message) error {
+	if err := ctx.Err(); err != nil {
+		// As gRPC: a call whose context has ended is not sent.
+		return status.FromContextError(err).Err()
+	}
 	b, err := proto.Marshal(req)
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)

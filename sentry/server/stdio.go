@@ -191,7 +191,10 @@ func (k *clientState) stdinReadiness() (uint32, <-chan struct{}) {
 	ch := st.changed.wait()
 	st.mu.Unlock()
 	if ask {
-		k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096}}})
+		// Pushed from another goroutine: readiness is asked with the
+		// poller's locks held (an epoll's mu), and a push collects the
+		// client's state, which takes them again.
+		go k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096}}})
 	}
 	return 0, ch
 }
