@@ -576,9 +576,15 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	}
 	cr := c.creds()
 	if flags&atEaccess == 0 {
-		// access(2) checks with the real ids (and so with the
-		// capabilities of the real uid).
+		// access(2) checks with the real ids, and with the
+		// capabilities of the real uid: none unless it is 0, then the
+		// permitted set (Linux's access_override_creds).
 		cr.fsuid, cr.fsgid = cr.ruid, cr.rgid
+		if cr.ruid != 0 {
+			cr.caps.effective = 0
+		} else {
+			cr.caps.effective = cr.caps.permitted
+		}
 	}
 	if !cr.permits(a, mode) {
 		return 0, unix.EACCES
