@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
@@ -35,6 +40,8 @@ func runGofer(args []string) int {
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
 	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
+	seccompMode := seccompFlag(fs)
+	namespaces := namespacesFlag(fs)
 	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
 	if ok, code := parseFlags(fs, args, "gofer --listen TARGET [--root DIR]"); !ok {
 		return code
@@ -42,6 +49,9 @@ func runGofer(args []string) int {
 	if *listen == "" || fs.NArg() != 0 || *orphanLinger < 0 {
 		fs.Usage()
 		return 2
+	}
+	if _, err := filter.ParseMode(*seccompMode); err != nil {
+		return fail("gofer", fmt.Errorf("--seccomp: %w", err))
 	}
 	log, closeLog, err := common.logger("gofer", hclog.Warn)
 	if err != nil {
@@ -51,6 +61,14 @@ func runGofer(args []string) int {
 	t, err := transport.ParseTarget(*listen)
 	if err != nil {
 		return fail("gofer", err)
+	}
+	ns, nsSet := inNamespaces()
+	if !nsSet && *namespaces {
+		if moved, err := reexecInNamespaces(daemonNamespaces(false, t)); moved {
+			return fail("gofer", err)
+		} else {
+			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
+		}
 	}
 	stopProfile, err := startCPUProfile(*profileCPU)
 	if err != nil {
@@ -76,7 +94,22 @@ func runGofer(args []string) int {
 			return fail("gofer", fmt.Errorf("--root-setup: %w", err))
 		}
 	}
-	srv, err := gofer.NewServer(served, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
+	// The gofer keeps the tree it serves and /proc (it reopens files
+	// through /proc/self/fd); serving / there is nothing to hide. It
+	// opens its root in the new root's copy, which outlives the pivot
+	// with the file systems mounted below it (--root-setup's volumes).
+	openAt := served
+	confine := func() error { return nil }
+	if ns&unix.CLONE_NEWNS != 0 && filepath.Clean(served) != "/" {
+		if _, err := os.Stat(served); err != nil {
+			return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
+		}
+		if err := prepareRoot([]bindSpec{{path: served}, {path: "/proc"}}); err != nil {
+			return fail("gofer", fmt.Errorf("confine: %w", err))
+		}
+		openAt, confine = inNewRoot(served), pivotRoot
+	}
+	srv, err := gofer.NewServer(openAt, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}
@@ -96,19 +129,17 @@ func runGofer(args []string) int {
 	if err != nil {
 		return fail("gofer", err)
 	}
-	if err := harden("gofer", goferCaps, log); err != nil {
-		return fail("gofer", err)
-	}
 	g := newGRPCServer(append(creds, grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}),
 		// The server pings too (its liveness check of the gofer's
 		// connection, as calls carry no deadline).
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))...)
 	srv.Register(g)
+	lock := lockdown("gofer", confine, goferCaps, *seccompMode, filter.GoferRules, log)
 	if tlsf.files.UsesTLS(t) {
-		return serve("gofer", g, t, allow, log, nil, nil)
+		return serve("gofer", g, t, allow, log, nil, nil, lock)
 	}
 	// A server on this machine may carry its calls on the framed wire.
-	return serve("gofer", g, t, allow, log, nil, func(st *transport.FramedStream) error { return srv.ServeCalls(st) })
+	return serve("gofer", g, t, allow, log, nil, func(st *transport.FramedStream) error { return srv.ServeCalls(st) }, lock)
 }
 
 func runServer(args []string) int {
@@ -125,6 +156,9 @@ func runServer(args []string) int {
 	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the server to `FILE` on each SIGUSR2")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
+	seccompMode := seccompFlag(fs)
+	namespaces := namespacesFlag(fs)
+	maxClientMemory := fs.String("max-client-memory", strconv.Itoa(server.DefaultMaxClientMemory>>20)+"M", "memory one client's buffering kernel objects may hold on the server (`SIZE`: bytes, or with a K, M or G suffix); each pipe reserves its 64 KiB capacity, and a pipe or FIFO open beyond it fails with ENOMEM")
 	network := fs.String("network", server.NetworkNone, "what the applications' AF_INET and AF_INET6 sockets are: none (a loopback-only network stack per client, in the server) or host (this machine's own sockets, opened by the server for every client: only for clients you would let use this machine's network)")
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
@@ -133,6 +167,13 @@ func runServer(args []string) int {
 	if *listen == "" || *goferTarget == "" || fs.NArg() != 0 {
 		fs.Usage()
 		return 2
+	}
+	if _, err := filter.ParseMode(*seccompMode); err != nil {
+		return fail("server", fmt.Errorf("--seccomp: %w", err))
+	}
+	memLimit, err := parseSize(*maxClientMemory)
+	if err != nil || memLimit <= 0 {
+		return fail("server", fmt.Errorf("--max-client-memory %q: want a positive size such as 512M", *maxClientMemory))
 	}
 	log, closeLog, err := common.logger("server", hclog.Warn)
 	if err != nil {
@@ -143,6 +184,20 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", err)
 	}
+	gt, err := transport.ParseTarget(*goferTarget)
+	if err != nil {
+		return fail("server", fmt.Errorf("--gofer: %w", err))
+	}
+	ns, nsSet := inNamespaces()
+	// A server whose applications use the host's network keeps the
+	// host's network namespace.
+	if !nsSet && *namespaces {
+		if moved, err := reexecInNamespaces(daemonNamespaces(*network == server.NetworkHost, t, gt)); moved {
+			return fail("server", err)
+		} else {
+			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
+		}
+	}
 	stopProfile, err := startCPUProfile(*profileCPU)
 	if err != nil {
 		return fail("server", err)
@@ -152,10 +207,6 @@ func runServer(args []string) int {
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	defer stopTrim()
 	go trimFreeHeap(trimCtx, log)
-	gt, err := transport.ParseTarget(*goferTarget)
-	if err != nil {
-		return fail("server", fmt.Errorf("--gofer: %w", err))
-	}
 	if err := tlsf.check(t, gt); err != nil {
 		return fail("server", err)
 	}
@@ -199,7 +250,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--operator-uid: %w", err))
 	}
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network})
+	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network, MaxClientMemory: memLimit})
 	if err != nil {
 		return fail("server", err)
 	}
@@ -213,16 +264,33 @@ func runServer(args []string) int {
 	if *network == server.NetworkHost {
 		caps = append(caps, serverHostNetCaps...)
 	}
-	if err := harden("server", caps, log); err != nil {
-		return fail("server", err)
-	}
 	g := newGRPCServer(creds...)
 	srv.Register(g)
+	// The server keeps nothing of the host but the way to its gofer: the
+	// gofer socket's directory (reconnects after a gofer restart go by
+	// path), or the resolver's files for a gofer named by host name.
+	var confine func() error
+	goferDir := filepath.Dir(gt.Address)
+	if gt.Network == "unix" && goferDir == "/" {
+		log.Warn("not confined to its gofer's socket directory: the socket is in /; give it a directory of its own", "gofer", gt.String())
+	} else if ns&unix.CLONE_NEWNS != 0 {
+		keep := resolverFiles
+		if gt.Network == "unix" {
+			keep = []bindSpec{{path: goferDir, readOnly: true}}
+		}
+		confine = func() error {
+			if err := prepareRoot(keep); err != nil {
+				return err
+			}
+			return pivotRoot()
+		}
+	}
+	lock := lockdown("server", confine, caps, *seccompMode, filter.ServerRules, log)
 	if tlsf.files.UsesTLS(t) {
-		return serve("server", g, t, allow, log, nil, nil)
+		return serve("server", g, t, allow, log, nil, nil, lock)
 	}
 	// Clients on this machine may use the framed wire on the same socket.
-	return serve("server", g, t, allow, log, srv.Session, nil)
+	return serve("server", g, t, allow, log, srv.Session, nil, lock)
 }
 
 // framedGoferDialer opens Calls streams to the gofer at t on the framed
@@ -259,8 +327,9 @@ func newGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // serve runs g on t until SIGTERM or SIGINT, then stops it gracefully
 // (bounded). It prints "ready" to the log once listening. With session
 // (calls) set, connections speaking the framed wire are Session (gofer
-// Calls) streams run by it (transport.ServeFramed).
-func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc, calls transport.StreamFunc) int {
+// Calls) streams run by it (transport.ServeFramed). lock runs once the
+// listener is bound, before the first peer is served.
+func serve(verb string, g *grpc.Server, t transport.Target, allow transport.AllowedUIDs, log hclog.Logger, session transport.SessionFunc, calls transport.StreamFunc, lock func() error) int {
 	l, err := transport.ListenAuth(t, allow, func(p transport.PeerIdentity) {
 		log.Warn("refused a peer whose uid is not allowed (--allow-uid)", "uid", p.UID, "pid", p.PID)
 	})
@@ -268,7 +337,18 @@ func serve(verb string, g *grpc.Server, t transport.Target, allow transport.Allo
 		return fail(verb, err)
 	}
 	if t.Network == "unix" {
-		defer os.Remove(t.Address)
+		// By its directory, which a confined daemon no longer sees by
+		// path; unlink, not os.Remove, whose rmdir fallback (the
+		// listener's Close may have removed the socket already) is
+		// outside the seccomp filter.
+		if dir, err := unix.Open(filepath.Dir(t.Address), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			defer unix.Close(dir)
+			defer unix.Unlinkat(dir, filepath.Base(t.Address), 0)
+		}
+	}
+	if err := lock(); err != nil {
+		l.Close()
+		return fail(verb, err)
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -307,4 +387,26 @@ func listenerCreds(tlsf tlsFlags, t transport.Target) ([]grpc.ServerOption, erro
 		return tlsf.files.ServerOptions(t)
 	}
 	return []grpc.ServerOption{grpc.Creds(transport.PeerCredentials())}, nil
+}
+
+// parseSize parses a byte count with an optional K, M or G suffix (powers
+// of 1024).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %s out of range", s)
+	}
+	return n * mult, nil
 }

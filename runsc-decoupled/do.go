@@ -3,21 +3,26 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -44,6 +49,7 @@ func runDo(args []string) int {
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
+	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
 	network := fs.String("network", "", "the embedded sentry's network: none (the default: a loopback-only network stack of the sandbox's own) or host (the application's sockets are this machine's); with --server, that server's operator chooses (server --network)")
 	var volumes multiFlag
@@ -84,6 +90,12 @@ func runDo(args []string) int {
 	if *heartbeat <= 0 || *deadAfter < 0 || *grace <= 0 || *recoveryTimeout <= 0 {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --heartbeat, --grace and --recovery-timeout must be positive, --dead-after not negative\n")
 		return 2
+	}
+	if *seccompMode != "" {
+		if _, err := filter.ParseMode(*seccompMode); err != nil {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --seccomp: %v\n", err)
+			return 2
+		}
 	}
 	if *deadAfter > 0 && *deadAfter <= *heartbeat {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --dead-after %v must be longer than --heartbeat %v\n", *deadAfter, *heartbeat)
@@ -131,7 +143,7 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
 			return 2
 		}
-		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, network: *network})
+		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode, network: *network})
 		if err != nil {
 			return failDo(err)
 		}
@@ -246,11 +258,37 @@ func failDo(err error) int {
 type embedded struct {
 	dir    string
 	server string
-	procs  []*exec.Cmd
-	log    hclog.Logger
+	// procs are the daemons, in start order; changed only by
+	// startEmbedded, kill and stop, which do not run concurrently.
+	procs []*daemonProc
+	log   hclog.Logger
 	// ownDir says stop removes dir (a temp directory startEmbedded made),
 	// not only the sockets.
 	ownDir bool
+}
+
+// daemonProc is a running embedded daemon.
+type daemonProc struct {
+	cmd *exec.Cmd
+	// exited is closed once the process is reaped (cmd.ProcessState set).
+	exited chan struct{}
+	// stopping is set by stop and kill before they signal it: an exit
+	// before that is unexpected and reported at once.
+	stopping atomic.Bool
+}
+
+// watch reaps d, reporting at once a daemon its seccomp filter killed
+// and any other exit do did not ask for.
+func (d *daemonProc) watch(log hclog.Logger) {
+	err := d.cmd.Wait()
+	ws, _ := d.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGSYS:
+		log.Error("embedded daemon was killed by its seccomp filter (a system call outside its list; see docs/OPERATIONS.md)", "daemon", d.cmd.Args[1])
+	case !d.stopping.Load():
+		log.Error("embedded daemon exited", "daemon", d.cmd.Args[1], "status", err)
+	}
+	close(d.exited)
 }
 
 // embedOptions are what a container asks of its embedded daemons beyond
@@ -265,6 +303,8 @@ type embedOptions struct {
 	rootSetup *oci.RootSetup
 	// allowSetuid is the gofer's --allow-setuid.
 	allowSetuid bool
+	// seccomp is both daemons' --seccomp ("": their default, kill).
+	seccomp string
 	// network is the server's --network (empty: its default).
 	network string
 }
@@ -304,6 +344,9 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 			// The daemons share the application's stderr: only errors.
 			a = append(a, "--log-level", "error")
 		}
+		if opts.seccomp != "" {
+			a = append(a, "--seccomp", opts.seccomp)
+		}
 		return a
 	}
 	goferArgs := append([]string{"gofer", "--listen", goferSock, "--root", root}, logArgs()...)
@@ -337,22 +380,50 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 		cmd.Stderr = os.Stderr
 		// The daemons must not outlive do, even if do is killed.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-		if args[0] == "gofer" && opts.rootSetup != nil {
-			// Its mounts stay in its own namespace (oci.RootSetup.Apply).
-			cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+		// Each daemon in namespaces of its own (only Unix sockets here:
+		// a new network namespace too, unless the server is to give its
+		// applications the host's network), where it sees only what it
+		// needs (the gofer's --root-setup mounts stay in its mount
+		// namespace).
+		ns := daemonNamespaces(args[0] == "server" && opts.network == server.NetworkHost)
+		cmd.SysProcAttr.Cloneflags = ns
+		cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
+		err := cmd.Start()
+		if err != nil && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
+			// The kernel refused the namespaces (do without
+			// CAP_SYS_ADMIN): run without those it can do without.
+			// --root-setup's mounts need a mount namespace.
+			ns = 0
+			if args[0] == "gofer" && opts.rootSetup != nil {
+				ns = syscall.CLONE_NEWNS
+			}
+			log.Warn("embedded daemon not in namespaces of its own: the kernel refused them", "daemon", args[0], "err", err)
+			cmd = exec.Command(self, args...)
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Cloneflags: ns}
+			cmd.Env = append(os.Environ(), nsEnv+"="+strconv.FormatUint(uint64(ns), 16))
+			err = cmd.Start()
 		}
-		if err := cmd.Start(); err != nil {
+		if err != nil {
 			e.stop()
 			return nil, fmt.Errorf("start embedded %s: %w", args[0], err)
 		}
-		e.procs = append(e.procs, cmd)
+		d := &daemonProc{cmd: cmd, exited: make(chan struct{})}
+		go d.watch(log)
+		e.procs = append(e.procs, d)
 		t, err := transport.ParseTarget(args[2])
 		if err != nil {
 			e.stop()
 			return nil, err
 		}
-		// Process.Wait would race with stop's Wait: probe with signal 0.
-		alive := func() error { return cmd.Process.Signal(syscall.Signal(0)) }
+		alive := func() error {
+			select {
+			case <-d.exited:
+				return fmt.Errorf("exited: %v", cmd.ProcessState)
+			default:
+				return nil
+			}
+		}
 		if err := transport.WaitListening(t, 10*time.Second, alive); err != nil {
 			e.stop()
 			return nil, fmt.Errorf("embedded %s: %w", args[0], err)
@@ -366,11 +437,12 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 // application is over. Nothing is lost: the gofer writes through to the
 // host at each call, and the sentry's state dies with the application.
 func (e *embedded) kill() {
-	for _, cmd := range e.procs {
-		cmd.Process.Kill()
+	for _, d := range e.procs {
+		d.stopping.Store(true)
+		d.cmd.Process.Kill()
 	}
-	for _, cmd := range e.procs {
-		cmd.Wait()
+	for _, d := range e.procs {
+		<-d.exited
 	}
 	e.procs = nil
 	e.stop()
@@ -379,16 +451,15 @@ func (e *embedded) kill() {
 // stop ends the daemons (SIGTERM, then SIGKILL) and removes the sockets.
 func (e *embedded) stop() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
-		cmd := e.procs[i]
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		d := e.procs[i]
+		d.stopping.Store(true)
+		d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-d.exited:
 		case <-time.After(3 * time.Second):
-			e.log.Warn("embedded daemon did not stop; killing", "pid", cmd.Process.Pid)
-			cmd.Process.Kill()
-			<-done
+			e.log.Warn("embedded daemon did not stop; killing", "pid", d.cmd.Process.Pid)
+			d.cmd.Process.Kill()
+			<-d.exited
 		}
 	}
 	if e.ownDir {

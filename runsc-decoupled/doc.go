@@ -15,5 +15,10 @@
 // container process and exec process those verbs start.
 //
 // This is the top layer: it wires sentry/client, sentry/server, gofer and
-// transport together and parses flags. Nothing imports it.
+// transport together and parses flags. Each daemon, once it listens,
+// confines itself before serving anyone: namespaces.go (its own mount,
+// IPC, UTS and network namespaces, entered by unshare and exec of
+// /proc/self/exe or given by do, and a pivot into a root holding only
+// what it needs), then harden.go (no_new_privs, capabilities, its seccomp
+// filter from package filter). Nothing imports it.
 package main

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/seccomp"
+
+	"github.com/runsc-decoupled/runsc-decoupled/filter"
 )
 
 // Capabilities each daemon keeps; every other one is dropped from its
@@ -91,4 +95,47 @@ func lastCap() int {
 		}
 	}
 	return unix.CAP_LAST_CAP
+}
+
+// seccompFlag registers a daemon's --seccomp flag.
+func seccompFlag(fs *flag.FlagSet) *string {
+	return fs.String("seccomp", "kill", "what the daemon's seccomp filter does with a system call outside its list, once it serves: kill (the daemon dies of SIGSYS), trap (it crashes with the Go stack of the call, for debugging), log (the call is made and the kernel logs it to the audit log), off (no filter)")
+}
+
+// lockdown returns what a daemon does once it listens, before it serves
+// anyone: confine its view of the files (confine, may be nil), drop
+// capabilities but keep (harden), and install its seccomp filter in the
+// mode the flag names, on every thread.
+func lockdown(verb string, confine func() error, keep []uintptr, mode string, rules func() seccomp.SyscallRules, log hclog.Logger) func() error {
+	return func() error {
+		m, err := filter.ParseMode(mode)
+		if err != nil {
+			return fmt.Errorf("--seccomp: %w", err)
+		}
+		if confine != nil {
+			if err := confine(); err != nil {
+				return fmt.Errorf("confine: %w", err)
+			}
+		}
+		if err := harden(verb, keep, log); err != nil {
+			return err
+		}
+		if m == filter.Off {
+			log.Warn("--seccomp=off: no system call filter", "daemon", verb)
+			return nil
+		}
+		if m != filter.Kill {
+			log.Warn("seccomp filter does not kill on a violation", "daemon", verb, "mode", m.String())
+		}
+		if err := filter.Install(rules(), m); err != nil {
+			return err
+		}
+		log.Debug("seccomp filter installed", "daemon", verb, "mode", m.String())
+		return nil
+	}
+}
+
+// namespacesFlag registers a daemon's --namespaces flag.
+func namespacesFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("namespaces", true, "run in new mount, IPC and UTS namespaces (and a new, empty network namespace when every target is a Unix socket), seeing only the files the daemon needs: the gofer its root and /proc, the server its gofer's socket directory (false: the host's namespaces; also when the kernel refuses them)")
 }

@@ -31,9 +31,22 @@ func startCPUProfile(path string) (stop func(), err error) {
 // startHeapProfile writes a heap profile of this process to path, and its
 // text form with the runtime's memory statistics and goroutines to
 // path.txt, each time it receives SIGUSR2 (replacing the last ones), for
-// finding where a daemon's memory goes. An empty path does nothing.
+// finding where a daemon's memory goes. An empty path does nothing. The
+// files are opened now: a daemon that has confined itself can neither see
+// their directory nor create files (its seccomp filter).
 func startHeapProfile(path string, log hclog.Logger) (stop func()) {
 	if path == "" {
+		return func() {}
+	}
+	bin, err := os.Create(path)
+	if err != nil {
+		log.Warn("--profile-heap", "err", err)
+		return func() {}
+	}
+	txt, err := os.Create(path + ".txt")
+	if err != nil {
+		bin.Close()
+		log.Warn("--profile-heap", "err", err)
 		return func() {}
 	}
 	sigs := make(chan os.Signal, 1)
@@ -46,40 +59,38 @@ func startHeapProfile(path string, log hclog.Logger) (stop func()) {
 			case <-done:
 				return
 			}
-			if err := writeHeapProfile(path); err != nil {
+			if err := writeHeapProfile(bin, txt); err != nil {
 				log.Warn("--profile-heap", "err", err)
 			}
 		}
 	}()
-	return func() { signal.Stop(sigs); close(done) }
+	return func() { signal.Stop(sigs); close(done); bin.Close(); txt.Close() }
 }
 
-func writeHeapProfile(path string) error {
+// rewind empties f for a new profile.
+func rewind(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.Seek(0, 0)
+	return err
+}
+
+func writeHeapProfile(bin, txt *os.File) error {
 	runtime.GC()
-	f, err := os.Create(path)
-	if err != nil {
+	if err := rewind(bin); err != nil {
 		return err
 	}
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := pprof.Lookup("heap").WriteTo(bin, 0); err != nil {
 		return err
 	}
 	// The text form ends with runtime.MemStats: stacks, idle heap and
 	// the rest of what RSS holds beyond live objects.
-	t, err := os.Create(path + ".txt")
-	if err != nil {
+	if err := rewind(txt); err != nil {
 		return err
 	}
-	if err := pprof.Lookup("heap").WriteTo(t, 1); err != nil {
-		t.Close()
+	if err := pprof.Lookup("heap").WriteTo(txt, 1); err != nil {
 		return err
 	}
-	if err := pprof.Lookup("goroutine").WriteTo(t, 1); err != nil {
-		t.Close()
-		return err
-	}
-	return t.Close()
+	return pprof.Lookup("goroutine").WriteTo(txt, 1)
 }

@@ -68,6 +68,9 @@ type clientState struct {
 	maps mappingTable
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
+	// mem is the memory account of the client's buffering objects
+	// (memacct.go); its limit is set at creation, its use is atomic.
+	mem memAccount
 	// locks holds the advisory file locks (locks.go). Immutable pointer.
 	locks *lockTable
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
@@ -176,6 +179,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		threads:  make(map[int32]*thread),
 		trk:      newStateTracker(),
 		clocks:   newAppClocks(hello.Clocks),
+	}
+	k.mem.limit = s.cfg.MaxClientMemory
+	if k.mem.limit <= 0 {
+		k.mem.limit = DefaultMaxClientMemory
 	}
 	k.locks = newLockTable(k.trk)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv})

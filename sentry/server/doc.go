@@ -19,7 +19,9 @@
 //     (Hello.clocks);
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
-//     (pipe.go, fifo.go), the client's stdio
+//     (pipe.go, fifo.go), each pipe reserving its capacity from the
+//     client's memory account (memacct.go: Config.MaxClientMemory,
+//     ENOMEM beyond it; atomic, no lock), the client's stdio
 //     (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
@@ -94,7 +96,9 @@
 // Unix socket, a verified TLS certificate), never from its messages: a
 // non-operator peer may Start or Restore processes only with its own uid
 // and gid, sees only its own clients in Debug, and its client id is
-// qualified by its identity before it reaches the gofer (Origin). The
+// qualified by its identity before it reaches the gofer (Origin). A
+// mutual-TLS peer is an operator unless its certificate names its user
+// (CertUserScheme). The
 // receiving goroutine refuses (EINVAL) a call whose seq the session
 // already saw or that is far below the highest seen; calls re-sent after
 // a Restore are accepted once each. A Hello of another protocol version

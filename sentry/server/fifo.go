@@ -19,19 +19,23 @@ type fifoTable struct {
 	byIno map[uint64]*pipe
 }
 
-// lockedGet returns the pipe of FIFO d, made if create and none is open, with
-// tab.mu held; the caller unlocks it.
-func (tab *fifoTable) lockedGet(d *dentry, trk *stateTracker, create bool) *pipe {
+// lockedGet returns the pipe of FIFO d, made (charged to acct) if create
+// and none is open, with tab.mu held; the caller unlocks it. err is
+// ENOMEM when acct has no room for a new pipe.
+func (tab *fifoTable) lockedGet(d *dentry, trk *stateTracker, acct *memAccount, create bool) (*pipe, error) {
 	tab.mu.Lock()
 	p := tab.byIno[d.ino]
 	if p == nil && create {
 		p = &pipe{ino: pipeIno.Add(1), trk: trk, fifo: d, fifos: tab}
+		if err := p.reserve(acct); err != nil {
+			return nil, err
+		}
 		if tab.byIno == nil {
 			tab.byIno = make(map[uint64]*pipe)
 		}
 		tab.byIno[d.ino] = p
 	}
-	return p
+	return p, nil
 }
 
 // dropIfUnused forgets p once no description has it open (its last end
@@ -44,6 +48,7 @@ func (tab *fifoTable) dropIfUnused(p *pipe) {
 	p.mu.Unlock()
 	if unused && tab.byIno[p.fifo.ino] == p {
 		delete(tab.byIno, p.fifo.ino)
+		p.unreserve()
 	}
 }
 
@@ -55,7 +60,11 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
 	tab := &c.k.fifos
-	p := tab.lockedGet(d, c.k.trk, !(acc == unix.O_WRONLY && nonblock))
+	p, err := tab.lockedGet(d, c.k.trk, &c.k.mem, !(acc == unix.O_WRONLY && nonblock))
+	if err != nil {
+		tab.mu.Unlock()
+		return nil, err
+	}
 	if p == nil {
 		tab.mu.Unlock()
 		return nil, unix.ENXIO

@@ -94,13 +94,18 @@ func (ep *epollFile) findLocked(k epollKey) int {
 	return -1
 }
 
-// contains reports whether target is ep or reachable from ep's interests
-// (EPOLL_CTL_ADD of an epoll that would make a loop fails with ELOOP).
+// epollMaxNests is Linux's EPOLL_MAX_NESTS: how many epoll instances may
+// nest below the one an epoll is added to.
+const epollMaxNests = 4
+
+// contains reports whether target is ep or reachable from ep's interests,
+// or ep nests more than epollMaxNests epolls deep (EPOLL_CTL_ADD of an
+// epoll that would make a loop or too deep a nest fails with ELOOP).
 func (ep *epollFile) contains(target *epollFile, depth int) bool {
 	if ep == target {
 		return true
 	}
-	if depth > 5 {
+	if depth >= epollMaxNests {
 		return true
 	}
 	ep.mu.Lock()

@@ -37,7 +37,10 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	for i := int32(0); i < 3; i++ {
 		p.fds.install(newStdioFile(k, i), i, false)
 	}
-	r, w := newPipe(k.trk)
+	r, w, err := newPipe(k.trk, &k.mem)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	p.fds.installPair(r, w, false)
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/credentials"
@@ -26,14 +27,48 @@ type grant struct {
 	// every client in Debug.
 	operator bool
 	// uid and gid are the only credentials a non-operator's processes may
-	// hold (its own, as the kernel reported them).
+	// hold (its own, as the kernel reported them, or its certificate's).
 	uid, gid uint32
+	// refused, when set, says why the peer may run nothing at all (a
+	// certificate naming its user wrongly).
+	refused string
+}
+
+// CertUserScheme is the URI scheme of the subject alternative name by
+// which a client certificate bounds its holder to one user:
+// "runsc-decoupled-user:UID:GID". A mutual-TLS peer whose certificate has
+// one runs only as that uid and gid, like a Unix socket peer that is not
+// an operator; without one it is an operator.
+const CertUserScheme = "runsc-decoupled-user"
+
+// certUser returns the user c's CertUserScheme name bounds its holder to;
+// ok is false if it has none, err set if it names one wrongly or more
+// than one.
+func certUser(c *x509.Certificate) (uid, gid uint32, ok bool, err error) {
+	for _, u := range c.URIs {
+		if u.Scheme != CertUserScheme {
+			continue
+		}
+		if ok {
+			return 0, 0, false, fmt.Errorf("more than one %s name", CertUserScheme)
+		}
+		us, gs, found := strings.Cut(u.Opaque, ":")
+		uid64, uerr := strconv.ParseUint(us, 10, 32)
+		gid64, gerr := strconv.ParseUint(gs, 10, 32)
+		// (uid_t)-1 means "unchanged" to set*id: never a user.
+		if !found || uerr != nil || gerr != nil || uid64 == 1<<32-1 || gid64 == 1<<32-1 {
+			return 0, 0, false, fmt.Errorf("%s name %q: want %s:UID:GID", CertUserScheme, u.String(), CertUserScheme)
+		}
+		uid, gid, ok = uint32(uid64), uint32(gid64), true
+	}
+	return uid, gid, ok, nil
 }
 
 // grantOf returns the grant of ctx's peer: a Unix socket peer is an
 // operator if its uid is root or in Config.OperatorUIDs, else it may run
 // only as itself; a mutual-TLS peer holds a certificate of the
-// deployment's CA and is an operator; a peer nothing authenticated (a
+// deployment's CA and is an operator unless the certificate bounds it to
+// one user (CertUserScheme); a peer nothing authenticated (a
 // listener started with --insecure, or an in-process server in tests) is
 // an operator too: --insecure turns authentication off.
 func (s *Server) grantOf(ctx context.Context) grant {
@@ -52,7 +87,15 @@ func (s *Server) grantOf(ctx context.Context) grant {
 		}
 	case credentials.TLSInfo:
 		if c := leaf(a.State.VerifiedChains); c != nil {
-			return grant{principal: "tls:" + c.Subject.String(), operator: true}
+			g := grant{principal: "tls:" + c.Subject.String(), operator: true}
+			uid, gid, bounded, err := certUser(c)
+			switch {
+			case err != nil:
+				g.operator, g.refused = false, err.Error()
+			case bounded:
+				g.operator, g.uid, g.gid = false, uid, gid
+			}
+			return g
 		}
 	}
 	return grant{principal: "anonymous", operator: true}
@@ -70,6 +113,9 @@ func leaf(chains [][]*x509.Certificate) *x509.Certificate {
 func (g grant) mayRunAs(uids []uint32, gids []uint32) error {
 	if g.operator {
 		return nil
+	}
+	if g.refused != "" {
+		return fmt.Errorf("peer %s may run nothing: its certificate's %s: %w", g.principal, g.refused, unix.EPERM)
 	}
 	for _, u := range uids {
 		if u != g.uid {

@@ -251,9 +251,19 @@ func newEnv(t testing.TB, stdio ...*sentrypb.StdioInfo) *env {
 // newEnvGofer is newEnv with a gofer started with goferOpts.
 func newEnvGofer(t testing.TB, goferOpts []gofer.Option, stdio ...*sentrypb.StdioInfo) *env {
 	t.Helper()
+	return newEnvConfig(t, goferOpts, nil, stdio...)
+}
+
+// newEnvConfig is newEnvGofer with the server's Config changed by config.
+func newEnvConfig(t testing.TB, goferOpts []gofer.Option, config func(*Config), stdio ...*sentrypb.StdioInfo) *env {
+	t.Helper()
 	root := newRoot(t)
 	gc := startGofer(t, root, goferOpts...)
-	srv, err := New(Config{Gofer: gc, Log: testLog(), Strace: true})
+	cfg := Config{Gofer: gc, Log: testLog(), Strace: true}
+	if config != nil {
+		config(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

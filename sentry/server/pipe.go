@@ -53,6 +53,13 @@ type pipe struct {
 	writtenC, readC, skip uint64
 	// trk receives changes of the end counts. Immutable.
 	trk *stateTracker
+	// acct is the client's memory account, charged the pipe's capacity
+	// while it exists (pipeCapacity when made, then what F_SETPIPE_SZ
+	// sets); reserved is what the pipe holds of it (set when the pipe is
+	// made, changed under mu by F_SETPIPE_SZ, swapped to 0 when returned:
+	// once, when no description can reach the pipe any more).
+	acct     *memAccount
+	reserved atomic.Int64
 }
 
 // pipeEnd is one end of a pipe, backing one open file description: it
@@ -62,11 +69,33 @@ type pipeEnd struct {
 	reads, writes bool
 }
 
-func newPipe(trk *stateTracker) (r, w *file) {
+// newPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
+func newPipe(trk *stateTracker, acct *memAccount) (r, w *file, err error) {
 	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, ropens: 1, wopens: 1, trk: trk}
+	if err := p.reserve(acct); err != nil {
+		return nil, nil, err
+	}
 	r = newFile(&pipeEnd{p: p, reads: true}, nil, unix.O_RDONLY)
 	w = newFile(&pipeEnd{p: p, writes: true}, nil, unix.O_WRONLY)
-	return r, w
+	return r, w, nil
+}
+
+// reserve charges the pipe's capacity to acct.
+func (p *pipe) reserve(acct *memAccount) error {
+	if err := acct.charge(pipeCapacity); err != nil {
+		return err
+	}
+	p.acct = acct
+	p.reserved.Store(pipeCapacity)
+	return nil
+}
+
+// unreserve returns what the pipe reserved, once: when no description
+// has it open and no open can find it again.
+func (p *pipe) unreserve() {
+	if n := p.reserved.Swap(0); n != 0 {
+		p.acct.release(n)
+	}
 }
 
 // addEndLocked counts a new open description of e's kind. Precondition:
@@ -168,6 +197,18 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 		p.mu.Unlock()
 		return 0, unix.EBUSY
 	}
+	// The reservation follows the size (memacct.go): a larger pipe
+	// needs room in the client's memory cap.
+	if grow := int64(size) - p.reserved.Load(); grow > 0 && p.acct != nil {
+		if err := p.acct.charge(grow); err != nil {
+			p.mu.Unlock()
+			return 0, err
+		}
+		p.reserved.Add(grow)
+	} else if grow < 0 && p.acct != nil {
+		p.reserved.Add(grow)
+		p.acct.release(-grow)
+	}
 	p.capacity = size
 	p.changed.notify()
 	p.mu.Unlock()
@@ -190,10 +231,14 @@ func (e *pipeEnd) release() {
 		}
 	}
 	e.p.changed.notify()
+	unused := e.p.readers+e.p.writers == 0
 	e.p.mu.Unlock()
 	e.p.trk.markPipe(e.p)
 	if e.p.fifos != nil {
+		// Until dropIfUnused forgets it, an open may find it again.
 		e.p.fifos.dropIfUnused(e.p)
+	} else if unused {
+		e.p.unreserve()
 	}
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 	// start applications with any credentials and see every client in
 	// Debug; other peers run only as themselves (grant.go).
 	OperatorUIDs map[uint32]bool
+	// MaxClientMemory bounds the memory one client's buffering kernel
+	// objects may hold (memacct.go; DefaultMaxClientMemory when zero).
+	MaxClientMemory int64
 	// Network is what the applications' AF_INET and AF_INET6 sockets
 	// are: NetworkNone (also when empty) or NetworkHost. It is the
 	// operator's choice for every client of the server.

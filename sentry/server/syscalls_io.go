@@ -570,7 +570,10 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w := newPipe(c.k.trk)
+	r, w, err := newPipe(c.k.trk, &c.k.mem)
+	if err != nil {
+		return 0, err
+	}
 	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && c.creds().euid != 0 {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.

@@ -123,6 +123,11 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(argv) == 0 {
+		// As Linux since 5.18: an empty argv becomes {""}, so that no
+		// program sees argc 0 (and argv[1] as its environment).
+		argv = []string{""}
+	}
 	envp, err := c.mem.CopyInStringVector(c.args[ei], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
 	if err != nil {
 		return 0, err

@@ -100,7 +100,10 @@ func TestProcAcrossServerKill(t *testing.T) {
 	marker := filepath.Join(dir, "ready")
 	// The application renames itself, then waits for the kill.
 	script := `echo -n renamed > /proc/self/comm; touch ` + marker + `; while [ -e ` + marker + ` ]; do sleep 0.05; done; ` +
-		`tr '\0' '\n' < /proc/$$/environ; cat /proc/$$/comm; sleep 100 & p=$!; sleep 0.3; cut -d' ' -f2,3 /proc/$p/stat; kill $p; grep -c '^MemTotal:' /proc/meminfo`
+		`tr '\0' '\n' < /proc/$$/environ; cat /proc/$$/comm; sleep 100 & p=$!; ` +
+		// Polled: on a loaded machine the child may still be in its exec.
+		`for i in $(seq 200); do s=$(cut -d' ' -f2,3 /proc/$p/stat); [ "$s" = "(sleep) S" ] && break; sleep 0.05; done; echo "$s"; kill $p; ` +
+		`grep -c '^MemTotal:' /proc/meminfo`
 	go func() {
 		for i := 0; i < 600; i++ {
 			if _, err := os.Stat(marker); err == nil {

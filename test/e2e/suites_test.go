@@ -47,6 +47,10 @@ func TestSuitesRegressions(t *testing.T) {
 		{name: "setpgid_exec"},
 		// readlink_empty: readlink of an empty path.
 		{name: "readlink_empty"},
+		// epoll_nest: the limit on nested epolls.
+		{name: "epoll_nest"},
+		// execve_noargv: execve with an empty argv.
+		{name: "execve_noargv"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := suiteProgram(t, tc.name)

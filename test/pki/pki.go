@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,6 +28,9 @@ type Files struct {
 	Server, Client Identity
 	// Rogue is a client identity signed by another CA.
 	Rogue Identity
+	// Nobody is a client identity bounded to uid and gid 65534 by a
+	// runsc-decoupled-user name.
+	Nobody Identity
 }
 
 type authority struct {
@@ -70,8 +75,9 @@ func newAuthority(name string) (*authority, error) {
 	return &authority{cert: cert, key: key, der: der}, nil
 }
 
-// issue signs a leaf certificate for name valid for hosts (IPs or DNS
-// names) and writes it and its key under dir.
+// issue signs a leaf certificate for name valid for hosts (IPs, DNS
+// names, or URIs such as runsc-decoupled-user:UID:GID) and writes it and
+// its key under dir.
 func (a *authority) issue(dir, name string, hosts []string) (Identity, error) {
 	key, tmpl, err := newTemplate(name)
 	if err != nil {
@@ -82,6 +88,12 @@ func (a *authority) issue(dir, name string, hosts []string) (Identity, error) {
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if strings.Contains(h, ":") {
+			u, err := url.Parse(h)
+			if err != nil {
+				return Identity{}, err
+			}
+			tmpl.URIs = append(tmpl.URIs, u)
 		} else {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
@@ -124,6 +136,9 @@ func Write(dir string, hosts ...string) (Files, error) {
 		return Files{}, err
 	}
 	if f.Client, err = ca.issue(dir, "client", nil); err != nil {
+		return Files{}, err
+	}
+	if f.Nobody, err = ca.issue(dir, "nobody", []string{"runsc-decoupled-user:65534:65534"}); err != nil {
 		return Files{}, err
 	}
 	rogue, err := newAuthority("rogue CA")

@@ -1,0 +1,39 @@
+package filter
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/seccomp"
+)
+
+// ServerRules are the system calls the server may make once it serves:
+// the Go runtime's (runtime.go) and little else. The server emulates the
+// application's system calls in its own memory and reaches files only
+// through the gofer, so the application's calls do not belong here.
+//
+// Rule for additions: only what the server's own code issues on the host.
+// A feature that makes the server issue an application's call on the
+// host (host networking) adds the calls it makes, as narrowly as it can,
+// and the e2e tests of that feature run under this filter.
+func ServerRules() seccomp.SyscallRules {
+	r := runtimeRules(os.Getpid())
+	// AF_NETLINK: Go's net package lists interfaces through it.
+	r.Merge(socketRules(unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK))
+	r.Merge(seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{
+		// Read-only opens: Go's resolver (/etc/hosts, resolv.conf) for
+		// a gofer named by host name, time zone data. Never a write,
+		// create or truncate.
+		unix.SYS_OPENAT: seccomp.PerArg{
+			seccomp.AnyValue{},
+			seccomp.AnyValue{},
+			seccomp.MaskedEqual(unix.O_ACCMODE|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND, 0),
+		},
+		// Rewriting --profile-heap's files (opened at start) on SIGUSR2.
+		unix.SYS_FTRUNCATE:  seccomp.MatchAll{},
+		unix.SYS_NEWFSTATAT: seccomp.MatchAll{},
+		unix.SYS_STATX:      seccomp.MatchAll{},
+		unix.SYS_UNAME:      seccomp.MatchAll{},
+	}))
+	return r
+}
