@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
 // TLS annotations name the PEM files (host paths) of the container's
@@ -76,6 +77,14 @@ type Process struct {
 	ConsoleWidth    uint
 	ConsoleHeight   uint
 	NoNewPrivileges bool
+	// Caps are the capability sets (process.capabilities), nil when the
+	// spec gives none: then root gets all and other users none.
+	Caps *Caps
+}
+
+// Caps are capability sets, bit n for capability n.
+type Caps struct {
+	Effective, Permitted, Inheritable, Bounding, Ambient uint64
 }
 
 // Rlimit is one resource limit.
@@ -247,8 +256,27 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 	if sp.ExecCPUAffinity != nil {
 		return p, nil, fieldError(field+".execCPUAffinity", "not supported")
 	}
-	if sp.Capabilities != nil {
-		notes = append(notes, field+".capabilities: not applied; the application's system calls are served by the sentry, which does not check capabilities")
+	if c := sp.Capabilities; c != nil {
+		p.Caps = &Caps{}
+		for _, set := range []struct {
+			name  string
+			names []string
+			bits  *uint64
+		}{
+			{"effective", c.Effective, &p.Caps.Effective}, {"permitted", c.Permitted, &p.Caps.Permitted},
+			{"inheritable", c.Inheritable, &p.Caps.Inheritable}, {"bounding", c.Bounding, &p.Caps.Bounding},
+			{"ambient", c.Ambient, &p.Caps.Ambient},
+		} {
+			for _, n := range set.names {
+				cp, ok := capByName[strings.ToUpper(n)]
+				if !ok {
+					// The spec: a value that cannot be mapped to the
+					// kernel's interface must fail.
+					return p, nil, fieldError(fmt.Sprintf("%s.capabilities.%s", field, set.name), "%q: unknown capability", n)
+				}
+				*set.bits |= 1 << uint(cp)
+			}
+		}
 	}
 	if sp.ApparmorProfile != "" || sp.SelinuxLabel != "" {
 		notes = append(notes, field+".apparmorProfile/selinuxLabel: not applied; the sandbox itself is the confinement")
@@ -258,6 +286,17 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 	}
 	return p, notes, nil
 }
+
+// capByName maps "CAP_CHOWN" and the like to capability numbers.
+var capByName = func() map[string]linux.Capability {
+	m := make(map[string]linux.Capability)
+	for cp := linux.Capability(0); cp <= linux.CAP_LAST_CAP; cp++ {
+		m[cp.String()] = cp
+	}
+	// gVisor's Capability.String does not name the newest three.
+	m["CAP_PERFMON"], m["CAP_BPF"], m["CAP_CHECKPOINT_RESTORE"] = linux.CAP_PERFMON, linux.CAP_BPF, linux.CAP_CHECKPOINT_RESTORE
+	return m
+}()
 
 var rlimitNames = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,

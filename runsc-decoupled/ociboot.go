@@ -22,6 +22,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -189,7 +190,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		ClientID:        containerClientID(id),
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
-		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups},
+		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
 		Signals:         b.signals,
@@ -635,7 +636,7 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		Stderr:          os.Stderr,
 		Hostname:        hostname,
 		Log:             hlog.Named("exec"),
-		User:            &client.User{UID: proc.UID, GID: proc.GID, Groups: proc.Groups},
+		User:            &client.User{UID: proc.UID, GID: proc.GID, Groups: proc.Groups, Caps: capSets(proc.Caps)},
 		Rlimits:         clientRlimits(proc.Rlimits),
 		NoNewPrivileges: proc.NoNewPrivileges,
 		Signals:         signals,
@@ -688,4 +689,13 @@ func newConsole(socket string, width, height uint) (*os.File, error) {
 		return nil, fmt.Errorf("--console-socket: send pty master: %w", err)
 	}
 	return slave, nil
+}
+
+// capSets converts a process's OCI capabilities for the Start message.
+func capSets(c *oci.Caps) *sentrypb.CapSets {
+	if c == nil {
+		return nil
+	}
+	return &sentrypb.CapSets{Effective: c.Effective, Permitted: c.Permitted, Inheritable: c.Inheritable,
+		Bounding: c.Bounding, Ambient: c.Ambient}
 }

@@ -118,6 +118,8 @@ type User struct {
 	UID, GID uint32
 	// Groups are the supplementary groups.
 	Groups []uint32
+	// Caps are the capability sets (nil: root gets all, others none).
+	Caps *pb.CapSets
 }
 
 // Rlimit is one resource limit (Resource is RLIMIT_*).
@@ -358,8 +360,9 @@ func (c *client) run() (int, error) {
 	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	var groups []uint32
+	var caps *pb.CapSets
 	if u := c.cfg.User; u != nil {
-		uid, gid, groups = u.UID, u.GID, u.Groups
+		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
 		Argv:     c.cfg.Argv,
@@ -369,6 +372,7 @@ func (c *client) run() (int, error) {
 		Uid:      uid,
 		Gid:      gid,
 		Groups:   groups,
+		Caps:     caps,
 		Umask:    currentUmask(),
 	}}})
 	if err != nil {

@@ -734,6 +734,10 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 			name = string(b[:len(b)-1])
 		}
 		return 0, toErrno(t.mm.SetVMAAnonName(hostarch.Addr(a[2]), a[3], name, a[4] == 0))
+	case linux.PR_CAPBSET_READ, linux.PR_CAPBSET_DROP, linux.PR_CAP_AMBIENT,
+		linux.PR_GET_KEEPCAPS, linux.PR_SET_KEEPCAPS, linux.PR_GET_SECUREBITS, linux.PR_SET_SECUREBITS:
+		// Capabilities are credentials, kept by the server.
+		return t.forward(unix.SYS_PRCTL, a)
 	default:
 		return 0, unix.EINVAL
 	}

@@ -166,6 +166,11 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		}
 		r.Errno = int32(e)
 		r.Ret = 0
+		if keepsOutputs(err) {
+			for _, o := range c.mem.Outputs() {
+				r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
+			}
+		}
 		if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
 			r.Action = nil
 		}

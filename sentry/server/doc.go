@@ -8,8 +8,8 @@
 // that a later reconnection can reattach to it):
 //
 //   - a PID namespace: processes, threads, the process tree, process
-//     groups and sessions, zombies and wait, credentials (process.go,
-//     syscalls_proc.go);
+//     groups and sessions, zombies and wait, credentials with their
+//     capability sets (process.go, syscalls_proc.go, caps.go);
 //   - signal dispositions and routing: kill/tkill, the Kill call from
 //     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
 //     default actions (signals.go). Masks, frames and delivery stay on the
@@ -47,7 +47,7 @@
 //     /dev/shm that the client maps (ShmAttachPlan), reported as
 //     sysv/... records;
 //   - permission checks: DAC against the calling process's credentials
-//     (supplementary groups included), the sticky bit, set-id clearing
+//     (supplementary groups and capabilities included), the sticky bit, set-id clearing
 //     and the owner and group of new files, all in perm.go; the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes

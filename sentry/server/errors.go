@@ -53,3 +53,16 @@ func goferErr(op string, errno int32, rpcErr error) error {
 }
 
 func asErrno(err error, e *unix.Errno) bool { return errors.As(err, e) }
+
+// outputsError is a failure whose writes to application memory still
+// reach the application (capget's version write-back with EINVAL).
+type outputsError struct{ err error }
+
+func (e outputsError) Error() string { return e.err.Error() }
+func (e outputsError) Unwrap() error { return e.err }
+
+// keepsOutputs reports whether a failed call's outputs are copied out.
+func keepsOutputs(err error) bool {
+	var oe outputsError
+	return errors.As(err, &oe)
+}

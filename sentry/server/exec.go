@@ -810,6 +810,8 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
 	p.execed = true
+	p.creds.execCaps()
+	k.trk.markProc(p)
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
 	d.run(k)
@@ -852,6 +854,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	p.pgid, p.sid = p.pid, p.pid
 	p.creds = rootCreds(st.Uid, st.Gid)
 	p.creds.groups = slices.Clone(st.Groups)
+	p.creds.caps = capsFromProto(st.Caps, st.Uid)
 	p.fds = newFDTable(k.trk, k.locks)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}

@@ -3,6 +3,8 @@ package server
 import (
 	"slices"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -12,15 +14,13 @@ import (
 // makes for a file goes through this file, against the calling process's
 // credentials (process.creds).
 //
-// Capabilities are modelled as Linux gives them to a process of a
-// container without file capabilities or user namespaces: a process with
-// euid 0 holds root's default set and loses it when euid leaves 0, and the
-// filesystem capabilities (CAP_CHOWN, CAP_DAC_OVERRIDE,
-// CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID) follow fsuid as Linux's
-// cap_task_fix_setuid makes them. gVisor's vfs.GenericCheckPermissions
-// implements the same rules over auth.Credentials, but it would bring in
-// pkg/sentry/vfs (two hundred packages) and a user namespace for four
-// comparisons.
+// Each check uses the capability Linux uses for it (CAP_CHOWN,
+// CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID) from the
+// process's effective set (caps.go), which follows the uid and fsuid
+// changes as Linux's cap_task_fix_setuid makes it. gVisor's
+// vfs.GenericCheckPermissions implements the same rules over
+// auth.Credentials, but it would bring in pkg/sentry/vfs (two hundred
+// packages) and a user namespace for a few comparisons.
 
 // Access mask bits (Linux's MAY_EXEC, MAY_WRITE, MAY_READ; access(2)'s
 // X_OK, W_OK, R_OK).
@@ -49,14 +49,10 @@ func (cr creds) inGroup(gid uint32) bool {
 	return gid == cr.fsgid || slices.Contains(cr.groups, gid)
 }
 
-// fsCapable reports whether the process holds the filesystem
-// capabilities (see above).
-func (cr creds) fsCapable() bool { return cr.fsuid == 0 }
-
 // ownerOrCapable reports whether the process owns a file with attributes
 // a or holds CAP_FOWNER (Linux's inode_owner_or_capable).
 func (cr creds) ownerOrCapable(a fileAttrs) bool {
-	return cr.fsuid == a.uid || cr.fsCapable()
+	return cr.fsuid == a.uid || cr.capable(linux.CAP_FOWNER)
 }
 
 // permits reports whether the process may access a file with attributes
@@ -76,13 +72,12 @@ func (cr creds) permits(a fileAttrs, mask uint32) bool {
 	if bits&7&mask == mask {
 		return true
 	}
-	if !cr.fsCapable() {
-		return false
-	}
-	if mask&permExec == 0 || a.isDir() {
+	if cr.capable(linux.CAP_DAC_OVERRIDE) && (mask&permExec == 0 || a.isDir() || a.mode&0111 != 0) {
 		return true
 	}
-	return a.mode&0111 != 0
+	// CAP_DAC_READ_SEARCH grants reading any file and reading and
+	// searching any directory.
+	return cr.capable(linux.CAP_DAC_READ_SEARCH) && (mask == permRead || (a.isDir() && mask&^(permRead|permExec) == 0))
 }
 
 // mayDelete reports whether the process may remove or rename away a
@@ -94,14 +89,14 @@ func (cr creds) mayDelete(dir, child fileAttrs) bool {
 	if dir.mode&unix.S_ISVTX == 0 {
 		return true
 	}
-	return cr.fsuid == child.uid || cr.fsuid == dir.uid || cr.fsCapable()
+	return cr.fsuid == child.uid || cr.fsuid == dir.uid || cr.capable(linux.CAP_FOWNER)
 }
 
 // chmodMode returns the mode a chmod to mode actually sets on a file with
 // attributes a: without CAP_FSETID, a caller outside the file's group
 // cannot set the setgid bit (Linux's setattr_prepare clears it).
 func (cr creds) chmodMode(a fileAttrs, mode uint32) uint32 {
-	if !cr.inGroup(a.gid) && !cr.fsCapable() {
+	if !cr.inGroup(a.gid) && !cr.capable(linux.CAP_FSETID) {
 		mode &^= unix.S_ISGID
 	}
 	return mode
@@ -112,7 +107,7 @@ func (cr creds) chmodMode(a fileAttrs, mode uint32) uint32 {
 // CAP_CHOWN only the owner may, keeping the owner, and only to a group
 // it is in (Linux's chown_ok and chgrp_ok).
 func (cr creds) mayChown(a fileAttrs, uid, gid int64) bool {
-	if cr.fsCapable() {
+	if cr.capable(linux.CAP_CHOWN) {
 		return true
 	}
 	if uid != -1 && (uint32(uid) != a.uid || cr.fsuid != a.uid) {
@@ -130,7 +125,7 @@ func (cr creds) mayChown(a fileAttrs, uid, gid int64) bool {
 // execute is set (otherwise it marks mandatory locking), as Linux's
 // file_remove_privs does.
 func (cr creds) killPrivMode(mode uint32) (uint32, bool) {
-	if cr.fsCapable() || mode&unix.S_IFMT != unix.S_IFREG {
+	if cr.capable(linux.CAP_FSETID) || mode&unix.S_IFMT != unix.S_IFREG {
 		return mode, false
 	}
 	nm := mode &^ unix.S_ISUID
@@ -155,7 +150,7 @@ func (cr creds) newFileOwner(dir fileAttrs, mode uint32) (uid, gid, m uint32) {
 	switch {
 	case m&unix.S_IFMT == unix.S_IFDIR:
 		m |= unix.S_ISGID
-	case m&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP && !cr.inGroup(gid) && !cr.fsCapable():
+	case m&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP && !cr.inGroup(gid) && !cr.capable(linux.CAP_FSETID):
 		m &^= unix.S_ISGID
 	}
 	return uid, gid, m

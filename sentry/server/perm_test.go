@@ -13,7 +13,7 @@ import (
 )
 
 func user(uid, gid uint32, groups ...uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid, groups}
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid, groups, initialCaps(uid)}
 }
 
 func TestPermits(t *testing.T) {
@@ -40,7 +40,7 @@ func TestPermits(t *testing.T) {
 		{"root executes 0100 file", user(0, 0), reg(0100, 1000, 0), permExec, true},
 		{"root searches 0000 dir", user(0, 0), dir(0000, 1000, 0), permExec, true},
 		{"other searches 0700 dir", user(1000, 1000), dir(0700, 0, 0), permExec, false},
-		{"euid 0 but fsuid 1000", creds{0, 0, 0, 1000, 0, 0, 0, 0, nil}, reg(0600, 0, 0), permRead, false},
+		{"euid 0 but fsuid 1000", creds{0, 0, 0, 1000, 0, 0, 0, 0, nil, capSets{}}, reg(0600, 0, 0), permRead, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.cr.permits(tc.a, tc.mask); got != tc.want {

@@ -20,10 +20,12 @@ type creds struct {
 	// groups are the supplementary groups. setgroups replaces the slice;
 	// it is never changed in place, so copies of creds may share it.
 	groups []uint32
+	// caps are the capability sets (caps.go).
+	caps capSets
 }
 
 func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil}
+	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil, initialCaps(uid)}
 }
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields

@@ -408,7 +408,8 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
 		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
-			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid}
+			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid,
+			caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
 			p.creds.groups = slices.Clone(ps.Groups)
 		}

@@ -513,7 +513,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
-		Execed: p.execed,
+		Execed: p.execed, Caps: p.creds.caps.proto(),
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid

@@ -200,6 +200,9 @@ func init() {
 		unix.SYS_SETFSGID:        sysSetfsuid,
 		unix.SYS_GETGROUPS:       sysGetgroups,
 		unix.SYS_SETGROUPS:       sysSetgroups,
+		unix.SYS_CAPGET:          sysCapget,
+		unix.SYS_CAPSET:          sysCapset,
+		unix.SYS_PRCTL:           sysPrctlCaps,
 
 		// Timers (timers.go).
 		unix.SYS_ALARM:            sysAlarm,

@@ -576,9 +576,15 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	}
 	cr := c.creds()
 	if flags&atEaccess == 0 {
-		// access(2) checks with the real ids (and so with the
-		// capabilities of the real uid).
+		// access(2) checks with the real ids, and with the
+		// capabilities of the real uid: none unless it is 0, then the
+		// permitted set (Linux's access_override_creds).
 		cr.fsuid, cr.fsgid = cr.ruid, cr.rgid
+		if cr.ruid != 0 {
+			cr.caps.effective = 0
+		} else {
+			cr.caps.effective = cr.caps.permitted
+		}
 	}
 	if !cr.permits(a, mode) {
 		return 0, unix.EACCES
@@ -748,7 +754,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if cr := c.creds(); !cr.fsCapable() {
+	if cr := c.creds(); !cr.capable(linux.CAP_FOWNER) {
 		if a, err := c.targetAttrs(cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.mayHardlink(a) {
@@ -1128,14 +1134,14 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 
 // targetAttrs returns the current attributes of d (or f) for a
 // permission decision by cr about an owner-only change (chmod, chown,
-// utimensat). A holder of CAP_FOWNER and CAP_CHOWN may make any such
-// change, so for it the stat round trip is skipped and the attributes
-// returned are zero.
+// utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
+// any such change, so for it the stat round trip is skipped and the
+// attributes returned are zero.
 func (c *syscallCtx) targetAttrs(cr creds, d *dentry, f *file) (fileAttrs, error) {
 	if d == nil && f == nil {
 		return fileAttrs{}, unix.ENOENT
 	}
-	if cr.fsCapable() {
+	if cr.capable(linux.CAP_FOWNER) && cr.capable(linux.CAP_CHOWN) && cr.capable(linux.CAP_FSETID) {
 		return fileAttrs{}, nil
 	}
 	st, err := c.statOf(d, f)

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -651,8 +652,10 @@ func sysGetresuid(c *syscallCtx) (int64, error) {
 }
 
 // setIDs implements the set*id family for either uids or gids, on the
-// Linux rules: a privileged caller (euid 0) may set anything; others may
-// only use ids they already hold. Arguments of -1 mean "unchanged".
+// Linux rules: a caller with CAP_SETUID (CAP_SETGID for gids) may set
+// anything; others may only use ids they already hold. Arguments of -1
+// mean "unchanged". A uid change then adjusts the capabilities
+// (creds.fixSetuid).
 func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	k := c.k
 	k.mu.Lock()
@@ -660,11 +663,16 @@ func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	p := c.t.proc
 	k.trk.markProc(p)
 	cr := &p.creds
+	if !gid {
+		old := *cr
+		defer func() { cr.fixSetuid(old) }()
+	}
 	ruid, euid, suid, fsuid := &cr.ruid, &cr.euid, &cr.suid, &cr.fsuid
+	priv := cr.capable(linux.CAP_SETUID)
 	if gid {
 		ruid, euid, suid, fsuid = &cr.rgid, &cr.egid, &cr.sgid, &cr.fsgid
+		priv = cr.capable(linux.CAP_SETGID)
 	}
-	priv := cr.euid == 0
 	holds := func(id int64) bool {
 		return id == -1 || uint32(id) == *ruid || uint32(id) == *euid || uint32(id) == *suid
 	}
@@ -756,13 +764,15 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 	id := uint32(c.args[0])
 	if c.sysno == unix.SYS_SETFSUID {
 		old := cr.fsuid
-		if cr.euid == 0 || id == cr.ruid || id == cr.euid || id == cr.suid || id == cr.fsuid {
+		if cr.capable(linux.CAP_SETUID) || id == cr.ruid || id == cr.euid || id == cr.suid || id == cr.fsuid {
 			cr.fsuid = id
+			cr.fixSetfsuid(old)
+			k.trk.markProc(c.t.proc)
 		}
 		return int64(old), nil
 	}
 	old := cr.fsgid
-	if cr.euid == 0 || id == cr.rgid || id == cr.egid || id == cr.sgid || id == cr.fsgid {
+	if cr.capable(linux.CAP_SETGID) || id == cr.rgid || id == cr.egid || id == cr.sgid || id == cr.fsgid {
 		cr.fsgid = id
 	}
 	return int64(old), nil
@@ -791,7 +801,7 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 }
 
 // sysSetgroups sets the supplementary groups permission checks use
-// (perm.go); it needs CAP_SETGID (euid 0).
+// (perm.go); it needs CAP_SETGID.
 func sysSetgroups(c *syscallCtx) (int64, error) {
 	n := int32(c.args[0])
 	if n < 0 || n > maxGroups {
@@ -812,7 +822,7 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := c.t.proc
-	if p.creds.euid != 0 {
+	if !p.creds.capable(linux.CAP_SETGID) {
 		return 0, unix.EPERM
 	}
 	p.creds.groups = groups

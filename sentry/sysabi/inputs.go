@@ -202,6 +202,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_SENDMMSG:        {mmsghdr(1, 2)},
 	unix.SYS_RECVMMSG:        {mmsghdrOut(1, 2), fixed(4, sizeofTimespec)},
 	unix.SYS_SETGROUPS:       {elems(1, 0, 4)},
+	unix.SYS_CAPGET:          {fixed(0, 8)},
+	unix.SYS_CAPSET:          {fixed(0, 8), fixed(1, 24)}, // header; two data structs (version 1 reads only the first)
 	unix.SYS_GETXATTR:        {str(0), str(1)},
 	unix.SYS_LGETXATTR:       {str(0), str(1)},
 	unix.SYS_FGETXATTR:       {str(1)},

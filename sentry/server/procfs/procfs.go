@@ -53,11 +53,14 @@ type Process struct {
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread
 	// UID and GID: real, effective, saved, filesystem.
-	UID, GID   [4]uint32
-	Argv, Env  []string
-	Umask      uint32
-	FDs        int
-	ExitSignal int32
+	UID, GID [4]uint32
+	// CapInh, CapPrm, CapEff, CapBnd and CapAmb are the capability sets
+	// (bit n is capability n).
+	CapInh, CapPrm, CapEff, CapBnd, CapAmb uint64
+	Argv, Env                              []string
+	Umask                                  uint32
+	FDs                                    int
+	ExitSignal                             int32
 	// VMSize, RSS and MaxRSS are the address space's size and resident
 	// set, current and peak, in bytes (known when threads were asked for).
 	VMSize, RSS, MaxRSS uint64

@@ -331,7 +331,8 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "Threads:\t%d\n", n)
 	b.WriteString("SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
-	b.WriteString("CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n")
+	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
+		p.CapInh, p.CapPrm, p.CapEff, p.CapBnd, p.CapAmb)
 	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\n")
 	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.Bytes(), nil
