@@ -277,8 +277,10 @@ func TestMappedFileChange(t *testing.T) {
 	} else if _, ok := err.(*memmap.BusError); !ok {
 		t.Errorf("beyond the end: %v, want *memmap.BusError", err)
 	}
-	if n := f.fc.dirtyPages.Load(); n != 0 {
-		t.Errorf("%d dirty pages beyond the end survived the shrink", n)
+	// Page 0, changed by the calls above, stays dirty (a write-back
+	// in flight could have copied it before their bytes); page 1 went.
+	if n := f.fc.dirtyPages.Load(); n != 1 {
+		t.Errorf("%d dirty pages after the shrink, want 1: page 0", n)
 	}
 	if len(ms.ars) == 0 || ms.ars[len(ms.ars)-1] != (hostarch.AddrRange{Start: 0x10000 + pg, End: 0x10000 + 2*pg}) {
 		t.Errorf("invalidations %v, want the page beyond the end", ms.ars)

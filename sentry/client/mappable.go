@@ -812,9 +812,12 @@ func (f *serverFile) applyChange(ctx context.Context, ch *pb.MappedFileChange, d
 			}
 		}
 	}
-	if f.writingBack > 0 {
-		f.fc.noteDirty(f, f.dirty.add(memmap.MappableRange{Start: start, End: min(end, newEnd)}))
-	}
+	// The changed pages are dirty, whether or not a write-back is in
+	// flight now: one that copied them before this call's bytes reached
+	// the gofer may land after them, and may already have finished (its
+	// reply can beat this one), leaving older bytes on disk. The next
+	// write-back sends them again from the cache, which has them.
+	f.fc.noteDirty(f, f.dirty.add(memmap.MappableRange{Start: start, End: min(end, newEnd)}))
 }
 
 // anonShared backs a MAP_SHARED|MAP_ANONYMOUS mapping: zero-filled pages
