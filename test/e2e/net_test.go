@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -18,15 +17,7 @@ var netPrograms = []string{"memfd", "splice", "mmsg", "inotify"}
 // (testutil.StaticProgram compiles a single file).
 func netSource(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "net", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	common, err := os.ReadFile(filepath.Join("testdata", "net", "common.h"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Replace(string(src), `#include "common.h"`, string(common), 1)
+	return testdataSource(t, "net", name)
 }
 
 // TestNetPrograms compares the programs of testdata/net with native runs.

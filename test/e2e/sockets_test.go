@@ -22,11 +22,18 @@ var socketPrograms = []string{"eventfd", "epoll", "timerfd", "socketpair", "unix
 // (testutil.StaticProgram compiles a single file).
 func socketSource(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "sockets", name+".c"))
+	return testdataSource(t, "sockets", name)
+}
+
+// testdataSource reads testdata/DIR/NAME.c with DIR's common.h inlined
+// where it is included (StaticProgram compiles one file).
+func testdataSource(t *testing.T, dir, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", dir, name+".c"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	common, err := os.ReadFile(filepath.Join("testdata", "sockets", "common.h"))
+	common, err := os.ReadFile(filepath.Join("testdata", dir, "common.h"))
 	if err != nil {
 		t.Fatal(err)
 	}
