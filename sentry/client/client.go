@@ -470,6 +470,14 @@ func (c *client) resize() error {
 func (c *client) kill(s Signal) error {
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer}}})
 	if err != nil {
+		select {
+		case <-c.done:
+			// The signal ended the application, and the client shut
+			// the connection down before the reply came back: the
+			// kill was served (runc's `kill --all KILL` as well).
+			return nil
+		default:
+		}
 		return fmt.Errorf("kill: %w", err)
 	}
 	if reply.Errno != 0 {
