@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -111,7 +112,11 @@ func sysMount(c *syscallCtx) (int64, error) {
 		// Over the root or a synthesized directory (/dev, /proc).
 		return 0, fmt.Errorf("mount over %q: %w", target, unix.EINVAL)
 	}
-	o, err := mount.ParseTmpfsOptions(data, totalRAM())
+	ram, err := c.ramFor(data)
+	if err != nil {
+		return 0, err
+	}
+	o, err := mount.ParseTmpfsOptions(data, ram)
 	if err != nil {
 		return 0, err
 	}
@@ -129,7 +134,9 @@ func sysMount(c *syscallCtx) (int64, error) {
 	if source == "" {
 		source = "none"
 	}
-	m, err := v.mounts.Add(mount.Mount{FSType: fstype, Source: source, Target: p, Flags: flags, Data: data,
+	// The record keeps the options as parsed (a size=N% is of this
+	// machine, now).
+	m, err := v.mounts.Add(mount.Mount{FSType: fstype, Source: source, Target: p, Flags: flags, Data: strings.TrimPrefix(o.String(), ","),
 		FSOptions: o.String(), Backed: true, Tmpfs: o, SuperReadOnly: flags&unix.MS_RDONLY != 0})
 	if err != nil {
 		return 0, err
@@ -161,7 +168,11 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 	var newData *string
 	fsopts := m.FSOptions
 	if flags&unix.MS_BIND == 0 {
-		o, err := mount.ParseTmpfsOptions(data, totalRAM())
+		ram, err := c.ramFor(data)
+		if err != nil {
+			return err
+		}
+		o, err := mount.ParseTmpfsOptions(data, ram)
 		if err != nil {
 			return err
 		}
@@ -199,7 +210,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 		return err
 	}
 	if newData != nil {
-		o, _ := mount.ParseTmpfsOptions(*newData, totalRAM())
+		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.mounts.SetTmpfs(vm.id, o)
 	}
 	c.k.trk.markMount(vm.id)
@@ -284,11 +295,16 @@ func (v *vfs) graftedByID(id int) *vmount {
 	return nil
 }
 
-// totalRAM is this machine's memory, for tmpfs's size=N%.
-func totalRAM() uint64 {
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) != nil {
-		return 0
+// ramFor is the client machine's memory when tmpfs options data need it
+// (size=N%: Linux takes a share of the machine the application runs on),
+// else 0.
+func (c *syscallCtx) ramFor(data string) (uint64, error) {
+	if !strings.Contains(data, "%") {
+		return 0, nil
 	}
-	return uint64(si.Totalram) * uint64(si.Unit)
+	a, err := c.k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	if err != nil {
+		return 0, fmt.Errorf("size=%%: the client's memory: %w", err)
+	}
+	return a.GetMachine().GetMemTotal(), nil
 }

@@ -316,7 +316,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 	defer v.mntMu.Unlock()
 	var errs []error
 	for _, st := range recs {
-		m, err := mount.FromRecord(st, totalRAM())
+		m, err := mount.FromRecord(st, 0)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
 			continue
@@ -385,7 +385,7 @@ func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
 			m.Source = sp.Fstype
 		}
 		if sp.Fstype == "tmpfs" || sp.Fstype == "mqueue" {
-			o, err := mount.ParseTmpfsOptions(sp.Data, totalRAM())
+			o, err := mount.ParseTmpfsOptions(sp.Data, 0)
 			if err != nil {
 				return nil, bad(err.Error())
 			}
