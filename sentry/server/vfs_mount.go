@@ -192,7 +192,9 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 }
 
 // ungraft takes vm off the tree, and removes its directory unless keep
-// (a lazily detached mount still in use: removed with the client).
+// (a lazily detached mount still in use: its root keeps its handle, so
+// that a working directory or an open directory in it still works, and
+// its directory goes with the client).
 func (v *vfs) ungraft(vm *vmount, keep bool) {
 	v.mu.Lock()
 	if v.covers[vm.point] == vm {
@@ -200,17 +202,15 @@ func (v *vfs) ungraft(vm *vmount, keep bool) {
 	}
 	delete(v.roots, vm.root)
 	v.nmounts.Add(-1)
+	if keep {
+		v.detached = append(v.detached, vm)
+		v.mu.Unlock()
+		return
+	}
 	h := vm.root.handle
 	vm.root.handle = 0
 	vm.root.deleted = true
 	v.mu.Unlock()
-	if keep {
-		v.mu.Lock()
-		v.detached = append(v.detached, vm)
-		v.mu.Unlock()
-		releaseHandles(v.k, []uint64{h})
-		return
-	}
 	v.removeBacking(vm, h)
 }
 
@@ -254,9 +254,13 @@ func (v *vfs) removeMounts() {
 		v.mu.Unlock()
 		if live {
 			v.ungraft(vm, false)
-		} else {
-			v.removeBacking(vm, 0)
+			continue
 		}
+		v.mu.Lock()
+		h := vm.root.handle
+		vm.root.handle = 0
+		v.mu.Unlock()
+		v.removeBacking(vm, h)
 	}
 }
 
