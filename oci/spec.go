@@ -336,7 +336,7 @@ var synthesized = map[string]map[string]string{
 	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, fd links)"},
 	"/dev/pts":       {"devpts": "not served: the sentry's /dev has no pts directory"},
 	"/dev/shm":       {"tmpfs": "the sentry's own /dev/shm (a directory of the gofer's per sandbox)"},
-	"/dev/mqueue":    {"mqueue": "not served: POSIX message queues are not supported"},
+	"/dev/mqueue":    {"mqueue": "an empty directory of the sentry's (POSIX message queues are not supported)"},
 	"/sys":           {"sysfs": "an empty read-only /sys"},
 	"/sys/fs/cgroup": {"cgroup": "not served: no cgroup file system", "cgroup2": "not served: no cgroup file system"},
 }
@@ -366,7 +366,7 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 				if typ == "sysfs" {
 					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "size=4k,mode=0555"})
 				}
-				if typ == "sysfs" || (typ == "tmpfs" && dst == "/dev/shm") {
+				if typ == "sysfs" || (typ == "tmpfs" && dst == "/dev/shm") || (typ == "mqueue" && dst == "/dev/mqueue") {
 					p.Listed = append(p.Listed, listedMount(m, typ, dst))
 				}
 				continue

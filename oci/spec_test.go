@@ -57,12 +57,14 @@ func TestPlanFor(t *testing.T) {
 				specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue"},
 				specs.Mount{Destination: "/t", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "ro"}})
 		}, check: func(t *testing.T, p *Plan) {
-			// What the sentry's mount table lists: /sys, /dev/shm and /t,
-			// with config.json's types and sources; not /proc and /dev
-			// (every table has them), /dev/pts nor /dev/mqueue (not served).
+			// What the sentry's mount table lists: /sys, /dev/shm,
+			// /dev/mqueue and /t, with config.json's types and sources;
+			// not /proc and /dev (every table has them) nor /dev/pts
+			// (not served).
 			want := []Mount{
 				{Type: "sysfs", Source: "sysfs", Destination: "/sys", Flags: unix.MS_RDONLY},
 				{Type: "tmpfs", Source: "shm", Destination: "/dev/shm", Flags: unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, Data: "mode=1777,size=65536k"},
+				{Type: "mqueue", Source: "mqueue", Destination: "/dev/mqueue"},
 				{Type: "tmpfs", Source: "tmpfs", Destination: "/t", Flags: unix.MS_RDONLY, Data: "size=1m"},
 			}
 			if len(p.Listed) != len(want) {

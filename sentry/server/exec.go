@@ -879,6 +879,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	k.init = p
 	t := k.threads[p.pid]
 	k.mu.Unlock()
+	if len(mounts) > 0 {
+		k.graftStartMounts()
+	}
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
 	defer c.unpinAll()

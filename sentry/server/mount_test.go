@@ -175,6 +175,7 @@ func TestStartMounts(t *testing.T) {
 	r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Mounts: []*sentrypb.MountSpec{
 		{Fstype: "bind", Source: "/host/data", Target: "/data", Flags: unix.MS_RDONLY},
 		{Fstype: "tmpfs", Source: "shm", Target: "/dev/shm", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "mode=1777,size=65536k"},
+		{Fstype: "mqueue", Source: "mqueue", Target: "/dev/mqueue", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
 	}}}})
 	if r.Errno != 0 {
 		t.Fatalf("start: %v", unix.Errno(r.Errno))
@@ -183,11 +184,25 @@ func TestStartMounts(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^4 1 \d+:\d+ / /data ro,relatime - bind /host/data rw$`,
 		`(?m)^5 3 0:261 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k$`,
+		`(?m)^6 3 0:262 / /dev/mqueue rw,nosuid,nodev,noexec,relatime - mqueue mqueue rw$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(mi) {
 			t.Errorf("mountinfo lacks %s:\n%s", re, mi)
 		}
 	}
+	// /dev/mqueue is a directory the sentry made (an mqueue by statfs).
+	m := e.mem
+	sf := m.zeros(120)
+	e.ok(1, unix.SYS_STATFS, m.str("/dev/mqueue"), sf)
+	if typ := binary.LittleEndian.Uint64(m.bytes(sf, 8)); typ != 0x19800202 {
+		t.Errorf("statfs /dev/mqueue type %#x, want MQUEUE_MAGIC", typ)
+	}
+	e.ok(1, unix.SYS_MKDIR, m.str("/dev/mqueue/../mqueue/d"), 0755)
+	if dirs := tmpfsDirs(t, e.root); len(dirs) != 1 {
+		t.Errorf("tmpfs directories %v, want /dev/mqueue's", dirs)
+	}
+	e.ok(1, unix.SYS_UMOUNT2, m.str("/dev/mqueue"), 0)
+	e.fails(unix.ENOENT, 1, unix.SYS_STAT, m.str("/dev/mqueue"), m.zeros(144))
 	bad := newEnv(t)
 	for _, ms := range [][]*sentrypb.MountSpec{
 		{{Fstype: "bind", Target: "relative"}},
@@ -206,8 +221,13 @@ func TestStartMounts(t *testing.T) {
 // come back on a fresh server from the client's log.
 func TestMountRecovery(t *testing.T) {
 	r := newReplayer(t)
-	r.start()
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022,
+		Mounts: []*sentrypb.MountSpec{{Fstype: "mqueue", Source: "mqueue", Target: "/dev/mqueue"}}}}}, false)
+	if rep.Errno != 0 {
+		t.Fatalf("Start: %v", unix.Errno(rep.Errno))
+	}
 	m := r.mem
+	r.ok(1, unix.SYS_MKDIR, m.str("/dev/mqueue/q"), 0755)
 	os.MkdirAll(filepath.Join(r.root, "mnt"), 0755)
 	r.ok(1, unix.SYS_MOUNT, m.str("tmpfs"), m.str("/mnt"), m.str("tmpfs"), unix.MS_NOEXEC, m.str("mode=700"))
 	r.ok(1, unix.SYS_MKDIR, m.str("/mnt/d"), 0755)
@@ -239,11 +259,13 @@ func TestMountRecovery(t *testing.T) {
 	mfd := r.open("/proc/self/mountinfo", unix.O_RDONLY)
 	mi := r.readStr(1, mfd, 4096)
 	r.ok(1, unix.SYS_CLOSE, mfd)
-	if !strings.Contains(mi, "4 1 0:260 / /mnt rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") {
+	if !strings.Contains(mi, "5 1 0:261 / /mnt rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") || !strings.Contains(mi, "4 3 0:260 / /dev/mqueue rw,relatime - mqueue mqueue rw\n") {
 		t.Errorf("mountinfo after recovery:\n%s", mi)
 	}
+	r.ok(1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
 	r.ok(1, unix.SYS_CHDIR, m.str("/"))
 	r.ok(1, unix.SYS_CLOSE, fd)
+	r.ok(1, unix.SYS_UMOUNT2, m.str("/dev/mqueue"), 0)
 	r.ok(1, unix.SYS_UMOUNT2, m.str("/mnt"), 0)
 	if dirs := tmpfsDirs(t, r.root); len(dirs) != 0 {
 		t.Errorf("tmpfs directories left: %v", dirs)

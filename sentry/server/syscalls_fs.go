@@ -1475,6 +1475,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 // size= as the total (the free space is the smaller of that and the
 // gofer's), and the mount's flags.
 func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
+	if m.FSType == "mqueue" {
+		sf.Type = linux.MQUEUE_MAGIC
+	}
 	if m.FSType == "tmpfs" {
 		sf.Type = linux.TMPFS_MAGIC
 		if bs := uint64(max(sf.BlockSize, 1)); m.Tmpfs.HasSize && m.Tmpfs.Size > 0 {

@@ -156,12 +156,15 @@ type vfs struct {
 	// directories go with the client (vfs_mount.go); all protected by mu.
 	// nmounts counts the grafted mounts (atomic, so that lookups skip
 	// the maps when there are none).
-	mounts   *mount.Table
-	mntMu    sync.Mutex
-	covers   map[*dentry]*vmount
-	roots    map[*dentry]*vmount
-	detached []*vmount
-	nmounts  atomic.Int32
+	mounts *mount.Table
+	mntMu  sync.Mutex
+	covers map[*dentry]*vmount
+	roots  map[*dentry]*vmount
+	// devMounts are the mounts at names of the synthesized /dev
+	// (/dev/mqueue), by name; protected by mu.
+	devMounts map[string]*vmount
+	detached  []*vmount
+	nmounts   atomic.Int32
 }
 
 func newVFS(k *clientState) (*vfs, error) {
@@ -446,6 +449,11 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 		return nil, unix.ENAMETOOLONG
 	}
 	if dir.kind != dkGofer {
+		if dir == v.dev {
+			if d := v.devMount(name); d != nil {
+				return d, nil
+			}
+		}
 		return v.synthLookup(c, dir, name)
 	}
 	if dir == v.root {
