@@ -85,6 +85,10 @@ type Config struct {
 	// User, when set, gives the first process's credentials (default:
 	// this process's uid and gid).
 	User *User
+	// Mounts are the sandbox's mounts made outside the sentry (do's
+	// --volume, an OCI bundle's mounts), sent in Start so that the
+	// sentry's mount table (mountinfo) lists them.
+	Mounts []*pb.MountSpec
 	// Rlimits replace the defaults of the first process's resource
 	// limits (inherited by its children).
 	Rlimits []Rlimit
@@ -374,6 +378,7 @@ func (c *client) run() (int, error) {
 		Groups:   groups,
 		Caps:     caps,
 		Umask:    currentUmask(),
+		Mounts:   c.cfg.Mounts,
 	}}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
