@@ -22,7 +22,9 @@
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
 //     client's memory account (memacct.go: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), the client's stdio
-//     (stdio.go);
+//     (stdio.go) and the stdio sets of spawned processes: processes the
+//     OCI runtime's exec adds from outside (Spawn, spawn.go; a set's
+//     stdinState.mu nests inside clientState.mu as set 0's does);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
@@ -181,7 +183,7 @@
 //	      fdTable.mu
 //	        lockTable.mu         (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
-//	      pipe.mu, stdinState.mu
+//	      pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mappingTable.mu
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
