@@ -190,8 +190,14 @@ func (c *client) newTask(tid int32, proc *process) *task {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
+	return c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+}
+
+// newRootTask builds a process with no parent on the client (the first,
+// or a spawned one) from the plan of its Start or Spawn.
+func (c *client) newRootTask(plan *pb.ExecPlan, rlimits []Rlimit, noNewPrivs bool) (*task, error) {
 	ls := defaultLimits()
-	for _, r := range c.cfg.Rlimits {
+	for _, r := range rlimits {
 		lt, ok := limits.FromLinuxResource[r.Resource]
 		if !ok {
 			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
@@ -201,7 +207,7 @@ func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
 		}
 	}
 	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
-	proc.noNewPrivs = c.cfg.NoNewPrivileges
+	proc.noNewPrivs = noNewPrivs
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()
