@@ -1417,7 +1417,11 @@ type Syscall struct {
 	Args  []uint64               `protobuf:"varint,2,rep,packed,name=args,proto3" json:"args,omitempty"`
 	// inputs are the application memory ranges the server may read. The
 	// server answers EFAULT for a read outside them.
-	Inputs        []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	Inputs []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// no_new_privs is set on an execve/execveat of a process with
+	// prctl(PR_SET_NO_NEW_PRIVS) (which the client keeps): the server then
+	// ignores the program's set-user-ID and set-group-ID bits.
+	NoNewPrivs    bool `protobuf:"varint,210,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1471,6 +1475,13 @@ func (x *Syscall) GetInputs() []*Region {
 		return x.Inputs
 	}
 	return nil
+}
+
+func (x *Syscall) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
 }
 
 // Region is a range of application memory.
@@ -1543,7 +1554,10 @@ type Start struct {
 	Groups []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	// caps are the first process's capabilities (OCI process.capabilities);
 	// when unset, root gets every capability and other users none.
-	Caps          *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
+	Caps *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
+	// no_new_privs: the first process starts with no_new_privs (OCI
+	// process.noNewPrivileges), so its program's set-id bits are ignored.
+	NoNewPrivs    bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1639,6 +1653,13 @@ func (x *Start) GetCaps() *CapSets {
 		return x.Caps
 	}
 	return nil
+}
+
+func (x *Start) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
 }
 
 // CapSets are a process's capability sets (bit n is capability n) and
@@ -6886,14 +6907,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"m\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x90\x01\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
-	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
+	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\x12!\n" +
+	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
+	"noNewPrivs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xe5\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x88\x02\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -6903,7 +6926,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x14\n" +
 	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
 	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
-	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\"\xbd\x01\n" +
+	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12!\n" +
+	"\fno_new_privs\x18\xd3\x01 \x01(\bR\n" +
+	"noNewPrivs\"\xbd\x01\n" +
 	"\aCapSets\x12\x1c\n" +
 	"\teffective\x18\x01 \x01(\x04R\teffective\x12\x1c\n" +
 	"\tpermitted\x18\x02 \x01(\x04R\tpermitted\x12 \n" +

@@ -365,15 +365,16 @@ func (c *client) run() (int, error) {
 		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
-		Argv:     c.cfg.Argv,
-		Env:      c.cfg.Env,
-		Cwd:      c.cfg.Cwd,
-		Filename: c.cfg.Filename,
-		Uid:      uid,
-		Gid:      gid,
-		Groups:   groups,
-		Caps:     caps,
-		Umask:    currentUmask(),
+		Argv:       c.cfg.Argv,
+		Env:        c.cfg.Env,
+		Cwd:        c.cfg.Cwd,
+		Filename:   c.cfg.Filename,
+		Uid:        uid,
+		Gid:        gid,
+		Groups:     groups,
+		Caps:       caps,
+		Umask:      currentUmask(),
+		NoNewPrivs: c.cfg.NoNewPrivileges,
 	}}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
