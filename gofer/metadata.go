@@ -312,14 +312,13 @@ func (s *Server) readlink(id uint64) (string, error) {
 // stripSetID removes the set-user-id and set-group-id bits from perm for a
 // file of type ftype, unless the gofer was started to allow them: a hostile
 // application must not leave a setuid-root binary on the host for a local
-// user to run (the sandbox still sees them: setid.go). A directory keeps its set-group-id bit (it only makes new
-// entries inherit the directory's group).
+// user to run (the sandbox still sees them: setid.go). Only a regular
+// file can be run: a directory (where set-group-ID makes new entries
+// inherit its group and set-user-ID means nothing), a FIFO or a socket
+// keeps its bits on the host.
 func (s *Server) stripSetID(perm, ftype uint32) uint32 {
-	switch {
-	case s.allowSetuid:
+	if s.allowSetuid || ftype != unix.S_IFREG {
 		return perm
-	case ftype == unix.S_IFDIR:
-		return perm &^ unix.S_ISUID
 	}
 	return perm &^ (unix.S_ISUID | unix.S_ISGID)
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -79,11 +78,11 @@ func (k *handleKeys) setIDOf(st *goferpb.Stat, v []byte) uint32 {
 	return bits
 }
 
-// mayHoldSetID reports whether a file of type ftype can carry the
-// attribute: Linux allows user. attributes on regular files and
-// directories only.
+// mayHoldSetID reports whether a file of type ftype has its set-id bits
+// in the attribute: only a regular file (stripSetID leaves the others'
+// on the host, where they grant nothing).
 func mayHoldSetID(ftype uint32) bool {
-	return ftype == unix.S_IFREG || ftype == unix.S_IFDIR
+	return ftype == unix.S_IFREG
 }
 
 // addSetID adds the sandbox's set-id bits of the file fd (an O_PATH fd)
@@ -167,9 +166,9 @@ func getxattrAt(dirFD int, name, attr string, buf []byte) (int, error) {
 // storeSetID records bits (the set-id bits the application gave the file
 // but the host file does not carry) for the file fd (an O_PATH fd) whose
 // stat is st (owner and group as they are now): the attribute is written,
-// or removed when bits is 0. A file system without user. attributes (or a
-// file type that cannot carry one) cannot record them: the bits are lost,
-// as they were before the attribute existed, and that is logged once.
+// or removed when bits is 0. A file system without user. attributes
+// cannot record them: the bits are lost, as they were before the
+// attribute existed, and that is logged once.
 func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 	if s.allowSetuid || st == nil {
 		return nil
@@ -188,10 +187,7 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 		return wrap(err, "remove set-id attribute")
 	}
 	if !mayHoldSetID(st.GetMode() & unix.S_IFMT) {
-		s.setIDLostOnce.Do(func() {
-			s.log.Warn("set-id bits of a file type without user. attributes are dropped", "mode", strconv.FormatUint(uint64(st.GetMode()), 8))
-		})
-		return nil
+		return nil // the host file has them (stripSetID)
 	}
 	err := unix.Setxattr(p, setIDXattr, s.keys.setIDValue(st, bits), 0)
 	if err == unix.EOPNOTSUPP || err == unix.EPERM {

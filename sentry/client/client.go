@@ -364,7 +364,11 @@ func (c *client) run() (int, error) {
 	if u := c.cfg.User; u != nil {
 		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
+	ls, err := c.initialLimits()
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	start := &pb.Start{
 		Argv:       c.cfg.Argv,
 		Env:        c.cfg.Env,
 		Cwd:        c.cfg.Cwd,
@@ -375,7 +379,9 @@ func (c *client) run() (int, error) {
 		Caps:       caps,
 		Umask:      currentUmask(),
 		NoNewPrivs: c.cfg.NoNewPrivileges,
-	}}})
+	}
+	serverLimits(ls, start)
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: start}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}

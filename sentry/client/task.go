@@ -188,17 +188,42 @@ func (c *client) newTask(tid int32, proc *process) *task {
 	return t
 }
 
-// newInitialTask builds the first process from the Start reply.
-func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
+// initialLimits are the first process's resource limits: the defaults
+// with Config.Rlimits applied.
+func (c *client) initialLimits() (*limits.LimitSet, error) {
 	ls := defaultLimits()
 	for _, r := range c.cfg.Rlimits {
 		lt, ok := limits.FromLinuxResource[r.Resource]
 		if !ok {
 			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
 		}
+		if lt == limits.NumberOfFiles && r.Hard > nrOpen {
+			return nil, fmt.Errorf("RLIMIT_NOFILE %d above nr_open (%d): %w", r.Hard, nrOpen, unix.EPERM)
+		}
 		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
 			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
 		}
+	}
+	return ls, nil
+}
+
+// serverLimits fills in the limits of ls the server enforces for the
+// first process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st.
+func serverLimits(ls *limits.LimitSet, st *pb.Start) {
+	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
+	if st.Nofile == 0 {
+		st.Nofile = 1 // 0 is the server's "unset"; no fd at all either way
+	}
+	if fs := ls.Get(limits.FileSize).Cur; fs != limits.Infinity {
+		st.FsizeLimited, st.FsizeLimit = true, fs
+	}
+}
+
+// newInitialTask builds the first process from the Start reply.
+func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
+	ls, err := c.initialLimits()
+	if err != nil {
+		return nil, err
 	}
 	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
 	proc.noNewPrivs = c.cfg.NoNewPrivileges

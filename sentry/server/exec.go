@@ -864,6 +864,10 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	p.creds.groups = slices.Clone(st.Groups)
 	p.creds.caps = capsFromProto(st.Caps, st.Uid)
 	p.fds = newFDTable(k.trk, k.locks)
+	if st.Nofile > 0 {
+		p.fds.setLimit(int32(min(st.Nofile, nrOpen)))
+	}
+	p.fsizeLimited, p.fsizeLimit = st.FsizeLimited, st.FsizeLimit
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)
@@ -891,7 +895,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		return err
 	}
 	for i := int32(0); i < 3; i++ {
-		if _, err := p.fds.install(newStdioFile(k, i), i, false); err != nil {
+		// Whatever RLIMIT_NOFILE says, as a process inherits its
+		// stdio on Linux.
+		if _, err := p.fds.installAt(i, newStdioFile(k, i), false, true); err != nil {
 			return fail(err)
 		}
 	}

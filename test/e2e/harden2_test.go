@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -47,13 +48,41 @@ func TestSetIDBits(t *testing.T) {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		// Only a directory may keep set-group-ID on the host.
-		if bad := st.Mode & (unix.S_ISUID | unix.S_ISGID); bad != 0 && (st.Mode&unix.S_IFMT != unix.S_IFDIR || bad&unix.S_ISUID != 0) {
+		// No regular file keeps a set-id bit on the host (a directory
+		// may: it runs nothing).
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 			t.Errorf("host file %s has mode %#o", p, st.Mode&0o7777)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestManyFDs: RLIMIT_NOFILE above 1024 and the errnos at the limit
+// (testdata/harden2/manyfds.c, compared with a native run as root), and
+// up to nr_open in the sandbox, which can raise the hard limit (the test
+// host may not: its root lacks CAP_SYS_RESOURCE in a container).
+func TestManyFDs(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "harden2", "manyfds.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "manyfds", string(src))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog)
+	compare(t, want, got)
+
+	// At nr_open: the same answers with top = 1048576 (a native run
+	// that may raise its limit prints this too).
+	got = tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog, "nropen")
+	wantNrOpen := strings.NewReplacer(
+		"setrlimit 4096: 0", "setrlimit nr_open: 0",
+		"limit 4096 4096", "limit 1048576 1048576",
+	).Replace(want.Stdout)
+	if got.Stdout != wantNrOpen {
+		t.Errorf("at nr_open:\n%s\nwant:\n%s\nstderr:\n%s", got.Stdout, wantNrOpen, got.Stderr)
 	}
 }

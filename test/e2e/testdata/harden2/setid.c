@@ -131,6 +131,10 @@ int main(int argc, char **argv) {
 	unlink("c");
 	close(open("c", O_CREAT | O_WRONLY, 06755));
 	mode("create 06755", "c");
+	unlink("fifo");
+	check("mkfifo", mkfifo("fifo", 0644));
+	check("chmod fifo", chmod("fifo", 06555));
+	mode("fifo chmod 06555", "fifo");
 
 	/* chown by root (LTP chown02, chown03): set-user-ID goes; set-group-ID
 	 * goes with group execute, stays without. */
