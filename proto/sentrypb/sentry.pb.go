@@ -1641,7 +1641,11 @@ type Syscall struct {
 	Args  []uint64               `protobuf:"varint,2,rep,packed,name=args,proto3" json:"args,omitempty"`
 	// inputs are the application memory ranges the server may read. The
 	// server answers EFAULT for a read outside them.
-	Inputs        []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	Inputs []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// no_new_privs is set on an execve/execveat of a process with
+	// prctl(PR_SET_NO_NEW_PRIVS) (which the client keeps): the server then
+	// ignores the program's set-user-ID and set-group-ID bits.
+	NoNewPrivs    bool `protobuf:"varint,210,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1695,6 +1699,13 @@ func (x *Syscall) GetInputs() []*Region {
 		return x.Inputs
 	}
 	return nil
+}
+
+func (x *Syscall) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
 }
 
 // Region is a range of application memory.
@@ -1772,7 +1783,16 @@ type Start struct {
 	// --volume binds, an OCI bundle's mounts: the gofer mounted them in
 	// its own namespace, or the sentry serves them), so that they are in
 	// its mount table (/proc/self/mountinfo, statfs).
-	Mounts        []*MountSpec `protobuf:"bytes,190,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Mounts []*MountSpec `protobuf:"bytes,190,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// no_new_privs: the first process starts with no_new_privs (OCI
+	// process.noNewPrivileges), so its program's set-id bits are ignored.
+	NoNewPrivs bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
+	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
+	// fsize_limited (OCI process.rlimits, or do's own limits).
+	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1875,6 +1895,34 @@ func (x *Start) GetMounts() []*MountSpec {
 		return x.Mounts
 	}
 	return nil
+}
+
+func (x *Start) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
+}
+
+func (x *Start) GetNofile() uint64 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
+}
+
+func (x *Start) GetFsizeLimited() bool {
+	if x != nil {
+		return x.FsizeLimited
+	}
+	return false
+}
+
+func (x *Start) GetFsizeLimit() uint64 {
+	if x != nil {
+		return x.FsizeLimit
+	}
+	return 0
 }
 
 // MountSpec is a mount made for the sandbox before it starts.
@@ -7423,14 +7471,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"m\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x90\x01\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
-	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
+	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\x12!\n" +
+	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
+	"noNewPrivs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xa3\x02\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa7\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -7441,7 +7491,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
 	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12<\n" +
-	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\"}\n" +
+	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\x12!\n" +
+	"\fno_new_privs\x18\xd3\x01 \x01(\bR\n" +
+	"noNewPrivs\x12\x17\n" +
+	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
+	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
+	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
+	"fsizeLimit\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +

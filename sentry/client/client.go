@@ -380,18 +380,25 @@ func (c *client) run() (int, error) {
 	if u := c.cfg.User; u != nil {
 		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
-		Argv:     c.cfg.Argv,
-		Env:      c.cfg.Env,
-		Cwd:      c.cfg.Cwd,
-		Filename: c.cfg.Filename,
-		Uid:      uid,
-		Gid:      gid,
-		Groups:   groups,
-		Caps:     caps,
-		Umask:    currentUmask(),
-		Mounts:   c.cfg.Mounts,
-	}}})
+	ls, err := limitsOf(c.cfg.Rlimits)
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	start := &pb.Start{
+		Argv:       c.cfg.Argv,
+		Env:        c.cfg.Env,
+		Cwd:        c.cfg.Cwd,
+		Filename:   c.cfg.Filename,
+		Uid:        uid,
+		Gid:        gid,
+		Groups:     groups,
+		Caps:       caps,
+		Umask:      currentUmask(),
+		NoNewPrivs: c.cfg.NoNewPrivileges,
+		Mounts:     c.cfg.Mounts,
+	}
+	serverLimits(ls, start)
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: start}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}

@@ -82,7 +82,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.threads = append(s.threads, t)
 		case *sentrypb.StateRecord_Fd:
 			f := v.Fd
-			if f == nil || f.Fd < 0 || f.Fd >= maxFDs || f.FdTable == 0 || f.File == 0 {
+			if f == nil || f.Fd < 0 || f.Fd >= nrOpen || f.FdTable == 0 || f.File == 0 {
 				return nil, bad(rec, "bad fd")
 			}
 			id(f.FdTable)
@@ -299,7 +299,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.incRef()
-		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec); old != nil {
+		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec, true); old != nil {
 			drop = append(drop, old)
 		}
 	}
@@ -465,7 +465,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			}
 			tab.refs++
 			if ps.Nofile > 0 {
-				tab.setLimit(int32(min(ps.Nofile, maxFDs)))
+				tab.setLimit(int32(min(ps.Nofile, nrOpen)))
 			}
 			p.fds = tab
 		} else {

@@ -569,10 +569,7 @@ func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sent
 		return deletedRec(key)
 	}
 	s.tab.mu.Lock()
-	var e fdEntry
-	if s.fd >= 0 && int(s.fd) < len(s.tab.fds) {
-		e = s.tab.fds[s.fd]
-	}
+	e := s.tab.entryLocked(int(s.fd))
 	s.tab.mu.Unlock()
 	if e.f == nil {
 		return deletedRec(key)
