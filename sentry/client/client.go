@@ -138,7 +138,10 @@ type Signal struct {
 	Signo       int
 	All         bool
 	AsContainer bool
-	Result      chan<- error
+	// Foreground sends it to the terminal's foreground process group
+	// (a key typed at the terminal) instead.
+	Foreground bool
+	Result     chan<- error
 }
 
 // ErrServerLost is returned by Run when the connection to the remote
@@ -468,7 +471,7 @@ func (c *client) resize() error {
 }
 
 func (c *client) kill(s Signal) error {
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer}}})
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Foreground: s.Foreground}}})
 	if err != nil {
 		return fmt.Errorf("kill: %w", err)
 	}
@@ -571,6 +574,8 @@ func (c *client) onPush(p *pb.Push) {
 		c.stdin.want(int(m.StdinWant.Max))
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
+	case *pb.Push_JobControl:
+		c.onJobControl(m.JobControl)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

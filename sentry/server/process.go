@@ -109,6 +109,13 @@ type process struct {
 	// timers (timers.go); nextTimerID is the next timer_create id.
 	timers      map[int32]*appTimer
 	nextTimerID int32
+	// stopped says the process is in a group stop and stopSig is the
+	// signal that stopped it; waitCode is the stop or continue event its
+	// parent has not waited for (cldStopped, cldContinued, or 0)
+	// (jobctl.go). Protected by clientState.mu.
+	stopped  bool
+	stopSig  int
+	waitCode int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
