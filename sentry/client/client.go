@@ -148,8 +148,11 @@ type Signal struct {
 	AsContainer bool
 	// Pid, when set, names one spawned process to signal (All is then
 	// ignored).
-	Pid    int32
-	Result chan<- error
+	Pid int32
+	// Foreground sends it to the terminal's foreground process group
+	// (a key typed at the terminal) instead.
+	Foreground bool
+	Result     chan<- error
 }
 
 // ErrServerLost is returned by Run when the connection to the remote
@@ -501,7 +504,7 @@ func (c *client) resize() error {
 }
 
 func (c *client) kill(s Signal) error {
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid}}})
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid, Foreground: s.Foreground}}})
 	if err != nil {
 		select {
 		case <-c.done:
@@ -640,6 +643,8 @@ func (c *client) onPush(p *pb.Push) {
 		in.want(int(m.StdinWant.Max))
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
+	case *pb.Push_JobControl:
+		c.onJobControl(m.JobControl)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

@@ -59,6 +59,9 @@ type process struct {
 	cpuTicking bool
 	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
+	// stop is the process's group stop (jobctl.go). Its fields say who
+	// changes them.
+	stop stopState
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -305,7 +308,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && t.deliverableLocked()
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load())
 		t.mu.Unlock()
 		if !again {
 			return
@@ -376,6 +379,10 @@ func (t *task) run() {
 		}
 	}()
 	for {
+		if t.isKilled() {
+			return
+		}
+		t.parkWhileStopped()
 		if t.isKilled() {
 			return
 		}

@@ -427,6 +427,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
+		k.restoreJobControlLocked(p, ps)
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}

@@ -48,7 +48,7 @@ type Process struct {
 	PID, PPID, PGID, SID int32
 	// Comm is the name of the thread group leader.
 	Comm string
-	// State is the leader's: 'R', 'S' or 'Z'.
+	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.
 	State byte
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread
