@@ -168,11 +168,15 @@ func runDo(args []string) int {
 	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
 	// host process, not a namespace init), which decides; do ends with it,
 	// and its deferred cleanups run.
+	// A signal waits for the client to take it (it may be busy with the
+	// previous one while the server recovers): none is dropped while the
+	// application runs.
 	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
 	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) {
 		select {
 		case signals <- client.Signal{Signo: int(sig)}:
-		case <-time.After(time.Second):
+		case <-runDone:
 		}
 	})
 	defer stopSigs()
@@ -201,6 +205,7 @@ func runDo(args []string) int {
 		MaxProcesses:      *maxProcesses,
 		Mounts:            doMountSpecs(volumes),
 	})
+	close(runDone)
 	if err != nil {
 		return failDo(err)
 	}
