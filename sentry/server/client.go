@@ -42,6 +42,9 @@ type clientState struct {
 	// qualified by the peer's principal, so that a client cannot claim
 	// another peer's id and be answered with its replies.
 	originID string
+	// binder binds the file handles in the client's state records to it
+	// (handlebind.go). Set by newVFS, immutable after newClientState.
+	binder handleBinder
 	log      hclog.Logger
 	gofer    goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
