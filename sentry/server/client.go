@@ -45,8 +45,8 @@ type clientState struct {
 	// binder binds the file handles in the client's state records to it
 	// (handlebind.go). Set by newVFS, immutable after newClientState.
 	binder handleBinder
-	log      hclog.Logger
-	gofer    goferpb.GoferClient
+	log    hclog.Logger
+	gofer  goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
 	ctx    context.Context
 	cancel context.CancelFunc
