@@ -21,8 +21,10 @@
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
 //     client's memory account (memacct.go: Config.MaxClientMemory,
-//     ENOMEM beyond it; atomic, no lock), the client's stdio
-//     (stdio.go);
+//     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
+//     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
+//     PageWrite data while it is written (at most maxPageWritesInFlight
+//     at once, never refused), the client's stdio (stdio.go);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs

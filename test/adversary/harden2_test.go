@@ -165,3 +165,56 @@ func TestServerRestoreOtherClientsHandles(t *testing.T) {
 		t.Errorf("the thief read the victim's fd %d: %d bytes", fd, rd.GetRet())
 	}
 }
+
+// TestServerClientMemoryCap: one client cannot make the server hold more
+// than --max-client-memory with objects that are each within their own
+// limits: sockets (their receive buffers) and SysV message queues
+// (queued messages) are charged to it, and refused beyond it with
+// Linux's errnos. (PageWrite data in flight is charged but never
+// refused: sentry/server TestClientMemoryCap.)
+func TestServerClientMemoryCap(t *testing.T) {
+	const capBytes = 2 << 20
+	_, target := serverUnderAttack(t, "--max-client-memory", "2097152")
+	h := startHostile(t, target, "hog")
+	sockets := 0
+	for ; sockets < 100; sockets++ {
+		_, e := h.syscall(unix.SYS_SOCKET, []uint64{unix.AF_UNIX, unix.SOCK_STREAM, 0})
+		if e == unix.ENOBUFS {
+			break
+		}
+		if e != 0 {
+			t.Fatalf("socket %d: %v", sockets, e)
+		}
+	}
+	// gVisor's AF_UNIX receive buffer is 208 KiB: 9 fit in 2 MiB.
+	if sockets == 0 || sockets >= 100 || sockets*(208<<10) > capBytes {
+		t.Errorf("%d AF_UNIX sockets under a %d-byte cap", sockets, capBytes)
+	}
+	// What is left of the cap fills with queued messages, over as many
+	// queues as it takes (each holds 16 KiB): then msgsnd is ENOMEM.
+	const addr = 0x20000
+	msg := make([]byte, 8+1024)
+	msg[0] = 1 // mtype
+	var sent, queues int
+	var e unix.Errno
+	for queues = 0; queues < 100 && e != unix.ENOMEM; queues++ {
+		id, ge := h.syscall(unix.SYS_MSGGET, []uint64{0, 01600}) // IPC_PRIVATE, IPC_CREAT|0600
+		if ge != 0 {
+			t.Fatalf("msgget: %v", ge)
+		}
+		for e = 0; e == 0; sent++ {
+			_, e = h.syscall(unix.SYS_MSGSND, []uint64{uint64(id), addr, 1024, 04000}, &sentrypb.Region{Addr: addr, Data: msg}) // IPC_NOWAIT
+		}
+		sent--
+		if e != unix.EAGAIN && e != unix.ENOMEM {
+			t.Fatalf("msgsnd: %v", e)
+		}
+	}
+	if e != unix.ENOMEM || sent*1024 > capBytes-sockets*(208<<10) {
+		t.Errorf("msgsnd stopped after %d messages in %d queues with %v, want ENOMEM within the cap", sent, queues, e)
+	}
+	// The server still answers.
+	if pid, e := h.syscall(unix.SYS_GETPID, nil); e != 0 || int32(pid) != h.pid {
+		t.Errorf("getpid after the attack: %d, %v", pid, e)
+	}
+}
