@@ -59,6 +59,9 @@ type process struct {
 	cpuTicking bool
 	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
+	// stop is the process's group stop (jobctl.go). Its fields say who
+	// changes them.
+	stop stopState
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -188,11 +191,11 @@ func (c *client) newTask(tid int32, proc *process) *task {
 	return t
 }
 
-// initialLimits are the first process's resource limits: the defaults
-// with Config.Rlimits applied.
-func (c *client) initialLimits() (*limits.LimitSet, error) {
+// limitsOf are a root process's resource limits: the defaults with
+// rlimits applied.
+func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 	ls := defaultLimits()
-	for _, r := range c.cfg.Rlimits {
+	for _, r := range rlimits {
 		lt, ok := limits.FromLinuxResource[r.Resource]
 		if !ok {
 			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
@@ -207,8 +210,8 @@ func (c *client) initialLimits() (*limits.LimitSet, error) {
 	return ls, nil
 }
 
-// serverLimits fills in the limits of ls the server enforces for the
-// first process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st.
+// serverLimits fills in the limits of ls the server enforces for a root
+// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {
@@ -221,12 +224,18 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	ls, err := c.initialLimits()
+	return c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+}
+
+// newRootTask builds a process with no parent on the client (the first,
+// or a spawned one) from the plan of its Start or Spawn.
+func (c *client) newRootTask(plan *pb.ExecPlan, rlimits []Rlimit, noNewPrivs bool) (*task, error) {
+	ls, err := limitsOf(rlimits)
 	if err != nil {
 		return nil, err
 	}
 	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
-	proc.noNewPrivs = c.cfg.NoNewPrivileges
+	proc.noNewPrivs = noNewPrivs
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()
@@ -299,7 +308,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && t.deliverableLocked()
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load())
 		t.mu.Unlock()
 		if !again {
 			return
@@ -370,6 +379,10 @@ func (t *task) run() {
 		}
 	}()
 	for {
+		if t.isKilled() {
+			return
+		}
+		t.parkWhileStopped()
 		if t.isKilled() {
 			return
 		}

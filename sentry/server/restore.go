@@ -26,13 +26,17 @@ type restoreSet struct {
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
-	timers  []*sentrypb.TimerState
+	// setStdin are the StdinStates of spawned processes' stdio sets.
+	setStdin map[uint32]*sentrypb.StdinState
+	timers   []*sentrypb.TimerState
 	// SysV IPC objects (package sysvipc).
 	sysvIDs  *sentrypb.SysvIds
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
-	maxID    uint64
+	// mounts are the mount table's records (vfs_mount.go).
+	mounts []*sentrypb.MountState
+	maxID  uint64
 	// memfds are the memfds of the files, by gofer file handle: the
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
@@ -161,9 +165,21 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad shared memory segment")
 			}
 			s.sysvShms = append(s.sysvShms, v.SysvShm)
+		case *sentrypb.StateRecord_Mount:
+			if v.Mount == nil {
+				return nil, bad(rec, "bad mount")
+			}
+			s.mounts = append(s.mounts, v.Mount)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
+			}
+			if v.Stdin.StdioSet != 0 {
+				if s.setStdin == nil {
+					s.setStdin = make(map[uint32]*sentrypb.StdinState)
+				}
+				s.setStdin[v.Stdin.StdioSet] = v.Stdin
+				continue
 			}
 			s.stdin = v.Stdin
 		default:
@@ -201,7 +217,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return unix.EBUSY
 	}
 	k.started = true
-	rc, err := k.restoreProcsLocked(s)
+	err = k.restoreStdioSetsLocked(rs.StdioSets, s.setStdin)
+	var rc *syscallCtx
+	if err == nil {
+		rc, err = k.restoreProcsLocked(s)
+	}
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
@@ -219,6 +239,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	lose := func(what string, err error) {
 		lost++
 		k.log.Warn("restore: could not rebuild", "object", what, "err", err)
+	}
+
+	// Mounts, before anything found by path.
+	for _, err := range k.restoreMounts(rc, s.mounts) {
+		lose("mount", err)
 	}
 
 	// Files (gofer RPCs; no lock held).
@@ -309,6 +334,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
+	k.restoreSpawnedTTYsLocked()
 	k.mu.Unlock()
 	for _, f := range drop {
 		f.decRef()
@@ -405,6 +431,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
+		k.restoreJobControlLocked(p, ps)
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
@@ -462,6 +489,8 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if par := k.procs[ps.Ppid]; par != nil && par != p {
 			p.parent = par
 			par.children[p] = struct{}{}
+		} else if ps.Ppid == 0 && !ps.Init {
+			p.spawned = true
 		}
 	}
 	// Threads: the leader exists already; others are created, and a
@@ -563,6 +592,15 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
 		}
 		f := newStdioFile(k, fs.StdioStream)
+		if fs.StdioSet != 0 {
+			k.mu.Lock()
+			set := k.stdioSets[fs.StdioSet]
+			k.mu.Unlock()
+			if set == nil {
+				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
+			}
+			f = newStdioFileOf(k, fs.StdioStream, set.id, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
+		}
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD:
