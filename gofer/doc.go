@@ -139,7 +139,7 @@
 //	Server.mu
 //	    (released before any handle lock is taken; never held across a
 //	    system call other than close)
-//	replyCache.mu, callWorkers.sendMu (leaves)
+//	replyCache.mu, callWorkers.sendMu, setIDCache.mu (leaves)
 //	handle.mu
 //	    handle.seqMu
 //

@@ -121,6 +121,8 @@ type Server struct {
 	// setIDLostOnce logs, once, that set-id bits could not be recorded
 	// (setid.go: storeSetID).
 	setIDLostOnce sync.Once
+	// setIDs caches the set-id bits read per file (setid.go); own lock.
+	setIDs setIDCache
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
