@@ -236,6 +236,8 @@ func TestMountRecovery(t *testing.T) {
 	r.write(1, fd, "kept", written)
 	r.ok(1, unix.SYS_FSYNC, fd)
 	r.ok(1, unix.SYS_CHDIR, m.str("/mnt/d"))
+	os.MkdirAll(filepath.Join(r.root, "bdst"), 0755)
+	r.ok(1, unix.SYS_MOUNT, m.str("/mnt/d"), m.str("/bdst"), 0, unix.MS_BIND, 0)
 
 	r.crash()
 	r.startServer(true)
@@ -263,6 +265,19 @@ func TestMountRecovery(t *testing.T) {
 		t.Errorf("mountinfo after recovery:\n%s", mi)
 	}
 	r.ok(1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
+	if !strings.Contains(mi, "6 1 0:261 /d /bdst rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") {
+		t.Errorf("bind mount after recovery:\n%s", mi)
+	}
+	bfd := r.open("/bdst/f", unix.O_RDONLY)
+	if got := r.readStr(1, bfd, 16); got != "kept" {
+		t.Errorf("file through the bind mount after recovery holds %q", got)
+	}
+	r.ok(1, unix.SYS_CLOSE, bfd)
+	// The tmpfs holds the bind mount's files: it cannot go first.
+	if rep := r.sys(1, unix.SYS_UMOUNT2, m.str("/mnt"), unix.MNT_DETACH); rep.Errno != int32(unix.EBUSY) {
+		t.Errorf("umount of a bind mount's source tmpfs: errno %v, want EBUSY", unix.Errno(rep.Errno))
+	}
+	r.ok(1, unix.SYS_UMOUNT2, m.str("/bdst"), 0)
 	r.ok(1, unix.SYS_CHDIR, m.str("/"))
 	r.ok(1, unix.SYS_CLOSE, fd)
 	r.ok(1, unix.SYS_UMOUNT2, m.str("/dev/mqueue"), 0)

@@ -267,7 +267,10 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	var wf *goferpb.WalkedFile
 	var err error
-	if vm := v.mountRoot(d); vm != nil {
+	if vm := v.mountRoot(d); vm != nil && vm.src != nil {
+		// A bind mount's root: a handle of its source.
+		return v.freshHandle(vm.src)
+	} else if vm != nil {
 		// A mount's root: its gofer directory is not under its parent.
 		wf, err = v.walkOne(vm.backingParent, vm.backing)
 	} else if parent == v.dev {

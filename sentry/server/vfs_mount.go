@@ -41,6 +41,9 @@ type vmount struct {
 	root, point   *dentry
 	backing       string
 	backingParent uint64
+	// src is a bind mount's source (its root is another dentry of the
+	// same file); nil for a tmpfs. Immutable.
+	src *dentry
 }
 
 // tmpfsDirName is the gofer directory holding mount id's files.
@@ -222,6 +225,10 @@ func (v *vfs) ungraft(vm *vmount, keep bool) {
 	vm.root.handle = 0
 	vm.root.deleted = true
 	v.mu.Unlock()
+	if vm.src != nil {
+		releaseHandles(v.k, []uint64{h})
+		return
+	}
 	v.removeBacking(vm, h)
 }
 
@@ -271,8 +278,55 @@ func (v *vfs) removeMounts() {
 		h := vm.root.handle
 		vm.root.handle = 0
 		v.mu.Unlock()
+		if vm.src != nil {
+			releaseNow(v.k, []uint64{h})
+			continue
+		}
 		v.removeBacking(vm, h)
 	}
+}
+
+// graftBind grafts a new dentry of src's file over point (a bind mount).
+// Precondition: v.mntMu.
+func (v *vfs) graftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
+	if src.kind != dkGofer || point.kind != dkGofer || point == v.root || src.isDir() != point.isDir() {
+		return nil, unix.EINVAL
+	}
+	h, st, fh, err := v.freshHandle(src)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	parent, pname := point.parent, point.name
+	v.mu.Unlock()
+	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
+		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+	v.noteAttrs(root, st)
+	vm := &vmount{id: m.ID, root: root, point: point, src: src}
+	v.mu.Lock()
+	if v.covers == nil {
+		v.covers, v.roots, v.devMounts = make(map[*dentry]*vmount), make(map[*dentry]*vmount), make(map[string]*vmount)
+	}
+	v.covers[point] = vm
+	v.roots[root] = vm
+	v.nmounts.Add(1)
+	v.mu.Unlock()
+	return vm, nil
+}
+
+// bindSources says a bind mount's source is in mount id (which then
+// cannot go: its files are the bind mount's).
+func (v *vfs) bindSources(id int) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, vm := range v.roots {
+		if vm.src != nil && vm.id != id {
+			if m := v.mountOfLocked(vm.src); m != nil && m.id == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // devMount returns the root of the mount at /dev/<name>, or nil.
@@ -366,6 +420,29 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
+			}
+			continue
+		}
+		if m.BindPath != "" {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			src, err := v.resolve(rc, v.root, m.BindPath, true)
+			var point *dentry
+			if err == nil {
+				point, err = v.resolve(rc, v.root, m.Target, true)
+			}
+			if err == nil {
+				if m, err = v.mounts.Add(m); err == nil {
+					if _, err = v.graftBind(point, src, m); err != nil {
+						v.mounts.Remove(m.ID, true)
+						k.trk.markMount(m.ID)
+					}
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("bind mount %d of %q at %q: %w", st.Id, st.BindPath, st.Target, err))
 			}
 			continue
 		}
