@@ -1464,6 +1464,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		}
 	case d.kind >= dkProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
+	case d.kind == dkMqueueDir:
+		sf.Type = linux.MQUEUE_MAGIC
+		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
 	}
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)

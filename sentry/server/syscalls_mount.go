@@ -303,6 +303,18 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	v.mntMu.Lock()
 	defer v.mntMu.Unlock()
 	vm := v.mountRoot(d)
+	if vm == nil && d.kind == dkMqueueDir {
+		for _, m := range v.mounts.List() {
+			if isMqueueMount(m) {
+				if _, err := v.mounts.Remove(m.ID, flags&linux.MNT_DETACH != 0); err != nil {
+					return 0, err
+				}
+				v.setMqueue(0)
+				c.k.trk.markMount(m.ID)
+				return 0, nil
+			}
+		}
+	}
 	if vm == nil {
 		if d == v.root || d == v.proc || d == v.dev {
 			// The sentry's own mounts stay.
