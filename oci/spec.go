@@ -333,8 +333,8 @@ var mountNoops = map[string]bool{
 // type: the mount is accepted, with a note.
 var synthesized = map[string]map[string]string{
 	"/proc":          {"proc": "the sentry's own /proc"},
-	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, fd links)"},
-	"/dev/pts":       {"devpts": "not served: the sentry's /dev has no pts directory"},
+	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, ptmx, pts, fd links)"},
+	"/dev/pts":       {"devpts": "the sentry's own devpts (the terminals of /dev/ptmx)"},
 	"/dev/shm":       {"tmpfs": "the sentry's own /dev/shm (a directory of the gofer's per sandbox)"},
 	"/dev/mqueue":    {"mqueue": "an empty directory of the sentry's (POSIX message queues are not supported)"},
 	"/sys":           {"sysfs": "an empty read-only /sys"},

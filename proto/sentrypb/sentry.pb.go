@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{35, 0}
 }
 
 type FileState_Kind int32
@@ -168,7 +168,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{66, 0}
 }
 
 type ClientMessage struct {
@@ -864,7 +864,9 @@ type StdinData struct {
 	// offset is the position of data[0] in the client's stdin stream. A
 	// server that already has some of the bytes (from Restore.stdin_unread)
 	// keeps only the rest.
-	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// stdio_set is the StdioSet whose stdin this is (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +918,13 @@ func (x *StdinData) GetEof() bool {
 func (x *StdinData) GetOffset() uint64 {
 	if x != nil {
 		return x.Offset
+	}
+	return 0
+}
+
+func (x *StdinData) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -1012,6 +1021,7 @@ type Call struct {
 	//	*Call_PageWrite
 	//	*Call_Kill
 	//	*Call_TtyResize
+	//	*Call_Spawn
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1158,6 +1168,15 @@ func (x *Call) GetTtyResize() *TtyResize {
 	return nil
 }
 
+func (x *Call) GetSpawn() *Spawn {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Spawn); ok {
+			return x.Spawn
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -1206,6 +1225,13 @@ type Call_TtyResize struct {
 	TtyResize *TtyResize `protobuf:"bytes,91,opt,name=tty_resize,json=ttyResize,proto3,oneof"`
 }
 
+type Call_Spawn struct {
+	// Spawn adds a process to the running application from outside it
+	// (the OCI runtime's exec); tid is zero. Reply.ret is its pid and the
+	// action its ExecPlan, as for Start.
+	Spawn *Spawn `protobuf:"bytes,230,opt,name=spawn,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -1226,6 +1252,185 @@ func (*Call_Kill) isCall_Op() {}
 
 func (*Call_TtyResize) isCall_Op() {}
 
+func (*Call_Spawn) isCall_Op() {}
+
+// Spawn creates a process in the application's PID namespace with no
+// parent there (as a process that entered the namespace from outside: its
+// orphans go to the first process), in a session of its own, with fds 0,
+// 1 and 2 on a stdio set of its own. When it exits it is reaped at once
+// and a SpawnExit push reports its wait status. The errno is ESRCH once
+// the first process has exited (or before Start).
+type Spawn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// process describes the new process as Start describes the first.
+	Process       *Start    `protobuf:"bytes,1,opt,name=process,proto3" json:"process,omitempty"`
+	Stdio         *StdioSet `protobuf:"bytes,2,opt,name=stdio,proto3" json:"stdio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Spawn) Reset() {
+	*x = Spawn{}
+	mi := &file_sentry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Spawn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Spawn) ProtoMessage() {}
+
+func (x *Spawn) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Spawn.ProtoReflect.Descriptor instead.
+func (*Spawn) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Spawn) GetProcess() *Start {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+func (x *Spawn) GetStdio() *StdioSet {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+// StdioSet is a stdin, stdout and stderr of the client other than its
+// own (Hello.stdio, set 0): those of a spawned process.
+type StdioSet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the set; non-zero, chosen by the client.
+	Id    uint32       `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Stdio []*StdioInfo `protobuf:"bytes,2,rep,name=stdio,proto3" json:"stdio,omitempty"`
+	// stdin_unread is, in Restore.stdio_sets, what Restore.stdin_unread is
+	// for set 0.
+	StdinUnread   []byte `protobuf:"bytes,3,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdioSet) Reset() {
+	*x = StdioSet{}
+	mi := &file_sentry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdioSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdioSet) ProtoMessage() {}
+
+func (x *StdioSet) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdioSet.ProtoReflect.Descriptor instead.
+func (*StdioSet) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StdioSet) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StdioSet) GetStdio() []*StdioInfo {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+func (x *StdioSet) GetStdinUnread() []byte {
+	if x != nil {
+		return x.StdinUnread
+	}
+	return nil
+}
+
+// SpawnExit says a spawned process exited (and was reaped).
+type SpawnExit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	WaitStatus    int32                  `protobuf:"varint,2,opt,name=wait_status,json=waitStatus,proto3" json:"wait_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpawnExit) Reset() {
+	*x = SpawnExit{}
+	mi := &file_sentry_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpawnExit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpawnExit) ProtoMessage() {}
+
+func (x *SpawnExit) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpawnExit.ProtoReflect.Descriptor instead.
+func (*SpawnExit) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SpawnExit) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *SpawnExit) GetWaitStatus() int32 {
+	if x != nil {
+		return x.WaitStatus
+	}
+	return 0
+}
+
 // TtyResize sets the window size the application's terminal stdio reports
 // (TIOCGWINSZ) and sends SIGWINCH to its foreground process group, as a
 // resize of a real terminal does. The reply's errno is ENOTTY when the
@@ -1233,14 +1438,16 @@ func (*Call_TtyResize) isCall_Op() {}
 type TtyResize struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// winsize is the raw struct winsize (8 bytes).
-	Winsize       []byte `protobuf:"bytes,1,opt,name=winsize,proto3" json:"winsize,omitempty"`
+	Winsize []byte `protobuf:"bytes,1,opt,name=winsize,proto3" json:"winsize,omitempty"`
+	// stdio_set is the StdioSet whose terminal changed (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TtyResize) Reset() {
 	*x = TtyResize{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1459,7 @@ func (x *TtyResize) String() string {
 func (*TtyResize) ProtoMessage() {}
 
 func (x *TtyResize) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1472,7 @@ func (x *TtyResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
 func (*TtyResize) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TtyResize) GetWinsize() []byte {
@@ -1273,6 +1480,13 @@ func (x *TtyResize) GetWinsize() []byte {
 		return x.Winsize
 	}
 	return nil
+}
+
+func (x *TtyResize) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
+	}
+	return 0
 }
 
 // Kill signals the application's processes from outside it. The reply's
@@ -1286,14 +1500,17 @@ type Kill struct {
 	// namespace: the first process (the namespace's init) gets it only if
 	// it has a handler for it, or if it is SIGKILL. Without it the signal
 	// acts as it would on a host process (do's forwarded Ctrl-C).
-	AsContainer   bool `protobuf:"varint,3,opt,name=as_container,json=asContainer,proto3" json:"as_container,omitempty"`
+	AsContainer bool `protobuf:"varint,3,opt,name=as_container,json=asContainer,proto3" json:"as_container,omitempty"`
+	// pid, when set, signals that process alone (a spawned process, signalled
+	// by its exec's caller): ESRCH if it is gone. all is then ignored.
+	Pid           int32 `protobuf:"varint,230,opt,name=pid,proto3" json:"pid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1522,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1535,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -1342,6 +1559,13 @@ func (x *Kill) GetAsContainer() bool {
 	return false
 }
 
+func (x *Kill) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
 // Fault reports a synchronous signal the calling thread took in application
 // code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) that the client could not
 // resolve. As Linux's force_sig does, the server runs the thread's handler
@@ -1360,7 +1584,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1596,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1609,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1417,14 +1641,18 @@ type Syscall struct {
 	Args  []uint64               `protobuf:"varint,2,rep,packed,name=args,proto3" json:"args,omitempty"`
 	// inputs are the application memory ranges the server may read. The
 	// server answers EFAULT for a read outside them.
-	Inputs        []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	Inputs []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// no_new_privs is set on an execve/execveat of a process with
+	// prctl(PR_SET_NO_NEW_PRIVS) (which the client keeps): the server then
+	// ignores the program's set-user-ID and set-group-ID bits.
+	NoNewPrivs    bool `protobuf:"varint,210,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1664,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1677,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1473,6 +1701,13 @@ func (x *Syscall) GetInputs() []*Region {
 	return nil
 }
 
+func (x *Syscall) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
+}
+
 // Region is a range of application memory.
 type Region struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1484,7 +1719,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1731,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1744,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -1548,14 +1783,23 @@ type Start struct {
 	// --volume binds, an OCI bundle's mounts: the gofer mounted them in
 	// its own namespace, or the sentry serves them), so that they are in
 	// its mount table (/proc/self/mountinfo, statfs).
-	Mounts        []*MountSpec `protobuf:"bytes,190,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Mounts []*MountSpec `protobuf:"bytes,190,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// no_new_privs: the first process starts with no_new_privs (OCI
+	// process.noNewPrivileges), so its program's set-id bits are ignored.
+	NoNewPrivs bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
+	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
+	// fsize_limited (OCI process.rlimits, or do's own limits).
+	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1811,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1824,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Start) GetArgv() []string {
@@ -1653,6 +1897,34 @@ func (x *Start) GetMounts() []*MountSpec {
 	return nil
 }
 
+func (x *Start) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
+}
+
+func (x *Start) GetNofile() uint64 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
+}
+
+func (x *Start) GetFsizeLimited() bool {
+	if x != nil {
+		return x.FsizeLimited
+	}
+	return false
+}
+
+func (x *Start) GetFsizeLimit() uint64 {
+	if x != nil {
+		return x.FsizeLimit
+	}
+	return 0
+}
+
 // MountSpec is a mount made for the sandbox before it starts.
 type MountSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1672,7 +1944,7 @@ type MountSpec struct {
 
 func (x *MountSpec) Reset() {
 	*x = MountSpec{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1956,7 @@ func (x *MountSpec) String() string {
 func (*MountSpec) ProtoMessage() {}
 
 func (x *MountSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1969,7 @@ func (x *MountSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
 func (*MountSpec) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MountSpec) GetFstype() string {
@@ -1751,7 +2023,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2035,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2048,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -1834,7 +2106,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2118,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2131,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -1900,7 +2172,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2184,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2197,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -1959,7 +2231,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2243,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2256,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -2030,7 +2302,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2314,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2327,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -2222,7 +2494,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2506,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2519,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -2304,7 +2576,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2588,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2601,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2429,7 +2701,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2713,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2726,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -2528,7 +2800,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2812,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2825,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -2601,7 +2873,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2885,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2898,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -2651,7 +2923,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2935,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2948,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2716,7 +2988,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2728,7 +3000,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2741,7 +3013,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -2784,6 +3056,7 @@ type Push struct {
 	//	*Push_State
 	//	*Push_Durable
 	//	*Push_ProcQuery
+	//	*Push_SpawnExit
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2791,7 +3064,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +3076,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +3089,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -2889,6 +3162,15 @@ func (x *Push) GetProcQuery() *ProcQuery {
 	return nil
 }
 
+func (x *Push) GetSpawnExit() *SpawnExit {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_SpawnExit); ok {
+			return x.SpawnExit
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -2926,6 +3208,10 @@ type Push_ProcQuery struct {
 	ProcQuery *ProcQuery `protobuf:"bytes,50,opt,name=proc_query,json=procQuery,proto3,oneof"`
 }
 
+type Push_SpawnExit struct {
+	SpawnExit *SpawnExit `protobuf:"bytes,230,opt,name=spawn_exit,json=spawnExit,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -2939,6 +3225,8 @@ func (*Push_State) isPush_Msg() {}
 func (*Push_Durable) isPush_Msg() {}
 
 func (*Push_ProcQuery) isPush_Msg() {}
+
+func (*Push_SpawnExit) isPush_Msg() {}
 
 // ProcQuery asks the client about state it owns: a process's address
 // space, its threads' activity, the client machine. The server waits a
@@ -2957,7 +3245,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +3257,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +3270,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -3040,7 +3328,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3340,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3353,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -3147,7 +3435,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3159,7 +3447,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3172,7 +3460,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -3250,7 +3538,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3550,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3563,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -3342,7 +3630,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3642,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3655,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -3477,7 +3765,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3489,7 +3777,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3502,7 +3790,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -3525,7 +3813,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3537,7 +3825,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3550,7 +3838,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -3585,7 +3873,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3885,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3898,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -3657,7 +3945,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +3957,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +3970,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -3713,14 +4001,16 @@ type StdioOutput struct {
 	// seq is the write call that produced the output. A call re-sent after
 	// a server failure writes its output again; the client prints output for
 	// a seq once.
-	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// stdio_set is the StdioSet written to (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3732,7 +4022,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3745,7 +4035,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -3769,16 +4059,25 @@ func (x *StdioOutput) GetSeq() uint64 {
 	return 0
 }
 
+func (x *StdioOutput) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
+	}
+	return 0
+}
+
 type StdinWant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Max           uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Max   uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	// stdio_set is the StdioSet whose stdin is wanted (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3790,7 +4089,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3803,12 +4102,19 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StdinWant) GetMax() uint32 {
 	if x != nil {
 		return x.Max
+	}
+	return 0
+}
+
+func (x *StdinWant) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -3821,7 +4127,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3833,7 +4139,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3846,7 +4152,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 type DebugReply struct {
@@ -3858,7 +4164,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3870,7 +4176,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3883,7 +4189,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DebugReply) GetText() string {
@@ -3927,7 +4233,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3939,7 +4245,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3952,7 +4258,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -4284,7 +4590,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4296,7 +4602,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4309,7 +4615,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *MountState) GetId() int32 {
@@ -4413,7 +4719,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4425,7 +4731,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4438,7 +4744,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -4491,7 +4797,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4503,7 +4809,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4516,7 +4822,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -4579,7 +4885,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4591,7 +4897,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4604,7 +4910,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -4666,7 +4972,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +4984,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +4997,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -4726,7 +5032,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4738,7 +5044,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4751,7 +5057,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -4827,7 +5133,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4839,7 +5145,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4852,7 +5158,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -4893,7 +5199,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4905,7 +5211,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4918,7 +5224,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -5015,7 +5321,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5027,7 +5333,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5040,7 +5346,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -5076,7 +5382,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5088,7 +5394,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5101,7 +5407,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -5181,7 +5487,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5193,7 +5499,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5206,7 +5512,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -5285,7 +5591,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5297,7 +5603,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5310,7 +5616,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -5347,7 +5653,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5359,7 +5665,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5372,7 +5678,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -5428,15 +5734,18 @@ func (x *HeldLock) GetPid() int32 {
 // the application has read. The client retains the bytes it sent beyond
 // it and gives them back in Restore.stdin_unread.
 type StdinState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Read          uint64                 `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Read  uint64                 `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	// stdio_set is the StdioSet whose stdin was read (key stdin/<set>; 0
+	// and key stdin: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5448,7 +5757,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5461,12 +5770,19 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *StdinState) GetRead() uint64 {
 	if x != nil {
 		return x.Read
+	}
+	return 0
+}
+
+func (x *StdinState) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -5521,7 +5837,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5533,7 +5849,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5546,7 +5862,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -5748,7 +6064,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5760,7 +6076,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5773,7 +6089,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -5803,7 +6119,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5815,7 +6131,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5828,7 +6144,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -5874,6 +6190,8 @@ type FileState struct {
 	Path        string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
 	Pipe        uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
 	StdioStream int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	// stdio_set is the StdioSet of a STDIO description (0: the client's own).
+	StdioSet uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	// kobj is the state of an EVENTFD, EPOLL or SOCKET.
 	Kobj *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
 	// The fcntl owner (F_SETOWN_EX: owner_type F_OWNER_TID 0, F_OWNER_PID 1,
@@ -5898,7 +6216,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5910,7 +6228,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5923,7 +6241,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -5978,6 +6296,13 @@ func (x *FileState) GetPipe() uint64 {
 func (x *FileState) GetStdioStream() int32 {
 	if x != nil {
 		return x.StdioStream
+	}
+	return 0
+}
+
+func (x *FileState) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -6058,7 +6383,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6070,7 +6395,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6083,7 +6408,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MemfdState) GetName() string {
@@ -6154,7 +6479,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6166,7 +6491,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6179,7 +6504,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -6336,7 +6661,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6348,7 +6673,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6361,7 +6686,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -6409,7 +6734,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6421,7 +6746,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6434,7 +6759,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -6484,7 +6809,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6496,7 +6821,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6509,7 +6834,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6552,7 +6877,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6564,7 +6889,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6577,7 +6902,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6611,7 +6936,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6623,7 +6948,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6636,7 +6961,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6694,7 +7019,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6706,7 +7031,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6719,7 +7044,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -6796,7 +7121,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6808,7 +7133,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6821,7 +7146,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -6885,7 +7210,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6897,7 +7222,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6910,7 +7235,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -6934,14 +7259,17 @@ type Restore struct {
 	// stdin_unread are the stdin bytes the client sent (or is sending)
 	// after StdinState.read: the new server buffers them for the
 	// application's next reads.
-	StdinUnread   []byte `protobuf:"bytes,2,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
+	StdinUnread []byte `protobuf:"bytes,2,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
+	// stdio_sets are the spawned processes' stdio sets, with their unread
+	// stdin bytes.
+	StdioSets     []*StdioSet `protobuf:"bytes,230,rep,name=stdio_sets,json=stdioSets,proto3" json:"stdio_sets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6953,7 +7281,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6966,7 +7294,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -6979,6 +7307,13 @@ func (x *Restore) GetRecords() []*StateRecord {
 func (x *Restore) GetStdinUnread() []byte {
 	if x != nil {
 		return x.StdinUnread
+	}
+	return nil
+}
+
+func (x *Restore) GetStdioSets() []*StdioSet {
+	if x != nil {
+		return x.StdioSets
 	}
 	return nil
 }
@@ -6997,7 +7332,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7009,7 +7344,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7022,7 +7357,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -7107,14 +7442,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\"\x1d\n" +
 	"\tInterrupt\x12\x10\n" +
-	"\x03tid\x18\x01 \x01(\x05R\x03tid\"I\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\"g\n" +
 	"\tStdinData\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
 	"\x03eof\x18\x02 \x01(\bR\x03eof\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\t\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xb0\x05\n" +
+	"\bFarewell\"\xea\x05\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -7129,25 +7465,41 @@ const file_sentry_proto_rawDesc = "" +
 	"page_write\x18\x14 \x01(\v2#.runscdecoupled.sentry.v1.PageWriteH\x00R\tpageWrite\x124\n" +
 	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04kill\x12D\n" +
 	"\n" +
-	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResizeB\x04\n" +
-	"\x02op\"%\n" +
+	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResize\x128\n" +
+	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawnB\x04\n" +
+	"\x02op\"|\n" +
+	"\x05Spawn\x129\n" +
+	"\aprocess\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.StartR\aprocess\x128\n" +
+	"\x05stdio\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.StdioSetR\x05stdio\"x\n" +
+	"\bStdioSet\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x129\n" +
+	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12!\n" +
+	"\fstdin_unread\x18\x03 \x01(\fR\vstdinUnread\">\n" +
+	"\tSpawnExit\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x1f\n" +
+	"\vwait_status\x18\x02 \x01(\x05R\n" +
+	"waitStatus\"C\n" +
 	"\tTtyResize\x12\x18\n" +
-	"\awinsize\x18\x01 \x01(\fR\awinsize\"Q\n" +
+	"\awinsize\x18\x01 \x01(\fR\awinsize\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"d\n" +
 	"\x04Kill\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12!\n" +
-	"\fas_container\x18\x03 \x01(\bR\vasContainer\"Q\n" +
+	"\fas_container\x18\x03 \x01(\bR\vasContainer\x12\x11\n" +
+	"\x03pid\x18\xe6\x01 \x01(\x05R\x03pid\"Q\n" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"m\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x90\x01\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
-	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
+	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\x12!\n" +
+	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
+	"noNewPrivs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xa3\x02\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa7\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -7158,7 +7510,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
 	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12<\n" +
-	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\"}\n" +
+	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\x12!\n" +
+	"\fno_new_privs\x18\xd3\x01 \x01(\bR\n" +
+	"noNewPrivs\x12\x17\n" +
+	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
+	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
+	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
+	"fsizeLimit\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -7246,7 +7604,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xdb\x03\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xa2\x04\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -7256,7 +7614,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.StateUpdateH\x00R\x05state\x12=\n" +
 	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
 	"\n" +
-	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQueryB\x05\n" +
+	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQuery\x12E\n" +
+	"\n" +
+	"spawn_exit\x18\xe6\x01 \x01(\v2#.runscdecoupled.sentry.v1.SpawnExitH\x00R\tspawnExitB\x05\n" +
 	"\x03msg\"\xea\x01\n" +
 	"\tProcQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
@@ -7329,13 +7689,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"C\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"a\n" +
 	"\vStdioOutput\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\x1d\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\";\n" +
 	"\tStdinWant\x12\x10\n" +
-	"\x03max\x18\x01 \x01(\rR\x03max\"\x0e\n" +
+	"\x03max\x18\x01 \x01(\rR\x03max\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\x0e\n" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
@@ -7465,10 +7827,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05write\x18\x04 \x01(\bR\x05write\x12\x14\n" +
 	"\x05start\x18\x05 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x06 \x01(\x04R\x03end\x12\x10\n" +
-	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\">\n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\x97\x05\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\x97\x05\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -7508,7 +7871,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd1\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xef\x05\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -7518,7 +7881,8 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
-	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
+	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\x12?\n" +
 	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\x12\x1d\n" +
 	"\n" +
 	"owner_type\x18d \x01(\x05R\townerType\x12\x19\n" +
@@ -7621,10 +7985,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +
-	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"m\n" +
+	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"\xb1\x01\n" +
 	"\aRestore\x12?\n" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\x12!\n" +
-	"\fstdin_unread\x18\x02 \x01(\fR\vstdinUnread\"|\n" +
+	"\fstdin_unread\x18\x02 \x01(\fR\vstdinUnread\x12B\n" +
+	"\n" +
+	"stdio_sets\x18\xe6\x01 \x03(\v2\".runscdecoupled.sentry.v1.StdioSetR\tstdioSets\"|\n" +
 	"\aRewrite\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
@@ -7649,7 +8015,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -7665,70 +8031,73 @@ var file_sentry_proto_goTypes = []any{
 	(*Goodbye)(nil),           // 11: runscdecoupled.sentry.v1.Goodbye
 	(*Farewell)(nil),          // 12: runscdecoupled.sentry.v1.Farewell
 	(*Call)(nil),              // 13: runscdecoupled.sentry.v1.Call
-	(*TtyResize)(nil),         // 14: runscdecoupled.sentry.v1.TtyResize
-	(*Kill)(nil),              // 15: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),             // 16: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 17: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),            // 18: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 19: runscdecoupled.sentry.v1.Start
-	(*MountSpec)(nil),         // 20: runscdecoupled.sentry.v1.MountSpec
-	(*CapSets)(nil),           // 21: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 22: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 23: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 24: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 25: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 26: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 27: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 28: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 29: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 30: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 31: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),          // 32: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 33: runscdecoupled.sentry.v1.Push
-	(*ProcQuery)(nil),         // 34: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 35: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 36: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 37: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 38: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 39: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 40: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 41: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 42: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 43: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 44: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 45: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 46: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 47: runscdecoupled.sentry.v1.StateRecord
-	(*MountState)(nil),        // 48: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 49: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 50: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 51: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 52: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 53: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 54: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 55: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 56: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 57: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 58: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 59: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 60: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 61: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 62: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 63: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 64: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 65: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 66: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 67: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 68: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 69: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 70: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 71: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 72: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 73: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 74: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 75: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 76: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 77: runscdecoupled.sentry.v1.Rewrite
+	(*Spawn)(nil),             // 14: runscdecoupled.sentry.v1.Spawn
+	(*StdioSet)(nil),          // 15: runscdecoupled.sentry.v1.StdioSet
+	(*SpawnExit)(nil),         // 16: runscdecoupled.sentry.v1.SpawnExit
+	(*TtyResize)(nil),         // 17: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 18: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 19: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 20: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 21: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 22: runscdecoupled.sentry.v1.Start
+	(*MountSpec)(nil),         // 23: runscdecoupled.sentry.v1.MountSpec
+	(*CapSets)(nil),           // 24: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 25: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 26: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 27: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 28: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 29: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 30: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 31: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 32: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 33: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 34: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 35: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 36: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),         // 37: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 38: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 39: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 40: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 41: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 42: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 43: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 44: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 45: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 46: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 47: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 48: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 49: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 50: runscdecoupled.sentry.v1.StateRecord
+	(*MountState)(nil),        // 51: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 52: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 53: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 54: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 55: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 56: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 57: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 58: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 59: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 60: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 61: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 62: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 63: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 64: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 65: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 66: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 67: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 68: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 69: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 70: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 71: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 72: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 73: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 74: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 75: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 76: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 77: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 78: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 79: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 80: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -7737,91 +8106,97 @@ var file_sentry_proto_depIdxs = []int32{
 	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
 	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
 	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	35, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	38, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
 	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	25, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	28, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
 	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	33, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	36, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
 	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
 	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	17, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	19, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	22, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	24, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	76, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	77, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	23, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	18, // 24: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	21, // 25: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	20, // 26: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	18, // 27: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	27, // 28: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	30, // 29: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	31, // 30: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	32, // 31: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	49, // 32: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	47, // 33: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	26, // 34: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	28, // 35: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	28, // 36: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	29, // 37: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	41, // 38: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	42, // 39: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	43, // 40: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	44, // 41: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	39, // 42: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	40, // 43: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	34, // 44: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	0,  // 45: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	36, // 46: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	37, // 47: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	38, // 48: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	47, // 49: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	62, // 50: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	63, // 51: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	64, // 52: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	65, // 53: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	70, // 54: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	71, // 55: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	72, // 56: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	73, // 57: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	74, // 58: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	75, // 59: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	61, // 60: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	58, // 61: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	59, // 62: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	51, // 63: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	53, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	55, // 65: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	57, // 66: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	48, // 67: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	50, // 68: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	52, // 69: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	50, // 70: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	54, // 71: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	50, // 72: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	56, // 73: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	60, // 74: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	21, // 75: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,  // 76: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	67, // 77: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	66, // 78: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	69, // 79: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	68, // 80: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	47, // 81: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 82: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	45, // 83: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 84: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	46, // 85: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	84, // [84:86] is the sub-list for method output_type
-	82, // [82:84] is the sub-list for method input_type
-	82, // [82:82] is the sub-list for extension type_name
-	82, // [82:82] is the sub-list for extension extendee
-	0,  // [0:82] is the sub-list for field type_name
+	20, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	22, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	25, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	27, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	19, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	79, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	80, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	26, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	18, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	17, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	14, // 24: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	22, // 25: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	15, // 26: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	6,  // 27: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	21, // 28: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	24, // 29: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	23, // 30: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	21, // 31: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	30, // 32: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	33, // 33: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	34, // 34: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	35, // 35: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	52, // 36: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	50, // 37: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	29, // 38: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	31, // 39: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	31, // 40: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	32, // 41: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	44, // 42: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	45, // 43: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	46, // 44: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	47, // 45: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	42, // 46: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	43, // 47: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	37, // 48: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	16, // 49: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	0,  // 50: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	39, // 51: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	40, // 52: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	41, // 53: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	50, // 54: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	65, // 55: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	66, // 56: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	67, // 57: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	68, // 58: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	73, // 59: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	74, // 60: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	75, // 61: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	76, // 62: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	77, // 63: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	78, // 64: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	64, // 65: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	61, // 66: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	62, // 67: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	54, // 68: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	56, // 69: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	58, // 70: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	60, // 71: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	51, // 72: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	53, // 73: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	55, // 74: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	53, // 75: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	57, // 76: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	53, // 77: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	59, // 78: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	63, // 79: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	24, // 80: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	1,  // 81: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	70, // 82: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	69, // 83: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	72, // 84: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	71, // 85: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	50, // 86: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	15, // 87: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,  // 88: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	48, // 89: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 90: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	49, // 91: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	90, // [90:92] is the sub-list for method output_type
+	88, // [88:90] is the sub-list for method input_type
+	88, // [88:88] is the sub-list for extension type_name
+	88, // [88:88] is the sub-list for extension extendee
+	0,  // [0:88] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -7856,8 +8231,9 @@ func file_sentry_proto_init() {
 		(*Call_PageWrite)(nil),
 		(*Call_Kill)(nil),
 		(*Call_TtyResize)(nil),
+		(*Call_Spawn)(nil),
 	}
-	file_sentry_proto_msgTypes[23].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[26].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -7865,7 +8241,7 @@ func file_sentry_proto_init() {
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
 	}
-	file_sentry_proto_msgTypes[31].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[34].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -7873,8 +8249,9 @@ func file_sentry_proto_init() {
 		(*Push_State)(nil),
 		(*Push_Durable)(nil),
 		(*Push_ProcQuery)(nil),
+		(*Push_SpawnExit)(nil),
 	}
-	file_sentry_proto_msgTypes[45].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[48].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -7894,14 +8271,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvIds)(nil),
 		(*StateRecord_Mount)(nil),
 	}
-	file_sentry_proto_msgTypes[55].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[58].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   76,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

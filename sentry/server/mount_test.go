@@ -111,7 +111,7 @@ func TestMountTmpfs(t *testing.T) {
 
 	// mountinfo and mounts list it.
 	mi := e.readFileAt("/proc/self/mountinfo")
-	if !regexp.MustCompile(`(?m)^4 1 0:260 / /mnt rw,nosuid,nodev,relatime - tmpfs scratch rw,size=1024k,mode=750,uid=5$`).MatchString(mi) {
+	if !regexp.MustCompile(`(?m)^5 1 0:261 / /mnt rw,nosuid,nodev,relatime - tmpfs scratch rw,size=1024k,mode=750,uid=5$`).MatchString(mi) {
 		t.Errorf("mountinfo:\n%s", mi)
 	}
 	if ms := e.readFileAt("/proc/mounts"); !strings.Contains(ms, "scratch /mnt tmpfs rw,nosuid,nodev,relatime,size=1024k,mode=750,uid=5 0 0\n") {
@@ -211,9 +211,9 @@ func TestStartMounts(t *testing.T) {
 	}
 	mi := e.readFileAt("/proc/self/mountinfo")
 	for _, re := range []string{
-		`(?m)^4 1 \d+:\d+ /host/data /data ro,relatime - bind /host/data rw$`,
-		`(?m)^5 3 0:261 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k$`,
-		`(?m)^6 3 0:262 / /dev/mqueue rw,nosuid,nodev,noexec,relatime - mqueue mqueue rw$`,
+		`(?m)^5 1 \d+:\d+ /host/data /data ro,relatime - bind /host/data rw$`,
+		`(?m)^6 3 0:262 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k$`,
+		`(?m)^7 3 0:263 / /dev/mqueue rw,nosuid,nodev,noexec,relatime - mqueue mqueue rw$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(mi) {
 			t.Errorf("mountinfo lacks %s:\n%s", re, mi)
@@ -291,11 +291,11 @@ func TestMountRecovery(t *testing.T) {
 	mfd := r.open("/proc/self/mountinfo", unix.O_RDONLY)
 	mi := r.readStr(1, mfd, 4096)
 	r.ok(1, unix.SYS_CLOSE, mfd)
-	if !strings.Contains(mi, "5 1 0:261 / /mnt rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") || !strings.Contains(mi, "4 3 0:260 / /dev/mqueue rw,relatime - mqueue mqueue rw\n") {
+	if !strings.Contains(mi, "6 1 0:262 / /mnt rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") || !strings.Contains(mi, "5 3 0:261 / /dev/mqueue rw,relatime - mqueue mqueue rw\n") {
 		t.Errorf("mountinfo after recovery:\n%s", mi)
 	}
 	r.ok(1, unix.SYS_STAT, m.str("/dev/mqueue"), m.zeros(144))
-	if !strings.Contains(mi, "6 1 0:261 /d /bdst rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") {
+	if !strings.Contains(mi, "7 1 0:262 /d /bdst rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") {
 		t.Errorf("bind mount after recovery:\n%s", mi)
 	}
 	bfd := r.open("/bdst/f", unix.O_RDONLY)

@@ -109,6 +109,10 @@ type process struct {
 	// timers (timers.go); nextTimerID is the next timer_create id.
 	timers      map[int32]*appTimer
 	nextTimerID int32
+	// spawned marks a process made by Spawn (spawn.go): its exit is
+	// pushed as SpawnExit. A restored process with no parent that is not
+	// init is one.
+	spawned bool
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -281,6 +285,9 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		}
 	}
 	p.zombie = true
+	if p.spawned {
+		d.pushes = append(d.pushes, spawnExitPush(p))
+	}
 	k.notifyParentLocked(p, d)
 	k.waitq.notify()
 }

@@ -115,7 +115,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.Umask = p.fs.umask
 	}
 	if p.fds != nil {
-		out.FDs = maxFDs
+		out.FDs = p.fds.getLimit()
 	}
 	sleeping := map[int32]bool{}
 	for t := range p.live {
@@ -270,7 +270,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: maxFDs,
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
 		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}
 }
 

@@ -207,7 +207,12 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 	var d deferred
 	k.mu.Lock()
 	var targets []*process
-	if m.All {
+	if m.Pid != 0 {
+		// One spawned process, signalled by its exec's caller.
+		if p := k.procs[m.Pid]; p != nil && p.spawned && !p.exiting {
+			targets = append(targets, p)
+		}
+	} else if m.All {
 		for _, p := range k.procs {
 			if !p.exiting {
 				targets = append(targets, p)

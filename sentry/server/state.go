@@ -228,8 +228,11 @@ type callEffects struct {
 	pipeReads  []pipeIO
 	pipeWrites []pipeIO
 	writes     []goferWrite
-	// stdinRead is how many bytes of the client's stdin the call read.
+	// stdinRead is how many bytes of the client's stdin the call read,
+	// from stdio set stdinSet (buffer stdinOf; nil: set 0's).
 	stdinRead uint64
+	stdinSet  uint32
+	stdinOf   *stdinState
 	// sysv says the call left a SysV IPC effect pending (semop, msgsnd,
 	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
 	sysv bool
@@ -405,7 +408,11 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			}
 		}
 		if eff.stdinRead > 0 {
-			recs = append(recs, k.stdin.commitRead(eff.stdinRead))
+			in := eff.stdinOf
+			if in == nil {
+				in = &k.stdin
+			}
+			recs = append(recs, in.commitRead(eff.stdinSet, eff.stdinRead))
 		}
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
@@ -562,10 +569,7 @@ func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sent
 		return deletedRec(key)
 	}
 	s.tab.mu.Lock()
-	var e fdEntry
-	if s.fd >= 0 && int(s.fd) < len(s.tab.fds) {
-		e = s.tab.fds[s.fd]
-	}
+	e := s.tab.entryLocked(int(s.fd))
 	s.tab.mu.Unlock()
 	if e.f == nil {
 		return deletedRec(key)
@@ -622,7 +626,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		impl.p.mu.Unlock()
 		pipes[impl.p] = struct{}{}
 	case *stdioFile:
-		st.Kind, st.StdioStream = sentrypb.FileState_STDIO, impl.fd
+		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
+	case *ptyFile:
+		// Not rebuilt (file_pty.go): no path, so a restore loses it.
+		st.Kind, st.Path = sentrypb.FileState_SYNTHETIC, ""
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

@@ -262,6 +262,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
+	case dkDevPtmx, dkDevPts:
+		return c.openPty(d, kept)
 	case dkProcFile, dkProcFdInfo:
 		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
@@ -323,7 +325,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		c.killPriv(d, h, v.attrsOf(d).mode)
+		c.killPriv(d, h, v.attrsOf(d))
 		c.noteMappedResize(d, h)
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
@@ -1108,14 +1110,15 @@ const killPrivPart = 1 << 30
 // killPriv clears the set-id bits of gofer file d (through handle h, or
 // d's own when h is 0), whose mode was mode, after the caller wrote or
 // truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
+// a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (c *syscallCtx) killPriv(d *dentry, h uint64, mode uint32) {
+func (c *syscallCtx) killPriv(d *dentry, h uint64, a fileAttrs) {
 	if c == nil || c.t == nil {
 		return
 	}
 	cr := c.creds()
-	nm, changed := cr.killPrivMode(mode)
+	nm, changed := cr.killPrivMode(a)
 	if !changed {
 		return
 	}
@@ -1196,7 +1199,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := handleOfFile(f); ok && f.d != nil {
-			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
+			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d))
 			c.noteMappedResize(f.d, h)
 		}
 		return 0, nil
@@ -1227,7 +1230,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err := c.setStat(d, nil, req); err != nil {
 		return 0, err
 	}
-	c.killPriv(d, 0, c.k.vfs.attrsOf(d).mode)
+	c.killPriv(d, 0, c.k.vfs.attrsOf(d))
 	c.noteMappedResize(d, 0)
 	return 0, nil
 }
@@ -1310,19 +1313,30 @@ func sysChown(c *syscallCtx) (int64, error) {
 		req.Mask |= linux.STATX_GID
 		req.Gid = gid
 	}
-	if req.Mask == 0 {
-		if d == nil && f == nil {
-			return 0, unix.ENOENT
-		}
-		return 0, nil
+	if d == nil && f == nil {
+		return 0, unix.ENOENT
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	// The mode is needed whoever calls: a chown clears set-id bits
+	// (perm.go: chownMode), even one that changes nothing.
+	st, err := c.statOf(d, f)
 	if err != nil {
 		return 0, err
 	}
+	cr := c.creds()
+	a := attrsOfStat(st)
 	if !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
+	}
+	if nm, changed := cr.chownMode(a); changed {
+		if req.Mask == 0 && !cr.ownerOrCapable(a) {
+			// Linux: the mode change alone needs the owner's right.
+			return 0, unix.EPERM
+		}
+		req.Mask |= linux.STATX_MODE
+		req.Mode = nm & 07777
+	}
+	if req.Mask == 0 {
+		return 0, nil
 	}
 	return 0, c.setStat(d, f, req)
 }

@@ -18,8 +18,11 @@ const (
 	RootID = 1
 	ProcID = 2
 	DevID  = 3
+	// DevPtsID is /dev/pts, the sentry's devpts (the terminals of
+	// /dev/ptmx).
+	DevPtsID = 4
 	// firstID is the first id given to other mounts.
-	firstID = 4
+	firstID = 5
 )
 
 // MaxMounts bounds a client's mounts (Linux: fs.mount-max, 100,000; far
@@ -109,7 +112,7 @@ type Table struct {
 }
 
 // NewTable returns a table with the fixed mounts: the gofer's root (of
-// device rootDev), and /proc and /dev (of device synthDev).
+// device rootDev), and /proc, /dev and /dev/pts (of device synthDev).
 func NewTable(rootDev, synthDev uint64) *Table {
 	t := &Table{mounts: make(map[int]*Mount), next: firstID}
 	t.mounts[RootID] = &Mount{ID: RootID, FSType: "gofer", Source: "gofer", Target: "/", Flags: unix.MS_RELATIME, Dev: rootDev}
@@ -117,6 +120,8 @@ func NewTable(rootDev, synthDev uint64) *Table {
 		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME, Dev: synthDev}
 	t.mounts[DevID] = &Mount{ID: DevID, ParentID: RootID, FSType: "tmpfs", Source: "tmpfs", Target: "/dev",
 		Flags: unix.MS_NOSUID, FSOptions: ",mode=755", Dev: synthDev}
+	t.mounts[DevPtsID] = &Mount{ID: DevPtsID, ParentID: DevID, FSType: "devpts", Source: "devpts", Target: "/dev/pts",
+		Flags: unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_RELATIME, FSOptions: ",gid=5,mode=620,ptmxmode=666", Dev: synthDev}
 	return t
 }
 

@@ -78,7 +78,7 @@ func TestTableAddRemove(t *testing.T) {
 		id     int
 		parent int
 	}{
-		{a, 4, RootID}, {b, 5, a.ID}, {c, 6, a.ID}, {d, 7, DevID}, {e, 8, RootID},
+		{a, 5, RootID}, {b, 6, a.ID}, {c, 7, a.ID}, {d, 8, DevID}, {e, 9, RootID},
 	} {
 		if tc.m.ID != tc.id || tc.m.ParentID != tc.parent {
 			t.Errorf("%s: id %d parent %d, want %d %d", tc.m.Target, tc.m.ID, tc.m.ParentID, tc.id, tc.parent)
@@ -103,10 +103,10 @@ func TestTableAddRemove(t *testing.T) {
 	if err != nil || len(gone) != 2 || gone[0].ID != b.ID || gone[1].ID != a.ID {
 		t.Errorf("detach a = %+v, %v; want b then a", gone, err)
 	}
-	if n := tb.Len(); n != 5 {
-		t.Errorf("%d mounts left, want 5", n)
+	if n := tb.Len(); n != 6 {
+		t.Errorf("%d mounts left, want 6", n)
 	}
-	if r := tb.Record(a.ID); !r.Deleted || r.Key != "mount/4" {
+	if r := tb.Record(a.ID); !r.Deleted || r.Key != "mount/5" {
 		t.Errorf("record of a removed mount = %v", r)
 	}
 	r := tb.Record(d.ID)
