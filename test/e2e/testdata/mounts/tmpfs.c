@@ -72,6 +72,10 @@ int main(void) {
 	printf("root mode %o uid %d\n", st.st_mode, st.st_uid);
 	int fd = open("mnt/f", O_CREAT | O_RDWR, 0644);
 	CHECK("write", write(fd, "hello", 5));
+	struct stat here, file;
+	stat(".", &here);
+	fstat(fd, &file);
+	printf("own device: %d, file on it: %d\n", here.st_dev != st.st_dev, file.st_dev == st.st_dev);
 	struct statfs sf;
 	CHECK("statfs", statfs("mnt/f", &sf));
 	printf("type %#lx blocks %ld bsize %ld flags %#lx\n", (long)sf.f_type, (long)sf.f_blocks, (long)sf.f_bsize, (long)sf.f_flags);
@@ -106,6 +110,9 @@ int main(void) {
 	mountLines("mnt/b");
 	CHECK("remount ro", mount(NULL, "mnt", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
 	CHECK("create on ro (EROFS)", open("mnt/h", O_CREAT | O_WRONLY, 0644));
+	CHECK("chmod on ro (EROFS)", chmod("mnt/f", 0600));
+	CHECK("truncate on ro (EROFS)", truncate("mnt/f", 1));
+	CHECK("unlink on ro (EROFS)", unlink("mnt/f"));
 	mountLines("mnt");
 	CHECK("remount rw size", mount(NULL, "mnt", NULL, MS_REMOUNT, "size=2m"));
 	mountLines("mnt");
