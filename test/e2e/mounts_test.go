@@ -61,3 +61,43 @@ func TestVolumeMountinfo(t *testing.T) {
 		t.Errorf("mountinfo (exit %d) lacks the volume:\n%s\n%s", got.ExitCode, got.Stdout, got.Stderr)
 	}
 }
+
+// TestMountRecoveryKill kills the remote sentry while a program works in
+// a tmpfs it mounted (an open file in it, its working directory in it):
+// after recovery the mount, its file, the descriptor and the mount table
+// are as they were (the output matches Linux), and the unmount removes
+// the mount's directory.
+func TestMountRecoveryKill(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "mounts", "recover.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "recover", string(src))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+	before := leftTmpfsDirs()
+
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
+	}
+	k.killServer()
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.wait()
+	if k.recoveries() == 0 {
+		t.Errorf("no recovery logged")
+	}
+	compare(t, want, got)
+	if left := leftTmpfsDirs(); len(left) > len(before) {
+		t.Errorf("tmpfs directories left behind: %v (before: %v)", left, before)
+	}
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
