@@ -219,6 +219,9 @@ func TestStartMounts(t *testing.T) {
 			t.Errorf("mountinfo lacks %s:\n%s", re, mi)
 		}
 	}
+	// A mount the gofer made stays.
+	os.MkdirAll(filepath.Join(e.root, "data"), 0755)
+	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, e.mem.str("/data"), 0)
 	// /dev/mqueue is an empty directory of the sentry's (an mqueue by
 	// statfs) where no queue can be made.
 	m := e.mem

@@ -320,6 +320,16 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 			// The sentry's own mounts stay.
 			return 0, unix.EBUSY
 		}
+		if p, ok := v.pathOf(d); ok && d.kind == dkGofer {
+			for _, m := range v.mounts.List() {
+				if m.Target == p && !m.Backed && m.BindPath == "" {
+					// Made outside the sentry (a volume, an OCI
+					// bundle's mount): the gofer serves it and
+					// keeps it.
+					return 0, fmt.Errorf("umount of %q, mounted by the gofer: %w", p, unix.EBUSY)
+				}
+			}
+		}
 		return 0, unix.EINVAL
 	}
 	detach := flags&linux.MNT_DETACH != 0
