@@ -66,6 +66,13 @@ func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
 	return served, nil
 }
 
+// SentryScratch is the mount the gofer of a container adds under its
+// root for the sentry's own per-sandbox directories (those of /dev/shm
+// and of the tmpfs mounts of mount(2)): a tmpfs at /dev/shm, which the
+// application never sees (the sentry serves /dev itself), so they are in
+// memory, and writable on a read-only root or an image without /tmp.
+var SentryScratch = Mount{Type: "tmpfs", Destination: "/dev/shm", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "mode=1777"}
+
 // pseudoFS are file systems the overlay leaves out, with what is under
 // them: the sentry serves /proc and /dev itself, and the others hold host
 // state, not files.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,7 +136,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	servers := plan.Servers
 	if len(servers) == 0 {
-		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly}
+		setup := &oci.RootSetup{Mounts: append(slices.Clone(plan.Mounts), oci.SentryScratch), Readonly: plan.RootReadonly}
 		level := "warn"
 		if g.debug {
 			level = "debug"
