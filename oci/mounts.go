@@ -26,6 +26,10 @@ type RootSetup struct {
 	// sentry's /proc and /dev take, are left out.
 	Overlay    bool   `json:"overlay,omitempty"`
 	ScratchDir string `json:"scratch_dir,omitempty"`
+	// SentryScratch mounts SentryScratch after Mounts; a failure (a root
+	// on a read-only host file system) is a warning: the sentry then
+	// uses the root's own /dev/shm or /tmp.
+	SentryScratch bool `json:"sentry_scratch,omitempty"`
 }
 
 // Apply performs s on root and returns the directory to serve (root, or
@@ -36,7 +40,7 @@ type RootSetup struct {
 // lead out of it) and created when missing, as runc does. Warnings (file
 // systems the overlay could not cover) go to warn.
 func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
-	if len(s.Mounts) == 0 && !s.Readonly && !s.Overlay {
+	if len(s.Mounts) == 0 && !s.Readonly && !s.Overlay && !s.SentryScratch {
 		return root, nil
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -56,6 +60,11 @@ func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
 	for i, m := range s.Mounts {
 		if err := mountOne(served, m); err != nil {
 			return "", fmt.Errorf("mounts[%d] (%s at %s): %w", i, m.Type, m.Destination, err)
+		}
+	}
+	if s.SentryScratch {
+		if err := mountOne(served, SentryScratch); err != nil {
+			warn(fmt.Sprintf("no tmpfs at %s for the sentry's directories: %v", SentryScratch.Destination, err))
 		}
 	}
 	if s.Readonly {
