@@ -193,6 +193,17 @@ func TestMountErrors(t *testing.T) {
 		t.Errorf("mountinfo after detach:\n%s", mi)
 	}
 
+	// A mount with one under it: EBUSY, but MNT_DETACH takes both.
+	e.ok(1, unix.SYS_CHDIR, m.str("/"))
+	e.ok(1, unix.SYS_MOUNT, tmpfs, mnt, tmpfs, 0, 0)
+	e.ok(1, unix.SYS_MKDIR, m.str("/mnt/sub"), 0755)
+	e.ok(1, unix.SYS_MOUNT, tmpfs, m.str("/mnt/sub"), tmpfs, 0, 0)
+	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, mnt, 0)
+	e.ok(1, unix.SYS_UMOUNT2, mnt, unix.MNT_DETACH)
+	if mi := e.readFileAt("/proc/self/mountinfo"); strings.Contains(mi, "/mnt") {
+		t.Errorf("mountinfo after detaching a mount with a submount:\n%s", mi)
+	}
+
 	// Without CAP_SYS_ADMIN: EPERM.
 	e.ok(1, unix.SYS_SETUID, 1000)
 	e.fails(unix.EPERM, 1, unix.SYS_MOUNT, tmpfs, mnt, tmpfs, 0, 0)

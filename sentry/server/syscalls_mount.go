@@ -333,7 +333,6 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	detach := flags&linux.MNT_DETACH != 0
-	ids := []int{vm.id}
 	if vm.src == nil && v.bindSources(vm.id) {
 		// A bind mount's files are this tmpfs's directory.
 		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
@@ -347,15 +346,12 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ids = ids[:0]
+	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
-		ids = append(ids, m.ID)
-	}
-	for _, id := range ids {
-		if g := v.graftedByID(id); g != nil {
-			v.ungraft(g, detach && c.k.mountBusy(id))
+		if g := v.graftedByID(m.ID); g != nil {
+			v.ungraft(g, detach && c.k.mountBusy(m.ID))
 		}
-		c.k.trk.markMount(id)
+		c.k.trk.markMount(m.ID)
 	}
 	return 0, nil
 }
