@@ -400,6 +400,9 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 			case mountNoops[o]:
 			case typ == "tmpfs" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
 				data = append(data, o)
+			case typ == "bind" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
+				// A bind mount's data is ignored by Linux (runc passes
+				// it to mount(2) all the same).
 			default:
 				return fieldError(fmt.Sprintf("%s.options[%d]", field, j), "%q: not supported", o)
 			}

@@ -135,7 +135,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	servers := plan.Servers
 	if len(servers) == 0 {
-		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly}
+		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly, SentryScratch: true}
 		level := "warn"
 		if g.debug {
 			level = "debug"

@@ -4675,6 +4675,11 @@ type MountState struct {
 	// super_readonly says the file system itself is read-only (mounted
 	// so, or remounted so without MS_BIND), not only this mount.
 	SuperReadonly bool `protobuf:"varint,10,opt,name=super_readonly,json=superReadonly,proto3" json:"super_readonly,omitempty"`
+	// bind_path is the path in the sandbox of a bind mount's source (mount
+	// with MS_BIND), found again by a restored sentry; root its path in its
+	// own mount (mountinfo's root field).
+	BindPath      string `protobuf:"bytes,11,opt,name=bind_path,json=bindPath,proto3" json:"bind_path,omitempty"`
+	Root          string `protobuf:"bytes,12,opt,name=root,proto3" json:"root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4777,6 +4782,20 @@ func (x *MountState) GetSuperReadonly() bool {
 		return x.SuperReadonly
 	}
 	return false
+}
+
+func (x *MountState) GetBindPath() string {
+	if x != nil {
+		return x.BindPath
+	}
+	return ""
+}
+
+func (x *MountState) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
 }
 
 // ShmAttachPlan is a SysV shared memory segment to attach (shmat): its
@@ -7841,7 +7860,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bsysv_shm\x18p \x01(\v2&.runscdecoupled.sentry.v1.SysvShmStateH\x00R\asysvShm\x12>\n" +
 	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIds\x12=\n" +
 	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mountB\a\n" +
-	"\x05value\"\xfc\x01\n" +
+	"\x05value\"\xad\x02\n" +
 	"\n" +
 	"MountState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x1b\n" +
@@ -7854,7 +7873,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06backed\x18\b \x01(\bR\x06backed\x12\x10\n" +
 	"\x03dev\x18\t \x01(\x04R\x03dev\x12%\n" +
 	"\x0esuper_readonly\x18\n" +
-	" \x01(\bR\rsuperReadonly\"\x80\x01\n" +
+	" \x01(\bR\rsuperReadonly\x12\x1b\n" +
+	"\tbind_path\x18\v \x01(\tR\bbindPath\x12\x12\n" +
+	"\x04root\x18\f \x01(\tR\x04root\"\x80\x01\n" +
 	"\rShmAttachPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +

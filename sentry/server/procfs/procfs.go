@@ -94,7 +94,10 @@ type Mount struct {
 	Dev          uint64
 	Source       string
 	Target       string
-	FSType       string
+	// Root is the path, in its file system, of the mount's root ("" for
+	// "/"; a bind mount's source).
+	Root   string
+	FSType string
 	// Options are the per-mount options; Super the filesystem's (with
 	// rw or ro first); FSOptions the file system's own options
 	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
