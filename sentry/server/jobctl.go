@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/binary"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -138,4 +140,56 @@ func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessSt
 	case cldContinued:
 		p.waitCode = cldContinued
 	}
+}
+
+// tostop is termios c_lflag's TOSTOP: background writes raise SIGTTOU.
+const (
+	termiosLflagOffset = 12
+	tostop             = 0x100
+)
+
+// ttyStopsWrites says the terminal's TOSTOP flag is set.
+func (k *clientState) ttyStopsWrites() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.tty.termios
+	return len(t) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(t[termiosLflagOffset:])&tostop != 0
+}
+
+// ttyJobControl applies the terminal's job control to a read (sig
+// SIGTTIN) or a write with TOSTOP (SIGTTOU) of the application's
+// terminal by the calling process, as Linux's __tty_check_change does:
+// a process of the terminal's session outside its foreground process
+// group gets EIO when it ignores SIGTTIN or its group is orphaned, may
+// write when it ignores SIGTTOU, and otherwise its whole group is sent
+// sig and the call returns ERESTARTSYS, to be made again once the group
+// continues (in the foreground, one hopes). The terminal's session is
+// the first process's. Masks are the client's, so a blocked sig counts
+// as not ignored.
+func (k *clientState) ttyJobControl(c *syscallCtx, sig int) error {
+	var d deferred
+	k.mu.Lock()
+	p := c.t.proc
+	if !k.tty.present || k.init == nil || p.sid != k.init.sid || p.pgid == k.tty.fgPgrp {
+		k.mu.Unlock()
+		return nil
+	}
+	if p.sig.act[sig].handler == sigIgn {
+		k.mu.Unlock()
+		if sig == int(unix.SIGTTIN) {
+			return unix.EIO
+		}
+		return nil
+	}
+	if k.orphanedPgrpLocked(p.pgid) {
+		k.mu.Unlock()
+		return unix.EIO
+	}
+	info := siginfoKill(sig, siKernel, 0, 0)
+	for _, q := range k.processGroupLocked(p.pgid) {
+		k.signalFromAppLocked(q, nil, sig, info, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return errRestartSys
 }

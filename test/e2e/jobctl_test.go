@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -61,4 +67,163 @@ func TestJobControlAcrossServerKill(t *testing.T) {
 		t.Errorf("%d recoveries logged, want 3", n)
 	}
 	compare(t, want, got)
+}
+
+// terminalSession runs argv with a new pty as its controlling terminal
+// (a session of its own, as a terminal emulator starts a shell) and
+// types each step's input once the previous step's output has appeared.
+type terminalSession struct {
+	t      *testing.T
+	master *os.File
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer // everything the terminal showed
+	done   chan struct{}
+}
+
+func startTerminalSession(t *testing.T, env []string, argv ...string) *terminalSession {
+	t.Helper()
+	master, slave := openPty(t)
+	s := &terminalSession{t: t, master: master, done: make(chan struct{})}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = slave, slave, slave
+	s.cmd.Env = append(os.Environ(), env...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	go func() {
+		defer close(s.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			s.mu.Lock()
+			s.out.Write(buf[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		master.Close()
+	})
+	return s
+}
+
+func (s *terminalSession) transcript() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// await waits until the terminal has shown want n times in all; with
+// again it types again (Ctrl-Z, whose target may not be in the
+// foreground yet) every 500 ms meanwhile.
+func (s *terminalSession) await(want string, n int, again string) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := time.Time{}
+	for strings.Count(s.transcript(), want) < n {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the terminal never showed %q (%d times); it shows:\n%s", want, n, s.transcript())
+		}
+		if again != "" && time.Since(last) > 500*time.Millisecond {
+			s.master.WriteString(again)
+			last = time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *terminalSession) typeLine(line string) {
+	s.t.Helper()
+	if _, err := s.master.WriteString(line + "\n"); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// TestJobControlInTerminal drives busybox ash with job control (sh -i) in
+// a pty, natively and under do: Ctrl-Z stops the foreground job, jobs
+// lists it, fg continues it to its end; a background job that reads the
+// terminal is stopped by SIGTTIN, and one that writes to it after stty
+// tostop by SIGTTOU. The shell's reports must be the same in both runs.
+func TestJobControlInTerminal(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	bb := tu.Busybox
+	runs := map[string][]string{
+		"native":  {bb, "sh", "-i"},
+		"sandbox": {bin, "do", "--", bb, "sh", "-i"},
+	}
+	reports := map[string][]string{}
+	for name, argv := range runs {
+		t.Run(name, func(t *testing.T) {
+			s := startTerminalSession(t, []string{"PS1=$ ", "ENV=", "HOME=/"}, argv...)
+			s.typeLine("echo ready-$((1+1))")
+			s.await("ready-2", 1, "")
+			s.typeLine("echo started-$((2+1)); " + bb + " sleep 3; echo slept-$?")
+			s.await("started-3", 1, "")
+			s.await("Stopped", 1, "\x1a")
+			s.typeLine("jobs; echo jobs-$((3+1))")
+			s.await("jobs-4", 1, "")
+			s.typeLine("fg; echo fg-$((4+1))")
+			s.await("fg-5", 1, "")
+			s.typeLine(bb + " cat & " + bb + " sleep 1; jobs; echo ttin-$((5+1))")
+			s.await("ttin-6", 1, "")
+			s.typeLine("kill -9 %1; " + bb + " sleep 1; echo killed-$((6+1))")
+			s.await("killed-7", 1, "")
+			s.await("Killed", 1, "")
+			s.typeLine(bb + " stty tostop; (echo bg-output) & " + bb + " sleep 1; jobs; echo ttou-$((7+1))")
+			s.await("ttou-8", 1, "")
+			s.typeLine("kill -9 %1; " + bb + " sleep 1; " + bb + " stty -tostop; exit")
+			select {
+			case <-s.done:
+			case <-time.After(timeout):
+				t.Fatalf("the shell did not exit; the terminal shows:\n%s", s.transcript())
+			}
+			reports[name] = jobReports(s.transcript())
+			t.Logf("terminal:\n%s", s.transcript())
+		})
+	}
+	if len(reports) < 2 {
+		return // one run alone (-run): nothing to compare
+	}
+	if !t.Failed() && !slices.Equal(reports["native"], reports["sandbox"]) {
+		t.Errorf("job reports differ\nnative:  %q\nsandbox: %q", reports["native"], reports["sandbox"])
+	}
+	for _, want := range []string{"Stopped /bin/busybox sleep 3", "^Zslept-148", "Stopped (tty input)", "Killed", "Stopped (tty output)"} {
+		if !slices.ContainsFunc(reports["native"], func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("native run shows no %q: %q", want, reports["native"])
+		}
+	}
+}
+
+// jobReports are the lines of a transcript in which the shell reports a
+// job ("[1]+ Stopped ...", spacing normalised, cut after the job's
+// command: the terminal's echo of the next line typed may follow it) or
+// a stopped foreground command's status (^Z then slept-N). The lines the
+// terminal echoes are left out: the sandbox's terminal also echoes
+// what the shell echoes itself (docs/COMPATIBILITY.md).
+func jobReports(transcript string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(transcript, "\r", ""), "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		if !strings.HasPrefix(l, "[") && !strings.HasPrefix(l, "^Z") {
+			continue
+		}
+		for strings.HasPrefix(l, "^Z^Z") { // Ctrl-Z typed again until the job was in the foreground
+			l = l[2:]
+		}
+		for _, cmd := range []string{"/bin/busybox sleep 3", "/bin/busybox cat", "(echo bg-output)"} {
+			if i := strings.Index(l, cmd); i >= 0 {
+				l = l[:i+len(cmd)]
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }
