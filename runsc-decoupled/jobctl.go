@@ -52,3 +52,18 @@ func forwardTerminalStop(tty bool, send func(syscall.Signal)) (stop func()) {
 	}()
 	return func() { signal.Stop(ch); close(done) }
 }
+
+// killForeground sends a terminal key's signal to the container's
+// foreground process group once the container runs (before start no
+// process has the console yet, and it is dropped).
+func (b *containerBooter) killForeground(s client.Signal) {
+	b.startOnce.Lock()
+	started := b.started
+	b.startOnce.Unlock()
+	if !started {
+		return
+	}
+	if err := sendSignal(b.signals, b.runDone, s); err != nil {
+		b.log.warnf("terminal signal %d: %v", s.Signo, err)
+	}
+}

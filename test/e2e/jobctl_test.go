@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -69,30 +73,20 @@ func TestJobControlAcrossServerKill(t *testing.T) {
 	compare(t, want, got)
 }
 
-// terminalSession runs argv with a new pty as its controlling terminal
-// (a session of its own, as a terminal emulator starts a shell) and
-// types each step's input once the previous step's output has appeared.
+// terminalSession is the master side of a pty whose slave is an
+// application's terminal: it records what the terminal shows and types
+// into it.
 type terminalSession struct {
 	t      *testing.T
 	master *os.File
-	cmd    *exec.Cmd
 	mu     sync.Mutex
 	out    bytes.Buffer // everything the terminal showed
-	done   chan struct{}
+	// done is closed when the slave side is gone (the master reads EIO).
+	done chan struct{}
 }
 
-func startTerminalSession(t *testing.T, env []string, argv ...string) *terminalSession {
-	t.Helper()
-	master, slave := openPty(t)
+func newTerminalSession(t *testing.T, master *os.File) *terminalSession {
 	s := &terminalSession{t: t, master: master, done: make(chan struct{})}
-	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = slave, slave, slave
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
 	go func() {
 		defer close(s.done)
 		buf := make([]byte, 4096)
@@ -106,12 +100,28 @@ func startTerminalSession(t *testing.T, env []string, argv ...string) *terminalS
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		master.Close()
-	})
+	t.Cleanup(func() { master.Close() })
 	return s
+}
+
+// startTerminalSession runs argv with a new pty as its controlling
+// terminal (a session of its own, as a terminal emulator starts a shell).
+func startTerminalSession(t *testing.T, env []string, argv ...string) *terminalSession {
+	t.Helper()
+	master, slave := openPty(t)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return newTerminalSession(t, master)
 }
 
 func (s *terminalSession) transcript() string {
@@ -163,30 +173,7 @@ func TestJobControlInTerminal(t *testing.T) {
 	for name, argv := range runs {
 		t.Run(name, func(t *testing.T) {
 			s := startTerminalSession(t, []string{"PS1=$ ", "ENV=", "HOME=/"}, argv...)
-			s.typeLine("echo ready-$((1+1))")
-			s.await("ready-2", 1, "")
-			s.typeLine("echo started-$((2+1)); " + bb + " sleep 3; echo slept-$?")
-			s.await("started-3", 1, "")
-			s.await("Stopped", 1, "\x1a")
-			s.typeLine("jobs; echo jobs-$((3+1))")
-			s.await("jobs-4", 1, "")
-			s.typeLine("fg; echo fg-$((4+1))")
-			s.await("fg-5", 1, "")
-			s.typeLine(bb + " cat & " + bb + " sleep 1; jobs; echo ttin-$((5+1))")
-			s.await("ttin-6", 1, "")
-			s.typeLine("kill -9 %1; " + bb + " sleep 1; echo killed-$((6+1))")
-			s.await("killed-7", 1, "")
-			s.await("Killed", 1, "")
-			s.typeLine(bb + " stty tostop; (echo bg-output) & " + bb + " sleep 1; jobs; echo ttou-$((7+1))")
-			s.await("ttou-8", 1, "")
-			s.typeLine("kill -9 %1; " + bb + " sleep 1; " + bb + " stty -tostop; exit")
-			select {
-			case <-s.done:
-			case <-time.After(timeout):
-				t.Fatalf("the shell did not exit; the terminal shows:\n%s", s.transcript())
-			}
-			reports[name] = jobReports(s.transcript())
-			t.Logf("terminal:\n%s", s.transcript())
+			reports[name] = s.jobControlScript()
 		})
 	}
 	if len(reports) < 2 {
@@ -195,11 +182,48 @@ func TestJobControlInTerminal(t *testing.T) {
 	if !t.Failed() && !slices.Equal(reports["native"], reports["sandbox"]) {
 		t.Errorf("job reports differ\nnative:  %q\nsandbox: %q", reports["native"], reports["sandbox"])
 	}
-	for _, want := range []string{"Stopped /bin/busybox sleep 3", "^Zslept-148", "Stopped (tty input)", "Killed", "Stopped (tty output)"} {
+	for _, want := range wantJobReports {
 		if !slices.ContainsFunc(reports["native"], func(l string) bool { return strings.Contains(l, want) }) {
 			t.Errorf("native run shows no %q: %q", want, reports["native"])
 		}
 	}
+}
+
+// wantJobReports are what jobControlScript makes busybox ash report.
+var wantJobReports = []string{"Stopped /bin/busybox sleep 3", "^Zslept-148", "Stopped (tty input)", "Killed", "Stopped (tty output)"}
+
+// jobControlScript types job-control commands into an interactive busybox
+// ash at the other end of s (Ctrl-Z on a foreground job, jobs, fg, a
+// background read, a background write after stty tostop), waits for the
+// shell to exit and returns its job reports.
+func (s *terminalSession) jobControlScript() []string {
+	t := s.t
+	t.Helper()
+	bb := tu.Busybox
+	s.typeLine("echo ready-$((1+1))")
+	s.await("ready-2", 1, "")
+	s.typeLine("echo started-$((2+1)); " + bb + " sleep 3; echo slept-$?")
+	s.await("started-3", 1, "")
+	s.await("Stopped", 1, "\x1a")
+	s.typeLine("jobs; echo jobs-$((3+1))")
+	s.await("jobs-4", 1, "")
+	s.typeLine("fg; echo fg-$((4+1))")
+	s.await("fg-5", 1, "")
+	s.typeLine(bb + " cat & " + bb + " sleep 1; jobs; echo ttin-$((5+1))")
+	s.await("ttin-6", 1, "")
+	s.typeLine("kill -9 %1; " + bb + " sleep 1; echo killed-$((6+1))")
+	s.await("killed-7", 1, "")
+	s.await("Killed", 1, "")
+	s.typeLine(bb + " stty tostop; (echo bg-output) & " + bb + " sleep 1; jobs; echo ttou-$((7+1))")
+	s.await("ttou-8", 1, "")
+	s.typeLine("kill -9 %1; " + bb + " sleep 1; " + bb + " stty -tostop; exit")
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+		t.Fatalf("the shell did not exit; the terminal shows:\n%s", s.transcript())
+	}
+	t.Logf("terminal:\n%s", s.transcript())
+	return jobReports(s.transcript())
 }
 
 // jobReports are the lines of a transcript in which the shell reports a
@@ -226,4 +250,67 @@ func jobReports(transcript string) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// TestOCITerminalJobControl runs the same job-control script in a
+// terminal container, whose console (the pty master the runtime sends to
+// --console-socket, as containerd's shim asks) is where the keys are
+// typed, and compares the shell's reports with a native run.
+func TestOCITerminalJobControl(t *testing.T) {
+	tu.RequireRoot(t)
+	native := startTerminalSession(t, []string{"PS1=$ ", "ENV=", "HOME=/"}, tu.Busybox, "sh", "-i").jobControlScript()
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.Args = []string{"sh", "-i"}
+		s.Process.Env = append(s.Process.Env, "PS1=$ ", "ENV=", "HOME=/")
+	})
+	sock := filepath.Join(r.dir, "console.sock")
+	masterCh := receiveConsole(t, sock)
+	if out, code := r.run(nil, "create", "--bundle", bundle, "--console-socket", sock, "jobs"); code != 0 {
+		t.Fatalf("create: exit %d %s %s", code, out, r.lastError())
+	}
+	master := <-masterCh
+	if master == nil {
+		t.Fatal("no pty master on the console socket")
+	}
+	s := newTerminalSession(t, master)
+	r.must("start", "jobs")
+	got := s.jobControlScript()
+	if !slices.Equal(native, got) {
+		t.Errorf("job reports differ\nnative:    %q\ncontainer: %q", native, got)
+	}
+	r.run(nil, "delete", "--force", "jobs")
+}
+
+// receiveConsole accepts one connection on a console socket at sock and
+// delivers the pty master it carries (nil on any error).
+func receiveConsole(t *testing.T, sock string) <-chan *os.File {
+	t.Helper()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ch := make(chan *os.File, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		var fds []int
+		if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && perr == nil && len(msgs) == 1 {
+			fds, _ = unix.ParseUnixRights(&msgs[0])
+		}
+		if len(fds) != 1 {
+			ch <- nil
+			return
+		}
+		ch <- os.NewFile(uintptr(fds[0]), "pty-master")
+	}()
+	return ch
 }
