@@ -20,10 +20,9 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// jobctlPrograms are the C programs of testdata/jobctl (stop signals, and
-// the permission to send a signal), each compared
-// with a native run.
-var jobctlPrograms = []string{"stop", "killperm"}
+// jobctlPrograms are the C programs of testdata/jobctl (stop signals, the
+// permission to send a signal, ETXTBSY), each compared with a native run.
+var jobctlPrograms = []string{"stop", "killperm", "txtbsy"}
 
 // TestJobControlPrograms runs the stop-signal programs natively and in
 // the sandbox (both platforms: stopping threads is the client's work).
