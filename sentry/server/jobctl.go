@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -192,4 +193,42 @@ func (k *clientState) ttyJobControl(c *syscallCtx, sig int) error {
 	k.mu.Unlock()
 	d.run(k)
 	return errRestartSys
+}
+
+// orphanableByExitLocked returns the process groups that exiting p may
+// leave orphaned: its own, if its parent is in another group of its
+// session, and each child's that is another group of its session.
+func (k *clientState) orphanableByExitLocked(p *process) []int32 {
+	var out []int32
+	if par := p.parent; par != nil && par.pgid != p.pgid && par.sid == p.sid {
+		out = append(out, p.pgid)
+	}
+	for c := range p.children {
+		if c.pgid != p.pgid && c.sid == p.sid && !slices.Contains(out, c.pgid) {
+			out = append(out, c.pgid)
+		}
+	}
+	return out
+}
+
+// hangUpOrphanedLocked sends SIGHUP and then SIGCONT to every process of
+// each group in pgids that is now orphaned and has a stopped member, as
+// Linux does when an exit orphans a group with stopped jobs (no one could
+// continue them).
+//
+// Preconditions: k.mu is held; the exiting process is marked exiting and
+// its children have their new parent.
+func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
+	for _, pgid := range pgids {
+		members := k.processGroupLocked(pgid)
+		if !slices.ContainsFunc(members, func(q *process) bool { return q.stopped }) || !k.orphanedPgrpLocked(pgid) {
+			continue
+		}
+		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
+			info := siginfoKill(sig, siKernel, 0, 0)
+			for _, q := range members {
+				k.signalProcessLocked(q, nil, sig, info, d)
+			}
+		}
+	}
 }
