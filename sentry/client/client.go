@@ -644,7 +644,7 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_JobControl:
-		c.onJobControl(m.JobControl)
+		c.onJobControl(p)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -684,6 +684,8 @@ func (c *client) registerTask(t *task) {
 			t.queueSignalPush(m.Signal)
 		case *pb.Push_TaskExit:
 			t.kill()
+		case *pb.Push_JobControl:
+			t.proc.applyJobControl(m.JobControl)
 		}
 	}
 }

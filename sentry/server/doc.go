@@ -10,10 +10,16 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
 //     capability sets (process.go, syscalls_proc.go, caps.go);
-//   - signal dispositions and routing: kill/tkill, the Kill call from
-//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
-//     default actions (signals.go). Masks, frames and delivery stay on the
-//     client, which gets SignalPush;
+//   - signal dispositions and routing: kill/tkill (with Linux's
+//     permission check), the Kill call from outside (the OCI runtime,
+//     do; to the terminal's foreground group for its keys), SIGCHLD,
+//     SIGPIPE, default actions (signals.go). Masks, frames and delivery
+//     stay on the client, which gets SignalPush;
+//   - job control (jobctl.go): the decision that a process stops or
+//     continues (process.stopped, reported in its record and to the
+//     client with a JobControl push, which parks its threads), the stop
+//     and continue events wait reports, orphaned process groups, and the
+//     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
 //     timers (timers.go), on ktimer's clocks shifted to the client's
 //     (Hello.clocks);

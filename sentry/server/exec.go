@@ -565,6 +565,10 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			f.decRef()
 			return ep, unix.EACCES
 		}
+		if k.inodeOpenForWrite(d.ino) {
+			f.decRef()
+			return ep, unix.ETXTBSY
+		}
 		h, _ := handleOfFile(f)
 		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)
 		if err != nil {
