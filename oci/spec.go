@@ -327,8 +327,8 @@ var mountNoops = map[string]bool{
 // type: the mount is accepted, with a note.
 var synthesized = map[string]map[string]string{
 	"/proc":          {"proc": "the sentry's own /proc"},
-	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, fd links)"},
-	"/dev/pts":       {"devpts": "not served: the sentry's /dev has no pts directory"},
+	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, ptmx, pts, fd links)"},
+	"/dev/pts":       {"devpts": "the sentry's own devpts (the terminals of /dev/ptmx)"},
 	"/dev/shm":       {"tmpfs": "not served: the sentry's /dev has no shm directory"},
 	"/dev/mqueue":    {"mqueue": "not served: POSIX message queues are not supported"},
 	"/sys":           {"sysfs": "an empty read-only /sys"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
@@ -126,6 +127,9 @@ type clientState struct {
 	// added by Spawn and Restore, never removed while the client lives.
 	// Protected by mu; a set's fields have their own rules.
 	stdioSets map[uint32]*stdioSet
+	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
+	// (file_pty.go); own lock.
+	ptys pty.Table
 
 	// auxQ holds Rewrite calls, run one at a time in arrival order by one
 	// worker while auxRunning. Protected by mu.

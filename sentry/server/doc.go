@@ -63,6 +63,10 @@
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (syscallCtx.dataNotInCall);
+//   - pseudo-terminals (package pty: the terminal and its line
+//     discipline; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
+//     signals of ISIG characters to the foreground group; pty.Table.mu
+//     and Terminal.mu are leaves, never held with clientState.mu);
 //   - inotify instances on gVisor's vfs.Inotify, with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds

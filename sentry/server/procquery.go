@@ -233,6 +233,7 @@ func (s procSource) Mounts() []procfs.Mount {
 		{ID: 1, ParentID: 0, Dev: s.k.vfs.rootDev, Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},
 		{ID: 2, ParentID: 1, Dev: synthDev, Source: "proc", Target: "/proc", FSType: "proc", Options: "rw,nosuid,nodev,noexec,relatime", Super: "rw"},
 		{ID: 3, ParentID: 1, Dev: synthDev, Source: "tmpfs", Target: "/dev", FSType: "tmpfs", Options: "rw,nosuid", Super: "rw,mode=755"},
+		{ID: 4, ParentID: 3, Dev: synthDev, Source: "devpts", Target: "/dev/pts", FSType: "devpts", Options: "rw,nosuid,noexec,relatime", Super: "rw,gid=5,mode=620,ptmxmode=666"},
 	}
 }
 

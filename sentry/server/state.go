@@ -615,6 +615,9 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		pipes[impl.p] = struct{}{}
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
+	case *ptyFile:
+		// Not rebuilt (file_pty.go): no path, so a restore loses it.
+		st.Kind, st.Path = sentrypb.FileState_SYNTHETIC, ""
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

@@ -261,6 +261,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
+	case dkDevPtmx, dkDevPts:
+		return c.openPty(d, kept)
 	case dkProcFile, dkProcFdInfo:
 		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
 			// /proc/sys's writable files are root's, mode 0644.

@@ -662,6 +662,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			impl.in.mu.Lock()
 			n = len(impl.in.buf)
 			impl.in.mu.Unlock()
+		case *ptyFile:
+			n = impl.readable()
 		case queuedFile:
 			if n, err = impl.queued(); err != nil {
 				return 0, err
@@ -672,6 +674,9 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
 		return 0, c.mem.CopyOut(arg, b[:])
+	}
+	if pf, ok := f.impl.(*ptyFile); ok {
+		return pf.ioctl(c, tab, req, arg)
 	}
 	s, ok := f.impl.(*stdioFile)
 	if !ok || !s.tty {

@@ -38,6 +38,9 @@ const (
 	dkProcTaskDir                     // /proc/<pid>/task
 	dkProcFdInfoDir                   // /proc/<pid>/fdinfo
 	dkProcFdInfo                      // /proc/<pid>/fdinfo/<n>
+	dkDevPtmx                         // /dev/ptmx, /dev/pts/ptmx (file_pty.go)
+	dkDevPtsDir                       // /dev/pts
+	dkDevPts                          // /dev/pts/<n> (fd: the terminal's index)
 )
 
 // dentry is a node of the client's file tree. Gofer dentries are cached
@@ -52,7 +55,9 @@ type dentry struct {
 	ino  uint64
 	dev  devKind
 	pid  int32
-	fd   int32
+	// fd is the fd of a dkProcFd or dkProcFdInfo, the terminal index of
+	// a dkDevPts.
+	fd int32
 	// link is the target of a dkLink. procName is the path of a
 	// dkProcFile or dkProcSubdir in procfs table procScope, for thread
 	// tid (procfs.Task) of process pid.

@@ -232,6 +232,7 @@ var ioctlInputs = map[uint64]int{
 	unix.TCSETSF:    36,
 	unix.TIOCSWINSZ: 8,
 	unix.TIOCSPGRP:  4,
+	unix.TIOCSPTLCK: 4, // a pty master's lock (unlockpt)
 	0x5421:          4, // FIONBIO
 	0x5452:          4, // FIOASYNC
 }
