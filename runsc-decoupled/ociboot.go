@@ -198,6 +198,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
+		Mounts:          mountSpecs(plan.Listed),
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
 		Signals:         b.signals,
@@ -807,6 +808,15 @@ func newConsole(socket string, width, height uint) (*os.File, error) {
 }
 
 // capSets converts a process's OCI capabilities for the Start message.
+// mountSpecs are the mounts the sentry's mount table is to list.
+func mountSpecs(ms []oci.Mount) []*sentrypb.MountSpec {
+	var out []*sentrypb.MountSpec
+	for _, m := range ms {
+		out = append(out, &sentrypb.MountSpec{Fstype: m.Type, Source: m.Source, Target: m.Destination, Flags: uint64(m.Flags), Data: m.Data})
+	}
+	return out
+}
+
 func capSets(c *oci.Caps) *sentrypb.CapSets {
 	if c == nil {
 		return nil

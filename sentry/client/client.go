@@ -85,6 +85,10 @@ type Config struct {
 	// User, when set, gives the first process's credentials (default:
 	// this process's uid and gid).
 	User *User
+	// Mounts are the sandbox's mounts made outside the sentry (do's
+	// --volume, an OCI bundle's mounts), sent in Start so that the
+	// sentry's mount table (mountinfo) lists them.
+	Mounts []*pb.MountSpec
 	// Rlimits replace the defaults of the first process's resource
 	// limits (inherited by its children).
 	Rlimits []Rlimit
@@ -386,6 +390,7 @@ func (c *client) run() (int, error) {
 		Groups:   groups,
 		Caps:     caps,
 		Umask:    currentUmask(),
+		Mounts:   c.cfg.Mounts,
 	}}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
@@ -491,6 +496,14 @@ func (c *client) resize() error {
 func (c *client) kill(s Signal) error {
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid}}})
 	if err != nil {
+		select {
+		case <-c.done:
+			// The signal ended the application, and the client shut
+			// the connection down before the reply came back: the
+			// kill was served (runc's `kill --all KILL` as well).
+			return nil
+		default:
+		}
 		return fmt.Errorf("kill: %w", err)
 	}
 	if reply.Errno != 0 {

@@ -37,6 +37,11 @@
 //     call pins the ones it uses (vfs_handles.go); names found missing
 //     are kept as negative dentries (dentry.negative); handles no longer
 //     needed are released in batches off the calls' path (releases.go);
+//     the mount table (package mount: what /proc's mounts and mountinfo
+//     list, mounts made outside the sentry included) and the tmpfs
+//     mounts of mount(2), each a per-client gofer directory grafted over
+//     its mount point (vfs_mount.go, syscalls_mount.go), reported as
+//     mount/<id> records;
 //   - the attribute cache, shared by the server's clients (attrcache.go:
 //     a goferpb.GoferClient wrapping Config.Gofer; its coherence rule is
 //     in docs/ARCHITECTURE.md, "The server's file caches");
@@ -189,6 +194,7 @@
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mappingTable.mu
+//	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
@@ -204,6 +210,11 @@
 //
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
+//
+//	vfs.mntMu                    (mount, umount2 and their replay; held
+//	                              across gofer RPCs, before shmMu and
+//	                              vfs.mu; mountBusy takes clientState.mu
+//	                              under it)
 //	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
 //

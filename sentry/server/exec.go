@@ -839,12 +839,27 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		k.log.Warn("refused Start", "err", err)
 		return err
 	}
+	mounts, err := startMounts(st.Mounts)
+	if err != nil {
+		k.log.Warn("refused Start", "err", err)
+		return err
+	}
 	k.mu.Lock()
 	if k.started || k.destroyed {
 		k.mu.Unlock()
 		return unix.EBUSY
 	}
 	k.started = true
+	for _, m := range mounts {
+		if m, err := k.vfs.mounts.Add(m); err == nil {
+			if m.FSType != "bind" {
+				k.vfs.mounts.SetDev(m.ID, uint64(unix.Mkdev(0, uint32(0x100+m.ID))))
+			} else {
+				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
+			}
+			k.trk.markMount(m.ID)
+		}
+	}
 	p, err := k.newProcessLocked(1, nil)
 	if err != nil {
 		k.started = false
@@ -864,6 +879,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	k.init = p
 	t := k.threads[p.pid]
 	k.mu.Unlock()
+	if len(mounts) > 0 {
+		k.graftStartMounts()
+	}
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
 	defer c.unpinAll()

@@ -205,6 +205,9 @@ func (c *syscallCtx) callerCreds() creds {
 
 // mayAccessDentry checks that the caller may access d for mask.
 func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
+	if mask&permWrite != 0 && c.k.vfs.readOnly(d) && !d.isSymlink() {
+		return unix.EROFS
+	}
 	cr := c.callerCreds()
 	if !cr.permits(c.k.vfs.attrsOf(d), mask) {
 		return unix.EACCES

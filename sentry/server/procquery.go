@@ -226,15 +226,14 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	return out, nil
 }
 
-// Mounts is the sandbox's mount namespace: the gofer's root, /proc and
-// /dev (both synthesized).
+// Mounts is the sandbox's mount namespace, from its mount table.
 func (s procSource) Mounts() []procfs.Mount {
-	return []procfs.Mount{
-		{ID: 1, ParentID: 0, Dev: s.k.vfs.rootDev, Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},
-		{ID: 2, ParentID: 1, Dev: synthDev, Source: "proc", Target: "/proc", FSType: "proc", Options: "rw,nosuid,nodev,noexec,relatime", Super: "rw"},
-		{ID: 3, ParentID: 1, Dev: synthDev, Source: "tmpfs", Target: "/dev", FSType: "tmpfs", Options: "rw,nosuid", Super: "rw,mode=755"},
-		{ID: 4, ParentID: 3, Dev: synthDev, Source: "devpts", Target: "/dev/pts", FSType: "devpts", Options: "rw,nosuid,noexec,relatime", Super: "rw,gid=5,mode=620,ptmxmode=666"},
+	ms := s.k.vfs.mounts.List()
+	out := make([]procfs.Mount, len(ms))
+	for i := range ms {
+		out[i] = ms[i].Proc()
 	}
+	return out
 }
 
 func (s procSource) SetComm(pid, tid int32, comm string) error {

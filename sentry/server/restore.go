@@ -34,7 +34,9 @@ type restoreSet struct {
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
-	maxID    uint64
+	// mounts are the mount table's records (vfs_mount.go).
+	mounts []*sentrypb.MountState
+	maxID  uint64
 	// memfds are the memfds of the files, by gofer file handle: the
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
@@ -163,6 +165,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad shared memory segment")
 			}
 			s.sysvShms = append(s.sysvShms, v.SysvShm)
+		case *sentrypb.StateRecord_Mount:
+			if v.Mount == nil {
+				return nil, bad(rec, "bad mount")
+			}
+			s.mounts = append(s.mounts, v.Mount)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -228,6 +235,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	lose := func(what string, err error) {
 		lost++
 		k.log.Warn("restore: could not rebuild", "object", what, "err", err)
+	}
+
+	// Mounts, before anything found by path.
+	for _, err := range k.restoreMounts(rc, s.mounts) {
+		lose("mount", err)
 	}
 
 	// Files (gofer RPCs; no lock held).

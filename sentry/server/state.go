@@ -50,7 +50,9 @@ type stateTracker struct {
 	// locks are the inode numbers whose locks changed.
 	locks map[uint64]struct{}
 	// sysv are the keys of changed SysV IPC records (package sysvipc).
-	sysv    map[string]struct{}
+	sysv map[string]struct{}
+	// mounts are the ids of mounts added, changed or removed.
+	mounts  map[int]struct{}
 	deleted map[string]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
@@ -77,6 +79,7 @@ func (t *stateTracker) reset() {
 	t.timers = make(map[*appTimer]struct{})
 	t.locks = make(map[uint64]struct{})
 	t.sysv = make(map[string]struct{})
+	t.mounts = make(map[int]struct{})
 	t.deleted = make(map[string]struct{})
 	t.ids = false
 }
@@ -189,6 +192,15 @@ func (t *stateTracker) markSysv(key string) {
 	}
 	t.mu.Lock()
 	t.sysv[key] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *stateTracker) markMount(id int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.mounts[id] = struct{}{}
 	t.mu.Unlock()
 }
 
@@ -351,13 +363,13 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
 		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 &&
-		len(t.locks) == 0 && len(t.sysv) == 0 && len(t.deleted) == 0 && !t.ids
+		len(t.locks) == 0 && len(t.sysv) == 0 && len(t.mounts) == 0 && len(t.deleted) == 0 && !t.ids
 	if empty && eff == nil {
 		t.mu.Unlock()
 		return nil
 	}
 	procs, threads, slots, files, fss, sigs, pipes, maps, timers, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.timers, t.deleted
-	locks, sysv := t.locks, t.sysv
+	locks, sysv, mounts := t.locks, t.sysv, t.mounts
 	idsDirty := t.ids
 	t.reset()
 	t.mu.Unlock()
@@ -478,6 +490,9 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	for key := range sysv {
 		recs = append(recs, k.ipc.Record(key))
+	}
+	for id := range mounts {
+		recs = append(recs, k.vfs.mounts.Record(id))
 	}
 	// Building may have assigned ids.
 	t.mu.Lock()

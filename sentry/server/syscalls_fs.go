@@ -5,6 +5,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -756,6 +757,9 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
+	if v := c.k.vfs; v.mountOf(od) != v.mountOf(dir) {
+		return 0, unix.EXDEV
+	}
 	if cr := c.creds(); !cr.capable(linux.CAP_FOWNER) {
 		if a, err := c.targetAttrs(cr, od, nil); err != nil {
 			return 0, err
@@ -852,7 +856,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if dir.kind != dkGofer || d.kind != dkGofer {
 		return 0, unix.EACCES
 	}
-	if d == v.root {
+	if d == v.root || v.mountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
 	if err := c.mayRemove(dir, d); err != nil {
@@ -953,6 +957,20 @@ func sysRename(c *syscallCtx) (int64, error) {
 	}
 	if odir.kind != dkGofer || ndir.kind != dkGofer || (src != nil && src.kind != dkGofer) {
 		return 0, unix.EXDEV
+	}
+	if v.mountOf(odir) != v.mountOf(ndir) {
+		return 0, unix.EXDEV
+	}
+	if src != nil && v.mountRoot(src) != nil {
+		return 0, unix.EBUSY
+	}
+	if v.nmounts.Load() == 0 {
+		// No mount point to find (and no Walk to pay for).
+	} else if dst, err := v.lookupChild(c, ndir, nname); err == nil && v.mountRoot(dst) != nil {
+		return 0, unix.EBUSY
+	}
+	if v.readOnly(odir) || v.readOnly(ndir) {
+		return 0, unix.EROFS
 	}
 	if src != nil {
 		if err := c.mayRename(odir, src, ndir, nname, flags); err != nil {
@@ -1443,12 +1461,41 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
+		if m, grafted := c.k.vfs.mountInfoOf(d); grafted {
+			tmpfsStatfs(&sf, &m)
+		}
 	case d.kind >= dkProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
 	}
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)
 	return 0, c.mem.CopyOut(c.args[1], b)
+}
+
+// tmpfsStatfs makes sf, the statfs of the gofer directory holding
+// grafted mount m's files, what Linux reports for m: a tmpfs's magic, its
+// size= as the total (the free space is the smaller of that and the
+// gofer's), and the mount's flags.
+func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
+	if m.FSType == "mqueue" {
+		sf.Type = linux.MQUEUE_MAGIC
+	}
+	if m.FSType == "tmpfs" {
+		sf.Type = linux.TMPFS_MAGIC
+		if bs := uint64(max(sf.BlockSize, 1)); m.Tmpfs.HasSize && m.Tmpfs.Size > 0 {
+			sf.Blocks = m.Tmpfs.Size / bs
+			sf.BlocksFree = min(sf.BlocksFree, sf.Blocks)
+			sf.BlocksAvailable = min(sf.BlocksAvailable, sf.Blocks)
+		}
+	}
+	sf.Flags = linux.ST_VALID
+	for _, f := range [][2]uint64{{unix.MS_RDONLY, linux.ST_RDONLY}, {unix.MS_NOSUID, linux.ST_NOSUID}, {unix.MS_NODEV, linux.ST_NODEV},
+		{unix.MS_NOEXEC, linux.ST_NOEXEC}, {unix.MS_NOATIME, linux.ST_NOATIME}, {unix.MS_NODIRATIME, linux.ST_NODIRATIME},
+		{unix.MS_RELATIME, linux.ST_RELATIME}} {
+		if m.Flags&f[0] != 0 {
+			sf.Flags |= f[1]
+		}
+	}
 }
 
 // sysUtime implements utime, utimes and futimesat on the utimensat path:

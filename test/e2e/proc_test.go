@@ -107,7 +107,7 @@ func TestProcAcrossServerKill(t *testing.T) {
 	go func() {
 		for i := 0; i < 600; i++ {
 			if _, err := os.Stat(marker); err == nil {
-				a.Cmd.Process.Kill()
+				a.Kill()
 				time.Sleep(300 * time.Millisecond)
 				os.Remove(marker)
 				return
