@@ -96,6 +96,22 @@ done`))
 		})
 	}
 
+	t.Run("process.json: env, cwd, user, capabilities", func(t *testing.T) {
+		caps := []string{"CAP_KILL"}
+		proc := filepath.Join(r.dir, "caps.json")
+		b, _ := json.Marshal(specs.Process{
+			Args: []string{"sh", "-c", `echo $X; pwd; id -u; grep CapEff /proc/self/status`},
+			Env:  []string{"X=from-json", "PATH=/bin"}, Cwd: "/etc",
+			User:         specs.User{UID: 7, GID: 7},
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		})
+		os.WriteFile(proc, b, 0o644)
+		want := "from-json\n/etc\n7\nCapEff:\t0000000000000020\n"
+		if out, code := r.run(nil, "exec", "--process", proc, "s"); code != 0 || out != want {
+			t.Errorf("exec --process: exit %d output %q, want %q (log %q)", code, out, want, r.lastError())
+		}
+	})
+
 	t.Run("signals the init", func(t *testing.T) {
 		if out, code := r.run(nil, "exec", "s", "busybox", "kill", "-USR1", "1"); code != 0 {
 			t.Fatalf("exec kill: exit %d %q", code, out)
