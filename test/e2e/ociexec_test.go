@@ -103,7 +103,9 @@ done`))
 			Args: []string{"sh", "-c", `echo $X; pwd; id -u; grep CapEff /proc/self/status`},
 			Env:  []string{"X=from-json", "PATH=/bin"}, Cwd: "/etc",
 			User:         specs.User{UID: 7, GID: 7},
-			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+			// Ambient: a user other than root keeps capabilities across
+			// execve only so, as with runc.
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps},
 		})
 		os.WriteFile(proc, b, 0o644)
 		want := "from-json\n/etc\n7\nCapEff:\t0000000000000020\n"
