@@ -102,7 +102,7 @@ done`))
 		b, _ := json.Marshal(specs.Process{
 			Args: []string{"sh", "-c", `echo $X; pwd; id -u; grep CapEff /proc/self/status`},
 			Env:  []string{"X=from-json", "PATH=/bin"}, Cwd: "/etc",
-			User:         specs.User{UID: 7, GID: 7},
+			User: specs.User{UID: 7, GID: 7},
 			// Ambient: a user other than root keeps capabilities across
 			// execve only so, as with runc.
 			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps},
