@@ -101,7 +101,10 @@ type Rlimit struct {
 
 // Mount is one mount the gofer performs under the root.
 type Mount struct {
-	// Type is "bind" or "tmpfs".
+	// Type is "bind" or "tmpfs", or "mask" (linux.maskedPaths: an empty
+	// read-only tmpfs over a directory, /dev/null over a file) or
+	// "readonly" (linux.readonlyPaths: a read-only bind of the path onto
+	// itself), which change a path of the root only if it exists.
 	Type string
 	// Source is the host path of a bind mount.
 	Source string
@@ -515,10 +518,51 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 	if l.Seccomp != nil {
 		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")
 	}
-	if len(l.MaskedPaths)+len(l.ReadonlyPaths) > 0 {
-		p.Notes = append(p.Notes, "linux.maskedPaths/readonlyPaths: not applied; /proc and /sys are the sentry's and hold no host information")
+	return p.protectPaths(l.MaskedPaths, l.ReadonlyPaths)
+}
+
+// protectPaths applies linux.maskedPaths and linux.readonlyPaths to the
+// root's files as runc does, by mounts of the gofer; those under /proc,
+// /sys and /dev, which the sentry serves and which hold no host
+// information, are noted and left alone, as are all with a remote
+// sentry (its gofer's files are not the bundle's).
+func (p *Plan) protectPaths(masked, readonly []string) error {
+	var skipped []string
+	for _, list := range []struct {
+		field, typ string
+		paths      []string
+	}{{"linux.maskedPaths", "mask", masked}, {"linux.readonlyPaths", "readonly", readonly}} {
+		for i, path := range list.paths {
+			if !filepath.IsAbs(path) {
+				return fieldError(fmt.Sprintf("%s[%d]", list.field, i), "%q: want an absolute path", path)
+			}
+			dst := filepath.Clean(path)
+			if len(p.Servers) > 0 || sentryServed(dst) {
+				skipped = append(skipped, dst)
+				continue
+			}
+			p.Mounts = append(p.Mounts, Mount{Type: list.typ, Destination: dst})
+		}
+	}
+	if len(skipped) > 0 {
+		why := "the sentry serves them and they hold no host information"
+		if len(p.Servers) > 0 {
+			why = "with " + ServerAnnotation + " the files are that sentry's gofer's"
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("linux.maskedPaths/readonlyPaths %s: not applied; %s", strings.Join(skipped, ", "), why))
 	}
 	return nil
+}
+
+// sentryServed says path is under /proc, /sys or /dev, which the sentry
+// serves (/sys: an empty read-only tmpfs).
+func sentryServed(path string) bool {
+	for _, top := range []string{"/proc", "/sys", "/dev"} {
+		if path == top || strings.HasPrefix(path, top+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // MountOptionNames lists the mount options a config.json may use.

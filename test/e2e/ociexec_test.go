@@ -280,3 +280,49 @@ echo done; exit 3`
 		t.Errorf("exec after recovery: exit %d output %q", code, out)
 	}
 }
+
+// TestOCIMaskedAndReadonlyPaths applies linux.maskedPaths and
+// linux.readonlyPaths to the root's files as runc does: a masked file
+// cannot be read, a masked directory is empty, a read-only path takes no
+// writes; a missing path is ignored, and the host's files are unchanged.
+func TestOCIMaskedAndReadonlyPaths(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", `cat /etc/secret || echo masked file; ls /etc/hidden | wc -l; touch /etc/ro/x || echo read-only; cat /etc/ro/f`}
+		s.Linux.MaskedPaths = []string{"/etc/secret", "/etc/hidden", "/no/such/path", "/proc/kcore"}
+		s.Linux.ReadonlyPaths = []string{"/etc/ro", "/proc/sys"}
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, d := range []string{"etc/hidden", "etc/ro"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(rootfs, "etc/secret"), []byte("secret\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc/hidden/h"), []byte("hidden\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc/ro/f"), []byte("readable\n"), 0o644)
+	c, msg, code := r.create("mask", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "mask")
+	if exit := c.wait(t); exit != 0 {
+		t.Errorf("exit %d: %q", exit, c.out(t))
+	}
+	out := c.out(t)
+	for _, want := range []string{"masked file\n", "0\n", "read-only\n", "readable\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if line == "secret" || line == "hidden" {
+			t.Errorf("masked contents shown: %q", out)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootfs, "etc/secret")); string(b) != "secret\n" {
+		t.Errorf("the host's file changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "etc/ro/x")); err == nil {
+		t.Errorf("a file was created in a read-only path")
+	}
+	r.must("delete", "mask")
+}
