@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -40,6 +39,8 @@ type Plan struct {
 	Process Process
 	// Hostname is uname's nodename ("" = the runtime's default).
 	Hostname string
+	// Sysctls are linux.sysctl, for the sentry (client.Config.Sysctls).
+	Sysctls map[string]string
 	// Mounts are performed by the gofer in its mount namespace, in order.
 	Mounts []Mount
 	// Listed are the mounts the sentry's mount table lists
@@ -472,12 +473,9 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 		return fieldError("linux.devices", "device nodes are not supported (the sentry's /dev is fixed)")
 	}
 	if len(l.Sysctl) > 0 {
-		keys := make([]string, 0, len(l.Sysctl))
-		for k := range l.Sysctl {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return fieldError("linux.sysctl", "%s: not supported", strings.Join(keys, ", "))
+		// The sentry sets them, and refuses the ones it does not serve
+		// (create then fails naming them).
+		p.Sysctls = l.Sysctl
 	}
 	if l.IntelRdt != nil {
 		return fieldError("linux.intelRdt", "not supported")

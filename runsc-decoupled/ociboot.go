@@ -194,6 +194,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stdout:          os.Stdout,
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
+		Sysctls:         plan.Sysctls,
 		ClientID:        containerClientID(id),
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
