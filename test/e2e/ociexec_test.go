@@ -326,3 +326,27 @@ func TestOCIMaskedAndReadonlyPaths(t *testing.T) {
 	}
 	r.must("delete", "mask")
 }
+
+// TestOCISysctl: linux.sysctl names the sentry serves are set before the
+// container's process starts; another name fails create, naming it.
+func TestOCISysctl(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"}
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmni": "99"}
+	})
+	c, msg, code := r.create("sysctl", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "sysctl")
+	if exit := c.wait(t); exit != 0 || c.out(t) != "1\n99\n" {
+		t.Errorf("exit %d output %q, want 1 and 99", exit, c.out(t))
+	}
+	r.must("delete", "sysctl")
+
+	bad := busyboxBundle(t, r, func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.core.somaxconn": "5"} })
+	if _, msg, code := r.create("badsysctl", bad); code == 0 || !strings.Contains(msg, "net.core.somaxconn") {
+		t.Errorf("create with an unserved sysctl: exit %d, %q; want a failure naming it", code, msg)
+	}
+}
