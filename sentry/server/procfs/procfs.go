@@ -100,6 +100,9 @@ type Mount struct {
 	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
 	// Options.
 	Options, Super, FSOptions string
+	// Root is the mount's root within its file system, mountinfo's
+	// fourth field ("": "/"); a bind mount's is its host source path.
+	Root string
 }
 
 // Limits are the numbers /proc/sys shows.
