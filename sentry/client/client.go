@@ -115,6 +115,9 @@ type Config struct {
 	// among Stdin, Stdout, Stderr and tells the server, which sends the
 	// application SIGWINCH.
 	WindowChanged <-chan struct{}
+	// Sysctls set /proc/sys values of the sandbox (Hello.sysctls; the
+	// server refuses names it does not serve).
+	Sysctls map[string]string
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -326,7 +329,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
-	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY}
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}

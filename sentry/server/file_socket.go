@@ -47,6 +47,9 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 	defer ss.netMu.Unlock()
 	if ss.net == nil && ss.netErr == nil {
 		ss.net, ss.netErr = socket.NewLoopbackStack()
+		if ss.netErr == nil && k.sysctl.ipForwardNow() == 1 {
+			ss.netErr = ss.net.SetIPv4Forwarding(true)
+		}
 	}
 	return ss.net, ss.netErr
 }
