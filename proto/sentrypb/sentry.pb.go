@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{33, 0}
 }
 
 type FileState_Kind int32
@@ -112,6 +112,8 @@ const (
 	FileState_TIMERFD FileState_Kind = 73
 	// INOTIFY is an inotify instance; its watches are in kobj.
 	FileState_INOTIFY FileState_Kind = 120
+	// SIGNALFD is a signalfd; its mask is in kobj.
+	FileState_SIGNALFD FileState_Kind = 220
 )
 
 // Enum value maps for FileState_Kind.
@@ -128,6 +130,7 @@ var (
 		72:  "SOCKET",
 		73:  "TIMERFD",
 		120: "INOTIFY",
+		220: "SIGNALFD",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -141,6 +144,7 @@ var (
 		"SOCKET":           72,
 		"TIMERFD":          73,
 		"INOTIFY":          120,
+		"SIGNALFD":         220,
 	}
 )
 
@@ -168,7 +172,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{63, 0}
 }
 
 type ClientMessage struct {
@@ -182,6 +186,7 @@ type ClientMessage struct {
 	//	*ClientMessage_Stdin
 	//	*ClientMessage_Goodbye
 	//	*ClientMessage_ProcAnswer
+	//	*ClientMessage_SignalsPending
 	Msg           isClientMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -287,6 +292,15 @@ func (x *ClientMessage) GetProcAnswer() *ProcAnswer {
 	return nil
 }
 
+func (x *ClientMessage) GetSignalsPending() *SignalsPending {
+	if x != nil {
+		if x, ok := x.Msg.(*ClientMessage_SignalsPending); ok {
+			return x.SignalsPending
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Msg interface {
 	isClientMessage_Msg()
 }
@@ -326,6 +340,11 @@ type ClientMessage_ProcAnswer struct {
 	ProcAnswer *ProcAnswer `protobuf:"bytes,50,opt,name=proc_answer,json=procAnswer,proto3,oneof"`
 }
 
+type ClientMessage_SignalsPending struct {
+	// SignalsPending updates the pending set a wait call carried.
+	SignalsPending *SignalsPending `protobuf:"bytes,222,opt,name=signals_pending,json=signalsPending,proto3,oneof"`
+}
+
 func (*ClientMessage_Hello) isClientMessage_Msg() {}
 
 func (*ClientMessage_Call) isClientMessage_Msg() {}
@@ -339,6 +358,74 @@ func (*ClientMessage_Stdin) isClientMessage_Msg() {}
 func (*ClientMessage_Goodbye) isClientMessage_Msg() {}
 
 func (*ClientMessage_ProcAnswer) isClientMessage_Msg() {}
+
+func (*ClientMessage_SignalsPending) isClientMessage_Msg() {}
+
+// SignalsPending says that signals were queued for a thread while its
+// wait call (poll, select, epoll_wait: Syscall.call_gen) is in flight and
+// masked by the thread, so they stay pending: pending is the thread's
+// whole pending set now. The server makes a signalfd the wait watches
+// readable when the set meets its mask. It may arrive before the call
+// it names.
+type SignalsPending struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	CallGen       uint64                 `protobuf:"varint,2,opt,name=call_gen,json=callGen,proto3" json:"call_gen,omitempty"`
+	Pending       uint64                 `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalsPending) Reset() {
+	*x = SignalsPending{}
+	mi := &file_sentry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalsPending) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalsPending) ProtoMessage() {}
+
+func (x *SignalsPending) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalsPending.ProtoReflect.Descriptor instead.
+func (*SignalsPending) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SignalsPending) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *SignalsPending) GetCallGen() uint64 {
+	if x != nil {
+		return x.CallGen
+	}
+	return 0
+}
+
+func (x *SignalsPending) GetPending() uint64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
 
 type ServerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -356,7 +443,7 @@ type ServerMessage struct {
 
 func (x *ServerMessage) Reset() {
 	*x = ServerMessage{}
-	mi := &file_sentry_proto_msgTypes[1]
+	mi := &file_sentry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +455,7 @@ func (x *ServerMessage) String() string {
 func (*ServerMessage) ProtoMessage() {}
 
 func (x *ServerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[1]
+	mi := &file_sentry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +468,7 @@ func (x *ServerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerMessage.ProtoReflect.Descriptor instead.
 func (*ServerMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{1}
+	return file_sentry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ServerMessage) GetMsg() isServerMessage_Msg {
@@ -495,7 +582,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_sentry_proto_msgTypes[2]
+	mi := &file_sentry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +594,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[2]
+	mi := &file_sentry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +607,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{2}
+	return file_sentry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Hello) GetClientId() string {
@@ -578,7 +665,7 @@ type ClockSample struct {
 
 func (x *ClockSample) Reset() {
 	*x = ClockSample{}
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +677,7 @@ func (x *ClockSample) String() string {
 func (*ClockSample) ProtoMessage() {}
 
 func (x *ClockSample) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +690,7 @@ func (x *ClockSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockSample.ProtoReflect.Descriptor instead.
 func (*ClockSample) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{3}
+	return file_sentry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClockSample) GetRealtime() int64 {
@@ -641,7 +728,7 @@ type StdioInfo struct {
 
 func (x *StdioInfo) Reset() {
 	*x = StdioInfo{}
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +740,7 @@ func (x *StdioInfo) String() string {
 func (*StdioInfo) ProtoMessage() {}
 
 func (x *StdioInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +753,7 @@ func (x *StdioInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioInfo.ProtoReflect.Descriptor instead.
 func (*StdioInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{4}
+	return file_sentry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StdioInfo) GetFd() int32 {
@@ -713,7 +800,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +812,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +825,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{5}
+	return file_sentry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Welcome) GetServerId() string {
@@ -778,7 +865,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +877,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +890,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{6}
+	return file_sentry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Heartbeat) GetUnixNanos() int64 {
@@ -822,7 +909,7 @@ type Interrupt struct {
 
 func (x *Interrupt) Reset() {
 	*x = Interrupt{}
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +921,7 @@ func (x *Interrupt) String() string {
 func (*Interrupt) ProtoMessage() {}
 
 func (x *Interrupt) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +934,7 @@ func (x *Interrupt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interrupt.ProtoReflect.Descriptor instead.
 func (*Interrupt) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{7}
+	return file_sentry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Interrupt) GetTid() int32 {
@@ -871,7 +958,7 @@ type StdinData struct {
 
 func (x *StdinData) Reset() {
 	*x = StdinData{}
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +970,7 @@ func (x *StdinData) String() string {
 func (*StdinData) ProtoMessage() {}
 
 func (x *StdinData) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +983,7 @@ func (x *StdinData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinData.ProtoReflect.Descriptor instead.
 func (*StdinData) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{8}
+	return file_sentry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StdinData) GetData() []byte {
@@ -928,7 +1015,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1027,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1040,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{9}
+	return file_sentry_proto_rawDescGZIP(), []int{10}
 }
 
 type Farewell struct {
@@ -964,7 +1051,7 @@ type Farewell struct {
 
 func (x *Farewell) Reset() {
 	*x = Farewell{}
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1063,7 @@ func (x *Farewell) String() string {
 func (*Farewell) ProtoMessage() {}
 
 func (x *Farewell) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1076,7 @@ func (x *Farewell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Farewell.ProtoReflect.Descriptor instead.
 func (*Farewell) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{10}
+	return file_sentry_proto_rawDescGZIP(), []int{11}
 }
 
 // Call is one forwarded operation.
@@ -1019,7 +1106,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1118,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1131,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{11}
+	return file_sentry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Call) GetSeq() uint64 {
@@ -1240,7 +1327,7 @@ type TtyResize struct {
 
 func (x *TtyResize) Reset() {
 	*x = TtyResize{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1339,7 @@ func (x *TtyResize) String() string {
 func (*TtyResize) ProtoMessage() {}
 
 func (x *TtyResize) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1352,7 @@ func (x *TtyResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
 func (*TtyResize) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TtyResize) GetWinsize() []byte {
@@ -1293,7 +1380,7 @@ type Kill struct {
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1392,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1405,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -1360,7 +1447,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1459,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1472,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1417,14 +1504,21 @@ type Syscall struct {
 	Args  []uint64               `protobuf:"varint,2,rep,packed,name=args,proto3" json:"args,omitempty"`
 	// inputs are the application memory ranges the server may read. The
 	// server answers EFAULT for a read outside them.
-	Inputs        []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Inputs []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// pending_signals is the calling thread's set of pending signals (bit
+	// n-1 is signal n) when a wait call (poll, ppoll, select, pselect6,
+	// epoll_wait, epoll_pwait, epoll_pwait2) is sent; call_gen numbers the
+	// thread's calls so that a SignalsPending names this one. A signalfd is
+	// readable for the wait when the set meets its mask.
+	PendingSignals uint64 `protobuf:"varint,220,opt,name=pending_signals,json=pendingSignals,proto3" json:"pending_signals,omitempty"`
+	CallGen        uint64 `protobuf:"varint,221,opt,name=call_gen,json=callGen,proto3" json:"call_gen,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1530,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1543,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1473,6 +1567,20 @@ func (x *Syscall) GetInputs() []*Region {
 	return nil
 }
 
+func (x *Syscall) GetPendingSignals() uint64 {
+	if x != nil {
+		return x.PendingSignals
+	}
+	return 0
+}
+
+func (x *Syscall) GetCallGen() uint64 {
+	if x != nil {
+		return x.CallGen
+	}
+	return 0
+}
+
 // Region is a range of application memory.
 type Region struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1484,7 +1592,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1604,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1617,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -1550,7 +1658,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1670,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1683,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Start) GetArgv() []string {
@@ -1657,7 +1765,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1777,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1790,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -1740,7 +1848,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1860,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1873,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -1806,7 +1914,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1926,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1939,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -1865,7 +1973,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1985,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1998,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -1920,6 +2028,7 @@ type Reply struct {
 	//	*Reply_Mmap
 	//	*Reply_Data
 	//	*Reply_ShmAttach
+	//	*Reply_SignalfdRead
 	Action isReply_Action `protobuf_oneof:"action"`
 	// state are the changes this call made to the replay state; the client
 	// folds them into its compacted log before the application sees the
@@ -1936,7 +2045,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2057,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2070,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -2053,6 +2162,15 @@ func (x *Reply) GetShmAttach() *ShmAttachPlan {
 	return nil
 }
 
+func (x *Reply) GetSignalfdRead() *SignalfdRead {
+	if x != nil {
+		if x, ok := x.Action.(*Reply_SignalfdRead); ok {
+			return x.SignalfdRead
+		}
+	}
+	return nil
+}
+
 func (x *Reply) GetState() []*StateRecord {
 	if x != nil {
 		return x.State
@@ -2102,6 +2220,13 @@ type Reply_ShmAttach struct {
 	ShmAttach *ShmAttachPlan `protobuf:"bytes,114,opt,name=shm_attach,json=shmAttach,proto3,oneof"`
 }
 
+type Reply_SignalfdRead struct {
+	// signalfd_read answers a read of a signalfd: the client dequeues
+	// pending signals in the mask from the calling thread and writes
+	// their signalfd_siginfo records into the read's buffers.
+	SignalfdRead *SignalfdRead `protobuf:"bytes,223,opt,name=signalfd_read,json=signalfdRead,proto3,oneof"`
+}
+
 func (*Reply_Exec) isReply_Action() {}
 
 func (*Reply_Clone) isReply_Action() {}
@@ -2113,6 +2238,8 @@ func (*Reply_Mmap) isReply_Action() {}
 func (*Reply_Data) isReply_Action() {}
 
 func (*Reply_ShmAttach) isReply_Action() {}
+
+func (*Reply_SignalfdRead) isReply_Action() {}
 
 // MappedFileChange says a call changed bytes [offset, offset+length) of a
 // mapped file, whose size is now size.
@@ -2128,7 +2255,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2267,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2280,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -2210,7 +2337,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2349,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2362,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2335,7 +2462,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2474,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2487,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -2434,7 +2561,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +2573,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +2586,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -2507,7 +2634,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2646,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2659,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -2557,7 +2684,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2696,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2709,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2606,6 +2733,60 @@ func (x *ExitAction) GetAppExit() bool {
 	return false
 }
 
+// SignalfdRead is the signalfd's mask and whether the read may block
+// (the description is not O_NONBLOCK).
+type SignalfdRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mask          uint64                 `protobuf:"varint,1,opt,name=mask,proto3" json:"mask,omitempty"`
+	Nonblock      bool                   `protobuf:"varint,2,opt,name=nonblock,proto3" json:"nonblock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalfdRead) Reset() {
+	*x = SignalfdRead{}
+	mi := &file_sentry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalfdRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalfdRead) ProtoMessage() {}
+
+func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalfdRead.ProtoReflect.Descriptor instead.
+func (*SignalfdRead) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SignalfdRead) GetMask() uint64 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
+}
+
+func (x *SignalfdRead) GetNonblock() bool {
+	if x != nil {
+		return x.Nonblock
+	}
+	return false
+}
+
 type MmapPlan struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	FileId   uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
@@ -2622,7 +2803,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2815,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2828,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -2697,7 +2878,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2890,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2903,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -2863,7 +3044,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2875,7 +3056,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2888,7 +3069,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -2946,7 +3127,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3139,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3152,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -3053,7 +3234,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3065,7 +3246,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3078,7 +3259,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -3156,7 +3337,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3349,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3362,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -3248,7 +3429,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3441,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3454,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -3383,7 +3564,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3576,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3589,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -3431,7 +3612,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3624,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3637,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -3491,7 +3672,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3503,7 +3684,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3516,7 +3697,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -3563,7 +3744,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3756,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3769,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -3626,7 +3807,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3638,7 +3819,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3651,7 +3832,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -3684,7 +3865,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +3877,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +3890,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -3727,7 +3908,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3739,7 +3920,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3752,7 +3933,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 type DebugReply struct {
@@ -3764,7 +3945,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +3957,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +3970,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DebugReply) GetText() string {
@@ -3832,7 +4013,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3844,7 +4025,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3857,7 +4038,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -4159,7 +4340,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4171,7 +4352,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4184,7 +4365,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -4237,7 +4418,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4249,7 +4430,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4262,7 +4443,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -4325,7 +4506,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4337,7 +4518,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4350,7 +4531,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -4412,7 +4593,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4424,7 +4605,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4437,7 +4618,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -4472,7 +4653,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4484,7 +4665,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4497,7 +4678,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -4573,7 +4754,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4585,7 +4766,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4598,7 +4779,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -4639,7 +4820,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4651,7 +4832,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4664,7 +4845,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -4761,7 +4942,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4773,7 +4954,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4786,7 +4967,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -4822,7 +5003,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4834,7 +5015,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4847,7 +5028,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -4927,7 +5108,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4939,7 +5120,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4952,7 +5133,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -5031,7 +5212,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5043,7 +5224,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5056,7 +5237,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -5093,7 +5274,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5105,7 +5286,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5118,7 +5299,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -5182,7 +5363,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5194,7 +5375,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5207,7 +5388,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -5267,7 +5448,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5279,7 +5460,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5292,7 +5473,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -5494,7 +5675,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5506,7 +5687,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5519,7 +5700,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -5549,7 +5730,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5561,7 +5742,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5574,7 +5755,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -5644,7 +5825,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5656,7 +5837,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5669,7 +5850,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -5804,7 +5985,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5816,7 +5997,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5829,7 +6010,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *MemfdState) GetName() string {
@@ -5850,6 +6031,8 @@ func (x *MemfdState) GetSeals() uint32 {
 // instance or a socket.
 type KernelObjectState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// signalfd: the mask (bit n-1 is signal n).
+	SignalfdMask uint64 `protobuf:"varint,224,opt,name=signalfd_mask,json=signalfdMask,proto3" json:"signalfd_mask,omitempty"`
 	// eventfd: the counter and EFD_SEMAPHORE.
 	EventfdCount     uint64 `protobuf:"varint,1,opt,name=eventfd_count,json=eventfdCount,proto3" json:"eventfd_count,omitempty"`
 	EventfdSemaphore bool   `protobuf:"varint,2,opt,name=eventfd_semaphore,json=eventfdSemaphore,proto3" json:"eventfd_semaphore,omitempty"`
@@ -5900,7 +6083,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5912,7 +6095,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5925,7 +6108,14 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *KernelObjectState) GetSignalfdMask() uint64 {
+	if x != nil {
+		return x.SignalfdMask
+	}
+	return 0
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -6082,7 +6272,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6094,7 +6284,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6107,7 +6297,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -6155,7 +6345,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6167,7 +6357,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6180,7 +6370,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -6230,7 +6420,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6242,7 +6432,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6255,7 +6445,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6298,7 +6488,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6310,7 +6500,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6323,7 +6513,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6357,7 +6547,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6369,7 +6559,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6382,7 +6572,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6440,7 +6630,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6452,7 +6642,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6465,7 +6655,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -6542,7 +6732,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6554,7 +6744,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6567,7 +6757,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -6631,7 +6821,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6643,7 +6833,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6656,7 +6846,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -6687,7 +6877,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6699,7 +6889,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6712,7 +6902,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -6743,7 +6933,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6755,7 +6945,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6768,7 +6958,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -6810,7 +7000,7 @@ var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xd4\x03\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xaa\x04\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
@@ -6819,8 +7009,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05stdin\x18\x05 \x01(\v2#.runscdecoupled.sentry.v1.StdinDataH\x00R\x05stdin\x12=\n" +
 	"\agoodbye\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.GoodbyeH\x00R\agoodbye\x12G\n" +
 	"\vproc_answer\x182 \x01(\v2$.runscdecoupled.sentry.v1.ProcAnswerH\x00R\n" +
-	"procAnswerB\x05\n" +
-	"\x03msg\"\xcb\x02\n" +
+	"procAnswer\x12T\n" +
+	"\x0fsignals_pending\x18\xde\x01 \x01(\v2(.runscdecoupled.sentry.v1.SignalsPendingH\x00R\x0esignalsPendingB\x05\n" +
+	"\x03msg\"W\n" +
+	"\x0eSignalsPending\x12\x10\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x19\n" +
+	"\bcall_gen\x18\x02 \x01(\x04R\acallGen\x12\x18\n" +
+	"\apending\x18\x03 \x01(\x04R\apending\"\xcb\x02\n" +
 	"\rServerMessage\x12=\n" +
 	"\awelcome\x18\x01 \x01(\v2!.runscdecoupled.sentry.v1.WelcomeH\x00R\awelcome\x127\n" +
 	"\x05reply\x18\x02 \x01(\v2\x1f.runscdecoupled.sentry.v1.ReplyH\x00R\x05reply\x12C\n" +
@@ -6886,11 +7081,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"m\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xb3\x01\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
-	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
+	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\x12(\n" +
+	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
+	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\xe5\x01\n" +
@@ -6922,7 +7119,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xd7\x04\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xa7\x05\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -6934,7 +7131,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04mmap\x18\b \x01(\v2\".runscdecoupled.sentry.v1.MmapPlanH\x00R\x04mmap\x12\x14\n" +
 	"\x04data\x18\t \x01(\fH\x00R\x04data\x12H\n" +
 	"\n" +
-	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12;\n" +
+	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12N\n" +
+	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
@@ -6980,7 +7178,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\bR\x05group\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"z\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\">\n" +
+	"\fSignalfdRead\x12\x12\n" +
+	"\x04mask\x18\x01 \x01(\x04R\x04mask\x12\x1a\n" +
+	"\bnonblock\x18\x02 \x01(\bR\bnonblock\"z\n" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
@@ -7231,7 +7432,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd1\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xe0\x05\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -7251,7 +7452,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05lease\x18h \x01(\x05R\x05lease\x12\x19\n" +
 	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
 	"\basync_fd\x18j \x01(\x05R\aasyncFd\x12:\n" +
-	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\"\x9e\x01\n" +
+	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\"\xad\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -7265,12 +7466,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"\x06SOCKET\x10H\x12\v\n" +
 	"\aTIMERFD\x10I\x12\v\n" +
-	"\aINOTIFY\x10x\"6\n" +
+	"\aINOTIFY\x10x\x12\r\n" +
+	"\bSIGNALFD\x10\xdc\x01\"6\n" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xe0\x06\n" +
-	"\x11KernelObjectState\x12#\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\x86\a\n" +
+	"\x11KernelObjectState\x12$\n" +
+	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
 	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
@@ -7372,175 +7575,179 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
 	(*ClientMessage)(nil),     // 2: runscdecoupled.sentry.v1.ClientMessage
-	(*ServerMessage)(nil),     // 3: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),             // 4: runscdecoupled.sentry.v1.Hello
-	(*ClockSample)(nil),       // 5: runscdecoupled.sentry.v1.ClockSample
-	(*StdioInfo)(nil),         // 6: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),           // 7: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),         // 8: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),         // 9: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),         // 10: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),           // 11: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),          // 12: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),              // 13: runscdecoupled.sentry.v1.Call
-	(*TtyResize)(nil),         // 14: runscdecoupled.sentry.v1.TtyResize
-	(*Kill)(nil),              // 15: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),             // 16: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 17: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),            // 18: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 19: runscdecoupled.sentry.v1.Start
-	(*CapSets)(nil),           // 20: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 21: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 22: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 23: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 24: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 25: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 26: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 27: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 28: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 29: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 30: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),          // 31: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 32: runscdecoupled.sentry.v1.Push
-	(*ProcQuery)(nil),         // 33: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 34: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 35: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 36: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 37: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 38: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 39: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 40: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 41: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 42: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 43: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 44: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 45: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 46: runscdecoupled.sentry.v1.StateRecord
-	(*ShmAttachPlan)(nil),     // 47: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 48: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 49: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 50: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 51: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 52: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 53: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 54: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 55: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 56: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 57: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 58: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 59: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 60: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 61: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 62: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 63: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 64: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 65: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 66: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 67: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 68: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 69: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 70: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 71: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 72: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 73: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 74: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 75: runscdecoupled.sentry.v1.Rewrite
+	(*SignalsPending)(nil),    // 3: runscdecoupled.sentry.v1.SignalsPending
+	(*ServerMessage)(nil),     // 4: runscdecoupled.sentry.v1.ServerMessage
+	(*Hello)(nil),             // 5: runscdecoupled.sentry.v1.Hello
+	(*ClockSample)(nil),       // 6: runscdecoupled.sentry.v1.ClockSample
+	(*StdioInfo)(nil),         // 7: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),           // 8: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),         // 9: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),         // 10: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),         // 11: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),           // 12: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),          // 13: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),              // 14: runscdecoupled.sentry.v1.Call
+	(*TtyResize)(nil),         // 15: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 16: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 17: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 18: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 19: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 20: runscdecoupled.sentry.v1.Start
+	(*CapSets)(nil),           // 21: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 22: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 23: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 24: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 25: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 26: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 27: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 28: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 29: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 30: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 31: runscdecoupled.sentry.v1.ExitAction
+	(*SignalfdRead)(nil),      // 32: runscdecoupled.sentry.v1.SignalfdRead
+	(*MmapPlan)(nil),          // 33: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 34: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),         // 35: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 36: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 37: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 38: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 39: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 40: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 41: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 42: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 43: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 44: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 45: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 46: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 47: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 48: runscdecoupled.sentry.v1.StateRecord
+	(*ShmAttachPlan)(nil),     // 49: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 50: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 51: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 52: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 53: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 54: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 55: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 56: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 57: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 58: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 59: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 60: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 61: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 62: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 63: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 64: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 65: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 66: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 67: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 68: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 69: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 70: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 71: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 72: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 73: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 74: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 75: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 76: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 77: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
-	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
-	13, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
-	8,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
-	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
-	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	34, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
-	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	24, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	32, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	17, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	19, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	21, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	23, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	74, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	75, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	22, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	18, // 24: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	20, // 25: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	18, // 26: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	26, // 27: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	29, // 28: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	30, // 29: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	31, // 30: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	47, // 31: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	46, // 32: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	25, // 33: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	27, // 34: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	27, // 35: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	28, // 36: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	40, // 37: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	41, // 38: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	42, // 39: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	43, // 40: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	38, // 41: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	39, // 42: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	33, // 43: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	0,  // 44: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	35, // 45: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	36, // 46: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	37, // 47: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	46, // 48: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	60, // 49: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	61, // 50: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	62, // 51: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	63, // 52: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	68, // 53: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	69, // 54: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	70, // 55: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	71, // 56: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	72, // 57: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	73, // 58: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	59, // 59: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	56, // 60: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	57, // 61: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	49, // 62: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	51, // 63: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	53, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	55, // 65: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	48, // 66: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	50, // 67: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	48, // 68: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	52, // 69: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	48, // 70: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	54, // 71: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	58, // 72: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	20, // 73: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,  // 74: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	65, // 75: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	64, // 76: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	67, // 77: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	66, // 78: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	46, // 79: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 80: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	44, // 81: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 82: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	45, // 83: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	82, // [82:84] is the sub-list for method output_type
-	80, // [80:82] is the sub-list for method input_type
-	80, // [80:80] is the sub-list for extension type_name
-	80, // [80:80] is the sub-list for extension extendee
-	0,  // [0:80] is the sub-list for field type_name
+	5,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
+	14, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
+	9,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	10, // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
+	11, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
+	12, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
+	36, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	3,  // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
+	8,  // 8: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	25, // 9: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	9,  // 10: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	34, // 11: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	13, // 12: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	7,  // 13: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	6,  // 14: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	18, // 15: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	20, // 16: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	22, // 17: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	24, // 18: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	17, // 19: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	76, // 20: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	77, // 21: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	23, // 22: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	16, // 23: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	15, // 24: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	19, // 25: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	21, // 26: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	19, // 27: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	27, // 28: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	30, // 29: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	31, // 30: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	33, // 31: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	49, // 32: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	32, // 33: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	48, // 34: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	26, // 35: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	28, // 36: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	28, // 37: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	29, // 38: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	42, // 39: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	43, // 40: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	44, // 41: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	45, // 42: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	40, // 43: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	41, // 44: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	35, // 45: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	0,  // 46: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	37, // 47: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	38, // 48: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	39, // 49: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	48, // 50: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	62, // 51: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	63, // 52: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	64, // 53: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	65, // 54: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	70, // 55: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	71, // 56: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	72, // 57: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	73, // 58: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	74, // 59: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	75, // 60: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	61, // 61: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	58, // 62: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	59, // 63: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	51, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	53, // 65: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	55, // 66: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	57, // 67: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	50, // 68: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	52, // 69: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	50, // 70: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	54, // 71: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	50, // 72: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	56, // 73: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	60, // 74: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	21, // 75: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	1,  // 76: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	67, // 77: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	66, // 78: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	69, // 79: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	68, // 80: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	48, // 81: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	2,  // 82: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	46, // 83: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	4,  // 84: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	47, // 85: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	84, // [84:86] is the sub-list for method output_type
+	82, // [82:84] is the sub-list for method input_type
+	82, // [82:82] is the sub-list for extension type_name
+	82, // [82:82] is the sub-list for extension extendee
+	0,  // [0:82] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -7556,15 +7763,16 @@ func file_sentry_proto_init() {
 		(*ClientMessage_Stdin)(nil),
 		(*ClientMessage_Goodbye)(nil),
 		(*ClientMessage_ProcAnswer)(nil),
+		(*ClientMessage_SignalsPending)(nil),
 	}
-	file_sentry_proto_msgTypes[1].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[2].OneofWrappers = []any{
 		(*ServerMessage_Welcome)(nil),
 		(*ServerMessage_Reply)(nil),
 		(*ServerMessage_Heartbeat)(nil),
 		(*ServerMessage_Push)(nil),
 		(*ServerMessage_Farewell)(nil),
 	}
-	file_sentry_proto_msgTypes[11].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[12].OneofWrappers = []any{
 		(*Call_Syscall)(nil),
 		(*Call_Start)(nil),
 		(*Call_PageRead)(nil),
@@ -7576,15 +7784,16 @@ func file_sentry_proto_init() {
 		(*Call_Kill)(nil),
 		(*Call_TtyResize)(nil),
 	}
-	file_sentry_proto_msgTypes[22].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[23].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
 		(*Reply_Mmap)(nil),
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
+		(*Reply_SignalfdRead)(nil),
 	}
-	file_sentry_proto_msgTypes[30].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[32].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -7593,7 +7802,7 @@ func file_sentry_proto_init() {
 		(*Push_Durable)(nil),
 		(*Push_ProcQuery)(nil),
 	}
-	file_sentry_proto_msgTypes[44].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[46].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -7612,14 +7821,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvShm)(nil),
 		(*StateRecord_SysvIds)(nil),
 	}
-	file_sentry_proto_msgTypes[53].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[55].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   74,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

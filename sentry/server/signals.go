@@ -147,6 +147,12 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 	case sigIgn:
 		return
 	case sigDfl:
+		if signalfdWantsLocked(p, sig) {
+			// Pushed as SIGIO is: the client keeps it pending if
+			// blocked, else applies the default action.
+			k.queueAsyncSignalLocked(p, target, sig, info, d)
+			return
+		}
 		switch defaultActionOf(sig) {
 		case actTerminate, actCore:
 			k.exitProcessLocked(p, signalWaitStatus(sig), d)

@@ -197,6 +197,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
 	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
 	unix.SYS_TIMERFD_SETTIME: {fixed(2, 32)},
+	unix.SYS_SIGNALFD:        {fixed(1, 8)},
+	unix.SYS_SIGNALFD4:       {fixed(1, 8)},
 	unix.SYS_SENDMSG:         {msghdr(1)},
 	unix.SYS_RECVMSG:         {msghdrOut(1)},
 	unix.SYS_SENDMMSG:        {mmsghdr(1, 2)},

@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestSignalfdProgram compares testdata/sigfd/signalfd.c (reads, readv,
+// poll/select/epoll readiness, flags, mask changes, default
+// dispositions, fork and exec) with a native run.
+func TestSignalfdProgram(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "signalfd", testdataSource(t, "sigfd", "signalfd"))
+	want := tu.Run(t, timeout, dir, "", prog)
+	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+	compare(t, want, got)
+}
+
+// TestSignalfdRecovery kills the remote sentry while a program holds
+// signalfds (one with a changed mask, one watched by an epoll) and a
+// pending signal: after the recovery their masks, flags and fd numbers
+// are back and the pending signal is still read, as natively.
+func TestSignalfdRecovery(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	prog := tu.StaticProgram(t, buildDir, "recover", testdataSource(t, "sigfd", "recover"))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
+	}
+	k.killServer()
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.wait()
+	if k.recoveries() == 0 {
+		t.Errorf("no recovery logged")
+	}
+	compare(t, want, got)
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
