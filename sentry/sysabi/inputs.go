@@ -236,6 +236,19 @@ var ioctlInputs = map[uint64]int{
 	unix.TIOCSPGRP:  4,
 	0x5421:          4, // FIONBIO
 	0x5452:          4, // FIOASYNC
+	// The interface ioctls read a struct ifreq (SIOCGIFCONF: a struct
+	// ifconf).
+	0x8910: 40, // SIOCGIFNAME
+	0x8912: 16, // SIOCGIFCONF
+	0x8913: 40, // SIOCGIFFLAGS
+	0x8915: 40, // SIOCGIFADDR
+	0x8919: 40, // SIOCGIFBRDADDR
+	0x891b: 40, // SIOCGIFNETMASK
+	0x891d: 40, // SIOCGIFMETRIC
+	0x8921: 40, // SIOCGIFMTU
+	0x8927: 40, // SIOCGIFHWADDR
+	0x8933: 40, // SIOCGIFINDEX
+	0x8942: 40, // SIOCGIFTXQLEN
 }
 
 // fcntl commands that read a struct flock.

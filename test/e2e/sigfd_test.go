@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -48,5 +49,49 @@ func TestSignalfdRecovery(t *testing.T) {
 	compare(t, want, got)
 	if t.Failed() {
 		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
+
+// loopbackOnly drops from ifioctl's output the blocks of interfaces
+// other than lo: what the program prints natively on a host whose only
+// interface is its loopback, as --network=none's is.
+func loopbackOnly(out string) string {
+	var b strings.Builder
+	keep := true
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "if "); ok {
+			keep = strings.HasPrefix(name, "lo ")
+		} else if !strings.HasPrefix(line, "  ") {
+			keep = true
+		}
+		if keep {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// TestInterfaceIoctls compares testdata/sigfd/ifioctl.c (SIOCGIFCONF and
+// the SIOCGIF* ioctls of every interface) with a native run: with
+// --network=host the sandbox sees the host's interfaces; with none only
+// the loopback, described as the host describes its own.
+func TestInterfaceIoctls(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "ifioctl", testdataSource(t, "sigfd", "ifioctl"))
+	native := tu.Run(t, timeout, dir, "", prog)
+	for _, tc := range []struct {
+		network string
+		want    func(string) string
+	}{
+		{"none", loopbackOnly},
+		{"host", func(s string) string { return s }},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			want := native
+			want.Stdout = tc.want(native.Stdout)
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--network", tc.network}, prog)
+			compare(t, want, got)
+		})
 	}
 }
