@@ -189,6 +189,9 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
+		if st.SocketFamily == unix.AF_NETLINK {
+			return k.restoreNetlinkSocket(fs, st), nil
+		}
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)

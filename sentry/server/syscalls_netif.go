@@ -56,7 +56,12 @@ func (c *syscallCtx) ifIoctl(f *file, req uint32, arg uint64) (handled bool, err
 		if err != nil {
 			return true, err
 		}
-		out, err := socket.IfreqIoctl(ifs, req, ifr)
+		var out []byte
+		if c.k.hostNetwork() {
+			out, err = socket.HostIfreqIoctl(req, ifr)
+		} else {
+			out, err = socket.IfreqIoctl(ifs, req, ifr)
+		}
 		if err != nil {
 			return true, err
 		}

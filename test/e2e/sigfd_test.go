@@ -95,3 +95,39 @@ func TestInterfaceIoctls(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkTools runs busybox's network listings in the sandbox: with
+// --network=host they print what they print natively (ip's netlink
+// dumps are the host kernel's, the interface ioctls too); with none they
+// describe the loopback-only netstack.
+func TestNetworkTools(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	for _, args := range [][]string{{"ip", "addr"}, {"ip", "link"}, {"ip", "route"}, {"ip", "-6", "route"}} {
+		t.Run("host "+strings.Join(args, " "), func(t *testing.T) {
+			argv := append([]string{tu.Busybox}, args...)
+			want := tu.Run(t, timeout, dir, "", argv...)
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--network", "host"}, argv...)
+			compare(t, want, got)
+		})
+	}
+	// The loopback netstack as Linux describes a loopback: MTU 65536, a
+	// zero hardware address, permanent addresses of host scope, and the
+	// stack's routes.
+	const lo = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 \n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ip", "addr"}, lo + "    inet 127.0.0.1/8 scope host lo\n    inet6 ::1/128 scope host \n"},
+		{[]string{"ip", "link"}, lo},
+		{[]string{"ip", "route"}, "127.0.0.0/8 dev lo scope link \n"},
+		{[]string{"ip", "-6", "route"}, "::1 dev lo scope link \n"},
+		{[]string{"hostname", "-i"}, "127.0.0.1\n"},
+	} {
+		t.Run("none "+strings.Join(tc.args, " "), func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, dir, "", nil, append([]string{tu.Busybox}, tc.args...)...)
+			compare(t, tu.Result{Stdout: tc.want}, got)
+		})
+	}
+}

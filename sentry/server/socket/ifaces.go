@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -265,4 +266,27 @@ func IfConf(ifs []Interface, n int, count bool) ([]byte, int) {
 		return nil, len(out)
 	}
 	return out, len(out)
+}
+
+// HostIfreqIoctl answers a SIOCGIF* ioctl from the server machine's
+// kernel (--network=host), on a socket of its own: only the requests
+// IsIfreqIoctl names, all of which only read.
+func HostIfreqIoctl(req uint32, ifr []byte) ([]byte, error) {
+	if !IsIfreqIoctl(req) {
+		return nil, unix.ENOTTY
+	}
+	if len(ifr) < SizeofIfreq {
+		return nil, unix.EFAULT
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("host socket for an interface ioctl: %w", err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, SizeofIfreq)
+	copy(buf, ifr)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
+		return nil, e
+	}
+	return buf, nil
 }
