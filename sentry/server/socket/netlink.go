@@ -39,7 +39,9 @@ func (st *Stack) Routes() []Route {
 // The route-netlink message types answered.
 const (
 	rtmBase     = 16
+	rtmNewLink  = 16
 	rtmGetLink  = 18
+	rtmSetLink  = 19
 	rtmGetAddr  = 22
 	rtmGetRoute = 26
 )
@@ -86,6 +88,18 @@ func NetlinkRoute(ifs []Interface, routes []Route, portID int32, req []byte) [][
 					putRoute(ms, r)
 				}
 			}
+		case hdr.Type == rtmGetLink:
+			ifc, errno := targetLink(ifs, msg)
+			if errno != 0 {
+				out = append(out, errorMessage(portID, hdr, msg.Buffer(), errno))
+				continue
+			}
+			putLink(ms, ifc)
+			out = append(out, ms.Messages[0].Finalize())
+			continue
+		case hdr.Type == rtmNewLink || hdr.Type == rtmSetLink:
+			out = append(out, ackOrError(portID, hdr, msg.Buffer(), linkChange(ifs, msg))...)
+			continue
 		default:
 			out = append(out, errorMessage(portID, hdr, msg.Buffer(), unix.EOPNOTSUPP))
 			continue
@@ -102,6 +116,66 @@ func NetlinkRoute(ifs []Interface, routes []Route, portID int32, req []byte) [][
 		out = append(out, done.Finalize())
 	}
 	return out
+}
+
+// targetLink is the interface a link request names, by ifi_index or
+// else by IFLA_IFNAME (ENODEV if none; EINVAL for a malformed request).
+func targetLink(ifs []Interface, msg *nlmsg.Message) (*Interface, unix.Errno) {
+	var ifi linux.InterfaceInfoMessage
+	attrs, ok := msg.GetData(&ifi)
+	if !ok {
+		return nil, unix.EINVAL
+	}
+	as, ok := attrs.Parse()
+	if !ok {
+		return nil, unix.EINVAL
+	}
+	name, named := as[linux.IFLA_IFNAME]
+	for i := range ifs {
+		if (ifi.Index != 0 && ifs[i].Index == ifi.Index) || (ifi.Index == 0 && named && ifs[i].Name == name.String()) {
+			return &ifs[i], 0
+		}
+	}
+	return nil, unix.ENODEV
+}
+
+// linkChange answers RTM_NEWLINK and RTM_SETLINK: the network cannot be
+// changed from the sandbox, but a request that changes nothing (bring
+// up an interface that is up, as "ip link set lo up" does) succeeds.
+func linkChange(ifs []Interface, msg *nlmsg.Message) unix.Errno {
+	ifc, errno := targetLink(ifs, msg)
+	if errno != 0 {
+		return errno
+	}
+	var ifi linux.InterfaceInfoMessage
+	attrs, _ := msg.GetData(&ifi)
+	as, _ := attrs.Parse()
+	for t := range as {
+		if t != linux.IFLA_IFNAME && t != linux.IFLA_EXT_MASK {
+			return unix.EOPNOTSUPP
+		}
+	}
+	if ifi.Type != 0 && ifi.Type != ifc.Type && ifi.Type != unix.ARPHRD_NETROM {
+		return unix.EOPNOTSUPP
+	}
+	change := ifi.Change
+	if change == 0 {
+		change = ifi.Flags // no ifi_change: every flag given counts
+	}
+	if change&^unix.IFF_UP != 0 || (change&unix.IFF_UP != 0 && ifi.Flags&unix.IFF_UP != ifc.Flags&unix.IFF_UP) {
+		return unix.EOPNOTSUPP
+	}
+	return 0
+}
+
+// ackOrError answers a request that has no data of its own: an
+// NLMSG_ERROR with errno, or with 0 when it succeeded and NLM_F_ACK
+// asks for an acknowledgement.
+func ackOrError(portID int32, hdr linux.NetlinkMessageHeader, req []byte, errno unix.Errno) [][]byte {
+	if errno == 0 && hdr.Flags&linux.NLM_F_ACK == 0 {
+		return nil
+	}
+	return [][]byte{errorMessage(portID, hdr, req, errno)}
 }
 
 // requestFamily is the family a dump request asks for (its rtgenmsg,
@@ -125,7 +199,7 @@ func addrFamily(ip net.IP) int {
 // (req its whole message, echoed as Linux echoes the header).
 func errorMessage(portID int32, hdr linux.NetlinkMessageHeader, req []byte, errno unix.Errno) []byte {
 	m := nlmsg.NewMessage(linux.NetlinkMessageHeader{Type: linux.NLMSG_ERROR, Seq: hdr.Seq, PortID: uint32(portID)})
-	m.Put(primitive.AllocateInt32(-int32(errno)))
+	m.Put(primitive.AllocateInt32(-int32(errno))) // 0: an acknowledgement
 	echo := make([]byte, linux.NetlinkMessageHeaderSize)
 	copy(echo, req)
 	binary.LittleEndian.PutUint32(echo, uint32(linux.NetlinkMessageHeaderSize))
@@ -199,6 +273,14 @@ func HostNetlinkRoute(portID int32, req []byte) ([][]byte, error) {
 		req = rest
 		hdr := msg.Header()
 		if hdr.Flags&linux.NLM_F_REQUEST == 0 {
+			continue
+		}
+		if hdr.Type == rtmNewLink || hdr.Type == rtmSetLink {
+			ifs, err := HostInterfaces()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ackOrError(portID, hdr, msg.Buffer(), linkChange(ifs, msg))...)
 			continue
 		}
 		if !isRouteGet(hdr.Type) {

@@ -19,6 +19,19 @@ func request(typ, flags uint16, seq uint32, family byte) []byte {
 	return b
 }
 
+// linkRequest is a request with a struct ifinfomsg.
+func linkRequest(typ, flags uint16, seq uint32, index int32, ifflags, change uint32) []byte {
+	b := make([]byte, 32)
+	binary.LittleEndian.PutUint32(b, 32)
+	binary.LittleEndian.PutUint16(b[4:], typ)
+	binary.LittleEndian.PutUint16(b[6:], flags)
+	binary.LittleEndian.PutUint32(b[8:], seq)
+	binary.LittleEndian.PutUint32(b[20:], uint32(index))
+	binary.LittleEndian.PutUint32(b[24:], ifflags)
+	binary.LittleEndian.PutUint32(b[28:], change)
+	return b
+}
+
 // messages splits datagrams into (type, seq, pid) triples.
 func messages(t *testing.T, ds [][]byte) [][3]uint32 {
 	var out [][3]uint32
@@ -54,6 +67,10 @@ func TestNetlinkRoute(t *testing.T) {
 		{"IPv4 addresses", request(rtmGetAddr, dump, 7, unix.AF_INET), [][3]uint32{{linux.RTM_NEWADDR, 7, 77}, {linux.NLMSG_DONE, 7, 77}}},
 		{"IPv6 routes", request(rtmGetRoute, dump, 8, unix.AF_INET6), [][3]uint32{{linux.RTM_NEWROUTE, 8, 77}, {linux.NLMSG_DONE, 8, 77}}},
 		{"a change", request(linux.RTM_NEWADDR, linux.NLM_F_REQUEST, 9, unix.AF_INET), [][3]uint32{{linux.NLMSG_ERROR, 9, 77}}},
+		{"one link", linkRequest(rtmGetLink, linux.NLM_F_REQUEST, 12, 1, 0, 0), [][3]uint32{{linux.RTM_NEWLINK, 12, 77}}},
+		{"no such link", linkRequest(rtmGetLink, linux.NLM_F_REQUEST, 13, 5, 0, 0), [][3]uint32{{linux.NLMSG_ERROR, 13, 77}}},
+		{"lo up, acked", linkRequest(rtmNewLink, linux.NLM_F_REQUEST|linux.NLM_F_ACK, 14, 1, unix.IFF_UP, unix.IFF_UP), [][3]uint32{{linux.NLMSG_ERROR, 14, 77}}},
+		{"lo up", linkRequest(rtmNewLink, linux.NLM_F_REQUEST, 15, 1, unix.IFF_UP, unix.IFF_UP), nil},
 		{"not a request", request(rtmGetLink, linux.NLM_F_DUMP, 10, 0), nil},
 		{"truncated", request(rtmGetLink, dump, 11, 0)[:10], nil},
 	} {
@@ -69,9 +86,25 @@ func TestNetlinkRoute(t *testing.T) {
 			}
 		})
 	}
-	// The error carries -EOPNOTSUPP.
-	ds := NetlinkRoute(st.Interfaces(), st.Routes(), 77, request(linux.RTM_NEWADDR, linux.NLM_F_REQUEST, 9, unix.AF_INET))
-	if e := int32(binary.LittleEndian.Uint32(ds[0][16:])); e != -int32(unix.EOPNOTSUPP) {
-		t.Errorf("error %d, want %d", e, -int32(unix.EOPNOTSUPP))
+	// The errors carried.
+	for _, tc := range []struct {
+		name string
+		req  []byte
+		want unix.Errno
+	}{
+		{"new address", request(linux.RTM_NEWADDR, linux.NLM_F_REQUEST, 9, unix.AF_INET), unix.EOPNOTSUPP},
+		{"lo down", linkRequest(rtmSetLink, linux.NLM_F_REQUEST, 16, 1, 0, unix.IFF_UP), unix.EOPNOTSUPP},
+		{"lo promiscuous", linkRequest(rtmSetLink, linux.NLM_F_REQUEST, 17, 1, unix.IFF_PROMISC|unix.IFF_UP, unix.IFF_PROMISC), unix.EOPNOTSUPP},
+		{"lo up, acked", linkRequest(rtmNewLink, linux.NLM_F_REQUEST|linux.NLM_F_ACK, 18, 1, unix.IFF_UP, unix.IFF_UP), 0},
+		{"no such link", linkRequest(rtmGetLink, linux.NLM_F_REQUEST, 19, 5, 0, 0), unix.ENODEV},
+	} {
+		ds := NetlinkRoute(st.Interfaces(), st.Routes(), 77, tc.req)
+		if len(ds) != 1 || len(ds[0]) < 20 {
+			t.Errorf("%s: answer %v, want one error", tc.name, ds)
+			continue
+		}
+		if e := int32(binary.LittleEndian.Uint32(ds[0][16:])); e != -int32(tc.want) {
+			t.Errorf("%s: error %d, want %d", tc.name, e, -int32(tc.want))
+		}
 	}
 }
