@@ -131,3 +131,14 @@ func TestNetworkTools(t *testing.T) {
 		})
 	}
 }
+
+// TestUnixRecvNotConnected compares testdata/sigfd/unixrecv.c (reads of
+// AF_UNIX sockets that are not connected) with a native run.
+func TestUnixRecvNotConnected(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "unixrecv", testdataSource(t, "sigfd", "unixrecv"))
+	want := tu.Run(t, timeout, dir, "", prog)
+	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+	compare(t, want, got)
+}
