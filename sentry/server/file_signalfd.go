@@ -172,15 +172,13 @@ func signalfdWantsLocked(p *process, sig int) bool {
 	t := p.fds
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, e := range t.fds {
-		if e.f == nil {
-			continue
-		}
+	wants := false
+	t.eachLocked(func(_ int, e fdEntry) {
 		if s, ok := e.f.impl.(*signalFile); ok && s.getMask()&bit != 0 {
-			return true
+			wants = true
 		}
-	}
-	return false
+	})
+	return wants
 }
 
 // sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
