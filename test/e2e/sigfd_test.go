@@ -99,7 +99,7 @@ func TestInterfaceIoctls(t *testing.T) {
 // TestNetworkTools runs busybox's network listings in the sandbox: with
 // --network=host they print what they print natively (ip's netlink
 // dumps are the host kernel's, the interface ioctls too); with none they
-// describe the loopback-only netstack.
+// describe the loopback-only netstack (ifconfig's counters read 0).
 func TestNetworkTools(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
@@ -114,7 +114,7 @@ func TestNetworkTools(t *testing.T) {
 	// The loopback netstack as Linux describes a loopback: MTU 65536, a
 	// zero hardware address, permanent addresses of host scope, and the
 	// stack's routes.
-	const lo = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 \n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+	const lo = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -124,6 +124,14 @@ func TestNetworkTools(t *testing.T) {
 		{[]string{"ip", "route"}, "127.0.0.0/8 dev lo scope link \n"},
 		{[]string{"ip", "-6", "route"}, "::1 dev lo scope link \n"},
 		{[]string{"hostname", "-i"}, "127.0.0.1\n"},
+		{[]string{"ifconfig"}, "lo        Link encap:Local Loopback  \n" +
+			"          inet addr:127.0.0.1  Mask:255.0.0.0\n" +
+			"          inet6 addr: ::1/128 Scope:Host\n" +
+			"          UP LOOPBACK RUNNING  MTU:65536  Metric:1\n" +
+			"          RX packets:0 errors:0 dropped:0 overruns:0 frame:0\n" +
+			"          TX packets:0 errors:0 dropped:0 overruns:0 carrier:0\n" +
+			"          collisions:0 txqueuelen:1000 \n" +
+			"          RX bytes:0 (0.0 B)  TX bytes:0 (0.0 B)\n\n"},
 	} {
 		t.Run("none "+strings.Join(tc.args, " "), func(t *testing.T) {
 			got := tu.Sandbox(t, timeout, dir, "", nil, append([]string{tu.Busybox}, tc.args...)...)

@@ -209,10 +209,9 @@ func IfreqIoctl(ifs []Interface, req uint32, ifr []byte) ([]byte, error) {
 	case SIOCGIFMETRIC:
 		clear(u)
 	case SIOCGIFTXQLEN:
+		// Linux's default queue length, its loopback's included.
 		clear(u)
-		if ifc.Flags&unix.IFF_LOOPBACK == 0 {
-			binary.LittleEndian.PutUint32(u, 1000)
-		}
+		binary.LittleEndian.PutUint32(u, 1000)
 	case SIOCGIFHWADDR:
 		clear(u)
 		binary.LittleEndian.PutUint16(u, ifc.Type)
