@@ -202,6 +202,9 @@ type client struct {
 	farewellOnce sync.Once
 
 	stdin *stdinReader
+	// ids caches the processes' ids from the server's records
+	// (procids.go); own lock.
+	ids procIDCache
 
 	// enosys records syscall names the server answered ENOSYS for.
 	enosys sync.Map
@@ -556,6 +559,7 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
 		c.stdin.observe(p.GetState().GetRecords())
+		c.ids.observe(p.GetState().GetRecords())
 	case *pb.Push_Output:
 		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {
 			return

@@ -61,7 +61,8 @@
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
 // fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
-// round trips, never serverFile.mu. futexWaiters.mu is taken before the
+// round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
+// leaf, taken by the receiving goroutine and by id calls. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate).
 //

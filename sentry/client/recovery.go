@@ -258,6 +258,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	}
 	s.rl.FoldReply(call, r)
 	s.c.stdin.observe(r.State)
+	s.c.ids.observe(r.State)
 }
 
 // PrintOutput reports whether stdio output produced by call seq must be

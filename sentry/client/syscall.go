@@ -74,6 +74,10 @@ func init() {
 		unix.SYS_GETEUID:           sysGeteuid,
 		unix.SYS_GETEGID:           sysGetegid,
 		unix.SYS_GETPID:            sysGetpid,
+		unix.SYS_GETPPID:           sysGetppid, // forwarded until known (procids.go)
+		unix.SYS_GETPGRP:           sysGetpgrp,
+		unix.SYS_GETPGID:           sysGetpgid,
+		unix.SYS_GETSID:            sysGetsid,
 		unix.SYS_GETTID:            sysGettid,
 		unix.SYS_GETRLIMIT:         sysGetrlimit,
 		unix.SYS_SETRLIMIT:         sysSetrlimit,
@@ -248,7 +252,8 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	if errno == 0 && efault {
 		return 0, unix.EFAULT
 	}
-	if errno == 0 && isCredChange(sysno) {
+	if _, known := t.ownIDs(); errno == 0 && isCredChange(sysno) && !known {
+		// The reply carried no record of the new credentials (procids.go).
 		t.refreshCreds()
 	}
 	return ret, errno
