@@ -44,6 +44,11 @@
 // (blocked in a local wait, their names), and this machine's memory and
 // CPUs.
 //
+// Ids and pipelined calls (procids.go, pipeline.go): the client answers
+// getppid, getpgrp, getsid, getpgid and the getuid family of a process
+// from its last ProcessState record, and sends a close of an fd its fd
+// table's records name without waiting for the reply (remoteSession.Post).
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the

@@ -32,6 +32,9 @@ import (
 type procIDs struct {
 	ppid, pgid, sid        int32
 	ruid, euid, rgid, egid uint32
+	// fdTable names the process's fd table (FdState.fd_table; 0 for a
+	// zombie).
+	fdTable uint64
 }
 
 // procIDCache maps pids to their last recorded ids.
@@ -40,11 +43,18 @@ type procIDCache struct {
 	mu sync.Mutex
 	// byPID holds the live processes' ids. Protected by mu.
 	byPID map[int32]procIDs
+	// openFDs holds the fds each fd table has, as the "fdt/<table>/<fd>"
+	// records said (pipeline.go). Protected by mu.
+	openFDs map[uint64]map[int32]struct{}
 }
 
-// observe folds the process records among recs.
+// observe folds the process and fd records among recs.
 func (c *procIDCache) observe(recs []*pb.StateRecord) {
 	for _, rec := range recs {
+		if rest, ok := strings.CutPrefix(rec.GetKey(), "fdt/"); ok {
+			c.observeFD(rest, rec.Deleted)
+			continue
+		}
 		rest, ok := strings.CutPrefix(rec.GetKey(), "proc/")
 		if !ok {
 			continue
@@ -65,6 +75,7 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 			c.byPID[int32(pid)] = procIDs{
 				ppid: st.Ppid, pgid: st.Pgid, sid: st.Sid,
 				ruid: st.Ruid, euid: st.Euid, rgid: st.Rgid, egid: st.Egid,
+				fdTable: st.FdTable,
 			}
 		}
 		c.mu.Unlock()

@@ -195,6 +195,9 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 			t.c.log.Debug("write-back before a forwarded call failed", "syscall", sysName(sysno), "err", err)
 		}
 	}
+	if sysno == unix.SYS_CLOSE && t.pipelineClose(int32(args[0])) {
+		return 0, 0
+	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:  int32(sysno),

@@ -250,3 +250,24 @@ func TestIDsAcrossServerKill(t *testing.T) {
 		t.Errorf("no recovery logged")
 	}
 }
+
+// TestPipelinedCloseLikeLinux compares testdata/speed/closes.c, whose
+// closes the client sends without waiting for their replies when it knows
+// the fd is open (sentry/client/pipeline.go), with a native run.
+func TestPipelinedCloseLikeLinux(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "speed", "closes.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, dir, "closes", string(src))
+	native := tu.Run(t, time.Minute, dir, "", prog)
+	if native.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", native.ExitCode, native.Stdout, native.Stderr)
+	}
+	r := tu.Sandbox(t, time.Minute, dir, "", nil, prog)
+	if r.ExitCode != 0 || r.Stdout != native.Stdout {
+		t.Fatalf("under do: exit %d\n%s\nwant:\n%s\nstderr:\n%s", r.ExitCode, r.Stdout, native.Stdout, r.Stderr)
+	}
+}
