@@ -20,6 +20,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
@@ -167,11 +168,15 @@ func runDo(args []string) int {
 	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
 	// host process, not a namespace init), which decides; do ends with it,
 	// and its deferred cleanups run.
+	// A signal waits for the client to take it (it may be busy with the
+	// previous one while the server recovers): none is dropped while the
+	// application runs.
 	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
 	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) {
 		select {
 		case signals <- client.Signal{Signo: int(sig)}:
-		case <-time.After(time.Second):
+		case <-runDone:
 		}
 	})
 	defer stopSigs()
@@ -198,7 +203,9 @@ func runDo(args []string) int {
 		LogDir:            *logDir,
 		ReplayLog:         replayLogFor(*replayLog),
 		MaxProcesses:      *maxProcesses,
+		Mounts:            doMountSpecs(volumes),
 	})
+	close(runDone)
 	if err != nil {
 		return failDo(err)
 	}
@@ -230,6 +237,16 @@ func doRootSetup(overlay bool, volumes []string) (*oci.RootSetup, error) {
 		return nil, nil
 	}
 	return s, nil
+}
+
+// doMountSpecs lists the --volume binds for the sentry's mount table
+// (doRootSetup checked them).
+func doMountSpecs(volumes []string) []*sentrypb.MountSpec {
+	s, err := doRootSetup(false, volumes)
+	if err != nil || s == nil {
+		return nil
+	}
+	return mountSpecs(s.Mounts)
 }
 
 // exitCode turns a Linux wait status into the exit code a shell reports.

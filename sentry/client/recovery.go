@@ -259,7 +259,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 		call = p.call
 	}
 	s.rl.FoldReply(call, r)
-	s.c.stdin.observe(r.State)
+	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
 	if p != nil && p.posted {
 		s.c.postedReply(p.call, r)
@@ -599,7 +599,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 		}
 		unread := s.c.stdin.unread()
 		st.StdinBytes = int64(len(unread))
-		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs, StdinUnread: unread}}})
+		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs, StdinUnread: unread, StdioSets: s.c.restoreSets()}}})
 		if err != nil {
 			return st, fmt.Errorf("restore: %w", err)
 		}
@@ -622,6 +622,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
 			}
 		}
+		s.c.reconcileStops(s.rl)
 	}
 
 	s.mu.Lock()

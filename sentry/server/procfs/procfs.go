@@ -48,7 +48,7 @@ type Process struct {
 	PID, PPID, PGID, SID int32
 	// Comm is the name of the thread group leader.
 	Comm string
-	// State is the leader's: 'R', 'S' or 'Z'.
+	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.
 	State byte
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread
@@ -95,8 +95,11 @@ type Mount struct {
 	Source       string
 	Target       string
 	FSType       string
-	// Options are the per-mount options; Super the filesystem's.
-	Options, Super string
+	// Options are the per-mount options; Super the filesystem's (with
+	// rw or ro first); FSOptions the file system's own options
+	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
+	// Options.
+	Options, Super, FSOptions string
 }
 
 // Limits are the numbers /proc/sys shows.
