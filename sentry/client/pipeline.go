@@ -20,14 +20,16 @@ import (
 // thread follows it on the stream and on the server's per-thread queue,
 // so it sees the fd closed. Only a process with one thread, whose fd
 // table no other process shares, pipelines: another thread's open could
-// otherwise reach the server first and miss the freed fd number. The
+// otherwise reach the server first and miss the freed fd number. Nor does
+// a close that may release a lock (the process holds a record lock, or
+// the fd's description a flock or OFD lock). The
 // call stays in the session's calls in flight until its reply arrives,
 // so a recovery re-sends it, and its reply's records are folded into the
 // replay log like any other.
 
 // observeFD folds one "fdt/<table>/<fd>" record (key is what follows
-// "fdt/"). Precondition: c.mu is not held.
-func (c *procIDCache) observeFD(key string, deleted bool) {
+// "fdt/"; file its description's id). Precondition: c.mu is not held.
+func (c *procIDCache) observeFD(key string, deleted bool, file uint64) {
 	tab, fd, ok := strings.Cut(key, "/")
 	if !ok {
 		return
@@ -49,12 +51,38 @@ func (c *procIDCache) observeFD(key string, deleted bool) {
 	}
 	if fds == nil {
 		if c.openFDs == nil {
-			c.openFDs = make(map[uint64]map[int32]struct{})
+			c.openFDs = make(map[uint64]map[int32]uint64)
 		}
-		fds = make(map[int32]struct{})
+		fds = make(map[int32]uint64)
 		c.openFDs[t] = fds
 	}
-	fds[int32(n)] = struct{}{}
+	fds[int32(n)] = file
+}
+
+// lockHolder is who holds one lock: a process's fd table (a POSIX record
+// lock, released by any close of the file in the process) or an open file
+// description (flock and OFD locks, released with its last fd).
+type lockHolder struct {
+	fdTable, file uint64
+}
+
+// observeLock folds one "lock/<ino>" record. Precondition: c.mu is not
+// held.
+func (c *procIDCache) observeLock(key string, deleted bool, st *pb.LockState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if deleted || len(st.GetLocks()) == 0 {
+		delete(c.locks, key)
+		return
+	}
+	hs := make([]lockHolder, 0, len(st.GetLocks()))
+	for _, l := range st.GetLocks() {
+		hs = append(hs, lockHolder{fdTable: l.GetFdTable(), file: l.GetFile()})
+	}
+	if c.locks == nil {
+		c.locks = make(map[string][]lockHolder)
+	}
+	c.locks[key] = hs
 }
 
 // takeFD reports whether pid's fd table, which no other live process
@@ -67,12 +95,23 @@ func (c *procIDCache) takeFD(pid, fd int32) bool {
 		return false
 	}
 	fds := c.openFDs[ids.fdTable]
-	if _, open := fds[fd]; !open {
+	file, open := fds[fd]
+	if !open {
 		return false
 	}
 	for other, o := range c.byPID {
 		if other != pid && o.fdTable == ids.fdTable {
 			return false
+		}
+	}
+	// A close that may release a lock waits: another process told of
+	// the close through shared memory, not a system call, could try the
+	// lock before the server ran the close.
+	for _, hs := range c.locks {
+		for _, h := range hs {
+			if h.fdTable == ids.fdTable || (file != 0 && h.file == file) {
+				return false
+			}
 		}
 	}
 	delete(fds, fd)

@@ -43,16 +43,24 @@ type procIDCache struct {
 	mu sync.Mutex
 	// byPID holds the live processes' ids. Protected by mu.
 	byPID map[int32]procIDs
-	// openFDs holds the fds each fd table has, as the "fdt/<table>/<fd>"
-	// records said (pipeline.go). Protected by mu.
-	openFDs map[uint64]map[int32]struct{}
+	// openFDs holds the fds each fd table has, with the FileState id of
+	// each fd's open file description, as the "fdt/<table>/<fd>" records
+	// said (pipeline.go). Protected by mu.
+	openFDs map[uint64]map[int32]uint64
+	// locks holds who holds the record and flock locks of each inode
+	// ("lock/<ino>" records; pipeline.go). Protected by mu.
+	locks map[string][]lockHolder
 }
 
 // observe folds the process and fd records among recs.
 func (c *procIDCache) observe(recs []*pb.StateRecord) {
 	for _, rec := range recs {
 		if rest, ok := strings.CutPrefix(rec.GetKey(), "fdt/"); ok {
-			c.observeFD(rest, rec.Deleted)
+			c.observeFD(rest, rec.Deleted, rec.GetFd().GetFile())
+			continue
+		}
+		if _, ok := strings.CutPrefix(rec.GetKey(), "lock/"); ok {
+			c.observeLock(rec.GetKey(), rec.Deleted, rec.GetLock())
 			continue
 		}
 		rest, ok := strings.CutPrefix(rec.GetKey(), "proc/")

@@ -55,3 +55,46 @@ func TestProcIDCacheObserve(t *testing.T) {
 		})
 	}
 }
+
+func fdRec(key string, file uint64) *pb.StateRecord {
+	return &pb.StateRecord{Key: "fdt/" + key, Value: &pb.StateRecord_Fd{Fd: &pb.FdState{File: file}}}
+}
+
+func lockRec(ino string, holders ...*pb.HeldLock) *pb.StateRecord {
+	return &pb.StateRecord{Key: "lock/" + ino, Value: &pb.StateRecord_Lock{Lock: &pb.LockState{Locks: holders}}}
+}
+
+// TestTakeFD: a close may be pipelined only for an fd the records name,
+// in a table no other process shares, that releases no lock; a taken fd
+// is forgotten.
+func TestTakeFD(t *testing.T) {
+	self := procRec("7", &pb.ProcessState{Pid: 7, FdTable: 1})
+	for _, tc := range []struct {
+		name string
+		recs []*pb.StateRecord
+		fd   int32
+		want bool
+	}{
+		{"open fd", []*pb.StateRecord{self, fdRec("1/3", 10)}, 3, true},
+		{"unknown fd", []*pb.StateRecord{self, fdRec("1/3", 10)}, 4, false},
+		{"closed fd", []*pb.StateRecord{self, fdRec("1/3", 10), {Key: "fdt/1/3", Deleted: true}}, 3, false},
+		{"other table's fd", []*pb.StateRecord{self, fdRec("2/3", 10)}, 3, false},
+		{"unknown process", []*pb.StateRecord{fdRec("1/3", 10)}, 3, false},
+		{"shared table", []*pb.StateRecord{self, procRec("8", &pb.ProcessState{Pid: 8, FdTable: 1}), fdRec("1/3", 10)}, 3, false},
+		{"record lock of the process", []*pb.StateRecord{self, fdRec("1/3", 10), lockRec("5", &pb.HeldLock{FdTable: 1, File: 11})}, 3, false},
+		{"flock of the description", []*pb.StateRecord{self, fdRec("1/3", 10), lockRec("5", &pb.HeldLock{FdTable: 2, File: 10, Flock: true})}, 3, false},
+		{"others' lock", []*pb.StateRecord{self, fdRec("1/3", 10), lockRec("5", &pb.HeldLock{FdTable: 2, File: 11})}, 3, true},
+		{"lock released", []*pb.StateRecord{self, fdRec("1/3", 10), lockRec("5", &pb.HeldLock{FdTable: 1, File: 10}), {Key: "lock/5", Deleted: true}}, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c procIDCache
+			c.observe(tc.recs)
+			if got := c.takeFD(7, tc.fd); got != tc.want {
+				t.Fatalf("takeFD(7, %d) = %v, want %v", tc.fd, got, tc.want)
+			}
+			if tc.want && c.takeFD(7, tc.fd) {
+				t.Errorf("fd %d taken twice", tc.fd)
+			}
+		})
+	}
+}
