@@ -209,6 +209,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		}
 	}
 	k.tty.init(k.stdio)
+	if err := k.applySysctls(hello.Sysctls); err != nil {
+		cancel()
+		return nil, err
+	}
 	k.maps.init(k.trk)
 	v, err := newVFS(k)
 	if err != nil {

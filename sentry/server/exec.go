@@ -565,6 +565,10 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			f.decRef()
 			return ep, unix.EACCES
 		}
+		if k.inodeOpenForWrite(d.ino) {
+			f.decRef()
+			return ep, unix.ETXTBSY
+		}
 		h, _ := handleOfFile(f)
 		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)
 		if err != nil {
@@ -883,6 +887,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
 			}
 			k.trk.markMount(m.ID)
+			if isMqueueMount(m) {
+				k.vfs.setMqueue(m.ID)
+			}
 		}
 	}
 	p, err := k.newProcessLocked(1, nil)
@@ -908,9 +915,6 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	k.init = p
 	t := k.threads[p.pid]
 	k.mu.Unlock()
-	if len(mounts) > 0 {
-		k.graftStartMounts()
-	}
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
 	defer c.unpinAll()

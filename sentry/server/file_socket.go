@@ -47,6 +47,9 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 	defer ss.netMu.Unlock()
 	if ss.net == nil && ss.netErr == nil {
 		ss.net, ss.netErr = socket.NewLoopbackStack()
+		if ss.netErr == nil && k.sysctl.ipForwardNow() == 1 {
+			ss.netErr = ss.net.SetIPv4Forwarding(true)
+		}
 	}
 	return ss.net, ss.netErr
 }
@@ -372,6 +375,11 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
 	if s.takeReset() {
 		return 0, socket.RecvResult{}, unix.ECONNRESET
+	}
+	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
+		// Linux's unix_stream_read_generic: a stream socket that was
+		// never connected (or listens) reads EINVAL, not ENOTCONN.
+		return 0, socket.RecvResult{}, unix.EINVAL
 	}
 	args := transport.RecvArgs{Creds: s.u.EP.Passcred(), NumRights: 253, Peek: flags&unix.MSG_PEEK != 0}
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
