@@ -140,13 +140,18 @@ func TestNetworkTools(t *testing.T) {
 	}
 }
 
-// TestUnixRecvNotConnected compares testdata/sigfd/unixrecv.c (reads of
-// AF_UNIX sockets that are not connected) with a native run.
-func TestUnixRecvNotConnected(t *testing.T) {
+// TestSocketEdgePrograms compares small programs of testdata/sigfd with
+// native runs: unixrecv (reads of AF_UNIX sockets that are not
+// connected) and nlflood (a netlink socket's bounded queue).
+func TestSocketEdgePrograms(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "unixrecv", testdataSource(t, "sigfd", "unixrecv"))
-	want := tu.Run(t, timeout, dir, "", prog)
-	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-	compare(t, want, got)
+	for _, name := range []string{"unixrecv", "nlflood"} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, dir, name, testdataSource(t, "sigfd", name))
+			want := tu.Run(t, timeout, dir, "", prog)
+			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+			compare(t, want, got)
+		})
+	}
 }
