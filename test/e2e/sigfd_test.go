@@ -11,14 +11,20 @@ import (
 
 // TestSignalfdProgram compares testdata/sigfd/signalfd.c (reads, readv,
 // poll/select/epoll readiness, flags, mask changes, default
-// dispositions, fork and exec) with a native run.
+// dispositions, fork and exec) and threads.c (a signal sent to a
+// multi-threaded process reaches the thread reading the signalfd) with
+// native runs.
 func TestSignalfdProgram(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "signalfd", testdataSource(t, "sigfd", "signalfd"))
-	want := tu.Run(t, timeout, dir, "", prog)
-	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-	compare(t, want, got)
+	for _, name := range []string{"signalfd", "threads"} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, dir, name, testdataSource(t, "sigfd", name))
+			want := tu.Run(t, timeout, dir, "", prog)
+			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+			compare(t, want, got)
+		})
+	}
 }
 
 // TestSignalfdRecovery kills the remote sentry while a program holds
