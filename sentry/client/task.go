@@ -213,8 +213,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 	return ls, nil
 }
 
-// serverLimits fills in the limits of ls the server enforces for the
-// first process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st.
+// serverLimits fills in the limits of ls the server enforces for a root
+// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {

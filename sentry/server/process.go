@@ -277,6 +277,8 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		k.waitq.notify()
 		return
 	}
+	// Groups p kept from being orphaned (jobctl.go).
+	orphanable := k.orphanableByExitLocked(p)
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
@@ -294,6 +296,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 	}
+	k.hangUpOrphanedLocked(orphanable, d)
 	p.zombie = true
 	if p.spawned {
 		d.pushes = append(d.pushes, spawnExitPush(p))

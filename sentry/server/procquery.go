@@ -307,7 +307,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
-		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}
+		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -323,6 +323,8 @@ func (s procSource) SetLimit(name string, v int) error {
 		return nil
 	case "fs/pipe-max-size":
 		return s.k.sysctl.setPipeMaxSize(v)
+	case "net/ipv4/ip_forward":
+		return s.k.setIPForward(v)
 	}
 	return unix.EACCES
 }

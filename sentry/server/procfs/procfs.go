@@ -112,7 +112,10 @@ type Mount struct {
 	Dev          uint64
 	Source       string
 	Target       string
-	FSType       string
+	// Root is the path, in its file system, of the mount's root ("" for
+	// "/"; a bind mount's source).
+	Root   string
+	FSType string
 	// Options are the per-mount options; Super the filesystem's (with
 	// rw or ro first); FSOptions the file system's own options
 	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
@@ -126,6 +129,8 @@ type Limits struct {
 	// LeaseBreakTime is fs/lease-break-time (seconds); PipeUserPagesSoft
 	// and PipeUserPagesHard are fs/pipe-user-pages-{soft,hard}.
 	LeaseBreakTime, PipeUserPagesSoft, PipeUserPagesHard int
+	// IPForward is net/ipv4/ip_forward (0 or 1).
+	IPForward int
 }
 
 // Kind is what a name in /proc is.
@@ -185,6 +190,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/fs/lease-break-time":      {mode: 0644, gen: limit(func(l Limits) int { return l.LeaseBreakTime }), write: writeLimit("fs/lease-break-time")},
 		"sys/fs/pipe-user-pages-soft":  {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},
 		"sys/fs/pipe-user-pages-hard":  {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
+		"sys/net/ipv4/ip_forward":      {mode: 0644, gen: limit(func(l Limits) int { return l.IPForward }), write: writeLimit("net/ipv4/ip_forward")},
 		"sys/kernel/core_pattern":      {gen: constant("core\n")},
 		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Hostname })},
 		"sys/kernel/ngroups_max":       {gen: constant("65536\n")},

@@ -225,7 +225,7 @@ func TestTree(t *testing.T) {
 		}
 		return strings.Join(s, " ")
 	}
-	if got, want := names(List(Top, "sys")), "fs kernel vm"; got != want {
+	if got, want := names(List(Top, "sys")), "fs kernel net vm"; got != want {
 		t.Errorf("sys lists %q, want %q", got, want)
 	}
 	if e, ok := Lookup(Top, "", "mounts"); !ok || e.Kind != Link || e.Target != "self/mounts" {

@@ -393,7 +393,11 @@ func genMounts(src Source, _, _ int32) ([]byte, error) {
 func genMountinfo(src Source, _, _ int32) ([]byte, error) {
 	var b bytes.Buffer
 	for _, m := range src.Mounts() {
-		fmt.Fprintf(&b, "%d %d %d:%d / %s %s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), mangle(m.Target), m.Options, mangle(m.FSType), mangle(m.Source), m.Super)
+		root := m.Root
+		if root == "" {
+			root = "/"
+		}
+		fmt.Fprintf(&b, "%d %d %d:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), mangle(root), mangle(m.Target), m.Options, mangle(m.FSType), mangle(m.Source), m.Super)
 	}
 	return b.Bytes(), nil
 }
