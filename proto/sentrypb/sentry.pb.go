@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{36, 0}
 }
 
 type FileState_Kind int32
@@ -168,7 +168,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{67, 0}
 }
 
 type ClientMessage struct {
@@ -493,7 +493,11 @@ type Hello struct {
 	// name (an OCI container's linux.sysctl: "net.ipv4.ip_forward"); sent
 	// with every Hello, so a server after a failure has them too. A server
 	// refuses (Welcome.refused) a name it does not serve or a bad value.
-	Sysctls       map[string]string `protobuf:"bytes,230,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Sysctls map[string]string `protobuf:"bytes,230,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// devices are extra nodes of the sandbox's /dev (an OCI container's
+	// linux.devices), sent with every Hello like sysctls. A server refuses
+	// (Welcome.refused) a bad one.
+	Devices       []*DeviceNode `protobuf:"bytes,231,rep,name=devices,proto3" json:"devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -577,6 +581,100 @@ func (x *Hello) GetSysctls() map[string]string {
 	return nil
 }
 
+func (x *Hello) GetDevices() []*DeviceNode {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// DeviceNode is a device node of /dev: /dev/<name>, of type and
+// permissions mode (S_IFCHR, S_IFBLK or S_IFIFO, and the permission
+// bits), device major:minor, owned by uid:gid.
+type DeviceNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Mode          uint32                 `protobuf:"varint,2,opt,name=mode,proto3" json:"mode,omitempty"`
+	Major         uint32                 `protobuf:"varint,3,opt,name=major,proto3" json:"major,omitempty"`
+	Minor         uint32                 `protobuf:"varint,4,opt,name=minor,proto3" json:"minor,omitempty"`
+	Uid           uint32                 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceNode) Reset() {
+	*x = DeviceNode{}
+	mi := &file_sentry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceNode) ProtoMessage() {}
+
+func (x *DeviceNode) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceNode.ProtoReflect.Descriptor instead.
+func (*DeviceNode) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DeviceNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeviceNode) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *DeviceNode) GetMajor() uint32 {
+	if x != nil {
+		return x.Major
+	}
+	return 0
+}
+
+func (x *DeviceNode) GetMinor() uint32 {
+	if x != nil {
+		return x.Minor
+	}
+	return 0
+}
+
+func (x *DeviceNode) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *DeviceNode) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
 // ClockSample is the client's clocks read at one instant, in nanoseconds
 // (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME).
 type ClockSample struct {
@@ -590,7 +688,7 @@ type ClockSample struct {
 
 func (x *ClockSample) Reset() {
 	*x = ClockSample{}
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +700,7 @@ func (x *ClockSample) String() string {
 func (*ClockSample) ProtoMessage() {}
 
 func (x *ClockSample) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +713,7 @@ func (x *ClockSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockSample.ProtoReflect.Descriptor instead.
 func (*ClockSample) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{3}
+	return file_sentry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClockSample) GetRealtime() int64 {
@@ -653,7 +751,7 @@ type StdioInfo struct {
 
 func (x *StdioInfo) Reset() {
 	*x = StdioInfo{}
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +763,7 @@ func (x *StdioInfo) String() string {
 func (*StdioInfo) ProtoMessage() {}
 
 func (x *StdioInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +776,7 @@ func (x *StdioInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioInfo.ProtoReflect.Descriptor instead.
 func (*StdioInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{4}
+	return file_sentry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StdioInfo) GetFd() int32 {
@@ -725,7 +823,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +835,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +848,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{5}
+	return file_sentry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Welcome) GetServerId() string {
@@ -790,7 +888,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +900,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +913,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{6}
+	return file_sentry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Heartbeat) GetUnixNanos() int64 {
@@ -834,7 +932,7 @@ type Interrupt struct {
 
 func (x *Interrupt) Reset() {
 	*x = Interrupt{}
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +944,7 @@ func (x *Interrupt) String() string {
 func (*Interrupt) ProtoMessage() {}
 
 func (x *Interrupt) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +957,7 @@ func (x *Interrupt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interrupt.ProtoReflect.Descriptor instead.
 func (*Interrupt) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{7}
+	return file_sentry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Interrupt) GetTid() int32 {
@@ -885,7 +983,7 @@ type StdinData struct {
 
 func (x *StdinData) Reset() {
 	*x = StdinData{}
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +995,7 @@ func (x *StdinData) String() string {
 func (*StdinData) ProtoMessage() {}
 
 func (x *StdinData) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1008,7 @@ func (x *StdinData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinData.ProtoReflect.Descriptor instead.
 func (*StdinData) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{8}
+	return file_sentry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StdinData) GetData() []byte {
@@ -949,7 +1047,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1059,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1072,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{9}
+	return file_sentry_proto_rawDescGZIP(), []int{10}
 }
 
 type Farewell struct {
@@ -985,7 +1083,7 @@ type Farewell struct {
 
 func (x *Farewell) Reset() {
 	*x = Farewell{}
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1095,7 @@ func (x *Farewell) String() string {
 func (*Farewell) ProtoMessage() {}
 
 func (x *Farewell) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1108,7 @@ func (x *Farewell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Farewell.ProtoReflect.Descriptor instead.
 func (*Farewell) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{10}
+	return file_sentry_proto_rawDescGZIP(), []int{11}
 }
 
 // Call is one forwarded operation.
@@ -1041,7 +1139,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1151,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1164,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{11}
+	return file_sentry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Call) GetSeq() uint64 {
@@ -1283,7 +1381,7 @@ type Spawn struct {
 
 func (x *Spawn) Reset() {
 	*x = Spawn{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1393,7 @@ func (x *Spawn) String() string {
 func (*Spawn) ProtoMessage() {}
 
 func (x *Spawn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1406,7 @@ func (x *Spawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spawn.ProtoReflect.Descriptor instead.
 func (*Spawn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Spawn) GetProcess() *Start {
@@ -1341,7 +1439,7 @@ type StdioSet struct {
 
 func (x *StdioSet) Reset() {
 	*x = StdioSet{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1451,7 @@ func (x *StdioSet) String() string {
 func (*StdioSet) ProtoMessage() {}
 
 func (x *StdioSet) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1464,7 @@ func (x *StdioSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioSet.ProtoReflect.Descriptor instead.
 func (*StdioSet) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StdioSet) GetId() uint32 {
@@ -1401,7 +1499,7 @@ type SpawnExit struct {
 
 func (x *SpawnExit) Reset() {
 	*x = SpawnExit{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1511,7 @@ func (x *SpawnExit) String() string {
 func (*SpawnExit) ProtoMessage() {}
 
 func (x *SpawnExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1524,7 @@ func (x *SpawnExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnExit.ProtoReflect.Descriptor instead.
 func (*SpawnExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SpawnExit) GetPid() int32 {
@@ -1459,7 +1557,7 @@ type TtyResize struct {
 
 func (x *TtyResize) Reset() {
 	*x = TtyResize{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1569,7 @@ func (x *TtyResize) String() string {
 func (*TtyResize) ProtoMessage() {}
 
 func (x *TtyResize) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1582,7 @@ func (x *TtyResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
 func (*TtyResize) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TtyResize) GetWinsize() []byte {
@@ -1522,7 +1620,7 @@ type Kill struct {
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1632,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1645,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -1596,7 +1694,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1706,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1719,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1660,7 +1758,7 @@ type Syscall struct {
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1770,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1783,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1720,7 +1818,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1830,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1843,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -1791,7 +1889,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1901,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1914,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Start) GetArgv() []string {
@@ -1908,7 +2006,7 @@ type MountSpec struct {
 
 func (x *MountSpec) Reset() {
 	*x = MountSpec{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2018,7 @@ func (x *MountSpec) String() string {
 func (*MountSpec) ProtoMessage() {}
 
 func (x *MountSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2031,7 @@ func (x *MountSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
 func (*MountSpec) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MountSpec) GetFstype() string {
@@ -1987,7 +2085,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2097,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2110,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -2070,7 +2168,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2180,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2193,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -2136,7 +2234,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2246,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2259,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -2195,7 +2293,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2305,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2318,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -2266,7 +2364,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2376,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2389,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -2458,7 +2556,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2568,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2581,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -2540,7 +2638,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2650,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2663,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2665,7 +2763,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2775,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2788,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -2764,7 +2862,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +2874,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +2887,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -2837,7 +2935,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2947,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2960,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -2887,7 +2985,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +2997,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3010,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2952,7 +3050,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3062,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3075,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -3028,7 +3126,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3040,7 +3138,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3053,7 +3151,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -3209,7 +3307,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3319,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3332,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -3292,7 +3390,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3304,7 +3402,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3317,7 +3415,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -3399,7 +3497,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3509,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3522,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -3502,7 +3600,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3514,7 +3612,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3527,7 +3625,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -3594,7 +3692,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3606,7 +3704,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3619,7 +3717,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -3729,7 +3827,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3741,7 +3839,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3754,7 +3852,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -3777,7 +3875,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3789,7 +3887,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3802,7 +3900,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -3837,7 +3935,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +3947,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +3960,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -3909,7 +4007,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3921,7 +4019,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3934,7 +4032,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -3974,7 +4072,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3986,7 +4084,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3999,7 +4097,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -4041,7 +4139,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +4151,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +4164,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -4091,7 +4189,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4103,7 +4201,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4116,7 +4214,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 type DebugReply struct {
@@ -4128,7 +4226,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4140,7 +4238,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4153,7 +4251,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DebugReply) GetText() string {
@@ -4197,7 +4295,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4209,7 +4307,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4222,7 +4320,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -4549,7 +4647,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4561,7 +4659,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4574,7 +4672,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *MountState) GetId() int32 {
@@ -4664,7 +4762,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4676,7 +4774,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4689,7 +4787,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -4742,7 +4840,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4754,7 +4852,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4767,7 +4865,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -4830,7 +4928,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4842,7 +4940,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4855,7 +4953,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -4917,7 +5015,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4929,7 +5027,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4942,7 +5040,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -4977,7 +5075,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4989,7 +5087,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5002,7 +5100,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -5078,7 +5176,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5090,7 +5188,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5103,7 +5201,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -5144,7 +5242,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5156,7 +5254,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5169,7 +5267,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -5266,7 +5364,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5278,7 +5376,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5291,7 +5389,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -5327,7 +5425,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5339,7 +5437,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5352,7 +5450,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -5432,7 +5530,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5444,7 +5542,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5457,7 +5555,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -5536,7 +5634,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5548,7 +5646,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5561,7 +5659,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -5598,7 +5696,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5610,7 +5708,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5623,7 +5721,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -5690,7 +5788,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5702,7 +5800,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5715,7 +5813,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -5782,7 +5880,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5794,7 +5892,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5807,7 +5905,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -6009,7 +6107,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6021,7 +6119,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6034,7 +6132,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -6064,7 +6162,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6076,7 +6174,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6089,7 +6187,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -6161,7 +6259,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6173,7 +6271,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6186,7 +6284,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -6328,7 +6426,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6340,7 +6438,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6353,7 +6451,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MemfdState) GetName() string {
@@ -6424,7 +6522,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6436,7 +6534,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6449,7 +6547,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -6606,7 +6704,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6618,7 +6716,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6631,7 +6729,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -6679,7 +6777,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6691,7 +6789,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6704,7 +6802,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -6754,7 +6852,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6766,7 +6864,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6779,7 +6877,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6822,7 +6920,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6834,7 +6932,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6847,7 +6945,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6881,7 +6979,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6893,7 +6991,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6906,7 +7004,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6964,7 +7062,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6976,7 +7074,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6989,7 +7087,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -7066,7 +7164,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7078,7 +7176,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7091,7 +7189,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -7155,7 +7253,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7167,7 +7265,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7180,7 +7278,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -7214,7 +7312,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7226,7 +7324,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7239,7 +7337,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -7277,7 +7375,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7289,7 +7387,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7302,7 +7400,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -7361,7 +7459,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x124\n" +
 	"\x04push\x18\x04 \x01(\v2\x1e.runscdecoupled.sentry.v1.PushH\x00R\x04push\x12@\n" +
 	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewellB\x05\n" +
-	"\x03msg\"\x82\x03\n" +
+	"\x03msg\"\xc3\x03\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
@@ -7369,10 +7467,19 @@ const file_sentry_proto_rawDesc = "" +
 	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
 	"\bfeatures\x18= \x01(\x04R\bfeatures\x12=\n" +
 	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12G\n" +
-	"\asysctls\x18\xe6\x01 \x03(\v2,.runscdecoupled.sentry.v1.Hello.SysctlsEntryR\asysctls\x1a:\n" +
+	"\asysctls\x18\xe6\x01 \x03(\v2,.runscdecoupled.sentry.v1.Hello.SysctlsEntryR\asysctls\x12?\n" +
+	"\adevices\x18\xe7\x01 \x03(\v2$.runscdecoupled.sentry.v1.DeviceNodeR\adevices\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"c\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
+	"\n" +
+	"DeviceNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mode\x18\x02 \x01(\rR\x04mode\x12\x14\n" +
+	"\x05major\x18\x03 \x01(\rR\x05major\x12\x14\n" +
+	"\x05minor\x18\x04 \x01(\rR\x05minor\x12\x10\n" +
+	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x06 \x01(\rR\x03gid\"c\n" +
 	"\vClockSample\x12\x1a\n" +
 	"\brealtime\x18\x01 \x01(\x03R\brealtime\x12\x1c\n" +
 	"\tmonotonic\x18\x02 \x01(\x03R\tmonotonic\x12\x1a\n" +
@@ -7954,190 +8061,192 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
 	(*ClientMessage)(nil),     // 2: runscdecoupled.sentry.v1.ClientMessage
 	(*ServerMessage)(nil),     // 3: runscdecoupled.sentry.v1.ServerMessage
 	(*Hello)(nil),             // 4: runscdecoupled.sentry.v1.Hello
-	(*ClockSample)(nil),       // 5: runscdecoupled.sentry.v1.ClockSample
-	(*StdioInfo)(nil),         // 6: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),           // 7: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),         // 8: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),         // 9: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),         // 10: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),           // 11: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),          // 12: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),              // 13: runscdecoupled.sentry.v1.Call
-	(*Spawn)(nil),             // 14: runscdecoupled.sentry.v1.Spawn
-	(*StdioSet)(nil),          // 15: runscdecoupled.sentry.v1.StdioSet
-	(*SpawnExit)(nil),         // 16: runscdecoupled.sentry.v1.SpawnExit
-	(*TtyResize)(nil),         // 17: runscdecoupled.sentry.v1.TtyResize
-	(*Kill)(nil),              // 18: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),             // 19: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 20: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),            // 21: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 22: runscdecoupled.sentry.v1.Start
-	(*MountSpec)(nil),         // 23: runscdecoupled.sentry.v1.MountSpec
-	(*CapSets)(nil),           // 24: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 25: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 26: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 27: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 28: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 29: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 30: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 31: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 32: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 33: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 34: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),          // 35: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 36: runscdecoupled.sentry.v1.Push
-	(*ProcQuery)(nil),         // 37: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 38: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 39: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 40: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 41: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 42: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 43: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 44: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 45: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 46: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 47: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 48: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 49: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 50: runscdecoupled.sentry.v1.StateRecord
-	(*MountState)(nil),        // 51: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 52: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 53: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 54: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 55: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 56: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 57: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 58: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 59: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 60: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 61: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 62: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 63: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 64: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 65: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 66: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 67: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 68: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 69: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 70: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 71: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 72: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 73: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 74: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 75: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 76: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 77: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 78: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 79: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 80: runscdecoupled.sentry.v1.Rewrite
-	nil,                       // 81: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*DeviceNode)(nil),        // 5: runscdecoupled.sentry.v1.DeviceNode
+	(*ClockSample)(nil),       // 6: runscdecoupled.sentry.v1.ClockSample
+	(*StdioInfo)(nil),         // 7: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),           // 8: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),         // 9: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),         // 10: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),         // 11: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),           // 12: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),          // 13: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),              // 14: runscdecoupled.sentry.v1.Call
+	(*Spawn)(nil),             // 15: runscdecoupled.sentry.v1.Spawn
+	(*StdioSet)(nil),          // 16: runscdecoupled.sentry.v1.StdioSet
+	(*SpawnExit)(nil),         // 17: runscdecoupled.sentry.v1.SpawnExit
+	(*TtyResize)(nil),         // 18: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 19: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 20: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 21: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 22: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 23: runscdecoupled.sentry.v1.Start
+	(*MountSpec)(nil),         // 24: runscdecoupled.sentry.v1.MountSpec
+	(*CapSets)(nil),           // 25: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 26: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 27: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 28: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 29: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 30: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 31: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 32: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 33: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 34: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 35: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 36: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 37: runscdecoupled.sentry.v1.Push
+	(*ProcQuery)(nil),         // 38: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 39: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 40: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 41: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 42: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 43: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 44: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 45: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 46: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 47: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 48: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 49: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 50: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 51: runscdecoupled.sentry.v1.StateRecord
+	(*MountState)(nil),        // 52: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 53: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 54: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 55: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 56: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 57: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 58: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 59: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 60: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 61: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 62: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 63: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 64: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 65: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 66: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 67: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 68: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 69: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 70: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 71: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 72: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 73: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 74: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 75: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 76: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 77: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 78: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 79: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 80: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 81: runscdecoupled.sentry.v1.Rewrite
+	nil,                       // 82: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
-	13, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
-	8,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
-	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
-	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	38, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
-	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	28, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	36, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	81, // 14: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
-	20, // 15: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	22, // 16: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	25, // 17: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	27, // 18: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	19, // 19: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	79, // 20: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	80, // 21: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	26, // 22: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	18, // 23: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	17, // 24: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	14, // 25: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	22, // 26: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	15, // 27: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	6,  // 28: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	21, // 29: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	24, // 30: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	23, // 31: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	21, // 32: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	30, // 33: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	33, // 34: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	34, // 35: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	35, // 36: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	52, // 37: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	50, // 38: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	29, // 39: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	31, // 40: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	31, // 41: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	32, // 42: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	44, // 43: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	45, // 44: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	46, // 45: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	47, // 46: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	42, // 47: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	43, // 48: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	37, // 49: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	16, // 50: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	0,  // 51: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	39, // 52: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	40, // 53: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	41, // 54: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	50, // 55: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	65, // 56: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	66, // 57: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	67, // 58: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	68, // 59: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	73, // 60: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	74, // 61: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	75, // 62: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	76, // 63: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	77, // 64: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	78, // 65: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	64, // 66: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	61, // 67: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	62, // 68: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	54, // 69: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	56, // 70: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	58, // 71: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	60, // 72: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	51, // 73: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	53, // 74: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	55, // 75: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	53, // 76: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	57, // 77: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	53, // 78: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	59, // 79: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	63, // 80: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	24, // 81: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,  // 82: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	70, // 83: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	69, // 84: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	72, // 85: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	71, // 86: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	50, // 87: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	15, // 88: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,  // 89: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	48, // 90: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 91: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	49, // 92: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	91, // [91:93] is the sub-list for method output_type
-	89, // [89:91] is the sub-list for method input_type
-	89, // [89:89] is the sub-list for extension type_name
-	89, // [89:89] is the sub-list for extension extendee
-	0,  // [0:89] is the sub-list for field type_name
+	14, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
+	9,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	10, // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
+	11, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
+	12, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
+	39, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	8,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	29, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	9,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	37, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	13, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	7,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	6,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	82, // 14: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	5,  // 15: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
+	21, // 16: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	23, // 17: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	26, // 18: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	28, // 19: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	20, // 20: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	80, // 21: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	81, // 22: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	27, // 23: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	19, // 24: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	18, // 25: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	15, // 26: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	23, // 27: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	16, // 28: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	7,  // 29: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	22, // 30: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	25, // 31: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	24, // 32: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	22, // 33: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	31, // 34: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	34, // 35: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	35, // 36: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	36, // 37: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	53, // 38: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	51, // 39: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	30, // 40: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	32, // 41: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	32, // 42: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	33, // 43: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	45, // 44: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	46, // 45: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	47, // 46: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	48, // 47: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	43, // 48: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	44, // 49: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	38, // 50: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	17, // 51: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	0,  // 52: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	40, // 53: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	41, // 54: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	42, // 55: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	51, // 56: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	66, // 57: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	67, // 58: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	68, // 59: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	69, // 60: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	74, // 61: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	75, // 62: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	76, // 63: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	77, // 64: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	78, // 65: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	79, // 66: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	65, // 67: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	62, // 68: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	63, // 69: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	55, // 70: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	57, // 71: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	59, // 72: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	61, // 73: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	52, // 74: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	54, // 75: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	56, // 76: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	54, // 77: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	58, // 78: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	54, // 79: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	60, // 80: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	64, // 81: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	25, // 82: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	1,  // 83: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	71, // 84: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	70, // 85: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	73, // 86: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	72, // 87: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	51, // 88: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	16, // 89: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,  // 90: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	49, // 91: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 92: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	50, // 93: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	92, // [92:94] is the sub-list for method output_type
+	90, // [90:92] is the sub-list for method input_type
+	90, // [90:90] is the sub-list for extension type_name
+	90, // [90:90] is the sub-list for extension extendee
+	0,  // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -8161,7 +8270,7 @@ func file_sentry_proto_init() {
 		(*ServerMessage_Push)(nil),
 		(*ServerMessage_Farewell)(nil),
 	}
-	file_sentry_proto_msgTypes[11].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[12].OneofWrappers = []any{
 		(*Call_Syscall)(nil),
 		(*Call_Start)(nil),
 		(*Call_PageRead)(nil),
@@ -8174,7 +8283,7 @@ func file_sentry_proto_init() {
 		(*Call_TtyResize)(nil),
 		(*Call_Spawn)(nil),
 	}
-	file_sentry_proto_msgTypes[26].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[27].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -8182,7 +8291,7 @@ func file_sentry_proto_init() {
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
 	}
-	file_sentry_proto_msgTypes[34].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[35].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -8192,7 +8301,7 @@ func file_sentry_proto_init() {
 		(*Push_ProcQuery)(nil),
 		(*Push_SpawnExit)(nil),
 	}
-	file_sentry_proto_msgTypes[48].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[49].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -8212,14 +8321,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvIds)(nil),
 		(*StateRecord_Mount)(nil),
 	}
-	file_sentry_proto_msgTypes[58].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[59].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   80,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
