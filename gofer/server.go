@@ -114,8 +114,15 @@ type Server struct {
 	keys    *handleKeys
 
 	// allowSetuid keeps setuid/setgid bits on chmod, create and chown
-	// (stripped by default: see stripSetuid). Immutable after NewServer.
+	// (stripped by default: see stripSetID; the sandbox's view is kept in
+	// an attribute, setid.go). Immutable after NewServer.
 	allowSetuid bool
+
+	// setIDLostOnce logs, once, that set-id bits could not be recorded
+	// (setid.go: storeSetID).
+	setIDLostOnce sync.Once
+	// setIDs caches the set-id bits read per file (setid.go); own lock.
+	setIDs setIDCache
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
@@ -224,13 +231,13 @@ func (s *Server) Close() error {
 }
 
 // Attach implements goferpb.GoferServer.Attach.
-func (s *Server) Attach(_ context.Context, _ *goferpb.AttachRequest) (*goferpb.AttachReply, error) {
+func (s *Server) Attach(ctx context.Context, _ *goferpb.AttachRequest) (*goferpb.AttachReply, error) {
 	h, st, err := s.attach()
 	s.log.Debug("attach", "root", s.root, "err", err)
 	if err != nil {
 		return &goferpb.AttachReply{Errno: errnoOf(err)}, nil
 	}
-	return &goferpb.AttachReply{Root: h, Stat: st}, nil
+	return &goferpb.AttachReply{Root: h, Stat: st, BindingKey: s.keys.bindingKey(principalOf(ctx))}, nil
 }
 
 func (s *Server) attach() (*goferpb.Handle, *goferpb.Stat, error) {
@@ -298,7 +305,7 @@ func (s *Server) drop(hs []*handle) {
 // install makes a handle of the O_PATH fd fd (which it takes ownership of,
 // closing it on failure) and returns its wire form and stat.
 func (s *Server) install(fd int) (*goferpb.Handle, *goferpb.Stat, error) {
-	h, st, err := newHandle(fd)
+	h, st, err := s.newHandle(fd)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -424,7 +424,7 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 			case mountNoops[o]:
 			case typ == "tmpfs" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
 				data = append(data, o)
-			case typ == "bind" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=")):
+			case typ == "bind" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
 				// A bind mount's data is ignored by mount(2), as runc
 				// passes it.
 				p.Notes = append(p.Notes, fmt.Sprintf("%s.options[%d] (%q on a bind mount): ignored, as mount(2) ignores a bind mount's data", field, j, o))

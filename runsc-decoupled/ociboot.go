@@ -135,7 +135,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 
 	servers := plan.Servers
 	if len(servers) == 0 {
-		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly}
+		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly, SentryScratch: true}
 		level := "warn"
 		if g.debug {
 			level = "debug"
@@ -178,11 +178,21 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	if err := st.Save(g.root); err != nil {
 		return 0, err
 	}
-	// Terminal signals this process gets go to the container.
-	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) { b.kill(int(sig), false) })
-	defer stopSigs()
-
+	// Terminal signals this process gets go to the container; with a
+	// console, its keys' signals go to its foreground process group.
 	p := plan.Process
+	send := func(sig syscall.Signal) {
+		if s := terminalSignal(sig, p.Terminal); s.Foreground {
+			s.AsContainer = true
+			b.killForeground(s)
+			return
+		}
+		b.kill(int(sig), false)
+	}
+	stopSigs := forwardTerminalSignals(send)
+	defer stopSigs()
+	defer forwardTerminalStop(p.Terminal, send)()
+
 	status, err := client.Run(context.Background(), client.Config{
 		WindowChanged:   windowChanges(p.Terminal),
 		Servers:         servers,

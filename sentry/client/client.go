@@ -153,8 +153,11 @@ type Signal struct {
 	AsContainer bool
 	// Pid, when set, names one spawned process to signal (All is then
 	// ignored).
-	Pid    int32
-	Result chan<- error
+	Pid int32
+	// Foreground sends it to the terminal's foreground process group
+	// (a key typed at the terminal) instead.
+	Foreground bool
+	Result     chan<- error
 }
 
 // ErrServerLost is returned by Run when the connection to the remote
@@ -385,18 +388,25 @@ func (c *client) run() (int, error) {
 	if u := c.cfg.User; u != nil {
 		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
-		Argv:     c.cfg.Argv,
-		Env:      c.cfg.Env,
-		Cwd:      c.cfg.Cwd,
-		Filename: c.cfg.Filename,
-		Uid:      uid,
-		Gid:      gid,
-		Groups:   groups,
-		Caps:     caps,
-		Umask:    currentUmask(),
-		Mounts:   c.cfg.Mounts,
-	}}})
+	ls, err := limitsOf(c.cfg.Rlimits)
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	start := &pb.Start{
+		Argv:       c.cfg.Argv,
+		Env:        c.cfg.Env,
+		Cwd:        c.cfg.Cwd,
+		Filename:   c.cfg.Filename,
+		Uid:        uid,
+		Gid:        gid,
+		Groups:     groups,
+		Caps:       caps,
+		Umask:      currentUmask(),
+		NoNewPrivs: c.cfg.NoNewPrivileges,
+		Mounts:     c.cfg.Mounts,
+	}
+	serverLimits(ls, start)
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: start}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}
@@ -499,7 +509,7 @@ func (c *client) resize() error {
 }
 
 func (c *client) kill(s Signal) error {
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid}}})
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid, Foreground: s.Foreground}}})
 	if err != nil {
 		select {
 		case <-c.done:
@@ -638,6 +648,8 @@ func (c *client) onPush(p *pb.Push) {
 		in.want(int(m.StdinWant.Max))
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
+	case *pb.Push_JobControl:
+		c.onJobControl(p)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -677,6 +689,8 @@ func (c *client) registerTask(t *task) {
 			t.queueSignalPush(m.Signal)
 		case *pb.Push_TaskExit:
 			t.kill()
+		case *pb.Push_JobControl:
+			t.proc.applyJobControl(m.JobControl)
 		}
 	}
 }

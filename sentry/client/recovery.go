@@ -594,6 +594,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
 			}
 		}
+		s.c.reconcileStops(s.rl)
 	}
 
 	s.mu.Lock()

@@ -59,6 +59,9 @@ type process struct {
 	cpuTicking bool
 	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
+	// stop is the process's group stop (jobctl.go). Its fields say who
+	// changes them.
+	stop stopState
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -188,6 +191,37 @@ func (c *client) newTask(tid int32, proc *process) *task {
 	return t
 }
 
+// limitsOf are a root process's resource limits: the defaults with
+// rlimits applied.
+func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
+	ls := defaultLimits()
+	for _, r := range rlimits {
+		lt, ok := limits.FromLinuxResource[r.Resource]
+		if !ok {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
+		}
+		if lt == limits.NumberOfFiles && r.Hard > nrOpen {
+			return nil, fmt.Errorf("RLIMIT_NOFILE %d above nr_open (%d): %w", r.Hard, nrOpen, unix.EPERM)
+		}
+		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
+			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
+		}
+	}
+	return ls, nil
+}
+
+// serverLimits fills in the limits of ls the server enforces for a root
+// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
+func serverLimits(ls *limits.LimitSet, st *pb.Start) {
+	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
+	if st.Nofile == 0 {
+		st.Nofile = 1 // 0 is the server's "unset"; no fd at all either way
+	}
+	if fs := ls.Get(limits.FileSize).Cur; fs != limits.Infinity {
+		st.FsizeLimited, st.FsizeLimit = true, fs
+	}
+}
+
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
 	return c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
@@ -196,15 +230,9 @@ func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
 // newRootTask builds a process with no parent on the client (the first,
 // or a spawned one) from the plan of its Start or Spawn.
 func (c *client) newRootTask(plan *pb.ExecPlan, rlimits []Rlimit, noNewPrivs bool) (*task, error) {
-	ls := defaultLimits()
-	for _, r := range rlimits {
-		lt, ok := limits.FromLinuxResource[r.Resource]
-		if !ok {
-			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
-		}
-		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
-			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
-		}
+	ls, err := limitsOf(rlimits)
+	if err != nil {
+		return nil, err
 	}
 	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
 	proc.noNewPrivs = noNewPrivs
@@ -280,7 +308,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && t.deliverableLocked()
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load())
 		t.mu.Unlock()
 		if !again {
 			return
@@ -351,6 +379,10 @@ func (t *task) run() {
 		}
 	}()
 	for {
+		if t.isKilled() {
+			return
+		}
+		t.parkWhileStopped()
 		if t.isKilled() {
 			return
 		}

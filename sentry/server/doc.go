@@ -10,10 +10,16 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
 //     capability sets (process.go, syscalls_proc.go, caps.go);
-//   - signal dispositions and routing: kill/tkill, the Kill call from
-//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
-//     default actions (signals.go). Masks, frames and delivery stay on the
-//     client, which gets SignalPush;
+//   - signal dispositions and routing: kill/tkill (with Linux's
+//     permission check), the Kill call from outside (the OCI runtime,
+//     do; to the terminal's foreground group for its keys), SIGCHLD,
+//     SIGPIPE, default actions (signals.go). Masks, frames and delivery
+//     stay on the client, which gets SignalPush;
+//   - job control (jobctl.go): the decision that a process stops or
+//     continues (process.stopped, reported in its record and to the
+//     client with a JobControl push, which parks its threads), the stop
+//     and continue events wait reports, orphaned process groups, and the
+//     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
 //     timers (timers.go), on ktimer's clocks shifted to the client's
 //     (Hello.clocks);
@@ -21,10 +27,13 @@
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
 //     client's memory account (memacct.go: Config.MaxClientMemory,
-//     ENOMEM beyond it; atomic, no lock), the client's stdio
-//     (stdio.go) and the stdio sets of spawned processes: processes the
-//     OCI runtime's exec adds from outside (Spawn, spawn.go; a set's
-//     stdinState.mu nests inside clientState.mu as set 0's does);
+//     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
+//     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
+//     PageWrite data while it is written (at most maxPageWritesInFlight
+//     at once, never refused), the client's stdio (stdio.go) and the
+//     stdio sets of spawned processes: processes the OCI runtime's exec
+//     adds from outside (Spawn, spawn.go; a set's stdinState.mu nests
+//     inside clientState.mu as set 0's does);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
@@ -116,8 +125,9 @@
 // is answered by a Welcome that says so and the session ends; a stream
 // that sends no Hello within HelloTimeout is ended. A non-operator peer
 // holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
-// the client sends with prlimit64 (rlimit.go), bounds the new fds of an
-// fd table. A panic of any call
+// the client sends in Start and with prlimit64 (rlimit.go), bounds the
+// new fds of an fd table, up to nr_open (fdtable.go: fds above denseFDs
+// live in a map). A panic of any call
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //
@@ -152,8 +162,10 @@
 // not counted twice when the client re-sends it; so are the changes of
 // semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
-// reported. restore.go rebuilds a client from a Restore and applies
-// Rewrites (in arrival order, one at a time); durable.go tracks writes
+// reported. The gofer file handles in the records a client receives are
+// bound to it (handlebind.go: a tag under the gofer's binding key), and
+// checked when they come back. restore.go rebuilds a client from a
+// Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync (one batched Fsync per flusher pass) and pushes
 // Durable. Every gofer mutation carries
 // Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent

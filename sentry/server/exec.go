@@ -359,6 +359,10 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 // maxPageWrite bounds one PageWrite.
 const maxPageWrite = 4 << 20
 
+// maxPageWritesInFlight bounds the PageWrites of one client the server
+// runs at once (so at most 64 MiB of their data held).
+const maxPageWritesInFlight = 16
+
 // pageWrite writes back pages of a shared mapping the client dirtied (see
 // PageWrite): a positional write through the mapping's writable
 // description, tracked and reported exactly as a pwrite(2) of the same
@@ -367,6 +371,19 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > maxPageWrite {
 		return unix.EINVAL
 	}
+	// The data is held until the gofer has it, which may take long: at
+	// most maxPageWritesInFlight of a client's run at once (the others
+	// wait: refusing would lose the client's stores), and what they hold
+	// counts against the client's memory cap, so that its pipes and
+	// sockets find less room meanwhile.
+	select {
+	case k.pageWriteSlots <- struct{}{}:
+		defer func() { <-k.pageWriteSlots }()
+	case <-k.ctx.Done():
+		return unix.ESHUTDOWN
+	}
+	k.mem.force(int64(len(pw.Data)))
+	defer k.mem.release(int64(len(pw.Data)))
 	f, err := k.maps.getWritable(pw.FileId)
 	if err != nil {
 		return err
@@ -493,6 +510,11 @@ type execPlan struct {
 	exe  *dentry
 	// ids are the file_ids the plan holds (released if it is abandoned).
 	ids []uint64
+	// image are the attributes of the ELF file the plan loads (not a
+	// script's, nor the dynamic loader's): its set-id bits apply.
+	image fileAttrs
+	// noNewPrivs ignores image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
+	noNewPrivs bool
 }
 
 func (k *clientState) abandonPlan(p *execPlan) { k.maps.release(p.ids) }
@@ -543,6 +565,10 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			f.decRef()
 			return ep, unix.EACCES
 		}
+		if k.inodeOpenForWrite(d.ino) {
+			f.decRef()
+			return ep, unix.ETXTBSY
+		}
 		h, _ := handleOfFile(f)
 		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)
 		if err != nil {
@@ -579,6 +605,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if err != nil {
 			return ep, err
 		}
+		ep.image = attrsOfStat(st)
 		ep.ids = append(ep.ids, img.FileId)
 		ep.plan.Image = img
 		if depth > 0 {
@@ -810,7 +837,9 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
 	p.execed = true
+	p.creds.execSetID(ep.image, ep.noNewPrivs)
 	p.creds.execCaps()
+	ep.plan.Euid, ep.plan.Egid = p.creds.euid, p.creds.egid
 	k.trk.markProc(p)
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
@@ -858,6 +887,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
 			}
 			k.trk.markMount(m.ID)
+			if isMqueueMount(m) {
+				k.vfs.setMqueue(m.ID)
+			}
 		}
 	}
 	p, err := k.newProcessLocked(1, nil)
@@ -871,6 +903,10 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	p.creds.groups = slices.Clone(st.Groups)
 	p.creds.caps = capsFromProto(st.Caps, st.Uid)
 	p.fds = newFDTable(k.trk, k.locks)
+	if st.Nofile > 0 {
+		p.fds.setLimit(int32(min(st.Nofile, nrOpen)))
+	}
+	p.fsizeLimited, p.fsizeLimit = st.FsizeLimited, st.FsizeLimit
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)
@@ -879,9 +915,6 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	k.init = p
 	t := k.threads[p.pid]
 	k.mu.Unlock()
-	if len(mounts) > 0 {
-		k.graftStartMounts()
-	}
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
 	defer c.unpinAll()
@@ -901,7 +934,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		return err
 	}
 	for i := int32(0); i < 3; i++ {
-		if _, err := p.fds.install(newStdioFile(k, i), i, false); err != nil {
+		// Whatever RLIMIT_NOFILE says, as a process inherits its
+		// stdio on Linux.
+		if _, err := p.fds.installAt(i, newStdioFile(k, i), false, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -929,6 +964,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if err != nil {
 		return fail(err)
 	}
+	ep.noNewPrivs = st.NoNewPrivs
 	k.commitExec(c, ep)
 	r.Ret = int64(p.pid)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}

@@ -196,6 +196,9 @@ type unixSockFile struct {
 	kobjBase
 	u *socket.Unix
 	k *clientState
+	// bufs is the socket's charge to the client's memory cap (own
+	// synchronization).
+	bufs sockBufs
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
 	timeo sockTimeouts
 
@@ -227,6 +230,19 @@ type unixSockFile struct {
 type connEnd struct {
 	conn *unixConn
 	side int
+}
+
+// chargeSocket reserves socket file f's receive buffer in the client's
+// memory cap (memacct.go: sockBufs), whatever the cap when force (a
+// Restore); on failure (ENOBUFS) the caller drops f.
+func (k *clientState) chargeSocket(f *file, force bool) error {
+	switch s := f.impl.(type) {
+	case *unixSockFile:
+		return s.bufs.reserve(&k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
+	case *inetSockFile:
+		return s.bufs.reserve(&k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
+	}
+	return nil
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
@@ -280,6 +296,7 @@ func (s *unixSockFile) release() {
 		s.k.socks.setBound(s.u.Bound(), nil)
 	}
 	s.u.Release()
+	s.bufs.unreserve()
 }
 
 func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }

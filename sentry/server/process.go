@@ -113,6 +113,13 @@ type process struct {
 	// pushed as SpawnExit. A restored process with no parent that is not
 	// init is one.
 	spawned bool
+	// stopped says the process is in a group stop and stopSig is the
+	// signal that stopped it; waitCode is the stop or continue event its
+	// parent has not waited for (cldStopped, cldContinued, or 0)
+	// (jobctl.go). Protected by clientState.mu.
+	stopped  bool
+	stopSig  int
+	waitCode int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -267,6 +274,8 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		k.waitq.notify()
 		return
 	}
+	// Groups p kept from being orphaned (jobctl.go).
+	orphanable := k.orphanableByExitLocked(p)
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
@@ -284,6 +293,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 	}
+	k.hangUpOrphanedLocked(orphanable, d)
 	p.zombie = true
 	if p.spawned {
 		d.pushes = append(d.pushes, spawnExitPush(p))

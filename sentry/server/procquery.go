@@ -115,13 +115,14 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.Umask = p.fs.umask
 	}
 	if p.fds != nil {
-		out.FDs = maxFDs
+		out.FDs = p.fds.getLimit()
 	}
 	sleeping := map[int32]bool{}
 	for t := range p.live {
 		out.Threads = append(out.Threads, procfs.Thread{TID: t.tid, Comm: p.comm, State: 'R'})
 		sleeping[t.tid] = t.sleeping.Load()
 	}
+	stopped := p.stopped
 	if p.zombie {
 		out.State = 'Z'
 		out.Threads = nil
@@ -129,6 +130,9 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	k.mu.Unlock()
 	sort.Slice(out.Threads, func(i, j int) bool { return out.Threads[i].TID < out.Threads[j].TID })
 	if !threads || out.State == 'Z' {
+		if stopped && out.State != 'Z' {
+			out.State = 'T'
+		}
 		return out, nil
 	}
 	client := map[int32]*sentrypb.TaskActivity{}
@@ -143,7 +147,10 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	for i := range out.Threads {
 		t := &out.Threads[i]
 		ta := client[t.TID]
-		if sleeping[t.TID] || ta.GetBlocked() {
+		switch {
+		case stopped:
+			t.State = 'T'
+		case sleeping[t.TID] || ta.GetBlocked():
 			t.State = 'S'
 		}
 		if c := ta.GetComm(); c != "" {
@@ -270,7 +277,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: maxFDs,
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
 		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 

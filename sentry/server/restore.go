@@ -82,7 +82,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.threads = append(s.threads, t)
 		case *sentrypb.StateRecord_Fd:
 			f := v.Fd
-			if f == nil || f.Fd < 0 || f.Fd >= maxFDs || f.FdTable == 0 || f.File == 0 {
+			if f == nil || f.Fd < 0 || f.Fd >= nrOpen || f.FdTable == 0 || f.File == 0 {
 				return nil, bad(rec, "bad fd")
 			}
 			id(f.FdTable)
@@ -199,6 +199,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
+	if err := k.binder.unbindRecords(rs.Records); err != nil {
+		k.log.Warn("restore refused", "err", err)
+		return err
+	}
 	s, err := parseRestore(rs)
 	if err == nil && len(rs.StdinUnread) > maxStdinUnread {
 		err = fmt.Errorf("%d bytes of unread stdin (at most %d): %w", len(rs.StdinUnread), maxStdinUnread, unix.EINVAL)
@@ -299,7 +303,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.incRef()
-		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec); old != nil {
+		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec, true); old != nil {
 			drop = append(drop, old)
 		}
 	}
@@ -427,6 +431,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
+		k.restoreJobControlLocked(p, ps)
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
@@ -465,7 +470,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			}
 			tab.refs++
 			if ps.Nofile > 0 {
-				tab.setLimit(int32(min(ps.Nofile, maxFDs)))
+				tab.setLimit(int32(min(ps.Nofile, nrOpen)))
 			}
 			p.fds = tab
 		} else {
@@ -767,7 +772,12 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.mu.Unlock()
 	known := f != nil
 	if !known {
-		var err error
+		fh, err := k.binder.unbind(rw.FileHandle)
+		if err != nil {
+			k.log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
+			return err
+		}
+		rw.FileHandle = fh
 		f, err = k.openForRewrite(rw)
 		if err != nil {
 			k.log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)

@@ -118,6 +118,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 		return nil, err
 	}
 	f := newInetSockFile(is, 0)
+	k.chargeSocket(f, true)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*inetSockFile)
 	if st.SocketConnected {
@@ -221,6 +222,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		u = socket.NewUnix(stype, creds)
 	}
 	f := newUnixSockFile(k, u, 0)
+	k.chargeSocket(f, true)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*unixSockFile)
 	s.reset = st.SocketConnected
@@ -256,6 +258,7 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
 	f := newUnixSockFile(k, rp.ends[side], 0)
+	k.chargeSocket(f, true)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*unixSockFile)
 	s.end.Store(&connEnd{rp.conn, side})

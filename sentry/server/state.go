@@ -536,6 +536,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
 		Execed: p.execed, Caps: p.creds.caps.proto(),
+		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid
@@ -569,10 +570,7 @@ func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sent
 		return deletedRec(key)
 	}
 	s.tab.mu.Lock()
-	var e fdEntry
-	if s.fd >= 0 && int(s.fd) < len(s.tab.fds) {
-		e = s.tab.fds[s.fd]
-	}
+	e := s.tab.entryLocked(int(s.fd))
 	s.tab.mu.Unlock()
 	if e.f == nil {
 		return deletedRec(key)
@@ -675,6 +673,7 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	k.mu.Lock()
 	recs := k.collectStateLocked(seq, r != nil)
 	k.mu.Unlock()
+	k.binder.bindRecords(recs)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -327,7 +328,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		c.killPriv(d, h, v.attrsOf(d).mode)
+		c.killPriv(d, h, v.attrsOf(d))
 		c.noteMappedResize(d, h)
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
@@ -382,6 +383,26 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
+	st, err := c.statOfFile(d, f)
+	if err != nil || c.k.vfs.nmounts.Load() == 0 {
+		return st, err
+	}
+	if f != nil {
+		d = f.d
+	}
+	if d == nil || d.kind != dkGofer {
+		return st, nil
+	}
+	// A file of a grafted mount is on that mount's device, as Linux
+	// gives each tmpfs its own.
+	if m, grafted := c.k.vfs.mountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+		st = proto.Clone(st).(*goferpb.Stat)
+		st.Dev = m.Dev
+	}
+	return st, nil
+}
+
+func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.isPath() && f.d != nil {
 			return c.k.vfs.statDentry(c, f.d)
@@ -1092,6 +1113,9 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 			return err
 		}
 	}
+	if v.readOnly(d) {
+		return unix.EROFS
+	}
 	req.Handle = h
 	req.Origin = c.origin(0)
 	ctx, cancel := v.rpcCtx()
@@ -1112,14 +1136,15 @@ const killPrivPart = 1 << 30
 // killPriv clears the set-id bits of gofer file d (through handle h, or
 // d's own when h is 0), whose mode was mode, after the caller wrote or
 // truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
+// a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (c *syscallCtx) killPriv(d *dentry, h uint64, mode uint32) {
+func (c *syscallCtx) killPriv(d *dentry, h uint64, a fileAttrs) {
 	if c == nil || c.t == nil {
 		return
 	}
 	cr := c.creds()
-	nm, changed := cr.killPrivMode(mode)
+	nm, changed := cr.killPrivMode(a)
 	if !changed {
 		return
 	}
@@ -1200,7 +1225,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := handleOfFile(f); ok && f.d != nil {
-			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
+			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d))
 			c.noteMappedResize(f.d, h)
 		}
 		return 0, nil
@@ -1231,7 +1256,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err := c.setStat(d, nil, req); err != nil {
 		return 0, err
 	}
-	c.killPriv(d, 0, c.k.vfs.attrsOf(d).mode)
+	c.killPriv(d, 0, c.k.vfs.attrsOf(d))
 	c.noteMappedResize(d, 0)
 	return 0, nil
 }
@@ -1314,19 +1339,30 @@ func sysChown(c *syscallCtx) (int64, error) {
 		req.Mask |= linux.STATX_GID
 		req.Gid = gid
 	}
-	if req.Mask == 0 {
-		if d == nil && f == nil {
-			return 0, unix.ENOENT
-		}
-		return 0, nil
+	if d == nil && f == nil {
+		return 0, unix.ENOENT
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	// The mode is needed whoever calls: a chown clears set-id bits
+	// (perm.go: chownMode), even one that changes nothing.
+	st, err := c.statOf(d, f)
 	if err != nil {
 		return 0, err
 	}
+	cr := c.creds()
+	a := attrsOfStat(st)
 	if !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
+	}
+	if nm, changed := cr.chownMode(a); changed {
+		if req.Mask == 0 && !cr.ownerOrCapable(a) {
+			// Linux: the mode change alone needs the owner's right.
+			return 0, unix.EPERM
+		}
+		req.Mask |= linux.STATX_MODE
+		req.Mode = nm & 07777
+	}
+	if req.Mask == 0 {
+		return 0, nil
 	}
 	return 0, c.setStat(d, f, req)
 }
@@ -1468,6 +1504,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		}
 	case d.kind >= dkProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
+	case d.kind == dkMqueueDir:
+		sf.Type = linux.MQUEUE_MAGIC
+		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
 	}
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)

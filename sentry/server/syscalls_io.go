@@ -466,7 +466,7 @@ func sysDup3(c *syscallCtx) (int64, error) {
 }
 
 func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
-	old, err := tab.installAt(newfd, f, cloexec)
+	old, err := tab.installAt(newfd, f, cloexec, false)
 	if err != nil {
 		return 0, err
 	}
@@ -503,8 +503,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	switch cmd {
 	case unix.F_DUPFD, fDupfdCloexec:
 		min := int64(int32(c.args[2]))
-		if min < 0 || min >= maxFDs {
-			return 0, unix.EINVAL
+		if min < 0 || min >= nrOpen {
+			return 0, unix.EINVAL // the table's own limit: installLocked
 		}
 		f.incRef()
 		nfd, err := tab.install(f, int32(min), cmd == fDupfdCloexec)

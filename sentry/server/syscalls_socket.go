@@ -97,6 +97,10 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
+	if err := c.k.chargeSocket(f, false); err != nil {
+		f.decRef()
+		return 0, err
+	}
 	tab, err := c.fdTable()
 	if err != nil {
 		f.decRef()
@@ -139,6 +143,13 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
 	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
 	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
+	for _, f := range []*file{a, b} {
+		if err := c.k.chargeSocket(f, false); err != nil {
+			a.decRef()
+			b.decRef()
+			return 0, err
+		}
+	}
 	fa, fb, err := tab.installPair(a, b, cloexec)
 	if err != nil {
 		return 0, err
@@ -310,6 +321,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		fflags = unix.O_NONBLOCK
 	}
 	nf := newUnixSockFile(c.k, socket.Accepted(ne), fflags)
+	if err := c.k.chargeSocket(nf, false); err != nil {
+		nf.decRef() // the connection is lost, as when Linux cannot allocate it
+		return 0, err
+	}
 	if cn != nil {
 		// The connection's mirror started at connect; this is its
 		// other end.
@@ -1067,7 +1082,12 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_SNDBUF:
 		opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
 	case unix.SO_RCVBUF:
+		old := opts.GetReceiveBufferSize()
 		opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+		if err := s.bufs.resize(opts.GetReceiveBufferSize()); err != nil {
+			opts.SetReceiveBufferSize(old, true)
+			return 0, err
+		}
 	default:
 		return 0, unix.ENOPROTOOPT
 	}

@@ -422,6 +422,9 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		if shm, err := v.shmDentry(c); err == nil {
 			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
 		}
+		if mq := v.mqueueDentry(); mq != nil {
+			out = append(out, synthDirent{"mqueue", mq.ino, unix.DT_DIR})
+		}
 		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}

@@ -48,7 +48,7 @@ type Process struct {
 	PID, PPID, PGID, SID int32
 	// Comm is the name of the thread group leader.
 	Comm string
-	// State is the leader's: 'R', 'S' or 'Z'.
+	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.
 	State byte
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread
@@ -94,15 +94,15 @@ type Mount struct {
 	Dev          uint64
 	Source       string
 	Target       string
-	FSType       string
+	// Root is the path, in its file system, of the mount's root ("" for
+	// "/"; a bind mount's source).
+	Root   string
+	FSType string
 	// Options are the per-mount options; Super the filesystem's (with
 	// rw or ro first); FSOptions the file system's own options
 	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
 	// Options.
 	Options, Super, FSOptions string
-	// Root is the mount's root within its file system, mountinfo's
-	// fourth field ("": "/"); a bind mount's is its host source path.
-	Root string
 }
 
 // Limits are the numbers /proc/sys shows.
