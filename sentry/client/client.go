@@ -221,6 +221,9 @@ type client struct {
 	farewellOnce sync.Once
 
 	stdin *stdinReader
+	// ids caches the processes' ids from the server's records
+	// (procids.go); own lock.
+	ids procIDCache
 	// sets are the stdio sets of spawned processes (spawn.go), kept
 	// until Run returns; nextSet is the last id handed out. Protected by
 	// mu.
@@ -612,6 +615,7 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
+		c.ids.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)

@@ -157,6 +157,9 @@ type task struct {
 	interruptSent bool
 	// callGen counts forwarded calls. Protected by mu.
 	callGen uint64
+	// sigWaitGen is the callGen of the last wait call sent with the
+	// pending set (signalfd.go). Protected by mu.
+	sigWaitGen uint64
 	// mask is the signal mask. Protected by mu.
 	mask linux.SignalSet
 	// savedMask is restored by the next handler's sigreturn (sigsuspend).

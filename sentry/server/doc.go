@@ -90,7 +90,8 @@
 //     sockets on the client's loopback netstack (file_inet.go) or, when
 //     the operator chose Config.Network "host", the server machine's own
 //     sockets (file_hostinet.go); their replay state is derived in
-//     restore_kobj.go and file_hostinet.go.
+//     restore_kobj.go and file_hostinet.go. Signalfds (file_signalfd.go):
+//     the descriptor and mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -248,7 +249,10 @@
 // which takes only kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a
 // leaf. splice and tee lock two pipes' pipe.mu together, the lower inode
 // number first. inotifyState.mu (the watched inodes) is a leaf: events
-// are delivered to gVisor's watches after it is released.
+// are delivered to gVisor's watches after it is released. signalFile.mu
+// (a signalfd's mask) and thread.sigw.mu (the pending set of a thread's
+// wait call) are leaves; a signalfd's mask is read under fdTable.mu when
+// a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -376,6 +376,11 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	if s.takeReset() {
 		return 0, socket.RecvResult{}, unix.ECONNRESET
 	}
+	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
+		// Linux's unix_stream_read_generic: a stream socket that was
+		// never connected (or listens) reads EINVAL, not ENOTCONN.
+		return 0, socket.RecvResult{}, unix.EINVAL
+	}
 	args := transport.RecvArgs{Creds: s.u.EP.Passcred(), NumRights: 253, Peek: flags&unix.MSG_PEEK != 0}
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64

@@ -603,7 +603,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		}
 		f.flags.Store(fs.Flags)
 		return f, nil
-	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD:
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
+		sentrypb.FileState_SIGNALFD:
 		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_INOTIFY:
 		return k.restoreInotify(rc, fs)

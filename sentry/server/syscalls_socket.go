@@ -94,6 +94,10 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+	case unix.AF_NETLINK:
+		if f, err = newNetlinkSocket(c, int(stype), proto, flags); err != nil {
+			return 0, err
+		}
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
@@ -178,6 +182,10 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -236,6 +244,10 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -269,6 +281,10 @@ func sysListen(c *syscallCtx) (int64, error) {
 }
 
 func sysAccept(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -350,6 +366,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -422,6 +442,10 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -443,6 +467,10 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -497,6 +525,10 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -548,6 +580,10 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -714,6 +750,10 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if c.args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
@@ -774,6 +814,10 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if c.args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
@@ -925,6 +969,10 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -1022,6 +1070,10 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)

@@ -309,6 +309,8 @@ func (v *vfs) filePath(f *file) string {
 		return "anon_inode:[eventfd]"
 	case *epollFile:
 		return "anon_inode:[eventpoll]"
+	case *signalFile:
+		return "anon_inode:[signalfd]"
 	case *unixSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.ino)
 	case *inetSockFile:

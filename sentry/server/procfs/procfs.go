@@ -41,6 +41,24 @@ type Source interface {
 	SysvIPC(kind string) []byte
 	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits above).
 	SetSysvLimit(kind string, data []byte) error
+	// NetInterfaces lists the sandbox's network interfaces (/proc/net).
+	NetInterfaces() ([]NetInterface, error)
+}
+
+// NetInterface is a network interface as /proc/net/dev and if_inet6
+// show it (counters are not kept: they read 0).
+type NetInterface struct {
+	Name  string
+	Index int32
+	IPv6  []NetAddr6
+}
+
+// NetAddr6 is an IPv6 address of an interface; Scope is Linux's
+// IFA_HOST (0x10), IFA_LINK (0x20) or 0 (global).
+type NetAddr6 struct {
+	IP        [16]byte
+	PrefixLen int
+	Scope     uint8
 }
 
 // Process is one process.
@@ -197,6 +215,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
 		// No huge pages: a write is taken, and reading back says 0.
 		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},
+		"net/dev":             {gen: genNetDev},
+		"net/if_inet6":        {gen: genIfInet6},
 		"sysvipc/msg":         {gen: sysvIPC("msg")},
 		"sysvipc/sem":         {gen: sysvIPC("sem")},
 		"sysvipc/shm":         {gen: sysvIPC("shm")},
