@@ -65,6 +65,7 @@ func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat
 		}
 		if err == nil {
 			out[i] = statFromStatx(&stx)
+			s.addSetIDAt(h.fd, e.GetName(), out[i])
 		}
 	}
 	return out, nil

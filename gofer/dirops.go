@@ -28,12 +28,16 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 	if err == nil {
 		st, err = statFD(pathFD)
 	}
+	hostPerm := perm
 	if err == nil {
-		perm = s.stripSetID(perm, st.GetMode()&unix.S_IFMT)
+		hostPerm = s.stripSetID(perm, st.GetMode()&unix.S_IFMT)
 	}
-	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != perm&0o7777 {
+	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != hostPerm&0o7777 {
 		// Also restores set-id bits cleared by the chown above.
-		err = wrap(unix.Fchmodat(unix.AT_FDCWD, procFDPath(pathFD), perm&0o7777, 0), "chmod new file")
+		err = wrap(unix.Fchmodat(unix.AT_FDCWD, procFDPath(pathFD), hostPerm&0o7777, 0), "chmod new file")
+	}
+	if err == nil && perm&setIDBits&^hostPerm != 0 {
+		err = s.storeSetID(pathFD, st, perm&setIDBits&^hostPerm)
 	}
 	if err != nil {
 		removeIfSame(dir.fd, name, pathFD)
@@ -43,7 +47,7 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		}
 		return nil, nil, err
 	}
-	h, st, err := newHandle(pathFD)
+	h, st, err := s.newHandle(pathFD)
 	if err != nil {
 		if openFD >= 0 {
 			unix.Close(openFD)
@@ -284,7 +288,7 @@ func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
 	if err != nil {
 		return nil, wrap(err, "link %q", name)
 	}
-	return statFD(target.fd)
+	return s.statFile(target.fd)
 }
 
 // Unlink implements goferpb.GoferServer.Unlink.

@@ -40,8 +40,11 @@
 //   - Handle.file_handle on the wire ends with a 16-byte HMAC-SHA256 under
 //     a key kept in a 0600 file (WithHandleKeyFile): Reopen accepts only
 //     handles this gofer or a predecessor with the same key gave out.
-//   - Setuid/setgid bits are stripped on create and chmod (a directory
-//     keeps setgid) unless WithAllowSetuid.
+//   - Setuid/setgid bits are stripped from the host file on create and
+//     chmod (only a regular file: the bits of others grant nothing) unless
+//     WithAllowSetuid; the bits the
+//     application set are kept in a user. attribute sealed with the handle
+//     key and added to every mode the gofer reports (setid.go).
 //
 // # Protocol details the .proto leaves open
 //

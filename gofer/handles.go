@@ -82,13 +82,15 @@ type handle struct {
 }
 
 // newHandle wraps the O_PATH fd fd, which it owns (closing it on failure), in
-// a handle with one reference, and returns the file's stat too.
-func newHandle(fd int) (*handle, *goferpb.Stat, error) {
+// a handle with one reference, and returns the file's stat too (with the
+// sandbox's set-id bits, setid.go).
+func (s *Server) newHandle(fd int) (*handle, *goferpb.Stat, error) {
 	st, err := statFD(fd)
 	if err != nil {
 		unix.Close(fd)
 		return nil, nil, err
 	}
+	s.addSetID(fd, st)
 	h := &handle{
 		fd:         fd,
 		ftype:      st.GetMode() & unix.S_IFMT,

@@ -154,8 +154,8 @@ func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.S
 	}
 	defer dir.decRef()
 
-	name, perm := req.GetName(), s.stripSetID(mode&0o7777, unix.S_IFREG)
-	fd, err := openat(dir.fd, name, int(flags&unix.O_ACCMODE)|unix.O_CREAT|unix.O_EXCL|unix.O_LARGEFILE|unix.O_NOCTTY, perm)
+	name, perm := req.GetName(), mode&0o7777
+	fd, err := openat(dir.fd, name, int(flags&unix.O_ACCMODE)|unix.O_CREAT|unix.O_EXCL|unix.O_LARGEFILE|unix.O_NOCTTY, s.stripSetID(perm, unix.S_IFREG))
 	if err != nil {
 		return nil, nil, wrap(err, "create %q", name)
 	}

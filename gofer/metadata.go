@@ -149,6 +149,15 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 		}
 	}
 	if mask&(unix.STATX_UID|unix.STATX_GID) != 0 {
+		// The attribute's seal names the owner and group: read it before
+		// they change and seal it again after (which bits a chown
+		// clears is the sentry's to say, with a mode in the same call).
+		var keep uint32
+		if mask&unix.STATX_MODE == 0 {
+			if old, err := statFD(h.fd); err == nil {
+				keep = s.readSetID(h.fd, old)
+			}
+		}
 		uid, gid := -1, -1
 		if mask&unix.STATX_UID != 0 {
 			uid = int(req.GetUid())
@@ -159,10 +168,22 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 		if err := fchown(h.fd, uid, gid); err != nil {
 			return nil, err
 		}
+		if keep != 0 {
+			if err := s.storeSetIDOf(h.fd, keep); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if mask&unix.STATX_MODE != 0 {
-		if err := h.chmod(s.stripSetID(req.GetMode(), h.ftype)); err != nil {
+		mode := req.GetMode() & 0o7777
+		hostMode := s.stripSetID(mode, h.ftype)
+		if err := h.chmod(hostMode); err != nil {
 			return nil, err
+		}
+		if h.ftype != unix.S_IFLNK {
+			if err := s.storeSetIDOf(h.fd, mode&setIDBits&^hostMode); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if mask&(unix.STATX_ATIME|unix.STATX_MTIME) != 0 {
@@ -291,14 +312,13 @@ func (s *Server) readlink(id uint64) (string, error) {
 // stripSetID removes the set-user-id and set-group-id bits from perm for a
 // file of type ftype, unless the gofer was started to allow them: a hostile
 // application must not leave a setuid-root binary on the host for a local
-// user to run. A directory keeps its set-group-id bit (it only makes new
-// entries inherit the directory's group).
+// user to run (the sandbox still sees them: setid.go). Only a regular
+// file can be run: a directory (where set-group-ID makes new entries
+// inherit its group and set-user-ID means nothing), a FIFO or a socket
+// keeps its bits on the host.
 func (s *Server) stripSetID(perm, ftype uint32) uint32 {
-	switch {
-	case s.allowSetuid:
+	if s.allowSetuid || ftype != unix.S_IFREG {
 		return perm
-	case ftype == unix.S_IFDIR:
-		return perm &^ unix.S_ISUID
 	}
 	return perm &^ (unix.S_ISUID | unix.S_ISGID)
 }

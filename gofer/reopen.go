@@ -303,7 +303,7 @@ func (s *Server) reacquire(fh []byte, dirID uint64, name string) (*goferpb.Handl
 	if fd < 0 {
 		return nil, nil, nil, errorf(unix.ESTALE, "re-sent creation of %q: the file is gone", name)
 	}
-	h, st, err := newHandle(fd)
+	h, st, err := s.newHandle(fd)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -114,8 +114,13 @@ type Server struct {
 	keys    *handleKeys
 
 	// allowSetuid keeps setuid/setgid bits on chmod, create and chown
-	// (stripped by default: see stripSetuid). Immutable after NewServer.
+	// (stripped by default: see stripSetID; the sandbox's view is kept in
+	// an attribute, setid.go). Immutable after NewServer.
 	allowSetuid bool
+
+	// setIDLostOnce logs, once, that set-id bits could not be recorded
+	// (setid.go: storeSetID).
+	setIDLostOnce sync.Once
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
@@ -298,7 +303,7 @@ func (s *Server) drop(hs []*handle) {
 // install makes a handle of the O_PATH fd fd (which it takes ownership of,
 // closing it on failure) and returns its wire form and stat.
 func (s *Server) install(fd int) (*goferpb.Handle, *goferpb.Stat, error) {
-	h, st, err := newHandle(fd)
+	h, st, err := s.newHandle(fd)
 	if err != nil {
 		return nil, nil, err
 	}

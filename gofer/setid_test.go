@@ -1,6 +1,8 @@
 package gofer
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -8,8 +10,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
 
-// TestSetIDStripped: by default an application cannot leave a set-id file
-// on the host, by create, chmod or mkdir; WithAllowSetuid keeps the bits.
+// TestSetIDStripped: by default an application cannot leave a set-id
+// regular file on the host, by create or chmod; WithAllowSetuid keeps the
+// bits.
 func TestSetIDStripped(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		e := newEnv(t, WithAllowSetuid(allow))
@@ -26,7 +29,7 @@ func TestSetIDStripped(t *testing.T) {
 			{"create 6755", f, 0, 0o755, 0o6755},
 			{"chmod 6755", g, 0o6755, 0o755, 0o6755},
 			{"chmod 2755", g, 0o2755, 0o755, 0o2755},
-			{"chmod dir 6755", d, 0o6755, 0o2755, 0o6755},
+			{"chmod dir 6755 (a directory runs nothing)", d, 0o6755, 0o6755, 0o6755},
 		} {
 			if tc.mode != 0 {
 				must(t, tc.name, must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: tc.h, Mask: unix.STATX_MODE, Mode: tc.mode})))
@@ -50,4 +53,150 @@ func TestSetIDStripped(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSetIDKeptForSandbox: the bits the host file does not carry are
+// still what the gofer reports, through every reply that carries a
+// mode (Create, Stat, Walk, a listing, SetStat), and a chown keeps them.
+func TestSetIDKeptForSandbox(t *testing.T) {
+	e := newEnv(t)
+	f := e.create(e.rootH, "f", unix.O_RDWR, 0o4755)
+	g := e.create(e.rootH, "g", unix.O_RDWR, 0o755)
+	d := e.mkdir(e.rootH, "d")
+	for _, tc := range []struct {
+		name string
+		h    uint64
+		mode uint32 // 0: no chmod, just stat
+		want uint32
+	}{
+		{"create 4755", f, 0, 0o4755},
+		{"chmod 6755", g, 0o6755, 0o6755},
+		{"chmod 2745", g, 0o2745, 0o2745},
+		{"chmod 0755 clears", g, 0o755, 0o755},
+		{"chmod 4700", g, 0o4700, 0o4700},
+		{"chmod dir 6755", d, 0o6755, 0o6755},
+		{"chmod dir 2755", d, 0o2755, 0o2755},
+	} {
+		if tc.mode != 0 {
+			r := must(t, tc.name, must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: tc.h, Mask: unix.STATX_MODE, Mode: tc.mode})))
+			if got := r.GetStat().GetMode() & 0o7777; got != tc.want {
+				t.Errorf("%s: SetStat reply mode %#o, want %#o", tc.name, got, tc.want)
+			}
+		}
+		if got := e.stat(tc.h).GetMode() & 0o7777; got != tc.want {
+			t.Errorf("%s: Stat mode %#o, want %#o", tc.name, got, tc.want)
+		}
+	}
+	// Every path that reports a mode: Walk, a listing with attributes.
+	r := must(t, "walk", must2(e.walk(e.rootH, "f")))
+	if got := r.GetFiles()[0].GetStat().GetMode() & 0o7777; got != 0o4755 {
+		t.Errorf("walk f: mode %#o, want 04755", got)
+	}
+	ls := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 100, Plus: true})))
+	want := map[string]uint32{"f": 0o4755, "g": 0o4700, "d": 0o2755}
+	for i, ent := range ls.GetEntries() {
+		if w, ok := want[ent.GetName()]; ok {
+			if got := ls.GetStats()[i].GetMode() & 0o7777; got != w {
+				t.Errorf("listing %s: mode %#o, want %#o", ent.GetName(), got, w)
+			}
+			delete(want, ent.GetName())
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("listing lacks %v", want)
+	}
+	// A chown without a mode keeps the bits (the seal names the owner).
+	must(t, "chown", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: f, Mask: unix.STATX_UID | unix.STATX_GID, Uid: 123, Gid: 456})))
+	if st := e.stat(f); st.GetMode()&0o7777 != 0o4755 || st.GetUid() != 123 {
+		t.Errorf("after chown: mode %#o uid %d, want 04755 uid 123", st.GetMode()&0o7777, st.GetUid())
+	}
+	// The host file has none of them.
+	for _, name := range []string{"f", "g"} {
+		var st unix.Stat_t
+		if err := unix.Stat(e.host(name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+			t.Errorf("host %s: mode %#o has set-id bits", name, st.Mode&0o7777)
+		}
+	}
+}
+
+// TestSetIDAttributeSealed: an attribute the gofer did not write (forged
+// by a local user who may write the file, copied from another file, left
+// by a gofer with another key, or voided by a chown on the host) adds
+// nothing; a gofer with the same key reads it.
+func TestSetIDAttributeSealed(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "key")
+	e := newEnv(t, WithHandleKeyFile(key))
+	f := e.create(e.rootH, "f", unix.O_RDWR, 0o6755)
+	e.create(e.rootH, "g", unix.O_RDWR, 0o755)
+	e.create(e.rootH, "h", unix.O_RDWR, 0o755)
+	e.create(e.rootH, "own", unix.O_RDWR, 0o755)
+	must(t, "chmod own", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: e.walkOne(e.rootH, "own"), Mask: unix.STATX_MODE, Mode: 0o4755})))
+	if got := e.stat(f).GetMode() & 0o7777; got != 0o6755 {
+		t.Fatalf("f: mode %#o, want 06755", got)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(e.host("f"), setIDXattr, buf)
+	if err != nil {
+		t.Fatalf("f has no %s: %v", setIDXattr, err)
+	}
+	sealed := append([]byte(nil), buf[:n]...)
+	forged := append([]byte(nil), sealed...)
+	forged[len(forged)-1] ^= 1
+	for name, v := range map[string][]byte{"g": sealed, "h": forged} {
+		if err := unix.Setxattr(e.host(name), setIDXattr, v, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(e.host("own"), 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		want uint32
+	}{{"f", 0o6755}, {"g", 0o755}, {"h", 0o755}, {"own", 0o755}} {
+		if got := e.stat(e.walkOne(e.rootH, tc.name)).GetMode() & 0o7777; got != tc.want {
+			t.Errorf("%s: mode %#o, want %#o", tc.name, got, tc.want)
+		}
+	}
+
+	// A successor gofer: same key, same bits; another key, none.
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want uint32
+	}{
+		{"same key", []Option{WithHandleKeyFile(key)}, 0o6755},
+		{"other key", nil, 0o755},
+	} {
+		srv, err := NewServer(e.root, testLogger(), tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.readSetID(mustOpenPath(t, e.host("f")), mustStat(t, e.host("f"))); 0o755|got != tc.want {
+			t.Errorf("%s: set-id bits %#o, want %#o", tc.name, got, tc.want&^0o777)
+		}
+		srv.Close()
+	}
+}
+
+func mustOpenPath(t *testing.T, p string) int {
+	t.Helper()
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+func mustStat(t *testing.T, p string) *goferpb.Stat {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return statFromStat(&st)
 }

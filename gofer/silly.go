@@ -84,7 +84,7 @@ func (s *Server) adoptSilly(h *handle, id fileID) {
 	if err != nil {
 		return
 	}
-	dir, _, err := newHandle(dfd)
+	dir, _, err := s.newHandle(dfd)
 	if err != nil {
 		return
 	}
@@ -203,7 +203,7 @@ func (s *Server) sillyDirFor(dir *handle) (*handle, error) {
 	if err != nil {
 		return nil, wrap(err, "open %q", SillyDirName)
 	}
-	h, _, err := newHandle(fd)
+	h, _, err := s.newHandle(fd)
 	if err != nil {
 		return nil, wrap(err, "open %q", SillyDirName)
 	}
@@ -281,6 +281,9 @@ func (s *Server) hideSillyDir(dir *handle, ents []*goferpb.Dirent) []*goferpb.Di
 // st_nlink 0).
 func (s *Server) statFile(fd int) (*goferpb.Stat, error) {
 	st, err := statFD(fd)
+	if err == nil {
+		s.addSetID(fd, st)
+	}
 	if err != nil || st.GetMode()&unix.S_IFMT != unix.S_IFREG || st.GetNlink() == 0 {
 		return st, err
 	}

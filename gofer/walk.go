@@ -117,7 +117,7 @@ func (s *Server) clone(id uint64) (*goferpb.WalkedFile, error) {
 	if err != nil {
 		return nil, wrap(err, "clone")
 	}
-	h, st, err := newHandle(fd)
+	h, st, err := s.newHandle(fd)
 	if err != nil {
 		return nil, wrap(err, "clone")
 	}
@@ -159,7 +159,7 @@ func (s *Server) walk(dirID uint64, names []string) ([]*goferpb.WalkedFile, erro
 		if err != nil {
 			return files, wrap(err, "walk %q", name)
 		}
-		h, st, err := newHandle(fd)
+		h, st, err := s.newHandle(fd)
 		if err != nil {
 			return files, wrap(err, "walk %q", name)
 		}

@@ -42,6 +42,12 @@ type Plan struct {
 	Hostname string
 	// Mounts are performed by the gofer in its mount namespace, in order.
 	Mounts []Mount
+	// Listed are the mounts the sentry's mount table lists
+	// (/proc/self/mountinfo), as config.json names them: the ones the
+	// gofer performs and the ones the sentry serves itself (/dev/shm,
+	// the read-only /sys), but not /proc and /dev, which every table
+	// has, nor the ones not served.
+	Listed []Mount
 	// Servers are the remote sentries named by ServerAnnotation (nil:
 	// embedded); TLSCert, TLSKey and TLSCA the files of the TLS
 	// annotations.
@@ -327,10 +333,10 @@ var mountNoops = map[string]bool{
 // type: the mount is accepted, with a note.
 var synthesized = map[string]map[string]string{
 	"/proc":          {"proc": "the sentry's own /proc"},
-	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, fd links)"},
-	"/dev/pts":       {"devpts": "not served: the sentry's /dev has no pts directory"},
-	"/dev/shm":       {"tmpfs": "not served: the sentry's /dev has no shm directory"},
-	"/dev/mqueue":    {"mqueue": "not served: POSIX message queues are not supported"},
+	"/dev":           {"tmpfs": "the sentry's own /dev (null, zero, full, random, urandom, tty, ptmx, pts, fd links)"},
+	"/dev/pts":       {"devpts": "the sentry's own devpts (the terminals of /dev/ptmx)"},
+	"/dev/shm":       {"tmpfs": "the sentry's own /dev/shm (a directory of the gofer's per sandbox)"},
+	"/dev/mqueue":    {"mqueue": "an empty directory of the sentry's (POSIX message queues are not supported)"},
 	"/sys":           {"sysfs": "an empty read-only /sys"},
 	"/sys/fs/cgroup": {"cgroup": "not served: no cgroup file system", "cgroup2": "not served: no cgroup file system"},
 }
@@ -359,6 +365,9 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 				p.Notes = append(p.Notes, fmt.Sprintf("%s (%s at %s): %s", field, typ, dst, what))
 				if typ == "sysfs" {
 					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "size=4k,mode=0555"})
+				}
+				if typ == "sysfs" || (typ == "tmpfs" && dst == "/dev/shm") || (typ == "mqueue" && dst == "/dev/mqueue") {
+					p.Listed = append(p.Listed, listedMount(m, typ, dst))
 				}
 				continue
 			}
@@ -410,8 +419,30 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 			return fieldError(field+".type", "%q at %s: not supported (bind, tmpfs, and proc at /proc are)", typ, dst)
 		}
 		p.Mounts = append(p.Mounts, mt)
+		p.Listed = append(p.Listed, listedMount(m, typ, dst))
 	}
 	return nil
+}
+
+// listedMount is m as the sentry's mount table lists it: config.json's
+// type and source, the options that are mount flags, and a tmpfs's
+// size=, mode=, nr_inodes=, uid= and gid=.
+func listedMount(m specs.Mount, typ, dst string) Mount {
+	l := Mount{Type: typ, Source: m.Source, Destination: dst}
+	if l.Source == "" {
+		l.Source = typ
+	}
+	var data []string
+	for _, o := range m.Options {
+		switch {
+		case mountFlags[o] != 0:
+			l.Flags |= mountFlags[o]
+		case typ == "tmpfs" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
+			data = append(data, o)
+		}
+	}
+	l.Data = strings.Join(data, ",")
+	return l
 }
 
 func (p *Plan) checkLinux(l *specs.Linux) error {

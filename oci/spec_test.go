@@ -51,6 +51,31 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("notes %q", p.Notes)
 			}
 		}},
+		{name: "listed mounts", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts,
+				specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+				specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue"},
+				specs.Mount{Destination: "/t", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "ro"}})
+		}, check: func(t *testing.T, p *Plan) {
+			// What the sentry's mount table lists: /sys, /dev/shm,
+			// /dev/mqueue and /t, with config.json's types and sources;
+			// not /proc and /dev (every table has them) nor /dev/pts
+			// (not served).
+			want := []Mount{
+				{Type: "sysfs", Source: "sysfs", Destination: "/sys", Flags: unix.MS_RDONLY},
+				{Type: "tmpfs", Source: "shm", Destination: "/dev/shm", Flags: unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, Data: "mode=1777,size=65536k"},
+				{Type: "mqueue", Source: "mqueue", Destination: "/dev/mqueue"},
+				{Type: "tmpfs", Source: "tmpfs", Destination: "/t", Flags: unix.MS_RDONLY, Data: "size=1m"},
+			}
+			if len(p.Listed) != len(want) {
+				t.Fatalf("listed %+v, want %+v", p.Listed, want)
+			}
+			for i := range want {
+				if p.Listed[i] != want[i] {
+					t.Errorf("listed[%d] = %+v, want %+v", i, p.Listed[i], want[i])
+				}
+			}
+		}},
 		{name: "bind and tmpfs", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts,
 				specs.Mount{Destination: "/data/", Type: "bind", Source: host, Options: []string{"rbind", "ro", "nosuid"}},

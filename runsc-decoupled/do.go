@@ -20,6 +20,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
@@ -202,6 +203,7 @@ func runDo(args []string) int {
 		LogDir:            *logDir,
 		ReplayLog:         replayLogFor(*replayLog),
 		MaxProcesses:      *maxProcesses,
+		Mounts:            doMountSpecs(volumes),
 	})
 	if err != nil {
 		return failDo(err)
@@ -234,6 +236,16 @@ func doRootSetup(overlay bool, volumes []string) (*oci.RootSetup, error) {
 		return nil, nil
 	}
 	return s, nil
+}
+
+// doMountSpecs lists the --volume binds for the sentry's mount table
+// (doRootSetup checked them).
+func doMountSpecs(volumes []string) []*sentrypb.MountSpec {
+	s, err := doRootSetup(false, volumes)
+	if err != nil || s == nil {
+		return nil
+	}
+	return mountSpecs(s.Mounts)
 }
 
 // exitCode turns a Linux wait status into the exit code a shell reports.

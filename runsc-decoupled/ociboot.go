@@ -154,15 +154,22 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		return 0, fmt.Errorf("control socket: %w", err)
 	}
 	defer ctl.Close()
+	spawnSock, err := net.Listen("unix", oci.SpawnSocket(g.root, id))
+	if err != nil {
+		return 0, fmt.Errorf("spawn socket: %w", err)
+	}
+	defer spawnSock.Close()
 	b := &containerBooter{
 		g: g, log: log, id: id, st: st,
 		start:   make(chan struct{}),
 		running: make(chan struct{}),
 		killed:  make(chan syscall.Signal, 1),
 		signals: make(chan client.Signal),
+		spawns:  make(chan client.SpawnRequest),
 		runDone: make(chan struct{}),
 	}
 	go b.serve(ctl)
+	go b.serveSpawns(spawnSock)
 
 	st.Servers = servers
 	st.Pid = os.Getpid()
@@ -201,9 +208,11 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
+		Mounts:          mountSpecs(plan.Listed),
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
 		Signals:         b.signals,
+		Spawns:          b.spawns,
 		BeforeStart: func() error {
 			ready.report(nil)
 			select {
@@ -283,9 +292,10 @@ type containerBooter struct {
 	killed    chan syscall.Signal
 	startOnce sync.Mutex
 	started   bool
-	// signals feeds client.Config.Signals; runDone is closed once Run
-	// returned (nobody reads signals any more).
+	// signals feeds client.Config.Signals and spawns its Spawns (exec);
+	// runDone is closed once Run returned (nobody reads them any more).
 	signals chan client.Signal
+	spawns  chan client.SpawnRequest
 	runDone chan struct{}
 }
 
@@ -364,15 +374,8 @@ func (b *containerBooter) kill(sig int, all bool) error {
 		return nil
 	}
 	b.startOnce.Unlock()
-	if all {
-		// The exec processes' sessions are not the container's (see
-		// runExecBoot): each gets the signal on its control socket.
-		for _, pid := range oci.ExecPids(b.g.root, b.id) {
-			if err := oci.SendTo(oci.ExecSocket(b.g.root, b.id, pid), b.id, oci.Request{Op: "kill", Signal: sig, All: true}, 5*time.Second); err != nil && !errors.Is(err, unix.ESRCH) {
-				b.log.warnf("kill --all: exec process %d: %v", pid, err)
-			}
-		}
-	}
+	// With all, the exec'd processes get it too: they are processes of
+	// the container's sandbox (serveSpawns).
 	return sendSignal(b.signals, b.runDone, client.Signal{Signo: sig, All: all, AsContainer: true})
 }
 
@@ -542,10 +545,13 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// runExecBoot runs an exec'd process: a new session of the container's
-// remote sentry, on the same gofer and so the same files and mounts, with
-// a process tree of its own (see docs/COMPATIBILITY.md). It exits with the
-// process's status, and kills it when the container's process is gone.
+// runExecBoot is an exec'd process as the host sees it (exec's
+// --pid-file, the process the shim waits for): it asks the container's
+// process to spawn the process in the container's sandbox (its PID
+// namespace, mounts, files) with this process's stdio, forwards the
+// signals it gets and its terminal's resizes to it, and exits with its
+// status. If this process dies, the container's process kills the
+// spawned one; if the container dies, this process exits 137.
 func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 	ready := openReadyPipe()
 	if len(args) != 2 {
@@ -553,11 +559,6 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		return 125
 	}
 	id, file := args[0], args[1]
-	st, err := oci.Load(g.root, id)
-	if err != nil {
-		ready.report(err)
-		return 125
-	}
 	b, err := os.ReadFile(file)
 	var proc oci.Process
 	if err == nil {
@@ -567,11 +568,12 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		ready.report(fmt.Errorf("exec process file: %w", err))
 		return 125
 	}
-	hostname := st.Hostname
-	hlog, closeLog := sandboxLogger(oci.Dir(g.root, id), g.debug)
-	defer closeLog()
-	platform.SetLogger(hlog)
-	// An exec'd process is in its container's cgroup, as runc puts it.
+	st, err := oci.Load(g.root, id)
+	if err != nil {
+		ready.report(err)
+		return 125
+	}
+	// The exec process is in its container's cgroup, as runc puts it.
 	if cg, err := containerCgroup(st); err != nil {
 		ready.report(err)
 		return 125
@@ -581,88 +583,202 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 			return 125
 		}
 	}
-	signals := make(chan client.Signal)
-	runDone := make(chan struct{})
-	// Registered before it runs, so that a kill --all right after exec
-	// returned reaches it (the signal waits for Run to take it).
+	// Registered before it runs, so that ps right after exec lists it.
 	unregister, err := oci.RegisterExec(g.root, id)
 	if err != nil {
 		ready.report(err)
 		return 125
 	}
 	defer unregister()
-	ctl, err := net.Listen("unix", oci.ExecSocket(g.root, id, os.Getpid()))
+	c, err := net.DialTimeout("unix", oci.SpawnSocket(g.root, id), 10*time.Second)
 	if err != nil {
-		ready.report(fmt.Errorf("exec control socket: %w", err))
+		ready.report(fmt.Errorf("container %q: reach its process: %w", id, err))
 		return 125
 	}
-	defer ctl.Close()
-	go serveControl(ctl, func(req oci.Request) error {
-		if req.Op != "kill" {
-			return fmt.Errorf("unknown request %q", req.Op)
+	conn := c.(*net.UnixConn)
+	defer conn.Close()
+	if err := oci.SendSpawnRequest(conn, oci.SpawnRequest{Process: &proc}, [3]*os.File{os.Stdin, os.Stdout, os.Stderr}); err != nil {
+		ready.report(err)
+		return 125
+	}
+	dec := json.NewDecoder(conn)
+	var ev oci.SpawnEvent
+	if err := dec.Decode(&ev); err != nil {
+		ready.report(fmt.Errorf("container %q: exec: no answer: %w", id, err))
+		return 125
+	}
+	if ev.Error != "" {
+		err := errors.New(ev.Error)
+		ready.report(err)
+		log.fatal(err)
+		switch unix.Errno(ev.Errno) {
+		case unix.ENOENT, unix.ENOTDIR:
+			return 127
+		case unix.EACCES:
+			return 126
 		}
-		if req.Signal < 0 || req.Signal > 64 {
-			return unix.EINVAL
-		}
-		// Every process of this exec, each as a host process would get it
-		// (none of them is the container's init).
-		return sendSignal(signals, runDone, client.Signal{Signo: req.Signal, All: true})
-	})
+		return 125
+	}
+	ready.report(nil)
+	log.debugf("exec: pid %d in container %s", ev.Pid, id)
+
+	// Signals this process gets (the shim's kill of the exec, a Ctrl-C
+	// of exec's caller) go to the spawned process; a resize of the
+	// terminal, its controlling terminal, too.
 	hostSigs := make(chan os.Signal, 8)
-	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	defer signal.Stop(hostSigs)
+	var sendMu sync.Mutex
+	enc := json.NewEncoder(conn)
 	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case s := <-hostSigs:
-				select {
-				case signals <- client.Signal{Signo: int(s.(syscall.Signal))}:
-				case <-ctx.Done():
-					return
+		for s := range hostSigs {
+			ctl := oci.SpawnControl{Signal: int(s.(syscall.Signal))}
+			if s == syscall.SIGWINCH {
+				if !proc.Terminal {
+					continue
 				}
-			case <-tick.C:
-				if !oci.Alive(st.Pid, st.PidStart) {
-					// The container is gone; so is its sentry.
-					os.Exit(128 + int(syscall.SIGKILL))
-				}
-			case <-ctx.Done():
+				ctl = oci.SpawnControl{Resize: true}
+			}
+			sendMu.Lock()
+			err := enc.Encode(ctl)
+			sendMu.Unlock()
+			if err != nil {
 				return
 			}
 		}
 	}()
-	status, err := client.Run(ctx, client.Config{
-		WindowChanged:   windowChanges(proc.Terminal),
-		Servers:         st.Servers,
-		TLS:             transport.TLSFiles{Cert: st.Annotations[oci.TLSCertAnnotation], Key: st.Annotations[oci.TLSKeyAnnotation], CA: st.Annotations[oci.TLSCAAnnotation]},
-		Platform:        "systrap",
-		Argv:            proc.Args,
-		Env:             proc.Env,
-		Cwd:             proc.Cwd,
-		Stdin:           os.Stdin,
-		Stdout:          os.Stdout,
-		Stderr:          os.Stderr,
-		Hostname:        hostname,
-		Log:             hlog.Named("exec"),
-		User:            &client.User{UID: proc.UID, GID: proc.GID, Groups: proc.Groups, Caps: capSets(proc.Caps)},
-		Rlimits:         clientRlimits(proc.Rlimits),
-		NoNewPrivileges: proc.NoNewPrivileges,
-		Signals:         signals,
-		BeforeStart:     func() error { ready.report(nil); return nil },
-	})
-	close(runDone)
-	if err != nil {
-		ready.report(err)
-		log.fatal(err)
-		var se *client.StartError
-		if errors.As(err, &se) && (se.Errno == unix.ENOENT || se.Errno == unix.ENOTDIR) {
-			return 127
+	for {
+		if err := dec.Decode(&ev); err != nil {
+			// The container's process is gone, and the sandbox with it.
+			log.warnf("exec in container %s: its process is gone: %v", id, err)
+			return 128 + int(syscall.SIGKILL)
 		}
-		return 125
+		if ev.Exited {
+			return exitCode(ev.Status)
+		}
 	}
-	return exitCode(status)
+}
+
+// serveSpawns serves the spawn socket (oci.SpawnSocket): each connection
+// is one exec, run by spawnFor.
+func (b *containerBooter) serveSpawns(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go b.spawnFor(c.(*net.UnixConn))
+	}
+}
+
+// spawnFor runs the process an exec process asked for on c as a process
+// of the container's sandbox (client.Config.Spawns), and reports its pid
+// and exit status. The exec process's end (c's) kills the process: the
+// exec process stands for it on the host.
+func (b *containerBooter) spawnFor(c *net.UnixConn) {
+	defer c.Close()
+	enc := json.NewEncoder(c)
+	fail := func(err error) {
+		ev := oci.SpawnEvent{Error: err.Error()}
+		var se *client.StartError
+		var errno unix.Errno
+		switch {
+		case errors.As(err, &se):
+			ev.Errno = int(se.Errno)
+		case errors.As(err, &errno):
+			ev.Errno = int(errno)
+		}
+		enc.Encode(ev)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	req, stdio, err := oci.ReadSpawnRequest(c)
+	if err != nil {
+		fail(err)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	defer func() {
+		for _, f := range stdio {
+			f.Close()
+		}
+	}()
+	select {
+	case <-b.running:
+	case <-b.runDone:
+		fail(fmt.Errorf("container not running: %w", unix.ESRCH))
+		return
+	}
+	p := req.Process
+	res := make(chan client.SpawnResult, 1)
+	sreq := client.SpawnRequest{
+		Argv:            p.Args,
+		Env:             p.Env,
+		Cwd:             p.Cwd,
+		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
+		Rlimits:         clientRlimits(p.Rlimits),
+		NoNewPrivileges: p.NoNewPrivileges,
+		Stdin:           stdio[0],
+		Stdout:          stdio[1],
+		Stderr:          stdio[2],
+		Result:          res,
+	}
+	select {
+	case b.spawns <- sreq:
+	case <-b.runDone:
+		fail(fmt.Errorf("container not running: %w", unix.ESRCH))
+		return
+	}
+	var r client.SpawnResult
+	select {
+	case r = <-res:
+	case <-b.runDone:
+		fail(fmt.Errorf("container not running: %w", unix.ESRCH))
+		return
+	}
+	if r.Err != nil {
+		var se *client.StartError
+		if errors.As(r.Err, &se) {
+			// As runc words it: the command, then why.
+			r.Err = fmt.Errorf("exec %q: %w", p.Args[0], se.Errno)
+		}
+		fail(r.Err)
+		return
+	}
+	sp := r.Spawned
+	var sendMu sync.Mutex
+	send := func(ev oci.SpawnEvent) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		enc.Encode(ev)
+	}
+	send(oci.SpawnEvent{Pid: sp.Pid})
+	go func() {
+		dec := json.NewDecoder(c)
+		for {
+			var ctl oci.SpawnControl
+			if err := dec.Decode(&ctl); err != nil {
+				// The exec process is gone: so is its process.
+				select {
+				case <-sp.Done():
+				default:
+					sp.Signal(int(unix.SIGKILL))
+				}
+				return
+			}
+			if ctl.Signal > 0 && ctl.Signal <= 64 {
+				if err := sp.Signal(ctl.Signal); err != nil {
+					b.log.debugf("exec pid %d: signal %d: %v", sp.Pid, ctl.Signal, err)
+				}
+			}
+			if ctl.Resize {
+				if err := sp.Resize(); err != nil {
+					b.log.debugf("exec pid %d: resize: %v", sp.Pid, err)
+				}
+			}
+		}
+	}()
+	<-sp.Done()
+	send(oci.SpawnEvent{Exited: true, Status: sp.Status()})
 }
 
 // newConsole makes a pty, sends its master to the console socket as runc
@@ -702,6 +818,15 @@ func newConsole(socket string, width, height uint) (*os.File, error) {
 }
 
 // capSets converts a process's OCI capabilities for the Start message.
+// mountSpecs are the mounts the sentry's mount table is to list.
+func mountSpecs(ms []oci.Mount) []*sentrypb.MountSpec {
+	var out []*sentrypb.MountSpec
+	for _, m := range ms {
+		out = append(out, &sentrypb.MountSpec{Fstype: m.Type, Source: m.Source, Target: m.Destination, Flags: uint64(m.Flags), Data: m.Data})
+	}
+	return out
+}
+
 func capSets(c *oci.Caps) *sentrypb.CapSets {
 	if c == nil {
 		return nil

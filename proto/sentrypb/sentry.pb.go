@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{36, 0}
 }
 
 type FileState_Kind int32
@@ -168,7 +168,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{67, 0}
 }
 
 type ClientMessage struct {
@@ -864,7 +864,9 @@ type StdinData struct {
 	// offset is the position of data[0] in the client's stdin stream. A
 	// server that already has some of the bytes (from Restore.stdin_unread)
 	// keeps only the rest.
-	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// stdio_set is the StdioSet whose stdin this is (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +918,13 @@ func (x *StdinData) GetEof() bool {
 func (x *StdinData) GetOffset() uint64 {
 	if x != nil {
 		return x.Offset
+	}
+	return 0
+}
+
+func (x *StdinData) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -1012,6 +1021,7 @@ type Call struct {
 	//	*Call_PageWrite
 	//	*Call_Kill
 	//	*Call_TtyResize
+	//	*Call_Spawn
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1158,6 +1168,15 @@ func (x *Call) GetTtyResize() *TtyResize {
 	return nil
 }
 
+func (x *Call) GetSpawn() *Spawn {
+	if x != nil {
+		if x, ok := x.Op.(*Call_Spawn); ok {
+			return x.Spawn
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -1206,6 +1225,13 @@ type Call_TtyResize struct {
 	TtyResize *TtyResize `protobuf:"bytes,91,opt,name=tty_resize,json=ttyResize,proto3,oneof"`
 }
 
+type Call_Spawn struct {
+	// Spawn adds a process to the running application from outside it
+	// (the OCI runtime's exec); tid is zero. Reply.ret is its pid and the
+	// action its ExecPlan, as for Start.
+	Spawn *Spawn `protobuf:"bytes,230,opt,name=spawn,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -1226,6 +1252,185 @@ func (*Call_Kill) isCall_Op() {}
 
 func (*Call_TtyResize) isCall_Op() {}
 
+func (*Call_Spawn) isCall_Op() {}
+
+// Spawn creates a process in the application's PID namespace with no
+// parent there (as a process that entered the namespace from outside: its
+// orphans go to the first process), in a session of its own, with fds 0,
+// 1 and 2 on a stdio set of its own. When it exits it is reaped at once
+// and a SpawnExit push reports its wait status. The errno is ESRCH once
+// the first process has exited (or before Start).
+type Spawn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// process describes the new process as Start describes the first.
+	Process       *Start    `protobuf:"bytes,1,opt,name=process,proto3" json:"process,omitempty"`
+	Stdio         *StdioSet `protobuf:"bytes,2,opt,name=stdio,proto3" json:"stdio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Spawn) Reset() {
+	*x = Spawn{}
+	mi := &file_sentry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Spawn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Spawn) ProtoMessage() {}
+
+func (x *Spawn) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Spawn.ProtoReflect.Descriptor instead.
+func (*Spawn) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Spawn) GetProcess() *Start {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+func (x *Spawn) GetStdio() *StdioSet {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+// StdioSet is a stdin, stdout and stderr of the client other than its
+// own (Hello.stdio, set 0): those of a spawned process.
+type StdioSet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the set; non-zero, chosen by the client.
+	Id    uint32       `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Stdio []*StdioInfo `protobuf:"bytes,2,rep,name=stdio,proto3" json:"stdio,omitempty"`
+	// stdin_unread is, in Restore.stdio_sets, what Restore.stdin_unread is
+	// for set 0.
+	StdinUnread   []byte `protobuf:"bytes,3,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdioSet) Reset() {
+	*x = StdioSet{}
+	mi := &file_sentry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdioSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdioSet) ProtoMessage() {}
+
+func (x *StdioSet) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdioSet.ProtoReflect.Descriptor instead.
+func (*StdioSet) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StdioSet) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StdioSet) GetStdio() []*StdioInfo {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+func (x *StdioSet) GetStdinUnread() []byte {
+	if x != nil {
+		return x.StdinUnread
+	}
+	return nil
+}
+
+// SpawnExit says a spawned process exited (and was reaped).
+type SpawnExit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	WaitStatus    int32                  `protobuf:"varint,2,opt,name=wait_status,json=waitStatus,proto3" json:"wait_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpawnExit) Reset() {
+	*x = SpawnExit{}
+	mi := &file_sentry_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpawnExit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpawnExit) ProtoMessage() {}
+
+func (x *SpawnExit) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpawnExit.ProtoReflect.Descriptor instead.
+func (*SpawnExit) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SpawnExit) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *SpawnExit) GetWaitStatus() int32 {
+	if x != nil {
+		return x.WaitStatus
+	}
+	return 0
+}
+
 // TtyResize sets the window size the application's terminal stdio reports
 // (TIOCGWINSZ) and sends SIGWINCH to its foreground process group, as a
 // resize of a real terminal does. The reply's errno is ENOTTY when the
@@ -1233,14 +1438,16 @@ func (*Call_TtyResize) isCall_Op() {}
 type TtyResize struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// winsize is the raw struct winsize (8 bytes).
-	Winsize       []byte `protobuf:"bytes,1,opt,name=winsize,proto3" json:"winsize,omitempty"`
+	Winsize []byte `protobuf:"bytes,1,opt,name=winsize,proto3" json:"winsize,omitempty"`
+	// stdio_set is the StdioSet whose terminal changed (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TtyResize) Reset() {
 	*x = TtyResize{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1459,7 @@ func (x *TtyResize) String() string {
 func (*TtyResize) ProtoMessage() {}
 
 func (x *TtyResize) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1472,7 @@ func (x *TtyResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
 func (*TtyResize) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TtyResize) GetWinsize() []byte {
@@ -1273,6 +1480,13 @@ func (x *TtyResize) GetWinsize() []byte {
 		return x.Winsize
 	}
 	return nil
+}
+
+func (x *TtyResize) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
+	}
+	return 0
 }
 
 // Kill signals the application's processes from outside it. The reply's
@@ -1287,6 +1501,9 @@ type Kill struct {
 	// it has a handler for it, or if it is SIGKILL. Without it the signal
 	// acts as it would on a host process (do's forwarded Ctrl-C).
 	AsContainer bool `protobuf:"varint,3,opt,name=as_container,json=asContainer,proto3" json:"as_container,omitempty"`
+	// pid, when set, signals that process alone (a spawned process, signalled
+	// by its exec's caller): ESRCH if it is gone. all is then ignored.
+	Pid int32 `protobuf:"varint,230,opt,name=pid,proto3" json:"pid,omitempty"`
 	// foreground sends the signal to the foreground process group of the
 	// application's terminal (a key typed at do's or a container's
 	// terminal: Ctrl-C, Ctrl-\, Ctrl-Z), as a terminal's line discipline
@@ -1298,7 +1515,7 @@ type Kill struct {
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1527,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1540,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -1345,6 +1562,13 @@ func (x *Kill) GetAsContainer() bool {
 		return x.AsContainer
 	}
 	return false
+}
+
+func (x *Kill) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
 }
 
 func (x *Kill) GetForeground() bool {
@@ -1372,7 +1596,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1608,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1621,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1429,14 +1653,18 @@ type Syscall struct {
 	Args  []uint64               `protobuf:"varint,2,rep,packed,name=args,proto3" json:"args,omitempty"`
 	// inputs are the application memory ranges the server may read. The
 	// server answers EFAULT for a read outside them.
-	Inputs        []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	Inputs []*Region `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// no_new_privs is set on an execve/execveat of a process with
+	// prctl(PR_SET_NO_NEW_PRIVS) (which the client keeps): the server then
+	// ignores the program's set-user-ID and set-group-ID bits.
+	NoNewPrivs    bool `protobuf:"varint,210,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1676,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1689,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1485,6 +1713,13 @@ func (x *Syscall) GetInputs() []*Region {
 	return nil
 }
 
+func (x *Syscall) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
+}
+
 // Region is a range of application memory.
 type Region struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1496,7 +1731,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1743,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1756,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -1555,14 +1790,28 @@ type Start struct {
 	Groups []uint32 `protobuf:"varint,90,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	// caps are the first process's capabilities (OCI process.capabilities);
 	// when unset, root gets every capability and other users none.
-	Caps          *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
+	Caps *CapSets `protobuf:"bytes,180,opt,name=caps,proto3" json:"caps,omitempty"`
+	// mounts are the sandbox's mounts made outside the sentry (do's
+	// --volume binds, an OCI bundle's mounts: the gofer mounted them in
+	// its own namespace, or the sentry serves them), so that they are in
+	// its mount table (/proc/self/mountinfo, statfs).
+	Mounts []*MountSpec `protobuf:"bytes,190,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// no_new_privs: the first process starts with no_new_privs (OCI
+	// process.noNewPrivileges), so its program's set-id bits are ignored.
+	NoNewPrivs bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
+	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
+	// fsize_limited (OCI process.rlimits, or do's own limits).
+	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1823,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1836,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Start) GetArgv() []string {
@@ -1653,6 +1902,123 @@ func (x *Start) GetCaps() *CapSets {
 	return nil
 }
 
+func (x *Start) GetMounts() []*MountSpec {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
+}
+
+func (x *Start) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
+}
+
+func (x *Start) GetNofile() uint64 {
+	if x != nil {
+		return x.Nofile
+	}
+	return 0
+}
+
+func (x *Start) GetFsizeLimited() bool {
+	if x != nil {
+		return x.FsizeLimited
+	}
+	return false
+}
+
+func (x *Start) GetFsizeLimit() uint64 {
+	if x != nil {
+		return x.FsizeLimit
+	}
+	return 0
+}
+
+// MountSpec is a mount made for the sandbox before it starts.
+type MountSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// fstype is the file system type ("bind" for a bind mount, "tmpfs",
+	// "sysfs", "mqueue", ...); source what mountinfo shows as the source.
+	Fstype string `protobuf:"bytes,1,opt,name=fstype,proto3" json:"fstype,omitempty"`
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// target is the absolute path inside the sandbox.
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// flags are MS_* flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC,
+	// MS_NOATIME, MS_RELATIME ...); data the file system's options.
+	Flags         uint64 `protobuf:"varint,4,opt,name=flags,proto3" json:"flags,omitempty"`
+	Data          string `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountSpec) Reset() {
+	*x = MountSpec{}
+	mi := &file_sentry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountSpec) ProtoMessage() {}
+
+func (x *MountSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
+func (*MountSpec) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MountSpec) GetFstype() string {
+	if x != nil {
+		return x.Fstype
+	}
+	return ""
+}
+
+func (x *MountSpec) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MountSpec) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *MountSpec) GetFlags() uint64 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *MountSpec) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
 // CapSets are a process's capability sets (bit n is capability n) and
 // securebits.
 type CapSets struct {
@@ -1669,7 +2035,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +2047,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +2060,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -1752,7 +2118,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +2130,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +2143,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -1818,7 +2184,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2196,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2209,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -1877,7 +2243,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2255,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2268,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -1948,7 +2314,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2326,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2339,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -2140,7 +2506,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2518,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2531,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -2222,7 +2588,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2600,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2613,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2347,7 +2713,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2725,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2738,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -2446,7 +2812,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2824,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2837,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -2519,7 +2885,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2897,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2910,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -2569,7 +2935,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2947,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2960,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -2634,7 +3000,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +3012,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +3025,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -2702,6 +3068,7 @@ type Push struct {
 	//	*Push_State
 	//	*Push_Durable
 	//	*Push_ProcQuery
+	//	*Push_SpawnExit
 	//	*Push_JobControl
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
@@ -2710,7 +3077,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +3089,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +3102,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -2808,6 +3175,15 @@ func (x *Push) GetProcQuery() *ProcQuery {
 	return nil
 }
 
+func (x *Push) GetSpawnExit() *SpawnExit {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_SpawnExit); ok {
+			return x.SpawnExit
+		}
+	}
+	return nil
+}
+
 func (x *Push) GetJobControl() *JobControl {
 	if x != nil {
 		if x, ok := x.Msg.(*Push_JobControl); ok {
@@ -2854,6 +3230,10 @@ type Push_ProcQuery struct {
 	ProcQuery *ProcQuery `protobuf:"bytes,50,opt,name=proc_query,json=procQuery,proto3,oneof"`
 }
 
+type Push_SpawnExit struct {
+	SpawnExit *SpawnExit `protobuf:"bytes,230,opt,name=spawn_exit,json=spawnExit,proto3,oneof"`
+}
+
 type Push_JobControl struct {
 	// job_control stops or continues a process (a group stop).
 	JobControl *JobControl `protobuf:"bytes,200,opt,name=job_control,json=jobControl,proto3,oneof"`
@@ -2872,6 +3252,8 @@ func (*Push_State) isPush_Msg() {}
 func (*Push_Durable) isPush_Msg() {}
 
 func (*Push_ProcQuery) isPush_Msg() {}
+
+func (*Push_SpawnExit) isPush_Msg() {}
 
 func (*Push_JobControl) isPush_Msg() {}
 
@@ -2893,7 +3275,7 @@ type JobControl struct {
 
 func (x *JobControl) Reset() {
 	*x = JobControl{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +3287,7 @@ func (x *JobControl) String() string {
 func (*JobControl) ProtoMessage() {}
 
 func (x *JobControl) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3300,7 @@ func (x *JobControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobControl.ProtoReflect.Descriptor instead.
 func (*JobControl) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *JobControl) GetPid() int32 {
@@ -2959,7 +3341,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3353,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3366,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -3042,7 +3424,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3436,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3449,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -3149,7 +3531,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3161,7 +3543,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3174,7 +3556,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -3252,7 +3634,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3264,7 +3646,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3277,7 +3659,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -3344,7 +3726,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3738,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3751,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -3479,7 +3861,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3491,7 +3873,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3504,7 +3886,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -3527,7 +3909,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3539,7 +3921,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3552,7 +3934,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -3587,7 +3969,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3981,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3994,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -3659,7 +4041,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3671,7 +4053,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3684,7 +4066,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -3715,14 +4097,16 @@ type StdioOutput struct {
 	// seq is the write call that produced the output. A call re-sent after
 	// a server failure writes its output again; the client prints output for
 	// a seq once.
-	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// stdio_set is the StdioSet written to (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3734,7 +4118,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3747,7 +4131,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -3771,16 +4155,25 @@ func (x *StdioOutput) GetSeq() uint64 {
 	return 0
 }
 
+func (x *StdioOutput) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
+	}
+	return 0
+}
+
 type StdinWant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Max           uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Max   uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	// stdio_set is the StdioSet whose stdin is wanted (0: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3792,7 +4185,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3805,12 +4198,19 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StdinWant) GetMax() uint32 {
 	if x != nil {
 		return x.Max
+	}
+	return 0
+}
+
+func (x *StdinWant) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -3823,7 +4223,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3835,7 +4235,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3848,7 +4248,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 type DebugReply struct {
@@ -3860,7 +4260,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3872,7 +4272,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3885,7 +4285,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DebugReply) GetText() string {
@@ -3921,6 +4321,7 @@ type StateRecord struct {
 	//	*StateRecord_SysvMsg
 	//	*StateRecord_SysvShm
 	//	*StateRecord_SysvIds
+	//	*StateRecord_Mount
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3928,7 +4329,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3940,7 +4341,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3953,7 +4354,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -4130,6 +4531,15 @@ func (x *StateRecord) GetSysvIds() *SysvIds {
 	return nil
 }
 
+func (x *StateRecord) GetMount() *MountState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Mount); ok {
+			return x.Mount
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -4204,6 +4614,11 @@ type StateRecord_SysvIds struct {
 	SysvIds *SysvIds `protobuf:"bytes,113,opt,name=sysv_ids,json=sysvIds,proto3,oneof"`
 }
 
+type StateRecord_Mount struct {
+	// A mount of the sandbox's mount table: "mount/<id>".
+	Mount *MountState `protobuf:"bytes,191,opt,name=mount,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -4238,6 +4653,132 @@ func (*StateRecord_SysvShm) isStateRecord_Value() {}
 
 func (*StateRecord_SysvIds) isStateRecord_Value() {}
 
+func (*StateRecord_Mount) isStateRecord_Value() {}
+
+// MountState is one mount of the sandbox's mount table (the fixed root,
+// /proc and /dev mounts have no record).
+type MountState struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       int32                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	ParentId int32                  `protobuf:"varint,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	Fstype   string                 `protobuf:"bytes,3,opt,name=fstype,proto3" json:"fstype,omitempty"`
+	Source   string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Target   string                 `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	Flags    uint64                 `protobuf:"varint,6,opt,name=flags,proto3" json:"flags,omitempty"`
+	// data is the file system's options as given (tmpfs: size=, mode=...).
+	Data string `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	// backed says the sentry made the mount (mount(2) of a tmpfs): its
+	// files are in a per-client gofer directory named after the client's
+	// id and the mount's id, which a restored sentry finds again.
+	Backed bool   `protobuf:"varint,8,opt,name=backed,proto3" json:"backed,omitempty"`
+	Dev    uint64 `protobuf:"varint,9,opt,name=dev,proto3" json:"dev,omitempty"`
+	// super_readonly says the file system itself is read-only (mounted
+	// so, or remounted so without MS_BIND), not only this mount.
+	SuperReadonly bool `protobuf:"varint,10,opt,name=super_readonly,json=superReadonly,proto3" json:"super_readonly,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountState) Reset() {
+	*x = MountState{}
+	mi := &file_sentry_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountState) ProtoMessage() {}
+
+func (x *MountState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountState.ProtoReflect.Descriptor instead.
+func (*MountState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *MountState) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MountState) GetParentId() int32 {
+	if x != nil {
+		return x.ParentId
+	}
+	return 0
+}
+
+func (x *MountState) GetFstype() string {
+	if x != nil {
+		return x.Fstype
+	}
+	return ""
+}
+
+func (x *MountState) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MountState) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *MountState) GetFlags() uint64 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *MountState) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *MountState) GetBacked() bool {
+	if x != nil {
+		return x.Backed
+	}
+	return false
+}
+
+func (x *MountState) GetDev() uint64 {
+	if x != nil {
+		return x.Dev
+	}
+	return 0
+}
+
+func (x *MountState) GetSuperReadonly() bool {
+	if x != nil {
+		return x.SuperReadonly
+	}
+	return false
+}
+
 // ShmAttachPlan is a SysV shared memory segment to attach (shmat): its
 // mapped file (as in MmapPlan) and size; shmid lets the client name the
 // segment to the server in shmdt.
@@ -4255,7 +4796,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4267,7 +4808,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4280,7 +4821,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -4333,7 +4874,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4345,7 +4886,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4358,7 +4899,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -4421,7 +4962,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4433,7 +4974,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4446,7 +4987,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -4508,7 +5049,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4520,7 +5061,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4533,7 +5074,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -4568,7 +5109,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4580,7 +5121,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4593,7 +5134,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -4669,7 +5210,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +5222,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +5235,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -4735,7 +5276,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4747,7 +5288,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4760,7 +5301,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -4857,7 +5398,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4869,7 +5410,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4882,7 +5423,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -4918,7 +5459,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4930,7 +5471,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4943,7 +5484,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -5023,7 +5564,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5035,7 +5576,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5048,7 +5589,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -5127,7 +5668,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5139,7 +5680,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5152,7 +5693,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -5189,7 +5730,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5201,7 +5742,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5214,7 +5755,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -5270,15 +5811,18 @@ func (x *HeldLock) GetPid() int32 {
 // the application has read. The client retains the bytes it sent beyond
 // it and gives them back in Restore.stdin_unread.
 type StdinState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Read          uint64                 `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Read  uint64                 `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	// stdio_set is the StdioSet whose stdin was read (key stdin/<set>; 0
+	// and key stdin: the client's own).
+	StdioSet      uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5290,7 +5834,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5303,12 +5847,19 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StdinState) GetRead() uint64 {
 	if x != nil {
 		return x.Read
+	}
+	return 0
+}
+
+func (x *StdinState) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -5372,7 +5923,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5384,7 +5935,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5397,7 +5948,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -5620,7 +6171,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5632,7 +6183,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5645,7 +6196,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -5675,7 +6226,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5687,7 +6238,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5700,7 +6251,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -5746,6 +6297,8 @@ type FileState struct {
 	Path        string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
 	Pipe        uint64 `protobuf:"varint,7,opt,name=pipe,proto3" json:"pipe,omitempty"`
 	StdioStream int32  `protobuf:"varint,8,opt,name=stdio_stream,json=stdioStream,proto3" json:"stdio_stream,omitempty"`
+	// stdio_set is the StdioSet of a STDIO description (0: the client's own).
+	StdioSet uint32 `protobuf:"varint,230,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
 	// kobj is the state of an EVENTFD, EPOLL or SOCKET.
 	Kobj *KernelObjectState `protobuf:"bytes,70,opt,name=kobj,proto3" json:"kobj,omitempty"`
 	// The fcntl owner (F_SETOWN_EX: owner_type F_OWNER_TID 0, F_OWNER_PID 1,
@@ -5770,7 +6323,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5782,7 +6335,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5795,7 +6348,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -5850,6 +6403,13 @@ func (x *FileState) GetPipe() uint64 {
 func (x *FileState) GetStdioStream() int32 {
 	if x != nil {
 		return x.StdioStream
+	}
+	return 0
+}
+
+func (x *FileState) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
 	}
 	return 0
 }
@@ -5930,7 +6490,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5942,7 +6502,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5955,7 +6515,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MemfdState) GetName() string {
@@ -6026,7 +6586,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6038,7 +6598,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6051,7 +6611,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *KernelObjectState) GetEventfdCount() uint64 {
@@ -6208,7 +6768,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6220,7 +6780,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6233,7 +6793,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -6281,7 +6841,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6293,7 +6853,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6306,7 +6866,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -6356,7 +6916,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6368,7 +6928,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6381,7 +6941,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -6424,7 +6984,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6436,7 +6996,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6449,7 +7009,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -6483,7 +7043,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6495,7 +7055,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6508,7 +7068,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -6566,7 +7126,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6578,7 +7138,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6591,7 +7151,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -6668,7 +7228,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6680,7 +7240,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6693,7 +7253,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -6757,7 +7317,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6769,7 +7329,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6782,7 +7342,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -6806,14 +7366,17 @@ type Restore struct {
 	// stdin_unread are the stdin bytes the client sent (or is sending)
 	// after StdinState.read: the new server buffers them for the
 	// application's next reads.
-	StdinUnread   []byte `protobuf:"bytes,2,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
+	StdinUnread []byte `protobuf:"bytes,2,opt,name=stdin_unread,json=stdinUnread,proto3" json:"stdin_unread,omitempty"`
+	// stdio_sets are the spawned processes' stdio sets, with their unread
+	// stdin bytes.
+	StdioSets     []*StdioSet `protobuf:"bytes,230,rep,name=stdio_sets,json=stdioSets,proto3" json:"stdio_sets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6825,7 +7388,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6838,7 +7401,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -6851,6 +7414,13 @@ func (x *Restore) GetRecords() []*StateRecord {
 func (x *Restore) GetStdinUnread() []byte {
 	if x != nil {
 		return x.StdinUnread
+	}
+	return nil
+}
+
+func (x *Restore) GetStdioSets() []*StdioSet {
+	if x != nil {
+		return x.StdioSets
 	}
 	return nil
 }
@@ -6869,7 +7439,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6881,7 +7451,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6894,7 +7464,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -6979,14 +7549,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\"\x1d\n" +
 	"\tInterrupt\x12\x10\n" +
-	"\x03tid\x18\x01 \x01(\x05R\x03tid\"I\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\"g\n" +
 	"\tStdinData\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
 	"\x03eof\x18\x02 \x01(\bR\x03eof\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x04R\x06offset\"\t\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xb0\x05\n" +
+	"\bFarewell\"\xea\x05\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -7001,28 +7572,44 @@ const file_sentry_proto_rawDesc = "" +
 	"page_write\x18\x14 \x01(\v2#.runscdecoupled.sentry.v1.PageWriteH\x00R\tpageWrite\x124\n" +
 	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04kill\x12D\n" +
 	"\n" +
-	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResizeB\x04\n" +
-	"\x02op\"%\n" +
+	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResize\x128\n" +
+	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawnB\x04\n" +
+	"\x02op\"|\n" +
+	"\x05Spawn\x129\n" +
+	"\aprocess\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.StartR\aprocess\x128\n" +
+	"\x05stdio\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.StdioSetR\x05stdio\"x\n" +
+	"\bStdioSet\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x129\n" +
+	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12!\n" +
+	"\fstdin_unread\x18\x03 \x01(\fR\vstdinUnread\">\n" +
+	"\tSpawnExit\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x1f\n" +
+	"\vwait_status\x18\x02 \x01(\x05R\n" +
+	"waitStatus\"C\n" +
 	"\tTtyResize\x12\x18\n" +
-	"\awinsize\x18\x01 \x01(\fR\awinsize\"r\n" +
+	"\awinsize\x18\x01 \x01(\fR\awinsize\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\x85\x01\n" +
 	"\x04Kill\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12!\n" +
-	"\fas_container\x18\x03 \x01(\bR\vasContainer\x12\x1f\n" +
+	"\fas_container\x18\x03 \x01(\bR\vasContainer\x12\x11\n" +
+	"\x03pid\x18\xe6\x01 \x01(\x05R\x03pid\x12\x1f\n" +
 	"\n" +
 	"foreground\x18\xc8\x01 \x01(\bR\n" +
 	"foreground\"Q\n" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"m\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x90\x01\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
-	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\"0\n" +
+	"\x06inputs\x18\x03 \x03(\v2 .runscdecoupled.sentry.v1.RegionR\x06inputs\x12!\n" +
+	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
+	"noNewPrivs\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xe5\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa7\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -7032,7 +7619,20 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x14\n" +
 	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
 	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
-	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\"\xbd\x01\n" +
+	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12<\n" +
+	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\x12!\n" +
+	"\fno_new_privs\x18\xd3\x01 \x01(\bR\n" +
+	"noNewPrivs\x12\x17\n" +
+	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
+	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
+	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
+	"fsizeLimit\"}\n" +
+	"\tMountSpec\x12\x16\n" +
+	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x14\n" +
+	"\x05flags\x18\x04 \x01(\x04R\x05flags\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\tR\x04data\"\xbd\x01\n" +
 	"\aCapSets\x12\x1c\n" +
 	"\teffective\x18\x01 \x01(\x04R\teffective\x12\x1c\n" +
 	"\tpermitted\x18\x02 \x01(\x04R\tpermitted\x12 \n" +
@@ -7114,7 +7714,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xa5\x04\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xec\x04\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -7124,7 +7724,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.StateUpdateH\x00R\x05state\x12=\n" +
 	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
 	"\n" +
-	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQuery\x12H\n" +
+	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQuery\x12E\n" +
+	"\n" +
+	"spawn_exit\x18\xe6\x01 \x01(\v2#.runscdecoupled.sentry.v1.SpawnExitH\x00R\tspawnExit\x12H\n" +
 	"\vjob_control\x18\xc8\x01 \x01(\v2$.runscdecoupled.sentry.v1.JobControlH\x00R\n" +
 	"jobControlB\x05\n" +
 	"\x03msg\"R\n" +
@@ -7204,17 +7806,19 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +
 	"waitStatus\x12\x19\n" +
-	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"C\n" +
+	"\bapp_exit\x18\x03 \x01(\bR\aappExit\"a\n" +
 	"\vStdioOutput\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\x1d\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\";\n" +
 	"\tStdinWant\x12\x10\n" +
-	"\x03max\x18\x01 \x01(\rR\x03max\"\x0e\n" +
+	"\x03max\x18\x01 \x01(\rR\x03max\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\x0e\n" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xeb\b\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xaa\t\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -7235,8 +7839,22 @@ const file_sentry_proto_rawDesc = "" +
 	"\bsysv_sem\x18n \x01(\v2&.runscdecoupled.sentry.v1.SysvSemStateH\x00R\asysvSem\x12C\n" +
 	"\bsysv_msg\x18o \x01(\v2&.runscdecoupled.sentry.v1.SysvMsgStateH\x00R\asysvMsg\x12C\n" +
 	"\bsysv_shm\x18p \x01(\v2&.runscdecoupled.sentry.v1.SysvShmStateH\x00R\asysvShm\x12>\n" +
-	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIdsB\a\n" +
-	"\x05value\"\x80\x01\n" +
+	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIds\x12=\n" +
+	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mountB\a\n" +
+	"\x05value\"\xfc\x01\n" +
+	"\n" +
+	"MountState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x1b\n" +
+	"\tparent_id\x18\x02 \x01(\x05R\bparentId\x12\x16\n" +
+	"\x06fstype\x18\x03 \x01(\tR\x06fstype\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x14\n" +
+	"\x05flags\x18\x06 \x01(\x04R\x05flags\x12\x12\n" +
+	"\x04data\x18\a \x01(\tR\x04data\x12\x16\n" +
+	"\x06backed\x18\b \x01(\bR\x06backed\x12\x10\n" +
+	"\x03dev\x18\t \x01(\x04R\x03dev\x12%\n" +
+	"\x0esuper_readonly\x18\n" +
+	" \x01(\bR\rsuperReadonly\"\x80\x01\n" +
 	"\rShmAttachPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +
@@ -7324,10 +7942,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05write\x18\x04 \x01(\bR\x05write\x12\x14\n" +
 	"\x05start\x18\x05 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x06 \x01(\x04R\x03end\x12\x10\n" +
-	"\x03pid\x18\a \x01(\x05R\x03pid\" \n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\">\n" +
 	"\n" +
 	"StdinState\x12\x12\n" +
-	"\x04read\x18\x01 \x01(\x04R\x04read\"\xf2\x05\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xf2\x05\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -7371,7 +7990,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xd1\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xef\x05\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -7381,7 +8000,8 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
 	"\x04pipe\x18\a \x01(\x04R\x04pipe\x12!\n" +
-	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12?\n" +
+	"\fstdio_stream\x18\b \x01(\x05R\vstdioStream\x12\x1c\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\x12?\n" +
 	"\x04kobj\x18F \x01(\v2+.runscdecoupled.sentry.v1.KernelObjectStateR\x04kobj\x12\x1d\n" +
 	"\n" +
 	"owner_type\x18d \x01(\x05R\townerType\x12\x19\n" +
@@ -7484,10 +8104,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\aIdState\x12\x1f\n" +
 	"\vnext_object\x18\x01 \x01(\x04R\n" +
 	"nextObject\x12\x19\n" +
-	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"m\n" +
+	"\blast_pid\x18\x02 \x01(\x05R\alastPid\"\xb1\x01\n" +
 	"\aRestore\x12?\n" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\x12!\n" +
-	"\fstdin_unread\x18\x02 \x01(\fR\vstdinUnread\"|\n" +
+	"\fstdin_unread\x18\x02 \x01(\fR\vstdinUnread\x12B\n" +
+	"\n" +
+	"stdio_sets\x18\xe6\x01 \x03(\v2\".runscdecoupled.sentry.v1.StdioSetR\tstdioSets\"|\n" +
 	"\aRewrite\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
@@ -7512,7 +8134,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -7528,69 +8150,74 @@ var file_sentry_proto_goTypes = []any{
 	(*Goodbye)(nil),           // 11: runscdecoupled.sentry.v1.Goodbye
 	(*Farewell)(nil),          // 12: runscdecoupled.sentry.v1.Farewell
 	(*Call)(nil),              // 13: runscdecoupled.sentry.v1.Call
-	(*TtyResize)(nil),         // 14: runscdecoupled.sentry.v1.TtyResize
-	(*Kill)(nil),              // 15: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),             // 16: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 17: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),            // 18: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 19: runscdecoupled.sentry.v1.Start
-	(*CapSets)(nil),           // 20: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 21: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 22: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 23: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 24: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 25: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 26: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 27: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 28: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 29: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 30: runscdecoupled.sentry.v1.ExitAction
-	(*MmapPlan)(nil),          // 31: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 32: runscdecoupled.sentry.v1.Push
-	(*JobControl)(nil),        // 33: runscdecoupled.sentry.v1.JobControl
-	(*ProcQuery)(nil),         // 34: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 35: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 36: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 37: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 38: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 39: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 40: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 41: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 42: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 43: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 44: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 45: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 46: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 47: runscdecoupled.sentry.v1.StateRecord
-	(*ShmAttachPlan)(nil),     // 48: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 49: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 50: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 51: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 52: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 53: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 54: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 55: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 56: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 57: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 58: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 59: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 60: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 61: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 62: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 63: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 64: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 65: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 66: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 67: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 68: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 69: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 70: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 71: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 72: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 73: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 74: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 75: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 76: runscdecoupled.sentry.v1.Rewrite
+	(*Spawn)(nil),             // 14: runscdecoupled.sentry.v1.Spawn
+	(*StdioSet)(nil),          // 15: runscdecoupled.sentry.v1.StdioSet
+	(*SpawnExit)(nil),         // 16: runscdecoupled.sentry.v1.SpawnExit
+	(*TtyResize)(nil),         // 17: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 18: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 19: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 20: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 21: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 22: runscdecoupled.sentry.v1.Start
+	(*MountSpec)(nil),         // 23: runscdecoupled.sentry.v1.MountSpec
+	(*CapSets)(nil),           // 24: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 25: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 26: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 27: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 28: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 29: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 30: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 31: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 32: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 33: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 34: runscdecoupled.sentry.v1.ExitAction
+	(*MmapPlan)(nil),          // 35: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 36: runscdecoupled.sentry.v1.Push
+	(*JobControl)(nil),        // 37: runscdecoupled.sentry.v1.JobControl
+	(*ProcQuery)(nil),         // 38: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 39: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 40: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 41: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 42: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 43: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 44: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 45: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 46: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 47: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 48: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 49: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 50: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 51: runscdecoupled.sentry.v1.StateRecord
+	(*MountState)(nil),        // 52: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 53: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 54: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 55: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 56: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 57: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 58: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 59: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 60: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 61: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 62: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 63: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 64: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 65: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 66: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 67: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 68: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 69: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 70: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 71: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 72: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 73: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 74: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 75: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 76: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 77: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 78: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 79: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 80: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 81: runscdecoupled.sentry.v1.Rewrite
 }
 var file_sentry_proto_depIdxs = []int32{
 	4,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -7599,90 +8226,98 @@ var file_sentry_proto_depIdxs = []int32{
 	9,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
 	10, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
 	11, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	35, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	39, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
 	7,  // 7: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	24, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	28, // 8: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
 	8,  // 9: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	32, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	36, // 10: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
 	12, // 11: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
 	6,  // 12: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	5,  // 13: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	17, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	19, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	21, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	23, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	16, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	75, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	76, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	22, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	15, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	14, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	18, // 24: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	20, // 25: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	18, // 26: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	26, // 27: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	29, // 28: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	30, // 29: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	31, // 30: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	48, // 31: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	47, // 32: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	25, // 33: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	27, // 34: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	27, // 35: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	28, // 36: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	41, // 37: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	42, // 38: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	43, // 39: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	44, // 40: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	39, // 41: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	40, // 42: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	34, // 43: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	33, // 44: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	0,  // 45: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	36, // 46: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	37, // 47: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	38, // 48: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	47, // 49: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	61, // 50: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	62, // 51: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	63, // 52: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	64, // 53: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	69, // 54: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	70, // 55: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	71, // 56: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	72, // 57: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	73, // 58: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	74, // 59: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	60, // 60: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	57, // 61: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	58, // 62: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	50, // 63: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	52, // 64: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	54, // 65: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	56, // 66: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	49, // 67: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	51, // 68: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	49, // 69: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	53, // 70: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	49, // 71: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	55, // 72: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	59, // 73: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	20, // 74: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,  // 75: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	66, // 76: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	65, // 77: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	68, // 78: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	67, // 79: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	47, // 80: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	2,  // 81: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	45, // 82: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	3,  // 83: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	46, // 84: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	83, // [83:85] is the sub-list for method output_type
-	81, // [81:83] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	20, // 14: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	22, // 15: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	25, // 16: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	27, // 17: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	19, // 18: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	80, // 19: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	81, // 20: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	26, // 21: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	18, // 22: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	17, // 23: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	14, // 24: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	22, // 25: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	15, // 26: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	6,  // 27: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	21, // 28: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	24, // 29: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	23, // 30: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	21, // 31: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	30, // 32: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	33, // 33: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	34, // 34: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	35, // 35: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	53, // 36: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	51, // 37: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	29, // 38: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	31, // 39: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	31, // 40: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	32, // 41: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	45, // 42: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	46, // 43: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	47, // 44: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	48, // 45: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	43, // 46: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	44, // 47: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	38, // 48: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	16, // 49: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	37, // 50: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	0,  // 51: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	40, // 52: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	41, // 53: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	42, // 54: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	51, // 55: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	66, // 56: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	67, // 57: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	68, // 58: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	69, // 59: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	74, // 60: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	75, // 61: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	76, // 62: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	77, // 63: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	78, // 64: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	79, // 65: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	65, // 66: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	62, // 67: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	63, // 68: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	55, // 69: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	57, // 70: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	59, // 71: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	61, // 72: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	52, // 73: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	54, // 74: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	56, // 75: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	54, // 76: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	58, // 77: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	54, // 78: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	60, // 79: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	64, // 80: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	24, // 81: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	1,  // 82: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	71, // 83: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	70, // 84: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	73, // 85: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	72, // 86: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	51, // 87: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	15, // 88: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,  // 89: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	49, // 90: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	3,  // 91: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	50, // 92: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	91, // [91:93] is the sub-list for method output_type
+	89, // [89:91] is the sub-list for method input_type
+	89, // [89:89] is the sub-list for extension type_name
+	89, // [89:89] is the sub-list for extension extendee
+	0,  // [0:89] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -7717,8 +8352,9 @@ func file_sentry_proto_init() {
 		(*Call_PageWrite)(nil),
 		(*Call_Kill)(nil),
 		(*Call_TtyResize)(nil),
+		(*Call_Spawn)(nil),
 	}
-	file_sentry_proto_msgTypes[22].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[26].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -7726,7 +8362,7 @@ func file_sentry_proto_init() {
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
 	}
-	file_sentry_proto_msgTypes[30].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[34].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -7734,9 +8370,10 @@ func file_sentry_proto_init() {
 		(*Push_State)(nil),
 		(*Push_Durable)(nil),
 		(*Push_ProcQuery)(nil),
+		(*Push_SpawnExit)(nil),
 		(*Push_JobControl)(nil),
 	}
-	file_sentry_proto_msgTypes[45].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[49].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -7754,15 +8391,16 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvMsg)(nil),
 		(*StateRecord_SysvShm)(nil),
 		(*StateRecord_SysvIds)(nil),
+		(*StateRecord_Mount)(nil),
 	}
-	file_sentry_proto_msgTypes[54].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[59].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   75,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -85,6 +85,10 @@ type Config struct {
 	// User, when set, gives the first process's credentials (default:
 	// this process's uid and gid).
 	User *User
+	// Mounts are the sandbox's mounts made outside the sentry (do's
+	// --volume, an OCI bundle's mounts), sent in Start so that the
+	// sentry's mount table (mountinfo) lists them.
+	Mounts []*pb.MountSpec
 	// Rlimits replace the defaults of the first process's resource
 	// limits (inherited by its children).
 	Rlimits []Rlimit
@@ -111,6 +115,10 @@ type Config struct {
 	// among Stdin, Stdout, Stderr and tells the server, which sends the
 	// application SIGWINCH.
 	WindowChanged <-chan struct{}
+	// Spawns carries requests to add processes to the running
+	// application (spawn.go) while Run runs; each is answered on its
+	// Result channel.
+	Spawns <-chan SpawnRequest
 }
 
 // User is the identity of the first process.
@@ -138,6 +146,9 @@ type Signal struct {
 	Signo       int
 	All         bool
 	AsContainer bool
+	// Pid, when set, names one spawned process to signal (All is then
+	// ignored).
+	Pid int32
 	// Foreground sends it to the terminal's foreground process group
 	// (a key typed at the terminal) instead.
 	Foreground bool
@@ -205,6 +216,11 @@ type client struct {
 	farewellOnce sync.Once
 
 	stdin *stdinReader
+	// sets are the stdio sets of spawned processes (spawn.go), kept
+	// until Run returns; nextSet is the last id handed out. Protected by
+	// mu.
+	sets    map[uint32]*spawnStdio
+	nextSet uint32
 
 	// enosys records syscall names the server answered ENOSYS for.
 	enosys sync.Map
@@ -367,17 +383,25 @@ func (c *client) run() (int, error) {
 	if u := c.cfg.User; u != nil {
 		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: &pb.Start{
-		Argv:     c.cfg.Argv,
-		Env:      c.cfg.Env,
-		Cwd:      c.cfg.Cwd,
-		Filename: c.cfg.Filename,
-		Uid:      uid,
-		Gid:      gid,
-		Groups:   groups,
-		Caps:     caps,
-		Umask:    currentUmask(),
-	}}})
+	ls, err := limitsOf(c.cfg.Rlimits)
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	start := &pb.Start{
+		Argv:       c.cfg.Argv,
+		Env:        c.cfg.Env,
+		Cwd:        c.cfg.Cwd,
+		Filename:   c.cfg.Filename,
+		Uid:        uid,
+		Gid:        gid,
+		Groups:     groups,
+		Caps:       caps,
+		Umask:      currentUmask(),
+		NoNewPrivs: c.cfg.NoNewPrivileges,
+		Mounts:     c.cfg.Mounts,
+	}
+	serverLimits(ls, start)
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: start}})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}
@@ -400,7 +424,7 @@ func (c *client) run() (int, error) {
 	if c.cfg.Started != nil {
 		c.cfg.Started()
 	}
-	if c.cfg.Signals != nil || c.cfg.WindowChanged != nil {
+	if c.cfg.Signals != nil || c.cfg.WindowChanged != nil || c.cfg.Spawns != nil {
 		go c.forwardSignals()
 	}
 
@@ -441,6 +465,15 @@ func (c *client) forwardSignals() {
 			if err := c.resize(); err != nil {
 				c.log.Debug("window size not forwarded", "err", err)
 			}
+		case req := <-c.cfg.Spawns:
+			// On a goroutine of its own: a spawn waits for the server,
+			// which may be recovering, and must not hold up a kill.
+			go func() {
+				s, err := c.spawn(req)
+				if req.Result != nil {
+					req.Result <- SpawnResult{Spawned: s, Err: err}
+				}
+			}()
 		case <-c.done:
 			return
 		}
@@ -471,8 +504,16 @@ func (c *client) resize() error {
 }
 
 func (c *client) kill(s Signal) error {
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Foreground: s.Foreground}}})
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid, Foreground: s.Foreground}}})
 	if err != nil {
+		select {
+		case <-c.done:
+			// The signal ended the application, and the client shut
+			// the connection down before the reply came back: the
+			// kill was served (runc's `kill --all KILL` as well).
+			return nil
+		default:
+		}
 		return fmt.Errorf("kill: %w", err)
 	}
 	if reply.Errno != 0 {
@@ -491,6 +532,10 @@ func (c *client) appExit(status int) {
 	c.exited = true
 	c.status = status
 	close(c.done)
+	// Spawned processes end with the application (their PID namespace).
+	for _, s := range c.sets {
+		s.finishLocked(status)
+	}
 }
 
 // shutdown stops every task, says goodbye and releases resources.
@@ -499,6 +544,9 @@ func (c *client) shutdown() {
 	if !c.exited {
 		c.exited = true
 		close(c.done)
+	}
+	for _, s := range c.sets {
+		s.finishLocked(int(unix.SIGKILL))
 	}
 	ts := make([]*task, 0, len(c.tasks))
 	for _, t := range c.tasks {
@@ -558,20 +606,41 @@ func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
-		c.stdin.observe(p.GetState().GetRecords())
+		c.observeStdin(p.GetState().GetRecords())
+	case *pb.Push_SpawnExit:
+		if m.SpawnExit != nil {
+			c.onSpawnExit(m.SpawnExit)
+		}
 	case *pb.Push_Output:
 		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {
 			return
 		}
-		w := c.cfg.Stdout
+		w, errw := c.cfg.Stdout, c.cfg.Stderr
+		if m.Output.StdioSet != 0 {
+			s := c.setOf(m.Output.StdioSet)
+			if s == nil {
+				c.log.Debug("output for an unknown stdio set", "set", m.Output.StdioSet)
+				return
+			}
+			w, errw = s.stdout, s.stderr
+		}
 		if m.Output.Fd == 2 {
-			w = c.cfg.Stderr
+			w = errw
 		}
 		if _, err := w.Write(m.Output.Data); err != nil {
 			c.log.Debug("stdio write failed", "fd", m.Output.Fd, "err", err)
 		}
 	case *pb.Push_StdinWant:
-		c.stdin.want(int(m.StdinWant.Max))
+		in := c.stdin
+		if m.StdinWant.StdioSet != 0 {
+			s := c.setOf(m.StdinWant.StdioSet)
+			if s == nil {
+				c.log.Debug("stdin wanted of an unknown stdio set", "set", m.StdinWant.StdioSet)
+				return
+			}
+			in = s.stdin
+		}
+		in.want(int(m.StdinWant.Max))
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_JobControl:
@@ -640,6 +709,9 @@ type stdinReader struct {
 	// retain is whether sent bytes are retained (a replay log is kept).
 	// Immutable.
 	retain bool
+	// set is the stdio set whose stdin this is (0: the client's own).
+	// Immutable.
+	set uint32
 
 	mu sync.Mutex
 	// busy is set while a read is outstanding; wanted counts pushes that
@@ -657,23 +729,33 @@ type stdinReader struct {
 	retained []byte
 }
 
-// observe drops the retained bytes a StdinState record reports read.
-func (s *stdinReader) observe(recs []*pb.StateRecord) {
+// observeStdin hands the StdinState records among recs to the stdin
+// readers they are about.
+func (c *client) observeStdin(recs []*pb.StateRecord) {
 	for _, r := range recs {
 		st := r.GetStdin()
 		if st == nil {
 			continue
 		}
-		s.mu.Lock()
-		if st.Read > s.base {
-			drop := min(st.Read-s.base, uint64(len(s.retained)))
-			s.retained = s.retained[drop:]
-			if len(s.retained) == 0 {
-				s.retained = nil // let the old buffer go
-			}
-			s.base += drop
+		if st.StdioSet == 0 {
+			c.stdin.observe(st)
+		} else if s := c.setOf(st.StdioSet); s != nil {
+			s.stdin.observe(st)
 		}
-		s.mu.Unlock()
+	}
+}
+
+// observe drops the retained bytes a StdinState record reports read.
+func (s *stdinReader) observe(st *pb.StdinState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.Read > s.base {
+		drop := min(st.Read-s.base, uint64(len(s.retained)))
+		s.retained = s.retained[drop:]
+		if len(s.retained) == 0 {
+			s.retained = nil // let the old buffer go
+		}
+		s.base += drop
 	}
 }
 
@@ -729,7 +811,7 @@ func (s *stdinReader) loop(max int) {
 			s.retained = append(s.retained, data...)
 		}
 		s.mu.Unlock()
-		s.c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Stdin{Stdin: &pb.StdinData{Data: data, Eof: eof, Offset: off}}})
+		s.c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Stdin{Stdin: &pb.StdinData{Data: data, Eof: eof, Offset: off, StdioSet: s.set}}})
 		s.mu.Lock()
 		if len(s.wanted) == 0 {
 			s.busy = false

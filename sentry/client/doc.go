@@ -46,6 +46,12 @@
 // the changes it makes (shmdt, and memory calls that remove or split a
 // segment's mappings, counted around them while segments exist).
 //
+// Spawned processes (spawn.go): Config.Spawns adds processes to the
+// running application from outside it (the OCI runtime's exec); each
+// has a stdio set of its own (client.sets, under client.mu; its
+// stdinReader has its own lock, taken after client.mu), and its exit
+// comes as a SpawnExit push.
+//
 // /proc (procinfo.go): the client answers the server's ProcQuery pushes
 // with what only it knows: a process's VMAs, what its threads are doing
 // (blocked in a local wait, their names), and this machine's memory and

@@ -98,7 +98,9 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 		{Key: linux.AT_EUID, Value: hostarch.Addr(plan.Euid)},
 		{Key: linux.AT_GID, Value: hostarch.Addr(plan.Gid)},
 		{Key: linux.AT_EGID, Value: hostarch.Addr(plan.Egid)},
-		{Key: linux.AT_SECURE, Value: 0},
+		// Set-id execs (the server applied the program's bits) run in
+		// secure mode, as Linux's bprm->secureexec.
+		{Key: linux.AT_SECURE, Value: hostarch.Addr(secureExec(plan))},
 		{Key: linux.AT_CLKTCK, Value: linux.CLOCKS_PER_SEC},
 		{Key: linux.AT_EXECFN, Value: execfn},
 		{Key: linux.AT_RANDOM, Value: random},
@@ -160,6 +162,15 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 		t.vforkDone = nil
 	}
 	return nil
+}
+
+// secureExec is AT_SECURE for plan: 1 when the new image runs with an
+// effective uid or gid other than its real one.
+func secureExec(plan *pb.ExecPlan) uint64 {
+	if plan.Euid != plan.Uid || plan.Egid != plan.Gid {
+		return 1
+	}
+	return 0
 }
 
 // applyExec handles an execve reply. Failures after the server committed

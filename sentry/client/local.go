@@ -581,6 +581,9 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	if l.Cur > l.Max {
 		return unix.EINVAL
 	}
+	if lt == limits.NumberOfFiles && l.Max > nrOpen {
+		return unix.EPERM // Linux: above /proc/sys/fs/nr_open, even for root
+	}
 	privileged := t.proc.getCreds().euid == 0
 	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
 		return toErrno(err)
@@ -594,9 +597,13 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	return 0
 }
 
+// nrOpen is /proc/sys/fs/nr_open, the highest RLIMIT_NOFILE (the
+// server's maximum too).
+const nrOpen = 1 << 20
+
 // syncLimit tells the server a limit it enforces: RLIMIT_NOFILE (it
-// allocates fds, up to its own maximum, 1024) or RLIMIT_FSIZE (it writes
-// and truncates files).
+// allocates fds, up to nr_open) or RLIMIT_FSIZE (it writes and truncates
+// files).
 func (t *task) syncLimit(resource uint64, l limits.Limit) unix.Errno {
 	const addr = 0x1000 // any address: the server reads only the region sent
 	var b [16]byte

@@ -257,7 +257,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 		call = p.call
 	}
 	s.rl.FoldReply(call, r)
-	s.c.stdin.observe(r.State)
+	s.c.observeStdin(r.State)
 }
 
 // PrintOutput reports whether stdio output produced by call seq must be
@@ -571,7 +571,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 		}
 		unread := s.c.stdin.unread()
 		st.StdinBytes = int64(len(unread))
-		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs, StdinUnread: unread}}})
+		r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Restore{Restore: &pb.Restore{Records: recs, StdinUnread: unread, StdioSets: s.c.restoreSets()}}})
 		if err != nil {
 			return st, fmt.Errorf("restore: %w", err)
 		}

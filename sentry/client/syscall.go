@@ -192,10 +192,18 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		}
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	var noNewPrivs bool
+	if sysno == unix.SYS_EXECVE || sysno == unix.SYS_EXECVEAT {
+		// The server honours set-id bits unless told (prctl is local).
+		t.proc.mu.Lock()
+		noNewPrivs = t.proc.noNewPrivs
+		t.proc.mu.Unlock()
+	}
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno:  int32(sysno),
-		Args:   args[:],
-		Inputs: toPBRegions(inputs),
+		Sysno:      int32(sysno),
+		Args:       args[:],
+		Inputs:     toPBRegions(inputs),
+		NoNewPrivs: noNewPrivs,
 	}}})
 	if err != nil {
 		return 0, unix.EIO

@@ -191,20 +191,51 @@ func (c *client) newTask(tid int32, proc *process) *task {
 	return t
 }
 
-// newInitialTask builds the first process from the Start reply.
-func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
+// limitsOf are a root process's resource limits: the defaults with
+// rlimits applied.
+func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 	ls := defaultLimits()
-	for _, r := range c.cfg.Rlimits {
+	for _, r := range rlimits {
 		lt, ok := limits.FromLinuxResource[r.Resource]
 		if !ok {
 			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, unix.EINVAL)
+		}
+		if lt == limits.NumberOfFiles && r.Hard > nrOpen {
+			return nil, fmt.Errorf("RLIMIT_NOFILE %d above nr_open (%d): %w", r.Hard, nrOpen, unix.EPERM)
 		}
 		if _, err := ls.Set(lt, limits.Limit{Cur: limits.FromLinux(r.Soft), Max: limits.FromLinux(r.Hard)}, true); err != nil {
 			return nil, fmt.Errorf("rlimit %d: %w", r.Resource, err)
 		}
 	}
+	return ls, nil
+}
+
+// serverLimits fills in the limits of ls the server enforces for the
+// first process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st.
+func serverLimits(ls *limits.LimitSet, st *pb.Start) {
+	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
+	if st.Nofile == 0 {
+		st.Nofile = 1 // 0 is the server's "unset"; no fd at all either way
+	}
+	if fs := ls.Get(limits.FileSize).Cur; fs != limits.Infinity {
+		st.FsizeLimited, st.FsizeLimit = true, fs
+	}
+}
+
+// newInitialTask builds the first process from the Start reply.
+func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
+	return c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+}
+
+// newRootTask builds a process with no parent on the client (the first,
+// or a spawned one) from the plan of its Start or Spawn.
+func (c *client) newRootTask(plan *pb.ExecPlan, rlimits []Rlimit, noNewPrivs bool) (*task, error) {
+	ls, err := limitsOf(rlimits)
+	if err != nil {
+		return nil, err
+	}
 	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
-	proc.noNewPrivs = c.cfg.NoNewPrivileges
+	proc.noNewPrivs = noNewPrivs
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()

@@ -101,6 +101,28 @@ func (cr *creds) fixSetfsuid(oldFsuid uint32) {
 	}
 }
 
+// execSetID applies execve's change of ids for a program with attributes
+// image (Linux's bprm_fill_uid and cap_bprm_creds_from_file): a
+// set-user-ID program runs with its owner as effective uid, a
+// set-group-ID one (with group execute) with its group as effective gid,
+// unless noNewPrivs; the saved and filesystem ids then follow the
+// effective ones. A change of ids drops the ambient capabilities.
+func (cr *creds) execSetID(image fileAttrs, noNewPrivs bool) {
+	if !noNewPrivs && image.mode&unix.S_IFMT == unix.S_IFREG {
+		if image.mode&unix.S_ISUID != 0 {
+			cr.euid = image.uid
+		}
+		if image.mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
+			cr.egid = image.gid
+		}
+	}
+	if cr.euid != cr.ruid || cr.egid != cr.rgid {
+		cr.caps.ambient = 0
+	}
+	cr.suid, cr.fsuid = cr.euid, cr.euid
+	cr.sgid, cr.fsgid = cr.egid, cr.egid
+}
+
 // execCaps applies execve's transform for a file without capabilities
 // and without set-user-ID (Linux's cap_bprm_creds_from_file): a process
 // with ruid or euid 0 gets its bounding and inheritable sets as permitted

@@ -3,6 +3,7 @@ package server
 import (
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 )
 
@@ -64,5 +65,39 @@ func TestCapTransitions(t *testing.T) {
 				t.Errorf("keep-caps %v, want %v", got, tc.keepCapsRemain)
 			}
 		})
+	}
+}
+
+// TestExecSetID: execve's ids and capabilities for set-id programs.
+func TestExecSetID(t *testing.T) {
+	const netRaw = 1 << linux.CAP_NET_RAW
+	u := user(1000, 1000)
+	u.caps.inheritable, u.caps.ambient, u.caps.permitted = netRaw, netRaw, netRaw
+	for _, tc := range []struct {
+		name       string
+		cr         creds
+		image      fileAttrs
+		nnp        bool
+		euid, egid uint32
+		effective  uint64
+	}{
+		{"plain", u, fileAttrs{unix.S_IFREG | 0755, 0, 0}, false, 1000, 1000, netRaw},
+		{"setuid root", u, fileAttrs{unix.S_IFREG | 04755, 0, 0}, false, 0, 1000, capAll},
+		{"setuid root, no_new_privs", u, fileAttrs{unix.S_IFREG | 04755, 0, 0}, true, 1000, 1000, netRaw},
+		{"setuid other", u, fileAttrs{unix.S_IFREG | 04755, 7, 0}, false, 7, 1000, 0},
+		{"setgid", u, fileAttrs{unix.S_IFREG | 02755, 0, 42}, false, 1000, 42, 0},
+		{"setgid without g+x", u, fileAttrs{unix.S_IFREG | 02745, 0, 42}, false, 1000, 1000, netRaw},
+		{"root runs setuid other", rootCreds(0, 0), fileAttrs{unix.S_IFREG | 04755, 7, 0}, false, 7, 0, 0},
+	} {
+		cr := tc.cr
+		cr.execSetID(tc.image, tc.nnp)
+		cr.execCaps()
+		if cr.euid != tc.euid || cr.suid != tc.euid || cr.fsuid != tc.euid || cr.egid != tc.egid || cr.sgid != tc.egid || cr.fsgid != tc.egid || cr.ruid != tc.cr.ruid {
+			t.Errorf("%s: ids r/e/s/fs %d/%d/%d/%d gid e/s/fs %d/%d/%d, want euid %d egid %d", tc.name,
+				cr.ruid, cr.euid, cr.suid, cr.fsuid, cr.egid, cr.sgid, cr.fsgid, tc.euid, tc.egid)
+		}
+		if cr.caps.effective != tc.effective {
+			t.Errorf("%s: effective %#x, want %#x", tc.name, cr.caps.effective, tc.effective)
+		}
 	}
 }

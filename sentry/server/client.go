@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
@@ -122,6 +123,13 @@ type clientState struct {
 	appStatus int32
 	// tty is the state of a terminal on the client's stdio. Protected by mu.
 	tty ttyState
+	// stdioSets are the stdio sets of spawned processes by id (spawn.go):
+	// added by Spawn and Restore, never removed while the client lives.
+	// Protected by mu; a set's fields have their own rules.
+	stdioSets map[uint32]*stdioSet
+	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
+	// (file_pty.go); own lock.
+	ptys pty.Table
 
 	// auxQ holds Rewrite calls, run one at a time in arrival order by one
 	// worker while auxRunning. Protected by mu.
@@ -265,7 +273,7 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.socks.release)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
@@ -307,7 +315,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		}
 		k.mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
+	case *sentrypb.Call_Start, *sentrypb.Call_Spawn, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
 		k.mu.Lock()
 		if k.destroyed {
 			k.mu.Unlock()
@@ -489,6 +497,8 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Start:
 		err = k.start(call.Seq, op.Start, r)
+	case *sentrypb.Call_Spawn:
+		err = k.spawn(call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
 		err = k.pageRead(op.PageRead, r)
 	case *sentrypb.Call_PageWrite:

@@ -45,6 +45,9 @@ type syscallCtx struct {
 	// file): its write records then carry them (WriteState.data), so
 	// that the client can retain them. Set by the handler.
 	dataNotInCall bool
+	// noNewPrivs is the call's Syscall.no_new_privs (an execve of a
+	// process with no_new_privs: set-id bits are ignored). Set once.
+	noNewPrivs bool
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -128,7 +131,7 @@ func logUnsupportedOnce(k *clientState, what string) {
 // dispatch executes one forwarded system call of thread t.
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r}
+	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {

@@ -28,7 +28,9 @@
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
 //     client's memory account (memacct.go: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), the client's stdio
-//     (stdio.go);
+//     (stdio.go) and the stdio sets of spawned processes: processes the
+//     OCI runtime's exec adds from outside (Spawn, spawn.go; a set's
+//     stdinState.mu nests inside clientState.mu as set 0's does);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
@@ -41,6 +43,11 @@
 //     call pins the ones it uses (vfs_handles.go); names found missing
 //     are kept as negative dentries (dentry.negative); handles no longer
 //     needed are released in batches off the calls' path (releases.go);
+//     the mount table (package mount: what /proc's mounts and mountinfo
+//     list, mounts made outside the sentry included) and the tmpfs
+//     mounts of mount(2), each a per-client gofer directory grafted over
+//     its mount point (vfs_mount.go, syscalls_mount.go), reported as
+//     mount/<id> records;
 //   - the attribute cache, shared by the server's clients (attrcache.go:
 //     a goferpb.GoferClient wrapping Config.Gofer; its coherence rule is
 //     in docs/ARCHITECTURE.md, "The server's file caches");
@@ -67,6 +74,10 @@
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (syscallCtx.dataNotInCall);
+//   - pseudo-terminals (package pty: the terminal and its line
+//     discipline; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
+//     signals of ISIG characters to the foreground group; pty.Table.mu
+//     and Terminal.mu are leaves, never held with clientState.mu);
 //   - inotify instances on gVisor's vfs.Inotify, with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
@@ -111,8 +122,9 @@
 // is answered by a Welcome that says so and the session ends; a stream
 // that sends no Hello within HelloTimeout is ended. A non-operator peer
 // holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
-// the client sends with prlimit64 (rlimit.go), bounds the new fds of an
-// fd table. A panic of any call
+// the client sends in Start and with prlimit64 (rlimit.go), bounds the
+// new fds of an fd table, up to nr_open (fdtable.go: fds above denseFDs
+// live in a map). A panic of any call
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //
@@ -187,8 +199,9 @@
 //	      fdTable.mu
 //	        lockTable.mu         (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
-//	      pipe.mu, stdinState.mu
+//	      pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mappingTable.mu
+//	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
@@ -204,6 +217,11 @@
 //
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
+//
+//	vfs.mntMu                    (mount, umount2 and their replay; held
+//	                              across gofer RPCs, before shmMu and
+//	                              vfs.mu; mountBusy takes clientState.mu
+//	                              under it)
 //	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
 //

@@ -493,6 +493,11 @@ type execPlan struct {
 	exe  *dentry
 	// ids are the file_ids the plan holds (released if it is abandoned).
 	ids []uint64
+	// image are the attributes of the ELF file the plan loads (not a
+	// script's, nor the dynamic loader's): its set-id bits apply.
+	image fileAttrs
+	// noNewPrivs ignores image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
+	noNewPrivs bool
 }
 
 func (k *clientState) abandonPlan(p *execPlan) { k.maps.release(p.ids) }
@@ -583,6 +588,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if err != nil {
 			return ep, err
 		}
+		ep.image = attrsOfStat(st)
 		ep.ids = append(ep.ids, img.FileId)
 		ep.plan.Image = img
 		if depth > 0 {
@@ -814,7 +820,9 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
 	p.execed = true
+	p.creds.execSetID(ep.image, ep.noNewPrivs)
 	p.creds.execCaps()
+	ep.plan.Euid, ep.plan.Egid = p.creds.euid, p.creds.egid
 	k.trk.markProc(p)
 	ep.plan.Tid = p.pid
 	k.mu.Unlock()
@@ -843,12 +851,27 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		k.log.Warn("refused Start", "err", err)
 		return err
 	}
+	mounts, err := startMounts(st.Mounts)
+	if err != nil {
+		k.log.Warn("refused Start", "err", err)
+		return err
+	}
 	k.mu.Lock()
 	if k.started || k.destroyed {
 		k.mu.Unlock()
 		return unix.EBUSY
 	}
 	k.started = true
+	for _, m := range mounts {
+		if m, err := k.vfs.mounts.Add(m); err == nil {
+			if m.FSType != "bind" {
+				k.vfs.mounts.SetDev(m.ID, uint64(unix.Mkdev(0, uint32(0x100+m.ID))))
+			} else {
+				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
+			}
+			k.trk.markMount(m.ID)
+		}
+	}
 	p, err := k.newProcessLocked(1, nil)
 	if err != nil {
 		k.started = false
@@ -860,6 +883,10 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	p.creds.groups = slices.Clone(st.Groups)
 	p.creds.caps = capsFromProto(st.Caps, st.Uid)
 	p.fds = newFDTable(k.trk, k.locks)
+	if st.Nofile > 0 {
+		p.fds.setLimit(int32(min(st.Nofile, nrOpen)))
+	}
+	p.fsizeLimited, p.fsizeLimit = st.FsizeLimited, st.FsizeLimit
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)
@@ -868,6 +895,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	k.init = p
 	t := k.threads[p.pid]
 	k.mu.Unlock()
+	if len(mounts) > 0 {
+		k.graftStartMounts()
+	}
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
 	defer c.unpinAll()
@@ -887,7 +917,9 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		return err
 	}
 	for i := int32(0); i < 3; i++ {
-		if _, err := p.fds.install(newStdioFile(k, i), i, false); err != nil {
+		// Whatever RLIMIT_NOFILE says, as a process inherits its
+		// stdio on Linux.
+		if _, err := p.fds.installAt(i, newStdioFile(k, i), false, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -915,6 +947,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if err != nil {
 		return fail(err)
 	}
+	ep.noNewPrivs = st.NoNewPrivs
 	k.commitExec(c, ep)
 	r.Ret = int64(p.pid)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}

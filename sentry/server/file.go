@@ -124,14 +124,15 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 			continue
 		}
 		seen[t] = true
+		open := false
 		t.mu.Lock()
-		for _, e := range t.fds {
-			if e.f != nil && e.f.d != nil && e.f.d.kind == dkGofer && e.f.d.ino == ino {
-				t.mu.Unlock()
-				return true
-			}
-		}
+		t.eachLocked(func(_ int, e fdEntry) {
+			open = open || (e.f.d != nil && e.f.d.kind == dkGofer && e.f.d.ino == ino)
+		})
 		t.mu.Unlock()
+		if open {
+			return true
+		}
 	}
 	return k.maps.holds(ino)
 }

@@ -67,14 +67,14 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		return 0, unix.EINVAL
 	}
 	written := 0
-	var mode uint32
+	var attrs fileAttrs
 	defer func() {
-		if written > 0 && mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		if written > 0 && attrs.mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 			var d *dentry
 			if f != nil {
 				d = f.d
 			}
-			c.killPriv(d, g.handle, mode)
+			c.killPriv(d, g.handle, attrs)
 		}
 	}()
 	for part := uint32(0); written < len(b); part++ {
@@ -88,7 +88,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			c.goferSize = int64(r.Stat.Size)
-			mode = r.Stat.Mode
+			attrs = attrsOfStat(r.Stat)
 			c.goferStat = r.Stat
 		}
 		if err := goferErr("write", r.GetErrno(), err); err != nil {

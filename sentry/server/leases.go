@@ -421,10 +421,10 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 		}
 		seenTab[t] = true
 		t.mu.Lock()
-		for _, e := range t.fds {
+		t.eachLocked(func(_ int, e fdEntry) {
 			of := e.f
-			if of == nil || of == f || seen[of] || of.d == nil || of.d.kind != dkGofer || of.d.ino != ino || of.isPath() {
-				continue
+			if of == f || seen[of] || of.d == nil || of.d.kind != dkGofer || of.d.ino != ino || of.isPath() {
+				return
 			}
 			seen[of] = true
 			if of.readable() {
@@ -433,7 +433,7 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 			if of.writable() {
 				writers++
 			}
-		}
+		})
 		t.mu.Unlock()
 	}
 	return readers, writers

@@ -120,19 +120,42 @@ func (cr creds) mayChown(a fileAttrs, uid, gid int64) bool {
 }
 
 // killPrivMode returns the mode a write or truncate by the process leaves
-// on a file with mode mode, and whether it differs: without CAP_FSETID,
-// the set-user-ID bit goes, and the set-group-ID bit with it if group
-// execute is set (otherwise it marks mandatory locking), as Linux's
-// file_remove_privs does.
-func (cr creds) killPrivMode(mode uint32) (uint32, bool) {
-	if cr.capable(linux.CAP_FSETID) || mode&unix.S_IFMT != unix.S_IFREG {
-		return mode, false
+// on a file with attributes a, and whether it differs: without
+// CAP_FSETID, the set-user-ID bit of a regular file goes, and the
+// set-group-ID bit with it when group execute is set or the writer is
+// not in the file's group (otherwise it marks mandatory locking), as
+// Linux's file_remove_privs (setattr_should_drop_suidgid) does.
+func (cr creds) killPrivMode(a fileAttrs) (uint32, bool) {
+	if cr.capable(linux.CAP_FSETID) || a.mode&unix.S_IFMT != unix.S_IFREG {
+		return a.mode, false
 	}
-	nm := mode &^ unix.S_ISUID
-	if mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
-		nm &^= unix.S_ISGID
+	nm := a.mode &^ (unix.S_ISUID | cr.dropSetGID(a))
+	return nm, nm != a.mode
+}
+
+// chownMode returns the mode a chown by the process leaves on a file
+// with attributes a, and whether it differs: a file that is not a
+// directory loses set-user-ID whoever changes it, and set-group-ID when
+// group execute is set or the caller is neither in the file's group nor
+// holds CAP_FSETID (Linux's chown_common with setattr_should_drop_sgid).
+func (cr creds) chownMode(a fileAttrs) (uint32, bool) {
+	if a.isDir() {
+		return a.mode, false
 	}
-	return nm, nm != mode
+	nm := a.mode &^ (unix.S_ISUID | cr.dropSetGID(a))
+	return nm, nm != a.mode
+}
+
+// dropSetGID returns S_ISGID when a change by the process to a file with
+// attributes a must clear it (Linux's setattr_should_drop_sgid), else 0.
+func (cr creds) dropSetGID(a fileAttrs) uint32 {
+	switch {
+	case a.mode&unix.S_ISGID == 0:
+		return 0
+	case a.mode&unix.S_IXGRP != 0, !cr.inGroup(a.gid) && !cr.capable(linux.CAP_FSETID):
+		return unix.S_ISGID
+	}
+	return 0
 }
 
 // newFileOwner returns the owner, group and mode of a file the process
@@ -205,6 +228,9 @@ func (c *syscallCtx) callerCreds() creds {
 
 // mayAccessDentry checks that the caller may access d for mask.
 func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
+	if mask&permWrite != 0 && c.k.vfs.readOnly(d) && !d.isSymlink() {
+		return unix.EROFS
+	}
 	cr := c.callerCreds()
 	if !cr.permits(c.k.vfs.attrsOf(d), mask) {
 		return unix.EACCES

@@ -92,17 +92,41 @@ func TestOwnershipRules(t *testing.T) {
 	for _, tc := range []struct {
 		cr        creds
 		mode      uint32
+		gid       uint32
 		want      uint32
 		wantClear bool
 	}{
-		{u, unix.S_IFREG | 04755, unix.S_IFREG | 0755, true},
-		{u, unix.S_IFREG | 06755, unix.S_IFREG | 0755, true},
-		{u, unix.S_IFREG | 02745, unix.S_IFREG | 02745, false}, // no g+x: mandatory-locking mark stays
-		{u, unix.S_IFREG | 0755, unix.S_IFREG | 0755, false},
-		{user(0, 0), unix.S_IFREG | 06755, unix.S_IFREG | 06755, false},
+		{u, unix.S_IFREG | 04755, 1000, unix.S_IFREG | 0755, true},
+		{u, unix.S_IFREG | 06755, 1000, unix.S_IFREG | 0755, true},
+		{u, unix.S_IFREG | 02745, 2000, unix.S_IFREG | 02745, false}, // no g+x, in the group: mandatory-locking mark stays
+		{u, unix.S_IFREG | 02745, 3000, unix.S_IFREG | 0745, true},   // no g+x, outside the group
+		{u, unix.S_IFREG | 0755, 1000, unix.S_IFREG | 0755, false},
+		{u, unix.S_IFDIR | 06755, 3000, unix.S_IFDIR | 06755, false},
+		{user(0, 0), unix.S_IFREG | 06755, 0, unix.S_IFREG | 06755, false},
 	} {
-		if m, ch := tc.cr.killPrivMode(tc.mode); m != tc.want || ch != tc.wantClear {
-			t.Errorf("killPrivMode(%#o) by uid %d = %#o %v, want %#o %v", tc.mode, tc.cr.fsuid, m, ch, tc.want, tc.wantClear)
+		if m, ch := tc.cr.killPrivMode(fileAttrs{tc.mode, 0, tc.gid}); m != tc.want || ch != tc.wantClear {
+			t.Errorf("killPrivMode(%#o, gid %d) by uid %d = %#o %v, want %#o %v", tc.mode, tc.gid, tc.cr.fsuid, m, ch, tc.want, tc.wantClear)
+		}
+	}
+	// chown: set-user-ID goes even for root; set-group-ID with g+x, or
+	// for a caller outside the group without CAP_FSETID; directories
+	// keep both.
+	for _, tc := range []struct {
+		cr   creds
+		mode uint32
+		gid  uint32
+		want uint32
+	}{
+		{user(0, 0), unix.S_IFREG | 06755, 5, unix.S_IFREG | 0755},
+		{user(0, 0), unix.S_IFREG | 06745, 5, unix.S_IFREG | 02745},
+		{user(0, 0), unix.S_IFREG | 04700, 5, unix.S_IFREG | 0700},
+		{user(0, 0), unix.S_IFDIR | 06755, 5, unix.S_IFDIR | 06755},
+		{u, unix.S_IFREG | 02745, 2000, unix.S_IFREG | 02745},
+		{u, unix.S_IFREG | 02745, 3000, unix.S_IFREG | 0745},
+		{u, unix.S_IFREG | 0755, 3000, unix.S_IFREG | 0755},
+	} {
+		if m, ch := tc.cr.chownMode(fileAttrs{tc.mode, 0, tc.gid}); m != tc.want || ch != (m != tc.mode) {
+			t.Errorf("chownMode(%#o, gid %d) by uid %d = %#o %v, want %#o", tc.mode, tc.gid, tc.cr.fsuid, m, ch, tc.want)
 		}
 	}
 

@@ -115,7 +115,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.Umask = p.fs.umask
 	}
 	if p.fds != nil {
-		out.FDs = maxFDs
+		out.FDs = p.fds.getLimit()
 	}
 	sleeping := map[int32]bool{}
 	for t := range p.live {
@@ -233,14 +233,14 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	return out, nil
 }
 
-// Mounts is the sandbox's mount namespace: the gofer's root, /proc and
-// /dev (both synthesized).
+// Mounts is the sandbox's mount namespace, from its mount table.
 func (s procSource) Mounts() []procfs.Mount {
-	return []procfs.Mount{
-		{ID: 1, ParentID: 0, Dev: s.k.vfs.rootDev, Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},
-		{ID: 2, ParentID: 1, Dev: synthDev, Source: "proc", Target: "/proc", FSType: "proc", Options: "rw,nosuid,nodev,noexec,relatime", Super: "rw"},
-		{ID: 3, ParentID: 1, Dev: synthDev, Source: "tmpfs", Target: "/dev", FSType: "tmpfs", Options: "rw,nosuid", Super: "rw,mode=755"},
+	ms := s.k.vfs.mounts.List()
+	out := make([]procfs.Mount, len(ms))
+	for i := range ms {
+		out[i] = ms[i].Proc()
 	}
+	return out
 }
 
 func (s procSource) SetComm(pid, tid int32, comm string) error {
@@ -277,7 +277,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: maxFDs,
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
 		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}
 }
 

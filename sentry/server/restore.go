@@ -26,13 +26,17 @@ type restoreSet struct {
 	writes  []*sentrypb.WriteState
 	ids     *sentrypb.IdState
 	stdin   *sentrypb.StdinState
-	timers  []*sentrypb.TimerState
+	// setStdin are the StdinStates of spawned processes' stdio sets.
+	setStdin map[uint32]*sentrypb.StdinState
+	timers   []*sentrypb.TimerState
 	// SysV IPC objects (package sysvipc).
 	sysvIDs  *sentrypb.SysvIds
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
-	maxID    uint64
+	// mounts are the mount table's records (vfs_mount.go).
+	mounts []*sentrypb.MountState
+	maxID  uint64
 	// memfds are the memfds of the files, by gofer file handle: the
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
@@ -78,7 +82,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.threads = append(s.threads, t)
 		case *sentrypb.StateRecord_Fd:
 			f := v.Fd
-			if f == nil || f.Fd < 0 || f.Fd >= maxFDs || f.FdTable == 0 || f.File == 0 {
+			if f == nil || f.Fd < 0 || f.Fd >= nrOpen || f.FdTable == 0 || f.File == 0 {
 				return nil, bad(rec, "bad fd")
 			}
 			id(f.FdTable)
@@ -161,9 +165,21 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad shared memory segment")
 			}
 			s.sysvShms = append(s.sysvShms, v.SysvShm)
+		case *sentrypb.StateRecord_Mount:
+			if v.Mount == nil {
+				return nil, bad(rec, "bad mount")
+			}
+			s.mounts = append(s.mounts, v.Mount)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
+			}
+			if v.Stdin.StdioSet != 0 {
+				if s.setStdin == nil {
+					s.setStdin = make(map[uint32]*sentrypb.StdinState)
+				}
+				s.setStdin[v.Stdin.StdioSet] = v.Stdin
+				continue
 			}
 			s.stdin = v.Stdin
 		default:
@@ -197,7 +213,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return unix.EBUSY
 	}
 	k.started = true
-	rc, err := k.restoreProcsLocked(s)
+	err = k.restoreStdioSetsLocked(rs.StdioSets, s.setStdin)
+	var rc *syscallCtx
+	if err == nil {
+		rc, err = k.restoreProcsLocked(s)
+	}
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
@@ -215,6 +235,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	lose := func(what string, err error) {
 		lost++
 		k.log.Warn("restore: could not rebuild", "object", what, "err", err)
+	}
+
+	// Mounts, before anything found by path.
+	for _, err := range k.restoreMounts(rc, s.mounts) {
+		lose("mount", err)
 	}
 
 	// Files (gofer RPCs; no lock held).
@@ -274,7 +299,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.incRef()
-		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec); old != nil {
+		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec, true); old != nil {
 			drop = append(drop, old)
 		}
 	}
@@ -305,6 +330,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
+	k.restoreSpawnedTTYsLocked()
 	k.mu.Unlock()
 	for _, f := range drop {
 		f.decRef()
@@ -440,7 +466,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			}
 			tab.refs++
 			if ps.Nofile > 0 {
-				tab.setLimit(int32(min(ps.Nofile, maxFDs)))
+				tab.setLimit(int32(min(ps.Nofile, nrOpen)))
 			}
 			p.fds = tab
 		} else {
@@ -459,6 +485,8 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if par := k.procs[ps.Ppid]; par != nil && par != p {
 			p.parent = par
 			par.children[p] = struct{}{}
+		} else if ps.Ppid == 0 && !ps.Init {
+			p.spawned = true
 		}
 	}
 	// Threads: the leader exists already; others are created, and a
@@ -560,6 +588,15 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
 		}
 		f := newStdioFile(k, fs.StdioStream)
+		if fs.StdioSet != 0 {
+			k.mu.Lock()
+			set := k.stdioSets[fs.StdioSet]
+			k.mu.Unlock()
+			if set == nil {
+				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
+			}
+			f = newStdioFileOf(k, fs.StdioStream, set.id, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
+		}
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD:

@@ -11,7 +11,7 @@ import (
 // client owns every limit and answers getrlimit/setrlimit/prlimit64
 // itself; it sends prlimit64(0, resource, new, old) here after a change
 // of one of these two (and so may a hostile client: the server never
-// grants more than maxFDs).
+// grants more than nrOpen).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2], c.args[3]
 	if pid != 0 && pid != c.pid() {
@@ -31,7 +31,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		var b [16]byte
 		cur := uint64(tab.getLimit())
 		binary.LittleEndian.PutUint64(b[:], cur)
-		binary.LittleEndian.PutUint64(b[8:], maxFDs)
+		binary.LittleEndian.PutUint64(b[8:], nrOpen)
 		if err := c.mem.CopyOut(oldAddr, b[:]); err != nil {
 			return 0, err
 		}
@@ -47,7 +47,12 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if cur > max {
 		return 0, unix.EINVAL
 	}
-	tab.setLimit(int32(min(cur, maxFDs)))
+	if cur == 0 {
+		// Table limit 0 means "unset" (defaultNofile); no fd at all is
+		// the same as one below fd 0.
+		cur = 1
+	}
+	tab.setLimit(int32(min(cur, nrOpen)))
 	c.k.trk.markProc(c.t.proc)
 	return 0, nil
 }
@@ -125,7 +130,7 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 	return 0, unix.EFBIG
 }
 
-// getLimit is the table's RLIMIT_NOFILE (maxFDs when unset).
+// getLimit is the table's RLIMIT_NOFILE (defaultNofile when unset).
 func (t *fdTable) getLimit() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -137,4 +142,14 @@ func (t *fdTable) setLimit(n int32) {
 	t.mu.Lock()
 	t.limit = n
 	t.mu.Unlock()
+}
+
+// nofile is the caller's RLIMIT_NOFILE (defaultNofile without an fd
+// table).
+func (c *syscallCtx) nofile() int {
+	tab, err := c.fdTable()
+	if err != nil {
+		return defaultNofile
+	}
+	return tab.getLimit()
 }

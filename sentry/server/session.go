@@ -64,7 +64,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Stdin:
 			if m.Stdin != nil {
-				k.stdinData(m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
+				k.stdinData(m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
 			k.destroy()

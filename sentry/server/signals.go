@@ -145,7 +145,11 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 		k.exitProcessLocked(p, signalWaitStatus(sig), d)
 		return
 	}
-	k.jobControlOnSignalLocked(p, sig, d)
+	if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
+		// After the signal's own push (jobControlOnSignalLocked), with
+		// the stop state as it is then.
+		defer k.pushJobControlLocked(p, discard, d)
+	}
 	act := p.sig.act[sig]
 	switch act.handler {
 	case sigIgn:
@@ -228,7 +232,12 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 	var d deferred
 	k.mu.Lock()
 	var targets []*process
-	if m.Foreground {
+	if m.Pid != 0 {
+		// One spawned process, signalled by its exec's caller.
+		if p := k.procs[m.Pid]; p != nil && p.spawned && !p.exiting {
+			targets = append(targets, p)
+		}
+	} else if m.Foreground {
 		if !k.tty.present {
 			k.mu.Unlock()
 			return unix.ENOTTY

@@ -50,7 +50,9 @@ type stateTracker struct {
 	// locks are the inode numbers whose locks changed.
 	locks map[uint64]struct{}
 	// sysv are the keys of changed SysV IPC records (package sysvipc).
-	sysv    map[string]struct{}
+	sysv map[string]struct{}
+	// mounts are the ids of mounts added, changed or removed.
+	mounts  map[int]struct{}
 	deleted map[string]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
@@ -77,6 +79,7 @@ func (t *stateTracker) reset() {
 	t.timers = make(map[*appTimer]struct{})
 	t.locks = make(map[uint64]struct{})
 	t.sysv = make(map[string]struct{})
+	t.mounts = make(map[int]struct{})
 	t.deleted = make(map[string]struct{})
 	t.ids = false
 }
@@ -192,6 +195,15 @@ func (t *stateTracker) markSysv(key string) {
 	t.mu.Unlock()
 }
 
+func (t *stateTracker) markMount(id int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.mounts[id] = struct{}{}
+	t.mu.Unlock()
+}
+
 func (t *stateTracker) markIDs() {
 	if t == nil {
 		return
@@ -216,8 +228,11 @@ type callEffects struct {
 	pipeReads  []pipeIO
 	pipeWrites []pipeIO
 	writes     []goferWrite
-	// stdinRead is how many bytes of the client's stdin the call read.
+	// stdinRead is how many bytes of the client's stdin the call read,
+	// from stdio set stdinSet (buffer stdinOf; nil: set 0's).
 	stdinRead uint64
+	stdinSet  uint32
+	stdinOf   *stdinState
 	// sysv says the call left a SysV IPC effect pending (semop, msgsnd,
 	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
 	sysv bool
@@ -348,13 +363,13 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	}
 	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
 		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 &&
-		len(t.locks) == 0 && len(t.sysv) == 0 && len(t.deleted) == 0 && !t.ids
+		len(t.locks) == 0 && len(t.sysv) == 0 && len(t.mounts) == 0 && len(t.deleted) == 0 && !t.ids
 	if empty && eff == nil {
 		t.mu.Unlock()
 		return nil
 	}
 	procs, threads, slots, files, fss, sigs, pipes, maps, timers, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.timers, t.deleted
-	locks, sysv := t.locks, t.sysv
+	locks, sysv, mounts := t.locks, t.sysv, t.mounts
 	idsDirty := t.ids
 	t.reset()
 	t.mu.Unlock()
@@ -393,7 +408,11 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			}
 		}
 		if eff.stdinRead > 0 {
-			recs = append(recs, k.stdin.commitRead(eff.stdinRead))
+			in := eff.stdinOf
+			if in == nil {
+				in = &k.stdin
+			}
+			recs = append(recs, in.commitRead(eff.stdinSet, eff.stdinRead))
 		}
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
@@ -472,6 +491,9 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	for key := range sysv {
 		recs = append(recs, k.ipc.Record(key))
 	}
+	for id := range mounts {
+		recs = append(recs, k.vfs.mounts.Record(id))
+	}
 	// Building may have assigned ids.
 	t.mu.Lock()
 	idsDirty = idsDirty || t.ids
@@ -548,10 +570,7 @@ func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sent
 		return deletedRec(key)
 	}
 	s.tab.mu.Lock()
-	var e fdEntry
-	if s.fd >= 0 && int(s.fd) < len(s.tab.fds) {
-		e = s.tab.fds[s.fd]
-	}
+	e := s.tab.entryLocked(int(s.fd))
 	s.tab.mu.Unlock()
 	if e.f == nil {
 		return deletedRec(key)
@@ -608,7 +627,10 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		impl.p.mu.Unlock()
 		pipes[impl.p] = struct{}{}
 	case *stdioFile:
-		st.Kind, st.StdioStream = sentrypb.FileState_STDIO, impl.fd
+		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
+	case *ptyFile:
+		// Not rebuilt (file_pty.go): no path, so a restore loses it.
+		st.Kind, st.Path = sentrypb.FileState_SYNTHETIC, ""
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

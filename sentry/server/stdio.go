@@ -32,10 +32,20 @@ type stdioFile struct {
 	// stream is 0, 1 or 2: the client's fd this description stands for.
 	fd  int32
 	tty bool
+	// set is the stdio set (0: the client's own; else a spawned
+	// process's, spawn.go); in and term are its stdin buffer and terminal
+	// state. Immutable.
+	set  uint32
+	in   *stdinState
+	term *ttyState
 }
 
 func newStdioFile(k *clientState, stream int32) *file {
 	tty := k.stdio[stream] != nil && k.stdio[stream].IsTty
+	return newStdioFileOf(k, stream, 0, tty, &k.stdin, &k.tty)
+}
+
+func newStdioFileOf(k *clientState, stream int32, set uint32, tty bool, in *stdinState, term *ttyState) *file {
 	flags := uint32(unix.O_WRONLY)
 	if stream == 0 {
 		flags = unix.O_RDONLY
@@ -43,16 +53,18 @@ func newStdioFile(k *clientState, stream int32) *file {
 	if tty {
 		flags = unix.O_RDWR
 	}
-	return newFile(&stdioFile{k: k, fd: stream, tty: tty}, nil, flags)
+	return newFile(&stdioFile{k: k, fd: stream, tty: tty, set: set, in: in, term: term}, nil, flags)
 }
 
-func (s *stdioFile) reopen() fileImpl { return &stdioFile{k: s.k, fd: s.fd, tty: s.tty} }
+func (s *stdioFile) reopen() fileImpl {
+	return &stdioFile{k: s.k, fd: s.fd, tty: s.tty, set: s.set, in: s.in, term: s.term}
+}
 
 func (s *stdioFile) stream() bool { return true }
 
 func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
-	if s.tty && c != nil && s.k.ttyStopsWrites() {
-		if err := s.k.ttyJobControl(c, int(unix.SIGTTOU)); err != nil {
+	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
+		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
 		}
 	}
@@ -66,17 +78,17 @@ func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error
 	if c != nil {
 		seq = c.seq
 	}
-	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq}}})
+	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
 	return len(b), nil
 }
 
 func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
-		if err := s.k.ttyJobControl(c, int(unix.SIGTTIN)); err != nil {
+		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
-	return s.k.readStdin(c, n, f.nonblock())
+	return s.k.readStdin(c, s.set, s.in, n, f.nonblock())
 }
 
 func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
@@ -85,7 +97,7 @@ func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
 	if s.tty {
 		mode = unix.S_IFCHR | 0620
 	}
-	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.fd) + 1, Dev: stdioDev, Blksize: 4096,
+	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.set)*3 + uint64(s.fd) + 1, Dev: stdioDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
 	if s.tty {
 		st.Rdev = 136 << 8 // /dev/pts/0: major 136, minor 0
@@ -97,7 +109,7 @@ func (s *stdioFile) readiness(*file) (uint32, <-chan struct{}) {
 	if s.fd != 0 && !s.tty {
 		return pollOut | pollWrNorm, nil
 	}
-	ev, ch := s.k.stdinReadiness()
+	ev, ch := s.k.stdinReadiness(s.set, s.in)
 	if s.tty {
 		ev |= pollOut | pollWrNorm
 	}
@@ -128,12 +140,12 @@ type stdinState struct {
 
 // commitRead counts n bytes read by a call whose reply is being built and
 // returns the record reporting it.
-func (st *stdinState) commitRead(n uint64) *sentrypb.StateRecord {
+func (st *stdinState) commitRead(set uint32, n uint64) *sentrypb.StateRecord {
 	st.mu.Lock()
 	st.readC += n
 	read := st.readC
 	st.mu.Unlock()
-	return &sentrypb.StateRecord{Key: keyStdin, Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read}}}
+	return &sentrypb.StateRecord{Key: keyStdinOf(set), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: set}}}
 }
 
 // restore sets the stream position to read and buffers unread (a Restore).
@@ -150,12 +162,11 @@ func (st *stdinState) restore(read uint64, unread []byte) {
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
-func (k *clientState) readStdin(c *syscallCtx, n int, nonblock bool) ([]byte, error) {
+func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	n = min(n, maxStdinWant)
-	st := &k.stdin
 	for {
 		st.mu.Lock()
 		if len(st.buf) > 0 {
@@ -163,7 +174,9 @@ func (k *clientState) readStdin(c *syscallCtx, n int, nonblock bool) ([]byte, er
 			out := append([]byte(nil), st.buf[:m]...)
 			st.buf = st.buf[m:]
 			st.mu.Unlock()
-			c.effects().stdinRead += uint64(m)
+			eff := c.effects()
+			eff.stdinRead += uint64(m)
+			eff.stdinSet, eff.stdinOf = set, st
 			return out, nil
 		}
 		if st.eof {
@@ -176,7 +189,7 @@ func (k *clientState) readStdin(c *syscallCtx, n int, nonblock bool) ([]byte, er
 		ch := st.changed.wait()
 		st.mu.Unlock()
 		if ask {
-			k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n)}}})
+			k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
 		}
 		if nonblock {
 			return nil, unix.EAGAIN
@@ -189,8 +202,7 @@ func (k *clientState) readStdin(c *syscallCtx, n int, nonblock bool) ([]byte, er
 
 // stdinReadiness reports whether stdin can be read without blocking,
 // asking the client for data if none is buffered.
-func (k *clientState) stdinReadiness() (uint32, <-chan struct{}) {
-	st := &k.stdin
+func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan struct{}) {
 	st.mu.Lock()
 	if len(st.buf) > 0 || st.eof {
 		st.mu.Unlock()
@@ -204,15 +216,19 @@ func (k *clientState) stdinReadiness() (uint32, <-chan struct{}) {
 		// Pushed from another goroutine: readiness is asked with the
 		// poller's locks held (an epoll's mu), and a push collects the
 		// client's state, which takes them again.
-		go k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096}}})
+		go k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
 	}
 	return 0, ch
 }
 
 // stdinData records the client's answer to StdinWant: data starts at
 // stream position offset.
-func (k *clientState) stdinData(offset uint64, data []byte, eof bool) {
-	st := &k.stdin
+func (k *clientState) stdinData(set uint32, offset uint64, data []byte, eof bool) {
+	st := k.stdinOf(set)
+	if st == nil {
+		k.log.Warn("stdin data for an unknown stdio set", "set", set)
+		return
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
@@ -245,6 +261,9 @@ type ttyState struct {
 	winsize []byte
 	// fgPgrp is the foreground process group.
 	fgPgrp int32
+	// sid is the session whose controlling terminal this is, for a
+	// spawned process's set (set 0's is the first process's).
+	sid int32
 }
 
 const (
@@ -272,13 +291,22 @@ func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
 	}
 	var d deferred
 	k.mu.Lock()
-	if !k.tty.present {
+	tty := &k.tty
+	if m.StdioSet != 0 {
+		set := k.stdioSets[m.StdioSet]
+		if set == nil {
+			k.mu.Unlock()
+			return unix.ENOTTY
+		}
+		tty = &set.tty
+	}
+	if !tty.present {
 		k.mu.Unlock()
 		return unix.ENOTTY
 	}
-	k.tty.winsize = fixedLen(m.Winsize, sizeofWinsize)
+	tty.winsize = fixedLen(m.Winsize, sizeofWinsize)
 	info := siginfoKill(int(unix.SIGWINCH), siKernel, 0, 0)
-	for _, p := range k.processGroupLocked(k.tty.fgPgrp) {
+	for _, p := range k.processGroupLocked(tty.fgPgrp) {
 		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
 	}
 	k.mu.Unlock()

@@ -33,7 +33,7 @@ func TestStdinDataAfterRestore(t *testing.T) {
 				k.stdin.restore(tc.read, []byte(tc.unread))
 			}
 			for _, c := range tc.chunks {
-				k.stdinData(c.off, []byte(c.data), false)
+				k.stdinData(0, c.off, []byte(c.data), false)
 			}
 			if got := string(k.stdin.buf); got != tc.want {
 				t.Fatalf("buffered %q, want %q", got, tc.want)

@@ -138,6 +138,8 @@ func init() {
 		unix.SYS_LCHOWN:     sysChown,
 		unix.SYS_FCHOWNAT:   sysChown,
 		unix.SYS_UTIMENSAT:  sysUtimensat,
+		unix.SYS_MOUNT:      sysMount,
+		unix.SYS_UMOUNT2:    sysUmount2,
 		unix.SYS_STATFS:     sysStatfs,
 		unix.SYS_FSTATFS:    sysStatfs,
 		unix.SYS_UTIME:      sysUtime,

@@ -5,6 +5,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -261,6 +262,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
+	case dkDevPtmx, dkDevPts:
+		return c.openPty(d, kept)
 	case dkProcFile, dkProcFdInfo:
 		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
@@ -322,7 +325,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		c.killPriv(d, h, v.attrsOf(d).mode)
+		c.killPriv(d, h, v.attrsOf(d))
 		c.noteMappedResize(d, h)
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
@@ -754,6 +757,9 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
+	if v := c.k.vfs; v.mountOf(od) != v.mountOf(dir) {
+		return 0, unix.EXDEV
+	}
 	if cr := c.creds(); !cr.capable(linux.CAP_FOWNER) {
 		if a, err := c.targetAttrs(cr, od, nil); err != nil {
 			return 0, err
@@ -850,7 +856,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if dir.kind != dkGofer || d.kind != dkGofer {
 		return 0, unix.EACCES
 	}
-	if d == v.root {
+	if d == v.root || v.mountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
 	if err := c.mayRemove(dir, d); err != nil {
@@ -951,6 +957,20 @@ func sysRename(c *syscallCtx) (int64, error) {
 	}
 	if odir.kind != dkGofer || ndir.kind != dkGofer || (src != nil && src.kind != dkGofer) {
 		return 0, unix.EXDEV
+	}
+	if v.mountOf(odir) != v.mountOf(ndir) {
+		return 0, unix.EXDEV
+	}
+	if src != nil && v.mountRoot(src) != nil {
+		return 0, unix.EBUSY
+	}
+	if v.nmounts.Load() == 0 {
+		// No mount point to find (and no Walk to pay for).
+	} else if dst, err := v.lookupChild(c, ndir, nname); err == nil && v.mountRoot(dst) != nil {
+		return 0, unix.EBUSY
+	}
+	if v.readOnly(odir) || v.readOnly(ndir) {
+		return 0, unix.EROFS
 	}
 	if src != nil {
 		if err := c.mayRename(odir, src, ndir, nname, flags); err != nil {
@@ -1090,14 +1110,15 @@ const killPrivPart = 1 << 30
 // killPriv clears the set-id bits of gofer file d (through handle h, or
 // d's own when h is 0), whose mode was mode, after the caller wrote or
 // truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
+// a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (c *syscallCtx) killPriv(d *dentry, h uint64, mode uint32) {
+func (c *syscallCtx) killPriv(d *dentry, h uint64, a fileAttrs) {
 	if c == nil || c.t == nil {
 		return
 	}
 	cr := c.creds()
-	nm, changed := cr.killPrivMode(mode)
+	nm, changed := cr.killPrivMode(a)
 	if !changed {
 		return
 	}
@@ -1178,7 +1199,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := handleOfFile(f); ok && f.d != nil {
-			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d).mode)
+			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d))
 			c.noteMappedResize(f.d, h)
 		}
 		return 0, nil
@@ -1209,7 +1230,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err := c.setStat(d, nil, req); err != nil {
 		return 0, err
 	}
-	c.killPriv(d, 0, c.k.vfs.attrsOf(d).mode)
+	c.killPriv(d, 0, c.k.vfs.attrsOf(d))
 	c.noteMappedResize(d, 0)
 	return 0, nil
 }
@@ -1292,19 +1313,30 @@ func sysChown(c *syscallCtx) (int64, error) {
 		req.Mask |= linux.STATX_GID
 		req.Gid = gid
 	}
-	if req.Mask == 0 {
-		if d == nil && f == nil {
-			return 0, unix.ENOENT
-		}
-		return 0, nil
+	if d == nil && f == nil {
+		return 0, unix.ENOENT
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	// The mode is needed whoever calls: a chown clears set-id bits
+	// (perm.go: chownMode), even one that changes nothing.
+	st, err := c.statOf(d, f)
 	if err != nil {
 		return 0, err
 	}
+	cr := c.creds()
+	a := attrsOfStat(st)
 	if !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
+	}
+	if nm, changed := cr.chownMode(a); changed {
+		if req.Mask == 0 && !cr.ownerOrCapable(a) {
+			// Linux: the mode change alone needs the owner's right.
+			return 0, unix.EPERM
+		}
+		req.Mask |= linux.STATX_MODE
+		req.Mode = nm & 07777
+	}
+	if req.Mask == 0 {
+		return 0, nil
 	}
 	return 0, c.setStat(d, f, req)
 }
@@ -1441,12 +1473,41 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
+		if m, grafted := c.k.vfs.mountInfoOf(d); grafted {
+			tmpfsStatfs(&sf, &m)
+		}
 	case d.kind >= dkProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
 	}
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)
 	return 0, c.mem.CopyOut(c.args[1], b)
+}
+
+// tmpfsStatfs makes sf, the statfs of the gofer directory holding
+// grafted mount m's files, what Linux reports for m: a tmpfs's magic, its
+// size= as the total (the free space is the smaller of that and the
+// gofer's), and the mount's flags.
+func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
+	if m.FSType == "mqueue" {
+		sf.Type = linux.MQUEUE_MAGIC
+	}
+	if m.FSType == "tmpfs" {
+		sf.Type = linux.TMPFS_MAGIC
+		if bs := uint64(max(sf.BlockSize, 1)); m.Tmpfs.HasSize && m.Tmpfs.Size > 0 {
+			sf.Blocks = m.Tmpfs.Size / bs
+			sf.BlocksFree = min(sf.BlocksFree, sf.Blocks)
+			sf.BlocksAvailable = min(sf.BlocksAvailable, sf.Blocks)
+		}
+	}
+	sf.Flags = linux.ST_VALID
+	for _, f := range [][2]uint64{{unix.MS_RDONLY, linux.ST_RDONLY}, {unix.MS_NOSUID, linux.ST_NOSUID}, {unix.MS_NODEV, linux.ST_NODEV},
+		{unix.MS_NOEXEC, linux.ST_NOEXEC}, {unix.MS_NOATIME, linux.ST_NOATIME}, {unix.MS_NODIRATIME, linux.ST_NODIRATIME},
+		{unix.MS_RELATIME, linux.ST_RELATIME}} {
+		if m.Flags&f[0] != 0 {
+			sf.Flags |= f[1]
+		}
+	}
 }
 
 // sysUtime implements utime, utimes and futimesat on the utimensat path:

@@ -466,7 +466,7 @@ func sysDup3(c *syscallCtx) (int64, error) {
 }
 
 func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
-	old, err := tab.installAt(newfd, f, cloexec)
+	old, err := tab.installAt(newfd, f, cloexec, false)
 	if err != nil {
 		return 0, err
 	}
@@ -503,8 +503,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	switch cmd {
 	case unix.F_DUPFD, fDupfdCloexec:
 		min := int64(int32(c.args[2]))
-		if min < 0 || min >= maxFDs {
-			return 0, unix.EINVAL
+		if min < 0 || min >= nrOpen {
+			return 0, unix.EINVAL // the table's own limit: installLocked
 		}
 		f.incRef()
 		nfd, err := tab.install(f, int32(min), cmd == fDupfdCloexec)
@@ -659,9 +659,11 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			n = int(max(int64(st.Size)-f.off, 0))
 			f.mu.Unlock()
 		case *stdioFile:
-			c.k.stdin.mu.Lock()
-			n = len(c.k.stdin.buf)
-			c.k.stdin.mu.Unlock()
+			impl.in.mu.Lock()
+			n = len(impl.in.buf)
+			impl.in.mu.Unlock()
+		case *ptyFile:
+			n = impl.readable()
 		case queuedFile:
 			if n, err = impl.queued(); err != nil {
 				return 0, err
@@ -673,6 +675,9 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
 		return 0, c.mem.CopyOut(arg, b[:])
 	}
+	if pf, ok := f.impl.(*ptyFile); ok {
+		return pf.ioctl(c, tab, req, arg)
+	}
 	s, ok := f.impl.(*stdioFile)
 	if !ok || !s.tty {
 		return 0, unix.ENOTTY
@@ -682,26 +687,26 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	defer k.mu.Unlock()
 	switch req {
 	case unix.TCGETS:
-		return 0, c.mem.CopyOut(arg, k.tty.termios)
+		return 0, c.mem.CopyOut(arg, s.term.termios)
 	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
 		b, err := c.mem.CopyIn(arg, sizeofTermios)
 		if err != nil {
 			return 0, err
 		}
-		k.tty.termios = b
+		s.term.termios = b
 		return 0, nil
 	case unix.TIOCGWINSZ:
-		return 0, c.mem.CopyOut(arg, k.tty.winsize)
+		return 0, c.mem.CopyOut(arg, s.term.winsize)
 	case unix.TIOCSWINSZ:
 		b, err := c.mem.CopyIn(arg, sizeofWinsize)
 		if err != nil {
 			return 0, err
 		}
-		k.tty.winsize = b
+		s.term.winsize = b
 		return 0, nil
 	case tiocgpgrp:
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(k.tty.fgPgrp))
+		binary.LittleEndian.PutUint32(b[:], uint32(s.term.fgPgrp))
 		return 0, c.mem.CopyOut(arg, b[:])
 	case tiocspgrp:
 		b, err := c.mem.CopyIn(arg, 4)
@@ -715,13 +720,16 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if len(k.processGroupLocked(pg)) == 0 {
 			return 0, unix.ESRCH
 		}
-		k.tty.fgPgrp = pg
+		s.term.fgPgrp = pg
 		return 0, nil
 	case tiocgsid:
 		var b [4]byte
 		sid := int32(1)
 		if k.init != nil {
 			sid = k.init.sid
+		}
+		if s.set != 0 {
+			sid = s.term.sid
 		}
 		binary.LittleEndian.PutUint32(b[:], uint32(sid))
 		return 0, c.mem.CopyOut(arg, b[:])

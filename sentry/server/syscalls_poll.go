@@ -133,8 +133,8 @@ func putTimespec(d time.Duration, usec bool) []byte {
 
 func sysPoll(c *syscallCtx) (int64, error) {
 	addr, nfds := c.args[0], c.args[1]
-	if nfds > maxFDs {
-		return 0, unix.EINVAL
+	if nfds > uint64(c.nofile()) {
+		return 0, unix.EINVAL // Linux: more than RLIMIT_NOFILE
 	}
 	var deadline time.Time
 	immediate := false
@@ -199,8 +199,8 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	if nfds < 0 {
 		return 0, unix.EINVAL
 	}
-	if nfds > maxFDs {
-		nfds = maxFDs
+	if lim := int64(c.nofile()); nfds > lim {
+		nfds = lim
 	}
 	setBytes := int((nfds + 63) / 64 * 8)
 	var sets [3][]byte

@@ -155,6 +155,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	ep.noNewPrivs = c.noNewPrivs
 	c.k.commitExec(c, ep)
 	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
 	return 0, nil

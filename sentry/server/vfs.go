@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
@@ -38,6 +40,9 @@ const (
 	dkProcTaskDir                     // /proc/<pid>/task
 	dkProcFdInfoDir                   // /proc/<pid>/fdinfo
 	dkProcFdInfo                      // /proc/<pid>/fdinfo/<n>
+	dkDevPtmx                         // /dev/ptmx, /dev/pts/ptmx (file_pty.go)
+	dkDevPtsDir                       // /dev/pts
+	dkDevPts                          // /dev/pts/<n> (fd: the terminal's index)
 )
 
 // dentry is a node of the client's file tree. Gofer dentries are cached
@@ -52,7 +57,9 @@ type dentry struct {
 	ino  uint64
 	dev  devKind
 	pid  int32
-	fd   int32
+	// fd is the fd of a dkProcFd or dkProcFdInfo, the terminal index of
+	// a dkDevPts.
+	fd int32
 	// link is the target of a dkLink. procName is the path of a
 	// dkProcFile or dkProcSubdir in procfs table procScope, for thread
 	// tid (procfs.Task) of process pid.
@@ -145,6 +152,24 @@ type vfs struct {
 	shmMu     sync.Mutex
 	shm       *dentry
 	shmParent uint64
+
+	// mounts is the mount table (immutable pointer; it has its own
+	// lock). mntMu serializes mount, umount and their replay; it is held
+	// across gofer RPCs and taken before shmMu and mu. covers maps a
+	// covered dentry to the mount on top of it, roots a mount's root
+	// dentry to it, and detached holds the lazily unmounted mounts whose
+	// directories go with the client (vfs_mount.go); all protected by mu.
+	// nmounts counts the grafted mounts (atomic, so that lookups skip
+	// the maps when there are none).
+	mounts *mount.Table
+	mntMu  sync.Mutex
+	covers map[*dentry]*vmount
+	roots  map[*dentry]*vmount
+	// devMounts are the mounts at names of the synthesized /dev
+	// (/dev/mqueue), by name; protected by mu.
+	devMounts map[string]*vmount
+	detached  []*vmount
+	nmounts   atomic.Int32
 }
 
 func newVFS(k *clientState) (*vfs, error) {
@@ -157,7 +182,7 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err := goferErr("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
-	v := &vfs{k: k, rootDev: r.Stat.Dev}
+	v := &vfs{k: k, rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.root.parent = v.root
@@ -247,7 +272,10 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	var wf *goferpb.WalkedFile
 	var err error
-	if parent == v.dev {
+	if vm := v.mountRoot(d); vm != nil {
+		// A mount's root: its gofer directory is not under its parent.
+		wf, err = v.walkOne(vm.backingParent, vm.backing)
+	} else if parent == v.dev {
 		// /dev/shm: its gofer directory's parent is not in the tree.
 		v.shmMu.Lock()
 		ph := v.shmParent
@@ -407,8 +435,18 @@ func errnoOr32(e int32, def unix.Errno) int32 {
 	return int32(def)
 }
 
-// lookupChild returns dir's child name (not "." or "..").
+// lookupChild returns dir's child name (not "." or ".."), or the root of
+// the mount on top of it.
 func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+	d, err := v.lookupName(c, dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return v.crossMounts(d), nil
+}
+
+// lookupName returns dir's child name (not "." or "..") itself.
+func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
 	if !dir.isDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -416,6 +454,11 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		return nil, unix.ENAMETOOLONG
 	}
 	if dir.kind != dkGofer {
+		if dir == v.dev {
+			if d := v.devMount(name); d != nil {
+				return d, nil
+			}
+		}
 		return v.synthLookup(c, dir, name)
 	}
 	if dir == v.root {

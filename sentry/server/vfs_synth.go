@@ -99,12 +99,19 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
+		if d := v.ptyLookup(dir, name); d != nil {
+			return d, nil
+		}
 		if name == "shm" {
 			return v.shmDentry(c)
 		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
 			d.link = t
+			return d, nil
+		}
+	case dkDevPtsDir:
+		if d := v.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
 	case dkProcDir:
@@ -372,6 +379,10 @@ func (d *dentry) synthStat() *goferpb.Stat {
 		}
 	case dkDevTty:
 		st.Rdev = 5 << 8
+	case dkDevPtmx:
+		st.Rdev = 5<<8 | 2
+	case dkDevPts:
+		st.Rdev = unix.Mkdev(ptsMajor, uint32(d.fd))
 	case dkLink:
 		st.Size = uint64(len(d.link))
 	}
@@ -398,12 +409,15 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
+		out = append(out, synthDirent{"ptmx", synthIno(3, ptmxMinor), unix.DT_CHR}, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
 		if shm, err := v.shmDentry(c); err == nil {
 			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
 		}
 		for _, n := range []string{"fd", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
+	case dkDevPtsDir:
+		out = v.ptsList()
 	case dkProcDir:
 		out = append(out, synthDirent{"self", synthIno(5, 4), unix.DT_LNK}, synthDirent{"thread-self", synthIno(5, 11), unix.DT_LNK})
 		v.k.mu.Lock()

@@ -145,6 +145,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_READLINKAT:      {str(1)},
 	unix.SYS_CHDIR:           {str(0)},
 	unix.SYS_CHROOT:          {str(0)},
+	unix.SYS_MOUNT:           {str(0), str(1), str(2), str(4)},
+	unix.SYS_UMOUNT2:         {str(0)},
 	unix.SYS_MKDIR:           {str(0)},
 	unix.SYS_MKDIRAT:         {str(1)},
 	unix.SYS_RMDIR:           {str(0)},
@@ -232,6 +234,7 @@ var ioctlInputs = map[uint64]int{
 	unix.TCSETSF:    36,
 	unix.TIOCSWINSZ: 8,
 	unix.TIOCSPGRP:  4,
+	unix.TIOCSPTLCK: 4, // a pty master's lock (unlockpt)
 	0x5421:          4, // FIONBIO
 	0x5452:          4, // FIOASYNC
 }

@@ -196,12 +196,48 @@ func countFiles(dir string) (int, error) {
 	return n, err
 }
 
+// makeProjectUnits is how many C files the make workload compiles.
+const makeProjectUnits = 8
+
+// makeProject writes a small C project under dir/mk (makeProjectUnits
+// units and a main, a Makefile with one rule per object) for `make -j2`
+// to build from scratch in each run.
+func makeProject(b *testing.B, dir string) string {
+	mk := filepath.Join(dir, "mk")
+	if err := os.MkdirAll(mk, 0o755); err != nil {
+		b.Fatalf("make project: %v", err)
+	}
+	files := map[string]string{}
+	var objs, decls, calls string
+	for i := 0; i < makeProjectUnits; i++ {
+		files[fmt.Sprintf("u%d.c", i)] = fmt.Sprintf(`#include <string.h>
+unsigned long u%d(const char *s) {
+	unsigned long h = %d;
+	for (size_t i = 0; i < strlen(s); i++) h = h * 131 + (unsigned char)s[i];
+	return h;
+}
+`, i, i)
+		objs += fmt.Sprintf(" u%d.o", i)
+		decls += fmt.Sprintf("unsigned long u%d(const char *);\n", i)
+		calls += fmt.Sprintf("\th ^= u%d(argv[0]);\n", i)
+	}
+	files["main.c"] = "#include <stdio.h>\n" + decls + "int main(int argc, char **argv) {\n\tunsigned long h = argc;\n" + calls + "\tprintf(\"%lu\\n\", h != 0);\n\treturn 0;\n}\n"
+	files["Makefile"] = "prog: main.o" + objs + "\n\tgcc -o $@ $^\n%.o: %.c\n\tgcc -O2 -c -o $@ $<\nclean:\n\trm -f prog *.o\n"
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(mk, name), []byte(text), 0o644); err != nil {
+			b.Fatalf("make project: %v", err)
+		}
+	}
+	return mk
+}
+
 // BenchmarkWorkload times whole busybox workloads per mode. Each time
 // includes starting the sandbox; the start row is that cost alone.
 func BenchmarkWorkload(b *testing.B) {
 	tu.RequireRoot(b)
 	dir := b.TempDir()
 	tarball := makeTarball(b, dir)
+	mk := makeProject(b, dir)
 	ms := modes(b, dir)
 	sh := func(script string) []string { return []string{tu.Busybox, "sh", "-c", script} }
 	workloads := []struct {
@@ -217,6 +253,12 @@ func BenchmarkWorkload(b *testing.B) {
 		{name: "pipeline", argv: sh(`seq 1 200000 | sort -rn | md5sum`)},
 		{name: "files500", argv: sh(`mkdir w && cd w && i=0; while [ $i -lt 500 ]; do echo $i > f$i; i=$((i+1)); done; cat f* | wc -l; cd .. && rm -r w`)},
 		{name: "tar4000", argv: []string{tu.Busybox, "tar", "-xf", tarball}, fresh: true, wantFiles: tarDirs * tarFilesPerDir},
+		// A find that stats every file of a tree of ~8,000 (Debian's
+		// headers; -size needs the file's attributes, as most finds do).
+		{name: "find", argv: []string{tu.Busybox, "find", "/usr/include", "-type", "f", "-size", "+0"}},
+		// The host's make and gcc build the project from scratch, two
+		// jobs at a time.
+		{name: "make", argv: sh(`cd ` + mk + ` && make -s clean && make -s -j2 && ./prog`)},
 	}
 	for _, w := range workloads {
 		for _, m := range ms {

@@ -80,7 +80,7 @@ func replayOnce(b *testing.B, bin, prog string, n int) (records, bytes, pause fl
 	if !sc.Scan() || sc.Text() != "ready" {
 		b.Fatalf("program did not get ready: %q", sc.Text())
 	}
-	s.Cmd.Process.Kill()
+	s.Kill()
 	time.Sleep(50 * time.Millisecond)
 	tu.StartDaemon(b, dir, "server", "server", "--gofer", g.Target)
 	want := "offset " + strconv.Itoa((n-1)%100+1)

@@ -200,7 +200,7 @@ func TestContainerd(t *testing.T) {
 		if finished {
 			t.Fatalf("ctr run ended before the kill: exit %s stdout %q stderr %q", res[2], res[0], res[1])
 		}
-		a.Cmd.Process.Kill()
+		a.Kill()
 		if data, _ := os.ReadFile(filepath.Join(root, "tmp", "a")); strings.Count(string(data), "\n") >= 600 {
 			t.Fatalf("the job finished before its sentry was killed")
 		}

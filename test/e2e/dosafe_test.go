@@ -37,9 +37,16 @@ func waitExit(t *testing.T, cmd *exec.Cmd) int {
 	select {
 	case <-done:
 	case <-time.After(timeout):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("do did not exit")
+		// SIGABRT makes do's Go runtime print every goroutine's stack
+		// into its output: where it waits is the diagnosis.
+		cmd.Process.Signal(syscall.SIGABRT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		t.Fatalf("do did not exit; its output:\n%s", cmd.Stdout)
 	}
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {

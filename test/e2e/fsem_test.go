@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"embed"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,21 +16,10 @@ import (
 // as root and drop to a non-root user where the case needs one, as
 // pjdfstest does.
 
-//go:embed testdata/fsem
-var fsemPrograms embed.FS
-
 // fsemProgram compiles testdata/fsem/NAME.c with common.h prepended.
 func fsemProgram(t *testing.T, dir, name string) string {
 	t.Helper()
-	common, err := fsemPrograms.ReadFile("testdata/fsem/common.h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := fsemPrograms.ReadFile("testdata/fsem/" + name + ".c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, dir, name, string(common)+"\n#line 1 \""+name+".c\"\n"+string(src))
+	return tu.StaticProgram(t, dir, name, testdataSource(t, "fsem", name))
 }
 
 // runFsem runs program name natively and in the sandbox, each in a fresh

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"embed"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,21 +14,10 @@ import (
 // or errno name (ids and addresses as "ok"), and its output in the
 // sandbox must match a native run.
 
-//go:embed testdata/ipc
-var ipcPrograms embed.FS
-
 // ipcProgram compiles testdata/ipc/NAME.c with common.h prepended.
 func ipcProgram(t *testing.T, dir, name string) string {
 	t.Helper()
-	common, err := ipcPrograms.ReadFile("testdata/ipc/common.h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := ipcPrograms.ReadFile("testdata/ipc/" + name + ".c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, dir, name, string(common)+"\n#line 1 \""+name+".c\"\n"+string(src))
+	return tu.StaticProgram(t, dir, name, testdataSource(t, "ipc", name))
 }
 
 func TestSysvIPC(t *testing.T) {

@@ -63,7 +63,7 @@ func (k *killableRun) waitUntil(cond func() bool) bool {
 // the same address.
 func (k *killableRun) killServer() {
 	k.t.Helper()
-	k.server.Cmd.Process.Kill()
+	k.server.Kill()
 	time.Sleep(100 * time.Millisecond)
 	if k.server = tu.StartDaemonAt(k.t, k.server.Target, "server", "--gofer", k.gofer.Target); k.server == nil {
 		k.t.Fatal("server did not restart")
@@ -82,4 +82,38 @@ func (k *killableRun) wait() tu.Result {
 func (k *killableRun) recoveries() int {
 	log, _ := os.ReadFile(k.logFile)
 	return bytes.Count(log, []byte("recovered from a remote sentry failure"))
+}
+
+// compareAcrossTickKills runs testdata/DIR/NAME.c natively and under do,
+// killing -9 the sandbox's server twice (at 20 and 60 bytes of the
+// program's "ticks" file, one byte per tick), and compares the outputs:
+// the program's state must come back after each kill.
+func compareAcrossTickKills(t *testing.T, dir, name string) {
+	t.Helper()
+	tu.RequireRoot(t)
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", dir, name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, sockDir, name, string(src))
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	k := startKillable(t, sockDir, sandboxDir, "2s", prog)
+	ticks := func() int {
+		b, _ := os.ReadFile(filepath.Join(sandboxDir, "ticks"))
+		return len(b)
+	}
+	for _, at := range []int{20, 60} {
+		if !k.waitUntil(func() bool { return ticks() >= at }) {
+			break
+		}
+		t.Logf("killing the server at %d ticks", ticks())
+		k.killServer()
+	}
+	got := k.wait()
+	if n := k.recoveries(); n < 2 {
+		t.Errorf("%d recoveries logged, want 2 (the program finished before the kills?)", n)
+	}
+	compare(t, want, got)
 }

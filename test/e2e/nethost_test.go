@@ -346,7 +346,7 @@ func TestNetworkHostServerKill(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	srv.Cmd.Process.Kill()
+	srv.Kill()
 	time.Sleep(100 * time.Millisecond)
 	srv2 := tu.StartDaemonAt(t, srv.Target, serverArgs[0], append(serverArgs[1:], "--log-level", "debug")...)
 	if srv2 == nil {

@@ -541,7 +541,7 @@ echo done`
 		data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", "a"))
 		return strings.Count(string(data), "\n") >= 150
 	})
-	a.Cmd.Process.Kill()
+	a.Kill()
 	if data, _ := os.ReadFile(filepath.Join(rootfs, "tmp", "b")); strings.Count(string(data), "\n") >= 600 {
 		t.Fatalf("the job finished before its sentry was killed")
 	}

@@ -77,11 +77,11 @@ func TestProcTools(t *testing.T) {
 }
 
 // TestProcMounts checks the sandbox's mount table, which differs from the
-// host's: the gofer's root, /proc and /dev.
+// host's: the gofer's root, /proc, /dev and /dev/pts.
 func TestProcMounts(t *testing.T) {
 	tu.RequireRoot(t)
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, tu.Busybox, "sh", "-c", `cat /proc/mounts; echo --; cut -d' ' -f5,9 /proc/self/mountinfo`)
-	want := "gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid 0 0\n--\n/ gofer\n/proc proc\n/dev tmpfs\n"
+	want := "gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid 0 0\ndevpts /dev/pts devpts rw,nosuid,noexec,relatime 0 0\n--\n/ gofer\n/proc proc\n/dev tmpfs\n/dev/pts devpts\n"
 	if got.Stdout != want || got.ExitCode != 0 {
 		t.Errorf("mounts: exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, strings.TrimSpace(got.Stderr))
 	}
@@ -107,7 +107,7 @@ func TestProcAcrossServerKill(t *testing.T) {
 	go func() {
 		for i := 0; i < 600; i++ {
 			if _, err := os.Stat(marker); err == nil {
-				a.Cmd.Process.Kill()
+				a.Kill()
 				time.Sleep(300 * time.Millisecond)
 				os.Remove(marker)
 				return

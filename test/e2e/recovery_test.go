@@ -67,7 +67,7 @@ func TestRecoveryServerKill(t *testing.T) {
 				if finished {
 					break
 				}
-				a.Cmd.Process.Kill()
+				a.Kill()
 				t.Logf("kill %d at %d lines", k+1, lines(filepath.Join(sandboxDir, "a")))
 				if !tc.failover {
 					time.Sleep(100 * time.Millisecond)

@@ -34,13 +34,13 @@ func TestResendAfterClientDeath(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	// The server first, so that no Durable push empties the log.
-	s.Cmd.Process.Kill()
+	s.Kill()
 	s.Cmd.Process.Wait()
 	do.Process.Kill()
 	do.Wait()
 	// The gofer's machine crashes: what it had not written to disk is
 	// lost (here: everything), and so is its reply cache.
-	g.Cmd.Process.Kill()
+	g.Kill()
 	g.Cmd.Process.Wait()
 	if err := os.Truncate(filepath.Join(work, "f"), 0); err != nil {
 		t.Fatal(err)

@@ -25,8 +25,9 @@ func socketSource(t *testing.T, name string) string {
 	return testdataSource(t, "sockets", name)
 }
 
-// testdataSource reads testdata/DIR/NAME.c with DIR's common.h inlined
-// where it is included (StaticProgram compiles one file).
+// testdataSource reads testdata/DIR/NAME.c with DIR's common.h inlined:
+// in place of its `#include "common.h"`, or before the program when it
+// has none (a #line keeps compiler messages pointing at NAME.c).
 func testdataSource(t *testing.T, dir, name string) string {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", dir, name+".c"))
@@ -37,7 +38,10 @@ func testdataSource(t *testing.T, dir, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Replace(string(src), `#include "common.h"`, string(common), 1)
+	if include := `#include "common.h"`; strings.Contains(string(src), include) {
+		return strings.Replace(string(src), include, string(common), 1)
+	}
+	return string(common) + "\n#line 1 \"" + name + ".c\"\n" + string(src)
 }
 
 // TestSocketPrograms compares the socket, epoll and eventfd programs with

@@ -124,30 +124,5 @@ func TestMakeJobs(t *testing.T) {
 // only if the restored servers re-arm its timers, and its output matches
 // native.
 func TestTimerRecoveryServerKill(t *testing.T) {
-	tu.RequireRoot(t)
-	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "timers", "ticker.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, sockDir, "ticker", string(src))
-	want := tu.Run(t, timeout, nativeDir, "", prog)
-
-	k := startKillable(t, sockDir, sandboxDir, "2s", prog)
-	ticks := func() int {
-		b, _ := os.ReadFile(filepath.Join(sandboxDir, "ticks"))
-		return len(b)
-	}
-	for _, at := range []int{20, 60} {
-		if !k.waitUntil(func() bool { return ticks() >= at }) {
-			break
-		}
-		t.Logf("killing the server at %d ticks", ticks())
-		k.killServer()
-	}
-	got := k.wait()
-	if n := k.recoveries(); n < 2 {
-		t.Errorf("%d recoveries logged, want 2 (the program finished before the kills?)", n)
-	}
-	compare(t, want, got)
+	compareAcrossTickKills(t, "timers", "ticker")
 }

@@ -120,6 +120,17 @@ type Daemon struct {
 	Cmd    *exec.Cmd
 	Target string
 	Log    *bytes.Buffer
+	// exited is closed once the daemon's process has been reaped.
+	exited chan struct{}
+}
+
+// Kill kills the daemon with SIGKILL and returns once it is gone. A
+// successor started at the same address only after that cannot find the
+// dying daemon's socket still accepting (its listener lives until the
+// process is torn down) and take it for a live peer.
+func (d *Daemon) Kill() {
+	d.Cmd.Process.Kill()
+	<-d.exited
 }
 
 // StartDaemon starts `runsc-decoupled VERB --listen unix:DIR/NAME.sock
@@ -165,6 +176,7 @@ func StartDaemonAt(t testing.TB, target, verb string, args ...string) *Daemon {
 		t.Fatalf("start %s: %v", verb, err)
 	}
 	exited := make(chan struct{})
+	d.exited = exited
 	go func() { d.Cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		d.Cmd.Process.Kill()

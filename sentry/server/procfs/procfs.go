@@ -95,8 +95,11 @@ type Mount struct {
 	Source       string
 	Target       string
 	FSType       string
-	// Options are the per-mount options; Super the filesystem's.
-	Options, Super string
+	// Options are the per-mount options; Super the filesystem's (with
+	// rw or ro first); FSOptions the file system's own options
+	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
+	// Options.
+	Options, Super, FSOptions string
 }
 
 // Limits are the numbers /proc/sys shows.

@@ -384,7 +384,7 @@ func renderMaps(src Source, pid int32, smaps bool) ([]byte, error) {
 func genMounts(src Source, _, _ int32) ([]byte, error) {
 	var b bytes.Buffer
 	for _, m := range src.Mounts() {
-		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", m.Source, m.Target, m.FSType, m.Options)
+		fmt.Fprintf(&b, "%s %s %s %s%s 0 0\n", mangle(m.Source), mangle(m.Target), mangle(m.FSType), m.Options, m.FSOptions)
 	}
 	return b.Bytes(), nil
 }
@@ -393,9 +393,30 @@ func genMounts(src Source, _, _ int32) ([]byte, error) {
 func genMountinfo(src Source, _, _ int32) ([]byte, error) {
 	var b bytes.Buffer
 	for _, m := range src.Mounts() {
-		fmt.Fprintf(&b, "%d %d %d:%d / %s %s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), m.Target, m.Options, m.FSType, m.Source, m.Super)
+		fmt.Fprintf(&b, "%d %d %d:%d / %s %s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), mangle(m.Target), m.Options, mangle(m.FSType), mangle(m.Source), m.Super)
 	}
 	return b.Bytes(), nil
+}
+
+// mangle escapes the characters that would break a mounts line as Linux
+// does (fs/proc_namespace.c: mangle, seq_escape with " \t\n\\").
+func mangle(s string) string {
+	if s == "" {
+		return "none"
+	}
+	if !strings.ContainsAny(s, " \t\n\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\\':
+			fmt.Fprintf(&b, "\\%03o", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // FDInfo renders /proc/<pid>/fdinfo/<fd>.

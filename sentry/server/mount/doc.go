@@ -1,0 +1,23 @@
+// Package mount is the remote sentry's mount table of one client: which
+// file system is mounted where, with which flags and options, in the
+// order the mounts were made. It renders /proc/<pid>/mounts and
+// mountinfo's lines (procfs.Mount), parses tmpfs's mount options as
+// Linux does, and converts mounts to and from their replay records
+// ("mount/<id>", sentrypb.MountState).
+//
+// It owns no files: the server's vfs grafts a mount's root dentry over
+// its mount point and keeps the gofer directory that holds a tmpfs's
+// files (sentry/server/vfs_mount.go). A table starts with the fixed
+// mounts (the gofer's root, /proc, /dev), which have no records; the
+// mounts made outside the sentry (do --volume, an OCI bundle's) and the
+// tmpfs mounts of mount(2) are added to it and recorded.
+//
+// # Dependencies
+//
+// proto/sentrypb (records), sentry/server/procfs (its Mount type),
+// golang.org/x/sys/unix (MS_* flags and errnos).
+//
+// # Lock order
+//
+// Table.mu is a leaf: no method calls out while holding it.
+package mount

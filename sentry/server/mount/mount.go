@@ -1,0 +1,294 @@
+package mount
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+)
+
+// The fixed mounts every table starts with.
+const (
+	RootID = 1
+	ProcID = 2
+	DevID  = 3
+	// DevPtsID is /dev/pts, the sentry's devpts (the terminals of
+	// /dev/ptmx).
+	DevPtsID = 4
+	// firstID is the first id given to other mounts.
+	firstID = 5
+)
+
+// MaxMounts bounds a client's mounts (Linux: fs.mount-max, 100,000; far
+// fewer here, as each backed mount holds a gofer directory).
+const MaxMounts = 256
+
+// PerMountFlags are the MS_* flags a mount carries (the rest of mount(2)'s
+// flags say what to do, not what the mount is).
+const PerMountFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC |
+	unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME | unix.MS_STRICTATIME
+
+// Mount is one mount of the table.
+type Mount struct {
+	ID, ParentID int
+	// FSType is the file system's type ("tmpfs", "proc", "bind" for a
+	// bind mount of a host directory made by the gofer, "gofer" for the
+	// root); Source what mountinfo shows as its source.
+	FSType, Source string
+	// Target is the absolute, clean path of the mount point.
+	Target string
+	// Flags are the mount's MS_* flags (PerMountFlags).
+	Flags uint64
+	// Data is the file system's options as given (for a record).
+	Data string
+	// FSOptions are the file system's options as Linux shows them
+	// (",size=1024k,mode=755"), from Data.
+	FSOptions string
+	// Backed says the sentry made the mount and keeps its files in a
+	// gofer directory of its own (mount(2) of a tmpfs).
+	Backed bool
+	// Dev is the device number of the mount's files as stat and
+	// mountinfo show it (0 for the root: the gofer's).
+	Dev uint64
+	// Tmpfs are the parsed options of a tmpfs.
+	Tmpfs TmpfsOptions
+	// SuperReadOnly says the file system is read-only (mountinfo's
+	// super options), not only the mount (MS_BIND|MS_REMOUNT|MS_RDONLY).
+	SuperReadOnly bool
+}
+
+// ReadOnly says the mount is read-only.
+func (m *Mount) ReadOnly() bool { return m.Flags&unix.MS_RDONLY != 0 }
+
+// MountOptions are the per-mount options as /proc/<pid>/mountinfo shows
+// them (fs/proc_namespace.c:show_mnt_opts).
+func (m *Mount) MountOptions() string {
+	var b strings.Builder
+	if m.ReadOnly() {
+		b.WriteString("ro")
+	} else {
+		b.WriteString("rw")
+	}
+	for _, f := range []struct {
+		flag uint64
+		name string
+	}{
+		{unix.MS_NOSUID, ",nosuid"}, {unix.MS_NODEV, ",nodev"}, {unix.MS_NOEXEC, ",noexec"},
+		{unix.MS_NOATIME, ",noatime"}, {unix.MS_NODIRATIME, ",nodiratime"}, {unix.MS_RELATIME, ",relatime"},
+	} {
+		if m.Flags&f.flag != 0 {
+			b.WriteString(f.name)
+		}
+	}
+	return b.String()
+}
+
+// Proc returns m as package procfs renders it.
+func (m *Mount) Proc() procfs.Mount {
+	super := "rw"
+	if m.SuperReadOnly {
+		super = "ro"
+	}
+	return procfs.Mount{ID: m.ID, ParentID: m.ParentID, Dev: m.Dev, Source: m.Source, Target: m.Target,
+		FSType: m.FSType, Options: m.MountOptions(), FSOptions: m.FSOptions, Super: super + m.FSOptions}
+}
+
+// Table is a client's mount table.
+type Table struct {
+	mu sync.Mutex
+	// mounts are the mounts by id; next is the next id to give. Protected
+	// by mu.
+	mounts map[int]*Mount
+	next   int
+}
+
+// NewTable returns a table with the fixed mounts: the gofer's root (of
+// device rootDev), and /proc, /dev and /dev/pts (of device synthDev).
+func NewTable(rootDev, synthDev uint64) *Table {
+	t := &Table{mounts: make(map[int]*Mount), next: firstID}
+	t.mounts[RootID] = &Mount{ID: RootID, FSType: "gofer", Source: "gofer", Target: "/", Flags: unix.MS_RELATIME, Dev: rootDev}
+	t.mounts[ProcID] = &Mount{ID: ProcID, ParentID: RootID, FSType: "proc", Source: "proc", Target: "/proc",
+		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME, Dev: synthDev}
+	t.mounts[DevID] = &Mount{ID: DevID, ParentID: RootID, FSType: "tmpfs", Source: "tmpfs", Target: "/dev",
+		Flags: unix.MS_NOSUID, FSOptions: ",mode=755", Dev: synthDev}
+	t.mounts[DevPtsID] = &Mount{ID: DevPtsID, ParentID: DevID, FSType: "devpts", Source: "devpts", Target: "/dev/pts",
+		Flags: unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_RELATIME, FSOptions: ",gid=5,mode=620,ptmxmode=666", Dev: synthDev}
+	return t
+}
+
+// List returns the mounts in the order they were made.
+func (t *Table) List() []Mount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Mount, 0, len(t.mounts))
+	for _, m := range t.mounts {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Get returns mount id.
+func (t *Table) Get(id int) (Mount, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.mounts[id]
+	if m == nil {
+		return Mount{}, false
+	}
+	return *m, true
+}
+
+// Len is the number of mounts.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.mounts)
+}
+
+// Add puts m in the table under a new id (or m.ID, when restoring, if
+// free), with the mount that holds m.Target as its parent, and returns it.
+// Precondition: m.Target is absolute and clean.
+func (t *Table) Add(m Mount) (Mount, error) {
+	if !path.IsAbs(m.Target) || path.Clean(m.Target) != m.Target {
+		return Mount{}, fmt.Errorf("mount target %q: not an absolute clean path: %w", m.Target, unix.EINVAL)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.mounts) >= MaxMounts {
+		return Mount{}, fmt.Errorf("%d mounts: %w", len(t.mounts), unix.ENOSPC)
+	}
+	if m.ID == 0 {
+		m.ID = t.next
+	} else if m.ID < firstID || t.mounts[m.ID] != nil {
+		return Mount{}, fmt.Errorf("mount id %d in use: %w", m.ID, unix.EINVAL)
+	}
+	t.next = max(t.next, m.ID+1)
+	m.ParentID = t.holderLocked(m.Target)
+	nm := m
+	t.mounts[m.ID] = &nm
+	return m, nil
+}
+
+// holderLocked returns the id of the mount whose tree holds target: the
+// most recent of the mounts with the longest target that is target or
+// one of its ancestors. Precondition: t.mu.
+func (t *Table) holderLocked(target string) int {
+	best, bestLen := RootID, -1
+	for id, m := range t.mounts {
+		if !within(target, m.Target) {
+			continue
+		}
+		if l := len(m.Target); l > bestLen || (l == bestLen && id > best) {
+			best, bestLen = id, l
+		}
+	}
+	return best
+}
+
+// within says p is dir or under it.
+func within(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// Remove takes mount id out of the table; mounts on top of or under it
+// go with it when detach (MNT_DETACH), else their presence is EBUSY. It
+// returns the mounts removed, the deepest first.
+func (t *Table) Remove(id int, detach bool) ([]Mount, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.mounts[id]
+	if m == nil || id < firstID {
+		return nil, fmt.Errorf("mount %d: %w", id, unix.EINVAL)
+	}
+	var gone []Mount
+	var collect func(id int)
+	collect = func(id int) {
+		for cid, c := range t.mounts {
+			if c.ParentID == id {
+				collect(cid)
+			}
+		}
+		gone = append(gone, *t.mounts[id])
+	}
+	collect(id)
+	if len(gone) > 1 && !detach {
+		return nil, fmt.Errorf("mount %d has mounts under it: %w", id, unix.EBUSY)
+	}
+	for _, g := range gone {
+		delete(t.mounts, g.ID)
+	}
+	return gone, nil
+}
+
+// SetFlags changes mount id's per-mount flags (a remount) and, when
+// data is not nil, its file system options.
+func (t *Table) SetFlags(id int, flags uint64, data *string, fsopts string, superRO bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.mounts[id]
+	if m == nil {
+		return unix.EINVAL
+	}
+	m.Flags = flags & PerMountFlags
+	if data != nil {
+		m.Data, m.FSOptions, m.SuperReadOnly = *data, fsopts, superRO
+	}
+	return nil
+}
+
+// SetDev sets mount id's device number.
+func (t *Table) SetDev(id int, dev uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m := t.mounts[id]; m != nil {
+		m.Dev = dev
+	}
+}
+
+// SetTmpfs sets mount id's parsed tmpfs options.
+func (t *Table) SetTmpfs(id int, o TmpfsOptions) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m := t.mounts[id]; m != nil {
+		m.Tmpfs = o
+	}
+}
+
+// Key is the replay record key of mount id.
+func Key(id int) string { return fmt.Sprintf("mount/%d", id) }
+
+// Record returns mount id's replay record (deleted when it is gone).
+func (t *Table) Record(id int) *sentrypb.StateRecord {
+	m, ok := t.Get(id)
+	if !ok || id < firstID {
+		return &sentrypb.StateRecord{Key: Key(id), Deleted: true}
+	}
+	return &sentrypb.StateRecord{Key: Key(id), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
+		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: m.Source, Target: m.Target,
+		Flags: m.Flags, Data: m.Data, Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly}}}
+}
+
+// FromRecord checks a replay record's mount; Add puts it back.
+func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
+	if st == nil || st.Id < firstID || st.Id > 1<<30 || !path.IsAbs(st.Target) || path.Clean(st.Target) != st.Target ||
+		st.Fstype == "" || len(st.Source) > 4096 || len(st.Data) > 4096 || st.Flags&^PerMountFlags != 0 {
+		return Mount{}, fmt.Errorf("bad mount record: %w", unix.EINVAL)
+	}
+	m := Mount{ID: int(st.Id), FSType: st.Fstype, Source: st.Source, Target: st.Target, Flags: st.Flags,
+		Data: st.Data, Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly}
+	if st.Fstype == "tmpfs" || st.Fstype == "mqueue" {
+		o, err := ParseTmpfsOptions(st.Data, totalRAM)
+		if err != nil {
+			return Mount{}, err
+		}
+		m.Tmpfs, m.FSOptions = o, o.String()
+	}
+	return m, nil
+}

@@ -1,0 +1,132 @@
+package mount
+
+import (
+	"errors"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseTmpfsOptions(t *testing.T) {
+	const ram = 8 << 30
+	for _, tc := range []struct {
+		data string
+		want TmpfsOptions
+		show string
+		err  bool
+	}{
+		{data: "", want: TmpfsOptions{Mode: 01777}, show: ""},
+		{data: "size=1m,mode=755", want: TmpfsOptions{Mode: 0755, Size: 1 << 20, HasSize: true}, show: ",size=1024k,mode=755"},
+		{data: "size=1000", want: TmpfsOptions{Mode: 01777, Size: 4096, HasSize: true}, show: ",size=4k"},
+		{data: "size=0", want: TmpfsOptions{Mode: 01777, HasSize: true}, show: ",size=0k"},
+		{data: "size=50%", want: TmpfsOptions{Mode: 01777, Size: 4 << 30, HasSize: true}, show: ",size=4194304k"},
+		{data: "size=0x10k", want: TmpfsOptions{Mode: 01777, Size: 16 << 10, HasSize: true}, show: ",size=16k"},
+		{data: "nr_blocks=2", want: TmpfsOptions{Mode: 01777, Size: 8192, HasSize: true}, show: ",size=8k"},
+		{data: "uid=1000,gid=100,mode=0700", want: TmpfsOptions{Mode: 0700, UID: 1000, GID: 100}, show: ",mode=700,uid=1000,gid=100"},
+		{data: "nr_inodes=10k,,rw", want: TmpfsOptions{Mode: 01777, NrInodes: 10240, HasNrInodes: true}, show: ",nr_inodes=10240"},
+		{data: "ro,huge=never", want: TmpfsOptions{Mode: 01777, ReadOnly: true}},
+		{data: "size=1q", err: true},
+		{data: "size=", err: true},
+		{data: "size", err: true},
+		{data: "mode=9", err: true},
+		{data: "uid=-1", err: true},
+		{data: "uid=4294967295", err: true},
+		{data: "bogus=1", err: true},
+		{data: "bogus", err: true},
+		{data: "ro=1", err: true},
+		{data: "size=99999999999999999999", err: true},
+		{data: "size=20000000e", err: true},
+		{data: "huge=sometimes", err: true},
+	} {
+		got, err := ParseTmpfsOptions(tc.data, ram)
+		if tc.err {
+			if !errors.Is(err, unix.EINVAL) {
+				t.Errorf("%q: err %v, want EINVAL", tc.data, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.data, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%q = %+v, want %+v", tc.data, got, tc.want)
+		}
+		if s := got.String(); s != tc.show {
+			t.Errorf("%q shows %q, want %q", tc.data, s, tc.show)
+		}
+	}
+}
+
+func TestTableAddRemove(t *testing.T) {
+	tb := NewTable(0xfe01, 14)
+	add := func(target string) Mount {
+		t.Helper()
+		m, err := tb.Add(Mount{FSType: "tmpfs", Source: "tmpfs", Target: target})
+		if err != nil {
+			t.Fatalf("add %s: %v", target, err)
+		}
+		return m
+	}
+	a := add("/mnt")
+	b := add("/mnt/sub")
+	c := add("/mnt") // stacked over a
+	d := add("/dev/shm")
+	e := add("/mntx")
+	for _, tc := range []struct {
+		m      Mount
+		id     int
+		parent int
+	}{
+		{a, 5, RootID}, {b, 6, a.ID}, {c, 7, a.ID}, {d, 8, DevID}, {e, 9, RootID},
+	} {
+		if tc.m.ID != tc.id || tc.m.ParentID != tc.parent {
+			t.Errorf("%s: id %d parent %d, want %d %d", tc.m.Target, tc.m.ID, tc.m.ParentID, tc.id, tc.parent)
+		}
+	}
+	if _, err := tb.Add(Mount{FSType: "tmpfs", Target: "rel"}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("relative target: %v", err)
+	}
+	if _, err := tb.Add(Mount{ID: 5, FSType: "tmpfs", Target: "/x"}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("id in use: %v", err)
+	}
+	if _, err := tb.Remove(a.ID, false); !errors.Is(err, unix.EBUSY) {
+		t.Errorf("remove a with mounts under it: %v", err)
+	}
+	if _, err := tb.Remove(RootID, true); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("remove root: %v", err)
+	}
+	if gone, err := tb.Remove(c.ID, false); err != nil || len(gone) != 1 {
+		t.Errorf("remove c: %v %v", gone, err)
+	}
+	gone, err := tb.Remove(a.ID, true)
+	if err != nil || len(gone) != 2 || gone[0].ID != b.ID || gone[1].ID != a.ID {
+		t.Errorf("detach a = %+v, %v; want b then a", gone, err)
+	}
+	if n := tb.Len(); n != 6 {
+		t.Errorf("%d mounts left, want 6", n)
+	}
+	if r := tb.Record(a.ID); !r.Deleted || r.Key != "mount/5" {
+		t.Errorf("record of a removed mount = %v", r)
+	}
+	r := tb.Record(d.ID)
+	m, err := FromRecord(r.GetMount(), 1<<30)
+	if err != nil || m.Target != "/dev/shm" || m.ID != d.ID {
+		t.Errorf("record round trip = %+v, %v", m, err)
+	}
+	r.GetMount().Target = "/a/../b"
+	if _, err := FromRecord(r.GetMount(), 1<<30); err == nil {
+		t.Errorf("unclean target accepted")
+	}
+}
+
+func TestMountOptions(t *testing.T) {
+	tb := NewTable(0, 14)
+	o, _ := ParseTmpfsOptions("size=4k,mode=700", 0)
+	m, _ := tb.Add(Mount{FSType: "tmpfs", Source: "my src", Target: "/t", Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME,
+		FSOptions: o.String(), Tmpfs: o, SuperReadOnly: true})
+	p := m.Proc()
+	if p.Options != "ro,nosuid,nodev,noexec,relatime" || p.Super != "ro,size=4k,mode=700" {
+		t.Errorf("options %q super %q", p.Options, p.Super)
+	}
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// maxStdioSets bounds the stdio sets of one client (one per spawned
+// process, kept while the client lives).
+const maxStdioSets = 4096
+
+// stdioSet is the stdin, stdout and stderr of a spawned process (the OCI
+// runtime's exec): files like the client's own stdio, whose output and
+// input travel with the set's id (StdioOutput.stdio_set, StdinWant,
+// StdinData), so that the client hands them to the exec's caller.
+type stdioSet struct {
+	id uint32
+	// info describes fds 0-2 (Spawn.stdio). Immutable.
+	info [3]*sentrypb.StdioInfo
+	// stdin buffers the set's input; it has its own lock.
+	stdin stdinState
+	// tty is the set's terminal, if any. Protected by clientState.mu.
+	tty ttyState
+}
+
+func (s *stdioSet) isTTY(fd int32) bool { return s.info[fd] != nil && s.info[fd].IsTty }
+
+// stdioSetLocked returns set id, making it from infos if it does not
+// exist yet.
+//
+// Preconditions: k.mu is locked.
+func (k *clientState) stdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
+	if id == 0 {
+		return nil, fmt.Errorf("stdio set 0 is the client's own: %w", unix.EINVAL)
+	}
+	if s := k.stdioSets[id]; s != nil {
+		return s, nil
+	}
+	if len(k.stdioSets) >= maxStdioSets {
+		return nil, fmt.Errorf("%d stdio sets: %w", len(k.stdioSets), unix.EAGAIN)
+	}
+	s := &stdioSet{id: id}
+	for _, si := range infos {
+		if si != nil && si.Fd >= 0 && si.Fd < 3 {
+			s.info[si.Fd] = si
+		}
+	}
+	s.tty.init(s.info)
+	if k.stdioSets == nil {
+		k.stdioSets = make(map[uint32]*stdioSet)
+	}
+	k.stdioSets[id] = s
+	return s, nil
+}
+
+// stdinOf returns the stdin buffer of stdio set id, or nil.
+func (k *clientState) stdinOf(id uint32) *stdinState {
+	if id == 0 {
+		return &k.stdin
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s := k.stdioSets[id]; s != nil {
+		return &s.stdin
+	}
+	return nil
+}
+
+// keyStdinOf is the key of stdio set id's StdinState record.
+func keyStdinOf(id uint32) string {
+	if id == 0 {
+		return keyStdin
+	}
+	return keyStdin + "/" + strconv.FormatUint(uint64(id), 10)
+}
+
+// spawn handles Call.Spawn: a process made from outside the application
+// (the OCI runtime's exec), as Linux makes one that entered the PID
+// namespace with setns: no parent inside it (its orphans go to init),
+// a session of its own, and here its own stdio set. It is reaped when it
+// exits, and SpawnExit tells the client its status.
+func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
+	st := sp.GetProcess()
+	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
+		return unix.EINVAL
+	}
+	if len(st.Groups) > maxGroups {
+		return unix.EINVAL
+	}
+	if err := k.grant.mayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+		k.log.Warn("refused Spawn", "err", err)
+		return err
+	}
+	k.mu.Lock()
+	if !k.started || k.destroyed || k.init == nil || k.init.exiting {
+		k.mu.Unlock()
+		return unix.ESRCH
+	}
+	set, err := k.stdioSetLocked(sp.Stdio.Id, sp.Stdio.Stdio)
+	if err != nil {
+		k.mu.Unlock()
+		return err
+	}
+	p, err := k.newProcessLocked(0, nil)
+	if err != nil {
+		k.mu.Unlock()
+		return err
+	}
+	p.spawned = true
+	p.pgid, p.sid = p.pid, p.pid
+	if set.tty.present {
+		set.tty.fgPgrp, set.tty.sid = p.pid, p.pid
+	}
+	p.creds = rootCreds(st.Uid, st.Gid)
+	p.creds.groups = slices.Clone(st.Groups)
+	p.creds.caps = capsFromProto(st.Caps, st.Uid)
+	p.fds = newFDTable(k.trk, k.locks)
+	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
+	p.sig = &sigHandlers{}
+	k.trk.markFS(p.fs)
+	k.trk.markSig(p.sig)
+	p.comm = "exec"
+	t := k.threads[p.pid]
+	k.mu.Unlock()
+
+	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
+	defer c.unpinAll()
+	fail := func(err error) error {
+		// As Start's failure: the process never ran, so it vanishes
+		// without an exit (the client knows no task of it).
+		var d deferred
+		k.mu.Lock()
+		if p.fds != nil {
+			k.dropFDTableLocked(p.fds, &d)
+			p.fds = nil
+		}
+		p.fs.refs--
+		k.trk.markFS(p.fs)
+		k.trk.markSig(p.sig)
+		k.reapLocked(p)
+		k.mu.Unlock()
+		d.run(k)
+		return err
+	}
+	for i := int32(0); i < 3; i++ {
+		f := newStdioFileOf(k, i, set.id, set.isTTY(i), &set.stdin, &set.tty)
+		if _, err := p.fds.install(f, i, false); err != nil {
+			return fail(err)
+		}
+	}
+	if st.Cwd != "" {
+		cwd, err := k.vfs.resolve(c, k.vfs.root, st.Cwd, true)
+		if err != nil {
+			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, err))
+		}
+		if !cwd.isDir() {
+			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, unix.ENOTDIR))
+		}
+		k.mu.Lock()
+		p.fs.cwd = cwd
+		k.trk.markFS(p.fs)
+		k.mu.Unlock()
+	}
+	filename := st.Filename
+	if filename == "" {
+		filename = st.Argv[0]
+	}
+	if !strings.Contains(filename, "/") {
+		filename = k.lookPath(c, filename, st.Env)
+	}
+	ep, err := k.planExec(c, c.cwd(), filename, st.Argv, st.Env, true)
+	if err != nil {
+		return fail(err)
+	}
+	k.commitExec(c, ep)
+	r.Ret = int64(p.pid)
+	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
+	return nil
+}
+
+// spawnExitPush is the push that tells the client spawned process p
+// exited with its wait status.
+func spawnExitPush(p *process) *sentrypb.Push {
+	return &sentrypb.Push{Msg: &sentrypb.Push_SpawnExit{SpawnExit: &sentrypb.SpawnExit{Pid: p.pid, WaitStatus: p.exitStatus}}}
+}
+
+// restoreStdioSetsLocked rebuilds the stdio sets of a Restore, before
+// the files that use them.
+//
+// Preconditions: k.mu is locked.
+func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
+	for _, ss := range sets {
+		if ss == nil {
+			return fmt.Errorf("nil stdio set: %w", unix.EINVAL)
+		}
+		if len(ss.StdinUnread) > maxStdinUnread {
+			return fmt.Errorf("stdio set %d: %d bytes of unread stdin (at most %d): %w", ss.Id, len(ss.StdinUnread), maxStdinUnread, unix.EINVAL)
+		}
+		s, err := k.stdioSetLocked(ss.Id, ss.Stdio)
+		if err != nil {
+			return err
+		}
+		s.stdin.restore(reads[ss.Id].GetRead(), ss.StdinUnread)
+	}
+	return nil
+}
+
+// restoreSpawnedTTYsLocked gives each restored stdio set's terminal the
+// session and process group of the spawned process whose stdin it is
+// (Spawn made that process its session and foreground group; a change
+// with TIOCSPGRP since is not in the records).
+//
+// Preconditions: k.mu is locked; fd tables are restored.
+func (k *clientState) restoreSpawnedTTYsLocked() {
+	for _, p := range k.procs {
+		if !p.spawned || p.fds == nil {
+			continue
+		}
+		f, _, err := p.fds.get(0)
+		if err != nil {
+			continue
+		}
+		if s, ok := f.impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
+			s.term.sid, s.term.fgPgrp = p.sid, p.pgid
+		}
+		f.decRef()
+	}
+}

@@ -1,0 +1,470 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+)
+
+// Mounts the sentry makes (mount(2) of a tmpfs) are grafted onto the
+// dentry tree: the mount's root is a gofer dentry of a per-client
+// directory of the gofer ("rd-tmpfs-<hash of the client id>-<mount id>",
+// beside /dev/shm's), with the mount point's parent and name, and the
+// lookup of the mount point's name returns it (vfs.covers). So ".."
+// leads back out, paths print as in the namespace, and the files are
+// ordinary gofer files that survive a server restart (the directory's
+// name follows the client id and the mount id, both of which a Restore
+// carries). The mount table (package mount) says what /proc shows;
+// mounts made outside the sentry (do --volume, an OCI bundle's) are only
+// listed there: the gofer serves them as part of its tree.
+
+// vmount is a mount grafted onto the dentry tree.
+type vmount struct {
+	// id is the mount's id in the table; root its root dentry, point the
+	// dentry it covers; backing the name of its gofer directory and
+	// backingParent the handle (owned) of the directory holding it.
+	// Immutable.
+	id            int
+	root, point   *dentry
+	backing       string
+	backingParent uint64
+}
+
+// tmpfsDirName is the gofer directory holding mount id's files.
+func tmpfsDirName(clientID string, id int) string {
+	sum := sha256.Sum256([]byte(clientID))
+	return "rd-tmpfs-" + hex.EncodeToString(sum[:8]) + "-" + strconv.Itoa(id)
+}
+
+// crossMounts returns the root of the mount on top of d, or d.
+func (v *vfs) crossMounts(d *dentry) *dentry {
+	if v.nmounts.Load() == 0 {
+		return d
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for range mount.MaxMounts {
+		m := v.covers[d]
+		if m == nil {
+			break
+		}
+		d = m.root
+	}
+	return d
+}
+
+// mountOfLocked returns the grafted mount holding d, nil for the gofer's
+// root file system and the synthesized ones. Precondition: v.mu.
+func (v *vfs) mountOfLocked(d *dentry) *vmount {
+	for n := 0; d != nil && d != v.root && n < 4096; n++ {
+		if m := v.roots[d]; m != nil {
+			return m
+		}
+		d = d.parent
+	}
+	return nil
+}
+
+// mountOf returns the id of the mount holding gofer dentry d (the root's
+// for the gofer's tree).
+func (v *vfs) mountOf(d *dentry) int {
+	if v.nmounts.Load() == 0 {
+		return mount.RootID
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if m := v.mountOfLocked(d); m != nil {
+		return m.id
+	}
+	return mount.RootID
+}
+
+// mountInfoOf returns the mount holding d (a gofer dentry), and whether
+// it is a grafted one.
+func (v *vfs) mountInfoOf(d *dentry) (mount.Mount, bool) {
+	id := v.mountOf(d)
+	m, _ := v.mounts.Get(id)
+	return m, id != mount.RootID
+}
+
+// readOnly says d is on a read-only grafted mount.
+func (v *vfs) readOnly(d *dentry) bool {
+	if d == nil || d.kind != dkGofer || v.nmounts.Load() == 0 {
+		return false
+	}
+	m, grafted := v.mountInfoOf(d)
+	return grafted && m.ReadOnly()
+}
+
+// mountRoot returns the mount whose root d is, or nil.
+func (v *vfs) mountRoot(d *dentry) *vmount {
+	if v.nmounts.Load() == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.roots[d]
+}
+
+// scratchParent returns a new handle of the gofer directory that holds
+// the per-client directories: the root's /dev/shm, else its /tmp.
+func (v *vfs) scratchParent() (uint64, error) {
+	rh, err := v.pinHandle(v.root)
+	if err != nil {
+		return 0, err
+	}
+	defer v.unpin(v.root)
+	err = unix.ENOENT
+	for _, path := range [][]string{{"dev", "shm"}, {"tmp"}} {
+		wf, werr := v.walkPath(rh, path)
+		if werr != nil {
+			err = werr
+			continue
+		}
+		if wf.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return wf.Handle.Id, nil
+		}
+		releaseHandles(v.k, []uint64{wf.Handle.Id})
+		err = unix.ENOTDIR
+	}
+	return 0, fmt.Errorf("no directory for tmpfs mounts: %w", err)
+}
+
+// graftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
+// and grafts it over point, or, when point is nil, as the name
+// path.Base(m.Target) of the synthesized /dev. Precondition: v.mntMu.
+func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, error) {
+	ph, err := v.scratchParent()
+	if err != nil {
+		return nil, err
+	}
+	name := tmpfsDirName(v.k.id, m.ID)
+	if create {
+		ctx, cancel := v.rpcCtx()
+		r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
+		cancel()
+		if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+			releaseHandles(v.k, []uint64{ph})
+			return nil, err
+		}
+		if r.GetHandle() != nil {
+			releaseHandles(v.k, []uint64{r.Handle.Id})
+		}
+	}
+	wf, err := v.walkOne(ph, name)
+	if err != nil {
+		releaseHandles(v.k, []uint64{ph})
+		return nil, err
+	}
+	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
+		releaseHandles(v.k, []uint64{ph, wf.Handle.Id})
+		return nil, unix.ENOTDIR
+	}
+	st := wf.Stat
+	parent, pname := v.dev, path.Base(m.Target)
+	if point != nil {
+		v.mu.Lock()
+		parent, pname = point.parent, point.name
+		v.mu.Unlock()
+	}
+	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+	v.noteAttrs(root, st)
+	vm := &vmount{id: m.ID, root: root, point: point, backing: name, backingParent: ph}
+	v.mu.Lock()
+	if v.covers == nil {
+		v.covers, v.roots, v.devMounts = make(map[*dentry]*vmount), make(map[*dentry]*vmount), make(map[string]*vmount)
+	}
+	if point != nil {
+		v.covers[point] = vm
+	} else {
+		v.devMounts[pname] = vm
+	}
+	v.roots[root] = vm
+	v.nmounts.Add(1)
+	v.mu.Unlock()
+	return vm, nil
+}
+
+// ungraft takes vm off the tree, and removes its directory unless keep
+// (a lazily detached mount still in use: its root keeps its handle, so
+// that a working directory or an open directory in it still works, and
+// its directory goes with the client).
+func (v *vfs) ungraft(vm *vmount, keep bool) {
+	v.mu.Lock()
+	if vm.point != nil && v.covers[vm.point] == vm {
+		delete(v.covers, vm.point)
+	}
+	if vm.point == nil && v.devMounts[vm.root.name] == vm {
+		delete(v.devMounts, vm.root.name)
+	}
+	delete(v.roots, vm.root)
+	v.nmounts.Add(-1)
+	if keep {
+		v.detached = append(v.detached, vm)
+		v.mu.Unlock()
+		return
+	}
+	h := vm.root.handle
+	vm.root.handle = 0
+	vm.root.deleted = true
+	v.mu.Unlock()
+	v.removeBacking(vm, h)
+}
+
+// removeBacking removes vm's gofer directory (whose handle h the caller
+// gives up) and releases its parent's handle.
+func (v *vfs) removeBacking(vm *vmount, h uint64) {
+	if h == 0 {
+		if wf, err := v.walkOne(vm.backingParent, vm.backing); err == nil {
+			h = wf.Handle.Id
+		}
+	}
+	if h != 0 {
+		v.removeTree(h, 0)
+		releaseNow(v.k, []uint64{h})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
+	cancel()
+	if err := goferErr("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
+		v.k.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
+	}
+	releaseNow(v.k, []uint64{vm.backingParent})
+}
+
+// removeMounts removes every grafted mount's directory (client
+// teardown: the application is over).
+func (v *vfs) removeMounts() {
+	v.mntMu.Lock()
+	defer v.mntMu.Unlock()
+	v.mu.Lock()
+	var all []*vmount
+	for _, vm := range v.roots {
+		all = append(all, vm)
+	}
+	all = append(all, v.detached...)
+	v.detached = nil
+	v.mu.Unlock()
+	for _, vm := range all {
+		v.mu.Lock()
+		_, live := v.roots[vm.root]
+		v.mu.Unlock()
+		if live {
+			v.ungraft(vm, false)
+			continue
+		}
+		v.mu.Lock()
+		h := vm.root.handle
+		vm.root.handle = 0
+		v.mu.Unlock()
+		v.removeBacking(vm, h)
+	}
+}
+
+// devMount returns the root of the mount at /dev/<name>, or nil.
+func (v *vfs) devMount(name string) *dentry {
+	if v.nmounts.Load() == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if vm := v.devMounts[name]; vm != nil {
+		return vm.root
+	}
+	return nil
+}
+
+// devMountable says the sentry makes mount m itself at a name of its
+// synthesized /dev that has no node: /dev/mqueue (POSIX message queues
+// are not supported, so it is an empty directory of the gofer's, like a
+// tmpfs, typed mqueue in mountinfo).
+func devMountable(m mount.Mount) bool {
+	return m.FSType == "mqueue" && m.Target == "/dev/mqueue"
+}
+
+// mountBusy says a file of mount id is in use: open, a working
+// directory, or mapped.
+func (k *clientState) mountBusy(id int) bool {
+	var ds []*dentry
+	k.mu.Lock()
+	seen := make(map[*fdTable]bool)
+	for _, p := range k.procs {
+		if p.fs != nil {
+			ds = append(ds, p.fs.cwd)
+		}
+		t := p.fds
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		t.mu.Lock()
+		for _, e := range t.fds {
+			if e.f != nil {
+				ds = append(ds, e.f.d)
+			}
+		}
+		t.mu.Unlock()
+	}
+	k.mu.Unlock()
+	k.maps.mu.Lock()
+	for _, mf := range k.maps.byID {
+		if mf.f != nil {
+			ds = append(ds, mf.f.d)
+		}
+	}
+	k.maps.mu.Unlock()
+	v := k.vfs
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, d := range ds {
+		if d == nil || d.kind != dkGofer {
+			continue
+		}
+		if m := v.mountOfLocked(d); m != nil && m.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// restoreMounts puts a Restore's mounts back in the table, parents first,
+// and grafts the sentry's tmpfs mounts again over their mount points
+// (their gofer directories are found by name). It returns what could not
+// be rebuilt.
+func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState) []error {
+	v := k.vfs
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
+	v.mntMu.Lock()
+	defer v.mntMu.Unlock()
+	var errs []error
+	for _, st := range recs {
+		m, err := mount.FromRecord(st, 0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
+			continue
+		}
+		if m.Backed && devMountable(m) {
+			if m, err = v.mounts.Add(m); err == nil {
+				if _, err = v.graftTmpfs(nil, m, false); err != nil {
+					v.mounts.Remove(m.ID, true)
+					k.trk.markMount(m.ID)
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
+			}
+			continue
+		}
+		if m.Backed {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			point, err := v.resolve(rc, v.root, m.Target, true)
+			if err == nil && (point == v.root || point.kind != dkGofer || !point.isDir()) {
+				err = unix.EINVAL
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+				continue
+			}
+			if m, err = v.mounts.Add(m); err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
+				continue
+			}
+			if _, err := v.graftTmpfs(point, m, false); err != nil {
+				v.mounts.Remove(m.ID, true)
+				k.trk.markMount(m.ID)
+				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
+			}
+			continue
+		}
+		if _, err := v.mounts.Add(m); err != nil {
+			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+		}
+	}
+	return errs
+}
+
+// graftStartMounts makes the mounts of a Start that the sentry serves
+// itself (devMountable), already in the table; one that fails is taken
+// out of it and logged.
+func (k *clientState) graftStartMounts() {
+	v := k.vfs
+	v.mntMu.Lock()
+	defer v.mntMu.Unlock()
+	for _, m := range v.mounts.List() {
+		if !m.Backed || !devMountable(m) {
+			continue
+		}
+		if _, err := v.graftTmpfs(nil, m, true); err != nil {
+			k.log.Warn("mount not made", "target", m.Target, "type", m.FSType, "err", err)
+			v.mounts.Remove(m.ID, true)
+			k.trk.markMount(m.ID)
+		}
+	}
+}
+
+// maxStartMounts bounds the mounts a Start may list.
+const maxStartMounts = 64
+
+// startMounts checks the mounts a Start lists (made outside the sentry:
+// the gofer serves them, the table only lists them; but /dev/mqueue,
+// which the sentry makes: devMountable).
+func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
+	if len(specs) > maxStartMounts {
+		return nil, fmt.Errorf("start: %d mounts (at most %d): %w", len(specs), maxStartMounts, unix.EINVAL)
+	}
+	var out []mount.Mount
+	for i, sp := range specs {
+		bad := func(why string) error {
+			return fmt.Errorf("start: mounts[%d] (%q): %s: %w", i, sp.GetTarget(), why, unix.EINVAL)
+		}
+		if sp == nil || !path.IsAbs(sp.Target) || len(sp.Target) >= 4096 || len(sp.Source) >= 4096 || len(sp.Data) > mountDataMax {
+			return nil, bad("want an absolute target")
+		}
+		if sp.Fstype == "" || len(sp.Fstype) > 64 || strings.ContainsAny(sp.Fstype, " \t\n/") {
+			return nil, bad("bad type")
+		}
+		if sp.Flags&^mount.PerMountFlags != 0 {
+			return nil, bad("bad flags")
+		}
+		m := mount.Mount{FSType: sp.Fstype, Source: sp.Source, Target: path.Clean(sp.Target), Flags: sp.Flags, Data: sp.Data,
+			SuperReadOnly: sp.Flags&unix.MS_RDONLY != 0 && sp.Fstype != "bind"}
+		if m.Flags&(unix.MS_NOATIME|unix.MS_STRICTATIME) == 0 {
+			m.Flags |= unix.MS_RELATIME
+		}
+		m.Flags &^= unix.MS_STRICTATIME
+		if m.Source == "" {
+			m.Source = sp.Fstype
+		}
+		if sp.Fstype == "tmpfs" {
+			o, err := mount.ParseTmpfsOptions(sp.Data, 0)
+			if err != nil {
+				return nil, bad(err.Error())
+			}
+			m.Tmpfs, m.FSOptions = o, o.String()
+		}
+		if devMountable(m) {
+			m.Backed = true
+			m.Tmpfs = mount.TmpfsOptions{Mode: 01777}
+			m.Data = ""
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

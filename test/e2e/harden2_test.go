@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// searchableDir returns a new directory that uid 1000 may search (t's
+// TempDir is 0700 under a 0700 parent), removed when t ends.
+func searchableDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "harden2-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestSetIDBits: set-id bits as Linux keeps them inside the sandbox
+// (testdata/harden2/setid.c, compared with a native run as root), while
+// the host files the sandbox left carry none.
+func TestSetIDBits(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "harden2", "setid.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, searchableDir(t), "setid", string(src))
+	want := tu.Run(t, timeout, searchableDir(t), "", prog)
+	dir := searchableDir(t)
+	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+	compare(t, want, got)
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		// No regular file keeps a set-id bit on the host (a directory
+		// may: it runs nothing).
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+			t.Errorf("host file %s has mode %#o", p, st.Mode&0o7777)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestManyFDs: RLIMIT_NOFILE above 1024 and the errnos at the limit
+// (testdata/harden2/manyfds.c, compared with a native run as root), and
+// up to nr_open in the sandbox, which can raise the hard limit (the test
+// host may not: its root lacks CAP_SYS_RESOURCE in a container).
+func TestManyFDs(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "harden2", "manyfds.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "manyfds", string(src))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog)
+	compare(t, want, got)
+
+	// At nr_open: the same answers with top = 1048576 (a native run
+	// that may raise its limit prints this too).
+	got = tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog, "nropen")
+	wantNrOpen := strings.NewReplacer(
+		"setrlimit 4096: 0", "setrlimit nr_open: 0",
+		"limit 4096 4096", "limit 1048576 1048576",
+	).Replace(want.Stdout)
+	if got.Stdout != wantNrOpen {
+		t.Errorf("at nr_open:\n%s\nwant:\n%s\nstderr:\n%s", got.Stdout, wantNrOpen, got.Stderr)
+	}
+}
