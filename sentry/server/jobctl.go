@@ -158,33 +158,51 @@ const (
 func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	t := term.termios
+	return termiosStopsWrites(term.termios)
+}
+
+// termiosStopsWrites says a struct termios has TOSTOP set.
+func termiosStopsWrites(t []byte) bool {
 	return len(t) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(t[termiosLflagOffset:])&tostop != 0
 }
 
-// ttyJobControl applies the terminal's job control to a read (sig
-// SIGTTIN) or a write with TOSTOP (SIGTTOU) of terminal stdio s by the
-// calling process, as Linux's __tty_check_change does:
-// a process of the terminal's session outside its foreground process
-// group gets EIO when it ignores SIGTTIN or its group is orphaned, may
-// write when it ignores SIGTTOU, and otherwise its whole group is sent
-// sig and the call returns ERESTARTSYS, to be made again once the group
-// continues (in the foreground, one hopes). The session of the first
-// stdio set's terminal is the first process's; a spawned process's set
-// names its own (ttyState.sid). Masks are the client's, so a blocked sig
-// counts as not ignored.
+// ttyJobControl applies job control to a read (sig SIGTTIN) or a write
+// with TOSTOP (SIGTTOU) of terminal stdio s by the calling process
+// (jobControlAccess). The session of the first stdio set's terminal is
+// the first process's; a spawned process's set names its own
+// (ttyState.sid).
 func (k *clientState) ttyJobControl(c *syscallCtx, s *stdioFile, sig int) error {
-	var d deferred
 	k.mu.Lock()
-	p, term := c.t.proc, s.term
-	sid := term.sid
+	term := s.term
+	present, sid, fg := term.present, term.sid, term.fgPgrp
 	if s.set == 0 {
 		sid = -1
 		if k.init != nil {
 			sid = k.init.sid
 		}
 	}
-	if !term.present || p.sid != sid || p.pgid == term.fgPgrp {
+	k.mu.Unlock()
+	if !present {
+		return nil
+	}
+	return k.jobControlAccess(c, sid, fg, sig)
+}
+
+// jobControlAccess applies a terminal's job control to a read (sig
+// SIGTTIN) or a write with TOSTOP (SIGTTOU) of the controlling terminal
+// of session sid, whose foreground process group is fgPgrp, by the
+// calling process, as Linux's __tty_check_change does: a process of that
+// session outside the foreground group gets EIO when it ignores SIGTTIN
+// or its group is orphaned, may write when it ignores SIGTTOU, and
+// otherwise its whole group is sent sig and the call returns
+// ERESTARTSYS, to be made again once the group continues (in the
+// foreground, one hopes). Masks are the client's, so a blocked sig counts
+// as not ignored.
+func (k *clientState) jobControlAccess(c *syscallCtx, sid, fgPgrp int32, sig int) error {
+	var d deferred
+	k.mu.Lock()
+	p := c.t.proc
+	if sid <= 0 || p.sid != sid || fgPgrp == 0 || p.pgid == fgPgrp {
 		k.mu.Unlock()
 		return nil
 	}
