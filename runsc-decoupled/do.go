@@ -169,13 +169,16 @@ func runDo(args []string) int {
 	// host process, not a namespace init), which decides; do ends with it,
 	// and its deferred cleanups run.
 	// With a terminal, its keys' signals go to its foreground process
-	// group in the sandbox (terminalSignal).
+	// group in the sandbox (terminalSignal). A signal waits for the client
+	// to take it (it may be busy with the previous one while the server
+	// recovers): none is dropped while the application runs.
 	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
 	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
 	send := func(sig syscall.Signal) {
 		select {
 		case signals <- terminalSignal(sig, ttyErr == nil):
-		case <-time.After(time.Second):
+		case <-runDone:
 		}
 	}
 	stopSigs := forwardTerminalSignals(send)
@@ -205,6 +208,7 @@ func runDo(args []string) int {
 		MaxProcesses:      *maxProcesses,
 		Mounts:            doMountSpecs(volumes),
 	})
+	close(runDone)
 	if err != nil {
 		return failDo(err)
 	}

@@ -115,6 +115,9 @@ type Config struct {
 	// among Stdin, Stdout, Stderr and tells the server, which sends the
 	// application SIGWINCH.
 	WindowChanged <-chan struct{}
+	// Sysctls set /proc/sys values of the sandbox (Hello.sysctls; the
+	// server refuses names it does not serve).
+	Sysctls map[string]string
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -216,6 +219,9 @@ type client struct {
 	farewellOnce sync.Once
 
 	stdin *stdinReader
+	// ids caches the processes' ids from the server's records
+	// (procids.go); own lock.
+	ids procIDCache
 	// sets are the stdio sets of spawned processes (spawn.go), kept
 	// until Run returns; nextSet is the last id handed out. Protected by
 	// mu.
@@ -326,7 +332,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
-	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY}
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
@@ -607,6 +613,7 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
+		c.ids.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)

@@ -63,6 +63,9 @@ type thread struct {
 	// sleeping says the thread's call is blocked in syscallCtx.block
 	// (/proc shows it as S). Atomic; set by the call's goroutine.
 	sleeping atomic.Bool
+	// sigw is the client's pending set for the thread's current wait
+	// call (file_signalfd.go); it has its own lock.
+	sigw sigWaitState
 }
 
 // process is a thread group. Fields are protected by clientState.mu.

@@ -548,7 +548,9 @@ func mayKillLocked(sender, target *process, sig int) bool {
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
 func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
-	if p == k.init && p.sig.act[sig].handler == sigDfl {
+	// A signalfd's signal is queued even for init: blocked, Linux does
+	// not count it ignored (sig_ignored).
+	if p == k.init && p.sig.act[sig].handler == sigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	k.signalProcessLocked(p, t, sig, info, d)

@@ -77,11 +77,12 @@ func TestProcTools(t *testing.T) {
 }
 
 // TestProcMounts checks the sandbox's mount table, which differs from the
-// host's: the gofer's root, /proc, /dev and /dev/pts.
+// host's: the gofer's root, /proc, /dev and /dev/pts (/proc/mounts shows
+// each mount's options with its file system's, as Linux's does).
 func TestProcMounts(t *testing.T) {
 	tu.RequireRoot(t)
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, tu.Busybox, "sh", "-c", `cat /proc/mounts; echo --; cut -d' ' -f5,9 /proc/self/mountinfo`)
-	want := "gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid 0 0\ndevpts /dev/pts devpts rw,nosuid,noexec,relatime 0 0\n--\n/ gofer\n/proc proc\n/dev tmpfs\n/dev/pts devpts\n"
+	want := "gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid,mode=755 0 0\ndevpts /dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666 0 0\n--\n/ gofer\n/proc proc\n/dev tmpfs\n/dev/pts devpts\n"
 	if got.Stdout != want || got.ExitCode != 0 {
 		t.Errorf("mounts: exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, strings.TrimSpace(got.Stderr))
 	}
