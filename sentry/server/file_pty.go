@@ -113,6 +113,13 @@ func (p *ptyFile) readable() int {
 }
 
 func (p *ptyFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+	if !p.master && c != nil {
+		// Job control: a background read (jobctl.go).
+		sid, fg := p.t.Session()
+		if err := c.k.jobControlAccess(c, sid, fg, int(unix.SIGTTIN)); err != nil {
+			return nil, err
+		}
+	}
 	if n == 0 {
 		return nil, nil
 	}
@@ -135,6 +142,13 @@ func (p *ptyFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 }
 
 func (p *ptyFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+	if !p.master && c != nil && termiosStopsWrites(p.t.Termios()) {
+		// Job control: a background write with TOSTOP (jobctl.go).
+		sid, fg := p.t.Session()
+		if err := c.k.jobControlAccess(c, sid, fg, int(unix.SIGTTOU)); err != nil {
+			return 0, err
+		}
+	}
 	done := 0
 	for done < len(b) || len(b) == 0 {
 		ch := p.t.Changed()

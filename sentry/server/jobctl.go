@@ -28,13 +28,17 @@ const contSignal = 1 << (unix.SIGCONT - 1)
 // jobControlOnSignalLocked applies what generating sig does to pending
 // signals and stops whatever its disposition (Linux's prepare_signal):
 // a stop signal discards a pending SIGCONT; SIGCONT discards pending stop
-// signals and continues the process if it is stopped.
+// signals and continues the process if it is stopped. It returns the set
+// of signals the client must discard; the caller sends that JobControl
+// push after the signal's own push (pushJobControlLocked), so that a
+// handled SIGCONT is queued on the client before the threads run again,
+// together with what was queued during the stop, as on Linux.
 //
 // Preconditions: k.mu is held; p is not exiting.
-func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred) {
+func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred) (discard uint64) {
 	switch {
 	case defaultActionOf(sig) == actStop:
-		k.pushJobControlLocked(p, contSignal, d)
+		return contSignal
 	case sig == int(unix.SIGCONT):
 		if p.stopped {
 			p.stopped, p.stopSig = false, 0
@@ -43,8 +47,9 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 			k.notifyParentStopLocked(p, cldContinued, int32(unix.SIGCONT), d)
 			k.waitq.notify()
 		}
-		k.pushJobControlLocked(p, stopSignals, d)
+		return stopSignals
 	}
+	return 0
 }
 
 // stopProcessLocked stops p with stop signal sig (its default action),
@@ -149,29 +154,55 @@ const (
 	tostop             = 0x100
 )
 
-// ttyStopsWrites says the terminal's TOSTOP flag is set.
-func (k *clientState) ttyStopsWrites() bool {
+// ttyStopsWrites says terminal term's TOSTOP flag is set.
+func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	t := k.tty.termios
+	return termiosStopsWrites(term.termios)
+}
+
+// termiosStopsWrites says a struct termios has TOSTOP set.
+func termiosStopsWrites(t []byte) bool {
 	return len(t) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(t[termiosLflagOffset:])&tostop != 0
 }
 
-// ttyJobControl applies the terminal's job control to a read (sig
-// SIGTTIN) or a write with TOSTOP (SIGTTOU) of the application's
-// terminal by the calling process, as Linux's __tty_check_change does:
-// a process of the terminal's session outside its foreground process
-// group gets EIO when it ignores SIGTTIN or its group is orphaned, may
-// write when it ignores SIGTTOU, and otherwise its whole group is sent
-// sig and the call returns ERESTARTSYS, to be made again once the group
-// continues (in the foreground, one hopes). The terminal's session is
-// the first process's. Masks are the client's, so a blocked sig counts
+// ttyJobControl applies job control to a read (sig SIGTTIN) or a write
+// with TOSTOP (SIGTTOU) of terminal stdio s by the calling process
+// (jobControlAccess). The session of the first stdio set's terminal is
+// the first process's; a spawned process's set names its own
+// (ttyState.sid).
+func (k *clientState) ttyJobControl(c *syscallCtx, s *stdioFile, sig int) error {
+	k.mu.Lock()
+	term := s.term
+	present, sid, fg := term.present, term.sid, term.fgPgrp
+	if s.set == 0 {
+		sid = -1
+		if k.init != nil {
+			sid = k.init.sid
+		}
+	}
+	k.mu.Unlock()
+	if !present {
+		return nil
+	}
+	return k.jobControlAccess(c, sid, fg, sig)
+}
+
+// jobControlAccess applies a terminal's job control to a read (sig
+// SIGTTIN) or a write with TOSTOP (SIGTTOU) of the controlling terminal
+// of session sid, whose foreground process group is fgPgrp, by the
+// calling process, as Linux's __tty_check_change does: a process of that
+// session outside the foreground group gets EIO when it ignores SIGTTIN
+// or its group is orphaned, may write when it ignores SIGTTOU, and
+// otherwise its whole group is sent sig and the call returns
+// ERESTARTSYS, to be made again once the group continues (in the
+// foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
-func (k *clientState) ttyJobControl(c *syscallCtx, sig int) error {
+func (k *clientState) jobControlAccess(c *syscallCtx, sid, fgPgrp int32, sig int) error {
 	var d deferred
 	k.mu.Lock()
 	p := c.t.proc
-	if !k.tty.present || k.init == nil || p.sid != k.init.sid || p.pgid == k.tty.fgPgrp {
+	if sid <= 0 || p.sid != sid || fgPgrp == 0 || p.pgid == fgPgrp {
 		k.mu.Unlock()
 		return nil
 	}

@@ -146,7 +146,11 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 		k.exitProcessLocked(p, signalWaitStatus(sig), d)
 		return
 	}
-	k.jobControlOnSignalLocked(p, sig, d)
+	if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
+		// After the signal's own push (jobControlOnSignalLocked), with
+		// the stop state as it is then.
+		defer k.pushJobControlLocked(p, discard, d)
+	}
 	act := p.sig.act[sig]
 	switch act.handler {
 	case sigIgn:

@@ -63,8 +63,8 @@ func (s *stdioFile) reopen() fileImpl {
 func (s *stdioFile) stream() bool { return true }
 
 func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
-	if s.tty && c != nil && s.k.ttyStopsWrites() {
-		if err := s.k.ttyJobControl(c, int(unix.SIGTTOU)); err != nil {
+	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
+		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
 		}
 	}
@@ -84,7 +84,7 @@ func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error
 
 func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
-		if err := s.k.ttyJobControl(c, int(unix.SIGTTIN)); err != nil {
+		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}

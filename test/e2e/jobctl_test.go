@@ -20,9 +20,10 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// jobctlPrograms are the C programs of testdata/jobctl (stop signals, the
-// permission to send a signal, ETXTBSY), each compared with a native run.
-var jobctlPrograms = []string{"stop", "killperm", "txtbsy"}
+// jobctlPrograms are the C programs of testdata/jobctl (stop signals, job
+// control on a pty made in the sandbox, the permission to send a signal,
+// ETXTBSY), each compared with a native run.
+var jobctlPrograms = []string{"stop", "ptyjobs", "killperm", "txtbsy"}
 
 // TestJobControlPrograms runs the stop-signal programs natively and in
 // the sandbox (both platforms: stopping threads is the client's work).

@@ -217,6 +217,31 @@ static void testOrphanedHangup(void) {
 	close(hupPipe[0]), close(hupPipe[1]);
 }
 
+// A stop signal watched by a signalfd but not blocked still stops.
+static void testSignalfdStop(void) {
+	int ready[2];
+	pipe(ready);
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTSTP);
+		signalfd(-1, &set, 0);
+		setpgid(0, 0);
+		write(ready[1], "r", 1);
+		for (;;) pause();
+	}
+	char c;
+	read(ready[0], &c, 1);
+	kill(pid, SIGTSTP);
+	int st;
+	waitpid(pid, &st, WUNTRACED);
+	describe("SIGTSTP watched by a signalfd", st);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(ready[0]), close(ready[1]);
+}
+
 // A signal whose default action is fatal waits while the process is
 // stopped (no thread takes it) and ends it once it continues.
 static void testFatalWhileStopped(void) {
@@ -284,6 +309,7 @@ int main(void) {
 	testOrphaned(1);
 	testOrphaned(0);
 	testOrphanedHangup();
+	testSignalfdStop();
 	testFatalWhileStopped();
 	testThreads();
 	printf("done\n");
