@@ -26,6 +26,10 @@ type RootSetup struct {
 	// sentry's /proc and /dev take, are left out.
 	Overlay    bool   `json:"overlay,omitempty"`
 	ScratchDir string `json:"scratch_dir,omitempty"`
+	// SentryScratch mounts SentryScratch after Mounts; a failure (a root
+	// on a read-only host file system) is a warning: the sentry then
+	// uses the root's own /dev/shm or /tmp.
+	SentryScratch bool `json:"sentry_scratch,omitempty"`
 }
 
 // Apply performs s on root and returns the directory to serve (root, or
@@ -36,7 +40,7 @@ type RootSetup struct {
 // lead out of it) and created when missing, as runc does. Warnings (file
 // systems the overlay could not cover) go to warn.
 func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
-	if len(s.Mounts) == 0 && !s.Readonly && !s.Overlay {
+	if len(s.Mounts) == 0 && !s.Readonly && !s.Overlay && !s.SentryScratch {
 		return root, nil
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -58,6 +62,11 @@ func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
 			return "", fmt.Errorf("mounts[%d] (%s at %s): %w", i, m.Type, m.Destination, err)
 		}
 	}
+	if s.SentryScratch {
+		if err := mountOne(served, SentryScratch); err != nil {
+			warn(fmt.Sprintf("no tmpfs at %s for the sentry's directories: %v", SentryScratch.Destination, err))
+		}
+	}
 	if s.Readonly {
 		if err := unix.Mount("", served, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 			return "", fmt.Errorf("root read-only: %w", err)
@@ -65,6 +74,13 @@ func (s *RootSetup) Apply(root string, warn func(string)) (string, error) {
 	}
 	return served, nil
 }
+
+// SentryScratch is the mount the gofer of a container adds under its
+// root for the sentry's own per-sandbox directories (those of /dev/shm
+// and of the tmpfs mounts of mount(2)): a tmpfs at /dev/shm, which the
+// application never sees (the sentry serves /dev itself), so they are in
+// memory, and writable on a read-only root or an image without /tmp.
+var SentryScratch = Mount{Type: "tmpfs", Destination: "/dev/shm", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "mode=1777"}
 
 // pseudoFS are file systems the overlay leaves out, with what is under
 // them: the sentry serves /proc and /dev itself, and the others hold host
@@ -193,6 +209,9 @@ func depth(p string) int {
 }
 
 func mountOne(root string, m Mount) error {
+	if m.Type == "mask" || m.Type == "readonly" {
+		return protectPath(root, m)
+	}
 	wantFile := false
 	if m.Type == "bind" {
 		fi, err := os.Stat(m.Source)
@@ -229,6 +248,56 @@ func mountOne(root string, m Mount) error {
 		}
 	default:
 		return fmt.Errorf("type %q: %w", m.Type, unix.EINVAL)
+	}
+	return nil
+}
+
+// protectPath masks (m.Type "mask") or makes read-only ("readonly")
+// m.Destination, a path inside root, as runc applies linux.maskedPaths and
+// linux.readonlyPaths; a path that does not exist is left alone.
+func protectPath(root string, m Mount) error {
+	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open root %q: %w", root, err)
+	}
+	defer unix.Close(rootFD)
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	open := func() (int, error) { return unix.Openat2(rootFD, "."+m.Destination, how) }
+	fd, err := open()
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %q in the root: %w", m.Destination, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	target := "/proc/self/fd/" + strconv.Itoa(fd)
+	if m.Type == "mask" {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0555")
+		} else {
+			err = unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("mask: %w", err)
+		}
+		return nil
+	}
+	if err := unix.Mount(target, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind onto itself: %w", err)
+	}
+	// The new mount is now what the path names; reopen it.
+	fd2, err := open()
+	if err != nil {
+		return fmt.Errorf("open %q in the root: %w", m.Destination, err)
+	}
+	defer unix.Close(fd2)
+	if err := unix.Mount("", "/proc/self/fd/"+strconv.Itoa(fd2), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("remount read-only: %w", err)
 	}
 	return nil
 }

@@ -168,19 +168,22 @@ func runDo(args []string) int {
 	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
 	// host process, not a namespace init), which decides; do ends with it,
 	// and its deferred cleanups run.
-	// A signal waits for the client to take it (it may be busy with the
-	// previous one while the server recovers): none is dropped while the
-	// application runs.
+	// With a terminal, its keys' signals go to its foreground process
+	// group in the sandbox (terminalSignal). A signal waits for the client
+	// to take it (it may be busy with the previous one while the server
+	// recovers): none is dropped while the application runs.
+	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
 	signals := make(chan client.Signal)
 	runDone := make(chan struct{})
-	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) {
+	send := func(sig syscall.Signal) {
 		select {
-		case signals <- client.Signal{Signo: int(sig)}:
+		case signals <- terminalSignal(sig, ttyErr == nil):
 		case <-runDone:
 		}
-	})
+	}
+	stopSigs := forwardTerminalSignals(send)
 	defer stopSigs()
-	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	defer forwardTerminalStop(ttyErr == nil, send)()
 	status, err := client.Run(context.Background(), client.Config{
 		Signals:           signals,
 		WindowChanged:     windowChanges(ttyErr == nil),

@@ -115,6 +115,9 @@ type Config struct {
 	// among Stdin, Stdout, Stderr and tells the server, which sends the
 	// application SIGWINCH.
 	WindowChanged <-chan struct{}
+	// Sysctls set /proc/sys values of the sandbox (Hello.sysctls; the
+	// server refuses names it does not serve).
+	Sysctls map[string]string
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -329,7 +332,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
-	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY}
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
@@ -648,7 +651,7 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_JobControl:
-		c.onJobControl(m.JobControl)
+		c.onJobControl(p)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -688,6 +691,8 @@ func (c *client) registerTask(t *task) {
 			t.queueSignalPush(m.Signal)
 		case *pb.Push_TaskExit:
 			t.kill()
+		case *pb.Push_JobControl:
+			t.proc.applyJobControl(m.JobControl)
 		}
 	}
 }

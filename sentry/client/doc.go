@@ -31,6 +31,13 @@
 // it is not, because the platform's dispatcher yields, and a locked
 // goroutine's yield hands its P to another thread (3x slower traps).
 //
+// Group stops (jobctl.go): the server decides that a process stops or
+// continues and says so with a JobControl push; the client interrupts
+// the process's threads and parks each before it next runs application
+// code, until the process continues or is killed. After a recovery it
+// sets each process's stop state from its replay record, in case the
+// push was lost with the server.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids

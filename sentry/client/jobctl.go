@@ -29,20 +29,31 @@ type stopState struct {
 	resume chan struct{}
 }
 
-// onJobControl applies a JobControl push.
-func (c *client) onJobControl(m *pb.JobControl) {
-	p := c.processByPID(m.Pid)
-	if p == nil {
-		c.log.Debug("job control for an unknown process", "pid", m.Pid, "stopped", m.Stopped)
+// onJobControl applies a JobControl push. A push for a process whose
+// first thread the client has not started yet (a child just forked) waits
+// for it with the early pushes of its TID, which is its PID.
+func (c *client) onJobControl(p *pb.Push) {
+	m := p.GetJobControl()
+	c.mu.Lock()
+	proc := c.processByPIDLocked(m.Pid)
+	if proc == nil {
+		c.early[m.Pid] = append(c.early[m.Pid], p)
+		c.mu.Unlock()
 		return
 	}
+	c.mu.Unlock()
+	proc.applyJobControl(m)
+}
+
+// applyJobControl applies m to p.
+func (p *process) applyJobControl(m *pb.JobControl) {
 	p.setStopped(m.Stopped, linux.SignalSet(m.Discard))
 }
 
-// processByPID returns the client's process pid, or nil.
-func (c *client) processByPID(pid int32) *process {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// processByPIDLocked returns the client's process pid, or nil.
+//
+// Preconditions: c.mu is held.
+func (c *client) processByPIDLocked(pid int32) *process {
 	if t := c.tasks[pid]; t != nil && t.proc.pid == pid {
 		return t.proc
 	}

@@ -424,7 +424,7 @@ func (s *remoteSession) Send(m *pb.ClientMessage) error {
 					return nil
 				}
 			}
-		case *pb.ClientMessage_Stdin:
+		case *pb.ClientMessage_Stdin, *pb.ClientMessage_SignalsPending:
 		default:
 			return transport.ErrConnDead
 		}

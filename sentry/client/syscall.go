@@ -253,6 +253,10 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		if errno == 0 {
 			return t.applyShmAttach(args, act.ShmAttach)
 		}
+	case *pb.Reply_SignalfdRead:
+		if errno == 0 {
+			return t.signalfdRead(sysno, args, act.SignalfdRead)
+		}
 	}
 	if errno == unix.ENOSYS {
 		name := sysName(sysno)
@@ -286,6 +290,7 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.state = stateForwarding
 	t.interruptSent = false
 	t.callGen++
+	t.markWaitCallLocked(c)
 	t.mu.Unlock()
 	start := cpuNow()
 	reply, err := t.c.conn.Call(t.c.ctx, c)

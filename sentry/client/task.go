@@ -157,6 +157,9 @@ type task struct {
 	interruptSent bool
 	// callGen counts forwarded calls. Protected by mu.
 	callGen uint64
+	// sigWaitGen is the callGen of the last wait call sent with the
+	// pending set (signalfd.go). Protected by mu.
+	sigWaitGen uint64
 	// mask is the signal mask. Protected by mu.
 	mask linux.SignalSet
 	// savedMask is restored by the next handler's sigreturn (sigsuspend).
@@ -210,8 +213,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 	return ls, nil
 }
 
-// serverLimits fills in the limits of ls the server enforces for the
-// first process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st.
+// serverLimits fills in the limits of ls the server enforces for a root
+// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"encoding/binary"
+	"slices"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -137,5 +140,95 @@ func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessSt
 		}
 	case cldContinued:
 		p.waitCode = cldContinued
+	}
+}
+
+// tostop is termios c_lflag's TOSTOP: background writes raise SIGTTOU.
+const (
+	termiosLflagOffset = 12
+	tostop             = 0x100
+)
+
+// ttyStopsWrites says the terminal's TOSTOP flag is set.
+func (k *clientState) ttyStopsWrites() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.tty.termios
+	return len(t) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(t[termiosLflagOffset:])&tostop != 0
+}
+
+// ttyJobControl applies the terminal's job control to a read (sig
+// SIGTTIN) or a write with TOSTOP (SIGTTOU) of the application's
+// terminal by the calling process, as Linux's __tty_check_change does:
+// a process of the terminal's session outside its foreground process
+// group gets EIO when it ignores SIGTTIN or its group is orphaned, may
+// write when it ignores SIGTTOU, and otherwise its whole group is sent
+// sig and the call returns ERESTARTSYS, to be made again once the group
+// continues (in the foreground, one hopes). The terminal's session is
+// the first process's. Masks are the client's, so a blocked sig counts
+// as not ignored.
+func (k *clientState) ttyJobControl(c *syscallCtx, sig int) error {
+	var d deferred
+	k.mu.Lock()
+	p := c.t.proc
+	if !k.tty.present || k.init == nil || p.sid != k.init.sid || p.pgid == k.tty.fgPgrp {
+		k.mu.Unlock()
+		return nil
+	}
+	if p.sig.act[sig].handler == sigIgn {
+		k.mu.Unlock()
+		if sig == int(unix.SIGTTIN) {
+			return unix.EIO
+		}
+		return nil
+	}
+	if k.orphanedPgrpLocked(p.pgid) {
+		k.mu.Unlock()
+		return unix.EIO
+	}
+	info := siginfoKill(sig, siKernel, 0, 0)
+	for _, q := range k.processGroupLocked(p.pgid) {
+		k.signalFromAppLocked(q, nil, sig, info, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return errRestartSys
+}
+
+// orphanableByExitLocked returns the process groups that exiting p may
+// leave orphaned: its own, if its parent is in another group of its
+// session, and each child's that is another group of its session.
+func (k *clientState) orphanableByExitLocked(p *process) []int32 {
+	var out []int32
+	if par := p.parent; par != nil && par.pgid != p.pgid && par.sid == p.sid {
+		out = append(out, p.pgid)
+	}
+	for c := range p.children {
+		if c.pgid != p.pgid && c.sid == p.sid && !slices.Contains(out, c.pgid) {
+			out = append(out, c.pgid)
+		}
+	}
+	return out
+}
+
+// hangUpOrphanedLocked sends SIGHUP and then SIGCONT to every process of
+// each group in pgids that is now orphaned and has a stopped member, as
+// Linux does when an exit orphans a group with stopped jobs (no one could
+// continue them).
+//
+// Preconditions: k.mu is held; the exiting process is marked exiting and
+// its children have their new parent.
+func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
+	for _, pgid := range pgids {
+		members := k.processGroupLocked(pgid)
+		if !slices.ContainsFunc(members, func(q *process) bool { return q.stopped }) || !k.orphanedPgrpLocked(pgid) {
+			continue
+		}
+		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
+			info := siginfoKill(sig, siKernel, 0, 0)
+			for _, q := range members {
+				k.signalProcessLocked(q, nil, sig, info, d)
+			}
+		}
 	}
 }

@@ -24,6 +24,35 @@ func (e *env) readFileAt(path string) string {
 	return string(e.mem.bytes(buf, int(n)))
 }
 
+// readDirNames lists directory path's names (with getdents64), each
+// followed by a space.
+func (e *env) readDirNames(path string) string {
+	e.t.Helper()
+	fd := uint64(e.ok(1, unix.SYS_OPEN, e.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+	defer e.ok(1, unix.SYS_CLOSE, fd)
+	buf := e.mem.zeros(8192)
+	out := " "
+	for {
+		n := int(e.ok(1, unix.SYS_GETDENTS64, fd, buf, 8192))
+		if n == 0 {
+			return out
+		}
+		b := e.mem.bytes(buf, n)
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.LittleEndian.Uint16(b[off+16:]))
+			name := b[off+19 : off+reclen]
+			if i := strings.IndexByte(string(name), 0); i >= 0 {
+				name = name[:i]
+			}
+			out += string(name) + " "
+			if reclen == 0 {
+				break
+			}
+			off += reclen
+		}
+	}
+}
+
 // tmpfsDirs lists the gofer directories backing tmpfs mounts under root.
 func tmpfsDirs(t *testing.T, root string) []string {
 	t.Helper()
@@ -164,6 +193,17 @@ func TestMountErrors(t *testing.T) {
 		t.Errorf("mountinfo after detach:\n%s", mi)
 	}
 
+	// A mount with one under it: EBUSY, but MNT_DETACH takes both.
+	e.ok(1, unix.SYS_CHDIR, m.str("/"))
+	e.ok(1, unix.SYS_MOUNT, tmpfs, mnt, tmpfs, 0, 0)
+	e.ok(1, unix.SYS_MKDIR, m.str("/mnt/sub"), 0755)
+	e.ok(1, unix.SYS_MOUNT, tmpfs, m.str("/mnt/sub"), tmpfs, 0, 0)
+	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, mnt, 0)
+	e.ok(1, unix.SYS_UMOUNT2, mnt, unix.MNT_DETACH)
+	if mi := e.readFileAt("/proc/self/mountinfo"); strings.Contains(mi, "/mnt") {
+		t.Errorf("mountinfo after detaching a mount with a submount:\n%s", mi)
+	}
+
 	// Without CAP_SYS_ADMIN: EPERM.
 	e.ok(1, unix.SYS_SETUID, 1000)
 	e.fails(unix.EPERM, 1, unix.SYS_MOUNT, tmpfs, mnt, tmpfs, 0, 0)
@@ -182,7 +222,7 @@ func TestStartMounts(t *testing.T) {
 	}
 	mi := e.readFileAt("/proc/self/mountinfo")
 	for _, re := range []string{
-		`(?m)^5 1 \d+:\d+ / /data ro,relatime - bind /host/data rw$`,
+		`(?m)^5 1 \d+:\d+ /host/data /data ro,relatime - bind /host/data rw$`,
 		`(?m)^6 3 0:262 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k$`,
 		`(?m)^7 3 0:263 / /dev/mqueue rw,nosuid,nodev,noexec,relatime - mqueue mqueue rw$`,
 	} {
@@ -190,16 +230,21 @@ func TestStartMounts(t *testing.T) {
 			t.Errorf("mountinfo lacks %s:\n%s", re, mi)
 		}
 	}
-	// /dev/mqueue is a directory the sentry made (an mqueue by statfs).
+	// A mount the gofer made stays.
+	os.MkdirAll(filepath.Join(e.root, "data"), 0755)
+	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, e.mem.str("/data"), 0)
+	// /dev/mqueue is an empty directory of the sentry's (an mqueue by
+	// statfs) where no queue can be made.
 	m := e.mem
 	sf := m.zeros(120)
 	e.ok(1, unix.SYS_STATFS, m.str("/dev/mqueue"), sf)
 	if typ := binary.LittleEndian.Uint64(m.bytes(sf, 8)); typ != 0x19800202 {
 		t.Errorf("statfs /dev/mqueue type %#x, want MQUEUE_MAGIC", typ)
 	}
-	e.ok(1, unix.SYS_MKDIR, m.str("/dev/mqueue/../mqueue/d"), 0755)
-	if dirs := tmpfsDirs(t, e.root); len(dirs) != 1 {
-		t.Errorf("tmpfs directories %v, want /dev/mqueue's", dirs)
+	e.fails(unix.EACCES, 1, unix.SYS_OPEN, m.str("/dev/mqueue/../mqueue/q"), unix.O_CREAT|unix.O_RDWR, 0600)
+	e.fails(unix.ENOENT, 1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
+	if ls := e.readDirNames("/dev"); !strings.Contains(ls, " mqueue ") {
+		t.Errorf("/dev lists %q, without mqueue", ls)
 	}
 	e.ok(1, unix.SYS_UMOUNT2, m.str("/dev/mqueue"), 0)
 	e.fails(unix.ENOENT, 1, unix.SYS_STAT, m.str("/dev/mqueue"), m.zeros(144))
@@ -227,7 +272,6 @@ func TestMountRecovery(t *testing.T) {
 		t.Fatalf("Start: %v", unix.Errno(rep.Errno))
 	}
 	m := r.mem
-	r.ok(1, unix.SYS_MKDIR, m.str("/dev/mqueue/q"), 0755)
 	os.MkdirAll(filepath.Join(r.root, "mnt"), 0755)
 	r.ok(1, unix.SYS_MOUNT, m.str("tmpfs"), m.str("/mnt"), m.str("tmpfs"), unix.MS_NOEXEC, m.str("mode=700"))
 	r.ok(1, unix.SYS_MKDIR, m.str("/mnt/d"), 0755)
@@ -236,6 +280,8 @@ func TestMountRecovery(t *testing.T) {
 	r.write(1, fd, "kept", written)
 	r.ok(1, unix.SYS_FSYNC, fd)
 	r.ok(1, unix.SYS_CHDIR, m.str("/mnt/d"))
+	os.MkdirAll(filepath.Join(r.root, "bdst"), 0755)
+	r.ok(1, unix.SYS_MOUNT, m.str("/mnt/d"), m.str("/bdst"), 0, unix.MS_BIND, 0)
 
 	r.crash()
 	r.startServer(true)
@@ -262,7 +308,20 @@ func TestMountRecovery(t *testing.T) {
 	if !strings.Contains(mi, "6 1 0:262 / /mnt rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") || !strings.Contains(mi, "5 3 0:261 / /dev/mqueue rw,relatime - mqueue mqueue rw\n") {
 		t.Errorf("mountinfo after recovery:\n%s", mi)
 	}
-	r.ok(1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
+	r.ok(1, unix.SYS_STAT, m.str("/dev/mqueue"), m.zeros(144))
+	if !strings.Contains(mi, "7 1 0:262 /d /bdst rw,noexec,relatime - tmpfs tmpfs rw,mode=700\n") {
+		t.Errorf("bind mount after recovery:\n%s", mi)
+	}
+	bfd := r.open("/bdst/f", unix.O_RDONLY)
+	if got := r.readStr(1, bfd, 16); got != "kept" {
+		t.Errorf("file through the bind mount after recovery holds %q", got)
+	}
+	r.ok(1, unix.SYS_CLOSE, bfd)
+	// The tmpfs holds the bind mount's files: it cannot go first.
+	if rep := r.sys(1, unix.SYS_UMOUNT2, m.str("/mnt"), unix.MNT_DETACH); rep.Errno != int32(unix.EBUSY) {
+		t.Errorf("umount of a bind mount's source tmpfs: errno %v, want EBUSY", unix.Errno(rep.Errno))
+	}
+	r.ok(1, unix.SYS_UMOUNT2, m.str("/bdst"), 0)
 	r.ok(1, unix.SYS_CHDIR, m.str("/"))
 	r.ok(1, unix.SYS_CLOSE, fd)
 	r.ok(1, unix.SYS_UMOUNT2, m.str("/dev/mqueue"), 0)

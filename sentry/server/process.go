@@ -63,6 +63,9 @@ type thread struct {
 	// sleeping says the thread's call is blocked in syscallCtx.block
 	// (/proc shows it as S). Atomic; set by the call's goroutine.
 	sleeping atomic.Bool
+	// sigw is the client's pending set for the thread's current wait
+	// call (file_signalfd.go); it has its own lock.
+	sigw sigWaitState
 }
 
 // process is a thread group. Fields are protected by clientState.mu.
@@ -274,6 +277,8 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		k.waitq.notify()
 		return
 	}
+	// Groups p kept from being orphaned (jobctl.go).
+	orphanable := k.orphanableByExitLocked(p)
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
@@ -291,6 +296,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 	}
+	k.hangUpOrphanedLocked(orphanable, d)
 	p.zombie = true
 	if p.spawned {
 		d.pushes = append(d.pushes, spawnExitPush(p))

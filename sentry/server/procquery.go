@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -72,6 +73,34 @@ func (k *clientState) procAnswer(a *sentrypb.ProcAnswer) {
 	if ch != nil {
 		ch <- a
 	}
+}
+
+// NetInterfaces lists the sandbox's interfaces for /proc/net.
+func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
+	ifs, err := s.k.interfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfs.NetInterface, 0, len(ifs))
+	for _, ifc := range ifs {
+		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index}
+		for _, a := range ifc.Addrs {
+			if len(a.IP) != net.IPv6len {
+				continue
+			}
+			na := procfs.NetAddr6{PrefixLen: a.PrefixLen}
+			copy(na.IP[:], a.IP)
+			switch {
+			case a.IP.IsLoopback():
+				na.Scope = 0x10 // IFA_HOST
+			case a.IP.IsLinkLocalUnicast():
+				na.Scope = 0x20 // IFA_LINK
+			}
+			ni.IPv6 = append(ni.IPv6, na)
+		}
+		out = append(out, ni)
+	}
+	return out, nil
 }
 
 // procSource is procfs.Source over a client's kernel state.
@@ -278,7 +307,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
-		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}
+		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -294,6 +323,8 @@ func (s procSource) SetLimit(name string, v int) error {
 		return nil
 	case "fs/pipe-max-size":
 		return s.k.sysctl.setPipeMaxSize(v)
+	case "net/ipv4/ip_forward":
+		return s.k.setIPForward(v)
 	}
 	return unix.EACCES
 }

@@ -135,7 +135,8 @@ func siginfoChld(sig int, code int32, pid int32, uid uint32, status int32) []byt
 // SIGCONT continues a stopped p whatever its disposition (jobctl.go).
 //
 // Signal masks live on the client, so a blocked signal whose default
-// action is fatal still kills the process, and a blocked stop signal
+// action is fatal still kills the process (unless a signalfd of p reads
+// it: then the client keeps it pending), and a blocked stop signal
 // still stops it.
 func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
 	if p.exiting || sig <= 0 || sig > numSignals {
@@ -151,6 +152,12 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 	case sigIgn:
 		return
 	case sigDfl:
+		if signalfdWantsLocked(p, sig) {
+			// Pushed as SIGIO is: the client keeps it pending if
+			// blocked, else applies the default action.
+			k.queueAsyncSignalLocked(p, target, sig, info, d)
+			return
+		}
 		switch defaultActionOf(sig) {
 		case actTerminate, actCore:
 			if p.stopped {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -380,6 +381,26 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
+	st, err := c.statOfFile(d, f)
+	if err != nil || c.k.vfs.nmounts.Load() == 0 {
+		return st, err
+	}
+	if f != nil {
+		d = f.d
+	}
+	if d == nil || d.kind != dkGofer {
+		return st, nil
+	}
+	// A file of a grafted mount is on that mount's device, as Linux
+	// gives each tmpfs its own.
+	if m, grafted := c.k.vfs.mountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+		st = proto.Clone(st).(*goferpb.Stat)
+		st.Dev = m.Dev
+	}
+	return st, nil
+}
+
+func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.isPath() && f.d != nil {
 			return c.k.vfs.statDentry(c, f.d)
@@ -1090,6 +1111,9 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 			return err
 		}
 	}
+	if v.readOnly(d) {
+		return unix.EROFS
+	}
 	req.Handle = h
 	req.Origin = c.origin(0)
 	ctx, cancel := v.rpcCtx()
@@ -1478,6 +1502,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		}
 	case d.kind >= dkProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
+	case d.kind == dkMqueueDir:
+		sf.Type = linux.MQUEUE_MAGIC
+		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
 	}
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)

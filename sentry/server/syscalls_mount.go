@@ -78,8 +78,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 	case flags&unix.MS_REMOUNT != 0:
 		return 0, c.remount(point, flags, data)
 	case flags&unix.MS_BIND != 0:
-		logUnsupportedOnce(c.k, "mount(MS_BIND)")
-		return 0, fmt.Errorf("bind mounts inside the sandbox: %w", unix.EINVAL)
+		return 0, c.bindMount(source, point)
 	case flags&unix.MS_MOVE != 0:
 		logUnsupportedOnce(c.k, "mount(MS_MOVE)")
 		return 0, fmt.Errorf("moving mounts: %w", unix.EINVAL)
@@ -167,7 +166,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 	flags &^= unix.MS_REMOUNT
 	var newData *string
 	fsopts := m.FSOptions
-	if flags&unix.MS_BIND == 0 {
+	if flags&unix.MS_BIND == 0 && m.FSType == "tmpfs" {
 		ram, err := c.ramFor(data)
 		if err != nil {
 			return err
@@ -217,6 +216,58 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 	return nil
 }
 
+// bindMount mounts the file at path source over point (MS_BIND): a new
+// mount of the same files, with the flags of the mount source is in. Its
+// submounts are not brought along (MS_REC changes nothing).
+func (c *syscallCtx) bindMount(source string, point *dentry) error {
+	v := c.k.vfs
+	if source == "" {
+		return unix.EFAULT
+	}
+	src, err := v.resolve(c, c.cwd(), source, true)
+	if err != nil {
+		return err
+	}
+	if src.kind != dkGofer || point.kind != dkGofer || point == v.root {
+		return fmt.Errorf("bind mount of %q: not a file of the gofer's tree: %w", source, unix.EINVAL)
+	}
+	if src.isDir() != point.isDir() {
+		if point.isDir() {
+			return unix.ENOTDIR
+		}
+		return unix.EISDIR
+	}
+	from, _ := v.mountInfoOf(src)
+	srcPath, ok := v.pathOf(src)
+	target, ok2 := v.pathOf(point)
+	if !ok || !ok2 {
+		return unix.ENOENT
+	}
+	// The root field: the source's path within its own mount.
+	root := srcPath
+	if from.Target != "/" {
+		root = strings.TrimPrefix(srcPath, from.Target)
+	}
+	if from.Root != "" && from.Root != "/" {
+		root = from.Root + root
+	}
+	if root == "" {
+		root = "/"
+	}
+	m := from
+	m.ID, m.ParentID, m.Target, m.Backed, m.BindPath, m.Root = 0, 0, target, false, srcPath, root
+	m, err = v.mounts.Add(m)
+	if err != nil {
+		return err
+	}
+	if _, err := v.graftBind(point, src, m); err != nil {
+		v.mounts.Remove(m.ID, true)
+		return err
+	}
+	c.k.trk.markMount(m.ID)
+	return nil
+}
+
 // isMountPoint says d is the root of a mount.
 func (v *vfs) isMountPoint(d *dentry) bool {
 	return d == v.root || d == v.proc || d == v.dev || v.mountRoot(d) != nil
@@ -252,15 +303,40 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	v.mntMu.Lock()
 	defer v.mntMu.Unlock()
 	vm := v.mountRoot(d)
+	if vm == nil && d.kind == dkMqueueDir {
+		for _, m := range v.mounts.List() {
+			if isMqueueMount(m) {
+				if _, err := v.mounts.Remove(m.ID, flags&linux.MNT_DETACH != 0); err != nil {
+					return 0, err
+				}
+				v.setMqueue(0)
+				c.k.trk.markMount(m.ID)
+				return 0, nil
+			}
+		}
+	}
 	if vm == nil {
 		if d == v.root || d == v.proc || d == v.dev {
 			// The sentry's own mounts stay.
 			return 0, unix.EBUSY
 		}
+		if p, ok := v.pathOf(d); ok && d.kind == dkGofer {
+			for _, m := range v.mounts.List() {
+				if m.Target == p && !m.Backed && m.BindPath == "" {
+					// Made outside the sentry (a volume, an OCI
+					// bundle's mount): the gofer serves it and
+					// keeps it.
+					return 0, fmt.Errorf("umount of %q, mounted by the gofer: %w", p, unix.EBUSY)
+				}
+			}
+		}
 		return 0, unix.EINVAL
 	}
 	detach := flags&linux.MNT_DETACH != 0
-	ids := []int{vm.id}
+	if vm.src == nil && v.bindSources(vm.id) {
+		// A bind mount's files are this tmpfs's directory.
+		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
+	}
 	if !detach {
 		if c.k.mountBusy(vm.id) {
 			return 0, unix.EBUSY
@@ -270,15 +346,12 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ids = ids[:0]
+	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
-		ids = append(ids, m.ID)
-	}
-	for _, id := range ids {
-		if g := v.graftedByID(id); g != nil {
-			v.ungraft(g, detach && c.k.mountBusy(id))
+		if g := v.graftedByID(m.ID); g != nil {
+			v.ungraft(g, detach && c.k.mountBusy(m.ID))
 		}
-		c.k.trk.markMount(id)
+		c.k.trk.markMount(m.ID)
 	}
 	return 0, nil
 }

@@ -508,22 +508,49 @@ func sysKill(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if sig != 0 {
-		info := siginfoKill(sig, siUser, self.pid, self.creds.ruid)
-		for _, p := range targets {
+	// As Linux's kill: success if any target could be signalled, EPERM
+	// if none (for sig 0 too).
+	info := siginfoKill(sig, siUser, self.pid, self.creds.ruid)
+	allowed := 0
+	for _, p := range targets {
+		if !mayKillLocked(self, p, sig) {
+			continue
+		}
+		allowed++
+		if sig != 0 {
 			k.signalFromAppLocked(p, nil, sig, info, &d)
 		}
 	}
 	k.mu.Unlock()
 	d.run(k)
+	if allowed == 0 {
+		return 0, unix.EPERM
+	}
 	return 0, nil
+}
+
+// mayKillLocked says sender may signal target with sig (Linux's
+// check_kill_permission): a real or effective uid of the sender is the
+// target's real or saved uid, or the sender has CAP_KILL, or sig is
+// SIGCONT within one session.
+func mayKillLocked(sender, target *process, sig int) bool {
+	s, tc := sender.creds, target.creds
+	switch {
+	case s.euid == tc.suid, s.euid == tc.ruid, s.ruid == tc.suid, s.ruid == tc.ruid:
+		return true
+	case sig == int(unix.SIGCONT) && sender.sid == target.sid:
+		return true
+	}
+	return s.capable(linux.CAP_KILL)
 }
 
 // signalFromAppLocked sends a signal the application asked for (kill,
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
 func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
-	if p == k.init && p.sig.act[sig].handler == sigDfl {
+	// A signalfd's signal is queued even for init: blocked, Linux does
+	// not count it ignored (sig_ignored).
+	if p == k.init && p.sig.act[sig].handler == sigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	k.signalProcessLocked(p, t, sig, info, d)
@@ -548,8 +575,12 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
+	self := c.t.proc
+	if !mayKillLocked(self, t.proc, sig) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
+	}
 	if sig != 0 {
-		self := c.t.proc
 		k.signalFromAppLocked(t.proc, t, sig, siginfoKill(sig, siTkill, self.pid, self.creds.ruid), &d)
 	}
 	k.mu.Unlock()
@@ -574,6 +605,10 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if p == nil {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
+	}
+	if !mayKillLocked(c.t.proc, p, sig) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
 	if p != c.t.proc && (code >= 0 || code == siTkill) {

@@ -27,6 +27,7 @@ const (
 	dkDevDir                          // /dev
 	dkDev                             // /dev/null etc.
 	dkDevTty                          // /dev/tty
+	dkMqueueDir                       // /dev/mqueue (always empty)
 	dkLink                            // a synthesized symlink with a fixed target
 	dkProcDir                         // /proc
 	dkProcSelf                        // /proc/self, /proc/thread-self
@@ -165,11 +166,11 @@ type vfs struct {
 	mntMu  sync.Mutex
 	covers map[*dentry]*vmount
 	roots  map[*dentry]*vmount
-	// devMounts are the mounts at names of the synthesized /dev
-	// (/dev/mqueue), by name; protected by mu.
-	devMounts map[string]*vmount
-	detached  []*vmount
-	nmounts   atomic.Int32
+	// mqueue is /dev/mqueue's dentry while the mqueue file system is
+	// mounted there (vfs_mount.go: isMqueueMount); protected by mu.
+	mqueue   *dentry
+	detached []*vmount
+	nmounts  atomic.Int32
 }
 
 func newVFS(k *clientState) (*vfs, error) {
@@ -182,6 +183,7 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err := goferErr("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
+	k.binder = handleBinder{key: r.BindingKey, client: k.originID}
 	v := &vfs{k: k, rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
@@ -272,7 +274,10 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	var wf *goferpb.WalkedFile
 	var err error
-	if vm := v.mountRoot(d); vm != nil {
+	if vm := v.mountRoot(d); vm != nil && vm.src != nil {
+		// A bind mount's root: a handle of its source.
+		return v.freshHandle(vm.src)
+	} else if vm != nil {
 		// A mount's root: its gofer directory is not under its parent.
 		wf, err = v.walkOne(vm.backingParent, vm.backing)
 	} else if parent == v.dev {
@@ -454,8 +459,8 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 		return nil, unix.ENAMETOOLONG
 	}
 	if dir.kind != dkGofer {
-		if dir == v.dev {
-			if d := v.devMount(name); d != nil {
+		if dir == v.dev && name == "mqueue" {
+			if d := v.mqueueDentry(); d != nil {
 				return d, nil
 			}
 		}

@@ -41,6 +41,9 @@ type vmount struct {
 	root, point   *dentry
 	backing       string
 	backingParent uint64
+	// src is a bind mount's source (its root is another dentry of the
+	// same file); nil for a tmpfs. Immutable.
+	src *dentry
 }
 
 // tmpfsDirName is the gofer directory holding mount id's files.
@@ -144,8 +147,7 @@ func (v *vfs) scratchParent() (uint64, error) {
 }
 
 // graftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
-// and grafts it over point, or, when point is nil, as the name
-// path.Base(m.Target) of the synthesized /dev. Precondition: v.mntMu.
+// and grafts it over point. Precondition: v.mntMu.
 func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, error) {
 	ph, err := v.scratchParent()
 	if err != nil {
@@ -174,25 +176,18 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 		return nil, unix.ENOTDIR
 	}
 	st := wf.Stat
-	parent, pname := v.dev, path.Base(m.Target)
-	if point != nil {
-		v.mu.Lock()
-		parent, pname = point.parent, point.name
-		v.mu.Unlock()
-	}
+	v.mu.Lock()
+	parent, pname := point.parent, point.name
+	v.mu.Unlock()
 	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.noteAttrs(root, st)
 	vm := &vmount{id: m.ID, root: root, point: point, backing: name, backingParent: ph}
 	v.mu.Lock()
 	if v.covers == nil {
-		v.covers, v.roots, v.devMounts = make(map[*dentry]*vmount), make(map[*dentry]*vmount), make(map[string]*vmount)
+		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
 	}
-	if point != nil {
-		v.covers[point] = vm
-	} else {
-		v.devMounts[pname] = vm
-	}
+	v.covers[point] = vm
 	v.roots[root] = vm
 	v.nmounts.Add(1)
 	v.mu.Unlock()
@@ -205,11 +200,8 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 // its directory goes with the client).
 func (v *vfs) ungraft(vm *vmount, keep bool) {
 	v.mu.Lock()
-	if vm.point != nil && v.covers[vm.point] == vm {
+	if v.covers[vm.point] == vm {
 		delete(v.covers, vm.point)
-	}
-	if vm.point == nil && v.devMounts[vm.root.name] == vm {
-		delete(v.devMounts, vm.root.name)
 	}
 	delete(v.roots, vm.root)
 	v.nmounts.Add(-1)
@@ -222,6 +214,10 @@ func (v *vfs) ungraft(vm *vmount, keep bool) {
 	vm.root.handle = 0
 	vm.root.deleted = true
 	v.mu.Unlock()
+	if vm.src != nil {
+		releaseHandles(v.k, []uint64{h})
+		return
+	}
 	v.removeBacking(vm, h)
 }
 
@@ -271,29 +267,81 @@ func (v *vfs) removeMounts() {
 		h := vm.root.handle
 		vm.root.handle = 0
 		v.mu.Unlock()
+		if vm.src != nil {
+			releaseNow(v.k, []uint64{h})
+			continue
+		}
 		v.removeBacking(vm, h)
 	}
 }
 
-// devMount returns the root of the mount at /dev/<name>, or nil.
-func (v *vfs) devMount(name string) *dentry {
-	if v.nmounts.Load() == 0 {
-		return nil
+// graftBind grafts a new dentry of src's file over point (a bind mount).
+// Precondition: v.mntMu.
+func (v *vfs) graftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
+	if src.kind != dkGofer || point.kind != dkGofer || point == v.root || src.isDir() != point.isDir() {
+		return nil, unix.EINVAL
+	}
+	h, st, fh, err := v.freshHandle(src)
+	if err != nil {
+		return nil, err
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if vm := v.devMounts[name]; vm != nil {
-		return vm.root
+	parent, pname := point.parent, point.name
+	v.mu.Unlock()
+	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
+		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+	v.noteAttrs(root, st)
+	vm := &vmount{id: m.ID, root: root, point: point, src: src}
+	v.mu.Lock()
+	if v.covers == nil {
+		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
 	}
-	return nil
+	v.covers[point] = vm
+	v.roots[root] = vm
+	v.nmounts.Add(1)
+	v.mu.Unlock()
+	return vm, nil
 }
 
-// devMountable says the sentry makes mount m itself at a name of its
-// synthesized /dev that has no node: /dev/mqueue (POSIX message queues
-// are not supported, so it is an empty directory of the gofer's, like a
-// tmpfs, typed mqueue in mountinfo).
-func devMountable(m mount.Mount) bool {
+// bindSources says a bind mount's source is in mount id (which then
+// cannot go: its files are the bind mount's).
+func (v *vfs) bindSources(id int) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, vm := range v.roots {
+		if vm.src != nil && vm.id != id {
+			if m := v.mountOfLocked(vm.src); m != nil && m.id == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isMqueueMount says m is the mqueue file system at /dev/mqueue, which
+// the sentry serves as an empty directory of its /dev (POSIX message
+// queues are not supported, so there is never a queue in it; creating
+// one is EACCES, as in any synthesized directory).
+func isMqueueMount(m mount.Mount) bool {
 	return m.FSType == "mqueue" && m.Target == "/dev/mqueue"
+}
+
+// setMqueue makes /dev/mqueue exist (mount id) or not (0).
+func (v *vfs) setMqueue(id int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if id == 0 {
+		v.mqueue = nil
+		return
+	}
+	v.mqueue = &dentry{v: v, kind: dkMqueueDir, mode: unix.S_IFDIR | 01777, ino: synthIno(6, id), parent: v.dev, name: "mqueue"}
+}
+
+// mqueueDentry returns /dev/mqueue's dentry, or nil.
+func (v *vfs) mqueueDentry() *dentry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.mqueue
 }
 
 // mountBusy says a file of mount id is in use: open, a working
@@ -357,15 +405,26 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
 			continue
 		}
-		if m.Backed && devMountable(m) {
-			if m, err = v.mounts.Add(m); err == nil {
-				if _, err = v.graftTmpfs(nil, m, false); err != nil {
-					v.mounts.Remove(m.ID, true)
-					k.trk.markMount(m.ID)
+		if m.BindPath != "" {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			src, err := v.resolve(rc, v.root, m.BindPath, true)
+			var point *dentry
+			if err == nil {
+				point, err = v.resolve(rc, v.root, m.Target, true)
+			}
+			if err == nil {
+				if m, err = v.mounts.Add(m); err == nil {
+					if _, err = v.graftBind(point, src, m); err != nil {
+						v.mounts.Remove(m.ID, true)
+						k.trk.markMount(m.ID)
+					}
 				}
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
+				errs = append(errs, fmt.Errorf("bind mount %d of %q at %q: %w", st.Id, st.BindPath, st.Target, err))
 			}
 			continue
 		}
@@ -395,28 +454,11 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 		}
 		if _, err := v.mounts.Add(m); err != nil {
 			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+		} else if isMqueueMount(m) {
+			v.setMqueue(m.ID)
 		}
 	}
 	return errs
-}
-
-// graftStartMounts makes the mounts of a Start that the sentry serves
-// itself (devMountable), already in the table; one that fails is taken
-// out of it and logged.
-func (k *clientState) graftStartMounts() {
-	v := k.vfs
-	v.mntMu.Lock()
-	defer v.mntMu.Unlock()
-	for _, m := range v.mounts.List() {
-		if !m.Backed || !devMountable(m) {
-			continue
-		}
-		if _, err := v.graftTmpfs(nil, m, true); err != nil {
-			k.log.Warn("mount not made", "target", m.Target, "type", m.FSType, "err", err)
-			v.mounts.Remove(m.ID, true)
-			k.trk.markMount(m.ID)
-		}
-	}
 }
 
 // maxStartMounts bounds the mounts a Start may list.
@@ -424,7 +466,7 @@ const maxStartMounts = 64
 
 // startMounts checks the mounts a Start lists (made outside the sentry:
 // the gofer serves them, the table only lists them; but /dev/mqueue,
-// which the sentry makes: devMountable).
+// which the sentry serves: isMqueueMount).
 func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
 	if len(specs) > maxStartMounts {
 		return nil, fmt.Errorf("start: %d mounts (at most %d): %w", len(specs), maxStartMounts, unix.EINVAL)
@@ -452,17 +494,17 @@ func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
 		if m.Source == "" {
 			m.Source = sp.Fstype
 		}
+		if sp.Fstype == "bind" && path.IsAbs(sp.Source) {
+			// mountinfo's root: the bound directory's path (in the
+			// host's file system, as the gofer mounted it).
+			m.Root = path.Clean(sp.Source)
+		}
 		if sp.Fstype == "tmpfs" {
 			o, err := mount.ParseTmpfsOptions(sp.Data, 0)
 			if err != nil {
 				return nil, bad(err.Error())
 			}
 			m.Tmpfs, m.FSOptions = o, o.String()
-		}
-		if devMountable(m) {
-			m.Backed = true
-			m.Tmpfs = mount.TmpfsOptions{Mode: 01777}
-			m.Data = ""
 		}
 		out = append(out, m)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -56,8 +58,82 @@ func TestVolumeMountinfo(t *testing.T) {
 	tu.RequireRoot(t)
 	host := t.TempDir()
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", []string{"--volume", host + ":/vol:ro"}, "/bin/cat", "/proc/self/mountinfo")
-	re := regexp.MustCompile(`(?m)^\d+ 1 \d+:\d+ / /vol ro,relatime - bind ` + regexp.QuoteMeta(host) + ` rw$`)
+	// A bind's root field is the directory it binds, as Linux shows it.
+	re := regexp.MustCompile(`(?m)^\d+ 1 \d+:\d+ ` + regexp.QuoteMeta(host) + ` /vol ro,relatime - bind ` + regexp.QuoteMeta(host) + ` rw$`)
 	if got.ExitCode != 0 || !re.MatchString(got.Stdout) {
 		t.Errorf("mountinfo (exit %d) lacks the volume:\n%s\n%s", got.ExitCode, got.Stdout, got.Stderr)
 	}
+}
+
+// TestMountRecoveryKill kills the remote sentry while a program works in
+// a tmpfs it mounted (an open file in it, its working directory in it):
+// after recovery the mount, its file, the descriptor and the mount table
+// are as they were (the output matches Linux), and the unmount removes
+// the mount's directory.
+func TestMountRecoveryKill(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "mounts", "recover.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "recover", string(src))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+	before := leftTmpfsDirs()
+
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
+	}
+	k.killServer()
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.wait()
+	if k.recoveries() == 0 {
+		t.Errorf("no recovery logged")
+	}
+	compare(t, want, got)
+	if left := leftTmpfsDirs(); len(left) > len(before) {
+		t.Errorf("tmpfs directories left behind: %v (before: %v)", left, before)
+	}
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
+
+// TestOCIMountInside: in a container with a read-only root, the
+// application mounts a tmpfs and uses /dev/shm (both are directories of
+// the gofer's own tmpfs under the root, which the application never
+// sees), and mountinfo lists config.json's /dev/shm, /dev/mqueue and /sys.
+func TestOCIMountInside(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Root.Readonly = true
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}})
+		s.Process.Args = []string{"sh", "-c", `busybox mount -t tmpfs -o size=1m scratch /tmp && echo in-tmpfs > /tmp/f && cat /tmp/f &&
+echo in-shm > /dev/shm/g && cat /dev/shm/g &&
+busybox umount /tmp && ls /tmp && echo unmounted &&
+while read -r id parent dev root target opts rest; do case $target in /dev/shm|/dev/mqueue|/sys) echo "$target ${rest#*- }";; esac; done < /proc/self/mountinfo`}
+	})
+	c, errOut, code := r.create("mnt-inside", bundle)
+	if code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	r.must("start", "mnt-inside")
+	if code := c.wait(t); code != 0 {
+		t.Errorf("exit %d, output:\n%s", code, c.out(t))
+	}
+	// mode=1777 is tmpfs's default: mountinfo does not show it.
+	want := "in-tmpfs\nin-shm\nunmounted\n/dev/shm tmpfs shm rw,size=65536k\n/dev/mqueue mqueue mqueue rw\n/sys sysfs sysfs ro"
+	if got := strings.TrimRight(c.out(t), "\n"); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+	r.must("delete", "mnt-inside")
 }

@@ -58,6 +58,9 @@ type Mount struct {
 	Dev uint64
 	// Tmpfs are the parsed options of a tmpfs.
 	Tmpfs TmpfsOptions
+	// BindPath is a bind mount's source path in the sandbox; Root its
+	// path within its own mount ("" for "/").
+	BindPath, Root string
 	// SuperReadOnly says the file system is read-only (mountinfo's
 	// super options), not only the mount (MS_BIND|MS_REMOUNT|MS_RDONLY).
 	SuperReadOnly bool
@@ -95,8 +98,14 @@ func (m *Mount) Proc() procfs.Mount {
 	if m.SuperReadOnly {
 		super = "ro"
 	}
-	return procfs.Mount{ID: m.ID, ParentID: m.ParentID, Dev: m.Dev, Source: m.Source, Target: m.Target,
+	pm := procfs.Mount{ID: m.ID, ParentID: m.ParentID, Dev: m.Dev, Source: m.Source, Target: m.Target, Root: m.Root,
 		FSType: m.FSType, Options: m.MountOptions(), FSOptions: m.FSOptions, Super: super + m.FSOptions}
+	if pm.Root == "" && m.FSType == "bind" && path.IsAbs(m.Source) {
+		// As Linux shows a bind mount: the directory it binds, within
+		// its file system (here the host's path).
+		pm.Root = m.Source
+	}
+	return pm
 }
 
 // Table is a client's mount table.
@@ -272,7 +281,8 @@ func (t *Table) Record(id int) *sentrypb.StateRecord {
 	}
 	return &sentrypb.StateRecord{Key: Key(id), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
 		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: m.Source, Target: m.Target,
-		Flags: m.Flags, Data: m.Data, Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly}}}
+		Flags: m.Flags, Data: m.Data, Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly,
+		BindPath: m.BindPath, Root: m.Root}}}
 }
 
 // FromRecord checks a replay record's mount; Add puts it back.
@@ -282,7 +292,11 @@ func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
 		return Mount{}, fmt.Errorf("bad mount record: %w", unix.EINVAL)
 	}
 	m := Mount{ID: int(st.Id), FSType: st.Fstype, Source: st.Source, Target: st.Target, Flags: st.Flags,
-		Data: st.Data, Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly}
+		Data: st.Data, Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly,
+		BindPath: st.BindPath, Root: st.Root}
+	if m.BindPath != "" && (!path.IsAbs(m.BindPath) || len(m.BindPath) >= 4096 || !path.IsAbs(m.Root)) {
+		return Mount{}, fmt.Errorf("bad bind mount record: %w", unix.EINVAL)
+	}
 	if st.Fstype == "tmpfs" || st.Fstype == "mqueue" {
 		o, err := ParseTmpfsOptions(st.Data, totalRAM)
 		if err != nil {

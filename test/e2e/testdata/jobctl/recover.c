@@ -69,6 +69,24 @@ int main(void) {
 	waitid(P_PID, pid, &si, WSTOPPED | WNOHANG);
 	printf("again: pid %d\n", si.si_pid);
 
+	// 4: stops and continues in a loop, each waited for; the test kills
+	// the server during it, so some kill or wait is in flight then.
+	// Every event must be reported exactly once, in order.
+	int rounds = 200, anomalies = 0;
+	kill(pid, SIGCONT);
+	if (waitpid(pid, &st, WCONTINUED) != pid || !WIFCONTINUED(st)) anomalies++;
+	for (int i = 0; i < rounds; i++) {
+		if (kill(pid, i % 2 ? SIGTSTP : SIGSTOP) < 0) anomalies++;
+		if (waitpid(pid, &st, WUNTRACED) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != (i % 2 ? SIGTSTP : SIGSTOP)) anomalies++;
+		if (waitpid(pid, &st, WUNTRACED | WCONTINUED | WNOHANG) != 0) anomalies++;
+		if (kill(pid, SIGCONT) < 0) anomalies++;
+		if (waitpid(pid, &st, WCONTINUED) != pid || !WIFCONTINUED(st)) anomalies++;
+		FILE *f = fopen("progress", "w");
+		fprintf(f, "%d\n", 100 + i);
+		fclose(f);
+	}
+	printf("%d stop/continue rounds, %d anomalies, threads run %s\n", rounds, anomalies, still() ? "no" : "yes");
+
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	describe("end", st);

@@ -182,6 +182,41 @@ static void testOrphaned(int newSession) {
 	close(alivePipe[0]), close(alivePipe[1]), close(ready[0]), close(ready[1]);
 }
 
+// When an exit orphans a process group with a stopped member, the group
+// gets SIGHUP and SIGCONT: a session leader's child in a group of its own
+// stops, and the leader exits.
+static int hupPipe[2];
+static void onHupCont(int sig) { write(hupPipe[1], sig == SIGHUP ? "H" : "C", 1); }
+
+static void testOrphanedHangup(void) {
+	pipe(hupPipe);
+	pid_t mid = fork();
+	if (mid == 0) {
+		setsid();
+		pid_t c = fork();
+		if (c == 0) {
+			signal(SIGHUP, onHupCont);
+			signal(SIGCONT, onHupCont);
+			setpgid(0, 0);
+			raise(SIGSTOP);
+			// Continued: report once more, then end.
+			write(hupPipe[1], "E", 1);
+			_exit(0);
+		}
+		int st;
+		waitpid(c, &st, WUNTRACED);
+		_exit(WIFSTOPPED(st) ? 0 : 1);
+	}
+	int st;
+	waitpid(mid, &st, 0);
+	char buf[8] = {0};
+	int n = 0;
+	struct pollfd pfd = {hupPipe[0], POLLIN, 0};
+	while (n < 3 && poll(&pfd, 1, 3000) == 1) n += read(hupPipe[0], buf + n, sizeof buf - 1 - n);
+	printf("orphaned with a stopped member: middle %s, child got %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "saw the stop" : "did not", buf);
+	close(hupPipe[0]), close(hupPipe[1]);
+}
+
 // A signal whose default action is fatal waits while the process is
 // stopped (no thread takes it) and ends it once it continues.
 static void testFatalWhileStopped(void) {
@@ -248,6 +283,7 @@ int main(void) {
 	testDiscard(SIGCONT, SIGTSTP);
 	testOrphaned(1);
 	testOrphaned(0);
+	testOrphanedHangup();
 	testFatalWhileStopped();
 	testThreads();
 	printf("done\n");

@@ -30,11 +30,18 @@ static void mountLines(const char *rel) {
 	int found = 0;
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	while (f && fgets(line, sizeof line, f)) {
-		char *p = strstr(line, " / ");
-		if (!p || strncmp(p + 2, want, strlen(want)) != 0)
+		// ID PARENT MAJ:MIN ROOT TARGET ...
+		char *p = line;
+		for (int i = 0; i < 3 && p; i++) {
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+		char *t = p ? strchr(p, ' ') : NULL;
+		if (!t || strncmp(t, want, strlen(want)) != 0)
 			continue;
 		found++;
-		printf("mountinfo:%s", p + 2 + strlen(want) - 1);
+		printf("mountinfo: root %.*s%s", (int)(t - p), p, t + strlen(want) - 1);
 	}
 	if (f)
 		fclose(f);
@@ -65,6 +72,10 @@ int main(void) {
 	printf("root mode %o uid %d\n", st.st_mode, st.st_uid);
 	int fd = open("mnt/f", O_CREAT | O_RDWR, 0644);
 	CHECK("write", write(fd, "hello", 5));
+	struct stat here, file;
+	stat(".", &here);
+	fstat(fd, &file);
+	printf("own device: %d, file on it: %d\n", here.st_dev != st.st_dev, file.st_dev == st.st_dev);
 	struct statfs sf;
 	CHECK("statfs", statfs("mnt/f", &sf));
 	printf("type %#lx blocks %ld bsize %ld flags %#lx\n", (long)sf.f_type, (long)sf.f_blocks, (long)sf.f_bsize, (long)sf.f_flags);
@@ -83,8 +94,25 @@ int main(void) {
 	CHECK("mount bad option (EINVAL)", mount("x", "mnt", "tmpfs", 0, "size=lots"));
 	CHECK("umount busy (EBUSY)", umount("mnt"));
 	close(fd);
+	// A bind mount of a directory of the tmpfs onto another.
+	CHECK("mkdir a", mkdir("mnt/a", 0755));
+	CHECK("mkdir b", mkdir("mnt/b", 0755));
+	CHECK("create a/in", close(open("mnt/a/in", O_CREAT | O_WRONLY, 0600)));
+	CHECK("bind", mount("mnt/a", "mnt/b", NULL, MS_BIND, NULL));
+	CHECK("through bind", access("mnt/b/in", F_OK));
+	CHECK("create via bind", close(open("mnt/b/new", O_CREAT | O_WRONLY, 0600)));
+	CHECK("seen in source", access("mnt/a/new", F_OK));
+	CHECK("rename across bind (EXDEV)", rename("mnt/b/new", "mnt/new"));
+	mountLines("mnt/b");
+	CHECK("bind a file (ENOTDIR)", mount("mnt/a/in", "mnt/b", NULL, MS_BIND, NULL));
+	CHECK("umount bind", umount("mnt/b"));
+	CHECK("bind gone", access("mnt/b/in", F_OK));
+	mountLines("mnt/b");
 	CHECK("remount ro", mount(NULL, "mnt", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
 	CHECK("create on ro (EROFS)", open("mnt/h", O_CREAT | O_WRONLY, 0644));
+	CHECK("chmod on ro (EROFS)", chmod("mnt/f", 0600));
+	CHECK("truncate on ro (EROFS)", truncate("mnt/f", 1));
+	CHECK("unlink on ro (EROFS)", unlink("mnt/f"));
 	mountLines("mnt");
 	CHECK("remount rw size", mount(NULL, "mnt", NULL, MS_REMOUNT, "size=2m"));
 	mountLines("mnt");
