@@ -267,9 +267,17 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	if errno == 0 && efault {
 		return 0, unix.EFAULT
 	}
-	if _, known := t.ownIDs(); errno == 0 && isCredChange(sysno) && !known {
-		// The reply carried no record of the new credentials (procids.go).
-		t.refreshCreds()
+	if errno == 0 && isCredChange(sysno) {
+		if ids, known := t.ownIDs(); known {
+			// The reply carried the process's record (procids.go); the
+			// process's creds are also read for other processes
+			// (RLIMIT_NPROC counts a uid's processes).
+			t.proc.mu.Lock()
+			t.proc.creds = creds{uid: ids.ruid, gid: ids.rgid, euid: ids.euid, egid: ids.egid}
+			t.proc.mu.Unlock()
+		} else {
+			t.refreshCreds()
+		}
 	}
 	return ret, errno
 }

@@ -40,9 +40,10 @@ int main(void) {
 		_exit(0);
 	}
 	if (write(p[1], "abc", 3) != 3) return 1;
-	printf("close writer: %d, close reader: %d\n", close(p[1]), close(p[0]));
+	int cw = close(p[1]), cr = close(p[0]);
 	int st;
-	waitpid(r, &st, 0);
+	waitpid(r, &st, 0); /* the reader prints first */
+	printf("close writer: %d, close reader: %d\n", cw, cr);
 
 	int d = open("closes.tmp", O_RDONLY);
 	close(d);

@@ -74,10 +74,10 @@ int main(int argc, char **argv) {
 	if (pipe(rep) != 0) return 1;
 	pid_t mid = fork();
 	if (mid == 0) {
+		pid_t was = getpid(); /* the grandchild's parent until it exits */
 		pid_t g = fork();
 		if (g == 0) {
 			close(rep[0]);
-			pid_t was = getppid();
 			int waited = 0;
 			while (getppid() == was && waited < 10000) { sleep_ms(1); waited++; }
 			char ok = getppid() == top ? 'y' : 'n';
