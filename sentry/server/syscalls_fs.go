@@ -1290,6 +1290,9 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.decRef()
 	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
+	}
 	cr := c.creds()
 	a, err := c.targetAttrs(cr, d, f)
 	if err != nil {
@@ -1327,6 +1330,9 @@ func sysChown(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.decRef()
+	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
 	}
 	req := &goferpb.SetStatRequest{}
 	if uid != ^uint32(0) {
@@ -1404,6 +1410,9 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.decRef()
+	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
 	}
 	return 0, c.setTimes(d, f, times)
 }
@@ -1511,6 +1520,18 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	return 0, c.mem.CopyOut(c.args[1], b)
 }
 
+// mayChangeAttrs fails with EROFS for a file on a read-only mount
+// (Linux checks this before any permission: mnt_want_write).
+func (c *syscallCtx) mayChangeAttrs(d *dentry, f *file) error {
+	if f != nil {
+		d = f.d
+	}
+	if c.k.vfs.readOnly(d) {
+		return unix.EROFS
+	}
+	return nil
+}
+
 // tmpfsStatfs makes sf, the statfs of the gofer directory holding
 // grafted mount m's files, what Linux reports for m: a tmpfs's magic, its
 // size= as the total (the free space is the smaller of that and the
@@ -1578,6 +1599,9 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.decRef()
+	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
 	}
 	return 0, c.setTimes(d, f, times)
 }
