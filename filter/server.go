@@ -18,8 +18,15 @@ import (
 // and the e2e tests of that feature run under this filter.
 func ServerRules() seccomp.SyscallRules {
 	r := runtimeRules(os.Getpid())
-	// AF_NETLINK: Go's net package lists interfaces through it.
+	// AF_NETLINK: Go's net package lists interfaces through it, and
+	// --network=host passes the application's RTM_GET* requests on.
 	r.Merge(socketRules(unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK))
+	// --network=host: the interface ioctls that only read (SIOCGIF*).
+	var ifreq seccomp.Or
+	for _, req := range []uintptr{0x8910, 0x8913, 0x8915, 0x8919, 0x891b, 0x891d, 0x8921, 0x8927, 0x8933, 0x8942} {
+		ifreq = append(ifreq, seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(req)})
+	}
+	r.Merge(seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{unix.SYS_IOCTL: ifreq}))
 	r.Merge(seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{
 		// Read-only opens: Go's resolver (/etc/hosts, resolv.conf) for
 		// a gofer named by host name, time zone data. Never a write,

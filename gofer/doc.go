@@ -40,6 +40,9 @@
 //   - Handle.file_handle on the wire ends with a 16-byte HMAC-SHA256 under
 //     a key kept in a 0600 file (WithHandleKeyFile): Reopen accepts only
 //     handles this gofer or a predecessor with the same key gave out.
+//     Attach also gives the caller a binding key (HMAC of the handle key
+//     over its identity) with which a sentry binds the handles it shows
+//     each of its clients to that client.
 //   - Setuid/setgid bits are stripped from the host file on create and
 //     chmod (only a regular file: the bits of others grant nothing) unless
 //     WithAllowSetuid; the bits the
@@ -136,7 +139,7 @@
 //	Server.mu
 //	    (released before any handle lock is taken; never held across a
 //	    system call other than close)
-//	replyCache.mu, callWorkers.sendMu (leaves)
+//	replyCache.mu, callWorkers.sendMu, setIDCache.mu (leaves)
 //	handle.mu
 //	    handle.seqMu
 //

@@ -106,6 +106,14 @@ func (k *handleKeys) mac(raw []byte) []byte {
 	return m.Sum(nil)[:handleMACLen]
 }
 
+// bindingKey is AttachReply.binding_key for the peer principal.
+func (k *handleKeys) bindingKey(principal string) []byte {
+	m := hmac.New(sha256.New, k.key)
+	m.Write([]byte("runsc-decoupled client binding v1\x00"))
+	m.Write([]byte(principal))
+	return m.Sum(nil)
+}
+
 // seal returns raw followed by its MAC.
 func (k *handleKeys) seal(raw []byte) []byte {
 	out := make([]byte, 0, len(raw)+handleMACLen)

@@ -121,6 +121,8 @@ type Server struct {
 	// setIDLostOnce logs, once, that set-id bits could not be recorded
 	// (setid.go: storeSetID).
 	setIDLostOnce sync.Once
+	// setIDs caches the set-id bits read per file (setid.go); own lock.
+	setIDs setIDCache
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
@@ -229,13 +231,13 @@ func (s *Server) Close() error {
 }
 
 // Attach implements goferpb.GoferServer.Attach.
-func (s *Server) Attach(_ context.Context, _ *goferpb.AttachRequest) (*goferpb.AttachReply, error) {
+func (s *Server) Attach(ctx context.Context, _ *goferpb.AttachRequest) (*goferpb.AttachReply, error) {
 	h, st, err := s.attach()
 	s.log.Debug("attach", "root", s.root, "err", err)
 	if err != nil {
 		return &goferpb.AttachReply{Errno: errnoOf(err)}, nil
 	}
-	return &goferpb.AttachReply{Root: h, Stat: st}, nil
+	return &goferpb.AttachReply{Root: h, Stat: st, BindingKey: s.keys.bindingKey(principalOf(ctx))}, nil
 }
 
 func (s *Server) attach() (*goferpb.Handle, *goferpb.Stat, error) {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -100,6 +101,10 @@ func (s *Server) readSetID(fd int, st *goferpb.Stat) uint32 {
 	if s.allowSetuid || !mayHoldSetID(st.GetMode()&unix.S_IFMT) {
 		return 0
 	}
+	bits, gen, ok := s.setIDs.get(st)
+	if ok {
+		return bits
+	}
 	var buf [setIDValueLen + 1]byte
 	// f*xattr refuses O_PATH fds: go through the fd's magic link, which
 	// names the inode already resolved.
@@ -107,10 +112,13 @@ func (s *Server) readSetID(fd int, st *goferpb.Stat) uint32 {
 	for err == unix.EINTR {
 		n, err = unix.Getxattr(procFDPath(fd), setIDXattr, buf[:])
 	}
-	if err != nil {
-		return 0
+	if err == nil {
+		bits = s.keys.setIDOf(st, buf[:n])
 	}
-	return s.keys.setIDOf(st, buf[:n])
+	if err == nil || err == unix.ENODATA {
+		s.setIDs.put(st, bits, gen)
+	}
+	return bits
 }
 
 // addSetIDAt is addSetID for the entry name of directory dirFD, not
@@ -119,16 +127,24 @@ func (s *Server) addSetIDAt(dirFD int, name string, st *goferpb.Stat) {
 	if st == nil || s.allowSetuid || !mayHoldSetID(st.GetMode()&unix.S_IFMT) {
 		return
 	}
+	bits, gen, ok := s.setIDs.get(st)
+	if ok {
+		st.Mode |= bits
+		return
+	}
 	var buf [setIDValueLen + 1]byte
 	n, err := getxattrAt(dirFD, name, setIDXattr, buf[:])
 	if err == unix.ENOSYS {
 		// Kernels before 6.13: by path, through the directory's fd.
 		n, err = unix.Lgetxattr(procFDPath(dirFD)+"/"+name, setIDXattr, buf[:])
 	}
-	if err != nil {
-		return
+	if err == nil {
+		bits = s.keys.setIDOf(st, buf[:n])
 	}
-	st.Mode |= s.keys.setIDOf(st, buf[:n])
+	if err == nil || err == unix.ENODATA {
+		s.setIDs.put(st, bits, gen)
+	}
+	st.Mode |= bits
 }
 
 // xattrArgs is Linux's struct xattr_args (getxattrat, setxattrat).
@@ -175,6 +191,9 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 	}
 	bits &= setIDBits
 	p := procFDPath(fd)
+	// The change moves the file's ctime on: the next stat reads the
+	// attribute again.
+	defer s.setIDs.forget(st)
 	if bits == 0 {
 		if !mayHoldSetID(st.GetMode() & unix.S_IFMT) {
 			return nil
@@ -209,4 +228,65 @@ func (s *Server) storeSetIDOf(fd int, bits uint32) error {
 		return err
 	}
 	return s.storeSetID(fd, st, bits)
+}
+
+// setIDCacheMax bounds setIDCache (emptied when full).
+const setIDCacheMax = 1 << 16
+
+// setIDCache remembers the set-id bits read for a file, valid while its
+// ctime, owner and group are those they were read with: writing or
+// removing an attribute (as chown and chmod) moves the ctime on, so a
+// stat that finds them unchanged need not read the attribute again
+// (reading it through /proc costs several times a statx). A change made
+// by another process within one ctime tick (coarse timestamps) can go
+// unseen until the next change; the gofer's own changes forget the
+// entry, and a read that raced with one is not kept (gen). Safe for
+// concurrent use.
+type setIDCache struct {
+	// mu is a leaf lock. It protects m and gen.
+	mu sync.Mutex
+	m  map[fileID]setIDEntry
+	// gen counts the gofer's own changes of attributes.
+	gen uint64
+}
+
+type setIDEntry struct {
+	ctimeNs  int64
+	uid, gid uint32
+	bits     uint32
+}
+
+// get returns the bits cached for st's file, if still valid; else the
+// generation a read of the attribute must give put.
+func (c *setIDCache) get(st *goferpb.Stat) (bits uint32, gen uint64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[fileID{dev: st.GetDev(), ino: st.GetIno()}]
+	if !ok || e.ctimeNs != st.GetCtimeNs() || e.uid != st.GetUid() || e.gid != st.GetGid() {
+		return 0, c.gen, false
+	}
+	return e.bits, c.gen, true
+}
+
+// put caches bits read for st's file, unless the gofer changed an
+// attribute since get returned gen (the read may predate the change
+// within the same ctime tick).
+func (c *setIDCache) put(st *goferpb.Stat, bits uint32, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= setIDCacheMax {
+		c.m = make(map[fileID]setIDEntry)
+	}
+	c.m[fileID{dev: st.GetDev(), ino: st.GetIno()}] = setIDEntry{ctimeNs: st.GetCtimeNs(), uid: st.GetUid(), gid: st.GetGid(), bits: bits}
+}
+
+// forget drops st's file, whose attribute the gofer is changing.
+func (c *setIDCache) forget(st *goferpb.Stat) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, fileID{dev: st.GetDev(), ino: st.GetIno()})
 }

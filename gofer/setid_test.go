@@ -200,3 +200,32 @@ func mustStat(t *testing.T, p string) *goferpb.Stat {
 	}
 	return statFromStat(&st)
 }
+
+// TestSetIDCacheFollowsChanges: the bits a stat read are remembered only
+// while the file's ctime, owner and group stay: an attribute removed on
+// the host is seen at the next stat.
+func TestSetIDCacheFollowsChanges(t *testing.T) {
+	e := newEnv(t)
+	f := e.create(e.rootH, "f", unix.O_RDWR, 0o4755)
+	for i, tc := range []struct {
+		change func() error
+		want   uint32
+	}{
+		{nil, 0o4755},
+		{nil, 0o4755}, // from the cache
+		{func() error { return unix.Removexattr(e.host("f"), setIDXattr) }, 0o755},
+		{func() error { return unix.Chmod(e.host("f"), 0o700) }, 0o700},
+	} {
+		if tc.change != nil {
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := e.stat(f).GetMode() & 0o7777; got != tc.want {
+			t.Errorf("stat %d: mode %#o, want %#o", i, got, tc.want)
+		}
+	}
+	if n := len(e.srv.setIDs.m); n == 0 {
+		t.Errorf("nothing cached")
+	}
+}

@@ -7,11 +7,13 @@
 //
 // It owns: the on-disk state of containers (one directory each, written
 // whole with rename so readers never see half a file; the records of a
-// container's running exec processes, x<PID>.start, beside their control
-// sockets; the container's cgroup, as gVisor's runsc/cgroup records it,
+// container's running exec processes, x<PID>.start; the container's
+// cgroup, as gVisor's runsc/cgroup records it,
 // for delete) and the
 // translation of runtime-spec fields into client.Config fields and gofer
-// mounts. It does not run anything: the command (runsc-decoupled/oci*.go)
+// mounts (masked and read-only paths included), and the wire of the spawn
+// socket on which an exec process asks the container's process for its
+// process (spawn.go). It does not run anything: the command (runsc-decoupled/oci*.go)
 // starts the per-container process, which runs the client sentry and the
 // embedded daemons as do does.
 //

@@ -209,6 +209,9 @@ func depth(p string) int {
 }
 
 func mountOne(root string, m Mount) error {
+	if m.Type == "mask" || m.Type == "readonly" {
+		return protectPath(root, m)
+	}
 	wantFile := false
 	if m.Type == "bind" {
 		fi, err := os.Stat(m.Source)
@@ -245,6 +248,56 @@ func mountOne(root string, m Mount) error {
 		}
 	default:
 		return fmt.Errorf("type %q: %w", m.Type, unix.EINVAL)
+	}
+	return nil
+}
+
+// protectPath masks (m.Type "mask") or makes read-only ("readonly")
+// m.Destination, a path inside root, as runc applies linux.maskedPaths and
+// linux.readonlyPaths; a path that does not exist is left alone.
+func protectPath(root string, m Mount) error {
+	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open root %q: %w", root, err)
+	}
+	defer unix.Close(rootFD)
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	open := func() (int, error) { return unix.Openat2(rootFD, "."+m.Destination, how) }
+	fd, err := open()
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %q in the root: %w", m.Destination, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	target := "/proc/self/fd/" + strconv.Itoa(fd)
+	if m.Type == "mask" {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0555")
+		} else {
+			err = unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("mask: %w", err)
+		}
+		return nil
+	}
+	if err := unix.Mount(target, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind onto itself: %w", err)
+	}
+	// The new mount is now what the path names; reopen it.
+	fd2, err := open()
+	if err != nil {
+		return fmt.Errorf("open %q in the root: %w", m.Destination, err)
+	}
+	defer unix.Close(fd2)
+	if err := unix.Mount("", "/proc/self/fd/"+strconv.Itoa(fd2), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("remount read-only: %w", err)
 	}
 	return nil
 }

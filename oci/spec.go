@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -40,6 +39,8 @@ type Plan struct {
 	Process Process
 	// Hostname is uname's nodename ("" = the runtime's default).
 	Hostname string
+	// Sysctls are linux.sysctl, for the sentry (client.Config.Sysctls).
+	Sysctls map[string]string
 	// Mounts are performed by the gofer in its mount namespace, in order.
 	Mounts []Mount
 	// Listed are the mounts the sentry's mount table lists
@@ -101,7 +102,10 @@ type Rlimit struct {
 
 // Mount is one mount the gofer performs under the root.
 type Mount struct {
-	// Type is "bind" or "tmpfs".
+	// Type is "bind" or "tmpfs", or "mask" (linux.maskedPaths: an empty
+	// read-only tmpfs over a directory, /dev/null over a file) or
+	// "readonly" (linux.readonlyPaths: a read-only bind of the path onto
+	// itself), which change a path of the root only if it exists.
 	Type string
 	// Source is the host path of a bind mount.
 	Source string
@@ -366,6 +370,15 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 				if typ == "sysfs" {
 					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "size=4k,mode=0555"})
 				}
+				if typ == "tmpfs" && dst == "/dev/shm" && len(p.Servers) == 0 {
+					// The gofer mounts it under the root (making the
+					// mount point, as runc does): the sentry keeps its
+					// /dev/shm and the directories of its own mounts
+					// (/dev/mqueue, mount(2)'s tmpfs) there, so a root
+					// with neither /dev/shm nor /tmp (runtime-tools')
+					// still has them.
+					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777"})
+				}
 				if typ == "sysfs" || (typ == "tmpfs" && dst == "/dev/shm") || (typ == "mqueue" && dst == "/dev/mqueue") {
 					p.Listed = append(p.Listed, listedMount(m, typ, dst))
 				}
@@ -401,8 +414,9 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 			case typ == "tmpfs" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
 				data = append(data, o)
 			case typ == "bind" && (strings.HasPrefix(o, "size=") || strings.HasPrefix(o, "mode=") || strings.HasPrefix(o, "nr_inodes=") || strings.HasPrefix(o, "uid=") || strings.HasPrefix(o, "gid=")):
-				// A bind mount's data is ignored by Linux (runc passes
-				// it to mount(2) all the same).
+				// A bind mount's data is ignored by mount(2), as runc
+				// passes it.
+				p.Notes = append(p.Notes, fmt.Sprintf("%s.options[%d] (%q on a bind mount): ignored, as mount(2) ignores a bind mount's data", field, j, o))
 			default:
 				return fieldError(fmt.Sprintf("%s.options[%d]", field, j), "%q: not supported", o)
 			}
@@ -459,12 +473,9 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 		return fieldError("linux.devices", "device nodes are not supported (the sentry's /dev is fixed)")
 	}
 	if len(l.Sysctl) > 0 {
-		keys := make([]string, 0, len(l.Sysctl))
-		for k := range l.Sysctl {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return fieldError("linux.sysctl", "%s: not supported", strings.Join(keys, ", "))
+		// The sentry sets them, and refuses the ones it does not serve
+		// (create then fails naming them).
+		p.Sysctls = l.Sysctl
 	}
 	if l.IntelRdt != nil {
 		return fieldError("linux.intelRdt", "not supported")
@@ -509,10 +520,51 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 	if l.Seccomp != nil {
 		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")
 	}
-	if len(l.MaskedPaths)+len(l.ReadonlyPaths) > 0 {
-		p.Notes = append(p.Notes, "linux.maskedPaths/readonlyPaths: not applied; /proc and /sys are the sentry's and hold no host information")
+	return p.protectPaths(l.MaskedPaths, l.ReadonlyPaths)
+}
+
+// protectPaths applies linux.maskedPaths and linux.readonlyPaths to the
+// root's files as runc does, by mounts of the gofer; those under /proc,
+// /sys and /dev, which the sentry serves and which hold no host
+// information, are noted and left alone, as are all with a remote
+// sentry (its gofer's files are not the bundle's).
+func (p *Plan) protectPaths(masked, readonly []string) error {
+	var skipped []string
+	for _, list := range []struct {
+		field, typ string
+		paths      []string
+	}{{"linux.maskedPaths", "mask", masked}, {"linux.readonlyPaths", "readonly", readonly}} {
+		for i, path := range list.paths {
+			if !filepath.IsAbs(path) {
+				return fieldError(fmt.Sprintf("%s[%d]", list.field, i), "%q: want an absolute path", path)
+			}
+			dst := filepath.Clean(path)
+			if len(p.Servers) > 0 || sentryServed(dst) {
+				skipped = append(skipped, dst)
+				continue
+			}
+			p.Mounts = append(p.Mounts, Mount{Type: list.typ, Destination: dst})
+		}
+	}
+	if len(skipped) > 0 {
+		why := "the sentry serves them and they hold no host information"
+		if len(p.Servers) > 0 {
+			why = "with " + ServerAnnotation + " the files are that sentry's gofer's"
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("linux.maskedPaths/readonlyPaths %s: not applied; %s", strings.Join(skipped, ", "), why))
 	}
 	return nil
+}
+
+// sentryServed says path is under /proc, /sys or /dev, which the sentry
+// serves (/sys: an empty read-only tmpfs).
+func sentryServed(path string) bool {
+	for _, top := range []string{"/proc", "/sys", "/dev"} {
+		if path == top || strings.HasPrefix(path, top+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // MountOptionNames lists the mount options a config.json may use.

@@ -275,27 +275,26 @@ func SendTo(path, id string, req Request, timeout time.Duration) error {
 }
 
 // An exec process (one `exec` of the container) registers itself in the
-// container's directory while it runs: a control socket "x<PID>" (short:
-// a socket path must fit in 108 bytes, and the shim's root and a
-// Kubernetes container id take most of that) on which it takes kill
-// requests, and "x<PID>.start" holding its start time, so a pid reused
-// after an exec process died without cleaning up is not taken for it.
+// container's directory while it runs, for ps: "x<PID>.start" (short: the
+// shim's root and a Kubernetes container id take most of a path) holding
+// its start time, so a pid reused after an exec process died without
+// cleaning up is not taken for it. Its process runs in the container's
+// sandbox (spawn.go).
 
-// ExecSocket is the control socket of the exec process with host pid pid.
-func ExecSocket(root, id string, pid int) string {
-	return filepath.Join(Dir(root, id), "x"+strconv.Itoa(pid))
+// execRecord is the record of the exec process with host pid pid.
+func execRecord(root, id string, pid int) string {
+	return filepath.Join(Dir(root, id), "x"+strconv.Itoa(pid)+".start")
 }
 
 // RegisterExec records the calling process as an exec process of
-// container id; the caller listens on ExecSocket. The returned function
-// removes the record.
+// container id. The returned function removes the record.
 func RegisterExec(root, id string) (unregister func(), err error) {
 	pid := os.Getpid()
 	start, err := ProcStart(pid)
 	if err != nil {
 		return nil, fmt.Errorf("register exec process: %w", err)
 	}
-	path := ExecSocket(root, id, pid) + ".start"
+	path := execRecord(root, id, pid)
 	if err := os.WriteFile(path, []byte(strconv.FormatUint(start, 10)), 0o600); err != nil {
 		return nil, fmt.Errorf("register exec process: %w", err)
 	}

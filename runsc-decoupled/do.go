@@ -168,15 +168,22 @@ func runDo(args []string) int {
 	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
 	// host process, not a namespace init), which decides; do ends with it,
 	// and its deferred cleanups run.
-	signals := make(chan client.Signal)
-	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) {
-		select {
-		case signals <- client.Signal{Signo: int(sig)}:
-		case <-time.After(time.Second):
-		}
-	})
-	defer stopSigs()
+	// With a terminal, its keys' signals go to its foreground process
+	// group in the sandbox (terminalSignal). A signal waits for the client
+	// to take it (it may be busy with the previous one while the server
+	// recovers): none is dropped while the application runs.
 	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
+	send := func(sig syscall.Signal) {
+		select {
+		case signals <- terminalSignal(sig, ttyErr == nil):
+		case <-runDone:
+		}
+	}
+	stopSigs := forwardTerminalSignals(send)
+	defer stopSigs()
+	defer forwardTerminalStop(ttyErr == nil, send)()
 	status, err := client.Run(context.Background(), client.Config{
 		Signals:           signals,
 		WindowChanged:     windowChanges(ttyErr == nil),
@@ -201,6 +208,7 @@ func runDo(args []string) int {
 		MaxProcesses:      *maxProcesses,
 		Mounts:            doMountSpecs(volumes),
 	})
+	close(runDone)
 	if err != nil {
 		return failDo(err)
 	}

@@ -178,11 +178,21 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	if err := st.Save(g.root); err != nil {
 		return 0, err
 	}
-	// Terminal signals this process gets go to the container.
-	stopSigs := forwardTerminalSignals(func(sig syscall.Signal) { b.kill(int(sig), false) })
-	defer stopSigs()
-
+	// Terminal signals this process gets go to the container; with a
+	// console, its keys' signals go to its foreground process group.
 	p := plan.Process
+	send := func(sig syscall.Signal) {
+		if s := terminalSignal(sig, p.Terminal); s.Foreground {
+			s.AsContainer = true
+			b.killForeground(s)
+			return
+		}
+		b.kill(int(sig), false)
+	}
+	stopSigs := forwardTerminalSignals(send)
+	defer stopSigs()
+	defer forwardTerminalStop(p.Terminal, send)()
+
 	status, err := client.Run(context.Background(), client.Config{
 		WindowChanged:   windowChanges(p.Terminal),
 		Servers:         servers,
@@ -194,6 +204,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stdout:          os.Stdout,
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
+		Sysctls:         plan.Sysctls,
 		ClientID:        containerClientID(id),
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
@@ -580,6 +591,13 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 		return 125
 	}
 	defer unregister()
+	// Signals this process gets (the shim's kill of the exec, a Ctrl-C
+	// of exec's caller) go to the spawned process, and a resize of the
+	// terminal, its controlling terminal, too. Caught from now on: one
+	// that comes before the process runs waits for it.
+	hostSigs := make(chan os.Signal, 8)
+	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	defer signal.Stop(hostSigs)
 	c, err := net.DialTimeout("unix", oci.SpawnSocket(g.root, id), 10*time.Second)
 	if err != nil {
 		ready.report(fmt.Errorf("container %q: reach its process: %w", id, err))
@@ -611,13 +629,6 @@ func runExecBoot(g ociGlobals, log *ociLog, args []string) int {
 	}
 	ready.report(nil)
 	log.debugf("exec: pid %d in container %s", ev.Pid, id)
-
-	// Signals this process gets (the shim's kill of the exec, a Ctrl-C
-	// of exec's caller) go to the spawned process; a resize of the
-	// terminal, its controlling terminal, too.
-	hostSigs := make(chan os.Signal, 8)
-	signal.Notify(hostSigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
-	defer signal.Stop(hostSigs)
 	var sendMu sync.Mutex
 	enc := json.NewEncoder(conn)
 	go func() {

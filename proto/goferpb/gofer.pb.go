@@ -780,10 +780,16 @@ func (*AttachRequest) Descriptor() ([]byte, []int) {
 }
 
 type AttachReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
-	Root          *Handle                `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
-	Stat          *Stat                  `protobuf:"bytes,3,opt,name=stat,proto3" json:"stat,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Errno int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Root  *Handle                `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
+	Stat  *Stat                  `protobuf:"bytes,3,opt,name=stat,proto3" json:"stat,omitempty"`
+	// binding_key is the key a sentry seals, for each of its clients, the
+	// file handles it shows that client, so that a client cannot have
+	// another's handles reopened: HMAC-SHA256 under the gofer's handle key
+	// of the caller's identity, so the same for every sentry of one
+	// identity and for a gofer restarted with the same key.
+	BindingKey    []byte `protobuf:"bytes,210,opt,name=binding_key,json=bindingKey,proto3" json:"binding_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -835,6 +841,13 @@ func (x *AttachReply) GetRoot() *Handle {
 func (x *AttachReply) GetStat() *Stat {
 	if x != nil {
 		return x.Stat
+	}
+	return nil
+}
+
+func (x *AttachReply) GetBindingKey() []byte {
+	if x != nil {
+		return x.BindingKey
 	}
 	return nil
 }
@@ -3388,11 +3401,13 @@ const file_gofer_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
 	"fileHandle\"\x0f\n" +
-	"\rAttachRequest\"\x8b\x01\n" +
+	"\rAttachRequest\"\xad\x01\n" +
 	"\vAttachReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x123\n" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa0\x01\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12 \n" +
+	"\vbinding_key\x18\xd2\x01 \x01(\fR\n" +
+	"bindingKey\"\xa0\x01\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +

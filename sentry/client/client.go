@@ -115,6 +115,9 @@ type Config struct {
 	// among Stdin, Stdout, Stderr and tells the server, which sends the
 	// application SIGWINCH.
 	WindowChanged <-chan struct{}
+	// Sysctls set /proc/sys values of the sandbox (Hello.sysctls; the
+	// server refuses names it does not serve).
+	Sysctls map[string]string
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -148,8 +151,11 @@ type Signal struct {
 	AsContainer bool
 	// Pid, when set, names one spawned process to signal (All is then
 	// ignored).
-	Pid    int32
-	Result chan<- error
+	Pid int32
+	// Foreground sends it to the terminal's foreground process group
+	// (a key typed at the terminal) instead.
+	Foreground bool
+	Result     chan<- error
 }
 
 // ErrServerLost is returned by Run when the connection to the remote
@@ -213,6 +219,9 @@ type client struct {
 	farewellOnce sync.Once
 
 	stdin *stdinReader
+	// ids caches the processes' ids from the server's records
+	// (procids.go); own lock.
+	ids procIDCache
 	// sets are the stdio sets of spawned processes (spawn.go), kept
 	// until Run returns; nextSet is the last id handed out. Protected by
 	// mu.
@@ -323,7 +332,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
-	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY}
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
@@ -501,7 +510,7 @@ func (c *client) resize() error {
 }
 
 func (c *client) kill(s Signal) error {
-	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid}}})
+	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Kill{Kill: &pb.Kill{Signo: int32(s.Signo), All: s.All, AsContainer: s.AsContainer, Pid: s.Pid, Foreground: s.Foreground}}})
 	if err != nil {
 		select {
 		case <-c.done:
@@ -604,6 +613,7 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_State, *pb.Push_Durable:
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
+		c.ids.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)
@@ -640,6 +650,8 @@ func (c *client) onPush(p *pb.Push) {
 		in.want(int(m.StdinWant.Max))
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
+	case *pb.Push_JobControl:
+		c.onJobControl(p)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -679,6 +691,8 @@ func (c *client) registerTask(t *task) {
 			t.queueSignalPush(m.Signal)
 		case *pb.Push_TaskExit:
 			t.kill()
+		case *pb.Push_JobControl:
+			t.proc.applyJobControl(m.JobControl)
 		}
 	}
 }

@@ -31,6 +31,13 @@
 // it is not, because the platform's dispatcher yields, and a locked
 // goroutine's yield hands its P to another thread (3x slower traps).
 //
+// Group stops (jobctl.go): the server decides that a process stops or
+// continues and says so with a JobControl push; the client interrupts
+// the process's threads and parks each before it next runs application
+// code, until the process continues or is killed. After a recovery it
+// sets each process's stop state from its replay record, in case the
+// push was lost with the server.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids
@@ -50,6 +57,11 @@
 // (blocked in a local wait, their names), and this machine's memory and
 // CPUs.
 //
+// Ids and pipelined calls (procids.go, pipeline.go): the client answers
+// getppid, getpgrp, getsid, getpgid and the getuid family of a process
+// from its last ProcessState record, and sends a close of an fd its fd
+// table's records name without waiting for the reply (remoteSession.Post).
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
@@ -67,7 +79,8 @@
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
 // fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
-// round trips, never serverFile.mu. futexWaiters.mu is taken before the
+// round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
+// leaf, taken by the receiving goroutine and by id calls. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate).
 //

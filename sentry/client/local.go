@@ -540,16 +540,16 @@ func (c *client) utsName() linux.UtsName {
 }
 
 func sysGetuid(t *task, a [6]uint64) (uint64, unix.Errno) {
-	return uint64(t.proc.getCreds().uid), 0
+	return uint64(t.creds().uid), 0
 }
 func sysGetgid(t *task, a [6]uint64) (uint64, unix.Errno) {
-	return uint64(t.proc.getCreds().gid), 0
+	return uint64(t.creds().gid), 0
 }
 func sysGeteuid(t *task, a [6]uint64) (uint64, unix.Errno) {
-	return uint64(t.proc.getCreds().euid), 0
+	return uint64(t.creds().euid), 0
 }
 func sysGetegid(t *task, a [6]uint64) (uint64, unix.Errno) {
-	return uint64(t.proc.getCreds().egid), 0
+	return uint64(t.creds().egid), 0
 }
 func sysGetpid(t *task, a [6]uint64) (uint64, unix.Errno) { return uint64(t.proc.pid), 0 }
 func sysGettid(t *task, a [6]uint64) (uint64, unix.Errno) { return uint64(t.tid), 0 }
@@ -584,7 +584,7 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	if lt == limits.NumberOfFiles && l.Max > nrOpen {
 		return unix.EPERM // Linux: above /proc/sys/fs/nr_open, even for root
 	}
-	privileged := t.proc.getCreds().euid == 0
+	privileged := t.creds().euid == 0
 	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
 		return toErrno(err)
 	}

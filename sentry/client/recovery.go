@@ -81,6 +81,8 @@ type pending struct {
 	ch   <-chan *pb.Reply
 	conn *transport.StreamConn
 	gen  uint64
+	// posted says nobody waits for the reply (Post). Immutable.
+	posted bool
 }
 
 // remoteSession is the client's recovering connection.
@@ -258,6 +260,10 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	}
 	s.rl.FoldReply(call, r)
 	s.c.observeStdin(r.State)
+	s.c.ids.observe(r.State)
+	if p != nil && p.posted {
+		s.c.postedReply(p.call, r)
+	}
 }
 
 // PrintOutput reports whether stdio output produced by call seq must be
@@ -379,6 +385,28 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	}
 }
 
+// Post sends c (assigning its seq) without waiting for its reply, which
+// is folded (onReply) when it arrives; the call is in flight until then,
+// so a recovery re-sends it. It sends nothing and returns false while a
+// recovery runs or the session is over: the caller then uses Call.
+func (s *remoteSession) Post(c *pb.Call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recovering || s.fatal != nil {
+		return false
+	}
+	s.seq++
+	c.Seq = s.seq
+	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true}
+	s.imu.Lock()
+	s.inflight[c.Seq] = p
+	s.imu.Unlock()
+	// A failed send leaves the call in flight: the recovery the dead
+	// connection starts (monitor) re-sends it.
+	p.ch, _ = s.conn.Go(c)
+	return true
+}
+
 // Send sends a message that has no reply. Interrupts and stdin data sent
 // while the server is gone are queued and sent after the recovery;
 // Goodbye fails.
@@ -396,7 +424,7 @@ func (s *remoteSession) Send(m *pb.ClientMessage) error {
 					return nil
 				}
 			}
-		case *pb.ClientMessage_Stdin:
+		case *pb.ClientMessage_Stdin, *pb.ClientMessage_SignalsPending:
 		default:
 			return transport.ErrConnDead
 		}
@@ -594,6 +622,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
 			}
 		}
+		s.c.reconcileStops(s.rl)
 	}
 
 	s.mu.Lock()

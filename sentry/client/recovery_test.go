@@ -17,7 +17,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// recoverySrc writes to a file, blocks in a call (getppid: the first
+// recoverySrc writes to a file, blocks in a call (getsid of another
+// process, which the client cannot answer itself: the first
 // server never answers it, then dies), and writes again.
 const recoverySrc = `
 #include <fcntl.h>
@@ -28,7 +29,7 @@ int main(void) {
 	if (write(fd, "first ", 6) != 6) return 11;
 	if (write(fd, "second ", 7) != 7) return 12;
 	write(1, "before\n", 7);
-	if (getppid() != 1) return 13;
+	if (getsid(1) != 1) return 13; /* another process: forwarded */
 	if (write(fd, "third", 5) != 5) return 14;
 	write(1, "after\n", 6);
 	return 0;
@@ -68,7 +69,7 @@ type recFake struct {
 	t    *testing.T
 	srv  *fakeSentry
 	disk *fakeDisk
-	// block makes getppid never answer; its seq is sent on inflight.
+	// block makes getsid never answer; its seq is sent on inflight.
 	block    bool
 	inflight chan uint64
 	release  chan struct{}
@@ -78,7 +79,7 @@ type recFake struct {
 	off      int64
 	writes   int
 	seqs     []uint64
-	getppid  []uint64
+	getsid   []uint64
 	restore  []*pb.StateRecord
 	rewrites []*pb.Rewrite
 }
@@ -175,9 +176,9 @@ func (f *recFake) hook(ss *session, c *pb.Call) bool {
 				ss.push(&pb.Push{Msg: &pb.Push_Durable{Durable: &pb.Durable{File: 1, Seq: c.Seq}}})
 			}
 			return true
-		case unix.SYS_GETPPID:
+		case unix.SYS_GETSID:
 			f.mu.Lock()
-			f.getppid = append(f.getppid, c.Seq)
+			f.getsid = append(f.getsid, c.Seq)
 			f.mu.Unlock()
 			if f.block {
 				f.inflight <- c.Seq
@@ -308,8 +309,8 @@ func TestRecovery(t *testing.T) {
 					b.rewrites[0].Path != "/data" || string(b.rewrites[0].FileHandle) != "handle-1" || writeKeys[0] != fmt.Sprintf("write/%d", b.rewrites[0].Seq) {
 					t.Errorf("rewrites %v, want one of \"second \" at 6 (write keys %q)", b.rewrites, writeKeys)
 				}
-				if len(b.getppid) != 1 || b.getppid[0] != inflightSeq {
-					t.Errorf("re-sent getppid seqs %v, want the original %d", b.getppid, inflightSeq)
+				if len(b.getsid) != 1 || b.getsid[0] != inflightSeq {
+					t.Errorf("re-sent getsid seqs %v, want the original %d", b.getsid, inflightSeq)
 				}
 				// New calls continue past every seq used.
 				a.mu.Lock()

@@ -61,6 +61,8 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	t.pending = append(t.pending, qs)
 	if t.mask&linux.SignalSetOf(sig) == 0 || t.state == stateBlocked {
 		t.notifyLocked()
+	} else {
+		t.notePendingLocked()
 	}
 }
 
@@ -150,9 +152,15 @@ func (t *task) deliver(qs queuedSignal) {
 		if defaultIgnored&linux.SignalSetOf(sig) != 0 {
 			return
 		}
-		// The disposition changed after the server routed the signal:
-		// let the server apply the default action now.
+		// The disposition changed after the server routed the signal,
+		// or the signal came to the client for a signalfd: let the
+		// server apply the default action now. A fatal one goes back
+		// as a Fault, which applies it rather than route it here again.
 		t.c.log.Debug("signal with default action pushed; returning it to the server", "tid", t.tid, "signal", sig)
+		if defaultIsFatal(sig) {
+			t.reportFault(&qs.info, false)
+			return
+		}
 		t.forwardInternal(unix.SYS_TGKILL, [6]uint64{uint64(t.proc.pid), uint64(t.tid), uint64(sig)}, nil)
 		return
 	}

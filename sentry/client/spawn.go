@@ -137,18 +137,26 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 	if u := req.User; u != nil {
 		uid, gid, groups, caps = u.UID, u.GID, u.Groups, u.Caps
 	}
+	ls, err := limitsOf(req.Rlimits)
+	if err != nil {
+		forget()
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	process := &pb.Start{
+		Argv:       req.Argv,
+		Env:        req.Env,
+		Cwd:        req.Cwd,
+		Uid:        uid,
+		Gid:        gid,
+		Groups:     groups,
+		Caps:       caps,
+		Umask:      currentUmask(),
+		NoNewPrivs: req.NoNewPrivileges,
+	}
+	serverLimits(ls, process)
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Spawn{Spawn: &pb.Spawn{
-		Process: &pb.Start{
-			Argv:   req.Argv,
-			Env:    req.Env,
-			Cwd:    req.Cwd,
-			Uid:    uid,
-			Gid:    gid,
-			Groups: groups,
-			Caps:   caps,
-			Umask:  currentUmask(),
-		},
-		Stdio: &pb.StdioSet{Id: set.id, Stdio: set.info},
+		Process: process,
+		Stdio:   &pb.StdioSet{Id: set.id, Stdio: set.info},
 	}}})
 	if err != nil {
 		forget()

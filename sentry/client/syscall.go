@@ -74,6 +74,10 @@ func init() {
 		unix.SYS_GETEUID:           sysGeteuid,
 		unix.SYS_GETEGID:           sysGetegid,
 		unix.SYS_GETPID:            sysGetpid,
+		unix.SYS_GETPPID:           sysGetppid, // forwarded until known (procids.go)
+		unix.SYS_GETPGRP:           sysGetpgrp,
+		unix.SYS_GETPGID:           sysGetpgid,
+		unix.SYS_GETSID:            sysGetsid,
 		unix.SYS_GETTID:            sysGettid,
 		unix.SYS_GETRLIMIT:         sysGetrlimit,
 		unix.SYS_SETRLIMIT:         sysSetrlimit,
@@ -191,6 +195,9 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 			t.c.log.Debug("write-back before a forwarded call failed", "syscall", sysName(sysno), "err", err)
 		}
 	}
+	if sysno == unix.SYS_CLOSE && t.pipelineClose(int32(args[0])) {
+		return 0, 0
+	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	var noNewPrivs bool
 	if sysno == unix.SYS_EXECVE || sysno == unix.SYS_EXECVEAT {
@@ -246,6 +253,10 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		if errno == 0 {
 			return t.applyShmAttach(args, act.ShmAttach)
 		}
+	case *pb.Reply_SignalfdRead:
+		if errno == 0 {
+			return t.signalfdRead(sysno, args, act.SignalfdRead)
+		}
 	}
 	if errno == unix.ENOSYS {
 		name := sysName(sysno)
@@ -256,7 +267,8 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 	if errno == 0 && efault {
 		return 0, unix.EFAULT
 	}
-	if errno == 0 && isCredChange(sysno) {
+	if _, known := t.ownIDs(); errno == 0 && isCredChange(sysno) && !known {
+		// The reply carried no record of the new credentials (procids.go).
 		t.refreshCreds()
 	}
 	return ret, errno
@@ -270,6 +282,7 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.state = stateForwarding
 	t.interruptSent = false
 	t.callGen++
+	t.markWaitCallLocked(c)
 	t.mu.Unlock()
 	start := cpuNow()
 	reply, err := t.c.conn.Call(t.c.ctx, c)

@@ -59,6 +59,9 @@ type process struct {
 	cpuTicking bool
 	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
+	// stop is the process's group stop (jobctl.go). Its fields say who
+	// changes them.
+	stop stopState
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
@@ -154,6 +157,9 @@ type task struct {
 	interruptSent bool
 	// callGen counts forwarded calls. Protected by mu.
 	callGen uint64
+	// sigWaitGen is the callGen of the last wait call sent with the
+	// pending set (signalfd.go). Protected by mu.
+	sigWaitGen uint64
 	// mask is the signal mask. Protected by mu.
 	mask linux.SignalSet
 	// savedMask is restored by the next handler's sigreturn (sigsuspend).
@@ -207,8 +213,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 	return ls, nil
 }
 
-// serverLimits fills in the limits of ls the server enforces for the
-// first process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st.
+// serverLimits fills in the limits of ls the server enforces for a root
+// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {
@@ -305,7 +311,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && t.deliverableLocked()
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load())
 		t.mu.Unlock()
 		if !again {
 			return
@@ -376,6 +382,10 @@ func (t *task) run() {
 		}
 	}()
 	for {
+		if t.isKilled() {
+			return
+		}
+		t.parkWhileStopped()
 		if t.isKilled() {
 			return
 		}

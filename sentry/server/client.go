@@ -43,8 +43,14 @@ type clientState struct {
 	// qualified by the peer's principal, so that a client cannot claim
 	// another peer's id and be answered with its replies.
 	originID string
-	log      hclog.Logger
-	gofer    goferpb.GoferClient
+	// pageWriteSlots holds a token per PageWrite running
+	// (maxPageWritesInFlight). Made by newClientState.
+	pageWriteSlots chan struct{}
+	// binder binds the file handles in the client's state records to it
+	// (handlebind.go). Set by newVFS, immutable after newClientState.
+	binder handleBinder
+	log    hclog.Logger
+	gofer  goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -188,12 +194,13 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		trk:      newStateTracker(),
 		clocks:   newAppClocks(hello.Clocks),
 	}
+	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem.limit = s.cfg.MaxClientMemory
 	if k.mem.limit <= 0 {
 		k.mem.limit = DefaultMaxClientMemory
 	}
 	k.locks = newLockTable(k.trk)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv})
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: sysvMemory{&k.mem}})
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {
@@ -202,6 +209,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		}
 	}
 	k.tty.init(k.stdio)
+	if err := k.applySysctls(hello.Sysctls); err != nil {
+		cancel()
+		return nil, err
+	}
 	k.maps.init(k.trk)
 	v, err := newVFS(k)
 	if err != nil {

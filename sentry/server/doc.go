@@ -10,10 +10,16 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
 //     capability sets (process.go, syscalls_proc.go, caps.go);
-//   - signal dispositions and routing: kill/tkill, the Kill call from
-//     outside (the OCI runtime, do), SIGCHLD, SIGPIPE,
-//     default actions (signals.go). Masks, frames and delivery stay on the
-//     client, which gets SignalPush;
+//   - signal dispositions and routing: kill/tkill (with Linux's
+//     permission check), the Kill call from outside (the OCI runtime,
+//     do; to the terminal's foreground group for its keys), SIGCHLD,
+//     SIGPIPE, default actions (signals.go). Masks, frames and delivery
+//     stay on the client, which gets SignalPush;
+//   - job control (jobctl.go): the decision that a process stops or
+//     continues (process.stopped, reported in its record and to the
+//     client with a JobControl push, which parks its threads), the stop
+//     and continue events wait reports, orphaned process groups, and the
+//     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
 //     timers (timers.go), on ktimer's clocks shifted to the client's
 //     (Hello.clocks);
@@ -21,10 +27,13 @@
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
 //     client's memory account (memacct.go: Config.MaxClientMemory,
-//     ENOMEM beyond it; atomic, no lock), the client's stdio
-//     (stdio.go) and the stdio sets of spawned processes: processes the
-//     OCI runtime's exec adds from outside (Spawn, spawn.go; a set's
-//     stdinState.mu nests inside clientState.mu as set 0's does);
+//     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
+//     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
+//     PageWrite data while it is written (at most maxPageWritesInFlight
+//     at once, never refused), the client's stdio (stdio.go) and the
+//     stdio sets of spawned processes: processes the OCI runtime's exec
+//     adds from outside (Spawn, spawn.go; a set's stdinState.mu nests
+//     inside clientState.mu as set 0's does);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
@@ -81,7 +90,8 @@
 //     sockets on the client's loopback netstack (file_inet.go) or, when
 //     the operator chose Config.Network "host", the server machine's own
 //     sockets (file_hostinet.go); their replay state is derived in
-//     restore_kobj.go and file_hostinet.go.
+//     restore_kobj.go and file_hostinet.go. Signalfds (file_signalfd.go):
+//     the descriptor and mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -153,8 +163,10 @@
 // not counted twice when the client re-sends it; so are the changes of
 // semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
-// reported. restore.go rebuilds a client from a Restore and applies
-// Rewrites (in arrival order, one at a time); durable.go tracks writes
+// reported. The gofer file handles in the records a client receives are
+// bound to it (handlebind.go: a tag under the gofer's binding key), and
+// checked when they come back. restore.go rebuilds a client from a
+// Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync (one batched Fsync per flusher pass) and pushes
 // Durable. Every gofer mutation carries
 // Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent
@@ -237,7 +249,10 @@
 // which takes only kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a
 // leaf. splice and tee lock two pipes' pipe.mu together, the lower inode
 // number first. inotifyState.mu (the watched inodes) is a leaf: events
-// are delivered to gVisor's watches after it is released.
+// are delivered to gVisor's watches after it is released. signalFile.mu
+// (a signalfd's mask) and thread.sigw.mu (the pending set of a thread's
+// wait call) are leaves; a signalfd's mask is read under fdTable.mu when
+// a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

@@ -359,6 +359,10 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 // maxPageWrite bounds one PageWrite.
 const maxPageWrite = 4 << 20
 
+// maxPageWritesInFlight bounds the PageWrites of one client the server
+// runs at once (so at most 64 MiB of their data held).
+const maxPageWritesInFlight = 16
+
 // pageWrite writes back pages of a shared mapping the client dirtied (see
 // PageWrite): a positional write through the mapping's writable
 // description, tracked and reported exactly as a pwrite(2) of the same
@@ -367,6 +371,19 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > maxPageWrite {
 		return unix.EINVAL
 	}
+	// The data is held until the gofer has it, which may take long: at
+	// most maxPageWritesInFlight of a client's run at once (the others
+	// wait: refusing would lose the client's stores), and what they hold
+	// counts against the client's memory cap, so that its pipes and
+	// sockets find less room meanwhile.
+	select {
+	case k.pageWriteSlots <- struct{}{}:
+		defer func() { <-k.pageWriteSlots }()
+	case <-k.ctx.Done():
+		return unix.ESHUTDOWN
+	}
+	k.mem.force(int64(len(pw.Data)))
+	defer k.mem.release(int64(len(pw.Data)))
 	f, err := k.maps.getWritable(pw.FileId)
 	if err != nil {
 		return err
@@ -547,6 +564,10 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if !mayExec(st, cr) {
 			f.decRef()
 			return ep, unix.EACCES
+		}
+		if k.inodeOpenForWrite(d.ino) {
+			f.decRef()
+			return ep, unix.ETXTBSY
 		}
 		h, _ := handleOfFile(f)
 		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)

@@ -137,6 +137,39 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 	return k.maps.holds(ino)
 }
 
+// inodeOpenForWrite reports whether the application has the gofer file
+// with inode number ino open for writing: an fd of a process refers to a
+// writable description of it, or a shared mapping keeps one (Linux's
+// i_writecount, which makes execve ETXTBSY). Descriptions of other
+// clients and of the host are not seen.
+func (k *clientState) inodeOpenForWrite(ino uint64) bool {
+	if wfs := k.maps.writablesOf(ino); len(wfs) > 0 {
+		for _, wf := range wfs {
+			wf.decRef()
+		}
+		return true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := make(map[*fdTable]bool)
+	for _, p := range k.procs {
+		t := p.fds
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		t.mu.Lock()
+		for _, e := range t.fds {
+			if f := e.f; f != nil && f.d != nil && f.d.kind == dkGofer && f.d.ino == ino && f.accMode() != unix.O_RDONLY {
+				t.mu.Unlock()
+				return true
+			}
+		}
+		t.mu.Unlock()
+	}
+	return false
+}
+
 // decRef drops a reference; the last one releases the implementation. It
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) decRef() {

@@ -129,7 +129,7 @@ func (ep *epollFile) contains(target *epollFile, depth int) bool {
 // returns the channels to wait on. Events come in the order the
 // interests became ready, a reported level-triggered one going to the
 // back, as Linux's ready list orders them.
-func (ep *epollFile) collect(max int, consume bool) (evs []epollEvent, chs []<-chan struct{}, disabled bool) {
+func (ep *epollFile) collect(who *thread, max int, consume bool) (evs []epollEvent, chs []<-chan struct{}, disabled bool) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	type cand struct {
@@ -161,7 +161,7 @@ func (ep *epollFile) collect(max int, consume bool) (evs []epollEvent, chs []<-c
 			chs = append(chs, in.ch)
 			continue
 		}
-		r, ch := ep.checkLocked(in)
+		r, ch := ep.checkLocked(who, in)
 		if r == 0 {
 			in.ch = ch
 			if et {
@@ -209,8 +209,8 @@ func (ep *epollFile) collect(max int, consume bool) (evs []epollEvent, chs []<-c
 // checkLocked returns the interest's ready events and readiness channel,
 // and gives an interest that has just become ready its place at the back
 // of the ready order. Precondition: ep.mu is held.
-func (ep *epollFile) checkLocked(in *epollInterest) (uint32, <-chan struct{}) {
-	ev, ch := in.key.f.impl.readiness(in.key.f)
+func (ep *epollFile) checkLocked(who *thread, in *epollInterest) (uint32, <-chan struct{}) {
+	ev, ch := readinessOf(who, in.key.f)
 	r := ev & (in.events&epollEventBits | pollErr | pollHup)
 	switch {
 	case r == 0:
@@ -229,7 +229,7 @@ type epollEvent struct {
 }
 
 func (ep *epollFile) readiness(*file) (uint32, <-chan struct{}) {
-	evs, chs, _ := ep.collect(1, false)
+	evs, chs, _ := ep.collect(nil, 1, false)
 	if len(evs) > 0 {
 		return pollIn | pollRdNorm, nil
 	}
@@ -325,7 +325,7 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 			return 0, unix.EEXIST
 		}
 		in := &epollInterest{key: key, events: events, data: data, pending: true}
-		ep.checkLocked(in)
+		ep.checkLocked(c.t, in)
 		ep.interests = append(ep.interests, in)
 	case unix.EPOLL_CTL_MOD:
 		if i < 0 {
@@ -333,7 +333,7 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 		}
 		in := ep.interests[i]
 		in.events, in.data, in.disabled, in.pending, in.ch, in.wasReady = events, data, false, true, nil, false
-		ep.checkLocked(in)
+		ep.checkLocked(c.t, in)
 	case unix.EPOLL_CTL_DEL:
 		if i < 0 {
 			return 0, unix.ENOENT
@@ -391,7 +391,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		deadline = time.Now().Add(d)
 	}
 	for {
-		evs, chs, disabled := ep.collect(maxEv, true)
+		evs, chs, disabled := ep.collect(c.t, maxEv, true)
 		if len(evs) > 0 {
 			b := make([]byte, sizeofEpollEvt*len(evs))
 			for i, e := range evs {

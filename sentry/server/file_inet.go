@@ -26,6 +26,9 @@ type inetSockFile struct {
 	// lost is set by a restore for a connection lost with a server (own
 	// lock).
 	lost lostConn
+	// bufs is the socket's charge to the client's memory cap (own
+	// synchronization).
+	bufs sockBufs
 
 	// mu protects backlog, listen's backlog (for recovery).
 	mu      sync.Mutex
@@ -77,7 +80,23 @@ func (s *inetSockFile) readiness(*file) (uint32, <-chan struct{}) {
 	return s.s.Readiness(), ch
 }
 
-func (s *inetSockFile) release() { s.s.Release() }
+// setRcvbuf sets SO_RCVBUF, whose size the client's memory cap must
+// hold (ENOBUFS, the size unchanged, when it does not).
+func (s *inetSockFile) setRcvbuf(n int64) error {
+	opts := s.s.EP.SocketOptions()
+	old := opts.GetReceiveBufferSize()
+	opts.SetReceiveBufferSize(n, true)
+	if err := s.bufs.resize(opts.GetReceiveBufferSize()); err != nil {
+		opts.SetReceiveBufferSize(old, true)
+		return err
+	}
+	return nil
+}
+
+func (s *inetSockFile) release() {
+	s.s.Release()
+	s.bufs.unreserve()
+}
 
 func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
 
@@ -312,6 +331,10 @@ func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, e
 		fflags = unix.O_NONBLOCK
 	}
 	nf := newInetSockFile(ns, fflags)
+	if err := c.k.chargeSocket(nf, false); err != nil {
+		nf.decRef() // the connection is lost, as when Linux cannot allocate it
+		return 0, err
+	}
 	tab, err := c.fdTable()
 	if err != nil {
 		nf.decRef()
@@ -477,8 +500,7 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			if get {
 				return putInt(int32(opts.GetReceiveBufferSize())), nil
 			}
-			opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
-			return nil, nil
+			return nil, s.setRcvbuf(2 * int64(max(iv, 0)))
 		case unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE:
 			// SO_SNDBUF and SO_RCVBUF past the limits, for
 			// CAP_NET_ADMIN (euid 0 here); netstack keeps its own
@@ -491,10 +513,9 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			}
 			if name == unix.SO_SNDBUFFORCE {
 				opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
-			} else {
-				opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+				return nil, nil
 			}
-			return nil, nil
+			return nil, s.setRcvbuf(2 * int64(max(iv, 0)))
 		case unix.SO_LINGER:
 			if get {
 				return make([]byte, 8), nil

@@ -25,13 +25,14 @@ const (
 	ptmxMinor = 2
 )
 
-// ptyLookup resolves name in /dev (ptmx, pts) or /dev/pts (ptmx, <n>).
+// ptyLookup resolves name in /dev (pts; /dev/ptmx is a link to
+// pts/ptmx, devLinks) or /dev/pts (ptmx, <n>).
 func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
 		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name}
 	}
 	switch {
-	case name == "ptmx":
+	case dir.kind == dkDevPtsDir && name == "ptmx":
 		return mk(dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, ptmxMinor))
 	case dir.kind == dkDevDir && name == "pts":
 		return mk(dkDevPtsDir, unix.S_IFDIR|0755, synthIno(17, 0))
@@ -78,7 +79,6 @@ func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
 
 // ptyFile is one end of a pseudo-terminal.
 type ptyFile struct {
-	fileBase
 	k *clientState
 	// t and master are immutable.
 	t      *pty.Terminal

@@ -47,6 +47,9 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 	defer ss.netMu.Unlock()
 	if ss.net == nil && ss.netErr == nil {
 		ss.net, ss.netErr = socket.NewLoopbackStack()
+		if ss.netErr == nil && k.sysctl.ipForwardNow() == 1 {
+			ss.netErr = ss.net.SetIPv4Forwarding(true)
+		}
 	}
 	return ss.net, ss.netErr
 }
@@ -193,6 +196,9 @@ type unixSockFile struct {
 	kobjBase
 	u *socket.Unix
 	k *clientState
+	// bufs is the socket's charge to the client's memory cap (own
+	// synchronization).
+	bufs sockBufs
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
 	timeo sockTimeouts
 
@@ -224,6 +230,19 @@ type unixSockFile struct {
 type connEnd struct {
 	conn *unixConn
 	side int
+}
+
+// chargeSocket reserves socket file f's receive buffer in the client's
+// memory cap (memacct.go: sockBufs), whatever the cap when force (a
+// Restore); on failure (ENOBUFS) the caller drops f.
+func (k *clientState) chargeSocket(f *file, force bool) error {
+	switch s := f.impl.(type) {
+	case *unixSockFile:
+		return s.bufs.reserve(&k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
+	case *inetSockFile:
+		return s.bufs.reserve(&k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
+	}
+	return nil
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
@@ -277,6 +296,7 @@ func (s *unixSockFile) release() {
 		s.k.socks.setBound(s.u.Bound(), nil)
 	}
 	s.u.Release()
+	s.bufs.unreserve()
 }
 
 func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
@@ -355,6 +375,11 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
 	if s.takeReset() {
 		return 0, socket.RecvResult{}, unix.ECONNRESET
+	}
+	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
+		// Linux's unix_stream_read_generic: a stream socket that was
+		// never connected (or listens) reads EINVAL, not ENOTCONN.
+		return 0, socket.RecvResult{}, unix.EINVAL
 	}
 	args := transport.RecvArgs{Creds: s.u.EP.Passcred(), NumRights: 253, Peek: flags&unix.MSG_PEEK != 0}
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek

@@ -235,6 +235,8 @@ type env struct {
 	root string
 	srv  *Server
 	conn *transport.GRPCConn
+	// sock is the server's socket, for a second connection.
+	sock string
 	mem  *appMem
 
 	mu sync.Mutex
@@ -268,7 +270,7 @@ func newEnvConfig(t testing.TB, goferOpts []gofer.Option, config func(*Config), 
 		t.Fatal(err)
 	}
 	sock, g := serveSentry(t, srv)
-	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
+	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024), sock: sock}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{

@@ -2,8 +2,11 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // TestClientMemoryCap: a client's pipes reserve their capacity from its
@@ -37,6 +40,43 @@ func TestClientMemoryCap(t *testing.T) {
 	// A FIFO's pipe is freed with its last open.
 	e.ok(1, unix.SYS_CLOSE, uint64(fifo))
 	e.ok(1, unix.SYS_PIPE2, more, 0)
+
+	// A PageWrite is not refused with the cap full (the client's stores
+	// would be lost): it runs, its data counted meanwhile (here the
+	// unknown file id is EBADF). At most maxPageWritesInFlight of a
+	// client run at once; another waits for one to end.
+	pageWrite := func() <-chan unix.Errno {
+		ch := make(chan unix.Errno, 1)
+		go func() {
+			ch <- unix.Errno(e.call(&sentrypb.Call{Op: &sentrypb.Call_PageWrite{PageWrite: &sentrypb.PageWrite{FileId: 999, Data: make([]byte, 4096)}}}).Errno)
+		}()
+		return ch
+	}
+	if got := <-pageWrite(); got != unix.EBADF {
+		t.Errorf("PageWrite with the cap full: %v, want EBADF (run, unknown file)", got)
+	}
+	var k *clientState
+	e.srv.mu.Lock()
+	for c := range e.srv.clients {
+		k = c
+	}
+	e.srv.mu.Unlock()
+	for i := 0; i < maxPageWritesInFlight; i++ {
+		k.pageWriteSlots <- struct{}{} // as many PageWrites running
+	}
+	waiting := pageWrite()
+	select {
+	case got := <-waiting:
+		t.Errorf("PageWrite beyond %d in flight ran at once: %v", maxPageWritesInFlight, got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	<-k.pageWriteSlots
+	if got := <-waiting; got != unix.EBADF {
+		t.Errorf("PageWrite once a slot freed: %v, want EBADF", got)
+	}
+	for i := 1; i < maxPageWritesInFlight; i++ {
+		<-k.pageWriteSlots
+	}
 
 	// Another client has its own account.
 	other := newEnvConfig(t, nil, limit)
@@ -96,4 +136,36 @@ func TestPipeResizeCharged(t *testing.T) {
 	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*pipeCapacity)
 	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, pipeCapacity)
 	e.ok(1, unix.SYS_PIPE2, c, 0)
+}
+
+// TestSocketBuffersCharged: each socket reserves its receive buffer from
+// the client's memory account: beyond the cap socket, socketpair and
+// accept fail with ENOBUFS and SO_RCVBUF cannot grow past it; closing
+// gives the reservation back.
+func TestSocketBuffersCharged(t *testing.T) {
+	const unixBuf = 208 << 10 // gVisor's AF_UNIX default receive buffer
+	limit := func(c *Config) { c.MaxClientMemory = 4*unixBuf + unixBuf/2 }
+	e := newEnvConfig(t, nil, limit)
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+	m := e.mem
+	pair := m.zeros(8)
+	e.ok(1, unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, pair)
+	s1 := e.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	s2 := e.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	// Four sockets held: a fifth, or a pair, does not fit.
+	e.fails(unix.ENOBUFS, 1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	e.fails(unix.ENOBUFS, 1, unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, m.zeros(8))
+	e.fails(unix.ENOBUFS, 1, unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, 0)
+	// A larger receive buffer needs room too; a smaller one gives some.
+	big := m.alloc([]byte{0, 0, 4, 0}) // 256 KiB, doubled
+	e.fails(unix.ENOBUFS, 1, unix.SYS_SETSOCKOPT, uint64(s1), unix.SOL_SOCKET, unix.SO_RCVBUF, big, 4)
+	small := m.alloc([]byte{0, 0x20, 0, 0}) // 8 KiB, doubled
+	e.ok(1, unix.SYS_SETSOCKOPT, uint64(s1), unix.SOL_SOCKET, unix.SO_RCVBUF, small, 4)
+	e.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	// Closing a socket frees its reservation.
+	e.fails(unix.ENOBUFS, 1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	e.ok(1, unix.SYS_CLOSE, uint64(s2))
+	e.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
 }

@@ -63,6 +63,9 @@ type thread struct {
 	// sleeping says the thread's call is blocked in syscallCtx.block
 	// (/proc shows it as S). Atomic; set by the call's goroutine.
 	sleeping atomic.Bool
+	// sigw is the client's pending set for the thread's current wait
+	// call (file_signalfd.go); it has its own lock.
+	sigw sigWaitState
 }
 
 // process is a thread group. Fields are protected by clientState.mu.
@@ -113,6 +116,13 @@ type process struct {
 	// pushed as SpawnExit. A restored process with no parent that is not
 	// init is one.
 	spawned bool
+	// stopped says the process is in a group stop and stopSig is the
+	// signal that stopped it; waitCode is the stop or continue event its
+	// parent has not waited for (cldStopped, cldContinued, or 0)
+	// (jobctl.go). Protected by clientState.mu.
+	stopped  bool
+	stopSig  int
+	waitCode int32
 }
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
@@ -267,6 +277,8 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		k.waitq.notify()
 		return
 	}
+	// Groups p kept from being orphaned (jobctl.go).
+	orphanable := k.orphanableByExitLocked(p)
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
@@ -284,6 +296,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 	}
+	k.hangUpOrphanedLocked(orphanable, d)
 	p.zombie = true
 	if p.spawned {
 		d.pushes = append(d.pushes, spawnExitPush(p))

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -74,6 +75,34 @@ func (k *clientState) procAnswer(a *sentrypb.ProcAnswer) {
 	}
 }
 
+// NetInterfaces lists the sandbox's interfaces for /proc/net.
+func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
+	ifs, err := s.k.interfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfs.NetInterface, 0, len(ifs))
+	for _, ifc := range ifs {
+		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index}
+		for _, a := range ifc.Addrs {
+			if len(a.IP) != net.IPv6len {
+				continue
+			}
+			na := procfs.NetAddr6{PrefixLen: a.PrefixLen}
+			copy(na.IP[:], a.IP)
+			switch {
+			case a.IP.IsLoopback():
+				na.Scope = 0x10 // IFA_HOST
+			case a.IP.IsLinkLocalUnicast():
+				na.Scope = 0x20 // IFA_LINK
+			}
+			ni.IPv6 = append(ni.IPv6, na)
+		}
+		out = append(out, ni)
+	}
+	return out, nil
+}
+
 // procSource is procfs.Source over a client's kernel state.
 type procSource struct{ k *clientState }
 
@@ -122,6 +151,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.Threads = append(out.Threads, procfs.Thread{TID: t.tid, Comm: p.comm, State: 'R'})
 		sleeping[t.tid] = t.sleeping.Load()
 	}
+	stopped := p.stopped
 	if p.zombie {
 		out.State = 'Z'
 		out.Threads = nil
@@ -129,6 +159,9 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	k.mu.Unlock()
 	sort.Slice(out.Threads, func(i, j int) bool { return out.Threads[i].TID < out.Threads[j].TID })
 	if !threads || out.State == 'Z' {
+		if stopped && out.State != 'Z' {
+			out.State = 'T'
+		}
 		return out, nil
 	}
 	client := map[int32]*sentrypb.TaskActivity{}
@@ -143,7 +176,10 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	for i := range out.Threads {
 		t := &out.Threads[i]
 		ta := client[t.TID]
-		if sleeping[t.TID] || ta.GetBlocked() {
+		switch {
+		case stopped:
+			t.State = 'T'
+		case sleeping[t.TID] || ta.GetBlocked():
 			t.State = 'S'
 		}
 		if c := ta.GetComm(); c != "" {
@@ -271,7 +307,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
-		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft}
+		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -287,6 +323,8 @@ func (s procSource) SetLimit(name string, v int) error {
 		return nil
 	case "fs/pipe-max-size":
 		return s.k.sysctl.setPipeMaxSize(v)
+	case "net/ipv4/ip_forward":
+		return s.k.setIPForward(v)
 	}
 	return unix.EACCES
 }

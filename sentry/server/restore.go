@@ -199,6 +199,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
+	if err := k.binder.unbindRecords(rs.Records); err != nil {
+		k.log.Warn("restore refused", "err", err)
+		return err
+	}
 	s, err := parseRestore(rs)
 	if err == nil && len(rs.StdinUnread) > maxStdinUnread {
 		err = fmt.Errorf("%d bytes of unread stdin (at most %d): %w", len(rs.StdinUnread), maxStdinUnread, unix.EINVAL)
@@ -427,6 +431,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
+		k.restoreJobControlLocked(p, ps)
 		if p.exitSignal < 0 || p.exitSignal > numSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
@@ -598,7 +603,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		}
 		f.flags.Store(fs.Flags)
 		return f, nil
-	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD:
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
+		sentrypb.FileState_SIGNALFD:
 		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_INOTIFY:
 		return k.restoreInotify(rc, fs)
@@ -767,7 +773,12 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.mu.Unlock()
 	known := f != nil
 	if !known {
-		var err error
+		fh, err := k.binder.unbind(rw.FileHandle)
+		if err != nil {
+			k.log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
+			return err
+		}
+		rw.FileHandle = fh
 		f, err = k.openForRewrite(rw)
 		if err != nil {
 			k.log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)

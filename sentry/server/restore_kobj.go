@@ -69,6 +69,10 @@ func (t *timerFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.
 		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
 }
 
+func (s *signalFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.getMask()}
+}
+
 // restoredPair is a socketpair being rebuilt: both ends are made when
 // the first is restored; the data goes in once both had their chance.
 type restoredPair struct {
@@ -118,6 +122,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 		return nil, err
 	}
 	f := newInetSockFile(is, 0)
+	k.chargeSocket(f, true)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*inetSockFile)
 	if st.SocketConnected {
@@ -176,11 +181,18 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		// Expirations since the recorded setting are counted again.
 		f.impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
+	case sentrypb.FileState_SIGNALFD:
+		f := newSignalFile(st.SignalfdMask, 0)
+		f.flags.Store(fs.Flags)
+		return f, nil
 	case sentrypb.FileState_EPOLL:
 		f := newEpollFile(0)
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
+		if st.SocketFamily == unix.AF_NETLINK {
+			return k.restoreNetlinkSocket(fs, st), nil
+		}
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
@@ -221,6 +233,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		u = socket.NewUnix(stype, creds)
 	}
 	f := newUnixSockFile(k, u, 0)
+	k.chargeSocket(f, true)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*unixSockFile)
 	s.reset = st.SocketConnected
@@ -256,6 +269,7 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
 	f := newUnixSockFile(k, rp.ends[side], 0)
+	k.chargeSocket(f, true)
 	f.flags.Store(fs.Flags)
 	s := f.impl.(*unixSockFile)
 	s.end.Store(&connEnd{rp.conn, side})
@@ -363,7 +377,7 @@ func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileStat
 				continue
 			}
 			ei := &epollInterest{key: epollKey{f: tf, fd: in.Fd}, events: in.Events, data: in.Data, disabled: in.Disabled, pending: true}
-			ep.checkLocked(ei)
+			ep.checkLocked(nil, ei)
 			ep.interests = append(ep.interests, ei)
 		}
 		ep.mu.Unlock()

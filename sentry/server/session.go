@@ -72,6 +72,10 @@ func (k *clientState) serve(sess *session) error {
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			k.setSender(nil)
 			return nil
+		case *sentrypb.ClientMessage_SignalsPending:
+			if m.SignalsPending != nil {
+				k.signalsPending(m.SignalsPending)
+			}
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {
 				k.procAnswer(m.ProcAnswer)

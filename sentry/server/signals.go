@@ -29,8 +29,10 @@ const (
 	siQueue  = -1
 	siTkill  = -6
 
-	cldExited = 1
-	cldKilled = 2
+	cldExited    = 1
+	cldKilled    = 2
+	cldStopped   = 5
+	cldContinued = 6
 
 	sizeofSiginfo   = 128
 	sizeofSigaction = 32
@@ -129,11 +131,13 @@ func siginfoChld(sig int, code int32, pid int32, uid uint32, status int32) []byt
 
 // signalProcessLocked sends sig to p (to thread target if non-nil and
 // alive). info is the raw siginfo. Per p's disposition the signal is
-// dropped, kills p, or is pushed to one thread for its handler.
+// dropped, kills p, stops p, or is pushed to one thread for its handler.
+// SIGCONT continues a stopped p whatever its disposition (jobctl.go).
 //
-// Stop signals are not implemented: their default action is treated as
-// ignore. Signal masks live on the client, so a blocked signal whose
-// default action is fatal still kills the process.
+// Signal masks live on the client, so a blocked signal whose default
+// action is fatal still kills the process (unless a signalfd of p reads
+// it: then the client keeps it pending), and a blocked stop signal
+// still stops it.
 func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
 	if p.exiting || sig <= 0 || sig > numSignals {
 		return
@@ -142,17 +146,44 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 		k.exitProcessLocked(p, signalWaitStatus(sig), d)
 		return
 	}
+	k.jobControlOnSignalLocked(p, sig, d)
 	act := p.sig.act[sig]
 	switch act.handler {
 	case sigIgn:
 		return
 	case sigDfl:
+		if signalfdWantsLocked(p, sig) {
+			// Pushed as SIGIO is: the client keeps it pending if
+			// blocked, else applies the default action.
+			k.queueAsyncSignalLocked(p, target, sig, info, d)
+			return
+		}
 		switch defaultActionOf(sig) {
 		case actTerminate, actCore:
+			if p.stopped {
+				// No thread of a stopped process takes it (Linux's
+				// complete_signal): it waits in the client's queue and,
+				// once the process continues, comes back to take its
+				// default action (task.deliver).
+				k.pushSignalLocked(p, target, sig, info, act, d)
+				return
+			}
 			k.exitProcessLocked(p, signalWaitStatus(sig), d)
+		case actStop:
+			k.stopProcessLocked(p, sig, d)
 		}
 		return
 	}
+	k.pushSignalLocked(p, target, sig, info, act, d)
+	if act.flags&saResetHand != 0 {
+		p.sig.act[sig] = sigAction{}
+		k.trk.markSig(p.sig)
+	}
+}
+
+// pushSignalLocked queues sig with disposition act in one of p's threads
+// (target if it is alive) on the client.
+func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info []byte, act sigAction, d *deferred) {
 	if target == nil || target.killed || target.proc != p {
 		target = p.anyLiveThread()
 	}
@@ -162,10 +193,6 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
 		Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes(),
 	}}})
-	if act.flags&saResetHand != 0 {
-		p.sig.act[sig] = sigAction{}
-		k.trk.markSig(p.sig)
-	}
 }
 
 // fault delivers a synchronous signal the thread took in application code,
@@ -195,7 +222,8 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 
 // killFromOutside sends a signal from outside the application (the OCI
 // runtime's kill, do's forwarded terminal signals): to the first process,
-// or with all to every live process. With asContainer the first process
+// with all to every live process, with foreground to the terminal's
+// foreground process group (a key typed at the terminal). With asContainer the first process
 // is treated as Linux treats the init of a PID namespace signalled from
 // an ancestor namespace: it gets only signals it has a handler for, and
 // SIGKILL. The sender is the host (si_pid 0, si_code SI_USER).
@@ -212,6 +240,12 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 		if p := k.procs[m.Pid]; p != nil && p.spawned && !p.exiting {
 			targets = append(targets, p)
 		}
+	} else if m.Foreground {
+		if !k.tty.present {
+			k.mu.Unlock()
+			return unix.ENOTTY
+		}
+		targets = k.processGroupLocked(k.tty.fgPgrp)
 	} else if m.All {
 		for _, p := range k.procs {
 			if !p.exiting {

@@ -121,6 +121,10 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	p.creds.groups = slices.Clone(st.Groups)
 	p.creds.caps = capsFromProto(st.Caps, st.Uid)
 	p.fds = newFDTable(k.trk, k.locks)
+	if st.Nofile > 0 {
+		p.fds.setLimit(int32(min(st.Nofile, nrOpen)))
+	}
+	p.fsizeLimited, p.fsizeLimit = st.FsizeLimited, st.FsizeLimit
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
 	p.sig = &sigHandlers{}
 	k.trk.markFS(p.fs)
@@ -150,7 +154,8 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	}
 	for i := int32(0); i < 3; i++ {
 		f := newStdioFileOf(k, i, set.id, set.isTTY(i), &set.stdin, &set.tty)
-		if _, err := p.fds.install(f, i, false); err != nil {
+		// Whatever RLIMIT_NOFILE says (as start does).
+		if _, err := p.fds.installAt(i, f, false, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -178,6 +183,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	if err != nil {
 		return fail(err)
 	}
+	ep.noNewPrivs = st.NoNewPrivs
 	k.commitExec(c, ep)
 	r.Ret = int64(p.pid)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}

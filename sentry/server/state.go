@@ -536,6 +536,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
 		Execed: p.execed, Caps: p.creds.caps.proto(),
+		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid
@@ -672,6 +673,7 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	k.mu.Lock()
 	recs := k.collectStateLocked(seq, r != nil)
 	k.mu.Unlock()
+	k.binder.bindRecords(recs)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)

@@ -63,6 +63,11 @@ func (s *stdioFile) reopen() fileImpl {
 func (s *stdioFile) stream() bool { return true }
 
 func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+	if s.tty && c != nil && s.k.ttyStopsWrites() {
+		if err := s.k.ttyJobControl(c, int(unix.SIGTTOU)); err != nil {
+			return 0, err
+		}
+	}
 	out := s.fd
 	if out == 0 {
 		out = 1 // a terminal on stdin is written through stdout
@@ -78,6 +83,11 @@ func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error
 }
 
 func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+	if s.tty && c != nil {
+		if err := s.k.ttyJobControl(c, int(unix.SIGTTIN)); err != nil {
+			return nil, err
+		}
+	}
 	return s.k.readStdin(c, s.set, s.in, n, f.nonblock())
 }
 

@@ -52,6 +52,8 @@ func init() {
 		unix.SYS_EPOLL_PWAIT2:    sysEpollWait,
 		unix.SYS_EPOLL_PWAIT:     sysEpollWait,
 		unix.SYS_TIMERFD_CREATE:  sysTimerfdCreate,
+		unix.SYS_SIGNALFD:        sysSignalfd,
+		unix.SYS_SIGNALFD4:       sysSignalfd,
 		unix.SYS_TIMERFD_SETTIME: sysTimerfdSettime,
 		unix.SYS_TIMERFD_GETTIME: sysTimerfdGettime,
 		unix.SYS_SENDFILE:        sysSendfile,

@@ -625,6 +625,9 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
+	if handled, err := c.ifIoctl(f, req, arg); handled {
+		return 0, err
+	}
 	switch req {
 	case fioclex, fionclex:
 		return 0, tab.setCloexec(fd, req == fioclex)

@@ -37,7 +37,7 @@ func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struc
 		if f.isPath() {
 			ev = pollNval
 		} else {
-			ev, ch = f.impl.readiness(f)
+			ev, ch = readinessOf(c.t, f)
 		}
 		f.decRef()
 		e.revents = ev & (e.events | pollErr | pollHup | pollNval)

@@ -207,10 +207,20 @@ const (
 	pPGID = 2
 )
 
-// waitFor waits for a child matching match to become a zombie; it returns
-// the child's pid and wait status (0, 0 with WNOHANG and none ready), and
-// reaps it unless WNOWAIT.
-func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32) (int32, int32, uint32, error) {
+// waitResult is what a wait reports of one child.
+type waitResult struct {
+	pid    int32
+	status int32 // the wait status (wait4)
+	uid    uint32
+	// code and sistatus are waitid's si_code and si_status.
+	code, sistatus int32
+}
+
+// waitFor waits for a child matching match to have something to report
+// per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
+// continue (WCONTINUED). It reaps an exited child and consumes a stop or
+// continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
+func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32, exited bool) (waitResult, error) {
 	k := c.k
 	for {
 		k.mu.Lock()
@@ -229,27 +239,38 @@ func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32) (i
 		}
 		if len(cands) == 0 {
 			k.mu.Unlock()
-			return 0, 0, 0, unix.ECHILD
+			return waitResult{}, unix.ECHILD
 		}
 		sort.Slice(cands, func(i, j int) bool { return cands[i].pid < cands[j].pid })
 		for _, ch := range cands {
 			if ch.zombie {
-				pid, st, uid := ch.pid, ch.exitStatus, ch.creds.ruid
+				if !exited {
+					continue
+				}
+				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.ruid, code: cldExited, sistatus: (ch.exitStatus >> 8) & 0xff}
+				if ch.exitStatus&0x7f != 0 {
+					r.code, r.sistatus = cldKilled, ch.exitStatus&0x7f
+				}
 				if options&wNowait == 0 {
 					k.reapLocked(ch)
 				}
 				k.mu.Unlock()
-				return pid, st, uid, nil
+				return r, nil
+			}
+			if st, code, sist, ok := k.waitEventLocked(ch, options); ok {
+				r := waitResult{pid: ch.pid, status: st, uid: ch.creds.ruid, code: code, sistatus: sist}
+				k.mu.Unlock()
+				return r, nil
 			}
 		}
 		if options&wNohang != 0 {
 			k.mu.Unlock()
-			return 0, 0, 0, nil
+			return waitResult{}, nil
 		}
 		ch := k.waitq.wait()
 		k.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
-			return 0, 0, 0, err
+			return waitResult{}, err
 		}
 	}
 }
@@ -274,13 +295,13 @@ func sysWait4(c *syscallCtx) (int64, error) {
 			return ch.pgid == -pid
 		}
 	}
-	cpid, st, _, err := c.waitFor(match, options)
-	if err != nil || cpid == 0 {
-		return int64(cpid), err
+	r, err := c.waitFor(match, options, true)
+	if err != nil || r.pid == 0 {
+		return int64(r.pid), err
 	}
 	if statusAddr != 0 {
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(st))
+		binary.LittleEndian.PutUint32(b[:], uint32(r.status))
 		if err := c.mem.CopyOut(statusAddr, b[:]); err != nil {
 			return 0, err
 		}
@@ -290,7 +311,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	return int64(cpid), nil
+	return int64(r.pid), nil
 }
 
 func sysWaitid(c *syscallCtx) (int64, error) {
@@ -323,22 +344,14 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	if options&wExited == 0 {
-		// Only stop/continue events were asked for; there are none.
-		match = func(p, ch *process) bool { return false }
-	}
-	cpid, st, uid, err := c.waitFor(match, options)
+	r, err := c.waitFor(match, options, options&wExited != 0)
 	if err != nil {
 		return 0, err
 	}
 	if infop != 0 {
 		info := make([]byte, sizeofSiginfo)
-		if cpid != 0 {
-			code, s := int32(cldExited), (st>>8)&0xff
-			if st&0x7f != 0 {
-				code, s = cldKilled, st&0x7f
-			}
-			info = siginfoChld(int(unix.SIGCHLD), code, cpid, uid, s)
+		if r.pid != 0 {
+			info = siginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
 		}
 		if err := c.mem.CopyOut(infop, info); err != nil {
 			return 0, err
@@ -495,22 +508,49 @@ func sysKill(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if sig != 0 {
-		info := siginfoKill(sig, siUser, self.pid, self.creds.ruid)
-		for _, p := range targets {
+	// As Linux's kill: success if any target could be signalled, EPERM
+	// if none (for sig 0 too).
+	info := siginfoKill(sig, siUser, self.pid, self.creds.ruid)
+	allowed := 0
+	for _, p := range targets {
+		if !mayKillLocked(self, p, sig) {
+			continue
+		}
+		allowed++
+		if sig != 0 {
 			k.signalFromAppLocked(p, nil, sig, info, &d)
 		}
 	}
 	k.mu.Unlock()
 	d.run(k)
+	if allowed == 0 {
+		return 0, unix.EPERM
+	}
 	return 0, nil
+}
+
+// mayKillLocked says sender may signal target with sig (Linux's
+// check_kill_permission): a real or effective uid of the sender is the
+// target's real or saved uid, or the sender has CAP_KILL, or sig is
+// SIGCONT within one session.
+func mayKillLocked(sender, target *process, sig int) bool {
+	s, tc := sender.creds, target.creds
+	switch {
+	case s.euid == tc.suid, s.euid == tc.ruid, s.ruid == tc.suid, s.ruid == tc.ruid:
+		return true
+	case sig == int(unix.SIGCONT) && sender.sid == target.sid:
+		return true
+	}
+	return s.capable(linux.CAP_KILL)
 }
 
 // signalFromAppLocked sends a signal the application asked for (kill,
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
 func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
-	if p == k.init && p.sig.act[sig].handler == sigDfl {
+	// A signalfd's signal is queued even for init: blocked, Linux does
+	// not count it ignored (sig_ignored).
+	if p == k.init && p.sig.act[sig].handler == sigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	k.signalProcessLocked(p, t, sig, info, d)
@@ -535,8 +575,12 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
+	self := c.t.proc
+	if !mayKillLocked(self, t.proc, sig) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
+	}
 	if sig != 0 {
-		self := c.t.proc
 		k.signalFromAppLocked(t.proc, t, sig, siginfoKill(sig, siTkill, self.pid, self.creds.ruid), &d)
 	}
 	k.mu.Unlock()
@@ -561,6 +605,10 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if p == nil {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
+	}
+	if !mayKillLocked(c.t.proc, p, sig) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
 	if p != c.t.proc && (code >= 0 || code == siTkill) {

@@ -94,8 +94,16 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+	case unix.AF_NETLINK:
+		if f, err = newNetlinkSocket(c, int(stype), proto, flags); err != nil {
+			return 0, err
+		}
 	default:
 		return 0, unix.EAFNOSUPPORT
+	}
+	if err := c.k.chargeSocket(f, false); err != nil {
+		f.decRef()
+		return 0, err
 	}
 	tab, err := c.fdTable()
 	if err != nil {
@@ -139,6 +147,13 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
 	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
 	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
+	for _, f := range []*file{a, b} {
+		if err := c.k.chargeSocket(f, false); err != nil {
+			a.decRef()
+			b.decRef()
+			return 0, err
+		}
+	}
 	fa, fb, err := tab.installPair(a, b, cloexec)
 	if err != nil {
 		return 0, err
@@ -167,6 +182,10 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -225,6 +244,10 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -258,6 +281,10 @@ func sysListen(c *syscallCtx) (int64, error) {
 }
 
 func sysAccept(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -310,6 +337,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		fflags = unix.O_NONBLOCK
 	}
 	nf := newUnixSockFile(c.k, socket.Accepted(ne), fflags)
+	if err := c.k.chargeSocket(nf, false); err != nil {
+		nf.decRef() // the connection is lost, as when Linux cannot allocate it
+		return 0, err
+	}
 	if cn != nil {
 		// The connection's mirror started at connect; this is its
 		// other end.
@@ -335,6 +366,10 @@ func sysAccept(c *syscallCtx) (int64, error) {
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -407,6 +442,10 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -428,6 +467,10 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -482,6 +525,10 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -533,6 +580,10 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -699,6 +750,10 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if c.args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
@@ -759,6 +814,10 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if c.args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
@@ -910,6 +969,10 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -1007,6 +1070,10 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
+	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+		defer f.decRef()
+		return netlinkCall(c, f, nl)
+	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
 		defer f.decRef()
 		return hostSockCall(c, f, hs)
@@ -1067,7 +1134,12 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_SNDBUF:
 		opts.SetSendBufferSize(2*int64(max(iv, 0)), true)
 	case unix.SO_RCVBUF:
+		old := opts.GetReceiveBufferSize()
 		opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
+		if err := s.bufs.resize(opts.GetReceiveBufferSize()); err != nil {
+			opts.SetReceiveBufferSize(old, true)
+			return 0, err
+		}
 	default:
 		return 0, unix.ENOPROTOOPT
 	}

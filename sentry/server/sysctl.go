@@ -1,7 +1,12 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"math/bits"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -24,11 +29,80 @@ const (
 
 // sysctls are a client's writable /proc/sys numbers.
 type sysctls struct {
-	// mu protects pipeMaxSize. It is a leaf.
+	// mu protects pipeMaxSize and ipForward. It is a leaf.
 	mu sync.Mutex
 	// pipeMaxSize is fs/pipe-max-size (0: the default).
 	pipeMaxSize int
+	// ipForward is net/ipv4/ip_forward of the client's loopback stack.
+	ipForward bool
 }
+
+func (s *sysctls) ipForwardNow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ipForward {
+		return 1
+	}
+	return 0
+}
+
+// setIPForward sets net/ipv4/ip_forward (0 or 1) of the client's network
+// stack: its loopback stack's IPv4 forwarding; with the host's network
+// it is the server machine's, which the sandbox may not change (EPERM).
+func (k *clientState) setIPForward(v int) error {
+	if v != 0 && v != 1 {
+		return unix.EINVAL
+	}
+	if k.hostNetwork() {
+		return unix.EPERM
+	}
+	k.sysctl.mu.Lock()
+	k.sysctl.ipForward = v == 1
+	k.sysctl.mu.Unlock()
+	ss := &k.socks
+	ss.netMu.Lock()
+	defer ss.netMu.Unlock()
+	if ss.net != nil {
+		return ss.net.SetIPv4Forwarding(v == 1)
+	}
+	return nil
+}
+
+// applySysctls sets the /proc/sys values of Hello.sysctls. A name the
+// server does not serve, or a bad value, is an error naming it.
+func (k *clientState) applySysctls(m map[string]string) error {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		val := strings.TrimSpace(m[name])
+		n, nerr := strconv.Atoi(val)
+		var err error
+		switch {
+		case name == "net.ipv4.ip_forward" && nerr == nil:
+			err = k.setIPForward(n)
+		case name == "fs.pipe-max-size" && nerr == nil:
+			err = k.sysctl.setPipeMaxSize(n)
+		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
+			k.leases.setLeaseBreakTime(n)
+		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
+			err = k.ipc.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
+		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time":
+			err = unix.EINVAL
+		default:
+			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall)", errSysctl, name)
+		}
+		if err != nil {
+			return fmt.Errorf("%w %s=%q: %v", errSysctl, name, m[name], err)
+		}
+	}
+	return nil
+}
+
+// errSysctl marks a Hello refused for its sysctls.
+var errSysctl = errors.New("sysctl")
 
 func (s *sysctls) pipeMaxSizeNow() int {
 	s.mu.Lock()

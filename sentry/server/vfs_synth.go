@@ -31,6 +31,8 @@ var devLinks = map[string]string{
 	"stdin":  "/proc/self/fd/0",
 	"stdout": "/proc/self/fd/1",
 	"stderr": "/proc/self/fd/2",
+	// The runtime spec's /dev/ptmx, as devpts's newinstance mounts want.
+	"ptmx": "pts/ptmx",
 }
 
 // procPidDynamic are the names of /proc/<pid> that are not procfs files.
@@ -304,6 +306,8 @@ func (v *vfs) filePath(f *file) string {
 		return "anon_inode:[eventfd]"
 	case *epollFile:
 		return "anon_inode:[eventpoll]"
+	case *signalFile:
+		return "anon_inode:[signalfd]"
 	case *unixSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.ino)
 	case *inetSockFile:
@@ -409,14 +413,14 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
-		out = append(out, synthDirent{"ptmx", synthIno(3, ptmxMinor), unix.DT_CHR}, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
+		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
 		if shm, err := v.shmDentry(c); err == nil {
 			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
 		}
 		if mq := v.mqueueDentry(); mq != nil {
 			out = append(out, synthDirent{"mqueue", mq.ino, unix.DT_DIR})
 		}
-		for _, n := range []string{"fd", "stderr", "stdin", "stdout"} {
+		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
 	case dkDevPtsDir:

@@ -199,6 +199,8 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_SETSOCKOPT:      {buf(3, 4)},
 	unix.SYS_GETSOCKOPT:      {fixed(4, 4)},
 	unix.SYS_TIMERFD_SETTIME: {fixed(2, 32)},
+	unix.SYS_SIGNALFD:        {fixed(1, 8)},
+	unix.SYS_SIGNALFD4:       {fixed(1, 8)},
 	unix.SYS_SENDMSG:         {msghdr(1)},
 	unix.SYS_RECVMSG:         {msghdrOut(1)},
 	unix.SYS_SENDMMSG:        {mmsghdr(1, 2)},
@@ -237,6 +239,28 @@ var ioctlInputs = map[uint64]int{
 	unix.TIOCSPTLCK: 4, // a pty master's lock (unlockpt)
 	0x5421:          4, // FIONBIO
 	0x5452:          4, // FIOASYNC
+	// The interface ioctls read a struct ifreq (SIOCGIFCONF: a struct
+	// ifconf).
+	0x8910: 40, // SIOCGIFNAME
+	0x8912: 16, // SIOCGIFCONF
+	0x8913: 40, // SIOCGIFFLAGS
+	0x8915: 40, // SIOCGIFADDR
+	0x8919: 40, // SIOCGIFBRDADDR
+	0x891b: 40, // SIOCGIFNETMASK
+	0x891d: 40, // SIOCGIFMETRIC
+	0x8921: 40, // SIOCGIFMTU
+	0x8927: 40, // SIOCGIFHWADDR
+	0x8933: 40, // SIOCGIFINDEX
+	0x8942: 40, // SIOCGIFTXQLEN
+	0x8914: 40, // SIOCSIFFLAGS
+	0x8916: 40, // SIOCSIFADDR
+	0x891a: 40, // SIOCSIFBRDADDR
+	0x891c: 40, // SIOCSIFNETMASK
+	0x891e: 40, // SIOCSIFMETRIC
+	0x8922: 40, // SIOCSIFMTU
+	0x8923: 40, // SIOCSIFNAME
+	0x8924: 40, // SIOCSIFHWADDR
+	0x8943: 40, // SIOCSIFTXQLEN
 }
 
 // fcntl commands that read a struct flock.

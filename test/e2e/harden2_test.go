@@ -3,9 +3,11 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -84,5 +86,41 @@ func TestManyFDs(t *testing.T) {
 	).Replace(want.Stdout)
 	if got.Stdout != wantNrOpen {
 		t.Errorf("at nr_open:\n%s\nwant:\n%s\nstderr:\n%s", got.Stdout, wantNrOpen, got.Stderr)
+	}
+}
+
+// TestOCIRlimitsReachServer: an OCI container's process.rlimits hold
+// where the fds are made, on the server: above 1024 when the spec says
+// so, and not beyond a lower soft limit (busybox's `exec N<` dups to N;
+// a failed redirection of exec ends the shell, hence the subshells).
+func TestOCIRlimitsReachServer(t *testing.T) {
+	tu.RequireRoot(t)
+	r := newOCIRuntime(t)
+	for i, tc := range []struct {
+		name       string
+		soft, hard uint64
+		script     string
+		want       string
+	}{
+		{"raised to 4000", 4000, 4096, `(exec 3500</dev/null) && echo opened; (exec 3999</dev/null) && echo opened; (exec 4000</dev/null) 2>/dev/null || echo refused`, "opened\nopened\nrefused\n"},
+		{"lowered to 77", 77, 88, `(exec 76</dev/null) && echo opened; (exec 77</dev/null) 2>/dev/null || echo refused`, "opened\nrefused\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+				sh(tc.script)(s)
+				s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: tc.soft, Hard: tc.hard}}
+			})
+			id := "rlimits" + strconv.Itoa(i)
+			c, msg, code := r.create(id, bundle)
+			if code != 0 {
+				t.Fatalf("create: exit %d: %s", code, msg)
+			}
+			r.must("start", id)
+			exit := c.wait(t)
+			if got := c.out(t); exit != 0 || got != tc.want {
+				t.Errorf("exit %d, output %q; want 0, %q", exit, got, tc.want)
+			}
+			r.must("delete", id)
+		})
 	}
 }

@@ -58,6 +58,7 @@ func TestVolumeMountinfo(t *testing.T) {
 	tu.RequireRoot(t)
 	host := t.TempDir()
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", []string{"--volume", host + ":/vol:ro"}, "/bin/cat", "/proc/self/mountinfo")
+	// A bind's root field is the directory it binds, as Linux shows it.
 	re := regexp.MustCompile(`(?m)^\d+ 1 \d+:\d+ ` + regexp.QuoteMeta(host) + ` /vol ro,relatime - bind ` + regexp.QuoteMeta(host) + ` rw$`)
 	if got.ExitCode != 0 || !re.MatchString(got.Stdout) {
 		t.Errorf("mountinfo (exit %d) lacks the volume:\n%s\n%s", got.ExitCode, got.Stdout, got.Stderr)

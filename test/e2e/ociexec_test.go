@@ -96,6 +96,24 @@ done`))
 		})
 	}
 
+	t.Run("process.json: env, cwd, user, capabilities", func(t *testing.T) {
+		caps := []string{"CAP_KILL"}
+		proc := filepath.Join(r.dir, "caps.json")
+		b, _ := json.Marshal(specs.Process{
+			Args: []string{"sh", "-c", `echo $X; pwd; id -u; grep CapEff /proc/self/status`},
+			Env:  []string{"X=from-json", "PATH=/bin"}, Cwd: "/etc",
+			User: specs.User{UID: 7, GID: 7},
+			// Ambient: a user other than root keeps capabilities across
+			// execve only so, as with runc.
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps},
+		})
+		os.WriteFile(proc, b, 0o644)
+		want := "from-json\n/etc\n7\nCapEff:\t0000000000000020\n"
+		if out, code := r.run(nil, "exec", "--process", proc, "s"); code != 0 || out != want {
+			t.Errorf("exec --process: exit %d output %q, want %q (log %q)", code, out, want, r.lastError())
+		}
+	})
+
 	t.Run("signals the init", func(t *testing.T) {
 		if out, code := r.run(nil, "exec", "s", "busybox", "kill", "-USR1", "1"); code != 0 {
 			t.Fatalf("exec kill: exit %d %q", code, out)
@@ -260,5 +278,75 @@ echo done; exit 3`
 	// The container carries on: an exec after the recovery works.
 	if out, code := r.run(nil, "exec", "rx", "cat", "/proc/1/cmdline"); code != 0 || !strings.HasPrefix(out, "sh\x00-c\x00echo ready") {
 		t.Errorf("exec after recovery: exit %d output %q", code, out)
+	}
+}
+
+// TestOCIMaskedAndReadonlyPaths applies linux.maskedPaths and
+// linux.readonlyPaths to the root's files as runc does: a masked file
+// cannot be read, a masked directory is empty, a read-only path takes no
+// writes; a missing path is ignored, and the host's files are unchanged.
+func TestOCIMaskedAndReadonlyPaths(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", `cat /etc/secret || echo masked file; ls /etc/hidden | wc -l; touch /etc/ro/x || echo read-only; cat /etc/ro/f`}
+		s.Linux.MaskedPaths = []string{"/etc/secret", "/etc/hidden", "/no/such/path", "/proc/kcore"}
+		s.Linux.ReadonlyPaths = []string{"/etc/ro", "/proc/sys"}
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, d := range []string{"etc/hidden", "etc/ro"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(rootfs, "etc/secret"), []byte("secret\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc/hidden/h"), []byte("hidden\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc/ro/f"), []byte("readable\n"), 0o644)
+	c, msg, code := r.create("mask", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "mask")
+	if exit := c.wait(t); exit != 0 {
+		t.Errorf("exit %d: %q", exit, c.out(t))
+	}
+	out := c.out(t)
+	for _, want := range []string{"masked file\n", "0\n", "read-only\n", "readable\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if line == "secret" || line == "hidden" {
+			t.Errorf("masked contents shown: %q", out)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootfs, "etc/secret")); string(b) != "secret\n" {
+		t.Errorf("the host's file changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "etc/ro/x")); err == nil {
+		t.Errorf("a file was created in a read-only path")
+	}
+	r.must("delete", "mask")
+}
+
+// TestOCISysctl: linux.sysctl names the sentry serves are set before the
+// container's process starts; another name fails create, naming it.
+func TestOCISysctl(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"}
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmni": "99"}
+	})
+	c, msg, code := r.create("sysctl", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "sysctl")
+	if exit := c.wait(t); exit != 0 || c.out(t) != "1\n99\n" {
+		t.Errorf("exit %d output %q, want 1 and 99", exit, c.out(t))
+	}
+	r.must("delete", "sysctl")
+
+	bad := busyboxBundle(t, r, func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.core.somaxconn": "5"} })
+	if _, msg, code := r.create("badsysctl", bad); code == 0 || !strings.Contains(msg, "net.core.somaxconn") {
+		t.Errorf("create with an unserved sysctl: exit %d, %q; want a failure naming it", code, msg)
 	}
 }

@@ -77,7 +77,8 @@ func TestProcTools(t *testing.T) {
 }
 
 // TestProcMounts checks the sandbox's mount table, which differs from the
-// host's: the gofer's root, /proc, /dev and /dev/pts.
+// host's: the gofer's root, /proc, /dev and /dev/pts (/proc/mounts shows
+// each mount's options with its file system's, as Linux's does).
 func TestProcMounts(t *testing.T) {
 	tu.RequireRoot(t)
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, tu.Busybox, "sh", "-c", `cat /proc/mounts; echo --; cut -d' ' -f5,9 /proc/self/mountinfo`)

@@ -98,8 +98,14 @@ func (m *Mount) Proc() procfs.Mount {
 	if m.SuperReadOnly {
 		super = "ro"
 	}
-	return procfs.Mount{ID: m.ID, ParentID: m.ParentID, Dev: m.Dev, Source: m.Source, Target: m.Target, Root: m.Root,
+	pm := procfs.Mount{ID: m.ID, ParentID: m.ParentID, Dev: m.Dev, Source: m.Source, Target: m.Target, Root: m.Root,
 		FSType: m.FSType, Options: m.MountOptions(), FSOptions: m.FSOptions, Super: super + m.FSOptions}
+	if pm.Root == "" && m.FSType == "bind" && path.IsAbs(m.Source) {
+		// As Linux shows a bind mount: the directory it binds, within
+		// its file system (here the host's path).
+		pm.Root = m.Source
+	}
+	return pm
 }
 
 // Table is a client's mount table.

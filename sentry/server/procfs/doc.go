@@ -1,7 +1,8 @@
 // Package procfs renders the remote sentry's /proc: the names in each
 // /proc directory that do not depend on live objects (the top level, a
 // process's directory, a thread's directory, /proc/sys), and the text of
-// every synthesized file, in Linux's formats.
+// every synthesized file, in Linux's formats (/proc/net/dev and if_inet6
+// from the interfaces the Source lists).
 //
 // It owns no state. What a file shows comes from a Source, which the
 // server implements over its kernel state (processes, threads, fds,

@@ -41,6 +41,24 @@ type Source interface {
 	SysvIPC(kind string) []byte
 	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits above).
 	SetSysvLimit(kind string, data []byte) error
+	// NetInterfaces lists the sandbox's network interfaces (/proc/net).
+	NetInterfaces() ([]NetInterface, error)
+}
+
+// NetInterface is a network interface as /proc/net/dev and if_inet6
+// show it (counters are not kept: they read 0).
+type NetInterface struct {
+	Name  string
+	Index int32
+	IPv6  []NetAddr6
+}
+
+// NetAddr6 is an IPv6 address of an interface; Scope is Linux's
+// IFA_HOST (0x10), IFA_LINK (0x20) or 0 (global).
+type NetAddr6 struct {
+	IP        [16]byte
+	PrefixLen int
+	Scope     uint8
 }
 
 // Process is one process.
@@ -48,7 +66,7 @@ type Process struct {
 	PID, PPID, PGID, SID int32
 	// Comm is the name of the thread group leader.
 	Comm string
-	// State is the leader's: 'R', 'S' or 'Z'.
+	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.
 	State byte
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread
@@ -111,6 +129,8 @@ type Limits struct {
 	// LeaseBreakTime is fs/lease-break-time (seconds); PipeUserPagesSoft
 	// and PipeUserPagesHard are fs/pipe-user-pages-{soft,hard}.
 	LeaseBreakTime, PipeUserPagesSoft, PipeUserPagesHard int
+	// IPForward is net/ipv4/ip_forward (0 or 1).
+	IPForward int
 }
 
 // Kind is what a name in /proc is.
@@ -170,6 +190,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/fs/lease-break-time":      {mode: 0644, gen: limit(func(l Limits) int { return l.LeaseBreakTime }), write: writeLimit("fs/lease-break-time")},
 		"sys/fs/pipe-user-pages-soft":  {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},
 		"sys/fs/pipe-user-pages-hard":  {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
+		"sys/net/ipv4/ip_forward":      {mode: 0644, gen: limit(func(l Limits) int { return l.IPForward }), write: writeLimit("net/ipv4/ip_forward")},
 		"sys/kernel/core_pattern":      {gen: constant("core\n")},
 		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Hostname })},
 		"sys/kernel/ngroups_max":       {gen: constant("65536\n")},
@@ -194,6 +215,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
 		// No huge pages: a write is taken, and reading back says 0.
 		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},
+		"net/dev":             {gen: genNetDev},
+		"net/if_inet6":        {gen: genIfInet6},
 		"sysvipc/msg":         {gen: sysvIPC("msg")},
 		"sysvipc/sem":         {gen: sysvIPC("sem")},
 		"sysvipc/shm":         {gen: sysvIPC("shm")},

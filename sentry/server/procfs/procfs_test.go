@@ -94,6 +94,10 @@ func (f *fakeSource) SysvIPC(kind string) []byte { return []byte("sysvipc " + ki
 
 func (f *fakeSource) SetSysvLimit(kind string, data []byte) error { return nil }
 
+func (f *fakeSource) NetInterfaces() ([]NetInterface, error) {
+	return []NetInterface{{Name: "lo", Index: 1, IPv6: []NetAddr6{{IP: [16]byte{15: 1}, PrefixLen: 128, Scope: 0x10}}}}, nil
+}
+
 func newFake() *fakeSource {
 	return &fakeSource{
 		leaseBreakTime: 45,
@@ -131,6 +135,8 @@ func TestGenerate(t *testing.T) {
 		{Top, "stat", 0, 0, `(?s)^cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 .*\nbtime \d+\nprocesses 3\nprocs_running 1\n.*`},
 		{Top, "filesystems", 0, 0, `(?m)^nodev\tproc$`},
 		{Top, "sys/kernel/pid_max", 0, 0, `^4194304\n$`},
+		{Top, "net/dev", 0, 0, `^Inter-\|   Receive .*\n face \|bytes .*\n    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n$`},
+		{Top, "net/if_inet6", 0, 0, `^00000000000000000000000000000001 01 80 10 80       lo\n$`},
 		{Top, "sys/kernel/threads-max", 0, 0, `^4096\n$`},
 		{Top, "sys/fs/pipe-max-size", 0, 0, `^65536\n$`},
 		{Top, "sys/kernel/osrelease", 0, 0, `^6\.1\.0\n$`},
@@ -219,7 +225,7 @@ func TestTree(t *testing.T) {
 		}
 		return strings.Join(s, " ")
 	}
-	if got, want := names(List(Top, "sys")), "fs kernel vm"; got != want {
+	if got, want := names(List(Top, "sys")), "fs kernel net vm"; got != want {
 		t.Errorf("sys lists %q, want %q", got, want)
 	}
 	if e, ok := Lookup(Top, "", "mounts"); !ok || e.Kind != Link || e.Target != "self/mounts" {

@@ -244,7 +244,7 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 	return src.SetComm(pid, tid, string(data))
 }
 
-var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'Z': "Z (zombie)"}
+var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 'Z': "Z (zombie)"}
 
 const pageSize = 4096
 
@@ -426,4 +426,37 @@ func mangle(s string) string {
 // FDInfo renders /proc/<pid>/fdinfo/<fd>.
 func FDInfo(pos int64, flags uint32, mntID int) []byte {
 	return []byte(fmt.Sprintf("pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t0\n", pos, flags, mntID))
+}
+
+// genNetDev is /proc/net/dev (net/core/net-procfs.c): one line per
+// interface, its counters 0.
+func genNetDev(src Source, _, _ int32) ([]byte, error) {
+	ifs, err := src.NetInterfaces()
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("Inter-|   Receive                                                |  Transmit\n")
+	b.WriteString(" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n")
+	for _, ifc := range ifs {
+		fmt.Fprintf(&b, "%6s: %7d %7d %4d %4d %4d %5d %10d %9d %8d %7d %4d %4d %4d %5d %7d %10d\n",
+			ifc.Name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	}
+	return []byte(b.String()), nil
+}
+
+// genIfInet6 is /proc/net/if_inet6 (net/ipv6/addrconf.c): address,
+// index, prefix length, scope and flags (permanent) in hex, and the name.
+func genIfInet6(src Source, _, _ int32) ([]byte, error) {
+	ifs, err := src.NetInterfaces()
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	for _, ifc := range ifs {
+		for _, a := range ifc.IPv6 {
+			fmt.Fprintf(&b, "%x %02x %02x %02x %02x %8s\n", a.IP[:], ifc.Index, a.PrefixLen, a.Scope, 0x80, ifc.Name)
+		}
+	}
+	return []byte(b.String()), nil
 }

@@ -7,6 +7,9 @@
 // opens (HostInet: non-blocking, their readiness reported by gVisor's
 // fdnotifier; socket/hostinet needs kernel.Kernel).
 //
+// Interfaces (ifaces.go) describes a stack's or the host's network
+// interfaces and answers the SIOCGIF* ioctls from that description.
+//
 // What it owns: the socket-address encodings (sockaddr_un), a sandbox's
 // AF_UNIX name space (abstract names, and path names keyed by the
 // inode of the S_IFSOCK node the server made through the gofer), and

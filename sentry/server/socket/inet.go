@@ -63,6 +63,15 @@ func NewLoopbackStack() (*Stack, error) {
 // Destroy stops the stack and its endpoints.
 func (st *Stack) Destroy() { st.s.Destroy() }
 
+// SetIPv4Forwarding sets IPv4 forwarding on every NIC of the stack
+// (net.ipv4.ip_forward).
+func (st *Stack) SetIPv4Forwarding(on bool) error {
+	if err := st.s.SetForwardingDefaultAndAllNICs(ipv4.ProtocolNumber, on); err != nil {
+		return fmt.Errorf("ip_forward: %v: %w", err, kobj.TCPIPErr(err))
+	}
+	return nil
+}
+
 // Inet is an AF_INET or AF_INET6 socket: a pkg/tcpip endpoint.
 type Inet struct {
 	EP     tcpip.Endpoint

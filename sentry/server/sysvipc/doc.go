@@ -22,6 +22,10 @@
 // adjustments, which gVisor lacks) is private, and kernel/shm keeps the
 // segment's memory in the server's MemoryFile.
 //
+// Queued messages are charged, text plus a fixed overhead each, to the
+// client's memory cap through Hooks.Memory (msgsnd beyond it: ENOMEM),
+// and given back when received or when their queue is removed.
+//
 // # Replay state
 //
 // Every change marks the object's record key dirty through Hooks.Changed.

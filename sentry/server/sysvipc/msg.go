@@ -76,7 +76,13 @@ func (r *Registry) MsgSend(c Caller, seq uint64, id int32, typ int64, text []byt
 		ch, cancel := r.waitFor(&q.changed, &q.removed)
 		return ch, cancel, nil
 	}
-	m := &message{typ: typ, text: append([]byte(nil), text...)}
+	m := &message{typ: typ, text: text}
+	if mem := r.hooks.Memory; mem != nil {
+		if err := mem.Charge(msgCost(m)); err != nil {
+			return nil, nil, unix.ENOMEM // Linux: no memory for the copy
+		}
+	}
+	m.text = append([]byte(nil), text...)
 	q.msgs = append(q.msgs, m)
 	q.bytes += n
 	q.lspid = c.Pid
@@ -156,6 +162,9 @@ func (r *Registry) MsgReceive(c Caller, seq uint64, id int32, typ int64, size in
 	}
 	q.msgs = append(q.msgs[:i], q.msgs[i+1:]...)
 	q.bytes -= uint64(len(m.text))
+	if mem := r.hooks.Memory; mem != nil {
+		mem.Release(msgCost(m))
+	}
 	q.lrpid = c.Pid
 	q.rtime = r.nowUnix()
 	q.changed.notify()
@@ -231,6 +240,11 @@ func (r *Registry) MsgRemove(c Caller, id int32) error {
 		return unix.EPERM
 	}
 	r.msgs.remove(&q.perm)
+	if mem := r.hooks.Memory; mem != nil {
+		for _, m := range q.msgs {
+			mem.Release(msgCost(m))
+		}
+	}
 	q.removed = true
 	q.changed.notify()
 	r.changedLocked(kindMsg, id)

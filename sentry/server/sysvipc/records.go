@@ -241,8 +241,12 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 			if m.Type < 1 || len(m.Text) > linux.MSGMAX {
 				continue
 			}
-			q.msgs = append(q.msgs, &message{typ: m.Type, text: m.Text})
+			msg := &message{typ: m.Type, text: m.Text}
+			q.msgs = append(q.msgs, msg)
 			q.bytes += uint64(len(m.Text))
+			if mem := r.hooks.Memory; mem != nil {
+				mem.Force(msgCost(msg))
+			}
 		}
 		if !place(r.msgs, &q.perm, q) {
 			bad("message queue", st.Id)

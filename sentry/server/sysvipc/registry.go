@@ -36,7 +36,26 @@ func (c Caller) inGroup(gid uint32) bool {
 type Hooks struct {
 	// Changed marks a record key dirty (called with Registry.mu held).
 	Changed func(key string)
+	// Memory, if set, is the client's memory cap that queued messages
+	// are charged to (called with Registry.mu held: it must not block).
+	Memory Memory
 }
+
+// Memory is a client's memory account: Charge reserves n bytes or fails
+// (the caller returns ENOMEM), Release returns them, Force reserves them
+// whatever the limit (a Restore rebuilding what the client held).
+type Memory interface {
+	Charge(n int64) error
+	Release(n int64)
+	Force(n int64)
+}
+
+// msgOverhead is what a queued message costs beyond its text (about
+// Linux's struct msg_msg), so that empty messages count too.
+const msgOverhead = 48
+
+// msgCost is what message m holds of the client's memory.
+func msgCost(m *message) int64 { return int64(len(m.text)) + msgOverhead }
 
 // kind tells the three kinds of object apart.
 type kind int

@@ -465,3 +465,67 @@ func TestShmLimits(t *testing.T) {
 		t.Errorf("shmmax -1: %v", err)
 	}
 }
+
+// testMemory is a Memory with a limit.
+type testMemory struct{ used, limit int64 }
+
+func (m *testMemory) Charge(n int64) error {
+	if m.used+n > m.limit {
+		return unix.ENOMEM
+	}
+	m.used += n
+	return nil
+}
+func (m *testMemory) Release(n int64) { m.used -= n }
+func (m *testMemory) Force(n int64)   { m.used += n }
+
+// TestMsgMemoryCharged: queued messages are charged to the client's
+// memory: msgsnd beyond it is ENOMEM (whatever the queue's own room),
+// msgrcv and IPC_RMID give it back, a Restore takes what it rebuilds.
+func TestMsgMemoryCharged(t *testing.T) {
+	mem := &testMemory{limit: 2 * (100 + msgOverhead)}
+	r := NewRegistry(Hooks{Memory: mem})
+	a, _ := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600)
+	b, _ := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600)
+	text := make([]byte, 100)
+	for _, tc := range []struct {
+		name string
+		id   int32
+		want error
+	}{{"first", a, nil}, {"second, other queue", b, nil}, {"third", a, unix.ENOMEM}} {
+		if _, _, err := r.MsgSend(root, 0, tc.id, 1, text, linux.IPC_NOWAIT); err != tc.want {
+			t.Errorf("msgsnd %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, _, _, _, err := r.MsgReceive(root, 0, a, 0, 200, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.MsgSend(root, 0, a, 1, text, linux.IPC_NOWAIT); err != nil {
+		t.Errorf("msgsnd after a msgrcv: %v", err)
+	}
+	if err := r.MsgRemove(root, b); err != nil {
+		t.Fatal(err)
+	}
+	if mem.used != 100+msgOverhead {
+		t.Errorf("after IPC_RMID of a queue with one message: %d bytes charged, want %d", mem.used, 100+msgOverhead)
+	}
+	// A Restore rebuilds the queue and its charge.
+	var ids *sentrypb.SysvIds
+	var msgs []*sentrypb.SysvMsgState
+	for _, key := range r.AllKeys() {
+		switch v := r.Record(key).Value.(type) {
+		case *sentrypb.StateRecord_SysvIds:
+			ids = v.SysvIds
+		case *sentrypb.StateRecord_SysvMsg:
+			msgs = append(msgs, v.SysvMsg)
+		}
+	}
+	mem2 := &testMemory{limit: 1}
+	r2 := NewRegistry(Hooks{Memory: mem2})
+	if errs := r2.Restore(ids, nil, msgs, nil); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if mem2.used != 100+msgOverhead {
+		t.Errorf("restored queue charged %d, want %d", mem2.used, 100+msgOverhead)
+	}
+}

@@ -1,0 +1,160 @@
+package client
+
+import (
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Pipelined close (docs/COMPATIBILITY.md, "Pipelined calls").
+//
+// close(fd) is sent without waiting for its reply when its result is
+// known: the server's close fails only with EBADF (the fd is not open),
+// and the client knows which fds the caller's fd table has from the
+// "fdt/<table>/<fd>" records the server sends with every change, folded
+// before the reply that follows them. So a close of an open fd returns
+// 0 at once, as the server will, and the next forwarded call of the
+// thread follows it on the stream and on the server's per-thread queue,
+// so it sees the fd closed. Only a process with one thread, whose fd
+// table no other process shares, pipelines: another thread's open could
+// otherwise reach the server first and miss the freed fd number. Nor does
+// a close that may release a lock (the process holds a record lock, or
+// the fd's description a flock or OFD lock). The
+// call stays in the session's calls in flight until its reply arrives,
+// so a recovery re-sends it, and its reply's records are folded into the
+// replay log like any other.
+
+// observeFD folds one "fdt/<table>/<fd>" record (key is what follows
+// "fdt/"; file its description's id). Precondition: c.mu is not held.
+func (c *procIDCache) observeFD(key string, deleted bool, file uint64) {
+	tab, fd, ok := strings.Cut(key, "/")
+	if !ok {
+		return
+	}
+	t, err1 := strconv.ParseUint(tab, 10, 64)
+	n, err2 := strconv.ParseInt(fd, 10, 32)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fds := c.openFDs[t]
+	if deleted {
+		delete(fds, int32(n))
+		if len(fds) == 0 {
+			delete(c.openFDs, t)
+		}
+		return
+	}
+	if fds == nil {
+		if c.openFDs == nil {
+			c.openFDs = make(map[uint64]map[int32]uint64)
+		}
+		fds = make(map[int32]uint64)
+		c.openFDs[t] = fds
+	}
+	fds[int32(n)] = file
+}
+
+// lockHolder is who holds one lock: a process's fd table (a POSIX record
+// lock, released by any close of the file in the process) or an open file
+// description (flock and OFD locks, released with its last fd).
+type lockHolder struct {
+	fdTable, file uint64
+}
+
+// observeLock folds one "lock/<ino>" record. Precondition: c.mu is not
+// held.
+func (c *procIDCache) observeLock(key string, deleted bool, st *pb.LockState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if deleted || len(st.GetLocks()) == 0 {
+		delete(c.locks, key)
+		return
+	}
+	hs := make([]lockHolder, 0, len(st.GetLocks()))
+	for _, l := range st.GetLocks() {
+		hs = append(hs, lockHolder{fdTable: l.GetFdTable(), file: l.GetFile()})
+	}
+	if c.locks == nil {
+		c.locks = make(map[string][]lockHolder)
+	}
+	c.locks[key] = hs
+}
+
+// takeFD reports whether pid's fd table, which no other live process
+// shares, has fd open, and if so forgets fd (the caller closes it).
+func (c *procIDCache) takeFD(pid, fd int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return false
+	}
+	fds := c.openFDs[ids.fdTable]
+	file, open := fds[fd]
+	if !open {
+		return false
+	}
+	for other, o := range c.byPID {
+		if other != pid && o.fdTable == ids.fdTable {
+			return false
+		}
+	}
+	// A close that may release a lock waits: another process told of
+	// the close through shared memory, not a system call, could try the
+	// lock before the server ran the close.
+	for _, hs := range c.locks {
+		for _, h := range hs {
+			if h.fdTable == ids.fdTable || (file != 0 && h.file == file) {
+				return false
+			}
+		}
+	}
+	delete(fds, fd)
+	return true
+}
+
+// pipelineClose sends close(fd) without waiting for its reply, if it
+// may (see above), and reports whether it did.
+func (t *task) pipelineClose(fd int32) bool {
+	t.proc.mu.Lock()
+	single := len(t.proc.threads) == 1
+	t.proc.mu.Unlock()
+	if !single || !t.c.ids.takeFD(t.proc.pid, fd) {
+		return false
+	}
+	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: unix.SYS_CLOSE, Args: []uint64{uint64(uint32(fd)), 0, 0, 0, 0, 0},
+	}}}
+	if !t.c.conn.Post(call) {
+		// Recovering: make the call as usual. The fd's record comes
+		// back with the reply.
+		return false
+	}
+	return true
+}
+
+// postedReply handles the reply to a call sent with Post, on the
+// receiving goroutine, after its records were folded: the thread the
+// server ended meanwhile (killed while the call ran) is ended here, as
+// its own call's reply would have ended it; an error, which the checks
+// before Post rule out, is logged.
+func (c *client) postedReply(call *pb.Call, r *pb.Reply) {
+	if ex := r.GetExit(); ex != nil {
+		if ex.AppExit {
+			c.appExit(int(ex.WaitStatus))
+		}
+		if t := c.lookupTask(call.GetTid()); t != nil {
+			t.kill()
+		}
+		return
+	}
+	if r.Errno != 0 {
+		c.log.Warn("a pipelined call failed after the application was told it succeeded",
+			"syscall", sysName(uintptr(call.GetSyscall().GetSysno())), "tid", call.GetTid(), "errno", unix.Errno(r.Errno).Error())
+	}
+}

@@ -1,0 +1,145 @@
+package client
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Client-cached process ids (docs/ARCHITECTURE.md, "Ids answered on the
+// client").
+//
+// getppid, getpgrp, getpgid and getsid of the caller's own process, and
+// the getuid family, are answered here from the last ProcessState record
+// the server sent for the process. The server owns these ids; it sends a
+// process's record, on the client's stream, with (or before) the reply or
+// push that follows every change of it: a fork (the child's record comes
+// with the clone's reply), setsid and setpgid (the caller's reply, for
+// the target process too), set*id and a set-id exec (the call's reply),
+// and the reparenting of the children of an exiting process (the exit's
+// reply or push). The receiving goroutine folds the records before it
+// hands over the reply that follows them, so a thread that learns of a
+// change through a reply or a signal sees the new ids; and a server that
+// replaced a dead one rebuilt the same ids from the replay log, so the
+// cache stays true across recovery. A process whose record has not
+// arrived (a server that sends none) is asked, as before.
+
+// procIDs are a process's ids as its last record said.
+type procIDs struct {
+	ppid, pgid, sid        int32
+	ruid, euid, rgid, egid uint32
+	// fdTable names the process's fd table (FdState.fd_table; 0 for a
+	// zombie).
+	fdTable uint64
+}
+
+// procIDCache maps pids to their last recorded ids.
+type procIDCache struct {
+	// mu is a leaf lock (taken by the transport's receiving goroutine).
+	mu sync.Mutex
+	// byPID holds the live processes' ids. Protected by mu.
+	byPID map[int32]procIDs
+	// openFDs holds the fds each fd table has, with the FileState id of
+	// each fd's open file description, as the "fdt/<table>/<fd>" records
+	// said (pipeline.go). Protected by mu.
+	openFDs map[uint64]map[int32]uint64
+	// locks holds who holds the record and flock locks of each inode
+	// ("lock/<ino>" records; pipeline.go). Protected by mu.
+	locks map[string][]lockHolder
+}
+
+// observe folds the process and fd records among recs.
+func (c *procIDCache) observe(recs []*pb.StateRecord) {
+	for _, rec := range recs {
+		if rest, ok := strings.CutPrefix(rec.GetKey(), "fdt/"); ok {
+			c.observeFD(rest, rec.Deleted, rec.GetFd().GetFile())
+			continue
+		}
+		if _, ok := strings.CutPrefix(rec.GetKey(), "lock/"); ok {
+			c.observeLock(rec.GetKey(), rec.Deleted, rec.GetLock())
+			continue
+		}
+		rest, ok := strings.CutPrefix(rec.GetKey(), "proc/")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.ParseInt(rest, 10, 32)
+		if err != nil {
+			continue
+		}
+		st := rec.GetProcess()
+		c.mu.Lock()
+		switch {
+		case rec.Deleted:
+			delete(c.byPID, int32(pid))
+		case st != nil:
+			if c.byPID == nil {
+				c.byPID = make(map[int32]procIDs)
+			}
+			c.byPID[int32(pid)] = procIDs{
+				ppid: st.Ppid, pgid: st.Pgid, sid: st.Sid,
+				ruid: st.Ruid, euid: st.Euid, rgid: st.Rgid, egid: st.Egid,
+				fdTable: st.FdTable,
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// get returns pid's ids, if a record for it arrived.
+func (c *procIDCache) get(pid int32) (procIDs, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	return ids, ok
+}
+
+// ownIDs returns the ids of t's process, if known.
+func (t *task) ownIDs() (procIDs, bool) { return t.c.ids.get(t.proc.pid) }
+
+// sysGetppid, sysGetpgrp, sysGetpgid and sysGetsid answer for the
+// caller's own process from the cache, and forward otherwise.
+func sysGetppid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if ids, ok := t.ownIDs(); ok {
+		return uint64(ids.ppid), 0
+	}
+	return t.forwardWithSigmask(unix.SYS_GETPPID, a)
+}
+
+func sysGetpgrp(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if ids, ok := t.ownIDs(); ok {
+		return uint64(ids.pgid), 0
+	}
+	return t.forwardWithSigmask(unix.SYS_GETPGRP, a)
+}
+
+func sysGetpgid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if pid := int32(a[0]); pid == 0 || pid == t.proc.pid {
+		if ids, ok := t.ownIDs(); ok {
+			return uint64(ids.pgid), 0
+		}
+	}
+	return t.forwardWithSigmask(unix.SYS_GETPGID, a)
+}
+
+func sysGetsid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if pid := int32(a[0]); pid == 0 || pid == t.proc.pid {
+		if ids, ok := t.ownIDs(); ok {
+			return uint64(ids.sid), 0
+		}
+	}
+	return t.forwardWithSigmask(unix.SYS_GETSID, a)
+}
+
+// creds returns t's process's credentials: as the last record said, else
+// as the last exec plan or credential refresh did.
+func (t *task) creds() creds {
+	if ids, ok := t.ownIDs(); ok {
+		return creds{uid: ids.ruid, gid: ids.rgid, euid: ids.euid, egid: ids.egid}
+	}
+	return t.proc.getCreds()
+}

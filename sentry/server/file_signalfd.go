@@ -1,0 +1,223 @@
+package server
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// signalfd splits as signals do: pending signals and masks are the
+// client's (it queues what the server routes and dequeues on delivery),
+// while the descriptor and its mask are the server's, so that dup, fork,
+// exec, close-on-exec and recovery treat it as any other file.
+//
+//   - read: the server answers with a SignalfdRead action carrying the
+//     mask; the client dequeues from the calling thread's pending queue
+//     (waiting, interruptibly, unless O_NONBLOCK) and writes the
+//     signalfd_siginfo records.
+//   - poll, select, epoll_wait: the wait call carries the thread's
+//     pending set and a call number (Syscall.pending_signals, call_gen);
+//     a signal queued on the client while the wait runs, masked so that
+//     it stays pending, is reported by a SignalsPending message. The
+//     signalfd is readable for that wait when the set meets its mask.
+//   - routing: a signal whose disposition is the default is dropped (or
+//     kills) on the server; one that a signalfd of the target process
+//     watches is pushed to the client instead, where it stays pending if
+//     blocked (signalfdWantsLocked).
+
+// sizeofSignalfdSiginfo is sizeof(struct signalfd_siginfo).
+const sizeofSignalfdSiginfo = 128
+
+// signalFile is a signalfd.
+type signalFile struct {
+	kobjBase
+	// mu protects mask. A leaf.
+	mu sync.Mutex
+	// mask is the set of signals the signalfd reads (bit n-1 is signal
+	// n; never SIGKILL or SIGSTOP). Set by signalfd4 on an existing fd.
+	mask uint64
+	// changed is notified when mask changes, waking waits that watch
+	// the file. Protected by mu.
+	changed notifier
+}
+
+// unblockableSignals are SIGKILL and SIGSTOP, which no signalfd reads.
+const unblockableSignals = 1<<(linux.SIGKILL-1) | 1<<(linux.SIGSTOP-1)
+
+func newSignalFile(mask uint64, flags uint32) *file {
+	sf := &signalFile{kobjBase: newKobjBase(0600), mask: mask &^ unblockableSignals}
+	return newFile(sf, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+}
+
+func (s *signalFile) getMask() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mask
+}
+
+// readSeq answers a read with the SignalfdRead action: the signals are
+// the client's to dequeue.
+func (s *signalFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+	if dst.NumBytes() < sizeofSignalfdSiginfo {
+		return 0, unix.EINVAL
+	}
+	c.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{
+		Mask: s.getMask(), Nonblock: f.nonblock()}}
+	return 0, nil
+}
+
+func (s *signalFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, error) {
+	return 0, unix.EINVAL
+}
+
+// readiness is asked with no caller (a nested epoll, O_ASYNC): pending
+// signals are per thread, so there is nothing to report.
+func (s *signalFile) readiness(*file) (uint32, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 0, s.changed.wait()
+}
+
+// readinessFor is the signalfd's readiness for a wait of thread t.
+func (s *signalFile) readinessFor(t *thread) (uint32, <-chan struct{}) {
+	pending, wake := t.sigw.get()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pending&s.mask != 0 {
+		return pollIn | pollRdNorm, nil
+	}
+	return 0, mergeChannels([]<-chan struct{}{wake, s.changed.wait()}, nil)
+}
+
+// readinessOf is f's readiness for a wait of thread t (nil: none known):
+// a signalfd's depends on the waiting thread's pending signals.
+func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
+	if s, ok := f.impl.(*signalFile); ok && t != nil {
+		return s.readinessFor(t)
+	}
+	return f.impl.readiness(f)
+}
+
+// sigWaitState is the pending set of a thread's current wait call.
+type sigWaitState struct {
+	// mu protects the fields below. A leaf.
+	mu sync.Mutex
+	// gen is the client's number of the call the set belongs to (a
+	// SignalsPending may come before its call).
+	gen uint64
+	// pending is the thread's set of pending signals on the client.
+	pending uint64
+	// wake is closed when pending grows.
+	wake chan struct{}
+}
+
+// update folds in the pending set of call gen: a newer call replaces
+// the set, an older one is ignored.
+func (w *sigWaitState) update(gen, pending uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case gen < w.gen:
+		return
+	case gen > w.gen:
+		w.gen, w.pending = gen, pending
+		if w.wake != nil {
+			close(w.wake)
+		}
+		w.wake = make(chan struct{})
+	case pending&^w.pending != 0:
+		w.pending |= pending
+		close(w.wake)
+		w.wake = make(chan struct{})
+	}
+}
+
+func (w *sigWaitState) get() (uint64, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wake == nil {
+		w.wake = make(chan struct{})
+	}
+	return w.pending, w.wake
+}
+
+// signalsPending handles a SignalsPending message.
+func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
+	k.mu.Lock()
+	t := k.threads[m.Tid]
+	k.mu.Unlock()
+	if t != nil && m.CallGen != 0 {
+		t.sigw.update(m.CallGen, m.Pending)
+	}
+}
+
+// signalfdWantsLocked says a signalfd in p's fd table reads sig, so that
+// a signal with the default disposition goes to the client (where it
+// stays pending if blocked) rather than being dropped or killing p on
+// the server. Stop signals keep their own path. Precondition: k.mu held.
+func signalfdWantsLocked(p *process, sig int) bool {
+	switch unix.Signal(sig) {
+	case unix.SIGKILL, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+		return false
+	}
+	if p.fds == nil {
+		return false
+	}
+	bit := uint64(1) << (sig - 1)
+	t := p.fds
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	wants := false
+	t.eachLocked(func(_ int, e fdEntry) {
+		if s, ok := e.f.impl.(*signalFile); ok && s.getMask()&bit != 0 {
+			wants = true
+		}
+	})
+	return wants
+}
+
+// sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
+// fd -1 makes a signalfd, an existing signalfd's fd changes its mask.
+func sysSignalfd(c *syscallCtx) (int64, error) {
+	fd := c.argInt(0)
+	var flags uint32
+	if c.sysno == unix.SYS_SIGNALFD4 {
+		flags = uint32(c.args[3])
+	}
+	if flags&^(unix.SFD_CLOEXEC|unix.SFD_NONBLOCK) != 0 || c.args[2] != linux.SignalSetSize {
+		return 0, unix.EINVAL
+	}
+	b, err := c.mem.CopyIn(c.args[1], linux.SignalSetSize)
+	if err != nil {
+		return 0, err
+	}
+	mask := binary.LittleEndian.Uint64(b) &^ unblockableSignals
+	if fd != -1 {
+		f, err := c.getFile(fd)
+		if err != nil {
+			return 0, err
+		}
+		defer f.decRef()
+		s, ok := f.impl.(*signalFile)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		s.mu.Lock()
+		s.mask = mask
+		s.changed.notify()
+		s.mu.Unlock()
+		f.changed()
+		return int64(fd), nil
+	}
+	tab, err := c.fdTable()
+	if err != nil {
+		return 0, err
+	}
+	nfd, err := tab.install(newSignalFile(mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	return int64(nfd), err
+}

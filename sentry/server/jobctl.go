@@ -1,0 +1,234 @@
+package server
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Job control: group stops and SIGCONT (docs/ARCHITECTURE.md, "Stop
+// signals and job control").
+//
+// The server decides: a stop signal whose disposition is the default
+// stops the process at once (p.stopped, reported in its proc record) and
+// a JobControl push tells the client, which owns the threads, to keep
+// every thread of the process out of application code until a later
+// JobControl says otherwise. The parent learns of it through wait and
+// SIGCHLD (CLD_STOPPED, CLD_CONTINUED), as on Linux.
+
+// stopSignals are SIGSTOP, SIGTSTP, SIGTTIN and SIGTTOU as a JobControl
+// discard set (bit n-1 for signal n).
+const stopSignals = 1<<(unix.SIGSTOP-1) | 1<<(unix.SIGTSTP-1) | 1<<(unix.SIGTTIN-1) | 1<<(unix.SIGTTOU-1)
+
+const contSignal = 1 << (unix.SIGCONT - 1)
+
+// jobControlOnSignalLocked applies what generating sig does to pending
+// signals and stops whatever its disposition (Linux's prepare_signal):
+// a stop signal discards a pending SIGCONT; SIGCONT discards pending stop
+// signals and continues the process if it is stopped.
+//
+// Preconditions: k.mu is held; p is not exiting.
+func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred) {
+	switch {
+	case defaultActionOf(sig) == actStop:
+		k.pushJobControlLocked(p, contSignal, d)
+	case sig == int(unix.SIGCONT):
+		if p.stopped {
+			p.stopped, p.stopSig = false, 0
+			p.waitCode = cldContinued
+			k.trk.markProc(p)
+			k.notifyParentStopLocked(p, cldContinued, int32(unix.SIGCONT), d)
+			k.waitq.notify()
+		}
+		k.pushJobControlLocked(p, stopSignals, d)
+	}
+}
+
+// stopProcessLocked stops p with stop signal sig (its default action),
+// unless sig is SIGTSTP, SIGTTIN or SIGTTOU and p's process group is
+// orphaned (Linux discards those then: no one could continue the group).
+// A process already stopped stays as it is (no second report).
+//
+// Preconditions: k.mu is held; p is not exiting.
+func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
+	if p.stopped {
+		return
+	}
+	if sig != int(unix.SIGSTOP) && k.orphanedPgrpLocked(p.pgid) {
+		return
+	}
+	p.stopped, p.stopSig = true, sig
+	p.waitCode = cldStopped
+	k.trk.markProc(p)
+	k.pushJobControlLocked(p, 0, d)
+	k.notifyParentStopLocked(p, cldStopped, int32(sig), d)
+	k.waitq.notify()
+}
+
+// pushJobControlLocked tells the client p's stop state, discarding the
+// signals in discard that are pending in p's threads.
+func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
+	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
+		Pid: p.pid, Stopped: p.stopped, Discard: discard,
+	}}})
+}
+
+// notifyParentStopLocked sends SIGCHLD with code (CLD_STOPPED or
+// CLD_CONTINUED) and status to p's parent, unless the parent ignores
+// SIGCHLD or set SA_NOCLDSTOP (Linux's do_notify_parent_cldstop).
+func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *deferred) {
+	par := p.parent
+	if par == nil || par.exiting {
+		return
+	}
+	act := par.sig.act[unix.SIGCHLD]
+	if act.handler == sigIgn || act.flags&saNoCldStop != 0 {
+		return
+	}
+	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, p.pid, p.creds.ruid, status), d)
+}
+
+// orphanedPgrpLocked says process group pgid is orphaned: no member has a
+// parent in another group of the same session (POSIX; Linux's
+// will_become_orphaned_pgrp). The application's first process has no
+// parent here, as its real parent is outside the sandbox's session.
+func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
+	for _, q := range k.processGroupLocked(pgid) {
+		par := q.parent
+		if par != nil && !par.exiting && par.pgid != pgid && par.sid == q.sid {
+			return false
+		}
+	}
+	return true
+}
+
+// waitEventLocked returns the stop or continue event of child ch that a
+// wait with options reports (its wait status and waitid's si_code and
+// si_status), consuming it unless WNOWAIT; ok is false if there is none.
+func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code, sistatus int32, ok bool) {
+	if ch.exiting {
+		return 0, 0, 0, false
+	}
+	switch {
+	case ch.waitCode == cldStopped && ch.stopped && options&wUntraced != 0:
+		status, code, sistatus = int32(ch.stopSig)<<8|0x7f, cldStopped, int32(ch.stopSig)
+	case ch.waitCode == cldContinued && options&wContinued != 0:
+		status, code, sistatus = 0xffff, cldContinued, int32(unix.SIGCONT)
+	default:
+		return 0, 0, 0, false
+	}
+	if options&wNowait == 0 {
+		ch.waitCode = 0
+		k.trk.markProc(ch)
+	}
+	return status, code, sistatus, true
+}
+
+// restoreJobControlLocked sets p's stop state from its record, ignoring
+// values no server could have reported.
+func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessState) {
+	if ps.Stopped && defaultActionOf(int(ps.StopSignal)) == actStop && ps.StopSignal > 0 && ps.StopSignal <= numSignals {
+		p.stopped, p.stopSig = true, int(ps.StopSignal)
+	}
+	switch ps.WaitCode {
+	case cldStopped:
+		if p.stopped {
+			p.waitCode = cldStopped
+		}
+	case cldContinued:
+		p.waitCode = cldContinued
+	}
+}
+
+// tostop is termios c_lflag's TOSTOP: background writes raise SIGTTOU.
+const (
+	termiosLflagOffset = 12
+	tostop             = 0x100
+)
+
+// ttyStopsWrites says the terminal's TOSTOP flag is set.
+func (k *clientState) ttyStopsWrites() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.tty.termios
+	return len(t) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(t[termiosLflagOffset:])&tostop != 0
+}
+
+// ttyJobControl applies the terminal's job control to a read (sig
+// SIGTTIN) or a write with TOSTOP (SIGTTOU) of the application's
+// terminal by the calling process, as Linux's __tty_check_change does:
+// a process of the terminal's session outside its foreground process
+// group gets EIO when it ignores SIGTTIN or its group is orphaned, may
+// write when it ignores SIGTTOU, and otherwise its whole group is sent
+// sig and the call returns ERESTARTSYS, to be made again once the group
+// continues (in the foreground, one hopes). The terminal's session is
+// the first process's. Masks are the client's, so a blocked sig counts
+// as not ignored.
+func (k *clientState) ttyJobControl(c *syscallCtx, sig int) error {
+	var d deferred
+	k.mu.Lock()
+	p := c.t.proc
+	if !k.tty.present || k.init == nil || p.sid != k.init.sid || p.pgid == k.tty.fgPgrp {
+		k.mu.Unlock()
+		return nil
+	}
+	if p.sig.act[sig].handler == sigIgn {
+		k.mu.Unlock()
+		if sig == int(unix.SIGTTIN) {
+			return unix.EIO
+		}
+		return nil
+	}
+	if k.orphanedPgrpLocked(p.pgid) {
+		k.mu.Unlock()
+		return unix.EIO
+	}
+	info := siginfoKill(sig, siKernel, 0, 0)
+	for _, q := range k.processGroupLocked(p.pgid) {
+		k.signalFromAppLocked(q, nil, sig, info, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return errRestartSys
+}
+
+// orphanableByExitLocked returns the process groups that exiting p may
+// leave orphaned: its own, if its parent is in another group of its
+// session, and each child's that is another group of its session.
+func (k *clientState) orphanableByExitLocked(p *process) []int32 {
+	var out []int32
+	if par := p.parent; par != nil && par.pgid != p.pgid && par.sid == p.sid {
+		out = append(out, p.pgid)
+	}
+	for c := range p.children {
+		if c.pgid != p.pgid && c.sid == p.sid && !slices.Contains(out, c.pgid) {
+			out = append(out, c.pgid)
+		}
+	}
+	return out
+}
+
+// hangUpOrphanedLocked sends SIGHUP and then SIGCONT to every process of
+// each group in pgids that is now orphaned and has a stopped member, as
+// Linux does when an exit orphans a group with stopped jobs (no one could
+// continue them).
+//
+// Preconditions: k.mu is held; the exiting process is marked exiting and
+// its children have their new parent.
+func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
+	for _, pgid := range pgids {
+		members := k.processGroupLocked(pgid)
+		if !slices.ContainsFunc(members, func(q *process) bool { return q.stopped }) || !k.orphanedPgrpLocked(pgid) {
+			continue
+		}
+		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
+			info := siginfoKill(sig, siKernel, 0, 0)
+			for _, q := range members {
+				k.signalProcessLocked(q, nil, sig, info, d)
+			}
+		}
+	}
+}

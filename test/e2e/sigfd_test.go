@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestSignalfdProgram compares testdata/sigfd/signalfd.c (reads, readv,
+// poll/select/epoll readiness, flags, mask changes, default
+// dispositions, fork and exec) with a native run.
+func TestSignalfdProgram(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "signalfd", testdataSource(t, "sigfd", "signalfd"))
+	want := tu.Run(t, timeout, dir, "", prog)
+	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+	compare(t, want, got)
+}
+
+// TestSignalfdRecovery kills the remote sentry while a program holds
+// signalfds (one with a changed mask, one watched by an epoll) and a
+// pending signal: after the recovery their masks, flags and fd numbers
+// are back and the pending signal is still read, as natively.
+func TestSignalfdRecovery(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	prog := tu.StaticProgram(t, buildDir, "recover", testdataSource(t, "sigfd", "recover"))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
+	}
+	k.killServer()
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.wait()
+	if k.recoveries() == 0 {
+		t.Errorf("no recovery logged")
+	}
+	compare(t, want, got)
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
+
+// loopbackOnly drops from ifioctl's output the blocks of interfaces
+// other than lo: what the program prints natively on a host whose only
+// interface is its loopback, as --network=none's is.
+func loopbackOnly(out string) string {
+	var b strings.Builder
+	keep := true
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "if "); ok {
+			keep = strings.HasPrefix(name, "lo ")
+		} else if !strings.HasPrefix(line, "  ") {
+			keep = true
+		}
+		if keep {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// TestInterfaceIoctls compares testdata/sigfd/ifioctl.c (SIOCGIFCONF and
+// the SIOCGIF* ioctls of every interface) with a native run: with
+// --network=host the sandbox sees the host's interfaces; with none only
+// the loopback, described as the host describes its own.
+func TestInterfaceIoctls(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "ifioctl", testdataSource(t, "sigfd", "ifioctl"))
+	native := tu.Run(t, timeout, dir, "", prog)
+	for _, tc := range []struct {
+		network string
+		want    func(string) string
+	}{
+		{"none", loopbackOnly},
+		{"host", func(s string) string { return s }},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			want := native
+			want.Stdout = tc.want(native.Stdout)
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--network", tc.network}, prog)
+			compare(t, want, got)
+		})
+	}
+}
+
+// TestNetworkTools runs busybox's network listings in the sandbox: with
+// --network=host they print what they print natively (ip's netlink
+// dumps are the host kernel's, the interface ioctls too); with none they
+// describe the loopback-only netstack (ifconfig's counters read 0).
+func TestNetworkTools(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	for _, args := range [][]string{{"ip", "addr"}, {"ip", "link"}, {"ip", "route"}, {"ip", "-6", "route"}} {
+		t.Run("host "+strings.Join(args, " "), func(t *testing.T) {
+			argv := append([]string{tu.Busybox}, args...)
+			want := tu.Run(t, timeout, dir, "", argv...)
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--network", "host"}, argv...)
+			compare(t, want, got)
+		})
+	}
+	// The loopback netstack as Linux describes a loopback: MTU 65536, a
+	// zero hardware address, permanent addresses of host scope, and the
+	// stack's routes.
+	const lo = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ip", "addr"}, lo + "    inet 127.0.0.1/8 scope host lo\n    inet6 ::1/128 scope host \n"},
+		{[]string{"ip", "link"}, lo},
+		{[]string{"ip", "route"}, "127.0.0.0/8 dev lo scope link \n"},
+		{[]string{"ip", "-6", "route"}, "::1 dev lo scope link \n"},
+		{[]string{"hostname", "-i"}, "127.0.0.1\n"},
+		{[]string{"ifconfig"}, "lo        Link encap:Local Loopback  \n" +
+			"          inet addr:127.0.0.1  Mask:255.0.0.0\n" +
+			"          inet6 addr: ::1/128 Scope:Host\n" +
+			"          UP LOOPBACK RUNNING  MTU:65536  Metric:1\n" +
+			"          RX packets:0 errors:0 dropped:0 overruns:0 frame:0\n" +
+			"          TX packets:0 errors:0 dropped:0 overruns:0 carrier:0\n" +
+			"          collisions:0 txqueuelen:1000 \n" +
+			"          RX bytes:0 (0.0 B)  TX bytes:0 (0.0 B)\n\n"},
+	} {
+		t.Run("none "+strings.Join(tc.args, " "), func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, dir, "", nil, append([]string{tu.Busybox}, tc.args...)...)
+			compare(t, tu.Result{Stdout: tc.want}, got)
+		})
+	}
+}
+
+// TestUnixRecvNotConnected compares testdata/sigfd/unixrecv.c (reads of
+// AF_UNIX sockets that are not connected) with a native run.
+func TestUnixRecvNotConnected(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgram(t, dir, "unixrecv", testdataSource(t, "sigfd", "unixrecv"))
+	want := tu.Run(t, timeout, dir, "", prog)
+	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+	compare(t, want, got)
+}
