@@ -140,6 +140,21 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Script:  `./prog 4000; rm prog`,
 		CSource: tcpechoC,
 	},
+	{
+		// Files written into a tmpfs the application mounted: the
+		// mount (a record of the replay log) and its directory come
+		// back, so no write is lost and the unmount finds it.
+		Name: "tmpfs",
+		Script: `mkdir m && mount -t tmpfs -o size=8m,mode=755 chaos m || exit 1
+i=0
+while [ $i -lt 1500 ]; do
+  echo "line $i" >> m/a.txt; mkdir -p m/d$((i%10)); echo "$i" > m/d$((i%10))/f
+  i=$((i+1))
+done
+wc -l m/a.txt; md5sum m/a.txt; cat m/d*/f | md5sum
+grep -c " $(pwd)/m " /proc/self/mountinfo
+umount m && ls -A m | wc -l && rmdir m`,
+	},
 }
 
 // numberedLines returns n lines "prefix i".
