@@ -41,6 +41,8 @@ type Plan struct {
 	Hostname string
 	// Sysctls are linux.sysctl, for the sentry (client.Config.Sysctls).
 	Sysctls map[string]string
+	// Devices are linux.devices, nodes of the sentry's /dev.
+	Devices []Device
 	// Mounts are performed by the gofer in its mount namespace, in order.
 	Mounts []Mount
 	// Listed are the mounts the sentry's mount table lists
@@ -115,6 +117,15 @@ type Mount struct {
 	Flags uintptr
 	// Data is the tmpfs options (size=, mode=).
 	Data string
+}
+
+// Device is a node of the sandbox's /dev (linux.devices): /dev/Name of
+// type and permissions Mode (S_IFCHR, S_IFBLK or S_IFIFO), Major:Minor,
+// owned by UID:GID.
+type Device struct {
+	Name               string
+	Mode, Major, Minor uint32
+	UID, GID           uint32
 }
 
 // fieldError is an error naming the config.json field it is about.
@@ -462,8 +473,36 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 	if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
 		return fieldError("linux.uidMappings", "user namespaces are not supported")
 	}
-	if len(l.Devices) > 0 {
-		return fieldError("linux.devices", "device nodes are not supported (the sentry's /dev is fixed)")
+	for i, d := range l.Devices {
+		field := fmt.Sprintf("linux.devices[%d]", i)
+		name, ok := strings.CutPrefix(filepath.Clean(d.Path), "/dev/")
+		if !ok || name == "" || strings.Contains(name, "/") {
+			return fieldError(field+".path", "%q: the sandbox's device nodes are directly in /dev", d.Path)
+		}
+		dev := Device{Name: name, Major: uint32(d.Major), Minor: uint32(d.Minor), Mode: 0o666}
+		switch d.Type {
+		case "c", "u":
+			dev.Mode |= unix.S_IFCHR
+		case "b":
+			dev.Mode |= unix.S_IFBLK
+		case "p":
+			dev.Mode |= unix.S_IFIFO
+		default:
+			return fieldError(field+".type", "%q: want c, u, b or p", d.Type)
+		}
+		if d.Major < 0 || d.Minor < 0 || d.Major > 1<<12-1 || d.Minor > 1<<20-1 {
+			return fieldError(field, "device %d:%d out of range", d.Major, d.Minor)
+		}
+		if d.FileMode != nil {
+			dev.Mode = dev.Mode&unix.S_IFMT | uint32(d.FileMode.Perm())
+		}
+		if d.UID != nil {
+			dev.UID = *d.UID
+		}
+		if d.GID != nil {
+			dev.GID = *d.GID
+		}
+		p.Devices = append(p.Devices, dev)
 	}
 	if len(l.Sysctl) > 0 {
 		// The sentry sets them, and refuses the ones it does not serve

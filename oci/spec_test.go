@@ -118,6 +118,19 @@ func TestPlanFor(t *testing.T) {
 				}
 			}
 		}},
+		{name: "devices", edit: func(s *specs.Spec) {
+			mode := os.FileMode(0o640)
+			uid := uint32(5)
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: &mode, UID: &uid}, {Path: "/dev/p", Type: "p"}}
+		}, check: func(t *testing.T, p *Plan) {
+			want := []Device{{Name: "fuse", Mode: unix.S_IFCHR | 0o640, Major: 10, Minor: 229, UID: 5}, {Name: "p", Mode: unix.S_IFIFO | 0o666}}
+			if len(p.Devices) != 2 || p.Devices[0] != want[0] || p.Devices[1] != want[1] {
+				t.Errorf("devices %+v, want %+v", p.Devices, want)
+			}
+		}},
+		{name: "device below /dev/x", edit: func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200}}
+		}, wantErr: "linux.devices[0].path"},
 		{name: "relative masked path", edit: func(s *specs.Spec) { s.Linux.MaskedPaths = []string{"etc"} }, wantErr: "linux.maskedPaths[0]"},
 		{name: "process", edit: func(s *specs.Spec) {
 			s.Process.User = specs.User{UID: 5, GID: 6, AdditionalGids: []uint32{6}}

@@ -205,6 +205,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
 		Sysctls:         plan.Sysctls,
+		Devices:         deviceNodes(plan.Devices),
 		ClientID:        containerClientID(id),
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
 		Log:             hlog.Named("client"),
@@ -816,6 +817,15 @@ func newConsole(socket string, width, height uint) (*os.File, error) {
 		return nil, fmt.Errorf("--console-socket: send pty master: %w", err)
 	}
 	return slave, nil
+}
+
+// deviceNodes converts linux.devices for the Hello message.
+func deviceNodes(ds []oci.Device) []*sentrypb.DeviceNode {
+	var out []*sentrypb.DeviceNode
+	for _, d := range ds {
+		out = append(out, &sentrypb.DeviceNode{Name: d.Name, Mode: d.Mode, Major: d.Major, Minor: d.Minor, Uid: d.UID, Gid: d.GID})
+	}
+	return out
 }
 
 // capSets converts a process's OCI capabilities for the Start message.

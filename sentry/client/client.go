@@ -118,6 +118,8 @@ type Config struct {
 	// Sysctls set /proc/sys values of the sandbox (Hello.sysctls; the
 	// server refuses names it does not serve).
 	Sysctls map[string]string
+	// Devices are extra nodes of the sandbox's /dev (Hello.devices).
+	Devices []*pb.DeviceNode
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -332,7 +334,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
-	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls}
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}

@@ -34,8 +34,9 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 
 	proc := t.proc
 	if flags&linux.CLONE_THREAD == 0 {
+		cr := t.creds()
 		t.proc.mu.Lock()
-		cr, pers, dump, nnp := t.proc.creds, t.proc.personality, t.proc.dumpable, t.proc.noNewPrivs
+		pers, dump, nnp := t.proc.personality, t.proc.dumpable, t.proc.noNewPrivs
 		t.proc.mu.Unlock()
 		proc = newProcess(tid, t.proc.limits.GetCopy(), cr)
 		proc.personality, proc.dumpable, proc.noNewPrivs = pers, dump, nnp

@@ -135,11 +135,15 @@ func sysGetsid(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return t.forwardWithSigmask(unix.SYS_GETSID, a)
 }
 
-// creds returns t's process's credentials: as the last record said, else
-// as the last exec plan or credential refresh did.
-func (t *task) creds() creds {
-	if ids, ok := t.ownIDs(); ok {
+// creds returns t's process's credentials (credsOf).
+func (t *task) creds() creds { return t.c.credsOf(t.proc) }
+
+// credsOf returns p's credentials: as the last record said, else as the
+// last exec plan or credential refresh did (process.creds is not updated
+// by records, so decisions read the credentials here).
+func (c *client) credsOf(p *process) creds {
+	if ids, ok := c.ids.get(p.pid); ok {
 		return creds{uid: ids.ruid, gid: ids.rgid, euid: ids.euid, egid: ids.egid}
 	}
-	return t.proc.getCreds()
+	return p.getCreds()
 }

@@ -32,7 +32,7 @@ func (t *task) checkCloneLimits(sysno uintptr, args [6]uint64) unix.Errno {
 	default:
 		return 0
 	}
-	cr := t.proc.getCreds()
+	cr := t.creds()
 	nproc := t.proc.limits.Get(limits.ProcessCount).Cur
 	t.c.mu.Lock()
 	procs := make(map[*process]struct{}, len(t.c.tasks))
@@ -53,7 +53,7 @@ func (t *task) checkCloneLimits(sysno uintptr, args [6]uint64) unix.Errno {
 	}
 	var mine uint64
 	for _, p := range taskProcs {
-		if p.getCreds().uid == cr.uid {
+		if t.c.credsOf(p).uid == cr.uid {
 			mine++
 		}
 	}

@@ -133,6 +133,8 @@ type clientState struct {
 	// added by Spawn and Restore, never removed while the client lives.
 	// Protected by mu; a set's fields have their own rules.
 	stdioSets map[uint32]*stdioSet
+	// devNodes are Hello.devices (devnodes.go). Immutable.
+	devNodes []*sentrypb.DeviceNode
 	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
 	// (file_pty.go); own lock.
 	ptys pty.Table
@@ -213,6 +215,12 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		cancel()
 		return nil, err
 	}
+	devNodes, err := checkDevNodes(hello.Devices)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	k.devNodes = devNodes
 	k.maps.init(k.trk)
 	v, err := newVFS(k)
 	if err != nil {

@@ -22,11 +22,20 @@ type netlinkFile struct {
 	mu sync.Mutex
 	// portID is the bound port (nl_pid; 0 until bound or first send).
 	portID int32
-	// queue holds the answers not yet received.
-	queue [][]byte
+	// queue holds the answers not yet received, queued bytes in all
+	// (at most netlinkRcvbuf); overrun says answers were dropped since
+	// the last recv, which then fails once with ENOBUFS as on Linux.
+	queue   [][]byte
+	queued  int
+	overrun bool
 	// changed is notified when queue grows.
 	changed notifier
 }
+
+// netlinkRcvbuf bounds a netlink socket's unread answers (Linux's
+// default SO_RCVBUF), so that requests never read cannot grow the
+// server's memory.
+const netlinkRcvbuf = 212992
 
 // sizeofSockaddrNl is sizeof(struct sockaddr_nl).
 const sizeofSockaddrNl = 12
@@ -100,8 +109,15 @@ func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	for _, a := range answers {
+		if n.queued+len(a) > netlinkRcvbuf {
+			n.overrun = true
+			continue
+		}
+		n.queue = append(n.queue, a)
+		n.queued += len(a)
+	}
 	if len(answers) > 0 {
-		n.queue = append(n.queue, answers...)
 		n.changed.notify()
 	}
 	return int64(len(b)), nil
@@ -113,10 +129,16 @@ func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
 func (n *netlinkFile) recv(c *syscallCtx, f *file, dst usermem.IOSequence, flags int) (int64, int64, error) {
 	for {
 		n.mu.Lock()
+		if n.overrun && flags&unix.MSG_PEEK == 0 {
+			n.overrun = false
+			n.mu.Unlock()
+			return 0, 0, unix.ENOBUFS
+		}
 		if len(n.queue) > 0 {
 			d := n.queue[0]
 			if flags&unix.MSG_PEEK == 0 {
 				n.queue = n.queue[1:]
+				n.queued -= len(d)
 			}
 			n.mu.Unlock()
 			m, err := dst.CopyOut(kobj.Ctx(), d)
@@ -153,7 +175,7 @@ func (n *netlinkFile) readiness(*file) (uint32, <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ev := uint32(pollOut | pollWrNorm)
-	if len(n.queue) > 0 {
+	if len(n.queue) > 0 || n.overrun {
 		ev |= pollIn | pollRdNorm
 	}
 	return ev, n.changed.wait()

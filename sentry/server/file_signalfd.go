@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -28,7 +29,8 @@ import (
 //   - routing: a signal whose disposition is the default is dropped (or
 //     kills) on the server; one that a signalfd of the target process
 //     watches is pushed to the client instead, where it stays pending if
-//     blocked (signalfdWantsLocked).
+//     blocked (signalfdWantsLocked); a signal sent to the process goes
+//     to the thread that last read or waited on such a signalfd.
 
 // sizeofSignalfdSiginfo is sizeof(struct signalfd_siginfo).
 const sizeofSignalfdSiginfo = 128
@@ -44,6 +46,10 @@ type signalFile struct {
 	// changed is notified when mask changes, waking waits that watch
 	// the file. Protected by mu.
 	changed notifier
+	// reader is the thread that last read or waited on the signalfd: a
+	// signal sent to its process is queued there (pending signals are
+	// per thread on the client, Linux's are shared by the process).
+	reader atomic.Int32
 }
 
 // unblockableSignals are SIGKILL and SIGSTOP, which no signalfd reads.
@@ -66,6 +72,7 @@ func (s *signalFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (in
 	if dst.NumBytes() < sizeofSignalfdSiginfo {
 		return 0, unix.EINVAL
 	}
+	s.reader.Store(c.t.tid)
 	c.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{
 		Mask: s.getMask(), Nonblock: f.nonblock()}}
 	return 0, nil
@@ -85,6 +92,7 @@ func (s *signalFile) readiness(*file) (uint32, <-chan struct{}) {
 
 // readinessFor is the signalfd's readiness for a wait of thread t.
 func (s *signalFile) readinessFor(t *thread) (uint32, <-chan struct{}) {
+	s.reader.Store(t.tid)
 	pending, wake := t.sigw.get()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,24 +169,35 @@ func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
 // stays pending if blocked) rather than being dropped or killing p on
 // the server. Stop signals keep their own path. Precondition: k.mu held.
 func signalfdWantsLocked(p *process, sig int) bool {
+	wants, _ := signalfdReaderLocked(p, sig)
+	return wants
+}
+
+// signalfdReaderLocked is signalfdWantsLocked, with the thread id that
+// last read or waited on such a signalfd (0: none yet).
+// Precondition: k.mu held.
+func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 	switch unix.Signal(sig) {
 	case unix.SIGKILL, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
-		return false
+		return false, 0
 	}
 	if p.fds == nil {
-		return false
+		return false, 0
 	}
 	bit := uint64(1) << (sig - 1)
 	t := p.fds
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	wants := false
+	wants, reader := false, int32(0)
 	t.eachLocked(func(_ int, e fdEntry) {
 		if s, ok := e.f.impl.(*signalFile); ok && s.getMask()&bit != 0 {
 			wants = true
+			if r := s.reader.Load(); r != 0 {
+				reader = r
+			}
 		}
 	})
-	return wants
+	return wants, reader
 }
 
 // sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
@@ -220,4 +239,17 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	}
 	nfd, err := tab.install(newSignalFile(mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
+}
+
+// signalfdTargetLocked is the thread a signal for a signalfd goes to: the
+// one it was sent to, or for a signal sent to the process the thread
+// that reads the signalfd, if it is one of p's. Precondition: k.mu held.
+func (k *clientState) signalfdTargetLocked(p *process, target *thread, reader int32) *thread {
+	if target != nil || reader == 0 {
+		return target
+	}
+	if t := k.threads[reader]; t != nil && t.proc == p && !t.killed {
+		return t
+	}
+	return nil
 }

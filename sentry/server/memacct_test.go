@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -168,4 +169,29 @@ func TestSocketBuffersCharged(t *testing.T) {
 	e.fails(unix.ENOBUFS, 1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	e.ok(1, unix.SYS_CLOSE, uint64(s2))
 	e.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+}
+
+// TestPipeMaxSizeNeedsCapability: a pipe larger than pipe-max-size needs
+// CAP_SYS_RESOURCE, not euid 0 (LTP fcntl37: root without it).
+func TestPipeMaxSizeNeedsCapability(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		caps uint64
+		want unix.Errno
+	}{
+		{"root", capAll, 0},
+		{"root without CAP_SYS_RESOURCE", capAll &^ (1 << linux.CAP_SYS_RESOURCE), unix.EPERM},
+	} {
+		e := newEnv(t)
+		cs := &sentrypb.CapSets{Effective: tc.caps, Permitted: tc.caps, Bounding: tc.caps}
+		if r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Cwd: "/", Caps: cs}}}); r.Errno != 0 {
+			t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+		}
+		fds := e.mem.zeros(8)
+		e.ok(1, unix.SYS_PIPE2, fds, 0)
+		r := e.sys(1, unix.SYS_FCNTL, uint64(e.mem.u32(fds+4)), fSetPipeSz, 2<<20)
+		if unix.Errno(r.Errno) != tc.want {
+			t.Errorf("%s: F_SETPIPE_SZ above pipe-max-size: %v, want %v", tc.name, unix.Errno(r.Errno), tc.want)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
@@ -186,7 +187,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.sysctl.pipeMaxSizeNow() && c.creds().euid != 0 {
+	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {

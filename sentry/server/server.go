@@ -159,7 +159,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Error(codes.FailedPrecondition, why)
 	}
 	k, err := s.newClient(hello, s.grantOf(stream.Context()))
-	if errors.Is(err, errSysctl) {
+	if errors.Is(err, errSysctl) || errors.Is(err, errDevNode) {
 		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
 		return status.Error(codes.InvalidArgument, err.Error())

@@ -152,10 +152,10 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 	case sigIgn:
 		return
 	case sigDfl:
-		if signalfdWantsLocked(p, sig) {
+		if wants, reader := signalfdReaderLocked(p, sig); wants {
 			// Pushed as SIGIO is: the client keeps it pending if
 			// blocked, else applies the default action.
-			k.queueAsyncSignalLocked(p, target, sig, info, d)
+			k.queueAsyncSignalLocked(p, k.signalfdTargetLocked(p, target, reader), sig, info, d)
 			return
 		}
 		switch defaultActionOf(sig) {

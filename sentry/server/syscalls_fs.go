@@ -265,6 +265,8 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, unix.ENXIO
 	case dkDevPtmx, dkDevPts:
 		return c.openPty(d, kept)
+	case dkDevNode:
+		return c.openDevNode(d, kept)
 	case dkProcFile, dkProcFdInfo:
 		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
 			// /proc/sys's writable files are root's, mode 0644.

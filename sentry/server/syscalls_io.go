@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -574,7 +575,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && c.creds().euid != 0 {
+	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.impl.(*pipeEnd).p.capacity = max

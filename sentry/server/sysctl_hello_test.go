@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -59,5 +60,72 @@ func TestHelloSysctls(t *testing.T) {
 				t.Errorf("%s = %q, want %q", tc.file, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestHelloDevices checks Hello.devices (an OCI container's
+// linux.devices): nodes of /dev with their type, numbers, mode and owner;
+// one of a device the sentry serves opens as it, another fails ENXIO; a
+// bad node refuses the client.
+func TestHelloDevices(t *testing.T) {
+	nodes := []*sentrypb.DeviceNode{
+		{Name: "test1", Mode: unix.S_IFCHR | 0660, Major: 10, Minor: 666, Uid: 7, Gid: 8},
+		{Name: "test2", Mode: unix.S_IFBLK | 0600, Major: 8, Minor: 666},
+		{Name: "null2", Mode: unix.S_IFCHR | 0666, Major: 1, Minor: 3},
+		{Name: "null", Mode: unix.S_IFCHR | 0666, Major: 1, Minor: 3},
+	}
+	e := newEnv(t)
+	dial := func(nodes []*sentrypb.DeviceNode) (*transport.GRPCConn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return transport.Dial(ctx, "unix:"+e.sock, transport.Options{
+			Hello:             &sentrypb.Hello{ClientId: t.Name() + "-dev", Devices: nodes},
+			HeartbeatInterval: time.Second,
+		})
+	}
+	for _, bad := range [][]*sentrypb.DeviceNode{
+		{{Name: "a/b", Mode: unix.S_IFCHR}},
+		{{Name: "x", Mode: unix.S_IFREG}},
+		{{Name: "null", Mode: unix.S_IFCHR, Major: 1, Minor: 5}},
+	} {
+		if _, err := dial(bad); err == nil || !errors.Is(err, transport.ErrRefused) {
+			t.Errorf("devices %v: %v, want a refusal", bad, err)
+		}
+	}
+	conn, err := dial(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	e.conn = conn
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: %v", unix.Errno(r.Errno))
+	}
+	for _, tc := range []struct {
+		path      string
+		mode      uint32
+		rdev      uint64
+		uid, gid  uint32
+		openErrno unix.Errno
+	}{
+		{"/dev/test1", unix.S_IFCHR | 0660, unix.Mkdev(10, 666), 7, 8, unix.ENXIO},
+		{"/dev/test2", unix.S_IFBLK | 0600, unix.Mkdev(8, 666), 0, 0, unix.ENXIO},
+		{"/dev/null2", unix.S_IFCHR | 0666, unix.Mkdev(1, 3), 0, 0, 0},
+	} {
+		buf := e.mem.zeros(144)
+		e.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), e.mem.str(tc.path), buf, 0)
+		var st unix.Stat_t
+		b := e.mem.bytes(buf, 144)
+		st.Mode = binary.LittleEndian.Uint32(b[24:])
+		st.Uid = binary.LittleEndian.Uint32(b[28:])
+		st.Gid = binary.LittleEndian.Uint32(b[32:])
+		st.Rdev = binary.LittleEndian.Uint64(b[40:])
+		if st.Mode != tc.mode || st.Rdev != tc.rdev || st.Uid != tc.uid || st.Gid != tc.gid {
+			t.Errorf("%s: mode %#o rdev %#x uid %d gid %d, want %#o %#x %d %d", tc.path, st.Mode, st.Rdev, st.Uid, st.Gid, tc.mode, tc.rdev, tc.uid, tc.gid)
+		}
+		r := e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str(tc.path), unix.O_RDWR, 0)
+		if unix.Errno(r.Errno) != tc.openErrno {
+			t.Errorf("open %s: errno %v, want %v", tc.path, unix.Errno(r.Errno), tc.openErrno)
+		}
 	}
 }

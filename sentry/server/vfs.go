@@ -44,6 +44,7 @@ const (
 	dkDevPtmx                         // /dev/ptmx, /dev/pts/ptmx (file_pty.go)
 	dkDevPtsDir                       // /dev/pts
 	dkDevPts                          // /dev/pts/<n> (fd: the terminal's index)
+	dkDevNode                         // a node of Hello.devices (devnodes.go; fd: its index)
 )
 
 // dentry is a node of the client's file tree. Gofer dentries are cached

@@ -104,6 +104,9 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if d := v.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
+		if d := v.devNodeLookup(dir, name); d != nil {
+			return d, nil
+		}
 		if name == "shm" {
 			return v.shmDentry(c)
 		}
@@ -387,6 +390,9 @@ func (d *dentry) synthStat() *goferpb.Stat {
 		st.Rdev = 5<<8 | 2
 	case dkDevPts:
 		st.Rdev = unix.Mkdev(ptsMajor, uint32(d.fd))
+	case dkDevNode:
+		n := d.v.k.devNodes[d.fd]
+		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
 	case dkLink:
 		st.Size = uint64(len(d.link))
 	}
@@ -414,6 +420,7 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
 		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
+		out = append(out, v.devNodeList()...)
 		if shm, err := v.shmDentry(c); err == nil {
 			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
 		}

@@ -303,7 +303,9 @@ func TestOCIConfig(t *testing.T) {
 		{name: "unknown mount option refused", edit: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/n", Type: "tmpfs", Options: []string{"huge=always"}})
 		}, wantErr: "mounts[2].options[0]"},
-		{name: "devices refused", edit: func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b"}} }, wantErr: "linux.devices"},
+		{name: "nested device refused", edit: func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200}}
+		}, wantErr: "linux.devices[0].path"},
 		{name: "user namespace refused", edit: func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, wantErr: "linux.namespaces[5]"},

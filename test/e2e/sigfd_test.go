@@ -11,14 +11,20 @@ import (
 
 // TestSignalfdProgram compares testdata/sigfd/signalfd.c (reads, readv,
 // poll/select/epoll readiness, flags, mask changes, default
-// dispositions, fork and exec) with a native run.
+// dispositions, fork and exec) and threads.c (a signal sent to a
+// multi-threaded process reaches the thread reading the signalfd) with
+// native runs.
 func TestSignalfdProgram(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "signalfd", testdataSource(t, "sigfd", "signalfd"))
-	want := tu.Run(t, timeout, dir, "", prog)
-	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-	compare(t, want, got)
+	for _, name := range []string{"signalfd", "threads"} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, dir, name, testdataSource(t, "sigfd", name))
+			want := tu.Run(t, timeout, dir, "", prog)
+			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+			compare(t, want, got)
+		})
+	}
 }
 
 // TestSignalfdRecovery kills the remote sentry while a program holds
@@ -140,13 +146,18 @@ func TestNetworkTools(t *testing.T) {
 	}
 }
 
-// TestUnixRecvNotConnected compares testdata/sigfd/unixrecv.c (reads of
-// AF_UNIX sockets that are not connected) with a native run.
-func TestUnixRecvNotConnected(t *testing.T) {
+// TestSocketEdgePrograms compares small programs of testdata/sigfd with
+// native runs: unixrecv (reads of AF_UNIX sockets that are not
+// connected) and nlflood (a netlink socket's bounded queue).
+func TestSocketEdgePrograms(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "unixrecv", testdataSource(t, "sigfd", "unixrecv"))
-	want := tu.Run(t, timeout, dir, "", prog)
-	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-	compare(t, want, got)
+	for _, name := range []string{"unixrecv", "nlflood"} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, dir, name, testdataSource(t, "sigfd", name))
+			want := tu.Run(t, timeout, dir, "", prog)
+			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
+			compare(t, want, got)
+		})
+	}
 }
