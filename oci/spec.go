@@ -381,15 +381,8 @@ func (p *Plan) addMounts(ms []specs.Mount) error {
 				if typ == "sysfs" {
 					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "size=4k,mode=0555"})
 				}
-				if typ == "tmpfs" && dst == "/dev/shm" && len(p.Servers) == 0 {
-					// The gofer mounts it under the root (making the
-					// mount point, as runc does): the sentry keeps its
-					// /dev/shm and the directories of its own mounts
-					// (/dev/mqueue, mount(2)'s tmpfs) there, so a root
-					// with neither /dev/shm nor /tmp (runtime-tools')
-					// still has them.
-					p.Mounts = append(p.Mounts, Mount{Type: "tmpfs", Destination: dst, Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777"})
-				}
+				// (A container's gofer mounts a tmpfs at the root's
+				// /dev/shm whatever the config says: SentryScratch.)
 				if typ == "sysfs" || (typ == "tmpfs" && dst == "/dev/shm") || (typ == "mqueue" && dst == "/dev/mqueue") {
 					p.Listed = append(p.Listed, listedMount(m, typ, dst))
 				}

@@ -1292,6 +1292,9 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.decRef()
 	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
+	}
 	cr := c.creds()
 	a, err := c.targetAttrs(cr, d, f)
 	if err != nil {
@@ -1329,6 +1332,9 @@ func sysChown(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.decRef()
+	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
 	}
 	req := &goferpb.SetStatRequest{}
 	if uid != ^uint32(0) {
@@ -1406,6 +1412,9 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.decRef()
+	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
 	}
 	return 0, c.setTimes(d, f, times)
 }
@@ -1513,6 +1522,18 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	return 0, c.mem.CopyOut(c.args[1], b)
 }
 
+// mayChangeAttrs fails with EROFS for a file on a read-only mount
+// (Linux checks this before any permission: mnt_want_write).
+func (c *syscallCtx) mayChangeAttrs(d *dentry, f *file) error {
+	if f != nil {
+		d = f.d
+	}
+	if c.k.vfs.readOnly(d) {
+		return unix.EROFS
+	}
+	return nil
+}
+
 // tmpfsStatfs makes sf, the statfs of the gofer directory holding
 // grafted mount m's files, what Linux reports for m: a tmpfs's magic, its
 // size= as the total (the free space is the smaller of that and the
@@ -1580,6 +1601,9 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.decRef()
+	}
+	if err := c.mayChangeAttrs(d, f); err != nil {
+		return 0, err
 	}
 	return 0, c.setTimes(d, f, times)
 }

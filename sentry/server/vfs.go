@@ -154,6 +154,9 @@ type vfs struct {
 	shmMu     sync.Mutex
 	shm       *dentry
 	shmParent uint64
+	// shmKeep are the handles of the directories walked through to
+	// shmParent (vfs_mount.go: vmount.keep). Protected by shmMu.
+	shmKeep []uint64
 
 	// mounts is the mount table (immutable pointer; it has its own
 	// lock). mntMu serializes mount, umount and their replay; it is held

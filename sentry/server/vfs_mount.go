@@ -41,6 +41,11 @@ type vmount struct {
 	root, point   *dentry
 	backing       string
 	backingParent uint64
+	// keep are the handles (owned) of the directories between the root
+	// and backingParent: a restarted gofer finds backingParent again by
+	// its name in them when its file handle cannot be reopened (another
+	// file system than the root's, such as /dev/shm's tmpfs).
+	keep []uint64
 	// src is a bind mount's source (its root is another dentry of the
 	// same file); nil for a tmpfs. Immutable.
 	src *dentry
@@ -123,34 +128,47 @@ func (v *vfs) mountRoot(d *dentry) *vmount {
 }
 
 // scratchParent returns a new handle of the gofer directory that holds
-// the per-client directories: the root's /dev/shm, else its /tmp.
-func (v *vfs) scratchParent() (uint64, error) {
+// the per-client directories (the root's /dev/shm, else its /tmp), and
+// the handles of the directories walked through to it, which the caller
+// keeps as long as it uses the first (see vmount.keep).
+func (v *vfs) scratchParent() (uint64, []uint64, error) {
 	rh, err := v.pinHandle(v.root)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer v.unpin(v.root)
 	err = unix.ENOENT
 	for _, path := range [][]string{{"dev", "shm"}, {"tmp"}} {
-		wf, werr := v.walkPath(rh, path)
-		if werr != nil {
-			err = werr
-			continue
+		var keep []uint64
+		h := rh
+		var wf *goferpb.WalkedFile
+		for _, name := range path {
+			if wf, err = v.walkOne(h, name); err != nil {
+				break
+			}
+			h = wf.Handle.Id
+			keep = append(keep, h)
 		}
-		if wf.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return wf.Handle.Id, nil
+		if err == nil && wf.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return h, keep[:len(keep)-1], nil
 		}
-		releaseHandles(v.k, []uint64{wf.Handle.Id})
-		err = unix.ENOTDIR
+		releaseHandles(v.k, keep)
+		if err == nil {
+			err = unix.ENOTDIR
+		}
 	}
-	return 0, fmt.Errorf("no directory for tmpfs mounts: %w", err)
+	return 0, nil, fmt.Errorf("no directory for tmpfs mounts: %w", err)
 }
 
 // graftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
 // and grafts it over point. Precondition: v.mntMu.
 func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, error) {
-	ph, err := v.scratchParent()
+	ph, keep, err := v.scratchParent()
 	if err != nil {
+		return nil, err
+	}
+	fail := func(err error, hs ...uint64) (*vmount, error) {
+		releaseHandles(v.k, append(append(hs, ph), keep...))
 		return nil, err
 	}
 	name := tmpfsDirName(v.k.id, m.ID)
@@ -159,8 +177,7 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 		r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
 		cancel()
 		if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
-			releaseHandles(v.k, []uint64{ph})
-			return nil, err
+			return fail(err)
 		}
 		if r.GetHandle() != nil {
 			releaseHandles(v.k, []uint64{r.Handle.Id})
@@ -168,12 +185,10 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 	}
 	wf, err := v.walkOne(ph, name)
 	if err != nil {
-		releaseHandles(v.k, []uint64{ph})
-		return nil, err
+		return fail(err)
 	}
 	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		releaseHandles(v.k, []uint64{ph, wf.Handle.Id})
-		return nil, unix.ENOTDIR
+		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
 	v.mu.Lock()
@@ -182,7 +197,7 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.noteAttrs(root, st)
-	vm := &vmount{id: m.ID, root: root, point: point, backing: name, backingParent: ph}
+	vm := &vmount{id: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep}
 	v.mu.Lock()
 	if v.covers == nil {
 		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
@@ -239,7 +254,7 @@ func (v *vfs) removeBacking(vm *vmount, h uint64) {
 	if err := goferErr("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
 	}
-	releaseNow(v.k, []uint64{vm.backingParent})
+	releaseNow(v.k, append([]uint64{vm.backingParent}, vm.keep...))
 }
 
 // removeMounts removes every grafted mount's directory (client

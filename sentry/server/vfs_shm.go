@@ -37,75 +37,47 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 	if v.shm != nil {
 		return v.shm, nil
 	}
-	rh, err := v.pinHandle(v.root)
+	// The directories walked through stay held (shmKeep), so that a
+	// restarted gofer can find the directory by name (vmount.keep).
+	ph, keep, err := v.scratchParent()
 	if err != nil {
 		return nil, err
 	}
-	defer v.unpin(v.root)
-	var parent *goferpb.WalkedFile
-	for _, path := range [][]string{{"dev", "shm"}, {"tmp"}} {
-		if parent, err = v.walkPath(rh, path); err == nil {
-			if parent.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
-				break
-			}
-			releaseHandles(v.k, []uint64{parent.Handle.Id})
-			parent, err = nil, unix.ENOTDIR
-		}
-	}
-	if parent == nil {
+	fail := func(err error, hs ...uint64) (*dentry, error) {
+		releaseHandles(v.k, append(append(hs, ph), keep...))
 		return nil, err
 	}
 	name := shmDirName(v.k.id)
 	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: parent.Handle.Id, Name: name, Mode: 01777})
+	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
 	cancel()
 	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
-		releaseHandles(v.k, []uint64{parent.Handle.Id})
-		return nil, err
+		return fail(err)
 	}
 	if r.GetHandle() != nil {
 		releaseHandles(v.k, []uint64{r.Handle.Id})
 	}
-	wf, err := v.walkOne(parent.Handle.Id, name)
+	wf, err := v.walkOne(ph, name)
 	if err != nil {
-		releaseHandles(v.k, []uint64{parent.Handle.Id})
-		return nil, err
+		return fail(err)
 	}
 	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		releaseHandles(v.k, []uint64{parent.Handle.Id, wf.Handle.Id})
-		return nil, unix.ENOTDIR
+		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
 	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: v.dev, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.noteAttrs(d, st)
-	v.shm, v.shmParent = d, parent.Handle.Id
+	v.shm, v.shmParent, v.shmKeep = d, ph, keep
 	return d, nil
-}
-
-// walkPath walks names from dir, returning the last file.
-func (v *vfs) walkPath(dir uint64, names []string) (*goferpb.WalkedFile, error) {
-	var wf *goferpb.WalkedFile
-	h := dir
-	for i, n := range names {
-		next, err := v.walkOne(h, n)
-		if i > 0 {
-			releaseHandles(v.k, []uint64{h})
-		}
-		if err != nil {
-			return nil, err
-		}
-		wf, h = next, next.Handle.Id
-	}
-	return wf, nil
 }
 
 // removeShm removes /dev/shm's directory and its contents (client
 // teardown, after every other handle of the client was released).
 func (v *vfs) removeShm() {
 	v.shmMu.Lock()
-	d, parent := v.shm, v.shmParent
-	v.shm, v.shmParent = nil, 0
+	d, parent, keep := v.shm, v.shmParent, v.shmKeep
+	v.shm, v.shmParent, v.shmKeep = nil, 0, nil
 	v.shmMu.Unlock()
 	if d == nil {
 		return
@@ -119,7 +91,7 @@ func (v *vfs) removeShm() {
 	if err := goferErr("rmdir /dev/shm", r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
 	}
-	releaseHandles(v.k, []uint64{parent})
+	releaseHandles(v.k, append([]uint64{parent}, keep...))
 }
 
 // maxShmDepth bounds the directories removeTree descends into.

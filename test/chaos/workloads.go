@@ -140,6 +140,23 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Script:  `./prog 4000; rm prog`,
 		CSource: tcpechoC,
 	},
+	{
+		// Files written into a tmpfs the application mounted, and into
+		// /dev/shm: the mount (a record of the replay log) and both
+		// directories come back, so no write is lost and the unmount
+		// finds the mount.
+		Name: "tmpfs",
+		Script: `mkdir m && mount -t tmpfs -o size=8m,mode=755 chaos m || exit 1
+s=/dev/shm/chaos-tmpfs-$$
+i=0
+while [ $i -lt 1500 ]; do
+  echo "line $i" >> m/a.txt; mkdir -p m/d$((i%10)); echo "$i" > m/d$((i%10))/f; echo "shm $i" >> $s
+  i=$((i+1))
+done
+wc -l m/a.txt; md5sum m/a.txt; cat m/d*/f | md5sum; md5sum < $s; rm $s
+grep -c " $(pwd)/m " /proc/self/mountinfo
+umount m && ls -A m | wc -l && rmdir m`,
+	},
 }
 
 // numberedLines returns n lines "prefix i".

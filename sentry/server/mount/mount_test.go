@@ -11,6 +11,7 @@ func TestParseTmpfsOptions(t *testing.T) {
 	const ram = 8 << 30
 	for _, tc := range []struct {
 		data string
+		ram  int // -1: unknown (0)
 		want TmpfsOptions
 		show string
 		err  bool
@@ -20,6 +21,7 @@ func TestParseTmpfsOptions(t *testing.T) {
 		{data: "size=1000", want: TmpfsOptions{Mode: 01777, Size: 4096, HasSize: true}, show: ",size=4k"},
 		{data: "size=0", want: TmpfsOptions{Mode: 01777, HasSize: true}, show: ",size=0k"},
 		{data: "size=50%", want: TmpfsOptions{Mode: 01777, Size: 4 << 30, HasSize: true}, show: ",size=4194304k"},
+		{data: "size=50%", ram: -1, want: TmpfsOptions{Mode: 01777}, show: ""},
 		{data: "size=0x10k", want: TmpfsOptions{Mode: 01777, Size: 16 << 10, HasSize: true}, show: ",size=16k"},
 		{data: "nr_blocks=2", want: TmpfsOptions{Mode: 01777, Size: 8192, HasSize: true}, show: ",size=8k"},
 		{data: "uid=1000,gid=100,mode=0700", want: TmpfsOptions{Mode: 0700, UID: 1000, GID: 100}, show: ",mode=700,uid=1000,gid=100"},
@@ -38,7 +40,11 @@ func TestParseTmpfsOptions(t *testing.T) {
 		{data: "size=20000000e", err: true},
 		{data: "huge=sometimes", err: true},
 	} {
-		got, err := ParseTmpfsOptions(tc.data, ram)
+		r := uint64(ram)
+		if tc.ram < 0 {
+			r = 0
+		}
+		got, err := ParseTmpfsOptions(tc.data, r)
 		if tc.err {
 			if !errors.Is(err, unix.EINVAL) {
 				t.Errorf("%q: err %v, want EINVAL", tc.data, err)

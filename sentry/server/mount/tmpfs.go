@@ -30,7 +30,7 @@ type TmpfsOptions struct {
 
 // ParseTmpfsOptions parses mount(2)'s data for a tmpfs as Linux does:
 // comma-separated; size= (bytes with a k/m/g/t/p/e suffix, or a
-// percentage of totalRAM), nr_blocks=, nr_inodes=, mode= (octal), uid=,
+// percentage of totalRAM, ignored when totalRAM is 0), nr_blocks=, nr_inodes=, mode= (octal), uid=,
 // gid=, huge=, and the generic ro/rw/sync/... flags. Anything else, or a
 // bad value, is EINVAL.
 func ParseTmpfsOptions(data string, totalRAM uint64) (TmpfsOptions, error) {
@@ -66,6 +66,11 @@ func ParseTmpfsOptions(data string, totalRAM uint64) (TmpfsOptions, error) {
 				pct, err := strconv.ParseUint(p, 10, 64)
 				if err != nil || pct > 100*1024 {
 					return bad(fmt.Errorf("bad percentage"))
+				}
+				if totalRAM == 0 {
+					// The machine's memory is not known (a mount
+					// listed at start): the default size.
+					continue
 				}
 				n = totalRAM / 100 * pct
 			} else {

@@ -11,6 +11,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char cwd[PATH_MAX];
@@ -111,6 +113,16 @@ int main(void) {
 	CHECK("remount ro", mount(NULL, "mnt", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
 	CHECK("create on ro (EROFS)", open("mnt/h", O_CREAT | O_WRONLY, 0644));
 	CHECK("chmod on ro (EROFS)", chmod("mnt/f", 0600));
+	fflush(stdout);
+	if (fork() == 0) {
+		// EROFS comes before the permission checks.
+		setuid(65534);
+		CHECK("chown on ro as nobody (EROFS)", chown("mnt/f", 1, 1));
+		CHECK("utimes on ro as nobody (EROFS)", utimes("mnt/f", NULL));
+		fflush(stdout);
+		_exit(0);
+	}
+	wait(NULL);
 	CHECK("truncate on ro (EROFS)", truncate("mnt/f", 1));
 	CHECK("unlink on ro (EROFS)", unlink("mnt/f"));
 	mountLines("mnt");
