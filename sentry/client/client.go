@@ -224,6 +224,9 @@ type client struct {
 	// ids caches the processes' ids from the server's records
 	// (procids.go); own lock.
 	ids procIDCache
+	// terminals are the host terminals whose modes the application set
+	// (ttymodes.go); own lock.
+	terminals hostTerminals
 	// sets are the stdio sets of spawned processes (spawn.go), kept
 	// until Run returns; nextSet is the last id handed out. Protected by
 	// mu.
@@ -564,6 +567,7 @@ func (c *client) shutdown() {
 	for _, t := range ts {
 		t.kill()
 	}
+	c.terminals.restore()
 	// Stores through shared file mappings reach the server before the
 	// client leaves.
 	if err := c.files.flushAll(gvcontext.Background()); err != nil {
@@ -654,6 +658,8 @@ func (c *client) onPush(p *pb.Push) {
 		c.onProcQuery(m.ProcQuery)
 	case *pb.Push_JobControl:
 		c.onJobControl(p)
+	case *pb.Push_TtyModes:
+		c.onTtyModes(m.TtyModes)
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]

@@ -687,18 +687,24 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOTTY
 	}
 	k := c.k
+	if req == unix.TCSETS || req == unix.TCSETSW || req == unix.TCSETSF {
+		b, err := c.mem.CopyIn(arg, sizeofTermios)
+		if err != nil {
+			return 0, err
+		}
+		k.mu.Lock()
+		s.term.termios = b
+		k.mu.Unlock()
+		// The host terminal gets the modes too (the client applies
+		// them): its line discipline is the one the application sees.
+		k.push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		return 0, nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch req {
 	case unix.TCGETS:
 		return 0, c.mem.CopyOut(arg, s.term.termios)
-	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
-		b, err := c.mem.CopyIn(arg, sizeofTermios)
-		if err != nil {
-			return 0, err
-		}
-		s.term.termios = b
-		return 0, nil
 	case unix.TIOCGWINSZ:
 		return 0, c.mem.CopyOut(arg, s.term.winsize)
 	case unix.TIOCSWINSZ:
