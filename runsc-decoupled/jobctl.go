@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
@@ -37,20 +35,7 @@ func forwardTerminalStop(tty bool, send func(syscall.Signal)) (stop func()) {
 	if !tty {
 		return func() {}
 	}
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGTSTP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-ch:
-				send(s.(syscall.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
+	return forwardSignalsOf(send, syscall.SIGTSTP)
 }
 
 // killForeground sends a terminal key's signal to the container's

@@ -1060,8 +1060,14 @@ func mountOptionNames() []string {
 // forwardTerminalSignals calls send for each SIGINT, SIGTERM, SIGHUP and
 // SIGQUIT this process gets until the returned stop is called.
 func forwardTerminalSignals(send func(syscall.Signal)) (stop func()) {
+	return forwardSignalsOf(send, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+}
+
+// forwardSignalsOf calls send, on a goroutine of its own, for each of
+// sigs this process gets until the returned stop is called.
+func forwardSignalsOf(send func(syscall.Signal), sigs ...os.Signal) (stop func()) {
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	signal.Notify(ch, sigs...)
 	done := make(chan struct{})
 	go func() {
 		for {

@@ -933,38 +933,49 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		d.run(k)
 		return err
 	}
+	stdio := func(i int32) *file { return newStdioFile(k, i) }
+	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// execFirstImage gives a process made by Start or Spawn its stdio (fds 0,
+// 1 and 2 from stdio), its working directory and its first program
+// (filename, else argv[0] looked up on env's PATH), and sets r's action
+// to the exec plan the client loads.
+func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32) *file, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
-		if _, err := p.fds.installAt(i, newStdioFile(k, i), false, true); err != nil {
-			return fail(err)
+		if _, err := p.fds.installAt(i, stdio(i), false, true); err != nil {
+			return err
 		}
 	}
-	if st.Cwd != "" {
-		cwd, err := k.vfs.resolve(c, k.vfs.root, st.Cwd, true)
+	if cwd != "" {
+		d, err := k.vfs.resolve(c, k.vfs.root, cwd, true)
 		if err != nil {
-			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, err))
+			return fmt.Errorf("cwd %q: %w", cwd, err)
 		}
-		if !cwd.isDir() {
-			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, unix.ENOTDIR))
+		if !d.isDir() {
+			return fmt.Errorf("cwd %q: %w", cwd, unix.ENOTDIR)
 		}
 		k.mu.Lock()
-		p.fs.cwd = cwd
+		p.fs.cwd = d
 		k.trk.markFS(p.fs)
 		k.mu.Unlock()
 	}
-	filename := st.Filename
 	if filename == "" {
-		filename = st.Argv[0]
+		filename = argv[0]
 	}
 	if !strings.Contains(filename, "/") {
-		filename = k.lookPath(c, filename, st.Env)
+		filename = k.lookPath(c, filename, env)
 	}
-	ep, err := k.planExec(c, c.cwd(), filename, st.Argv, st.Env, true)
+	ep, err := k.planExec(c, c.cwd(), filename, argv, env, true)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	ep.noNewPrivs = st.NoNewPrivs
+	ep.noNewPrivs = noNewPrivs
 	k.commitExec(c, ep)
 	r.Ret = int64(p.pid)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}

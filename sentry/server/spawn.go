@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -152,41 +151,10 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		d.run(k)
 		return err
 	}
-	for i := int32(0); i < 3; i++ {
-		f := newStdioFileOf(k, i, set.id, set.isTTY(i), &set.stdin, &set.tty)
-		// Whatever RLIMIT_NOFILE says (as start does).
-		if _, err := p.fds.installAt(i, f, false, true); err != nil {
-			return fail(err)
-		}
-	}
-	if st.Cwd != "" {
-		cwd, err := k.vfs.resolve(c, k.vfs.root, st.Cwd, true)
-		if err != nil {
-			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, err))
-		}
-		if !cwd.isDir() {
-			return fail(fmt.Errorf("cwd %q: %w", st.Cwd, unix.ENOTDIR))
-		}
-		k.mu.Lock()
-		p.fs.cwd = cwd
-		k.trk.markFS(p.fs)
-		k.mu.Unlock()
-	}
-	filename := st.Filename
-	if filename == "" {
-		filename = st.Argv[0]
-	}
-	if !strings.Contains(filename, "/") {
-		filename = k.lookPath(c, filename, st.Env)
-	}
-	ep, err := k.planExec(c, c.cwd(), filename, st.Argv, st.Env, true)
-	if err != nil {
+	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.id, set.isTTY(i), &set.stdin, &set.tty) }
+	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
-	ep.noNewPrivs = st.NoNewPrivs
-	k.commitExec(c, ep)
-	r.Ret = int64(p.pid)
-	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
 	return nil
 }
 
