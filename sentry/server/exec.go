@@ -899,19 +899,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		return err
 	}
 	p.pgid, p.sid = p.pid, p.pid
-	p.creds = rootCreds(st.Uid, st.Gid)
-	p.creds.groups = slices.Clone(st.Groups)
-	p.creds.caps = capsFromProto(st.Caps, st.Uid)
-	p.fds = newFDTable(k.trk, k.locks)
-	if st.Nofile > 0 {
-		p.fds.setLimit(int32(min(st.Nofile, nrOpen)))
-	}
-	p.fsizeLimited, p.fsizeLimit = st.FsizeLimited, st.FsizeLimit
-	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
-	p.sig = &sigHandlers{}
-	k.trk.markFS(p.fs)
-	k.trk.markSig(p.sig)
-	p.comm = "init"
+	k.setUpRootProcessLocked(p, st, "init")
 	k.init = p
 	t := k.threads[p.pid]
 	k.mu.Unlock()
@@ -1006,4 +994,37 @@ func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string 
 		}
 	}
 	return name
+}
+
+// rootProcessSpec is what Start and Spawn say of the process they make.
+type rootProcessSpec interface {
+	GetUid() uint32
+	GetGid() uint32
+	GetGroups() []uint32
+	GetCaps() *sentrypb.CapSets
+	GetNofile() uint64
+	GetFsizeLimited() bool
+	GetFsizeLimit() uint64
+	GetUmask() uint32
+}
+
+// setUpRootProcessLocked gives p, a process with no parent made by Start
+// or Spawn, the credentials, limits, fd table, file-system context and
+// signal handlers st asks for, and its name.
+//
+// Preconditions: k.mu is locked.
+func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, comm string) {
+	p.creds = rootCreds(st.GetUid(), st.GetGid())
+	p.creds.groups = slices.Clone(st.GetGroups())
+	p.creds.caps = capsFromProto(st.GetCaps(), st.GetUid())
+	p.fds = newFDTable(k.trk, k.locks)
+	if n := st.GetNofile(); n > 0 {
+		p.fds.setLimit(int32(min(n, nrOpen)))
+	}
+	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
+	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
+	p.sig = &sigHandlers{}
+	k.trk.markFS(p.fs)
+	k.trk.markSig(p.sig)
+	p.comm = comm
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -116,19 +115,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	if set.tty.present {
 		set.tty.fgPgrp, set.tty.sid = p.pid, p.pid
 	}
-	p.creds = rootCreds(st.Uid, st.Gid)
-	p.creds.groups = slices.Clone(st.Groups)
-	p.creds.caps = capsFromProto(st.Caps, st.Uid)
-	p.fds = newFDTable(k.trk, k.locks)
-	if st.Nofile > 0 {
-		p.fds.setLimit(int32(min(st.Nofile, nrOpen)))
-	}
-	p.fsizeLimited, p.fsizeLimit = st.FsizeLimited, st.FsizeLimit
-	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.Umask & 0777}
-	p.sig = &sigHandlers{}
-	k.trk.markFS(p.fs)
-	k.trk.markSig(p.sig)
-	p.comm = "exec"
+	k.setUpRootProcessLocked(p, st, "exec")
 	t := k.threads[p.pid]
 	k.mu.Unlock()
 
