@@ -92,6 +92,7 @@ func init() {
 		unix.SYS_GETRUSAGE:         sysGetrusage,
 		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
 		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
+		unix.SYS_PTRACE:            sysPtrace,    // relation and resumes forwarded (ptrace.go)
 	}
 }
 
@@ -109,6 +110,17 @@ func (t *task) syscall() {
 	if sysno != unix.SYS_RESTART_SYSCALL {
 		t.restartBlock = nil
 	}
+	if t.ptraceSyscallTraced() {
+		// Syscall-enter and -exit stops (ptrace.go).
+		var skip bool
+		if sysno, args, skip = t.ptraceSyscallEnter(); skip || t.isKilled() {
+			t.ptraceSyscallExit()
+			return
+		}
+		defer t.ptraceSyscallExit()
+	}
+	oldTID := t.tid
+	t.ptraceBeforeCall(sysno, args)
 
 	var ret uint64
 	var errno unix.Errno
@@ -126,6 +138,7 @@ func (t *task) syscall() {
 	if shmBefore != nil {
 		t.reportShmChanges(shmBefore)
 	}
+	t.ptraceAfterCall(sysno, args, ret, errno, oldTID)
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
 	}

@@ -170,6 +170,9 @@ type task struct {
 	pending []queuedSignal
 	// altStack is sigaltstack. Protected by mu.
 	altStack linux.SignalStack
+	// trace is the task's ptrace relation as a tracee (ptrace.go). Its
+	// fields say who changes them.
+	trace ptraceState
 
 	// wake is signalled when a blocked task may have something to do.
 	wake chan struct{}
@@ -386,6 +389,7 @@ func (t *task) run() {
 			return
 		}
 		t.parkWhileStopped()
+		t.ptraceCheckInterrupt()
 		if t.isKilled() {
 			return
 		}

@@ -140,6 +140,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	if p.parent != nil {
 		out.PPID = p.parent.pid
 	}
+	out.TracerPID = tracerPIDLocked(k.threads[pid])
 	if p.fs != nil {
 		out.Umask = p.fs.umask
 	}

@@ -430,7 +430,11 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	for th := range threads {
 		if th.proc != nil {
 			if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
-				recs = append(recs, &sentrypb.StateRecord{Key: keyThread(th.tid), Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}}})
+				ts := &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}
+				if th.ptrace != nil {
+					ts.Ptrace = th.ptrace.proto()
+				}
+				recs = append(recs, &sentrypb.StateRecord{Key: keyThread(th.tid), Value: &sentrypb.StateRecord_Thread{Thread: ts}})
 				continue
 			}
 		}

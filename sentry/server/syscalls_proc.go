@@ -55,8 +55,12 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.k
+	var d deferred
 	k.mu.Lock()
-	defer k.mu.Unlock()
+	defer func() {
+		k.mu.Unlock()
+		d.run(k)
+	}()
 	p := c.t.proc
 	if p.exiting || c.t.killed {
 		return 0, unix.ESRCH
@@ -66,7 +70,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		k.newThreadLocked(p, tid)
+		k.ptraceCloneLocked(c.t, k.newThreadLocked(p, tid), flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -104,6 +108,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	k.trk.markFS(np.fs)
 	k.trk.markSig(np.sig)
+	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
 
@@ -237,7 +242,12 @@ func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32, ex
 				cands = append(cands, ch)
 			}
 		}
-		if len(cands) == 0 {
+		tr, traces, ok := k.ptraceWaitLocked(p, match, options)
+		if ok {
+			k.mu.Unlock()
+			return tr, nil
+		}
+		if len(cands) == 0 && !traces {
 			k.mu.Unlock()
 			return waitResult{}, unix.ECHILD
 		}

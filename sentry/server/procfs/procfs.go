@@ -64,6 +64,8 @@ type NetAddr6 struct {
 // Process is one process.
 type Process struct {
 	PID, PPID, PGID, SID int32
+	// TracerPID is the pid of the process tracing the leader (0: none).
+	TracerPID int32
 	// Comm is the name of the thread group leader.
 	Comm string
 	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.

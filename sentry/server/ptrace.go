@@ -1,0 +1,509 @@
+package server
+
+import (
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// ptrace (docs/ARCHITECTURE.md, "ptrace"). The tracee's registers and
+// memory are the client's, which serves PTRACE_PEEK*, POKE*, GETREGS and
+// the like from the tracee's own state without a round trip. The server
+// owns what belongs with the process tree: who traces whom (checked and
+// recorded here), the ptrace-stops as the tracer's wait4 and waitid see
+// them, and the relation's end when either side exits.
+//
+// A ptrace-stop is a call: the tracee's client thread sends PtraceStop
+// (its stop number and wait status) and the call blocks here until the
+// tracer resumes it (PTRACE_CONT, PTRACE_SYSCALL, PTRACE_DETACH) or the
+// tracee is killed; the reply carries the tracer's request and the signal
+// to inject. The relation and the stop are in the tracee's thread record,
+// so a restored server has the tracee traced and stopped, and the
+// PtraceStop call the client re-sends after a recovery finds the same
+// stop (by its number) and waits again, or returns at once if the tracer
+// had resumed it.
+
+// yamaPtraceScope is /proc/sys/kernel/yama/ptrace_scope as the server
+// reports it (procfs): 0, classic ptrace permissions.
+const yamaPtraceScope = 0
+
+// cldTrapped is waitid's si_code of a ptrace-stop.
+const cldTrapped = 4
+
+// ptraceOptionsMask are the PTRACE_SETOPTIONS flags the server accepts.
+const ptraceOptionsMask = linux.PTRACE_O_TRACESYSGOOD | linux.PTRACE_O_TRACEFORK | linux.PTRACE_O_TRACEVFORK |
+	linux.PTRACE_O_TRACECLONE | linux.PTRACE_O_TRACEEXEC | linux.PTRACE_O_TRACEVFORKDONE | linux.PTRACE_O_TRACEEXIT |
+	linux.PTRACE_O_EXITKILL
+
+// ptraceTracee is a traced thread's relation to its tracer and its
+// ptrace-stop. All fields are protected by clientState.mu.
+type ptraceTracee struct {
+	tracer  *thread
+	options uint32
+	// seized says the relation was made by PTRACE_SEIZE.
+	seized bool
+	// stopGen numbers the thread's last ptrace-stop (the client counts);
+	// stopped says the thread is in it, with wait status stopStatus;
+	// waitPending says the tracer has not waited for it.
+	stopGen     uint64
+	stopStatus  int32
+	stopped     bool
+	waitPending bool
+	// resumeReq and resumeSig are how the tracer ended stop stopGen.
+	resumeReq, resumeSig int32
+	// wake is closed when the stop ends (resumed, detached).
+	wake chan struct{}
+	// exitPending says the tracee's process exited and its tracer, which
+	// is not its parent, has not waited for the exit.
+	exitPending bool
+}
+
+// proto is the thread's PtraceState record.
+func (tr *ptraceTracee) proto() *sentrypb.PtraceState {
+	return &sentrypb.PtraceState{
+		Tracer: tr.tracer.tid, Options: tr.options, Seized: tr.seized,
+		StopGen: tr.stopGen, StopStatus: tr.stopStatus, Stopped: tr.stopped, WaitPending: tr.waitPending,
+		Resumed: !tr.stopped && tr.stopGen > 0, ResumeRequest: tr.resumeReq, ResumeSigno: tr.resumeSig,
+		ExitPending: tr.exitPending,
+	}
+}
+
+// sysPtrace serves the requests that change the relation or end a stop;
+// the client serves the ones that read or write the stopped tracee's
+// registers and memory, so those never reach the server (EIO if they do).
+func sysPtrace(c *syscallCtx) (int64, error) {
+	req, tid := int64(c.args[0]), int32(c.args[1])
+	k := c.k
+	var d deferred
+	k.mu.Lock()
+	defer func() {
+		k.mu.Unlock()
+		d.run(k)
+	}()
+	t := c.t
+	if t.killed {
+		return 0, unix.ESRCH
+	}
+	switch req {
+	case linux.PTRACE_TRACEME:
+		par := t.proc.parent
+		if t.ptrace != nil || par == nil || par.exiting {
+			return 0, unix.EPERM
+		}
+		tracer := par.anyLiveThread()
+		if tracer == nil {
+			return 0, unix.EPERM
+		}
+		k.ptraceLinkLocked(tracer, t, 0, false, &d)
+		return 0, nil
+	case linux.PTRACE_ATTACH, linux.PTRACE_SEIZE:
+		return 0, k.ptraceAttachLocked(t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+	}
+	tt := k.threads[tid]
+	if tt == nil || tt.killed || tt.ptrace == nil || tt.ptrace.tracer != t {
+		return 0, unix.ESRCH
+	}
+	tr := tt.ptrace
+	switch req {
+	case linux.PTRACE_KILL:
+		if !tt.proc.exiting {
+			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), &d)
+		}
+		return 0, nil
+	case linux.PTRACE_INTERRUPT:
+		if !tr.seized {
+			return 0, unix.EIO
+		}
+		if !tr.stopped {
+			d.pushes = append(d.pushes, ptraceUpdatePush(tt, true))
+		}
+		return 0, nil
+	}
+	if !tr.stopped {
+		return 0, unix.ESRCH
+	}
+	switch req {
+	case linux.PTRACE_SETOPTIONS:
+		opts := uint32(c.args[3])
+		if opts&^ptraceOptionsMask != 0 {
+			return 0, unix.EINVAL
+		}
+		tr.options = opts
+		k.trk.markThread(tt)
+		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+		return 0, nil
+	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_DETACH:
+		sig := int32(c.args[3])
+		if sig < 0 || sig > numSignals {
+			return 0, unix.EIO
+		}
+		k.ptraceResumeLocked(tt, int32(req), sig)
+		if req == linux.PTRACE_DETACH {
+			k.ptraceUnlinkLocked(tt, &d)
+		}
+		return 0, nil
+	}
+	// PTRACE_SINGLESTEP, PTRACE_SYSEMU, PTRACE_LISTEN and anything unknown
+	// (docs/COMPATIBILITY.md); the register and memory requests are the
+	// client's.
+	return 0, unix.EIO
+}
+
+// ptraceAttachLocked makes t the tracer of thread tid (PTRACE_ATTACH,
+// which also sends it SIGSTOP, or PTRACE_SEIZE with options).
+func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) error {
+	var opts uint32
+	if seize {
+		if addr != 0 || data&^ptraceOptionsMask != 0 {
+			return unix.EIO
+		}
+		opts = uint32(data)
+	}
+	tt := k.threads[tid]
+	if tt == nil || tt.killed || tt.proc.exiting {
+		return unix.ESRCH
+	}
+	if tt.proc == t.proc || tt.ptrace != nil {
+		return unix.EPERM
+	}
+	if !ptraceMayAccess(t.proc, tt.proc) {
+		return unix.EPERM
+	}
+	k.ptraceLinkLocked(t, tt, opts, seize, d)
+	if !seize {
+		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.ruid), d)
+	}
+	return nil
+}
+
+// ptraceMayAccess is Linux's __ptrace_may_access with Yama's scope: the
+// same real, effective and saved ids as the tracee's, or CAP_SYS_PTRACE.
+func ptraceMayAccess(tracer, tracee *process) bool {
+	if yamaPtraceScope >= 3 {
+		return false
+	}
+	if tracer.creds.capable(linux.CAP_SYS_PTRACE) {
+		return true
+	}
+	if yamaPtraceScope >= 2 {
+		return false
+	}
+	a, b := tracer.creds, tracee.creds
+	if a.ruid != b.ruid || a.ruid != b.euid || a.ruid != b.suid || a.rgid != b.rgid || a.rgid != b.egid || a.rgid != b.sgid {
+		return false
+	}
+	if yamaPtraceScope == 1 {
+		for q := tracee; q != nil; q = q.parent {
+			if q == tracer {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// ptraceLinkLocked makes tracer trace tt.
+func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized bool, d *deferred) {
+	tt.ptrace = &ptraceTracee{tracer: tracer, options: opts, seized: seized}
+	if tracer.tracees == nil {
+		tracer.tracees = make(map[*thread]struct{})
+	}
+	tracer.tracees[tt] = struct{}{}
+	k.trk.markThread(tt)
+	d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+}
+
+// ptraceUnlinkLocked ends tt's relation with its tracer.
+func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
+	tr := tt.ptrace
+	if tr == nil {
+		return
+	}
+	delete(tr.tracer.tracees, tt)
+	tt.ptrace = nil
+	k.trk.markThread(tt)
+	if !tt.killed {
+		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+	}
+}
+
+// ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
+// and the signal sig to inject.
+func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32) {
+	tr := tt.ptrace
+	tr.stopped, tr.waitPending = false, false
+	tr.resumeReq, tr.resumeSig = req, sig
+	if tr.wake != nil {
+		close(tr.wake)
+		tr.wake = nil
+	}
+	k.trk.markThread(tt)
+}
+
+// ptraceUpdatePush tells the client tt's tracer and options.
+func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
+	u := &sentrypb.PtraceUpdate{Tid: tt.tid, Interrupt: interrupt}
+	if tr := tt.ptrace; tr != nil {
+		u.Tracer, u.Options, u.Seized = tr.tracer.tid, tr.options, tr.seized
+	}
+	return &sentrypb.Push{Msg: &sentrypb.Push_Ptrace{Ptrace: u}}
+}
+
+// ptraceStop serves a PtraceStop call of traced thread t: it enters the
+// stop (unless it is the one t is already in: a call re-sent after a
+// recovery), tells the tracer, and waits for the tracer to end it.
+func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
+	r := &sentrypb.Reply{Seq: seq}
+	if m == nil || m.WaitStatus&0xff != 0x7f || m.Gen == 0 {
+		r.Errno = int32(unix.EINVAL)
+		return r
+	}
+	var d deferred
+	k.mu.Lock()
+	tr := t.ptrace
+	if tr == nil || t.killed {
+		k.mu.Unlock()
+		r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{Detached: true}}
+		return r
+	}
+	switch {
+	case m.Gen > tr.stopGen:
+		tr.stopGen, tr.stopStatus = m.Gen, m.WaitStatus
+		tr.stopped, tr.waitPending = true, true
+		tr.resumeReq, tr.resumeSig = 0, 0
+		k.trk.markThread(t)
+		k.ptraceNotifyTracerLocked(t, cldTrapped, (m.WaitStatus>>8)&0xffff, &d)
+		k.waitq.notify()
+	case m.Gen < tr.stopGen:
+		k.mu.Unlock()
+		r.Errno = int32(unix.EINVAL)
+		return r
+	}
+	for tr.stopped && !t.killed {
+		if tr.wake == nil {
+			tr.wake = make(chan struct{})
+		}
+		ch := tr.wake
+		k.mu.Unlock()
+		d.run(k)
+		// Only SIGKILL (the thread's end) or the tracer ends a
+		// ptrace-stop; the client's Interrupts are not heeded.
+		freed := false
+		select {
+		case <-ch:
+		case <-t.dead:
+		case <-k.done:
+			freed = true
+		}
+		k.mu.Lock()
+		if freed {
+			k.mu.Unlock()
+			r.Errno = int32(unix.EIO)
+			return r
+		}
+	}
+	r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{
+		Request: tr.resumeReq, Signo: tr.resumeSig, Detached: t.ptrace != tr,
+	}}
+	k.mu.Unlock()
+	d.run(k)
+	return r
+}
+
+// ptraceNotifyTracerLocked sends the tracer of tt SIGCHLD with code and
+// status, unless it ignores SIGCHLD or set SA_NOCLDSTOP.
+func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d *deferred) {
+	tp := tt.ptrace.tracer.proc
+	if tp.exiting {
+		return
+	}
+	act := tp.sig.act[unix.SIGCHLD]
+	if act.handler == sigIgn || (code != cldExited && code != cldKilled && act.flags&saNoCldStop != 0) {
+		return
+	}
+	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.ruid, status), d)
+}
+
+// ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
+// to target) stops in as a signal-delivery-stop: target if traced, else
+// p's first traced live thread; nil if none is traced.
+func ptraceTracedTargetLocked(p *process, target *thread) *thread {
+	if target != nil && target.proc == p && !target.killed {
+		if target.ptrace != nil {
+			return target
+		}
+		return nil
+	}
+	var best *thread
+	for t := range p.live {
+		if t.ptrace != nil && (best == nil || t.tid < best.tid) {
+			best = t
+		}
+	}
+	return best
+}
+
+// ptraceThreadGoneLocked ends the relations of a thread that exits: its
+// tracees are detached (and resumed if stopped, as Linux's exit_ptrace).
+func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
+	for tt := range t.tracees {
+		if tt.ptrace.stopped {
+			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0)
+		}
+		if tt.ptrace.options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
+			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), d)
+		}
+		k.ptraceUnlinkLocked(tt, d)
+	}
+	t.tracees = nil
+}
+
+// ptraceProcessExitLocked ends the relations of exiting p's threads as
+// tracers and as tracees. A tracee whose tracer is not its parent stays
+// linked until the tracer's wait has seen its exit (exitPending).
+func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
+	for t := range p.all {
+		k.ptraceThreadGoneLocked(t, d)
+		tr := t.ptrace
+		if tr == nil {
+			continue
+		}
+		tr.stopped, tr.waitPending = false, false
+		if tr.tracer.proc == p.parent || tr.tracer.proc.exiting || t.tid != p.pid {
+			k.ptraceUnlinkLocked(t, d)
+			continue
+		}
+		tr.exitPending = true
+		k.trk.markThread(t)
+		code, st := int32(cldExited), (p.exitStatus>>8)&0xff
+		if p.exitStatus&0x7f != 0 {
+			code, st = cldKilled, p.exitStatus&0x7f
+		}
+		k.ptraceNotifyTracerLocked(t, code, st, d)
+	}
+}
+
+// ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
+// threads that match accepts, for wait4 and waitid; ok is false if there
+// is none. A tracee is eligible whatever __WCLONE says, and its stops
+// need no WUNTRACED, as on Linux.
+func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process) bool, options uint32) (r waitResult, found, ok bool) {
+	var best *thread
+	for th := range p.live {
+		for tt := range th.tracees {
+			if !match(p, tt.proc) {
+				continue
+			}
+			found = true
+			tr := tt.ptrace
+			if (tr.stopped && tr.waitPending) || tr.exitPending {
+				if best == nil || tt.tid < best.tid {
+					best = tt
+				}
+			}
+		}
+	}
+	if best == nil {
+		return waitResult{}, found, false
+	}
+	tr := best.ptrace
+	if tr.exitPending {
+		st := best.proc.exitStatus
+		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.ruid, code: cldExited, sistatus: (st >> 8) & 0xff}
+		if st&0x7f != 0 {
+			r.code, r.sistatus = cldKilled, st&0x7f
+		}
+		if options&wNowait == 0 {
+			var d deferred
+			k.ptraceUnlinkLocked(best, &d)
+		}
+		return r, true, true
+	}
+	r = waitResult{pid: best.tid, status: tr.stopStatus, uid: best.proc.creds.ruid, code: cldTrapped, sistatus: (tr.stopStatus >> 8) & 0xffff}
+	if options&wNowait == 0 {
+		tr.waitPending = false
+		k.trk.markThread(best)
+	}
+	return r, true, true
+}
+
+// ptraceCloneLocked makes the new thread or process child of t traced by
+// t's tracer if t's options ask for the kind of clone flags makes
+// (Linux's ptrace_init_task with PT_TRACE_*); a child of a PTRACE_ATTACH
+// relation starts with SIGSTOP pending, of PTRACE_SEIZE with a
+// PTRACE_EVENT_STOP.
+func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *deferred) {
+	tr := t.ptrace
+	if tr == nil || tr.tracer.killed {
+		return
+	}
+	if tr.options&ptraceCloneOption(flags) == 0 {
+		return
+	}
+	k.ptraceLinkLocked(tr.tracer, child, tr.options, tr.seized, d)
+	if tr.seized {
+		d.pushes = append(d.pushes, ptraceUpdatePush(child, true))
+		return
+	}
+	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, 0, 0), child.proc.sig.act[unix.SIGSTOP], d)
+}
+
+// ptraceCloneOption is the PTRACE_O_TRACE* option that traces a clone
+// with flags: vfork, fork (exit signal SIGCHLD) or clone.
+func ptraceCloneOption(flags uint64) uint32 {
+	switch {
+	case flags&unix.CLONE_VFORK != 0:
+		return linux.PTRACE_O_TRACEVFORK
+	case flags&unix.CLONE_THREAD == 0 && flags&0xff == uint64(unix.SIGCHLD):
+		return linux.PTRACE_O_TRACEFORK
+	}
+	return linux.PTRACE_O_TRACECLONE
+}
+
+// ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
+// traced by PTRACE_ATTACH or PTRACE_TRACEME without PTRACE_O_TRACEEXEC
+// (the legacy exec stop, a signal-delivery-stop on the client).
+func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
+	tr := t.ptrace
+	if tr == nil || tr.seized || tr.options&linux.PTRACE_O_TRACEEXEC != 0 {
+		return
+	}
+	k.pushSignalLocked(t.proc, t, int(unix.SIGTRAP), siginfoKill(int(unix.SIGTRAP), siUser, 0, 0), t.proc.sig.act[unix.SIGTRAP], d)
+}
+
+// restorePtraceLocked links the restored threads of states to their
+// tracers, ignoring relations no server could have recorded.
+func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
+	for _, ts := range states {
+		ps := ts.GetPtrace()
+		if ps == nil {
+			continue
+		}
+		tt, tracer := k.threads[ts.Tid], k.threads[ps.Tracer]
+		if tt == nil || tracer == nil || tt.killed && !ps.ExitPending || tracer.killed || tracer.proc == tt.proc ||
+			ps.Options&^ptraceOptionsMask != 0 || (ps.Stopped && ps.StopStatus&0xff != 0x7f) {
+			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
+			continue
+		}
+		tt.ptrace = &ptraceTracee{
+			tracer: tracer, options: ps.Options, seized: ps.Seized,
+			stopGen: ps.StopGen, stopStatus: ps.StopStatus, stopped: ps.Stopped, waitPending: ps.Stopped && ps.WaitPending,
+			resumeReq: ps.ResumeRequest, resumeSig: ps.ResumeSigno, exitPending: ps.ExitPending,
+		}
+		if tracer.tracees == nil {
+			tracer.tracees = make(map[*thread]struct{})
+		}
+		tracer.tracees[tt] = struct{}{}
+	}
+}
+
+// tracerPIDLocked is the TID of p's leader's tracer (/proc/<pid>/status
+// TracerPid), 0 if it is not traced.
+func tracerPIDLocked(t *thread) int32 {
+	if t == nil || t.ptrace == nil {
+		return 0
+	}
+	return t.ptrace.tracer.proc.pid
+}
