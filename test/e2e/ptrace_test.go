@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -83,4 +84,37 @@ func TestStrace(t *testing.T) {
 	}
 	compare(t, want, got)
 	compareTrees(t, nativeDir, sandboxDir)
+}
+
+// TestPtraceRecovery kills the remote sentry while a tracee is in a
+// syscall-enter-stop and its tracer waits (testdata/ptrace/recover.c):
+// after the recovery the tracee is still traced and stopped, the tracer
+// resumes it and the trace carries on, with output identical to native.
+func TestPtraceRecovery(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	prog := tu.StaticProgram(t, buildDir, "recover", ptraceSource(t, "recover"))
+	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := tu.Run(t, timeout, nativeDir, "", prog)
+
+	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+		t.Fatal("the program did not reach phase1")
+	}
+	// Let the tracer's wait for "go" block in the server too.
+	time.Sleep(50 * time.Millisecond)
+	k.killServer()
+	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.wait()
+	if k.recoveries() == 0 {
+		t.Errorf("no recovery logged")
+	}
+	compare(t, want, got)
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
 }
