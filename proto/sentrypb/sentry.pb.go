@@ -4014,10 +4014,13 @@ func (x *TtyModes) GetTermios() []byte {
 // lets them run again. It carries the whole state, so it may be repeated;
 // ProcessState.stopped is the same fact for recovery.
 type JobControl struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
-	Stopped       bool                   `protobuf:"varint,2,opt,name=stopped,proto3" json:"stopped,omitempty"`
-	Discard       uint64                 `protobuf:"varint,3,opt,name=discard,proto3" json:"discard,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Pid     int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Stopped bool                   `protobuf:"varint,2,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	Discard uint64                 `protobuf:"varint,3,opt,name=discard,proto3" json:"discard,omitempty"`
+	// stop_signal is the signal that stopped the process (a traced
+	// thread reports the group stop to its tracer as a ptrace-stop).
+	StopSignal    int32 `protobuf:"varint,304,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4069,6 +4072,13 @@ func (x *JobControl) GetStopped() bool {
 func (x *JobControl) GetDiscard() uint64 {
 	if x != nil {
 		return x.Discard
+	}
+	return 0
+}
+
+func (x *JobControl) GetStopSignal() int32 {
+	if x != nil {
+		return x.StopSignal
 	}
 	return 0
 }
@@ -8576,12 +8586,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03msg\"A\n" +
 	"\bTtyModes\x12\x1b\n" +
 	"\tstdio_set\x18\x01 \x01(\rR\bstdioSet\x12\x18\n" +
-	"\atermios\x18\x02 \x01(\fR\atermios\"R\n" +
+	"\atermios\x18\x02 \x01(\fR\atermios\"t\n" +
 	"\n" +
 	"JobControl\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x18\n" +
 	"\astopped\x18\x02 \x01(\bR\astopped\x12\x18\n" +
-	"\adiscard\x18\x03 \x01(\x04R\adiscard\"\xea\x01\n" +
+	"\adiscard\x18\x03 \x01(\x04R\adiscard\x12 \n" +
+	"\vstop_signal\x18\xb0\x02 \x01(\x05R\n" +
+	"stopSignal\"\xea\x01\n" +
 	"\tProcQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +

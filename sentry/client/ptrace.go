@@ -51,6 +51,9 @@ type ptraceState struct {
 	eventMsg uint64
 	// stopGen numbers the task's ptrace-stops (PtraceStop.gen).
 	stopGen uint64
+	// groupStop is the resume channel of the process's group stop the
+	// task last reported to its tracer (ptraceGroupStop).
+	groupStop <-chan struct{}
 }
 
 // onPtraceUpdate applies a PtraceUpdate push. One for a thread the
@@ -73,10 +76,19 @@ func (c *client) onPtraceUpdate(p *pb.Push) {
 func (t *task) applyPtraceUpdate(m *pb.PtraceUpdate) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	newTracer := m.Tracer != 0 && t.trace.tracer != m.Tracer
 	t.trace.tracer, t.trace.options, t.trace.seized = m.Tracer, m.Options, m.Seized
 	if m.Tracer == 0 {
 		t.trace.syscallStops, t.trace.interrupt = false, false
+		t.trace.groupStop = nil
 		return
+	}
+	if newTracer {
+		// A task parked in a group stop reports it to its new tracer.
+		t.trace.groupStop = nil
+		if t.proc.stop.stopped.Load() {
+			t.notifyLocked()
+		}
 	}
 	if m.Interrupt {
 		t.trace.interrupt = true
@@ -145,6 +157,75 @@ func (t *task) ptraceStop(status int32, info *linux.SignalInfo, msg uint64) *pb.
 	}
 	t.mu.Unlock()
 	return res
+}
+
+// ptraceGroupStop reports the group stop of t's process, whose resume
+// channel is resume, to t's tracer as a ptrace-stop, once per group stop.
+// It returns true if the tracer then let t run: a tracer's PTRACE_CONT
+// runs a tracee although its group stays stopped, as on Linux. It
+// returns false if t is not traced, or its tracer detached (t then stays
+// in the group stop).
+func (t *task) ptraceGroupStop(resume <-chan struct{}) bool {
+	t.mu.Lock()
+	traced, seized, seen := t.trace.tracer != 0, t.trace.seized, t.trace.groupStop == resume
+	if traced && !seen {
+		t.trace.groupStop = resume
+	}
+	t.mu.Unlock()
+	if !traced {
+		return false
+	}
+	if seen {
+		return true
+	}
+	t.proc.mu.Lock()
+	sig := linux.Signal(t.proc.stop.sig)
+	t.proc.mu.Unlock()
+	if sig == 0 {
+		sig = linux.SIGSTOP
+	}
+	event := 0
+	if seized {
+		event = linux.PTRACE_EVENT_STOP
+	}
+	res := t.ptraceStop(ptraceStopStatus(sig, event), nil, 0)
+	if res == nil || res.Detached {
+		return false
+	}
+	if res.Request == linux.PTRACE_LISTEN {
+		// The tracee stays in the group stop, out of its ptrace-stop,
+		// and traps again (PTRACE_EVENT_STOP, SIGTRAP) when the group
+		// stop ends.
+		if !t.waitResume(resume) {
+			return false
+		}
+		res = t.ptraceStop(ptraceStopStatus(linux.SIGTRAP, linux.PTRACE_EVENT_STOP), nil, 0)
+		if res == nil || res.Detached {
+			return false
+		}
+	}
+	t.ptraceInject(res.Signo)
+	return true
+}
+
+// waitResume waits until resume is closed; false if t is killed first.
+func (t *task) waitResume(resume <-chan struct{}) bool {
+	for {
+		t.mu.Lock()
+		if t.killed {
+			t.mu.Unlock()
+			return false
+		}
+		t.state = stateBlocked
+		t.mu.Unlock()
+		select {
+		case <-resume:
+			t.setState(stateKernel)
+			return true
+		case <-t.wake:
+			t.setState(stateKernel)
+		}
+	}
 }
 
 // ptraceStopStatus is the wait status of a ptrace-stop of sig with event.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
@@ -57,6 +59,9 @@ type ptraceTracee struct {
 	// exitPending says the tracee's process exited and its tracer, which
 	// is not its parent, has not waited for the exit.
 	exitPending bool
+	// entered, if not nil, is closed when the tracee next enters a
+	// ptrace-stop (PTRACE_ATTACH of a group-stopped tracee waits for it).
+	entered chan struct{}
 }
 
 // proto is the thread's PtraceState record.
@@ -98,7 +103,19 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		k.ptraceLinkLocked(tracer, t, 0, false, &d)
 		return 0, nil
 	case linux.PTRACE_ATTACH, linux.PTRACE_SEIZE:
-		return 0, k.ptraceAttachLocked(t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+		entered, err := k.ptraceAttachLocked(t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+		if err != nil || entered == nil {
+			return 0, err
+		}
+		// A tracee in a group stop enters a ptrace-stop at once; as
+		// Linux's ptrace_attach, wait for it, so that the tracer's
+		// next request finds it stopped. Bounded: the attach is done
+		// whatever happens to the tracee.
+		k.mu.Unlock()
+		d.run(k)
+		_ = c.block(entered, time.After(ptraceAttachWait))
+		k.mu.Lock()
+		return 0, nil
 	}
 	tt := k.threads[tid]
 	if tt == nil || tt.killed || tt.ptrace == nil || tt.ptrace.tracer != t {
@@ -133,6 +150,13 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		k.trk.markThread(tt)
 		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 		return 0, nil
+	case linux.PTRACE_LISTEN:
+		// Only from a seized tracee's group-stop trap.
+		if !tr.seized || tr.stopStatus>>16 != linux.PTRACE_EVENT_STOP || defaultActionOf(int(tr.stopStatus>>8)&0xff) != actStop {
+			return 0, unix.EIO
+		}
+		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0)
+		return 0, nil
 	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_DETACH:
 		sig := int32(c.args[3])
 		if sig < 0 || sig > numSignals {
@@ -144,37 +168,47 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	}
-	// PTRACE_SINGLESTEP, PTRACE_SYSEMU, PTRACE_LISTEN and anything unknown
+	// PTRACE_SINGLESTEP, PTRACE_SYSEMU and anything unknown
 	// (docs/COMPATIBILITY.md); the register and memory requests are the
 	// client's.
 	return 0, unix.EIO
 }
 
+// ptraceAttachWait bounds how long PTRACE_ATTACH waits for a tracee in a
+// group stop to enter its ptrace-stop.
+const ptraceAttachWait = 2 * time.Second
+
 // ptraceAttachLocked makes t the tracer of thread tid (PTRACE_ATTACH,
-// which also sends it SIGSTOP, or PTRACE_SEIZE with options).
-func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) error {
+// which also sends it SIGSTOP, or PTRACE_SEIZE with options). If the
+// tracee's process is in a group stop, entered is closed once the tracee
+// reports it as a ptrace-stop.
+func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
 	var opts uint32
 	if seize {
 		if addr != 0 || data&^ptraceOptionsMask != 0 {
-			return unix.EIO
+			return nil, unix.EIO
 		}
 		opts = uint32(data)
 	}
 	tt := k.threads[tid]
 	if tt == nil || tt.killed || tt.proc.exiting {
-		return unix.ESRCH
+		return nil, unix.ESRCH
 	}
 	if tt.proc == t.proc || tt.ptrace != nil {
-		return unix.EPERM
+		return nil, unix.EPERM
 	}
 	if !ptraceMayAccess(t.proc, tt.proc) {
-		return unix.EPERM
+		return nil, unix.EPERM
 	}
 	k.ptraceLinkLocked(t, tt, opts, seize, d)
+	if tt.proc.stopped {
+		tt.ptrace.entered = make(chan struct{})
+		entered = tt.ptrace.entered
+	}
 	if !seize {
 		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.ruid), d)
 	}
-	return nil
+	return entered, nil
 }
 
 // ptraceMayAccess is Linux's __ptrace_may_access with Yama's scope: the
@@ -273,6 +307,10 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		tr.stopGen, tr.stopStatus = m.Gen, m.WaitStatus
 		tr.stopped, tr.waitPending = true, true
 		tr.resumeReq, tr.resumeSig = 0, 0
+		if tr.entered != nil {
+			close(tr.entered)
+			tr.entered = nil
+		}
 		k.trk.markThread(t)
 		k.ptraceNotifyTracerLocked(t, cldTrapped, (m.WaitStatus>>8)&0xffff, &d)
 		k.waitq.notify()

@@ -108,6 +108,61 @@ static void seize(void) {
 	printf("wait again: %d %s\n", (int)waitpid(pid, &st, WNOHANG), strerror(errno));
 }
 
+// stopped attaches to a child in a group stop: the tracer's requests work
+// at once, its wait sees the stop, and after PTRACE_DETACH the child is
+// still stopped until SIGCONT.
+static void stopped(void) {
+	pid_t pid = fork();
+	if (pid == 0) {
+		raise(SIGSTOP);
+		printf("stopped child continues\n");
+		_exit(6);
+	}
+	int st;
+	waitpid(pid, &st, WUNTRACED);
+	status("group stop", st);
+	show("attach stopped", ptrace(PTRACE_ATTACH, pid, 0, 0));
+	errno = 0;
+	long v = ptrace(PTRACE_PEEKUSER, pid, 0, 0);
+	printf("peekuser at once: errno %d %s\n", errno, v == -1 && errno ? "failed" : "ok");
+	waitpid(pid, &st, 0);
+	status("tracer sees", st);
+	show("detach stopped", ptrace(PTRACE_DETACH, pid, 0, 0));
+	printf("still stopped: %d\n", waitpid(pid, &st, WNOHANG));
+	kill(pid, SIGCONT);
+	waitpid(pid, &st, 0);
+	status("stopped child", st);
+}
+
+// listen seizes a child in a group stop: the stop is a PTRACE_EVENT_STOP
+// trap; PTRACE_LISTEN leaves it stopped until SIGCONT, which makes it
+// trap again.
+static void listen(void) {
+	pid_t pid = fork();
+	if (pid == 0) {
+		raise(SIGSTOP);
+		_exit(8);
+	}
+	int st;
+	waitpid(pid, &st, WUNTRACED);
+	status("group stop", st);
+	show("seize stopped", ptrace(PTRACE_SEIZE, pid, 0, 0));
+	waitpid(pid, &st, 0);
+	status("trap", st);
+	show("listen", ptrace(PTRACE_LISTEN, pid, 0, 0));
+	show("listen again", ptrace(PTRACE_LISTEN, pid, 0, 0));
+	printf("nothing to wait for: %d\n", waitpid(pid, &st, WNOHANG));
+	kill(pid, SIGCONT);
+	waitpid(pid, &st, 0);
+	status("after SIGCONT", st);
+	show("cont", ptrace(PTRACE_CONT, pid, 0, 0));
+	waitpid(pid, &st, 0);
+	status("then", st);
+	show("cont", ptrace(PTRACE_CONT, pid, 0, 0));
+	waitpid(pid, &st, 0);
+	status("listened child", st);
+}
+
 static void errors(void) {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -127,6 +182,8 @@ int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	attach();
 	seize();
+	stopped();
+	listen();
 	errors();
 	return 0;
 }
