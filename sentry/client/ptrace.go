@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/cpuid"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -602,4 +603,120 @@ func (t *task) copyOutErrno(addr uint64, b []byte) unix.Errno {
 		return unix.EFAULT
 	}
 	return 0
+}
+
+// maxProcessVMIovecs bounds process_vm_readv's iovec counts (UIO_MAXIOV).
+const maxProcessVMIovecs = 1024
+
+// sysProcessVMReadv and sysProcessVMWritev copy between the caller's
+// memory and another process's of this client (both address spaces are
+// here). Permission is ptrace's (PTRACE_MODE_ATTACH_REALCREDS) as the
+// client knows the credentials: the same real and effective ids, or
+// effective uid 0 for CAP_SYS_PTRACE.
+func sysProcessVMReadv(t *task, a [6]uint64) (uint64, unix.Errno) { return t.processVM(a, false) }
+
+func sysProcessVMWritev(t *task, a [6]uint64) (uint64, unix.Errno) { return t.processVM(a, true) }
+
+func (t *task) processVM(a [6]uint64, write bool) (uint64, unix.Errno) {
+	pid, liov, liovcnt, riov, riovcnt, flags := int32(a[0]), a[1], a[2], a[3], a[4], a[5]
+	if flags != 0 || liovcnt > maxProcessVMIovecs || riovcnt > maxProcessVMIovecs {
+		return 0, unix.EINVAL
+	}
+	local, errno := t.iovecs(liov, int(liovcnt))
+	if errno != 0 {
+		return 0, errno
+	}
+	remote, errno := t.iovecs(riov, int(riovcnt))
+	if errno != 0 {
+		return 0, errno
+	}
+	t.c.mu.Lock()
+	target := t.c.processByPIDLocked(pid)
+	t.c.mu.Unlock()
+	if target == nil {
+		return 0, unix.ESRCH
+	}
+	if me, them := t.proc.getCreds(), target.getCreds(); me.euid != 0 && (me.uid != them.uid || me.uid != them.euid || me.gid != them.gid || me.gid != them.egid) {
+		return 0, unix.EPERM
+	}
+	m := target.memoryManager()
+	if m == nil {
+		return 0, unix.ESRCH
+	}
+	defer m.DecUsers(t.gctx)
+	var done uint64
+	li, loff := 0, uint64(0)
+	for _, r := range remote {
+		for roff := uint64(0); roff < r[1]; {
+			for li < len(local) && loff == local[li][1] {
+				li, loff = li+1, 0
+			}
+			if li == len(local) {
+				return done, 0
+			}
+			n := min(r[1]-roff, local[li][1]-loff, 1<<20)
+			buf := make([]byte, n)
+			src, dst := m, t.mm
+			srcAddr, dstAddr := r[0]+roff, local[li][0]+loff
+			if write {
+				src, dst, srcAddr, dstAddr = t.mm, m, dstAddr, srcAddr
+			}
+			got, err := src.CopyIn(t.gctx, hostarch.Addr(srcAddr), buf, usermem.IOOpts{})
+			if got > 0 {
+				got, err = dst.CopyOut(t.gctx, hostarch.Addr(dstAddr), buf[:got], usermem.IOOpts{})
+			}
+			done += uint64(got)
+			if err != nil || got == 0 {
+				if done == 0 {
+					return 0, unix.EFAULT
+				}
+				return done, 0
+			}
+			roff += uint64(got)
+			loff += uint64(got)
+		}
+	}
+	return done, 0
+}
+
+// iovecs reads n struct iovec at addr of t's memory as (base, len)
+// pairs.
+func (t *task) iovecs(addr uint64, n int) ([][2]uint64, unix.Errno) {
+	if n == 0 {
+		return nil, 0
+	}
+	b := make([]byte, 16*n)
+	if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(addr), b, usermem.IOOpts{}); err != nil {
+		return nil, unix.EFAULT
+	}
+	out := make([][2]uint64, n)
+	var total uint64
+	for i := range out {
+		out[i] = [2]uint64{binary.LittleEndian.Uint64(b[16*i:]), binary.LittleEndian.Uint64(b[16*i+8:])}
+		if total += out[i][1]; int64(total) < 0 || int64(out[i][1]) < 0 {
+			return nil, unix.EINVAL
+		}
+	}
+	return out, 0
+}
+
+// memoryManager returns p's address space with a user reference held
+// (the caller drops it with DecUsers), or nil if p has none.
+func (p *process) memoryManager() *mm.MemoryManager {
+	p.mu.Lock()
+	threads := make([]*task, 0, len(p.threads))
+	for _, t := range p.threads {
+		threads = append(threads, t)
+	}
+	p.mu.Unlock()
+	for _, t := range threads {
+		t.mu.Lock()
+		m := t.mm
+		ok := m != nil && m.IncUsers()
+		t.mu.Unlock()
+		if ok {
+			return m
+		}
+	}
+	return nil
 }

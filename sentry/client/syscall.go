@@ -93,6 +93,8 @@ func init() {
 		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
 		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
 		unix.SYS_PTRACE:            sysPtrace,    // relation and resumes forwarded (ptrace.go)
+		unix.SYS_PROCESS_VM_READV:  sysProcessVMReadv,
+		unix.SYS_PROCESS_VM_WRITEV: sysProcessVMWritev,
 	}
 }
 

@@ -3,6 +3,7 @@
 // writes (PTRACE_PEEKDATA), changes a call's result (PTRACE_SETREGS) and
 // skips another (orig_rax -1), reads the registers with GETREGSET, and
 // sees the exit event (PTRACE_O_TRACEEXIT) and the exit status.
+#define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <signal.h>
@@ -108,8 +109,15 @@ int main(void) {
 		}
 		if (entering) {
 			printf("enter %lld rax %lld", regs.orig_rax, (long long)regs.rax);
-			if (regs.orig_rax == SYS_write)
+			if (regs.orig_rax == SYS_write) {
 				printf(" fd %lld %s", regs.rdi, peekstr(pid, regs.rsi, regs.rdx));
+				// The same bytes with process_vm_readv, in two pieces.
+				char a[8] = {0}, b[300] = {0};
+				struct iovec local[2] = {{a, 7}, {b, sizeof b - 1}};
+				struct iovec remote = {(void *)regs.rsi, regs.rdx};
+				ssize_t n = process_vm_readv(pid, local, 2, &remote, 1, 0);
+				printf("process_vm_readv %zd: %s|%s", n, a, b);
+			}
 			printf("\n");
 			if (regs.orig_rax == SYS_getppid) {
 				regs.orig_rax = -1;
@@ -132,5 +140,14 @@ int main(void) {
 	}
 	if (ptrace(PTRACE_PEEKDATA, pid, 0, 0) == -1)
 		printf("peek after exit: %s\n", strerror(errno));
+	char c;
+	struct iovec l = {&c, 1}, r = {(void *)8, 1};
+	if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) == -1)
+		printf("process_vm_readv of a bad address: %s\n", strerror(errno));
+	if (process_vm_readv(pid, &l, 1, &r, 1, 0) == -1)
+		printf("process_vm_readv of a reaped child: %s\n", strerror(errno));
+	static char target[] = "before";
+	struct iovec w = {"after!", 6}, wr = {target, 6};
+	printf("process_vm_writev to self: %zd %s\n", process_vm_writev(getpid(), &w, 1, &wr, 1, 0), target);
 	return 0;
 }
