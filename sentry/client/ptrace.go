@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -13,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 )
 
 // ptrace (docs/ARCHITECTURE.md, "ptrace"). Tracer and tracee are threads
@@ -55,6 +57,32 @@ type ptraceState struct {
 	// groupStop is the resume channel of the process's group stop the
 	// task last reported to its tracer (ptraceGroupStop).
 	groupStop <-chan struct{}
+}
+
+// reconcilePtrace sets every task's tracer and options from its thread
+// record in the replay log after a recovery: a PtraceUpdate push lost
+// with the server whose record arrived must still take effect.
+func (c *client) reconcilePtrace(rl *replaylog.Log) {
+	c.mu.Lock()
+	tasks := make([]*task, 0, len(c.tasks))
+	for _, t := range c.tasks {
+		tasks = append(tasks, t)
+	}
+	c.mu.Unlock()
+	for _, t := range tasks {
+		rec := rl.Record("thread/" + strconv.Itoa(int(t.tid))).GetThread()
+		if rec == nil {
+			continue
+		}
+		ps := rec.GetPtrace()
+		t.mu.Lock()
+		if ps == nil {
+			t.trace.tracer = 0
+		} else {
+			t.trace.tracer, t.trace.options, t.trace.seized = ps.Tracer, ps.Options, ps.Seized
+		}
+		t.mu.Unlock()
+	}
 }
 
 // onPtraceUpdate applies a PtraceUpdate push. One for a thread the
@@ -323,7 +351,10 @@ func (t *task) ptraceAfterCall(sysno uintptr, args [6]uint64, ret uint64, errno 
 		}
 		switch {
 		case flags&unix.CLONE_VFORK != 0:
+			// Both after the child released the parent: the client
+			// waits for it inside the call (applyClone).
 			t.ptraceEvent(linux.PTRACE_O_TRACEVFORK, linux.PTRACE_EVENT_VFORK, ret)
+			t.ptraceEvent(linux.PTRACE_O_TRACEVFORKDONE, linux.PTRACE_EVENT_VFORK_DONE, ret)
 		case flags&unix.CLONE_THREAD == 0 && flags&0xff == uint64(unix.SIGCHLD):
 			t.ptraceEvent(linux.PTRACE_O_TRACEFORK, linux.PTRACE_EVENT_FORK, ret)
 		default:
@@ -334,6 +365,28 @@ func (t *task) ptraceAfterCall(sysno uintptr, args [6]uint64, ret uint64, errno 
 			t.ptraceEvent(linux.PTRACE_O_TRACEEXEC, linux.PTRACE_EVENT_EXEC, uint64(oldTID))
 		}
 	}
+}
+
+// The seccomp filter's SECCOMP_RET_TRACE calls ptraceSeccompTrace.
+var _ = (*task).ptraceSeccompTrace
+
+// ptraceSeccompTrace is the hook for a seccomp filter's SECCOMP_RET_TRACE
+// with data (the low 16 bits of the action): if t's tracer asked for
+// PTRACE_O_TRACESECCOMP, t enters the PTRACE_EVENT_SECCOMP stop (the
+// tracer may change or skip the call, as at a syscall-enter stop) and it
+// returns true; without such a tracer it returns false, and the caller
+// fails the call with ENOSYS, as Linux does.
+func (t *task) ptraceSeccompTrace(data uint16) bool {
+	tracer, opts := t.ptraceTracer()
+	if tracer == 0 || opts&linux.PTRACE_O_TRACESECCOMP == 0 {
+		return false
+	}
+	t.ac.SetReturn(negErrno(unix.ENOSYS))
+	res := t.ptraceStop(ptraceStopStatus(linux.SIGTRAP, linux.PTRACE_EVENT_SECCOMP), nil, uint64(data))
+	if res != nil {
+		t.ptraceInject(res.Signo)
+	}
+	return true
 }
 
 // ptraceInject sends t the signal sig its tracer gave when it ended a

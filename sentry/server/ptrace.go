@@ -36,7 +36,7 @@ const cldTrapped = 4
 // ptraceOptionsMask are the PTRACE_SETOPTIONS flags the server accepts.
 const ptraceOptionsMask = linux.PTRACE_O_TRACESYSGOOD | linux.PTRACE_O_TRACEFORK | linux.PTRACE_O_TRACEVFORK |
 	linux.PTRACE_O_TRACECLONE | linux.PTRACE_O_TRACEEXEC | linux.PTRACE_O_TRACEVFORKDONE | linux.PTRACE_O_TRACEEXIT |
-	linux.PTRACE_O_EXITKILL
+	linux.PTRACE_O_TRACESECCOMP | linux.PTRACE_O_EXITKILL
 
 // ptraceTracee is a traced thread's relation to its tracer and its
 // ptrace-stop. All fields are protected by clientState.mu.
