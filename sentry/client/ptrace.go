@@ -683,8 +683,12 @@ func (t *task) processVM(a [6]uint64, write bool) (uint64, unix.Errno) {
 	if errno != 0 {
 		return 0, errno
 	}
+	// pid may name any thread, as on Linux.
 	t.c.mu.Lock()
 	target := t.c.processByPIDLocked(pid)
+	if tt := t.c.tasks[pid]; tt != nil {
+		target = tt.proc
+	}
 	t.c.mu.Unlock()
 	if target == nil {
 		return 0, unix.ESRCH

@@ -231,6 +231,9 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	delete(t.proc.live, t)
 	k.trk.markThread(t)
 	k.ptraceThreadGoneLocked(t, d)
+	if t.tid != t.proc.pid {
+		k.ptraceTraceeGoneLocked(t, status, d)
+	}
 	if !t.inFlight {
 		te := &sentrypb.TaskExit{Tid: t.tid, WaitStatus: status}
 		if k.appExited {
@@ -369,9 +372,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 	k.trk.markThread(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.tid != p.pid {
-		if t.ptrace != nil {
-			k.ptraceUnlinkLocked(t, d)
-		}
+		k.ptraceTraceeGoneLocked(t, t.exitStatus, d)
 		delete(p.all, t)
 		delete(k.threads, t.tid)
 	}

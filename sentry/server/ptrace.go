@@ -56,9 +56,11 @@ type ptraceTracee struct {
 	resumeReq, resumeSig int32
 	// wake is closed when the stop ends (resumed, detached).
 	wake chan struct{}
-	// exitPending says the tracee's process exited and its tracer, which
-	// is not its parent, has not waited for the exit.
+	// exitPending says the tracee ended (a thread, or a process whose
+	// tracer is not its parent) and its tracer has not waited for it;
+	// exitStatus is the wait status it reports.
 	exitPending bool
+	exitStatus  int32
 	// entered, if not nil, is closed when the tracee next enters a
 	// ptrace-stop (PTRACE_ATTACH of a group-stopped tracee waits for it).
 	entered chan struct{}
@@ -399,39 +401,54 @@ func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
 }
 
 // ptraceProcessExitLocked ends the relations of exiting p's threads as
-// tracers and as tracees. A tracee whose tracer is not its parent stays
-// linked until the tracer's wait has seen its exit (exitPending).
+// tracers and as tracees.
 func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
 	for t := range p.all {
 		k.ptraceThreadGoneLocked(t, d)
-		tr := t.ptrace
-		if tr == nil {
-			continue
+		if t.tid == p.pid {
+			k.ptraceTraceeGoneLocked(t, p.exitStatus, d)
 		}
-		tr.stopped, tr.waitPending = false, false
-		if tr.tracer.proc == p.parent || tr.tracer.proc.exiting || t.tid != p.pid {
-			k.ptraceUnlinkLocked(t, d)
-			continue
-		}
-		tr.exitPending = true
-		k.trk.markThread(t)
-		code, st := int32(cldExited), (p.exitStatus>>8)&0xff
-		if p.exitStatus&0x7f != 0 {
-			code, st = cldKilled, p.exitStatus&0x7f
-		}
-		k.ptraceNotifyTracerLocked(t, code, st, d)
 	}
+}
+
+// ptraceTraceeGoneLocked ends traced thread t, which ended with wait
+// status status: its tracer's wait reports it (exitPending, with
+// SIGCHLD), unless t is a process's leader whose tracer is its parent
+// (the parent's wait of the process reports it) or the tracer is gone.
+// A leader that ends before its process stays traced until then.
+func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferred) {
+	tr := t.ptrace
+	if tr == nil || tr.exitPending {
+		return
+	}
+	tr.stopped, tr.waitPending = false, false
+	leader := t.tid == t.proc.pid
+	if leader && !t.proc.exiting {
+		return
+	}
+	if tr.tracer.killed || tr.tracer.proc.exiting || (leader && tr.tracer.proc == t.proc.parent) {
+		k.ptraceUnlinkLocked(t, d)
+		return
+	}
+	tr.exitPending, tr.exitStatus = true, status
+	k.trk.markThread(t)
+	code, st := int32(cldExited), (status>>8)&0xff
+	if status&0x7f != 0 {
+		code, st = cldKilled, status&0x7f
+	}
+	k.ptraceNotifyTracerLocked(t, code, st, d)
+	k.waitq.notify()
 }
 
 // ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
 // threads that match accepts, for wait4 and waitid; ok is false if there
 // is none. A tracee is eligible whatever __WCLONE says, and its stops
 // need no WUNTRACED, as on Linux.
-func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process) bool, options uint32) (r waitResult, found, ok bool) {
+func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
 	var best *thread
 	for th := range p.live {
 		for tt := range th.tracees {
-			if !match(p, tt.proc) {
+			if !match(p, tt.proc, tt.tid) {
 				continue
 			}
 			found = true
@@ -448,7 +465,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process) bo
 	}
 	tr := best.ptrace
 	if tr.exitPending {
-		st := best.proc.exitStatus
+		st := tr.exitStatus
 		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.ruid, code: cldExited, sistatus: (st >> 8) & 0xff}
 		if st&0x7f != 0 {
 			r.code, r.sistatus = cldKilled, st&0x7f

@@ -55,35 +55,47 @@ var straceIDs = []struct {
 	{regexp.MustCompile(`0x[0-9a-f]+`), "ADDR"},
 }
 
-// TestStrace runs Debian's strace -f in the sandbox on a busybox shell
-// that writes files, forks a subshell and execs (PTRACE_SEIZE or TRACEME,
-// TRACECLONE/FORK/EXEC, syscall stops, process_vm_readv or PEEKDATA of
-// the paths and data, signal-delivery-stops of SIGCHLD) and compares its
-// trace, modulo pids and addresses, and the files with a native run.
-// The shell's output goes to files: busybox cat sends a file to its
-// stdout with sendfile, which the sandbox's stdio refuses (EINVAL) so cat
-// falls back to write, a line native strace would not show.
+// TestStrace runs Debian's strace -f in the sandbox and compares its
+// trace, modulo pids and addresses, its output and the files with a
+// native run: a busybox shell that writes files, forks a subshell and
+// execs (PTRACE_SEIZE, INTERRUPT and LISTEN of the stopped child,
+// TRACEFORK and TRACEEXEC, syscall stops, process_vm_readv of paths and
+// data, SIGCHLD's signal-delivery-stops), and testdata/ptrace/threads.c
+// (TRACECLONE of threads, thread exits reported to the tracer). The
+// shell's output goes to files: busybox cat sends a file to its stdout
+// with sendfile, which the sandbox's stdio refuses (EINVAL) so cat falls
+// back to write, a line native strace would not show.
 func TestStrace(t *testing.T) {
 	tu.RequireRoot(t)
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		t.Fatalf("strace is required (run test/setup.sh): %v", err)
 	}
-	script := "echo hi > f; cat f > g; (cat g > h); busybox true"
-	argv := []string{strace, "-f", "-e", "trace=openat,write,execve,exit_group", tu.Busybox, "sh", "-c", script}
-	nativeDir, sandboxDir := t.TempDir(), t.TempDir()
-	want := tu.Run(t, timeout, nativeDir, "", argv...)
-	got := tu.Sandbox(t, timeout, sandboxDir, "", nil, argv...)
-	for _, r := range []*tu.Result{&want, &got} {
-		for _, id := range straceIDs {
-			r.Stderr = id.re.ReplaceAllString(r.Stderr, id.with)
-		}
+	threads := tu.StaticProgram(t, t.TempDir(), "threads", ptraceSource(t, "threads"))
+	for _, tc := range []struct {
+		name string
+		argv []string
+	}{
+		{"shell", []string{"-f", "-e", "trace=openat,write,execve,exit_group", tu.Busybox, "sh", "-c", "echo hi > f; cat f > g; (cat g > h); busybox true"}},
+		{"threads", []string{"-f", "-e", "trace=write,exit,exit_group", threads}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			argv := append([]string{strace}, tc.argv...)
+			nativeDir, sandboxDir := t.TempDir(), t.TempDir()
+			want := tu.Run(t, timeout, nativeDir, "", argv...)
+			got := tu.Sandbox(t, timeout, sandboxDir, "", nil, argv...)
+			for _, r := range []*tu.Result{&want, &got} {
+				for _, id := range straceIDs {
+					r.Stderr = id.re.ReplaceAllString(r.Stderr, id.with)
+				}
+			}
+			if got.Stderr != want.Stderr {
+				t.Errorf("trace differs\nnative:\n%s\nsandbox:\n%s", want.Stderr, got.Stderr)
+			}
+			compare(t, want, got)
+			compareTrees(t, nativeDir, sandboxDir)
+		})
 	}
-	if got.Stderr != want.Stderr {
-		t.Errorf("trace differs\nnative:\n%s\nsandbox:\n%s", want.Stderr, got.Stderr)
-	}
-	compare(t, want, got)
-	compareTrees(t, nativeDir, sandboxDir)
 }
 
 // TestPtraceRecovery kills the remote sentry while a tracee is in a
