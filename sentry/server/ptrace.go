@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 )
 
 // ptrace (docs/ARCHITECTURE.md, "ptrace"). The tracee's registers and
@@ -26,54 +27,12 @@ import (
 // stop (by its number) and waits again, or returns at once if the tracer
 // had resumed it.
 
-// yamaPtraceScope is /proc/sys/kernel/yama/ptrace_scope as the server
-// reports it (procfs): 0, classic ptrace permissions.
-const yamaPtraceScope = 0
-
-// cldTrapped is waitid's si_code of a ptrace-stop.
-const cldTrapped = 4
-
-// ptraceOptionsMask are the PTRACE_SETOPTIONS flags the server accepts.
-const ptraceOptionsMask = linux.PTRACE_O_TRACESYSGOOD | linux.PTRACE_O_TRACEFORK | linux.PTRACE_O_TRACEVFORK |
-	linux.PTRACE_O_TRACECLONE | linux.PTRACE_O_TRACEEXEC | linux.PTRACE_O_TRACEVFORKDONE | linux.PTRACE_O_TRACEEXIT |
-	linux.PTRACE_O_TRACESECCOMP | linux.PTRACE_O_EXITKILL
-
-// ptraceTracee is a traced thread's relation to its tracer and its
-// ptrace-stop. All fields are protected by clientState.mu.
+// ptraceTracee is a traced thread's relation: its tracer, and the
+// relation's and stop's state (package ptrace). Protected by
+// clientState.mu.
 type ptraceTracee struct {
-	tracer  *thread
-	options uint32
-	// seized says the relation was made by PTRACE_SEIZE.
-	seized bool
-	// stopGen numbers the thread's last ptrace-stop (the client counts);
-	// stopped says the thread is in it, with wait status stopStatus;
-	// waitPending says the tracer has not waited for it.
-	stopGen     uint64
-	stopStatus  int32
-	stopped     bool
-	waitPending bool
-	// resumeReq and resumeSig are how the tracer ended stop stopGen.
-	resumeReq, resumeSig int32
-	// wake is closed when the stop ends (resumed, detached).
-	wake chan struct{}
-	// exitPending says the tracee ended (a thread, or a process whose
-	// tracer is not its parent) and its tracer has not waited for it;
-	// exitStatus is the wait status it reports.
-	exitPending bool
-	exitStatus  int32
-	// entered, if not nil, is closed when the tracee next enters a
-	// ptrace-stop (PTRACE_ATTACH of a group-stopped tracee waits for it).
-	entered chan struct{}
-}
-
-// proto is the thread's PtraceState record.
-func (tr *ptraceTracee) proto() *sentrypb.PtraceState {
-	return &sentrypb.PtraceState{
-		Tracer: tr.tracer.tid, Options: tr.options, Seized: tr.seized,
-		StopGen: tr.stopGen, StopStatus: tr.stopStatus, Stopped: tr.stopped, WaitPending: tr.waitPending,
-		Resumed: !tr.stopped && tr.stopGen > 0, ResumeRequest: tr.resumeReq, ResumeSigno: tr.resumeSig,
-		ExitPending: tr.exitPending,
-	}
+	tracer *thread
+	ptrace.Tracee
 }
 
 // sysPtrace serves the requests that change the relation or end a stop;
@@ -131,30 +90,30 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	case linux.PTRACE_INTERRUPT:
-		if !tr.seized {
+		if !tr.Seized {
 			return 0, unix.EIO
 		}
-		if !tr.stopped {
+		if !tr.Stopped {
 			d.pushes = append(d.pushes, ptraceUpdatePush(tt, true))
 		}
 		return 0, nil
 	}
-	if !tr.stopped {
+	if !tr.Stopped {
 		return 0, unix.ESRCH
 	}
 	switch req {
 	case linux.PTRACE_SETOPTIONS:
 		opts := uint32(c.args[3])
-		if opts&^ptraceOptionsMask != 0 {
+		if opts&^ptrace.OptionsMask != 0 {
 			return 0, unix.EINVAL
 		}
-		tr.options = opts
+		tr.Options = opts
 		k.trk.markThread(tt)
 		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
 		// Only from a seized tracee's group-stop trap.
-		if !tr.seized || tr.stopStatus>>16 != linux.PTRACE_EVENT_STOP || defaultActionOf(int(tr.stopStatus>>8)&0xff) != actStop {
+		if !tr.CanListen(func(sig int) bool { return defaultActionOf(sig) == actStop }) {
 			return 0, unix.EIO
 		}
 		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0)
@@ -187,7 +146,7 @@ const ptraceAttachWait = 2 * time.Second
 func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
 	var opts uint32
 	if seize {
-		if addr != 0 || data&^ptraceOptionsMask != 0 {
+		if addr != 0 || data&^ptrace.OptionsMask != 0 {
 			return nil, unix.EIO
 		}
 		opts = uint32(data)
@@ -204,8 +163,7 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 	}
 	k.ptraceLinkLocked(t, tt, opts, seize, d)
 	if tt.proc.stopped {
-		tt.ptrace.entered = make(chan struct{})
-		entered = tt.ptrace.entered
+		entered = tt.ptrace.WaitEntered()
 	}
 	if !seize {
 		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.ruid), d)
@@ -213,36 +171,27 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 	return entered, nil
 }
 
-// ptraceMayAccess is Linux's __ptrace_may_access with Yama's scope: the
-// same real, effective and saved ids as the tracee's, or CAP_SYS_PTRACE.
+// ptraceMayAccess says tracer may trace tracee (package ptrace).
 func ptraceMayAccess(tracer, tracee *process) bool {
-	if yamaPtraceScope >= 3 {
-		return false
-	}
-	if tracer.creds.capable(linux.CAP_SYS_PTRACE) {
-		return true
-	}
-	if yamaPtraceScope >= 2 {
-		return false
-	}
-	a, b := tracer.creds, tracee.creds
-	if a.ruid != b.ruid || a.ruid != b.euid || a.ruid != b.suid || a.rgid != b.rgid || a.rgid != b.egid || a.rgid != b.sgid {
-		return false
-	}
-	if yamaPtraceScope == 1 {
+	return ptrace.MayAccess(tracer.creds.ptraceCreds(), tracee.creds.ptraceCreds(), func() bool {
 		for q := tracee; q != nil; q = q.parent {
 			if q == tracer {
 				return true
 			}
 		}
 		return false
-	}
-	return true
+	})
+}
+
+// ptraceCreds are cr as package ptrace checks them.
+func (cr creds) ptraceCreds() ptrace.Creds {
+	return ptrace.Creds{RUID: cr.ruid, EUID: cr.euid, SUID: cr.suid, RGID: cr.rgid, EGID: cr.egid, SGID: cr.sgid,
+		CapSysPtrace: cr.capable(linux.CAP_SYS_PTRACE)}
 }
 
 // ptraceLinkLocked makes tracer trace tt.
 func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized bool, d *deferred) {
-	tt.ptrace = &ptraceTracee{tracer: tracer, options: opts, seized: seized}
+	tt.ptrace = &ptraceTracee{tracer: tracer, Tracee: ptrace.Tracee{Options: opts, Seized: seized}}
 	if tracer.tracees == nil {
 		tracer.tracees = make(map[*thread]struct{})
 	}
@@ -268,13 +217,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 // ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
 // and the signal sig to inject.
 func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32) {
-	tr := tt.ptrace
-	tr.stopped, tr.waitPending = false, false
-	tr.resumeReq, tr.resumeSig = req, sig
-	if tr.wake != nil {
-		close(tr.wake)
-		tr.wake = nil
-	}
+	tt.ptrace.Resume(req, sig)
 	k.trk.markThread(tt)
 }
 
@@ -282,7 +225,7 @@ func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32) {
 func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
 	u := &sentrypb.PtraceUpdate{Tid: tt.tid, Interrupt: interrupt}
 	if tr := tt.ptrace; tr != nil {
-		u.Tracer, u.Options, u.Seized = tr.tracer.tid, tr.options, tr.seized
+		u.Tracer, u.Options, u.Seized = tr.tracer.tid, tr.Options, tr.Seized
 	}
 	return &sentrypb.Push{Msg: &sentrypb.Push_Ptrace{Ptrace: u}}
 }
@@ -292,7 +235,7 @@ func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
 // recovery), tells the tracer, and waits for the tracer to end it.
 func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	if m == nil || m.WaitStatus&0xff != 0x7f || m.Gen == 0 {
+	if m == nil {
 		r.Errno = int32(unix.EINVAL)
 		return r
 	}
@@ -304,28 +247,19 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{Detached: true}}
 		return r
 	}
-	switch {
-	case m.Gen > tr.stopGen:
-		tr.stopGen, tr.stopStatus = m.Gen, m.WaitStatus
-		tr.stopped, tr.waitPending = true, true
-		tr.resumeReq, tr.resumeSig = 0, 0
-		if tr.entered != nil {
-			close(tr.entered)
-			tr.entered = nil
-		}
-		k.trk.markThread(t)
-		k.ptraceNotifyTracerLocked(t, cldTrapped, (m.WaitStatus>>8)&0xffff, &d)
-		k.waitq.notify()
-	case m.Gen < tr.stopGen:
+	fresh, err := tr.EnterStop(m.Gen, m.WaitStatus)
+	if err != nil {
 		k.mu.Unlock()
-		r.Errno = int32(unix.EINVAL)
+		r.Errno = int32(errnoOf(err))
 		return r
 	}
-	for tr.stopped && !t.killed {
-		if tr.wake == nil {
-			tr.wake = make(chan struct{})
-		}
-		ch := tr.wake
+	if fresh {
+		k.trk.markThread(t)
+		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
+		k.waitq.notify()
+	}
+	for tr.Stopped && !t.killed {
+		ch := tr.Wake()
 		k.mu.Unlock()
 		d.run(k)
 		// Only SIGKILL (the thread's end) or the tracer ends a
@@ -345,7 +279,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		}
 	}
 	r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{
-		Request: tr.resumeReq, Signo: tr.resumeSig, Detached: t.ptrace != tr,
+		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.ptrace != tr,
 	}}
 	k.mu.Unlock()
 	d.run(k)
@@ -389,10 +323,10 @@ func ptraceTracedTargetLocked(p *process, target *thread) *thread {
 // tracees are detached (and resumed if stopped, as Linux's exit_ptrace).
 func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
 	for tt := range t.tracees {
-		if tt.ptrace.stopped {
+		if tt.ptrace.Stopped {
 			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0)
 		}
-		if tt.ptrace.options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
+		if tt.ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
 			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), d)
 		}
 		k.ptraceUnlinkLocked(tt, d)
@@ -418,10 +352,10 @@ func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
 // A leader that ends before its process stays traced until then.
 func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferred) {
 	tr := t.ptrace
-	if tr == nil || tr.exitPending {
+	if tr == nil || tr.ExitPending {
 		return
 	}
-	tr.stopped, tr.waitPending = false, false
+	tr.Stopped, tr.WaitPending = false, false
 	leader := t.tid == t.proc.pid
 	if leader && !t.proc.exiting {
 		return
@@ -430,7 +364,7 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		k.ptraceUnlinkLocked(t, d)
 		return
 	}
-	tr.exitPending, tr.exitStatus = true, status
+	tr.ExitPending, tr.ExitStatus = true, status
 	k.trk.markThread(t)
 	code, st := int32(cldExited), (status>>8)&0xff
 	if status&0x7f != 0 {
@@ -453,7 +387,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 			}
 			found = true
 			tr := tt.ptrace
-			if (tr.stopped && tr.waitPending) || tr.exitPending {
+			if (tr.Stopped && tr.WaitPending) || tr.ExitPending {
 				if best == nil || tt.tid < best.tid {
 					best = tt
 				}
@@ -464,8 +398,8 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		return waitResult{}, found, false
 	}
 	tr := best.ptrace
-	if tr.exitPending {
-		st := tr.exitStatus
+	if tr.ExitPending {
+		st := tr.ExitStatus
 		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.ruid, code: cldExited, sistatus: (st >> 8) & 0xff}
 		if st&0x7f != 0 {
 			r.code, r.sistatus = cldKilled, st&0x7f
@@ -476,9 +410,9 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		}
 		return r, true, true
 	}
-	r = waitResult{pid: best.tid, status: tr.stopStatus, uid: best.proc.creds.ruid, code: cldTrapped, sistatus: (tr.stopStatus >> 8) & 0xffff}
+	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.ruid, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
-		tr.waitPending = false
+		tr.WaitPending = false
 		k.trk.markThread(best)
 	}
 	return r, true, true
@@ -494,27 +428,15 @@ func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *defer
 	if tr == nil || tr.tracer.killed {
 		return
 	}
-	if tr.options&ptraceCloneOption(flags) == 0 {
+	if tr.Options&ptrace.CloneOption(flags) == 0 {
 		return
 	}
-	k.ptraceLinkLocked(tr.tracer, child, tr.options, tr.seized, d)
-	if tr.seized {
+	k.ptraceLinkLocked(tr.tracer, child, tr.Options, tr.Seized, d)
+	if tr.Seized {
 		d.pushes = append(d.pushes, ptraceUpdatePush(child, true))
 		return
 	}
 	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, 0, 0), child.proc.sig.act[unix.SIGSTOP], d)
-}
-
-// ptraceCloneOption is the PTRACE_O_TRACE* option that traces a clone
-// with flags: vfork, fork (exit signal SIGCHLD) or clone.
-func ptraceCloneOption(flags uint64) uint32 {
-	switch {
-	case flags&unix.CLONE_VFORK != 0:
-		return linux.PTRACE_O_TRACEVFORK
-	case flags&unix.CLONE_THREAD == 0 && flags&0xff == uint64(unix.SIGCHLD):
-		return linux.PTRACE_O_TRACEFORK
-	}
-	return linux.PTRACE_O_TRACECLONE
 }
 
 // ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
@@ -522,7 +444,7 @@ func ptraceCloneOption(flags uint64) uint32 {
 // (the legacy exec stop, a signal-delivery-stop on the client).
 func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
 	tr := t.ptrace
-	if tr == nil || tr.seized || tr.options&linux.PTRACE_O_TRACEEXEC != 0 {
+	if tr == nil || tr.Seized || tr.Options&linux.PTRACE_O_TRACEEXEC != 0 {
 		return
 	}
 	k.pushSignalLocked(t.proc, t, int(unix.SIGTRAP), siginfoKill(int(unix.SIGTRAP), siUser, 0, 0), t.proc.sig.act[unix.SIGTRAP], d)
@@ -537,16 +459,16 @@ func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
 			continue
 		}
 		tt, tracer := k.threads[ts.Tid], k.threads[ps.Tracer]
-		if tt == nil || tracer == nil || tt.killed && !ps.ExitPending || tracer.killed || tracer.proc == tt.proc ||
-			ps.Options&^ptraceOptionsMask != 0 || (ps.Stopped && ps.StopStatus&0xff != 0x7f) {
+		if tt == nil || tracer == nil || tt.killed && !ps.ExitPending || tracer.killed || tracer.proc == tt.proc {
 			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
 			continue
 		}
-		tt.ptrace = &ptraceTracee{
-			tracer: tracer, options: ps.Options, seized: ps.Seized,
-			stopGen: ps.StopGen, stopStatus: ps.StopStatus, stopped: ps.Stopped, waitPending: ps.Stopped && ps.WaitPending,
-			resumeReq: ps.ResumeRequest, resumeSig: ps.ResumeSigno, exitPending: ps.ExitPending,
+		st, err := ptrace.FromProto(ps)
+		if err != nil {
+			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
+			continue
 		}
+		tt.ptrace = &ptraceTracee{tracer: tracer, Tracee: *st}
 		if tracer.tracees == nil {
 			tracer.tracees = make(map[*thread]struct{})
 		}

@@ -432,7 +432,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
 				ts := &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}
 				if th.ptrace != nil {
-					ts.Ptrace = th.ptrace.proto()
+					ts.Ptrace = th.ptrace.Proto(th.ptrace.tracer.tid)
 				}
 				recs = append(recs, &sentrypb.StateRecord{Key: keyThread(th.tid), Value: &sentrypb.StateRecord_Thread{Thread: ts}})
 				continue
