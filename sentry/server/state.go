@@ -2,11 +2,11 @@ package server
 
 import (
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // This file reports the replay state (sentry.proto's Recovery section):
@@ -50,10 +50,10 @@ type stateTracker struct {
 	// locks are the inode numbers whose locks changed.
 	locks map[uint64]struct{}
 	// sysv are the keys of changed SysV IPC records (package sysvipc).
-	sysv map[string]struct{}
+	sysv map[statekey.Key]struct{}
 	// mounts are the ids of mounts added, changed or removed.
 	mounts  map[int]struct{}
-	deleted map[string]struct{}
+	deleted map[statekey.Key]struct{}
 	ids     bool
 	// effects are the uncommitted effects of calls, by seq.
 	effects map[uint64]*callEffects
@@ -78,9 +78,9 @@ func (t *stateTracker) reset() {
 	t.maps = make(map[uint64]struct{})
 	t.timers = make(map[*appTimer]struct{})
 	t.locks = make(map[uint64]struct{})
-	t.sysv = make(map[string]struct{})
+	t.sysv = make(map[statekey.Key]struct{})
 	t.mounts = make(map[int]struct{})
-	t.deleted = make(map[string]struct{})
+	t.deleted = make(map[statekey.Key]struct{})
 	t.ids = false
 }
 
@@ -186,7 +186,7 @@ func (t *stateTracker) markLocks(ino uint64) {
 	t.mu.Unlock()
 }
 
-func (t *stateTracker) markSysv(key string) {
+func (t *stateTracker) markSysv(key statekey.Key) {
 	if t == nil {
 		return
 	}
@@ -213,7 +213,7 @@ func (t *stateTracker) markIDs() {
 	t.mu.Unlock()
 }
 
-func (t *stateTracker) markDeleted(key string) {
+func (t *stateTracker) markDeleted(key statekey.Key) {
 	if t == nil {
 		return
 	}
@@ -282,26 +282,9 @@ func (t *stateTracker) setEffects(seq uint64, e *callEffects) {
 	t.mu.Unlock()
 }
 
-// Record keys.
-func keyProc(pid int32) string   { return "proc/" + strconv.Itoa(int(pid)) }
-func keyThread(tid int32) string { return "thread/" + strconv.Itoa(int(tid)) }
-func keyFile(id uint64) string   { return "file/" + strconv.FormatUint(id, 10) }
-func keyFS(id uint64) string     { return "fs/" + strconv.FormatUint(id, 10) }
-func keySig(id uint64) string    { return "sig/" + strconv.FormatUint(id, 10) }
-func keyPipe(id uint64) string   { return "pipe/" + strconv.FormatUint(id, 10) }
-func keyMap(id uint64) string    { return "map/" + strconv.FormatUint(id, 10) }
-func keyWrite(seq uint64) string { return "write/" + strconv.FormatUint(seq, 10) }
-func keyFD(tab uint64, fd int32) string {
-	return "fdt/" + strconv.FormatUint(tab, 10) + "/" + strconv.Itoa(int(fd))
-}
-
-const (
-	keyIDs   = "ids"
-	keyStdin = "stdin"
-)
-
-func deletedRec(key string) *sentrypb.StateRecord {
-	return &sentrypb.StateRecord{Key: key, Deleted: true}
+// deletedRec is the record saying key's object is gone.
+func deletedRec(key statekey.Key) *sentrypb.StateRecord {
+	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
 }
 
 // Lazily assigned ids. f.id is atomic (read outside k.mu by the
@@ -399,11 +382,11 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			w.p.mu.Unlock()
 			pipes[w.p] = struct{}{}
 			files[w.f] = struct{}{}
-			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
+			recs = append(recs, &sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
 		}
 		if eff.sysv {
-			if key := k.ipc.Commit(replySeq); key != "" {
+			if key, ok := k.ipc.Commit(replySeq); ok {
 				sysv[key] = struct{}{}
 			}
 		}
@@ -416,7 +399,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		}
 		for _, w := range eff.writes {
 			files[w.f] = struct{}{}
-			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
+			recs = append(recs, &sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
 			k.dur.markSent(w.f, replySeq)
 		}
@@ -430,11 +413,11 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	for th := range threads {
 		if th.proc != nil {
 			if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
-				recs = append(recs, &sentrypb.StateRecord{Key: keyThread(th.tid), Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}}})
+				recs = append(recs, &sentrypb.StateRecord{Key: statekey.Thread(th.tid).String(), Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}}})
 				continue
 			}
 		}
-		recs = append(recs, deletedRec(keyThread(th.tid)))
+		recs = append(recs, deletedRec(statekey.Thread(th.tid)))
 	}
 	for s := range slots {
 		recs = append(recs, k.slotRecordLocked(s, files))
@@ -442,7 +425,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	for fs := range fss {
 		id := k.fsIDLocked(fs)
 		if fs.refs <= 0 {
-			recs = append(recs, deletedRec(keyFS(id)))
+			recs = append(recs, deletedRec(statekey.FS(id)))
 			continue
 		}
 		st := &sentrypb.FsState{Id: id, Umask: fs.umask, Cwd: "/"}
@@ -450,19 +433,19 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 			st.Cwd, _ = k.vfs.pathOf(fs.cwd)
 			st.CwdHandle = k.vfs.fileHandleOf(fs.cwd)
 		}
-		recs = append(recs, &sentrypb.StateRecord{Key: keyFS(id), Value: &sentrypb.StateRecord_Fs{Fs: st}})
+		recs = append(recs, &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}})
 	}
 	for h := range sigs {
 		id := k.sigIDLocked(h)
 		if !k.sigLiveLocked(h) {
-			recs = append(recs, deletedRec(keySig(id)))
+			recs = append(recs, deletedRec(statekey.Sighand(id)))
 			continue
 		}
 		acts := make([]byte, 0, numSignals*sizeofSigaction)
 		for sig := 1; sig <= numSignals; sig++ {
 			acts = append(acts, h.act[sig].bytes()...)
 		}
-		recs = append(recs, &sentrypb.StateRecord{Key: keySig(id), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}})
+		recs = append(recs, &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}})
 	}
 	for f := range files {
 		recs = append(recs, k.fileRecordLocked(f, pipes))
@@ -474,10 +457,10 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
 		p.mu.Unlock()
 		if !live {
-			recs = append(recs, deletedRec(keyPipe(id)))
+			recs = append(recs, deletedRec(statekey.Pipe(id)))
 			continue
 		}
-		recs = append(recs, &sentrypb.StateRecord{Key: keyPipe(id), Value: &sentrypb.StateRecord_Pipe{Pipe: st}})
+		recs = append(recs, &sentrypb.StateRecord{Key: statekey.Pipe(id).String(), Value: &sentrypb.StateRecord_Pipe{Pipe: st}})
 	}
 	for id := range maps {
 		recs = append(recs, k.maps.record(k, id))
@@ -500,7 +483,7 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 	t.ids = false
 	t.mu.Unlock()
 	if idsDirty {
-		recs = append(recs, &sentrypb.StateRecord{Key: keyIDs, Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
+		recs = append(recs, &sentrypb.StateRecord{Key: statekey.IDs().String(), Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
 			NextObject: t.lastID.Load() + 1, LastPid: k.lastTID}}})
 	}
 	// Deterministic order helps tests and debugging; deletions of a key and
@@ -514,12 +497,13 @@ func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentr
 // the records naming them (not required by the protocol: the client
 // folds a whole message before using it).
 func recKind(key string) int {
-	switch {
-	case len(key) >= 5 && key[:5] == "pipe/":
+	k, _ := statekey.Parse(key)
+	switch k.Kind {
+	case statekey.KindPipe:
 		return 0
-	case len(key) >= 5 && key[:5] == "file/":
+	case statekey.KindFile:
 		return 1
-	case len(key) >= 4 && key[:4] == "fdt/":
+	case statekey.KindFD:
 		return 2
 	}
 	return 3
@@ -527,7 +511,7 @@ func recKind(key string) int {
 
 func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	if k.procs[p.pid] != p {
-		return deletedRec(keyProc(p.pid))
+		return deletedRec(statekey.Proc(p.pid))
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
@@ -552,7 +536,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	if p.exe != nil {
 		st.Exe, _ = k.vfs.pathOf(p.exe)
 	}
-	return &sentrypb.StateRecord{Key: keyProc(p.pid), Value: &sentrypb.StateRecord_Process{Process: st}}
+	return &sentrypb.StateRecord{Key: statekey.Proc(p.pid).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
 
 func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
@@ -565,7 +549,7 @@ func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
 
 func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sentrypb.StateRecord {
 	tid := k.fdTableIDLocked(s.tab)
-	key := keyFD(tid, s.fd)
+	key := statekey.FD(tid, s.fd)
 	if s.tab.refs <= 0 {
 		return deletedRec(key)
 	}
@@ -579,7 +563,7 @@ func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sent
 		// A file reported for the first time.
 		files[e.f] = struct{}{}
 	}
-	return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
+	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
 		FdTable: tid, Fd: s.fd, File: k.fileID(e.f), Cloexec: e.cloexec}}}
 }
 
@@ -597,7 +581,7 @@ func (k *clientState) sigLiveLocked(h *sigHandlers) bool {
 func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentrypb.StateRecord {
 	id := k.fileID(f)
 	if f.refs.Load() <= 0 {
-		return deletedRec(keyFile(id))
+		return deletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.flags.Load(), Offset: f.offRep.Load()}
 	k.recordAsync(f, st)
@@ -642,7 +626,7 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 	}
-	return &sentrypb.StateRecord{Key: keyFile(id), Value: &sentrypb.StateRecord_File{File: st}}
+	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
 // encodeDirOffset is the FileState.offset of a directory description: its
