@@ -67,7 +67,7 @@ type fileLocks struct {
 // lockTable is a client's locks, by inode number of the file.
 type lockTable struct {
 	// mu protects the fields below. It nests inside clientState.mu and
-	// fdTable.mu, and nothing is taken inside it but stateTracker.mu.
+	// fdTable.mu, and nothing is taken inside it but replay.Tracker.mu.
 	mu    sync.Mutex
 	byIno map[uint64]*fileLocks
 	// waiting maps a POSIX owner blocked in F_SETLKW to the owner of the

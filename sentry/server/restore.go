@@ -373,26 +373,23 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// The client has all of this already: report only what the restore
 	// dropped, and the allocators.
-	k.trk.mu.Lock()
-	k.trk.reset()
-	k.trk.ids = true
+	k.trk.Reset()
 	for _, id := range orphans {
-		k.trk.deleted[statekey.File(id)] = struct{}{}
+		k.trk.markDeleted(statekey.File(id))
 	}
 	for id, p := range pipes {
 		p.mu.Lock()
 		dead := p.readers+p.writers == 0
 		p.mu.Unlock()
 		if dead {
-			k.trk.deleted[statekey.Pipe(id)] = struct{}{}
+			k.trk.markDeleted(statekey.Pipe(id))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.trk.deleted[statekey.Pipe(id)] = struct{}{}
+			k.trk.markDeleted(statekey.Pipe(id))
 		}
 	}
-	k.trk.mu.Unlock()
 	// Timers last: an expiration from now on is reported normally.
 	armRestoredTimers(timers)
 
