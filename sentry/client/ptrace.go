@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -15,6 +14,7 @@ import (
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // ptrace (docs/ARCHITECTURE.md, "ptrace"). Tracer and tracee are threads
@@ -70,7 +70,7 @@ func (c *client) reconcilePtrace(rl *replaylog.Log) {
 	}
 	c.mu.Unlock()
 	for _, t := range tasks {
-		rec := rl.Record("thread/" + strconv.Itoa(int(t.tid))).GetThread()
+		rec := rl.Record(statekey.Thread(t.tid)).GetThread()
 		if rec == nil {
 			continue
 		}
