@@ -163,6 +163,29 @@ static void listen(void) {
 	status("listened child", st);
 }
 
+// exitkill: a tracer that seized with PTRACE_O_EXITKILL exits; its
+// tracee (a sibling) dies of SIGKILL.
+static void exitkill(void) {
+	int p[2], r[2];
+	char c;
+	pipe(p);
+	pipe(r);
+	pid_t looperpid = fork();
+	if (looperpid == 0)
+		looper(p[0], r[1]);
+	read(r[0], &c, 1);
+	pid_t tracer = fork();
+	if (tracer == 0) {
+		show("seize with EXITKILL", ptrace(PTRACE_SEIZE, looperpid, 0, PTRACE_O_EXITKILL));
+		_exit(0);
+	}
+	int st;
+	waitpid(tracer, &st, 0);
+	status("exitkill tracer", st);
+	waitpid(looperpid, &st, 0);
+	status("exitkill tracee", st);
+}
+
 static void errors(void) {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -184,6 +207,7 @@ int main(void) {
 	seize();
 	stopped();
 	listen();
+	exitkill();
 	errors();
 	return 0;
 }
