@@ -1687,7 +1687,10 @@ type PtraceState struct {
 	ResumeSigno   int32 `protobuf:"varint,10,opt,name=resume_signo,json=resumeSigno,proto3" json:"resume_signo,omitempty"`
 	// exit_pending says the tracee exited and its tracer (not its parent)
 	// has not waited for the exit yet.
-	ExitPending   bool `protobuf:"varint,11,opt,name=exit_pending,json=exitPending,proto3" json:"exit_pending,omitempty"`
+	ExitPending bool `protobuf:"varint,11,opt,name=exit_pending,json=exitPending,proto3" json:"exit_pending,omitempty"`
+	// resume_seq is the seq of the tracer's call that ended the last stop:
+	// that call, re-sent after a recovery, does not resume the next one.
+	ResumeSeq     uint64 `protobuf:"varint,12,opt,name=resume_seq,json=resumeSeq,proto3" json:"resume_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1797,6 +1800,13 @@ func (x *PtraceState) GetExitPending() bool {
 		return x.ExitPending
 	}
 	return false
+}
+
+func (x *PtraceState) GetResumeSeq() uint64 {
+	if x != nil {
+		return x.ResumeSeq
+	}
+	return 0
 }
 
 // Spawn creates a process in the application's PID namespace with no
@@ -8405,7 +8415,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06tracer\x18\x02 \x01(\x05R\x06tracer\x12\x18\n" +
 	"\aoptions\x18\x03 \x01(\rR\aoptions\x12\x16\n" +
 	"\x06seized\x18\x04 \x01(\bR\x06seized\x12\x1c\n" +
-	"\tinterrupt\x18\x05 \x01(\bR\tinterrupt\"\xd7\x02\n" +
+	"\tinterrupt\x18\x05 \x01(\bR\tinterrupt\"\xf6\x02\n" +
 	"\vPtraceState\x12\x16\n" +
 	"\x06tracer\x18\x01 \x01(\x05R\x06tracer\x12\x18\n" +
 	"\aoptions\x18\x02 \x01(\rR\aoptions\x12\x16\n" +
@@ -8419,7 +8429,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0eresume_request\x18\t \x01(\x05R\rresumeRequest\x12!\n" +
 	"\fresume_signo\x18\n" +
 	" \x01(\x05R\vresumeSigno\x12!\n" +
-	"\fexit_pending\x18\v \x01(\bR\vexitPending\"|\n" +
+	"\fexit_pending\x18\v \x01(\bR\vexitPending\x12\x1d\n" +
+	"\n" +
+	"resume_seq\x18\f \x01(\x04R\tresumeSeq\"|\n" +
 	"\x05Spawn\x129\n" +
 	"\aprocess\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.StartR\aprocess\x128\n" +
 	"\x05stdio\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.StdioSetR\x05stdio\"x\n" +

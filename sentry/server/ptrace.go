@@ -79,6 +79,11 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	tt := k.threads[tid]
+	if c.resent() && tt != nil && tt.ptrace != nil && tt.ptrace.tracer == t && tt.ptrace.ResumedBy(c.seq) {
+		// This call ended a stop before the server it went to died;
+		// the record of that came back, so it is done.
+		return 0, nil
+	}
 	if tt == nil || tt.killed || tt.ptrace == nil || tt.ptrace.tracer != t {
 		return 0, unix.ESRCH
 	}
@@ -116,14 +121,14 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		if !tr.CanListen(func(sig int) bool { return defaultActionOf(sig) == actStop }) {
 			return 0, unix.EIO
 		}
-		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0)
+		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0, c.seq)
 		return 0, nil
 	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_DETACH:
 		sig := int32(c.args[3])
 		if sig < 0 || sig > numSignals {
 			return 0, unix.EIO
 		}
-		k.ptraceResumeLocked(tt, int32(req), sig)
+		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
 		if req == linux.PTRACE_DETACH {
 			k.ptraceUnlinkLocked(tt, &d)
 		}
@@ -216,8 +221,8 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 
 // ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
 // and the signal sig to inject.
-func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32) {
-	tt.ptrace.Resume(req, sig)
+func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
+	tt.ptrace.Resume(req, sig, seq)
 	k.trk.markThread(tt)
 }
 
@@ -324,7 +329,7 @@ func ptraceTracedTargetLocked(p *process, target *thread) *thread {
 func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
 	for tt := range t.tracees {
 		if tt.ptrace.Stopped {
-			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0)
+			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0, 0)
 		}
 		if tt.ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
 			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), d)

@@ -34,6 +34,9 @@ var tickloopC string
 //go:embed testdata/tcpecho.c
 var tcpechoC string
 
+//go:embed testdata/ptraceloop.c
+var ptraceloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -139,6 +142,15 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Name:    "tcp-echo",
 		Script:  `./prog 4000; rm prog`,
 		CSource: tcpechoC,
+	},
+	{
+		// A tracer following its child's system calls (ptrace): the
+		// relation and the child's ptrace-stop come back with the
+		// thread records, the stop call and the tracer's resume are
+		// re-sent, and neither is taken twice.
+		Name:    "ptrace",
+		Script:  `./prog 1500; rm prog; md5sum out.txt`,
+		CSource: ptraceloopC,
 	},
 	{
 		// Files written into a tmpfs the application mounted, and into

@@ -77,8 +77,10 @@ type Tracee struct {
 	StopStatus  int32
 	Stopped     bool
 	WaitPending bool
-	// ResumeReq and ResumeSig are how the tracer ended stop StopGen.
+	// ResumeReq and ResumeSig are how the tracer ended stop StopGen, by
+	// its call ResumeSeq.
 	ResumeReq, ResumeSig int32
+	ResumeSeq            uint64
 	// ExitPending says the tracee ended and its tracer has not waited
 	// for it; ExitStatus is the wait status it reports.
 	ExitPending bool
@@ -111,11 +113,11 @@ func (tr *Tracee) EnterStop(gen uint64, status int32) (fresh bool, err error) {
 	return true, nil
 }
 
-// Resume ends the current stop with the tracer's request req and the
-// signal sig to inject.
-func (tr *Tracee) Resume(req, sig int32) {
+// Resume ends the current stop with the tracer's request req, made by
+// its call seq (0: none), and the signal sig to inject.
+func (tr *Tracee) Resume(req, sig int32, seq uint64) {
 	tr.Stopped, tr.WaitPending = false, false
-	tr.ResumeReq, tr.ResumeSig = req, sig
+	tr.ResumeReq, tr.ResumeSig, tr.ResumeSeq = req, sig, seq
 	if tr.wake != nil {
 		close(tr.wake)
 		tr.wake = nil
@@ -129,6 +131,10 @@ func (tr *Tracee) Wake() <-chan struct{} {
 	}
 	return tr.wake
 }
+
+// ResumedBy says the tracer's call seq ended a stop already (the call is
+// re-sent after a recovery, and must not end the next stop).
+func (tr *Tracee) ResumedBy(seq uint64) bool { return seq != 0 && tr.ResumeSeq == seq }
 
 // WaitEntered returns a channel closed when the tracee next enters a
 // stop.
@@ -151,7 +157,7 @@ func (tr *Tracee) Proto(tracer int32) *sentrypb.PtraceState {
 		Tracer: tracer, Options: tr.Options, Seized: tr.Seized,
 		StopGen: tr.StopGen, StopStatus: tr.StopStatus, Stopped: tr.Stopped, WaitPending: tr.WaitPending,
 		Resumed: !tr.Stopped && tr.StopGen > 0, ResumeRequest: tr.ResumeReq, ResumeSigno: tr.ResumeSig,
-		ExitPending: tr.ExitPending,
+		ResumeSeq: tr.ResumeSeq, ExitPending: tr.ExitPending,
 	}
 }
 
@@ -170,6 +176,6 @@ func FromProto(ps *sentrypb.PtraceState) (*Tracee, error) {
 	return &Tracee{
 		Options: ps.Options, Seized: ps.Seized,
 		StopGen: ps.StopGen, StopStatus: ps.StopStatus, Stopped: ps.Stopped, WaitPending: ps.Stopped && ps.WaitPending,
-		ResumeReq: ps.ResumeRequest, ResumeSig: ps.ResumeSigno, ExitPending: ps.ExitPending,
+		ResumeReq: ps.ResumeRequest, ResumeSig: ps.ResumeSigno, ResumeSeq: ps.ResumeSeq, ExitPending: ps.ExitPending,
 	}, nil
 }

@@ -80,17 +80,17 @@ func TestStops(t *testing.T) {
 		t.Fatalf("after the stops: %+v", tr)
 	}
 	wake := tr.Wake()
-	tr.Resume(linux.PTRACE_SYSCALL, 10)
+	tr.Resume(linux.PTRACE_SYSCALL, 10, 42)
 	select {
 	case <-wake:
 	default:
 		t.Errorf("Resume did not wake the stop")
 	}
-	if tr.Stopped || tr.ResumeReq != linux.PTRACE_SYSCALL || tr.ResumeSig != 10 {
+	if tr.Stopped || tr.ResumeReq != linux.PTRACE_SYSCALL || tr.ResumeSig != 10 || !tr.ResumedBy(42) || tr.ResumedBy(0) {
 		t.Errorf("after Resume: %+v", tr)
 	}
 	back, err := FromProto(tr.Proto(7))
-	if err != nil || back.StopGen != 2 || back.Stopped || back.ResumeSig != 10 {
+	if err != nil || back.StopGen != 2 || back.Stopped || back.ResumeSig != 10 || !back.ResumedBy(42) {
 		t.Errorf("record round trip: %+v, %v", back, err)
 	}
 }
