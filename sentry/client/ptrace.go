@@ -40,8 +40,9 @@ type ptraceState struct {
 	// first stop of an auto-attached child of a seized tracee).
 	interrupt bool
 	// syscallStops says the tracer last resumed the task with
-	// PTRACE_SYSCALL.
+	// PTRACE_SYSCALL, singlestep with PTRACE_SINGLESTEP.
 	syscallStops bool
+	singlestep   bool
 	// stopped says the task is in a ptrace-stop: its goroutine is parked
 	// in the PtraceStop call, so the tracer may use its registers and
 	// memory.
@@ -108,7 +109,7 @@ func (t *task) applyPtraceUpdate(m *pb.PtraceUpdate) {
 	newTracer := m.Tracer != 0 && t.trace.tracer != m.Tracer
 	t.trace.tracer, t.trace.options, t.trace.seized = m.Tracer, m.Options, m.Seized
 	if m.Tracer == 0 {
-		t.trace.syscallStops, t.trace.interrupt = false, false
+		t.trace.syscallStops, t.trace.interrupt, t.trace.singlestep = false, false, false
 		t.trace.groupStop = nil
 		return
 	}
@@ -181,6 +182,7 @@ func (t *task) ptraceStop(status int32, info *linux.SignalInfo, msg uint64) *pb.
 	}
 	t.mu.Lock()
 	t.trace.syscallStops = res.Request == linux.PTRACE_SYSCALL && !res.Detached
+	t.trace.singlestep = res.Request == linux.PTRACE_SINGLESTEP && !res.Detached
 	if res.Detached {
 		t.trace.tracer = 0
 	}
@@ -254,6 +256,42 @@ func (t *task) waitResume(resume <-chan struct{}) bool {
 		case <-t.wake:
 			t.setState(stateKernel)
 		}
+	}
+}
+
+// ptraceBeforeSwitch sets the trap flag when the tracer resumed t with
+// PTRACE_SINGLESTEP, so the CPU traps (SIGTRAP, a signal-delivery-stop)
+// after one instruction. It returns whether ptraceAfterSwitch must clear
+// the flag again (the application may have set it itself).
+func (t *task) ptraceBeforeSwitch() (clear bool) {
+	t.mu.Lock()
+	step := t.trace.singlestep && t.trace.tracer != 0
+	t.mu.Unlock()
+	if !step {
+		return false
+	}
+	clear = !t.ac.SingleStep()
+	t.ac.SetSingleStep()
+	return clear
+}
+
+// ptraceSyscallStep reports the single-step trap right after a system
+// call, as Linux does for a task single-stepped over a syscall
+// instruction: the call was the sentry's, so the CPU took no trap.
+func (t *task) ptraceSyscallStep() {
+	t.mu.Lock()
+	step := t.trace.singlestep && t.trace.tracer != 0 && !t.killed
+	t.mu.Unlock()
+	if step {
+		info := linux.SignalInfo{Signo: int32(linux.SIGTRAP), Code: 1} // TRAP_BRKPT
+		t.ptraceSyncSignal(&info)
+	}
+}
+
+// ptraceAfterSwitch clears the trap flag ptraceBeforeSwitch set.
+func (t *task) ptraceAfterSwitch(clear bool) {
+	if clear {
+		t.ac.ClearSingleStep()
 	}
 }
 

@@ -112,6 +112,7 @@ func (t *task) syscall() {
 	if sysno != unix.SYS_RESTART_SYSCALL {
 		t.restartBlock = nil
 	}
+	defer t.ptraceSyscallStep()
 	if t.ptraceSyscallTraced() {
 		// Syscall-enter and -exit stops (ptrace.go).
 		var skip bool

@@ -406,9 +406,11 @@ func (t *task) run() {
 		t.state = stateApp
 		t.mu.Unlock()
 
+		stepped := t.ptraceBeforeSwitch()
 		t.enterApp()
 		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
 		t.leaveApp()
+		t.ptraceAfterSwitch(stepped)
 		t.setState(stateKernel)
 
 		switch err {

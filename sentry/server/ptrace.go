@@ -123,7 +123,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		}
 		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0, c.seq)
 		return 0, nil
-	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_DETACH:
+	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_SINGLESTEP, linux.PTRACE_DETACH:
 		sig := int32(c.args[3])
 		if sig < 0 || sig > numSignals {
 			return 0, unix.EIO
@@ -134,7 +134,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	}
-	// PTRACE_SINGLESTEP, PTRACE_SYSEMU and anything unknown
+	// PTRACE_SYSEMU and anything unknown
 	// (docs/COMPATIBILITY.md); the register and memory requests are the
 	// client's.
 	return 0, unix.EIO

@@ -95,7 +95,7 @@ func TestPtraceRequests(t *testing.T) {
 		{"unknown options", []uint64{linux.PTRACE_SETOPTIONS, uint64(traced), 0, 1 << 30}, unix.EINVAL},
 		{"a resume with an invalid signal", []uint64{linux.PTRACE_CONT, uint64(traced), 0, 65}, unix.EIO},
 		{"listen without seize", []uint64{linux.PTRACE_LISTEN, uint64(traced)}, unix.EIO},
-		{"singlestep", []uint64{linux.PTRACE_SINGLESTEP, uint64(traced)}, unix.EIO},
+		{"sysemu", []uint64{linux.PTRACE_SYSEMU, uint64(traced)}, unix.EIO},
 		{"a client's request", []uint64{linux.PTRACE_PEEKDATA, uint64(traced), 0x1000, 0x2000}, unix.EIO},
 		{"an unknown request", []uint64{0x7777, uint64(traced)}, unix.EIO},
 	} {

@@ -18,11 +18,12 @@ import (
 // SETREGS, the exit event), attach.c attaches to and seizes running
 // children (signal-delivery-stops, injected and suppressed signals,
 // INTERRUPT, DETACH, KILL, the errors), and events.c follows fork and
-// exec (TRACEFORK, TRACEEXEC, GETEVENTMSG) and a tracer's exit.
+// exec (TRACEFORK, TRACEEXEC, GETEVENTMSG) and a tracer's exit, and
+// step.c single-steps through a function (PTRACE_SINGLESTEP).
 func TestPtracePrograms(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"syscalls", "attach", "events"} {
+	for _, name := range []string{"syscalls", "attach", "events", "step"} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, dir, name, ptraceSource(t, name))
 			want := tu.Run(t, timeout, dir, "", prog)
