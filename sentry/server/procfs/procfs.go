@@ -70,7 +70,8 @@ type Process struct {
 	TracerPID int32
 	// Comm is the name of the thread group leader.
 	Comm string
-	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.
+	// State is the leader's: 'R', 'S', 'T' (stopped), 't' (in a
+	// ptrace-stop) or 'Z'.
 	State byte
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread

@@ -244,7 +244,7 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 	return src.SetComm(pid, tid, string(data))
 }
 
-var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 'Z': "Z (zombie)"}
+var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 't': "t (tracing stop)", 'Z': "Z (zombie)"}
 
 const pageSize = 4096
 

@@ -64,6 +64,14 @@ int main(void) {
 		return 1;
 	}
 	printf("stopped by signal %d\n", WSTOPSIG(st));
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "State:", 6) == 0)
+			printf("%s", line);
+	if (f)
+		fclose(f);
 	siginfo_t si;
 	if (ptrace(PTRACE_GETSIGINFO, pid, 0, &si) == 0)
 		printf("siginfo signo %d code %d from child %d\n", si.si_signo, si.si_code, si.si_pid == pid);
