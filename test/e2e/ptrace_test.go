@@ -129,3 +129,54 @@ func TestPtraceRecovery(t *testing.T) {
 		t.Logf("server log:\n%s", k.server.Log)
 	}
 }
+
+// gdbDiffs are what differs between native gdb's output and the
+// sandbox's: the pid, and the warnings that /proc/<pid>/mem is absent
+// in the sandbox (docs/COMPATIBILITY.md; gdb then reads and writes the
+// inferior's memory with PTRACE_PEEKDATA and POKEDATA).
+var gdbDiffs = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(?m)^warning: opening /proc/\S+/mem file.*\n`), ""},
+	{regexp.MustCompile(`process [0-9]+`), "process N"},
+}
+
+// TestGdb debugs testdata/ptrace/gdbprog.c with Debian's gdb in the
+// sandbox and compares its output with native gdb's: a breakpoint,
+// next, print, finish (a return value), a conditional breakpoint in a
+// recursion, a backtrace, stepi and disassembly at the new pc, and the
+// program's crash (SIGSEGV) with its backtrace, then kill.
+func TestGdb(t *testing.T) {
+	tu.RequireRoot(t)
+	gdb, err := exec.LookPath("gdb")
+	if err != nil {
+		t.Fatalf("gdb is required (run test/setup.sh): %v", err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "gdbprog.c")
+	if err := os.WriteFile(src, []byte(ptraceSource(t, "gdbprog")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "gdbprog")
+	if out, err := exec.Command("gcc", "-g", "-O0", "-static", "-o", prog, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	argv := []string{gdb, "-nx", "-q", "-batch",
+		"-ex", "break sum", "-ex", "run", "-ex", "next", "-ex", "next", "-ex", "print s", "-ex", "finish",
+		"-ex", "break depth if n == 1", "-ex", "continue", "-ex", "print here", "-ex", "bt",
+		"-ex", "stepi", "-ex", "x/2i $pc", "-ex", "info registers rip",
+		"-ex", "delete", "-ex", "continue", "-ex", "bt", "-ex", "kill", prog}
+	want := tu.Run(t, timeout, dir, "", argv...)
+	got := tu.Sandbox(t, timeout, dir, "", nil, argv...)
+	for _, r := range []*tu.Result{&want, &got} {
+		for _, d := range gdbDiffs {
+			r.Stdout = d.re.ReplaceAllString(r.Stdout, d.with)
+			r.Stderr = d.re.ReplaceAllString(r.Stderr, d.with)
+		}
+	}
+	if got.Stderr != want.Stderr {
+		t.Errorf("gdb's stderr differs\nnative:\n%s\nsandbox:\n%s", want.Stderr, got.Stderr)
+	}
+	compare(t, want, got)
+}
