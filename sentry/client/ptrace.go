@@ -546,7 +546,8 @@ func sysPtrace(t *task, a [6]uint64) (uint64, unix.Errno) {
 		linux.PTRACE_POKETEXT, linux.PTRACE_POKEDATA, linux.PTRACE_POKEUSR,
 		linux.PTRACE_GETREGS, linux.PTRACE_SETREGS, linux.PTRACE_GETFPREGS, linux.PTRACE_SETFPREGS,
 		linux.PTRACE_GETREGSET, linux.PTRACE_SETREGSET,
-		linux.PTRACE_GETSIGINFO, linux.PTRACE_SETSIGINFO, linux.PTRACE_GETEVENTMSG:
+		linux.PTRACE_GETSIGINFO, linux.PTRACE_SETSIGINFO, linux.PTRACE_GETEVENTMSG,
+		linux.PTRACE_GETSIGMASK, linux.PTRACE_SETSIGMASK:
 		return t.ptraceLocal(req, int32(a[1]), a[2], a[3])
 	}
 	return t.forward(unix.SYS_PTRACE, a)
@@ -655,6 +656,25 @@ func (t *task) ptraceLocal(req int64, tid int32, addr, data uint64) (uint64, uni
 		info.UnmarshalBytes(b)
 		tt.mu.Lock()
 		tt.trace.siginfo = info
+		tt.mu.Unlock()
+		return 0, 0
+	case linux.PTRACE_GETSIGMASK, linux.PTRACE_SETSIGMASK:
+		// addr is the size of the set, as for rt_sigprocmask.
+		if addr != 8 {
+			return 0, unix.EINVAL
+		}
+		var w [8]byte
+		if req == linux.PTRACE_GETSIGMASK {
+			tt.mu.Lock()
+			binary.LittleEndian.PutUint64(w[:], uint64(tt.mask))
+			tt.mu.Unlock()
+			return 0, t.copyOutErrno(data, w[:])
+		}
+		if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(data), w[:], usermem.IOOpts{}); err != nil {
+			return 0, unix.EFAULT
+		}
+		tt.mu.Lock()
+		tt.setMaskLocked(linux.SignalSet(binary.LittleEndian.Uint64(w[:])))
 		tt.mu.Unlock()
 		return 0, 0
 	case linux.PTRACE_GETEVENTMSG:

@@ -64,6 +64,15 @@ static void attach(void) {
 	status("attach", st);
 	struct user_regs_struct regs;
 	show("getregs", ptrace(PTRACE_GETREGS, pid, 0, &regs));
+	unsigned long mask = 0, newmask = 1UL << (SIGWINCH - 1);
+	show("getsigmask", ptrace(PTRACE_GETSIGMASK, pid, 8, &mask));
+	printf("mask %#lx\n", mask);
+	show("getsigmask of a bad size", ptrace(PTRACE_GETSIGMASK, pid, 4, &mask));
+	show("setsigmask", ptrace(PTRACE_SETSIGMASK, pid, 8, &newmask));
+	show("getsigmask", ptrace(PTRACE_GETSIGMASK, pid, 8, &mask));
+	printf("mask %#lx\n", mask);
+	newmask = 0;
+	ptrace(PTRACE_SETSIGMASK, pid, 8, &newmask);
 	// A stopped tracee gets SIGUSR1: it is seen when it runs on.
 	kill(pid, SIGUSR1);
 	ptrace(PTRACE_CONT, pid, 0, 0); // the SIGSTOP is suppressed
