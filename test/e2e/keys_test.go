@@ -17,7 +17,10 @@ import (
 //     refined from the timer calls' own clock samples, not only Hello's).
 //   - sendfile_big: one sendfile of 40 MiB to a regular file moves it all
 //     (beyond what a write record carries, it is made durable instead).
-var keysPrograms = []string{"timerfd_abs", "sendfile_big"}
+//   - dgram_fill: a datagram socketpair holds as many datagrams as Linux's
+//     per-datagram charge against SO_SNDBUF allows, polls writable when
+//     Linux does, and a sendfile to it when full is EAGAIN (LTP sendfile07).
+var keysPrograms = []string{"timerfd_abs", "sendfile_big", "dgram_fill"}
 
 func TestKeysPrograms(t *testing.T) {
 	tu.RequireRoot(t)
