@@ -24,19 +24,7 @@ var keysPrograms = []string{"timerfd_abs", "sendfile_big", "dgram_fill"}
 
 func TestKeysPrograms(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	for _, name := range keysPrograms {
-		src, err := os.ReadFile(filepath.Join("testdata", "keys", name+".c"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		prog := tu.StaticProgram(t, dir, name, string(src))
-		t.Run(name, func(t *testing.T) {
-			want := tu.Run(t, timeout, dir, "", prog)
-			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-			compare(t, want, got)
-		})
-	}
+	comparePrograms(t, "keys", keysPrograms)
 }
 
 // TestSendfileBigServerKill kills -9 the remote sentry while a program
@@ -45,12 +33,7 @@ func TestKeysPrograms(t *testing.T) {
 // output and file are identical to a native run.
 func TestSendfileBigServerKill(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "keys", "sendfile_loop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	progDir := t.TempDir()
-	prog := tu.StaticProgram(t, progDir, "sendfile_loop", string(src))
+	prog := tu.StaticProgram(t, t.TempDir(), "sendfile_loop", testdataSource(t, "keys", "sendfile_loop"))
 	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
 	want := tu.Run(t, timeout, nativeDir, "", prog)
 
