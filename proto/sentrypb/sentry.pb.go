@@ -6978,9 +6978,12 @@ type ThreadState struct {
 	Tid   int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
 	Pid   int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
 	// ptrace is set while the thread is traced.
-	Ptrace        *PtraceState `protobuf:"bytes,303,opt,name=ptrace,proto3" json:"ptrace,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ptrace *PtraceState `protobuf:"bytes,303,opt,name=ptrace,proto3" json:"ptrace,omitempty"`
+	// ptrace_detach_seq is the seq of the PTRACE_DETACH that ended the
+	// thread's last relation: re-sent after a recovery, it succeeds again.
+	PtraceDetachSeq uint64 `protobuf:"varint,304,opt,name=ptrace_detach_seq,json=ptraceDetachSeq,proto3" json:"ptrace_detach_seq,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ThreadState) Reset() {
@@ -7032,6 +7035,13 @@ func (x *ThreadState) GetPtrace() *PtraceState {
 		return x.Ptrace
 	}
 	return nil
+}
+
+func (x *ThreadState) GetPtraceDetachSeq() uint64 {
+	if x != nil {
+		return x.PtraceDetachSeq
+	}
+	return 0
 }
 
 type FdState struct {
@@ -8881,11 +8891,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
 	"\vstop_signal\x18\xc9\x01 \x01(\x05R\n" +
 	"stopSignal\x12\x1c\n" +
-	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\"q\n" +
+	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\"\x9e\x01\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
-	"\x06ptrace\x18\xaf\x02 \x01(\v2%.runscdecoupled.sentry.v1.PtraceStateR\x06ptrace\"b\n" +
+	"\x06ptrace\x18\xaf\x02 \x01(\v2%.runscdecoupled.sentry.v1.PtraceStateR\x06ptrace\x12+\n" +
+	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\"b\n" +
 	"\aFdState\x12\x19\n" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +

@@ -71,6 +71,9 @@ type thread struct {
 	// traces (ptrace.go).
 	ptrace  *ptraceTracee
 	tracees map[*thread]struct{}
+	// ptraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
+	// ended the thread's last relation (0: none).
+	ptraceDetachSeq uint64
 }
 
 // process is a thread group. Fields are protected by clientState.mu.

@@ -79,9 +79,10 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	tt := k.threads[tid]
-	if c.resent() && tt != nil && tt.ptrace != nil && tt.ptrace.tracer == t && tt.ptrace.ResumedBy(c.seq) {
-		// This call ended a stop before the server it went to died;
-		// the record of that came back, so it is done.
+	if c.resent() && tt != nil && (tt.ptrace != nil && tt.ptrace.tracer == t && tt.ptrace.ResumedBy(c.seq) ||
+		req == linux.PTRACE_DETACH && tt.ptrace == nil && tt.ptraceDetachSeq == c.seq) {
+		// This call ended a stop (or the relation) before the server
+		// it went to died; the record of that came back, so it is done.
 		return 0, nil
 	}
 	if tt == nil || tt.killed || tt.ptrace == nil || tt.ptrace.tracer != t {
@@ -131,6 +132,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
 		if req == linux.PTRACE_DETACH {
 			k.ptraceUnlinkLocked(tt, &d)
+			tt.ptraceDetachSeq = c.seq
 		}
 		return 0, nil
 	}
@@ -459,6 +461,9 @@ func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
 // tracers, ignoring relations no server could have recorded.
 func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
 	for _, ts := range states {
+		if tt := k.threads[ts.Tid]; tt != nil {
+			tt.ptraceDetachSeq = ts.PtraceDetachSeq
+		}
 		ps := ts.GetPtrace()
 		if ps == nil {
 			continue
