@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
@@ -77,6 +78,12 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 			c.killPriv(d, g.handle, attrs)
 		}
 	}()
+	var opts []grpc.CallOption
+	if f != nil && f.flags.Load()&unix.O_APPEND != 0 {
+		// Through the gofer, not a donated fd: a re-sent append must
+		// land once (goferdonate.go).
+		opts = append(opts, viaGofer{})
+	}
 	for part := uint32(0); written < len(b); part++ {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
 		ctx, cancel := g.v.rpcCtx()
@@ -84,7 +91,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		if c != nil && c.seq != 0 {
 			req.Seq, req.Origin = c.seq, c.origin(part)
 		}
-		r, err := g.v.k.gofer.Write(ctx, req)
+		r, err := g.v.k.gofer.Write(ctx, req, opts...)
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			c.goferSize = int64(r.Stat.Size)

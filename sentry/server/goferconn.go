@@ -97,6 +97,9 @@ type GoferConn struct {
 	// healed and lost count re-resolved and lost handles since the last
 	// sweep reported.
 	healed, lost int
+	// donations counts the donated fds the vhandles hold, at most
+	// maxDonations (immutable) (goferdonate.go).
+	donations, maxDonations int
 }
 
 // vhandle is one virtual handle.
@@ -118,6 +121,11 @@ type vhandle struct {
 	name   string
 	ino    uint64
 	hasIno bool
+	// dev is the file's device, with ino (0 if unknown).
+	dev uint64
+	// rfd and wfd are the fds the gofer donated for reading and writing
+	// (goferdonate.go), nil if none; each holds a reference.
+	rfd, wfd *hostFD
 	// read, write and flags are the open modes asked for so far.
 	read, write bool
 	flags       uint32
@@ -199,7 +207,7 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 	if o.wrap != nil {
 		calls = o.wrap(calls)
 	}
-	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
+	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle), maxDonations: defaultMaxDonations}
 }
 
 // Close stops background re-resolution and ends the gofer session, which
@@ -223,9 +231,19 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if !ok1 || !ok2 {
 		return g.cc.Invoke(ctx, method, args, reply, opts...)
 	}
-	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
-		return g.release(ctx, method, rr, rep, opts)
+	switch r := req.(type) {
+	case *goferpb.ReleaseRequest:
+		return g.release(ctx, method, r, rep, opts)
+	case *goferpb.ReadRequest:
+		if rr, ok := rep.(*goferpb.ReadReply); ok && g.localRead(r, rr) {
+			return nil
+		}
+	case *goferpb.WriteRequest:
+		if wr, ok := rep.(*goferpb.WriteReply); ok && !hasViaGofer(opts) && g.localWrite(r, wr) {
+			return nil
+		}
 	}
+	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
 	heals := 0
@@ -245,7 +263,32 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			setErrno(rep, unix.ESTALE)
 			return nil
 		}
-		err := g.cc.Invoke(ctx, method, mreq, rep, opts...)
+		callOpts := opts
+		var slot *donationSlot
+		if opensFile(req) {
+			if mreq == req {
+				mreq = proto.Clone(req)
+			}
+			if slot = g.askDonation(mreq); slot != nil {
+				callOpts = append(opts[:len(opts):len(opts)], slot)
+			}
+		}
+		err := g.cc.Invoke(ctx, method, mreq, rep, callOpts...)
+		// The donated fd, if one came: adopted by finish or closed.
+		var donated *donatedFile
+		if slot != nil && slot.fd >= 0 {
+			donated = checkDonated(slot.fd, donatedFlags(req))
+		}
+		dropDonated := func() {
+			if donated != nil {
+				unix.Close(donated.fd)
+				donated = nil
+			}
+		}
+		errno := errnoOfReply(rep)
+		if err != nil || errno != 0 {
+			dropDonated() // donated only with a success
+		}
 		if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
 			if !unknown {
 				unknown, inFlight = true, uses
@@ -259,7 +302,6 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		if err != nil {
 			return err
 		}
-		errno := errnoOfReply(rep)
 		if (errno == unix.EBADF || errno == unix.ESTALE) && len(uses) > 0 && heals < maxHealRounds {
 			retry, herrno, herr := g.healUses(ctx, uses)
 			if herr != nil {
@@ -288,9 +330,12 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				proto.Merge(rep, nrep)
 			}
 		}
-		if g.finish(req, uses, rep) {
+		again := g.finish(req, uses, rep, &donated)
+		dropDonated()
+		if again {
 			continue
 		}
+		g.afterChange(req, rep)
 		return nil
 	}
 }
@@ -343,10 +388,18 @@ func (g *GoferConn) mapRequest(req proto.Message) (proto.Message, []use, bool) {
 // finish registers the handles of a reply under fresh virtual ids and
 // records what Open and Create asked for. It returns true if the call
 // must be re-sent: an Open that reached a real id since replaced.
-func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) bool {
+//
+// A file donated with the reply (*donated, checked) is given to the
+// handle it opened, and *donated set to nil, if that handle takes it.
+func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, donated **donatedFile) bool {
 	errno := errnoOfReply(rep)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	adopt := func(e *vhandle, gst *goferpb.Stat) {
+		if *donated != nil && g.adoptLocked(e, *donated, gst) {
+			*donated = nil
+		}
+	}
 	if r, ok := req.(*goferpb.OpenRequest); ok && errno == 0 && len(uses) == 1 {
 		e := g.handles[r.Handle]
 		if e == nil {
@@ -356,6 +409,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			return true
 		}
 		e.recordOpen(r.Flags)
+		adopt(e, nil)
 		return false
 	}
 	var added []*vhandle
@@ -366,7 +420,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 		g.nextVID++
 		e := &vhandle{real: h.Id, fh: append([]byte(nil), h.FileHandle...)}
 		if st != nil {
-			e.ino, e.hasIno = st.Ino, true
+			e.ino, e.hasIno, e.dev = st.Ino, true, st.Dev
 		}
 		g.handles[g.nextVID] = e
 		h.Id = g.nextVID
@@ -388,6 +442,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			parent = f.Handle.Id
 			if r.Open && errno == 0 && i == len(r.Names)-1 && rep.(*goferpb.WalkReply).OpenErrno == 0 {
 				e.recordOpen(r.OpenFlags) // a walk-open
+				adopt(e, f.GetStat())
 			}
 		}
 	case interface {
@@ -402,6 +457,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			// The opened handle, not CreateReply.path.
 			if e := g.handles[rep.(*goferpb.CreateReply).GetHandle().GetId()]; e != nil {
 				e.recordOpen(c.Flags)
+				adopt(e, rep.(*goferpb.CreateReply).GetStat())
 			}
 		}
 	}
@@ -463,16 +519,19 @@ func (g *GoferConn) releaseReal(ids ...uint64) {
 // their real ids released (re-sent across an outage).
 func (g *GoferConn) release(ctx context.Context, method string, req *goferpb.ReleaseRequest, rep proto.Message, opts []grpc.CallOption) error {
 	var reals []uint64
+	var donated []*hostFD
 	g.mu.Lock()
 	for _, vid := range req.Handles {
 		if e := g.handles[vid]; e != nil {
 			delete(g.handles, vid)
+			donated = g.dropDonationsLocked(e, true, true, donated)
 			if !e.lost && e.real != 0 {
 				reals = append(reals, e.real)
 			}
 		}
 	}
 	g.mu.Unlock()
+	putAll(donated)
 	proto.Reset(rep)
 	if len(reals) == 0 {
 		return nil

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/runsc-decoupled/runsc-decoupled/gofer"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// donatingEnv is countingEnv whose server reaches its gofer as a server
+// on the gofer's machine does: a Calls stream on the framed wire over
+// the gofer's Unix socket, which carries donated fds. donate is the
+// gofer's WithDonateFDs.
+func donatingEnv(t *testing.T, donate bool) (*env, *rpcCounter, *goferProc, *GoferConn) {
+	t.Helper()
+	root := newRoot(t)
+	p := startGoferProc(t, root, gofer.WithDonateFDs(donate))
+	rc := &rpcCounter{counts: make(map[string]int)}
+	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	target := transport.Target{Network: "unix", Address: p.sock}
+	gc := NewGoferConn(cc, testLog(),
+		WithStreamDialer(func(ctx context.Context) (MsgStream, error) { return transport.DialFramedStream(ctx, target) }),
+		withWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+			return &countingConn{ClientConnInterface: inner, rc: rc}
+		}))
+	t.Cleanup(gc.Close)
+	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, g := serveSentry(t, srv)
+	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
+		Hello: &sentrypb.Hello{ClientId: t.Name()}, OnPush: e.onPush, HeartbeatInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.conn = conn
+	t.Cleanup(func() {
+		conn.Close()
+		g.Stop()
+		srv.Close()
+	})
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+	return e, rc, p, gc
+}
+
+// TestGoferRPCsPerCallDonated counts the gofer RPCs of file reads and
+// writes when the gofer donates fds (zero: the server preads and
+// pwrites the fds itself) and when it does not (one each, as
+// TestGoferRPCsPerCall shows), and checks the bytes landed.
+func TestGoferRPCsPerCallDonated(t *testing.T) {
+	for _, donate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("donate=%v", donate), func(t *testing.T) {
+			e, rc, _, gc := donatingEnv(t, donate)
+			freezeClock(e)
+			base := gc.Donations() // the exec'd busybox's, if donated
+			m := e.mem
+			sb, buf := m.zeros(144), m.zeros(4096)
+			if err := os.WriteFile(filepath.Join(e.root, "tmp/existing"), make([]byte, 8192), 0644); err != nil {
+				t.Fatal(err)
+			}
+			existing := m.str("/tmp/existing")
+			data := m.alloc(bytes.Repeat([]byte("d"), 4096))
+			rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
+			afd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_WRONLY|unix.O_APPEND, 0))
+			one := func(name string) map[string]int {
+				if donate {
+					return nil
+				}
+				return map[string]int{name: 1}
+			}
+			n := 0
+			tests := []struct {
+				name string
+				do   func()
+				want map[string]int
+			}{
+				{"4 KiB pwrite", func() { e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 0) }, one("Write")},
+				{"4 KiB pread", func() { e.ok(1, unix.SYS_PREAD64, rfd, buf, 4096, 4096) }, one("Read")},
+				// The reply of a donated write carries the file's
+				// attributes, so fstat needs no Stat.
+				{"4 KiB pwrite then fstat", func() {
+					e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 0)
+					e.ok(1, unix.SYS_FSTAT, rfd, sb)
+				}, one("Write")},
+				// O_APPEND goes to the gofer either way (a re-sent
+				// append must land once): its end, then its Write.
+				{"4 KiB O_APPEND write", func() { e.ok(1, unix.SYS_WRITE, afd, data, 4096) }, map[string]int{"Stat": 1, "Write": 1}},
+				{"create+write+close", func() {
+					n++
+					fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/new%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
+					e.ok(1, unix.SYS_WRITE, fd, data, 4096)
+					e.ok(1, unix.SYS_CLOSE, fd)
+				}, map[string]int{"Walk": 1, "Create": 1, "Write": 1 - b2i(donate)}},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					for round := 0; round < 3; round++ {
+						rc.take()
+						tc.do()
+						got := rc.take()
+						delete(got, "Fsync")
+						if fmtCounts(got) != fmtCounts(tc.want) {
+							t.Errorf("round %d: gofer RPCs %s, want %s", round, fmtCounts(got), fmtCounts(tc.want))
+						}
+					}
+				})
+			}
+			if held := gc.Donations() - base; (held > 0) != donate {
+				t.Errorf("the server holds %d donated fds, donation %v", held, donate)
+			}
+			// The fstat after a donated write saw the write.
+			e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 20000)
+			e.ok(1, unix.SYS_FSTAT, rfd, sb)
+			if size := int64(binaryLE64(m.bytes(sb+48, 8))); size != 24096 {
+				t.Errorf("fstat after a write to 24096: size %d", size)
+			}
+			e.ok(1, unix.SYS_FSYNC, rfd)
+			got, err := os.ReadFile(filepath.Join(e.root, "tmp/existing"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 24096 || !bytes.Equal(got[:4096], bytes.Repeat([]byte("d"), 4096)) || !bytes.Equal(got[20000:], bytes.Repeat([]byte("d"), 4096)) {
+				t.Errorf("file after the writes: %d bytes, %q...", len(got), got[:min(len(got), 16)])
+			}
+			e.ok(1, unix.SYS_CLOSE, rfd)
+			e.ok(1, unix.SYS_CLOSE, afd)
+			// Closed files go once their writes are durable (sync) and
+			// their handles released (batched).
+			e.ok(1, unix.SYS_SYNC)
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				flushReleases(e)
+				held := gc.Donations() - base
+				if held == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d donated fds held after every file was closed", held)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func binaryLE64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
