@@ -211,8 +211,18 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 }
 
 // Close stops background re-resolution and ends the gofer session, which
-// releases this server's gofer handles.
-func (g *GoferConn) Close() { g.cancel() }
+// releases this server's gofer handles, and closes the donated fds (once
+// no local call uses them).
+func (g *GoferConn) Close() {
+	g.cancel()
+	var donated []*hostFD
+	g.mu.Lock()
+	for _, e := range g.handles {
+		donated = g.dropDonationsLocked(e, true, true, donated)
+	}
+	g.mu.Unlock()
+	putAll(donated)
+}
 
 // NewStream implements grpc.ClientConnInterface. The Gofer service has no
 // streams; it is passed through.
