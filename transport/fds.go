@@ -127,8 +127,18 @@ func (r *fdReader) closeAll() {
 // CanSendFDs says whether SendMsgFDs can pass fds: the stream is on a
 // Unix socket.
 func (s *FramedStream) CanSendFDs() bool {
-	_, ok := s.conn.(*net.UnixConn)
+	_, ok := unixConnOf(s.conn)
 	return ok
+}
+
+// unixConnOf returns the Unix socket under c (an accepted connection is
+// wrapped with its peer's identity, authConn).
+func unixConnOf(c net.Conn) (*net.UnixConn, bool) {
+	if a, ok := c.(*authConn); ok {
+		c = a.Conn
+	}
+	uc, ok := c.(*net.UnixConn)
+	return uc, ok
 }
 
 // SendMsgFDs sends m (a proto.Message) as one frame with fds attached as
@@ -142,7 +152,7 @@ func (s *FramedStream) SendMsgFDs(m any, fds []int) error {
 	if !ok {
 		return fmt.Errorf("framed stream: cannot send %T", m)
 	}
-	uc, ok := s.conn.(*net.UnixConn)
+	uc, ok := unixConnOf(s.conn)
 	if !ok {
 		return fmt.Errorf("framed stream: fds on a %T", s.conn)
 	}
