@@ -83,6 +83,27 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 			}
 			existing := m.str("/tmp/existing")
 			data := m.alloc(bytes.Repeat([]byte("d"), 4096))
+			for name, content := range map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"} {
+				if err := os.MkdirAll(filepath.Join(e.root, "etc"), 0755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(e.root, name), []byte(content), 0644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(e.root, "tmp/archive"), make([]byte, 1<<20), 0644); err != nil {
+				t.Fatal(err)
+			}
+			archive := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/archive"), unix.O_RDONLY, 0))
+			passwd, group, times := m.str("/etc/passwd"), m.str("/etc/group"), m.zeros(32)
+			readFile := func(path uint64) {
+				fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, path, unix.O_RDONLY, 0))
+				e.ok(1, unix.SYS_NEWFSTATAT, fd, m.str(""), sb, unix.AT_EMPTY_PATH)
+				e.ok(1, unix.SYS_READ, fd, buf, 4096)
+				e.ok(1, unix.SYS_CLOSE, fd)
+			}
+			readFile(passwd)
+			readFile(group)
 			rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
 			afd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_WRONLY|unix.O_APPEND, 0))
 			one := func(name string) map[string]int {
@@ -114,6 +135,24 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 					e.ok(1, unix.SYS_WRITE, fd, data, 4096)
 					e.ok(1, unix.SYS_CLOSE, fd)
 				}, map[string]int{"Walk": 1, "Create": 1, "Write": 1 - b2i(donate)}},
+				// busybox tar x's calls for one file, as in
+				// TestGoferRPCsPerCall: the archive's Reads and the
+				// file's Write are the server's own.
+				{"busybox tar's calls for one file", func() {
+					n++
+					name := m.str(fmt.Sprintf("/tmp/tar%d", n))
+					e.ok(1, unix.SYS_READ, archive, buf, 512)
+					e.fails(unix.ENOENT, 1, unix.SYS_UNLINKAT, atFDCWD64, name, 0)
+					fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0644))
+					e.ok(1, unix.SYS_READ, archive, buf, 3000)
+					e.ok(1, unix.SYS_WRITE, fd, buf, 3000)
+					e.ok(1, unix.SYS_CLOSE, fd)
+					readFile(passwd)
+					readFile(group)
+					e.ok(1, unix.SYS_FCHOWNAT, atFDCWD64, name, 0, 0, 0)
+					e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, name, 0644)
+					e.ok(1, unix.SYS_UTIMENSAT, atFDCWD64, name, times, 0)
+				}, map[string]int{"Walk": 3, "Read": 2 - 2*b2i(donate), "Create": 1, "Write": 1 - b2i(donate), "SetStat": 3}},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
@@ -147,6 +186,7 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 			}
 			e.ok(1, unix.SYS_CLOSE, rfd)
 			e.ok(1, unix.SYS_CLOSE, afd)
+			e.ok(1, unix.SYS_CLOSE, archive)
 			// Closed files go once their writes are durable (sync) and
 			// their handles released (batched).
 			e.ok(1, unix.SYS_SYNC)
