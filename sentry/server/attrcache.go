@@ -307,6 +307,10 @@ func (a *attrCache) cached(h uint64) *goferpb.Stat {
 
 // Stat implements goferpb.GoferClient, from the cache when it can.
 func (a *attrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...grpc.CallOption) (*goferpb.StatReply, error) {
+	if hasSizeOnly(opts) {
+		// Its size only, now (vfs.goferSizeNow): not kept.
+		return a.GoferClient.Stat(ctx, req, opts...)
+	}
 	if ctx.Value(freshAttrsKey{}) == nil {
 		if st := a.cached(req.GetHandle()); st != nil {
 			return &goferpb.StatReply{Stat: st}, nil

@@ -124,15 +124,19 @@ func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 	return v.goferStatCtx(ctx, h)
 }
 
-// goferStatFresh is goferStat bypassing the attribute cache (attrCache).
-func (v *vfs) goferStatFresh(h uint64) (*goferpb.Stat, error) {
+// goferSizeNow returns the attributes of h's file now, bypassing the
+// attribute cache (attrCache), for their size only (an O_APPEND write's
+// end, a PageWrite's clip): with a donated fd (goferdonate.go) they are
+// its fstat, no gofer call, and the other fields may lack what only the
+// gofer adds.
+func (v *vfs) goferSizeNow(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	return v.goferStatCtx(freshAttrs(ctx), h)
+	return v.goferStatCtx(freshAttrs(ctx), h, sizeOnly{})
 }
 
-func (v *vfs) goferStatCtx(ctx context.Context, h uint64) (*goferpb.Stat, error) {
-	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
+func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {
+	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}

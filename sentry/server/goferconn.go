@@ -252,6 +252,10 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		if wr, ok := rep.(*goferpb.WriteReply); ok && !hasViaGofer(opts) && g.localWrite(r, wr) {
 			return nil
 		}
+	case *goferpb.StatRequest:
+		if sr, ok := rep.(*goferpb.StatReply); ok && hasSizeOnly(opts) && g.localSize(r, sr) {
+			return nil
+		}
 	}
 	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown

@@ -81,6 +81,41 @@ func hasViaGofer(opts []grpc.CallOption) bool {
 	return false
 }
 
+// sizeOnly is a grpc.CallOption of a Stat whose caller needs only the
+// file's size now (vfs.goferSizeNow): GoferConn answers it from a
+// donated fd's fstat, and the attribute cache neither answers nor keeps
+// it (its mode and link count may lack what only the gofer adds).
+type sizeOnly struct{ grpc.EmptyCallOption }
+
+func hasSizeOnly(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		if _, ok := o.(sizeOnly); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// localSize answers a sizeOnly Stat through a donated fd of its handle.
+// It returns false if the handle has none.
+func (g *GoferConn) localSize(req *goferpb.StatRequest, rep *goferpb.StatReply) bool {
+	h := g.hostFDOf(req.GetHandle(), false)
+	if h == nil {
+		if h = g.hostFDOf(req.GetHandle(), true); h == nil {
+			return false
+		}
+	}
+	defer h.put()
+	proto.Reset(rep)
+	st, err := gofer.StatOfFD(h.fd)
+	if err != nil {
+		rep.Errno = int32(errnoOf(err))
+		return true
+	}
+	rep.Stat = st
+	return true
+}
+
 // askDonation marks mreq (a copy of the caller's request) to ask for a
 // donated fd, if it opens a file and GoferConn may hold more, and
 // returns the slot the fd arrives in (nil if not asked).
