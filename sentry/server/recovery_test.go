@@ -20,6 +20,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -143,7 +144,7 @@ func (r *replayer) fold(recs []*sentrypb.StateRecord) {
 		if w == nil || w.Pipe == 0 {
 			continue
 		}
-		p := r.log[keyPipe(w.Pipe)]
+		p := r.log[statekey.Pipe(w.Pipe).String()]
 		if p == nil || p.GetPipe().Read >= uint64(w.Offset)+w.Length {
 			delete(r.log, key)
 		}
@@ -543,7 +544,7 @@ func testRewriteAndDurable(t *testing.T, donate bool) {
 	for _, s := range seqs {
 		w := &sentrypb.WriteState{Seq: s, File: fileID, Offset: off, Length: uint64(len(written[s]))}
 		off += int64(len(written[s]))
-		r.fold([]*sentrypb.StateRecord{{Key: keyWrite(s), Value: &sentrypb.StateRecord_Write{Write: w}}})
+		r.fold([]*sentrypb.StateRecord{{Key: statekey.Write(s).String(), Value: &sentrypb.StateRecord_Write{Write: w}}})
 	}
 	r.crash()
 	r.restartGofer()
@@ -557,7 +558,7 @@ func testRewriteAndDurable(t *testing.T, donate bool) {
 	if donate && r.gc.Donations() == 0 {
 		t.Error("the restored server got no donated fd for the reopened file")
 	}
-	fileRec := r.log[keyFile(fileID)]
+	fileRec := r.log[statekey.File(fileID).String()]
 	if fileRec == nil {
 		t.Fatalf("no FileState for file %d", fileID)
 	}
@@ -661,7 +662,7 @@ func TestPageWriteRecovery(t *testing.T) {
 	r.ok(1, unix.SYS_PWRITE64, fd2, m.alloc([]byte("BB")), 2, 1)
 
 	for _, rec := range r.records() {
-		if rec.Key == keyMap(plan.FileId) && !rec.GetMapped().GetWritable() {
+		if rec.Key == statekey.Mapped(plan.FileId).String() && !rec.GetMapped().GetWritable() {
 			t.Fatalf("map record %v is not writable", rec)
 		}
 	}
