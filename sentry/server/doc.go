@@ -189,8 +189,8 @@
 // gofer shares the machine (a framed Calls stream on its Unix socket) it
 // donates the host fd of each regular file the server opens, and
 // GoferConn serves that handle's Reads and Writes with the server's own
-// pread and pwrite (goferdonate.go): no gofer call per data call; path
-// operations stay the gofer's.
+// pread and pwrite (goferdonate.go, sentry/server/donated): no gofer call
+// per data call; path operations stay the gofer's.
 //
 // Known gaps: an object changed by a call still in flight can be reported
 // through another thread's message (fd slots, processes, SysV segments'
@@ -240,9 +240,9 @@
 //
 //	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
 //	                              never held across a gofer RPC's wait;
-//	                              a donated fd's hostFD.refs is taken
-//	                              under GoferConn.mu, its pread/pwrite
-//	                              runs with no lock)
+//	                              a donated fd's reference (package
+//	                              donated) is taken under GoferConn.mu,
+//	                              its pread/pwrite runs with no lock)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
 // maxGoferIO bounds the data of one gofer Read or Write RPC.
@@ -82,7 +83,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 	if f != nil && f.flags.Load()&unix.O_APPEND != 0 {
 		// Through the gofer, not a donated fd: a re-sent append must
 		// land once (goferdonate.go).
-		opts = append(opts, viaGofer{})
+		opts = append(opts, donated.ViaGofer{})
 	}
 	for part := uint32(0); written < len(b); part++ {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
@@ -132,7 +133,7 @@ func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 func (v *vfs) goferSizeNow(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	return v.goferStatCtx(freshAttrs(ctx), h, sizeOnly{})
+	return v.goferStatCtx(freshAttrs(ctx), h, donated.SizeOnly{})
 }
 
 func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -230,26 +231,8 @@ func (g *goferCalls) Invoke(ctx context.Context, method string, args, reply any,
 	if unary != nil {
 		return unary.Invoke(ctx, method, args, reply, opts...)
 	}
-	var slot *donationSlot
-	for _, o := range opts {
-		if d, ok := o.(*donationSlot); ok {
-			slot = d
-		}
-	}
-	return c.call(ctx, method[strings.LastIndexByte(method, '/')+1:], req, rep, slot)
+	return c.call(ctx, method[strings.LastIndexByte(method, '/')+1:], req, rep, donated.SlotOf(opts))
 }
-
-// donationSlot is a grpc.CallOption through which a caller receives the
-// host fd the gofer donated with the call's result (gofer.proto,
-// OpenRequest.donate; goferdonate.go): the stream's reader sets fd
-// before the call returns, and the caller owns it. fd is -1 when none
-// came.
-type donationSlot struct {
-	grpc.EmptyCallOption
-	fd int
-}
-
-func newDonationSlot() *donationSlot { return &donationSlot{fd: -1} }
 
 // fdTaker is implemented by a MsgStream that receives host fds with its
 // frames (transport.FramedStream on a Unix socket).
@@ -291,7 +274,7 @@ type pendingCall struct {
 	rep  proto.Message
 	done chan error
 	// slot, if set, receives a donated fd (set before done).
-	slot *donationSlot
+	slot *donated.Slot
 }
 
 // rawReceiver is implemented by a MsgStream that can hand over a frame's
@@ -309,7 +292,7 @@ var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 var errStreamEnded = errors.New("gofer call stream ended")
 
 // call sends one call and waits for its result.
-func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donationSlot) error {
+func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donated.Slot) error {
 	if err := ctx.Err(); err != nil {
 		// As gRPC: a call whose context has ended is not sent.
 		return status.FromContextError(err).Err()
@@ -512,8 +495,8 @@ func (c *callConn) takeFDs(n uint32, p *pendingCall) error {
 		if fd < 0 {
 			return fmt.Errorf("gofer result claims %d fds, %d came", n, i)
 		}
-		if p != nil && p.slot != nil && p.slot.fd < 0 {
-			p.slot.fd = fd
+		if p != nil && p.slot != nil && p.slot.FD < 0 {
+			p.slot.FD = fd
 			continue
 		}
 		unix.Close(fd)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
 // GoferConn is the server's connection to the gofer, made to survive a
@@ -125,7 +126,7 @@ type vhandle struct {
 	dev uint64
 	// rfd and wfd are the fds the gofer donated for reading and writing
 	// (goferdonate.go), nil if none; each holds a reference.
-	rfd, wfd *hostFD
+	rfd, wfd *donated.FD
 	// read, write and flags are the open modes asked for so far.
 	read, write bool
 	flags       uint32
@@ -215,13 +216,13 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 // no local call uses them).
 func (g *GoferConn) Close() {
 	g.cancel()
-	var donated []*hostFD
+	var fds []*donated.FD
 	g.mu.Lock()
 	for _, e := range g.handles {
-		donated = g.dropDonationsLocked(e, true, true, donated)
+		fds = g.dropDonationsLocked(e, true, true, fds)
 	}
 	g.mu.Unlock()
-	putAll(donated)
+	putAll(fds)
 }
 
 // NewStream implements grpc.ClientConnInterface. The Gofer service has no
@@ -241,21 +242,11 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if !ok1 || !ok2 {
 		return g.cc.Invoke(ctx, method, args, reply, opts...)
 	}
-	switch r := req.(type) {
-	case *goferpb.ReleaseRequest:
-		return g.release(ctx, method, r, rep, opts)
-	case *goferpb.ReadRequest:
-		if rr, ok := rep.(*goferpb.ReadReply); ok && g.localRead(r, rr) {
-			return nil
-		}
-	case *goferpb.WriteRequest:
-		if wr, ok := rep.(*goferpb.WriteReply); ok && !hasViaGofer(opts) && g.localWrite(r, wr) {
-			return nil
-		}
-	case *goferpb.StatRequest:
-		if sr, ok := rep.(*goferpb.StatReply); ok && hasSizeOnly(opts) && g.localSize(r, sr) {
-			return nil
-		}
+	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
+		return g.release(ctx, method, rr, rep, opts)
+	}
+	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts)) {
+		return nil
 	}
 	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown
@@ -278,7 +269,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			return nil
 		}
 		callOpts := opts
-		var slot *donationSlot
+		var slot *donated.Slot
 		if opensFile(req) {
 			if mreq == req {
 				mreq = proto.Clone(req)
@@ -289,14 +280,14 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		}
 		err := g.cc.Invoke(ctx, method, mreq, rep, callOpts...)
 		// The donated fd, if one came: adopted by finish or closed.
-		var donated *donatedFile
-		if slot != nil && slot.fd >= 0 {
-			donated = checkDonated(slot.fd, donatedFlags(req))
+		var gift *donated.File
+		if slot != nil && slot.FD >= 0 {
+			gift = donated.Check(slot.FD, openFlags(req))
 		}
 		dropDonated := func() {
-			if donated != nil {
-				unix.Close(donated.fd)
-				donated = nil
+			if gift != nil {
+				gift.Close()
+				gift = nil
 			}
 		}
 		errno := errnoOfReply(rep)
@@ -344,7 +335,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				proto.Merge(rep, nrep)
 			}
 		}
-		again := g.finish(req, uses, rep, &donated)
+		again := g.finish(req, uses, rep, &gift)
 		dropDonated()
 		if again {
 			continue
@@ -403,15 +394,15 @@ func (g *GoferConn) mapRequest(req proto.Message) (proto.Message, []use, bool) {
 // records what Open and Create asked for. It returns true if the call
 // must be re-sent: an Open that reached a real id since replaced.
 //
-// A file donated with the reply (*donated, checked) is given to the
-// handle it opened, and *donated set to nil, if that handle takes it.
-func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, donated **donatedFile) bool {
+// A file donated with the reply (*gift, checked) is given to the handle
+// it opened, and *gift set to nil, if that handle takes it.
+func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, gift **donated.File) bool {
 	errno := errnoOfReply(rep)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	adopt := func(e *vhandle, gst *goferpb.Stat) {
-		if *donated != nil && g.adoptLocked(e, *donated, gst) {
-			*donated = nil
+		if *gift != nil && g.adoptLocked(e, *gift, gst) {
+			*gift = nil
 		}
 	}
 	if r, ok := req.(*goferpb.OpenRequest); ok && errno == 0 && len(uses) == 1 {
@@ -533,19 +524,19 @@ func (g *GoferConn) releaseReal(ids ...uint64) {
 // their real ids released (re-sent across an outage).
 func (g *GoferConn) release(ctx context.Context, method string, req *goferpb.ReleaseRequest, rep proto.Message, opts []grpc.CallOption) error {
 	var reals []uint64
-	var donated []*hostFD
+	var fds []*donated.FD
 	g.mu.Lock()
 	for _, vid := range req.Handles {
 		if e := g.handles[vid]; e != nil {
 			delete(g.handles, vid)
-			donated = g.dropDonationsLocked(e, true, true, donated)
+			fds = g.dropDonationsLocked(e, true, true, fds)
 			if !e.lost && e.real != 0 {
 				reals = append(reals, e.real)
 			}
 		}
 	}
 	g.mu.Unlock()
-	putAll(donated)
+	putAll(fds)
 	proto.Reset(rep)
 	if len(reals) == 0 {
 		return nil

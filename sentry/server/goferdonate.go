@@ -1,43 +1,40 @@
 package server
 
 import (
-	"math"
-	"sync/atomic"
-
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
 // Donated fds (gofer.proto, OpenRequest.donate): when the gofer shares
 // this machine (a call stream on a Unix socket), GoferConn asks it for
 // the host fd of every file it opens (Open, a Walk that opens, Create),
-// and serves the Reads and Writes of a handle that got one with its own
+// keeps what comes with the handle (package donated checks and holds
+// it), and serves that handle's Reads and Writes with the server's own
 // pread and pwrite: no gofer call. Everything above GoferConn (the
 // attribute cache, durability, exec's and PageRead's reads, PageWrite)
 // sees the same replies either way.
 //
 //   - Confinement: a donated fd is an open regular file, never a
-//     directory or an O_PATH fd (checked here again: F_GETFL and statx),
-//     of the inode the handle names, with the access mode asked for.
-//     The server's seccomp filter (filter/server.go) lets it pread,
-//     pwrite, fstat and close it, nothing that walks a path from it.
+//     directory or an O_PATH fd (checked here again), of the inode the
+//     handle names, with the access mode asked for. The server's seccomp
+//     filter (filter/server.go) lets it pread, pwrite, fstat and close
+//     it, nothing that walks a path from it.
 //   - Durability: a write through the fd is in the host's page cache of
 //     the inode; the gofer's Fsync of the handle (an fsync of its own fd
 //     of the inode, or a syncfs of its filesystem) makes it durable like
 //     a write the gofer made, so the flusher and the client's retained
 //     writes work unchanged.
-//   - An O_APPEND write still goes to the gofer (viaGofer): re-sent after
-//     a server kill, it must land once, which only the gofer's reply
-//     cache ensures; a positional write re-sent writes the same bytes
-//     at the same place again.
+//   - An O_APPEND write still goes to the gofer (donated.ViaGofer):
+//     re-sent after a server kill, it must land once, which only the
+//     gofer's reply cache ensures. The end of the file it needs is the
+//     fd's statx (donated.SizeOnly), as is a PageWrite's clip size.
 //   - Attributes: a local write's reply carries the file's statx when it
-//     equals what the gofer would say (exactStat: a file opened by name
-//     with no set-id bits and no silly rename since), else none, so the
-//     attribute cache drops the inode's attributes (attrcache.go).
+//     equals what the gofer would say (a file opened by name with no
+//     set-id bits, and no unlink of an open file since), else none, so
+//     the attribute cache drops the inode's attributes (attrcache.go).
 //   - A gofer restart does not touch the fds: they are the kernel's open
 //     files, still valid; handles are re-resolved on the new gofer as
 //     before (their opens replayed without donation), and reads and
@@ -48,78 +45,10 @@ import (
 // it, files are served by the gofer's Read and Write.
 const defaultMaxDonations = 4096
 
-// hostFD is one donated fd.
-type hostFD struct {
-	// fd, read and write are immutable.
-	fd          int
-	read, write bool
-	// exactStat says a statx of fd is what the gofer would report of the
-	// file; cleared by a silly rename (any Unlink of an open file).
-	exactStat atomic.Bool
-	// refs counts the vhandle fields pointing to it and the local calls
-	// using fd; the fd is closed with the last. Taken only under
-	// GoferConn.mu while a vhandle holds it.
-	refs atomic.Int32
-}
-
-func (h *hostFD) put() {
-	if h.refs.Add(-1) == 0 {
-		unix.Close(h.fd)
-	}
-}
-
-// viaGofer is a grpc.CallOption that sends a Write to the gofer even if
-// its handle has a donated fd (an O_APPEND write: see above).
-type viaGofer struct{ grpc.EmptyCallOption }
-
-func hasViaGofer(opts []grpc.CallOption) bool {
-	for _, o := range opts {
-		if _, ok := o.(viaGofer); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// sizeOnly is a grpc.CallOption of a Stat whose caller needs only the
-// file's size now (vfs.goferSizeNow): GoferConn answers it from a
-// donated fd's fstat, and the attribute cache neither answers nor keeps
-// it (its mode and link count may lack what only the gofer adds).
-type sizeOnly struct{ grpc.EmptyCallOption }
-
-func hasSizeOnly(opts []grpc.CallOption) bool {
-	for _, o := range opts {
-		if _, ok := o.(sizeOnly); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// localSize answers a sizeOnly Stat through a donated fd of its handle.
-// It returns false if the handle has none.
-func (g *GoferConn) localSize(req *goferpb.StatRequest, rep *goferpb.StatReply) bool {
-	h := g.hostFDOf(req.GetHandle(), false)
-	if h == nil {
-		if h = g.hostFDOf(req.GetHandle(), true); h == nil {
-			return false
-		}
-	}
-	defer h.put()
-	proto.Reset(rep)
-	st, err := gofer.StatOfFD(h.fd)
-	if err != nil {
-		rep.Errno = int32(errnoOf(err))
-		return true
-	}
-	rep.Stat = st
-	return true
-}
-
 // askDonation marks mreq (a copy of the caller's request) to ask for a
 // donated fd, if it opens a file and GoferConn may hold more, and
 // returns the slot the fd arrives in (nil if not asked).
-func (g *GoferConn) askDonation(mreq proto.Message) *donationSlot {
+func (g *GoferConn) askDonation(mreq proto.Message) *donated.Slot {
 	g.mu.Lock()
 	full := g.donations >= g.maxDonations
 	g.mu.Unlock()
@@ -139,7 +68,7 @@ func (g *GoferConn) askDonation(mreq proto.Message) *donationSlot {
 	default:
 		return nil
 	}
-	return newDonationSlot()
+	return donated.NewSlot()
 }
 
 // opensFile says whether req may come back with a donated fd.
@@ -153,66 +82,52 @@ func opensFile(req proto.Message) bool {
 	return false
 }
 
-// donatedFile is what a donated fd was checked to be.
-type donatedFile struct {
-	fd          int
-	read, write bool
-	st          *goferpb.Stat
+// openFlags returns the open flags of a request that opens a file.
+func openFlags(req proto.Message) uint32 {
+	switch r := req.(type) {
+	case *goferpb.OpenRequest:
+		return r.Flags
+	case *goferpb.WalkRequest:
+		return r.OpenFlags
+	case *goferpb.CreateRequest:
+		return r.Flags
+	}
+	return 0
 }
 
-// checkDonated checks that fd, donated for a request opening with flags,
-// is an open regular file with that access mode, and describes it. It
-// closes fd and returns nil otherwise.
-func checkDonated(fd int, flags uint32) *donatedFile {
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err == nil && (fl&unix.O_PATH != 0 || uint32(fl)&unix.O_ACCMODE != flags&unix.O_ACCMODE) {
-		err = unix.EBADF
-	}
-	var st *goferpb.Stat
-	if err == nil {
-		st, err = gofer.StatOfFD(fd)
-	}
-	if err != nil || st.GetMode()&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil
-	}
-	acc := flags & unix.O_ACCMODE
-	return &donatedFile{fd: fd, read: acc != unix.O_WRONLY, write: acc != unix.O_RDONLY, st: st}
-}
-
-// adoptLocked gives e the donated file d if it is e's inode, the fd
+// adoptLocked gives e the donated file f if it is e's inode, the fd
 // serving the directions e has none for yet. gst is the gofer's stat of
-// the file in the same reply, if any (exactStat then holds if the two
-// agree). It returns whether d was adopted (else the caller closes it).
+// the file in the same reply, if any (the fd's statx is exact if the two
+// agree). It returns whether f was taken (else the caller closes it).
 // Precondition: g.mu.
-func (g *GoferConn) adoptLocked(e *vhandle, d *donatedFile, gst *goferpb.Stat) bool {
-	if e == nil || d == nil || !e.hasIno || e.ino != d.st.Ino || (e.dev != 0 && e.dev != d.st.Dev) || g.donations >= g.maxDonations {
+func (g *GoferConn) adoptLocked(e *vhandle, f *donated.File, gst *goferpb.Stat) bool {
+	if e == nil || f == nil || !e.hasIno || e.ino != f.Stat.Ino || (e.dev != 0 && e.dev != f.Stat.Dev) || g.donations >= g.maxDonations {
 		return false
 	}
-	takeR := d.read && e.rfd == nil
-	takeW := d.write && e.wfd == nil
+	takeR := f.Read && e.rfd == nil
+	takeW := f.Write && e.wfd == nil
 	if !takeR && !takeW {
 		return false
 	}
-	h := &hostFD{fd: d.fd, read: d.read, write: d.write}
-	h.exactStat.Store(gst != nil && gst.Mode == d.st.Mode && gst.Nlink == d.st.Nlink)
+	h := donated.Hold(f, gst != nil && gst.Mode == f.Stat.Mode && gst.Nlink == f.Stat.Nlink)
 	if takeR {
 		e.rfd = h
-		h.refs.Add(1)
+		h.Ref()
 	}
 	if takeW {
 		e.wfd = h
-		h.refs.Add(1)
+		h.Ref()
 	}
 	g.donations++
 	return true
 }
 
-// dropDonationsLocked takes e's donated fds away and returns the
-// references to put once g.mu is released. Precondition: g.mu.
-func (g *GoferConn) dropDonationsLocked(e *vhandle, read, write bool, out []*hostFD) []*hostFD {
+// dropDonationsLocked takes e's donated fds for reading and/or writing
+// away and returns the references to put once g.mu is released.
+// Precondition: g.mu.
+func (g *GoferConn) dropDonationsLocked(e *vhandle, read, write bool, out []*donated.FD) []*donated.FD {
 	for _, p := range []struct {
-		f    **hostFD
+		f    **donated.FD
 		drop bool
 	}{{&e.rfd, read}, {&e.wfd, write}} {
 		if h := *p.f; h != nil && p.drop {
@@ -226,15 +141,15 @@ func (g *GoferConn) dropDonationsLocked(e *vhandle, read, write bool, out []*hos
 	return out
 }
 
-func putAll(hs []*hostFD) {
+func putAll(hs []*donated.FD) {
 	for _, h := range hs {
-		h.put()
+		h.Put()
 	}
 }
 
-// hostFDOf returns handle vid's donated fd for reading or writing with a
-// reference the caller puts, or nil.
-func (g *GoferConn) hostFDOf(vid uint64, write bool) *hostFD {
+// donatedFD returns handle vid's donated fd for reading or writing with
+// a reference the caller puts, or nil.
+func (g *GoferConn) donatedFD(vid uint64, write bool) *donated.FD {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := g.handles[vid]
@@ -246,88 +161,52 @@ func (g *GoferConn) hostFDOf(vid uint64, write bool) *hostFD {
 		h = e.wfd
 	}
 	if h != nil {
-		h.refs.Add(1)
+		h.Ref()
 	}
 	return h
 }
 
-// localRead serves a Read through a donated fd, as the gofer would:
-// up to min(length, MaxReadLength) bytes, short only at the end of the
-// file. It returns false if the handle has no fd to read.
-func (g *GoferConn) localRead(req *goferpb.ReadRequest, rep *goferpb.ReadReply) bool {
-	h := g.hostFDOf(req.GetHandle(), false)
-	if h == nil {
-		return false
-	}
-	defer h.put()
-	proto.Reset(rep)
-	if req.GetOffset() > math.MaxInt64 {
-		rep.Errno = int32(unix.EINVAL)
-		return true
-	}
-	buf := make([]byte, min(req.GetLength(), gofer.MaxReadLength))
-	off := int64(req.GetOffset())
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Pread(h.fd, buf[n:], off+int64(n))
-		if err == unix.EINTR {
-			continue
+// serveLocally answers req through a donated fd of its handle, if it is
+// a Read, a Write not marked ViaGofer, or a SizeOnly Stat, and the
+// handle has a fd for it. It returns false if the gofer must answer.
+func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool) bool {
+	switch r := req.(type) {
+	case *goferpb.ReadRequest:
+		rr, ok := rep.(*goferpb.ReadReply)
+		if !ok {
+			return false
 		}
-		if err != nil {
-			if n == 0 {
-				rep.Errno = int32(errnoOf(err))
-				return true
-			}
-			break // the partial read, as read(2) reports it
+		if h := g.donatedFD(r.GetHandle(), false); h != nil {
+			defer h.Put()
+			h.Read(r, rr)
+			return true
 		}
-		if m == 0 {
-			break
+	case *goferpb.WriteRequest:
+		wr, ok := rep.(*goferpb.WriteReply)
+		if !ok || viaGofer {
+			return false
 		}
-		n += m
-	}
-	rep.Data = buf[:n]
-	return true
-}
-
-// localWrite serves a Write through a donated fd, as the gofer would.
-// It returns false if the handle has no fd to write.
-func (g *GoferConn) localWrite(req *goferpb.WriteRequest, rep *goferpb.WriteReply) bool {
-	h := g.hostFDOf(req.GetHandle(), true)
-	if h == nil {
-		return false
-	}
-	defer h.put()
-	proto.Reset(rep)
-	data, off := req.GetData(), req.GetOffset()
-	if off > math.MaxInt64 || uint64(len(data)) > math.MaxInt64-off {
-		rep.Errno = int32(unix.EFBIG)
-		return true
-	}
-	if len(data) > math.MaxUint32 {
-		data = data[:math.MaxUint32] // Written is a uint32: write short
-	}
-	n := 0
-	for n < len(data) {
-		m, err := unix.Pwrite(h.fd, data[n:], int64(off)+int64(n))
-		if err == unix.EINTR {
-			continue
+		if h := g.donatedFD(r.GetHandle(), true); h != nil {
+			defer h.Put()
+			h.Write(r, wr)
+			return true
 		}
-		if err != nil {
-			if n == 0 {
-				rep.Errno = int32(errnoOf(err))
-				return true
-			}
-			break
+	case *goferpb.StatRequest:
+		sr, ok := rep.(*goferpb.StatReply)
+		if !ok || !sizeOnly {
+			return false
 		}
-		n += m
-	}
-	rep.Written = uint32(n)
-	if h.exactStat.Load() {
-		if st, err := gofer.StatOfFD(h.fd); err == nil {
-			rep.Stat = st
+		h := g.donatedFD(r.GetHandle(), false)
+		if h == nil {
+			h = g.donatedFD(r.GetHandle(), true)
+		}
+		if h != nil {
+			defer h.Put()
+			h.Size(sr)
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // beforeChange keeps donated fds true to a change req is about to make:
@@ -338,7 +217,7 @@ func (g *GoferConn) beforeChange(req proto.Message) {
 	if !ok || r.Mask&unix.STATX_MODE == 0 || r.Mode&(unix.S_ISUID|unix.S_ISGID) == 0 {
 		return
 	}
-	var drop []*hostFD
+	var drop []*donated.FD
 	g.mu.Lock()
 	if t := g.handles[r.Handle]; t != nil && t.hasIno {
 		for _, e := range g.handles {
@@ -362,9 +241,9 @@ func (g *GoferConn) afterChange(req, rep proto.Message) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, e := range g.handles {
-		for _, h := range []*hostFD{e.rfd, e.wfd} {
+		for _, h := range []*donated.FD{e.rfd, e.wfd} {
 			if h != nil {
-				h.exactStat.Store(false)
+				h.SetInexact()
 			}
 		}
 	}
@@ -375,17 +254,4 @@ func (g *GoferConn) Donations() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.donations
-}
-
-// donatedFlags returns the open flags of a request that opens a file.
-func donatedFlags(req proto.Message) uint32 {
-	switch r := req.(type) {
-	case *goferpb.OpenRequest:
-		return r.Flags
-	case *goferpb.WalkRequest:
-		return r.OpenFlags
-	case *goferpb.CreateRequest:
-		return r.Flags
-	}
-	return 0
 }
