@@ -29,10 +29,11 @@ import (
 // more means a peer sending fds no frame claims.
 const maxQueuedFDs = 64
 
-// errFDsTruncated fails a stream whose fds the kernel had to drop (more
-// in one message than the control buffer holds): which frame they
-// belonged to can no longer be told.
-var errFDsTruncated = errors.New("framed stream: SCM_RIGHTS truncated")
+// ErrFDsTruncated fails a stream whose fds the kernel had to drop (more
+// in one message than the control buffer holds, or no room in the
+// receiver's fd table): which frame they belonged to can no longer be
+// told.
+var ErrFDsTruncated = errors.New("framed stream: SCM_RIGHTS truncated")
 
 // fdReader reads a Unix socket, queuing the fds that arrive with the
 // bytes (received with MSG_CMSG_CLOEXEC, as net.UnixConn does).
@@ -69,7 +70,7 @@ func (r *fdReader) Read(b []byte) (int, error) {
 		}
 	}
 	if flags&unix.MSG_CTRUNC != 0 && err == nil {
-		err = errFDsTruncated
+		err = ErrFDsTruncated
 	}
 	return n, err
 }

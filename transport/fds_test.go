@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -149,5 +150,26 @@ func TestUnclaimedFDsBounded(t *testing.T) {
 	in.Close()
 	if fd := in.TakeFD(); fd >= 0 {
 		t.Errorf("fd %d still queued after Close", fd)
+	}
+}
+
+// TestTruncatedFDsFailTheStream: fds the kernel drops (more than the
+// reader's control buffer holds) fail the stream with ErrFDsTruncated:
+// which frame they belonged to can no longer be told.
+func TestTruncatedFDsFailTheStream(t *testing.T) {
+	out, in := fdStreams(t)
+	fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	go out.SendMsgFDs(wrapperspb.Bytes([]byte("x")), []int{fd, fd, fd, fd, fd, fd, fd, fd})
+	for i := 0; i < 2; i++ {
+		if err = in.RecvMsg(new(wrapperspb.BytesValue)); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrFDsTruncated) {
+		t.Errorf("reading a frame whose fds were dropped: %v, want ErrFDsTruncated", err)
 	}
 }

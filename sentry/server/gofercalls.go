@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -63,6 +64,12 @@ type goferCalls struct {
 	// changed is closed (and replaced) whenever cur or unary changes.
 	// Protected by mu.
 	changed chan struct{}
+
+	// fdsLost is set once a stream failed because the kernel dropped
+	// donated fds (transport.ErrFDsTruncated: this process's fd table is
+	// full): GoferConn then asks for no more donations, which would
+	// only break the next stream the same way.
+	fdsLost atomic.Bool
 }
 
 // newGoferCalls opens Calls streams with dial until ctx ends; cc serves
@@ -132,6 +139,9 @@ func (g *goferCalls) run(ctx context.Context) {
 			c.kill()
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(c.cause(), transport.ErrFDsTruncated) && !g.fdsLost.Swap(true) {
+				g.log.Warn("donated fds were dropped (no room in the fd table?): files are read and written through the gofer from now on", "err", c.cause())
 			}
 			g.log.Debug("gofer call stream ended; opening another", "err", c.cause())
 			continue

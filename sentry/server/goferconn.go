@@ -101,6 +101,9 @@ type GoferConn struct {
 	// donations counts the donated fds the vhandles hold, at most
 	// maxDonations (immutable) (goferdonate.go).
 	donations, maxDonations int
+	// calls is the call streams' carrier (immutable), whose fdsLost
+	// stops donations.
+	calls *goferCalls
 }
 
 // vhandle is one virtual handle.
@@ -204,11 +207,12 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log = log.Named("goferconn")
-	var calls grpc.ClientConnInterface = newGoferCalls(ctx, cc, o.dial, log)
+	gc := newGoferCalls(ctx, cc, o.dial, log)
+	var calls grpc.ClientConnInterface = gc
 	if o.wrap != nil {
 		calls = o.wrap(calls)
 	}
-	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle), maxDonations: defaultMaxDonations}
+	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle), maxDonations: maxDonations(), calls: gc}
 }
 
 // Close stops background re-resolution and ends the gofer session, which

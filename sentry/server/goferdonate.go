@@ -45,6 +45,18 @@ import (
 // it, files are served by the gofer's Read and Write.
 const defaultMaxDonations = 4096
 
+// maxDonations is defaultMaxDonations, or a quarter of this process's fd
+// limit if that is less: donations must leave room for the clients'
+// connections (a full fd table makes the kernel drop donated fds, and
+// the stream that carried them fails).
+func maxDonations() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil && lim.Cur/4 < defaultMaxDonations {
+		return int(lim.Cur / 4)
+	}
+	return defaultMaxDonations
+}
+
 // askDonation marks mreq (a copy of the caller's request) to ask for a
 // donated fd, if it opens a file and GoferConn may hold more, and
 // returns the slot the fd arrives in (nil if not asked).
@@ -52,7 +64,7 @@ func (g *GoferConn) askDonation(mreq proto.Message) *donated.Slot {
 	g.mu.Lock()
 	full := g.donations >= g.maxDonations
 	g.mu.Unlock()
-	if full {
+	if full || g.calls.fdsLost.Load() {
 		return nil
 	}
 	switch r := mreq.(type) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,13 @@ import (
 // gofer's WithDonateFDs.
 func donatingEnv(t *testing.T, donate bool) (*env, *rpcCounter, *goferProc, *GoferConn) {
 	t.Helper()
+	return donatingEnvWrap(t, donate, nil)
+}
+
+// donatingEnvWrap is donatingEnv whose Calls streams are wrapped by wrap
+// (if not nil).
+func donatingEnvWrap(t *testing.T, donate bool, wrap func(*transport.FramedStream) MsgStream) (*env, *rpcCounter, *goferProc, *GoferConn) {
+	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root, gofer.WithDonateFDs(donate))
 	rc := &rpcCounter{counts: make(map[string]int)}
@@ -35,7 +43,13 @@ func donatingEnv(t *testing.T, donate bool) (*env, *rpcCounter, *goferProc, *Gof
 	t.Cleanup(func() { cc.Close() })
 	target := transport.Target{Network: "unix", Address: p.sock}
 	gc := NewGoferConn(cc, testLog(),
-		WithStreamDialer(func(ctx context.Context) (MsgStream, error) { return transport.DialFramedStream(ctx, target) }),
+		WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+			st, err := transport.DialFramedStream(ctx, target)
+			if err != nil || wrap == nil {
+				return st, err
+			}
+			return wrap(st), nil
+		}),
 		withWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
 			return &countingConn{ClientConnInterface: inner, rc: rc}
 		}))
@@ -311,5 +325,58 @@ func TestDonatedAppendOnce(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(r.root, name)); string(b) != want {
 			t.Errorf("%s holds %q, want %q", name, b, want)
 		}
+	}
+}
+
+// truncatingStream is a Calls stream whose next read fails as when the
+// kernel drops donated fds (a full fd table), once fail is set.
+type truncatingStream struct {
+	*transport.FramedStream
+	fail *atomic.Bool
+}
+
+func (s truncatingStream) RecvRaw() ([]byte, error) {
+	if s.fail.Swap(false) {
+		return nil, fmt.Errorf("frame: %w", transport.ErrFDsTruncated)
+	}
+	return s.FramedStream.RecvRaw()
+}
+
+// TestDonationsStopAfterDroppedFDs: once a stream failed because the
+// kernel dropped donated fds, the server asks for no more (each would
+// break the next stream the same way) and serves files through the
+// gofer, correctly.
+func TestDonationsStopAfterDroppedFDs(t *testing.T) {
+	var fail atomic.Bool
+	e, rc, _, gc := donatingEnvWrap(t, true, func(st *transport.FramedStream) MsgStream {
+		return truncatingStream{st, &fail}
+	})
+	m := e.mem
+	a := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/a"), unix.O_CREAT|unix.O_RDWR, 0644))
+	held := gc.Donations()
+	if held == 0 {
+		t.Fatal("no donation before the failure")
+	}
+	fail.Store(true)
+	e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/missing"), m.zeros(144), 0)
+	for deadline := time.Now().Add(10 * time.Second); !gc.calls.fdsLost.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream's failure was not taken as dropped fds")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/b"), unix.O_CREAT|unix.O_RDWR, 0644))
+	if got := gc.Donations(); got != held {
+		t.Errorf("donations went from %d to %d after fds were dropped", held, got)
+	}
+	rc.take()
+	data := m.alloc([]byte("through the gofer"))
+	e.ok(1, unix.SYS_PWRITE64, b, data, 17, 0)
+	e.ok(1, unix.SYS_PWRITE64, a, data, 17, 0) // a keeps its fd
+	if got := rc.take(); got["Write"] != 1 {
+		t.Errorf("gofer RPCs %s, want the one Write of the file without a donated fd", fmtCounts(got))
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.root, "tmp/b")); string(got) != "through the gofer" {
+		t.Errorf("file holds %q", got)
 	}
 }
