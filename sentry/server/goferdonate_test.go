@@ -380,3 +380,34 @@ func TestDonationsStopAfterDroppedFDs(t *testing.T) {
 		t.Errorf("file holds %q", got)
 	}
 }
+
+// TestSetIDTakesWriteFD: a chmod giving a file set-id bits through the
+// server takes its donated write fds away, so that later writes go
+// through the gofer's Write path (which clears the bits as Linux does
+// for an unprivileged writer); reads keep their fd.
+func TestSetIDTakesWriteFD(t *testing.T) {
+	e, rc, _, _ := donatingEnv(t, true)
+	freezeClock(e)
+	m := e.mem
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/s"), unix.O_CREAT|unix.O_RDWR, 0755))
+	data, buf := m.alloc([]byte("data")), m.zeros(4)
+	rc.take()
+	e.ok(1, unix.SYS_PWRITE64, fd, data, 4, 0)
+	if got := rc.take(); len(got) != 0 {
+		t.Fatalf("a donated write made gofer RPCs %s", fmtCounts(got))
+	}
+	e.ok(1, unix.SYS_FCHMOD, fd, 04755)
+	rc.take()
+	e.ok(1, unix.SYS_PWRITE64, fd, data, 4, 4)
+	if got := rc.take(); got["Write"] != 1 {
+		t.Errorf("a write to a set-id file made gofer RPCs %s, want its Write", fmtCounts(got))
+	}
+	e.ok(1, unix.SYS_PREAD64, fd, buf, 4, 0)
+	if got := rc.take(); len(got) != 0 {
+		t.Errorf("a read of the set-id file made gofer RPCs %s, want none (its read fd stays)", fmtCounts(got))
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.root, "tmp/s")); string(got) != "datadata" {
+		t.Errorf("file holds %q", got)
+	}
+	e.ok(1, unix.SYS_CLOSE, fd)
+}
