@@ -94,6 +94,9 @@ type Config struct {
 	Rlimits []Rlimit
 	// NoNewPrivileges starts the first process with no_new_privs set.
 	NoNewPrivileges bool
+	// Seccomp, when set, is the first process's seccomp filter (the OCI
+	// runtime's linux.seccomp), installed before it runs (seccomp.go).
+	Seccomp *SeccompProgram
 	// BeforeStart, when set, runs once connected to the server and before
 	// the first process is created; an error ends Run with it. The OCI
 	// runtime holds a created container here until its start.

@@ -46,6 +46,13 @@
 // the changes it makes (shmdt, and memory calls that remove or split a
 // segment's mappings, counted around them while segments exist).
 //
+// Seccomp (seccomp.go): each thread's filters (task.seccomp, an
+// immutable seccompState replaced under process.mu) are evaluated
+// before its call is handled locally or forwarded; clone copies them,
+// exec keeps them, and, being client state, they survive a server
+// failure. Config.Seccomp and SpawnRequest.Seccomp give a root process
+// its first filter (the OCI runtime's linux.seccomp).
+//
 // Spawned processes (spawn.go): Config.Spawns adds processes to the
 // running application from outside it (the OCI runtime's exec); each
 // has a stdio set of its own (client.sets, under client.mu; its

@@ -25,8 +25,11 @@ type SpawnRequest struct {
 	// no_new_privs.
 	Rlimits         []Rlimit
 	NoNewPrivileges bool
-	Stdin           io.Reader
-	Stdout, Stderr  io.Writer
+	// Seccomp, when set, is its seccomp filter (the container's
+	// linux.seccomp, as runc gives an exec'd process).
+	Seccomp        *SeccompProgram
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
 	// Result receives the outcome once the process runs (or failed to
 	// start).
 	Result chan<- SpawnResult
@@ -175,6 +178,11 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 	set.pid = plan.Tid
 	c.mu.Unlock()
 	t, err := c.newRootTask(plan, req.Rlimits, req.NoNewPrivileges)
+	if err == nil {
+		if err = t.installRootSeccomp(req.Seccomp); err != nil {
+			t.pctx.Release()
+		}
+	}
 	if err != nil {
 		// The server has the process; end it there.
 		c.kill(Signal{Signo: int(unix.SIGKILL), Pid: plan.Tid})

@@ -92,6 +92,7 @@ func init() {
 		unix.SYS_GETRUSAGE:         sysGetrusage,
 		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
 		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
+		unix.SYS_SECCOMP:           sysSeccomp,
 	}
 }
 
@@ -108,6 +109,9 @@ func (t *task) syscall() {
 	t.faultStreak = 0
 	if sysno != unix.SYS_RESTART_SYSCALL {
 		t.restartBlock = nil
+	}
+	if sc := t.seccomp.Load(); sc != nil && t.seccompCheck(sc, sysno, args) {
+		return // refused by the application's seccomp filter (seccomp.go)
 	}
 
 	var ret uint64
