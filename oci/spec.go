@@ -65,6 +65,9 @@ type Plan struct {
 	// Empty: no cgroup of its own.
 	CgroupsPath string
 	Resources   *specs.LinuxResources
+	// Seccomp is linux.seccomp as a filter for the container's processes
+	// (nil: none).
+	Seccomp *SeccompFilter
 	// Hooks are config.json's hooks (checkHooks: the ones run on the
 	// host); nil without.
 	Hooks *specs.Hooks
@@ -550,7 +553,14 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 		p.Notes = append(p.Notes, "linux.mountLabel: not applied (no SELinux labels)")
 	}
 	if l.Seccomp != nil {
-		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")
+		f, err := SeccompFrom(l.Seccomp)
+		if err != nil {
+			return err
+		}
+		if len(f.Ignored) > 0 {
+			p.Notes = append(p.Notes, "linux.seccomp: system calls unknown on x86-64 ignored (as runc): "+strings.Join(f.Ignored, ", "))
+		}
+		p.Seccomp = f
 	}
 	return p.protectPaths(l.MaskedPaths, l.ReadonlyPaths)
 }

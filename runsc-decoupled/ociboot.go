@@ -167,6 +167,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		signals: make(chan client.Signal),
 		spawns:  make(chan client.SpawnRequest),
 		runDone: make(chan struct{}),
+		seccomp: seccompProgram(plan.Seccomp),
 	}
 	go b.serve(ctl)
 	go b.serveSpawns(spawnSock)
@@ -213,6 +214,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Mounts:          mountSpecs(plan.Listed),
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		Seccomp:         b.seccomp,
 		Signals:         b.signals,
 		Spawns:          b.spawns,
 		BeforeStart: func() error {
@@ -299,6 +301,17 @@ type containerBooter struct {
 	signals chan client.Signal
 	spawns  chan client.SpawnRequest
 	runDone chan struct{}
+	// seccomp is linux.seccomp's filter, given to the first process and
+	// to each exec (nil: none). Set once.
+	seccomp *client.SeccompProgram
+}
+
+// seccompProgram is the client's form of linux.seccomp's filter.
+func seccompProgram(f *oci.SeccompFilter) *client.SeccompProgram {
+	if f == nil {
+		return nil
+	}
+	return &client.SeccompProgram{Insns: f.Insns, Log: f.Log}
 }
 
 func (b *containerBooter) serve(l net.Listener) {
@@ -719,6 +732,7 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		Seccomp:         b.seccomp,
 		Stdin:           stdio[0],
 		Stdout:          stdio[1],
 		Stderr:          stdio[2],

@@ -2,10 +2,16 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -95,5 +101,117 @@ func TestSeccompAcrossServerKill(t *testing.T) {
 	compare(t, want, got)
 	if _, err := os.Stat(filepath.Join(sandboxDir, "made-by-seccomp-test")); err == nil {
 		t.Errorf("a mkdir the filter refuses made its directory")
+	}
+}
+
+// seccompProfile denies mkdir with runc's default errno (EPERM), rmdir
+// with EROFS (errnoRet), and kills on a masked-equal clone flag test.
+func seccompProfile(s *specs.Spec) {
+	erofs := uint(unix.EROFS)
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno},
+			{Names: []string{"rmdir"}, Action: specs.ActErrno, ErrnoRet: &erofs},
+			{Names: []string{"unshare"}, Action: specs.ActKillProcess},
+		},
+	}
+}
+
+// seccompScript tries what seccompProfile denies.
+const seccompScript = `mkdir /tmp/d 2>&1; echo mkdir=$?; [ -d /tmp/d ] && echo made
+rmdir /tmp 2>&1; echo rmdir=$?
+busybox unshare -u true; echo unshare=$?
+echo done`
+
+// TestOCISeccomp runs a container whose config.json has a seccomp profile,
+// under this runtime and under runc when runc can run it here, and
+// checks the output (and that an exec gets the profile too, as runc's).
+func TestOCISeccomp(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		seccompProfile(s)
+		sh(seccompScript)(s)
+	})
+	want := "mkdir: can't create directory '/tmp/d': Operation not permitted\nmkdir=1\n" +
+		"rmdir: '/tmp': Read-only file system\nrmdir=1\nBad system call\nunshare=159\ndone\n"
+	c, msg, code := r.create("sc", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	r.must("start", "sc")
+	if exit := c.wait(t); exit != 0 {
+		t.Errorf("exit %d", exit)
+	}
+	got := c.out(t)
+	if got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+	r.must("delete", "sc")
+
+	if runc, err := exec.LookPath("runc"); err == nil {
+		root := filepath.Join(t.TempDir(), "runc")
+		cmd := exec.Command(runc, "--root", root, "run", "--bundle", bundle, "sc-runc")
+		out, err := cmd.CombinedOutput()
+		switch {
+		case err != nil && len(out) == 0:
+			t.Logf("runc could not run the bundle here: %v", err)
+		case string(out) != got:
+			t.Errorf("runc printed:\n%s\nthis runtime:\n%s", out, got)
+		default:
+			t.Logf("runc's output is the same")
+		}
+	}
+
+	// exec: the container's profile applies to the new process.
+	bundle = busyboxBundle(t, r, func(s *specs.Spec) {
+		seccompProfile(s)
+		sh(`echo ready; while :; do sleep 0.1; done`)(s)
+	})
+	c, msg, code = r.create("sce", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	defer func() {
+		r.run(nil, "delete", "--force", "sce")
+		c.wait(t)
+	}()
+	r.must("start", "sce")
+	waitFor(t, func() bool { return strings.Contains(c.out(t), "ready") })
+	if out, code := r.run(nil, "exec", "sce", "sh", "-c", seccompScript); code != 0 || out != want {
+		t.Errorf("exec: exit %d, output:\n%s\nwant:\n%s", code, out, want)
+	}
+}
+
+// TestContainerdDefaultSeccomp runs containers with containerd's default
+// seccomp profile (`ctr run --seccomp`, Docker's profile: some hundred
+// rules with argument conditions), under this runtime and runc: busybox
+// works, and what the profile refuses a container without
+// CAP_SYS_ADMIN (unshare, mount) fails as under runc.
+func TestContainerdDefaultSeccomp(t *testing.T) {
+	c := startContainerd(t)
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatalf("runc is required (test/setup.sh installs it): %v", err)
+	}
+	const script = `echo hi; ls / >/dev/null && echo ls ok; mkdir /tmp/x && echo mkdir ok
+busybox unshare -u true 2>&1; echo unshare=$?
+busybox mount -t tmpfs none /mnt 2>&1; echo mount=$?`
+	var outs []string
+	for i, bin := range []string{c.Bin, runc} {
+		id := fmt.Sprintf("seccomp-%d", i)
+		out, errOut, code := c.Ctr(c.RunArgsWith(bin, "--rm", "--seccomp", c.Image, id, "sh", "-c", script)...)
+		if code != 0 {
+			t.Fatalf("%s: ctr run: exit %d, stderr %q", bin, code, errOut)
+		}
+		outs = append(outs, out)
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("with containerd's default seccomp profile, this runtime printed:\n%s\nrunc:\n%s", outs[0], outs[1])
+	}
+	t.Logf("output:\n%s", outs[0])
+	if !strings.Contains(outs[0], "unshare=1") || !strings.Contains(outs[0], "mkdir ok") {
+		t.Errorf("output:\n%s", outs[0])
 	}
 }
