@@ -302,8 +302,20 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 			}
 		}
 	}
-	if sp.ApparmorProfile != "" || sp.SelinuxLabel != "" {
-		notes = append(notes, field+".apparmorProfile/selinuxLabel: not applied; the sandbox itself is the confinement")
+	for _, l := range []struct {
+		field, value, module string
+		enabled              func() bool
+	}{
+		{field + ".apparmorProfile", sp.ApparmorProfile, "AppArmor", appArmorEnabled},
+		{field + ".selinuxLabel", sp.SelinuxLabel, "SELinux", seLinuxEnabled},
+	} {
+		note, err := lsmLabel(l.field, l.value, l.module, l.enabled)
+		if err != nil {
+			return p, nil, err
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
 	}
 	if sp.OOMScoreAdj != nil {
 		notes = append(notes, field+".oomScoreAdj: not applied")
@@ -549,8 +561,12 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 	if l.RootfsPropagation != "" {
 		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")
 	}
-	if l.MountLabel != "" {
-		p.Notes = append(p.Notes, "linux.mountLabel: not applied (no SELinux labels)")
+	note, err := lsmLabel("linux.mountLabel", l.MountLabel, "SELinux", seLinuxEnabled)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		p.Notes = append(p.Notes, note)
 	}
 	if l.Seccomp != nil {
 		f, err := SeccompFrom(l.Seccomp)

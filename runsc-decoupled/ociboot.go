@@ -430,8 +430,8 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 	fs.Var(&envs, "env", "`VAR=VALUE` to set (repeatable)")
 	fs.Var(&envs, "e", "short for --env")
 	fs.Int("preserve-fds", 0, "refused when not 0")
-	fs.String("process-label", "", "accepted, not applied")
-	fs.String("apparmor", "", "accepted, not applied")
+	processLabel := fs.String("process-label", "", "the process's SELinux label, as process.selinuxLabel")
+	apparmor := fs.String("apparmor", "", "the process's AppArmor profile, as process.apparmorProfile")
 	fs.Bool("ignore-paused", false, "accepted")
 	var caps multiFlag
 	fs.Var(&caps, "cap", "refused (capabilities are not applied)")
@@ -501,6 +501,12 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		if *noNewPrivs {
 			sp.NoNewPrivileges = true
 		}
+	}
+	if *apparmor != "" {
+		sp.ApparmorProfile = *apparmor
+	}
+	if *processLabel != "" {
+		sp.SelinuxLabel = *processLabel
 	}
 	proc, notes, err := oci.ProcessFrom(&sp, "process")
 	if err != nil {
