@@ -580,10 +580,14 @@ func (c *client) shutdown() {
 	select {
 	case <-c.conn.Done():
 	default:
+		// A stream that ended (the server went away first) brings no
+		// Farewell: waiting for one would only delay the exit.
+		streamDone := c.conn.streamDone()
 		if c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Goodbye{Goodbye: &pb.Goodbye{}}}) == nil {
 			select {
 			case <-c.farewell:
 			case <-c.conn.Done():
+			case <-streamDone:
 			case <-time.After(2 * time.Second):
 				c.log.Warn("no Farewell from the server")
 			}

@@ -215,3 +215,107 @@ busybox mount -t tmpfs none /mnt 2>&1; echo mount=$?`
 		t.Errorf("output:\n%s", outs[0])
 	}
 }
+
+// terminalEditors are keystroke scripts for full-screen and line-editing
+// programs in a pty: each runs natively and under do on a file of its
+// own, and the files (or the shell's result) must be the same.
+func TestTerminalEditors(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	bb := tu.Busybox
+	var lines strings.Builder
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&lines, "line %d\n", i)
+	}
+	const (
+		esc   = "\x1b"
+		left  = "\x1b[D"
+		enter = "\r"
+	)
+	type step struct {
+		keys string
+		// await is what the terminal must show (once more than before
+		// the keys) before the next step; "" waits for nothing. Each
+		// step but the last waits, so that keys never arrive early.
+		await string
+	}
+	for _, tc := range []struct {
+		name  string
+		input string // the file's content before
+		argv  func(file string) []string
+		steps []step
+	}{
+		{name: "busybox vi", input: "first\n", argv: func(f string) []string { return []string{bb, "vi", f} }, steps: []step{
+			{"", "first"},
+			// After each Escape, wait for vi's command-mode status line,
+			// so that the next key is not read as part of an escape
+			// sequence.
+			{"Ahello", "hello"},
+			{esc, "\x1b[K- "},
+			{"osecond line", "second line"},
+			{esc, "\x1b[K- "},
+			{":1" + enter, "1/2 50%"},
+			{"Otop", "top"},
+			{esc, "\x1b[K- "},
+			{":wq" + enter, ""},
+		}},
+		{name: "busybox less", input: lines.String(), argv: func(f string) []string { return []string{bb, "less", f} }, steps: []step{
+			{"", "line 20"},
+			{"/line 150" + enter, "line 160"},
+			{"q", ""},
+		}},
+		{name: "ash line editing", argv: func(f string) []string { return []string{bb, "sh", "-i"} }, steps: []step{
+			{"", "$ "},
+			// Type, move the cursor left, insert: echo abc>FILE.
+			{"echo ac>%FILE%%LEFT%b" + enter, ""},
+			{"exit" + enter, ""},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			results := map[string]string{}
+			for _, run := range []string{"native", "sandbox"} {
+				dir := t.TempDir()
+				file := filepath.Join(dir, "f")
+				if tc.input != "" {
+					if err := os.WriteFile(file, []byte(tc.input), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				argv := tc.argv(file)
+				if run == "sandbox" {
+					argv = append([]string{bin, "do", "--force-overlay=false", "--"}, argv...)
+				}
+				s := startTerminalSession(t, []string{"PS1=$ ", "ENV=", "HOME=/", "TERM=xterm"}, argv...)
+				for _, st := range tc.steps {
+					n := 0
+					if st.await != "" {
+						n = strings.Count(s.transcript(), st.await) + 1
+					}
+					keys := strings.ReplaceAll(st.keys, "%LEFT%", strings.Repeat(left, len(">"+file)+1))
+					if _, err := s.master.WriteString(strings.ReplaceAll(keys, "%FILE%", file)); err != nil {
+						t.Fatal(err)
+					}
+					if st.await != "" {
+						s.await(st.await, n, "")
+					}
+				}
+				start := time.Now()
+				select {
+				case <-s.done:
+				case <-time.After(timeout):
+					t.Fatalf("%s: the program did not exit; the terminal shows:\n%q", run, s.transcript())
+				}
+				t.Logf("%s: exited %v after its last key", run, time.Since(start).Round(time.Millisecond))
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatalf("%s: %v; the terminal shows:\n%q", run, err, s.transcript())
+				}
+				results[run] = string(b)
+			}
+			if results["native"] != results["sandbox"] {
+				t.Errorf("the file differs\nnative:  %q\nsandbox: %q", results["native"], results["sandbox"])
+			}
+			t.Logf("file: %q", results["native"])
+		})
+	}
+}
