@@ -801,6 +801,13 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 	}()
 	<-sp.Done()
 	send(oci.SpawnEvent{Exited: true, Status: sp.Status()})
+	// The exec's stdio stays open (the deferred closes) while children
+	// of the process still hold it, as the shim's pipes stay open for a
+	// runc exec's children.
+	select {
+	case <-sp.Released():
+	case <-b.runDone:
+	}
 }
 
 // newConsole makes a pty, sends its master to the console socket as runc

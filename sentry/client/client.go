@@ -549,6 +549,7 @@ func (c *client) appExit(status int) {
 	// Spawned processes end with the application (their PID namespace).
 	for _, s := range c.sets {
 		s.finishLocked(status)
+		s.releaseLocked()
 	}
 }
 
@@ -561,6 +562,7 @@ func (c *client) shutdown() {
 	}
 	for _, s := range c.sets {
 		s.finishLocked(int(unix.SIGKILL))
+		s.releaseLocked()
 	}
 	ts := make([]*task, 0, len(c.tasks))
 	for _, t := range c.tasks {
@@ -630,6 +632,10 @@ func (c *client) onPush(p *pb.Push) {
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)
+		}
+	case *pb.Push_StdioSetClosed:
+		if m.StdioSetClosed != nil {
+			c.onStdioSetClosed(m.StdioSetClosed)
 		}
 	case *pb.Push_Output:
 		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {

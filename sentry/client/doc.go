@@ -57,7 +57,9 @@
 // running application from outside it (the OCI runtime's exec); each
 // has a stdio set of its own (client.sets, under client.mu; its
 // stdinReader has its own lock, taken after client.mu), and its exit
-// comes as a SpawnExit push.
+// comes as a SpawnExit push; a StdioSetClosed push says no file of the
+// set is left (children keep the stdio after the process exits), and
+// Spawned.Released lets the caller close the streams then.
 //
 // /proc (procinfo.go): the client answers the server's ProcQuery pushes
 // with what only it knows: a process's VMAs, what its threads are doing

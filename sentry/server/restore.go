@@ -599,7 +599,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if set == nil {
 				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
 			}
-			f = newStdioFileOf(k, fs.StdioStream, set.id, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
+			f = newStdioFileOf(k, fs.StdioStream, set.id, set, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
 		}
 		f.flags.Store(fs.Flags)
 		return f, nil

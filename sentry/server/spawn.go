@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,12 @@ type stdioSet struct {
 	stdin stdinState
 	// tty is the set's terminal, if any. Protected by clientState.mu.
 	tty ttyState
+	// files counts the open file descriptions of the set's streams
+	// (made and released by stdioFile, under any lock); when the last
+	// goes, the client is told it may close the streams
+	// (StdioSetClosed), so that a spawned process's children keep its
+	// stdio after it exits. Atomic.
+	files atomic.Int32
 }
 
 func (s *stdioSet) isTTY(fd int32) bool { return s.info[fd] != nil && s.info[fd].IsTty }
@@ -138,7 +145,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		d.run(k)
 		return err
 	}
-	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.id, set.isTTY(i), &set.stdin, &set.tty) }
+	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.id, set, set.isTTY(i), &set.stdin, &set.tty) }
 	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}

@@ -319,3 +319,45 @@ func TestTerminalEditors(t *testing.T) {
 		})
 	}
 }
+
+// TestOCIExecChildrenKeepStdio checks that a child an exec'd process
+// leaves behind still writes to the exec's stdout after the exec
+// returned, as with runc (whose children hold the shim's pipes).
+func TestOCIExecChildrenKeepStdio(t *testing.T) {
+	r := newOCIRuntime(t)
+	bundle := busyboxBundle(t, r, sh(`echo ready; while :; do sleep 0.1; done`))
+	c, msg, code := r.create("keep", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	defer func() {
+		r.run(nil, "delete", "--force", "keep")
+		c.wait(t)
+	}()
+	r.must("start", "keep")
+	waitFor(t, func() bool { return strings.Contains(c.out(t), "ready") })
+	outPath := filepath.Join(t.TempDir(), "exec.out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	// The child waits for the file /tmp/go, made after exec returned.
+	start := time.Now()
+	if _, code := r.run(&[3]*os.File{null, out, out}, "exec", "keep", "sh", "-c",
+		`(while [ ! -e /tmp/go ]; do sleep 0.05; done; echo from the child) & echo parent done`); code != 0 {
+		t.Fatalf("exec: exit %d", code)
+	}
+	if got, _ := os.ReadFile(outPath); string(got) != "parent done\n" {
+		t.Fatalf("exec's output %q", got)
+	}
+	t.Logf("exec returned after %v", time.Since(start))
+	r.must("exec", "keep", "touch", "/tmp/go")
+	t.Logf("second exec returned after %v", time.Since(start))
+	waitFor(t, func() bool {
+		got, _ := os.ReadFile(outPath)
+		return string(got) == "parent done\nfrom the child\n"
+	})
+}
