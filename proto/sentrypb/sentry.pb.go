@@ -6367,9 +6367,14 @@ type ProcessState struct {
 	// wait_code is the stop or continue event the parent has not waited
 	// for yet: CLD_STOPPED (5, waitpid WUNTRACED, waitid WSTOPPED) or
 	// CLD_CONTINUED (6, WCONTINUED); 0 for none.
-	WaitCode      int32 `protobuf:"varint,202,opt,name=wait_code,json=waitCode,proto3" json:"wait_code,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WaitCode int32 `protobuf:"varint,202,opt,name=wait_code,json=waitCode,proto3" json:"wait_code,omitempty"`
+	// tty_foreground_pgrp is the foreground process group of the stdio
+	// terminal whose session this process leads (the first process's, or a
+	// spawned process's stdio set's), so that a job a shell put in the
+	// foreground stays there across a recovery; 0: none.
+	TtyForegroundPgrp int32 `protobuf:"varint,260,opt,name=tty_foreground_pgrp,json=ttyForegroundPgrp,proto3" json:"tty_foreground_pgrp,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
@@ -6608,6 +6613,13 @@ func (x *ProcessState) GetStopSignal() int32 {
 func (x *ProcessState) GetWaitCode() int32 {
 	if x != nil {
 		return x.WaitCode
+	}
+	return 0
+}
+
+func (x *ProcessState) GetTtyForegroundPgrp() int32 {
+	if x != nil {
+		return x.TtyForegroundPgrp
 	}
 	return 0
 }
@@ -8439,7 +8451,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xf2\x05\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xa3\x06\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -8475,7 +8487,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
 	"\vstop_signal\x18\xc9\x01 \x01(\x05R\n" +
 	"stopSignal\x12\x1c\n" +
-	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\"1\n" +
+	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\x12/\n" +
+	"\x13tty_foreground_pgrp\x18\x84\x02 \x01(\x05R\x11ttyForegroundPgrp\"1\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +

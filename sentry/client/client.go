@@ -338,7 +338,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.files = newFileCache(c)
 	go c.files.flusher()
 	c.futexRoot = futex.NewManager()
-	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
+	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled(), tty: isTerminal(cfg.Stdin)}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
 	if hello.Stdio == nil {
@@ -740,6 +740,9 @@ type stdinReader struct {
 	// set is the stdio set whose stdin this is (0: the client's own).
 	// Immutable.
 	set uint32
+	// tty says r is a terminal, where end of file (the EOF key) ends one
+	// read, not the stream. Immutable.
+	tty bool
 
 	mu sync.Mutex
 	// busy is set while a read is outstanding; wanted counts pushes that
@@ -827,9 +830,11 @@ func (s *stdinReader) loop(max int) {
 			data = buf[:n]
 			if err != nil {
 				eof = true
-				s.mu.Lock()
-				s.eof = true
-				s.mu.Unlock()
+				if !s.tty || err != io.EOF {
+					s.mu.Lock()
+					s.eof = true
+					s.mu.Unlock()
+				}
 			}
 		}
 		s.mu.Lock()
@@ -850,6 +855,16 @@ func (s *stdinReader) loop(max int) {
 		s.wanted = s.wanted[1:]
 		s.mu.Unlock()
 	}
+}
+
+// isTerminal says r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // detectStdio describes fds 0-2 for Hello.

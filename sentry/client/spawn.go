@@ -167,7 +167,7 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 
 		released: make(chan struct{}),
 	}
-	set.stdin = &stdinReader{c: c, r: req.Stdin, retain: !c.rl.Disabled(), set: set.id}
+	set.stdin = &stdinReader{c: c, r: req.Stdin, retain: !c.rl.Disabled(), set: set.id, tty: isTerminal(req.Stdin)}
 	if c.sets == nil {
 		c.sets = make(map[uint32]*spawnStdio)
 	}

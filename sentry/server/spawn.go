@@ -180,12 +180,16 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 }
 
 // restoreSpawnedTTYsLocked gives each restored stdio set's terminal the
-// session and process group of the spawned process whose stdin it is
-// (Spawn made that process its session and foreground group; a change
-// with TIOCSPGRP since is not in the records).
+// session of the spawned process whose stdin it is (Spawn made that
+// process its session) and the foreground group its record names
+// (ProcessState.tty_foreground_pgrp; else the process's own group).
 //
 // Preconditions: k.mu is locked; fd tables are restored.
-func (k *clientState) restoreSpawnedTTYsLocked() {
+func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
+	byPID := make(map[int32]*sentrypb.ProcessState, len(recs))
+	for _, ps := range recs {
+		byPID[ps.Pid] = ps
+	}
 	for _, p := range k.procs {
 		if !p.spawned || p.fds == nil {
 			continue
@@ -195,7 +199,7 @@ func (k *clientState) restoreSpawnedTTYsLocked() {
 			continue
 		}
 		if s, ok := f.impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
-			s.term.sid, s.term.fgPgrp = p.sid, p.pgid
+			s.term.sid, s.term.fgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
 		}
 		f.decRef()
 	}

@@ -361,3 +361,74 @@ func TestOCIExecChildrenKeepStdio(t *testing.T) {
 		return string(got) == "parent done\nfrom the child\n"
 	})
 }
+
+// TestTerminalAcrossServerKill runs an interactive shell in a pty under
+// do with a remote sentry, and kills the sentry -9 (restarted on the same
+// address) while a foreground job reads the terminal: the job keeps
+// reading it (it is still the foreground process group), end of file
+// (Ctrl-D) and Ctrl-C still work after the recovery, and the shell
+// carries on.
+func TestTerminalAcrossServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	sockDir, dir := t.TempDir(), t.TempDir()
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	srv := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	s := startTerminalSession(t, []string{"PS1=$ ", "ENV=", "HOME=/", "TERM=xterm"},
+		bin, "do", "--server", srv.Target, "--grace", "5s", "--heartbeat", "50ms", "--debug-log", logFile,
+		"--force-overlay=false", "--cwd", dir, "--", tu.Busybox, "sh", "-i")
+	file := filepath.Join(dir, "typed")
+	waitFile := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+			b, _ := os.ReadFile(file)
+			if string(b) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(logFile)
+				t.Fatalf("the file has %q, want %q; the terminal shows:\n%q\nclient log:\n%s", b, want, s.transcript(), lastLines(string(log), 30))
+			}
+		}
+	}
+	s.await("$ ", 1, "")
+	s.typeLine(tu.Busybox + " cat > " + file)
+	s.typeLine("before")
+	waitFile("before\n")
+
+	srv.Kill()
+	time.Sleep(100 * time.Millisecond)
+	if srv = tu.StartDaemonAt(t, srv.Target, "server", "--gofer", g.Target); srv == nil {
+		t.Fatal("server did not restart")
+	}
+	s.typeLine("after")
+	waitFile("before\nafter\n")
+	s.master.WriteString("\x04") // end of file: cat ends, the shell prompts
+	s.await("$ ", 2, "")
+	s.typeLine(tu.Busybox + " sleep 100")
+	time.Sleep(200 * time.Millisecond)
+	s.master.WriteString("\x03") // Ctrl-C ends the foreground job only
+	s.await("$ ", 3, "")
+	s.typeLine("echo alive $((6*7))")
+	s.await("alive 42", 1, "")
+	s.typeLine("exit")
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+		t.Fatalf("the shell did not exit; the terminal shows:\n%q", s.transcript())
+	}
+	log, _ := os.ReadFile(logFile)
+	if !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+		t.Errorf("no recovery logged")
+	}
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
