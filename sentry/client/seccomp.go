@@ -60,6 +60,53 @@ type seccompState struct {
 	// filters are in the order of installation; the last one installed
 	// runs first, and the least permissive action wins.
 	filters []*seccompFilter
+	// cache holds, for each call number whose result depends on nothing
+	// but the number (and the architecture, always x86-64 here), that
+	// result: most calls of a container profile then cost one lookup
+	// rather than a run of every filter (as gVisor's kernel caches).
+	cache *[seccompCacheSize]seccompCached
+}
+
+// seccompCacheSize covers the x86-64 system call numbers; calls above it
+// are always evaluated.
+const seccompCacheSize = 512
+
+// seccompCached is the result of the filters for one call number, if ok.
+type seccompCached struct {
+	ret uint32
+	log bool
+	ok  bool
+}
+
+// newSeccompState makes the state of filters and fills its cache.
+func newSeccompState(filters []*seccompFilter) *seccompState {
+	s := &seccompState{filters: filters, cache: new([seccompCacheSize]seccompCached)}
+	// Past the number and the architecture: the caller's address, then
+	// the arguments.
+	const ipAt = 8
+	var buf [seccompDataSize]byte
+	for nr := range seccompCacheSize {
+		d := linux.SeccompData{Nr: int32(nr), Arch: auditArchX86_64}
+		d.MarshalBytes(buf[:])
+		c := seccompCached{ret: uint32(linux.SECCOMP_RET_ALLOW), ok: true}
+		for i := len(filters) - 1; i >= 0 && c.ok; i-- {
+			m, err := bpf.InstrumentedExec[bpf.NativeEndian](filters[i].prog, buf[:])
+			if err != nil {
+				c.ok = false
+				break
+			}
+			for off, read := range m.InputAccessed {
+				if read && off >= ipAt {
+					c.ok = false // it looks at the arguments or the caller
+				}
+			}
+			if int32(m.ReturnValue&linux.SECCOMP_RET_ACTION_FULL) < int32(c.ret&linux.SECCOMP_RET_ACTION_FULL) {
+				c.ret, c.log = m.ReturnValue, filters[i].log
+			}
+		}
+		s.cache[nr] = c
+	}
+	return s
 }
 
 // mode is prctl(PR_GET_SECCOMP)'s answer.
@@ -159,13 +206,23 @@ func (s *seccompState) with(f *seccompFilter) (*seccompState, error) {
 	}
 	filters := make([]*seccompFilter, len(prev), len(prev)+1)
 	copy(filters, prev)
-	return &seccompState{filters: append(filters, f)}, nil
+	return newSeccompState(append(filters, f)), nil
 }
 
 // evaluate runs the filters on one call and returns the least
 // permissive result (action and data), and whether the filter that gave
 // it asked for logging.
 func (s *seccompState) evaluate(sysno uintptr, args [6]uint64, ip uint64) (uint32, bool) {
+	if s.cache != nil && sysno < seccompCacheSize {
+		if c := &s.cache[sysno]; c.ok {
+			return c.ret, c.log
+		}
+	}
+	return s.run(sysno, args, ip)
+}
+
+// run runs every filter on one call (evaluate without the cache).
+func (s *seccompState) run(sysno uintptr, args [6]uint64, ip uint64) (uint32, bool) {
 	d := linux.SeccompData{Nr: int32(sysno), Arch: auditArchX86_64, InstructionPointer: ip, Args: args}
 	var buf [seccompDataSize]byte
 	d.MarshalBytes(buf[:])
@@ -466,7 +523,7 @@ func (t *task) installRootSeccomp(p *SeccompProgram) error {
 		return fmt.Errorf("seccomp program: %w", err)
 	}
 	f.log = p.Log
-	t.seccomp.Store(&seccompState{filters: []*seccompFilter{f}})
+	t.seccomp.Store(newSeccompState([]*seccompFilter{f}))
 	return nil
 }
 

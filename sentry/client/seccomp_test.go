@@ -134,3 +134,45 @@ func TestSeccompLimitsAndTsyncAncestry(t *testing.T) {
 		}
 	}
 }
+
+// TestSeccompCache checks that the per-number cache gives what running
+// the filters gives, and is not used for calls whose result depends on
+// their arguments.
+func TestSeccompCache(t *testing.T) {
+	byArg := []bpf.Instruction{ // ERRNO for write(2, ...), else ALLOW
+		bpf.Stmt(bpf.Ld|bpf.W|bpf.Abs, 0),
+		bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, 1, 0, 3),
+		bpf.Stmt(bpf.Ld|bpf.W|bpf.Abs, 16), // args[0], low half
+		bpf.Jump(bpf.Jmp|bpf.Jeq|bpf.K, 2, 0, 1),
+		bpf.Stmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_ERRNO)|5),
+		bpf.Stmt(bpf.Ret|bpf.K, uint32(linux.SECCOMP_RET_ALLOW)),
+	}
+	f1, err := compileSeccompFilter(byArg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := compileSeccompFilter(denyNr(39, uint32(linux.SECCOMP_RET_ERRNO)|1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSeccompState([]*seccompFilter{f1, f2})
+	for _, tc := range []struct {
+		nr       uintptr
+		arg0     uint64
+		cachedOK bool
+	}{
+		{1, 2, false}, {1, 3, false}, {39, 0, true}, {0, 0, true}, {400, 0, true},
+	} {
+		if got := s.cache[tc.nr].ok; got != tc.cachedOK {
+			t.Errorf("syscall %d: cached=%v, want %v", tc.nr, got, tc.cachedOK)
+		}
+		got, _ := s.evaluate(tc.nr, [6]uint64{tc.arg0}, 0)
+		want, _ := s.run(tc.nr, [6]uint64{tc.arg0}, 0)
+		if got != want {
+			t.Errorf("syscall %d(%d): evaluate %#x, run %#x", tc.nr, tc.arg0, got, want)
+		}
+	}
+	if got, _ := s.evaluate(1, [6]uint64{2}, 0); got != uint32(linux.SECCOMP_RET_ERRNO)|5 {
+		t.Errorf("write(2): %#x", got)
+	}
+}
