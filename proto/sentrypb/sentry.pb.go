@@ -4058,8 +4058,13 @@ type TaskActivity struct {
 	Comm string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
 	// utime_ns and stime_ns are the thread's user and system CPU time as
 	// the client measures it (nanoseconds).
-	UtimeNs       int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
-	StimeNs       int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
+	UtimeNs int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
+	StimeNs int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
+	// seccomp_mode is the thread's seccomp mode (0 none, 1 strict, 2
+	// filter) and no_new_privs its no_new_privs bit, which the client
+	// keeps (/proc/<pid>/status).
+	SeccompMode   uint32 `protobuf:"varint,260,opt,name=seccomp_mode,json=seccompMode,proto3" json:"seccomp_mode,omitempty"`
+	NoNewPrivs    bool   `protobuf:"varint,261,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4127,6 +4132,20 @@ func (x *TaskActivity) GetStimeNs() int64 {
 		return x.StimeNs
 	}
 	return 0
+}
+
+func (x *TaskActivity) GetSeccompMode() uint32 {
+	if x != nil {
+		return x.SeccompMode
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
 }
 
 // MachineInfo describes the client machine, where the application's CPU
@@ -8269,13 +8288,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"\x84\x01\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xcb\x01\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
 	"\x04comm\x18\x03 \x01(\tR\x04comm\x12\x19\n" +
 	"\butime_ns\x18\x1e \x01(\x03R\autimeNs\x12\x19\n" +
-	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\"\x92\x03\n" +
+	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\x12\"\n" +
+	"\fseccomp_mode\x18\x84\x02 \x01(\rR\vseccompMode\x12!\n" +
+	"\fno_new_privs\x18\x85\x02 \x01(\bR\n" +
+	"noNewPrivs\"\x92\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +

@@ -15,6 +15,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// status prints the line of /proc/self/status that starts with key.
+static void status(const char *key) {
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f == NULL) {
+		perror("/proc/self/status");
+		return;
+	}
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0)
+			printf("status %s", line);
+	fclose(f);
+}
+
 static long sc(unsigned op, unsigned flags, void *arg) {
 	long r = syscall(SYS_seccomp, op, flags, arg);
 	return r < 0 ? -errno : r;
@@ -27,6 +41,7 @@ static long sc(unsigned op, unsigned flags, void *arg) {
 int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	printf("get_seccomp before: %d\n", prctl(PR_GET_SECCOMP));
+	status("Seccomp:");
 	static const unsigned actions[] = {SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP,
 		SECCOMP_RET_ERRNO, SECCOMP_RET_TRACE, SECCOMP_RET_LOG, SECCOMP_RET_ALLOW, 0x12340000};
 	for (unsigned i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
@@ -65,7 +80,9 @@ int main(void) {
 		}
 		printf("unprivileged, no nnp: %ld\n", sc(SECCOMP_SET_MODE_FILTER, 0, &allowp));
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		status("NoNewPrivs:");
 		printf("unprivileged, nnp: %ld\n", sc(SECCOMP_SET_MODE_FILTER, 0, &allowp));
+		status("Seccomp:");
 		_exit(0);
 	}
 	int st;
@@ -92,6 +109,7 @@ int main(void) {
 	long r;
 	printf("install as root: %ld\n", sc(SECCOMP_SET_MODE_FILTER, 0, &denyp));
 	printf("get_seccomp after: %d\n", prctl(PR_GET_SECCOMP));
+	status("Seccomp:");
 	errno = 0;
 	r = mkdir("/tmp/seccomp-never", 0755);
 	printf("mkdir: %ld errno %s\n", r, strerror(errno));
