@@ -27,6 +27,10 @@ type SeccompFilter struct {
 	Ignored []string
 }
 
+// maxSyscallNumber bounds the x86-64 call numbers the ENOSYS stub covers
+// (the highest is below 512).
+const maxSyscallNumber = 512
+
 // retLog is SECCOMP_RET_LOG, which pkg/seccomp's actions lack: rules
 // with SCMP_ACT_LOG are built with SECCOMP_RET_USER_NOTIF (refused in a
 // profile, so never otherwise in the program) and rewritten.
@@ -175,6 +179,7 @@ func SeccompFrom(s *specs.LinuxSeccomp) (*SeccompFilter, error) {
 		return nil, err
 	}
 	var sets []seccomp.RuleSet
+	highest := uintptr(0) // the highest call number the profile names
 	for i, sc := range s.Syscalls {
 		sf := fmt.Sprintf("%s.syscalls[%d]", field, i)
 		act, err := seccompAction(sf+".action", sc.Action, sc.ErrnoRet)
@@ -196,9 +201,23 @@ func SeccompFrom(s *specs.LinuxSeccomp) (*SeccompFilter, error) {
 				continue
 			}
 			rules.Add(nr, rule)
+			highest = max(highest, nr)
 		}
 		if rules.Size() > 0 {
 			sets = append(sets, seccomp.RuleSet{Rules: rules, Action: act})
+		}
+	}
+	// As runc: calls newer than any the profile names fail with ENOSYS
+	// rather than the default action, so that a program falls back to
+	// an older call (clone3 to clone) as it does on a kernel without
+	// them.
+	if s.DefaultAction != specs.ActAllow && s.DefaultAction != specs.ActLog && highest > 0 {
+		newer := seccomp.NewSyscallRules()
+		for nr := highest + 1; nr < maxSyscallNumber; nr++ {
+			newer.Add(nr, seccomp.MatchAll{})
+		}
+		if newer.Size() > 0 {
+			sets = append(sets, seccomp.RuleSet{Rules: newer, Action: seccomp.ReturnError.Code(uint16(unix.ENOSYS))})
 		}
 	}
 	prog := &seccomp.Program{

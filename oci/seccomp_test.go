@@ -134,3 +134,35 @@ func TestSeccompFromRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestSeccompNewerCalls checks runc's stub: with a default action other
+// than allow, a call newer than any the profile names gets ENOSYS.
+func TestSeccompNewerCalls(t *testing.T) {
+	f, err := SeccompFrom(&specs.LinuxSeccomp{DefaultAction: specs.ActErrno,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "write", "openat"}, Action: specs.ActAllow}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x86 := uint32(linux.AUDIT_ARCH_X86_64)
+	for _, tc := range []struct {
+		nr   uintptr
+		want uint32
+	}{
+		{unix.SYS_READ, uint32(linux.SECCOMP_RET_ALLOW)},
+		{unix.SYS_OPENAT, uint32(linux.SECCOMP_RET_ALLOW)},
+		{unix.SYS_GETPID, uint32(linux.SECCOMP_RET_ERRNO) | uint32(unix.EPERM)}, // older: the default
+		{unix.SYS_CLONE3, uint32(linux.SECCOMP_RET_ERRNO) | uint32(unix.ENOSYS)},
+	} {
+		if got := runSeccomp(t, f, x86, tc.nr); got != tc.want {
+			t.Errorf("syscall %d: got %#x, want %#x", tc.nr, got, tc.want)
+		}
+	}
+	allow, err := SeccompFrom(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runSeccomp(t, allow, x86, unix.SYS_CLONE3); got != uint32(linux.SECCOMP_RET_ALLOW) {
+		t.Errorf("clone3 under an allow-by-default profile: %#x", got)
+	}
+}
