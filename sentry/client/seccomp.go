@@ -21,7 +21,10 @@ import (
 // failure untouched (nothing to replay). Each thread holds an immutable
 // seccompState (task.seccomp); installing a filter publishes a new one.
 // clone copies the pointer (threads and processes inherit the filters),
-// exec keeps it (the task outlives its image).
+// exec keeps it (the task outlives its image). One difference from
+// Linux, which copies the filters and makes the thread visible to TSYNC
+// under one lock: a thread being cloned while a sibling installs a
+// filter with TSYNC can start with the filters from before it.
 
 // Linux's limits (kernel/seccomp.c): the instructions of all of a
 // thread's filters, plus 4 per filter, at most MAX_INSNS_PER_PATH.
