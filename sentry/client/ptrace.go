@@ -405,9 +405,6 @@ func (t *task) ptraceAfterCall(sysno uintptr, args [6]uint64, ret uint64, errno 
 	}
 }
 
-// The seccomp filter's SECCOMP_RET_TRACE calls ptraceSeccompTrace.
-var _ = (*task).ptraceSeccompTrace
-
 // ptraceSeccompTrace is the hook for a seccomp filter's SECCOMP_RET_TRACE
 // with data (the low 16 bits of the action): if t's tracer asked for
 // PTRACE_O_TRACESECCOMP, t enters the PTRACE_EVENT_SECCOMP stop (the

@@ -95,6 +95,7 @@ func init() {
 		unix.SYS_PTRACE:            sysPtrace,    // relation and resumes forwarded (ptrace.go)
 		unix.SYS_PROCESS_VM_READV:  sysProcessVMReadv,
 		unix.SYS_PROCESS_VM_WRITEV: sysProcessVMWritev,
+		unix.SYS_SECCOMP:           sysSeccomp,
 	}
 }
 
@@ -121,6 +122,14 @@ func (t *task) syscall() {
 			return
 		}
 		defer t.ptraceSyscallExit()
+	}
+	// Seccomp after the syscall-enter stop, as Linux orders them, so that
+	// the filter sees what a tracer changed.
+	if sc := t.seccomp.Load(); sc != nil {
+		var refused bool
+		if sysno, args, refused = t.seccompCheck(sc, sysno, args); refused {
+			return // refused by the application's seccomp filter (seccomp.go)
+		}
 	}
 	oldTID := t.tid
 	t.ptraceBeforeCall(sysno, args)

@@ -145,6 +145,9 @@ type task struct {
 	userNS, sysNS, appSince atomic.Int64
 	// waitedNS is how long the current system call waited.
 	waitedNS int64
+	// seccomp is the thread's seccomp mode and filters (seccomp.go; nil:
+	// none). Read by the task goroutine; stored under proc.mu.
+	seccomp atomic.Pointer[seccompState]
 
 	mu sync.Mutex
 	// state is what the task goroutine is doing. Protected by mu.
@@ -230,7 +233,15 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	return c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+	t, err := c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.installRootSeccomp(c.cfg.Seccomp); err != nil {
+		t.pctx.Release()
+		return nil, err
+	}
+	return t, nil
 }
 
 // newRootTask builds a process with no parent on the client (the first,

@@ -41,7 +41,8 @@
 //     at once, never refused), the client's stdio (stdio.go) and the
 //     stdio sets of spawned processes: processes the OCI runtime's exec
 //     adds from outside (Spawn, spawn.go; a set's stdinState.mu nests
-//     inside clientState.mu as set 0's does);
+//     inside clientState.mu as set 0's does; a set counts its open files,
+//     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs

@@ -190,6 +190,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
 		}
 		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
+		t.Seccomp, t.NoNewPrivs = ta.GetSeccompMode(), ta.GetNoNewPrivs()
 	}
 	leader := 0
 	for i, t := range out.Threads {

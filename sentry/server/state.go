@@ -439,6 +439,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
 		Execed: p.execed, Caps: p.creds.caps.proto(),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
+		TtyForegroundPgrp: k.ttyForegroundLocked(p),
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid

@@ -96,6 +96,10 @@ type Thread struct {
 	State byte
 	// UTime and STime are its CPU times (measured by the client).
 	UTime, STime time.Duration
+	// Seccomp is its seccomp mode (0, 1 strict, 2 filter) and
+	// NoNewPrivs its no_new_privs bit (kept by the client).
+	Seccomp    uint32
+	NoNewPrivs bool
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.
