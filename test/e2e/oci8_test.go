@@ -20,8 +20,9 @@ import (
 // seccompPrograms are the C programs of testdata/seccomp run natively and
 // in the sandbox: argument checks, the privilege rule and ERRNO (basic),
 // TRAP with its siginfo, the kill actions and strict mode (trap), and
-// inheritance over fork, threads and exec with TSYNC (inherit).
-var seccompPrograms = []string{"basic", "trap", "inherit"}
+// inheritance over fork, threads and exec with TSYNC (inherit), and
+// SECCOMP_RET_TRACE with and without a tracer (tracer).
+var seccompPrograms = []string{"basic", "trap", "inherit", "tracer"}
 
 // TestSeccompFilters compares the application's own seccomp filters with
 // Linux's: each program's output and exit status under `do`, on both
