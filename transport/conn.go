@@ -102,6 +102,10 @@ type Options struct {
 	OnReply func(*pb.Reply)
 	// OnFarewell is called when the server acknowledges Goodbye.
 	OnFarewell func()
+	// OnFrames, when set, is called for each batch of Ethernet frames the
+	// server sends (--network=sandbox), from the receiving goroutine like
+	// OnPush; it must only queue them. Without it they are dropped.
+	OnFrames func(*pb.Frames)
 	// HeartbeatInterval is how often the client sends a heartbeat
 	// (default 100ms).
 	HeartbeatInterval time.Duration
@@ -622,6 +626,10 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	case *pb.ServerMessage_Farewell:
 		if c.opts.OnFarewell != nil {
 			c.opts.OnFarewell()
+		}
+	case *pb.ServerMessage_Frames:
+		if c.opts.OnFrames != nil && m.Frames != nil {
+			c.opts.OnFrames(m.Frames)
 		}
 	case *pb.ServerMessage_Heartbeat:
 	}

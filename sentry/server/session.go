@@ -80,6 +80,10 @@ func (k *clientState) serve(sess *session) error {
 			if m.ProcAnswer != nil {
 				k.procAnswer(m.ProcAnswer)
 			}
+		case *sentrypb.ClientMessage_Frames:
+			if m.Frames != nil {
+				k.inboundFrames(m.Frames)
+			}
 		case *sentrypb.ClientMessage_Hello:
 			k.log.Warn("ignoring a second Hello")
 		}
