@@ -120,6 +120,11 @@ type Config struct {
 	Sysctls map[string]string
 	// Devices are extra nodes of the sandbox's /dev (Hello.devices).
 	Devices []*pb.DeviceNode
+	// Network, when set, is the network the sandbox brings
+	// (--network=sandbox; OpenSandboxNetwork): its configuration goes in
+	// every Hello and its frames travel on the session while Run runs.
+	// The caller closes it after Run.
+	Network *SandboxNetwork
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -338,6 +343,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
+	if cfg.Network != nil {
+		hello.Network = cfg.Network.Config()
+	}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
@@ -369,6 +377,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.conn.Close()
 		mf.Destroy()
 		return 0, err
+	}
+	if cfg.Network != nil {
+		cfg.Network.start(c.conn.SendFrames)
 	}
 	status, err := c.run()
 	c.shutdown()
