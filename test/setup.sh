@@ -17,6 +17,7 @@ command -v make >/dev/null 2>&1 || need="$need make"
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need="$need containerd"
 command -v runc >/dev/null 2>&1 || need="$need runc"
 command -v m4 >/dev/null 2>&1 || need="$need m4"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v ps >/dev/null 2>&1 && command -v free >/dev/null 2>&1 || need="$need procps"
 /usr/bin/python3 -c "import asyncio, http.server, urllib.request" >/dev/null 2>&1 || need="$need python3"
 if [ -n "$need" ]; then

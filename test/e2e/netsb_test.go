@@ -1,0 +1,338 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// vethNS is a network namespace joined to the host by a veth pair, as a
+// CNI plugin makes a pod's: the host end holds HostIP (and Gateway2, an
+// address outside the pod's subnet, reached through the default route),
+// the namespace end PodIP, with a default route through HostIP.
+type vethNS struct {
+	Name, HostIf, PodIf      string
+	HostIP, PodIP, OtherHost string
+}
+
+var vethSeq atomic.Int32
+
+func newVethNS(t *testing.T) *vethNS {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatalf("ip (iproute2) is required (run test/setup.sh): %v", err)
+	}
+	n := vethSeq.Add(1)
+	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, n)
+	// A /24 of its own per namespace, unlikely to meet another test's.
+	sub := fmt.Sprintf("10.%d.%d", 64+os.Getpid()%64, 100+n)
+	v := &vethNS{Name: "nsb-" + id, HostIf: "nsbh" + id, PodIf: "nsbp" + id,
+		HostIP: sub + ".1", PodIP: sub + ".2", OtherHost: fmt.Sprintf("10.%d.%d.1", 64+os.Getpid()%64, 200+n)}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", v.HostIf).Run()
+		exec.Command("ip", "netns", "del", v.Name).Run()
+	})
+	run("netns", "add", v.Name)
+	run("link", "add", v.HostIf, "type", "veth", "peer", "name", v.PodIf)
+	run("link", "set", v.PodIf, "netns", v.Name)
+	run("addr", "add", v.HostIP+"/24", "dev", v.HostIf)
+	run("addr", "add", v.OtherHost+"/32", "dev", v.HostIf)
+	run("link", "set", v.HostIf, "up")
+	run("-n", v.Name, "link", "set", "lo", "up")
+	run("-n", v.Name, "addr", "add", v.PodIP+"/24", "dev", v.PodIf)
+	run("-n", v.Name, "link", "set", v.PodIf, "up")
+	run("-n", v.Name, "route", "add", "default", "via", v.HostIP)
+	return v
+}
+
+// podAddrs are the IPv4 addresses the host kernel has on the pod's end.
+func (v *vethNS) podAddrs(t *testing.T) string {
+	out, err := exec.Command("ip", "-n", v.Name, "-4", "-o", "addr", "show", "dev", v.PodIf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// argv runs prog in the namespace: natively, or in a sandbox with
+// --network=sandbox (and extra do flags).
+func (v *vethNS) argv(t *testing.T, sandbox bool, dir string, doFlags []string, prog ...string) []string {
+	a := []string{"ip", "netns", "exec", v.Name}
+	if sandbox {
+		a = append(a, tu.Binary(t), "do", "--force-overlay=false", "--network=sandbox", "--cwd", dir)
+		a = append(a, doFlags...)
+		a = append(a, "--")
+	}
+	return append(a, prog...)
+}
+
+// hostTCP accepts connections on addr until the test ends, answering
+// each with "hello " and what the peer sent before closing its side.
+func hostTCP(t *testing.T, addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(timeout))
+				b, _ := io.ReadAll(c)
+				fmt.Fprintf(c, "hello %s", b)
+			}()
+		}
+	}()
+}
+
+// hostUDP echoes datagrams on addr with "echo:" in front.
+func hostUDP(t *testing.T, addr string) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo:"), b[:n]...), from)
+		}
+	}()
+}
+
+// TestNetworkSandbox runs network programs in a sandbox whose network is
+// a pod-style namespace's veth (do --network=sandbox in the namespace),
+// against peers on the host end, and natively in the same namespace:
+// the outputs match. A TCP client and a UDP round trip to the host end,
+// a TCP client through the default route to an address outside the
+// subnet, the interfaces as ioctls report them, and a TCP listener in
+// the sandbox reached from the host, which also pings the sandbox's
+// address: while the sandbox runs, the host kernel holds no address on
+// the pod's interface, so the sandbox's netstack is what answers.
+func TestNetworkSandbox(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	v := newVethNS(t)
+	tcpPort, udpPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
+	hostTCP(t, v.HostIP+":"+tcpPort)
+	hostTCP(t, v.OtherHost+":"+tcpPort)
+	hostUDP(t, v.HostIP+":"+udpPort)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // a line the output must hold (both runs)
+	}{
+		{"tcp client", []string{"client", v.HostIP, tcpPort, "from-the-pod"}, "client got 18 bytes: hello from-the-pod"},
+		{"tcp via gateway", []string{"client", v.OtherHost, tcpPort, "routed"}, "client got 12 bytes: hello routed"},
+		{"udp", []string{"udp", v.HostIP, udpPort, "datagram"}, "udp reply from " + v.HostIP + ":" + udpPort + ": echo:datagram"},
+		{"ifaces", []string{"ifaces"}, v.PodIf + " " + v.PodIP + " "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			native := tu.Run(t, timeout, dir, "", v.argv(t, false, dir, nil, append([]string{prog}, tc.args...)...)...)
+			got := tu.Run(t, timeout, dir, "", v.argv(t, true, dir, nil, append([]string{prog}, tc.args...)...)...)
+			if !strings.Contains(native.Stdout, tc.want) {
+				t.Fatalf("native run: %q (exit %d, stderr %q), want a line with %q", native.Stdout, native.ExitCode, native.Stderr, tc.want)
+			}
+			if got.Stdout != native.Stdout || got.ExitCode != native.ExitCode {
+				t.Errorf("sandbox (exit %d):\n%s\nnative (exit %d):\n%s\nsandbox stderr:\n%s", got.ExitCode, got.Stdout, native.ExitCode, native.Stdout, got.Stderr)
+			}
+		})
+	}
+
+	t.Run("listener and ping", func(t *testing.T) {
+		port := strconv.Itoa(freePort(t))
+		var outs [2]string
+		for i, sandbox := range []bool{false, true} {
+			dir := t.TempDir()
+			done := runBackground(t, dir, v.argv(t, sandbox, dir, nil, prog, "serve", port, "2"))
+			waitFile(t, filepath.Join(dir, "listening"), done)
+			if sandbox {
+				if a := v.podAddrs(t); strings.Contains(a, "inet") {
+					t.Errorf("the host kernel still has the pod's address while the sandbox runs:\n%s", a)
+				}
+			}
+			if out, err := exec.Command("busybox", "ping", "-c", "1", "-W", "5", v.PodIP).CombinedOutput(); err != nil {
+				t.Errorf("ping %s (sandbox %v): %v\n%s", v.PodIP, sandbox, err, out)
+			}
+			for _, msg := range []string{"first", "second"} {
+				if got := tcpRoundTrip(t, v.PodIP+":"+port, msg+"\n"); got != "pong:"+msg+"\n" {
+					t.Errorf("sandbox %v: %q answered %q", sandbox, msg, got)
+				}
+			}
+			res := <-done
+			if res.ExitCode != 0 {
+				t.Errorf("sandbox %v: exit %d\n%s\n%s", sandbox, res.ExitCode, res.Stdout, res.Stderr)
+			}
+			outs[i] = res.Stdout
+		}
+		if outs[0] != outs[1] {
+			t.Errorf("sandbox:\n%s\nnative:\n%s", outs[1], outs[0])
+		}
+		// do gave the address back when it ended.
+		if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+			t.Errorf("the pod's address was not given back after the sandbox:\n%s", a)
+		}
+	})
+}
+
+// runBackground starts argv in dir and delivers its result once it ends;
+// it is killed when the test ends or after twice the timeout, so that a
+// program left waiting for a peer that never came fails the test rather
+// than hanging it.
+func runBackground(t *testing.T, dir string, argv []string) chan tu.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 2 * time.Second
+	done := make(chan tu.Result, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %q: %v", argv, err)
+	}
+	go func() {
+		err := cmd.Wait()
+		r := tu.Result{Stdout: out.String(), Stderr: errb.String()}
+		if err != nil {
+			r.ExitCode = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				r.ExitCode = ee.ExitCode()
+			}
+			r.Stderr += fmt.Sprintf("\n(%v)", err)
+		}
+		done <- r
+	}()
+	return done
+}
+
+// waitFile waits for path, failing the test if done delivers first.
+func waitFile(t *testing.T, path string, done chan tu.Result) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the program ended before %s (exit %d):\n%s\n%s", filepath.Base(path), r.ExitCode, r.Stdout, r.Stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tcpRoundTrip connects to addr (retrying a refused connection for a
+// while), sends msg and returns the first line of the answer.
+func tcpRoundTrip(t *testing.T, addr, msg string) string {
+	c, err := dialRetry("tcp", addr, timeout/2)
+	if err != nil {
+		return "connect: " + err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout / 2))
+	if _, err := io.WriteString(c, msg); err != nil {
+		return "write: " + err.Error()
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "read: " + err.Error()
+	}
+	return line
+}
+
+// TestNetworkSandboxServerKill kills the remote sentry (a server with
+// --network=sandbox) while a program in a sandbox on a pod's veth
+// listens for the host: the client keeps its AF_PACKET socket, sends the
+// same network to the restarted server, and the listener, re-bound on
+// the new server's netstack, answers the host again on the same address.
+func TestNetworkSandboxServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	v := newVethNS(t)
+	port := strconv.Itoa(freePort(t))
+	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	serverArgs := []string{"server", "--gofer", gofer.Target, "--network", "sandbox"}
+	srv := tu.StartDaemon(t, sockDir, "a", serverArgs[0], serverArgs[1:]...)
+	flags := []string{"--server", srv.Target, "--grace", "5s", "--heartbeat", "50ms"}
+	done := runBackground(t, dir, v.argv(t, true, dir, flags, prog, "serve", port, "2"))
+	waitFile(t, filepath.Join(dir, "listening"), done)
+	if got := tcpRoundTrip(t, v.PodIP+":"+port, "before\n"); got != "pong:before\n" {
+		t.Fatalf("before the kill: %q", got)
+	}
+	srv.Kill()
+	time.Sleep(100 * time.Millisecond)
+	srv2 := tu.StartDaemonAt(t, srv.Target, serverArgs[0], serverArgs[1:]...)
+	if srv2 == nil {
+		t.Fatal("server did not restart")
+	}
+	if got := tcpRoundTrip(t, v.PodIP+":"+port, "after\n"); got != "pong:after\n" {
+		t.Errorf("after the kill: %q; server log:\n%s", got, srv2.Log)
+	}
+	res := <-done
+	want := "served 0: from " + v.HostIP + ": before\nserved 1: from " + v.HostIP + ": after\n"
+	if res.Stdout != want || res.ExitCode != 0 {
+		t.Errorf("program output (exit %d):\n%s\nwant:\n%s\nstderr:\n%s", res.ExitCode, res.Stdout, want, res.Stderr)
+	}
+}
+
+// TestNetworkSandboxRefused: a client asking for --network=sandbox of a
+// server that does not allow it fails at once, saying so.
+func TestNetworkSandboxRefused(t *testing.T) {
+	tu.RequireRoot(t)
+	sockDir, dir := t.TempDir(), t.TempDir()
+	v := newVethNS(t)
+	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	srv := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", gofer.Target)
+	res := tu.Run(t, timeout, dir, "", v.argv(t, true, dir, []string{"--server", srv.Target}, tu.Busybox, "true")...)
+	if res.ExitCode != 125 || !strings.Contains(res.Stderr, "--network=sandbox") {
+		t.Errorf("exit %d, stderr %q: want 125 and a refusal naming --network=sandbox", res.ExitCode, res.Stderr)
+	}
+	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+		t.Errorf("the pod's address was not given back after the refusal:\n%s", a)
+	}
+}
