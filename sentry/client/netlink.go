@@ -56,6 +56,15 @@ func readNamespaceNetwork() (*pb.NetworkConfig, error) {
 	if len(cfg.Interfaces) == 0 {
 		return nil, fmt.Errorf("no interface to bring into the sandbox (up, not the loopback, Ethernet): is the client in the pod's network namespace?")
 	}
+	addrs := 0
+	for _, ifc := range cfg.Interfaces {
+		addrs += len(ifc.Addresses)
+	}
+	if addrs == 0 {
+		// Another sandbox took them: two cannot share a namespace's
+		// interfaces (each AF_PACKET socket sees every frame).
+		return nil, fmt.Errorf("no address on the namespace's interfaces: is another sandbox using this network namespace?")
+	}
 	routes, err := mainRoutes()
 	if err != nil {
 		return nil, err

@@ -7,6 +7,10 @@
 //                               line, answer "pong:" LINE), print them;
 //                               creates ./listening once it listens
 //   netsb udp IP PORT MSG       UDP: send MSG, print the reply
+//   netsb sink PORT             TCP: accept one connection, read it to
+//                               the end, print the byte count and a sum
+//   netsb source IP PORT BYTES  TCP: connect, write BYTES bytes of a
+//                               pattern, close, print the count
 //   netsb ifaces                print the non-loopback IPv4 interfaces
 //                               (SIOCGIFCONF, SIOCGIFHWADDR, SIOCGIFMTU)
 #include <arpa/inet.h>
@@ -121,6 +125,50 @@ static int udp(const char *ip, const char *port, const char *msg) {
   return 1;
 }
 
+static int sink(const char *port) {
+  struct sockaddr_in a = addr(NULL, port);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) die("socket");
+  int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
+  if (listen(s, 1) < 0) die("listen");
+  close(open("listening", O_CREAT | O_WRONLY, 0644));
+  int c = accept(s, NULL, NULL);
+  if (c < 0) die("accept");
+  static char buf[1 << 16];
+  unsigned long long total = 0, sum = 0;
+  for (;;) {
+    ssize_t n = read(c, buf, sizeof buf);
+    if (n < 0) die("read");
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n; i++) sum = sum * 31 + (unsigned char)buf[i];
+    total += n;
+  }
+  printf("sink: %llu bytes, sum %llx\n", total, sum);
+  return 0;
+}
+
+static int source(const char *ip, const char *port, long long bytes) {
+  struct sockaddr_in a = addr(ip, port);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) die("socket");
+  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+  static char buf[1 << 16];
+  long long sent = 0;
+  while (sent < bytes) {
+    size_t chunk = sizeof buf;
+    if ((long long)chunk > bytes - sent) chunk = bytes - sent;
+    for (size_t i = 0; i < chunk; i++) buf[i] = (char)((sent + i) * 7 + ((sent + i) >> 11));
+    ssize_t n = write(s, buf, chunk);
+    if (n < 0) die("write");
+    sent += n;  // after a short write the pattern goes on from sent
+  }
+  close(s);
+  printf("source: %lld bytes\n", sent);
+  return 0;
+}
+
 static int ifaces(void) {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   if (s < 0) die("socket");
@@ -148,6 +196,8 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "serve") == 0) return serve(argv[2], atoi(argv[3]));
   if (argc == 5 && strcmp(argv[1], "udp") == 0) return udp(argv[2], argv[3], argv[4]);
   if (argc == 2 && strcmp(argv[1], "ifaces") == 0) return ifaces();
-  fprintf(stderr, "usage: netsb client IP PORT MSG | serve PORT N | udp IP PORT MSG | ifaces\n");
+  if (argc == 3 && strcmp(argv[1], "sink") == 0) return sink(argv[2]);
+  if (argc == 5 && strcmp(argv[1], "source") == 0) return source(argv[2], argv[3], atoll(argv[4]));
+  fprintf(stderr, "usage: netsb client IP PORT MSG | serve PORT N | udp IP PORT MSG | sink PORT | source IP PORT BYTES | ifaces\n");
   return 2;
 }
