@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -50,6 +51,10 @@ type SandboxNetwork struct {
 	// ifaces are the open interfaces by index. Immutable after Open.
 	ifaces map[int32]*netIface
 	log    hclog.Logger
+
+	// netnsPath is the namespace's path when it is not the caller's
+	// (OpenSandboxNetworkIn), for Close. Immutable.
+	netnsPath string
 
 	// closeOnce guards Close.
 	closeOnce sync.Once
@@ -107,6 +112,63 @@ func OpenSandboxNetwork(log hclog.Logger) (*SandboxNetwork, error) {
 	}
 	log.Info("sandbox network", "interfaces", len(cfg.Interfaces), "routes", len(cfg.Routes))
 	return n, nil
+}
+
+// OpenSandboxNetworkIn is OpenSandboxNetwork in the network namespace at
+// path (an OCI config's linux.namespaces network path, which a CNI
+// plugin set up), leaving the calling process in its own: sockets keep
+// the namespace they were made in.
+func OpenSandboxNetworkIn(path string, log hclog.Logger) (*SandboxNetwork, error) {
+	var n *SandboxNetwork
+	err := inNetNS(path, func() error {
+		var err error
+		n, err = OpenSandboxNetwork(log)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.netnsPath = path
+	return n, nil
+}
+
+// inNetNS runs f on a thread moved into the network namespace at path
+// ("" for the caller's own), then moves the thread back. A thread that
+// cannot be moved back is left locked, so that it ends with f's
+// goroutine instead of serving others in the wrong namespace.
+func inNetNS(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		back, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("this thread's network namespace: %w", err)
+			return
+		}
+		defer back.Close()
+		target, err := os.Open(path)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("network namespace: %w", err)
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter the network namespace %s: %w", path, err)
+			return
+		}
+		err = f()
+		if unix.Setns(int(back.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
 }
 
 // Config returns the network as Hello.network carries it.
@@ -270,7 +332,7 @@ func (n *SandboxNetwork) closeSockets() {
 func (n *SandboxNetwork) Close() error {
 	n.closeOnce.Do(func() {
 		n.closeSockets()
-		if err := restoreAddresses(n.config); err != nil {
+		if err := inNetNS(n.netnsPath, func() error { return restoreAddresses(n.config) }); err != nil {
 			n.closeErr = fmt.Errorf("sandbox network: give the addresses back: %w", err)
 		}
 		for _, ifc := range n.ifaces {

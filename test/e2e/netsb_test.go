@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -286,7 +288,7 @@ func waitFile(t *testing.T, path string, done chan tu.Result) {
 			return
 		}
 		select {
-		case r := <-done:
+		case r := <-done: // a nil done never delivers
 			t.Fatalf("the program ended before %s (exit %d):\n%s\n%s", filepath.Base(path), r.ExitCode, r.Stdout, r.Stderr)
 		default:
 		}
@@ -370,5 +372,64 @@ func TestNetworkSandboxRefused(t *testing.T) {
 	}
 	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
 		t.Errorf("the pod's address was not given back after the refusal:\n%s", a)
+	}
+}
+
+// TestOCINetworkSandbox runs a container as Kubernetes with a CNI plugin
+// would: its config.json names the pod's network namespace (a veth to
+// the host, as a CNI bridge plugin makes), and the runtime is started
+// outside it. The container sees the pod's interface and address, talks
+// TCP to the host, and a listener in it is reached from the host; when
+// it ends, the namespace has its address back.
+func TestOCINetworkSandbox(t *testing.T) {
+	r := newOCIRuntime(t)
+	buildDir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	v := newVethNS(t)
+	port, lport := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
+	hostTCP(t, v.HostIP+":"+port)
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "/bin/netsb ifaces && /bin/netsb client " + v.HostIP + " " + port + " from-the-container && cd /tmp && /bin/netsb serve " + lport + " 1"}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/var/run/netns/" + v.Name})
+	})
+	b, err := os.ReadFile(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "rootfs", "bin", "netsb"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, msg, code := r.create("netsb", bundle)
+	if code != 0 {
+		t.Fatalf("create: exit %d: %s", code, msg)
+	}
+	r.must("start", "netsb")
+	waitFile(t, filepath.Join(bundle, "rootfs", "tmp", "listening"), nil)
+	if a := v.podAddrs(t); strings.Contains(a, "inet") {
+		t.Errorf("the host kernel still has the pod's address while the container runs:\n%s", a)
+	}
+	if got := tcpRoundTrip(t, v.PodIP+":"+lport, "to-the-container\n"); got != "pong:to-the-container\n" {
+		t.Errorf("the container's listener answered %q", got)
+	}
+	if code := c.wait(t); code != 0 {
+		t.Errorf("container exit %d:\n%s", code, c.out(t))
+	}
+	r.must("delete", "netsb")
+	out := c.out(t)
+	for _, want := range []string{
+		v.PodIf + " " + v.PodIP + " ",
+		"client got 24 bytes: hello from-the-container",
+		"served 0: from " + v.HostIP + ": to-the-container",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container output lacks %q:\n%s", want, out)
+		}
+	}
+	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+		t.Errorf("the pod's address was not given back after the container:\n%s", a)
 	}
 }
