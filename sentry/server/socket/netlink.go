@@ -236,8 +236,11 @@ func putLink(ms *nlmsg.MessageSet, ifc *Interface) {
 func putAddr(ms *nlmsg.MessageSet, ifc *Interface, a IfAddr) {
 	m := ms.AddMessage(linux.NetlinkMessageHeader{Type: linux.RTM_NEWADDR})
 	scope := uint8(linux.RT_SCOPE_UNIVERSE)
-	if ifc.Flags&unix.IFF_LOOPBACK != 0 {
+	switch {
+	case ifc.Flags&unix.IFF_LOOPBACK != 0:
 		scope = linux.RT_SCOPE_HOST
+	case a.IP.IsLinkLocalUnicast():
+		scope = linux.RT_SCOPE_LINK
 	}
 	m.Put(&linux.InterfaceAddrMessage{Family: uint8(addrFamily(a.IP)), PrefixLen: uint8(a.PrefixLen),
 		Flags: unix.IFA_F_PERMANENT, Scope: scope, Index: uint32(ifc.Index)})

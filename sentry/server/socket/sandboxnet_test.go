@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"strings"
@@ -167,6 +168,19 @@ func TestSandboxStackBackToBack(t *testing.T) {
 	st := a.LinkStats()
 	if len(st) != 1 || st[0].OutFrames == 0 || st[0].InFrames == 0 {
 		t.Fatalf("link stats %+v: want frames both ways", st)
+	}
+	// The NIC is described as Linux describes a veth.
+	var eth *Interface
+	for _, ifc := range a.Interfaces() {
+		if ifc.Index == 2 {
+			ifc := ifc
+			eth = &ifc
+		}
+	}
+	const flags = unix.IFF_UP | unix.IFF_BROADCAST | unix.IFF_MULTICAST
+	if eth == nil || eth.Name != "eth0" || eth.Flags&flags != flags || eth.Flags&unix.IFF_LOOPBACK != 0 ||
+		!bytes.Equal(eth.HWAddr, []byte{2, 0, 0, 0, 0, 1}) || eth.MTU != 1500 || len(eth.Addrs) != 1 || !eth.Addrs[0].IP.Equal(net.IPv4(10, 9, 0, 1)) {
+		t.Errorf("interfaces %+v: want eth0 (2) up, broadcast, multicast, 02:00:00:00:00:01, MTU 1500, 10.9.0.1", a.Interfaces())
 	}
 	// Both stacks report the gateway route.
 	var def *Route
