@@ -90,6 +90,9 @@ func OpenSandboxNetwork(log hclog.Logger) (*SandboxNetwork, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	if err := notInitialNetNS(); err != nil {
+		return nil, fmt.Errorf("sandbox network: %w", err)
+	}
 	cfg, err := readNamespaceNetwork()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox network: %w", err)
@@ -174,6 +177,21 @@ func inNetNS(path string, f func() error) error {
 // Config returns the network as Hello.network carries it.
 func (n *SandboxNetwork) Config() *pb.NetworkConfig {
 	return proto.Clone(n.config).(*pb.NetworkConfig)
+}
+
+// notInitialNetNS refuses the machine's own network namespace (the
+// initial one): taking its addresses would cut the machine off. Only the
+// initial namespace has net.core.dev_weight (the per-namespace sysctl
+// tree is the calling thread's namespace's).
+func notInitialNetNS() error {
+	switch err := unix.Access("/proc/sys/net/core/dev_weight", unix.F_OK); err {
+	case nil:
+		return errors.New("this is the machine's own network namespace: run in the pod's (ip netns exec NAME ...), whose interfaces the sandbox takes from the host kernel")
+	case unix.ENOENT:
+		return nil
+	default:
+		return fmt.Errorf("which network namespace this is: %w", err)
+	}
 }
 
 // openPacketSocket opens a non-blocking AF_PACKET socket bound to

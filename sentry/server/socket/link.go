@@ -22,8 +22,12 @@ type FrameSender func(nic int32, frames [][]byte) bool
 // real one drops on a full ring: TCP retransmits, and blocking instead
 // would stall the session that also carries the application's calls.
 const (
-	// linkQueueFrames bounds each direction's queue, in frames.
+	// linkQueueFrames and linkQueueBytes bound each direction's queue:
+	// a client's frames cannot make the server hold more than a few MiB
+	// per NIC (inbound by bytes; outbound frames are at most an MTU, so
+	// the queue is shorter for a large MTU).
 	linkQueueFrames = 1024
+	linkQueueBytes  = 4 << 20
 	// maxBatchFrames and maxBatchBytes bound one outbound Frames message.
 	maxBatchFrames = 64
 	maxBatchBytes  = 256 << 10
@@ -45,7 +49,9 @@ type frameLink struct {
 	send FrameSender
 
 	// in is the inbound queue; Inbound drops a frame that does not fit.
-	in chan []byte
+	// inBytes counts the bytes queued in it (at most linkQueueBytes).
+	in      chan []byte
+	inBytes atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -62,7 +68,11 @@ type frameLink struct {
 }
 
 func newFrameLink(nic int32, mtu uint32, mac tcpip.LinkAddress, send FrameSender) (*frameLink, stack.LinkEndpoint) {
-	ch := channel.New(linkQueueFrames, mtu+header.EthernetMinimumSize, mac)
+	outFrames := linkQueueFrames
+	if n := linkQueueBytes / int(mtu+header.EthernetMinimumSize); n < outFrames {
+		outFrames = max(n, 64)
+	}
+	ch := channel.New(outFrames, mtu+header.EthernetMinimumSize, mac)
 	// Checksums of inbound packets are not verified: a host's veth and
 	// its AF_PACKET socket hand over packets whose checksum the sender
 	// left to offload (CHECKSUM_PARTIAL), and the Ethernet CRC was
@@ -88,9 +98,15 @@ func (l *frameLink) Inbound(frames [][]byte) {
 			l.inDropped.Add(1)
 			continue
 		}
+		if l.inBytes.Add(int64(len(f))) > linkQueueBytes {
+			l.inBytes.Add(-int64(len(f)))
+			l.inDropped.Add(1)
+			continue
+		}
 		select {
 		case l.in <- f:
 		default:
+			l.inBytes.Add(-int64(len(f)))
 			l.inDropped.Add(1)
 		}
 	}
@@ -99,6 +115,7 @@ func (l *frameLink) Inbound(frames [][]byte) {
 func (l *frameLink) inbound() {
 	defer l.wg.Done()
 	for f := range l.in {
+		l.inBytes.Add(-int64(len(f)))
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
 		l.ch.InjectInbound(0, pkt)
 		pkt.DecRef()

@@ -194,3 +194,43 @@ func TestSandboxStackBackToBack(t *testing.T) {
 		t.Fatalf("routes %+v: want a default route via 10.9.0.254 on 2", a.Routes())
 	}
 }
+
+// TestFrameLinkInboundBounds checks that a client's frames cannot make
+// the server hold more than the queue's bounds: runts, giants and what
+// is beyond the byte budget are dropped and counted, never queued.
+func TestFrameLinkInboundBounds(t *testing.T) {
+	// Only the queue: no goroutine drains it, so it only fills.
+	l := &frameLink{nic: 2, in: make(chan []byte, linkQueueFrames)}
+	l.Inbound([][]byte{make([]byte, 5), make([]byte, MaxFrameSize+1)})
+	if got := l.inDropped.Load(); got != 2 || len(l.in) != 0 {
+		t.Fatalf("runt and giant: dropped %d, queued %d; want 2, 0", got, len(l.in))
+	}
+	big := make([]byte, 60000)
+	for i := 0; i < 200; i++ {
+		l.Inbound([][]byte{big})
+	}
+	queued := len(l.in)
+	if want := linkQueueBytes / len(big); queued != want || l.inBytes.Load() > linkQueueBytes {
+		t.Fatalf("queued %d frames (%d bytes), want %d within %d bytes", queued, l.inBytes.Load(), want, linkQueueBytes)
+	}
+	if l.inDropped.Load() != uint64(2+200-queued) {
+		t.Fatalf("dropped %d, want %d", l.inDropped.Load(), 2+200-queued)
+	}
+}
+
+// FuzzSandboxInbound feeds arbitrary frames to a sandbox stack: whatever
+// a client sends, the server must not panic or hang.
+func FuzzSandboxInbound(f *testing.F) {
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 2, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1})
+	f.Add(append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 9, 0, 2, 10, 9, 0, 1}, make([]byte, 8)...))
+	f.Add(append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd, 0x60}, make([]byte, 60)...))
+	st, err := NewSandboxStack(sandboxNet("10.9.0.1", 1), func(int32, [][]byte) bool { return true })
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Destroy()
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		st.Inbound(2, [][]byte{frame})
+		st.Inbound(99, [][]byte{frame})
+	})
+}
