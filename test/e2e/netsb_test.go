@@ -320,9 +320,13 @@ func tcpRoundTrip(t *testing.T, addr, msg string) string {
 
 // TestNetworkSandboxServerKill kills the remote sentry (a server with
 // --network=sandbox) while a program in a sandbox on a pod's veth
-// listens for the host: the client keeps its AF_PACKET socket, sends the
-// same network to the restarted server, and the listener, re-bound on
-// the new server's netstack, answers the host again on the same address.
+// listens for the host and holds a connection to it: the client keeps
+// its AF_PACKET socket and sends the same network to the restarted
+// server; the listener, re-bound on the new server's netstack, answers
+// the host again on the same address, and the held connection, which
+// no server can rebuild, fails with ECONNRESET, then reads end of file
+// (docs/COMPATIBILITY.md); the host's end of it is reset when it next
+// sends.
 func TestNetworkSandboxServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
@@ -332,13 +336,33 @@ func TestNetworkSandboxServerKill(t *testing.T) {
 	}
 	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
 	v := newVethNS(t)
-	port := strconv.Itoa(freePort(t))
+	port, hport := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
+	// The held connection's host end: answers the first line with
+	// "ack:", then is left to the test.
+	ln, err := net.Listen("tcp", v.HostIP+":"+hport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.SetDeadline(time.Now().Add(timeout))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "ack:"+line)
+		held <- c
+	}()
 	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
 	serverArgs := []string{"server", "--gofer", gofer.Target, "--network", "sandbox"}
 	srv := tu.StartDaemon(t, sockDir, "a", serverArgs[0], serverArgs[1:]...)
 	flags := []string{"--server", srv.Target, "--grace", "5s", "--heartbeat", "50ms"}
-	done := runBackground(t, dir, v.argv(t, true, dir, flags, prog, "serve", port, "2"))
+	script := prog + " hold " + v.HostIP + " " + hport + " > hold.txt & " + prog + " serve " + port + " 2; wait"
+	done := runBackground(t, dir, v.argv(t, true, dir, flags, tu.Busybox, "sh", "-c", script))
 	waitFile(t, filepath.Join(dir, "listening"), done)
+	waitFile(t, filepath.Join(dir, "phase1"), done)
 	if got := tcpRoundTrip(t, v.PodIP+":"+port, "before\n"); got != "pong:before\n" {
 		t.Fatalf("before the kill: %q", got)
 	}
@@ -351,10 +375,27 @@ func TestNetworkSandboxServerKill(t *testing.T) {
 	if got := tcpRoundTrip(t, v.PodIP+":"+port, "after\n"); got != "pong:after\n" {
 		t.Errorf("after the kill: %q; server log:\n%s", got, srv2.Log)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	res := <-done
 	want := "served 0: from " + v.HostIP + ": before\nserved 1: from " + v.HostIP + ": after\n"
 	if res.Stdout != want || res.ExitCode != 0 {
 		t.Errorf("program output (exit %d):\n%s\nwant:\n%s\nstderr:\n%s", res.ExitCode, res.Stdout, want, res.Stderr)
+	}
+	holdOut, _ := os.ReadFile(filepath.Join(dir, "hold.txt"))
+	if want := "before: ack:one\nafter send: -1 errno 104\nafter read: 0 errno 0\n"; string(holdOut) != want {
+		t.Errorf("held connection:\n%s\nwant:\n%s", holdOut, want)
+	}
+	// The host's end: the new server's stack knows no such connection
+	// and resets it when the host sends.
+	c := <-held
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout / 2))
+	// One write only: a second one would take the reset's error.
+	io.WriteString(c, "ping\n")
+	if _, err := c.Read(make([]byte, 64)); err == nil || !strings.Contains(err.Error(), "reset") {
+		t.Errorf("the host's end of the held connection: read %v, want a reset", err)
 	}
 }
 

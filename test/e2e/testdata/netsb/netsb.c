@@ -11,6 +11,10 @@
 //                               the end, print the byte count and a sum
 //   netsb source IP PORT BYTES  TCP: connect, write BYTES bytes of a
 //                               pattern, close, print the count
+//   netsb hold IP PORT          TCP: connect, send "one\n", print the
+//                               reply line, create ./phase1, wait for
+//                               ./go, then send "two\n" and print what
+//                               the send and a read return (errno)
 //   netsb ifaces                print the non-loopback IPv4 interfaces
 //                               (SIOCGIFCONF, SIOCGIFHWADDR, SIOCGIFMTU)
 #include <arpa/inet.h>
@@ -169,6 +173,28 @@ static int source(const char *ip, const char *port, long long bytes) {
   return 0;
 }
 
+static int hold(const char *ip, const char *port) {
+  struct sockaddr_in a = addr(ip, port);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) die("socket");
+  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+  if (write(s, "one\n", 4) != 4) die("write");
+  char buf[256];
+  ssize_t n = read(s, buf, sizeof buf - 1);
+  if (n < 0) die("read");
+  buf[n] = 0;
+  printf("before: %s", buf);
+  close(open("phase1", O_CREAT | O_WRONLY, 0644));
+  while (access("go", F_OK) != 0) usleep(10000);
+  errno = 0;
+  n = send(s, "two\n", 4, MSG_NOSIGNAL);
+  printf("after send: %zd errno %d\n", n, n < 0 ? errno : 0);
+  errno = 0;
+  n = read(s, buf, sizeof buf - 1);
+  printf("after read: %zd errno %d\n", n, n < 0 ? errno : 0);
+  return 0;
+}
+
 static int ifaces(void) {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   if (s < 0) die("socket");
@@ -197,7 +223,8 @@ int main(int argc, char **argv) {
   if (argc == 5 && strcmp(argv[1], "udp") == 0) return udp(argv[2], argv[3], argv[4]);
   if (argc == 2 && strcmp(argv[1], "ifaces") == 0) return ifaces();
   if (argc == 3 && strcmp(argv[1], "sink") == 0) return sink(argv[2]);
+  if (argc == 4 && strcmp(argv[1], "hold") == 0) return hold(argv[2], argv[3]);
   if (argc == 5 && strcmp(argv[1], "source") == 0) return source(argv[2], argv[3], atoll(argv[4]));
-  fprintf(stderr, "usage: netsb client IP PORT MSG | serve PORT N | udp IP PORT MSG | sink PORT | source IP PORT BYTES | ifaces\n");
+  fprintf(stderr, "usage: netsb client IP PORT MSG | serve PORT N | udp IP PORT MSG | sink PORT | source IP PORT BYTES | hold IP PORT | ifaces\n");
   return 2;
 }
