@@ -474,3 +474,24 @@ func TestOCINetworkSandbox(t *testing.T) {
 		t.Errorf("the pod's address was not given back after the container:\n%s", a)
 	}
 }
+
+// TestContainerdNetworkSandbox runs a container through containerd's
+// runc.v2 shim joined to a pod-style network namespace (ctr run
+// --with-ns network:PATH, as the CRI plugin passes a CNI-made one): the
+// container has the pod's address and reaches the host through it.
+func TestContainerdNetworkSandbox(t *testing.T) {
+	c := startContainerd(t)
+	v := newVethNS(t)
+	port := strconv.Itoa(freePort(t))
+	hostTCP(t, v.HostIP+":"+port)
+	script := "ip -4 -o addr show dev " + v.PodIf + " | grep -o 'inet [0-9./]*'; echo from-ctr | nc " + v.HostIP + " " + port + "; echo"
+	args := c.RunArgs("--rm", "--with-ns", "network:/var/run/netns/"+v.Name, c.Image, "c-netsb", "busybox", "sh", "-c", script)
+	out, errOut, code := c.Ctr(args...)
+	want := "inet " + v.PodIP + "/24\nhello from-ctr\n\n"
+	if code != 0 || out != want {
+		t.Errorf("ctr run: exit %d, stdout %q (stderr %q); want %q", code, out, errOut, want)
+	}
+	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+		t.Errorf("the pod's address was not given back after the container:\n%s", a)
+	}
+}
