@@ -202,6 +202,12 @@ func changeAddr(msgType uint16, index int32, a *pb.NetworkAddress) error {
 	var flags uint16
 	if msgType == unix.RTM_NEWADDR {
 		flags = unix.NLM_F_CREATE | unix.NLM_F_REPLACE
+		// An address given back was the namespace's already: no
+		// duplicate address detection, which would leave an IPv6
+		// address tentative (unusable) for a while.
+		nodad := make([]byte, 4)
+		binary.NativeEndian.PutUint32(nodad, unix.IFA_F_NODAD)
+		body = append(body, rtAttr(unix.IFA_FLAGS, nodad)...)
 	}
 	return netlinkDo(msgType, flags, body)
 }

@@ -28,6 +28,8 @@ import (
 type vethNS struct {
 	Name, HostIf, PodIf      string
 	HostIP, PodIP, OtherHost string
+	// HostIP6 and PodIP6 are the ends' IPv6 addresses (a /64).
+	HostIP6, PodIP6 string
 }
 
 var vethSeq atomic.Int32
@@ -43,6 +45,8 @@ func newVethNS(t *testing.T) *vethNS {
 	sub := fmt.Sprintf("10.%d.%d", 64+os.Getpid()%64, 100+n)
 	v := &vethNS{Name: "nsb-" + id, HostIf: "nsbh" + id, PodIf: "nsbp" + id,
 		HostIP: sub + ".1", PodIP: sub + ".2", OtherHost: fmt.Sprintf("10.%d.%d.1", 64+os.Getpid()%64, 200+n)}
+	sub6 := fmt.Sprintf("fd72:%x:%x::", os.Getpid()%65536, n)
+	v.HostIP6, v.PodIP6 = sub6+"1", sub6+"2"
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -58,9 +62,11 @@ func newVethNS(t *testing.T) *vethNS {
 	run("link", "set", v.PodIf, "netns", v.Name)
 	run("addr", "add", v.HostIP+"/24", "dev", v.HostIf)
 	run("addr", "add", v.OtherHost+"/32", "dev", v.HostIf)
+	run("addr", "add", v.HostIP6+"/64", "dev", v.HostIf, "nodad")
 	run("link", "set", v.HostIf, "up")
 	run("-n", v.Name, "link", "set", "lo", "up")
 	run("-n", v.Name, "addr", "add", v.PodIP+"/24", "dev", v.PodIf)
+	run("-n", v.Name, "addr", "add", v.PodIP6+"/64", "dev", v.PodIf, "nodad")
 	run("-n", v.Name, "link", "set", v.PodIf, "up")
 	run("-n", v.Name, "route", "add", "default", "via", v.HostIP)
 	return v
@@ -133,7 +139,8 @@ func hostUDP(t *testing.T, addr string) {
 // TestNetworkSandbox runs network programs in a sandbox whose network is
 // a pod-style namespace's veth (do --network=sandbox in the namespace),
 // against peers on the host end, and natively in the same namespace:
-// the outputs match. A TCP client and a UDP round trip to the host end,
+// the outputs match. A TCP client (IPv4 and IPv6) and a UDP round trip
+// to the host end,
 // 8 MB each way,
 // a TCP client through the default route to an address outside the
 // subnet, the interfaces as ioctls report them, and a TCP listener in
@@ -152,6 +159,7 @@ func TestNetworkSandbox(t *testing.T) {
 	tcpPort, udpPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+tcpPort)
 	hostTCP(t, v.OtherHost+":"+tcpPort)
+	hostTCP(t, "["+v.HostIP6+"]:"+tcpPort)
 	hostUDP(t, v.HostIP+":"+udpPort)
 
 	for _, tc := range []struct {
@@ -160,6 +168,7 @@ func TestNetworkSandbox(t *testing.T) {
 		want string // a line the output must hold (both runs)
 	}{
 		{"tcp client", []string{"client", v.HostIP, tcpPort, "from-the-pod"}, "client got 18 bytes: hello from-the-pod"},
+		{"tcp over ipv6", []string{"client", v.HostIP6, tcpPort, "six"}, "client got 9 bytes: hello six"},
 		{"tcp via gateway", []string{"client", v.OtherHost, tcpPort, "routed"}, "client got 12 bytes: hello routed"},
 		{"udp", []string{"udp", v.HostIP, udpPort, "datagram"}, "udp reply from " + v.HostIP + ":" + udpPort + ": echo:datagram"},
 		{"ifaces", []string{"ifaces"}, v.PodIf + " " + v.PodIP + " "},

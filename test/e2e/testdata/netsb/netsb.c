@@ -2,6 +2,7 @@
 // and natively in the same network namespace; their output must match.
 //
 //   netsb client IP PORT MSG    TCP: connect, send MSG, print the reply
+//                               (IP may be IPv6)
 //   netsb serve PORT N          TCP: listen on every address, serve N
 //                               connections one after the other (read a
 //                               line, answer "pong:" LINE), print them;
@@ -47,10 +48,27 @@ static void die(const char *what) {
 }
 
 static int client(const char *ip, const char *port, const char *msg) {
-  struct sockaddr_in a = addr(ip, port);
-  int s = socket(AF_INET, SOCK_STREAM, 0);
+  // An IPv6 address (it has a colon) connects over AF_INET6.
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+  memset(&ss, 0, sizeof ss);
+  if (family == AF_INET6) {
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(atoi(port));
+    if (inet_pton(AF_INET6, ip, &a6->sin6_addr) != 1) {
+      fprintf(stderr, "bad address %s\n", ip);
+      exit(2);
+    }
+    sl = sizeof *a6;
+  } else {
+    *(struct sockaddr_in *)&ss = addr(ip, port);
+    sl = sizeof(struct sockaddr_in);
+  }
+  int s = socket(family, SOCK_STREAM, 0);
   if (s < 0) die("socket");
-  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+  if (connect(s, (struct sockaddr *)&ss, sl) < 0) die("connect");
   if (write(s, msg, strlen(msg)) != (ssize_t)strlen(msg)) die("write");
   shutdown(s, SHUT_WR);
   char buf[4096];
