@@ -583,8 +583,11 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 // debug writes a description of the client's state.
 func (k *clientState) debug(b *strings.Builder) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
+	k.mu.Unlock()
+	k.debugNetwork(b) // takes socks.netMu alone
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	pids := make([]int, 0, len(k.procs))
 	for pid := range k.procs {
 		pids = append(pids, int(pid))

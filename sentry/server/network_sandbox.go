@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
+	"strings"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -76,4 +78,22 @@ func (k *clientState) inboundFrames(f *sentrypb.Frames) {
 		return
 	}
 	st.Inbound(f.Nic, f.Frames)
+}
+
+// debugNetwork writes the sandbox network's frame counts (Debug).
+func (k *clientState) debugNetwork(b *strings.Builder) {
+	if k.sandboxNet == nil {
+		return
+	}
+	k.socks.netMu.Lock()
+	st := k.socks.net
+	k.socks.netMu.Unlock()
+	if st == nil {
+		return
+	}
+	stats := st.LinkStats()
+	sort.Slice(stats, func(i, j int) bool { return stats[i].NIC < stats[j].NIC })
+	for _, l := range stats {
+		fmt.Fprintf(b, "  network sandbox nic %d: frames in %d (dropped %d), out %d (dropped %d)\n", l.NIC, l.InFrames, l.InDropped, l.OutFrames, l.OutDropped)
+	}
 }

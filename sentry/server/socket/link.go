@@ -116,10 +116,10 @@ func (l *frameLink) inbound() {
 	defer l.wg.Done()
 	for f := range l.in {
 		l.inBytes.Add(-int64(len(f)))
+		l.inFrames.Add(1)
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
 		l.ch.InjectInbound(0, pkt)
 		pkt.DecRef()
-		l.inFrames.Add(1)
 	}
 }
 
