@@ -53,6 +53,7 @@ func runDo(args []string) int {
 	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
 	network := fs.String("network", "", "the sandbox's network: none (the default: a loopback-only network stack of the sandbox's own), host (the embedded sentry's sockets are this machine's) or sandbox (the interfaces of the network namespace do runs in are taken from the host and served by the sentry's netstack, their frames carried on the session; needs CAP_NET_ADMIN and CAP_NET_RAW there, and with --server a server started with --network=sandbox); with --server, none and host are that server's operator's choice (server --network)")
+	netns := fs.String("netns", "", "with --network=sandbox, take the interfaces of the network namespace at `PATH` (a pod's, /var/run/netns/NAME) instead of do's own, while do itself stays in its namespace (so it reaches a --server over TCP through its own network)")
 	var volumes multiFlag
 	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
@@ -86,6 +87,10 @@ func runDo(args []string) int {
 	wireKind, err := transport.ParseWire(*wire)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --%v\n", err)
+		return 2
+	}
+	if *netns != "" && *network != server.NetworkSandbox {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --netns needs --network=sandbox\n")
 		return 2
 	}
 	if *heartbeat <= 0 || *deadAfter < 0 || *grace <= 0 || *recoveryTimeout <= 0 {
@@ -150,7 +155,7 @@ func runDo(args []string) int {
 	}
 	var sandboxNet *client.SandboxNetwork
 	if *network == server.NetworkSandbox {
-		if sandboxNet, err = client.OpenSandboxNetwork(log.Named("network")); err != nil {
+		if sandboxNet, err = client.OpenSandboxNetworkIn(*netns, log.Named("network")); err != nil {
 			return failDo(err)
 		}
 		defer func() {

@@ -504,3 +504,29 @@ func TestContainerdNetworkSandbox(t *testing.T) {
 		t.Errorf("the pod's address was not given back after the container:\n%s", a)
 	}
 }
+
+// TestNetworkSandboxNetnsFlag runs do outside the pod's namespace with
+// --netns naming it, against a remote sentry over TCP (gRPC): do reaches
+// the server through its own network while the sandbox has the pod's.
+func TestNetworkSandboxNetnsFlag(t *testing.T) {
+	tu.RequireRoot(t)
+	buildDir, sockDir, dir := t.TempDir(), t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	v := newVethNS(t)
+	port := strconv.Itoa(freePort(t))
+	hostTCP(t, v.HostIP+":"+port)
+	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	srv := tu.StartDaemonTCP(t, "server", "--gofer", gofer.Target, "--network", "sandbox", "--insecure")
+	do := []string{"--force-overlay=false", "--server", srv.Target, "--insecure", "--network=sandbox", "--netns", "/var/run/netns/" + v.Name}
+	res := tu.Sandbox(t, timeout, dir, "", do, prog, "client", v.HostIP, port, "over-grpc")
+	if want := "client got 15 bytes: hello over-grpc\n"; res.Stdout != want || res.ExitCode != 0 {
+		t.Errorf("exit %d, stdout %q, want %q; stderr:\n%s", res.ExitCode, res.Stdout, want, res.Stderr)
+	}
+	if res := tu.Sandbox(t, timeout, dir, "", []string{"--netns", "/var/run/netns/" + v.Name}, tu.Busybox, "true"); res.ExitCode != 2 || !strings.Contains(res.Stderr, "--netns needs --network=sandbox") {
+		t.Errorf("--netns without sandbox: exit %d, stderr %q", res.ExitCode, res.Stderr)
+	}
+}
