@@ -169,6 +169,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
 		OnFrames:          c.onFrames,
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
+		HeartbeatClocks:   sampleClocks,
 		DeadAfter:         c.cfg.DeadAfter,
 		Wire:              c.cfg.Wire,
 		TLS:               c.cfg.TLS,

@@ -211,6 +211,7 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 		Args:       args[:],
 		Inputs:     toPBRegions(inputs),
 		NoNewPrivs: noNewPrivs,
+		Clocks:     clocksFor(sysno),
 	}}})
 	if err != nil {
 		return 0, unix.EIO
