@@ -274,6 +274,10 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	if err != nil {
 		return nil, fmt.Errorf("session with %s: %w", t, err)
 	}
+	if hello.Network != nil && welcome.GetFeatures()&pb.FeatureSandboxNetwork == 0 {
+		w.close()
+		return nil, fmt.Errorf("session with %s: %w: the server does not know --network=sandbox (an older build)", t, ErrRefused)
+	}
 	c := &StreamConn{w: w, opts: opts, Welcome: welcome, Wire: kind,
 		pending: make(map[uint64]chan *pb.Reply), token: make(chan struct{}, 1),
 		done: make(chan struct{}), recvDone: make(chan struct{})}

@@ -922,7 +922,8 @@ type Hello struct {
 	Resume bool `protobuf:"varint,3,opt,name=resume,proto3" json:"resume,omitempty"`
 	// protocol_version is the client's sentrypb.ProtocolVersion; a server
 	// speaking another refuses it in Welcome.refused. features is a bit set
-	// of optional features the client supports (none defined yet).
+	// of optional features the client supports (sentrypb.Feature*;
+	// Welcome.features the server's).
 	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
 	// clocks are the client's clocks read just before the Hello was sent:

@@ -31,7 +31,7 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 // client says Goodbye. Either way the client's state is freed.
 func (k *clientState) serve(sess *session) error {
 	k.setSender(sess.send)
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion}}}); err != nil {
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
 		k.destroy()
 		return err
 	}
