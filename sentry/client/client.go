@@ -589,10 +589,16 @@ func (c *client) shutdown() {
 	case <-c.conn.Done():
 	default:
 		if c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Goodbye{Goodbye: &pb.Goodbye{}}}) == nil {
+			wait := 2 * time.Second
+			if c.cfg.Network != nil {
+				// The server lets the sandbox network's closed
+				// connections drain first (up to 5 s).
+				wait += 6 * time.Second
+			}
 			select {
 			case <-c.farewell:
 			case <-c.conn.Done():
-			case <-time.After(2 * time.Second):
+			case <-time.After(wait):
 				c.log.Warn("no Farewell from the server")
 			}
 		}

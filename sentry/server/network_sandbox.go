@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -78,6 +79,26 @@ func (k *clientState) inboundFrames(f *sentrypb.Frames) {
 		return
 	}
 	st.Inbound(f.Nic, f.Frames)
+}
+
+// sandboxLinger bounds how long a sandbox network's stack may go on
+// sending the closed connections' data after the application ended (the
+// client waits for the Farewell a little longer).
+const sandboxLinger = 5 * time.Second
+
+// farewellAfterLinger answers a Goodbye of a client with a sandbox
+// network once its stack has sent what closed sockets still had to send
+// (or sandboxLinger passed), then frees the client.
+func (k *clientState) farewellAfterLinger() {
+	k.socks.netMu.Lock()
+	st := k.socks.net
+	k.socks.netMu.Unlock()
+	if st != nil && !st.WaitDrained(sandboxLinger) {
+		k.log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
+	}
+	k.destroy()
+	go k.forgetOrigins()
+	k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 }
 
 // debugNetwork writes the sandbox network's frame counts (Debug).

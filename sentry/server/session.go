@@ -36,6 +36,9 @@ func (k *clientState) serve(sess *session) error {
 		return err
 	}
 	var seqs seqGuard
+	// lingering is set once a Goodbye of a client with a sandbox network
+	// started its linger.
+	lingering := false
 	for {
 		m, err := sess.stream.Recv()
 		sess.heard.Store(time.Now().UnixNano())
@@ -71,6 +74,17 @@ func (k *clientState) serve(sess *session) error {
 				k.stdinData(m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
+			if k.sandboxNet != nil {
+				// The application's last TCP data and FINs still
+				// travel after it exits, as a host kernel sends them:
+				// frames keep flowing on this loop until the stack has
+				// drained (network_sandbox.go), then Farewell.
+				if !lingering {
+					lingering = true
+					go k.farewellAfterLinger()
+				}
+				continue
+			}
 			k.destroy()
 			go k.forgetOrigins()
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
@@ -186,4 +188,35 @@ func (st *Stack) LinkStats() []LinkStats {
 		out = append(out, LinkStats{NIC: l.nic, InFrames: l.inFrames.Load(), InDropped: l.inDropped.Load(), OutFrames: l.outFrames.Load(), OutDropped: l.outDropped.Load()})
 	}
 	return out
+}
+
+// Draining reports whether a TCP connection of the stack still has data
+// or a FIN its peer has not acknowledged, after its socket was closed
+// (FIN-WAIT-1, CLOSING, LAST-ACK): what a host kernel keeps sending after
+// the process exits.
+func (st *Stack) Draining() bool {
+	for _, ep := range st.s.RegisteredEndpoints() {
+		te, ok := ep.(*tcp.Endpoint)
+		if !ok {
+			continue
+		}
+		switch te.EndpointState() {
+		case tcp.StateFinWait1, tcp.StateClosing, tcp.StateLastAck:
+			return true
+		}
+	}
+	return false
+}
+
+// WaitDrained waits until Draining is false, at most d. It reports
+// whether the stack drained.
+func (st *Stack) WaitDrained(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for st.Draining() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
