@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{49, 0}
 }
 
 type FileState_Kind int32
@@ -172,7 +172,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{80, 0}
 }
 
 type ClientMessage struct {
@@ -1596,6 +1596,7 @@ type Call struct {
 	//	*Call_Kill
 	//	*Call_TtyResize
 	//	*Call_Spawn
+	//	*Call_PtraceStop
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1751,6 +1752,15 @@ func (x *Call) GetSpawn() *Spawn {
 	return nil
 }
 
+func (x *Call) GetPtraceStop() *PtraceStop {
+	if x != nil {
+		if x, ok := x.Op.(*Call_PtraceStop); ok {
+			return x.PtraceStop
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -1806,6 +1816,13 @@ type Call_Spawn struct {
 	Spawn *Spawn `protobuf:"bytes,230,opt,name=spawn,proto3,oneof"`
 }
 
+type Call_PtraceStop struct {
+	// ptrace_stop says the calling thread, which is traced, enters a
+	// ptrace-stop; the reply (action ptrace_resume) comes when its tracer
+	// resumes it (or detaches, or it is killed).
+	PtraceStop *PtraceStop `protobuf:"bytes,300,opt,name=ptrace_stop,json=ptraceStop,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -1828,6 +1845,347 @@ func (*Call_TtyResize) isCall_Op() {}
 
 func (*Call_Spawn) isCall_Op() {}
 
+func (*Call_PtraceStop) isCall_Op() {}
+
+// PtraceStop is a traced thread's ptrace-stop (syscall-enter or -exit, a
+// signal about to be delivered, an event). gen numbers the thread's stops
+// so that a call re-sent after a recovery is the same stop, not a new one.
+type PtraceStop struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gen   uint64                 `protobuf:"varint,1,opt,name=gen,proto3" json:"gen,omitempty"`
+	// wait_status is what the tracer's wait reports: (sig << 8) | 0x7f,
+	// with the PTRACE_EVENT_* number in bits 16-23.
+	WaitStatus    int32 `protobuf:"varint,2,opt,name=wait_status,json=waitStatus,proto3" json:"wait_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceStop) Reset() {
+	*x = PtraceStop{}
+	mi := &file_sentry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceStop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceStop) ProtoMessage() {}
+
+func (x *PtraceStop) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceStop.ProtoReflect.Descriptor instead.
+func (*PtraceStop) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PtraceStop) GetGen() uint64 {
+	if x != nil {
+		return x.Gen
+	}
+	return 0
+}
+
+func (x *PtraceStop) GetWaitStatus() int32 {
+	if x != nil {
+		return x.WaitStatus
+	}
+	return 0
+}
+
+// PtraceResume ends a ptrace-stop: the tracer's request (PTRACE_CONT,
+// PTRACE_SYSCALL, PTRACE_DETACH, ...) with the signal to inject (0:
+// none). detached says the thread is no longer traced.
+type PtraceResume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       int32                  `protobuf:"varint,1,opt,name=request,proto3" json:"request,omitempty"`
+	Signo         int32                  `protobuf:"varint,2,opt,name=signo,proto3" json:"signo,omitempty"`
+	Detached      bool                   `protobuf:"varint,3,opt,name=detached,proto3" json:"detached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceResume) Reset() {
+	*x = PtraceResume{}
+	mi := &file_sentry_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceResume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceResume) ProtoMessage() {}
+
+func (x *PtraceResume) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceResume.ProtoReflect.Descriptor instead.
+func (*PtraceResume) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PtraceResume) GetRequest() int32 {
+	if x != nil {
+		return x.Request
+	}
+	return 0
+}
+
+func (x *PtraceResume) GetSigno() int32 {
+	if x != nil {
+		return x.Signo
+	}
+	return 0
+}
+
+func (x *PtraceResume) GetDetached() bool {
+	if x != nil {
+		return x.Detached
+	}
+	return false
+}
+
+// PtraceUpdate tells the client that thread tid's tracer (0: none) or
+// ptrace options changed; interrupt asks the thread for a
+// PTRACE_EVENT_STOP (PTRACE_INTERRUPT).
+type PtraceUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	Tracer        int32                  `protobuf:"varint,2,opt,name=tracer,proto3" json:"tracer,omitempty"`
+	Options       uint32                 `protobuf:"varint,3,opt,name=options,proto3" json:"options,omitempty"`
+	Seized        bool                   `protobuf:"varint,4,opt,name=seized,proto3" json:"seized,omitempty"`
+	Interrupt     bool                   `protobuf:"varint,5,opt,name=interrupt,proto3" json:"interrupt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceUpdate) Reset() {
+	*x = PtraceUpdate{}
+	mi := &file_sentry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceUpdate) ProtoMessage() {}
+
+func (x *PtraceUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceUpdate.ProtoReflect.Descriptor instead.
+func (*PtraceUpdate) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PtraceUpdate) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *PtraceUpdate) GetTracer() int32 {
+	if x != nil {
+		return x.Tracer
+	}
+	return 0
+}
+
+func (x *PtraceUpdate) GetOptions() uint32 {
+	if x != nil {
+		return x.Options
+	}
+	return 0
+}
+
+func (x *PtraceUpdate) GetSeized() bool {
+	if x != nil {
+		return x.Seized
+	}
+	return false
+}
+
+func (x *PtraceUpdate) GetInterrupt() bool {
+	if x != nil {
+		return x.Interrupt
+	}
+	return false
+}
+
+// PtraceState is a traced thread's relation and stop, in its ThreadState
+// record: a restored server keeps the tracee traced and, if it was in a
+// ptrace-stop, stopped (and resumed, if its tracer had resumed it).
+type PtraceState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Tracer     int32                  `protobuf:"varint,1,opt,name=tracer,proto3" json:"tracer,omitempty"`
+	Options    uint32                 `protobuf:"varint,2,opt,name=options,proto3" json:"options,omitempty"`
+	Seized     bool                   `protobuf:"varint,3,opt,name=seized,proto3" json:"seized,omitempty"`
+	StopGen    uint64                 `protobuf:"varint,4,opt,name=stop_gen,json=stopGen,proto3" json:"stop_gen,omitempty"`
+	StopStatus int32                  `protobuf:"varint,5,opt,name=stop_status,json=stopStatus,proto3" json:"stop_status,omitempty"`
+	Stopped    bool                   `protobuf:"varint,6,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	// wait_pending says the tracer has not waited for the stop yet.
+	WaitPending   bool  `protobuf:"varint,7,opt,name=wait_pending,json=waitPending,proto3" json:"wait_pending,omitempty"`
+	Resumed       bool  `protobuf:"varint,8,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	ResumeRequest int32 `protobuf:"varint,9,opt,name=resume_request,json=resumeRequest,proto3" json:"resume_request,omitempty"`
+	ResumeSigno   int32 `protobuf:"varint,10,opt,name=resume_signo,json=resumeSigno,proto3" json:"resume_signo,omitempty"`
+	// exit_pending says the tracee exited and its tracer (not its parent)
+	// has not waited for the exit yet.
+	ExitPending bool `protobuf:"varint,11,opt,name=exit_pending,json=exitPending,proto3" json:"exit_pending,omitempty"`
+	// resume_seq is the seq of the tracer's call that ended the last stop:
+	// that call, re-sent after a recovery, does not resume the next one.
+	ResumeSeq     uint64 `protobuf:"varint,12,opt,name=resume_seq,json=resumeSeq,proto3" json:"resume_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceState) Reset() {
+	*x = PtraceState{}
+	mi := &file_sentry_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceState) ProtoMessage() {}
+
+func (x *PtraceState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceState.ProtoReflect.Descriptor instead.
+func (*PtraceState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PtraceState) GetTracer() int32 {
+	if x != nil {
+		return x.Tracer
+	}
+	return 0
+}
+
+func (x *PtraceState) GetOptions() uint32 {
+	if x != nil {
+		return x.Options
+	}
+	return 0
+}
+
+func (x *PtraceState) GetSeized() bool {
+	if x != nil {
+		return x.Seized
+	}
+	return false
+}
+
+func (x *PtraceState) GetStopGen() uint64 {
+	if x != nil {
+		return x.StopGen
+	}
+	return 0
+}
+
+func (x *PtraceState) GetStopStatus() int32 {
+	if x != nil {
+		return x.StopStatus
+	}
+	return 0
+}
+
+func (x *PtraceState) GetStopped() bool {
+	if x != nil {
+		return x.Stopped
+	}
+	return false
+}
+
+func (x *PtraceState) GetWaitPending() bool {
+	if x != nil {
+		return x.WaitPending
+	}
+	return false
+}
+
+func (x *PtraceState) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *PtraceState) GetResumeRequest() int32 {
+	if x != nil {
+		return x.ResumeRequest
+	}
+	return 0
+}
+
+func (x *PtraceState) GetResumeSigno() int32 {
+	if x != nil {
+		return x.ResumeSigno
+	}
+	return 0
+}
+
+func (x *PtraceState) GetExitPending() bool {
+	if x != nil {
+		return x.ExitPending
+	}
+	return false
+}
+
+func (x *PtraceState) GetResumeSeq() uint64 {
+	if x != nil {
+		return x.ResumeSeq
+	}
+	return 0
+}
+
 // Spawn creates a process in the application's PID namespace with no
 // parent there (as a process that entered the namespace from outside: its
 // orphans go to the first process), in a session of its own, with fds 0,
@@ -1845,7 +2203,7 @@ type Spawn struct {
 
 func (x *Spawn) Reset() {
 	*x = Spawn{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2215,7 @@ func (x *Spawn) String() string {
 func (*Spawn) ProtoMessage() {}
 
 func (x *Spawn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2228,7 @@ func (x *Spawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spawn.ProtoReflect.Descriptor instead.
 func (*Spawn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Spawn) GetProcess() *Start {
@@ -1903,7 +2261,7 @@ type StdioSet struct {
 
 func (x *StdioSet) Reset() {
 	*x = StdioSet{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2273,7 @@ func (x *StdioSet) String() string {
 func (*StdioSet) ProtoMessage() {}
 
 func (x *StdioSet) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2286,7 @@ func (x *StdioSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioSet.ProtoReflect.Descriptor instead.
 func (*StdioSet) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StdioSet) GetId() uint32 {
@@ -1963,7 +2321,7 @@ type SpawnExit struct {
 
 func (x *SpawnExit) Reset() {
 	*x = SpawnExit{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2333,7 @@ func (x *SpawnExit) String() string {
 func (*SpawnExit) ProtoMessage() {}
 
 func (x *SpawnExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2346,7 @@ func (x *SpawnExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnExit.ProtoReflect.Descriptor instead.
 func (*SpawnExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SpawnExit) GetPid() int32 {
@@ -2021,7 +2379,7 @@ type TtyResize struct {
 
 func (x *TtyResize) Reset() {
 	*x = TtyResize{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2391,7 @@ func (x *TtyResize) String() string {
 func (*TtyResize) ProtoMessage() {}
 
 func (x *TtyResize) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2404,7 @@ func (x *TtyResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
 func (*TtyResize) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TtyResize) GetWinsize() []byte {
@@ -2089,7 +2447,7 @@ type Kill struct {
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2459,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2472,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -2170,7 +2528,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2540,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2553,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -2251,7 +2609,7 @@ type Syscall struct {
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2621,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2634,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -2339,7 +2697,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2709,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2722,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -2419,7 +2777,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2789,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2802,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Start) GetArgv() []string {
@@ -2564,7 +2922,7 @@ type MountSpec struct {
 
 func (x *MountSpec) Reset() {
 	*x = MountSpec{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2934,7 @@ func (x *MountSpec) String() string {
 func (*MountSpec) ProtoMessage() {}
 
 func (x *MountSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2947,7 @@ func (x *MountSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
 func (*MountSpec) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MountSpec) GetFstype() string {
@@ -2643,7 +3001,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +3013,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +3026,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -2726,7 +3084,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +3096,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +3109,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -2792,7 +3150,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +3162,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +3175,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -2851,7 +3209,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2863,7 +3221,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2876,7 +3234,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -2907,6 +3265,7 @@ type Reply struct {
 	//	*Reply_Data
 	//	*Reply_ShmAttach
 	//	*Reply_SignalfdRead
+	//	*Reply_PtraceResume
 	Action isReply_Action `protobuf_oneof:"action"`
 	// state are the changes this call made to the replay state; the client
 	// folds them into its compacted log before the application sees the
@@ -2923,7 +3282,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +3294,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3307,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -3049,6 +3408,15 @@ func (x *Reply) GetSignalfdRead() *SignalfdRead {
 	return nil
 }
 
+func (x *Reply) GetPtraceResume() *PtraceResume {
+	if x != nil {
+		if x, ok := x.Action.(*Reply_PtraceResume); ok {
+			return x.PtraceResume
+		}
+	}
+	return nil
+}
+
 func (x *Reply) GetState() []*StateRecord {
 	if x != nil {
 		return x.State
@@ -3105,6 +3473,11 @@ type Reply_SignalfdRead struct {
 	SignalfdRead *SignalfdRead `protobuf:"bytes,223,opt,name=signalfd_read,json=signalfdRead,proto3,oneof"`
 }
 
+type Reply_PtraceResume struct {
+	// ptrace_resume answers a PtraceStop call.
+	PtraceResume *PtraceResume `protobuf:"bytes,301,opt,name=ptrace_resume,json=ptraceResume,proto3,oneof"`
+}
+
 func (*Reply_Exec) isReply_Action() {}
 
 func (*Reply_Clone) isReply_Action() {}
@@ -3118,6 +3491,8 @@ func (*Reply_Data) isReply_Action() {}
 func (*Reply_ShmAttach) isReply_Action() {}
 
 func (*Reply_SignalfdRead) isReply_Action() {}
+
+func (*Reply_PtraceResume) isReply_Action() {}
 
 // MappedFileChange says a call changed bytes [offset, offset+length) of a
 // mapped file, whose size is now size.
@@ -3133,7 +3508,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3520,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3533,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -3215,7 +3590,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3227,7 +3602,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3240,7 +3615,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -3340,7 +3715,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3727,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3740,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -3439,7 +3814,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3451,7 +3826,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3464,7 +3839,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -3512,7 +3887,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +3899,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,7 +3912,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -3562,7 +3937,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3574,7 +3949,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3587,7 +3962,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -3623,7 +3998,7 @@ type SignalfdRead struct {
 
 func (x *SignalfdRead) Reset() {
 	*x = SignalfdRead{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3635,7 +4010,7 @@ func (x *SignalfdRead) String() string {
 func (*SignalfdRead) ProtoMessage() {}
 
 func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3648,7 +4023,7 @@ func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalfdRead.ProtoReflect.Descriptor instead.
 func (*SignalfdRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SignalfdRead) GetMask() uint64 {
@@ -3681,7 +4056,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3693,7 +4068,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3706,7 +4081,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -3752,6 +4127,7 @@ type Push struct {
 	//	*Push_SpawnExit
 	//	*Push_JobControl
 	//	*Push_TtyModes
+	//	*Push_Ptrace
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3759,7 +4135,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +4147,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +4160,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -3884,6 +4260,15 @@ func (x *Push) GetTtyModes() *TtyModes {
 	return nil
 }
 
+func (x *Push) GetPtrace() *PtraceUpdate {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_Ptrace); ok {
+			return x.Ptrace
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -3936,6 +4321,11 @@ type Push_TtyModes struct {
 	TtyModes *TtyModes `protobuf:"bytes,250,opt,name=tty_modes,json=ttyModes,proto3,oneof"`
 }
 
+type Push_Ptrace struct {
+	// ptrace changes a thread's tracer or ptrace options.
+	Ptrace *PtraceUpdate `protobuf:"bytes,302,opt,name=ptrace,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -3956,6 +4346,8 @@ func (*Push_JobControl) isPush_Msg() {}
 
 func (*Push_TtyModes) isPush_Msg() {}
 
+func (*Push_Ptrace) isPush_Msg() {}
+
 // TtyModes are a terminal's new modes: Linux's struct termios (36 bytes)
 // as the application passed it to TCSETS, TCSETSW or TCSETSF on a stdio
 // of stdio set stdio_set (0: the client's own). The client applies them
@@ -3972,7 +4364,7 @@ type TtyModes struct {
 
 func (x *TtyModes) Reset() {
 	*x = TtyModes{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4376,7 @@ func (x *TtyModes) String() string {
 func (*TtyModes) ProtoMessage() {}
 
 func (x *TtyModes) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4389,7 @@ func (x *TtyModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyModes.ProtoReflect.Descriptor instead.
 func (*TtyModes) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TtyModes) GetStdioSet() uint32 {
@@ -4022,17 +4414,20 @@ func (x *TtyModes) GetTermios() []byte {
 // lets them run again. It carries the whole state, so it may be repeated;
 // ProcessState.stopped is the same fact for recovery.
 type JobControl struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
-	Stopped       bool                   `protobuf:"varint,2,opt,name=stopped,proto3" json:"stopped,omitempty"`
-	Discard       uint64                 `protobuf:"varint,3,opt,name=discard,proto3" json:"discard,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Pid     int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Stopped bool                   `protobuf:"varint,2,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	Discard uint64                 `protobuf:"varint,3,opt,name=discard,proto3" json:"discard,omitempty"`
+	// stop_signal is the signal that stopped the process (a traced
+	// thread reports the group stop to its tracer as a ptrace-stop).
+	StopSignal    int32 `protobuf:"varint,304,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobControl) Reset() {
 	*x = JobControl{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4044,7 +4439,7 @@ func (x *JobControl) String() string {
 func (*JobControl) ProtoMessage() {}
 
 func (x *JobControl) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4057,7 +4452,7 @@ func (x *JobControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobControl.ProtoReflect.Descriptor instead.
 func (*JobControl) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *JobControl) GetPid() int32 {
@@ -4081,6 +4476,13 @@ func (x *JobControl) GetDiscard() uint64 {
 	return 0
 }
 
+func (x *JobControl) GetStopSignal() int32 {
+	if x != nil {
+		return x.StopSignal
+	}
+	return 0
+}
+
 // ProcQuery asks the client about state it owns: a process's address
 // space, its threads' activity, the client machine. The server waits a
 // bounded time for the answer (a /proc read then fails with EIO).
@@ -4098,7 +4500,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4110,7 +4512,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4123,7 +4525,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -4181,7 +4583,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4193,7 +4595,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4206,7 +4608,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -4288,7 +4690,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4300,7 +4702,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4313,7 +4715,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -4391,7 +4793,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4403,7 +4805,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4416,7 +4818,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -4483,7 +4885,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4495,7 +4897,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4508,7 +4910,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -4618,7 +5020,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4630,7 +5032,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4643,7 +5045,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -4666,7 +5068,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +5080,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +5093,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -4726,7 +5128,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4738,7 +5140,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4751,7 +5153,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -4798,7 +5200,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4810,7 +5212,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4823,7 +5225,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -4863,7 +5265,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4875,7 +5277,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4888,7 +5290,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -4930,7 +5332,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4942,7 +5344,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4955,7 +5357,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -4980,7 +5382,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4992,7 +5394,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5005,7 +5407,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 type DebugReply struct {
@@ -5017,7 +5419,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5029,7 +5431,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5042,7 +5444,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DebugReply) GetText() string {
@@ -5086,7 +5488,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5098,7 +5500,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5111,7 +5513,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -5443,7 +5845,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5455,7 +5857,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5468,7 +5870,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MountState) GetId() int32 {
@@ -5572,7 +5974,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5584,7 +5986,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5597,7 +5999,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -5650,7 +6052,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5662,7 +6064,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5675,7 +6077,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -5738,7 +6140,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5750,7 +6152,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5763,7 +6165,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -5825,7 +6227,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5837,7 +6239,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5850,7 +6252,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -5885,7 +6287,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5897,7 +6299,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5910,7 +6312,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -5986,7 +6388,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5998,7 +6400,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6011,7 +6413,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -6052,7 +6454,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6064,7 +6466,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6077,7 +6479,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -6174,7 +6576,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6186,7 +6588,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6199,7 +6601,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -6235,7 +6637,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6247,7 +6649,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6260,7 +6662,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -6340,7 +6742,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6352,7 +6754,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6365,7 +6767,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -6444,7 +6846,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6456,7 +6858,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6469,7 +6871,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -6506,7 +6908,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6518,7 +6920,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6531,7 +6933,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -6598,7 +7000,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6610,7 +7012,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6623,7 +7025,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -6699,7 +7101,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6711,7 +7113,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6724,7 +7126,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -6938,16 +7340,21 @@ func (x *ProcessState) GetWaitCode() int32 {
 }
 
 type ThreadState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
-	Pid           int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tid   int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	Pid   int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	// ptrace is set while the thread is traced.
+	Ptrace *PtraceState `protobuf:"bytes,303,opt,name=ptrace,proto3" json:"ptrace,omitempty"`
+	// ptrace_detach_seq is the seq of the PTRACE_DETACH that ended the
+	// thread's last relation: re-sent after a recovery, it succeeds again.
+	PtraceDetachSeq uint64 `protobuf:"varint,304,opt,name=ptrace_detach_seq,json=ptraceDetachSeq,proto3" json:"ptrace_detach_seq,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6959,7 +7366,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6972,7 +7379,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -6985,6 +7392,20 @@ func (x *ThreadState) GetTid() int32 {
 func (x *ThreadState) GetPid() int32 {
 	if x != nil {
 		return x.Pid
+	}
+	return 0
+}
+
+func (x *ThreadState) GetPtrace() *PtraceState {
+	if x != nil {
+		return x.Ptrace
+	}
+	return nil
+}
+
+func (x *ThreadState) GetPtraceDetachSeq() uint64 {
+	if x != nil {
+		return x.PtraceDetachSeq
 	}
 	return 0
 }
@@ -7002,7 +7423,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7014,7 +7435,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7027,7 +7448,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -7099,7 +7520,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7111,7 +7532,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7124,7 +7545,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -7266,7 +7687,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7278,7 +7699,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7291,7 +7712,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *MemfdState) GetName() string {
@@ -7364,7 +7785,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7376,7 +7797,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7389,7 +7810,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -7553,7 +7974,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7565,7 +7986,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7578,7 +7999,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -7626,7 +8047,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7638,7 +8059,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7651,7 +8072,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -7701,7 +8122,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7713,7 +8134,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7726,7 +8147,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -7769,7 +8190,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7781,7 +8202,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7794,7 +8215,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -7828,7 +8249,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7840,7 +8261,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7853,7 +8274,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -7911,7 +8332,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7923,7 +8344,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7936,7 +8357,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -8013,7 +8434,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8025,7 +8446,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8038,7 +8459,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{85}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -8102,7 +8523,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8114,7 +8535,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8127,7 +8548,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{86}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -8161,7 +8582,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8173,7 +8594,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8186,7 +8607,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{87}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -8224,7 +8645,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8236,7 +8657,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8249,7 +8670,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{88}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -8388,7 +8809,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xea\x05\n" +
+	"\bFarewell\"\xb4\x06\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -8404,8 +8825,41 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04kill\x12D\n" +
 	"\n" +
 	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResize\x128\n" +
-	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawnB\x04\n" +
-	"\x02op\"|\n" +
+	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawn\x12H\n" +
+	"\vptrace_stop\x18\xac\x02 \x01(\v2$.runscdecoupled.sentry.v1.PtraceStopH\x00R\n" +
+	"ptraceStopB\x04\n" +
+	"\x02op\"?\n" +
+	"\n" +
+	"PtraceStop\x12\x10\n" +
+	"\x03gen\x18\x01 \x01(\x04R\x03gen\x12\x1f\n" +
+	"\vwait_status\x18\x02 \x01(\x05R\n" +
+	"waitStatus\"Z\n" +
+	"\fPtraceResume\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\x05R\arequest\x12\x14\n" +
+	"\x05signo\x18\x02 \x01(\x05R\x05signo\x12\x1a\n" +
+	"\bdetached\x18\x03 \x01(\bR\bdetached\"\x88\x01\n" +
+	"\fPtraceUpdate\x12\x10\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x16\n" +
+	"\x06tracer\x18\x02 \x01(\x05R\x06tracer\x12\x18\n" +
+	"\aoptions\x18\x03 \x01(\rR\aoptions\x12\x16\n" +
+	"\x06seized\x18\x04 \x01(\bR\x06seized\x12\x1c\n" +
+	"\tinterrupt\x18\x05 \x01(\bR\tinterrupt\"\xf6\x02\n" +
+	"\vPtraceState\x12\x16\n" +
+	"\x06tracer\x18\x01 \x01(\x05R\x06tracer\x12\x18\n" +
+	"\aoptions\x18\x02 \x01(\rR\aoptions\x12\x16\n" +
+	"\x06seized\x18\x03 \x01(\bR\x06seized\x12\x19\n" +
+	"\bstop_gen\x18\x04 \x01(\x04R\astopGen\x12\x1f\n" +
+	"\vstop_status\x18\x05 \x01(\x05R\n" +
+	"stopStatus\x12\x18\n" +
+	"\astopped\x18\x06 \x01(\bR\astopped\x12!\n" +
+	"\fwait_pending\x18\a \x01(\bR\vwaitPending\x12\x18\n" +
+	"\aresumed\x18\b \x01(\bR\aresumed\x12%\n" +
+	"\x0eresume_request\x18\t \x01(\x05R\rresumeRequest\x12!\n" +
+	"\fresume_signo\x18\n" +
+	" \x01(\x05R\vresumeSigno\x12!\n" +
+	"\fexit_pending\x18\v \x01(\bR\vexitPending\x12\x1d\n" +
+	"\n" +
+	"resume_seq\x18\f \x01(\x04R\tresumeSeq\"|\n" +
 	"\x05Spawn\x129\n" +
 	"\aprocess\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.StartR\aprocess\x128\n" +
 	"\x05stdio\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.StdioSetR\x05stdio\"x\n" +
@@ -8485,7 +8939,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xa7\x05\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf7\x05\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -8498,7 +8952,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\t \x01(\fH\x00R\x04data\x12H\n" +
 	"\n" +
 	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12N\n" +
-	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12;\n" +
+	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12N\n" +
+	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
@@ -8552,7 +9007,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xb0\x05\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xf3\x05\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -8567,16 +9022,19 @@ const file_sentry_proto_rawDesc = "" +
 	"spawn_exit\x18\xe6\x01 \x01(\v2#.runscdecoupled.sentry.v1.SpawnExitH\x00R\tspawnExit\x12H\n" +
 	"\vjob_control\x18\xc8\x01 \x01(\v2$.runscdecoupled.sentry.v1.JobControlH\x00R\n" +
 	"jobControl\x12B\n" +
-	"\ttty_modes\x18\xfa\x01 \x01(\v2\".runscdecoupled.sentry.v1.TtyModesH\x00R\bttyModesB\x05\n" +
+	"\ttty_modes\x18\xfa\x01 \x01(\v2\".runscdecoupled.sentry.v1.TtyModesH\x00R\bttyModes\x12A\n" +
+	"\x06ptrace\x18\xae\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceUpdateH\x00R\x06ptraceB\x05\n" +
 	"\x03msg\"A\n" +
 	"\bTtyModes\x12\x1b\n" +
 	"\tstdio_set\x18\x01 \x01(\rR\bstdioSet\x12\x18\n" +
-	"\atermios\x18\x02 \x01(\fR\atermios\"R\n" +
+	"\atermios\x18\x02 \x01(\fR\atermios\"t\n" +
 	"\n" +
 	"JobControl\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x18\n" +
 	"\astopped\x18\x02 \x01(\bR\astopped\x12\x18\n" +
-	"\adiscard\x18\x03 \x01(\x04R\adiscard\"\xea\x01\n" +
+	"\adiscard\x18\x03 \x01(\x04R\adiscard\x12 \n" +
+	"\vstop_signal\x18\xb0\x02 \x01(\x05R\n" +
+	"stopSignal\"\xea\x01\n" +
 	"\tProcQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +
@@ -8826,10 +9284,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
 	"\vstop_signal\x18\xc9\x01 \x01(\x05R\n" +
 	"stopSignal\x12\x1c\n" +
-	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\"1\n" +
+	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\"\x9e\x01\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
-	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
+	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
+	"\x06ptrace\x18\xaf\x02 \x01(\v2%.runscdecoupled.sentry.v1.PtraceStateR\x06ptrace\x12+\n" +
+	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\"b\n" +
 	"\aFdState\x12\x19\n" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
@@ -8980,7 +9440,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -9003,77 +9463,81 @@ var file_sentry_proto_goTypes = []any{
 	(*Goodbye)(nil),           // 18: runscdecoupled.sentry.v1.Goodbye
 	(*Farewell)(nil),          // 19: runscdecoupled.sentry.v1.Farewell
 	(*Call)(nil),              // 20: runscdecoupled.sentry.v1.Call
-	(*Spawn)(nil),             // 21: runscdecoupled.sentry.v1.Spawn
-	(*StdioSet)(nil),          // 22: runscdecoupled.sentry.v1.StdioSet
-	(*SpawnExit)(nil),         // 23: runscdecoupled.sentry.v1.SpawnExit
-	(*TtyResize)(nil),         // 24: runscdecoupled.sentry.v1.TtyResize
-	(*Kill)(nil),              // 25: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),             // 26: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 27: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),            // 28: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 29: runscdecoupled.sentry.v1.Start
-	(*MountSpec)(nil),         // 30: runscdecoupled.sentry.v1.MountSpec
-	(*CapSets)(nil),           // 31: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 32: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 33: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 34: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 35: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 36: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 37: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 38: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 39: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 40: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 41: runscdecoupled.sentry.v1.ExitAction
-	(*SignalfdRead)(nil),      // 42: runscdecoupled.sentry.v1.SignalfdRead
-	(*MmapPlan)(nil),          // 43: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 44: runscdecoupled.sentry.v1.Push
-	(*TtyModes)(nil),          // 45: runscdecoupled.sentry.v1.TtyModes
-	(*JobControl)(nil),        // 46: runscdecoupled.sentry.v1.JobControl
-	(*ProcQuery)(nil),         // 47: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 48: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 49: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 50: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 51: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 52: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 53: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 54: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 55: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 56: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 57: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 58: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 59: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 60: runscdecoupled.sentry.v1.StateRecord
-	(*MountState)(nil),        // 61: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 62: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 63: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 64: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 65: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 66: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 67: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 68: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 69: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 70: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 71: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 72: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 73: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 74: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 75: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 76: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 77: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 78: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 79: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 80: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 81: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 82: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 83: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 84: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 85: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 86: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 87: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 88: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 89: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 90: runscdecoupled.sentry.v1.Rewrite
-	nil,                       // 91: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*PtraceStop)(nil),        // 21: runscdecoupled.sentry.v1.PtraceStop
+	(*PtraceResume)(nil),      // 22: runscdecoupled.sentry.v1.PtraceResume
+	(*PtraceUpdate)(nil),      // 23: runscdecoupled.sentry.v1.PtraceUpdate
+	(*PtraceState)(nil),       // 24: runscdecoupled.sentry.v1.PtraceState
+	(*Spawn)(nil),             // 25: runscdecoupled.sentry.v1.Spawn
+	(*StdioSet)(nil),          // 26: runscdecoupled.sentry.v1.StdioSet
+	(*SpawnExit)(nil),         // 27: runscdecoupled.sentry.v1.SpawnExit
+	(*TtyResize)(nil),         // 28: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 29: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 30: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 31: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 32: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 33: runscdecoupled.sentry.v1.Start
+	(*MountSpec)(nil),         // 34: runscdecoupled.sentry.v1.MountSpec
+	(*CapSets)(nil),           // 35: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 36: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 37: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 38: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 39: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 40: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 41: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 42: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 43: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 44: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 45: runscdecoupled.sentry.v1.ExitAction
+	(*SignalfdRead)(nil),      // 46: runscdecoupled.sentry.v1.SignalfdRead
+	(*MmapPlan)(nil),          // 47: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 48: runscdecoupled.sentry.v1.Push
+	(*TtyModes)(nil),          // 49: runscdecoupled.sentry.v1.TtyModes
+	(*JobControl)(nil),        // 50: runscdecoupled.sentry.v1.JobControl
+	(*ProcQuery)(nil),         // 51: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 52: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 53: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 54: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 55: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 56: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 57: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 58: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 59: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 60: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 61: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 62: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 63: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 64: runscdecoupled.sentry.v1.StateRecord
+	(*MountState)(nil),        // 65: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 66: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 67: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 68: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 69: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 70: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 71: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 72: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 73: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 74: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 75: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 76: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 77: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 78: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 79: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 80: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 81: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 82: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 83: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 84: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 85: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 86: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 87: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 88: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 89: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 90: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 91: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 92: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 93: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 94: runscdecoupled.sentry.v1.Rewrite
+	nil,                       // 95: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	10,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -9082,13 +9546,13 @@ var file_sentry_proto_depIdxs = []int32{
 	16,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
 	17,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
 	18,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	48,  // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	52,  // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
 	3,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	5,   // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	14,  // 9: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	35,  // 10: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	39,  // 10: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
 	15,  // 11: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	44,  // 12: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	48,  // 12: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
 	19,  // 13: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
 	5,   // 14: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	7,   // 15: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
@@ -9096,97 +9560,101 @@ var file_sentry_proto_depIdxs = []int32{
 	8,   // 17: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	13,  // 18: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	12,  // 19: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	91,  // 20: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	95,  // 20: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	11,  // 21: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	6,   // 22: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	12,  // 23: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	27,  // 24: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	29,  // 25: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	32,  // 26: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	34,  // 27: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	26,  // 28: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	89,  // 29: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	90,  // 30: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	33,  // 31: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	25,  // 32: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	24,  // 33: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	21,  // 34: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	29,  // 35: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	22,  // 36: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	13,  // 37: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	28,  // 38: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	12,  // 39: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	31,  // 40: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	30,  // 41: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	28,  // 42: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	37,  // 43: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	40,  // 44: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	41,  // 45: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	43,  // 46: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	62,  // 47: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	42,  // 48: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	60,  // 49: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	36,  // 50: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	38,  // 51: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	38,  // 52: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	39,  // 53: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	54,  // 54: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	55,  // 55: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	56,  // 56: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	57,  // 57: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	52,  // 58: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	53,  // 59: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	47,  // 60: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	23,  // 61: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	46,  // 62: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	45,  // 63: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	0,   // 64: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	49,  // 65: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	50,  // 66: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	51,  // 67: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	60,  // 68: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	75,  // 69: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	76,  // 70: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	77,  // 71: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	78,  // 72: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	83,  // 73: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	84,  // 74: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	85,  // 75: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	86,  // 76: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	87,  // 77: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	88,  // 78: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	74,  // 79: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	71,  // 80: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	72,  // 81: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	64,  // 82: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	66,  // 83: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	68,  // 84: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	70,  // 85: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	61,  // 86: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	63,  // 87: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	65,  // 88: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	63,  // 89: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	67,  // 90: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	63,  // 91: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	69,  // 92: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	73,  // 93: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	31,  // 94: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,   // 95: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	80,  // 96: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	79,  // 97: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	82,  // 98: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	81,  // 99: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	60,  // 100: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	22,  // 101: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,   // 102: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	58,  // 103: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	4,   // 104: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	59,  // 105: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	104, // [104:106] is the sub-list for method output_type
-	102, // [102:104] is the sub-list for method input_type
-	102, // [102:102] is the sub-list for extension type_name
-	102, // [102:102] is the sub-list for extension extendee
-	0,   // [0:102] is the sub-list for field type_name
+	31,  // 24: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	33,  // 25: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	36,  // 26: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	38,  // 27: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	30,  // 28: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	93,  // 29: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	94,  // 30: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	37,  // 31: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	29,  // 32: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	28,  // 33: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	25,  // 34: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	21,  // 35: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
+	33,  // 36: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	26,  // 37: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	13,  // 38: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	32,  // 39: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	12,  // 40: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	35,  // 41: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	34,  // 42: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	32,  // 43: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	41,  // 44: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	44,  // 45: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	45,  // 46: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	47,  // 47: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	66,  // 48: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	46,  // 49: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	22,  // 50: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
+	64,  // 51: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	40,  // 52: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	42,  // 53: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	42,  // 54: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	43,  // 55: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	58,  // 56: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	59,  // 57: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	60,  // 58: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	61,  // 59: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	56,  // 60: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	57,  // 61: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	51,  // 62: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	27,  // 63: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	50,  // 64: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	49,  // 65: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	23,  // 66: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	0,   // 67: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	53,  // 68: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	54,  // 69: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	55,  // 70: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	64,  // 71: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	79,  // 72: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	80,  // 73: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	81,  // 74: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	82,  // 75: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	87,  // 76: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	88,  // 77: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	89,  // 78: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	90,  // 79: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	91,  // 80: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	92,  // 81: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	78,  // 82: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	75,  // 83: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	76,  // 84: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	68,  // 85: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	70,  // 86: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	72,  // 87: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	74,  // 88: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	65,  // 89: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	67,  // 90: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	69,  // 91: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	67,  // 92: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	71,  // 93: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	67,  // 94: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	73,  // 95: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	77,  // 96: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	35,  // 97: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	24,  // 98: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 99: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	84,  // 100: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	83,  // 101: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	86,  // 102: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	85,  // 103: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	64,  // 104: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	26,  // 105: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,   // 106: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	62,  // 107: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	4,   // 108: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	63,  // 109: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	108, // [108:110] is the sub-list for method output_type
+	106, // [106:108] is the sub-list for method input_type
+	106, // [106:106] is the sub-list for extension type_name
+	106, // [106:106] is the sub-list for extension extendee
+	0,   // [0:106] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -9225,8 +9693,9 @@ func file_sentry_proto_init() {
 		(*Call_Kill)(nil),
 		(*Call_TtyResize)(nil),
 		(*Call_Spawn)(nil),
+		(*Call_PtraceStop)(nil),
 	}
-	file_sentry_proto_msgTypes[33].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[37].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -9234,8 +9703,9 @@ func file_sentry_proto_init() {
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
 		(*Reply_SignalfdRead)(nil),
+		(*Reply_PtraceResume)(nil),
 	}
-	file_sentry_proto_msgTypes[42].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[46].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -9246,8 +9716,9 @@ func file_sentry_proto_init() {
 		(*Push_SpawnExit)(nil),
 		(*Push_JobControl)(nil),
 		(*Push_TtyModes)(nil),
+		(*Push_Ptrace)(nil),
 	}
-	file_sentry_proto_msgTypes[58].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[62].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -9267,14 +9738,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvIds)(nil),
 		(*StateRecord_Mount)(nil),
 	}
-	file_sentry_proto_msgTypes[68].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[72].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   90,
+			NumMessages:   94,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -677,6 +677,10 @@ func (c *client) onPush(p *pb.Push) {
 		c.onJobControl(p)
 	case *pb.Push_TtyModes:
 		c.onTtyModes(m.TtyModes)
+	case *pb.Push_Ptrace:
+		if m.Ptrace != nil {
+			c.onPtraceUpdate(p)
+		}
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -718,6 +722,8 @@ func (c *client) registerTask(t *task) {
 			t.kill()
 		case *pb.Push_JobControl:
 			t.proc.applyJobControl(m.JobControl)
+		case *pb.Push_Ptrace:
+			t.applyPtraceUpdate(m.Ptrace)
 		}
 	}
 }

@@ -38,6 +38,15 @@
 // sets each process's stop state from its replay record, in case the
 // push was lost with the server.
 //
+// ptrace (ptrace.go): a tracer's requests on a stopped tracee's
+// registers and memory (PEEK*, POKE*, GETREGS, GETREGSET, ...) and
+// process_vm_readv/writev are served here from the tracee's arch context
+// and mm; the relation and the resumes are the server's. A traced task
+// enters each ptrace-stop (syscall enter/exit, signal delivery, events,
+// group stop) with a PtraceStop call that returns when the tracer
+// resumes it; task.trace (under task.mu) is what the client knows of
+// the relation, from PtraceUpdate pushes.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids

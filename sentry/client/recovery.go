@@ -637,6 +637,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			}
 		}
 		s.c.reconcileStops(s.rl)
+		s.c.reconcilePtrace(s.rl)
 	}
 
 	s.mu.Lock()

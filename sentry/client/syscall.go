@@ -92,6 +92,9 @@ func init() {
 		unix.SYS_GETRUSAGE:         sysGetrusage,
 		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
 		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
+		unix.SYS_PTRACE:            sysPtrace,    // relation and resumes forwarded (ptrace.go)
+		unix.SYS_PROCESS_VM_READV:  sysProcessVMReadv,
+		unix.SYS_PROCESS_VM_WRITEV: sysProcessVMWritev,
 	}
 }
 
@@ -109,6 +112,18 @@ func (t *task) syscall() {
 	if sysno != unix.SYS_RESTART_SYSCALL {
 		t.restartBlock = nil
 	}
+	defer t.ptraceSyscallStep()
+	if t.ptraceSyscallTraced() {
+		// Syscall-enter and -exit stops (ptrace.go).
+		var skip bool
+		if sysno, args, skip = t.ptraceSyscallEnter(); skip || t.isKilled() {
+			t.ptraceSyscallExit()
+			return
+		}
+		defer t.ptraceSyscallExit()
+	}
+	oldTID := t.tid
+	t.ptraceBeforeCall(sysno, args)
 
 	var ret uint64
 	var errno unix.Errno
@@ -126,6 +141,7 @@ func (t *task) syscall() {
 	if shmBefore != nil {
 		t.reportShmChanges(shmBefore)
 	}
+	t.ptraceAfterCall(sysno, args, ret, errno, oldTID)
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
 	}

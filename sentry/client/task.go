@@ -170,6 +170,9 @@ type task struct {
 	pending []queuedSignal
 	// altStack is sigaltstack. Protected by mu.
 	altStack linux.SignalStack
+	// trace is the task's ptrace relation as a tracee (ptrace.go). Its
+	// fields say who changes them.
+	trace ptraceState
 
 	// wake is signalled when a blocked task may have something to do.
 	wake chan struct{}
@@ -311,7 +314,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load())
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load() || t.trace.interrupt)
 		t.mu.Unlock()
 		if !again {
 			return
@@ -386,6 +389,7 @@ func (t *task) run() {
 			return
 		}
 		t.parkWhileStopped()
+		t.ptraceCheckInterrupt()
 		if t.isKilled() {
 			return
 		}
@@ -402,9 +406,11 @@ func (t *task) run() {
 		t.state = stateApp
 		t.mu.Unlock()
 
+		stepped := t.ptraceBeforeSwitch()
 		t.enterApp()
 		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
 		t.leaveApp()
+		t.ptraceAfterSwitch(stepped)
 		t.setState(stateKernel)
 
 		switch err {

@@ -15,6 +15,14 @@
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
 //     SIGPIPE, default actions (signals.go). Masks, frames and delivery
 //     stay on the client, which gets SignalPush;
+//   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
+//     relation and stop state and the rules): who traces whom
+//     (thread.ptrace, thread.tracees, under clientState.mu), the
+//     permission check, each tracee's
+//     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
+//     blocks until the tracer resumes it), the relation's end when
+//     either side exits, and the thread records that carry it across a
+//     recovery; the tracee's registers and memory are the client's;
 //   - job control (jobctl.go): the decision that a process stops or
 //     continues (process.stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop

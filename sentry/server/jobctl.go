@@ -77,7 +77,7 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 // signals in discard that are pending in p's threads.
 func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
 	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
-		Pid: p.pid, Stopped: p.stopped, Discard: discard,
+		Pid: p.pid, Stopped: p.stopped, Discard: discard, StopSignal: int32(p.stopSig),
 	}}})
 }
 

@@ -515,6 +515,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		k.newThreadLocked(p, tid)
 	}
+	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.procs {
 		if p.zombie || !named[pid] || named[-pid] {
 			continue

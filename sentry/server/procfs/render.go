@@ -244,7 +244,7 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 	return src.SetComm(pid, tid, string(data))
 }
 
-var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 'Z': "Z (zombie)"}
+var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 't': "t (tracing stop)", 'Z': "Z (zombie)"}
 
 const pageSize = 4096
 
@@ -321,7 +321,7 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	fmt.Fprintf(&b, "Name:\t%s\n", t.Comm)
 	fmt.Fprintf(&b, "Umask:\t%04o\n", p.Umask)
 	fmt.Fprintf(&b, "State:\t%s\n", stateNames[t.State])
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, id, p.PPID)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", pid, id, p.PPID, p.TracerPID)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", p.UID[0], p.UID[1], p.UID[2], p.UID[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", p.GID[0], p.GID[1], p.GID[2], p.GID[3])
 	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t\n", p.FDs)
