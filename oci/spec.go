@@ -41,6 +41,11 @@ type Plan struct {
 	Hostname string
 	// Sysctls are linux.sysctl, for the sentry (client.Config.Sysctls).
 	Sysctls map[string]string
+	// NetNS is the path of the network namespace linux.namespaces names
+	// (a pod's, made by a CNI plugin): the container's network is that
+	// namespace's interfaces, served by the sentry (--network=sandbox).
+	// Empty: a new namespace, which has only a loopback (--network=none).
+	NetNS string
 	// Devices are linux.devices, nodes of the sentry's /dev.
 	Devices []Device
 	// Mounts are performed by the gofer in its mount namespace, in order.
@@ -542,7 +547,10 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 			}
 		case specs.NetworkNamespace:
 			if ns.Path != "" {
-				p.Notes = append(p.Notes, field+": the container does not join the network namespace "+ns.Path+"; its network is the sentry's")
+				if !filepath.IsAbs(ns.Path) {
+					return fieldError(field+".path", "%q: not absolute", ns.Path)
+				}
+				p.NetNS = ns.Path
 			}
 		case specs.UserNamespace, specs.TimeNamespace:
 			return fieldError(field, "%s namespaces are not supported", ns.Type)

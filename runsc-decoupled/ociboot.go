@@ -24,6 +24,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -133,6 +134,20 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		}
 	}
 
+	// In a pod's network namespace, the container's network is the
+	// namespace's interfaces, taken from the host kernel and served by
+	// the sentry's netstack.
+	var sandboxNet *client.SandboxNetwork
+	if plan.NetNS != "" {
+		if sandboxNet, err = client.OpenSandboxNetworkIn(plan.NetNS, hlog.Named("network")); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if err := sandboxNet.Close(); err != nil {
+				hlog.Warn("sandbox network", "err", err)
+			}
+		}()
+	}
 	servers := plan.Servers
 	if len(servers) == 0 {
 		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly, SentryScratch: true}
@@ -141,7 +156,11 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			level = "debug"
 		}
 		common := commonFlags{debugLog: filepath.Join(dir, "sandbox.log"), logLevel: level}
-		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: setup})
+		opts := embedOptions{dir: dir, rootSetup: setup}
+		if sandboxNet != nil {
+			opts.network = server.NetworkSandbox
+		}
+		emb, err := startEmbedded(plan.Root, common, hlog, opts)
 		if err != nil {
 			return 0, err
 		}
@@ -206,6 +225,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
 		Sysctls:         plan.Sysctls,
+		Network:         sandboxNet,
 		Devices:         deviceNodes(plan.Devices),
 		ClientID:        containerClientID(id),
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},

@@ -123,6 +123,11 @@ type Config struct {
 	Sysctls map[string]string
 	// Devices are extra nodes of the sandbox's /dev (Hello.devices).
 	Devices []*pb.DeviceNode
+	// Network, when set, is the network the sandbox brings
+	// (--network=sandbox; OpenSandboxNetwork): its configuration goes in
+	// every Hello and its frames travel on the session while Run runs.
+	// The caller closes it after Run.
+	Network *SandboxNetwork
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -341,6 +346,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled(), tty: isTerminal(cfg.Stdin)}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
+	if cfg.Network != nil {
+		hello.Network = cfg.Network.Config()
+	}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
@@ -372,6 +380,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.conn.Close()
 		mf.Destroy()
 		return 0, err
+	}
+	if cfg.Network != nil {
+		cfg.Network.start(c.conn.SendFrames)
 	}
 	status, err := c.run()
 	c.shutdown()
@@ -586,11 +597,17 @@ func (c *client) shutdown() {
 		// Farewell: waiting for one would only delay the exit.
 		streamDone := c.conn.streamDone()
 		if c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Goodbye{Goodbye: &pb.Goodbye{}}}) == nil {
+			wait := 2 * time.Second
+			if c.cfg.Network != nil {
+				// The server lets the sandbox network's closed
+				// connections drain first (up to 5 s).
+				wait += 6 * time.Second
+			}
 			select {
 			case <-c.farewell:
 			case <-c.conn.Done():
 			case <-streamDone:
-			case <-time.After(2 * time.Second):
+			case <-time.After(wait):
 				c.log.Warn("no Farewell from the server")
 			}
 		}

@@ -75,6 +75,15 @@
 // (blocked in a local wait, their names), and this machine's memory and
 // CPUs.
 //
+// Sandbox network (network.go, netlink.go; --network=sandbox): the
+// client takes its namespace's interfaces from the host kernel
+// (addresses removed, given back at the end) and carries their Ethernet
+// frames between AF_PACKET sockets and the session: per interface a
+// reader goroutine sending batches up (remoteSession.SendFrames, dropped
+// during a recovery) and a writer goroutine fed by a bounded queue that
+// the transport's OnFrames fills (netIface.outMu, a leaf, orders it
+// with the queue's close). Nothing of it runs without Config.Network.
+//
 // Ids and pipelined calls (procids.go, pipeline.go): the client answers
 // getppid, getpgrp, getsid, getpgid and the getuid family of a process
 // from its last ProcessState record, and sends a close of an fd its fd

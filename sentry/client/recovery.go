@@ -167,6 +167,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		OnPush:            c.onPush,
 		OnReply:           s.onReply,
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
+		OnFrames:          c.onFrames,
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		HeartbeatClocks:   sampleClocks,
 		DeadAfter:         c.cfg.DeadAfter,
@@ -440,6 +441,18 @@ func (s *remoteSession) Send(m *pb.ClientMessage) error {
 		return queue()
 	}
 	return nil
+}
+
+// SendFrames sends frames an interface of the sandbox network received
+// to the server. While a recovery runs they are dropped (reported
+// false), as frames reaching a NIC without a cable are: the new server's
+// stack starts with the restored state, and TCP retransmits.
+func (s *remoteSession) SendFrames(f *pb.Frames) bool {
+	s.mu.Lock()
+	conn := s.conn
+	ok := !s.recovering && s.fatal == nil && conn != nil
+	s.mu.Unlock()
+	return ok && conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Frames{Frames: f}}) == nil
 }
 
 // Done is closed when the session is over for good (closed, or a

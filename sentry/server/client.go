@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
@@ -133,6 +134,9 @@ type clientState struct {
 	// added by Spawn and Restore, never removed while the client lives.
 	// Protected by mu; a set's fields have their own rules.
 	stdioSets map[uint32]*stdioSet
+	// sandboxNet is Hello.network (network_sandbox.go), nil without.
+	// Immutable.
+	sandboxNet *socket.SandboxNetwork
 	// devNodes are Hello.devices (devnodes.go). Immutable.
 	devNodes []*sentrypb.DeviceNode
 	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
@@ -221,6 +225,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.devNodes = devNodes
+	if k.sandboxNet, err = s.sandboxNetwork(hello.Network); err != nil {
+		cancel()
+		return nil, err
+	}
 	k.maps.init(k.trk)
 	v, err := newVFS(k)
 	if err != nil {
@@ -228,6 +236,13 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.vfs = v
+	if k.sandboxNet != nil {
+		// The stack answers ARP and pings before any socket exists.
+		if _, err := k.netStack(); err != nil {
+			cancel()
+			return nil, fmt.Errorf("sandbox network: %w", err)
+		}
+	}
 	k.workers.Add(1)
 	go func() {
 		defer k.workers.Done()
@@ -570,8 +585,11 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 // debug writes a description of the client's state.
 func (k *clientState) debug(b *strings.Builder) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
+	k.mu.Unlock()
+	k.debugNetwork(b) // takes socks.netMu alone
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	pids := make([]int, 0, len(k.procs))
 	for pid := range k.procs {
 		pids = append(pids, int(pid))

@@ -96,9 +96,11 @@
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
 //     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
-//     sockets on the client's loopback netstack (file_inet.go) or, when
-//     the operator chose Config.Network "host", the server machine's own
-//     sockets (file_hostinet.go); their replay state is derived in
+//     sockets on the client's netstack (file_inet.go: loopback only, or
+//     with "sandbox" the interfaces the client brought in Hello.network,
+//     whose frames come and go as Frames messages: network_sandbox.go)
+//     or, when the operator chose Config.Network "host", the server
+//     machine's own sockets (file_hostinet.go); their replay state is derived in
 //     restore_kobj.go and file_hostinet.go. Signalfds (file_signalfd.go):
 //     the descriptor and mask; the pending signals are the client's.
 //
