@@ -574,6 +574,9 @@ func (c *client) shutdown() {
 		c.log.Warn("write-back of shared file mappings at exit failed", "err", err)
 	}
 	c.conn.beginShutdown()
+	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
+	// reads this line).
+	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load())
 	select {
 	case <-c.conn.Done():
 	default:

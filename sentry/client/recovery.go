@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -140,6 +141,11 @@ type remoteSession struct {
 	// recvGen is the generation of the connection whose messages are being
 	// received. Protected by imu.
 	recvGen uint64
+
+	// waitedCalls counts the calls sent with Call (the caller waited for
+	// the reply), postedCalls those sent with Post. Atomic; reported at
+	// the end (the round trips a workload cost).
+	waitedCalls, postedCalls atomic.Uint64
 }
 
 func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello) *remoteSession {
@@ -312,6 +318,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	}
 	s.seq++
 	c.Seq = s.seq
+	s.waitedCalls.Add(1)
 	p := &pending{call: c, conn: s.conn, gen: s.connGen}
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
@@ -397,6 +404,7 @@ func (s *remoteSession) Post(c *pb.Call) bool {
 	}
 	s.seq++
 	c.Seq = s.seq
+	s.postedCalls.Add(1)
 	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true}
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
