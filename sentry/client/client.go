@@ -181,6 +181,9 @@ type client struct {
 	log  hclog.Logger
 	ctx  context.Context
 	conn *remoteSession
+	// pipe is what the client knows to post calls without waiting
+	// (writebehind.go); its own lock.
+	pipe pipelineState
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform
@@ -623,6 +626,7 @@ func (c *client) onPush(p *pb.Push) {
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())
+		c.pipe.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)

@@ -130,7 +130,7 @@ func (t *task) pipelineClose(fd int32) bool {
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: unix.SYS_CLOSE, Args: []uint64{uint64(uint32(fd)), 0, 0, 0, 0, 0},
 	}}}
-	if !t.c.conn.Post(call) {
+	if !t.c.conn.Post(call, nil) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.
 		return false

@@ -84,6 +84,9 @@ type pending struct {
 	gen  uint64
 	// posted says nobody waits for the reply (Post). Immutable.
 	posted bool
+	// done, if set, is called with a posted call's reply on the
+	// receiving goroutine, after its records were folded. Immutable.
+	done func(*pb.Reply)
 }
 
 // remoteSession is the client's recovering connection.
@@ -267,7 +270,11 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.rl.FoldReply(call, r)
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
+	s.c.pipe.observe(r.State)
 	if p != nil && p.posted {
+		if p.done != nil {
+			p.done(r)
+		}
 		s.c.postedReply(p.call, r)
 	}
 }
@@ -395,8 +402,9 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 // Post sends c (assigning its seq) without waiting for its reply, which
 // is folded (onReply) when it arrives; the call is in flight until then,
 // so a recovery re-sends it. It sends nothing and returns false while a
-// recovery runs or the session is over: the caller then uses Call.
-func (s *remoteSession) Post(c *pb.Call) bool {
+// recovery runs or the session is over: the caller then uses Call. done,
+// if not nil, gets the reply (on the receiving goroutine).
+func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil {
@@ -405,7 +413,7 @@ func (s *remoteSession) Post(c *pb.Call) bool {
 	s.seq++
 	c.Seq = s.seq
 	s.postedCalls.Add(1)
-	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true}
+	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true, done: done}
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
 	s.imu.Unlock()

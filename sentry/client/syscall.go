@@ -195,8 +195,23 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 			t.c.log.Debug("write-back before a forwarded call failed", "syscall", sysName(sysno), "err", err)
 		}
 	}
-	if sysno == unix.SYS_CLOSE && t.pipelineClose(int32(args[0])) {
-		return 0, 0
+	switch sysno {
+	case unix.SYS_CLOSE:
+		if !t.writeBehindPending(int32(args[0])) && t.pipelineClose(int32(args[0])) {
+			return 0, 0
+		}
+	case unix.SYS_UMASK:
+		if old, ok := t.pipelineUmask(args); ok {
+			return old, 0
+		}
+	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+		if n, ok := t.writeBehind(sysno, args); ok {
+			return n, 0
+		}
+	}
+	reportsKept := reportsWriteError[sysno]
+	if reportsKept && sysno != unix.SYS_CLOSE {
+		defer t.writeErrorReported(int32(args[0]))
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	var noNewPrivs bool

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// posted makes a posted system call (Syscall.posted) from tid and returns
+// its reply.
+func (e *env) posted(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
+	e.t.Helper()
+	var a [6]uint64
+	copy(a[:], args)
+	var inputs []*sentrypb.Region
+	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
+		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
+	}
+	return e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs, Posted: true}}})
+}
+
+// TestPostedWriteError checks where the error of a failed write behind
+// surfaces: kept on the description, it fails later posted writes of it
+// (which then write nothing) and is returned once by the next fsync,
+// fdatasync, waited write or close.
+func TestPostedWriteError(t *testing.T) {
+	const huge = uint64(1<<63 - 1) // past any file's maximum size: EFBIG
+	tests := []struct {
+		name string
+		// then runs after the failed write behind on fd; kept is its
+		// errno.
+		then func(e *env, fd uint64, kept unix.Errno)
+	}{
+		{"fsync reports it once", func(e *env, fd uint64, kept unix.Errno) {
+			e.fails(kept, 1, unix.SYS_FSYNC, fd)
+			e.ok(1, unix.SYS_FSYNC, fd)
+		}},
+		{"fdatasync reports it once", func(e *env, fd uint64, kept unix.Errno) {
+			e.fails(kept, 1, unix.SYS_FDATASYNC, fd)
+			e.ok(1, unix.SYS_FDATASYNC, fd)
+		}},
+		{"a later write behind fails and writes nothing; close reports it and closes", func(e *env, fd uint64, kept unix.Errno) {
+			if r := e.posted(1, unix.SYS_WRITE, fd, e.mem.alloc([]byte("late")), 4); unix.Errno(r.Errno) != kept {
+				t.Errorf("write behind after a failed one: errno %v, want %v", unix.Errno(r.Errno), kept)
+			}
+			e.fails(kept, 1, unix.SYS_CLOSE, fd)
+			e.fails(unix.EBADF, 1, unix.SYS_CLOSE, fd)
+		}},
+		{"a waited write reports it, the next one writes", func(e *env, fd uint64, kept unix.Errno) {
+			e.fails(kept, 1, unix.SYS_WRITE, fd, e.mem.alloc([]byte("no")), 2)
+			e.ok(1, unix.SYS_WRITE, fd, e.mem.alloc([]byte("yes")), 3)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := started(t)
+			m := e.mem
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/wb"), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644))
+			if r := e.posted(1, unix.SYS_WRITE, fd, m.alloc([]byte("ok")), 2); r.Errno != 0 || r.Ret != 2 {
+				t.Fatalf("write behind: ret %d errno %v", r.Ret, unix.Errno(r.Errno))
+			}
+			r := e.posted(1, unix.SYS_PWRITE64, fd, m.alloc([]byte("xx")), 2, huge)
+			kept := unix.Errno(r.Errno)
+			if kept == 0 {
+				t.Fatalf("pwrite at %d succeeded", huge)
+			}
+			tc.then(e, fd, kept)
+			got, err := os.ReadFile(filepath.Join(e.root, "tmp/wb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := string(got); s != "ok" && s != "okyes" {
+				t.Errorf("file holds %q", s)
+			}
+		})
+	}
+}
