@@ -184,6 +184,9 @@ type client struct {
 	// pipe is what the client knows to post calls without waiting
 	// (writebehind.go); its own lock.
 	pipe pipelineState
+	// meta is what the client knows to post metadata calls
+	// (metapipe.go); its own lock.
+	meta metaPipeline
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform

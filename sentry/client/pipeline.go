@@ -135,6 +135,7 @@ func (t *task) pipelineClose(fd int32) bool {
 		// back with the reply.
 		return false
 	}
+	t.posted = true
 	return true
 }
 

@@ -104,6 +104,7 @@ func (t *task) syscall() {
 	r := &t.ac.StateData().Regs
 	args := [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 	t.noReturn = false
+	t.posted = false
 	t.restartErrno = 0
 	t.faultStreak = 0
 	if sysno != unix.SYS_RESTART_SYSCALL {
@@ -175,6 +176,14 @@ func writtenData(sysno uintptr, inputs []sysabi.Region) []byte {
 
 // forward sends a system call to the remote sentry and applies its reply.
 func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
+	var mc metaCheck
+	ret, errno := t.forwardCall(sysno, args, &mc)
+	t.c.meta.after(t, mc, sysno, args, ret, errno)
+	return ret, errno
+}
+
+// forwardCall is forward; it sets *mc when it sends the call (metapipe.go).
+func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64, unix.Errno) {
 	// A signal that is already deliverable runs first; the call is then
 	// restarted (as if the signal had arrived just before it).
 	t.mu.Lock()
@@ -209,8 +218,11 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 			return n, 0
 		}
 	}
-	reportsKept := reportsWriteError[sysno]
-	if reportsKept && sysno != unix.SYS_CLOSE {
+	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
+		return 0, 0
+	}
+	*mc = t.c.meta.before(t, sysno, args)
+	if reportsWriteError[sysno] && sysno != unix.SYS_CLOSE {
 		defer t.writeErrorReported(int32(args[0]))
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
@@ -374,6 +386,9 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 		fmt.Fprintf(&b, "%d (%#x)", int64(ret), ret)
 	}
 	where := "forwarded"
+	if t.posted {
+		where = "posted"
+	}
 	if local {
 		where = "local"
 	}

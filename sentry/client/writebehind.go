@@ -73,6 +73,11 @@ type pipelineState struct {
 type pipeProc struct {
 	fs           uint64
 	fsizeLimited bool
+	// capsKnown says the record had the capability sets; capsEffective
+	// is the effective set. groups are the supplementary groups.
+	capsKnown     bool
+	capsEffective uint64
+	groups        map[uint32]bool
 }
 
 // pipeFile is what a description's record says for pipelining.
@@ -106,7 +111,17 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.procs == nil {
 					ps.procs = make(map[int32]pipeProc)
 				}
-				ps.procs[int32(id)] = pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited}
+				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited}
+				if c := st.GetCaps(); c != nil {
+					pp.capsKnown, pp.capsEffective = true, c.Effective
+				}
+				if len(st.Groups) > 0 {
+					pp.groups = make(map[uint32]bool, len(st.Groups))
+					for _, g := range st.Groups {
+						pp.groups[g] = true
+					}
+				}
+				ps.procs[int32(id)] = pp
 			} else {
 				delete(ps.procs, int32(id))
 			}
@@ -183,7 +198,11 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 	}}}
-	return t.c.conn.Post(call, done)
+	if !t.c.conn.Post(call, done) {
+		return false
+	}
+	t.posted = true
+	return true
 }
 
 // pipelineUmask answers umask(mask) and posts it, if it may.

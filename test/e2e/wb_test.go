@@ -80,11 +80,11 @@ func TestRoundTripsPerFile(t *testing.T) {
 	}{
 		{"busybox tar -xf", func(t *testing.T, dir string, n int) (int, int) {
 			return forwardedCalls(t, dir, tu.Busybox, "tar", "-xf", tarOf(t, n))
-		}, 17},
-		{"files500 (sh: echo $i > f$i, cat f*, rm)", func(t *testing.T, dir string, n int) (int, int) {
+		}, 14},
+		{"files500 (sh: echo $i > f$i, cat f*, rm; cat's output to a file, so that no pipe read counts)", func(t *testing.T, dir string, n int) (int, int) {
 			return forwardedCalls(t, dir, tu.Busybox, "sh", "-c",
-				fmt.Sprintf(`mkdir w && cd w && i=0; while [ $i -lt %d ]; do echo $i > f$i; i=$((i+1)); done; cat f* | wc -l; cd .. && rm -r w`, n))
-		}, 10.5},
+				fmt.Sprintf(`mkdir w && cd w && i=0; while [ $i -lt %d ]; do echo $i > f$i; i=$((i+1)); done; cat f* >../all; cd .. && wc -l <all && rm -r w all`, n))
+		}, 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
