@@ -99,3 +99,21 @@ func TestRoundTripsPerFile(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteBehind runs testdata/wb/writebehind.c natively and under do:
+// writes, umask and metadata calls the client posts must look to the
+// program, its children and its mappings as on Linux.
+func TestWriteBehind(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "wb", "writebehind.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "writebehind", string(src))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog)
+	compare(t, want, got)
+}
