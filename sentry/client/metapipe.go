@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -52,8 +53,9 @@ type createdFile struct {
 }
 
 // metaPipeline is what the client knows to post metadata calls. mu is
-// a leaf lock, held across a post (so that a call that forgets the names
-// is sent either before the check or after the posted call).
+// held across a post (so that a call that forgets the names is sent
+// either before the check or after the posted call): it comes before
+// remoteSession.mu, and only task goroutines take it.
 type metaPipeline struct {
 	mu sync.Mutex
 	// gen counts the calls that forgot the names; unsafeInFlight counts
@@ -68,9 +70,11 @@ type metaPipeline struct {
 	// noFSID are the processes that called setfsuid or setfsgid.
 	// Protected by mu.
 	noFSID map[*process]bool
-	// disabled is set after a posted metadata call failed. Protected by
-	// mu.
-	disabled bool
+	// disabled is set after a posted metadata call failed. Atomic: the
+	// receiving goroutine sets it, and never takes mu (a poster holds mu
+	// across its send, which may wait for the receiver to drain the
+	// connection).
+	disabled atomic.Bool
 }
 
 // maxCreatedPerProcess bounds what a process's names and fds hold.
@@ -99,6 +103,21 @@ var nameSafe = map[uintptr]bool{
 	unix.SYS_SELECT: true, unix.SYS_PSELECT6: true, unix.SYS_RT_SIGACTION: true,
 	unix.SYS_GETXATTR: true, unix.SYS_LGETXATTR: true, unix.SYS_FGETXATTR: true,
 	unix.SYS_LISTXATTR: true, unix.SYS_LLISTXATTR: true, unix.SYS_FLISTXATTR: true,
+	// File contents and locks, not names.
+	unix.SYS_FTRUNCATE: true, unix.SYS_TRUNCATE: true, unix.SYS_FALLOCATE: true, unix.SYS_SYNC: true,
+	unix.SYS_SYNCFS: true, unix.SYS_FCNTL: true, unix.SYS_FLOCK: true, unix.SYS_MMAP: true,
+	// New processes (a thread or a shared fs context stops posting by
+	// itself: the process records say so), signals, sockets, IPC and
+	// waits: they may block for long, and must not keep posting off.
+	unix.SYS_CLONE: true, unix.SYS_FORK: true, unix.SYS_VFORK: true,
+	unix.SYS_KILL: true, unix.SYS_TGKILL: true, unix.SYS_TKILL: true, unix.SYS_SETPGID: true, unix.SYS_SETSID: true,
+	unix.SYS_EPOLL_CREATE1: true, unix.SYS_EPOLL_CTL: true, unix.SYS_EPOLL_WAIT: true, unix.SYS_EPOLL_PWAIT: true, unix.SYS_EPOLL_PWAIT2: true,
+	unix.SYS_SOCKET: true, unix.SYS_SOCKETPAIR: true, unix.SYS_BIND: true, unix.SYS_LISTEN: true, unix.SYS_CONNECT: true,
+	unix.SYS_ACCEPT: true, unix.SYS_ACCEPT4: true, unix.SYS_SENDTO: true, unix.SYS_RECVFROM: true, unix.SYS_SENDMSG: true,
+	unix.SYS_RECVMSG: true, unix.SYS_SHUTDOWN: true, unix.SYS_GETSOCKOPT: true, unix.SYS_SETSOCKOPT: true,
+	unix.SYS_GETSOCKNAME: true, unix.SYS_GETPEERNAME: true, unix.SYS_EVENTFD2: true,
+	unix.SYS_TIMERFD_CREATE: true, unix.SYS_TIMERFD_SETTIME: true, unix.SYS_TIMERFD_GETTIME: true,
+	unix.SYS_MSGSND: true, unix.SYS_MSGRCV: true, unix.SYS_SEMOP: true, unix.SYS_SEMTIMEDOP: true,
 }
 
 // nameCalls are the posted metadata calls, which the caller checks
@@ -296,7 +315,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 	mp := &t.c.meta
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
-	if mp.disabled || mp.unsafeInFlight > 0 || mp.noFSID[t.proc] {
+	if mp.disabled.Load() || mp.unsafeInFlight > 0 || mp.noFSID[t.proc] {
 		return false
 	}
 	var cf createdFile
@@ -321,11 +340,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 		if r == nil || r.Errno == 0 {
 			return
 		}
-		mp.mu.Lock()
-		first := !mp.disabled
-		mp.disabled = true
-		mp.mu.Unlock()
-		if first {
+		if !mp.disabled.Swap(true) {
 			t.c.log.Warn("a posted metadata call failed; metadata calls wait for their replies from now on",
 				"syscall", sysName(sysno), "errno", unix.Errno(r.Errno).Error())
 		}

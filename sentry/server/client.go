@@ -479,9 +479,6 @@ func (k *clientState) threadWorker(t *thread) {
 		t.inFlight = false
 		t.inFlightPosted = false
 		t.intr = nil
-		if posted {
-			k.postedFinishedLocked(call.Seq)
-		}
 		if t.killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
@@ -489,6 +486,14 @@ func (k *clientState) threadWorker(t *thread) {
 		}
 		k.mu.Unlock()
 		k.reply(r)
+		if posted {
+			// Only once its reply is on the stream: the reply of a call
+			// that waited for it (and may carry records it changed)
+			// must not reach the client first.
+			k.mu.Lock()
+			k.postedFinishedLocked(call.Seq)
+			k.mu.Unlock()
+		}
 	}
 }
 
