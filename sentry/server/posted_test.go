@@ -80,3 +80,44 @@ func TestPostedWriteError(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayPostedWritesOnce: posted writes in flight when the server
+// dies are re-sent after the Restore with their seqs, in order: the one
+// whose reply was folded is not re-sent, those the dead server applied
+// (replies lost) and the one it never received are each applied once, at
+// the offset the file had, and the fd's offset goes on from there.
+func TestReplayPostedWritesOnce(t *testing.T) {
+	r := newReplayer(t)
+	m := r.mem
+	r.start()
+	fd := r.open("/tmp/wb", unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC)
+	posted := func(s string) *sentrypb.Call {
+		c := r.syscallCall(1, unix.SYS_WRITE, fd, m.alloc([]byte(s)), uint64(len(s)))
+		c.GetSyscall().Posted = true
+		return c
+	}
+	w1, w2, w3, w4 := posted("one\n"), posted("two\n"), posted("three\n"), posted("four\n")
+	chmod := r.syscallCall(1, unix.SYS_FCHMOD, fd, 0o600)
+	chmod.GetSyscall().Posted = true
+	r.call(w1, false) // its reply arrived
+	r.call(w2, true)  // applied; the reply died with the server
+	r.call(chmod, true)
+	r.call(w3, true)
+	r.mu.Lock()
+	r.seq++ // w4 was sent, but the server died before it read it
+	w4.Seq = r.seq
+	r.mu.Unlock()
+	r.recover(nil)
+	for _, c := range []*sentrypb.Call{w2, chmod, w3, w4} {
+		if rep := r.call(c, false); rep.Errno != 0 {
+			t.Fatalf("re-sent seq %d: errno %v", c.Seq, unix.Errno(rep.Errno))
+		}
+	}
+	r.ok(1, unix.SYS_WRITE, fd, m.alloc([]byte("five\n")), 5)
+	if b, _ := os.ReadFile(filepath.Join(r.root, "tmp/wb")); string(b) != "one\ntwo\nthree\nfour\nfive\n" {
+		t.Errorf("file holds %q", b)
+	}
+	if st, err := os.Stat(filepath.Join(r.root, "tmp/wb")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, %v", st.Mode(), err)
+	}
+}
