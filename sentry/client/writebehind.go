@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	gvcontext "gvisor.dev/gvisor/pkg/context"
+
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -297,7 +299,21 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	ps.wbInFlight[file]++
 	ps.mu.Unlock()
+	data := inputs[0].Data
+	fc := t.c.files
 	done := func(r *pb.Reply) {
+		if len(r.GetMapped()) > 0 {
+			// A mapping made by another process while the write was
+			// in flight (the client's check saw none): its pages
+			// follow the write, off the receiving goroutine (a
+			// faulting thread holds the file's locks across a
+			// PageRead this goroutine must deliver).
+			go func() {
+				for _, ch := range r.GetMapped() {
+					fc.applyChange(gvcontext.Background(), ch, data)
+				}
+			}()
+		}
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
 		if ps.wbInFlight[file]--; ps.wbInFlight[file] <= 0 {
