@@ -29,7 +29,7 @@ import (
 //     and on the server. A umask cannot fail.
 //   - write(fd, buf, n) and pwrite64 of n > 0 bytes to an fd whose
 //     description is a regular gofer file (FileState.regular) open for
-//     writing without O_APPEND, O_SYNC, O_DSYNC or O_DIRECT, that no
+//     writing (O_APPEND too) without O_SYNC, O_DSYNC or O_DIRECT, that no
 //     mapping of this client maps (its handle is in no "map/<id>"
 //     record: a mapped file's pages must follow the write before the
 //     application sees it), by a process without RLIMIT_FSIZE (the
@@ -257,10 +257,12 @@ var reportsWriteError = map[uintptr]bool{
 	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE: true,
 }
 
-// wbOpenFlags are the status flags that make a write wait: its position
-// (O_APPEND: the file's end, which the gofer knows) or its durability
-// (O_SYNC, O_DSYNC, O_DIRECT) is the point of the call.
-const wbOpenFlags = unix.O_APPEND | unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT
+// wbOpenFlags are the status flags that make a write wait: its
+// durability (O_SYNC, O_DSYNC, O_DIRECT) is the point of the call. An
+// O_APPEND write is posted: where it lands (the file's end when the
+// server applies it, which the gofer tells) is not its result, and a
+// re-sent one is answered by the gofer's reply cache.
+const wbOpenFlags = unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT
 
 // writeBehind posts write(2) or pwrite64(2), if it may, and returns its
 // count.

@@ -84,6 +84,32 @@ int main(void) {
 	waitpid(pid, NULL, 0);
 	check(close(big) == 0, "close big");
 
+	// Appends through two descriptions and a child's: each lands at the
+	// end as the calls were made.
+	int a1 = open("log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+	int a2 = open("log", O_WRONLY | O_APPEND);
+	check(a1 >= 0 && a2 >= 0, "open log");
+	for (int i = 0; i < 20; i++) {
+		char line[32];
+		int k = snprintf(line, sizeof line, "%s %d\n", i % 2 ? "odd" : "even", i);
+		check(write(i % 2 ? a2 : a1, line, k) == k, "append");
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		check(write(a1, "child\n", 6) == 6, "child append");
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	check(write(a2, "parent\n", 7) == 7, "append after child");
+	printf("append offsets %ld %ld size %ld\n", (long)lseek(a1, 0, SEEK_CUR), (long)lseek(a2, 0, SEEK_CUR), fsize("log"));
+	int lr = open("log", O_RDONLY);
+	n = read(lr, buf, sizeof buf);
+	printf("log: %zd bytes, ends %.13s", n, buf + n - 13);
+	close(lr);
+	close(a1);
+	close(a2);
+
 	// A file this process maps: its pages follow a write at once.
 	int m = open("m", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	check(m >= 0 && ftruncate(m, 4096) == 0, "open m");
