@@ -213,7 +213,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if old, ok := t.pipelineUmask(args); ok {
 			return old, 0
 		}
-	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		if n, ok := t.writeBehind(sysno, args); ok {
 			return n, 0
 		}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,8 @@ import (
 //   - umask(mask) returns the umask of the caller's fs context, which the
 //     client knows from its "fs/<id>" record, and sets the new one here
 //     and on the server. A umask cannot fail.
-//   - write(fd, buf, n) and pwrite64 of n > 0 bytes to an fd whose
+//   - write(fd, buf, n), pwrite64, writev and pwritev of n > 0 bytes
+//     (all readable, at most sysabi.MaxBuffer) to an fd whose
 //     description is a regular gofer file (FileState.regular) open for
 //     writing (O_APPEND too) without O_SYNC, O_DSYNC or O_DIRECT, that no
 //     mapping of this client maps (its handle is in no "map/<id>"
@@ -264,11 +266,11 @@ var reportsWriteError = map[uintptr]bool{
 // re-sent one is answered by the gofer's reply cache.
 const wbOpenFlags = unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT
 
-// writeBehind posts write(2) or pwrite64(2), if it may, and returns its
-// count.
+// writeBehind posts write(2), pwrite64(2), writev(2) or pwritev(2), if
+// it may, and returns its count.
 func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
-	n := args[2]
-	if n == 0 || n > sysabi.MaxBuffer || (sysno == unix.SYS_PWRITE64 && int64(args[3]) < 0) || !t.singleThreaded() {
+	positional := sysno == unix.SYS_PWRITE64 || sysno == unix.SYS_PWRITEV
+	if (positional && int64(args[3]) < 0) || !t.singleThreaded() {
 		return 0, false
 	}
 	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
@@ -291,8 +293,8 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
-	if len(inputs) != 1 || uint64(len(inputs[0].Data)) != n {
-		// Unreadable memory: the server's EFAULT.
+	n, ok := writeCount(sysno, args, inputs)
+	if !ok || n == 0 {
 		return 0, false
 	}
 	ps.mu.Lock()
@@ -301,7 +303,7 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	ps.wbInFlight[file]++
 	ps.mu.Unlock()
-	data := inputs[0].Data
+	data := writtenData(sysno, inputs)
 	fc := t.c.files
 	done := func(r *pb.Reply) {
 		if len(r.GetMapped()) > 0 {
@@ -335,6 +337,36 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// writeCount returns the count a write-family call with inputs returns
+// when the file takes every byte, if the inputs hold them all (an
+// unreadable buffer is the server's EFAULT) and the count is not clipped
+// to sysabi.MaxBuffer.
+func writeCount(sysno uintptr, args [6]uint64, inputs []sysabi.Region) (uint64, bool) {
+	switch sysno {
+	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+		n := args[2]
+		return n, n <= sysabi.MaxBuffer && len(inputs) == 1 && uint64(len(inputs[0].Data)) == n
+	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
+		cnt := args[2]
+		if cnt > sysabi.MaxIovecs || len(inputs) == 0 || uint64(len(inputs[0].Data)) != 16*cnt {
+			return 0, false
+		}
+		var total, have uint64
+		for i := uint64(0); i < cnt; i++ {
+			l := binary.LittleEndian.Uint64(inputs[0].Data[16*i+8:])
+			if int64(l) < 0 || l > sysabi.MaxBuffer {
+				return 0, false
+			}
+			total += l
+		}
+		for _, r := range inputs[1:] {
+			have += uint64(len(r.Data))
+		}
+		return total, total <= sysabi.MaxBuffer && have == total
+	}
+	return 0, false
 }
 
 // writeBehindPending reports whether fd's description has writes behind

@@ -76,7 +76,21 @@ func (k *clientState) postedBelowLocked(seq uint64) bool {
 
 // writeBehindCalls are the calls the client may post as a write behind:
 // their count is what the application was told.
-var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: true}
+var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true}
+
+// requested is the count a write-family call asks for (clipped as its
+// handler clips it), -1 if its arguments are bad (it fails anyway).
+func (c *syscallCtx) requested() int64 {
+	switch c.sysno {
+	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
+		_, total, err := c.iovecs()
+		if err != nil {
+			return -1
+		}
+		return int64(total)
+	}
+	return int64(min(c.args[2], maxRW))
+}
 
 // reportsWriteError are the calls that return a description's kept
 // write-behind error.
@@ -100,7 +114,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 	switch {
 	case kept == 0:
 		ret, err = k.runHandler(h, c)
-		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < int64(min(c.args[2], maxRW))) {
+		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < c.requested()) {
 			e := unix.EIO
 			if err != nil {
 				e = errnoOf(err)

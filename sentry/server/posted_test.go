@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,28 +57,44 @@ func TestPostedWriteError(t *testing.T) {
 			e.ok(1, unix.SYS_WRITE, fd, e.mem.alloc([]byte("yes")), 3)
 		}},
 	}
+	// The failing write behind: a pwrite64 or a pwritev.
+	failing := map[string]func(e *env, fd uint64) *sentrypb.Reply{
+		"pwrite64": func(e *env, fd uint64) *sentrypb.Reply {
+			return e.posted(1, unix.SYS_PWRITE64, fd, e.mem.alloc([]byte("xx")), 2, huge)
+		},
+		"pwritev": func(e *env, fd uint64) *sentrypb.Reply {
+			iov := make([]byte, 32)
+			binary.LittleEndian.PutUint64(iov[0:], e.mem.alloc([]byte("x")))
+			binary.LittleEndian.PutUint64(iov[8:], 1)
+			binary.LittleEndian.PutUint64(iov[16:], e.mem.alloc([]byte("yz")))
+			binary.LittleEndian.PutUint64(iov[24:], 2)
+			return e.posted(1, unix.SYS_PWRITEV, fd, e.mem.alloc(iov), 2, huge)
+		},
+	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := started(t)
-			m := e.mem
-			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/wb"), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644))
-			if r := e.posted(1, unix.SYS_WRITE, fd, m.alloc([]byte("ok")), 2); r.Errno != 0 || r.Ret != 2 {
-				t.Fatalf("write behind: ret %d errno %v", r.Ret, unix.Errno(r.Errno))
-			}
-			r := e.posted(1, unix.SYS_PWRITE64, fd, m.alloc([]byte("xx")), 2, huge)
-			kept := unix.Errno(r.Errno)
-			if kept == 0 {
-				t.Fatalf("pwrite at %d succeeded", huge)
-			}
-			tc.then(e, fd, kept)
-			got, err := os.ReadFile(filepath.Join(e.root, "tmp/wb"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s := string(got); s != "ok" && s != "okyes" {
-				t.Errorf("file holds %q", s)
-			}
-		})
+		for fname, fail := range failing {
+			t.Run(fname+"/"+tc.name, func(t *testing.T) {
+				e := started(t)
+				m := e.mem
+				fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/wb"), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644))
+				if r := e.posted(1, unix.SYS_WRITE, fd, m.alloc([]byte("ok")), 2); r.Errno != 0 || r.Ret != 2 {
+					t.Fatalf("write behind: ret %d errno %v", r.Ret, unix.Errno(r.Errno))
+				}
+				r := fail(e, fd)
+				kept := unix.Errno(r.Errno)
+				if kept == 0 {
+					t.Fatalf("%s at %d succeeded", fname, huge)
+				}
+				tc.then(e, fd, kept)
+				got, err := os.ReadFile(filepath.Join(e.root, "tmp/wb"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s := string(got); s != "ok" && s != "okyes" {
+					t.Errorf("file holds %q", s)
+				}
+			})
+		}
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +46,11 @@ int main(void) {
 	check(pwrite(fd, "LINE", 4, 0) == 4, "pwrite");
 	check(pread(r, buf, 7, 0) == 7, "pread");
 	printf("after pwrite: %.7s", buf);
+	struct iovec iov[3] = {{"vec", 3}, {"", 0}, {"tor\n", 4}};
+	check(writev(fd, iov, 3) == 7, "writev");
+	check(pwritev(fd, iov, 3, 8) == 7, "pwritev");
+	check(pread(r, buf, 16, 0) == 16, "pread after pwritev");
+	printf("after pwritev: %.16s|\n", buf);
 	struct stat st;
 	check(fstat(fd, &st) == 0, "fstat");
 	printf("fstat size %ld\n", (long)st.st_size);
