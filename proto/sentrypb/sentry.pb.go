@@ -4681,9 +4681,9 @@ func (x *DebugReply) GetText() string {
 
 type StateRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// key names the object, by kind and id: "proc/<pid>", "thread/<tid>",
-	// "fdt/<table>/<fd>", "file/<id>", "fs/<id>", "sig/<id>", "pipe/<id>",
-	// "map/<file_id>", "ids", "stdin", "timer/<pid>/<id>", "lock/<ino>".
+	// key names the object, by kind and ids ("proc/<pid>",
+	// "fdt/<table>/<fd>", ...). Package sentry/statekey is the one place
+	// that encodes and parses keys and lists every kind.
 	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Deleted bool   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// Types that are valid to be assigned to Value:

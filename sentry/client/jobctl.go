@@ -1,13 +1,13 @@
 package client
 
 import (
-	"strconv"
 	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Group stops (docs/ARCHITECTURE.md, "Stop signals and job control"). The
@@ -148,7 +148,7 @@ func (c *client) reconcileStops(rl *replaylog.Log) {
 	}
 	c.mu.Unlock()
 	for p := range procs {
-		rec := rl.Record("proc/" + strconv.Itoa(int(p.pid))).GetProcess()
+		rec := rl.Record(statekey.Proc(p.pid)).GetProcess()
 		if rec == nil {
 			continue
 		}

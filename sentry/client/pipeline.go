@@ -1,9 +1,6 @@
 package client
 
 import (
-	"strconv"
-	"strings"
-
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -14,7 +11,7 @@ import (
 // close(fd) is sent without waiting for its reply when its result is
 // known: the server's close fails only with EBADF (the fd is not open),
 // and the client knows which fds the caller's fd table has from the
-// "fdt/<table>/<fd>" records the server sends with every change, folded
+// fd records (statekey.FD) the server sends with every change, folded
 // before the reply that follows them. So a close of an open fd returns
 // 0 at once, as the server will, and the next forwarded call of the
 // thread follows it on the stream and on the server's per-thread queue,
@@ -27,23 +24,14 @@ import (
 // so a recovery re-sends it, and its reply's records are folded into the
 // replay log like any other.
 
-// observeFD folds one "fdt/<table>/<fd>" record (key is what follows
-// "fdt/"; file its description's id). Precondition: c.mu is not held.
-func (c *procIDCache) observeFD(key string, deleted bool, file uint64) {
-	tab, fd, ok := strings.Cut(key, "/")
-	if !ok {
-		return
-	}
-	t, err1 := strconv.ParseUint(tab, 10, 64)
-	n, err2 := strconv.ParseInt(fd, 10, 32)
-	if err1 != nil || err2 != nil {
-		return
-	}
+// observeFD folds the record of fd n of fd table t (file is its
+// description's id). Precondition: c.mu is not held.
+func (c *procIDCache) observeFD(t uint64, n int32, deleted bool, file uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fds := c.openFDs[t]
 	if deleted {
-		delete(fds, int32(n))
+		delete(fds, n)
 		if len(fds) == 0 {
 			delete(c.openFDs, t)
 		}
@@ -56,7 +44,7 @@ func (c *procIDCache) observeFD(key string, deleted bool, file uint64) {
 		fds = make(map[int32]uint64)
 		c.openFDs[t] = fds
 	}
-	fds[int32(n)] = file
+	fds[n] = file
 }
 
 // lockHolder is who holds one lock: a process's fd table (a POSIX record
@@ -66,13 +54,13 @@ type lockHolder struct {
 	fdTable, file uint64
 }
 
-// observeLock folds one "lock/<ino>" record. Precondition: c.mu is not
-// held.
-func (c *procIDCache) observeLock(key string, deleted bool, st *pb.LockState) {
+// observeLock folds the lock record of inode ino. Precondition: c.mu is
+// not held.
+func (c *procIDCache) observeLock(ino uint64, deleted bool, st *pb.LockState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if deleted || len(st.GetLocks()) == 0 {
-		delete(c.locks, key)
+		delete(c.locks, ino)
 		return
 	}
 	hs := make([]lockHolder, 0, len(st.GetLocks()))
@@ -80,9 +68,9 @@ func (c *procIDCache) observeLock(key string, deleted bool, st *pb.LockState) {
 		hs = append(hs, lockHolder{fdTable: l.GetFdTable(), file: l.GetFile()})
 	}
 	if c.locks == nil {
-		c.locks = make(map[string][]lockHolder)
+		c.locks = make(map[uint64][]lockHolder)
 	}
-	c.locks[key] = hs
+	c.locks[ino] = hs
 }
 
 // takeFD reports whether pid's fd table, which no other live process

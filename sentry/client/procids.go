@@ -1,13 +1,12 @@
 package client
 
 import (
-	"strconv"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Client-cached process ids (docs/ARCHITECTURE.md, "Ids answered on the
@@ -44,43 +43,44 @@ type procIDCache struct {
 	// byPID holds the live processes' ids. Protected by mu.
 	byPID map[int32]procIDs
 	// openFDs holds the fds each fd table has, with the FileState id of
-	// each fd's open file description, as the "fdt/<table>/<fd>" records
-	// said (pipeline.go). Protected by mu.
+	// each fd's open file description, as the statekey.FD records said
+	// (pipeline.go). Protected by mu.
 	openFDs map[uint64]map[int32]uint64
-	// locks holds who holds the record and flock locks of each inode
-	// ("lock/<ino>" records; pipeline.go). Protected by mu.
-	locks map[string][]lockHolder
+	// locks holds who holds the record and flock locks of each inode, by
+	// inode number (statekey.Lock records; pipeline.go). Protected by mu.
+	locks map[uint64][]lockHolder
 }
 
 // observe folds the process and fd records among recs.
 func (c *procIDCache) observe(recs []*pb.StateRecord) {
 	for _, rec := range recs {
-		if rest, ok := strings.CutPrefix(rec.GetKey(), "fdt/"); ok {
-			c.observeFD(rest, rec.Deleted, rec.GetFd().GetFile())
-			continue
-		}
-		if _, ok := strings.CutPrefix(rec.GetKey(), "lock/"); ok {
-			c.observeLock(rec.GetKey(), rec.Deleted, rec.GetLock())
-			continue
-		}
-		rest, ok := strings.CutPrefix(rec.GetKey(), "proc/")
-		if !ok {
-			continue
-		}
-		pid, err := strconv.ParseInt(rest, 10, 32)
+		key, err := statekey.Parse(rec.GetKey())
 		if err != nil {
+			// The replay log reports it (replaylog.Log).
 			continue
 		}
+		switch key.Kind {
+		case statekey.KindFD:
+			c.observeFD(key.ID, key.FD(), rec.Deleted, rec.GetFd().GetFile())
+			continue
+		case statekey.KindLock:
+			c.observeLock(key.ID, rec.Deleted, rec.GetLock())
+			continue
+		case statekey.KindProc:
+		default:
+			continue
+		}
+		pid := key.PID()
 		st := rec.GetProcess()
 		c.mu.Lock()
 		switch {
 		case rec.Deleted:
-			delete(c.byPID, int32(pid))
+			delete(c.byPID, pid)
 		case st != nil:
 			if c.byPID == nil {
 				c.byPID = make(map[int32]procIDs)
 			}
-			c.byPID[int32(pid)] = procIDs{
+			c.byPID[pid] = procIDs{
 				ppid: st.Ppid, pgid: st.Pgid, sid: st.Sid,
 				ruid: st.Ruid, euid: st.Euid, rgid: st.Rgid, egid: st.Egid,
 				fdTable: st.FdTable,

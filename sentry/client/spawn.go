@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // SpawnRequest asks a running Run to add a process to the application
@@ -222,7 +223,7 @@ func (c *client) restoreSets() []*pb.StdioSet {
 		c.mu.Lock()
 		pid := s.pid
 		c.mu.Unlock()
-		if pid != 0 && c.rl.Record(fmt.Sprintf("proc/%d", pid)) == nil {
+		if pid != 0 && c.rl.Record(statekey.Proc(pid)) == nil {
 			c.log.Warn("spawned process ended while the server was away; its status is lost", "pid", pid)
 			c.mu.Lock()
 			s.finishLocked(lostStatus)

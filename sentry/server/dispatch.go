@@ -118,6 +118,28 @@ func (c *syscallCtx) getFile(fd int32) (*file, error) {
 	return f, err
 }
 
+// fileAs returns the file at fd with its implementation when that is a T,
+// with a reference the caller drops. For another kind of file it returns
+// notT, or EBADF for an O_PATH descriptor, which is for its path only
+// (Linux's fdget refuses it before the call looks at the kind).
+func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
+	var none T
+	f, err := c.getFile(fd)
+	if err != nil {
+		return nil, none, err
+	}
+	impl, ok := f.impl.(T)
+	if !ok {
+		path := f.isPath()
+		f.decRef()
+		if path {
+			return nil, none, unix.EBADF
+		}
+		return nil, none, notT
+	}
+	return f, impl, nil
+}
+
 func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
 
 // logUnsupportedOnce logs, once per server, that the application used a

@@ -162,11 +162,13 @@
 //
 // # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
-// Replay state is reported by state.go: code that changes a process,
-// thread, fd slot, file description, fs context, signal handler table,
-// pipe, mapped file or timer marks it dirty in the client's stateTracker; every
-// reply or push sent afterwards carries the current value of each dirty
-// object (full value, keyed; deleted when gone), in Reply.state or in a
+// Replay state is captured by package replay and derived in state.go:
+// code that changes a process, thread, fd slot, file description, fs
+// context, signal handler table, pipe, mapped file, timer, lock set,
+// SysV object or mount only touches it (stateTracker.mark*, a
+// replay.Tracker); every reply or push sent afterwards carries the current
+// value of each touched object, derived by deriveRecordLocked (full value,
+// keyed by a statekey.Key; deleted when gone), in Reply.state or in a
 // StateUpdate push sent just before the push. File offsets, pipe counters
 // and WriteStates are instead committed with the reply of the call that
 // made them (callEffects), so a call whose reply was lost in a crash is
@@ -222,8 +224,8 @@
 //	                                       callback runs unlocked and
 //	                                       takes clientState.mu)
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
-//	                                  hook takes stateTracker.mu)
-//	      stateTracker.mu, durability.mu, procQueries.mu  (leaves)
+//	                                  hook takes replay.Tracker.mu)
+//	      replay.Tracker.mu, durability.mu, procQueries.mu  (leaves)
 //	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping leaseTable.mu)

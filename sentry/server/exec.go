@@ -14,6 +14,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 const (
@@ -177,7 +178,7 @@ func (m *mappingTable) record(k *clientState, id uint64) *sentrypb.StateRecord {
 	}
 	m.mu.Unlock()
 	if f == nil {
-		return deletedRec(keyMap(id))
+		return deletedRec(statekey.Mapped(id))
 	}
 	st := &sentrypb.MappedFileState{FileId: id, Size: size, Refs: uint32(refs), Writable: writable}
 	if g, ok := f.impl.(*goferFile); ok {
@@ -186,7 +187,7 @@ func (m *mappingTable) record(k *clientState, id uint64) *sentrypb.StateRecord {
 	if f.d != nil {
 		st.Path, _ = k.vfs.pathOf(f.d)
 	}
-	return &sentrypb.StateRecord{Key: keyMap(id), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
+	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
 
 // get returns a reference to the file with id.
@@ -796,7 +797,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			delete(p.all, old)
 		}
 		delete(k.threads, t.tid)
-		k.trk.markDeleted(keyThread(t.tid))
+		k.trk.markDeleted(statekey.Thread(t.tid))
 		t.tid = p.pid
 		k.threads[p.pid] = t
 	}

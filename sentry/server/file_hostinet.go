@@ -157,16 +157,8 @@ func (k *clientState) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb
 
 // hostSock returns the host socket at fd, if it is one.
 func (c *syscallCtx) hostSock(fd int32) (*file, *hostInetFile, bool) {
-	f, err := c.getFile(fd)
-	if err != nil {
-		return nil, nil, false
-	}
-	s, ok := f.impl.(*hostInetFile)
-	if !ok {
-		f.decRef()
-		return nil, nil, false
-	}
-	return f, s, true
+	f, s, err := fileAs[*hostInetFile](c, fd, unix.ENOTSOCK)
+	return f, s, err == nil
 }
 
 func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {

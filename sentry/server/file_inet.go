@@ -204,16 +204,8 @@ func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, 
 
 // inetSock returns the inet socket at fd, if it is one.
 func (c *syscallCtx) inetSock(fd int32) (*file, *inetSockFile, bool) {
-	f, err := c.getFile(fd)
-	if err != nil {
-		return nil, nil, false
-	}
-	s, ok := f.impl.(*inetSockFile)
-	if !ok {
-		f.decRef()
-		return nil, nil, false
-	}
-	return f, s, true
+	f, s, err := fileAs[*inetSockFile](c, fd, unix.ENOTSOCK)
+	return f, s, err == nil
 }
 
 // inetSockType checks socket's type and protocol for an inet socket

@@ -299,16 +299,7 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 // inotifyOf returns fd's inotify instance (EBADF, or EINVAL for another
 // kind of file).
 func (c *syscallCtx) inotifyOf(fd int32) (*file, *inotifyFile, error) {
-	f, err := c.getFile(fd)
-	if err != nil {
-		return nil, nil, err
-	}
-	in, ok := f.impl.(*inotifyFile)
-	if !ok {
-		f.decRef()
-		return nil, nil, unix.EINVAL
-	}
-	return f, in, nil
+	return fileAs[*inotifyFile](c, fd, unix.EINVAL)
 }
 
 func sysInotifyAddWatch(c *syscallCtx) (int64, error) {

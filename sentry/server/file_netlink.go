@@ -199,16 +199,8 @@ func (k *clientState) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.
 
 // netlinkSock returns fd's file if it is a netlink socket (referenced).
 func (c *syscallCtx) netlinkSock(fd int32) (*file, *netlinkFile, bool) {
-	f, err := c.getFile(fd)
-	if err != nil {
-		return nil, nil, false
-	}
-	n, ok := f.impl.(*netlinkFile)
-	if !ok {
-		f.decRef()
-		return nil, nil, false
-	}
-	return f, n, true
+	f, n, err := fileAs[*netlinkFile](c, fd, unix.ENOTSOCK)
+	return f, n, err == nil
 }
 
 // netlinkCall runs a socket system call on a netlink socket.

@@ -88,16 +88,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 
 // timerfdAt returns the timerfd at fd (EINVAL if fd is another file).
 func (c *syscallCtx) timerfdAt(fd int32) (*file, *timerFile, error) {
-	f, err := c.getFile(fd)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, ok := f.impl.(*timerFile)
-	if !ok {
-		f.decRef()
-		return nil, nil, unix.EINVAL
-	}
-	return f, t, nil
+	return fileAs[*timerFile](c, fd, unix.EINVAL)
 }
 
 func sysTimerfdSettime(c *syscallCtx) (int64, error) {

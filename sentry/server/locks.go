@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Advisory file locks: POSIX record locks (fcntl F_SETLK, owned by an fd
@@ -67,7 +67,7 @@ type fileLocks struct {
 // lockTable is a client's locks, by inode number of the file.
 type lockTable struct {
 	// mu protects the fields below. It nests inside clientState.mu and
-	// fdTable.mu, and nothing is taken inside it but stateTracker.mu.
+	// fdTable.mu, and nothing is taken inside it but replay.Tracker.mu.
 	mu    sync.Mutex
 	byIno map[uint64]*fileLocks
 	// waiting maps a POSIX owner blocked in F_SETLKW to the owner of the
@@ -486,8 +486,6 @@ func (lt *lockTable) flockDrop(ino uint64, owner lockOwner, write bool) {
 
 // ---- replay state ----
 
-func keyLocks(ino uint64) string { return "lock/" + strconv.FormatUint(ino, 10) }
-
 // recordLocked describes ino's locks. Preconditions: clientState.mu is
 // held (for the ids of fd tables).
 func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
@@ -496,7 +494,7 @@ func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 	defer lt.mu.Unlock()
 	fl := lt.byIno[ino]
 	if fl == nil {
-		return deletedRec(keyLocks(ino))
+		return deletedRec(statekey.Lock(ino))
 	}
 	st := &sentrypb.LockState{Ino: ino}
 	add := func(l heldLock, flock bool) {
@@ -514,7 +512,7 @@ func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 	for _, l := range fl.flocks {
 		add(l, true)
 	}
-	return &sentrypb.StateRecord{Key: keyLocks(ino), Value: &sentrypb.StateRecord_Lock{Lock: st}}
+	return &sentrypb.StateRecord{Key: statekey.Lock(ino).String(), Value: &sentrypb.StateRecord_Lock{Lock: st}}
 }
 
 // restoreLocksLocked takes the locks of a Restore again for their

@@ -102,3 +102,29 @@ func TestMalformedInput(t *testing.T) {
 	e.ok(1, unix.SYS_GETPID)
 	_ = m
 }
+
+// TestFileOfWrongKind checks the errno of a call given a file of another
+// kind than it works on, and of an O_PATH descriptor, which Linux's fdget
+// refuses (EBADF) before the call looks at what the file is.
+func TestFileOfWrongKind(t *testing.T) {
+	e := started(t)
+	regular := e.open("/", unix.O_RDONLY|unix.O_DIRECTORY)
+	path := e.open("/", unix.O_PATH)
+	for _, tc := range []struct {
+		name  string
+		sysno uintptr
+		args  func(fd uint64) []uint64
+		want  [2]unix.Errno // for the directory, for the O_PATH fd
+	}{
+		{"timerfd_gettime", unix.SYS_TIMERFD_GETTIME, func(fd uint64) []uint64 { return []uint64{fd, e.mem.zeros(32)} }, [2]unix.Errno{unix.EINVAL, unix.EBADF}},
+		{"inotify_add_watch", unix.SYS_INOTIFY_ADD_WATCH, func(fd uint64) []uint64 { return []uint64{fd, e.mem.str("/"), unix.IN_ALL_EVENTS} }, [2]unix.Errno{unix.EINVAL, unix.EBADF}},
+		{"listen", unix.SYS_LISTEN, func(fd uint64) []uint64 { return []uint64{fd, 1} }, [2]unix.Errno{unix.ENOTSOCK, unix.EBADF}},
+		{"shutdown", unix.SYS_SHUTDOWN, func(fd uint64) []uint64 { return []uint64{fd, 0} }, [2]unix.Errno{unix.ENOTSOCK, unix.EBADF}},
+	} {
+		for i, fd := range []uint64{regular, path} {
+			if r := e.sys(1, tc.sysno, tc.args(fd)...); unix.Errno(r.Errno) != tc.want[i] {
+				t.Errorf("%s on fd %d: ret %d errno %v, want %v", tc.name, fd, r.Ret, unix.Errno(r.Errno), tc.want[i])
+			}
+		}
+	}
+}

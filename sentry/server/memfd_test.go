@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // TestParseRestoreMemfd checks the memfd part of restored file records:
@@ -14,7 +15,7 @@ import (
 // memfdInode with the union of their seals.
 func TestParseRestoreMemfd(t *testing.T) {
 	file := func(id uint64, kind sentrypb.FileState_Kind, fh string, m *sentrypb.MemfdState) *sentrypb.StateRecord {
-		return &sentrypb.StateRecord{Key: keyFile(id), Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{
+		return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{
 			Id: id, Kind: kind, FileHandle: []byte(fh), Memfd: m}}}
 	}
 	gofer := sentrypb.FileState_GOFER

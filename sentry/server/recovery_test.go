@@ -20,6 +20,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -122,7 +123,7 @@ func (r *replayer) fold(recs []*sentrypb.StateRecord) {
 		if w == nil || w.Pipe == 0 {
 			continue
 		}
-		p := r.log[keyPipe(w.Pipe)]
+		p := r.log[statekey.Pipe(w.Pipe).String()]
 		if p == nil || p.GetPipe().Read >= uint64(w.Offset)+w.Length {
 			delete(r.log, key)
 		}
@@ -513,7 +514,7 @@ func TestRewriteAndDurable(t *testing.T) {
 	for _, s := range seqs {
 		w := &sentrypb.WriteState{Seq: s, File: fileID, Offset: off, Length: uint64(len(written[s]))}
 		off += int64(len(written[s]))
-		r.fold([]*sentrypb.StateRecord{{Key: keyWrite(s), Value: &sentrypb.StateRecord_Write{Write: w}}})
+		r.fold([]*sentrypb.StateRecord{{Key: statekey.Write(s).String(), Value: &sentrypb.StateRecord_Write{Write: w}}})
 	}
 	r.crash()
 	r.restartGofer()
@@ -524,7 +525,7 @@ func TestRewriteAndDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.recover(written)
-	fileRec := r.log[keyFile(fileID)]
+	fileRec := r.log[statekey.File(fileID).String()]
 	if fileRec == nil {
 		t.Fatalf("no FileState for file %d", fileID)
 	}
@@ -628,7 +629,7 @@ func TestPageWriteRecovery(t *testing.T) {
 	r.ok(1, unix.SYS_PWRITE64, fd2, m.alloc([]byte("BB")), 2, 1)
 
 	for _, rec := range r.records() {
-		if rec.Key == keyMap(plan.FileId) && !rec.GetMapped().GetWritable() {
+		if rec.Key == statekey.Mapped(plan.FileId).String() && !rec.GetMapped().GetWritable() {
 			t.Fatalf("map record %v is not writable", rec)
 		}
 	}

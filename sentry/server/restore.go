@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // restoreSet is a Restore's records, by kind.
@@ -51,7 +52,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		pipes:  make(map[uint64]*sentrypb.PipeState),
 		memfds: make(map[string]*memfdInode),
 	}
-	seen := make(map[string]bool)
+	seen := make(map[statekey.Key]bool)
 	bad := func(rec *sentrypb.StateRecord, why string) error {
 		return fmt.Errorf("restore: record %q: %s: %w", rec.GetKey(), why, unix.EINVAL)
 	}
@@ -63,10 +64,14 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		if rec == nil || rec.Deleted {
 			continue
 		}
-		if seen[rec.Key] {
+		key, err := statekey.Parse(rec.Key)
+		if err != nil {
+			return nil, bad(rec, "unknown key")
+		}
+		if seen[key] {
 			return nil, bad(rec, "duplicate key")
 		}
-		seen[rec.Key] = true
+		seen[key] = true
 		switch v := rec.Value.(type) {
 		case *sentrypb.StateRecord_Process:
 			p := v.Process
@@ -368,26 +373,23 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// The client has all of this already: report only what the restore
 	// dropped, and the allocators.
-	k.trk.mu.Lock()
-	k.trk.reset()
-	k.trk.ids = true
+	k.trk.Reset()
 	for _, id := range orphans {
-		k.trk.deleted[keyFile(id)] = struct{}{}
+		k.trk.markDeleted(statekey.File(id))
 	}
 	for id, p := range pipes {
 		p.mu.Lock()
 		dead := p.readers+p.writers == 0
 		p.mu.Unlock()
 		if dead {
-			k.trk.deleted[keyPipe(id)] = struct{}{}
+			k.trk.markDeleted(statekey.Pipe(id))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.trk.deleted[keyPipe(id)] = struct{}{}
+			k.trk.markDeleted(statekey.Pipe(id))
 		}
 	}
-	k.trk.mu.Unlock()
 	// Timers last: an expiration from now on is reported normally.
 	armRestoredTimers(timers)
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -68,14 +67,6 @@ func (k *clientState) stdinOf(id uint32) *stdinState {
 		return &s.stdin
 	}
 	return nil
-}
-
-// keyStdinOf is the key of stdio set id's StdinState record.
-func keyStdinOf(id uint32) string {
-	if id == 0 {
-		return keyStdin
-	}
-	return keyStdin + "/" + strconv.FormatUint(uint64(id), 10)
 }
 
 // spawn handles Call.Spawn: a process made from outside the application

@@ -1,19 +1,19 @@
 package server
 
 import (
-	"sort"
-	"strconv"
-	"sync"
-	"sync/atomic"
+	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // This file reports the replay state (sentry.proto's Recovery section):
-// code that changes an object the client must be able to rebuild marks it
-// dirty in the client's stateTracker; whenever a message is sent to the
-// client, the dirty objects' current values are turned into StateRecords
-// carried by that message (a Reply's state, or a StateUpdate push sent
+// code that changes an object the client must be able to rebuild touches
+// it (stateTracker.mark*, over a replay.Tracker); whenever a message is
+// sent to the client, the touched objects' current values are turned
+// into StateRecords (deriveRecordLocked, the one place that knows each
+// object's record) carried by that message (a Reply's state, or a StateUpdate push sent
 // just before any other push). Records are built under clientState.sendMu,
 // so every change is reported no later than the first message sent after
 // it, and never after a message that could reveal it to the application.
@@ -30,196 +30,135 @@ type fdSlot struct {
 	fd  int32
 }
 
-// stateTracker collects the objects whose replay state changed.
-type stateTracker struct {
-	// lastID allocates object ids (files, fd tables, fs contexts, signal
-	// handler tables, pipes). Ids are assigned on first report.
-	lastID atomic.Uint64
+// Objects without a pointer of their own are touched as these keys.
+type (
+	// mappedID is a mapped file's id (mappingTable).
+	mappedID uint64
+	// lockIno is the inode number whose advisory locks changed.
+	lockedIno uint64
+	// mountID is a mount's id (package mount).
+	mountID int
+)
 
-	// mu protects the sets below. It is a leaf lock.
-	mu      sync.Mutex
-	procs   map[*process]struct{}
-	threads map[*thread]struct{}
-	slots   map[fdSlot]struct{}
-	files   map[*file]struct{}
-	fss     map[*fsContext]struct{}
-	sigs    map[*sigHandlers]struct{}
-	pipes   map[*pipe]struct{}
-	maps    map[uint64]struct{}
-	timers  map[*appTimer]struct{}
-	// locks are the inode numbers whose locks changed.
-	locks map[uint64]struct{}
-	// sysv are the keys of changed SysV IPC records (package sysvipc).
-	sysv map[string]struct{}
-	// mounts are the ids of mounts added, changed or removed.
-	mounts  map[int]struct{}
-	deleted map[string]struct{}
-	ids     bool
-	// effects are the uncommitted effects of calls, by seq.
-	effects map[uint64]*callEffects
+// The orders in which the touched objects' records are derived within
+// one message (package replay): an fd's record touches its file the
+// first time it is reported, a file's record its pipe. Deleted keys
+// (statekey.Key) are reported first, SysV IPC keys (statekey.Key) in
+// their own order.
+const (
+	orderDeleted replay.Order = iota
+	orderProc
+	orderThread
+	orderSlot
+	orderFS
+	orderSig
+	orderFile
+	orderPipe
+	orderMap
+	orderTimer
+	orderLocks
+	orderSysv
+	orderMount
+)
+
+// stateTracker is the client's replay.Tracker, with the touch calls the
+// kernel objects make (mark*: "this object's record changed"). A nil
+// *stateTracker ignores them (a file no fd table has reported yet).
+type stateTracker struct {
+	*replay.Tracker[*callEffects]
 }
 
 func newStateTracker() *stateTracker {
-	t := &stateTracker{}
-	t.reset()
-	t.effects = make(map[uint64]*callEffects)
-	return t
+	return &stateTracker{replay.NewTracker[*callEffects]()}
 }
 
-// reset empties the dirty sets. Precondition: mu is held or t is private.
-func (t *stateTracker) reset() {
-	t.procs = make(map[*process]struct{})
-	t.threads = make(map[*thread]struct{})
-	t.slots = make(map[fdSlot]struct{})
-	t.files = make(map[*file]struct{})
-	t.fss = make(map[*fsContext]struct{})
-	t.sigs = make(map[*sigHandlers]struct{})
-	t.pipes = make(map[*pipe]struct{})
-	t.maps = make(map[uint64]struct{})
-	t.timers = make(map[*appTimer]struct{})
-	t.locks = make(map[uint64]struct{})
-	t.sysv = make(map[string]struct{})
-	t.mounts = make(map[int]struct{})
-	t.deleted = make(map[string]struct{})
-	t.ids = false
-}
-
-func (t *stateTracker) newID() uint64 { return t.lastID.Add(1) }
+func (t *stateTracker) newID() uint64 { return t.NewID() }
 
 // bumpID makes later ids greater than id.
-func (t *stateTracker) bumpID(id uint64) {
-	for {
-		cur := t.lastID.Load()
-		if cur >= id || t.lastID.CompareAndSwap(cur, id) {
-			return
-		}
-	}
-}
+func (t *stateTracker) bumpID(id uint64) { t.BumpID(id) }
 
 func (t *stateTracker) markProc(p *process) {
-	if t == nil || p == nil {
-		return
+	if t != nil && p != nil {
+		t.Touch(orderProc, p)
 	}
-	t.mu.Lock()
-	t.procs[p] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markThread(th *thread) {
-	if t == nil || th == nil {
-		return
+	if t != nil && th != nil {
+		t.Touch(orderThread, th)
 	}
-	t.mu.Lock()
-	t.threads[th] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markSlot(tab *fdTable, fd int32) {
-	if t == nil {
-		return
+	if t != nil {
+		t.Touch(orderSlot, fdSlot{tab, fd})
 	}
-	t.mu.Lock()
-	t.slots[fdSlot{tab, fd}] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markFile(f *file) {
-	if t == nil || f == nil {
-		return
+	if t != nil && f != nil {
+		t.Touch(orderFile, f)
 	}
-	t.mu.Lock()
-	t.files[f] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markFS(fs *fsContext) {
-	if t == nil || fs == nil {
-		return
+	if t != nil && fs != nil {
+		t.Touch(orderFS, fs)
 	}
-	t.mu.Lock()
-	t.fss[fs] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markSig(h *sigHandlers) {
-	if t == nil || h == nil {
-		return
+	if t != nil && h != nil {
+		t.Touch(orderSig, h)
 	}
-	t.mu.Lock()
-	t.sigs[h] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markPipe(p *pipe) {
-	if t == nil || p == nil {
-		return
+	if t != nil && p != nil {
+		t.Touch(orderPipe, p)
 	}
-	t.mu.Lock()
-	t.pipes[p] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markMap(id uint64) {
-	if t == nil {
-		return
+	if t != nil {
+		t.Touch(orderMap, mappedID(id))
 	}
-	t.mu.Lock()
-	t.maps[id] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markTimer(tm *appTimer) {
-	if t == nil || tm == nil {
-		return
+	if t != nil && tm != nil {
+		t.Touch(orderTimer, tm)
 	}
-	t.mu.Lock()
-	t.timers[tm] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markLocks(ino uint64) {
-	if t == nil {
-		return
+	if t != nil {
+		t.Touch(orderLocks, lockedIno(ino))
 	}
-	t.mu.Lock()
-	t.locks[ino] = struct{}{}
-	t.mu.Unlock()
 }
 
-func (t *stateTracker) markSysv(key string) {
-	if t == nil {
-		return
+func (t *stateTracker) markSysv(key statekey.Key) {
+	if t != nil {
+		t.Touch(orderSysv, key)
 	}
-	t.mu.Lock()
-	t.sysv[key] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markMount(id int) {
-	if t == nil {
-		return
+	if t != nil {
+		t.Touch(orderMount, mountID(id))
 	}
-	t.mu.Lock()
-	t.mounts[id] = struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *stateTracker) markIDs() {
-	if t == nil {
-		return
+	if t != nil {
+		t.IDsChanged()
 	}
-	t.mu.Lock()
-	t.ids = true
-	t.mu.Unlock()
 }
 
-func (t *stateTracker) markDeleted(key string) {
-	if t == nil {
-		return
+func (t *stateTracker) markDeleted(key statekey.Key) {
+	if t != nil {
+		t.Touch(orderDeleted, key)
 	}
-	t.mu.Lock()
-	t.deleted[key] = struct{}{}
-	t.mu.Unlock()
 }
 
 // callEffects are the effects of one call committed with its reply.
@@ -276,32 +215,11 @@ func (c *syscallCtx) effects() *callEffects {
 	return c.eff
 }
 
-func (t *stateTracker) setEffects(seq uint64, e *callEffects) {
-	t.mu.Lock()
-	t.effects[seq] = e
-	t.mu.Unlock()
-}
+func (t *stateTracker) setEffects(seq uint64, e *callEffects) { t.SetEffects(seq, e) }
 
-// Record keys.
-func keyProc(pid int32) string   { return "proc/" + strconv.Itoa(int(pid)) }
-func keyThread(tid int32) string { return "thread/" + strconv.Itoa(int(tid)) }
-func keyFile(id uint64) string   { return "file/" + strconv.FormatUint(id, 10) }
-func keyFS(id uint64) string     { return "fs/" + strconv.FormatUint(id, 10) }
-func keySig(id uint64) string    { return "sig/" + strconv.FormatUint(id, 10) }
-func keyPipe(id uint64) string   { return "pipe/" + strconv.FormatUint(id, 10) }
-func keyMap(id uint64) string    { return "map/" + strconv.FormatUint(id, 10) }
-func keyWrite(seq uint64) string { return "write/" + strconv.FormatUint(seq, 10) }
-func keyFD(tab uint64, fd int32) string {
-	return "fdt/" + strconv.FormatUint(tab, 10) + "/" + strconv.Itoa(int(fd))
-}
-
-const (
-	keyIDs   = "ids"
-	keyStdin = "stdin"
-)
-
-func deletedRec(key string) *sentrypb.StateRecord {
-	return &sentrypb.StateRecord{Key: key, Deleted: true}
+// deletedRec is the record saying key's object is gone.
+func deletedRec(key statekey.Key) *sentrypb.StateRecord {
+	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
 }
 
 // Lazily assigned ids. f.id is atomic (read outside k.mu by the
@@ -350,184 +268,164 @@ func (k *clientState) pipeIDLocked(p *pipe) uint64 {
 	return p.id
 }
 
-// collectStateLocked turns the dirty objects (and, for a reply, the
+// replayCollection is the records of one message being built.
+type replayCollection = replay.Collection[*callEffects]
+
+// collectStateLocked turns the touched objects (and, for a reply, the
 // effects of call seq) into records. Preconditions: k.sendMu and k.mu are
 // held.
 func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentrypb.StateRecord {
-	t := k.trk
-	t.mu.Lock()
-	var eff *callEffects
-	if isReply {
-		eff = t.effects[replySeq]
-		delete(t.effects, replySeq)
-	}
-	empty := len(t.procs) == 0 && len(t.threads) == 0 && len(t.slots) == 0 && len(t.files) == 0 &&
-		len(t.fss) == 0 && len(t.sigs) == 0 && len(t.pipes) == 0 && len(t.maps) == 0 && len(t.timers) == 0 &&
-		len(t.locks) == 0 && len(t.sysv) == 0 && len(t.mounts) == 0 && len(t.deleted) == 0 && !t.ids
-	if empty && eff == nil {
-		t.mu.Unlock()
+	c := k.trk.Take(replySeq, isReply)
+	if c == nil {
 		return nil
 	}
-	procs, threads, slots, files, fss, sigs, pipes, maps, timers, deleted := t.procs, t.threads, t.slots, t.files, t.fss, t.sigs, t.pipes, t.maps, t.timers, t.deleted
-	locks, sysv, mounts := t.locks, t.sysv, t.mounts
-	idsDirty := t.ids
-	t.reset()
-	t.mu.Unlock()
-
-	var recs []*sentrypb.StateRecord
-	// Effects first: committing them dirties pipes.
-	if eff != nil {
-		for _, o := range eff.offsets {
-			if o.ver > o.f.offCommitted {
-				o.f.offCommitted = o.ver
-				o.f.offRep.Store(o.off)
-				if o.f.trk.Load() != nil {
-					files[o.f] = struct{}{}
-				}
-			}
-		}
-		for _, r := range eff.pipeReads {
-			r.p.mu.Lock()
-			r.p.readC += r.n
-			r.p.mu.Unlock()
-			pipes[r.p] = struct{}{}
-		}
-		for _, w := range eff.pipeWrites {
-			w.p.mu.Lock()
-			w.p.writtenC += w.n
-			pid := k.pipeIDLocked(w.p)
-			w.p.mu.Unlock()
-			pipes[w.p] = struct{}{}
-			files[w.f] = struct{}{}
-			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
-		}
-		if eff.sysv {
-			if key := k.ipc.Commit(replySeq); key != "" {
-				sysv[key] = struct{}{}
-			}
-		}
-		if eff.stdinRead > 0 {
-			in := eff.stdinOf
-			if in == nil {
-				in = &k.stdin
-			}
-			recs = append(recs, in.commitRead(eff.stdinSet, eff.stdinRead))
-		}
-		for _, w := range eff.writes {
-			files[w.f] = struct{}{}
-			recs = append(recs, &sentrypb.StateRecord{Key: keyWrite(replySeq), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-				Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
-			k.dur.markSent(w.f, replySeq)
-		}
+	if c.HasEffects {
+		k.commitEffectsLocked(c, c.Effects)
 	}
-	for key := range deleted {
-		recs = append(recs, deletedRec(key))
-	}
-	for p := range procs {
-		recs = append(recs, k.procRecordLocked(p))
-	}
-	for th := range threads {
-		if th.proc != nil {
-			if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
-				recs = append(recs, &sentrypb.StateRecord{Key: keyThread(th.tid), Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}}})
-				continue
-			}
-		}
-		recs = append(recs, deletedRec(keyThread(th.tid)))
-	}
-	for s := range slots {
-		recs = append(recs, k.slotRecordLocked(s, files))
-	}
-	for fs := range fss {
-		id := k.fsIDLocked(fs)
-		if fs.refs <= 0 {
-			recs = append(recs, deletedRec(keyFS(id)))
-			continue
-		}
-		st := &sentrypb.FsState{Id: id, Umask: fs.umask, Cwd: "/"}
-		if fs.cwd != nil {
-			st.Cwd, _ = k.vfs.pathOf(fs.cwd)
-			st.CwdHandle = k.vfs.fileHandleOf(fs.cwd)
-		}
-		recs = append(recs, &sentrypb.StateRecord{Key: keyFS(id), Value: &sentrypb.StateRecord_Fs{Fs: st}})
-	}
-	for h := range sigs {
-		id := k.sigIDLocked(h)
-		if !k.sigLiveLocked(h) {
-			recs = append(recs, deletedRec(keySig(id)))
-			continue
-		}
-		acts := make([]byte, 0, numSignals*sizeofSigaction)
-		for sig := 1; sig <= numSignals; sig++ {
-			acts = append(acts, h.act[sig].bytes()...)
-		}
-		recs = append(recs, &sentrypb.StateRecord{Key: keySig(id), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}})
-	}
-	for f := range files {
-		recs = append(recs, k.fileRecordLocked(f, pipes))
-	}
-	for p := range pipes {
-		p.mu.Lock()
-		id := k.pipeIDLocked(p)
-		live := p.readers+p.writers > 0
-		st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
-		p.mu.Unlock()
-		if !live {
-			recs = append(recs, deletedRec(keyPipe(id)))
-			continue
-		}
-		recs = append(recs, &sentrypb.StateRecord{Key: keyPipe(id), Value: &sentrypb.StateRecord_Pipe{Pipe: st}})
-	}
-	for id := range maps {
-		recs = append(recs, k.maps.record(k, id))
-	}
-	for tm := range timers {
-		recs = append(recs, k.timerRecordLocked(tm))
-	}
-	for ino := range locks {
-		recs = append(recs, k.lockRecordLocked(ino))
-	}
-	for key := range sysv {
-		recs = append(recs, k.ipc.Record(key))
-	}
-	for id := range mounts {
-		recs = append(recs, k.vfs.mounts.Record(id))
-	}
-	// Building may have assigned ids.
-	t.mu.Lock()
-	idsDirty = idsDirty || t.ids
-	t.ids = false
-	t.mu.Unlock()
-	if idsDirty {
-		recs = append(recs, &sentrypb.StateRecord{Key: keyIDs, Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
-			NextObject: t.lastID.Load() + 1, LastPid: k.lastTID}}})
-	}
-	// Deterministic order helps tests and debugging; deletions of a key and
-	// its new value never share a message (a key is deleted only when the
-	// object is gone).
-	sort.SliceStable(recs, func(i, j int) bool { return recKind(recs[i].Key) < recKind(recs[j].Key) })
-	return recs
+	return c.Derive(k.deriveRecordLocked, func() *sentrypb.StateRecord {
+		return &sentrypb.StateRecord{Key: statekey.IDs().String(), Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
+			NextObject: k.trk.NextID(), LastPid: k.lastTID}}}
+	})
 }
 
-// recKind orders records so that a reader folding them sees objects before
-// the records naming them (not required by the protocol: the client
-// folds a whole message before using it).
-func recKind(key string) int {
-	switch {
-	case len(key) >= 5 && key[:5] == "pipe/":
-		return 0
-	case len(key) >= 5 && key[:5] == "file/":
-		return 1
-	case len(key) >= 4 && key[:4] == "fdt/":
-		return 2
+// commitEffectsLocked commits the effects of call c.ReplySeq as its reply
+// is built: their records go in c, and the objects they changed are
+// touched on c. Preconditions: as collectStateLocked.
+func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects) {
+	if eff == nil {
+		return
 	}
-	return 3
+	replySeq := c.ReplySeq
+	for _, o := range eff.offsets {
+		if o.ver > o.f.offCommitted {
+			o.f.offCommitted = o.ver
+			o.f.offRep.Store(o.off)
+			if o.f.trk.Load() != nil {
+				c.Touch(orderFile, o.f)
+			}
+		}
+	}
+	for _, r := range eff.pipeReads {
+		r.p.mu.Lock()
+		r.p.readC += r.n
+		r.p.mu.Unlock()
+		c.Touch(orderPipe, r.p)
+	}
+	for _, w := range eff.pipeWrites {
+		w.p.mu.Lock()
+		w.p.writtenC += w.n
+		pid := k.pipeIDLocked(w.p)
+		w.p.mu.Unlock()
+		c.Touch(orderPipe, w.p)
+		c.Touch(orderFile, w.f)
+		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
+			Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
+	}
+	if eff.sysv {
+		if key, ok := k.ipc.Commit(replySeq); ok {
+			c.Touch(orderSysv, key)
+		}
+	}
+	if eff.stdinRead > 0 {
+		in := eff.stdinOf
+		if in == nil {
+			in = &k.stdin
+		}
+		c.Add(in.commitRead(eff.stdinSet, eff.stdinRead))
+	}
+	for _, w := range eff.writes {
+		c.Touch(orderFile, w.f)
+		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
+			Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
+		k.dur.markSent(w.f, replySeq)
+	}
+}
+
+// deriveRecordLocked is the one place that turns a touched object into
+// its record (replay.Deriver). Preconditions: as collectStateLocked.
+func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
+	switch o := obj.(type) {
+	case statekey.Key:
+		if order == orderSysv {
+			return k.ipc.Record(o)
+		}
+		return deletedRec(o)
+	case *process:
+		return k.procRecordLocked(o)
+	case *thread:
+		return k.threadRecordLocked(o)
+	case fdSlot:
+		return k.slotRecordLocked(c, o)
+	case *fsContext:
+		return k.fsRecordLocked(o)
+	case *sigHandlers:
+		return k.sigRecordLocked(o)
+	case *file:
+		return k.fileRecordLocked(c, o)
+	case *pipe:
+		return k.pipeRecord(o)
+	case mappedID:
+		return k.maps.record(k, uint64(o))
+	case *appTimer:
+		return k.timerRecordLocked(o)
+	case lockedIno:
+		return k.lockRecordLocked(uint64(o))
+	case mountID:
+		return k.vfs.mounts.Record(int(o))
+	}
+	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
+	return nil
+}
+
+func (k *clientState) threadRecordLocked(th *thread) *sentrypb.StateRecord {
+	if th.proc != nil {
+		if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
+			return &sentrypb.StateRecord{Key: statekey.Thread(th.tid).String(), Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}}}
+		}
+	}
+	return deletedRec(statekey.Thread(th.tid))
+}
+
+func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
+	id := k.fsIDLocked(fs)
+	if fs.refs <= 0 {
+		return deletedRec(statekey.FS(id))
+	}
+	st := &sentrypb.FsState{Id: id, Umask: fs.umask, Cwd: "/"}
+	if fs.cwd != nil {
+		st.Cwd, _ = k.vfs.pathOf(fs.cwd)
+		st.CwdHandle = k.vfs.fileHandleOf(fs.cwd)
+	}
+	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
+}
+
+func (k *clientState) sigRecordLocked(h *sigHandlers) *sentrypb.StateRecord {
+	id := k.sigIDLocked(h)
+	if !k.sigLiveLocked(h) {
+		return deletedRec(statekey.Sighand(id))
+	}
+	acts := make([]byte, 0, numSignals*sizeofSigaction)
+	for sig := 1; sig <= numSignals; sig++ {
+		acts = append(acts, h.act[sig].bytes()...)
+	}
+	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
+}
+
+func (k *clientState) pipeRecord(p *pipe) *sentrypb.StateRecord {
+	p.mu.Lock()
+	id := k.pipeIDLocked(p)
+	live := p.readers+p.writers > 0
+	st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
+	p.mu.Unlock()
+	if !live {
+		return deletedRec(statekey.Pipe(id))
+	}
+	return &sentrypb.StateRecord{Key: statekey.Pipe(id).String(), Value: &sentrypb.StateRecord_Pipe{Pipe: st}}
 }
 
 func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	if k.procs[p.pid] != p {
-		return deletedRec(keyProc(p.pid))
+		return deletedRec(statekey.Proc(p.pid))
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
@@ -552,7 +450,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	if p.exe != nil {
 		st.Exe, _ = k.vfs.pathOf(p.exe)
 	}
-	return &sentrypb.StateRecord{Key: keyProc(p.pid), Value: &sentrypb.StateRecord_Process{Process: st}}
+	return &sentrypb.StateRecord{Key: statekey.Proc(p.pid).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
 
 func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
@@ -563,9 +461,9 @@ func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
 	return tab.id
 }
 
-func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sentrypb.StateRecord {
+func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.StateRecord {
 	tid := k.fdTableIDLocked(s.tab)
-	key := keyFD(tid, s.fd)
+	key := statekey.FD(tid, s.fd)
 	if s.tab.refs <= 0 {
 		return deletedRec(key)
 	}
@@ -577,9 +475,9 @@ func (k *clientState) slotRecordLocked(s fdSlot, files map[*file]struct{}) *sent
 	}
 	if e.f.id.Load() == 0 {
 		// A file reported for the first time.
-		files[e.f] = struct{}{}
+		c.Touch(orderFile, e.f)
 	}
-	return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
+	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
 		FdTable: tid, Fd: s.fd, File: k.fileID(e.f), Cloexec: e.cloexec}}}
 }
 
@@ -594,10 +492,10 @@ func (k *clientState) sigLiveLocked(h *sigHandlers) bool {
 }
 
 // fileRecordLocked describes open file description f.
-func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentrypb.StateRecord {
+func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.StateRecord {
 	id := k.fileID(f)
 	if f.refs.Load() <= 0 {
-		return deletedRec(keyFile(id))
+		return deletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.flags.Load(), Offset: f.offRep.Load()}
 	k.recordAsync(f, st)
@@ -626,7 +524,7 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 		impl.p.mu.Lock()
 		st.Pipe = k.pipeIDLocked(impl.p)
 		impl.p.mu.Unlock()
-		pipes[impl.p] = struct{}{}
+		c.Touch(orderPipe, impl.p)
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
 	case *ptyFile:
@@ -643,7 +541,7 @@ func (k *clientState) fileRecordLocked(f *file, pipes map[*pipe]struct{}) *sentr
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 	}
-	return &sentrypb.StateRecord{Key: keyFile(id), Value: &sentrypb.StateRecord_File{File: st}}
+	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
 // encodeDirOffset is the FileState.offset of a directory description: its

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Synthetic device numbers.
@@ -145,7 +146,7 @@ func (st *stdinState) commitRead(set uint32, n uint64) *sentrypb.StateRecord {
 	st.readC += n
 	read := st.readC
 	st.mu.Unlock()
-	return &sentrypb.StateRecord{Key: keyStdinOf(set), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: set}}}
+	return &sentrypb.StateRecord{Key: statekey.Stdin(set).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: set}}}
 }
 
 // restore sets the stream position to read and buffers unread (a Restore).

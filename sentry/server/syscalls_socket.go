@@ -38,22 +38,7 @@ func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 // kind of file, EBADF if an O_PATH one). The caller drops the file's
 // reference.
 func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
-	f, err := c.getFile(fd)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, ok := f.impl.(*unixSockFile)
-	if !ok {
-		path := f.isPath()
-		f.decRef()
-		if path {
-			// An O_PATH descriptor is for the path only (Linux's
-			// fdget refuses it).
-			return nil, nil, unix.EBADF
-		}
-		return nil, nil, unix.ENOTSOCK
-	}
-	return f, s, nil
+	return fileAs[*unixSockFile](c, fd, unix.ENOTSOCK)
 }
 
 // sockTypeFlags splits socket's type argument.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // This file holds the timers that raise signals: a process's ITIMER_REAL
@@ -91,13 +92,6 @@ type appTimer struct {
 	// deleted is set when the timer is deleted (timer_delete, exec, exit):
 	// an expiration racing with it is dropped.
 	deleted bool
-}
-
-func keyTimer(pid, id int32) string {
-	if id == itimerRealID {
-		return "timer/" + strconv.Itoa(int(pid)) + "/real"
-	}
-	return "timer/" + strconv.Itoa(int(pid)) + "/" + strconv.Itoa(int(id))
 }
 
 // newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
@@ -200,14 +194,14 @@ func (tm *appTimer) record() *sentrypb.StateRecord {
 	if s.Enabled {
 		st.Next = max(s.Next.Nanoseconds(), 1)
 	}
-	return &sentrypb.StateRecord{Key: keyTimer(tm.proc.pid, tm.id), Value: &sentrypb.StateRecord_Timer{Timer: st}}
+	return &sentrypb.StateRecord{Key: statekey.Timer(tm.proc.pid, tm.id).String(), Value: &sentrypb.StateRecord_Timer{Timer: st}}
 }
 
 // timerRecordLocked reports tm (deleted once gone). Precondition: k.mu
 // held.
 func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
 	if tm.deleted || tm.proc.exiting || k.procs[tm.proc.pid] != tm.proc {
-		return deletedRec(keyTimer(tm.proc.pid, tm.id))
+		return deletedRec(statekey.Timer(tm.proc.pid, tm.id))
 	}
 	return tm.record()
 }

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // sigevent builds a struct sigevent.
@@ -196,9 +197,9 @@ func TestTimerRecovery(t *testing.T) {
 	var real, posix *sentrypb.TimerState
 	for _, rec := range r.records() {
 		switch rec.Key {
-		case keyTimer(1, itimerRealID):
+		case statekey.Timer(1, itimerRealID).String():
 			real = rec.GetTimer()
-		case keyTimer(1, int32(m.u32(id))):
+		case statekey.Timer(1, int32(m.u32(id))).String():
 			posix = rec.GetTimer()
 		}
 	}
@@ -237,7 +238,7 @@ func TestTimerRecovery(t *testing.T) {
 		}
 	}
 	for _, rec := range r.records() {
-		if rec.Key == keyTimer(1, int32(m.u32(id))) {
+		if rec.Key == statekey.Timer(1, int32(m.u32(id))).String() {
 			t.Errorf("deleted timer still in the log: %v", rec)
 		}
 	}

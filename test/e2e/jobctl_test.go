@@ -29,17 +29,7 @@ var jobctlPrograms = []string{"stop", "ptyjobs", "killperm", "txtbsy"}
 // the sandbox (both platforms: stopping threads is the client's work).
 func TestJobControlPrograms(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	for _, name := range jobctlPrograms {
-		prog := tu.StaticProgram(t, dir, name, testdataSource(t, "jobctl", name))
-		for _, p := range platforms {
-			t.Run(p+"/"+name, func(t *testing.T) {
-				want := tu.Run(t, timeout, dir, "", prog)
-				got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
-				compare(t, want, got)
-			})
-		}
-	}
+	comparePrograms(t, "jobctl", jobctlPrograms, platforms...)
 }
 
 // TestJobControlAcrossServerKill kills the remote sentry (kill -9, then a

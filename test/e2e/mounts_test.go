@@ -72,30 +72,8 @@ func TestVolumeMountinfo(t *testing.T) {
 // the mount's directory.
 func TestMountRecoveryKill(t *testing.T) {
 	tu.RequireRoot(t)
-	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "mounts", "recover.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "recover", string(src))
-	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := tu.Run(t, timeout, nativeDir, "", prog)
 	before := leftTmpfsDirs()
-
-	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
-	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
-		t.Fatal("the program did not reach phase1")
-	}
-	k.killServer()
-	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := k.wait()
-	if k.recoveries() == 0 {
-		t.Errorf("no recovery logged")
-	}
+	want, got, k := killAtPhase1(t, tu.StaticProgram(t, t.TempDir(), "recover", testdataSource(t, "mounts", "recover")))
 	compare(t, want, got)
 	if left := leftTmpfsDirs(); len(left) > len(before) {
 		t.Errorf("tmpfs directories left behind: %v (before: %v)", left, before)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -23,15 +22,7 @@ func netSource(t *testing.T, name string) string {
 // TestNetPrograms compares the programs of testdata/net with native runs.
 func TestNetPrograms(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	for _, name := range netPrograms {
-		t.Run(name, func(t *testing.T) {
-			prog := tu.StaticProgram(t, dir, name, netSource(t, name))
-			want := tu.Run(t, timeout, dir, "", prog)
-			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-			compare(t, want, got)
-		})
-	}
+	comparePrograms(t, "net", netPrograms)
 }
 
 // TestRecoveryPrograms kills the remote sentry while a program holds the
@@ -48,25 +39,7 @@ func TestRecoveryPrograms(t *testing.T) {
 	tu.RequireRoot(t)
 	for _, name := range []string{"memfd_recover", "splice_recover", "inotify_recover"} {
 		t.Run(name, func(t *testing.T) {
-			buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-			prog := tu.StaticProgram(t, buildDir, name, netSource(t, name))
-			if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			want := tu.Run(t, timeout, nativeDir, "", prog)
-
-			k := startKillable(t, sockDir, sandboxDir, "5s", prog)
-			if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
-				t.Fatal("the program did not reach phase1")
-			}
-			k.killServer()
-			if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got := k.wait()
-			if k.recoveries() == 0 {
-				t.Errorf("no recovery logged")
-			}
+			want, got, k := killAtPhase1(t, tu.StaticProgram(t, t.TempDir(), name, netSource(t, name)))
 			compare(t, want, got)
 			if t.Failed() {
 				clientLog, _ := os.ReadFile(k.logFile)

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,15 +14,7 @@ import (
 // native runs.
 func TestSignalfdProgram(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	for _, name := range []string{"signalfd", "threads"} {
-		t.Run(name, func(t *testing.T) {
-			prog := tu.StaticProgram(t, dir, name, testdataSource(t, "sigfd", name))
-			want := tu.Run(t, timeout, dir, "", prog)
-			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-			compare(t, want, got)
-		})
-	}
+	comparePrograms(t, "sigfd", []string{"signalfd", "threads"})
 }
 
 // TestSignalfdRecovery kills the remote sentry while a program holds
@@ -33,25 +23,7 @@ func TestSignalfdProgram(t *testing.T) {
 // are back and the pending signal is still read, as natively.
 func TestSignalfdRecovery(t *testing.T) {
 	tu.RequireRoot(t)
-	buildDir, nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-	prog := tu.StaticProgram(t, buildDir, "recover", testdataSource(t, "sigfd", "recover"))
-	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := tu.Run(t, timeout, nativeDir, "", prog)
-
-	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
-	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
-		t.Fatal("the program did not reach phase1")
-	}
-	k.killServer()
-	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := k.wait()
-	if k.recoveries() == 0 {
-		t.Errorf("no recovery logged")
-	}
+	want, got, k := killAtPhase1(t, tu.StaticProgram(t, t.TempDir(), "recover", testdataSource(t, "sigfd", "recover")))
 	compare(t, want, got)
 	if t.Failed() {
 		t.Logf("server log:\n%s", k.server.Log)
@@ -151,13 +123,5 @@ func TestNetworkTools(t *testing.T) {
 // connected) and nlflood (a netlink socket's bounded queue).
 func TestSocketEdgePrograms(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	for _, name := range []string{"unixrecv", "nlflood"} {
-		t.Run(name, func(t *testing.T) {
-			prog := tu.StaticProgram(t, dir, name, testdataSource(t, "sigfd", name))
-			want := tu.Run(t, timeout, dir, "", prog)
-			got := tu.Sandbox(t, timeout, dir, "", nil, prog)
-			compare(t, want, got)
-		})
-	}
+	comparePrograms(t, "sigfd", []string{"unixrecv", "nlflood"})
 }

@@ -18,21 +18,7 @@ var timerPrograms = []string{"mincore", "uname", "alarm", "itimer", "posixtimer"
 // the sandbox and compares output and exit status.
 func TestTimersAndProbes(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	for _, name := range timerPrograms {
-		src, err := os.ReadFile(filepath.Join("testdata", "timers", name+".c"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		prog := tu.StaticProgram(t, dir, name, string(src))
-		for _, p := range platforms {
-			t.Run(p+"/"+name, func(t *testing.T) {
-				want := tu.Run(t, timeout, dir, "", prog)
-				got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
-				compare(t, want, got)
-			})
-		}
-	}
+	comparePrograms(t, "timers", timerPrograms, platforms...)
 }
 
 // TestGNUGrep runs Debian's dynamically linked GNU grep, whose stack probe

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // The durable client log (do --log-dir) is the Log on
@@ -187,12 +188,7 @@ func (d *DurableLog) snapshotLocked() []byte {
 func encodeSnapshotLocked(l *Log, id string) []byte {
 	out := append([]byte(nil), logMagic...)
 	out = appendEntry(out, append([]byte{entMeta}, id...))
-	keys := make([]string, 0, len(l.records))
-	for k := range l.records {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
-	for _, k := range keys {
+	for _, k := range l.sortedKeysLocked() {
 		rec := l.records[k]
 		b, err := proto.Marshal(rec)
 		if err != nil {
@@ -414,6 +410,9 @@ func applyEntry(ll *LoadedLog, l *Log, p []byte) error {
 		if rec.Key == "" {
 			return errors.New("record without a key")
 		}
+		if _, err := statekey.Parse(rec.Key); err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
 		l.Fold(rec, p[k+int(n):])
 	case entDurable:
 		file, k := binary.Uvarint(p)
@@ -461,13 +460,8 @@ func DumpLog(w io.Writer, path string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	keys := make([]string, 0, len(l.records))
-	for k := range l.records {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
 	fmt.Fprintf(w, "records:\n")
-	for _, k := range keys {
+	for _, k := range l.sortedKeysLocked() {
 		fmt.Fprintf(w, "  %-16s %s\n", k, formatRecord(l.records[k]))
 	}
 	seqs := make([]uint64, 0, len(l.writes))
@@ -479,7 +473,7 @@ func DumpLog(w io.Writer, path string) error {
 	for _, s := range seqs {
 		rw := l.writes[s]
 		path := rw.path
-		if f := l.records[fileKey(rw.file)].GetFile(); f != nil && f.Path != "" {
+		if f := l.records[statekey.File(rw.file)].GetFile(); f != nil && f.Path != "" {
 			path = f.Path
 		}
 		fmt.Fprintf(w, "  seq=%d file=%d offset=%d length=%d path=%q data=%s\n", rw.seq, rw.file, rw.offset, len(rw.data), path, preview(rw.data))
@@ -492,7 +486,7 @@ func DumpLog(w io.Writer, path string) error {
 	fmt.Fprintf(w, "pipe bytes (written, not yet read):\n")
 	for _, id := range ids {
 		p := l.pipes[id]
-		fmt.Fprintf(w, "  pipe/%d [%d,%d) %d bytes data=%s\n", id, p.start, p.end(), len(p.data), preview(p.data))
+		fmt.Fprintf(w, "  %s [%d,%d) %d bytes data=%s\n", statekey.Pipe(id), p.start, p.end(), len(p.data), preview(p.data))
 	}
 	return err
 }

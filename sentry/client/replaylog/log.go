@@ -2,15 +2,15 @@ package replaylog
 
 import (
 	"fmt"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Log is the client's compacted syscall log (docs/ARCHITECTURE.md, "Recovery";
@@ -36,10 +36,10 @@ type Log struct {
 	// disabled logs nothing (NewDisabled). Immutable.
 	disabled bool
 	// records are the live records by key, write records of gofer files
-	// ("write/<seq>") included. Protected by mu.
-	records map[string]*pb.StateRecord
+	// (statekey.Write) included. Protected by mu.
+	records map[statekey.Key]*pb.StateRecord
 	// recSize is each record's encoded size. Protected by mu.
-	recSize map[string]int
+	recSize map[statekey.Key]int
 	// writes are the retained gofer-file writes by seq; byFile indexes
 	// them by FileState id. Protected by mu.
 	writes map[uint64]*retainedWrite
@@ -107,8 +107,8 @@ func (l *Log) SetWarn(f func(msg string, args ...any)) {
 // New returns an empty log.
 func New() *Log {
 	return &Log{
-		records: make(map[string]*pb.StateRecord),
-		recSize: make(map[string]int),
+		records: make(map[statekey.Key]*pb.StateRecord),
+		recSize: make(map[statekey.Key]int),
 		writes:  make(map[uint64]*retainedWrite),
 		byFile:  make(map[uint64]map[uint64]struct{}),
 		pipes:   make(map[uint64]*pipeData),
@@ -200,6 +200,13 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 	if rec == nil || rec.Key == "" {
 		return
 	}
+	key, err := statekey.Parse(rec.Key)
+	if err != nil {
+		// Not a record this client can rebuild anything from: keeping
+		// it would only make a Restore fail.
+		l.warnOnce("badkey", "ignoring a state record with an unknown key", "err", err)
+		return
+	}
 	if w := rec.GetWrite(); w != nil && len(w.Data) > 0 {
 		// The server read these bytes itself (sendfile, splice, tee,
 		// copy_file_range): they are the write's data, kept apart
@@ -216,7 +223,7 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 		l.journal.record(rec, jd)
 	}
 	if rec.Deleted {
-		l.deleteLocked(rec.Key)
+		l.deleteLocked(key)
 		return
 	}
 	switch v := rec.Value.(type) {
@@ -228,10 +235,10 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 			l.pipeWriteLocked(w, clip(data, w.Length))
 			return
 		}
-		l.fileWriteLocked(rec, w, data)
+		l.fileWriteLocked(key, rec, w, data)
 		return
 	case *pb.StateRecord_Pipe:
-		l.putLocked(rec)
+		l.putLocked(key, rec)
 		p := l.pipes[v.Pipe.Id]
 		if p == nil {
 			p = &pipeData{start: v.Pipe.Read, read: v.Pipe.Read}
@@ -243,37 +250,33 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 		l.trimPipeLocked(p)
 		return
 	}
-	l.putLocked(rec)
+	l.putLocked(key, rec)
 }
 
-// putLocked stores rec under its key.
-func (l *Log) putLocked(rec *pb.StateRecord) {
+// putLocked stores rec under key (its parsed Key).
+func (l *Log) putLocked(key statekey.Key, rec *pb.StateRecord) {
 	n := proto.Size(rec)
-	l.bytes += int64(n - l.recSize[rec.Key])
-	l.records[rec.Key] = rec
-	l.recSize[rec.Key] = n
+	l.bytes += int64(n - l.recSize[key])
+	l.records[key] = rec
+	l.recSize[key] = n
 }
 
 // deleteLocked removes key and what it retains.
-func (l *Log) deleteLocked(key string) {
-	if strings.HasPrefix(key, "write/") {
-		if seq, err := strconv.ParseUint(key[len("write/"):], 10, 64); err == nil {
-			l.dropWriteLocked(seq)
-		}
-	}
-	if strings.HasPrefix(key, "pipe/") {
-		if id, err := strconv.ParseUint(key[len("pipe/"):], 10, 64); err == nil {
-			if p := l.pipes[id]; p != nil {
-				l.bytes -= int64(len(p.data))
-				l.dataBytes -= int64(len(p.data))
-				delete(l.pipes, id)
-			}
+func (l *Log) deleteLocked(key statekey.Key) {
+	switch key.Kind {
+	case statekey.KindWrite:
+		l.dropWriteLocked(key.ID)
+	case statekey.KindPipe:
+		if p := l.pipes[key.ID]; p != nil {
+			l.bytes -= int64(len(p.data))
+			l.dataBytes -= int64(len(p.data))
+			delete(l.pipes, key.ID)
 		}
 	}
 	l.removeRecordLocked(key)
 }
 
-func (l *Log) removeRecordLocked(key string) {
+func (l *Log) removeRecordLocked(key statekey.Key) {
 	if _, ok := l.records[key]; !ok {
 		return
 	}
@@ -283,7 +286,7 @@ func (l *Log) removeRecordLocked(key string) {
 }
 
 // fileWriteLocked retains the data of a write to a gofer file.
-func (l *Log) fileWriteLocked(rec *pb.StateRecord, w *pb.WriteState, data []byte) {
+func (l *Log) fileWriteLocked(key statekey.Key, rec *pb.StateRecord, w *pb.WriteState, data []byte) {
 	if w.Seq == 0 {
 		return
 	}
@@ -294,14 +297,14 @@ func (l *Log) fileWriteLocked(rec *pb.StateRecord, w *pb.WriteState, data []byte
 	l.dropWriteLocked(w.Seq)
 	rw := &retainedWrite{seq: w.Seq, file: w.File, offset: w.Offset,
 		data: append([]byte(nil), clip(data, w.Length)...)}
-	if f := l.records[fileKey(w.File)].GetFile(); f != nil {
+	if f := l.records[statekey.File(w.File)].GetFile(); f != nil {
 		rw.handle, rw.path = f.FileHandle, f.Path
 	}
 	if w.MappedFile != 0 {
 		// A PageWrite: the mapped file names the file (the description
 		// it went through may be one no fd names).
 		rw.mapped = w.MappedFile
-		if m := l.records[mapKey(w.MappedFile)].GetMapped(); m != nil {
+		if m := l.records[statekey.Mapped(w.MappedFile)].GetMapped(); m != nil {
 			rw.handle, rw.path = m.FileHandle, m.Path
 		}
 	}
@@ -312,7 +315,7 @@ func (l *Log) fileWriteLocked(rec *pb.StateRecord, w *pb.WriteState, data []byte
 	l.byFile[w.File][w.Seq] = struct{}{}
 	l.bytes += int64(len(rw.data))
 	l.dataBytes += int64(len(rw.data))
-	l.putLocked(rec)
+	l.putLocked(key, rec)
 }
 
 // dropWriteLocked forgets the retained write seq and its record.
@@ -330,7 +333,7 @@ func (l *Log) dropWriteLocked(seq uint64) {
 	}
 	l.bytes -= int64(len(rw.data))
 	l.dataBytes -= int64(len(rw.data))
-	l.removeRecordLocked(writeKey(seq))
+	l.removeRecordLocked(statekey.Write(seq))
 }
 
 // pipeWriteLocked adds the bytes of a write to the pipe's stream at
@@ -439,7 +442,7 @@ func (l *Log) Empty() bool {
 }
 
 // Record returns the live record key, or nil.
-func (l *Log) Record(key string) *pb.StateRecord {
+func (l *Log) Record(key statekey.Key) *pb.StateRecord {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.records[key]
@@ -452,11 +455,7 @@ func (l *Log) Record(key string) *pb.StateRecord {
 func (l *Log) RestoreRecords() []*pb.StateRecord {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	keys := make([]string, 0, len(l.records))
-	for k := range l.records {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
+	keys := l.sortedKeysLocked()
 	out := make([]*pb.StateRecord, 0, len(keys))
 	for _, k := range keys {
 		rec := l.records[k]
@@ -499,7 +498,7 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 	out := make([]*pb.Rewrite, 0, len(l.writes))
 	for _, w := range l.writes {
 		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: w.data}
-		if f := l.records[fileKey(w.file)].GetFile(); f != nil && w.mapped == 0 {
+		if f := l.records[statekey.File(w.file)].GetFile(); f != nil && w.mapped == 0 {
 			if len(f.FileHandle) > 0 {
 				rw.FileHandle = f.FileHandle
 			}
@@ -507,7 +506,7 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 				rw.Path = f.Path
 			}
 		}
-		if m := l.records[mapKey(w.mapped)].GetMapped(); m != nil && w.mapped != 0 {
+		if m := l.records[statekey.Mapped(w.mapped)].GetMapped(); m != nil && w.mapped != 0 {
 			if len(m.FileHandle) > 0 {
 				rw.FileHandle = m.FileHandle
 			}
@@ -541,7 +540,7 @@ func (l *Log) setPipeLocked(id, start uint64, data []byte) {
 		l.dataBytes -= int64(len(p.data))
 	}
 	p := &pipeData{start: start, data: append([]byte(nil), data...), read: start}
-	if ps := l.records[pipeKey(id)].GetPipe(); ps != nil && ps.Read > p.read {
+	if ps := l.records[statekey.Pipe(id)].GetPipe(); ps != nil && ps.Read > p.read {
 		p.read = ps.Read
 	}
 	l.pipes[id] = p
@@ -550,60 +549,16 @@ func (l *Log) setPipeLocked(id, start uint64, data []byte) {
 	l.trimPipeLocked(p)
 }
 
-func fileKey(id uint64) string   { return "file/" + strconv.FormatUint(id, 10) }
-func pipeKey(id uint64) string   { return "pipe/" + strconv.FormatUint(id, 10) }
-func writeKey(seq uint64) string { return "write/" + strconv.FormatUint(seq, 10) }
-func mapKey(id uint64) string    { return "map/" + strconv.FormatUint(id, 10) }
-
-// keyLess orders keys by kind, then numerically by their ids, so that a
-// Restore and the debug dump read naturally.
-func keyLess(a, b string) bool {
-	ka, ra, _ := strings.Cut(a, "/")
-	kb, rb, _ := strings.Cut(b, "/")
-	if ka != kb {
-		return kindRank(ka) < kindRank(kb) || (kindRank(ka) == kindRank(kb) && ka < kb)
+// sortedKeysLocked returns the keys of the live records in
+// statekey.Compare order, so that a Restore and the debug dump read
+// naturally. Precondition: l.mu is held.
+func (l *Log) sortedKeysLocked() []statekey.Key {
+	keys := make([]statekey.Key, 0, len(l.records))
+	for k := range l.records {
+		keys = append(keys, k)
 	}
-	pa, pb := strings.Split(ra, "/"), strings.Split(rb, "/")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		na, ea := strconv.ParseUint(pa[i], 10, 64)
-		nb, eb := strconv.ParseUint(pb[i], 10, 64)
-		if ea == nil && eb == nil {
-			if na != nb {
-				return na < nb
-			}
-			continue
-		}
-		if pa[i] != pb[i] {
-			return pa[i] < pb[i]
-		}
-	}
-	return len(pa) < len(pb)
-}
-
-func kindRank(kind string) int {
-	switch kind {
-	case "ids":
-		return 0
-	case "proc":
-		return 1
-	case "thread":
-		return 2
-	case "fs":
-		return 3
-	case "sig":
-		return 4
-	case "pipe":
-		return 5
-	case "file":
-		return 6
-	case "fdt":
-		return 7
-	case "map":
-		return 8
-	case "write":
-		return 9
-	}
-	return 10
+	slices.SortFunc(keys, statekey.Compare)
+	return keys
 }
 
 // clip returns data cut to n bytes.

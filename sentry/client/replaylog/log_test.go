@@ -16,7 +16,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
+
+// Record keys as the wire carries them.
+func fileKey(id uint64) string   { return statekey.File(id).String() }
+func pipeKey(id uint64) string   { return statekey.Pipe(id).String() }
+func writeKey(seq uint64) string { return statekey.Write(seq).String() }
+func mapKey(id uint64) string    { return statekey.Mapped(id).String() }
 
 // Record builders.
 func recFile(id uint64, off int64, path string) *pb.StateRecord {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // The fixed mounts every table starts with.
@@ -270,16 +271,13 @@ func (t *Table) SetTmpfs(id int, o TmpfsOptions) {
 	}
 }
 
-// Key is the replay record key of mount id.
-func Key(id int) string { return fmt.Sprintf("mount/%d", id) }
-
 // Record returns mount id's replay record (deleted when it is gone).
 func (t *Table) Record(id int) *sentrypb.StateRecord {
 	m, ok := t.Get(id)
 	if !ok || id < firstID {
-		return &sentrypb.StateRecord{Key: Key(id), Deleted: true}
+		return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Deleted: true}
 	}
-	return &sentrypb.StateRecord{Key: Key(id), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
+	return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
 		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: m.Source, Target: m.Target,
 		Flags: m.Flags, Data: m.Data, Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly,
 		BindPath: m.BindPath, Root: m.Root}}}

@@ -11,13 +11,20 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // IsKey says key names a record of this package.
-func IsKey(key string) bool { return strings.HasPrefix(key, "sysv/") }
+func IsKey(key statekey.Key) bool {
+	switch key.Kind {
+	case statekey.KindSysvIDs, statekey.KindSysvMsg, statekey.KindSysvSem, statekey.KindSysvShm:
+		return true
+	}
+	return false
+}
 
-func deleted(key string) *sentrypb.StateRecord {
-	return &sentrypb.StateRecord{Key: key, Deleted: true}
+func deleted(key statekey.Key) *sentrypb.StateRecord {
+	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
 }
 
 func (p *perm) toProto() *sentrypb.SysvPerm {
@@ -26,24 +33,19 @@ func (p *perm) toProto() *sentrypb.SysvPerm {
 
 // Record is the current record for key (IsKey), leaving out the
 // effects of pending calls.
-func (r *Registry) Record(key string) *sentrypb.StateRecord {
+func (r *Registry) Record(key statekey.Key) *sentrypb.StateRecord {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if key == keyIDs {
-		return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{
+		return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{
 			SemSeq: uint32(r.sems.seq), MsgSeq: uint32(r.msgs.seq), ShmSeq: uint32(r.shms.seq),
 			Msgmni: proto.Uint32(uint32(r.msgs.max)), Shmmni: proto.Uint32(uint32(r.shms.max)),
 			Shmmax: proto.Uint64(r.shmmax), Shmall: proto.Uint64(r.shmall)}}}
 	}
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 {
+	if !IsKey(key) {
 		return deleted(key)
 	}
-	id64, err := strconv.ParseInt(parts[2], 10, 32)
-	if err != nil {
-		return deleted(key)
-	}
-	id := int32(id64)
+	id := key.Int32ID()
 	// Pending effects on this object, oldest call first.
 	var pend []*effect
 	var seqs []uint64
@@ -56,20 +58,20 @@ func (r *Registry) Record(key string) *sentrypb.StateRecord {
 	for _, seq := range seqs {
 		pend = append(pend, r.pending[seq])
 	}
-	switch parts[1] {
-	case "sem":
+	switch key.Kind {
+	case statekey.KindSysvSem:
 		s, err := r.semLocked(id)
 		if err != nil {
 			return deleted(key)
 		}
-		return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_SysvSem{SysvSem: r.semStateLocked(s, pend)}}
-	case "msg":
+		return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_SysvSem{SysvSem: r.semStateLocked(s, pend)}}
+	case statekey.KindSysvMsg:
 		q, err := r.queueLocked(id)
 		if err != nil {
 			return deleted(key)
 		}
-		return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_SysvMsg{SysvMsg: msgState(q, pend)}}
-	case "shm":
+		return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_SysvMsg{SysvMsg: msgState(q, pend)}}
+	case statekey.KindSysvShm:
 		s, err := r.segmentLocked(id)
 		if err != nil {
 			return deleted(key)
@@ -83,7 +85,7 @@ func (r *Registry) Record(key string) *sentrypb.StateRecord {
 			}
 		}
 		sort.Slice(st.Attaches, func(i, j int) bool { return st.Attaches[i].Pid < st.Attaches[j].Pid })
-		return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_SysvShm{SysvShm: st}}
+		return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_SysvShm{SysvShm: st}}
 	}
 	return deleted(key)
 }
@@ -156,10 +158,10 @@ func msgState(q *queue, pend []*effect) *sentrypb.SysvMsgState {
 
 // AllKeys lists the keys of every live object and the ids record (a
 // full report).
-func (r *Registry) AllKeys() []string {
+func (r *Registry) AllKeys() []statekey.Key {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	keys := []string{keyIDs}
+	keys := []statekey.Key{keyIDs}
 	for _, t := range []*table{r.sems, r.msgs, r.shms} {
 		for _, obj := range t.byIndex {
 			keys = append(keys, keyOf(t.kind, permOf(obj).id))

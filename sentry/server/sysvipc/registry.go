@@ -1,12 +1,13 @@
 package sysvipc
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Caller is the process making a call, with its effective credentials.
@@ -35,7 +36,7 @@ func (c Caller) inGroup(gid uint32) bool {
 // Hooks connect the registry to the server.
 type Hooks struct {
 	// Changed marks a record key dirty (called with Registry.mu held).
-	Changed func(key string)
+	Changed func(key statekey.Key)
 	// Memory, if set, is the client's memory cap that queued messages
 	// are charged to (called with Registry.mu held: it must not block).
 	Memory Memory
@@ -233,7 +234,7 @@ type Registry struct {
 // NewRegistry returns an empty namespace.
 func NewRegistry(h Hooks) *Registry {
 	if h.Changed == nil {
-		h.Changed = func(string) {}
+		h.Changed = func(statekey.Key) {}
 	}
 	return &Registry{
 		hooks:    h,
@@ -259,17 +260,18 @@ func (r *Registry) tableOf(k kind) *table {
 	return r.shms
 }
 
-// Record keys.
-const keyIDs = "sysv/ids"
+// keyIDs is the key of the id sequences' record.
+var keyIDs = statekey.SysvIDs()
 
-func keyOf(k kind, id int32) string {
+// keyOf is the record key of object id of kind k.
+func keyOf(k kind, id int32) statekey.Key {
 	switch k {
 	case kindSem:
-		return "sysv/sem/" + strconv.Itoa(int(id))
+		return statekey.SysvSem(id)
 	case kindMsg:
-		return "sysv/msg/" + strconv.Itoa(int(id))
+		return statekey.SysvMsg(id)
 	}
-	return "sysv/shm/" + strconv.Itoa(int(id))
+	return statekey.SysvShm(id)
 }
 
 // changedLocked marks obj's record (and the id sequences) dirty.
@@ -370,16 +372,16 @@ type effect struct {
 
 // Commit says the reply of call seq is being built: its effects are now
 // the client's. It returns the key of the record that changed with it
-// (to be sent with the reply), or "" if the call left none pending.
-func (r *Registry) Commit(seq uint64) string {
+// (to be sent with the reply), or false if the call left none pending.
+func (r *Registry) Commit(seq uint64) (statekey.Key, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.pending[seq]
 	if !ok {
-		return ""
+		return statekey.Key{}, false
 	}
 	delete(r.pending, seq)
-	return keyOf(e.k, e.id)
+	return keyOf(e.k, e.id), true
 }
 
 // addPendingLocked notes the effect of call seq (0: none to note).

@@ -9,14 +9,15 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 var root = Caller{Pid: 1, UID: 0, GID: 0, Privileged: true}
 
-func newTestRegistry(t *testing.T) (*Registry, map[string]bool) {
+func newTestRegistry(t *testing.T) (*Registry, map[statekey.Key]bool) {
 	t.Helper()
-	dirty := make(map[string]bool)
-	return NewRegistry(Hooks{Changed: func(k string) { dirty[k] = true }}), dirty
+	dirty := make(map[statekey.Key]bool)
+	return NewRegistry(Hooks{Changed: func(k statekey.Key) { dirty[k] = true }}), dirty
 }
 
 func sops(ops ...int16) []linux.Sembuf {
@@ -211,7 +212,7 @@ func TestRecordsLeaveOutPendingCalls(t *testing.T) {
 		t.Errorf("queue record %q, want only the committed message", got)
 	}
 	for _, seq := range []uint64{10, 11, 12} {
-		if key := r.Commit(seq); key == "" {
+		if _, ok := r.Commit(seq); !ok {
 			t.Errorf("Commit(%d) returned no key", seq)
 		}
 	}
