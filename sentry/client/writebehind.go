@@ -2,8 +2,6 @@ package client
 
 import (
 	"encoding/binary"
-	"strconv"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -11,6 +9,7 @@ import (
 	gvcontext "gvisor.dev/gvisor/pkg/context"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -47,7 +46,8 @@ import (
 // the server's execution.
 
 // pipelineState is what the client knows about the records that decide
-// whether a call may be posted. mu is a leaf lock (taken by the
+// whether a call may be posted ("proc/", "fs/", "file/" and "map/"
+// records, statekey.KindProc, KindFS, KindFile, KindMapped). mu is a leaf lock (taken by the
 // receiving goroutine).
 type pipelineState struct {
 	mu sync.Mutex
@@ -94,23 +94,20 @@ type pipeFile struct {
 // observe folds the records among recs that pipelining reads.
 func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 	for _, rec := range recs {
-		key := rec.GetKey()
-		kind, rest, ok := strings.Cut(key, "/")
-		if !ok {
+		key, err := statekey.Parse(rec.GetKey())
+		if err != nil {
+			// The replay log reports it (replaylog.Log).
 			continue
 		}
-		switch kind {
-		case "proc", "fs", "file", "map":
+		switch key.Kind {
+		case statekey.KindProc, statekey.KindFS, statekey.KindFile, statekey.KindMapped:
 		default:
 			continue
 		}
-		id, err := strconv.ParseUint(rest, 10, 64)
-		if err != nil {
-			continue
-		}
+		id := key.ID
 		ps.mu.Lock()
-		switch kind {
-		case "proc":
+		switch key.Kind {
+		case statekey.KindProc:
 			if st := rec.GetProcess(); !rec.Deleted && st != nil && !st.Zombie {
 				if ps.procs == nil {
 					ps.procs = make(map[int32]pipeProc)
@@ -125,11 +122,11 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 						pp.groups[g] = true
 					}
 				}
-				ps.procs[int32(id)] = pp
+				ps.procs[key.PID()] = pp
 			} else {
-				delete(ps.procs, int32(id))
+				delete(ps.procs, key.PID())
 			}
-		case "fs":
+		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
 				if ps.umaskPosted[id] == 0 {
 					if ps.umask == nil {
@@ -140,7 +137,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 			} else {
 				delete(ps.umask, id)
 			}
-		case "file":
+		case statekey.KindFile:
 			if st := rec.GetFile(); !rec.Deleted && st != nil {
 				if ps.files == nil {
 					ps.files = make(map[uint64]pipeFile)
@@ -153,7 +150,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				delete(ps.files, id)
 				delete(ps.wbFailed, id)
 			}
-		case "map":
+		case statekey.KindMapped:
 			if st := rec.GetMapped(); !rec.Deleted && st != nil {
 				if ps.mapped == nil {
 					ps.mapped = make(map[uint64]string)

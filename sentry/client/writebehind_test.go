@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // writeBehindSrc writes 1100 times to fd 5, which the server recorded as
@@ -57,7 +57,7 @@ func TestWriteBehindBound(t *testing.T) {
 					return true
 				}
 				file := func(id uint64, flags uint32) *pb.StateRecord {
-					return &pb.StateRecord{Key: "file/" + strconv.FormatUint(id, 10), Value: &pb.StateRecord_File{File: &pb.FileState{
+					return &pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
 						Id: id, Kind: pb.FileState_GOFER, Regular: true, Flags: flags, FileHandle: []byte{byte(id)}}}}
 				}
 				ss.reply(&pb.Reply{Seq: c.Seq, Action: &pb.Reply_Exec{Exec: plan}, State: []*pb.StateRecord{
