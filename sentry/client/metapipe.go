@@ -181,7 +181,7 @@ func (mp *metaPipeline) after(t *task, mc metaCheck, sysno uintptr, args [6]uint
 	var fdOK bool
 	var file uint64
 	switch sysno {
-	case unix.SYS_OPEN, unix.SYS_CREAT:
+	case unix.SYS_OPEN:
 		name, ok = t.pathAt(args[0])
 		file, fdOK = t.c.ids.soleFD(t.proc.pid, int32(ret))
 	case unix.SYS_OPENAT:
@@ -287,7 +287,9 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 		fd = int32(args[0])
 	case unix.SYS_UTIMENSAT:
 		if args[1] == 0 {
+			// futimens; Linux refuses flags here.
 			fd = int32(args[0])
+			ok = args[3] == 0
 		} else {
 			name, ok = t.pathAtDir(int32(args[0]), args[1])
 		}
