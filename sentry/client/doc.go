@@ -61,7 +61,8 @@
 // metapipe.go): the client answers getppid, getpgrp, getsid, getpgid and
 // the getuid family of a process from its last ProcessState record, and
 // posts (remoteSession.Post, Syscall.posted) without waiting for the
-// reply a close of an fd its fd table's records name, umask (the umask
+// reply a close of an fd its fd table's records name, dup, dup2, dup3
+// and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
 // of its "fs/" record), a write to a regular unmapped gofer file (write
 // behind; its error surfaces at the description's next fsync, fdatasync,
 // write or close, kept by the server), and chown, chmod and utimensat of

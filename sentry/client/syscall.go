@@ -213,6 +213,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if old, ok := t.pipelineUmask(args); ok {
 			return old, 0
 		}
+	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL:
+		if fd, ok := t.pipelineDup(sysno, args); ok {
+			return fd, 0
+		}
 	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		if n, ok := t.writeBehind(sysno, args); ok {
 			return n, 0

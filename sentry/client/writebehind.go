@@ -77,6 +77,8 @@ type pipelineState struct {
 type pipeProc struct {
 	fs           uint64
 	fsizeLimited bool
+	// nofile is the fd table's RLIMIT_NOFILE (0: none set).
+	nofile uint32
 	// capsKnown says the record had the capability sets; capsEffective
 	// is the effective set. groups are the supplementary groups.
 	capsKnown     bool
@@ -112,7 +114,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.procs == nil {
 					ps.procs = make(map[int32]pipeProc)
 				}
-				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited}
+				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited, nofile: st.Nofile}
 				if c := st.GetCaps(); c != nil {
 					pp.capsKnown, pp.capsEffective = true, c.Effective
 				}

@@ -124,16 +124,25 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 				"errno", e.Error(), "written", ret, "of", c.args[2])
 		}
 		return ret, false, err
-	case posted:
+	case posted && writeBehindCalls[c.sysno]:
 		// A later write behind of a failed description does not write.
 		return 0, true, kept
 	case c.sysno == unix.SYS_CLOSE:
+		// The fd is closed all the same. (The client waits for a close
+		// while writes behind of the description are unanswered; a
+		// posted one that finds an error can only log it.)
 		f.wbErr.CompareAndSwap(int32(kept), 0)
 		ret, err = k.runHandler(h, c)
 		if err == nil {
 			err = kept
 		}
+		if posted {
+			k.log.Warn("a posted close found a write behind's error", "errno", kept.Error())
+		}
 		return ret, false, err
+	case posted:
+		// Not a call the client posts (fsync, fdatasync).
+		return k.runHandlerPosted(h, c, posted)
 	default:
 		f.wbErr.CompareAndSwap(int32(kept), 0)
 		return 0, true, kept

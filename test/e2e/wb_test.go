@@ -84,7 +84,7 @@ func TestRoundTripsPerFile(t *testing.T) {
 		{"files500 (sh: echo $i > f$i, cat f*, rm; cat's output to a file, so that no pipe read counts)", func(t *testing.T, dir string, n int) (int, int) {
 			return forwardedCalls(t, dir, tu.Busybox, "sh", "-c",
 				fmt.Sprintf(`mkdir w && cd w && i=0; while [ $i -lt %d ]; do echo $i > f$i; i=$((i+1)); done; cat f* >../all; cd .. && wc -l <all && rm -r w all`, n))
-		}, 10},
+		}, 7},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -29,6 +30,7 @@ static long fsize(const char *p) {
 
 int main(void) {
 	char buf[8192];
+	int rc;
 
 	// Writes, then reads through another description and the offset.
 	int fd = open("a", O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -90,6 +92,35 @@ int main(void) {
 	waitpid(pid, NULL, 0);
 	check(close(big) == 0, "close big");
 
+	// A shell's redirection: save stdout, put a file over it, write,
+	// put it back; dups get the fds and flags Linux gives.
+	fflush(stdout);
+	int lowest10 = 10; // what the test's parent left open differs
+	while (fcntl(lowest10, F_GETFD) != -1)
+		lowest10++;
+	int saved = fcntl(1, F_DUPFD_CLOEXEC, 10);
+	int rf = open("redir", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	check(saved >= 10 && rf >= 0, "save stdout");
+	check(dup2(rf, 1) == 1 && close(rf) == 0, "dup2 over stdout");
+	check(write(1, "redirected\n", 11) == 11, "write redirected");
+	check(dup2(saved, 1) == 1 && close(saved) == 0, "restore stdout");
+	int d1 = dup(0), d2 = fcntl(0, F_DUPFD, 0), d3 = dup3(0, 40, O_CLOEXEC);
+	printf("saved at the lowest free fd from 10: %d, dups %d %d %d cloexec %d %d %d\n", saved == lowest10, d1, d2, d3,
+	       fcntl(d1, F_GETFD), fcntl(d2, F_GETFD),
+	       fcntl(d3, F_GETFD));
+	close(d1);
+	printf("lowest free %d\n", dup(0));
+	struct rlimit rl;
+	check(getrlimit(RLIMIT_NOFILE, &rl) == 0, "getrlimit");
+	rc = dup2(0, rl.rlim_cur);
+	printf("dup2 at the limit: %d %s\n", rc, strerror(errno));
+	rc = fcntl(0, F_DUPFD, rl.rlim_cur);
+	printf("F_DUPFD at the limit: %d %s\n", rc, strerror(errno));
+	rc = dup2(99, 5);
+	printf("dup2 of a closed fd: %d %s\n", rc, strerror(errno));
+	check(pread(open("redir", O_RDONLY), buf, 11, 0) == 11, "read redir");
+	printf("redir holds %.11s", buf);
+
 	// Appends through two descriptions and a child's: each lands at the
 	// end as the calls were made.
 	int a1 = open("log", O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -125,7 +156,7 @@ int main(void) {
 	printf("mapping shows %.6s\n", map + 100);
 	check(fsync(m) == 0 && close(m) == 0, "fsync, close m");
 	check(fsync(fd) == 0 && fdatasync(fd) == 0 && close(fd) == 0, "fsync, fdatasync, close a");
-	int rc = close(fd);
+	rc = close(fd);
 	printf("close again: %d %s\n", rc, strerror(errno));
 
 	// umask, then what it makes.
