@@ -168,7 +168,15 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if !t.post(sysno, args, nil, func(r *pb.Reply) { t.c.ids.dupDone(slot, r) }) {
+	done := func(r *pb.Reply) {
+		if r != nil && r.Errno == 0 && r.Ret != int64(fd) {
+			// A bug: the application was told another fd.
+			t.c.log.Error("a posted dup got another fd than the client told the application",
+				"syscall", sysName(sysno), "told", fd, "got", r.Ret)
+		}
+		t.c.ids.dupDone(slot, r)
+	}
+	if !t.post(sysno, args, nil, done) {
 		t.c.ids.dupDone(slot, nil)
 		return 0, false
 	}
