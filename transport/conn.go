@@ -105,6 +105,9 @@ type Options struct {
 	// HeartbeatInterval is how often the client sends a heartbeat
 	// (default 100ms).
 	HeartbeatInterval time.Duration
+	// HeartbeatClocks, when set, reads the clocks each heartbeat carries
+	// (Heartbeat.clocks), just before it is sent.
+	HeartbeatClocks func() *pb.ClockSample
 	// DeadAfter declares the server dead when nothing arrived for this
 	// long (default 5 heartbeat intervals); it is noticed at a heartbeat
 	// tick, so up to one interval later.
@@ -646,7 +649,11 @@ func (c *StreamConn) heartbeatLoop() {
 				c.fail(fmt.Errorf("no heartbeat from the server for %v", silent.Round(time.Millisecond)))
 				return
 			}
-			c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: &pb.Heartbeat{UnixNanos: now.UnixNano()}}})
+			hb := &pb.Heartbeat{UnixNanos: now.UnixNano()}
+			if c.opts.HeartbeatClocks != nil {
+				hb.Clocks = c.opts.HeartbeatClocks()
+			}
+			c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: hb}})
 		}
 	}
 }

@@ -967,8 +967,12 @@ func (x *Welcome) GetRefused() string {
 }
 
 type Heartbeat struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UnixNanos     int64                  `protobuf:"varint,1,opt,name=unix_nanos,json=unixNanos,proto3" json:"unix_nanos,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	UnixNanos int64                  `protobuf:"varint,1,opt,name=unix_nanos,json=unixNanos,proto3" json:"unix_nanos,omitempty"`
+	// clocks are the client's clocks read just before it sent the
+	// heartbeat (client to server only): they refine the server's view of
+	// the application's clocks, as Syscall.clocks does.
+	Clocks        *ClockSample `protobuf:"bytes,281,opt,name=clocks,proto3" json:"clocks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1008,6 +1012,13 @@ func (x *Heartbeat) GetUnixNanos() int64 {
 		return x.UnixNanos
 	}
 	return 0
+}
+
+func (x *Heartbeat) GetClocks() *ClockSample {
+	if x != nil {
+		return x.Clocks
+	}
+	return nil
 }
 
 type Interrupt struct {
@@ -1864,14 +1875,20 @@ type Syscall struct {
 	CallGen        uint64 `protobuf:"varint,221,opt,name=call_gen,json=callGen,proto3" json:"call_gen,omitempty"`
 	// posted says the client did not wait for this call's reply: it told
 	// the application the result already (a write to a regular file, a
-	// close, umask, chown, chmod, utimensat it knew would succeed;
+	// close, a dup, umask, chown, chmod, utimensat it knew would succeed;
 	// docs/COMPATIBILITY.md, "Pipelined calls"). The server runs it in
 	// order with the thread's other calls, runs no later call of another
 	// thread that waits for its reply before it, leaves it alone on an
 	// Interrupt, and keeps the error of a posted write on the open file
 	// description for the next fsync, fdatasync, waited write or close of
 	// it.
-	Posted        bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
+	Posted bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
+	// clocks are the client's clocks read just before the call was sent, on
+	// the calls that name or read back a time of the application's clocks
+	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
+	// setitimer, getitimer, alarm): each is a fresh lower bound of the
+	// offset between the client's clocks and the server's (Hello.clocks).
+	Clocks        *ClockSample `protobuf:"bytes,280,opt,name=clocks,proto3" json:"clocks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1953,6 +1970,13 @@ func (x *Syscall) GetPosted() bool {
 		return x.Posted
 	}
 	return false
+}
+
+func (x *Syscall) GetClocks() *ClockSample {
+	if x != nil {
+		return x.Clocks
+	}
+	return nil
 }
 
 // Region is a range of application memory.
@@ -7985,10 +8009,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12)\n" +
 	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
 	"\bfeatures\x18= \x01(\x04R\bfeatures\x12\x18\n" +
-	"\arefused\x18> \x01(\tR\arefused\"*\n" +
+	"\arefused\x18> \x01(\tR\arefused\"j\n" +
 	"\tHeartbeat\x12\x1d\n" +
 	"\n" +
-	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\"\x1d\n" +
+	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\x12>\n" +
+	"\x06clocks\x18\x99\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"\x1d\n" +
 	"\tInterrupt\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\"g\n" +
 	"\tStdinData\x12\x12\n" +
@@ -8041,7 +8066,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xef\x01\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xaf\x02\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -8050,7 +8075,8 @@ const file_sentry_proto_rawDesc = "" +
 	"noNewPrivs\x12(\n" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
-	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\"0\n" +
+	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12>\n" +
+	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\xa7\x03\n" +
@@ -8699,92 +8725,94 @@ var file_sentry_proto_depIdxs = []int32{
 	7,  // 14: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
 	86, // 15: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	6,  // 16: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
-	22, // 17: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	24, // 18: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	27, // 19: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	29, // 20: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	21, // 21: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	84, // 22: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	85, // 23: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	28, // 24: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	20, // 25: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	19, // 26: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	16, // 27: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	24, // 28: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	17, // 29: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	8,  // 30: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	23, // 31: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	26, // 32: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	25, // 33: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	23, // 34: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	32, // 35: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	35, // 36: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	36, // 37: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	38, // 38: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	57, // 39: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	37, // 40: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	55, // 41: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31, // 42: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	33, // 43: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	33, // 44: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	34, // 45: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	49, // 46: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	50, // 47: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	51, // 48: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	52, // 49: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	47, // 50: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	48, // 51: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	42, // 52: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	18, // 53: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	41, // 54: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	40, // 55: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	0,  // 56: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	44, // 57: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	45, // 58: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	46, // 59: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	55, // 60: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	70, // 61: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	71, // 62: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	72, // 63: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	73, // 64: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	78, // 65: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	79, // 66: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	80, // 67: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	81, // 68: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	82, // 69: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	83, // 70: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	69, // 71: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	66, // 72: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	67, // 73: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	59, // 74: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	61, // 75: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	63, // 76: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	65, // 77: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	56, // 78: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	58, // 79: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	60, // 80: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	58, // 81: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	62, // 82: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	58, // 83: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	64, // 84: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	68, // 85: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	26, // 86: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,  // 87: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	75, // 88: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	74, // 89: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	77, // 90: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	76, // 91: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	55, // 92: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	17, // 93: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,  // 94: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	53, // 95: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	4,  // 96: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	54, // 97: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	96, // [96:98] is the sub-list for method output_type
-	94, // [94:96] is the sub-list for method input_type
-	94, // [94:94] is the sub-list for extension type_name
-	94, // [94:94] is the sub-list for extension extendee
-	0,  // [0:94] is the sub-list for field type_name
+	7,  // 17: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	22, // 18: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	24, // 19: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	27, // 20: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	29, // 21: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	21, // 22: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	84, // 23: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	85, // 24: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	28, // 25: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	20, // 26: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	19, // 27: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	16, // 28: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	24, // 29: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	17, // 30: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	8,  // 31: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	23, // 32: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	7,  // 33: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	26, // 34: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	25, // 35: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	23, // 36: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	32, // 37: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	35, // 38: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	36, // 39: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	38, // 40: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	57, // 41: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	37, // 42: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	55, // 43: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31, // 44: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	33, // 45: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	33, // 46: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	34, // 47: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	49, // 48: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	50, // 49: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	51, // 50: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	52, // 51: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	47, // 52: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	48, // 53: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	42, // 54: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	18, // 55: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	41, // 56: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	40, // 57: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	0,  // 58: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	44, // 59: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	45, // 60: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	46, // 61: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	55, // 62: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	70, // 63: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	71, // 64: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	72, // 65: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	73, // 66: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	78, // 67: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	79, // 68: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	80, // 69: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	81, // 70: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	82, // 71: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	83, // 72: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	69, // 73: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	66, // 74: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	67, // 75: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	59, // 76: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	61, // 77: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	63, // 78: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	65, // 79: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	56, // 80: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	58, // 81: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	60, // 82: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	58, // 83: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	62, // 84: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	58, // 85: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	64, // 86: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	68, // 87: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	26, // 88: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	1,  // 89: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	75, // 90: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	74, // 91: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	77, // 92: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	76, // 93: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	55, // 94: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	17, // 95: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,  // 96: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	53, // 97: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	4,  // 98: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	54, // 99: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	98, // [98:100] is the sub-list for method output_type
+	96, // [96:98] is the sub-list for method input_type
+	96, // [96:96] is the sub-list for extension type_name
+	96, // [96:96] is the sub-list for extension extendee
+	0,  // [0:96] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }

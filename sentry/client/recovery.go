@@ -197,6 +197,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		OnReply:           s.onReply,
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
+		HeartbeatClocks:   sampleClocks,
 		DeadAfter:         c.cfg.DeadAfter,
 		Wire:              c.cfg.Wire,
 		TLS:               c.cfg.TLS,

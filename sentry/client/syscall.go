@@ -242,6 +242,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		Args:       args[:],
 		Inputs:     toPBRegions(inputs),
 		NoNewPrivs: noNewPrivs,
+		Clocks:     clocksFor(sysno),
 	}}})
 	if err != nil {
 		return 0, unix.EIO

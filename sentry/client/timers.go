@@ -32,6 +32,20 @@ func sampleClocks() *pb.ClockSample {
 	return &cs
 }
 
+// clocksFor returns the clocks a forwarded call carries (Syscall.clocks):
+// a sample for the calls that name or read back a time of the
+// application's clocks, so that the server's view of them is as close as
+// this call's transit however long ago the connection began; nil for
+// the others.
+func clocksFor(sysno uintptr) *pb.ClockSample {
+	switch sysno {
+	case unix.SYS_TIMER_SETTIME, unix.SYS_TIMER_GETTIME, unix.SYS_TIMERFD_SETTIME, unix.SYS_TIMERFD_GETTIME,
+		unix.SYS_SETITIMER, unix.SYS_GETITIMER, unix.SYS_ALARM:
+		return sampleClocks()
+	}
+	return nil
+}
+
 // coalesceTimerSignalLocked folds a POSIX timer's signal into the same
 // timer's signal if one is still pending, as Linux queues a timer's signal
 // once and counts the firings meanwhile in its overrun. It reports whether

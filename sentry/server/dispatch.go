@@ -48,6 +48,15 @@ type syscallCtx struct {
 	// noNewPrivs is the call's Syscall.no_new_privs (an execve of a
 	// process with no_new_privs: set-id bits are ignored). Set once.
 	noNewPrivs bool
+	// syncedWrites says the handler makes this call's gofer writes
+	// durable before its reply (a server-side copy too large for the
+	// client's log to carry, syncedCopy): they are neither tracked for
+	// durability nor reported as WriteStates. Set by the handler.
+	syncedWrites bool
+	// goferParts counts the gofer writes this call made: each has its
+	// own Origin part, so that a call writing several times is not
+	// answered from the gofer's reply cache for its own earlier write.
+	goferParts uint32
 }
 
 // resent says the call may be one the client re-sent after a Restore (its

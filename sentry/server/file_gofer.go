@@ -77,12 +77,13 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 			c.killPriv(d, g.handle, attrs)
 		}
 	}()
-	for part := uint32(0); written < len(b); part++ {
+	for written < len(b) {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
 		ctx, cancel := g.v.rpcCtx()
 		req := &goferpb.WriteRequest{Handle: g.handle, Offset: uint64(off) + uint64(written), Data: chunk}
 		if c != nil && c.seq != 0 {
-			req.Seq, req.Origin = c.seq, c.origin(part)
+			req.Seq, req.Origin = c.seq, c.origin(c.goferParts)
+			c.goferParts++
 		}
 		r, err := g.v.k.gofer.Write(ctx, req)
 		cancel()

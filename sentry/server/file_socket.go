@@ -114,6 +114,56 @@ type unixConn struct {
 	// broken is set once something the mirror does not hold (SCM_RIGHTS)
 	// was sent: the pair is then not rebuilt.
 	broken bool
+	// charge[i] is, for datagrams, what the messages side i has yet to
+	// read cost their sender's send buffer, as Linux counts it
+	// (dgramCharge); meaningful while the mirror is not broken.
+	charge [2]int64
+}
+
+// Datagram buffer charge. Linux charges a unix datagram to its sender's
+// SO_SNDBUF until it is read, at the size of its sk_buff: the payload in
+// a kmalloc'd buffer (64-byte aligned, plus the 320-byte shared info,
+// rounded up to the allocation's size class) plus 256 for the sk_buff
+// itself; a send is refused (EAGAIN, or it blocks) while the charge is
+// at or above SO_SNDBUF. So a default socketpair holds 278 one-byte
+// datagrams, where gVisor's transport, which counts payload bytes
+// against the receive buffer, holds 212,992. The server applies Linux's
+// rule to socketpairs (whose sender is known), on top of the transport's.
+const (
+	skbOverhead    = 256
+	skbSharedInfo  = 320
+	skbDataAlign   = 64
+	skbMaxKmalloc  = 8 << 10
+	skbPageCharged = 4 << 10
+)
+
+// dgramCharge is what a datagram of n bytes costs its sender's buffer.
+func dgramCharge(n int) int64 {
+	data := (int64(n)+skbDataAlign-1)&^(skbDataAlign-1) + skbSharedInfo
+	if data <= skbMaxKmalloc {
+		size := int64(skbDataAlign)
+		for size < data {
+			size *= 2
+		}
+		data = size
+	} else {
+		data = (data + skbPageCharged - 1) &^ (skbPageCharged - 1)
+	}
+	return data + skbOverhead
+}
+
+// dgramFullLocked says side may not send now: its unread datagrams
+// charge its send buffer sndbuf or more. Precondition: cn.mu is held.
+func (cn *unixConn) dgramFullLocked(side int, sndbuf int64) bool {
+	return !cn.stream && !cn.broken && cn.charge[1-side] >= sndbuf
+}
+
+// dgramWritable says side's send buffer is writable as Linux's poll
+// says (its charge at most a quarter of it).
+func (cn *unixConn) dgramWritable(side int, sndbuf int64) bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.stream || cn.broken || 4*cn.charge[1-side] <= sndbuf
 }
 
 func newUnixConn(id uint64, stream bool) *unixConn {
@@ -148,6 +198,9 @@ func (cn *unixConn) sentLocked(side int, src usermem.IOSequence, n int64, rights
 		return
 	}
 	cn.queued[1-side] = append(cn.queued[1-side], b)
+	if !cn.stream {
+		cn.charge[1-side] += dgramCharge(int(n))
+	}
 }
 
 // received records that side read n bytes (a message, if not stream).
@@ -155,6 +208,7 @@ func (cn *unixConn) receivedLocked(side int, n int64) {
 	q := cn.queued[side]
 	if !cn.stream {
 		if len(q) > 0 {
+			cn.charge[side] -= dgramCharge(len(q[0]))
 			q[0] = nil
 			cn.queued[side] = q[1:]
 		}
@@ -284,7 +338,12 @@ func (s *unixSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) 
 
 func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.u.Watch.Changed()
-	return uint32(s.u.EP.Readiness(waiter.AllEvents)), ch
+	r := uint32(s.u.EP.Readiness(waiter.AllEvents))
+	if e := s.end.Load(); e != nil && r&uint32(waiter.WritableEvents) != 0 &&
+		!e.conn.dgramWritable(e.side, s.u.EP.SocketOptions().GetSendBufferSize()) {
+		r &^= uint32(waiter.WritableEvents)
+	}
+	return r, ch
 }
 
 func (s *unixSockFile) release() {
@@ -339,6 +398,10 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		if e := s.end.Load(); e != nil {
 			cn, side = e.conn, e.side
 			cn.mu.Lock()
+			if cn.dgramFullLocked(side, s.u.EP.SocketOptions().GetSendBufferSize()) {
+				cn.mu.Unlock()
+				return total, unix.EAGAIN
+			}
 		}
 		rights := ctl.Rights != nil
 		n, err := s.u.Send(src, ctl, to)

@@ -299,6 +299,9 @@ func (k *clientState) finishRestoredPairs() {
 					break
 				}
 				cn.queued[side] = append(cn.queued[side], m)
+				if !cn.stream {
+					cn.charge[side] += dgramCharge(len(m))
+				}
 			}
 		}
 		cn.mu.Unlock()

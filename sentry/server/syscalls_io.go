@@ -118,25 +118,31 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		n, err := f.impl.write(c, f, b, off)
 		return n, off, err
 	}
-	c.k.dur.begin(f, c.seq)
+	if !c.syncedWrites {
+		c.k.dur.begin(f, c.seq)
+	}
 	c.goferSize = -1
 	n, err := f.impl.write(c, f, b, off)
 	if appendMode && n > 0 && c.goferSize >= int64(n) {
 		off = c.goferSize - int64(n)
 	}
-	if rel := c.k.dur.end(f, c.seq, n); rel != nil {
-		rel.decRef()
+	if !c.syncedWrites {
+		if rel := c.k.dur.end(f, c.seq, n); rel != nil {
+			rel.decRef()
+		}
 	}
 	if n > 0 && f.d != nil {
 		c.k.inotifyEvent(f.d, inModify)
 	}
 	if n > 0 {
-		e := c.effects()
-		w := goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite}
-		if c.dataNotInCall {
-			w.data = append([]byte(nil), b[:n]...)
+		if !c.syncedWrites {
+			e := c.effects()
+			w := goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite}
+			if c.dataNotInCall {
+				w.data = append([]byte(nil), b[:n]...)
+			}
+			e.writes = append(e.writes, w)
 		}
-		e.writes = append(e.writes, w)
 		c.noteMappedChange(f, uint64(off), uint64(n))
 	}
 	return n, off, err

@@ -10,11 +10,16 @@ import (
 // sendfileChunk bounds one read of sendfile's loop.
 const sendfileChunk = 64 << 10
 
+// linuxMaxRW is Linux's MAX_RW_COUNT, the most one read, write or
+// sendfile moves (INT_MAX rounded down to a page).
+const linuxMaxRW = 0x7ffff000
+
 // sysSendfile copies from in_fd to out_fd inside the server. The bytes
 // are in no call, so the write records carry them (dataNotInCall) for the
-// client to retain. To a regular file it makes one read and one write (a
-// call has one write record), of at most spliceChunk bytes: a short
-// count, which callers loop on.
+// client to retain. To a regular file, up to spliceChunk bytes go in one
+// read and one write (a call has one write record); more go in chunks of
+// spliceChunk made durable before the reply instead (syncedCopy), so that
+// one call moves what Linux's does without the client's log carrying it.
 func sysSendfile(c *syscallCtx) (int64, error) {
 	out, err := c.getFile(c.argInt(0))
 	if err != nil {
@@ -46,9 +51,11 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	if count < 0 {
 		return 0, unix.EINVAL
 	}
-	count = min(count, maxRW)
-	if toFile {
-		count = min(count, spliceChunk)
+	synced := toFile && count > spliceChunk
+	if synced {
+		count = min(count, linuxMaxRW)
+	} else {
+		count = min(count, maxRW)
 	}
 	offAddr := c.args[2]
 	off := int64(-1)
@@ -61,13 +68,18 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	// The bytes written come from in_fd: the write records carry them.
-	c.dataNotInCall = true
+	// The bytes written come from in_fd: the write records carry them,
+	// or they are durable before the reply.
+	c.dataNotInCall = !synced
+	c.syncedWrites = synced
 	var total int64
 	for total < count {
 		n := int(min(count-total, sendfileChunk))
 		if toFile {
-			n = int(count)
+			n = int(min(count-total, spliceChunk))
+		}
+		if synced && total > 0 && c.abandoned() {
+			break
 		}
 		at := int64(-1)
 		if off >= 0 {
@@ -97,8 +109,13 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 			}
 			return 0, err
 		}
-		if w < len(b) || len(b) < n || toFile {
+		if w < len(b) || len(b) < n || (toFile && !synced) {
 			break
+		}
+	}
+	if synced && total > 0 {
+		if err := c.syncedCopyDone(out); err != nil {
+			return 0, err
 		}
 	}
 	if offAddr != 0 {
@@ -118,4 +135,43 @@ func (c *syscallCtx) sendfileWrite(out *file, b []byte) (int, error) {
 		return int(n), err
 	}
 	return c.writeFile(out, b, -1)
+}
+
+// Synced copies (docs/ARCHITECTURE.md, "Recovery"): a write the server
+// makes from bytes in no call is retained by the client from its write
+// record until the gofer makes it durable, which bounds such a write to
+// what one reply may carry (spliceChunk). A larger copy to a regular file
+// instead writes in chunks without write records (syscallCtx.syncedWrites)
+// and makes the file durable before the reply, so the client has nothing
+// to retain: what the application sees acknowledged is on stable storage.
+// A call re-sent after a server failure copies again from the offsets of
+// before the call (its offset changes commit with its reply), and the
+// gofer answers the chunk writes the first execution made from its reply
+// cache (each has its own Origin part).
+
+// abandoned says the call's thread was killed or its client freed: a long
+// copy stops at a chunk boundary with what it copied.
+func (c *syscallCtx) abandoned() bool {
+	select {
+	case <-c.dead:
+		return true
+	case <-c.k.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// syncedCopyDone makes out's data durable before the reply of a synced
+// copy; a failure is EIO (the bytes are in no write record to retain).
+func (c *syscallCtx) syncedCopyDone(out *file) error {
+	h, ok := handleOfFile(out)
+	if !ok {
+		return unix.EIO
+	}
+	if err := c.k.vfs.fsync(h, true); err != nil {
+		c.k.log.Warn("fsync after a large server-side copy failed", "err", err)
+		return unix.EIO
+	}
+	return nil
 }

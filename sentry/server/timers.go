@@ -43,7 +43,8 @@ const (
 )
 
 // appClocks are the application's clocks: the server's host clocks
-// shifted to the client's readings in Hello.clocks. Immutable.
+// shifted to the client's readings in Hello.clocks, refined by later
+// readings (observe). The pointers are immutable.
 type appClocks struct {
 	realtime, monotonic, boottime *ktimer.Clock
 }
@@ -60,6 +61,18 @@ func newAppClocks(cs *sentrypb.ClockSample) appClocks {
 		monotonic: ktimer.NewClock(unix.CLOCK_MONOTONIC, off(cs.GetMonotonic(), unix.CLOCK_MONOTONIC)),
 		boottime:  ktimer.NewClock(unix.CLOCK_BOOTTIME, off(cs.GetBoottime(), unix.CLOCK_BOOTTIME)),
 	}
+}
+
+// observe refines the clocks from a sample of the client's (Hello.clocks,
+// Syscall.clocks, Heartbeat.clocks) taken before the message being
+// handled was sent (ktimer.Clock.Observe).
+func (c appClocks) observe(cs *sentrypb.ClockSample) {
+	if cs == nil {
+		return
+	}
+	c.realtime.Observe(cs.GetRealtime())
+	c.monotonic.Observe(cs.GetMonotonic())
+	c.boottime.Observe(cs.GetBoottime())
 }
 
 // clock returns the clock a timer may use, or nil (CPU-time clocks and

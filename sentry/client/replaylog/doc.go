@@ -2,7 +2,9 @@
 // (docs/ARCHITECTURE.md, sentry.proto's Recovery section) and its durable form on
 // the client's disk (do --log-dir, read by "runsc-decoupled debug log").
 //
-// Log folds the StateRecords of replies and pushes, keyed by object, and
+// Log folds the StateRecords of replies and pushes, keyed by object (a
+// statekey.Key parsed from StateRecord.key; a record whose key does not
+// parse is dropped, and refused in a durable log), and
 // retains the data of writes not yet durable and of unread pipe bytes
 // (a write's bytes are its call's input, or WriteState.data when the
 // server read them itself: sendfile, splice, tee, copy_file_range);
@@ -12,7 +14,7 @@
 // It does not depend on gVisor (so the decoder can be fuzzed: go test
 // -fuzz FuzzDecodeLog ./sentry/client/replaylog/).
 //
-// Dependencies: proto/sentrypb, hclog, protobuf.
+// Dependencies: proto/sentrypb, sentry/statekey, hclog, protobuf.
 //
 // Lock order: Log.mu > DurableLog.mu.
 package replaylog

@@ -2,6 +2,7 @@ package ktimer
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,18 +15,84 @@ import (
 const MinPeriod = 100 * time.Microsecond
 
 // Clock is a host clock plus an offset: the application's clock as the
-// client reads it (the offset is the client's reading minus the server's,
-// sampled when the client connected). It implements ktime.Clock.
+// client reads it. It implements ktime.Clock.
+//
+// The offset is estimated from samples of the client's clock (Observe):
+// a reading the client took before sending a message, compared with the
+// host clock when the message is handled, gives a lower bound of the
+// true offset (the client's clock had advanced by the message's transit
+// since). The estimate is the greatest lower bound among the samples of
+// the last sampleWindow, so it is never ahead of the client's clock (a
+// timer never fires early), lags it by the smallest transit seen, and
+// follows drift and steps of the client's clock within the window.
 type Clock struct {
 	hostID int32
-	offset time.Duration
+	// offset is the current estimate in nanoseconds (atomic: read by
+	// Now without mu).
+	offset atomic.Int64
+
+	// mu protects samples. It is a leaf.
+	mu sync.Mutex
+	// samples are the recent lower bounds, oldest first.
+	samples []offsetSample
 }
+
+// offsetSample is one lower bound of the offset, taken at host time at.
+type offsetSample struct {
+	at, lower int64
+}
+
+const (
+	// sampleWindow is how long a sample counts.
+	sampleWindow = 2 * time.Second
+	// maxSamples bounds the samples kept (a burst of timer calls).
+	maxSamples = 64
+	// maxOffset bounds an offset: beyond it a client's reading is
+	// nonsense (and would overflow the host time plus the offset).
+	maxOffset = int64(1) << 61
+)
 
 // NewClock returns the host clock hostID (unix.CLOCK_REALTIME,
 // CLOCK_MONOTONIC or CLOCK_BOOTTIME) shifted by offset.
 func NewClock(hostID int32, offset time.Duration) *Clock {
-	return &Clock{hostID: hostID, offset: offset}
+	c := &Clock{hostID: hostID}
+	c.offset.Store(int64(offset))
+	// The initial offset counts as a sample of the window.
+	c.samples = append(c.samples, offsetSample{at: HostNow(hostID), lower: int64(offset)})
+	return c
 }
+
+// Observe folds a reading of the application's clock (nanoseconds) that
+// the client took before sending the message now being handled. It
+// reports whether the reading was used (a non-positive reading or an
+// absurd offset is not).
+func (c *Clock) Observe(clientNanos int64) bool {
+	if clientNanos <= 0 {
+		return false
+	}
+	host := HostNow(c.hostID)
+	lower := clientNanos - host
+	if lower > maxOffset || lower < -maxOffset {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Drop what fell out of the window, and the oldest beyond the bound.
+	keep := 0
+	for keep < len(c.samples) && (host-c.samples[keep].at > int64(sampleWindow) || len(c.samples)-keep >= maxSamples) {
+		keep++
+	}
+	c.samples = append(c.samples[keep:], offsetSample{at: host, lower: lower})
+	best := lower
+	for _, s := range c.samples {
+		best = max(best, s.lower)
+	}
+	c.offset.Store(best)
+	return true
+}
+
+// Offset returns the current estimate of the offset.
+func (c *Clock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
 
 // HostNow reads host clock id in nanoseconds.
 func HostNow(id int32) int64 {
@@ -39,7 +106,7 @@ func HostNow(id int32) int64 {
 
 // Now implements ktime.Clock.Now.
 func (c *Clock) Now() ktime.Time {
-	return ktime.FromNanoseconds(HostNow(c.hostID) + int64(c.offset))
+	return ktime.FromNanoseconds(HostNow(c.hostID) + c.offset.Load())
 }
 
 // NewTimer implements ktime.Clock.NewTimer.

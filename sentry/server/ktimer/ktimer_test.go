@@ -177,3 +177,64 @@ func TestSetDoesNotCallListener(t *testing.T) {
 	defer mu.Unlock()
 	t.Logf("%d firings from the kicks", fired)
 }
+
+// Observe keeps the greatest recent lower bound of the client's offset:
+// never ahead of the client's clock, as close as the quickest message.
+func TestClockObserve(t *testing.T) {
+	const id = unix.CLOCK_MONOTONIC
+	hour := int64(time.Hour)
+	for _, tc := range []struct {
+		name string
+		// readings are client readings as offsets from the host clock
+		// at the time of the call (the client is an hour ahead).
+		readings []int64
+		used     []bool
+		// want is the estimate, within tolerance below it.
+		want int64
+	}{
+		{"one sample", []int64{hour}, []bool{true}, hour},
+		{"a later, tighter bound raises it", []int64{hour - int64(time.Millisecond), hour}, []bool{true, true}, hour},
+		{"a looser bound does not lower it", []int64{hour, hour - int64(time.Millisecond)}, []bool{true, true}, hour},
+		{"no reading", []int64{hour, -1 << 62}, []bool{true, false}, hour},
+		{"an absurd reading", []int64{hour, 1 << 62}, []bool{true, false}, hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClock(id, time.Duration(hour-int64(time.Second)))
+			for i, r := range tc.readings {
+				reading := HostNow(id) + r
+				if r == -1<<62 {
+					reading = 0
+				}
+				if r == 1<<62 {
+					reading = 1<<63 - 1
+				}
+				if got := c.Observe(reading); got != tc.used[i] {
+					t.Fatalf("Observe #%d used = %v, want %v", i, got, tc.used[i])
+				}
+			}
+			got := int64(c.Offset())
+			if got > tc.want || got < tc.want-int64(50*time.Millisecond) {
+				t.Fatalf("offset %v, want at most and about %v", time.Duration(got), time.Duration(tc.want))
+			}
+			// Never ahead of the client: a client reading now is not
+			// before the clock's.
+			if now, client := c.Now().Nanoseconds(), HostNow(id)+tc.want; now > client {
+				t.Fatalf("clock %d ns ahead of the client", now-client)
+			}
+		})
+	}
+}
+
+// A sample ages out (here: pushed out by maxSamples newer ones), so the
+// estimate follows a client clock that stepped back.
+func TestClockObserveForgetsOldSamples(t *testing.T) {
+	const id = unix.CLOCK_MONOTONIC
+	c := NewClock(id, 0)
+	c.Observe(HostNow(id) + int64(time.Hour))
+	for i := 0; i < maxSamples; i++ {
+		c.Observe(HostNow(id) + int64(time.Minute))
+	}
+	if got := c.Offset(); got > time.Minute || got < time.Minute-time.Second {
+		t.Fatalf("offset %v after the client's clock stepped back to +1m", got)
+	}
+}
