@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/seccomp"
@@ -27,6 +28,18 @@ var calls = map[string]func(dir string) error{
 			unix.Close(fd)
 		}
 		return err
+	},
+	// The Go runtime's own open passes AT_FDCWD zero-extended.
+	"open-read-runtime": func(string) error {
+		p, err := unix.BytePtrFromString("/proc/self/status")
+		if err != nil {
+			return err
+		}
+		fd, _, e := unix.Syscall6(unix.SYS_OPENAT, 0xffffff9c, uintptr(unsafe.Pointer(p)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e == 0 {
+			unix.Close(int(fd))
+		}
+		return errnoErr(e)
 	},
 	"open-create": func(dir string) error {
 		fd, err := unix.Open(filepath.Join(dir, "f"), unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
@@ -54,6 +67,29 @@ var calls = map[string]func(dir string) error{
 		return err
 	},
 	"kill-other": func(string) error { return unix.Kill(1, 0) },
+	// What the server does with a fd the gofer donated (a regular file
+	// opened before the filter, as one received later): read, write,
+	// describe, close; and what it must not: open relative to it.
+	"donated-io": func(string) error {
+		buf := []byte("x")
+		if _, err := unix.Pwrite(donated, buf, 0); err != nil {
+			return err
+		}
+		if _, err := unix.Pread(donated, buf, 0); err != nil {
+			return err
+		}
+		var stx unix.Statx_t
+		if err := unix.Statx(donated, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &stx); err != nil {
+			return err
+		}
+		if _, err := unix.FcntlInt(uintptr(donated), unix.F_GETFL, 0); err != nil {
+			return err
+		}
+		return unix.Close(donated)
+	},
+	"openat-donated": func(string) error {
+		return closeFD(unix.Openat(donated, "..", unix.O_RDONLY|unix.O_CLOEXEC, 0))
+	},
 	"syncfs": func(dir string) error {
 		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -63,6 +99,10 @@ var calls = map[string]func(dir string) error{
 		return unix.Syncfs(fd)
 	},
 }
+
+// donated is a regular file opened read-write before the filter is
+// installed: a stand-in for an fd the gofer donates.
+var donated = -1
 
 func closeFD(fd int, err error) error {
 	if err == nil {
@@ -95,6 +135,12 @@ func child(spec string) int {
 		os.Stdout.WriteString("bad spec\n")
 		return 3
 	}
+	fd, err := unix.Open(filepath.Join(f[3], "donated"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		os.Stdout.WriteString("open: " + err.Error() + "\n")
+		return 3
+	}
+	donated = fd
 	if err := Install(rules(), mode); err != nil {
 		os.Stdout.WriteString("install: " + err.Error() + "\n")
 		return 3
@@ -122,6 +168,7 @@ func TestFilters(t *testing.T) {
 	}{
 		{"server", "kill", "getpid", false},
 		{"server", "kill", "open-read", false},
+		{"server", "kill", "open-read-runtime", false},
 		{"server", "kill", "unix-socket", false},
 		{"server", "kill", "open-create", true},
 		{"server", "kill", "mkdir", true},
@@ -139,6 +186,8 @@ func TestFilters(t *testing.T) {
 		{"gofer", "kill", "mmap-exec", true},
 		{"gofer", "kill", "syncfs", false},
 		{"server", "kill", "syncfs", true},
+		{"server", "kill", "donated-io", false},
+		{"server", "kill", "openat-donated", true},
 		{"server", "trap", "mkdir", true},
 		{"server", "log", "mkdir", false},
 		{"server", "log", "packet-socket", false},

@@ -7,6 +7,11 @@ import (
 	"gvisor.dev/gvisor/pkg/seccomp"
 )
 
+// atFDCWD matches AT_FDCWD as a system call's int argument: its low 32
+// bits (Go's syscall package sign-extends it, the runtime's own open
+// zero-extends it; the kernel reads an int).
+var atFDCWD = seccomp.MaskedEqual(0xffffffff, 0xffffff9c)
+
 // ServerRules are the system calls the server may make once it serves:
 // the Go runtime's (runtime.go) and little else. The server emulates the
 // application's system calls in its own memory and reaches files only
@@ -30,9 +35,11 @@ func ServerRules() seccomp.SyscallRules {
 	r.Merge(seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{
 		// Read-only opens: Go's resolver (/etc/hosts, resolv.conf) for
 		// a gofer named by host name, time zone data. Never a write,
-		// create or truncate.
+		// create or truncate, and only from the working directory: never
+		// relative to an fd, such as one the gofer donated (a regular
+		// file's, which serves pread, pwrite, statx and close only).
 		unix.SYS_OPENAT: seccomp.PerArg{
-			seccomp.AnyValue{},
+			atFDCWD,
 			seccomp.AnyValue{},
 			seccomp.MaskedEqual(unix.O_ACCMODE|unix.O_CREAT|unix.O_TRUNC|unix.O_APPEND, 0),
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -69,6 +70,9 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 	defer s.endSession(ss)
 	s.log.Debug("call stream began", "session", ss.id)
 	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall)}
+	if fs, ok := stream.(FDSender); ok && s.donateFDs && fs.CanSendFDs() {
+		w.fds = fs
+	}
 	if err := w.send(&goferpb.GoferResult{SessionId: ss.id}); err != nil {
 		return err
 	}
@@ -96,6 +100,9 @@ type callWorkers struct {
 	// work hands a call to an idle worker (unbuffered: a send succeeds
 	// only when one waits).
 	work chan *goferpb.GoferCall
+	// fds is the stream, if it carries donated fds (donate.go), else
+	// nil. Immutable.
+	fds FDSender
 
 	// n counts the workers; only the receive loop changes it.
 	n  int
@@ -146,6 +153,16 @@ func (w *callWorkers) send(r *goferpb.GoferResult) error {
 	return w.stream.SendMsg(r)
 }
 
+// sendFD sends r with a donated fd, which it closes (the peer has its
+// own copy once sent).
+func (w *callWorkers) sendFD(r *goferpb.GoferResult, fd int) error {
+	defer unix.Close(fd)
+	r.Fds = 1
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	return w.fds.SendMsgFDs(r, []int{fd})
+}
+
 // run executes one call and sends its result. A send that fails means the
 // stream is ending; its receive loop sees that too.
 func (w *callWorkers) run(c *goferpb.GoferCall) {
@@ -156,6 +173,7 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 		w.send(res)
 		return
 	}
+	var req proto.Message // as the handler got it
 	dec := func(v any) error {
 		m, ok := v.(proto.Message)
 		if !ok {
@@ -164,9 +182,16 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 		if err := proto.Unmarshal(c.GetRequest(), m); err != nil {
 			return status.Errorf(codes.InvalidArgument, "gofer: %s request: %v", c.GetMethod(), err)
 		}
+		req = m
 		return nil
 	}
 	resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, c.GetMethod(), h, dec)
+	donated := -1
+	if err == nil && w.fds != nil && req != nil {
+		if m, ok := resp.(proto.Message); ok {
+			donated = w.s.donation(w.ss, req, m)
+		}
+	}
 	if err == nil {
 		m, ok := resp.(proto.Message)
 		if !ok {
@@ -180,6 +205,14 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 		res.Reply, res.Code, res.Message = nil, uint32(st.Code()), st.Message()
 		if res.Code == 0 {
 			res.Code = uint32(codes.Unknown)
+		}
+	}
+	if donated >= 0 {
+		if err != nil {
+			unix.Close(donated) // counted until the handle goes, as if sent
+		} else {
+			w.sendFD(res, donated)
+			return
 		}
 	}
 	w.send(res)

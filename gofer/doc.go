@@ -43,6 +43,16 @@
 //     Attach also gives the caller a binding key (HMAC of the handle key
 //     over its identity) with which a sentry binds the handles it shows
 //     each of its clients to that client.
+//   - Donated fds (donate.go): on a call stream that can carry fds (the
+//     framed wire on a Unix socket, FDSender), an Open, walk-open or
+//     Create asking for it (donate) comes back with a new open fd of
+//     the regular file, with exactly the access mode asked for, as
+//     SCM_RIGHTS with its result (GoferResult.fds), so that a sentry on
+//     this machine reads and writes it itself. Never a directory or an
+//     O_PATH fd, never for O_SYNC/O_DSYNC or a writable set-id file; at
+//     most maxDonated per session, counted per handle
+//     (handle.donations, session.donated, under Server.mu) until the
+//     handle leaves its session. WithDonateFDs(false) turns it off.
 //   - Setuid/setgid bits are stripped from the host file on create and
 //     chmod (only a regular file: the bits of others grant nothing) unless
 //     WithAllowSetuid; the bits the

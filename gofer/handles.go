@@ -39,6 +39,11 @@ type handle struct {
 	sentryOpen atomic.Bool
 	fid        fileID
 
+	// donations counts the host fds donated for this handle to its
+	// owner (donate.go), counted in owner.donated. Protected by
+	// Server.mu.
+	donations int
+
 	// refs counts the handle table's reference plus one per operation in
 	// flight. Atomic; when it reaches zero all fds are closed.
 	refs atomic.Int64

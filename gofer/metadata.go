@@ -17,6 +17,12 @@ const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
 const setStatMask = unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID |
 	unix.STATX_SIZE | unix.STATX_ATIME | unix.STATX_MTIME
 
+// StatOfFD returns the host's attributes of the file fd as the gofer
+// reports them, less what only the gofer adds (sandbox set-id bits, the
+// link count of a silly-renamed file): a sentry describes a file whose
+// fd was donated to it by them (donate.go).
+func StatOfFD(fd int) (*goferpb.Stat, error) { return statFD(fd) }
+
 // statFD returns the stat of the file fd (which may be an O_PATH fd of a
 // symlink; the symlink itself is described).
 func statFD(fd int) (*goferpb.Stat, error) {

@@ -123,6 +123,13 @@ type Server struct {
 	setIDLostOnce sync.Once
 	// setIDs caches the set-id bits read per file (setid.go); own lock.
 	setIDs setIDCache
+
+	// donateFDs says whether opened files' host fds are donated to a
+	// sentry that asks on a stream that can carry them, and maxDonated
+	// bounds the donations a session holds (donate.go). Immutable after
+	// NewServer.
+	donateFDs  bool
+	maxDonated int
 }
 
 var _ goferpb.GoferServer = (*Server)(nil)
@@ -167,6 +174,8 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		sillyDirs:    make(map[uint64]*handle),
 		cache:        newReplyCache(maxCachedReplies, maxCachedBytes),
 		loose:        make(map[string]*session),
+		donateFDs:    true,
+		maxDonated:   DefaultMaxDonatedFDs,
 	}
 	for _, o := range opts {
 		o(s)

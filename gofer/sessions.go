@@ -32,6 +32,10 @@ type session struct {
 	// handles are the ids this session owns. Protected by Server.mu; nil
 	// once the session ended.
 	handles map[uint64]struct{}
+	// donated counts the host fds donated for the handles this session
+	// owns (the sum of their handle.donations), at most
+	// Server.maxDonated. Protected by Server.mu.
+	donated int
 }
 
 // orphan is an unlinked file's handle kept after its session ended.
@@ -132,7 +136,7 @@ func (s *Server) endSession(ss *session) {
 		if s.handles[h.id] != h || h.owner != ss {
 			continue // released meanwhile
 		}
-		h.owner = nil
+		h.owner, h.donations = nil, 0
 		if keep[h] {
 			s.orphans[h.id] = orphan{h: h, expires: expires}
 			continue
@@ -242,11 +246,13 @@ func (s *Server) claim(ss *session, reply proto.Message) {
 // leaves the table. Precondition: s.mu.
 func (s *Server) disownLocked(h *handle) {
 	if h.owner != nil {
+		h.owner.donated -= h.donations
 		if h.owner.handles != nil {
 			delete(h.owner.handles, h.id)
 		}
 		h.owner = nil
 	}
+	h.donations = 0
 	delete(s.orphans, h.id)
 }
 

@@ -40,6 +40,8 @@ func runGofer(args []string) int {
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
 	allowSetuid := fs.Bool("allow-setuid", false, "keep setuid/setgid bits on chmod, create and chown (stripped by default: the application must not plant setuid binaries on the host)")
+	donateFDs := fs.Bool("donate-fds", true, "give a server on this machine (a Unix socket call stream) the host fd of each regular file it opens, so that it reads and writes the file itself; never over TCP")
+	maxDonated := fs.Int("max-donated-fds", gofer.DefaultMaxDonatedFDs, "donate at most this many fds to one server session at once")
 	seccompMode := seccompFlag(fs)
 	namespaces := namespacesFlag(fs)
 	rootSetup := fs.String("root-setup", "", "before serving, mount what this `JSON` (oci.RootSetup: an in-memory overlay, mounts, readonly) says under --root and serve the result; the gofer must run in a mount namespace of its own")
@@ -109,7 +111,8 @@ func runGofer(args []string) int {
 		}
 		openAt, confine = inNewRoot(served), pivotRoot
 	}
-	srv, err := gofer.NewServer(openAt, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid))
+	srv, err := gofer.NewServer(openAt, log, gofer.WithOrphanLinger(*orphanLinger), gofer.WithHandleKeyFile(*handleKey), gofer.WithAllowSetuid(*allowSetuid),
+		gofer.WithDonateFDs(*donateFDs), gofer.WithMaxDonatedFDs(*maxDonated))
 	if err != nil {
 		return fail("gofer", fmt.Errorf("root %q: %w", *root, err))
 	}

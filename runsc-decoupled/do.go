@@ -48,6 +48,7 @@ func runDo(args []string) int {
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
+	donateFDs := fs.Bool("donate-fds", true, "let the embedded gofer give the embedded sentry the host fds of the regular files it opens, so that reads and writes of them skip the gofer (ignored with --server: that gofer's --donate-fds decides)")
 	logDir := fs.String("log-dir", "", "keep the client's replay log on disk in `DIR` (group-committed, fsync'd in the background; read it with 'runsc-decoupled debug log DIR')")
 	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
@@ -144,7 +145,7 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
 			return 2
 		}
-		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode, network: *network})
+		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode, network: *network, noDonate: !*donateFDs})
 		if err != nil {
 			return failDo(err)
 		}
@@ -323,6 +324,8 @@ type embedOptions struct {
 	rootSetup *oci.RootSetup
 	// allowSetuid is the gofer's --allow-setuid.
 	allowSetuid bool
+	// noDonate is the gofer's --donate-fds=false.
+	noDonate bool
 	// seccomp is both daemons' --seccomp ("": their default, kill).
 	seccomp string
 	// network is the server's --network (empty: its default).
@@ -388,6 +391,9 @@ func startEmbedded(root string, common commonFlags, log hclog.Logger, opts embed
 	}
 	if opts.allowSetuid {
 		goferArgs = append(goferArgs, "--allow-setuid")
+	}
+	if opts.noDonate {
+		goferArgs = append(goferArgs, "--donate-fds=false")
 	}
 	serverArgs := append([]string{"server", "--listen", e.server, "--gofer", goferSock}, logArgs()...)
 	if opts.network != "" {

@@ -38,6 +38,9 @@ type FramedStream struct {
 	// firstRead, if set, ends the connection's handshake bounds; it is
 	// called after every successful read (it runs once).
 	firstRead func()
+	// fds queues the host fds received with the frames (fds.go), nil
+	// on a stream that takes none. Immutable.
+	fds *fdReader
 }
 
 // SendMsg sends m (a proto.Message) as one frame.
@@ -82,8 +85,15 @@ func (s *FramedStream) RecvRaw() ([]byte, error) {
 // peer (google.golang.org/grpc/peer) and ends with the connection.
 func (s *FramedStream) Context() context.Context { return s.ctx }
 
-// Close ends the stream; a blocked RecvMsg returns.
-func (s *FramedStream) Close() error { return s.conn.Close() }
+// Close ends the stream; a blocked RecvMsg returns. Fds received and
+// not taken are closed.
+func (s *FramedStream) Close() error {
+	err := s.conn.Close()
+	if s.fds != nil {
+		s.fds.closeAll()
+	}
+	return err
+}
 
 // StreamFunc serves one framed Calls stream to its end.
 type StreamFunc func(*FramedStream) error
@@ -111,7 +121,14 @@ func DialFramedStream(ctx context.Context, t Target) (*FramedStream, error) {
 }
 
 func framedStreamHandshake(conn net.Conn) (*FramedStream, error) {
-	br := bufio.NewReaderSize(conn, 64<<10)
+	// The dialling end is the server: it takes the fds its gofer donates.
+	var src io.Reader = conn
+	var fds *fdReader
+	if uc, ok := conn.(*net.UnixConn); ok {
+		fds = newFDReader(uc)
+		src = fds
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
 	if _, err := conn.Write([]byte(callsMagic)); err != nil {
 		if head, _ := br.Peek(len(refusedMagic)); string(head) == refusedMagic {
 			br.Discard(len(refusedMagic))
@@ -133,7 +150,7 @@ func framedStreamHandshake(conn net.Conn) (*FramedStream, error) {
 	default:
 		return nil, notFramed(magic[:])
 	}
-	return &FramedStream{conn: conn, ctx: context.Background(), r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize)}, nil
+	return &FramedStream{conn: conn, ctx: context.Background(), r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), fds: fds}, nil
 }
 
 // IsNotFramed reports an error of a listener that does not speak the

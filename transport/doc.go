@@ -16,7 +16,10 @@
 // own magic, the same frames), for a server and gofer on one machine:
 // ServeFramed serves it beside gRPC and Sessions on one listener,
 // DialFramedStream opens one. This package does not look into its
-// messages.
+// messages. On a Unix socket that stream also carries host fds from the
+// gofer to the server (fds.go: SendMsgFDs attaches them as SCM_RIGHTS to
+// a frame's first byte; the dialling end queues what it receives and a
+// frame's reader takes them with TakeFD); fdReader.mu is a leaf.
 //
 // It also parses the gRPC targets every subcommand takes ("host:port" or
 // "unix:/path") and opens listeners for them. A Unix socket listener

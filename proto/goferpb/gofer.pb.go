@@ -100,9 +100,14 @@ type GoferResult struct {
 	Reply []byte                 `protobuf:"bytes,2,opt,name=reply,proto3" json:"reply,omitempty"`
 	// code is a google.golang.org/grpc/codes.Code; non-zero: the call
 	// failed with it and message, and reply is empty.
-	Code          uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
-	SessionId     uint64 `protobuf:"varint,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Code      uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message   string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	SessionId uint64 `protobuf:"varint,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// fds is how many host fds ride with this result's frame as
+	// SCM_RIGHTS (0 or 1): the fd the gofer donated for the file the call
+	// opened (a request's donate). Only on the framed wire, whose reader
+	// takes them in the order the frames come.
+	Fds           uint32 `protobuf:"varint,290,opt,name=fds,proto3" json:"fds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +173,13 @@ func (x *GoferResult) GetMessage() string {
 func (x *GoferResult) GetSessionId() uint64 {
 	if x != nil {
 		return x.SessionId
+	}
+	return 0
+}
+
+func (x *GoferResult) GetFds() uint32 {
+	if x != nil {
+		return x.Fds
 	}
 	return 0
 }
@@ -865,9 +877,11 @@ type WalkRequest struct {
 	// expect_ino is not 0) that file's inode number is expect_ino: an open
 	// by name in one round trip. WalkReply.open_errno says how it went; the
 	// handle is returned either way (unopened if open_errno is not 0).
-	Open          bool   `protobuf:"varint,170,opt,name=open,proto3" json:"open,omitempty"`
-	OpenFlags     uint32 `protobuf:"varint,171,opt,name=open_flags,json=openFlags,proto3" json:"open_flags,omitempty"`
-	ExpectIno     uint64 `protobuf:"varint,172,opt,name=expect_ino,json=expectIno,proto3" json:"expect_ino,omitempty"`
+	Open      bool   `protobuf:"varint,170,opt,name=open,proto3" json:"open,omitempty"`
+	OpenFlags uint32 `protobuf:"varint,171,opt,name=open_flags,json=openFlags,proto3" json:"open_flags,omitempty"`
+	ExpectIno uint64 `protobuf:"varint,172,opt,name=expect_ino,json=expectIno,proto3" json:"expect_ino,omitempty"`
+	// donate asks for the opened file's host fd (see OpenRequest.donate).
+	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -942,6 +956,13 @@ func (x *WalkRequest) GetExpectIno() uint64 {
 		return x.ExpectIno
 	}
 	return 0
+}
+
+func (x *WalkRequest) GetDonate() bool {
+	if x != nil {
+		return x.Donate
+	}
+	return false
 }
 
 type WalkedFile struct {
@@ -1342,7 +1363,15 @@ type OpenRequest struct {
 	Handle uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	// flags are Linux open flags; only O_ACCMODE, O_TRUNC, O_APPEND,
 	// O_DIRECT and O_SYNC/O_DSYNC are honoured.
-	Flags         uint32 `protobuf:"varint,2,opt,name=flags,proto3" json:"flags,omitempty"`
+	Flags uint32 `protobuf:"varint,2,opt,name=flags,proto3" json:"flags,omitempty"`
+	// donate asks the gofer to donate a host fd of the opened file, opened
+	// with exactly flags' access mode, with the result (GoferResult.fds),
+	// so that the sentry reads and writes it with its own pread and
+	// pwrite. The gofer decides: only a regular file, only on a Unix-socket
+	// call stream, never for O_SYNC/O_DSYNC opens nor a writable fd of a
+	// set-id file, and within its per-session limit. Nothing in the reply
+	// says whether it did: the frame carries the fd or not.
+	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1389,6 +1418,13 @@ func (x *OpenRequest) GetFlags() uint32 {
 		return x.Flags
 	}
 	return 0
+}
+
+func (x *OpenRequest) GetDonate() bool {
+	if x != nil {
+		return x.Donate
+	}
+	return false
 }
 
 type OpenReply struct {
@@ -1448,7 +1484,9 @@ type CreateRequest struct {
 	// CreateReply.path: the sentry keeps it for the file's name (its
 	// dentry) while handle serves the open file, so that a chown or stat
 	// of the new name needs no Walk.
-	PathHandle    bool `protobuf:"varint,170,opt,name=path_handle,json=pathHandle,proto3" json:"path_handle,omitempty"`
+	PathHandle bool `protobuf:"varint,170,opt,name=path_handle,json=pathHandle,proto3" json:"path_handle,omitempty"`
+	// donate asks for the opened handle's host fd (see OpenRequest.donate).
+	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1535,6 +1573,13 @@ func (x *CreateRequest) GetOrigin() *Origin {
 func (x *CreateRequest) GetPathHandle() bool {
 	if x != nil {
 		return x.PathHandle
+	}
+	return false
+}
+
+func (x *CreateRequest) GetDonate() bool {
+	if x != nil {
+		return x.Donate
 	}
 	return false
 }
@@ -3351,14 +3396,15 @@ const file_gofer_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
 	"\arequest\x18\x03 \x01(\fR\arequest\x12)\n" +
-	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\"\x80\x01\n" +
+	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\"\x93\x01\n" +
 	"\vGoferResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x14\n" +
 	"\x05reply\x18\x02 \x01(\fR\x05reply\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x05 \x01(\x04R\tsessionId\"2\n" +
+	"session_id\x18\x05 \x01(\x04R\tsessionId\x12\x11\n" +
+	"\x03fds\x18\xa2\x02 \x01(\rR\x03fds\"2\n" +
 	"\x13ForgetClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\"\x13\n" +
 	"\x11ForgetClientReply\"W\n" +
@@ -3407,7 +3453,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
 	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12 \n" +
 	"\vbinding_key\x18\xd2\x01 \x01(\fR\n" +
-	"bindingKey\"\xa0\x01\n" +
+	"bindingKey\"\xb9\x01\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -3416,7 +3462,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\n" +
 	"open_flags\x18\xab\x01 \x01(\rR\topenFlags\x12\x1e\n" +
 	"\n" +
-	"expect_ino\x18\xac\x01 \x01(\x04R\texpectIno\"x\n" +
+	"expect_ino\x18\xac\x01 \x01(\x04R\texpectIno\x12\x17\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"x\n" +
 	"\n" +
 	"WalkedFile\x127\n" +
 	"\x06handle\x18\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
@@ -3446,12 +3493,13 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06origin\x18\v \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"W\n" +
 	"\fSetStatReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\";\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"T\n" +
 	"\vOpenRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x14\n" +
-	"\x05flags\x18\x02 \x01(\rR\x05flags\"!\n" +
+	"\x05flags\x18\x02 \x01(\rR\x05flags\x12\x17\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"!\n" +
 	"\tOpenReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xde\x01\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xf7\x01\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -3461,7 +3509,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x127\n" +
 	"\x06origin\x18\a \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12 \n" +
 	"\vpath_handle\x18\xaa\x01 \x01(\bR\n" +
-	"pathHandle\"\xc5\x01\n" +
+	"pathHandle\x12\x17\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"\xc5\x01\n" +
 	"\vCreateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
 	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
 // attrTTL is how long attributes read from the gofer answer a Stat
@@ -307,6 +308,10 @@ func (a *attrCache) cached(h uint64) *goferpb.Stat {
 
 // Stat implements goferpb.GoferClient, from the cache when it can.
 func (a *attrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...grpc.CallOption) (*goferpb.StatReply, error) {
+	if donated.Has[donated.SizeOnly](opts) {
+		// Its size only, now (vfs.goferSizeNow): not kept.
+		return a.GoferClient.Stat(ctx, req, opts...)
+	}
 	if ctx.Value(freshAttrsKey{}) == nil {
 		if st := a.cached(req.GetHandle()); st != nil {
 			return &goferpb.StatReply{Stat: st}, nil

@@ -195,7 +195,12 @@
 // longer knows them (replaying their opens), and re-sends the calls an
 // outage interrupted; see GoferConn for the window this leaves for
 // creations, links, unlinks and renames. Files unlinked while open
-// survive (the gofer renamed them; see gofer.SillyPrefix).
+// survive (the gofer renamed them; see gofer.SillyPrefix). When the
+// gofer shares the machine (a framed Calls stream on its Unix socket) it
+// donates the host fd of each regular file the server opens, and
+// GoferConn serves that handle's Reads and Writes with the server's own
+// pread and pwrite (goferdonate.go, sentry/server/donated): no gofer call
+// per data call; path operations stay the gofer's.
 //
 // Known gaps: an object changed by a call still in flight can be reported
 // through another thread's message (fd slots, processes, SysV segments'
@@ -244,7 +249,10 @@
 //	                              gofer RPCs, taken before vfs.mu)
 //
 //	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
-//	                              never held across a gofer RPC's wait)
+//	                              never held across a gofer RPC's wait;
+//	                              a donated fd's reference (package
+//	                              donated) is taken under GoferConn.mu,
+//	                              its pread/pwrite runs with no lock)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

@@ -403,7 +403,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	// cache takes (a file grown since then looked shorter, and stores
 	// past that size were dropped).
 	g := f.impl.(*goferFile)
-	st, err := g.v.goferStatFresh(g.handle)
+	st, err := g.v.goferSizeNow(g.handle)
 	if err != nil {
 		return err
 	}

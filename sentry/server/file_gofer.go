@@ -4,8 +4,10 @@ import (
 	"context"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
 // maxGoferIO bounds the data of one gofer Read or Write RPC.
@@ -77,6 +79,12 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 			c.killPriv(d, g.handle, attrs)
 		}
 	}()
+	var opts []grpc.CallOption
+	if f != nil && f.flags.Load()&unix.O_APPEND != 0 {
+		// Through the gofer, not a donated fd: a re-sent append must
+		// land once (goferdonate.go).
+		opts = append(opts, donated.ViaGofer{})
+	}
 	for written < len(b) {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
 		ctx, cancel := g.v.rpcCtx()
@@ -85,7 +93,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 			req.Seq, req.Origin = c.seq, c.origin(c.goferParts)
 			c.goferParts++
 		}
-		r, err := g.v.k.gofer.Write(ctx, req)
+		r, err := g.v.k.gofer.Write(ctx, req, opts...)
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			c.goferSize = int64(r.Stat.Size)
@@ -118,15 +126,19 @@ func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 	return v.goferStatCtx(ctx, h)
 }
 
-// goferStatFresh is goferStat bypassing the attribute cache (attrCache).
-func (v *vfs) goferStatFresh(h uint64) (*goferpb.Stat, error) {
+// goferSizeNow returns the attributes of h's file now, bypassing the
+// attribute cache (attrCache), for their size only (an O_APPEND write's
+// end, a PageWrite's clip): with a donated fd (goferdonate.go) they are
+// its fstat, no gofer call, and the other fields may lack what only the
+// gofer adds.
+func (v *vfs) goferSizeNow(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	return v.goferStatCtx(freshAttrs(ctx), h)
+	return v.goferStatCtx(freshAttrs(ctx), h, donated.SizeOnly{})
 }
 
-func (v *vfs) goferStatCtx(ctx context.Context, h uint64) (*goferpb.Stat, error) {
-	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
+func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {
+	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}

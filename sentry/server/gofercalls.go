@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -61,6 +64,12 @@ type goferCalls struct {
 	// changed is closed (and replaced) whenever cur or unary changes.
 	// Protected by mu.
 	changed chan struct{}
+
+	// fdsLost is set once a stream failed because the kernel dropped
+	// donated fds (transport.ErrFDsTruncated: this process's fd table is
+	// full): GoferConn then asks for no more donations, which would
+	// only break the next stream the same way.
+	fdsLost atomic.Bool
 }
 
 // newGoferCalls opens Calls streams with dial until ctx ends; cc serves
@@ -130,6 +139,9 @@ func (g *goferCalls) run(ctx context.Context) {
 			c.kill()
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(c.cause(), transport.ErrFDsTruncated) && !g.fdsLost.Swap(true) {
+				g.log.Warn("donated fds were dropped (no room in the fd table?): files are read and written through the gofer from now on", "err", c.cause())
 			}
 			g.log.Debug("gofer call stream ended; opening another", "err", c.cause())
 			continue
@@ -229,7 +241,13 @@ func (g *goferCalls) Invoke(ctx context.Context, method string, args, reply any,
 	if unary != nil {
 		return unary.Invoke(ctx, method, args, reply, opts...)
 	}
-	return c.call(ctx, method[strings.LastIndexByte(method, '/')+1:], req, rep)
+	return c.call(ctx, method[strings.LastIndexByte(method, '/')+1:], req, rep, donated.SlotOf(opts))
+}
+
+// fdTaker is implemented by a MsgStream that receives host fds with its
+// frames (transport.FramedStream on a Unix socket).
+type fdTaker interface {
+	TakeFD() int
 }
 
 // NewStream implements grpc.ClientConnInterface: the Gofer service's
@@ -265,6 +283,8 @@ type pendingCall struct {
 	// callConn.pending; done then gets the call's outcome (buffered).
 	rep  proto.Message
 	done chan error
+	// slot, if set, receives a donated fd (set before done).
+	slot *donated.Slot
 }
 
 // rawReceiver is implemented by a MsgStream that can hand over a frame's
@@ -282,7 +302,7 @@ var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 var errStreamEnded = errors.New("gofer call stream ended")
 
 // call sends one call and waits for its result.
-func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message) error {
+func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donated.Slot) error {
 	if err := ctx.Err(); err != nil {
 		// As gRPC: a call whose context has ended is not sent.
 		return status.FromContextError(err).Err()
@@ -291,7 +311,7 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
 	}
-	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error)}
+	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error), slot: slot}
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
@@ -368,7 +388,15 @@ func (c *callConn) readLoop() {
 			c.fail(err)
 			return
 		}
-		if p := c.take(r.GetId()); p != nil {
+		p := c.take(r.GetId())
+		if err := c.takeFDs(r.GetFds(), p); err != nil {
+			if p != nil {
+				p.done <- errStreamEnded
+			}
+			c.fail(err)
+			return
+		}
+		if p != nil {
 			p.done <- outcome(r.GetCode(), r.GetMessage(), r.GetReply(), p.rep)
 		}
 	}
@@ -394,6 +422,7 @@ func (c *callConn) deliverRaw(b []byte) error {
 		code  uint32
 		msg   string
 		reply []byte
+		fds   uint32
 	)
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -426,6 +455,12 @@ func (c *callConn) deliverRaw(b []byte) error {
 				return fmt.Errorf("gofer result message: %w", protowire.ParseError(m))
 			}
 			msg, n = string(v), m
+		case num == 290 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return fmt.Errorf("gofer result fds: %w", protowire.ParseError(m))
+			}
+			fds, n = uint32(v), m
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
@@ -434,8 +469,47 @@ func (c *callConn) deliverRaw(b []byte) error {
 		}
 		b = b[n:]
 	}
-	if p := c.take(id); p != nil {
+	p := c.take(id)
+	if err := c.takeFDs(fds, p); err != nil {
+		if p != nil {
+			p.done <- errStreamEnded
+		}
+		return err
+	}
+	if p != nil {
 		p.done <- outcome(code, msg, reply, p.rep)
+	}
+	return nil
+}
+
+// maxFDsPerResult bounds GoferResult.fds: a result donates one fd.
+const maxFDsPerResult = 1
+
+// takeFDs takes the n fds that came with a result from the stream and
+// gives the first to p's donation slot, if it has one; the others are
+// closed. A result claiming fds the stream did not deliver breaks the
+// pairing of fds with frames: an error, which ends the stream.
+func (c *callConn) takeFDs(n uint32, p *pendingCall) error {
+	if n == 0 {
+		return nil
+	}
+	if n > maxFDsPerResult {
+		return fmt.Errorf("gofer result with %d fds (at most %d)", n, maxFDsPerResult)
+	}
+	t, ok := c.st.(fdTaker)
+	if !ok {
+		return fmt.Errorf("gofer result with %d fds on a stream that carries none", n)
+	}
+	for i := uint32(0); i < n; i++ {
+		fd := t.TakeFD()
+		if fd < 0 {
+			return fmt.Errorf("gofer result claims %d fds, %d came", n, i)
+		}
+		if p != nil && p.slot != nil && p.slot.FD < 0 {
+			p.slot.FD = fd
+			continue
+		}
+		unix.Close(fd)
 	}
 	return nil
 }

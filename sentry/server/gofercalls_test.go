@@ -256,6 +256,7 @@ func FuzzDeliverRaw(f *testing.F) {
 		{Id: 1, Reply: mustMarshal(f, &goferpb.StatReply{Errno: 2})},
 		{Id: 7, Code: 12, Message: "no method"},
 		{Id: 1 << 31, Reply: mustMarshal(f, &goferpb.ReadReply{Data: []byte("data")}), SessionId: 9},
+		{Id: 3, Reply: mustMarshal(f, &goferpb.OpenReply{}), Fds: 1},
 	} {
 		f.Add(mustMarshal(f, r))
 	}
@@ -269,6 +270,14 @@ func FuzzDeliverRaw(f *testing.F) {
 		c.pending[want.GetId()] = p
 		err := c.deliverRaw(b)
 		if !wellFormed {
+			return
+		}
+		if want.GetFds() > 0 {
+			// Claims donated fds on a stream that carries none: the
+			// stream fails, the call with it.
+			if err == nil {
+				t.Fatalf("a result claiming %d fds on a stream without fds was taken", want.GetFds())
+			}
 			return
 		}
 		if err != nil {

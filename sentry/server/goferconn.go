@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
 // GoferConn is the server's connection to the gofer, made to survive a
@@ -97,6 +98,12 @@ type GoferConn struct {
 	// healed and lost count re-resolved and lost handles since the last
 	// sweep reported.
 	healed, lost int
+	// donations counts the donated fds the vhandles hold, at most
+	// maxDonations (immutable) (goferdonate.go).
+	donations, maxDonations int
+	// calls is the call streams' carrier (immutable), whose fdsLost
+	// stops donations.
+	calls *goferCalls
 }
 
 // vhandle is one virtual handle.
@@ -118,6 +125,11 @@ type vhandle struct {
 	name   string
 	ino    uint64
 	hasIno bool
+	// dev is the file's device, with ino (0 if unknown).
+	dev uint64
+	// rfd and wfd are the fds the gofer donated for reading and writing
+	// (goferdonate.go), nil if none; each holds a reference.
+	rfd, wfd *donated.FD
 	// read, write and flags are the open modes asked for so far.
 	read, write bool
 	flags       uint32
@@ -195,16 +207,27 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log = log.Named("goferconn")
-	var calls grpc.ClientConnInterface = newGoferCalls(ctx, cc, o.dial, log)
+	gc := newGoferCalls(ctx, cc, o.dial, log)
+	var calls grpc.ClientConnInterface = gc
 	if o.wrap != nil {
 		calls = o.wrap(calls)
 	}
-	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle)}
+	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle), maxDonations: maxDonations(), calls: gc}
 }
 
 // Close stops background re-resolution and ends the gofer session, which
-// releases this server's gofer handles.
-func (g *GoferConn) Close() { g.cancel() }
+// releases this server's gofer handles, and closes the donated fds (once
+// no local call uses them).
+func (g *GoferConn) Close() {
+	g.cancel()
+	var fds []*donated.FD
+	g.mu.Lock()
+	for _, e := range g.handles {
+		fds = g.dropDonationsLocked(e, true, true, fds)
+	}
+	g.mu.Unlock()
+	putAll(fds)
+}
 
 // NewStream implements grpc.ClientConnInterface. The Gofer service has no
 // streams; it is passed through.
@@ -226,6 +249,10 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
 		return g.release(ctx, method, rr, rep, opts)
 	}
+	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts)) {
+		return nil
+	}
+	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
 	heals := 0
@@ -245,7 +272,32 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			setErrno(rep, unix.ESTALE)
 			return nil
 		}
-		err := g.cc.Invoke(ctx, method, mreq, rep, opts...)
+		callOpts := opts
+		var slot *donated.Slot
+		if opensFile(req) {
+			if mreq == req {
+				mreq = proto.Clone(req)
+			}
+			if slot = g.askDonation(mreq); slot != nil {
+				callOpts = append(opts[:len(opts):len(opts)], slot)
+			}
+		}
+		err := g.cc.Invoke(ctx, method, mreq, rep, callOpts...)
+		// The donated fd, if one came: adopted by finish or closed.
+		var gift *donated.File
+		if slot != nil && slot.FD >= 0 {
+			gift = donated.Check(slot.FD, openFlags(req))
+		}
+		dropDonated := func() {
+			if gift != nil {
+				gift.Close()
+				gift = nil
+			}
+		}
+		errno := errnoOfReply(rep)
+		if err != nil || errno != 0 {
+			dropDonated() // donated only with a success
+		}
 		if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
 			if !unknown {
 				unknown, inFlight = true, uses
@@ -259,7 +311,6 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		if err != nil {
 			return err
 		}
-		errno := errnoOfReply(rep)
 		if (errno == unix.EBADF || errno == unix.ESTALE) && len(uses) > 0 && heals < maxHealRounds {
 			retry, herrno, herr := g.healUses(ctx, uses)
 			if herr != nil {
@@ -288,9 +339,12 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				proto.Merge(rep, nrep)
 			}
 		}
-		if g.finish(req, uses, rep) {
+		again := g.finish(req, uses, rep, &gift)
+		dropDonated()
+		if again {
 			continue
 		}
+		g.afterChange(req, rep)
 		return nil
 	}
 }
@@ -343,10 +397,18 @@ func (g *GoferConn) mapRequest(req proto.Message) (proto.Message, []use, bool) {
 // finish registers the handles of a reply under fresh virtual ids and
 // records what Open and Create asked for. It returns true if the call
 // must be re-sent: an Open that reached a real id since replaced.
-func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) bool {
+//
+// A file donated with the reply (*gift, checked) is given to the handle
+// it opened, and *gift set to nil, if that handle takes it.
+func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, gift **donated.File) bool {
 	errno := errnoOfReply(rep)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	adopt := func(e *vhandle, gst *goferpb.Stat) {
+		if *gift != nil && g.adoptLocked(e, *gift, gst) {
+			*gift = nil
+		}
+	}
 	if r, ok := req.(*goferpb.OpenRequest); ok && errno == 0 && len(uses) == 1 {
 		e := g.handles[r.Handle]
 		if e == nil {
@@ -356,6 +418,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			return true
 		}
 		e.recordOpen(r.Flags)
+		adopt(e, nil)
 		return false
 	}
 	var added []*vhandle
@@ -366,7 +429,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 		g.nextVID++
 		e := &vhandle{real: h.Id, fh: append([]byte(nil), h.FileHandle...)}
 		if st != nil {
-			e.ino, e.hasIno = st.Ino, true
+			e.ino, e.hasIno, e.dev = st.Ino, true, st.Dev
 		}
 		g.handles[g.nextVID] = e
 		h.Id = g.nextVID
@@ -388,6 +451,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			parent = f.Handle.Id
 			if r.Open && errno == 0 && i == len(r.Names)-1 && rep.(*goferpb.WalkReply).OpenErrno == 0 {
 				e.recordOpen(r.OpenFlags) // a walk-open
+				adopt(e, f.GetStat())
 			}
 		}
 	case interface {
@@ -402,6 +466,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message) boo
 			// The opened handle, not CreateReply.path.
 			if e := g.handles[rep.(*goferpb.CreateReply).GetHandle().GetId()]; e != nil {
 				e.recordOpen(c.Flags)
+				adopt(e, rep.(*goferpb.CreateReply).GetStat())
 			}
 		}
 	}
@@ -463,16 +528,19 @@ func (g *GoferConn) releaseReal(ids ...uint64) {
 // their real ids released (re-sent across an outage).
 func (g *GoferConn) release(ctx context.Context, method string, req *goferpb.ReleaseRequest, rep proto.Message, opts []grpc.CallOption) error {
 	var reals []uint64
+	var fds []*donated.FD
 	g.mu.Lock()
 	for _, vid := range req.Handles {
 		if e := g.handles[vid]; e != nil {
 			delete(g.handles, vid)
+			fds = g.dropDonationsLocked(e, true, true, fds)
 			if !e.lost && e.real != 0 {
 				reals = append(reals, e.real)
 			}
 		}
 	}
 	g.mu.Unlock()
+	putAll(fds)
 	proto.Reset(rep)
 	if len(reals) == 0 {
 		return nil

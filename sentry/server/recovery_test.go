@@ -41,6 +41,11 @@ type replayer struct {
 
 	// gofer outlives the servers and can be restarted.
 	gofer *goferProc
+	// donate makes the servers reach the gofer as a server on its
+	// machine does, through a GoferConn on the framed wire, which
+	// carries donated fds (goferdonate.go); gc is the current one.
+	donate bool
+	gc     *GoferConn
 
 	// The current server and its connections.
 	srv   *Server
@@ -51,9 +56,13 @@ type replayer struct {
 
 // newReplayer serves a fresh root with a gofer that outlives the servers
 // and starts server A.
-func newReplayer(t testing.TB) *replayer {
+func newReplayer(t testing.TB) *replayer { return newReplayerDonating(t, false) }
+
+// newReplayerDonating is newReplayer whose servers get donated fds from
+// the gofer when donate is set.
+func newReplayerDonating(t testing.TB, donate bool) *replayer {
 	root := newRoot(t)
-	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(),
+	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(), donate: donate,
 		log: make(map[string]*sentrypb.StateRecord), durable: make(map[uint64]uint64), pushCh: make(chan *sentrypb.Push, 4096)}
 	r.startServer(false)
 	t.Cleanup(func() { r.crash() })
@@ -69,7 +78,15 @@ func (r *replayer) startServer(resume bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gconn), Log: testLog()})
+	var gofer goferpb.GoferClient = goferpb.NewGoferClient(gconn)
+	if r.donate {
+		target := transport.Target{Network: "unix", Address: r.gofer.sock}
+		r.gc = NewGoferConn(gconn, testLog(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+			return transport.DialFramedStream(ctx, target)
+		}))
+		gofer = goferpb.NewGoferClient(r.gc)
+	}
+	srv, err := New(Config{Gofer: gofer, Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +110,10 @@ func (r *replayer) startServer(resume bool) {
 func (r *replayer) crash() {
 	if r.srv == nil {
 		return
+	}
+	if r.gc != nil {
+		r.gc.Close()
+		r.gc = nil
 	}
 	r.gconn.Close()
 	r.conn.Close()
@@ -454,9 +475,18 @@ func TestReplayExactlyOnce(t *testing.T) {
 
 // TestRewriteAndDurable checks that writes are reported (WriteState), made
 // durable by the flusher (Durable covers their seqs), and that a retained
-// write re-sent with Rewrite after a restore lands once.
+// write re-sent with Rewrite after a restore lands once. With donated
+// fds, the writes are the server's own pwrites, the gofer's Fsync covers
+// them all the same, and the new server gets fresh donations as Restore
+// reopens the file.
 func TestRewriteAndDurable(t *testing.T) {
-	r := newReplayer(t)
+	for _, donate := range []bool{false, true} {
+		t.Run("donate="+strconv.FormatBool(donate), func(t *testing.T) { testRewriteAndDurable(t, donate) })
+	}
+}
+
+func testRewriteAndDurable(t *testing.T, donate bool) {
+	r := newReplayerDonating(t, donate)
 	r.start()
 	f := r.open("/tmp/w", unix.O_CREAT|unix.O_RDWR)
 	written := make(map[uint64][]byte)
@@ -525,6 +555,9 @@ func TestRewriteAndDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.recover(written)
+	if donate && r.gc.Donations() == 0 {
+		t.Error("the restored server got no donated fd for the reopened file")
+	}
 	fileRec := r.log[statekey.File(fileID).String()]
 	if fileRec == nil {
 		t.Fatalf("no FileState for file %d", fileID)

@@ -80,7 +80,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		if g, ok := f.impl.(*goferFile); ok {
 			// The end of the file now, not as cached: another server
 			// sharing the gofer may have appended.
-			st, err = g.v.goferStatFresh(g.handle)
+			st, err = g.v.goferSizeNow(g.handle)
 		} else {
 			st, err = f.impl.stat(c)
 		}

@@ -34,6 +34,9 @@ var tickloopC string
 //go:embed testdata/tcpecho.c
 var tcpechoC string
 
+//go:embed testdata/pwloop.c
+var pwloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -139,6 +142,16 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Name:    "tcp-echo",
 		Script:  `./prog 4000; rm prog`,
 		CSource: tcpechoC,
+	},
+	{
+		// A loop of 4 KiB pwrites (and pread checks) and sequential
+		// writes: with the gofer on the server's machine these are the
+		// server's own pwrites through donated fds, which a gofer kill
+		// leaves valid and a server kill replaces on Restore; no
+		// acknowledged write may be lost either way.
+		Name:    "pwrite-loop",
+		Script:  `./prog 6000; rm prog; md5sum blocks.bin seq.bin`,
+		CSource: pwloopC,
 	},
 	{
 		// Files written into a tmpfs the application mounted, and into

@@ -1,0 +1,139 @@
+package gofer
+
+import (
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// Donated fds (OpenRequest.donate): when the sentry and the gofer share a
+// machine, the gofer hands the sentry a host fd of a regular file it
+// opened, so that the sentry reads and writes the file with its own
+// pread and pwrite instead of a Read or Write call each. Path
+// operations stay here: a donated fd is a new open file description of
+// exactly the handle's inode (reopened through the handle's O_PATH fd),
+// opened with exactly the access mode the sentry asked for, never
+// O_PATH, never a directory, so nothing can be walked from it.
+//
+// Not donated: O_SYNC/O_DSYNC opens (their writes must be followed by a
+// sync, which only the gofer does), a writable fd of a file with set-id
+// bits (a write must clear them, through SetStat), and beyond the
+// session's maxDonated. The count is the gofer's: a donation stays
+// counted until the handle leaves its session (Release, the session's
+// end), which is when the sentry closes its fd.
+
+// DefaultMaxDonatedFDs bounds the fds donated to one session at once.
+const DefaultMaxDonatedFDs = 4096
+
+// WithDonateFDs says whether the gofer donates host fds to a sentry that
+// asks on a call stream that can carry them (a Unix socket). Default on.
+func WithDonateFDs(donate bool) Option {
+	return func(s *Server) { s.donateFDs = donate }
+}
+
+// WithMaxDonatedFDs bounds the fds donated to one session at once
+// (DefaultMaxDonatedFDs); beyond it files are served by Read and Write.
+func WithMaxDonatedFDs(n int) Option {
+	return func(s *Server) { s.maxDonated = n }
+}
+
+// FDSender is implemented by a CallStream that can pass host fds with a
+// result (the framed wire on a Unix socket).
+type FDSender interface {
+	CanSendFDs() bool
+	// SendMsgFDs sends m with fds attached; the caller keeps its fds.
+	SendMsgFDs(m any, fds []int) error
+}
+
+// donation returns the fd to donate with resp, the successful reply of
+// req, when req asked for one and the gofer agrees, else -1. The caller
+// sends it and closes it.
+func (s *Server) donation(ss *session, req, resp proto.Message) int {
+	var id uint64
+	var flags uint32
+	switch r := req.(type) {
+	case *goferpb.OpenRequest:
+		rep, ok := resp.(*goferpb.OpenReply)
+		if !ok || !r.GetDonate() || rep.GetErrno() != 0 {
+			return -1
+		}
+		id, flags = r.GetHandle(), r.GetFlags()
+	case *goferpb.WalkRequest:
+		rep, ok := resp.(*goferpb.WalkReply)
+		if !ok || !r.GetDonate() || !r.GetOpen() || rep.GetErrno() != 0 || rep.GetOpenErrno() != 0 || len(rep.GetFiles()) == 0 {
+			return -1
+		}
+		id, flags = rep.GetFiles()[len(rep.GetFiles())-1].GetHandle().GetId(), r.GetOpenFlags()
+	case *goferpb.CreateRequest:
+		rep, ok := resp.(*goferpb.CreateReply)
+		if !ok || !r.GetDonate() || rep.GetErrno() != 0 {
+			return -1
+		}
+		id, flags = rep.GetHandle().GetId(), r.GetFlags()
+	default:
+		return -1
+	}
+	fd, err := s.donate(ss, id, flags)
+	if err != nil {
+		s.log.Debug("not donated", "handle", id, "flags", flags, "err", err)
+		return -1
+	}
+	s.log.Debug("donated", "handle", id, "flags", flags)
+	return fd
+}
+
+// donate opens the file of handle id, which ss owns, for donation with
+// the access mode of flags, and counts it.
+func (s *Server) donate(ss *session, id uint64, flags uint32) (int, error) {
+	if flags&(unix.O_SYNC|unix.O_DSYNC) != 0 {
+		return -1, errorf(unix.EPERM, "donate: synchronous writes go through the gofer")
+	}
+	_, write, err := accessOf(flags)
+	if err != nil {
+		return -1, wrap(err, "donate")
+	}
+	h, err := s.lookup(id)
+	if err != nil {
+		return -1, wrap(err, "donate")
+	}
+	defer h.decRef()
+	if h.ftype != unix.S_IFREG {
+		return -1, errorf(unix.EPERM, "donate: file type %#o is not a regular file", h.ftype)
+	}
+	h.mu.RLock()
+	syncWrites := h.syncWrites
+	h.mu.RUnlock()
+	if syncWrites {
+		return -1, errorf(unix.EPERM, "donate: handle %d has synchronous writes", id)
+	}
+	if write {
+		st, err := s.statFile(h.fd)
+		if err != nil {
+			return -1, wrap(err, "donate")
+		}
+		if st.GetMode()&setIDBits != 0 {
+			return -1, errorf(unix.EPERM, "donate: a write must clear the set-id bits of handle %d", id)
+		}
+	}
+	s.mu.Lock()
+	if s.handles[id] != h || h.owner != ss || ss.handles == nil || ss.donated >= s.maxDonated {
+		n := ss.donated
+		s.mu.Unlock()
+		return -1, errorf(unix.EMFILE, "donate: handle %d not this session's, or %d fds donated already", id, n)
+	}
+	ss.donated++
+	h.donations++
+	s.mu.Unlock()
+	fd, err := h.reopen(int(flags & unix.O_ACCMODE))
+	if err != nil {
+		s.mu.Lock()
+		if h.owner == ss && h.donations > 0 {
+			h.donations--
+			ss.donated--
+		}
+		s.mu.Unlock()
+		return -1, wrap(err, "donate")
+	}
+	return fd, nil
+}

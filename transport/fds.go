@@ -1,0 +1,194 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+)
+
+// Host fds on the Calls stream: a gofer on the same machine may donate
+// the host fd of a file it opened to the server (gofer.proto,
+// OpenRequest.donate). The fd rides as SCM_RIGHTS with the first byte of
+// the frame of the call's result, which says how many it carries
+// (GoferResult.fds); this package only moves them.
+//
+// On a stream socket the kernel hands a frame's fds to the recvmsg that
+// reads the frame's first byte, never a later one, and a reader reads
+// frames in order; so the dialling end queues the fds as its reads meet
+// them (fdReader), and the frame that claims n takes the first n queued
+// (TakeFD). Every fd queued was received before the frame claiming it
+// was decoded.
+
+// maxQueuedFDs bounds the fds received and not yet taken: a frame
+// carries at most one, and a reader reads at most a buffer ahead, so
+// more means a peer sending fds no frame claims.
+const maxQueuedFDs = 64
+
+// ErrFDsTruncated fails a stream whose fds the kernel had to drop (more
+// in one message than the control buffer holds, or no room in the
+// receiver's fd table): which frame they belonged to can no longer be
+// told.
+var ErrFDsTruncated = errors.New("framed stream: SCM_RIGHTS truncated")
+
+// fdReader reads a Unix socket, queuing the fds that arrive with the
+// bytes (received with MSG_CMSG_CLOEXEC, as net.UnixConn does).
+type fdReader struct {
+	c *net.UnixConn
+	// oob is the control buffer of one read; used only by the reading
+	// goroutine.
+	oob []byte
+
+	// mu protects fds and closed.
+	mu sync.Mutex
+	// fds are received and not yet taken, in the order they came.
+	fds []int
+	// closed is set by closeAll: fds arriving later are closed at once.
+	closed bool
+}
+
+func newFDReader(c *net.UnixConn) *fdReader {
+	return &fdReader{c: c, oob: make([]byte, unix.CmsgSpace(4*4))}
+}
+
+func (r *fdReader) Read(b []byte) (int, error) {
+	n, oobn, flags, _, err := r.c.ReadMsgUnix(b, r.oob)
+	if n < 0 {
+		n = 0
+	}
+	if n == 0 && err == nil && len(b) > 0 {
+		// recvmsg's 0 is the end of the stream (Read says io.EOF).
+		err = io.EOF
+	}
+	if oobn > 0 {
+		if qerr := r.queue(r.oob[:oobn]); qerr != nil && err == nil {
+			err = qerr
+		}
+	}
+	if flags&unix.MSG_CTRUNC != 0 && err == nil {
+		err = ErrFDsTruncated
+	}
+	return n, err
+}
+
+// queue parses the fds of a control message and queues them.
+func (r *fdReader) queue(oob []byte) error {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return fmt.Errorf("framed stream: control message: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		if got, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || len(r.fds)+len(fds) > maxQueuedFDs {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if r.closed {
+			return nil
+		}
+		return fmt.Errorf("framed stream: more than %d fds received and not claimed", maxQueuedFDs)
+	}
+	r.fds = append(r.fds, fds...)
+	return nil
+}
+
+// take returns the oldest queued fd, or -1 if none.
+func (r *fdReader) take() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.fds) == 0 {
+		return -1
+	}
+	fd := r.fds[0]
+	r.fds = r.fds[1:]
+	return fd
+}
+
+// closeAll closes the queued fds and those still to come.
+func (r *fdReader) closeAll() {
+	r.mu.Lock()
+	fds := r.fds
+	r.fds, r.closed = nil, true
+	r.mu.Unlock()
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// CanSendFDs says whether SendMsgFDs can pass fds: the stream is on a
+// Unix socket.
+func (s *FramedStream) CanSendFDs() bool {
+	_, ok := unixConnOf(s.conn)
+	return ok
+}
+
+// unixConnOf returns the Unix socket under c (an accepted connection is
+// wrapped with its peer's identity, authConn).
+func unixConnOf(c net.Conn) (*net.UnixConn, bool) {
+	if a, ok := c.(*authConn); ok {
+		c = a.Conn
+	}
+	uc, ok := c.(*net.UnixConn)
+	return uc, ok
+}
+
+// SendMsgFDs sends m (a proto.Message) as one frame with fds attached as
+// SCM_RIGHTS to its first byte. The caller keeps its fds (the peer gets
+// duplicates). Without fds it is SendMsg.
+func (s *FramedStream) SendMsgFDs(m any, fds []int) error {
+	if len(fds) == 0 {
+		return s.SendMsg(m)
+	}
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("framed stream: cannot send %T", m)
+	}
+	uc, ok := unixConnOf(s.conn)
+	if !ok {
+		return fmt.Errorf("framed stream: fds on a %T", s.conn)
+	}
+	return s.w.writeMsgRights(pm, uc, unix.UnixRights(fds...))
+}
+
+// TakeFD returns the next fd received on the stream and not yet taken,
+// or -1: a reader takes GoferResult.fds of them for each frame, once it
+// read that frame. The caller owns the fd. Only a stream that
+// DialFramedStream opened on a Unix socket receives fds; on others
+// (and on the accepting end) the kernel drops what a peer sends.
+func (s *FramedStream) TakeFD() int {
+	if s.fds == nil {
+		return -1
+	}
+	return s.fds.take()
+}
+
+// writeMsgRights writes m as one frame whose first byte carries oob.
+func (fw *frameWriter) writeMsgRights(m proto.Message, uc *net.UnixConn, oob []byte) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	b, err := appendFrame(fw.buf[:0], m, fw.max)
+	if err != nil {
+		return err
+	}
+	n, _, err := uc.WriteMsgUnix(b, oob, nil)
+	if err == nil && n < len(b) {
+		// A partial write: the fds went with the first bytes.
+		_, err = uc.Write(b[n:])
+	}
+	if cap(b) <= maxKeptBuffer {
+		fw.buf = b[:0]
+	} else {
+		fw.buf = nil
+	}
+	return err
+}
