@@ -167,6 +167,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		signals: make(chan client.Signal),
 		spawns:  make(chan client.SpawnRequest),
 		runDone: make(chan struct{}),
+		seccomp: seccompProgram(plan.Seccomp),
 	}
 	go b.serve(ctl)
 	go b.serveSpawns(spawnSock)
@@ -213,6 +214,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Mounts:          mountSpecs(plan.Listed),
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		Seccomp:         b.seccomp,
 		Signals:         b.signals,
 		Spawns:          b.spawns,
 		BeforeStart: func() error {
@@ -299,6 +301,17 @@ type containerBooter struct {
 	signals chan client.Signal
 	spawns  chan client.SpawnRequest
 	runDone chan struct{}
+	// seccomp is linux.seccomp's filter, given to the first process and
+	// to each exec (nil: none). Set once.
+	seccomp *client.SeccompProgram
+}
+
+// seccompProgram is the client's form of linux.seccomp's filter.
+func seccompProgram(f *oci.SeccompFilter) *client.SeccompProgram {
+	if f == nil {
+		return nil
+	}
+	return &client.SeccompProgram{Insns: f.Insns, Log: f.Log}
 }
 
 func (b *containerBooter) serve(l net.Listener) {
@@ -417,8 +430,8 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 	fs.Var(&envs, "env", "`VAR=VALUE` to set (repeatable)")
 	fs.Var(&envs, "e", "short for --env")
 	fs.Int("preserve-fds", 0, "refused when not 0")
-	fs.String("process-label", "", "accepted, not applied")
-	fs.String("apparmor", "", "accepted, not applied")
+	processLabel := fs.String("process-label", "", "the process's SELinux label, as process.selinuxLabel")
+	apparmor := fs.String("apparmor", "", "the process's AppArmor profile, as process.apparmorProfile")
 	fs.Bool("ignore-paused", false, "accepted")
 	var caps multiFlag
 	fs.Var(&caps, "cap", "refused (capabilities are not applied)")
@@ -488,6 +501,12 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		if *noNewPrivs {
 			sp.NoNewPrivileges = true
 		}
+	}
+	if *apparmor != "" {
+		sp.ApparmorProfile = *apparmor
+	}
+	if *processLabel != "" {
+		sp.SelinuxLabel = *processLabel
 	}
 	proc, notes, err := oci.ProcessFrom(&sp, "process")
 	if err != nil {
@@ -719,6 +738,7 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		Seccomp:         b.seccomp,
 		Stdin:           stdio[0],
 		Stdout:          stdio[1],
 		Stderr:          stdio[2],
@@ -781,6 +801,13 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 	}()
 	<-sp.Done()
 	send(oci.SpawnEvent{Exited: true, Status: sp.Status()})
+	// The exec's stdio stays open (the deferred closes) while children
+	// of the process still hold it, as the shim's pipes stay open for a
+	// runc exec's children.
+	select {
+	case <-sp.Released():
+	case <-b.runDone:
+	}
 }
 
 // newConsole makes a pty, sends its master to the console socket as runc

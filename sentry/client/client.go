@@ -94,6 +94,9 @@ type Config struct {
 	Rlimits []Rlimit
 	// NoNewPrivileges starts the first process with no_new_privs set.
 	NoNewPrivileges bool
+	// Seccomp, when set, is the first process's seccomp filter (the OCI
+	// runtime's linux.seccomp), installed before it runs (seccomp.go).
+	Seccomp *SeccompProgram
 	// BeforeStart, when set, runs once connected to the server and before
 	// the first process is created; an error ends Run with it. The OCI
 	// runtime holds a created container here until its start.
@@ -341,7 +344,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.files = newFileCache(c)
 	go c.files.flusher()
 	c.futexRoot = futex.NewManager()
-	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
+	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled(), tty: isTerminal(cfg.Stdin)}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
 	if hello.Stdio == nil {
@@ -552,6 +555,7 @@ func (c *client) appExit(status int) {
 	// Spawned processes end with the application (their PID namespace).
 	for _, s := range c.sets {
 		s.finishLocked(status)
+		s.releaseLocked()
 	}
 }
 
@@ -564,6 +568,7 @@ func (c *client) shutdown() {
 	}
 	for _, s := range c.sets {
 		s.finishLocked(int(unix.SIGKILL))
+		s.releaseLocked()
 	}
 	ts := make([]*task, 0, len(c.tasks))
 	for _, t := range c.tasks {
@@ -586,10 +591,14 @@ func (c *client) shutdown() {
 	select {
 	case <-c.conn.Done():
 	default:
+		// A stream that ended (the server went away first) brings no
+		// Farewell: waiting for one would only delay the exit.
+		streamDone := c.conn.streamDone()
 		if c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Goodbye{Goodbye: &pb.Goodbye{}}}) == nil {
 			select {
 			case <-c.farewell:
 			case <-c.conn.Done():
+			case <-streamDone:
 			case <-time.After(2 * time.Second):
 				c.log.Warn("no Farewell from the server")
 			}
@@ -634,6 +643,10 @@ func (c *client) onPush(p *pb.Push) {
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)
 		}
+	case *pb.Push_StdioSetClosed:
+		if m.StdioSetClosed != nil {
+			c.onStdioSetClosed(m.StdioSetClosed)
+		}
 	case *pb.Push_Output:
 		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {
 			return
@@ -670,6 +683,10 @@ func (c *client) onPush(p *pb.Push) {
 		c.onJobControl(p)
 	case *pb.Push_TtyModes:
 		c.onTtyModes(m.TtyModes)
+	case *pb.Push_Ptrace:
+		if m.Ptrace != nil {
+			c.onPtraceUpdate(p)
+		}
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -711,6 +728,8 @@ func (c *client) registerTask(t *task) {
 			t.kill()
 		case *pb.Push_JobControl:
 			t.proc.applyJobControl(m.JobControl)
+		case *pb.Push_Ptrace:
+			t.applyPtraceUpdate(m.Ptrace)
 		}
 	}
 }
@@ -737,6 +756,9 @@ type stdinReader struct {
 	// set is the stdio set whose stdin this is (0: the client's own).
 	// Immutable.
 	set uint32
+	// tty says r is a terminal, where end of file (the EOF key) ends one
+	// read, not the stream. Immutable.
+	tty bool
 
 	mu sync.Mutex
 	// busy is set while a read is outstanding; wanted counts pushes that
@@ -824,9 +846,11 @@ func (s *stdinReader) loop(max int) {
 			data = buf[:n]
 			if err != nil {
 				eof = true
-				s.mu.Lock()
-				s.eof = true
-				s.mu.Unlock()
+				if !s.tty || err != io.EOF {
+					s.mu.Lock()
+					s.eof = true
+					s.mu.Unlock()
+				}
 			}
 		}
 		s.mu.Lock()
@@ -847,6 +871,16 @@ func (s *stdinReader) loop(max int) {
 		s.wanted = s.wanted[1:]
 		s.mu.Unlock()
 	}
+}
+
+// isTerminal says r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // detectStdio describes fds 0-2 for Hello.

@@ -38,6 +38,15 @@
 // sets each process's stop state from its replay record, in case the
 // push was lost with the server.
 //
+// ptrace (ptrace.go): a tracer's requests on a stopped tracee's
+// registers and memory (PEEK*, POKE*, GETREGS, GETREGSET, ...) and
+// process_vm_readv/writev are served here from the tracee's arch context
+// and mm; the relation and the resumes are the server's. A traced task
+// enters each ptrace-stop (syscall enter/exit, signal delivery, events,
+// group stop) with a PtraceStop call that returns when the tracer
+// resumes it; task.trace (under task.mu) is what the client knows of
+// the relation, from PtraceUpdate pushes.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids
@@ -46,11 +55,20 @@
 // the changes it makes (shmdt, and memory calls that remove or split a
 // segment's mappings, counted around them while segments exist).
 //
+// Seccomp (seccomp.go): each thread's filters (task.seccomp, an
+// immutable seccompState replaced under process.mu) are evaluated
+// before its call is handled locally or forwarded; clone copies them,
+// exec keeps them, and, being client state, they survive a server
+// failure. Config.Seccomp and SpawnRequest.Seccomp give a root process
+// its first filter (the OCI runtime's linux.seccomp).
+//
 // Spawned processes (spawn.go): Config.Spawns adds processes to the
 // running application from outside it (the OCI runtime's exec); each
 // has a stdio set of its own (client.sets, under client.mu; its
 // stdinReader has its own lock, taken after client.mu), and its exit
-// comes as a SpawnExit push.
+// comes as a SpawnExit push; a StdioSetClosed push says no file of the
+// set is left (children keep the stdio after the process exits), and
+// Spawned.Released lets the caller close the streams then.
 //
 // /proc (procinfo.go): the client answers the server's ProcQuery pushes
 // with what only it knows: a process's VMAs, what its threads are doing

@@ -501,6 +501,19 @@ func (s *remoteSession) Err() error {
 	return s.fatal
 }
 
+// streamDone is closed when the current connection to the server ends
+// (no recovery follows once shutting down).
+func (s *remoteSession) streamDone() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return s.conn.Done()
+}
+
 // beginShutdown stops recoveries: the application is over.
 func (s *remoteSession) beginShutdown() {
 	s.mu.Lock()
@@ -672,6 +685,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			}
 		}
 		s.c.reconcileStops(s.rl)
+		s.c.reconcilePtrace(s.rl)
 	}
 
 	s.mu.Lock()

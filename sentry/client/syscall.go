@@ -92,6 +92,10 @@ func init() {
 		unix.SYS_GETRUSAGE:         sysGetrusage,
 		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
 		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
+		unix.SYS_PTRACE:            sysPtrace,    // relation and resumes forwarded (ptrace.go)
+		unix.SYS_PROCESS_VM_READV:  sysProcessVMReadv,
+		unix.SYS_PROCESS_VM_WRITEV: sysProcessVMWritev,
+		unix.SYS_SECCOMP:           sysSeccomp,
 	}
 }
 
@@ -110,6 +114,26 @@ func (t *task) syscall() {
 	if sysno != unix.SYS_RESTART_SYSCALL {
 		t.restartBlock = nil
 	}
+	defer t.ptraceSyscallStep()
+	if t.ptraceSyscallTraced() {
+		// Syscall-enter and -exit stops (ptrace.go).
+		var skip bool
+		if sysno, args, skip = t.ptraceSyscallEnter(); skip || t.isKilled() {
+			t.ptraceSyscallExit()
+			return
+		}
+		defer t.ptraceSyscallExit()
+	}
+	// Seccomp after the syscall-enter stop, as Linux orders them, so that
+	// the filter sees what a tracer changed.
+	if sc := t.seccomp.Load(); sc != nil {
+		var refused bool
+		if sysno, args, refused = t.seccompCheck(sc, sysno, args); refused {
+			return // refused by the application's seccomp filter (seccomp.go)
+		}
+	}
+	oldTID := t.tid
+	t.ptraceBeforeCall(sysno, args)
 
 	var ret uint64
 	var errno unix.Errno
@@ -127,6 +151,7 @@ func (t *task) syscall() {
 	if shmBefore != nil {
 		t.reportShmChanges(shmBefore)
 	}
+	t.ptraceAfterCall(sysno, args, ret, errno, oldTID)
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
 	}

@@ -592,6 +592,8 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
 		}
 		return k.dispatch(t, call.Seq, op.Syscall, intr)
+	case *sentrypb.Call_PtraceStop:
+		return k.ptraceStop(t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
 		if err := k.fault(t, op.Fault); err != nil {

@@ -15,6 +15,14 @@
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
 //     SIGPIPE, default actions (signals.go). Masks, frames and delivery
 //     stay on the client, which gets SignalPush;
+//   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
+//     relation and stop state and the rules): who traces whom
+//     (thread.ptrace, thread.tracees, under clientState.mu), the
+//     permission check, each tracee's
+//     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
+//     blocks until the tracer resumes it), the relation's end when
+//     either side exits, and the thread records that carry it across a
+//     recovery; the tracee's registers and memory are the client's;
 //   - job control (jobctl.go): the decision that a process stops or
 //     continues (process.stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
@@ -33,7 +41,8 @@
 //     at once, never refused), the client's stdio (stdio.go) and the
 //     stdio sets of spawned processes: processes the OCI runtime's exec
 //     adds from outside (Spawn, spawn.go; a set's stdinState.mu nests
-//     inside clientState.mu as set 0's does);
+//     inside clientState.mu as set 0's does; a set counts its open files,
+//     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs

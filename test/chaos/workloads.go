@@ -34,6 +34,9 @@ var tickloopC string
 //go:embed testdata/tcpecho.c
 var tcpechoC string
 
+//go:embed testdata/ptraceloop.c
+var ptraceloopC string
+
 //go:embed testdata/pwloop.c
 var pwloopC string
 
@@ -142,6 +145,15 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		Name:    "tcp-echo",
 		Script:  `./prog 4000; rm prog`,
 		CSource: tcpechoC,
+	},
+	{
+		// A tracer following its child's system calls (ptrace): the
+		// relation and the child's ptrace-stop come back with the
+		// thread records, the stop call and the tracer's resume are
+		// re-sent, and neither is taken twice.
+		Name:    "ptrace",
+		Script:  `./prog 1500; rm prog; md5sum out.txt`,
+		CSource: ptraceloopC,
 	},
 	{
 		// A loop of 4 KiB pwrites (and pread checks) and sequential
