@@ -2597,6 +2597,16 @@ type Syscall struct {
 	// readable for the wait when the set meets its mask.
 	PendingSignals uint64 `protobuf:"varint,220,opt,name=pending_signals,json=pendingSignals,proto3" json:"pending_signals,omitempty"`
 	CallGen        uint64 `protobuf:"varint,221,opt,name=call_gen,json=callGen,proto3" json:"call_gen,omitempty"`
+	// posted says the client did not wait for this call's reply: it told
+	// the application the result already (a write to a regular file, a
+	// close, a dup, umask, chown, chmod, utimensat it knew would succeed;
+	// docs/COMPATIBILITY.md, "Pipelined calls"). The server runs it in
+	// order with the thread's other calls, runs no later call of another
+	// thread that waits for its reply before it, leaves it alone on an
+	// Interrupt, and keeps the error of a posted write on the open file
+	// description for the next fsync, fdatasync, waited write or close of
+	// it.
+	Posted bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -2677,6 +2687,13 @@ func (x *Syscall) GetCallGen() uint64 {
 		return x.CallGen
 	}
 	return 0
+}
+
+func (x *Syscall) GetPosted() bool {
+	if x != nil {
+		return x.Posted
+	}
+	return false
 }
 
 func (x *Syscall) GetClocks() *ClockSample {
@@ -7609,7 +7626,11 @@ type FileState struct {
 	AsyncFd int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
 	// memfd is set for a GOFER file made by memfd_create (it has no path:
 	// it is reopened by file_handle only).
-	Memfd         *MemfdState `protobuf:"bytes,120,opt,name=memfd,proto3" json:"memfd,omitempty"`
+	Memfd *MemfdState `protobuf:"bytes,120,opt,name=memfd,proto3" json:"memfd,omitempty"`
+	// regular says a GOFER description is of a regular file (not a
+	// directory or a device): the client may then write behind (a write's
+	// result is its count, barring ENOSPC-like failures).
+	Regular       bool `protobuf:"varint,241,opt,name=regular,proto3" json:"regular,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7768,6 +7789,13 @@ func (x *FileState) GetMemfd() *MemfdState {
 		return x.Memfd
 	}
 	return nil
+}
+
+func (x *FileState) GetRegular() bool {
+	if x != nil {
+		return x.Regular
+	}
+	return false
 }
 
 // MemfdState is what memfd_create adds to a gofer file: the name it was
@@ -8981,7 +9009,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x96\x02\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xaf\x02\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -8989,7 +9017,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
 	"noNewPrivs\x12(\n" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
-	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12>\n" +
+	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
+	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
@@ -9397,7 +9426,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xfe\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x99\x06\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -9418,7 +9447,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05lease\x18h \x01(\x05R\x05lease\x12\x19\n" +
 	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
 	"\basync_fd\x18j \x01(\x05R\aasyncFd\x12:\n" +
-	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\"\xad\x01\n" +
+	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\x12\x19\n" +
+	"\aregular\x18\xf1\x01 \x01(\bR\aregular\"\xad\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +

@@ -189,6 +189,12 @@ type client struct {
 	log  hclog.Logger
 	ctx  context.Context
 	conn *remoteSession
+	// pipe is what the client knows to post calls without waiting
+	// (writebehind.go); its own lock.
+	pipe pipelineState
+	// meta is what the client knows to post metadata calls
+	// (metapipe.go); its own lock.
+	meta metaPipeline
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform
@@ -590,6 +596,9 @@ func (c *client) shutdown() {
 		c.log.Warn("write-back of shared file mappings at exit failed", "err", err)
 	}
 	c.conn.beginShutdown()
+	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
+	// reads this line).
+	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load())
 	select {
 	case <-c.conn.Done():
 	default:
@@ -646,6 +655,7 @@ func (c *client) onPush(p *pb.Push) {
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())
+		c.pipe.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)

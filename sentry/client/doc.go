@@ -84,10 +84,18 @@
 // the transport's OnFrames fills (netIface.outMu, a leaf, orders it
 // with the queue's close). Nothing of it runs without Config.Network.
 //
-// Ids and pipelined calls (procids.go, pipeline.go): the client answers
-// getppid, getpgrp, getsid, getpgid and the getuid family of a process
-// from its last ProcessState record, and sends a close of an fd its fd
-// table's records name without waiting for the reply (remoteSession.Post).
+// Ids and pipelined calls (procids.go, pipeline.go, writebehind.go,
+// metapipe.go): the client answers getppid, getpgrp, getsid, getpgid and
+// the getuid family of a process from its last ProcessState record, and
+// posts (remoteSession.Post, Syscall.posted) without waiting for the
+// reply a close of an fd its fd table's records name, dup, dup2, dup3
+// and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
+// of its "fs/" record), a write to a regular unmapped gofer file (write
+// behind; its error surfaces at the description's next fsync, fdatasync,
+// write or close, kept by the server), and chown, chmod and utimensat of
+// a file the caller created in this session (client.pipe and
+// client.meta). The remoteSession counts waited and posted calls and
+// logs them at the end.
 //
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
@@ -107,7 +115,10 @@
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
 // fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
 // round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
-// leaf, taken by the receiving goroutine and by id calls. futexWaiters.mu is taken before the
+// leaf, taken by the receiving goroutine and by id calls, as is
+// pipelineState.mu (writebehind.go). metaPipeline.mu (metapipe.go) is
+// taken only by task goroutines and held across a Post: it comes before
+// remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate).
 //

@@ -136,6 +136,9 @@ type task struct {
 	// noReturn says the last syscall set the registers itself
 	// (rt_sigreturn, execve).
 	noReturn bool
+	// posted says the current call was posted (not waited for; --strace
+	// shows it). Owned by the task goroutine.
+	posted bool
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int

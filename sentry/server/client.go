@@ -147,6 +147,13 @@ type clientState struct {
 	// worker while auxRunning. Protected by mu.
 	auxQ       []*sentrypb.Call
 	auxRunning bool
+	// postedOut holds the seqs of the posted calls (Syscall.posted) that
+	// arrived and have not finished; a waited call of a thread waits
+	// until none below its seq is left (posted.go). postedDone is
+	// signalled when one finishes or the client is destroyed. Protected
+	// by mu.
+	postedOut  map[uint64]struct{}
+	postedDone *sync.Cond
 	// rewrites maps the seq of each write a Restore said is retained
 	// (WriteState, not a pipe write) to its file, which the map holds a
 	// reference on until the Rewrite arrives. Protected by mu.
@@ -277,6 +284,10 @@ func (k *clientState) destroy() {
 	}
 	k.destroyed = true
 	close(k.done)
+	k.postedOut = nil
+	if k.postedDone != nil {
+		k.postedDone.Broadcast()
+	}
 	var d deferred
 	for _, p := range k.procs {
 		p.exiting = true
@@ -375,6 +386,9 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		return
 	}
 	t.queue = append(t.queue, call)
+	if isPosted(call) {
+		k.notePostedLocked(call.Seq)
+	}
 	if !t.running {
 		t.running = true
 		k.workers.Add(1)
@@ -448,14 +462,24 @@ func (k *clientState) threadWorker(t *thread) {
 		call := t.queue[0]
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
+		posted := isPosted(call)
 		t.lastSeq = call.Seq
 		t.inFlight = true
+		t.inFlightPosted = posted
 		intr := make(chan struct{})
-		if t.intrPending {
+		if t.intrPending && !posted {
+			// An Interrupt is for a call the thread waits on, never
+			// for a posted one (its result was given already).
 			close(intr)
 			t.intrPending = false
 		}
 		t.intr = intr
+		if !posted && !inlineCall(call) {
+			// The session's calls are applied in order: not before the
+			// posted calls of other threads that came first. (An
+			// Interrupt meanwhile closes intr.)
+			k.awaitPostedLocked(call.Seq)
+		}
 		killed := t.killed
 		k.mu.Unlock()
 
@@ -468,6 +492,7 @@ func (k *clientState) threadWorker(t *thread) {
 
 		k.mu.Lock()
 		t.inFlight = false
+		t.inFlightPosted = false
 		t.intr = nil
 		if t.killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
@@ -476,6 +501,14 @@ func (k *clientState) threadWorker(t *thread) {
 		}
 		k.mu.Unlock()
 		k.reply(r)
+		if posted {
+			// Only once its reply is on the stream: the reply of a call
+			// that waited for it (and may carry records it changed)
+			// must not reach the client first.
+			k.mu.Lock()
+			k.postedFinishedLocked(call.Seq)
+			k.mu.Unlock()
+		}
 	}
 }
 
@@ -497,6 +530,10 @@ func (k *clientState) interrupt(tid int32) {
 		return
 	}
 	switch {
+	case t.inFlight && t.inFlightPosted:
+		// The thread's call is posted: the interrupt is for the
+		// next one, which it waits on.
+		t.intrPending = true
 	case t.inFlight && t.intr != nil:
 		select {
 		case <-t.intr:

@@ -122,6 +122,16 @@
 // goroutines of their own (the client sends one file's PageWrites one at a
 // time), Rewrites one at a time in order.
 //
+// Posted calls (posted.go): a call the client did not wait for
+// (Syscall.posted: a write behind, close, umask, a metadata call) runs in
+// its thread's order like any other, but a call of another thread that
+// its client waits for runs only after every posted call that arrived
+// before it has finished and its reply is on the stream
+// (clientState.postedOut, waited on with clientState.postedDone under
+// clientState.mu), an Interrupt goes to the thread's next waited call,
+// and a failed write behind leaves its errno on the description
+// (file.wbErr) for the next fsync, fdatasync, waited write or close.
+//
 // # Peers (grant.go, seqguard.go)
 //
 // Who a peer is comes from its connection (transport.PeerIdentity of a

@@ -52,8 +52,10 @@ type thread struct {
 	// inFlight says a call is executing; intr is closed to interrupt it.
 	inFlight bool
 	intr     chan struct{}
-	// intrPending interrupts the next queued call.
+	// intrPending interrupts the next queued call that is not posted.
 	intrPending bool
+	// inFlightPosted says the executing call is posted (Syscall.posted).
+	inFlightPosted bool
 	// killed says the server ended the thread (fatal signal, exit_group,
 	// exec by another thread); exitStatus is its process's wait status.
 	killed     bool

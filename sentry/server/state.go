@@ -510,6 +510,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	switch impl := f.impl.(type) {
 	case *goferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
+		st.Regular = impl.memfd == nil && f.d != nil && f.d.isRegular()
 		if impl.memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.memfd.state()

@@ -182,6 +182,22 @@ wc -l m/a.txt; md5sum m/a.txt; cat m/d*/f | md5sum; md5sum < $s; rm $s
 grep -c " $(pwd)/m " /proc/self/mountinfo
 umount m && ls -A m | wc -l && rmdir m`,
 	},
+	{
+		// Writes behind (posted without waiting: a regular file opened
+		// without O_APPEND) through one fd and a pwrite-like rewrite in
+		// place with dd, and tar's posted chown, chmod and utimensat:
+		// each posted call in flight at a kill is re-sent and applied
+		// once.
+		Name: "write-behind",
+		Script: `exec 3>w.txt
+i=0
+while [ $i -lt 3000 ]; do echo "line $i" >&3; i=$((i+1)); done
+exec 3>&-
+echo REWRITTEN | dd of=w.txt bs=1 seek=100 conv=notrunc 2>/dev/null
+mkdir src && i=0; while [ $i -lt 300 ]; do echo "f $i" > src/f$i; i=$((i+1)); done
+tar cf t.tar src && rm -r src && tar xf t.tar && stat -c '%a %s %n' src/* | md5sum
+wc -l w.txt; md5sum w.txt; cat src/f* | md5sum; rm -r src t.tar`,
+	},
 }
 
 // numberedLines returns n lines "prefix i".
