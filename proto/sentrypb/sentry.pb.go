@@ -5938,8 +5938,15 @@ type MountState struct {
 	// bind_path is the path in the sandbox of a bind mount's source (mount
 	// with MS_BIND), found again by a restored sentry; root its path in its
 	// own mount (mountinfo's root field).
-	BindPath      string `protobuf:"bytes,11,opt,name=bind_path,json=bindPath,proto3" json:"bind_path,omitempty"`
-	Root          string `protobuf:"bytes,12,opt,name=root,proto3" json:"root,omitempty"`
+	BindPath string `protobuf:"bytes,11,opt,name=bind_path,json=bindPath,proto3" json:"bind_path,omitempty"`
+	Root     string `protobuf:"bytes,12,opt,name=root,proto3" json:"root,omitempty"`
+	// shared_group is the mount's peer group when it is shared (0: not);
+	// master_group the group it is a slave of (0: none); unbindable says
+	// MS_UNBINDABLE. A fixed mount (the root, /proc, /dev, /dev/pts) has a
+	// record only for these.
+	SharedGroup   int32 `protobuf:"varint,320,opt,name=shared_group,json=sharedGroup,proto3" json:"shared_group,omitempty"`
+	MasterGroup   int32 `protobuf:"varint,321,opt,name=master_group,json=masterGroup,proto3" json:"master_group,omitempty"`
+	Unbindable    bool  `protobuf:"varint,322,opt,name=unbindable,proto3" json:"unbindable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6056,6 +6063,27 @@ func (x *MountState) GetRoot() string {
 		return x.Root
 	}
 	return ""
+}
+
+func (x *MountState) GetSharedGroup() int32 {
+	if x != nil {
+		return x.SharedGroup
+	}
+	return 0
+}
+
+func (x *MountState) GetMasterGroup() int32 {
+	if x != nil {
+		return x.MasterGroup
+	}
+	return 0
+}
+
+func (x *MountState) GetUnbindable() bool {
+	if x != nil {
+		return x.Unbindable
+	}
+	return false
 }
 
 // ShmAttachPlan is a SysV shared memory segment to attach (shmat): its
@@ -9272,7 +9300,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bsysv_shm\x18p \x01(\v2&.runscdecoupled.sentry.v1.SysvShmStateH\x00R\asysvShm\x12>\n" +
 	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIds\x12=\n" +
 	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mountB\a\n" +
-	"\x05value\"\xad\x02\n" +
+	"\x05value\"\x96\x03\n" +
 	"\n" +
 	"MountState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x1b\n" +
@@ -9287,7 +9315,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0esuper_readonly\x18\n" +
 	" \x01(\bR\rsuperReadonly\x12\x1b\n" +
 	"\tbind_path\x18\v \x01(\tR\bbindPath\x12\x12\n" +
-	"\x04root\x18\f \x01(\tR\x04root\"\x80\x01\n" +
+	"\x04root\x18\f \x01(\tR\x04root\x12\"\n" +
+	"\fshared_group\x18\xc0\x02 \x01(\x05R\vsharedGroup\x12\"\n" +
+	"\fmaster_group\x18\xc1\x02 \x01(\x05R\vmasterGroup\x12\x1f\n" +
+	"\n" +
+	"unbindable\x18\xc2\x02 \x01(\bR\n" +
+	"unbindable\"\x80\x01\n" +
 	"\rShmAttachPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +

@@ -24,19 +24,19 @@ var blockFS = map[string]bool{
 	"reiserfs": true, "squashfs": true, "erofs": true, "minix": true, "hfs": true, "hfsplus": true,
 }
 
-// mountFlagsIgnored are mount(2) flags that change nothing here: MS_SILENT
-// and MS_REC (propagation and bind mounts are recursive anyway), the
+// mountFlagsIgnored are mount(2) flags that change nothing here: MS_SILENT,
+// the
 // superblock's sync/mand/lazytime flags, and MS_KERNMOUNT-like internals.
-const mountFlagsIgnored = unix.MS_SILENT | unix.MS_REC | unix.MS_SYNCHRONOUS | unix.MS_DIRSYNC |
+const mountFlagsIgnored = unix.MS_SILENT | unix.MS_SYNCHRONOUS | unix.MS_DIRSYNC |
 	unix.MS_MANDLOCK | unix.MS_LAZYTIME | unix.MS_I_VERSION
 
-// propagationFlags change a mount's propagation, which a sandbox of one
-// mount namespace does not have.
+// propagationFlags change a mount's propagation (with MS_REC, that of the
+// mounts under it too).
 const propagationFlags = unix.MS_SHARED | unix.MS_PRIVATE | unix.MS_SLAVE | unix.MS_UNBINDABLE
 
 // sysMount implements mount(2): a tmpfs at a directory, remounting a
-// mount the sentry made with other flags or options, and propagation
-// changes (which change nothing: there is one mount namespace).
+// mount the sentry made with other flags or options, bind mounts, and
+// propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
 	if !c.creds().capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
@@ -67,6 +67,8 @@ func sysMount(c *syscallCtx) (int64, error) {
 		flags &^= linux.MS_MGC_MSK
 	}
 	flags &^= mountFlagsIgnored
+	rec := flags&unix.MS_REC != 0
+	flags &^= unix.MS_REC
 	v := c.k.vfs
 	point, err := v.resolve(c, c.cwd(), target, true)
 	if err != nil {
@@ -89,10 +91,15 @@ func sysMount(c *syscallCtx) (int64, error) {
 		if pt&(pt-1) != 0 || flags&^propagationFlags != 0 {
 			return 0, unix.EINVAL
 		}
-		if !v.isMountPoint(point) {
+		id, ok := v.mountIDAt(point)
+		if !ok {
 			return 0, unix.EINVAL
 		}
-		return 0, nil
+		ids, err := v.mounts.SetPropagation(id, pt, rec)
+		for _, id := range ids {
+			c.k.trk.markMount(id)
+		}
+		return 0, err
 	}
 	if flags&^mount.PerMountFlags != 0 {
 		return 0, fmt.Errorf("mount flags %#x: %w", flags&^mount.PerMountFlags, unix.EINVAL)
@@ -238,6 +245,9 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 		return unix.EISDIR
 	}
 	from, _ := v.mountInfoOf(src)
+	if from.Unbindable {
+		return fmt.Errorf("bind mount of %q: its mount is unbindable: %w", source, unix.EINVAL)
+	}
 	srcPath, ok := v.pathOf(src)
 	target, ok2 := v.pathOf(point)
 	if !ok || !ok2 {
@@ -256,6 +266,9 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 	}
 	m := from
 	m.ID, m.ParentID, m.Target, m.Backed, m.BindPath, m.Root = 0, 0, target, false, srcPath, root
+	// clone_mnt: a bind of a shared mount is its peer, of a slave a
+	// slave of the same master; of a private one, private.
+	m.Unbindable = false
 	m, err = v.mounts.Add(m)
 	if err != nil {
 		return err
@@ -265,12 +278,80 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 		return err
 	}
 	c.k.trk.markMount(m.ID)
+	c.propagateBind(m, src)
 	return nil
 }
 
-// isMountPoint says d is the root of a mount.
-func (v *vfs) isMountPoint(d *dentry) bool {
-	return d == v.root || d == v.proc || d == v.dev || v.mountRoot(d) != nil
+// propagateBind makes, under each mount that receives the mounts of new
+// mount m's parent (its shared peers and their slaves), a copy of m at
+// the same place (Linux's attach_recursive_mnt): m joins a new peer group
+// with its copies in peers, and the slaves' copies are its slaves. A
+// copy whose mount point cannot be found there is left out, as Linux
+// does for a path its peer does not show. Precondition: v.mntMu.
+func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
+	v := c.k.vfs
+	parent, ok := v.mounts.Get(m.ParentID)
+	if !ok || parent.Shared == 0 {
+		return
+	}
+	if m.Shared == 0 {
+		m.Shared = v.mounts.NewGroup()
+		v.mounts.SetShared(m.ID, m.Shared)
+		c.k.trk.markMount(m.ID)
+	}
+	for _, r := range v.mounts.Receivers(parent.ID) {
+		at, ok := mount.PathIn(parent, r, m.Target)
+		if !ok {
+			continue
+		}
+		point, err := v.resolve(c, v.root, at, true)
+		if err != nil || point.kind != dkGofer || point == v.root || v.mountRoot(point) != nil {
+			continue
+		}
+		cp := m
+		cp.ID, cp.ParentID, cp.Target = 0, 0, at
+		if r.Shared != parent.Shared {
+			// A slave's copy is a slave of m's group.
+			cp.Shared, cp.Master = 0, m.Shared
+		}
+		cp, err = v.mounts.Add(cp)
+		if err != nil {
+			continue
+		}
+		if cp.ParentID != r.ID {
+			// The place is covered by another mount in r.
+			v.mounts.Remove(cp.ID, true)
+			continue
+		}
+		if _, err := v.graftBind(point, src, cp); err != nil {
+			v.mounts.Remove(cp.ID, true)
+			continue
+		}
+		c.k.trk.markMount(cp.ID)
+	}
+}
+
+// mountIDAt returns the id of the mount whose root is d.
+func (v *vfs) mountIDAt(d *dentry) (int, bool) {
+	switch d {
+	case v.root:
+		return mount.RootID, true
+	case v.proc:
+		return mount.ProcID, true
+	case v.dev:
+		return mount.DevID, true
+	}
+	if vm := v.mountRoot(d); vm != nil {
+		return vm.id, true
+	}
+	if d.kind == dkMqueueDir {
+		for _, m := range v.mounts.List() {
+			if isMqueueMount(m) {
+				return m.ID, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
@@ -342,10 +423,12 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 			return 0, unix.EBUSY
 		}
 	}
+	umounted, _ := v.mounts.Get(vm.id)
 	gone, err := v.mounts.Remove(vm.id, detach)
 	if err != nil {
 		return 0, err
 	}
+	gone = append(gone, v.propagateUmount(umounted)...)
 	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
 		if g := v.graftedByID(m.ID); g != nil {
@@ -354,6 +437,32 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		c.k.trk.markMount(m.ID)
 	}
 	return 0, nil
+}
+
+// propagateUmount takes out, as Linux's propagate_umount does, the
+// copies of umounted mount m that its parent's receivers hold at the same
+// place when nothing is mounted on or under them, and returns them.
+// Precondition: v.mntMu.
+func (v *vfs) propagateUmount(m mount.Mount) []mount.Mount {
+	parent, ok := v.mounts.Get(m.ParentID)
+	if !ok || parent.Shared == 0 {
+		return nil
+	}
+	var gone []mount.Mount
+	for _, r := range v.mounts.Receivers(parent.ID) {
+		at, ok := mount.PathIn(parent, r, m.Target)
+		if !ok {
+			continue
+		}
+		for _, c := range v.mounts.List() {
+			if c.ParentID == r.ID && c.Target == at && c.ID != m.ID {
+				if g, err := v.mounts.Remove(c.ID, false); err == nil {
+					gone = append(gone, g...)
+				}
+			}
+		}
+	}
+	return gone
 }
 
 // graftedByID returns grafted mount id, or nil.

@@ -415,6 +415,12 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 	defer v.mntMu.Unlock()
 	var errs []error
 	for _, st := range recs {
+		if mount.IsFixed(int(st.GetId())) {
+			if err := v.mounts.RestoreFixedPropagation(st); err != nil {
+				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))
+			}
+			continue
+		}
 		m, err := mount.FromRecord(st, 0)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))

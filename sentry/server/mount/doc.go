@@ -11,7 +11,10 @@
 // mounts (the gofer's root, /proc, /dev, /dev/pts), which have no
 // records; the mounts made outside the sentry (do --volume, an OCI
 // bundle's), /dev/mqueue, and the tmpfs and bind mounts of mount(2) are
-// added to it and recorded.
+// added to it and recorded. It keeps each mount's propagation (its
+// shared peer group, its master, unbindable) as mount(2) sets it; a fixed
+// mount has a record only when its propagation is not private. The
+// server's vfs makes the copies that propagation asks for.
 //
 // # Dependencies
 //

@@ -65,6 +65,30 @@ type Mount struct {
 	// SuperReadOnly says the file system is read-only (mountinfo's
 	// super options), not only the mount (MS_BIND|MS_REMOUNT|MS_RDONLY).
 	SuperReadOnly bool
+	// Shared is the mount's peer group when it is shared (0: not shared);
+	// Master the peer group it receives mounts from when it is a slave
+	// (0: none); Unbindable says a bind mount of its files is EINVAL.
+	// Changed by SetPropagation and by the mounts that join a group
+	// (Table.mu).
+	Shared, Master int
+	Unbindable     bool
+}
+
+// Optional are mountinfo's optional fields of the mount, as Linux prints
+// them (fs/proc_namespace.c:show_mountinfo): " shared:N", " master:N",
+// " unbindable".
+func (m *Mount) Optional() string {
+	var b strings.Builder
+	if m.Shared != 0 {
+		fmt.Fprintf(&b, " shared:%d", m.Shared)
+	}
+	if m.Master != 0 {
+		fmt.Fprintf(&b, " master:%d", m.Master)
+	}
+	if m.Unbindable {
+		b.WriteString(" unbindable")
+	}
+	return b.String()
 }
 
 // ReadOnly says the mount is read-only.
@@ -100,7 +124,7 @@ func (m *Mount) Proc() procfs.Mount {
 		super = "ro"
 	}
 	pm := procfs.Mount{ID: m.ID, ParentID: m.ParentID, Dev: m.Dev, Source: m.Source, Target: m.Target, Root: m.Root,
-		FSType: m.FSType, Options: m.MountOptions(), FSOptions: m.FSOptions, Super: super + m.FSOptions}
+		FSType: m.FSType, Options: m.MountOptions(), Optional: m.Optional(), FSOptions: m.FSOptions, Super: super + m.FSOptions}
 	if pm.Root == "" && m.FSType == "bind" && path.IsAbs(m.Source) {
 		// As Linux shows a bind mount: the directory it binds, within
 		// its file system (here the host's path).
@@ -116,12 +140,14 @@ type Table struct {
 	// by mu.
 	mounts map[int]*Mount
 	next   int
+	// nextGroup is the next peer group id to give. Protected by mu.
+	nextGroup int
 }
 
 // NewTable returns a table with the fixed mounts: the gofer's root (of
 // device rootDev), and /proc, /dev and /dev/pts (of device synthDev).
 func NewTable(rootDev, synthDev uint64) *Table {
-	t := &Table{mounts: make(map[int]*Mount), next: firstID}
+	t := &Table{mounts: make(map[int]*Mount), next: firstID, nextGroup: 1}
 	t.mounts[RootID] = &Mount{ID: RootID, FSType: "gofer", Source: "gofer", Target: "/", Flags: unix.MS_RELATIME, Dev: rootDev}
 	t.mounts[ProcID] = &Mount{ID: ProcID, ParentID: RootID, FSType: "proc", Source: "proc", Target: "/proc",
 		Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME, Dev: synthDev}
@@ -180,6 +206,7 @@ func (t *Table) Add(m Mount) (Mount, error) {
 		return Mount{}, fmt.Errorf("mount id %d in use: %w", m.ID, unix.EINVAL)
 	}
 	t.next = max(t.next, m.ID+1)
+	t.nextGroup = max(t.nextGroup, m.Shared+1, m.Master+1)
 	m.ParentID = t.holderLocked(m.Target)
 	nm := m
 	t.mounts[m.ID] = &nm
@@ -274,13 +301,18 @@ func (t *Table) SetTmpfs(id int, o TmpfsOptions) {
 // Record returns mount id's replay record (deleted when it is gone).
 func (t *Table) Record(id int) *sentrypb.StateRecord {
 	m, ok := t.Get(id)
+	if ok && id < firstID && (m.Shared != 0 || m.Master != 0 || m.Unbindable) {
+		// A fixed mount has a record only for its propagation.
+		return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
+			Id: int32(m.ID), Fstype: m.FSType, Target: m.Target, SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
+	}
 	if !ok || id < firstID {
 		return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Deleted: true}
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
 		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: m.Source, Target: m.Target,
 		Flags: m.Flags, Data: m.Data, Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly,
-		BindPath: m.BindPath, Root: m.Root}}}
+		BindPath: m.BindPath, Root: m.Root, SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
 }
 
 // FromRecord checks a replay record's mount; Add puts it back.
@@ -291,7 +323,10 @@ func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
 	}
 	m := Mount{ID: int(st.Id), FSType: st.Fstype, Source: st.Source, Target: st.Target, Flags: st.Flags,
 		Data: st.Data, Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly,
-		BindPath: st.BindPath, Root: st.Root}
+		BindPath: st.BindPath, Root: st.Root, Shared: int(st.SharedGroup), Master: int(st.MasterGroup), Unbindable: st.Unbindable}
+	if m.Shared < 0 || m.Shared > 1<<30 || m.Master < 0 || m.Master > 1<<30 {
+		return Mount{}, fmt.Errorf("bad mount record: peer group: %w", unix.EINVAL)
+	}
 	if m.BindPath != "" && (!path.IsAbs(m.BindPath) || len(m.BindPath) >= 4096 || !path.IsAbs(m.Root)) {
 		return Mount{}, fmt.Errorf("bad bind mount record: %w", unix.EINVAL)
 	}
@@ -303,4 +338,149 @@ func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
 		m.Tmpfs, m.FSOptions = o, o.String()
 	}
 	return m, nil
+}
+
+// IsFixed says id is one of the mounts every table starts with.
+func IsFixed(id int) bool { return id >= RootID && id < firstID }
+
+// RestoreFixedPropagation gives fixed mount st.Id the propagation of its
+// record.
+func (t *Table) RestoreFixedPropagation(st *sentrypb.MountState) error {
+	if st == nil || !IsFixed(int(st.Id)) || st.SharedGroup < 0 || st.SharedGroup > 1<<30 || st.MasterGroup < 0 || st.MasterGroup > 1<<30 {
+		return fmt.Errorf("bad fixed mount record: %w", unix.EINVAL)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.mounts[int(st.Id)]
+	m.Shared, m.Master, m.Unbindable = int(st.SharedGroup), int(st.MasterGroup), st.Unbindable
+	t.nextGroup = max(t.nextGroup, m.Shared+1, m.Master+1)
+	return nil
+}
+
+// SetPropagation changes mount id's propagation (MS_SHARED, MS_PRIVATE,
+// MS_SLAVE or MS_UNBINDABLE; with rec, that of the mounts under it too)
+// as Linux's change_mnt_propagation does, and returns the ids changed.
+func (t *Table) SetPropagation(id int, kind uint64, rec bool) ([]int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mounts[id] == nil {
+		return nil, fmt.Errorf("mount %d: %w", id, unix.EINVAL)
+	}
+	ids := []int{id}
+	if rec {
+		ids = t.underLocked(id)
+	}
+	for _, mid := range ids {
+		m := t.mounts[mid]
+		switch kind {
+		case unix.MS_SHARED:
+			if m.Shared == 0 {
+				m.Shared = t.nextGroup
+				t.nextGroup++
+			}
+			m.Unbindable = false
+		case unix.MS_PRIVATE:
+			m.Shared, m.Master, m.Unbindable = 0, 0, false
+		case unix.MS_SLAVE, unix.MS_UNBINDABLE:
+			// do_make_slave: a shared mount with peers becomes their
+			// slave; one without keeps its master (if any).
+			if m.Shared != 0 && t.hasPeerLocked(m) {
+				m.Master = m.Shared
+			}
+			m.Shared = 0
+			m.Unbindable = kind == unix.MS_UNBINDABLE
+		default:
+			return nil, fmt.Errorf("propagation %#x: %w", kind, unix.EINVAL)
+		}
+	}
+	return ids, nil
+}
+
+// underLocked returns id and the ids of the mounts under it, parents
+// first. Precondition: t.mu.
+func (t *Table) underLocked(id int) []int {
+	out := []int{id}
+	for i := 0; i < len(out); i++ {
+		var kids []int
+		for cid, c := range t.mounts {
+			if c.ParentID == out[i] && cid != out[i] {
+				kids = append(kids, cid)
+			}
+		}
+		sort.Ints(kids)
+		out = append(out, kids...)
+	}
+	return out
+}
+
+// hasPeerLocked says another mount is in m's peer group. Precondition:
+// t.mu.
+func (t *Table) hasPeerLocked(m *Mount) bool {
+	for _, o := range t.mounts {
+		if o != m && o.Shared == m.Shared {
+			return true
+		}
+	}
+	return false
+}
+
+// NewGroup returns a new peer group id.
+func (t *Table) NewGroup() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nextGroup++
+	return t.nextGroup - 1
+}
+
+// SetShared puts mount id in peer group g.
+func (t *Table) SetShared(id, g int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m := t.mounts[id]; m != nil {
+		m.Shared = g
+	}
+}
+
+// Receivers returns the mounts that receive the mounts made under mount
+// id (Linux's propagate_mnt): its peers, and the slaves of its group,
+// but not id itself.
+func (t *Table) Receivers(id int) []Mount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.mounts[id]
+	if m == nil || m.Shared == 0 {
+		return nil
+	}
+	var out []Mount
+	for oid, o := range t.mounts {
+		if oid != id && (o.Shared == m.Shared || o.Master == m.Shared) {
+			out = append(out, *o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// PathIn returns where path p, a path under mount from's target, is in
+// mount to, which shows the same files (a peer or a slave): ok is false
+// when to does not show p's directory.
+func PathIn(from, to Mount, p string) (string, bool) {
+	rel := strings.TrimPrefix(p, from.Target)
+	if from.Target == "/" {
+		rel = p
+	}
+	fsPath := path.Clean(rootOf(from) + "/" + rel)
+	toRoot := rootOf(to)
+	if !within(fsPath, toRoot) {
+		return "", false
+	}
+	return path.Clean(to.Target + "/" + strings.TrimPrefix(fsPath, toRoot)), true
+}
+
+// rootOf is m's root within its file system ("/" for "").
+func rootOf(m Mount) string {
+	if m.Root == "" {
+		return "/"
+	}
+	return m.Root
 }

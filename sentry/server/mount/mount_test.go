@@ -2,6 +2,7 @@ package mount
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -134,5 +135,107 @@ func TestMountOptions(t *testing.T) {
 	p := m.Proc()
 	if p.Options != "ro,nosuid,nodev,noexec,relatime" || p.Super != "ro,size=4k,mode=700" {
 		t.Errorf("options %q super %q", p.Options, p.Super)
+	}
+}
+
+// TestPropagation: change_mnt_propagation's transitions, mountinfo's
+// optional fields, and their records (a fixed mount's too).
+func TestPropagation(t *testing.T) {
+	tb := NewTable(1, 2)
+	bind, err := tb.Add(Mount{FSType: "gofer", Source: "gofer", Target: "/target", Root: "/", BindPath: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tb.Add(Mount{FSType: "tmpfs", Source: "none", Target: "/target/sub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	optional := func(id int) string { m, _ := tb.Get(id); return m.Optional() }
+	for _, step := range []struct {
+		name string
+		id   int
+		kind uint64
+		rec  bool
+		// want are the optional fields of root, bind and sub after it.
+		want    [3]string
+		wantErr bool
+	}{
+		{name: "root shared", id: RootID, kind: unix.MS_SHARED, want: [3]string{" shared:1", "", ""}},
+		{name: "bind rshared", id: bind.ID, kind: unix.MS_SHARED, rec: true, want: [3]string{" shared:1", " shared:2", " shared:3"}},
+		{name: "bind shared again keeps its group", id: bind.ID, kind: unix.MS_SHARED, want: [3]string{" shared:1", " shared:2", " shared:3"}},
+		{name: "root slave without peers is private", id: RootID, kind: unix.MS_SLAVE, want: [3]string{"", " shared:2", " shared:3"}},
+		{name: "bind unbindable", id: bind.ID, kind: unix.MS_UNBINDABLE, want: [3]string{"", " unbindable", " shared:3"}},
+		{name: "bind rprivate", id: bind.ID, kind: unix.MS_PRIVATE, rec: true, want: [3]string{"", "", ""}},
+		{name: "bad kind", id: bind.ID, kind: unix.MS_BIND, wantErr: true, want: [3]string{"", "", ""}},
+		{name: "no such mount", id: 99, kind: unix.MS_SHARED, wantErr: true, want: [3]string{"", "", ""}},
+	} {
+		_, err := tb.SetPropagation(step.id, step.kind, step.rec)
+		if (err != nil) != step.wantErr {
+			t.Fatalf("%s: err %v", step.name, err)
+		}
+		got := [3]string{optional(RootID), optional(bind.ID), optional(sub.ID)}
+		if got != step.want {
+			t.Fatalf("%s: optional fields %q, want %q", step.name, got, step.want)
+		}
+	}
+
+	// A slave of a group with peers; records round-trip.
+	if _, err := tb.SetPropagation(RootID, unix.MS_SHARED, false); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := tb.Get(RootID)
+	tb.SetShared(bind.ID, root.Shared)
+	if _, err := tb.SetPropagation(bind.ID, unix.MS_SLAVE, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := optional(bind.ID), " master:"+itoa(root.Shared); got != want {
+		t.Fatalf("slave of a peer: %q, want %q", got, want)
+	}
+	if r := tb.Receivers(RootID); len(r) != 1 || r[0].ID != bind.ID {
+		t.Fatalf("receivers of the root: %+v", r)
+	}
+	rec := tb.Record(RootID)
+	if rec.Deleted || rec.GetMount().GetSharedGroup() != int32(root.Shared) {
+		t.Fatalf("root's record %v", rec)
+	}
+	fresh := NewTable(1, 2)
+	if err := fresh.RestoreFixedPropagation(rec.GetMount()); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := fresh.Get(RootID); m.Shared != root.Shared {
+		t.Fatalf("restored root %+v", m)
+	}
+	m, err := FromRecord(tb.Record(bind.ID).GetMount(), 0)
+	if err != nil || m.Master != root.Shared || m.Shared != 0 {
+		t.Fatalf("bind's record: %+v, %v", m, err)
+	}
+	if g := fresh.NewGroup(); g <= root.Shared {
+		t.Fatalf("new group %d after restoring group %d", g, root.Shared)
+	}
+	if _, err := tb.SetPropagation(RootID, unix.MS_PRIVATE, false); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.Record(RootID).Deleted {
+		t.Fatalf("a private root has a record")
+	}
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+func TestPathIn(t *testing.T) {
+	for _, tc := range []struct {
+		from, to Mount
+		p, want  string
+		ok       bool
+	}{
+		{from: Mount{Target: "/"}, to: Mount{Target: "/t", Root: "/"}, p: "/m", want: "/t/m", ok: true},
+		{from: Mount{Target: "/t", Root: "/"}, to: Mount{Target: "/"}, p: "/t/m", want: "/m", ok: true},
+		{from: Mount{Target: "/"}, to: Mount{Target: "/b", Root: "/x"}, p: "/x/y", want: "/b/y", ok: true},
+		{from: Mount{Target: "/"}, to: Mount{Target: "/b", Root: "/x"}, p: "/z", ok: false},
+	} {
+		got, ok := PathIn(tc.from, tc.to, tc.p)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("PathIn(%+v, %+v, %q) = %q, %v; want %q, %v", tc.from, tc.to, tc.p, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -130,6 +130,8 @@ type Mount struct {
 	// (",size=1024k,mode=755"), which /proc/<pid>/mounts appends to
 	// Options.
 	Options, Super, FSOptions string
+	// Optional are mountinfo's optional fields (" shared:1").
+	Optional string
 }
 
 // Limits are the numbers /proc/sys shows.

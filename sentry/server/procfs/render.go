@@ -407,7 +407,7 @@ func genMountinfo(src Source, _, _ int32) ([]byte, error) {
 		if root == "" {
 			root = "/"
 		}
-		fmt.Fprintf(&b, "%d %d %d:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), mangle(root), mangle(m.Target), m.Options, mangle(m.FSType), mangle(m.Source), m.Super)
+		fmt.Fprintf(&b, "%d %d %d:%d %s %s %s%s - %s %s %s\n", m.ID, m.ParentID, unix.Major(m.Dev), unix.Minor(m.Dev), mangle(root), mangle(m.Target), m.Options, m.Optional, mangle(m.FSType), mangle(m.Source), m.Super)
 	}
 	return b.Bytes(), nil
 }
