@@ -56,6 +56,10 @@ type Plan struct {
 	// the read-only /sys), but not /proc and /dev, which every table
 	// has, nor the ones not served.
 	Listed []Mount
+	// RootPropagation is linux.rootfsPropagation as mount(2)'s flags
+	// (MS_SHARED|MS_REC for "rshared"; 0 when unset), which the sentry
+	// gives its root mount.
+	RootPropagation uint64
 	// Servers are the remote sentries named by ServerAnnotation (nil:
 	// embedded); TLSCert, TLSKey and TLSCA the files of the TLS
 	// annotations.
@@ -354,6 +358,15 @@ var mountFlags = map[string]uintptr{
 	"strictatime": unix.MS_STRICTATIME,
 }
 
+// rootPropagations are linux.rootfsPropagation's values, as mount(2)'s
+// flags.
+var rootPropagations = map[string]uint64{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
 // mountNoops are options that change nothing for the sandbox: the mounts
 // live in the gofer's private mount namespace, so propagation does not
 // reach the host, and bind mounts are always recursive.
@@ -567,7 +580,11 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 		p.Notes = append(p.Notes, "linux.resources: not applied without linux.cgroupsPath")
 	}
 	if l.RootfsPropagation != "" {
-		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")
+		flags, ok := rootPropagations[l.RootfsPropagation]
+		if !ok {
+			return fmt.Errorf("linux.rootfsPropagation %q: not one of private, slave, shared, unbindable (r-prefixed or not)", l.RootfsPropagation)
+		}
+		p.RootPropagation = flags
 	}
 	note, err := lsmLabel("linux.mountLabel", l.MountLabel, "SELinux", seLinuxEnabled)
 	if err != nil {

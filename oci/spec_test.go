@@ -167,6 +167,17 @@ func TestPlanFor(t *testing.T) {
 		{name: "version", edit: func(s *specs.Spec) { s.Version = "0.9" }, wantErr: "ociVersion"},
 		{name: "no root", edit: func(s *specs.Spec) { s.Root = nil }, wantErr: "root.path"},
 		{name: "missing rootfs", edit: func(s *specs.Spec) { s.Root.Path = "nope" }, wantErr: "root.path"},
+		{name: "rootfs propagation rshared", edit: func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, check: func(t *testing.T, p *Plan) {
+			if p.RootPropagation != unix.MS_SHARED|unix.MS_REC {
+				t.Errorf("root propagation %#x", p.RootPropagation)
+			}
+		}},
+		{name: "rootfs propagation unbindable", edit: func(s *specs.Spec) { s.Linux.RootfsPropagation = "unbindable" }, check: func(t *testing.T, p *Plan) {
+			if p.RootPropagation != unix.MS_UNBINDABLE {
+				t.Errorf("root propagation %#x", p.RootPropagation)
+			}
+		}},
+		{name: "rootfs propagation bad", edit: func(s *specs.Spec) { s.Linux.RootfsPropagation = "sharedish" }, wantErr: "linux.rootfsPropagation"},
 		{name: "no process", edit: func(s *specs.Spec) { s.Process = nil }, wantErr: "process: missing"},
 		{name: "no args", edit: func(s *specs.Spec) { s.Process.Args = nil }, wantErr: "process.args"},
 		{name: "relative cwd", edit: func(s *specs.Spec) { s.Process.Cwd = "tmp" }, wantErr: "process.cwd"},

@@ -232,6 +232,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Log:             hlog.Named("client"),
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
 		Mounts:          mountSpecs(plan.Listed),
+		RootPropagation: plan.RootPropagation,
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
 		Seccomp:         b.seccomp,

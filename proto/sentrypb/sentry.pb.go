@@ -2779,6 +2779,11 @@ type Start struct {
 	// its own namespace, or the sentry serves them), so that they are in
 	// its mount table (/proc/self/mountinfo, statfs).
 	Mounts []*MountSpec `protobuf:"bytes,190,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// root_propagation is the root mount's propagation (OCI
+	// linux.rootfsPropagation) as mount(2)'s flags: one of MS_SHARED,
+	// MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, with or without MS_REC; 0
+	// leaves it private.
+	RootPropagation uint64 `protobuf:"varint,320,opt,name=root_propagation,json=rootPropagation,proto3" json:"root_propagation,omitempty"`
 	// no_new_privs: the first process starts with no_new_privs (OCI
 	// process.noNewPrivileges), so its program's set-id bits are ignored.
 	NoNewPrivs bool `protobuf:"varint,211,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
@@ -2890,6 +2895,13 @@ func (x *Start) GetMounts() []*MountSpec {
 		return x.Mounts
 	}
 	return nil
+}
+
+func (x *Start) GetRootPropagation() uint64 {
+	if x != nil {
+		return x.RootPropagation
+	}
+	return 0
 }
 
 func (x *Start) GetNoNewPrivs() bool {
@@ -9050,7 +9062,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xa7\x03\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xd3\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -9061,7 +9073,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\a \x01(\rR\x05umask\x12\x16\n" +
 	"\x06groups\x18Z \x03(\rR\x06groups\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12<\n" +
-	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\x12!\n" +
+	"\x06mounts\x18\xbe\x01 \x03(\v2#.runscdecoupled.sentry.v1.MountSpecR\x06mounts\x12*\n" +
+	"\x10root_propagation\x18\xc0\x02 \x01(\x04R\x0frootPropagation\x12!\n" +
 	"\fno_new_privs\x18\xd3\x01 \x01(\bR\n" +
 	"noNewPrivs\x12\x17\n" +
 	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +

@@ -89,6 +89,9 @@ type Config struct {
 	// --volume, an OCI bundle's mounts), sent in Start so that the
 	// sentry's mount table (mountinfo) lists them.
 	Mounts []*pb.MountSpec
+	// RootPropagation is the root mount's propagation (Start's
+	// root_propagation; 0: private).
+	RootPropagation uint64
 	// Rlimits replace the defaults of the first process's resource
 	// limits (inherited by its children).
 	Rlimits []Rlimit
@@ -430,6 +433,8 @@ func (c *client) run() (int, error) {
 		Umask:      currentUmask(),
 		NoNewPrivs: c.cfg.NoNewPrivileges,
 		Mounts:     c.cfg.Mounts,
+
+		RootPropagation: c.cfg.RootPropagation,
 	}
 	serverLimits(ls, start)
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Start{Start: start}})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -875,6 +876,11 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		k.log.Warn("refused Start", "err", err)
 		return err
 	}
+	rootProp, rootRec, err := startPropagation(st.RootPropagation)
+	if err != nil {
+		k.log.Warn("refused Start", "err", err)
+		return err
+	}
 	k.mu.Lock()
 	if k.started || k.destroyed {
 		k.mu.Unlock()
@@ -892,6 +898,12 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 			if isMqueueMount(m) {
 				k.vfs.setMqueue(m.ID)
 			}
+		}
+	}
+	if rootProp != 0 {
+		ids, _ := k.vfs.mounts.SetPropagation(mount.RootID, rootProp, rootRec)
+		for _, id := range ids {
+			k.trk.markMount(id)
 		}
 	}
 	p, err := k.newProcessLocked(1, nil)

@@ -34,6 +34,19 @@ const mountFlagsIgnored = unix.MS_SILENT | unix.MS_SYNCHRONOUS | unix.MS_DIRSYNC
 // mounts under it too).
 const propagationFlags = unix.MS_SHARED | unix.MS_PRIVATE | unix.MS_SLAVE | unix.MS_UNBINDABLE
 
+// startPropagation checks Start's root_propagation: 0, or one propagation
+// flag with or without MS_REC.
+func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
+	kind = flags &^ unix.MS_REC
+	if flags == 0 {
+		return 0, false, nil
+	}
+	if kind&^propagationFlags != 0 || kind == 0 || kind&(kind-1) != 0 {
+		return 0, false, fmt.Errorf("start: root propagation %#x: %w", flags, unix.EINVAL)
+	}
+	return kind, flags&unix.MS_REC != 0, nil
+}
+
 // sysMount implements mount(2): a tmpfs at a directory, remounting a
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
