@@ -2,6 +2,7 @@ package gofer
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -127,6 +128,14 @@ func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.M
 			return r
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if errors.Is(err, errCreationGone) {
+			// The creation happened once and its effect is already
+			// undone by a later call: its success stands, with the
+			// first execution's attributes and no handle (there is no
+			// file to name).
+			s.log.Debug("re-sent creation of a file since removed", "op", "mkdir", "name", req.GetName())
+			return &goferpb.MkdirReply{Stat: r.GetStat()}
+		}
 		if err != nil {
 			return &goferpb.MkdirReply{Errno: errnoOf(err)}
 		}
@@ -166,6 +175,14 @@ func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*gofer
 			return r
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if errors.Is(err, errCreationGone) {
+			// The creation happened once and its effect is already
+			// undone by a later call: its success stands, with the
+			// first execution's attributes and no handle (there is no
+			// file to name).
+			s.log.Debug("re-sent creation of a file since removed", "op", "symlink", "name", req.GetName())
+			return &goferpb.SymlinkReply{Stat: r.GetStat()}
+		}
 		if err != nil {
 			return &goferpb.SymlinkReply{Errno: errnoOf(err)}
 		}
@@ -217,6 +234,14 @@ func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.M
 			return r
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if errors.Is(err, errCreationGone) {
+			// The creation happened once and its effect is already
+			// undone by a later call: its success stands, with the
+			// first execution's attributes and no handle (there is no
+			// file to name).
+			s.log.Debug("re-sent creation of a file since removed", "op", "mknod", "name", req.GetName())
+			return &goferpb.MknodReply{Stat: r.GetStat()}
+		}
 		if err != nil {
 			return &goferpb.MknodReply{Errno: errnoOf(err)}
 		}

@@ -109,7 +109,12 @@
 //     good: a
 //     duplicate gets the first execution's reply (waiting for it if it is
 //     still running) instead of running again. A duplicate creation gets a
-//     fresh handle of the file the first one made. A reply of EBADF (an
+//     fresh handle of the file the first one made; if that file is gone (a
+//     later call removed it and no handle keeps it: the sentry that sent
+//     both died, and its session's handles were released), a duplicate
+//     Mkdir, Symlink or Mknod gets the first execution's success and
+//     attributes without a handle, a duplicate Create ESTALE (it must
+//     open the file). A reply of EBADF (an
 //     unknown handle, so nothing was done) is not kept: the sentry re-sends
 //     such a mutation once it has re-resolved its handles after a gofer
 //     restart. The cache lives in memory: it covers a sentry restart, not a
