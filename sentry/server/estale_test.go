@@ -76,6 +76,14 @@ func TestResentCreationOfRemovedFile(t *testing.T) {
 			{"mknod", unix.SYS_MKNOD, func(m *appMem) []uint64 { return []uint64{str(m, "/tmp/p"), unix.S_IFIFO | 0600, 0} }},
 			{"unlink", unix.SYS_UNLINK, func(m *appMem) []uint64 { return []uint64{str(m, "/tmp/p")} }},
 		}, gone: []string{"tmp/p"}},
+		{name: "bind+unlink", steps: []step{
+			{"socket", unix.SYS_SOCKET, func(m *appMem) []uint64 { return []uint64{unix.AF_UNIX, unix.SOCK_STREAM, 0} }},
+			{"bind", unix.SYS_BIND, func(m *appMem) []uint64 {
+				sa := append([]byte{unix.AF_UNIX, 0}, "/tmp/sock\x00"...)
+				return []uint64{3, m.alloc(sa), uint64(len(sa))}
+			}},
+			{"unlink", unix.SYS_UNLINK, func(m *appMem) []uint64 { return []uint64{str(m, "/tmp/sock")} }},
+		}, gone: []string{"tmp/sock"}},
 		{name: "link+unlink", setup: func(root string) error { return os.WriteFile(filepath.Join(root, "tmp/x"), []byte("x"), 0644) }, steps: []step{
 			{"link", unix.SYS_LINK, func(m *appMem) []uint64 { return []uint64{str(m, "/tmp/x"), str(m, "/tmp/l")} }},
 			{"unlink", unix.SYS_UNLINK, func(m *appMem) []uint64 { return []uint64{str(m, "/tmp/l")} }},
