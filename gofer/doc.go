@@ -19,9 +19,11 @@
 //   - Sessions: a sentry holds a Session stream open and names it in the
 //     metadata of its calls; the handles those calls return belong to the
 //     session and are released when the stream ends, so a sentry killed
-//     with -9 does not leave its fds behind. Handles of unlinked regular
-//     files outlive their session as orphans for the orphan linger (see
-//     WithOrphanLinger), long enough for a restarted sentry to Reopen them.
+//     with -9 does not leave its fds behind. Handles the sentry opened
+//     (Open, Create) of unlinked regular files outlive their session as
+//     orphans for the orphan linger (see WithOrphanLinger), long enough
+//     for a restarted sentry to Reopen them; handles it only looked up
+//     go with the session.
 //     Calls without a session make handles only Release drops.
 //   - Call streams (calls.go): a Calls stream is a session of its own and
 //     carries the unary calls multiplexed by id, run by a pool of at most
