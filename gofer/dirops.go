@@ -122,10 +122,10 @@ func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.M
 		if err != nil {
 			return &goferpb.MkdirReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.MkdirReply{Handle: h, Stat: st}, h.FileHandle
+		return &goferpb.MkdirReply{Handle: h, Stat: st}, h.GetFileHandle()
 	}, func(r *goferpb.MkdirReply, fh []byte) *goferpb.MkdirReply {
-		if r.Errno != 0 {
-			return r
+		if r.Errno != 0 || r.Handle == nil {
+			return r // failed, or its file was removed at once
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
 		if errors.Is(err, errCreationGone) {
@@ -155,6 +155,12 @@ func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Sta
 		return nil, nil, wrap(err, "mkdir %q", name)
 	}
 	fd, err := openPath(dir.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		// Made, and already removed by a concurrent call (another
+		// thread of the sentry's application): the creation succeeded,
+		// and there is no file left to hand out.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, wrap(err, "mkdir %q: open", name)
 	}
@@ -169,10 +175,10 @@ func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*gofer
 		if err != nil {
 			return &goferpb.SymlinkReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.SymlinkReply{Handle: h, Stat: st}, h.FileHandle
+		return &goferpb.SymlinkReply{Handle: h, Stat: st}, h.GetFileHandle()
 	}, func(r *goferpb.SymlinkReply, fh []byte) *goferpb.SymlinkReply {
-		if r.Errno != 0 {
-			return r
+		if r.Errno != 0 || r.Handle == nil {
+			return r // failed, or its file was removed at once
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
 		if errors.Is(err, errCreationGone) {
@@ -212,6 +218,12 @@ func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb
 		return nil, nil, wrap(err, "symlink %q", name)
 	}
 	fd, err := openPath(dir.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		// Made, and already removed by a concurrent call (another
+		// thread of the sentry's application): the creation succeeded,
+		// and there is no file left to hand out.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, wrap(err, "symlink %q: open", name)
 	}
@@ -228,10 +240,10 @@ func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.M
 		if err != nil {
 			return &goferpb.MknodReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.MknodReply{Handle: h, Stat: st}, h.FileHandle
+		return &goferpb.MknodReply{Handle: h, Stat: st}, h.GetFileHandle()
 	}, func(r *goferpb.MknodReply, fh []byte) *goferpb.MknodReply {
-		if r.Errno != 0 {
-			return r
+		if r.Errno != 0 || r.Handle == nil {
+			return r // failed, or its file was removed at once
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
 		if errors.Is(err, errCreationGone) {
@@ -272,6 +284,12 @@ func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Sta
 		return nil, nil, wrap(err, "mknod %q", name)
 	}
 	fd, err := openPath(dir.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		// Made, and already removed by a concurrent call (another
+		// thread of the sentry's application): the creation succeeded,
+		// and there is no file left to hand out.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, wrap(err, "mknod %q: open", name)
 	}

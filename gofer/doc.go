@@ -70,6 +70,9 @@
 //     min(length, MaxReadLength) means end of file.
 //   - Read, Write need a prior Open (or Create) in the matching direction,
 //     else EBADF; Getdents and Fsync open the file for reading themselves.
+//   - A Mkdir, Symlink or Mknod whose file a concurrent call removed
+//     before the gofer could open it succeeds with no handle and no
+//     attributes (the creation happened; nothing is left to name).
 //   - Getdents cookies are indexes into a per-handle snapshot taken at
 //     offset 0 (see Getdents).
 //   - Fsync's durable_watermark is per handle: every write through that

@@ -37,6 +37,9 @@ var tcpechoC string
 //go:embed testdata/pwloop.c
 var pwloopC string
 
+//go:embed testdata/mkrm.c
+var mkrmC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -193,6 +196,18 @@ umount m && ls -A m | wc -l && rmdir m`,
 }
 ( loop a ) & ( loop b ) & wait
 ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
+	},
+	{
+		// One thread creates directories, symlinks and FIFOs, another
+		// removes each as soon as it appears: a creation and its
+		// removal are often both in flight when the server dies, so
+		// the successor gets the creation re-sent after its file is
+		// gone. (Regular files would be unlinked while open, which the
+		// gofer keeps for --orphan-linger after each kill, more than
+		// Leak allows over 20 kills; create-remove covers them.)
+		Name:    "create-remove-threads",
+		Script:  `./prog 3000; rm prog; ls -A`,
+		CSource: mkrmC,
 	},
 }
 
