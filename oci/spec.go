@@ -41,6 +41,11 @@ type Plan struct {
 	Hostname string
 	// Sysctls are linux.sysctl, for the sentry (client.Config.Sysctls).
 	Sysctls map[string]string
+	// NetNS is the path of the network namespace linux.namespaces names
+	// (a pod's, made by a CNI plugin): the container's network is that
+	// namespace's interfaces, served by the sentry (--network=sandbox).
+	// Empty: a new namespace, which has only a loopback (--network=none).
+	NetNS string
 	// Devices are linux.devices, nodes of the sentry's /dev.
 	Devices []Device
 	// Mounts are performed by the gofer in its mount namespace, in order.
@@ -65,6 +70,9 @@ type Plan struct {
 	// Empty: no cgroup of its own.
 	CgroupsPath string
 	Resources   *specs.LinuxResources
+	// Seccomp is linux.seccomp as a filter for the container's processes
+	// (nil: none).
+	Seccomp *SeccompFilter
 	// Hooks are config.json's hooks (checkHooks: the ones run on the
 	// host); nil without.
 	Hooks *specs.Hooks
@@ -299,8 +307,20 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 			}
 		}
 	}
-	if sp.ApparmorProfile != "" || sp.SelinuxLabel != "" {
-		notes = append(notes, field+".apparmorProfile/selinuxLabel: not applied; the sandbox itself is the confinement")
+	for _, l := range []struct {
+		field, value, module string
+		enabled              func() bool
+	}{
+		{field + ".apparmorProfile", sp.ApparmorProfile, "AppArmor", appArmorEnabled},
+		{field + ".selinuxLabel", sp.SelinuxLabel, "SELinux", seLinuxEnabled},
+	} {
+		note, err := lsmLabel(l.field, l.value, l.module, l.enabled)
+		if err != nil {
+			return p, nil, err
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
 	}
 	if sp.OOMScoreAdj != nil {
 		notes = append(notes, field+".oomScoreAdj: not applied")
@@ -527,7 +547,10 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 			}
 		case specs.NetworkNamespace:
 			if ns.Path != "" {
-				p.Notes = append(p.Notes, field+": the container does not join the network namespace "+ns.Path+"; its network is the sentry's")
+				if !filepath.IsAbs(ns.Path) {
+					return fieldError(field+".path", "%q: not absolute", ns.Path)
+				}
+				p.NetNS = ns.Path
 			}
 		case specs.UserNamespace, specs.TimeNamespace:
 			return fieldError(field, "%s namespaces are not supported", ns.Type)
@@ -546,11 +569,22 @@ func (p *Plan) checkLinux(l *specs.Linux) error {
 	if l.RootfsPropagation != "" {
 		p.Notes = append(p.Notes, "linux.rootfsPropagation: not applied; the root's mounts live in the gofer's private mount namespace")
 	}
-	if l.MountLabel != "" {
-		p.Notes = append(p.Notes, "linux.mountLabel: not applied (no SELinux labels)")
+	note, err := lsmLabel("linux.mountLabel", l.MountLabel, "SELinux", seLinuxEnabled)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		p.Notes = append(p.Notes, note)
 	}
 	if l.Seccomp != nil {
-		p.Notes = append(p.Notes, "linux.seccomp: not applied; the application's system calls are served by the sentry")
+		f, err := SeccompFrom(l.Seccomp)
+		if err != nil {
+			return err
+		}
+		if len(f.Ignored) > 0 {
+			p.Notes = append(p.Notes, "linux.seccomp: system calls unknown on x86-64 ignored (as runc): "+strings.Join(f.Ignored, ", "))
+		}
+		p.Seccomp = f
 	}
 	return p.protectPaths(l.MaskedPaths, l.ReadonlyPaths)
 }

@@ -211,11 +211,21 @@ func TestPlanFor(t *testing.T) {
 			}
 		}},
 		{name: "joined pid namespace", edit: func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/1/ns/pid" }, wantErr: "linux.namespaces[0].path"},
-		{name: "joined network namespace noted", edit: func(s *specs.Spec) {
+		{name: "joined network namespace is the sandbox network", edit: func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/var/run/netns/x"})
 		}, check: func(t *testing.T, p *Plan) {
-			if !strings.Contains(strings.Join(p.Notes, "\n"), "linux.namespaces[2]") {
-				t.Errorf("notes %q", p.Notes)
+			if p.NetNS != "/var/run/netns/x" || strings.Contains(strings.Join(p.Notes, "\n"), "linux.namespaces[2]") {
+				t.Errorf("netns %q, notes %q", p.NetNS, p.Notes)
+			}
+		}},
+		{name: "relative network namespace path", edit: func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "netns/x"})
+		}, wantErr: "linux.namespaces[2].path"},
+		{name: "new network namespace", edit: func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+		}, check: func(t *testing.T, p *Plan) {
+			if p.NetNS != "" {
+				t.Errorf("netns %q", p.NetNS)
 			}
 		}},
 		{name: "cgroup applied", edit: func(s *specs.Spec) {

@@ -162,7 +162,7 @@ func runServer(args []string) int {
 	seccompMode := seccompFlag(fs)
 	namespaces := namespacesFlag(fs)
 	maxClientMemory := fs.String("max-client-memory", strconv.Itoa(server.DefaultMaxClientMemory>>20)+"M", "memory one client's buffering kernel objects may hold on the server (`SIZE`: bytes, or with a K, M or G suffix); each pipe reserves its 64 KiB capacity, each socket its receive buffer, each queued SysV message its size; beyond it pipes and FIFOs fail with ENOMEM, sockets with ENOBUFS, msgsnd with ENOMEM")
-	network := fs.String("network", server.NetworkNone, "what the applications' AF_INET and AF_INET6 sockets are: none (a loopback-only network stack per client, in the server) or host (this machine's own sockets, opened by the server for every client: only for clients you would let use this machine's network)")
+	network := fs.String("network", server.NetworkNone, "what the applications' AF_INET and AF_INET6 sockets are: none (a loopback-only network stack per client, in the server) or host (this machine's own sockets, opened by the server for every client: only for clients you would let use this machine's network) or sandbox (as none, and a client may bring the network of the namespace it runs in: do --network=sandbox, an OCI container in a pod's namespace; its frames travel on the session)")
 	operatorUIDs := fs.String("operator-uid", "", "Unix socket clients of these `UIDS` (comma-separated; root always is) may run applications as any user and see every client in debug")
 	if ok, code := parseFlags(fs, args, "server --listen TARGET --gofer TARGET"); !ok {
 		return code

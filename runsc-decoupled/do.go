@@ -53,7 +53,8 @@ func runDo(args []string) int {
 	maxProcesses := fs.Int("max-processes", client.DefaultMaxProcesses, "fork fails with EAGAIN beyond this many live application processes (each is a process on this host)")
 	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
-	network := fs.String("network", "", "the embedded sentry's network: none (the default: a loopback-only network stack of the sandbox's own) or host (the application's sockets are this machine's); with --server, that server's operator chooses (server --network)")
+	network := fs.String("network", "", "the sandbox's network: none (the default: a loopback-only network stack of the sandbox's own), host (the embedded sentry's sockets are this machine's) or sandbox (the interfaces of the network namespace do runs in are taken from the host and served by the sentry's netstack, their frames carried on the session; needs CAP_NET_ADMIN and CAP_NET_RAW there, and with --server a server started with --network=sandbox); with --server, none and host are that server's operator's choice (server --network)")
+	netns := fs.String("netns", "", "with --network=sandbox, take the interfaces of the network namespace at `PATH` (a pod's, /var/run/netns/NAME) instead of do's own, while do itself stays in its namespace (so it reaches a --server over TCP through its own network)")
 	var volumes multiFlag
 	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
 	if ok, code := parseFlags(fs, args, doSynopsis); !ok {
@@ -87,6 +88,10 @@ func runDo(args []string) int {
 	wireKind, err := transport.ParseWire(*wire)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --%v\n", err)
+		return 2
+	}
+	if *netns != "" && *network != server.NetworkSandbox {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --netns needs --network=sandbox\n")
 		return 2
 	}
 	if *heartbeat <= 0 || *deadAfter < 0 || *grace <= 0 || *recoveryTimeout <= 0 {
@@ -126,18 +131,15 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --volume needs the embedded gofer; with --server the files are that server's gofer's\n")
 			return 2
 		}
-		if *network != "" {
-			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network is the embedded sentry's; with --server the network is what that server's operator chose (server --network)\n")
+		if *network != "" && *network != server.NetworkSandbox {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network %s is the embedded sentry's; with --server the network is what that server's operator chose (server --network), or --network=sandbox\n", *network)
 			return 2
 		}
 	} else {
 		switch *network {
-		case "", "none", "host":
-		case "sandbox":
-			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network sandbox is not implemented (docs/ARCHITECTURE.md describes its design); use none or host\n")
-			return 2
+		case "", server.NetworkNone, server.NetworkHost, server.NetworkSandbox:
 		default:
-			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network %q: want none or host\n", *network)
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --network %q: want none, host or sandbox\n", *network)
 			return 2
 		}
 		setup, err := doRootSetup(*forceOverlay, volumes)
@@ -151,6 +153,17 @@ func runDo(args []string) int {
 		}
 		defer emb.stop()
 		list = []string{emb.server}
+	}
+	var sandboxNet *client.SandboxNetwork
+	if *network == server.NetworkSandbox {
+		if sandboxNet, err = client.OpenSandboxNetworkIn(*netns, log.Named("network")); err != nil {
+			return failDo(err)
+		}
+		defer func() {
+			if err := sandboxNet.Close(); err != nil {
+				log.Warn("sandbox network", "err", err)
+			}
+		}()
 	}
 	stopProfile, err := startCPUProfile(*profileCPU)
 	if err != nil {
@@ -208,6 +221,7 @@ func runDo(args []string) int {
 		ReplayLog:         replayLogFor(*replayLog),
 		MaxProcesses:      *maxProcesses,
 		Mounts:            doMountSpecs(volumes),
+		Network:           sandboxNet,
 	})
 	close(runDone)
 	if err != nil {

@@ -1033,7 +1033,7 @@ func ociFeatures(g ociGlobals, log *ociLog, args []string) int {
 			Capabilities: []string{},
 			// cgroupfs paths, v1 and v2 (gVisor's runsc/cgroup); not systemd's.
 			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: new(bool), SystemdUser: new(bool)},
-			Seccomp:         &features.Seccomp{Enabled: new(bool)},
+			Seccomp:         oci.SeccompFeatures(),
 			Apparmor:        &features.Apparmor{Enabled: new(bool)},
 			Selinux:         &features.Selinux{Enabled: new(bool)},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: new(bool)}},

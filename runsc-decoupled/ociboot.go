@@ -24,6 +24,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -133,6 +134,20 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		}
 	}
 
+	// In a pod's network namespace, the container's network is the
+	// namespace's interfaces, taken from the host kernel and served by
+	// the sentry's netstack.
+	var sandboxNet *client.SandboxNetwork
+	if plan.NetNS != "" {
+		if sandboxNet, err = client.OpenSandboxNetworkIn(plan.NetNS, hlog.Named("network")); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if err := sandboxNet.Close(); err != nil {
+				hlog.Warn("sandbox network", "err", err)
+			}
+		}()
+	}
 	servers := plan.Servers
 	if len(servers) == 0 {
 		setup := &oci.RootSetup{Mounts: plan.Mounts, Readonly: plan.RootReadonly, SentryScratch: true}
@@ -141,7 +156,11 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 			level = "debug"
 		}
 		common := commonFlags{debugLog: filepath.Join(dir, "sandbox.log"), logLevel: level}
-		emb, err := startEmbedded(plan.Root, common, hlog, embedOptions{dir: dir, rootSetup: setup})
+		opts := embedOptions{dir: dir, rootSetup: setup}
+		if sandboxNet != nil {
+			opts.network = server.NetworkSandbox
+		}
+		emb, err := startEmbedded(plan.Root, common, hlog, opts)
 		if err != nil {
 			return 0, err
 		}
@@ -167,6 +186,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		signals: make(chan client.Signal),
 		spawns:  make(chan client.SpawnRequest),
 		runDone: make(chan struct{}),
+		seccomp: seccompProgram(plan.Seccomp),
 	}
 	go b.serve(ctl)
 	go b.serveSpawns(spawnSock)
@@ -205,6 +225,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Stderr:          os.Stderr,
 		Hostname:        plan.Hostname,
 		Sysctls:         plan.Sysctls,
+		Network:         sandboxNet,
 		Devices:         deviceNodes(plan.Devices),
 		ClientID:        containerClientID(id),
 		TLS:             transport.TLSFiles{Cert: plan.TLSCert, Key: plan.TLSKey, CA: plan.TLSCA},
@@ -213,6 +234,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		Mounts:          mountSpecs(plan.Listed),
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		Seccomp:         b.seccomp,
 		Signals:         b.signals,
 		Spawns:          b.spawns,
 		BeforeStart: func() error {
@@ -299,6 +321,17 @@ type containerBooter struct {
 	signals chan client.Signal
 	spawns  chan client.SpawnRequest
 	runDone chan struct{}
+	// seccomp is linux.seccomp's filter, given to the first process and
+	// to each exec (nil: none). Set once.
+	seccomp *client.SeccompProgram
+}
+
+// seccompProgram is the client's form of linux.seccomp's filter.
+func seccompProgram(f *oci.SeccompFilter) *client.SeccompProgram {
+	if f == nil {
+		return nil
+	}
+	return &client.SeccompProgram{Insns: f.Insns, Log: f.Log}
 }
 
 func (b *containerBooter) serve(l net.Listener) {
@@ -417,8 +450,8 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 	fs.Var(&envs, "env", "`VAR=VALUE` to set (repeatable)")
 	fs.Var(&envs, "e", "short for --env")
 	fs.Int("preserve-fds", 0, "refused when not 0")
-	fs.String("process-label", "", "accepted, not applied")
-	fs.String("apparmor", "", "accepted, not applied")
+	processLabel := fs.String("process-label", "", "the process's SELinux label, as process.selinuxLabel")
+	apparmor := fs.String("apparmor", "", "the process's AppArmor profile, as process.apparmorProfile")
 	fs.Bool("ignore-paused", false, "accepted")
 	var caps multiFlag
 	fs.Var(&caps, "cap", "refused (capabilities are not applied)")
@@ -488,6 +521,12 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 		if *noNewPrivs {
 			sp.NoNewPrivileges = true
 		}
+	}
+	if *apparmor != "" {
+		sp.ApparmorProfile = *apparmor
+	}
+	if *processLabel != "" {
+		sp.SelinuxLabel = *processLabel
 	}
 	proc, notes, err := oci.ProcessFrom(&sp, "process")
 	if err != nil {
@@ -719,6 +758,7 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		Seccomp:         b.seccomp,
 		Stdin:           stdio[0],
 		Stdout:          stdio[1],
 		Stderr:          stdio[2],
@@ -781,6 +821,13 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 	}()
 	<-sp.Done()
 	send(oci.SpawnEvent{Exited: true, Status: sp.Status()})
+	// The exec's stdio stays open (the deferred closes) while children
+	// of the process still hold it, as the shim's pipes stay open for a
+	// runc exec's children.
+	select {
+	case <-sp.Released():
+	case <-b.runDone:
+	}
 }
 
 // newConsole makes a pty, sends its master to the console socket as runc

@@ -6,7 +6,8 @@
 # containerd's runc.v2 shim; runc is there to compare with), m4 and
 # procps (tools that read /proc, run by the /proc end-to-end test), and
 # python3 (Debian's, dynamically linked: the socket tests run an asyncio
-# server and http.server in the sandbox). Idempotent.
+# server and http.server in the sandbox), strace (the ptrace test runs
+# it in the sandbox) and gdb (so does the debugger test). Idempotent.
 set -eu
 need=""
 command -v protoc >/dev/null 2>&1 || need="$need protobuf-compiler"
@@ -17,8 +18,11 @@ command -v make >/dev/null 2>&1 || need="$need make"
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need="$need containerd"
 command -v runc >/dev/null 2>&1 || need="$need runc"
 command -v m4 >/dev/null 2>&1 || need="$need m4"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v ps >/dev/null 2>&1 && command -v free >/dev/null 2>&1 || need="$need procps"
 /usr/bin/python3 -c "import asyncio, http.server, urllib.request" >/dev/null 2>&1 || need="$need python3"
+command -v strace >/dev/null 2>&1 || need="$need strace"
+command -v gdb >/dev/null 2>&1 || need="$need gdb"
 if [ -n "$need" ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -102,6 +102,10 @@ type Options struct {
 	OnReply func(*pb.Reply)
 	// OnFarewell is called when the server acknowledges Goodbye.
 	OnFarewell func()
+	// OnFrames, when set, is called for each batch of Ethernet frames the
+	// server sends (--network=sandbox), from the receiving goroutine like
+	// OnPush; it must only queue them. Without it they are dropped.
+	OnFrames func(*pb.Frames)
 	// HeartbeatInterval is how often the client sends a heartbeat
 	// (default 100ms).
 	HeartbeatInterval time.Duration
@@ -269,6 +273,10 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("session with %s: %w", t, err)
+	}
+	if hello.Network != nil && welcome.GetFeatures()&pb.FeatureSandboxNetwork == 0 {
+		w.close()
+		return nil, fmt.Errorf("session with %s: %w: the server does not know --network=sandbox (an older build)", t, ErrRefused)
 	}
 	c := &StreamConn{w: w, opts: opts, Welcome: welcome, Wire: kind,
 		pending: make(map[uint64]chan *pb.Reply), token: make(chan struct{}, 1),
@@ -625,6 +633,10 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	case *pb.ServerMessage_Farewell:
 		if c.opts.OnFarewell != nil {
 			c.opts.OnFarewell()
+		}
+	case *pb.ServerMessage_Frames:
+		if c.opts.OnFrames != nil && m.Frames != nil {
+			c.opts.OnFrames(m.Frames)
 		}
 	case *pb.ServerMessage_Heartbeat:
 	}

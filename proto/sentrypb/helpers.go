@@ -4,3 +4,18 @@ package sentrypb
 // sent in Hello and Welcome. It changes when a change of the protocol would
 // make an old peer misbehave rather than fail cleanly.
 const ProtocolVersion = 1
+
+// Feature bits of Hello.features and Welcome.features: what a peer
+// understands beyond ProtocolVersion. Bits are numbered after the proto
+// field range of the change that added them, so that changes made side
+// by side do not pick the same bit.
+const (
+	// FeatureSandboxNetwork: the server understands Hello.network and
+	// the Frames messages (--network=sandbox). A client bringing a
+	// network to a server without it would lose its addresses for
+	// nothing: the transport refuses such a server.
+	FeatureSandboxNetwork uint64 = 1 << 27
+)
+
+// ServerFeatures are the feature bits this server code sets in Welcome.
+const ServerFeatures = FeatureSandboxNetwork

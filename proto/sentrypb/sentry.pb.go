@@ -90,7 +90,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{50, 0}
 }
 
 type FileState_Kind int32
@@ -172,7 +172,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{81, 0}
 }
 
 type ClientMessage struct {
@@ -187,6 +187,7 @@ type ClientMessage struct {
 	//	*ClientMessage_Goodbye
 	//	*ClientMessage_ProcAnswer
 	//	*ClientMessage_SignalsPending
+	//	*ClientMessage_Frames
 	Msg           isClientMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -301,6 +302,15 @@ func (x *ClientMessage) GetSignalsPending() *SignalsPending {
 	return nil
 }
 
+func (x *ClientMessage) GetFrames() *Frames {
+	if x != nil {
+		if x, ok := x.Msg.(*ClientMessage_Frames); ok {
+			return x.Frames
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Msg interface {
 	isClientMessage_Msg()
 }
@@ -345,6 +355,13 @@ type ClientMessage_SignalsPending struct {
 	SignalsPending *SignalsPending `protobuf:"bytes,222,opt,name=signals_pending,json=signalsPending,proto3,oneof"`
 }
 
+type ClientMessage_Frames struct {
+	// Frames are Ethernet frames the client's AF_PACKET socket received
+	// on a sandbox-network interface (Hello.network), for the server's
+	// netstack.
+	Frames *Frames `protobuf:"bytes,270,opt,name=frames,proto3,oneof"`
+}
+
 func (*ClientMessage_Hello) isClientMessage_Msg() {}
 
 func (*ClientMessage_Call) isClientMessage_Msg() {}
@@ -360,6 +377,8 @@ func (*ClientMessage_Goodbye) isClientMessage_Msg() {}
 func (*ClientMessage_ProcAnswer) isClientMessage_Msg() {}
 
 func (*ClientMessage_SignalsPending) isClientMessage_Msg() {}
+
+func (*ClientMessage_Frames) isClientMessage_Msg() {}
 
 // SignalsPending says that signals were queued for a thread while its
 // wait call (poll, select, epoll_wait: Syscall.call_gen) is in flight and
@@ -436,6 +455,7 @@ type ServerMessage struct {
 	//	*ServerMessage_Heartbeat
 	//	*ServerMessage_Push
 	//	*ServerMessage_Farewell
+	//	*ServerMessage_Frames
 	Msg           isServerMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -523,6 +543,15 @@ func (x *ServerMessage) GetFarewell() *Farewell {
 	return nil
 }
 
+func (x *ServerMessage) GetFrames() *Frames {
+	if x != nil {
+		if x, ok := x.Msg.(*ServerMessage_Frames); ok {
+			return x.Frames
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Msg interface {
 	isServerMessage_Msg()
 }
@@ -547,6 +576,13 @@ type ServerMessage_Farewell struct {
 	Farewell *Farewell `protobuf:"bytes,5,opt,name=farewell,proto3,oneof"`
 }
 
+type ServerMessage_Frames struct {
+	// Frames are Ethernet frames the server's netstack sends out of a
+	// sandbox-network interface: the client writes them to its AF_PACKET
+	// socket. Never logged, never answered: a lost batch is a lost packet.
+	Frames *Frames `protobuf:"bytes,270,opt,name=frames,proto3,oneof"`
+}
+
 func (*ServerMessage_Welcome) isServerMessage_Msg() {}
 
 func (*ServerMessage_Reply) isServerMessage_Msg() {}
@@ -556,6 +592,323 @@ func (*ServerMessage_Heartbeat) isServerMessage_Msg() {}
 func (*ServerMessage_Push) isServerMessage_Msg() {}
 
 func (*ServerMessage_Farewell) isServerMessage_Msg() {}
+
+func (*ServerMessage_Frames) isServerMessage_Msg() {}
+
+// Frames is a batch of whole Ethernet frames (header included, no FCS)
+// of one interface of Hello.network, in order.
+type Frames struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// nic is the interface's index (NetworkInterface.index).
+	Nic           int32    `protobuf:"varint,1,opt,name=nic,proto3" json:"nic,omitempty"`
+	Frames        [][]byte `protobuf:"bytes,2,rep,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Frames) Reset() {
+	*x = Frames{}
+	mi := &file_sentry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Frames) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Frames) ProtoMessage() {}
+
+func (x *Frames) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Frames.ProtoReflect.Descriptor instead.
+func (*Frames) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Frames) GetNic() int32 {
+	if x != nil {
+		return x.Nic
+	}
+	return 0
+}
+
+func (x *Frames) GetFrames() [][]byte {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+// NetworkConfig is the network (--network=sandbox) a client brings: the
+// interfaces of the network namespace it runs in, their addresses and
+// its routes, which the client took from the host kernel. The server's
+// netstack for the client gets one NIC per interface, whose frames travel
+// as Frames messages on the session.
+type NetworkConfig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interfaces    []*NetworkInterface    `protobuf:"bytes,1,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
+	Routes        []*NetworkRoute        `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkConfig) Reset() {
+	*x = NetworkConfig{}
+	mi := &file_sentry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkConfig) ProtoMessage() {}
+
+func (x *NetworkConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkConfig.ProtoReflect.Descriptor instead.
+func (*NetworkConfig) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NetworkConfig) GetInterfaces() []*NetworkInterface {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
+}
+
+func (x *NetworkConfig) GetRoutes() []*NetworkRoute {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+type NetworkInterface struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the interface's index in the client's namespace (never 1,
+	// the sandbox's loopback); the sandbox sees the same index and name.
+	Index int32  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Name  string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// hw_addr is the Ethernet (MAC) address, 6 bytes.
+	HwAddr []byte `protobuf:"bytes,3,opt,name=hw_addr,json=hwAddr,proto3" json:"hw_addr,omitempty"`
+	// mtu is the IP MTU (without the Ethernet header).
+	Mtu           uint32            `protobuf:"varint,4,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	Addresses     []*NetworkAddress `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkInterface) Reset() {
+	*x = NetworkInterface{}
+	mi := &file_sentry_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkInterface) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkInterface) ProtoMessage() {}
+
+func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkInterface.ProtoReflect.Descriptor instead.
+func (*NetworkInterface) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *NetworkInterface) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NetworkInterface) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NetworkInterface) GetHwAddr() []byte {
+	if x != nil {
+		return x.HwAddr
+	}
+	return nil
+}
+
+func (x *NetworkInterface) GetMtu() uint32 {
+	if x != nil {
+		return x.Mtu
+	}
+	return 0
+}
+
+func (x *NetworkInterface) GetAddresses() []*NetworkAddress {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+type NetworkAddress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ip is 4 or 16 bytes.
+	Ip            []byte `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	PrefixLen     uint32 `protobuf:"varint,2,opt,name=prefix_len,json=prefixLen,proto3" json:"prefix_len,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkAddress) Reset() {
+	*x = NetworkAddress{}
+	mi := &file_sentry_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkAddress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkAddress) ProtoMessage() {}
+
+func (x *NetworkAddress) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkAddress.ProtoReflect.Descriptor instead.
+func (*NetworkAddress) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NetworkAddress) GetIp() []byte {
+	if x != nil {
+		return x.Ip
+	}
+	return nil
+}
+
+func (x *NetworkAddress) GetPrefixLen() uint32 {
+	if x != nil {
+		return x.PrefixLen
+	}
+	return 0
+}
+
+// NetworkRoute is a route of the main table: to dst/prefix_len (a default
+// route has prefix_len 0) out of interface nic, through gateway if set.
+type NetworkRoute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dst           []byte                 `protobuf:"bytes,1,opt,name=dst,proto3" json:"dst,omitempty"`
+	PrefixLen     uint32                 `protobuf:"varint,2,opt,name=prefix_len,json=prefixLen,proto3" json:"prefix_len,omitempty"`
+	Gateway       []byte                 `protobuf:"bytes,3,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Nic           int32                  `protobuf:"varint,4,opt,name=nic,proto3" json:"nic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkRoute) Reset() {
+	*x = NetworkRoute{}
+	mi := &file_sentry_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkRoute) ProtoMessage() {}
+
+func (x *NetworkRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkRoute.ProtoReflect.Descriptor instead.
+func (*NetworkRoute) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *NetworkRoute) GetDst() []byte {
+	if x != nil {
+		return x.Dst
+	}
+	return nil
+}
+
+func (x *NetworkRoute) GetPrefixLen() uint32 {
+	if x != nil {
+		return x.PrefixLen
+	}
+	return 0
+}
+
+func (x *NetworkRoute) GetGateway() []byte {
+	if x != nil {
+		return x.Gateway
+	}
+	return nil
+}
+
+func (x *NetworkRoute) GetNic() int32 {
+	if x != nil {
+		return x.Nic
+	}
+	return 0
+}
 
 type Hello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -569,7 +922,8 @@ type Hello struct {
 	Resume bool `protobuf:"varint,3,opt,name=resume,proto3" json:"resume,omitempty"`
 	// protocol_version is the client's sentrypb.ProtocolVersion; a server
 	// speaking another refuses it in Welcome.refused. features is a bit set
-	// of optional features the client supports (none defined yet).
+	// of optional features the client supports (sentrypb.Feature*;
+	// Welcome.features the server's).
 	ProtocolVersion uint32 `protobuf:"varint,60,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	Features        uint64 `protobuf:"varint,61,opt,name=features,proto3" json:"features,omitempty"`
 	// clocks are the client's clocks read just before the Hello was sent:
@@ -584,14 +938,19 @@ type Hello struct {
 	// devices are extra nodes of the sandbox's /dev (an OCI container's
 	// linux.devices), sent with every Hello like sysctls. A server refuses
 	// (Welcome.refused) a bad one.
-	Devices       []*DeviceNode `protobuf:"bytes,231,rep,name=devices,proto3" json:"devices,omitempty"`
+	Devices []*DeviceNode `protobuf:"bytes,231,rep,name=devices,proto3" json:"devices,omitempty"`
+	// network, when set, asks for --network=sandbox with this network
+	// (sent with every Hello, so a server after a failure rebuilds the
+	// same interfaces). A server that does not allow it refuses
+	// (Welcome.refused).
+	Network       *NetworkConfig `protobuf:"bytes,270,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +962,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[3]
+	mi := &file_sentry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +975,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{3}
+	return file_sentry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Hello) GetClientId() string {
@@ -675,6 +1034,13 @@ func (x *Hello) GetDevices() []*DeviceNode {
 	return nil
 }
 
+func (x *Hello) GetNetwork() *NetworkConfig {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
 // DeviceNode is a device node of /dev: /dev/<name>, of type and
 // permissions mode (S_IFCHR, S_IFBLK or S_IFIFO, and the permission
 // bits), device major:minor, owned by uid:gid.
@@ -692,7 +1058,7 @@ type DeviceNode struct {
 
 func (x *DeviceNode) Reset() {
 	*x = DeviceNode{}
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +1070,7 @@ func (x *DeviceNode) String() string {
 func (*DeviceNode) ProtoMessage() {}
 
 func (x *DeviceNode) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[4]
+	mi := &file_sentry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +1083,7 @@ func (x *DeviceNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceNode.ProtoReflect.Descriptor instead.
 func (*DeviceNode) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{4}
+	return file_sentry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeviceNode) GetName() string {
@@ -775,7 +1141,7 @@ type ClockSample struct {
 
 func (x *ClockSample) Reset() {
 	*x = ClockSample{}
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +1153,7 @@ func (x *ClockSample) String() string {
 func (*ClockSample) ProtoMessage() {}
 
 func (x *ClockSample) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[5]
+	mi := &file_sentry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +1166,7 @@ func (x *ClockSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockSample.ProtoReflect.Descriptor instead.
 func (*ClockSample) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{5}
+	return file_sentry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ClockSample) GetRealtime() int64 {
@@ -838,7 +1204,7 @@ type StdioInfo struct {
 
 func (x *StdioInfo) Reset() {
 	*x = StdioInfo{}
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1216,7 @@ func (x *StdioInfo) String() string {
 func (*StdioInfo) ProtoMessage() {}
 
 func (x *StdioInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[6]
+	mi := &file_sentry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1229,7 @@ func (x *StdioInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioInfo.ProtoReflect.Descriptor instead.
 func (*StdioInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{6}
+	return file_sentry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StdioInfo) GetFd() int32 {
@@ -910,7 +1276,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1288,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[7]
+	mi := &file_sentry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1301,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{7}
+	return file_sentry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Welcome) GetServerId() string {
@@ -979,7 +1345,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1357,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[8]
+	mi := &file_sentry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1370,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{8}
+	return file_sentry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Heartbeat) GetUnixNanos() int64 {
@@ -1030,7 +1396,7 @@ type Interrupt struct {
 
 func (x *Interrupt) Reset() {
 	*x = Interrupt{}
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1408,7 @@ func (x *Interrupt) String() string {
 func (*Interrupt) ProtoMessage() {}
 
 func (x *Interrupt) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[9]
+	mi := &file_sentry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1421,7 @@ func (x *Interrupt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interrupt.ProtoReflect.Descriptor instead.
 func (*Interrupt) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{9}
+	return file_sentry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Interrupt) GetTid() int32 {
@@ -1081,7 +1447,7 @@ type StdinData struct {
 
 func (x *StdinData) Reset() {
 	*x = StdinData{}
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1459,7 @@ func (x *StdinData) String() string {
 func (*StdinData) ProtoMessage() {}
 
 func (x *StdinData) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[10]
+	mi := &file_sentry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1472,7 @@ func (x *StdinData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinData.ProtoReflect.Descriptor instead.
 func (*StdinData) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{10}
+	return file_sentry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StdinData) GetData() []byte {
@@ -1145,7 +1511,7 @@ type Goodbye struct {
 
 func (x *Goodbye) Reset() {
 	*x = Goodbye{}
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1523,7 @@ func (x *Goodbye) String() string {
 func (*Goodbye) ProtoMessage() {}
 
 func (x *Goodbye) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[11]
+	mi := &file_sentry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1536,7 @@ func (x *Goodbye) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
 func (*Goodbye) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{11}
+	return file_sentry_proto_rawDescGZIP(), []int{16}
 }
 
 type Farewell struct {
@@ -1181,7 +1547,7 @@ type Farewell struct {
 
 func (x *Farewell) Reset() {
 	*x = Farewell{}
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1559,7 @@ func (x *Farewell) String() string {
 func (*Farewell) ProtoMessage() {}
 
 func (x *Farewell) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[12]
+	mi := &file_sentry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1572,7 @@ func (x *Farewell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Farewell.ProtoReflect.Descriptor instead.
 func (*Farewell) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{12}
+	return file_sentry_proto_rawDescGZIP(), []int{17}
 }
 
 // Call is one forwarded operation.
@@ -1230,6 +1596,7 @@ type Call struct {
 	//	*Call_Kill
 	//	*Call_TtyResize
 	//	*Call_Spawn
+	//	*Call_PtraceStop
 	Op            isCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1237,7 +1604,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1616,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[13]
+	mi := &file_sentry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1629,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{13}
+	return file_sentry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Call) GetSeq() uint64 {
@@ -1385,6 +1752,15 @@ func (x *Call) GetSpawn() *Spawn {
 	return nil
 }
 
+func (x *Call) GetPtraceStop() *PtraceStop {
+	if x != nil {
+		if x, ok := x.Op.(*Call_PtraceStop); ok {
+			return x.PtraceStop
+		}
+	}
+	return nil
+}
+
 type isCall_Op interface {
 	isCall_Op()
 }
@@ -1440,6 +1816,13 @@ type Call_Spawn struct {
 	Spawn *Spawn `protobuf:"bytes,230,opt,name=spawn,proto3,oneof"`
 }
 
+type Call_PtraceStop struct {
+	// ptrace_stop says the calling thread, which is traced, enters a
+	// ptrace-stop; the reply (action ptrace_resume) comes when its tracer
+	// resumes it (or detaches, or it is killed).
+	PtraceStop *PtraceStop `protobuf:"bytes,300,opt,name=ptrace_stop,json=ptraceStop,proto3,oneof"`
+}
+
 func (*Call_Syscall) isCall_Op() {}
 
 func (*Call_Start) isCall_Op() {}
@@ -1462,6 +1845,347 @@ func (*Call_TtyResize) isCall_Op() {}
 
 func (*Call_Spawn) isCall_Op() {}
 
+func (*Call_PtraceStop) isCall_Op() {}
+
+// PtraceStop is a traced thread's ptrace-stop (syscall-enter or -exit, a
+// signal about to be delivered, an event). gen numbers the thread's stops
+// so that a call re-sent after a recovery is the same stop, not a new one.
+type PtraceStop struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gen   uint64                 `protobuf:"varint,1,opt,name=gen,proto3" json:"gen,omitempty"`
+	// wait_status is what the tracer's wait reports: (sig << 8) | 0x7f,
+	// with the PTRACE_EVENT_* number in bits 16-23.
+	WaitStatus    int32 `protobuf:"varint,2,opt,name=wait_status,json=waitStatus,proto3" json:"wait_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceStop) Reset() {
+	*x = PtraceStop{}
+	mi := &file_sentry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceStop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceStop) ProtoMessage() {}
+
+func (x *PtraceStop) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceStop.ProtoReflect.Descriptor instead.
+func (*PtraceStop) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PtraceStop) GetGen() uint64 {
+	if x != nil {
+		return x.Gen
+	}
+	return 0
+}
+
+func (x *PtraceStop) GetWaitStatus() int32 {
+	if x != nil {
+		return x.WaitStatus
+	}
+	return 0
+}
+
+// PtraceResume ends a ptrace-stop: the tracer's request (PTRACE_CONT,
+// PTRACE_SYSCALL, PTRACE_DETACH, ...) with the signal to inject (0:
+// none). detached says the thread is no longer traced.
+type PtraceResume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       int32                  `protobuf:"varint,1,opt,name=request,proto3" json:"request,omitempty"`
+	Signo         int32                  `protobuf:"varint,2,opt,name=signo,proto3" json:"signo,omitempty"`
+	Detached      bool                   `protobuf:"varint,3,opt,name=detached,proto3" json:"detached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceResume) Reset() {
+	*x = PtraceResume{}
+	mi := &file_sentry_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceResume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceResume) ProtoMessage() {}
+
+func (x *PtraceResume) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceResume.ProtoReflect.Descriptor instead.
+func (*PtraceResume) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PtraceResume) GetRequest() int32 {
+	if x != nil {
+		return x.Request
+	}
+	return 0
+}
+
+func (x *PtraceResume) GetSigno() int32 {
+	if x != nil {
+		return x.Signo
+	}
+	return 0
+}
+
+func (x *PtraceResume) GetDetached() bool {
+	if x != nil {
+		return x.Detached
+	}
+	return false
+}
+
+// PtraceUpdate tells the client that thread tid's tracer (0: none) or
+// ptrace options changed; interrupt asks the thread for a
+// PTRACE_EVENT_STOP (PTRACE_INTERRUPT).
+type PtraceUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	Tracer        int32                  `protobuf:"varint,2,opt,name=tracer,proto3" json:"tracer,omitempty"`
+	Options       uint32                 `protobuf:"varint,3,opt,name=options,proto3" json:"options,omitempty"`
+	Seized        bool                   `protobuf:"varint,4,opt,name=seized,proto3" json:"seized,omitempty"`
+	Interrupt     bool                   `protobuf:"varint,5,opt,name=interrupt,proto3" json:"interrupt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceUpdate) Reset() {
+	*x = PtraceUpdate{}
+	mi := &file_sentry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceUpdate) ProtoMessage() {}
+
+func (x *PtraceUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceUpdate.ProtoReflect.Descriptor instead.
+func (*PtraceUpdate) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PtraceUpdate) GetTid() int32 {
+	if x != nil {
+		return x.Tid
+	}
+	return 0
+}
+
+func (x *PtraceUpdate) GetTracer() int32 {
+	if x != nil {
+		return x.Tracer
+	}
+	return 0
+}
+
+func (x *PtraceUpdate) GetOptions() uint32 {
+	if x != nil {
+		return x.Options
+	}
+	return 0
+}
+
+func (x *PtraceUpdate) GetSeized() bool {
+	if x != nil {
+		return x.Seized
+	}
+	return false
+}
+
+func (x *PtraceUpdate) GetInterrupt() bool {
+	if x != nil {
+		return x.Interrupt
+	}
+	return false
+}
+
+// PtraceState is a traced thread's relation and stop, in its ThreadState
+// record: a restored server keeps the tracee traced and, if it was in a
+// ptrace-stop, stopped (and resumed, if its tracer had resumed it).
+type PtraceState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Tracer     int32                  `protobuf:"varint,1,opt,name=tracer,proto3" json:"tracer,omitempty"`
+	Options    uint32                 `protobuf:"varint,2,opt,name=options,proto3" json:"options,omitempty"`
+	Seized     bool                   `protobuf:"varint,3,opt,name=seized,proto3" json:"seized,omitempty"`
+	StopGen    uint64                 `protobuf:"varint,4,opt,name=stop_gen,json=stopGen,proto3" json:"stop_gen,omitempty"`
+	StopStatus int32                  `protobuf:"varint,5,opt,name=stop_status,json=stopStatus,proto3" json:"stop_status,omitempty"`
+	Stopped    bool                   `protobuf:"varint,6,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	// wait_pending says the tracer has not waited for the stop yet.
+	WaitPending   bool  `protobuf:"varint,7,opt,name=wait_pending,json=waitPending,proto3" json:"wait_pending,omitempty"`
+	Resumed       bool  `protobuf:"varint,8,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	ResumeRequest int32 `protobuf:"varint,9,opt,name=resume_request,json=resumeRequest,proto3" json:"resume_request,omitempty"`
+	ResumeSigno   int32 `protobuf:"varint,10,opt,name=resume_signo,json=resumeSigno,proto3" json:"resume_signo,omitempty"`
+	// exit_pending says the tracee exited and its tracer (not its parent)
+	// has not waited for the exit yet.
+	ExitPending bool `protobuf:"varint,11,opt,name=exit_pending,json=exitPending,proto3" json:"exit_pending,omitempty"`
+	// resume_seq is the seq of the tracer's call that ended the last stop:
+	// that call, re-sent after a recovery, does not resume the next one.
+	ResumeSeq     uint64 `protobuf:"varint,12,opt,name=resume_seq,json=resumeSeq,proto3" json:"resume_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtraceState) Reset() {
+	*x = PtraceState{}
+	mi := &file_sentry_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtraceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtraceState) ProtoMessage() {}
+
+func (x *PtraceState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtraceState.ProtoReflect.Descriptor instead.
+func (*PtraceState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PtraceState) GetTracer() int32 {
+	if x != nil {
+		return x.Tracer
+	}
+	return 0
+}
+
+func (x *PtraceState) GetOptions() uint32 {
+	if x != nil {
+		return x.Options
+	}
+	return 0
+}
+
+func (x *PtraceState) GetSeized() bool {
+	if x != nil {
+		return x.Seized
+	}
+	return false
+}
+
+func (x *PtraceState) GetStopGen() uint64 {
+	if x != nil {
+		return x.StopGen
+	}
+	return 0
+}
+
+func (x *PtraceState) GetStopStatus() int32 {
+	if x != nil {
+		return x.StopStatus
+	}
+	return 0
+}
+
+func (x *PtraceState) GetStopped() bool {
+	if x != nil {
+		return x.Stopped
+	}
+	return false
+}
+
+func (x *PtraceState) GetWaitPending() bool {
+	if x != nil {
+		return x.WaitPending
+	}
+	return false
+}
+
+func (x *PtraceState) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *PtraceState) GetResumeRequest() int32 {
+	if x != nil {
+		return x.ResumeRequest
+	}
+	return 0
+}
+
+func (x *PtraceState) GetResumeSigno() int32 {
+	if x != nil {
+		return x.ResumeSigno
+	}
+	return 0
+}
+
+func (x *PtraceState) GetExitPending() bool {
+	if x != nil {
+		return x.ExitPending
+	}
+	return false
+}
+
+func (x *PtraceState) GetResumeSeq() uint64 {
+	if x != nil {
+		return x.ResumeSeq
+	}
+	return 0
+}
+
 // Spawn creates a process in the application's PID namespace with no
 // parent there (as a process that entered the namespace from outside: its
 // orphans go to the first process), in a session of its own, with fds 0,
@@ -1479,7 +2203,7 @@ type Spawn struct {
 
 func (x *Spawn) Reset() {
 	*x = Spawn{}
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +2215,7 @@ func (x *Spawn) String() string {
 func (*Spawn) ProtoMessage() {}
 
 func (x *Spawn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[14]
+	mi := &file_sentry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +2228,7 @@ func (x *Spawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spawn.ProtoReflect.Descriptor instead.
 func (*Spawn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{14}
+	return file_sentry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Spawn) GetProcess() *Start {
@@ -1537,7 +2261,7 @@ type StdioSet struct {
 
 func (x *StdioSet) Reset() {
 	*x = StdioSet{}
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +2273,7 @@ func (x *StdioSet) String() string {
 func (*StdioSet) ProtoMessage() {}
 
 func (x *StdioSet) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[15]
+	mi := &file_sentry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +2286,7 @@ func (x *StdioSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioSet.ProtoReflect.Descriptor instead.
 func (*StdioSet) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{15}
+	return file_sentry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StdioSet) GetId() uint32 {
@@ -1597,7 +2321,7 @@ type SpawnExit struct {
 
 func (x *SpawnExit) Reset() {
 	*x = SpawnExit{}
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +2333,7 @@ func (x *SpawnExit) String() string {
 func (*SpawnExit) ProtoMessage() {}
 
 func (x *SpawnExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[16]
+	mi := &file_sentry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +2346,7 @@ func (x *SpawnExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnExit.ProtoReflect.Descriptor instead.
 func (*SpawnExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{16}
+	return file_sentry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SpawnExit) GetPid() int32 {
@@ -1655,7 +2379,7 @@ type TtyResize struct {
 
 func (x *TtyResize) Reset() {
 	*x = TtyResize{}
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +2391,7 @@ func (x *TtyResize) String() string {
 func (*TtyResize) ProtoMessage() {}
 
 func (x *TtyResize) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[17]
+	mi := &file_sentry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +2404,7 @@ func (x *TtyResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyResize.ProtoReflect.Descriptor instead.
 func (*TtyResize) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{17}
+	return file_sentry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TtyResize) GetWinsize() []byte {
@@ -1723,7 +2447,7 @@ type Kill struct {
 
 func (x *Kill) Reset() {
 	*x = Kill{}
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +2459,7 @@ func (x *Kill) String() string {
 func (*Kill) ProtoMessage() {}
 
 func (x *Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[18]
+	mi := &file_sentry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +2472,7 @@ func (x *Kill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kill.ProtoReflect.Descriptor instead.
 func (*Kill) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{18}
+	return file_sentry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Kill) GetSigno() int32 {
@@ -1804,7 +2528,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2540,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[19]
+	mi := &file_sentry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2553,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{19}
+	return file_sentry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Fault) GetSigno() int32 {
@@ -1873,6 +2597,16 @@ type Syscall struct {
 	// readable for the wait when the set meets its mask.
 	PendingSignals uint64 `protobuf:"varint,220,opt,name=pending_signals,json=pendingSignals,proto3" json:"pending_signals,omitempty"`
 	CallGen        uint64 `protobuf:"varint,221,opt,name=call_gen,json=callGen,proto3" json:"call_gen,omitempty"`
+	// posted says the client did not wait for this call's reply: it told
+	// the application the result already (a write to a regular file, a
+	// close, a dup, umask, chown, chmod, utimensat it knew would succeed;
+	// docs/COMPATIBILITY.md, "Pipelined calls"). The server runs it in
+	// order with the thread's other calls, runs no later call of another
+	// thread that waits for its reply before it, leaves it alone on an
+	// Interrupt, and keeps the error of a posted write on the open file
+	// description for the next fsync, fdatasync, waited write or close of
+	// it.
+	Posted bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -1885,7 +2619,7 @@ type Syscall struct {
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2631,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[20]
+	mi := &file_sentry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2644,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{20}
+	return file_sentry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -1955,6 +2689,13 @@ func (x *Syscall) GetCallGen() uint64 {
 	return 0
 }
 
+func (x *Syscall) GetPosted() bool {
+	if x != nil {
+		return x.Posted
+	}
+	return false
+}
+
 func (x *Syscall) GetClocks() *ClockSample {
 	if x != nil {
 		return x.Clocks
@@ -1973,7 +2714,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2726,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[21]
+	mi := &file_sentry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2739,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{21}
+	return file_sentry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -2053,7 +2794,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2806,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[22]
+	mi := &file_sentry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2819,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{22}
+	return file_sentry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Start) GetArgv() []string {
@@ -2198,7 +2939,7 @@ type MountSpec struct {
 
 func (x *MountSpec) Reset() {
 	*x = MountSpec{}
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2951,7 @@ func (x *MountSpec) String() string {
 func (*MountSpec) ProtoMessage() {}
 
 func (x *MountSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[23]
+	mi := &file_sentry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2964,7 @@ func (x *MountSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
 func (*MountSpec) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{23}
+	return file_sentry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MountSpec) GetFstype() string {
@@ -2277,7 +3018,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +3030,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[24]
+	mi := &file_sentry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +3043,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{24}
+	return file_sentry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -2360,7 +3101,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +3113,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[25]
+	mi := &file_sentry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +3126,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{25}
+	return file_sentry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -2426,7 +3167,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +3179,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[26]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +3192,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{26}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -2485,7 +3226,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +3238,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[27]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +3251,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{27}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -2541,6 +3282,7 @@ type Reply struct {
 	//	*Reply_Data
 	//	*Reply_ShmAttach
 	//	*Reply_SignalfdRead
+	//	*Reply_PtraceResume
 	Action isReply_Action `protobuf_oneof:"action"`
 	// state are the changes this call made to the replay state; the client
 	// folds them into its compacted log before the application sees the
@@ -2557,7 +3299,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +3311,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[28]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +3324,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{28}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -2683,6 +3425,15 @@ func (x *Reply) GetSignalfdRead() *SignalfdRead {
 	return nil
 }
 
+func (x *Reply) GetPtraceResume() *PtraceResume {
+	if x != nil {
+		if x, ok := x.Action.(*Reply_PtraceResume); ok {
+			return x.PtraceResume
+		}
+	}
+	return nil
+}
+
 func (x *Reply) GetState() []*StateRecord {
 	if x != nil {
 		return x.State
@@ -2739,6 +3490,11 @@ type Reply_SignalfdRead struct {
 	SignalfdRead *SignalfdRead `protobuf:"bytes,223,opt,name=signalfd_read,json=signalfdRead,proto3,oneof"`
 }
 
+type Reply_PtraceResume struct {
+	// ptrace_resume answers a PtraceStop call.
+	PtraceResume *PtraceResume `protobuf:"bytes,301,opt,name=ptrace_resume,json=ptraceResume,proto3,oneof"`
+}
+
 func (*Reply_Exec) isReply_Action() {}
 
 func (*Reply_Clone) isReply_Action() {}
@@ -2752,6 +3508,8 @@ func (*Reply_Data) isReply_Action() {}
 func (*Reply_ShmAttach) isReply_Action() {}
 
 func (*Reply_SignalfdRead) isReply_Action() {}
+
+func (*Reply_PtraceResume) isReply_Action() {}
 
 // MappedFileChange says a call changed bytes [offset, offset+length) of a
 // mapped file, whose size is now size.
@@ -2767,7 +3525,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +3537,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[29]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +3550,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{29}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -2849,7 +3607,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3619,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[30]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3632,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{30}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -2974,7 +3732,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3744,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[31]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3757,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{31}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -3073,7 +3831,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3085,7 +3843,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[32]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3098,7 +3856,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{32}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -3146,7 +3904,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3916,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[33]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3929,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{33}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -3196,7 +3954,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3966,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3979,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -3257,7 +4015,7 @@ type SignalfdRead struct {
 
 func (x *SignalfdRead) Reset() {
 	*x = SignalfdRead{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3269,7 +4027,7 @@ func (x *SignalfdRead) String() string {
 func (*SignalfdRead) ProtoMessage() {}
 
 func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3282,7 +4040,7 @@ func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalfdRead.ProtoReflect.Descriptor instead.
 func (*SignalfdRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SignalfdRead) GetMask() uint64 {
@@ -3315,7 +4073,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3327,7 +4085,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3340,7 +4098,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -3386,6 +4144,8 @@ type Push struct {
 	//	*Push_SpawnExit
 	//	*Push_JobControl
 	//	*Push_TtyModes
+	//	*Push_Ptrace
+	//	*Push_StdioSetClosed
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3393,7 +4153,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +4165,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +4178,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -3518,6 +4278,24 @@ func (x *Push) GetTtyModes() *TtyModes {
 	return nil
 }
 
+func (x *Push) GetPtrace() *PtraceUpdate {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_Ptrace); ok {
+			return x.Ptrace
+		}
+	}
+	return nil
+}
+
+func (x *Push) GetStdioSetClosed() *StdioSetClosed {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_StdioSetClosed); ok {
+			return x.StdioSetClosed
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -3570,6 +4348,19 @@ type Push_TtyModes struct {
 	TtyModes *TtyModes `protobuf:"bytes,250,opt,name=tty_modes,json=ttyModes,proto3,oneof"`
 }
 
+type Push_Ptrace struct {
+	// ptrace changes a thread's tracer or ptrace options.
+	Ptrace *PtraceUpdate `protobuf:"bytes,302,opt,name=ptrace,proto3,oneof"`
+}
+
+type Push_StdioSetClosed struct {
+	// stdio_set_closed says no open file description of a spawned
+	// process's stdio set is left (its process and every child that
+	// inherited its stdio closed them): the client may close the set's
+	// streams.
+	StdioSetClosed *StdioSetClosed `protobuf:"bytes,260,opt,name=stdio_set_closed,json=stdioSetClosed,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -3590,6 +4381,55 @@ func (*Push_JobControl) isPush_Msg() {}
 
 func (*Push_TtyModes) isPush_Msg() {}
 
+func (*Push_Ptrace) isPush_Msg() {}
+
+func (*Push_StdioSetClosed) isPush_Msg() {}
+
+// StdioSetClosed names a stdio set whose last file went away.
+type StdioSetClosed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StdioSet      uint32                 `protobuf:"varint,1,opt,name=stdio_set,json=stdioSet,proto3" json:"stdio_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdioSetClosed) Reset() {
+	*x = StdioSetClosed{}
+	mi := &file_sentry_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdioSetClosed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdioSetClosed) ProtoMessage() {}
+
+func (x *StdioSetClosed) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdioSetClosed.ProtoReflect.Descriptor instead.
+func (*StdioSetClosed) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *StdioSetClosed) GetStdioSet() uint32 {
+	if x != nil {
+		return x.StdioSet
+	}
+	return 0
+}
+
 // TtyModes are a terminal's new modes: Linux's struct termios (36 bytes)
 // as the application passed it to TCSETS, TCSETSW or TCSETSF on a stdio
 // of stdio set stdio_set (0: the client's own). The client applies them
@@ -3606,7 +4446,7 @@ type TtyModes struct {
 
 func (x *TtyModes) Reset() {
 	*x = TtyModes{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +4458,7 @@ func (x *TtyModes) String() string {
 func (*TtyModes) ProtoMessage() {}
 
 func (x *TtyModes) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +4471,7 @@ func (x *TtyModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyModes.ProtoReflect.Descriptor instead.
 func (*TtyModes) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TtyModes) GetStdioSet() uint32 {
@@ -3656,17 +4496,20 @@ func (x *TtyModes) GetTermios() []byte {
 // lets them run again. It carries the whole state, so it may be repeated;
 // ProcessState.stopped is the same fact for recovery.
 type JobControl struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
-	Stopped       bool                   `protobuf:"varint,2,opt,name=stopped,proto3" json:"stopped,omitempty"`
-	Discard       uint64                 `protobuf:"varint,3,opt,name=discard,proto3" json:"discard,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Pid     int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Stopped bool                   `protobuf:"varint,2,opt,name=stopped,proto3" json:"stopped,omitempty"`
+	Discard uint64                 `protobuf:"varint,3,opt,name=discard,proto3" json:"discard,omitempty"`
+	// stop_signal is the signal that stopped the process (a traced
+	// thread reports the group stop to its tracer as a ptrace-stop).
+	StopSignal    int32 `protobuf:"varint,304,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobControl) Reset() {
 	*x = JobControl{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +4521,7 @@ func (x *JobControl) String() string {
 func (*JobControl) ProtoMessage() {}
 
 func (x *JobControl) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +4534,7 @@ func (x *JobControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobControl.ProtoReflect.Descriptor instead.
 func (*JobControl) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *JobControl) GetPid() int32 {
@@ -3715,6 +4558,13 @@ func (x *JobControl) GetDiscard() uint64 {
 	return 0
 }
 
+func (x *JobControl) GetStopSignal() int32 {
+	if x != nil {
+		return x.StopSignal
+	}
+	return 0
+}
+
 // ProcQuery asks the client about state it owns: a process's address
 // space, its threads' activity, the client machine. The server waits a
 // bounded time for the answer (a /proc read then fails with EIO).
@@ -3732,7 +4582,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +4594,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +4607,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -3815,7 +4665,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +4677,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +4690,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -3922,7 +4772,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3934,7 +4784,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3947,7 +4797,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -4017,15 +4867,20 @@ type TaskActivity struct {
 	Comm string `protobuf:"bytes,3,opt,name=comm,proto3" json:"comm,omitempty"`
 	// utime_ns and stime_ns are the thread's user and system CPU time as
 	// the client measures it (nanoseconds).
-	UtimeNs       int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
-	StimeNs       int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
+	UtimeNs int64 `protobuf:"varint,30,opt,name=utime_ns,json=utimeNs,proto3" json:"utime_ns,omitempty"`
+	StimeNs int64 `protobuf:"varint,31,opt,name=stime_ns,json=stimeNs,proto3" json:"stime_ns,omitempty"`
+	// seccomp_mode is the thread's seccomp mode (0 none, 1 strict, 2
+	// filter) and no_new_privs its no_new_privs bit, which the client
+	// keeps (/proc/<pid>/status).
+	SeccompMode   uint32 `protobuf:"varint,260,opt,name=seccomp_mode,json=seccompMode,proto3" json:"seccomp_mode,omitempty"`
+	NoNewPrivs    bool   `protobuf:"varint,261,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4037,7 +4892,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4050,7 +4905,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -4088,6 +4943,20 @@ func (x *TaskActivity) GetStimeNs() int64 {
 	return 0
 }
 
+func (x *TaskActivity) GetSeccompMode() uint32 {
+	if x != nil {
+		return x.SeccompMode
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetNoNewPrivs() bool {
+	if x != nil {
+		return x.NoNewPrivs
+	}
+	return false
+}
+
 // MachineInfo describes the client machine, where the application's CPU
 // and memory are. Sizes are in bytes.
 type MachineInfo struct {
@@ -4117,7 +4986,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4129,7 +4998,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4142,7 +5011,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -4252,7 +5121,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4264,7 +5133,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4277,7 +5146,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -4300,7 +5169,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4312,7 +5181,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4325,7 +5194,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -4360,7 +5229,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4372,7 +5241,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4385,7 +5254,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -4432,7 +5301,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4444,7 +5313,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4457,7 +5326,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -4497,7 +5366,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4509,7 +5378,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4522,7 +5391,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -4564,7 +5433,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4576,7 +5445,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4589,7 +5458,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -4614,7 +5483,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4626,7 +5495,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4639,7 +5508,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 type DebugReply struct {
@@ -4651,7 +5520,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4663,7 +5532,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4676,7 +5545,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DebugReply) GetText() string {
@@ -4720,7 +5589,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4732,7 +5601,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4745,7 +5614,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -5077,7 +5946,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5089,7 +5958,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5102,7 +5971,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *MountState) GetId() int32 {
@@ -5206,7 +6075,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5218,7 +6087,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5231,7 +6100,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -5284,7 +6153,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5296,7 +6165,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5309,7 +6178,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -5372,7 +6241,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5384,7 +6253,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5397,7 +6266,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -5459,7 +6328,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5471,7 +6340,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5484,7 +6353,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -5519,7 +6388,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5531,7 +6400,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5544,7 +6413,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -5620,7 +6489,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5632,7 +6501,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5645,7 +6514,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -5686,7 +6555,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5698,7 +6567,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5711,7 +6580,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -5808,7 +6677,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5820,7 +6689,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5833,7 +6702,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -5869,7 +6738,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5881,7 +6750,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5894,7 +6763,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -5974,7 +6843,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5986,7 +6855,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5999,7 +6868,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -6078,7 +6947,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6090,7 +6959,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6103,7 +6972,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -6140,7 +7009,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6152,7 +7021,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6165,7 +7034,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -6232,7 +7101,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6244,7 +7113,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6257,7 +7126,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -6326,14 +7195,19 @@ type ProcessState struct {
 	// wait_code is the stop or continue event the parent has not waited
 	// for yet: CLD_STOPPED (5, waitpid WUNTRACED, waitid WSTOPPED) or
 	// CLD_CONTINUED (6, WCONTINUED); 0 for none.
-	WaitCode      int32 `protobuf:"varint,202,opt,name=wait_code,json=waitCode,proto3" json:"wait_code,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WaitCode int32 `protobuf:"varint,202,opt,name=wait_code,json=waitCode,proto3" json:"wait_code,omitempty"`
+	// tty_foreground_pgrp is the foreground process group of the stdio
+	// terminal whose session this process leads (the first process's, or a
+	// spawned process's stdio set's), so that a job a shell put in the
+	// foreground stays there across a recovery; 0: none.
+	TtyForegroundPgrp int32 `protobuf:"varint,260,opt,name=tty_foreground_pgrp,json=ttyForegroundPgrp,proto3" json:"tty_foreground_pgrp,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6345,7 +7219,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6358,7 +7232,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -6571,17 +7445,29 @@ func (x *ProcessState) GetWaitCode() int32 {
 	return 0
 }
 
+func (x *ProcessState) GetTtyForegroundPgrp() int32 {
+	if x != nil {
+		return x.TtyForegroundPgrp
+	}
+	return 0
+}
+
 type ThreadState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tid           int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
-	Pid           int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tid   int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
+	Pid   int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	// ptrace is set while the thread is traced.
+	Ptrace *PtraceState `protobuf:"bytes,303,opt,name=ptrace,proto3" json:"ptrace,omitempty"`
+	// ptrace_detach_seq is the seq of the PTRACE_DETACH that ended the
+	// thread's last relation: re-sent after a recovery, it succeeds again.
+	PtraceDetachSeq uint64 `protobuf:"varint,304,opt,name=ptrace_detach_seq,json=ptraceDetachSeq,proto3" json:"ptrace_detach_seq,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6593,7 +7479,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6606,7 +7492,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -6619,6 +7505,20 @@ func (x *ThreadState) GetTid() int32 {
 func (x *ThreadState) GetPid() int32 {
 	if x != nil {
 		return x.Pid
+	}
+	return 0
+}
+
+func (x *ThreadState) GetPtrace() *PtraceState {
+	if x != nil {
+		return x.Ptrace
+	}
+	return nil
+}
+
+func (x *ThreadState) GetPtraceDetachSeq() uint64 {
+	if x != nil {
+		return x.PtraceDetachSeq
 	}
 	return 0
 }
@@ -6636,7 +7536,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6648,7 +7548,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6661,7 +7561,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -6726,14 +7626,18 @@ type FileState struct {
 	AsyncFd int32 `protobuf:"varint,106,opt,name=async_fd,json=asyncFd,proto3" json:"async_fd,omitempty"`
 	// memfd is set for a GOFER file made by memfd_create (it has no path:
 	// it is reopened by file_handle only).
-	Memfd         *MemfdState `protobuf:"bytes,120,opt,name=memfd,proto3" json:"memfd,omitempty"`
+	Memfd *MemfdState `protobuf:"bytes,120,opt,name=memfd,proto3" json:"memfd,omitempty"`
+	// regular says a GOFER description is of a regular file (not a
+	// directory or a device): the client may then write behind (a write's
+	// result is its count, barring ENOSPC-like failures).
+	Regular       bool `protobuf:"varint,241,opt,name=regular,proto3" json:"regular,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6745,7 +7649,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6758,7 +7662,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -6887,6 +7791,13 @@ func (x *FileState) GetMemfd() *MemfdState {
 	return nil
 }
 
+func (x *FileState) GetRegular() bool {
+	if x != nil {
+		return x.Regular
+	}
+	return false
+}
+
 // MemfdState is what memfd_create adds to a gofer file: the name it was
 // given and its seals (F_SEAL_*), which every description of the file
 // shares.
@@ -6900,7 +7811,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6912,7 +7823,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6925,7 +7836,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *MemfdState) GetName() string {
@@ -6998,7 +7909,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7010,7 +7921,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7023,7 +7934,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -7187,7 +8098,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7199,7 +8110,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7212,7 +8123,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -7260,7 +8171,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7272,7 +8183,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7285,7 +8196,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -7335,7 +8246,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7347,7 +8258,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7360,7 +8271,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -7403,7 +8314,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7415,7 +8326,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7428,7 +8339,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -7462,7 +8373,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7474,7 +8385,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7487,7 +8398,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -7545,7 +8456,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7557,7 +8468,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7570,7 +8481,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -7647,7 +8558,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7659,7 +8570,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7672,7 +8583,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -7736,7 +8647,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7748,7 +8659,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7761,7 +8672,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -7795,7 +8706,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7807,7 +8718,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7820,7 +8731,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -7858,7 +8769,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7870,7 +8781,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7883,7 +8794,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -7925,7 +8836,7 @@ var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xaa\x04\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xe7\x04\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
@@ -7935,19 +8846,45 @@ const file_sentry_proto_rawDesc = "" +
 	"\agoodbye\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.GoodbyeH\x00R\agoodbye\x12G\n" +
 	"\vproc_answer\x182 \x01(\v2$.runscdecoupled.sentry.v1.ProcAnswerH\x00R\n" +
 	"procAnswer\x12T\n" +
-	"\x0fsignals_pending\x18\xde\x01 \x01(\v2(.runscdecoupled.sentry.v1.SignalsPendingH\x00R\x0esignalsPendingB\x05\n" +
+	"\x0fsignals_pending\x18\xde\x01 \x01(\v2(.runscdecoupled.sentry.v1.SignalsPendingH\x00R\x0esignalsPending\x12;\n" +
+	"\x06frames\x18\x8e\x02 \x01(\v2 .runscdecoupled.sentry.v1.FramesH\x00R\x06framesB\x05\n" +
 	"\x03msg\"W\n" +
 	"\x0eSignalsPending\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x19\n" +
 	"\bcall_gen\x18\x02 \x01(\x04R\acallGen\x12\x18\n" +
-	"\apending\x18\x03 \x01(\x04R\apending\"\xcb\x02\n" +
+	"\apending\x18\x03 \x01(\x04R\apending\"\x88\x03\n" +
 	"\rServerMessage\x12=\n" +
 	"\awelcome\x18\x01 \x01(\v2!.runscdecoupled.sentry.v1.WelcomeH\x00R\awelcome\x127\n" +
 	"\x05reply\x18\x02 \x01(\v2\x1f.runscdecoupled.sentry.v1.ReplyH\x00R\x05reply\x12C\n" +
 	"\theartbeat\x18\x03 \x01(\v2#.runscdecoupled.sentry.v1.HeartbeatH\x00R\theartbeat\x124\n" +
 	"\x04push\x18\x04 \x01(\v2\x1e.runscdecoupled.sentry.v1.PushH\x00R\x04push\x12@\n" +
-	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewellB\x05\n" +
-	"\x03msg\"\xc3\x03\n" +
+	"\bfarewell\x18\x05 \x01(\v2\".runscdecoupled.sentry.v1.FarewellH\x00R\bfarewell\x12;\n" +
+	"\x06frames\x18\x8e\x02 \x01(\v2 .runscdecoupled.sentry.v1.FramesH\x00R\x06framesB\x05\n" +
+	"\x03msg\"2\n" +
+	"\x06Frames\x12\x10\n" +
+	"\x03nic\x18\x01 \x01(\x05R\x03nic\x12\x16\n" +
+	"\x06frames\x18\x02 \x03(\fR\x06frames\"\x9b\x01\n" +
+	"\rNetworkConfig\x12J\n" +
+	"\n" +
+	"interfaces\x18\x01 \x03(\v2*.runscdecoupled.sentry.v1.NetworkInterfaceR\n" +
+	"interfaces\x12>\n" +
+	"\x06routes\x18\x02 \x03(\v2&.runscdecoupled.sentry.v1.NetworkRouteR\x06routes\"\xaf\x01\n" +
+	"\x10NetworkInterface\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
+	"\ahw_addr\x18\x03 \x01(\fR\x06hwAddr\x12\x10\n" +
+	"\x03mtu\x18\x04 \x01(\rR\x03mtu\x12F\n" +
+	"\taddresses\x18\x05 \x03(\v2(.runscdecoupled.sentry.v1.NetworkAddressR\taddresses\"?\n" +
+	"\x0eNetworkAddress\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\fR\x02ip\x12\x1d\n" +
+	"\n" +
+	"prefix_len\x18\x02 \x01(\rR\tprefixLen\"k\n" +
+	"\fNetworkRoute\x12\x10\n" +
+	"\x03dst\x18\x01 \x01(\fR\x03dst\x12\x1d\n" +
+	"\n" +
+	"prefix_len\x18\x02 \x01(\rR\tprefixLen\x12\x18\n" +
+	"\agateway\x18\x03 \x01(\fR\agateway\x12\x10\n" +
+	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\x87\x04\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
@@ -7956,7 +8893,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfeatures\x18= \x01(\x04R\bfeatures\x12=\n" +
 	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12G\n" +
 	"\asysctls\x18\xe6\x01 \x03(\v2,.runscdecoupled.sentry.v1.Hello.SysctlsEntryR\asysctls\x12?\n" +
-	"\adevices\x18\xe7\x01 \x03(\v2$.runscdecoupled.sentry.v1.DeviceNodeR\adevices\x1a:\n" +
+	"\adevices\x18\xe7\x01 \x03(\v2$.runscdecoupled.sentry.v1.DeviceNodeR\adevices\x12B\n" +
+	"\anetwork\x18\x8e\x02 \x01(\v2'.runscdecoupled.sentry.v1.NetworkConfigR\anetwork\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
@@ -7995,7 +8933,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xea\x05\n" +
+	"\bFarewell\"\xb4\x06\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -8011,8 +8949,41 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04kill\x18Z \x01(\v2\x1e.runscdecoupled.sentry.v1.KillH\x00R\x04kill\x12D\n" +
 	"\n" +
 	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResize\x128\n" +
-	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawnB\x04\n" +
-	"\x02op\"|\n" +
+	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawn\x12H\n" +
+	"\vptrace_stop\x18\xac\x02 \x01(\v2$.runscdecoupled.sentry.v1.PtraceStopH\x00R\n" +
+	"ptraceStopB\x04\n" +
+	"\x02op\"?\n" +
+	"\n" +
+	"PtraceStop\x12\x10\n" +
+	"\x03gen\x18\x01 \x01(\x04R\x03gen\x12\x1f\n" +
+	"\vwait_status\x18\x02 \x01(\x05R\n" +
+	"waitStatus\"Z\n" +
+	"\fPtraceResume\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\x05R\arequest\x12\x14\n" +
+	"\x05signo\x18\x02 \x01(\x05R\x05signo\x12\x1a\n" +
+	"\bdetached\x18\x03 \x01(\bR\bdetached\"\x88\x01\n" +
+	"\fPtraceUpdate\x12\x10\n" +
+	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x16\n" +
+	"\x06tracer\x18\x02 \x01(\x05R\x06tracer\x12\x18\n" +
+	"\aoptions\x18\x03 \x01(\rR\aoptions\x12\x16\n" +
+	"\x06seized\x18\x04 \x01(\bR\x06seized\x12\x1c\n" +
+	"\tinterrupt\x18\x05 \x01(\bR\tinterrupt\"\xf6\x02\n" +
+	"\vPtraceState\x12\x16\n" +
+	"\x06tracer\x18\x01 \x01(\x05R\x06tracer\x12\x18\n" +
+	"\aoptions\x18\x02 \x01(\rR\aoptions\x12\x16\n" +
+	"\x06seized\x18\x03 \x01(\bR\x06seized\x12\x19\n" +
+	"\bstop_gen\x18\x04 \x01(\x04R\astopGen\x12\x1f\n" +
+	"\vstop_status\x18\x05 \x01(\x05R\n" +
+	"stopStatus\x12\x18\n" +
+	"\astopped\x18\x06 \x01(\bR\astopped\x12!\n" +
+	"\fwait_pending\x18\a \x01(\bR\vwaitPending\x12\x18\n" +
+	"\aresumed\x18\b \x01(\bR\aresumed\x12%\n" +
+	"\x0eresume_request\x18\t \x01(\x05R\rresumeRequest\x12!\n" +
+	"\fresume_signo\x18\n" +
+	" \x01(\x05R\vresumeSigno\x12!\n" +
+	"\fexit_pending\x18\v \x01(\bR\vexitPending\x12\x1d\n" +
+	"\n" +
+	"resume_seq\x18\f \x01(\x04R\tresumeSeq\"|\n" +
 	"\x05Spawn\x129\n" +
 	"\aprocess\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.StartR\aprocess\x128\n" +
 	"\x05stdio\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.StdioSetR\x05stdio\"x\n" +
@@ -8038,7 +9009,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x96\x02\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xaf\x02\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -8046,7 +9017,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
 	"noNewPrivs\x12(\n" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
-	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12>\n" +
+	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
+	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
@@ -8092,7 +9064,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xa7\x05\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf7\x05\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -8105,7 +9077,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\t \x01(\fH\x00R\x04data\x12H\n" +
 	"\n" +
 	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12N\n" +
-	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12;\n" +
+	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12N\n" +
+	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
@@ -8159,7 +9132,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xb0\x05\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xca\x06\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -8174,16 +9147,22 @@ const file_sentry_proto_rawDesc = "" +
 	"spawn_exit\x18\xe6\x01 \x01(\v2#.runscdecoupled.sentry.v1.SpawnExitH\x00R\tspawnExit\x12H\n" +
 	"\vjob_control\x18\xc8\x01 \x01(\v2$.runscdecoupled.sentry.v1.JobControlH\x00R\n" +
 	"jobControl\x12B\n" +
-	"\ttty_modes\x18\xfa\x01 \x01(\v2\".runscdecoupled.sentry.v1.TtyModesH\x00R\bttyModesB\x05\n" +
-	"\x03msg\"A\n" +
+	"\ttty_modes\x18\xfa\x01 \x01(\v2\".runscdecoupled.sentry.v1.TtyModesH\x00R\bttyModes\x12A\n" +
+	"\x06ptrace\x18\xae\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceUpdateH\x00R\x06ptrace\x12U\n" +
+	"\x10stdio_set_closed\x18\x84\x02 \x01(\v2(.runscdecoupled.sentry.v1.StdioSetClosedH\x00R\x0estdioSetClosedB\x05\n" +
+	"\x03msg\"-\n" +
+	"\x0eStdioSetClosed\x12\x1b\n" +
+	"\tstdio_set\x18\x01 \x01(\rR\bstdioSet\"A\n" +
 	"\bTtyModes\x12\x1b\n" +
 	"\tstdio_set\x18\x01 \x01(\rR\bstdioSet\x12\x18\n" +
-	"\atermios\x18\x02 \x01(\fR\atermios\"R\n" +
+	"\atermios\x18\x02 \x01(\fR\atermios\"t\n" +
 	"\n" +
 	"JobControl\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x18\n" +
 	"\astopped\x18\x02 \x01(\bR\astopped\x12\x18\n" +
-	"\adiscard\x18\x03 \x01(\x04R\adiscard\"\xea\x01\n" +
+	"\adiscard\x18\x03 \x01(\x04R\adiscard\x12 \n" +
+	"\vstop_signal\x18\xb0\x02 \x01(\x05R\n" +
+	"stopSignal\"\xea\x01\n" +
 	"\tProcQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.ProcQuery.KindR\x04kind\x12\x10\n" +
@@ -8215,13 +9194,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"\x84\x01\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xcb\x01\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
 	"\x04comm\x18\x03 \x01(\tR\x04comm\x12\x19\n" +
 	"\butime_ns\x18\x1e \x01(\x03R\autimeNs\x12\x19\n" +
-	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\"\x92\x03\n" +
+	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\x12\"\n" +
+	"\fseccomp_mode\x18\x84\x02 \x01(\rR\vseccompMode\x12!\n" +
+	"\fno_new_privs\x18\x85\x02 \x01(\bR\n" +
+	"noNewPrivs\"\x92\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
@@ -8397,7 +9379,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xf2\x05\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xa3\x06\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -8433,15 +9415,18 @@ const file_sentry_proto_rawDesc = "" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
 	"\vstop_signal\x18\xc9\x01 \x01(\x05R\n" +
 	"stopSignal\x12\x1c\n" +
-	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\"1\n" +
+	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\x12/\n" +
+	"\x13tty_foreground_pgrp\x18\x84\x02 \x01(\x05R\x11ttyForegroundPgrp\"\x9e\x01\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
-	"\x03pid\x18\x02 \x01(\x05R\x03pid\"b\n" +
+	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
+	"\x06ptrace\x18\xaf\x02 \x01(\v2%.runscdecoupled.sentry.v1.PtraceStateR\x06ptrace\x12+\n" +
+	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\"b\n" +
 	"\aFdState\x12\x19\n" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xfe\x05\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x99\x06\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -8462,7 +9447,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05lease\x18h \x01(\x05R\x05lease\x12\x19\n" +
 	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
 	"\basync_fd\x18j \x01(\x05R\aasyncFd\x12:\n" +
-	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\"\xad\x01\n" +
+	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\x12\x19\n" +
+	"\aregular\x18\xf1\x01 \x01(\bR\aregular\"\xad\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -8587,202 +9573,223 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
 	(*ClientMessage)(nil),     // 2: runscdecoupled.sentry.v1.ClientMessage
 	(*SignalsPending)(nil),    // 3: runscdecoupled.sentry.v1.SignalsPending
 	(*ServerMessage)(nil),     // 4: runscdecoupled.sentry.v1.ServerMessage
-	(*Hello)(nil),             // 5: runscdecoupled.sentry.v1.Hello
-	(*DeviceNode)(nil),        // 6: runscdecoupled.sentry.v1.DeviceNode
-	(*ClockSample)(nil),       // 7: runscdecoupled.sentry.v1.ClockSample
-	(*StdioInfo)(nil),         // 8: runscdecoupled.sentry.v1.StdioInfo
-	(*Welcome)(nil),           // 9: runscdecoupled.sentry.v1.Welcome
-	(*Heartbeat)(nil),         // 10: runscdecoupled.sentry.v1.Heartbeat
-	(*Interrupt)(nil),         // 11: runscdecoupled.sentry.v1.Interrupt
-	(*StdinData)(nil),         // 12: runscdecoupled.sentry.v1.StdinData
-	(*Goodbye)(nil),           // 13: runscdecoupled.sentry.v1.Goodbye
-	(*Farewell)(nil),          // 14: runscdecoupled.sentry.v1.Farewell
-	(*Call)(nil),              // 15: runscdecoupled.sentry.v1.Call
-	(*Spawn)(nil),             // 16: runscdecoupled.sentry.v1.Spawn
-	(*StdioSet)(nil),          // 17: runscdecoupled.sentry.v1.StdioSet
-	(*SpawnExit)(nil),         // 18: runscdecoupled.sentry.v1.SpawnExit
-	(*TtyResize)(nil),         // 19: runscdecoupled.sentry.v1.TtyResize
-	(*Kill)(nil),              // 20: runscdecoupled.sentry.v1.Kill
-	(*Fault)(nil),             // 21: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 22: runscdecoupled.sentry.v1.Syscall
-	(*Region)(nil),            // 23: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 24: runscdecoupled.sentry.v1.Start
-	(*MountSpec)(nil),         // 25: runscdecoupled.sentry.v1.MountSpec
-	(*CapSets)(nil),           // 26: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 27: runscdecoupled.sentry.v1.PageRead
-	(*PageWrite)(nil),         // 28: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 29: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 30: runscdecoupled.sentry.v1.Reply
-	(*MappedFileChange)(nil),  // 31: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 32: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 33: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 34: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 35: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 36: runscdecoupled.sentry.v1.ExitAction
-	(*SignalfdRead)(nil),      // 37: runscdecoupled.sentry.v1.SignalfdRead
-	(*MmapPlan)(nil),          // 38: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 39: runscdecoupled.sentry.v1.Push
-	(*TtyModes)(nil),          // 40: runscdecoupled.sentry.v1.TtyModes
-	(*JobControl)(nil),        // 41: runscdecoupled.sentry.v1.JobControl
-	(*ProcQuery)(nil),         // 42: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 43: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 44: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 45: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 46: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 47: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 48: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 49: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 50: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 51: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 52: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 53: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 54: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 55: runscdecoupled.sentry.v1.StateRecord
-	(*MountState)(nil),        // 56: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 57: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 58: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 59: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 60: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 61: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 62: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 63: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 64: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 65: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 66: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 67: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 68: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 69: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 70: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 71: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 72: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 73: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 74: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 75: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 76: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 77: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 78: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 79: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 80: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 81: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 82: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 83: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 84: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 85: runscdecoupled.sentry.v1.Rewrite
-	nil,                       // 86: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*Frames)(nil),            // 5: runscdecoupled.sentry.v1.Frames
+	(*NetworkConfig)(nil),     // 6: runscdecoupled.sentry.v1.NetworkConfig
+	(*NetworkInterface)(nil),  // 7: runscdecoupled.sentry.v1.NetworkInterface
+	(*NetworkAddress)(nil),    // 8: runscdecoupled.sentry.v1.NetworkAddress
+	(*NetworkRoute)(nil),      // 9: runscdecoupled.sentry.v1.NetworkRoute
+	(*Hello)(nil),             // 10: runscdecoupled.sentry.v1.Hello
+	(*DeviceNode)(nil),        // 11: runscdecoupled.sentry.v1.DeviceNode
+	(*ClockSample)(nil),       // 12: runscdecoupled.sentry.v1.ClockSample
+	(*StdioInfo)(nil),         // 13: runscdecoupled.sentry.v1.StdioInfo
+	(*Welcome)(nil),           // 14: runscdecoupled.sentry.v1.Welcome
+	(*Heartbeat)(nil),         // 15: runscdecoupled.sentry.v1.Heartbeat
+	(*Interrupt)(nil),         // 16: runscdecoupled.sentry.v1.Interrupt
+	(*StdinData)(nil),         // 17: runscdecoupled.sentry.v1.StdinData
+	(*Goodbye)(nil),           // 18: runscdecoupled.sentry.v1.Goodbye
+	(*Farewell)(nil),          // 19: runscdecoupled.sentry.v1.Farewell
+	(*Call)(nil),              // 20: runscdecoupled.sentry.v1.Call
+	(*PtraceStop)(nil),        // 21: runscdecoupled.sentry.v1.PtraceStop
+	(*PtraceResume)(nil),      // 22: runscdecoupled.sentry.v1.PtraceResume
+	(*PtraceUpdate)(nil),      // 23: runscdecoupled.sentry.v1.PtraceUpdate
+	(*PtraceState)(nil),       // 24: runscdecoupled.sentry.v1.PtraceState
+	(*Spawn)(nil),             // 25: runscdecoupled.sentry.v1.Spawn
+	(*StdioSet)(nil),          // 26: runscdecoupled.sentry.v1.StdioSet
+	(*SpawnExit)(nil),         // 27: runscdecoupled.sentry.v1.SpawnExit
+	(*TtyResize)(nil),         // 28: runscdecoupled.sentry.v1.TtyResize
+	(*Kill)(nil),              // 29: runscdecoupled.sentry.v1.Kill
+	(*Fault)(nil),             // 30: runscdecoupled.sentry.v1.Fault
+	(*Syscall)(nil),           // 31: runscdecoupled.sentry.v1.Syscall
+	(*Region)(nil),            // 32: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 33: runscdecoupled.sentry.v1.Start
+	(*MountSpec)(nil),         // 34: runscdecoupled.sentry.v1.MountSpec
+	(*CapSets)(nil),           // 35: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 36: runscdecoupled.sentry.v1.PageRead
+	(*PageWrite)(nil),         // 37: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 38: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 39: runscdecoupled.sentry.v1.Reply
+	(*MappedFileChange)(nil),  // 40: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 41: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 42: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 43: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 44: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 45: runscdecoupled.sentry.v1.ExitAction
+	(*SignalfdRead)(nil),      // 46: runscdecoupled.sentry.v1.SignalfdRead
+	(*MmapPlan)(nil),          // 47: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 48: runscdecoupled.sentry.v1.Push
+	(*StdioSetClosed)(nil),    // 49: runscdecoupled.sentry.v1.StdioSetClosed
+	(*TtyModes)(nil),          // 50: runscdecoupled.sentry.v1.TtyModes
+	(*JobControl)(nil),        // 51: runscdecoupled.sentry.v1.JobControl
+	(*ProcQuery)(nil),         // 52: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 53: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 54: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 55: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 56: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 57: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 58: runscdecoupled.sentry.v1.Durable
+	(*SignalPush)(nil),        // 59: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 60: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 61: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 62: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 63: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 64: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 65: runscdecoupled.sentry.v1.StateRecord
+	(*MountState)(nil),        // 66: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 67: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 68: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 69: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 70: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 71: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 72: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 73: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 74: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 75: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 76: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 77: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 78: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 79: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 80: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 81: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 82: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 83: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 84: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 85: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 86: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 87: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 88: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 89: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 90: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 91: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 92: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 93: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 94: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 95: runscdecoupled.sentry.v1.Rewrite
+	nil,                       // 96: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
-	5,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
-	15, // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
-	10, // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	11, // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
-	12, // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
-	13, // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	43, // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
-	3,  // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
-	9,  // 8: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	30, // 9: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	10, // 10: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	39, // 11: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	14, // 12: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	8,  // 13: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	7,  // 14: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	86, // 15: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
-	6,  // 16: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
-	7,  // 17: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	22, // 18: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	24, // 19: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	27, // 20: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	29, // 21: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	21, // 22: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	84, // 23: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	85, // 24: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	28, // 25: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	20, // 26: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	19, // 27: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	16, // 28: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	24, // 29: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	17, // 30: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	8,  // 31: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	23, // 32: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	7,  // 33: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	26, // 34: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	25, // 35: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	23, // 36: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	32, // 37: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	35, // 38: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	36, // 39: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	38, // 40: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	57, // 41: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	37, // 42: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	55, // 43: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31, // 44: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	33, // 45: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	33, // 46: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	34, // 47: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	49, // 48: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	50, // 49: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	51, // 50: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	52, // 51: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	47, // 52: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	48, // 53: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	42, // 54: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	18, // 55: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	41, // 56: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	40, // 57: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	0,  // 58: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	44, // 59: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	45, // 60: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	46, // 61: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	55, // 62: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	70, // 63: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	71, // 64: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	72, // 65: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	73, // 66: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	78, // 67: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	79, // 68: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	80, // 69: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	81, // 70: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	82, // 71: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	83, // 72: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	69, // 73: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	66, // 74: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	67, // 75: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	59, // 76: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	61, // 77: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	63, // 78: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	65, // 79: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	56, // 80: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	58, // 81: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	60, // 82: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	58, // 83: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	62, // 84: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	58, // 85: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	64, // 86: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	68, // 87: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	26, // 88: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	1,  // 89: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	75, // 90: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	74, // 91: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	77, // 92: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	76, // 93: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	55, // 94: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	17, // 95: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,  // 96: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	53, // 97: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	4,  // 98: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	54, // 99: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	98, // [98:100] is the sub-list for method output_type
-	96, // [96:98] is the sub-list for method input_type
-	96, // [96:96] is the sub-list for extension type_name
-	96, // [96:96] is the sub-list for extension extendee
-	0,  // [0:96] is the sub-list for field type_name
+	10,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
+	20,  // 1: runscdecoupled.sentry.v1.ClientMessage.call:type_name -> runscdecoupled.sentry.v1.Call
+	15,  // 2: runscdecoupled.sentry.v1.ClientMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	16,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
+	17,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
+	18,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
+	53,  // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	3,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
+	5,   // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
+	14,  // 9: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	39,  // 10: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	15,  // 11: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	48,  // 12: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	19,  // 13: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	5,   // 14: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
+	7,   // 15: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
+	9,   // 16: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
+	8,   // 17: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
+	13,  // 18: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	12,  // 19: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	96,  // 20: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	11,  // 21: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
+	6,   // 22: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
+	12,  // 23: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	31,  // 24: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	33,  // 25: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	36,  // 26: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	38,  // 27: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	30,  // 28: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	94,  // 29: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	95,  // 30: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	37,  // 31: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	29,  // 32: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	28,  // 33: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	25,  // 34: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	21,  // 35: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
+	33,  // 36: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	26,  // 37: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	13,  // 38: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	32,  // 39: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	12,  // 40: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	35,  // 41: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	34,  // 42: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	32,  // 43: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	41,  // 44: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	44,  // 45: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	45,  // 46: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	47,  // 47: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	67,  // 48: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	46,  // 49: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	22,  // 50: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
+	65,  // 51: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	40,  // 52: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	42,  // 53: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	42,  // 54: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	43,  // 55: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	59,  // 56: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	60,  // 57: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	61,  // 58: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	62,  // 59: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	57,  // 60: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	58,  // 61: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	52,  // 62: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	27,  // 63: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	51,  // 64: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	50,  // 65: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	23,  // 66: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	49,  // 67: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	0,   // 68: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	54,  // 69: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	55,  // 70: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	56,  // 71: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	65,  // 72: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	80,  // 73: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	81,  // 74: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	82,  // 75: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	83,  // 76: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	88,  // 77: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	89,  // 78: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	90,  // 79: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	91,  // 80: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	92,  // 81: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	93,  // 82: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	79,  // 83: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	76,  // 84: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	77,  // 85: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	69,  // 86: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	71,  // 87: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	73,  // 88: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	75,  // 89: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	66,  // 90: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	68,  // 91: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	70,  // 92: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	68,  // 93: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	72,  // 94: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	68,  // 95: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	74,  // 96: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	78,  // 97: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	35,  // 98: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	24,  // 99: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 100: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	85,  // 101: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	84,  // 102: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	87,  // 103: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	86,  // 104: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	65,  // 105: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	26,  // 106: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,   // 107: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	63,  // 108: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	4,   // 109: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	64,  // 110: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	109, // [109:111] is the sub-list for method output_type
+	107, // [107:109] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -8799,6 +9806,7 @@ func file_sentry_proto_init() {
 		(*ClientMessage_Goodbye)(nil),
 		(*ClientMessage_ProcAnswer)(nil),
 		(*ClientMessage_SignalsPending)(nil),
+		(*ClientMessage_Frames)(nil),
 	}
 	file_sentry_proto_msgTypes[2].OneofWrappers = []any{
 		(*ServerMessage_Welcome)(nil),
@@ -8806,8 +9814,9 @@ func file_sentry_proto_init() {
 		(*ServerMessage_Heartbeat)(nil),
 		(*ServerMessage_Push)(nil),
 		(*ServerMessage_Farewell)(nil),
+		(*ServerMessage_Frames)(nil),
 	}
-	file_sentry_proto_msgTypes[13].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[18].OneofWrappers = []any{
 		(*Call_Syscall)(nil),
 		(*Call_Start)(nil),
 		(*Call_PageRead)(nil),
@@ -8819,8 +9828,9 @@ func file_sentry_proto_init() {
 		(*Call_Kill)(nil),
 		(*Call_TtyResize)(nil),
 		(*Call_Spawn)(nil),
+		(*Call_PtraceStop)(nil),
 	}
-	file_sentry_proto_msgTypes[28].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[37].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -8828,8 +9838,9 @@ func file_sentry_proto_init() {
 		(*Reply_Data)(nil),
 		(*Reply_ShmAttach)(nil),
 		(*Reply_SignalfdRead)(nil),
+		(*Reply_PtraceResume)(nil),
 	}
-	file_sentry_proto_msgTypes[37].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[46].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -8840,8 +9851,10 @@ func file_sentry_proto_init() {
 		(*Push_SpawnExit)(nil),
 		(*Push_JobControl)(nil),
 		(*Push_TtyModes)(nil),
+		(*Push_Ptrace)(nil),
+		(*Push_StdioSetClosed)(nil),
 	}
-	file_sentry_proto_msgTypes[53].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[63].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -8861,14 +9874,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvIds)(nil),
 		(*StateRecord_Mount)(nil),
 	}
-	file_sentry_proto_msgTypes[63].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[73].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   85,
+			NumMessages:   95,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

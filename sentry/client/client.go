@@ -94,6 +94,9 @@ type Config struct {
 	Rlimits []Rlimit
 	// NoNewPrivileges starts the first process with no_new_privs set.
 	NoNewPrivileges bool
+	// Seccomp, when set, is the first process's seccomp filter (the OCI
+	// runtime's linux.seccomp), installed before it runs (seccomp.go).
+	Seccomp *SeccompProgram
 	// BeforeStart, when set, runs once connected to the server and before
 	// the first process is created; an error ends Run with it. The OCI
 	// runtime holds a created container here until its start.
@@ -120,6 +123,11 @@ type Config struct {
 	Sysctls map[string]string
 	// Devices are extra nodes of the sandbox's /dev (Hello.devices).
 	Devices []*pb.DeviceNode
+	// Network, when set, is the network the sandbox brings
+	// (--network=sandbox; OpenSandboxNetwork): its configuration goes in
+	// every Hello and its frames travel on the session while Run runs.
+	// The caller closes it after Run.
+	Network *SandboxNetwork
 	// Spawns carries requests to add processes to the running
 	// application (spawn.go) while Run runs; each is answered on its
 	// Result channel.
@@ -181,6 +189,12 @@ type client struct {
 	log  hclog.Logger
 	ctx  context.Context
 	conn *remoteSession
+	// pipe is what the client knows to post calls without waiting
+	// (writebehind.go); its own lock.
+	pipe pipelineState
+	// meta is what the client knows to post metadata calls
+	// (metapipe.go); its own lock.
+	meta metaPipeline
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform
@@ -335,9 +349,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.files = newFileCache(c)
 	go c.files.flusher()
 	c.futexRoot = futex.NewManager()
-	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled()}
+	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled(), tty: isTerminal(cfg.Stdin)}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
+	if cfg.Network != nil {
+		hello.Network = cfg.Network.Config()
+	}
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
@@ -369,6 +386,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.conn.Close()
 		mf.Destroy()
 		return 0, err
+	}
+	if cfg.Network != nil {
+		cfg.Network.start(c.conn.SendFrames)
 	}
 	status, err := c.run()
 	c.shutdown()
@@ -546,6 +566,7 @@ func (c *client) appExit(status int) {
 	// Spawned processes end with the application (their PID namespace).
 	for _, s := range c.sets {
 		s.finishLocked(status)
+		s.releaseLocked()
 	}
 }
 
@@ -558,6 +579,7 @@ func (c *client) shutdown() {
 	}
 	for _, s := range c.sets {
 		s.finishLocked(int(unix.SIGKILL))
+		s.releaseLocked()
 	}
 	ts := make([]*task, 0, len(c.tasks))
 	for _, t := range c.tasks {
@@ -574,14 +596,27 @@ func (c *client) shutdown() {
 		c.log.Warn("write-back of shared file mappings at exit failed", "err", err)
 	}
 	c.conn.beginShutdown()
+	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
+	// reads this line).
+	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load())
 	select {
 	case <-c.conn.Done():
 	default:
+		// A stream that ended (the server went away first) brings no
+		// Farewell: waiting for one would only delay the exit.
+		streamDone := c.conn.streamDone()
 		if c.conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Goodbye{Goodbye: &pb.Goodbye{}}}) == nil {
+			wait := 2 * time.Second
+			if c.cfg.Network != nil {
+				// The server lets the sandbox network's closed
+				// connections drain first (up to 5 s).
+				wait += 6 * time.Second
+			}
 			select {
 			case <-c.farewell:
 			case <-c.conn.Done():
-			case <-time.After(2 * time.Second):
+			case <-streamDone:
+			case <-time.After(wait):
 				c.log.Warn("no Farewell from the server")
 			}
 		}
@@ -620,9 +655,14 @@ func (c *client) onPush(p *pb.Push) {
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())
+		c.pipe.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)
+		}
+	case *pb.Push_StdioSetClosed:
+		if m.StdioSetClosed != nil {
+			c.onStdioSetClosed(m.StdioSetClosed)
 		}
 	case *pb.Push_Output:
 		if c.conn != nil && !c.conn.PrintOutput(m.Output.Seq) {
@@ -660,6 +700,10 @@ func (c *client) onPush(p *pb.Push) {
 		c.onJobControl(p)
 	case *pb.Push_TtyModes:
 		c.onTtyModes(m.TtyModes)
+	case *pb.Push_Ptrace:
+		if m.Ptrace != nil {
+			c.onPtraceUpdate(p)
+		}
 	case *pb.Push_Signal:
 		c.mu.Lock()
 		t := c.tasks[m.Signal.Tid]
@@ -701,6 +745,8 @@ func (c *client) registerTask(t *task) {
 			t.kill()
 		case *pb.Push_JobControl:
 			t.proc.applyJobControl(m.JobControl)
+		case *pb.Push_Ptrace:
+			t.applyPtraceUpdate(m.Ptrace)
 		}
 	}
 }
@@ -727,6 +773,9 @@ type stdinReader struct {
 	// set is the stdio set whose stdin this is (0: the client's own).
 	// Immutable.
 	set uint32
+	// tty says r is a terminal, where end of file (the EOF key) ends one
+	// read, not the stream. Immutable.
+	tty bool
 
 	mu sync.Mutex
 	// busy is set while a read is outstanding; wanted counts pushes that
@@ -814,9 +863,11 @@ func (s *stdinReader) loop(max int) {
 			data = buf[:n]
 			if err != nil {
 				eof = true
-				s.mu.Lock()
-				s.eof = true
-				s.mu.Unlock()
+				if !s.tty || err != io.EOF {
+					s.mu.Lock()
+					s.eof = true
+					s.mu.Unlock()
+				}
 			}
 		}
 		s.mu.Lock()
@@ -837,6 +888,16 @@ func (s *stdinReader) loop(max int) {
 		s.wanted = s.wanted[1:]
 		s.mu.Unlock()
 	}
+}
+
+// isTerminal says r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // detectStdio describes fds 0-2 for Hello.

@@ -42,6 +42,7 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 		proc.personality, proc.dumpable, proc.noNewPrivs = pers, dump, nnp
 	}
 	child := t.c.newTask(tid, proc)
+	child.seccomp.Store(t.seccomp.Load())
 
 	if err := t.pctx.PullFullState(t.mm.AddressSpace(), t.ac); err != nil {
 		t.c.log.Warn("cannot pull thread state for clone", "tid", t.tid, "err", err)

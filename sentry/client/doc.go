@@ -38,6 +38,15 @@
 // sets each process's stop state from its replay record, in case the
 // push was lost with the server.
 //
+// ptrace (ptrace.go): a tracer's requests on a stopped tracee's
+// registers and memory (PEEK*, POKE*, GETREGS, GETREGSET, ...) and
+// process_vm_readv/writev are served here from the tracee's arch context
+// and mm; the relation and the resumes are the server's. A traced task
+// enters each ptrace-stop (syscall enter/exit, signal delivery, events,
+// group stop) with a PtraceStop call that returns when the tracer
+// resumes it; task.trace (under task.mu) is what the client knows of
+// the relation, from PtraceUpdate pushes.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids
@@ -46,21 +55,47 @@
 // the changes it makes (shmdt, and memory calls that remove or split a
 // segment's mappings, counted around them while segments exist).
 //
+// Seccomp (seccomp.go): each thread's filters (task.seccomp, an
+// immutable seccompState replaced under process.mu) are evaluated
+// before its call is handled locally or forwarded; clone copies them,
+// exec keeps them, and, being client state, they survive a server
+// failure. Config.Seccomp and SpawnRequest.Seccomp give a root process
+// its first filter (the OCI runtime's linux.seccomp).
+//
 // Spawned processes (spawn.go): Config.Spawns adds processes to the
 // running application from outside it (the OCI runtime's exec); each
 // has a stdio set of its own (client.sets, under client.mu; its
 // stdinReader has its own lock, taken after client.mu), and its exit
-// comes as a SpawnExit push.
+// comes as a SpawnExit push; a StdioSetClosed push says no file of the
+// set is left (children keep the stdio after the process exits), and
+// Spawned.Released lets the caller close the streams then.
 //
 // /proc (procinfo.go): the client answers the server's ProcQuery pushes
 // with what only it knows: a process's VMAs, what its threads are doing
 // (blocked in a local wait, their names), and this machine's memory and
 // CPUs.
 //
-// Ids and pipelined calls (procids.go, pipeline.go): the client answers
-// getppid, getpgrp, getsid, getpgid and the getuid family of a process
-// from its last ProcessState record, and sends a close of an fd its fd
-// table's records name without waiting for the reply (remoteSession.Post).
+// Sandbox network (network.go, netlink.go; --network=sandbox): the
+// client takes its namespace's interfaces from the host kernel
+// (addresses removed, given back at the end) and carries their Ethernet
+// frames between AF_PACKET sockets and the session: per interface a
+// reader goroutine sending batches up (remoteSession.SendFrames, dropped
+// during a recovery) and a writer goroutine fed by a bounded queue that
+// the transport's OnFrames fills (netIface.outMu, a leaf, orders it
+// with the queue's close). Nothing of it runs without Config.Network.
+//
+// Ids and pipelined calls (procids.go, pipeline.go, writebehind.go,
+// metapipe.go): the client answers getppid, getpgrp, getsid, getpgid and
+// the getuid family of a process from its last ProcessState record, and
+// posts (remoteSession.Post, Syscall.posted) without waiting for the
+// reply a close of an fd its fd table's records name, dup, dup2, dup3
+// and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
+// of its "fs/" record), a write to a regular unmapped gofer file (write
+// behind; its error surfaces at the description's next fsync, fdatasync,
+// write or close, kept by the server), and chown, chmod and utimensat of
+// a file the caller created in this session (client.pipe and
+// client.meta). The remoteSession counts waited and posted calls and
+// logs them at the end.
 //
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
@@ -80,7 +115,10 @@
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
 // fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
 // round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
-// leaf, taken by the receiving goroutine and by id calls. futexWaiters.mu is taken before the
+// leaf, taken by the receiving goroutine and by id calls, as is
+// pipelineState.mu (writebehind.go). metaPipeline.mu (metapipe.go) is
+// taken only by task goroutines and held across a Post: it comes before
+// remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate).
 //

@@ -27,6 +27,9 @@ type stopState struct {
 	// resume is non-nil while the process is stopped and closed when it
 	// continues. Protected by process.mu.
 	resume chan struct{}
+	// sig is the signal that stopped the process (0: unknown). Protected
+	// by process.mu.
+	sig int32
 }
 
 // onJobControl applies a JobControl push. A push for a process whose
@@ -47,7 +50,15 @@ func (c *client) onJobControl(p *pb.Push) {
 
 // applyJobControl applies m to p.
 func (p *process) applyJobControl(m *pb.JobControl) {
+	p.setStopSignal(m.StopSignal)
 	p.setStopped(m.Stopped, linux.SignalSet(m.Discard))
+}
+
+// setStopSignal records the signal that stopped p.
+func (p *process) setStopSignal(sig int32) {
+	p.mu.Lock()
+	p.stop.sig = sig
+	p.mu.Unlock()
 }
 
 // processByPIDLocked returns the client's process pid, or nil.
@@ -121,6 +132,10 @@ func (t *task) parkWhileStopped() {
 		if resume == nil {
 			return
 		}
+		if t.ptraceGroupStop(resume) {
+			// The tracer resumed t from the group stop (ptrace.go).
+			return
+		}
 		t.mu.Lock()
 		if t.killed {
 			t.mu.Unlock()
@@ -152,6 +167,7 @@ func (c *client) reconcileStops(rl *replaylog.Log) {
 		if rec == nil {
 			continue
 		}
+		p.setStopSignal(rec.StopSignal)
 		p.setStopped(rec.Stopped, 0)
 	}
 }

@@ -29,6 +29,11 @@ import (
 func (c *procIDCache) observeFD(t uint64, n int32, deleted bool, file uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.fdPosted[t][n] > 0 {
+		// A posted call changed the fd since (fdpipe.go): the client
+		// set it, and this record may be older.
+		return
+	}
 	fds := c.openFDs[t]
 	if deleted {
 		delete(fds, n)
@@ -103,6 +108,7 @@ func (c *procIDCache) takeFD(pid, fd int32) bool {
 		}
 	}
 	delete(fds, fd)
+	c.postedFD(ids.fdTable, fd, 1)
 	return true
 }
 
@@ -115,14 +121,22 @@ func (t *task) pipelineClose(fd int32) bool {
 	if !single || !t.c.ids.takeFD(t.proc.pid, fd) {
 		return false
 	}
+	ids, _ := t.ownIDs()
+	done := func(*pb.Reply) {
+		t.c.ids.mu.Lock()
+		t.c.ids.postedFD(ids.fdTable, fd, -1)
+		t.c.ids.mu.Unlock()
+	}
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno: unix.SYS_CLOSE, Args: []uint64{uint64(uint32(fd)), 0, 0, 0, 0, 0},
+		Sysno: unix.SYS_CLOSE, Args: []uint64{uint64(uint32(fd)), 0, 0, 0, 0, 0}, Posted: true,
 	}}}
-	if !t.c.conn.Post(call) {
+	if !t.c.conn.Post(call, done) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.
+		done(nil)
 		return false
 	}
+	t.posted = true
 	return true
 }
 

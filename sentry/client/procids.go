@@ -46,6 +46,11 @@ type procIDCache struct {
 	// each fd's open file description, as the statekey.FD records said
 	// (pipeline.go). Protected by mu.
 	openFDs map[uint64]map[int32]uint64
+	// fdPosted counts, per fd table and fd, the posted calls that change
+	// the fd (dup2, close...) and have no reply yet: the fd's records
+	// are not folded meanwhile, as the client set the fd itself
+	// (fdpipe.go). Protected by mu.
+	fdPosted map[uint64]map[int32]int
 	// locks holds who holds the record and flock locks of each inode, by
 	// inode number (statekey.Lock records; pipeline.go). Protected by mu.
 	locks map[uint64][]lockHolder

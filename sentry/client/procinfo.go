@@ -64,9 +64,12 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		var m *mm.MemoryManager
 		for _, t := range c.tasksOf(q.Pid) {
 			u, s := t.cpuTimes()
+			t.proc.mu.Lock()
+			nnp := t.proc.noNewPrivs
+			t.proc.mu.Unlock()
 			t.mu.Lock()
 			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name,
-				UtimeNs: int64(u), StimeNs: int64(s)})
+				UtimeNs: int64(u), StimeNs: int64(s), SeccompMode: uint32(t.seccomp.Load().mode()), NoNewPrivs: nnp})
 			if m == nil {
 				m = t.mm
 			}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -83,6 +84,9 @@ type pending struct {
 	gen  uint64
 	// posted says nobody waits for the reply (Post). Immutable.
 	posted bool
+	// done, if set, is called with a posted call's reply on the
+	// receiving goroutine, after its records were folded. Immutable.
+	done func(*pb.Reply)
 }
 
 // remoteSession is the client's recovering connection.
@@ -140,6 +144,31 @@ type remoteSession struct {
 	// recvGen is the generation of the connection whose messages are being
 	// received. Protected by imu.
 	recvGen uint64
+
+	// waitedCalls counts the calls sent with Call (the caller waited for
+	// the reply), postedCalls those sent with Post. Atomic; reported at
+	// the end (the round trips a workload cost).
+	waitedCalls, postedCalls atomic.Uint64
+	// postedOut and postedBytes are the posted calls without a reply and
+	// the bytes of their inputs: Post refuses beyond maxPostedCalls or
+	// maxPostedBytes, so the caller waits and a fast writer cannot run
+	// ahead of the server without bound. Protected by imu.
+	postedOut, postedBytes int
+}
+
+// Bounds of what Post keeps in flight.
+const (
+	maxPostedCalls = 1024
+	maxPostedBytes = 32 << 20
+)
+
+// inputBytes is the size of a call's inputs.
+func inputBytes(c *pb.Call) int {
+	n := 0
+	for _, r := range c.GetSyscall().GetInputs() {
+		n += len(r.GetData())
+	}
+	return n
 }
 
 func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello) *remoteSession {
@@ -167,6 +196,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		OnPush:            c.onPush,
 		OnReply:           s.onReply,
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
+		OnFrames:          c.onFrames,
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		HeartbeatClocks:   sampleClocks,
 		DeadAfter:         c.cfg.DeadAfter,
@@ -254,6 +284,10 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	p := s.inflight[r.Seq]
 	delete(s.inflight, r.Seq)
 	delete(s.printed, r.Seq)
+	if p != nil && p.posted {
+		s.postedOut--
+		s.postedBytes -= inputBytes(p.call)
+	}
 	s.imu.Unlock()
 	var call *pb.Call
 	if p != nil {
@@ -262,7 +296,11 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.rl.FoldReply(call, r)
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
+	s.c.pipe.observe(r.State)
 	if p != nil && p.posted {
+		if p.done != nil {
+			p.done(r)
+		}
 		s.c.postedReply(p.call, r)
 	}
 }
@@ -313,6 +351,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	}
 	s.seq++
 	c.Seq = s.seq
+	s.waitedCalls.Add(1)
 	p := &pending{call: c, conn: s.conn, gen: s.connGen}
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
@@ -389,18 +428,28 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 // Post sends c (assigning its seq) without waiting for its reply, which
 // is folded (onReply) when it arrives; the call is in flight until then,
 // so a recovery re-sends it. It sends nothing and returns false while a
-// recovery runs or the session is over: the caller then uses Call.
-func (s *remoteSession) Post(c *pb.Call) bool {
+// recovery runs, the session is over, or maxPostedCalls or
+// maxPostedBytes are in flight: the caller then uses Call. done,
+// if not nil, gets the reply (on the receiving goroutine).
+func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil {
 		return false
 	}
+	size := inputBytes(c)
+	s.imu.Lock()
+	if s.postedOut >= maxPostedCalls || s.postedBytes+size > maxPostedBytes {
+		s.imu.Unlock()
+		return false
+	}
 	s.seq++
 	c.Seq = s.seq
-	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true}
-	s.imu.Lock()
+	s.postedCalls.Add(1)
+	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true, done: done}
 	s.inflight[c.Seq] = p
+	s.postedOut++
+	s.postedBytes += size
 	s.imu.Unlock()
 	// A failed send leaves the call in flight: the recovery the dead
 	// connection starts (monitor) re-sends it.
@@ -442,6 +491,18 @@ func (s *remoteSession) Send(m *pb.ClientMessage) error {
 	return nil
 }
 
+// SendFrames sends frames an interface of the sandbox network received
+// to the server. While a recovery runs they are dropped (reported
+// false), as frames reaching a NIC without a cable are: the new server's
+// stack starts with the restored state, and TCP retransmits.
+func (s *remoteSession) SendFrames(f *pb.Frames) bool {
+	s.mu.Lock()
+	conn := s.conn
+	ok := !s.recovering && s.fatal == nil && conn != nil
+	s.mu.Unlock()
+	return ok && conn.Send(&pb.ClientMessage{Msg: &pb.ClientMessage_Frames{Frames: f}}) == nil
+}
+
 // Done is closed when the session is over for good (closed, or a
 // recovery failed); Err says why.
 func (s *remoteSession) Done() <-chan struct{} { return s.fatalCh }
@@ -451,6 +512,19 @@ func (s *remoteSession) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fatal
+}
+
+// streamDone is closed when the current connection to the server ends
+// (no recovery follows once shutting down).
+func (s *remoteSession) streamDone() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return s.conn.Done()
 }
 
 // beginShutdown stops recoveries: the application is over.
@@ -624,6 +698,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			}
 		}
 		s.c.reconcileStops(s.rl)
+		s.c.reconcilePtrace(s.rl)
 	}
 
 	s.mu.Lock()

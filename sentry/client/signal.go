@@ -120,9 +120,19 @@ func (t *task) deliverSignals() {
 	for {
 		t.mu.Lock()
 		qs, ok := t.dequeueLocked(t.mask)
+		traced := t.trace.tracer != 0 && qs.info.Signo != int32(linux.SIGKILL)
 		t.mu.Unlock()
 		if !ok {
 			break
+		}
+		if traced {
+			// The signal-delivery-stop (ptrace.go).
+			if qs, ok = t.ptraceSignalStop(qs); !ok {
+				if t.isKilled() {
+					return
+				}
+				continue
+			}
 		}
 		t.deliver(qs)
 		if t.isKilled() {
@@ -227,7 +237,11 @@ func (t *task) syncSignal(info *linux.SignalInfo) {
 	t.faultStreak++
 	t.mu.Lock()
 	blocked := t.mask&linux.SignalSetOf(sig) != 0
+	traced := t.trace.tracer != 0
 	t.mu.Unlock()
+	if traced && !t.ptraceSyncSignal(info) {
+		return
+	}
 	// A handler that returns to the same fault forever is Linux's
 	// behaviour too, but a disposition race must not loop: after a few
 	// faults with no syscall in between, force the default action.

@@ -26,8 +26,11 @@ type SpawnRequest struct {
 	// no_new_privs.
 	Rlimits         []Rlimit
 	NoNewPrivileges bool
-	Stdin           io.Reader
-	Stdout, Stderr  io.Writer
+	// Seccomp, when set, is its seccomp filter (the container's
+	// linux.seccomp, as runc gives an exec'd process).
+	Seccomp        *SeccompProgram
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
 	// Result receives the outcome once the process runs (or failed to
 	// start).
 	Result chan<- SpawnResult
@@ -72,7 +75,8 @@ func (s *Spawned) Signal(sig int) error {
 func (s *Spawned) Resize() error { return s.c.resizeSet(s.set.id, s.set.files()) }
 
 // spawnStdio is a stdio set of the client: a spawned process's stdio.
-// Immutable but for status and exited, which c.mu protects.
+// Immutable but for status, exited, done and closed, which c.mu
+// protects.
 type spawnStdio struct {
 	id             uint32
 	stdin          *stdinReader
@@ -83,7 +87,48 @@ type spawnStdio struct {
 	exited chan struct{}
 	status int
 	done   bool
+	// released is closed once the server has no file of the set left
+	// (StdioSetClosed: the process and the children that inherited its
+	// stdio closed it) or the application is over; closed says so.
+	released chan struct{}
+	closed   bool
 }
+
+// releaseLocked records that nothing writes to or reads the set's
+// streams any more.
+//
+// Preconditions: c.mu is locked.
+func (s *spawnStdio) releaseLocked() {
+	if !s.closed {
+		s.closed = true
+		close(s.released)
+	}
+}
+
+// onStdioSetClosed handles a StdioSetClosed push.
+func (c *client) onStdioSetClosed(m *pb.StdioSetClosed) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.sets[m.StdioSet]; s != nil {
+		s.releaseLocked()
+		c.forgetSetLocked(s)
+	}
+}
+
+// forgetSetLocked drops s once its process exited and its streams are
+// released (the two pushes come in either order).
+//
+// Preconditions: c.mu is locked.
+func (c *client) forgetSetLocked(s *spawnStdio) {
+	if s.done && s.closed {
+		delete(c.sets, s.id)
+	}
+}
+
+// Released is closed once no process of the application holds the
+// spawned process's stdio any more (it and its children closed it, or
+// the application is over): its streams may then be closed.
+func (s *Spawned) Released() <-chan struct{} { return s.set.released }
 
 // files returns the set's *os.File streams (for window sizes).
 func (s *spawnStdio) files() []any { return []any{s.stdin.r, s.stdout, s.stderr} }
@@ -120,8 +165,10 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 		stderr: req.Stderr,
 		info:   detectStdio(req.Stdin, req.Stdout, req.Stderr),
 		exited: make(chan struct{}),
+
+		released: make(chan struct{}),
 	}
-	set.stdin = &stdinReader{c: c, r: req.Stdin, retain: !c.rl.Disabled(), set: set.id}
+	set.stdin = &stdinReader{c: c, r: req.Stdin, retain: !c.rl.Disabled(), set: set.id, tty: isTerminal(req.Stdin)}
 	if c.sets == nil {
 		c.sets = make(map[uint32]*spawnStdio)
 	}
@@ -176,6 +223,11 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 	set.pid = plan.Tid
 	c.mu.Unlock()
 	t, err := c.newRootTask(plan, req.Rlimits, req.NoNewPrivileges)
+	if err == nil {
+		if err = t.installRootSeccomp(req.Seccomp); err != nil {
+			t.pctx.Release()
+		}
+	}
 	if err != nil {
 		// The server has the process; end it there.
 		c.kill(Signal{Signo: int(unix.SIGKILL), Pid: plan.Tid})
@@ -192,6 +244,7 @@ func (c *client) onSpawnExit(m *pb.SpawnExit) {
 	for _, s := range c.sets {
 		if s.pid == m.Pid && !s.done {
 			s.finishLocked(int(m.WaitStatus))
+			c.forgetSetLocked(s)
 		}
 	}
 }

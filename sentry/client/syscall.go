@@ -92,6 +92,10 @@ func init() {
 		unix.SYS_GETRUSAGE:         sysGetrusage,
 		unix.SYS_SETITIMER:         sysSetitimer, // ITIMER_REAL forwarded
 		unix.SYS_GETITIMER:         sysGetitimer, // ITIMER_REAL forwarded
+		unix.SYS_PTRACE:            sysPtrace,    // relation and resumes forwarded (ptrace.go)
+		unix.SYS_PROCESS_VM_READV:  sysProcessVMReadv,
+		unix.SYS_PROCESS_VM_WRITEV: sysProcessVMWritev,
+		unix.SYS_SECCOMP:           sysSeccomp,
 	}
 }
 
@@ -104,11 +108,32 @@ func (t *task) syscall() {
 	r := &t.ac.StateData().Regs
 	args := [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 	t.noReturn = false
+	t.posted = false
 	t.restartErrno = 0
 	t.faultStreak = 0
 	if sysno != unix.SYS_RESTART_SYSCALL {
 		t.restartBlock = nil
 	}
+	defer t.ptraceSyscallStep()
+	if t.ptraceSyscallTraced() {
+		// Syscall-enter and -exit stops (ptrace.go).
+		var skip bool
+		if sysno, args, skip = t.ptraceSyscallEnter(); skip || t.isKilled() {
+			t.ptraceSyscallExit()
+			return
+		}
+		defer t.ptraceSyscallExit()
+	}
+	// Seccomp after the syscall-enter stop, as Linux orders them, so that
+	// the filter sees what a tracer changed.
+	if sc := t.seccomp.Load(); sc != nil {
+		var refused bool
+		if sysno, args, refused = t.seccompCheck(sc, sysno, args); refused {
+			return // refused by the application's seccomp filter (seccomp.go)
+		}
+	}
+	oldTID := t.tid
+	t.ptraceBeforeCall(sysno, args)
 
 	var ret uint64
 	var errno unix.Errno
@@ -126,6 +151,7 @@ func (t *task) syscall() {
 	if shmBefore != nil {
 		t.reportShmChanges(shmBefore)
 	}
+	t.ptraceAfterCall(sysno, args, ret, errno, oldTID)
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)
 	}
@@ -175,6 +201,14 @@ func writtenData(sysno uintptr, inputs []sysabi.Region) []byte {
 
 // forward sends a system call to the remote sentry and applies its reply.
 func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
+	var mc metaCheck
+	ret, errno := t.forwardCall(sysno, args, &mc)
+	t.c.meta.after(t, mc, sysno, args, ret, errno)
+	return ret, errno
+}
+
+// forwardCall is forward; it sets *mc when it sends the call (metapipe.go).
+func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64, unix.Errno) {
 	// A signal that is already deliverable runs first; the call is then
 	// restarted (as if the signal had arrived just before it).
 	t.mu.Lock()
@@ -195,8 +229,30 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 			t.c.log.Debug("write-back before a forwarded call failed", "syscall", sysName(sysno), "err", err)
 		}
 	}
-	if sysno == unix.SYS_CLOSE && t.pipelineClose(int32(args[0])) {
+	switch sysno {
+	case unix.SYS_CLOSE:
+		if !t.writeBehindPending(int32(args[0])) && t.pipelineClose(int32(args[0])) {
+			return 0, 0
+		}
+	case unix.SYS_UMASK:
+		if old, ok := t.pipelineUmask(args); ok {
+			return old, 0
+		}
+	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL:
+		if fd, ok := t.pipelineDup(sysno, args); ok {
+			return fd, 0
+		}
+	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV:
+		if n, ok := t.writeBehind(sysno, args); ok {
+			return n, 0
+		}
+	}
+	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
+	}
+	*mc = t.c.meta.before(t, sysno, args)
+	if reportsWriteError[sysno] && sysno != unix.SYS_CLOSE {
+		defer t.writeErrorReported(int32(args[0]))
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	var noNewPrivs bool
@@ -360,6 +416,9 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 		fmt.Fprintf(&b, "%d (%#x)", int64(ret), ret)
 	}
 	where := "forwarded"
+	if t.posted {
+		where = "posted"
+	}
 	if local {
 		where = "local"
 	}

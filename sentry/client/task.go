@@ -136,6 +136,9 @@ type task struct {
 	// noReturn says the last syscall set the registers itself
 	// (rt_sigreturn, execve).
 	noReturn bool
+	// posted says the current call was posted (not waited for; --strace
+	// shows it). Owned by the task goroutine.
+	posted bool
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int
@@ -145,6 +148,9 @@ type task struct {
 	userNS, sysNS, appSince atomic.Int64
 	// waitedNS is how long the current system call waited.
 	waitedNS int64
+	// seccomp is the thread's seccomp mode and filters (seccomp.go; nil:
+	// none). Read by the task goroutine; stored under proc.mu.
+	seccomp atomic.Pointer[seccompState]
 
 	mu sync.Mutex
 	// state is what the task goroutine is doing. Protected by mu.
@@ -170,6 +176,9 @@ type task struct {
 	pending []queuedSignal
 	// altStack is sigaltstack. Protected by mu.
 	altStack linux.SignalStack
+	// trace is the task's ptrace relation as a tracee (ptrace.go). Its
+	// fields say who changes them.
+	trace ptraceState
 
 	// wake is signalled when a blocked task may have something to do.
 	wake chan struct{}
@@ -227,7 +236,15 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 
 // newInitialTask builds the first process from the Start reply.
 func (c *client) newInitialTask(plan *pb.ExecPlan) (*task, error) {
-	return c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+	t, err := c.newRootTask(plan, c.cfg.Rlimits, c.cfg.NoNewPrivileges)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.installRootSeccomp(c.cfg.Seccomp); err != nil {
+		t.pctx.Release()
+		return nil, err
+	}
+	return t, nil
 }
 
 // newRootTask builds a process with no parent on the client (the first,
@@ -311,7 +328,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load())
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load() || t.trace.interrupt)
 		t.mu.Unlock()
 		if !again {
 			return
@@ -386,6 +403,7 @@ func (t *task) run() {
 			return
 		}
 		t.parkWhileStopped()
+		t.ptraceCheckInterrupt()
 		if t.isKilled() {
 			return
 		}
@@ -402,9 +420,11 @@ func (t *task) run() {
 		t.state = stateApp
 		t.mu.Unlock()
 
+		stepped := t.ptraceBeforeSwitch()
 		t.enterApp()
 		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
 		t.leaveApp()
+		t.ptraceAfterSwitch(stepped)
 		t.setState(stateKernel)
 
 		switch err {

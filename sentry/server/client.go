@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
@@ -133,6 +134,9 @@ type clientState struct {
 	// added by Spawn and Restore, never removed while the client lives.
 	// Protected by mu; a set's fields have their own rules.
 	stdioSets map[uint32]*stdioSet
+	// sandboxNet is Hello.network (network_sandbox.go), nil without.
+	// Immutable.
+	sandboxNet *socket.SandboxNetwork
 	// devNodes are Hello.devices (devnodes.go). Immutable.
 	devNodes []*sentrypb.DeviceNode
 	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
@@ -143,6 +147,13 @@ type clientState struct {
 	// worker while auxRunning. Protected by mu.
 	auxQ       []*sentrypb.Call
 	auxRunning bool
+	// postedOut holds the seqs of the posted calls (Syscall.posted) that
+	// arrived and have not finished; a waited call of a thread waits
+	// until none below its seq is left (posted.go). postedDone is
+	// signalled when one finishes or the client is destroyed. Protected
+	// by mu.
+	postedOut  map[uint64]struct{}
+	postedDone *sync.Cond
 	// rewrites maps the seq of each write a Restore said is retained
 	// (WriteState, not a pipe write) to its file, which the map holds a
 	// reference on until the Rewrite arrives. Protected by mu.
@@ -221,6 +232,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.devNodes = devNodes
+	if k.sandboxNet, err = s.sandboxNetwork(hello.Network); err != nil {
+		cancel()
+		return nil, err
+	}
 	k.maps.init(k.trk)
 	v, err := newVFS(k)
 	if err != nil {
@@ -228,6 +243,13 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.vfs = v
+	if k.sandboxNet != nil {
+		// The stack answers ARP and pings before any socket exists.
+		if _, err := k.netStack(); err != nil {
+			cancel()
+			return nil, fmt.Errorf("sandbox network: %w", err)
+		}
+	}
 	k.workers.Add(1)
 	go func() {
 		defer k.workers.Done()
@@ -262,6 +284,10 @@ func (k *clientState) destroy() {
 	}
 	k.destroyed = true
 	close(k.done)
+	k.postedOut = nil
+	if k.postedDone != nil {
+		k.postedDone.Broadcast()
+	}
 	var d deferred
 	for _, p := range k.procs {
 		p.exiting = true
@@ -360,6 +386,9 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 		return
 	}
 	t.queue = append(t.queue, call)
+	if isPosted(call) {
+		k.notePostedLocked(call.Seq)
+	}
 	if !t.running {
 		t.running = true
 		k.workers.Add(1)
@@ -433,14 +462,24 @@ func (k *clientState) threadWorker(t *thread) {
 		call := t.queue[0]
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
+		posted := isPosted(call)
 		t.lastSeq = call.Seq
 		t.inFlight = true
+		t.inFlightPosted = posted
 		intr := make(chan struct{})
-		if t.intrPending {
+		if t.intrPending && !posted {
+			// An Interrupt is for a call the thread waits on, never
+			// for a posted one (its result was given already).
 			close(intr)
 			t.intrPending = false
 		}
 		t.intr = intr
+		if !posted && !inlineCall(call) {
+			// The session's calls are applied in order: not before the
+			// posted calls of other threads that came first. (An
+			// Interrupt meanwhile closes intr.)
+			k.awaitPostedLocked(call.Seq)
+		}
 		killed := t.killed
 		k.mu.Unlock()
 
@@ -453,6 +492,7 @@ func (k *clientState) threadWorker(t *thread) {
 
 		k.mu.Lock()
 		t.inFlight = false
+		t.inFlightPosted = false
 		t.intr = nil
 		if t.killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
@@ -461,6 +501,14 @@ func (k *clientState) threadWorker(t *thread) {
 		}
 		k.mu.Unlock()
 		k.reply(r)
+		if posted {
+			// Only once its reply is on the stream: the reply of a call
+			// that waited for it (and may carry records it changed)
+			// must not reach the client first.
+			k.mu.Lock()
+			k.postedFinishedLocked(call.Seq)
+			k.mu.Unlock()
+		}
 	}
 }
 
@@ -482,6 +530,10 @@ func (k *clientState) interrupt(tid int32) {
 		return
 	}
 	switch {
+	case t.inFlight && t.inFlightPosted:
+		// The thread's call is posted: the interrupt is for the
+		// next one, which it waits on.
+		t.intrPending = true
 	case t.inFlight && t.intr != nil:
 		select {
 		case <-t.intr:
@@ -555,6 +607,8 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
 		}
 		return k.dispatch(t, call.Seq, op.Syscall, intr)
+	case *sentrypb.Call_PtraceStop:
+		return k.ptraceStop(t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
 		if err := k.fault(t, op.Fault); err != nil {
@@ -568,8 +622,11 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 // debug writes a description of the client's state.
 func (k *clientState) debug(b *strings.Builder) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
+	k.mu.Unlock()
+	k.debugNetwork(b) // takes socks.netMu alone
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	pids := make([]int, 0, len(k.procs))
 	for pid := range k.procs {
 		pids = append(pids, int(pid))

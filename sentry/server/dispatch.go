@@ -183,7 +183,12 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.strace(c, 0, unix.ENOSYS)
 		return r
 	}
-	ret, err := k.runHandler(h, c)
+	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
+	if skipped {
+		k.strace(c, ret, errnoOf(err))
+		r.Errno = int32(errnoOf(err))
+		return r
+	}
 	if c.eff != nil {
 		k.trk.setEffects(seq, c.eff)
 	}

@@ -15,6 +15,14 @@
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
 //     SIGPIPE, default actions (signals.go). Masks, frames and delivery
 //     stay on the client, which gets SignalPush;
+//   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
+//     relation and stop state and the rules): who traces whom
+//     (thread.ptrace, thread.tracees, under clientState.mu), the
+//     permission check, each tracee's
+//     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
+//     blocks until the tracer resumes it), the relation's end when
+//     either side exits, and the thread records that carry it across a
+//     recovery; the tracee's registers and memory are the client's;
 //   - job control (jobctl.go): the decision that a process stops or
 //     continues (process.stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
@@ -33,7 +41,8 @@
 //     at once, never refused), the client's stdio (stdio.go) and the
 //     stdio sets of spawned processes: processes the OCI runtime's exec
 //     adds from outside (Spawn, spawn.go; a set's stdinState.mu nests
-//     inside clientState.mu as set 0's does);
+//     inside clientState.mu as set 0's does; a set counts its open files,
+//     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
 //     vfs_synth.go; the files of /proc are rendered by package procfs
@@ -87,9 +96,11 @@
 //     (file_kobj.go), epoll instances over every file kind
 //     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
 //     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
-//     sockets on the client's loopback netstack (file_inet.go) or, when
-//     the operator chose Config.Network "host", the server machine's own
-//     sockets (file_hostinet.go); their replay state is derived in
+//     sockets on the client's netstack (file_inet.go: loopback only, or
+//     with "sandbox" the interfaces the client brought in Hello.network,
+//     whose frames come and go as Frames messages: network_sandbox.go)
+//     or, when the operator chose Config.Network "host", the server
+//     machine's own sockets (file_hostinet.go); their replay state is derived in
 //     restore_kobj.go and file_hostinet.go. Signalfds (file_signalfd.go):
 //     the descriptor and mask; the pending signals are the client's.
 //
@@ -110,6 +121,16 @@
 // per call. Start, PageRead, PageWrite, FileRelease and Restore run on
 // goroutines of their own (the client sends one file's PageWrites one at a
 // time), Rewrites one at a time in order.
+//
+// Posted calls (posted.go): a call the client did not wait for
+// (Syscall.posted: a write behind, close, umask, a metadata call) runs in
+// its thread's order like any other, but a call of another thread that
+// its client waits for runs only after every posted call that arrived
+// before it has finished and its reply is on the stream
+// (clientState.postedOut, waited on with clientState.postedDone under
+// clientState.mu), an Interrupt goes to the thread's next waited call,
+// and a failed write behind leaves its errno on the description
+// (file.wbErr) for the next fsync, fdatasync, waited write or close.
 //
 // # Peers (grant.go, seqguard.go)
 //

@@ -843,6 +843,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	ep.plan.Euid, ep.plan.Egid = p.creds.euid, p.creds.egid
 	k.trk.markProc(p)
 	ep.plan.Tid = p.pid
+	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
 	d.run(k)
 }

@@ -99,6 +99,11 @@ type file struct {
 	// async is the description's owner, I/O signal and O_ASYNC watcher
 	// (leases.go); it has its own lock.
 	async fileAsync
+	// wbErr is the errno of a posted write that failed or wrote short,
+	// kept for the next fsync, fdatasync, waited write or close of the
+	// description (posted.go). Set and taken atomically by the calls of
+	// the description's users.
+	wbErr atomic.Int32
 }
 
 func newFile(impl fileImpl, d *dentry, flags uint32) *file {

@@ -33,8 +33,9 @@ type socketState struct {
 	// by the restore, which runs before any call).
 	restoring map[uint64]*restoredPair
 
-	// netMu protects net and netErr: the client's loopback network
-	// stack, made at its first AF_INET or AF_INET6 socket.
+	// netMu protects net and netErr: the client's network stack, made at
+	// its first AF_INET or AF_INET6 socket (loopback only), or at its
+	// start with a sandbox network.
 	netMu  sync.Mutex
 	net    *socket.Stack
 	netErr error
@@ -46,7 +47,11 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 	ss.netMu.Lock()
 	defer ss.netMu.Unlock()
 	if ss.net == nil && ss.netErr == nil {
-		ss.net, ss.netErr = socket.NewLoopbackStack()
+		if k.sandboxNet != nil {
+			ss.net, ss.netErr = socket.NewSandboxStack(k.sandboxNet, k.sendFrames)
+		} else {
+			ss.net, ss.netErr = socket.NewLoopbackStack()
+		}
 		if ss.netErr == nil && k.sysctl.ipForwardNow() == 1 {
 			ss.netErr = ss.net.SetIPv4Forwarding(true)
 		}

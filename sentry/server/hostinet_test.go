@@ -113,7 +113,7 @@ func TestConfigNetwork(t *testing.T) {
 		{"", NetworkNone, false},
 		{NetworkNone, NetworkNone, false},
 		{NetworkHost, NetworkHost, false},
-		{"sandbox", "", true},
+		{NetworkSandbox, NetworkSandbox, false},
 		{"HOST", "", true},
 	}
 	for _, tc := range tests {

@@ -77,7 +77,7 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 // signals in discard that are pending in p's threads.
 func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
 	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
-		Pid: p.pid, Stopped: p.stopped, Discard: discard,
+		Pid: p.pid, Stopped: p.stopped, Discard: discard, StopSignal: int32(p.stopSig),
 	}}})
 }
 
@@ -262,4 +262,50 @@ func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
 			}
 		}
 	}
+}
+
+// ttyForegroundLocked is the foreground process group of the stdio
+// terminal whose session p leads (ProcessState.tty_foreground_pgrp): the
+// first process's for the client's own stdio, a spawned process's for its
+// stdio set; 0 if p leads none.
+//
+// Preconditions: k.mu is locked.
+func (k *clientState) ttyForegroundLocked(p *process) int32 {
+	if p == k.init && k.tty.present {
+		return k.tty.fgPgrp
+	}
+	if p.spawned {
+		for _, s := range k.stdioSets {
+			if s.tty.present && s.tty.sid == p.pid {
+				return s.tty.fgPgrp
+			}
+		}
+	}
+	return 0
+}
+
+// markTTYLeaderLocked marks the record of the process whose session
+// stdio terminal s is, after its foreground group changed.
+//
+// Preconditions: k.mu is locked.
+func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
+	leader := k.init
+	if s.set != 0 {
+		leader = k.procs[s.term.sid]
+	}
+	if leader != nil {
+		k.trk.markProc(leader)
+	}
+}
+
+// restoredForegroundLocked is the foreground group a restored terminal
+// gets: the one ps recorded if that group still has a process, else def
+// (the session leader's own group).
+//
+// Preconditions: k.mu is locked.
+func (k *clientState) restoredForegroundLocked(ps *sentrypb.ProcessState, def int32) int32 {
+	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(k.processGroupLocked(fg)) > 0 {
+		return fg
+	}
+	return def
 }

@@ -52,8 +52,10 @@ type thread struct {
 	// inFlight says a call is executing; intr is closed to interrupt it.
 	inFlight bool
 	intr     chan struct{}
-	// intrPending interrupts the next queued call.
+	// intrPending interrupts the next queued call that is not posted.
 	intrPending bool
+	// inFlightPosted says the executing call is posted (Syscall.posted).
+	inFlightPosted bool
 	// killed says the server ended the thread (fatal signal, exit_group,
 	// exec by another thread); exitStatus is its process's wait status.
 	killed     bool
@@ -66,6 +68,14 @@ type thread struct {
 	// sigw is the client's pending set for the thread's current wait
 	// call (file_signalfd.go); it has its own lock.
 	sigw sigWaitState
+	// ptrace is the thread's relation to its tracer and its ptrace-stop
+	// while it is traced (nil otherwise); tracees are the threads it
+	// traces (ptrace.go).
+	ptrace  *ptraceTracee
+	tracees map[*thread]struct{}
+	// ptraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
+	// ended the thread's last relation (0: none).
+	ptraceDetachSeq uint64
 }
 
 // process is a thread group. Fields are protected by clientState.mu.
@@ -225,6 +235,10 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	close(t.dead)
 	delete(t.proc.live, t)
 	k.trk.markThread(t)
+	k.ptraceThreadGoneLocked(t, d)
+	if t.tid != t.proc.pid {
+		k.ptraceTraceeGoneLocked(t, status, d)
+	}
 	if !t.inFlight {
 		te := &sentrypb.TaskExit{Tid: t.tid, WaitStatus: status}
 		if k.appExited {
@@ -257,6 +271,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	for t := range p.live {
 		k.killThreadLocked(t, status, d)
 	}
+	k.ptraceProcessExitLocked(p, d)
 	if p.fds != nil {
 		k.dropFDTableLocked(p.fds, d)
 		p.fds = nil
@@ -360,7 +375,9 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 	t.exitStatus = exitWaitStatus(code)
 	close(t.dead)
 	k.trk.markThread(t)
+	k.ptraceThreadGoneLocked(t, d)
 	if t.tid != p.pid {
+		k.ptraceTraceeGoneLocked(t, t.exitStatus, d)
 		delete(p.all, t)
 		delete(k.threads, t.tid)
 	}

@@ -140,16 +140,18 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	if p.parent != nil {
 		out.PPID = p.parent.pid
 	}
+	out.TracerPID = tracerPIDLocked(k.threads[pid])
 	if p.fs != nil {
 		out.Umask = p.fs.umask
 	}
 	if p.fds != nil {
 		out.FDs = p.fds.getLimit()
 	}
-	sleeping := map[int32]bool{}
+	sleeping, traced := map[int32]bool{}, map[int32]bool{}
 	for t := range p.live {
 		out.Threads = append(out.Threads, procfs.Thread{TID: t.tid, Comm: p.comm, State: 'R'})
 		sleeping[t.tid] = t.sleeping.Load()
+		traced[t.tid] = t.ptrace != nil && t.ptrace.Stopped
 	}
 	stopped := p.stopped
 	if p.zombie {
@@ -177,6 +179,8 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		t := &out.Threads[i]
 		ta := client[t.TID]
 		switch {
+		case traced[t.TID]:
+			t.State = 't'
 		case stopped:
 			t.State = 'T'
 		case sleeping[t.TID] || ta.GetBlocked():
@@ -186,6 +190,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
 		}
 		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
+		t.Seccomp, t.NoNewPrivs = ta.GetSeccompMode(), ta.GetNoNewPrivs()
 	}
 	leader := 0
 	for i, t := range out.Threads {

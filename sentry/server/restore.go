@@ -339,7 +339,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
-	k.restoreSpawnedTTYsLocked()
+	k.restoreSpawnedTTYsLocked(s.procs)
 	k.mu.Unlock()
 	for _, f := range drop {
 		f.decRef()
@@ -515,6 +515,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		k.newThreadLocked(p, tid)
 	}
+	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.procs {
 		if p.zombie || !named[pid] || named[-pid] {
 			continue
@@ -528,7 +529,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		k.appExited, k.appStatus = true, k.init.exitStatus
 	}
 	if k.init != nil && k.tty.present {
-		k.tty.fgPgrp = k.init.pgid
+		k.tty.fgPgrp = k.restoredForegroundLocked(byPID[k.init.pid], k.init.pgid)
 	}
 	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
@@ -601,7 +602,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if set == nil {
 				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
 			}
-			f = newStdioFileOf(k, fs.StdioStream, set.id, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
+			f = newStdioFileOf(k, fs.StdioStream, set.id, set, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
 		}
 		f.flags.Store(fs.Flags)
 		return f, nil

@@ -46,7 +46,8 @@ type Config struct {
 	// objects may hold (memacct.go; DefaultMaxClientMemory when zero).
 	MaxClientMemory int64
 	// Network is what the applications' AF_INET and AF_INET6 sockets
-	// are: NetworkNone (also when empty) or NetworkHost. It is the
+	// are: NetworkNone (also when empty), NetworkHost, or NetworkSandbox
+	// (a client may bring its own network, Hello.network). It is the
 	// operator's choice for every client of the server.
 	Network string
 }
@@ -94,9 +95,9 @@ func New(cfg Config) (*Server, error) {
 	switch cfg.Network {
 	case "":
 		cfg.Network = NetworkNone
-	case NetworkNone, NetworkHost:
+	case NetworkNone, NetworkHost, NetworkSandbox:
 	default:
-		return nil, fmt.Errorf("sentry server: network %q: want %q or %q", cfg.Network, NetworkNone, NetworkHost)
+		return nil, fmt.Errorf("sentry server: network %q: want %q, %q or %q", cfg.Network, NetworkNone, NetworkHost, NetworkSandbox)
 	}
 	log := cfg.Log
 	if log == nil {
@@ -159,7 +160,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Error(codes.FailedPrecondition, why)
 	}
 	k, err := s.newClient(hello, s.grantOf(stream.Context()))
-	if errors.Is(err, errSysctl) || errors.Is(err, errDevNode) {
+	if errors.Is(err, errSysctl) || errors.Is(err, errDevNode) || errors.Is(err, errNetwork) {
 		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
 		return status.Error(codes.InvalidArgument, err.Error())

@@ -31,11 +31,14 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 // client says Goodbye. Either way the client's state is freed.
 func (k *clientState) serve(sess *session) error {
 	k.setSender(sess.send)
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion}}}); err != nil {
+	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
 		k.destroy()
 		return err
 	}
 	var seqs seqGuard
+	// lingering is set once a Goodbye of a client with a sandbox network
+	// started its linger.
+	lingering := false
 	for {
 		m, err := sess.stream.Recv()
 		sess.heard.Store(time.Now().UnixNano())
@@ -71,6 +74,17 @@ func (k *clientState) serve(sess *session) error {
 				k.stdinData(m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
+			if k.sandboxNet != nil {
+				// The application's last TCP data and FINs still
+				// travel after it exits, as a host kernel sends them:
+				// frames keep flowing on this loop until the stack has
+				// drained (network_sandbox.go), then Farewell.
+				if !lingering {
+					lingering = true
+					go k.farewellAfterLinger()
+				}
+				continue
+			}
 			k.destroy()
 			go k.forgetOrigins()
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
@@ -83,6 +97,10 @@ func (k *clientState) serve(sess *session) error {
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {
 				k.procAnswer(m.ProcAnswer)
+			}
+		case *sentrypb.ClientMessage_Frames:
+			if m.Frames != nil {
+				k.inboundFrames(m.Frames)
 			}
 		case *sentrypb.ClientMessage_Hello:
 			k.log.Warn("ignoring a second Hello")

@@ -139,6 +139,26 @@ func siginfoChld(sig int, code int32, pid int32, uid uint32, status int32) []byt
 // it: then the client keeps it pending), and a blocked stop signal
 // still stops it.
 func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
+	if !p.exiting && sig > 0 && sig <= numSignals && sig != int(unix.SIGKILL) {
+		if tt := ptraceTracedTargetLocked(p, target); tt != nil {
+			// A traced thread takes every signal but SIGKILL into a
+			// signal-delivery-stop first, whatever its disposition
+			// (ptrace.go): the client stops and applies what the
+			// tracer lets through (as a Fault, which comes back to
+			// signalProcessUntracedLocked).
+			if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
+				defer k.pushJobControlLocked(p, discard, d)
+			}
+			k.pushSignalLocked(p, tt, sig, info, p.sig.act[sig], d)
+			return
+		}
+	}
+	k.signalProcessUntracedLocked(p, target, sig, info, d)
+}
+
+// signalProcessUntracedLocked is signalProcessLocked without the
+// signal-delivery-stop of a traced thread.
+func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
 	if p.exiting || sig <= 0 || sig > numSignals {
 		return
 	}
@@ -213,10 +233,16 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 	p := t.proc
 	if !p.exiting {
 		act := p.sig.act[sig]
-		if f.Blocked || act.handler == sigIgn || act.handler == sigDfl {
+		switch {
+		case !f.Blocked && act.handler == sigDfl && defaultActionOf(sig) == actStop:
+			// A stop signal a tracer let through (ptrace.go): its
+			// default action, not routed to the tracer again.
+			k.stopProcessLocked(p, sig, &d)
+		case !f.Blocked && act.handler == sigDfl && (defaultActionOf(sig) == actIgnore || defaultActionOf(sig) == actContinue):
+		case f.Blocked || act.handler == sigIgn || act.handler == sigDfl:
 			k.exitProcessLocked(p, signalWaitStatus(sig), &d)
-		} else {
-			k.signalProcessLocked(p, t, sig, f.Siginfo, &d)
+		default:
+			k.signalProcessUntracedLocked(p, t, sig, f.Siginfo, &d)
 		}
 	}
 	k.mu.Unlock()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +25,12 @@ type stdioSet struct {
 	stdin stdinState
 	// tty is the set's terminal, if any. Protected by clientState.mu.
 	tty ttyState
+	// files counts the open file descriptions of the set's streams
+	// (made and released by stdioFile, under any lock); when the last
+	// goes, the client is told it may close the streams
+	// (StdioSetClosed), so that a spawned process's children keep its
+	// stdio after it exits. Atomic.
+	files atomic.Int32
 }
 
 func (s *stdioSet) isTTY(fd int32) bool { return s.info[fd] != nil && s.info[fd].IsTty }
@@ -129,7 +136,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		d.run(k)
 		return err
 	}
-	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.id, set.isTTY(i), &set.stdin, &set.tty) }
+	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.id, set, set.isTTY(i), &set.stdin, &set.tty) }
 	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
@@ -164,12 +171,16 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 }
 
 // restoreSpawnedTTYsLocked gives each restored stdio set's terminal the
-// session and process group of the spawned process whose stdin it is
-// (Spawn made that process its session and foreground group; a change
-// with TIOCSPGRP since is not in the records).
+// session of the spawned process whose stdin it is (Spawn made that
+// process its session) and the foreground group its record names
+// (ProcessState.tty_foreground_pgrp; else the process's own group).
 //
 // Preconditions: k.mu is locked; fd tables are restored.
-func (k *clientState) restoreSpawnedTTYsLocked() {
+func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
+	byPID := make(map[int32]*sentrypb.ProcessState, len(recs))
+	for _, ps := range recs {
+		byPID[ps.Pid] = ps
+	}
 	for _, p := range k.procs {
 		if !p.spawned || p.fds == nil {
 			continue
@@ -179,7 +190,7 @@ func (k *clientState) restoreSpawnedTTYsLocked() {
 			continue
 		}
 		if s, ok := f.impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
-			s.term.sid, s.term.fgPgrp = p.sid, p.pgid
+			s.term.sid, s.term.fgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
 		}
 		f.decRef()
 	}

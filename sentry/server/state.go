@@ -380,7 +380,11 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 func (k *clientState) threadRecordLocked(th *thread) *sentrypb.StateRecord {
 	if th.proc != nil {
 		if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
-			return &sentrypb.StateRecord{Key: statekey.Thread(th.tid).String(), Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid}}}
+			ts := &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid, PtraceDetachSeq: th.ptraceDetachSeq}
+			if th.ptrace != nil {
+				ts.Ptrace = th.ptrace.Proto(th.ptrace.tracer.tid)
+			}
+			return &sentrypb.StateRecord{Key: statekey.Thread(th.tid).String(), Value: &sentrypb.StateRecord_Thread{Thread: ts}}
 		}
 	}
 	return deletedRec(statekey.Thread(th.tid))
@@ -435,6 +439,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
 		Execed: p.execed, Caps: p.creds.caps.proto(),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
+		TtyForegroundPgrp: k.ttyForegroundLocked(p),
 	}
 	if p.parent != nil {
 		st.Ppid = p.parent.pid
@@ -505,6 +510,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	switch impl := f.impl.(type) {
 	case *goferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
+		st.Regular = impl.memfd == nil && f.d != nil && f.d.isRegular()
 		if impl.memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.memfd.state()

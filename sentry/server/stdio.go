@@ -28,7 +28,6 @@ const maxStdinUnread = 17 * maxStdinWant
 // stdioFile is one of the client's stdin/stdout/stderr: writes become
 // StdioOutput pushes, reads ask the client for stdin data.
 type stdioFile struct {
-	fileBase
 	k *clientState
 	// stream is 0, 1 or 2: the client's fd this description stands for.
 	fd  int32
@@ -39,14 +38,17 @@ type stdioFile struct {
 	set  uint32
 	in   *stdinState
 	term *ttyState
+	// owner is set's stdioSet (nil for set 0), whose files count this
+	// description. Immutable.
+	owner *stdioSet
 }
 
 func newStdioFile(k *clientState, stream int32) *file {
 	tty := k.stdio[stream] != nil && k.stdio[stream].IsTty
-	return newStdioFileOf(k, stream, 0, tty, &k.stdin, &k.tty)
+	return newStdioFileOf(k, stream, 0, nil, tty, &k.stdin, &k.tty)
 }
 
-func newStdioFileOf(k *clientState, stream int32, set uint32, tty bool, in *stdinState, term *ttyState) *file {
+func newStdioFileOf(k *clientState, stream int32, set uint32, owner *stdioSet, tty bool, in *stdinState, term *ttyState) *file {
 	flags := uint32(unix.O_WRONLY)
 	if stream == 0 {
 		flags = unix.O_RDONLY
@@ -54,11 +56,34 @@ func newStdioFileOf(k *clientState, stream int32, set uint32, tty bool, in *stdi
 	if tty {
 		flags = unix.O_RDWR
 	}
-	return newFile(&stdioFile{k: k, fd: stream, tty: tty, set: set, in: in, term: term}, nil, flags)
+	s := &stdioFile{k: k, fd: stream, tty: tty, set: set, in: in, term: term}
+	s.countIn(owner)
+	return newFile(s, nil, flags)
 }
 
 func (s *stdioFile) reopen() fileImpl {
-	return &stdioFile{k: s.k, fd: s.fd, tty: s.tty, set: s.set, in: s.in, term: s.term}
+	n := &stdioFile{k: s.k, fd: s.fd, tty: s.tty, set: s.set, in: s.in, term: s.term}
+	n.countIn(s.owner)
+	return n
+}
+
+// countIn makes s one of owner's files (nil: set 0, not counted).
+func (s *stdioFile) countIn(owner *stdioSet) {
+	if owner != nil {
+		s.owner = owner
+		owner.files.Add(1)
+	}
+}
+
+// release tells the client once the last file of a spawned process's
+// stdio set is gone. The push goes from a goroutine: release runs
+// under clientState.mu, which is taken after sendMu.
+func (s *stdioFile) release() {
+	if s.owner == nil || s.owner.files.Add(-1) != 0 {
+		return
+	}
+	id := s.set
+	go s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
 func (s *stdioFile) stream() bool { return true }

@@ -173,6 +173,7 @@ func init() {
 		unix.SYS_EXIT:            sysExit,
 		unix.SYS_EXIT_GROUP:      sysExitGroup,
 		unix.SYS_WAIT4:           sysWait4,
+		unix.SYS_PTRACE:          sysPtrace,
 		unix.SYS_WAITID:          sysWaitid,
 		unix.SYS_GETPID:          sysGetpid,
 		unix.SYS_GETPPID:         sysGetppid,

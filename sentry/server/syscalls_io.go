@@ -737,6 +737,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			return 0, unix.ESRCH
 		}
 		s.term.fgPgrp = pg
+		k.markTTYLeaderLocked(s)
 		return 0, nil
 	case tiocgsid:
 		var b [4]byte

@@ -55,8 +55,12 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.k
+	var d deferred
 	k.mu.Lock()
-	defer k.mu.Unlock()
+	defer func() {
+		k.mu.Unlock()
+		d.run(k)
+	}()
 	p := c.t.proc
 	if p.exiting || c.t.killed {
 		return 0, unix.ESRCH
@@ -66,7 +70,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		k.newThreadLocked(p, tid)
+		k.ptraceCloneLocked(c.t, k.newThreadLocked(p, tid), flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -104,6 +108,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	k.trk.markFS(np.fs)
 	k.trk.markSig(np.sig)
+	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
 
@@ -216,11 +221,12 @@ type waitResult struct {
 	code, sistatus int32
 }
 
-// waitFor waits for a child matching match to have something to report
+// waitFor waits for a child matching match (given the child's pid, or a
+// tracee's TID) to have something to report
 // per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
-func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32, exited bool) (waitResult, error) {
+func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
 	k := c.k
 	for {
 		k.mu.Lock()
@@ -233,11 +239,16 @@ func (c *syscallCtx) waitFor(match func(p, ch *process) bool, options uint32, ex
 					continue
 				}
 			}
-			if match(p, ch) {
+			if match(p, ch, ch.pid) {
 				cands = append(cands, ch)
 			}
 		}
-		if len(cands) == 0 {
+		tr, traces, ok := k.ptraceWaitLocked(p, match, options)
+		if ok {
+			k.mu.Unlock()
+			return tr, nil
+		}
+		if len(cands) == 0 && !traces {
 			k.mu.Unlock()
 			return waitResult{}, unix.ECHILD
 		}
@@ -283,12 +294,12 @@ func sysWait4(c *syscallCtx) (int64, error) {
 	if pid == -1<<31 {
 		return 0, unix.ESRCH
 	}
-	match := func(p, ch *process) bool {
+	match := func(p, ch *process, tid int32) bool {
 		switch {
 		case pid == -1:
 			return true
 		case pid > 0:
-			return ch.pid == pid
+			return tid == pid
 		case pid == 0:
 			return ch.pgid == p.pgid
 		default:
@@ -322,20 +333,20 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	if options&(wExited|wUntraced|wContinued) == 0 {
 		return 0, unix.EINVAL
 	}
-	var match func(p, ch *process) bool
+	var match func(p, ch *process, tid int32) bool
 	switch idtype {
 	case pAll:
-		match = func(p, ch *process) bool { return true }
+		match = func(p, ch *process, tid int32) bool { return true }
 	case pPID:
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		match = func(p, ch *process) bool { return ch.pid == id }
+		match = func(p, ch *process, tid int32) bool { return tid == id }
 	case pPGID:
 		if id < 0 {
 			return 0, unix.EINVAL
 		}
-		match = func(p, ch *process) bool {
+		match = func(p, ch *process, tid int32) bool {
 			if id == 0 {
 				return ch.pgid == p.pgid
 			}

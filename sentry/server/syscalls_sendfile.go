@@ -36,7 +36,9 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	}
 	_, toFile := out.impl.(*goferFile)
 	if _, ok := out.impl.(seqFile); !ok && !toFile {
-		if _, isPipe := out.impl.(*pipeEnd); !isPipe {
+		switch out.impl.(type) {
+		case *pipeEnd, *stdioFile:
+		default:
 			return 0, unix.EINVAL
 		}
 	}
@@ -128,7 +130,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	return total, nil
 }
 
-// sendfileWrite writes b to a socket or pipe.
+// sendfileWrite writes b to a socket, a pipe or the client's stdio.
 func (c *syscallCtx) sendfileWrite(out *file, b []byte) (int, error) {
 	if sf, ok := out.impl.(seqFile); ok {
 		n, err := sf.writeSeq(c, out, usermem.BytesIOSequence(b))

@@ -49,9 +49,12 @@ int main(int argc, char **argv) {
 	while (i < n) {
 		for (long j = 0; j < 100 && i < n; j++, i++) {
 			if (!strcmp(op, "getppid")) syscall(SYS_getppid);
-			/* umask is forwarded and answered at once: the hop alone
-			   (getppid is answered on the client). */
+			/* umask is posted: the client answers from the server's
+			   record and sends it without waiting. getgroups is
+			   forwarded and answered at once: the hop alone (getppid
+			   is answered on the client). */
 			else if (!strcmp(op, "umask")) umask(022);
+			else if (!strcmp(op, "hop")) { if (getgroups(0, NULL) < 0) die("getgroups"); }
 			else if (!strcmp(op, "openclose")) {
 				int f = open("bench.tmp", O_RDONLY);
 				if (f < 0 || close(f) != 0) die("open+close");
@@ -125,7 +128,7 @@ func BenchmarkSyscall(b *testing.B) {
 	prog := tu.StaticProgram(b, dir, "syscalls", syscallsC)
 	ms := modes(b, dir)
 	const maxCalls, budgetMS = 20000, 2000
-	for _, op := range []string{"clock", "getppid", "umask", "openclose", "write4k", "read4k"} {
+	for _, op := range []string{"clock", "getppid", "umask", "hop", "openclose", "write4k", "read4k"} {
 		for _, m := range ms {
 			b.Run(op+"/"+m.name, func(b *testing.B) {
 				if m.skip != "" {

@@ -34,6 +34,9 @@ var tickloopC string
 //go:embed testdata/tcpecho.c
 var tcpechoC string
 
+//go:embed testdata/ptraceloop.c
+var ptraceloopC string
+
 //go:embed testdata/pwloop.c
 var pwloopC string
 
@@ -147,6 +150,15 @@ cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
 		CSource: tcpechoC,
 	},
 	{
+		// A tracer following its child's system calls (ptrace): the
+		// relation and the child's ptrace-stop come back with the
+		// thread records, the stop call and the tracer's resume are
+		// re-sent, and neither is taken twice.
+		Name:    "ptrace",
+		Script:  `./prog 1500; rm prog; md5sum out.txt`,
+		CSource: ptraceloopC,
+	},
+	{
 		// A loop of 4 KiB pwrites (and pread checks) and sequential
 		// writes: with the gofer on the server's machine these are the
 		// server's own pwrites through donated fds, which a gofer kill
@@ -208,6 +220,22 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "create-remove-threads",
 		Script:  `./prog 3000; rm prog; ls -A`,
 		CSource: mkrmC,
+	},
+	{
+		// Writes behind (posted without waiting: a regular file opened
+		// without O_APPEND) through one fd and a pwrite-like rewrite in
+		// place with dd, and tar's posted chown, chmod and utimensat:
+		// each posted call in flight at a kill is re-sent and applied
+		// once.
+		Name: "write-behind",
+		Script: `exec 3>w.txt
+i=0
+while [ $i -lt 3000 ]; do echo "line $i" >&3; i=$((i+1)); done
+exec 3>&-
+echo REWRITTEN | dd of=w.txt bs=1 seek=100 conv=notrunc 2>/dev/null
+mkdir src && i=0; while [ $i -lt 300 ]; do echo "f $i" > src/f$i; i=$((i+1)); done
+tar cf t.tar src && rm -r src && tar xf t.tar && stat -c '%a %s %n' src/* | md5sum
+wc -l w.txt; md5sum w.txt; cat src/f* | md5sum; rm -r src t.tar`,
 	},
 }
 

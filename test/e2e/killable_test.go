@@ -18,7 +18,9 @@ type killableRun struct {
 	gofer   *tu.Daemon
 	server  *tu.Daemon
 	logFile string
-	done    chan tu.Result
+	// dir is the program's working directory in the sandbox.
+	dir  string
+	done chan tu.Result
 	// result is the program's result once finished is set.
 	result   tu.Result
 	finished bool
@@ -35,6 +37,7 @@ func startKillable(t *testing.T, sockDir, sandboxDir, grace string, argv ...stri
 		gofer:   g,
 		server:  tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target),
 		logFile: filepath.Join(sockDir, "client.log"),
+		dir:     sandboxDir,
 		done:    make(chan tu.Result, 1),
 	}
 	flags := []string{"--server", k.server.Target, "--cwd", sandboxDir, "--grace", grace, "--heartbeat", "50ms", "--debug-log", k.logFile}

@@ -36,9 +36,16 @@ func comparePrograms(t *testing.T, dir string, names []string, onPlatforms ...st
 // The program creates "phase1" in its working directory once it holds
 // the state under test, then waits for a file "go"; the server is killed
 // -9 and restarted in between, and the run must have recovered. It
-// returns both runs' results and the run (for its logs) for the caller
-// to compare.
+// returns both runs' results and the run (for its logs and directory)
+// for the caller to compare.
 func killAtPhase1(t *testing.T, prog string) (want, got tu.Result, k *killableRun) {
+	t.Helper()
+	return killAtMarker(t, prog, "phase1")
+}
+
+// killAtMarker is killAtPhase1 for a program whose marker file has
+// another name.
+func killAtMarker(t *testing.T, prog, marker string) (want, got tu.Result, k *killableRun) {
 	t.Helper()
 	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(nativeDir, "go"), nil, 0o644); err != nil {
@@ -47,8 +54,8 @@ func killAtPhase1(t *testing.T, prog string) (want, got tu.Result, k *killableRu
 	want = tu.Run(t, timeout, nativeDir, "", prog)
 
 	k = startKillable(t, sockDir, sandboxDir, "5s", prog)
-	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
-		t.Fatal("the program did not reach phase1")
+	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, marker)); return err == nil }) {
+		t.Fatalf("the program did not create %q", marker)
 	}
 	k.killServer()
 	if err := os.WriteFile(filepath.Join(sandboxDir, "go"), nil, 0o644); err != nil {

@@ -126,7 +126,7 @@ func hopCounters(t *testing.T, op string, calls int) (client, server perCallCoun
 }
 
 // TestForwardedCallHostSyscalls counts what one forwarded call that the
-// server answers at once (umask) costs the client and the server in host
+// server answers at once (getgroups) costs the client and the server in host
 // system calls: one write of the call on the client and of the reply on
 // the server, and on each side at most two reads of the other's message
 // (one that finds it, and often one before it that fails with EAGAIN and
@@ -134,7 +134,7 @@ func hopCounters(t *testing.T, op string, calls int) (client, server perCallCoun
 // the machine may be loaded.
 func TestForwardedCallHostSyscalls(t *testing.T) {
 	tu.RequireRoot(t)
-	c, s := hopCounters(t, "umask", 3000)
+	c, s := hopCounters(t, "hop", 3000)
 	cr, cw, cs := c.reads, c.writes, c.sleeps
 	sr, sw, ss := s.reads, s.writes, s.sleeps
 	t.Logf("per forwarded call: client %.2f reads %.2f writes %.2f sleeps; server %.2f reads %.2f writes %.2f sleeps", cr, cw, cs, sr, sw, ss)

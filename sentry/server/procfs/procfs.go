@@ -2,12 +2,14 @@ package procfs
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 )
 
 // Source is what /proc shows, as the server sees it. Methods return
@@ -64,9 +66,12 @@ type NetAddr6 struct {
 // Process is one process.
 type Process struct {
 	PID, PPID, PGID, SID int32
+	// TracerPID is the pid of the process tracing the leader (0: none).
+	TracerPID int32
 	// Comm is the name of the thread group leader.
 	Comm string
-	// State is the leader's: 'R', 'S', 'T' (stopped) or 'Z'.
+	// State is the leader's: 'R', 'S', 'T' (stopped), 't' (in a
+	// ptrace-stop) or 'Z'.
 	State byte
 	// Threads are the live threads (when asked for), by TID.
 	Threads []Thread
@@ -91,6 +96,10 @@ type Thread struct {
 	State byte
 	// UTime and STime are its CPU times (measured by the client).
 	UTime, STime time.Duration
+	// Seccomp is its seccomp mode (0, 1 strict, 2 filter) and
+	// NoNewPrivs its no_new_privs bit (kept by the client).
+	Seccomp    uint32
+	NoNewPrivs bool
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.
@@ -202,7 +211,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/version":           {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Version })},
 		"sys/vm/overcommit_memory":     {gen: constant("0\n")},
 		"sys/vm/max_map_count":         {gen: constant("65530\n")},
-		"sys/kernel/yama/ptrace_scope": {gen: constant("0\n")},
+		"sys/kernel/yama/ptrace_scope": {gen: constant(strconv.Itoa(ptrace.YamaScope) + "\n")},
 		"sys/kernel/random/boot_id":    {gen: genBootID},
 		"sys/kernel/random/uuid":       {gen: genUUID},
 		// System V IPC limits (package sysvipc enforces them) and objects.

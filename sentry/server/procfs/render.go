@@ -211,7 +211,13 @@ func thread(src Source, pid, tid int32) (*Process, Thread, error) {
 		return nil, Thread{}, err
 	}
 	if tid == 0 {
-		return p, Thread{TID: pid, Comm: p.Comm, State: p.State}, nil
+		t := Thread{TID: pid, Comm: p.Comm, State: p.State}
+		for _, l := range p.Threads {
+			if l.TID == pid { // the leader's own facts
+				t.Seccomp, t.NoNewPrivs = l.Seccomp, l.NoNewPrivs
+			}
+		}
+		return p, t, nil
 	}
 	for _, t := range p.Threads {
 		if t.TID == tid {
@@ -244,7 +250,7 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 	return src.SetComm(pid, tid, string(data))
 }
 
-var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 'Z': "Z (zombie)"}
+var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 't': "t (tracing stop)", 'Z': "Z (zombie)"}
 
 const pageSize = 4096
 
@@ -321,7 +327,7 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	fmt.Fprintf(&b, "Name:\t%s\n", t.Comm)
 	fmt.Fprintf(&b, "Umask:\t%04o\n", p.Umask)
 	fmt.Fprintf(&b, "State:\t%s\n", stateNames[t.State])
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, id, p.PPID)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", pid, id, p.PPID, p.TracerPID)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", p.UID[0], p.UID[1], p.UID[2], p.UID[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", p.GID[0], p.GID[1], p.GID[2], p.GID[3])
 	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t\n", p.FDs)
@@ -333,7 +339,11 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	b.WriteString("SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
 	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
 		p.CapInh, p.CapPrm, p.CapEff, p.CapBnd, p.CapAmb)
-	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\n")
+	nnp := 0
+	if t.NoNewPrivs {
+		nnp = 1
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\n", nnp, t.Seccomp)
 	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.Bytes(), nil
 }

@@ -7,6 +7,13 @@
 // opens (HostInet: non-blocking, their readiness reported by gVisor's
 // fdnotifier; socket/hostinet needs kernel.Kernel).
 //
+// With --network=sandbox (sandboxnet.go, link.go) the stack also has
+// one NIC per interface of the network the client brought: gVisor's
+// channel link endpoint under its ethernet endpoint, whose frames a
+// FrameSender carries to the client and Stack.Inbound takes from it,
+// through a bounded queue each way that drops when full (one goroutine
+// each per NIC).
+//
 // Interfaces (ifaces.go) describes a stack's or the host's network
 // interfaces and answers the SIOCGIF* ioctls from that description.
 //
@@ -20,10 +27,12 @@
 // It knows nothing of the server's fd tables or files: a Rights holds
 // Refs, which the server's files implement.
 //
-// Dependencies: gVisor's socket/unix/transport, tcpip (stack, loopback
-// link, ipv4, ipv6, tcp, udp), fdnotifier, abi/linux, usermem, waiter, and
+// Dependencies: gVisor's socket/unix/transport, tcpip (stack, loopback,
+// channel and ethernet links, ipv4, ipv6, arp, tcp, udp), fdnotifier, abi/linux, usermem, waiter, and
 // sentry/server/kobj. Not the server package.
 //
 // Lock order: Names.mu is a leaf (no transport call is made with it
-// held other than reading a bound endpoint's identity).
+// held other than reading a bound endpoint's identity). frameLink.closeMu
+// is a leaf (held while queueing inbound frames; the FrameSender is
+// called with no lock of this package held).
 package socket

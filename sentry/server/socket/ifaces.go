@@ -33,7 +33,11 @@ func (st *Stack) Interfaces() []Interface {
 	for id, ni := range st.s.NICInfo() {
 		ifc := Interface{Index: int32(id), Name: ni.Name, MTU: ni.MTU, Type: unix.ARPHRD_ETHER,
 			HWAddr: []byte(ni.LinkAddress)}
-		if ni.Flags.Loopback {
+		if !ni.Flags.Loopback {
+			// A sandbox network's Ethernet NIC, flagged as Linux flags a
+			// veth.
+			ifc.Flags |= unix.IFF_BROADCAST | unix.IFF_MULTICAST
+		} else {
 			ifc.Flags |= unix.IFF_LOOPBACK
 			// gVisor numbers its loopback type 2; Linux says ARPHRD_LOOPBACK.
 			ifc.Type = unix.ARPHRD_LOOPBACK

@@ -20,18 +20,29 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
-// Stack is a sandbox's network stack (--network=none): gVisor's netstack
-// (pkg/tcpip) with one loopback interface holding 127.0.0.1/8 and ::1.
+// Stack is a sandbox's network stack: gVisor's netstack (pkg/tcpip)
+// with one loopback interface holding 127.0.0.1/8 and ::1
+// (--network=none), and with --network=sandbox one NIC per interface of
+// the client's network (sandboxnet.go).
 type Stack struct {
 	s *stack.Stack
+	// links are the sandbox network's NICs by index (nil with none).
+	// Set by NewSandboxStack, then immutable.
+	links map[int32]*frameLink
 }
 
 const loopbackNIC = 1
 
 // NewLoopbackStack builds a loopback-only stack.
 func NewLoopbackStack() (*Stack, error) {
+	return newStack([]stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol})
+}
+
+// newStack builds a stack of the network protocols with its loopback
+// interface.
+func newStack(netProtos []stack.NetworkProtocolFactory) (*Stack, error) {
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		NetworkProtocols:   netProtos,
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 		HandleLocal:        true,
 	})
@@ -60,8 +71,13 @@ func NewLoopbackStack() (*Stack, error) {
 	return &Stack{s: s}, nil
 }
 
-// Destroy stops the stack and its endpoints.
-func (st *Stack) Destroy() { st.s.Destroy() }
+// Destroy stops the stack, its endpoints and its sandbox NICs' links.
+func (st *Stack) Destroy() {
+	st.s.Destroy()
+	for _, l := range st.links {
+		l.close()
+	}
+}
 
 // SetIPv4Forwarding sets IPv4 forwarding on every NIC of the stack
 // (net.ipv4.ip_forward).

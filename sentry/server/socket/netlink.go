@@ -23,7 +23,8 @@ import (
 type Route struct {
 	Dst       net.IP // 4 or 16 bytes
 	PrefixLen int
-	Index     int32 // the output interface
+	Index     int32  // the output interface
+	Gateway   net.IP // nil for a directly connected destination
 }
 
 // Routes is the stack's routing table.
@@ -31,7 +32,11 @@ func (st *Stack) Routes() []Route {
 	var out []Route
 	for _, r := range st.s.GetRouteTable() {
 		id := r.Destination.ID()
-		out = append(out, Route{Dst: net.IP(id.AsSlice()), PrefixLen: r.Destination.Prefix(), Index: int32(r.NIC)})
+		rt := Route{Dst: net.IP(id.AsSlice()), PrefixLen: r.Destination.Prefix(), Index: int32(r.NIC)}
+		if r.Gateway.Len() > 0 {
+			rt.Gateway = net.IP(r.Gateway.AsSlice())
+		}
+		out = append(out, rt)
 	}
 	return out
 }
@@ -231,8 +236,11 @@ func putLink(ms *nlmsg.MessageSet, ifc *Interface) {
 func putAddr(ms *nlmsg.MessageSet, ifc *Interface, a IfAddr) {
 	m := ms.AddMessage(linux.NetlinkMessageHeader{Type: linux.RTM_NEWADDR})
 	scope := uint8(linux.RT_SCOPE_UNIVERSE)
-	if ifc.Flags&unix.IFF_LOOPBACK != 0 {
+	switch {
+	case ifc.Flags&unix.IFF_LOOPBACK != 0:
 		scope = linux.RT_SCOPE_HOST
+	case a.IP.IsLinkLocalUnicast():
+		scope = linux.RT_SCOPE_LINK
 	}
 	m.Put(&linux.InterfaceAddrMessage{Family: uint8(addrFamily(a.IP)), PrefixLen: uint8(a.PrefixLen),
 		Flags: unix.IFA_F_PERMANENT, Scope: scope, Index: uint32(ifc.Index)})
@@ -246,10 +254,23 @@ func putAddr(ms *nlmsg.MessageSet, ifc *Interface, a IfAddr) {
 
 func putRoute(ms *nlmsg.MessageSet, r Route) {
 	m := ms.AddMessage(linux.NetlinkMessageHeader{Type: linux.RTM_NEWROUTE})
+	// A route through a gateway is a static one of universe scope, as
+	// Linux lists it (ip route's "default via ...").
+	proto, scope := uint8(linux.RTPROT_KERNEL), uint8(linux.RT_SCOPE_LINK)
+	if r.Gateway != nil {
+		proto, scope = linux.RTPROT_STATIC, linux.RT_SCOPE_UNIVERSE
+	}
 	m.Put(&linux.RouteMessage{Family: uint8(addrFamily(r.Dst)), DstLen: uint8(r.PrefixLen),
-		Table: linux.RT_TABLE_MAIN, Protocol: linux.RTPROT_KERNEL, Scope: linux.RT_SCOPE_LINK, Type: linux.RTN_UNICAST})
-	dst := primitive.ByteSlice(append([]byte(nil), r.Dst...))
-	m.PutAttr(linux.RTA_DST, &dst)
+		Table: linux.RT_TABLE_MAIN, Protocol: proto, Scope: scope, Type: linux.RTN_UNICAST})
+	if r.PrefixLen > 0 {
+		// Linux leaves RTA_DST out of a default route.
+		dst := primitive.ByteSlice(append([]byte(nil), r.Dst...))
+		m.PutAttr(linux.RTA_DST, &dst)
+	}
+	if r.Gateway != nil {
+		gw := primitive.ByteSlice(append([]byte(nil), r.Gateway...))
+		m.PutAttr(linux.RTA_GATEWAY, &gw)
+	}
 	m.PutAttr(linux.RTA_OIF, primitive.AllocateInt32(r.Index))
 }
 

@@ -1,5 +1,6 @@
-/* hop OP N: N rounds of OP ("umask": one forwarded call the server
-   answers at once; "ids": getppid, getpgrp, getpgid(0), getsid(0) and
+/* hop OP N: N rounds of OP ("hop": one forwarded call the server
+   answers at once, getgroups(0, NULL) (umask is posted: the client does
+   not wait for it); "ids": getppid, getpgrp, getpgid(0), getsid(0) and
    getuid, which the client answers), twice; after each time it prints a
    line and waits for one on stdin, so that the test can read the
    daemons' counters in between. */
@@ -24,7 +25,7 @@ int main(int argc, char **argv) {
 				syscall(SYS_getsid, 0);
 				syscall(SYS_getuid);
 			} else {
-				umask(022);
+				getgroups(0, NULL);
 			}
 		}
 		if (write(1, "x\n", 2) != 2) return 1;

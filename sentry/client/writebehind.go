@@ -1,0 +1,396 @@
+package client
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	gvcontext "gvisor.dev/gvisor/pkg/context"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// Write-behind and posted umask (docs/COMPATIBILITY.md, "Pipelined
+// calls").
+//
+// A call whose result the client knows is sent with Post and marked
+// Syscall.posted; the application gets the result at once. The server
+// applies a session's calls in order (a thread's on its worker; a call
+// another thread waits on only after the posted calls sent before it),
+// so every later call sees the effect, and the call stays in flight
+// until its reply, so a recovery re-sends it with its seq (the seq guard
+// and the gofer's reply cache apply it once).
+//
+//   - umask(mask) returns the umask of the caller's fs context, which the
+//     client knows from its "fs/<id>" record, and sets the new one here
+//     and on the server. A umask cannot fail.
+//   - write(fd, buf, n), pwrite64, writev and pwritev of n > 0 bytes
+//     (all readable, at most sysabi.MaxBuffer) to an fd whose
+//     description is a regular gofer file (FileState.regular) open for
+//     writing (O_APPEND too) without O_SYNC, O_DSYNC or O_DIRECT, that no
+//     mapping of this client maps (its handle is in no "map/<id>"
+//     record: a mapped file's pages must follow the write before the
+//     application sees it), by a process without RLIMIT_FSIZE (the
+//     server would send SIGXFSZ): it returns n. The server keeps the
+//     error of such a write that fails (ENOSPC, EDQUOT, EIO...) on the
+//     description and the next fsync, fdatasync, write or close of it
+//     returns it; a close of a description with writes behind in flight
+//     or failed waits for its reply to return that error.
+//
+// Like a pipelined close, only a process with one thread whose fd table
+// and fs context no other process shares posts: another thread's call
+// could otherwise change the fd or umask between the client's check and
+// the server's execution.
+
+// pipelineState is what the client knows about the records that decide
+// whether a call may be posted ("proc/", "fs/", "file/" and "map/"
+// records, statekey.KindProc, KindFS, KindFile, KindMapped). mu is a leaf lock (taken by the
+// receiving goroutine).
+type pipelineState struct {
+	mu sync.Mutex
+	// procs are the live processes' fs contexts and limits ("proc/"
+	// records). Protected by mu.
+	procs map[int32]pipeProc
+	// umask is each fs context's umask ("fs/" records, or set here by a
+	// posted umask); umaskPosted counts an fs context's posted umasks
+	// without a reply, while which the records' (older) values are
+	// ignored. Protected by mu.
+	umask       map[uint64]uint32
+	umaskPosted map[uint64]int
+	// files are the open file descriptions ("file/" records). Protected
+	// by mu.
+	files map[uint64]pipeFile
+	// mapped are the gofer handles of the files this client maps, by
+	// mapped file id ("map/" records). Protected by mu.
+	mapped map[uint64]string
+	// wbInFlight counts a description's writes behind without a reply;
+	// wbFailed marks a description whose write behind failed and whose
+	// error the server keeps. Protected by mu.
+	wbInFlight map[uint64]int
+	wbFailed   map[uint64]bool
+}
+
+// pipeProc is what a process's record says for pipelining.
+type pipeProc struct {
+	fs           uint64
+	fsizeLimited bool
+	// nofile is the fd table's RLIMIT_NOFILE (0: none set).
+	nofile uint32
+	// capsKnown says the record had the capability sets; capsEffective
+	// is the effective set. groups are the supplementary groups.
+	capsKnown     bool
+	capsEffective uint64
+	groups        map[uint32]bool
+}
+
+// pipeFile is what a description's record says for pipelining.
+type pipeFile struct {
+	regular bool
+	flags   uint32
+	handle  string
+}
+
+// observe folds the records among recs that pipelining reads.
+func (ps *pipelineState) observe(recs []*pb.StateRecord) {
+	for _, rec := range recs {
+		key, err := statekey.Parse(rec.GetKey())
+		if err != nil {
+			// The replay log reports it (replaylog.Log).
+			continue
+		}
+		switch key.Kind {
+		case statekey.KindProc, statekey.KindFS, statekey.KindFile, statekey.KindMapped:
+		default:
+			continue
+		}
+		id := key.ID
+		ps.mu.Lock()
+		switch key.Kind {
+		case statekey.KindProc:
+			if st := rec.GetProcess(); !rec.Deleted && st != nil && !st.Zombie {
+				if ps.procs == nil {
+					ps.procs = make(map[int32]pipeProc)
+				}
+				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited, nofile: st.Nofile}
+				if c := st.GetCaps(); c != nil {
+					pp.capsKnown, pp.capsEffective = true, c.Effective
+				}
+				if len(st.Groups) > 0 {
+					pp.groups = make(map[uint32]bool, len(st.Groups))
+					for _, g := range st.Groups {
+						pp.groups[g] = true
+					}
+				}
+				ps.procs[key.PID()] = pp
+			} else {
+				delete(ps.procs, key.PID())
+			}
+		case statekey.KindFS:
+			if st := rec.GetFs(); !rec.Deleted && st != nil {
+				if ps.umaskPosted[id] == 0 {
+					if ps.umask == nil {
+						ps.umask = make(map[uint64]uint32)
+					}
+					ps.umask[id] = st.Umask
+				}
+			} else {
+				delete(ps.umask, id)
+			}
+		case statekey.KindFile:
+			if st := rec.GetFile(); !rec.Deleted && st != nil {
+				if ps.files == nil {
+					ps.files = make(map[uint64]pipeFile)
+				}
+				ps.files[id] = pipeFile{
+					regular: st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
+					flags:   st.Flags, handle: string(st.FileHandle),
+				}
+			} else {
+				delete(ps.files, id)
+				delete(ps.wbFailed, id)
+			}
+		case statekey.KindMapped:
+			if st := rec.GetMapped(); !rec.Deleted && st != nil {
+				if ps.mapped == nil {
+					ps.mapped = make(map[uint64]string)
+				}
+				ps.mapped[id] = string(st.FileHandle)
+			} else {
+				delete(ps.mapped, id)
+			}
+		}
+		ps.mu.Unlock()
+	}
+}
+
+// soleFD returns the description of pid's fd, if pid's fd table has fd
+// open and no other live process shares the table.
+func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return 0, false
+	}
+	file, open := c.openFDs[ids.fdTable][fd]
+	if !open || file == 0 {
+		return 0, false
+	}
+	for other, o := range c.byPID {
+		if other != pid && o.fdTable == ids.fdTable {
+			return 0, false
+		}
+	}
+	return file, true
+}
+
+// singleThreaded reports whether t's process has one thread.
+func (t *task) singleThreaded() bool {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	return len(t.proc.threads) == 1
+}
+
+// post sends the system call without waiting for its reply (see above);
+// done, if not nil, gets the reply. It reports false when the session
+// cannot post now (a recovery runs): the caller then waits as usual.
+func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply)) bool {
+	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
+	}}}
+	if !t.c.conn.Post(call, done) {
+		return false
+	}
+	t.posted = true
+	return true
+}
+
+// pipelineUmask answers umask(mask) and posts it, if it may.
+func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
+	if !t.singleThreaded() {
+		return 0, false
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	pp, ok := ps.procs[t.proc.pid]
+	old, known := ps.umask[pp.fs]
+	if !ok || !known || pp.fs == 0 {
+		ps.mu.Unlock()
+		return 0, false
+	}
+	for pid, o := range ps.procs {
+		if pid != t.proc.pid && o.fs == pp.fs {
+			ps.mu.Unlock()
+			return 0, false
+		}
+	}
+	ps.umask[pp.fs] = uint32(args[0]) & 0o777
+	if ps.umaskPosted == nil {
+		ps.umaskPosted = make(map[uint64]int)
+	}
+	ps.umaskPosted[pp.fs]++
+	ps.mu.Unlock()
+	fs := pp.fs
+	done := func(*pb.Reply) {
+		ps.mu.Lock()
+		if ps.umaskPosted[fs]--; ps.umaskPosted[fs] <= 0 {
+			delete(ps.umaskPosted, fs)
+		}
+		ps.mu.Unlock()
+	}
+	if !t.post(unix.SYS_UMASK, args, nil, done) {
+		ps.mu.Lock()
+		ps.umask[fs] = old
+		done(nil)
+		ps.mu.Unlock()
+		return 0, false
+	}
+	return uint64(old), true
+}
+
+// reportsWriteError are the calls whose reply returns a description's
+// kept write-behind error (the server's rule, sentry/server/posted.go).
+var reportsWriteError = map[uintptr]bool{
+	unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true, unix.SYS_PWRITEV2: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE: true,
+}
+
+// wbOpenFlags are the status flags that make a write wait: its
+// durability (O_SYNC, O_DSYNC, O_DIRECT) is the point of the call. An
+// O_APPEND write is posted: where it lands (the file's end when the
+// server applies it, which the gofer tells) is not its result, and a
+// re-sent one is answered by the gofer's reply cache.
+const wbOpenFlags = unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT
+
+// writeBehind posts write(2), pwrite64(2), writev(2) or pwritev(2), if
+// it may, and returns its count.
+func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
+	positional := sysno == unix.SYS_PWRITE64 || sysno == unix.SYS_PWRITEV
+	if (positional && int64(args[3]) < 0) || !t.singleThreaded() {
+		return 0, false
+	}
+	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
+	if !ok {
+		return 0, false
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	f, known := ps.files[file]
+	pp, procKnown := ps.procs[t.proc.pid]
+	ok = known && procKnown && f.regular && f.handle != "" && !pp.fsizeLimited && !ps.wbFailed[file] &&
+		f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0 && f.flags&wbOpenFlags == 0
+	for _, h := range ps.mapped {
+		if h == f.handle {
+			ok = false
+		}
+	}
+	ps.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	n, ok := writeCount(sysno, args, inputs)
+	if !ok || n == 0 {
+		return 0, false
+	}
+	ps.mu.Lock()
+	if ps.wbInFlight == nil {
+		ps.wbInFlight = make(map[uint64]int)
+	}
+	ps.wbInFlight[file]++
+	ps.mu.Unlock()
+	data := writtenData(sysno, inputs)
+	fc := t.c.files
+	done := func(r *pb.Reply) {
+		if len(r.GetMapped()) > 0 {
+			// A mapping made by another process while the write was
+			// in flight (the client's check saw none): its pages
+			// follow the write, off the receiving goroutine (a
+			// faulting thread holds the file's locks across a
+			// PageRead this goroutine must deliver).
+			go func() {
+				for _, ch := range r.GetMapped() {
+					fc.applyChange(gvcontext.Background(), ch, data)
+				}
+			}()
+		}
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if ps.wbInFlight[file]--; ps.wbInFlight[file] <= 0 {
+			delete(ps.wbInFlight, file)
+		}
+		if r != nil && r.Errno != 0 {
+			if _, open := ps.files[file]; open {
+				if ps.wbFailed == nil {
+					ps.wbFailed = make(map[uint64]bool)
+				}
+				ps.wbFailed[file] = true
+			}
+		}
+	}
+	if !t.post(sysno, args, inputs, done) {
+		done(nil)
+		return 0, false
+	}
+	return n, true
+}
+
+// writeCount returns the count a write-family call with inputs returns
+// when the file takes every byte, if the inputs hold them all (an
+// unreadable buffer is the server's EFAULT) and the count is not clipped
+// to sysabi.MaxBuffer.
+func writeCount(sysno uintptr, args [6]uint64, inputs []sysabi.Region) (uint64, bool) {
+	switch sysno {
+	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+		n := args[2]
+		return n, n <= sysabi.MaxBuffer && len(inputs) == 1 && uint64(len(inputs[0].Data)) == n
+	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
+		cnt := args[2]
+		if cnt > sysabi.MaxIovecs || len(inputs) == 0 || uint64(len(inputs[0].Data)) != 16*cnt {
+			return 0, false
+		}
+		var total, have uint64
+		for i := uint64(0); i < cnt; i++ {
+			l := binary.LittleEndian.Uint64(inputs[0].Data[16*i+8:])
+			if int64(l) < 0 || l > sysabi.MaxBuffer {
+				return 0, false
+			}
+			total += l
+		}
+		for _, r := range inputs[1:] {
+			have += uint64(len(r.Data))
+		}
+		return total, total <= sysabi.MaxBuffer && have == total
+	}
+	return 0, false
+}
+
+// writeBehindPending reports whether fd's description has writes behind
+// without a reply or a kept error: its close then waits, to return it.
+func (t *task) writeBehindPending(fd int32) bool {
+	file, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return false
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.wbInFlight[file] > 0 || ps.wbFailed[file]
+}
+
+// writeErrorReported forgets that fd's description has a kept error: the
+// server returned it to the fsync, fdatasync, write or close that the
+// caller waited for (whose reply came after every earlier posted one's).
+func (t *task) writeErrorReported(fd int32) {
+	file, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	delete(ps.wbFailed, file)
+	ps.mu.Unlock()
+}

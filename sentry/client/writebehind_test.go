@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
+
+// writeBehindSrc writes 1100 times to fd 5, which the server recorded as
+// a regular file open for writing, then to fd 6, a file open O_SYNC.
+const writeBehindSrc = `
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+	char b[64];
+	int bad = 0;
+	for (int i = 0; i < 1100; i++)
+		if (write(5, "0123456789", 10) != 10)
+			bad++;
+	int s = write(6, "sync", 4);
+	int n = snprintf(b, sizeof b, "%d %d\n", bad, s);
+	write(1, b, n);
+	return 0;
+}
+`
+
+// TestWriteBehindBound: writes to a regular file are posted (the fake
+// holds their replies until a call arrives that the client waits for;
+// the fake handles calls concurrently, so they are told apart by seq),
+// but no more than maxPostedCalls at once: the next write waits, and is
+// answered after the held ones, in order. A write to an O_SYNC file
+// waits.
+func TestWriteBehindBound(t *testing.T) {
+	requireRoot(t)
+	forEachPlatform(t, func(t *testing.T, platform string) {
+		bin := buildC(t, "writebehind", writeBehindSrc)
+		var mu sync.Mutex
+		var held []*pb.Call
+		var firstPosted, firstWaited uint64 // seqs
+		syncPosted := false
+		target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+		startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
+			switch op := c.Op.(type) {
+			case *pb.Call_Start:
+				plan, err := ss.plan(op.Start.Argv[0], op.Start.Argv, op.Start.Env)
+				if err != nil {
+					ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
+					return true
+				}
+				file := func(id uint64, flags uint32) *pb.StateRecord {
+					return &pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+						Id: id, Kind: pb.FileState_GOFER, Regular: true, Flags: flags, FileHandle: []byte{byte(id)}}}}
+				}
+				ss.reply(&pb.Reply{Seq: c.Seq, Action: &pb.Reply_Exec{Exec: plan}, State: []*pb.StateRecord{
+					{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Fs: 1, Init: true}}},
+					{Key: "fdt/1/5", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 5, File: 9}}},
+					{Key: "fdt/1/6", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 6, File: 10}}},
+					file(9, unix.O_WRONLY), file(10, unix.O_WRONLY|unix.O_SYNC),
+				}})
+				return true
+			case *pb.Call_Syscall:
+				sc := op.Syscall
+				if sc.Sysno != unix.SYS_WRITE || (sc.Args[0] != 5 && sc.Args[0] != 6) {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if sc.Args[0] == 6 {
+					syncPosted = sc.Posted
+				}
+				if sc.Posted {
+					if firstPosted == 0 || c.Seq < firstPosted {
+						firstPosted = c.Seq
+					}
+					held = append(held, c)
+					return true
+				}
+				if firstWaited == 0 {
+					firstWaited = c.Seq
+				}
+				for _, h := range held {
+					ss.reply(&pb.Reply{Seq: h.Seq, Ret: int64(h.GetSyscall().Args[2])})
+				}
+				held = nil
+				ss.reply(&pb.Reply{Seq: c.Seq, Ret: int64(sc.Args[2])})
+				return true
+			}
+			return false
+		})
+		var stdout, stderr syncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		status, err := Run(ctx, Config{
+			Server: target, Platform: platform, Argv: []string{bin}, Cwd: "/",
+			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+			Log: hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Info, Output: testWriter{t}}),
+		})
+		if err != nil || status != 0 {
+			t.Fatalf("Run: status %#x, %v; stderr %q", status, err, stderr.String())
+		}
+		if got, want := stdout.String(), "0 4\n"; got != want {
+			t.Errorf("stdout %q, want %q", got, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n := firstWaited - firstPosted; n != maxPostedCalls {
+			t.Errorf("the first write waited for came after %d posted ones, want %d", n, maxPostedCalls)
+		}
+		if syncPosted {
+			t.Errorf("a write to an O_SYNC file was posted")
+		}
+	})
+}

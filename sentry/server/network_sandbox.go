@@ -1,0 +1,120 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// NetworkSandbox lets a client bring its own network (Hello.network):
+// the interfaces of the network namespace the client runs in, whose
+// Ethernet frames travel over the session between the client's AF_PACKET
+// sockets and a NIC of the client's netstack here. A client that brings
+// none gets a loopback-only stack, as with NetworkNone.
+const NetworkSandbox = "sandbox"
+
+// errNetwork marks a Hello refused for its network.
+var errNetwork = errors.New("network")
+
+// sandboxNetwork converts and checks Hello.network (nil when the client
+// brought none).
+func (s *Server) sandboxNetwork(cfg *sentrypb.NetworkConfig) (*socket.SandboxNetwork, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	if s.cfg.Network != NetworkSandbox {
+		return nil, fmt.Errorf("%w: the client asks for --network=sandbox, but this server's network is %q (start it with --network=sandbox)", errNetwork, s.cfg.Network)
+	}
+	n := &socket.SandboxNetwork{}
+	for _, ifc := range cfg.Interfaces {
+		if ifc == nil {
+			return nil, fmt.Errorf("%w: an empty interface", errNetwork)
+		}
+		si := socket.SandboxInterface{Index: ifc.Index, Name: ifc.Name, MAC: net.HardwareAddr(ifc.HwAddr), MTU: ifc.Mtu}
+		for _, a := range ifc.Addresses {
+			if a == nil || a.PrefixLen > 128 {
+				return nil, fmt.Errorf("%w: interface %q: a bad address", errNetwork, ifc.Name)
+			}
+			si.Addrs = append(si.Addrs, socket.IfAddr{IP: net.IP(a.Ip), PrefixLen: int(a.PrefixLen)})
+		}
+		n.Interfaces = append(n.Interfaces, si)
+	}
+	for _, r := range cfg.Routes {
+		if r == nil || r.PrefixLen > 128 {
+			return nil, fmt.Errorf("%w: a bad route", errNetwork)
+		}
+		sr := socket.SandboxRoute{Dst: net.IP(r.Dst), PrefixLen: int(r.PrefixLen), NIC: r.Nic}
+		if len(r.Gateway) > 0 {
+			sr.Gateway = net.IP(r.Gateway)
+		}
+		n.Routes = append(n.Routes, sr)
+	}
+	if err := n.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNetwork, err)
+	}
+	return n, nil
+}
+
+// sendFrames carries the sandbox stack's outbound frames to the client.
+// Frames are not state: without a stream they are dropped, as a NIC
+// without a cable drops them.
+func (k *clientState) sendFrames(nic int32, frames [][]byte) bool {
+	return k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
+}
+
+// inboundFrames hands frames the client's interface received to the
+// sandbox stack (dropped when the client has none).
+func (k *clientState) inboundFrames(f *sentrypb.Frames) {
+	if k.sandboxNet == nil {
+		return
+	}
+	st, err := k.netStack()
+	if err != nil {
+		return
+	}
+	st.Inbound(f.Nic, f.Frames)
+}
+
+// sandboxLinger bounds how long a sandbox network's stack may go on
+// sending the closed connections' data after the application ended (the
+// client waits for the Farewell a little longer).
+const sandboxLinger = 5 * time.Second
+
+// farewellAfterLinger answers a Goodbye of a client with a sandbox
+// network once its stack has sent what closed sockets still had to send
+// (or sandboxLinger passed), then frees the client.
+func (k *clientState) farewellAfterLinger() {
+	k.socks.netMu.Lock()
+	st := k.socks.net
+	k.socks.netMu.Unlock()
+	if st != nil && !st.WaitDrained(sandboxLinger) {
+		k.log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
+	}
+	k.destroy()
+	go k.forgetOrigins()
+	k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
+}
+
+// debugNetwork writes the sandbox network's frame counts (Debug).
+func (k *clientState) debugNetwork(b *strings.Builder) {
+	if k.sandboxNet == nil {
+		return
+	}
+	k.socks.netMu.Lock()
+	st := k.socks.net
+	k.socks.netMu.Unlock()
+	if st == nil {
+		return
+	}
+	stats := st.LinkStats()
+	sort.Slice(stats, func(i, j int) bool { return stats[i].NIC < stats[j].NIC })
+	for _, l := range stats {
+		fmt.Fprintf(b, "  network sandbox nic %d: frames in %d (dropped %d), out %d (dropped %d)\n", l.NIC, l.InFrames, l.InDropped, l.OutFrames, l.OutDropped)
+	}
+}

@@ -1,0 +1,496 @@
+package server
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
+)
+
+// ptrace (docs/ARCHITECTURE.md, "ptrace"). The tracee's registers and
+// memory are the client's, which serves PTRACE_PEEK*, POKE*, GETREGS and
+// the like from the tracee's own state without a round trip. The server
+// owns what belongs with the process tree: who traces whom (checked and
+// recorded here), the ptrace-stops as the tracer's wait4 and waitid see
+// them, and the relation's end when either side exits.
+//
+// A ptrace-stop is a call: the tracee's client thread sends PtraceStop
+// (its stop number and wait status) and the call blocks here until the
+// tracer resumes it (PTRACE_CONT, PTRACE_SYSCALL, PTRACE_DETACH) or the
+// tracee is killed; the reply carries the tracer's request and the signal
+// to inject. The relation and the stop are in the tracee's thread record,
+// so a restored server has the tracee traced and stopped, and the
+// PtraceStop call the client re-sends after a recovery finds the same
+// stop (by its number) and waits again, or returns at once if the tracer
+// had resumed it.
+
+// ptraceTracee is a traced thread's relation: its tracer, and the
+// relation's and stop's state (package ptrace). Protected by
+// clientState.mu.
+type ptraceTracee struct {
+	tracer *thread
+	ptrace.Tracee
+}
+
+// sysPtrace serves the requests that change the relation or end a stop;
+// the client serves the ones that read or write the stopped tracee's
+// registers and memory, so those never reach the server (EIO if they do).
+func sysPtrace(c *syscallCtx) (int64, error) {
+	req, tid := int64(c.args[0]), int32(c.args[1])
+	k := c.k
+	var d deferred
+	k.mu.Lock()
+	defer func() {
+		k.mu.Unlock()
+		d.run(k)
+	}()
+	t := c.t
+	if t.killed {
+		return 0, unix.ESRCH
+	}
+	switch req {
+	case linux.PTRACE_TRACEME:
+		par := t.proc.parent
+		if t.ptrace != nil || par == nil || par.exiting {
+			return 0, unix.EPERM
+		}
+		tracer := par.anyLiveThread()
+		if tracer == nil {
+			return 0, unix.EPERM
+		}
+		k.ptraceLinkLocked(tracer, t, 0, false, &d)
+		return 0, nil
+	case linux.PTRACE_ATTACH, linux.PTRACE_SEIZE:
+		entered, err := k.ptraceAttachLocked(t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+		if err != nil || entered == nil {
+			return 0, err
+		}
+		// A tracee in a group stop enters a ptrace-stop at once; as
+		// Linux's ptrace_attach, wait for it, so that the tracer's
+		// next request finds it stopped. Bounded: the attach is done
+		// whatever happens to the tracee.
+		k.mu.Unlock()
+		d.run(k)
+		_ = c.block(entered, time.After(ptraceAttachWait))
+		k.mu.Lock()
+		return 0, nil
+	}
+	tt := k.threads[tid]
+	if c.resent() && tt != nil && (tt.ptrace != nil && tt.ptrace.tracer == t && tt.ptrace.ResumedBy(c.seq) ||
+		req == linux.PTRACE_DETACH && tt.ptrace == nil && tt.ptraceDetachSeq == c.seq) {
+		// This call ended a stop (or the relation) before the server
+		// it went to died; the record of that came back, so it is done.
+		return 0, nil
+	}
+	if tt == nil || tt.killed || tt.ptrace == nil || tt.ptrace.tracer != t {
+		return 0, unix.ESRCH
+	}
+	tr := tt.ptrace
+	switch req {
+	case linux.PTRACE_KILL:
+		if !tt.proc.exiting {
+			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), &d)
+		}
+		return 0, nil
+	case linux.PTRACE_INTERRUPT:
+		if !tr.Seized {
+			return 0, unix.EIO
+		}
+		if !tr.Stopped {
+			d.pushes = append(d.pushes, ptraceUpdatePush(tt, true))
+		}
+		return 0, nil
+	}
+	if !tr.Stopped {
+		return 0, unix.ESRCH
+	}
+	switch req {
+	case linux.PTRACE_SETOPTIONS:
+		opts := uint32(c.args[3])
+		if opts&^ptrace.OptionsMask != 0 {
+			return 0, unix.EINVAL
+		}
+		tr.Options = opts
+		k.trk.markThread(tt)
+		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+		return 0, nil
+	case linux.PTRACE_LISTEN:
+		// Only from a seized tracee's group-stop trap.
+		if !tr.CanListen(func(sig int) bool { return defaultActionOf(sig) == actStop }) {
+			return 0, unix.EIO
+		}
+		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0, c.seq)
+		return 0, nil
+	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_SINGLESTEP, linux.PTRACE_DETACH:
+		sig := int32(c.args[3])
+		if sig < 0 || sig > numSignals {
+			return 0, unix.EIO
+		}
+		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
+		if req == linux.PTRACE_DETACH {
+			k.ptraceUnlinkLocked(tt, &d)
+			tt.ptraceDetachSeq = c.seq
+		}
+		return 0, nil
+	}
+	// PTRACE_SYSEMU and anything unknown
+	// (docs/COMPATIBILITY.md); the register and memory requests are the
+	// client's.
+	return 0, unix.EIO
+}
+
+// ptraceAttachWait bounds how long PTRACE_ATTACH waits for a tracee in a
+// group stop to enter its ptrace-stop.
+const ptraceAttachWait = 2 * time.Second
+
+// ptraceAttachLocked makes t the tracer of thread tid (PTRACE_ATTACH,
+// which also sends it SIGSTOP, or PTRACE_SEIZE with options). If the
+// tracee's process is in a group stop, entered is closed once the tracee
+// reports it as a ptrace-stop.
+func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
+	var opts uint32
+	if seize {
+		if addr != 0 || data&^ptrace.OptionsMask != 0 {
+			return nil, unix.EIO
+		}
+		opts = uint32(data)
+	}
+	tt := k.threads[tid]
+	if tt == nil || tt.killed || tt.proc.exiting {
+		return nil, unix.ESRCH
+	}
+	if tt.proc == t.proc || tt.ptrace != nil {
+		return nil, unix.EPERM
+	}
+	if !ptraceMayAccess(t.proc, tt.proc) {
+		return nil, unix.EPERM
+	}
+	k.ptraceLinkLocked(t, tt, opts, seize, d)
+	if tt.proc.stopped {
+		entered = tt.ptrace.WaitEntered()
+	}
+	if !seize {
+		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.ruid), d)
+	}
+	return entered, nil
+}
+
+// ptraceMayAccess says tracer may trace tracee (package ptrace).
+func ptraceMayAccess(tracer, tracee *process) bool {
+	return ptrace.MayAccess(tracer.creds.ptraceCreds(), tracee.creds.ptraceCreds(), func() bool {
+		for q := tracee; q != nil; q = q.parent {
+			if q == tracer {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// ptraceCreds are cr as package ptrace checks them.
+func (cr creds) ptraceCreds() ptrace.Creds {
+	return ptrace.Creds{RUID: cr.ruid, EUID: cr.euid, SUID: cr.suid, RGID: cr.rgid, EGID: cr.egid, SGID: cr.sgid,
+		CapSysPtrace: cr.capable(linux.CAP_SYS_PTRACE)}
+}
+
+// ptraceLinkLocked makes tracer trace tt.
+func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized bool, d *deferred) {
+	tt.ptrace = &ptraceTracee{tracer: tracer, Tracee: ptrace.Tracee{Options: opts, Seized: seized}}
+	if tracer.tracees == nil {
+		tracer.tracees = make(map[*thread]struct{})
+	}
+	tracer.tracees[tt] = struct{}{}
+	k.trk.markThread(tt)
+	d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+}
+
+// ptraceUnlinkLocked ends tt's relation with its tracer.
+func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
+	tr := tt.ptrace
+	if tr == nil {
+		return
+	}
+	delete(tr.tracer.tracees, tt)
+	tt.ptrace = nil
+	k.trk.markThread(tt)
+	if !tt.killed {
+		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+	}
+}
+
+// ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
+// and the signal sig to inject.
+func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
+	tt.ptrace.Resume(req, sig, seq)
+	k.trk.markThread(tt)
+}
+
+// ptraceUpdatePush tells the client tt's tracer and options.
+func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
+	u := &sentrypb.PtraceUpdate{Tid: tt.tid, Interrupt: interrupt}
+	if tr := tt.ptrace; tr != nil {
+		u.Tracer, u.Options, u.Seized = tr.tracer.tid, tr.Options, tr.Seized
+	}
+	return &sentrypb.Push{Msg: &sentrypb.Push_Ptrace{Ptrace: u}}
+}
+
+// ptraceStop serves a PtraceStop call of traced thread t: it enters the
+// stop (unless it is the one t is already in: a call re-sent after a
+// recovery), tells the tracer, and waits for the tracer to end it.
+func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
+	r := &sentrypb.Reply{Seq: seq}
+	if m == nil {
+		r.Errno = int32(unix.EINVAL)
+		return r
+	}
+	var d deferred
+	k.mu.Lock()
+	tr := t.ptrace
+	if tr == nil || t.killed {
+		k.mu.Unlock()
+		r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{Detached: true}}
+		return r
+	}
+	fresh, err := tr.EnterStop(m.Gen, m.WaitStatus)
+	if err != nil {
+		k.mu.Unlock()
+		r.Errno = int32(errnoOf(err))
+		return r
+	}
+	if fresh {
+		k.trk.markThread(t)
+		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
+		k.waitq.notify()
+	}
+	for tr.Stopped && !t.killed {
+		ch := tr.Wake()
+		k.mu.Unlock()
+		d.run(k)
+		// Only SIGKILL (the thread's end) or the tracer ends a
+		// ptrace-stop; the client's Interrupts are not heeded.
+		freed := false
+		select {
+		case <-ch:
+		case <-t.dead:
+		case <-k.done:
+			freed = true
+		}
+		k.mu.Lock()
+		if freed {
+			k.mu.Unlock()
+			r.Errno = int32(unix.EIO)
+			return r
+		}
+	}
+	r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{
+		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.ptrace != tr,
+	}}
+	k.mu.Unlock()
+	d.run(k)
+	return r
+}
+
+// ptraceNotifyTracerLocked sends the tracer of tt SIGCHLD with code and
+// status, unless it ignores SIGCHLD or set SA_NOCLDSTOP.
+func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d *deferred) {
+	tp := tt.ptrace.tracer.proc
+	if tp.exiting {
+		return
+	}
+	act := tp.sig.act[unix.SIGCHLD]
+	if act.handler == sigIgn || (code != cldExited && code != cldKilled && act.flags&saNoCldStop != 0) {
+		return
+	}
+	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.ruid, status), d)
+}
+
+// ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
+// to target) stops in as a signal-delivery-stop: target if traced, else
+// p's first traced live thread; nil if none is traced.
+func ptraceTracedTargetLocked(p *process, target *thread) *thread {
+	if target != nil && target.proc == p && !target.killed {
+		if target.ptrace != nil {
+			return target
+		}
+		return nil
+	}
+	var best *thread
+	for t := range p.live {
+		if t.ptrace != nil && (best == nil || t.tid < best.tid) {
+			best = t
+		}
+	}
+	return best
+}
+
+// ptraceThreadGoneLocked ends the relations of a thread that exits: its
+// tracees are detached (and resumed if stopped, as Linux's exit_ptrace).
+func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
+	for tt := range t.tracees {
+		if tt.ptrace.Stopped {
+			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0, 0)
+		}
+		if tt.ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
+			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), d)
+		}
+		k.ptraceUnlinkLocked(tt, d)
+	}
+	t.tracees = nil
+}
+
+// ptraceProcessExitLocked ends the relations of exiting p's threads as
+// tracers and as tracees.
+func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
+	for t := range p.all {
+		k.ptraceThreadGoneLocked(t, d)
+		if t.tid == p.pid {
+			k.ptraceTraceeGoneLocked(t, p.exitStatus, d)
+		}
+	}
+}
+
+// ptraceTraceeGoneLocked ends traced thread t, which ended with wait
+// status status: its tracer's wait reports it (exitPending, with
+// SIGCHLD), unless t is a process's leader whose tracer is its parent
+// (the parent's wait of the process reports it) or the tracer is gone.
+// A leader that ends before its process stays traced until then.
+func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferred) {
+	tr := t.ptrace
+	if tr == nil || tr.ExitPending {
+		return
+	}
+	tr.Stopped, tr.WaitPending = false, false
+	leader := t.tid == t.proc.pid
+	if leader && !t.proc.exiting {
+		return
+	}
+	if tr.tracer.killed || tr.tracer.proc.exiting || (leader && tr.tracer.proc == t.proc.parent) {
+		k.ptraceUnlinkLocked(t, d)
+		return
+	}
+	tr.ExitPending, tr.ExitStatus = true, status
+	k.trk.markThread(t)
+	code, st := int32(cldExited), (status>>8)&0xff
+	if status&0x7f != 0 {
+		code, st = cldKilled, status&0x7f
+	}
+	k.ptraceNotifyTracerLocked(t, code, st, d)
+	k.waitq.notify()
+}
+
+// ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
+// threads that match accepts, for wait4 and waitid; ok is false if there
+// is none. A tracee is eligible whatever __WCLONE says, and its stops
+// need no WUNTRACED, as on Linux.
+func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
+	var best *thread
+	for th := range p.live {
+		for tt := range th.tracees {
+			if !match(p, tt.proc, tt.tid) {
+				continue
+			}
+			found = true
+			tr := tt.ptrace
+			if (tr.Stopped && tr.WaitPending) || tr.ExitPending {
+				if best == nil || tt.tid < best.tid {
+					best = tt
+				}
+			}
+		}
+	}
+	if best == nil {
+		return waitResult{}, found, false
+	}
+	tr := best.ptrace
+	if tr.ExitPending {
+		st := tr.ExitStatus
+		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.ruid, code: cldExited, sistatus: (st >> 8) & 0xff}
+		if st&0x7f != 0 {
+			r.code, r.sistatus = cldKilled, st&0x7f
+		}
+		if options&wNowait == 0 {
+			var d deferred
+			k.ptraceUnlinkLocked(best, &d)
+		}
+		return r, true, true
+	}
+	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.ruid, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
+	if options&wNowait == 0 {
+		tr.WaitPending = false
+		k.trk.markThread(best)
+	}
+	return r, true, true
+}
+
+// ptraceCloneLocked makes the new thread or process child of t traced by
+// t's tracer if t's options ask for the kind of clone flags makes
+// (Linux's ptrace_init_task with PT_TRACE_*); a child of a PTRACE_ATTACH
+// relation starts with SIGSTOP pending, of PTRACE_SEIZE with a
+// PTRACE_EVENT_STOP.
+func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *deferred) {
+	tr := t.ptrace
+	if tr == nil || tr.tracer.killed {
+		return
+	}
+	if tr.Options&ptrace.CloneOption(flags) == 0 {
+		return
+	}
+	k.ptraceLinkLocked(tr.tracer, child, tr.Options, tr.Seized, d)
+	if tr.Seized {
+		d.pushes = append(d.pushes, ptraceUpdatePush(child, true))
+		return
+	}
+	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, 0, 0), child.proc.sig.act[unix.SIGSTOP], d)
+}
+
+// ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
+// traced by PTRACE_ATTACH or PTRACE_TRACEME without PTRACE_O_TRACEEXEC
+// (the legacy exec stop, a signal-delivery-stop on the client).
+func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
+	tr := t.ptrace
+	if tr == nil || tr.Seized || tr.Options&linux.PTRACE_O_TRACEEXEC != 0 {
+		return
+	}
+	k.pushSignalLocked(t.proc, t, int(unix.SIGTRAP), siginfoKill(int(unix.SIGTRAP), siUser, 0, 0), t.proc.sig.act[unix.SIGTRAP], d)
+}
+
+// restorePtraceLocked links the restored threads of states to their
+// tracers, ignoring relations no server could have recorded.
+func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
+	for _, ts := range states {
+		if tt := k.threads[ts.Tid]; tt != nil {
+			tt.ptraceDetachSeq = ts.PtraceDetachSeq
+		}
+		ps := ts.GetPtrace()
+		if ps == nil {
+			continue
+		}
+		tt, tracer := k.threads[ts.Tid], k.threads[ps.Tracer]
+		if tt == nil || tracer == nil || tt.killed && !ps.ExitPending || tracer.killed || tracer.proc == tt.proc {
+			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
+			continue
+		}
+		st, err := ptrace.FromProto(ps)
+		if err != nil {
+			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
+			continue
+		}
+		tt.ptrace = &ptraceTracee{tracer: tracer, Tracee: *st}
+		if tracer.tracees == nil {
+			tracer.tracees = make(map[*thread]struct{})
+		}
+		tracer.tracees[tt] = struct{}{}
+	}
+}
+
+// tracerPIDLocked is the TID of p's leader's tracer (/proc/<pid>/status
+// TracerPid), 0 if it is not traced.
+func tracerPIDLocked(t *thread) int32 {
+	if t == nil || t.ptrace == nil {
+		return 0
+	}
+	return t.ptrace.tracer.proc.pid
+}

@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// callCounts matches the line the client logs at its end: how many
+// forwarded calls it waited for and how many it sent without waiting
+// (sentry/client's remoteSession).
+var callCounts = regexp.MustCompile(`forwarded calls: waited=(\d+) posted=(\d+)`)
+
+// forwardedCalls runs argv under do in dir and returns the client's
+// waited-for and posted call counts.
+func forwardedCalls(t *testing.T, dir string, argv ...string) (waited, posted int) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "do.log")
+	r := tu.Sandbox(t, 3*time.Minute, dir, "", []string{"--cwd", dir, "--debug-log", logFile}, argv...)
+	if r.ExitCode != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", argv, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := callCounts.FindSubmatch(log)
+	if m == nil {
+		t.Fatalf("no call counts in the client's log:\n%s", log)
+	}
+	waited, _ = strconv.Atoi(string(m[1]))
+	posted, _ = strconv.Atoi(string(m[2]))
+	return waited, posted
+}
+
+// tarOf archives n files of 512 bytes in two directories, natively, and
+// returns the archive's path.
+func tarOf(t *testing.T, n int) string {
+	t.Helper()
+	src := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 32)
+	for i := 0; i < n; i++ {
+		sub := filepath.Join(src, "top", fmt.Sprintf("d%d", i%2))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archive := filepath.Join(t.TempDir(), fmt.Sprintf("files%d.tar", n))
+	if r := tu.Run(t, time.Minute, src, "", tu.Busybox, "tar", "-cf", archive, "top"); r.ExitCode != 0 {
+		t.Fatalf("tar -c: exit %d\n%s", r.ExitCode, r.Stderr)
+	}
+	return archive
+}
+
+// TestRoundTripsPerFile counts the client→server round trips a workload
+// costs per file (the difference between a run on few files and one on
+// more, so start-up and exit cancel out): the calls the application
+// waited for, and all forwarded calls. It fails when a change makes a
+// file cost more waited round trips than the table says (a regression of
+// the pipelining in sentry/client) and reports the counts.
+func TestRoundTripsPerFile(t *testing.T) {
+	tu.RequireRoot(t)
+	const few, many = 10, 50
+	tests := []struct {
+		name string
+		// run runs the workload on n files in dir.
+		run func(t *testing.T, dir string, n int) (waited, posted int)
+		// maxWaited is the most waited-for round trips a file may cost.
+		maxWaited float64
+	}{
+		{"busybox tar -xf", func(t *testing.T, dir string, n int) (int, int) {
+			return forwardedCalls(t, dir, tu.Busybox, "tar", "-xf", tarOf(t, n))
+		}, 14},
+		{"files500 (sh: echo $i > f$i, cat f*, rm; cat's output to a file, so that no pipe read counts)", func(t *testing.T, dir string, n int) (int, int) {
+			return forwardedCalls(t, dir, tu.Busybox, "sh", "-c",
+				fmt.Sprintf(`mkdir w && cd w && i=0; while [ $i -lt %d ]; do echo $i > f$i; i=$((i+1)); done; cat f* >../all; cd .. && wc -l <all && rm -r w all`, n))
+		}, 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w1, p1 := tc.run(t, t.TempDir(), few)
+			w2, p2 := tc.run(t, t.TempDir(), many)
+			waited := float64(w2-w1) / (many - few)
+			posted := float64(p2-p1) / (many - few)
+			t.Logf("per file: %.2f waited-for round trips, %.2f posted calls", waited, posted)
+			if waited > tc.maxWaited {
+				t.Errorf("a file costs %.2f waited-for round trips, want at most %v", waited, tc.maxWaited)
+			}
+		})
+	}
+}
+
+// TestWriteBehind runs testdata/wb/writebehind.c natively and under do:
+// writes, umask and metadata calls the client posts must look to the
+// program, its children and its mappings as on Linux.
+func TestWriteBehind(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "wb", "writebehind.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "writebehind", string(src))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog)
+	compare(t, want, got)
+}
