@@ -2,6 +2,7 @@ package gofer
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -121,12 +122,20 @@ func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.M
 		if err != nil {
 			return &goferpb.MkdirReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.MkdirReply{Handle: h, Stat: st}, h.FileHandle
+		return &goferpb.MkdirReply{Handle: h, Stat: st}, h.GetFileHandle()
 	}, func(r *goferpb.MkdirReply, fh []byte) *goferpb.MkdirReply {
-		if r.Errno != 0 {
-			return r
+		if r.Errno != 0 || r.Handle == nil {
+			return r // failed, or its file was removed at once
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if errors.Is(err, errCreationGone) {
+			// The creation happened once and its effect is already
+			// undone by a later call: its success stands, with the
+			// first execution's attributes and no handle (there is no
+			// file to name).
+			s.log.Debug("re-sent creation of a file since removed", "op", "mkdir", "name", req.GetName())
+			return &goferpb.MkdirReply{Stat: r.GetStat()}
+		}
 		if err != nil {
 			return &goferpb.MkdirReply{Errno: errnoOf(err)}
 		}
@@ -146,6 +155,12 @@ func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Sta
 		return nil, nil, wrap(err, "mkdir %q", name)
 	}
 	fd, err := openPath(dir.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		// Made, and already removed by a concurrent call (another
+		// thread of the sentry's application): the creation succeeded,
+		// and there is no file left to hand out.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, wrap(err, "mkdir %q: open", name)
 	}
@@ -160,12 +175,20 @@ func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*gofer
 		if err != nil {
 			return &goferpb.SymlinkReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.SymlinkReply{Handle: h, Stat: st}, h.FileHandle
+		return &goferpb.SymlinkReply{Handle: h, Stat: st}, h.GetFileHandle()
 	}, func(r *goferpb.SymlinkReply, fh []byte) *goferpb.SymlinkReply {
-		if r.Errno != 0 {
-			return r
+		if r.Errno != 0 || r.Handle == nil {
+			return r // failed, or its file was removed at once
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if errors.Is(err, errCreationGone) {
+			// The creation happened once and its effect is already
+			// undone by a later call: its success stands, with the
+			// first execution's attributes and no handle (there is no
+			// file to name).
+			s.log.Debug("re-sent creation of a file since removed", "op", "symlink", "name", req.GetName())
+			return &goferpb.SymlinkReply{Stat: r.GetStat()}
+		}
 		if err != nil {
 			return &goferpb.SymlinkReply{Errno: errnoOf(err)}
 		}
@@ -195,6 +218,12 @@ func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb
 		return nil, nil, wrap(err, "symlink %q", name)
 	}
 	fd, err := openPath(dir.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		// Made, and already removed by a concurrent call (another
+		// thread of the sentry's application): the creation succeeded,
+		// and there is no file left to hand out.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, wrap(err, "symlink %q: open", name)
 	}
@@ -211,12 +240,20 @@ func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.M
 		if err != nil {
 			return &goferpb.MknodReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.MknodReply{Handle: h, Stat: st}, h.FileHandle
+		return &goferpb.MknodReply{Handle: h, Stat: st}, h.GetFileHandle()
 	}, func(r *goferpb.MknodReply, fh []byte) *goferpb.MknodReply {
-		if r.Errno != 0 {
-			return r
+		if r.Errno != 0 || r.Handle == nil {
+			return r // failed, or its file was removed at once
 		}
 		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		if errors.Is(err, errCreationGone) {
+			// The creation happened once and its effect is already
+			// undone by a later call: its success stands, with the
+			// first execution's attributes and no handle (there is no
+			// file to name).
+			s.log.Debug("re-sent creation of a file since removed", "op", "mknod", "name", req.GetName())
+			return &goferpb.MknodReply{Stat: r.GetStat()}
+		}
 		if err != nil {
 			return &goferpb.MknodReply{Errno: errnoOf(err)}
 		}
@@ -247,6 +284,12 @@ func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Sta
 		return nil, nil, wrap(err, "mknod %q", name)
 	}
 	fd, err := openPath(dir.fd, name)
+	if errors.Is(err, unix.ENOENT) {
+		// Made, and already removed by a concurrent call (another
+		// thread of the sentry's application): the creation succeeded,
+		// and there is no file left to hand out.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, wrap(err, "mknod %q: open", name)
 	}

@@ -19,9 +19,11 @@
 //   - Sessions: a sentry holds a Session stream open and names it in the
 //     metadata of its calls; the handles those calls return belong to the
 //     session and are released when the stream ends, so a sentry killed
-//     with -9 does not leave its fds behind. Handles of unlinked regular
-//     files outlive their session as orphans for the orphan linger (see
-//     WithOrphanLinger), long enough for a restarted sentry to Reopen them.
+//     with -9 does not leave its fds behind. Handles the sentry opened
+//     (Open, Create) of unlinked regular files outlive their session as
+//     orphans for the orphan linger (see WithOrphanLinger), long enough
+//     for a restarted sentry to Reopen them; handles it only looked up
+//     go with the session.
 //     Calls without a session make handles only Release drops.
 //   - Call streams (calls.go): a Calls stream is a session of its own and
 //     carries the unary calls multiplexed by id, run by a pool of at most
@@ -68,6 +70,9 @@
 //     min(length, MaxReadLength) means end of file.
 //   - Read, Write need a prior Open (or Create) in the matching direction,
 //     else EBADF; Getdents and Fsync open the file for reading themselves.
+//   - A Mkdir, Symlink or Mknod whose file a concurrent call removed
+//     before the gofer could open it succeeds with no handle and no
+//     attributes (the creation happened; nothing is left to name).
 //   - Getdents cookies are indexes into a per-handle snapshot taken at
 //     offset 0 (see Getdents).
 //   - Fsync's durable_watermark is per handle: every write through that
@@ -109,7 +114,12 @@
 //     good: a
 //     duplicate gets the first execution's reply (waiting for it if it is
 //     still running) instead of running again. A duplicate creation gets a
-//     fresh handle of the file the first one made. A reply of EBADF (an
+//     fresh handle of the file the first one made; if that file is gone (a
+//     later call removed it and no handle keeps it: the sentry that sent
+//     both died, and its session's handles were released), a duplicate
+//     Mkdir, Symlink or Mknod gets the first execution's success and
+//     attributes without a handle, a duplicate Create ESTALE (it must
+//     open the file). A reply of EBADF (an
 //     unknown handle, so nothing was done) is not kept: the sentry re-sends
 //     such a mutation once it has re-resolved its handles after a gofer
 //     restart. The cache lives in memory: it covers a sentry restart, not a

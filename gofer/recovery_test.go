@@ -207,6 +207,46 @@ func TestReplyCache(t *testing.T) {
 			must(e.t, "create in d", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: r2.Handle.Id, Name: "f", Flags: unix.O_RDWR, Mode: 0o644})))
 			wantErrno(e.t, "mkdir next seq", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755, Origin: org(9)})), unix.EEXIST)
 		}},
+		{"creations re-sent after the file was removed and released", func(e *env) {
+			// A later call removed each file and its handle was released
+			// (the sentry that sent them died, ending its session): the
+			// re-sent creation's success stands, without a handle.
+			rm := func(name string, flags uint32, seq uint64) {
+				must(e.t, "remove "+name, must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: name, Flags: flags, Origin: org(seq)})))
+			}
+			md := &goferpb.MkdirRequest{Dir: e.rootH, Name: "gone-d", Mode: 0o755, Origin: org(20)}
+			r1 := must(e.t, "mkdir", must2(e.c.Mkdir(e.ctx, md)))
+			rm("gone-d", unix.AT_REMOVEDIR, 21)
+			sl := &goferpb.SymlinkRequest{Dir: e.rootH, Name: "gone-l", Target: "t", Origin: org(22)}
+			s1 := must(e.t, "symlink", must2(e.c.Symlink(e.ctx, sl)))
+			rm("gone-l", 0, 23)
+			mn := &goferpb.MknodRequest{Dir: e.rootH, Name: "gone-p", Mode: unix.S_IFIFO | 0o600, Origin: org(24)}
+			n1 := must(e.t, "mknod", must2(e.c.Mknod(e.ctx, mn)))
+			rm("gone-p", 0, 25)
+			if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{r1.Handle.Id, s1.Handle.Id, n1.Handle.Id}}); err != nil {
+				e.t.Fatal(err)
+			}
+			r2 := must(e.t, "mkdir again", must2(e.c.Mkdir(e.ctx, md)))
+			s2 := must(e.t, "symlink again", must2(e.c.Symlink(e.ctx, sl)))
+			n2 := must(e.t, "mknod again", must2(e.c.Mknod(e.ctx, mn)))
+			for _, c := range []struct {
+				name      string
+				h         *goferpb.Handle
+				st, first *goferpb.Stat
+			}{{"mkdir", r2.Handle, r2.Stat, r1.Stat}, {"symlink", s2.Handle, s2.Stat, s1.Stat}, {"mknod", n2.Handle, n2.Stat, n1.Stat}} {
+				if c.h != nil {
+					e.t.Errorf("re-sent %s of a removed file: handle %v, want none", c.name, c.h)
+				}
+				if c.st.GetIno() != c.first.GetIno() {
+					e.t.Errorf("re-sent %s: ino %d, want the first execution's %d", c.name, c.st.GetIno(), c.first.GetIno())
+				}
+			}
+			for _, n := range []string{"gone-d", "gone-l", "gone-p"} {
+				if _, err := os.Lstat(e.host(n)); !os.IsNotExist(err) {
+					e.t.Errorf("%s: %v, want it gone (a re-sent creation ran again)", n, err)
+				}
+			}
+		}},
 		{"create twice", func(e *env) {
 			req := &goferpb.CreateRequest{Dir: e.rootH, Name: "f", Flags: unix.O_WRONLY, Mode: 0o644, Origin: org(10)}
 			must(e.t, "create", must2(e.c.Create(e.ctx, req)))

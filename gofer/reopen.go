@@ -265,10 +265,16 @@ func walkUpToRoot(fd int, root *unix.Stat_t) error {
 	return errorf(unix.ESTALE, "reopen: directory deeper than %d levels", maxDepth)
 }
 
+// errCreationGone is reacquire's error when the file a cached creation
+// made has no name beneath the root any more and no handle keeps it: a
+// later call (an rmdir, unlink or rename the same sentry sent, whose reply
+// may have been lost with it) removed it. It carries ESTALE.
+var errCreationGone = fmt.Errorf("the file it made is gone (a later call removed it): %w", unix.ESTALE)
+
 // reacquire returns a new handle of the file a cached creation made, for a
 // re-sent creation: from a live handle, else by looking name up in dir
 // again (accepted if its file handle is fh, or fh is empty), else by
-// open_by_handle_at.
+// open_by_handle_at; errCreationGone if none finds it.
 func (s *Server) reacquire(fh []byte, dirID uint64, name string) (*goferpb.Handle, *goferpb.Stat, *handle, error) {
 	fd := -1
 	if len(fh) > 4 {
@@ -301,7 +307,7 @@ func (s *Server) reacquire(fh []byte, dirID uint64, name string) (*goferpb.Handl
 		}
 	}
 	if fd < 0 {
-		return nil, nil, nil, errorf(unix.ESTALE, "re-sent creation of %q: the file is gone", name)
+		return nil, nil, nil, fmt.Errorf("re-sent creation of %q: %w", name, errCreationGone)
 	}
 	h, st, err := s.newHandle(fd)
 	if err != nil {

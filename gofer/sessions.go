@@ -119,12 +119,17 @@ func (s *Server) endSession(ss *session) {
 	s.mu.Unlock()
 
 	// fstat outside mu: an unlinked regular file can still be reopened by
-	// a successor only through a handle this process keeps.
+	// a successor only through a handle this process keeps. Only handles
+	// the sentry opened are kept: its application may have the file open
+	// (a successor reopens it), while a handle it only looked up (its
+	// dentry cache keeps up to a thousand, of files it unlinked too) has
+	// nothing a successor needs, and kept for every server killed it
+	// would pile up in the gofer's fds.
 	keep := make(map[*handle]bool)
 	if s.orphanLinger > 0 {
 		for _, h := range owned {
 			var st unix.Stat_t
-			if h.ftype == unix.S_IFREG && unix.Fstat(h.fd, &st) == nil && (st.Nlink == 0 || s.isSilly(h)) {
+			if h.ftype == unix.S_IFREG && h.sentryOpen.Load() && unix.Fstat(h.fd, &st) == nil && (st.Nlink == 0 || s.isSilly(h)) {
 				keep[h] = true
 			}
 		}

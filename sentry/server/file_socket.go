@@ -588,10 +588,14 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 		}
 		return 0, "", err
 	}
-	if r.Handle == nil || r.Stat == nil {
-		return 0, "", fmt.Errorf("mknod socket %q: reply without a handle: %w", name, unix.EIO)
+	if r.Stat == nil {
+		return 0, "", fmt.Errorf("mknod socket %q: reply without attributes: %w", name, unix.EIO)
 	}
-	v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+	// A re-sent bind whose socket file a later call already removed gets
+	// no handle (the gofer's reply cache): the bind stands, unnamed.
+	if r.Handle != nil {
+		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+	}
 	abs, _ := v.pathOf(dir)
 	if abs == "/" {
 		abs = ""

@@ -46,6 +46,10 @@ type replayer struct {
 	// carries donated fds (goferdonate.go); gc is the current one.
 	donate bool
 	gc     *GoferConn
+	// viaGoferConn makes the servers reach the gofer through a GoferConn
+	// (whose calls stream is a gofer session, released when the server
+	// dies) over gRPC even without donate, as a server does over TCP.
+	viaGoferConn bool
 
 	// The current server and its connections.
 	srv   *Server
@@ -61,8 +65,14 @@ func newReplayer(t testing.TB) *replayer { return newReplayerDonating(t, false) 
 // newReplayerDonating is newReplayer whose servers get donated fds from
 // the gofer when donate is set.
 func newReplayerDonating(t testing.TB, donate bool) *replayer {
+	return newReplayerVia(t, donate, donate)
+}
+
+// newReplayerVia is newReplayerDonating whose servers reach the gofer
+// through a GoferConn (a gofer session) when viaGoferConn is set.
+func newReplayerVia(t testing.TB, donate, viaGoferConn bool) *replayer {
 	root := newRoot(t)
-	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(), donate: donate,
+	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(), donate: donate, viaGoferConn: viaGoferConn,
 		log: make(map[string]*sentrypb.StateRecord), durable: make(map[uint64]uint64), pushCh: make(chan *sentrypb.Push, 4096)}
 	r.startServer(false)
 	t.Cleanup(func() { r.crash() })
@@ -79,11 +89,15 @@ func (r *replayer) startServer(resume bool) {
 		t.Fatal(err)
 	}
 	var gofer goferpb.GoferClient = goferpb.NewGoferClient(gconn)
-	if r.donate {
-		target := transport.Target{Network: "unix", Address: r.gofer.sock}
-		r.gc = NewGoferConn(gconn, testLog(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-			return transport.DialFramedStream(ctx, target)
-		}))
+	if r.donate || r.viaGoferConn {
+		var opts []GoferConnOption
+		if r.donate {
+			target := transport.Target{Network: "unix", Address: r.gofer.sock}
+			opts = append(opts, WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+				return transport.DialFramedStream(ctx, target)
+			}))
+		}
+		r.gc = NewGoferConn(gconn, testLog(), opts...)
 		gofer = goferpb.NewGoferClient(r.gc)
 	}
 	srv, err := New(Config{Gofer: gofer, Log: testLog()})

@@ -40,6 +40,9 @@ var ptraceloopC string
 //go:embed testdata/pwloop.c
 var pwloopC string
 
+//go:embed testdata/mkrm.c
+var mkrmC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -181,6 +184,42 @@ done
 wc -l m/a.txt; md5sum m/a.txt; cat m/d*/f | md5sum; md5sum < $s; rm $s
 grep -c " $(pwd)/m " /proc/self/mountinfo
 umount m && ls -A m | wc -l && rmdir m`,
+	},
+	{
+		// Two loops, in parallel, that create files of each kind and
+		// remove them again at once (mkdir/rmdir, create/unlink,
+		// rename, symlink, link, mkfifo): a server killed after running
+		// a creation and the removal that follows, before their replies
+		// arrived, gets both re-sent to its successor, whose creation
+		// is answered from the gofer's reply cache although the file
+		// is gone (it must succeed, not give ESTALE).
+		Name: "create-remove",
+		Script: `loop() {
+  mkdir $1 && cd $1 || exit 1
+  i=0
+  while [ $i -lt 80 ]; do
+    mkdir d$i && echo "f $i" > d$i/f && mv d$i/f d$i/g && ln -s g d$i/s && ln d$i/g d$i/h && rm d$i/s d$i/h d$i/g && rmdir d$i || echo "$1 dir $i failed"
+    echo "t $i" > t$i && rm t$i || echo "$1 file $i failed"
+    mkfifo p$i && rm p$i || echo "$1 fifo $i failed"
+    mkdir e$i && mv e$i r$i && rmdir r$i || echo "$1 renamed dir $i failed"
+    echo "$i" >> kept.txt
+    i=$((i+1))
+  done
+}
+( loop a ) & ( loop b ) & wait
+ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
+	},
+	{
+		// One thread creates directories, symlinks and FIFOs, another
+		// removes each as soon as it appears: a creation and its
+		// removal are often both in flight when the server dies, so
+		// the successor gets the creation re-sent after its file is
+		// gone. (Regular files would be unlinked while open, which the
+		// gofer keeps for --orphan-linger after each kill, more than
+		// Leak allows over 20 kills; create-remove covers them.)
+		Name:    "create-remove-threads",
+		Script:  `./prog 3000; rm prog; ls -A`,
+		CSource: mkrmC,
 	},
 	{
 		// Writes behind (posted without waiting: a regular file opened
