@@ -313,6 +313,11 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 		c.k.trk.markMount(m.ID)
 	}
 	for _, r := range v.mounts.Receivers(parent.ID) {
+		if r.ID == m.ID {
+			// m is a peer of the parent already (a bind of it), but
+			// not yet a receiver (Linux: IS_MNT_NEW).
+			continue
+		}
 		at, ok := mount.PathIn(parent, r, m.Target)
 		if !ok {
 			continue

@@ -84,6 +84,8 @@ static void run(const char *mode) {
 	if (domount("bind / at target", "/", target, MS_BIND | MS_REC)) return;
 	if (!strcmp(mode, "slave")) domount("target slave", NULL, target, MS_SLAVE);
 	fields("target", target);
+	snprintf(seen, sizeof seen, "%s%s", target, target);
+	fields("target in target", seen);
 	domount("bind test at mount", test, mnt, MS_BIND | MS_REC);
 	snprintf(seen, sizeof seen, "%s%s/example", target, mnt);
 	struct stat st;
