@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -237,13 +238,13 @@ func runServer(args []string) int {
 	}
 	defer gc.Close()
 	// The server sees virtual handle ids that survive a gofer restart.
-	var goferOpts []server.GoferConnOption
+	var goferOpts []goferclient.GoferConnOption
 	if gt.Network == "unix" && !tlsf.files.UsesTLS(gt) {
 		// The framed wire, unless the gofer answers in HTTP/2 only (an
 		// older gofer): then the gRPC stream.
-		goferOpts = append(goferOpts, server.WithStreamDialer(framedGoferDialer(gc, gt)))
+		goferOpts = append(goferOpts, goferclient.WithStreamDialer(framedGoferDialer(gc, gt)))
 	}
-	goferConn := server.NewGoferConn(gc, log, goferOpts...)
+	goferConn := goferclient.NewGoferConn(gc, log, goferOpts...)
 	defer goferConn.Close()
 	allow, err := transport.ParseAllowedUIDs(*allowUIDs)
 	if err != nil {
@@ -298,11 +299,11 @@ func runServer(args []string) int {
 
 // framedGoferDialer opens Calls streams to the gofer at t on the framed
 // wire, or as gRPC streams over gc once the gofer answered in HTTP/2.
-func framedGoferDialer(gc grpc.ClientConnInterface, t transport.Target) server.StreamDialer {
-	grpcDial := server.GRPCStreamDialer(gc)
+func framedGoferDialer(gc grpc.ClientConnInterface, t transport.Target) goferclient.StreamDialer {
+	grpcDial := goferclient.GRPCStreamDialer(gc)
 	var mu sync.Mutex
 	useGRPC := false
-	return func(ctx context.Context) (server.MsgStream, error) {
+	return func(ctx context.Context) (goferclient.MsgStream, error) {
 		mu.Lock()
 		g := useGRPC
 		mu.Unlock()

@@ -60,9 +60,10 @@
 //     mounts of mount(2), each a per-client gofer directory grafted over
 //     its mount point (vfs_mount.go, syscalls_mount.go), reported as
 //     mount/<id> records;
-//   - the attribute cache, shared by the server's clients (attrcache.go:
-//     a goferpb.GoferClient wrapping Config.Gofer; its coherence rule is
-//     in docs/ARCHITECTURE.md, "The server's file caches");
+//   - the attribute cache, shared by the server's clients
+//     (goferclient.AttrCache, a goferpb.GoferClient wrapping Config.Gofer;
+//     its coherence rule is in docs/ARCHITECTURE.md, "The server's file
+//     caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
 //     deadlock detection (locks.go), reported as lock/<ino> records;
@@ -157,7 +158,7 @@
 //
 // proto/sentrypb (the client protocol), proto/goferpb (files: the server has
 // no host filesystem access of its own and reaches files only through the
-// gofer), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
+// gofer, by way of its subpackage goferclient), sentry/sysabi (system-call memory), gVisor's pkg/abi/linux (struct
 // layouts), golang.org/x/sys/unix (numbers), transport (PeerIdentity
 // and ErrRefused only), hclog and grpc. Nothing of the
 // client sentry, the platform, or the command may be imported here, and
@@ -197,21 +198,10 @@
 // visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
 // cache answers it as the first execution did.
 //
-// All gofer calls travel on one persistent Calls stream (gofercalls.go:
-// the framed wire on a Unix socket, a gRPC stream over TCP, unary RPCs
-// to an older gofer), multiplexed by id; the stream is the gofer session.
-// The gofer may restart too (guarantee 3): the command reaches it through
-// a GoferConn (goferconn.go), which gives the server virtual handle ids,
-// re-resolves the real ones by file handle once a restarted gofer no
-// longer knows them (replaying their opens), and re-sends the calls an
-// outage interrupted; see GoferConn for the window this leaves for
-// creations, links, unlinks and renames. Files unlinked while open
-// survive (the gofer renamed them; see gofer.SillyPrefix). When the
-// gofer shares the machine (a framed Calls stream on its Unix socket) it
-// donates the host fd of each regular file the server opens, and
-// GoferConn serves that handle's Reads and Writes with the server's own
-// pread and pwrite (goferdonate.go, sentry/server/donated): no gofer call
-// per data call; path operations stay the gofer's.
+// The gofer connection is package goferclient (its doc.go): one
+// persistent call stream, handles that survive a gofer restart, donated
+// fds of regular files and the attribute cache. Files unlinked while open
+// survive (the gofer renamed them; see gofer.SillyPrefix).
 //
 // Known gaps: an object changed by a call still in flight can be reported
 // through another thread's message (fd slots, processes, SysV segments'
@@ -246,8 +236,9 @@
 //	                              break signals its holders after
 //	                              dropping leaseTable.mu)
 //
-//	attrCache.mu, releaseQueue.mu  (leaves, taken under no lock of the
-//	                                package and never held across an RPC)
+//	releaseQueue.mu, and goferclient's locks  (leaves, taken under no
+//	                              lock of the package and never held
+//	                              across an RPC)
 //
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
@@ -258,12 +249,6 @@
 //	                              under it)
 //	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
-//
-//	GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu  (leaves,
-//	                              never held across a gofer RPC's wait;
-//	                              a donated fd's reference (package
-//	                              donated) is taken under GoferConn.mu,
-//	                              its pread/pwrite runs with no lock)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
 // the files it watches (pipe.mu, a nested epollFile.mu: never an

@@ -18,7 +18,7 @@ import (
 // succeeded once, the removal succeeded), not ESTALE: the gofer answers
 // them from its reply cache, and the file a cached creation made is gone.
 // It runs over each way a server reaches the gofer: directly (no session:
-// the dead server's handles stay), and through a GoferConn, whose call
+// the dead server's handles stay), and through a goferclient.GoferConn, whose call
 // stream is a gofer session the gofer ends, releasing the dead server's
 // handles, when the server dies; and with the dead server given time to
 // release the handles itself (released), as one that lived a little

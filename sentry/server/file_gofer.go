@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 )
 
 // maxGoferIO bounds the data of one gofer Read or Write RPC.
@@ -82,7 +83,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 	var opts []grpc.CallOption
 	if f != nil && f.flags.Load()&unix.O_APPEND != 0 {
 		// Through the gofer, not a donated fd: a re-sent append must
-		// land once (goferdonate.go).
+		// land once (goferclient/goferdonate.go).
 		opts = append(opts, donated.ViaGofer{})
 	}
 	for written < len(b) {
@@ -128,13 +129,13 @@ func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 
 // goferSizeNow returns the attributes of h's file now, bypassing the
 // attribute cache (attrCache), for their size only (an O_APPEND write's
-// end, a PageWrite's clip): with a donated fd (goferdonate.go) they are
+// end, a PageWrite's clip): with a donated fd (goferclient/goferdonate.go) they are
 // its fstat, no gofer call, and the other fields may lack what only the
 // gofer adds.
 func (v *vfs) goferSizeNow(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	return v.goferStatCtx(freshAttrs(ctx), h, donated.SizeOnly{})
+	return v.goferStatCtx(goferclient.FreshAttrs(ctx), h, donated.SizeOnly{})
 }
 
 func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {

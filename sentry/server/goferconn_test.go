@@ -13,40 +13,22 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
-// dial connects to the gofer as the daemon does (quick reconnection).
-func (p *goferProc) dial(t testing.TB) *grpc.ClientConn {
-	t.Helper()
-	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20), grpc.WaitForReady(true)),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 5 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 100 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
-}
-
 // restartableEnv is a started env (busybox sh as PID 1) whose server
-// reaches a restartable gofer through a GoferConn.
-func restartableEnv(t *testing.T) (*env, *goferProc, *GoferConn) {
+// reaches a restartable gofer through a goferclient.GoferConn.
+func restartableEnv(t *testing.T) (*env, *goferProc, *goferclient.GoferConn) {
 	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root)
-	gc := NewGoferConn(p.dial(t), testLog())
+	gc := goferclient.NewGoferConn(p.Dial(t), testLog())
 	t.Cleanup(gc.Close)
 	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
 	if err != nil {
@@ -228,7 +210,7 @@ func TestGoferRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, p, _ := restartableEnv(t)
 			st := tc.before(e)
-			p.restart()
+			p.Restart()
 			tc.after(e, st)
 		})
 	}
@@ -250,11 +232,11 @@ func TestUnlinkFirstAfterGoferRestart(t *testing.T) {
 				fds[j] = e.open(fmt.Sprintf("/tmp/held%d", j), unix.O_CREAT|unix.O_RDWR)
 				e.writeStr(fds[j], "x")
 			}
-			p.restart()
+			p.Restart()
 			for j := range fds {
 				e.ok(1, unix.SYS_UNLINKAT, uint64(atFDCWD64), e.mem.str(fmt.Sprintf("/tmp/held%d", j)), 0)
 			}
-			p.restart()
+			p.Restart()
 			for j, fd := range fds {
 				e.writeStr(fd, "y")
 				e.ok(1, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET)
@@ -282,7 +264,7 @@ func TestGoferRestartStaleIDs(t *testing.T) {
 	}
 	p := startGoferProc(t, root)
 	ctx := context.Background()
-	gc := NewGoferConn(p.dial(t), testLog())
+	gc := goferclient.NewGoferConn(p.Dial(t), testLog())
 	defer gc.Close()
 	c := goferpb.NewGoferClient(gc)
 	// The same sequence of calls on each gofer: in the old scheme (ids
@@ -304,12 +286,10 @@ func TestGoferRestartStaleIDs(t *testing.T) {
 		return a.Root.Id, w.Files[0].Handle.Id
 	}
 	_, va := handOut(c, "a")
-	gc.mu.Lock()
-	oldReal := gc.handles[va].real
-	gc.mu.Unlock()
+	oldReal := gc.RealHandle(va)
 
-	p.restart()
-	raw := goferpb.NewGoferClient(p.dial(t))
+	p.Restart()
+	raw := goferpb.NewGoferClient(p.Dial(t))
 	_, newB := handOut(raw, "b")
 	if newB == oldReal {
 		t.Fatalf("the restarted gofer reused id %#x", newB)
@@ -318,10 +298,10 @@ func TestGoferRestartStaleIDs(t *testing.T) {
 	if r, err := raw.Read(ctx, &goferpb.ReadRequest{Handle: oldReal, Length: 16}); err != nil || unix.Errno(r.Errno) != unix.EBADF {
 		t.Errorf("Read of a dead gofer's id: %v errno %v data %q, want EBADF", err, unix.Errno(r.GetErrno()), r.GetData())
 	}
-	// Through the GoferConn the virtual id still names "a".
+	// Through the goferclient.GoferConn the virtual id still names "a".
 	r, err := c.Read(ctx, &goferpb.ReadRequest{Handle: va, Length: 16})
 	if err != nil || r.Errno != 0 || string(r.Data) != "aaaa" {
-		t.Errorf("Read through the GoferConn: %v errno %v data %q, want aaaa", err, unix.Errno(r.GetErrno()), r.GetData())
+		t.Errorf("Read through the goferclient.GoferConn: %v errno %v data %q, want aaaa", err, unix.Errno(r.GetErrno()), r.GetData())
 	}
 	// A released or never issued virtual id is EBADF.
 	c.Release(ctx, &goferpb.ReleaseRequest{Handles: []uint64{va}})
@@ -353,7 +333,7 @@ func TestGoferKillDuringWrites(t *testing.T) {
 				return
 			case <-time.After(15 * time.Millisecond):
 			}
-			p.restart()
+			p.Restart()
 			kills++
 		}
 	}()
@@ -386,11 +366,6 @@ func TestGoferKillDuringWrites(t *testing.T) {
 	}
 }
 
-// withWrap wraps the connection GoferConn's calls go through.
-func withWrap(w func(grpc.ClientConnInterface) grpc.ClientConnInterface) GoferConnOption {
-	return func(o *goferConnOptions) { o.wrap = w }
-}
-
 // lossyConn loses the reply of the first call to method: it makes the
 // call, then restarts the gofer and reports codes.Unavailable, as when
 // the gofer dies right after executing a call.
@@ -408,7 +383,7 @@ func (l *lossyConn) Invoke(ctx context.Context, method string, args, reply any, 
 		l.once.Do(func() { lost = true })
 	}
 	if lost && err == nil {
-		l.p.restart()
+		l.p.Restart()
 		return status.Error(codes.Unavailable, "connection lost (test)")
 	}
 	return err
@@ -500,8 +475,8 @@ func TestGoferRestartResentMutation(t *testing.T) {
 			root := t.TempDir()
 			os.WriteFile(filepath.Join(root, "old"), []byte("old"), 0644)
 			p := startGoferProc(t, root)
-			cc := p.dial(t)
-			gc := NewGoferConn(cc, testLog(), withWrap(func(c grpc.ClientConnInterface) grpc.ClientConnInterface {
+			cc := p.Dial(t)
+			gc := goferclient.NewGoferConn(cc, testLog(), goferclient.WithWrap(func(c grpc.ClientConnInterface) grpc.ClientConnInterface {
 				return &lossyConn{ClientConnInterface: c, p: p, method: tc.method}
 			}))
 			defer gc.Close()
@@ -528,37 +503,5 @@ func TestGoferRestartResentMutation(t *testing.T) {
 				tc.check(t, root)
 			}
 		})
-	}
-}
-
-// TestGoferConnRequestFields: every uint64 field of a Gofer request is
-// classified as a handle id or not, so a new field cannot be forgotten.
-func TestGoferConnRequestFields(t *testing.T) {
-	notHandles := map[protoreflect.Name]bool{"offset": true, "seq": true, "size": true, "rdev": true, "features": true, "expect_ino": true}
-	svc := goferpb.File_gofer_proto.Services().Get(0)
-	n := 0
-	for i := 0; i < svc.Methods().Len(); i++ {
-		in := svc.Methods().Get(i).Input()
-		fs := in.Fields()
-		for j := 0; j < fs.Len(); j++ {
-			fd := fs.Get(j)
-			if fd.Kind() != protoreflect.Uint64Kind {
-				continue
-			}
-			if !handleFieldNames[fd.Name()] && !notHandles[fd.Name()] {
-				t.Errorf("%s.%s: a handle id or not? classify it in goferconn.go", in.Name(), fd.Name())
-			}
-			if handleFieldNames[fd.Name()] {
-				n++
-			}
-		}
-	}
-	if got := 0; true {
-		for _, fds := range requestHandleFields {
-			got += len(fds)
-		}
-		if got != n {
-			t.Errorf("requestHandleFields has %d fields, want %d", got, n)
-		}
 	}
 }

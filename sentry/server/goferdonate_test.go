@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -24,33 +25,33 @@ import (
 // on the gofer's machine does: a Calls stream on the framed wire over
 // the gofer's Unix socket, which carries donated fds. donate is the
 // gofer's WithDonateFDs.
-func donatingEnv(t *testing.T, donate bool) (*env, *rpcCounter, *goferProc, *GoferConn) {
+func donatingEnv(t *testing.T, donate bool) (*env, *rpcCounter, *goferProc, *goferclient.GoferConn) {
 	t.Helper()
 	return donatingEnvWrap(t, donate, nil)
 }
 
 // donatingEnvWrap is donatingEnv whose Calls streams are wrapped by wrap
 // (if not nil).
-func donatingEnvWrap(t *testing.T, donate bool, wrap func(*transport.FramedStream) MsgStream) (*env, *rpcCounter, *goferProc, *GoferConn) {
+func donatingEnvWrap(t *testing.T, donate bool, wrap func(*transport.FramedStream) goferclient.MsgStream) (*env, *rpcCounter, *goferProc, *goferclient.GoferConn) {
 	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root, gofer.WithDonateFDs(donate))
 	rc := &rpcCounter{counts: make(map[string]int)}
-	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient("unix://"+p.Sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	target := transport.Target{Network: "unix", Address: p.sock}
-	gc := NewGoferConn(cc, testLog(),
-		WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := goferclient.NewGoferConn(cc, testLog(),
+		goferclient.WithStreamDialer(func(ctx context.Context) (goferclient.MsgStream, error) {
 			st, err := transport.DialFramedStream(ctx, target)
 			if err != nil || wrap == nil {
 				return st, err
 			}
 			return wrap(st), nil
 		}),
-		withWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+		goferclient.WithWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
 			return &countingConn{ClientConnInterface: inner, rc: rc}
 		}))
 	t.Cleanup(gc.Close)
@@ -255,9 +256,9 @@ func TestDonatedWritesOutliveGofer(t *testing.T) {
 	for i := 0; i < blocks; i++ {
 		switch i {
 		case blocks / 3:
-			p.kill()
+			p.Kill()
 		case 2 * blocks / 3:
-			p.start()
+			p.Start()
 		}
 		block := bytes.Repeat([]byte{byte('a' + i%26)}, 4096)
 		want = append(want, block...)
@@ -348,7 +349,7 @@ func (s truncatingStream) RecvRaw() ([]byte, error) {
 // gofer, correctly.
 func TestDonationsStopAfterDroppedFDs(t *testing.T) {
 	var fail atomic.Bool
-	e, rc, _, gc := donatingEnvWrap(t, true, func(st *transport.FramedStream) MsgStream {
+	e, rc, _, gc := donatingEnvWrap(t, true, func(st *transport.FramedStream) goferclient.MsgStream {
 		return truncatingStream{st, &fail}
 	})
 	m := e.mem
@@ -359,7 +360,7 @@ func TestDonationsStopAfterDroppedFDs(t *testing.T) {
 	}
 	fail.Store(true)
 	e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/missing"), m.zeros(144), 0)
-	for deadline := time.Now().Add(10 * time.Second); !gc.calls.fdsLost.Load(); {
+	for deadline := time.Now().Add(10 * time.Second); !gc.DonationsLost(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the stream's failure was not taken as dropped fds")
 		}

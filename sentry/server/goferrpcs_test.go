@@ -18,11 +18,12 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // rpcCounter counts the gofer RPCs a server sends, by method, as they
-// leave for the gofer (below GoferConn, as the gofer sees them).
+// leave for the gofer (below goferclient.GoferConn, as the gofer sees them).
 type rpcCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
@@ -71,7 +72,7 @@ func fmtCounts(m map[string]int) string {
 }
 
 // countingEnv is a started env whose server reaches the gofer through a
-// GoferConn (as the daemon's does) over a connection that counts RPCs.
+// goferclient.GoferConn (as the daemon's does) over a connection that counts RPCs.
 func countingEnv(t *testing.T) (*env, *rpcCounter) {
 	t.Helper()
 	e, rc, _ := countingEnvSock(t)
@@ -84,15 +85,15 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	root := newRoot(t)
 	p := startGoferProc(t, root)
 	rc := &rpcCounter{counts: make(map[string]int)}
-	cc, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient("unix://"+p.Sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	// Counted where GoferConn hands each call to its stream: the calls
+	// Counted where goferclient.GoferConn hands each call to its stream: the calls
 	// are not unary gRPC calls, so a gRPC interceptor sees none.
-	gc := NewGoferConn(cc, testLog(), withWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+	gc := goferclient.NewGoferConn(cc, testLog(), goferclient.WithWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
 		return &countingConn{ClientConnInterface: inner, rc: rc}
 	}))
 	t.Cleanup(gc.Close)
@@ -129,9 +130,7 @@ func freezeClock(e *env) (advance func(time.Duration)) {
 	ac := e.srv.attrs
 	var mu sync.Mutex
 	now := time.Now()
-	ac.mu.Lock()
-	ac.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	ac.mu.Unlock()
+	ac.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 }
 
@@ -458,7 +457,7 @@ func TestAttrCacheCoherence(t *testing.T) {
 	if got := rc.take(); got["Stat"] != 0 {
 		t.Errorf("stat within attrTTL made %d Stat RPCs", got["Stat"])
 	}
-	advance(attrTTL)
+	advance(goferclient.AttrTTL)
 	if s := hsize(); s != 5 {
 		t.Errorf("after attrTTL: size %d, want 5", s)
 	}
@@ -588,7 +587,7 @@ func TestDataCache(t *testing.T) {
 	if err := os.WriteFile(host, []byte("host 2"), 0644); err != nil {
 		t.Fatal(err)
 	}
-	advance(attrTTL)
+	advance(goferclient.AttrTTL)
 	if s, _ := read(fd); s != "host 2" {
 		t.Errorf("open fd after the host's change and attrTTL: %q, want host 2", s)
 	}
@@ -635,7 +634,7 @@ func TestListingStats(t *testing.T) {
 	if err := os.Chmod(host, 0640); err != nil {
 		t.Fatal(err)
 	}
-	advance(attrTTL)
+	advance(goferclient.AttrTTL)
 	if got := mode(); got != 0640 {
 		t.Errorf("after the host's chmod and attrTTL: mode %o, want 640", got)
 	}

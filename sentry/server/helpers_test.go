@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,11 +14,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
+	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -61,99 +58,15 @@ func testLog() hclog.Logger {
 // returns a client of it.
 func startGofer(tb testing.TB, root string, opts ...gofer.Option) goferpb.GoferClient {
 	tb.Helper()
-	return startGoferProc(tb, root, opts...).client(tb)
+	return startGoferProc(tb, root, opts...).Client(tb)
 }
 
-// goferProc is an in-process gofer on a Unix socket that a test can kill
-// (its handles and reply cache die with it, its connections break) and
-// restart on the same root and socket.
-type goferProc struct {
-	t    testing.TB
-	root string
-	sock string
-
-	// opts are the gofer's options beyond the handle key file.
-	opts []gofer.Option
-	// noCalls makes the gofer refuse Calls streams, as an older gofer.
-	noCalls bool
-
-	mu  sync.Mutex
-	srv *gofer.Server
-	g   *grpc.Server
-}
+// goferProc is an in-process gofer a test can kill and restart.
+type goferProc = gofertest.Gofer
 
 func startGoferProc(t testing.TB, root string, opts ...gofer.Option) *goferProc {
 	t.Helper()
-	p := &goferProc{t: t, root: root, sock: filepath.Join(t.TempDir(), "gofer.sock"), opts: opts}
-	p.start()
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *goferProc) start() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// The key file, as the daemon keeps it, lets the restarted gofer
-	// accept the handles its predecessor sealed.
-	gs, err := gofer.NewServer(p.root, testLog(), append([]gofer.Option{gofer.WithHandleKeyFile(p.sock + ".key")}, p.opts...)...)
-	if err != nil {
-		p.t.Error(err)
-		return
-	}
-	lis, err := net.Listen("unix", p.sock)
-	if err != nil {
-		p.t.Error(err)
-		return
-	}
-	var gopts []grpc.ServerOption
-	if p.noCalls {
-		gopts = append(gopts, grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if strings.HasSuffix(info.FullMethod, "/Calls") {
-				return status.Error(codes.Unimplemented, "no Calls (test)")
-			}
-			return h(srv, ss)
-		}))
-	}
-	g := grpc.NewServer(gopts...)
-	gs.Register(g)
-	// As the daemon serves it: gRPC, and Calls streams on the framed wire.
-	var calls transport.StreamFunc
-	if !p.noCalls {
-		calls = func(st *transport.FramedStream) error { return gs.ServeCalls(st) }
-	}
-	go transport.ServeFramed(lis, g, nil, calls)
-	p.srv, p.g = gs, g
-}
-
-// kill stops the gofer as kill -9 would, as far as its clients can tell.
-func (p *goferProc) kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.g == nil {
-		return
-	}
-	p.g.Stop()
-	p.srv.Close()
-	os.Remove(p.sock)
-	p.srv, p.g = nil, nil
-}
-
-func (p *goferProc) restart() {
-	p.kill()
-	p.start()
-}
-
-// client connects to the gofer with plain gRPC options (no waiting for a
-// restarted gofer); the connection is closed at the end of the test.
-func (p *goferProc) client(tb testing.TB) goferpb.GoferClient {
-	tb.Helper()
-	conn, err := grpc.NewClient("unix://"+p.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	return goferpb.NewGoferClient(conn)
+	return gofertest.Start(t, root, opts...)
 }
 
 // appMem is a fake application address space for building inputs with

@@ -20,6 +20,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
@@ -42,11 +43,11 @@ type replayer struct {
 	// gofer outlives the servers and can be restarted.
 	gofer *goferProc
 	// donate makes the servers reach the gofer as a server on its
-	// machine does, through a GoferConn on the framed wire, which
-	// carries donated fds (goferdonate.go); gc is the current one.
+	// machine does, through a goferclient.GoferConn on the framed wire, which
+	// carries donated fds (goferclient/goferdonate.go); gc is the current one.
 	donate bool
-	gc     *GoferConn
-	// viaGoferConn makes the servers reach the gofer through a GoferConn
+	gc     *goferclient.GoferConn
+	// viaGoferConn makes the servers reach the gofer through a goferclient.GoferConn
 	// (whose calls stream is a gofer session, released when the server
 	// dies) over gRPC even without donate, as a server does over TCP.
 	viaGoferConn bool
@@ -69,7 +70,7 @@ func newReplayerDonating(t testing.TB, donate bool) *replayer {
 }
 
 // newReplayerVia is newReplayerDonating whose servers reach the gofer
-// through a GoferConn (a gofer session) when viaGoferConn is set.
+// through a goferclient.GoferConn (a gofer session) when viaGoferConn is set.
 func newReplayerVia(t testing.TB, donate, viaGoferConn bool) *replayer {
 	root := newRoot(t)
 	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(), donate: donate, viaGoferConn: viaGoferConn,
@@ -83,21 +84,21 @@ func newReplayerVia(t testing.TB, donate, viaGoferConn bool) *replayer {
 // to it (with Hello.resume when resume).
 func (r *replayer) startServer(resume bool) {
 	t := r.t
-	gconn, err := grpc.NewClient("unix://"+r.gofer.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	gconn, err := grpc.NewClient("unix://"+r.gofer.Sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var gofer goferpb.GoferClient = goferpb.NewGoferClient(gconn)
 	if r.donate || r.viaGoferConn {
-		var opts []GoferConnOption
+		var opts []goferclient.GoferConnOption
 		if r.donate {
-			target := transport.Target{Network: "unix", Address: r.gofer.sock}
-			opts = append(opts, WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+			target := transport.Target{Network: "unix", Address: r.gofer.Sock}
+			opts = append(opts, goferclient.WithStreamDialer(func(ctx context.Context) (goferclient.MsgStream, error) {
 				return transport.DialFramedStream(ctx, target)
 			}))
 		}
-		r.gc = NewGoferConn(gconn, testLog(), opts...)
+		r.gc = goferclient.NewGoferConn(gconn, testLog(), opts...)
 		gofer = goferpb.NewGoferClient(r.gc)
 	}
 	srv, err := New(Config{Gofer: gofer, Log: testLog()})
@@ -139,7 +140,7 @@ func (r *replayer) crash() {
 // restartGofer kills the gofer (its handles and reply cache die with it)
 // and starts a new one on the same root and socket.
 func (r *replayer) restartGofer() {
-	r.gofer.restart()
+	r.gofer.Restart()
 }
 
 func (r *replayer) fold(recs []*sentrypb.StateRecord) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 )
 
 // Config configures a Server.
@@ -67,7 +68,7 @@ type Server struct {
 	cfg   Config
 	log   hclog.Logger
 	id    string
-	attrs *attrCache
+	attrs *goferclient.AttrCache
 
 	// enosys records the system calls already logged as unsupported
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
@@ -103,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	attrs := newAttrCache(cfg.Gofer)
+	attrs := goferclient.NewAttrCache(cfg.Gofer)
 	cfg.Gofer = attrs
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -900,7 +900,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		rpc:
 			for !cur.eof {
 				ctx, cancel := v.rpcCtx()
-				r, seq, err := c.k.s.attrs.getdents(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
+				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -482,14 +483,14 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	// of this server that may make a name (any client's) completes, or
 	// negativeTTL passes (for other parties: the bound of
 	// docs/ARCHITECTURE.md's coherence rule).
-	names := v.k.s.attrs.names.Load()
+	names := v.k.s.attrs.NamesMade()
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil {
 		v.mu.Unlock()
 		return ch, nil
 	}
 	if n, ok := dir.negative[name]; ok {
-		if n.names == names && v.k.s.attrs.clock().Sub(n.at) < negativeTTL {
+		if n.names == names && v.k.s.attrs.Clock().Sub(n.at) < negativeTTL {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
 		}
@@ -511,7 +512,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
 				dir.negative = make(map[string]negEntry)
 			}
-			dir.negative[name] = negEntry{names: names, at: v.k.s.attrs.clock()}
+			dir.negative[name] = negEntry{names: names, at: v.k.s.attrs.Clock()}
 		}
 		v.mu.Unlock()
 	}
@@ -689,11 +690,11 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 // (see dentry.listed), else nil.
 func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
 	a := v.k.s.attrs
-	now := a.clock()
+	now := a.Clock()
 	v.mu.Lock()
 	st, seq, at, deleted := d.listed, d.listedSeq, d.listedAt, d.deleted
 	v.mu.Unlock()
-	if st == nil || deleted || now.Sub(at) >= attrTTL || !a.validSince(st, seq) {
+	if st == nil || deleted || now.Sub(at) >= goferclient.AttrTTL || !a.ValidSince(st, seq) {
 		v.mu.Lock()
 		if d.listed == st {
 			d.listed = nil
@@ -711,7 +712,7 @@ func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.
 	if len(stats) != len(ents) || dir.kind != dkGofer {
 		return
 	}
-	now := v.k.s.attrs.clock()
+	now := v.k.s.attrs.Clock()
 	for i, e := range ents {
 		st := stats[i]
 		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {

@@ -15,7 +15,7 @@
 //
 // What it does not own: which handle holds which fd, and when they are
 // given or taken away; that is the gofer connection's
-// (sentry/server/goferconn.go, goferdonate.go), under its mutex.
+// (sentry/server/goferclient: goferconn.go, goferdonate.go), under its mutex.
 //
 // Dependencies: gofer (StatOfFD, MaxReadLength), proto/goferpb,
 // golang.org/x/sys/unix, google.golang.org/grpc. Nothing of the server.

@@ -1,4 +1,4 @@
-package server
+package goferclient
 
 import (
 	"context"
@@ -14,12 +14,12 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 )
 
-// attrTTL is how long attributes read from the gofer answer a Stat
+// AttrTTL is how long attributes read from the gofer answer a Stat
 // without asking it again. It bounds how stale a stat may be after a
 // change made by someone else than this server (another server sharing
 // the gofer, or the host), as NFS's attribute cache timeout does; changes
 // made through this server update or drop the cached attributes at once.
-const attrTTL = time.Second
+const AttrTTL = time.Second
 
 // attrKey names an inode: handles of one file (hard links, several opens)
 // share its attributes.
@@ -27,7 +27,7 @@ type attrKey struct{ dev, ino uint64 }
 
 // attrEntry is the cached attributes of one inode.
 type attrEntry struct {
-	// refs counts the handles (in attrCache.handles) naming the inode;
+	// refs counts the handles (in AttrCache.handles) naming the inode;
 	// the entry goes with the last of them.
 	refs int
 	// st is nil when nothing is cached (dropped by a change).
@@ -37,13 +37,13 @@ type attrEntry struct {
 	// no longer answers a Stat, but still tells the version of the
 	// content (a read changes only the atime).
 	atimeStale bool
-	// dropped is the attrCache.seq of the last change dropping st: a
+	// dropped is the AttrCache.seq of the last change dropping st: a
 	// fill begun before it is stale.
 	dropped uint64
 	// data is the whole content of a small file (at most maxCachedFile
 	// bytes), read when its attributes were version; nil if none. It
 	// answers reads while the cached attributes are fresh and still say
-	// version (the data cache; see attrCache).
+	// version (the data cache; see AttrCache).
 	data    []byte
 	version fileVersion
 }
@@ -59,16 +59,16 @@ func versionOf(st *goferpb.Stat) fileVersion {
 }
 
 // maxCachedFile bounds the size of a file whose data is cached, and
-// maxCachedData the data cached in all; maxGone bounds attrCache.gone.
+// maxCachedData the data cached in all; maxGone bounds AttrCache.gone.
 const (
 	maxGone       = 4096
 	maxCachedFile = 64 << 10
 	maxCachedData = 8 << 20
 )
 
-// attrCache is the server's attribute cache over the gofer, shared by its
+// AttrCache is the server's attribute cache over the gofer, shared by its
 // clients: a goferpb.GoferClient that answers Stat from attributes the
-// gofer returned (in any reply carrying a Stat) less than attrTTL ago. It
+// gofer returned (in any reply carrying a Stat) less than AttrTTL ago. It
 // learns which inode each handle names from the replies that return
 // handles, and keeps what it caches true for the changes this server
 // makes:
@@ -86,7 +86,7 @@ const (
 // Each drop records the change's seq on the inode (kept for maxGone
 // inodes after their last handle went), so that attributes learnt
 // without a handle (a listing's, vfs.listedStat) can be checked against
-// it (validSince).
+// it (ValidSince).
 //
 // The whole content of small files read from offset 0 to their end is
 // kept too, with the version (size, blocks, mtime, ctime) their
@@ -100,10 +100,10 @@ const (
 // Concurrent calls cannot leave stale attributes behind: a fill (a Stat
 // or mutation reply) is kept only if no change of that inode, and no drop
 // of everything, began since the call did (seq). A Stat whose context
-// carries freshAttrs always asks the gofer (O_APPEND finds the end of the
+// carries FreshAttrs always asks the gofer (O_APPEND finds the end of the
 // file with it). The cache starts empty: a restarted server has nothing
 // to invalidate.
-type attrCache struct {
+type AttrCache struct {
 	goferpb.GoferClient
 
 	// mu protects the fields below; it is a leaf lock, never held
@@ -135,16 +135,28 @@ type attrCache struct {
 	names atomic.Uint64
 }
 
-func newAttrCache(g goferpb.GoferClient) *attrCache {
-	return &attrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry),
+// SetClock replaces the cache's clock (tests step time past AttrTTL).
+func (a *AttrCache) SetClock(now func() time.Time) {
+	a.mu.Lock()
+	a.now = now
+	a.mu.Unlock()
+}
+
+// NamesMade is the count of calls through the cache that may have made a
+// name (see names).
+func (a *AttrCache) NamesMade() uint64 { return a.names.Load() }
+
+// NewAttrCache returns an attribute cache in front of g.
+func NewAttrCache(g goferpb.GoferClient) *AttrCache {
+	return &AttrCache{GoferClient: g, handles: make(map[uint64]attrKey), entries: make(map[attrKey]*attrEntry),
 		readable: make(map[uint64]bool), gone: make(map[attrKey]uint64), now: time.Now}
 }
 
 // freshAttrsKey marks a context whose Stat must reach the gofer.
 type freshAttrsKey struct{}
 
-// freshAttrs returns ctx asking Stat for the gofer's current attributes.
-func freshAttrs(ctx context.Context) context.Context {
+// FreshAttrs returns ctx asking Stat for the gofer's current attributes.
+func FreshAttrs(ctx context.Context) context.Context {
 	return context.WithValue(ctx, freshAttrsKey{}, true)
 }
 
@@ -152,7 +164,7 @@ func keyOf(st *goferpb.Stat) attrKey { return attrKey{st.Dev, st.Ino} }
 
 // learn records that handle h names the inode of st and caches st, if
 // no change began since seq (start).
-func (a *attrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
+func (a *AttrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
 	if h == 0 || st == nil {
 		return
 	}
@@ -165,7 +177,7 @@ func (a *attrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
 	e := a.entries[k]
 	if e == nil {
 		// A change recorded before the inode's last handle went still
-		// counts (validSince).
+		// counts (ValidSince).
 		e = &attrEntry{dropped: a.gone[k]}
 		delete(a.gone, k)
 		a.entries[k] = e
@@ -179,14 +191,14 @@ func (a *attrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
 
 // fillLocked caches st in e unless a change began after start.
 // Precondition: a.mu.
-func (a *attrCache) fillLocked(e *attrEntry, st *goferpb.Stat, start uint64) {
+func (a *AttrCache) fillLocked(e *attrEntry, st *goferpb.Stat, start uint64) {
 	if e.dropped > start || a.droppedAll > start {
 		return
 	}
 	e.st, e.fetched, e.atimeStale = proto.Clone(st).(*goferpb.Stat), a.now(), false
 }
 
-func (a *attrCache) unrefLocked(h uint64) {
+func (a *AttrCache) unrefLocked(h uint64) {
 	k, ok := a.handles[h]
 	if !ok {
 		return
@@ -211,20 +223,20 @@ func (a *attrCache) unrefLocked(h uint64) {
 }
 
 // dropDataLocked drops e's cached data. Precondition: a.mu.
-func (a *attrCache) dropDataLocked(e *attrEntry) {
+func (a *AttrCache) dropDataLocked(e *attrEntry) {
 	a.dataBytes -= len(e.data)
 	e.data = nil
 }
 
 // clock returns the cache's time (time.Now but in tests).
-func (a *attrCache) clock() time.Time {
+func (a *AttrCache) Clock() time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.now()
 }
 
 // begin returns the seq a call's fill is checked against.
-func (a *attrCache) begin() uint64 {
+func (a *AttrCache) begin() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.seq
@@ -232,7 +244,7 @@ func (a *attrCache) begin() uint64 {
 
 // drop drops the attributes of the inode handle h names and returns the
 // seq its change's own fill is checked against.
-func (a *attrCache) drop(h uint64) uint64 {
+func (a *AttrCache) drop(h uint64) uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
@@ -246,7 +258,7 @@ func (a *attrCache) drop(h uint64) uint64 {
 }
 
 // dropAll drops every cached attribute.
-func (a *attrCache) dropAll() {
+func (a *AttrCache) dropAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
@@ -261,7 +273,7 @@ func (a *attrCache) dropAll() {
 // the inode counts as changed again now (a listing or Stat that ran
 // while the change did is not trusted), and st, the change's reply, is
 // cached if no other change of it began meanwhile.
-func (a *attrCache) complete(h uint64, st *goferpb.Stat, start uint64) {
+func (a *AttrCache) complete(h uint64, st *goferpb.Stat, start uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
@@ -282,7 +294,7 @@ func (a *attrCache) complete(h uint64, st *goferpb.Stat, start uint64) {
 }
 
 // fill caches st for handle h's inode if no change began after start.
-func (a *attrCache) fill(h uint64, st *goferpb.Stat, start uint64) {
+func (a *AttrCache) fill(h uint64, st *goferpb.Stat, start uint64) {
 	if st == nil {
 		return
 	}
@@ -296,7 +308,7 @@ func (a *attrCache) fill(h uint64, st *goferpb.Stat, start uint64) {
 }
 
 // cached returns the attributes cached for handle h, if fresh.
-func (a *attrCache) cached(h uint64) *goferpb.Stat {
+func (a *AttrCache) cached(h uint64) *goferpb.Stat {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e := a.freshLocked(h)
@@ -307,7 +319,7 @@ func (a *attrCache) cached(h uint64) *goferpb.Stat {
 }
 
 // Stat implements goferpb.GoferClient, from the cache when it can.
-func (a *attrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...grpc.CallOption) (*goferpb.StatReply, error) {
+func (a *AttrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...grpc.CallOption) (*goferpb.StatReply, error) {
 	if donated.Has[donated.SizeOnly](opts) {
 		// Its size only, now (vfs.goferSizeNow): not kept.
 		return a.GoferClient.Stat(ctx, req, opts...)
@@ -325,7 +337,7 @@ func (a *attrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...
 	return r, err
 }
 
-func (a *attrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts ...grpc.CallOption) (*goferpb.AttachReply, error) {
+func (a *AttrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts ...grpc.CallOption) (*goferpb.AttachReply, error) {
 	start := a.begin()
 	r, err := a.GoferClient.Attach(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
@@ -334,7 +346,7 @@ func (a *attrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts
 	return r, err
 }
 
-func (a *attrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...grpc.CallOption) (*goferpb.WalkReply, error) {
+func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...grpc.CallOption) (*goferpb.WalkReply, error) {
 	start := a.begin()
 	r, err := a.GoferClient.Walk(ctx, req, opts...)
 	if err != nil {
@@ -354,7 +366,7 @@ func (a *attrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 	return r, err
 }
 
-func (a *attrCache) Reopen(ctx context.Context, req *goferpb.ReopenRequest, opts ...grpc.CallOption) (*goferpb.ReopenReply, error) {
+func (a *AttrCache) Reopen(ctx context.Context, req *goferpb.ReopenRequest, opts ...grpc.CallOption) (*goferpb.ReopenReply, error) {
 	start := a.begin()
 	r, err := a.GoferClient.Reopen(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
@@ -363,7 +375,7 @@ func (a *attrCache) Reopen(ctx context.Context, req *goferpb.ReopenRequest, opts
 	return r, err
 }
 
-func (a *attrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...grpc.CallOption) (*goferpb.OpenReply, error) {
+func (a *AttrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...grpc.CallOption) (*goferpb.OpenReply, error) {
 	if req.GetFlags()&unix.O_TRUNC != 0 {
 		defer a.drop(req.GetHandle())
 	}
@@ -376,7 +388,7 @@ func (a *attrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...
 
 // openedForRead records that handle h was opened with flags, if for
 // reading.
-func (a *attrCache) openedForRead(h uint64, flags uint32) {
+func (a *AttrCache) openedForRead(h uint64, flags uint32) {
 	if flags&unix.O_ACCMODE == unix.O_WRONLY || h == 0 {
 		return
 	}
@@ -387,7 +399,7 @@ func (a *attrCache) openedForRead(h uint64, flags uint32) {
 	}
 }
 
-func (a *attrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...grpc.CallOption) (*goferpb.ReadReply, error) {
+func (a *AttrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...grpc.CallOption) (*goferpb.ReadReply, error) {
 	h := req.GetHandle()
 	a.mu.Lock()
 	var ver *fileVersion
@@ -437,13 +449,13 @@ func (a *attrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...
 
 // freshLocked returns the entry of handle h's inode if its attributes are
 // cached and fresh. Precondition: a.mu.
-func (a *attrCache) freshLocked(h uint64) *attrEntry {
+func (a *AttrCache) freshLocked(h uint64) *attrEntry {
 	k, ok := a.handles[h]
 	if !ok {
 		return nil
 	}
 	e := a.entries[k]
-	if e == nil || e.st == nil || a.now().Sub(e.fetched) >= attrTTL {
+	if e == nil || e.st == nil || a.now().Sub(e.fetched) >= AttrTTL {
 		return nil
 	}
 	return e
@@ -458,17 +470,17 @@ func sliceAt(b []byte, off uint64, n uint32) []byte {
 	return append([]byte(nil), b[off:end]...)
 }
 
-func (a *attrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
-	r, _, err := a.getdents(ctx, req, opts...)
+func (a *AttrCache) Getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, error) {
+	r, _, err := a.GetdentsSeq(ctx, req, opts...)
 	return r, err
 }
 
-// getdents is Getdents, also returning the seq its entries' stats
-// (GetdentsRequest.plus) are checked against (validSince): a change of
+// GetdentsSeq is Getdents, also returning the seq its entries' stats
+// (GetdentsRequest.plus) are checked against (ValidSince): a change of
 // an entry's inode completing after it makes them stale. (A snapshot's
 // later chunks are as old as its first; that the stats are taken when
 // the reply is made keeps them no older than the call.)
-func (a *attrCache) getdents(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, uint64, error) {
+func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsRequest, opts ...grpc.CallOption) (*goferpb.GetdentsReply, uint64, error) {
 	start := a.begin()
 	if req.GetOffset() != 0 {
 		// Served from the gofer's snapshot of the directory, taken at
@@ -481,10 +493,10 @@ func (a *attrCache) getdents(ctx context.Context, req *goferpb.GetdentsRequest, 
 	return r, start, err
 }
 
-// validSince says whether attributes of the inode of st read at seq
+// ValidSince says whether attributes of the inode of st read at seq
 // since are still what this server's changes left them: no change of
 // that inode (and no drop of everything) went through the cache since.
-func (a *attrCache) validSince(st *goferpb.Stat, since uint64) bool {
+func (a *AttrCache) ValidSince(st *goferpb.Stat, since uint64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.droppedAll > since || a.lostDrop > since {
@@ -498,7 +510,7 @@ func (a *attrCache) validSince(st *goferpb.Stat, since uint64) bool {
 	return e == nil || e.dropped <= since
 }
 
-func (a *attrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
+func (a *AttrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.Write(ctx, req, opts...)
 	var st *goferpb.Stat
@@ -509,7 +521,7 @@ func (a *attrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts .
 	return r, err
 }
 
-func (a *attrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
+func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.SetStat(ctx, req, opts...)
 	var st *goferpb.Stat
@@ -522,11 +534,11 @@ func (a *attrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, op
 
 // created handles the reply of a creation in directory dir: the new
 // file's handle and attributes are learnt, the directory's dropped.
-func (a *attrCache) created(h *goferpb.Handle, st *goferpb.Stat, start uint64) {
+func (a *AttrCache) created(h *goferpb.Handle, st *goferpb.Stat, start uint64) {
 	a.learn(h.GetId(), st, start)
 }
 
-func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
+func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
@@ -541,7 +553,7 @@ func (a *attrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 	return r, err
 }
 
-func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
+func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
@@ -552,7 +564,7 @@ func (a *attrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 	return r, err
 }
 
-func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
+func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
@@ -563,7 +575,7 @@ func (a *attrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 	return r, err
 }
 
-func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
+func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
@@ -574,7 +586,7 @@ func (a *attrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 	return r, err
 }
 
-func (a *attrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...grpc.CallOption) (*goferpb.LinkReply, error) {
+func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...grpc.CallOption) (*goferpb.LinkReply, error) {
 	defer a.names.Add(1)
 	a.drop(req.GetDir())
 	start := a.drop(req.GetTarget())
@@ -588,7 +600,7 @@ func (a *attrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 	return r, err
 }
 
-func (a *attrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts ...grpc.CallOption) (*goferpb.UnlinkReply, error) {
+func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts ...grpc.CallOption) (*goferpb.UnlinkReply, error) {
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
@@ -596,7 +608,7 @@ func (a *attrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	return r, err
 }
 
-func (a *attrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
+func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
 	defer a.names.Add(1)
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
@@ -605,7 +617,7 @@ func (a *attrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	return r, err
 }
 
-func (a *attrCache) Release(ctx context.Context, req *goferpb.ReleaseRequest, opts ...grpc.CallOption) (*goferpb.ReleaseReply, error) {
+func (a *AttrCache) Release(ctx context.Context, req *goferpb.ReleaseRequest, opts ...grpc.CallOption) (*goferpb.ReleaseReply, error) {
 	a.mu.Lock()
 	for _, h := range req.GetHandles() {
 		a.unrefLocked(h)
@@ -614,4 +626,4 @@ func (a *attrCache) Release(ctx context.Context, req *goferpb.ReleaseRequest, op
 	return a.GoferClient.Release(ctx, req, opts...)
 }
 
-var _ goferpb.GoferClient = (*attrCache)(nil)
+var _ goferpb.GoferClient = (*AttrCache)(nil)

@@ -1,4 +1,4 @@
-package server
+package goferclient
 
 import (
 	"context"
@@ -188,6 +188,30 @@ type goferConnOptions struct {
 // a Unix socket) instead of as gRPC streams over the connection.
 func WithStreamDialer(dial StreamDialer) GoferConnOption {
 	return func(o *goferConnOptions) { o.dial = dial }
+}
+
+// WithWrap wraps the calls' connection with wrap (tests: losing or
+// counting calls on their way).
+func WithWrap(wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) GoferConnOption {
+	return func(o *goferConnOptions) { o.wrap = wrap }
+}
+
+// RealHandle is the gofer's handle behind the virtual handle id vid (0
+// when vid is unknown): how a test sees a handle re-resolved after a
+// gofer restart.
+func (g *GoferConn) RealHandle(vid uint64) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if h := g.handles[vid]; h != nil {
+		return h.real
+	}
+	return 0
+}
+
+// DonationsLost says whether a stream failed because the kernel dropped
+// donated fds, after which no more are asked for.
+func (g *GoferConn) DonationsLost() bool {
+	return g.calls != nil && g.calls.fdsLost.Load()
 }
 
 // NewGoferConn wraps cc, a connection to the gofer. Use it as

@@ -1,0 +1,37 @@
+// Package goferclient is the remote sentry's connection to its gofer:
+// everything between the server's file system code and the gofer's
+// protocol (proto/goferpb).
+//
+// What it owns:
+//
+//   - The call stream (gofercalls.go): every gofer call travels on one
+//     persistent Calls stream, multiplexed by id: the framed wire on a
+//     Unix socket, a gRPC stream over TCP, unary RPCs to an older gofer.
+//     The stream is the gofer session.
+//   - GoferConn (goferconn.go): the gofer may restart (kill -9 of the
+//     gofer must lose no acknowledged write). GoferConn gives the server
+//     virtual handle ids, re-resolves the real ones by file handle once
+//     a restarted gofer no longer knows them (replaying their opens), and
+//     re-sends the calls an outage interrupted; its comment gives the
+//     window this leaves for creations, links, unlinks and renames.
+//   - Donated fds (goferdonate.go, over package donated): when the
+//     gofer shares the machine, it donates the host fd of each regular
+//     file the server opens, and GoferConn serves that handle's Reads and
+//     Writes with the server's own pread and pwrite; path operations stay
+//     the gofer's.
+//   - AttrCache (attrcache.go): attributes, negative lookups' validity
+//     and small files' data, valid for AttrTTL, dropped by this server's
+//     own changes at once.
+//
+// Dependencies: proto/goferpb, transport (the framed wire and fd
+// passing) and sentry/server/donated. It knows nothing of the server's
+// kernel state; the server (package server) builds on it, never the
+// other way round.
+//
+// # Lock order
+//
+// GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu and
+// AttrCache.mu are leaves, never held across a gofer call's wait. A
+// donated fd's reference (package donated) is taken under GoferConn.mu;
+// its pread or pwrite runs with no lock held.
+package goferclient
