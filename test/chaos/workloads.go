@@ -104,7 +104,7 @@ cat <&4 | md5sum; ls`,
 		// A signal raised by a call whose reply was lost is raised
 		// again when the call is re-sent: its handler must run once.
 		Name:   "signals",
-		Script: `n=0; trap 'n=$((n+1))' USR1; i=0; while [ $i -lt 4000 ]; do kill -USR1 $$; i=$((i+1)); done; echo handled $n`,
+		Script: `n=0; trap 'n=$((n+1))' USR1; i=0; while [ $i -lt 10000 ]; do kill -USR1 $$; i=$((i+1)); done; echo handled $n`,
 	},
 	{
 		// Stdin the server buffered but the application had not read

@@ -93,7 +93,10 @@ func TestRoundTripsPerFile(t *testing.T) {
 			waited := float64(w2-w1) / (many - few)
 			posted := float64(p2-p1) / (many - few)
 			t.Logf("per file: %.2f waited-for round trips, %.2f posted calls", waited, posted)
-			if waited > tc.maxWaited {
+			// A quarter of a call per file of slack: now and then a
+			// post waits (the socket's buffer is full) or a listing
+			// takes one more getdents chunk, which is not a regression.
+			if waited > tc.maxWaited+0.25 {
 				t.Errorf("a file costs %.2f waited-for round trips, want at most %v", waited, tc.maxWaited)
 			}
 		})

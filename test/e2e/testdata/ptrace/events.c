@@ -103,14 +103,19 @@ static void legacyexec(void) {
 }
 
 static void tracerexit(void) {
-	int p[2];
+	int p[2], go[2];
 	pipe(p);
+	// The tracee prints once told to, after our line about its tracer:
+	// both run on once the tracer exits, in either order.
+	pipe(go);
 	pid_t tracer = fork();
 	if (tracer == 0) {
 		pid_t tracee = fork();
 		if (tracee == 0) {
 			ptrace(PTRACE_TRACEME, 0, 0, 0);
 			raise(SIGSTOP);
+			char c;
+			read(go[0], &c, 1);
 			printf("tracee runs on after its tracer exited, traced: %d\n", tracerpid(getpid()));
 			fflush(stdout);
 			_exit(0);
@@ -126,6 +131,7 @@ static void tracerexit(void) {
 	int st;
 	waitpid(tracer, &st, 0);
 	status("tracer", st);
+	write(go[1], "g", 1);
 	// The tracee, reparented to us... or to init: wait for its line.
 	for (int i = 0; i < 200 && kill(tracee, 0) == 0; i++)
 		usleep(10000);
