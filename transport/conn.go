@@ -579,8 +579,13 @@ func (c *StreamConn) release() {
 }
 
 // takeover takes the read token for the background, if it is free, and
-// receives until a reply has been delivered (calls are being made: their
-// callers will receive) or a caller waits for the token.
+// receives until a caller waits for the token, or a reply has been
+// delivered and no call is left in flight (calls are being made: their
+// callers will receive). It goes on past a reply while calls are in
+// flight that no caller may be reading for (posted calls, whose replies
+// only OnReply sees): stopping there would leave their replies to one
+// takeover per idleTakeover, and a server whose replies fill the socket
+// would then wait on the client for each.
 func (c *StreamConn) takeover() {
 	c.mu.Lock()
 	if c.reading || c.err != nil {
@@ -593,12 +598,9 @@ func (c *StreamConn) takeover() {
 		if m == nil {
 			return false
 		}
-		if m.GetReply() != nil {
-			return true
-		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.waiters > 0
+		return c.waiters > 0 || (m.GetReply() != nil && len(c.pending) == 0)
 	})
 }
 

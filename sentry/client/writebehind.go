@@ -244,8 +244,8 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 	if !t.post(unix.SYS_UMASK, args, nil, done) {
 		ps.mu.Lock()
 		ps.umask[fs] = old
-		done(nil)
 		ps.mu.Unlock()
+		done(nil) // takes ps.mu itself
 		return 0, false
 	}
 	return uint64(old), true
