@@ -22,14 +22,11 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
-// restartableEnv is a started env (busybox sh as PID 1) whose server
-// reaches a restartable gofer through a goferclient.GoferConn.
-func restartableEnv(t *testing.T) (*env, *goferProc, *goferclient.GoferConn) {
+// startedOverGoferConn starts a server whose files are gc's (a
+// GoferConn to a gofer of root), connects a client to it and starts busy
+// box sh as PID 1; it returns the env and the server's socket.
+func startedOverGoferConn(t *testing.T, root string, gc *goferclient.GoferConn) (*env, string) {
 	t.Helper()
-	root := newRoot(t)
-	p := startGoferProc(t, root)
-	gc := goferclient.NewGoferConn(p.Dial(t), testLog())
-	t.Cleanup(gc.Close)
 	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -39,9 +36,7 @@ func restartableEnv(t *testing.T) (*env, *goferProc, *goferclient.GoferConn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello:             &sentrypb.Hello{ClientId: t.Name()},
-		OnPush:            e.onPush,
-		HeartbeatInterval: time.Second,
+		Hello: &sentrypb.Hello{ClientId: t.Name()}, OnPush: e.onPush, HeartbeatInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +50,18 @@ func restartableEnv(t *testing.T) (*env, *goferProc, *goferclient.GoferConn) {
 	if r := e.start(busybox, "sh"); r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 	}
+	return e, sock
+}
+
+// restartableEnv is a started env (busybox sh as PID 1) whose server
+// reaches a restartable gofer through a goferclient.GoferConn.
+func restartableEnv(t *testing.T) (*env, *goferProc, *goferclient.GoferConn) {
+	t.Helper()
+	root := newRoot(t)
+	p := startGoferProc(t, root)
+	gc := goferclient.NewGoferConn(p.Dial(t), testLog())
+	t.Cleanup(gc.Close)
+	e, _ := startedOverGoferConn(t, root, gc)
 	return e, p, gc
 }
 

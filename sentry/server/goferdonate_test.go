@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
@@ -55,29 +54,7 @@ func donatingEnvWrap(t *testing.T, donate bool, wrap func(*transport.FramedStrea
 			return &countingConn{ClientConnInterface: inner, rc: rc}
 		}))
 	t.Cleanup(gc.Close)
-	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, g := serveSentry(t, srv)
-	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello: &sentrypb.Hello{ClientId: t.Name()}, OnPush: e.onPush, HeartbeatInterval: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.conn = conn
-	t.Cleanup(func() {
-		conn.Close()
-		g.Stop()
-		srv.Close()
-	})
-	if r := e.start(busybox, "sh"); r.Errno != 0 {
-		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
-	}
+	e, _ := startedOverGoferConn(t, root, gc)
 	return e, rc, p, gc
 }
 

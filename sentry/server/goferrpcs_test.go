@@ -97,29 +97,7 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 		return &countingConn{ClientConnInterface: inner, rc: rc}
 	}))
 	t.Cleanup(gc.Close)
-	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, g := serveSentry(t, srv)
-	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello: &sentrypb.Hello{ClientId: t.Name()}, OnPush: e.onPush, HeartbeatInterval: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.conn = conn
-	t.Cleanup(func() {
-		conn.Close()
-		g.Stop()
-		srv.Close()
-	})
-	if r := e.start(busybox, "sh"); r.Errno != 0 {
-		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
-	}
+	e, sock := startedOverGoferConn(t, root, gc)
 	return e, rc, sock
 }
 
