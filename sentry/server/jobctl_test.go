@@ -21,11 +21,12 @@ func (e *env) jobControlPushes(pid int32) []*sentrypb.JobControl {
 	return out
 }
 
-// procRecord returns the last proc record of pid in a reply or push.
-func (e *env) procRecord(pid int32) *sentrypb.ProcessState {
+// lastRecord returns the last state record in a reply or push that match
+// accepts.
+func (e *env) lastRecord(match func(*sentrypb.StateRecord) bool) *sentrypb.StateRecord {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var last *sentrypb.ProcessState
+	var last *sentrypb.StateRecord
 	for _, ev := range e.events {
 		var recs []*sentrypb.StateRecord
 		switch m := ev.(type) {
@@ -35,12 +36,17 @@ func (e *env) procRecord(pid int32) *sentrypb.ProcessState {
 			recs = m.GetState().GetRecords()
 		}
 		for _, r := range recs {
-			if ps := r.GetProcess(); ps != nil && ps.Pid == pid {
-				last = ps
+			if match(r) {
+				last = r
 			}
 		}
 	}
 	return last
+}
+
+// procRecord returns the last proc record of pid in a reply or push.
+func (e *env) procRecord(pid int32) *sentrypb.ProcessState {
+	return e.lastRecord(func(r *sentrypb.StateRecord) bool { return r.GetProcess() != nil && r.GetProcess().Pid == pid }).GetProcess()
 }
 
 // TestJobControl checks the server's half of job control: which signals

@@ -29,24 +29,7 @@ func (e *env) ptraceStopCall(tid int32, gen uint64, status int32) <-chan *sentry
 
 // threadRecord returns the last thread record of tid in a reply or push.
 func (e *env) threadRecord(tid int32) *sentrypb.ThreadState {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var last *sentrypb.ThreadState
-	for _, ev := range e.events {
-		var recs []*sentrypb.StateRecord
-		switch m := ev.(type) {
-		case *sentrypb.Reply:
-			recs = m.State
-		case *sentrypb.Push:
-			recs = m.GetState().GetRecords()
-		}
-		for _, r := range recs {
-			if ts := r.GetThread(); ts != nil && ts.Tid == tid {
-				last = ts
-			}
-		}
-	}
-	return last
+	return e.lastRecord(func(r *sentrypb.StateRecord) bool { return r.GetThread() != nil && r.GetThread().Tid == tid }).GetThread()
 }
 
 // TestPtraceRequests checks the errors of the requests the server
