@@ -34,6 +34,8 @@ type procIDs struct {
 	// fdTable names the process's fd table (FdState.fd_table; 0 for a
 	// zombie).
 	fdTable uint64
+	// zombie is set once the process has exited and waits to be reaped.
+	zombie bool
 }
 
 // procIDCache maps pids to their last recorded ids.
@@ -88,7 +90,7 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 			c.byPID[pid] = procIDs{
 				ppid: st.Ppid, pgid: st.Pgid, sid: st.Sid,
 				ruid: st.Ruid, euid: st.Euid, rgid: st.Rgid, egid: st.Egid,
-				fdTable: st.FdTable,
+				fdTable: st.FdTable, zombie: st.Zombie,
 			}
 		}
 		c.mu.Unlock()
@@ -101,6 +103,19 @@ func (c *procIDCache) get(pid int32) (procIDs, bool) {
 	defer c.mu.Unlock()
 	ids, ok := c.byPID[pid]
 	return ids, ok
+}
+
+// exited reports whether the server has said that process pid exited:
+// it is a zombie, or it was reaped (its record was deleted while the
+// caller's own, the witness that the server sends records, is there).
+// A thread that learned of the exit through a reply (wait) sees it,
+// even while the process's threads here are still winding down.
+func (t *task) exited(pid int32) bool {
+	if ids, ok := t.c.ids.get(pid); ok {
+		return ids.zombie
+	}
+	_, recorded := t.ownIDs()
+	return recorded
 }
 
 // ownIDs returns the ids of t's process, if known.

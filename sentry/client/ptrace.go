@@ -745,10 +745,10 @@ func (t *task) processVM(a [6]uint64, write bool) (uint64, unix.Errno) {
 		target = tt.proc
 	}
 	t.c.mu.Unlock()
-	if target == nil {
+	if target == nil || t.exited(target.pid) {
 		return 0, unix.ESRCH
 	}
-	if me, them := t.proc.getCreds(), target.getCreds(); me.euid != 0 && (me.uid != them.uid || me.uid != them.euid || me.gid != them.gid || me.gid != them.egid) {
+	if me, them := t.creds(), t.c.credsOf(target); me.euid != 0 && (me.uid != them.uid || me.uid != them.euid || me.gid != them.gid || me.gid != them.egid) {
 		return 0, unix.EPERM
 	}
 	m := target.memoryManager()
