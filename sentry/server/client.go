@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
@@ -77,8 +78,9 @@ type clientState struct {
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
 	// mem is the memory account of the client's buffering objects
-	// (memacct.go); its limit is set at creation, its use is atomic.
-	mem memAccount
+	// (package memacct); its limit is set at creation, its use is
+	// atomic. Immutable pointer.
+	mem *memacct.Account
 	// locks holds the advisory file locks (locks.go). Immutable pointer.
 	locks *lockTable
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
@@ -208,12 +210,9 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		clocks:   newAppClocks(hello.Clocks),
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
-	k.mem.limit = s.cfg.MaxClientMemory
-	if k.mem.limit <= 0 {
-		k.mem.limit = DefaultMaxClientMemory
-	}
+	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.locks = newLockTable(k.trk)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: sysvMemory{&k.mem}})
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: k.mem})
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {

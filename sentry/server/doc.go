@@ -34,7 +34,7 @@
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
-//     client's memory account (memacct.go: Config.MaxClientMemory,
+//     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
 //     PageWrite data while it is written (at most maxPageWritesInFlight

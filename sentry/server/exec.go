@@ -384,8 +384,8 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	case <-k.ctx.Done():
 		return unix.ESHUTDOWN
 	}
-	k.mem.force(int64(len(pw.Data)))
-	defer k.mem.release(int64(len(pw.Data)))
+	k.mem.Force(int64(len(pw.Data)))
+	defer k.mem.Release(int64(len(pw.Data)))
 	f, err := k.maps.getWritable(pw.FileId)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 )
 
 const (
@@ -59,7 +60,7 @@ type pipe struct {
 	// sets); reserved is what the pipe holds of it (set when the pipe is
 	// made, changed under mu by F_SETPIPE_SZ, swapped to 0 when returned:
 	// once, when no description can reach the pipe any more).
-	acct     *memAccount
+	acct     *memacct.Account
 	reserved atomic.Int64
 }
 
@@ -71,7 +72,7 @@ type pipeEnd struct {
 }
 
 // newPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
-func newPipe(trk *stateTracker, acct *memAccount) (r, w *file, err error) {
+func newPipe(trk *stateTracker, acct *memacct.Account) (r, w *file, err error) {
 	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, ropens: 1, wopens: 1, trk: trk}
 	if err := p.reserve(acct); err != nil {
 		return nil, nil, err
@@ -82,8 +83,8 @@ func newPipe(trk *stateTracker, acct *memAccount) (r, w *file, err error) {
 }
 
 // reserve charges the pipe's capacity to acct.
-func (p *pipe) reserve(acct *memAccount) error {
-	if err := acct.charge(pipeCapacity); err != nil {
+func (p *pipe) reserve(acct *memacct.Account) error {
+	if err := acct.Charge(pipeCapacity); err != nil {
 		return err
 	}
 	p.acct = acct
@@ -95,7 +96,7 @@ func (p *pipe) reserve(acct *memAccount) error {
 // has it open and no open can find it again.
 func (p *pipe) unreserve() {
 	if n := p.reserved.Swap(0); n != 0 {
-		p.acct.release(n)
+		p.acct.Release(n)
 	}
 }
 
@@ -198,17 +199,17 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 		p.mu.Unlock()
 		return 0, unix.EBUSY
 	}
-	// The reservation follows the size (memacct.go): a larger pipe
+	// The reservation follows the size (package memacct): a larger pipe
 	// needs room in the client's memory cap.
 	if grow := int64(size) - p.reserved.Load(); grow > 0 && p.acct != nil {
-		if err := p.acct.charge(grow); err != nil {
+		if err := p.acct.Charge(grow); err != nil {
 			p.mu.Unlock()
 			return 0, err
 		}
 		p.reserved.Add(grow)
 	} else if grow < 0 && p.acct != nil {
 		p.reserved.Add(grow)
-		p.acct.release(-grow)
+		p.acct.Release(-grow)
 	}
 	p.capacity = size
 	p.changed.notify()

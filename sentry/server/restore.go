@@ -565,7 +565,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: &k.mem}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: k.mem}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 				p.capacity = int(ps.Capacity)
@@ -579,7 +579,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			// Reserved as the pipe's size, whatever the cap: the
 			// client held it on its previous server.
 			res := int64(max(p.capacity, pipeCapacity))
-			k.mem.force(res)
+			k.mem.Force(res)
 			p.reserved.Store(res)
 			pipes[fs.Pipe] = p
 		}

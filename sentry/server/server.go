@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 )
 
 // Config configures a Server.
@@ -44,7 +45,8 @@ type Config struct {
 	// Debug; other peers run only as themselves (grant.go).
 	OperatorUIDs map[uint32]bool
 	// MaxClientMemory bounds the memory one client's buffering kernel
-	// objects may hold (memacct.go; DefaultMaxClientMemory when zero).
+	// objects may hold (package memacct; DefaultMaxClientMemory when not
+	// positive).
 	MaxClientMemory int64
 	// Network is what the applications' AF_INET and AF_INET6 sockets
 	// are: NetworkNone (also when empty), NetworkHost, or NetworkSandbox
@@ -56,6 +58,10 @@ type Config struct {
 // DefaultClientTimeout is the default Config.ClientTimeout: clients send a
 // heartbeat every 100ms by default, so this is many missed heartbeats.
 const DefaultClientTimeout = 10 * time.Second
+
+// DefaultMaxClientMemory is the MaxClientMemory of a Config that sets
+// none.
+const DefaultMaxClientMemory = memacct.DefaultLimit
 
 // Server is the remote sentry: it holds the kernel state of every
 // connected client's application. It implements sentrypb.SentryServer.
