@@ -115,7 +115,7 @@
 // A Session stream (gRPC, or the framed wire of transport.Serve) has one
 // receiving goroutine (session.go). A thread's calls run one at a time, in
 // arrival order, on a worker run while the thread has calls queued, on a
-// goroutine of the server's pool (workpool.go: reused, with its grown
+// goroutine of the server's pool (package workpool: reused, with its grown
 // stack, by the next call of any thread; it exits after 2 s idle); a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
@@ -133,7 +133,7 @@
 // and a failed write behind leaves its errno on the description
 // (file.wbErr) for the next fsync, fdatasync, waited write or close.
 //
-// # Peers (grant.go, seqguard.go)
+// # Peers (grant.go, package seqguard)
 //
 // Who a peer is comes from its connection (transport.PeerIdentity of a
 // Unix socket, a verified TLS certificate), never from its messages: a

@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/workpool"
 )
 
 // Config configures a Server.
@@ -80,9 +81,9 @@ type Server struct {
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
 	enosys sync.Map
 
-	// workers runs the clients' per-thread call workers (workpool.go);
+	// workers runs the clients' per-thread call workers (package workpool);
 	// safe for concurrent use on its own. Immutable pointer.
-	workers *workerPool
+	workers *workpool.Pool
 
 	// mu protects clients and closed.
 	mu sync.Mutex
@@ -122,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
 		clients: make(map[*clientState]struct{}),
-		workers: newWorkerPool(workerIdle),
+		workers: workpool.New(workpool.DefaultIdle),
 	}, nil
 }
 
