@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -125,7 +126,7 @@ type clientState struct {
 	// init is the first process (PID 1). Protected by mu.
 	init *process
 	// waitq is notified whenever a child changes state. Protected by mu.
-	waitq notifier
+	waitq wake.Notifier
 	// appExited and appStatus record that init exited, and its wait
 	// status. Protected by mu.
 	appExited bool
@@ -167,25 +168,6 @@ type clientState struct {
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64
-}
-
-// notifier is a broadcast: waiters take wait() under the owner's lock,
-// release the lock and block on the channel; notify closes it. It is
-// protected by its owner's lock.
-type notifier struct{ ch chan struct{} }
-
-func (n *notifier) wait() <-chan struct{} {
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	return n.ch
-}
-
-func (n *notifier) notify() {
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
 }
 
 func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {

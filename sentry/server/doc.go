@@ -272,7 +272,7 @@
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after
-// the lock is released. Blocking calls wait on channels (notifier) with no
-// lock held and return ERESTARTSYS when the client sends Interrupt, the
-// thread is killed, or the client is freed.
+// the lock is released. Blocking calls wait on channels (wake.Notifier)
+// with no lock held and return ERESTARTSYS when the client sends
+// Interrupt, the thread is killed, or the client is freed.
 package server

@@ -101,7 +101,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 			p.mu.Unlock()
 			return f, nil
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			f.decRef()

@@ -45,7 +45,7 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 			p.waitCode = cldContinued
 			k.trk.markProc(p)
 			k.notifyParentStopLocked(p, cldContinued, int32(unix.SIGCONT), d)
-			k.waitq.notify()
+			k.waitq.Notify()
 		}
 		return stopSignals
 	}
@@ -70,7 +70,7 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 	k.trk.markProc(p)
 	k.pushJobControlLocked(p, 0, d)
 	k.notifyParentStopLocked(p, cldStopped, int32(sig), d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // pushJobControlLocked tells the client p's stop state, discarding the

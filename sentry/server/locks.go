@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -61,7 +62,7 @@ type fileLocks struct {
 	// flock(2) locks (whole file).
 	record, flocks []heldLock
 	// changed wakes waiters when a lock goes.
-	changed notifier
+	changed wake.Notifier
 }
 
 // lockTable is a client's locks, by inode number of the file.
@@ -150,7 +151,7 @@ func (lt *lockTable) locksOfLocked(ino uint64) *fileLocks {
 // changedLocked reports ino's locks and wakes its waiters. Precondition:
 // mu.
 func (lt *lockTable) changedLocked(ino uint64, fl *fileLocks) {
-	fl.changed.notify()
+	fl.changed.Notify()
 	if len(fl.record) == 0 && len(fl.flocks) == 0 {
 		delete(lt.byIno, ino)
 	}
@@ -263,7 +264,7 @@ func (lt *lockTable) lock(c *syscallCtx, ino uint64, owner lockOwner, flock bool
 			}
 			lt.waiting[owner.tab] = blocker.owner.tab
 		}
-		ch := fl.changed.wait()
+		ch := fl.changed.Wait()
 		lt.mu.Unlock()
 		err := c.block(ch, nil)
 		lt.mu.Lock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 const (
@@ -41,7 +42,7 @@ type pipe struct {
 	readers, writers int
 	ropens, wopens   uint64
 	// changed is notified when data, space, or the end counts change.
-	changed notifier
+	changed wake.Notifier
 
 	// Replay state. id is the pipe's id (0 until first reported). total
 	// is the position (in the pipe's byte stream) of the next byte
@@ -111,7 +112,7 @@ func (e *pipeEnd) addEndLocked() {
 		e.p.writers++
 		e.p.wopens++
 	}
-	e.p.changed.notify()
+	e.p.changed.Notify()
 }
 
 // reopen returns another description of the same end (open of
@@ -212,7 +213,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 		p.acct.Release(-grow)
 	}
 	p.capacity = size
-	p.changed.notify()
+	p.changed.Notify()
 	p.mu.Unlock()
 	p.trk.markPipe(p)
 	return int64(size), nil
@@ -232,7 +233,7 @@ func (e *pipeEnd) release() {
 			e.p.readC = max(e.p.readC, e.p.writtenC)
 		}
 	}
-	e.p.changed.notify()
+	e.p.changed.Notify()
 	unused := e.p.readers+e.p.writers == 0
 	e.p.mu.Unlock()
 	e.p.trk.markPipe(e.p)
@@ -283,7 +284,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 			if len(p.buf) == 0 {
 				p.buf = nil
 			}
-			p.changed.notify()
+			p.changed.Notify()
 			p.mu.Unlock()
 			return out, nil
 		}
@@ -295,7 +296,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 			p.mu.Unlock()
 			return nil, unix.EAGAIN
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return nil, err
@@ -340,7 +341,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			written += m
 		}
 		if written > 0 {
-			p.changed.notify()
+			p.changed.Notify()
 		}
 		if written == len(b) {
 			p.mu.Unlock()
@@ -353,7 +354,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			}
 			return 0, unix.EAGAIN
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			if written > 0 {
@@ -385,5 +386,5 @@ func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
 			ev |= pollHup
 		}
 	}
-	return ev, p.changed.wait()
+	return ev, p.changed.Wait()
 }

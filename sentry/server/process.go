@@ -289,7 +289,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 		p.zombie = true
-		k.waitq.notify()
+		k.waitq.Notify()
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
@@ -317,7 +317,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		d.pushes = append(d.pushes, spawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent

@@ -263,7 +263,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	if fresh {
 		k.trk.markThread(t)
 		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
-		k.waitq.notify()
+		k.waitq.Notify()
 	}
 	for tr.Stopped && !t.killed {
 		ch := tr.Wake()
@@ -378,7 +378,7 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		code, st = cldKilled, status&0x7f
 	}
 	k.ptraceNotifyTracerLocked(t, code, st, d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's

@@ -278,7 +278,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 			k.mu.Unlock()
 			return waitResult{}, nil
 		}
-		ch := k.waitq.wait()
+		ch := k.waitq.Wait()
 		k.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return waitResult{}, err
