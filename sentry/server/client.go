@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -82,8 +83,9 @@ type clientState struct {
 	// (package memacct); its limit is set at creation, its use is
 	// atomic. Immutable pointer.
 	mem *memacct.Account
-	// locks holds the advisory file locks (locks.go). Immutable pointer.
-	locks *lockTable
+	// locks holds the advisory file locks (package filelock; the calls in
+	// locks.go). Immutable pointer.
+	locks *filelock.Table[*fdTable, *file]
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
 	// own lock, taken after mu. Immutable pointer.
 	ipc *sysvipc.Registry
@@ -193,7 +195,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
-	k.locks = newLockTable(k.trk)
+	k.locks = filelock.NewTable[*fdTable, *file](k.trk.markLocks)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: k.mem})
 	k.leases = newLeaseTable()
 	k.dur.init()

@@ -66,7 +66,8 @@
 //     caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
-//     deadlock detection (locks.go), reported as lock/<ino> records;
+//     deadlock detection (package filelock; the calls and records in
+//     locks.go), reported as lock/<ino> records;
 //   - the System V IPC namespace (package sysvipc, glued by
 //     syscalls_sysvipc.go): semaphore sets, message queues, and the
 //     bookkeeping of shared memory segments whose memory is a file of
@@ -221,7 +222,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
-//	        lockTable.mu         (closing an fd drops POSIX locks)
+//	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mappingTable.mu

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
@@ -92,7 +93,7 @@ type file struct {
 	// locks is set once the description took an OFD or flock lock: its
 	// release then drops them. Set atomically (fcntlLock, sysFlock,
 	// restore).
-	locks atomic.Pointer[lockTable]
+	locks atomic.Pointer[filelock.Table[*fdTable, *file]]
 	// leases is set once the description took a lease (leases.go): its
 	// release then drops it. Set atomically.
 	leases atomic.Pointer[leaseTable]
@@ -186,7 +187,7 @@ func (f *file) decRef() {
 	}
 	if n == 0 {
 		if lt := f.locks.Load(); lt != nil {
-			lt.fileReleased(f)
+			dropDescriptionLocks(lt, f)
 		}
 		if lt := f.leases.Load(); lt != nil {
 			lt.fileReleased(f)
