@@ -195,8 +195,8 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
-	k.locks = filelock.NewTable[*fdTable, *file](k.trk.markLocks)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: k.mem})
+	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {

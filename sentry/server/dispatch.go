@@ -194,7 +194,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		return r
 	}
 	if c.eff != nil {
-		k.trk.setEffects(seq, c.eff)
+		k.trk.SetEffects(seq, c.eff)
 	}
 	if c.sigpipe {
 		k.mu.Lock()

@@ -111,7 +111,7 @@ func (t *fdTable) setLocked(fd int, e fdEntry) {
 	if e.f != nil && t.trk != nil && e.f.trk.Load() == nil {
 		e.f.trk.Store(t.trk)
 	}
-	t.trk.markSlot(t, int32(fd))
+	t.trk.touch(fdSlot{t, int32(fd)})
 }
 
 // eachLocked calls fn for every open fd in increasing order.

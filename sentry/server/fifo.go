@@ -84,7 +84,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	ropens, wopens := p.ropens, p.wopens
 	p.mu.Unlock()
 	tab.mu.Unlock()
-	p.trk.markPipe(p)
+	p.trk.touch(p)
 	f := newFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil

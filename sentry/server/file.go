@@ -197,12 +197,12 @@ func (f *file) decRef() {
 		if f.d != nil && f.d.v != nil {
 			f.d.v.k.inotifyClosed(f)
 		}
-		f.trk.Load().markFile(f)
+		f.trk.Load().touch(f)
 	}
 }
 
 // changed reports a change of f's replay state (flags).
-func (f *file) changed() { f.trk.Load().markFile(f) }
+func (f *file) changed() { f.trk.Load().touch(f) }
 
 // setOffLocked sets the offset, reported with the reply of call c.
 // Precondition: f.mu is held.

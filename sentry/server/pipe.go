@@ -215,7 +215,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	p.capacity = size
 	p.changed.Notify()
 	p.mu.Unlock()
-	p.trk.markPipe(p)
+	p.trk.touch(p)
 	return int64(size), nil
 }
 
@@ -236,7 +236,7 @@ func (e *pipeEnd) release() {
 	e.p.changed.Notify()
 	unused := e.p.readers+e.p.writers == 0
 	e.p.mu.Unlock()
-	e.p.trk.markPipe(e.p)
+	e.p.trk.touch(e.p)
 	if e.p.fifos != nil {
 		// Until dropIfUnused forgets it, an open may find it again.
 		e.p.fifos.dropIfUnused(e.p)
