@@ -32,3 +32,23 @@ func TestKernelConfig(t *testing.T) {
 	}
 	compare(t, tu.Run(t, timeout, dir, "", prog), got)
 }
+
+// TestSuitesFixes compares each program of testdata/suites2 with a native
+// run, each side in a directory of its own.
+func TestSuitesFixes(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, name := range []string{
+		// proc_reread: /proc files start over at offset 0; /proc/self/mounts
+		// polls mount changes (LTP epoll_wait10).
+		"proc_reread",
+	} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites2", name))
+			want := tu.Run(t, timeout, t.TempDir(), "", prog)
+			if want.ExitCode != 0 {
+				t.Fatalf("native run failed (%d): %s%s", want.ExitCode, want.Stdout, want.Stderr)
+			}
+			compare(t, want, tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog))
+		})
+	}
+}
