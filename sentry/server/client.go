@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -51,8 +52,8 @@ type clientState struct {
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
 	// binder binds the file handles in the client's state records to it
-	// (handlebind.go). Set by newVFS, immutable after newClientState.
-	binder handleBinder
+	// (package handlebind). Set by newVFS, immutable after newClientState.
+	binder handlebind.Binder
 	log    hclog.Logger
 	gofer  goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.

@@ -189,7 +189,7 @@
 // semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. The gofer file handles in the records a client receives are
-// bound to it (handlebind.go: a tag under the gofer's binding key), and
+// bound to it (package handlebind: a tag under the gofer's binding key), and
 // checked when they come back. restore.go rebuilds a client from a
 // Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync (one batched Fsync per flusher pass) and pushes

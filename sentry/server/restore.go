@@ -204,7 +204,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
-	if err := k.binder.unbindRecords(rs.Records); err != nil {
+	if err := k.binder.UnbindRecords(rs.Records); err != nil {
 		k.log.Warn("restore refused", "err", err)
 		return err
 	}
@@ -776,7 +776,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.mu.Unlock()
 	known := f != nil
 	if !known {
-		fh, err := k.binder.unbind(rw.FileHandle)
+		fh, err := k.binder.Unbind(rw.FileHandle)
 		if err != nil {
 			k.log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
 			return err

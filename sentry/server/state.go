@@ -524,7 +524,7 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	k.mu.Lock()
 	recs := k.collectStateLocked(seq, r != nil)
 	k.mu.Unlock()
-	k.binder.bindRecords(recs)
+	k.binder.BindRecords(recs)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -188,7 +189,7 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err := goferErr("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
-	k.binder = handleBinder{key: r.BindingKey, client: k.originID}
+	k.binder = handlebind.New(r.BindingKey, k.originID)
 	v := &vfs{k: k, rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
