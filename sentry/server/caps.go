@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Capabilities, as Linux keeps them in struct cred: five sets and the
@@ -165,7 +166,7 @@ func (c *syscallCtx) capHeader(addr uint64) (words int, pid int32, err error) {
 		if err := c.mem.CopyOut(addr, v[:]); err != nil {
 			return 0, 0, err
 		}
-		return 0, 0, outputsError{unix.EINVAL}
+		return 0, 0, syserr.KeepOutputs(unix.EINVAL)
 	}
 	return words, int32(binary.LittleEndian.Uint32(b[4:])), nil
 }

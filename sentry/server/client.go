@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
@@ -573,9 +574,9 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.ttyResize(op.TtyResize)
 	}
 	if err != nil {
-		r.Errno = int32(errnoOf(err))
+		r.Errno = int32(syserr.ErrnoOf(err))
 		r.Action = nil
-		if r.Errno == int32(errnoUnknownIsEIO) {
+		if r.Errno == int32(syserr.UnknownErrno) {
 			k.log.Warn("call failed", "seq", call.Seq, "err", err)
 		}
 	}
@@ -596,7 +597,7 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
 		if err := k.fault(t, op.Fault); err != nil {
-			r.Errno = int32(errnoOf(err))
+			r.Errno = int32(syserr.ErrnoOf(err))
 		}
 		return r
 	}

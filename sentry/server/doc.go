@@ -168,10 +168,11 @@
 //
 // # Errors
 //
-// Handlers return Go errors wrapping a unix.Errno; errnoOf maps them to the
-// reply's errno at the dispatch boundary (dispatch.go). Bad input from the
-// network or the application gets an errno, never a panic; a handler panic
-// is a bug, logged and answered EIO.
+// Handlers return Go errors wrapping a unix.Errno (package syserr);
+// syserr.ErrnoOf maps them to the reply's errno at the dispatch boundary
+// (dispatch.go). Bad input from the network or the application gets an
+// errno, never a panic; a handler panic is a bug, logged and answered
+// EIO.
 //
 // # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -449,7 +450,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 	ctx, cancel := k.vfs.rpcCtx()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
 		releaseHandles(k, []uint64{h})
 		return nil, nil, err
 	}
@@ -627,7 +628,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			}
 			jimg, jinterp, err := k.planImage(jf, jst)
 			if err != nil {
-				if errnoOf(err) == unix.ENOEXEC {
+				if syserr.ErrnoOf(err) == unix.ENOEXEC {
 					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
 				}
 				return ep, err
@@ -677,7 +678,7 @@ func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, str
 	ef, err := elf.NewFile(ra)
 	if err != nil {
 		f.decRef()
-		if isErrno(err) {
+		if syserr.IsErrno(err) {
 			return nil, "", err
 		}
 		return nil, "", fmt.Errorf("parse elf: %v: %w", err, unix.ENOEXEC)

@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // maxGoferIO bounds the data of one gofer Read or Write RPC.
@@ -43,7 +44,7 @@ func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
 		ctx, cancel := v.rpcCtx()
 		r, err := v.k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
 		cancel()
-		if err := goferErr("read", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("read", r.GetErrno(), err); err != nil {
 			if len(out) > 0 {
 				return out, nil
 			}
@@ -101,7 +102,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 			attrs = attrsOfStat(r.Stat)
 			c.goferStat = r.Stat
 		}
-		if err := goferErr("write", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("write", r.GetErrno(), err); err != nil {
 			if written > 0 {
 				return written, nil
 			}
@@ -143,7 +144,7 @@ func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
-	if err := goferErr("stat", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	return r.Stat, nil

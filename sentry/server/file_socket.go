@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // socketState is a client's socket state. Its zero value is ready.
@@ -583,8 +584,8 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 	defer cancel()
 	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.umask(),
 		Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
-	if err := goferErr("mknod socket "+name, r.GetErrno(), err); err != nil {
-		if errnoOf(err) == unix.EEXIST {
+	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
+		if syserr.ErrnoOf(err) == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
 		}
 		return 0, "", err

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // FuzzRestore gives a fresh client arbitrary Restore and Rewrite messages
@@ -74,7 +75,7 @@ func FuzzRestore(f *testing.F) {
 			call.Op = &sentrypb.Call_Restore{Restore: rs}
 		}
 		r := k.execAux(call)
-		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > maxErrno {
+		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > syserr.MaxErrno {
 			t.Fatalf("reply %v", r)
 		}
 		if r.GetErrno() != 0 {

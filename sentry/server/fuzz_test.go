@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 const fuzzAddr = 0x10000
@@ -170,7 +171,7 @@ func FuzzSyscall(f *testing.F) {
 		if r == nil {
 			return
 		}
-		if r.Errno < 0 || r.Errno > maxErrno {
+		if r.Errno < 0 || r.Errno > syserr.MaxErrno {
 			t.Fatalf("%s: errno %d out of range", sysName(sysno), r.Errno)
 		}
 		if r.Errno != 0 && len(r.Outputs) != 0 {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Job control: group stops and SIGCONT (docs/ARCHITECTURE.md, "Stop
@@ -223,7 +224,7 @@ func (k *clientState) jobControlAccess(c *syscallCtx, sid, fgPgrp int32, sig int
 	}
 	k.mu.Unlock()
 	d.run(k)
-	return errRestartSys
+	return syserr.RestartSys
 }
 
 // orphanableByExitLocked returns the process groups that exiting p may

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 func (e *env) fork(tid int32) int32 {
@@ -160,7 +161,7 @@ func TestBlockedCallKilledAndInterrupted(t *testing.T) {
 	go func() { done <- e.sys(child, unix.SYS_READ, rfd, buf, 8) }()
 	time.Sleep(20 * time.Millisecond)
 	e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Interrupt{Interrupt: &sentrypb.Interrupt{Tid: child}}})
-	if r := <-done; r.Errno != int32(errRestartSys) {
+	if r := <-done; r.Errno != int32(syserr.RestartSys) {
 		t.Fatalf("interrupted read: %v", r)
 	}
 	go func() { done <- e.sys(child, unix.SYS_READ, rfd, buf, 8) }()
@@ -552,7 +553,7 @@ func TestInlineCallWaitsForQueuedCalls(t *testing.T) {
 		t.Errorf("getppid of PID 1 = %d", got)
 	}
 	e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Interrupt{Interrupt: &sentrypb.Interrupt{Tid: child}}})
-	if r := <-read; r.Errno != int32(errRestartSys) {
+	if r := <-read; r.Errno != int32(syserr.RestartSys) {
 		t.Fatalf("interrupted read: %v", r)
 	}
 	if r := <-ppid; r.Errno != 0 || r.Ret != 1 {

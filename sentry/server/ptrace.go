@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // ptrace (docs/ARCHITECTURE.md, "ptrace"). The tracee's registers and
@@ -257,7 +258,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	fresh, err := tr.EnterStop(m.Gen, m.WaitStatus)
 	if err != nil {
 		k.mu.Unlock()
-		r.Errno = int32(errnoOf(err))
+		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
 	if fresh {

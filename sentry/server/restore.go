@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -637,7 +638,7 @@ func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
 	ctx, cancel := k.vfs.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
-	if err := goferErr("reopen", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
 		return 0, nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
@@ -725,7 +726,7 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
 		releaseHandles(k, []uint64{h})
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -190,11 +191,11 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			}
 			return c.openDentry(d, flags)
 		}
-		if errnoOf(err) != unix.ENOENT {
+		if syserr.ErrnoOf(err) != unix.ENOENT {
 			return nil, err
 		}
 		f, err := c.createFile(dir, name, flags, mode, uint32(attempt))
-		if errnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
+		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
 		return f, err
@@ -221,7 +222,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
 		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part), PathHandle: true,
 	})
-	if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
@@ -657,7 +658,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 		// A call re-sent after a restore: the name may exist because the
 		// first execution made it. The gofer's reply cache knows; if it
 		// did not, the gofer fails with EEXIST itself.
-	} else if errnoOf(err) != unix.ENOENT {
+	} else if syserr.ErrnoOf(err) != unix.ENOENT {
 		return nil, "", false, err
 	}
 	if dir.kind != dkGofer {
@@ -684,7 +685,7 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(0)})
-	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
@@ -727,7 +728,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.origin(0)})
-	if err := goferErr("symlink "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
@@ -802,7 +803,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
-	if err := goferErr("link "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	c.k.inotifyChild(dir, name, inCreate, false)
@@ -860,7 +861,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.lookupChild(c, dir, name)
 	if err != nil {
-		if errnoOf(err) == unix.ENOENT && c.resent() && dir.kind == dkGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.kind == dkGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
@@ -906,7 +907,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
-	if err := goferErr("unlink "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	v.forget(dir, name)
@@ -974,7 +975,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		// Re-sent after a restore, the source may be gone because the
 		// first execution moved it: the gofer's reply cache knows.
-		if errnoOf(err) != unix.ENOENT || !c.resent() {
+		if syserr.ErrnoOf(err) != unix.ENOENT || !c.resent() {
 			return 0, err
 		}
 	}
@@ -1011,7 +1012,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
-	if err := goferErr("rename "+oname, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	v.moved(odir, oname, ndir, nname, flags&renameExchange != 0)
@@ -1121,7 +1122,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
-	if err := goferErr("setstat", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
 	v.noteAttrs(d, r.Stat)
@@ -1158,7 +1159,7 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a fileAttrs) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.origin(killPrivPart)})
-	if err := goferErr("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
 		c.k.log.Debug("clearing set-id bits failed", "err", err)
 		return
 	}
@@ -1502,7 +1503,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		ctx, cancel := c.k.vfs.rpcCtx()
 		defer cancel()
 		r, err := c.k.gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
-		if err := goferErr("statfs", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
 			return 0, err
 		}
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
@@ -1651,7 +1652,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
-	if err := goferErr("mknod "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -799,7 +800,7 @@ func (v *vfs) fsync(h uint64, dataOnly bool) error {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
-	return goferErr("fsync", r.GetErrno(), err)
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 
 func sysSync(c *syscallCtx) (int64, error) {
@@ -907,7 +908,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					// each (ls -l, find) needs no Walk nor Stat.
 					v.noteListing(d, r.Entries, r.Stats, seq)
 				}
-				if err := goferErr("getdents", r.GetErrno(), err); err != nil {
+				if err := syserr.FromGofer("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {
 						break
 					}

@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // maxSymlinkHops is Linux's MAXSYMLINKS.
@@ -186,7 +187,7 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err == nil && r.Errno == 0 && (r.Root == nil || r.Stat == nil) {
 		err = fmt.Errorf("attach reply without root")
 	}
-	if err := goferErr("attach", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	k.binder = handlebind.New(r.BindingKey, k.originID)
@@ -224,7 +225,7 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 	defer cancel()
 	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
 	if err != nil {
-		return nil, goferErr("walk", 0, err)
+		return nil, syserr.FromGofer("walk", 0, err)
 	}
 	if len(r.Files) > 0 && r.Files[0].GetHandle() != nil && r.Files[0].Stat != nil {
 		// Release anything beyond what we asked for.
@@ -247,7 +248,7 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 	if r.Errno == 0 {
 		return nil, fmt.Errorf("walk %q: empty reply: %w", name, unix.ENOENT)
 	}
-	return nil, goferErr("walk "+name, r.Errno, nil)
+	return nil, syserr.FromGofer("walk "+name, r.Errno, nil)
 }
 
 // fileHandleOf returns d's gofer file handle, if known.
@@ -270,7 +271,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
 		r, err := v.k.gofer.Attach(ctx, &goferpb.AttachRequest{})
-		if err := goferErr("attach", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
 			return 0, nil, nil, err
 		}
 		if r.Root == nil || r.Stat == nil {
@@ -393,7 +394,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
 		r, err := v.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
-		if err := goferErr("open", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
 			releaseHandles(v.k, []uint64{h})
 			return 0, nil, err
 		}
@@ -408,7 +409,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 	cancel()
 	v.unpin(parent)
 	if err != nil {
-		return 0, nil, goferErr("walk-open "+name, 0, err)
+		return 0, nil, syserr.FromGofer("walk-open "+name, 0, err)
 	}
 	var ids []uint64
 	for _, f := range r.Files {
@@ -418,7 +419,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 	}
 	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
 		releaseHandles(v.k, ids)
-		return 0, nil, goferErr("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
+		return 0, nil, syserr.FromGofer("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
 	}
 	wf := r.Files[0]
 	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
@@ -426,7 +427,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		releaseHandles(v.k, ids)
 		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
-	if err := goferErr("walk-open "+name, r.OpenErrno, nil); err != nil {
+	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
 		releaseHandles(v.k, ids)
 		return 0, nil, err
 	}
@@ -507,7 +508,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 		return nil, err
 	}
 	wf, err := v.walkOne(dh, name)
-	if errnoOf(err) == unix.ENOENT {
+	if syserr.ErrnoOf(err) == unix.ENOENT {
 		v.mu.Lock()
 		if dir.children[name] == nil {
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
@@ -652,7 +653,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := v.k.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
-	if err := goferErr("readlink", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("readlink", r.GetErrno(), err); err != nil {
 		return "", err
 	}
 	v.mu.Lock()
@@ -679,7 +680,7 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
-	if err := goferErr("stat", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	v.noteAttrs(d, r.Stat)

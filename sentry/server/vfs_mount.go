@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Mounts the sentry makes (mount(2) of a tmpfs) are grafted onto the
@@ -176,7 +177,7 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 		ctx, cancel := v.rpcCtx()
 		r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
 		cancel()
-		if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fail(err)
 		}
 		if r.GetHandle() != nil {
@@ -251,7 +252,7 @@ func (v *vfs) removeBacking(vm *vmount, h uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
 	cancel()
-	if err := goferErr("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
 	}
 	releaseNow(v.k, append([]uint64{vm.backingParent}, vm.keep...))

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // /dev/shm (shm_open, sem_open, Python's multiprocessing) is a writable
@@ -51,7 +52,7 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 	ctx, cancel := v.rpcCtx()
 	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
 	cancel()
-	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fail(err)
 	}
 	if r.GetHandle() != nil {
@@ -88,7 +89,7 @@ func (v *vfs) removeShm() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.k.id), Flags: unix.AT_REMOVEDIR})
 	cancel()
-	if err := goferErr("rmdir /dev/shm", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("rmdir /dev/shm", r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
 	}
 	releaseHandles(v.k, append([]uint64{parent}, keep...))
@@ -108,7 +109,7 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, err := v.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
 		cancel()
-		if goferErr("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
+		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
 			break
 		}
 		for _, e := range r.Entries {
@@ -132,7 +133,7 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
 		cancel()
-		if err := goferErr("unlink", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("unlink", r.GetErrno(), err); err != nil {
 			v.k.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
 		}
 	}

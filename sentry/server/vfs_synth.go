@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // This file synthesizes /dev and /proc from the server's own state.
@@ -598,7 +599,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
-	if err := goferErr("clone", w.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if len(w.Files) != 1 || w.Files[0].GetHandle().GetId() == 0 {
@@ -606,7 +607,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	}
 	h := w.Files[0].Handle.Id
 	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
 		releaseHandles(c.k, []uint64{h})
 		return nil, err
 	}
