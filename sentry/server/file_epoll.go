@@ -295,9 +295,9 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	if !ok || epf == tf {
 		return 0, unix.EINVAL
 	}
-	if !tf.impl.stream() {
+	if pf, ok := tf.impl.(*procFile); !tf.impl.stream() && (!ok || pf.mounts == nil) {
 		// Regular files and directories are always ready: Linux refuses
-		// them.
+		// them (but /proc/<pid>/mounts, which polls mount changes).
 		return 0, unix.EPERM
 	}
 	var events uint32
