@@ -9,7 +9,8 @@
 //
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
-//     capability sets (process.go, syscalls_proc.go, caps.go);
+//     capability sets (process.go, syscalls_proc.go, caps.go; the
+//     credentials and their rules are package auth);
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
@@ -74,8 +75,9 @@
 //     /dev/shm that the client maps (ShmAttachPlan), reported as
 //     sysv/... records;
 //   - permission checks: DAC against the calling process's credentials
-//     (supplementary groups and capabilities included), the sticky bit, set-id clearing
-//     and the owner and group of new files, all in perm.go; the gofer
+//     (supplementary groups and capabilities included), the sticky bit,
+//     set-id clearing and the owner and group of new files (the rules in
+//     package auth, applied to dentries in perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -515,7 +516,7 @@ type execPlan struct {
 	ids []uint64
 	// image are the attributes of the ELF file the plan loads (not a
 	// script's, nor the dynamic loader's): its set-id bits apply.
-	image fileAttrs
+	image auth.FileAttrs
 	// noNewPrivs ignores image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
 	noNewPrivs bool
 }
@@ -535,7 +536,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 	k.mu.Lock()
 	cr := c.t.proc.creds
 	k.mu.Unlock()
-	ep.plan.Uid, ep.plan.Gid, ep.plan.Euid, ep.plan.Egid = cr.ruid, cr.rgid, cr.euid, cr.egid
+	ep.plan.Uid, ep.plan.Gid, ep.plan.Euid, ep.plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
 	base := filename
 	if i := strings.LastIndexByte(strings.TrimRight(base, "/"), '/'); i >= 0 {
 		base = base[i+1:]
@@ -645,8 +646,8 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 
 // mayExec reports whether cr may execute a file with attributes st: some
 // x bit must be set (even for root), and for others the matching one.
-func mayExec(st *goferpb.Stat, cr creds) bool {
-	return st.Mode&0111 != 0 && cr.permits(attrsOfStat(st), permExec)
+func mayExec(st *goferpb.Stat, cr auth.Creds) bool {
+	return st.Mode&0111 != 0 && cr.Permits(attrsOfStat(st), auth.MayExec)
 }
 
 // parseShebang parses a "#!interp [arg]" line as Linux's binfmt_script.
@@ -840,9 +841,9 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
 	p.execed = true
-	p.creds.execSetID(ep.image, ep.noNewPrivs)
-	p.creds.execCaps()
-	ep.plan.Euid, ep.plan.Egid = p.creds.euid, p.creds.egid
+	p.creds.ExecSetID(ep.image, ep.noNewPrivs)
+	p.creds.ExecCaps()
+	ep.plan.Euid, ep.plan.Egid = p.creds.EUID, p.creds.EGID
 	k.trk.touch(p)
 	ep.plan.Tid = p.pid
 	k.ptraceExecLocked(t, &d)
@@ -1029,9 +1030,9 @@ type rootProcessSpec interface {
 //
 // Preconditions: k.mu is locked.
 func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, comm string) {
-	p.creds = rootCreds(st.GetUid(), st.GetGid())
-	p.creds.groups = slices.Clone(st.GetGroups())
-	p.creds.caps = capsFromProto(st.GetCaps(), st.GetUid())
+	p.creds = auth.RootCreds(st.GetUid(), st.GetGid())
+	p.creds.Groups = slices.Clone(st.GetGroups())
+	p.creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
 	p.fds = newFDTable(k.trk, k.locks)
 	if n := st.GetNofile(); n > 0 {
 		p.fds.setLimit(int32(min(n, nrOpen)))

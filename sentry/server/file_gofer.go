@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -71,9 +72,9 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		return 0, unix.EINVAL
 	}
 	written := 0
-	var attrs fileAttrs
+	var attrs auth.FileAttrs
 	defer func() {
-		if written > 0 && attrs.mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		if written > 0 && attrs.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 			var d *dentry
 			if f != nil {
 				d = f.d

@@ -90,7 +90,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	cr := c.creds()
 	ctx, cancel := v.rpcCtx()
 	cr0, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
-		Mode: 0777, Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
+		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
 	cancel()
 	if err := syserr.FromGofer("create "+hidden, cr0.GetErrno(), err); err != nil {
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)

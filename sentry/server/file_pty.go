@@ -321,7 +321,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 		if !leader {
 			return 0, unix.EPERM
 		}
-		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().capable(linux.CAP_SYS_ADMIN) {
+		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		t.SetSession(sid, pgid)

@@ -94,7 +94,7 @@ func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *
 	if act.handler == sigIgn || act.flags&saNoCldStop != 0 {
 		return
 	}
-	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, p.pid, p.creds.ruid, status), d)
+	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, p.pid, p.creds.RUID, status), d)
 }
 
 // orphanedPgrpLocked says process group pgid is orphaned: no member has a

@@ -474,7 +474,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 		f.changed()
 		return 0, nil
 	}
-	if cr := c.creds(); !cr.ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
 		return 0, unix.EACCES
 	}
 	if rank == leaseRead && f.writable() {

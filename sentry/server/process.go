@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,21 +13,6 @@ const (
 	maxTID     = 1 << 22
 	maxThreads = 4096
 )
-
-// creds are a process's credentials (see perm.go for what they permit).
-type creds struct {
-	ruid, euid, suid, fsuid uint32
-	rgid, egid, sgid, fsgid uint32
-	// groups are the supplementary groups. setgroups replaces the slice;
-	// it is never changed in place, so copies of creds may share it.
-	groups []uint32
-	// caps are the capability sets (caps.go).
-	caps capSets
-}
-
-func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil, initialCaps(uid)}
-}
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
 // are protected by clientState.mu.
@@ -111,7 +97,7 @@ type process struct {
 	fs *fsContext
 	// sig holds the signal dispositions (shared on CLONE_SIGHAND).
 	sig   *sigHandlers
-	creds creds
+	creds auth.Creds
 	// comm is the process name; exe the path of its executable.
 	comm string
 	exe  *dentry
@@ -342,7 +328,7 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 		if p.exitStatus&0x7f != 0 {
 			code, st = cldKilled, p.exitStatus&0x7f
 		}
-		info := siginfoChld(p.exitSignal, code, p.pid, p.creds.ruid, st)
+		info := siginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
 		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -174,14 +175,14 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 		entered = tt.ptrace.WaitEntered()
 	}
 	if !seize {
-		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.ruid), d)
+		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.RUID), d)
 	}
 	return entered, nil
 }
 
 // ptraceMayAccess says tracer may trace tracee (package ptrace).
 func ptraceMayAccess(tracer, tracee *process) bool {
-	return ptrace.MayAccess(tracer.creds.ptraceCreds(), tracee.creds.ptraceCreds(), func() bool {
+	return ptrace.MayAccess(ptraceCreds(tracer.creds), ptraceCreds(tracee.creds), func() bool {
 		for q := tracee; q != nil; q = q.parent {
 			if q == tracer {
 				return true
@@ -192,9 +193,9 @@ func ptraceMayAccess(tracer, tracee *process) bool {
 }
 
 // ptraceCreds are cr as package ptrace checks them.
-func (cr creds) ptraceCreds() ptrace.Creds {
-	return ptrace.Creds{RUID: cr.ruid, EUID: cr.euid, SUID: cr.suid, RGID: cr.rgid, EGID: cr.egid, SGID: cr.sgid,
-		CapSysPtrace: cr.capable(linux.CAP_SYS_PTRACE)}
+func ptraceCreds(cr auth.Creds) ptrace.Creds {
+	return ptrace.Creds{RUID: cr.RUID, EUID: cr.EUID, SUID: cr.SUID, RGID: cr.RGID, EGID: cr.EGID, SGID: cr.SGID,
+		CapSysPtrace: cr.Capable(linux.CAP_SYS_PTRACE)}
 }
 
 // ptraceLinkLocked makes tracer trace tt.
@@ -305,7 +306,7 @@ func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d
 	if act.handler == sigIgn || (code != cldExited && code != cldKilled && act.flags&saNoCldStop != 0) {
 		return
 	}
-	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.ruid, status), d)
+	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.RUID, status), d)
 }
 
 // ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
@@ -408,7 +409,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 	tr := best.ptrace
 	if tr.ExitPending {
 		st := tr.ExitStatus
-		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.ruid, code: cldExited, sistatus: (st >> 8) & 0xff}
+		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.RUID, code: cldExited, sistatus: (st >> 8) & 0xff}
 		if st&0x7f != 0 {
 			r.code, r.sistatus = cldKilled, st&0x7f
 		}
@@ -418,7 +419,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		}
 		return r, true, true
 	}
-	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.ruid, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
+	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
 		k.trk.touch(best)

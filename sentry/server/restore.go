@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -441,11 +442,11 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
-		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
-			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid,
-			caps: capsFromProto(ps.Caps, ps.Euid)}
+		p.creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
+			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
+			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
-			p.creds.groups = slices.Clone(ps.Groups)
+			p.creds.Groups = slices.Clone(ps.Groups)
 		}
 		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {

@@ -380,11 +380,11 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
-		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
-		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
+		Ruid: p.creds.RUID, Euid: p.creds.EUID, Suid: p.creds.SUID,
+		Rgid: p.creds.RGID, Egid: p.creds.EGID, Sgid: p.creds.SGID,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
-		Execed: p.execed, Caps: p.creds.caps.proto(),
+		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Execed: p.execed, Caps: capsProto(p.creds.Caps),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 		TtyForegroundPgrp: k.ttyForegroundLocked(p),
 	}

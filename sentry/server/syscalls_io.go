@@ -532,7 +532,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.flags.Load()&unix.O_NOATIME == 0 && f.d != nil &&
-			!c.creds().ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+			!c.creds().OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -582,7 +582,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.impl.(*pipeEnd).p.capacity = max

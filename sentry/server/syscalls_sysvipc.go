@@ -32,7 +32,7 @@ const segmentCreatePart = 100
 
 func (c *syscallCtx) ipcCaller() sysvipc.Caller {
 	cr := c.creds()
-	return sysvipc.Caller{Pid: c.pid(), UID: cr.euid, GID: cr.egid, Groups: cr.groups, Privileged: cr.euid == 0}
+	return sysvipc.Caller{Pid: c.pid(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
 
 func marshalBytes(m marshal.Marshallable) []byte {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -592,16 +593,16 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
 	if acc != unix.O_WRONLY {
-		mask |= permRead
+		mask |= auth.MayRead
 	}
 	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
-		mask |= permWrite
+		mask |= auth.MayWrite
 	}
 	st, err := g.stat(c)
 	if err != nil {
 		return nil, err
 	}
-	if !c.callerCreds().permits(attrsOfStat(st), mask) {
+	if !c.callerCreds().Permits(attrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
 	ctx, cancel := v.rpcCtx()
