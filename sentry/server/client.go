@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
@@ -105,8 +106,9 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
-	// releases queues gofer handles to release (releases.go); own lock.
-	releases releaseQueue
+	// releases queues gofer handles to release; own lock. Immutable
+	// pointer.
+	releases *goferclient.ReleaseQueue
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
@@ -174,6 +176,11 @@ type clientState struct {
 	resentBelow atomic.Uint64
 }
 
+// releaseDelay is how long a gofer handle a client no longer needs may
+// wait for others to be released with it (goferclient.ReleaseQueue); a
+// variable for tests.
+var releaseDelay = 20 * time.Millisecond
+
 func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
@@ -197,6 +204,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
+	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
 	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
 	k.leases = newLeaseTable()

@@ -55,7 +55,8 @@
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go); names found missing
 //     are kept as negative dentries (dentry.negative); handles no longer
-//     needed are released in batches off the calls' path (releases.go);
+//     needed are released in batches off the calls' path
+//     (goferclient.ReleaseQueue);
 //     the mount table (package mount: what /proc's mounts and mountinfo
 //     list, mounts made outside the sentry included) and the tmpfs
 //     mounts of mount(2), each a per-client gofer directory grafted over
@@ -240,9 +241,9 @@
 //	                              break signals its holders after
 //	                              dropping leaseTable.mu)
 //
-//	releaseQueue.mu, and goferclient's locks  (leaves, taken under no
-//	                              lock of the package and never held
-//	                              across an RPC)
+//	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
+//	                              under no lock of the package and never
+//	                              held across an RPC)
 //
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)

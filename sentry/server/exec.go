@@ -452,7 +452,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return nil, nil, err
 	}
 	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, acc)

@@ -151,7 +151,7 @@ func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 	return r.Stat, nil
 }
 
-func (g *goferFile) release() { releaseHandles(g.v.k, []uint64{g.handle}) }
+func (g *goferFile) release() { g.v.k.releases.Release([]uint64{g.handle}) }
 
 // goferDir is a directory served by the gofer.
 type goferDir struct {
@@ -166,7 +166,7 @@ func (g *goferDir) write(*syscallCtx, *file, []byte, int64) (int, error) {
 	return 0, unix.EISDIR
 }
 func (g *goferDir) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
-func (g *goferDir) release()                                { releaseHandles(g.v.k, []uint64{g.handle}) }
+func (g *goferDir) release()                                { g.v.k.releases.Release([]uint64{g.handle}) }
 
 // handleOfFile returns the gofer handle backing f, if any.
 func handleOfFile(f *file) (uint64, bool) {

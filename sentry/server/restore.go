@@ -644,7 +644,7 @@ func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if r.Handle != nil {
-			releaseHandles(k, []uint64{r.Handle.Id})
+			k.releases.Release([]uint64{r.Handle.Id})
 		}
 		return 0, nil, unix.EIO
 	}
@@ -664,7 +664,7 @@ func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow 
 		}
 		return v.resolve(rc, v.root, p, follow)
 	}
-	defer releaseHandles(k, []uint64{h})
+	defer k.releases.Release([]uint64{h})
 	return k.dentryFor(rc, p, st, fh), nil
 }
 
@@ -716,19 +716,19 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	flags := fs.Flags
 	switch {
 	case flags&unix.O_PATH != 0:
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return newFile(&pathFile{d: d, c: k}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return nil, unix.ENXIO
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil

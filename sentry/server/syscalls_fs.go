@@ -228,7 +228,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if id := r.GetPath().GetId(); id != 0 {
-			releaseHandles(c.k, []uint64{id})
+			c.k.releases.Release([]uint64{id})
 		}
 		return nil, unix.EIO
 	}

@@ -424,7 +424,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
 		cancel()
 		if err := syserr.FromGofer("open "+name, r.GetErrno(), err); err != nil {
-			releaseHandles(c.k, []uint64{h})
+			c.k.releases.Release([]uint64{h})
 			return nil, nil, err
 		}
 		f = newFile(&goferFile{v: v, handle: h, fh: fh}, d, unix.O_RDWR)

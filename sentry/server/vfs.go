@@ -213,10 +213,7 @@ func (v *vfs) releaseAll() {
 	v.mu.Lock()
 	hs := v.cachedHandleIDsLocked()
 	v.mu.Unlock()
-	v.k.releases.mu.Lock()
-	hs = append(hs, v.k.releases.takeLocked()...)
-	v.k.releases.mu.Unlock()
-	releaseNow(v.k, hs)
+	v.k.releases.FlushWith(hs)
 }
 
 // walkOne walks name from directory handle dir.
@@ -236,13 +233,13 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 			}
 		}
 		if len(extra) > 0 {
-			releaseHandles(v.k, extra)
+			v.k.releases.Release(extra)
 		}
 		return r.Files[0], nil
 	}
 	for _, f := range r.Files {
 		if f.GetHandle() != nil {
-			releaseHandles(v.k, []uint64{f.Handle.Id})
+			v.k.releases.Release([]uint64{f.Handle.Id})
 		}
 	}
 	if r.Errno == 0 {
@@ -309,7 +306,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
-		releaseHandles(v.k, []uint64{wf.Handle.Id})
+		v.k.releases.Release([]uint64{wf.Handle.Id})
 		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	v.mu.Lock()
@@ -357,7 +354,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 	}
 	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
 		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		releaseHandles(v.k, ids)
+		v.k.releases.Release(ids)
 		return nil
 	}
 	v.mu.Lock()
@@ -373,7 +370,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 		evicted = v.evictLocked()
 	}
 	v.mu.Unlock()
-	releaseHandles(v.k, evicted)
+	v.k.releases.Release(evicted)
 	return r.Files[1]
 }
 
@@ -395,7 +392,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		defer cancel()
 		r, err := v.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
 		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-			releaseHandles(v.k, []uint64{h})
+			v.k.releases.Release([]uint64{h})
 			return 0, nil, err
 		}
 		return h, fh, nil
@@ -418,17 +415,17 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		}
 	}
 	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
-		releaseHandles(v.k, ids)
+		v.k.releases.Release(ids)
 		return 0, nil, syserr.FromGofer("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
 	}
 	wf := r.Files[0]
 	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
-		releaseHandles(v.k, ids)
+		v.k.releases.Release(ids)
 		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
-		releaseHandles(v.k, ids)
+		v.k.releases.Release(ids)
 		return 0, nil, err
 	}
 	v.mu.Lock()
@@ -533,7 +530,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
 		v.mu.Unlock()
 		if h != 0 {
-			releaseHandles(v.k, []uint64{h})
+			v.k.releases.Release([]uint64{h})
 		}
 		return ch
 	}
@@ -549,7 +546,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 	dir.children[name] = d
 	v.mu.Unlock()
 	if len(evicted) > 0 {
-		releaseHandles(v.k, evicted)
+		v.k.releases.Release(evicted)
 	}
 	return d
 }

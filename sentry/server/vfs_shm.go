@@ -45,7 +45,7 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*dentry, error) {
-		releaseHandles(v.k, append(append(hs, ph), keep...))
+		v.k.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
 	name := shmDirName(v.k.id)
@@ -56,7 +56,7 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 		return fail(err)
 	}
 	if r.GetHandle() != nil {
-		releaseHandles(v.k, []uint64{r.Handle.Id})
+		v.k.releases.Release([]uint64{r.Handle.Id})
 	}
 	wf, err := v.walkOne(ph, name)
 	if err != nil {
@@ -85,14 +85,14 @@ func (v *vfs) removeShm() {
 	}
 	name := d.name
 	v.removeTree(d.handle, 0)
-	releaseHandles(v.k, []uint64{d.handle})
+	v.k.releases.Release([]uint64{d.handle})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.k.id), Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir /dev/shm", r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
 	}
-	releaseHandles(v.k, append([]uint64{parent}, keep...))
+	v.k.releases.Release(append([]uint64{parent}, keep...))
 }
 
 // maxShmDepth bounds the directories removeTree descends into.
@@ -126,7 +126,7 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		if dirs[i] {
 			if wf, err := v.walkOne(dir, n); err == nil {
 				v.removeTree(wf.Handle.Id, depth+1)
-				releaseHandles(v.k, []uint64{wf.Handle.Id})
+				v.k.releases.Release([]uint64{wf.Handle.Id})
 			}
 			flags = unix.AT_REMOVEDIR
 		}

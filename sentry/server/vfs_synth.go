@@ -617,7 +617,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	h := w.Files[0].Handle.Id
 	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		releaseHandles(c.k, []uint64{h})
+		c.k.releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, of.d, kept), nil
