@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -201,7 +202,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.mu.Lock()
 		var d deferred
 		if !t.killed {
-			k.signalFromAppLocked(t.proc, t, int(unix.SIGPIPE), siginfoKill(int(unix.SIGPIPE), siUser, t.proc.pid, 0), &d)
+			k.signalFromAppLocked(t.proc, t, int(unix.SIGPIPE), ksignal.SiginfoKill(int(unix.SIGPIPE), ksignal.SIUser, t.proc.pid, 0), &d)
 		}
 		k.mu.Unlock()
 		d.run(k)

@@ -14,8 +14,9 @@
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
-//     SIGPIPE, default actions (signals.go). Masks, frames and delivery
-//     stay on the client, which gets SignalPush;
+//     SIGPIPE, default actions (signals.go; the dispositions, default
+//     actions and siginfo layouts are package ksignal). Masks, frames
+//     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
 //     (thread.ptrace, thread.tracees, under clientState.mu), the

@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -828,10 +829,10 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			}
 		})
 	}
-	k.trk.touch(p.sig)
-	p.sig = p.sig.clone()
-	p.sig.resetForExec()
-	k.trk.touch(p.sig)
+	k.trk.touch(sigTable{p.sig})
+	p.sig = p.sig.Clone()
+	p.sig.ResetForExec()
+	k.trk.touch(sigTable{p.sig})
 	k.deleteTimersLocked(p, false)
 	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
 		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
@@ -1039,8 +1040,8 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
-	p.sig = &sigHandlers{}
+	p.sig = &ksignal.Handlers{}
 	k.trk.touch(p.fs)
-	k.trk.touch(p.sig)
+	k.trk.touch(sigTable{p.sig})
 	p.comm = comm
 }

@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 )
 
@@ -197,7 +198,7 @@ func (p *ptyFile) signalForeground(sigs []linux.Signal) {
 	var d deferred
 	k.mu.Lock()
 	for _, sig := range sigs {
-		info := siginfoKill(int(sig), siKernel, 0, 0)
+		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
 		for _, q := range k.processGroupLocked(fg) {
 			k.signalProcessLocked(q, nil, int(sig), info, &d)
 		}

@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -31,7 +32,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	p.pgid, p.sid = 1, 1
 	p.fds = newFDTable(k.trk, nil)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: 022}
-	p.sig = &sigHandlers{}
+	p.sig = &ksignal.Handlers{}
 	k.init = p
 	k.started = true
 	k.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,7 +97,7 @@ type process struct {
 	// fs is the cwd/umask context (shared on CLONE_FS).
 	fs *fsContext
 	// sig holds the signal dispositions (shared on CLONE_SIGHAND).
-	sig   *sigHandlers
+	sig   *ksignal.Handlers
 	creds auth.Creds
 	// comm is the process name; exe the path of its executable.
 	comm string
@@ -266,7 +267,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		p.fs.refs--
 		k.trk.touch(p.fs)
 	}
-	k.trk.touch(p.sig)
+	k.trk.touch(sigTable{p.sig})
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -317,18 +318,18 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 		return
 	}
 	if p.exitSignal == int(unix.SIGCHLD) {
-		act := par.sig.act[unix.SIGCHLD]
-		if act.handler == sigIgn || act.flags&saNoCldWait != 0 {
+		act := par.sig.Act[unix.SIGCHLD]
+		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
 			k.reapLocked(p)
 			return
 		}
 	}
-	if p.exitSignal > 0 && p.exitSignal <= numSignals {
-		code, st := int32(cldExited), (p.exitStatus>>8)&0xff
+	if p.exitSignal > 0 && p.exitSignal <= ksignal.NumSignals {
+		code, st := int32(ksignal.CLDExited), (p.exitStatus>>8)&0xff
 		if p.exitStatus&0x7f != 0 {
-			code, st = cldKilled, p.exitStatus&0x7f
+			code, st = ksignal.CLDKilled, p.exitStatus&0x7f
 		}
-		info := siginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
+		info := ksignal.SiginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
 		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -117,7 +118,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			}
 			s.fss[id(v.Fs.Id)] = v.Fs
 		case *sentrypb.StateRecord_Sighand:
-			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != numSignals*sizeofSigaction {
+			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != ksignal.NumSignals*ksignal.SizeofSigaction {
 				return nil, bad(rec, "bad sighand")
 			}
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
@@ -414,9 +415,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			k.lastTID = max(k.lastTID, s.ids.LastPid)
 		}
 	}
-	sigs := make(map[uint64]*sigHandlers)
+	sigs := make(map[uint64]*ksignal.Handlers)
 	for id, sh := range s.sigs {
-		h := &sigHandlers{id: id}
+		h := &ksignal.Handlers{ID: id}
 		parseSigActions(sh.Actions, h)
 		sigs[id] = h
 	}
@@ -436,7 +437,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
-		if p.exitSignal < 0 || p.exitSignal > numSignals {
+		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
 		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
@@ -462,7 +463,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			close(t.dead)
 			delete(p.live, t)
 			if p.sig = sigs[ps.Sighand]; p.sig == nil {
-				p.sig = &sigHandlers{}
+				p.sig = &ksignal.Handlers{}
 			}
 			continue
 		}
@@ -485,7 +486,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.fs.refs++
 		if p.sig = sigs[ps.Sighand]; p.sig == nil {
-			p.sig = &sigHandlers{}
+			p.sig = &ksignal.Handlers{}
 		}
 	}
 	for _, ps := range s.procs {

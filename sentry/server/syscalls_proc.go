@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -51,7 +52,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	exitSig := int(flags & 0xff)
-	if exitSig > numSignals {
+	if exitSig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
 	k := c.k
@@ -104,10 +105,10 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.sig = p.sig
 	} else {
-		np.sig = p.sig.clone()
+		np.sig = p.sig.Clone()
 	}
 	k.trk.touch(np.fs)
-	k.trk.touch(np.sig)
+	k.trk.touch(sigTable{np.sig})
 	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
@@ -258,9 +259,9 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				if !exited {
 					continue
 				}
-				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID, code: cldExited, sistatus: (ch.exitStatus >> 8) & 0xff}
+				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID, code: ksignal.CLDExited, sistatus: (ch.exitStatus >> 8) & 0xff}
 				if ch.exitStatus&0x7f != 0 {
-					r.code, r.sistatus = cldKilled, ch.exitStatus&0x7f
+					r.code, r.sistatus = ksignal.CLDKilled, ch.exitStatus&0x7f
 				}
 				if options&wNowait == 0 {
 					k.reapLocked(ch)
@@ -360,9 +361,9 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if infop != 0 {
-		info := make([]byte, sizeofSiginfo)
+		info := make([]byte, ksignal.SizeofSiginfo)
 		if r.pid != 0 {
-			info = siginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
+			info = ksignal.SiginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
 		}
 		if err := c.mem.CopyOut(infop, info); err != nil {
 			return 0, err
@@ -490,7 +491,7 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 
 func sysKill(c *syscallCtx) (int64, error) {
 	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
-	if sig < 0 || sig > numSignals {
+	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
 	k := c.k
@@ -521,7 +522,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 	}
 	// As Linux's kill: success if any target could be signalled, EPERM
 	// if none (for sig 0 too).
-	info := siginfoKill(sig, siUser, self.pid, self.creds.RUID)
+	info := ksignal.SiginfoKill(sig, ksignal.SIUser, self.pid, self.creds.RUID)
 	allowed := 0
 	for _, p := range targets {
 		if !mayKillLocked(self, p, sig) {
@@ -561,7 +562,7 @@ func mayKillLocked(sender, target *process, sig int) bool {
 func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
-	if p == k.init && p.sig.act[sig].handler == sigDfl && !signalfdWantsLocked(p, sig) {
+	if p == k.init && p.sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	k.signalProcessLocked(p, t, sig, info, d)
@@ -575,7 +576,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if tid <= 0 || sig < 0 || sig > numSignals {
+	if tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
 	k := c.k
@@ -592,7 +593,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
-		k.signalFromAppLocked(t.proc, t, sig, siginfoKill(sig, siTkill, self.pid, self.creds.RUID), &d)
+		k.signalFromAppLocked(t.proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.pid, self.creds.RUID), &d)
 	}
 	k.mu.Unlock()
 	d.run(k)
@@ -601,10 +602,10 @@ func sysTkill(c *syscallCtx) (int64, error) {
 
 func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
-	if sig < 0 || sig > numSignals {
+	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.mem.CopyIn(c.args[2], sizeofSiginfo)
+	info, err := c.mem.CopyIn(c.args[2], ksignal.SizeofSiginfo)
 	if err != nil {
 		return 0, err
 	}
@@ -622,7 +623,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if p != c.t.proc && (code >= 0 || code == siTkill) {
+	if p != c.t.proc && (code >= 0 || code == ksignal.SITkill) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
@@ -639,34 +640,34 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	if size != 8 {
 		return 0, unix.EINVAL
 	}
-	if sig < 1 || sig > numSignals {
+	if sig < 1 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	var na sigAction
+	var na ksignal.Action
 	if act != 0 {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
 			return 0, unix.EINVAL
 		}
-		b, err := c.mem.CopyIn(act, sizeofSigaction)
+		b, err := c.mem.CopyIn(act, ksignal.SizeofSigaction)
 		if err != nil {
 			return 0, err
 		}
-		na = parseSigAction(b)
-		na.mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+		na = ksignal.ParseAction(b)
+		na.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
 	}
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	h := c.t.proc.sig
-	old := h.act[sig]
+	old := h.Act[sig]
 	if oact != 0 {
-		if err := c.mem.CopyOut(oact, old.bytes()); err != nil {
+		if err := c.mem.CopyOut(oact, old.Bytes()); err != nil {
 			return 0, err
 		}
 	}
 	if act != 0 {
-		h.act[sig] = na
-		k.trk.touch(h)
+		h.Act[sig] = na
+		k.trk.touch(sigTable{h})
 	}
 	return 0, nil
 }
