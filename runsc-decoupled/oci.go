@@ -138,19 +138,29 @@ func (o *createOptions) register(fs *flag.FlagSet, withDetach bool) {
 	}
 }
 
-func ociCreate(g ociGlobals, log *ociLog, args []string) int {
-	fs := ociFlags("create")
+// parseCreate parses the command line of create (or, withDetach, of run):
+// the options and the container id, or the exit code to return.
+func parseCreate(log *ociLog, name string, args []string, withDetach bool) (createOptions, string, int) {
+	fs := ociFlags(name)
 	var o createOptions
-	o.register(fs, false)
+	o.register(fs, withDetach)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return o, "", 2
 	}
 	if err := checkPreserveFDs(fs); err != nil {
-		return log.fatal(err)
+		return o, "", log.fatal(err)
 	}
 	id, err := oneID(fs)
 	if err != nil {
-		return log.fatal(err)
+		return o, "", log.fatal(err)
+	}
+	return o, id, 0
+}
+
+func ociCreate(g ociGlobals, log *ociLog, args []string) int {
+	o, id, code := parseCreate(log, "create", args, false)
+	if code != 0 {
+		return code
 	}
 	if _, err := create(g, log, id, o, false); err != nil {
 		return log.fatal(err)
@@ -376,18 +386,9 @@ func writePidFile(path string, pid int) error {
 }
 
 func ociRun(g ociGlobals, log *ociLog, args []string) int {
-	fs := ociFlags("run")
-	var o createOptions
-	o.register(fs, true)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := checkPreserveFDs(fs); err != nil {
-		return log.fatal(err)
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return log.fatal(err)
+	o, id, code := parseCreate(log, "run", args, true)
+	if code != 0 {
+		return code
 	}
 	proc, err := create(g, log, id, o, !o.detach)
 	if err != nil {

@@ -384,6 +384,18 @@ func (ss *session) syscall(c *pb.Call, sc *pb.Syscall) {
 	}
 }
 
+// replyStart answers a Start call (c, whose op is st) with the plan of
+// its program and the records that records makes of that plan, or
+// ENOEXEC.
+func (ss *session) replyStart(c *pb.Call, st *pb.Start, records func(*pb.ExecPlan) []*pb.StateRecord) {
+	plan, err := ss.plan(st.Argv[0], st.Argv, st.Env)
+	if err != nil {
+		ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
+		return
+	}
+	ss.reply(&pb.Reply{Seq: c.Seq, Action: &pb.Reply_Exec{Exec: plan}, State: records(plan)})
+}
+
 // plan builds an ExecPlan for a static ELF on the host.
 func (ss *session) plan(path string, argv, env []string) (*pb.ExecPlan, error) {
 	f, err := elf.Open(path)

@@ -49,15 +49,12 @@ func TestPipelinedClose(t *testing.T) {
 		startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
 			switch op := c.Op.(type) {
 			case *pb.Call_Start:
-				plan, err := ss.plan(op.Start.Argv[0], op.Start.Argv, op.Start.Env)
-				if err != nil {
-					ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
-					return true
-				}
-				ss.reply(&pb.Reply{Seq: c.Seq, Action: &pb.Reply_Exec{Exec: plan}, State: []*pb.StateRecord{
-					{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Init: true}}},
-					{Key: "fdt/1/5", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 5, File: 9}}},
-				}})
+				ss.replyStart(c, op.Start, func(plan *pb.ExecPlan) []*pb.StateRecord {
+					return []*pb.StateRecord{
+						{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Init: true}}},
+						{Key: "fdt/1/5", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 5, File: 9}}},
+					}
+				})
 				return true
 			case *pb.Call_Syscall:
 				if op.Syscall.Sysno != unix.SYS_CLOSE {

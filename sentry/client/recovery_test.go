@@ -102,17 +102,14 @@ func (f *recFake) hook(ss *session, c *pb.Call) bool {
 	f.mu.Unlock()
 	switch op := c.Op.(type) {
 	case *pb.Call_Start:
-		plan, err := ss.plan(op.Start.Argv[0], op.Start.Argv, op.Start.Env)
-		if err != nil {
-			ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
-			return true
-		}
-		ss.reply(&pb.Reply{Seq: c.Seq, Action: &pb.Reply_Exec{Exec: plan}, State: []*pb.StateRecord{
-			{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Init: true}}},
-			{Key: "thread/100", Value: &pb.StateRecord_Thread{Thread: &pb.ThreadState{Tid: 100, Pid: 100}}},
-			{Key: fmt.Sprintf("map/%d", plan.Image.FileId), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
-				FileId: plan.Image.FileId, Path: plan.Execfn, Size: plan.Image.FileSize, Refs: 1}}},
-		}})
+		ss.replyStart(c, op.Start, func(plan *pb.ExecPlan) []*pb.StateRecord {
+			return []*pb.StateRecord{
+				{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Init: true}}},
+				{Key: "thread/100", Value: &pb.StateRecord_Thread{Thread: &pb.ThreadState{Tid: 100, Pid: 100}}},
+				{Key: fmt.Sprintf("map/%d", plan.Image.FileId), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
+					FileId: plan.Image.FileId, Path: plan.Execfn, Size: plan.Image.FileSize, Refs: 1}}},
+			}
+		})
 		return true
 	case *pb.Call_Restore:
 		f.mu.Lock()

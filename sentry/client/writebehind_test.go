@@ -51,21 +51,18 @@ func TestWriteBehindBound(t *testing.T) {
 		startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
 			switch op := c.Op.(type) {
 			case *pb.Call_Start:
-				plan, err := ss.plan(op.Start.Argv[0], op.Start.Argv, op.Start.Env)
-				if err != nil {
-					ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
-					return true
-				}
 				file := func(id uint64, flags uint32) *pb.StateRecord {
 					return &pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
 						Id: id, Kind: pb.FileState_GOFER, Regular: true, Flags: flags, FileHandle: []byte{byte(id)}}}}
 				}
-				ss.reply(&pb.Reply{Seq: c.Seq, Action: &pb.Reply_Exec{Exec: plan}, State: []*pb.StateRecord{
-					{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Fs: 1, Init: true}}},
-					{Key: "fdt/1/5", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 5, File: 9}}},
-					{Key: "fdt/1/6", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 6, File: 10}}},
-					file(9, unix.O_WRONLY), file(10, unix.O_WRONLY|unix.O_SYNC),
-				}})
+				ss.replyStart(c, op.Start, func(plan *pb.ExecPlan) []*pb.StateRecord {
+					return []*pb.StateRecord{
+						{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Fs: 1, Init: true}}},
+						{Key: "fdt/1/5", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 5, File: 9}}},
+						{Key: "fdt/1/6", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 6, File: 10}}},
+						file(9, unix.O_WRONLY), file(10, unix.O_WRONLY|unix.O_SYNC),
+					}
+				})
 				return true
 			case *pb.Call_Syscall:
 				sc := op.Syscall

@@ -81,9 +81,13 @@ func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
 	if err != nil {
 		return nil, err
 	}
+	stats, err := s.k.devStats()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]procfs.NetInterface, 0, len(ifs))
 	for _, ifc := range ifs {
-		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index}
+		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index, Counters: stats[ifc.Index].Columns()}
 		for _, a := range ifc.Addrs {
 			if len(a.IP) != net.IPv6len {
 				continue

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -260,7 +258,7 @@ func TestOCITerminalJobControl(t *testing.T) {
 		s.Process.Env = append(s.Process.Env, "PS1=$ ", "ENV=", "HOME=/")
 	})
 	sock := filepath.Join(r.dir, "console.sock")
-	masterCh := receiveConsole(t, sock)
+	masterCh := consoleMasters(t, sock)
 	if out, code := r.run(nil, "create", "--bundle", bundle, "--console-socket", sock, "jobs"); code != 0 {
 		t.Fatalf("create: exit %d %s %s", code, out, r.lastError())
 	}
@@ -275,36 +273,4 @@ func TestOCITerminalJobControl(t *testing.T) {
 		t.Errorf("job reports differ\nnative:    %q\ncontainer: %q", native, got)
 	}
 	r.run(nil, "delete", "--force", "jobs")
-}
-
-// receiveConsole accepts one connection on a console socket at sock and
-// delivers the pty master it carries (nil on any error).
-func receiveConsole(t *testing.T, sock string) <-chan *os.File {
-	t.Helper()
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	ch := make(chan *os.File, 1)
-	go func() {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			ch <- nil
-			return
-		}
-		defer c.Close()
-		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-		var fds []int
-		if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && perr == nil && len(msgs) == 1 {
-			fds, _ = unix.ParseUnixRights(&msgs[0])
-		}
-		if len(fds) != 1 {
-			ch <- nil
-			return
-		}
-		ch <- os.NewFile(uintptr(fds[0]), "pty-master")
-	}()
-	return ch
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -570,37 +569,7 @@ func TestOCITerminal(t *testing.T) {
 		s.Process.Args = []string{"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; busybox stty size; exit 5"}
 	})
 	sock := filepath.Join(r.dir, "console.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	masterCh := make(chan *os.File, 1)
-	go func() {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			masterCh <- nil
-			return
-		}
-		defer c.Close()
-		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-		if err != nil {
-			masterCh <- nil
-			return
-		}
-		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-		if len(msgs) != 1 {
-			masterCh <- nil
-			return
-		}
-		fds, _ := unix.ParseUnixRights(&msgs[0])
-		if len(fds) != 1 {
-			masterCh <- nil
-			return
-		}
-		masterCh <- os.NewFile(uintptr(fds[0]), "pty-master")
-	}()
+	masterCh := consoleMasters(t, sock)
 	pidFile := filepath.Join(r.dir, "tty.pid")
 	if out, code := r.run(nil, "create", "--bundle", bundle, "--pid-file", pidFile, "--console-socket", sock, "tty"); code != 0 {
 		t.Fatalf("create: exit %d %s %s", code, out, r.lastError())
