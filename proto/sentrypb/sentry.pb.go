@@ -114,6 +114,10 @@ const (
 	FileState_INOTIFY FileState_Kind = 120
 	// SIGNALFD is a signalfd; its mask is in kobj.
 	FileState_SIGNALFD FileState_Kind = 220
+	// PTY is an end of a pseudo-terminal made in the sandbox (/dev/ptmx):
+	// the master if pty_master, else a slave, of terminal pty_index
+	// (its PtyState, "pty/<index>").
+	FileState_PTY FileState_Kind = 340
 )
 
 // Enum value maps for FileState_Kind.
@@ -131,6 +135,7 @@ var (
 		73:  "TIMERFD",
 		120: "INOTIFY",
 		220: "SIGNALFD",
+		340: "PTY",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -145,6 +150,7 @@ var (
 		"TIMERFD":          73,
 		"INOTIFY":          120,
 		"SIGNALFD":         220,
+		"PTY":              340,
 	}
 )
 
@@ -172,7 +178,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{82, 0}
 }
 
 type ClientMessage struct {
@@ -5594,6 +5600,7 @@ type StateRecord struct {
 	//	*StateRecord_SysvShm
 	//	*StateRecord_SysvIds
 	//	*StateRecord_Mount
+	//	*StateRecord_Pty
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5812,6 +5819,15 @@ func (x *StateRecord) GetMount() *MountState {
 	return nil
 }
 
+func (x *StateRecord) GetPty() *PtyState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Pty); ok {
+			return x.Pty
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -5891,6 +5907,11 @@ type StateRecord_Mount struct {
 	Mount *MountState `protobuf:"bytes,191,opt,name=mount,proto3,oneof"`
 }
 
+type StateRecord_Pty struct {
+	// A pseudo-terminal made in the sandbox: "pty/<index>".
+	Pty *PtyState `protobuf:"bytes,343,opt,name=pty,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -5926,6 +5947,111 @@ func (*StateRecord_SysvShm) isStateRecord_Value() {}
 func (*StateRecord_SysvIds) isStateRecord_Value() {}
 
 func (*StateRecord_Mount) isStateRecord_Value() {}
+
+func (*StateRecord_Pty) isStateRecord_Value() {}
+
+// PtyState is a pseudo-terminal pair of the sandbox's /dev/pts (package
+// sentry/server/pty): what a restored server rebuilds it from. Which of
+// its ends are open is in the PTY FileStates; the bytes queued in its
+// line discipline are not kept.
+type PtyState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// termios is struct termios as TCGETS returns it (36 bytes); winsize
+	// struct winsize (8 bytes).
+	Termios []byte `protobuf:"bytes,2,opt,name=termios,proto3" json:"termios,omitempty"`
+	Winsize []byte `protobuf:"bytes,3,opt,name=winsize,proto3" json:"winsize,omitempty"`
+	// locked says the slave may not be opened (TIOCSPTLCK).
+	Locked bool `protobuf:"varint,4,opt,name=locked,proto3" json:"locked,omitempty"`
+	// sid is the session this is the controlling terminal of, fg_pgrp its
+	// foreground process group (0: none).
+	Sid    int32 `protobuf:"varint,5,opt,name=sid,proto3" json:"sid,omitempty"`
+	FgPgrp int32 `protobuf:"varint,6,opt,name=fg_pgrp,json=fgPgrp,proto3" json:"fg_pgrp,omitempty"`
+	// slave_closed says the last slave description closed (the master
+	// then reads EIO until a slave is opened again).
+	SlaveClosed   bool `protobuf:"varint,7,opt,name=slave_closed,json=slaveClosed,proto3" json:"slave_closed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PtyState) Reset() {
+	*x = PtyState{}
+	mi := &file_sentry_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PtyState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PtyState) ProtoMessage() {}
+
+func (x *PtyState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PtyState.ProtoReflect.Descriptor instead.
+func (*PtyState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *PtyState) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PtyState) GetTermios() []byte {
+	if x != nil {
+		return x.Termios
+	}
+	return nil
+}
+
+func (x *PtyState) GetWinsize() []byte {
+	if x != nil {
+		return x.Winsize
+	}
+	return nil
+}
+
+func (x *PtyState) GetLocked() bool {
+	if x != nil {
+		return x.Locked
+	}
+	return false
+}
+
+func (x *PtyState) GetSid() int32 {
+	if x != nil {
+		return x.Sid
+	}
+	return 0
+}
+
+func (x *PtyState) GetFgPgrp() int32 {
+	if x != nil {
+		return x.FgPgrp
+	}
+	return 0
+}
+
+func (x *PtyState) GetSlaveClosed() bool {
+	if x != nil {
+		return x.SlaveClosed
+	}
+	return false
+}
 
 // MountState is one mount of the sandbox's mount table (the fixed root,
 // /proc and /dev mounts have no record).
@@ -5965,7 +6091,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5977,7 +6103,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5990,7 +6116,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MountState) GetId() int32 {
@@ -6115,7 +6241,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6127,7 +6253,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6140,7 +6266,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -6193,7 +6319,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6205,7 +6331,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6218,7 +6344,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -6281,7 +6407,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6293,7 +6419,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6306,7 +6432,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -6368,7 +6494,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6380,7 +6506,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6393,7 +6519,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -6428,7 +6554,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6440,7 +6566,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6453,7 +6579,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -6529,7 +6655,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6541,7 +6667,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6554,7 +6680,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -6595,7 +6721,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6607,7 +6733,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6620,7 +6746,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -6717,7 +6843,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6729,7 +6855,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6742,7 +6868,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -6778,7 +6904,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6790,7 +6916,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6803,7 +6929,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -6883,7 +7009,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6895,7 +7021,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6908,7 +7034,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -6987,7 +7113,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6999,7 +7125,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7012,7 +7138,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -7049,7 +7175,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7061,7 +7187,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7074,7 +7200,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -7141,7 +7267,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7153,7 +7279,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7166,7 +7292,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -7247,7 +7373,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7259,7 +7385,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7272,7 +7398,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -7507,7 +7633,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7519,7 +7645,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7532,7 +7658,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -7576,7 +7702,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7588,7 +7714,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7601,7 +7727,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -7670,14 +7796,17 @@ type FileState struct {
 	// regular says a GOFER description is of a regular file (not a
 	// directory or a device): the client may then write behind (a write's
 	// result is its count, barring ENOSPC-like failures).
-	Regular       bool `protobuf:"varint,241,opt,name=regular,proto3" json:"regular,omitempty"`
+	Regular bool `protobuf:"varint,241,opt,name=regular,proto3" json:"regular,omitempty"`
+	// pty_index and pty_master name a PTY description's terminal and end.
+	PtyIndex      int32 `protobuf:"varint,341,opt,name=pty_index,json=ptyIndex,proto3" json:"pty_index,omitempty"`
+	PtyMaster     bool  `protobuf:"varint,342,opt,name=pty_master,json=ptyMaster,proto3" json:"pty_master,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7689,7 +7818,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7702,7 +7831,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -7838,6 +7967,20 @@ func (x *FileState) GetRegular() bool {
 	return false
 }
 
+func (x *FileState) GetPtyIndex() int32 {
+	if x != nil {
+		return x.PtyIndex
+	}
+	return 0
+}
+
+func (x *FileState) GetPtyMaster() bool {
+	if x != nil {
+		return x.PtyMaster
+	}
+	return false
+}
+
 // MemfdState is what memfd_create adds to a gofer file: the name it was
 // given and its seals (F_SEAL_*), which every description of the file
 // shares.
@@ -7851,7 +7994,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7863,7 +8006,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7876,7 +8019,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *MemfdState) GetName() string {
@@ -7949,7 +8092,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7961,7 +8104,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7974,7 +8117,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -8138,7 +8281,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8150,7 +8293,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8163,7 +8306,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -8211,7 +8354,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8223,7 +8366,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8236,7 +8379,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{85}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -8286,7 +8429,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8298,7 +8441,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8311,7 +8454,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{86}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -8354,7 +8497,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8366,7 +8509,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8379,7 +8522,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{87}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -8413,7 +8556,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8425,7 +8568,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8438,7 +8581,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{88}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -8496,7 +8639,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8508,7 +8651,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8521,7 +8664,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{89}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -8598,7 +8741,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8610,7 +8753,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8623,7 +8766,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{90}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -8687,7 +8830,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8699,7 +8842,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8712,7 +8855,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{91}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -8746,7 +8889,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8758,7 +8901,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8771,7 +8914,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -8809,7 +8952,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8821,7 +8964,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8834,7 +8977,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93}
+	return file_sentry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -9290,7 +9433,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xaa\t\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xe3\t\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -9312,8 +9455,17 @@ const file_sentry_proto_rawDesc = "" +
 	"\bsysv_msg\x18o \x01(\v2&.runscdecoupled.sentry.v1.SysvMsgStateH\x00R\asysvMsg\x12C\n" +
 	"\bsysv_shm\x18p \x01(\v2&.runscdecoupled.sentry.v1.SysvShmStateH\x00R\asysvShm\x12>\n" +
 	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIds\x12=\n" +
-	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mountB\a\n" +
-	"\x05value\"\x96\x03\n" +
+	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mount\x127\n" +
+	"\x03pty\x18\xd7\x02 \x01(\v2\".runscdecoupled.sentry.v1.PtyStateH\x00R\x03ptyB\a\n" +
+	"\x05value\"\xba\x01\n" +
+	"\bPtyState\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x18\n" +
+	"\atermios\x18\x02 \x01(\fR\atermios\x12\x18\n" +
+	"\awinsize\x18\x03 \x01(\fR\awinsize\x12\x16\n" +
+	"\x06locked\x18\x04 \x01(\bR\x06locked\x12\x10\n" +
+	"\x03sid\x18\x05 \x01(\x05R\x03sid\x12\x17\n" +
+	"\afg_pgrp\x18\x06 \x01(\x05R\x06fgPgrp\x12!\n" +
+	"\fslave_closed\x18\a \x01(\bR\vslaveClosed\"\x96\x03\n" +
 	"\n" +
 	"MountState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x1b\n" +
@@ -9472,7 +9624,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x99\x06\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xe1\x06\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -9494,7 +9646,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\blease_fd\x18i \x01(\x05R\aleaseFd\x12\x19\n" +
 	"\basync_fd\x18j \x01(\x05R\aasyncFd\x12:\n" +
 	"\x05memfd\x18x \x01(\v2$.runscdecoupled.sentry.v1.MemfdStateR\x05memfd\x12\x19\n" +
-	"\aregular\x18\xf1\x01 \x01(\bR\aregular\"\xad\x01\n" +
+	"\aregular\x18\xf1\x01 \x01(\bR\aregular\x12\x1c\n" +
+	"\tpty_index\x18\xd5\x02 \x01(\x05R\bptyIndex\x12\x1e\n" +
+	"\n" +
+	"pty_master\x18\xd6\x02 \x01(\bR\tptyMaster\"\xb7\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -9509,7 +9664,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06SOCKET\x10H\x12\v\n" +
 	"\aTIMERFD\x10I\x12\v\n" +
 	"\aINOTIFY\x10x\x12\r\n" +
-	"\bSIGNALFD\x10\xdc\x01\"6\n" +
+	"\bSIGNALFD\x10\xdc\x01\x12\b\n" +
+	"\x03PTY\x10\xd4\x02\"6\n" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -9619,7 +9775,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -9687,37 +9843,38 @@ var file_sentry_proto_goTypes = []any{
 	(*DebugRequest)(nil),      // 63: runscdecoupled.sentry.v1.DebugRequest
 	(*DebugReply)(nil),        // 64: runscdecoupled.sentry.v1.DebugReply
 	(*StateRecord)(nil),       // 65: runscdecoupled.sentry.v1.StateRecord
-	(*MountState)(nil),        // 66: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 67: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 68: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 69: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 70: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 71: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 72: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 73: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 74: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 75: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 76: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 77: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 78: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 79: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 80: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 81: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 82: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 83: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 84: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 85: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 86: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 87: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 88: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 89: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 90: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 91: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 92: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 93: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 94: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 95: runscdecoupled.sentry.v1.Rewrite
-	nil,                       // 96: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*PtyState)(nil),          // 66: runscdecoupled.sentry.v1.PtyState
+	(*MountState)(nil),        // 67: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 68: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 69: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 70: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 71: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 72: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 73: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 74: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 75: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 76: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 77: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 78: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 79: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 80: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 81: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 82: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 83: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 84: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 85: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 86: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 87: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 88: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 89: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 90: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 91: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 92: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 93: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 94: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 95: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 96: runscdecoupled.sentry.v1.Rewrite
+	nil,                       // 97: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	10,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -9740,7 +9897,7 @@ var file_sentry_proto_depIdxs = []int32{
 	8,   // 17: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	13,  // 18: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	12,  // 19: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	96,  // 20: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	97,  // 20: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	11,  // 21: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	6,   // 22: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	12,  // 23: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -9749,8 +9906,8 @@ var file_sentry_proto_depIdxs = []int32{
 	36,  // 26: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	38,  // 27: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	30,  // 28: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	94,  // 29: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	95,  // 30: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	95,  // 29: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	96,  // 30: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	37,  // 31: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	29,  // 32: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	28,  // 33: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -9768,7 +9925,7 @@ var file_sentry_proto_depIdxs = []int32{
 	44,  // 45: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
 	45,  // 46: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
 	47,  // 47: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	67,  // 48: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	68,  // 48: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
 	46,  // 49: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
 	22,  // 50: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
 	65,  // 51: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
@@ -9793,49 +9950,50 @@ var file_sentry_proto_depIdxs = []int32{
 	55,  // 70: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
 	56,  // 71: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
 	65,  // 72: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	80,  // 73: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	81,  // 74: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	82,  // 75: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	83,  // 76: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	88,  // 77: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	89,  // 78: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	90,  // 79: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	91,  // 80: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	92,  // 81: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	93,  // 82: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	79,  // 83: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	76,  // 84: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	77,  // 85: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	69,  // 86: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	71,  // 87: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	73,  // 88: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	75,  // 89: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	66,  // 90: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	68,  // 91: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	70,  // 92: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	68,  // 93: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	72,  // 94: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	68,  // 95: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	74,  // 96: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	78,  // 97: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	35,  // 98: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	24,  // 99: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 100: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	85,  // 101: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	84,  // 102: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	87,  // 103: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	86,  // 104: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	65,  // 105: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	26,  // 106: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,   // 107: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	63,  // 108: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	4,   // 109: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	64,  // 110: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	109, // [109:111] is the sub-list for method output_type
-	107, // [107:109] is the sub-list for method input_type
-	107, // [107:107] is the sub-list for extension type_name
-	107, // [107:107] is the sub-list for extension extendee
-	0,   // [0:107] is the sub-list for field type_name
+	81,  // 73: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	82,  // 74: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	83,  // 75: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	84,  // 76: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	89,  // 77: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	90,  // 78: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	91,  // 79: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	92,  // 80: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	93,  // 81: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	94,  // 82: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	80,  // 83: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	77,  // 84: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	78,  // 85: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	70,  // 86: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	72,  // 87: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	74,  // 88: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	76,  // 89: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	67,  // 90: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	66,  // 91: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	69,  // 92: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	71,  // 93: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	69,  // 94: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	73,  // 95: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	69,  // 96: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	75,  // 97: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	79,  // 98: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	35,  // 99: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	24,  // 100: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 101: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	86,  // 102: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	85,  // 103: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	88,  // 104: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	87,  // 105: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	65,  // 106: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	26,  // 107: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,   // 108: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	63,  // 109: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	4,   // 110: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	64,  // 111: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	110, // [110:112] is the sub-list for method output_type
+	108, // [108:110] is the sub-list for method input_type
+	108, // [108:108] is the sub-list for extension type_name
+	108, // [108:108] is the sub-list for extension extendee
+	0,   // [0:108] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -9919,15 +10077,16 @@ func file_sentry_proto_init() {
 		(*StateRecord_SysvShm)(nil),
 		(*StateRecord_SysvIds)(nil),
 		(*StateRecord_Mount)(nil),
+		(*StateRecord_Pty)(nil),
 	}
-	file_sentry_proto_msgTypes[73].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[74].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   95,
+			NumMessages:   96,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -214,6 +214,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	}
 	k.locks = newLockTable(k.trk)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: sysvMemory{&k.mem}})
+	k.ptys.Changed = k.trk.markPty
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {

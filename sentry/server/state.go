@@ -38,6 +38,8 @@ type (
 	lockedIno uint64
 	// mountID is a mount's id (package mount).
 	mountID int
+	// ptyIndex is a pseudo-terminal's index (package pty).
+	ptyIndex int
 )
 
 // The orders in which the touched objects' records are derived within
@@ -59,6 +61,7 @@ const (
 	orderLocks
 	orderSysv
 	orderMount
+	orderPty
 )
 
 // stateTracker is the client's replay.Tracker, with the touch calls the
@@ -146,6 +149,12 @@ func (t *stateTracker) markSysv(key statekey.Key) {
 func (t *stateTracker) markMount(id int) {
 	if t != nil {
 		t.Touch(orderMount, mountID(id))
+	}
+}
+
+func (t *stateTracker) markPty(index int) {
+	if t != nil {
+		t.Touch(orderPty, ptyIndex(index))
 	}
 }
 
@@ -372,6 +381,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.lockRecordLocked(uint64(o))
 	case mountID:
 		return k.vfs.mounts.Record(int(o))
+	case ptyIndex:
+		return k.ptys.Record(int(o))
 	}
 	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
@@ -533,8 +544,8 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
 	case *ptyFile:
-		// Not rebuilt (file_pty.go): no path, so a restore loses it.
-		st.Kind, st.Path = sentrypb.FileState_SYNTHETIC, ""
+		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
+		c.Touch(orderPty, ptyIndex(impl.t.Index))
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:
