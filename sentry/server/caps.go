@@ -241,7 +241,7 @@ func sysCapset(c *syscallCtx) (int64, error) {
 	}
 	cs.effective, cs.permitted, cs.inheritable = eff, prm, inh
 	cs.ambient &= prm & inh
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	return 0, nil
 }
 
@@ -329,7 +329,7 @@ func sysPrctlCaps(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	return 0, nil
 }
 

@@ -16,9 +16,12 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -77,10 +80,12 @@ type clientState struct {
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
 	// mem is the memory account of the client's buffering objects
-	// (memacct.go); its limit is set at creation, its use is atomic.
-	mem memAccount
-	// locks holds the advisory file locks (locks.go). Immutable pointer.
-	locks *lockTable
+	// (package memacct); its limit is set at creation, its use is
+	// atomic. Immutable pointer.
+	mem *memacct.Account
+	// locks holds the advisory file locks (package filelock; the calls in
+	// locks.go). Immutable pointer.
+	locks *filelock.Table[*fdTable, *file]
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
 	// own lock, taken after mu. Immutable pointer.
 	ipc *sysvipc.Registry
@@ -123,7 +128,7 @@ type clientState struct {
 	// init is the first process (PID 1). Protected by mu.
 	init *process
 	// waitq is notified whenever a child changes state. Protected by mu.
-	waitq notifier
+	waitq wake.Notifier
 	// appExited and appStatus record that init exited, and its wait
 	// status. Protected by mu.
 	appExited bool
@@ -167,25 +172,6 @@ type clientState struct {
 	resentBelow atomic.Uint64
 }
 
-// notifier is a broadcast: waiters take wait() under the owner's lock,
-// release the lock and block on the channel; notify closes it. It is
-// protected by its owner's lock.
-type notifier struct{ ch chan struct{} }
-
-func (n *notifier) wait() <-chan struct{} {
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	return n.ch
-}
-
-func (n *notifier) notify() {
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
-}
-
 func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
@@ -208,13 +194,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		clocks:   newAppClocks(hello.Clocks),
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
-	k.mem.limit = s.cfg.MaxClientMemory
-	if k.mem.limit <= 0 {
-		k.mem.limit = DefaultMaxClientMemory
-	}
-	k.locks = newLockTable(k.trk)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: sysvMemory{&k.mem}})
-	k.ptys.Changed = k.trk.markPty
+	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
+	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
+	k.ptys.Changed = k.trk.touchPty
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {

@@ -98,6 +98,10 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	}
 }
 
+// blockUntil is block without a timeout: the wait a subsystem's blocking
+// operation is given (filelock.Table.Lock).
+func (c *syscallCtx) blockUntil(ch <-chan struct{}) error { return c.block(ch, nil) }
+
 func (c *syscallCtx) pid() int32 { return c.t.proc.pid }
 
 // tid returns the caller's current TID.
@@ -190,7 +194,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		return r
 	}
 	if c.eff != nil {
-		k.trk.setEffects(seq, c.eff)
+		k.trk.SetEffects(seq, c.eff)
 	}
 	if c.sigpipe {
 		k.mu.Lock()

@@ -34,7 +34,7 @@
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
-//     client's memory account (memacct.go: Config.MaxClientMemory,
+//     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
 //     PageWrite data while it is written (at most maxPageWritesInFlight
@@ -66,7 +66,8 @@
 //     caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
-//     deadlock detection (locks.go), reported as lock/<ino> records;
+//     deadlock detection (package filelock; the calls and records in
+//     locks.go), reported as lock/<ino> records;
 //   - the System V IPC namespace (package sysvipc, glued by
 //     syscalls_sysvipc.go): semaphore sets, message queues, and the
 //     bookkeeping of shared memory segments whose memory is a file of
@@ -116,7 +117,7 @@
 // A Session stream (gRPC, or the framed wire of transport.Serve) has one
 // receiving goroutine (session.go). A thread's calls run one at a time, in
 // arrival order, on a worker run while the thread has calls queued, on a
-// goroutine of the server's pool (workpool.go: reused, with its grown
+// goroutine of the server's pool (package workpool: reused, with its grown
 // stack, by the next call of any thread; it exits after 2 s idle); a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
@@ -134,7 +135,7 @@
 // and a failed write behind leaves its errno on the description
 // (file.wbErr) for the next fsync, fdatasync, waited write or close.
 //
-// # Peers (grant.go, seqguard.go)
+// # Peers (grant.go, package seqguard)
 //
 // Who a peer is comes from its connection (transport.PeerIdentity of a
 // Unix socket, a verified TLS certificate), never from its messages: a
@@ -178,8 +179,8 @@
 // Replay state is captured by package replay and derived in state.go:
 // code that changes a process, thread, fd slot, file description, fs
 // context, signal handler table, pipe, mapped file, timer, lock set,
-// SysV object or mount only touches it (stateTracker.mark*, a
-// replay.Tracker); every reply or push sent afterwards carries the current
+// SysV object or mount only touches it (stateTracker.touch, one typed
+// entry point over a replay.Tracker); every reply or push sent afterwards carries the current
 // value of each touched object, derived by deriveRecordLocked (full value,
 // keyed by a statekey.Key; deleted when gone), in Reply.state or in a
 // StateUpdate push sent just before the push. File offsets, pipe counters
@@ -222,7 +223,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
-//	        lockTable.mu         (closing an fd drops POSIX locks)
+//	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mappingTable.mu
@@ -277,7 +278,7 @@
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after
-// the lock is released. Blocking calls wait on channels (notifier) with no
-// lock held and return ERESTARTSYS when the client sends Interrupt, the
-// thread is killed, or the client is freed.
+// the lock is released. Blocking calls wait on channels (wake.Notifier)
+// with no lock held and return ERESTARTSYS when the client sends
+// Interrupt, the thread is killed, or the client is freed.
 package server

@@ -121,7 +121,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 			mf.wf = f
 		}
 		m.mu.Unlock()
-		m.trk.markMap(mf.id)
+		m.trk.touch(mappedID(mf.id))
 		f.decRef()
 		return mf.id
 	}
@@ -139,7 +139,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 	m.byID[mf.id] = mf
 	m.byKey[key] = mf
 	m.mu.Unlock()
-	m.trk.markMap(mf.id)
+	m.trk.touch(mappedID(mf.id))
 	return mf.id
 }
 
@@ -281,7 +281,7 @@ func (m *mappingTable) release(ids []uint64) {
 			continue
 		}
 		mf.refs--
-		m.trk.markMap(id)
+		m.trk.touch(mappedID(id))
 		if mf.refs <= 0 {
 			delete(m.byID, id)
 			if m.byKey[mf.key] == mf {
@@ -384,8 +384,8 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	case <-k.ctx.Done():
 		return unix.ESHUTDOWN
 	}
-	k.mem.force(int64(len(pw.Data)))
-	defer k.mem.release(int64(len(pw.Data)))
+	k.mem.Force(int64(len(pw.Data)))
+	defer k.mem.Release(int64(len(pw.Data)))
 	f, err := k.maps.getWritable(pw.FileId)
 	if err != nil {
 		return err
@@ -417,7 +417,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	}
 	n, _, err := c.writeAt(f, data, int64(pw.Offset), false)
 	if c.eff != nil {
-		k.trk.setEffects(seq, c.eff)
+		k.trk.SetEffects(seq, c.eff)
 	}
 	if err != nil {
 		return err
@@ -798,12 +798,12 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			delete(p.all, old)
 		}
 		delete(k.threads, t.tid)
-		k.trk.markDeleted(statekey.Thread(t.tid))
+		k.trk.touch(deletedKey(statekey.Thread(t.tid)))
 		t.tid = p.pid
 		k.threads[p.pid] = t
 	}
-	k.trk.markThread(t)
-	k.trk.markProc(p)
+	k.trk.touch(t)
+	k.trk.touch(p)
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.all {
 		if o != t {
@@ -811,7 +811,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			if k.threads[o.tid] == o {
 				delete(k.threads, o.tid)
 			}
-			k.trk.markThread(o)
+			k.trk.touch(o)
 		}
 	}
 	if p.fds != nil {
@@ -826,10 +826,10 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			}
 		})
 	}
-	k.trk.markSig(p.sig)
+	k.trk.touch(p.sig)
 	p.sig = p.sig.clone()
 	p.sig.resetForExec()
-	k.trk.markSig(p.sig)
+	k.trk.touch(p.sig)
 	k.deleteTimersLocked(p, false)
 	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
 		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
@@ -842,7 +842,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.creds.execSetID(ep.image, ep.noNewPrivs)
 	p.creds.execCaps()
 	ep.plan.Euid, ep.plan.Egid = p.creds.euid, p.creds.egid
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	ep.plan.Tid = p.pid
 	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
@@ -894,7 +894,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 			} else {
 				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
 			}
-			k.trk.markMount(m.ID)
+			k.trk.touch(mountID(m.ID))
 			if isMqueueMount(m) {
 				k.vfs.setMqueue(m.ID)
 			}
@@ -903,7 +903,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if rootProp != 0 {
 		ids, _ := k.vfs.mounts.SetPropagation(mount.RootID, rootProp, rootRec)
 		for _, id := range ids {
-			k.trk.markMount(id)
+			k.trk.touch(mountID(id))
 		}
 	}
 	p, err := k.newProcessLocked(1, nil)
@@ -964,7 +964,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 		}
 		k.mu.Lock()
 		p.fs.cwd = d
-		k.trk.markFS(p.fs)
+		k.trk.touch(p.fs)
 		k.mu.Unlock()
 	}
 	if filename == "" {
@@ -1038,7 +1038,7 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
 	p.sig = &sigHandlers{}
-	k.trk.markFS(p.fs)
-	k.trk.markSig(p.sig)
+	k.trk.touch(p.fs)
+	k.trk.touch(p.sig)
 	p.comm = comm
 }

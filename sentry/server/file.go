@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
@@ -92,7 +94,7 @@ type file struct {
 	// locks is set once the description took an OFD or flock lock: its
 	// release then drops them. Set atomically (fcntlLock, sysFlock,
 	// restore).
-	locks atomic.Pointer[lockTable]
+	locks atomic.Pointer[filelock.Table[*fdTable, *file]]
 	// leases is set once the description took a lease (leases.go): its
 	// release then drops it. Set atomically.
 	leases atomic.Pointer[leaseTable]
@@ -186,7 +188,7 @@ func (f *file) decRef() {
 	}
 	if n == 0 {
 		if lt := f.locks.Load(); lt != nil {
-			lt.fileReleased(f)
+			dropDescriptionLocks(lt, f)
 		}
 		if lt := f.leases.Load(); lt != nil {
 			lt.fileReleased(f)
@@ -196,12 +198,12 @@ func (f *file) decRef() {
 		if f.d != nil && f.d.v != nil {
 			f.d.v.k.inotifyClosed(f)
 		}
-		f.trk.Load().markFile(f)
+		f.trk.Load().touch(f)
 	}
 }
 
 // changed reports a change of f's replay state (flags).
-func (f *file) changed() { f.trk.Load().markFile(f) }
+func (f *file) changed() { f.trk.Load().touch(f) }
 
 // setOffLocked sets the offset, reported with the reply of call c.
 // Precondition: f.mu is held.
@@ -324,22 +326,69 @@ func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
 }
 
 // procFile is a synthesized /proc file whose content was taken at open
-// (when opened for reading); writes go to procfs.Write.
+// (when opened for reading) and is taken again by every later read at
+// offset 0, as Linux's seq files start over there (top re-reads
+// /proc/stat with lseek and read); writes go to procfs.Write.
 type procFile struct {
 	fileBase
-	d    *dentry
-	data []byte
+	d *dentry
+	// mounts is the mount table, for /proc/<pid>/mounts and mountinfo,
+	// which poll as Linux's mounts_poll (set at open).
+	mounts *mount.Table
+	// mu guards the fields below (a leaf: content is generated without
+	// it).
+	mu sync.Mutex
+	// data is the content last taken; unread says no read has used it
+	// yet, so that a read at 0 just after the open does not take it
+	// twice.
+	data   []byte
+	unread bool
+	// pollEvent is the mount table's change count at the open or at the
+	// last poll that reported a change.
+	pollEvent uint64
 }
 
-func (f *procFile) read(_ *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
-	if off >= int64(len(f.data)) {
+// readiness of /proc/<pid>/mounts and mountinfo: readable, and
+// EPOLLERR|EPOLLPRI at the first poll after the mount table changed.
+// Other /proc files are always ready, as fileBase says.
+func (f *procFile) readiness(*file) (uint32, <-chan struct{}) {
+	if f.mounts == nil {
+		return f.fileBase.readiness(nil)
+	}
+	event, ch := f.mounts.Event()
+	r := uint32(pollIn | pollRdNorm)
+	f.mu.Lock()
+	if event != f.pollEvent {
+		f.pollEvent = event
+		r |= pollErr | pollPri
+	}
+	f.mu.Unlock()
+	return r, ch
+}
+
+func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
+	f.mu.Lock()
+	again := off == 0 && !f.unread
+	f.unread = false
+	data := f.data
+	f.mu.Unlock()
+	if again {
+		var err error
+		if data, err = c.k.vfs.procFileData(f.d); err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		f.data = data
+		f.mu.Unlock()
+	}
+	if off >= int64(len(data)) {
 		return nil, nil
 	}
 	end := off + int64(n)
-	if end > int64(len(f.data)) {
-		end = int64(len(f.data))
+	if end > int64(len(data)) {
+		end = int64(len(data))
 	}
-	return append([]byte(nil), f.data[off:end]...), nil
+	return append([]byte(nil), data[off:end]...), nil
 }
 
 func (f *procFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -257,7 +258,7 @@ type unixSockFile struct {
 	k *clientState
 	// bufs is the socket's charge to the client's memory cap (own
 	// synchronization).
-	bufs sockBufs
+	bufs memacct.SocketBuffers
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
 	timeo sockTimeouts
 
@@ -292,14 +293,14 @@ type connEnd struct {
 }
 
 // chargeSocket reserves socket file f's receive buffer in the client's
-// memory cap (memacct.go: sockBufs), whatever the cap when force (a
+// memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
 func (k *clientState) chargeSocket(f *file, force bool) error {
 	switch s := f.impl.(type) {
 	case *unixSockFile:
-		return s.bufs.reserve(&k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.bufs.Reserve(k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inetSockFile:
-		return s.bufs.reserve(&k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.bufs.Reserve(k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
 	}
 	return nil
 }
@@ -360,7 +361,7 @@ func (s *unixSockFile) release() {
 		s.k.socks.setBound(s.u.Bound(), nil)
 	}
 	s.u.Release()
-	s.bufs.unreserve()
+	s.bufs.Unreserve()
 }
 
 func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }

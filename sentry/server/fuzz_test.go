@@ -37,7 +37,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	for i := int32(0); i < 3; i++ {
 		p.fds.install(newStdioFile(k, i), i, false)
 	}
-	r, w, err := newPipe(k.trk, &k.mem)
+	r, w, err := newPipe(k.trk, k.mem)
 	if err != nil {
 		tb.Fatal(err)
 	}

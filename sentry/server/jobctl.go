@@ -43,9 +43,9 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 		if p.stopped {
 			p.stopped, p.stopSig = false, 0
 			p.waitCode = cldContinued
-			k.trk.markProc(p)
+			k.trk.touch(p)
 			k.notifyParentStopLocked(p, cldContinued, int32(unix.SIGCONT), d)
-			k.waitq.notify()
+			k.waitq.Notify()
 		}
 		return stopSignals
 	}
@@ -67,10 +67,10 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 	}
 	p.stopped, p.stopSig = true, sig
 	p.waitCode = cldStopped
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.pushJobControlLocked(p, 0, d)
 	k.notifyParentStopLocked(p, cldStopped, int32(sig), d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // pushJobControlLocked tells the client p's stop state, discarding the
@@ -127,7 +127,7 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 	}
 	if options&wNowait == 0 {
 		ch.waitCode = 0
-		k.trk.markProc(ch)
+		k.trk.touch(ch)
 	}
 	return status, code, sistatus, true
 }
@@ -294,7 +294,7 @@ func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
 		leader = k.procs[s.term.sid]
 	}
 	if leader != nil {
-		k.trk.markProc(leader)
+		k.trk.touch(leader)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // File owners, I/O signals and leases (fcntl F_SETOWN, F_SETOWN_EX,
@@ -337,7 +338,7 @@ type inodeLeases struct {
 	// they count as open (Linux has taken their open counts already).
 	pendingReads, pendingWrites int
 	// changed wakes the breakers when a lease changes.
-	changed notifier
+	changed wake.Notifier
 }
 
 // conflicts reports whether an open (for writing if write) must break a
@@ -490,7 +491,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	if err == nil {
 		il.holders[f] = leaseHolder{rank: rank, fd: fd}
 		il.settleLocked()
-		il.changed.notify()
+		il.changed.Notify()
 	}
 	lt.dropLocked(ino, il)
 	lt.mu.Unlock()
@@ -542,7 +543,7 @@ func (lt *leaseTable) release(f *file, ino uint64) bool {
 	}
 	delete(il.holders, f)
 	il.settleLocked()
-	il.changed.notify()
+	il.changed.Notify()
 	lt.dropLocked(ino, il)
 	return true
 }
@@ -665,14 +666,14 @@ func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
 				}
 			}
 			il.settleLocked()
-			il.changed.notify()
+			il.changed.Notify()
 			lt.mu.Unlock()
 			for _, f := range changed {
 				f.changed()
 			}
 			return nil
 		}
-		ch := il.changed.wait()
+		ch := il.changed.Wait()
 		lt.mu.Unlock()
 		if err := c.block(ch, time.After(left)); err != nil && err != unix.ETIMEDOUT {
 			return err

@@ -87,38 +87,6 @@ func TestClientMemoryCap(t *testing.T) {
 	other.ok(1, unix.SYS_PIPE2, other.mem.zeros(8), 0)
 }
 
-func TestMemAccount(t *testing.T) {
-	a := memAccount{limit: 100}
-	for _, tc := range []struct {
-		op   string
-		n    int64
-		err  error
-		used int64
-	}{
-		{"charge", 60, nil, 60},
-		{"charge", 41, unix.ENOMEM, 60},
-		{"charge", 40, nil, 100},
-		{"charge", 1, unix.ENOMEM, 100},
-		{"release", 50, nil, 50},
-		{"force", 80, nil, 130},
-		{"charge", 1, unix.ENOMEM, 130},
-		{"release", 130, nil, 0},
-	} {
-		var err error
-		switch tc.op {
-		case "charge":
-			err = a.charge(tc.n)
-		case "release":
-			a.release(tc.n)
-		case "force":
-			a.force(tc.n)
-		}
-		if err != tc.err || a.used.Load() != tc.used {
-			t.Fatalf("%s %d: err %v used %d, want %v %d", tc.op, tc.n, err, a.used.Load(), tc.err, tc.used)
-		}
-	}
-}
-
 // TestPipeResizeCharged: F_SETPIPE_SZ moves a pipe's reservation with its
 // size: growing needs room in the cap (ENOMEM), shrinking gives it back.
 func TestPipeResizeCharged(t *testing.T) {

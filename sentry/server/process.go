@@ -154,7 +154,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 		}
 		if requested > k.lastTID {
 			k.lastTID = requested
-			k.trk.markIDs()
+			k.trk.IDsChanged()
 		}
 		return requested, nil
 	}
@@ -164,7 +164,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 			k.lastTID = 2
 		}
 		if !inUse(k.lastTID) {
-			k.trk.markIDs()
+			k.trk.IDsChanged()
 			return k.lastTID, nil
 		}
 	}
@@ -177,7 +177,7 @@ func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
 	p.live[t] = struct{}{}
 	p.all[t] = struct{}{}
 	k.threads[tid] = t
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	return t
 }
 
@@ -200,7 +200,7 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 		parent.children[p] = struct{}{}
 	}
 	k.procs[pid] = p
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.newThreadLocked(p, pid)
 	return p, nil
 }
@@ -234,7 +234,7 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	t.exitStatus = status
 	close(t.dead)
 	delete(t.proc.live, t)
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.tid != t.proc.pid {
 		k.ptraceTraceeGoneLocked(t, status, d)
@@ -258,7 +258,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	p.exiting = true
 	p.exitStatus = status
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.deleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
@@ -278,9 +278,9 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	if p.fs != nil {
 		p.fs.refs--
-		k.trk.markFS(p.fs)
+		k.trk.touch(p.fs)
 	}
-	k.trk.markSig(p.sig)
+	k.trk.touch(p.sig)
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -289,7 +289,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 		p.zombie = true
-		k.waitq.notify()
+		k.waitq.Notify()
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
@@ -297,7 +297,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
-		k.trk.markProc(c)
+		k.trk.touch(c)
 		if k.init != nil && !k.init.exiting {
 			c.parent = k.init
 			k.init.children[c] = struct{}{}
@@ -317,7 +317,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		d.pushes = append(d.pushes, spawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent
@@ -349,7 +349,7 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 
 // reapLocked frees zombie p.
 func (k *clientState) reapLocked(p *process) {
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	if p.parent != nil {
 		delete(p.parent.children, p)
 		p.parent = nil
@@ -358,7 +358,7 @@ func (k *clientState) reapLocked(p *process) {
 		if k.threads[t.tid] == t {
 			delete(k.threads, t.tid)
 		}
-		k.trk.markThread(t)
+		k.trk.touch(t)
 	}
 	p.all = map[*thread]struct{}{}
 	if k.procs[p.pid] == p {
@@ -374,7 +374,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 	t.killed = true
 	t.exitStatus = exitWaitStatus(code)
 	close(t.dead)
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.tid != p.pid {
 		k.ptraceTraceeGoneLocked(t, t.exitStatus, d)

@@ -114,7 +114,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 		tr.Options = opts
-		k.trk.markThread(tt)
+		k.trk.touch(tt)
 		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
@@ -203,7 +203,7 @@ func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized b
 		tracer.tracees = make(map[*thread]struct{})
 	}
 	tracer.tracees[tt] = struct{}{}
-	k.trk.markThread(tt)
+	k.trk.touch(tt)
 	d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 }
 
@@ -215,7 +215,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 	}
 	delete(tr.tracer.tracees, tt)
 	tt.ptrace = nil
-	k.trk.markThread(tt)
+	k.trk.touch(tt)
 	if !tt.killed {
 		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 	}
@@ -225,7 +225,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 // and the signal sig to inject.
 func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
 	tt.ptrace.Resume(req, sig, seq)
-	k.trk.markThread(tt)
+	k.trk.touch(tt)
 }
 
 // ptraceUpdatePush tells the client tt's tracer and options.
@@ -261,9 +261,9 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		return r
 	}
 	if fresh {
-		k.trk.markThread(t)
+		k.trk.touch(t)
 		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
-		k.waitq.notify()
+		k.waitq.Notify()
 	}
 	for tr.Stopped && !t.killed {
 		ch := tr.Wake()
@@ -372,13 +372,13 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		return
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	code, st := int32(cldExited), (status>>8)&0xff
 	if status&0x7f != 0 {
 		code, st = cldKilled, status&0x7f
 	}
 	k.ptraceNotifyTracerLocked(t, code, st, d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
@@ -420,7 +420,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.ruid, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
-		k.trk.markThread(best)
+		k.trk.touch(best)
 	}
 	return r, true, true
 }

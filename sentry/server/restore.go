@@ -391,22 +391,22 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	k.trk.Reset()
 	for _, ps := range s.ptys {
 		// A terminal whose ends are gone is reported deleted.
-		k.trk.markPty(int(ps.Index))
+		k.trk.touch(ptyIndex(ps.Index))
 	}
 	for _, id := range orphans {
-		k.trk.markDeleted(statekey.File(id))
+		k.trk.touch(deletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
 		p.mu.Lock()
 		dead := p.readers+p.writers == 0
 		p.mu.Unlock()
 		if dead {
-			k.trk.markDeleted(statekey.Pipe(id))
+			k.trk.touch(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.trk.markDeleted(statekey.Pipe(id))
+			k.trk.touch(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
@@ -422,10 +422,10 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 // fs contexts and signal handler tables, and returns a context to resolve
 // paths with. Precondition: k.mu is held.
 func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
-	k.trk.bumpID(s.maxID)
+	k.trk.BumpID(s.maxID)
 	if s.ids != nil {
 		if s.ids.NextObject > 0 {
-			k.trk.bumpID(s.ids.NextObject - 1)
+			k.trk.BumpID(s.ids.NextObject - 1)
 		}
 		if s.ids.LastPid > 0 && s.ids.LastPid < maxTID {
 			k.lastTID = max(k.lastTID, s.ids.LastPid)
@@ -584,7 +584,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: &k.mem}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: k.mem}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 				p.capacity = int(ps.Capacity)
@@ -598,7 +598,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			// Reserved as the pipe's size, whatever the cap: the
 			// client held it on its previous server.
 			res := int64(max(p.capacity, pipeCapacity))
-			k.mem.force(res)
+			k.mem.Force(res)
 			p.reserved.Store(res)
 			pipes[fs.Pipe] = p
 		}

@@ -53,7 +53,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.setLimit(int32(min(cur, nrOpen)))
-	c.k.trk.markProc(c.t.proc)
+	c.k.trk.touch(c.t.proc)
 	return 0, nil
 }
 
@@ -91,7 +91,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 	}
 	k.mu.Lock()
 	p.fsizeLimited, p.fsizeLimit = cur != rlimInfinity, cur
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.mu.Unlock()
 	return 0, nil
 }

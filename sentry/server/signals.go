@@ -201,7 +201,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 	k.pushSignalLocked(p, target, sig, info, act, d)
 	if act.flags&saResetHand != 0 {
 		p.sig.act[sig] = sigAction{}
-		k.trk.markSig(p.sig)
+		k.trk.touch(p.sig)
 	}
 }
 

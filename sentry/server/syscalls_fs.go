@@ -1055,7 +1055,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	defer c.k.mu.Unlock()
 	if fs := c.t.proc.fs; fs != nil {
 		fs.cwd = d
-		c.k.trk.markFS(fs)
+		c.k.trk.touch(fs)
 	}
 	return 0, nil
 }
@@ -1081,7 +1081,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 	}
 	old := fs.umask
 	fs.umask = uint32(c.args[0]) & 0777
-	c.k.trk.markFS(fs)
+	c.k.trk.touch(fs)
 	return int64(old), nil
 }
 

@@ -577,7 +577,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.k.trk, &c.k.mem)
+	r, w, err := newPipe(c.k.trk, c.k.mem)
 	if err != nil {
 		return 0, err
 	}

@@ -106,8 +106,8 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	} else {
 		np.sig = p.sig.clone()
 	}
-	k.trk.markFS(np.fs)
-	k.trk.markSig(np.sig)
+	k.trk.touch(np.fs)
+	k.trk.touch(np.sig)
 	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
@@ -278,7 +278,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 			k.mu.Unlock()
 			return waitResult{}, nil
 		}
-		ch := k.waitq.wait()
+		ch := k.waitq.Wait()
 		k.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return waitResult{}, err
@@ -469,7 +469,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		}
 	}
 	target.pgid = pgid
-	k.trk.markProc(target)
+	k.trk.touch(target)
 	return 0, nil
 }
 
@@ -484,7 +484,7 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 		}
 	}
 	p.sid, p.pgid = p.pid, p.pid
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	return int64(p.sid), nil
 }
 
@@ -666,7 +666,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.act[sig] = na
-		k.trk.markSig(h)
+		k.trk.touch(h)
 	}
 	return 0, nil
 }
@@ -721,7 +721,7 @@ func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := c.t.proc
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	cr := &p.creds
 	if !gid {
 		old := *cr
@@ -827,7 +827,7 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 		if cr.capable(linux.CAP_SETUID) || id == cr.ruid || id == cr.euid || id == cr.suid || id == cr.fsuid {
 			cr.fsuid = id
 			cr.fixSetfsuid(old)
-			k.trk.markProc(c.t.proc)
+			k.trk.touch(c.t.proc)
 		}
 		return int64(old), nil
 	}
@@ -886,6 +886,6 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	p.creds.groups = groups
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	return 0, nil
 }

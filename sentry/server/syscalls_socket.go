@@ -1121,7 +1121,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_RCVBUF:
 		old := opts.GetReceiveBufferSize()
 		opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
-		if err := s.bufs.resize(opts.GetReceiveBufferSize()); err != nil {
+		if err := s.bufs.Resize(opts.GetReceiveBufferSize()); err != nil {
 			opts.SetReceiveBufferSize(old, true)
 			return 0, err
 		}

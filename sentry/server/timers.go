@@ -115,7 +115,7 @@ func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.
 		p.timers = make(map[int32]*appTimer)
 	}
 	p.timers[id] = tm
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 	return tm
 }
 
@@ -124,7 +124,7 @@ func (k *clientState) deleteTimerLocked(tm *appTimer) {
 	tm.deleted = true
 	tm.kt.Destroy()
 	delete(tm.proc.timers, tm.id)
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 }
 
 // deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
@@ -145,7 +145,7 @@ func (tm *appTimer) expired(exp uint64) {
 	k.mu.Lock()
 	if !tm.deleted && !tm.proc.exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
-		k.trk.markTimer(tm)
+		k.trk.touch(tm)
 		tm.signalLocked(exp, &d)
 	}
 	k.mu.Unlock()
@@ -307,7 +307,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.kt.Set(s, nil)
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 	oi, ov := specOf(now, old)
 	return oi, ov, nil
 }
@@ -491,7 +491,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.kt.Set(s, nil)
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 	k.mu.Unlock()
 	if oldAddr != 0 {
 		oi, ov := specOf(now, old)

@@ -440,7 +440,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 				if m, err = v.mounts.Add(m); err == nil {
 					if _, err = v.graftBind(point, src, m); err != nil {
 						v.mounts.Remove(m.ID, true)
-						k.trk.markMount(m.ID)
+						k.trk.touch(mountID(m.ID))
 					}
 				}
 			}
@@ -468,7 +468,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 			}
 			if _, err := v.graftTmpfs(point, m, false); err != nil {
 				v.mounts.Remove(m.ID, true)
-				k.trk.markMount(m.ID)
+				k.trk.touch(mountID(m.ID))
 				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
 			}
 			continue

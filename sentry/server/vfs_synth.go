@@ -528,11 +528,18 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 }
 
 // openProcFile opens procfs file d (or an fdinfo file). Its content is
-// taken at open, as Linux's seq files take it at the first read.
+// taken at open, as Linux's seq files take it at the first read, and
+// again at each later read at offset 0 (procFile.read).
 func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
 		return nil, unix.EACCES
+	}
+	pf := &procFile{d: d, unread: true}
+	if d.kind == dkProcFile && d.procScope == procfs.PID && (d.procName == "mounts" || d.procName == "mountinfo") {
+		// Before the content is taken: a change after it is reported.
+		pf.mounts = v.mounts
+		pf.pollEvent, _ = v.mounts.Event()
 	}
 	var data []byte
 	if acc != unix.O_WRONLY {
@@ -541,7 +548,8 @@ func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 			return nil, err
 		}
 	}
-	return newFile(&procFile{d: d, data: data}, d, kept), nil
+	pf.data = data
+	return newFile(pf, d, kept), nil
 }
 
 // handleForOpen returns a new gofer handle for regular file d: by its

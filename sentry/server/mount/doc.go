@@ -14,7 +14,9 @@
 // added to it and recorded. It keeps each mount's propagation (its
 // shared peer group, its master, unbindable) as mount(2) sets it; a fixed
 // mount has a record only when its propagation is not private. The
-// server's vfs makes the copies that propagation asks for.
+// server's vfs makes the copies that propagation asks for. It counts its
+// changes (mounts, unmounts, remounts) for the poll of
+// /proc/<pid>/mounts (Table.Event).
 //
 // # Dependencies
 //

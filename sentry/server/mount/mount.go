@@ -142,6 +142,32 @@ type Table struct {
 	next   int
 	// nextGroup is the next peer group id to give. Protected by mu.
 	nextGroup int
+	// event counts the mounts, unmounts and remounts made (Linux's
+	// mnt_namespace.event, which poll of /proc/<pid>/mounts reports), and
+	// changed, when not nil, is closed at the next one. Protected by mu.
+	event   uint64
+	changed chan struct{}
+}
+
+// Event returns the number of changes made to the table (mounts,
+// unmounts, remounts) and a channel closed at the next one.
+func (t *Table) Event() (uint64, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.changed == nil {
+		t.changed = make(chan struct{})
+	}
+	return t.event, t.changed
+}
+
+// touchLocked counts a change and wakes Event's waiters. Precondition:
+// t.mu.
+func (t *Table) touchLocked() {
+	t.event++
+	if t.changed != nil {
+		close(t.changed)
+		t.changed = nil
+	}
 }
 
 // NewTable returns a table with the fixed mounts: the gofer's root (of
@@ -210,6 +236,7 @@ func (t *Table) Add(m Mount) (Mount, error) {
 	m.ParentID = t.holderLocked(m.Target)
 	nm := m
 	t.mounts[m.ID] = &nm
+	t.touchLocked()
 	return m, nil
 }
 
@@ -261,6 +288,7 @@ func (t *Table) Remove(id int, detach bool) ([]Mount, error) {
 	for _, g := range gone {
 		delete(t.mounts, g.ID)
 	}
+	t.touchLocked()
 	return gone, nil
 }
 
@@ -277,6 +305,7 @@ func (t *Table) SetFlags(id int, flags uint64, data *string, fsopts string, supe
 	if data != nil {
 		m.Data, m.FSOptions, m.SuperReadOnly = *data, fsopts, superRO
 	}
+	t.touchLocked()
 	return nil
 }
 

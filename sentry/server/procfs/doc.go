@@ -11,7 +11,7 @@
 // for with a ProcQuery push. The server keeps the dentries and the
 // directories whose entries are live objects (/proc/<pid>, fd/, task/).
 //
-// Dependencies: proto/sentrypb (MachineInfo) and golang.org/x/sys/unix
-// (errnos). It must not import the server (the server imports it). No
+// Dependencies: proto/sentrypb (MachineInfo), sentry/sysabi (the kernel
+// release) and golang.org/x/sys/unix (errnos). It must not import the server (the server imports it). No
 // locks.
 package procfs

@@ -191,6 +191,7 @@ type fileSpec struct {
 // directories such as fd/ and task/ are the server's).
 var tables = map[Scope]map[string]fileSpec{
 	Top: {
+		"config.gz":   {gen: genConfigGz},
 		"cpuinfo":     {gen: genCPUInfo},
 		"filesystems": {gen: genFilesystems},
 		"loadavg":     {gen: genLoadavg},
