@@ -19,6 +19,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -96,9 +97,9 @@ type clientState struct {
 	// that processes attaching one at once make it once. Held across
 	// gofer RPCs, never with mu.
 	segFileMu sync.Mutex
-	// leases holds the file leases and lease-break-time (leases.go).
-	// Immutable pointer.
-	leases *leaseTable
+	// leases holds the file leases and lease-break-time (package lease;
+	// the calls in leases.go). Immutable pointer.
+	leases *lease.Table[*file]
 	// sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
 	// own lock.
 	sysctl sysctls
@@ -207,7 +208,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
 	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
-	k.leases = newLeaseTable()
+	k.leases = lease.NewTable[*file]()
 	k.dur.init()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {

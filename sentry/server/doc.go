@@ -238,9 +238,9 @@
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
 //	                                  hook takes replay.Tracker.mu)
 //	      replay.Tracker.mu, durability.mu, procQueries.mu  (leaves)
-//	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
+//	      lease.Table.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
-//	                              dropping leaseTable.mu)
+//	                              dropping lease.Table.mu)
 //
 //	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
 //	                              under no lock of the package and never

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -97,7 +98,7 @@ type file struct {
 	locks atomic.Pointer[filelock.Table[*fdTable, *file]]
 	// leases is set once the description took a lease (leases.go): its
 	// release then drops it. Set atomically.
-	leases atomic.Pointer[leaseTable]
+	leases atomic.Pointer[lease.Table[*file]]
 	// async is the description's owner, I/O signal and O_ASYNC watcher
 	// (leases.go); it has its own lock.
 	async fileAsync
@@ -191,7 +192,7 @@ func (f *file) decRef() {
 			dropDescriptionLocks(lt, f)
 		}
 		if lt := f.leases.Load(); lt != nil {
-			lt.fileReleased(f)
+			dropLease(lt, f)
 		}
 		f.async.stopWatch()
 		f.impl.release()

@@ -316,7 +316,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
-		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
+		LeaseBreakTime: s.k.leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -328,7 +328,7 @@ func (s procSource) SetLimit(name string, v int) error {
 		if v < 0 {
 			return unix.EINVAL
 		}
-		s.k.leases.setLeaseBreakTime(v)
+		s.k.leases.SetBreakTime(v)
 		return nil
 	case "fs/pipe-max-size":
 		return s.k.sysctl.setPipeMaxSize(v)
