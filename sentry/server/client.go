@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -79,8 +80,9 @@ type clientState struct {
 	stdin stdinState
 	// vfs is the client's mount namespace. Immutable pointer.
 	vfs *vfs
-	// maps holds files the client maps (exec images, mmap); own lock.
-	maps mappingTable
+	// maps holds files the client maps (exec images, mmap; package
+	// mapped); own lock. Immutable pointer.
+	maps *mapped.Table[*file]
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
 	// mem is the memory account of the client's buffering objects
@@ -230,7 +232,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		cancel()
 		return nil, err
 	}
-	k.maps.init(k.trk)
+	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
 	v, err := newVFS(k)
 	if err != nil {
 		cancel()
@@ -308,11 +310,11 @@ func (k *clientState) destroy() {
 	}
 	k.mu.Lock()
 	for _, f := range k.rewrites {
-		d.fns = append(d.fns, f.decRef)
+		d.fns = append(d.fns, f.DecRef)
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
+	d.fns = append(d.fns, k.dur.releaseAll, k.maps.ReleaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
@@ -570,7 +572,7 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.pageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
-			k.maps.release(op.FileRelease.FileIds)
+			k.maps.Release(op.FileRelease.FileIds)
 		}
 	case *sentrypb.Call_Restore:
 		k.resentBelow.Store(call.Seq)

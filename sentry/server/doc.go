@@ -230,7 +230,7 @@
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu (any stdio set's)
-//	      vfs.mu, mappingTable.mu
+//	      vfs.mu, mapped.Table.mu
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and

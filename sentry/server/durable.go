@@ -77,7 +77,7 @@ func (d *durability) begin(f *file, seq uint64) {
 	defer d.mu.Unlock()
 	df := d.files[f]
 	if df == nil {
-		f.incRef()
+		f.IncRef()
 		df = &durFile{entries: make(map[uint64]*durEntry)}
 		d.files[f] = df
 	}
@@ -217,7 +217,7 @@ func (d *durability) releaseAll() {
 	d.files = make(map[*file]*durFile)
 	d.mu.Unlock()
 	for f := range fs {
-		f.decRef()
+		f.DecRef()
 	}
 }
 
@@ -240,7 +240,7 @@ func (k *clientState) announceDurable(f *file) {
 		k.log.Debug("durable push dropped", "err", err)
 	}
 	if release {
-		f.decRef()
+		f.DecRef()
 	}
 }
 

@@ -363,7 +363,7 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	s.mu.Unlock()
 	tab, err := c.fdTable()
 	if err != nil {
-		nf.decRef()
+		nf.DecRef()
 		return 0, err
 	}
 	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)

@@ -325,12 +325,12 @@ func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, e
 	}
 	nf := newInetSockFile(ns, fflags)
 	if err := c.k.chargeSocket(nf, false); err != nil {
-		nf.decRef() // the connection is lost, as when Linux cannot allocate it
+		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
 	tab, err := c.fdTable()
 	if err != nil {
-		nf.decRef()
+		nf.DecRef()
 		return 0, err
 	}
 	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)

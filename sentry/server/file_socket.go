@@ -249,8 +249,8 @@ func (cn *unixConn) changed() {
 // fileRef lets SCM_RIGHTS hold an open file description.
 type fileRef struct{ f *file }
 
-func (r fileRef) IncRef() { r.f.incRef() }
-func (r fileRef) DecRef() { r.f.decRef() }
+func (r fileRef) IncRef() { r.f.IncRef() }
+func (r fileRef) DecRef() { r.f.DecRef() }
 
 // unixSockFile is an AF_UNIX socket (socket.Unix over gVisor's
 // transport).

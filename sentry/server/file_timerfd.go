@@ -100,7 +100,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	b, err := c.mem.CopyIn(newAddr, sizeofItimerspec)
 	if err != nil {
 		return 0, err
@@ -132,7 +132,7 @@ func sysTimerfdGettime(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	interval, value := specOf(t.t.Get())
 	return 0, c.mem.CopyOut(c.args[1], itimerBytes(interval, value, false))
 }

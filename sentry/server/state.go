@@ -33,7 +33,7 @@ type fdSlot struct {
 
 // Objects without a pointer of their own are touched as these keys.
 type (
-	// mappedID is a mapped file's id (mappingTable).
+	// mappedID is a mapped file's id (package mapped).
 	mappedID uint64
 	// lockedIno is the inode number whose advisory locks changed.
 	lockedIno uint64
@@ -111,9 +111,10 @@ func (t *stateTracker) touch(obj replayObject) {
 	}
 }
 
-// touchLocks and touchSysv are touch as the hooks of package filelock
-// and package sysvipc, which know nothing of the replay capture.
+// touchLocks, touchMapped and touchSysv are touch as the hooks of
+// packages filelock, mapped and sysvipc, which know nothing of the replay capture.
 func (t *stateTracker) touchLocks(ino uint64)      { t.touch(lockedIno(ino)) }
+func (t *stateTracker) touchMapped(id uint64)      { t.touch(mappedID(id)) }
 func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
 
 // callEffects are the effects of one call committed with its reply.
@@ -317,7 +318,7 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 	case *pipe:
 		return k.pipeRecord(o)
 	case mappedID:
-		return k.maps.record(k, uint64(o))
+		return k.mappedRecord(uint64(o))
 	case *appTimer:
 		return k.timerRecordLocked(o)
 	case lockedIno:
