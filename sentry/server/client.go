@@ -210,6 +210,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
 	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
+	k.ptys.Changed = k.trk.touchPty
 	k.leases = lease.NewTable[*file]()
 	k.dur.init()
 	for _, si := range hello.Stdio {

@@ -95,7 +95,8 @@
 //   - pseudo-terminals (package pty: the terminal and its line
 //     discipline; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
 //     signals of ISIG characters to the foreground group; pty.Table.mu
-//     and Terminal.mu are leaves, never held with clientState.mu);
+//     and Terminal.mu are leaves, taken under clientState.mu only to
+//     derive a terminal's replay record);
 //   - inotify instances on gVisor's vfs.Inotify, with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
@@ -237,6 +238,10 @@
 //	                                       takes clientState.mu)
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
 //	                                  hook takes replay.Tracker.mu)
+//	      pty.Table.mu > pty.Terminal.mu  (deriving a terminal's record;
+//	                                       its Changed hook takes
+//	                                       replay.Tracker.mu with
+//	                                       neither held)
 //	      replay.Tracker.mu, durability.mu, procQueries.mu  (leaves)
 //	      lease.Table.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after

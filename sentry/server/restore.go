@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -45,6 +46,8 @@ type restoreSet struct {
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
 	memfds map[string]*memfdInode
+	// ptys are the pseudo-terminals (package pty).
+	ptys []*sentrypb.PtyState
 }
 
 func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
@@ -178,6 +181,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad mount")
 			}
 			s.mounts = append(s.mounts, v.Mount)
+		case *sentrypb.StateRecord_Pty:
+			if err := pty.CheckState(v.Pty); err != nil || key.Int32ID() != v.Pty.Index {
+				return nil, bad(rec, "bad pty")
+			}
+			s.ptys = append(s.ptys, v.Pty)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -252,6 +260,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	// Mounts, before anything found by path.
 	for _, err := range k.restoreMounts(rc, s.mounts) {
 		lose("mount", err)
+	}
+
+	// Terminals, before their ends' descriptions.
+	if err := k.ptys.Restore(s.ptys); err != nil {
+		return err
 	}
 
 	// Files (gofer RPCs; no lock held).
@@ -374,9 +387,15 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 
+	k.ptys.Prune()
+
 	// The client has all of this already: report only what the restore
 	// dropped, and the allocators.
 	k.trk.Reset()
+	for _, ps := range s.ptys {
+		// A terminal whose ends are gone is reported deleted.
+		k.trk.touch(ptyIndex(ps.Index))
+	}
 	for _, id := range orphans {
 		k.trk.touch(deletedKey(statekey.File(id)))
 	}
@@ -614,6 +633,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_INOTIFY:
 		return k.restoreInotify(rc, fs)
+	case sentrypb.FileState_PTY:
+		return k.restorePtyFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT

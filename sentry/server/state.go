@@ -44,6 +44,8 @@ type (
 	// deletedKey is the key of an object that is gone: its record says
 	// so.
 	deletedKey statekey.Key
+	// ptyIndex is a pseudo-terminal's index (package pty).
+	ptyIndex int
 )
 
 // sigTable is a process's signal handler table as a replay object (the
@@ -68,6 +70,7 @@ const (
 	orderLocks
 	orderSysv
 	orderMount
+	orderPty
 )
 
 // replayObject is what has a replay record of its own: a kernel object
@@ -91,6 +94,7 @@ func (lockedIno) replayOrder() (replay.Order, bool)     { return orderLocks, tru
 func (sysvKey) replayOrder() (replay.Order, bool)       { return orderSysv, true }
 func (mountID) replayOrder() (replay.Order, bool)       { return orderMount, true }
 func (deletedKey) replayOrder() (replay.Order, bool)    { return orderDeleted, true }
+func (ptyIndex) replayOrder() (replay.Order, bool)      { return orderPty, true }
 
 // stateTracker is the client's replay.Tracker, with the one touch call
 // the kernel objects make ("this object's record changed"). A nil
@@ -111,11 +115,13 @@ func (t *stateTracker) touch(obj replayObject) {
 	}
 }
 
-// touchLocks, touchMapped and touchSysv are touch as the hooks of
-// packages filelock, mapped and sysvipc, which know nothing of the replay capture.
+// touchLocks, touchMapped, touchSysv and touchPty are touch as the hooks
+// of packages filelock, mapped, sysvipc and pty, which know nothing of
+// the replay capture.
 func (t *stateTracker) touchLocks(ino uint64)      { t.touch(lockedIno(ino)) }
 func (t *stateTracker) touchMapped(id uint64)      { t.touch(mappedID(id)) }
 func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
+func (t *stateTracker) touchPty(index int)         { t.touch(ptyIndex(index)) }
 
 // callEffects are the effects of one call committed with its reply.
 type callEffects struct {
@@ -325,6 +331,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.lockRecordLocked(uint64(o))
 	case mountID:
 		return k.vfs.mounts.Record(int(o))
+	case ptyIndex:
+		return k.ptys.Record(int(o))
 	}
 	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
@@ -486,8 +494,8 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
 	case *ptyFile:
-		// Not rebuilt (file_pty.go): no path, so a restore loses it.
-		st.Kind, st.Path = sentrypb.FileState_SYNTHETIC, ""
+		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
+		c.Touch(orderPty, ptyIndex(impl.t.Index))
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:
