@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
@@ -107,8 +108,9 @@ type clientState struct {
 	sysctl sysctls
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
-	// dur tracks writes not yet durable (durable.go); own lock.
-	dur durability
+	// dur tracks writes not yet durable (package durable; the flusher in
+	// durable.go); own lock. Immutable pointer.
+	dur *durable.Tracker[*file]
 	// releases queues gofer handles to release; own lock. Immutable
 	// pointer.
 	releases *goferclient.ReleaseQueue
@@ -212,7 +214,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
 	k.ptys.Changed = k.trk.touchPty
 	k.leases = lease.NewTable[*file]()
-	k.dur.init()
+	k.dur = durable.NewTracker[*file]()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
 			k.stdio[si.Fd] = si
@@ -315,7 +317,7 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.ReleaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
+	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()

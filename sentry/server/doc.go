@@ -195,14 +195,15 @@
 // semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. The gofer file handles in the records a client receives are
-// bound to it (package handlebind: a tag under the gofer's binding key), and
-// checked when they come back. restore.go rebuilds a client from a
-// Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
-// until a gofer fsync (one batched Fsync per flusher pass) and pushes
-// Durable. Every gofer mutation carries
-// Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent
-// after a Restore (seq below the Restore's) whose effect is already
-// visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
+// bound to it (package handlebind: a tag under the gofer's binding key),
+// and checked when they come back. restore.go rebuilds a client from a
+// Restore and applies Rewrites (in arrival order, one at a time);
+// package durable tracks writes until a gofer fsync (durable.go: one
+// batched Fsync per flusher pass) and pushes Durable. Every gofer
+// mutation carries Origin{principal/client_id, seq, part} for the
+// gofer's reply cache; a call re-sent after a Restore (seq below the
+// Restore's) whose effect is already visible (EEXIST, ENOENT) is passed
+// to the gofer anyway, so that the
 // cache answers it as the first execution did.
 //
 // The gofer connection is package goferclient (its doc.go): one
@@ -242,7 +243,7 @@
 //	                                       its Changed hook takes
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
-//	      replay.Tracker.mu, durability.mu, procQueries.mu  (leaves)
+//	      replay.Tracker.mu, durable.Tracker.mu, procQueries.mu  (leaves)
 //	      lease.Table.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)

@@ -183,7 +183,7 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) DecRef() {
 	n := f.refs.Add(-1)
-	if n == 1 && f.d != nil && f.d.v != nil && f.d.v.k.dur.holds(f) {
+	if n == 1 && f.d != nil && f.d.v != nil && f.d.v.k.dur.Holds(f) {
 		// Only the durability tracker still holds it: the application
 		// closed it (inotify's close event).
 		f.d.v.k.inotifyClosed(f)

@@ -834,13 +834,13 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		r.Ret = int64(n)
 		return nil
 	}
-	k.dur.begin(f, rw.Seq)
+	k.dur.Begin(f, rw.Seq)
 	n, err := f.impl.write(c, f, rw.Data, rw.Offset)
-	if rel := k.dur.end(f, rw.Seq, n); rel != nil {
-		rel.DecRef()
+	if k.dur.End(f, rw.Seq, n) {
+		f.DecRef()
 	}
 	// The client holds the WriteState already.
-	k.dur.markSent(f, rw.Seq)
+	k.dur.MarkSent(f, rw.Seq)
 	if err != nil {
 		k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
 		return err

@@ -297,7 +297,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		c.Touch(orderFile, w.f)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 			Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
-		k.dur.markSent(w.f, replySeq)
+		k.dur.MarkSent(w.f, replySeq)
 	}
 }
 

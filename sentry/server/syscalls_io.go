@@ -120,7 +120,7 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		return n, off, err
 	}
 	if !c.syncedWrites {
-		c.k.dur.begin(f, c.seq)
+		c.k.dur.Begin(f, c.seq)
 	}
 	c.goferSize = -1
 	n, err := f.impl.write(c, f, b, off)
@@ -128,8 +128,8 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		off = c.goferSize - int64(n)
 	}
 	if !c.syncedWrites {
-		if rel := c.k.dur.end(f, c.seq, n); rel != nil {
-			rel.DecRef()
+		if c.k.dur.End(f, c.seq, n) {
+			f.DecRef()
 		}
 	}
 	if n > 0 && f.d != nil {
@@ -784,12 +784,12 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	}
 	seqs := make([][]uint64, len(files))
 	for i, g := range files {
-		seqs[i] = c.k.dur.startSync(g)
+		seqs[i] = c.k.dur.StartSync(g)
 	}
 	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
-			c.k.dur.endSync(g, seqs[i], err == nil)
+			c.k.dur.EndSync(g, seqs[i], err == nil)
 			c.k.announceDurable(g)
 		}
 	}
