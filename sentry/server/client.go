@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
@@ -118,7 +119,7 @@ type clientState struct {
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
 	// Immutable.
-	clocks appClocks
+	clocks ktimer.Clocks
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -205,7 +206,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		procs:    make(map[int32]*process),
 		threads:  make(map[int32]*thread),
 		trk:      newStateTracker(),
-		clocks:   newAppClocks(hello.Clocks),
+		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
