@@ -270,7 +270,7 @@
 // mirror) nests inside clientState.mu and outside gVisor's endpoint
 // locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
-// notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
+// notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
 // socket's SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection
 // lost with a server) and the inet files' backlog mutexes are leaves; a
 // host socket's readiness comes from gVisor's fdnotifier goroutine,

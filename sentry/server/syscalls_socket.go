@@ -1036,7 +1036,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_LINGER:
 		v = make([]byte, 8)
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		v = s.timeo.get(name)
+		v = s.timeo.Get(name)
 	default:
 		return 0, unix.ENOPROTOOPT
 	}
@@ -1096,7 +1096,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	opts := s.u.EP.SocketOptions()
 	switch name {
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		return 0, s.timeo.set(name, v)
+		return 0, s.timeo.Set(name, v)
 	case unix.SO_LINGER:
 		if len(v) < 8 {
 			return 0, unix.EINVAL
