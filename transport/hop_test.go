@@ -298,7 +298,7 @@ func TestChannelLargeMessages(t *testing.T) {
 		t.Fatal("no channel")
 	}
 	defer c.PutChannel(ch)
-	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, 1 << 20} {
+	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, MaxChannelCall - 64} {
 		in := bytes.Repeat([]byte{byte(i + 1)}, size)
 		call := &pb.Call{Seq: uint64(i + 1), Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: in}}}}}
 		r, err := ch.Call(call, c.Sent())
@@ -312,6 +312,13 @@ func TestChannelLargeMessages(t *testing.T) {
 		if !bytes.Equal(out, bytes.Repeat(in, 2)) {
 			t.Fatalf("size %d: reply of %d bytes, want %d", size, len(out), 2*size)
 		}
+	}
+	big := &pb.Call{Seq: 100, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: make([]byte, MaxChannelCall)}}}}}
+	if _, err := ch.Call(big, c.Sent()); !errors.Is(err, ErrCallTooLarge) {
+		t.Fatalf("call of %d bytes: %v, want ErrCallTooLarge", MaxChannelCall, err)
+	}
+	if _, err := ch.Call(&pb.Call{Seq: 101, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+		t.Fatalf("the channel after a call too large: %v", err)
 	}
 }
 
@@ -468,7 +475,7 @@ func serveOne(server *hopEndpoint, handle func(*pb.Call)) error {
 		return err
 	}
 	for {
-		_, _, msg, err := server.recv(dl, hopCall, MaxMessageSize)
+		_, _, msg, err := server.recv(dl, hopCall, MaxChannelCall)
 		if err != nil {
 			return err
 		}
@@ -505,7 +512,7 @@ func TestChannelGarbage(t *testing.T) {
 		{"short", [][]byte{{1, 2, 3}}},
 		{"wrong kind", [][]byte{datagram(hopReply, uint32(len(callBytes)), callBytes)}},
 		{"unknown kind", [][]byte{datagram(99, 0, nil)}},
-		{"too large", [][]byte{datagram(hopCall, MaxMessageSize+1, nil)}},
+		{"too large", [][]byte{datagram(hopCall, MaxChannelCall+1, nil)}},
 		{"chunk past length", [][]byte{datagram(hopCall, 2, []byte{1, 2, 3})}},
 		{"not a Call", [][]byte{datagram(hopCall, 5, []byte{0xff, 0xff, 0xff, 0xff, 0xff})}},
 		{"empty continuation", [][]byte{datagram(hopCall, 10, []byte{1}), datagram(hopMore, 10, nil)}},

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -302,11 +303,15 @@ func (c *StreamConn) PutChannel(ch *Channel) {
 	ch.h.ep.Destroy()
 }
 
+// ErrCallTooLarge is a call larger than MaxChannelCall: nothing was sent;
+// send it on the socket.
+var ErrCallTooLarge = errors.New("call larger than a channel takes")
+
 // Call sends call (its Seq set) over the channel and returns its reply
 // once OnReply has folded it in order. sent is c.Sent() read after every
 // message the call must follow was sent. The error is ErrConnDead if the
 // connection died (or the channel broke, which kills the connection: the
-// recovery re-sends the call).
+// recovery re-sends the call), or ErrCallTooLarge (nothing sent).
 func (ch *Channel) Call(call *pb.Call, sent uint64) (*pb.Reply, error) {
 	c := ch.c
 	var err error
@@ -316,6 +321,9 @@ func (ch *Channel) Call(call *pb.Call, sent uint64) (*pb.Reply, error) {
 	}
 	if cap(ch.enc) > maxKeptBuffer {
 		defer func() { ch.enc = nil }()
+	}
+	if len(ch.enc) > MaxChannelCall {
+		return nil, ErrCallTooLarge
 	}
 	dl, err := ch.h.send(hopCall, sent, 0, ch.enc)
 	if err != nil {

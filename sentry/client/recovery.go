@@ -375,9 +375,14 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 		if err == nil {
 			return r, nil
 		}
-		// The connection died (ErrConnDead): the recovery re-sends the
-		// call, as below.
 		s.mu.Lock()
+		if errors.Is(err, transport.ErrCallTooLarge) && p.gen == s.connGen && !s.recovering {
+			// channelFor's bound on the inputs makes this rare: the
+			// socket takes it (a recovery would re-send it anyway).
+			p.ch, _ = s.conn.Go(c)
+		}
+		// Else the connection died (ErrConnDead): the recovery re-sends
+		// the call, as below.
 	} else {
 		// A failed send leaves ch nil: the call waits for the recovery,
 		// which re-sends it.
@@ -453,7 +458,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 // thread's system call, and that connection; nil if channels are off,
 // c is not such a call, or none is free (transport.StreamConn.Channel).
 func (s *remoteSession) channelFor(c *pb.Call) (*transport.Channel, *transport.StreamConn) {
-	if !s.opts.Channels || c.GetSyscall() == nil || c.Tid == 0 {
+	if !s.opts.Channels || c.GetSyscall() == nil || c.Tid == 0 || inputBytes(c) > transport.MaxChannelCall/2 {
 		return nil, nil
 	}
 	s.mu.Lock()
