@@ -642,3 +642,35 @@ func voluntarySwitches() int64 {
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	return ru.Nvcsw
 }
+
+// TestChannelIdleClosed: a channel unused for channelIdle is closed (its
+// server goroutine ends); one in use stays.
+func TestChannelIdleClosed(t *testing.T) {
+	s := &hopServer{}
+	target := startHop(t, s)
+	c := dialHop(t, target, Options{Channels: true, HeartbeatInterval: 20 * time.Millisecond})
+	a, b := c.Channel(), c.Channel()
+	if a == nil || b == nil {
+		t.Fatal("no channel")
+	}
+	c.PutChannel(a)
+	s.mu.Lock()
+	st := s.streams[0]
+	s.mu.Unlock()
+	deadline := time.Now().Add(channelIdle + 10*time.Second)
+	for liveChannels(st) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d channels live %v after one was given back, want 1", liveChannels(st), channelIdle)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := b.Call(&pb.Call{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+		t.Fatalf("the channel in use: %v", err)
+	}
+	c.PutChannel(b)
+	if ch := c.Channel(); ch != b {
+		t.Fatal("the channel given back last is not reused")
+	} else {
+		c.PutChannel(ch)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -179,6 +180,36 @@ type Channel struct {
 	enc []byte
 	// broken says the channel failed (its connection is dead).
 	broken bool
+	// idleSince is when it was last given back. Protected by
+	// StreamConn.mu.
+	idleSince time.Time
+}
+
+// channelIdle is how long a channel may stay unused before the client
+// closes it: each open one parks a thread of the server on its futex.
+const channelIdle = 2 * time.Second
+
+// closeIdleChannels closes the channels unused since before now -
+// channelIdle (the heartbeat loop calls it).
+func (c *StreamConn) closeIdleChannels(now time.Time) {
+	if !c.hop.enabled {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.hop.idle[:0]
+	for _, ch := range c.hop.idle {
+		if now.Sub(ch.idleSince) < channelIdle {
+			kept = append(kept, ch)
+			continue
+		}
+		delete(c.hop.all, ch)
+		// Its server goroutine sees the shutdown and ends.
+		ch.h.ep.Shutdown()
+		ch.h.ep.Destroy()
+	}
+	clear(c.hop.idle[len(kept):])
+	c.hop.idle = kept
 }
 
 // Channel returns an idle call channel of c, opening one if none is idle
@@ -293,6 +324,7 @@ func (c *StreamConn) granted(g *pb.ChannelGrant) {
 func (c *StreamConn) PutChannel(ch *Channel) {
 	c.mu.Lock()
 	if !ch.broken && c.err == nil {
+		ch.idleSince = time.Now()
 		c.hop.idle = append(c.hop.idle, ch)
 		c.mu.Unlock()
 		return
