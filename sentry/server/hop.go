@@ -106,7 +106,7 @@ func (k *clientState) hopReplyLocked(r *sentrypb.Reply) bool {
 	k.mu.Lock()
 	recs := k.collectStateLocked(r.Seq, true)
 	k.mu.Unlock()
-	k.binder.bindRecords(recs)
+	k.binder.BindRecords(recs)
 	r.State = append(r.State, recs...)
 	route.ch <- hopResult{r: r, st: route.stamp()}
 	return true
