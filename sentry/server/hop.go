@@ -90,7 +90,14 @@ func (k *clientState) hopCall(sess *session, hs transport.HopServer, call *sentr
 		k.sendMu.Lock()
 		delete(k.hopRoutes, call.Seq)
 		k.sendMu.Unlock()
-		return nil, transport.HopStamp{}, false
+		// A reply stamped already must still go: the client folds the
+		// messages after it only once it has.
+		select {
+		case res := <-route.ch:
+			return res.r, res.st, true
+		default:
+			return nil, transport.HopStamp{}, false
+		}
 	}
 }
 
