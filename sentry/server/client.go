@@ -75,6 +75,9 @@ type clientState struct {
 	// sender delivers a message to the client's stream, or is nil while no
 	// stream is attached. Protected by sendMu.
 	sender func(*sentrypb.ServerMessage) error
+	// hopRoutes maps the seq of a call that came over a call channel to
+	// where its reply goes (hop.go). Protected by sendMu.
+	hopRoutes map[uint64]*hopRoute
 
 	// stdio describes the client's fds 0-2 (from Hello). Immutable.
 	stdio [3]*sentrypb.StdioInfo
@@ -341,9 +344,17 @@ func (k *clientState) forgetOrigins() {
 // enqueue routes a call: Start and file-mapping calls run on their own
 // goroutine; a thread's calls run in order on that thread's worker, which
 // for a call in inlineSyscalls arriving while the thread has nothing
-// queued is the caller itself. It is called only by the session's
-// receiving goroutine.
-func (k *clientState) enqueue(call *sentrypb.Call) {
+// queued is the caller itself. It is called by the session's receiving
+// goroutine, and by a call channel's goroutine (enqueueCall, hop.go) only
+// once the receiving goroutine handled the messages sent before the
+// call: so the receiving goroutine never finds a channel's call queued
+// behind its inline one.
+func (k *clientState) enqueue(call *sentrypb.Call) { k.enqueueCall(call, false) }
+
+// enqueueCall is enqueue; runHere says the caller (a call channel's
+// goroutine, waiting for this call's reply) runs the thread's calls
+// itself when no worker does.
+func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 	switch call.Op.(type) {
 	case *sentrypb.Call_Rewrite:
 		// Rewrites run in order, one at a time: they may overlap.
@@ -392,7 +403,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 	if !t.running {
 		t.running = true
 		k.workers.Add(1)
-		if inlineCall(call) {
+		if runHere || inlineCall(call) {
 			// t's queue holds just this call, and only this (receiving)
 			// goroutine adds to it: the worker returns after it. Running
 			// it here saves a goroutine start and a hand-off per call.

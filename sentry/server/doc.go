@@ -242,7 +242,10 @@
 //	file.mu                      (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientState.sendMu         (serializes stream sends; taken before
-//	                              clientState.mu to build state records)
+//	                              clientState.mu to build state records;
+//	                              also routes call channels' replies,
+//	                              hop.go, stamped under it: the
+//	                              transport's locks come after it)
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
