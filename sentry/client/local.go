@@ -86,10 +86,25 @@ func mmapOpts(a [6]uint64) (memmap.MMapOpts, bool, unix.Errno) {
 	return opts, shared, 0
 }
 
+// legacyMapFlags are Linux's LEGACY_MAP_MASK (include/linux/mman.h, with
+// x86's MAP_32BIT and MAP_ABOVE4G): the flags MAP_SHARED_VALIDATE takes on
+// a file; any other is EOPNOTSUPP (MAP_SYNC too: no file here is DAX).
+const legacyMapFlags = linux.MAP_SHARED | linux.MAP_PRIVATE | linux.MAP_FIXED | linux.MAP_ANONYMOUS |
+	linux.MAP_32BIT | 0x80 /* MAP_ABOVE4G */ | linux.MAP_GROWSDOWN | linux.MAP_DENYWRITE | linux.MAP_EXECUTABLE |
+	linux.MAP_LOCKED | linux.MAP_NORESERVE | linux.MAP_POPULATE | linux.MAP_NONBLOCK | linux.MAP_STACK |
+	linux.MAP_HUGETLB | 0x4000000 /* MAP_UNINITIALIZED */ | 21<<26 /* MAP_HUGE_2MB */ | 30<<26 /* MAP_HUGE_1GB */
+
+// mapSharedValidate is MAP_SHARED_VALIDATE's type.
+const mapSharedValidate = linux.MAP_SHARED | linux.MAP_PRIVATE
+
 func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
 		return 0, errno
+	}
+	if a[3]&3 == mapSharedValidate && a[3]&linux.MAP_ANONYMOUS != 0 {
+		// Linux takes MAP_SHARED_VALIDATE of files only.
+		return 0, unix.EINVAL
 	}
 	if a[3]&linux.MAP_ANONYMOUS == 0 {
 		// The server resolves the fd; the reply's MmapPlan is mapped by
@@ -130,6 +145,14 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
 		return 0, errno
+	}
+	// After the server found the fd, as Linux checks after fget.
+	if a[3]&linux.MAP_HUGETLB != 0 {
+		// No file here is on hugetlbfs.
+		return 0, unix.EINVAL
+	}
+	if a[3]&3 == mapSharedValidate && a[3]&^legacyMapFlags != 0 {
+		return 0, unix.EOPNOTSUPP
 	}
 	if hostarch.Addr(opts.Offset).RoundDown() != hostarch.Addr(opts.Offset) {
 		return 0, unix.EINVAL

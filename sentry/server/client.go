@@ -17,9 +17,12 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
@@ -51,8 +54,8 @@ type clientState struct {
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
 	// binder binds the file handles in the client's state records to it
-	// (handlebind.go). Set by newVFS, immutable after newClientState.
-	binder handleBinder
+	// (package handlebind). Set by newVFS, immutable after newClientState.
+	binder handlebind.Binder
 	log    hclog.Logger
 	gofer  goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
@@ -103,8 +106,9 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
-	// releases queues gofer handles to release (releases.go); own lock.
-	releases releaseQueue
+	// releases queues gofer handles to release; own lock. Immutable
+	// pointer.
+	releases *goferclient.ReleaseQueue
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
@@ -172,6 +176,11 @@ type clientState struct {
 	resentBelow atomic.Uint64
 }
 
+// releaseDelay is how long a gofer handle a client no longer needs may
+// wait for others to be released with it (goferclient.ReleaseQueue); a
+// variable for tests.
+var releaseDelay = 20 * time.Millisecond
+
 func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
@@ -195,6 +204,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
+	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
 	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
 	k.ptys.Changed = k.trk.touchPty
@@ -573,9 +583,9 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.ttyResize(op.TtyResize)
 	}
 	if err != nil {
-		r.Errno = int32(errnoOf(err))
+		r.Errno = int32(syserr.ErrnoOf(err))
 		r.Action = nil
-		if r.Errno == int32(errnoUnknownIsEIO) {
+		if r.Errno == int32(syserr.UnknownErrno) {
 			k.log.Warn("call failed", "seq", call.Seq, "err", err)
 		}
 	}
@@ -596,7 +606,7 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
 		if err := k.fault(t, op.Fault); err != nil {
-			r.Errno = int32(errnoOf(err))
+			r.Errno = int32(syserr.ErrnoOf(err))
 		}
 		return r
 	}

@@ -9,12 +9,14 @@
 //
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
-//     capability sets (process.go, syscalls_proc.go, caps.go);
+//     capability sets (process.go, syscalls_proc.go, caps.go; the
+//     credentials and their rules are package auth);
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
-//     SIGPIPE, default actions (signals.go). Masks, frames and delivery
-//     stay on the client, which gets SignalPush;
+//     SIGPIPE, default actions (signals.go; the dispositions, default
+//     actions and siginfo layouts are package ksignal). Masks, frames
+//     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
 //     (thread.ptrace, thread.tracees, under clientState.mu), the
@@ -54,7 +56,8 @@
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go); names found missing
 //     are kept as negative dentries (dentry.negative); handles no longer
-//     needed are released in batches off the calls' path (releases.go);
+//     needed are released in batches off the calls' path
+//     (goferclient.ReleaseQueue);
 //     the mount table (package mount: what /proc's mounts and mountinfo
 //     list, mounts made outside the sentry included) and the tmpfs
 //     mounts of mount(2), each a per-client gofer directory grafted over
@@ -74,8 +77,9 @@
 //     /dev/shm that the client maps (ShmAttachPlan), reported as
 //     sysv/... records;
 //   - permission checks: DAC against the calling process's credentials
-//     (supplementary groups and capabilities included), the sticky bit, set-id clearing
-//     and the owner and group of new files, all in perm.go; the gofer
+//     (supplementary groups and capabilities included), the sticky bit,
+//     set-id clearing and the owner and group of new files (the rules in
+//     package auth, applied to dentries in perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);
@@ -169,10 +173,11 @@
 //
 // # Errors
 //
-// Handlers return Go errors wrapping a unix.Errno; errnoOf maps them to the
-// reply's errno at the dispatch boundary (dispatch.go). Bad input from the
-// network or the application gets an errno, never a panic; a handler panic
-// is a bug, logged and answered EIO.
+// Handlers return Go errors wrapping a unix.Errno (package syserr);
+// syserr.ErrnoOf maps them to the reply's errno at the dispatch boundary
+// (dispatch.go). Bad input from the network or the application gets an
+// errno, never a panic; a handler panic is a bug, logged and answered
+// EIO.
 //
 // # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
@@ -190,7 +195,7 @@
 // semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. The gofer file handles in the records a client receives are
-// bound to it (handlebind.go: a tag under the gofer's binding key), and
+// bound to it (package handlebind: a tag under the gofer's binding key), and
 // checked when they come back. restore.go rebuilds a client from a
 // Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync (one batched Fsync per flusher pass) and pushes
@@ -242,9 +247,9 @@
 //	                              break signals its holders after
 //	                              dropping leaseTable.mu)
 //
-//	releaseQueue.mu, and goferclient's locks  (leaves, taken under no
-//	                              lock of the package and never held
-//	                              across an RPC)
+//	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
+//	                              under no lock of the package and never
+//	                              held across an RPC)
 //
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)

@@ -245,14 +245,14 @@ func (c *syscallCtx) checkInetBind(family int, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < 1024 && c.creds().euid != 0 {
+	if a.Port != 0 && a.Port < 1024 && c.creds().EUID != 0 {
 		return unix.EACCES
 	}
 	return nil
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inetSockType(stype, proto, c.creds().euid == 0)
+	stream, err := inetSockType(stype, proto, c.creds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +501,7 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			if get {
 				return nil, unix.ENOPROTOOPT
 			}
-			if c.creds().euid != 0 {
+			if c.creds().EUID != 0 {
 				return nil, unix.EPERM
 			}
 			if name == unix.SO_SNDBUFFORCE {

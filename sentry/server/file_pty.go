@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 )
 
@@ -222,7 +223,7 @@ func (p *ptyFile) signalForeground(sigs []linux.Signal) {
 	var d deferred
 	k.mu.Lock()
 	for _, sig := range sigs {
-		info := siginfoKill(int(sig), siKernel, 0, 0)
+		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
 		for _, q := range k.processGroupLocked(fg) {
 			k.signalProcessLocked(q, nil, int(sig), info, &d)
 		}
@@ -346,7 +347,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 		if !leader {
 			return 0, unix.EPERM
 		}
-		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().capable(linux.CAP_SYS_ADMIN) {
+		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		t.SetSession(sid, pgid)

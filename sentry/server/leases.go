@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -171,7 +172,7 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		return int64(sig), nil
 	case unix.F_SETSIG:
 		sig := int64(c.args[2])
-		if sig < 0 || sig > numSignals {
+		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EINVAL
 		}
 		f.async.mu.Lock()
@@ -217,9 +218,9 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 	signo := int(sig)
 	if sig == 0 {
 		signo = int(unix.SIGIO)
-		info = siginfoKill(signo, siKernel, 0, 0)
+		info = ksignal.SiginfoKill(signo, ksignal.SIKernel, 0, 0)
 	} else {
-		info = make([]byte, sizeofSiginfo)
+		info = make([]byte, ksignal.SizeofSiginfo)
 		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 		binary.LittleEndian.PutUint32(info[8:], uint32(code))
 		binary.LittleEndian.PutUint64(info[16:], uint64(band))
@@ -254,8 +255,8 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 	if p.exiting {
 		return
 	}
-	act := p.sig.act[sig]
-	if act.handler != sigDfl && act.handler != sigIgn {
+	act := p.sig.Act[sig]
+	if act.Handler != ksignal.SigDfl && act.Handler != ksignal.SigIgn {
 		k.signalProcessLocked(p, t, sig, info, d)
 		return
 	}
@@ -266,7 +267,7 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 		return
 	}
 	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 }
 
 // setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals
@@ -474,7 +475,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 		f.changed()
 		return 0, nil
 	}
-	if cr := c.creds(); !cr.ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
 		return 0, unix.EACCES
 	}
 	if rank == leaseRead && f.writable() {
@@ -708,7 +709,7 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 	}
 	f.async.mu.Lock()
 	f.async.ownerType, f.async.ownerID = typ, st.GetOwnerId()
-	if sig := st.GetIoSignal(); sig > 0 && sig <= numSignals {
+	if sig := st.GetIoSignal(); sig > 0 && sig <= ksignal.NumSignals {
 		f.async.sig = sig
 	}
 	f.async.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 )
 
 // TestClientMemoryCap: a client's pipes reserve their capacity from its
@@ -147,8 +148,8 @@ func TestPipeMaxSizeNeedsCapability(t *testing.T) {
 		caps uint64
 		want unix.Errno
 	}{
-		{"root", capAll, 0},
-		{"root without CAP_SYS_RESOURCE", capAll &^ (1 << linux.CAP_SYS_RESOURCE), unix.EPERM},
+		{"root", auth.CapAll, 0},
+		{"root without CAP_SYS_RESOURCE", auth.CapAll &^ (1 << linux.CAP_SYS_RESOURCE), unix.EPERM},
 	} {
 		e := newEnv(t)
 		cs := &sentrypb.CapSets{Effective: tc.caps, Permitted: tc.caps, Bounding: tc.caps}

@@ -189,7 +189,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {

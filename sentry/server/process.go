@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,21 +14,6 @@ const (
 	maxTID     = 1 << 22
 	maxThreads = 4096
 )
-
-// creds are a process's credentials (see perm.go for what they permit).
-type creds struct {
-	ruid, euid, suid, fsuid uint32
-	rgid, egid, sgid, fsgid uint32
-	// groups are the supplementary groups. setgroups replaces the slice;
-	// it is never changed in place, so copies of creds may share it.
-	groups []uint32
-	// caps are the capability sets (caps.go).
-	caps capSets
-}
-
-func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil, initialCaps(uid)}
-}
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
 // are protected by clientState.mu.
@@ -110,8 +97,8 @@ type process struct {
 	// fs is the cwd/umask context (shared on CLONE_FS).
 	fs *fsContext
 	// sig holds the signal dispositions (shared on CLONE_SIGHAND).
-	sig   *sigHandlers
-	creds creds
+	sig   *ksignal.Handlers
+	creds auth.Creds
 	// comm is the process name; exe the path of its executable.
 	comm string
 	exe  *dentry
@@ -280,7 +267,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		p.fs.refs--
 		k.trk.touch(p.fs)
 	}
-	k.trk.touch(p.sig)
+	k.trk.touch(sigTable{p.sig})
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -331,18 +318,18 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 		return
 	}
 	if p.exitSignal == int(unix.SIGCHLD) {
-		act := par.sig.act[unix.SIGCHLD]
-		if act.handler == sigIgn || act.flags&saNoCldWait != 0 {
+		act := par.sig.Act[unix.SIGCHLD]
+		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
 			k.reapLocked(p)
 			return
 		}
 	}
-	if p.exitSignal > 0 && p.exitSignal <= numSignals {
-		code, st := int32(cldExited), (p.exitStatus>>8)&0xff
+	if p.exitSignal > 0 && p.exitSignal <= ksignal.NumSignals {
+		code, st := int32(ksignal.CLDExited), (p.exitStatus>>8)&0xff
 		if p.exitStatus&0x7f != 0 {
-			code, st = cldKilled, p.exitStatus&0x7f
+			code, st = ksignal.CLDKilled, p.exitStatus&0x7f
 		}
-		info := siginfoChld(p.exitSignal, code, p.pid, p.creds.ruid, st)
+		info := ksignal.SiginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
 		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
 	}
 }

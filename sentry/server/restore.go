@@ -10,7 +10,10 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -118,7 +121,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			}
 			s.fss[id(v.Fs.Id)] = v.Fs
 		case *sentrypb.StateRecord_Sighand:
-			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != numSignals*sizeofSigaction {
+			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != ksignal.NumSignals*ksignal.SizeofSigaction {
 				return nil, bad(rec, "bad sighand")
 			}
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
@@ -212,7 +215,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
-	if err := k.binder.unbindRecords(rs.Records); err != nil {
+	if err := k.binder.UnbindRecords(rs.Records); err != nil {
 		k.log.Warn("restore refused", "err", err)
 		return err
 	}
@@ -431,9 +434,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			k.lastTID = max(k.lastTID, s.ids.LastPid)
 		}
 	}
-	sigs := make(map[uint64]*sigHandlers)
+	sigs := make(map[uint64]*ksignal.Handlers)
 	for id, sh := range s.sigs {
-		h := &sigHandlers{id: id}
+		h := &ksignal.Handlers{ID: id}
 		parseSigActions(sh.Actions, h)
 		sigs[id] = h
 	}
@@ -453,17 +456,17 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
-		if p.exitSignal < 0 || p.exitSignal > numSignals {
+		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
 		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
-		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
-			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid,
-			caps: capsFromProto(ps.Caps, ps.Euid)}
+		p.creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
+			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
+			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
-			p.creds.groups = slices.Clone(ps.Groups)
+			p.creds.Groups = slices.Clone(ps.Groups)
 		}
 		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
@@ -479,7 +482,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			close(t.dead)
 			delete(p.live, t)
 			if p.sig = sigs[ps.Sighand]; p.sig == nil {
-				p.sig = &sigHandlers{}
+				p.sig = &ksignal.Handlers{}
 			}
 			continue
 		}
@@ -502,7 +505,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.fs.refs++
 		if p.sig = sigs[ps.Sighand]; p.sig == nil {
-			p.sig = &sigHandlers{}
+			p.sig = &ksignal.Handlers{}
 		}
 	}
 	for _, ps := range s.procs {
@@ -658,12 +661,12 @@ func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
 	ctx, cancel := k.vfs.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
-	if err := goferErr("reopen", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
 		return 0, nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if r.Handle != nil {
-			releaseHandles(k, []uint64{r.Handle.Id})
+			k.releases.Release([]uint64{r.Handle.Id})
 		}
 		return 0, nil, unix.EIO
 	}
@@ -683,7 +686,7 @@ func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow 
 		}
 		return v.resolve(rc, v.root, p, follow)
 	}
-	defer releaseHandles(k, []uint64{h})
+	defer k.releases.Release([]uint64{h})
 	return k.dentryFor(rc, p, st, fh), nil
 }
 
@@ -735,19 +738,19 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	flags := fs.Flags
 	switch {
 	case flags&unix.O_PATH != 0:
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return newFile(&pathFile{d: d, c: k}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return nil, unix.ENXIO
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
-		releaseHandles(k, []uint64{h})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		k.releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
@@ -797,7 +800,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.mu.Unlock()
 	known := f != nil
 	if !known {
-		fh, err := k.binder.unbind(rw.FileHandle)
+		fh, err := k.binder.Unbind(rw.FileHandle)
 		if err != nil {
 			k.log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
 			return err

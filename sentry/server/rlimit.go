@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
 // sysPrlimit64 keeps the resource limits the server enforces: RLIMIT_NOFILE
@@ -124,7 +126,7 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 	}
 	var dd deferred
 	k.mu.Lock()
-	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), siginfoKill(int(unix.SIGXFSZ), siKernel, 0, 0), &dd)
+	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
 	k.mu.Unlock()
 	dd.run(k)
 	return 0, unix.EFBIG

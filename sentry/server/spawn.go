@@ -130,7 +130,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		}
 		p.fs.refs--
 		k.trk.touch(p.fs)
-		k.trk.touch(p.sig)
+		k.trk.touch(sigTable{p.sig})
 		k.reapLocked(p)
 		k.mu.Unlock()
 		d.run(k)

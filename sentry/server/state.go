@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -47,6 +48,10 @@ type (
 	ptyIndex int
 )
 
+// sigTable is a process's signal handler table as a replay object (the
+// table is package ksignal's).
+type sigTable struct{ h *ksignal.Handlers }
+
 // The orders in which the touched objects' records are derived within
 // one message (package replay): an fd's record touches its file the
 // first time it is reported, a file's record its pipe. Deleted keys are
@@ -76,20 +81,20 @@ type replayObject interface {
 	replayOrder() (replay.Order, bool)
 }
 
-func (p *process) replayOrder() (replay.Order, bool)     { return orderProc, p != nil }
-func (th *thread) replayOrder() (replay.Order, bool)     { return orderThread, th != nil }
-func (fdSlot) replayOrder() (replay.Order, bool)         { return orderSlot, true }
-func (fs *fsContext) replayOrder() (replay.Order, bool)  { return orderFS, fs != nil }
-func (h *sigHandlers) replayOrder() (replay.Order, bool) { return orderSig, h != nil }
-func (f *file) replayOrder() (replay.Order, bool)        { return orderFile, f != nil }
-func (p *pipe) replayOrder() (replay.Order, bool)        { return orderPipe, p != nil }
-func (mappedID) replayOrder() (replay.Order, bool)       { return orderMap, true }
-func (tm *appTimer) replayOrder() (replay.Order, bool)   { return orderTimer, tm != nil }
-func (lockedIno) replayOrder() (replay.Order, bool)      { return orderLocks, true }
-func (sysvKey) replayOrder() (replay.Order, bool)        { return orderSysv, true }
-func (mountID) replayOrder() (replay.Order, bool)        { return orderMount, true }
-func (deletedKey) replayOrder() (replay.Order, bool)     { return orderDeleted, true }
-func (ptyIndex) replayOrder() (replay.Order, bool)       { return orderPty, true }
+func (p *process) replayOrder() (replay.Order, bool)    { return orderProc, p != nil }
+func (th *thread) replayOrder() (replay.Order, bool)    { return orderThread, th != nil }
+func (fdSlot) replayOrder() (replay.Order, bool)        { return orderSlot, true }
+func (fs *fsContext) replayOrder() (replay.Order, bool) { return orderFS, fs != nil }
+func (s sigTable) replayOrder() (replay.Order, bool)    { return orderSig, s.h != nil }
+func (f *file) replayOrder() (replay.Order, bool)       { return orderFile, f != nil }
+func (p *pipe) replayOrder() (replay.Order, bool)       { return orderPipe, p != nil }
+func (mappedID) replayOrder() (replay.Order, bool)      { return orderMap, true }
+func (tm *appTimer) replayOrder() (replay.Order, bool)  { return orderTimer, tm != nil }
+func (lockedIno) replayOrder() (replay.Order, bool)     { return orderLocks, true }
+func (sysvKey) replayOrder() (replay.Order, bool)       { return orderSysv, true }
+func (mountID) replayOrder() (replay.Order, bool)       { return orderMount, true }
+func (deletedKey) replayOrder() (replay.Order, bool)    { return orderDeleted, true }
+func (ptyIndex) replayOrder() (replay.Order, bool)      { return orderPty, true }
 
 // stateTracker is the client's replay.Tracker, with the one touch call
 // the kernel objects make ("this object's record changed"). A nil
@@ -204,15 +209,15 @@ func (k *clientState) fsIDLocked(fs *fsContext) uint64 {
 	return fs.id
 }
 
-func (k *clientState) sigIDLocked(h *sigHandlers) uint64 {
+func (k *clientState) sigIDLocked(h *ksignal.Handlers) uint64 {
 	if h == nil {
 		return 0
 	}
-	if h.id == 0 {
-		h.id = k.trk.NewID()
+	if h.ID == 0 {
+		h.ID = k.trk.NewID()
 		k.trk.IDsChanged()
 	}
-	return h.id
+	return h.ID
 }
 
 // pipeIDLocked returns p's id. Precondition: p.mu is held.
@@ -313,8 +318,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.slotRecordLocked(c, o)
 	case *fsContext:
 		return k.fsRecordLocked(o)
-	case *sigHandlers:
-		return k.sigRecordLocked(o)
+	case sigTable:
+		return k.sigRecordLocked(o.h)
 	case *file:
 		return k.fileRecordLocked(c, o)
 	case *pipe:
@@ -360,14 +365,14 @@ func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
 
-func (k *clientState) sigRecordLocked(h *sigHandlers) *sentrypb.StateRecord {
+func (k *clientState) sigRecordLocked(h *ksignal.Handlers) *sentrypb.StateRecord {
 	id := k.sigIDLocked(h)
 	if !k.sigLiveLocked(h) {
 		return deletedRec(statekey.Sighand(id))
 	}
-	acts := make([]byte, 0, numSignals*sizeofSigaction)
-	for sig := 1; sig <= numSignals; sig++ {
-		acts = append(acts, h.act[sig].bytes()...)
+	acts := make([]byte, 0, ksignal.NumSignals*ksignal.SizeofSigaction)
+	for sig := 1; sig <= ksignal.NumSignals; sig++ {
+		acts = append(acts, h.Act[sig].Bytes()...)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
@@ -390,11 +395,11 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
-		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
-		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
+		Ruid: p.creds.RUID, Euid: p.creds.EUID, Suid: p.creds.SUID,
+		Rgid: p.creds.RGID, Egid: p.creds.EGID, Sgid: p.creds.SGID,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
-		Execed: p.execed, Caps: p.creds.caps.proto(),
+		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Execed: p.execed, Caps: capsProto(p.creds.Caps),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 		TtyForegroundPgrp: k.ttyForegroundLocked(p),
 	}
@@ -444,7 +449,7 @@ func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.
 }
 
 // sigLiveLocked reports whether a process still uses h.
-func (k *clientState) sigLiveLocked(h *sigHandlers) bool {
+func (k *clientState) sigLiveLocked(h *ksignal.Handlers) bool {
 	for _, p := range k.procs {
 		if p.sig == h && !p.zombie {
 			return true
@@ -534,7 +539,7 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	k.mu.Lock()
 	recs := k.collectStateLocked(seq, r != nil)
 	k.mu.Unlock()
-	k.binder.bindRecords(recs)
+	k.binder.BindRecords(recs)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)
@@ -549,12 +554,12 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 }
 
 // sigActionsBytes parses SigHandState.actions.
-func parseSigActions(b []byte, h *sigHandlers) bool {
-	if len(b) != numSignals*sizeofSigaction {
+func parseSigActions(b []byte, h *ksignal.Handlers) bool {
+	if len(b) != ksignal.NumSignals*ksignal.SizeofSigaction {
 		return false
 	}
-	for sig := 1; sig <= numSignals; sig++ {
-		h.act[sig] = parseSigAction(b[(sig-1)*sizeofSigaction:])
+	for sig := 1; sig <= ksignal.NumSignals; sig++ {
+		h.Act[sig] = ksignal.ParseAction(b[(sig-1)*ksignal.SizeofSigaction:])
 	}
 	return true
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -332,7 +333,7 @@ func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
 		return unix.ENOTTY
 	}
 	tty.winsize = fixedLen(m.Winsize, sizeofWinsize)
-	info := siginfoKill(int(unix.SIGWINCH), siKernel, 0, 0)
+	info := ksignal.SiginfoKill(int(unix.SIGWINCH), ksignal.SIKernel, 0, 0)
 	for _, p := range k.processGroupLocked(tty.fgPgrp) {
 		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
 	}

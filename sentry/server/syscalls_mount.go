@@ -51,7 +51,7 @@ func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
-	if !c.creds().capable(linux.CAP_SYS_ADMIN) {
+	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	var source, fstype, data string
@@ -374,7 +374,7 @@ func (v *vfs) mountIDAt(d *dentry) (int, bool) {
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
-	if !c.creds().capable(linux.CAP_SYS_ADMIN) {
+	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	target, err := c.pathArg(0)

@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -162,9 +163,9 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 	var info []byte
 	if tm.id == itimerRealID {
 		// Linux sends SIGALRM of an ITIMER_REAL as the kernel.
-		info = siginfoKill(sig, siKernel, 0, 0)
+		info = ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 	} else {
-		info = make([]byte, sizeofSiginfo)
+		info = make([]byte, ksignal.SizeofSiginfo)
 		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 		code := int32(siTimer)
 		binary.LittleEndian.PutUint32(info[8:], uint32(code))
@@ -179,7 +180,7 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 			target = t
 		}
 	}
-	if act := p.sig.act[sig]; act.handler == sigDfl || act.handler == sigIgn {
+	if act := p.sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
 		// Without a handler the signal still goes to the client, which
 		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
 		// SIGEV_THREAD helper thread waits so for its timers' signal);
@@ -192,7 +193,7 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 		}
 		if target != nil {
 			d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 		}
 		return
 	}
@@ -404,7 +405,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 		switch notify {
 		case sigevNone:
 		case sigevSignal, sigevThread, sigevSignal | sigevThreadID:
-			if signo <= 0 || signo > numSignals {
+			if signo <= 0 || signo > ksignal.NumSignals {
 				return 0, unix.EINVAL
 			}
 		default:
@@ -585,7 +586,7 @@ func validTimerState(st *sentrypb.TimerState) bool {
 	case sigevNone:
 		return true
 	case sigevSignal, sigevThread, sigevSignal | sigevThreadID:
-		return st.Signo > 0 && st.Signo <= numSignals
+		return st.Signo > 0 && st.Signo <= ksignal.NumSignals
 	}
 	return false
 }

@@ -41,6 +41,9 @@ func TestSuitesFixes(t *testing.T) {
 		// proc_reread: /proc files start over at offset 0; /proc/self/mounts
 		// polls mount changes (LTP epoll_wait10).
 		"proc_reread",
+		// mmap_validate: MAP_SHARED_VALIDATE's EOPNOTSUPP for unknown
+		// flags (LTP mmap20).
+		"mmap_validate",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites2", name))

@@ -78,6 +78,13 @@ func (v *VethNS) Remove() {
 	exec.Command("ip", "netns", "del", v.Name).Run()
 }
 
+// Exec is argv run inside the namespace (ip netns exec): a test that
+// compares the host's interfaces natively and in the sandbox runs both
+// here, where no other test adds or removes one meanwhile.
+func (v *VethNS) Exec(argv ...string) []string {
+	return append([]string{"ip", "netns", "exec", v.Name}, argv...)
+}
+
 // Path is the namespace's file, for do --netns.
 func (v *VethNS) Path() string { return "/var/run/netns/" + v.Name }
 
