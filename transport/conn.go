@@ -121,6 +121,10 @@ type Options struct {
 	// TLS, when it names files, secures TCP targets with mutual TLS
 	// (over gRPC; see TLSFiles.UsesTLS).
 	TLS TLSFiles
+	// Channels lets synchronous calls use call channels (hop.go) where
+	// the wire allows: the framed wire on a Unix socket, to a server that
+	// grants them.
+	Channels bool
 }
 
 // Wire selects how a StreamConn carries its messages.
@@ -216,8 +220,17 @@ type StreamConn struct {
 
 	done chan struct{}
 	// recvDone is closed once the connection is dead and no goroutine
-	// holds the read token: no OnPush or OnReply runs after it.
+	// holds the read token or folds a channel reply: no OnPush or
+	// OnReply runs after it.
 	recvDone chan struct{}
+
+	// sent counts the messages sent on the wire (the Hello too): a
+	// channel call carries it (hopclient.go). Atomic; it changes under
+	// sendMu.
+	sent atomic.Uint64
+	// hop is the state of the call channels (hopclient.go); its fields
+	// are protected by mu.
+	hop hopClient
 }
 
 // idleTakeover is how long the read token may stay free before a
@@ -281,6 +294,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	c := &StreamConn{w: w, opts: opts, Welcome: welcome, Wire: kind,
 		pending: make(map[uint64]chan *pb.Reply), token: make(chan struct{}, 1),
 		done: make(chan struct{}), recvDone: make(chan struct{})}
+	c.initHop(opts)
 	c.idle = time.AfterFunc(time.Hour, c.takeover)
 	go c.takeover()
 	go c.heartbeatLoop()
@@ -394,6 +408,7 @@ func (c *StreamConn) send(m *pb.ClientMessage) error {
 		c.fail(fmt.Errorf("send: %w", err))
 		return ErrConnDead
 	}
+	c.sent.Add(1)
 	return nil
 }
 
@@ -446,17 +461,23 @@ func (c *StreamConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error)
 // checked between messages then; the server's heartbeat answers arrive
 // every heartbeat interval.
 func (c *StreamConn) Await(ctx context.Context, ch <-chan *pb.Reply) (*pb.Reply, error) {
+	return await(c, ctx, ch)
+}
+
+// await is Await for a channel of any type (a reply, a ChannelGrant).
+func await[T any](c *StreamConn, ctx context.Context, ch <-chan T) (T, error) {
+	var zero T
 	for {
 		select {
 		case r, ok := <-ch:
 			if !ok {
-				return nil, ErrConnDead
+				return zero, ErrConnDead
 			}
 			return r, nil
 		default:
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return zero, ctx.Err()
 		}
 		c.mu.Lock()
 		if !c.reading && c.err == nil {
@@ -467,7 +488,7 @@ func (c *StreamConn) Await(ctx context.Context, ch <-chan *pb.Reply) (*pb.Reply,
 		}
 		c.waiters++
 		c.mu.Unlock()
-		var r *pb.Reply
+		var r T
 		ok, got := false, false
 		select {
 		case r, ok = <-ch:
@@ -480,7 +501,7 @@ func (c *StreamConn) Await(ctx context.Context, ch <-chan *pb.Reply) (*pb.Reply,
 		c.mu.Unlock()
 		if got {
 			if !ok {
-				return nil, ErrConnDead
+				return zero, ErrConnDead
 			}
 			return r, nil
 		}
@@ -529,6 +550,7 @@ func (c *StreamConn) fail(err error) {
 	if !c.reading {
 		c.closeRecvDoneLocked()
 	}
+	c.hopShutdownLocked()
 	c.mu.Unlock()
 	c.idle.Stop()
 	// Outside mu: closing may wait on the wire's own goroutines; it makes
@@ -551,7 +573,11 @@ func (c *StreamConn) receive(done func(*pb.ServerMessage) bool) {
 			return
 		}
 		c.heard.Store(true)
+		if !c.awaitChannelReplies(m.GetChannelReplies()) {
+			return
+		}
 		c.dispatch(m)
+		c.socketDispatched()
 		if done(m) {
 			return
 		}
@@ -563,6 +589,7 @@ func (c *StreamConn) receive(done func(*pb.ServerMessage) bool) {
 func (c *StreamConn) release() {
 	c.mu.Lock()
 	c.reading = false
+	c.hopWakeLocked()
 	if c.err != nil {
 		c.closeRecvDoneLocked()
 		c.mu.Unlock()
@@ -607,6 +634,10 @@ func (c *StreamConn) takeover() {
 // closeRecvDoneLocked closes recvDone once. Precondition: c.mu is held,
 // c.err is set and no goroutine holds the read token.
 func (c *StreamConn) closeRecvDoneLocked() {
+	if c.hop.folding {
+		// The fold closes it when it ends.
+		return
+	}
 	if !c.recvDoneClosed {
 		c.recvDoneClosed = true
 		close(c.recvDone)
@@ -640,6 +671,8 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 		if c.opts.OnFrames != nil && m.Frames != nil {
 			c.opts.OnFrames(m.Frames)
 		}
+	case *pb.ServerMessage_ChannelGrant:
+		c.granted(m.ChannelGrant)
 	case *pb.ServerMessage_Heartbeat:
 	}
 }

@@ -60,8 +60,9 @@ func (r *fdReader) Read(b []byte) (int, error) {
 	if n < 0 {
 		n = 0
 	}
-	if n == 0 && err == nil && len(b) > 0 {
-		// recvmsg's 0 is the end of the stream (Read says io.EOF).
+	if n == 0 && len(b) > 0 && (err == nil || errors.Is(err, io.EOF)) {
+		// recvmsg's 0 is the end of the stream: plain io.EOF, as Read
+		// says it (readers compare with ==).
 		err = io.EOF
 	}
 	if oobn > 0 {

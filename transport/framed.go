@@ -29,6 +29,9 @@ type framedWire struct {
 	conn net.Conn
 	r    *frameReader
 	w    *frameWriter
+	// fds queues the fds that came with frames (a ChannelGrant's memfd);
+	// nil if conn is not a Unix socket. Immutable.
+	fds *fdReader
 }
 
 func (f *framedWire) send(m *pb.ClientMessage) error { return f.w.writeMsg(m) }
@@ -41,7 +44,13 @@ func (f *framedWire) recv() (*pb.ServerMessage, error) {
 	return m, nil
 }
 
-func (f *framedWire) close() error { return f.conn.Close() }
+func (f *framedWire) close() error {
+	err := f.conn.Close()
+	if f.fds != nil {
+		f.fds.closeAll()
+	}
+	return err
+}
 
 // errRetry marks a framed dial that failed before reaching a server that
 // could answer (nothing listening yet, or it closed the connection at
@@ -100,7 +109,14 @@ func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, 
 	if err != nil {
 		return nil, nil, err
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
+	var src io.Reader = conn
+	var fds *fdReader
+	if uc, ok := conn.(*net.UnixConn); ok {
+		// A ChannelGrant brings its window's memfd.
+		fds = newFDReader(uc)
+		src = fds
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
 	if _, err := conn.Write(b); err != nil {
 		// A listener that refused us may have closed already: its
 		// reason is still there to read.
@@ -129,7 +145,7 @@ func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, 
 	default:
 		return nil, nil, notFramed(magic[:])
 	}
-	w := &framedWire{conn: conn, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize)}
+	w := &framedWire{conn: conn, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), fds: fds}
 	m, err := w.recv()
 	if err != nil {
 		return nil, nil, fmt.Errorf("wait for Welcome: %w", err)
@@ -311,7 +327,9 @@ func (m *mux) route(conn net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(peerContext(conn))
 	defer cancel()
-	st := &framedServerStream{ctx: ctx, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), firstRead: handshook}
+	st := &framedServerStream{ctx: ctx, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), firstRead: handshook,
+		uc: unixOf(conn), order: newHopOrder()}
+	defer st.order.close()
 	m.session(st)
 }
 
@@ -389,22 +407,25 @@ type framedServerStream struct {
 	// firstRead ends the connection's handshake bounds; called after
 	// every successful read (it runs once).
 	firstRead func()
+	// uc is the Unix socket under the stream (nil on another kind): the
+	// only kind that can carry a channel's memfd. Immutable.
+	uc *net.UnixConn
+	// order counts what the stream sent and what its reader handled, for
+	// the call channels (hop.go). Immutable pointer.
+	order *hopOrder
 }
 
 var _ pb.Sentry_SessionServer = (*framedServerStream)(nil)
 
 func (s *framedServerStream) Recv() (*pb.ClientMessage, error) {
 	m := new(pb.ClientMessage)
-	if err := s.r.readMsg(m); err != nil {
+	if err := s.RecvMsg(m); err != nil {
 		return nil, err
-	}
-	if s.firstRead != nil {
-		s.firstRead()
 	}
 	return m, nil
 }
 
-func (s *framedServerStream) Send(m *pb.ServerMessage) error { return s.w.writeMsg(m) }
+func (s *framedServerStream) Send(m *pb.ServerMessage) error { return s.sendStamped(m, nil) }
 
 func (s *framedServerStream) SendMsg(m any) error {
 	sm, ok := m.(*pb.ServerMessage)
@@ -419,9 +440,12 @@ func (s *framedServerStream) RecvMsg(m any) error {
 	if !ok {
 		return fmt.Errorf("framed stream: cannot receive into %T", m)
 	}
+	// The reader is back: it handled the message it read before.
+	s.order.enterRecv()
 	if err := s.r.readMsg(cm); err != nil {
 		return err
 	}
+	s.order.gotMsg()
 	if s.firstRead != nil {
 		s.firstRead()
 	}

@@ -15,7 +15,10 @@ const (
 	// network to a server without it would lose its addresses for
 	// nothing: the transport refuses such a server.
 	FeatureSandboxNetwork uint64 = 1 << 27
+	// FeatureChannels: the server grants call channels (ChannelOpen) on
+	// the framed wire over a Unix socket.
+	FeatureChannels uint64 = 1 << 33
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels

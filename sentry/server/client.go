@@ -16,9 +16,15 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -48,8 +54,8 @@ type clientState struct {
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
 	// binder binds the file handles in the client's state records to it
-	// (handlebind.go). Set by newVFS, immutable after newClientState.
-	binder handleBinder
+	// (package handlebind). Set by newVFS, immutable after newClientState.
+	binder handlebind.Binder
 	log    hclog.Logger
 	gofer  goferpb.GoferClient
 	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
@@ -77,10 +83,12 @@ type clientState struct {
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
 	// mem is the memory account of the client's buffering objects
-	// (memacct.go); its limit is set at creation, its use is atomic.
-	mem memAccount
-	// locks holds the advisory file locks (locks.go). Immutable pointer.
-	locks *lockTable
+	// (package memacct); its limit is set at creation, its use is
+	// atomic. Immutable pointer.
+	mem *memacct.Account
+	// locks holds the advisory file locks (package filelock; the calls in
+	// locks.go). Immutable pointer.
+	locks *filelock.Table[*fdTable, *file]
 	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
 	// own lock, taken after mu. Immutable pointer.
 	ipc *sysvipc.Registry
@@ -98,8 +106,9 @@ type clientState struct {
 	trk *stateTracker
 	// dur tracks writes not yet durable (durable.go); own lock.
 	dur durability
-	// releases queues gofer handles to release (releases.go); own lock.
-	releases releaseQueue
+	// releases queues gofer handles to release; own lock. Immutable
+	// pointer.
+	releases *goferclient.ReleaseQueue
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
@@ -123,7 +132,7 @@ type clientState struct {
 	// init is the first process (PID 1). Protected by mu.
 	init *process
 	// waitq is notified whenever a child changes state. Protected by mu.
-	waitq notifier
+	waitq wake.Notifier
 	// appExited and appStatus record that init exited, and its wait
 	// status. Protected by mu.
 	appExited bool
@@ -167,24 +176,10 @@ type clientState struct {
 	resentBelow atomic.Uint64
 }
 
-// notifier is a broadcast: waiters take wait() under the owner's lock,
-// release the lock and block on the channel; notify closes it. It is
-// protected by its owner's lock.
-type notifier struct{ ch chan struct{} }
-
-func (n *notifier) wait() <-chan struct{} {
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	return n.ch
-}
-
-func (n *notifier) notify() {
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
-}
+// releaseDelay is how long a gofer handle a client no longer needs may
+// wait for others to be released with it (goferclient.ReleaseQueue); a
+// variable for tests.
+var releaseDelay = 20 * time.Millisecond
 
 func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,12 +203,11 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		clocks:   newAppClocks(hello.Clocks),
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
-	k.mem.limit = s.cfg.MaxClientMemory
-	if k.mem.limit <= 0 {
-		k.mem.limit = DefaultMaxClientMemory
-	}
-	k.locks = newLockTable(k.trk)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.markSysv, Memory: sysvMemory{&k.mem}})
+	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
+	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
+	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
+	k.ptys.Changed = k.trk.touchPty
 	k.leases = newLeaseTable()
 	k.dur.init()
 	for _, si := range hello.Stdio {
@@ -589,9 +583,9 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.ttyResize(op.TtyResize)
 	}
 	if err != nil {
-		r.Errno = int32(errnoOf(err))
+		r.Errno = int32(syserr.ErrnoOf(err))
 		r.Action = nil
-		if r.Errno == int32(errnoUnknownIsEIO) {
+		if r.Errno == int32(syserr.UnknownErrno) {
 			k.log.Warn("call failed", "seq", call.Seq, "err", err)
 		}
 	}
@@ -612,7 +606,7 @@ func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan s
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
 		if err := k.fault(t, op.Fault); err != nil {
-			r.Errno = int32(errnoOf(err))
+			r.Errno = int32(syserr.ErrnoOf(err))
 		}
 		return r
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -88,15 +90,19 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	case <-ch:
 		return nil
 	case <-c.intr:
-		return errRestartSys
+		return syserr.RestartSys
 	case <-c.dead:
-		return errRestartSys
+		return syserr.RestartSys
 	case <-c.k.done:
-		return errRestartSys
+		return syserr.RestartSys
 	case <-timeout:
 		return unix.ETIMEDOUT
 	}
 }
+
+// blockUntil is block without a timeout: the wait a subsystem's blocking
+// operation is given (filelock.Table.Lock).
+func (c *syscallCtx) blockUntil(ch <-chan struct{}) error { return c.block(ch, nil) }
 
 func (c *syscallCtx) pid() int32 { return c.t.proc.pid }
 
@@ -185,30 +191,30 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	}
 	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
 	if skipped {
-		k.strace(c, ret, errnoOf(err))
-		r.Errno = int32(errnoOf(err))
+		k.strace(c, ret, syserr.ErrnoOf(err))
+		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
 	if c.eff != nil {
-		k.trk.setEffects(seq, c.eff)
+		k.trk.SetEffects(seq, c.eff)
 	}
 	if c.sigpipe {
 		k.mu.Lock()
 		var d deferred
 		if !t.killed {
-			k.signalFromAppLocked(t.proc, t, int(unix.SIGPIPE), siginfoKill(int(unix.SIGPIPE), siUser, t.proc.pid, 0), &d)
+			k.signalFromAppLocked(t.proc, t, int(unix.SIGPIPE), ksignal.SiginfoKill(int(unix.SIGPIPE), ksignal.SIUser, t.proc.pid, 0), &d)
 		}
 		k.mu.Unlock()
 		d.run(k)
 	}
 	if err != nil {
-		e := errnoOf(err)
-		if e == errnoUnknownIsEIO && !isErrno(err) {
+		e := syserr.ErrnoOf(err)
+		if e == syserr.UnknownErrno && !syserr.IsErrno(err) {
 			k.log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
 		}
 		r.Errno = int32(e)
 		r.Ret = 0
-		if keepsOutputs(err) {
+		if syserr.KeepsOutputs(err) {
 			for _, o := range c.mem.Outputs() {
 				r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 			}
@@ -222,13 +228,8 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}
 	}
-	k.strace(c, ret, errnoOf(err))
+	k.strace(c, ret, syserr.ErrnoOf(err))
 	return r
-}
-
-func isErrno(err error) bool {
-	var e unix.Errno
-	return err != nil && asErrno(err, &e)
 }
 
 func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error) {

@@ -9,12 +9,14 @@
 //
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
-//     capability sets (process.go, syscalls_proc.go, caps.go);
+//     capability sets (process.go, syscalls_proc.go, caps.go; the
+//     credentials and their rules are package auth);
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
-//     SIGPIPE, default actions (signals.go). Masks, frames and delivery
-//     stay on the client, which gets SignalPush;
+//     SIGPIPE, default actions (signals.go; the dispositions, default
+//     actions and siginfo layouts are package ksignal). Masks, frames
+//     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
 //     (thread.ptrace, thread.tracees, under clientState.mu), the
@@ -34,7 +36,7 @@
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
 //     (pipe.go, fifo.go), each pipe reserving its capacity from the
-//     client's memory account (memacct.go: Config.MaxClientMemory,
+//     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
 //     PageWrite data while it is written (at most maxPageWritesInFlight
@@ -54,7 +56,8 @@
 //     handles per client, least recently used first out, and a system
 //     call pins the ones it uses (vfs_handles.go); names found missing
 //     are kept as negative dentries (dentry.negative); handles no longer
-//     needed are released in batches off the calls' path (releases.go);
+//     needed are released in batches off the calls' path
+//     (goferclient.ReleaseQueue);
 //     the mount table (package mount: what /proc's mounts and mountinfo
 //     list, mounts made outside the sentry included) and the tmpfs
 //     mounts of mount(2), each a per-client gofer directory grafted over
@@ -66,15 +69,17 @@
 //     caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
-//     deadlock detection (locks.go), reported as lock/<ino> records;
+//     deadlock detection (package filelock; the calls and records in
+//     locks.go), reported as lock/<ino> records;
 //   - the System V IPC namespace (package sysvipc, glued by
 //     syscalls_sysvipc.go): semaphore sets, message queues, and the
 //     bookkeeping of shared memory segments whose memory is a file of
 //     /dev/shm that the client maps (ShmAttachPlan), reported as
 //     sysv/... records;
 //   - permission checks: DAC against the calling process's credentials
-//     (supplementary groups and capabilities included), the sticky bit, set-id clearing
-//     and the owner and group of new files, all in perm.go; the gofer
+//     (supplementary groups and capabilities included), the sticky bit,
+//     set-id clearing and the owner and group of new files (the rules in
+//     package auth, applied to dentries in perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);
@@ -90,7 +95,8 @@
 //   - pseudo-terminals (package pty: the terminal and its line
 //     discipline; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
 //     signals of ISIG characters to the foreground group; pty.Table.mu
-//     and Terminal.mu are leaves, never held with clientState.mu);
+//     and Terminal.mu are leaves, taken under clientState.mu only to
+//     derive a terminal's replay record);
 //   - inotify instances on gVisor's vfs.Inotify, with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
@@ -115,7 +121,7 @@
 // A Session stream (gRPC, or the framed wire of transport.Serve) has one
 // receiving goroutine (session.go). A thread's calls run one at a time, in
 // arrival order, on a worker run while the thread has calls queued, on a
-// goroutine of the server's pool (workpool.go: reused, with its grown
+// goroutine of the server's pool (package workpool: reused, with its grown
 // stack, by the next call of any thread; it exits after 2 s idle); a call in inlineSyscalls (client.go: memory-only, never blocking,
 // never reaching the gofer) arriving while its thread is idle runs on the
 // receiving goroutine itself, which saves a goroutine start and hand-off
@@ -133,7 +139,7 @@
 // and a failed write behind leaves its errno on the description
 // (file.wbErr) for the next fsync, fdatasync, waited write or close.
 //
-// # Peers (grant.go, seqguard.go)
+// # Peers (grant.go, package seqguard)
 //
 // Who a peer is comes from its connection (transport.PeerIdentity of a
 // Unix socket, a verified TLS certificate), never from its messages: a
@@ -167,18 +173,19 @@
 //
 // # Errors
 //
-// Handlers return Go errors wrapping a unix.Errno; errnoOf maps them to the
-// reply's errno at the dispatch boundary (dispatch.go). Bad input from the
-// network or the application gets an errno, never a panic; a handler panic
-// is a bug, logged and answered EIO.
+// Handlers return Go errors wrapping a unix.Errno (package syserr);
+// syserr.ErrnoOf maps them to the reply's errno at the dispatch boundary
+// (dispatch.go). Bad input from the network or the application gets an
+// errno, never a panic; a handler panic is a bug, logged and answered
+// EIO.
 //
 // # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
 // Replay state is captured by package replay and derived in state.go:
 // code that changes a process, thread, fd slot, file description, fs
 // context, signal handler table, pipe, mapped file, timer, lock set,
-// SysV object or mount only touches it (stateTracker.mark*, a
-// replay.Tracker); every reply or push sent afterwards carries the current
+// SysV object or mount only touches it (stateTracker.touch, one typed
+// entry point over a replay.Tracker); every reply or push sent afterwards carries the current
 // value of each touched object, derived by deriveRecordLocked (full value,
 // keyed by a statekey.Key; deleted when gone), in Reply.state or in a
 // StateUpdate push sent just before the push. File offsets, pipe counters
@@ -188,7 +195,7 @@
 // semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
 // fd tables, fs contexts, signal tables and pipes are assigned when first
 // reported. The gofer file handles in the records a client receives are
-// bound to it (handlebind.go: a tag under the gofer's binding key), and
+// bound to it (package handlebind: a tag under the gofer's binding key), and
 // checked when they come back. restore.go rebuilds a client from a
 // Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
 // until a gofer fsync (one batched Fsync per flusher pass) and pushes
@@ -221,7 +228,7 @@
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
-//	        lockTable.mu         (closing an fd drops POSIX locks)
+//	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mappingTable.mu
@@ -231,14 +238,18 @@
 //	                                       takes clientState.mu)
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
 //	                                  hook takes replay.Tracker.mu)
+//	      pty.Table.mu > pty.Terminal.mu  (deriving a terminal's record;
+//	                                       its Changed hook takes
+//	                                       replay.Tracker.mu with
+//	                                       neither held)
 //	      replay.Tracker.mu, durability.mu, procQueries.mu  (leaves)
 //	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping leaseTable.mu)
 //
-//	releaseQueue.mu, and goferclient's locks  (leaves, taken under no
-//	                              lock of the package and never held
-//	                              across an RPC)
+//	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
+//	                              under no lock of the package and never
+//	                              held across an RPC)
 //
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
@@ -272,7 +283,7 @@
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after
-// the lock is released. Blocking calls wait on channels (notifier) with no
-// lock held and return ERESTARTSYS when the client sends Interrupt, the
-// thread is killed, or the client is freed.
+// the lock is released. Blocking calls wait on channels (wake.Notifier)
+// with no lock held and return ERESTARTSYS when the client sends
+// Interrupt, the thread is killed, or the client is freed.
 package server

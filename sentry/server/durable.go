@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Durability (docs/ARCHITECTURE.md, "Recovery"): the client retains every write to a
@@ -307,7 +308,7 @@ func (v *vfs) fsyncMany(hs []uint64) error {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
-	return goferErr("fsync", r.GetErrno(), err)
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 
 // flusher runs flushAll every flushInterval, or when kicked, until the

@@ -118,7 +118,7 @@ func TestResentCreationOfRemovedFile(t *testing.T) {
 					}
 					if released {
 						// Long enough for the dying server to send its
-						// delayed Releases (releases.go).
+						// delayed Releases (goferclient.ReleaseQueue).
 						time.Sleep(10 * releaseDelay)
 					}
 					r.recover(nil)

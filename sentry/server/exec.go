@@ -14,7 +14,10 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -121,7 +124,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 			mf.wf = f
 		}
 		m.mu.Unlock()
-		m.trk.markMap(mf.id)
+		m.trk.touch(mappedID(mf.id))
 		f.decRef()
 		return mf.id
 	}
@@ -139,7 +142,7 @@ func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
 	m.byID[mf.id] = mf
 	m.byKey[key] = mf
 	m.mu.Unlock()
-	m.trk.markMap(mf.id)
+	m.trk.touch(mappedID(mf.id))
 	return mf.id
 }
 
@@ -281,7 +284,7 @@ func (m *mappingTable) release(ids []uint64) {
 			continue
 		}
 		mf.refs--
-		m.trk.markMap(id)
+		m.trk.touch(mappedID(id))
 		if mf.refs <= 0 {
 			delete(m.byID, id)
 			if m.byKey[mf.key] == mf {
@@ -384,8 +387,8 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	case <-k.ctx.Done():
 		return unix.ESHUTDOWN
 	}
-	k.mem.force(int64(len(pw.Data)))
-	defer k.mem.release(int64(len(pw.Data)))
+	k.mem.Force(int64(len(pw.Data)))
+	defer k.mem.Release(int64(len(pw.Data)))
 	f, err := k.maps.getWritable(pw.FileId)
 	if err != nil {
 		return err
@@ -417,7 +420,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	}
 	n, _, err := c.writeAt(f, data, int64(pw.Offset), false)
 	if c.eff != nil {
-		k.trk.setEffects(seq, c.eff)
+		k.trk.SetEffects(seq, c.eff)
 	}
 	if err != nil {
 		return err
@@ -449,8 +452,8 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 	ctx, cancel := k.vfs.rpcCtx()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
-		releaseHandles(k, []uint64{h})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		k.releases.Release([]uint64{h})
 		return nil, nil, err
 	}
 	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, acc)
@@ -514,7 +517,7 @@ type execPlan struct {
 	ids []uint64
 	// image are the attributes of the ELF file the plan loads (not a
 	// script's, nor the dynamic loader's): its set-id bits apply.
-	image fileAttrs
+	image auth.FileAttrs
 	// noNewPrivs ignores image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
 	noNewPrivs bool
 }
@@ -534,7 +537,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 	k.mu.Lock()
 	cr := c.t.proc.creds
 	k.mu.Unlock()
-	ep.plan.Uid, ep.plan.Gid, ep.plan.Euid, ep.plan.Egid = cr.ruid, cr.rgid, cr.euid, cr.egid
+	ep.plan.Uid, ep.plan.Gid, ep.plan.Euid, ep.plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
 	base := filename
 	if i := strings.LastIndexByte(strings.TrimRight(base, "/"), '/'); i >= 0 {
 		base = base[i+1:]
@@ -627,7 +630,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			}
 			jimg, jinterp, err := k.planImage(jf, jst)
 			if err != nil {
-				if errnoOf(err) == unix.ENOEXEC {
+				if syserr.ErrnoOf(err) == unix.ENOEXEC {
 					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
 				}
 				return ep, err
@@ -644,8 +647,8 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 
 // mayExec reports whether cr may execute a file with attributes st: some
 // x bit must be set (even for root), and for others the matching one.
-func mayExec(st *goferpb.Stat, cr creds) bool {
-	return st.Mode&0111 != 0 && cr.permits(attrsOfStat(st), permExec)
+func mayExec(st *goferpb.Stat, cr auth.Creds) bool {
+	return st.Mode&0111 != 0 && cr.Permits(attrsOfStat(st), auth.MayExec)
 }
 
 // parseShebang parses a "#!interp [arg]" line as Linux's binfmt_script.
@@ -677,7 +680,7 @@ func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, str
 	ef, err := elf.NewFile(ra)
 	if err != nil {
 		f.decRef()
-		if isErrno(err) {
+		if syserr.IsErrno(err) {
 			return nil, "", err
 		}
 		return nil, "", fmt.Errorf("parse elf: %v: %w", err, unix.ENOEXEC)
@@ -798,12 +801,12 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			delete(p.all, old)
 		}
 		delete(k.threads, t.tid)
-		k.trk.markDeleted(statekey.Thread(t.tid))
+		k.trk.touch(deletedKey(statekey.Thread(t.tid)))
 		t.tid = p.pid
 		k.threads[p.pid] = t
 	}
-	k.trk.markThread(t)
-	k.trk.markProc(p)
+	k.trk.touch(t)
+	k.trk.touch(p)
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.all {
 		if o != t {
@@ -811,7 +814,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			if k.threads[o.tid] == o {
 				delete(k.threads, o.tid)
 			}
-			k.trk.markThread(o)
+			k.trk.touch(o)
 		}
 	}
 	if p.fds != nil {
@@ -826,10 +829,10 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			}
 		})
 	}
-	k.trk.markSig(p.sig)
-	p.sig = p.sig.clone()
-	p.sig.resetForExec()
-	k.trk.markSig(p.sig)
+	k.trk.touch(sigTable{p.sig})
+	p.sig = p.sig.Clone()
+	p.sig.ResetForExec()
+	k.trk.touch(sigTable{p.sig})
 	k.deleteTimersLocked(p, false)
 	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
 		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
@@ -839,10 +842,10 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.argv = ep.plan.Argv
 	p.env = ep.plan.Env
 	p.execed = true
-	p.creds.execSetID(ep.image, ep.noNewPrivs)
-	p.creds.execCaps()
-	ep.plan.Euid, ep.plan.Egid = p.creds.euid, p.creds.egid
-	k.trk.markProc(p)
+	p.creds.ExecSetID(ep.image, ep.noNewPrivs)
+	p.creds.ExecCaps()
+	ep.plan.Euid, ep.plan.Egid = p.creds.EUID, p.creds.EGID
+	k.trk.touch(p)
 	ep.plan.Tid = p.pid
 	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
@@ -894,7 +897,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 			} else {
 				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
 			}
-			k.trk.markMount(m.ID)
+			k.trk.touch(mountID(m.ID))
 			if isMqueueMount(m) {
 				k.vfs.setMqueue(m.ID)
 			}
@@ -903,7 +906,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if rootProp != 0 {
 		ids, _ := k.vfs.mounts.SetPropagation(mount.RootID, rootProp, rootRec)
 		for _, id := range ids {
-			k.trk.markMount(id)
+			k.trk.touch(mountID(id))
 		}
 	}
 	p, err := k.newProcessLocked(1, nil)
@@ -964,7 +967,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 		}
 		k.mu.Lock()
 		p.fs.cwd = d
-		k.trk.markFS(p.fs)
+		k.trk.touch(p.fs)
 		k.mu.Unlock()
 	}
 	if filename == "" {
@@ -1028,17 +1031,17 @@ type rootProcessSpec interface {
 //
 // Preconditions: k.mu is locked.
 func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, comm string) {
-	p.creds = rootCreds(st.GetUid(), st.GetGid())
-	p.creds.groups = slices.Clone(st.GetGroups())
-	p.creds.caps = capsFromProto(st.GetCaps(), st.GetUid())
+	p.creds = auth.RootCreds(st.GetUid(), st.GetGid())
+	p.creds.Groups = slices.Clone(st.GetGroups())
+	p.creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
 	p.fds = newFDTable(k.trk, k.locks)
 	if n := st.GetNofile(); n > 0 {
 		p.fds.setLimit(int32(min(n, nrOpen)))
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
-	p.sig = &sigHandlers{}
-	k.trk.markFS(p.fs)
-	k.trk.markSig(p.sig)
+	p.sig = &ksignal.Handlers{}
+	k.trk.touch(p.fs)
+	k.trk.touch(sigTable{p.sig})
 	p.comm = comm
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 )
 
 // nrOpen is /proc/sys/fs/nr_open, Linux's default: no RLIMIT_NOFILE, so
@@ -38,7 +40,7 @@ type fdTable struct {
 	trk *stateTracker
 	// locks is the client's lock table: closing an fd drops the table's
 	// POSIX locks on its file. Immutable; nil in tests without one.
-	locks *lockTable
+	locks *filelock.Table[*fdTable, *file]
 
 	// mu protects fds, high, next and limit. It nests inside
 	// clientState.mu.
@@ -66,7 +68,7 @@ func (t *fdTable) limitLocked() int {
 	return defaultNofile
 }
 
-func newFDTable(trk *stateTracker, locks *lockTable) *fdTable {
+func newFDTable(trk *stateTracker, locks *filelock.Table[*fdTable, *file]) *fdTable {
 	return &fdTable{refs: 1, trk: trk, locks: locks}
 }
 
@@ -87,7 +89,7 @@ func (t *fdTable) entryLocked(fd int) fdEntry {
 // setLocked sets slot fd and reports it. Precondition: t.mu is held.
 func (t *fdTable) setLocked(fd int, e fdEntry) {
 	if old := t.entryLocked(fd).f; old != nil && old != e.f {
-		t.locks.fdClosed(t, old)
+		dropPOSIXLocks(t.locks, t, old)
 	}
 	switch {
 	case fd >= denseFDs && e.f == nil:
@@ -109,7 +111,7 @@ func (t *fdTable) setLocked(fd int, e fdEntry) {
 	if e.f != nil && t.trk != nil && e.f.trk.Load() == nil {
 		e.f.trk.Store(t.trk)
 	}
-	t.trk.markSlot(t, int32(fd))
+	t.trk.touch(fdSlot{t, int32(fd)})
 }
 
 // eachLocked calls fn for every open fd in increasing order.

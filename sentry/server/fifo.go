@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 )
 
 // FIFOs: a FIFO (mkfifo, mknod S_IFIFO) is a node in the gofer's tree;
@@ -22,7 +24,7 @@ type fifoTable struct {
 // lockedGet returns the pipe of FIFO d, made (charged to acct) if create
 // and none is open, with tab.mu held; the caller unlocks it. err is
 // ENOMEM when acct has no room for a new pipe.
-func (tab *fifoTable) lockedGet(d *dentry, trk *stateTracker, acct *memAccount, create bool) (*pipe, error) {
+func (tab *fifoTable) lockedGet(d *dentry, trk *stateTracker, acct *memacct.Account, create bool) (*pipe, error) {
 	tab.mu.Lock()
 	p := tab.byIno[d.ino]
 	if p == nil && create {
@@ -60,7 +62,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
 	tab := &c.k.fifos
-	p, err := tab.lockedGet(d, c.k.trk, &c.k.mem, !(acc == unix.O_WRONLY && nonblock))
+	p, err := tab.lockedGet(d, c.k.trk, c.k.mem, !(acc == unix.O_WRONLY && nonblock))
 	if err != nil {
 		tab.mu.Unlock()
 		return nil, err
@@ -82,7 +84,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	ropens, wopens := p.ropens, p.wopens
 	p.mu.Unlock()
 	tab.mu.Unlock()
-	p.trk.markPipe(p)
+	p.trk.touch(p)
 	f := newFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
@@ -99,7 +101,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 			p.mu.Unlock()
 			return f, nil
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			f.decRef()

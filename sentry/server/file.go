@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -93,7 +94,7 @@ type file struct {
 	// locks is set once the description took an OFD or flock lock: its
 	// release then drops them. Set atomically (fcntlLock, sysFlock,
 	// restore).
-	locks atomic.Pointer[lockTable]
+	locks atomic.Pointer[filelock.Table[*fdTable, *file]]
 	// leases is set once the description took a lease (leases.go): its
 	// release then drops it. Set atomically.
 	leases atomic.Pointer[leaseTable]
@@ -187,7 +188,7 @@ func (f *file) decRef() {
 	}
 	if n == 0 {
 		if lt := f.locks.Load(); lt != nil {
-			lt.fileReleased(f)
+			dropDescriptionLocks(lt, f)
 		}
 		if lt := f.leases.Load(); lt != nil {
 			lt.fileReleased(f)
@@ -197,12 +198,12 @@ func (f *file) decRef() {
 		if f.d != nil && f.d.v != nil {
 			f.d.v.k.inotifyClosed(f)
 		}
-		f.trk.Load().markFile(f)
+		f.trk.Load().touch(f)
 	}
 }
 
 // changed reports a change of f's replay state (flags).
-func (f *file) changed() { f.trk.Load().markFile(f) }
+func (f *file) changed() { f.trk.Load().touch(f) }
 
 // setOffLocked sets the offset, reported with the reply of call c.
 // Precondition: f.mu is held.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // epoll is written over the server's own readiness (fileImpl.readiness:
@@ -68,7 +70,7 @@ type epollFile struct {
 	nextOrder uint64
 	// changed is notified when the interest list changes, so that a
 	// waiter re-reads it.
-	changed notifier
+	changed wake.Notifier
 	// closed is closed on release, ending readiness watchers.
 	closed chan struct{}
 }
@@ -80,7 +82,7 @@ func newEpollFile(flags uint32) *file {
 func (ep *epollFile) release() {
 	ep.mu.Lock()
 	ep.interests = nil
-	ep.changed.notify()
+	ep.changed.Notify()
 	ep.mu.Unlock()
 	close(ep.closed)
 }
@@ -138,7 +140,7 @@ func (ep *epollFile) collect(who *thread, max int, consume bool) (evs []epollEve
 		ch <-chan struct{}
 	}
 	var ready []cand
-	chs = []<-chan struct{}{ep.changed.wait()}
+	chs = []<-chan struct{}{ep.changed.Wait()}
 	live := ep.interests[:0]
 	for _, in := range ep.interests {
 		if in.key.f.refs.Load() <= 0 {
@@ -404,7 +406,7 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	ep.changed.notify()
+	ep.changed.Notify()
 	epf.changed()
 	return 0, nil
 }

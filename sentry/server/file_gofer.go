@@ -7,8 +7,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // maxGoferIO bounds the data of one gofer Read or Write RPC.
@@ -43,7 +45,7 @@ func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
 		ctx, cancel := v.rpcCtx()
 		r, err := v.k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
 		cancel()
-		if err := goferErr("read", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("read", r.GetErrno(), err); err != nil {
 			if len(out) > 0 {
 				return out, nil
 			}
@@ -70,9 +72,9 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		return 0, unix.EINVAL
 	}
 	written := 0
-	var attrs fileAttrs
+	var attrs auth.FileAttrs
 	defer func() {
-		if written > 0 && attrs.mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		if written > 0 && attrs.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 			var d *dentry
 			if f != nil {
 				d = f.d
@@ -101,7 +103,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 			attrs = attrsOfStat(r.Stat)
 			c.goferStat = r.Stat
 		}
-		if err := goferErr("write", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("write", r.GetErrno(), err); err != nil {
 			if written > 0 {
 				return written, nil
 			}
@@ -143,13 +145,13 @@ func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
-	if err := goferErr("stat", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	return r.Stat, nil
 }
 
-func (g *goferFile) release() { releaseHandles(g.v.k, []uint64{g.handle}) }
+func (g *goferFile) release() { g.v.k.releases.Release([]uint64{g.handle}) }
 
 // goferDir is a directory served by the gofer.
 type goferDir struct {
@@ -164,7 +166,7 @@ func (g *goferDir) write(*syscallCtx, *file, []byte, int64) (int, error) {
 	return 0, unix.EISDIR
 }
 func (g *goferDir) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
-func (g *goferDir) release()                                { releaseHandles(g.v.k, []uint64{g.handle}) }
+func (g *goferDir) release()                                { g.v.k.releases.Release([]uint64{g.handle}) }
 
 // handleOfFile returns the gofer handle backing f, if any.
 func handleOfFile(f *file) (uint64, bool) {

@@ -162,7 +162,7 @@ func (c *syscallCtx) hostSock(fd int32) (*file, *hostInetFile, bool) {
 }
 
 func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
-	stream, err := inetSockType(stype, proto, c.creds().euid == 0)
+	stream, err := inetSockType(stype, proto, c.creds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +535,7 @@ func hostSockopt(c *syscallCtx, s *hostInetFile) (int64, error) {
 		// CAP_NET_ADMIN's way past the host's limits: the server does
 		// not hold it, so a root application gets SO_SNDBUF or
 		// SO_RCVBUF, within the host's wmem_max and rmem_max.
-		if c.creds().euid != 0 {
+		if c.creds().EUID != 0 {
 			return 0, unix.EPERM
 		}
 		v, err := c.mem.CopyIn(c.args[3], min(max(int(int32(c.args[4])), 0), 4))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -28,7 +29,7 @@ type inetSockFile struct {
 	lost lostConn
 	// bufs is the socket's charge to the client's memory cap (own
 	// synchronization).
-	bufs sockBufs
+	bufs memacct.SocketBuffers
 
 	// mu protects backlog, listen's backlog (for recovery).
 	mu      sync.Mutex
@@ -86,7 +87,7 @@ func (s *inetSockFile) setRcvbuf(n int64) error {
 	opts := s.s.EP.SocketOptions()
 	old := opts.GetReceiveBufferSize()
 	opts.SetReceiveBufferSize(n, true)
-	if err := s.bufs.resize(opts.GetReceiveBufferSize()); err != nil {
+	if err := s.bufs.Resize(opts.GetReceiveBufferSize()); err != nil {
 		opts.SetReceiveBufferSize(old, true)
 		return err
 	}
@@ -95,7 +96,7 @@ func (s *inetSockFile) setRcvbuf(n int64) error {
 
 func (s *inetSockFile) release() {
 	s.s.Release()
-	s.bufs.unreserve()
+	s.bufs.Unreserve()
 }
 
 func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
@@ -244,14 +245,14 @@ func (c *syscallCtx) checkInetBind(family int, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < 1024 && c.creds().euid != 0 {
+	if a.Port != 0 && a.Port < 1024 && c.creds().EUID != 0 {
 		return unix.EACCES
 	}
 	return nil
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inetSockType(stype, proto, c.creds().euid == 0)
+	stream, err := inetSockType(stype, proto, c.creds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +501,7 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			if get {
 				return nil, unix.ENOPROTOOPT
 			}
-			if c.creds().euid != 0 {
+			if c.creds().EUID != 0 {
 				return nil, unix.EPERM
 			}
 			if name == unix.SO_SNDBUFFORCE {

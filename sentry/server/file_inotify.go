@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
@@ -327,7 +328,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOTDIR
 	}
 	// Linux needs read permission on the file.
-	if err := c.mayAccessDentry(d, permRead); err != nil {
+	if err := c.mayAccessDentry(d, auth.MayRead); err != nil {
 		return 0, err
 	}
 	t := c.k.inotify.target(d.ino, true)

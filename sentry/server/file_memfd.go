@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -89,9 +90,9 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	cr := c.creds()
 	ctx, cancel := v.rpcCtx()
 	cr0, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
-		Mode: 0777, Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
+		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
 	cancel()
-	if err := goferErr("create "+hidden, cr0.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("create "+hidden, cr0.GetErrno(), err); err != nil {
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
 	}
 	if cr0.Handle == nil || cr0.Stat == nil {
@@ -103,7 +104,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	ur, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.origin(1), Open: true})
 	cancel()
 	v.forget(dir, hidden)
-	if err := goferErr("unlink "+hidden, ur.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {
 		f.decRef()
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // netlinkFile is an AF_NETLINK NETLINK_ROUTE socket: each request sent
@@ -29,7 +30,7 @@ type netlinkFile struct {
 	queued  int
 	overrun bool
 	// changed is notified when queue grows.
-	changed notifier
+	changed wake.Notifier
 }
 
 // netlinkRcvbuf bounds a netlink socket's unread answers (Linux's
@@ -118,7 +119,7 @@ func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
 		n.queued += len(a)
 	}
 	if len(answers) > 0 {
-		n.changed.notify()
+		n.changed.Notify()
 	}
 	return int64(len(b)), nil
 }
@@ -147,7 +148,7 @@ func (n *netlinkFile) recv(c *syscallCtx, f *file, dst usermem.IOSequence, flags
 			}
 			return int64(m), int64(len(d)), nil
 		}
-		ch := n.changed.wait()
+		ch := n.changed.Wait()
 		n.mu.Unlock()
 		if flags&unix.MSG_DONTWAIT != 0 || f.nonblock() {
 			return 0, 0, unix.EAGAIN
@@ -178,7 +179,7 @@ func (n *netlinkFile) readiness(*file) (uint32, <-chan struct{}) {
 	if len(n.queue) > 0 || n.overrun {
 		ev |= pollIn | pollRdNorm
 	}
-	return ev, n.changed.wait()
+	return ev, n.changed.Wait()
 }
 
 // kobjState records the socket for recovery: it comes back bound to

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -9,16 +10,19 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 )
 
 // Pseudo-terminals: /dev/ptmx makes a pair (package pty owns the
-// terminal and its line discipline); /dev/pts lists the slaves, which
-// open by path or with TIOCGPTPEER. The server keeps each terminal's
-// session and foreground group in the terminal and sends the signals
-// its ISIG characters and resizes raise. Not rebuilt after a server
-// failure: like an established TCP connection, a terminal's queues are
-// kernel state no log holds (its descriptions then fail with ESTALE).
+// terminal, its line discipline and its replay record); /dev/pts lists
+// the slaves, which open by path or with TIOCGPTPEER. The server keeps
+// each terminal's session and foreground group in the terminal and
+// sends the signals its ISIG characters and resizes raise. After a
+// server failure the terminals come back from their records and each
+// end's description from its FileState (restorePtyFile), without the
+// bytes that were queued.
 
 const (
 	ptsMajor  = 136
@@ -75,6 +79,28 @@ func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
 		return nil, err
 	}
 	return newFile(&ptyFile{k: c.k, t: t}, d, flags), nil
+}
+
+// restorePtyFile rebuilds a description of an end of a restored
+// terminal (restore.go has made the terminals).
+func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	t := k.ptys.Get(int(fs.PtyIndex))
+	if t == nil {
+		return nil, fmt.Errorf("pty %d: no such terminal in the Restore: %w", fs.PtyIndex, unix.EINVAL)
+	}
+	if fs.PtyMaster {
+		if err := t.AttachMaster(); err != nil {
+			return nil, err
+		}
+	} else {
+		t.AttachSlave()
+	}
+	var d *dentry
+	if rc != nil && fs.Path != "" {
+		d, _ = k.vfs.resolve(rc, k.vfs.root, fs.Path, false)
+	}
+	f := newFile(&ptyFile{k: k, t: t, master: fs.PtyMaster}, d, fs.Flags)
+	return f, nil
 }
 
 // ptyFile is one end of a pseudo-terminal.
@@ -197,7 +223,7 @@ func (p *ptyFile) signalForeground(sigs []linux.Signal) {
 	var d deferred
 	k.mu.Lock()
 	for _, sig := range sigs {
-		info := siginfoKill(int(sig), siKernel, 0, 0)
+		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
 		for _, q := range k.processGroupLocked(fg) {
 			k.signalProcessLocked(q, nil, int(sig), info, &d)
 		}
@@ -321,7 +347,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 		if !leader {
 			return 0, unix.EPERM
 		}
-		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().capable(linux.CAP_SYS_ADMIN) {
+		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		t.SetSession(sid, pgid)

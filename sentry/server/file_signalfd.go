@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // signalfd splits as signals do: pending signals and masks are the
@@ -45,7 +46,7 @@ type signalFile struct {
 	mask uint64
 	// changed is notified when mask changes, waking waits that watch
 	// the file. Protected by mu.
-	changed notifier
+	changed wake.Notifier
 	// reader is the thread that last read or waited on the signalfd: a
 	// signal sent to its process is queued there (pending signals are
 	// per thread on the client, Linux's are shared by the process).
@@ -87,7 +88,7 @@ func (s *signalFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, er
 func (s *signalFile) readiness(*file) (uint32, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return 0, s.changed.wait()
+	return 0, s.changed.Wait()
 }
 
 // readinessFor is the signalfd's readiness for a wait of thread t.
@@ -99,7 +100,7 @@ func (s *signalFile) readinessFor(t *thread) (uint32, <-chan struct{}) {
 	if pending&s.mask != 0 {
 		return pollIn | pollRdNorm, nil
 	}
-	return 0, mergeChannels([]<-chan struct{}{wake, s.changed.wait()}, nil)
+	return 0, mergeChannels([]<-chan struct{}{wake, s.changed.Wait()}, nil)
 }
 
 // readinessOf is f's readiness for a wait of thread t (nil: none known):
@@ -228,7 +229,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 		}
 		s.mu.Lock()
 		s.mask = mask
-		s.changed.notify()
+		s.changed.Notify()
 		s.mu.Unlock()
 		f.changed()
 		return int64(fd), nil

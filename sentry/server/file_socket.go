@@ -14,8 +14,11 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // socketState is a client's socket state. Its zero value is ready.
@@ -257,7 +260,7 @@ type unixSockFile struct {
 	k *clientState
 	// bufs is the socket's charge to the client's memory cap (own
 	// synchronization).
-	bufs sockBufs
+	bufs memacct.SocketBuffers
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
 	timeo sockTimeouts
 
@@ -292,14 +295,14 @@ type connEnd struct {
 }
 
 // chargeSocket reserves socket file f's receive buffer in the client's
-// memory cap (memacct.go: sockBufs), whatever the cap when force (a
+// memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
 func (k *clientState) chargeSocket(f *file, force bool) error {
 	switch s := f.impl.(type) {
 	case *unixSockFile:
-		return s.bufs.reserve(&k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.bufs.Reserve(k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inetSockFile:
-		return s.bufs.reserve(&k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.bufs.Reserve(k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
 	}
 	return nil
 }
@@ -360,7 +363,7 @@ func (s *unixSockFile) release() {
 		s.k.socks.setBound(s.u.Bound(), nil)
 	}
 	s.u.Release()
-	s.bufs.unreserve()
+	s.bufs.Unreserve()
 }
 
 func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
@@ -495,7 +498,7 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 // SO_PEERCRED.
 func (c *syscallCtx) sockCreds() socket.Creds {
 	cr := c.creds()
-	return socket.Creds{Pid: c.pid(), Uid: cr.euid, Gid: cr.egid}
+	return socket.Creds{Pid: c.pid(), Uid: cr.EUID, Gid: cr.EGID}
 }
 
 // unixEndpointAt finds the socket bound at addr, for a socket of type
@@ -518,7 +521,7 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 	if d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
-	if err := c.mayAccessDentry(d, permWrite); err != nil {
+	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
 		return nil, err
 	}
 	be, err := names.LookupNode(d.ino)
@@ -581,9 +584,9 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.umask(),
-		Uid: cr.fsuid, Gid: cr.fsgid, Origin: c.origin(0)})
-	if err := goferErr("mknod socket "+name, r.GetErrno(), err); err != nil {
-		if errnoOf(err) == unix.EEXIST {
+		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
+	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
+		if syserr.ErrnoOf(err) == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
 		}
 		return 0, "", err

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // FuzzRestore gives a fresh client arbitrary Restore and Rewrite messages
@@ -74,7 +75,7 @@ func FuzzRestore(f *testing.F) {
 			call.Op = &sentrypb.Call_Restore{Restore: rs}
 		}
 		r := k.execAux(call)
-		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > maxErrno {
+		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > syserr.MaxErrno {
 			t.Fatalf("reply %v", r)
 		}
 		if r.GetErrno() != 0 {
@@ -83,7 +84,7 @@ func FuzzRestore(f *testing.F) {
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		for pid, p := range k.procs {
-			if c := p.creds; c.ruid != 1000 || c.euid != 1000 || c.suid != 1000 || c.rgid != 1000 || c.egid != 1000 || c.sgid != 1000 {
+			if c := p.creds; c.RUID != 1000 || c.EUID != 1000 || c.SUID != 1000 || c.RGID != 1000 || c.EGID != 1000 || c.SGID != 1000 {
 				t.Fatalf("restored process %d with creds %+v beyond the peer's grant", pid, c)
 			}
 		}

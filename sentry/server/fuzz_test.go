@@ -9,7 +9,9 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 const fuzzAddr = 0x10000
@@ -30,14 +32,14 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	p.pgid, p.sid = 1, 1
 	p.fds = newFDTable(k.trk, nil)
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: 022}
-	p.sig = &sigHandlers{}
+	p.sig = &ksignal.Handlers{}
 	k.init = p
 	k.started = true
 	k.mu.Unlock()
 	for i := int32(0); i < 3; i++ {
 		p.fds.install(newStdioFile(k, i), i, false)
 	}
-	r, w, err := newPipe(k.trk, &k.mem)
+	r, w, err := newPipe(k.trk, k.mem)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -170,7 +172,7 @@ func FuzzSyscall(f *testing.F) {
 		if r == nil {
 			return
 		}
-		if r.Errno < 0 || r.Errno > maxErrno {
+		if r.Errno < 0 || r.Errno > syserr.MaxErrno {
 			t.Fatalf("%s: errno %d out of range", sysName(sysno), r.Errno)
 		}
 		if r.Errno != 0 && len(r.Outputs) != 0 {

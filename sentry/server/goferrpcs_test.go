@@ -121,7 +121,7 @@ func flushReleases(e *env) {
 	}
 	e.srv.mu.Unlock()
 	for _, k := range ks {
-		k.flushReleases()
+		k.releases.Flush()
 	}
 }
 
@@ -139,7 +139,7 @@ func (c *countingConn) Invoke(ctx context.Context, method string, args, reply an
 
 // TestGoferRPCsPerCall counts the gofer RPCs of common system calls, so
 // that a change adding round trips to them fails here. Releases are
-// batched off the calls' path (releases.go) and the durability flusher's
+// batched off the calls' path (goferclient.ReleaseQueue) and the durability flusher's
 // Fsyncs come on their own schedule: neither is counted per call.
 func TestGoferRPCsPerCall(t *testing.T) {
 	old := releaseDelay

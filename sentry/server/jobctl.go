@@ -7,6 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Job control: group stops and SIGCONT (docs/ARCHITECTURE.md, "Stop
@@ -37,15 +39,15 @@ const contSignal = 1 << (unix.SIGCONT - 1)
 // Preconditions: k.mu is held; p is not exiting.
 func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred) (discard uint64) {
 	switch {
-	case defaultActionOf(sig) == actStop:
+	case ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 		return contSignal
 	case sig == int(unix.SIGCONT):
 		if p.stopped {
 			p.stopped, p.stopSig = false, 0
-			p.waitCode = cldContinued
-			k.trk.markProc(p)
-			k.notifyParentStopLocked(p, cldContinued, int32(unix.SIGCONT), d)
-			k.waitq.notify()
+			p.waitCode = ksignal.CLDContinued
+			k.trk.touch(p)
+			k.notifyParentStopLocked(p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
+			k.waitq.Notify()
 		}
 		return stopSignals
 	}
@@ -66,11 +68,11 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 		return
 	}
 	p.stopped, p.stopSig = true, sig
-	p.waitCode = cldStopped
-	k.trk.markProc(p)
+	p.waitCode = ksignal.CLDStopped
+	k.trk.touch(p)
 	k.pushJobControlLocked(p, 0, d)
-	k.notifyParentStopLocked(p, cldStopped, int32(sig), d)
-	k.waitq.notify()
+	k.notifyParentStopLocked(p, ksignal.CLDStopped, int32(sig), d)
+	k.waitq.Notify()
 }
 
 // pushJobControlLocked tells the client p's stop state, discarding the
@@ -89,11 +91,11 @@ func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *
 	if par == nil || par.exiting {
 		return
 	}
-	act := par.sig.act[unix.SIGCHLD]
-	if act.handler == sigIgn || act.flags&saNoCldStop != 0 {
+	act := par.sig.Act[unix.SIGCHLD]
+	if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldStop != 0 {
 		return
 	}
-	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, p.pid, p.creds.ruid, status), d)
+	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.pid, p.creds.RUID, status), d)
 }
 
 // orphanedPgrpLocked says process group pgid is orphaned: no member has a
@@ -118,16 +120,16 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 		return 0, 0, 0, false
 	}
 	switch {
-	case ch.waitCode == cldStopped && ch.stopped && options&wUntraced != 0:
-		status, code, sistatus = int32(ch.stopSig)<<8|0x7f, cldStopped, int32(ch.stopSig)
-	case ch.waitCode == cldContinued && options&wContinued != 0:
-		status, code, sistatus = 0xffff, cldContinued, int32(unix.SIGCONT)
+	case ch.waitCode == ksignal.CLDStopped && ch.stopped && options&wUntraced != 0:
+		status, code, sistatus = int32(ch.stopSig)<<8|0x7f, ksignal.CLDStopped, int32(ch.stopSig)
+	case ch.waitCode == ksignal.CLDContinued && options&wContinued != 0:
+		status, code, sistatus = 0xffff, ksignal.CLDContinued, int32(unix.SIGCONT)
 	default:
 		return 0, 0, 0, false
 	}
 	if options&wNowait == 0 {
 		ch.waitCode = 0
-		k.trk.markProc(ch)
+		k.trk.touch(ch)
 	}
 	return status, code, sistatus, true
 }
@@ -135,16 +137,16 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 // restoreJobControlLocked sets p's stop state from its record, ignoring
 // values no server could have reported.
 func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessState) {
-	if ps.Stopped && defaultActionOf(int(ps.StopSignal)) == actStop && ps.StopSignal > 0 && ps.StopSignal <= numSignals {
+	if ps.Stopped && ksignal.DefaultActionOf(int(ps.StopSignal)) == ksignal.ActStop && ps.StopSignal > 0 && ps.StopSignal <= ksignal.NumSignals {
 		p.stopped, p.stopSig = true, int(ps.StopSignal)
 	}
 	switch ps.WaitCode {
-	case cldStopped:
+	case ksignal.CLDStopped:
 		if p.stopped {
-			p.waitCode = cldStopped
+			p.waitCode = ksignal.CLDStopped
 		}
-	case cldContinued:
-		p.waitCode = cldContinued
+	case ksignal.CLDContinued:
+		p.waitCode = ksignal.CLDContinued
 	}
 }
 
@@ -206,7 +208,7 @@ func (k *clientState) jobControlAccess(c *syscallCtx, sid, fgPgrp int32, sig int
 		k.mu.Unlock()
 		return nil
 	}
-	if p.sig.act[sig].handler == sigIgn {
+	if p.sig.Act[sig].Handler == ksignal.SigIgn {
 		k.mu.Unlock()
 		if sig == int(unix.SIGTTIN) {
 			return unix.EIO
@@ -217,13 +219,13 @@ func (k *clientState) jobControlAccess(c *syscallCtx, sid, fgPgrp int32, sig int
 		k.mu.Unlock()
 		return unix.EIO
 	}
-	info := siginfoKill(sig, siKernel, 0, 0)
+	info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 	for _, q := range k.processGroupLocked(p.pgid) {
 		k.signalFromAppLocked(q, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
 	d.run(k)
-	return errRestartSys
+	return syserr.RestartSys
 }
 
 // orphanableByExitLocked returns the process groups that exiting p may
@@ -256,7 +258,7 @@ func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
 			continue
 		}
 		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
-			info := siginfoKill(sig, siKernel, 0, 0)
+			info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 			for _, q := range members {
 				k.signalProcessLocked(q, nil, sig, info, d)
 			}
@@ -294,7 +296,7 @@ func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
 		leader = k.procs[s.term.sid]
 	}
 	if leader != nil {
-		k.trk.markProc(leader)
+		k.trk.touch(leader)
 	}
 }
 

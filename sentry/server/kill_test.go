@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
 // kill sends a Kill call, as the OCI runtime and do do.
@@ -39,7 +40,7 @@ func TestKillFromOutside(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := started(t)
 			if tc.handler {
-				sa := e.mem.alloc(sigAction{handler: 0x401000, flags: saSiginfo | saRestorer, restorer: 0x402000}.bytes())
+				sa := e.mem.alloc(ksignal.Action{Handler: 0x401000, Flags: ksignal.SASiginfo | ksignal.SARestorer, Restorer: 0x402000}.Bytes())
 				e.ok(1, unix.SYS_RT_SIGACTION, uint64(tc.sig), sa, 0, 8)
 			}
 			child := e.fork(1)
@@ -108,7 +109,7 @@ func TestTtyResize(t *testing.T) {
 			t.Errorf("resize with %d bytes: errno %v, want EINVAL", len(bad), errno)
 		}
 	}
-	sa := e.mem.alloc(sigAction{handler: 0x401000, flags: saSiginfo | saRestorer, restorer: 0x402000}.bytes())
+	sa := e.mem.alloc(ksignal.Action{Handler: 0x401000, Flags: ksignal.SASiginfo | ksignal.SARestorer, Restorer: 0x402000}.Bytes())
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGWINCH), sa, 0, 8)
 	newWS := []byte{50, 0, 132, 0, 0, 0, 0, 0}
 	if errno := resize(e, newWS); errno != 0 {

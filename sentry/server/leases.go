@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // File owners, I/O signals and leases (fcntl F_SETOWN, F_SETOWN_EX,
@@ -170,7 +172,7 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		return int64(sig), nil
 	case unix.F_SETSIG:
 		sig := int64(c.args[2])
-		if sig < 0 || sig > numSignals {
+		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EINVAL
 		}
 		f.async.mu.Lock()
@@ -216,9 +218,9 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 	signo := int(sig)
 	if sig == 0 {
 		signo = int(unix.SIGIO)
-		info = siginfoKill(signo, siKernel, 0, 0)
+		info = ksignal.SiginfoKill(signo, ksignal.SIKernel, 0, 0)
 	} else {
-		info = make([]byte, sizeofSiginfo)
+		info = make([]byte, ksignal.SizeofSiginfo)
 		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 		binary.LittleEndian.PutUint32(info[8:], uint32(code))
 		binary.LittleEndian.PutUint64(info[16:], uint64(band))
@@ -253,8 +255,8 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 	if p.exiting {
 		return
 	}
-	act := p.sig.act[sig]
-	if act.handler != sigDfl && act.handler != sigIgn {
+	act := p.sig.Act[sig]
+	if act.Handler != ksignal.SigDfl && act.Handler != ksignal.SigIgn {
 		k.signalProcessLocked(p, t, sig, info, d)
 		return
 	}
@@ -265,7 +267,7 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 		return
 	}
 	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 }
 
 // setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals
@@ -337,7 +339,7 @@ type inodeLeases struct {
 	// they count as open (Linux has taken their open counts already).
 	pendingReads, pendingWrites int
 	// changed wakes the breakers when a lease changes.
-	changed notifier
+	changed wake.Notifier
 }
 
 // conflicts reports whether an open (for writing if write) must break a
@@ -473,7 +475,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 		f.changed()
 		return 0, nil
 	}
-	if cr := c.creds(); !cr.ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
 		return 0, unix.EACCES
 	}
 	if rank == leaseRead && f.writable() {
@@ -490,7 +492,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	if err == nil {
 		il.holders[f] = leaseHolder{rank: rank, fd: fd}
 		il.settleLocked()
-		il.changed.notify()
+		il.changed.Notify()
 	}
 	lt.dropLocked(ino, il)
 	lt.mu.Unlock()
@@ -542,7 +544,7 @@ func (lt *leaseTable) release(f *file, ino uint64) bool {
 	}
 	delete(il.holders, f)
 	il.settleLocked()
-	il.changed.notify()
+	il.changed.Notify()
 	lt.dropLocked(ino, il)
 	return true
 }
@@ -665,14 +667,14 @@ func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
 				}
 			}
 			il.settleLocked()
-			il.changed.notify()
+			il.changed.Notify()
 			lt.mu.Unlock()
 			for _, f := range changed {
 				f.changed()
 			}
 			return nil
 		}
-		ch := il.changed.wait()
+		ch := il.changed.Wait()
 		lt.mu.Unlock()
 		if err := c.block(ch, time.After(left)); err != nil && err != unix.ETIMEDOUT {
 			return err
@@ -707,7 +709,7 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 	}
 	f.async.mu.Lock()
 	f.async.ownerType, f.async.ownerID = typ, st.GetOwnerId()
-	if sig := st.GetIoSignal(); sig > 0 && sig <= numSignals {
+	if sig := st.GetIoSignal(); sig > 0 && sig <= ksignal.NumSignals {
 		f.async.sig = sig
 	}
 	f.async.mu.Unlock()

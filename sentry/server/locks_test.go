@@ -2,90 +2,10 @@ package server
 
 import (
 	"encoding/binary"
-	"fmt"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
-
-func describe(locks []heldLock, names map[lockOwner]string) string {
-	var parts []string
-	for _, l := range locks {
-		t := "r"
-		if l.write {
-			t = "w"
-		}
-		end := fmt.Sprint(l.end)
-		if l.end == lockEOF {
-			end = "EOF"
-		}
-		parts = append(parts, fmt.Sprintf("%s%s[%d,%s)", names[l.owner], t, l.start, end))
-	}
-	return strings.Join(parts, " ")
-}
-
-func TestLockRanges(t *testing.T) {
-	a, b := lockOwner{tab: &fdTable{}}, lockOwner{tab: &fdTable{}}
-	names := map[lockOwner]string{a: "a", b: "b"}
-	type op struct {
-		owner      lockOwner
-		typ        int // unix.F_RDLCK, F_WRLCK, F_UNLCK
-		start, end uint64
-	}
-	for _, tc := range []struct {
-		name string
-		ops  []op
-		want string
-	}{
-		{"one lock", []op{{a, unix.F_WRLCK, 0, 10}}, "aw[0,10)"},
-		{"adjacent same type merge", []op{{a, unix.F_WRLCK, 0, 10}, {a, unix.F_WRLCK, 10, 20}}, "aw[0,20)"},
-		{"overlap merges", []op{{a, unix.F_RDLCK, 0, 10}, {a, unix.F_RDLCK, 5, 15}}, "ar[0,15)"},
-		{"unlock middle splits", []op{{a, unix.F_WRLCK, 0, 10}, {a, unix.F_UNLCK, 3, 7}}, "aw[0,3) aw[7,10)"},
-		{"downgrade part", []op{{a, unix.F_WRLCK, 0, 10}, {a, unix.F_RDLCK, 2, 4}}, "aw[0,2) ar[2,4) aw[4,10)"},
-		{"to EOF", []op{{a, unix.F_RDLCK, 5, lockEOF}, {a, unix.F_UNLCK, 100, lockEOF}}, "ar[5,100)"},
-		{"owners kept apart", []op{{a, unix.F_RDLCK, 0, 10}, {b, unix.F_RDLCK, 5, 15}, {a, unix.F_UNLCK, 0, lockEOF}}, "br[5,15)"},
-		{"unlock of nothing", []op{{a, unix.F_UNLCK, 0, 10}}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var locks []heldLock
-			for _, o := range tc.ops {
-				var nl *heldLock
-				if o.typ != unix.F_UNLCK {
-					nl = &heldLock{owner: o.owner, write: o.typ == unix.F_WRLCK, start: o.start, end: o.end}
-				}
-				locks = setRange(locks, o.owner, o.start, o.end, nl)
-			}
-			if got := describe(locks, names); got != tc.want {
-				t.Errorf("locks %q, want %q", got, tc.want)
-			}
-		})
-	}
-
-	held := []heldLock{{owner: a, write: true, start: 0, end: 10}, {owner: b, start: 20, end: 30}}
-	for _, tc := range []struct {
-		owner      lockOwner
-		write      bool
-		start, end uint64
-		want       string
-	}{
-		{b, false, 5, 6, "a"},
-		{b, true, 9, 20, "a"},
-		{b, true, 10, 20, ""},
-		{a, false, 0, 10, ""},
-		{a, false, 25, 26, ""},
-		{a, true, 25, 26, "b"},
-		{a, true, 30, lockEOF, ""},
-	} {
-		got := ""
-		if l := conflict(held, tc.owner, tc.write, tc.start, tc.end); l != nil {
-			got = names[l.owner]
-		}
-		if got != tc.want {
-			t.Errorf("conflict(%s, write %v, [%d,%d)) = %q, want %q", names[tc.owner], tc.write, tc.start, tc.end, got, tc.want)
-		}
-	}
-}
 
 func flockArgs(m *appMem, typ int16, start, length int64) uint64 {
 	b := make([]byte, sizeofFlock)

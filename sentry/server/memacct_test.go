@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 )
 
 // TestClientMemoryCap: a client's pipes reserve their capacity from its
@@ -87,38 +88,6 @@ func TestClientMemoryCap(t *testing.T) {
 	other.ok(1, unix.SYS_PIPE2, other.mem.zeros(8), 0)
 }
 
-func TestMemAccount(t *testing.T) {
-	a := memAccount{limit: 100}
-	for _, tc := range []struct {
-		op   string
-		n    int64
-		err  error
-		used int64
-	}{
-		{"charge", 60, nil, 60},
-		{"charge", 41, unix.ENOMEM, 60},
-		{"charge", 40, nil, 100},
-		{"charge", 1, unix.ENOMEM, 100},
-		{"release", 50, nil, 50},
-		{"force", 80, nil, 130},
-		{"charge", 1, unix.ENOMEM, 130},
-		{"release", 130, nil, 0},
-	} {
-		var err error
-		switch tc.op {
-		case "charge":
-			err = a.charge(tc.n)
-		case "release":
-			a.release(tc.n)
-		case "force":
-			a.force(tc.n)
-		}
-		if err != tc.err || a.used.Load() != tc.used {
-			t.Fatalf("%s %d: err %v used %d, want %v %d", tc.op, tc.n, err, a.used.Load(), tc.err, tc.used)
-		}
-	}
-}
-
 // TestPipeResizeCharged: F_SETPIPE_SZ moves a pipe's reservation with its
 // size: growing needs room in the cap (ENOMEM), shrinking gives it back.
 func TestPipeResizeCharged(t *testing.T) {
@@ -179,8 +148,8 @@ func TestPipeMaxSizeNeedsCapability(t *testing.T) {
 		caps uint64
 		want unix.Errno
 	}{
-		{"root", capAll, 0},
-		{"root without CAP_SYS_RESOURCE", capAll &^ (1 << linux.CAP_SYS_RESOURCE), unix.EPERM},
+		{"root", auth.CapAll, 0},
+		{"root without CAP_SYS_RESOURCE", auth.CapAll &^ (1 << linux.CAP_SYS_RESOURCE), unix.EPERM},
 	} {
 		e := newEnv(t)
 		cs := &sentrypb.CapSets{Effective: tc.caps, Permitted: tc.caps, Bounding: tc.caps}

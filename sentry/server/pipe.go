@@ -9,6 +9,8 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 const (
@@ -40,7 +42,7 @@ type pipe struct {
 	readers, writers int
 	ropens, wopens   uint64
 	// changed is notified when data, space, or the end counts change.
-	changed notifier
+	changed wake.Notifier
 
 	// Replay state. id is the pipe's id (0 until first reported). total
 	// is the position (in the pipe's byte stream) of the next byte
@@ -59,7 +61,7 @@ type pipe struct {
 	// sets); reserved is what the pipe holds of it (set when the pipe is
 	// made, changed under mu by F_SETPIPE_SZ, swapped to 0 when returned:
 	// once, when no description can reach the pipe any more).
-	acct     *memAccount
+	acct     *memacct.Account
 	reserved atomic.Int64
 }
 
@@ -71,7 +73,7 @@ type pipeEnd struct {
 }
 
 // newPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
-func newPipe(trk *stateTracker, acct *memAccount) (r, w *file, err error) {
+func newPipe(trk *stateTracker, acct *memacct.Account) (r, w *file, err error) {
 	p := &pipe{ino: pipeIno.Add(1), readers: 1, writers: 1, ropens: 1, wopens: 1, trk: trk}
 	if err := p.reserve(acct); err != nil {
 		return nil, nil, err
@@ -82,8 +84,8 @@ func newPipe(trk *stateTracker, acct *memAccount) (r, w *file, err error) {
 }
 
 // reserve charges the pipe's capacity to acct.
-func (p *pipe) reserve(acct *memAccount) error {
-	if err := acct.charge(pipeCapacity); err != nil {
+func (p *pipe) reserve(acct *memacct.Account) error {
+	if err := acct.Charge(pipeCapacity); err != nil {
 		return err
 	}
 	p.acct = acct
@@ -95,7 +97,7 @@ func (p *pipe) reserve(acct *memAccount) error {
 // has it open and no open can find it again.
 func (p *pipe) unreserve() {
 	if n := p.reserved.Swap(0); n != 0 {
-		p.acct.release(n)
+		p.acct.Release(n)
 	}
 }
 
@@ -110,7 +112,7 @@ func (e *pipeEnd) addEndLocked() {
 		e.p.writers++
 		e.p.wopens++
 	}
-	e.p.changed.notify()
+	e.p.changed.Notify()
 }
 
 // reopen returns another description of the same end (open of
@@ -187,7 +189,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {
@@ -198,22 +200,22 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 		p.mu.Unlock()
 		return 0, unix.EBUSY
 	}
-	// The reservation follows the size (memacct.go): a larger pipe
+	// The reservation follows the size (package memacct): a larger pipe
 	// needs room in the client's memory cap.
 	if grow := int64(size) - p.reserved.Load(); grow > 0 && p.acct != nil {
-		if err := p.acct.charge(grow); err != nil {
+		if err := p.acct.Charge(grow); err != nil {
 			p.mu.Unlock()
 			return 0, err
 		}
 		p.reserved.Add(grow)
 	} else if grow < 0 && p.acct != nil {
 		p.reserved.Add(grow)
-		p.acct.release(-grow)
+		p.acct.Release(-grow)
 	}
 	p.capacity = size
-	p.changed.notify()
+	p.changed.Notify()
 	p.mu.Unlock()
-	p.trk.markPipe(p)
+	p.trk.touch(p)
 	return int64(size), nil
 }
 
@@ -231,10 +233,10 @@ func (e *pipeEnd) release() {
 			e.p.readC = max(e.p.readC, e.p.writtenC)
 		}
 	}
-	e.p.changed.notify()
+	e.p.changed.Notify()
 	unused := e.p.readers+e.p.writers == 0
 	e.p.mu.Unlock()
-	e.p.trk.markPipe(e.p)
+	e.p.trk.touch(e.p)
 	if e.p.fifos != nil {
 		// Until dropIfUnused forgets it, an open may find it again.
 		e.p.fifos.dropIfUnused(e.p)
@@ -282,7 +284,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 			if len(p.buf) == 0 {
 				p.buf = nil
 			}
-			p.changed.notify()
+			p.changed.Notify()
 			p.mu.Unlock()
 			return out, nil
 		}
@@ -294,7 +296,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 			p.mu.Unlock()
 			return nil, unix.EAGAIN
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return nil, err
@@ -339,7 +341,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			written += m
 		}
 		if written > 0 {
-			p.changed.notify()
+			p.changed.Notify()
 		}
 		if written == len(b) {
 			p.mu.Unlock()
@@ -352,7 +354,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			}
 			return 0, unix.EAGAIN
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			if written > 0 {
@@ -384,5 +386,5 @@ func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
 			ev |= pollHup
 		}
 	}
-	return ev, p.changed.wait()
+	return ev, p.changed.Wait()
 }

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Posted calls (docs/COMPATIBILITY.md, "Pipelined calls").
@@ -117,7 +118,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < c.requested()) {
 			e := unix.EIO
 			if err != nil {
-				e = errnoOf(err)
+				e = syserr.ErrnoOf(err)
 			}
 			f.wbErr.CompareAndSwap(0, int32(e))
 			k.log.Warn("a write behind failed; the next fsync, fdatasync, write or close of the file reports it",

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 func (e *env) fork(tid int32) int32 {
@@ -79,7 +81,7 @@ func TestPipeForkWait(t *testing.T) {
 	}
 	e.fails(unix.ECHILD, 1, unix.SYS_WAIT4, ^uint64(0), 0, 0, 0)
 	// A reader-less pipe: EPIPE (the caller ignores SIGPIPE).
-	sa := m.alloc(sigAction{handler: sigIgn}.bytes())
+	sa := m.alloc(ksignal.Action{Handler: ksignal.SigIgn}.Bytes())
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGPIPE), sa, 0, 8)
 	e.ok(1, unix.SYS_PIPE2, fds, 0)
 	e.ok(1, unix.SYS_CLOSE, uint64(m.u32(fds)))
@@ -160,7 +162,7 @@ func TestBlockedCallKilledAndInterrupted(t *testing.T) {
 	go func() { done <- e.sys(child, unix.SYS_READ, rfd, buf, 8) }()
 	time.Sleep(20 * time.Millisecond)
 	e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Interrupt{Interrupt: &sentrypb.Interrupt{Tid: child}}})
-	if r := <-done; r.Errno != int32(errRestartSys) {
+	if r := <-done; r.Errno != int32(syserr.RestartSys) {
 		t.Fatalf("interrupted read: %v", r)
 	}
 	go func() { done <- e.sys(child, unix.SYS_READ, rfd, buf, 8) }()
@@ -175,20 +177,20 @@ func TestBlockedCallKilledAndInterrupted(t *testing.T) {
 func TestCaughtSignalAndSIGCHLD(t *testing.T) {
 	e := started(t)
 	m := e.mem
-	act := sigAction{handler: 0x401000, flags: saSiginfo | saRestorer | saResetHand, restorer: 0x402000, mask: 1 << 1}
-	sa := m.alloc(act.bytes())
+	act := ksignal.Action{Handler: 0x401000, Flags: ksignal.SASiginfo | ksignal.SARestorer | ksignal.SAResetHand, Restorer: 0x402000, Mask: 1 << 1}
+	sa := m.alloc(act.Bytes())
 	old := m.zeros(32)
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), sa, old, 8)
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), 0, old, 8)
-	if parseSigAction(m.bytes(old, 32)) != act {
-		t.Errorf("old action %+v", parseSigAction(m.bytes(old, 32)))
+	if ksignal.ParseAction(m.bytes(old, 32)) != act {
+		t.Errorf("old action %+v", ksignal.ParseAction(m.bytes(old, 32)))
 	}
 	e.fails(unix.EINVAL, 1, unix.SYS_RT_SIGACTION, uint64(unix.SIGKILL), sa, 0, 8)
 	e.fails(unix.EINVAL, 1, unix.SYS_RT_SIGACTION, 65, sa, 0, 8)
 	e.fails(unix.EINVAL, 1, unix.SYS_RT_SIGACTION, 10, sa, 0, 4)
 	e.ok(1, unix.SYS_KILL, 1, uint64(unix.SIGUSR1))
 	p := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil }).GetSignal()
-	if p.Tid != 1 || p.Signo != 10 || len(p.Siginfo) != 128 || parseSigAction(p.Sigaction) != act {
+	if p.Tid != 1 || p.Signo != 10 || len(p.Siginfo) != 128 || ksignal.ParseAction(p.Sigaction) != act {
 		t.Errorf("signal push %+v", p)
 	}
 	if binary.LittleEndian.Uint32(p.Siginfo) != 10 || binary.LittleEndian.Uint32(p.Siginfo[16:]) != 1 {
@@ -196,7 +198,7 @@ func TestCaughtSignalAndSIGCHLD(t *testing.T) {
 	}
 	// SA_RESETHAND reset it; init ignores SIG_DFL signals from the app.
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), 0, old, 8)
-	if parseSigAction(m.bytes(old, 32)).handler != sigDfl {
+	if ksignal.ParseAction(m.bytes(old, 32)).Handler != ksignal.SigDfl {
 		t.Errorf("SA_RESETHAND did not reset")
 	}
 	e.ok(1, unix.SYS_KILL, 1, 15)
@@ -204,12 +206,12 @@ func TestCaughtSignalAndSIGCHLD(t *testing.T) {
 		t.Fatalf("init died of SIGTERM")
 	}
 	// SIGCHLD handler gets a push on child exit.
-	chld := m.alloc(sigAction{handler: 0x401000, flags: saSiginfo}.bytes())
+	chld := m.alloc(ksignal.Action{Handler: 0x401000, Flags: ksignal.SASiginfo}.Bytes())
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), chld, 0, 8)
 	child := e.fork(1)
 	e.sys(child, unix.SYS_EXIT_GROUP, 3)
 	sp := e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal() != nil && p.GetSignal().Signo == int32(unix.SIGCHLD) }).GetSignal()
-	if code := int32(binary.LittleEndian.Uint32(sp.Siginfo[8:])); code != cldExited || binary.LittleEndian.Uint32(sp.Siginfo[16:]) != uint32(child) || binary.LittleEndian.Uint32(sp.Siginfo[24:]) != 3 {
+	if code := int32(binary.LittleEndian.Uint32(sp.Siginfo[8:])); code != ksignal.CLDExited || binary.LittleEndian.Uint32(sp.Siginfo[16:]) != uint32(child) || binary.LittleEndian.Uint32(sp.Siginfo[24:]) != 3 {
 		t.Errorf("SIGCHLD siginfo %x", sp.Siginfo[:28])
 	}
 	// waitid with WNOWAIT leaves it; then reaps.
@@ -222,7 +224,7 @@ func TestCaughtSignalAndSIGCHLD(t *testing.T) {
 	e.fails(unix.ECHILD, 1, unix.SYS_WAITID, pAll, 0, info, wExited, 0)
 	e.fails(unix.EINVAL, 1, unix.SYS_WAITID, pAll, 0, info, 0, 0)
 	// SIGCHLD ignored: children are reaped at once.
-	ign := m.alloc(sigAction{handler: sigIgn}.bytes())
+	ign := m.alloc(ksignal.Action{Handler: ksignal.SigIgn}.Bytes())
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), ign, 0, 8)
 	child = e.fork(1)
 	e.sys(child, unix.SYS_EXIT_GROUP, 0)
@@ -273,8 +275,8 @@ func TestExecClosesCloexecAndResetsHandlers(t *testing.T) {
 	m := e.mem
 	fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDONLY|unix.O_CLOEXEC, 0))
 	keep := uint64(e.ok(1, unix.SYS_OPEN, m.str("/dev/null"), unix.O_RDONLY, 0))
-	e.ok(1, unix.SYS_RT_SIGACTION, 10, m.alloc(sigAction{handler: 0x1234}.bytes()), 0, 8)
-	e.ok(1, unix.SYS_RT_SIGACTION, 12, m.alloc(sigAction{handler: sigIgn}.bytes()), 0, 8)
+	e.ok(1, unix.SYS_RT_SIGACTION, 10, m.alloc(ksignal.Action{Handler: 0x1234}.Bytes()), 0, 8)
+	e.ok(1, unix.SYS_RT_SIGACTION, 12, m.alloc(ksignal.Action{Handler: ksignal.SigIgn}.Bytes()), 0, 8)
 	argv := m.alloc(ptrs(m.str("busybox"), 0))
 	r := e.sys(1, unix.SYS_EXECVE, m.str("/bin/busybox"), argv, 0)
 	if r.GetExec() == nil {
@@ -284,11 +286,11 @@ func TestExecClosesCloexecAndResetsHandlers(t *testing.T) {
 	e.ok(1, unix.SYS_FSTAT, keep, m.zeros(144))
 	old := m.zeros(32)
 	e.ok(1, unix.SYS_RT_SIGACTION, 10, 0, old, 8)
-	if parseSigAction(m.bytes(old, 32)).handler != sigDfl {
+	if ksignal.ParseAction(m.bytes(old, 32)).Handler != ksignal.SigDfl {
 		t.Errorf("caught handler survived exec")
 	}
 	e.ok(1, unix.SYS_RT_SIGACTION, 12, 0, old, 8)
-	if parseSigAction(m.bytes(old, 32)).handler != sigIgn {
+	if ksignal.ParseAction(m.bytes(old, 32)).Handler != ksignal.SigIgn {
 		t.Errorf("ignored handler reset by exec")
 	}
 	e.fails(unix.EACCES, 1, unix.SYS_EXECVE, m.str("/tmp"), argv, 0)
@@ -552,7 +554,7 @@ func TestInlineCallWaitsForQueuedCalls(t *testing.T) {
 		t.Errorf("getppid of PID 1 = %d", got)
 	}
 	e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Interrupt{Interrupt: &sentrypb.Interrupt{Tid: child}}})
-	if r := <-read; r.Errno != int32(errRestartSys) {
+	if r := <-read; r.Errno != int32(syserr.RestartSys) {
 		t.Fatalf("interrupted read: %v", r)
 	}
 	if r := <-ppid; r.Errno != 0 || r.Ret != 1 {

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,21 +14,6 @@ const (
 	maxTID     = 1 << 22
 	maxThreads = 4096
 )
-
-// creds are a process's credentials (see perm.go for what they permit).
-type creds struct {
-	ruid, euid, suid, fsuid uint32
-	rgid, egid, sgid, fsgid uint32
-	// groups are the supplementary groups. setgroups replaces the slice;
-	// it is never changed in place, so copies of creds may share it.
-	groups []uint32
-	// caps are the capability sets (caps.go).
-	caps capSets
-}
-
-func rootCreds(uid, gid uint32) creds {
-	return creds{uid, uid, uid, uid, gid, gid, gid, gid, nil, initialCaps(uid)}
-}
 
 // fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
 // are protected by clientState.mu.
@@ -110,8 +97,8 @@ type process struct {
 	// fs is the cwd/umask context (shared on CLONE_FS).
 	fs *fsContext
 	// sig holds the signal dispositions (shared on CLONE_SIGHAND).
-	sig   *sigHandlers
-	creds creds
+	sig   *ksignal.Handlers
+	creds auth.Creds
 	// comm is the process name; exe the path of its executable.
 	comm string
 	exe  *dentry
@@ -154,7 +141,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 		}
 		if requested > k.lastTID {
 			k.lastTID = requested
-			k.trk.markIDs()
+			k.trk.IDsChanged()
 		}
 		return requested, nil
 	}
@@ -164,7 +151,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 			k.lastTID = 2
 		}
 		if !inUse(k.lastTID) {
-			k.trk.markIDs()
+			k.trk.IDsChanged()
 			return k.lastTID, nil
 		}
 	}
@@ -177,7 +164,7 @@ func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
 	p.live[t] = struct{}{}
 	p.all[t] = struct{}{}
 	k.threads[tid] = t
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	return t
 }
 
@@ -200,7 +187,7 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 		parent.children[p] = struct{}{}
 	}
 	k.procs[pid] = p
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.newThreadLocked(p, pid)
 	return p, nil
 }
@@ -234,7 +221,7 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	t.exitStatus = status
 	close(t.dead)
 	delete(t.proc.live, t)
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.tid != t.proc.pid {
 		k.ptraceTraceeGoneLocked(t, status, d)
@@ -258,7 +245,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	p.exiting = true
 	p.exitStatus = status
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.deleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
@@ -278,9 +265,9 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	if p.fs != nil {
 		p.fs.refs--
-		k.trk.markFS(p.fs)
+		k.trk.touch(p.fs)
 	}
-	k.trk.markSig(p.sig)
+	k.trk.touch(sigTable{p.sig})
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -289,7 +276,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			}
 		}
 		p.zombie = true
-		k.waitq.notify()
+		k.waitq.Notify()
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
@@ -297,7 +284,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	// Reparent children to init.
 	for c := range p.children {
 		delete(p.children, c)
-		k.trk.markProc(c)
+		k.trk.touch(c)
 		if k.init != nil && !k.init.exiting {
 			c.parent = k.init
 			k.init.children[c] = struct{}{}
@@ -317,7 +304,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		d.pushes = append(d.pushes, spawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent
@@ -331,25 +318,25 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 		return
 	}
 	if p.exitSignal == int(unix.SIGCHLD) {
-		act := par.sig.act[unix.SIGCHLD]
-		if act.handler == sigIgn || act.flags&saNoCldWait != 0 {
+		act := par.sig.Act[unix.SIGCHLD]
+		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
 			k.reapLocked(p)
 			return
 		}
 	}
-	if p.exitSignal > 0 && p.exitSignal <= numSignals {
-		code, st := int32(cldExited), (p.exitStatus>>8)&0xff
+	if p.exitSignal > 0 && p.exitSignal <= ksignal.NumSignals {
+		code, st := int32(ksignal.CLDExited), (p.exitStatus>>8)&0xff
 		if p.exitStatus&0x7f != 0 {
-			code, st = cldKilled, p.exitStatus&0x7f
+			code, st = ksignal.CLDKilled, p.exitStatus&0x7f
 		}
-		info := siginfoChld(p.exitSignal, code, p.pid, p.creds.ruid, st)
+		info := ksignal.SiginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
 		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
 	}
 }
 
 // reapLocked frees zombie p.
 func (k *clientState) reapLocked(p *process) {
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	if p.parent != nil {
 		delete(p.parent.children, p)
 		p.parent = nil
@@ -358,7 +345,7 @@ func (k *clientState) reapLocked(p *process) {
 		if k.threads[t.tid] == t {
 			delete(k.threads, t.tid)
 		}
-		k.trk.markThread(t)
+		k.trk.touch(t)
 	}
 	p.all = map[*thread]struct{}{}
 	if k.procs[p.pid] == p {
@@ -374,7 +361,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 	t.killed = true
 	t.exitStatus = exitWaitStatus(code)
 	close(t.dead)
-	k.trk.markThread(t)
+	k.trk.touch(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.tid != p.pid {
 		k.ptraceTraceeGoneLocked(t, t.exitStatus, d)

@@ -81,9 +81,13 @@ func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
 	if err != nil {
 		return nil, err
 	}
+	stats, err := s.k.devStats()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]procfs.NetInterface, 0, len(ifs))
 	for _, ifc := range ifs {
-		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index}
+		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index, Counters: stats[ifc.Index].Columns()}
 		for _, a := range ifc.Addrs {
 			if len(a.IP) != net.IPv6len {
 				continue
@@ -133,10 +137,10 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	}
 	out := &procfs.Process{PID: pid, PGID: p.pgid, SID: p.sid, Comm: p.comm, Argv: p.argv, Env: p.env,
 		ExitSignal: int32(p.exitSignal), State: 'R',
-		UID:    [4]uint32{p.creds.ruid, p.creds.euid, p.creds.suid, p.creds.fsuid},
-		GID:    [4]uint32{p.creds.rgid, p.creds.egid, p.creds.sgid, p.creds.fsgid},
-		CapInh: p.creds.caps.inheritable, CapPrm: p.creds.caps.permitted, CapEff: p.creds.caps.effective,
-		CapBnd: p.creds.caps.bounding, CapAmb: p.creds.caps.ambient}
+		UID:    [4]uint32{p.creds.RUID, p.creds.EUID, p.creds.SUID, p.creds.FSUID},
+		GID:    [4]uint32{p.creds.RGID, p.creds.EGID, p.creds.SGID, p.creds.FSGID},
+		CapInh: p.creds.Caps.Inheritable, CapPrm: p.creds.Caps.Permitted, CapEff: p.creds.Caps.Effective,
+		CapBnd: p.creds.Caps.Bounding, CapAmb: p.creds.Caps.Ambient}
 	if p.parent != nil {
 		out.PPID = p.parent.pid
 	}

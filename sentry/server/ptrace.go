@@ -7,7 +7,10 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // ptrace (docs/ARCHITECTURE.md, "ptrace"). The tracee's registers and
@@ -92,7 +95,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	switch req {
 	case linux.PTRACE_KILL:
 		if !tt.proc.exiting {
-			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), &d)
+			k.exitProcessLocked(tt.proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
 		}
 		return 0, nil
 	case linux.PTRACE_INTERRUPT:
@@ -114,19 +117,19 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 		tr.Options = opts
-		k.trk.markThread(tt)
+		k.trk.touch(tt)
 		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
 		// Only from a seized tracee's group-stop trap.
-		if !tr.CanListen(func(sig int) bool { return defaultActionOf(sig) == actStop }) {
+		if !tr.CanListen(func(sig int) bool { return ksignal.DefaultActionOf(sig) == ksignal.ActStop }) {
 			return 0, unix.EIO
 		}
 		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0, c.seq)
 		return 0, nil
 	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_SINGLESTEP, linux.PTRACE_DETACH:
 		sig := int32(c.args[3])
-		if sig < 0 || sig > numSignals {
+		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EIO
 		}
 		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
@@ -173,14 +176,14 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 		entered = tt.ptrace.WaitEntered()
 	}
 	if !seize {
-		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, t.proc.pid, t.proc.creds.ruid), d)
+		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.proc.pid, t.proc.creds.RUID), d)
 	}
 	return entered, nil
 }
 
 // ptraceMayAccess says tracer may trace tracee (package ptrace).
 func ptraceMayAccess(tracer, tracee *process) bool {
-	return ptrace.MayAccess(tracer.creds.ptraceCreds(), tracee.creds.ptraceCreds(), func() bool {
+	return ptrace.MayAccess(ptraceCreds(tracer.creds), ptraceCreds(tracee.creds), func() bool {
 		for q := tracee; q != nil; q = q.parent {
 			if q == tracer {
 				return true
@@ -191,9 +194,9 @@ func ptraceMayAccess(tracer, tracee *process) bool {
 }
 
 // ptraceCreds are cr as package ptrace checks them.
-func (cr creds) ptraceCreds() ptrace.Creds {
-	return ptrace.Creds{RUID: cr.ruid, EUID: cr.euid, SUID: cr.suid, RGID: cr.rgid, EGID: cr.egid, SGID: cr.sgid,
-		CapSysPtrace: cr.capable(linux.CAP_SYS_PTRACE)}
+func ptraceCreds(cr auth.Creds) ptrace.Creds {
+	return ptrace.Creds{RUID: cr.RUID, EUID: cr.EUID, SUID: cr.SUID, RGID: cr.RGID, EGID: cr.EGID, SGID: cr.SGID,
+		CapSysPtrace: cr.Capable(linux.CAP_SYS_PTRACE)}
 }
 
 // ptraceLinkLocked makes tracer trace tt.
@@ -203,7 +206,7 @@ func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized b
 		tracer.tracees = make(map[*thread]struct{})
 	}
 	tracer.tracees[tt] = struct{}{}
-	k.trk.markThread(tt)
+	k.trk.touch(tt)
 	d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 }
 
@@ -215,7 +218,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 	}
 	delete(tr.tracer.tracees, tt)
 	tt.ptrace = nil
-	k.trk.markThread(tt)
+	k.trk.touch(tt)
 	if !tt.killed {
 		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
 	}
@@ -225,7 +228,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 // and the signal sig to inject.
 func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
 	tt.ptrace.Resume(req, sig, seq)
-	k.trk.markThread(tt)
+	k.trk.touch(tt)
 }
 
 // ptraceUpdatePush tells the client tt's tracer and options.
@@ -257,13 +260,13 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	fresh, err := tr.EnterStop(m.Gen, m.WaitStatus)
 	if err != nil {
 		k.mu.Unlock()
-		r.Errno = int32(errnoOf(err))
+		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
 	if fresh {
-		k.trk.markThread(t)
+		k.trk.touch(t)
 		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
-		k.waitq.notify()
+		k.waitq.Notify()
 	}
 	for tr.Stopped && !t.killed {
 		ch := tr.Wake()
@@ -300,11 +303,11 @@ func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d
 	if tp.exiting {
 		return
 	}
-	act := tp.sig.act[unix.SIGCHLD]
-	if act.handler == sigIgn || (code != cldExited && code != cldKilled && act.flags&saNoCldStop != 0) {
+	act := tp.sig.Act[unix.SIGCHLD]
+	if act.Handler == ksignal.SigIgn || (code != ksignal.CLDExited && code != ksignal.CLDKilled && act.Flags&ksignal.SANoCldStop != 0) {
 		return
 	}
-	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), siginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.ruid, status), d)
+	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.RUID, status), d)
 }
 
 // ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
@@ -334,7 +337,7 @@ func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
 			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0, 0)
 		}
 		if tt.ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
-			k.exitProcessLocked(tt.proc, signalWaitStatus(int(unix.SIGKILL)), d)
+			k.exitProcessLocked(tt.proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
 		}
 		k.ptraceUnlinkLocked(tt, d)
 	}
@@ -372,13 +375,13 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		return
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
-	k.trk.markThread(t)
-	code, st := int32(cldExited), (status>>8)&0xff
+	k.trk.touch(t)
+	code, st := int32(ksignal.CLDExited), (status>>8)&0xff
 	if status&0x7f != 0 {
-		code, st = cldKilled, status&0x7f
+		code, st = ksignal.CLDKilled, status&0x7f
 	}
 	k.ptraceNotifyTracerLocked(t, code, st, d)
-	k.waitq.notify()
+	k.waitq.Notify()
 }
 
 // ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
@@ -407,9 +410,9 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 	tr := best.ptrace
 	if tr.ExitPending {
 		st := tr.ExitStatus
-		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.ruid, code: cldExited, sistatus: (st >> 8) & 0xff}
+		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.RUID, code: ksignal.CLDExited, sistatus: (st >> 8) & 0xff}
 		if st&0x7f != 0 {
-			r.code, r.sistatus = cldKilled, st&0x7f
+			r.code, r.sistatus = ksignal.CLDKilled, st&0x7f
 		}
 		if options&wNowait == 0 {
 			var d deferred
@@ -417,10 +420,10 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		}
 		return r, true, true
 	}
-	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.ruid, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
+	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
-		k.trk.markThread(best)
+		k.trk.touch(best)
 	}
 	return r, true, true
 }
@@ -443,7 +446,7 @@ func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *defer
 		d.pushes = append(d.pushes, ptraceUpdatePush(child, true))
 		return
 	}
-	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), siginfoKill(int(unix.SIGSTOP), siUser, 0, 0), child.proc.sig.act[unix.SIGSTOP], d)
+	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.proc.sig.Act[unix.SIGSTOP], d)
 }
 
 // ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
@@ -454,7 +457,7 @@ func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
 	if tr == nil || tr.Seized || tr.Options&linux.PTRACE_O_TRACEEXEC != 0 {
 		return
 	}
-	k.pushSignalLocked(t.proc, t, int(unix.SIGTRAP), siginfoKill(int(unix.SIGTRAP), siUser, 0, 0), t.proc.sig.act[unix.SIGTRAP], d)
+	k.pushSignalLocked(t.proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.proc.sig.Act[unix.SIGTRAP], d)
 }
 
 // restorePtraceLocked links the restored threads of states to their

@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
@@ -373,9 +374,9 @@ func TestReplayingClientRestore(t *testing.T) {
 	r.ok(1, unix.SYS_MKDIR, m.str("/tmp/d"), 0755)
 	r.ok(1, unix.SYS_CHDIR, m.str("/tmp/d"))
 	r.ok(1, unix.SYS_UMASK, 027)
-	act := make([]byte, sizeofSigaction)
+	act := make([]byte, ksignal.SizeofSigaction)
 	binary.LittleEndian.PutUint64(act, 0x401234)
-	binary.LittleEndian.PutUint64(act[8:], saRestart)
+	binary.LittleEndian.PutUint64(act[8:], ksignal.SARestart)
 	r.ok(1, unix.SYS_RT_SIGACTION, sigusr1, m.alloc(act), 0, 8)
 	// A zombie child, a live child, a second thread.
 	zombie := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
@@ -412,7 +413,7 @@ func TestReplayingClientRestore(t *testing.T) {
 		}, "/tmp/d"},
 		{"umask", func() string { return itoa(r.ok(1, unix.SYS_UMASK, 022)) }, itoa(027)},
 		{"rt_sigaction old handler", func() string {
-			old := m.zeros(sizeofSigaction)
+			old := m.zeros(ksignal.SizeofSigaction)
 			r.ok(1, unix.SYS_RT_SIGACTION, sigusr1, 0, old, 8)
 			return itoa(int64(binary.LittleEndian.Uint64(m.bytes(old, 8))))
 		}, itoa(0x401234)},

@@ -10,6 +10,10 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -42,6 +46,8 @@ type restoreSet struct {
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
 	memfds map[string]*memfdInode
+	// ptys are the pseudo-terminals (package pty).
+	ptys []*sentrypb.PtyState
 }
 
 func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
@@ -115,7 +121,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			}
 			s.fss[id(v.Fs.Id)] = v.Fs
 		case *sentrypb.StateRecord_Sighand:
-			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != numSignals*sizeofSigaction {
+			if v.Sighand == nil || v.Sighand.Id == 0 || len(v.Sighand.Actions) != ksignal.NumSignals*ksignal.SizeofSigaction {
 				return nil, bad(rec, "bad sighand")
 			}
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
@@ -175,6 +181,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad mount")
 			}
 			s.mounts = append(s.mounts, v.Mount)
+		case *sentrypb.StateRecord_Pty:
+			if err := pty.CheckState(v.Pty); err != nil || key.Int32ID() != v.Pty.Index {
+				return nil, bad(rec, "bad pty")
+			}
+			s.ptys = append(s.ptys, v.Pty)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -204,7 +215,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
-	if err := k.binder.unbindRecords(rs.Records); err != nil {
+	if err := k.binder.UnbindRecords(rs.Records); err != nil {
 		k.log.Warn("restore refused", "err", err)
 		return err
 	}
@@ -249,6 +260,11 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	// Mounts, before anything found by path.
 	for _, err := range k.restoreMounts(rc, s.mounts) {
 		lose("mount", err)
+	}
+
+	// Terminals, before their ends' descriptions.
+	if err := k.ptys.Restore(s.ptys); err != nil {
+		return err
 	}
 
 	// Files (gofer RPCs; no lock held).
@@ -371,23 +387,29 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 
+	k.ptys.Prune()
+
 	// The client has all of this already: report only what the restore
 	// dropped, and the allocators.
 	k.trk.Reset()
+	for _, ps := range s.ptys {
+		// A terminal whose ends are gone is reported deleted.
+		k.trk.touch(ptyIndex(ps.Index))
+	}
 	for _, id := range orphans {
-		k.trk.markDeleted(statekey.File(id))
+		k.trk.touch(deletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
 		p.mu.Lock()
 		dead := p.readers+p.writers == 0
 		p.mu.Unlock()
 		if dead {
-			k.trk.markDeleted(statekey.Pipe(id))
+			k.trk.touch(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.trk.markDeleted(statekey.Pipe(id))
+			k.trk.touch(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
@@ -403,18 +425,18 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 // fs contexts and signal handler tables, and returns a context to resolve
 // paths with. Precondition: k.mu is held.
 func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
-	k.trk.bumpID(s.maxID)
+	k.trk.BumpID(s.maxID)
 	if s.ids != nil {
 		if s.ids.NextObject > 0 {
-			k.trk.bumpID(s.ids.NextObject - 1)
+			k.trk.BumpID(s.ids.NextObject - 1)
 		}
 		if s.ids.LastPid > 0 && s.ids.LastPid < maxTID {
 			k.lastTID = max(k.lastTID, s.ids.LastPid)
 		}
 	}
-	sigs := make(map[uint64]*sigHandlers)
+	sigs := make(map[uint64]*ksignal.Handlers)
 	for id, sh := range s.sigs {
-		h := &sigHandlers{id: id}
+		h := &ksignal.Handlers{ID: id}
 		parseSigActions(sh.Actions, h)
 		sigs[id] = h
 	}
@@ -434,17 +456,17 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
-		if p.exitSignal < 0 || p.exitSignal > numSignals {
+		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
 		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
-		p.creds = creds{ruid: ps.Ruid, euid: ps.Euid, suid: ps.Suid, fsuid: ps.Euid,
-			rgid: ps.Rgid, egid: ps.Egid, sgid: ps.Sgid, fsgid: ps.Egid,
-			caps: capsFromProto(ps.Caps, ps.Euid)}
+		p.creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
+			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
+			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
-			p.creds.groups = slices.Clone(ps.Groups)
+			p.creds.Groups = slices.Clone(ps.Groups)
 		}
 		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
@@ -460,7 +482,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			close(t.dead)
 			delete(p.live, t)
 			if p.sig = sigs[ps.Sighand]; p.sig == nil {
-				p.sig = &sigHandlers{}
+				p.sig = &ksignal.Handlers{}
 			}
 			continue
 		}
@@ -483,7 +505,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.fs.refs++
 		if p.sig = sigs[ps.Sighand]; p.sig == nil {
-			p.sig = &sigHandlers{}
+			p.sig = &ksignal.Handlers{}
 		}
 	}
 	for _, ps := range s.procs {
@@ -565,7 +587,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: &k.mem}
+			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: k.mem}
 			if ps := s.pipes[fs.Pipe]; ps != nil {
 				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 				p.capacity = int(ps.Capacity)
@@ -579,7 +601,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			// Reserved as the pipe's size, whatever the cap: the
 			// client held it on its previous server.
 			res := int64(max(p.capacity, pipeCapacity))
-			k.mem.force(res)
+			k.mem.Force(res)
 			p.reserved.Store(res)
 			pipes[fs.Pipe] = p
 		}
@@ -611,6 +633,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_INOTIFY:
 		return k.restoreInotify(rc, fs)
+	case sentrypb.FileState_PTY:
+		return k.restorePtyFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT
@@ -637,12 +661,12 @@ func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
 	ctx, cancel := k.vfs.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
-	if err := goferErr("reopen", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
 		return 0, nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if r.Handle != nil {
-			releaseHandles(k, []uint64{r.Handle.Id})
+			k.releases.Release([]uint64{r.Handle.Id})
 		}
 		return 0, nil, unix.EIO
 	}
@@ -662,7 +686,7 @@ func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow 
 		}
 		return v.resolve(rc, v.root, p, follow)
 	}
-	defer releaseHandles(k, []uint64{h})
+	defer k.releases.Release([]uint64{h})
 	return k.dentryFor(rc, p, st, fh), nil
 }
 
@@ -714,19 +738,19 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	flags := fs.Flags
 	switch {
 	case flags&unix.O_PATH != 0:
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return newFile(&pathFile{d: d, c: k}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		releaseHandles(k, []uint64{h})
+		k.releases.Release([]uint64{h})
 		return nil, unix.ENXIO
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
-		releaseHandles(k, []uint64{h})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		k.releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
@@ -776,7 +800,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.mu.Unlock()
 	known := f != nil
 	if !known {
-		fh, err := k.binder.unbind(rw.FileHandle)
+		fh, err := k.binder.Unbind(rw.FileHandle)
 		if err != nil {
 			k.log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
 			return err

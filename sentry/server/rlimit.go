@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
 // sysPrlimit64 keeps the resource limits the server enforces: RLIMIT_NOFILE
@@ -53,7 +55,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.setLimit(int32(min(cur, nrOpen)))
-	c.k.trk.markProc(c.t.proc)
+	c.k.trk.touch(c.t.proc)
 	return 0, nil
 }
 
@@ -91,7 +93,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 	}
 	k.mu.Lock()
 	p.fsizeLimited, p.fsizeLimit = cur != rlimInfinity, cur
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	k.mu.Unlock()
 	return 0, nil
 }
@@ -124,7 +126,7 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 	}
 	var dd deferred
 	k.mu.Lock()
-	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), siginfoKill(int(unix.SIGXFSZ), siKernel, 0, 0), &dd)
+	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
 	k.mu.Unlock()
 	dd.run(k)
 	return 0, unix.EFBIG

@@ -20,6 +20,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/workpool"
 )
 
 // Config configures a Server.
@@ -44,7 +46,8 @@ type Config struct {
 	// Debug; other peers run only as themselves (grant.go).
 	OperatorUIDs map[uint32]bool
 	// MaxClientMemory bounds the memory one client's buffering kernel
-	// objects may hold (memacct.go; DefaultMaxClientMemory when zero).
+	// objects may hold (package memacct; DefaultMaxClientMemory when not
+	// positive).
 	MaxClientMemory int64
 	// Network is what the applications' AF_INET and AF_INET6 sockets
 	// are: NetworkNone (also when empty), NetworkHost, or NetworkSandbox
@@ -56,6 +59,10 @@ type Config struct {
 // DefaultClientTimeout is the default Config.ClientTimeout: clients send a
 // heartbeat every 100ms by default, so this is many missed heartbeats.
 const DefaultClientTimeout = 10 * time.Second
+
+// DefaultMaxClientMemory is the MaxClientMemory of a Config that sets
+// none.
+const DefaultMaxClientMemory = memacct.DefaultLimit
 
 // Server is the remote sentry: it holds the kernel state of every
 // connected client's application. It implements sentrypb.SentryServer.
@@ -74,9 +81,9 @@ type Server struct {
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
 	enosys sync.Map
 
-	// workers runs the clients' per-thread call workers (workpool.go);
+	// workers runs the clients' per-thread call workers (package workpool);
 	// safe for concurrent use on its own. Immutable pointer.
-	workers *workerPool
+	workers *workpool.Pool
 
 	// mu protects clients and closed.
 	mu sync.Mutex
@@ -116,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
 		clients: make(map[*clientState]struct{}),
-		workers: newWorkerPool(workerIdle),
+		workers: workpool.New(workpool.DefaultIdle),
 	}, nil
 }
 

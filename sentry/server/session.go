@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/seqguard"
 )
 
 // session is one Session stream. It only carries messages: the client's
@@ -35,7 +36,7 @@ func (k *clientState) serve(sess *session) error {
 		k.destroy()
 		return err
 	}
-	var seqs seqGuard
+	var seqs seqguard.Guard
 	// lingering is set once a Goodbye of a client with a sandbox network
 	// started its linger.
 	lingering := false
@@ -56,7 +57,7 @@ func (k *clientState) serve(sess *session) error {
 			// Before it waits in its thread's queue: the reading's
 			// bound is tighter the sooner it is compared.
 			k.clocks.observe(m.Call.GetSyscall().GetClocks())
-			if err := seqs.admit(m.Call); err != nil {
+			if err := seqs.Admit(m.Call); err != nil {
 				k.log.Warn("refused a call", "err", err)
 				k.reply(&sentrypb.Reply{Seq: m.Call.Seq, Errno: int32(unix.EINVAL)})
 				continue

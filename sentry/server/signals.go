@@ -1,133 +1,11 @@
 package server
 
 import (
-	"encoding/binary"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
-
-const (
-	numSignals = 64
-
-	sigDfl = 0
-	sigIgn = 1
-
-	saNoCldStop = 0x1
-	saNoCldWait = 0x2
-	saSiginfo   = 0x4
-	saRestorer  = 0x04000000
-	saOnstack   = 0x08000000
-	saRestart   = 0x10000000
-	saNodefer   = 0x40000000
-	saResetHand = 0x80000000
-
-	// si_code values.
-	siUser   = 0
-	siKernel = 0x80
-	siQueue  = -1
-	siTkill  = -6
-
-	cldExited    = 1
-	cldKilled    = 2
-	cldStopped   = 5
-	cldContinued = 6
-
-	sizeofSiginfo   = 128
-	sizeofSigaction = 32
-)
-
-// sigAction is a kernel struct sigaction (amd64).
-type sigAction struct {
-	handler, flags, restorer, mask uint64
-}
-
-func (a sigAction) bytes() []byte {
-	b := make([]byte, sizeofSigaction)
-	binary.LittleEndian.PutUint64(b[0:], a.handler)
-	binary.LittleEndian.PutUint64(b[8:], a.flags)
-	binary.LittleEndian.PutUint64(b[16:], a.restorer)
-	binary.LittleEndian.PutUint64(b[24:], a.mask)
-	return b
-}
-
-func parseSigAction(b []byte) sigAction {
-	return sigAction{
-		handler:  binary.LittleEndian.Uint64(b[0:]),
-		flags:    binary.LittleEndian.Uint64(b[8:]),
-		restorer: binary.LittleEndian.Uint64(b[16:]),
-		mask:     binary.LittleEndian.Uint64(b[24:]),
-	}
-}
-
-// sigHandlers are a process's signal dispositions (shared on
-// CLONE_SIGHAND). Protected by clientState.mu.
-type sigHandlers struct {
-	act [numSignals + 1]sigAction
-	// id is the replay-state id (0 until first reported).
-	id uint64
-}
-
-func (h *sigHandlers) clone() *sigHandlers {
-	c := *h
-	c.id = 0
-	return &c
-}
-
-// resetForExec resets caught signals to SIG_DFL, keeping ignored ones.
-func (h *sigHandlers) resetForExec() {
-	for i := range h.act {
-		if h.act[i].handler != sigIgn {
-			h.act[i] = sigAction{}
-		}
-	}
-}
-
-type defaultAction int
-
-const (
-	actTerminate defaultAction = iota
-	actCore
-	actIgnore
-	actStop
-	actContinue
-)
-
-func defaultActionOf(sig int) defaultAction {
-	switch unix.Signal(sig) {
-	case unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS, unix.SIGFPE,
-		unix.SIGSEGV, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGSYS:
-		return actCore
-	case unix.SIGCHLD, unix.SIGURG, unix.SIGWINCH:
-		return actIgnore
-	case unix.SIGCONT:
-		return actContinue
-	case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
-		return actStop
-	}
-	return actTerminate
-}
-
-// signalWaitStatus is the wait status of a process killed by sig. No core
-// is ever dumped, so the 0x80 core flag is never set (as on Linux with
-// RLIMIT_CORE 0).
-func signalWaitStatus(sig int) int32 { return int32(sig & 0x7f) }
-
-func siginfoKill(sig int, code int32, pid int32, uid uint32) []byte {
-	b := make([]byte, sizeofSiginfo)
-	binary.LittleEndian.PutUint32(b[0:], uint32(sig))
-	binary.LittleEndian.PutUint32(b[8:], uint32(code))
-	binary.LittleEndian.PutUint32(b[16:], uint32(pid))
-	binary.LittleEndian.PutUint32(b[20:], uid)
-	return b
-}
-
-func siginfoChld(sig int, code int32, pid int32, uid uint32, status int32) []byte {
-	b := siginfoKill(sig, code, pid, uid)
-	binary.LittleEndian.PutUint32(b[24:], uint32(status))
-	return b
-}
 
 // signalProcessLocked sends sig to p (to thread target if non-nil and
 // alive). info is the raw siginfo. Per p's disposition the signal is
@@ -139,7 +17,7 @@ func siginfoChld(sig int, code int32, pid int32, uid uint32, status int32) []byt
 // it: then the client keeps it pending), and a blocked stop signal
 // still stops it.
 func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
-	if !p.exiting && sig > 0 && sig <= numSignals && sig != int(unix.SIGKILL) {
+	if !p.exiting && sig > 0 && sig <= ksignal.NumSignals && sig != int(unix.SIGKILL) {
 		if tt := ptraceTracedTargetLocked(p, target); tt != nil {
 			// A traced thread takes every signal but SIGKILL into a
 			// signal-delivery-stop first, whatever its disposition
@@ -149,7 +27,7 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 			if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
 				defer k.pushJobControlLocked(p, discard, d)
 			}
-			k.pushSignalLocked(p, tt, sig, info, p.sig.act[sig], d)
+			k.pushSignalLocked(p, tt, sig, info, p.sig.Act[sig], d)
 			return
 		}
 	}
@@ -159,11 +37,11 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 // signalProcessUntracedLocked is signalProcessLocked without the
 // signal-delivery-stop of a traced thread.
 func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
-	if p.exiting || sig <= 0 || sig > numSignals {
+	if p.exiting || sig <= 0 || sig > ksignal.NumSignals {
 		return
 	}
 	if sig == int(unix.SIGKILL) {
-		k.exitProcessLocked(p, signalWaitStatus(sig), d)
+		k.exitProcessLocked(p, ksignal.WaitStatus(sig), d)
 		return
 	}
 	if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
@@ -171,19 +49,19 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 		// the stop state as it is then.
 		defer k.pushJobControlLocked(p, discard, d)
 	}
-	act := p.sig.act[sig]
-	switch act.handler {
-	case sigIgn:
+	act := p.sig.Act[sig]
+	switch act.Handler {
+	case ksignal.SigIgn:
 		return
-	case sigDfl:
+	case ksignal.SigDfl:
 		if wants, reader := signalfdReaderLocked(p, sig); wants {
 			// Pushed as SIGIO is: the client keeps it pending if
 			// blocked, else applies the default action.
 			k.queueAsyncSignalLocked(p, k.signalfdTargetLocked(p, target, reader), sig, info, d)
 			return
 		}
-		switch defaultActionOf(sig) {
-		case actTerminate, actCore:
+		switch ksignal.DefaultActionOf(sig) {
+		case ksignal.ActTerminate, ksignal.ActCore:
 			if p.stopped {
 				// No thread of a stopped process takes it (Linux's
 				// complete_signal): it waits in the client's queue and,
@@ -192,22 +70,22 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 				k.pushSignalLocked(p, target, sig, info, act, d)
 				return
 			}
-			k.exitProcessLocked(p, signalWaitStatus(sig), d)
-		case actStop:
+			k.exitProcessLocked(p, ksignal.WaitStatus(sig), d)
+		case ksignal.ActStop:
 			k.stopProcessLocked(p, sig, d)
 		}
 		return
 	}
 	k.pushSignalLocked(p, target, sig, info, act, d)
-	if act.flags&saResetHand != 0 {
-		p.sig.act[sig] = sigAction{}
-		k.trk.markSig(p.sig)
+	if act.Flags&ksignal.SAResetHand != 0 {
+		p.sig.Act[sig] = ksignal.Action{}
+		k.trk.touch(sigTable{p.sig})
 	}
 }
 
 // pushSignalLocked queues sig with disposition act in one of p's threads
 // (target if it is alive) on the client.
-func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info []byte, act sigAction, d *deferred) {
+func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info []byte, act ksignal.Action, d *deferred) {
 	if target == nil || target.killed || target.proc != p {
 		target = p.anyLiveThread()
 	}
@@ -215,7 +93,7 @@ func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info
 		return
 	}
 	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes(),
+		Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes(),
 	}}})
 }
 
@@ -224,7 +102,7 @@ func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info
 // signal is not blocked; otherwise the process dies of the signal, even if
 // it is the application's first process.
 func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
-	if f == nil || f.Signo <= 0 || int(f.Signo) > numSignals {
+	if f == nil || f.Signo <= 0 || int(f.Signo) > ksignal.NumSignals {
 		return unix.EINVAL
 	}
 	sig := int(f.Signo)
@@ -232,15 +110,15 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 	k.mu.Lock()
 	p := t.proc
 	if !p.exiting {
-		act := p.sig.act[sig]
+		act := p.sig.Act[sig]
 		switch {
-		case !f.Blocked && act.handler == sigDfl && defaultActionOf(sig) == actStop:
+		case !f.Blocked && act.Handler == ksignal.SigDfl && ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 			// A stop signal a tracer let through (ptrace.go): its
 			// default action, not routed to the tracer again.
 			k.stopProcessLocked(p, sig, &d)
-		case !f.Blocked && act.handler == sigDfl && (defaultActionOf(sig) == actIgnore || defaultActionOf(sig) == actContinue):
-		case f.Blocked || act.handler == sigIgn || act.handler == sigDfl:
-			k.exitProcessLocked(p, signalWaitStatus(sig), &d)
+		case !f.Blocked && act.Handler == ksignal.SigDfl && (ksignal.DefaultActionOf(sig) == ksignal.ActIgnore || ksignal.DefaultActionOf(sig) == ksignal.ActContinue):
+		case f.Blocked || act.Handler == ksignal.SigIgn || act.Handler == ksignal.SigDfl:
+			k.exitProcessLocked(p, ksignal.WaitStatus(sig), &d)
 		default:
 			k.signalProcessUntracedLocked(p, t, sig, f.Siginfo, &d)
 		}
@@ -258,7 +136,7 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 // an ancestor namespace: it gets only signals it has a handler for, and
 // SIGKILL. The sender is the host (si_pid 0, si_code SI_USER).
 func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
-	if m == nil || m.Signo < 0 || m.Signo > numSignals {
+	if m == nil || m.Signo < 0 || m.Signo > ksignal.NumSignals {
 		return unix.EINVAL
 	}
 	sig := int(m.Signo)
@@ -290,9 +168,9 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 		return unix.ESRCH
 	}
 	if sig != 0 {
-		info := siginfoKill(sig, siUser, 0, 0)
+		info := ksignal.SiginfoKill(sig, ksignal.SIUser, 0, 0)
 		for _, p := range targets {
-			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.sig.act[sig].handler == sigDfl {
+			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.sig.Act[sig].Handler == ksignal.SigDfl {
 				continue
 			}
 			k.signalProcessLocked(p, nil, sig, info, &d)

@@ -129,8 +129,8 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 			p.fds = nil
 		}
 		p.fs.refs--
-		k.trk.markFS(p.fs)
-		k.trk.markSig(p.sig)
+		k.trk.touch(p.fs)
+		k.trk.touch(sigTable{p.sig})
 		k.reapLocked(p)
 		k.mu.Unlock()
 		d.run(k)

@@ -4,13 +4,14 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // This file reports the replay state (sentry.proto's Recovery section):
 // code that changes an object the client must be able to rebuild touches
-// it (stateTracker.mark*, over a replay.Tracker); whenever a message is
+// it (stateTracker.touch, over a replay.Tracker); whenever a message is
 // sent to the client, the touched objects' current values are turned
 // into StateRecords (deriveRecordLocked, the one place that knows each
 // object's record) carried by that message (a Reply's state, or a StateUpdate push sent
@@ -34,17 +35,27 @@ type fdSlot struct {
 type (
 	// mappedID is a mapped file's id (mappingTable).
 	mappedID uint64
-	// lockIno is the inode number whose advisory locks changed.
+	// lockedIno is the inode number whose advisory locks changed.
 	lockedIno uint64
 	// mountID is a mount's id (package mount).
 	mountID int
+	// sysvKey is a SysV IPC object's key (package sysvipc).
+	sysvKey statekey.Key
+	// deletedKey is the key of an object that is gone: its record says
+	// so.
+	deletedKey statekey.Key
+	// ptyIndex is a pseudo-terminal's index (package pty).
+	ptyIndex int
 )
+
+// sigTable is a process's signal handler table as a replay object (the
+// table is package ksignal's).
+type sigTable struct{ h *ksignal.Handlers }
 
 // The orders in which the touched objects' records are derived within
 // one message (package replay): an fd's record touches its file the
-// first time it is reported, a file's record its pipe. Deleted keys
-// (statekey.Key) are reported first, SysV IPC keys (statekey.Key) in
-// their own order.
+// first time it is reported, a file's record its pipe. Deleted keys are
+// reported first.
 const (
 	orderDeleted replay.Order = iota
 	orderProc
@@ -59,11 +70,35 @@ const (
 	orderLocks
 	orderSysv
 	orderMount
+	orderPty
 )
 
-// stateTracker is the client's replay.Tracker, with the touch calls the
-// kernel objects make (mark*: "this object's record changed"). A nil
-// *stateTracker ignores them (a file no fd table has reported yet).
+// replayObject is what has a replay record of its own: a kernel object
+// (by pointer) or the key of one. replayOrder is where its record is
+// derived within a message, and false for a nil pointer (nothing to
+// report). deriveRecordLocked knows the record of each.
+type replayObject interface {
+	replayOrder() (replay.Order, bool)
+}
+
+func (p *process) replayOrder() (replay.Order, bool)    { return orderProc, p != nil }
+func (th *thread) replayOrder() (replay.Order, bool)    { return orderThread, th != nil }
+func (fdSlot) replayOrder() (replay.Order, bool)        { return orderSlot, true }
+func (fs *fsContext) replayOrder() (replay.Order, bool) { return orderFS, fs != nil }
+func (s sigTable) replayOrder() (replay.Order, bool)    { return orderSig, s.h != nil }
+func (f *file) replayOrder() (replay.Order, bool)       { return orderFile, f != nil }
+func (p *pipe) replayOrder() (replay.Order, bool)       { return orderPipe, p != nil }
+func (mappedID) replayOrder() (replay.Order, bool)      { return orderMap, true }
+func (tm *appTimer) replayOrder() (replay.Order, bool)  { return orderTimer, tm != nil }
+func (lockedIno) replayOrder() (replay.Order, bool)     { return orderLocks, true }
+func (sysvKey) replayOrder() (replay.Order, bool)       { return orderSysv, true }
+func (mountID) replayOrder() (replay.Order, bool)       { return orderMount, true }
+func (deletedKey) replayOrder() (replay.Order, bool)    { return orderDeleted, true }
+func (ptyIndex) replayOrder() (replay.Order, bool)      { return orderPty, true }
+
+// stateTracker is the client's replay.Tracker, with the one touch call
+// the kernel objects make ("this object's record changed"). A nil
+// *stateTracker ignores it (a file no fd table has reported yet).
 type stateTracker struct {
 	*replay.Tracker[*callEffects]
 }
@@ -72,94 +107,22 @@ func newStateTracker() *stateTracker {
 	return &stateTracker{replay.NewTracker[*callEffects]()}
 }
 
-func (t *stateTracker) newID() uint64 { return t.NewID() }
-
-// bumpID makes later ids greater than id.
-func (t *stateTracker) bumpID(id uint64) { t.BumpID(id) }
-
-func (t *stateTracker) markProc(p *process) {
-	if t != nil && p != nil {
-		t.Touch(orderProc, p)
+// touch says that obj's record changed: the next message sent to the
+// client carries its value.
+func (t *stateTracker) touch(obj replayObject) {
+	if order, ok := obj.replayOrder(); t != nil && ok {
+		t.Touch(order, obj)
 	}
 }
 
-func (t *stateTracker) markThread(th *thread) {
-	if t != nil && th != nil {
-		t.Touch(orderThread, th)
-	}
-}
+// touchLocks and touchSysv are touch as the hooks of package filelock
+// and package sysvipc, which know nothing of the replay capture (so is
+// touchPty for package pty).
+func (t *stateTracker) touchLocks(ino uint64)      { t.touch(lockedIno(ino)) }
+func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
 
-func (t *stateTracker) markSlot(tab *fdTable, fd int32) {
-	if t != nil {
-		t.Touch(orderSlot, fdSlot{tab, fd})
-	}
-}
-
-func (t *stateTracker) markFile(f *file) {
-	if t != nil && f != nil {
-		t.Touch(orderFile, f)
-	}
-}
-
-func (t *stateTracker) markFS(fs *fsContext) {
-	if t != nil && fs != nil {
-		t.Touch(orderFS, fs)
-	}
-}
-
-func (t *stateTracker) markSig(h *sigHandlers) {
-	if t != nil && h != nil {
-		t.Touch(orderSig, h)
-	}
-}
-
-func (t *stateTracker) markPipe(p *pipe) {
-	if t != nil && p != nil {
-		t.Touch(orderPipe, p)
-	}
-}
-
-func (t *stateTracker) markMap(id uint64) {
-	if t != nil {
-		t.Touch(orderMap, mappedID(id))
-	}
-}
-
-func (t *stateTracker) markTimer(tm *appTimer) {
-	if t != nil && tm != nil {
-		t.Touch(orderTimer, tm)
-	}
-}
-
-func (t *stateTracker) markLocks(ino uint64) {
-	if t != nil {
-		t.Touch(orderLocks, lockedIno(ino))
-	}
-}
-
-func (t *stateTracker) markSysv(key statekey.Key) {
-	if t != nil {
-		t.Touch(orderSysv, key)
-	}
-}
-
-func (t *stateTracker) markMount(id int) {
-	if t != nil {
-		t.Touch(orderMount, mountID(id))
-	}
-}
-
-func (t *stateTracker) markIDs() {
-	if t != nil {
-		t.IDsChanged()
-	}
-}
-
-func (t *stateTracker) markDeleted(key statekey.Key) {
-	if t != nil {
-		t.Touch(orderDeleted, key)
-	}
-}
+// touchPty is touch as package pty's Changed hook.
+func (t *stateTracker) touchPty(index int) { t.touch(ptyIndex(index)) }
 
 // callEffects are the effects of one call committed with its reply.
 type callEffects struct {
@@ -215,8 +178,6 @@ func (c *syscallCtx) effects() *callEffects {
 	return c.eff
 }
 
-func (t *stateTracker) setEffects(seq uint64, e *callEffects) { t.SetEffects(seq, e) }
-
 // deletedRec is the record saying key's object is gone.
 func deletedRec(key statekey.Key) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
@@ -229,9 +190,9 @@ func (k *clientState) fileID(f *file) uint64 {
 	if id := f.id.Load(); id != 0 {
 		return id
 	}
-	id := k.trk.newID()
+	id := k.trk.NewID()
 	if f.id.CompareAndSwap(0, id) {
-		k.trk.markIDs()
+		k.trk.IDsChanged()
 		return id
 	}
 	return f.id.Load()
@@ -242,28 +203,28 @@ func (k *clientState) fsIDLocked(fs *fsContext) uint64 {
 		return 0
 	}
 	if fs.id == 0 {
-		fs.id = k.trk.newID()
-		k.trk.markIDs()
+		fs.id = k.trk.NewID()
+		k.trk.IDsChanged()
 	}
 	return fs.id
 }
 
-func (k *clientState) sigIDLocked(h *sigHandlers) uint64 {
+func (k *clientState) sigIDLocked(h *ksignal.Handlers) uint64 {
 	if h == nil {
 		return 0
 	}
-	if h.id == 0 {
-		h.id = k.trk.newID()
-		k.trk.markIDs()
+	if h.ID == 0 {
+		h.ID = k.trk.NewID()
+		k.trk.IDsChanged()
 	}
-	return h.id
+	return h.ID
 }
 
 // pipeIDLocked returns p's id. Precondition: p.mu is held.
 func (k *clientState) pipeIDLocked(p *pipe) uint64 {
 	if p.id == 0 {
-		p.id = k.trk.newID()
-		k.trk.markIDs()
+		p.id = k.trk.NewID()
+		k.trk.IDsChanged()
 	}
 	return p.id
 }
@@ -323,7 +284,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 	}
 	if eff.sysv {
 		if key, ok := k.ipc.Commit(replySeq); ok {
-			c.Touch(orderSysv, key)
+			c.Touch(orderSysv, sysvKey(key))
 		}
 	}
 	if eff.stdinRead > 0 {
@@ -345,11 +306,10 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 // its record (replay.Deriver). Preconditions: as collectStateLocked.
 func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
 	switch o := obj.(type) {
-	case statekey.Key:
-		if order == orderSysv {
-			return k.ipc.Record(o)
-		}
-		return deletedRec(o)
+	case deletedKey:
+		return deletedRec(statekey.Key(o))
+	case sysvKey:
+		return k.ipc.Record(statekey.Key(o))
 	case *process:
 		return k.procRecordLocked(o)
 	case *thread:
@@ -358,8 +318,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.slotRecordLocked(c, o)
 	case *fsContext:
 		return k.fsRecordLocked(o)
-	case *sigHandlers:
-		return k.sigRecordLocked(o)
+	case sigTable:
+		return k.sigRecordLocked(o.h)
 	case *file:
 		return k.fileRecordLocked(c, o)
 	case *pipe:
@@ -372,6 +332,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.lockRecordLocked(uint64(o))
 	case mountID:
 		return k.vfs.mounts.Record(int(o))
+	case ptyIndex:
+		return k.ptys.Record(int(o))
 	}
 	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
@@ -403,14 +365,14 @@ func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
 
-func (k *clientState) sigRecordLocked(h *sigHandlers) *sentrypb.StateRecord {
+func (k *clientState) sigRecordLocked(h *ksignal.Handlers) *sentrypb.StateRecord {
 	id := k.sigIDLocked(h)
 	if !k.sigLiveLocked(h) {
 		return deletedRec(statekey.Sighand(id))
 	}
-	acts := make([]byte, 0, numSignals*sizeofSigaction)
-	for sig := 1; sig <= numSignals; sig++ {
-		acts = append(acts, h.act[sig].bytes()...)
+	acts := make([]byte, 0, ksignal.NumSignals*ksignal.SizeofSigaction)
+	for sig := 1; sig <= ksignal.NumSignals; sig++ {
+		acts = append(acts, h.Act[sig].Bytes()...)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
@@ -433,11 +395,11 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
-		Ruid: p.creds.ruid, Euid: p.creds.euid, Suid: p.creds.suid,
-		Rgid: p.creds.rgid, Egid: p.creds.egid, Sgid: p.creds.sgid,
+		Ruid: p.creds.RUID, Euid: p.creds.EUID, Suid: p.creds.SUID,
+		Rgid: p.creds.RGID, Egid: p.creds.EGID, Sgid: p.creds.SGID,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
-		Execed: p.execed, Caps: p.creds.caps.proto(),
+		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Execed: p.execed, Caps: capsProto(p.creds.Caps),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 		TtyForegroundPgrp: k.ttyForegroundLocked(p),
 	}
@@ -460,8 +422,8 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 
 func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
 	if tab.id == 0 {
-		tab.id = k.trk.newID()
-		k.trk.markIDs()
+		tab.id = k.trk.NewID()
+		k.trk.IDsChanged()
 	}
 	return tab.id
 }
@@ -487,7 +449,7 @@ func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.
 }
 
 // sigLiveLocked reports whether a process still uses h.
-func (k *clientState) sigLiveLocked(h *sigHandlers) bool {
+func (k *clientState) sigLiveLocked(h *ksignal.Handlers) bool {
 	for _, p := range k.procs {
 		if p.sig == h && !p.zombie {
 			return true
@@ -533,8 +495,8 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
 	case *ptyFile:
-		// Not rebuilt (file_pty.go): no path, so a restore loses it.
-		st.Kind, st.Path = sentrypb.FileState_SYNTHETIC, ""
+		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
+		c.Touch(orderPty, ptyIndex(impl.t.Index))
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:
@@ -577,7 +539,7 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	k.mu.Lock()
 	recs := k.collectStateLocked(seq, r != nil)
 	k.mu.Unlock()
-	k.binder.bindRecords(recs)
+	k.binder.BindRecords(recs)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)
@@ -592,12 +554,12 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 }
 
 // sigActionsBytes parses SigHandState.actions.
-func parseSigActions(b []byte, h *sigHandlers) bool {
-	if len(b) != numSignals*sizeofSigaction {
+func parseSigActions(b []byte, h *ksignal.Handlers) bool {
+	if len(b) != ksignal.NumSignals*ksignal.SizeofSigaction {
 		return false
 	}
-	for sig := 1; sig <= numSignals; sig++ {
-		h.act[sig] = parseSigAction(b[(sig-1)*sizeofSigaction:])
+	for sig := 1; sig <= ksignal.NumSignals; sig++ {
+		h.Act[sig] = ksignal.ParseAction(b[(sig-1)*ksignal.SizeofSigaction:])
 	}
 	return true
 }

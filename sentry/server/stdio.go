@@ -8,6 +8,8 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -161,7 +163,7 @@ type stdinState struct {
 	// readC counts the bytes read by calls whose replies were built.
 	readC uint64
 	// changed is notified when data or EOF arrives.
-	changed notifier
+	changed wake.Notifier
 }
 
 // commitRead counts n bytes read by a call whose reply is being built and
@@ -182,7 +184,7 @@ func (st *stdinState) restore(read uint64, unread []byte) {
 	st.buf = append([]byte(nil), unread...)
 	st.received = read + uint64(len(unread))
 	st.eof, st.want = false, false
-	st.changed.notify()
+	st.changed.Notify()
 }
 
 // readStdin returns up to n bytes of stdin, asking the client for more
@@ -212,7 +214,7 @@ func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int
 		}
 		ask := !st.want
 		st.want = true
-		ch := st.changed.wait()
+		ch := st.changed.Wait()
 		st.mu.Unlock()
 		if ask {
 			k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
@@ -236,7 +238,7 @@ func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan
 	}
 	ask := !st.want
 	st.want = true
-	ch := st.changed.wait()
+	ch := st.changed.Wait()
 	st.mu.Unlock()
 	if ask {
 		// Pushed from another goroutine: readiness is asked with the
@@ -276,7 +278,7 @@ func (k *clientState) stdinData(set uint32, offset uint64, data []byte, eof bool
 		st.eof = true
 	}
 	st.want = false
-	st.changed.notify()
+	st.changed.Notify()
 }
 
 // ttyState is the terminal the client's stdio is connected to, if any.
@@ -331,7 +333,7 @@ func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
 		return unix.ENOTTY
 	}
 	tty.winsize = fixedLen(m.Winsize, sizeofWinsize)
-	info := siginfoKill(int(unix.SIGWINCH), siKernel, 0, 0)
+	info := ksignal.SiginfoKill(int(unix.SIGWINCH), ksignal.SIKernel, 0, 0)
 	for _, p := range k.processGroupLocked(tty.fgPgrp) {
 		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
 	}

@@ -6,8 +6,10 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -70,7 +72,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 	return d, nil, err
 }
 
-func (c *syscallCtx) creds() creds {
+func (c *syscallCtx) creds() auth.Creds {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	return c.t.proc.creds
@@ -190,11 +192,11 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			}
 			return c.openDentry(d, flags)
 		}
-		if errnoOf(err) != unix.ENOENT {
+		if syserr.ErrnoOf(err) != unix.ENOENT {
 			return nil, err
 		}
 		f, err := c.createFile(dir, name, flags, mode, uint32(attempt))
-		if errnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
+		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
 		return f, err
@@ -214,19 +216,19 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 		return nil, err
 	}
 	cr := c.creds()
-	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
+	uid, gid, m := cr.NewFileOwner(v.attrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
 		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part), PathHandle: true,
 	})
-	if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if id := r.GetPath().GetId(); id != 0 {
-			releaseHandles(c.k, []uint64{id})
+			c.k.releases.Release([]uint64{id})
 		}
 		return nil, unix.EIO
 	}
@@ -268,7 +270,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case dkDevNode:
 		return c.openDevNode(d, kept)
 	case dkProcFile, dkProcFdInfo:
-		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().fsuid != 0 {
+		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
@@ -296,15 +298,15 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	}
 	var mask uint32
 	if acc != unix.O_WRONLY {
-		mask |= permRead
+		mask |= auth.MayRead
 	}
 	if wantWrite || flags&unix.O_TRUNC != 0 {
-		mask |= permWrite
+		mask |= auth.MayWrite
 	}
 	if err := c.mayAccessDentry(d, mask); err != nil {
 		return nil, err
 	}
-	if flags&unix.O_NOATIME != 0 && !c.creds().ownerOrCapable(v.attrsOf(d)) {
+	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.attrsOf(d)) {
 		return nil, unix.EPERM
 	}
 	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
@@ -605,14 +607,14 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		// access(2) checks with the real ids, and with the
 		// capabilities of the real uid: none unless it is 0, then the
 		// permitted set (Linux's access_override_creds).
-		cr.fsuid, cr.fsgid = cr.ruid, cr.rgid
-		if cr.ruid != 0 {
-			cr.caps.effective = 0
+		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
+		if cr.RUID != 0 {
+			cr.Caps.Effective = 0
 		} else {
-			cr.caps.effective = cr.caps.permitted
+			cr.Caps.Effective = cr.Caps.Permitted
 		}
 	}
-	if !cr.permits(a, mode) {
+	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES
 	}
 	return 0, nil
@@ -657,7 +659,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 		// A call re-sent after a restore: the name may exist because the
 		// first execution made it. The gofer's reply cache knows; if it
 		// did not, the gofer fails with EEXIST itself.
-	} else if errnoOf(err) != unix.ENOENT {
+	} else if syserr.ErrnoOf(err) != unix.ENOENT {
 		return nil, "", false, err
 	}
 	if dir.kind != dkGofer {
@@ -680,11 +682,11 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 		return 0, err
 	}
 	cr := c.creds()
-	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
+	uid, gid, m := cr.NewFileOwner(v.attrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(0)})
-	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
@@ -723,11 +725,11 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	cr := c.creds()
-	uid, gid, _ := cr.newFileOwner(v.attrsOf(dir), unix.S_IFLNK|0777)
+	uid, gid, _ := cr.NewFileOwner(v.attrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.origin(0)})
-	if err := goferErr("symlink "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
@@ -783,10 +785,10 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if v := c.k.vfs; v.mountOf(od) != v.mountOf(dir) {
 		return 0, unix.EXDEV
 	}
-	if cr := c.creds(); !cr.capable(linux.CAP_FOWNER) {
+	if cr := c.creds(); !cr.Capable(linux.CAP_FOWNER) {
 		if a, err := c.targetAttrs(cr, od, nil); err != nil {
 			return 0, err
-		} else if !cr.mayHardlink(a) {
+		} else if !cr.MayHardlink(a) {
 			return 0, unix.EPERM
 		}
 	}
@@ -802,7 +804,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
-	if err := goferErr("link "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	c.k.inotifyChild(dir, name, inCreate, false)
@@ -860,7 +862,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.lookupChild(c, dir, name)
 	if err != nil {
-		if errnoOf(err) == unix.ENOENT && c.resent() && dir.kind == dkGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.kind == dkGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
@@ -906,7 +908,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
-	if err := goferErr("unlink "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	v.forget(dir, name)
@@ -974,7 +976,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		// Re-sent after a restore, the source may be gone because the
 		// first execution moved it: the gofer's reply cache knows.
-		if errnoOf(err) != unix.ENOENT || !c.resent() {
+		if syserr.ErrnoOf(err) != unix.ENOENT || !c.resent() {
 			return 0, err
 		}
 	}
@@ -1011,7 +1013,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
-	if err := goferErr("rename "+oname, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	v.moved(odir, oname, ndir, nname, flags&renameExchange != 0)
@@ -1048,14 +1050,14 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if !d.isDir() {
 		return 0, unix.ENOTDIR
 	}
-	if err := c.mayAccessDentry(d, permExec); err != nil {
+	if err := c.mayAccessDentry(d, auth.MayExec); err != nil {
 		return 0, err
 	}
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	if fs := c.t.proc.fs; fs != nil {
 		fs.cwd = d
-		c.k.trk.markFS(fs)
+		c.k.trk.touch(fs)
 	}
 	return 0, nil
 }
@@ -1081,7 +1083,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 	}
 	old := fs.umask
 	fs.umask = uint32(c.args[0]) & 0777
-	c.k.trk.markFS(fs)
+	c.k.trk.touch(fs)
 	return int64(old), nil
 }
 
@@ -1121,7 +1123,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
-	if err := goferErr("setstat", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
 	v.noteAttrs(d, r.Stat)
@@ -1139,12 +1141,12 @@ const killPrivPart = 1 << 30
 // a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (c *syscallCtx) killPriv(d *dentry, h uint64, a fileAttrs) {
+func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.t == nil {
 		return
 	}
 	cr := c.creds()
-	nm, changed := cr.killPrivMode(a)
+	nm, changed := cr.KillPrivMode(a)
 	if !changed {
 		return
 	}
@@ -1158,7 +1160,7 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a fileAttrs) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.origin(killPrivPart)})
-	if err := goferErr("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
 		c.k.log.Debug("clearing set-id bits failed", "err", err)
 		return
 	}
@@ -1184,16 +1186,16 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 // utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
 // any such change, so for it the stat round trip is skipped and the
 // attributes returned are zero.
-func (c *syscallCtx) targetAttrs(cr creds, d *dentry, f *file) (fileAttrs, error) {
+func (c *syscallCtx) targetAttrs(cr auth.Creds, d *dentry, f *file) (auth.FileAttrs, error) {
 	if d == nil && f == nil {
-		return fileAttrs{}, unix.ENOENT
+		return auth.FileAttrs{}, unix.ENOENT
 	}
-	if cr.capable(linux.CAP_FOWNER) && cr.capable(linux.CAP_CHOWN) && cr.capable(linux.CAP_FSETID) {
-		return fileAttrs{}, nil
+	if cr.Capable(linux.CAP_FOWNER) && cr.Capable(linux.CAP_CHOWN) && cr.Capable(linux.CAP_FSETID) {
+		return auth.FileAttrs{}, nil
 	}
 	st, err := c.statOf(d, f)
 	if err != nil {
-		return fileAttrs{}, err
+		return auth.FileAttrs{}, err
 	}
 	return attrsOfStat(st), nil
 }
@@ -1241,7 +1243,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if d.isDir() {
 		return 0, unix.EISDIR
 	}
-	if err := c.mayAccessDentry(d, permWrite); err != nil {
+	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
 		return 0, err
 	}
 	if !d.isRegular() {
@@ -1300,10 +1302,10 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !cr.ownerOrCapable(a) {
+	if !cr.OwnerOrCapable(a) {
 		return 0, unix.EPERM
 	}
-	mode = cr.chmodMode(a, mode&07777)
+	mode = cr.ChmodMode(a, mode&07777)
 	return 0, c.setStat(d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
 }
 
@@ -1356,11 +1358,11 @@ func sysChown(c *syscallCtx) (int64, error) {
 	}
 	cr := c.creds()
 	a := attrsOfStat(st)
-	if !cr.mayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
+	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
 	}
-	if nm, changed := cr.chownMode(a); changed {
-		if req.Mask == 0 && !cr.ownerOrCapable(a) {
+	if nm, changed := cr.ChownMode(a); changed {
+		if req.Mask == 0 && !cr.OwnerOrCapable(a) {
 			// Linux: the mode change alone needs the owner's right.
 			return 0, unix.EPERM
 		}
@@ -1456,11 +1458,11 @@ func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
 	if err != nil {
 		return err
 	}
-	if !cr.ownerOrCapable(a) {
+	if !cr.OwnerOrCapable(a) {
 		if explicit {
 			return unix.EPERM
 		}
-		if !cr.permits(a, permWrite) {
+		if !cr.Permits(a, auth.MayWrite) {
 			return unix.EACCES
 		}
 	}
@@ -1502,7 +1504,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		ctx, cancel := c.k.vfs.rpcCtx()
 		defer cancel()
 		r, err := c.k.gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
-		if err := goferErr("statfs", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
 			return 0, err
 		}
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
@@ -1647,11 +1649,11 @@ func sysMknod(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	cr := c.creds()
-	uid, gid, m := cr.newFileOwner(v.attrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
+	uid, gid, m := cr.NewFileOwner(v.attrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
-	if err := goferErr("mknod "+name, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {

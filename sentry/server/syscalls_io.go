@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -531,7 +532,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.flags.Load()&unix.O_NOATIME == 0 && f.d != nil &&
-			!c.creds().ownerOrCapable(c.k.vfs.attrsOf(f.d)) {
+			!c.creds().OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -577,11 +578,11 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.k.trk, &c.k.mem)
+	r, w, err := newPipe(c.k.trk, c.k.mem)
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.impl.(*pipeEnd).p.capacity = max
@@ -799,7 +800,7 @@ func (v *vfs) fsync(h uint64, dataOnly bool) error {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
-	return goferErr("fsync", r.GetErrno(), err)
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 
 func sysSync(c *syscallCtx) (int64, error) {
@@ -907,7 +908,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					// each (ls -l, find) needs no Walk nor Stat.
 					v.noteListing(d, r.Entries, r.Stats, seq)
 				}
-				if err := goferErr("getdents", r.GetErrno(), err); err != nil {
+				if err := syserr.FromGofer("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {
 						break
 					}

@@ -51,7 +51,7 @@ func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
-	if !c.creds().capable(linux.CAP_SYS_ADMIN) {
+	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	var source, fstype, data string
@@ -110,7 +110,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 		ids, err := v.mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
-			c.k.trk.markMount(id)
+			c.k.trk.touch(mountID(id))
 		}
 		return 0, err
 	}
@@ -167,7 +167,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.mounts.SetDev(m.ID, dev)
-	c.k.trk.markMount(m.ID)
+	c.k.trk.touch(mountID(m.ID))
 	return 0, nil
 }
 
@@ -232,7 +232,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.mounts.SetTmpfs(vm.id, o)
 	}
-	c.k.trk.markMount(vm.id)
+	c.k.trk.touch(mountID(vm.id))
 	return nil
 }
 
@@ -290,7 +290,7 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 		v.mounts.Remove(m.ID, true)
 		return err
 	}
-	c.k.trk.markMount(m.ID)
+	c.k.trk.touch(mountID(m.ID))
 	c.propagateBind(m, src)
 	return nil
 }
@@ -310,7 +310,7 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 	if m.Shared == 0 {
 		m.Shared = v.mounts.NewGroup()
 		v.mounts.SetShared(m.ID, m.Shared)
-		c.k.trk.markMount(m.ID)
+		c.k.trk.touch(mountID(m.ID))
 	}
 	for _, r := range v.mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
@@ -345,7 +345,7 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 			v.mounts.Remove(cp.ID, true)
 			continue
 		}
-		c.k.trk.markMount(cp.ID)
+		c.k.trk.touch(mountID(cp.ID))
 	}
 }
 
@@ -374,7 +374,7 @@ func (v *vfs) mountIDAt(d *dentry) (int, bool) {
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
-	if !c.creds().capable(linux.CAP_SYS_ADMIN) {
+	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	target, err := c.pathArg(0)
@@ -409,7 +409,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				v.setMqueue(0)
-				c.k.trk.markMount(m.ID)
+				c.k.trk.touch(mountID(m.ID))
 				return 0, nil
 			}
 		}
@@ -452,7 +452,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		if g := v.graftedByID(m.ID); g != nil {
 			v.ungraft(g, detach && c.k.mountBusy(m.ID))
 		}
-		c.k.trk.markMount(m.ID)
+		c.k.trk.touch(mountID(m.ID))
 	}
 	return 0, nil
 }

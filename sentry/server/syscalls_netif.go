@@ -71,6 +71,24 @@ func (k *clientState) interfaces() ([]socket.Interface, error) {
 	return st.Interfaces(), nil
 }
 
+// devStats are the counters of the sandbox's interfaces by index: the
+// netstack's, or with --network=host the server machine's.
+func (k *clientState) devStats() (map[int32]socket.DevStats, error) {
+	if k.hostNetwork() {
+		st, err := socket.HostDevStats()
+		if err != nil {
+			k.log.Warn("cannot read the host's interface counters", "err", err)
+			return nil, unix.EIO
+		}
+		return st, nil
+	}
+	st, err := k.netStack()
+	if err != nil {
+		return nil, err
+	}
+	return st.DevStats(), nil
+}
+
 // ifIoctl answers SIOCGIFCONF and the single-interface SIOCGIF* ioctls
 // (handled says req is one of them).
 func (c *syscallCtx) ifIoctl(f *file, req uint32, arg uint64) (handled bool, err error) {

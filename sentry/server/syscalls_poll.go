@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // pollEntry is one fd being polled.
@@ -78,8 +80,8 @@ func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
 		}(ch)
 	}
 	err := c.block(merged, timeout)
-	if err == errRestartSys {
-		return errRestartNoHand
+	if err == syserr.RestartSys {
+		return syserr.RestartNoHand
 	}
 	return err
 }

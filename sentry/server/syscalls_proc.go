@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -51,7 +52,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	exitSig := int(flags & 0xff)
-	if exitSig > numSignals {
+	if exitSig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
 	k := c.k
@@ -104,10 +105,10 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.sig = p.sig
 	} else {
-		np.sig = p.sig.clone()
+		np.sig = p.sig.Clone()
 	}
-	k.trk.markFS(np.fs)
-	k.trk.markSig(np.sig)
+	k.trk.touch(np.fs)
+	k.trk.touch(sigTable{np.sig})
 	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
@@ -258,9 +259,9 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				if !exited {
 					continue
 				}
-				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.ruid, code: cldExited, sistatus: (ch.exitStatus >> 8) & 0xff}
+				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID, code: ksignal.CLDExited, sistatus: (ch.exitStatus >> 8) & 0xff}
 				if ch.exitStatus&0x7f != 0 {
-					r.code, r.sistatus = cldKilled, ch.exitStatus&0x7f
+					r.code, r.sistatus = ksignal.CLDKilled, ch.exitStatus&0x7f
 				}
 				if options&wNowait == 0 {
 					k.reapLocked(ch)
@@ -269,7 +270,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				return r, nil
 			}
 			if st, code, sist, ok := k.waitEventLocked(ch, options); ok {
-				r := waitResult{pid: ch.pid, status: st, uid: ch.creds.ruid, code: code, sistatus: sist}
+				r := waitResult{pid: ch.pid, status: st, uid: ch.creds.RUID, code: code, sistatus: sist}
 				k.mu.Unlock()
 				return r, nil
 			}
@@ -278,7 +279,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 			k.mu.Unlock()
 			return waitResult{}, nil
 		}
-		ch := k.waitq.wait()
+		ch := k.waitq.Wait()
 		k.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return waitResult{}, err
@@ -360,9 +361,9 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if infop != 0 {
-		info := make([]byte, sizeofSiginfo)
+		info := make([]byte, ksignal.SizeofSiginfo)
 		if r.pid != 0 {
-			info = siginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
+			info = ksignal.SiginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
 		}
 		if err := c.mem.CopyOut(infop, info); err != nil {
 			return 0, err
@@ -469,7 +470,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		}
 	}
 	target.pgid = pgid
-	k.trk.markProc(target)
+	k.trk.touch(target)
 	return 0, nil
 }
 
@@ -484,13 +485,13 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 		}
 	}
 	p.sid, p.pgid = p.pid, p.pid
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	return int64(p.sid), nil
 }
 
 func sysKill(c *syscallCtx) (int64, error) {
 	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
-	if sig < 0 || sig > numSignals {
+	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
 	k := c.k
@@ -521,7 +522,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 	}
 	// As Linux's kill: success if any target could be signalled, EPERM
 	// if none (for sig 0 too).
-	info := siginfoKill(sig, siUser, self.pid, self.creds.ruid)
+	info := ksignal.SiginfoKill(sig, ksignal.SIUser, self.pid, self.creds.RUID)
 	allowed := 0
 	for _, p := range targets {
 		if !mayKillLocked(self, p, sig) {
@@ -547,12 +548,12 @@ func sysKill(c *syscallCtx) (int64, error) {
 func mayKillLocked(sender, target *process, sig int) bool {
 	s, tc := sender.creds, target.creds
 	switch {
-	case s.euid == tc.suid, s.euid == tc.ruid, s.ruid == tc.suid, s.ruid == tc.ruid:
+	case s.EUID == tc.SUID, s.EUID == tc.RUID, s.RUID == tc.SUID, s.RUID == tc.RUID:
 		return true
 	case sig == int(unix.SIGCONT) && sender.sid == target.sid:
 		return true
 	}
-	return s.capable(linux.CAP_KILL)
+	return s.Capable(linux.CAP_KILL)
 }
 
 // signalFromAppLocked sends a signal the application asked for (kill,
@@ -561,7 +562,7 @@ func mayKillLocked(sender, target *process, sig int) bool {
 func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
-	if p == k.init && p.sig.act[sig].handler == sigDfl && !signalfdWantsLocked(p, sig) {
+	if p == k.init && p.sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	k.signalProcessLocked(p, t, sig, info, d)
@@ -575,7 +576,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if tid <= 0 || sig < 0 || sig > numSignals {
+	if tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
 	k := c.k
@@ -592,7 +593,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
-		k.signalFromAppLocked(t.proc, t, sig, siginfoKill(sig, siTkill, self.pid, self.creds.ruid), &d)
+		k.signalFromAppLocked(t.proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.pid, self.creds.RUID), &d)
 	}
 	k.mu.Unlock()
 	d.run(k)
@@ -601,10 +602,10 @@ func sysTkill(c *syscallCtx) (int64, error) {
 
 func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
-	if sig < 0 || sig > numSignals {
+	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.mem.CopyIn(c.args[2], sizeofSiginfo)
+	info, err := c.mem.CopyIn(c.args[2], ksignal.SizeofSiginfo)
 	if err != nil {
 		return 0, err
 	}
@@ -622,7 +623,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if p != c.t.proc && (code >= 0 || code == siTkill) {
+	if p != c.t.proc && (code >= 0 || code == ksignal.SITkill) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
@@ -639,34 +640,34 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	if size != 8 {
 		return 0, unix.EINVAL
 	}
-	if sig < 1 || sig > numSignals {
+	if sig < 1 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	var na sigAction
+	var na ksignal.Action
 	if act != 0 {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
 			return 0, unix.EINVAL
 		}
-		b, err := c.mem.CopyIn(act, sizeofSigaction)
+		b, err := c.mem.CopyIn(act, ksignal.SizeofSigaction)
 		if err != nil {
 			return 0, err
 		}
-		na = parseSigAction(b)
-		na.mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+		na = ksignal.ParseAction(b)
+		na.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
 	}
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	h := c.t.proc.sig
-	old := h.act[sig]
+	old := h.Act[sig]
 	if oact != 0 {
-		if err := c.mem.CopyOut(oact, old.bytes()); err != nil {
+		if err := c.mem.CopyOut(oact, old.Bytes()); err != nil {
 			return 0, err
 		}
 	}
 	if act != 0 {
-		h.act[sig] = na
-		k.trk.markSig(h)
+		h.Act[sig] = na
+		k.trk.touch(sigTable{h})
 	}
 	return 0, nil
 }
@@ -686,20 +687,20 @@ func sysGetuid(c *syscallCtx) (int64, error) {
 	cr := c.creds()
 	switch c.sysno {
 	case unix.SYS_GETUID:
-		return int64(cr.ruid), nil
+		return int64(cr.RUID), nil
 	case unix.SYS_GETEUID:
-		return int64(cr.euid), nil
+		return int64(cr.EUID), nil
 	case unix.SYS_GETGID:
-		return int64(cr.rgid), nil
+		return int64(cr.RGID), nil
 	}
-	return int64(cr.egid), nil
+	return int64(cr.EGID), nil
 }
 
 func sysGetresuid(c *syscallCtx) (int64, error) {
 	cr := c.creds()
-	ids := [3]uint32{cr.ruid, cr.euid, cr.suid}
+	ids := [3]uint32{cr.RUID, cr.EUID, cr.SUID}
 	if c.sysno == unix.SYS_GETRESGID {
-		ids = [3]uint32{cr.rgid, cr.egid, cr.sgid}
+		ids = [3]uint32{cr.RGID, cr.EGID, cr.SGID}
 	}
 	for i, id := range ids {
 		var b [4]byte
@@ -721,17 +722,17 @@ func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := c.t.proc
-	k.trk.markProc(p)
+	k.trk.touch(p)
 	cr := &p.creds
 	if !gid {
 		old := *cr
-		defer func() { cr.fixSetuid(old) }()
+		defer func() { cr.FixSetuid(old) }()
 	}
-	ruid, euid, suid, fsuid := &cr.ruid, &cr.euid, &cr.suid, &cr.fsuid
-	priv := cr.capable(linux.CAP_SETUID)
+	ruid, euid, suid, fsuid := &cr.RUID, &cr.EUID, &cr.SUID, &cr.FSUID
+	priv := cr.Capable(linux.CAP_SETUID)
 	if gid {
-		ruid, euid, suid, fsuid = &cr.rgid, &cr.egid, &cr.sgid, &cr.fsgid
-		priv = cr.capable(linux.CAP_SETGID)
+		ruid, euid, suid, fsuid = &cr.RGID, &cr.EGID, &cr.SGID, &cr.FSGID
+		priv = cr.Capable(linux.CAP_SETGID)
 	}
 	holds := func(id int64) bool {
 		return id == -1 || uint32(id) == *ruid || uint32(id) == *euid || uint32(id) == *suid
@@ -823,17 +824,17 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 	cr := &c.t.proc.creds
 	id := uint32(c.args[0])
 	if c.sysno == unix.SYS_SETFSUID {
-		old := cr.fsuid
-		if cr.capable(linux.CAP_SETUID) || id == cr.ruid || id == cr.euid || id == cr.suid || id == cr.fsuid {
-			cr.fsuid = id
-			cr.fixSetfsuid(old)
-			k.trk.markProc(c.t.proc)
+		old := cr.FSUID
+		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
+			cr.FSUID = id
+			cr.FixSetfsuid(old)
+			k.trk.touch(c.t.proc)
 		}
 		return int64(old), nil
 	}
-	old := cr.fsgid
-	if cr.capable(linux.CAP_SETGID) || id == cr.rgid || id == cr.egid || id == cr.sgid || id == cr.fsgid {
-		cr.fsgid = id
+	old := cr.FSGID
+	if cr.Capable(linux.CAP_SETGID) || id == cr.RGID || id == cr.EGID || id == cr.SGID || id == cr.FSGID {
+		cr.FSGID = id
 	}
 	return int64(old), nil
 }
@@ -846,7 +847,7 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
-	groups := c.creds().groups
+	groups := c.creds().Groups
 	if size == 0 {
 		return int64(len(groups)), nil
 	}
@@ -882,10 +883,10 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := c.t.proc
-	if !p.creds.capable(linux.CAP_SETGID) {
+	if !p.creds.Capable(linux.CAP_SETGID) {
 		return 0, unix.EPERM
 	}
-	p.creds.groups = groups
-	k.trk.markProc(p)
+	p.creds.Groups = groups
+	k.trk.touch(p)
 	return 0, nil
 }

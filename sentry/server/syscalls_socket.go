@@ -109,7 +109,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
 			// Linux makes the socket (its type and protocol
 			// checked) before it finds that inet has no pairs.
-			if _, err := inetSockType(int(stype), proto, c.creds().euid == 0); err != nil {
+			if _, err := inetSockType(int(stype), proto, c.creds().EUID == 0); err != nil {
 				return 0, err
 			}
 			return 0, unix.EOPNOTSUPP
@@ -714,8 +714,8 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 			}
 			cr := socket.Creds{Pid: int32(binary.LittleEndian.Uint32(data)), Uid: binary.LittleEndian.Uint32(data[4:]), Gid: binary.LittleEndian.Uint32(data[8:])}
 			me := c.creds()
-			if me.euid != 0 && (cr.Pid != c.pid() || (cr.Uid != me.ruid && cr.Uid != me.euid && cr.Uid != me.suid) ||
-				(cr.Gid != me.rgid && cr.Gid != me.egid && cr.Gid != me.sgid)) {
+			if me.EUID != 0 && (cr.Pid != c.pid() || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
+				(cr.Gid != me.RGID && cr.Gid != me.EGID && cr.Gid != me.SGID)) {
 				return fail(unix.EPERM)
 			}
 			ctl.Credentials = cr
@@ -1121,7 +1121,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_RCVBUF:
 		old := opts.GetReceiveBufferSize()
 		opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
-		if err := s.bufs.resize(opts.GetReceiveBufferSize()); err != nil {
+		if err := s.bufs.Resize(opts.GetReceiveBufferSize()); err != nil {
 			opts.SetReceiveBufferSize(old, true)
 			return 0, err
 		}

@@ -90,7 +90,7 @@ func (c *syscallCtx) waitPipeData(p *pipe, nonblock bool) (bool, error) {
 			p.mu.Unlock()
 			return false, unix.EAGAIN
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return false, err
@@ -116,7 +116,7 @@ func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
 			p.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		ch := p.changed.wait()
+		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return 0, err
@@ -136,7 +136,7 @@ func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
 	c.recordPipeWrite(p, outF, p.total, b[:n])
 	p.total += uint64(n)
 	p.appendLocked(b[:n])
-	p.changed.notify()
+	p.changed.Notify()
 	return n
 }
 
@@ -246,7 +246,7 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 				in.p.buf = nil
 			}
 			c.recordPipeRead(in.p, moved)
-			in.p.changed.notify()
+			in.p.changed.Notify()
 		}
 		in.p.mu.Unlock()
 		out.p.mu.Unlock()
@@ -323,7 +323,7 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 			in.p.buf = nil
 		}
 		c.recordPipeRead(in.p, drop)
-		in.p.changed.notify()
+		in.p.changed.Notify()
 		in.p.mu.Unlock()
 		return w, nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 )
 
@@ -31,7 +32,7 @@ const segmentCreatePart = 100
 
 func (c *syscallCtx) ipcCaller() sysvipc.Caller {
 	cr := c.creds()
-	return sysvipc.Caller{Pid: c.pid(), UID: cr.euid, GID: cr.egid, Groups: cr.groups, Privileged: cr.euid == 0}
+	return sysvipc.Caller{Pid: c.pid(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
 
 func marshalBytes(m marshal.Marshallable) []byte {
@@ -422,12 +423,12 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		ctx, cancel := v.rpcCtx()
 		r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
 		cancel()
-		if err := goferErr("open "+name, r.GetErrno(), err); err != nil {
-			releaseHandles(c.k, []uint64{h})
+		if err := syserr.FromGofer("open "+name, r.GetErrno(), err); err != nil {
+			c.k.releases.Release([]uint64{h})
 			return nil, nil, err
 		}
 		f = newFile(&goferFile{v: v, handle: h, fh: fh}, d, unix.O_RDWR)
-	case errnoOf(err) == unix.ENOENT:
+	case syserr.ErrnoOf(err) == unix.ENOENT:
 		dh, err := c.handleOf(dir)
 		if err != nil {
 			return nil, nil, err
@@ -435,7 +436,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		ctx, cancel := v.rpcCtx()
 		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.origin(segmentCreatePart)})
 		cancel()
-		if err := goferErr("create "+name, r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err
 		}
 		if r.Handle == nil || r.Stat == nil {
@@ -479,7 +480,7 @@ func (k *clientState) removeSegmentFiles(names []string) {
 		ctx, cancel := v.rpcCtx()
 		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir.handle, Name: name, Open: open})
 		cancel()
-		if err := goferErr("unlink "+name, r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 			k.log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
 		}
 		v.forget(dir, name)

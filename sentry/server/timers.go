@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -115,7 +116,7 @@ func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.
 		p.timers = make(map[int32]*appTimer)
 	}
 	p.timers[id] = tm
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 	return tm
 }
 
@@ -124,7 +125,7 @@ func (k *clientState) deleteTimerLocked(tm *appTimer) {
 	tm.deleted = true
 	tm.kt.Destroy()
 	delete(tm.proc.timers, tm.id)
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 }
 
 // deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
@@ -145,7 +146,7 @@ func (tm *appTimer) expired(exp uint64) {
 	k.mu.Lock()
 	if !tm.deleted && !tm.proc.exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
-		k.trk.markTimer(tm)
+		k.trk.touch(tm)
 		tm.signalLocked(exp, &d)
 	}
 	k.mu.Unlock()
@@ -162,9 +163,9 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 	var info []byte
 	if tm.id == itimerRealID {
 		// Linux sends SIGALRM of an ITIMER_REAL as the kernel.
-		info = siginfoKill(sig, siKernel, 0, 0)
+		info = ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 	} else {
-		info = make([]byte, sizeofSiginfo)
+		info = make([]byte, ksignal.SizeofSiginfo)
 		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 		code := int32(siTimer)
 		binary.LittleEndian.PutUint32(info[8:], uint32(code))
@@ -179,7 +180,7 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 			target = t
 		}
 	}
-	if act := p.sig.act[sig]; act.handler == sigDfl || act.handler == sigIgn {
+	if act := p.sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
 		// Without a handler the signal still goes to the client, which
 		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
 		// SIGEV_THREAD helper thread waits so for its timers' signal);
@@ -192,7 +193,7 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 		}
 		if target != nil {
 			d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.bytes()}}})
+				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 		}
 		return
 	}
@@ -307,7 +308,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.kt.Set(s, nil)
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 	oi, ov := specOf(now, old)
 	return oi, ov, nil
 }
@@ -404,7 +405,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 		switch notify {
 		case sigevNone:
 		case sigevSignal, sigevThread, sigevSignal | sigevThreadID:
-			if signo <= 0 || signo > numSignals {
+			if signo <= 0 || signo > ksignal.NumSignals {
 				return 0, unix.EINVAL
 			}
 		default:
@@ -491,7 +492,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.kt.Set(s, nil)
-	k.trk.markTimer(tm)
+	k.trk.touch(tm)
 	k.mu.Unlock()
 	if oldAddr != 0 {
 		oi, ov := specOf(now, old)
@@ -585,7 +586,7 @@ func validTimerState(st *sentrypb.TimerState) bool {
 	case sigevNone:
 		return true
 	case sigevSignal, sigevThread, sigevSignal | sigevThreadID:
-		return st.Signo > 0 && st.Signo <= numSignals
+		return st.Signo > 0 && st.Signo <= ksignal.NumSignals
 	}
 	return false
 }

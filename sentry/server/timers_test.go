@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -53,7 +54,7 @@ func isSignal(sig int32) func(*sentrypb.Push) bool {
 // has no handler for).
 func catch(t *testing.T, sys func(int32, uintptr, ...uint64) int64, m *appMem, sig int) {
 	t.Helper()
-	sys(1, unix.SYS_RT_SIGACTION, uint64(sig), m.alloc(sigAction{handler: 0x1000, flags: saSiginfo}.bytes()), 0, 8)
+	sys(1, unix.SYS_RT_SIGACTION, uint64(sig), m.alloc(ksignal.Action{Handler: 0x1000, Flags: ksignal.SASiginfo}.Bytes()), 0, 8)
 }
 
 func TestTimerSyscalls(t *testing.T) {
@@ -70,7 +71,7 @@ func TestTimerSyscalls(t *testing.T) {
 		t.Errorf("second alarm returned %d, want 10", left)
 	}
 	p := e.waitPush(isSignal(int32(unix.SIGALRM)))
-	if _, code, _, _, _ := signalInfo(p); code != siKernel {
+	if _, code, _, _, _ := signalInfo(p); code != ksignal.SIKernel {
 		t.Errorf("alarm's si_code %d, want SI_KERNEL", code)
 	}
 	cur := m.zeros(32)
@@ -117,8 +118,8 @@ func TestTimerSyscalls(t *testing.T) {
 	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal, int32(unix.SIGUSR2), 0, 3)), id)
 	e.ok(1, unix.SYS_TIMER_SETTIME, uint64(m.u32(id)), 0, m.alloc(timerSpec(0, time.Millisecond, false)), 0)
 	p = e.waitPush(isSignal(int32(unix.SIGUSR2)))
-	if act := parseSigAction(p.GetSignal().Sigaction); act.handler != sigDfl {
-		t.Errorf("pushed with handler %#x, want SIG_DFL", act.handler)
+	if act := ksignal.ParseAction(p.GetSignal().Sigaction); act.Handler != ksignal.SigDfl {
+		t.Errorf("pushed with handler %#x, want SIG_DFL", act.Handler)
 	}
 	if pid := e.ok(1, unix.SYS_GETPID); pid != 1 {
 		t.Errorf("getpid after the timer's SIGUSR2: %d", pid)

@@ -13,8 +13,10 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // maxSymlinkHops is Linux's MAXSYMLINKS.
@@ -185,10 +187,10 @@ func newVFS(k *clientState) (*vfs, error) {
 	if err == nil && r.Errno == 0 && (r.Root == nil || r.Stat == nil) {
 		err = fmt.Errorf("attach reply without root")
 	}
-	if err := goferErr("attach", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
-	k.binder = handleBinder{key: r.BindingKey, client: k.originID}
+	k.binder = handlebind.New(r.BindingKey, k.originID)
 	v := &vfs{k: k, rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
@@ -211,10 +213,7 @@ func (v *vfs) releaseAll() {
 	v.mu.Lock()
 	hs := v.cachedHandleIDsLocked()
 	v.mu.Unlock()
-	v.k.releases.mu.Lock()
-	hs = append(hs, v.k.releases.takeLocked()...)
-	v.k.releases.mu.Unlock()
-	releaseNow(v.k, hs)
+	v.k.releases.FlushWith(hs)
 }
 
 // walkOne walks name from directory handle dir.
@@ -223,7 +222,7 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 	defer cancel()
 	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
 	if err != nil {
-		return nil, goferErr("walk", 0, err)
+		return nil, syserr.FromGofer("walk", 0, err)
 	}
 	if len(r.Files) > 0 && r.Files[0].GetHandle() != nil && r.Files[0].Stat != nil {
 		// Release anything beyond what we asked for.
@@ -234,19 +233,19 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 			}
 		}
 		if len(extra) > 0 {
-			releaseHandles(v.k, extra)
+			v.k.releases.Release(extra)
 		}
 		return r.Files[0], nil
 	}
 	for _, f := range r.Files {
 		if f.GetHandle() != nil {
-			releaseHandles(v.k, []uint64{f.Handle.Id})
+			v.k.releases.Release([]uint64{f.Handle.Id})
 		}
 	}
 	if r.Errno == 0 {
 		return nil, fmt.Errorf("walk %q: empty reply: %w", name, unix.ENOENT)
 	}
-	return nil, goferErr("walk "+name, r.Errno, nil)
+	return nil, syserr.FromGofer("walk "+name, r.Errno, nil)
 }
 
 // fileHandleOf returns d's gofer file handle, if known.
@@ -269,7 +268,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
 		r, err := v.k.gofer.Attach(ctx, &goferpb.AttachRequest{})
-		if err := goferErr("attach", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
 			return 0, nil, nil, err
 		}
 		if r.Root == nil || r.Stat == nil {
@@ -307,7 +306,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
-		releaseHandles(v.k, []uint64{wf.Handle.Id})
+		v.k.releases.Release([]uint64{wf.Handle.Id})
 		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	v.mu.Lock()
@@ -355,7 +354,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 	}
 	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
 		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		releaseHandles(v.k, ids)
+		v.k.releases.Release(ids)
 		return nil
 	}
 	v.mu.Lock()
@@ -371,7 +370,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 		evicted = v.evictLocked()
 	}
 	v.mu.Unlock()
-	releaseHandles(v.k, evicted)
+	v.k.releases.Release(evicted)
 	return r.Files[1]
 }
 
@@ -392,8 +391,8 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
 		r, err := v.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
-		if err := goferErr("open", r.GetErrno(), err); err != nil {
-			releaseHandles(v.k, []uint64{h})
+		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+			v.k.releases.Release([]uint64{h})
 			return 0, nil, err
 		}
 		return h, fh, nil
@@ -407,7 +406,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 	cancel()
 	v.unpin(parent)
 	if err != nil {
-		return 0, nil, goferErr("walk-open "+name, 0, err)
+		return 0, nil, syserr.FromGofer("walk-open "+name, 0, err)
 	}
 	var ids []uint64
 	for _, f := range r.Files {
@@ -416,17 +415,17 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		}
 	}
 	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
-		releaseHandles(v.k, ids)
-		return 0, nil, goferErr("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
+		v.k.releases.Release(ids)
+		return 0, nil, syserr.FromGofer("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
 	}
 	wf := r.Files[0]
 	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
-		releaseHandles(v.k, ids)
+		v.k.releases.Release(ids)
 		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
-	if err := goferErr("walk-open "+name, r.OpenErrno, nil); err != nil {
-		releaseHandles(v.k, ids)
+	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
+		v.k.releases.Release(ids)
 		return 0, nil, err
 	}
 	v.mu.Lock()
@@ -506,7 +505,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 		return nil, err
 	}
 	wf, err := v.walkOne(dh, name)
-	if errnoOf(err) == unix.ENOENT {
+	if syserr.ErrnoOf(err) == unix.ENOENT {
 		v.mu.Lock()
 		if dir.children[name] == nil {
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
@@ -531,7 +530,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
 		v.mu.Unlock()
 		if h != 0 {
-			releaseHandles(v.k, []uint64{h})
+			v.k.releases.Release([]uint64{h})
 		}
 		return ch
 	}
@@ -547,7 +546,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 	dir.children[name] = d
 	v.mu.Unlock()
 	if len(evicted) > 0 {
-		releaseHandles(v.k, evicted)
+		v.k.releases.Release(evicted)
 	}
 	return d
 }
@@ -651,7 +650,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := v.k.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
-	if err := goferErr("readlink", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("readlink", r.GetErrno(), err); err != nil {
 		return "", err
 	}
 	v.mu.Lock()
@@ -678,7 +677,7 @@ func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
-	if err := goferErr("stat", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	v.noteAttrs(d, r.Stat)

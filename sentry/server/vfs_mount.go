@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Mounts the sentry makes (mount(2) of a tmpfs) are grafted onto the
@@ -152,7 +153,7 @@ func (v *vfs) scratchParent() (uint64, []uint64, error) {
 		if err == nil && wf.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return h, keep[:len(keep)-1], nil
 		}
-		releaseHandles(v.k, keep)
+		v.k.releases.Release(keep)
 		if err == nil {
 			err = unix.ENOTDIR
 		}
@@ -168,7 +169,7 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*vmount, error) {
-		releaseHandles(v.k, append(append(hs, ph), keep...))
+		v.k.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
 	name := tmpfsDirName(v.k.id, m.ID)
@@ -176,11 +177,11 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 		ctx, cancel := v.rpcCtx()
 		r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
 		cancel()
-		if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fail(err)
 		}
 		if r.GetHandle() != nil {
-			releaseHandles(v.k, []uint64{r.Handle.Id})
+			v.k.releases.Release([]uint64{r.Handle.Id})
 		}
 	}
 	wf, err := v.walkOne(ph, name)
@@ -230,7 +231,7 @@ func (v *vfs) ungraft(vm *vmount, keep bool) {
 	vm.root.deleted = true
 	v.mu.Unlock()
 	if vm.src != nil {
-		releaseHandles(v.k, []uint64{h})
+		v.k.releases.Release([]uint64{h})
 		return
 	}
 	v.removeBacking(vm, h)
@@ -246,15 +247,15 @@ func (v *vfs) removeBacking(vm *vmount, h uint64) {
 	}
 	if h != 0 {
 		v.removeTree(h, 0)
-		releaseNow(v.k, []uint64{h})
+		v.k.releases.ReleaseNow([]uint64{h})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
 	cancel()
-	if err := goferErr("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
 	}
-	releaseNow(v.k, append([]uint64{vm.backingParent}, vm.keep...))
+	v.k.releases.ReleaseNow(append([]uint64{vm.backingParent}, vm.keep...))
 }
 
 // removeMounts removes every grafted mount's directory (client
@@ -283,7 +284,7 @@ func (v *vfs) removeMounts() {
 		vm.root.handle = 0
 		v.mu.Unlock()
 		if vm.src != nil {
-			releaseNow(v.k, []uint64{h})
+			v.k.releases.ReleaseNow([]uint64{h})
 			continue
 		}
 		v.removeBacking(vm, h)
@@ -440,7 +441,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 				if m, err = v.mounts.Add(m); err == nil {
 					if _, err = v.graftBind(point, src, m); err != nil {
 						v.mounts.Remove(m.ID, true)
-						k.trk.markMount(m.ID)
+						k.trk.touch(mountID(m.ID))
 					}
 				}
 			}
@@ -468,7 +469,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 			}
 			if _, err := v.graftTmpfs(point, m, false); err != nil {
 				v.mounts.Remove(m.ID, true)
-				k.trk.markMount(m.ID)
+				k.trk.touch(mountID(m.ID))
 				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
 			}
 			continue

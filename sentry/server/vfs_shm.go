@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // /dev/shm (shm_open, sem_open, Python's multiprocessing) is a writable
@@ -44,18 +45,18 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*dentry, error) {
-		releaseHandles(v.k, append(append(hs, ph), keep...))
+		v.k.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
 	name := shmDirName(v.k.id)
 	ctx, cancel := v.rpcCtx()
 	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
 	cancel()
-	if err := goferErr("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fail(err)
 	}
 	if r.GetHandle() != nil {
-		releaseHandles(v.k, []uint64{r.Handle.Id})
+		v.k.releases.Release([]uint64{r.Handle.Id})
 	}
 	wf, err := v.walkOne(ph, name)
 	if err != nil {
@@ -84,14 +85,14 @@ func (v *vfs) removeShm() {
 	}
 	name := d.name
 	v.removeTree(d.handle, 0)
-	releaseHandles(v.k, []uint64{d.handle})
+	v.k.releases.Release([]uint64{d.handle})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.k.id), Flags: unix.AT_REMOVEDIR})
 	cancel()
-	if err := goferErr("rmdir /dev/shm", r.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("rmdir /dev/shm", r.GetErrno(), err); err != nil {
 		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
 	}
-	releaseHandles(v.k, append([]uint64{parent}, keep...))
+	v.k.releases.Release(append([]uint64{parent}, keep...))
 }
 
 // maxShmDepth bounds the directories removeTree descends into.
@@ -108,7 +109,7 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, err := v.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
 		cancel()
-		if goferErr("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
+		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
 			break
 		}
 		for _, e := range r.Entries {
@@ -125,14 +126,14 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		if dirs[i] {
 			if wf, err := v.walkOne(dir, n); err == nil {
 				v.removeTree(wf.Handle.Id, depth+1)
-				releaseHandles(v.k, []uint64{wf.Handle.Id})
+				v.k.releases.Release([]uint64{wf.Handle.Id})
 			}
 			flags = unix.AT_REMOVEDIR
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
 		cancel()
-		if err := goferErr("unlink", r.GetErrno(), err); err != nil {
+		if err := syserr.FromGofer("unlink", r.GetErrno(), err); err != nil {
 			v.k.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
 		}
 	}

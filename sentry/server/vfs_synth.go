@@ -10,7 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // This file synthesizes /dev and /proc from the server's own state.
@@ -591,22 +593,22 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
 	if acc != unix.O_WRONLY {
-		mask |= permRead
+		mask |= auth.MayRead
 	}
 	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
-		mask |= permWrite
+		mask |= auth.MayWrite
 	}
 	st, err := g.stat(c)
 	if err != nil {
 		return nil, err
 	}
-	if !c.callerCreds().permits(attrsOfStat(st), mask) {
+	if !c.callerCreds().Permits(attrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
-	if err := goferErr("clone", w.GetErrno(), err); err != nil {
+	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if len(w.Files) != 1 || w.Files[0].GetHandle().GetId() == 0 {
@@ -614,8 +616,8 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	}
 	h := w.Files[0].Handle.Id
 	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := goferErr("open", r.GetErrno(), err); err != nil {
-		releaseHandles(c.k, []uint64{h})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		c.k.releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, of.d, kept), nil

@@ -56,6 +56,8 @@ const (
 	// KindTimer: "timer/<pid>/<id>", or "timer/<pid>/real" for the
 	// process's ITIMER_REAL (TimerState).
 	KindTimer
+	// KindPty: "pty/<index>", a pseudo-terminal of /dev/pts (PtyState).
+	KindPty
 
 	numKinds
 )
@@ -80,6 +82,7 @@ var prefixes = [numKinds]string{
 	KindSysvSem: "sysv/sem/",
 	KindSysvShm: "sysv/shm/",
 	KindTimer:   "timer/",
+	KindPty:     "pty/",
 }
 
 // Prefixes returns the string forms of every kind up to its first id
@@ -170,6 +173,9 @@ func Timer(pid, id int32) Key {
 	return Key{Kind: KindTimer, ID: uint64(uint32(pid)), Sub: int64(id)}
 }
 
+// Pty is the key of pseudo-terminal index (/dev/pts/<index>).
+func Pty(index int32) Key { return Key{Kind: KindPty, ID: uint64(uint32(index))} }
+
 // Typed accessors for ids that are 32-bit in the sentries. They return
 // the id as the constructor took it.
 
@@ -180,7 +186,8 @@ func (k Key) PID() int32 { return int32(uint32(k.ID)) }
 // FD is the fd of a KindFD key.
 func (k Key) FD() int32 { return int32(k.Sub) }
 
-// Int32ID is the id of a key whose id is an int32 (SysV ids, mount ids).
+// Int32ID is the id of a key whose id is an int32 (SysV ids, mount ids,
+// pty indexes).
 func (k Key) Int32ID() int32 { return int32(uint32(k.ID)) }
 
 // Valid reports whether k is a key Parse could return.
@@ -195,7 +202,7 @@ func (k Key) Valid() bool {
 		return k.Sub >= 0 && k.Sub <= math.MaxInt32
 	case KindTimer:
 		return k.ID <= math.MaxInt32 && (k.Sub == TimerReal || (k.Sub >= 0 && k.Sub <= math.MaxInt32))
-	case KindProc, KindThread, KindMount, KindSysvMsg, KindSysvSem, KindSysvShm:
+	case KindProc, KindThread, KindMount, KindSysvMsg, KindSysvSem, KindSysvShm, KindPty:
 		return k.ID <= math.MaxInt32 && k.Sub == 0
 	case KindStdin:
 		return k.ID <= math.MaxUint32 && k.Sub == 0
@@ -307,6 +314,8 @@ func parse(s string) (Key, bool) {
 		k.Kind, bound = KindThread, math.MaxInt32
 	case "mount":
 		k.Kind, bound = KindMount, math.MaxInt32
+	case "pty":
+		k.Kind, bound = KindPty, math.MaxInt32
 	case "fs":
 		k.Kind = KindFS
 	case "sig":

@@ -38,13 +38,17 @@ func TestServerKills(t *testing.T) {
 	s := testSeed(t)
 	for _, w := range Workloads {
 		t.Run(w.Name, func(t *testing.T) {
-			ref := native(t, w)
-			interval := killInterval(t, bin, w, ref, *kills)
+			pod := podFor(t, w)
+			ref := native(t, w, pod)
+			interval := killInterval(t, bin, w, ref, *kills, pod)
 			got := runFaulty(t, w, ref, Options{
-				Binary: bin, Kills: *kills, Interval: interval, Seed: s, Timeout: 6 * time.Minute,
+				Binary: bin, Kills: *kills, Interval: interval, Seed: s, Timeout: 6 * time.Minute, Pod: pod,
 			})
 			if got.Kills < *kills {
 				t.Errorf("only %d of %d kills happened before the workload ended (interval %v)", got.Kills, *kills, interval)
+			}
+			if w.Pod != nil {
+				checkPodRetries(t, got)
 			}
 			t.Logf("%s: kills every ~%v, %d kills %v", w.Name, interval.Round(time.Millisecond), got.Kills, got.Duration.Round(time.Millisecond))
 		})
@@ -60,9 +64,9 @@ func TestGoferKills(t *testing.T) {
 	for _, name := range []string{"append", "renamed-unlinked", "shmap", "tmpfs", "pwrite-loop"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
-			ref := native(t, w)
+			ref := native(t, w, nil)
 			got := runFaulty(t, w, ref, Options{
-				Binary: bin, Kills: 3, Interval: killInterval(t, bin, w, ref, 3), Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute,
+				Binary: bin, Kills: 3, Interval: killInterval(t, bin, w, ref, 3, nil), Victim: "gofer", Seed: testSeed(t), Timeout: 4 * time.Minute,
 			})
 			if got.Kills == 0 {
 				t.Errorf("the gofer was never killed")
@@ -82,7 +86,7 @@ func TestFailover(t *testing.T) {
 	for _, name := range []string{"append", "proctree"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
-			got := runFaulty(t, w, native(t, w), Options{
+			got := runFaulty(t, w, native(t, w, nil), Options{
 				Binary: bin, Kills: 1, Interval: 300 * time.Millisecond, Failover: true, Seed: testSeed(t), Timeout: 4 * time.Minute,
 			})
 			if got.Kills != 1 {
@@ -132,15 +136,16 @@ func victimName(o Options) string {
 // calm one (a short workload on a quiet machine finished before a fixed
 // interval's first kill). Each kill also pauses the workload for at least
 // the client's dead-after (500ms).
-func killInterval(t *testing.T, bin string, w Workload, ref Outcome, n int) time.Duration {
+func killInterval(t *testing.T, bin string, w Workload, ref Outcome, n int, pod *tu.VethNS) time.Duration {
 	t.Helper()
-	calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute})
+	calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute, Pod: pod})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := Compare(ref, calm); err != nil {
 		t.Fatalf("without faults: %v", err)
 	}
+	t.Logf("%s without faults: %v", w.Name, calm.Duration.Round(time.Millisecond))
 	return clamp(calm.Duration/time.Duration(2*(n+1)), 50*time.Millisecond, 1500*time.Millisecond)
 }
 
@@ -160,9 +165,48 @@ func dumpLog(t *testing.T, dir string) {
 	}
 }
 
-// native runs w directly on the host.
-func native(t *testing.T, w Workload) Outcome {
+// podFor makes the pod's network namespace a network workload runs in
+// (nil for the others).
+func podFor(t *testing.T, w Workload) *tu.VethNS {
+	if w.Pod == nil {
+		return nil
+	}
+	return tu.NewVethNS(t)
+}
+
+// podRetriesRE finds the counts podnet.c prints on stderr.
+var podRetriesRE = regexp.MustCompile(`podnet retries: tcp ([0-9]+) udp ([0-9]+)`)
+
+// checkPodRetries fails t unless the kills made both the workload and
+// its outside client retry: a network workload that passed without a
+// retry did not test recovery.
+func checkPodRetries(t *testing.T, got Outcome) {
 	t.Helper()
+	m := podRetriesRE.FindStringSubmatch(got.Stderr)
+	if m == nil {
+		t.Errorf("no retry counts on stderr:\n%s", got.Stderr)
+		return
+	}
+	t.Logf("retries over %d kills (%d recoveries): tcp %s, udp %s, outside client %d", got.Kills, len(pauseRE.FindAllString(got.ClientLog, -1)), m[1], m[2], got.PeerRetries)
+	if got.Kills >= 5 && (m[1] == "0" || got.PeerRetries == 0) {
+		t.Errorf("%d kills, yet the TCP exchanges retried %s times and the outside client %d: the kills missed the connections", got.Kills, m[1], got.PeerRetries)
+	}
+}
+
+// native runs w directly on the host (in pod's namespace for a network
+// workload).
+func native(t *testing.T, w Workload, pod *tu.VethNS) Outcome {
+	t.Helper()
+	if w.Pod != nil {
+		out, err := Run(context.Background(), w, Options{Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute, Pod: pod, Native: true})
+		if err != nil {
+			t.Fatalf("native %s: %v", w.Name, err)
+		}
+		if out.ExitCode != 0 {
+			t.Fatalf("native %s: exit %d: %s", w.Name, out.ExitCode, out.Stderr)
+		}
+		return out
+	}
 	dir := t.TempDir()
 	if err := Prepare(dir, w); err != nil {
 		t.Fatal(err)

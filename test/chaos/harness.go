@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -40,6 +41,12 @@ type Options struct {
 	Timeout time.Duration
 	// Logf reports progress (kills, restarts).
 	Logf func(format string, args ...any)
+	// Pod is the network namespace a workload with PodPeers runs in
+	// (its servers then serve --network sandbox).
+	Pod *tu.VethNS
+	// Native runs the workload on the host (in Pod's namespace for a
+	// network workload), with no sandbox and no daemons: the reference.
+	Native bool
 }
 
 // Outcome is what a run produced.
@@ -54,6 +61,9 @@ type Outcome struct {
 	Duration time.Duration
 	// ClientLog is the client's debug log (recoveries, pauses).
 	ClientLog string
+	// PeerRetries is how many requests the outside client of a network
+	// workload (PodPeers) had to send again.
+	PeerRetries int
 	// GoferFDs is how many fds the gofer had open before the workload
 	// started and once it ended; a server killed with -9 must not leave
 	// its gofer handles behind.
@@ -149,6 +159,22 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	if err := Prepare(work, w); err != nil {
 		return Outcome{}, err
 	}
+	if w.Pod != nil && o.Pod == nil {
+		return Outcome{}, fmt.Errorf("%s is a network workload: it needs Options.Pod", w.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var pod *podRun
+	var err error
+	if w.Pod != nil {
+		if pod, err = startPod(ctx, o.Pod, w.Pod, cancel); err != nil {
+			return Outcome{}, err
+		}
+		defer func() {
+			cancel()
+			pod.stop()
+		}()
+	}
 	logf, err := os.Create(filepath.Join(o.Dir, "daemons.log"))
 	if err != nil {
 		return Outcome{}, err
@@ -156,9 +182,16 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	defer logf.Close()
 	sock := func(n string) string { return filepath.Join(o.Dir, n+".sock") }
 	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/"}, sock: sock("gofer"), log: logf}
-	servers := []*daemon{{args: []string{"server", "--listen", "unix:" + sock("a"), "--gofer", "unix:" + sock("gofer")}, sock: sock("a"), log: logf}}
+	serverArgs := func(name string) []string {
+		a := []string{"server", "--listen", "unix:" + sock(name), "--gofer", "unix:" + sock("gofer")}
+		if w.Pod != nil {
+			a = append(a, "--network", "sandbox")
+		}
+		return a
+	}
+	servers := []*daemon{{args: serverArgs("a"), sock: sock("a"), log: logf}}
 	if o.Failover {
-		servers = append(servers, &daemon{args: []string{"server", "--listen", "unix:" + sock("b"), "--gofer", "unix:" + sock("gofer")}, sock: sock("b"), log: logf})
+		servers = append(servers, &daemon{args: serverArgs("b"), sock: sock("b"), log: logf})
 	}
 	all := append([]*daemon{gofer}, servers...)
 	defer func() {
@@ -166,6 +199,9 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 			d.kill()
 		}
 	}()
+	if o.Native {
+		all = nil
+	}
 	for _, d := range all {
 		if err := d.start(o.Binary); err != nil {
 			return Outcome{}, err
@@ -177,11 +213,23 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		targets = append(targets, "unix:"+s.sock)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
 	clientLog := filepath.Join(o.Dir, "client.log")
-	cmd := exec.CommandContext(ctx, o.Binary, "do", "--server", strings.Join(targets, ","), "--cwd", work,
-		"--debug-log", clientLog, "--log-level", "info", "--", o.Busybox, "sh", "-c", w.Script)
+	argv := []string{o.Binary, "do", "--server", strings.Join(targets, ","), "--cwd", work,
+		"--debug-log", clientLog, "--log-level", "info"}
+	if w.Pod != nil {
+		argv = append(argv, "--network=sandbox", "--netns", o.Pod.Path())
+	}
+	argv = append(argv, "--", o.Busybox, "sh", "-c", w.Script)
+	if o.Native {
+		argv = []string{o.Busybox, "sh", "-c", w.Script}
+		if w.Pod != nil {
+			argv = append([]string{"ip", "netns", "exec", o.Pod.Name}, argv...)
+		}
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if pod != nil {
+		cmd.Env = append(os.Environ(), pod.env...)
+	}
 	cmd.Dir = work
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin = strings.NewReader(w.Stdin)
@@ -227,8 +275,21 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	killerDone.Wait()
 	out := Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Kills: kills, Duration: time.Since(start)}
 	out.GoferFDsBefore = goferFDs
-	out.GoferFDsAfter = gofer.settledFDs(goferFDs + LeakSlack)
-	if ctx.Err() != nil {
+	if !o.Native {
+		out.GoferFDsAfter = gofer.settledFDs(goferFDs + LeakSlack)
+	}
+	runErr := ctx.Err()
+	if pod != nil {
+		// The outside client is done once the workload took its quit;
+		// if the workload ended without it, the client stops now.
+		cancel()
+		perr := pod.stop()
+		out.PeerRetries = int(pod.retries.Load())
+		if perr != nil {
+			return out, fmt.Errorf("%s: %w; stderr:\n%s", w.Name, perr, stderr.String())
+		}
+	}
+	if runErr != nil {
 		return out, fmt.Errorf("%s: timed out after %v; stderr:\n%s", w.Name, o.Timeout, stderr.String())
 	}
 	var ee *exec.ExitError

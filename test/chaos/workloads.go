@@ -20,6 +20,9 @@ type Workload struct {
 	// into the workload's directory as ./prog before the run; the script
 	// runs it and removes it.
 	CSource string
+	// Pod, when set, makes w a network workload (PodPeers): it runs in
+	// Options.Pod's namespace with peers outside the sandbox.
+	Pod *PodPeers
 }
 
 //go:embed testdata/shmap.c
@@ -42,6 +45,9 @@ var pwloopC string
 
 //go:embed testdata/mkrm.c
 var mkrmC string
+
+//go:embed testdata/podnet.c
+var podnetC string
 
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
@@ -220,6 +226,20 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "create-remove-threads",
 		Script:  `./prog 3000; rm prog; ls -A`,
 		CSource: mkrmC,
+	},
+	{
+		// A sandbox on a pod's interface (--network=sandbox) and peers
+		// outside it: numbered TCP exchanges over short connections and
+		// UDP request/response with the host end, and a listener in the
+		// sandbox that a client on the host keeps reaching. A kill resets
+		// the connections to the outside and may drop datagrams; the
+		// listener is re-bound on the new server's stack; both sides
+		// retry what failed, so the output is the same as native. The
+		// retries show on stderr and in Outcome.PeerRetries.
+		Name:    "pod-network",
+		Script:  `./prog "$POD_HOST" "$POD_TCP" "$POD_UDP" "$POD_LISTEN" 2000; rm prog; cat served.txt; rm served.txt`,
+		CSource: podnetC,
+		Pod:     &PodPeers{Pings: 2000},
 	},
 	{
 		// Writes behind (posted without waiting: a regular file opened

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,69 +20,18 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// vethNS is a network namespace joined to the host by a veth pair, as a
-// CNI plugin makes a pod's: the host end holds HostIP (and Gateway2, an
-// address outside the pod's subnet, reached through the default route),
-// the namespace end PodIP, with a default route through HostIP.
-type vethNS struct {
-	Name, HostIf, PodIf      string
-	HostIP, PodIP, OtherHost string
-	// HostIP6 and PodIP6 are the ends' IPv6 addresses (a /64).
-	HostIP6, PodIP6 string
-}
-
-var vethSeq atomic.Int32
-
-func newVethNS(t *testing.T) *vethNS {
-	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatalf("ip (iproute2) is required (run test/setup.sh): %v", err)
-	}
-	n := vethSeq.Add(1)
-	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, n)
-	// A /24 of its own per namespace, unlikely to meet another test's.
-	sub := fmt.Sprintf("10.%d.%d", 64+os.Getpid()%64, 100+n)
-	v := &vethNS{Name: "nsb-" + id, HostIf: "nsbh" + id, PodIf: "nsbp" + id,
-		HostIP: sub + ".1", PodIP: sub + ".2", OtherHost: fmt.Sprintf("10.%d.%d.1", 64+os.Getpid()%64, 200+n)}
-	sub6 := fmt.Sprintf("fd72:%x:%x::", os.Getpid()%65536, n)
-	v.HostIP6, v.PodIP6 = sub6+"1", sub6+"2"
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", v.HostIf).Run()
-		exec.Command("ip", "netns", "del", v.Name).Run()
-	})
-	run("netns", "add", v.Name)
-	run("link", "add", v.HostIf, "type", "veth", "peer", "name", v.PodIf)
-	run("link", "set", v.PodIf, "netns", v.Name)
-	run("addr", "add", v.HostIP+"/24", "dev", v.HostIf)
-	run("addr", "add", v.OtherHost+"/32", "dev", v.HostIf)
-	run("addr", "add", v.HostIP6+"/64", "dev", v.HostIf, "nodad")
-	run("link", "set", v.HostIf, "up")
-	run("-n", v.Name, "link", "set", "lo", "up")
-	run("-n", v.Name, "addr", "add", v.PodIP+"/24", "dev", v.PodIf)
-	run("-n", v.Name, "addr", "add", v.PodIP6+"/64", "dev", v.PodIf, "nodad")
-	run("-n", v.Name, "link", "set", v.PodIf, "up")
-	run("-n", v.Name, "route", "add", "default", "via", v.HostIP)
-	return v
-}
-
 // podAddrs are the IPv4 addresses the host kernel has on the pod's end.
-func (v *vethNS) podAddrs(t *testing.T) string {
-	out, err := exec.Command("ip", "-n", v.Name, "-4", "-o", "addr", "show", "dev", v.PodIf).CombinedOutput()
+func podAddrs(t *testing.T, v *tu.VethNS) string {
+	a, err := v.PodAddrs()
 	if err != nil {
-		t.Fatalf("ip addr: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	return string(out)
+	return a
 }
 
 // argv runs prog in the namespace: natively, or in a sandbox with
 // --network=sandbox (and extra do flags).
-func (v *vethNS) argv(t *testing.T, sandbox bool, dir string, doFlags []string, prog ...string) []string {
+func vethArgv(t *testing.T, v *tu.VethNS, sandbox bool, dir string, doFlags []string, prog ...string) []string {
 	a := []string{"ip", "netns", "exec", v.Name}
 	if sandbox {
 		a = append(a, tu.Binary(t), "do", "--force-overlay=false", "--network=sandbox", "--cwd", dir)
@@ -101,20 +49,7 @@ func hostTCP(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(timeout))
-				b, _ := io.ReadAll(c)
-				fmt.Fprintf(c, "hello %s", b)
-			}()
-		}
-	}()
+	go tu.ServeHello(ln, timeout)
 }
 
 // hostUDP echoes datagrams on addr with "echo:" in front.
@@ -124,16 +59,7 @@ func hostUDP(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		b := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(append([]byte("echo:"), b[:n]...), from)
-		}
-	}()
+	go tu.ServeUDPEcho(pc)
 }
 
 // TestNetworkSandbox runs network programs in a sandbox whose network is
@@ -155,7 +81,7 @@ func TestNetworkSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
-	v := newVethNS(t)
+	v := tu.NewVethNS(t)
 	tcpPort, udpPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+tcpPort)
 	hostTCP(t, v.OtherHost+":"+tcpPort)
@@ -175,8 +101,8 @@ func TestNetworkSandbox(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			native := tu.Run(t, timeout, dir, "", v.argv(t, false, dir, nil, append([]string{prog}, tc.args...)...)...)
-			got := tu.Run(t, timeout, dir, "", v.argv(t, true, dir, nil, append([]string{prog}, tc.args...)...)...)
+			native := tu.Run(t, timeout, dir, "", vethArgv(t, v, false, dir, nil, append([]string{prog}, tc.args...)...)...)
+			got := tu.Run(t, timeout, dir, "", vethArgv(t, v, true, dir, nil, append([]string{prog}, tc.args...)...)...)
 			if !strings.Contains(native.Stdout, tc.want) {
 				t.Fatalf("native run: %q (exit %d, stderr %q), want a line with %q", native.Stdout, native.ExitCode, native.Stderr, tc.want)
 			}
@@ -200,13 +126,13 @@ func TestNetworkSandbox(t *testing.T) {
 			sink := runBackground(t, hostDir, []string{prog, "sink", port})
 			waitFile(t, filepath.Join(hostDir, "listening"), sink)
 			dir := t.TempDir()
-			src := tu.Run(t, timeout, dir, "", v.argv(t, sandbox, dir, nil, prog, "source", v.HostIP, port, size)...)
+			src := tu.Run(t, timeout, dir, "", vethArgv(t, v, sandbox, dir, nil, prog, "source", v.HostIP, port, size)...)
 			got := <-sink
 			fmt.Fprintf(&b, "pod source: %s(exit %d) host %s", src.Stdout, src.ExitCode, got.Stdout)
 			// host -> pod
 			port = strconv.Itoa(freePort(t))
 			dir = t.TempDir()
-			sink = runBackground(t, dir, v.argv(t, sandbox, dir, nil, prog, "sink", port))
+			sink = runBackground(t, dir, vethArgv(t, v, sandbox, dir, nil, prog, "sink", port))
 			waitFile(t, filepath.Join(dir, "listening"), sink)
 			src = tu.Run(t, timeout, hostDir, "", prog, "source", v.PodIP, port, size)
 			got = <-sink
@@ -226,10 +152,10 @@ func TestNetworkSandbox(t *testing.T) {
 		var outs [2]string
 		for i, sandbox := range []bool{false, true} {
 			dir := t.TempDir()
-			done := runBackground(t, dir, v.argv(t, sandbox, dir, nil, prog, "serve", port, "2"))
+			done := runBackground(t, dir, vethArgv(t, v, sandbox, dir, nil, prog, "serve", port, "2"))
 			waitFile(t, filepath.Join(dir, "listening"), done)
 			if sandbox {
-				if a := v.podAddrs(t); strings.Contains(a, "inet") {
+				if a := podAddrs(t, v); strings.Contains(a, "inet") {
 					t.Errorf("the host kernel still has the pod's address while the sandbox runs:\n%s", a)
 				}
 			}
@@ -251,7 +177,7 @@ func TestNetworkSandbox(t *testing.T) {
 			t.Errorf("sandbox:\n%s\nnative:\n%s", outs[1], outs[0])
 		}
 		// do gave the address back when it ended.
-		if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+		if a := podAddrs(t, v); !strings.Contains(a, v.PodIP+"/24") {
 			t.Errorf("the pod's address was not given back after the sandbox:\n%s", a)
 		}
 	})
@@ -344,7 +270,7 @@ func TestNetworkSandboxServerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
-	v := newVethNS(t)
+	v := tu.NewVethNS(t)
 	port, hport := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	// The held connection's host end: answers the first line with
 	// "ack:", then is left to the test.
@@ -369,7 +295,7 @@ func TestNetworkSandboxServerKill(t *testing.T) {
 	srv := tu.StartDaemon(t, sockDir, "a", serverArgs[0], serverArgs[1:]...)
 	flags := []string{"--server", srv.Target, "--grace", "5s", "--heartbeat", "50ms"}
 	script := prog + " hold " + v.HostIP + " " + hport + " > hold.txt & " + prog + " serve " + port + " 2; wait"
-	done := runBackground(t, dir, v.argv(t, true, dir, flags, tu.Busybox, "sh", "-c", script))
+	done := runBackground(t, dir, vethArgv(t, v, true, dir, flags, tu.Busybox, "sh", "-c", script))
 	waitFile(t, filepath.Join(dir, "listening"), done)
 	waitFile(t, filepath.Join(dir, "phase1"), done)
 	if got := tcpRoundTrip(t, v.PodIP+":"+port, "before\n"); got != "pong:before\n" {
@@ -413,14 +339,14 @@ func TestNetworkSandboxServerKill(t *testing.T) {
 func TestNetworkSandboxRefused(t *testing.T) {
 	tu.RequireRoot(t)
 	sockDir, dir := t.TempDir(), t.TempDir()
-	v := newVethNS(t)
+	v := tu.NewVethNS(t)
 	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
 	srv := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", gofer.Target)
-	res := tu.Run(t, timeout, dir, "", v.argv(t, true, dir, []string{"--server", srv.Target}, tu.Busybox, "true")...)
+	res := tu.Run(t, timeout, dir, "", vethArgv(t, v, true, dir, []string{"--server", srv.Target}, tu.Busybox, "true")...)
 	if res.ExitCode != 125 || !strings.Contains(res.Stderr, "--network=sandbox") {
 		t.Errorf("exit %d, stderr %q: want 125 and a refusal naming --network=sandbox", res.ExitCode, res.Stderr)
 	}
-	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+	if a := podAddrs(t, v); !strings.Contains(a, v.PodIP+"/24") {
 		t.Errorf("the pod's address was not given back after the refusal:\n%s", a)
 	}
 }
@@ -439,7 +365,7 @@ func TestOCINetworkSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
-	v := newVethNS(t)
+	v := tu.NewVethNS(t)
 	port, lport := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+port)
 	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
@@ -459,7 +385,7 @@ func TestOCINetworkSandbox(t *testing.T) {
 	}
 	r.must("start", "netsb")
 	waitFile(t, filepath.Join(bundle, "rootfs", "tmp", "listening"), nil)
-	if a := v.podAddrs(t); strings.Contains(a, "inet") {
+	if a := podAddrs(t, v); strings.Contains(a, "inet") {
 		t.Errorf("the host kernel still has the pod's address while the container runs:\n%s", a)
 	}
 	if got := tcpRoundTrip(t, v.PodIP+":"+lport, "to-the-container\n"); got != "pong:to-the-container\n" {
@@ -479,7 +405,7 @@ func TestOCINetworkSandbox(t *testing.T) {
 			t.Errorf("container output lacks %q:\n%s", want, out)
 		}
 	}
-	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+	if a := podAddrs(t, v); !strings.Contains(a, v.PodIP+"/24") {
 		t.Errorf("the pod's address was not given back after the container:\n%s", a)
 	}
 }
@@ -490,7 +416,7 @@ func TestOCINetworkSandbox(t *testing.T) {
 // container has the pod's address and reaches the host through it.
 func TestContainerdNetworkSandbox(t *testing.T) {
 	c := startContainerd(t)
-	v := newVethNS(t)
+	v := tu.NewVethNS(t)
 	port := strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+port)
 	script := "ip -4 -o addr show dev " + v.PodIf + " | grep -o 'inet [0-9./]*'; echo from-ctr | nc " + v.HostIP + " " + port + "; echo"
@@ -500,7 +426,7 @@ func TestContainerdNetworkSandbox(t *testing.T) {
 	if code != 0 || out != want {
 		t.Errorf("ctr run: exit %d, stdout %q (stderr %q); want %q", code, out, errOut, want)
 	}
-	if a := v.podAddrs(t); !strings.Contains(a, v.PodIP+"/24") {
+	if a := podAddrs(t, v); !strings.Contains(a, v.PodIP+"/24") {
 		t.Errorf("the pod's address was not given back after the container:\n%s", a)
 	}
 }
@@ -516,7 +442,7 @@ func TestNetworkSandboxNetnsFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
-	v := newVethNS(t)
+	v := tu.NewVethNS(t)
 	port := strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+port)
 	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")

@@ -52,26 +52,24 @@ func loopbackOnly(out string) string {
 // TestInterfaceIoctls compares testdata/sigfd/ifioctl.c (SIOCGIFCONF and
 // the SIOCGIF* ioctls of every interface) with a native run: with
 // --network=host the sandbox sees the host's interfaces; with none only
-// the loopback, described as the host describes its own.
+// the loopback, described as the host describes its own. The host case
+// runs, natively and in the sandbox, in a network namespace of its own
+// (lo and a veth end), whose interfaces no concurrent test changes.
 func TestInterfaceIoctls(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
 	prog := tu.StaticProgram(t, dir, "ifioctl", testdataSource(t, "sigfd", "ifioctl"))
-	native := tu.Run(t, timeout, dir, "", prog)
-	for _, tc := range []struct {
-		network string
-		want    func(string) string
-	}{
-		{"none", loopbackOnly},
-		{"host", func(s string) string { return s }},
-	} {
-		t.Run(tc.network, func(t *testing.T) {
-			want := native
-			want.Stdout = tc.want(native.Stdout)
-			got := tu.Sandbox(t, timeout, dir, "", []string{"--network", tc.network}, prog)
-			compare(t, want, got)
-		})
-	}
+	t.Run("none", func(t *testing.T) {
+		want := tu.Run(t, timeout, dir, "", prog)
+		want.Stdout = loopbackOnly(want.Stdout)
+		compare(t, want, tu.Sandbox(t, timeout, dir, "", nil, prog))
+	})
+	t.Run("host", func(t *testing.T) {
+		ns := tu.NewVethNS(t)
+		want := tu.Run(t, timeout, dir, "", ns.Exec(prog)...)
+		got := tu.Run(t, timeout, dir, "", ns.Exec(tu.SandboxArgv(t, []string{"--network", "host"}, prog)...)...)
+		compare(t, want, got)
+	})
 }
 
 // TestNetworkTools runs busybox's network listings in the sandbox: with
@@ -81,11 +79,14 @@ func TestInterfaceIoctls(t *testing.T) {
 func TestNetworkTools(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
+	// The host's listings are compared in a namespace of their own, as in
+	// TestInterfaceIoctls.
+	ns := tu.NewVethNS(t)
 	for _, args := range [][]string{{"ip", "addr"}, {"ip", "link"}, {"ip", "route"}, {"ip", "-6", "route"}} {
 		t.Run("host "+strings.Join(args, " "), func(t *testing.T) {
 			argv := append([]string{tu.Busybox}, args...)
-			want := tu.Run(t, timeout, dir, "", argv...)
-			got := tu.Sandbox(t, timeout, dir, "", []string{"--network", "host"}, argv...)
+			want := tu.Run(t, timeout, dir, "", ns.Exec(argv...)...)
+			got := tu.Run(t, timeout, dir, "", ns.Exec(tu.SandboxArgv(t, []string{"--network", "host"}, argv...)...)...)
 			compare(t, want, got)
 		})
 	}

@@ -3,5 +3,6 @@
 // building gVisor's runsc (the reference, from the version in go.mod, cached
 // in $TMPDIR), running commands natively and in the sandbox, starting
 // daemons, compiling static test programs, and a private containerd with
-// a busybox image (StartContainerd).
+// a busybox image (StartContainerd), and a pod-style network namespace
+// joined to the host by a veth pair with peers on its host end (VethNS).
 package testutil

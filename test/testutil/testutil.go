@@ -116,6 +116,13 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 // flags say otherwise; test/e2e/dosafe_test.go covers the overlay.
 func Sandbox(t testing.TB, timeout time.Duration, dir, stdin string, flags []string, argv ...string) Result {
 	t.Helper()
+	return Run(t, timeout, dir, stdin, SandboxArgv(t, flags, argv...)...)
+}
+
+// SandboxArgv is the command line Sandbox runs: `do` with flags (and
+// --force-overlay=false unless flags set it) for argv.
+func SandboxArgv(t testing.TB, flags []string, argv ...string) []string {
+	t.Helper()
 	overlaySet := false
 	for _, f := range flags {
 		overlaySet = overlaySet || strings.HasPrefix(strings.TrimLeft(f, "-"), "force-overlay")
@@ -126,8 +133,7 @@ func Sandbox(t testing.TB, timeout time.Duration, dir, stdin string, flags []str
 	}
 	full = append(full, flags...)
 	full = append(full, "--")
-	full = append(full, argv...)
-	return Run(t, timeout, dir, stdin, full...)
+	return append(full, argv...)
 }
 
 // Daemon is a runsc-decoupled server or gofer started by a test.

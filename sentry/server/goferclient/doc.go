@@ -19,6 +19,8 @@
 //     file the server opens, and GoferConn serves that handle's Reads and
 //     Writes with the server's own pread and pwrite; path operations stay
 //     the gofer's.
+//   - ReleaseQueue (releases.go): a client's handles to release, sent
+//     in batches off the calls' path.
 //   - AttrCache (attrcache.go): attributes, negative lookups' validity
 //     and small files' data, valid for AttrTTL, dropped by this server's
 //     own changes at once.
@@ -30,8 +32,8 @@
 //
 // # Lock order
 //
-// GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu and
-// AttrCache.mu are leaves, never held across a gofer call's wait. A
-// donated fd's reference (package donated) is taken under GoferConn.mu;
-// its pread or pwrite runs with no lock held.
+// GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu,
+// ReleaseQueue.mu and AttrCache.mu are leaves, never held across a
+// gofer call's wait. A donated fd's reference (package donated) is
+// taken under GoferConn.mu; its pread or pwrite runs with no lock held.
 package goferclient

@@ -48,11 +48,15 @@ type Source interface {
 }
 
 // NetInterface is a network interface as /proc/net/dev and if_inet6
-// show it (counters are not kept: they read 0).
+// show it.
 type NetInterface struct {
 	Name  string
 	Index int32
 	IPv6  []NetAddr6
+	// Counters are /proc/net/dev's columns, in its order: received
+	// bytes, packets, errs, drop, fifo, frame, compressed, multicast;
+	// sent bytes, packets, errs, drop, fifo, colls, carrier, compressed.
+	Counters [16]uint64
 }
 
 // NetAddr6 is an IPv6 address of an interface; Scope is Linux's

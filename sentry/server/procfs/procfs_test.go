@@ -95,7 +95,11 @@ func (f *fakeSource) SysvIPC(kind string) []byte { return []byte("sysvipc " + ki
 func (f *fakeSource) SetSysvLimit(kind string, data []byte) error { return nil }
 
 func (f *fakeSource) NetInterfaces() ([]NetInterface, error) {
-	return []NetInterface{{Name: "lo", Index: 1, IPv6: []NetAddr6{{IP: [16]byte{15: 1}, PrefixLen: 128, Scope: 0x10}}}}, nil
+	return []NetInterface{
+		{Name: "lo", Index: 1, IPv6: []NetAddr6{{IP: [16]byte{15: 1}, PrefixLen: 128, Scope: 0x10}},
+			Counters: [16]uint64{1000, 10, 1, 2, 3, 4, 5, 6, 2000, 20, 7, 8, 9, 11, 12, 13}},
+		{Name: "eth0", Index: 2, Counters: [16]uint64{12345678901, 9876543, 0, 0, 0, 0, 0, 0, 42, 1, 0, 0, 0, 0, 0, 0}},
+	}, nil
 }
 
 func newFake() *fakeSource {
@@ -135,7 +139,7 @@ func TestGenerate(t *testing.T) {
 		{Top, "stat", 0, 0, `(?s)^cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 .*\nbtime \d+\nprocesses 3\nprocs_running 1\n.*`},
 		{Top, "filesystems", 0, 0, `(?m)^nodev\tproc$`},
 		{Top, "sys/kernel/pid_max", 0, 0, `^4194304\n$`},
-		{Top, "net/dev", 0, 0, `^Inter-\|   Receive .*\n face \|bytes .*\n    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n$`},
+		{Top, "net/dev", 0, 0, `^Inter-\|   Receive .*\n face \|bytes .*\n    lo:    1000      10    1    2    3     4          5         6     2000      20    7    8    9    11      12         13\n  eth0: 12345678901 9876543    0    0    0     0          0         0       42       1    0    0    0     0       0          0\n$`},
 		{Top, "net/if_inet6", 0, 0, `^00000000000000000000000000000001 01 80 10 80       lo\n$`},
 		{Top, "sys/kernel/threads-max", 0, 0, `^4096\n$`},
 		{Top, "sys/fs/pipe-max-size", 0, 0, `^65536\n$`},

@@ -439,7 +439,7 @@ func FDInfo(pos int64, flags uint32, mntID int) []byte {
 }
 
 // genNetDev is /proc/net/dev (net/core/net-procfs.c): one line per
-// interface, its counters 0.
+// interface with its counters.
 func genNetDev(src Source, _, _ int32) ([]byte, error) {
 	ifs, err := src.NetInterfaces()
 	if err != nil {
@@ -449,8 +449,9 @@ func genNetDev(src Source, _, _ int32) ([]byte, error) {
 	b.WriteString("Inter-|   Receive                                                |  Transmit\n")
 	b.WriteString(" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n")
 	for _, ifc := range ifs {
+		c := ifc.Counters
 		fmt.Fprintf(&b, "%6s: %7d %7d %4d %4d %4d %5d %10d %9d %8d %7d %4d %4d %4d %5d %7d %10d\n",
-			ifc.Name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+			ifc.Name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15])
 	}
 	return []byte(b.String()), nil
 }

@@ -13,9 +13,19 @@
 // and does the signalling. Readers and writers that would block wait on
 // Terminal.Changed.
 //
-// Dependencies: gVisor's pkg/abi/linux (termios layout and flags) and
-// golang.org/x/sys/unix. gVisor's fsimpl/devpts is not used: it needs
-// kernel.Kernel and kernel.Task (job control, signals).
+// It also owns the terminals' replay records (record.go): Table.Record
+// derives a terminal's PtyState ("pty/<index>"), Table.Changed tells the
+// server's replay capture which terminal's record changed, and Restore,
+// AttachMaster, AttachSlave and Prune rebuild the terminals on a new
+// server. The bytes queued in a terminal are not in its record: a server
+// failure loses them.
 //
-// Lock order: Table.mu > Terminal.mu; each is otherwise a leaf.
+// Dependencies: gVisor's pkg/abi/linux (termios layout and flags),
+// golang.org/x/sys/unix, proto/sentrypb and sentry/statekey (the
+// records). gVisor's fsimpl/devpts is not used: it needs kernel.Kernel
+// and kernel.Task (job control, signals).
+//
+// Lock order: Table.mu > Terminal.mu; each is otherwise a leaf. The
+// Changed hook is called with neither held; Record takes both, so the
+// server may call it under its own locks.
 package pty

@@ -27,6 +27,13 @@ const (
 
 // Table holds the terminals of one client's /dev/pts.
 type Table struct {
+	// Changed, if set, is called with a terminal's index after a change
+	// of what its record holds (record.go): the terminal made or gone,
+	// an end opened or closed, its termios, window size, lock, session
+	// or foreground group. It is called with no lock of this package
+	// held. Set by the server before the table's first use; immutable.
+	Changed func(index int)
+
 	mu    sync.Mutex
 	terms map[int]*Terminal
 }
@@ -34,6 +41,14 @@ type Table struct {
 // New makes a terminal with the lowest free index, its master open and
 // its slave locked (as opening /dev/ptmx does). ENOSPC past MaxTerminals.
 func (t *Table) New() (*Terminal, error) {
+	term, err := t.newTerminal()
+	if err == nil {
+		t.changed(term.Index)
+	}
+	return term, err
+}
+
+func (t *Table) newTerminal() (*Terminal, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.terms == nil {
@@ -129,6 +144,7 @@ func (t *Terminal) CloseMaster() {
 	if gone {
 		t.remove()
 	}
+	t.table.changed(t.Index)
 }
 
 func (t *Terminal) remove() {
@@ -143,13 +159,15 @@ func (t *Terminal) remove() {
 // is closed.
 func (t *Terminal) OpenSlave() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.locked || !t.masterOpen {
+		t.mu.Unlock()
 		return unix.EIO
 	}
 	t.slaves++
 	t.slaveClosed = false
 	t.notifyLocked()
+	t.mu.Unlock()
+	t.table.changed(t.Index)
 	return nil
 }
 
@@ -168,6 +186,7 @@ func (t *Terminal) CloseSlave() {
 	if gone {
 		t.remove()
 	}
+	t.table.changed(t.Index)
 }
 
 // SetLocked sets the slave's lock (TIOCSPTLCK).
@@ -175,6 +194,7 @@ func (t *Terminal) SetLocked(locked bool) {
 	t.mu.Lock()
 	t.locked = locked
 	t.mu.Unlock()
+	t.table.changed(t.Index)
 }
 
 // Locked says the slave is locked (TIOCGPTLCK).
@@ -202,6 +222,7 @@ func (t *Terminal) SetTermios(b []byte) error {
 	}
 	var tt linux.Termios
 	tt.UnmarshalUnsafe(b[:SizeofTermios])
+	defer t.table.changed(t.Index)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	wasCanon := t.termios.LEnabled(linux.ICANON)
@@ -235,6 +256,7 @@ func (t *Terminal) SetWinsize(b []byte) (bool, error) {
 	}
 	var w linux.Winsize
 	w.UnmarshalUnsafe(b[:SizeofWinsize])
+	defer t.table.changed(t.Index)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	changed := w != t.winsize
@@ -255,6 +277,7 @@ func (t *Terminal) SetSession(sid, pgrp int32) {
 	t.mu.Lock()
 	t.sid, t.fgPgrp = sid, pgrp
 	t.mu.Unlock()
+	t.table.changed(t.Index)
 }
 
 // SetForeground sets the foreground process group (TIOCSPGRP).
@@ -262,6 +285,7 @@ func (t *Terminal) SetForeground(pgrp int32) {
 	t.mu.Lock()
 	t.fgPgrp = pgrp
 	t.mu.Unlock()
+	t.table.changed(t.Index)
 }
 
 // Flush discards queued input (TCIFLUSH), output (TCOFLUSH) or both.

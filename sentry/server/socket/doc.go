@@ -15,7 +15,9 @@
 // each per NIC).
 //
 // Interfaces (ifaces.go) describes a stack's or the host's network
-// interfaces and answers the SIOCGIF* ioctls from that description.
+// interfaces and answers the SIOCGIF* ioctls from that description;
+// DevStats and HostDevStats (devstats.go) are their counters for
+// /proc/net/dev (the NICs' tcpip.NICStats, or the host's IFLA_STATS64).
 //
 // What it owns: the socket-address encodings (sockaddr_un), a sandbox's
 // AF_UNIX name space (abstract names, and path names keyed by the

@@ -169,6 +169,17 @@ func TestSandboxStackBackToBack(t *testing.T) {
 	if len(st) != 1 || st[0].OutFrames == 0 || st[0].InFrames == 0 {
 		t.Fatalf("link stats %+v: want frames both ways", st)
 	}
+	// The NICs counted what crossed (/proc/net/dev), lo nothing.
+	sa, sb := a.DevStats(), b.DevStats()
+	if c := sa[2]; c.TxBytes < uint64(len(msg)) || c.TxPackets < 2 || c.RxPackets < 1 {
+		t.Errorf("sender's eth0 counters %+v: want at least %d bytes and 2 packets sent (SYN, data), 1 received", c, len(msg))
+	}
+	if c := sb[2]; c.RxBytes < uint64(len(msg)) || c.RxPackets < 2 {
+		t.Errorf("receiver's eth0 counters %+v: want at least %d bytes and 2 packets received", c, len(msg))
+	}
+	if c, ok := sa[1]; !ok || c.TxPackets != 0 || c.RxPackets != 0 {
+		t.Errorf("lo counters %+v (present %v): want 0", c, ok)
+	}
 	// The NIC is described as Linux describes a veth.
 	var eth *Interface
 	for _, ifc := range a.Interfaces() {

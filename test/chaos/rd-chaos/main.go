@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/test/chaos"
+	"github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
 func main() {
@@ -34,6 +35,15 @@ func main() {
 		if *only != "" && w.Name != *only {
 			continue
 		}
+		var pod *testutil.VethNS
+		if w.Pod != nil {
+			var err error
+			if pod, err = testutil.MakeVethNS(); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", w.Name, err)
+				failed = true
+				continue
+			}
+		}
 		var ref chaos.Outcome
 		run := func(k int) (chaos.Outcome, error) {
 			dir, err := os.MkdirTemp("", "rd-chaos-")
@@ -42,7 +52,7 @@ func main() {
 			}
 			o, err := chaos.Run(context.Background(), w, chaos.Options{
 				Binary: *bin, Busybox: *busybox, Dir: dir, Kills: k, Interval: *interval,
-				Victim: *victim, Failover: *failover && k > 0, Seed: *seed,
+				Victim: *victim, Failover: *failover && k > 0, Seed: *seed, Pod: pod,
 				Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 			})
 			if err == nil && k > 0 {
@@ -59,11 +69,17 @@ func main() {
 		var err error
 		ref, err = run(0)
 		if err != nil {
+			if pod != nil {
+				pod.Remove()
+			}
 			fmt.Fprintf(os.Stderr, "%s: reference run: %v\n", w.Name, err)
 			failed = true
 			continue
 		}
 		got, err := run(*kills)
+		if pod != nil {
+			pod.Remove()
+		}
 		if err == nil {
 			err = got.Leak()
 		}

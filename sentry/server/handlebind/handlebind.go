@@ -1,4 +1,4 @@
-package server
+package handlebind
 
 import (
 	"crypto/hmac"
@@ -10,11 +10,11 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// handleBindLen is the length of the tag that binds a file handle to a
+// TagLen is the length of the tag that binds a file handle to a
 // client (a truncated HMAC-SHA256).
-const handleBindLen = 16
+const TagLen = 16
 
-// handleBinder binds the gofer file handles a client sees in its state
+// Binder binds the gofer file handles a client sees in its state
 // records (and gives back in Restore and Rewrite) to that client. The
 // gofer accepts any handle its key sealed from this server; without the
 // binding a client that learned another client's handle (the records
@@ -22,8 +22,8 @@ const handleBindLen = 16
 // file in a Restore. The tag is keyed by the gofer's binding key for this
 // server's identity (AttachReply.binding_key), so every server of that
 // identity, and a restarted one, checks it alike; it covers the client's
-// qualified id (clientState.originID). Immutable after newClientState.
-type handleBinder struct {
+// qualified id. Immutable.
+type Binder struct {
 	// key is AttachReply.binding_key; empty (a gofer without one) binds
 	// nothing.
 	key []byte
@@ -31,42 +31,46 @@ type handleBinder struct {
 	client string
 }
 
-func (b handleBinder) tag(fh []byte) []byte {
+// New returns the binder of client (its qualified id) under the gofer's
+// binding key (empty: a gofer without one, whose handles are not bound).
+func New(key []byte, client string) Binder { return Binder{key: key, client: client} }
+
+func (b Binder) tag(fh []byte) []byte {
 	m := hmac.New(sha256.New, b.key)
 	m.Write([]byte(b.client))
 	m.Write([]byte{0})
 	m.Write(fh)
-	return m.Sum(nil)[:handleBindLen]
+	return m.Sum(nil)[:TagLen]
 }
 
-// bind returns fh followed by its tag (a new slice; fh is not changed).
-func (b handleBinder) bind(fh []byte) []byte {
+// Bind returns fh followed by its tag (a new slice; fh is not changed).
+func (b Binder) Bind(fh []byte) []byte {
 	if len(b.key) == 0 || len(fh) == 0 {
 		return fh
 	}
-	out := make([]byte, 0, len(fh)+handleBindLen)
+	out := make([]byte, 0, len(fh)+TagLen)
 	return append(append(out, fh...), b.tag(fh)...)
 }
 
-// unbind checks the tag of a handle the client gave back and returns the
+// Unbind checks the tag of a handle the client gave back and returns the
 // gofer's handle: EPERM for a handle not given to this client.
-func (b handleBinder) unbind(bound []byte) ([]byte, error) {
+func (b Binder) Unbind(bound []byte) ([]byte, error) {
 	if len(b.key) == 0 || len(bound) == 0 {
 		return bound, nil
 	}
-	if len(bound) <= handleBindLen {
+	if len(bound) <= TagLen {
 		return nil, fmt.Errorf("file handle of %d bytes: %w", len(bound), unix.EPERM)
 	}
-	fh, tag := bound[:len(bound)-handleBindLen], bound[len(bound)-handleBindLen:]
+	fh, tag := bound[:len(bound)-TagLen], bound[len(bound)-TagLen:]
 	if !hmac.Equal(tag, b.tag(fh)) {
 		return nil, fmt.Errorf("file handle not given to this client: %w", unix.EPERM)
 	}
 	return fh, nil
 }
 
-// bindRecords binds every file handle in recs, which are on their way to
+// BindRecords binds every file handle in recs, which are on their way to
 // the client.
-func (b handleBinder) bindRecords(recs []*sentrypb.StateRecord) {
+func (b Binder) BindRecords(recs []*sentrypb.StateRecord) {
 	if len(b.key) == 0 {
 		return
 	}
@@ -74,35 +78,35 @@ func (b handleBinder) bindRecords(recs []*sentrypb.StateRecord) {
 		switch v := r.GetValue().(type) {
 		case *sentrypb.StateRecord_File:
 			if f := v.File; f != nil {
-				f.FileHandle = b.bind(f.FileHandle)
+				f.FileHandle = b.Bind(f.FileHandle)
 				for _, w := range f.GetKobj().GetInotifyWatches() {
 					if w != nil {
-						w.FileHandle = b.bind(w.FileHandle)
+						w.FileHandle = b.Bind(w.FileHandle)
 					}
 				}
 			}
 		case *sentrypb.StateRecord_Fs:
 			if v.Fs != nil {
-				v.Fs.CwdHandle = b.bind(v.Fs.CwdHandle)
+				v.Fs.CwdHandle = b.Bind(v.Fs.CwdHandle)
 			}
 		case *sentrypb.StateRecord_Mapped:
 			if v.Mapped != nil {
-				v.Mapped.FileHandle = b.bind(v.Mapped.FileHandle)
+				v.Mapped.FileHandle = b.Bind(v.Mapped.FileHandle)
 			}
 		}
 	}
 }
 
-// unbindRecords checks and strips the tags of every file handle in recs,
+// UnbindRecords checks and strips the tags of every file handle in recs,
 // which came from the client (Restore).
-func (b handleBinder) unbindRecords(recs []*sentrypb.StateRecord) error {
+func (b Binder) UnbindRecords(recs []*sentrypb.StateRecord) error {
 	if len(b.key) == 0 {
 		return nil
 	}
 	var err error
 	unbind := func(fh *[]byte) {
 		if err == nil {
-			*fh, err = b.unbind(*fh)
+			*fh, err = b.Unbind(*fh)
 		}
 	}
 	for _, r := range recs {

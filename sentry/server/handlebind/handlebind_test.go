@@ -1,4 +1,4 @@
-package server
+package handlebind
 
 import (
 	"bytes"
@@ -13,31 +13,31 @@ import (
 // TestHandleBinding: a client gets back only the handles bound to it.
 func TestHandleBinding(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, 32)
-	a := handleBinder{key: key, client: "uid:0/a"}
-	b := handleBinder{key: key, client: "uid:0/b"}
-	otherKey := handleBinder{key: bytes.Repeat([]byte{8}, 32), client: "uid:0/a"}
-	none := handleBinder{client: "uid:0/a"}
+	a := Binder{key: key, client: "uid:0/a"}
+	b := Binder{key: key, client: "uid:0/b"}
+	otherKey := Binder{key: bytes.Repeat([]byte{8}, 32), client: "uid:0/a"}
+	none := Binder{client: "uid:0/a"}
 	fh := []byte("\x01\x00\x00\x00raw-handle-and-gofer-mac")
-	tampered := a.bind(fh)
+	tampered := a.Bind(fh)
 	tampered[2] ^= 1
 	for _, tc := range []struct {
 		name    string
-		by      handleBinder
+		by      Binder
 		bound   []byte
 		want    []byte
 		wantErr error
 	}{
-		{"own handle", a, a.bind(fh), fh, nil},
-		{"a successor server of the same identity", handleBinder{key: key, client: "uid:0/a"}, a.bind(fh), fh, nil},
-		{"another client's handle", a, b.bind(fh), nil, unix.EPERM},
+		{"own handle", a, a.Bind(fh), fh, nil},
+		{"a successor server of the same identity", Binder{key: key, client: "uid:0/a"}, a.Bind(fh), fh, nil},
+		{"another client's handle", a, b.Bind(fh), nil, unix.EPERM},
 		{"a raw gofer handle", a, fh, nil, unix.EPERM},
 		{"tampered", a, tampered, nil, unix.EPERM},
 		{"short", a, []byte("short"), nil, unix.EPERM},
-		{"another gofer key", otherKey, a.bind(fh), nil, unix.EPERM},
+		{"another gofer key", otherKey, a.Bind(fh), nil, unix.EPERM},
 		{"empty stays empty", a, nil, nil, nil},
 		{"a gofer without binding key", none, fh, fh, nil},
 	} {
-		got, err := tc.by.unbind(tc.bound)
+		got, err := tc.by.Unbind(tc.bound)
 		if !errors.Is(err, tc.wantErr) || (err == nil && !bytes.Equal(got, tc.want)) {
 			t.Errorf("%s: %q, %v; want %q, %v", tc.name, got, err, tc.want, tc.wantErr)
 		}
@@ -45,16 +45,16 @@ func TestHandleBinding(t *testing.T) {
 
 	// Records: every handle field round-trips, and one foreign handle
 	// refuses the lot.
-	recs := func(by handleBinder) []*sentrypb.StateRecord {
+	recs := func(by Binder) []*sentrypb.StateRecord {
 		return []*sentrypb.StateRecord{
-			{Key: "file/1", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{FileHandle: by.bind(fh),
-				Kobj: &sentrypb.KernelObjectState{InotifyWatches: []*sentrypb.InotifyWatchState{{FileHandle: by.bind(fh)}}}}}},
-			{Key: "fs/1", Value: &sentrypb.StateRecord_Fs{Fs: &sentrypb.FsState{CwdHandle: by.bind(fh)}}},
-			{Key: "map/1", Value: &sentrypb.StateRecord_Mapped{Mapped: &sentrypb.MappedFileState{FileHandle: by.bind(fh)}}},
+			{Key: "file/1", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{FileHandle: by.Bind(fh),
+				Kobj: &sentrypb.KernelObjectState{InotifyWatches: []*sentrypb.InotifyWatchState{{FileHandle: by.Bind(fh)}}}}}},
+			{Key: "fs/1", Value: &sentrypb.StateRecord_Fs{Fs: &sentrypb.FsState{CwdHandle: by.Bind(fh)}}},
+			{Key: "map/1", Value: &sentrypb.StateRecord_Mapped{Mapped: &sentrypb.MappedFileState{FileHandle: by.Bind(fh)}}},
 		}
 	}
 	own := recs(a)
-	if err := a.unbindRecords(own); err != nil {
+	if err := a.UnbindRecords(own); err != nil {
 		t.Fatalf("own records: %v", err)
 	}
 	for _, got := range [][]byte{own[0].GetFile().GetFileHandle(), own[0].GetFile().GetKobj().GetInotifyWatches()[0].GetFileHandle(),
@@ -65,12 +65,12 @@ func TestHandleBinding(t *testing.T) {
 	}
 	mixed := recs(a)
 	mixed[2] = recs(b)[2]
-	if err := a.unbindRecords(mixed); !errors.Is(err, unix.EPERM) {
+	if err := a.UnbindRecords(mixed); !errors.Is(err, unix.EPERM) {
 		t.Errorf("records with another client's mapped file: %v, want EPERM", err)
 	}
 	plain := []*sentrypb.StateRecord{{Key: "file/1", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{FileHandle: fh}}}}
-	a.bindRecords(plain)
-	if got := plain[0].GetFile().GetFileHandle(); bytes.Equal(got, fh) || len(got) != len(fh)+handleBindLen {
+	a.BindRecords(plain)
+	if got := plain[0].GetFile().GetFileHandle(); bytes.Equal(got, fh) || len(got) != len(fh)+TagLen {
 		t.Errorf("bindRecords left %q", got)
 	}
 }

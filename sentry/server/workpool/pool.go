@@ -1,17 +1,17 @@
-package server
+package workpool
 
 import (
 	"sync/atomic"
 	"time"
 )
 
-// workerPool runs functions on goroutines that outlive them: a thread's
+// Pool runs functions on goroutines that outlive them: a thread's
 // forwarded calls mostly come one at a time (the application thread waits
 // for each reply), so a goroutine started per call paid for a fresh stack
 // growing again through the syscall path every time (16 % of the server's
 // CPU in a file-heavy profile). A worker that finishes waits idleAfter for
 // more work before it exits, so idle clients keep no goroutines.
-type workerPool struct {
+type Pool struct {
 	// work hands a function to an idle worker (unbuffered: a send
 	// succeeds only when one waits). Immutable.
 	work chan func()
@@ -22,16 +22,17 @@ type workerPool struct {
 	started, idle atomic.Int64
 }
 
-// workerIdle is how long a pool worker waits for more work before it
-// exits.
-const workerIdle = 2 * time.Second
+// DefaultIdle is how long a worker of the server's pool waits for more
+// work before it exits.
+const DefaultIdle = 2 * time.Second
 
-func newWorkerPool(idleAfter time.Duration) *workerPool {
-	return &workerPool{work: make(chan func()), idleAfter: idleAfter}
+// New returns a pool whose workers exit after idleAfter without work.
+func New(idleAfter time.Duration) *Pool {
+	return &Pool{work: make(chan func()), idleAfter: idleAfter}
 }
 
 // Go runs f on an idle worker, or on a new one if none is idle.
-func (p *workerPool) Go(f func()) {
+func (p *Pool) Go(f func()) {
 	select {
 	case p.work <- f:
 	default:
@@ -40,7 +41,7 @@ func (p *workerPool) Go(f func()) {
 	}
 }
 
-func (p *workerPool) worker(f func()) {
+func (p *Pool) worker(f func()) {
 	t := time.NewTimer(p.idleAfter)
 	defer t.Stop()
 	for {

@@ -1,4 +1,4 @@
-package server
+package seqguard
 
 import (
 	"fmt"
@@ -15,12 +15,12 @@ const seqWindow = 1 << 16
 // may re-send (one per call that was in flight: a few per thread).
 const maxResent = 1 << 16
 
-// seqGuard refuses a call whose seq this session already saw, or that is
+// Guard refuses a call whose seq this session already saw, or that is
 // far older than any it saw (a re-sent call is accepted once, below the
 // Restore's seq): the gofer's reply cache answers a mutation by its seq,
 // so a reused seq would get another call's effect. It is owned by the
 // session's receiving goroutine: no lock.
-type seqGuard struct {
+type Guard struct {
 	// max is the highest seq seen; seen has bit i of word i/64 set when
 	// seq max-i was seen (i < seqWindow).
 	max  uint64
@@ -31,8 +31,8 @@ type seqGuard struct {
 	resent      map[uint64]struct{}
 }
 
-// admit records call's seq, or returns why it is refused.
-func (g *seqGuard) admit(call *sentrypb.Call) error {
+// Admit records call's seq, or returns why it is refused.
+func (g *Guard) Admit(call *sentrypb.Call) error {
 	seq := call.GetSeq()
 	switch {
 	case seq == 0:
@@ -70,7 +70,7 @@ func (g *seqGuard) admit(call *sentrypb.Call) error {
 }
 
 // shift moves the window up by n seqs.
-func (g *seqGuard) shift(n uint64) {
+func (g *Guard) shift(n uint64) {
 	if n >= seqWindow {
 		g.seen = [seqWindow / 64]uint64{}
 		return
