@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -377,6 +378,14 @@ func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	if again {
 		var err error
 		if data, err = c.k.vfs.procFileData(f.d); err != nil {
+			if errors.Is(err, unix.ENOENT) && f.d.kind == dkProcFile && f.d.procScope != procfs.Top {
+				// The process is gone: Linux's ESRCH, but environ,
+				// which reads as empty without an address space.
+				if f.d.procName == "environ" {
+					return nil, nil
+				}
+				return nil, unix.ESRCH
+			}
 			return nil, err
 		}
 		f.mu.Lock()

@@ -617,6 +617,18 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES
 	}
+	if f != nil {
+		d = f.d
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
+	default:
+		if mode&unix.W_OK != 0 && c.k.vfs.readOnly(d) {
+			// SuS asks that a read-only file system be reported
+			// (Linux's do_faccessat), devices and FIFOs aside.
+			return 0, unix.EROFS
+		}
+	}
 	return 0, nil
 }
 

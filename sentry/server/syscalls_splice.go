@@ -137,6 +137,7 @@ func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
 	p.total += uint64(n)
 	p.appendLocked(b[:n])
 	p.changed.Notify()
+	p.readWake.Notify()
 	return n
 }
 
@@ -247,6 +248,7 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 			}
 			c.recordPipeRead(in.p, moved)
 			in.p.changed.Notify()
+			in.p.writeWake.Notify()
 		}
 		in.p.mu.Unlock()
 		out.p.mu.Unlock()
@@ -324,6 +326,7 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 		}
 		c.recordPipeRead(in.p, drop)
 		in.p.changed.Notify()
+		in.p.writeWake.Notify()
 		in.p.mu.Unlock()
 		return w, nil
 	}
