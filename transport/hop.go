@@ -55,6 +55,11 @@ const hopWindow = 64 << 10
 // the socket.
 const MaxChannels = 32
 
+// MaxChannelCall bounds a call sent over a channel (a reply may be as
+// large as a message on the socket): the server buffers at most this much
+// per channel. A larger call goes on the socket.
+const MaxChannelCall = 1 << 20
+
 // Datagram kinds.
 const (
 	hopCall  = 1 // first chunk of a Call; a is the client's socket count
@@ -357,7 +362,7 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 	for err == nil {
 		var sent uint64
 		var msg []byte
-		sent, _, msg, err = ch.h.recv(dl, hopCall, MaxMessageSize)
+		sent, _, msg, err = ch.h.recv(dl, hopCall, MaxChannelCall)
 		if err != nil {
 			return
 		}
