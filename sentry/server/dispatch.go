@@ -146,7 +146,7 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	impl, ok := f.impl.(T)
 	if !ok {
 		path := f.isPath()
-		f.decRef()
+		f.DecRef()
 		if path {
 			return nil, none, unix.EBADF
 		}
@@ -202,7 +202,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.mu.Lock()
 		var d deferred
 		if !t.killed {
-			k.signalFromAppLocked(t.proc, t, int(unix.SIGPIPE), ksignal.SiginfoKill(int(unix.SIGPIPE), ksignal.SIUser, t.proc.pid, 0), &d)
+			k.sigpipeLocked(t, &d)
 		}
 		k.mu.Unlock()
 		d.run(k)
@@ -272,4 +272,23 @@ func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
 	} else {
 		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
 	}
+}
+
+// sigpipeLocked sends SIGPIPE to thread t, whose write found no reader.
+// Without a handler it still goes to t on its client, which holds the
+// mask, as a timer's signal does: blocked, it stays pending there (Linux
+// queues it; sigtimedwait takes it, an unblock kills); unblocked, the
+// client sends it back to take its default action before t runs on.
+// Otherwise (a handler, ignored, the first process, a signalfd reading
+// it, a tracer, a stopped process) it is routed as kill routes it.
+// Precondition: k.mu held.
+func (k *clientState) sigpipeLocked(t *thread, d *deferred) {
+	p, sig := t.proc, int(unix.SIGPIPE)
+	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.pid, 0)
+	if p != k.init && !p.exiting && !p.stopped && p.sig.Act[sig].Handler == ksignal.SigDfl &&
+		!signalfdWantsLocked(p, sig) && ptraceTracedTargetLocked(p, t) == nil {
+		k.pushSignalLocked(p, t, sig, info, p.sig.Act[sig], d)
+		return
+	}
+	k.signalFromAppLocked(p, t, sig, info, d)
 }

@@ -152,6 +152,24 @@ func (ep *epollFile) collect(who *thread, max int, consume bool) (evs []epollEve
 			continue
 		}
 		et := in.events&epollET != 0
+		if in.events&epollExclusive != 0 && in.ch != nil {
+			select {
+			case <-in.ch:
+				if !exclusiveWakes.claim(in.ch) {
+					// Another EPOLLEXCLUSIVE interest took this
+					// change (Linux wakes one exclusive waiter):
+					// wait for the next.
+					_, in.ch = readinessOf(who, in.key.f)
+					in.pending = false
+					if in.ch != nil {
+						chs = append(chs, in.ch)
+					}
+					continue
+				}
+				in.pending = true
+			default:
+			}
+		}
 		if et && !in.pending && in.ch != nil {
 			select {
 			case <-in.ch:
@@ -206,6 +224,41 @@ func (ep *epollFile) collect(who *thread, max int, consume bool) (evs []epollEve
 		}
 	}
 	return evs, chs, disabled
+}
+
+// exclusiveWakes are the readiness changes an EPOLLEXCLUSIVE interest
+// has taken: of the exclusive interests woken by one change (one closed
+// readiness channel), only the first to claim it reports it, in whatever
+// epoll instance, as Linux's exclusive wait queue entries wake one
+// waiter (a prefork server's processes sharing a listening socket).
+var exclusiveWakes = claimedWakes{claimed: make(map[<-chan struct{}]struct{})}
+
+// claimedWakes remembers the last maxClaimedWakes claimed channels: the
+// interests woken by one change claim it within moments of each other.
+type claimedWakes struct {
+	// mu protects the fields below. A leaf.
+	mu      sync.Mutex
+	claimed map[<-chan struct{}]struct{}
+	order   []<-chan struct{}
+}
+
+const maxClaimedWakes = 1024
+
+// claim says whether the change that closed ch is the caller's to report
+// (the first claim of it).
+func (w *claimedWakes) claim(ch <-chan struct{}) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, taken := w.claimed[ch]; taken {
+		return false
+	}
+	w.claimed[ch] = struct{}{}
+	w.order = append(w.order, ch)
+	if len(w.order) > maxClaimedWakes {
+		delete(w.claimed, w.order[0])
+		w.order = w.order[1:]
+	}
+	return true
 }
 
 // checkLocked returns the interest's ready events and readiness channel,
@@ -280,12 +333,12 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer epf.decRef()
+	defer epf.DecRef()
 	tf, err := c.getFile(fd)
 	if err != nil {
 		return 0, err
 	}
-	defer tf.decRef()
+	defer tf.DecRef()
 	if epf.isPath() || tf.isPath() {
 		// An O_PATH descriptor is for the path only (Linux's fdget
 		// refuses it).
@@ -312,7 +365,12 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 		if events&epollExclusive != 0 && (op == unix.EPOLL_CTL_MOD || events&^(epollExclusive|pollIn|pollOut|pollErr|pollHup|epollWakeup|epollET) != 0) {
 			return 0, unix.EINVAL
 		}
-		events &^= epollExclusive | epollWakeup
+		if _, isEpoll := tf.impl.(*epollFile); isEpoll && events&epollExclusive != 0 {
+			return 0, unix.EINVAL
+		}
+		// EPOLLEXCLUSIVE stays in the interest's events (and its
+		// record): collect wakes one of the exclusive interests.
+		events &^= epollWakeup
 	}
 	if sub, ok := tf.impl.(*epollFile); ok && op == unix.EPOLL_CTL_ADD && sub.contains(ep, 0) {
 		return 0, unix.ELOOP
@@ -334,6 +392,10 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 			return 0, unix.ENOENT
 		}
 		in := ep.interests[i]
+		if in.events&epollExclusive != 0 {
+			// Linux refuses to modify an exclusive interest.
+			return 0, unix.EINVAL
+		}
 		in.events, in.data, in.disabled, in.pending, in.ch, in.wasReady = events, data, false, true, nil, false
 		ep.checkLocked(c.t, in)
 	case unix.EPOLL_CTL_DEL:
@@ -380,7 +442,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer epf.decRef()
+	defer epf.DecRef()
 	ep, ok := epf.impl.(*epollFile)
 	if !ok {
 		return 0, unix.EINVAL

@@ -74,7 +74,7 @@ func (k *clientState) hopCall(sess *session, hs transport.HopServer, call *sentr
 		k.sendMu.Unlock()
 		return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}, st, true
 	}
-	k.clocks.observe(call.GetSyscall().GetClocks())
+	observeClocks(k.clocks, call.GetSyscall().GetClocks())
 	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
 	k.sendMu.Lock()
 	if k.hopRoutes == nil {

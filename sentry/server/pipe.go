@@ -43,6 +43,14 @@ type pipe struct {
 	ropens, wopens   uint64
 	// changed is notified when data, space, or the end counts change.
 	changed wake.Notifier
+	// readWake is notified when the read end may have become ready (a
+	// write, an end opened or closed, a resize), writeWake when the write
+	// end may have (a read that left room for PIPE_BUF bytes where there
+	// was none, an end opened or closed, a resize). Poll readiness waits
+	// on them, as on Linux's rd_wait and wr_wait, so that an
+	// edge-triggered epoll sees Linux's wakeups and no others (a read
+	// does not wake the read end). Protected by mu.
+	readWake, writeWake wake.Notifier
 
 	// Replay state. id is the pipe's id (0 until first reported). total
 	// is the position (in the pipe's byte stream) of the next byte
@@ -112,7 +120,14 @@ func (e *pipeEnd) addEndLocked() {
 		e.p.writers++
 		e.p.wopens++
 	}
-	e.p.changed.Notify()
+	e.p.notifyAllLocked()
+}
+
+// notifyAllLocked wakes every waiter of the pipe. Precondition: p.mu.
+func (p *pipe) notifyAllLocked() {
+	p.changed.Notify()
+	p.readWake.Notify()
+	p.writeWake.Notify()
 }
 
 // reopen returns another description of the same end (open of
@@ -213,7 +228,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 		p.acct.Release(-grow)
 	}
 	p.capacity = size
-	p.changed.Notify()
+	p.notifyAllLocked()
 	p.mu.Unlock()
 	p.trk.touch(p)
 	return int64(size), nil
@@ -233,7 +248,7 @@ func (e *pipeEnd) release() {
 			e.p.readC = max(e.p.readC, e.p.writtenC)
 		}
 	}
-	e.p.changed.Notify()
+	e.p.notifyAllLocked()
 	unused := e.p.readers+e.p.writers == 0
 	e.p.mu.Unlock()
 	e.p.trk.touch(e.p)
@@ -279,12 +294,16 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 				n = len(p.buf)
 			}
 			out := append([]byte(nil), p.buf[:n]...)
+			wasWritable := p.capacityLocked()-len(p.buf) >= pipeBuf
 			p.buf = p.buf[n:]
 			c.recordPipeRead(p, n)
 			if len(p.buf) == 0 {
 				p.buf = nil
 			}
 			p.changed.Notify()
+			if !wasWritable && p.capacityLocked()-len(p.buf) >= pipeBuf {
+				p.writeWake.Notify()
+			}
 			p.mu.Unlock()
 			return out, nil
 		}
@@ -342,6 +361,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 		}
 		if written > 0 {
 			p.changed.Notify()
+			p.readWake.Notify()
 		}
 		if written == len(b) {
 			p.mu.Unlock()
@@ -386,5 +406,11 @@ func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
 			ev |= pollHup
 		}
 	}
-	return ev, p.changed.Wait()
+	switch {
+	case e.reads && e.writes:
+		return ev, p.changed.Wait()
+	case e.reads:
+		return ev, p.readWake.Wait()
+	}
+	return ev, p.writeWake.Wait()
 }

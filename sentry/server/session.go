@@ -56,7 +56,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 			// Before it waits in its thread's queue: the reading's
 			// bound is tighter the sooner it is compared.
-			k.clocks.observe(m.Call.GetSyscall().GetClocks())
+			observeClocks(k.clocks, m.Call.GetSyscall().GetClocks())
 			if err := sess.seqs.admit(m.Call); err != nil {
 				k.log.Warn("refused a call", "err", err)
 				k.reply(&sentrypb.Reply{Seq: m.Call.Seq, Errno: int32(unix.EINVAL)})
@@ -64,7 +64,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 			k.enqueue(m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
-			k.clocks.observe(m.Heartbeat.GetClocks())
+			observeClocks(k.clocks, m.Heartbeat.GetClocks())
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {

@@ -137,6 +137,7 @@ func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
 	p.total += uint64(n)
 	p.appendLocked(b[:n])
 	p.changed.Notify()
+	p.readWake.Notify()
 	return n
 }
 
@@ -157,12 +158,12 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	out, err := c.getFile(c.argInt(2))
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	if flags&^spliceAll != 0 {
 		return 0, unix.EINVAL
 	}
@@ -247,6 +248,7 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 			}
 			c.recordPipeRead(in.p, moved)
 			in.p.changed.Notify()
+			in.p.writeWake.Notify()
 		}
 		in.p.mu.Unlock()
 		out.p.mu.Unlock()
@@ -324,6 +326,7 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 		}
 		c.recordPipeRead(in.p, drop)
 		in.p.changed.Notify()
+		in.p.writeWake.Notify()
 		in.p.mu.Unlock()
 		return w, nil
 	}
@@ -336,12 +339,12 @@ func sysTee(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	out, err := c.getFile(c.argInt(1))
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	if flags&^spliceAll != 0 {
 		return 0, unix.EINVAL
 	}
@@ -371,12 +374,12 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	out, err := c.getFile(c.argInt(2))
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	if flags != 0 {
 		return 0, unix.EINVAL
 	}

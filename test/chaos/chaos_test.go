@@ -50,6 +50,9 @@ func TestServerKills(t *testing.T) {
 			if w.Pod != nil {
 				checkPodRetries(t, got)
 			}
+			if m := resendsRE.FindString(got.Stderr); m != "" {
+				t.Logf("%s (%d recoveries)", m, len(pauseRE.FindAllString(got.ClientLog, -1)))
+			}
 			t.Logf("%s: kills every ~%v, %d kills %v", w.Name, interval.Round(time.Millisecond), got.Kills, got.Duration.Round(time.Millisecond))
 		})
 	}
@@ -173,6 +176,10 @@ func podFor(t *testing.T, w Workload) *tu.VethNS {
 	}
 	return tu.NewVethNS(t)
 }
+
+// resendsRE finds what a workload says on stderr of the requests it
+// had to send again (ptyloop.c).
+var resendsRE = regexp.MustCompile(`[a-z]+ resends: [0-9]+`)
 
 // podRetriesRE finds the counts podnet.c prints on stderr.
 var podRetriesRE = regexp.MustCompile(`podnet retries: tcp ([0-9]+) udp ([0-9]+)`)

@@ -44,6 +44,18 @@ func TestSuitesFixes(t *testing.T) {
 		// mmap_validate: MAP_SHARED_VALIDATE's EOPNOTSUPP for unknown
 		// flags (LTP mmap20).
 		"mmap_validate",
+		// epoll_exclusive: one waiter of several EPOLLEXCLUSIVE epolls
+		// wakes per event (LTP epoll_wait16).
+		"epoll_exclusive",
+		// sigpipe_blocked: a blocked SIGPIPE of an EPIPE write stays
+		// pending (LTP writev01).
+		"sigpipe_blocked",
+		// access_rofs: access(W_OK) on a read-only mount is EROFS (LTP
+		// access04).
+		"access_rofs",
+		// epoll_et_pipe: edge-triggered epoll on a pipe's ends wakes as
+		// Linux's rd_wait and wr_wait (LTP epoll_wait06).
+		"epoll_et_pipe",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites2", name))

@@ -2,17 +2,20 @@
 // lseek(0), or a pread at 0, shows the current content, not the open's.
 // /proc/self/mounts polls mount changes: EPOLLPRI|EPOLLERR once per
 // change (epoll and poll), readable otherwise; other /proc files are
-// refused by epoll_ctl (EPERM). LTP epoll_wait10.
+// refused by epoll_ctl (EPERM). LTP epoll_wait10. A read at 0 of a
+// process's file after the process was reaped: ESRCH (environ: empty).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 // count_tmpfs reads fd from offset 0 to its end (Linux returns a page at
@@ -99,5 +102,27 @@ int main(void) {
 	show_poll(pfd, "mountinfo after umount");
 	printf("tmpfs mounts: %d\n", count_tmpfs(mfd));
 	rmdir("proc_reread_mnt");
+
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	const char *names[] = {"stat", "status", "cmdline", "comm", "environ"};
+	int pfds[5];
+	for (int i = 0; i < 5; i++) {
+		char path[64], b[4096];
+		snprintf(path, sizeof path, "/proc/%d/%s", child, names[i]);
+		pfds[i] = open(path, O_RDONLY);
+		read(pfds[i], b, sizeof b);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	for (int i = 0; i < 5; i++) {
+		char b[4096];
+		int n = pread(pfds[i], b, sizeof b, 0);
+		printf("%s of a reaped process: %d %s\n", names[i], n, n < 0 ? strerror(errno) : "");
+	}
 	return 0;
 }
