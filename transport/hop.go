@@ -46,8 +46,10 @@ import (
 // the server reads: the server copies the header and each chunk out once
 // and decodes only its copy; a bad datagram ends the channel.
 
-// hopWindow is the size of a channel's packet window.
-const hopWindow = 64 << 10
+// hopWindow is the size of a channel's packet window: a 64 KiB read or
+// write (a pipe's, a file's) fits in one datagram with its header. Only
+// the pages a call touches are memory.
+const hopWindow = 128 << 10
 
 // MaxChannels bounds the channels a session may hold: a client cannot
 // make the server map more shared memory (or keep more threads waiting

@@ -35,10 +35,12 @@ type hopClient struct {
 	// idle are the open channels no call uses; all are every open one.
 	idle []*Channel
 	all  map[*Channel]struct{}
-	// opening says a channel is being opened (one at a time); refused
-	// that the server refused one or opening failed: none is asked for
-	// again on this connection.
-	opening, refused bool
+	// opening says a channel is being opened (one at a time).
+	opening bool
+	// noOpenUntil is set when the server refused a channel or opening
+	// failed: none is asked for before it (the server may still count
+	// channels the client closed a moment ago).
+	noOpenUntil time.Time
 	// lastID numbers ChannelOpen requests; grants are their waiters.
 	lastID uint64
 	grants map[uint64]chan grantResult
@@ -230,7 +232,7 @@ func (c *StreamConn) Channel() *Channel {
 		c.mu.Unlock()
 		return ch
 	}
-	if c.hop.refused || c.hop.opening || len(c.hop.all) >= MaxChannels {
+	if c.hop.opening || len(c.hop.all) >= MaxChannels || (!c.hop.noOpenUntil.IsZero() && time.Now().Before(c.hop.noOpenUntil)) {
 		c.mu.Unlock()
 		return nil
 	}
@@ -248,7 +250,7 @@ func (c *StreamConn) Channel() *Channel {
 	c.hop.opening = false
 	delete(c.hop.grants, id)
 	if err != nil {
-		c.hop.refused = true
+		c.hop.noOpenUntil = time.Now().Add(channelIdle)
 	}
 	c.mu.Unlock()
 	if err != nil {
