@@ -98,8 +98,9 @@ func (c *syscallCtx) waitPipeData(p *pipe, nonblock bool) (bool, error) {
 	}
 }
 
-// waitPipeSpace waits until p has room and returns how much; with no
-// reader it fails with EPIPE and the caller gets SIGPIPE.
+// waitPipeSpace waits until p has room below its size (F_SETPIPE_SZ)
+// and returns how much; with no reader it fails with EPIPE and the caller
+// gets SIGPIPE.
 func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
 	for {
 		p.mu.Lock()
@@ -108,7 +109,7 @@ func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
 			c.sigpipe = true
 			return 0, unix.EPIPE
 		}
-		if space := pipeCapacity - len(p.buf); space > 0 {
+		if space := p.capacityLocked() - len(p.buf); space > 0 {
 			p.mu.Unlock()
 			return space, nil
 		}
@@ -129,7 +130,7 @@ func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
 // caller holds out.p.mu.
 func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
 	p := out.p
-	n := min(len(b), pipeCapacity-len(p.buf))
+	n := min(len(b), p.capacityLocked()-len(p.buf))
 	if n <= 0 {
 		return 0
 	}
