@@ -35,7 +35,8 @@
 //     (Hello.clocks);
 //   - fd tables and open file descriptions with their offsets and status
 //     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
-//     (pipe.go, fifo.go), each pipe reserving its capacity from the
+//     (package pipe; their descriptions and records in pipe.go,
+//     fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
@@ -250,8 +251,8 @@
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
-//	      fifoTable.mu           (before pipe.mu)
-//	      pipe.mu, stdinState.mu (any stdio set's)
+//	      pipe.FIFOTable.mu      (before pipe.Pipe.mu)
+//	      pipe.Pipe.mu, stdinState.mu (any stdio set's)
 //	      vfs.mu, mapped.Table.mu
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
@@ -283,7 +284,7 @@
 //	                              gofer RPCs, taken before vfs.mu)
 //
 // Kernel objects: epollFile.mu is taken before the readiness locks of
-// the files it watches (pipe.mu, a nested epollFile.mu: never an
+// the files it watches (pipe.Pipe.mu, a nested epollFile.mu: never an
 // ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
 // its record is built; a listener's unixSockFile.connMu is held across
 // the transport's connect and accept; unixConn.mu (a connection's queue
@@ -295,8 +296,9 @@
 // lost with a server) and the inet files' backlog mutexes are leaves; a
 // host socket's readiness comes from gVisor's fdnotifier goroutine,
 // which takes only kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a
-// leaf. splice and tee lock two pipes' pipe.mu together, the lower inode
-// number first. inotifyState.mu (the watched inodes) is a leaf: events
+// leaf. splice and tee lock two pipes' pipe.Pipe.mu together
+// (pipe.LockTwo), the lower inode number first. inotifyState.mu (the
+// watched inodes) is a leaf: events
 // are delivered to gVisor's watches after it is released. signalFile.mu
 // (a signalfd's mask) and thread.sigw.mu (the pending set of a thread's
 // wait call) are leaves; a signalfd's mask is read under fdTable.mu when

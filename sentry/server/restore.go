@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -269,7 +270,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// Files (gofer RPCs; no lock held).
 	files := make(map[uint64]*file, len(s.files))
-	pipes := make(map[uint64]*pipe)
+	pipes := make(map[uint64]*kpipe)
 	ids := make([]uint64, 0, len(s.files))
 	for id := range s.files {
 		ids = append(ids, id)
@@ -400,10 +401,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.trk.touch(deletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
-		p.mu.Lock()
-		dead := p.readers+p.writers == 0
-		p.mu.Unlock()
-		if dead {
+		if !p.InUse() {
 			k.trk.touch(deletedKey(statekey.Pipe(id)))
 		}
 	}
@@ -571,7 +569,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 }
 
 // restoreFile rebuilds one open file description.
-func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*pipe) (*file, error) {
+func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
 	switch fs.Kind {
 	case sentrypb.FileState_GOFER:
 		f, err := k.restoreGoferFile(rc, fs)
@@ -587,30 +585,17 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if fs.Pipe == 0 {
 				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
 			}
-			p = &pipe{ino: pipeIno.Add(1), id: fs.Pipe, trk: k.trk, ropens: 1, wopens: 1, acct: k.mem}
-			if ps := s.pipes[fs.Pipe]; ps != nil {
-				p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
-				p.capacity = int(ps.Capacity)
-				if ps.Read > ps.Written {
-					p.skip = ps.Read - ps.Written
-				}
-				if len(ps.Data) > 0 {
-					p.buf = append([]byte(nil), ps.Data...)
-				}
-			}
 			// Reserved as the pipe's size, whatever the cap: the
 			// client held it on its previous server.
-			res := int64(max(p.capacity, pipeCapacity))
-			k.mem.Force(res)
-			p.reserved.Store(res)
+			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.mem, k.trk.touchPipe)
 			pipes[fs.Pipe] = p
 		}
 		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
 			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
 		d := k.restoreFifo(rc, p, fs.Path)
-		p.mu.Lock()
-		e.addEndLocked()
-		p.mu.Unlock()
+		p.Lock()
+		p.AddEndLocked(e.reads, e.writes)
+		p.Unlock()
 		return newFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {

@@ -52,6 +52,9 @@ type (
 // table is package ksignal's).
 type sigTable struct{ h *ksignal.Handlers }
 
+// pipeRef is a pipe as a replay object (the pipe is package pipe's).
+type pipeRef struct{ p *kpipe }
+
 // The orders in which the touched objects' records are derived within
 // one message (package replay): an fd's record touches its file the
 // first time it is reported, a file's record its pipe. Deleted keys are
@@ -87,7 +90,7 @@ func (fdSlot) replayOrder() (replay.Order, bool)        { return orderSlot, true
 func (fs *fsContext) replayOrder() (replay.Order, bool) { return orderFS, fs != nil }
 func (s sigTable) replayOrder() (replay.Order, bool)    { return orderSig, s.h != nil }
 func (f *file) replayOrder() (replay.Order, bool)       { return orderFile, f != nil }
-func (p *pipe) replayOrder() (replay.Order, bool)       { return orderPipe, p != nil }
+func (p pipeRef) replayOrder() (replay.Order, bool)     { return orderPipe, p.p != nil }
 func (mappedID) replayOrder() (replay.Order, bool)      { return orderMap, true }
 func (tm *appTimer) replayOrder() (replay.Order, bool)  { return orderTimer, tm != nil }
 func (lockedIno) replayOrder() (replay.Order, bool)     { return orderLocks, true }
@@ -142,7 +145,7 @@ type callEffects struct {
 // pipeIO is n bytes read from or written to p (through file f, at stream
 // position off for a write).
 type pipeIO struct {
-	p   *pipe
+	p   *kpipe
 	f   *file
 	off uint64
 	n   uint64
@@ -219,13 +222,13 @@ func (k *clientState) sigIDLocked(h *ksignal.Handlers) uint64 {
 	return h.ID
 }
 
-// pipeIDLocked returns p's id. Precondition: p.mu is held.
-func (k *clientState) pipeIDLocked(p *pipe) uint64 {
-	if p.id == 0 {
-		p.id = k.trk.NewID()
+// pipeIDLocked returns p's id. Precondition: p's mu is held.
+func (k *clientState) pipeIDLocked(p *kpipe) uint64 {
+	return p.IDLocked(func() uint64 {
+		id := k.trk.NewID()
 		k.trk.IDsChanged()
-	}
-	return p.id
+		return id
+	})
 }
 
 // replayCollection is the records of one message being built.
@@ -266,17 +269,17 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		}
 	}
 	for _, r := range eff.pipeReads {
-		r.p.mu.Lock()
-		r.p.readC += r.n
-		r.p.mu.Unlock()
-		c.Touch(orderPipe, r.p)
+		r.p.Lock()
+		r.p.CommitReadLocked(r.n)
+		r.p.Unlock()
+		c.Touch(orderPipe, pipeRef{r.p})
 	}
 	for _, w := range eff.pipeWrites {
-		w.p.mu.Lock()
-		w.p.writtenC += w.n
+		w.p.Lock()
+		w.p.CommitWrittenLocked(w.n)
 		pid := k.pipeIDLocked(w.p)
-		w.p.mu.Unlock()
-		c.Touch(orderPipe, w.p)
+		w.p.Unlock()
+		c.Touch(orderPipe, pipeRef{w.p})
 		c.Touch(orderFile, w.f)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 			Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
@@ -321,8 +324,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.sigRecordLocked(o.h)
 	case *file:
 		return k.fileRecordLocked(c, o)
-	case *pipe:
-		return k.pipeRecord(o)
+	case pipeRef:
+		return k.pipeRecord(o.p)
 	case mappedID:
 		return k.mappedRecord(uint64(o))
 	case *appTimer:
@@ -376,12 +379,11 @@ func (k *clientState) sigRecordLocked(h *ksignal.Handlers) *sentrypb.StateRecord
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
 
-func (k *clientState) pipeRecord(p *pipe) *sentrypb.StateRecord {
-	p.mu.Lock()
-	id := k.pipeIDLocked(p)
-	live := p.readers+p.writers > 0
-	st := &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}
-	p.mu.Unlock()
+func (k *clientState) pipeRecord(p *kpipe) *sentrypb.StateRecord {
+	p.Lock()
+	st, live := p.StateLocked(k.pipeIDLocked(p))
+	id := st.Id
+	p.Unlock()
 	if !live {
 		return deletedRec(statekey.Pipe(id))
 	}
@@ -487,10 +489,10 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		if !impl.reads {
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
-		impl.p.mu.Lock()
+		impl.p.Lock()
 		st.Pipe = k.pipeIDLocked(impl.p)
-		impl.p.mu.Unlock()
-		c.Touch(orderPipe, impl.p)
+		impl.p.Unlock()
+		c.Touch(orderPipe, pipeRef{impl.p})
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
 	case *ptyFile:

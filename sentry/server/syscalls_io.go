@@ -585,7 +585,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
-		r.impl.(*pipeEnd).p.capacity = max
+		r.impl.(*pipeEnd).p.LimitNewCapacity(max)
 	}
 	if flags&unix.O_NONBLOCK != 0 {
 		r.flags.Store(r.flags.Load() | unix.O_NONBLOCK)

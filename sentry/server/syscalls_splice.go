@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
 
 // splice, tee and copy_file_range move bytes between files inside the
@@ -75,23 +77,23 @@ func (c *syscallCtx) putOffset(addr uint64, off int64) error {
 
 // waitPipeData waits until p holds bytes (true) or has no writer left
 // (false: end of file).
-func (c *syscallCtx) waitPipeData(p *pipe, nonblock bool) (bool, error) {
+func (c *syscallCtx) waitPipeData(p *kpipe, nonblock bool) (bool, error) {
 	for {
-		p.mu.Lock()
-		if len(p.buf) > 0 {
-			p.mu.Unlock()
+		p.Lock()
+		if p.LenLocked() > 0 {
+			p.Unlock()
 			return true, nil
 		}
-		if p.writers == 0 {
-			p.mu.Unlock()
+		if p.WritersLocked() == 0 {
+			p.Unlock()
 			return false, nil
 		}
 		if nonblock {
-			p.mu.Unlock()
+			p.Unlock()
 			return false, unix.EAGAIN
 		}
-		ch := p.changed.Wait()
-		p.mu.Unlock()
+		ch := p.ChangedLocked()
+		p.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return false, err
 		}
@@ -101,24 +103,24 @@ func (c *syscallCtx) waitPipeData(p *pipe, nonblock bool) (bool, error) {
 // waitPipeSpace waits until p has room below its size (F_SETPIPE_SZ)
 // and returns how much; with no reader it fails with EPIPE and the caller
 // gets SIGPIPE.
-func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
+func (c *syscallCtx) waitPipeSpace(p *kpipe, nonblock bool) (int, error) {
 	for {
-		p.mu.Lock()
-		if p.readers == 0 {
-			p.mu.Unlock()
+		p.Lock()
+		if p.ReadersLocked() == 0 {
+			p.Unlock()
 			c.sigpipe = true
 			return 0, unix.EPIPE
 		}
-		if space := p.capacityLocked() - len(p.buf); space > 0 {
-			p.mu.Unlock()
+		if space := p.SpaceLocked(); space > 0 {
+			p.Unlock()
 			return space, nil
 		}
 		if nonblock {
-			p.mu.Unlock()
+			p.Unlock()
 			return 0, unix.EAGAIN
 		}
-		ch := p.changed.Wait()
-		p.mu.Unlock()
+		ch := p.ChangedLocked()
+		p.Unlock()
 		if err := c.block(ch, nil); err != nil {
 			return 0, err
 		}
@@ -127,29 +129,11 @@ func (c *syscallCtx) waitPipeSpace(p *pipe, nonblock bool) (int, error) {
 
 // pushPipeLocked appends up to len(b) bytes to out's pipe as a write
 // through outF, as far as there is room, and returns how many. Its
-// caller holds out.p.mu.
+// caller holds out.p's mu.
 func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
-	p := out.p
-	n := min(len(b), p.capacityLocked()-len(p.buf))
-	if n <= 0 {
-		return 0
-	}
-	wasWritable := p.writableLocked()
-	c.recordPipeWrite(p, outF, p.total, b[:n])
-	p.total += uint64(n)
-	p.appendLocked(b[:n])
-	p.wakeAfterWriteLocked(wasWritable)
+	n, pos := out.p.PushLocked(b, false)
+	c.recordPipeWrite(out.p, outF, pos, b[:n])
 	return n
-}
-
-// lockPipes locks two different pipes in inode order (the lock order of
-// two pipe.mu).
-func lockPipes(a, b *pipe) {
-	if a.ino > b.ino {
-		a, b = b, a
-	}
-	a.mu.Lock()
-	b.mu.Lock()
 }
 
 func sysSplice(c *syscallCtx) (int64, error) {
@@ -232,27 +216,20 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 		if _, err := c.waitPipeSpace(out.p, nonblock); err != nil {
 			return 0, err
 		}
-		lockPipes(in.p, out.p)
-		if out.p.readers == 0 {
-			in.p.mu.Unlock()
-			out.p.mu.Unlock()
+		pipe.LockTwo(in.p, out.p)
+		if out.p.ReadersLocked() == 0 {
+			in.p.Unlock()
+			out.p.Unlock()
 			c.sigpipe = true
 			return 0, unix.EPIPE
 		}
-		m := min(n, len(in.p.buf))
-		data := append([]byte(nil), in.p.buf[:m]...)
-		moved := c.pushPipeLocked(out, outF, data)
+		moved := c.pushPipeLocked(out, outF, in.p.PeekLocked(n))
 		if !copyOnly && moved > 0 {
-			wasWritable := in.p.writableLocked()
-			in.p.buf = in.p.buf[moved:]
-			if len(in.p.buf) == 0 {
-				in.p.buf = nil
-			}
+			in.p.ConsumeLocked(moved)
 			c.recordPipeRead(in.p, moved)
-			in.p.wakeAfterReadLocked(wasWritable)
 		}
-		in.p.mu.Unlock()
-		out.p.mu.Unlock()
+		in.p.Unlock()
+		out.p.Unlock()
 		if moved > 0 {
 			return moved, nil
 		}
@@ -282,14 +259,14 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 			return 0, err
 		}
 	}
-	out.p.mu.Lock()
-	if out.p.readers == 0 {
-		out.p.mu.Unlock()
+	out.p.Lock()
+	if out.p.ReadersLocked() == 0 {
+		out.p.Unlock()
 		c.sigpipe = true
 		return 0, unix.EPIPE
 	}
 	moved := c.pushPipeLocked(out, outF, data)
-	out.p.mu.Unlock()
+	out.p.Unlock()
 	if moved < len(data) && off < 0 && !in.impl.stream() {
 		// Another writer took the room: put the input offset back past
 		// what was not moved (a socket's bytes cannot be put back).
@@ -307,9 +284,9 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 	if !ok || err != nil {
 		return 0, err
 	}
-	in.p.mu.Lock()
-	data := append([]byte(nil), in.p.buf[:min(n, len(in.p.buf))]...)
-	in.p.mu.Unlock()
+	in.p.Lock()
+	data := in.p.PeekLocked(n)
+	in.p.Unlock()
 	var w int
 	if sf, ok := out.impl.(seqFile); ok {
 		var w64 int64
@@ -319,16 +296,10 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 		w, err = c.writeFile(out, data, off)
 	}
 	if w > 0 {
-		in.p.mu.Lock()
-		drop := min(w, len(in.p.buf))
-		wasWritable := in.p.writableLocked()
-		in.p.buf = in.p.buf[drop:]
-		if len(in.p.buf) == 0 {
-			in.p.buf = nil
-		}
+		in.p.Lock()
+		drop := in.p.ConsumeLocked(w)
 		c.recordPipeRead(in.p, drop)
-		in.p.wakeAfterReadLocked(wasWritable)
-		in.p.mu.Unlock()
+		in.p.Unlock()
 		return w, nil
 	}
 	return 0, err

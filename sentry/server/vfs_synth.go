@@ -301,7 +301,7 @@ func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
 func (v *vfs) filePath(f *file) string {
 	switch impl := f.impl.(type) {
 	case *pipeEnd:
-		return fmt.Sprintf("pipe:[%d]", impl.p.ino)
+		return fmt.Sprintf("pipe:[%d]", impl.p.Ino())
 	case *stdioFile:
 		if impl.tty {
 			return "/dev/pts/0"
