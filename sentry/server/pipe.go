@@ -130,6 +130,38 @@ func (p *pipe) notifyAllLocked() {
 	p.writeWake.Notify()
 }
 
+// writableLocked says the write end polls writable: room for PIPE_BUF
+// bytes. Precondition: p.mu.
+func (p *pipe) writableLocked() bool { return p.capacityLocked()-len(p.buf) >= pipeBuf }
+
+// wakeAfterReadLocked wakes the waiters a read of the pipe concerns: the
+// write end's when the read left room for PIPE_BUF bytes where there was
+// none (Linux wakes writers when a full pipe frees a buffer), the read
+// end's when the pipe is now empty (no longer readable: an O_ASYNC
+// watcher follows its readiness), and the blocked calls'. Precondition:
+// p.mu.
+func (p *pipe) wakeAfterReadLocked(wasWritable bool) {
+	p.changed.Notify()
+	if !wasWritable && p.writableLocked() {
+		p.writeWake.Notify()
+	}
+	if len(p.buf) == 0 {
+		p.readWake.Notify()
+	}
+}
+
+// wakeAfterWriteLocked wakes the waiters a write to the pipe concerns:
+// the read end's (Linux wakes readers at every write once the pipe was
+// polled), the write end's when the write left no room for PIPE_BUF
+// bytes where there was, and the blocked calls'. Precondition: p.mu.
+func (p *pipe) wakeAfterWriteLocked(wasWritable bool) {
+	p.changed.Notify()
+	p.readWake.Notify()
+	if wasWritable && !p.writableLocked() {
+		p.writeWake.Notify()
+	}
+}
+
 // reopen returns another description of the same end (open of
 // /proc/<pid>/fd/N).
 func (e *pipeEnd) reopen() fileImpl {
@@ -294,16 +326,13 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 				n = len(p.buf)
 			}
 			out := append([]byte(nil), p.buf[:n]...)
-			wasWritable := p.capacityLocked()-len(p.buf) >= pipeBuf
+			wasWritable := p.writableLocked()
 			p.buf = p.buf[n:]
 			c.recordPipeRead(p, n)
 			if len(p.buf) == 0 {
 				p.buf = nil
 			}
-			p.changed.Notify()
-			if !wasWritable && p.capacityLocked()-len(p.buf) >= pipeBuf {
-				p.writeWake.Notify()
-			}
+			p.wakeAfterReadLocked(wasWritable)
 			p.mu.Unlock()
 			return out, nil
 		}
@@ -343,6 +372,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			return 0, unix.EPIPE
 		}
 		space := p.capacityLocked() - len(p.buf)
+		wasWritable := p.writableLocked()
 		rest := len(b) - written
 		switch {
 		case len(b) <= pipeBuf:
@@ -360,8 +390,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 			written += m
 		}
 		if written > 0 {
-			p.changed.Notify()
-			p.readWake.Notify()
+			p.wakeAfterWriteLocked(wasWritable)
 		}
 		if written == len(b) {
 			p.mu.Unlock()

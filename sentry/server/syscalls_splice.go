@@ -133,11 +133,11 @@ func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
 	if n <= 0 {
 		return 0
 	}
+	wasWritable := p.writableLocked()
 	c.recordPipeWrite(p, outF, p.total, b[:n])
 	p.total += uint64(n)
 	p.appendLocked(b[:n])
-	p.changed.Notify()
-	p.readWake.Notify()
+	p.wakeAfterWriteLocked(wasWritable)
 	return n
 }
 
@@ -242,13 +242,13 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 		data := append([]byte(nil), in.p.buf[:m]...)
 		moved := c.pushPipeLocked(out, outF, data)
 		if !copyOnly && moved > 0 {
+			wasWritable := in.p.writableLocked()
 			in.p.buf = in.p.buf[moved:]
 			if len(in.p.buf) == 0 {
 				in.p.buf = nil
 			}
 			c.recordPipeRead(in.p, moved)
-			in.p.changed.Notify()
-			in.p.writeWake.Notify()
+			in.p.wakeAfterReadLocked(wasWritable)
 		}
 		in.p.mu.Unlock()
 		out.p.mu.Unlock()
@@ -320,13 +320,13 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 	if w > 0 {
 		in.p.mu.Lock()
 		drop := min(w, len(in.p.buf))
+		wasWritable := in.p.writableLocked()
 		in.p.buf = in.p.buf[drop:]
 		if len(in.p.buf) == 0 {
 			in.p.buf = nil
 		}
 		c.recordPipeRead(in.p, drop)
-		in.p.changed.Notify()
-		in.p.writeWake.Notify()
+		in.p.wakeAfterReadLocked(wasWritable)
 		in.p.mu.Unlock()
 		return w, nil
 	}

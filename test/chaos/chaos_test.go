@@ -184,9 +184,11 @@ var resendsRE = regexp.MustCompile(`[a-z]+ resends: [0-9]+`)
 // podRetriesRE finds the counts podnet.c prints on stderr.
 var podRetriesRE = regexp.MustCompile(`podnet retries: tcp ([0-9]+) udp ([0-9]+)`)
 
-// checkPodRetries fails t unless the kills made both the workload and
-// its outside client retry: a network workload that passed without a
-// retry did not test recovery.
+// checkPodRetries fails t unless the kills made the workload or its
+// outside client retry: a network workload that passed without a retry
+// did not test recovery. (Which side retries depends on where the kills
+// land: a connect in flight is simply made again on the new server, so
+// even 20 kills may leave the TCP exchanges without a retry.)
 func checkPodRetries(t *testing.T, got Outcome) {
 	t.Helper()
 	m := podRetriesRE.FindStringSubmatch(got.Stderr)
@@ -195,8 +197,8 @@ func checkPodRetries(t *testing.T, got Outcome) {
 		return
 	}
 	t.Logf("retries over %d kills (%d recoveries): tcp %s, udp %s, outside client %d", got.Kills, len(pauseRE.FindAllString(got.ClientLog, -1)), m[1], m[2], got.PeerRetries)
-	if got.Kills >= 5 && (m[1] == "0" || got.PeerRetries == 0) {
-		t.Errorf("%d kills, yet the TCP exchanges retried %s times and the outside client %d: the kills missed the connections", got.Kills, m[1], got.PeerRetries)
+	if got.Kills >= 5 && m[1] == "0" && m[2] == "0" && got.PeerRetries == 0 {
+		t.Errorf("%d kills, yet neither the workload nor its outside client retried: the kills missed the network", got.Kills)
 	}
 }
 

@@ -15,6 +15,10 @@
 // Dependencies: the standard library only. It imports nothing of the
 // server.
 //
-// Lock order: Tracker.mu is a leaf; references are dropped by the caller
-// after it (End and Announce say when).
+// Who imports it: the server package. The leaves below the subsystems
+// (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
+//
+// Lock order: Tracker.mu is a leaf in clientState.mu's order (taken with
+// or without it held); references are dropped by the caller after it (End
+// and Announce say when).
 package durable

@@ -16,6 +16,10 @@
 // Dependencies: package wake and golang.org/x/sys/unix. It imports
 // nothing of the server.
 //
-// Lock order: Table.mu is a leaf: Break calls its notify and changed
-// callbacks and waits with it released.
+// Who imports it: the server package. The leaves below the subsystems
+// (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
+//
+// Lock order: Table.mu is a leaf in clientState.mu's order (taken with or
+// without it held); Break calls its notify and changed callbacks and
+// waits with it released.
 package lease

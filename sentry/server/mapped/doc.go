@@ -15,7 +15,11 @@
 // Dependencies: golang.org/x/sys/unix only. It imports nothing of the
 // server; the server passes its replay hook in.
 //
-// Lock order: Table.mu is a leaf; descriptions are released (DecRef,
-// which may call the gofer) after it is dropped, and the changed hook
-// (replay.Tracker.mu, a leaf) is called under it.
+// Who imports it: the server package. The leaves below the subsystems
+// (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
+//
+// Lock order: Table.mu is a leaf in clientState.mu's order (taken with or
+// without it held); descriptions are released (DecRef, which may call the
+// gofer) after it is dropped, and the changed hook (replay.Tracker.mu, a
+// leaf) is called under it.
 package mapped

@@ -2,12 +2,15 @@
 // read end, a read does not (half a page read: no event at all), a read
 // that makes room for PIPE_BUF bytes wakes the write end, closing an end
 // wakes the other (LTP epoll_wait06). And a poll for POLLOUT on a full
-// pipe wakes when a reader empties it.
+// pipe wakes when a reader empties it; O_ASYNC on the read end signals
+// each write into an empty pipe, also after a read emptied it (LTP
+// fcntl31).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -68,6 +71,21 @@ int main(void) {
 	printf("poll for room: %d revents %#x\n", n, p.revents);
 	pthread_join(th, NULL);
 	wait_once("after the drain");
+
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	fcntl(fds[0], F_SETOWN, getpid());
+	fcntl(fds[0], F_SETSIG, SIGUSR1);
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_ASYNC);
+	for (int round = 1; round <= 3; round++) {
+		write(fds[1], "c", 1);
+		struct timespec ts = {5, 0};
+		int sig = sigtimedwait(&usr1, NULL, &ts);
+		printf("O_ASYNC write %d: signal %d\n", round, sig);
+		read(fds[0], buf, sizeof buf);
+	}
 
 	close(fds[1]);
 	wait_once("after closing the write end");
