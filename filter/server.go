@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/seccomp"
 )
 
@@ -48,6 +49,17 @@ func ServerRules() seccomp.SyscallRules {
 		unix.SYS_NEWFSTATAT: seccomp.MatchAll{},
 		unix.SYS_STATX:      seccomp.MatchAll{},
 		unix.SYS_UNAME:      seccomp.MatchAll{},
+	}))
+	// Call channels (transport/hop.go): a sealed memfd per channel, and
+	// flipcall's shared (not private) futex in its window.
+	r.Merge(seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{
+		unix.SYS_MEMFD_CREATE: seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING)},
+		unix.SYS_FCNTL: seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(unix.F_ADD_SEALS),
+			seccomp.EqualTo(unix.F_SEAL_SHRINK | unix.F_SEAL_SEAL)},
+		unix.SYS_FUTEX: seccomp.Or{
+			seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(linux.FUTEX_WAIT)},
+			seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(linux.FUTEX_WAKE)},
+		},
 	}))
 	return r
 }

@@ -77,7 +77,7 @@ func runResend(args []string) int {
 			continue
 		}
 		if *remove {
-			if err := os.Remove(p); err != nil {
+			if err := replaylog.RemoveLog(p); err != nil {
 				fmt.Fprintf(os.Stderr, "runsc-decoupled resend: %v\n", err)
 				code = 1
 			}

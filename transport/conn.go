@@ -696,6 +696,7 @@ func (c *StreamConn) heartbeatLoop() {
 				c.fail(fmt.Errorf("no heartbeat from the server for %v", silent.Round(time.Millisecond)))
 				return
 			}
+			c.closeIdleChannels(now)
 			hb := &pb.Heartbeat{UnixNanos: now.UnixNano()}
 			if c.opts.HeartbeatClocks != nil {
 				hb.Clocks = c.opts.HeartbeatClocks()

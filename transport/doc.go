@@ -32,10 +32,23 @@
 // arrived. Hello and Welcome carry the protocol version; a Welcome of
 // another version, or one that refuses, is ErrRefused.
 //
-// Dependencies: proto/sentrypb, grpc, protobuf. It must not import sentry/
-// or the command.
+// Call channels (hop.go, hopclient.go): on the framed wire over a Unix
+// socket, a client's synchronous calls may travel over shared-memory
+// packet windows (gVisor's flipcall), one call at a time per channel,
+// at most MaxChannels per session; the socket stays the control path.
+// Replies are folded in the server's order with the socket's messages
+// (counts both ways; docs/ARCHITECTURE.md, "The client-to-server hop").
+// The server's side is HopServer (the framed Session stream); the
+// client's is StreamConn.Channel, Channel.Call and PutChannel.
 //
-// Lock order: StreamConn.sendMu > frameWriter.mu; StreamConn.mu and mux.mu
-// are leaves (mux.handshaking is a semaphore, never held with a lock). No lock is held while a callback (OnPush, OnReply,
-// OnFarewell) runs.
+// Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
+// must not import sentry/ or the command.
+//
+// Lock order: StreamConn.sendMu > frameWriter.mu; hopOrder.mu >
+// frameWriter.mu (a server's socket write is counted under it);
+// StreamConn.mu (also hopClient's, which shuts channels down under it),
+// hopOrder.rmu (idem) and mux.mu are leaves (mux.handshaking is a
+// semaphore, never held with a lock). No lock is held while a callback
+// (OnPush, OnReply, OnFarewell) runs; a channel reply's OnReply runs
+// with hopClient.folding set, never concurrently with another.
 package transport

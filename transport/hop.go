@@ -46,14 +46,21 @@ import (
 // the server reads: the server copies the header and each chunk out once
 // and decodes only its copy; a bad datagram ends the channel.
 
-// hopWindow is the size of a channel's packet window.
-const hopWindow = 64 << 10
+// hopWindow is the size of a channel's packet window: a 64 KiB read or
+// write (a pipe's, a file's) fits in one datagram with its header. Only
+// the pages a call touches are memory.
+const hopWindow = 128 << 10
 
 // MaxChannels bounds the channels a session may hold: a client cannot
 // make the server map more shared memory (or keep more threads waiting
 // on a futex) than this. A client asking beyond it is refused and uses
 // the socket.
 const MaxChannels = 32
+
+// MaxChannelCall bounds a call sent over a channel (a reply may be as
+// large as a message on the socket): the server buffers at most this much
+// per channel. A larger call goes on the socket.
+const MaxChannelCall = 1 << 20
 
 // Datagram kinds.
 const (
@@ -357,7 +364,7 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 	for err == nil {
 		var sent uint64
 		var msg []byte
-		sent, _, msg, err = ch.h.recv(dl, hopCall, MaxMessageSize)
+		sent, _, msg, err = ch.h.recv(dl, hopCall, MaxChannelCall)
 		if err != nil {
 			return
 		}

@@ -298,7 +298,7 @@ func TestChannelLargeMessages(t *testing.T) {
 		t.Fatal("no channel")
 	}
 	defer c.PutChannel(ch)
-	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, 1 << 20} {
+	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, MaxChannelCall - 64} {
 		in := bytes.Repeat([]byte{byte(i + 1)}, size)
 		call := &pb.Call{Seq: uint64(i + 1), Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: in}}}}}
 		r, err := ch.Call(call, c.Sent())
@@ -312,6 +312,13 @@ func TestChannelLargeMessages(t *testing.T) {
 		if !bytes.Equal(out, bytes.Repeat(in, 2)) {
 			t.Fatalf("size %d: reply of %d bytes, want %d", size, len(out), 2*size)
 		}
+	}
+	big := &pb.Call{Seq: 100, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: make([]byte, MaxChannelCall)}}}}}
+	if _, err := ch.Call(big, c.Sent()); !errors.Is(err, ErrCallTooLarge) {
+		t.Fatalf("call of %d bytes: %v, want ErrCallTooLarge", MaxChannelCall, err)
+	}
+	if _, err := ch.Call(&pb.Call{Seq: 101, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+		t.Fatalf("the channel after a call too large: %v", err)
 	}
 }
 
@@ -468,7 +475,7 @@ func serveOne(server *hopEndpoint, handle func(*pb.Call)) error {
 		return err
 	}
 	for {
-		_, _, msg, err := server.recv(dl, hopCall, MaxMessageSize)
+		_, _, msg, err := server.recv(dl, hopCall, MaxChannelCall)
 		if err != nil {
 			return err
 		}
@@ -505,7 +512,7 @@ func TestChannelGarbage(t *testing.T) {
 		{"short", [][]byte{{1, 2, 3}}},
 		{"wrong kind", [][]byte{datagram(hopReply, uint32(len(callBytes)), callBytes)}},
 		{"unknown kind", [][]byte{datagram(99, 0, nil)}},
-		{"too large", [][]byte{datagram(hopCall, MaxMessageSize+1, nil)}},
+		{"too large", [][]byte{datagram(hopCall, MaxChannelCall+1, nil)}},
 		{"chunk past length", [][]byte{datagram(hopCall, 2, []byte{1, 2, 3})}},
 		{"not a Call", [][]byte{datagram(hopCall, 5, []byte{0xff, 0xff, 0xff, 0xff, 0xff})}},
 		{"empty continuation", [][]byte{datagram(hopCall, 10, []byte{1}), datagram(hopMore, 10, nil)}},
@@ -634,4 +641,36 @@ func voluntarySwitches() int64 {
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	return ru.Nvcsw
+}
+
+// TestChannelIdleClosed: a channel unused for channelIdle is closed (its
+// server goroutine ends); one in use stays.
+func TestChannelIdleClosed(t *testing.T) {
+	s := &hopServer{}
+	target := startHop(t, s)
+	c := dialHop(t, target, Options{Channels: true, HeartbeatInterval: 20 * time.Millisecond})
+	a, b := c.Channel(), c.Channel()
+	if a == nil || b == nil {
+		t.Fatal("no channel")
+	}
+	c.PutChannel(a)
+	s.mu.Lock()
+	st := s.streams[0]
+	s.mu.Unlock()
+	deadline := time.Now().Add(channelIdle + 10*time.Second)
+	for liveChannels(st) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d channels live %v after one was given back, want 1", liveChannels(st), channelIdle)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := b.Call(&pb.Call{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+		t.Fatalf("the channel in use: %v", err)
+	}
+	c.PutChannel(b)
+	if ch := c.Channel(); ch != b {
+		t.Fatal("the channel given back last is not reused")
+	} else {
+		c.PutChannel(ch)
+	}
 }

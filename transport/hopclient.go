@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -33,10 +35,12 @@ type hopClient struct {
 	// idle are the open channels no call uses; all are every open one.
 	idle []*Channel
 	all  map[*Channel]struct{}
-	// opening says a channel is being opened (one at a time); refused
-	// that the server refused one or opening failed: none is asked for
-	// again on this connection.
-	opening, refused bool
+	// opening says a channel is being opened (one at a time).
+	opening bool
+	// noOpenUntil is set when the server refused a channel or opening
+	// failed: none is asked for before it (the server may still count
+	// channels the client closed a moment ago).
+	noOpenUntil time.Time
 	// lastID numbers ChannelOpen requests; grants are their waiters.
 	lastID uint64
 	grants map[uint64]chan grantResult
@@ -178,6 +182,36 @@ type Channel struct {
 	enc []byte
 	// broken says the channel failed (its connection is dead).
 	broken bool
+	// idleSince is when it was last given back. Protected by
+	// StreamConn.mu.
+	idleSince time.Time
+}
+
+// channelIdle is how long a channel may stay unused before the client
+// closes it: each open one parks a thread of the server on its futex.
+const channelIdle = 2 * time.Second
+
+// closeIdleChannels closes the channels unused since before now -
+// channelIdle (the heartbeat loop calls it).
+func (c *StreamConn) closeIdleChannels(now time.Time) {
+	if !c.hop.enabled {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.hop.idle[:0]
+	for _, ch := range c.hop.idle {
+		if now.Sub(ch.idleSince) < channelIdle {
+			kept = append(kept, ch)
+			continue
+		}
+		delete(c.hop.all, ch)
+		// Its server goroutine sees the shutdown and ends.
+		ch.h.ep.Shutdown()
+		ch.h.ep.Destroy()
+	}
+	clear(c.hop.idle[len(kept):])
+	c.hop.idle = kept
 }
 
 // Channel returns an idle call channel of c, opening one if none is idle
@@ -198,7 +232,7 @@ func (c *StreamConn) Channel() *Channel {
 		c.mu.Unlock()
 		return ch
 	}
-	if c.hop.refused || c.hop.opening || len(c.hop.all) >= MaxChannels {
+	if c.hop.opening || len(c.hop.all) >= MaxChannels || (!c.hop.noOpenUntil.IsZero() && time.Now().Before(c.hop.noOpenUntil)) {
 		c.mu.Unlock()
 		return nil
 	}
@@ -216,7 +250,7 @@ func (c *StreamConn) Channel() *Channel {
 	c.hop.opening = false
 	delete(c.hop.grants, id)
 	if err != nil {
-		c.hop.refused = true
+		c.hop.noOpenUntil = time.Now().Add(channelIdle)
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -292,6 +326,7 @@ func (c *StreamConn) granted(g *pb.ChannelGrant) {
 func (c *StreamConn) PutChannel(ch *Channel) {
 	c.mu.Lock()
 	if !ch.broken && c.err == nil {
+		ch.idleSince = time.Now()
 		c.hop.idle = append(c.hop.idle, ch)
 		c.mu.Unlock()
 		return
@@ -302,11 +337,15 @@ func (c *StreamConn) PutChannel(ch *Channel) {
 	ch.h.ep.Destroy()
 }
 
+// ErrCallTooLarge is a call larger than MaxChannelCall: nothing was sent;
+// send it on the socket.
+var ErrCallTooLarge = errors.New("call larger than a channel takes")
+
 // Call sends call (its Seq set) over the channel and returns its reply
 // once OnReply has folded it in order. sent is c.Sent() read after every
 // message the call must follow was sent. The error is ErrConnDead if the
 // connection died (or the channel broke, which kills the connection: the
-// recovery re-sends the call).
+// recovery re-sends the call), or ErrCallTooLarge (nothing sent).
 func (ch *Channel) Call(call *pb.Call, sent uint64) (*pb.Reply, error) {
 	c := ch.c
 	var err error
@@ -316,6 +355,9 @@ func (ch *Channel) Call(call *pb.Call, sent uint64) (*pb.Reply, error) {
 	}
 	if cap(ch.enc) > maxKeptBuffer {
 		defer func() { ch.enc = nil }()
+	}
+	if len(ch.enc) > MaxChannelCall {
+		return nil, ErrCallTooLarge
 	}
 	dl, err := ch.h.send(hopCall, sent, 0, ch.enc)
 	if err != nil {

@@ -6106,8 +6106,7 @@ func (*StateRecord_Pty) isStateRecord_Value() {}
 
 // PtyState is a pseudo-terminal pair of the sandbox's /dev/pts (package
 // sentry/server/pty): what a restored server rebuilds it from. Which of
-// its ends are open is in the PTY FileStates; the bytes queued in its
-// line discipline are not kept.
+// its ends are open is in the PTY FileStates.
 type PtyState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Index int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -6123,7 +6122,14 @@ type PtyState struct {
 	FgPgrp int32 `protobuf:"varint,6,opt,name=fg_pgrp,json=fgPgrp,proto3" json:"fg_pgrp,omitempty"`
 	// slave_closed says the last slave description closed (the master
 	// then reads EIO until a slave is opened again).
-	SlaveClosed   bool `protobuf:"varint,7,opt,name=slave_closed,json=slaveClosed,proto3" json:"slave_closed,omitempty"`
+	SlaveClosed bool `protobuf:"varint,7,opt,name=slave_closed,json=slaveClosed,proto3" json:"slave_closed,omitempty"`
+	// The queues: input is what the slave may read, line_ends the offsets
+	// in input where canonical lines end (an end at 0 is an EOF), line the
+	// canonical line being edited, output what the master may read.
+	Input         []byte  `protobuf:"bytes,8,opt,name=input,proto3" json:"input,omitempty"`
+	LineEnds      []int32 `protobuf:"varint,9,rep,packed,name=line_ends,json=lineEnds,proto3" json:"line_ends,omitempty"`
+	Line          []byte  `protobuf:"bytes,10,opt,name=line,proto3" json:"line,omitempty"`
+	Output        []byte  `protobuf:"bytes,11,opt,name=output,proto3" json:"output,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6205,6 +6211,34 @@ func (x *PtyState) GetSlaveClosed() bool {
 		return x.SlaveClosed
 	}
 	return false
+}
+
+func (x *PtyState) GetInput() []byte {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *PtyState) GetLineEnds() []int32 {
+	if x != nil {
+		return x.LineEnds
+	}
+	return nil
+}
+
+func (x *PtyState) GetLine() []byte {
+	if x != nil {
+		return x.Line
+	}
+	return nil
+}
+
+func (x *PtyState) GetOutput() []byte {
+	if x != nil {
+		return x.Output
+	}
+	return nil
 }
 
 // MountState is one mount of the sandbox's mount table (the fixed root,
@@ -9620,7 +9654,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bsysv_ids\x18q \x01(\v2!.runscdecoupled.sentry.v1.SysvIdsH\x00R\asysvIds\x12=\n" +
 	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mount\x127\n" +
 	"\x03pty\x18\xd7\x02 \x01(\v2\".runscdecoupled.sentry.v1.PtyStateH\x00R\x03ptyB\a\n" +
-	"\x05value\"\xba\x01\n" +
+	"\x05value\"\x99\x02\n" +
 	"\bPtyState\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x18\n" +
 	"\atermios\x18\x02 \x01(\fR\atermios\x12\x18\n" +
@@ -9628,7 +9662,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06locked\x18\x04 \x01(\bR\x06locked\x12\x10\n" +
 	"\x03sid\x18\x05 \x01(\x05R\x03sid\x12\x17\n" +
 	"\afg_pgrp\x18\x06 \x01(\x05R\x06fgPgrp\x12!\n" +
-	"\fslave_closed\x18\a \x01(\bR\vslaveClosed\"\x96\x03\n" +
+	"\fslave_closed\x18\a \x01(\bR\vslaveClosed\x12\x14\n" +
+	"\x05input\x18\b \x01(\fR\x05input\x12\x1b\n" +
+	"\tline_ends\x18\t \x03(\x05R\blineEnds\x12\x12\n" +
+	"\x04line\x18\n" +
+	" \x01(\fR\x04line\x12\x16\n" +
+	"\x06output\x18\v \x01(\fR\x06output\"\x96\x03\n" +
 	"\n" +
 	"MountState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x1b\n" +

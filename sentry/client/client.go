@@ -66,6 +66,10 @@ type Config struct {
 	// Wire selects how calls travel to the server (default
 	// transport.WireAuto: the framed wire on unix: targets, else gRPC).
 	Wire transport.Wire
+	// Channels lets the threads' synchronous calls use call channels
+	// (shared memory, transport/hop.go) where the wire allows: the
+	// framed wire on a Unix socket.
+	Channels bool
 	// TLS secures TCP servers with mutual TLS when it names files.
 	TLS transport.TLSFiles
 	// Grace is how long a recovery keeps retrying one server before

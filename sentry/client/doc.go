@@ -103,7 +103,13 @@
 // reply, and on a server's death blocks new calls, reconnects (the same
 // server within the grace period, else the next), sends Restore, the
 // Rewrites of writes not yet durable and the calls that were in flight
-// with their original seqs, then lets calls go out again.
+// with their original seqs, then lets calls go out again. With
+// Config.Channels, a thread's system call takes a call channel of the
+// current connection when one is free (remoteSession.channelFor,
+// transport/hop.go) instead of the socket: it is in flight like any
+// other, its reply is folded by the transport in order with the socket's
+// messages, and if the connection dies the recovery re-sends it on the
+// new connection's socket.
 //
 // Lock order: remoteSession.mu > remoteSession.imu (a leaf, also taken
 // from the transport's receiving goroutine); replaylog.Log.mu is taken

@@ -202,6 +202,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		DeadAfter:         c.cfg.DeadAfter,
 		Wire:              c.cfg.Wire,
 		TLS:               c.cfg.TLS,
+		Channels:          c.cfg.Channels,
 	}
 	return s
 }
@@ -333,7 +334,12 @@ func (s *remoteSession) forget(p *pending) {
 // Call sends c (assigning its seq) and waits for its reply, across
 // server failures.
 func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error) {
+	hop, hopConn := s.channelFor(c)
 	s.mu.Lock()
+	if hop != nil && (s.recovering || s.conn != hopConn) {
+		hopConn.PutChannel(hop)
+		hop = nil
+	}
 	for s.recovering && s.fatal == nil {
 		ready := s.ready
 		s.mu.Unlock()
@@ -347,6 +353,9 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	if s.fatal != nil {
 		err := s.fatal
 		s.mu.Unlock()
+		if hop != nil {
+			hopConn.PutChannel(hop)
+		}
 		return nil, err
 	}
 	s.seq++
@@ -356,9 +365,29 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
 	s.imu.Unlock()
-	// A failed send leaves ch nil: the call waits for the recovery,
-	// which re-sends it.
-	p.ch, _ = s.conn.Go(c)
+	if hop != nil {
+		// Over the call channel, after every message sent on the
+		// socket so far (posted calls of lower seqs among them).
+		sent := s.conn.Sent()
+		s.mu.Unlock()
+		r, err := hop.Call(c, sent)
+		hopConn.PutChannel(hop)
+		if err == nil {
+			return r, nil
+		}
+		s.mu.Lock()
+		if errors.Is(err, transport.ErrCallTooLarge) && p.gen == s.connGen && !s.recovering {
+			// channelFor's bound on the inputs makes this rare: the
+			// socket takes it (a recovery would re-send it anyway).
+			p.ch, _ = s.conn.Go(c)
+		}
+		// Else the connection died (ErrConnDead): the recovery re-sends
+		// the call, as below.
+	} else {
+		// A failed send leaves ch nil: the call waits for the recovery,
+		// which re-sends it.
+		p.ch, _ = s.conn.Go(c)
+	}
 	ch, conn, gen := p.ch, p.conn, p.gen
 	s.mu.Unlock()
 
@@ -423,6 +452,26 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 		}
 		s.mu.Unlock()
 	}
+}
+
+// channelFor returns a call channel of the current connection for c, a
+// thread's system call, and that connection; nil if channels are off,
+// c is not such a call, or none is free (transport.StreamConn.Channel).
+func (s *remoteSession) channelFor(c *pb.Call) (*transport.Channel, *transport.StreamConn) {
+	if !s.opts.Channels || c.GetSyscall() == nil || c.Tid == 0 || inputBytes(c) > transport.MaxChannelCall/2 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	conn := s.conn
+	ok := !s.recovering && s.fatal == nil && conn != nil && conn.ChannelsEnabled()
+	s.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	if ch := conn.Channel(); ch != nil {
+		return ch, conn
+	}
+	return nil, nil
 }
 
 // Post sends c (assigning its seq) without waiting for its reply, which

@@ -16,9 +16,13 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -71,6 +75,9 @@ type clientState struct {
 	// sender delivers a message to the client's stream, or is nil while no
 	// stream is attached. Protected by sendMu.
 	sender func(*sentrypb.ServerMessage) error
+	// hopRoutes maps the seq of a call that came over a call channel to
+	// where its reply goes (hop.go). Protected by sendMu.
+	hopRoutes map[uint64]*hopRoute
 
 	// stdio describes the client's fds 0-2 (from Hello). Immutable.
 	stdio [3]*sentrypb.StdioInfo
@@ -78,8 +85,9 @@ type clientState struct {
 	stdin stdinState
 	// vfs is the client's mount namespace. Immutable pointer.
 	vfs *vfs
-	// maps holds files the client maps (exec images, mmap); own lock.
-	maps mappingTable
+	// maps holds files the client maps (exec images, mmap; package
+	// mapped); own lock. Immutable pointer.
+	maps *mapped.Table[*file]
 	// fifos holds the pipes of the FIFOs the client has open; own lock.
 	fifos fifoTable
 	// mem is the memory account of the client's buffering objects
@@ -96,16 +104,17 @@ type clientState struct {
 	// that processes attaching one at once make it once. Held across
 	// gofer RPCs, never with mu.
 	segFileMu sync.Mutex
-	// leases holds the file leases and lease-break-time (leases.go).
-	// Immutable pointer.
-	leases *leaseTable
+	// leases holds the file leases and lease-break-time (package lease;
+	// the calls in leases.go). Immutable pointer.
+	leases *lease.Table[*file]
 	// sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
 	// own lock.
 	sysctl sysctls
 	// trk collects changes of the replay state (state.go); own lock.
 	trk *stateTracker
-	// dur tracks writes not yet durable (durable.go); own lock.
-	dur durability
+	// dur tracks writes not yet durable (package durable; the flusher in
+	// durable.go); own lock. Immutable pointer.
+	dur *durable.Tracker[*file]
 	// releases queues gofer handles to release; own lock. Immutable
 	// pointer.
 	releases *goferclient.ReleaseQueue
@@ -113,7 +122,7 @@ type clientState struct {
 	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
 	// Immutable.
-	clocks appClocks
+	clocks ktimer.Clocks
 
 	// mu is the kernel lock: it protects the process tree, threads, signal
 	// dispositions, credentials, fs contexts and the tty state below.
@@ -200,7 +209,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		procs:    make(map[int32]*process),
 		threads:  make(map[int32]*thread),
 		trk:      newStateTracker(),
-		clocks:   newAppClocks(hello.Clocks),
+		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 	}
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
@@ -208,8 +217,8 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
 	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
 	k.ptys.Changed = k.trk.touchPty
-	k.leases = newLeaseTable()
-	k.dur.init()
+	k.leases = lease.NewTable[*file]()
+	k.dur = durable.NewTracker[*file]()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
 			k.stdio[si.Fd] = si
@@ -230,7 +239,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		cancel()
 		return nil, err
 	}
-	k.maps.init(k.trk)
+	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
 	v, err := newVFS(k)
 	if err != nil {
 		cancel()
@@ -308,11 +317,11 @@ func (k *clientState) destroy() {
 	}
 	k.mu.Lock()
 	for _, f := range k.rewrites {
-		d.fns = append(d.fns, f.decRef)
+		d.fns = append(d.fns, f.DecRef)
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.releaseAll, k.maps.releaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
+	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()
@@ -335,9 +344,17 @@ func (k *clientState) forgetOrigins() {
 // enqueue routes a call: Start and file-mapping calls run on their own
 // goroutine; a thread's calls run in order on that thread's worker, which
 // for a call in inlineSyscalls arriving while the thread has nothing
-// queued is the caller itself. It is called only by the session's
-// receiving goroutine.
-func (k *clientState) enqueue(call *sentrypb.Call) {
+// queued is the caller itself. It is called by the session's receiving
+// goroutine, and by a call channel's goroutine (enqueueCall, hop.go) only
+// once the receiving goroutine handled the messages sent before the
+// call: so the receiving goroutine never finds a channel's call queued
+// behind its inline one.
+func (k *clientState) enqueue(call *sentrypb.Call) { k.enqueueCall(call, false) }
+
+// enqueueCall is enqueue; runHere says the caller (a call channel's
+// goroutine, waiting for this call's reply) runs the thread's calls
+// itself when no worker does.
+func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 	switch call.Op.(type) {
 	case *sentrypb.Call_Rewrite:
 		// Rewrites run in order, one at a time: they may overlap.
@@ -386,7 +403,7 @@ func (k *clientState) enqueue(call *sentrypb.Call) {
 	if !t.running {
 		t.running = true
 		k.workers.Add(1)
-		if inlineCall(call) {
+		if runHere || inlineCall(call) {
 			// t's queue holds just this call, and only this (receiving)
 			// goroutine adds to it: the worker returns after it. Running
 			// it here saves a goroutine start and a hand-off per call.
@@ -570,7 +587,7 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.pageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
-			k.maps.release(op.FileRelease.FileIds)
+			k.maps.Release(op.FileRelease.FileIds)
 		}
 	case *sentrypb.Call_Restore:
 		k.resentBelow.Store(call.Seq)

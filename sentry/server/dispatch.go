@@ -146,7 +146,7 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	impl, ok := f.impl.(T)
 	if !ok {
 		path := f.isPath()
-		f.decRef()
+		f.DecRef()
 		if path {
 			return nil, none, unix.EBADF
 		}

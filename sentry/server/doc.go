@@ -160,6 +160,23 @@
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //
+// # Packages (docs/ARCHITECTURE.md, "The remote sentry's packages")
+//
+// This package is the front (Server, Config, sessions, grants, dispatch)
+// and, until the split by subsystem is done, the kernel core: client
+// state, processes, fd tables, open file descriptions, dentries, the
+// file kinds' glue, the system call handlers, the replay records and
+// Restore. Below it, importing nothing of it:
+//
+//   - subsystem objects, generic over this package's owner types or told
+//     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
+//     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated);
+//   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
+//     handlebind, seqguard, workpool.
+//
+// A subsystem may import a leaf, never this package nor another layer
+// above it.
+//
 // # Dependencies
 //
 // proto/sentrypb (the client protocol), proto/goferpb (files: the server has
@@ -183,27 +200,28 @@
 //
 // Replay state is captured by package replay and derived in state.go:
 // code that changes a process, thread, fd slot, file description, fs
-// context, signal handler table, pipe, mapped file, timer, lock set,
-// SysV object or mount only touches it (stateTracker.touch, one typed
-// entry point over a replay.Tracker); every reply or push sent afterwards carries the current
-// value of each touched object, derived by deriveRecordLocked (full value,
-// keyed by a statekey.Key; deleted when gone), in Reply.state or in a
-// StateUpdate push sent just before the push. File offsets, pipe counters
-// and WriteStates are instead committed with the reply of the call that
-// made them (callEffects), so a call whose reply was lost in a crash is
-// not counted twice when the client re-sends it; so are the changes of
-// semop, msgsnd and msgrcv (sysvipc.Registry.Commit). Ids of descriptions,
-// fd tables, fs contexts, signal tables and pipes are assigned when first
-// reported. The gofer file handles in the records a client receives are
-// bound to it (package handlebind: a tag under the gofer's binding key), and
-// checked when they come back. restore.go rebuilds a client from a
-// Restore and applies Rewrites (in arrival order, one at a time); durable.go tracks writes
-// until a gofer fsync (one batched Fsync per flusher pass) and pushes
-// Durable. Every gofer mutation carries
-// Origin{principal/client_id, seq, part} for the gofer's reply cache; a call re-sent
-// after a Restore (seq below the Restore's) whose effect is already
-// visible (EEXIST, ENOENT) is passed to the gofer anyway, so that the
-// cache answers it as the first execution did.
+// context, signal handler table, pipe, mapped file, timer, lock set, SysV
+// object or mount only touches it (stateTracker.touch, one typed entry
+// point over a replay.Tracker); every reply or push sent afterwards
+// carries the current value of each touched object, derived by
+// deriveRecordLocked (full value, keyed by a statekey.Key; deleted when
+// gone), in Reply.state or in a StateUpdate push sent just before the
+// push. File offsets, pipe counters and WriteStates are instead committed
+// with the reply of the call that made them (callEffects), so a call
+// whose reply was lost in a crash is not counted twice when the client
+// re-sends it; so are the changes of semop, msgsnd and msgrcv
+// (sysvipc.Registry.Commit). Ids of descriptions, fd tables, fs contexts,
+// signal tables and pipes are assigned when first reported. The gofer
+// file handles in the records a client receives are bound to it (package
+// handlebind: a tag under the gofer's binding key), and checked when they
+// come back. restore.go rebuilds a client from a Restore and applies
+// Rewrites (in arrival order, one at a time); package durable tracks
+// writes until a gofer fsync (durable.go: one batched Fsync per flusher
+// pass) and pushes Durable. Every gofer mutation carries
+// Origin{principal/client_id, seq, part} for the gofer's reply cache; a
+// call re-sent after a Restore (seq below the Restore's) whose effect is
+// already visible (EEXIST, ENOENT) is passed to the gofer anyway, so that
+// the cache answers it as the first execution did.
 //
 // The gofer connection is package goferclient (its doc.go): one
 // persistent call stream, handles that survive a gofer restart, donated
@@ -224,14 +242,17 @@
 //	file.mu                      (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientState.sendMu         (serializes stream sends; taken before
-//	                              clientState.mu to build state records)
+//	                              clientState.mu to build state records;
+//	                              also routes call channels' replies,
+//	                              hop.go, stamped under it: the
+//	                              transport's locks come after it)
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdTable.mu
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      fifoTable.mu           (before pipe.mu)
 //	      pipe.mu, stdinState.mu (any stdio set's)
-//	      vfs.mu, mappingTable.mu
+//	      vfs.mu, mapped.Table.mu
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
@@ -242,10 +263,10 @@
 //	                                       its Changed hook takes
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
-//	      replay.Tracker.mu, durability.mu, procQueries.mu  (leaves)
-//	      leaseTable.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
+//	      replay.Tracker.mu, durable.Tracker.mu, procQueries.mu  (leaves)
+//	      lease.Table.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
-//	                              dropping leaseTable.mu)
+//	                              dropping lease.Table.mu)
 //
 //	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
 //	                              under no lock of the package and never
@@ -269,7 +290,7 @@
 // mirror) nests inside clientState.mu and outside gVisor's endpoint
 // locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
-// notifications take only kobj.Watch.mu (a leaf); sockTimeouts.mu (a
+// notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
 // socket's SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection
 // lost with a server) and the inet files' backlog mutexes are leaves; a
 // host socket's readiness comes from gVisor's fdnotifier goroutine,

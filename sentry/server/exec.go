@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -31,160 +31,19 @@ const (
 	maxPhnum = 1024
 )
 
-// mappedFile is a file the client maps (an exec image or a file mmap),
-// read with PageRead and, when mapped shared and writable, written back
-// with PageWrite.
-type mappedFile struct {
-	id uint64
-	f  *file
-	// wf is a writable description of the file, set (with a reference)
-	// the first time the client maps it shared from a writable fd:
-	// PageWrite writes through it. Protected by mappingTable.mu.
-	wf *file
-	// key is the file's identity and version as last seen (at mmap, or
-	// after a change this client made). Protected by mappingTable.mu.
-	key  fileKey
-	refs int
+// mappedKey is the contents key of the file st describes.
+func mappedKey(st *goferpb.Stat) mapped.Key {
+	return mapped.Key{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.MtimeNs}
 }
 
-// fileKey identifies file contents, so that every process mapping the same
-// unchanged binary gets the same file_id and shares the client's cached
-// pages.
-type fileKey struct {
-	dev, ino, size uint64
-	mtime          int64
-}
-
-// mappingTable maps file_ids to files. Each id handed out (in an ExecPlan
-// image or interp, or an MmapPlan) counts one reference; each id listed in
-// FileRelease drops one.
-type mappingTable struct {
-	// trk receives changes (MappedFileState). Immutable.
-	trk *stateTracker
-	// mu protects the fields below. It is a leaf lock.
-	mu    sync.Mutex
-	last  uint64
-	byID  map[uint64]*mappedFile
-	byKey map[fileKey]*mappedFile
-	// released remembers the ids of released files by key (oldest first
-	// in releasedOrder, at most maxReleased), so that the same unchanged
-	// file mapped again gets its old id and the client, which keeps the
-	// pages of files it no longer maps, finds them.
-	released      map[fileKey]uint64
-	releasedOrder []fileKey
-}
-
-// maxReleased bounds mappingTable.released.
-const maxReleased = 1024
-
-// holds reports whether a mapped file has inode number ino.
-func (m *mappingTable) holds(ino uint64) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, mf := range m.byID {
-		if mf.key.ino == ino {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *mappingTable) init(trk *stateTracker) {
-	m.trk = trk
-	m.byID = make(map[uint64]*mappedFile)
-	m.byKey = make(map[fileKey]*mappedFile)
-	m.released = make(map[fileKey]uint64)
-}
-
-// add registers f (consuming the caller's reference) and returns its id.
-// sharedWrite says the client maps it shared from a writable description,
-// which PageWrite then writes through.
-func (m *mappingTable) add(f *file, st *goferpb.Stat, sharedWrite bool) uint64 {
-	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
-	m.mu.Lock()
-	mf := m.byKey[key]
-	if mf == nil {
-		// The client maps this file already, but saw another version
-		// (another process's write-back landed between this mmap's stat
-		// and its note in changed, or someone else changed the file): it
-		// keeps its id, so that the client has one page cache per file
-		// as Linux has one per inode; two would lose each other's stores.
-		if mf = m.liveLocked(st.Dev, st.Ino); mf != nil {
-			if m.byKey[mf.key] == mf {
-				delete(m.byKey, mf.key)
-			}
-			mf.key = key
-			m.byKey[key] = mf
-		}
-	}
-	if mf != nil {
-		mf.refs++
-		if sharedWrite && mf.wf == nil {
-			f.incRef()
-			mf.wf = f
-		}
-		m.mu.Unlock()
-		m.trk.touch(mappedID(mf.id))
-		f.decRef()
-		return mf.id
-	}
-	id, ok := m.released[key]
-	if !ok || m.byID[id] != nil {
-		m.last++
-		id = m.last
-	}
-	delete(m.released, key)
-	mf = &mappedFile{id: id, f: f, key: key, refs: 1}
-	if sharedWrite {
-		f.incRef()
-		mf.wf = f
-	}
-	m.byID[mf.id] = mf
-	m.byKey[key] = mf
-	m.mu.Unlock()
-	m.trk.touch(mappedID(mf.id))
-	return mf.id
-}
-
-// insert registers f under id with refs references (Restore), consuming
-// the caller's reference; a writable f also backs PageWrite.
-func (m *mappingTable) insert(id uint64, f *file, st *goferpb.Stat, refs int) {
-	key := fileKey{st.Dev, st.Ino, st.Size, st.MtimeNs}
-	m.mu.Lock()
-	if old := m.byID[id]; old != nil {
-		m.mu.Unlock()
-		f.decRef()
-		return
-	}
-	mf := &mappedFile{id: id, f: f, key: key, refs: max(refs, 1)}
-	if f.writable() {
-		f.incRef()
-		mf.wf = f
-	}
-	m.byID[id] = mf
-	if m.byKey[key] == nil {
-		m.byKey[key] = mf
-	}
-	m.last = max(m.last, id)
-	m.mu.Unlock()
-}
-
-// record describes mapped file id for the replay state.
-func (m *mappingTable) record(k *clientState, id uint64) *sentrypb.StateRecord {
-	m.mu.Lock()
-	mf := m.byID[id]
-	var f *file
-	var refs int
-	var size uint64
-	var writable bool
-	if mf != nil {
-		f, refs, size, writable = mf.f, mf.refs, mf.key.size, mf.wf != nil
-	}
-	m.mu.Unlock()
-	if f == nil {
+// mappedRecord describes mapped file id for the replay state.
+func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
+	ms, ok := k.maps.StateOf(id)
+	if !ok {
 		return deletedRec(statekey.Mapped(id))
 	}
-	st := &sentrypb.MappedFileState{FileId: id, Size: size, Refs: uint32(refs), Writable: writable}
+	f := ms.File
+	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
 	if g, ok := f.impl.(*goferFile); ok {
 		st.FileHandle = g.fh
 	}
@@ -194,140 +53,16 @@ func (m *mappingTable) record(k *clientState, id uint64) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
 
-// get returns a reference to the file with id.
-func (m *mappingTable) get(id uint64) (*file, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mf := m.byID[id]
-	if mf == nil {
-		return nil, unix.EBADF
-	}
-	mf.f.incRef()
-	return mf.f, nil
-}
-
-// getWritable returns a reference to the writable description of id.
-func (m *mappingTable) getWritable(id uint64) (*file, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mf := m.byID[id]
-	if mf == nil {
-		return nil, unix.EBADF
-	}
-	if mf.wf == nil {
-		return nil, unix.EACCES
-	}
-	mf.wf.incRef()
-	return mf.wf, nil
-}
-
-// liveLocked returns a mapped file with device dev and inode number ino,
-// or nil. Precondition: m.mu is held.
-func (m *mappingTable) liveLocked(dev, ino uint64) *mappedFile {
-	for _, mf := range m.byID {
-		if mf.key.dev == dev && mf.key.ino == ino {
-			return mf
-		}
-	}
-	return nil
-}
-
-// writablesOf returns references to the writable descriptions of the
-// mapped files with inode number ino (PageWrite's).
-func (m *mappingTable) writablesOf(ino uint64) []*file {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*file
-	for _, mf := range m.byID {
-		if mf.wf != nil && mf.key.ino == ino {
-			mf.wf.incRef()
-			out = append(out, mf.wf)
-		}
-	}
-	return out
-}
-
-// changed notes that this client changed bytes [off, off+n) of the file
-// st describes (its state after the change): every mapped id of that file
-// takes st's size and mtime as its version, so that a later mmap of the
-// file shares the client's page cache, and the ids other than except are
-// returned for the reply, so that the client updates its cached pages.
-func (m *mappingTable) changed(st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// mappedChanges notes that this client changed bytes [off, off+n) of the
+// file st describes (its state after the change), and returns the
+// changes of the mapped ids other than except for the reply
+// (mapped.Table.Changed).
+func (k *clientState) mappedChanges(st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
 	var out []*sentrypb.MappedFileChange
-	for _, mf := range m.byID {
-		if mf.key.ino != st.Ino || mf.key.dev != st.Dev {
-			continue
-		}
-		if m.byKey[mf.key] == mf {
-			delete(m.byKey, mf.key)
-		}
-		mf.key.size, mf.key.mtime = st.Size, st.MtimeNs
-		if cur := m.byKey[mf.key]; cur == nil || cur.id < mf.id {
-			m.byKey[mf.key] = mf
-		}
-		if mf.id != except {
-			out = append(out, &sentrypb.MappedFileChange{FileId: mf.id, Offset: off, Length: n, Size: st.Size})
-		}
+	for _, id := range k.maps.Changed(mappedKey(st), except) {
+		out = append(out, &sentrypb.MappedFileChange{FileId: id, Offset: off, Length: n, Size: st.Size})
 	}
 	return out
-}
-
-// release drops one reference per listed id.
-func (m *mappingTable) release(ids []uint64) {
-	var drop []*file
-	m.mu.Lock()
-	for _, id := range ids {
-		mf := m.byID[id]
-		if mf == nil {
-			continue
-		}
-		mf.refs--
-		m.trk.touch(mappedID(id))
-		if mf.refs <= 0 {
-			delete(m.byID, id)
-			if m.byKey[mf.key] == mf {
-				delete(m.byKey, mf.key)
-			}
-			m.rememberLocked(mf.key, id)
-			drop = append(drop, mf.f)
-			if mf.wf != nil {
-				drop = append(drop, mf.wf)
-			}
-		}
-	}
-	m.mu.Unlock()
-	for _, f := range drop {
-		f.decRef()
-	}
-}
-
-// rememberLocked records that id, of the file version key, was released.
-// Precondition: m.mu is held.
-func (m *mappingTable) rememberLocked(key fileKey, id uint64) {
-	if _, ok := m.released[key]; !ok {
-		m.releasedOrder = append(m.releasedOrder, key)
-	}
-	m.released[key] = id
-	for len(m.releasedOrder) > maxReleased {
-		delete(m.released, m.releasedOrder[0])
-		m.releasedOrder = m.releasedOrder[1:]
-	}
-}
-
-func (m *mappingTable) releaseAll() {
-	m.mu.Lock()
-	all := m.byID
-	m.byID = map[uint64]*mappedFile{}
-	m.byKey = map[fileKey]*mappedFile{}
-	m.mu.Unlock()
-	for _, mf := range all {
-		mf.f.decRef()
-		if mf.wf != nil {
-			mf.wf.decRef()
-		}
-	}
 }
 
 // maxPageRead bounds one PageRead.
@@ -337,11 +72,11 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	if pr == nil {
 		return unix.EINVAL
 	}
-	f, err := k.maps.get(pr.FileId)
+	f, err := k.maps.Get(pr.FileId)
 	if err != nil {
 		return err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	h, ok := handleOfFile(f)
 	if !ok {
 		return unix.EBADF
@@ -389,11 +124,11 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	}
 	k.mem.Force(int64(len(pw.Data)))
 	defer k.mem.Release(int64(len(pw.Data)))
-	f, err := k.maps.getWritable(pw.FileId)
+	f, err := k.maps.GetWritable(pw.FileId)
 	if err != nil {
 		return err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if _, ok := f.impl.(*goferFile); !ok {
 		return unix.EBADF
 	}
@@ -459,7 +194,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, acc)
 	st, err := k.vfs.goferStat(h)
 	if err != nil {
-		f.decRef()
+		f.DecRef()
 		return nil, nil, err
 	}
 	return f, st, nil
@@ -522,7 +257,7 @@ type execPlan struct {
 	noNewPrivs bool
 }
 
-func (k *clientState) abandonPlan(p *execPlan) { k.maps.release(p.ids) }
+func (k *clientState) abandonPlan(p *execPlan) { k.maps.Release(p.ids) }
 
 // planExec resolves filename from start and plans its exec with argv and
 // envp, following #! interpreters.
@@ -567,24 +302,24 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			return ep, err
 		}
 		if !mayExec(st, cr) {
-			f.decRef()
+			f.DecRef()
 			return ep, unix.EACCES
 		}
 		if k.inodeOpenForWrite(d.ino) {
-			f.decRef()
+			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
 		h, _ := handleOfFile(f)
 		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)
 		if err != nil {
-			f.decRef()
+			f.DecRef()
 			return ep, err
 		}
 		if depth == 0 {
 			ep.exe = d
 		}
 		if bytes.HasPrefix(hdr, []byte("#!")) {
-			f.decRef()
+			f.DecRef()
 			interp, arg, err := parseShebang(hdr)
 			if err != nil {
 				return ep, err
@@ -603,7 +338,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			continue
 		}
 		if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) {
-			f.decRef()
+			f.DecRef()
 			return ep, unix.ENOEXEC
 		}
 		img, interpPath, err := k.planImage(f, st)
@@ -679,7 +414,7 @@ func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, str
 	ra := &fileReaderAt{v: k.vfs, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
 	ef, err := elf.NewFile(ra)
 	if err != nil {
-		f.decRef()
+		f.DecRef()
 		if syserr.IsErrno(err) {
 			return nil, "", err
 		}
@@ -687,11 +422,11 @@ func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, str
 	}
 	img, interp, err := imageFromELF(ef, ra)
 	if err != nil {
-		f.decRef()
+		f.DecRef()
 		return nil, "", err
 	}
 	img.FileSize = st.Size
-	img.FileId = k.maps.add(f, st, false)
+	img.FileId = k.maps.Add(f, mappedKey(st), false)
 	return img, interp, nil
 }
 
@@ -825,7 +560,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 		closed := p.fds.removeIf(func(e fdEntry) bool { return e.cloexec })
 		d.fns = append(d.fns, func() {
 			for _, f := range closed {
-				f.decRef()
+				f.DecRef()
 			}
 		})
 	}

@@ -145,7 +145,7 @@ func (t *fdTable) get(fd int32) (*file, bool, error) {
 	if e.f == nil {
 		return nil, false, unix.EBADF
 	}
-	e.f.incRef()
+	e.f.IncRef()
 	return e.f, e.cloexec, nil
 }
 
@@ -156,7 +156,7 @@ func (t *fdTable) install(f *file, min int32, cloexec bool) (int32, error) {
 	fd, err := t.installLocked(f, min, cloexec)
 	t.mu.Unlock()
 	if err != nil {
-		f.decRef()
+		f.DecRef()
 	}
 	return fd, err
 }
@@ -189,16 +189,16 @@ func (t *fdTable) installPair(a, b *file, cloexec bool) (int32, int32, error) {
 	fa, err := t.installLocked(a, 0, cloexec)
 	if err != nil {
 		t.mu.Unlock()
-		a.decRef()
-		b.decRef()
+		a.DecRef()
+		b.DecRef()
 		return -1, -1, err
 	}
 	fb, err := t.installLocked(b, 0, cloexec)
 	if err != nil {
 		t.setLocked(int(fa), fdEntry{})
 		t.mu.Unlock()
-		a.decRef()
-		b.decRef()
+		a.DecRef()
+		b.DecRef()
 		return -1, -1, err
 	}
 	t.mu.Unlock()
@@ -214,7 +214,7 @@ func (t *fdTable) installAt(fd int32, f *file, cloexec, anyLimit bool) (*file, e
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fd < 0 || fd >= nrOpen || (!anyLimit && int(fd) >= t.limitLocked()) {
-		f.decRef()
+		f.DecRef()
 		return nil, unix.EBADF
 	}
 	old := t.entryLocked(int(fd)).f
@@ -252,7 +252,7 @@ func (t *fdTable) fork() *fdTable {
 	defer t.mu.Unlock()
 	n := &fdTable{refs: 1, fds: make([]fdEntry, len(t.fds)), trk: t.trk, locks: t.locks, limit: t.limit}
 	t.eachLocked(func(fd int, e fdEntry) {
-		e.f.incRef()
+		e.f.IncRef()
 		n.setLocked(fd, e)
 	})
 	n.next = t.next
@@ -294,7 +294,7 @@ func (k *clientState) dropFDTableLocked(tab *fdTable, d *deferred) {
 	files := tab.removeIf(func(fdEntry) bool { return true })
 	d.fns = append(d.fns, func() {
 		for _, f := range files {
-			f.decRef()
+			f.DecRef()
 		}
 	})
 }

@@ -33,7 +33,7 @@ func TestFDTableLimits(t *testing.T) {
 		return func() (int32, error) {
 			old, err := tab.installAt(fd, newf(), false, false)
 			if old != nil {
-				old.decRef()
+				old.DecRef()
 			}
 			return fd, err
 		}
@@ -71,7 +71,7 @@ func TestFDTableLimits(t *testing.T) {
 	if f, _, err := tab.get(1000000); err != nil {
 		t.Errorf("get 1000000: %v", err)
 	} else {
-		f.decRef()
+		f.DecRef()
 	}
 	if len(tab.fds) > denseFDs || len(tab.high) != 3 {
 		t.Errorf("table of %d dense and %d high entries", len(tab.fds), len(tab.high))
@@ -83,7 +83,7 @@ func TestFDTableLimits(t *testing.T) {
 	if f, err := child.remove(1000000); err != nil {
 		t.Errorf("remove 1000000: %v", err)
 	} else {
-		f.decRef()
+		f.DecRef()
 	}
 	if _, err := child.remove(1000000); err != unix.EBADF {
 		t.Errorf("remove 1000000 twice: %v, want EBADF", err)
@@ -96,19 +96,19 @@ func TestFDTableLimits(t *testing.T) {
 	big.setLimit(200000)
 	f := newf()
 	for i := 0; i < 200000; i++ {
-		f.incRef()
+		f.IncRef()
 		if _, err := big.install(f, 0, false); err != nil {
 			t.Fatalf("install %d: %v", i, err)
 		}
 	}
-	f.incRef()
+	f.IncRef()
 	if _, err := big.install(f, 0, false); err != unix.EMFILE {
 		t.Errorf("install into a full table: %v, want EMFILE", err)
 	}
 	if old, err := big.remove(150000); err != nil || old == nil {
 		t.Fatal(err)
 	}
-	f.incRef()
+	f.IncRef()
 	if fd, err := big.install(f, 0, false); fd != 150000 || err != nil {
 		t.Errorf("install after close(150000): %d %v", fd, err)
 	}

@@ -104,7 +104,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 		ch := p.changed.Wait()
 		p.mu.Unlock()
 		if err := c.block(ch, nil); err != nil {
-			f.decRef()
+			f.DecRef()
 			return nil, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -98,7 +99,7 @@ type file struct {
 	locks atomic.Pointer[filelock.Table[*fdTable, *file]]
 	// leases is set once the description took a lease (leases.go): its
 	// release then drops it. Set atomically.
-	leases atomic.Pointer[leaseTable]
+	leases atomic.Pointer[lease.Table[*file]]
 	// async is the description's owner, I/O signal and O_ASYNC watcher
 	// (leases.go); it has its own lock.
 	async fileAsync
@@ -116,7 +117,8 @@ func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 	return f
 }
 
-func (f *file) incRef() { f.refs.Add(1) }
+// IncRef takes a reference.
+func (f *file) IncRef() { f.refs.Add(1) }
 
 // inodeOpen reports whether the application has the gofer file with inode
 // number ino open: an fd of a process refers to it, or it is mapped. Open
@@ -142,7 +144,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 			return true
 		}
 	}
-	return k.maps.holds(ino)
+	return k.maps.Holds(ino)
 }
 
 // inodeOpenForWrite reports whether the application has the gofer file
@@ -151,9 +153,9 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 // i_writecount, which makes execve ETXTBSY). Descriptions of other
 // clients and of the host are not seen.
 func (k *clientState) inodeOpenForWrite(ino uint64) bool {
-	if wfs := k.maps.writablesOf(ino); len(wfs) > 0 {
+	if wfs := k.maps.WritablesOf(ino); len(wfs) > 0 {
 		for _, wf := range wfs {
-			wf.decRef()
+			wf.DecRef()
 		}
 		return true
 	}
@@ -178,11 +180,11 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 	return false
 }
 
-// decRef drops a reference; the last one releases the implementation. It
+// DecRef drops a reference; the last one releases the implementation. It
 // may make a gofer RPC: never call it holding clientState.mu.
-func (f *file) decRef() {
+func (f *file) DecRef() {
 	n := f.refs.Add(-1)
-	if n == 1 && f.d != nil && f.d.v != nil && f.d.v.k.dur.holds(f) {
+	if n == 1 && f.d != nil && f.d.v != nil && f.d.v.k.dur.Holds(f) {
 		// Only the durability tracker still holds it: the application
 		// closed it (inotify's close event).
 		f.d.v.k.inotifyClosed(f)
@@ -192,7 +194,7 @@ func (f *file) decRef() {
 			dropDescriptionLocks(lt, f)
 		}
 		if lt := f.leases.Load(); lt != nil {
-			lt.fileReleased(f)
+			dropLease(lt, f)
 		}
 		f.async.stopWatch()
 		f.impl.release()

@@ -333,12 +333,12 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer epf.decRef()
+	defer epf.DecRef()
 	tf, err := c.getFile(fd)
 	if err != nil {
 		return 0, err
 	}
-	defer tf.decRef()
+	defer tf.DecRef()
 	if epf.isPath() || tf.isPath() {
 		// An O_PATH descriptor is for the path only (Linux's fdget
 		// refuses it).
@@ -442,7 +442,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer epf.decRef()
+	defer epf.DecRef()
 	ep, ok := epf.impl.(*epollFile)
 	if !ok {
 		return 0, unix.EINVAL

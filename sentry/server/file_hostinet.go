@@ -36,7 +36,7 @@ type hostInetFile struct {
 	s *socket.HostInet
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock): the host socket
 	// is non-blocking, the server does the waiting.
-	timeo sockTimeouts
+	timeo socket.Timeouts
 	// lost is set by a restore for a connection lost with a server (own
 	// lock).
 	lost lostConn
@@ -186,7 +186,7 @@ func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, 
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(true), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -225,7 +225,7 @@ func (c *syscallCtx) hostRecv(f *file, s *hostInetFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from []byte
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(false), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, flags)
 		if err != nil {
 			return total, err
@@ -363,7 +363,7 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	s.mu.Unlock()
 	tab, err := c.fdTable()
 	if err != nil {
-		nf.decRef()
+		nf.DecRef()
 		return 0, err
 	}
 	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
@@ -389,7 +389,7 @@ func hostConnect(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != unix.EINPROGRESS || f.nonblock() {
 		return 0, err
 	}
-	_, err = c.blockOnUntil(f, s.s.Watch, false, s.timeo.deadline(true), func() (int64, error) {
+	_, err = c.blockOnUntil(f, s.s.Watch, false, s.timeo.Deadline(true), func() (int64, error) {
 		if s.s.Readiness()&(pollOut|pollErr|pollHup) == 0 {
 			return 0, unix.EAGAIN
 		}
@@ -498,7 +498,7 @@ func hostSockopt(c *syscallCtx, s *hostInetFile) (int64, error) {
 		// The server waits, not the host: the timeouts are the
 		// server's.
 		if get {
-			return c.putSockopt(s.timeo.get(name))
+			return c.putSockopt(s.timeo.Get(name))
 		}
 		n := int(int32(c.args[4]))
 		if n < 0 {
@@ -508,7 +508,7 @@ func hostSockopt(c *syscallCtx, s *hostInetFile) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return 0, s.timeo.set(name, v)
+		return 0, s.timeo.Set(name, v)
 	}
 	if level == unix.SOL_SOCKET && name == unix.SO_REUSEADDR && s.s.Stream {
 		// The host socket always has it (socket.NewHostInet); the

@@ -22,7 +22,7 @@ type inetSockFile struct {
 	kobjBase
 	s *socket.Inet
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
-	timeo sockTimeouts
+	timeo socket.Timeouts
 
 	// lost is set by a restore for a connection lost with a server (own
 	// lock).
@@ -132,7 +132,7 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(true), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -182,7 +182,7 @@ func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from tcpip.FullAddress
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(false), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, peek)
 		if err != nil {
 			return total, err
@@ -325,12 +325,12 @@ func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, e
 	}
 	nf := newInetSockFile(ns, fflags)
 	if err := c.k.chargeSocket(nf, false); err != nil {
-		nf.decRef() // the connection is lost, as when Linux cannot allocate it
+		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
 	tab, err := c.fdTable()
 	if err != nil {
-		nf.decRef()
+		nf.DecRef()
 		return 0, err
 	}
 	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
@@ -516,9 +516,9 @@ func inetSockopt(c *syscallCtx, s *inetSockFile, get bool, level, name int, v []
 			return nil, nil
 		case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
 			if get {
-				return s.timeo.get(name), nil
+				return s.timeo.Get(name), nil
 			}
-			return nil, s.timeo.set(name, v)
+			return nil, s.timeo.Set(name, v)
 		}
 	case unix.IPPROTO_TCP:
 		if !s.s.Stream {

@@ -223,7 +223,7 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	last := int32(0)
 	for _, w := range fs.Kobj.GetInotifyWatches() {
 		if w.GetWd() <= last {
-			f.decRef()
+			f.DecRef()
 			return nil, fmt.Errorf("inotify watch descriptor %d after %d: %w", w.GetWd(), last, unix.EINVAL)
 		}
 		last = w.Wd
@@ -236,7 +236,7 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 		in.watched[w.Wd] = d
 	}
 	if err := in.in.Restore(ws); err != nil {
-		f.decRef()
+		f.DecRef()
 		return nil, fmt.Errorf("inotify watches: %w", err)
 	}
 	return f, nil
@@ -309,7 +309,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if mask&linux.ALL_INOTIFY_BITS == 0 || mask&^(linux.ALL_INOTIFY_BITS|inMaskCreate) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -353,7 +353,7 @@ func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	wd := int32(c.args[1])
 	if err := in.in.RmWatch(wd); err != nil {
 		return 0, err

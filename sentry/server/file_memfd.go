@@ -105,7 +105,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	cancel()
 	v.forget(dir, hidden)
 	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {
-		f.decRef()
+		f.DecRef()
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
 	}
 	m := &memfdInode{name: name}
@@ -139,9 +139,9 @@ func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
 	// a race the application lost either way.)
 	mappedWritable := false
 	if add&unix.F_SEAL_WRITE != 0 && f.d != nil {
-		ws := c.k.maps.writablesOf(f.d.ino)
+		ws := c.k.maps.WritablesOf(f.d.ino)
 		for _, w := range ws {
-			w.decRef()
+			w.DecRef()
 		}
 		mappedWritable = len(ws) > 0
 	}

@@ -222,7 +222,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		defer f.decRef()
+		defer f.DecRef()
 		s, ok := f.impl.(*signalFile)
 		if !ok {
 			return 0, unix.EINVAL

@@ -249,8 +249,8 @@ func (cn *unixConn) changed() {
 // fileRef lets SCM_RIGHTS hold an open file description.
 type fileRef struct{ f *file }
 
-func (r fileRef) IncRef() { r.f.incRef() }
-func (r fileRef) DecRef() { r.f.decRef() }
+func (r fileRef) IncRef() { r.f.IncRef() }
+func (r fileRef) DecRef() { r.f.DecRef() }
 
 // unixSockFile is an AF_UNIX socket (socket.Unix over gVisor's
 // transport).
@@ -262,7 +262,7 @@ type unixSockFile struct {
 	// synchronization).
 	bufs memacct.SocketBuffers
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
-	timeo sockTimeouts
+	timeo socket.Timeouts
 
 	// mu protects the fields below.
 	mu sync.Mutex
@@ -396,7 +396,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		}
 	}()
 	first := true
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(true), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -456,7 +456,7 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
 	var res socket.RecvResult
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.deadline(false), func() (int64, error) {
+	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		var cn *unixConn
 		side := 0
 		if e := s.end.Load(); e != nil {

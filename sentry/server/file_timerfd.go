@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 )
 
 // timerFile is a timerfd: kobj.Timerfd (gVisor's fsimpl/timerfd) on one
@@ -53,7 +54,7 @@ func (t *timerFile) readiness(*file) (uint32, <-chan struct{}) {
 func (t *timerFile) release() { t.t.Release() }
 
 func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
-	clk := k.clocks.clock(clockID)
+	clk := k.clocks.ByID(clockID)
 	if clk == nil {
 		return nil, unix.EINVAL
 	}
@@ -100,12 +101,12 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	b, err := c.mem.CopyIn(newAddr, sizeofItimerspec)
 	if err != nil {
 		return 0, err
 	}
-	interval, value, err := parseItimerspec(b)
+	interval, value, err := ktimer.ParseItimerspec(b)
 	if err != nil {
 		return 0, err
 	}
@@ -121,8 +122,8 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	now, old := t.t.Set(s)
 	f.changed()
 	if oldAddr != 0 {
-		oi, ov := specOf(now, old)
-		return 0, c.mem.CopyOut(oldAddr, itimerBytes(oi, ov, false))
+		oi, ov := ktimer.SpecOf(now, old)
+		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
 	}
 	return 0, nil
 }
@@ -132,9 +133,9 @@ func sysTimerfdGettime(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
-	interval, value := specOf(t.t.Get())
-	return 0, c.mem.CopyOut(c.args[1], itimerBytes(interval, value, false))
+	defer f.DecRef()
+	interval, value := ktimer.SpecOf(t.t.Get())
+	return 0, c.mem.CopyOut(c.args[1], ktimer.ItimerBytes(interval, value, false))
 }
 
 // timerfdSetting is the setting a restored timerfd gets.

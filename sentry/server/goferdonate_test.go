@@ -255,7 +255,7 @@ func TestDonatedWritesOutliveGofer(t *testing.T) {
 		pending := 0
 		e.srv.mu.Lock()
 		for k := range e.srv.clients {
-			pending += len(k.dur.pending())
+			pending += len(k.dur.Pending())
 		}
 		e.srv.mu.Unlock()
 		if pending == 0 {

@@ -30,7 +30,7 @@ func TestHostSocketBadInput(t *testing.T) {
 		if _, ok := f.impl.(*hostInetFile); !ok {
 			t.Fatalf("socket made a %T with Network %q", f.impl, NetworkHost)
 		}
-		f.decRef()
+		f.DecRef()
 		return uint64(r.Ret)
 	}
 	tcp, udp := newSock(unix.SOCK_STREAM), newSock(unix.SOCK_DGRAM)

@@ -3,13 +3,12 @@ package server
 import (
 	"encoding/binary"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 )
 
 // File owners, I/O signals and leases (fcntl F_SETOWN, F_SETOWN_EX,
@@ -37,46 +36,12 @@ import (
 // back after a server failure; a break in progress does not (the opener's
 // call is re-sent and breaks the lease again).
 
-// leaseRank orders lease types: none < read < write.
-type leaseRank int
-
-const (
-	leaseNone leaseRank = iota
-	leaseRead
-	leaseWrite
-)
-
-func rankOfLeaseType(t int32) (leaseRank, bool) {
-	switch t {
-	case unix.F_UNLCK:
-		return leaseNone, true
-	case unix.F_RDLCK:
-		return leaseRead, true
-	case unix.F_WRLCK:
-		return leaseWrite, true
-	}
-	return 0, false
-}
-
-func (r leaseRank) fcntlType() int32 {
-	switch r {
-	case leaseRead:
-		return unix.F_RDLCK
-	case leaseWrite:
-		return unix.F_WRLCK
-	}
-	return unix.F_UNLCK
-}
-
 // struct f_owner_ex's types (x/sys/unix lacks them).
 const (
 	fOwnerTID  = 0
 	fOwnerPID  = 1
 	fOwnerPGRP = 2
 )
-
-// defaultLeaseBreakTime is Linux's lease-break-time, in seconds.
-const defaultLeaseBreakTime = 45
 
 // fileAsync is a description's owner and I/O signal.
 type fileAsync struct {
@@ -320,87 +285,6 @@ func (k *clientState) watchAsync(f *file, stop chan struct{}) {
 	}
 }
 
-// leaseHolder is one description's lease.
-type leaseHolder struct {
-	rank leaseRank
-	// fd is the fd F_SETLEASE named (si_fd of the break signal).
-	fd int32
-}
-
-// inodeLeases are the leases on one file.
-type inodeLeases struct {
-	holders map[*file]leaseHolder
-	// breaking says a break is in progress: holders above breakTo must
-	// come down to it before deadline.
-	breaking bool
-	breakTo  leaseRank
-	deadline time.Time
-	// pendingReads and pendingWrites count the opens waiting on a break:
-	// they count as open (Linux has taken their open counts already).
-	pendingReads, pendingWrites int
-	// changed wakes the breakers when a lease changes.
-	changed wake.Notifier
-}
-
-// conflicts reports whether an open (for writing if write) must break a
-// lease.
-func (il *inodeLeases) conflicts(write bool) bool {
-	for _, h := range il.holders {
-		if h.rank == leaseWrite || write {
-			return true
-		}
-	}
-	return false
-}
-
-// settleLocked ends a break that is over.
-func (il *inodeLeases) settleLocked() {
-	if !il.breaking {
-		return
-	}
-	for _, h := range il.holders {
-		if h.rank > il.breakTo {
-			return
-		}
-	}
-	il.breaking = false
-}
-
-// leaseTable is a client's leases, by inode number.
-type leaseTable struct {
-	// mu protects the fields below. It is a leaf: nothing is taken inside
-	// it.
-	mu    sync.Mutex
-	byIno map[uint64]*inodeLeases
-	// breakTime is lease-break-time, in seconds.
-	breakTime int
-}
-
-func newLeaseTable() *leaseTable {
-	return &leaseTable{byIno: make(map[uint64]*inodeLeases), breakTime: defaultLeaseBreakTime}
-}
-
-// leaseBreakTime returns lease-break-time.
-func (lt *leaseTable) leaseBreakTime() int {
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	return lt.breakTime
-}
-
-// setLeaseBreakTime sets lease-break-time.
-func (lt *leaseTable) setLeaseBreakTime(s int) {
-	lt.mu.Lock()
-	lt.breakTime = s
-	lt.mu.Unlock()
-}
-
-// dropLocked forgets il once nothing refers to it.
-func (lt *leaseTable) dropLocked(ino uint64, il *inodeLeases) {
-	if len(il.holders) == 0 && il.pendingReads == 0 && il.pendingWrites == 0 && lt.byIno[ino] == il {
-		delete(lt.byIno, ino)
-	}
-}
-
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
 	if _, ok := f.impl.(*goferFile); !ok || f.d == nil || !f.d.isRegular() {
@@ -449,27 +333,14 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	}
 	lt := c.k.leases
 	if cmd == unix.F_GETLEASE {
-		lt.mu.Lock()
-		defer lt.mu.Unlock()
-		il := lt.byIno[ino]
-		if il == nil {
-			return unix.F_UNLCK, nil
-		}
-		h, ok := il.holders[f]
-		if !ok {
-			return unix.F_UNLCK, nil
-		}
-		if il.breaking && h.rank > il.breakTo {
-			return int64(il.breakTo.fcntlType()), nil
-		}
-		return int64(h.rank.fcntlType()), nil
+		return int64(lt.Get(ino, f).FcntlType()), nil
 	}
-	rank, ok := rankOfLeaseType(int32(c.args[2]))
+	rank, ok := lease.RankOfType(int32(c.args[2]))
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if rank == leaseNone {
-		if !lt.release(f, ino) {
+	if rank == lease.None {
+		if !lt.Release(ino, f) {
 			return 0, unix.EAGAIN
 		}
 		f.changed()
@@ -478,25 +349,11 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
 		return 0, unix.EACCES
 	}
-	if rank == leaseRead && f.writable() {
+	if rank == lease.Read && f.writable() {
 		return 0, unix.EAGAIN
 	}
 	readers, writers := c.k.openCounts(ino, f)
-	lt.mu.Lock()
-	il := lt.byIno[ino]
-	if il == nil {
-		il = &inodeLeases{holders: make(map[*file]leaseHolder)}
-		lt.byIno[ino] = il
-	}
-	err := il.checkAddLocked(f, rank, readers, writers)
-	if err == nil {
-		il.holders[f] = leaseHolder{rank: rank, fd: fd}
-		il.settleLocked()
-		il.changed.Notify()
-	}
-	lt.dropLocked(ino, il)
-	lt.mu.Unlock()
-	if err != nil {
+	if err := lt.Set(ino, f, rank, fd, readers, writers); err != nil {
 		return 0, err
 	}
 	f.leases.Store(lt)
@@ -507,86 +364,11 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	return 0, nil
 }
 
-// checkAddLocked says whether f may hold a lease of rank, given the other
-// descriptions open for reading and writing (EAGAIN if not).
-func (il *inodeLeases) checkAddLocked(f *file, rank leaseRank, readers, writers int) error {
-	switch rank {
-	case leaseRead:
-		if writers > 0 || il.pendingWrites > 0 {
-			return unix.EAGAIN
-		}
-	case leaseWrite:
-		if readers+writers > 0 || il.pendingReads+il.pendingWrites > 0 {
-			return unix.EAGAIN
-		}
-	}
-	for of, h := range il.holders {
-		if of == f {
-			continue
-		}
-		if rank == leaseWrite || h.rank == leaseWrite || il.breaking {
-			return unix.EAGAIN
-		}
-	}
-	return nil
-}
-
-// release removes f's lease on ino, reporting whether it had one.
-func (lt *leaseTable) release(f *file, ino uint64) bool {
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	il := lt.byIno[ino]
-	if il == nil {
-		return false
-	}
-	if _, ok := il.holders[f]; !ok {
-		return false
-	}
-	delete(il.holders, f)
-	il.settleLocked()
-	il.changed.Notify()
-	lt.dropLocked(ino, il)
-	return true
-}
-
-// fileReleased drops the lease of a description that is gone.
-func (lt *leaseTable) fileReleased(f *file) {
+// dropLease drops the lease of a description that is gone.
+func dropLease(lt *lease.Table[*file], f *file) {
 	if ino, ok := leaseFile(f); ok {
-		lt.release(f, ino)
+		lt.Release(ino, f)
 	}
-}
-
-// leaseOf returns f's lease and the fd it was taken through.
-func (lt *leaseTable) leaseOf(f *file) (leaseRank, int32, bool) {
-	ino, ok := leaseFile(f)
-	if !ok {
-		return 0, 0, false
-	}
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	if il := lt.byIno[ino]; il != nil {
-		if h, ok := il.holders[f]; ok {
-			return h.rank, h.fd, true
-		}
-	}
-	return 0, 0, false
-}
-
-// restore gives restored description f its lease again.
-func (lt *leaseTable) restore(f *file, rank leaseRank, fd int32) {
-	ino, ok := leaseFile(f)
-	if !ok || rank == leaseNone {
-		return
-	}
-	lt.mu.Lock()
-	il := lt.byIno[ino]
-	if il == nil {
-		il = &inodeLeases{holders: make(map[*file]leaseHolder)}
-		lt.byIno[ino] = il
-	}
-	il.holders[f] = leaseHolder{rank: rank, fd: fd}
-	lt.mu.Unlock()
-	f.leases.Store(lt)
 }
 
 // breakLeases is called before d is opened (for writing if write, or
@@ -596,90 +378,10 @@ func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
 	if d == nil || d.kind != dkGofer || !d.isRegular() {
 		return nil
 	}
-	lt := c.k.leases
-	ino := d.ino
-	lt.mu.Lock()
-	il := lt.byIno[ino]
-	if il == nil || !il.conflicts(write) {
-		lt.mu.Unlock()
-		return nil
+	notify := func(f *file, fd int32) {
+		c.k.sendIOSignal(f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
 	}
-	if write {
-		il.pendingWrites++
-	} else {
-		il.pendingReads++
-	}
-	defer func() {
-		lt.mu.Lock()
-		if write {
-			il.pendingWrites--
-		} else {
-			il.pendingReads--
-		}
-		lt.dropLocked(ino, il)
-		lt.mu.Unlock()
-	}()
-	target := leaseRead
-	if write {
-		target = leaseNone
-	}
-	type notice struct {
-		f  *file
-		fd int32
-	}
-	var notify []notice
-	if !il.breaking || target < il.breakTo {
-		if !il.breaking {
-			il.deadline = time.Now().Add(time.Duration(lt.breakTime) * time.Second)
-		}
-		il.breaking, il.breakTo = true, target
-		for f, h := range il.holders {
-			if h.rank > target {
-				notify = append(notify, notice{f, h.fd})
-			}
-		}
-	}
-	lt.mu.Unlock()
-	for _, n := range notify {
-		c.k.sendIOSignal(n.f, n.fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
-	}
-	if nonblock {
-		return unix.EWOULDBLOCK
-	}
-	for {
-		lt.mu.Lock()
-		if !il.conflicts(write) {
-			lt.mu.Unlock()
-			return nil
-		}
-		left := time.Until(il.deadline)
-		if left <= 0 {
-			// lease-break-time passed: take the leases away.
-			var changed []*file
-			for f, h := range il.holders {
-				if h.rank > target {
-					if target == leaseNone {
-						delete(il.holders, f)
-					} else {
-						il.holders[f] = leaseHolder{rank: target, fd: h.fd}
-					}
-					changed = append(changed, f)
-				}
-			}
-			il.settleLocked()
-			il.changed.Notify()
-			lt.mu.Unlock()
-			for _, f := range changed {
-				f.changed()
-			}
-			return nil
-		}
-		ch := il.changed.Wait()
-		lt.mu.Unlock()
-		if err := c.block(ch, time.After(left)); err != nil && err != unix.ETIMEDOUT {
-			return err
-		}
-	}
+	return c.k.leases.Break(d.ino, write, nonblock, notify, (*file).changed, c.block)
 }
 
 // pollMsgBand is POLLMSG, part of the si_band of a lease break.
@@ -694,8 +396,10 @@ func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
 	}
 	f.async.mu.Unlock()
 	if lt := f.leases.Load(); lt != nil {
-		if rank, fd, ok := lt.leaseOf(f); ok {
-			st.HasLease, st.Lease, st.LeaseFd = true, rank.fcntlType(), fd
+		if ino, ok := leaseFile(f); ok {
+			if rank, fd, ok := lt.LeaseOf(ino, f); ok {
+				st.HasLease, st.Lease, st.LeaseFd = true, rank.FcntlType(), fd
+			}
 		}
 	}
 }
@@ -717,8 +421,10 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 		k.setAsync(f, st.GetAsyncFd(), true)
 	}
 	if st.GetHasLease() {
-		if rank, ok := rankOfLeaseType(st.GetLease()); ok {
-			k.leases.restore(f, rank, st.GetLeaseFd())
+		rank, ok := lease.RankOfType(st.GetLease())
+		if ino, isLeasable := leaseFile(f); ok && isLeasable && rank != lease.None {
+			k.leases.Restore(ino, f, rank, st.GetLeaseFd())
+			f.leases.Store(k.leases)
 		}
 	}
 }

@@ -189,7 +189,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	op := int(c.args[1])
 	if op&lockMand != 0 {
 		// Linux ignores the removed LOCK_MAND locks: success.

@@ -110,7 +110,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 	if ferr != nil {
 		return k.runHandlerPosted(h, c, posted)
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	kept := unix.Errno(f.wbErr.Load())
 	switch {
 	case kept == 0:

@@ -252,18 +252,10 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	for _, v := range a.Maps {
 		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
 		if v.FileId != 0 {
-			s.k.maps.mu.Lock()
-			mf := s.k.maps.byID[v.FileId]
-			var f *file
-			if mf != nil {
-				f = mf.f
-				f.incRef()
-				m.Dev, m.Ino = mf.key.dev, mf.key.ino
-			}
-			s.k.maps.mu.Unlock()
-			if f != nil {
+			if f, dev, ino, ok := s.k.maps.Lookup(v.FileId); ok {
+				m.Dev, m.Ino = dev, ino
 				m.Path = s.k.vfs.filePath(f)
-				f.decRef()
+				f.DecRef()
 			}
 		}
 		out = append(out, m)
@@ -316,7 +308,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
-		LeaseBreakTime: s.k.leases.leaseBreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
+		LeaseBreakTime: s.k.leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -328,7 +320,7 @@ func (s procSource) SetLimit(name string, v int) error {
 		if v < 0 {
 			return unix.EINVAL
 		}
-		s.k.leases.setLeaseBreakTime(v)
+		s.k.leases.SetBreakTime(v)
 		return nil
 	case "fs/pipe-max-size":
 		return s.k.sysctl.setPipeMaxSize(v)

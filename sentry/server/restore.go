@@ -323,7 +323,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			k.mu.Unlock()
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
-		f.incRef()
+		f.IncRef()
 		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec, true); old != nil {
 			drop = append(drop, old)
 		}
@@ -348,7 +348,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 		if f := files[w.File]; f != nil {
 			if _, ok := f.impl.(*goferFile); ok && k.rewrites[w.Seq] == nil {
-				f.incRef()
+				f.IncRef()
 				k.rewrites[w.Seq] = f
 			}
 		}
@@ -358,7 +358,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	k.restoreSpawnedTTYsLocked(s.procs)
 	k.mu.Unlock()
 	for _, f := range drop {
-		f.decRef()
+		f.DecRef()
 	}
 
 	// Mapped files.
@@ -368,7 +368,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
 		}
-		k.maps.insert(m.FileId, f, st, int(m.Refs))
+		k.maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.writable())
 	}
 
 	// SysV IPC objects (a segment's file is opened again on its next
@@ -381,7 +381,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	// retained write needs goes away (and so does its record).
 	var orphans []uint64
 	for id, f := range files {
-		f.decRef()
+		f.DecRef()
 		if f.refs.Load() <= 0 {
 			orphans = append(orphans, id)
 		}
@@ -812,7 +812,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 			return err
 		}
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if _, ok := f.impl.(*goferFile); !ok {
 		k.log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
@@ -834,13 +834,13 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		r.Ret = int64(n)
 		return nil
 	}
-	k.dur.begin(f, rw.Seq)
+	k.dur.Begin(f, rw.Seq)
 	n, err := f.impl.write(c, f, rw.Data, rw.Offset)
-	if rel := k.dur.end(f, rw.Seq, n); rel != nil {
-		rel.decRef()
+	if k.dur.End(f, rw.Seq, n) {
+		f.DecRef()
 	}
 	// The client holds the WriteState already.
-	k.dur.markSent(f, rw.Seq)
+	k.dur.MarkSent(f, rw.Seq)
 	if err != nil {
 		k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
 		return err

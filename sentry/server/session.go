@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/seqguard"
 )
 
 // session is one Session stream. It only carries messages: the client's
@@ -20,6 +19,8 @@ type session struct {
 	// heard is when the client last sent anything (Unix nanoseconds),
 	// for the silent-client watchdog in Server.Session.
 	heard atomic.Int64
+	// seqs admits the calls of the socket and of the call channels.
+	seqs lockedSeqs
 }
 
 func (s *session) send(m *sentrypb.ServerMessage) error {
@@ -36,7 +37,6 @@ func (k *clientState) serve(sess *session) error {
 		k.destroy()
 		return err
 	}
-	var seqs seqguard.Guard
 	// lingering is set once a Goodbye of a client with a sandbox network
 	// started its linger.
 	lingering := false
@@ -56,15 +56,15 @@ func (k *clientState) serve(sess *session) error {
 			}
 			// Before it waits in its thread's queue: the reading's
 			// bound is tighter the sooner it is compared.
-			k.clocks.observe(m.Call.GetSyscall().GetClocks())
-			if err := seqs.Admit(m.Call); err != nil {
+			observeClocks(k.clocks, m.Call.GetSyscall().GetClocks())
+			if err := sess.seqs.admit(m.Call); err != nil {
 				k.log.Warn("refused a call", "err", err)
 				k.reply(&sentrypb.Reply{Seq: m.Call.Seq, Errno: int32(unix.EINVAL)})
 				continue
 			}
 			k.enqueue(m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
-			k.clocks.observe(m.Heartbeat.GetClocks())
+			observeClocks(k.clocks, m.Heartbeat.GetClocks())
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {
@@ -103,6 +103,10 @@ func (k *clientState) serve(sess *session) error {
 			if m.Frames != nil {
 				k.inboundFrames(m.Frames)
 			}
+		case *sentrypb.ClientMessage_ChannelOpen:
+			if m.ChannelOpen != nil {
+				k.openChannel(sess, m.ChannelOpen)
+			}
 		case *sentrypb.ClientMessage_Hello:
 			k.log.Warn("ignoring a second Hello")
 		}
@@ -123,6 +127,9 @@ func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
 func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
 	k.sendMu.Lock()
 	defer k.sendMu.Unlock()
+	if r := m.GetReply(); r != nil && len(k.hopRoutes) > 0 && k.hopReplyLocked(r) {
+		return nil
+	}
 	if k.sender == nil {
 		return errNoStream
 	}

@@ -192,6 +192,6 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 		if s, ok := f.impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
 			s.term.sid, s.term.fgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
 		}
-		f.decRef()
+		f.DecRef()
 	}
 }

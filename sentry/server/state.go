@@ -33,7 +33,7 @@ type fdSlot struct {
 
 // Objects without a pointer of their own are touched as these keys.
 type (
-	// mappedID is a mapped file's id (mappingTable).
+	// mappedID is a mapped file's id (package mapped).
 	mappedID uint64
 	// lockedIno is the inode number whose advisory locks changed.
 	lockedIno uint64
@@ -115,14 +115,13 @@ func (t *stateTracker) touch(obj replayObject) {
 	}
 }
 
-// touchLocks and touchSysv are touch as the hooks of package filelock
-// and package sysvipc, which know nothing of the replay capture (so is
-// touchPty for package pty).
+// touchLocks, touchMapped, touchSysv and touchPty are touch as the hooks
+// of packages filelock, mapped, sysvipc and pty, which know nothing of
+// the replay capture.
 func (t *stateTracker) touchLocks(ino uint64)      { t.touch(lockedIno(ino)) }
+func (t *stateTracker) touchMapped(id uint64)      { t.touch(mappedID(id)) }
 func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
-
-// touchPty is touch as package pty's Changed hook.
-func (t *stateTracker) touchPty(index int) { t.touch(ptyIndex(index)) }
+func (t *stateTracker) touchPty(index int)         { t.touch(ptyIndex(index)) }
 
 // callEffects are the effects of one call committed with its reply.
 type callEffects struct {
@@ -298,7 +297,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		c.Touch(orderFile, w.f)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 			Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
-		k.dur.markSent(w.f, replySeq)
+		k.dur.MarkSent(w.f, replySeq)
 	}
 }
 
@@ -325,7 +324,7 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 	case *pipe:
 		return k.pipeRecord(o)
 	case mappedID:
-		return k.maps.record(k, uint64(o))
+		return k.mappedRecord(uint64(o))
 	case *appTimer:
 		return k.timerRecordLocked(o)
 	case lockedIno:

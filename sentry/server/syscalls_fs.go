@@ -41,7 +41,7 @@ func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if f.d == nil || !f.d.isDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -280,7 +280,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		if err != nil {
 			return nil, unix.ENOENT
 		}
-		defer of.decRef()
+		defer of.DecRef()
 		if g, ok := of.impl.(*goferFile); ok {
 			return c.reopenGoferFile(of, g, flags, kept)
 		}
@@ -339,7 +339,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
 func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.kind != dkGofer || !c.k.maps.holds(d.ino) {
+	if c.reply == nil || d == nil || d.kind != dkGofer || !c.k.maps.Holds(d.ino) {
 		return
 	}
 	if h == 0 {
@@ -352,7 +352,7 @@ func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
 	if err != nil {
 		return
 	}
-	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, 0, 0, 0)...)
+	c.reply.Mapped = append(c.reply.Mapped, c.k.mappedChanges(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -416,7 +416,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 		if err != nil {
 			return nil, unix.ENOENT
 		}
-		defer of.decRef()
+		defer of.DecRef()
 		return of.impl.stat(c)
 	}
 	return c.k.vfs.statDentry(c, d)
@@ -434,7 +434,7 @@ func sysFstat(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	st, err := c.statOf(nil, f)
 	if err != nil {
 		return 0, err
@@ -471,7 +471,7 @@ func (c *syscallCtx) fstatat(dirfd int32, path string, addr uint64, flags uint32
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	st, err := c.statOf(d, f)
 	if err != nil {
@@ -497,7 +497,7 @@ func sysStatx(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	st, err := c.statOf(d, f)
 	if err != nil {
@@ -535,7 +535,7 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 		if d == nil {
 			return 0, unix.ENOENT
 		}
@@ -589,7 +589,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	if mode == 0 {
 		return 0, nil
@@ -776,7 +776,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if of != nil {
-		defer of.decRef()
+		defer of.DecRef()
 		if od == nil {
 			return 0, unix.ENOENT
 		}
@@ -1044,7 +1044,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		defer f.decRef()
+		defer f.DecRef()
 		d = f.d
 		if d == nil {
 			return 0, unix.ENOTDIR
@@ -1187,7 +1187,7 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 		return nil, err
 	}
 	if f.isPath() {
-		f.decRef()
+		f.DecRef()
 		return nil, unix.EBADF
 	}
 	return f, nil
@@ -1223,7 +1223,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		defer f.decRef()
+		defer f.DecRef()
 		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
 			return 0, unix.EINVAL
 		}
@@ -1304,7 +1304,7 @@ func sysChmod(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	if err := c.mayChangeAttrs(d, f); err != nil {
 		return 0, err
@@ -1345,7 +1345,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	if err := c.mayChangeAttrs(d, f); err != nil {
 		return 0, err
@@ -1425,7 +1425,7 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	if err := c.mayChangeAttrs(d, f); err != nil {
 		return 0, err
@@ -1496,7 +1496,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 		d = f.d
 	}
 	sf := linux.Statfs{Type: linux.TMPFS_MAGIC, BlockSize: 4096, NameLength: 255, FragmentSize: 4096}
@@ -1614,7 +1614,7 @@ func sysUtime(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if f != nil {
-		defer f.decRef()
+		defer f.DecRef()
 	}
 	if err := c.mayChangeAttrs(d, f); err != nil {
 		return 0, err

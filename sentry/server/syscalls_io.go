@@ -120,7 +120,7 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		return n, off, err
 	}
 	if !c.syncedWrites {
-		c.k.dur.begin(f, c.seq)
+		c.k.dur.Begin(f, c.seq)
 	}
 	c.goferSize = -1
 	n, err := f.impl.write(c, f, b, off)
@@ -128,8 +128,8 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		off = c.goferSize - int64(n)
 	}
 	if !c.syncedWrites {
-		if rel := c.k.dur.end(f, c.seq, n); rel != nil {
-			rel.decRef()
+		if c.k.dur.End(f, c.seq, n) {
+			f.DecRef()
 		}
 	}
 	if n > 0 && f.d != nil {
@@ -161,7 +161,7 @@ func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
 	st := c.goferStat
 	c.goferStat = nil
 	if st == nil {
-		if !c.k.maps.holds(f.d.ino) {
+		if !c.k.maps.Holds(f.d.ino) {
 			return
 		}
 		var err error
@@ -169,7 +169,7 @@ func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
 			return
 		}
 	}
-	c.reply.Mapped = append(c.reply.Mapped, c.k.maps.changed(st, off, n, c.pageWrite)...)
+	c.reply.Mapped = append(c.reply.Mapped, c.k.mappedChanges(st, off, n, c.pageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
@@ -183,7 +183,7 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	n := int64(c.args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
@@ -215,7 +215,7 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	n := int64(c.args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
@@ -277,7 +277,7 @@ func sysReadv(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	off, err := c.vecOffset()
 	if err != nil {
 		return 0, err
@@ -312,7 +312,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	off, err := c.vecOffset()
 	if err != nil {
 		return 0, err
@@ -347,7 +347,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if f.impl.stream() {
 		return 0, unix.ESPIPE
 	}
@@ -423,7 +423,7 @@ func sysClose(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f.decRef()
+	f.DecRef()
 	return 0, nil
 }
 
@@ -451,7 +451,7 @@ func sysDup2(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if oldfd == newfd {
-		f.decRef()
+		f.DecRef()
 		return int64(newfd), nil
 	}
 	return c.dupTo(tab, f, newfd, false)
@@ -479,7 +479,7 @@ func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (in
 		return 0, err
 	}
 	if old != nil {
-		old.decRef()
+		old.DecRef()
 	}
 	return int64(newfd), nil
 }
@@ -507,14 +507,14 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	switch cmd {
 	case unix.F_DUPFD, fDupfdCloexec:
 		min := int64(int32(c.args[2]))
 		if min < 0 || min >= nrOpen {
 			return 0, unix.EINVAL // the table's own limit: installLocked
 		}
-		f.incRef()
+		f.IncRef()
 		nfd, err := tab.install(f, int32(min), cmd == fDupfdCloexec)
 		return int64(nfd), err
 	case unix.F_GETFD:
@@ -601,7 +601,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err := c.mem.CopyOut(c.args[0], b[:]); err != nil {
 		for _, fd := range []int32{rfd, wfd} {
 			if f, err := tab.remove(fd); err == nil {
-				f.decRef()
+				f.DecRef()
 			}
 		}
 		return 0, err
@@ -629,7 +629,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
@@ -760,7 +760,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
@@ -775,8 +775,8 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// handle syncs the inode.
 	files := []*file{f}
 	if f.d != nil && f.d.kind == dkGofer {
-		for _, wf := range c.k.maps.writablesOf(f.d.ino) {
-			defer wf.decRef()
+		for _, wf := range c.k.maps.WritablesOf(f.d.ino) {
+			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
 			}
@@ -784,12 +784,12 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	}
 	seqs := make([][]uint64, len(files))
 	for i, g := range files {
-		seqs[i] = c.k.dur.startSync(g)
+		seqs[i] = c.k.dur.StartSync(g)
 	}
 	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
-			c.k.dur.endSync(g, seqs[i], err == nil)
+			c.k.dur.EndSync(g, seqs[i], err == nil)
 			c.k.announceDurable(g)
 		}
 	}
@@ -809,7 +809,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		f.decRef()
+		f.DecRef()
 	}
 	// Every file this client wrote becomes durable (and the client is
 	// told so before the reply).
@@ -832,7 +832,7 @@ func sysFadvise(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if f.impl.stream() {
 		return 0, unix.ESPIPE
 	}
@@ -848,7 +848,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if f.isPath() {
 		return 0, unix.EBADF
 	}
@@ -968,7 +968,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if length == 0 || off&0xfff != 0 || int64(off) < 0 {
 		return 0, unix.EINVAL
 	}
@@ -1013,8 +1013,8 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f.incRef()
-	id := c.k.maps.add(f, st, typ != mapPrivate && writable)
+	f.IncRef()
+	id := c.k.maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
 	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

@@ -41,7 +41,7 @@ func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struc
 		} else {
 			ev, ch = readinessOf(c.t, f)
 		}
-		f.decRef()
+		f.DecRef()
 		e.revents = ev & (e.events | pollErr | pollHup | pollNval)
 		if e.revents != 0 {
 			n++
@@ -261,7 +261,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, unix.EBADF
 		}
-		f.decRef()
+		f.DecRef()
 		es = append(es, pollEntry{fd: int32(fd), events: ev})
 	}
 	if _, err := c.doPoll(es, deadline, immediate); err != nil {

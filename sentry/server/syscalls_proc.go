@@ -148,7 +148,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		d := f.d
-		f.decRef()
+		f.DecRef()
 		if d == nil {
 			return 0, unix.EACCES
 		}

@@ -25,12 +25,12 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	in, err := c.getFile(c.argInt(1))
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	if !in.readable() || !out.writable() {
 		return 0, unix.EBADF
 	}

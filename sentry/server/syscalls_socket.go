@@ -87,12 +87,12 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		return 0, unix.EAFNOSUPPORT
 	}
 	if err := c.k.chargeSocket(f, false); err != nil {
-		f.decRef()
+		f.DecRef()
 		return 0, err
 	}
 	tab, err := c.fdTable()
 	if err != nil {
-		f.decRef()
+		f.DecRef()
 		return 0, err
 	}
 	fd, err := tab.install(f, 0, cloexec)
@@ -134,8 +134,8 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
 	for _, f := range []*file{a, b} {
 		if err := c.k.chargeSocket(f, false); err != nil {
-			a.decRef()
-			b.decRef()
+			a.DecRef()
+			b.DecRef()
 			return 0, err
 		}
 	}
@@ -149,7 +149,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if err := c.mem.CopyOut(c.args[3], out[:]); err != nil {
 		for _, fd := range []int32{fa, fb} {
 			if f, err := tab.remove(fd); err == nil {
-				f.decRef()
+				f.DecRef()
 			}
 		}
 		return 0, err
@@ -168,22 +168,22 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 
 func sysBind(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetBind(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	raw, err := c.sockaddrArg(1)
 	if err != nil {
 		return 0, err
@@ -230,22 +230,22 @@ func sysBind(c *syscallCtx) (int64, error) {
 
 func sysListen(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetListen(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if s.u.Type == linux.SOCK_DGRAM {
 		return 0, unix.EOPNOTSUPP
 	}
@@ -267,11 +267,11 @@ func sysListen(c *syscallCtx) (int64, error) {
 
 func sysAccept(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	var flags uint32
@@ -282,14 +282,14 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		}
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetAccept(c, f, is, flags)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if s.u.Type == linux.SOCK_DGRAM {
 		return 0, unix.EOPNOTSUPP
 	}
@@ -323,7 +323,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	}
 	nf := newUnixSockFile(c.k, socket.Accepted(ne), fflags)
 	if err := c.k.chargeSocket(nf, false); err != nil {
-		nf.decRef() // the connection is lost, as when Linux cannot allocate it
+		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
 	if cn != nil {
@@ -337,7 +337,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	}
 	tab, err := c.fdTable()
 	if err != nil {
-		nf.decRef()
+		nf.DecRef()
 		return 0, err
 	}
 	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
@@ -352,22 +352,22 @@ func sysAccept(c *syscallCtx) (int64, error) {
 
 func sysConnect(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetConnect(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	raw, err := c.sockaddrArg(1)
 	if err != nil {
 		return 0, err
@@ -428,15 +428,15 @@ func sysConnect(c *syscallCtx) (int64, error) {
 
 func sysShutdown(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		how, err := socket.ShutdownFlags(int(c.args[1]))
 		if err != nil {
 			return 0, err
@@ -447,28 +447,28 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	return 0, s.u.Shutdown(int(c.args[1]))
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	var addr transport.Address
 	if c.sysno == unix.SYS_GETPEERNAME {
 		a, terr := s.u.EP.GetRemoteAddress()
@@ -511,15 +511,15 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 
 func sysSendto(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		var raw []byte
 		if c.args[4] != 0 {
 			r, err := c.sockaddrArg(4)
@@ -538,7 +538,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	flags := int(c.args[3])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
@@ -566,15 +566,15 @@ func sysSendto(c *syscallCtx) (int64, error) {
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		flags := int(c.args[3])
 		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
 		if err != nil {
@@ -603,7 +603,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	flags := int(c.args[3])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
@@ -736,7 +736,7 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if c.args[2]&msgCmsgCompat != 0 {
@@ -744,18 +744,18 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetSendmsg(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	flags := int(c.args[2])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
@@ -800,7 +800,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if c.args[2]&msgCmsgCompat != 0 {
@@ -808,18 +808,18 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return inetRecvmsg(c, f, is)
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	flags := int(c.args[2])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
@@ -888,7 +888,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 			d := make([]byte, 0, 4*n)
 			for _, ref := range r.Files[:n] {
 				fr := ref.(fileRef)
-				fr.f.incRef()
+				fr.f.IncRef()
 				fd, err := tab.install(fr.f, 0, flags&unix.MSG_CMSG_CLOEXEC != 0)
 				if err != nil {
 					msgFlags |= unix.MSG_CTRUNC
@@ -955,11 +955,11 @@ func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint3
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
@@ -974,7 +974,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		v, err := inetSockopt(c, is, true, level, name, nil)
 		if err != nil {
 			return 0, err
@@ -989,7 +989,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	if level != unix.SOL_SOCKET {
 		return 0, unix.EOPNOTSUPP
 	}
@@ -1036,7 +1036,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_LINGER:
 		v = make([]byte, 8)
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		v = s.timeo.get(name)
+		v = s.timeo.Get(name)
 	default:
 		return 0, unix.ENOPROTOOPT
 	}
@@ -1056,15 +1056,15 @@ func boolInt(b bool) int32 {
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
 	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
 	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
-		defer f.decRef()
+		defer f.DecRef()
 		n := int(int32(c.args[4]))
 		if n < 0 {
 			return 0, unix.EINVAL
@@ -1080,7 +1080,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.decRef()
+	defer f.DecRef()
 	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
 	n := int(int32(c.args[4]))
 	if n < 0 {
@@ -1096,7 +1096,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	opts := s.u.EP.SocketOptions()
 	switch name {
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		return 0, s.timeo.set(name, v)
+		return 0, s.timeo.Set(name, v)
 	case unix.SO_LINGER:
 		if len(v) < 8 {
 			return 0, unix.EINVAL

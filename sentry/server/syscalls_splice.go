@@ -158,12 +158,12 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	out, err := c.getFile(c.argInt(2))
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	if flags&^spliceAll != 0 {
 		return 0, unix.EINVAL
 	}
@@ -339,12 +339,12 @@ func sysTee(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	out, err := c.getFile(c.argInt(1))
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	if flags&^spliceAll != 0 {
 		return 0, unix.EINVAL
 	}
@@ -374,12 +374,12 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer in.decRef()
+	defer in.DecRef()
 	out, err := c.getFile(c.argInt(2))
 	if err != nil {
 		return 0, err
 	}
-	defer out.decRef()
+	defer out.DecRef()
 	if flags != 0 {
 		return 0, unix.EINVAL
 	}

@@ -324,7 +324,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.k.maps.add(f, st, true)
+	fid := c.k.maps.Add(f, mappedKey(st), true)
 	c.reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
 		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
 	return 0, nil
@@ -454,7 +454,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		}
 	}
 	if err != nil {
-		f.decRef()
+		f.DecRef()
 		return nil, nil, err
 	}
 	return f, st, nil
@@ -476,7 +476,7 @@ func (k *clientState) removeSegmentFiles(names []string) {
 		v.mu.Lock()
 		child := dir.children[name]
 		v.mu.Unlock()
-		open := child != nil && k.maps.holds(child.ino)
+		open := child != nil && k.maps.Holds(child.ino)
 		ctx, cancel := v.rpcCtx()
 		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir.handle, Name: name, Open: open})
 		cancel()

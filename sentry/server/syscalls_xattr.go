@@ -46,7 +46,7 @@ func (c *syscallCtx) xattrFile() error {
 		if err != nil {
 			return err
 		}
-		f.decRef()
+		f.DecRef()
 		return nil
 	}
 	p, err := c.pathArg(0)
@@ -55,7 +55,7 @@ func (c *syscallCtx) xattrFile() error {
 	}
 	_, f, err := c.lookupAt(atFDCWD, p, kind == xattrPath, false)
 	if f != nil {
-		f.decRef()
+		f.DecRef()
 	}
 	return err
 }

@@ -14,7 +14,7 @@ import (
 
 // /proc/sys numbers the application may change, per client. They are not
 // in the replay state: after a server failure they are back to their
-// defaults (lease-break-time lives in leaseTable, likewise).
+// defaults (lease-break-time lives in lease.Table, likewise).
 
 const (
 	// defaultPipeMaxSize is Linux's fs/pipe-max-size.
@@ -86,7 +86,7 @@ func (k *clientState) applySysctls(m map[string]string) error {
 		case name == "fs.pipe-max-size" && nerr == nil:
 			err = k.sysctl.setPipeMaxSize(n)
 		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
-			k.leases.setLeaseBreakTime(n)
+			k.leases.SetBreakTime(n)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
 			err = k.ipc.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
 		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time":

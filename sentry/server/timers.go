@@ -43,53 +43,6 @@ const (
 	sizeofSigevent   = 64
 )
 
-// appClocks are the application's clocks: the server's host clocks
-// shifted to the client's readings in Hello.clocks, refined by later
-// readings (observe). The pointers are immutable.
-type appClocks struct {
-	realtime, monotonic, boottime *ktimer.Clock
-}
-
-func newAppClocks(cs *sentrypb.ClockSample) appClocks {
-	off := func(client int64, id int32) time.Duration {
-		if cs == nil || client == 0 {
-			return 0
-		}
-		return time.Duration(client - ktimer.HostNow(id))
-	}
-	return appClocks{
-		realtime:  ktimer.NewClock(unix.CLOCK_REALTIME, off(cs.GetRealtime(), unix.CLOCK_REALTIME)),
-		monotonic: ktimer.NewClock(unix.CLOCK_MONOTONIC, off(cs.GetMonotonic(), unix.CLOCK_MONOTONIC)),
-		boottime:  ktimer.NewClock(unix.CLOCK_BOOTTIME, off(cs.GetBoottime(), unix.CLOCK_BOOTTIME)),
-	}
-}
-
-// observe refines the clocks from a sample of the client's (Hello.clocks,
-// Syscall.clocks, Heartbeat.clocks) taken before the message being
-// handled was sent (ktimer.Clock.Observe).
-func (c appClocks) observe(cs *sentrypb.ClockSample) {
-	if cs == nil {
-		return
-	}
-	c.realtime.Observe(cs.GetRealtime())
-	c.monotonic.Observe(cs.GetMonotonic())
-	c.boottime.Observe(cs.GetBoottime())
-}
-
-// clock returns the clock a timer may use, or nil (CPU-time clocks and
-// unknown ids are not supported).
-func (c appClocks) clock(id int32) *ktimer.Clock {
-	switch id {
-	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_ALARM:
-		return c.realtime
-	case unix.CLOCK_MONOTONIC:
-		return c.monotonic
-	case unix.CLOCK_BOOTTIME, unix.CLOCK_BOOTTIME_ALARM:
-		return c.boottime
-	}
-	return nil
-}
-
 // appTimer is one signal-raising timer of a process. Its fields are
 // protected by clientState.mu; kt has its own lock (a leaf below
 // clientState.mu).
@@ -220,76 +173,13 @@ func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
 	return tm.record()
 }
 
-// Struct conversions. A timeval or timespec with a negative part or a
-// fraction out of range is EINVAL, as Linux checks.
-
-func durationOf(sec, frac int64, unit time.Duration, fracMax int64) (time.Duration, error) {
-	if sec < 0 || frac < 0 || frac >= fracMax {
-		return 0, unix.EINVAL
-	}
-	if sec > math.MaxInt64/int64(time.Second)-1 {
-		return time.Duration(math.MaxInt64), nil
-	}
-	return time.Duration(sec)*time.Second + time.Duration(frac)*unit, nil
-}
-
-func parseItimerval(b []byte) (interval, value time.Duration, err error) {
-	if interval, err = durationOf(int64(le64(b[0:])), int64(le64(b[8:])), time.Microsecond, 1e6); err != nil {
-		return
-	}
-	value, err = durationOf(int64(le64(b[16:])), int64(le64(b[24:])), time.Microsecond, 1e6)
-	return
-}
-
-func parseItimerspec(b []byte) (interval, value time.Duration, err error) {
-	if interval, err = durationOf(int64(le64(b[0:])), int64(le64(b[8:])), 1, 1e9); err != nil {
-		return
-	}
-	value, err = durationOf(int64(le64(b[16:])), int64(le64(b[24:])), 1, 1e9)
-	return
-}
-
-// itimerBytes encodes (interval, value) as a struct itimerval (usec) or
-// itimerspec.
-func itimerBytes(interval, value time.Duration, usec bool) []byte {
-	b := make([]byte, 32)
-	put := func(off int, d time.Duration) {
-		d = max(d, 0)
-		binary.LittleEndian.PutUint64(b[off:], uint64(d/time.Second))
-		frac := d % time.Second
-		if usec {
-			// A running timer never reads 0 usec while time is left.
-			us := (frac + time.Microsecond - 1) / time.Microsecond
-			if us == 1e6 {
-				binary.LittleEndian.PutUint64(b[off:], uint64(d/time.Second)+1)
-				us = 0
-			}
-			binary.LittleEndian.PutUint64(b[off+8:], uint64(us))
-		} else {
-			binary.LittleEndian.PutUint64(b[off+8:], uint64(frac))
-		}
-	}
-	put(0, interval)
-	put(16, value)
-	return b
-}
-
-// specOf is the (interval, time left) of a setting at now.
-func specOf(now ktime.Time, s ktime.Setting) (interval, value time.Duration) {
-	value, interval = ktime.SpecFromSetting(now, s)
-	if s.Enabled && value <= 0 {
-		value = 1 // due: still armed
-	}
-	return interval, value
-}
-
 // itimerRealLocked returns p's ITIMER_REAL, made on first use.
 // Precondition: k.mu held.
 func (k *clientState) itimerRealLocked(p *process) *appTimer {
 	if tm := p.timers[itimerRealID]; tm != nil {
 		return tm
 	}
-	return k.newTimerLocked(p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.realtime)
+	return k.newTimerLocked(p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.Realtime)
 }
 
 // setItimerReal arms p's ITIMER_REAL and returns its old (interval,
@@ -309,7 +199,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 	}
 	now, old := tm.kt.Set(s, nil)
 	k.trk.touch(tm)
-	oi, ov := specOf(now, old)
+	oi, ov := ktimer.SpecOf(now, old)
 	return oi, ov, nil
 }
 
@@ -338,7 +228,7 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if interval, value, err = parseItimerval(b); err != nil {
+		if interval, value, err = ktimer.ParseItimerval(b); err != nil {
 			return 0, err
 		}
 	}
@@ -347,7 +237,7 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if oldAddr != 0 {
-		return 0, c.mem.CopyOut(oldAddr, itimerBytes(oi, ov, true))
+		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, true))
 	}
 	return 0, nil
 }
@@ -361,10 +251,10 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	var interval, value time.Duration
 	if tm := c.t.proc.timers[itimerRealID]; tm != nil {
-		interval, value = specOf(tm.kt.Get())
+		interval, value = ktimer.SpecOf(tm.kt.Get())
 	}
 	k.mu.Unlock()
-	return 0, c.mem.CopyOut(addr, itimerBytes(interval, value, true))
+	return 0, c.mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, true))
 }
 
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
@@ -382,7 +272,7 @@ func (c *syscallCtx) unsupportedItimer(which int32) error {
 func sysTimerCreate(c *syscallCtx) (int64, error) {
 	clockID, sevAddr, idAddr := int32(c.args[0]), c.args[1], c.args[2]
 	k := c.k
-	clk := k.clocks.clock(clockID)
+	clk := k.clocks.ByID(clockID)
 	if clk == nil {
 		if clockID < 0 || clockID == unix.CLOCK_PROCESS_CPUTIME_ID || clockID == unix.CLOCK_THREAD_CPUTIME_ID {
 			if _, logged := k.s.enosys.LoadOrStore("timer_create/cpu", struct{}{}); !logged {
@@ -470,7 +360,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	interval, value, err := parseItimerspec(b)
+	interval, value, err := ktimer.ParseItimerspec(b)
 	if err != nil {
 		return 0, err
 	}
@@ -495,8 +385,8 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	k.trk.touch(tm)
 	k.mu.Unlock()
 	if oldAddr != 0 {
-		oi, ov := specOf(now, old)
-		return 0, c.mem.CopyOut(oldAddr, itimerBytes(oi, ov, false))
+		oi, ov := ktimer.SpecOf(now, old)
+		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
 	}
 	return 0, nil
 }
@@ -507,13 +397,13 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 	tm, err := c.posixTimerLocked(id)
 	var interval, value time.Duration
 	if err == nil {
-		interval, value = specOf(tm.kt.Get())
+		interval, value = ktimer.SpecOf(tm.kt.Get())
 	}
 	c.k.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	return 0, c.mem.CopyOut(addr, itimerBytes(interval, value, false))
+	return 0, c.mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, false))
 }
 
 // sysTimerGetoverrun checks the timer id. The overrun count itself is
@@ -551,7 +441,7 @@ func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []resto
 	var out []restoredTimer
 	for _, st := range states {
 		p := k.procs[st.Pid]
-		clk := k.clocks.clock(st.Clock)
+		clk := k.clocks.ByID(st.Clock)
 		if p == nil || p.exiting || clk == nil || p.timers[st.Id] != nil {
 			k.log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
 			continue
@@ -589,4 +479,13 @@ func validTimerState(st *sentrypb.TimerState) bool {
 		return st.Signo > 0 && st.Signo <= ksignal.NumSignals
 	}
 	return false
+}
+
+// observeClocks refines the application's clocks from a sample of the
+// client's (Syscall.clocks, Heartbeat.clocks) taken before the message
+// being handled was sent (ktimer.Clock.Observe).
+func observeClocks(c ktimer.Clocks, cs *sentrypb.ClockSample) {
+	if cs != nil {
+		c.Observe(cs.GetRealtime(), cs.GetMonotonic(), cs.GetBoottime())
+	}
 }

@@ -384,13 +384,11 @@ func (k *clientState) mountBusy(id int) bool {
 		t.mu.Unlock()
 	}
 	k.mu.Unlock()
-	k.maps.mu.Lock()
-	for _, mf := range k.maps.byID {
-		if mf.f != nil {
-			ds = append(ds, mf.f.d)
+	for _, f := range k.maps.Files() {
+		if f != nil {
+			ds = append(ds, f.d)
 		}
 	}
-	k.maps.mu.Unlock()
 	v := k.vfs
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -190,7 +190,7 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if err != nil {
 			return nil, unix.ENOENT
 		}
-		f.decRef()
+		f.DecRef()
 		if dir.kind == dkProcFdInfoDir {
 			d := mk(dkProcFdInfo, unix.S_IFREG|0444, synthIno(15, int(fd)))
 			d.fd = fd
@@ -291,7 +291,7 @@ func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		defer f.decRef()
+		defer f.DecRef()
 		return v.filePath(f), nil
 	}
 	return "", unix.EINVAL
@@ -356,7 +356,7 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 		if err != nil {
 			return nil, true, unix.ENOENT
 		}
-		defer f.decRef()
+		defer f.DecRef()
 		if _, isGofer := f.impl.(*goferFile); isGofer && v.isDeleted(f.d) {
 			// A file with no name left: opening the link itself opens
 			// the inode (openProcFd).
@@ -511,7 +511,7 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 		if err != nil {
 			return nil, unix.ENOENT
 		}
-		defer f.decRef()
+		defer f.DecRef()
 		flags := f.flags.Load()
 		if cloexec {
 			flags |= unix.O_CLOEXEC

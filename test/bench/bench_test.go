@@ -104,6 +104,9 @@ func modes(b *testing.B, dir string) []mode {
 	ms := []mode{
 		{name: "native", argv: func(_ string, prog ...string) []string { return prog }},
 		{name: "sandbox-unix", argv: do(s.Target)},
+		// The same, with the threads' calls on the socket instead of
+		// call channels: the hop's two paths side by side.
+		{name: "sandbox-unix-socket", argv: do(s.Target, "--channels=false")},
 		{name: "sandbox-unix-nolog", argv: do(s.Target, "--replay-log=false")},
 		{name: "sandbox-unix-ptrace", argv: do(s.Target, "--platform", "ptrace")},
 		{name: "sandbox-tcp", argv: do(tcp, "--insecure")},

@@ -3,6 +3,10 @@
 // compares stdout, exit status and every file the workload wrote with a run
 // that had no kill (docs/ARCHITECTURE.md, "Guarantees").
 //
+// A network workload (Workload.Pod) runs with --network=sandbox in a
+// pod-style veth namespace its caller makes (testutil.VethNS), against
+// peers the harness serves on the namespace's host end (podnet.go).
+//
 // The harness is used by chaos_test.go (what CI runs) and by the rd-chaos
 // command for long runs:
 //

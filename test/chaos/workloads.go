@@ -49,6 +49,9 @@ var mkrmC string
 //go:embed testdata/podnet.c
 var podnetC string
 
+//go:embed testdata/ptyloop.c
+var ptyloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -240,6 +243,19 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Script:  `./prog "$POD_HOST" "$POD_TCP" "$POD_UDP" "$POD_LISTEN" 2000; rm prog; cat served.txt; rm served.txt`,
 		CSource: podnetC,
 		Pod:     &PodPeers{Pings: 2000},
+	},
+	{
+		// Numbered requests through a pty made in the sandbox (raw
+		// mode, a window size set before each, a child whose
+		// controlling terminal it is), and a second pair opened and
+		// closed now and then: the terminals come back with their
+		// modes, size, session and queued bytes; the parent sends a
+		// request again when its answer does not come (counted on
+		// stderr: the rare read or write in flight at a kill whose
+		// effect another message had reported).
+		Name:    "pty",
+		Script:  `./prog 8000; rm prog`,
+		CSource: ptyloopC,
 	},
 	{
 		// Writes behind (posted without waiting: a regular file opened

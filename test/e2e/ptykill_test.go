@@ -12,9 +12,9 @@ import (
 // TestPtyServerKill runs testdata/pty/ptykill.c natively and in a
 // sandbox whose server is killed -9 while the program holds a pty pair
 // made in the sandbox (raw mode, a window size, a child that made the
-// slave its controlling terminal, blocked reading it): the restored
-// server rebuilds the terminal from the replay log and the program goes
-// on with the same output.
+// slave its controlling terminal, blocked reading it, output queued for
+// the master): the restored server rebuilds the terminal from the
+// replay log and the program goes on with the same output.
 func TestPtyServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	src, err := os.ReadFile(filepath.Join("testdata", "pty", "ptykill.c"))

@@ -58,6 +58,19 @@ func MakeVethNS() (*VethNS, error) {
 			return nil, fmt.Errorf("ip %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	// The carrier comes up shortly after "link set up": until then the
+	// pod's end is up but not RUNNING, and a test that compares two
+	// listings would see it change between them.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, err := exec.Command("ip", "-n", v.Name, "-o", "link", "show", "dev", v.PodIf).CombinedOutput()
+		if err == nil && strings.Contains(string(out), "LOWER_UP") && strings.Contains(string(out), "state UP") {
+			break
+		}
+		if time.Now().After(deadline) {
+			v.Remove()
+			return nil, fmt.Errorf("veth %s in %s: no carrier after 10 s: %v\n%s", v.PodIf, v.Name, err, out)
+		}
+	}
 	return v, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -217,7 +218,7 @@ func encodeSnapshotLocked(l *Log, id string) []byte {
 // install replaces the file with snap (write to a temporary file, fsync,
 // rename, fsync the directory) and appends to it from now on.
 func (d *DurableLog) install(snap []byte) error {
-	tmp := d.path + ".tmp"
+	tmp := d.path + snapshotSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("durable log: %w", err)
@@ -507,6 +508,19 @@ func DumpLogDir(w io.Writer, dir string) error {
 		}
 	}
 	return first
+}
+
+// snapshotSuffix names the compacted log being written beside a client's
+// log (install renames it over the log once it is on disk).
+const snapshotSuffix = ".tmp"
+
+// RemoveLog removes the client log at path, with the snapshot a client
+// that died while compacting left beside it.
+func RemoveLog(path string) error {
+	if err := os.Remove(path + snapshotSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Remove(path)
 }
 
 // LogFiles returns path if it is a file, else the client logs in the

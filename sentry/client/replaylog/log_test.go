@@ -560,3 +560,39 @@ func BenchmarkRestoreAfterCalls(b *testing.B) {
 		})
 	}
 }
+
+// TestRemoveLog: resend --remove takes away a log and the snapshot a
+// client killed while compacting left beside it (the log stays the
+// authority, the snapshot is never read), and only those.
+func TestRemoveLog(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		snapshot bool
+	}{{"log alone", false}, {"with a torn snapshot", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "client-1"+LogSuffix)
+			other := filepath.Join(dir, "client-2"+LogSuffix)
+			for _, p := range []string{log, other} {
+				if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.snapshot {
+				if err := os.WriteFile(log+snapshotSuffix, []byte("half"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := RemoveLog(log); err != nil {
+				t.Fatal(err)
+			}
+			ents, _ := os.ReadDir(dir)
+			if len(ents) != 1 || ents[0].Name() != filepath.Base(other) {
+				t.Fatalf("left %v, want only %s", ents, filepath.Base(other))
+			}
+			if err := RemoveLog(log); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("second RemoveLog: %v, want not exist", err)
+			}
+		})
+	}
+}

@@ -18,5 +18,7 @@
 // golang.org/x/sys/unix. It imports nothing of the server, and every
 // layer of the server may import it.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: none; Creds are values, copied under their owner's lock.
 package auth

@@ -12,5 +12,7 @@
 // Dependencies: proto/sentrypb (the records whose handles it binds) and
 // the standard library. It imports nothing of the server.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: none; a Binder is immutable.
 package handlebind

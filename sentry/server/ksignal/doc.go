@@ -14,5 +14,7 @@
 // imports nothing of the server, and every layer of the server may
 // import it.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: none; a Handlers is protected by its owner's lock.
 package ksignal

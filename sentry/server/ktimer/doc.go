@@ -7,6 +7,10 @@
 // timers, POSIX timers and timerfds are built on it (they own what an
 // expiration does: a signal, a readable fd).
 //
+// Clocks are the application's three clocks a timer may use, and abi.go
+// converts struct itimerval and itimerspec to and from durations (with
+// Linux's checks).
+//
 // It owns no kernel state and depends only on gVisor's pkg/sentry/ktime
 // (Time, Setting; no kernel.Kernel) and golang.org/x/sys/unix.
 //

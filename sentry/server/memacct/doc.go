@@ -10,6 +10,8 @@
 // Dependencies: golang.org/x/sys/unix (errnos) only. It imports nothing
 // of the server, and every layer of the server may import it.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: none; an Account and a SocketBuffers are atomic, safe to
 // use under any lock.
 package memacct

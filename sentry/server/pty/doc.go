@@ -17,8 +17,8 @@
 // derives a terminal's PtyState ("pty/<index>"), Table.Changed tells the
 // server's replay capture which terminal's record changed, and Restore,
 // AttachMaster, AttachSlave and Prune rebuild the terminals on a new
-// server. The bytes queued in a terminal are not in its record: a server
-// failure loses them.
+// server. A terminal's record holds its queues too, so every read and
+// write changes it.
 //
 // Dependencies: gVisor's pkg/abi/linux (termios layout and flags),
 // golang.org/x/sys/unix, proto/sentrypb and sentry/statekey (the

@@ -15,6 +15,8 @@ const (
 	// queueMax bounds each direction's queue, as n_tty's 4 KiB read
 	// buffer and the pty's write room bound Linux's; larger here, since
 	// every read and write is a round trip.
+	// The output queue may pass it by the two bytes of one processed
+	// character (ONLCR's "\r\n", ECHOCTL's "^X", ECHOE's "\b \b").
 	queueMax = 64 << 10
 	// lineMax is the longest canonical line (n_tty: 4095 characters and
 	// the terminator).
@@ -290,6 +292,7 @@ func (t *Terminal) SetForeground(pgrp int32) {
 
 // Flush discards queued input (TCIFLUSH), output (TCOFLUSH) or both.
 func (t *Terminal) Flush(input, output bool) {
+	defer t.table.changed(t.Index)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if input {
@@ -324,7 +327,12 @@ func (t *Terminal) MasterReadable() int {
 
 // MasterRead returns up to n bytes the slave wrote: EAGAIN when there
 // are none yet, EIO once no slave is open.
-func (t *Terminal) MasterRead(n int) ([]byte, error) {
+func (t *Terminal) MasterRead(n int) (out []byte, err error) {
+	defer func() {
+		if len(out) > 0 {
+			t.table.changed(t.Index)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.output) == 0 {
@@ -334,7 +342,7 @@ func (t *Terminal) MasterRead(n int) ([]byte, error) {
 		return nil, unix.EAGAIN
 	}
 	n = min(n, len(t.output))
-	out := append([]byte(nil), t.output[:n]...)
+	out = append([]byte(nil), t.output[:n]...)
 	t.output = t.output[n:]
 	if len(t.output) == 0 {
 		t.output = nil
@@ -346,7 +354,12 @@ func (t *Terminal) MasterRead(n int) ([]byte, error) {
 // SlaveRead returns up to n bytes of input (at most one line in
 // canonical mode; 0 bytes for an EOF character or a hung up terminal):
 // EAGAIN when none is ready.
-func (t *Terminal) SlaveRead(n int) ([]byte, error) {
+func (t *Terminal) SlaveRead(n int) (out []byte, err error) {
+	defer func() {
+		if err == nil {
+			t.table.changed(t.Index)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	avail := len(t.input)
@@ -370,7 +383,7 @@ func (t *Terminal) SlaveRead(n int) ([]byte, error) {
 		return nil, unix.EAGAIN
 	}
 	n = min(n, avail)
-	out := append([]byte(nil), t.input[:n]...)
+	out = append([]byte(nil), t.input[:n]...)
 	t.input = t.input[n:]
 	if canon {
 		for i := range t.lineEnds {
@@ -390,13 +403,18 @@ func (t *Terminal) SlaveRead(n int) ([]byte, error) {
 // SlaveWrite queues b for the master with output processing; it returns
 // how much it took (EAGAIN when the queue is full, EIO once the master
 // is closed).
-func (t *Terminal) SlaveWrite(b []byte) (int, error) {
+func (t *Terminal) SlaveWrite(b []byte) (n int, err error) {
+	defer func() {
+		if n > 0 {
+			t.table.changed(t.Index)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.masterOpen {
 		return 0, unix.EIO
 	}
-	n := 0
+	n = 0
 	for _, c := range b {
 		if len(t.output) >= queueMax {
 			break
@@ -428,6 +446,9 @@ func (t *Terminal) outputLocked(c byte) {
 // echoLocked echoes input character c: with ECHOCTL a control character
 // (but tab and newline) as ^X.
 func (t *Terminal) echoLocked(c byte) {
+	if len(t.output) >= queueMax {
+		return // no room: the echo is dropped (as n_tty's when its buffer is full)
+	}
 	if t.termios.LEnabled(linux.ECHOCTL) && (c < 0x20 || c == 0x7f) && c != '\t' && c != '\n' {
 		t.outputLocked('^')
 		t.outputLocked(c ^ 0x40)
@@ -443,7 +464,7 @@ func (t *Terminal) eraseLocked() bool {
 		return false
 	}
 	t.line = t.line[:len(t.line)-1]
-	if t.termios.LEnabled(linux.ECHO) && t.termios.LEnabled(linux.ECHOE) {
+	if t.termios.LEnabled(linux.ECHO) && t.termios.LEnabled(linux.ECHOE) && len(t.output) < queueMax {
 		t.output = append(t.output, '\b', ' ', '\b')
 	}
 	return true
@@ -459,14 +480,18 @@ func (t *Terminal) pushLineLocked() {
 // MasterWrite feeds b to the line discipline as typed input. It returns
 // how much it took (EAGAIN when the input queue is full) and the signals
 // ISIG characters raise, for the foreground process group.
-func (t *Terminal) MasterWrite(b []byte) (int, []linux.Signal, error) {
+func (t *Terminal) MasterWrite(b []byte) (n int, sigs []linux.Signal, err error) {
+	defer func() {
+		if n > 0 {
+			t.table.changed(t.Index)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var sigs []linux.Signal
 	tio := &t.termios
 	cc := tio.ControlCharacters
 	is := func(c byte, i int) bool { return cc[i] != 0 && c == cc[i] }
-	n := 0
+	n = 0
 	for _, c := range b {
 		if len(t.input)+len(t.line) >= queueMax {
 			break
@@ -523,7 +548,7 @@ func (t *Terminal) MasterWrite(b []byte) (int, []linux.Signal, error) {
 				t.line = nil
 				if tio.LEnabled(linux.ECHO) {
 					t.echoLocked(c)
-					if tio.LEnabled(linux.ECHOK) {
+					if tio.LEnabled(linux.ECHOK) && len(t.output) < queueMax {
 						t.outputLocked('\n')
 					}
 				}

@@ -12,11 +12,11 @@ import (
 
 // The replay state of the terminals: a terminal's record ("pty/<index>",
 // PtyState) holds its termios, window size, lock, session, foreground
-// group and whether its last slave closed; which ends are open is in the
-// records of their descriptions, which the server restores after the
-// terminals (Attach*). The queues are not recorded: what was typed and
-// not read, the line being edited and the output the master had not
-// read are lost in a server failure.
+// group, whether its last slave closed, and its queues (what the slave
+// may read, the line being edited, what the master may read), so every
+// read and write changes it; which ends are open is in the records of
+// their descriptions, which the server restores after the terminals
+// (Attach*).
 
 // changed reports a change of terminal index's record to the table's
 // Changed hook. Called with no lock of this package held.
@@ -38,15 +38,47 @@ func (t *Table) Record(index int) *sentrypb.StateRecord {
 	defer term.mu.Unlock()
 	tt := term.termios.ToTermios()
 	st := &sentrypb.PtyState{Index: int32(index), Termios: make([]byte, SizeofTermios), Winsize: make([]byte, SizeofWinsize),
-		Locked: term.locked, Sid: term.sid, FgPgrp: term.fgPgrp, SlaveClosed: term.slaveClosed}
+		Locked: term.locked, Sid: term.sid, FgPgrp: term.fgPgrp, SlaveClosed: term.slaveClosed,
+		Input: clone(term.input), Line: clone(term.line), Output: clone(term.output)}
+	for _, e := range term.lineEnds {
+		st.LineEnds = append(st.LineEnds, int32(e))
+	}
 	tt.MarshalUnsafe(st.Termios)
 	term.winsize.MarshalUnsafe(st.Winsize)
 	return &sentrypb.StateRecord{Key: key, Value: &sentrypb.StateRecord_Pty{Pty: st}}
 }
 
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
 // CheckState returns an error (EINVAL) if st cannot be a terminal's
 // record: it comes from the client, over the network.
 func CheckState(st *sentrypb.PtyState) error {
+	if err := checkHeader(st); err != nil {
+		return err
+	}
+	if len(st.Input)+len(st.Line) > queueMax || len(st.Line) > lineMax || len(st.Output) > queueMax+3 {
+		return fmt.Errorf("pty %d: queues of %d, %d and %d bytes: %w", st.Index, len(st.Input), len(st.Line), len(st.Output), unix.EINVAL)
+	}
+	prev := int32(0)
+	for _, e := range st.LineEnds {
+		if e < prev || int(e) > len(st.Input) {
+			return fmt.Errorf("pty %d: line ends %v in %d bytes: %w", st.Index, st.LineEnds, len(st.Input), unix.EINVAL)
+		}
+		prev = e
+	}
+	if len(st.LineEnds) > queueMax {
+		// EOFs typed at the start of a line are ends of their own.
+		return fmt.Errorf("pty %d: %d line ends: %w", st.Index, len(st.LineEnds), unix.EINVAL)
+	}
+	return nil
+}
+
+func checkHeader(st *sentrypb.PtyState) error {
 	switch {
 	case st == nil:
 		return fmt.Errorf("no pty state: %w", unix.EINVAL)
@@ -84,6 +116,10 @@ func (t *Table) Restore(states []*sentrypb.PtyState) error {
 			slaveClosed: st.SlaveClosed, changed: make(chan struct{})}
 		term.termios.FromTermios(tt)
 		term.winsize.UnmarshalUnsafe(st.Winsize)
+		term.input, term.line, term.output = clone(st.Input), clone(st.Line), clone(st.Output)
+		for _, e := range st.LineEnds {
+			term.lineEnds = append(term.lineEnds, int(e))
+		}
 		t.terms[i] = term
 	}
 	return nil

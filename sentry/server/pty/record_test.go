@@ -130,6 +130,31 @@ func TestRestoreRefuses(t *testing.T) {
 		{"long winsize", func() []*sentrypb.PtyState { s := good(); s.Winsize = make([]byte, 9); return []*sentrypb.PtyState{s} }},
 		{"negative session", func() []*sentrypb.PtyState { s := good(); s.Sid = -4; return []*sentrypb.PtyState{s} }},
 		{"twice", func() []*sentrypb.PtyState { return []*sentrypb.PtyState{good(), good()} }},
+		{"line end past the input", func() []*sentrypb.PtyState {
+			s := good()
+			s.Input, s.LineEnds = []byte("ab"), []int32{3}
+			return []*sentrypb.PtyState{s}
+		}},
+		{"line ends backwards", func() []*sentrypb.PtyState {
+			s := good()
+			s.Input, s.LineEnds = []byte("abcd"), []int32{3, 1}
+			return []*sentrypb.PtyState{s}
+		}},
+		{"too many line ends", func() []*sentrypb.PtyState {
+			s := good()
+			s.LineEnds = make([]int32, queueMax+1)
+			return []*sentrypb.PtyState{s}
+		}},
+		{"output past the bound", func() []*sentrypb.PtyState {
+			s := good()
+			s.Output = make([]byte, queueMax+4)
+			return []*sentrypb.PtyState{s}
+		}},
+		{"line past the bound", func() []*sentrypb.PtyState {
+			s := good()
+			s.Line = make([]byte, lineMax+1)
+			return []*sentrypb.PtyState{s}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var tab Table
@@ -138,4 +163,52 @@ func TestRestoreRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordKeepsQueues: what was typed and not read (a whole line and
+// the line being edited) and what the slave wrote and the master did not
+// read come back with the terminal.
+func TestRecordKeepsQueues(t *testing.T) {
+	var old Table
+	a := newOpenIn(t, &old)
+	if _, _, err := a.MasterWrite([]byte("one\ntw")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SlaveWrite([]byte("out\n")); err != nil {
+		t.Fatal(err)
+	}
+	var fresh Table
+	if err := fresh.Restore([]*sentrypb.PtyState{old.Record(a.Index).GetPty()}); err != nil {
+		t.Fatal(err)
+	}
+	r := fresh.Get(a.Index)
+	r.AttachMaster()
+	r.AttachSlave()
+	if got, _ := r.SlaveRead(100); string(got) != "one\n" {
+		t.Errorf("first slave read %q, want \"one\\n\"", got)
+	}
+	if _, err := r.SlaveRead(100); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("the line being edited is readable: %v", err)
+	}
+	r.MasterWrite([]byte("o\n"))
+	if got, _ := r.SlaveRead(100); string(got) != "two\n" {
+		t.Errorf("second slave read %q, want \"two\\n\"", got)
+	}
+	if got := readAll(r.MasterRead); got != "one\r\ntwout\r\no\r\n" {
+		t.Errorf("master read %q, want the echo and the output", got)
+	}
+}
+
+// newOpenIn is newOpen in tab.
+func newOpenIn(t *testing.T, tab *Table) *Terminal {
+	t.Helper()
+	term, err := tab.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	term.SetLocked(false)
+	if err := term.OpenSlave(); err != nil {
+		t.Fatal(err)
+	}
+	return term
 }

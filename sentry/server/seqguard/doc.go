@@ -9,5 +9,7 @@
 //
 // Dependencies: proto/sentrypb only. It imports nothing of the server.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: none; a Guard belongs to its session's receiving goroutine.
 package seqguard

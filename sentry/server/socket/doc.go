@@ -19,6 +19,8 @@
 // DevStats and HostDevStats (devstats.go) are their counters for
 // /proc/net/dev (the NICs' tcpip.NICStats, or the host's IFLA_STATS64).
 //
+// Timeouts (timeouts.go) are a socket's SO_RCVTIMEO and SO_SNDTIMEO.
+//
 // What it owns: the socket-address encodings (sockaddr_un), a sandbox's
 // AF_UNIX name space (abstract names, and path names keyed by the
 // inode of the S_IFSOCK node the server made through the gofer), and
@@ -34,7 +36,7 @@
 // sentry/server/kobj. Not the server package.
 //
 // Lock order: Names.mu is a leaf (no transport call is made with it
-// held other than reading a bound endpoint's identity). frameLink.closeMu
-// is a leaf (held while queueing inbound frames; the FrameSender is
-// called with no lock of this package held).
+// held other than reading a bound endpoint's identity); so is
+// Timeouts.mu. frameLink.closeMu is a leaf (held while queueing inbound
+// frames; the FrameSender is called with no lock of this package held).
 package socket

@@ -12,5 +12,7 @@
 // Dependencies: golang.org/x/sys/unix and the standard library. Every
 // layer of the server may import it; it imports nothing of the server.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: none.
 package syserr

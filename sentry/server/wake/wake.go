@@ -7,6 +7,8 @@
 //
 // Dependencies: none. Every layer of the server may import it.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: a Notifier has no lock of its own; it is protected by its
 // owner's lock, which both Wait and Notify are called under.
 package wake

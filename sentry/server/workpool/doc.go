@@ -8,6 +8,8 @@
 // Dependencies: the standard library only. Every layer of the server may
 // import it; it imports nothing of the server.
 //
+// It must not import another package of the server: it is a leaf.
+//
 // Lock order: no locks (a channel hands work to idle workers, counters
 // are atomic); the functions it runs take whatever locks they need.
 package workpool

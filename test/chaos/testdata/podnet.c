@@ -23,6 +23,19 @@
 
 static struct sockaddr_in tcp_peer, udp_peer;
 
+// step names the call the parent is in, for the watchdog: a round
+// stuck for a minute ends the program saying where.
+static const char *volatile step = "start";
+static volatile int round_no;
+
+static void stuck(int sig) {
+	(void)sig;
+	char msg[128];
+	int n = snprintf(msg, sizeof msg, "podnet: round %d stuck in %s\n", round_no, step);
+	write(2, msg, n);
+	_exit(4);
+}
+
 // wait_in waits up to ms for fd to be readable: 1 if it is, 0 if not.
 static int wait_in(int fd, int ms) {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -42,10 +55,14 @@ static int tcp_exchange(int i, char *out, size_t cap) {
 	int len = snprintf(msg, sizeof msg, "req %d", i);
 	int ok = -1;
 	size_t got = 0;
+	step = "tcp connect";
 	if (connect(s, (struct sockaddr *)&tcp_peer, sizeof tcp_peer) != 0) goto out;
+	step = "tcp write";
 	if (write(s, msg, len) != len || shutdown(s, SHUT_WR) != 0) goto out;
 	for (;;) {
+		step = "tcp poll";
 		if (!wait_in(s, 5000)) goto out;
+		step = "tcp read";
 		ssize_t n = read(s, out + got, cap - 1 - got);
 		if (n < 0) goto out;
 		if (n == 0) break;
@@ -70,12 +87,17 @@ static int udp_exchange(int s, int i, char *out, size_t cap) {
 	char want[48];
 	snprintf(want, sizeof want, "echo:%s", msg);
 	for (int try = 0; try < 400; try++) {
+		step = "udp send";
 		if (send(s, msg, len, 0) != len) {
 			usleep(100000);
 			continue;
 		}
+		step = "udp poll";
 		while (wait_in(s, 300)) {
-			ssize_t n = recv(s, out, cap - 1, 0);
+			// Not blocking: a datagram poll reported may be gone
+			// after a server failure (docs/COMPATIBILITY.md).
+			step = "udp recv";
+			ssize_t n = recv(s, out, cap - 1, MSG_DONTWAIT);
 			if (n < 0) break;
 			out[n] = 0;
 			if (strcmp(out, want) == 0) return try;
@@ -162,7 +184,10 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	int tcp_retries = 0, udp_resends = 0;
+	signal(SIGALRM, stuck);
 	for (int i = 0; i < rounds; i++) {
+		round_no = i;
+		alarm(60);
 		char t[64], d[64];
 		int try = 0;
 		while (tcp_exchange(i, t, sizeof t) != 0) {
@@ -181,6 +206,7 @@ int main(int argc, char **argv) {
 		udp_resends += r;
 		if (i % 25 == 0) printf("round %d: %s | %s\n", i, t, d);
 	}
+	alarm(0);
 	printf("%d rounds\n", rounds);
 	fprintf(stderr, "podnet retries: tcp %d udp %d\n", tcp_retries, udp_resends);
 	int st;

@@ -2,11 +2,12 @@
 // opens /dev/ptmx, sets the slave raw and a window size, and a child
 // that made the slave its controlling terminal (setsid, TIOCSCTTY)
 // answers what the parent types. The parent creates "phase1" with
-// nothing queued in the terminal and the child blocked reading it, and
-// waits for a file "go" (the test kills the server in between); then
-// the same terminal, with its modes, size, session and foreground
-// group, goes on: exchanges, a resize that sends SIGWINCH to the child,
-// and the hang-up when the last slave closes. Only the parent prints.
+// output for the master queued in the terminal and the child blocked
+// reading it, and waits for a file "go" (the test kills the server in
+// between); then the same terminal, with its modes, size, session,
+// foreground group and queued output, goes on: exchanges, a resize that
+// sends SIGWINCH to the child, and the hang-up when the last slave
+// closes. Only the parent prints.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -112,8 +113,13 @@ int main(void) {
 	ask(master, "hello\r");
 	ask(master, "?");
 
+	// Output queued for the master across the failure.
+	write(slave, "pending\n", 8);
 	close(open("phase1", O_CREAT | O_WRONLY, 0644));
 	while (access("go", F_OK) != 0) usleep(10000);
+	char pending[16] = {0};
+	ssize_t np = read(master, pending, sizeof pending - 1);
+	printf("queued before: %zd %s", np, pending);
 
 	show("after", master, slave, name);
 	ask(master, "world\r");

@@ -1,4 +1,4 @@
-package server
+package socket
 
 import (
 	"encoding/binary"
@@ -8,18 +8,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sockTimeouts are a socket's SO_RCVTIMEO and SO_SNDTIMEO, shared by every
+// Timeouts are a socket's SO_RCVTIMEO and SO_SNDTIMEO, shared by every
 // socket kind (AF_UNIX and inet).
-type sockTimeouts struct {
+type Timeouts struct {
 	// mu protects rcv and snd. It is a leaf lock.
 	mu sync.Mutex
 	// rcv and snd bound a blocking receive and send (0: no bound).
 	rcv, snd time.Duration
 }
 
-// deadline is when a blocking send (or receive) started now gives up, or
+// Deadline is when a blocking send (or receive) started now gives up, or
 // the zero time for none.
-func (t *sockTimeouts) deadline(send bool) time.Time {
+func (t *Timeouts) Deadline(send bool) time.Time {
 	t.mu.Lock()
 	d := t.rcv
 	if send {
@@ -32,15 +32,15 @@ func (t *sockTimeouts) deadline(send bool) time.Time {
 	return time.Now().Add(d)
 }
 
-// get returns option name (SO_RCVTIMEO or SO_SNDTIMEO) as a struct timeval.
-func (t *sockTimeouts) get(name int) []byte {
+// Get returns option name (SO_RCVTIMEO or SO_SNDTIMEO) as a struct timeval.
+func (t *Timeouts) Get(name int) []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return timevalBytes(*t.fieldLocked(name))
 }
 
-// set sets option name from the struct timeval v, as Linux checks it.
-func (t *sockTimeouts) set(name int, v []byte) error {
+// Set sets option name from the struct timeval v, as Linux checks it.
+func (t *Timeouts) Set(name int, v []byte) error {
 	if len(v) < 16 {
 		return unix.EINVAL
 	}
@@ -55,7 +55,7 @@ func (t *sockTimeouts) set(name int, v []byte) error {
 }
 
 // fieldLocked is the field of option name. Precondition: t.mu is held.
-func (t *sockTimeouts) fieldLocked(name int) *time.Duration {
+func (t *Timeouts) fieldLocked(name int) *time.Duration {
 	if name == unix.SO_SNDTIMEO {
 		return &t.snd
 	}

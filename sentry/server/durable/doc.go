@@ -1,0 +1,24 @@
+// Package durable tracks a client's writes to gofer files until they are
+// on stable storage and the client may forget them (docs/ARCHITECTURE.md,
+// "Recovery"): the client retains every write (a WriteState) until a
+// Durable push covers it. Per file, each write (by the seq of its call)
+// is in flight, written, being synced, or synced; Announce gives the
+// highest seq such that every write at or below it is synced and its
+// WriteState sent, which is what Durable{file, seq} promises.
+//
+// What it owns: the writes' states and a reference on each file with
+// writes pending (a file closed before its data is durable keeps its
+// gofer handle until then). The files are the server's (the type
+// parameter, counted by reference); the flusher, the gofer fsyncs and the
+// Durable push are the server's (durable.go).
+//
+// Dependencies: the standard library only. It imports nothing of the
+// server.
+//
+// Who imports it: the server package. The leaves below the subsystems
+// (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
+//
+// Lock order: Tracker.mu is a leaf in clientState.mu's order (taken with
+// or without it held); references are dropped by the caller after it (End
+// and Announce say when).
+package durable

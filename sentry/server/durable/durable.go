@@ -1,0 +1,221 @@
+package durable
+
+import (
+	"sort"
+	"sync"
+)
+
+// Description is a tracked file: an open file description, counted by
+// reference.
+type Description interface {
+	comparable
+	IncRef()
+	DecRef()
+}
+
+// FlushBytes is how many written bytes not yet synced make the tracker
+// ask its flusher for an early pass (Kick).
+const FlushBytes = 8 << 20
+
+// Write entry states.
+const (
+	wInflight = iota // the gofer RPC has not returned
+	wDone            // written, not yet fsynced
+	wSyncing         // an fsync that covers it is running
+	wSynced          // on stable storage
+)
+
+// entry is one write's state.
+type entry struct {
+	state int
+	sent  bool // the WriteState was sent to the client
+	n     int64
+}
+
+// fileWrites is one file's writes not yet announced durable.
+type fileWrites struct {
+	entries map[uint64]*entry
+}
+
+// Tracker is a client's writes not yet announced durable, by file. It
+// holds a reference on each file it tracks, so that a file closed before
+// its data is durable keeps its gofer handle (and its FileState) until
+// then.
+type Tracker[F Description] struct {
+	// mu protects the fields below. It is a leaf lock.
+	mu    sync.Mutex
+	files map[F]*fileWrites
+	bytes int64
+	// kick asks the flusher for an early pass. Immutable.
+	kick chan struct{}
+}
+
+// NewTracker returns a tracker with no writes.
+func NewTracker[F Description]() *Tracker[F] {
+	return &Tracker[F]{files: make(map[F]*fileWrites), kick: make(chan struct{}, 1)}
+}
+
+// Kick is sent a value when more than FlushBytes are written and not yet
+// synced: the flusher's cue for an early pass.
+func (d *Tracker[F]) Kick() <-chan struct{} { return d.kick }
+
+// Holds reports whether d holds a reference on f.
+func (d *Tracker[F]) Holds(f F) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.files[f] != nil
+}
+
+// Begin records that the write of call seq to f starts.
+func (d *Tracker[F]) Begin(f F, seq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		f.IncRef()
+		df = &fileWrites{entries: make(map[uint64]*entry)}
+		d.files[f] = df
+	}
+	if e := df.entries[seq]; e != nil {
+		e.state = wInflight
+		return
+	}
+	df.entries[seq] = &entry{state: wInflight}
+}
+
+// End records that the write of call seq to f wrote n bytes. It returns
+// true if f has nothing pending any more: the caller then drops the
+// tracker's reference (after every lock is dropped).
+func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return false
+	}
+	e := df.entries[seq]
+	if e == nil {
+		return false
+	}
+	if n <= 0 {
+		delete(df.entries, seq)
+		if len(df.entries) == 0 {
+			delete(d.files, f)
+			return true
+		}
+		return false
+	}
+	e.state = wDone
+	e.n += int64(n)
+	d.bytes += int64(n)
+	if d.bytes > FlushBytes {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+	return false
+}
+
+// MarkSent records that the WriteState of seq was sent.
+func (d *Tracker[F]) MarkSent(f F, seq uint64) {
+	d.mu.Lock()
+	if df := d.files[f]; df != nil {
+		if e := df.entries[seq]; e != nil {
+			e.sent = true
+		}
+	}
+	d.mu.Unlock()
+}
+
+// StartSync marks f's written entries as being synced and returns their
+// seqs (nil if there is nothing to sync).
+func (d *Tracker[F]) StartSync(f F) []uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return nil
+	}
+	var seqs []uint64
+	for seq, e := range df.entries {
+		if e.state == wDone {
+			e.state = wSyncing
+			seqs = append(seqs, seq)
+		}
+	}
+	return seqs
+}
+
+// EndSync records the outcome of the fsync that covered seqs.
+func (d *Tracker[F]) EndSync(f F, seqs []uint64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return
+	}
+	for _, seq := range seqs {
+		if e := df.entries[seq]; e != nil && e.state == wSyncing {
+			if ok {
+				e.state = wSynced
+				d.bytes -= e.n
+			} else {
+				e.state = wDone
+			}
+		}
+	}
+}
+
+// Announce computes the Durable push for f: the highest seq such that
+// every entry at or below it is synced and sent, dropping those entries;
+// release says f has nothing pending any more (the caller drops the
+// tracker's reference).
+func (d *Tracker[F]) Announce(f F) (seq uint64, ok bool, release bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return 0, false, false
+	}
+	seqs := make([]uint64, 0, len(df.entries))
+	for s := range df.entries {
+		seqs = append(seqs, s)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	for _, s := range seqs {
+		e := df.entries[s]
+		if e.state != wSynced || !e.sent {
+			break
+		}
+		seq, ok = s, true
+		delete(df.entries, s)
+	}
+	if len(df.entries) == 0 {
+		delete(d.files, f)
+		release = true
+	}
+	return seq, ok, release
+}
+
+// Pending returns the files with entries to sync or announce.
+func (d *Tracker[F]) Pending() []F {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]F, 0, len(d.files))
+	for f := range d.files {
+		out = append(out, f)
+	}
+	return out
+}
+
+// ReleaseAll drops every tracked file (client teardown).
+func (d *Tracker[F]) ReleaseAll() {
+	d.mu.Lock()
+	fs := d.files
+	d.files = make(map[F]*fileWrites)
+	d.mu.Unlock()
+	for f := range fs {
+		f.DecRef()
+	}
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/seqguard"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// Call channels (transport/hop.go): the glue between a session's channels
+// and the thread queues. A call that came over a channel runs like one
+// from the socket (admitted by seq, queued on its thread after the
+// thread's earlier calls, posted ones included, which the transport
+// waited for); its reply is routed back to the channel's goroutine
+// (hopRoutes), with the state records collected and the reply stamped
+// under sendMu, so that it takes its place among the socket's messages.
+
+// hopRoute is where the reply of a channel call goes.
+type hopRoute struct {
+	// stamp places the reply among the session's messages.
+	stamp func() transport.HopStamp
+	// ch gets the reply (capacity 1).
+	ch chan hopResult
+}
+
+type hopResult struct {
+	r  *sentrypb.Reply
+	st transport.HopStamp
+}
+
+// lockedSeqs is a session's seqGuard, shared by its socket reader and its
+// channels' goroutines.
+type lockedSeqs struct {
+	mu   sync.Mutex
+	seqs seqguard.Guard
+}
+
+func (l *lockedSeqs) admit(call *sentrypb.Call) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seqs.Admit(call)
+}
+
+// openChannel answers a ChannelOpen on sess.
+func (k *clientState) openChannel(sess *session, m *sentrypb.ChannelOpen) {
+	hs, ok := sess.stream.(transport.HopServer)
+	if !ok {
+		// A gRPC stream: the client falls back to the socket, as it does
+		// for a refusal.
+		k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_ChannelGrant{ChannelGrant: &sentrypb.ChannelGrant{Id: m.GetId(), Refused: "no channels on this wire"}}})
+		return
+	}
+	err := hs.OpenChannel(m.GetId(), func(call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
+		return k.hopCall(sess, hs, call)
+	})
+	if err != nil {
+		k.log.Debug("call channel not granted", "err", err)
+	}
+}
+
+// hopCall runs a call that came over a channel of sess and returns its
+// reply (transport.HopHandler).
+func (k *clientState) hopCall(sess *session, hs transport.HopServer, call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
+	sess.heard.Store(time.Now().UnixNano())
+	if err := sess.seqs.admit(call); err != nil || call.GetSyscall() == nil || call.Tid == 0 {
+		// Only a thread's system calls use channels.
+		k.log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
+		k.sendMu.Lock()
+		st := hs.StampReply()
+		k.sendMu.Unlock()
+		return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}, st, true
+	}
+	observeClocks(k.clocks, call.GetSyscall().GetClocks())
+	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
+	k.sendMu.Lock()
+	if k.hopRoutes == nil {
+		k.hopRoutes = make(map[uint64]*hopRoute)
+	}
+	k.hopRoutes[call.Seq] = route
+	k.sendMu.Unlock()
+	k.enqueueCall(call, true)
+	select {
+	case res := <-route.ch:
+		return res.r, res.st, true
+	case <-k.done:
+		k.sendMu.Lock()
+		delete(k.hopRoutes, call.Seq)
+		k.sendMu.Unlock()
+		// A reply stamped already must still go: the client folds the
+		// messages after it only once it has.
+		select {
+		case res := <-route.ch:
+			return res.r, res.st, true
+		default:
+			return nil, transport.HopStamp{}, false
+		}
+	}
+}
+
+// hopReplyLocked hands the reply of a channel call to its channel, with
+// the state changed since the last message, stamped in order, and
+// reports whether r was such a reply. Precondition: k.sendMu is held.
+func (k *clientState) hopReplyLocked(r *sentrypb.Reply) bool {
+	route := k.hopRoutes[r.Seq]
+	if route == nil {
+		return false
+	}
+	delete(k.hopRoutes, r.Seq)
+	k.mu.Lock()
+	recs := k.collectStateLocked(r.Seq, true)
+	k.mu.Unlock()
+	k.binder.BindRecords(recs)
+	r.State = append(r.State, recs...)
+	route.ch <- hopResult{r: r, st: route.stamp()}
+	return true
+}

@@ -1,0 +1,71 @@
+package mapped
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// desc is a test description counting its references.
+type desc struct{ refs int }
+
+func (d *desc) IncRef() { d.refs++ }
+func (d *desc) DecRef() { d.refs-- }
+
+// TestTable: ids by contents, references, the writable description, a
+// changed file's version, and a released file's id remembered.
+func TestTable(t *testing.T) {
+	var changed []uint64
+	m := NewTable[*desc](func(id uint64) { changed = append(changed, id) })
+	v1 := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 5}
+	v2 := Key{Dev: 1, Ino: 10, Size: 200, Mtime: 6}
+	a, b := &desc{refs: 1}, &desc{refs: 1}
+
+	id := m.Add(a, v1, false)
+	if again := m.Add(b, v1, true); again != id {
+		t.Fatalf("same contents mapped twice: ids %d and %d", id, again)
+	}
+	if b.refs != 1 {
+		t.Errorf("the second description holds %d references, want 1 (the writable one kept)", b.refs)
+	}
+	if w, err := m.GetWritable(id); err != nil || w != b {
+		t.Errorf("GetWritable: %v %v, want the shared writable description", w, err)
+	} else {
+		w.DecRef()
+	}
+	if !m.Holds(10) || m.Holds(11) {
+		t.Error("Holds is wrong")
+	}
+	// This client changed the file: the id takes the new version, and is
+	// reported unless it is the writer's own.
+	if got := m.Changed(v2, 0); len(got) != 1 || got[0] != id {
+		t.Errorf("Changed = %v, want [%d]", got, id)
+	}
+	if got := m.Changed(v2, id); len(got) != 0 {
+		t.Errorf("Changed except the writer's id = %v, want none", got)
+	}
+	c := &desc{refs: 1}
+	if got := m.Add(c, v2, false); got != id || c.refs != 0 {
+		t.Errorf("the new version mapped: id %d (refs %d), want %d (reference consumed)", got, c.refs, id)
+	}
+	if st, ok := m.StateOf(id); !ok || st.Refs != 3 || st.Size != 200 || !st.Writable {
+		t.Errorf("StateOf = %+v %v", st, ok)
+	}
+	m.Release([]uint64{id, id, id})
+	if a.refs != 0 || b.refs != 0 {
+		t.Errorf("after the last release: refs %d and %d, want 0", a.refs, b.refs)
+	}
+	if _, err := m.Get(id); err != unix.EBADF {
+		t.Errorf("Get of a released id: %v, want EBADF", err)
+	}
+	// The same unchanged file mapped again gets its old id back.
+	if got := m.Add(&desc{refs: 1}, v2, false); got != id {
+		t.Errorf("remapped: id %d, want the released %d", got, id)
+	}
+	if _, err := m.GetWritable(id); err != unix.EACCES {
+		t.Errorf("GetWritable of a read-only mapping: %v, want EACCES", err)
+	}
+	if len(changed) == 0 {
+		t.Error("no change reported")
+	}
+}
