@@ -238,6 +238,13 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 // setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals
 // name.
 func (k *clientState) setAsync(f *file, fd int32, on bool) {
+	var ev uint32
+	var ch <-chan struct{}
+	if on {
+		// Taken now, not when the watcher starts running: a change
+		// right after this call must signal.
+		ev, ch = f.impl.readiness(f)
+	}
 	a := &f.async
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -254,13 +261,13 @@ func (k *clientState) setAsync(f *file, fd int32, on bool) {
 	}
 	stop := make(chan struct{})
 	a.watchStop = stop
-	go k.watchAsync(f, stop)
+	go k.watchAsync(f, stop, ev, ch)
 }
 
 // watchAsync signals f's owner each time f becomes readable or writable,
-// until stop is closed, f is released or the client goes.
-func (k *clientState) watchAsync(f *file, stop chan struct{}) {
-	ev, ch := f.impl.readiness(f)
+// until stop is closed, f is released or the client goes; ev and ch are
+// f's readiness when O_ASYNC was set.
+func (k *clientState) watchAsync(f *file, stop chan struct{}, ev uint32, ch <-chan struct{}) {
 	for ch != nil {
 		select {
 		case <-ch:
@@ -272,6 +279,14 @@ func (k *clientState) watchAsync(f *file, stop chan struct{}) {
 		var now uint32
 		now, ch = f.impl.readiness(f)
 		gained := now &^ ev
+		if e, ok := f.impl.(*pipeEnd); ok && e.reads != e.writes {
+			// One end of a pipe wakes at each write into it (its
+			// read end) or read that made room (its write end), as
+			// Linux signals each: a write right after a read that
+			// emptied the pipe must signal even if this watcher
+			// never saw the pipe empty.
+			gained = now
+		}
 		ev = now
 		f.async.mu.Lock()
 		fd := f.async.watchFD

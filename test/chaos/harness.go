@@ -116,10 +116,10 @@ func (d *daemon) fds() int {
 	return len(ents)
 }
 
-// settledFDs waits (up to 5s) for the daemon's fd count to drop to at
+// settledFDs waits (up to OrphanLinger and 5 s) for the daemon's fd count to drop to at
 // most limit and returns the last count.
 func (d *daemon) settledFDs(limit int) int {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(OrphanLinger + 5*time.Second)
 	for {
 		n := d.fds()
 		if n <= limit || time.Now().After(deadline) {
@@ -181,7 +181,7 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	}
 	defer logf.Close()
 	sock := func(n string) string { return filepath.Join(o.Dir, n+".sock") }
-	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/"}, sock: sock("gofer"), log: logf}
+	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/", "--orphan-linger", OrphanLinger.String()}, sock: sock("gofer"), log: logf}
 	serverArgs := func(name string) []string {
 		a := []string{"server", "--listen", "unix:" + sock(name), "--gofer", "unix:" + sock("gofer")}
 		if w.Pod != nil {
@@ -310,9 +310,16 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 }
 
 // LeakSlack is how many more fds the gofer may hold after a run than
-// before it: the handles of unlinked files whose server was killed linger
-// (gofer --orphan-linger), and gRPC may keep a connection or two.
+// before it: gRPC may keep a connection or two, and the handles of
+// unlinked files whose server was killed linger for OrphanLinger.
 const LeakSlack = 16
+
+// OrphanLinger is the gofer's --orphan-linger in a run: long enough for a
+// successor server on a loaded machine to reopen a killed one's unlinked
+// files, short enough that the leak check (which waits for the fds to
+// settle up to OrphanLinger and 5 s more) sees whether the orphans that
+// no successor claimed were dropped, however many a run's kills left.
+const OrphanLinger = 10 * time.Second
 
 // Leak returns an error if the gofer kept the handles of the servers that
 // were killed.

@@ -63,8 +63,9 @@ int main(void) {
 		for (int tries = 0; state_of(pids[i]) != 'S' && tries < 1000; tries++)
 			usleep(10000);
 	}
-	// Let every waiter get into epoll_wait proper after it shows 'S'.
-	usleep(200000);
+	// Let every waiter get into epoll_wait proper after it shows 'S'
+	// (under load a forwarded epoll_ctl may show 'S' too).
+	usleep(500000);
 	for (int round = 1; round <= 3; round++) {
 		char c = 'x', r;
 		write(data[1], &c, 1);
