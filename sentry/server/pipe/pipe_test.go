@@ -178,13 +178,13 @@ func TestRestore(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		ps       *sentrypb.PipeState
-		push     string
+		push     []string
 		wantData string
-		wantPos  uint64
+		wantPos  uint64 // of the first write
 	}{
-		{"unread bytes", &sentrypb.PipeState{Id: 3, Written: 10, Read: 7, Data: []byte("abc")}, "de", "abcde", 10},
-		{"read ahead of the writes", &sentrypb.PipeState{Id: 3, Written: 10, Read: 12}, "xyzw", "zw", 10},
-		{"no state", nil, "ab", "ab", 0},
+		{"unread bytes", &sentrypb.PipeState{Id: 3, Written: 10, Read: 7, Data: []byte("abc")}, []string{"de", "f"}, "abcdef", 10},
+		{"read ahead of the writes", &sentrypb.PipeState{Id: 3, Written: 10, Read: 12}, []string{"x", "yzw", "v"}, "zwv", 10},
+		{"no state", nil, []string{"ab"}, "ab", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			acct := memacct.NewAccount(0)
@@ -199,8 +199,10 @@ func TestRestore(t *testing.T) {
 			if id := p.IDLocked(func() uint64 { t.Fatal("new id for a restored pipe"); return 0 }); id != 3 {
 				t.Errorf("id %d", id)
 			}
-			if _, pos := p.PushLocked([]byte(tc.push), true); pos != tc.wantPos {
-				t.Errorf("write at %d, want %d", pos, tc.wantPos)
+			for i, w := range tc.push {
+				if _, pos := p.PushLocked([]byte(w), true); i == 0 && pos != tc.wantPos {
+					t.Errorf("write at %d, want %d", pos, tc.wantPos)
+				}
 			}
 			if got := string(p.PeekLocked(100)); got != tc.wantData {
 				t.Errorf("holds %q, want %q", got, tc.wantData)
