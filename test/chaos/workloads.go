@@ -90,7 +90,7 @@ ls out/src | wc -l; cat out/src/f* | md5sum; rm -r src t.tar`,
 	},
 	{
 		Name:   "pipeline",
-		Script: `head -c 50000000 /dev/zero | tr '\0' 'x' | tr 'x' 'y' | md5sum`,
+		Script: `head -c 120000000 /dev/zero | tr '\0' 'x' | tr 'x' 'y' | md5sum`,
 	},
 	{
 		Name: "proctree",
@@ -121,7 +121,7 @@ cat <&4 | md5sum; ls`,
 		Name: "stdin",
 		Script: `head -c 1000000 > first.bin; md5sum first.bin
 cat > rest.bin; md5sum rest.bin; wc -c first.bin rest.bin`,
-		Stdin: numberedLines("stdin line", 200000),
+		Stdin: numberedLines("stdin line", 600000),
 	},
 	{
 		// Two processes store into one MAP_SHARED file mapping, with
