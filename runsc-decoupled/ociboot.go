@@ -214,8 +214,11 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	defer forwardTerminalStop(p.Terminal, send)()
 
 	status, err := client.Run(context.Background(), client.Config{
-		WindowChanged:   windowChanges(p.Terminal),
-		Servers:         servers,
+		WindowChanged: windowChanges(p.Terminal),
+		Servers:       servers,
+		// Call channels where the wire allows (a server on this
+		// machine over a Unix socket), as do's default.
+		Channels:        true,
 		Platform:        "systrap",
 		Argv:            p.Args,
 		Env:             p.Env,

@@ -218,8 +218,8 @@ func newHopOrder() *hopOrder {
 	return o
 }
 
-// received notes that the reader came back for a message and got one
-// (got false: it failed).
+// enterRecv notes that the session's reader came back for a message: it
+// handled the one it read before.
 func (o *hopOrder) enterRecv() {
 	o.rmu.Lock()
 	if o.handled != o.recvd {
@@ -229,6 +229,7 @@ func (o *hopOrder) enterRecv() {
 	o.rmu.Unlock()
 }
 
+// gotMsg counts a message read.
 func (o *hopOrder) gotMsg() {
 	o.rmu.Lock()
 	o.recvd++
