@@ -229,7 +229,7 @@ func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
 		return 0, toErrno(t.mm.SetDontFork(addr, length, true))
 	case linux.MADV_HUGEPAGE, linux.MADV_NOHUGEPAGE, linux.MADV_MERGEABLE, linux.MADV_UNMERGEABLE,
 		linux.MADV_NORMAL, linux.MADV_RANDOM, linux.MADV_SEQUENTIAL, linux.MADV_WILLNEED,
-		linux.MADV_DONTDUMP, linux.MADV_DODUMP, 8 /* MADV_FREE */, 22 /* MADV_WIPEONFORK */, 23 /* MADV_KEEPONFORK */ :
+		linux.MADV_DONTDUMP, linux.MADV_DODUMP, 8 /* MADV_FREE */, 22 /* MADV_POPULATE_READ */, 23 /* MADV_POPULATE_WRITE */ :
 		return 0, 0
 	case linux.MADV_REMOVE:
 		return 0, toErrno(t.mm.Decommit(addr, length))
