@@ -19,6 +19,20 @@ type hopRound struct {
 	perCall        time.Duration
 }
 
+// hopSetup compiles testdata/speed/hop.c into a scratch directory and
+// starts a gofer and a server for it.
+func hopSetup(t *testing.T) (dir, prog string, s *tu.Daemon) {
+	t.Helper()
+	dir = t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "speed", "hop.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog = tu.StaticProgram(t, dir, "hop", string(src))
+	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	return dir, prog, tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+}
+
 // hopRoundOn runs testdata/speed/hop.c's op (prog, compiled) for calls
 // rounds under do against the server s, with doArgs, and returns the
 // second round's cost per call (the first warms up: channels open).
@@ -80,14 +94,7 @@ func hopRoundOn(t *testing.T, dir, prog string, s *tu.Daemon, op string, calls i
 // loaded) see the same load.
 func TestChannelHop(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "speed", "hop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "hop", string(src))
-	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	dir, prog, s := hopSetup(t)
 	const calls = 3000
 	var socket, channel []hopRound
 	for i := 0; i < 3; i++ {

@@ -75,54 +75,9 @@ func (c hostCounters) perCall(before hostCounters, n int) perCallCounters {
 // a second pass (the first warms up).
 func hopCounters(t *testing.T, op string, calls int) (client, server perCallCounters) {
 	t.Helper()
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "speed", "hop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "hop", string(src))
-	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
-	cmd := exec.Command(tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir, "--", prog, op, strconv.Itoa(calls))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	lines := bufio.NewReader(stdout)
-	waitRound := func() {
-		t.Helper()
-		got := make(chan error, 1)
-		go func() { _, err := lines.ReadString('\n'); got <- err }()
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatalf("program: %v; stderr:\n%s", err, stderr.String())
-			}
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("program did not finish its round; stderr:\n%s", stderr.String())
-		}
-	}
-	clientPid, serverPid := cmd.Process.Pid, s.Cmd.Process.Pid
-	waitRound()
-	c0, s0 := readHostCounters(t, clientPid), readHostCounters(t, serverPid)
-	stdin.Write([]byte("\n"))
-	waitRound()
-	c1, s1 := readHostCounters(t, clientPid), readHostCounters(t, serverPid)
-	stdin.Write([]byte("\n"))
-	return c1.perCall(c0, calls), s1.perCall(s0, calls)
+	dir, prog, s := hopSetup(t)
+	r := hopRoundOn(t, dir, prog, s, op, calls)
+	return r.client, r.server
 }
 
 // TestForwardedCallHostSyscalls counts what one forwarded call that the
