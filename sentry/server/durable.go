@@ -126,3 +126,9 @@ func (k *clientState) flusher() {
 		k.flushAll()
 	}
 }
+
+// durabilityHolds reports whether the durability tracker holds
+// description f (until its writes are durable): f's fileOwner.
+func (k *clientState) durabilityHolds(f *file) bool { return k.dur.Holds(f) }
+
+var _ fileOwner = (*clientState)(nil)

@@ -9,8 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -57,6 +55,30 @@ func (fileBase) readiness(*file) (uint32, <-chan struct{}) {
 }
 func (fileBase) release() {}
 
+// fileOwner is the client a description belongs to, as the description
+// sees it: what its last reference's release must tell (the durability
+// tracker, inotify's close event, the lock and lease tables). It is set
+// when the description is made, so that the description does not reach
+// the client through its dentry; *clientState implements it.
+type fileOwner interface {
+	// durabilityHolds reports whether the durability tracker holds f
+	// (until its writes are durable).
+	durabilityHolds(f *file) bool
+	// inotifyClosed reports the release of f to inotify (once).
+	inotifyClosed(f *file)
+	// dropDescriptionLocks drops f's OFD and flock locks.
+	dropDescriptionLocks(f *file)
+	// dropLease drops f's lease.
+	dropLease(f *file)
+}
+
+// fileTracker is where a description reports a change of its replay
+// state: the client's stateTracker, once an fd table holds the
+// description (or a Restore made it).
+type fileTracker interface {
+	touchFile(f *file)
+}
+
 // file is an open file description: shared by dup and fork, with one
 // offset and one set of status flags.
 type file struct {
@@ -64,19 +86,23 @@ type file struct {
 	// id is the description's stable id in the replay state (0 until
 	// first reported or restored).
 	id atomic.Uint64
-	// trk is set when the description is installed in an fd table: its
-	// changes are then reported.
-	trk atomic.Pointer[stateTracker]
+	// trk (a fileTracker) is set when the description is installed in an
+	// fd table: its changes are then reported. Set atomically (install,
+	// restore); read with tracker.
+	trk atomic.Value
 	// offRep is the offset reported in the replay state (for a directory,
 	// the encoded getdents cursor): the offset as the last call whose
 	// reply was built left it (see callEffects). offCommitted is that
 	// call's offVer. Both are written under clientState.mu.
 	offRep       atomic.Int64
 	offCommitted uint64
-	// impl and d are immutable. d is the file's dentry when it has a path
-	// (nil for pipes and stdio).
-	impl fileImpl
-	d    *dentry
+	// impl, d and owner are immutable. d is the file's dentry when it has
+	// a path (nil for pipes and stdio); owner is its client when it has a
+	// dentry of the client's tree (nil otherwise: such a description
+	// cannot be locked, leased, watched or tracked for durability).
+	impl  fileImpl
+	d     *dentry
+	owner fileOwner
 	// flags are the access mode and status flags (O_APPEND, O_NONBLOCK,
 	// O_PATH, ...). Changed atomically by fcntl(F_SETFL).
 	flags atomic.Uint32
@@ -93,13 +119,13 @@ type file struct {
 	// closeNoted is set once inotify was told of the description's
 	// close (decRef, inotifyClosed), which happens once.
 	closeNoted atomic.Bool
-	// locks is set once the description took an OFD or flock lock: its
-	// release then drops them. Set atomically (fcntlLock, sysFlock,
-	// restore).
-	locks atomic.Pointer[filelock.Table[*fdTable, *file]]
-	// leases is set once the description took a lease (leases.go): its
-	// release then drops it. Set atomically.
-	leases atomic.Pointer[lease.Table[*file]]
+	// hasLocks is set once the description took an OFD or flock lock: its
+	// release then has its owner drop them. Set atomically (fcntlLock,
+	// sysFlock, restore).
+	hasLocks atomic.Bool
+	// hasLease is set once the description took a lease (leases.go): its
+	// release then has its owner drop it. Set atomically.
+	hasLease atomic.Bool
 	// async is the description's owner, I/O signal and O_ASYNC watcher
 	// (leases.go); it has its own lock.
 	async fileAsync
@@ -112,6 +138,9 @@ type file struct {
 
 func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 	f := &file{impl: impl, d: d}
+	if d != nil && d.v != nil {
+		f.owner = d.v.k
+	}
 	f.refs.Store(1)
 	f.flags.Store(flags)
 	return f
@@ -184,29 +213,43 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 // may make a gofer RPC: never call it holding clientState.mu.
 func (f *file) DecRef() {
 	n := f.refs.Add(-1)
-	if n == 1 && f.d != nil && f.d.v != nil && f.d.v.k.dur.Holds(f) {
+	if n == 1 && f.owner != nil && f.owner.durabilityHolds(f) {
 		// Only the durability tracker still holds it: the application
 		// closed it (inotify's close event).
-		f.d.v.k.inotifyClosed(f)
+		f.owner.inotifyClosed(f)
 	}
 	if n == 0 {
-		if lt := f.locks.Load(); lt != nil {
-			dropDescriptionLocks(lt, f)
+		if f.owner != nil && f.hasLocks.Load() {
+			f.owner.dropDescriptionLocks(f)
 		}
-		if lt := f.leases.Load(); lt != nil {
-			dropLease(lt, f)
+		if f.owner != nil && f.hasLease.Load() {
+			f.owner.dropLease(f)
 		}
 		f.async.stopWatch()
 		f.impl.release()
-		if f.d != nil && f.d.v != nil {
-			f.d.v.k.inotifyClosed(f)
+		if f.owner != nil {
+			f.owner.inotifyClosed(f)
 		}
-		f.trk.Load().touch(f)
+		f.changed()
 	}
 }
 
+// tracker returns where f's changes are reported (nil until an fd table
+// holds it).
+func (f *file) tracker() fileTracker {
+	t, _ := f.trk.Load().(fileTracker)
+	return t
+}
+
+// setTracker makes t receive f's changes.
+func (f *file) setTracker(t fileTracker) { f.trk.Store(t) }
+
 // changed reports a change of f's replay state (flags).
-func (f *file) changed() { f.trk.Load().touch(f) }
+func (f *file) changed() {
+	if t := f.tracker(); t != nil {
+		t.touchFile(f)
+	}
+}
 
 // setOffLocked sets the offset, reported with the reply of call c.
 // Precondition: f.mu is held.

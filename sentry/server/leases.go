@@ -371,7 +371,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	if err := lt.Set(ino, f, rank, fd, readers, writers); err != nil {
 		return 0, err
 	}
-	f.leases.Store(lt)
+	f.hasLease.Store(true)
 	// As Linux, taking a lease makes the caller's process the owner its
 	// break signal goes to.
 	f.async.setOwner(fOwnerPID, c.pid())
@@ -379,10 +379,11 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	return 0, nil
 }
 
-// dropLease drops the lease of a description that is gone.
-func dropLease(lt *lease.Table[*file], f *file) {
+// dropLease drops the lease of a description that is gone: f's
+// fileOwner.
+func (k *clientState) dropLease(f *file) {
 	if ino, ok := leaseFile(f); ok {
-		lt.Release(ino, f)
+		k.leases.Release(ino, f)
 	}
 }
 
@@ -410,9 +411,9 @@ func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
 		st.AsyncFd = f.async.watchFD
 	}
 	f.async.mu.Unlock()
-	if lt := f.leases.Load(); lt != nil {
+	if f.hasLease.Load() {
 		if ino, ok := leaseFile(f); ok {
-			if rank, fd, ok := lt.LeaseOf(ino, f); ok {
+			if rank, fd, ok := k.leases.LeaseOf(ino, f); ok {
 				st.HasLease, st.Lease, st.LeaseFd = true, rank.FcntlType(), fd
 			}
 		}
@@ -439,7 +440,7 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 		rank, ok := lease.RankOfType(st.GetLease())
 		if ino, isLeasable := leaseFile(f); ok && isLeasable && rank != lease.None {
 			k.leases.Restore(ino, f, rank, st.GetLeaseFd())
-			f.leases.Store(k.leases)
+			f.hasLease.Store(true)
 		}
 	}
 }

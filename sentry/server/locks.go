@@ -26,10 +26,10 @@ func dropPOSIXLocks(lt *filelock.Table[*fdTable, *file], tab *fdTable, f *file) 
 }
 
 // dropDescriptionLocks drops the OFD and flock locks of description f
-// (its last reference went).
-func dropDescriptionLocks(lt *filelock.Table[*fdTable, *file], f *file) {
+// (its last reference went): f's fileOwner.
+func (k *clientState) dropDescriptionLocks(f *file) {
 	if ino, ok := lockIno(f); ok {
-		lt.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
+		k.locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
 	}
 }
 
@@ -175,7 +175,7 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 		nl = &filelock.Held[*fdTable, *file]{Owner: owner, Write: true, Start: start, End: end, Pid: pid}
 	}
 	if ofd {
-		f.locks.Store(lt)
+		f.hasLocks.Store(true)
 	}
 	var block func(<-chan struct{}) error
 	if cmd == unix.F_SETLKW || cmd == fOFDSetlkw {
@@ -208,7 +208,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 	case unix.LOCK_UN:
 		return 0, lt.Lock(ino, owner, true, 0, filelock.EOF, nil, nil)
 	case unix.LOCK_SH, unix.LOCK_EX:
-		f.locks.Store(lt)
+		f.hasLocks.Store(true)
 		nl := &filelock.Held[*fdTable, *file]{Owner: owner, Write: op&^unix.LOCK_NB == unix.LOCK_EX, End: filelock.EOF, Pid: -1}
 		// A conversion drops the old lock first, as Linux does (it is
 		// not atomic).
@@ -268,7 +268,7 @@ func (k *clientState) restoreLocksLocked(states []*sentrypb.LockState, tabs map[
 				l.Owner.Table = tabs[hl.FdTable]
 			case hl.File != 0 && files[hl.File] != nil:
 				l.Owner.File = files[hl.File]
-				l.Owner.File.locks.Store(lt)
+				l.Owner.File.hasLocks.Store(true)
 			default:
 				k.log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
 				continue

@@ -289,7 +289,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		if f.d != nil && f.d.isDir() {
 			f.dir = decodeDirOffset(fs.Offset)
 		}
-		f.trk.Store(k.trk)
+		f.setTracker(k.trk)
 		k.restoreAsync(f, fs)
 		files[id] = f
 	}

@@ -126,6 +126,9 @@ func (t *stateTracker) touchMapped(id uint64)      { t.touch(mappedID(id)) }
 func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
 func (t *stateTracker) touchPty(index int)         { t.touch(ptyIndex(index)) }
 
+// touchFile is touch as a description's fileTracker.
+func (t *stateTracker) touchFile(f *file) { t.touch(f) }
+
 // callEffects are the effects of one call committed with its reply.
 type callEffects struct {
 	offsets    []offChange
@@ -263,7 +266,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		if o.ver > o.f.offCommitted {
 			o.f.offCommitted = o.ver
 			o.f.offRep.Store(o.off)
-			if o.f.trk.Load() != nil {
+			if o.f.tracker() != nil {
 				c.Touch(orderFile, o.f)
 			}
 		}
