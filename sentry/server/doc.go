@@ -171,7 +171,9 @@
 //
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
-//     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated);
+//     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
+//     fdesc (the file layer's start: a description's owner, I/O signal
+//     and O_ASYNC watcher);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
@@ -265,7 +267,7 @@
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
 //	      replay.Tracker.mu, durable.Tracker.mu, procQueries.mu  (leaves)
-//	      lease.Table.mu, fileAsync.mu, sysctls.mu  (leaves: a lease
+//	      lease.Table.mu, fdesc.Async.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //

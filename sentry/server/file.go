@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -128,7 +129,7 @@ type file struct {
 	hasLease atomic.Bool
 	// async is the description's owner, I/O signal and O_ASYNC watcher
 	// (leases.go); it has its own lock.
-	async fileAsync
+	async fdesc.Async
 	// wbErr is the errno of a posted write that failed or wrote short,
 	// kept for the next fsync, fdatasync, waited write or close of the
 	// description (posted.go). Set and taken atomically by the calls of
@@ -225,7 +226,7 @@ func (f *file) DecRef() {
 		if f.owner != nil && f.hasLease.Load() {
 			f.owner.dropLease(f)
 		}
-		f.async.stopWatch()
+		f.async.StopWatch()
 		f.impl.release()
 		if f.owner != nil {
 			f.owner.inotifyClosed(f)

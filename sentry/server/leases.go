@@ -2,11 +2,11 @@ package server
 
 import (
 	"encoding/binary"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 )
@@ -36,49 +36,12 @@ import (
 // back after a server failure; a break in progress does not (the opener's
 // call is re-sent and breaks the lease again).
 
-// struct f_owner_ex's types (x/sys/unix lacks them).
+// struct f_owner_ex's types.
 const (
-	fOwnerTID  = 0
-	fOwnerPID  = 1
-	fOwnerPGRP = 2
+	fOwnerTID  = fdesc.OwnerTID
+	fOwnerPID  = fdesc.OwnerPID
+	fOwnerPGRP = fdesc.OwnerPGRP
 )
-
-// fileAsync is a description's owner and I/O signal.
-type fileAsync struct {
-	// mu protects the fields below. It is a leaf lock.
-	mu sync.Mutex
-	// ownerType is F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP; ownerID the
-	// owner (0: none). Set by fcntl and F_SETLEASE.
-	ownerType, ownerID int32
-	// sig is F_SETSIG's signal (0: SIGIO with no details).
-	sig int32
-	// watchStop, when non-nil, stops the O_ASYNC watcher (watchAsync);
-	// watchFD is the fd its signals name (si_fd).
-	watchStop chan struct{}
-	watchFD   int32
-}
-
-func (a *fileAsync) owner() (typ, id, sig int32) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ownerType, a.ownerID, a.sig
-}
-
-func (a *fileAsync) setOwner(typ, id int32) {
-	a.mu.Lock()
-	a.ownerType, a.ownerID = typ, id
-	a.mu.Unlock()
-}
-
-// stopWatch stops the O_ASYNC watcher, if any.
-func (a *fileAsync) stopWatch() {
-	a.mu.Lock()
-	if a.watchStop != nil {
-		close(a.watchStop)
-		a.watchStop = nil
-	}
-	a.mu.Unlock()
-}
 
 // ownerExistsLocked reports whether an owner of that type and id exists.
 // Precondition: k.mu held.
@@ -101,7 +64,7 @@ func (k *clientState) ownerExistsLocked(typ, id int32) bool {
 func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 	switch cmd {
 	case unix.F_GETOWN:
-		typ, id, _ := f.async.owner()
+		typ, id, _ := f.async.Owner()
 		if typ == fOwnerPGRP {
 			return int64(-id), nil
 		}
@@ -117,7 +80,7 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		}
 		return 0, c.setOwner(f, typ, id)
 	case unix.F_GETOWN_EX:
-		typ, id, _ := f.async.owner()
+		typ, id, _ := f.async.Owner()
 		var b [8]byte
 		binary.LittleEndian.PutUint32(b[0:], uint32(typ))
 		binary.LittleEndian.PutUint32(b[4:], uint32(id))
@@ -133,16 +96,14 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		}
 		return 0, c.setOwner(f, typ, id)
 	case unix.F_GETSIG:
-		_, _, sig := f.async.owner()
+		_, _, sig := f.async.Owner()
 		return int64(sig), nil
 	case unix.F_SETSIG:
 		sig := int64(c.args[2])
 		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EINVAL
 		}
-		f.async.mu.Lock()
-		f.async.sig = int32(sig)
-		f.async.mu.Unlock()
+		f.async.SetSig(int32(sig))
 		f.changed()
 		return 0, nil
 	}
@@ -159,7 +120,7 @@ func (c *syscallCtx) setOwner(f *file, typ, id int32) error {
 			return unix.ESRCH
 		}
 	}
-	f.async.setOwner(typ, id)
+	f.async.SetOwner(typ, id)
 	f.changed()
 	return nil
 }
@@ -175,7 +136,7 @@ const (
 // (pollInCode...) and band the si_band it carries when F_SETSIG chose the
 // signal; fd is si_fd.
 func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
-	typ, id, sig := f.async.owner()
+	typ, id, sig := f.async.Owner()
 	if id == 0 {
 		return
 	}
@@ -245,29 +206,19 @@ func (k *clientState) setAsync(f *file, fd int32, on bool) {
 		// right after this call must signal.
 		ev, ch = f.impl.readiness(f)
 	}
-	a := &f.async
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if !on {
-		if a.watchStop != nil {
-			close(a.watchStop)
-			a.watchStop = nil
-		}
+		f.async.StopWatch()
 		return
 	}
-	a.watchFD = fd
-	if a.watchStop != nil {
-		return
+	if stop, start := f.async.StartWatch(fd); start {
+		go k.watchAsync(f, stop, ev, ch)
 	}
-	stop := make(chan struct{})
-	a.watchStop = stop
-	go k.watchAsync(f, stop, ev, ch)
 }
 
 // watchAsync signals f's owner each time f becomes readable or writable,
 // until stop is closed, f is released or the client goes; ev and ch are
 // f's readiness when O_ASYNC was set.
-func (k *clientState) watchAsync(f *file, stop chan struct{}, ev uint32, ch <-chan struct{}) {
+func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-chan struct{}) {
 	for ch != nil {
 		select {
 		case <-ch:
@@ -288,9 +239,7 @@ func (k *clientState) watchAsync(f *file, stop chan struct{}, ev uint32, ch <-ch
 			gained = now
 		}
 		ev = now
-		f.async.mu.Lock()
-		fd := f.async.watchFD
-		f.async.mu.Unlock()
+		fd := f.async.WatchFD()
 		if gained&pollIn != 0 {
 			k.sendIOSignal(f, fd, pollInCode, pollIn|pollRdNorm)
 		}
@@ -374,7 +323,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 	f.hasLease.Store(true)
 	// As Linux, taking a lease makes the caller's process the owner its
 	// break signal goes to.
-	f.async.setOwner(fOwnerPID, c.pid())
+	f.async.SetOwner(fOwnerPID, c.pid())
 	f.changed()
 	return 0, nil
 }
@@ -405,12 +354,12 @@ const pollMsgBand = 0x400
 
 // recordAsync fills the owner, signal and lease fields of f's FileState.
 func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
-	f.async.mu.Lock()
-	st.OwnerType, st.OwnerId, st.IoSignal = f.async.ownerType, f.async.ownerID, f.async.sig
-	if f.async.watchStop != nil {
-		st.AsyncFd = f.async.watchFD
+	var watchFD int32
+	var watching bool
+	st.OwnerType, st.OwnerId, st.IoSignal, watchFD, watching = f.async.State()
+	if watching {
+		st.AsyncFd = watchFD
 	}
-	f.async.mu.Unlock()
 	if f.hasLease.Load() {
 		if ino, ok := leaseFile(f); ok {
 			if rank, fd, ok := k.leases.LeaseOf(ino, f); ok {
@@ -427,12 +376,10 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 	if typ < fOwnerTID || typ > fOwnerPGRP {
 		typ = fOwnerTID
 	}
-	f.async.mu.Lock()
-	f.async.ownerType, f.async.ownerID = typ, st.GetOwnerId()
+	f.async.SetOwner(typ, st.GetOwnerId())
 	if sig := st.GetIoSignal(); sig > 0 && sig <= ksignal.NumSignals {
-		f.async.sig = sig
+		f.async.SetSig(sig)
 	}
-	f.async.mu.Unlock()
 	if f.flags.Load()&unix.O_ASYNC != 0 {
 		k.setAsync(f, st.GetAsyncFd(), true)
 	}
