@@ -252,9 +252,18 @@ func (f *file) changed() {
 	}
 }
 
+// offsetRecorder is the call a description's offset or directory cursor
+// changes in: the new value is reported with that call's reply (see
+// callEffects), so that a call whose reply was lost is not counted twice.
+// *syscallCtx implements it; a nil *syscallCtx reports the value at
+// once.
+type offsetRecorder interface {
+	recordOffset(f *file, ver uint64, off int64)
+}
+
 // setOffLocked sets the offset, reported with the reply of call c.
 // Precondition: f.mu is held.
-func (f *file) setOffLocked(c *syscallCtx, off int64) {
+func (f *file) setOffLocked(c offsetRecorder, off int64) {
 	f.off = off
 	f.offVer++
 	c.recordOffset(f, f.offVer, off)
@@ -262,12 +271,13 @@ func (f *file) setOffLocked(c *syscallCtx, off int64) {
 
 // setDirLocked sets the getdents cursor, reported with the reply of call
 // c. Precondition: f.mu is held.
-func (f *file) setDirLocked(c *syscallCtx, cur dirCursor) {
+func (f *file) setDirLocked(c offsetRecorder, cur dirCursor) {
 	f.dir = cur
 	f.offVer++
 	c.recordOffset(f, f.offVer, encodeDirOffset(cur))
 }
 
+// recordOffset is c's offsetRecorder.
 func (c *syscallCtx) recordOffset(f *file, ver uint64, off int64) {
 	if c == nil {
 		f.offRep.Store(off)
