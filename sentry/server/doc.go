@@ -180,6 +180,15 @@
 // A subsystem may import a leaf, never this package nor another layer
 // above it.
 //
+// Next in the split is the file layer (package fdesc; the plan is in
+// docs/ARCHITECTURE.md). An open file description (file.go) already
+// reaches its client only through the hooks it is given: fileOwner (set
+// by newFile: the durability check, inotify's close event, dropping its
+// locks and lease), fileTracker (its replay changes, set when an fd table
+// first holds it) and offsetRecorder (the call its offset changes in).
+// What still ties it here: fileImpl's methods take *syscallCtx, and its
+// dentry is this package's.
+//
 // # Dependencies
 //
 // proto/sentrypb (the client protocol), proto/goferpb (files: the server has
