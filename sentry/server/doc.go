@@ -173,7 +173,7 @@
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
 //     fdesc (the file layer's start: a description's owner, I/O signal
-//     and O_ASYNC watcher);
+//     and O_ASYNC watcher, its directory cursor);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //

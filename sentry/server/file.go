@@ -116,7 +116,7 @@ type file struct {
 	// offVer counts changes of off and dir. Protected by mu.
 	offVer uint64
 	// dir is the getdents cursor. Protected by mu.
-	dir dirCursor
+	dir fdesc.DirCursor
 	// closeNoted is set once inotify was told of the description's
 	// close (decRef, inotifyClosed), which happens once.
 	closeNoted atomic.Bool
@@ -271,10 +271,10 @@ func (f *file) setOffLocked(c offsetRecorder, off int64) {
 
 // setDirLocked sets the getdents cursor, reported with the reply of call
 // c. Precondition: f.mu is held.
-func (f *file) setDirLocked(c offsetRecorder, cur dirCursor) {
+func (f *file) setDirLocked(c offsetRecorder, cur fdesc.DirCursor) {
 	f.dir = cur
 	f.offVer++
-	c.recordOffset(f, f.offVer, encodeDirOffset(cur))
+	c.recordOffset(f, f.offVer, cur.Offset())
 }
 
 // recordOffset is c's offsetRecorder.
@@ -317,18 +317,6 @@ func (f *file) writable() bool {
 	return !f.isPath() && (m == unix.O_WRONLY || m == unix.O_RDWR)
 }
 func (f *file) nonblock() bool { return f.flags.Load()&unix.O_NONBLOCK != 0 }
-
-// dirCursor is a directory description's getdents position: phase 0 and
-// 1 emit "." and "..", phase 2 continues the directory at cookie.
-type dirCursor struct {
-	phase  int
-	cookie uint64
-	// eof says the gofer reported the end of the listing at cookie: a
-	// getdents there returns nothing without asking it again (its
-	// snapshot is renewed only from offset 0, which a seek makes). Not
-	// part of the replay state: a restored cursor asks once more.
-	eof bool
-}
 
 // devKind names a synthesized device.
 type devKind int

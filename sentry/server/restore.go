@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
@@ -287,7 +288,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.off = fs.Offset
 		f.offRep.Store(fs.Offset)
 		if f.d != nil && f.d.isDir() {
-			f.dir = decodeDirOffset(fs.Offset)
+			f.dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.setTracker(k.trk)
 		k.restoreAsync(f, fs)

@@ -515,22 +515,6 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
-// encodeDirOffset is the FileState.offset of a directory description: its
-// getdents cursor (0 and 1 before "." and "..", 2+cookie after).
-func encodeDirOffset(c dirCursor) int64 {
-	if c.phase < 2 {
-		return int64(c.phase)
-	}
-	return 2 + int64(c.cookie)
-}
-
-func decodeDirOffset(off int64) dirCursor {
-	if off < 2 {
-		return dirCursor{phase: int(max(off, 0))}
-	}
-	return dirCursor{phase: 2, cookie: uint64(off - 2)}
-}
-
 // sendMsgState sends m with the replay state changed since the last
 // message: in m's state if m is a reply, else in a StateUpdate push sent
 // just before m. Precondition: k.sendMu is held and a sender attached.

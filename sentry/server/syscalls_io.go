@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -364,11 +365,11 @@ func sysLseek(c *syscallCtx) (int64, error) {
 		f.off = off
 		switch {
 		case off == 0:
-			f.setDirLocked(c, dirCursor{})
+			f.setDirLocked(c, fdesc.DirCursor{})
 		case off <= 2:
-			f.setDirLocked(c, dirCursor{phase: int(off)})
+			f.setDirLocked(c, fdesc.DirCursor{Phase: int(off)})
 		default:
-			f.setDirLocked(c, dirCursor{phase: 2, cookie: uint64(off)})
+			f.setDirLocked(c, fdesc.DirCursor{Phase: 2, Cookie: uint64(off)})
 		}
 		return off, nil
 	}
@@ -881,27 +882,27 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		return true
 	}
 	cur := &f.dir
-	if cur.phase == 0 {
+	if cur.Phase == 0 {
 		if !emit(".", d.ino, unix.DT_DIR, 1) {
 			return 0, unix.EINVAL
 		}
-		cur.phase = 1
+		cur.Phase = 1
 	}
-	if cur.phase == 1 {
+	if cur.Phase == 1 {
 		if emit("..", v.parentOf(d).ino, unix.DT_DIR, 2) {
-			cur.phase = 2
+			cur.Phase = 2
 		}
 	}
-	if cur.phase == 2 && !pending {
+	if cur.Phase == 2 && !pending {
 		if g, ok := f.impl.(*goferDir); ok {
 			// SysV segments' files are not listed in /dev/shm.
 			v.shmMu.Lock()
 			inShm := d == v.shm
 			v.shmMu.Unlock()
 		rpc:
-			for !cur.eof {
+			for !cur.EOF {
 				ctx, cancel := v.rpcCtx()
-				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.cookie, Count: 256, Plus: true})
+				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
@@ -915,7 +916,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				if len(r.Entries) == 0 {
-					cur.eof = true
+					cur.EOF = true
 					break
 				}
 				for _, e := range r.Entries {
@@ -924,20 +925,20 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 							break rpc
 						}
 					}
-					cur.cookie = e.Offset
+					cur.Cookie = e.Offset
 				}
 				if r.Eof {
-					cur.eof = true // every entry emitted, and no more
+					cur.EOF = true // every entry emitted, and no more
 				}
 			}
 		} else {
 			ents := v.synthList(c, d)
-			for i := int(cur.cookie); i < len(ents); i++ {
+			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.name, e.ino, e.typ, uint64(i)+3) {
 					break
 				}
-				cur.cookie = uint64(i) + 1
+				cur.Cookie = uint64(i) + 1
 			}
 		}
 	}

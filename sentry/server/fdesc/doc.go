@@ -2,7 +2,9 @@
 // vfs.FileDescription and its FileAsync): the parts of an open file
 // description that know nothing of a client's kernel state. Today it
 // holds Async, a description's owner, I/O signal and O_ASYNC watcher
-// (fcntl F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC); the description
+// (fcntl F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC), and DirCursor, a
+// directory description's getdents position and its encoding as the
+// offset of the description's replay record; the description
 // itself (the server's file and fileImpl) moves here once its call
 // context and dentry are interfaces (docs/ARCHITECTURE.md, "The remote
 // sentry's packages").
