@@ -10,7 +10,8 @@
 // sentry's packages").
 //
 // What it owns: the owner's type and id, the signal number and the
-// watcher's stop channel and fd. Whether an owner exists, sending the
+// watcher's stop channel and fd; a cursor is a value (the description's
+// offset lock guards the server's copy). Whether an owner exists, sending the
 // signal, the watcher goroutine (it needs the description's readiness)
 // and the replay record (FileState) are the server's (leases.go).
 //
