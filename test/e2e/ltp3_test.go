@@ -10,5 +10,5 @@ import (
 // (shmget02's SHM_HUGETLB, ...), with a native run.
 func TestLTP3(t *testing.T) {
 	tu.RequireRoot(t)
-	comparePrograms(t, "ltp3", []string{"shmhuge", "mlock"})
+	comparePrograms(t, "ltp3", []string{"shmhuge", "mlock", "madvise"})
 }
