@@ -50,6 +50,12 @@ static void cases(const char *who) {
 	} while (0)
 	R("mlock 1M", mlock(p, MB));
 	printf("%s VmLck grew %ld kB\n", who, vmlck() - before);
+	/* A fork's child inherits no locks (fork(2)). */
+	if (fork() == 0) {
+		printf("%s child VmLck %ld kB\n", who, vmlck());
+		_exit(0);
+	}
+	wait(NULL);
 	R("madvise DONTNEED locked", madvise(p, 4096, MADV_DONTNEED));
 	R("munlock", munlock(p, MB));
 	R("madvise DONTNEED unlocked", madvise(p, 4096, MADV_DONTNEED));
