@@ -4828,9 +4828,12 @@ type ProcAnswer struct {
 	Machine *MachineInfo    `protobuf:"bytes,5,opt,name=machine,proto3" json:"machine,omitempty"`
 	// vm_size, rss and max_rss are the process's address space size and
 	// resident set (current and peak), in bytes (TASKS).
-	VmSize        uint64 `protobuf:"varint,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
-	Rss           uint64 `protobuf:"varint,7,opt,name=rss,proto3" json:"rss,omitempty"`
-	MaxRss        uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
+	VmSize uint64 `protobuf:"varint,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
+	Rss    uint64 `protobuf:"varint,7,opt,name=rss,proto3" json:"rss,omitempty"`
+	MaxRss uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
+	// locked is the resident part of its mlocked mappings, in bytes
+	// (TASKS): /proc/<pid>/status's VmLck.
+	Locked        uint64 `protobuf:"varint,350,opt,name=locked,proto3" json:"locked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4917,6 +4920,13 @@ func (x *ProcAnswer) GetRss() uint64 {
 func (x *ProcAnswer) GetMaxRss() uint64 {
 	if x != nil {
 		return x.MaxRss
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetLocked() uint64 {
+	if x != nil {
+		return x.Locked
 	}
 	return 0
 }
@@ -9556,7 +9566,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
 	"\bSET_COMM\x10\x04\x12\t\n" +
-	"\x05SMAPS\x10\x05\"\xa8\x02\n" +
+	"\x05SMAPS\x10\x05\"\xc1\x02\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
@@ -9566,7 +9576,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\amachine\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.MachineInfoR\amachine\x12\x17\n" +
 	"\avm_size\x18\x06 \x01(\x04R\x06vmSize\x12\x10\n" +
 	"\x03rss\x18\a \x01(\x04R\x03rss\x12\x17\n" +
-	"\amax_rss\x18\b \x01(\x04R\x06maxRss\"\xb6\x01\n" +
+	"\amax_rss\x18\b \x01(\x04R\x06maxRss\x12\x17\n" +
+	"\x06locked\x18\xde\x02 \x01(\x04R\x06locked\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +

@@ -215,29 +215,6 @@ func sysMremap(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return uint64(addr), 0
 }
 
-func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
-	addr, length, advice := hostarch.Addr(a[0]), a[1], a[2]
-	if addr.RoundDown() != addr {
-		return 0, unix.EINVAL
-	}
-	switch advice {
-	case linux.MADV_DONTNEED:
-		return 0, toErrno(t.mm.Decommit(addr, length))
-	case linux.MADV_DOFORK:
-		return 0, toErrno(t.mm.SetDontFork(addr, length, false))
-	case linux.MADV_DONTFORK:
-		return 0, toErrno(t.mm.SetDontFork(addr, length, true))
-	case linux.MADV_HUGEPAGE, linux.MADV_NOHUGEPAGE, linux.MADV_MERGEABLE, linux.MADV_UNMERGEABLE,
-		linux.MADV_NORMAL, linux.MADV_RANDOM, linux.MADV_SEQUENTIAL, linux.MADV_WILLNEED,
-		linux.MADV_DONTDUMP, linux.MADV_DODUMP, 8 /* MADV_FREE */, 22 /* MADV_POPULATE_READ */, 23 /* MADV_POPULATE_WRITE */ :
-		return 0, 0
-	case linux.MADV_REMOVE:
-		return 0, toErrno(t.mm.Decommit(addr, length))
-	default:
-		return 0, unix.EINVAL
-	}
-}
-
 func sysMsync(t *task, a [6]uint64) (uint64, unix.Errno) {
 	addr, flags := hostarch.Addr(a[0]), a[2]
 	if addr.RoundDown() != addr {

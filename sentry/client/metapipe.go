@@ -425,3 +425,19 @@ func (ps *pipelineState) chownRights(pid int32, ids procIDs) (capChown bool, gro
 	}
 	return capChown, pp.groups, false
 }
+
+// effectiveCaps returns pid's effective capability set as its last record
+// said, else all for euid 0 and none for others (the records say it once
+// a process's state is posted).
+func (ps *pipelineState) effectiveCaps(pid int32, euid uint32) uint64 {
+	ps.mu.Lock()
+	pp, ok := ps.procs[pid]
+	ps.mu.Unlock()
+	if ok && pp.capsKnown {
+		return pp.capsEffective
+	}
+	if euid == 0 {
+		return ^uint64(0)
+	}
+	return 0
+}

@@ -77,6 +77,7 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		}
 		if m != nil {
 			a.VmSize, a.Rss, a.MaxRss = m.VirtualMemorySize(), m.ResidentSetSize(), m.MaxResidentSetSize()
+			a.Locked = lockedBytes(m)
 		}
 		if len(a.Tasks) == 0 {
 			a.Errno = int32(unix.ESRCH)

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/arch"
+	"gvisor.dev/gvisor/pkg/sentry/kernel/auth"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
 	"gvisor.dev/gvisor/pkg/sentry/limits"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
@@ -194,14 +195,34 @@ func (c *client) newTask(tid int32, proc *process) *task {
 		altStack: linux.SignalStack{Flags: linux.SS_DISABLE},
 	}
 	t.gctx.Extra = func(key any) (any, bool) {
-		if key == (taskKey{}) {
+		switch key {
+		case taskKey{}:
 			return t, true
+		case auth.CtxCredentials:
+			return t.mmCredentials(), true
 		}
 		return nil, false
 	}
 	t.pctx = c.plat.NewContext(t.gctx)
 	return t
 }
+
+// mmCredentials are what pkg/sentry/mm checks on the thread's behalf
+// (CAP_IPC_LOCK against RLIMIT_MEMLOCK in mlock, mlockall, MAP_LOCKED
+// and mremap): the process's effective capabilities, in the one user
+// namespace mm compares with.
+func (t *task) mmCredentials() *auth.Credentials {
+	cr := t.creds()
+	return &auth.Credentials{
+		EffectiveKUID: auth.KUID(cr.euid),
+		EffectiveKGID: auth.KGID(cr.egid),
+		EffectiveCaps: auth.CapabilitySet(t.c.pipe.effectiveCaps(t.proc.pid, cr.euid)),
+		UserNamespace: mmUserNamespace,
+	}
+}
+
+// mmUserNamespace is the user namespace of every mmCredentials.
+var mmUserNamespace = auth.NewRootUserNamespace()
 
 // limitsOf are a root process's resource limits: the defaults with
 // rlimits applied.

@@ -175,7 +175,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		for _, ta := range a.Tasks {
 			client[ta.Tid] = ta
 		}
-		out.VMSize, out.RSS, out.MaxRSS = a.VmSize, a.Rss, a.MaxRss
+		out.VMSize, out.RSS, out.MaxRSS, out.Locked = a.VmSize, a.Rss, a.MaxRss, a.Locked
 	} else {
 		k.log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}

@@ -78,8 +78,13 @@ func TestSendfileBigServerKill(t *testing.T) {
 		t.Error("the program finished before the first kill")
 	}
 	log, _ := os.ReadFile(logFile)
-	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n != kills {
-		t.Errorf("%d recoveries logged, want %d", n, kills)
+	// Each kill is recovered from; on a loaded machine a 50 ms heartbeat
+	// can also miss a beat and the client recover once more from the live
+	// server (a recovery the output comparison below covers too).
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < kills {
+		t.Errorf("%d recoveries logged, want at least %d (one per kill)", n, kills)
+	} else if n > kills {
+		t.Logf("%d recoveries for %d kills (a missed heartbeat)", n, kills)
 	}
 	compare(t, want, got)
 	compareTrees(t, nativeDir, sandboxDir)

@@ -91,6 +91,8 @@ type Process struct {
 	// VMSize, RSS and MaxRSS are the address space's size and resident
 	// set, current and peak, in bytes (known when threads were asked for).
 	VMSize, RSS, MaxRSS uint64
+	// Locked is the resident part of its mlocked mappings (VmLck).
+	Locked uint64
 }
 
 // Thread is one thread.

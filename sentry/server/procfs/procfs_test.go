@@ -112,7 +112,7 @@ func newFake() *fakeSource {
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
 				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond},
 					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second}}, ExitSignal: 17, FDs: 1024,
-				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20},
+				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20, Locked: 512 << 10},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
 		},
 		maps: []Mapping{
@@ -162,7 +162,7 @@ func TestGenerate(t *testing.T) {
 		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
 		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},
 		{PID, "status", 7, 0, `(?s)State:\tZ \(zombie\)\n`},
-		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
+		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmLck:\t     512 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
 		{PID, "statm", 1, 0, `^2048 256 0 0 0 0 0\n$`},
 		{PID, "maps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99                                 /bin/prog\n" +
 			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0                          /dev/zero \\(deleted\\)\n" +
