@@ -521,17 +521,7 @@ func TestChannelGarbage(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			client, server := hopPair(t)
-			ended := make(chan error, 1)
-			go func() {
-				err := serveOne(server, func(*pb.Call) {})
-				// As the session's channel does: its peer returns.
-				server.ep.Shutdown()
-				ended <- err
-			}()
-			if err := client.ep.Connect(); err != nil {
-				t.Fatal(err)
-			}
+			client, ended := connectedToServeOne(t)
 			for _, d := range tc.sends {
 				copy(client.ep.Data(), d)
 				if _, err := client.ep.SendRecv(uint32(len(d))); err != nil {
@@ -550,6 +540,24 @@ func TestChannelGarbage(t *testing.T) {
 	}
 }
 
+// connectedToServeOne makes a channel pair whose server side serves one
+// call (then shuts down, as the session's channel does, so that its peer
+// returns) and connects its client side; ended gets serveOne's error.
+func connectedToServeOne(t testing.TB) (client *hopEndpoint, ended <-chan error) {
+	t.Helper()
+	client, server := hopPair(t)
+	done := make(chan error, 1)
+	go func() {
+		err := serveOne(server, func(*pb.Call) {})
+		server.ep.Shutdown()
+		done <- err
+	}()
+	if err := client.ep.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	return client, done
+}
+
 // FuzzChannelDatagram: any first datagram gets an error or a decoded
 // call, never a panic.
 func FuzzChannelDatagram(f *testing.F) {
@@ -561,16 +569,7 @@ func FuzzChannelDatagram(f *testing.F) {
 		if len(d) > hopWindow-flipcall.PacketHeaderBytes {
 			return
 		}
-		client, server := hopPair(t)
-		ended := make(chan error, 1)
-		go func() {
-			err := serveOne(server, func(*pb.Call) {})
-			server.ep.Shutdown()
-			ended <- err
-		}()
-		if err := client.ep.Connect(); err != nil {
-			t.Fatal(err)
-		}
+		client, ended := connectedToServeOne(t)
 		copy(client.ep.Data(), d)
 		got, err := client.ep.SendRecv(uint32(len(d)))
 		if err == nil && got >= hopHeaderLen {
