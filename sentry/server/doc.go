@@ -138,7 +138,7 @@
 // (clientState.postedOut, waited on with clientState.postedDone under
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
-// (file.wbErr) for the next fsync, fdatasync, waited write or close.
+// (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
 //
 // # Peers (grant.go, package seqguard)
 //
@@ -165,35 +165,35 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, fd tables, open file descriptions, dentries, the
-// file kinds' glue, the system call handlers, the replay records and
+// state, processes, fd tables, dentries, the file kinds, the system call handlers, the replay records and
 // Restore. Below it, importing nothing of it:
 //
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
-//     fdesc (the file layer's start: a description's owner, I/O signal
-//     and O_ASYNC watcher, its directory cursor);
+//     fdesc (the file layer: the open file description, its kinds'
+//     interface and the call as a file kind sees it);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
 // A subsystem may import a leaf, never this package nor another layer
 // above it.
 //
-// Next in the split is the file layer (package fdesc; the plan is in
-// docs/ARCHITECTURE.md). An open file description (file.go) already
-// reaches its client only through the hooks it is given: fileOwner (set
-// by newFile: the durability check, inotify's close event, dropping its
-// locks and lease), fileTracker (its replay changes, set when an fd table
-// first holds it) and offsetRecorder (the call its offset changes in).
-// fileImpl's methods take an fdesc.Call (the call as a file kind sees it:
-// blocking, seq and gofer Origin, credentials and pid, SIGPIPE);
-// *syscallCtx implements it, and only this package looks behind it
+// The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
+// the open file description (fdesc.File, named file here), its kinds'
+// interface (fdesc.FileImpl, fileImpl) and the call a file operation
+// runs in (fdesc.Call). A description reaches its client only through
+// what it is given: its Owner (set by newFile: the durability check,
+// inotify's close event, dropping its locks and lease), its Tracker (its
+// replay changes, set when an fd table first holds it), the
+// OffsetRecorder (the call its offset changes in) and its Dentry, an
+// interface this package's dentry implements (dentryOf gets it back).
+// *syscallCtx implements Call, and only this package looks behind it
 // (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
-// their effects, stdio). What still ties the description here: its
-// dentry is this package's.
+// their effects, stdio). Next: the file kinds move out, one package
+// each.
 //
 // # Dependencies
 //
@@ -257,7 +257,7 @@
 //
 // # Lock order
 //
-//	file.mu                      (an open file description's offset lock;
+//	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientState.sendMu         (serializes stream sends; taken before
 //	                              clientState.mu to build state records;

@@ -54,13 +54,13 @@ func newHostInetFile(s *socket.HostInet, flags uint32) *file {
 	return newFile(&hostInetFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *hostInetFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (s *hostInetFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *hostInetFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+func (s *hostInetFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
@@ -74,14 +74,14 @@ func (s *hostInetFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (
 	return hostSend(c, f, s, src, nil, 0)
 }
 
-func (s *hostInetFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *hostInetFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.s.Watch.Changed()
 	return s.s.Readiness(), ch
 }
 
-func (s *hostInetFile) release() { s.s.Release() }
+func (s *hostInetFile) Release() { s.s.Release() }
 
-func (s *hostInetFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *hostInetFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.Stat(c) }
 
 func (s *hostInetFile) queued() (int, error) {
 	if s.s.Listening() {
@@ -127,8 +127,8 @@ func (k *clientState) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb
 		return nil, err
 	}
 	f := newHostInetFile(hs, 0)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*hostInetFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*hostInetFile)
 	s.reuseAddr = hs.Stream && st.SocketReuseAddr
 	if st.SocketConnected {
 		s.lost.setReset()
@@ -261,7 +261,7 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		if err := s.s.Bind(raw); err != nil {
 			return 0, err
 		}
-		f.changed()
+		f.Changed()
 		return 0, nil
 	case unix.SYS_LISTEN:
 		backlog := max(0, min(int(int32(c.args[1])), unix.SOMAXCONN))
@@ -271,7 +271,7 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		s.mu.Lock()
 		s.backlog = max(backlog, 1)
 		s.mu.Unlock()
-		f.changed()
+		f.Changed()
 		return 0, nil
 	case unix.SYS_ACCEPT, unix.SYS_ACCEPT4:
 		return hostAccept(c, f, s)
@@ -360,7 +360,7 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	nf := newHostInetFile(ns, fflags)
 	// An accepted socket inherits the listener's options, as on Linux.
 	s.mu.Lock()
-	nf.impl.(*hostInetFile).reuseAddr = s.reuseAddr
+	nf.Impl.(*hostInetFile).reuseAddr = s.reuseAddr
 	s.mu.Unlock()
 	tab, err := c.fdTable()
 	if err != nil {
@@ -385,9 +385,9 @@ func hostConnect(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		return 0, err
 	}
 	// A connection (or its attempt) is replay state: report it.
-	defer f.changed()
+	defer f.Changed()
 	err = s.s.Connect(raw)
-	if err != unix.EINPROGRESS || f.nonblock() {
+	if err != unix.EINPROGRESS || f.Nonblock() {
 		return 0, err
 	}
 	_, err = blockOnUntil(c, f, s.s.Watch, false, s.timeo.Deadline(true), func() (int64, error) {

@@ -57,13 +57,13 @@ func newInetSockFile(s *socket.Inet, flags uint32) *file {
 	return newFile(&inetSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *inetSockFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (s *inetSockFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *inetSockFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+func (s *inetSockFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
@@ -77,7 +77,7 @@ func (s *inetSockFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (
 	return inetSend(c, f, s, src, nil, 0)
 }
 
-func (s *inetSockFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *inetSockFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.s.Watch.Changed()
 	return s.s.Readiness(), ch
 }
@@ -95,12 +95,12 @@ func (s *inetSockFile) setRcvbuf(n int64) error {
 	return nil
 }
 
-func (s *inetSockFile) release() {
+func (s *inetSockFile) Release() {
 	s.s.Release()
 	s.bufs.Unreserve()
 }
 
-func (s *inetSockFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *inetSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.Stat(c) }
 
 // take reports (once) that the connection was lost with a server, and
 // then that it is dead.
@@ -283,7 +283,7 @@ func inetBind(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if err := s.s.Bind(a); err != nil {
 		return 0, err
 	}
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -299,7 +299,7 @@ func inetListen(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	s.mu.Lock()
 	s.backlog = max(backlog, 1)
 	s.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -357,10 +357,10 @@ func inetConnect(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 		return 0, err
 	}
 	// A connection (or its attempt) is replay state: report it.
-	defer f.changed()
+	defer f.Changed()
 	ch := s.s.Watch.Changed()
 	err = s.s.Connect(a)
-	if err != unix.EINPROGRESS || f.nonblock() {
+	if err != unix.EINPROGRESS || f.Nonblock() {
 		return 0, err
 	}
 	for {

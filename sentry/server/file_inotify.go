@@ -152,15 +152,15 @@ func (k *clientState) inotifyRenamed(oldDir, newDir *dentry, oldName, newName st
 }
 
 // inotifyClosed reports the release of description f.
-func (k *clientState) inotifyClosed(f *file) {
-	if k.inotify.watched.Load() == 0 || f.d == nil || f.isPath() || !f.closeNoted.CompareAndSwap(false, true) {
+func (k *clientState) InotifyClosed(f *file) {
+	if k.inotify.watched.Load() == 0 || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
 		return
 	}
 	ev := uint32(linux.IN_CLOSE_NOWRITE)
-	if f.writable() {
+	if f.Writable() {
 		ev = linux.IN_CLOSE_WRITE
 	}
-	k.inotifyEvent(f.d, ev)
+	k.inotifyEvent(dentryOf(f), ev)
 }
 
 // inotifyFile is an inotify instance (kobj.Inotify over gVisor's
@@ -218,8 +218,8 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	if err != nil {
 		return nil, err
 	}
-	f.flags.Store(fs.Flags)
-	in := f.impl.(*inotifyFile)
+	f.Flags.Store(fs.Flags)
+	in := f.Impl.(*inotifyFile)
 	var ws []kobj.InotifyWatch
 	last := int32(0)
 	for _, w := range fs.Kobj.GetInotifyWatches() {
@@ -243,7 +243,7 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	return f, nil
 }
 
-func (i *inotifyFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (i *inotifyFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := i.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
@@ -257,14 +257,14 @@ func (i *inotifyFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, er
 	return 0, unix.EBADF
 }
 
-func (i *inotifyFile) write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.EBADF }
+func (i *inotifyFile) Write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.EBADF }
 
-func (i *inotifyFile) readiness(*file) (uint32, <-chan struct{}) {
+func (i *inotifyFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := i.in.Watch.Changed()
 	return i.in.Readiness(), ch
 }
 
-func (i *inotifyFile) release() { i.in.Release() }
+func (i *inotifyFile) Release() { i.in.Release() }
 
 // queued is FIONREAD: the size of the queued events.
 func (i *inotifyFile) queued() (int, error) { return i.in.Queued() }
@@ -345,7 +345,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	in.mu.Lock()
 	in.watched[wd] = d
 	in.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return int64(wd), nil
 }
 
@@ -362,6 +362,6 @@ func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
 	in.mu.Lock()
 	delete(in.watched, wd)
 	in.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return 0, nil
 }

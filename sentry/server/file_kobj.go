@@ -35,7 +35,7 @@ func (c *syscallCtx) seqIO(f *file, sf seqFile, write bool, iov []sysabi.Iovec, 
 	if off >= 0 {
 		return 0, unix.ESPIPE
 	}
-	if (write && !f.writable()) || (!write && !f.readable()) {
+	if (write && !f.Writable()) || (!write && !f.Readable()) {
 		return 0, unix.EBADF
 	}
 	seq, err := kobj.Sequence(c.mem, iov)
@@ -64,7 +64,7 @@ func blockOnUntil(c fdesc.Call, f *file, w *kobj.Watch, nonblock bool, deadline 
 		if err == nil || !kobj.WouldBlock(err) {
 			return n, kobj.Errno(err)
 		}
-		if nonblock || f.nonblock() {
+		if nonblock || f.Nonblock() {
 			return n, unix.EAGAIN
 		}
 		var timeout <-chan time.Time
@@ -98,11 +98,11 @@ func newKobjBase(mode uint32) kobjBase {
 	return kobjBase{ino: anonIno.Add(1), mode: mode}
 }
 
-func (kobjBase) stream() bool { return true }
+func (kobjBase) Stream() bool { return true }
 
-func (kobjBase) read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
+func (kobjBase) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
 
-func (b *kobjBase) stat(fdesc.Call) (*goferpb.Stat, error) {
+func (b *kobjBase) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	return &goferpb.Stat{Mode: b.mode, Nlink: 1, Ino: b.ino, Dev: anonDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}, nil
@@ -116,13 +116,13 @@ type eventFile struct {
 
 // read and write serve callers that have bytes rather than application
 // buffers (none of the I/O calls: they use readSeq and writeSeq).
-func (e *eventFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (e *eventFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := e.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (e *eventFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+func (e *eventFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := e.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
@@ -133,7 +133,7 @@ func (e *eventFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int6
 	}
 	n, err := blockOn(c, f, e.e.Watch, false, func() (int64, error) { return e.e.Read(dst) })
 	if err == nil {
-		f.changed()
+		f.Changed()
 	}
 	return n, err
 }
@@ -141,17 +141,17 @@ func (e *eventFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int6
 func (e *eventFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
 	n, err := blockOn(c, f, e.e.Watch, false, func() (int64, error) { return e.e.Write(src) })
 	if err == nil {
-		f.changed()
+		f.Changed()
 	}
 	return n, err
 }
 
-func (e *eventFile) readiness(*file) (uint32, <-chan struct{}) {
+func (e *eventFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := e.e.Watch.Changed()
 	return e.e.Readiness(), ch
 }
 
-func (e *eventFile) release() { e.e.Release() }
+func (e *eventFile) Release() { e.e.Release() }
 
 func newEventFile(init uint64, sem bool, flags uint32) (*file, error) {
 	ev, err := kobj.NewEventfd(init, sem)

@@ -151,7 +151,7 @@ func (n *netlinkFile) recv(c fdesc.Call, f *file, dst usermem.IOSequence, flags 
 		}
 		ch := n.changed.Wait()
 		n.mu.Unlock()
-		if flags&unix.MSG_DONTWAIT != 0 || f.nonblock() {
+		if flags&unix.MSG_DONTWAIT != 0 || f.Nonblock() {
 			return 0, 0, unix.EAGAIN
 		}
 		if err := c.Block(ch, nil); err != nil {
@@ -173,7 +173,7 @@ func (n *netlinkFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (i
 	return n.send(c, b)
 }
 
-func (n *netlinkFile) readiness(*file) (uint32, <-chan struct{}) {
+func (n *netlinkFile) Readiness(*file) (uint32, <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ev := uint32(pollOut | pollWrNorm)
@@ -192,9 +192,9 @@ func (n *netlinkFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentryp
 
 func (k *clientState) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
 	f := newNetlinkFile(k, 0)
-	f.flags.Store(fs.Flags)
+	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= sizeofSockaddrNl {
-		f.impl.(*netlinkFile).portID = int32(binary.LittleEndian.Uint32(st.SocketBound[4:]))
+		f.Impl.(*netlinkFile).portID = int32(binary.LittleEndian.Uint32(st.SocketBound[4:]))
 	}
 	return f
 }

@@ -76,7 +76,7 @@ func (s *signalFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int
 	if dst.NumBytes() < sizeofSignalfdSiginfo {
 		return 0, unix.EINVAL
 	}
-	s.reader.Store(s.k.signalfdRead(c, s.getMask(), f.nonblock()))
+	s.reader.Store(s.k.signalfdRead(c, s.getMask(), f.Nonblock()))
 	return 0, nil
 }
 
@@ -94,7 +94,7 @@ func (s *signalFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, err
 
 // readiness is asked with no caller (a nested epoll, O_ASYNC): pending
 // signals are per thread, so there is nothing to report.
-func (s *signalFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *signalFile) Readiness(*file) (uint32, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return 0, s.changed.Wait()
@@ -115,10 +115,10 @@ func (s *signalFile) readinessFor(t *thread) (uint32, <-chan struct{}) {
 // readinessOf is f's readiness for a wait of thread t (nil: none known):
 // a signalfd's depends on the waiting thread's pending signals.
 func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
-	if s, ok := f.impl.(*signalFile); ok && t != nil {
+	if s, ok := f.Impl.(*signalFile); ok && t != nil {
 		return s.readinessFor(t)
 	}
-	return f.impl.readiness(f)
+	return f.Impl.Readiness(f)
 }
 
 // sigWaitState is the pending set of a thread's current wait call.
@@ -200,7 +200,7 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 	defer t.mu.Unlock()
 	wants, reader := false, int32(0)
 	t.eachLocked(func(_ int, e fdEntry) {
-		if s, ok := e.f.impl.(*signalFile); ok && s.getMask()&bit != 0 {
+		if s, ok := e.f.Impl.(*signalFile); ok && s.getMask()&bit != 0 {
 			wants = true
 			if r := s.reader.Load(); r != 0 {
 				reader = r
@@ -232,7 +232,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		s, ok := f.impl.(*signalFile)
+		s, ok := f.Impl.(*signalFile)
 		if !ok {
 			return 0, unix.EINVAL
 		}
@@ -240,7 +240,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 		s.mask = mask
 		s.changed.Notify()
 		s.mu.Unlock()
-		f.changed()
+		f.Changed()
 		return int64(fd), nil
 	}
 	tab, err := c.fdTable()

@@ -189,8 +189,8 @@ func newUnixConn(id uint64, stream bool) *unixConn {
 // pairFiles makes a and b the two ends of socketpair cn.
 func (cn *unixConn) pairFiles(a, b *file) {
 	cn.files = [2]*file{a, b}
-	a.impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
-	b.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+	a.Impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
+	b.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 }
 
 // sent records n bytes of src sent by side (with rights: broken).
@@ -241,8 +241,8 @@ func (cn *unixConn) changed() {
 	files := cn.files
 	cn.mu.Unlock()
 	for _, f := range files {
-		if f != nil && f.refs.Load() > 0 {
-			f.changed()
+		if f != nil && !f.Released() {
+			f.Changed()
 		}
 	}
 }
@@ -299,7 +299,7 @@ type connEnd struct {
 // memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
 func (k *clientState) chargeSocket(f *file, force bool) error {
-	switch s := f.impl.(type) {
+	switch s := f.Impl.(type) {
 	case *unixSockFile:
 		return s.bufs.Reserve(k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inetSockFile:
@@ -312,15 +312,15 @@ func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
 	return newFile(&unixSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *unixSockFile) stream() bool { return true }
+func (s *unixSockFile) Stream() bool { return true }
 
-func (s *unixSockFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (s *unixSockFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *unixSockFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+func (s *unixSockFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
@@ -345,7 +345,7 @@ func (s *unixSockFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (
 	return unixSend(c, f, s, src, transport.ControlMessages{}, nil, 0)
 }
 
-func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *unixSockFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.u.Watch.Changed()
 	r := uint32(s.u.EP.Readiness(waiter.AllEvents))
 	if e := s.end.Load(); e != nil && r&uint32(waiter.WritableEvents) != 0 &&
@@ -355,7 +355,7 @@ func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
 	return r, ch
 }
 
-func (s *unixSockFile) release() {
+func (s *unixSockFile) Release() {
 	s.mu.Lock()
 	named := s.named
 	s.mu.Unlock()
@@ -367,7 +367,7 @@ func (s *unixSockFile) release() {
 	s.bufs.Unreserve()
 }
 
-func (s *unixSockFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *unixSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.Stat(c) }
 
 func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 

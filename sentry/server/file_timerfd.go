@@ -26,7 +26,7 @@ const (
 	timerfdSettableFlags = tfdTimerAbstime | tfdTimerCancelOnSet
 )
 
-func (t *timerFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (t *timerFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := t.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
@@ -38,7 +38,7 @@ func (t *timerFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int6
 	}
 	n, err := blockOn(c, f, t.t.Watch, false, func() (int64, error) { return t.t.Read(dst) })
 	if err == nil {
-		f.changed() // the setting's next expiration moved on
+		f.Changed() // the setting's next expiration moved on
 	}
 	return n, err
 }
@@ -47,12 +47,12 @@ func (t *timerFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, erro
 	return 0, unix.EINVAL
 }
 
-func (t *timerFile) readiness(*file) (uint32, <-chan struct{}) {
+func (t *timerFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := t.t.Watch.Changed()
 	return t.t.Readiness(), ch
 }
 
-func (t *timerFile) release() { t.t.Release() }
+func (t *timerFile) Release() { t.t.Release() }
 
 func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
 	clk := k.clocks.ByID(clockID)
@@ -121,7 +121,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 		s = ktime.Setting{Enabled: true, Next: t.t.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := t.t.Set(s)
-	f.changed()
+	f.Changed()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)
 		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))

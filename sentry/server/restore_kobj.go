@@ -32,7 +32,7 @@ func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentry
 	defer ep.mu.Unlock()
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.interests {
-		if in.key.f.refs.Load() <= 0 {
+		if in.key.f.Released() {
 			continue
 		}
 		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.key.f), Fd: in.key.fd,
@@ -123,8 +123,8 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 	}
 	f := newInetSockFile(is, 0)
 	k.chargeSocket(f, true)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*inetSockFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*inetSockFile)
 	if st.SocketConnected {
 		s.lost.setReset()
 		return f, nil
@@ -170,24 +170,24 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		if err != nil {
 			return nil, err
 		}
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_TIMERFD:
 		f, err := newTimerFile(k, st.TimerfdClock, 0)
 		if err != nil {
 			return nil, err
 		}
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		// Expirations since the recorded setting are counted again.
-		f.impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
+		f.Impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
 		f := newSignalFile(k, st.SignalfdMask, 0)
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
 		f := newEpollFile(0)
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
@@ -234,8 +234,8 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	}
 	f := newUnixSockFile(k, u, 0)
 	k.chargeSocket(f, true)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*unixSockFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*unixSockFile)
 	s.reset = st.SocketConnected
 	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
@@ -270,8 +270,8 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 	}
 	f := newUnixSockFile(k, rp.ends[side], 0)
 	k.chargeSocket(f, true)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*unixSockFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*unixSockFile)
 	s.end.Store(&connEnd{rp.conn, side})
 	rp.conn.mu.Lock()
 	rp.conn.files[side] = f
@@ -368,7 +368,7 @@ func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileStat
 		if f == nil {
 			continue
 		}
-		ep, ok := f.impl.(*epollFile)
+		ep, ok := f.Impl.(*epollFile)
 		if !ok {
 			continue
 		}

@@ -215,7 +215,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 		s.boundName = a.TransportName()
 		s.mu.Unlock()
 		c.k.socks.setBound(be, s)
-		f.changed()
+		f.Changed()
 		return 0, nil
 	}
 	if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
@@ -224,7 +224,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 	if err := c.bindUnix(s, a); err != nil {
 		return 0, err
 	}
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -261,7 +261,7 @@ func sysListen(c *syscallCtx) (int64, error) {
 	s.mu.Lock()
 	s.backlog = backlog
 	s.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -332,7 +332,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		cn.mu.Lock()
 		cn.files[1] = nf
 		cn.mu.Unlock()
-		nf.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+		nf.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 		cn.changed()
 	}
 	tab, err := c.fdTable()
@@ -405,14 +405,14 @@ func sysConnect(c *syscallCtx) (int64, error) {
 			lf.connMu.Unlock()
 		}
 		if err == nil {
-			f.changed()
+			f.Changed()
 			return 0, nil
 		}
 		e := kobj.SysErr(err)
 		if e == unix.EPROTOTYPE && a.Abstract {
 			return 0, unix.ECONNREFUSED
 		}
-		if e != unix.EAGAIN || f.nonblock() {
+		if e != unix.EAGAIN || f.Nonblock() {
 			return 0, e
 		}
 		// The listener's backlog is full: wait for an accept (Linux
