@@ -373,15 +373,23 @@ func testFlushSyncsFiles(t *testing.T, failBatches bool) {
 		t.Errorf("sync of %d written files: %d Fsync RPCs naming %d handles in all; want at most 3 naming them all", files, got["Fsync"], handles)
 	}
 	durable := make(map[uint64]bool)
+	pushes := 0
 	e.mu.Lock()
 	for _, ev := range e.events {
-		if p, ok := ev.(*sentrypb.Push); ok && p.GetDurable() != nil {
-			durable[p.GetDurable().File] = true
+		if p, ok := ev.(*sentrypb.Push); ok && len(durablesOf(p)) > 0 {
+			pushes++
+			for _, d := range durablesOf(p) {
+				durable[d.File] = true
+			}
 		}
 	}
 	e.mu.Unlock()
 	if len(durable) < files {
 		t.Errorf("Durable pushes for %d files, want %d", len(durable), files)
+	}
+	// One push per batch of files made durable, not one per file.
+	if !failBatches && pushes > 3 {
+		t.Errorf("%d files made durable in %d pushes, want at most 3", files, pushes)
 	}
 	for _, fd := range fds {
 		e.ok(1, unix.SYS_CLOSE, fd)
