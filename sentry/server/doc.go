@@ -101,8 +101,9 @@
 //   - inotify instances on gVisor's vfs.Inotify, with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
-//     (file_kobj.go), epoll instances over every file kind
-//     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
+//     and timerfds (their calls in file_kobj.go and file_timerfd.go,
+//     the kinds in packages fsimpl/eventfd and fsimpl/timerfd), epoll
+//     instances over every file kind (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
 //     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
 //     sockets on the client's netstack (file_inet.go: loopback only, or
 //     with "sandbox" the interfaces the client brought in Hello.network,
@@ -172,7 +173,8 @@
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
 //     fdesc (the file layer: the open file description, its kinds'
-//     interface and the call as a file kind sees it);
+//     interface and the call as a file kind sees it), the file kinds
+//     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
@@ -192,8 +194,9 @@
 // (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
-// their effects, stdio). Next: the file kinds move out, one package
-// each.
+// their effects, stdio). The file kinds move out, one package each
+// (fsimpl/*: eventfd and timerfd so far, over fsimpl/anon); next are
+// signalfd, inotify, epoll, sockets, ptys and gofer files.
 //
 // # Dependencies
 //

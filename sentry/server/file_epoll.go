@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -59,7 +60,7 @@ type epollInterest struct {
 
 // epollFile is an epoll instance.
 type epollFile struct {
-	kobjBase
+	anon.Base
 	// mu protects the fields below. It is taken before the locks of the
 	// watched files' readiness (pipe.mu, ...) and of a nested epoll
 	// (a nested instance is never an ancestor: EPOLL_CTL_ADD refuses
@@ -76,7 +77,7 @@ type epollFile struct {
 }
 
 func newEpollFile(flags uint32) *file {
-	return newFile(&epollFile{kobjBase: newKobjBase(0600), closed: make(chan struct{})}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&epollFile{Base: anon.NewBase(0600), closed: make(chan struct{})}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
 func (ep *epollFile) Release() {

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
@@ -166,7 +167,7 @@ func (k *clientState) InotifyClosed(f *file) {
 // inotifyFile is an inotify instance (kobj.Inotify over gVisor's
 // vfs.Inotify).
 type inotifyFile struct {
-	kobjBase
+	anon.Base
 	in *kobj.Inotify
 	k  *clientState
 
@@ -245,15 +246,15 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 
 func (i *inotifyFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
-	m, err := i.readSeq(c, f, usermem.BytesIOSequence(b))
+	m, err := i.ReadSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (i *inotifyFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
-	return blockOn(c, f, i.in.Watch, false, func() (int64, error) { return i.in.Read(dst) })
+func (i *inotifyFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	return anon.BlockOn(c, f, i.in.Watch, false, func() (int64, error) { return i.in.Read(dst) })
 }
 
-func (i *inotifyFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
+func (i *inotifyFile) WriteSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
 	return 0, unix.EBADF
 }
 
@@ -274,7 +275,7 @@ func newInotifyFile(k *clientState, flags uint32) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFile(&inotifyFile{kobjBase: newKobjBase(0600), in: in, k: k, watched: make(map[int32]*dentry)},
+	return newFile(&inotifyFile{Base: anon.NewBase(0600), in: in, k: k, watched: make(map[int32]*dentry)},
 		nil, unix.O_RDONLY|flags&unix.O_NONBLOCK), nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -39,7 +40,7 @@ const sizeofSignalfdSiginfo = 128
 
 // signalFile is a signalfd.
 type signalFile struct {
-	kobjBase
+	anon.Base
 	// k answers its reads (the client dequeues the signals). Immutable.
 	k *clientState
 	// mu protects mask. A leaf.
@@ -60,7 +61,7 @@ type signalFile struct {
 const unblockableSignals = 1<<(linux.SIGKILL-1) | 1<<(linux.SIGSTOP-1)
 
 func newSignalFile(k *clientState, mask uint64, flags uint32) *file {
-	sf := &signalFile{kobjBase: newKobjBase(0600), k: k, mask: mask &^ unblockableSignals}
+	sf := &signalFile{Base: anon.NewBase(0600), k: k, mask: mask &^ unblockableSignals}
 	return newFile(sf, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
@@ -70,9 +71,9 @@ func (s *signalFile) getMask() uint64 {
 	return s.mask
 }
 
-// readSeq answers a read with the SignalfdRead action: the signals are
+// ReadSeq answers a read with the SignalfdRead action: the signals are
 // the client's to dequeue.
-func (s *signalFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+func (s *signalFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	if dst.NumBytes() < sizeofSignalfdSiginfo {
 		return 0, unix.EINVAL
 	}
@@ -88,7 +89,7 @@ func (k *clientState) signalfdRead(c fdesc.Call, mask uint64, nonblock bool) int
 	return sc.t.tid
 }
 
-func (s *signalFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
+func (s *signalFile) WriteSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
 	return 0, unix.EINVAL
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -256,7 +257,7 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 // unixSockFile is an AF_UNIX socket (socket.Unix over gVisor's
 // transport).
 type unixSockFile struct {
-	kobjBase
+	anon.Base
 	u *socket.Unix
 	k *clientState
 	// bufs is the socket's charge to the client's memory cap (own
@@ -309,19 +310,19 @@ func (k *clientState) chargeSocket(f *file, force bool) error {
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
-	return newFile(&unixSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&unixSockFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
 func (s *unixSockFile) Stream() bool { return true }
 
 func (s *unixSockFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
-	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	m, err := s.ReadSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
 func (s *unixSockFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
-	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+	n, err := s.WriteSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
@@ -335,13 +336,13 @@ func (s *unixSockFile) takeReset() bool {
 	return r
 }
 
-func (s *unixSockFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+func (s *unixSockFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	n, res, err := unixRecv(c, f, s, dst, 0)
 	res.Control.Release(kobj.Ctx())
 	return n, err
 }
 
-func (s *unixSockFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+func (s *unixSockFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
 	return unixSend(c, f, s, src, transport.ControlMessages{}, nil, 0)
 }
 
@@ -367,7 +368,7 @@ func (s *unixSockFile) Release() {
 	s.bufs.Unreserve()
 }
 
-func (s *unixSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.Stat(c) }
+func (s *unixSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.Base.Stat(c) }
 
 func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 
@@ -397,7 +398,7 @@ func unixSend(c fdesc.Call, f *file, s *unixSockFile, src usermem.IOSequence, ct
 		}
 	}()
 	first := true
-	n, err := blockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -457,7 +458,7 @@ func unixRecv(c fdesc.Call, f *file, s *unixSockFile, dst usermem.IOSequence, fl
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
 	var res socket.RecvResult
-	n, err := blockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		var cn *unixConn
 		side := 0
 		if e := s.end.Load(); e != nil {

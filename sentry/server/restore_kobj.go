@@ -9,6 +9,8 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -23,8 +25,10 @@ type kobjRecorded interface {
 	kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState)
 }
 
-func (e *eventFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: e.e.Count(), EventfdSemaphore: e.e.Semaphore()}
+// eventfdState is an eventfd's record.
+func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	count, sem := e.State()
+	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdSemaphore: sem}
 }
 
 func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
@@ -63,9 +67,10 @@ func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentry
 	return sentrypb.FileState_SOCKET, st
 }
 
-func (t *timerFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	_, s := t.t.Get()
-	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.clockID, TimerfdEnabled: s.Enabled,
+// timerfdState is a timerfd's record.
+func timerfdState(t *timerfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	_, s := t.Get()
+	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.ClockID(), TimerfdEnabled: s.Enabled,
 		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
 }
 
@@ -166,7 +171,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 	}
 	switch fs.Kind {
 	case sentrypb.FileState_EVENTFD:
-		f, err := newEventFile(st.EventfdCount, st.EventfdSemaphore, 0)
+		f, err := eventfd.New(st.EventfdCount, st.EventfdSemaphore, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +184,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		}
 		f.Flags.Store(fs.Flags)
 		// Expirations since the recorded setting are counted again.
-		f.Impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
+		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
 		f := newSignalFile(k, st.SignalfdMask, 0)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -505,6 +507,10 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	case *ptyFile:
 		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
 		c.Touch(orderPty, ptyIndex(impl.t.Index))
+	case *eventfd.File:
+		st.Kind, st.Kobj = eventfdState(impl)
+	case *timerfd.File:
+		st.Kind, st.Kobj = timerfdState(impl)
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

@@ -192,7 +192,7 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	if n > 0 && c.args[1] == 0 {
 		return 0, unix.EFAULT
 	}
-	if sf, ok := f.Impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.readFile(f, int(min(n, maxRW)), off)
@@ -221,7 +221,7 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	if sf, ok := f.Impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
@@ -287,7 +287,7 @@ func sysReadv(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sf, ok := f.Impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, false, iov, off)
 	}
 	b, err := c.readFile(f, total, off)
@@ -322,7 +322,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sf, ok := f.Impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)

@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
 // sendfileChunk bounds one read of sendfile's loop.
@@ -35,7 +37,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	_, toFile := out.Impl.(*goferFile)
-	if _, ok := out.Impl.(seqFile); !ok && !toFile {
+	if _, ok := out.Impl.(fdesc.SeqFile); !ok && !toFile {
 		switch out.Impl.(type) {
 		case *pipeEnd, *stdioFile:
 		default:
@@ -132,8 +134,8 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 
 // sendfileWrite writes b to a socket, a pipe or the client's stdio.
 func (c *syscallCtx) sendfileWrite(out *file, b []byte) (int, error) {
-	if sf, ok := out.Impl.(seqFile); ok {
-		n, err := sf.writeSeq(c, out, usermem.BytesIOSequence(b))
+	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
+		n, err := sf.WriteSeq(c, out, usermem.BytesIOSequence(b))
 		return int(n), err
 	}
 	return c.writeFile(out, b, -1)

@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -296,7 +297,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	var ne transport.Endpoint
 	var peer transport.Address
 	var cn *unixConn
-	_, err = blockOn(c, f, s.u.Watch, false, func() (int64, error) {
+	_, err = anon.BlockOn(c, f, s.u.Watch, false, func() (int64, error) {
 		s.connMu.Lock()
 		defer s.connMu.Unlock()
 		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)

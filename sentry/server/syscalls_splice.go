@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
 
@@ -246,9 +247,9 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 	}
 	n = min(n, space)
 	var data []byte
-	if sf, ok := in.Impl.(seqFile); ok {
+	if sf, ok := in.Impl.(fdesc.SeqFile); ok {
 		buf := make([]byte, n)
-		got, err := sf.readSeq(c, in, usermem.BytesIOSequence(buf))
+		got, err := sf.ReadSeq(c, in, usermem.BytesIOSequence(buf))
 		if got <= 0 {
 			return 0, err
 		}
@@ -288,9 +289,9 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 	data := in.p.PeekLocked(n)
 	in.p.Unlock()
 	var w int
-	if sf, ok := out.Impl.(seqFile); ok {
+	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
 		var w64 int64
-		w64, err = sf.writeSeq(c, out, usermem.BytesIOSequence(data))
+		w64, err = sf.WriteSeq(c, out, usermem.BytesIOSequence(data))
 		w = int(w64)
 	} else {
 		w, err = c.writeFile(out, data, off)

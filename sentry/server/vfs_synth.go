@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -307,18 +308,18 @@ func (v *vfs) filePath(f *file) string {
 			return "/dev/pts/0"
 		}
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
-	case *eventFile:
+	case *eventfd.File:
 		return "anon_inode:[eventfd]"
 	case *epollFile:
 		return "anon_inode:[eventpoll]"
 	case *signalFile:
 		return "anon_inode:[signalfd]"
 	case *unixSockFile:
-		return fmt.Sprintf("socket:[%d]", impl.ino)
+		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inetSockFile:
-		return fmt.Sprintf("socket:[%d]", impl.ino)
+		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *hostInetFile:
-		return fmt.Sprintf("socket:[%d]", impl.ino)
+		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *goferFile:
 		if impl.memfd != nil {
 			return "/memfd:" + impl.memfd.name + " (deleted)"

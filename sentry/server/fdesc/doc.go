@@ -30,8 +30,8 @@
 // credentials); proto/goferpb (Stat, Origin); gVisor's pkg/abi/linux
 // (poll bits).
 //
-// Who imports it: the server package (and, as they move out, the file
-// kinds). The leaves below the subsystems (syserr, wake, auth, ksignal,
+// Who imports it: the server package and the file kinds' packages
+// (fsimpl/*). The leaves below the subsystems (syserr, wake, auth, ksignal,
 // ktimer, memacct, replay) must not.
 //
 // Lock order: File.OffMu is first in the server's order (held across

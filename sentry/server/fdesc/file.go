@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
@@ -242,3 +243,11 @@ func (f *File) Writable() bool {
 
 // Nonblock reports whether f has O_NONBLOCK.
 func (f *File) Nonblock() bool { return f.Flags.Load()&unix.O_NONBLOCK != 0 }
+
+// SeqFile is a file kind whose reads and writes take an IOSequence over
+// the application's buffers (gVisor's FileDescriptionImpl.Read and
+// Write) instead of a byte slice: the kernel objects of gVisor's packages.
+type SeqFile interface {
+	ReadSeq(c Call, f *File, dst usermem.IOSequence) (int64, error)
+	WriteSeq(c Call, f *File, src usermem.IOSequence) (int64, error)
+}
