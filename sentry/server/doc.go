@@ -110,8 +110,10 @@
 //     whose frames come and go as Frames messages: network_sandbox.go)
 //     or, when the operator chose Config.Network "host", the server
 //     machine's own sockets (file_hostinet.go); their replay state is derived in
-//     restore_kobj.go and file_hostinet.go. Signalfds (file_signalfd.go):
-//     the descriptor and mask; the pending signals are the client's.
+//     restore_kobj.go and file_hostinet.go. Signalfds (package
+//     fsimpl/signalfd, their calls and signal routing in
+//     file_signalfd.go): the descriptor and mask; the pending signals are
+//     the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -174,7 +176,8 @@
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
 //     fdesc (the file layer: the open file description, its kinds'
 //     interface and the call as a file kind sees it), the file kinds
-//     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd);
+//     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd,
+//     fsimpl/signalfd);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
@@ -195,8 +198,8 @@
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
 // their effects, stdio). The file kinds move out, one package each
-// (fsimpl/*: eventfd and timerfd so far, over fsimpl/anon); next are
-// signalfd, inotify, epoll, sockets, ptys and gofer files.
+// (fsimpl/*: eventfd, timerfd and signalfd so far, over fsimpl/anon);
+// next are inotify, epoll, sockets, ptys and gofer files.
 //
 // # Dependencies
 //
@@ -319,7 +322,7 @@
 // leaf. splice and tee lock two pipes' pipe.Pipe.mu together
 // (pipe.LockTwo), the lower inode number first. inotifyState.mu (the
 // watched inodes) is a leaf: events
-// are delivered to gVisor's watches after it is released. signalFile.mu
+// are delivered to gVisor's watches after it is released. signalfd.File.mu
 // (a signalfd's mask) and thread.sigw.mu (the pending set of a thread's
 // wait call) are leaves; a signalfd's mask is read under fdTable.mu when
 // a signal is routed.

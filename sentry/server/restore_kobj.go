@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -74,8 +75,9 @@ func timerfdState(t *timerfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
 }
 
-func (s *signalFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.getMask()}
+// signalfdState is a signalfd's record.
+func signalfdState(s *signalfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.Mask()}
 }
 
 // restoredPair is a socketpair being rebuilt: both ends are made when
@@ -187,7 +189,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := newSignalFile(k, st.SignalfdMask, 0)
+		f := signalfd.New(k, st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:

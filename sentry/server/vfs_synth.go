@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -312,7 +313,7 @@ func (v *vfs) filePath(f *file) string {
 		return "anon_inode:[eventfd]"
 	case *epollFile:
 		return "anon_inode:[eventpoll]"
-	case *signalFile:
+	case *signalfd.File:
 		return "anon_inode:[signalfd]"
 	case *unixSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
