@@ -84,7 +84,7 @@ func (s *hostInetFile) Release() { s.s.Release() }
 
 func (s *hostInetFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.Base.Stat(c) }
 
-func (s *hostInetFile) queued() (int, error) {
+func (s *hostInetFile) Queued() (int, error) {
 	if s.s.Listening() {
 		return 0, unix.EINVAL
 	}

@@ -649,10 +649,10 @@ func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
 // queuedFile is a socket that reports how much it has to read
 // (FIONREAD).
 type queuedFile interface {
-	queued() (int, error)
+	Queued() (int, error)
 }
 
-func (s *unixSockFile) queued() (int, error) {
+func (s *unixSockFile) Queued() (int, error) {
 	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
 		return 0, unix.EINVAL
 	}
@@ -672,7 +672,7 @@ func (s *unixSockFile) queued() (int, error) {
 	return n, nil
 }
 
-func (s *inetSockFile) queued() (int, error) {
+func (s *inetSockFile) Queued() (int, error) {
 	if s.s.Listening() {
 		return 0, unix.EINVAL
 	}

@@ -677,7 +677,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		case *ptyFile:
 			n = impl.readable()
 		case queuedFile:
-			if n, err = impl.queued(); err != nil {
+			if n, err = impl.Queued(); err != nil {
 				return 0, err
 			}
 		default:

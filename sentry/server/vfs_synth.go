@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -523,8 +524,8 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 			mnt = 0
 		}
 		b := procfs.FDInfo(f.OffRep.Load(), flags, mnt)
-		if in, ok := f.Impl.(*inotifyFile); ok {
-			b = append(b, in.fdinfo()...)
+		if in, ok := f.Impl.(*inotify.File); ok {
+			b = append(b, in.FDInfo()...)
 		}
 		return b, nil
 	}
