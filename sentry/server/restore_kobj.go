@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
@@ -32,16 +33,13 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdSemaphore: sem}
 }
 
-func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
+// epollState is an epoll instance's record: its interests in open
+// descriptions. Precondition: k.mu is held.
+func (k *clientState) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
-	for _, in := range ep.interests {
-		if in.key.f.Released() {
-			continue
-		}
-		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.key.f), Fd: in.key.fd,
-			Events: in.events, Data: in.data, Disabled: in.disabled})
+	for _, in := range ep.Interests() {
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.File), Fd: in.FD,
+			Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 	}
 	return sentrypb.FileState_EPOLL, st
 }
@@ -193,7 +191,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
-		f := newEpollFile(0)
+		f := epoll.New(0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
@@ -375,21 +373,19 @@ func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileStat
 		if f == nil {
 			continue
 		}
-		ep, ok := f.Impl.(*epollFile)
+		ep, ok := f.Impl.(*epoll.File)
 		if !ok {
 			continue
 		}
-		ep.mu.Lock()
+		var ins []epoll.Interest
 		for _, in := range fs.Kobj.Epoll {
 			tf := files[in.File]
 			if tf == nil || tf == f {
 				k.log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
 				continue
 			}
-			ei := &epollInterest{key: epollKey{f: tf, fd: in.Fd}, events: in.Events, data: in.Data, disabled: in.Disabled, pending: true}
-			ep.checkLocked(nil, ei)
-			ep.interests = append(ep.interests, ei)
+			ins = append(ins, epoll.Interest{File: tf, FD: in.Fd, Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 		}
-		ep.mu.Unlock()
+		ep.Restore(ins)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
@@ -312,7 +313,7 @@ func (v *vfs) filePath(f *file) string {
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
 	case *eventfd.File:
 		return "anon_inode:[eventfd]"
-	case *epollFile:
+	case *epoll.File:
 		return "anon_inode:[eventpoll]"
 	case *signalfd.File:
 		return "anon_inode:[signalfd]"
