@@ -3496,7 +3496,7 @@ type Reply struct {
 	// application sees the result.
 	Mapped []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
 	// lease grants the client a read lease on the regular file the call
-	// read or stat'd (Hello.read_leases): see ReadLease.
+	// opened, read or stat'd (Hello.read_leases): see ReadLease.
 	Lease         *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -9272,9 +9272,10 @@ func (x *Rewrite) GetData() []byte {
 }
 
 // ReadLease lets the client answer read, pread64, readv, preadv and fstat
-// of a description of the regular file named file_handle (the
-// FileState.file_handle of the description the call used) from its own
-// copy, without a round trip, while the lease holds. The server revokes it
+// of description file (a FileState id: the description the call opened,
+// read or stat'd) from its own copy of the regular file, without a round
+// trip, while the lease holds. With attach set it carries nothing but id:
+// description file is of a file whose lease id the client already holds. The server revokes it
 // (LeaseRevoke) when anyone changes the file's data or attributes through
 // it, or when it learns from the gofer that the file changed, and waits
 // for the client's LeaseRevoked (at most until the lease expires) before
@@ -9283,8 +9284,8 @@ func (x *Rewrite) GetData() []byte {
 type ReadLease struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id names the lease in LeaseRevoke.
-	Id         uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	FileHandle []byte `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Id   uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	File uint64 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
 	// epoch is how many LeaseRevoke pushes the server had sent this client
 	// when it granted the lease: a client that has seen a later one drops
 	// the grant (the revocation may have been for it, sent before this
@@ -9299,6 +9300,7 @@ type ReadLease struct {
 	DataOffset    uint64 `protobuf:"varint,6,opt,name=data_offset,json=dataOffset,proto3" json:"data_offset,omitempty"`
 	Data          []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
 	TtlMs         uint32 `protobuf:"varint,8,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Attach        bool   `protobuf:"varint,9,opt,name=attach,proto3" json:"attach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9340,11 +9342,11 @@ func (x *ReadLease) GetId() uint64 {
 	return 0
 }
 
-func (x *ReadLease) GetFileHandle() []byte {
+func (x *ReadLease) GetFile() uint64 {
 	if x != nil {
-		return x.FileHandle
+		return x.File
 	}
-	return nil
+	return 0
 }
 
 func (x *ReadLease) GetEpoch() uint64 {
@@ -9387,6 +9389,13 @@ func (x *ReadLease) GetTtlMs() uint32 {
 		return x.TtlMs
 	}
 	return 0
+}
+
+func (x *ReadLease) GetAttach() bool {
+	if x != nil {
+		return x.Attach
+	}
+	return false
 }
 
 // LeaseRevoke ends the client's leases ids; epoch numbers the revocations
@@ -10250,18 +10259,18 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"\xc6\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"\xd1\x01\n" +
 	"\tReadLease\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
-	"\vfile_handle\x18\x02 \x01(\fR\n" +
-	"fileHandle\x12\x14\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04stat\x18\x04 \x01(\fR\x04stat\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x1f\n" +
 	"\vdata_offset\x18\x06 \x01(\x04R\n" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
-	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\"5\n" +
+	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +

@@ -197,22 +197,25 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	return id, h.epoch, expiry, true
 }
 
-// Holds says whether h holds a live lease on k (the server need not grant
-// another for a small file).
-func (r *Registry) Holds(h *Holder, k Key) bool {
+// Live returns the live lease of h on k that expires last, if any (the
+// server then need not send the file again: another description of it
+// may use that lease).
+func (r *Registry) Live(h *Holder, k Key) (uint64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.files[k]
 	if e == nil {
-		return false
+		return 0, false
 	}
 	now := r.now()
-	for _, exp := range e.holders[h] {
-		if now.Before(exp) {
-			return true
+	var best uint64
+	var last time.Time
+	for id, exp := range e.holders[h] {
+		if now.Before(exp) && exp.After(last) {
+			best, last = id, exp
 		}
 	}
-	return false
+	return best, best != 0
 }
 
 // liveLocked says whether e has a lease not yet expired.

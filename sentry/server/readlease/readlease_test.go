@@ -75,7 +75,7 @@ func TestChangeRevokes(t *testing.T) {
 			if tc.wantExpired > 0 && took < 100*time.Millisecond {
 				t.Errorf("Changed returned after %v, before the lease expired", took)
 			}
-			if r.Holds(c.h, k1) {
+			if _, ok := r.Live(c.h, k1); ok {
 				t.Error("lease still held after the change")
 			}
 		})
