@@ -151,6 +151,7 @@ func (k *clientState) sendBuilt(build func() *sentrypb.ServerMessage) error {
 	if k.sender == nil {
 		return errNoStream
 	}
+	k.sendLeaseRevokesLocked()
 	m := build()
 	if m == nil {
 		return nil
