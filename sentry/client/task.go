@@ -58,7 +58,11 @@ type process struct {
 	// cpuTicking says a ticker runs for them. Protected by mu.
 	cpuTimers  [2]cpuTimer
 	cpuTicking bool
-	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
+	// cpuPosixTimers are the POSIX timers on CPU-time clocks, by id
+	// (cpuposixtimers.go). Protected by mu.
+	cpuPosixTimers map[int32]*cpuPosixTimer
+	// cpuTimersArmed says a CPU timer (interval or POSIX) is armed.
+	// Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
 	// stop is the process's group stop (jobctl.go). Its fields say who
 	// changes them.

@@ -627,7 +627,9 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
-	if sig != 0 {
+	if sig != 0 && code == siTimer && p == c.t.proc {
+		k.timerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
+	} else if sig != 0 {
 		k.signalFromAppLocked(p, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
