@@ -248,7 +248,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 }
 
 // serverLimits fills in the limits of ls the server enforces for a root
-// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
+// process (RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE) in st, its Start or
+// Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {
@@ -257,6 +258,7 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	if fs := ls.Get(limits.FileSize).Cur; fs != limits.Infinity {
 		st.FsizeLimited, st.FsizeLimit = true, fs
 	}
+	st.CoreDumps = ls.Get(limits.Core).Cur != 0
 }
 
 // newInitialTask builds the first process from the Start reply.
