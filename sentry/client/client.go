@@ -660,7 +660,7 @@ func (c *client) lookupTask(tid int32) *task {
 // onPush handles a server push, in order with replies.
 func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {
-	case *pb.Push_State, *pb.Push_Durable:
+	case *pb.Push_State, *pb.Push_Durable, *pb.Push_Durables:
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())

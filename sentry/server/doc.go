@@ -186,7 +186,13 @@
 // by newFile: the durability check, inotify's close event, dropping its
 // locks and lease), fileTracker (its replay changes, set when an fd table
 // first holds it) and offsetRecorder (the call its offset changes in).
-// What still ties it here: fileImpl's methods take *syscallCtx, and its
+// fileImpl's methods take an fdesc.Call (the call as a file kind sees it:
+// blocking, seq and gofer Origin, credentials and pid, SIGPIPE);
+// *syscallCtx implements it, and only this package looks behind it
+// (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
+// file kind is given at construction (job control, a dentry's stat, a
+// signalfd's read) and the kinds that stay kernel glue (pipe ends and
+// their effects, stdio). What still ties the description here: its
 // dentry is this package's.
 //
 // # Dependencies

@@ -29,12 +29,12 @@ const (
 // fileImpl is what kind of file an open file description is.
 type fileImpl interface {
 	// read returns up to n bytes at off (off is ignored by streams).
-	read(c *syscallCtx, f *file, n int, off int64) ([]byte, error)
+	read(c fdesc.Call, f *file, n int, off int64) ([]byte, error)
 	// write writes b at off (ignored by streams) and returns how much it
 	// wrote.
-	write(c *syscallCtx, f *file, b []byte, off int64) (int, error)
+	write(c fdesc.Call, f *file, b []byte, off int64) (int, error)
 	// stat returns the file's attributes.
-	stat(c *syscallCtx) (*goferpb.Stat, error)
+	stat(c fdesc.Call) (*goferpb.Stat, error)
 	// stream says the file has no offset (pipes, terminals): ESPIPE.
 	stream() bool
 	// readiness returns the poll events ready now and, if it can change,
@@ -47,7 +47,7 @@ type fileImpl interface {
 // fileBase provides defaults for fileImpl methods.
 type fileBase struct{}
 
-func (fileBase) write(*syscallCtx, *file, []byte, int64) (int, error) {
+func (fileBase) write(fdesc.Call, *file, []byte, int64) (int, error) {
 	return 0, unix.EINVAL
 }
 func (fileBase) stream() bool { return false }
@@ -302,9 +302,9 @@ type lostFile struct {
 	path string
 }
 
-func (*lostFile) read(*syscallCtx, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
-func (*lostFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
-func (*lostFile) stat(*syscallCtx) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
+func (*lostFile) read(fdesc.Call, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
+func (*lostFile) write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
+func (*lostFile) stat(fdesc.Call) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
 
 func (f *file) accMode() uint32 { return f.flags.Load() & unix.O_ACCMODE }
 func (f *file) isPath() bool    { return f.flags.Load()&unix.O_PATH != 0 }
@@ -335,7 +335,7 @@ type devFile struct {
 	d    *dentry
 }
 
-func (f *devFile) read(_ *syscallCtx, _ *file, n int, _ int64) ([]byte, error) {
+func (f *devFile) read(_ fdesc.Call, _ *file, n int, _ int64) ([]byte, error) {
 	switch f.kind {
 	case devNull:
 		return nil, nil
@@ -347,14 +347,14 @@ func (f *devFile) read(_ *syscallCtx, _ *file, n int, _ int64) ([]byte, error) {
 	return make([]byte, n), nil
 }
 
-func (f *devFile) write(_ *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+func (f *devFile) write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	if f.kind == devFull {
 		return 0, unix.ENOSPC
 	}
 	return len(b), nil
 }
 
-func (f *devFile) stat(*syscallCtx) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
+func (f *devFile) stat(fdesc.Call) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
 
 // pathFile backs O_PATH descriptions and directories of the synthetic
 // filesystems: no I/O, only a dentry.
@@ -364,9 +364,9 @@ type pathFile struct {
 	c *clientState
 }
 
-func (f *pathFile) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
+func (f *pathFile) read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
 
-func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
+func (f *pathFile) stat(c fdesc.Call) (*goferpb.Stat, error) {
 	return f.c.vfs.statDentry(c, f.d)
 }
 
@@ -376,6 +376,8 @@ func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
 // /proc/stat with lseek and read); writes go to procfs.Write.
 type procFile struct {
 	fileBase
+	// v and d are immutable: the file's vfs and dentry.
+	v *vfs
 	d *dentry
 	// mounts is the mount table, for /proc/<pid>/mounts and mountinfo,
 	// which poll as Linux's mounts_poll (set at open).
@@ -411,7 +413,7 @@ func (f *procFile) readiness(*file) (uint32, <-chan struct{}) {
 	return r, ch
 }
 
-func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
+func (f *procFile) read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error) {
 	f.mu.Lock()
 	again := off == 0 && !f.unread
 	f.unread = false
@@ -419,7 +421,7 @@ func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	f.mu.Unlock()
 	if again {
 		var err error
-		if data, err = c.k.vfs.procFileData(f.d); err != nil {
+		if data, err = f.v.procFileData(f.d); err != nil {
 			if errors.Is(err, unix.ENOENT) && f.d.kind == dkProcFile && f.d.procScope != procfs.Top {
 				// The process is gone: Linux's ESRCH, but environ,
 				// which reads as empty without an address space.
@@ -444,14 +446,14 @@ func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	return append([]byte(nil), data[off:end]...), nil
 }
 
-func (f *procFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
-	if err := procfs.Write(procSource{c.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
+func (f *procFile) write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
+	if err := procfs.Write(procSource{f.v.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
-func (f *procFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (f *procFile) stat(fdesc.Call) (*goferpb.Stat, error) {
 	st := f.d.synthStat()
 	return st, nil
 }

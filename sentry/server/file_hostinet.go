@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -53,24 +54,24 @@ func newHostInetFile(s *socket.HostInet, flags uint32) *file {
 	return newFile(&hostInetFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *hostInetFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *hostInetFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *hostInetFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+func (s *hostInetFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
-func (s *hostInetFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	n, _, _, err := c.hostRecv(f, s, dst, 0)
+func (s *hostInetFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	n, _, _, err := hostRecv(c, f, s, dst, 0)
 	return n, err
 }
 
-func (s *hostInetFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	return c.hostSend(f, s, src, nil, 0)
+func (s *hostInetFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	return hostSend(c, f, s, src, nil, 0)
 }
 
 func (s *hostInetFile) readiness(*file) (uint32, <-chan struct{}) {
@@ -80,7 +81,7 @@ func (s *hostInetFile) readiness(*file) (uint32, <-chan struct{}) {
 
 func (s *hostInetFile) release() { s.s.Release() }
 
-func (s *hostInetFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *hostInetFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
 
 func (s *hostInetFile) queued() (int, error) {
 	if s.s.Listening() {
@@ -175,18 +176,18 @@ func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*
 
 // hostSend sends src (to: a target address, or nil). A stream send
 // blocks until all is sent unless non-blocking.
-func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, to []byte, flags int) (int64, error) {
+func hostSend(c fdesc.Call, f *file, s *hostInetFile, src usermem.IOSequence, to []byte, flags int) (int64, error) {
 	if reset, dead := s.lost.take(); reset {
 		return 0, unix.ECONNRESET
 	} else if dead {
 		if flags&unix.MSG_NOSIGNAL == 0 {
-			c.sigpipe = true
+			c.RaiseSIGPIPE()
 		}
 		return 0, unix.EPIPE
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := blockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -200,7 +201,7 @@ func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, 
 		return total, err
 	})
 	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.sigpipe = true
+		c.RaiseSIGPIPE()
 	}
 	if n > 0 && err != nil && err != unix.EPIPE {
 		return n, nil
@@ -210,7 +211,7 @@ func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, 
 
 // hostRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
-func (c *syscallCtx) hostRecv(f *file, s *hostInetFile, dst usermem.IOSequence, flags int) (int64, int64, []byte, error) {
+func hostRecv(c fdesc.Call, f *file, s *hostInetFile, dst usermem.IOSequence, flags int) (int64, int64, []byte, error) {
 	if flags&unix.MSG_ERRQUEUE != 0 {
 		// No error queue is kept (IP_RECVERR is refused): as an
 		// empty one.
@@ -225,7 +226,7 @@ func (c *syscallCtx) hostRecv(f *file, s *hostInetFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from []byte
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := blockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, flags)
 		if err != nil {
 			return total, err
@@ -300,14 +301,14 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return c.hostSend(f, s, src, raw, int(c.args[3]))
+		return hostSend(c, f, s, src, raw, int(c.args[3]))
 	case unix.SYS_RECVFROM:
 		flags := int(c.args[3])
 		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
-		n, msgLen, from, err := c.hostRecv(f, s, dst, flags)
+		n, msgLen, from, err := hostRecv(c, f, s, dst, flags)
 		if err != nil {
 			return 0, err
 		}
@@ -341,7 +342,7 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	}
 	var ns *socket.HostInet
 	var peer []byte
-	_, err := c.blockOn(f, s.s.Watch, false, func() (int64, error) {
+	_, err := blockOn(c, f, s.s.Watch, false, func() (int64, error) {
 		n, p, err := s.s.Accept()
 		if err != nil {
 			return 0, err
@@ -389,7 +390,7 @@ func hostConnect(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != unix.EINPROGRESS || f.nonblock() {
 		return 0, err
 	}
-	_, err = c.blockOnUntil(f, s.s.Watch, false, s.timeo.Deadline(true), func() (int64, error) {
+	_, err = blockOnUntil(c, f, s.s.Watch, false, s.timeo.Deadline(true), func() (int64, error) {
 		if s.s.Readiness()&(pollOut|pollErr|pollHup) == 0 {
 			return 0, unix.EAGAIN
 		}
@@ -422,7 +423,7 @@ func hostSendmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.hostSend(f, s, src, raw, int(c.args[2]))
+	return hostSend(c, f, s, src, raw, int(c.args[2]))
 }
 
 func hostRecvmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
@@ -435,7 +436,7 @@ func hostRecvmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, msgLen, from, err := c.hostRecv(f, s, dst, flags)
+	n, msgLen, from, err := hostRecv(c, f, s, dst, flags)
 	if err != nil {
 		return 0, err
 	}

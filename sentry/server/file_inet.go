@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -56,24 +57,24 @@ func newInetSockFile(s *socket.Inet, flags uint32) *file {
 	return newFile(&inetSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *inetSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *inetSockFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *inetSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+func (s *inetSockFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
-func (s *inetSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	n, _, _, err := c.inetRecv(f, s, dst, 0)
+func (s *inetSockFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	n, _, _, err := inetRecv(c, f, s, dst, 0)
 	return n, err
 }
 
-func (s *inetSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	return c.inetSend(f, s, src, nil, 0)
+func (s *inetSockFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	return inetSend(c, f, s, src, nil, 0)
 }
 
 func (s *inetSockFile) readiness(*file) (uint32, <-chan struct{}) {
@@ -99,7 +100,7 @@ func (s *inetSockFile) release() {
 	s.bufs.Unreserve()
 }
 
-func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *inetSockFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
 
 // take reports (once) that the connection was lost with a server, and
 // then that it is dead.
@@ -116,7 +117,7 @@ func (l *lostConn) take() (reset, dead bool) {
 
 // inetSend sends src (to: a UDP target). A TCP send blocks until all is
 // sent unless non-blocking.
-func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
+func inetSend(c fdesc.Call, f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
 	if flags&unix.MSG_OOB != 0 {
 		// UDP has no urgent data (as on Linux), and TCP's is not
 		// supported here.
@@ -126,13 +127,13 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 		return 0, unix.ECONNRESET
 	} else if dead {
 		if flags&unix.MSG_NOSIGNAL == 0 {
-			c.sigpipe = true
+			c.RaiseSIGPIPE()
 		}
 		return 0, unix.EPIPE
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := blockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -146,7 +147,7 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 		return total, err
 	})
 	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.sigpipe = true
+		c.RaiseSIGPIPE()
 	}
 	if n > 0 && err != nil && err != unix.EPIPE {
 		return n, nil
@@ -169,7 +170,7 @@ func inetRecvFlags(stream bool, flags int) error {
 
 // inetRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
-func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
+func inetRecv(c fdesc.Call, f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
 	if err := inetRecvFlags(s.s.Stream, flags); err != nil {
 		return 0, 0, tcpip.FullAddress{}, err
 	}
@@ -182,7 +183,7 @@ func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from tcpip.FullAddress
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := blockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, peek)
 		if err != nil {
 			return total, err
@@ -308,7 +309,7 @@ func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, e
 	}
 	var ns *socket.Inet
 	var peer tcpip.FullAddress
-	_, err := c.blockOn(f, s.s.Watch, false, func() (int64, error) {
+	_, err := blockOn(c, f, s.s.Watch, false, func() (int64, error) {
 		n, p, err := s.s.Accept()
 		if err != nil {
 			return 0, err
@@ -407,7 +408,7 @@ func inetSendto(c *syscallCtx, f *file, s *inetSockFile, src usermem.IOSequence,
 	if err != nil {
 		return 0, err
 	}
-	return c.inetSend(f, s, src, to, flags)
+	return inetSend(c, f, s, src, to, flags)
 }
 
 // inetSockopt handles getsockopt (get) and setsockopt of an inet socket.
@@ -608,7 +609,7 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, msgLen, from, err := c.inetRecv(f, s, dst, flags)
+	n, msgLen, from, err := inetRecv(c, f, s, dst, flags)
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
@@ -242,21 +243,21 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	return f, nil
 }
 
-func (i *inotifyFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (i *inotifyFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := i.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (i *inotifyFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	return c.blockOn(f, i.in.Watch, false, func() (int64, error) { return i.in.Read(dst) })
+func (i *inotifyFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	return blockOn(c, f, i.in.Watch, false, func() (int64, error) { return i.in.Read(dst) })
 }
 
-func (i *inotifyFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, error) {
+func (i *inotifyFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
 	return 0, unix.EBADF
 }
 
-func (i *inotifyFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.EBADF }
+func (i *inotifyFile) write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.EBADF }
 
 func (i *inotifyFile) readiness(*file) (uint32, <-chan struct{}) {
 	ch := i.in.Watch.Changed()

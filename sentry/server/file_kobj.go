@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -25,8 +26,8 @@ var anonIno atomic.Uint64
 // seqFile is a file whose reads and writes take an IOSequence over the
 // application's buffers instead of a byte slice.
 type seqFile interface {
-	readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error)
-	writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error)
+	readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error)
+	writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error)
 }
 
 // seqIO runs read(v)/write(v) of f, a seqFile, on the buffers iov.
@@ -50,13 +51,13 @@ func (c *syscallCtx) seqIO(f *file, sf seqFile, write bool, iov []sysabi.Iovec, 
 // blockOn runs try until it does not fail with EAGAIN, waiting for w's
 // notifications in between; with O_NONBLOCK (or nonblock) it returns the
 // EAGAIN. A wait is interruptible (ERESTARTSYS).
-func (c *syscallCtx) blockOn(f *file, w *kobj.Watch, nonblock bool, try func() (int64, error)) (int64, error) {
-	return c.blockOnUntil(f, w, nonblock, time.Time{}, try)
+func blockOn(c fdesc.Call, f *file, w *kobj.Watch, nonblock bool, try func() (int64, error)) (int64, error) {
+	return blockOnUntil(c, f, w, nonblock, time.Time{}, try)
 }
 
 // blockOnUntil is blockOn with a deadline (zero: none) after which the
 // EAGAIN is returned (SO_RCVTIMEO, SO_SNDTIMEO).
-func (c *syscallCtx) blockOnUntil(f *file, w *kobj.Watch, nonblock bool, deadline time.Time, try func() (int64, error)) (int64, error) {
+func blockOnUntil(c fdesc.Call, f *file, w *kobj.Watch, nonblock bool, deadline time.Time, try func() (int64, error)) (int64, error) {
 	for {
 		ch := w.Changed()
 		n, err := try()
@@ -76,7 +77,7 @@ func (c *syscallCtx) blockOnUntil(f *file, w *kobj.Watch, nonblock bool, deadlin
 			timeout = tm.C
 			defer tm.Stop()
 		}
-		if err := c.block(ch, timeout); err != nil {
+		if err := c.Block(ch, timeout); err != nil {
 			if err == unix.ETIMEDOUT {
 				return n, unix.EAGAIN
 			}
@@ -99,9 +100,9 @@ func newKobjBase(mode uint32) kobjBase {
 
 func (kobjBase) stream() bool { return true }
 
-func (kobjBase) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
+func (kobjBase) read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
 
-func (b *kobjBase) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (b *kobjBase) stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	return &goferpb.Stat{Mode: b.mode, Nlink: 1, Ino: b.ino, Dev: anonDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}, nil
@@ -115,30 +116,30 @@ type eventFile struct {
 
 // read and write serve callers that have bytes rather than application
 // buffers (none of the I/O calls: they use readSeq and writeSeq).
-func (e *eventFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (e *eventFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := e.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (e *eventFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+func (e *eventFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := e.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
-func (e *eventFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+func (e *eventFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	if dst.NumBytes() < 8 {
 		return 0, unix.EINVAL
 	}
-	n, err := c.blockOn(f, e.e.Watch, false, func() (int64, error) { return e.e.Read(dst) })
+	n, err := blockOn(c, f, e.e.Watch, false, func() (int64, error) { return e.e.Read(dst) })
 	if err == nil {
 		f.changed()
 	}
 	return n, err
 }
 
-func (e *eventFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	n, err := c.blockOn(f, e.e.Watch, false, func() (int64, error) { return e.e.Write(src) })
+func (e *eventFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	n, err := blockOn(c, f, e.e.Watch, false, func() (int64, error) { return e.e.Write(src) })
 	if err == nil {
 		f.changed()
 	}

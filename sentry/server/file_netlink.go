@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
@@ -62,12 +63,12 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 
 // bindLocked gives the socket its port: the caller's process id when
 // unasked, as Linux's netlink_autobind first tries. Precondition: n.mu.
-func (n *netlinkFile) bindLocked(c *syscallCtx, want int32) {
+func (n *netlinkFile) bindLocked(c fdesc.Call, want int32) {
 	if n.portID != 0 {
 		return
 	}
 	if want == 0 {
-		want = c.t.proc.pid
+		want = c.PID()
 	}
 	n.portID = want
 }
@@ -89,20 +90,20 @@ func kernelSockaddr() []byte {
 }
 
 // send answers the request b.
-func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
+func (n *netlinkFile) send(c fdesc.Call, b []byte) (int64, error) {
 	n.mu.Lock()
 	n.bindLocked(c, 0)
 	port := n.portID
 	n.mu.Unlock()
 	var answers [][]byte
-	if c.k.hostNetwork() {
+	if n.k.hostNetwork() {
 		var err error
 		if answers, err = socket.HostNetlinkRoute(port, b); err != nil {
-			c.k.log.Warn("host netlink request failed", "err", err)
+			n.k.log.Warn("host netlink request failed", "err", err)
 			return 0, unix.EIO
 		}
 	} else {
-		st, err := c.k.netStack()
+		st, err := n.k.netStack()
 		if err != nil {
 			return 0, err
 		}
@@ -127,7 +128,7 @@ func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
 // recv takes (or with MSG_PEEK reads) the next answer into dst, waiting
 // for one unless non-blocking. It returns the bytes copied and the
 // datagram's length.
-func (n *netlinkFile) recv(c *syscallCtx, f *file, dst usermem.IOSequence, flags int) (int64, int64, error) {
+func (n *netlinkFile) recv(c fdesc.Call, f *file, dst usermem.IOSequence, flags int) (int64, int64, error) {
 	for {
 		n.mu.Lock()
 		if n.overrun && flags&unix.MSG_PEEK == 0 {
@@ -153,18 +154,18 @@ func (n *netlinkFile) recv(c *syscallCtx, f *file, dst usermem.IOSequence, flags
 		if flags&unix.MSG_DONTWAIT != 0 || f.nonblock() {
 			return 0, 0, unix.EAGAIN
 		}
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return 0, 0, err
 		}
 	}
 }
 
-func (n *netlinkFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+func (n *netlinkFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	got, _, err := n.recv(c, f, dst, 0)
 	return got, err
 }
 
-func (n *netlinkFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
+func (n *netlinkFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
 	b := make([]byte, src.NumBytes())
 	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
 		return 0, unix.EFAULT

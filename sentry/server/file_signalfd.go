@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -39,6 +40,8 @@ const sizeofSignalfdSiginfo = 128
 // signalFile is a signalfd.
 type signalFile struct {
 	kobjBase
+	// k answers its reads (the client dequeues the signals). Immutable.
+	k *clientState
 	// mu protects mask. A leaf.
 	mu sync.Mutex
 	// mask is the set of signals the signalfd reads (bit n-1 is signal
@@ -56,8 +59,8 @@ type signalFile struct {
 // unblockableSignals are SIGKILL and SIGSTOP, which no signalfd reads.
 const unblockableSignals = 1<<(linux.SIGKILL-1) | 1<<(linux.SIGSTOP-1)
 
-func newSignalFile(mask uint64, flags uint32) *file {
-	sf := &signalFile{kobjBase: newKobjBase(0600), mask: mask &^ unblockableSignals}
+func newSignalFile(k *clientState, mask uint64, flags uint32) *file {
+	sf := &signalFile{kobjBase: newKobjBase(0600), k: k, mask: mask &^ unblockableSignals}
 	return newFile(sf, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
@@ -69,17 +72,23 @@ func (s *signalFile) getMask() uint64 {
 
 // readSeq answers a read with the SignalfdRead action: the signals are
 // the client's to dequeue.
-func (s *signalFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+func (s *signalFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	if dst.NumBytes() < sizeofSignalfdSiginfo {
 		return 0, unix.EINVAL
 	}
-	s.reader.Store(c.t.tid)
-	c.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{
-		Mask: s.getMask(), Nonblock: f.nonblock()}}
+	s.reader.Store(s.k.signalfdRead(c, s.getMask(), f.nonblock()))
 	return 0, nil
 }
 
-func (s *signalFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, error) {
+// signalfdRead has the client answer call c, a read of a signalfd with
+// mask, and returns the calling thread's id.
+func (k *clientState) signalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
+	sc := callOf(c)
+	sc.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
+	return sc.t.tid
+}
+
+func (s *signalFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
 	return 0, unix.EINVAL
 }
 
@@ -238,7 +247,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.install(newSignalFile(mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.install(newSignalFile(c.k, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
 }
 

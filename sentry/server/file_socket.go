@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -313,13 +314,13 @@ func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
 
 func (s *unixSockFile) stream() bool { return true }
 
-func (s *unixSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *unixSockFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *unixSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+func (s *unixSockFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
@@ -334,14 +335,14 @@ func (s *unixSockFile) takeReset() bool {
 	return r
 }
 
-func (s *unixSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	n, res, err := c.unixRecv(f, s, dst, 0)
+func (s *unixSockFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	n, res, err := unixRecv(c, f, s, dst, 0)
 	res.Control.Release(kobj.Ctx())
 	return n, err
 }
 
-func (s *unixSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	return c.unixSend(f, s, src, transport.ControlMessages{}, nil, 0)
+func (s *unixSockFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	return unixSend(c, f, s, src, transport.ControlMessages{}, nil, 0)
 }
 
 func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
@@ -366,7 +367,7 @@ func (s *unixSockFile) release() {
 	s.bufs.Unreserve()
 }
 
-func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *unixSockFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
 
 func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 
@@ -374,7 +375,7 @@ func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 // the peer). A stream send blocks until all is sent, unless
 // non-blocking; the rights in ctl go with the first bytes sent and are
 // released here if nothing was.
-func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, ctl transport.ControlMessages, to transport.BoundEndpoint, flags int) (int64, error) {
+func unixSend(c fdesc.Call, f *file, s *unixSockFile, src usermem.IOSequence, ctl transport.ControlMessages, to transport.BoundEndpoint, flags int) (int64, error) {
 	if s.takeReset() {
 		ctl.Release(kobj.Ctx())
 		return 0, unix.ECONNRESET
@@ -385,7 +386,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 			passcred = to.Passcred() || s.u.EP.Passcred()
 		}
 		if passcred {
-			ctl.Credentials = c.sockCreds()
+			ctl.Credentials = sockCreds(c)
 		}
 	}
 	var total int64
@@ -396,7 +397,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		}
 	}()
 	first := true
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := blockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -432,7 +433,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		return total, err
 	})
 	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.sigpipe = true
+		c.RaiseSIGPIPE()
 	}
 	if n > 0 && err != nil && err != unix.EPIPE {
 		// Part was sent before the send would block, was interrupted
@@ -443,7 +444,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 }
 
 // unixRecv receives into dst. The caller owns res.Control.
-func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
+func unixRecv(c fdesc.Call, f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
 	if s.takeReset() {
 		return 0, socket.RecvResult{}, unix.ECONNRESET
 	}
@@ -456,7 +457,7 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
 	var res socket.RecvResult
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := blockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		var cn *unixConn
 		side := 0
 		if e := s.end.Load(); e != nil {
@@ -496,9 +497,9 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 
 // sockCreds are the caller's credentials for SCM_CREDENTIALS and
 // SO_PEERCRED.
-func (c *syscallCtx) sockCreds() socket.Creds {
-	cr := c.creds()
-	return socket.Creds{Pid: c.pid(), Uid: cr.EUID, Gid: cr.EGID}
+func sockCreds(c fdesc.Call) socket.Creds {
+	cr := c.Creds()
+	return socket.Creds{Pid: c.PID(), Uid: cr.EUID, Gid: cr.EGID}
 }
 
 // unixEndpointAt finds the socket bound at addr, for a socket of type

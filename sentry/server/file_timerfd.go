@@ -7,6 +7,7 @@ import (
 	ktime "gvisor.dev/gvisor/pkg/sentry/ktime"
 	"gvisor.dev/gvisor/pkg/usermem"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 )
@@ -25,24 +26,24 @@ const (
 	timerfdSettableFlags = tfdTimerAbstime | tfdTimerCancelOnSet
 )
 
-func (t *timerFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (t *timerFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
 	m, err := t.readSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (t *timerFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+func (t *timerFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	if dst.NumBytes() < 8 {
 		return 0, unix.EINVAL
 	}
-	n, err := c.blockOn(f, t.t.Watch, false, func() (int64, error) { return t.t.Read(dst) })
+	n, err := blockOn(c, f, t.t.Watch, false, func() (int64, error) { return t.t.Read(dst) })
 	if err == nil {
 		f.changed() // the setting's next expiration moved on
 	}
 	return n, err
 }
 
-func (t *timerFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, error) {
+func (t *timerFile) writeSeq(fdesc.Call, *file, usermem.IOSequence) (int64, error) {
 	return 0, unix.EINVAL
 }
 

@@ -182,7 +182,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := newSignalFile(st.SignalfdMask, 0)
+		f := newSignalFile(k, st.SignalfdMask, 0)
 		f.flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
@@ -220,7 +220,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	var u *socket.Unix
 	creds := socket.Creds{Uid: 0, Gid: 0}
 	if rc != nil {
-		creds = rc.sockCreds()
+		creds = sockCreds(rc)
 	}
 	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
 		return k.restorePairEnd(fs, st, stype, creds)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -90,7 +91,7 @@ func (s *stdioFile) release() {
 
 func (s *stdioFile) stream() bool { return true }
 
-func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+func (s *stdioFile) write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
 		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
@@ -104,13 +105,13 @@ func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error
 	// order with the write's completion.
 	var seq uint64
 	if c != nil {
-		seq = c.seq
+		seq = c.Seq()
 	}
 	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
 	return len(b), nil
 }
 
-func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *stdioFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
 		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
@@ -119,7 +120,7 @@ func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error)
 	return s.k.readStdin(c, s.set, s.in, n, f.nonblock())
 }
 
-func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (s *stdioFile) stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	mode := uint32(unix.S_IFIFO | 0600)
 	if s.tty {
@@ -190,7 +191,7 @@ func (st *stdinState) restore(read uint64, unread []byte) {
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
-func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
+func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -202,7 +203,7 @@ func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int
 			out := append([]byte(nil), st.buf[:m]...)
 			st.buf = st.buf[m:]
 			st.mu.Unlock()
-			eff := c.effects()
+			eff := callOf(c).effects()
 			eff.stdinRead += uint64(m)
 			eff.stdinSet, eff.stdinOf = set, st
 			return out, nil
@@ -222,7 +223,7 @@ func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int
 		if nonblock {
 			return nil, unix.EAGAIN
 		}
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -1147,12 +1148,17 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 // after a write or truncate (write RPCs number their parts from 0).
 const killPrivPart = 1 << 30
 
-// killPriv clears the set-id bits of gofer file d (through handle h, or
+// killPrivOf clears the set-id bits of gofer file d (through handle h, or
 // d's own when h is 0), whose mode was mode, after the caller wrote or
 // truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
 // a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
+func (k *clientState) killPrivOf(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+	callOf(c).killPriv(d, h, a)
+}
+
+// killPriv is killPrivOf for the kernel's own call c.
 func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.t == nil {
 		return

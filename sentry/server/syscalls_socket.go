@@ -69,7 +69,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
+		f = newUnixSockFile(c.k, socket.NewUnix(stype, sockCreds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if c.k.hostNetwork() {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
@@ -129,7 +129,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
+	ua, ub := socket.NewUnixPair(stype, sockCreds(c))
 	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
 	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
 	for _, f := range []*file{a, b} {
@@ -257,7 +257,7 @@ func sysListen(c *syscallCtx) (int64, error) {
 	if err := kobj.SysErr(s.u.EP.Listen(kobj.Ctx(), backlog)); err != nil {
 		return 0, err
 	}
-	s.u.EP.SetPeerCreds(c.sockCreds())
+	s.u.EP.SetPeerCreds(sockCreds(c))
 	s.mu.Lock()
 	s.backlog = backlog
 	s.mu.Unlock()
@@ -296,7 +296,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	var ne transport.Endpoint
 	var peer transport.Address
 	var cn *unixConn
-	_, err = c.blockOn(f, s.u.Watch, false, func() (int64, error) {
+	_, err = blockOn(c, f, s.u.Watch, false, func() (int64, error) {
 		s.connMu.Lock()
 		defer s.connMu.Unlock()
 		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)
@@ -383,7 +383,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.u.EP.SetPeerCreds(c.sockCreds())
+	s.u.EP.SetPeerCreds(sockCreds(c))
 	lf := c.k.socks.boundFile(be)
 	if s.u.Type == linux.SOCK_DGRAM {
 		lf = nil
@@ -561,7 +561,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.unixSend(f, s, src, transport.ControlMessages{}, to, flags)
+	return unixSend(c, f, s, src, transport.ControlMessages{}, to, flags)
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
@@ -580,7 +580,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		n, msgLen, from, err := c.inetRecv(f, is, dst, flags)
+		n, msgLen, from, err := inetRecv(c, f, is, dst, flags)
 		if err != nil {
 			return 0, err
 		}
@@ -616,7 +616,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	got, res, err := c.unixRecv(f, s, dst, flags)
+	got, res, err := unixRecv(c, f, s, dst, flags)
 	res.Control.Release(kobj.Ctx())
 	if err != nil {
 		return 0, err
@@ -795,7 +795,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		ctl.Release(kobj.Ctx())
 		return 0, err
 	}
-	return c.unixSend(f, s, src, ctl, to, flags)
+	return unixSend(c, f, s, src, ctl, to, flags)
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
@@ -832,7 +832,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	got, res, err := c.unixRecv(f, s, dst, flags)
+	got, res, err := unixRecv(c, f, s, dst, flags)
 	defer res.Control.Release(kobj.Ctx())
 	if err != nil {
 		return 0, err

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
@@ -660,14 +661,14 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 }
 
 // statDentry returns d's attributes.
-func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
+func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 	if d.kind != dkGofer {
 		return d.synthStat(), nil
 	}
 	if st := v.listedStat(d); st != nil {
 		return st, nil
 	}
-	h, err := c.handleOf(d)
+	h, err := callOf(c).handleOf(d)
 	if err != nil {
 		return nil, err
 	}

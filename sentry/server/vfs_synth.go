@@ -537,7 +537,7 @@ func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
 		return nil, unix.EACCES
 	}
-	pf := &procFile{d: d, unread: true}
+	pf := &procFile{v: v, d: d, unread: true}
 	if d.kind == dkProcFile && d.procScope == procfs.PID && (d.procName == "mounts" || d.procName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
 		pf.mounts = v.mounts

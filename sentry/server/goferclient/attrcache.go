@@ -76,10 +76,13 @@ const (
 //   - Write, SetStat and Link drop the file's attributes when they begin
 //     and, when they end, replace them with the ones their reply carries
 //     (complete);
-//   - Getdents at offset 0 (atime), an Open or walk-open with O_TRUNC,
-//     and the creations (their directory's mtime and link count, before
-//     and after) drop the attributes of the file or directory they touch,
-//     and a Read (atime) keeps them from answering a Stat;
+//   - the creations (Create, Mkdir, Symlink, Mknod) drop their
+//     directory's attributes when they begin (its mtime and link count
+//     change) and replace them with the directory's attributes their
+//     reply carries (dir_stat) when they end, as a Write does the file's;
+//   - Getdents at offset 0 (atime) and an Open or walk-open with O_TRUNC
+//     drop the attributes of the file or directory they touch, and a
+//     Read (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
 //     ctime of a file known only by name change).
 //
@@ -532,19 +535,24 @@ func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, op
 	return r, err
 }
 
-// created handles the reply of a creation in directory dir: the new
-// file's handle and attributes are learnt, the directory's dropped.
-func (a *AttrCache) created(h *goferpb.Handle, st *goferpb.Stat, start uint64) {
+// created handles the reply of a creation in directory dir begun at
+// start (a.drop(dir)): the new file's handle and attributes are learnt,
+// and the directory's attributes become those the reply carries
+// (dirSt, nil when it has none: they stay dropped), unless another
+// change of the directory began meanwhile (complete).
+func (a *AttrCache) created(dir uint64, h *goferpb.Handle, st, dirSt *goferpb.Stat, start uint64) {
 	a.learn(h.GetId(), st, start)
+	a.complete(dir, dirSt, start)
 }
 
 func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
-	a.drop(req.GetDir()) // and after: a listing during it is not trusted
-	if err == nil && r.GetErrno() == 0 {
-		a.created(r.GetHandle(), r.GetStat(), start)
+	if err != nil || r.GetErrno() != 0 {
+		a.drop(req.GetDir()) // and after: a listing during it is not trusted
+	} else {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 		a.openedForRead(r.GetHandle().GetId(), req.GetFlags())
 		if r.GetPath() != nil {
 			a.learn(r.GetPath().GetId(), r.GetStat(), start)
@@ -557,9 +565,10 @@ func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
-	a.drop(req.GetDir()) // and after: a listing during it is not trusted
-	if err == nil && r.GetErrno() == 0 {
-		a.created(r.GetHandle(), r.GetStat(), start)
+	if err != nil || r.GetErrno() != 0 {
+		a.drop(req.GetDir()) // and after: a listing during it is not trusted
+	} else {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	return r, err
 }
@@ -568,9 +577,10 @@ func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
-	a.drop(req.GetDir()) // and after: a listing during it is not trusted
-	if err == nil && r.GetErrno() == 0 {
-		a.created(r.GetHandle(), r.GetStat(), start)
+	if err != nil || r.GetErrno() != 0 {
+		a.drop(req.GetDir()) // and after: a listing during it is not trusted
+	} else {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	return r, err
 }
@@ -579,9 +589,10 @@ func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 	defer a.names.Add(1)
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
-	a.drop(req.GetDir()) // and after: a listing during it is not trusted
-	if err == nil && r.GetErrno() == 0 {
-		a.created(r.GetHandle(), r.GetStat(), start)
+	if err != nil || r.GetErrno() != 0 {
+		a.drop(req.GetDir()) // and after: a listing during it is not trusted
+	} else {
+		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	return r, err
 }
