@@ -294,6 +294,14 @@
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //
+//	readlease.Registry.mu > readlease.Holder.mu  (leaves: Holder.Take
+//	                              runs under clientState.sendMu, which
+//	                              sends the client's queued revocations
+//	                              before any other message; a change
+//	                              waits for acknowledgments with neither
+//	                              held, possibly under file.mu, never
+//	                              under clientState.mu)
+//
 //	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
 //	                              under no lock of the package and never
 //	                              held across an RPC)

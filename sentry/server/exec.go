@@ -757,6 +757,7 @@ type rootProcessSpec interface {
 	GetNofile() uint64
 	GetFsizeLimited() bool
 	GetFsizeLimit() uint64
+	GetCoreDumps() bool
 	GetUmask() uint32
 }
 
@@ -774,6 +775,7 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 		p.fds.setLimit(int32(min(n, nrOpen)))
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
+	p.coreDumps = st.GetCoreDumps()
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
 	p.sig = &ksignal.Handlers{}
 	k.trk.touch(p.fs)

@@ -453,6 +453,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		byPID[ps.Pid] = ps
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
+		p.coreDumps = ps.CoreDumps
 		p.execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
 		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {

@@ -411,7 +411,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Ruid: p.creds.RUID, Euid: p.creds.EUID, Suid: p.creds.SUID,
 		Rgid: p.creds.RGID, Egid: p.creds.EGID, Sgid: p.creds.SGID,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit, CoreDumps: p.coreDumps,
 		Execed: p.execed, Caps: capsProto(p.creds.Caps),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 		TtyForegroundPgrp: k.ttyForegroundLocked(p),
