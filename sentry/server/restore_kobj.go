@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
@@ -87,25 +88,24 @@ type restoredPair struct {
 	queued [2][][]byte
 }
 
-func (s *inetSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	s.mu.Lock()
-	backlog := s.backlog
-	s.mu.Unlock()
-	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.s.Family), SocketType: unix.SOCK_DGRAM}
-	if s.s.Stream {
+// inetState is a netstack socket's record.
+func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	backlog := s.Backlog()
+	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.S.Family), SocketType: unix.SOCK_DGRAM}
+	if s.S.Stream {
 		st.SocketType = unix.SOCK_STREAM
 	}
-	if la, err := s.s.EP.GetLocalAddress(); err == nil && la.Port != 0 {
-		st.SocketBound = socket.EncodeInetAddr(s.s.Family, la)
+	if la, err := s.S.EP.GetLocalAddress(); err == nil && la.Port != 0 {
+		st.SocketBound = socket.EncodeInetAddr(s.S.Family, la)
 	}
-	if s.s.Listening() {
+	if s.S.Listening() {
 		st.SocketListening, st.SocketBacklog = true, int32(backlog)
 	}
-	if ra, err := s.s.EP.GetRemoteAddress(); err == nil {
-		if s.s.Stream {
+	if ra, err := s.S.EP.GetRemoteAddress(); err == nil {
+		if s.S.Stream {
 			st.SocketConnected = true
 		} else {
-			st.SocketPeer = socket.EncodeInetAddr(s.s.Family, ra)
+			st.SocketPeer = socket.EncodeInetAddr(s.S.Family, ra)
 		}
 	}
 	return sentrypb.FileState_SOCKET, st
@@ -126,12 +126,12 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 	if err != nil {
 		return nil, err
 	}
-	f := newInetSockFile(is, 0)
+	f := inet.New(is, 0)
 	k.chargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
-	s := f.Impl.(*inetSockFile)
+	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
-		s.lost.setReset()
+		s.SetReset()
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {
@@ -149,7 +149,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 		if err := kobj.TCPIPErr(is.EP.Listen(int(max(st.SocketBacklog, 1)))); err != nil {
 			k.log.Warn("restore: inet socket not listening again", "err", err)
 		} else {
-			s.backlog = int(max(st.SocketBacklog, 1))
+			s.SetBacklog(int(st.SocketBacklog))
 		}
 	}
 	if len(st.SocketPeer) > 0 {

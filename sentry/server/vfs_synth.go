@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -319,9 +320,9 @@ func (v *vfs) filePath(f *file) string {
 		return "anon_inode:[signalfd]"
 	case *unixSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
-	case *inetSockFile:
+	case *inet.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
-	case *hostInetFile:
+	case *inet.HostFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *goferFile:
 		if impl.memfd != nil {
