@@ -93,11 +93,12 @@
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (syscallCtx.dataNotInCall);
-//   - pseudo-terminals (package pty: the terminal and its line
-//     discipline; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
-//     signals of ISIG characters to the foreground group; pty.Table.mu
-//     and Terminal.mu are leaves, taken under clientState.mu only to
-//     derive a terminal's replay record);
+//   - pseudo-terminals (package pty: the terminal and its line discipline;
+//     package fsimpl/devpts: an end's description, its I/O, job control
+//     and readiness; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
+//     signals of ISIG characters to the foreground group; pty.Table.mu and
+//     Terminal.mu are leaves, taken under clientState.mu only to derive a
+//     terminal's replay record);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
@@ -181,7 +182,7 @@
 //     interface and the call as a file kind sees it), the file kinds
 //     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd,
 //     fsimpl/signalfd, fsimpl/inotify, fsimpl/epoll, fsimpl/inet,
-//     fsimpl/netlink);
+//     fsimpl/netlink, fsimpl/devpts);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
@@ -202,9 +203,9 @@
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
 // their effects, stdio). The file kinds move out, one package each
-// (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet and
-// netlink so far, over fsimpl/anon); next are unix sockets, ptys and
-// gofer files.
+// (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink
+// and devpts so far, over fsimpl/anon); next are unix sockets and gofer
+// files.
 //
 // # Dependencies
 //

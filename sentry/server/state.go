@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
@@ -509,9 +510,9 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		c.Touch(orderPipe, pipeRef{impl.p})
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
-	case *ptyFile:
-		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
-		c.Touch(orderPty, ptyIndex(impl.t.Index))
+	case *devpts.File:
+		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.Terminal().Index), impl.Master()
+		c.Touch(orderPty, ptyIndex(impl.Terminal().Index))
 	case *eventfd.File:
 		st.Kind, st.Kobj = eventfdState(impl)
 	case *timerfd.File:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
@@ -396,7 +397,7 @@ func (d *dentry) synthStat() *goferpb.Stat {
 	case dkDevPtmx:
 		st.Rdev = 5<<8 | 2
 	case dkDevPts:
-		st.Rdev = unix.Mkdev(ptsMajor, uint32(d.fd))
+		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.fd))
 	case dkDevNode:
 		n := d.v.k.devNodes[d.fd]
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
