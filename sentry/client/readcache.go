@@ -39,7 +39,7 @@ import (
 // server's:
 //   - the calling process has one thread, its fd table is its own and no
 //     other fd table holds the description (no one else moves the
-//     offset; fstat needs only the first two);
+//     offset; fstat, pread64 and preadv need only the first two);
 //   - no shared mapping has dirty pages (a write-back is a write, whose
 //     reply comes after the revocation of the file's leases);
 //   - no posted call that may change a file (a write behind, a chmod,
@@ -346,12 +346,13 @@ func (t *task) readBuffers(sysno uintptr, args [6]uint64) ([]iovec, uint64, bool
 // may (see above), and returns the count.
 func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	fd := int32(args[0])
-	desc, pf, ok := t.cachedFile(fd, true)
-	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
-		return 0, false
-	}
 	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
 	if positional && int64(args[3]) < 0 {
+		return 0, false
+	}
+	// A positional read does not use the offset: others may share it.
+	desc, pf, ok := t.cachedFile(fd, !positional)
+	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return 0, false
 	}
 	iov, total, ok := t.readBuffers(sysno, args)
