@@ -42,9 +42,9 @@ import (
 //     offset; fstat, pread64 and preadv need only the first two);
 //   - no shared mapping has dirty pages (a write-back is a write, whose
 //     reply comes after the revocation of the file's leases);
-//   - no posted call that may change a file (a write behind, a chmod,
-//     chown or utimensat) is without a reply: the server revokes the
-//     leases of what it changes before that reply;
+//   - no posted call that may change a file (a write behind; for fstat
+//     also a chmod, chown or utimensat) is without a reply: the server
+//     revokes the leases of what it changes before that reply;
 //   - the description's offset is the record's, or the client's own
 //     while its posted lseeks are without a reply;
 //   - the lease covers the bytes read (a read at or past the size
@@ -76,10 +76,11 @@ type readCache struct {
 	// by mu.
 	seekPosted map[uint64]int
 	offsets    map[uint64]int64
-	// changesPosted counts the posted calls that may change a file
-	// (write, chmod...) without a reply: nothing is answered meanwhile.
-	// Protected by mu.
-	changesPosted int
+	// dataPosted counts the posted calls that may change a file's data
+	// (a write behind) without a reply, attrsPosted those that may
+	// change only its attributes (chmod, chown, utimensat): nothing is
+	// answered meanwhile, or only reads. Protected by mu.
+	dataPosted, attrsPosted int
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -217,39 +218,60 @@ func (rc *readCache) dropAll() {
 	rc.bytes = 0
 }
 
+// fileChange is what a posted call may change of a file.
+type fileChange int
+
+const (
+	noChange fileChange = iota
+	dataChange
+	attrsChange
+)
+
 // changesFile are the calls that may be posted and change a file's data
-// or attributes.
-var changesFile = map[uintptr]bool{
-	unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true,
-	unix.SYS_CHMOD: true, unix.SYS_FCHMOD: true, unix.SYS_FCHMODAT: true,
-	unix.SYS_CHOWN: true, unix.SYS_FCHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
-	unix.SYS_UTIMENSAT: true,
+// (and so its size and times) or only its attributes.
+var changesFile = map[uintptr]fileChange{
+	unix.SYS_WRITE: dataChange, unix.SYS_PWRITE64: dataChange, unix.SYS_WRITEV: dataChange, unix.SYS_PWRITEV: dataChange,
+	unix.SYS_CHMOD: attrsChange, unix.SYS_FCHMOD: attrsChange, unix.SYS_FCHMODAT: attrsChange,
+	unix.SYS_CHOWN: attrsChange, unix.SYS_FCHOWN: attrsChange, unix.SYS_LCHOWN: attrsChange, unix.SYS_FCHOWNAT: attrsChange,
+	unix.SYS_UTIMENSAT: attrsChange,
 }
 
-// postBegin counts a posted call that may change a file; it reports
-// whether postEnd must be called for it.
-func (rc *readCache) postBegin(sysno uintptr) bool {
-	if rc == nil || !changesFile[sysno] {
-		return false
+// postBegin counts a posted call that may change a file; the caller calls
+// postEnd with what it returns (noChange: nothing to end).
+func (rc *readCache) postBegin(sysno uintptr) fileChange {
+	ch := changesFile[sysno]
+	if rc == nil || ch == noChange {
+		return noChange
 	}
 	rc.mu.Lock()
-	rc.changesPosted++
-	rc.mu.Unlock()
-	return true
+	defer rc.mu.Unlock()
+	if ch == dataChange {
+		rc.dataPosted++
+	} else {
+		rc.attrsPosted++
+	}
+	return ch
 }
 
-func (rc *readCache) postEnd() {
+func (rc *readCache) postEnd(ch fileChange) {
+	if rc == nil || ch == noChange {
+		return
+	}
 	rc.mu.Lock()
-	rc.changesPosted--
-	rc.mu.Unlock()
+	defer rc.mu.Unlock()
+	if ch == dataChange {
+		rc.dataPosted--
+	} else {
+		rc.attrsPosted--
+	}
 }
 
-// liveLocked returns the lease of description desc if it may answer now.
-// Precondition: rc.mu.
-func (rc *readCache) liveLocked(desc uint64) *leasedFile {
+// liveLocked returns the lease of description desc if it may answer now:
+// a read (attrs false) or an fstat. Precondition: rc.mu.
+func (rc *readCache) liveLocked(desc uint64, attrs bool) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
-	if f == nil || rc.changesPosted > 0 {
+	if f == nil || rc.dataPosted > 0 || (attrs && rc.attrsPosted > 0) {
 		return nil
 	}
 	if !time.Now().Before(f.expires) {
@@ -361,7 +383,7 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc)
+	f := rc.liveLocked(desc, false)
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
@@ -458,7 +480,7 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc)
+	f := rc.liveLocked(desc, true)
 	rc.mu.Unlock()
 	if f == nil {
 		return false
