@@ -2980,9 +2980,12 @@ type Start struct {
 	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
 	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
 	// fsize_limited (OCI process.rlimits, or do's own limits).
-	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
-	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
-	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	Nofile       uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit   uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// core_dumps: the first process's RLIMIT_CORE soft limit is not 0, so
+	// a signal that dumps core sets WCOREDUMP in its wait status.
+	CoreDumps     bool `protobuf:"varint,380,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3120,6 +3123,13 @@ func (x *Start) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *Start) GetCoreDumps() bool {
+	if x != nil {
+		return x.CoreDumps
+	}
+	return false
 }
 
 // MountSpec is a mount made for the sandbox before it starts.
@@ -7666,6 +7676,8 @@ type ProcessState struct {
 	// unlimited).
 	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
 	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// core_dumps: the RLIMIT_CORE soft limit is not 0 (Start.core_dumps).
+	CoreDumps bool `protobuf:"varint,381,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	// execed says the process called execve since its fork (its parent may
 	// no longer change its process group: EACCES).
 	Execed bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
@@ -7893,6 +7905,13 @@ func (x *ProcessState) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *ProcessState) GetCoreDumps() bool {
+	if x != nil {
+		return x.CoreDumps
+	}
+	return false
 }
 
 func (x *ProcessState) GetExeced() bool {
@@ -9762,7 +9781,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xd3\x03\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -9780,7 +9799,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
 	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
 	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
-	"fsizeLimit\"}\n" +
+	"fsizeLimit\x12\x1e\n" +
+	"\n" +
+	"core_dumps\x18\xfc\x02 \x01(\bR\tcoreDumps\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -10145,7 +10166,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xa3\x06\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xc3\x06\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -10175,7 +10196,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
-	"fsizeLimit\x12\x16\n" +
+	"fsizeLimit\x12\x1e\n" +
+	"\n" +
+	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12\x16\n" +
 	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12\x19\n" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +

@@ -87,6 +87,9 @@ func init() {
 		unix.SYS_PRCTL:             sysPrctl,
 		unix.SYS_GETCPU:            sysGetcpu,
 		unix.SYS_PERSONALITY:       sysPersonality,
+		unix.SYS_TIMER_CREATE:      sysTimerCreate,     // CPU clocks local, after the server's id (cpuposixtimers.go)
+		unix.SYS_TIMER_SETTIME:     sysTimerSettime,    // CPU clocks local, others forwarded
+		unix.SYS_TIMER_GETTIME:     sysTimerGettime,    // CPU clocks local, others forwarded
 		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
 		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
 		unix.SYS_GETRUSAGE:         sysGetrusage,

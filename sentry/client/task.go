@@ -58,7 +58,11 @@ type process struct {
 	// cpuTicking says a ticker runs for them. Protected by mu.
 	cpuTimers  [2]cpuTimer
 	cpuTicking bool
-	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
+	// cpuPosixTimers are the POSIX timers on CPU-time clocks, by id
+	// (cpuposixtimers.go). Protected by mu.
+	cpuPosixTimers map[int32]*cpuPosixTimer
+	// cpuTimersArmed says a CPU timer (interval or POSIX) is armed.
+	// Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
 	// stop is the process's group stop (jobctl.go). Its fields say who
 	// changes them.
@@ -247,7 +251,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 }
 
 // serverLimits fills in the limits of ls the server enforces for a root
-// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
+// process (RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE) in st, its Start or
+// Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {
@@ -256,6 +261,7 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	if fs := ls.Get(limits.FileSize).Cur; fs != limits.Infinity {
 		st.FsizeLimited, st.FsizeLimit = true, fs
 	}
+	st.CoreDumps = ls.Get(limits.Core).Cur != 0
 }
 
 // newInitialTask builds the first process from the Start reply.

@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
@@ -43,7 +44,7 @@ type clientState struct {
 	socks socketState
 	// inotify is the client's watched inodes (file_inotify.go; its own
 	// lock).
-	inotify inotifyState
+	inotify inotify.Targets
 
 	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.

@@ -195,9 +195,9 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	if err != nil {
 		return nil, none, err
 	}
-	impl, ok := f.impl.(T)
+	impl, ok := f.Impl.(T)
 	if !ok {
-		path := f.isPath()
+		path := f.IsPath()
 		f.DecRef()
 		if path {
 			return nil, none, unix.EBADF

@@ -134,16 +134,17 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		return
 	}
 	defer f.DecRef()
-	g, ok := f.impl.(*goferFile)
-	flags := f.flags.Load()
-	if !ok || g.memfd != nil || f.d == nil || f.d.kind != dkGofer || !f.d.isRegular() ||
+	g, ok := f.Impl.(*goferFile)
+	d := dentryOf(f)
+	flags := f.Flags.Load()
+	if !ok || g.memfd != nil || d == nil || d.kind != dkGofer || !d.isRegular() ||
 		flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
 	if next < 0 {
-		f.mu.Lock()
-		next = f.off
-		f.mu.Unlock()
+		f.OffMu.Lock()
+		next = f.Off
+		f.OffMu.Unlock()
 	}
 	dev, ino, known := k.s.attrs.InodeOf(g.handle)
 	if !known {
@@ -151,13 +152,13 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	}
 	key := readlease.Key{Dev: dev, Ino: ino}
 	reg := k.s.leases
-	desc := f.id.Load()
+	desc := f.ID.Load()
 	if desc == 0 {
 		// Its first record goes with this reply, as the fd's would
 		// have brought it (slotRecordLocked) had the id not been
 		// assigned here.
 		desc = k.fileID(f)
-		k.trk.touch(f)
+		k.trk.TouchFile(f)
 	}
 	size, sized := k.s.attrs.SizeOf(g.handle)
 	if id, live := reg.Live(h, key); live && sized && size <= leaseWholeFile {
