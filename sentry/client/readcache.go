@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +21,8 @@ import (
 // The server grants a ReadLease in the reply of a read or fstat of a
 // regular file opened read-only (Hello.read_leases): the file's struct
 // stat and its data (the whole file when small, else a window). While the
-// lease holds, the client answers read, pread64, readv, preadv, fstat and
-// newfstatat(fd, "", AT_EMPTY_PATH) of the descriptions the server
+// lease holds, the client answers read, pread64, readv, preadv, fstat,
+// newfstatat(fd, "", AT_EMPTY_PATH) and lseek of the descriptions the server
 // attached to it (ReadLease.file: the description of the call that
 // brought it, and those of later opens of the same file, ReadLease.attach)
 // from it, and posts an lseek(fd, n, SEEK_CUR)
@@ -390,17 +391,7 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	off := int64(args[3])
 	if !positional {
-		off = pf.offset
-		if rc.seekPosted[desc] > 0 {
-			off = rc.offsets[desc]
-		} else {
-			// The record may have changed since cachedFile read it
-			// (a posted lseek's reply): read it under rc.mu, which
-			// that reply's done takes after its records are folded.
-			t.c.pipe.mu.Lock()
-			off = t.c.pipe.files[desc].offset
-			t.c.pipe.mu.Unlock()
-		}
+		off = t.offsetLocked(desc)
 	}
 	var data []byte
 	if uint64(off) < f.size {
@@ -434,14 +425,76 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	return n, true
 }
 
+// offsetLocked returns description desc's offset: the client's own while
+// its posted lseeks are unanswered, else its record's. The record may have
+// changed since cachedFile read it (a posted lseek's reply): it is read
+// under rc.mu, which that reply's done takes after its records were
+// folded. Precondition: t.c.rcache.mu.
+func (t *task) offsetLocked(desc uint64) int64 {
+	rc := t.c.rcache
+	if rc.seekPosted[desc] > 0 {
+		return rc.offsets[desc]
+	}
+	t.c.pipe.mu.Lock()
+	defer t.c.pipe.mu.Unlock()
+	return t.c.pipe.files[desc].offset
+}
+
+// cachedLseek answers lseek(fd, off, whence) of a description whose reads
+// the cache may answer (SEEK_END: while a lease tells the size) and posts
+// it as lseek(fd, result, SEEK_SET), if the offset moves.
+func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
+	fd, off, whence := int32(args[0]), int64(args[1]), args[2]
+	desc, pf, ok := t.cachedFile(fd, true)
+	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return 0, false
+	}
+	rc := t.c.rcache
+	rc.mu.Lock()
+	cur := t.offsetLocked(desc)
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = cur
+	case unix.SEEK_END:
+		f := rc.liveLocked(desc, false)
+		if f == nil || f.size > math.MaxInt64 {
+			rc.mu.Unlock()
+			return 0, false
+		}
+		base = int64(f.size)
+	default:
+		rc.mu.Unlock()
+		return 0, false
+	}
+	rc.mu.Unlock()
+	n := base + off
+	if (off > 0 && n < base) || n < 0 {
+		// Overflow or a negative offset: the server's EINVAL.
+		return 0, false
+	}
+	if n != cur && !t.postOffset(desc, n, [6]uint64{uint64(fd), uint64(n), unix.SEEK_SET}) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return uint64(n), true
+}
+
 // postAdvance posts lseek(fd, n, SEEK_CUR) for a read of n bytes at off
-// answered here; the description's offset is the client's own (off+n)
-// until its reply.
+// answered here.
 func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
+	return t.postOffset(desc, off+int64(n), [6]uint64{uint64(fd), n, unix.SEEK_CUR})
+}
+
+// postOffset posts lseek(args), which moves description desc to off; the
+// description's offset is the client's own (off) until its reply.
+func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 	rc := t.c.rcache
 	rc.mu.Lock()
 	rc.seekPosted[desc]++
-	rc.offsets[desc] = off + int64(n)
+	rc.offsets[desc] = off
 	rc.mu.Unlock()
 	done := func(*pb.Reply) {
 		rc.mu.Lock()
@@ -451,7 +504,7 @@ func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
 		}
 		rc.mu.Unlock()
 	}
-	if !t.post(unix.SYS_LSEEK, [6]uint64{uint64(fd), n, unix.SEEK_CUR}, nil, done) {
+	if !t.post(unix.SYS_LSEEK, args, nil, done) {
 		done(nil)
 		return false
 	}
