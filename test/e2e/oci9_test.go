@@ -2,14 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -59,6 +64,10 @@ func TestDoSignalBeforeStart(t *testing.T) {
 	}()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
+			// A connection of an earlier do is not this one's.
+			for len(accepted) > 0 {
+				(<-accepted).Close()
+			}
 			cmd := exec.Command(tu.Binary(t), "do", "--server", "unix:"+sock, "--", "/bin/true")
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
@@ -139,4 +148,55 @@ func TestDoKVMUnavailable(t *testing.T) {
 			checkNoLeftovers(t, tmp)
 		})
 	}
+}
+
+// TestOCIDevicesCgroup checks that linux.resources.devices programs the
+// container's devices cgroup (v1) in the listed order, followed by the
+// devices the sandbox's own host processes need, and that the container,
+// its daemons and an exec run in it.
+func TestOCIDevicesCgroup(t *testing.T) {
+	r := newOCIRuntime(t)
+	cgPath := fmt.Sprintf("/rd-oci9-devices-%d", os.Getpid())
+	n := func(v int64) *int64 { return &v }
+	bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+		s.Process.Args = []string{"sh", "-c", "echo x > /dev/null && echo ready; exec sleep 1000"}
+		s.Linux.CgroupsPath = cgPath
+		s.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+			{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "c", Major: n(10), Minor: n(229), Access: "rwm"},
+			{Allow: true, Type: "b", Major: n(8), Minor: n(20), Access: "rw"},
+		}}
+	})
+	c, msg, code := r.create("dev", bundle)
+	if code != 0 {
+		t.Fatalf("create: %s", msg)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/devices"); err != nil {
+		// cgroup v2: not programmed, and create says so.
+		if b, _ := os.ReadFile(r.log); !strings.Contains(string(b), "linux.resources.devices: not applied under cgroup v2") {
+			t.Errorf("no warning under cgroup v2 in the log: %s", b)
+		}
+	} else {
+		dir := filepath.Join("/sys/fs/cgroup/devices", cgPath)
+		b, err := os.ReadFile(filepath.Join(dir, "devices.list"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "c 10:229 rwm\nb 8:20 rw\nc *:* m\nb *:* m\nc 1:3 rwm\n"
+		if !strings.HasPrefix(string(b), want) {
+			t.Errorf("devices.list:\n%s\nwant it to begin with\n%s", b, want)
+		}
+		procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if !slices.Contains(strings.Fields(string(procs)), strconv.Itoa(c.pid)) {
+			t.Errorf("the container's process %d is not in %s: %q", c.pid, dir, procs)
+		}
+	}
+	r.must("start", "dev")
+	waitFor(t, func() bool { return strings.Contains(c.out(t), "ready") })
+	if out := r.must("exec", "dev", "sh", "-c", "echo exec > /dev/null && echo exec ran"); out != "exec ran\n" {
+		t.Errorf("exec: %q", out)
+	}
+	r.must("kill", "dev", "KILL")
+	c.wait(t)
+	r.must("delete", "dev")
 }
