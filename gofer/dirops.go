@@ -122,8 +122,9 @@ func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.M
 		if err != nil {
 			return &goferpb.MkdirReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.MkdirReply{Handle: h, Stat: st}, h.GetFileHandle()
+		return &goferpb.MkdirReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}, h.GetFileHandle()
 	}, func(r *goferpb.MkdirReply, fh []byte) *goferpb.MkdirReply {
+		r.DirStat = nil // the directory may have changed since
 		if r.Errno != 0 || r.Handle == nil {
 			return r // failed, or its file was removed at once
 		}
@@ -175,8 +176,9 @@ func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*gofer
 		if err != nil {
 			return &goferpb.SymlinkReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.SymlinkReply{Handle: h, Stat: st}, h.GetFileHandle()
+		return &goferpb.SymlinkReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}, h.GetFileHandle()
 	}, func(r *goferpb.SymlinkReply, fh []byte) *goferpb.SymlinkReply {
+		r.DirStat = nil // the directory may have changed since
 		if r.Errno != 0 || r.Handle == nil {
 			return r // failed, or its file was removed at once
 		}
@@ -240,8 +242,9 @@ func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.M
 		if err != nil {
 			return &goferpb.MknodReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.MknodReply{Handle: h, Stat: st}, h.GetFileHandle()
+		return &goferpb.MknodReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}, h.GetFileHandle()
 	}, func(r *goferpb.MknodReply, fh []byte) *goferpb.MknodReply {
+		r.DirStat = nil // the directory may have changed since
 		if r.Errno != 0 || r.Handle == nil {
 			return r // failed, or its file was removed at once
 		}

@@ -108,7 +108,7 @@ func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb
 		if err != nil {
 			return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
 		}
-		r := &goferpb.CreateReply{Handle: h, Stat: st}
+		r := &goferpb.CreateReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}
 		if req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
 			if f, err := s.clone(h.Id); err == nil {

@@ -129,7 +129,9 @@ func (s *Server) SetStat(_ context.Context, req *goferpb.SetStatRequest) (*gofer
 // they are now, not as the first execution left them: the sentry caches
 // the attributes a reply carries, and later calls may have changed the
 // file (a size gone stale cut dirty mapped pages written back after a
-// sentry restart). Nil, so nothing is cached, when the handle is gone.
+// sentry restart). It also gives a creation's reply its directory's
+// (CreateReply.dir_stat). Nil, so nothing is cached, when the handle is
+// gone.
 func (s *Server) freshStat(id uint64) *goferpb.Stat {
 	st, err := s.stat(id)
 	if err != nil {

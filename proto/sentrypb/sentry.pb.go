@@ -178,7 +178,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{85, 0}
 }
 
 type ClientMessage struct {
@@ -195,6 +195,7 @@ type ClientMessage struct {
 	//	*ClientMessage_SignalsPending
 	//	*ClientMessage_Frames
 	//	*ClientMessage_ChannelOpen
+	//	*ClientMessage_LeaseRevoked
 	Msg           isClientMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -327,6 +328,15 @@ func (x *ClientMessage) GetChannelOpen() *ChannelOpen {
 	return nil
 }
 
+func (x *ClientMessage) GetLeaseRevoked() *LeaseRevoked {
+	if x != nil {
+		if x, ok := x.Msg.(*ClientMessage_LeaseRevoked); ok {
+			return x.LeaseRevoked
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Msg interface {
 	isClientMessage_Msg()
 }
@@ -384,6 +394,12 @@ type ClientMessage_ChannelOpen struct {
 	ChannelOpen *ChannelOpen `protobuf:"bytes,330,opt,name=channel_open,json=channelOpen,proto3,oneof"`
 }
 
+type ClientMessage_LeaseRevoked struct {
+	// LeaseRevoked acknowledges a LeaseRevoke push: the client no longer
+	// answers from the revoked leases.
+	LeaseRevoked *LeaseRevoked `protobuf:"bytes,360,opt,name=lease_revoked,json=leaseRevoked,proto3,oneof"`
+}
+
 func (*ClientMessage_Hello) isClientMessage_Msg() {}
 
 func (*ClientMessage_Call) isClientMessage_Msg() {}
@@ -403,6 +419,8 @@ func (*ClientMessage_SignalsPending) isClientMessage_Msg() {}
 func (*ClientMessage_Frames) isClientMessage_Msg() {}
 
 func (*ClientMessage_ChannelOpen) isClientMessage_Msg() {}
+
+func (*ClientMessage_LeaseRevoked) isClientMessage_Msg() {}
 
 // ChannelOpen asks the server for a call channel: a shared-memory packet
 // window (flipcall) over which the client's threads make synchronous
@@ -1103,7 +1121,12 @@ type Hello struct {
 	// (sent with every Hello, so a server after a failure rebuilds the
 	// same interfaces). A server that does not allow it refuses
 	// (Welcome.refused).
-	Network       *NetworkConfig `protobuf:"bytes,270,opt,name=network,proto3" json:"network,omitempty"`
+	Network *NetworkConfig `protobuf:"bytes,270,opt,name=network,proto3" json:"network,omitempty"`
+	// read_leases asks the server to grant ReadLeases (Reply.lease): the
+	// client answers reads and fstat of regular files opened read-only
+	// from what a lease carries, until it is revoked (Push.lease_revoke)
+	// or expires.
+	ReadLeases    bool `protobuf:"varint,360,opt,name=read_leases,json=readLeases,proto3" json:"read_leases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1199,6 +1222,13 @@ func (x *Hello) GetNetwork() *NetworkConfig {
 		return x.Network
 	}
 	return nil
+}
+
+func (x *Hello) GetReadLeases() bool {
+	if x != nil {
+		return x.ReadLeases
+	}
+	return false
 }
 
 // DeviceNode is a device node of /dev: /dev/<name>, of type and
@@ -2950,9 +2980,12 @@ type Start struct {
 	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
 	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
 	// fsize_limited (OCI process.rlimits, or do's own limits).
-	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
-	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
-	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	Nofile       uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit   uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// core_dumps: the first process's RLIMIT_CORE soft limit is not 0, so
+	// a signal that dumps core sets WCOREDUMP in its wait status.
+	CoreDumps     bool `protobuf:"varint,380,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3090,6 +3123,13 @@ func (x *Start) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *Start) GetCoreDumps() bool {
+	if x != nil {
+		return x.CoreDumps
+	}
+	return false
 }
 
 // MountSpec is a mount made for the sandbox before it starts.
@@ -3464,7 +3504,10 @@ type Reply struct {
 	// changed (a write, truncate, or a PageWrite of another mapping of the
 	// same file): the client updates its cached pages before the
 	// application sees the result.
-	Mapped        []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
+	Mapped []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
+	// lease grants the client a read lease on the regular file the call
+	// opened, read or stat'd (Hello.read_leases): see ReadLease.
+	Lease         *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3616,6 +3659,13 @@ func (x *Reply) GetState() []*StateRecord {
 func (x *Reply) GetMapped() []*MappedFileChange {
 	if x != nil {
 		return x.Mapped
+	}
+	return nil
+}
+
+func (x *Reply) GetLease() *ReadLease {
+	if x != nil {
+		return x.Lease
 	}
 	return nil
 }
@@ -4312,12 +4362,14 @@ type Push struct {
 	//	*Push_StdinWant
 	//	*Push_State
 	//	*Push_Durable
+	//	*Push_Durables
 	//	*Push_ProcQuery
 	//	*Push_SpawnExit
 	//	*Push_JobControl
 	//	*Push_TtyModes
 	//	*Push_Ptrace
 	//	*Push_StdioSetClosed
+	//	*Push_LeaseRevoke
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4414,6 +4466,15 @@ func (x *Push) GetDurable() *Durable {
 	return nil
 }
 
+func (x *Push) GetDurables() *DurableBatch {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_Durables); ok {
+			return x.Durables
+		}
+	}
+	return nil
+}
+
 func (x *Push) GetProcQuery() *ProcQuery {
 	if x != nil {
 		if x, ok := x.Msg.(*Push_ProcQuery); ok {
@@ -4468,6 +4529,15 @@ func (x *Push) GetStdioSetClosed() *StdioSetClosed {
 	return nil
 }
 
+func (x *Push) GetLeaseRevoke() *LeaseRevoke {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -4497,6 +4567,12 @@ type Push_State struct {
 
 type Push_Durable struct {
 	Durable *Durable `protobuf:"bytes,6,opt,name=durable,proto3,oneof"`
+}
+
+type Push_Durables struct {
+	// durables are several files' Durable at once: the durability
+	// flusher's pass announces every file it synced in one push.
+	Durables *DurableBatch `protobuf:"bytes,390,opt,name=durables,proto3,oneof"`
 }
 
 type Push_ProcQuery struct {
@@ -4533,6 +4609,12 @@ type Push_StdioSetClosed struct {
 	StdioSetClosed *StdioSetClosed `protobuf:"bytes,260,opt,name=stdio_set_closed,json=stdioSetClosed,proto3,oneof"`
 }
 
+type Push_LeaseRevoke struct {
+	// lease_revoke ends read leases of this client (ReadLease); the
+	// client acknowledges with ClientMessage.lease_revoked.
+	LeaseRevoke *LeaseRevoke `protobuf:"bytes,360,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -4545,6 +4627,8 @@ func (*Push_State) isPush_Msg() {}
 
 func (*Push_Durable) isPush_Msg() {}
 
+func (*Push_Durables) isPush_Msg() {}
+
 func (*Push_ProcQuery) isPush_Msg() {}
 
 func (*Push_SpawnExit) isPush_Msg() {}
@@ -4556,6 +4640,8 @@ func (*Push_TtyModes) isPush_Msg() {}
 func (*Push_Ptrace) isPush_Msg() {}
 
 func (*Push_StdioSetClosed) isPush_Msg() {}
+
+func (*Push_LeaseRevoke) isPush_Msg() {}
 
 // StdioSetClosed names a stdio set whose last file went away.
 type StdioSetClosed struct {
@@ -5393,6 +5479,51 @@ func (x *Durable) GetSeq() uint64 {
 	return 0
 }
 
+// DurableBatch is one Durable per file, folded as so many Durable pushes.
+type DurableBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Files         []*Durable             `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DurableBatch) Reset() {
+	*x = DurableBatch{}
+	mi := &file_sentry_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DurableBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DurableBatch) ProtoMessage() {}
+
+func (x *DurableBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DurableBatch.ProtoReflect.Descriptor instead.
+func (*DurableBatch) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *DurableBatch) GetFiles() []*Durable {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
 // SignalPush asks the client to deliver a signal to a thread: run its
 // handler (the client builds the frame) at the thread's next return to
 // application code.
@@ -5411,7 +5542,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5423,7 +5554,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5436,7 +5567,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -5483,7 +5614,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5495,7 +5626,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5508,7 +5639,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -5548,7 +5679,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5560,7 +5691,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5573,7 +5704,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -5615,7 +5746,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5627,7 +5758,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5640,7 +5771,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -5665,7 +5796,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5677,7 +5808,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5690,7 +5821,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 type DebugReply struct {
@@ -5702,7 +5833,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5714,7 +5845,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5727,7 +5858,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DebugReply) GetText() string {
@@ -5772,7 +5903,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5784,7 +5915,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5797,7 +5928,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -6146,7 +6277,7 @@ type PtyState struct {
 
 func (x *PtyState) Reset() {
 	*x = PtyState{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6158,7 +6289,7 @@ func (x *PtyState) String() string {
 func (*PtyState) ProtoMessage() {}
 
 func (x *PtyState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6171,7 +6302,7 @@ func (x *PtyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PtyState.ProtoReflect.Descriptor instead.
 func (*PtyState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PtyState) GetIndex() int32 {
@@ -6289,7 +6420,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6301,7 +6432,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6314,7 +6445,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MountState) GetId() int32 {
@@ -6439,7 +6570,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6451,7 +6582,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6464,7 +6595,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -6517,7 +6648,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6529,7 +6660,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6542,7 +6673,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -6605,7 +6736,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6617,7 +6748,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6630,7 +6761,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -6692,7 +6823,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6704,7 +6835,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6717,7 +6848,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -6752,7 +6883,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6764,7 +6895,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6777,7 +6908,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -6853,7 +6984,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6865,7 +6996,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6878,7 +7009,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -6919,7 +7050,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6931,7 +7062,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6944,7 +7075,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -7041,7 +7172,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7053,7 +7184,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7066,7 +7197,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -7102,7 +7233,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7114,7 +7245,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7127,7 +7258,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -7207,7 +7338,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7219,7 +7350,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7232,7 +7363,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -7311,7 +7442,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7323,7 +7454,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7336,7 +7467,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -7373,7 +7504,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7385,7 +7516,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7398,7 +7529,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -7465,7 +7596,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7477,7 +7608,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7490,7 +7621,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -7545,6 +7676,8 @@ type ProcessState struct {
 	// unlimited).
 	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
 	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// core_dumps: the RLIMIT_CORE soft limit is not 0 (Start.core_dumps).
+	CoreDumps bool `protobuf:"varint,381,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	// execed says the process called execve since its fork (its parent may
 	// no longer change its process group: EACCES).
 	Execed bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
@@ -7571,7 +7704,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7583,7 +7716,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7596,7 +7729,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -7774,6 +7907,13 @@ func (x *ProcessState) GetFsizeLimit() uint64 {
 	return 0
 }
 
+func (x *ProcessState) GetCoreDumps() bool {
+	if x != nil {
+		return x.CoreDumps
+	}
+	return false
+}
+
 func (x *ProcessState) GetExeced() bool {
 	if x != nil {
 		return x.Execed
@@ -7831,7 +7971,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7843,7 +7983,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7856,7 +7996,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -7900,7 +8040,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7912,7 +8052,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7925,7 +8065,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -8004,7 +8144,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8016,7 +8156,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8029,7 +8169,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -8192,7 +8332,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8204,7 +8344,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8217,7 +8357,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{85}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *MemfdState) GetName() string {
@@ -8290,7 +8430,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8302,7 +8442,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8315,7 +8455,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{86}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -8479,7 +8619,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8491,7 +8631,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8504,7 +8644,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{87}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -8552,7 +8692,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8564,7 +8704,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8577,7 +8717,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{88}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -8627,7 +8767,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8639,7 +8779,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8652,7 +8792,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{89}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -8695,7 +8835,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8707,7 +8847,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8720,7 +8860,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{90}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -8754,7 +8894,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8766,7 +8906,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8779,7 +8919,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{91}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -8837,7 +8977,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8849,7 +8989,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8862,7 +9002,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -8939,7 +9079,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8951,7 +9091,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8964,7 +9104,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93}
+	return file_sentry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -9028,7 +9168,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9040,7 +9180,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9053,7 +9193,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{94}
+	return file_sentry_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -9087,7 +9227,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9099,7 +9239,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9112,7 +9252,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{95}
+	return file_sentry_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -9150,7 +9290,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9162,7 +9302,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9175,7 +9315,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{96}
+	return file_sentry_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -9213,11 +9353,237 @@ func (x *Rewrite) GetData() []byte {
 	return nil
 }
 
+// ReadLease lets the client answer read, pread64, readv, preadv and fstat
+// of description file (a FileState id: the description the call opened,
+// read or stat'd) from its own copy of the regular file, without a round
+// trip, while the lease holds. With attach set it carries nothing but id:
+// description file is of a file whose lease id the client already holds. The server revokes it
+// (LeaseRevoke) when anyone changes the file's data or attributes through
+// it, or when it learns from the gofer that the file changed, and waits
+// for the client's LeaseRevoked (at most until the lease expires) before
+// the change's call returns. A lease expires ttl_ms after the client sent
+// the call that brought it.
+type ReadLease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the lease in LeaseRevoke.
+	Id   uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	File uint64 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	// epoch is how many LeaseRevoke pushes the server had sent this client
+	// when it granted the lease: a client that has seen a later one drops
+	// the grant (the revocation may have been for it, sent before this
+	// reply).
+	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// stat is the file's struct stat as fstat returns it.
+	Stat []byte `protobuf:"bytes,4,opt,name=stat,proto3" json:"stat,omitempty"`
+	// size is the file's size; reads at or past it return 0.
+	Size uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// data are the file's bytes from data_offset (the whole file when it
+	// is small, else a window around the read).
+	DataOffset    uint64 `protobuf:"varint,6,opt,name=data_offset,json=dataOffset,proto3" json:"data_offset,omitempty"`
+	Data          []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	TtlMs         uint32 `protobuf:"varint,8,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Attach        bool   `protobuf:"varint,9,opt,name=attach,proto3" json:"attach,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadLease) Reset() {
+	*x = ReadLease{}
+	mi := &file_sentry_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadLease) ProtoMessage() {}
+
+func (x *ReadLease) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadLease.ProtoReflect.Descriptor instead.
+func (*ReadLease) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *ReadLease) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReadLease) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *ReadLease) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReadLease) GetStat() []byte {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
+func (x *ReadLease) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ReadLease) GetDataOffset() uint64 {
+	if x != nil {
+		return x.DataOffset
+	}
+	return 0
+}
+
+func (x *ReadLease) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReadLease) GetTtlMs() uint32 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *ReadLease) GetAttach() bool {
+	if x != nil {
+		return x.Attach
+	}
+	return false
+}
+
+// LeaseRevoke ends the client's leases ids; epoch numbers the revocations
+// sent to this client (1, 2, ...).
+type LeaseRevoke struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Ids           []uint64               `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevoke) Reset() {
+	*x = LeaseRevoke{}
+	mi := &file_sentry_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevoke) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevoke) ProtoMessage() {}
+
+func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
+func (*LeaseRevoke) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *LeaseRevoke) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *LeaseRevoke) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// LeaseRevoked acknowledges every LeaseRevoke up to epoch.
+type LeaseRevoked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevoked) Reset() {
+	*x = LeaseRevoked{}
+	mi := &file_sentry_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevoked) ProtoMessage() {}
+
+func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
+func (*LeaseRevoked) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *LeaseRevoked) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xb4\x05\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\x84\x06\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
@@ -9229,7 +9595,8 @@ const file_sentry_proto_rawDesc = "" +
 	"procAnswer\x12T\n" +
 	"\x0fsignals_pending\x18\xde\x01 \x01(\v2(.runscdecoupled.sentry.v1.SignalsPendingH\x00R\x0esignalsPending\x12;\n" +
 	"\x06frames\x18\x8e\x02 \x01(\v2 .runscdecoupled.sentry.v1.FramesH\x00R\x06frames\x12K\n" +
-	"\fchannel_open\x18\xca\x02 \x01(\v2%.runscdecoupled.sentry.v1.ChannelOpenH\x00R\vchannelOpenB\x05\n" +
+	"\fchannel_open\x18\xca\x02 \x01(\v2%.runscdecoupled.sentry.v1.ChannelOpenH\x00R\vchannelOpen\x12N\n" +
+	"\rlease_revoked\x18\xe8\x02 \x01(\v2&.runscdecoupled.sentry.v1.LeaseRevokedH\x00R\fleaseRevokedB\x05\n" +
 	"\x03msg\"\x1d\n" +
 	"\vChannelOpen\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"P\n" +
@@ -9274,7 +9641,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"prefix_len\x18\x02 \x01(\rR\tprefixLen\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\fR\agateway\x12\x10\n" +
-	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\x87\x04\n" +
+	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\xa9\x04\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
@@ -9284,7 +9651,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12G\n" +
 	"\asysctls\x18\xe6\x01 \x03(\v2,.runscdecoupled.sentry.v1.Hello.SysctlsEntryR\asysctls\x12?\n" +
 	"\adevices\x18\xe7\x01 \x03(\v2$.runscdecoupled.sentry.v1.DeviceNodeR\adevices\x12B\n" +
-	"\anetwork\x18\x8e\x02 \x01(\v2'.runscdecoupled.sentry.v1.NetworkConfigR\anetwork\x1a:\n" +
+	"\anetwork\x18\x8e\x02 \x01(\v2'.runscdecoupled.sentry.v1.NetworkConfigR\anetwork\x12 \n" +
+	"\vread_leases\x18\xe8\x02 \x01(\bR\n" +
+	"readLeases\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
@@ -9412,7 +9781,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xd3\x03\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -9430,7 +9799,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
 	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
 	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
-	"fsizeLimit\"}\n" +
+	"fsizeLimit\x12\x1e\n" +
+	"\n" +
+	"core_dumps\x18\xfc\x02 \x01(\bR\tcoreDumps\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -9455,7 +9826,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf7\x05\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb3\x06\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -9472,7 +9843,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
-	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
+	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mapped\x12:\n" +
+	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05leaseB\b\n" +
 	"\x06action\"o\n" +
 	"\x10MappedFileChange\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
@@ -9523,7 +9895,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xca\x06\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xde\a\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -9531,7 +9903,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"stdin_want\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.StdinWantH\x00R\tstdinWant\x12=\n" +
 	"\x05state\x18\x05 \x01(\v2%.runscdecoupled.sentry.v1.StateUpdateH\x00R\x05state\x12=\n" +
-	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12D\n" +
+	"\adurable\x18\x06 \x01(\v2!.runscdecoupled.sentry.v1.DurableH\x00R\adurable\x12E\n" +
+	"\bdurables\x18\x86\x03 \x01(\v2&.runscdecoupled.sentry.v1.DurableBatchH\x00R\bdurables\x12D\n" +
 	"\n" +
 	"proc_query\x182 \x01(\v2#.runscdecoupled.sentry.v1.ProcQueryH\x00R\tprocQuery\x12E\n" +
 	"\n" +
@@ -9540,7 +9913,8 @@ const file_sentry_proto_rawDesc = "" +
 	"jobControl\x12B\n" +
 	"\ttty_modes\x18\xfa\x01 \x01(\v2\".runscdecoupled.sentry.v1.TtyModesH\x00R\bttyModes\x12A\n" +
 	"\x06ptrace\x18\xae\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceUpdateH\x00R\x06ptrace\x12U\n" +
-	"\x10stdio_set_closed\x18\x84\x02 \x01(\v2(.runscdecoupled.sentry.v1.StdioSetClosedH\x00R\x0estdioSetClosedB\x05\n" +
+	"\x10stdio_set_closed\x18\x84\x02 \x01(\v2(.runscdecoupled.sentry.v1.StdioSetClosedH\x00R\x0estdioSetClosed\x12K\n" +
+	"\flease_revoke\x18\xe8\x02 \x01(\v2%.runscdecoupled.sentry.v1.LeaseRevokeH\x00R\vleaseRevokeB\x05\n" +
 	"\x03msg\"-\n" +
 	"\x0eStdioSetClosed\x12\x1b\n" +
 	"\tstdio_set\x18\x01 \x01(\rR\bstdioSet\"A\n" +
@@ -9618,7 +9992,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"/\n" +
 	"\aDurable\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"l\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"G\n" +
+	"\fDurableBatch\x127\n" +
+	"\x05files\x18\x01 \x03(\v2!.runscdecoupled.sentry.v1.DurableR\x05files\"l\n" +
 	"\n" +
 	"SignalPush\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x14\n" +
@@ -9790,7 +10166,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xa3\x06\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xc3\x06\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -9820,7 +10196,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
-	"fsizeLimit\x12\x16\n" +
+	"fsizeLimit\x12\x1e\n" +
+	"\n" +
+	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12\x16\n" +
 	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12\x19\n" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
@@ -9970,7 +10348,23 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data2\xc0\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"\xd1\x01\n" +
+	"\tReadLease\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04stat\x18\x04 \x01(\fR\x04stat\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x1f\n" +
+	"\vdata_offset\x18\x06 \x01(\x04R\n" +
+	"dataOffset\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
+	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"5\n" +
+	"\vLeaseRevoke\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +
+	"\fLeaseRevoked\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch2\xc0\x01\n" +
 	"\x06Sentry\x12_\n" +
 	"\aSession\x12'.runscdecoupled.sentry.v1.ClientMessage\x1a'.runscdecoupled.sentry.v1.ServerMessage(\x010\x01\x12U\n" +
 	"\x05Debug\x12&.runscdecoupled.sentry.v1.DebugRequest\x1a$.runscdecoupled.sentry.v1.DebugReplyB;Z9github.com/runsc-decoupled/runsc-decoupled/proto/sentrypbb\x06proto3"
@@ -9988,7 +10382,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -10051,45 +10445,49 @@ var file_sentry_proto_goTypes = []any{
 	(*MachineInfo)(nil),       // 58: runscdecoupled.sentry.v1.MachineInfo
 	(*StateUpdate)(nil),       // 59: runscdecoupled.sentry.v1.StateUpdate
 	(*Durable)(nil),           // 60: runscdecoupled.sentry.v1.Durable
-	(*SignalPush)(nil),        // 61: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 62: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 63: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 64: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 65: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 66: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 67: runscdecoupled.sentry.v1.StateRecord
-	(*PtyState)(nil),          // 68: runscdecoupled.sentry.v1.PtyState
-	(*MountState)(nil),        // 69: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 70: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 71: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 72: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 73: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 74: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 75: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 76: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 77: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 78: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 79: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 80: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 81: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 82: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 83: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 84: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 85: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 86: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 87: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 88: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 89: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 90: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 91: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 92: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 93: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 94: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 95: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 96: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 97: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 98: runscdecoupled.sentry.v1.Rewrite
-	nil,                       // 99: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*DurableBatch)(nil),      // 61: runscdecoupled.sentry.v1.DurableBatch
+	(*SignalPush)(nil),        // 62: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 63: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 64: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 65: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 66: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 67: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 68: runscdecoupled.sentry.v1.StateRecord
+	(*PtyState)(nil),          // 69: runscdecoupled.sentry.v1.PtyState
+	(*MountState)(nil),        // 70: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 71: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 72: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 73: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 74: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 75: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 76: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 77: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 78: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 79: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 80: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 81: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 82: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 83: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 84: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 85: runscdecoupled.sentry.v1.ThreadState
+	(*FdState)(nil),           // 86: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 87: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 88: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 89: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 90: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 91: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 92: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 93: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 94: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 95: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 96: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 97: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 98: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 99: runscdecoupled.sentry.v1.Rewrite
+	(*ReadLease)(nil),         // 100: runscdecoupled.sentry.v1.ReadLease
+	(*LeaseRevoke)(nil),       // 101: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 102: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 103: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	12,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -10102,115 +10500,120 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	7,   // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	16,  // 10: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	41,  // 11: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	17,  // 12: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	50,  // 13: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	21,  // 14: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	7,   // 15: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
-	4,   // 16: runscdecoupled.sentry.v1.ServerMessage.channel_grant:type_name -> runscdecoupled.sentry.v1.ChannelGrant
-	9,   // 17: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
-	11,  // 18: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
-	10,  // 19: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
-	15,  // 20: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	14,  // 21: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	99,  // 22: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
-	13,  // 23: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
-	8,   // 24: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
-	14,  // 25: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	33,  // 26: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	35,  // 27: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	38,  // 28: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	40,  // 29: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	32,  // 30: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	97,  // 31: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	98,  // 32: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	39,  // 33: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	31,  // 34: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	30,  // 35: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	27,  // 36: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	23,  // 37: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
-	35,  // 38: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	28,  // 39: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	15,  // 40: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	34,  // 41: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	14,  // 42: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	37,  // 43: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	36,  // 44: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	34,  // 45: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	43,  // 46: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	46,  // 47: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	47,  // 48: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	49,  // 49: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	70,  // 50: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	48,  // 51: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	24,  // 52: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
-	67,  // 53: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	42,  // 54: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	44,  // 55: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	44,  // 56: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	45,  // 57: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	61,  // 58: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	62,  // 59: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	63,  // 60: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	64,  // 61: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	59,  // 62: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	60,  // 63: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	54,  // 64: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	29,  // 65: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	53,  // 66: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	52,  // 67: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	25,  // 68: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	51,  // 69: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	0,   // 70: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	56,  // 71: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	57,  // 72: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	58,  // 73: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	67,  // 74: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	83,  // 75: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	84,  // 76: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	85,  // 77: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	86,  // 78: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	91,  // 79: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	92,  // 80: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	93,  // 81: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	94,  // 82: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	95,  // 83: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	96,  // 84: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	82,  // 85: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	79,  // 86: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	80,  // 87: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	72,  // 88: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	74,  // 89: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	76,  // 90: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	78,  // 91: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	69,  // 92: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	68,  // 93: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	71,  // 94: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	73,  // 95: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	71,  // 96: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	75,  // 97: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	71,  // 98: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	77,  // 99: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	81,  // 100: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	37,  // 101: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	26,  // 102: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 103: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	88,  // 104: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	87,  // 105: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	90,  // 106: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	89,  // 107: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	67,  // 108: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	28,  // 109: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,   // 110: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	65,  // 111: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 112: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	66,  // 113: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	112, // [112:114] is the sub-list for method output_type
-	110, // [110:112] is the sub-list for method input_type
-	110, // [110:110] is the sub-list for extension type_name
-	110, // [110:110] is the sub-list for extension extendee
-	0,   // [0:110] is the sub-list for field type_name
+	102, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	16,  // 11: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	41,  // 12: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	17,  // 13: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	50,  // 14: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	21,  // 15: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	7,   // 16: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
+	4,   // 17: runscdecoupled.sentry.v1.ServerMessage.channel_grant:type_name -> runscdecoupled.sentry.v1.ChannelGrant
+	9,   // 18: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
+	11,  // 19: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
+	10,  // 20: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
+	15,  // 21: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	14,  // 22: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	103, // 23: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	13,  // 24: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
+	8,   // 25: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
+	14,  // 26: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	33,  // 27: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	35,  // 28: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	38,  // 29: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	40,  // 30: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	32,  // 31: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	98,  // 32: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	99,  // 33: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	39,  // 34: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	31,  // 35: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	30,  // 36: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	27,  // 37: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	23,  // 38: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
+	35,  // 39: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	28,  // 40: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	15,  // 41: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	34,  // 42: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	14,  // 43: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	37,  // 44: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	36,  // 45: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	34,  // 46: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	43,  // 47: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	46,  // 48: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	47,  // 49: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	49,  // 50: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	71,  // 51: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	48,  // 52: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	24,  // 53: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
+	68,  // 54: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	42,  // 55: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	100, // 56: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	44,  // 57: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	44,  // 58: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	45,  // 59: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	62,  // 60: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	63,  // 61: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	64,  // 62: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	65,  // 63: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	59,  // 64: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	60,  // 65: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	61,  // 66: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	54,  // 67: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	29,  // 68: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	53,  // 69: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	52,  // 70: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	25,  // 71: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	51,  // 72: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	101, // 73: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 74: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	56,  // 75: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	57,  // 76: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	58,  // 77: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	68,  // 78: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	60,  // 79: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	84,  // 80: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	85,  // 81: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	86,  // 82: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	87,  // 83: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	92,  // 84: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	93,  // 85: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	94,  // 86: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	95,  // 87: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	96,  // 88: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	97,  // 89: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	83,  // 90: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	80,  // 91: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	81,  // 92: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	73,  // 93: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	75,  // 94: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	77,  // 95: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	79,  // 96: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	70,  // 97: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	69,  // 98: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	72,  // 99: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	74,  // 100: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	72,  // 101: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	76,  // 102: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	72,  // 103: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	78,  // 104: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	82,  // 105: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	37,  // 106: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	26,  // 107: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 108: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	89,  // 109: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	88,  // 110: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	91,  // 111: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	90,  // 112: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	68,  // 113: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	28,  // 114: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,   // 115: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	66,  // 116: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 117: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	67,  // 118: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	117, // [117:119] is the sub-list for method output_type
+	115, // [115:117] is the sub-list for method input_type
+	115, // [115:115] is the sub-list for extension type_name
+	115, // [115:115] is the sub-list for extension extendee
+	0,   // [0:115] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -10229,6 +10632,7 @@ func file_sentry_proto_init() {
 		(*ClientMessage_SignalsPending)(nil),
 		(*ClientMessage_Frames)(nil),
 		(*ClientMessage_ChannelOpen)(nil),
+		(*ClientMessage_LeaseRevoked)(nil),
 	}
 	file_sentry_proto_msgTypes[4].OneofWrappers = []any{
 		(*ServerMessage_Welcome)(nil),
@@ -10270,14 +10674,16 @@ func file_sentry_proto_init() {
 		(*Push_StdinWant)(nil),
 		(*Push_State)(nil),
 		(*Push_Durable)(nil),
+		(*Push_Durables)(nil),
 		(*Push_ProcQuery)(nil),
 		(*Push_SpawnExit)(nil),
 		(*Push_JobControl)(nil),
 		(*Push_TtyModes)(nil),
 		(*Push_Ptrace)(nil),
 		(*Push_StdioSetClosed)(nil),
+		(*Push_LeaseRevoke)(nil),
 	}
-	file_sentry_proto_msgTypes[65].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[66].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -10298,14 +10704,14 @@ func file_sentry_proto_init() {
 		(*StateRecord_Mount)(nil),
 		(*StateRecord_Pty)(nil),
 	}
-	file_sentry_proto_msgTypes[76].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[77].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   98,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,7 +14,8 @@ import (
 // announced durable; a background flusher (every flushInterval, or sooner
 // once a client has more than durable.FlushBytes of them) makes those files
 // durable through the gofer, with one batched Fsync per pass (a syncfs in
-// the gofer), and pushes Durable{file, seq}. The application's own
+// the gofer), and pushes Durable{file, seq} for all of them in one
+// message. The application's own
 // fsync, fdatasync, sync and syncfs do the same before they return.
 //
 // Durable{file, seq} is exact: every write to file with a seq at or below
@@ -92,8 +93,41 @@ func (k *clientState) flushAll() {
 		}
 		batch = batch[n:]
 	}
-	for _, f := range files {
-		k.announceDurable(f)
+	k.announceDurableAll(files)
+}
+
+// announceDurableAll is announceDurable for each of files, in one push
+// (a DurableBatch when several have news): one message for the client
+// to read and fold per flusher pass, not one per file.
+func (k *clientState) announceDurableAll(files []*file) {
+	var released []*file
+	err := k.sendBuilt(func() *sentrypb.ServerMessage {
+		var ds []*sentrypb.Durable
+		for _, f := range files {
+			seq, ok, rel := k.dur.Announce(f)
+			if rel {
+				released = append(released, f)
+			}
+			if ok {
+				ds = append(ds, &sentrypb.Durable{File: k.fileID(f), Seq: seq})
+			}
+		}
+		var p *sentrypb.Push
+		switch len(ds) {
+		case 0:
+			return nil
+		case 1:
+			p = &sentrypb.Push{Msg: &sentrypb.Push_Durable{Durable: ds[0]}}
+		default:
+			p = &sentrypb.Push{Msg: &sentrypb.Push_Durables{Durables: &sentrypb.DurableBatch{Files: ds}}}
+		}
+		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}
+	})
+	if err != nil {
+		k.log.Debug("durable push dropped", "err", err)
+	}
+	for _, f := range released {
+		f.DecRef()
 	}
 }
 
@@ -129,6 +163,6 @@ func (k *clientState) flusher() {
 
 // durabilityHolds reports whether the durability tracker holds
 // description f (until its writes are durable): f's fileOwner.
-func (k *clientState) durabilityHolds(f *file) bool { return k.dur.Holds(f) }
+func (k *clientState) DurabilityHolds(f *file) bool { return k.dur.Holds(f) }
 
 var _ fileOwner = (*clientState)(nil)

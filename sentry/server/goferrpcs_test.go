@@ -183,6 +183,12 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, d := range []string{"tmp/cdir", "tmp/tar"} {
+		if err := os.MkdirAll(filepath.Join(e.root, d), 0755); err != nil {
+			t.Fatal(err)
+		}
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/"+d), sb, 0) // looked up before
+	}
 	dents := m.zeros(32768)
 	e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/dir"), sb, 0) // looked up before
 	for i := 0; i < 3; i++ {
@@ -235,6 +241,16 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			e.ok(1, unix.SYS_WRITE, fd, data, 4096)
 			e.ok(1, unix.SYS_CLOSE, fd)
 		}, map[string]int{"Walk": 1, "Create": 1, "Write": 1}},
+		// The directory's attributes come with the creation's reply.
+		{"create, then stat of its directory", func() {
+			n++
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/cdir/c%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
+			e.ok(1, unix.SYS_CLOSE, fd)
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/cdir"), sb, 0)
+			n++
+			e.ok(1, unix.SYS_MKDIRAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/cdir/m%d", n)), 0755)
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/cdir"), sb, 0)
+		}, map[string]int{"Walk": 2, "Create": 1, "Mkdir": 1}},
 		{"lookups of a missing name", func() {
 			n++
 			missing := m.str(fmt.Sprintf("/tmp/missing%d", n))
@@ -246,8 +262,11 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		// /etc/group are read from the data cache.
 		{"busybox tar's calls for one file", func() {
 			n++
-			name := m.str(fmt.Sprintf("/tmp/tar%d", n))
+			name := m.str(fmt.Sprintf("/tmp/tar/f%d", n))
 			e.ok(1, unix.SYS_READ, archive, buf, 512)
+			// The file's directories, made when missing.
+			e.fails(unix.EEXIST, 1, unix.SYS_MKDIRAT, atFDCWD64, m.str("/tmp/tar"), 0777)
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/tar"), sb, 0)
 			e.fails(unix.ENOENT, 1, unix.SYS_UNLINKAT, atFDCWD64, name, 0)
 			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0644))
 			e.ok(1, unix.SYS_READ, archive, buf, 3000)
@@ -354,15 +373,23 @@ func testFlushSyncsFiles(t *testing.T, failBatches bool) {
 		t.Errorf("sync of %d written files: %d Fsync RPCs naming %d handles in all; want at most 3 naming them all", files, got["Fsync"], handles)
 	}
 	durable := make(map[uint64]bool)
+	pushes := 0
 	e.mu.Lock()
 	for _, ev := range e.events {
-		if p, ok := ev.(*sentrypb.Push); ok && p.GetDurable() != nil {
-			durable[p.GetDurable().File] = true
+		if p, ok := ev.(*sentrypb.Push); ok && len(durablesOf(p)) > 0 {
+			pushes++
+			for _, d := range durablesOf(p) {
+				durable[d.File] = true
+			}
 		}
 	}
 	e.mu.Unlock()
 	if len(durable) < files {
 		t.Errorf("Durable pushes for %d files, want %d", len(durable), files)
+	}
+	// One push per batch of files made durable, not one per file.
+	if !failBatches && pushes > 3 {
+		t.Errorf("%d files made durable in %d pushes, want at most 3", files, pushes)
 	}
 	for _, fd := range fds {
 		e.ok(1, unix.SYS_CLOSE, fd)
@@ -410,6 +437,30 @@ func TestAttrCacheCoherence(t *testing.T) {
 		t.Errorf("after unlinking the second name: fstat nlink %d", nlink)
 	}
 	e.ok(1, unix.SYS_CLOSE, fd)
+
+	// A creation's reply carries its directory's new attributes: the
+	// next stat of the directory shows the new link count and mtime
+	// without asking the gofer, as the host does.
+	dirStat := func() (nlink uint64, mtime int64) {
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp"), sb, 0)
+		return binary.LittleEndian.Uint64(m.bytes(sb+16, 8)), int64(binary.LittleEndian.Uint64(m.bytes(sb+88, 8)))*1e9 + int64(binary.LittleEndian.Uint64(m.bytes(sb+96, 8)))
+	}
+	dirStat()
+	e.ok(1, unix.SYS_MKDIRAT, atFDCWD64, m.str("/tmp/sub"), 0755)
+	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/sub/f"), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644)))
+	e.ok(1, unix.SYS_MKDIRAT, atFDCWD64, m.str("/tmp/sub2"), 0755)
+	rc.take()
+	nlink, mtime := dirStat()
+	if got := rc.take(); got["Stat"] != 0 {
+		t.Errorf("stat of a directory after a creation in it made %d Stat RPCs", got["Stat"])
+	}
+	var hostDir unix.Stat_t
+	if err := unix.Stat(filepath.Join(e.root, "tmp"), &hostDir); err != nil {
+		t.Fatal(err)
+	}
+	if nlink != uint64(hostDir.Nlink) || mtime != hostDir.Mtim.Nano() {
+		t.Errorf("directory after mkdir: nlink %d mtime %d, the host says %d, %d", nlink, mtime, hostDir.Nlink, hostDir.Mtim.Nano())
+	}
 
 	// Another party changes a file behind the server's back: seen once
 	// attrTTL has passed, not before (no Stat RPC within it).

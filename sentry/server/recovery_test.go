@@ -167,11 +167,20 @@ func (r *replayer) fold(recs []*sentrypb.StateRecord) {
 	}
 }
 
+// durablesOf returns the Durable announcements of push p (one, or a
+// DurableBatch's).
+func durablesOf(p *sentrypb.Push) []*sentrypb.Durable {
+	if d := p.GetDurable(); d != nil {
+		return []*sentrypb.Durable{d}
+	}
+	return p.GetDurables().GetFiles()
+}
+
 func (r *replayer) onPush(p *sentrypb.Push) {
 	if st := p.GetState(); st != nil {
 		r.fold(st.Records)
 	}
-	if d := p.GetDurable(); d != nil {
+	for _, d := range durablesOf(p) {
 		r.mu.Lock()
 		r.durable[d.File] = max(r.durable[d.File], d.Seq)
 		// Retained writes it covers are dropped.

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,26 +35,13 @@ func hopSetup(t *testing.T) (dir, prog string, s *tu.Daemon) {
 // second round's cost per call (the first warms up: channels open).
 func hopRoundOn(t *testing.T, dir, prog string, s *tu.Daemon, op string, calls int, doArgs ...string) hopRound {
 	t.Helper()
-	args := append([]string{"do", "--force-overlay=false", "--server", s.Target, "--cwd", dir}, doArgs...)
-	cmd := exec.Command(tu.Binary(t), append(args, "--", prog, op, strconv.Itoa(calls))...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	args := append([]string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir}, doArgs...)
+	p := startPiped(t, append(args, "--", prog, op, strconv.Itoa(calls))...)
+	cmd, stdin, lines, stderr := p.cmd, p.stdin, p.lines, p.stderr
 	defer func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	lines := bufio.NewReader(stdout)
 	waitRound := func() {
 		t.Helper()
 		got := make(chan error, 1)

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -169,23 +167,9 @@ func TestIDsAcrossServerKill(t *testing.T) {
 	prog := tu.StaticProgram(t, dir, "ids_recover", string(src))
 	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(t, sockDir, "server", "server", "--gofer", g.Target)
-	cmd := exec.Command(tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+	p := startPiped(t, tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
 		"--grace", "5s", "--heartbeat", "50ms", "--debug-log", filepath.Join(sockDir, "client.log"), "--", prog)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	out := bufio.NewReader(stdout)
+	cmd, stdin, out, stderr := p.cmd, p.stdin, p.lines, p.stderr
 	first, err := out.ReadString('\n')
 	if err != nil || first != "ready\n" {
 		t.Fatalf("program: %q %v; stderr:\n%s", first, err, stderr.String())
@@ -197,7 +181,7 @@ func TestIDsAcrossServerKill(t *testing.T) {
 	}
 	stdin.Write([]byte("go\n"))
 	var rest strings.Builder
-	bufio.NewReader(out).WriteTo(&rest)
+	out.WriteTo(&rest)
 	if err := cmd.Wait(); err != nil || strings.Contains(rest.String(), "WRONG") || strings.Count(rest.String(), ": ok") != 6 {
 		t.Errorf("after the kill: %v\n%s\nstderr:\n%s", err, rest.String(), stderr.String())
 	}

@@ -145,7 +145,8 @@ func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
 	}
 }
 
-// FoldPush folds a StateUpdate or Durable push; others are ignored.
+// FoldPush folds a StateUpdate, Durable or DurableBatch push; others are
+// ignored.
 func (l *Log) FoldPush(p *pb.Push) {
 	if l.disabled {
 		return
@@ -159,6 +160,10 @@ func (l *Log) FoldPush(p *pb.Push) {
 		l.mu.Unlock()
 	case *pb.Push_Durable:
 		l.Durable(m.Durable.GetFile(), m.Durable.GetSeq())
+	case *pb.Push_Durables:
+		for _, d := range m.Durables.GetFiles() {
+			l.Durable(d.GetFile(), d.GetSeq())
+		}
 	}
 }
 

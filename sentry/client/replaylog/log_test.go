@@ -98,6 +98,13 @@ func reply(call *pb.Call, recs ...*pb.StateRecord) step {
 func durable(file, seq uint64) step {
 	return step{push: &pb.Push{Msg: &pb.Push_Durable{Durable: &pb.Durable{File: file, Seq: seq}}}}
 }
+func durables(fileSeqs ...uint64) step {
+	b := &pb.DurableBatch{}
+	for i := 0; i+1 < len(fileSeqs); i += 2 {
+		b.Files = append(b.Files, &pb.Durable{File: fileSeqs[i], Seq: fileSeqs[i+1]})
+	}
+	return step{push: &pb.Push{Msg: &pb.Push_Durables{Durables: b}}}
+}
 func update(recs ...*pb.StateRecord) step {
 	return step{push: &pb.Push{Msg: &pb.Push_State{State: &pb.StateUpdate{Records: recs}}}}
 }
@@ -164,6 +171,19 @@ func TestReplayLogFold(t *testing.T) {
 			},
 			keys:     []string{"file/1", "file/2", "write/5"},
 			rewrites: []rewrite{{5, 0, "aaaa", "/a"}},
+		},
+		{
+			name: "a batch of durables: each file's own seq",
+			steps: []step{
+				reply(nil, recFile(1, 0, "/a"), recFile(2, 0, "/b"), recFile(3, 0, "/c")),
+				reply(callWrite(5, 3, "aaaa"), recWrite(5, 1, 0, 4)),
+				reply(callWrite(6, 4, "bbbb"), recWrite(6, 2, 0, 4)),
+				reply(callWrite(7, 4, "cccc"), recWrite(7, 2, 4, 4)),
+				reply(callWrite(8, 5, "dddd"), recWrite(8, 3, 0, 4)),
+				durables(1, 5, 2, 6, 3, 100),
+			},
+			keys:     []string{"file/1", "file/2", "file/3", "write/7"},
+			rewrites: []rewrite{{7, 4, "cccc", "/b"}},
 		},
 		{
 			name: "short write keeps length bytes; writev gathers in order",
