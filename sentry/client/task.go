@@ -144,6 +144,9 @@ type task struct {
 	// posted says the current call was posted (not waited for; --strace
 	// shows it). Owned by the task goroutine.
 	posted bool
+	// cached says the current call was answered from the read cache
+	// (readcache.go; --strace shows it). Owned by the task goroutine.
+	cached bool
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int

@@ -195,9 +195,9 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	if err != nil {
 		return nil, none, err
 	}
-	impl, ok := f.impl.(T)
+	impl, ok := f.Impl.(T)
 	if !ok {
-		path := f.isPath()
+		path := f.IsPath()
 		f.DecRef()
 		if path {
 			return nil, none, unix.EBADF
@@ -276,6 +276,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		}
 	} else {
 		r.Ret = ret
+		k.grantReadLease(c, ret)
 		for _, o := range c.mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}

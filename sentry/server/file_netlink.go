@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
@@ -18,7 +19,7 @@ import (
 // is answered at once (socket.NetlinkRoute) and the answers wait in a
 // queue of datagrams for recv.
 type netlinkFile struct {
-	kobjBase
+	anon.Base
 	k *clientState
 	// mu protects the fields below. A leaf.
 	mu sync.Mutex
@@ -43,7 +44,7 @@ const netlinkRcvbuf = 212992
 const sizeofSockaddrNl = 12
 
 func newNetlinkFile(k *clientState, flags uint32) *file {
-	return newFile(&netlinkFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&netlinkFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
 // newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
@@ -151,7 +152,7 @@ func (n *netlinkFile) recv(c fdesc.Call, f *file, dst usermem.IOSequence, flags 
 		}
 		ch := n.changed.Wait()
 		n.mu.Unlock()
-		if flags&unix.MSG_DONTWAIT != 0 || f.nonblock() {
+		if flags&unix.MSG_DONTWAIT != 0 || f.Nonblock() {
 			return 0, 0, unix.EAGAIN
 		}
 		if err := c.Block(ch, nil); err != nil {
@@ -160,12 +161,12 @@ func (n *netlinkFile) recv(c fdesc.Call, f *file, dst usermem.IOSequence, flags 
 	}
 }
 
-func (n *netlinkFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+func (n *netlinkFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	got, _, err := n.recv(c, f, dst, 0)
 	return got, err
 }
 
-func (n *netlinkFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+func (n *netlinkFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
 	b := make([]byte, src.NumBytes())
 	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
 		return 0, unix.EFAULT
@@ -173,7 +174,7 @@ func (n *netlinkFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (i
 	return n.send(c, b)
 }
 
-func (n *netlinkFile) readiness(*file) (uint32, <-chan struct{}) {
+func (n *netlinkFile) Readiness(*file) (uint32, <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ev := uint32(pollOut | pollWrNorm)
@@ -192,9 +193,9 @@ func (n *netlinkFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentryp
 
 func (k *clientState) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
 	f := newNetlinkFile(k, 0)
-	f.flags.Store(fs.Flags)
+	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= sizeofSockaddrNl {
-		f.impl.(*netlinkFile).portID = int32(binary.LittleEndian.Uint32(st.SocketBound[4:]))
+		f.Impl.(*netlinkFile).portID = int32(binary.LittleEndian.Uint32(st.SocketBound[4:]))
 	}
 	return f
 }

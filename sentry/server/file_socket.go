@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -189,8 +190,8 @@ func newUnixConn(id uint64, stream bool) *unixConn {
 // pairFiles makes a and b the two ends of socketpair cn.
 func (cn *unixConn) pairFiles(a, b *file) {
 	cn.files = [2]*file{a, b}
-	a.impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
-	b.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+	a.Impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
+	b.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 }
 
 // sent records n bytes of src sent by side (with rights: broken).
@@ -241,8 +242,8 @@ func (cn *unixConn) changed() {
 	files := cn.files
 	cn.mu.Unlock()
 	for _, f := range files {
-		if f != nil && f.refs.Load() > 0 {
-			f.changed()
+		if f != nil && !f.Released() {
+			f.Changed()
 		}
 	}
 }
@@ -256,7 +257,7 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 // unixSockFile is an AF_UNIX socket (socket.Unix over gVisor's
 // transport).
 type unixSockFile struct {
-	kobjBase
+	anon.Base
 	u *socket.Unix
 	k *clientState
 	// bufs is the socket's charge to the client's memory cap (own
@@ -299,7 +300,7 @@ type connEnd struct {
 // memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
 func (k *clientState) chargeSocket(f *file, force bool) error {
-	switch s := f.impl.(type) {
+	switch s := f.Impl.(type) {
 	case *unixSockFile:
 		return s.bufs.Reserve(k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inetSockFile:
@@ -309,19 +310,19 @@ func (k *clientState) chargeSocket(f *file, force bool) error {
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
-	return newFile(&unixSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&unixSockFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *unixSockFile) stream() bool { return true }
+func (s *unixSockFile) Stream() bool { return true }
 
-func (s *unixSockFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (s *unixSockFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
-	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	m, err := s.ReadSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *unixSockFile) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
-	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+func (s *unixSockFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+	n, err := s.WriteSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
@@ -335,17 +336,17 @@ func (s *unixSockFile) takeReset() bool {
 	return r
 }
 
-func (s *unixSockFile) readSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+func (s *unixSockFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	n, res, err := unixRecv(c, f, s, dst, 0)
 	res.Control.Release(kobj.Ctx())
 	return n, err
 }
 
-func (s *unixSockFile) writeSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+func (s *unixSockFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
 	return unixSend(c, f, s, src, transport.ControlMessages{}, nil, 0)
 }
 
-func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *unixSockFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.u.Watch.Changed()
 	r := uint32(s.u.EP.Readiness(waiter.AllEvents))
 	if e := s.end.Load(); e != nil && r&uint32(waiter.WritableEvents) != 0 &&
@@ -355,7 +356,7 @@ func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
 	return r, ch
 }
 
-func (s *unixSockFile) release() {
+func (s *unixSockFile) Release() {
 	s.mu.Lock()
 	named := s.named
 	s.mu.Unlock()
@@ -367,7 +368,7 @@ func (s *unixSockFile) release() {
 	s.bufs.Unreserve()
 }
 
-func (s *unixSockFile) stat(c fdesc.Call) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *unixSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.Base.Stat(c) }
 
 func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 
@@ -397,7 +398,7 @@ func unixSend(c fdesc.Call, f *file, s *unixSockFile, src usermem.IOSequence, ct
 		}
 	}()
 	first := true
-	n, err := blockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -457,7 +458,7 @@ func unixRecv(c fdesc.Call, f *file, s *unixSockFile, dst usermem.IOSequence, fl
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
 	var res socket.RecvResult
-	n, err := blockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		var cn *unixConn
 		side := 0
 		if e := s.end.Load(); e != nil {
@@ -648,10 +649,10 @@ func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
 // queuedFile is a socket that reports how much it has to read
 // (FIONREAD).
 type queuedFile interface {
-	queued() (int, error)
+	Queued() (int, error)
 }
 
-func (s *unixSockFile) queued() (int, error) {
+func (s *unixSockFile) Queued() (int, error) {
 	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
 		return 0, unix.EINVAL
 	}
@@ -671,7 +672,7 @@ func (s *unixSockFile) queued() (int, error) {
 	return n, nil
 }
 
-func (s *inetSockFile) queued() (int, error) {
+func (s *inetSockFile) Queued() (int, error) {
 	if s.s.Listening() {
 		return 0, unix.EINVAL
 	}

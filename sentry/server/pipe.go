@@ -77,7 +77,7 @@ func (c *syscallCtx) recordPipeWrite(p *kpipe, f *file, off uint64, data []byte)
 	e.pipeWrites = append(e.pipeWrites, pipeIO{p: p, f: f, off: off, n: uint64(n), data: append([]byte(nil), data...)})
 }
 
-func (e *pipeEnd) stream() bool { return true }
+func (e *pipeEnd) Stream() bool { return true }
 
 // pipeSize serves F_GETPIPE_SZ and F_SETPIPE_SZ (arg: the size asked for)
 // as Linux's pipe_fcntl does: the size is rounded up to a power-of-two
@@ -104,9 +104,9 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	return int64(size), nil
 }
 
-func (e *pipeEnd) release() { e.p.ReleaseEnd(e.reads, e.writes) }
+func (e *pipeEnd) Release() { e.p.ReleaseEnd(e.reads, e.writes) }
 
-func (e *pipeEnd) stat(c fdesc.Call) (*goferpb.Stat, error) {
+func (e *pipeEnd) Stat(c fdesc.Call) (*goferpb.Stat, error) {
 	if d := e.p.FIFO(); d != nil && c != nil {
 		return d.v.statDentry(c, d)
 	}
@@ -119,7 +119,7 @@ func (e *pipeEnd) stat(c fdesc.Call) (*goferpb.Stat, error) {
 // available returns how many bytes can be read now (FIONREAD).
 func (e *pipeEnd) available() int { return e.p.Len() }
 
-func (e *pipeEnd) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (e *pipeEnd) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if !e.reads {
 		return nil, unix.EBADF
 	}
@@ -140,7 +140,7 @@ func (e *pipeEnd) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 			p.Unlock()
 			return nil, nil
 		}
-		if f.nonblock() {
+		if f.Nonblock() {
 			p.Unlock()
 			return nil, unix.EAGAIN
 		}
@@ -155,7 +155,7 @@ func (e *pipeEnd) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 // write appends b. Writes of at most pipeBuf bytes are atomic; larger ones
 // may be split and block until all is written. With no readers it fails
 // with EPIPE and the caller gets SIGPIPE.
-func (e *pipeEnd) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	if !e.writes {
 		return 0, unix.EBADF
 	}
@@ -178,7 +178,7 @@ func (e *pipeEnd) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 			p.Unlock()
 			return written, nil
 		}
-		if f.nonblock() {
+		if f.Nonblock() {
 			p.Unlock()
 			if written > 0 {
 				return written, nil
@@ -196,7 +196,7 @@ func (e *pipeEnd) write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	}
 }
 
-func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
+func (e *pipeEnd) Readiness(*file) (uint32, <-chan struct{}) {
 	p := e.p
 	p.Lock()
 	defer p.Unlock()

@@ -81,7 +81,7 @@ func (s *stdioFile) countIn(owner *stdioSet) {
 // release tells the client once the last file of a spawned process's
 // stdio set is gone. The push goes from a goroutine: release runs
 // under clientState.mu, which is taken after sendMu.
-func (s *stdioFile) release() {
+func (s *stdioFile) Release() {
 	if s.owner == nil || s.owner.files.Add(-1) != 0 {
 		return
 	}
@@ -89,9 +89,9 @@ func (s *stdioFile) release() {
 	go s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
-func (s *stdioFile) stream() bool { return true }
+func (s *stdioFile) Stream() bool { return true }
 
-func (s *stdioFile) write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
+func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
 		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
@@ -111,16 +111,16 @@ func (s *stdioFile) write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error)
 	return len(b), nil
 }
 
-func (s *stdioFile) read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
+func (s *stdioFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
 		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
-	return s.k.readStdin(c, s.set, s.in, n, f.nonblock())
+	return s.k.readStdin(c, s.set, s.in, n, f.Nonblock())
 }
 
-func (s *stdioFile) stat(fdesc.Call) (*goferpb.Stat, error) {
+func (s *stdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	mode := uint32(unix.S_IFIFO | 0600)
 	if s.tty {
@@ -134,7 +134,7 @@ func (s *stdioFile) stat(fdesc.Call) (*goferpb.Stat, error) {
 	return st, nil
 }
 
-func (s *stdioFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 	if s.fd != 0 && !s.tty {
 		return pollOut | pollWrNorm, nil
 	}

@@ -29,6 +29,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
+	d := dentryOf(f)
 	if off < 0 || length <= 0 {
 		return 0, unix.EINVAL
 	}
@@ -50,17 +51,17 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EOPNOTSUPP
 	}
-	if !f.writable() {
+	if !f.Writable() {
 		return 0, unix.EBADF
 	}
-	g, ok := f.impl.(*goferFile)
+	g, ok := f.Impl.(*goferFile)
 	switch {
-	case ok && f.d != nil && f.d.isRegular():
+	case ok && d != nil && d.isRegular():
 	case isPipeEnd(f):
 		return 0, unix.ESPIPE
-	case f.d != nil && f.d.isDir():
+	case d != nil && d.isDir():
 		return 0, unix.EISDIR
-	case ok || f.d == nil || !f.d.isRegular():
+	case ok || d == nil || !d.isRegular():
 		return 0, unix.ENODEV
 	default:
 		return 0, unix.EOPNOTSUPP // a synthesized regular file
@@ -68,11 +69,11 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if length > math.MaxInt64-off {
 		return 0, unix.EFBIG
 	}
-	if c.k.vfs.readOnly(f.d) {
+	if c.k.vfs.readOnly(d) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
-		if _, err := c.fileSizeCheck(f.d, off+length, 0, true); err != nil {
+		if _, err := c.fileSizeCheck(d, off+length, 0, true); err != nil {
 			return 0, err
 		}
 	}
@@ -81,7 +82,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	attrs := c.k.vfs.attrsOf(f.d)
+	attrs := c.k.vfs.attrsOf(d)
 	ctx, cancel := c.k.vfs.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.handle, Mode: mode,
@@ -89,9 +90,9 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.vfs.noteAttrs(f.d, r.GetStat())
-	c.k.inotifyEvent(f.d, inModify)
-	c.killPriv(f.d, g.handle, attrs)
+	c.k.vfs.noteAttrs(d, r.GetStat())
+	c.k.inotifyEvent(d, inModify)
+	c.killPriv(d, g.handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
 	changed := uint64(length)
@@ -116,7 +117,7 @@ func (m *memfdInode) checkFallocate(c *syscallCtx, f *file, mode uint32, off, le
 	}
 	// As shmem_fallocate: past the end even with FALLOC_FL_KEEP_SIZE.
 	if seals&unix.F_SEAL_GROW != 0 {
-		st, err := f.impl.stat(c)
+		st, err := f.Impl.Stat(c)
 		if err != nil {
 			return err
 		}
@@ -129,6 +130,6 @@ func (m *memfdInode) checkFallocate(c *syscallCtx, f *file, mode uint32, off, le
 
 // isPipeEnd says f is a pipe's or FIFO's end.
 func isPipeEnd(f *file) bool {
-	_, ok := f.impl.(*pipeEnd)
+	_, ok := f.Impl.(*pipeEnd)
 	return ok
 }

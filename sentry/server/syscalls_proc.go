@@ -148,7 +148,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d := f.d
+		d := dentryOf(f)
 		f.DecRef()
 		if d == nil {
 			return 0, unix.EACCES

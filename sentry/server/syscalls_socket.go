@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -215,7 +216,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 		s.boundName = a.TransportName()
 		s.mu.Unlock()
 		c.k.socks.setBound(be, s)
-		f.changed()
+		f.Changed()
 		return 0, nil
 	}
 	if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
@@ -224,7 +225,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 	if err := c.bindUnix(s, a); err != nil {
 		return 0, err
 	}
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -261,7 +262,7 @@ func sysListen(c *syscallCtx) (int64, error) {
 	s.mu.Lock()
 	s.backlog = backlog
 	s.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -296,7 +297,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	var ne transport.Endpoint
 	var peer transport.Address
 	var cn *unixConn
-	_, err = blockOn(c, f, s.u.Watch, false, func() (int64, error) {
+	_, err = anon.BlockOn(c, f, s.u.Watch, false, func() (int64, error) {
 		s.connMu.Lock()
 		defer s.connMu.Unlock()
 		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)
@@ -332,7 +333,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		cn.mu.Lock()
 		cn.files[1] = nf
 		cn.mu.Unlock()
-		nf.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+		nf.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 		cn.changed()
 	}
 	tab, err := c.fdTable()
@@ -405,14 +406,14 @@ func sysConnect(c *syscallCtx) (int64, error) {
 			lf.connMu.Unlock()
 		}
 		if err == nil {
-			f.changed()
+			f.Changed()
 			return 0, nil
 		}
 		e := kobj.SysErr(err)
 		if e == unix.EPROTOTYPE && a.Abstract {
 			return 0, unix.ECONNREFUSED
 		}
-		if e != unix.EAGAIN || f.nonblock() {
+		if e != unix.EAGAIN || f.Nonblock() {
 			return 0, e
 		}
 		// The listener's backlog is full: wait for an accept (Linux

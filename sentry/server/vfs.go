@@ -115,6 +115,9 @@ type dentry struct {
 	perm, uid, gid uint32
 }
 
+// Ino is d's inode number, as the file layer sees it (fdesc.Dentry).
+func (d *dentry) Ino() uint64 { return d.ino }
+
 // negEntry is a negative dentry: a name the gofer said is missing.
 type negEntry struct {
 	names uint64

@@ -21,8 +21,10 @@ const maxResent = 1 << 16
 // so a reused seq would get another call's effect. It is owned by the
 // session's receiving goroutine: no lock.
 type Guard struct {
-	// max is the highest seq seen; seen has bit i of word i/64 set when
-	// seq max-i was seen (i < seqWindow).
+	// max is the highest seq seen; seen is a ring: for a seq s within
+	// seqWindow of max (s <= max), bit s%seqWindow (word /64, bit %64)
+	// is set when s was seen. Moving max up clears the bits of the seqs
+	// it passes, so a new call costs the seqs it skips, not the window.
 	max  uint64
 	seen [seqWindow / 64]uint64
 	// resendBelow is the Restore's seq (0 before one); resent holds the
@@ -50,18 +52,19 @@ func (g *Guard) Admit(call *sentrypb.Call) error {
 		g.resent[seq] = struct{}{}
 		return nil
 	case seq > g.max:
-		g.shift(seq - g.max)
+		g.clear(g.max+1, seq)
 		g.max = seq
-		g.seen[0] |= 1
+		w, b := bitOf(seq)
+		g.seen[w] |= b
 	default:
-		d := g.max - seq
-		if d >= seqWindow {
+		if d := g.max - seq; d >= seqWindow {
 			return fmt.Errorf("seq %d is %d below the highest seen (%d)", seq, d, g.max)
 		}
-		if g.seen[d/64]&(1<<(d%64)) != 0 {
+		w, b := bitOf(seq)
+		if g.seen[w]&b != 0 {
 			return fmt.Errorf("seq %d reused", seq)
 		}
-		g.seen[d/64] |= 1 << (d % 64)
+		g.seen[w] |= b
 	}
 	if _, ok := call.GetOp().(*sentrypb.Call_Restore); ok && g.resendBelow == 0 {
 		g.resendBelow = seq
@@ -69,21 +72,27 @@ func (g *Guard) Admit(call *sentrypb.Call) error {
 	return nil
 }
 
-// shift moves the window up by n seqs.
-func (g *Guard) shift(n uint64) {
-	if n >= seqWindow {
+// bitOf returns the word and bit of seq in Guard.seen.
+func bitOf(seq uint64) (int, uint64) {
+	i := seq % seqWindow
+	return int(i / 64), 1 << (i % 64)
+}
+
+// clear marks the seqs from through to (to >= from) as not seen: the
+// window moves up to them.
+func (g *Guard) clear(from, to uint64) {
+	if to-from >= seqWindow-1 {
 		g.seen = [seqWindow / 64]uint64{}
 		return
 	}
-	words, bits := int(n/64), n%64
-	for i := len(g.seen) - 1; i >= 0; i-- {
-		var v uint64
-		if j := i - words; j >= 0 {
-			v = g.seen[j] << bits
-			if bits != 0 && j > 0 {
-				v |= g.seen[j-1] >> (64 - bits)
-			}
+	for s := from; s <= to; {
+		w, b := bitOf(s)
+		if s%64 == 0 && to-s >= 63 {
+			g.seen[w] = 0
+			s += 64
+			continue
 		}
-		g.seen[i] = v
+		g.seen[w] &^= b
+		s++
 	}
 }

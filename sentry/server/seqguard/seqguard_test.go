@@ -1,6 +1,7 @@
 package seqguard
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -37,4 +38,64 @@ func TestGuard(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuardLongRun admits seqs well past the window, each pair out of
+// order (a thread's call overtaking another's), then refuses each again.
+func TestGuardLongRun(t *testing.T) {
+	var g Guard
+	admit := func(seq uint64) {
+		t.Helper()
+		if err := g.Admit(&sentrypb.Call{Seq: seq}); err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		if err := g.Admit(&sentrypb.Call{Seq: seq}); err == nil {
+			t.Fatalf("seq %d admitted twice", seq)
+		}
+	}
+	for seq := uint64(1); seq < 3*seqWindow; seq += 2 {
+		admit(seq + 1)
+		admit(seq)
+	}
+}
+
+// TestGuardModel checks Admit against a plain model (a set of every seq
+// seen) over random runs: seqs that move up by small and large steps,
+// arrive out of order, repeat, and fall out of the window.
+func TestGuardModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := 0; run < 50; run++ {
+		var g Guard
+		seen := make(map[uint64]bool)
+		var max uint64
+		for i := 0; i < 2000; i++ {
+			var seq uint64
+			switch r := rng.IntN(10); {
+			case r < 5 || max == 0:
+				seq = max + 1 + uint64(rng.IntN(3))
+			case r < 6:
+				seq = max + uint64(rng.IntN(3*seqWindow))
+			case r < 9:
+				seq = max - min(max-1, uint64(rng.IntN(200)))
+			default:
+				seq = max - min(max-1, uint64(rng.IntN(2*seqWindow)))
+			}
+			want := seq != 0 && !seen[seq] && (seq > max || max-seq < seqWindow)
+			err := g.Admit(&sentrypb.Call{Seq: seq})
+			if (err == nil) != want {
+				t.Fatalf("run %d step %d: seq %d (max %d, seen %v): %v, want ok=%v", run, i, seq, max, seen[seq], err, want)
+			}
+			if err == nil {
+				seen[seq] = true
+				max = maxOf(max, seq)
+			}
+		}
+	}
+}
+
+func maxOf(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
