@@ -107,7 +107,7 @@
 //     unlinked file). A gofer killed while such a name exists leaves it on
 //     disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
-//     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
+//     Mknod, Unlink, Rename, SetStat, Fallocate) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to
 //     maxCachedReplies entries and maxCachedBytes estimated bytes (LRU),
 //     and ForgetClient drops a sentry client's entries when it ended for
