@@ -195,6 +195,7 @@ type ClientMessage struct {
 	//	*ClientMessage_SignalsPending
 	//	*ClientMessage_Frames
 	//	*ClientMessage_ChannelOpen
+	//	*ClientMessage_LeaseRevoked
 	Msg           isClientMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -327,6 +328,15 @@ func (x *ClientMessage) GetChannelOpen() *ChannelOpen {
 	return nil
 }
 
+func (x *ClientMessage) GetLeaseRevoked() *LeaseRevoked {
+	if x != nil {
+		if x, ok := x.Msg.(*ClientMessage_LeaseRevoked); ok {
+			return x.LeaseRevoked
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Msg interface {
 	isClientMessage_Msg()
 }
@@ -384,6 +394,12 @@ type ClientMessage_ChannelOpen struct {
 	ChannelOpen *ChannelOpen `protobuf:"bytes,330,opt,name=channel_open,json=channelOpen,proto3,oneof"`
 }
 
+type ClientMessage_LeaseRevoked struct {
+	// LeaseRevoked acknowledges a LeaseRevoke push: the client no longer
+	// answers from the revoked leases.
+	LeaseRevoked *LeaseRevoked `protobuf:"bytes,360,opt,name=lease_revoked,json=leaseRevoked,proto3,oneof"`
+}
+
 func (*ClientMessage_Hello) isClientMessage_Msg() {}
 
 func (*ClientMessage_Call) isClientMessage_Msg() {}
@@ -403,6 +419,8 @@ func (*ClientMessage_SignalsPending) isClientMessage_Msg() {}
 func (*ClientMessage_Frames) isClientMessage_Msg() {}
 
 func (*ClientMessage_ChannelOpen) isClientMessage_Msg() {}
+
+func (*ClientMessage_LeaseRevoked) isClientMessage_Msg() {}
 
 // ChannelOpen asks the server for a call channel: a shared-memory packet
 // window (flipcall) over which the client's threads make synchronous
@@ -1103,7 +1121,12 @@ type Hello struct {
 	// (sent with every Hello, so a server after a failure rebuilds the
 	// same interfaces). A server that does not allow it refuses
 	// (Welcome.refused).
-	Network       *NetworkConfig `protobuf:"bytes,270,opt,name=network,proto3" json:"network,omitempty"`
+	Network *NetworkConfig `protobuf:"bytes,270,opt,name=network,proto3" json:"network,omitempty"`
+	// read_leases asks the server to grant ReadLeases (Reply.lease): the
+	// client answers reads and fstat of regular files opened read-only
+	// from what a lease carries, until it is revoked (Push.lease_revoke)
+	// or expires.
+	ReadLeases    bool `protobuf:"varint,360,opt,name=read_leases,json=readLeases,proto3" json:"read_leases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1199,6 +1222,13 @@ func (x *Hello) GetNetwork() *NetworkConfig {
 		return x.Network
 	}
 	return nil
+}
+
+func (x *Hello) GetReadLeases() bool {
+	if x != nil {
+		return x.ReadLeases
+	}
+	return false
 }
 
 // DeviceNode is a device node of /dev: /dev/<name>, of type and
@@ -2950,9 +2980,12 @@ type Start struct {
 	// nofile is the first process's RLIMIT_NOFILE soft limit (0: the
 	// server's default, 1024); fsize_limit its RLIMIT_FSIZE soft limit, if
 	// fsize_limited (OCI process.rlimits, or do's own limits).
-	Nofile        uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
-	FsizeLimited  bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
-	FsizeLimit    uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	Nofile       uint64 `protobuf:"varint,212,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	FsizeLimited bool   `protobuf:"varint,213,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
+	FsizeLimit   uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// core_dumps: the first process's RLIMIT_CORE soft limit is not 0, so
+	// a signal that dumps core sets WCOREDUMP in its wait status.
+	CoreDumps     bool `protobuf:"varint,380,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3090,6 +3123,13 @@ func (x *Start) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *Start) GetCoreDumps() bool {
+	if x != nil {
+		return x.CoreDumps
+	}
+	return false
 }
 
 // MountSpec is a mount made for the sandbox before it starts.
@@ -3464,7 +3504,10 @@ type Reply struct {
 	// changed (a write, truncate, or a PageWrite of another mapping of the
 	// same file): the client updates its cached pages before the
 	// application sees the result.
-	Mapped        []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
+	Mapped []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
+	// lease grants the client a read lease on the regular file the call
+	// opened, read or stat'd (Hello.read_leases): see ReadLease.
+	Lease         *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3616,6 +3659,13 @@ func (x *Reply) GetState() []*StateRecord {
 func (x *Reply) GetMapped() []*MappedFileChange {
 	if x != nil {
 		return x.Mapped
+	}
+	return nil
+}
+
+func (x *Reply) GetLease() *ReadLease {
+	if x != nil {
+		return x.Lease
 	}
 	return nil
 }
@@ -4319,6 +4369,7 @@ type Push struct {
 	//	*Push_TtyModes
 	//	*Push_Ptrace
 	//	*Push_StdioSetClosed
+	//	*Push_LeaseRevoke
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4478,6 +4529,15 @@ func (x *Push) GetStdioSetClosed() *StdioSetClosed {
 	return nil
 }
 
+func (x *Push) GetLeaseRevoke() *LeaseRevoke {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -4549,6 +4609,12 @@ type Push_StdioSetClosed struct {
 	StdioSetClosed *StdioSetClosed `protobuf:"bytes,260,opt,name=stdio_set_closed,json=stdioSetClosed,proto3,oneof"`
 }
 
+type Push_LeaseRevoke struct {
+	// lease_revoke ends read leases of this client (ReadLease); the
+	// client acknowledges with ClientMessage.lease_revoked.
+	LeaseRevoke *LeaseRevoke `protobuf:"bytes,360,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
 func (*Push_Signal) isPush_Msg() {}
 
 func (*Push_TaskExit) isPush_Msg() {}
@@ -4574,6 +4640,8 @@ func (*Push_TtyModes) isPush_Msg() {}
 func (*Push_Ptrace) isPush_Msg() {}
 
 func (*Push_StdioSetClosed) isPush_Msg() {}
+
+func (*Push_LeaseRevoke) isPush_Msg() {}
 
 // StdioSetClosed names a stdio set whose last file went away.
 type StdioSetClosed struct {
@@ -7608,6 +7676,8 @@ type ProcessState struct {
 	// unlimited).
 	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
 	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
+	// core_dumps: the RLIMIT_CORE soft limit is not 0 (Start.core_dumps).
+	CoreDumps bool `protobuf:"varint,381,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	// execed says the process called execve since its fork (its parent may
 	// no longer change its process group: EACCES).
 	Execed bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
@@ -7835,6 +7905,13 @@ func (x *ProcessState) GetFsizeLimit() uint64 {
 		return x.FsizeLimit
 	}
 	return 0
+}
+
+func (x *ProcessState) GetCoreDumps() bool {
+	if x != nil {
+		return x.CoreDumps
+	}
+	return false
 }
 
 func (x *ProcessState) GetExeced() bool {
@@ -9276,11 +9353,237 @@ func (x *Rewrite) GetData() []byte {
 	return nil
 }
 
+// ReadLease lets the client answer read, pread64, readv, preadv and fstat
+// of description file (a FileState id: the description the call opened,
+// read or stat'd) from its own copy of the regular file, without a round
+// trip, while the lease holds. With attach set it carries nothing but id:
+// description file is of a file whose lease id the client already holds. The server revokes it
+// (LeaseRevoke) when anyone changes the file's data or attributes through
+// it, or when it learns from the gofer that the file changed, and waits
+// for the client's LeaseRevoked (at most until the lease expires) before
+// the change's call returns. A lease expires ttl_ms after the client sent
+// the call that brought it.
+type ReadLease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the lease in LeaseRevoke.
+	Id   uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	File uint64 `protobuf:"varint,2,opt,name=file,proto3" json:"file,omitempty"`
+	// epoch is how many LeaseRevoke pushes the server had sent this client
+	// when it granted the lease: a client that has seen a later one drops
+	// the grant (the revocation may have been for it, sent before this
+	// reply).
+	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// stat is the file's struct stat as fstat returns it.
+	Stat []byte `protobuf:"bytes,4,opt,name=stat,proto3" json:"stat,omitempty"`
+	// size is the file's size; reads at or past it return 0.
+	Size uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// data are the file's bytes from data_offset (the whole file when it
+	// is small, else a window around the read).
+	DataOffset    uint64 `protobuf:"varint,6,opt,name=data_offset,json=dataOffset,proto3" json:"data_offset,omitempty"`
+	Data          []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	TtlMs         uint32 `protobuf:"varint,8,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Attach        bool   `protobuf:"varint,9,opt,name=attach,proto3" json:"attach,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadLease) Reset() {
+	*x = ReadLease{}
+	mi := &file_sentry_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadLease) ProtoMessage() {}
+
+func (x *ReadLease) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadLease.ProtoReflect.Descriptor instead.
+func (*ReadLease) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *ReadLease) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReadLease) GetFile() uint64 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *ReadLease) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReadLease) GetStat() []byte {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
+func (x *ReadLease) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ReadLease) GetDataOffset() uint64 {
+	if x != nil {
+		return x.DataOffset
+	}
+	return 0
+}
+
+func (x *ReadLease) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReadLease) GetTtlMs() uint32 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *ReadLease) GetAttach() bool {
+	if x != nil {
+		return x.Attach
+	}
+	return false
+}
+
+// LeaseRevoke ends the client's leases ids; epoch numbers the revocations
+// sent to this client (1, 2, ...).
+type LeaseRevoke struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Ids           []uint64               `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevoke) Reset() {
+	*x = LeaseRevoke{}
+	mi := &file_sentry_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevoke) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevoke) ProtoMessage() {}
+
+func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
+func (*LeaseRevoke) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *LeaseRevoke) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *LeaseRevoke) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// LeaseRevoked acknowledges every LeaseRevoke up to epoch.
+type LeaseRevoked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevoked) Reset() {
+	*x = LeaseRevoked{}
+	mi := &file_sentry_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevoked) ProtoMessage() {}
+
+func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
+func (*LeaseRevoked) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *LeaseRevoked) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xb4\x05\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\x84\x06\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
@@ -9292,7 +9595,8 @@ const file_sentry_proto_rawDesc = "" +
 	"procAnswer\x12T\n" +
 	"\x0fsignals_pending\x18\xde\x01 \x01(\v2(.runscdecoupled.sentry.v1.SignalsPendingH\x00R\x0esignalsPending\x12;\n" +
 	"\x06frames\x18\x8e\x02 \x01(\v2 .runscdecoupled.sentry.v1.FramesH\x00R\x06frames\x12K\n" +
-	"\fchannel_open\x18\xca\x02 \x01(\v2%.runscdecoupled.sentry.v1.ChannelOpenH\x00R\vchannelOpenB\x05\n" +
+	"\fchannel_open\x18\xca\x02 \x01(\v2%.runscdecoupled.sentry.v1.ChannelOpenH\x00R\vchannelOpen\x12N\n" +
+	"\rlease_revoked\x18\xe8\x02 \x01(\v2&.runscdecoupled.sentry.v1.LeaseRevokedH\x00R\fleaseRevokedB\x05\n" +
 	"\x03msg\"\x1d\n" +
 	"\vChannelOpen\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"P\n" +
@@ -9337,7 +9641,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"prefix_len\x18\x02 \x01(\rR\tprefixLen\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\fR\agateway\x12\x10\n" +
-	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\x87\x04\n" +
+	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\xa9\x04\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
@@ -9347,7 +9651,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06clocks\x18\x1e \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12G\n" +
 	"\asysctls\x18\xe6\x01 \x03(\v2,.runscdecoupled.sentry.v1.Hello.SysctlsEntryR\asysctls\x12?\n" +
 	"\adevices\x18\xe7\x01 \x03(\v2$.runscdecoupled.sentry.v1.DeviceNodeR\adevices\x12B\n" +
-	"\anetwork\x18\x8e\x02 \x01(\v2'.runscdecoupled.sentry.v1.NetworkConfigR\anetwork\x1a:\n" +
+	"\anetwork\x18\x8e\x02 \x01(\v2'.runscdecoupled.sentry.v1.NetworkConfigR\anetwork\x12 \n" +
+	"\vread_leases\x18\xe8\x02 \x01(\bR\n" +
+	"readLeases\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
@@ -9475,7 +9781,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xd3\x03\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -9493,7 +9799,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18\xd4\x01 \x01(\x04R\x06nofile\x12$\n" +
 	"\rfsize_limited\x18\xd5\x01 \x01(\bR\ffsizeLimited\x12 \n" +
 	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
-	"fsizeLimit\"}\n" +
+	"fsizeLimit\x12\x1e\n" +
+	"\n" +
+	"core_dumps\x18\xfc\x02 \x01(\bR\tcoreDumps\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -9518,7 +9826,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf7\x05\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb3\x06\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -9535,7 +9843,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
-	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mappedB\b\n" +
+	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mapped\x12:\n" +
+	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05leaseB\b\n" +
 	"\x06action\"o\n" +
 	"\x10MappedFileChange\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
@@ -9586,7 +9895,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\x91\a\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xde\a\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -9604,7 +9913,8 @@ const file_sentry_proto_rawDesc = "" +
 	"jobControl\x12B\n" +
 	"\ttty_modes\x18\xfa\x01 \x01(\v2\".runscdecoupled.sentry.v1.TtyModesH\x00R\bttyModes\x12A\n" +
 	"\x06ptrace\x18\xae\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceUpdateH\x00R\x06ptrace\x12U\n" +
-	"\x10stdio_set_closed\x18\x84\x02 \x01(\v2(.runscdecoupled.sentry.v1.StdioSetClosedH\x00R\x0estdioSetClosedB\x05\n" +
+	"\x10stdio_set_closed\x18\x84\x02 \x01(\v2(.runscdecoupled.sentry.v1.StdioSetClosedH\x00R\x0estdioSetClosed\x12K\n" +
+	"\flease_revoke\x18\xe8\x02 \x01(\v2%.runscdecoupled.sentry.v1.LeaseRevokeH\x00R\vleaseRevokeB\x05\n" +
 	"\x03msg\"-\n" +
 	"\x0eStdioSetClosed\x12\x1b\n" +
 	"\tstdio_set\x18\x01 \x01(\rR\bstdioSet\"A\n" +
@@ -9856,7 +10166,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xa3\x06\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xc3\x06\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -9886,7 +10196,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
-	"fsizeLimit\x12\x16\n" +
+	"fsizeLimit\x12\x1e\n" +
+	"\n" +
+	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12\x16\n" +
 	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12\x19\n" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
@@ -10036,7 +10348,23 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data2\xc0\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"\xd1\x01\n" +
+	"\tReadLease\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04stat\x18\x04 \x01(\fR\x04stat\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x1f\n" +
+	"\vdata_offset\x18\x06 \x01(\x04R\n" +
+	"dataOffset\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
+	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"5\n" +
+	"\vLeaseRevoke\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +
+	"\fLeaseRevoked\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch2\xc0\x01\n" +
 	"\x06Sentry\x12_\n" +
 	"\aSession\x12'.runscdecoupled.sentry.v1.ClientMessage\x1a'.runscdecoupled.sentry.v1.ServerMessage(\x010\x01\x12U\n" +
 	"\x05Debug\x12&.runscdecoupled.sentry.v1.DebugRequest\x1a$.runscdecoupled.sentry.v1.DebugReplyB;Z9github.com/runsc-decoupled/runsc-decoupled/proto/sentrypbb\x06proto3"
@@ -10054,7 +10382,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -10156,7 +10484,10 @@ var file_sentry_proto_goTypes = []any{
 	(*IdState)(nil),           // 97: runscdecoupled.sentry.v1.IdState
 	(*Restore)(nil),           // 98: runscdecoupled.sentry.v1.Restore
 	(*Rewrite)(nil),           // 99: runscdecoupled.sentry.v1.Rewrite
-	nil,                       // 100: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*ReadLease)(nil),         // 100: runscdecoupled.sentry.v1.ReadLease
+	(*LeaseRevoke)(nil),       // 101: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 102: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 103: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	12,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -10169,117 +10500,120 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	7,   // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	16,  // 10: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	41,  // 11: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
-	17,  // 12: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	50,  // 13: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
-	21,  // 14: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
-	7,   // 15: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
-	4,   // 16: runscdecoupled.sentry.v1.ServerMessage.channel_grant:type_name -> runscdecoupled.sentry.v1.ChannelGrant
-	9,   // 17: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
-	11,  // 18: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
-	10,  // 19: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
-	15,  // 20: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	14,  // 21: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	100, // 22: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
-	13,  // 23: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
-	8,   // 24: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
-	14,  // 25: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	33,  // 26: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	35,  // 27: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	38,  // 28: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	40,  // 29: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	32,  // 30: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	98,  // 31: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	99,  // 32: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	39,  // 33: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	31,  // 34: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	30,  // 35: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	27,  // 36: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	23,  // 37: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
-	35,  // 38: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	28,  // 39: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	15,  // 40: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	34,  // 41: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	14,  // 42: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	37,  // 43: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	36,  // 44: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	34,  // 45: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	43,  // 46: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	46,  // 47: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	47,  // 48: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	49,  // 49: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	71,  // 50: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	48,  // 51: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	24,  // 52: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
-	68,  // 53: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	42,  // 54: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	44,  // 55: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	44,  // 56: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	45,  // 57: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	62,  // 58: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	63,  // 59: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	64,  // 60: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	65,  // 61: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	59,  // 62: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	60,  // 63: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	61,  // 64: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	54,  // 65: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	29,  // 66: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	53,  // 67: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	52,  // 68: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	25,  // 69: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	51,  // 70: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	0,   // 71: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	56,  // 72: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	57,  // 73: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	58,  // 74: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	68,  // 75: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	60,  // 76: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	84,  // 77: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	85,  // 78: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	86,  // 79: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	87,  // 80: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	92,  // 81: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	93,  // 82: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	94,  // 83: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	95,  // 84: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	96,  // 85: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	97,  // 86: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	83,  // 87: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	80,  // 88: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	81,  // 89: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	73,  // 90: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	75,  // 91: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	77,  // 92: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	79,  // 93: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	70,  // 94: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	69,  // 95: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	72,  // 96: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	74,  // 97: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	72,  // 98: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	76,  // 99: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	72,  // 100: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	78,  // 101: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	82,  // 102: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	37,  // 103: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	26,  // 104: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 105: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	89,  // 106: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	88,  // 107: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	91,  // 108: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	90,  // 109: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	68,  // 110: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	28,  // 111: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,   // 112: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	66,  // 113: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 114: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	67,  // 115: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	114, // [114:116] is the sub-list for method output_type
-	112, // [112:114] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	102, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	16,  // 11: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
+	41,  // 12: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	17,  // 13: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
+	50,  // 14: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	21,  // 15: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
+	7,   // 16: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
+	4,   // 17: runscdecoupled.sentry.v1.ServerMessage.channel_grant:type_name -> runscdecoupled.sentry.v1.ChannelGrant
+	9,   // 18: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
+	11,  // 19: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
+	10,  // 20: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
+	15,  // 21: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	14,  // 22: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	103, // 23: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	13,  // 24: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
+	8,   // 25: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
+	14,  // 26: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	33,  // 27: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	35,  // 28: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	38,  // 29: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	40,  // 30: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	32,  // 31: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	98,  // 32: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	99,  // 33: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	39,  // 34: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	31,  // 35: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	30,  // 36: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	27,  // 37: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	23,  // 38: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
+	35,  // 39: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	28,  // 40: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	15,  // 41: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	34,  // 42: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	14,  // 43: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	37,  // 44: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	36,  // 45: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	34,  // 46: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	43,  // 47: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	46,  // 48: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	47,  // 49: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	49,  // 50: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	71,  // 51: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	48,  // 52: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	24,  // 53: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
+	68,  // 54: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	42,  // 55: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	100, // 56: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	44,  // 57: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	44,  // 58: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	45,  // 59: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	62,  // 60: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	63,  // 61: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	64,  // 62: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	65,  // 63: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	59,  // 64: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	60,  // 65: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	61,  // 66: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	54,  // 67: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	29,  // 68: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	53,  // 69: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	52,  // 70: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	25,  // 71: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	51,  // 72: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	101, // 73: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 74: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	56,  // 75: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	57,  // 76: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	58,  // 77: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	68,  // 78: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	60,  // 79: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	84,  // 80: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	85,  // 81: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	86,  // 82: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	87,  // 83: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	92,  // 84: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	93,  // 85: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	94,  // 86: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	95,  // 87: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	96,  // 88: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	97,  // 89: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	83,  // 90: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	80,  // 91: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	81,  // 92: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	73,  // 93: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	75,  // 94: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	77,  // 95: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	79,  // 96: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	70,  // 97: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	69,  // 98: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	72,  // 99: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	74,  // 100: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	72,  // 101: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	76,  // 102: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	72,  // 103: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	78,  // 104: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	82,  // 105: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	37,  // 106: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	26,  // 107: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 108: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	89,  // 109: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	88,  // 110: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	91,  // 111: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	90,  // 112: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	68,  // 113: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	28,  // 114: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,   // 115: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	66,  // 116: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 117: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	67,  // 118: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	117, // [117:119] is the sub-list for method output_type
+	115, // [115:117] is the sub-list for method input_type
+	115, // [115:115] is the sub-list for extension type_name
+	115, // [115:115] is the sub-list for extension extendee
+	0,   // [0:115] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -10298,6 +10632,7 @@ func file_sentry_proto_init() {
 		(*ClientMessage_SignalsPending)(nil),
 		(*ClientMessage_Frames)(nil),
 		(*ClientMessage_ChannelOpen)(nil),
+		(*ClientMessage_LeaseRevoked)(nil),
 	}
 	file_sentry_proto_msgTypes[4].OneofWrappers = []any{
 		(*ServerMessage_Welcome)(nil),
@@ -10346,6 +10681,7 @@ func file_sentry_proto_init() {
 		(*Push_TtyModes)(nil),
 		(*Push_Ptrace)(nil),
 		(*Push_StdioSetClosed)(nil),
+		(*Push_LeaseRevoke)(nil),
 	}
 	file_sentry_proto_msgTypes[66].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
@@ -10375,7 +10711,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   99,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

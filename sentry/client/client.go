@@ -66,6 +66,9 @@ type Config struct {
 	// Wire selects how calls travel to the server (default
 	// transport.WireAuto: the framed wire on unix: targets, else gRPC).
 	Wire transport.Wire
+	// NoReadCache turns the read cache off (readcache.go): every read
+	// and fstat of a file goes to the server.
+	NoReadCache bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
@@ -196,6 +199,9 @@ type client struct {
 	log  hclog.Logger
 	ctx  context.Context
 	conn *remoteSession
+	// rcache is the read cache (readcache.go); nil with
+	// Config.NoReadCache. Its own lock.
+	rcache *readCache
 	// pipe is what the client knows to post calls without waiting
 	// (writebehind.go); its own lock.
 	pipe pipelineState
@@ -359,6 +365,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled(), tty: isTerminal(cfg.Stdin)}
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
+	if !cfg.NoReadCache {
+		c.rcache = newReadCache()
+		hello.ReadLeases = true
+	}
 	if cfg.Network != nil {
 		hello.Network = cfg.Network.Config()
 	}
@@ -607,7 +617,8 @@ func (c *client) shutdown() {
 	c.conn.beginShutdown()
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
-	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load())
+	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
+		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount())
 	select {
 	case <-c.conn.Done():
 	default:
@@ -705,6 +716,8 @@ func (c *client) onPush(p *pb.Push) {
 		in.want(int(m.StdinWant.Max))
 	case *pb.Push_ProcQuery:
 		c.onProcQuery(m.ProcQuery)
+	case *pb.Push_LeaseRevoke:
+		c.onLeaseRevoke(m.LeaseRevoke)
 	case *pb.Push_JobControl:
 		c.onJobControl(p)
 	case *pb.Push_TtyModes:

@@ -70,12 +70,7 @@ func sysSetitimer(t *task, a [6]uint64) (uint64, unix.Errno) {
 		nt.next = now + value
 	}
 	p.cpuTimers[which-1] = nt
-	armed := p.cpuTimers[0].next != 0 || p.cpuTimers[1].next != 0
-	p.cpuTimersArmed.Store(armed)
-	startTicker := armed && !p.cpuTicking
-	if startTicker {
-		p.cpuTicking = true
-	}
+	startTicker := p.updateCPUTimersArmedLocked()
 	p.mu.Unlock()
 	if startTicker {
 		go p.cpuTicker()
@@ -133,6 +128,7 @@ func (t *task) checkCPUTimers() {
 		return
 	}
 	u, s := p.cpuTimes()
+	nows := p.cpuPosixClocks()
 	var fire []linux.Signal
 	p.mu.Lock()
 	for i := range p.cpuTimers {
@@ -151,8 +147,14 @@ func (t *task) checkCPUTimers() {
 			ct.next = 0
 		}
 	}
-	p.cpuTimersArmed.Store(p.cpuTimers[0].next != 0 || p.cpuTimers[1].next != 0)
+	posixFire := p.expiredCPUPosixTimersLocked(nows)
+	if p.updateCPUTimersArmedLocked() {
+		go p.cpuTicker()
+	}
 	p.mu.Unlock()
+	for _, f := range posixFire {
+		t.routeCPUPosixSignal(f)
+	}
 	for _, sig := range fire {
 		var info linux.SignalInfo
 		info.Signo = int32(sig)

@@ -97,6 +97,15 @@
 // client.meta). The remoteSession counts waited and posted calls and
 // logs them at the end.
 //
+// Read cache (readcache.go): the server leases files opened read-only
+// (ReadLease in a reply); the client answers read, pread64, readv,
+// preadv, fstat and newfstatat(fd, "", AT_EMPTY_PATH) of the
+// descriptions attached to a live lease from its copy, posting an lseek
+// for a read that moved the offset, and drops a lease when the server
+// revokes it (LeaseRevoke, acknowledged), when it expires, and all of
+// them when the connection dies. client.rcache (nil with
+// Config.NoReadCache) has its own lock.
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
@@ -122,7 +131,10 @@
 // fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
 // round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
 // leaf, taken by the receiving goroutine and by id calls, as is
-// pipelineState.mu (writebehind.go). metaPipeline.mu (metapipe.go) is
+// pipelineState.mu (writebehind.go). readCache.mu (readcache.go) is taken
+// before pipelineState.mu (a description's offset is read under both)
+// and is otherwise a leaf (the receiving goroutine takes it for
+// revocations, a posted call's reply for its done). metaPipeline.mu (metapipe.go) is
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,

@@ -157,6 +157,7 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	t.proc.mu.Lock()
 	t.proc.creds = creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid}
 	t.proc.mu.Unlock()
+	t.proc.forgetCPUPosixTimers()
 	if t.vforkDone != nil {
 		close(t.vforkDone)
 		t.vforkDone = nil

@@ -593,6 +593,8 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 		return t.syncLimit(unix.RLIMIT_NOFILE, l)
 	case limits.FileSize:
 		return t.syncLimit(unix.RLIMIT_FSIZE, l)
+	case limits.Core:
+		return t.syncLimit(unix.RLIMIT_CORE, l)
 	}
 	return 0
 }
@@ -602,8 +604,8 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 const nrOpen = 1 << 20
 
 // syncLimit tells the server a limit it enforces: RLIMIT_NOFILE (it
-// allocates fds, up to nr_open) or RLIMIT_FSIZE (it writes and truncates
-// files).
+// allocates fds, up to nr_open), RLIMIT_FSIZE (it writes and truncates
+// files) or RLIMIT_CORE (whether a signal's wait status says WCOREDUMP).
 func (t *task) syncLimit(resource uint64, l limits.Limit) unix.Errno {
 	const addr = 0x1000 // any address: the server reads only the region sent
 	var b [16]byte

@@ -633,6 +633,8 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 		return
 	}
 	dead.Wait()
+	// The dead server's leases die with it (readcache.go).
+	s.c.rcache.dropAll()
 	s.mu.Lock()
 	idx := s.server
 	s.mu.Unlock()

@@ -87,6 +87,9 @@ func init() {
 		unix.SYS_PRCTL:             sysPrctl,
 		unix.SYS_GETCPU:            sysGetcpu,
 		unix.SYS_PERSONALITY:       sysPersonality,
+		unix.SYS_TIMER_CREATE:      sysTimerCreate,     // CPU clocks local, after the server's id (cpuposixtimers.go)
+		unix.SYS_TIMER_SETTIME:     sysTimerSettime,    // CPU clocks local, others forwarded
+		unix.SYS_TIMER_GETTIME:     sysTimerGettime,    // CPU clocks local, others forwarded
 		unix.SYS_TIMER_GETOVERRUN:  sysTimerGetoverrun, // forwarded, then local
 		unix.SYS_TIMER_DELETE:      sysTimerDelete,     // forwarded, then local
 		unix.SYS_GETRUSAGE:         sysGetrusage,
@@ -109,6 +112,7 @@ func (t *task) syscall() {
 	args := [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 	t.noReturn = false
 	t.posted = false
+	t.cached = false
 	t.restartErrno = 0
 	t.faultStreak = 0
 	if sysno != unix.SYS_RESTART_SYSCALL {
@@ -246,6 +250,14 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.writeBehind(sysno, args); ok {
 			return n, 0
 		}
+	case unix.SYS_READ, unix.SYS_PREAD64, unix.SYS_READV, unix.SYS_PREADV:
+		if n, ok := t.cachedRead(sysno, args); ok {
+			return n, 0
+		}
+	case unix.SYS_FSTAT, unix.SYS_NEWFSTATAT:
+		if t.cachedFstat(sysno, args) {
+			return 0, 0
+		}
 	}
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
@@ -262,6 +274,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		noNewPrivs = t.proc.noNewPrivs
 		t.proc.mu.Unlock()
 	}
+	leaseFrom := t.c.rcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:      int32(sysno),
 		Args:       args[:],
@@ -271,6 +284,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}}})
 	if err != nil {
 		return 0, unix.EIO
+	}
+	if reply.Lease != nil {
+		t.c.rcache.grant(reply.Lease, leaseFrom)
 	}
 	if len(reply.Mapped) > 0 {
 		data := writtenData(sysno, inputs)
@@ -418,6 +434,9 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	where := "forwarded"
 	if t.posted {
 		where = "posted"
+	}
+	if t.cached {
+		where = "cached"
 	}
 	if local {
 		where = "local"

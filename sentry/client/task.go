@@ -58,7 +58,11 @@ type process struct {
 	// cpuTicking says a ticker runs for them. Protected by mu.
 	cpuTimers  [2]cpuTimer
 	cpuTicking bool
-	// cpuTimersArmed says a CPU timer is armed. Atomic; written under mu.
+	// cpuPosixTimers are the POSIX timers on CPU-time clocks, by id
+	// (cpuposixtimers.go). Protected by mu.
+	cpuPosixTimers map[int32]*cpuPosixTimer
+	// cpuTimersArmed says a CPU timer (interval or POSIX) is armed.
+	// Atomic; written under mu.
 	cpuTimersArmed atomic.Bool
 	// stop is the process's group stop (jobctl.go). Its fields say who
 	// changes them.
@@ -140,6 +144,9 @@ type task struct {
 	// posted says the current call was posted (not waited for; --strace
 	// shows it). Owned by the task goroutine.
 	posted bool
+	// cached says the current call was answered from the read cache
+	// (readcache.go; --strace shows it). Owned by the task goroutine.
+	cached bool
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int
@@ -244,7 +251,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 }
 
 // serverLimits fills in the limits of ls the server enforces for a root
-// process (RLIMIT_NOFILE and RLIMIT_FSIZE) in st, its Start or Spawn.
+// process (RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE) in st, its Start or
+// Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {
@@ -253,6 +261,7 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	if fs := ls.Get(limits.FileSize).Cur; fs != limits.Infinity {
 		st.FsizeLimited, st.FsizeLimit = true, fs
 	}
+	st.CoreDumps = ls.Get(limits.Core).Cur != 0
 }
 
 // newInitialTask builds the first process from the Start reply.

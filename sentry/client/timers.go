@@ -98,6 +98,10 @@ func sysTimerDelete(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if errno == 0 {
 		t.proc.mu.Lock()
 		delete(t.proc.timerOverrun, linux.TimerID(a[0]))
+		delete(t.proc.cpuPosixTimers, int32(a[0]))
+		if t.proc.updateCPUTimersArmedLocked() {
+			go t.proc.cpuTicker()
+		}
 		t.proc.mu.Unlock()
 	}
 	return ret, errno

@@ -91,6 +91,9 @@ type pipeFile struct {
 	regular bool
 	flags   uint32
 	handle  string
+	// offset is the description's offset as its record says (the read
+	// cache's, readcache.go).
+	offset int64
 }
 
 // observe folds the records among recs that pipelining reads.
@@ -146,7 +149,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 				ps.files[id] = pipeFile{
 					regular: st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
-					flags:   st.Flags, handle: string(st.FileHandle),
+					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset,
 				}
 			} else {
 				delete(ps.files, id)
@@ -201,7 +204,21 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 	}}}
+	if t.c.rcache.postBegin(sysno) {
+		// The read cache answers nothing until its reply, before
+		// which the server revokes the leases of what it changed.
+		inner := done
+		done = func(r *pb.Reply) {
+			t.c.rcache.postEnd()
+			if inner != nil {
+				inner(r)
+			}
+		}
+	}
 	if !t.c.conn.Post(call, done) {
+		if changesFile[sysno] && t.c.rcache != nil {
+			t.c.rcache.postEnd()
+		}
 		return false
 	}
 	t.posted = true

@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
@@ -25,6 +26,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
@@ -42,7 +44,7 @@ type clientState struct {
 	socks socketState
 	// inotify is the client's watched inodes (file_inotify.go; its own
 	// lock).
-	inotify inotifyState
+	inotify inotify.Targets
 
 	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.
@@ -62,7 +64,11 @@ type clientState struct {
 	binder handlebind.Binder
 	log    hclog.Logger
 	gofer  goferpb.GoferClient
-	// ctx scopes the client's gofer RPCs; cancel is called by destroy.
+	// leaseHolder holds the client's read leases (readlease.go); nil
+	// unless it asked for them. Immutable after newClientState.
+	leaseHolder *readlease.Holder
+	// ctx scopes the client's gofer RPCs (and names leaseHolder);
+	// cancel is called by destroy.
 	ctx    context.Context
 	cancel context.CancelFunc
 	// done is closed by destroy; blocked calls then return.
@@ -211,6 +217,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		trk:      newStateTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 	}
+	k.initReadLeases(hello)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
@@ -287,6 +294,9 @@ func (k *clientState) destroy() {
 	}
 	k.destroyed = true
 	close(k.done)
+	if k.leaseHolder != nil {
+		k.leaseHolder.Close()
+	}
 	k.postedOut = nil
 	if k.postedDone != nil {
 		k.postedDone.Broadcast()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -72,6 +74,56 @@ func (c *syscallCtx) resent() bool { return c.seq < c.k.resentBelow.Load() }
 func (c *syscallCtx) origin(part uint32) *goferpb.Origin {
 	return &goferpb.Origin{ClientId: c.k.originID, Seq: c.seq, Part: part}
 }
+
+// callOf returns the kernel's call behind c, a Call the kernel gave a
+// file operation (as gVisor's kernel.TaskFromContext): only this package,
+// which made the call, may look behind the interface. nil for a nil c.
+func callOf(c fdesc.Call) *syscallCtx {
+	sc, _ := c.(*syscallCtx)
+	return sc
+}
+
+var _ fdesc.Call = (*syscallCtx)(nil)
+
+// Block is c's fdesc.Call.Block.
+func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
+	return c.block(ch, timeout)
+}
+
+// Seq is c's fdesc.Call.Seq.
+func (c *syscallCtx) Seq() uint64 { return c.seq }
+
+// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: nil for a call the
+// server makes for itself (seq 0), whose gofer writes the reply cache
+// need not know.
+func (c *syscallCtx) NextGoferOrigin() *goferpb.Origin {
+	if c.seq == 0 {
+		return nil
+	}
+	o := c.origin(c.goferParts)
+	c.goferParts++
+	return o
+}
+
+// GoferWrote is c's fdesc.Call.GoferWrote.
+func (c *syscallCtx) GoferWrote(st *goferpb.Stat) {
+	c.goferSize = int64(st.Size)
+	c.goferStat = st
+}
+
+// Creds is c's fdesc.Call.Creds.
+func (c *syscallCtx) Creds() auth.Creds { return c.callerCreds() }
+
+// PID is c's fdesc.Call.PID.
+func (c *syscallCtx) PID() int32 {
+	if c.t == nil {
+		return 0
+	}
+	return c.pid()
+}
+
+// RaiseSIGPIPE is c's fdesc.Call.RaiseSIGPIPE.
+func (c *syscallCtx) RaiseSIGPIPE() { c.sigpipe = true }
 
 // handler executes one system call and returns its result or an error
 // carrying the errno.
@@ -143,9 +195,9 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	if err != nil {
 		return nil, none, err
 	}
-	impl, ok := f.impl.(T)
+	impl, ok := f.Impl.(T)
 	if !ok {
-		path := f.isPath()
+		path := f.IsPath()
 		f.DecRef()
 		if path {
 			return nil, none, unix.EBADF
@@ -224,6 +276,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		}
 	} else {
 		r.Ret = ret
+		k.grantReadLease(c, ret)
 		for _, o := range c.mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}

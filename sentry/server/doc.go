@@ -98,19 +98,23 @@
 //     signals of ISIG characters to the foreground group; pty.Table.mu
 //     and Terminal.mu are leaves, taken under clientState.mu only to
 //     derive a terminal's replay record);
-//   - inotify instances on gVisor's vfs.Inotify, with events from this
+//   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
+//     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
-//   - kernel objects on gVisor's packages (kobj/, socket/): eventfds
-//     (file_kobj.go), epoll instances over every file kind
-//     (file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name
-//     space (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6
-//     sockets on the client's netstack (file_inet.go: loopback only, or
-//     with "sandbox" the interfaces the client brought in Hello.network,
-//     whose frames come and go as Frames messages: network_sandbox.go)
-//     or, when the operator chose Config.Network "host", the server
-//     machine's own sockets (file_hostinet.go); their replay state is derived in
-//     restore_kobj.go and file_hostinet.go. Signalfds (file_signalfd.go):
-//     the descriptor and mask; the pending signals are the client's.
+//   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
+//     timerfds (their calls in file_kobj.go and file_timerfd.go, the kinds
+//     in packages fsimpl/eventfd and fsimpl/timerfd), epoll instances over
+//     every file kind (file_epoll.go), AF_UNIX sockets and the client's
+//     AF_UNIX name space (file_socket.go, syscalls_socket.go), AF_INET and
+//     AF_INET6 sockets on the client's netstack (file_inet.go: loopback
+//     only, or with "sandbox" the interfaces the client brought in
+//     Hello.network, whose frames come and go as Frames messages:
+//     network_sandbox.go) or, when the operator chose Config.Network
+//     "host", the server machine's own sockets (file_hostinet.go); their
+//     replay state is derived in restore_kobj.go and file_hostinet.go.
+//     Signalfds (package fsimpl/signalfd, their calls and signal routing
+//     in file_signalfd.go): the descriptor and mask; the pending signals
+//     are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -138,7 +142,7 @@
 // (clientState.postedOut, waited on with clientState.postedDone under
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
-// (file.wbErr) for the next fsync, fdatasync, waited write or close.
+// (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
 //
 // # Peers (grant.go, package seqguard)
 //
@@ -165,29 +169,38 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, fd tables, open file descriptions, dentries, the
-// file kinds' glue, the system call handlers, the replay records and
+// state, processes, fd tables, dentries, the file kinds, the system call handlers, the replay records and
 // Restore. Below it, importing nothing of it:
 //
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
-//     fdesc (the file layer's start: a description's owner, I/O signal
-//     and O_ASYNC watcher, its directory cursor);
+//     fdesc (the file layer: the open file description, its kinds'
+//     interface and the call as a file kind sees it), the file kinds
+//     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd,
+//     fsimpl/signalfd, fsimpl/inotify);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
 // A subsystem may import a leaf, never this package nor another layer
 // above it.
 //
-// Next in the split is the file layer (package fdesc; the plan is in
-// docs/ARCHITECTURE.md). An open file description (file.go) already
-// reaches its client only through the hooks it is given: fileOwner (set
-// by newFile: the durability check, inotify's close event, dropping its
-// locks and lease), fileTracker (its replay changes, set when an fd table
-// first holds it) and offsetRecorder (the call its offset changes in).
-// What still ties it here: fileImpl's methods take *syscallCtx, and its
-// dentry is this package's.
+// The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
+// the open file description (fdesc.File, named file here), its kinds'
+// interface (fdesc.FileImpl, fileImpl) and the call a file operation
+// runs in (fdesc.Call). A description reaches its client only through
+// what it is given: its Owner (set by newFile: the durability check,
+// inotify's close event, dropping its locks and lease), its Tracker (its
+// replay changes, set when an fd table first holds it), the
+// OffsetRecorder (the call its offset changes in) and its Dentry, an
+// interface this package's dentry implements (dentryOf gets it back).
+// *syscallCtx implements Call, and only this package looks behind it
+// (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
+// file kind is given at construction (job control, a dentry's stat, a
+// signalfd's read) and the kinds that stay kernel glue (pipe ends and
+// their effects, stdio). The file kinds move out, one package each
+// (fsimpl/*: eventfd, timerfd, signalfd and inotify so far, over
+// fsimpl/anon); next are epoll, sockets, ptys and gofer files.
 //
 // # Dependencies
 //
@@ -251,7 +264,7 @@
 //
 // # Lock order
 //
-//	file.mu                      (an open file description's offset lock;
+//	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientState.sendMu         (serializes stream sends; taken before
 //	                              clientState.mu to build state records;
@@ -280,6 +293,14 @@
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //
+//	readlease.Registry.mu > readlease.Holder.mu  (leaves: Holder.Take
+//	                              runs under clientState.sendMu, which
+//	                              sends the client's queued revocations
+//	                              before any other message; a change
+//	                              waits for acknowledgments with neither
+//	                              held, possibly under file.mu, never
+//	                              under clientState.mu)
+//
 //	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
 //	                              under no lock of the package and never
 //	                              held across an RPC)
@@ -294,26 +315,25 @@
 //	  vfs.shmMu                  (making /dev/shm's directory; held across
 //	                              gofer RPCs, taken before vfs.mu)
 //
-// Kernel objects: epollFile.mu is taken before the readiness locks of
-// the files it watches (pipe.Pipe.mu, a nested epollFile.mu: never an
+// Kernel objects: epollFile.mu is taken before the readiness locks of the
+// files it watches (pipe.Pipe.mu, a nested epollFile.mu: never an
 // ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
-// its record is built; a listener's unixSockFile.connMu is held across
-// the transport's connect and accept; unixConn.mu (a connection's queue
-// mirror) nests inside clientState.mu and outside gVisor's endpoint
-// locks; unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are
-// leaves but for gVisor's own endpoint and queue locks, whose
-// notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
-// socket's SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection
-// lost with a server) and the inet files' backlog mutexes are leaves; a
-// host socket's readiness comes from gVisor's fdnotifier goroutine,
-// which takes only kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a
-// leaf. splice and tee lock two pipes' pipe.Pipe.mu together
-// (pipe.LockTwo), the lower inode number first. inotifyState.mu (the
-// watched inodes) is a leaf: events
-// are delivered to gVisor's watches after it is released. signalFile.mu
-// (a signalfd's mask) and thread.sigw.mu (the pending set of a thread's
-// wait call) are leaves; a signalfd's mask is read under fdTable.mu when
-// a signal is routed.
+// its record is built; a listener's unixSockFile.connMu is held across the
+// transport's connect and accept; unixConn.mu (a connection's queue
+// mirror) nests inside clientState.mu and outside gVisor's endpoint locks;
+// unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are leaves
+// but for gVisor's own endpoint and queue locks, whose notifications take
+// only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a socket's
+// SO_RCVTIMEO/SO_SNDTIMEO), lostConn.mu (an inet connection lost with a
+// server) and the inet files' backlog mutexes are leaves; a host socket's
+// readiness comes from gVisor's fdnotifier goroutine, which takes only
+// kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a leaf. splice and tee
+// lock two pipes' pipe.Pipe.mu together (pipe.LockTwo), the lower inode
+// number first. inotify.Targets.mu (the watched inodes) is a leaf: events
+// are delivered to gVisor's watches after it is released; inotify.File.mu
+// comes before kobj.Inotify's. signalfd.File.mu (a signalfd's mask) and
+// thread.sigw.mu (the pending set of a thread's wait call) are leaves; a
+// signalfd's mask is read under fdTable.mu when a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

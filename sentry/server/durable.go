@@ -163,6 +163,6 @@ func (k *clientState) flusher() {
 
 // durabilityHolds reports whether the durability tracker holds
 // description f (until its writes are durable): f's fileOwner.
-func (k *clientState) durabilityHolds(f *file) bool { return k.dur.Holds(f) }
+func (k *clientState) DurabilityHolds(f *file) bool { return k.dur.Holds(f) }
 
 var _ fileOwner = (*clientState)(nil)

@@ -44,11 +44,11 @@ func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
 	}
 	f := ms.File
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
-	if g, ok := f.impl.(*goferFile); ok {
+	if g, ok := f.Impl.(*goferFile); ok {
 		st.FileHandle = g.fh
 	}
-	if f.d != nil {
-		st.Path, _ = k.vfs.pathOf(f.d)
+	if dentryOf(f) != nil {
+		st.Path, _ = k.vfs.pathOf(dentryOf(f))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
@@ -129,7 +129,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 		return err
 	}
 	defer f.DecRef()
-	if _, ok := f.impl.(*goferFile); !ok {
+	if _, ok := f.Impl.(*goferFile); !ok {
 		return unix.EBADF
 	}
 	c := &syscallCtx{k: k, seq: seq, intr: make(chan struct{}), goferSize: -1, reply: r, pageWrite: pw.FileId}
@@ -141,7 +141,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	// cache with the Stat of its first execution, which the attribute
 	// cache takes (a file grown since then looked shorter, and stores
 	// past that size were dropped).
-	g := f.impl.(*goferFile)
+	g := f.Impl.(*goferFile)
 	st, err := g.v.goferSizeNow(g.handle)
 	if err != nil {
 		return err
@@ -757,6 +757,7 @@ type rootProcessSpec interface {
 	GetNofile() uint64
 	GetFsizeLimited() bool
 	GetFsizeLimit() uint64
+	GetCoreDumps() bool
 	GetUmask() uint32
 }
 
@@ -774,6 +775,7 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 		p.fds.setLimit(int32(min(n, nrOpen)))
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
+	p.coreDumps = st.GetCoreDumps()
 	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
 	p.sig = &ksignal.Handlers{}
 	k.trk.touch(p.fs)

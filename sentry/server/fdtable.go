@@ -108,8 +108,8 @@ func (t *fdTable) setLocked(fd int, e fdEntry) {
 	if e.f == nil && fd < t.next {
 		t.next = fd
 	}
-	if e.f != nil && t.trk != nil && e.f.tracker() == nil {
-		e.f.setTracker(t.trk)
+	if e.f != nil && t.trk != nil && e.f.Tracker() == nil {
+		e.f.SetTracker(t.trk)
 	}
 	t.trk.touch(fdSlot{t, int32(fd)})
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -26,129 +25,33 @@ const (
 	pollWrNorm = 0x100
 )
 
-// fileImpl is what kind of file an open file description is.
-type fileImpl interface {
-	// read returns up to n bytes at off (off is ignored by streams).
-	read(c *syscallCtx, f *file, n int, off int64) ([]byte, error)
-	// write writes b at off (ignored by streams) and returns how much it
-	// wrote.
-	write(c *syscallCtx, f *file, b []byte, off int64) (int, error)
-	// stat returns the file's attributes.
-	stat(c *syscallCtx) (*goferpb.Stat, error)
-	// stream says the file has no offset (pipes, terminals): ESPIPE.
-	stream() bool
-	// readiness returns the poll events ready now and, if it can change,
-	// a channel closed when it might have.
-	readiness(f *file) (uint32, <-chan struct{})
-	// release frees the implementation when the last reference goes.
-	release()
-}
+// The file layer's types, as this package names them (package fdesc).
+type (
+	file      = fdesc.File
+	fileImpl  = fdesc.FileImpl
+	fileBase  = fdesc.FileBase
+	fileOwner = fdesc.Owner
+)
 
-// fileBase provides defaults for fileImpl methods.
-type fileBase struct{}
-
-func (fileBase) write(*syscallCtx, *file, []byte, int64) (int, error) {
-	return 0, unix.EINVAL
-}
-func (fileBase) stream() bool { return false }
-func (fileBase) readiness(*file) (uint32, <-chan struct{}) {
-	return pollIn | pollOut | pollRdNorm | pollWrNorm, nil
-}
-func (fileBase) release() {}
-
-// fileOwner is the client a description belongs to, as the description
-// sees it: what its last reference's release must tell (the durability
-// tracker, inotify's close event, the lock and lease tables). It is set
-// when the description is made, so that the description does not reach
-// the client through its dentry; *clientState implements it.
-type fileOwner interface {
-	// durabilityHolds reports whether the durability tracker holds f
-	// (until its writes are durable).
-	durabilityHolds(f *file) bool
-	// inotifyClosed reports the release of f to inotify (once).
-	inotifyClosed(f *file)
-	// dropDescriptionLocks drops f's OFD and flock locks.
-	dropDescriptionLocks(f *file)
-	// dropLease drops f's lease.
-	dropLease(f *file)
-}
-
-// fileTracker is where a description reports a change of its replay
-// state: the client's stateTracker, once an fd table holds the
-// description (or a Restore made it).
-type fileTracker interface {
-	touchFile(f *file)
-}
-
-// file is an open file description: shared by dup and fork, with one
-// offset and one set of status flags.
-type file struct {
-	refs atomic.Int64
-	// id is the description's stable id in the replay state (0 until
-	// first reported or restored).
-	id atomic.Uint64
-	// trk (a fileTracker) is set when the description is installed in an
-	// fd table: its changes are then reported. Set atomically (install,
-	// restore); read with tracker.
-	trk atomic.Value
-	// offRep is the offset reported in the replay state (for a directory,
-	// the encoded getdents cursor): the offset as the last call whose
-	// reply was built left it (see callEffects). offCommitted is that
-	// call's offVer. Both are written under clientState.mu.
-	offRep       atomic.Int64
-	offCommitted uint64
-	// impl, d and owner are immutable. d is the file's dentry when it has
-	// a path (nil for pipes and stdio); owner is its client when it has a
-	// dentry of the client's tree (nil otherwise: such a description
-	// cannot be locked, leased, watched or tracked for durability).
-	impl  fileImpl
-	d     *dentry
-	owner fileOwner
-	// flags are the access mode and status flags (O_APPEND, O_NONBLOCK,
-	// O_PATH, ...). Changed atomically by fcntl(F_SETFL).
-	flags atomic.Uint32
-
-	// mu serializes I/O that uses the offset (Linux's f_pos_lock). It is
-	// held across gofer RPCs and is first in the lock order.
-	mu sync.Mutex
-	// off is the file offset. Protected by mu.
-	off int64
-	// offVer counts changes of off and dir. Protected by mu.
-	offVer uint64
-	// dir is the getdents cursor. Protected by mu.
-	dir fdesc.DirCursor
-	// closeNoted is set once inotify was told of the description's
-	// close (decRef, inotifyClosed), which happens once.
-	closeNoted atomic.Bool
-	// hasLocks is set once the description took an OFD or flock lock: its
-	// release then has its owner drop them. Set atomically (fcntlLock,
-	// sysFlock, restore).
-	hasLocks atomic.Bool
-	// hasLease is set once the description took a lease (leases.go): its
-	// release then has its owner drop it. Set atomically.
-	hasLease atomic.Bool
-	// async is the description's owner, I/O signal and O_ASYNC watcher
-	// (leases.go); it has its own lock.
-	async fdesc.Async
-	// wbErr is the errno of a posted write that failed or wrote short,
-	// kept for the next fsync, fdatasync, waited write or close of the
-	// description (posted.go). Set and taken atomically by the calls of
-	// the description's users.
-	wbErr atomic.Int32
-}
-
+// newFile returns a description of impl opened by d (nil: none) with
+// flags; its owner is d's client.
 func newFile(impl fileImpl, d *dentry, flags uint32) *file {
-	f := &file{impl: impl, d: d}
-	if d != nil && d.v != nil {
-		f.owner = d.v.k
+	var fd fdesc.Dentry
+	var owner fileOwner
+	if d != nil {
+		fd = d
+		if d.v != nil {
+			owner = d.v.k
+		}
 	}
-	f.refs.Store(1)
-	f.flags.Store(flags)
-	return f
+	return fdesc.NewFile(impl, fd, owner, flags)
 }
 
-// IncRef takes a reference.
-func (f *file) IncRef() { f.refs.Add(1) }
+// dentryOf returns f's dentry (nil when it has no path).
+func dentryOf(f *file) *dentry {
+	d, _ := f.Dentry().(*dentry)
+	return d
+}
 
 // inodeOpen reports whether the application has the gofer file with inode
 // number ino open: an fd of a process refers to it, or it is mapped. Open
@@ -167,7 +70,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 		open := false
 		t.mu.Lock()
 		t.eachLocked(func(_ int, e fdEntry) {
-			open = open || (e.f.d != nil && e.f.d.kind == dkGofer && e.f.d.ino == ino)
+			open = open || (dentryOf(e.f) != nil && dentryOf(e.f).kind == dkGofer && dentryOf(e.f).ino == ino)
 		})
 		t.mu.Unlock()
 		if open {
@@ -200,7 +103,7 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 		seen[t] = true
 		t.mu.Lock()
 		for _, e := range t.fds {
-			if f := e.f; f != nil && f.d != nil && f.d.kind == dkGofer && f.d.ino == ino && f.accMode() != unix.O_RDONLY {
+			if f := e.f; f != nil && dentryOf(f) != nil && dentryOf(f).kind == dkGofer && dentryOf(f).ino == ino && f.AccMode() != unix.O_RDONLY {
 				t.mu.Unlock()
 				return true
 			}
@@ -210,77 +113,11 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 	return false
 }
 
-// DecRef drops a reference; the last one releases the implementation. It
-// may make a gofer RPC: never call it holding clientState.mu.
-func (f *file) DecRef() {
-	n := f.refs.Add(-1)
-	if n == 1 && f.owner != nil && f.owner.durabilityHolds(f) {
-		// Only the durability tracker still holds it: the application
-		// closed it (inotify's close event).
-		f.owner.inotifyClosed(f)
-	}
-	if n == 0 {
-		if f.owner != nil && f.hasLocks.Load() {
-			f.owner.dropDescriptionLocks(f)
-		}
-		if f.owner != nil && f.hasLease.Load() {
-			f.owner.dropLease(f)
-		}
-		f.async.StopWatch()
-		f.impl.release()
-		if f.owner != nil {
-			f.owner.inotifyClosed(f)
-		}
-		f.changed()
-	}
-}
-
-// tracker returns where f's changes are reported (nil until an fd table
-// holds it).
-func (f *file) tracker() fileTracker {
-	t, _ := f.trk.Load().(fileTracker)
-	return t
-}
-
-// setTracker makes t receive f's changes.
-func (f *file) setTracker(t fileTracker) { f.trk.Store(t) }
-
-// changed reports a change of f's replay state (flags).
-func (f *file) changed() {
-	if t := f.tracker(); t != nil {
-		t.touchFile(f)
-	}
-}
-
-// offsetRecorder is the call a description's offset or directory cursor
-// changes in: the new value is reported with that call's reply (see
-// callEffects), so that a call whose reply was lost is not counted twice.
-// *syscallCtx implements it; a nil *syscallCtx reports the value at
+// RecordOffset is c's fdesc.OffsetRecorder: a nil c reports the value at
 // once.
-type offsetRecorder interface {
-	recordOffset(f *file, ver uint64, off int64)
-}
-
-// setOffLocked sets the offset, reported with the reply of call c.
-// Precondition: f.mu is held.
-func (f *file) setOffLocked(c offsetRecorder, off int64) {
-	f.off = off
-	f.offVer++
-	c.recordOffset(f, f.offVer, off)
-}
-
-// setDirLocked sets the getdents cursor, reported with the reply of call
-// c. Precondition: f.mu is held.
-func (f *file) setDirLocked(c offsetRecorder, cur fdesc.DirCursor) {
-	f.dir = cur
-	f.offVer++
-	c.recordOffset(f, f.offVer, cur.Offset())
-}
-
-// recordOffset is c's offsetRecorder.
-func (c *syscallCtx) recordOffset(f *file, ver uint64, off int64) {
+func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
 	if c == nil {
-		f.offRep.Store(off)
+		f.OffRep.Store(off)
 		return
 	}
 	e := c.effects()
@@ -302,21 +139,9 @@ type lostFile struct {
 	path string
 }
 
-func (*lostFile) read(*syscallCtx, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
-func (*lostFile) write(*syscallCtx, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
-func (*lostFile) stat(*syscallCtx) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
-
-func (f *file) accMode() uint32 { return f.flags.Load() & unix.O_ACCMODE }
-func (f *file) isPath() bool    { return f.flags.Load()&unix.O_PATH != 0 }
-func (f *file) readable() bool {
-	m := f.accMode()
-	return !f.isPath() && (m == unix.O_RDONLY || m == unix.O_RDWR)
-}
-func (f *file) writable() bool {
-	m := f.accMode()
-	return !f.isPath() && (m == unix.O_WRONLY || m == unix.O_RDWR)
-}
-func (f *file) nonblock() bool { return f.flags.Load()&unix.O_NONBLOCK != 0 }
+func (*lostFile) Read(fdesc.Call, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
+func (*lostFile) Write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
+func (*lostFile) Stat(fdesc.Call) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
 
 // devKind names a synthesized device.
 type devKind int
@@ -335,7 +160,7 @@ type devFile struct {
 	d    *dentry
 }
 
-func (f *devFile) read(_ *syscallCtx, _ *file, n int, _ int64) ([]byte, error) {
+func (f *devFile) Read(_ fdesc.Call, _ *file, n int, _ int64) ([]byte, error) {
 	switch f.kind {
 	case devNull:
 		return nil, nil
@@ -347,14 +172,14 @@ func (f *devFile) read(_ *syscallCtx, _ *file, n int, _ int64) ([]byte, error) {
 	return make([]byte, n), nil
 }
 
-func (f *devFile) write(_ *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+func (f *devFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	if f.kind == devFull {
 		return 0, unix.ENOSPC
 	}
 	return len(b), nil
 }
 
-func (f *devFile) stat(*syscallCtx) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
+func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
 
 // pathFile backs O_PATH descriptions and directories of the synthetic
 // filesystems: no I/O, only a dentry.
@@ -364,9 +189,9 @@ type pathFile struct {
 	c *clientState
 }
 
-func (f *pathFile) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
+func (f *pathFile) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
 
-func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
+func (f *pathFile) Stat(c fdesc.Call) (*goferpb.Stat, error) {
 	return f.c.vfs.statDentry(c, f.d)
 }
 
@@ -376,6 +201,8 @@ func (f *pathFile) stat(c *syscallCtx) (*goferpb.Stat, error) {
 // /proc/stat with lseek and read); writes go to procfs.Write.
 type procFile struct {
 	fileBase
+	// v and d are immutable: the file's vfs and dentry.
+	v *vfs
 	d *dentry
 	// mounts is the mount table, for /proc/<pid>/mounts and mountinfo,
 	// which poll as Linux's mounts_poll (set at open).
@@ -396,9 +223,9 @@ type procFile struct {
 // readiness of /proc/<pid>/mounts and mountinfo: readable, and
 // EPOLLERR|EPOLLPRI at the first poll after the mount table changed.
 // Other /proc files are always ready, as fileBase says.
-func (f *procFile) readiness(*file) (uint32, <-chan struct{}) {
+func (f *procFile) Readiness(*file) (uint32, <-chan struct{}) {
 	if f.mounts == nil {
-		return f.fileBase.readiness(nil)
+		return f.fileBase.Readiness(nil)
 	}
 	event, ch := f.mounts.Event()
 	r := uint32(pollIn | pollRdNorm)
@@ -411,7 +238,7 @@ func (f *procFile) readiness(*file) (uint32, <-chan struct{}) {
 	return r, ch
 }
 
-func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
+func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error) {
 	f.mu.Lock()
 	again := off == 0 && !f.unread
 	f.unread = false
@@ -419,7 +246,7 @@ func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	f.mu.Unlock()
 	if again {
 		var err error
-		if data, err = c.k.vfs.procFileData(f.d); err != nil {
+		if data, err = f.v.procFileData(f.d); err != nil {
 			if errors.Is(err, unix.ENOENT) && f.d.kind == dkProcFile && f.d.procScope != procfs.Top {
 				// The process is gone: Linux's ESRCH, but environ,
 				// which reads as empty without an address space.
@@ -444,14 +271,14 @@ func (f *procFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error
 	return append([]byte(nil), data[off:end]...), nil
 }
 
-func (f *procFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
-	if err := procfs.Write(procSource{c.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
+func (f *procFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
+	if err := procfs.Write(procSource{f.v.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
-func (f *procFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (f *procFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	st := f.d.synthStat()
 	return st, nil
 }

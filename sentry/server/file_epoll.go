@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -59,7 +60,7 @@ type epollInterest struct {
 
 // epollFile is an epoll instance.
 type epollFile struct {
-	kobjBase
+	anon.Base
 	// mu protects the fields below. It is taken before the locks of the
 	// watched files' readiness (pipe.mu, ...) and of a nested epoll
 	// (a nested instance is never an ancestor: EPOLL_CTL_ADD refuses
@@ -76,10 +77,10 @@ type epollFile struct {
 }
 
 func newEpollFile(flags uint32) *file {
-	return newFile(&epollFile{kobjBase: newKobjBase(0600), closed: make(chan struct{})}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&epollFile{Base: anon.NewBase(0600), closed: make(chan struct{})}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (ep *epollFile) release() {
+func (ep *epollFile) Release() {
 	ep.mu.Lock()
 	ep.interests = nil
 	ep.changed.Notify()
@@ -113,7 +114,7 @@ func (ep *epollFile) contains(target *epollFile, depth int) bool {
 	ep.mu.Lock()
 	var subs []*epollFile
 	for _, in := range ep.interests {
-		if sub, ok := in.key.f.impl.(*epollFile); ok {
+		if sub, ok := in.key.f.Impl.(*epollFile); ok {
 			subs = append(subs, sub)
 		}
 	}
@@ -143,7 +144,7 @@ func (ep *epollFile) collect(who *thread, max int, consume bool) (evs []epollEve
 	chs = []<-chan struct{}{ep.changed.Wait()}
 	live := ep.interests[:0]
 	for _, in := range ep.interests {
-		if in.key.f.refs.Load() <= 0 {
+		if in.key.f.Released() {
 			// The description was closed: Linux drops the interest.
 			continue
 		}
@@ -283,7 +284,7 @@ type epollEvent struct {
 	data   uint64
 }
 
-func (ep *epollFile) readiness(*file) (uint32, <-chan struct{}) {
+func (ep *epollFile) Readiness(*file) (uint32, <-chan struct{}) {
 	evs, chs, _ := ep.collect(nil, 1, false)
 	if len(evs) > 0 {
 		return pollIn | pollRdNorm, nil
@@ -339,16 +340,16 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer tf.DecRef()
-	if epf.isPath() || tf.isPath() {
+	if epf.IsPath() || tf.IsPath() {
 		// An O_PATH descriptor is for the path only (Linux's fdget
 		// refuses it).
 		return 0, unix.EBADF
 	}
-	ep, ok := epf.impl.(*epollFile)
+	ep, ok := epf.Impl.(*epollFile)
 	if !ok || epf == tf {
 		return 0, unix.EINVAL
 	}
-	if pf, ok := tf.impl.(*procFile); !tf.impl.stream() && (!ok || pf.mounts == nil) {
+	if pf, ok := tf.Impl.(*procFile); !tf.Impl.Stream() && (!ok || pf.mounts == nil) {
 		// Regular files and directories are always ready: Linux refuses
 		// them (but /proc/<pid>/mounts, which polls mount changes).
 		return 0, unix.EPERM
@@ -365,14 +366,14 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 		if events&epollExclusive != 0 && (op == unix.EPOLL_CTL_MOD || events&^(epollExclusive|pollIn|pollOut|pollErr|pollHup|epollWakeup|epollET) != 0) {
 			return 0, unix.EINVAL
 		}
-		if _, isEpoll := tf.impl.(*epollFile); isEpoll && events&epollExclusive != 0 {
+		if _, isEpoll := tf.Impl.(*epollFile); isEpoll && events&epollExclusive != 0 {
 			return 0, unix.EINVAL
 		}
 		// EPOLLEXCLUSIVE stays in the interest's events (and its
 		// record): collect wakes one of the exclusive interests.
 		events &^= epollWakeup
 	}
-	if sub, ok := tf.impl.(*epollFile); ok && op == unix.EPOLL_CTL_ADD && sub.contains(ep, 0) {
+	if sub, ok := tf.Impl.(*epollFile); ok && op == unix.EPOLL_CTL_ADD && sub.contains(ep, 0) {
 		return 0, unix.ELOOP
 	}
 	key := epollKey{f: tf, fd: fd}
@@ -407,7 +408,7 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	ep.changed.Notify()
-	epf.changed()
+	epf.Changed()
 	return 0, nil
 }
 
@@ -443,7 +444,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer epf.DecRef()
-	ep, ok := epf.impl.(*epollFile)
+	ep, ok := epf.Impl.(*epollFile)
 	if !ok {
 		return 0, unix.EINVAL
 	}
@@ -466,7 +467,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 				return 0, err
 			}
 			if disabled {
-				epf.changed() // a one-shot interest is now off
+				epf.Changed() // a one-shot interest is now off
 			}
 			return int64(len(evs)), nil
 		}

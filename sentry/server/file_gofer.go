@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -30,7 +31,7 @@ type goferFile struct {
 	memfd *memfdInode
 }
 
-func (g *goferFile) read(c *syscallCtx, _ *file, n int, off int64) ([]byte, error) {
+func (g *goferFile) Read(c fdesc.Call, _ *file, n int, off int64) ([]byte, error) {
 	return g.v.goferRead(g.handle, n, off)
 }
 
@@ -67,7 +68,7 @@ func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
 	return out, nil
 }
 
-func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
+func (g *goferFile) Write(c fdesc.Call, f *file, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
@@ -77,13 +78,13 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		if written > 0 && attrs.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 			var d *dentry
 			if f != nil {
-				d = f.d
+				d = dentryOf(f)
 			}
-			c.killPriv(d, g.handle, attrs)
+			g.v.k.killPrivOf(c, d, g.handle, attrs)
 		}
 	}()
 	var opts []grpc.CallOption
-	if f != nil && f.flags.Load()&unix.O_APPEND != 0 {
+	if f != nil && f.Flags.Load()&unix.O_APPEND != 0 {
 		// Through the gofer, not a donated fd: a re-sent append must
 		// land once (goferclient/goferdonate.go).
 		opts = append(opts, donated.ViaGofer{})
@@ -92,16 +93,14 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 		chunk := b[written:min(len(b), written+maxGoferIO)]
 		ctx, cancel := g.v.rpcCtx()
 		req := &goferpb.WriteRequest{Handle: g.handle, Offset: uint64(off) + uint64(written), Data: chunk}
-		if c != nil && c.seq != 0 {
-			req.Seq, req.Origin = c.seq, c.origin(c.goferParts)
-			c.goferParts++
+		if c != nil && c.Seq() != 0 {
+			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
 		}
 		r, err := g.v.k.gofer.Write(ctx, req, opts...)
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
-			c.goferSize = int64(r.Stat.Size)
 			attrs = attrsOfStat(r.Stat)
-			c.goferStat = r.Stat
+			c.GoferWrote(r.Stat)
 		}
 		if err := syserr.FromGofer("write", r.GetErrno(), err); err != nil {
 			if written > 0 {
@@ -121,7 +120,7 @@ func (g *goferFile) write(c *syscallCtx, f *file, b []byte, off int64) (int, err
 	return written, nil
 }
 
-func (g *goferFile) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
+func (g *goferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
 
 func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.rpcCtx()
@@ -151,7 +150,7 @@ func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 	return r.Stat, nil
 }
 
-func (g *goferFile) release() { g.v.k.releases.Release([]uint64{g.handle}) }
+func (g *goferFile) Release() { g.v.k.releases.Release([]uint64{g.handle}) }
 
 // goferDir is a directory served by the gofer.
 type goferDir struct {
@@ -161,16 +160,16 @@ type goferDir struct {
 	fh     []byte
 }
 
-func (g *goferDir) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
-func (g *goferDir) write(*syscallCtx, *file, []byte, int64) (int, error) {
+func (g *goferDir) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
+func (g *goferDir) Write(fdesc.Call, *file, []byte, int64) (int, error) {
 	return 0, unix.EISDIR
 }
-func (g *goferDir) stat(*syscallCtx) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
-func (g *goferDir) release()                                { g.v.k.releases.Release([]uint64{g.handle}) }
+func (g *goferDir) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
+func (g *goferDir) Release()                               { g.v.k.releases.Release([]uint64{g.handle}) }
 
 // handleOfFile returns the gofer handle backing f, if any.
 func handleOfFile(f *file) (uint64, bool) {
-	switch impl := f.impl.(type) {
+	switch impl := f.Impl.(type) {
 	case *goferFile:
 		return impl.handle, true
 	case *goferDir:

@@ -9,6 +9,8 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -32,7 +34,7 @@ func (k *clientState) hostNetwork() bool {
 // (--network=host). The host does the work; the server blocks on the
 // socket's readiness and keeps what recovery and SIGPIPE need.
 type hostInetFile struct {
-	kobjBase
+	anon.Base
 	s *socket.HostInet
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock): the host socket
 	// is non-blocking, the server does the waiting.
@@ -50,39 +52,39 @@ type hostInetFile struct {
 }
 
 func newHostInetFile(s *socket.HostInet, flags uint32) *file {
-	return newFile(&hostInetFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&hostInetFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *hostInetFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *hostInetFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
-	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	m, err := s.ReadSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *hostInetFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
-	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+func (s *hostInetFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+	n, err := s.WriteSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
-func (s *hostInetFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	n, _, _, err := c.hostRecv(f, s, dst, 0)
+func (s *hostInetFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	n, _, _, err := hostRecv(c, f, s, dst, 0)
 	return n, err
 }
 
-func (s *hostInetFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	return c.hostSend(f, s, src, nil, 0)
+func (s *hostInetFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	return hostSend(c, f, s, src, nil, 0)
 }
 
-func (s *hostInetFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *hostInetFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.s.Watch.Changed()
 	return s.s.Readiness(), ch
 }
 
-func (s *hostInetFile) release() { s.s.Release() }
+func (s *hostInetFile) Release() { s.s.Release() }
 
-func (s *hostInetFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *hostInetFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.Base.Stat(c) }
 
-func (s *hostInetFile) queued() (int, error) {
+func (s *hostInetFile) Queued() (int, error) {
 	if s.s.Listening() {
 		return 0, unix.EINVAL
 	}
@@ -126,8 +128,8 @@ func (k *clientState) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb
 		return nil, err
 	}
 	f := newHostInetFile(hs, 0)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*hostInetFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*hostInetFile)
 	s.reuseAddr = hs.Stream && st.SocketReuseAddr
 	if st.SocketConnected {
 		s.lost.setReset()
@@ -175,18 +177,18 @@ func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*
 
 // hostSend sends src (to: a target address, or nil). A stream send
 // blocks until all is sent unless non-blocking.
-func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, to []byte, flags int) (int64, error) {
+func hostSend(c fdesc.Call, f *file, s *hostInetFile, src usermem.IOSequence, to []byte, flags int) (int64, error) {
 	if reset, dead := s.lost.take(); reset {
 		return 0, unix.ECONNRESET
 	} else if dead {
 		if flags&unix.MSG_NOSIGNAL == 0 {
-			c.sigpipe = true
+			c.RaiseSIGPIPE()
 		}
 		return 0, unix.EPIPE
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -200,7 +202,7 @@ func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, 
 		return total, err
 	})
 	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.sigpipe = true
+		c.RaiseSIGPIPE()
 	}
 	if n > 0 && err != nil && err != unix.EPIPE {
 		return n, nil
@@ -210,7 +212,7 @@ func (c *syscallCtx) hostSend(f *file, s *hostInetFile, src usermem.IOSequence, 
 
 // hostRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
-func (c *syscallCtx) hostRecv(f *file, s *hostInetFile, dst usermem.IOSequence, flags int) (int64, int64, []byte, error) {
+func hostRecv(c fdesc.Call, f *file, s *hostInetFile, dst usermem.IOSequence, flags int) (int64, int64, []byte, error) {
 	if flags&unix.MSG_ERRQUEUE != 0 {
 		// No error queue is kept (IP_RECVERR is refused): as an
 		// empty one.
@@ -225,7 +227,7 @@ func (c *syscallCtx) hostRecv(f *file, s *hostInetFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from []byte
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, flags)
 		if err != nil {
 			return total, err
@@ -260,7 +262,7 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		if err := s.s.Bind(raw); err != nil {
 			return 0, err
 		}
-		f.changed()
+		f.Changed()
 		return 0, nil
 	case unix.SYS_LISTEN:
 		backlog := max(0, min(int(int32(c.args[1])), unix.SOMAXCONN))
@@ -270,7 +272,7 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		s.mu.Lock()
 		s.backlog = max(backlog, 1)
 		s.mu.Unlock()
-		f.changed()
+		f.Changed()
 		return 0, nil
 	case unix.SYS_ACCEPT, unix.SYS_ACCEPT4:
 		return hostAccept(c, f, s)
@@ -300,14 +302,14 @@ func hostSockCall(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return c.hostSend(f, s, src, raw, int(c.args[3]))
+		return hostSend(c, f, s, src, raw, int(c.args[3]))
 	case unix.SYS_RECVFROM:
 		flags := int(c.args[3])
 		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
-		n, msgLen, from, err := c.hostRecv(f, s, dst, flags)
+		n, msgLen, from, err := hostRecv(c, f, s, dst, flags)
 		if err != nil {
 			return 0, err
 		}
@@ -341,7 +343,7 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	}
 	var ns *socket.HostInet
 	var peer []byte
-	_, err := c.blockOn(f, s.s.Watch, false, func() (int64, error) {
+	_, err := anon.BlockOn(c, f, s.s.Watch, false, func() (int64, error) {
 		n, p, err := s.s.Accept()
 		if err != nil {
 			return 0, err
@@ -359,7 +361,7 @@ func hostAccept(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	nf := newHostInetFile(ns, fflags)
 	// An accepted socket inherits the listener's options, as on Linux.
 	s.mu.Lock()
-	nf.impl.(*hostInetFile).reuseAddr = s.reuseAddr
+	nf.Impl.(*hostInetFile).reuseAddr = s.reuseAddr
 	s.mu.Unlock()
 	tab, err := c.fdTable()
 	if err != nil {
@@ -384,12 +386,12 @@ func hostConnect(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 		return 0, err
 	}
 	// A connection (or its attempt) is replay state: report it.
-	defer f.changed()
+	defer f.Changed()
 	err = s.s.Connect(raw)
-	if err != unix.EINPROGRESS || f.nonblock() {
+	if err != unix.EINPROGRESS || f.Nonblock() {
 		return 0, err
 	}
-	_, err = c.blockOnUntil(f, s.s.Watch, false, s.timeo.Deadline(true), func() (int64, error) {
+	_, err = anon.BlockOnUntil(c, f, s.s.Watch, false, s.timeo.Deadline(true), func() (int64, error) {
 		if s.s.Readiness()&(pollOut|pollErr|pollHup) == 0 {
 			return 0, unix.EAGAIN
 		}
@@ -422,7 +424,7 @@ func hostSendmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.hostSend(f, s, src, raw, int(c.args[2]))
+	return hostSend(c, f, s, src, raw, int(c.args[2]))
 }
 
 func hostRecvmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
@@ -435,7 +437,7 @@ func hostRecvmsg(c *syscallCtx, f *file, s *hostInetFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, msgLen, from, err := c.hostRecv(f, s, dst, flags)
+	n, msgLen, from, err := hostRecv(c, f, s, dst, flags)
 	if err != nil {
 		return 0, err
 	}

@@ -10,6 +10,8 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -19,7 +21,7 @@ import (
 // inetSockFile is an AF_INET or AF_INET6 socket on the client's loopback
 // netstack (socket.Inet over a pkg/tcpip endpoint).
 type inetSockFile struct {
-	kobjBase
+	anon.Base
 	s *socket.Inet
 	// timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock).
 	timeo socket.Timeouts
@@ -53,30 +55,30 @@ func (l *lostConn) setReset() {
 }
 
 func newInetSockFile(s *socket.Inet, flags uint32) *file {
-	return newFile(&inetSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&inetSockFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), s: s}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *inetSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *inetSockFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
-	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	m, err := s.ReadSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *inetSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
-	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+func (s *inetSockFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+	n, err := s.WriteSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
-func (s *inetSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	n, _, _, err := c.inetRecv(f, s, dst, 0)
+func (s *inetSockFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	n, _, _, err := inetRecv(c, f, s, dst, 0)
 	return n, err
 }
 
-func (s *inetSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	return c.inetSend(f, s, src, nil, 0)
+func (s *inetSockFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	return inetSend(c, f, s, src, nil, 0)
 }
 
-func (s *inetSockFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *inetSockFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.s.Watch.Changed()
 	return s.s.Readiness(), ch
 }
@@ -94,12 +96,12 @@ func (s *inetSockFile) setRcvbuf(n int64) error {
 	return nil
 }
 
-func (s *inetSockFile) release() {
+func (s *inetSockFile) Release() {
 	s.s.Release()
 	s.bufs.Unreserve()
 }
 
-func (s *inetSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *inetSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.Base.Stat(c) }
 
 // take reports (once) that the connection was lost with a server, and
 // then that it is dead.
@@ -116,7 +118,7 @@ func (l *lostConn) take() (reset, dead bool) {
 
 // inetSend sends src (to: a UDP target). A TCP send blocks until all is
 // sent unless non-blocking.
-func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
+func inetSend(c fdesc.Call, f *file, s *inetSockFile, src usermem.IOSequence, to *tcpip.FullAddress, flags int) (int64, error) {
 	if flags&unix.MSG_OOB != 0 {
 		// UDP has no urgent data (as on Linux), and TCP's is not
 		// supported here.
@@ -126,13 +128,13 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 		return 0, unix.ECONNRESET
 	} else if dead {
 		if flags&unix.MSG_NOSIGNAL == 0 {
-			c.sigpipe = true
+			c.RaiseSIGPIPE()
 		}
 		return 0, unix.EPIPE
 	}
 	var total int64
 	first := true
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -146,7 +148,7 @@ func (c *syscallCtx) inetSend(f *file, s *inetSockFile, src usermem.IOSequence, 
 		return total, err
 	})
 	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.sigpipe = true
+		c.RaiseSIGPIPE()
 	}
 	if n > 0 && err != nil && err != unix.EPIPE {
 		return n, nil
@@ -169,7 +171,7 @@ func inetRecvFlags(stream bool, flags int) error {
 
 // inetRecv receives into dst; it returns the bytes read, the datagram's
 // length and its source.
-func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
+func inetRecv(c fdesc.Call, f *file, s *inetSockFile, dst usermem.IOSequence, flags int) (int64, int64, tcpip.FullAddress, error) {
 	if err := inetRecvFlags(s.s.Stream, flags); err != nil {
 		return 0, 0, tcpip.FullAddress{}, err
 	}
@@ -182,7 +184,7 @@ func (c *syscallCtx) inetRecv(f *file, s *inetSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.s.Stream && !peek
 	var total, msgLen int64
 	var from tcpip.FullAddress
-	n, err := c.blockOnUntil(f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.s.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		n, l, a, err := s.s.Recv(dst, peek)
 		if err != nil {
 			return total, err
@@ -282,7 +284,7 @@ func inetBind(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if err := s.s.Bind(a); err != nil {
 		return 0, err
 	}
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -298,7 +300,7 @@ func inetListen(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	s.mu.Lock()
 	s.backlog = max(backlog, 1)
 	s.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -308,7 +310,7 @@ func inetAccept(c *syscallCtx, f *file, s *inetSockFile, flags uint32) (int64, e
 	}
 	var ns *socket.Inet
 	var peer tcpip.FullAddress
-	_, err := c.blockOn(f, s.s.Watch, false, func() (int64, error) {
+	_, err := anon.BlockOn(c, f, s.s.Watch, false, func() (int64, error) {
 		n, p, err := s.s.Accept()
 		if err != nil {
 			return 0, err
@@ -356,10 +358,10 @@ func inetConnect(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 		return 0, err
 	}
 	// A connection (or its attempt) is replay state: report it.
-	defer f.changed()
+	defer f.Changed()
 	ch := s.s.Watch.Changed()
 	err = s.s.Connect(a)
-	if err != unix.EINPROGRESS || f.nonblock() {
+	if err != unix.EINPROGRESS || f.Nonblock() {
 		return 0, err
 	}
 	for {
@@ -407,7 +409,7 @@ func inetSendto(c *syscallCtx, f *file, s *inetSockFile, src usermem.IOSequence,
 	if err != nil {
 		return 0, err
 	}
-	return c.inetSend(f, s, src, to, flags)
+	return inetSend(c, f, s, src, to, flags)
 }
 
 // inetSockopt handles getsockopt (get) and setsockopt of an inet socket.
@@ -608,7 +610,7 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inetSockFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, msgLen, from, err := c.inetRecv(f, s, dst, flags)
+	n, msgLen, from, err := inetRecv(c, f, s, dst, flags)
 	if err != nil {
 		return 0, err
 	}

@@ -1,40 +1,25 @@
 package server
 
 import (
-	"sync/atomic"
-	"time"
-
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/usermem"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Files backed by gVisor kernel objects (sentry/server/kobj): their I/O
-// goes through a usermem.IOSequence over the call's memory (seqFile), and
-// their blocking waits on the object's waiter.Queue through a kobj.Watch.
+// goes through a usermem.IOSequence over the call's memory
+// (fdesc.SeqFile), and their blocking waits on the object's waiter.Queue
+// through a kobj.Watch (anon.BlockOn).
 
-// anonDev is the device number of anonymous-inode files (eventfd, epoll,
-// sockets).
-const anonDev = 0x0d
-
-var anonIno atomic.Uint64
-
-// seqFile is a file whose reads and writes take an IOSequence over the
-// application's buffers instead of a byte slice.
-type seqFile interface {
-	readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error)
-	writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error)
-}
-
-// seqIO runs read(v)/write(v) of f, a seqFile, on the buffers iov.
-func (c *syscallCtx) seqIO(f *file, sf seqFile, write bool, iov []sysabi.Iovec, off int64) (int64, error) {
+// seqIO runs read(v)/write(v) of f, a fdesc.SeqFile, on the buffers iov.
+func (c *syscallCtx) seqIO(f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Iovec, off int64) (int64, error) {
 	if off >= 0 {
 		return 0, unix.ESPIPE
 	}
-	if (write && !f.writable()) || (!write && !f.readable()) {
+	if (write && !f.Writable()) || (!write && !f.Readable()) {
 		return 0, unix.EBADF
 	}
 	seq, err := kobj.Sequence(c.mem, iov)
@@ -42,122 +27,9 @@ func (c *syscallCtx) seqIO(f *file, sf seqFile, write bool, iov []sysabi.Iovec, 
 		return 0, err
 	}
 	if write {
-		return sf.writeSeq(c, f, seq)
+		return sf.WriteSeq(c, f, seq)
 	}
-	return sf.readSeq(c, f, seq)
-}
-
-// blockOn runs try until it does not fail with EAGAIN, waiting for w's
-// notifications in between; with O_NONBLOCK (or nonblock) it returns the
-// EAGAIN. A wait is interruptible (ERESTARTSYS).
-func (c *syscallCtx) blockOn(f *file, w *kobj.Watch, nonblock bool, try func() (int64, error)) (int64, error) {
-	return c.blockOnUntil(f, w, nonblock, time.Time{}, try)
-}
-
-// blockOnUntil is blockOn with a deadline (zero: none) after which the
-// EAGAIN is returned (SO_RCVTIMEO, SO_SNDTIMEO).
-func (c *syscallCtx) blockOnUntil(f *file, w *kobj.Watch, nonblock bool, deadline time.Time, try func() (int64, error)) (int64, error) {
-	for {
-		ch := w.Changed()
-		n, err := try()
-		if err == nil || !kobj.WouldBlock(err) {
-			return n, kobj.Errno(err)
-		}
-		if nonblock || f.nonblock() {
-			return n, unix.EAGAIN
-		}
-		var timeout <-chan time.Time
-		if !deadline.IsZero() {
-			d := time.Until(deadline)
-			if d <= 0 {
-				return n, unix.EAGAIN
-			}
-			tm := time.NewTimer(d)
-			timeout = tm.C
-			defer tm.Stop()
-		}
-		if err := c.block(ch, timeout); err != nil {
-			if err == unix.ETIMEDOUT {
-				return n, unix.EAGAIN
-			}
-			return n, err
-		}
-	}
-}
-
-// kobjBase is what every kernel-object file shares: a stream (lseek and
-// pread fail with ESPIPE), no byte-slice I/O, an anonymous-inode stat.
-type kobjBase struct {
-	fileBase
-	ino  uint64
-	mode uint32
-}
-
-func newKobjBase(mode uint32) kobjBase {
-	return kobjBase{ino: anonIno.Add(1), mode: mode}
-}
-
-func (kobjBase) stream() bool { return true }
-
-func (kobjBase) read(*syscallCtx, *file, int, int64) ([]byte, error) { return nil, unix.EINVAL }
-
-func (b *kobjBase) stat(*syscallCtx) (*goferpb.Stat, error) {
-	now := time.Now().UnixNano()
-	return &goferpb.Stat{Mode: b.mode, Nlink: 1, Ino: b.ino, Dev: anonDev, Blksize: 4096,
-		AtimeNs: now, MtimeNs: now, CtimeNs: now}, nil
-}
-
-// eventFile is an eventfd (kobj.Eventfd over gVisor's fsimpl/eventfd).
-type eventFile struct {
-	kobjBase
-	e *kobj.Eventfd
-}
-
-// read and write serve callers that have bytes rather than application
-// buffers (none of the I/O calls: they use readSeq and writeSeq).
-func (e *eventFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
-	b := make([]byte, n)
-	m, err := e.readSeq(c, f, usermem.BytesIOSequence(b))
-	return b[:m], err
-}
-
-func (e *eventFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
-	n, err := e.writeSeq(c, f, usermem.BytesIOSequence(b))
-	return int(n), err
-}
-
-func (e *eventFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	if dst.NumBytes() < 8 {
-		return 0, unix.EINVAL
-	}
-	n, err := c.blockOn(f, e.e.Watch, false, func() (int64, error) { return e.e.Read(dst) })
-	if err == nil {
-		f.changed()
-	}
-	return n, err
-}
-
-func (e *eventFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	n, err := c.blockOn(f, e.e.Watch, false, func() (int64, error) { return e.e.Write(src) })
-	if err == nil {
-		f.changed()
-	}
-	return n, err
-}
-
-func (e *eventFile) readiness(*file) (uint32, <-chan struct{}) {
-	ch := e.e.Watch.Changed()
-	return e.e.Readiness(), ch
-}
-
-func (e *eventFile) release() { e.e.Release() }
-
-func newEventFile(init uint64, sem bool, flags uint32) (*file, error) {
-	ev, err := kobj.NewEventfd(init, sem)
-	if err != nil {
-		return nil, err
-	}
-	return newFile(&eventFile{kobjBase: newKobjBase(0600), e: ev}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK), nil
+	return sf.ReadSeq(c, f, seq)
 }
 
 // sysEventfd is eventfd(initval) and eventfd2(initval, flags).
@@ -173,7 +45,7 @@ func sysEventfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := newEventFile(uint64(uint32(c.args[0])), flags&unix.EFD_SEMAPHORE != 0, flags)
+	f, err := eventfd.New(uint64(uint32(c.args[0])), flags&unix.EFD_SEMAPHORE != 0, flags)
 	if err != nil {
 		return 0, err
 	}

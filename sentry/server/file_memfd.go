@@ -46,7 +46,7 @@ func (m *memfdInode) getSeals() uint32 {
 
 // memfdOf returns f's memfdInode, nil if f is not a memfd.
 func memfdOf(f *file) *memfdInode {
-	if g, ok := f.impl.(*goferFile); ok {
+	if g, ok := f.Impl.(*goferFile); ok {
 		return g.memfd
 	}
 	return nil
@@ -112,7 +112,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	if flags&unix.MFD_ALLOW_SEALING == 0 {
 		m.seals = unix.F_SEAL_SEAL
 	}
-	f.impl.(*goferFile).memfd = m
+	f.Impl.(*goferFile).memfd = m
 	fd, err := tab.install(f, 0, flags&unix.MFD_CLOEXEC != 0)
 	return int64(fd), err
 }
@@ -131,15 +131,15 @@ func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
 	if add&^memfdSeals != 0 {
 		return 0, unix.EINVAL
 	}
-	if !f.writable() {
+	if !f.Writable() {
 		return 0, unix.EPERM
 	}
 	// Linux refuses F_SEAL_WRITE while a writable shared mapping exists.
 	// (A mapping made meanwhile by another thread of the application is
 	// a race the application lost either way.)
 	mappedWritable := false
-	if add&unix.F_SEAL_WRITE != 0 && f.d != nil {
-		ws := c.k.maps.WritablesOf(f.d.ino)
+	if add&unix.F_SEAL_WRITE != 0 && dentryOf(f) != nil {
+		ws := c.k.maps.WritablesOf(dentryOf(f).ino)
 		for _, w := range ws {
 			w.DecRef()
 		}
@@ -154,7 +154,7 @@ func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
 		return 0, unix.EBUSY
 	}
 	m.seals |= add
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -167,7 +167,7 @@ func (m *memfdInode) checkWrite(c *syscallCtx, f *file, off int64, n int) error 
 		return unix.EPERM
 	}
 	if seals&unix.F_SEAL_GROW != 0 && n > 0 {
-		st, err := f.impl.stat(c)
+		st, err := f.Impl.Stat(c)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (m *memfdInode) checkResize(c *syscallCtx, f *file, size uint64) error {
 	if seals&(unix.F_SEAL_SHRINK|unix.F_SEAL_GROW) == 0 {
 		return nil
 	}
-	st, err := f.impl.stat(c)
+	st, err := f.Impl.Stat(c)
 	if err != nil {
 		return err
 	}

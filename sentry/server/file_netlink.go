@@ -8,6 +8,8 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
@@ -17,7 +19,7 @@ import (
 // is answered at once (socket.NetlinkRoute) and the answers wait in a
 // queue of datagrams for recv.
 type netlinkFile struct {
-	kobjBase
+	anon.Base
 	k *clientState
 	// mu protects the fields below. A leaf.
 	mu sync.Mutex
@@ -42,7 +44,7 @@ const netlinkRcvbuf = 212992
 const sizeofSockaddrNl = 12
 
 func newNetlinkFile(k *clientState, flags uint32) *file {
-	return newFile(&netlinkFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&netlinkFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
 // newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
@@ -62,12 +64,12 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 
 // bindLocked gives the socket its port: the caller's process id when
 // unasked, as Linux's netlink_autobind first tries. Precondition: n.mu.
-func (n *netlinkFile) bindLocked(c *syscallCtx, want int32) {
+func (n *netlinkFile) bindLocked(c fdesc.Call, want int32) {
 	if n.portID != 0 {
 		return
 	}
 	if want == 0 {
-		want = c.t.proc.pid
+		want = c.PID()
 	}
 	n.portID = want
 }
@@ -89,20 +91,20 @@ func kernelSockaddr() []byte {
 }
 
 // send answers the request b.
-func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
+func (n *netlinkFile) send(c fdesc.Call, b []byte) (int64, error) {
 	n.mu.Lock()
 	n.bindLocked(c, 0)
 	port := n.portID
 	n.mu.Unlock()
 	var answers [][]byte
-	if c.k.hostNetwork() {
+	if n.k.hostNetwork() {
 		var err error
 		if answers, err = socket.HostNetlinkRoute(port, b); err != nil {
-			c.k.log.Warn("host netlink request failed", "err", err)
+			n.k.log.Warn("host netlink request failed", "err", err)
 			return 0, unix.EIO
 		}
 	} else {
-		st, err := c.k.netStack()
+		st, err := n.k.netStack()
 		if err != nil {
 			return 0, err
 		}
@@ -127,7 +129,7 @@ func (n *netlinkFile) send(c *syscallCtx, b []byte) (int64, error) {
 // recv takes (or with MSG_PEEK reads) the next answer into dst, waiting
 // for one unless non-blocking. It returns the bytes copied and the
 // datagram's length.
-func (n *netlinkFile) recv(c *syscallCtx, f *file, dst usermem.IOSequence, flags int) (int64, int64, error) {
+func (n *netlinkFile) recv(c fdesc.Call, f *file, dst usermem.IOSequence, flags int) (int64, int64, error) {
 	for {
 		n.mu.Lock()
 		if n.overrun && flags&unix.MSG_PEEK == 0 {
@@ -150,21 +152,21 @@ func (n *netlinkFile) recv(c *syscallCtx, f *file, dst usermem.IOSequence, flags
 		}
 		ch := n.changed.Wait()
 		n.mu.Unlock()
-		if flags&unix.MSG_DONTWAIT != 0 || f.nonblock() {
+		if flags&unix.MSG_DONTWAIT != 0 || f.Nonblock() {
 			return 0, 0, unix.EAGAIN
 		}
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return 0, 0, err
 		}
 	}
 }
 
-func (n *netlinkFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
+func (n *netlinkFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
 	got, _, err := n.recv(c, f, dst, 0)
 	return got, err
 }
 
-func (n *netlinkFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
+func (n *netlinkFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
 	b := make([]byte, src.NumBytes())
 	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
 		return 0, unix.EFAULT
@@ -172,7 +174,7 @@ func (n *netlinkFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (
 	return n.send(c, b)
 }
 
-func (n *netlinkFile) readiness(*file) (uint32, <-chan struct{}) {
+func (n *netlinkFile) Readiness(*file) (uint32, <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ev := uint32(pollOut | pollWrNorm)
@@ -191,9 +193,9 @@ func (n *netlinkFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentryp
 
 func (k *clientState) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
 	f := newNetlinkFile(k, 0)
-	f.flags.Store(fs.Flags)
+	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= sizeofSockaddrNl {
-		f.impl.(*netlinkFile).portID = int32(binary.LittleEndian.Uint32(st.SocketBound[4:]))
+		f.Impl.(*netlinkFile).portID = int32(binary.LittleEndian.Uint32(st.SocketBound[4:]))
 	}
 	return f
 }

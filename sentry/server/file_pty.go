@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 )
@@ -111,9 +112,9 @@ type ptyFile struct {
 	master bool
 }
 
-func (p *ptyFile) stream() bool { return true }
+func (p *ptyFile) Stream() bool { return true }
 
-func (p *ptyFile) release() {
+func (p *ptyFile) Release() {
 	if p.master {
 		p.t.CloseMaster()
 	} else {
@@ -121,7 +122,7 @@ func (p *ptyFile) release() {
 	}
 }
 
-func (p *ptyFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (p *ptyFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	st := &goferpb.Stat{Mode: unix.S_IFCHR | 0666, Nlink: 1, Ino: synthIno(3, ptmxMinor), Dev: synthDev, Rdev: 5<<8 | ptmxMinor,
 		Blksize: 1024, AtimeNs: now, MtimeNs: now, CtimeNs: now}
@@ -138,11 +139,11 @@ func (p *ptyFile) readable() int {
 	return p.t.SlaveReadable()
 }
 
-func (p *ptyFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (p *ptyFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if !p.master && c != nil {
 		// Job control: a background read (jobctl.go).
 		sid, fg := p.t.Session()
-		if err := c.k.jobControlAccess(c, sid, fg, int(unix.SIGTTIN)); err != nil {
+		if err := p.k.jobControlAccess(c, sid, fg, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
@@ -158,20 +159,20 @@ func (p *ptyFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 		} else {
 			b, err = p.t.SlaveRead(n)
 		}
-		if err != unix.EAGAIN || f.nonblock() {
+		if err != unix.EAGAIN || f.Nonblock() {
 			return b, err
 		}
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return nil, err
 		}
 	}
 }
 
-func (p *ptyFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+func (p *ptyFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	if !p.master && c != nil && termiosStopsWrites(p.t.Termios()) {
 		// Job control: a background write with TOSTOP (jobctl.go).
 		sid, fg := p.t.Session()
-		if err := c.k.jobControlAccess(c, sid, fg, int(unix.SIGTTOU)); err != nil {
+		if err := p.k.jobControlAccess(c, sid, fg, int(unix.SIGTTOU)); err != nil {
 			return 0, err
 		}
 	}
@@ -191,8 +192,8 @@ func (p *ptyFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 		if len(b) == 0 || done == len(b) {
 			break
 		}
-		if err == unix.EAGAIN && !f.nonblock() {
-			if err := c.block(ch, nil); err != nil {
+		if err == unix.EAGAIN && !f.Nonblock() {
+			if err := c.Block(ch, nil); err != nil {
 				if done > 0 {
 					return done, nil
 				}
@@ -232,7 +233,7 @@ func (p *ptyFile) signalForeground(sigs []linux.Signal) {
 	d.run(k)
 }
 
-func (p *ptyFile) readiness(*file) (uint32, <-chan struct{}) {
+func (p *ptyFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := p.t.Changed()
 	r := p.t.SlaveReadiness()
 	if p.master {

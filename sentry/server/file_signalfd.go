@@ -3,25 +3,22 @@ package server
 import (
 	"encoding/binary"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
-	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 )
 
-// signalfd splits as signals do: pending signals and masks are the
-// client's (it queues what the server routes and dequeues on delivery),
-// while the descriptor and its mask are the server's, so that dup, fork,
-// exec, close-on-exec and recovery treat it as any other file.
+// A signalfd (package fsimpl/signalfd) is the server's descriptor and
+// mask over the client's pending signals:
 //
 //   - read: the server answers with a SignalfdRead action carrying the
-//     mask; the client dequeues from the calling thread's pending queue
-//     (waiting, interruptibly, unless O_NONBLOCK) and writes the
-//     signalfd_siginfo records.
+//     mask (SignalfdRead); the client dequeues from the calling thread's
+//     pending queue (waiting, interruptibly, unless O_NONBLOCK) and
+//     writes the signalfd_siginfo records.
 //   - poll, select, epoll_wait: the wait call carries the thread's
 //     pending set and a call number (Syscall.pending_signals, call_gen);
 //     a signal queued on the client while the wait runs, masked so that
@@ -33,83 +30,31 @@ import (
 //     blocked (signalfdWantsLocked); a signal sent to the process goes
 //     to the thread that last read or waited on such a signalfd.
 
-// sizeofSignalfdSiginfo is sizeof(struct signalfd_siginfo).
-const sizeofSignalfdSiginfo = 128
-
-// signalFile is a signalfd.
-type signalFile struct {
-	kobjBase
-	// mu protects mask. A leaf.
-	mu sync.Mutex
-	// mask is the set of signals the signalfd reads (bit n-1 is signal
-	// n; never SIGKILL or SIGSTOP). Set by signalfd4 on an existing fd.
-	mask uint64
-	// changed is notified when mask changes, waking waits that watch
-	// the file. Protected by mu.
-	changed wake.Notifier
-	// reader is the thread that last read or waited on the signalfd: a
-	// signal sent to its process is queued there (pending signals are
-	// per thread on the client, Linux's are shared by the process).
-	reader atomic.Int32
+// SignalfdRead is k's signalfd.Reader: the client answers call c, a
+// read of a signalfd with mask.
+func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
+	sc := callOf(c)
+	sc.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
+	return sc.t.tid
 }
 
-// unblockableSignals are SIGKILL and SIGSTOP, which no signalfd reads.
-const unblockableSignals = 1<<(linux.SIGKILL-1) | 1<<(linux.SIGSTOP-1)
-
-func newSignalFile(mask uint64, flags uint32) *file {
-	sf := &signalFile{kobjBase: newKobjBase(0600), mask: mask &^ unblockableSignals}
-	return newFile(sf, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
-}
-
-func (s *signalFile) getMask() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mask
-}
-
-// readSeq answers a read with the SignalfdRead action: the signals are
-// the client's to dequeue.
-func (s *signalFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	if dst.NumBytes() < sizeofSignalfdSiginfo {
-		return 0, unix.EINVAL
-	}
-	s.reader.Store(c.t.tid)
-	c.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{
-		Mask: s.getMask(), Nonblock: f.nonblock()}}
-	return 0, nil
-}
-
-func (s *signalFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, error) {
-	return 0, unix.EINVAL
-}
-
-// readiness is asked with no caller (a nested epoll, O_ASYNC): pending
-// signals are per thread, so there is nothing to report.
-func (s *signalFile) readiness(*file) (uint32, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return 0, s.changed.Wait()
-}
-
-// readinessFor is the signalfd's readiness for a wait of thread t.
-func (s *signalFile) readinessFor(t *thread) (uint32, <-chan struct{}) {
-	s.reader.Store(t.tid)
+// signalfdReadiness is signalfd s's readiness for a wait of thread t.
+func signalfdReadiness(s *signalfd.File, t *thread) (uint32, <-chan struct{}) {
 	pending, wake := t.sigw.get()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if pending&s.mask != 0 {
-		return pollIn | pollRdNorm, nil
+	ev, ch := s.ReadinessFor(t.tid, pending)
+	if ev != 0 {
+		return ev, nil
 	}
-	return 0, mergeChannels([]<-chan struct{}{wake, s.changed.Wait()}, nil)
+	return 0, mergeChannels([]<-chan struct{}{wake, ch}, nil)
 }
 
 // readinessOf is f's readiness for a wait of thread t (nil: none known):
 // a signalfd's depends on the waiting thread's pending signals.
 func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
-	if s, ok := f.impl.(*signalFile); ok && t != nil {
-		return s.readinessFor(t)
+	if s, ok := f.Impl.(*signalfd.File); ok && t != nil {
+		return signalfdReadiness(s, t)
 	}
-	return f.impl.readiness(f)
+	return f.Impl.Readiness(f)
 }
 
 // sigWaitState is the pending set of a thread's current wait call.
@@ -191,9 +136,9 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 	defer t.mu.Unlock()
 	wants, reader := false, int32(0)
 	t.eachLocked(func(_ int, e fdEntry) {
-		if s, ok := e.f.impl.(*signalFile); ok && s.getMask()&bit != 0 {
+		if s, ok := e.f.Impl.(*signalfd.File); ok && s.Mask()&bit != 0 {
 			wants = true
-			if r := s.reader.Load(); r != 0 {
+			if r := s.LastReader(); r != 0 {
 				reader = r
 			}
 		}
@@ -216,29 +161,26 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	mask := binary.LittleEndian.Uint64(b) &^ unblockableSignals
+	mask := binary.LittleEndian.Uint64(b) &^ signalfd.Unblockable
 	if fd != -1 {
 		f, err := c.getFile(fd)
 		if err != nil {
 			return 0, err
 		}
 		defer f.DecRef()
-		s, ok := f.impl.(*signalFile)
+		s, ok := f.Impl.(*signalfd.File)
 		if !ok {
 			return 0, unix.EINVAL
 		}
-		s.mu.Lock()
-		s.mask = mask
-		s.changed.Notify()
-		s.mu.Unlock()
-		f.changed()
+		s.SetMask(mask)
+		f.Changed()
 		return int64(fd), nil
 	}
 	tab, err := c.fdTable()
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.install(newSignalFile(mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.install(signalfd.New(c.k, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -188,8 +190,8 @@ func newUnixConn(id uint64, stream bool) *unixConn {
 // pairFiles makes a and b the two ends of socketpair cn.
 func (cn *unixConn) pairFiles(a, b *file) {
 	cn.files = [2]*file{a, b}
-	a.impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
-	b.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+	a.Impl.(*unixSockFile).end.Store(&connEnd{cn, 0})
+	b.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 }
 
 // sent records n bytes of src sent by side (with rights: broken).
@@ -240,8 +242,8 @@ func (cn *unixConn) changed() {
 	files := cn.files
 	cn.mu.Unlock()
 	for _, f := range files {
-		if f != nil && f.refs.Load() > 0 {
-			f.changed()
+		if f != nil && !f.Released() {
+			f.Changed()
 		}
 	}
 }
@@ -255,7 +257,7 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 // unixSockFile is an AF_UNIX socket (socket.Unix over gVisor's
 // transport).
 type unixSockFile struct {
-	kobjBase
+	anon.Base
 	u *socket.Unix
 	k *clientState
 	// bufs is the socket's charge to the client's memory cap (own
@@ -298,7 +300,7 @@ type connEnd struct {
 // memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
 func (k *clientState) chargeSocket(f *file, force bool) error {
-	switch s := f.impl.(type) {
+	switch s := f.Impl.(type) {
 	case *unixSockFile:
 		return s.bufs.Reserve(k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inetSockFile:
@@ -308,19 +310,19 @@ func (k *clientState) chargeSocket(f *file, force bool) error {
 }
 
 func newUnixSockFile(k *clientState, u *socket.Unix, flags uint32) *file {
-	return newFile(&unixSockFile{kobjBase: newKobjBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+	return newFile(&unixSockFile{Base: anon.NewBase(unix.S_IFSOCK | 0777), u: u, k: k}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
-func (s *unixSockFile) stream() bool { return true }
+func (s *unixSockFile) Stream() bool { return true }
 
-func (s *unixSockFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *unixSockFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	b := make([]byte, n)
-	m, err := s.readSeq(c, f, usermem.BytesIOSequence(b))
+	m, err := s.ReadSeq(c, f, usermem.BytesIOSequence(b))
 	return b[:m], err
 }
 
-func (s *unixSockFile) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
-	n, err := s.writeSeq(c, f, usermem.BytesIOSequence(b))
+func (s *unixSockFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
+	n, err := s.WriteSeq(c, f, usermem.BytesIOSequence(b))
 	return int(n), err
 }
 
@@ -334,17 +336,17 @@ func (s *unixSockFile) takeReset() bool {
 	return r
 }
 
-func (s *unixSockFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	n, res, err := c.unixRecv(f, s, dst, 0)
+func (s *unixSockFile) ReadSeq(c fdesc.Call, f *file, dst usermem.IOSequence) (int64, error) {
+	n, res, err := unixRecv(c, f, s, dst, 0)
 	res.Control.Release(kobj.Ctx())
 	return n, err
 }
 
-func (s *unixSockFile) writeSeq(c *syscallCtx, f *file, src usermem.IOSequence) (int64, error) {
-	return c.unixSend(f, s, src, transport.ControlMessages{}, nil, 0)
+func (s *unixSockFile) WriteSeq(c fdesc.Call, f *file, src usermem.IOSequence) (int64, error) {
+	return unixSend(c, f, s, src, transport.ControlMessages{}, nil, 0)
 }
 
-func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *unixSockFile) Readiness(*file) (uint32, <-chan struct{}) {
 	ch := s.u.Watch.Changed()
 	r := uint32(s.u.EP.Readiness(waiter.AllEvents))
 	if e := s.end.Load(); e != nil && r&uint32(waiter.WritableEvents) != 0 &&
@@ -354,7 +356,7 @@ func (s *unixSockFile) readiness(*file) (uint32, <-chan struct{}) {
 	return r, ch
 }
 
-func (s *unixSockFile) release() {
+func (s *unixSockFile) Release() {
 	s.mu.Lock()
 	named := s.named
 	s.mu.Unlock()
@@ -366,7 +368,7 @@ func (s *unixSockFile) release() {
 	s.bufs.Unreserve()
 }
 
-func (s *unixSockFile) stat(c *syscallCtx) (*goferpb.Stat, error) { return s.kobjBase.stat(c) }
+func (s *unixSockFile) Stat(c fdesc.Call) (*goferpb.Stat, error) { return s.Base.Stat(c) }
 
 func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 
@@ -374,7 +376,7 @@ func (s *unixSockFile) isStream() bool { return s.u.Type == linux.SOCK_STREAM }
 // the peer). A stream send blocks until all is sent, unless
 // non-blocking; the rights in ctl go with the first bytes sent and are
 // released here if nothing was.
-func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, ctl transport.ControlMessages, to transport.BoundEndpoint, flags int) (int64, error) {
+func unixSend(c fdesc.Call, f *file, s *unixSockFile, src usermem.IOSequence, ctl transport.ControlMessages, to transport.BoundEndpoint, flags int) (int64, error) {
 	if s.takeReset() {
 		ctl.Release(kobj.Ctx())
 		return 0, unix.ECONNRESET
@@ -385,7 +387,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 			passcred = to.Passcred() || s.u.EP.Passcred()
 		}
 		if passcred {
-			ctl.Credentials = c.sockCreds()
+			ctl.Credentials = sockCreds(c)
 		}
 	}
 	var total int64
@@ -396,7 +398,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		}
 	}()
 	first := true
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(true), func() (int64, error) {
 		if !first && src.NumBytes() == 0 {
 			return total, nil
 		}
@@ -432,7 +434,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 		return total, err
 	})
 	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.sigpipe = true
+		c.RaiseSIGPIPE()
 	}
 	if n > 0 && err != nil && err != unix.EPIPE {
 		// Part was sent before the send would block, was interrupted
@@ -443,7 +445,7 @@ func (c *syscallCtx) unixSend(f *file, s *unixSockFile, src usermem.IOSequence, 
 }
 
 // unixRecv receives into dst. The caller owns res.Control.
-func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
+func unixRecv(c fdesc.Call, f *file, s *unixSockFile, dst usermem.IOSequence, flags int) (int64, socket.RecvResult, error) {
 	if s.takeReset() {
 		return 0, socket.RecvResult{}, unix.ECONNRESET
 	}
@@ -456,7 +458,7 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.isStream() && !args.Peek
 	var total int64
 	var res socket.RecvResult
-	n, err := c.blockOnUntil(f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
+	n, err := anon.BlockOnUntil(c, f, s.u.Watch, flags&unix.MSG_DONTWAIT != 0, s.timeo.Deadline(false), func() (int64, error) {
 		var cn *unixConn
 		side := 0
 		if e := s.end.Load(); e != nil {
@@ -496,9 +498,9 @@ func (c *syscallCtx) unixRecv(f *file, s *unixSockFile, dst usermem.IOSequence, 
 
 // sockCreds are the caller's credentials for SCM_CREDENTIALS and
 // SO_PEERCRED.
-func (c *syscallCtx) sockCreds() socket.Creds {
-	cr := c.creds()
-	return socket.Creds{Pid: c.pid(), Uid: cr.EUID, Gid: cr.EGID}
+func sockCreds(c fdesc.Call) socket.Creds {
+	cr := c.Creds()
+	return socket.Creds{Pid: c.PID(), Uid: cr.EUID, Gid: cr.EGID}
 }
 
 // unixEndpointAt finds the socket bound at addr, for a socket of type
@@ -647,10 +649,10 @@ func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
 // queuedFile is a socket that reports how much it has to read
 // (FIONREAD).
 type queuedFile interface {
-	queued() (int, error)
+	Queued() (int, error)
 }
 
-func (s *unixSockFile) queued() (int, error) {
+func (s *unixSockFile) Queued() (int, error) {
 	if s.u.Type == linux.SOCK_STREAM && !s.u.Connected() {
 		return 0, unix.EINVAL
 	}
@@ -670,7 +672,7 @@ func (s *unixSockFile) queued() (int, error) {
 	return n, nil
 }
 
-func (s *inetSockFile) queued() (int, error) {
+func (s *inetSockFile) Queued() (int, error) {
 	if s.s.Listening() {
 		return 0, unix.EINVAL
 	}

@@ -5,19 +5,10 @@ import (
 
 	"golang.org/x/sys/unix"
 	ktime "gvisor.dev/gvisor/pkg/sentry/ktime"
-	"gvisor.dev/gvisor/pkg/usermem"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 )
-
-// timerFile is a timerfd: kobj.Timerfd (gVisor's fsimpl/timerfd) on one
-// of the application's clocks (ktimer).
-type timerFile struct {
-	kobjBase
-	t       *kobj.Timerfd
-	clockID int32
-}
 
 const (
 	tfdTimerAbstime      = 1
@@ -25,44 +16,13 @@ const (
 	timerfdSettableFlags = tfdTimerAbstime | tfdTimerCancelOnSet
 )
 
-func (t *timerFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
-	b := make([]byte, n)
-	m, err := t.readSeq(c, f, usermem.BytesIOSequence(b))
-	return b[:m], err
-}
-
-func (t *timerFile) readSeq(c *syscallCtx, f *file, dst usermem.IOSequence) (int64, error) {
-	if dst.NumBytes() < 8 {
-		return 0, unix.EINVAL
-	}
-	n, err := c.blockOn(f, t.t.Watch, false, func() (int64, error) { return t.t.Read(dst) })
-	if err == nil {
-		f.changed() // the setting's next expiration moved on
-	}
-	return n, err
-}
-
-func (t *timerFile) writeSeq(*syscallCtx, *file, usermem.IOSequence) (int64, error) {
-	return 0, unix.EINVAL
-}
-
-func (t *timerFile) readiness(*file) (uint32, <-chan struct{}) {
-	ch := t.t.Watch.Changed()
-	return t.t.Readiness(), ch
-}
-
-func (t *timerFile) release() { t.t.Release() }
-
+// newTimerFile returns a new timerfd on the application's clock clockID.
 func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
 	clk := k.clocks.ByID(clockID)
 	if clk == nil {
 		return nil, unix.EINVAL
 	}
-	tm, err := kobj.NewTimerfd(clk)
-	if err != nil {
-		return nil, err
-	}
-	return newFile(&timerFile{kobjBase: newKobjBase(0600), t: tm, clockID: clockID}, nil, unix.O_RDWR|flags&unix.O_NONBLOCK), nil
+	return timerfd.New(clk, clockID, flags)
 }
 
 func sysTimerfdCreate(c *syscallCtx) (int64, error) {
@@ -88,8 +48,8 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 }
 
 // timerfdAt returns the timerfd at fd (EINVAL if fd is another file).
-func (c *syscallCtx) timerfdAt(fd int32) (*file, *timerFile, error) {
-	return fileAs[*timerFile](c, fd, unix.EINVAL)
+func (c *syscallCtx) timerfdAt(fd int32) (*file, *timerfd.File, error) {
+	return fileAs[*timerfd.File](c, fd, unix.EINVAL)
 }
 
 func sysTimerfdSettime(c *syscallCtx) (int64, error) {
@@ -117,10 +77,10 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	case flags&tfdTimerAbstime != 0:
 		s = ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(int64(value)), Period: interval}
 	default:
-		s = ktime.Setting{Enabled: true, Next: t.t.Clock().Now().Add(value), Period: interval}
+		s = ktime.Setting{Enabled: true, Next: t.Clock().Now().Add(value), Period: interval}
 	}
-	now, old := t.t.Set(s)
-	f.changed()
+	now, old := t.Set(s)
+	f.Changed()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)
 		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
@@ -134,7 +94,7 @@ func sysTimerfdGettime(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	interval, value := ktimer.SpecOf(t.t.Get())
+	interval, value := ktimer.SpecOf(t.Get())
 	return 0, c.mem.CopyOut(c.args[1], ktimer.ItimerBytes(interval, value, false))
 }
 

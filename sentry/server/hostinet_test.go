@@ -27,8 +27,8 @@ func TestHostSocketBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := f.impl.(*hostInetFile); !ok {
-			t.Fatalf("socket made a %T with Network %q", f.impl, NetworkHost)
+		if _, ok := f.Impl.(*hostInetFile); !ok {
+			t.Fatalf("socket made a %T with Network %q", f.Impl, NetworkHost)
 		}
 		f.DecRef()
 		return uint64(r.Ret)

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -173,7 +174,7 @@ func termiosStopsWrites(t []byte) bool {
 // (jobControlAccess). The session of the first stdio set's terminal is
 // the first process's; a spawned process's set names its own
 // (ttyState.sid).
-func (k *clientState) ttyJobControl(c *syscallCtx, s *stdioFile, sig int) error {
+func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 	k.mu.Lock()
 	term := s.term
 	present, sid, fg := term.present, term.sid, term.fgPgrp
@@ -200,10 +201,10 @@ func (k *clientState) ttyJobControl(c *syscallCtx, s *stdioFile, sig int) error 
 // ERESTARTSYS, to be made again once the group continues (in the
 // foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
-func (k *clientState) jobControlAccess(c *syscallCtx, sid, fgPgrp int32, sig int) error {
+func (k *clientState) jobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
 	var d deferred
 	k.mu.Lock()
-	p := c.t.proc
+	p := callOf(c).t.proc
 	if sid <= 0 || p.sid != sid || fgPgrp == 0 || p.pgid == fgPgrp {
 		k.mu.Unlock()
 		return nil

@@ -64,7 +64,7 @@ func (k *clientState) ownerExistsLocked(typ, id int32) bool {
 func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 	switch cmd {
 	case unix.F_GETOWN:
-		typ, id, _ := f.async.Owner()
+		typ, id, _ := f.Async.Owner()
 		if typ == fOwnerPGRP {
 			return int64(-id), nil
 		}
@@ -80,7 +80,7 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		}
 		return 0, c.setOwner(f, typ, id)
 	case unix.F_GETOWN_EX:
-		typ, id, _ := f.async.Owner()
+		typ, id, _ := f.Async.Owner()
 		var b [8]byte
 		binary.LittleEndian.PutUint32(b[0:], uint32(typ))
 		binary.LittleEndian.PutUint32(b[4:], uint32(id))
@@ -96,15 +96,15 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		}
 		return 0, c.setOwner(f, typ, id)
 	case unix.F_GETSIG:
-		_, _, sig := f.async.Owner()
+		_, _, sig := f.Async.Owner()
 		return int64(sig), nil
 	case unix.F_SETSIG:
 		sig := int64(c.args[2])
 		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EINVAL
 		}
-		f.async.SetSig(int32(sig))
-		f.changed()
+		f.Async.SetSig(int32(sig))
+		f.Changed()
 		return 0, nil
 	}
 	return 0, unix.EINVAL
@@ -120,8 +120,8 @@ func (c *syscallCtx) setOwner(f *file, typ, id int32) error {
 			return unix.ESRCH
 		}
 	}
-	f.async.SetOwner(typ, id)
-	f.changed()
+	f.Async.SetOwner(typ, id)
+	f.Changed()
 	return nil
 }
 
@@ -136,7 +136,7 @@ const (
 // (pollInCode...) and band the si_band it carries when F_SETSIG chose the
 // signal; fd is si_fd.
 func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
-	typ, id, sig := f.async.Owner()
+	typ, id, sig := f.Async.Owner()
 	if id == 0 {
 		return
 	}
@@ -204,13 +204,13 @@ func (k *clientState) setAsync(f *file, fd int32, on bool) {
 	if on {
 		// Taken now, not when the watcher starts running: a change
 		// right after this call must signal.
-		ev, ch = f.impl.readiness(f)
+		ev, ch = f.Impl.Readiness(f)
 	}
 	if !on {
-		f.async.StopWatch()
+		f.Async.StopWatch()
 		return
 	}
-	if stop, start := f.async.StartWatch(fd); start {
+	if stop, start := f.Async.StartWatch(fd); start {
 		go k.watchAsync(f, stop, ev, ch)
 	}
 }
@@ -228,9 +228,9 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 			return
 		}
 		var now uint32
-		now, ch = f.impl.readiness(f)
+		now, ch = f.Impl.Readiness(f)
 		gained := now &^ ev
-		if e, ok := f.impl.(*pipeEnd); ok && e.reads != e.writes {
+		if e, ok := f.Impl.(*pipeEnd); ok && e.reads != e.writes {
 			// One end of a pipe wakes at each write into it (its
 			// read end) or read that made room (its write end), as
 			// Linux signals each: a write right after a read that
@@ -239,7 +239,7 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 			gained = now
 		}
 		ev = now
-		fd := f.async.WatchFD()
+		fd := f.Async.WatchFD()
 		if gained&pollIn != 0 {
 			k.sendIOSignal(f, fd, pollInCode, pollIn|pollRdNorm)
 		}
@@ -251,10 +251,10 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
-	if _, ok := f.impl.(*goferFile); !ok || f.d == nil || !f.d.isRegular() {
+	if _, ok := f.Impl.(*goferFile); !ok || dentryOf(f) == nil || !dentryOf(f).isRegular() {
 		return 0, false
 	}
-	return f.d.ino, true
+	return dentryOf(f).ino, true
 }
 
 // openCounts counts the descriptions of the client's processes open for
@@ -273,14 +273,14 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 		t.mu.Lock()
 		t.eachLocked(func(_ int, e fdEntry) {
 			of := e.f
-			if of == f || seen[of] || of.d == nil || of.d.kind != dkGofer || of.d.ino != ino || of.isPath() {
+			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).kind != dkGofer || dentryOf(of).ino != ino || of.IsPath() {
 				return
 			}
 			seen[of] = true
-			if of.readable() {
+			if of.Readable() {
 				readers++
 			}
-			if of.writable() {
+			if of.Writable() {
 				writers++
 			}
 		})
@@ -307,30 +307,30 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 		if !lt.Release(ino, f) {
 			return 0, unix.EAGAIN
 		}
-		f.changed()
+		f.Changed()
 		return 0, nil
 	}
-	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
+	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(dentryOf(f))) {
 		return 0, unix.EACCES
 	}
-	if rank == lease.Read && f.writable() {
+	if rank == lease.Read && f.Writable() {
 		return 0, unix.EAGAIN
 	}
 	readers, writers := c.k.openCounts(ino, f)
 	if err := lt.Set(ino, f, rank, fd, readers, writers); err != nil {
 		return 0, err
 	}
-	f.hasLease.Store(true)
+	f.HasLease.Store(true)
 	// As Linux, taking a lease makes the caller's process the owner its
 	// break signal goes to.
-	f.async.SetOwner(fOwnerPID, c.pid())
-	f.changed()
+	f.Async.SetOwner(fOwnerPID, c.pid())
+	f.Changed()
 	return 0, nil
 }
 
 // dropLease drops the lease of a description that is gone: f's
 // fileOwner.
-func (k *clientState) dropLease(f *file) {
+func (k *clientState) DropLease(f *file) {
 	if ino, ok := leaseFile(f); ok {
 		k.leases.Release(ino, f)
 	}
@@ -346,7 +346,7 @@ func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
 	notify := func(f *file, fd int32) {
 		c.k.sendIOSignal(f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
 	}
-	return c.k.leases.Break(d.ino, write, nonblock, notify, (*file).changed, c.block)
+	return c.k.leases.Break(d.ino, write, nonblock, notify, (*file).Changed, c.block)
 }
 
 // pollMsgBand is POLLMSG, part of the si_band of a lease break.
@@ -356,11 +356,11 @@ const pollMsgBand = 0x400
 func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
 	var watchFD int32
 	var watching bool
-	st.OwnerType, st.OwnerId, st.IoSignal, watchFD, watching = f.async.State()
+	st.OwnerType, st.OwnerId, st.IoSignal, watchFD, watching = f.Async.State()
 	if watching {
 		st.AsyncFd = watchFD
 	}
-	if f.hasLease.Load() {
+	if f.HasLease.Load() {
 		if ino, ok := leaseFile(f); ok {
 			if rank, fd, ok := k.leases.LeaseOf(ino, f); ok {
 				st.HasLease, st.Lease, st.LeaseFd = true, rank.FcntlType(), fd
@@ -376,18 +376,18 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 	if typ < fOwnerTID || typ > fOwnerPGRP {
 		typ = fOwnerTID
 	}
-	f.async.SetOwner(typ, st.GetOwnerId())
+	f.Async.SetOwner(typ, st.GetOwnerId())
 	if sig := st.GetIoSignal(); sig > 0 && sig <= ksignal.NumSignals {
-		f.async.SetSig(sig)
+		f.Async.SetSig(sig)
 	}
-	if f.flags.Load()&unix.O_ASYNC != 0 {
+	if f.Flags.Load()&unix.O_ASYNC != 0 {
 		k.setAsync(f, st.GetAsyncFd(), true)
 	}
 	if st.GetHasLease() {
 		rank, ok := lease.RankOfType(st.GetLease())
 		if ino, isLeasable := leaseFile(f); ok && isLeasable && rank != lease.None {
 			k.leases.Restore(ino, f, rank, st.GetLeaseFd())
-			f.hasLease.Store(true)
+			f.HasLease.Store(true)
 		}
 	}
 }

@@ -27,7 +27,7 @@ func dropPOSIXLocks(lt *filelock.Table[*fdTable, *file], tab *fdTable, f *file) 
 
 // dropDescriptionLocks drops the OFD and flock locks of description f
 // (its last reference went): f's fileOwner.
-func (k *clientState) dropDescriptionLocks(f *file) {
+func (k *clientState) DropDescriptionLocks(f *file) {
 	if ino, ok := lockIno(f); ok {
 		k.locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
 	}
@@ -37,10 +37,10 @@ func (k *clientState) dropDescriptionLocks(f *file) {
 // gofer's tree can be locked: their inode numbers stay the same across a
 // server restart, so the locks can be taken again.
 func lockIno(f *file) (uint64, bool) {
-	if f.d == nil || f.d.kind != dkGofer {
+	if dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
 		return 0, false
 	}
-	return f.d.ino, true
+	return dentryOf(f).ino, true
 }
 
 // ---- fcntl and flock ----
@@ -67,9 +67,9 @@ func (c *syscallCtx) lockRange(f *file, a flockArg) (uint64, uint64, error) {
 	switch a.whence {
 	case unix.SEEK_SET:
 	case unix.SEEK_CUR:
-		f.mu.Lock()
-		base = f.off
-		f.mu.Unlock()
+		f.OffMu.Lock()
+		base = f.Off
+		f.OffMu.Unlock()
 	case unix.SEEK_END:
 		st, err := c.statOf(nil, f)
 		if err != nil {
@@ -107,7 +107,7 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if f.isPath() {
+	if f.IsPath() {
 		return 0, unix.EBADF
 	}
 	a := parseFlock(b)
@@ -164,18 +164,18 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 	var nl *filelock.Held[*fdTable, *file]
 	switch a.typ {
 	case unix.F_RDLCK:
-		if !f.readable() {
+		if !f.Readable() {
 			return 0, unix.EBADF
 		}
 		nl = &filelock.Held[*fdTable, *file]{Owner: owner, Start: start, End: end, Pid: pid}
 	case unix.F_WRLCK:
-		if !f.writable() {
+		if !f.Writable() {
 			return 0, unix.EBADF
 		}
 		nl = &filelock.Held[*fdTable, *file]{Owner: owner, Write: true, Start: start, End: end, Pid: pid}
 	}
 	if ofd {
-		f.hasLocks.Store(true)
+		f.HasLocks.Store(true)
 	}
 	var block func(<-chan struct{}) error
 	if cmd == unix.F_SETLKW || cmd == fOFDSetlkw {
@@ -208,7 +208,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 	case unix.LOCK_UN:
 		return 0, lt.Lock(ino, owner, true, 0, filelock.EOF, nil, nil)
 	case unix.LOCK_SH, unix.LOCK_EX:
-		f.hasLocks.Store(true)
+		f.HasLocks.Store(true)
 		nl := &filelock.Held[*fdTable, *file]{Owner: owner, Write: op&^unix.LOCK_NB == unix.LOCK_EX, End: filelock.EOF, Pid: -1}
 		// A conversion drops the old lock first, as Linux does (it is
 		// not atomic).
@@ -268,7 +268,7 @@ func (k *clientState) restoreLocksLocked(states []*sentrypb.LockState, tabs map[
 				l.Owner.Table = tabs[hl.FdTable]
 			case hl.File != 0 && files[hl.File] != nil:
 				l.Owner.File = files[hl.File]
-				l.Owner.File.hasLocks.Store(true)
+				l.Owner.File.HasLocks.Store(true)
 			default:
 				k.log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
 				continue

@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
@@ -76,7 +77,7 @@ func (c *syscallCtx) recordPipeWrite(p *kpipe, f *file, off uint64, data []byte)
 	e.pipeWrites = append(e.pipeWrites, pipeIO{p: p, f: f, off: off, n: uint64(n), data: append([]byte(nil), data...)})
 }
 
-func (e *pipeEnd) stream() bool { return true }
+func (e *pipeEnd) Stream() bool { return true }
 
 // pipeSize serves F_GETPIPE_SZ and F_SETPIPE_SZ (arg: the size asked for)
 // as Linux's pipe_fcntl does: the size is rounded up to a power-of-two
@@ -103,11 +104,11 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	return int64(size), nil
 }
 
-func (e *pipeEnd) release() { e.p.ReleaseEnd(e.reads, e.writes) }
+func (e *pipeEnd) Release() { e.p.ReleaseEnd(e.reads, e.writes) }
 
-func (e *pipeEnd) stat(c *syscallCtx) (*goferpb.Stat, error) {
+func (e *pipeEnd) Stat(c fdesc.Call) (*goferpb.Stat, error) {
 	if d := e.p.FIFO(); d != nil && c != nil {
-		return c.k.vfs.statDentry(c, d)
+		return d.v.statDentry(c, d)
 	}
 	now := time.Now().UnixNano()
 	n := e.p.Len()
@@ -118,7 +119,7 @@ func (e *pipeEnd) stat(c *syscallCtx) (*goferpb.Stat, error) {
 // available returns how many bytes can be read now (FIONREAD).
 func (e *pipeEnd) available() int { return e.p.Len() }
 
-func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (e *pipeEnd) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if !e.reads {
 		return nil, unix.EBADF
 	}
@@ -131,7 +132,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 		if p.LenLocked() > 0 {
 			out := p.PeekLocked(n)
 			p.ConsumeLocked(len(out))
-			c.recordPipeRead(p, len(out))
+			callOf(c).recordPipeRead(p, len(out))
 			p.Unlock()
 			return out, nil
 		}
@@ -139,13 +140,13 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 			p.Unlock()
 			return nil, nil
 		}
-		if f.nonblock() {
+		if f.Nonblock() {
 			p.Unlock()
 			return nil, unix.EAGAIN
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +155,7 @@ func (e *pipeEnd) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
 // write appends b. Writes of at most pipeBuf bytes are atomic; larger ones
 // may be split and block until all is written. With no readers it fails
 // with EPIPE and the caller gets SIGPIPE.
-func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) {
+func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	if !e.writes {
 		return 0, unix.EBADF
 	}
@@ -167,17 +168,17 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 		p.Lock()
 		if p.ReadersLocked() == 0 {
 			p.Unlock()
-			c.sigpipe = true
+			c.RaiseSIGPIPE()
 			return 0, unix.EPIPE
 		}
 		m, pos := p.PushLocked(b[written:], len(b) <= pipeBuf)
-		c.recordPipeWrite(p, f, pos, b[written:written+m])
+		callOf(c).recordPipeWrite(p, f, pos, b[written:written+m])
 		written += m
 		if written == len(b) {
 			p.Unlock()
 			return written, nil
 		}
-		if f.nonblock() {
+		if f.Nonblock() {
 			p.Unlock()
 			if written > 0 {
 				return written, nil
@@ -186,7 +187,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			if written > 0 {
 				return written, nil
 			}
@@ -195,7 +196,7 @@ func (e *pipeEnd) write(c *syscallCtx, f *file, b []byte, _ int64) (int, error) 
 	}
 }
 
-func (e *pipeEnd) readiness(*file) (uint32, <-chan struct{}) {
+func (e *pipeEnd) Readiness(*file) (uint32, <-chan struct{}) {
 	p := e.p
 	p.Lock()
 	defer p.Unlock()

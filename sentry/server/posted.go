@@ -26,7 +26,7 @@ import (
 //     flight passes an Interrupt on to the thread's next call.
 //   - Errors. A posted write that fails or writes fewer bytes than asked
 //     (ENOSPC, EDQUOT, EFBIG, EIO...) keeps its errno on the open file
-//     description (file.wbErr; EIO for a short count); later posted
+//     description (fdesc.File.WBErr; EIO for a short count); later posted
 //     writes of the description then fail with it too, without writing,
 //     and the next fsync, fdatasync, waited write-family call or close
 //     of the description returns it, once (a close still closes), as
@@ -111,7 +111,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		return k.runHandlerPosted(h, c, posted)
 	}
 	defer f.DecRef()
-	kept := unix.Errno(f.wbErr.Load())
+	kept := unix.Errno(f.WBErr.Load())
 	switch {
 	case kept == 0:
 		ret, err = k.runHandler(h, c)
@@ -120,7 +120,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			if err != nil {
 				e = syserr.ErrnoOf(err)
 			}
-			f.wbErr.CompareAndSwap(0, int32(e))
+			f.WBErr.CompareAndSwap(0, int32(e))
 			k.log.Warn("a write behind failed; the next fsync, fdatasync, write or close of the file reports it",
 				"errno", e.Error(), "written", ret, "of", c.args[2])
 		}
@@ -132,7 +132,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		// The fd is closed all the same. (The client waits for a close
 		// while writes behind of the description are unanswered; a
 		// posted one that finds an error can only log it.)
-		f.wbErr.CompareAndSwap(int32(kept), 0)
+		f.WBErr.CompareAndSwap(int32(kept), 0)
 		ret, err = k.runHandler(h, c)
 		if err == nil {
 			err = kept
@@ -145,7 +145,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		// Not a call the client posts (fsync, fdatasync).
 		return k.runHandlerPosted(h, c, posted)
 	default:
-		f.wbErr.CompareAndSwap(int32(kept), 0)
+		f.WBErr.CompareAndSwap(int32(kept), 0)
 		return 0, true, kept
 	}
 }

@@ -84,6 +84,9 @@ type process struct {
 	// clientState.mu; copied by fork.
 	fsizeLimited bool
 	fsizeLimit   uint64
+	// coreDumps says the RLIMIT_CORE soft limit is not 0 (coredump.go).
+	// Protected by clientState.mu; copied by fork.
+	coreDumps bool
 	// execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
 	// may no longer setpgid it. Protected by clientState.mu.
 	execed bool
@@ -325,10 +328,7 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 		}
 	}
 	if p.exitSignal > 0 && p.exitSignal <= ksignal.NumSignals {
-		code, st := int32(ksignal.CLDExited), (p.exitStatus>>8)&0xff
-		if p.exitStatus&0x7f != 0 {
-			code, st = ksignal.CLDKilled, p.exitStatus&0x7f
-		}
+		code, st := ksignal.ChildStatus(p.exitStatus)
 		info := ksignal.SiginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
 		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
 	}

@@ -376,10 +376,7 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
 	k.trk.touch(t)
-	code, st := int32(ksignal.CLDExited), (status>>8)&0xff
-	if status&0x7f != 0 {
-		code, st = ksignal.CLDKilled, status&0x7f
-	}
+	code, st := ksignal.ChildStatus(status)
 	k.ptraceNotifyTracerLocked(t, code, st, d)
 	k.waitq.Notify()
 }
@@ -410,10 +407,8 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 	tr := best.ptrace
 	if tr.ExitPending {
 		st := tr.ExitStatus
-		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.RUID, code: ksignal.CLDExited, sistatus: (st >> 8) & 0xff}
-		if st&0x7f != 0 {
-			r.code, r.sistatus = ksignal.CLDKilled, st&0x7f
-		}
+		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.RUID}
+		r.code, r.sistatus = ksignal.ChildStatus(st)
 		if options&wNowait == 0 {
 			var d deferred
 			k.ptraceUnlinkLocked(best, &d)

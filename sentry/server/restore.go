@@ -284,13 +284,13 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
 			f = newFile(&lostFile{fh: fs.FileHandle, path: fs.Path}, nil, fs.Flags)
 		}
-		f.id.Store(id)
-		f.off = fs.Offset
-		f.offRep.Store(fs.Offset)
-		if f.d != nil && f.d.isDir() {
-			f.dir = fdesc.DirCursorAt(fs.Offset)
+		f.ID.Store(id)
+		f.Off = fs.Offset
+		f.OffRep.Store(fs.Offset)
+		if dentryOf(f) != nil && dentryOf(f).isDir() {
+			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
-		f.setTracker(k.trk)
+		f.SetTracker(k.trk)
 		k.restoreAsync(f, fs)
 		files[id] = f
 	}
@@ -349,7 +349,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			continue
 		}
 		if f := files[w.File]; f != nil {
-			if _, ok := f.impl.(*goferFile); ok && k.rewrites[w.Seq] == nil {
+			if _, ok := f.Impl.(*goferFile); ok && k.rewrites[w.Seq] == nil {
 				f.IncRef()
 				k.rewrites[w.Seq] = f
 			}
@@ -370,7 +370,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
 		}
-		k.maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.writable())
+		k.maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.Writable())
 	}
 
 	// SysV IPC objects (a segment's file is opened again on its next
@@ -384,7 +384,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	var orphans []uint64
 	for id, f := range files {
 		f.DecRef()
-		if f.refs.Load() <= 0 {
+		if f.Released() {
 			orphans = append(orphans, id)
 		}
 	}
@@ -453,6 +453,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		byPID[ps.Pid] = ps
 		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
+		p.coreDumps = ps.CoreDumps
 		p.execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
 		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
@@ -575,7 +576,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 	case sentrypb.FileState_GOFER:
 		f, err := k.restoreGoferFile(rc, fs)
 		if err == nil && fs.Memfd != nil {
-			if g, ok := f.impl.(*goferFile); ok {
+			if g, ok := f.Impl.(*goferFile); ok {
 				g.memfd = s.memfds[string(fs.FileHandle)]
 			}
 		}
@@ -612,7 +613,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			}
 			f = newStdioFileOf(k, fs.StdioStream, set.id, set, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
 		}
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
 		sentrypb.FileState_SIGNALFD:
@@ -633,7 +634,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		if err != nil {
 			return nil, err
 		}
-		f.flags.Store(fs.Flags & keptOpenFlags)
+		f.Flags.Store(fs.Flags & keptOpenFlags)
 		return f, nil
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
@@ -799,7 +800,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		}
 	}
 	defer f.DecRef()
-	if _, ok := f.impl.(*goferFile); !ok {
+	if _, ok := f.Impl.(*goferFile); !ok {
 		k.log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
@@ -808,7 +809,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if !known {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply.
-		n, err := f.impl.write(c, f, rw.Data, rw.Offset)
+		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
 		if err == nil {
 			h, _ := handleOfFile(f)
 			err = k.vfs.fsync(h, false)
@@ -821,7 +822,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		return nil
 	}
 	k.dur.Begin(f, rw.Seq)
-	n, err := f.impl.write(c, f, rw.Data, rw.Offset)
+	n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
 	if k.dur.End(f, rw.Seq, n) {
 		f.DecRef()
 	}

@@ -9,6 +9,9 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -23,8 +26,10 @@ type kobjRecorded interface {
 	kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState)
 }
 
-func (e *eventFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: e.e.Count(), EventfdSemaphore: e.e.Semaphore()}
+// eventfdState is an eventfd's record.
+func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	count, sem := e.State()
+	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdSemaphore: sem}
 }
 
 func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
@@ -32,7 +37,7 @@ func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentry
 	defer ep.mu.Unlock()
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.interests {
-		if in.key.f.refs.Load() <= 0 {
+		if in.key.f.Released() {
 			continue
 		}
 		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.key.f), Fd: in.key.fd,
@@ -63,14 +68,16 @@ func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentry
 	return sentrypb.FileState_SOCKET, st
 }
 
-func (t *timerFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	_, s := t.t.Get()
-	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.clockID, TimerfdEnabled: s.Enabled,
+// timerfdState is a timerfd's record.
+func timerfdState(t *timerfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	_, s := t.Get()
+	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.ClockID(), TimerfdEnabled: s.Enabled,
 		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
 }
 
-func (s *signalFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.getMask()}
+// signalfdState is a signalfd's record.
+func signalfdState(s *signalfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.Mask()}
 }
 
 // restoredPair is a socketpair being rebuilt: both ends are made when
@@ -123,8 +130,8 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 	}
 	f := newInetSockFile(is, 0)
 	k.chargeSocket(f, true)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*inetSockFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*inetSockFile)
 	if st.SocketConnected {
 		s.lost.setReset()
 		return f, nil
@@ -166,28 +173,28 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 	}
 	switch fs.Kind {
 	case sentrypb.FileState_EVENTFD:
-		f, err := newEventFile(st.EventfdCount, st.EventfdSemaphore, 0)
+		f, err := eventfd.New(st.EventfdCount, st.EventfdSemaphore, 0)
 		if err != nil {
 			return nil, err
 		}
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_TIMERFD:
 		f, err := newTimerFile(k, st.TimerfdClock, 0)
 		if err != nil {
 			return nil, err
 		}
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		// Expirations since the recorded setting are counted again.
-		f.impl.(*timerFile).t.Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
+		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := newSignalFile(st.SignalfdMask, 0)
-		f.flags.Store(fs.Flags)
+		f := signalfd.New(k, st.SignalfdMask, 0)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
 		f := newEpollFile(0)
-		f.flags.Store(fs.Flags)
+		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
@@ -220,7 +227,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	var u *socket.Unix
 	creds := socket.Creds{Uid: 0, Gid: 0}
 	if rc != nil {
-		creds = rc.sockCreds()
+		creds = sockCreds(rc)
 	}
 	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
 		return k.restorePairEnd(fs, st, stype, creds)
@@ -234,8 +241,8 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	}
 	f := newUnixSockFile(k, u, 0)
 	k.chargeSocket(f, true)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*unixSockFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*unixSockFile)
 	s.reset = st.SocketConnected
 	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
@@ -270,8 +277,8 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 	}
 	f := newUnixSockFile(k, rp.ends[side], 0)
 	k.chargeSocket(f, true)
-	f.flags.Store(fs.Flags)
-	s := f.impl.(*unixSockFile)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*unixSockFile)
 	s.end.Store(&connEnd{rp.conn, side})
 	rp.conn.mu.Lock()
 	rp.conn.files[side] = f
@@ -368,7 +375,7 @@ func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileStat
 		if f == nil {
 			continue
 		}
-		ep, ok := f.impl.(*epollFile)
+		ep, ok := f.Impl.(*epollFile)
 		if !ok {
 			continue
 		}

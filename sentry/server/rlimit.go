@@ -22,6 +22,9 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if resource == unix.RLIMIT_FSIZE {
 		return c.prlimitFsize(newAddr, oldAddr)
 	}
+	if resource == unix.RLIMIT_CORE {
+		return c.prlimitCore(newAddr)
+	}
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/workpool"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	// heartbeat) for this long, freeing its state as if its stream had
 	// broken: heartbeats go both ways. Zero means DefaultClientTimeout.
 	ClientTimeout time.Duration
+	// ReadLeaseTTL is how long a read lease lasts (readlease.DefaultTTL
+	// when zero; readlease.go).
+	ReadLeaseTTL time.Duration
 	// MaxClientsPerPeer bounds the live clients (sessions with their
 	// kernel state) of one peer that is not an operator, so that one
 	// local user cannot fill the server (DefaultMaxClientsPerPeer when
@@ -76,6 +80,9 @@ type Server struct {
 	log   hclog.Logger
 	id    string
 	attrs *goferclient.AttrCache
+	// leases are the clients' read leases (readlease.go), told of
+	// changes by attrs. Immutable after New.
+	leases *readlease.Registry
 
 	// enosys records the system calls already logged as unsupported
 	// (sysno -> struct{}); it is safe for concurrent use on its own.
@@ -113,6 +120,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	attrs := goferclient.NewAttrCache(cfg.Gofer)
 	cfg.Gofer = attrs
+	leases := readlease.New(cfg.ReadLeaseTTL)
+	attrs.SetObserver(leaseObserver{r: leases, log: log.Named("sentry")})
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("sentry server: server id: %w", err)
@@ -120,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:     cfg,
 		attrs:   attrs,
+		leases:  leases,
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
 		clients: make(map[*clientState]struct{}),

@@ -103,6 +103,8 @@ func (k *clientState) serve(sess *session) error {
 			if m.Frames != nil {
 				k.inboundFrames(m.Frames)
 			}
+		case *sentrypb.ClientMessage_LeaseRevoked:
+			k.leaseAcked(m.LeaseRevoked)
 		case *sentrypb.ClientMessage_ChannelOpen:
 			if m.ChannelOpen != nil {
 				k.openChannel(sess, m.ChannelOpen)
@@ -127,6 +129,7 @@ func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
 func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
 	k.sendMu.Lock()
 	defer k.sendMu.Unlock()
+	k.sendLeaseRevokesLocked()
 	if r := m.GetReply(); r != nil && len(k.hopRoutes) > 0 && k.hopReplyLocked(r) {
 		return nil
 	}
@@ -148,6 +151,7 @@ func (k *clientState) sendBuilt(build func() *sentrypb.ServerMessage) error {
 	if k.sender == nil {
 		return errNoStream
 	}
+	k.sendLeaseRevokesLocked()
 	m := build()
 	if m == nil {
 		return nil

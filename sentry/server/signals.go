@@ -70,7 +70,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 				k.pushSignalLocked(p, target, sig, info, act, d)
 				return
 			}
-			k.exitProcessLocked(p, ksignal.WaitStatus(sig), d)
+			k.exitProcessLocked(p, p.killedStatusLocked(sig), d)
 		case ksignal.ActStop:
 			k.stopProcessLocked(p, sig, d)
 		}
@@ -118,7 +118,7 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 			k.stopProcessLocked(p, sig, &d)
 		case !f.Blocked && act.Handler == ksignal.SigDfl && (ksignal.DefaultActionOf(sig) == ksignal.ActIgnore || ksignal.DefaultActionOf(sig) == ksignal.ActContinue):
 		case f.Blocked || act.Handler == ksignal.SigIgn || act.Handler == ksignal.SigDfl:
-			k.exitProcessLocked(p, ksignal.WaitStatus(sig), &d)
+			k.exitProcessLocked(p, p.killedStatusLocked(sig), &d)
 		default:
 			k.signalProcessUntracedLocked(p, t, sig, f.Siginfo, &d)
 		}

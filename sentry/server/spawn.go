@@ -189,7 +189,7 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 		if err != nil {
 			continue
 		}
-		if s, ok := f.impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
+		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
 			s.term.sid, s.term.fgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
 		}
 		f.DecRef()

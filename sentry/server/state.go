@@ -4,6 +4,10 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -89,7 +93,6 @@ func (th *thread) replayOrder() (replay.Order, bool)    { return orderThread, th
 func (fdSlot) replayOrder() (replay.Order, bool)        { return orderSlot, true }
 func (fs *fsContext) replayOrder() (replay.Order, bool) { return orderFS, fs != nil }
 func (s sigTable) replayOrder() (replay.Order, bool)    { return orderSig, s.h != nil }
-func (f *file) replayOrder() (replay.Order, bool)       { return orderFile, f != nil }
 func (p pipeRef) replayOrder() (replay.Order, bool)     { return orderPipe, p.p != nil }
 func (mappedID) replayOrder() (replay.Order, bool)      { return orderMap, true }
 func (tm *appTimer) replayOrder() (replay.Order, bool)  { return orderTimer, tm != nil }
@@ -126,8 +129,13 @@ func (t *stateTracker) touchMapped(id uint64)      { t.touch(mappedID(id)) }
 func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
 func (t *stateTracker) touchPty(index int)         { t.touch(ptyIndex(index)) }
 
-// touchFile is touch as a description's fileTracker.
-func (t *stateTracker) touchFile(f *file) { t.touch(f) }
+// TouchFile is touch as a description's fdesc.Tracker (a description's
+// record is derived in orderFile).
+func (t *stateTracker) TouchFile(f *file) {
+	if t != nil && f != nil {
+		t.Touch(orderFile, f)
+	}
+}
 
 // callEffects are the effects of one call committed with its reply.
 type callEffects struct {
@@ -192,15 +200,15 @@ func deletedRec(key statekey.Key) *sentrypb.StateRecord {
 // durability tracker); the others are protected by k.mu (fsContext,
 // sigHandlers, fdTable) or pipe.mu.
 func (k *clientState) fileID(f *file) uint64 {
-	if id := f.id.Load(); id != 0 {
+	if id := f.ID.Load(); id != 0 {
 		return id
 	}
 	id := k.trk.NewID()
-	if f.id.CompareAndSwap(0, id) {
+	if f.ID.CompareAndSwap(0, id) {
 		k.trk.IDsChanged()
 		return id
 	}
-	return f.id.Load()
+	return f.ID.Load()
 }
 
 func (k *clientState) fsIDLocked(fs *fsContext) uint64 {
@@ -263,10 +271,10 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 	}
 	replySeq := c.ReplySeq
 	for _, o := range eff.offsets {
-		if o.ver > o.f.offCommitted {
-			o.f.offCommitted = o.ver
-			o.f.offRep.Store(o.off)
-			if o.f.tracker() != nil {
+		if o.ver > o.f.OffCommitted {
+			o.f.OffCommitted = o.ver
+			o.f.OffRep.Store(o.off)
+			if o.f.Tracker() != nil {
 				c.Touch(orderFile, o.f)
 			}
 		}
@@ -402,7 +410,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Ruid: p.creds.RUID, Euid: p.creds.EUID, Suid: p.creds.SUID,
 		Rgid: p.creds.RGID, Egid: p.creds.EGID, Sgid: p.creds.SGID,
 		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit,
+		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit, CoreDumps: p.coreDumps,
 		Execed: p.execed, Caps: capsProto(p.creds.Caps),
 		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
 		TtyForegroundPgrp: k.ttyForegroundLocked(p),
@@ -444,7 +452,7 @@ func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.
 	if e.f == nil {
 		return deletedRec(key)
 	}
-	if e.f.id.Load() == 0 {
+	if e.f.ID.Load() == 0 {
 		// A file reported for the first time.
 		c.Touch(orderFile, e.f)
 	}
@@ -465,18 +473,18 @@ func (k *clientState) sigLiveLocked(h *ksignal.Handlers) bool {
 // fileRecordLocked describes open file description f.
 func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.StateRecord {
 	id := k.fileID(f)
-	if f.refs.Load() <= 0 {
+	if f.Released() {
 		return deletedRec(statekey.File(id))
 	}
-	st := &sentrypb.FileState{Id: id, Flags: f.flags.Load(), Offset: f.offRep.Load()}
+	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load()}
 	k.recordAsync(f, st)
-	if f.d != nil {
-		st.Path, _ = k.vfs.pathOf(f.d)
+	if dentryOf(f) != nil {
+		st.Path, _ = k.vfs.pathOf(dentryOf(f))
 	}
-	switch impl := f.impl.(type) {
+	switch impl := f.Impl.(type) {
 	case *goferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
-		st.Regular = impl.memfd == nil && f.d != nil && f.d.isRegular()
+		st.Regular = impl.memfd == nil && dentryOf(f) != nil && dentryOf(f).isRegular()
 		if impl.memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.memfd.state()
@@ -501,6 +509,14 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	case *ptyFile:
 		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
 		c.Touch(orderPty, ptyIndex(impl.t.Index))
+	case *eventfd.File:
+		st.Kind, st.Kobj = eventfdState(impl)
+	case *timerfd.File:
+		st.Kind, st.Kobj = timerfdState(impl)
+	case *signalfd.File:
+		st.Kind, st.Kobj = signalfdState(impl)
+	case *inotify.File:
+		st.Kind, st.Kobj = k.inotifyState(impl)
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

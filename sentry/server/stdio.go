@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -80,7 +81,7 @@ func (s *stdioFile) countIn(owner *stdioSet) {
 // release tells the client once the last file of a spawned process's
 // stdio set is gone. The push goes from a goroutine: release runs
 // under clientState.mu, which is taken after sendMu.
-func (s *stdioFile) release() {
+func (s *stdioFile) Release() {
 	if s.owner == nil || s.owner.files.Add(-1) != 0 {
 		return
 	}
@@ -88,9 +89,9 @@ func (s *stdioFile) release() {
 	go s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
-func (s *stdioFile) stream() bool { return true }
+func (s *stdioFile) Stream() bool { return true }
 
-func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error) {
+func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
 		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
@@ -104,22 +105,22 @@ func (s *stdioFile) write(c *syscallCtx, _ *file, b []byte, _ int64) (int, error
 	// order with the write's completion.
 	var seq uint64
 	if c != nil {
-		seq = c.seq
+		seq = c.Seq()
 	}
 	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
 	return len(b), nil
 }
 
-func (s *stdioFile) read(c *syscallCtx, f *file, n int, _ int64) ([]byte, error) {
+func (s *stdioFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
 		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
-	return s.k.readStdin(c, s.set, s.in, n, f.nonblock())
+	return s.k.readStdin(c, s.set, s.in, n, f.Nonblock())
 }
 
-func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
+func (s *stdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	mode := uint32(unix.S_IFIFO | 0600)
 	if s.tty {
@@ -133,7 +134,7 @@ func (s *stdioFile) stat(*syscallCtx) (*goferpb.Stat, error) {
 	return st, nil
 }
 
-func (s *stdioFile) readiness(*file) (uint32, <-chan struct{}) {
+func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 	if s.fd != 0 && !s.tty {
 		return pollOut | pollWrNorm, nil
 	}
@@ -190,7 +191,7 @@ func (st *stdinState) restore(read uint64, unread []byte) {
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
-func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
+func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -202,7 +203,7 @@ func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int
 			out := append([]byte(nil), st.buf[:m]...)
 			st.buf = st.buf[m:]
 			st.mu.Unlock()
-			eff := c.effects()
+			eff := callOf(c).effects()
 			eff.stdinRead += uint64(m)
 			eff.stdinSet, eff.stdinOf = set, st
 			return out, nil
@@ -222,7 +223,7 @@ func (k *clientState) readStdin(c *syscallCtx, set uint32, st *stdinState, n int
 		if nonblock {
 			return nil, unix.EAGAIN
 		}
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return nil, err
 		}
 	}

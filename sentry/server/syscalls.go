@@ -218,5 +218,8 @@ func init() {
 		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
 		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
 		unix.SYS_TIMER_DELETE:     sysTimerDelete,
+
+		// A signal with its siginfo to one thread (syscalls_tgsigqueue.go).
+		unix.SYS_RT_TGSIGQUEUEINFO: sysRtTgsigqueueinfo,
 	}
 }

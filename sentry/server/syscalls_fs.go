@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -42,10 +43,10 @@ func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 		return nil, err
 	}
 	defer f.DecRef()
-	if f.d == nil || !f.d.isDir() {
+	if dentryOf(f) == nil || !dentryOf(f).isDir() {
 		return nil, unix.ENOTDIR
 	}
-	return f.d, nil
+	return dentryOf(f), nil
 }
 
 // lookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
@@ -62,7 +63,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		if err != nil {
 			return nil, nil, err
 		}
-		return f.d, f, nil
+		return dentryOf(f), f, nil
 	}
 	start, err := c.startDir(dirfd, path)
 	if err != nil {
@@ -135,8 +136,8 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if err != nil {
 		return 0, err
 	}
-	if !f.isPath() {
-		c.k.inotifyEvent(f.d, inOpen)
+	if !f.IsPath() {
+		c.k.inotifyEvent(dentryOf(f), inOpen)
 	}
 	fd, err := tab.install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
@@ -281,11 +282,11 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
-		if g, ok := of.impl.(*goferFile); ok {
+		if g, ok := of.Impl.(*goferFile); ok {
 			return c.reopenGoferFile(of, g, flags, kept)
 		}
 		type reopener interface{ reopen() fileImpl }
-		if ro, ok := of.impl.(reopener); ok {
+		if ro, ok := of.Impl.(reopener); ok {
 			return newFile(ro.reopen(), nil, kept), nil
 		}
 		return nil, unix.ENXIO
@@ -390,7 +391,7 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 		return st, err
 	}
 	if f != nil {
-		d = f.d
+		d = dentryOf(f)
 	}
 	if d == nil || d.kind != dkGofer {
 		return st, nil
@@ -406,10 +407,10 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 
 func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
-		if f.isPath() && f.d != nil {
-			return c.k.vfs.statDentry(c, f.d)
+		if f.IsPath() && dentryOf(f) != nil {
+			return c.k.vfs.statDentry(c, dentryOf(f))
 		}
-		return f.impl.stat(c)
+		return f.Impl.Stat(c)
 	}
 	if d.kind == dkProcFd {
 		of, err := c.k.vfs.procFDFile(d.pid, d.fd)
@@ -417,7 +418,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
-		return of.impl.stat(c)
+		return of.Impl.Stat(c)
 	}
 	return c.k.vfs.statDentry(c, d)
 }
@@ -618,7 +619,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		return 0, unix.EACCES
 	}
 	if f != nil {
-		d = f.d
+		d = dentryOf(f)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
@@ -1045,7 +1046,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		d = f.d
+		d = dentryOf(f)
 		if d == nil {
 			return 0, unix.ENOTDIR
 		}
@@ -1108,16 +1109,16 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	var h uint64
 	var err error
 	switch {
-	case f != nil && !f.isPath():
+	case f != nil && !f.IsPath():
 		var ok bool
 		if h, ok = handleOfFile(f); !ok {
-			if f.d == nil {
+			if dentryOf(f) == nil {
 				return unix.EPERM
 			}
 		}
-		d = f.d
+		d = dentryOf(f)
 	case f != nil:
-		d = f.d
+		d = dentryOf(f)
 	}
 	if h == 0 {
 		if d == nil || d.kind != dkGofer {
@@ -1147,12 +1148,17 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 // after a write or truncate (write RPCs number their parts from 0).
 const killPrivPart = 1 << 30
 
-// killPriv clears the set-id bits of gofer file d (through handle h, or
+// killPrivOf clears the set-id bits of gofer file d (through handle h, or
 // d's own when h is 0), whose mode was mode, after the caller wrote or
 // truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
 // a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
+func (k *clientState) killPrivOf(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+	callOf(c).killPriv(d, h, a)
+}
+
+// killPriv is killPrivOf for the kernel's own call c.
 func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.t == nil {
 		return
@@ -1186,7 +1192,7 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.isPath() {
+	if f.IsPath() {
 		f.DecRef()
 		return nil, unix.EBADF
 	}
@@ -1224,10 +1230,10 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		if _, ok := f.impl.(*goferFile); !ok || !f.writable() {
+		if _, ok := f.Impl.(*goferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := c.fileSizeCheck(f.d, length, 0, true); err != nil {
+		if _, err := c.fileSizeCheck(dentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := memfdOf(f); m != nil {
@@ -1238,9 +1244,9 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if err := c.setStat(nil, f, req); err != nil {
 			return 0, err
 		}
-		if h, ok := handleOfFile(f); ok && f.d != nil {
-			c.killPriv(f.d, h, c.k.vfs.attrsOf(f.d))
-			c.noteMappedResize(f.d, h)
+		if h, ok := handleOfFile(f); ok && dentryOf(f) != nil {
+			c.killPriv(dentryOf(f), h, c.k.vfs.attrsOf(dentryOf(f)))
+			c.noteMappedResize(dentryOf(f), h)
 		}
 		return 0, nil
 	}
@@ -1497,7 +1503,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.DecRef()
-		d = f.d
+		d = dentryOf(f)
 	}
 	sf := linux.Statfs{Type: linux.TMPFS_MAGIC, BlockSize: 4096, NameLength: 255, FragmentSize: 4096}
 	switch {
@@ -1540,7 +1546,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 // (Linux checks this before any permission: mnt_want_write).
 func (c *syscallCtx) mayChangeAttrs(d *dentry, f *file) error {
 	if f != nil {
-		d = f.d
+		d = dentryOf(f)
 	}
 	if c.k.vfs.readOnly(d) {
 		return unix.EROFS

@@ -22,7 +22,7 @@ const fileStatusFlags = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_
 // readFile reads up to n bytes from f at off, or at (and advancing) its
 // offset when off < 0.
 func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
-	if !f.readable() {
+	if !f.Readable() {
 		return nil, unix.EBADF
 	}
 	if n < 0 {
@@ -30,24 +30,24 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 	}
 	n = min(n, maxRW)
 	if off >= 0 {
-		if f.impl.stream() {
+		if f.Impl.Stream() {
 			return nil, unix.ESPIPE
 		}
-		b, err := f.impl.read(c, f, n, off)
+		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			c.k.inotifyEvent(f.d, inAccess)
+			c.k.inotifyEvent(dentryOf(f), inAccess)
 		}
 		return b, err
 	}
-	if f.impl.stream() {
-		return f.impl.read(c, f, n, 0)
+	if f.Impl.Stream() {
+		return f.Impl.Read(c, f, n, 0)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, err := f.impl.read(c, f, n, f.off)
+	f.OffMu.Lock()
+	defer f.OffMu.Unlock()
+	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
-		f.setOffLocked(c, f.off+int64(len(b)))
-		c.k.inotifyEvent(f.d, inAccess)
+		f.SetOffLocked(c, f.Off+int64(len(b)))
+		c.k.inotifyEvent(dentryOf(f), inAccess)
 	}
 	return b, err
 }
@@ -55,49 +55,49 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 // writeFile writes b to f at off, or at (and advancing) its offset when
 // off < 0. O_APPEND writes at the end, found with a Stat first.
 func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
-	if !f.writable() {
+	if !f.Writable() {
 		return 0, unix.EBADF
 	}
-	if f.impl.stream() {
+	if f.Impl.Stream() {
 		if off >= 0 {
 			return 0, unix.ESPIPE
 		}
-		return f.impl.write(c, f, b, 0)
+		return f.Impl.Write(c, f, b, 0)
 	}
-	appendMode := f.flags.Load()&unix.O_APPEND != 0
+	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := c.fileSizeCheck(f.d, off, len(b), false)
+		m, err := c.fileSizeCheck(dentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
 		n, _, err := c.writeAt(f, b[:m], off, false)
 		return n, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	o := f.off
+	f.OffMu.Lock()
+	defer f.OffMu.Unlock()
+	o := f.Off
 	if appendMode {
 		var st *goferpb.Stat
 		var err error
-		if g, ok := f.impl.(*goferFile); ok {
+		if g, ok := f.Impl.(*goferFile); ok {
 			// The end of the file now, not as cached: another server
 			// sharing the gofer may have appended.
 			st, err = g.v.goferSizeNow(g.handle)
 		} else {
-			st, err = f.impl.stat(c)
+			st, err = f.Impl.Stat(c)
 		}
 		if err != nil {
 			return 0, err
 		}
 		o = int64(st.Size)
 	}
-	m, err := c.fileSizeCheck(f.d, o, len(b), false)
+	m, err := c.fileSizeCheck(dentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}
 	n, o, err := c.writeAt(f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
-		f.setOffLocked(c, o+int64(n))
+		f.SetOffLocked(c, o+int64(n))
 	}
 	return n, err
 }
@@ -116,15 +116,15 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 			return 0, off, err
 		}
 	}
-	if _, ok := f.impl.(*goferFile); !ok || c.seq == 0 {
-		n, err := f.impl.write(c, f, b, off)
+	if _, ok := f.Impl.(*goferFile); !ok || c.seq == 0 {
+		n, err := f.Impl.Write(c, f, b, off)
 		return n, off, err
 	}
 	if !c.syncedWrites {
 		c.k.dur.Begin(f, c.seq)
 	}
 	c.goferSize = -1
-	n, err := f.impl.write(c, f, b, off)
+	n, err := f.Impl.Write(c, f, b, off)
 	if appendMode && n > 0 && c.goferSize >= int64(n) {
 		off = c.goferSize - int64(n)
 	}
@@ -133,8 +133,8 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 			f.DecRef()
 		}
 	}
-	if n > 0 && f.d != nil {
-		c.k.inotifyEvent(f.d, inModify)
+	if n > 0 && dentryOf(f) != nil {
+		c.k.inotifyEvent(dentryOf(f), inModify)
 	}
 	if n > 0 {
 		if !c.syncedWrites {
@@ -156,17 +156,17 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
-	if c.reply == nil || f.d == nil || f.d.kind != dkGofer {
+	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
 		return
 	}
 	st := c.goferStat
 	c.goferStat = nil
 	if st == nil {
-		if !c.k.maps.Holds(f.d.ino) {
+		if !c.k.maps.Holds(dentryOf(f).ino) {
 			return
 		}
 		var err error
-		if st, err = f.impl.stat(c); err != nil {
+		if st, err = f.Impl.Stat(c); err != nil {
 			return
 		}
 	}
@@ -192,7 +192,7 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	if n > 0 && c.args[1] == 0 {
 		return 0, unix.EFAULT
 	}
-	if sf, ok := f.impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.readFile(f, int(min(n, maxRW)), off)
@@ -221,7 +221,7 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	if sf, ok := f.impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
@@ -287,7 +287,7 @@ func sysReadv(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sf, ok := f.impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, false, iov, off)
 	}
 	b, err := c.readFile(f, total, off)
@@ -322,7 +322,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sf, ok := f.impl.(seqFile); ok {
+	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return c.seqIO(f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)
@@ -334,7 +334,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 		b = append(b, p...)
 	}
 	if len(b) == 0 {
-		if !f.writable() {
+		if !f.Writable() {
 			return 0, unix.EBADF
 		}
 		return 0, nil
@@ -349,27 +349,27 @@ func sysLseek(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if f.impl.stream() {
+	if f.Impl.Stream() {
 		return 0, unix.ESPIPE
 	}
-	if f.isPath() {
+	if f.IsPath() {
 		return 0, unix.EBADF
 	}
 	off, whence := int64(c.args[1]), int(c.args[2])
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, isDir := f.impl.(*goferDir); isDir || (f.d != nil && f.d.isDir()) {
+	f.OffMu.Lock()
+	defer f.OffMu.Unlock()
+	if _, isDir := f.Impl.(*goferDir); isDir || (dentryOf(f) != nil && dentryOf(f).isDir()) {
 		if whence != unix.SEEK_SET || off < 0 {
 			return 0, unix.EINVAL
 		}
-		f.off = off
+		f.Off = off
 		switch {
 		case off == 0:
-			f.setDirLocked(c, fdesc.DirCursor{})
+			f.SetDirLocked(c, fdesc.DirCursor{})
 		case off <= 2:
-			f.setDirLocked(c, fdesc.DirCursor{Phase: int(off)})
+			f.SetDirLocked(c, fdesc.DirCursor{Phase: int(off)})
 		default:
-			f.setDirLocked(c, fdesc.DirCursor{Phase: 2, Cookie: uint64(off)})
+			f.SetDirLocked(c, fdesc.DirCursor{Phase: 2, Cookie: uint64(off)})
 		}
 		return off, nil
 	}
@@ -378,9 +378,9 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	case unix.SEEK_SET:
 		n = off
 	case unix.SEEK_CUR:
-		n = f.off + off
+		n = f.Off + off
 	case unix.SEEK_END, unix.SEEK_DATA, unix.SEEK_HOLE:
-		st, err := f.impl.stat(c)
+		st, err := f.Impl.Stat(c)
 		if err != nil {
 			return 0, err
 		}
@@ -411,7 +411,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	f.setOffLocked(c, n)
+	f.SetOffLocked(c, n)
 	return n, nil
 }
 
@@ -526,30 +526,30 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	case unix.F_SETFD:
 		return 0, tab.setCloexec(fd, c.args[2]&unix.FD_CLOEXEC != 0)
 	case unix.F_GETFL:
-		return int64(f.flags.Load()) | 0x8000, nil // O_LARGEFILE
+		return int64(f.Flags.Load()) | 0x8000, nil // O_LARGEFILE
 	case unix.F_SETFL:
-		if f.isPath() {
+		if f.IsPath() {
 			return 0, unix.EBADF
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
-		if nf&unix.O_NOATIME != 0 && f.flags.Load()&unix.O_NOATIME == 0 && f.d != nil &&
-			!c.creds().OwnerOrCapable(c.k.vfs.attrsOf(f.d)) {
+		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
+			!c.creds().OwnerOrCapable(c.k.vfs.attrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
 		for {
-			old := f.flags.Load()
-			if f.flags.CompareAndSwap(old, old&^fileStatusFlags|nf) {
+			old := f.Flags.Load()
+			if f.Flags.CompareAndSwap(old, old&^fileStatusFlags|nf) {
 				break
 			}
 		}
 		c.k.setAsync(f, fd, nf&unix.O_ASYNC != 0)
-		f.changed()
+		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
 		return c.fcntlLock(f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
-		e, ok := f.impl.(*pipeEnd)
+		e, ok := f.Impl.(*pipeEnd)
 		if !ok {
 			return 0, unix.EBADF
 		}
@@ -586,11 +586,11 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
-		r.impl.(*pipeEnd).p.LimitNewCapacity(max)
+		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
 	}
 	if flags&unix.O_NONBLOCK != 0 {
-		r.flags.Store(r.flags.Load() | unix.O_NONBLOCK)
-		w.flags.Store(w.flags.Load() | unix.O_NONBLOCK)
+		r.Flags.Store(r.Flags.Load() | unix.O_NONBLOCK)
+		w.Flags.Store(w.Flags.Load() | unix.O_NONBLOCK)
 	}
 	rfd, wfd, err := tab.installPair(r, w, flags&unix.O_CLOEXEC != 0)
 	if err != nil {
@@ -631,7 +631,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if f.isPath() {
+	if f.IsPath() {
 		return 0, unix.EBADF
 	}
 	if handled, err := c.ifIoctl(f, req, arg); handled {
@@ -646,30 +646,30 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		for {
-			old := f.flags.Load()
+			old := f.Flags.Load()
 			nf := old &^ unix.O_NONBLOCK
 			if binary.LittleEndian.Uint32(b) != 0 {
 				nf |= unix.O_NONBLOCK
 			}
-			if f.flags.CompareAndSwap(old, nf) {
+			if f.Flags.CompareAndSwap(old, nf) {
 				break
 			}
 		}
-		f.changed()
+		f.Changed()
 		return 0, nil
 	case fionread:
 		var n int
-		switch impl := f.impl.(type) {
+		switch impl := f.Impl.(type) {
 		case *pipeEnd:
 			n = impl.available()
 		case *goferFile:
-			st, err := impl.stat(c)
+			st, err := impl.Stat(c)
 			if err != nil {
 				return 0, err
 			}
-			f.mu.Lock()
-			n = int(max(int64(st.Size)-f.off, 0))
-			f.mu.Unlock()
+			f.OffMu.Lock()
+			n = int(max(int64(st.Size)-f.Off, 0))
+			f.OffMu.Unlock()
 		case *stdioFile:
 			impl.in.mu.Lock()
 			n = len(impl.in.buf)
@@ -677,7 +677,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		case *ptyFile:
 			n = impl.readable()
 		case queuedFile:
-			if n, err = impl.queued(); err != nil {
+			if n, err = impl.Queued(); err != nil {
 				return 0, err
 			}
 		default:
@@ -687,10 +687,10 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
 		return 0, c.mem.CopyOut(arg, b[:])
 	}
-	if pf, ok := f.impl.(*ptyFile); ok {
+	if pf, ok := f.Impl.(*ptyFile); ok {
 		return pf.ioctl(c, tab, req, arg)
 	}
-	s, ok := f.impl.(*stdioFile)
+	s, ok := f.Impl.(*stdioFile)
 	if !ok || !s.tty {
 		return 0, unix.ENOTTY
 	}
@@ -762,7 +762,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if f.isPath() {
+	if f.IsPath() {
 		return 0, unix.EBADF
 	}
 	h, ok := handleOfFile(f)
@@ -775,8 +775,8 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if f.d != nil && f.d.kind == dkGofer {
-		for _, wf := range c.k.maps.WritablesOf(f.d.ino) {
+	if dentryOf(f) != nil && dentryOf(f).kind == dkGofer {
+		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).ino) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -834,7 +834,7 @@ func sysFadvise(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if f.impl.stream() {
+	if f.Impl.Stream() {
 		return 0, unix.ESPIPE
 	}
 	if int64(c.args[2]) < 0 || c.args[3] > 5 {
@@ -850,10 +850,10 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if f.isPath() {
+	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	d := f.d
+	d := dentryOf(f)
 	if d == nil || !d.isDir() {
 		return 0, unix.ENOTDIR
 	}
@@ -862,8 +862,8 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		return 0, unix.EFAULT
 	}
 	v := c.k.vfs
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.OffMu.Lock()
+	defer f.OffMu.Unlock()
 	var buf []byte
 	pending := false // an entry did not fit
 	emit := func(name string, ino uint64, typ uint8, off uint64) bool {
@@ -881,7 +881,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		buf = append(buf, rec...)
 		return true
 	}
-	cur := &f.dir
+	cur := &f.Dir
 	if cur.Phase == 0 {
 		if !emit(".", d.ino, unix.DT_DIR, 1) {
 			return 0, unix.EINVAL
@@ -894,7 +894,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		}
 	}
 	if cur.Phase == 2 && !pending {
-		if g, ok := f.impl.(*goferDir); ok {
+		if g, ok := f.Impl.(*goferDir); ok {
 			// SysV segments' files are not listed in /dev/shm.
 			v.shmMu.Lock()
 			inShm := d == v.shm
@@ -942,7 +942,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 			}
 		}
 	}
-	f.setDirLocked(c, *cur)
+	f.SetDirLocked(c, *cur)
 	if len(buf) == 0 && pending {
 		return 0, unix.EINVAL
 	}
@@ -977,30 +977,30 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if typ != mapShared && typ != mapPrivate && typ != 0x3 {
 		return 0, unix.EINVAL
 	}
-	if f.isPath() {
+	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	_, isGofer := f.impl.(*goferFile)
-	dz, isDev := f.impl.(*devFile)
+	_, isGofer := f.Impl.(*goferFile)
+	dz, isDev := f.Impl.(*devFile)
 	isZero := isDev && dz.kind == devZero
 	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
-	if !f.readable() {
+	if !f.Readable() {
 		return 0, unix.EACCES
 	}
 	if isZero {
-		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.Writable() {
 			return 0, unix.EACCES
 		}
-		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.writable()}}
+		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.Writable()}}
 		return 0, nil
 	}
-	g := f.impl.(*goferFile)
-	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.writable() {
+	g := f.Impl.(*goferFile)
+	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.Writable() {
 		return 0, unix.EACCES
 	}
-	writable := f.writable()
+	writable := f.Writable()
 	if g.memfd != nil && typ != mapPrivate && g.memfd.getSeals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
 		// A write-sealed memfd maps shared read-only, and stays so
 		// (the client refuses mprotect to writable, as Linux clears
@@ -1010,7 +1010,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		}
 		writable = false
 	}
-	st, err := g.stat(c)
+	st, err := g.Stat(c)
 	if err != nil {
 		return 0, err
 	}

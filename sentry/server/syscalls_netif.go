@@ -33,7 +33,7 @@ var ifreqSetters = map[uint32]bool{
 // request (ENOTTY, as UDP's on Linux).
 func (c *syscallCtx) atmark(f *file, arg uint64) error {
 	stream := false
-	switch s := f.impl.(type) {
+	switch s := f.Impl.(type) {
 	case *inetSockFile:
 		stream = s.s.Stream
 	case *hostInetFile:
@@ -47,7 +47,7 @@ func (c *syscallCtx) atmark(f *file, arg uint64) error {
 
 // isSocketFile says f is a socket of any family.
 func isSocketFile(f *file) bool {
-	switch f.impl.(type) {
+	switch f.Impl.(type) {
 	case *unixSockFile, *inetSockFile, *hostInetFile, *netlinkFile:
 		return true
 	}

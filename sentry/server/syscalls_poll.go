@@ -36,7 +36,7 @@ func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struc
 		}
 		var ev uint32
 		var ch <-chan struct{}
-		if f.isPath() {
+		if f.IsPath() {
 			ev = pollNval
 		} else {
 			ev, ch = readinessOf(c.t, f)

@@ -88,6 +88,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	np.pgid, np.sid = p.pgid, p.sid
 	np.creds = p.creds
 	np.fsizeLimited, np.fsizeLimit = p.fsizeLimited, p.fsizeLimit
+	np.coreDumps = p.coreDumps
 	np.exitSignal = exitSig
 	np.comm, np.exe, np.argv, np.env = p.comm, p.exe, p.argv, p.env
 	if flags&unix.CLONE_FILES != 0 {
@@ -147,7 +148,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d := f.d
+		d := dentryOf(f)
 		f.DecRef()
 		if d == nil {
 			return 0, unix.EACCES
@@ -259,10 +260,8 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				if !exited {
 					continue
 				}
-				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID, code: ksignal.CLDExited, sistatus: (ch.exitStatus >> 8) & 0xff}
-				if ch.exitStatus&0x7f != 0 {
-					r.code, r.sistatus = ksignal.CLDKilled, ch.exitStatus&0x7f
-				}
+				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID}
+				r.code, r.sistatus = ksignal.ChildStatus(ch.exitStatus)
 				if options&wNowait == 0 {
 					k.reapLocked(ch)
 				}
@@ -627,7 +626,9 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
-	if sig != 0 {
+	if sig != 0 && code == siTimer && p == c.t.proc {
+		k.timerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
+	} else if sig != 0 {
 		k.signalFromAppLocked(p, nil, sig, info, &d)
 	}
 	k.mu.Unlock()

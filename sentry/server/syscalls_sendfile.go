@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
 // sendfileChunk bounds one read of sendfile's loop.
@@ -31,21 +33,21 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer in.DecRef()
-	if !in.readable() || !out.writable() {
+	if !in.Readable() || !out.Writable() {
 		return 0, unix.EBADF
 	}
-	_, toFile := out.impl.(*goferFile)
-	if _, ok := out.impl.(seqFile); !ok && !toFile {
-		switch out.impl.(type) {
+	_, toFile := out.Impl.(*goferFile)
+	if _, ok := out.Impl.(fdesc.SeqFile); !ok && !toFile {
+		switch out.Impl.(type) {
 		case *pipeEnd, *stdioFile:
 		default:
 			return 0, unix.EINVAL
 		}
 	}
-	if toFile && out.flags.Load()&unix.O_APPEND != 0 {
+	if toFile && out.Flags.Load()&unix.O_APPEND != 0 {
 		return 0, unix.EINVAL
 	}
-	if in.impl.stream() {
+	if in.Impl.Stream() {
 		// Linux reads only from files that can be mapped.
 		return 0, unix.EINVAL
 	}
@@ -101,9 +103,9 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		total += int64(w)
 		if w < len(b) && at < 0 && w >= 0 {
 			// Put back the input offset past what was not written.
-			in.mu.Lock()
-			in.setOffLocked(c, in.off-int64(len(b)-w))
-			in.mu.Unlock()
+			in.OffMu.Lock()
+			in.SetOffLocked(c, in.Off-int64(len(b)-w))
+			in.OffMu.Unlock()
 		}
 		if err != nil {
 			if total > 0 {
@@ -132,8 +134,8 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 
 // sendfileWrite writes b to a socket, a pipe or the client's stdio.
 func (c *syscallCtx) sendfileWrite(out *file, b []byte) (int, error) {
-	if sf, ok := out.impl.(seqFile); ok {
-		n, err := sf.writeSeq(c, out, usermem.BytesIOSequence(b))
+	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
+		n, err := sf.WriteSeq(c, out, usermem.BytesIOSequence(b))
 		return int(n), err
 	}
 	return c.writeFile(out, b, -1)

@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -69,7 +70,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = newUnixSockFile(c.k, socket.NewUnix(stype, c.sockCreds()), flags)
+		f = newUnixSockFile(c.k, socket.NewUnix(stype, sockCreds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if c.k.hostNetwork() {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
@@ -129,7 +130,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ua, ub := socket.NewUnixPair(stype, c.sockCreds())
+	ua, ub := socket.NewUnixPair(stype, sockCreds(c))
 	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
 	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
 	for _, f := range []*file{a, b} {
@@ -215,7 +216,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 		s.boundName = a.TransportName()
 		s.mu.Unlock()
 		c.k.socks.setBound(be, s)
-		f.changed()
+		f.Changed()
 		return 0, nil
 	}
 	if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
@@ -224,7 +225,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 	if err := c.bindUnix(s, a); err != nil {
 		return 0, err
 	}
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -257,11 +258,11 @@ func sysListen(c *syscallCtx) (int64, error) {
 	if err := kobj.SysErr(s.u.EP.Listen(kobj.Ctx(), backlog)); err != nil {
 		return 0, err
 	}
-	s.u.EP.SetPeerCreds(c.sockCreds())
+	s.u.EP.SetPeerCreds(sockCreds(c))
 	s.mu.Lock()
 	s.backlog = backlog
 	s.mu.Unlock()
-	f.changed()
+	f.Changed()
 	return 0, nil
 }
 
@@ -296,7 +297,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	var ne transport.Endpoint
 	var peer transport.Address
 	var cn *unixConn
-	_, err = c.blockOn(f, s.u.Watch, false, func() (int64, error) {
+	_, err = anon.BlockOn(c, f, s.u.Watch, false, func() (int64, error) {
 		s.connMu.Lock()
 		defer s.connMu.Unlock()
 		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)
@@ -332,7 +333,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		cn.mu.Lock()
 		cn.files[1] = nf
 		cn.mu.Unlock()
-		nf.impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
+		nf.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
 		cn.changed()
 	}
 	tab, err := c.fdTable()
@@ -383,7 +384,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.u.EP.SetPeerCreds(c.sockCreds())
+	s.u.EP.SetPeerCreds(sockCreds(c))
 	lf := c.k.socks.boundFile(be)
 	if s.u.Type == linux.SOCK_DGRAM {
 		lf = nil
@@ -405,14 +406,14 @@ func sysConnect(c *syscallCtx) (int64, error) {
 			lf.connMu.Unlock()
 		}
 		if err == nil {
-			f.changed()
+			f.Changed()
 			return 0, nil
 		}
 		e := kobj.SysErr(err)
 		if e == unix.EPROTOTYPE && a.Abstract {
 			return 0, unix.ECONNREFUSED
 		}
-		if e != unix.EAGAIN || f.nonblock() {
+		if e != unix.EAGAIN || f.Nonblock() {
 			return 0, e
 		}
 		// The listener's backlog is full: wait for an accept (Linux
@@ -561,7 +562,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.unixSend(f, s, src, transport.ControlMessages{}, to, flags)
+	return unixSend(c, f, s, src, transport.ControlMessages{}, to, flags)
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
@@ -580,7 +581,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		n, msgLen, from, err := c.inetRecv(f, is, dst, flags)
+		n, msgLen, from, err := inetRecv(c, f, is, dst, flags)
 		if err != nil {
 			return 0, err
 		}
@@ -616,7 +617,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	got, res, err := c.unixRecv(f, s, dst, flags)
+	got, res, err := unixRecv(c, f, s, dst, flags)
 	res.Control.Release(kobj.Ctx())
 	if err != nil {
 		return 0, err
@@ -795,7 +796,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		ctl.Release(kobj.Ctx())
 		return 0, err
 	}
-	return c.unixSend(f, s, src, ctl, to, flags)
+	return unixSend(c, f, s, src, ctl, to, flags)
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
@@ -832,7 +833,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	got, res, err := c.unixRecv(f, s, dst, flags)
+	got, res, err := unixRecv(c, f, s, dst, flags)
 	defer res.Control.Release(kobj.Ctx())
 	if err != nil {
 		return 0, err

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
 
@@ -37,7 +38,7 @@ const spliceChunk = 4 << 20
 // splice_read and splice_write allow (not a directory, eventfd, epoll,
 // timerfd or inotify instance: EINVAL).
 func spliceable(f *file) bool {
-	switch f.impl.(type) {
+	switch f.Impl.(type) {
 	case *goferFile, *devFile, *procFile, *stdioFile, *unixSockFile, *inetSockFile, *hostInetFile:
 		return true
 	}
@@ -45,7 +46,7 @@ func spliceable(f *file) bool {
 }
 
 func pipeEndOf(f *file) *pipeEnd {
-	e, _ := f.impl.(*pipeEnd)
+	e, _ := f.Impl.(*pipeEnd)
 	return e
 }
 
@@ -152,7 +153,7 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	if flags&^spliceAll != 0 {
 		return 0, unix.EINVAL
 	}
-	if !in.readable() || !out.writable() {
+	if !in.Readable() || !out.Writable() {
 		return 0, unix.EBADF
 	}
 	inPipe, outPipe := pipeEndOf(in), pipeEndOf(out)
@@ -162,10 +163,10 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	if (inPipe != nil && offInAddr != 0) || (outPipe != nil && offOutAddr != 0) {
 		return 0, unix.ESPIPE
 	}
-	if (offInAddr != 0 && in.impl.stream()) || (offOutAddr != 0 && out.impl.stream()) {
+	if (offInAddr != 0 && in.Impl.Stream()) || (offOutAddr != 0 && out.Impl.Stream()) {
 		return 0, unix.ESPIPE
 	}
-	if outPipe == nil && out.flags.Load()&unix.O_APPEND != 0 {
+	if outPipe == nil && out.Flags.Load()&unix.O_APPEND != 0 {
 		return 0, unix.EINVAL
 	}
 	offIn, err := c.offsetArg(offInAddr)
@@ -180,7 +181,7 @@ func sysSplice(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	count := int(min(n, spliceChunk))
-	nonblock := flags&spliceNonblock != 0 || in.nonblock() || out.nonblock()
+	nonblock := flags&spliceNonblock != 0 || in.Nonblock() || out.Nonblock()
 	c.dataNotInCall = true
 	var moved int
 	switch {
@@ -246,9 +247,9 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 	}
 	n = min(n, space)
 	var data []byte
-	if sf, ok := in.impl.(seqFile); ok {
+	if sf, ok := in.Impl.(fdesc.SeqFile); ok {
 		buf := make([]byte, n)
-		got, err := sf.readSeq(c, in, usermem.BytesIOSequence(buf))
+		got, err := sf.ReadSeq(c, in, usermem.BytesIOSequence(buf))
 		if got <= 0 {
 			return 0, err
 		}
@@ -267,12 +268,12 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 	}
 	moved := c.pushPipeLocked(out, outF, data)
 	out.p.Unlock()
-	if moved < len(data) && off < 0 && !in.impl.stream() {
+	if moved < len(data) && off < 0 && !in.Impl.Stream() {
 		// Another writer took the room: put the input offset back past
 		// what was not moved (a socket's bytes cannot be put back).
-		in.mu.Lock()
-		in.setOffLocked(c, in.off-int64(len(data)-moved))
-		in.mu.Unlock()
+		in.OffMu.Lock()
+		in.SetOffLocked(c, in.Off-int64(len(data)-moved))
+		in.OffMu.Unlock()
 	}
 	return moved, nil
 }
@@ -288,9 +289,9 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 	data := in.p.PeekLocked(n)
 	in.p.Unlock()
 	var w int
-	if sf, ok := out.impl.(seqFile); ok {
+	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
 		var w64 int64
-		w64, err = sf.writeSeq(c, out, usermem.BytesIOSequence(data))
+		w64, err = sf.WriteSeq(c, out, usermem.BytesIOSequence(data))
 		w = int(w64)
 	} else {
 		w, err = c.writeFile(out, data, off)
@@ -320,7 +321,7 @@ func sysTee(c *syscallCtx) (int64, error) {
 	if flags&^spliceAll != 0 {
 		return 0, unix.EINVAL
 	}
-	if !in.readable() || !out.writable() {
+	if !in.Readable() || !out.Writable() {
 		return 0, unix.EBADF
 	}
 	inPipe, outPipe := pipeEndOf(in), pipeEndOf(out)
@@ -331,7 +332,7 @@ func sysTee(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	c.dataNotInCall = true
-	nonblock := flags&spliceNonblock != 0 || in.nonblock() || out.nonblock()
+	nonblock := flags&spliceNonblock != 0 || in.Nonblock() || out.Nonblock()
 	moved, err := c.pipeToPipe(inPipe, outPipe, out, int(min(n, spliceChunk)), nonblock, true)
 	return int64(moved), err
 }
@@ -355,14 +356,14 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	if flags != 0 {
 		return 0, unix.EINVAL
 	}
-	if !in.readable() || !out.writable() || out.flags.Load()&unix.O_APPEND != 0 {
+	if !in.Readable() || !out.Writable() || out.Flags.Load()&unix.O_APPEND != 0 {
 		return 0, unix.EBADF
 	}
 	for _, f := range []*file{in, out} {
-		if f.d != nil && f.d.isDir() {
+		if dentryOf(f) != nil && dentryOf(f).isDir() {
 			return 0, unix.EISDIR
 		}
-		if _, ok := f.impl.(*goferFile); !ok {
+		if _, ok := f.Impl.(*goferFile); !ok {
 			return 0, unix.EINVAL
 		}
 	}
@@ -378,20 +379,20 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	count := int(min(n, spliceChunk))
-	if in.d != nil && out.d != nil && in.d.ino == out.d.ino {
+	if dentryOf(in) != nil && dentryOf(out) != nil && dentryOf(in).ino == dentryOf(out).ino {
 		// The same file: Linux refuses overlapping ranges.
 		ri, ro := offIn, offOut
 		if ri < 0 || ro < 0 {
-			in.mu.Lock()
+			in.OffMu.Lock()
 			if ri < 0 {
-				ri = in.off
+				ri = in.Off
 			}
-			in.mu.Unlock()
-			out.mu.Lock()
+			in.OffMu.Unlock()
+			out.OffMu.Lock()
 			if ro < 0 {
-				ro = out.off
+				ro = out.Off
 			}
-			out.mu.Unlock()
+			out.OffMu.Unlock()
 		}
 		if ri < ro+int64(count) && ro < ri+int64(count) {
 			return 0, unix.EINVAL
@@ -404,9 +405,9 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	c.dataNotInCall = true
 	w, err := c.writeFile(out, data, offOut)
 	if w < len(data) && offIn < 0 {
-		in.mu.Lock()
-		in.setOffLocked(c, in.off-int64(len(data)-max(w, 0)))
-		in.mu.Unlock()
+		in.OffMu.Lock()
+		in.SetOffLocked(c, in.Off-int64(len(data)-max(w, 0)))
+		in.OffMu.Unlock()
 	}
 	if w <= 0 {
 		return 0, err

@@ -447,10 +447,10 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 	default:
 		return nil, nil, err
 	}
-	st, err := f.impl.(*goferFile).stat(c)
+	st, err := f.Impl.(*goferFile).Stat(c)
 	if err == nil && st.Size < want {
 		if err = c.setStat(nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
-			st, err = f.impl.(*goferFile).stat(c)
+			st, err = f.Impl.(*goferFile).Stat(c)
 		}
 	}
 	if err != nil {

@@ -55,7 +55,9 @@ type appTimer struct {
 	// notify, signo, tid and value are the struct sigevent.
 	notify, signo, tid int32
 	value              uint64
-	kt                 *ktimer.Timer
+	// kt runs the timer; nil for a timer on a CPU-time clock, which the
+	// client runs (only it measures CPU time): the server holds its id.
+	kt *ktimer.Timer
 	// deleted is set when the timer is deleted (timer_delete, exec, exit):
 	// an expiration racing with it is dropped.
 	deleted bool
@@ -64,7 +66,9 @@ type appTimer struct {
 // newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
 func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
 	tm := &appTimer{k: k, proc: p, id: id, clockID: clockID, notify: sigevSignal, signo: int32(unix.SIGALRM)}
-	tm.kt = ktimer.NewTimer(clk, ktimer.ListenerFunc(tm.expired))
+	if clk != nil {
+		tm.kt = ktimer.NewTimer(clk, ktimer.ListenerFunc(tm.expired))
+	}
 	if p.timers == nil {
 		p.timers = make(map[int32]*appTimer)
 	}
@@ -76,7 +80,9 @@ func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.
 // deleteTimerLocked stops and forgets tm. Precondition: k.mu held.
 func (k *clientState) deleteTimerLocked(tm *appTimer) {
 	tm.deleted = true
-	tm.kt.Destroy()
+	if tm.kt != nil {
+		tm.kt.Destroy()
+	}
 	delete(tm.proc.timers, tm.id)
 	k.trk.touch(tm)
 }
@@ -133,6 +139,14 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 			target = t
 		}
 	}
+	tm.k.timerSignalLocked(p, target, sig, info, d)
+}
+
+// timerSignalLocked sends a timer's signal to p (to target if not nil):
+// the server's timers' and, through rt_sigqueueinfo and
+// rt_tgsigqueueinfo with SI_TIMER, the client's CPU-clock timers'.
+// Precondition: k.mu held.
+func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
 	if act := p.sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
 		// Without a handler the signal still goes to the client, which
 		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
@@ -150,12 +164,15 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 		}
 		return
 	}
-	tm.k.signalFromAppLocked(p, target, sig, info, d)
+	k.signalFromAppLocked(p, target, sig, info, d)
 }
 
 // record is tm's TimerState. Precondition: k.mu held.
 func (tm *appTimer) record() *sentrypb.StateRecord {
-	s := tm.kt.Setting()
+	var s ktime.Setting
+	if tm.kt != nil {
+		s = tm.kt.Setting()
+	}
 	st := &sentrypb.TimerState{Pid: tm.proc.pid, Id: tm.id, Clock: tm.clockID, Notify: tm.notify,
 		Signo: tm.signo, Tid: tm.tid, Value: tm.value, Interval: int64(s.Period)}
 	if s.Enabled {
@@ -273,12 +290,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	clockID, sevAddr, idAddr := int32(c.args[0]), c.args[1], c.args[2]
 	k := c.k
 	clk := k.clocks.ByID(clockID)
-	if clk == nil {
-		if clockID < 0 || clockID == unix.CLOCK_PROCESS_CPUTIME_ID || clockID == unix.CLOCK_THREAD_CPUTIME_ID {
-			if _, logged := k.s.enosys.LoadOrStore("timer_create/cpu", struct{}{}); !logged {
-				k.log.Warn("unsupported timer clock (CPU time is not known to the server)", "clock", clockID)
-			}
-		}
+	if clk == nil && !isCPUClock(clockID) {
 		return 0, unix.EINVAL
 	}
 	notify, signo, tid, value := int32(sigevSignal), int32(unix.SIGALRM), int32(0), uint64(0)
@@ -307,6 +319,9 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	p := c.t.proc
 	if p.exiting {
 		return 0, unix.ESRCH
+	}
+	if clk == nil && !k.cpuClockExistsLocked(p, clockID) {
+		return 0, unix.EINVAL
 	}
 	if notify&sigevThreadID != 0 {
 		if t := k.threads[tid]; t == nil || t.proc != p || t.killed {
@@ -368,6 +383,9 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	tm, err := c.posixTimerLocked(id)
+	if err == nil && tm.kt == nil {
+		err = unix.EINVAL // a CPU-clock timer: the client sets it
+	}
 	if err != nil {
 		k.mu.Unlock()
 		return 0, err
@@ -396,6 +414,9 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	tm, err := c.posixTimerLocked(id)
 	var interval, value time.Duration
+	if err == nil && tm.kt == nil {
+		err = unix.EINVAL // a CPU-clock timer: the client reads it
+	}
 	if err == nil {
 		interval, value = ktimer.SpecOf(tm.kt.Get())
 	}
@@ -442,7 +463,7 @@ func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []resto
 	for _, st := range states {
 		p := k.procs[st.Pid]
 		clk := k.clocks.ByID(st.Clock)
-		if p == nil || p.exiting || clk == nil || p.timers[st.Id] != nil {
+		if p == nil || p.exiting || (clk == nil && !isCPUClock(st.Clock)) || p.timers[st.Id] != nil {
 			k.log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
 			continue
 		}
@@ -451,7 +472,7 @@ func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []resto
 		if st.Id >= p.nextTimerID {
 			p.nextTimerID = st.Id + 1
 		}
-		if st.Next != 0 {
+		if st.Next != 0 && tm.kt != nil {
 			out = append(out, restoredTimer{tm, ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(st.Next), Period: time.Duration(st.Interval)}})
 		}
 	}
@@ -487,5 +508,35 @@ func validTimerState(st *sentrypb.TimerState) bool {
 func observeClocks(c ktimer.Clocks, cs *sentrypb.ClockSample) {
 	if cs != nil {
 		c.Observe(cs.GetRealtime(), cs.GetMonotonic(), cs.GetBoottime())
+	}
+}
+
+// isCPUClock says whether clockID names a CPU-time clock:
+// CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID or one made by
+// clock_getcpuclockid (negative). Timers on them are the client's.
+func isCPUClock(clockID int32) bool {
+	return clockID < 0 || clockID == unix.CLOCK_PROCESS_CPUTIME_ID || clockID == unix.CLOCK_THREAD_CPUTIME_ID
+}
+
+// cpuClockExistsLocked says whether CPU clock clockID names a live
+// process, or a live thread of caller p, for a timer of p (Linux's
+// encoding: ^id << 3 | per-thread 4 | which, which 3 invalid; id 0 is the
+// caller). Precondition: k.mu held.
+func (k *clientState) cpuClockExistsLocked(p *process, clockID int32) bool {
+	if clockID >= 0 {
+		return true
+	}
+	id, which, perThread := ^(clockID >> 3), clockID&3, clockID&4 != 0
+	switch {
+	case which == 3:
+		return false
+	case id == 0:
+		return true
+	case perThread:
+		t := k.threads[id]
+		return t != nil && !t.killed && t.proc == p
+	default:
+		p := k.procs[id]
+		return p != nil && !p.exiting
 	}
 }

@@ -133,6 +133,18 @@ func TestTimerSyscalls(t *testing.T) {
 		t.Errorf("timer ids: %d after %d", next, tid)
 	}
 
+	// A timer on a CPU-time clock gets its id here, but the client sets
+	// and reads it: the server only holds the id (and deletes it).
+	for _, clk := range []uint64{unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID, cpuClockID(1, 2), cpuClockID(1, 6)} {
+		e.ok(1, unix.SYS_TIMER_CREATE, clk, 0, id)
+		cpu := uint64(m.u32(id))
+		e.fails(unix.EINVAL, 1, unix.SYS_TIMER_SETTIME, cpu, 0, m.alloc(timerSpec(0, time.Second, false)), 0)
+		e.fails(unix.EINVAL, 1, unix.SYS_TIMER_GETTIME, cpu, cur)
+		e.ok(1, unix.SYS_TIMER_GETOVERRUN, cpu)
+		e.ok(1, unix.SYS_TIMER_DELETE, cpu)
+		e.fails(unix.EINVAL, 1, unix.SYS_TIMER_DELETE, cpu)
+	}
+
 	cases := []struct {
 		name  string
 		sysno uintptr
@@ -144,7 +156,9 @@ func TestTimerSyscalls(t *testing.T) {
 		{"setitimer bad usec", unix.SYS_SETITIMER, []uint64{unix.ITIMER_REAL, m.alloc(timerSpec(0, 500*time.Millisecond, false)), 0}, unix.EINVAL},
 		{"setitimer bad address", unix.SYS_SETITIMER, []uint64{unix.ITIMER_REAL, 0x5000, 0}, unix.EFAULT},
 		{"timer_create bad clock", unix.SYS_TIMER_CREATE, []uint64{100, 0, id}, unix.EINVAL},
-		{"timer_create CPU clock", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_PROCESS_CPUTIME_ID, 0, id}, unix.EINVAL},
+		{"timer_create CPU clock of no process", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(4242, 2), 0, id}, unix.EINVAL},
+		{"timer_create CPU clock of no thread", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(4242, 6), 0, id}, unix.EINVAL},
+		{"timer_create CPU clock which 3", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(1, 3), 0, id}, unix.EINVAL},
 		{"timer_create bad signal", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(sigevSignal, 65, 0, 0)), id}, unix.EINVAL},
 		{"timer_create bad notify", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(8, 10, 0, 0)), id}, unix.EINVAL},
 		{"timer_settime unknown id", unix.SYS_TIMER_SETTIME, []uint64{999, 0, m.alloc(timerSpec(0, time.Second, false)), 0}, unix.EINVAL},
@@ -243,4 +257,10 @@ func TestTimerRecovery(t *testing.T) {
 			t.Errorf("deleted timer still in the log: %v", rec)
 		}
 	}
+}
+
+// cpuClockID is Linux's clock id for the CPU clock of process or thread
+// id (0: the caller), kind which|4 for a thread's.
+func cpuClockID(id, which int32) uint64 {
+	return uint64(uint32(^id<<3 | which))
 }

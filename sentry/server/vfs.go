@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
@@ -113,6 +114,9 @@ type dentry struct {
 	// last read from or set through the gofer.
 	perm, uid, gid uint32
 }
+
+// Ino is d's inode number, as the file layer sees it (fdesc.Dentry).
+func (d *dentry) Ino() uint64 { return d.ino }
 
 // negEntry is a negative dentry: a name the gofer said is missing.
 type negEntry struct {
@@ -660,14 +664,14 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 }
 
 // statDentry returns d's attributes.
-func (v *vfs) statDentry(c *syscallCtx, d *dentry) (*goferpb.Stat, error) {
+func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 	if d.kind != dkGofer {
 		return d.synthStat(), nil
 	}
 	if st := v.listedStat(d); st != nil {
 		return st, nil
 	}
-	h, err := c.handleOf(d)
+	h, err := callOf(c).handleOf(d)
 	if err != nil {
 		return nil, err
 	}

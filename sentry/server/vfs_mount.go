@@ -378,7 +378,7 @@ func (k *clientState) mountBusy(id int) bool {
 		t.mu.Lock()
 		for _, e := range t.fds {
 			if e.f != nil {
-				ds = append(ds, e.f.d)
+				ds = append(ds, dentryOf(e.f))
 			}
 		}
 		t.mu.Unlock()
@@ -386,7 +386,7 @@ func (k *clientState) mountBusy(id int) bool {
 	k.mu.Unlock()
 	for _, f := range k.maps.Files() {
 		if f != nil {
-			ds = append(ds, f.d)
+			ds = append(ds, dentryOf(f))
 		}
 	}
 	v := k.vfs

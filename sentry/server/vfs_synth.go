@@ -11,6 +11,9 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -299,7 +302,7 @@ func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
 
 // filePath is the name /proc/<pid>/fd/<n> shows for f.
 func (v *vfs) filePath(f *file) string {
-	switch impl := f.impl.(type) {
+	switch impl := f.Impl.(type) {
 	case *pipeEnd:
 		return fmt.Sprintf("pipe:[%d]", impl.p.Ino())
 	case *stdioFile:
@@ -307,27 +310,27 @@ func (v *vfs) filePath(f *file) string {
 			return "/dev/pts/0"
 		}
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
-	case *eventFile:
+	case *eventfd.File:
 		return "anon_inode:[eventfd]"
 	case *epollFile:
 		return "anon_inode:[eventpoll]"
-	case *signalFile:
+	case *signalfd.File:
 		return "anon_inode:[signalfd]"
 	case *unixSockFile:
-		return fmt.Sprintf("socket:[%d]", impl.ino)
+		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inetSockFile:
-		return fmt.Sprintf("socket:[%d]", impl.ino)
+		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *hostInetFile:
-		return fmt.Sprintf("socket:[%d]", impl.ino)
+		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *goferFile:
 		if impl.memfd != nil {
 			return "/memfd:" + impl.memfd.name + " (deleted)"
 		}
 	}
-	if f.d == nil {
+	if dentryOf(f) == nil {
 		return "anon_inode:[unknown]"
 	}
-	p, ok := v.pathOf(f.d)
+	p, ok := v.pathOf(dentryOf(f))
 	if !ok {
 		p += " (deleted)"
 	}
@@ -357,13 +360,13 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 			return nil, true, unix.ENOENT
 		}
 		defer f.DecRef()
-		if _, isGofer := f.impl.(*goferFile); isGofer && v.isDeleted(f.d) {
+		if _, isGofer := f.Impl.(*goferFile); isGofer && v.isDeleted(dentryOf(f)) {
 			// A file with no name left: opening the link itself opens
 			// the inode (openProcFd).
 			return d, true, nil
 		}
-		if f.d != nil {
-			return f.d, true, nil
+		if dentryOf(f) != nil {
+			return dentryOf(f), true, nil
 		}
 		// Pipes and stdio: opening the link itself reopens the file.
 		return d, true, nil
@@ -512,17 +515,17 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 			return nil, unix.ENOENT
 		}
 		defer f.DecRef()
-		flags := f.flags.Load()
+		flags := f.Flags.Load()
 		if cloexec {
 			flags |= unix.O_CLOEXEC
 		}
 		mnt := 1
-		if f.d == nil || f.d.kind != dkGofer {
+		if dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
 			mnt = 0
 		}
-		b := procfs.FDInfo(f.offRep.Load(), flags, mnt)
-		if in, ok := f.impl.(*inotifyFile); ok {
-			b = append(b, in.fdinfo()...)
+		b := procfs.FDInfo(f.OffRep.Load(), flags, mnt)
+		if in, ok := f.Impl.(*inotify.File); ok {
+			b = append(b, in.FDInfo()...)
 		}
 		return b, nil
 	}
@@ -537,7 +540,7 @@ func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
 		return nil, unix.EACCES
 	}
-	pf := &procFile{d: d, unread: true}
+	pf := &procFile{v: v, d: d, unread: true}
 	if d.kind == dkProcFile && d.procScope == procfs.PID && (d.procName == "mounts" || d.procName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
 		pf.mounts = v.mounts
@@ -598,7 +601,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
 		mask |= auth.MayWrite
 	}
-	st, err := g.stat(c)
+	st, err := g.Stat(c)
 	if err != nil {
 		return nil, err
 	}
@@ -620,5 +623,5 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 		c.k.releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, of.d, kept), nil
+	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, dentryOf(of), kept), nil
 }

@@ -176,6 +176,9 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_EXECVEAT:        {str(1), strvec(2), strvec(3)},
 	unix.SYS_RT_SIGACTION:    {fixed(1, sizeofSigaction)},
 	unix.SYS_RT_SIGQUEUEINFO: {fixed(2, sizeofSiginfo)},
+
+	unix.SYS_RT_TGSIGQUEUEINFO: {fixed(3, sizeofSiginfo)},
+
 	unix.SYS_FCNTL:           nil, // see Inputs: F_SETLK* read a struct flock
 	unix.SYS_POLL:            {elems(0, 1, sizeofPollfd)},
 	unix.SYS_PPOLL:           {elems(0, 1, sizeofPollfd), fixed(2, sizeofTimespec), fixed(3, 8)},

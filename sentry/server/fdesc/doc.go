@@ -1,25 +1,42 @@
-// Package fdesc is the start of the server's file layer (gVisor's
-// vfs.FileDescription and its FileAsync): the parts of an open file
-// description that know nothing of a client's kernel state. Today it
-// holds Async, a description's owner, I/O signal and O_ASYNC watcher
-// (fcntl F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC), and DirCursor, a
-// directory description's getdents position and its encoding as the
-// offset of the description's replay record; the description
-// itself (the server's file and fileImpl) moves here once its call
-// context and dentry are interfaces (docs/ARCHITECTURE.md, "The remote
-// sentry's packages").
+// Package fdesc is the server's file layer (gVisor's vfs.FileDescription
+// and its FileAsync): the open file description and what every file
+// kind shares, knowing nothing of a client's kernel state.
 //
-// What it owns: the owner's type and id, the signal number and the
-// watcher's stop channel and fd; a cursor is a value (the description's
-// offset lock guards the server's copy). Whether an owner exists, sending the
-// signal, the watcher goroutine (it needs the description's readiness)
-// and the replay record (FileState) are the server's (leases.go).
+// What it owns:
+//   - File, an open file description: its references, access mode and
+//     status flags, offset lock, offset and its version, getdents cursor
+//     (DirCursor, with its encoding as the offset of the description's
+//     replay record), replay id and reported offset, the deferred error
+//     of a posted write (WBErr), whether it holds locks or a lease, and
+//     its owner, I/O signal and O_ASYNC watcher (Async: fcntl F_SETOWN,
+//     F_SETOWN_EX, F_SETSIG, O_ASYNC);
+//   - FileImpl, what kind of file a description is (each file kind
+//     implements it; FileBase gives the defaults);
+//   - Call, the system call a file operation runs in as a file kind sees
+//     it (blocking, the call's seq and gofer Origin, the gofer write's
+//     attributes, the caller's credentials and pid, SIGPIPE; the
+//     server's syscallCtx implements it).
 //
-// Dependencies: none of the server; only the standard library.
+// What it is given: a description's Dentry (the path it was opened by;
+// the server's dentry), its Owner (its client: what its last
+// reference's release must tell: the durability tracker, inotify's
+// close event, the lock and lease tables), its Tracker (where its
+// replay changes go, once an fd table holds it) and, per offset change,
+// the OffsetRecorder (the call whose reply reports it). Whether an
+// Async owner exists, sending the signal, the watcher goroutine and the
+// replay record (FileState) are the server's (leases.go, state.go).
 //
-// Who imports it: the server package. The leaves below the subsystems
-// (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
+// Dependencies: none of the server but the leaf auth (Call's
+// credentials); proto/goferpb (Stat, Origin); gVisor's pkg/abi/linux
+// (poll bits).
 //
-// Lock order: Async.mu is a leaf, taken with or without
-// clientState.mu held and never held while signalling.
+// Who imports it: the server package and the file kinds' packages
+// (fsimpl/*). The leaves below the subsystems (syserr, wake, auth, ksignal,
+// ktimer, memacct, replay) must not.
+//
+// Lock order: File.OffMu is first in the server's order (held across
+// gofer RPCs, before clientState.mu). Async.mu is a leaf, taken with or
+// without clientState.mu held and never held while signalling. A
+// description's atomics (Flags, ID, OffRep, WBErr, ...) need no lock;
+// OffCommitted is written under clientState.mu.
 package fdesc

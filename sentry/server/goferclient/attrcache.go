@@ -131,11 +131,87 @@ type AttrCache struct {
 	// now is time.Now (tests move the clock).
 	now func() time.Time
 
+	// obs is told of the changes the cache sees (the server's read
+	// leases). Set by SetObserver before the cache is used; immutable.
+	obs Observer
+
 	// names counts the calls through this cache that may have made a
 	// name (Create, Mkdir, Symlink, Mknod, Link, Rename), each counted
 	// once its reply is in: a client's negative dentry made from a
 	// lookup begun at another count is no longer trusted (vfs.go).
 	names atomic.Uint64
+}
+
+// Observer is told of the changes of files that go through the cache,
+// and of the attributes it learns from the gofer (the server's read
+// leases, package readlease, which revoke a client's cached copy). Its
+// methods are called with no lock of the cache held, after the change's
+// gofer call returned and before the cache returns its reply, so a change
+// is not acknowledged to its caller before the observer let it go.
+type Observer interface {
+	// Changed: inode dev/ino's data or attributes changed (or may
+	// have).
+	Changed(ctx context.Context, dev, ino uint64)
+	// ChangedAll: some inode's attributes changed, which one is not
+	// known (an unlink or rename changes the link count and ctime of a
+	// file known only by name).
+	ChangedAll(ctx context.Context)
+	// Observed: the gofer says inode st.Dev/st.Ino has attributes st.
+	Observed(ctx context.Context, st *goferpb.Stat)
+}
+
+// SetObserver makes o the cache's observer. Call it before the cache is
+// used.
+func (a *AttrCache) SetObserver(o Observer) { a.obs = o }
+
+// changed tells the observer that handle h's inode (or, when the cache
+// does not know it, the inode of st, or else any inode) changed.
+func (a *AttrCache) changed(ctx context.Context, h uint64, st *goferpb.Stat) {
+	if a.obs == nil {
+		return
+	}
+	a.mu.Lock()
+	k, ok := a.handles[h]
+	a.mu.Unlock()
+	switch {
+	case ok:
+		a.obs.Changed(ctx, k.dev, k.ino)
+	case st != nil:
+		a.obs.Changed(ctx, st.Dev, st.Ino)
+	default:
+		a.obs.ChangedAll(ctx)
+	}
+}
+
+// InodeOf returns the inode handle h names, if the cache learnt it.
+func (a *AttrCache) InodeOf(h uint64) (dev, ino uint64, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.handles[h]
+	return k.dev, k.ino, ok
+}
+
+// SizeOf returns the size of handle h's file as last learnt, however
+// old, if the cache holds its attributes.
+func (a *AttrCache) SizeOf(h uint64) (uint64, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.handles[h]
+	if !ok {
+		return 0, false
+	}
+	e := a.entries[k]
+	if e == nil || e.st == nil {
+		return 0, false
+	}
+	return e.st.Size, true
+}
+
+// observed tells the observer of attributes learnt from the gofer.
+func (a *AttrCache) observed(ctx context.Context, st *goferpb.Stat) {
+	if a.obs != nil && st != nil {
+		a.obs.Observed(ctx, st)
+	}
 }
 
 // SetClock replaces the cache's clock (tests step time past AttrTTL).
@@ -336,6 +412,7 @@ func (a *AttrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...
 	r, err := a.GoferClient.Stat(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
 		a.fill(req.GetHandle(), r.GetStat(), start)
+		a.observed(ctx, r.GetStat())
 	}
 	return r, err
 }
@@ -345,6 +422,7 @@ func (a *AttrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts
 	r, err := a.GoferClient.Attach(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
 		a.learn(r.GetRoot().GetId(), r.GetStat(), start)
+		a.observed(ctx, r.GetStat())
 	}
 	return r, err
 }
@@ -358,11 +436,13 @@ func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 	for i, f := range r.GetFiles() {
 		st := f.GetStat()
 		a.learn(f.GetHandle().GetId(), st, start)
+		a.observed(ctx, st)
 		if !req.GetOpen() || i != len(r.GetFiles())-1 || r.GetErrno() != 0 || r.GetOpenErrno() != 0 {
 			continue
 		}
 		if req.GetOpenFlags()&unix.O_TRUNC != 0 {
 			a.drop(f.GetHandle().GetId()) // truncated after its stat was taken
+			a.changed(ctx, f.GetHandle().GetId(), st)
 		}
 		a.openedForRead(f.GetHandle().GetId(), req.GetOpenFlags())
 	}
@@ -374,12 +454,14 @@ func (a *AttrCache) Reopen(ctx context.Context, req *goferpb.ReopenRequest, opts
 	r, err := a.GoferClient.Reopen(ctx, req, opts...)
 	if err == nil && r.GetErrno() == 0 {
 		a.learn(r.GetHandle().GetId(), r.GetStat(), start)
+		a.observed(ctx, r.GetStat())
 	}
 	return r, err
 }
 
 func (a *AttrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...grpc.CallOption) (*goferpb.OpenReply, error) {
 	if req.GetFlags()&unix.O_TRUNC != 0 {
+		defer a.changed(ctx, req.GetHandle(), nil)
 		defer a.drop(req.GetHandle())
 	}
 	r, err := a.GoferClient.Open(ctx, req, opts...)
@@ -521,6 +603,7 @@ func (a *AttrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts .
 		st = r.GetStat()
 	}
 	a.complete(req.GetHandle(), st, start)
+	a.changed(ctx, req.GetHandle(), st)
 	return r, err
 }
 
@@ -532,6 +615,7 @@ func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, op
 		st = r.GetStat()
 	}
 	a.complete(req.GetHandle(), st, start)
+	a.changed(ctx, req.GetHandle(), st)
 	return r, err
 }
 
@@ -608,6 +692,7 @@ func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 	}
 	a.complete(req.GetTarget(), st, start)
 	a.drop(req.GetDir())
+	a.changed(ctx, req.GetTarget(), st)
 	return r, err
 }
 
@@ -615,6 +700,9 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
+		if a.obs != nil {
+			a.obs.ChangedAll(ctx)
+		}
 	}
 	return r, err
 }
@@ -624,6 +712,9 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
+		if a.obs != nil {
+			a.obs.ChangedAll(ctx)
+		}
 	}
 	return r, err
 }

@@ -26,7 +26,9 @@
 //     in batches off the calls' path.
 //   - AttrCache (attrcache.go): attributes, negative lookups' validity
 //     and small files' data, valid for AttrTTL, dropped by this server's
-//     own changes at once.
+//     own changes at once. Its Observer (the server's read leases) is
+//     told of every change of a file that goes through it and of every
+//     attribute the gofer reports, with no lock of the cache held.
 //
 // Dependencies: proto/goferpb, transport (the framed wire and fd
 // passing) and sentry/server/donated. It knows nothing of the server's
@@ -40,4 +42,6 @@
 // gofer call's wait (callConn.mu guards the call channels' lists, not a
 // call on one). A donated fd's reference (package donated) is
 // taken under GoferConn.mu; its pread or pwrite runs with no lock held.
+// The Observer's methods are called with no lock of this package held;
+// they may wait (a read lease's revocation waits for its holders).
 package goferclient

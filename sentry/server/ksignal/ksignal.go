@@ -33,6 +33,7 @@ const (
 	// CLD_* si_code values of SIGCHLD.
 	CLDExited    = 1
 	CLDKilled    = 2
+	CLDDumped    = 3
 	CLDStopped   = 5
 	CLDContinued = 6
 
@@ -123,6 +124,22 @@ func DefaultActionOf(sig int) DefaultAction {
 // is ever dumped, so the 0x80 core flag is never set (as on Linux with
 // RLIMIT_CORE 0).
 func WaitStatus(sig int) int32 { return int32(sig & 0x7f) }
+
+// CoreDumpFlag is WCOREDUMP's bit of a wait status.
+const CoreDumpFlag = 0x80
+
+// ChildStatus is the SIGCHLD/waitid si_code and si_status of a dead
+// child's wait status: CLD_EXITED with the exit code, else CLD_KILLED or
+// (WCOREDUMP) CLD_DUMPED with the signal.
+func ChildStatus(status int32) (code, sistatus int32) {
+	switch {
+	case status&0x7f == 0:
+		return CLDExited, (status >> 8) & 0xff
+	case status&CoreDumpFlag != 0:
+		return CLDDumped, status & 0x7f
+	}
+	return CLDKilled, status & 0x7f
+}
 
 // SiginfoKill is the siginfo of sig sent by pid running as uid, with
 // si_code code.

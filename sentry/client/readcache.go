@@ -1,0 +1,502 @@
+package client
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// The read cache (docs/ARCHITECTURE.md, "The client's read cache").
+//
+// The server grants a ReadLease in the reply of a read or fstat of a
+// regular file opened read-only (Hello.read_leases): the file's struct
+// stat and its data (the whole file when small, else a window). While the
+// lease holds, the client answers read, pread64, readv, preadv, fstat and
+// newfstatat(fd, "", AT_EMPTY_PATH) of the descriptions the server
+// attached to it (ReadLease.file: the description of the call that
+// brought it, and those of later opens of the same file, ReadLease.attach)
+// from it, and posts an lseek(fd, n, SEEK_CUR)
+// for a read that moved the offset, so the server's offset and the replay
+// log stay exact.
+//
+// A lease holds until the server revokes it (LeaseRevoke, which the client
+// acknowledges once it no longer answers from it: the server does not let
+// the change's call return before) or it expires (ttl_ms after the call
+// that brought it was sent: the server waits no longer than that for an
+// acknowledgment). A recovery drops every lease: nothing cached is trusted
+// across servers.
+//
+// A call is answered here only when the client knows the answer is the
+// server's:
+//   - the calling process has one thread, its fd table is its own and no
+//     other fd table holds the description (no one else moves the
+//     offset; fstat needs only the first two);
+//   - no shared mapping has dirty pages (a write-back is a write, whose
+//     reply comes after the revocation of the file's leases);
+//   - no posted call that may change a file (a write behind, a chmod,
+//     chown or utimensat) is without a reply: the server revokes the
+//     leases of what it changes before that reply;
+//   - the description's offset is the record's, or the client's own
+//     while its posted lseeks are without a reply;
+//   - the lease covers the bytes read (a read at or past the size
+//     returns 0).
+
+// readCacheLimit bounds the data the cache holds; beyond it, leases are
+// dropped (the oldest grant first).
+const readCacheLimit = 32 << 20
+
+// readCache is the client's leased copies of files. mu is taken before
+// pipelineState.mu (the offset of a description is read under both) and
+// is otherwise a leaf: the receiving goroutine takes it to fold grants'
+// revocations, tasks to answer from it.
+type readCache struct {
+	mu sync.Mutex
+	// files are the live leases by id; descs maps the descriptions
+	// (FileState ids) attached to a lease to its id. Protected by mu.
+	files map[uint64]*leasedFile
+	descs map[uint64]uint64
+	// bytes is the data held. Protected by mu.
+	bytes int
+	// gen counts recoveries: a grant from a call sent before one is
+	// dropped. lastEpoch is the latest LeaseRevoke epoch of the current
+	// server. Protected by mu.
+	gen       uint64
+	lastEpoch uint64
+	// seekPosted counts each description's posted lseeks without a reply;
+	// offsets is its offset as the client moved it meanwhile. Protected
+	// by mu.
+	seekPosted map[uint64]int
+	offsets    map[uint64]int64
+	// changesPosted counts the posted calls that may change a file
+	// (write, chmod...) without a reply: nothing is answered meanwhile.
+	// Protected by mu.
+	changesPosted int
+
+	// hits and grants count the calls answered here and the leases
+	// taken, for the end-of-session log line. Atomic.
+	hits, grants atomic.Uint64
+}
+
+// leasedFile is one lease. Immutable once in readCache.files.
+type leasedFile struct {
+	expires time.Time
+	stat    []byte
+	size    uint64
+	dataOff uint64
+	data    []byte
+	seq     uint64
+}
+
+func newReadCache() *readCache {
+	return &readCache{files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
+		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64)}
+}
+
+// leaseStamp is when a call that may bring a lease was sent, and in which
+// recovery generation.
+type leaseStamp struct {
+	sent time.Time
+	gen  uint64
+}
+
+// stamp returns the stamp of a call about to be sent (nil cache: zero).
+func (rc *readCache) stamp() leaseStamp {
+	if rc == nil {
+		return leaseStamp{}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return leaseStamp{sent: time.Now(), gen: rc.gen}
+}
+
+// grant takes the lease a reply carried, unless a recovery or a
+// revocation the server decided after granting it came between.
+func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
+	if rc == nil || l == nil || l.Id == 0 || l.File == 0 {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if at.gen != rc.gen {
+		return
+	}
+	if l.Attach {
+		// A lease revoked meanwhile is gone: nothing to attach to.
+		if rc.files[l.Id] != nil {
+			rc.attachLocked(l.File, l.Id)
+		}
+		return
+	}
+	if l.Epoch < rc.lastEpoch || l.TtlMs == 0 || len(l.Stat) == 0 || len(l.Data) > readCacheLimit/4 {
+		return
+	}
+	var seq uint64
+	for _, f := range rc.files {
+		seq = max(seq, f.seq)
+	}
+	for rc.bytes+len(l.Data) > readCacheLimit && len(rc.files) > 0 {
+		var oldest, min uint64
+		for id, f := range rc.files {
+			if oldest == 0 || f.seq < min {
+				oldest, min = id, f.seq
+			}
+		}
+		rc.dropLocked(oldest)
+	}
+	rc.files[l.Id] = &leasedFile{
+		expires: at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond), stat: l.Stat,
+		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: seq + 1,
+	}
+	rc.bytes += len(l.Data)
+	rc.attachLocked(l.File, l.Id)
+	rc.grants.Add(1)
+}
+
+// maxAttached bounds readCache.descs: beyond it, the entries of leases
+// that are gone are forgotten (the descriptions of closed files are never
+// announced to the cache).
+const maxAttached = 4096
+
+// attachLocked makes description desc use lease id. Precondition: rc.mu.
+func (rc *readCache) attachLocked(desc, id uint64) {
+	if len(rc.descs) >= maxAttached {
+		for d, l := range rc.descs {
+			if rc.files[l] == nil {
+				delete(rc.descs, d)
+			}
+		}
+		if len(rc.descs) >= maxAttached {
+			clear(rc.descs)
+		}
+	}
+	rc.descs[desc] = id
+}
+
+// dropLocked drops lease id. Precondition: rc.mu.
+func (rc *readCache) dropLocked(id uint64) {
+	if f := rc.files[id]; f != nil {
+		rc.bytes -= len(f.data)
+		delete(rc.files, id)
+	}
+}
+
+// revoke ends the leases r names (the receiving goroutine; in order with
+// the replies).
+func (rc *readCache) revoke(r *pb.LeaseRevoke) {
+	if rc == nil || r == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.lastEpoch = max(rc.lastEpoch, r.Epoch)
+	for _, id := range r.Ids {
+		rc.dropLocked(id)
+	}
+}
+
+// dropAll forgets every lease (a recovery: the new server granted none).
+func (rc *readCache) dropAll() {
+	if rc == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.gen++
+	rc.lastEpoch = 0
+	clear(rc.files)
+	clear(rc.descs)
+	rc.bytes = 0
+}
+
+// changesFile are the calls that may be posted and change a file's data
+// or attributes.
+var changesFile = map[uintptr]bool{
+	unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true,
+	unix.SYS_CHMOD: true, unix.SYS_FCHMOD: true, unix.SYS_FCHMODAT: true,
+	unix.SYS_CHOWN: true, unix.SYS_FCHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
+	unix.SYS_UTIMENSAT: true,
+}
+
+// postBegin counts a posted call that may change a file; it reports
+// whether postEnd must be called for it.
+func (rc *readCache) postBegin(sysno uintptr) bool {
+	if rc == nil || !changesFile[sysno] {
+		return false
+	}
+	rc.mu.Lock()
+	rc.changesPosted++
+	rc.mu.Unlock()
+	return true
+}
+
+func (rc *readCache) postEnd() {
+	rc.mu.Lock()
+	rc.changesPosted--
+	rc.mu.Unlock()
+}
+
+// liveLocked returns the lease of description desc if it may answer now.
+// Precondition: rc.mu.
+func (rc *readCache) liveLocked(desc uint64) *leasedFile {
+	id := rc.descs[desc]
+	f := rc.files[id]
+	if f == nil || rc.changesPosted > 0 {
+		return nil
+	}
+	if !time.Now().Before(f.expires) {
+		rc.dropLocked(id)
+		return nil
+	}
+	return f
+}
+
+// soleDescription returns the description of pid's fd if pid's fd table
+// is its own (soleFD) and no other fd table holds the description.
+func (c *procIDCache) soleDescription(pid, fd int32) (uint64, bool) {
+	file, ok := c.soleFD(pid, fd)
+	if !ok {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	own := c.byPID[pid].fdTable
+	for tab, fds := range c.openFDs {
+		if tab == own {
+			continue
+		}
+		for _, f := range fds {
+			if f == file {
+				return 0, false
+			}
+		}
+	}
+	return file, true
+}
+
+// cachedFile returns the record of t's fd's description (with sole
+// demanding that no one else may move its offset) if it may be answered
+// from the cache: a regular gofer file.
+func (t *task) cachedFile(fd int32, sole bool) (uint64, pipeFile, bool) {
+	if t.c.rcache == nil || t.c.files.pending() || !t.singleThreaded() {
+		return 0, pipeFile{}, false
+	}
+	var desc uint64
+	var ok bool
+	if sole {
+		desc, ok = t.c.ids.soleDescription(t.proc.pid, fd)
+	} else {
+		desc, ok = t.c.ids.soleFD(t.proc.pid, fd)
+	}
+	if !ok {
+		return 0, pipeFile{}, false
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	f, known := ps.files[desc]
+	if !known || !f.regular || f.flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
+		return 0, pipeFile{}, false
+	}
+	return desc, f, true
+}
+
+// iovec is one buffer of a read.
+type iovec struct{ base, len uint64 }
+
+// readBuffers returns the buffers of a read-family call and their total,
+// if the client can tell them (else the server decides: EFAULT, EINVAL).
+func (t *task) readBuffers(sysno uintptr, args [6]uint64) ([]iovec, uint64, bool) {
+	switch sysno {
+	case unix.SYS_READ, unix.SYS_PREAD64:
+		n := args[2]
+		return []iovec{{args[1], n}}, n, int64(n) > 0 && n <= sysabi.MaxBuffer
+	case unix.SYS_READV, unix.SYS_PREADV:
+		cnt := args[2]
+		if cnt == 0 || cnt > sysabi.MaxIovecs {
+			return nil, 0, false
+		}
+		raw := make([]byte, 16*cnt)
+		if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(args[1]), raw, usermem.IOOpts{}); err != nil {
+			return nil, 0, false
+		}
+		iov := make([]iovec, cnt)
+		var total uint64
+		for i := range iov {
+			iov[i] = iovec{binary.LittleEndian.Uint64(raw[16*i:]), binary.LittleEndian.Uint64(raw[16*i+8:])}
+			if int64(iov[i].len) < 0 || iov[i].len > sysabi.MaxBuffer {
+				return nil, 0, false
+			}
+			total += iov[i].len
+		}
+		return iov, total, total > 0 && total <= sysabi.MaxBuffer
+	}
+	return nil, 0, false
+}
+
+// cachedRead answers read, pread64, readv or preadv from a lease, if it
+// may (see above), and returns the count.
+func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
+	fd := int32(args[0])
+	desc, pf, ok := t.cachedFile(fd, true)
+	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return 0, false
+	}
+	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
+	if positional && int64(args[3]) < 0 {
+		return 0, false
+	}
+	iov, total, ok := t.readBuffers(sysno, args)
+	if !ok {
+		return 0, false
+	}
+	rc := t.c.rcache
+	rc.mu.Lock()
+	f := rc.liveLocked(desc)
+	if f == nil {
+		rc.mu.Unlock()
+		return 0, false
+	}
+	off := int64(args[3])
+	if !positional {
+		off = pf.offset
+		if rc.seekPosted[desc] > 0 {
+			off = rc.offsets[desc]
+		} else {
+			// The record may have changed since cachedFile read it
+			// (a posted lseek's reply): read it under rc.mu, which
+			// that reply's done takes after its records are folded.
+			t.c.pipe.mu.Lock()
+			off = t.c.pipe.files[desc].offset
+			t.c.pipe.mu.Unlock()
+		}
+	}
+	var data []byte
+	if uint64(off) < f.size {
+		end := min(uint64(off)+total, f.size)
+		if uint64(off) < f.dataOff || end > f.dataOff+uint64(len(f.data)) {
+			rc.mu.Unlock()
+			return 0, false
+		}
+		data = f.data[uint64(off)-f.dataOff : end-f.dataOff]
+	}
+	rc.mu.Unlock()
+	// Copy out; a fault leaves the call to the server (EFAULT, or a
+	// short count, as it decides).
+	rest := data
+	for _, v := range iov {
+		if len(rest) == 0 {
+			break
+		}
+		m := min(uint64(len(rest)), v.len)
+		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(v.base), rest[:m], usermem.IOOpts{}); err != nil {
+			return 0, false
+		}
+		rest = rest[m:]
+	}
+	n := uint64(len(data))
+	if !positional && n > 0 && !t.postAdvance(desc, fd, off, n) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return n, true
+}
+
+// postAdvance posts lseek(fd, n, SEEK_CUR) for a read of n bytes at off
+// answered here; the description's offset is the client's own (off+n)
+// until its reply.
+func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
+	rc := t.c.rcache
+	rc.mu.Lock()
+	rc.seekPosted[desc]++
+	rc.offsets[desc] = off + int64(n)
+	rc.mu.Unlock()
+	done := func(*pb.Reply) {
+		rc.mu.Lock()
+		if rc.seekPosted[desc]--; rc.seekPosted[desc] <= 0 {
+			delete(rc.seekPosted, desc)
+			delete(rc.offsets, desc)
+		}
+		rc.mu.Unlock()
+	}
+	if !t.post(unix.SYS_LSEEK, [6]uint64{uint64(fd), n, unix.SEEK_CUR}, nil, done) {
+		done(nil)
+		return false
+	}
+	return true
+}
+
+// cachedFstat answers fstat(fd, buf) or newfstatat(fd, "", buf,
+// AT_EMPTY_PATH) from a lease, if it may.
+func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
+	fd, addr := int32(args[0]), args[1]
+	if sysno == unix.SYS_NEWFSTATAT {
+		flags := args[3]
+		if fd == unix.AT_FDCWD || flags&unix.AT_EMPTY_PATH == 0 ||
+			flags&^uint64(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT) != 0 {
+			return false
+		}
+		var b [1]byte
+		if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(args[1]), b[:], usermem.IOOpts{}); err != nil || b[0] != 0 {
+			return false
+		}
+		addr = args[2]
+	}
+	desc, _, ok := t.cachedFile(fd, false)
+	if !ok {
+		return false
+	}
+	rc := t.c.rcache
+	rc.mu.Lock()
+	f := rc.liveLocked(desc)
+	rc.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(addr), f.stat, usermem.IOOpts{}); err != nil {
+		return false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return true
+}
+
+// onLeaseRevoke handles a LeaseRevoke push and acknowledges it once the
+// leases are dropped (off the receiving goroutine: a send may wait).
+func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
+	if r == nil {
+		return
+	}
+	c.rcache.revoke(r)
+	ack := &pb.ClientMessage{Msg: &pb.ClientMessage_LeaseRevoked{LeaseRevoked: &pb.LeaseRevoked{Epoch: r.Epoch}}}
+	go func() {
+		if err := c.conn.Send(ack); err != nil {
+			c.log.Debug("lease revocation not acknowledged", "err", err)
+		}
+	}()
+}
+
+// hitCount and grantCount are the calls answered here and the leases
+// taken (0 without a cache).
+func (rc *readCache) hitCount() uint64 {
+	if rc == nil {
+		return 0
+	}
+	return rc.hits.Load()
+}
+
+func (rc *readCache) grantCount() uint64 {
+	if rc == nil {
+		return 0
+	}
+	return rc.grants.Load()
+}

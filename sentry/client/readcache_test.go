@@ -1,0 +1,117 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// TestReadCacheLeases checks which grants the cache takes and when a lease
+// stops answering: a revocation (by id, and by epoch for a grant the
+// server made before a revocation it sent earlier than its reply), a
+// recovery, expiry, and posted calls that may change a file.
+func TestReadCacheLeases(t *testing.T) {
+	const desc, other = 7, 8
+	full := func(id, epoch uint64) *pb.ReadLease {
+		return &pb.ReadLease{Id: id, File: desc, Epoch: epoch, Stat: []byte{1}, Size: 3, Data: []byte("abc"), TtlMs: 1000}
+	}
+	tests := []struct {
+		name string
+		// run acts on a cache holding nothing; stamp is a fresh stamp.
+		run func(rc *readCache, stamp leaseStamp)
+		// live says whether desc (and, with other, description
+		// other) is answered from a lease afterwards.
+		live, otherLive bool
+	}{
+		{name: "granted", run: func(rc *readCache, s leaseStamp) { rc.grant(full(1, 0), s) }, live: true},
+		{name: "revoked", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1}})
+		}},
+		{name: "another lease revoked", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{2}})
+		}, live: true},
+		{name: "granted before a revocation seen first", run: func(rc *readCache, s leaseStamp) {
+			rc.revoke(&pb.LeaseRevoke{Epoch: 3, Ids: []uint64{9}})
+			rc.grant(full(1, 2), s)
+		}},
+		{name: "granted after the revocations seen", run: func(rc *readCache, s leaseStamp) {
+			rc.revoke(&pb.LeaseRevoke{Epoch: 3, Ids: []uint64{9}})
+			rc.grant(full(1, 3), s)
+		}, live: true},
+		{name: "recovery", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.dropAll()
+		}},
+		{name: "grant of a call sent before a recovery", run: func(rc *readCache, s leaseStamp) {
+			rc.dropAll()
+			rc.grant(full(1, 0), s)
+		}},
+		{name: "expired", run: func(rc *readCache, s leaseStamp) {
+			s.sent = s.sent.Add(-2 * time.Second)
+			rc.grant(full(1, 0), s)
+		}},
+		{name: "attached to a held lease", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.grant(&pb.ReadLease{Id: 1, File: other, Attach: true}, s)
+		}, live: true, otherLive: true},
+		{name: "attached to a revoked lease", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1}})
+			rc.grant(&pb.ReadLease{Id: 1, File: other, Attach: true}, s)
+		}},
+		{name: "a posted write without a reply", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.postBegin(unix.SYS_WRITE)
+		}},
+		{name: "a posted write answered", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			if rc.postBegin(unix.SYS_WRITE) {
+				rc.postEnd()
+			}
+		}, live: true},
+		{name: "a posted lseek does not count", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.postBegin(unix.SYS_LSEEK)
+		}, live: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := newReadCache()
+			tc.run(rc, rc.stamp())
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			if got := rc.liveLocked(desc) != nil; got != tc.live {
+				t.Errorf("description %d answered from a lease: %v, want %v", desc, got, tc.live)
+			}
+			if got := rc.liveLocked(other) != nil; got != tc.otherLive {
+				t.Errorf("description %d answered from a lease: %v, want %v", other, got, tc.otherLive)
+			}
+		})
+	}
+}
+
+// TestReadCacheBound checks that the cache holds at most readCacheLimit
+// bytes, dropping the oldest grants first.
+func TestReadCacheBound(t *testing.T) {
+	rc := newReadCache()
+	chunk := make([]byte, readCacheLimit/4)
+	for id := uint64(1); id <= 6; id++ {
+		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(chunk)), Data: chunk, TtlMs: 1000}, rc.stamp())
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.bytes > readCacheLimit {
+		t.Errorf("the cache holds %d bytes, more than %d", rc.bytes, readCacheLimit)
+	}
+	for id := uint64(1); id <= 6; id++ {
+		want := id >= 3
+		if got := rc.files[id] != nil; got != want {
+			t.Errorf("lease %d held: %v, want %v", id, got, want)
+		}
+	}
+}

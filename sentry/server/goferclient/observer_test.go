@@ -1,0 +1,117 @@
+package goferclient
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// fakeGofer answers the calls the observer test makes: handle 1 is inode
+// 10 of device 1, whose size is size.
+type fakeGofer struct {
+	goferpb.GoferClient
+	size uint64
+}
+
+func (f *fakeGofer) stat() *goferpb.Stat {
+	return &goferpb.Stat{Dev: 1, Ino: 10, Mode: unix.S_IFREG | 0o644, Size: f.size, MtimeNs: int64(f.size)}
+}
+
+func (f *fakeGofer) Walk(_ context.Context, req *goferpb.WalkRequest, _ ...grpc.CallOption) (*goferpb.WalkReply, error) {
+	return &goferpb.WalkReply{Files: []*goferpb.WalkedFile{{Handle: &goferpb.Handle{Id: 1}, Stat: f.stat()}}}, nil
+}
+
+func (f *fakeGofer) Stat(context.Context, *goferpb.StatRequest, ...grpc.CallOption) (*goferpb.StatReply, error) {
+	return &goferpb.StatReply{Stat: f.stat()}, nil
+}
+
+func (f *fakeGofer) Write(_ context.Context, req *goferpb.WriteRequest, _ ...grpc.CallOption) (*goferpb.WriteReply, error) {
+	f.size = max(f.size, req.Offset+uint64(len(req.Data)))
+	return &goferpb.WriteReply{Written: uint32(len(req.Data)), Stat: f.stat()}, nil
+}
+
+func (f *fakeGofer) SetStat(context.Context, *goferpb.SetStatRequest, ...grpc.CallOption) (*goferpb.SetStatReply, error) {
+	return &goferpb.SetStatReply{Stat: f.stat()}, nil
+}
+
+func (f *fakeGofer) Open(context.Context, *goferpb.OpenRequest, ...grpc.CallOption) (*goferpb.OpenReply, error) {
+	return &goferpb.OpenReply{}, nil
+}
+
+func (f *fakeGofer) Unlink(context.Context, *goferpb.UnlinkRequest, ...grpc.CallOption) (*goferpb.UnlinkReply, error) {
+	return &goferpb.UnlinkReply{}, nil
+}
+
+func (f *fakeGofer) Read(_ context.Context, req *goferpb.ReadRequest, _ ...grpc.CallOption) (*goferpb.ReadReply, error) {
+	return &goferpb.ReadReply{Data: make([]byte, min(uint64(req.Length), f.size))}, nil
+}
+
+// recorder is an Observer that notes what it is told.
+type recorder struct{ got []string }
+
+func (r *recorder) Changed(_ context.Context, dev, ino uint64) {
+	r.got = append(r.got, fmt.Sprintf("changed %d/%d", dev, ino))
+}
+func (r *recorder) ChangedAll(context.Context) { r.got = append(r.got, "changed all") }
+func (r *recorder) Observed(_ context.Context, st *goferpb.Stat) {
+	r.got = append(r.got, fmt.Sprintf("observed %d/%d size %d", st.Dev, st.Ino, st.Size))
+}
+
+// TestObserverSeesChanges checks that every change of a file that goes
+// through the cache, and every attribute the gofer reports, reaches the
+// observer (the read leases' revocations depend on it), and that a read
+// reaches it not.
+func TestObserverSeesChanges(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func(a *AttrCache)
+		want []string
+	}{
+		{"write", func(a *AttrCache) {
+			a.Write(ctx, &goferpb.WriteRequest{Handle: 1, Offset: 5, Data: []byte("x")})
+		}, []string{"changed 1/10"}},
+		{"setstat (truncate, chmod...)", func(a *AttrCache) {
+			a.SetStat(ctx, &goferpb.SetStatRequest{Handle: 1, Mask: unix.STATX_SIZE})
+		}, []string{"changed 1/10"}},
+		{"open O_TRUNC", func(a *AttrCache) {
+			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_WRONLY | unix.O_TRUNC})
+		}, []string{"changed 1/10"}},
+		{"open without O_TRUNC", func(a *AttrCache) {
+			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_RDONLY})
+		}, nil},
+		{"walk-open O_TRUNC", func(a *AttrCache) {
+			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
+		}, []string{"observed 1/10 size 4", "changed 1/10"}},
+		{"unlink", func(a *AttrCache) {
+			a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 2, Name: "f"})
+		}, []string{"changed all"}},
+		{"stat asking the gofer", func(a *AttrCache) {
+			a.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: 1})
+		}, []string{"observed 1/10 size 4"}},
+		{"stat from the cache", func(a *AttrCache) {
+			a.Stat(ctx, &goferpb.StatRequest{Handle: 1})
+		}, nil},
+		{"read", func(a *AttrCache) {
+			a.Read(ctx, &goferpb.ReadRequest{Handle: 1, Length: 10})
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAttrCache(&fakeGofer{size: 4})
+			// The cache learns handle 1 from a walk first.
+			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: []string{"f"}})
+			rec := &recorder{}
+			a.SetObserver(rec)
+			tc.call(a)
+			if fmt.Sprint(rec.got) != fmt.Sprint(tc.want) {
+				t.Errorf("observer got %q, want %q", rec.got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+)
+
+// Read leases (docs/ARCHITECTURE.md, "The client's read cache"): the glue
+// between package readlease and the server. A client that asks
+// (Hello.read_leases) gets a ReadLease in the reply of a read or fstat of
+// a regular gofer file it opened read-only; the attribute cache tells the
+// registry of every change (leaseObserver), which revokes the leases with
+// a LeaseRevoke push sent before any later message to their client.
+
+// Sizes of what a lease carries: the whole file up to leaseWholeFile,
+// else leaseWindow bytes from the page of the next read.
+const (
+	leaseWholeFile = 256 << 10
+	leaseWindow    = 256 << 10
+)
+
+// leaseObserver is the attribute cache's goferclient.Observer: it tells
+// the registry of changes. Immutable.
+type leaseObserver struct {
+	r   *readlease.Registry
+	log hclog.Logger
+}
+
+func (o leaseObserver) Changed(ctx context.Context, dev, ino uint64) {
+	o.logExpired(o.r.Changed(ctx, readlease.Key{Dev: dev, Ino: ino}))
+}
+
+func (o leaseObserver) ChangedAll(ctx context.Context) { o.logExpired(o.r.ChangedAll(ctx)) }
+
+func (o leaseObserver) Observed(ctx context.Context, st *goferpb.Stat) {
+	o.logExpired(o.r.Observed(ctx, readlease.Key{Dev: st.Dev, Ino: st.Ino}, versionOfStat(st)))
+}
+
+func (o leaseObserver) logExpired(n int) {
+	if n > 0 {
+		o.log.Warn("a client did not acknowledge the revocation of its read leases; the change waited for their expiry", "clients", n)
+	}
+}
+
+func versionOfStat(st *goferpb.Stat) readlease.Version {
+	return readlease.Version{Size: st.Size, MtimeNs: st.MtimeNs, CtimeNs: st.CtimeNs}
+}
+
+// initReadLeases gives k a lease holder if its client asked for leases;
+// k.ctx then names it, so that a change made by one of k's calls does not
+// wait for k's own acknowledgment (its revocation goes out before the
+// call's reply).
+func (k *clientState) initReadLeases(hello *sentrypb.Hello) {
+	if !hello.GetReadLeases() || k.s.leases == nil {
+		return
+	}
+	k.leaseHolder = k.s.leases.NewHolder(func() { go k.sendLeaseRevokes() })
+	k.ctx = readlease.WithHolder(k.ctx, k.leaseHolder)
+}
+
+// sendLeaseRevokes sends the revocations queued for k.
+func (k *clientState) sendLeaseRevokes() {
+	k.sendMu.Lock()
+	defer k.sendMu.Unlock()
+	k.sendLeaseRevokesLocked()
+}
+
+// sendLeaseRevokesLocked sends the revocations queued for k, if it has a
+// stream: sendMsg calls it first, so no message sent after a revocation
+// was decided overtakes it. A revocation that cannot be sent is not
+// acknowledged: the change waits for the lease's expiry, and the client,
+// whose connection broke, drops its cache when it recovers.
+// Precondition: k.sendMu.
+func (k *clientState) sendLeaseRevokesLocked() {
+	if k.leaseHolder == nil || k.sender == nil {
+		return
+	}
+	epoch, ids, ok := k.leaseHolder.Take()
+	if !ok {
+		return
+	}
+	m := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{
+		Msg: &sentrypb.Push_LeaseRevoke{LeaseRevoke: &sentrypb.LeaseRevoke{Epoch: epoch, Ids: ids}}}}}
+	if err := k.sender(m); err != nil {
+		k.log.Debug("lease revocation not sent", "err", err)
+	}
+}
+
+// leaseAcked handles the client's LeaseRevoked.
+func (k *clientState) leaseAcked(m *sentrypb.LeaseRevoked) {
+	if k.leaseHolder != nil && m != nil {
+		k.leaseHolder.Acked(m.Epoch)
+	}
+}
+
+// grantReadLease adds a ReadLease to the reply of c, a successful open,
+// openat, read, pread64, readv, preadv, fstat or newfstatat(fd, "",
+// AT_EMPTY_PATH), when its client takes leases and the description is a
+// regular gofer file opened read-only. If the client holds a live lease
+// on the file (another description's) and it covers the whole file, the
+// description is attached to it; else the lease carries the file (or a
+// window of a large one), read after the grant began, so that a change
+// between makes the grant fail (readlease.Registry.Grant).
+func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
+	h := k.leaseHolder
+	if h == nil || c.reply == nil || h.Disabled() {
+		return
+	}
+	fd := c.argInt(0)
+	next := int64(-1) // where the next read is likely, for a large file
+	switch c.sysno {
+	case unix.SYS_OPEN, unix.SYS_OPENAT:
+		fd = int32(ret)
+	case unix.SYS_READ, unix.SYS_READV:
+	case unix.SYS_PREAD64, unix.SYS_PREADV:
+		next = int64(c.args[3]) + ret
+	case unix.SYS_FSTAT:
+	case unix.SYS_NEWFSTATAT:
+		if p, err := c.pathArg(1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {
+			return
+		}
+	default:
+		return
+	}
+	f, err := c.getFile(fd)
+	if err != nil {
+		return
+	}
+	defer f.DecRef()
+	g, ok := f.Impl.(*goferFile)
+	d := dentryOf(f)
+	flags := f.Flags.Load()
+	if !ok || g.memfd != nil || d == nil || d.kind != dkGofer || !d.isRegular() ||
+		flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
+		return
+	}
+	if next < 0 {
+		f.OffMu.Lock()
+		next = f.Off
+		f.OffMu.Unlock()
+	}
+	dev, ino, known := k.s.attrs.InodeOf(g.handle)
+	if !known {
+		return
+	}
+	key := readlease.Key{Dev: dev, Ino: ino}
+	reg := k.s.leases
+	desc := f.ID.Load()
+	if desc == 0 {
+		// Its first record goes with this reply, as the fd's would
+		// have brought it (slotRecordLocked) had the id not been
+		// assigned here.
+		desc = k.fileID(f)
+		k.trk.TouchFile(f)
+	}
+	size, sized := k.s.attrs.SizeOf(g.handle)
+	if id, live := reg.Live(h, key); live && sized && size <= leaseWholeFile {
+		c.reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
+		return
+	}
+	tk := reg.Begin(key)
+	granted := false
+	defer func() {
+		if !granted {
+			reg.Abort(tk)
+		}
+	}()
+	ctx, cancel := k.vfs.rpcCtx()
+	defer cancel()
+	// The content first, then the attributes (whose atime the read
+	// moved): a change between them made through this server fails the
+	// grant; one made outside shows as a size that is not the data's.
+	var data []byte
+	var off uint64
+	if !sized || size <= leaseWholeFile {
+		data, err = k.vfs.goferRead(g.handle, leaseWholeFile+1, 0)
+	} else {
+		off = uint64(next) &^ 4095
+		data, err = k.vfs.goferRead(g.handle, leaseWindow, int64(off))
+	}
+	if err != nil {
+		return
+	}
+	st, err := k.vfs.goferStatCtx(goferclient.FreshAttrs(ctx), g.handle)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Blocks == 0 || st.Dev != key.Dev || st.Ino != key.Ino {
+		// Files that occupy no blocks may be pseudo files (sysfs,
+		// cgroupfs) whose content changes without a new mtime.
+		return
+	}
+	end := off + uint64(len(data))
+	if end > st.Size || (end < st.Size && len(data) <= leaseWholeFile && off == 0) {
+		return
+	}
+	full, err := c.statOf(nil, f)
+	if err != nil {
+		return
+	}
+	ls := toLinuxStat(full)
+	sb := make([]byte, ls.SizeBytes())
+	ls.MarshalBytes(sb)
+	id, epoch, _, ok := reg.Grant(h, tk, versionOfStat(st))
+	granted = true // Grant ended the ticket either way
+	if !ok {
+		return
+	}
+	c.reply.Lease = &sentrypb.ReadLease{
+		Id: id, File: desc, Epoch: epoch, Stat: sb, Size: st.Size,
+		DataOffset: off, Data: data, TtlMs: uint32(reg.TTL().Milliseconds()),
+	}
+}

@@ -1,0 +1,31 @@
+// Package readlease is the server's table of read leases: the promises,
+// made to clients, that a regular file's data and attributes do not
+// change without the client being told first (docs/ARCHITECTURE.md,
+// "The client's read cache"). A client that holds a lease on a file
+// answers read, pread, readv and fstat of it from a copy of its own.
+//
+// What it owns: per inode (Key) the leases granted and a change counter
+// that makes a grant racing with a change fail; per client (Holder) its
+// leases, the revocations decided for it (numbered by an epoch), which
+// were sent and which the client acknowledged. A change of a file
+// (Registry.Changed, from the attribute cache's observer hooks) revokes
+// every lease on it and waits until each holder other than the caller's
+// own client acknowledged, or its leases expired; the caller's own
+// client needs no wait, because its revocation is sent before the
+// change's reply on the same ordered stream.
+//
+// What it does not own: sending. A Holder queues its revocations and
+// calls its kick function; the server's glue (sentry/server/readlease.go)
+// takes them (Holder.Take) under the client's send lock and sends one
+// LeaseRevoke push, before any later message to that client.
+//
+// Dependencies: the Go standard library only. It imports nothing of the
+// server, so that the attribute cache (goferclient) and the flat package
+// can both reach it.
+//
+// Lock order: Registry.mu > Holder.mu; both are leaves with respect to
+// everything outside the package (no callback, send or wait runs with
+// either held), so Changed may be called with any server lock held, and
+// its wait only needs the holder's session reader (Acked), which takes
+// Holder.mu alone.
+package readlease

@@ -1,0 +1,491 @@
+package readlease
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// DefaultTTL is how long a lease lasts. It bounds how long a client may
+// answer from a file that someone outside this server (the host, another
+// server sharing the gofer) changed, and how long a change waits for a
+// client that does not acknowledge its revocation.
+const DefaultTTL = time.Second
+
+// maxLeasesPerHolder bounds one client's live leases (a grant beyond it
+// is refused once expired leases are pruned).
+const maxLeasesPerHolder = 4096
+
+// maxUnacked is how many revocations a client may leave unacknowledged
+// until their leases expire before it is granted no more leases (a
+// client that never acknowledges would make every change of a file it
+// reads wait for the lease's expiry).
+const maxUnacked = 3
+
+// Key names an inode: the gofer's device and inode numbers.
+type Key struct{ Dev, Ino uint64 }
+
+// Version is what a change of a file's data or attributes changes: its
+// size, mtime and ctime (not the atime, which reads move).
+type Version struct {
+	Size             uint64
+	MtimeNs, CtimeNs int64
+}
+
+// Registry is the server's read leases, shared by its clients.
+type Registry struct {
+	ttl time.Duration
+	// now is time.Now (tests move it). Immutable after New.
+	now func() time.Time
+
+	// mu protects the fields below.
+	mu     sync.Mutex
+	nextID uint64
+	files  map[Key]*fileLeases
+}
+
+// fileLeases are the leases on one inode.
+type fileLeases struct {
+	// changes counts the changes seen; a grant begun at another count
+	// fails.
+	changes uint64
+	// pending counts grants begun and not yet ended (the entry stays
+	// while any is).
+	pending int
+	// version is what the live leases were granted at.
+	version Version
+	// holders are the live leases, per client: id → expiry.
+	holders map[*Holder]map[uint64]time.Time
+}
+
+// New returns an empty registry whose leases last ttl (DefaultTTL if 0).
+func New(ttl time.Duration) *Registry {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	return &Registry{ttl: ttl, now: time.Now, files: make(map[Key]*fileLeases)}
+}
+
+// SetClock replaces the registry's clock (tests).
+func (r *Registry) SetClock(now func() time.Time) {
+	r.mu.Lock()
+	r.now = now
+	r.mu.Unlock()
+}
+
+// TTL is the lifetime of a lease.
+func (r *Registry) TTL() time.Duration { return r.ttl }
+
+// Holder is one client's side of the registry.
+type Holder struct {
+	reg *Registry
+	// kick asks the server to send the queued revocations (Take); it
+	// must not block. Immutable.
+	kick func()
+
+	// mu protects the fields below.
+	mu sync.Mutex
+	// leases are the live leases' inodes by id.
+	leases map[uint64]Key
+	// epoch numbers the revocations decided; queued are those not yet
+	// taken for sending; acked is the highest the client acknowledged;
+	// ackCh is closed (and replaced) at each acknowledgment.
+	epoch  uint64
+	queued []uint64
+	acked  uint64
+	ackCh  chan struct{}
+	// unacked counts the revocations whose wait ended by expiry;
+	// disabled refuses grants (beyond maxUnacked, or closed).
+	unacked  int
+	disabled bool
+}
+
+// NewHolder returns a client's holder; kick is called (without locks
+// held) when revocations are queued for it.
+func (r *Registry) NewHolder(kick func()) *Holder {
+	return &Holder{reg: r, kick: kick, leases: make(map[uint64]Key), ackCh: make(chan struct{})}
+}
+
+// Ticket is a grant in progress (Begin).
+type Ticket struct {
+	key     Key
+	changes uint64
+	ok      bool
+}
+
+// Begin starts a grant on k: the caller then reads what the lease
+// carries and ends it with Grant or Abort. A change of k in between makes
+// the grant fail.
+func (r *Registry) Begin(k Key) Ticket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.files[k]
+	if e == nil {
+		e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
+		r.files[k] = e
+	}
+	e.pending++
+	return Ticket{key: k, changes: e.changes, ok: true}
+}
+
+// Abort ends a grant begun with Begin without granting.
+func (r *Registry) Abort(t Ticket) {
+	if !t.ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.files[t.key]; e != nil {
+		e.pending--
+		r.gcLocked(t.key, e)
+	}
+}
+
+// Grant ends t by granting h a lease on its file, whose data and
+// attributes were read at version v after Begin. It fails (ok false) if
+// the file changed since Begin, if h holds too many leases or may hold
+// none. It returns the lease's id, h's revocation epoch, and the lease's
+// expiry.
+func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expiry time.Time, ok bool) {
+	if !t.ok {
+		return 0, 0, time.Time{}, false
+	}
+	var revoked []revocation
+	defer func() { r.notify(revoked) }()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.files[t.key]
+	if e == nil {
+		return 0, 0, time.Time{}, false
+	}
+	e.pending--
+	defer r.gcLocked(t.key, e)
+	if e.changes != t.changes {
+		return 0, 0, time.Time{}, false
+	}
+	now := r.now()
+	if r.liveLocked(e, now) && e.version != v {
+		// Granted at another version: the file changed outside this
+		// server (it would have revoked them). The earlier holders
+		// learn it now; this grant goes on.
+		revoked = r.revokeLocked(e, now)
+		e.changes++
+		t.changes = e.changes
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.disabled {
+		return 0, 0, time.Time{}, false
+	}
+	if len(h.leases) >= maxLeasesPerHolder {
+		r.pruneHolderLocked(h, now)
+		if len(h.leases) >= maxLeasesPerHolder {
+			return 0, 0, time.Time{}, false
+		}
+	}
+	r.nextID++
+	id = r.nextID
+	expiry = now.Add(r.ttl)
+	ls := e.holders[h]
+	if ls == nil {
+		ls = make(map[uint64]time.Time)
+		e.holders[h] = ls
+	}
+	ls[id] = expiry
+	e.version = v
+	h.leases[id] = t.key
+	return id, h.epoch, expiry, true
+}
+
+// Live returns the live lease of h on k that expires last, if any (the
+// server then need not send the file again: another description of it
+// may use that lease).
+func (r *Registry) Live(h *Holder, k Key) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.files[k]
+	if e == nil {
+		return 0, false
+	}
+	now := r.now()
+	var best uint64
+	var last time.Time
+	for id, exp := range e.holders[h] {
+		if now.Before(exp) && exp.After(last) {
+			best, last = id, exp
+		}
+	}
+	return best, best != 0
+}
+
+// liveLocked says whether e has a lease not yet expired.
+// Precondition: r.mu.
+func (r *Registry) liveLocked(e *fileLeases, now time.Time) bool {
+	for _, ls := range e.holders {
+		for _, exp := range ls {
+			if now.Before(exp) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pruneHolderLocked forgets h's expired leases. Preconditions: r.mu and
+// h.mu.
+func (r *Registry) pruneHolderLocked(h *Holder, now time.Time) {
+	for id, k := range h.leases {
+		e := r.files[k]
+		if e == nil {
+			delete(h.leases, id)
+			continue
+		}
+		ls := e.holders[h]
+		if exp, ok := ls[id]; !ok || !now.Before(exp) {
+			delete(ls, id)
+			delete(h.leases, id)
+			if len(ls) == 0 {
+				delete(e.holders, h)
+			}
+			r.gcLocked(k, e)
+		}
+	}
+}
+
+// gcLocked drops e (k's entry) when nothing is left in it.
+// Precondition: r.mu.
+func (r *Registry) gcLocked(k Key, e *fileLeases) {
+	if e.pending == 0 && len(e.holders) == 0 {
+		delete(r.files, k)
+	}
+}
+
+// revocation is what one holder must be told and waited for.
+type revocation struct {
+	h      *Holder
+	epoch  uint64
+	expiry time.Time
+}
+
+// revokeLocked takes every lease off e and queues their revocation on
+// their holders. Precondition: r.mu.
+func (r *Registry) revokeLocked(e *fileLeases, now time.Time) []revocation {
+	var out []revocation
+	for h, ls := range e.holders {
+		var ids []uint64
+		var last time.Time
+		for id, exp := range ls {
+			if now.Before(exp) {
+				ids = append(ids, id)
+				if exp.After(last) {
+					last = exp
+				}
+			}
+		}
+		h.mu.Lock()
+		for id := range ls {
+			delete(h.leases, id)
+		}
+		if len(ids) > 0 {
+			h.epoch++
+			h.queued = append(h.queued, ids...)
+			out = append(out, revocation{h: h, epoch: h.epoch, expiry: last})
+		}
+		h.mu.Unlock()
+	}
+	clear(e.holders)
+	return out
+}
+
+// notify kicks the holders of revs (no lock held).
+func (r *Registry) notify(revs []revocation) {
+	for _, rv := range revs {
+		if rv.h.kick != nil {
+			rv.h.kick()
+		}
+	}
+}
+
+// Changed says that k's data or attributes changed through this server
+// (or may have): every lease on it is revoked, and Changed returns once
+// each holder acknowledged or its leases expired, except for the holder
+// HolderOf(ctx) names (the caller's own client), whose revocation only
+// has to be sent before the change's reply. It returns how many holders'
+// waits ended by expiry.
+func (r *Registry) Changed(ctx context.Context, k Key) int {
+	r.mu.Lock()
+	e := r.files[k]
+	if e == nil {
+		r.mu.Unlock()
+		return 0
+	}
+	e.changes++
+	revs := r.revokeLocked(e, r.now())
+	r.gcLocked(k, e)
+	r.mu.Unlock()
+	return r.finish(ctx, revs)
+}
+
+// ChangedAll is Changed for every inode (a change whose inode the caller
+// cannot tell).
+func (r *Registry) ChangedAll(ctx context.Context) int {
+	r.mu.Lock()
+	var revs []revocation
+	now := r.now()
+	for k, e := range r.files {
+		e.changes++
+		revs = append(revs, r.revokeLocked(e, now)...)
+		r.gcLocked(k, e)
+	}
+	r.mu.Unlock()
+	return r.finish(ctx, revs)
+}
+
+// Observed says that k's attributes are v (learnt from the gofer): if
+// leases on k were granted at another version, the file changed outside
+// this server, and they are revoked (as Changed).
+func (r *Registry) Observed(ctx context.Context, k Key, v Version) int {
+	r.mu.Lock()
+	e := r.files[k]
+	if e == nil || len(e.holders) == 0 || e.version == v {
+		r.mu.Unlock()
+		return 0
+	}
+	r.mu.Unlock()
+	return r.Changed(ctx, k)
+}
+
+// finish sends revs and waits for their acknowledgments (see Changed).
+func (r *Registry) finish(ctx context.Context, revs []revocation) int {
+	if len(revs) == 0 {
+		return 0
+	}
+	r.notify(revs)
+	self := HolderOf(ctx)
+	expired := 0
+	for _, rv := range revs {
+		if rv.h == self {
+			continue
+		}
+		if !rv.h.wait(ctx, rv.epoch, rv.expiry, r) {
+			expired++
+		}
+	}
+	return expired
+}
+
+// wait waits until epoch is acknowledged (true) or expiry passes (false;
+// the leases are void by then anyway).
+func (h *Holder) wait(ctx context.Context, epoch uint64, expiry time.Time, r *Registry) bool {
+	for {
+		h.mu.Lock()
+		if h.acked >= epoch {
+			h.mu.Unlock()
+			return true
+		}
+		ch := h.ackCh
+		h.mu.Unlock()
+		r.mu.Lock()
+		left := expiry.Sub(r.now())
+		r.mu.Unlock()
+		if left <= 0 {
+			break
+		}
+		var done <-chan struct{}
+		if ctx != nil {
+			done = ctx.Done()
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-ch:
+			t.Stop()
+			continue
+		case <-t.C:
+		case <-done:
+			t.Stop()
+		}
+		break
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.acked >= epoch {
+		return true
+	}
+	if h.unacked++; h.unacked >= maxUnacked {
+		h.disabled = true
+	}
+	return false
+}
+
+// Take returns the revocations queued for h, as one LeaseRevoke: the
+// latest epoch and every lease id (ok false when none is queued). The
+// caller sends it before any later message to the client.
+func (h *Holder) Take() (epoch uint64, ids []uint64, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.queued) == 0 {
+		return 0, nil, false
+	}
+	ids, h.queued = h.queued, nil
+	return h.epoch, ids, true
+}
+
+// Acked records the client's acknowledgment of every revocation up to
+// epoch. An epoch never decided is ignored (a client cannot acknowledge
+// ahead).
+func (h *Holder) Acked(epoch uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if epoch <= h.acked || epoch > h.epoch {
+		return
+	}
+	h.acked = epoch
+	close(h.ackCh)
+	h.ackCh = make(chan struct{})
+}
+
+// Disabled says whether h is granted no more leases (it left revocations
+// unacknowledged, or was closed).
+func (h *Holder) Disabled() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.disabled
+}
+
+// Close drops h's leases (its client is gone): nothing waits for it any
+// more, and it is granted none.
+func (h *Holder) Close() {
+	r := h.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, k := range h.leases {
+		if e := r.files[k]; e != nil {
+			delete(e.holders, h)
+			r.gcLocked(k, e)
+		}
+		delete(h.leases, id)
+	}
+	h.disabled = true
+	h.acked = h.epoch
+	close(h.ackCh)
+	h.ackCh = make(chan struct{})
+}
+
+// holderKey marks a context with the client whose call it serves.
+type holderKey struct{}
+
+// WithHolder returns ctx naming h as the client its calls serve.
+func WithHolder(ctx context.Context, h *Holder) context.Context {
+	return context.WithValue(ctx, holderKey{}, h)
+}
+
+// HolderOf returns the holder WithHolder put in ctx, or nil.
+func HolderOf(ctx context.Context) *Holder {
+	if ctx == nil {
+		return nil
+	}
+	h, _ := ctx.Value(holderKey{}).(*Holder)
+	return h
+}

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+)
+
+// sysRtTgsigqueueinfo queues a signal with the caller's siginfo to one
+// thread (the client also routes a CPU-clock timer's SIGEV_THREAD_ID
+// signal through it). As Linux, a siginfo that claims to come from a user
+// (si_code >= 0, or SI_TKILL) may go only to the calling thread.
+func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
+	tgid, tid, sig := int32(c.args[0]), int32(c.args[1]), int(int32(c.args[2]))
+	if tgid <= 0 || tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
+		return 0, unix.EINVAL
+	}
+	info, err := c.mem.CopyIn(c.args[3], ksignal.SizeofSiginfo)
+	if err != nil {
+		return 0, err
+	}
+	binary.LittleEndian.PutUint32(info[0:], uint32(sig))
+	k := c.k
+	var d deferred
+	k.mu.Lock()
+	t := k.threads[tid]
+	if t == nil || t.killed || t.proc.pid != tgid {
+		k.mu.Unlock()
+		return 0, unix.ESRCH
+	}
+	if !mayKillLocked(c.t.proc, t.proc, sig) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
+	}
+	code := int32(binary.LittleEndian.Uint32(info[8:]))
+	if t != c.t && (code >= 0 || code == ksignal.SITkill) {
+		k.mu.Unlock()
+		return 0, unix.EPERM
+	}
+	switch {
+	case sig == 0:
+	case code == siTimer && t.proc == c.t.proc:
+		// The client's CPU-clock timers: as the server's timers, a
+		// signal without a handler goes to the client, which holds the
+		// mask.
+		k.timerSignalLocked(t.proc, t, sig, info, &d)
+	default:
+		k.signalFromAppLocked(t.proc, t, sig, info, &d)
+	}
+	k.mu.Unlock()
+	d.run(k)
+	return 0, nil
+}

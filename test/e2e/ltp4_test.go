@@ -1,0 +1,31 @@
+package e2e
+
+import (
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestLTP4Fixes compares each program of testdata/ltp4 with a native run,
+// each side in a directory of its own. Each comes from an LTP failure
+// (docs/COMPATIBILITY.md, "Measured against public suites").
+func TestLTP4Fixes(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, name := range []string{
+		// cputimer: POSIX timers on CPU-time clocks, run by the client
+		// (LTP timer_create01).
+		"cputimer",
+		// coredump: WCOREDUMP and CLD_DUMPED as RLIMIT_CORE allows (LTP
+		// kill11, waitpid01, waitid10); no core file is written.
+		"coredump",
+	} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "ltp4", name))
+			want := tu.Run(t, timeout, t.TempDir(), "", prog)
+			if want.ExitCode != 0 {
+				t.Fatalf("native run failed (%d): %s%s", want.ExitCode, want.Stdout, want.Stderr)
+			}
+			compare(t, want, tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog))
+		})
+	}
+}

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// cacheHits matches how many calls the client's read cache answered (the
+// end-of-session line of sentry/client).
+var cacheHits = regexp.MustCompile(`read_cache_hits=(\d+)`)
+
+// readCacheProgram compiles testdata/readcache/name.c.
+func readCacheProgram(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "readcache", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+}
+
+// sandboxCounts runs argv under do with flags in dir, checks its output
+// against want (when set), and returns the client's waited-for calls and
+// read cache hits.
+func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (waited, hits int) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "do.log")
+	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
+	got := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
+	if want != nil {
+		compare(t, *want, got)
+	} else if got.ExitCode != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", argv, got.ExitCode, got.Stdout, got.Stderr)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, h := callCounts.FindSubmatch(log), cacheHits.FindSubmatch(log)
+	if m == nil || h == nil {
+		t.Fatalf("no call counts in the client's log:\n%s", log)
+	}
+	waited, _ = strconv.Atoi(string(m[1]))
+	hits, _ = strconv.Atoi(string(h[1]))
+	return waited, hits
+}
+
+// TestReadCacheRoundTrips counts the waited-for round trips of what tar x
+// does per member to map ids to names (open, fstat, read to the end and
+// close /etc/passwd and /etc/group), with the read cache and without: per
+// round, the difference between a run of few rounds and one of more.
+// With the cache, the opens are the only calls waited for (the fstat and
+// the reads are answered from the lease, the offset advance and the close
+// are posted).
+func TestReadCacheRoundTrips(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := readCacheProgram(t, "pwloop")
+	const few, many = 10, 40
+	tests := []struct {
+		name  string
+		flags []string
+		// minWaited and maxWaited bound the waited-for round trips of
+		// one round (two files).
+		minWaited, maxWaited float64
+		cached               bool
+	}{
+		{name: "without the read cache", flags: []string{"--read-cache=false"}, minWaited: 6, maxWaited: 10},
+		{name: "with the read cache", minWaited: 2, maxWaited: 2, cached: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var waited, hits [2]int
+			for i, n := range []int{few, many} {
+				dir := t.TempDir()
+				want := tu.Run(t, time.Minute, dir, "", prog, strconv.Itoa(n))
+				waited[i], hits[i] = sandboxCounts(t, dir, tc.flags, &want, prog, strconv.Itoa(n))
+			}
+			perRound := float64(waited[1]-waited[0]) / (many - few)
+			hitsPerRound := float64(hits[1]-hits[0]) / (many - few)
+			t.Logf("per round: %.2f waited-for round trips, %.2f calls answered from the cache", perRound, hitsPerRound)
+			// A quarter of a call per round of slack: a post that
+			// waits now and then (a full socket buffer), or a lease
+			// that expired during the run and was taken again.
+			if perRound < tc.minWaited-0.25 || perRound > tc.maxWaited+0.25 {
+				t.Errorf("a round costs %.2f waited-for round trips, want %v to %v", perRound, tc.minWaited, tc.maxWaited)
+			}
+			if tc.cached != (hitsPerRound > 0) {
+				t.Errorf("%.2f calls per round answered from the cache", hitsPerRound)
+			}
+		})
+	}
+}
+
+// TestReadCacheCoherence runs testdata/readcache/coherent.c natively and
+// under do: a file read through one description while changed through
+// others, by a child, a shared mapping, a rename over it and an unlink
+// must look as on Linux at every step, with the read cache answering
+// (some of) the reads.
+func TestReadCacheCoherence(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := readCacheProgram(t, "coherent")
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	_, hits := sandboxCounts(t, t.TempDir(), nil, &want, prog)
+	if hits == 0 {
+		t.Error("no call was answered from the read cache: the test tested nothing")
+	}
+}
+
+// TestReadCacheTwoSandboxes runs testdata/readcache/pingpong.c as a
+// writer and a reader in two sandboxes on one server (one gofer), and as
+// two host processes: the reader re-reads files it holds open until the
+// writer's change shows, and must never see the data older than the flag
+// that announced it. The server's leases last a minute, so a change the
+// server did not revoke would leave the reader spinning on its stale
+// copy until its 60 s timeout.
+func TestReadCacheTwoSandboxes(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := readCacheProgram(t, "pingpong")
+	const steps = "30"
+	run := func(t *testing.T, argv func(role, dir string) []string) {
+		dir := t.TempDir()
+		for _, f := range []string{"data", "flag", "ack"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("0000"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		reader := exec.CommandContext(ctx, argv("reader", dir)[0], argv("reader", dir)[1:]...)
+		out, err := os.Create(filepath.Join(t.TempDir(), "reader.out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		reader.Stdout, reader.Stderr = out, out
+		if err := reader.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w := tu.Run(t, 3*time.Minute, dir, "", argv("writer", dir)...)
+		rerr := reader.Wait()
+		rout, _ := os.ReadFile(out.Name())
+		if w.ExitCode != 0 || rerr != nil {
+			t.Fatalf("writer: exit %d\n%s%s\nreader: %v\n%s", w.ExitCode, w.Stdout, w.Stderr, rerr, rout)
+		}
+		if string(rout) != "reader: "+steps+" steps\n" || w.Stdout != "writer: "+steps+" steps\n" {
+			t.Errorf("writer said %q, reader %q", w.Stdout, rout)
+		}
+	}
+	t.Run("native", func(t *testing.T) {
+		run(t, func(role, dir string) []string { return []string{prog, role, dir, steps} })
+	})
+	t.Run("two sandboxes", func(t *testing.T) {
+		sock := t.TempDir()
+		g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+		s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+		logs := t.TempDir()
+		run(t, func(role, dir string) []string {
+			return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+				"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir, steps}
+		})
+		log, err := os.ReadFile(filepath.Join(logs, "reader.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := cacheHits.FindSubmatch(log); m == nil || string(m[1]) == "0" {
+			t.Errorf("the reader's cache answered nothing (%s): the test tested nothing", m)
+		}
+	})
+}

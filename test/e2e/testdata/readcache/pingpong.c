@@ -1,0 +1,93 @@
+// pingpong writer|reader DIR N: two programs (two sandboxes on one server,
+// or two host processes) step through N values in lockstep through the
+// files DIR/data, DIR/flag and DIR/ack, which exist. The writer writes
+// value i to data, then i to flag, then waits until ack says i; the reader
+// waits until flag says i, reads data, which must say value i, and writes
+// i to ack. Each waits by re-reading a file it holds open, so a reader
+// that answered from a stale copy would never see the flag change (or
+// would see the old data after it).
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int openat_dir(const char *dir, const char *name, int flags) {
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, flags);
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	return fd;
+}
+
+static void put(int fd, const char *s) {
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, s, strlen(s), 0) != (ssize_t)strlen(s)) {
+		perror("put");
+		exit(1);
+	}
+}
+
+static int get(int fd, char *buf, size_t n) {
+	ssize_t got = pread(fd, buf, n - 1, 0);
+	if (got < 0) {
+		perror("pread");
+		exit(1);
+	}
+	buf[got] = 0;
+	return (int)got;
+}
+
+// await re-reads fd until it holds want, for at most 60 s.
+static void await(int fd, const char *want, const char *what) {
+	char buf[64];
+	time_t end = time(NULL) + 60;
+	for (;;) {
+		get(fd, buf, sizeof buf);
+		if (strcmp(buf, want) == 0)
+			return;
+		if (time(NULL) > end) {
+			printf("timeout waiting for %s %s (has %s)\n", what, want, buf);
+			exit(1);
+		}
+		usleep(200);
+	}
+}
+
+int main(int argc, char **argv) {
+	if (argc != 4) {
+		fprintf(stderr, "usage: pingpong writer|reader DIR N\n");
+		return 2;
+	}
+	const char *dir = argv[2];
+	int n = atoi(argv[3]);
+	int writer = strcmp(argv[1], "writer") == 0;
+	int data = openat_dir(dir, "data", writer ? O_WRONLY : O_RDONLY);
+	int flag = openat_dir(dir, "flag", writer ? O_WRONLY : O_RDONLY);
+	int ack = openat_dir(dir, "ack", writer ? O_RDONLY : O_WRONLY);
+	char want[64], buf[64];
+	for (int i = 1; i <= n; i++) {
+		snprintf(want, sizeof want, "%04d", i);
+		if (writer) {
+			snprintf(buf, sizeof buf, "value %04d", i);
+			put(data, buf);
+			put(flag, want);
+			await(ack, want, "ack");
+		} else {
+			await(flag, want, "flag");
+			char expect[64];
+			snprintf(expect, sizeof expect, "value %04d", i);
+			get(data, buf, sizeof buf);
+			if (strcmp(buf, expect) != 0) {
+				printf("stale data at step %d: %s\n", i, buf);
+				return 1;
+			}
+			put(ack, want);
+		}
+	}
+	printf("%s: %d steps\n", argv[1], n);
+	return 0;
+}
