@@ -561,6 +561,20 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 	}()
 }
 
+// leaseCalls are the calls whose reply may bring a lease.
+var leaseCalls = map[uintptr]bool{
+	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_READ: true, unix.SYS_READV: true,
+	unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true,
+}
+
+// wantsLease says whether a lease brought by call sysno could answer the
+// calling process's later calls (Syscall.lease_wanted): a process with
+// more than one thread never uses one, so the server need not read the
+// file for it.
+func (t *task) wantsLease(sysno uintptr) bool {
+	return t.c.rcache != nil && leaseCalls[sysno] && t.singleThreaded()
+}
+
 // hitCount and grantCount are the calls answered here and the leases
 // taken (0 without a cache).
 func (rc *readCache) hitCount() uint64 {
