@@ -182,6 +182,7 @@ var flushFirst = map[uintptr]bool{
 	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SPLICE: true,
 	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_SYNC: true, unix.SYS_SYNCFS: true, unix.SYS_SYNC_FILE_RANGE: true,
 	unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true, unix.SYS_EXIT: true, unix.SYS_EXIT_GROUP: true,
+	unix.SYS_FALLOCATE: true, // punches, zeroes or shifts the data stores made
 }
 
 // writtenData returns the bytes a write-family call sends (its inputs),
