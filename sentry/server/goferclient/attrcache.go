@@ -153,8 +153,8 @@ type Observer interface {
 	// have).
 	Changed(ctx context.Context, dev, ino uint64)
 	// ChangedAll: some inode's attributes changed, which one is not
-	// known (an unlink or rename changes the link count and ctime of a
-	// file known only by name).
+	// known (an unlink or rename whose reply names no inode: an older
+	// gofer's).
 	ChangedAll(ctx context.Context)
 	// Observed: the gofer says inode st.Dev/st.Ino has attributes st.
 	Observed(ctx context.Context, st *goferpb.Stat)
@@ -205,6 +205,22 @@ func (a *AttrCache) SizeOf(h uint64) (uint64, bool) {
 		return 0, false
 	}
 	return e.st.Size, true
+}
+
+// changedInodes tells the observer of the inodes an unlink or rename
+// changed: those its reply names, or, when it failed to arrive or names
+// none (an older gofer), any inode.
+func (a *AttrCache) changedInodes(ctx context.Context, err error, inodes []*goferpb.InodeID) {
+	if a.obs == nil {
+		return
+	}
+	if err != nil || len(inodes) == 0 {
+		a.obs.ChangedAll(ctx)
+		return
+	}
+	for _, in := range inodes {
+		a.obs.Changed(ctx, in.GetDev(), in.GetIno())
+	}
 }
 
 // observed tells the observer of attributes learnt from the gofer.
@@ -711,9 +727,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
-		if a.obs != nil {
-			a.obs.ChangedAll(ctx)
-		}
+		a.changedInodes(ctx, err, r.GetChanged())
 	}
 	return r, err
 }
@@ -723,9 +737,7 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
-		if a.obs != nil {
-			a.obs.ChangedAll(ctx)
-		}
+		a.changedInodes(ctx, err, r.GetChanged())
 	}
 	return r, err
 }
