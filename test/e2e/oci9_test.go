@@ -200,3 +200,53 @@ func TestOCIDevicesCgroup(t *testing.T) {
 	c.wait(t)
 	r.must("delete", "dev")
 }
+
+// TestOperationsContainerdConfig checks the containerd configuration that
+// docs/OPERATIONS.md gives against the containerd installed here: it
+// parses, names the runc.v2 shim with this binary, passes the
+// remote-sentry annotations, and the RuntimeClass beside it names its
+// handler.
+func TestOperationsContainerdConfig(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(tu.RepoRoot(), "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(lang string) string {
+		_, after, ok := strings.Cut(string(doc), "\n```"+lang+"\n")
+		if !ok {
+			t.Fatalf("OPERATIONS.md has no %s block", lang)
+		}
+		body, _, _ := strings.Cut(after, "\n```")
+		return body
+	}
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte(block("toml")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("containerd", "-c", cfg, "config", "dump").CombinedOutput()
+	if err != nil {
+		t.Fatalf("containerd config dump: %v\n%s", err, out)
+	}
+	const rt = `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-decoupled]`
+	_, section, ok := strings.Cut(string(out), rt)
+	if !ok {
+		t.Fatalf("containerd did not take the runtime handler:\n%s", out)
+	}
+	section, _, _ = strings.Cut(section, "\n\n      [")
+	for _, want := range []string{
+		`runtime_type = "io.containerd.runc.v2"`,
+		`pod_annotations = ["dev.runsc-decoupled.*"]`,
+		`BinaryName = "/usr/local/bin/runsc-decoupled"`,
+		`SystemdCgroup = false`,
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("containerd's view of the handler lacks %s:\n%s", want, section)
+		}
+	}
+	yaml := block("yaml")
+	for _, want := range []string{"kind: RuntimeClass", "handler: runsc-decoupled", "runtimeClassName: runsc-decoupled"} {
+		if !strings.Contains(yaml, want) {
+			t.Errorf("the Kubernetes manifest lacks %q:\n%s", want, yaml)
+		}
+	}
+}
