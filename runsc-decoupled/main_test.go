@@ -91,6 +91,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"do servers none listening", []string{"do", "--server", "unix:" + stale + ",unix:" + filepath.Join(dir, "none.sock"), "--", "/bin/true"}, 125, "nothing listening at any server"},
 		{"do not a server", []string{"do", "--server", "unix:" + httpSock, "--", "/bin/true"}, 125, "not a runsc-decoupled daemon"},
 		{"do tcp nothing listening", []string{"do", "--insecure", "--server", "127.0.0.1:1", "--", "/bin/true"}, 125, "connection refused"},
+		// start: errors name what failed, the program or the directory.
+		{"do missing command", []string{"do", "--", filepath.Join(dir, "none")}, 125, `start: "` + filepath.Join(dir, "none") + `": no such file or directory`},
+		{"do missing cwd", []string{"do", "--cwd", filepath.Join(dir, "none"), "--", "/bin/true"}, 125, `start: working directory "` + filepath.Join(dir, "none") + `": no such file or directory`},
+		{"do cwd not a directory", []string{"do", "--cwd", notDir, "--", "/bin/true"}, 125, `start: working directory "` + notDir + `": not a directory`},
 		{"version", []string{"version"}, 0, "runsc-decoupled version"},
 		{"--version", []string{"--version"}, 0, "spec: "},
 		{"help do", []string{"help", "do"}, 0, "-force-overlay"},
