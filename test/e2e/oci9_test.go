@@ -250,3 +250,49 @@ func TestOperationsContainerdConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOCIProcessSecurity checks from inside the container what
+// config.json's process says of its privileges: noNewPrivileges, and the
+// capability sets (in /proc/self/status as the kernel shows them); and
+// that state reports the annotations.
+func TestOCIProcessSecurity(t *testing.T) {
+	r := newOCIRuntime(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*specs.Spec)
+		want string
+	}{
+		{"no new privileges", func(s *specs.Spec) { s.Process.NoNewPrivileges = true }, "NoNewPrivs:\t1\n"},
+		{"privileges may grow", func(s *specs.Spec) { s.Process.NoNewPrivileges = false }, "NoNewPrivs:\t0\n"},
+		{"capabilities", func(s *specs.Spec) {
+			// CAP_CHOWN (0) and CAP_KILL (5).
+			caps := []string{"CAP_CHOWN", "CAP_KILL"}
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+		}, "CapPrm:\t0000000000000021\nCapEff:\t0000000000000021\nCapBnd:\t0000000000000021\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.ReplaceAll(tc.name, " ", "-")
+			bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+				s.Process.Args = []string{"sh", "-c", "while read -r l; do case $l in NoNewPrivs*|CapPrm*|CapEff*|CapBnd*) echo \"$l\";; esac; done < /proc/self/status"}
+				s.Annotations = map[string]string{"org.example.test": id}
+				tc.edit(s)
+			})
+			c, msg, code := r.create(id, bundle)
+			if code != 0 {
+				t.Fatalf("create: %s", msg)
+			}
+			if st := r.state(id); st.Annotations["org.example.test"] != id {
+				t.Errorf("state's annotations: %v", st.Annotations)
+			}
+			r.must("start", id)
+			if code := c.wait(t); code != 0 {
+				t.Fatalf("exit %d: %s", code, c.out(t))
+			}
+			got := strings.ReplaceAll(c.out(t), " ", "\t")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("inside: %q, want %q in it", got, tc.want)
+			}
+			r.must("delete", id)
+		})
+	}
+}
