@@ -182,6 +182,7 @@ var flushFirst = map[uintptr]bool{
 	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SPLICE: true,
 	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_SYNC: true, unix.SYS_SYNCFS: true, unix.SYS_SYNC_FILE_RANGE: true,
 	unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true, unix.SYS_EXIT: true, unix.SYS_EXIT_GROUP: true,
+	unix.SYS_FALLOCATE: true, // punches, zeroes or shifts the data stores made
 }
 
 // writtenData returns the bytes a write-family call sends (its inputs),
@@ -257,6 +258,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	case unix.SYS_FSTAT, unix.SYS_NEWFSTATAT:
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
+		}
+	case unix.SYS_LSEEK:
+		if off, ok := t.cachedLseek(args); ok {
+			return off, 0
 		}
 	}
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {

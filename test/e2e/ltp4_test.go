@@ -18,6 +18,10 @@ func TestLTP4Fixes(t *testing.T) {
 		// coredump: WCOREDUMP and CLD_DUMPED as RLIMIT_CORE allows (LTP
 		// kill11, waitpid01, waitid10); no core file is written.
 		"coredump",
+		// fallocate: the gofer's Fallocate, Linux's checks, memfd seals,
+		// a mapping seeing a punched hole (LTP fallocate01-03,
+		// mremap06, memfd_create01).
+		"fallocate",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "ltp4", name))

@@ -73,7 +73,7 @@ const (
 // handles, and keeps what it caches true for the changes this server
 // makes:
 //
-//   - Write, SetStat and Link drop the file's attributes when they begin
+//   - Write, SetStat, Fallocate and Link drop the file's attributes when they begin
 //     and, when they end, replace them with the ones their reply carries
 //     (complete);
 //   - the creations (Create, Mkdir, Symlink, Mknod) drop their
@@ -616,6 +616,17 @@ func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, op
 	}
 	a.complete(req.GetHandle(), st, start)
 	a.changed(ctx, req.GetHandle(), st)
+	return r, err
+}
+
+func (a *AttrCache) Fallocate(ctx context.Context, req *goferpb.FallocateRequest, opts ...grpc.CallOption) (*goferpb.FallocateReply, error) {
+	start := a.drop(req.GetHandle())
+	r, err := a.GoferClient.Fallocate(ctx, req, opts...)
+	var st *goferpb.Stat
+	if err == nil && r.GetErrno() == 0 {
+		st = r.GetStat()
+	}
+	a.complete(req.GetHandle(), st, start)
 	return r, err
 }
 
