@@ -22,6 +22,9 @@ func TestLTP4Fixes(t *testing.T) {
 		// a mapping seeing a punched hole (LTP fallocate01-03,
 		// mremap06, memfd_create01).
 		"fallocate",
+		// growsdown: a MAP_GROWSDOWN mapping grows on a fault below it,
+		// within RLIMIT_STACK and the guard gap (LTP mmap18).
+		"growsdown",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "ltp4", name))
