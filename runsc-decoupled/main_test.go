@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,32 @@ func TestBadCommandLines(t *testing.T) {
 	os.Mkdir(logDir, 0o755)
 	// A client log cut inside its first entry.
 	os.WriteFile(filepath.Join(logDir, "c.rdlog"), []byte("RDCLOG\x00\x01\x10\x00\x00\x00"), 0o644)
+	// A socket whose listener is gone (connection refused), and one
+	// served by something else than a runsc-decoupled daemon.
+	stale := filepath.Join(dir, "stale.sock")
+	if l, err := net.Listen("unix", stale); err != nil {
+		t.Fatal(err)
+	} else {
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
+	}
+	httpSock := filepath.Join(dir, "http.sock")
+	hl, err := net.Listen("unix", httpSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	go func() {
+		for {
+			c, err := hl.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 64))
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			c.Close()
+		}
+	}()
 	tests := []struct {
 		name     string
 		args     []string
@@ -56,11 +83,31 @@ func TestBadCommandLines(t *testing.T) {
 		{"gofer plaintext off the machine", []string{"gofer", "--listen", "0.0.0.0:0"}, 1, "--tls-cert"},
 		{"server half a TLS identity", []string{"server", "--listen", "127.0.0.1:0", "--gofer", "unix:/x", "--tls-cert", notDir}, 1, "needs a certificate, its key and a CA"},
 		{"do plaintext off the machine", []string{"do", "--server", "192.0.2.1:7000", "--", "/bin/true"}, 125, "--insecure"},
+		// A wrong --server is reported at once, with its cause (the
+		// first connection does not wait for the recovery timeout).
+		{"do absent server", []string{"do", "--server", "unix:" + filepath.Join(dir, "none.sock"), "--", "/bin/true"}, 125, "none.sock: nothing listening: dial unix " + filepath.Join(dir, "none.sock") + ": connect: no such file or directory"},
+		{"do refused server", []string{"do", "--server", "unix:" + stale, "--", "/bin/true"}, 125, "connect: connection refused"},
+		{"do servers none listening", []string{"do", "--server", "unix:" + stale + ",unix:" + filepath.Join(dir, "none.sock"), "--", "/bin/true"}, 125, "nothing listening at any server"},
+		{"do not a server", []string{"do", "--server", "unix:" + httpSock, "--", "/bin/true"}, 125, "not a runsc-decoupled daemon"},
+		{"do tcp nothing listening", []string{"do", "--insecure", "--server", "127.0.0.1:1", "--", "/bin/true"}, 125, "connection refused"},
+		{"version", []string{"version"}, 0, "runsc-decoupled version"},
+		{"--version", []string{"--version"}, 0, "spec: "},
+		{"help do", []string{"help", "do"}, 0, "-force-overlay"},
+		{"help create", []string{"help", "create"}, 0, "-console-socket"},
+		{"help checkpoint", []string{"help", "checkpoint"}, 0, "not supported"},
+		{"help unknown", []string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"features extra argument", []string{"features", "x"}, 2, "no arguments"},
 	}
 	bin := tu.Binary(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
 			r := tu.Run(t, 30*time.Second, dir, "", append([]string{bin}, tc.args...)...)
+			// Each fails at once or after a short timeout of its own: the
+			// 60 s of a recovery timeout would be a hang to the user.
+			if took := time.Since(start); took > 20*time.Second {
+				t.Errorf("took %v", took)
+			}
 			if r.ExitCode != tc.wantCode {
 				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.ExitCode, tc.wantCode, r.Stdout, r.Stderr)
 			}

@@ -124,7 +124,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 	// gVisor's packages log into the sandbox log, not the container's
 	// stderr (client.Run says so again for the platform).
 	platform.SetLogger(hlog)
-	if st.Cgroup, err = joinContainerCgroup(plan); err != nil {
+	if st.Cgroup, err = joinContainerCgroup(plan, log); err != nil {
 		return 0, err
 	}
 	if st.Cgroup != nil {

@@ -116,6 +116,11 @@ type Config struct {
 	// The OCI runtime's start returns then, as runc's returns once the
 	// container's process has exec'd.
 	Started func()
+	// FirstRun, when set, is called once, when a thread of the
+	// application first comes back from running its code (a system call
+	// or a fault): the platform did run it. do's --platform kvm watches
+	// for it, because KVM in nested virtualization never comes back.
+	FirstRun func()
 	// Signals carries signals from outside the application (the OCI
 	// runtime's kill, do's forwarded SIGINT) to the server while Run
 	// runs; each is answered on its Result channel.
@@ -246,6 +251,8 @@ type client struct {
 	// farewell is closed when the server acknowledges Goodbye.
 	farewell     chan struct{}
 	farewellOnce sync.Once
+	// firstRun calls cfg.FirstRun once; task loops run it.
+	firstRun sync.Once
 
 	stdin *stdinReader
 	// ids caches the processes' ids from the server's records

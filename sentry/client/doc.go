@@ -100,8 +100,8 @@
 // Read cache (readcache.go): the server leases files opened read-only
 // (ReadLease in a reply); the client answers read, pread64, readv,
 // preadv, fstat and newfstatat(fd, "", AT_EMPTY_PATH) of the
-// descriptions attached to a live lease from its copy, posting an lseek
-// for a read that moved the offset, and drops a lease when the server
+// descriptions attached to a live lease from its copy (and lseek of
+// them), posting an lseek for a call that moved the offset, and drops a lease when the server
 // revokes it (LeaseRevoke, acknowledged), when it expires, and all of
 // them when the connection dies. client.rcache (nil with
 // Config.NoReadCache) has its own lock.

@@ -454,6 +454,9 @@ func (t *task) run() {
 		t.enterApp()
 		info, at, err := t.pctx.Switch(t.gctx, t.mm, t.ac, -1)
 		t.leaveApp()
+		if t.c.cfg.FirstRun != nil {
+			t.c.firstRun.Do(t.c.cfg.FirstRun)
+		}
 		t.ptraceAfterSwitch(stepped)
 		t.setState(stateKernel)
 

@@ -8,13 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 )
 
 // TestFDTableLimits: fds above 1024 up to nr_open, the errnos of dup2,
 // dup3 and F_DUPFD at the limit, and a high fd costing one entry.
 func TestFDTableLimits(t *testing.T) {
 	tab := newFDTable(nil, nil)
-	newf := func() *file { return newEpollFile(0) }
+	newf := func() *file { return epoll.New(0) }
 	for i := 0; i < 3; i++ {
 		if _, err := tab.install(newf(), 0, false); err != nil {
 			t.Fatal(err)

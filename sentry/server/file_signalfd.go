@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // A signalfd (package fsimpl/signalfd) is the server's descriptor and
@@ -40,12 +41,12 @@ func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int
 
 // signalfdReadiness is signalfd s's readiness for a wait of thread t.
 func signalfdReadiness(s *signalfd.File, t *thread) (uint32, <-chan struct{}) {
-	pending, wake := t.sigw.get()
+	pending, grown := t.sigw.get()
 	ev, ch := s.ReadinessFor(t.tid, pending)
 	if ev != 0 {
 		return ev, nil
 	}
-	return 0, mergeChannels([]<-chan struct{}{wake, ch}, nil)
+	return 0, wake.Merge([]<-chan struct{}{grown, ch}, nil)
 }
 
 // readinessOf is f's readiness for a wait of thread t (nil: none known):

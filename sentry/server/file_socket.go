@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -303,8 +304,8 @@ func (k *clientState) chargeSocket(f *file, force bool) error {
 	switch s := f.Impl.(type) {
 	case *unixSockFile:
 		return s.bufs.Reserve(k.mem, s.u.EP.SocketOptions().GetReceiveBufferSize(), force)
-	case *inetSockFile:
-		return s.bufs.Reserve(k.mem, s.s.EP.SocketOptions().GetReceiveBufferSize(), force)
+	case *inet.File:
+		return s.Bufs.Reserve(k.mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
 	}
 	return nil
 }
@@ -668,17 +669,6 @@ func (s *unixSockFile) Queued() (int, error) {
 	n, err := s.u.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
 	if err != nil {
 		return 0, nil // unconnected datagram socket: nothing queued
-	}
-	return n, nil
-}
-
-func (s *inetSockFile) Queued() (int, error) {
-	if s.s.Listening() {
-		return 0, unix.EINVAL
-	}
-	n, err := s.s.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
-	if err != nil {
-		return 0, nil
 	}
 	return n, nil
 }

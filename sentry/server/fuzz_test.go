@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -51,7 +52,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	sa, sb := newUnixSockFile(k, ua, 0), newUnixSockFile(k, ub, 0)
 	newUnixConn(0, true).pairFiles(sa, sb)
 	p.fds.installPair(sa, sb, false)
-	p.fds.install(newEpollFile(0), 7, false)
+	p.fds.install(epoll.New(0), 7, false)
 	if ef, err := eventfd.New(0, false, 0); err == nil {
 		p.fds.install(ef, 8, false)
 	}

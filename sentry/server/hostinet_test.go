@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 )
 
 // TestHostSocketBadInput makes calls with bad arguments on host sockets
@@ -27,7 +29,7 @@ func TestHostSocketBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := f.Impl.(*hostInetFile); !ok {
+		if _, ok := f.Impl.(*inet.HostFile); !ok {
 			t.Fatalf("socket made a %T with Network %q", f.Impl, NetworkHost)
 		}
 		f.DecRef()

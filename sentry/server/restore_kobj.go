@@ -9,7 +9,9 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
@@ -32,16 +34,13 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdSemaphore: sem}
 }
 
-func (ep *epollFile) kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
+// epollState is an epoll instance's record: its interests in open
+// descriptions. Precondition: k.mu is held.
+func (k *clientState) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
-	for _, in := range ep.interests {
-		if in.key.f.Released() {
-			continue
-		}
-		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.key.f), Fd: in.key.fd,
-			Events: in.events, Data: in.data, Disabled: in.disabled})
+	for _, in := range ep.Interests() {
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.File), Fd: in.FD,
+			Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 	}
 	return sentrypb.FileState_EPOLL, st
 }
@@ -89,25 +88,24 @@ type restoredPair struct {
 	queued [2][][]byte
 }
 
-func (s *inetSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	s.mu.Lock()
-	backlog := s.backlog
-	s.mu.Unlock()
-	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.s.Family), SocketType: unix.SOCK_DGRAM}
-	if s.s.Stream {
+// inetState is a netstack socket's record.
+func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	backlog := s.Backlog()
+	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.S.Family), SocketType: unix.SOCK_DGRAM}
+	if s.S.Stream {
 		st.SocketType = unix.SOCK_STREAM
 	}
-	if la, err := s.s.EP.GetLocalAddress(); err == nil && la.Port != 0 {
-		st.SocketBound = socket.EncodeInetAddr(s.s.Family, la)
+	if la, err := s.S.EP.GetLocalAddress(); err == nil && la.Port != 0 {
+		st.SocketBound = socket.EncodeInetAddr(s.S.Family, la)
 	}
-	if s.s.Listening() {
+	if s.S.Listening() {
 		st.SocketListening, st.SocketBacklog = true, int32(backlog)
 	}
-	if ra, err := s.s.EP.GetRemoteAddress(); err == nil {
-		if s.s.Stream {
+	if ra, err := s.S.EP.GetRemoteAddress(); err == nil {
+		if s.S.Stream {
 			st.SocketConnected = true
 		} else {
-			st.SocketPeer = socket.EncodeInetAddr(s.s.Family, ra)
+			st.SocketPeer = socket.EncodeInetAddr(s.S.Family, ra)
 		}
 	}
 	return sentrypb.FileState_SOCKET, st
@@ -128,12 +126,12 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 	if err != nil {
 		return nil, err
 	}
-	f := newInetSockFile(is, 0)
+	f := inet.New(is, 0)
 	k.chargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
-	s := f.Impl.(*inetSockFile)
+	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
-		s.lost.setReset()
+		s.SetReset()
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {
@@ -151,7 +149,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 		if err := kobj.TCPIPErr(is.EP.Listen(int(max(st.SocketBacklog, 1)))); err != nil {
 			k.log.Warn("restore: inet socket not listening again", "err", err)
 		} else {
-			s.backlog = int(max(st.SocketBacklog, 1))
+			s.SetBacklog(int(st.SocketBacklog))
 		}
 	}
 	if len(st.SocketPeer) > 0 {
@@ -193,7 +191,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
-		f := newEpollFile(0)
+		f := epoll.New(0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_SOCKET:
@@ -375,21 +373,19 @@ func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileStat
 		if f == nil {
 			continue
 		}
-		ep, ok := f.Impl.(*epollFile)
+		ep, ok := f.Impl.(*epoll.File)
 		if !ok {
 			continue
 		}
-		ep.mu.Lock()
+		var ins []epoll.Interest
 		for _, in := range fs.Kobj.Epoll {
 			tf := files[in.File]
 			if tf == nil || tf == f {
 				k.log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
 				continue
 			}
-			ei := &epollInterest{key: epollKey{f: tf, fd: in.Fd}, events: in.Events, data: in.Data, disabled: in.Disabled, pending: true}
-			ep.checkLocked(nil, ei)
-			ep.interests = append(ep.interests, ei)
+			ins = append(ins, epoll.Interest{File: tf, FD: in.Fd, Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 		}
-		ep.mu.Unlock()
+		ep.Restore(ins)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
@@ -517,6 +519,12 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = signalfdState(impl)
 	case *inotify.File:
 		st.Kind, st.Kobj = k.inotifyState(impl)
+	case *epoll.File:
+		st.Kind, st.Kobj = k.epollState(impl)
+	case *inet.File:
+		st.Kind, st.Kobj = inetState(impl)
+	case *inet.HostFile:
+		st.Kind, st.Kobj = hostInetState(impl)
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

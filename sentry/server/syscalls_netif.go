@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -34,10 +35,10 @@ var ifreqSetters = map[uint32]bool{
 func (c *syscallCtx) atmark(f *file, arg uint64) error {
 	stream := false
 	switch s := f.Impl.(type) {
-	case *inetSockFile:
-		stream = s.s.Stream
-	case *hostInetFile:
-		stream = s.s.Stream
+	case *inet.File:
+		stream = s.S.Stream
+	case *inet.HostFile:
+		stream = s.S.Stream
 	}
 	if !stream {
 		return unix.ENOTTY
@@ -48,7 +49,7 @@ func (c *syscallCtx) atmark(f *file, arg uint64) error {
 // isSocketFile says f is a socket of any family.
 func isSocketFile(f *file) bool {
 	switch f.Impl.(type) {
-	case *unixSockFile, *inetSockFile, *hostInetFile, *netlinkFile:
+	case *unixSockFile, *inet.File, *inet.HostFile, *netlinkFile:
 		return true
 	}
 	return false

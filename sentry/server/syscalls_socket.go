@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -110,7 +111,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
 			// Linux makes the socket (its type and protocol
 			// checked) before it finds that inet has no pairs.
-			if _, err := inetSockType(int(stype), proto, c.creds().EUID == 0); err != nil {
+			if _, err := inet.SockType(int(stype), proto, c.creds().EUID == 0); err != nil {
 				return 0, err
 			}
 			return 0, unix.EOPNOTSUPP
@@ -442,7 +443,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return 0, kobj.TCPIPErr(is.s.EP.Shutdown(how))
+		return 0, kobj.TCPIPErr(is.S.EP.Shutdown(how))
 	}
 	f, s, err := c.unixSock(c.argInt(0))
 	if err != nil {
@@ -581,21 +582,21 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		n, msgLen, from, err := inetRecv(c, f, is, dst, flags)
+		n, msgLen, from, err := is.Recv(c, f, dst, flags)
 		if err != nil {
 			return 0, err
 		}
 		if c.args[4] != 0 {
 			// A stream's source has length 0, as on Linux.
 			var sa []byte
-			if !is.s.Stream {
-				sa = socket.EncodeInetAddr(is.s.Family, from)
+			if !is.S.Stream {
+				sa = socket.EncodeInetAddr(is.S.Family, from)
 			}
 			if err := c.putSockaddr(c.args[4], c.args[5], sa); err != nil {
 				return 0, err
 			}
 		}
-		if flags&unix.MSG_TRUNC != 0 && !is.s.Stream {
+		if flags&unix.MSG_TRUNC != 0 && !is.S.Stream {
 			return msgLen, nil
 		}
 		return n, nil
@@ -976,7 +977,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := c.inetSock(c.argInt(0)); ok {
 		defer f.DecRef()
-		v, err := inetSockopt(c, is, true, level, name, nil)
+		v, err := is.Sockopt(true, level, name, nil, c.creds().EUID == 0)
 		if err != nil {
 			return 0, err
 		}
@@ -1074,7 +1075,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, err = inetSockopt(c, is, false, int(int32(c.args[1])), int(int32(c.args[2])), v)
+		_, err = is.Sockopt(false, int(int32(c.args[1])), int(int32(c.args[2])), v, c.creds().EUID == 0)
 		return 0, err
 	}
 	f, s, err := c.unixSock(c.argInt(0))

@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
 
@@ -39,7 +40,7 @@ const spliceChunk = 4 << 20
 // timerfd or inotify instance: EINVAL).
 func spliceable(f *file) bool {
 	switch f.Impl.(type) {
-	case *goferFile, *devFile, *procFile, *stdioFile, *unixSockFile, *inetSockFile, *hostInetFile:
+	case *goferFile, *devFile, *procFile, *stdioFile, *unixSockFile, *inet.File, *inet.HostFile:
 		return true
 	}
 	return false

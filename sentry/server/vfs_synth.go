@@ -11,7 +11,9 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -312,15 +314,15 @@ func (v *vfs) filePath(f *file) string {
 		return fmt.Sprintf("pipe:[stdio%d]", impl.fd)
 	case *eventfd.File:
 		return "anon_inode:[eventfd]"
-	case *epollFile:
+	case *epoll.File:
 		return "anon_inode:[eventpoll]"
 	case *signalfd.File:
 		return "anon_inode:[signalfd]"
 	case *unixSockFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
-	case *inetSockFile:
+	case *inet.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
-	case *hostInetFile:
+	case *inet.HostFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *goferFile:
 		if impl.memfd != nil {

@@ -3,7 +3,11 @@
 // it waits for, releases the lock and blocks on the channel; a change
 // closes it (Notifier.Notify), waking every waiter, who looks again.
 //
-// What it owns: nothing but the channel of each Notifier.
+// Merge turns several such channels into one (a poll, an epoll's
+// interests).
+//
+// What it owns: nothing but the channel of each Notifier, and Merge's
+// goroutines, which end with their channels or the stop channel.
 //
 // Dependencies: none. Every layer of the server may import it.
 //
@@ -12,6 +16,8 @@
 // Lock order: a Notifier has no lock of its own; it is protected by its
 // owner's lock, which both Wait and Notify are called under.
 package wake
+
+import "sync"
 
 // Notifier is a broadcast of "may have changed". The zero value is ready
 // to use; it is protected by its owner's lock.
@@ -31,4 +37,23 @@ func (n *Notifier) Notify() {
 		close(n.ch)
 		n.ch = nil
 	}
+}
+
+// Merge returns a channel closed when any of chs is closed; once stop
+// is closed (nil: never) the goroutines watching chs end and it may
+// never be.
+func Merge(chs []<-chan struct{}, stop <-chan struct{}) <-chan struct{} {
+	merged := make(chan struct{})
+	var once sync.Once
+	for _, ch := range chs {
+		go func(ch <-chan struct{}) {
+			select {
+			case <-ch:
+				once.Do(func() { close(merged) })
+			case <-merged:
+			case <-stop:
+			}
+		}(ch)
+	}
+	return merged
 }

@@ -1,0 +1,262 @@
+package inet
+
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// Common is what both inet kinds hold besides their endpoint.
+type Common struct {
+	anon.Base
+	// Timeo are SO_RCVTIMEO and SO_SNDTIMEO (own lock): the server does
+	// the waiting, on either network.
+	Timeo socket.Timeouts
+	// lost is set by a restore for a connection lost with a server.
+	lost lostConn
+
+	// mu protects backlog, listen's backlog (for recovery), and
+	// HostFile's reuseAddr. A leaf.
+	mu      sync.Mutex
+	backlog int
+}
+
+func newCommon() Common { return Common{Base: anon.NewBase(unix.S_IFSOCK | 0777)} }
+
+// Backlog returns listen's backlog (0: not listening).
+func (s *Common) Backlog() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backlog
+}
+
+// SetBacklog records listen's backlog (at least 1).
+func (s *Common) SetBacklog(n int) {
+	s.mu.Lock()
+	s.backlog = max(n, 1)
+	s.mu.Unlock()
+}
+
+// SetReset makes the next I/O fail with ECONNRESET: a restored
+// connection that was lost with a server.
+func (s *Common) SetReset() { s.lost.setReset() }
+
+// lostConn is an inet connection lost with a server: the next I/O fails
+// with ECONNRESET; after it, reads see end of file and writes EPIPE, as
+// on a connection the peer reset.
+type lostConn struct {
+	// mu protects reset and dead. It is a leaf lock.
+	mu          sync.Mutex
+	reset, dead bool
+}
+
+func (l *lostConn) setReset() {
+	l.mu.Lock()
+	l.reset = true
+	l.mu.Unlock()
+}
+
+// take reports (once) that the connection was lost with a server, and
+// then that it is dead.
+func (l *lostConn) take() (reset, dead bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	reset, dead = l.reset, l.dead
+	if reset {
+		l.reset, l.dead = false, true
+		dead = false
+	}
+	return reset, dead
+}
+
+// send is the send loop of both kinds: src goes out by send (one try,
+// returning what it took), blocking until all of a stream's is sent
+// unless non-blocking, up to SO_SNDTIMEO. A lost connection's send
+// fails with ECONNRESET, then EPIPE; EPIPE raises SIGPIPE unless
+// MSG_NOSIGNAL. Part sent before an error is a short count.
+func (s *Common) send(c fdesc.Call, f *fdesc.File, w *kobj.Watch, stream bool, src usermem.IOSequence, flags int,
+	send func(src usermem.IOSequence) (int64, error)) (int64, error) {
+	if reset, dead := s.lost.take(); reset {
+		return 0, unix.ECONNRESET
+	} else if dead {
+		if flags&unix.MSG_NOSIGNAL == 0 {
+			c.RaiseSIGPIPE()
+		}
+		return 0, unix.EPIPE
+	}
+	var total int64
+	first := true
+	n, err := anon.BlockOnUntil(c, f, w, flags&unix.MSG_DONTWAIT != 0, s.Timeo.Deadline(true), func() (int64, error) {
+		if !first && src.NumBytes() == 0 {
+			return total, nil
+		}
+		first = false
+		n, err := send(src)
+		total += n
+		src = src.DropFirst64(n)
+		if err == nil && stream && src.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, err
+	})
+	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
+		c.RaiseSIGPIPE()
+	}
+	if n > 0 && err != nil && err != unix.EPIPE {
+		return n, nil
+	}
+	return n, err
+}
+
+// recv is the receive loop of both kinds: dst is filled by recv (one
+// try, returning the bytes, the datagram's length and its source A),
+// blocking until something came unless non-blocking, up to SO_RCVTIMEO,
+// and with MSG_WAITALL on a stream until dst is full. A lost
+// connection's receive fails with ECONNRESET, then reads end of file.
+// It returns the bytes read and the first datagram's length and source.
+func recv[A any](s *Common, c fdesc.Call, f *fdesc.File, w *kobj.Watch, stream bool, dst usermem.IOSequence, flags int,
+	recv func(dst usermem.IOSequence) (int64, int64, A, error)) (int64, int64, A, error) {
+	var from A
+	if reset, dead := s.lost.take(); reset {
+		return 0, 0, from, unix.ECONNRESET
+	} else if dead {
+		return 0, 0, from, nil
+	}
+	peek := flags&unix.MSG_PEEK != 0
+	waitAll := flags&unix.MSG_WAITALL != 0 && stream && !peek
+	var total, msgLen int64
+	n, err := anon.BlockOnUntil(c, f, w, flags&unix.MSG_DONTWAIT != 0, s.Timeo.Deadline(false), func() (int64, error) {
+		n, l, a, err := recv(dst)
+		if err != nil {
+			return total, err
+		}
+		if total == 0 {
+			msgLen, from = l, a
+		}
+		total += n
+		dst = dst.DropFirst64(n)
+		if waitAll && n > 0 && dst.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, nil
+	})
+	if n > 0 && err != nil {
+		return n, msgLen, from, nil
+	}
+	return n, msgLen, from, err
+}
+
+// accept waits (unless non-blocking) for accept's next connection.
+func accept[S, A any](c fdesc.Call, f *fdesc.File, w *kobj.Watch, accept func() (S, A, error)) (S, A, error) {
+	var ns S
+	var peer A
+	_, err := anon.BlockOn(c, f, w, false, func() (int64, error) {
+		n, p, err := accept()
+		if err != nil {
+			return 0, err
+		}
+		ns, peer = n, p
+		return 0, nil
+	})
+	return ns, peer, err
+}
+
+// readiness is an endpoint's readiness now and its watch's next change.
+func readiness(w *kobj.Watch, ready func() uint32) (uint32, <-chan struct{}) {
+	ch := w.Changed()
+	return ready(), ch
+}
+
+// SockType checks socket's type and protocol for an inet socket made by
+// a caller with (privileged) or without CAP_NET_RAW, and says whether
+// it is a stream (TCP; else UDP).
+func SockType(stype, proto int, privileged bool) (bool, error) {
+	switch stype {
+	case unix.SOCK_RAW:
+		// Linux's order: no protocol, then the capability. Raw
+		// sockets are not supported on either network.
+		if proto == 0 {
+			return false, unix.EPROTONOSUPPORT
+		}
+		if !privileged {
+			return false, unix.EPERM
+		}
+		return false, unix.ESOCKTNOSUPPORT
+	case unix.SOCK_STREAM:
+		if proto != 0 && proto != unix.IPPROTO_TCP {
+			return false, unix.EPROTONOSUPPORT
+		}
+		return true, nil
+	case unix.SOCK_DGRAM:
+		if proto != 0 && proto != unix.IPPROTO_UDP {
+			return false, unix.EPROTONOSUPPORT
+		}
+		return false, nil
+	}
+	return false, unix.ESOCKTNOSUPPORT
+}
+
+// TimeoutOption is SO_RCVTIMEO or SO_SNDTIMEO (name) of either kind:
+// the server waits, not the endpoint. get returns the value; set takes v.
+func (s *Common) TimeoutOption(get bool, name int, v []byte) ([]byte, error) {
+	if get {
+		return s.Timeo.Get(name), nil
+	}
+	return nil, s.Timeo.Set(name, v)
+}
+
+// levelApplies says whether level's options apply to a socket of family
+// that is a stream (TCP) or not (UDP): TCP's only to TCP, UDP's only to
+// UDP, IPv6's only to AF_INET6.
+func levelApplies(level int, stream bool, family int) bool {
+	switch level {
+	case unix.IPPROTO_TCP:
+		return stream
+	case unix.IPPROTO_UDP:
+		return !stream
+	case unix.IPPROTO_IPV6:
+		return family == unix.AF_INET6
+	}
+	return true
+}
+
+// UnknownLevel is Linux's errno for an inet socket option at a level
+// the socket has no handler for: IPv4's getsockopt says EOPNOTSUPP, its
+// setsockopt and IPv6's ENOPROTOOPT.
+func UnknownLevel(family int, get bool) error {
+	if get && family == unix.AF_INET {
+		return unix.EOPNOTSUPP
+	}
+	return unix.ENOPROTOOPT
+}
+
+// forced is SO_SNDBUFFORCE's or SO_RCVBUFFORCE's plain option
+// (SO_SNDBUF, SO_RCVBUF), or 0 for another name.
+func forced(name int) int {
+	switch name {
+	case unix.SO_SNDBUFFORCE:
+		return unix.SO_SNDBUF
+	case unix.SO_RCVBUFFORCE:
+		return unix.SO_RCVBUF
+	}
+	return 0
+}
+
+// recvFlags checks a receive's flags: no error queue is kept
+// (IP_RECVERR is refused: EAGAIN, as with an empty one); on the netstack
+// (urgent data not supported) a TCP MSG_OOB finds none: EINVAL.
+func recvFlags(stream, netstack bool, flags int) error {
+	if flags&unix.MSG_ERRQUEUE != 0 {
+		return unix.EAGAIN
+	}
+	if netstack && stream && flags&unix.MSG_OOB != 0 {
+		return unix.EINVAL
+	}
+	return nil
+}
