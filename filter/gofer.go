@@ -72,5 +72,7 @@ func GoferRules() seccomp.SyscallRules {
 		unix.SYS_REMOVEXATTR: seccomp.MatchAll{},
 		unix.SYS_GETXATTRAT:  seccomp.MatchAll{},
 	}))
+	// Its ends of the server's call channels.
+	r.Merge(callChannelRules())
 	return r
 }

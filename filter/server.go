@@ -50,9 +50,16 @@ func ServerRules() seccomp.SyscallRules {
 		unix.SYS_STATX:      seccomp.MatchAll{},
 		unix.SYS_UNAME:      seccomp.MatchAll{},
 	}))
-	// Call channels (transport/hop.go): a sealed memfd per channel, and
-	// flipcall's shared (not private) futex in its window.
-	r.Merge(seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{
+	r.Merge(callChannelRules())
+	return r
+}
+
+// callChannelRules are the calls of flipcall call channels: the
+// Session's (transport/hop.go, the server's end) and the Calls stream's
+// (transport/callchan.go, the gofer's end): a sealed memfd per channel,
+// and flipcall's shared (not private) futex in its window.
+func callChannelRules() seccomp.SyscallRules {
+	return seccomp.MakeSyscallRules(map[uintptr]seccomp.SyscallRule{
 		unix.SYS_MEMFD_CREATE: seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING)},
 		unix.SYS_FCNTL: seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(unix.F_ADD_SEALS),
 			seccomp.EqualTo(unix.F_SEAL_SHRINK | unix.F_SEAL_SEAL)},
@@ -60,6 +67,5 @@ func ServerRules() seccomp.SyscallRules {
 			seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(linux.FUTEX_WAIT)},
 			seccomp.PerArg{seccomp.AnyValue{}, seccomp.EqualTo(linux.FUTEX_WAKE)},
 		},
-	}))
-	return r
+	})
 }

@@ -2,7 +2,9 @@ package gofer
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
@@ -70,24 +72,55 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 	defer s.endSession(ss)
 	s.log.Debug("call stream began", "session", ss.id)
 	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall)}
-	if fs, ok := stream.(FDSender); ok && s.donateFDs && fs.CanSendFDs() {
-		w.fds = fs
+	if fs, ok := stream.(FDSender); ok && fs.CanSendFDs() {
+		if s.donateFDs {
+			w.fds = fs
+		}
+		if cm, ok := stream.(ChannelMaker); ok {
+			w.chans, w.chanFDs = cm, fs
+		}
 	}
 	if err := w.send(&goferpb.GoferResult{SessionId: ss.id}); err != nil {
 		return err
 	}
 	defer w.stop()
+	defer w.stopChannels() // first: a channel's call may still run
 	for {
 		c := new(goferpb.GoferCall)
 		if err := stream.RecvMsg(c); err != nil {
+			w.over.Store(true)
 			return nil
 		}
 		if c.GetId() == 0 {
 			return status.Error(codes.InvalidArgument, "gofer: a call with id 0")
 		}
+		if c.GetOpenChannel() {
+			w.openChannel(c)
+			continue
+		}
 		w.dispatch(c)
 	}
 }
+
+// ChannelMaker is implemented by a CallStream that can make call
+// channels (transport.FramedStream on a Unix socket; see
+// GoferCall.open_channel): handle answers each call that comes on the
+// channel, on a goroutine of the channel's, until stop, which waits for
+// it. The caller sends fd with the grant and closes it.
+type ChannelMaker interface {
+	NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), done <-chan struct{}, err error)
+}
+
+// callChannel is one of a stream's call channels: stop ends it, done is
+// closed once it ended (stopped, or shut down by the server).
+type callChannel struct {
+	stop func()
+	done <-chan struct{}
+}
+
+// maxCallChannels bounds the call channels of one stream: each parks a
+// thread of the gofer on its futex while idle.
+const maxCallChannels = 16
 
 // callWorkers runs the calls of one stream.
 type callWorkers struct {
@@ -103,6 +136,16 @@ type callWorkers struct {
 	// fds is the stream, if it carries donated fds (donate.go), else
 	// nil. Immutable.
 	fds FDSender
+	// chans and chanFDs are the stream, if it makes call channels and
+	// sends their memfds, else nil. Immutable.
+	chans   ChannelMaker
+	chanFDs FDSender
+
+	// chanMu protects chanList, the stream's call channels.
+	chanMu   sync.Mutex
+	chanList []callChannel
+	// over is set once the stream's receive loop found it over.
+	over atomic.Bool
 
 	// n counts the workers; only the receive loop changes it.
 	n  int
@@ -166,12 +209,23 @@ func (w *callWorkers) sendFD(r *goferpb.GoferResult, fd int) error {
 // run executes one call and sends its result. A send that fails means the
 // stream is ending; its receive loop sees that too.
 func (w *callWorkers) run(c *goferpb.GoferCall) {
+	res, donated := w.result(c, w.fds != nil)
+	if donated >= 0 {
+		w.sendFD(res, donated)
+		return
+	}
+	w.send(res)
+}
+
+// result executes one call and returns its result, with the fd to
+// donate with it (-1 for none; only if donate): the caller sends it and
+// closes it.
+func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferResult, int) {
 	res := &goferpb.GoferResult{Id: c.GetId()}
 	h := unaryHandlers[c.GetMethod()]
 	if h == nil {
 		res.Code, res.Message = uint32(codes.Unimplemented), "gofer: no method "+c.GetMethod()
-		w.send(res)
-		return
+		return res, -1
 	}
 	var req proto.Message // as the handler got it
 	dec := func(v any) error {
@@ -187,7 +241,7 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 	}
 	resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, c.GetMethod(), h, dec)
 	donated := -1
-	if err == nil && w.fds != nil && req != nil {
+	if err == nil && donate && req != nil {
 		if m, ok := resp.(proto.Message); ok {
 			donated = w.s.donation(w.ss, req, m)
 		}
@@ -207,13 +261,98 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 			res.Code = uint32(codes.Unknown)
 		}
 	}
-	if donated >= 0 {
-		if err != nil {
-			unix.Close(donated) // counted until the handle goes, as if sent
-		} else {
-			w.sendFD(res, donated)
-			return
+	if donated >= 0 && err != nil {
+		unix.Close(donated) // counted until the handle goes, as if sent
+		donated = -1
+	}
+	return res, donated
+}
+
+// openChannel answers c, a GoferCall.open_channel, with a new call
+// channel (its memfd rides with the result), or fails it.
+func (w *callWorkers) openChannel(c *goferpb.GoferCall) {
+	fail := func(code codes.Code, msg string) {
+		w.send(&goferpb.GoferResult{Id: c.GetId(), Code: uint32(code), Message: msg})
+	}
+	if w.chans == nil {
+		fail(codes.Unimplemented, "gofer: no call channels on this stream")
+		return
+	}
+	w.chanMu.Lock()
+	// Channels the server shut down (a call it abandoned) no longer
+	// count.
+	live := w.chanList[:0]
+	for _, ch := range w.chanList {
+		select {
+		case <-ch.done:
+		default:
+			live = append(live, ch)
 		}
 	}
-	w.send(res)
+	clear(w.chanList[len(live):])
+	w.chanList = live
+	full := len(w.chanList) >= maxCallChannels
+	w.chanMu.Unlock()
+	if full {
+		fail(codes.ResourceExhausted, fmt.Sprintf("gofer: at most %d call channels per stream", maxCallChannels))
+		return
+	}
+	fd, window, stop, done, err := w.chans.NewCallChannel(w.channelCall)
+	if err != nil {
+		fail(codes.Unavailable, err.Error())
+		return
+	}
+	w.chanMu.Lock()
+	w.chanList = append(w.chanList, callChannel{stop, done})
+	w.chanMu.Unlock()
+	reply, err := proto.Marshal(&goferpb.CallChannelGrant{Window: uint32(window)})
+	if err != nil {
+		unix.Close(fd)
+		fail(codes.Internal, err.Error())
+		return
+	}
+	res := &goferpb.GoferResult{Id: c.GetId(), Reply: reply, Fds: 1}
+	w.sendMu.Lock()
+	w.chanFDs.SendMsgFDs(res, []int{fd})
+	w.sendMu.Unlock()
+	unix.Close(fd)
+}
+
+// channelCall runs one call that came on a call channel (a marshalled
+// GoferCall, the gofer's own copy) and returns its marshalled result.
+// Nothing is donated on a channel (fds travel on the stream).
+func (w *callWorkers) channelCall(req []byte) []byte {
+	c := new(goferpb.GoferCall)
+	var res *goferpb.GoferResult
+	if err := proto.Unmarshal(req, c); err != nil {
+		res = &goferpb.GoferResult{Code: uint32(codes.InvalidArgument), Message: "gofer: a channel call: " + err.Error()}
+	} else if !w.ending() {
+		res, _ = w.result(c, false)
+	}
+	if w.ending() {
+		// As a result on the stream would be lost with it: the server
+		// re-sends the call on its next stream. (The gofer closing may
+		// be what failed it.)
+		res = &goferpb.GoferResult{Code: uint32(codes.Unavailable), Message: "gofer: the call stream is ending"}
+	}
+	b, err := proto.Marshal(res)
+	if err != nil {
+		b, _ = proto.Marshal(&goferpb.GoferResult{Code: uint32(codes.Internal), Message: err.Error()})
+	}
+	return b
+}
+
+// ending says the stream or the gofer is going away.
+func (w *callWorkers) ending() bool { return w.over.Load() || w.s.closing.Load() }
+
+// stopChannels ends the stream's call channels, waiting for the calls
+// they run.
+func (w *callWorkers) stopChannels() {
+	w.chanMu.Lock()
+	stops := w.chanList
+	w.chanList = nil
+	w.chanMu.Unlock()
+	for _, ch := range stops {
+		ch.stop()
+	}
 }

@@ -30,8 +30,12 @@
 //     maxCallWorkers workers that live as long as the stream (not a
 //     goroutine per call). It arrives as a gRPC stream, or, on a Unix
 //     socket, on the framed wire, whose serving loop is the command's
-//     (ServeCalls takes any CallStream). Every call goes through the same
-//     door (serveCall) as a unary RPC.
+//     (ServeCalls takes any CallStream). On the framed wire the server
+//     may also ask for call channels (GoferCall.open_channel; a
+//     ChannelMaker stream makes them): shared-memory windows carrying
+//     one call at a time each, run on the channel's own goroutine, at
+//     most maxCallChannels per stream, stopped when the stream ends.
+//     Every call goes through the same door (serveCall) as a unary RPC.
 //   - The door (guard.go, around every method): a call may name only the
 //     handle ids given to its own session (a session is usable only by the
 //     authenticated peer that opened it); calls without a session share one
@@ -107,7 +111,7 @@
 //     unlinked file). A gofer killed while such a name exists leaves it on
 //     disk if no sentry reopens the file.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
-//     Mknod, Unlink, Rename, SetStat) go through a reply cache keyed by
+//     Mknod, Unlink, Rename, SetStat, Fallocate) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to
 //     maxCachedReplies entries and maxCachedBytes estimated bytes (LRU),
 //     and ForgetClient drops a sentry client's entries when it ended for
@@ -159,7 +163,7 @@
 //	Server.mu
 //	    (released before any handle lock is taken; never held across a
 //	    system call other than close)
-//	replyCache.mu, callWorkers.sendMu, setIDCache.mu (leaves)
+//	replyCache.mu, callWorkers.sendMu, callWorkers.chanMu, setIDCache.mu (leaves)
 //	handle.mu
 //	    handle.seqMu
 //

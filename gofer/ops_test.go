@@ -634,6 +634,7 @@ func TestNilRequests(t *testing.T) {
 	s.Create(ctx, nil)
 	s.Read(ctx, nil)
 	s.Write(ctx, nil)
+	s.Fallocate(ctx, nil)
 	s.Mkdir(ctx, nil)
 	s.Symlink(ctx, nil)
 	s.Link(ctx, nil)

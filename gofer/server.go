@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,6 +65,10 @@ type Server struct {
 
 	// closed is set by Close; after it every operation fails. Protected by mu.
 	closed bool
+	// closing is set by Close before it tears anything down (read
+	// without mu): a result made meanwhile is not sent on a call channel
+	// (callWorkers.channelCall).
+	closing atomic.Bool
 
 	// sessions maps the ids of open sessions to them. Protected by mu.
 	sessions map[uint64]*session
@@ -210,6 +215,7 @@ func (s *Server) Register(g *grpc.Server) {
 // on the fds they hold; later operations fail with EBADF (or ESHUTDOWN for
 // Attach). Close is idempotent.
 func (s *Server) Close() error {
+	s.closing.Store(true)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

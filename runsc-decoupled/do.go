@@ -110,7 +110,50 @@ func runDo(args []string) int {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --dead-after %v must be longer than --heartbeat %v\n", *deadAfter, *heartbeat)
 		return 2
 	}
+	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
+	// host process, not a namespace init), which decides; do ends with it,
+	// and its deferred cleanups run.
+	// With a terminal, its keys' signals go to its foreground process
+	// group in the sandbox (terminalSignal). A signal waits for the client
+	// to take it (it may be busy with the previous one while the server
+	// recovers): none is dropped while the application runs. One that
+	// comes before the application started (do still starting its
+	// daemons, or waiting for a server) ends do, cleanly.
+	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	signals := make(chan client.Signal)
+	runDone := make(chan struct{})
+	started := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var earlySignal atomic.Int32 // the signal that ended do before the start
+	send := func(sig syscall.Signal) {
+		select {
+		case <-started:
+		default:
+			if sig != syscall.SIGTSTP {
+				earlySignal.CompareAndSwap(0, int32(sig))
+				cancel()
+			}
+			return
+		}
+		select {
+		case signals <- terminalSignal(sig, ttyErr == nil):
+		case <-runDone:
+		}
+	}
+	stopSigs := forwardTerminalSignals(send)
+	defer stopSigs()
+	defer forwardTerminalStop(ttyErr == nil, send)()
+	interrupted := func() (int, bool) {
+		sig := syscall.Signal(earlySignal.Load())
+		if sig == 0 {
+			return 0, false
+		}
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: %s before the command started\n", unix.SignalName(sig))
+		return 128 + int(sig), true
+	}
 	var list []string
+	var emb *embedded // nil with --server
 	if *servers != "" {
 		for _, s := range strings.Split(*servers, ",") {
 			s = strings.TrimSpace(s)
@@ -149,12 +192,36 @@ func runDo(args []string) int {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: %v\n", err)
 			return 2
 		}
-		emb, err := startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode, network: *network, noDonate: !*donateFDs})
+		emb, err = startEmbedded(*root, common, log, embedOptions{rootSetup: setup, allowSetuid: *allowSetuid, seccomp: *seccompMode, network: *network, noDonate: !*donateFDs})
 		if err != nil {
 			return failDo(err)
 		}
 		defer emb.stop()
 		list = []string{emb.server}
+	}
+	var firstRun func()
+	kvmWatch := func() {}
+	if *platformName == "kvm" {
+		// KVM in nested virtualization takes the client in and never gives
+		// it back (a thread spins in the host kernel as the application's
+		// address space is set up): an application that has not run
+		// within kvmFirstRun of its start says so, once.
+		ran := make(chan struct{})
+		firstRun = func() { close(ran) }
+		kvmWatch = func() {
+			go func() {
+				select {
+				case <-ran:
+				case <-runDone:
+				case <-time.After(kvmFirstRun):
+					fmt.Fprintf(os.Stderr, "runsc-decoupled do: --platform kvm: the command did not run within %v of its start: KVM does not run guests on this machine (nested virtualization?); use --platform systrap\n", kvmFirstRun)
+					if emb != nil {
+						emb.kill()
+					}
+					os.Exit(125)
+				}
+			}()
+		}
 	}
 	var sandboxNet *client.SandboxNetwork
 	if *network == server.NetworkSandbox {
@@ -181,26 +248,13 @@ func runDo(args []string) int {
 			}
 		}
 	}
-	// SIGINT, SIGTERM, SIGHUP and SIGQUIT go to the application (as to a
-	// host process, not a namespace init), which decides; do ends with it,
-	// and its deferred cleanups run.
-	// With a terminal, its keys' signals go to its foreground process
-	// group in the sandbox (terminalSignal). A signal waits for the client
-	// to take it (it may be busy with the previous one while the server
-	// recovers): none is dropped while the application runs.
-	_, ttyErr := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
-	signals := make(chan client.Signal)
-	runDone := make(chan struct{})
-	send := func(sig syscall.Signal) {
-		select {
-		case signals <- terminalSignal(sig, ttyErr == nil):
-		case <-runDone:
-		}
+	if code, ok := interrupted(); ok {
+		return code
 	}
-	stopSigs := forwardTerminalSignals(send)
-	defer stopSigs()
-	defer forwardTerminalStop(ttyErr == nil, send)()
-	status, err := client.Run(context.Background(), client.Config{
+	status, err := client.Run(ctx, client.Config{
+		BeforeStart:       func() error { kvmWatch(); return nil },
+		Started:           func() { close(started) },
+		FirstRun:          firstRun,
 		Signals:           signals,
 		WindowChanged:     windowChanges(ttyErr == nil),
 		Servers:           list,
@@ -228,11 +282,20 @@ func runDo(args []string) int {
 		Network:           sandboxNet,
 	})
 	close(runDone)
+	if code, ok := interrupted(); ok {
+		return code
+	}
 	if err != nil {
 		return failDo(err)
 	}
 	return exitCode(status)
 }
+
+// kvmFirstRun is how long do --platform kvm waits, from the start of the
+// command (its exec planned by the server), for its first system call or
+// fault before it gives up on KVM: a program makes one within
+// milliseconds, so this is for a loaded machine or a server recovery.
+const kvmFirstRun = 20 * time.Second
 
 // doRootSetup is what the embedded gofer does to --root for do: an
 // in-memory overlay unless told otherwise, and the --volume binds.

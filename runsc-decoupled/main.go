@@ -58,9 +58,11 @@ func main() {
 	}
 	verb := os.Args[1]
 	switch verb {
-	case "-h", "--help", "help":
+	case "-h", "--help":
 		usage(os.Stdout)
 		return
+	case "help":
+		os.Exit(runHelp(os.Args[2:]))
 	}
 	if _, isOCI := ociVerbs[verb]; isOCI || strings.HasPrefix(verb, "-") || verb == "version" {
 		os.Exit(runOCI(os.Args[1:]))
@@ -72,6 +74,33 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(sc.run(os.Args[2:]))
+}
+
+// runHelp is `help [COMMAND]`: the usage, or one command's flags (what
+// `COMMAND --help` prints).
+func runHelp(args []string) int {
+	switch {
+	case len(args) == 0:
+		usage(os.Stdout)
+		return 0
+	case len(args) > 1:
+		fmt.Fprintf(os.Stderr, "usage: runsc-decoupled help [COMMAND]\n")
+		return 2
+	}
+	name := args[0]
+	if sc, ok := subcommands[name]; ok {
+		return sc.run([]string{"--help"})
+	}
+	if v, ok := ociVerbs[name]; ok && v.synopsis != "" {
+		return runOCI([]string{name, "--help"})
+	}
+	if name == "version" {
+		fmt.Printf("usage: runsc-decoupled version (or --version): the version, and that of the runtime spec it implements\n")
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "runsc-decoupled help: unknown command %q\n", name)
+	usage(os.Stderr)
+	return 2
 }
 
 // commonFlags are the flags every subcommand takes.

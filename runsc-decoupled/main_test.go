@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,32 @@ func TestBadCommandLines(t *testing.T) {
 	os.Mkdir(logDir, 0o755)
 	// A client log cut inside its first entry.
 	os.WriteFile(filepath.Join(logDir, "c.rdlog"), []byte("RDCLOG\x00\x01\x10\x00\x00\x00"), 0o644)
+	// A socket whose listener is gone (connection refused), and one
+	// served by something else than a runsc-decoupled daemon.
+	stale := filepath.Join(dir, "stale.sock")
+	if l, err := net.Listen("unix", stale); err != nil {
+		t.Fatal(err)
+	} else {
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
+	}
+	httpSock := filepath.Join(dir, "http.sock")
+	hl, err := net.Listen("unix", httpSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	go func() {
+		for {
+			c, err := hl.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 64))
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			c.Close()
+		}
+	}()
 	tests := []struct {
 		name     string
 		args     []string
@@ -56,11 +84,35 @@ func TestBadCommandLines(t *testing.T) {
 		{"gofer plaintext off the machine", []string{"gofer", "--listen", "0.0.0.0:0"}, 1, "--tls-cert"},
 		{"server half a TLS identity", []string{"server", "--listen", "127.0.0.1:0", "--gofer", "unix:/x", "--tls-cert", notDir}, 1, "needs a certificate, its key and a CA"},
 		{"do plaintext off the machine", []string{"do", "--server", "192.0.2.1:7000", "--", "/bin/true"}, 125, "--insecure"},
+		// A wrong --server is reported at once, with its cause (the
+		// first connection does not wait for the recovery timeout).
+		{"do absent server", []string{"do", "--server", "unix:" + filepath.Join(dir, "none.sock"), "--", "/bin/true"}, 125, "none.sock: nothing listening: dial unix " + filepath.Join(dir, "none.sock") + ": connect: no such file or directory"},
+		{"do refused server", []string{"do", "--server", "unix:" + stale, "--", "/bin/true"}, 125, "connect: connection refused"},
+		{"do servers none listening", []string{"do", "--server", "unix:" + stale + ",unix:" + filepath.Join(dir, "none.sock"), "--", "/bin/true"}, 125, "nothing listening at any server"},
+		{"do not a server", []string{"do", "--server", "unix:" + httpSock, "--", "/bin/true"}, 125, "not a runsc-decoupled daemon"},
+		{"do tcp nothing listening", []string{"do", "--insecure", "--server", "127.0.0.1:1", "--", "/bin/true"}, 125, "connection refused"},
+		// start: errors name what failed, the program or the directory.
+		{"do missing command", []string{"do", "--", filepath.Join(dir, "none")}, 125, `start: "` + filepath.Join(dir, "none") + `": no such file or directory`},
+		{"do missing cwd", []string{"do", "--cwd", filepath.Join(dir, "none"), "--", "/bin/true"}, 125, `start: working directory "` + filepath.Join(dir, "none") + `": no such file or directory`},
+		{"do cwd not a directory", []string{"do", "--cwd", notDir, "--", "/bin/true"}, 125, `start: working directory "` + notDir + `": not a directory`},
+		{"version", []string{"version"}, 0, "runsc-decoupled version"},
+		{"--version", []string{"--version"}, 0, "spec: "},
+		{"help do", []string{"help", "do"}, 0, "-force-overlay"},
+		{"help create", []string{"help", "create"}, 0, "-console-socket"},
+		{"help checkpoint", []string{"help", "checkpoint"}, 0, "not supported"},
+		{"help unknown", []string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"features extra argument", []string{"features", "x"}, 2, "no arguments"},
 	}
 	bin := tu.Binary(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
 			r := tu.Run(t, 30*time.Second, dir, "", append([]string{bin}, tc.args...)...)
+			// Each fails at once or after a short timeout of its own: the
+			// 60 s of a recovery timeout would be a hang to the user.
+			if took := time.Since(start); took > 20*time.Second {
+				t.Errorf("took %v", took)
+			}
 			if r.ExitCode != tc.wantCode {
 				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.ExitCode, tc.wantCode, r.Stdout, r.Stderr)
 			}
@@ -82,5 +134,37 @@ func TestExitCode(t *testing.T) {
 		if got := exitCode(tc.status); got != tc.want {
 			t.Errorf("exitCode(%#x) = %d, want %d", tc.status, got, tc.want)
 		}
+	}
+}
+
+// TestREADMEFlags checks that every flag README.md gives a subcommand
+// (`runsc-decoupled VERB ... --flag`, up to the command's own `--`) is
+// one that subcommand's --help lists.
+func TestREADMEFlags(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(tu.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := regexp.MustCompile("(?:runsc-decoupled(?:-bin)?[ ]+|`)(do|server|gofer|debug|resend)\\b([^`\\n]*)")
+	flagRE := regexp.MustCompile(`--([a-z][a-z-]*)`)
+	bin := tu.Binary(t)
+	helps := map[string]string{}
+	checked := 0
+	for _, m := range use.FindAllStringSubmatch(string(readme), -1) {
+		verb, rest := m[1], m[2]
+		rest, _, _ = strings.Cut(rest, " -- ")
+		if _, ok := helps[verb]; !ok {
+			r := tu.Run(t, 30*time.Second, "", "", bin, verb, "--help")
+			helps[verb] = r.Stdout + r.Stderr
+		}
+		for _, f := range flagRE.FindAllStringSubmatch(rest, -1) {
+			checked++
+			if !regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(f[1]) + `\b`).MatchString(helps[verb]) {
+				t.Errorf("README gives %s --%s, which `%s --help` does not list", verb, f[1], verb)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("found only %d flags in README's command lines: the pattern no longer matches it", checked)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,8 +77,7 @@ func runOCI(args []string) int {
 		fmt.Printf("runsc-decoupled version %s\nspec: %s\n", version, specs.Version)
 		return 0
 	case "help":
-		usage(os.Stdout)
-		return 0
+		return runHelp(rest[1:])
 	}
 	v, ok := ociVerbs[rest[0]]
 	if !ok {
@@ -94,7 +94,11 @@ func runOCI(args []string) int {
 }
 
 func ociUnsupported(verb, why string) func(ociGlobals, *ociLog, []string) int {
-	return func(_ ociGlobals, log *ociLog, _ []string) int {
+	return func(_ ociGlobals, log *ociLog, args []string) int {
+		if slices.Contains(args, "--help") || slices.Contains(args, "-h") {
+			fmt.Printf("usage: runsc-decoupled %s\n\nnot supported: %s\n", ociVerbs[verb].synopsis, why)
+			return 0
+		}
 		return log.fatal(fmt.Errorf("%s: not supported by runsc-decoupled: %s", verb, why))
 	}
 }
@@ -107,6 +111,18 @@ func ociFlags(verb string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parseOCIFlags parses a verb's flags; ok is false when the verb should
+// exit with code: 0 after --help (as runc), 2 after a usage error.
+func parseOCIFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return false, 0
+		}
+		return false, 2
+	}
+	return true, 0
 }
 
 // oneID returns the single ID argument of a verb.
@@ -139,27 +155,27 @@ func (o *createOptions) register(fs *flag.FlagSet, withDetach bool) {
 }
 
 // parseCreate parses the command line of create (or, withDetach, of run):
-// the options and the container id, or the exit code to return.
-func parseCreate(log *ociLog, name string, args []string, withDetach bool) (createOptions, string, int) {
+// the options and the container id, or (ok false) the exit code to
+// return.
+func parseCreate(log *ociLog, name string, args []string, withDetach bool) (o createOptions, id string, ok bool, code int) {
 	fs := ociFlags(name)
-	var o createOptions
 	o.register(fs, withDetach)
-	if err := fs.Parse(args); err != nil {
-		return o, "", 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return o, "", false, code
 	}
 	if err := checkPreserveFDs(fs); err != nil {
-		return o, "", log.fatal(err)
+		return o, "", false, log.fatal(err)
 	}
 	id, err := oneID(fs)
 	if err != nil {
-		return o, "", log.fatal(err)
+		return o, "", false, log.fatal(err)
 	}
-	return o, id, 0
+	return o, id, true, 0
 }
 
 func ociCreate(g ociGlobals, log *ociLog, args []string) int {
-	o, id, code := parseCreate(log, "create", args, false)
-	if code != 0 {
+	o, id, ok, code := parseCreate(log, "create", args, false)
+	if !ok {
 		return code
 	}
 	if _, err := create(g, log, id, o, false); err != nil {
@@ -386,8 +402,8 @@ func writePidFile(path string, pid int) error {
 }
 
 func ociRun(g ociGlobals, log *ociLog, args []string) int {
-	o, id, code := parseCreate(log, "run", args, true)
-	if code != 0 {
+	o, id, ok, code := parseCreate(log, "run", args, true)
+	if !ok {
 		return code
 	}
 	proc, err := create(g, log, id, o, !o.detach)
@@ -430,8 +446,8 @@ func hostExitCode(ps *os.ProcessState) int {
 
 func ociStart(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("start")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	id, err := oneID(fs)
 	if err != nil {
@@ -459,8 +475,8 @@ func ociStart(g ociGlobals, log *ociLog, args []string) int {
 
 func ociState(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("state")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	id, err := oneID(fs)
 	if err != nil {
@@ -501,8 +517,8 @@ func ociKill(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("kill")
 	all := fs.Bool("all", false, "signal every process of the container")
 	fs.BoolVar(all, "a", false, "short for --all")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		return log.fatal(fmt.Errorf("kill: want ID [SIGNAL]"))
@@ -544,8 +560,8 @@ func ociDelete(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("delete")
 	force := fs.Bool("force", false, "kill a running container first")
 	fs.BoolVar(force, "f", false, "short for --force")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	id, err := oneID(fs)
 	if err != nil {
@@ -635,8 +651,8 @@ func ociResume(g ociGlobals, log *ociLog, args []string) int {
 
 func pauseOrResume(g ociGlobals, log *ociLog, verb string, args []string, freeze bool) int {
 	fs := ociFlags(verb)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	id, err := oneID(fs)
 	if err != nil {
@@ -685,8 +701,8 @@ func ociUpdate(g ociGlobals, log *ociLog, args []string) int {
 	cpusetCpus := fs.String("cpuset-cpus", "", "CPUs to use (0-3, 0,1)")
 	cpusetMems := fs.String("cpuset-mems", "", "memory nodes to use")
 	blkioWeight := fs.Uint("blkio-weight", 0, "block IO weight (10 to 1000)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	id, err := oneID(fs)
 	if err != nil {
@@ -813,8 +829,8 @@ func ociEvents(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("events")
 	stats := fs.Bool("stats", false, "print the statistics once and exit")
 	interval := fs.Duration("interval", 5*time.Second, "time between statistics")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	id, err := oneID(fs)
 	if err != nil {
@@ -861,8 +877,8 @@ func ociList(g ociGlobals, log *ociLog, args []string) int {
 	fs.StringVar(format, "f", "table", "short for --format")
 	quiet := fs.Bool("quiet", false, "print only the ids")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	states, err := oci.List(g.root)
 	if err != nil {
@@ -905,8 +921,8 @@ func ociPs(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("ps")
 	format := fs.String("format", "table", "table or json")
 	fs.StringVar(format, "f", "table", "short for --format")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() < 1 {
 		return log.fatal(fmt.Errorf("ps: want ID"))
@@ -979,8 +995,8 @@ func ociSpec(g ociGlobals, log *ociLog, args []string) int {
 	bundle := fs.String("bundle", ".", "write config.json in `DIR`")
 	fs.StringVar(bundle, "b", ".", "short for --bundle")
 	fs.Bool("rootless", false, "accepted (the same spec serves both)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
 	}
 	path := filepath.Join(*bundle, "config.json")
 	if _, err := os.Stat(path); err == nil {
@@ -1023,6 +1039,14 @@ func defaultSpec() *specs.Spec {
 }
 
 func ociFeatures(g ociGlobals, log *ociLog, args []string) int {
+	fs := ociFlags("features")
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled features: takes no arguments\n")
+		return 2
+	}
 	yes := true
 	f := features.Features{
 		OCIVersionMin: "1.0.0",

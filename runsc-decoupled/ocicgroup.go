@@ -25,7 +25,7 @@ import (
 // it (nil without a cgroupsPath). gVisor's cgroup package logs through
 // gVisor's log, which the caller has pointed away from the container's
 // stderr (platform.SetLogger).
-func joinContainerCgroup(plan *oci.Plan) (json.RawMessage, error) {
+func joinContainerCgroup(plan *oci.Plan, log *ociLog) (json.RawMessage, error) {
 	if plan.CgroupsPath == "" {
 		return nil, nil
 	}
@@ -37,8 +37,28 @@ func joinContainerCgroup(plan *oci.Plan) (json.RawMessage, error) {
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
+	// gVisor's package leaves the devices controller alone (the
+	// application's devices are the sentry's): it is programmed here, on
+	// a cgroup v1 devices directory that Install makes (not on one that
+	// exists: that is joined as it is).
+	devicesDir := ""
+	if len(res.Devices) > 0 {
+		if cgroup.IsOnlyV2() {
+			log.warnf("linux.resources.devices: not applied under cgroup v2 (the sandbox's host processes keep the devices of their parent cgroup; the application's are the sentry's /dev)")
+		} else if d := cg.MakePath("devices"); !exists(d) {
+			devicesDir = d
+		}
+	}
 	if err := cg.Install(res); err != nil {
 		return nil, fmt.Errorf("linux.resources (cgroup %q): %w", plan.CgroupsPath, err)
+	}
+	if devicesDir != "" && exists(devicesDir) {
+		if err := programDevices(res.Devices, func(file, rule string) error {
+			return os.WriteFile(filepath.Join(devicesDir, file), []byte(rule), 0)
+		}); err != nil {
+			cg.Uninstall()
+			return nil, fmt.Errorf("cgroup %q: %w", plan.CgroupsPath, err)
+		}
 	}
 	if _, err := cg.Join(); err != nil {
 		cg.Uninstall()
@@ -50,6 +70,83 @@ func joinContainerCgroup(plan *oci.Plan) (json.RawMessage, error) {
 		return nil, fmt.Errorf("linux.cgroupsPath %q: %w", plan.CgroupsPath, err)
 	}
 	return b, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// sandboxDevices are the host devices the sandbox's own host processes
+// may need once in the container's cgroup, allowed after the config's
+// rules (as runc allows its defaults): /dev/null for the stdio of the
+// daemons they start, the terminals of a console (ptmx and pts), the
+// other harmless character devices, and mknod of any node (the gofer
+// makes the application's device nodes on the host, which opens them
+// never).
+var sandboxDevices = []string{
+	"c *:* m", "b *:* m",
+	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+	"c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
+}
+
+// programDevices writes linux.resources.devices to a cgroup v1 devices
+// controller, in the listed order as the spec asks (each rule to
+// devices.allow or devices.deny), then sandboxDevices.
+func programDevices(rules []specs.LinuxDeviceCgroup, write func(file, rule string) error) error {
+	for i, r := range rules {
+		line, err := deviceRule(r)
+		if err != nil {
+			return fmt.Errorf("linux.resources.devices[%d]: %w", i, err)
+		}
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := write(file, line); err != nil {
+			return fmt.Errorf("linux.resources.devices[%d] (%s %q): %w", i, file, line, err)
+		}
+	}
+	for _, line := range sandboxDevices {
+		if err := write("devices.allow", line); err != nil {
+			return fmt.Errorf("devices the sandbox needs (devices.allow %q): %w", line, err)
+		}
+	}
+	return nil
+}
+
+// deviceRule is one rule of linux.resources.devices in the devices
+// controller's syntax: "TYPE MAJOR:MINOR ACCESS", * for what is not
+// given; a rule of type a (or none) is for every device.
+func deviceRule(r specs.LinuxDeviceCgroup) (string, error) {
+	typ := r.Type
+	switch typ {
+	case "", "a":
+		typ = "a"
+	case "b", "c":
+	default:
+		return "", fmt.Errorf("type %q: want a, b or c", r.Type)
+	}
+	access := r.Access
+	if access == "" {
+		access = "rwm"
+	}
+	for _, c := range access {
+		if !strings.ContainsRune("rwm", c) {
+			return "", fmt.Errorf("access %q: want letters of rwm", r.Access)
+		}
+	}
+	if typ == "a" {
+		// The controller takes "a" alone for every device.
+		return "a", nil
+	}
+	num := func(n *int64) string {
+		if n == nil || *n < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	return fmt.Sprintf("%s %s:%s %s", typ, num(r.Major), num(r.Minor), access), nil
 }
 
 // containerCgroup returns the cgroup a container's state records, or nil.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -125,6 +127,22 @@ type Options struct {
 	// the wire allows: the framed wire on a Unix socket, to a server that
 	// grants them.
 	Channels bool
+	// FailIfNotListening makes Dial fail at once, with ErrNotListening,
+	// when nothing listens at the target (no socket file, connection
+	// refused) instead of retrying until ctx ends: for a first
+	// connection, where that is a wrong target to report, not a restart
+	// to wait out.
+	FailIfNotListening bool
+}
+
+// ErrNotListening marks a dial that found nothing listening at its
+// target: no such socket, or the connection refused.
+var ErrNotListening = errors.New("nothing listening")
+
+// notListening tells whether a dial's error means that nothing listens
+// at the address.
+func notListening(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOTSOCK)
 }
 
 // Wire selects how a StreamConn carries its messages.
@@ -269,7 +287,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	case opts.Wire == WireFramed && t.Network != "unix":
 		return nil, fmt.Errorf("dial %s: the framed wire needs a unix: target", t)
 	case opts.Wire == WireFramed || (opts.Wire == WireAuto && t.Network == "unix"):
-		w, welcome, err = dialFramed(ctx, t, hello)
+		w, welcome, err = dialFramed(ctx, t, hello, opts.FailIfNotListening)
 		kind = WireFramed
 		if errors.Is(err, errNotFramed) && opts.Wire == WireAuto {
 			// An older server, or a test's plain grpc.Server.
@@ -277,6 +295,11 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 			kind = WireGRPC
 		}
 	default:
+		if opts.FailIfNotListening {
+			if err = probeListening(ctx, t); err != nil {
+				break
+			}
+		}
 		var creds credentials.TransportCredentials
 		if creds, err = opts.TLS.DialCredentials(t); err == nil {
 			if err = opts.TLS.CheckHandshake(ctx, t); err == nil {
@@ -362,6 +385,21 @@ func dialGRPCWith(ctx context.Context, t Target, hello *pb.Hello, creds credenti
 		return nil, nil, r.err
 	}
 	return g, r.w, nil
+}
+
+// probeListening connects to t once and hangs up: gRPC, which waits for
+// a server to come up, would hide a target where nothing listens.
+func probeListening(ctx context.Context, t Target) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, t.Network, t.Address)
+	if err != nil {
+		if notListening(err) {
+			return fmt.Errorf("%w: %w", ErrNotListening, err)
+		}
+		return nil // unreachable for now: gRPC waits for it
+	}
+	c.Close()
+	return nil
 }
 
 // dialBackoff paces reconnection attempts to a server that is not (yet)

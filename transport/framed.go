@@ -57,14 +57,21 @@ func (f *framedWire) close() error {
 // once): the dial is retried, as gRPC's WaitForReady would.
 var errRetry = errors.New("server not ready")
 
+// retryable is an errRetry that says only its cause.
+type retryable struct{ error }
+
+func (r retryable) Is(target error) bool { return target == errRetry }
+func (r retryable) Unwrap() error        { return r.error }
+
 // dialFramed connects to t on the framed wire, retrying until ctx ends
-// while nothing listens there. It returns errNotFramed (wrapped) if the
-// server answers in another protocol.
-func dialFramed(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome, error) {
+// while nothing listens there (unless failIfNotListening: then it fails
+// at once, with ErrNotListening). It returns errNotFramed (wrapped) if
+// the server answers in another protocol.
+func dialFramed(ctx context.Context, t Target, hello *pb.Hello, failIfNotListening bool) (wire, *pb.Welcome, error) {
 	delay := dialBackoff.BaseDelay
 	for {
 		w, welcome, err := tryFramed(ctx, t, hello)
-		if err == nil || !errors.Is(err, errRetry) {
+		if err == nil || !errors.Is(err, errRetry) || (failIfNotListening && errors.Is(err, ErrNotListening)) {
 			return w, welcome, err
 		}
 		jitter := 1 + dialBackoff.Jitter*(2*rand.Float64()-1)
@@ -84,6 +91,9 @@ func tryFramed(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcom
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
+		}
+		if notListening(err) {
+			return nil, nil, retryable{fmt.Errorf("%w: %w", ErrNotListening, err)}
 		}
 		return nil, nil, fmt.Errorf("%w: %v", errRetry, err)
 	}

@@ -32,8 +32,15 @@ type GoferCall struct {
 	Method          string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
 	Request         []byte                 `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
 	ProtocolVersion uint32                 `protobuf:"varint,4,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// open_channel (no method) asks for a call channel: on the framed wire
+	// over a Unix socket, a shared-memory window (flipcall) through which
+	// the server sends calls (this message, without id) and gets their
+	// results (GoferResult) without the socket. The result's reply is a
+	// CallChannelGrant and its frame carries the window's memfd (fds = 1);
+	// a gofer that cannot grant one fails the call.
+	OpenChannel   bool `protobuf:"varint,390,opt,name=open_channel,json=openChannel,proto3" json:"open_channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GoferCall) Reset() {
@@ -94,6 +101,59 @@ func (x *GoferCall) GetProtocolVersion() uint32 {
 	return 0
 }
 
+func (x *GoferCall) GetOpenChannel() bool {
+	if x != nil {
+		return x.OpenChannel
+	}
+	return false
+}
+
+// CallChannelGrant is the reply of a GoferCall.open_channel.
+type CallChannelGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// window is the size of the packet window (the memfd's mapping).
+	Window        uint32 `protobuf:"varint,1,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallChannelGrant) Reset() {
+	*x = CallChannelGrant{}
+	mi := &file_gofer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallChannelGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallChannelGrant) ProtoMessage() {}
+
+func (x *CallChannelGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallChannelGrant.ProtoReflect.Descriptor instead.
+func (*CallChannelGrant) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CallChannelGrant) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
 type GoferResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -114,7 +174,7 @@ type GoferResult struct {
 
 func (x *GoferResult) Reset() {
 	*x = GoferResult{}
-	mi := &file_gofer_proto_msgTypes[1]
+	mi := &file_gofer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -126,7 +186,7 @@ func (x *GoferResult) String() string {
 func (*GoferResult) ProtoMessage() {}
 
 func (x *GoferResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[1]
+	mi := &file_gofer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -139,7 +199,7 @@ func (x *GoferResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoferResult.ProtoReflect.Descriptor instead.
 func (*GoferResult) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{1}
+	return file_gofer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GoferResult) GetId() uint32 {
@@ -194,7 +254,7 @@ type ForgetClientRequest struct {
 
 func (x *ForgetClientRequest) Reset() {
 	*x = ForgetClientRequest{}
-	mi := &file_gofer_proto_msgTypes[2]
+	mi := &file_gofer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +266,7 @@ func (x *ForgetClientRequest) String() string {
 func (*ForgetClientRequest) ProtoMessage() {}
 
 func (x *ForgetClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[2]
+	mi := &file_gofer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +279,7 @@ func (x *ForgetClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetClientRequest.ProtoReflect.Descriptor instead.
 func (*ForgetClientRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{2}
+	return file_gofer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ForgetClientRequest) GetClientId() string {
@@ -237,7 +297,7 @@ type ForgetClientReply struct {
 
 func (x *ForgetClientReply) Reset() {
 	*x = ForgetClientReply{}
-	mi := &file_gofer_proto_msgTypes[3]
+	mi := &file_gofer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +309,7 @@ func (x *ForgetClientReply) String() string {
 func (*ForgetClientReply) ProtoMessage() {}
 
 func (x *ForgetClientReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[3]
+	mi := &file_gofer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +322,7 @@ func (x *ForgetClientReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetClientReply.ProtoReflect.Descriptor instead.
 func (*ForgetClientReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{3}
+	return file_gofer_proto_rawDescGZIP(), []int{4}
 }
 
 // protocol_version is the peer's goferpb.ProtocolVersion: a gofer speaking
@@ -278,7 +338,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_gofer_proto_msgTypes[4]
+	mi := &file_gofer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +350,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[4]
+	mi := &file_gofer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +363,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{4}
+	return file_gofer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SessionRequest) GetProtocolVersion() uint32 {
@@ -331,7 +391,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_gofer_proto_msgTypes[5]
+	mi := &file_gofer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +403,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[5]
+	mi := &file_gofer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +416,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{5}
+	return file_gofer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SessionEvent) GetSessionId() uint64 {
@@ -398,7 +458,7 @@ type Origin struct {
 
 func (x *Origin) Reset() {
 	*x = Origin{}
-	mi := &file_gofer_proto_msgTypes[6]
+	mi := &file_gofer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +470,7 @@ func (x *Origin) String() string {
 func (*Origin) ProtoMessage() {}
 
 func (x *Origin) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[6]
+	mi := &file_gofer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +483,7 @@ func (x *Origin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Origin.ProtoReflect.Descriptor instead.
 func (*Origin) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{6}
+	return file_gofer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Origin) GetClientId() string {
@@ -456,7 +516,7 @@ type ReopenRequest struct {
 
 func (x *ReopenRequest) Reset() {
 	*x = ReopenRequest{}
-	mi := &file_gofer_proto_msgTypes[7]
+	mi := &file_gofer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +528,7 @@ func (x *ReopenRequest) String() string {
 func (*ReopenRequest) ProtoMessage() {}
 
 func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[7]
+	mi := &file_gofer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +541,7 @@ func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
 func (*ReopenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{7}
+	return file_gofer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReopenRequest) GetFileHandle() []byte {
@@ -502,7 +562,7 @@ type ReopenReply struct {
 
 func (x *ReopenReply) Reset() {
 	*x = ReopenReply{}
-	mi := &file_gofer_proto_msgTypes[8]
+	mi := &file_gofer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +574,7 @@ func (x *ReopenReply) String() string {
 func (*ReopenReply) ProtoMessage() {}
 
 func (x *ReopenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[8]
+	mi := &file_gofer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +587,7 @@ func (x *ReopenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenReply.ProtoReflect.Descriptor instead.
 func (*ReopenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{8}
+	return file_gofer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReopenReply) GetErrno() int32 {
@@ -574,7 +634,7 @@ type Stat struct {
 
 func (x *Stat) Reset() {
 	*x = Stat{}
-	mi := &file_gofer_proto_msgTypes[9]
+	mi := &file_gofer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +646,7 @@ func (x *Stat) String() string {
 func (*Stat) ProtoMessage() {}
 
 func (x *Stat) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[9]
+	mi := &file_gofer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +659,7 @@ func (x *Stat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stat.ProtoReflect.Descriptor instead.
 func (*Stat) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{9}
+	return file_gofer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Stat) GetMode() uint32 {
@@ -713,7 +773,7 @@ type Handle struct {
 
 func (x *Handle) Reset() {
 	*x = Handle{}
-	mi := &file_gofer_proto_msgTypes[10]
+	mi := &file_gofer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +785,7 @@ func (x *Handle) String() string {
 func (*Handle) ProtoMessage() {}
 
 func (x *Handle) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[10]
+	mi := &file_gofer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +798,7 @@ func (x *Handle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handle.ProtoReflect.Descriptor instead.
 func (*Handle) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{10}
+	return file_gofer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Handle) GetId() uint64 {
@@ -763,7 +823,7 @@ type AttachRequest struct {
 
 func (x *AttachRequest) Reset() {
 	*x = AttachRequest{}
-	mi := &file_gofer_proto_msgTypes[11]
+	mi := &file_gofer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +835,7 @@ func (x *AttachRequest) String() string {
 func (*AttachRequest) ProtoMessage() {}
 
 func (x *AttachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[11]
+	mi := &file_gofer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +848,7 @@ func (x *AttachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
 func (*AttachRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{11}
+	return file_gofer_proto_rawDescGZIP(), []int{12}
 }
 
 type AttachReply struct {
@@ -808,7 +868,7 @@ type AttachReply struct {
 
 func (x *AttachReply) Reset() {
 	*x = AttachReply{}
-	mi := &file_gofer_proto_msgTypes[12]
+	mi := &file_gofer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +880,7 @@ func (x *AttachReply) String() string {
 func (*AttachReply) ProtoMessage() {}
 
 func (x *AttachReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[12]
+	mi := &file_gofer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +893,7 @@ func (x *AttachReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachReply.ProtoReflect.Descriptor instead.
 func (*AttachReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{12}
+	return file_gofer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AttachReply) GetErrno() int32 {
@@ -888,7 +948,7 @@ type WalkRequest struct {
 
 func (x *WalkRequest) Reset() {
 	*x = WalkRequest{}
-	mi := &file_gofer_proto_msgTypes[13]
+	mi := &file_gofer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +960,7 @@ func (x *WalkRequest) String() string {
 func (*WalkRequest) ProtoMessage() {}
 
 func (x *WalkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[13]
+	mi := &file_gofer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +973,7 @@ func (x *WalkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkRequest.ProtoReflect.Descriptor instead.
 func (*WalkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{13}
+	return file_gofer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WalkRequest) GetDir() uint64 {
@@ -975,7 +1035,7 @@ type WalkedFile struct {
 
 func (x *WalkedFile) Reset() {
 	*x = WalkedFile{}
-	mi := &file_gofer_proto_msgTypes[14]
+	mi := &file_gofer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1047,7 @@ func (x *WalkedFile) String() string {
 func (*WalkedFile) ProtoMessage() {}
 
 func (x *WalkedFile) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[14]
+	mi := &file_gofer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1060,7 @@ func (x *WalkedFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkedFile.ProtoReflect.Descriptor instead.
 func (*WalkedFile) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{14}
+	return file_gofer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WalkedFile) GetHandle() *Handle {
@@ -1034,7 +1094,7 @@ type WalkReply struct {
 
 func (x *WalkReply) Reset() {
 	*x = WalkReply{}
-	mi := &file_gofer_proto_msgTypes[15]
+	mi := &file_gofer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1106,7 @@ func (x *WalkReply) String() string {
 func (*WalkReply) ProtoMessage() {}
 
 func (x *WalkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[15]
+	mi := &file_gofer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1119,7 @@ func (x *WalkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalkReply.ProtoReflect.Descriptor instead.
 func (*WalkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{15}
+	return file_gofer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WalkReply) GetErrno() int32 {
@@ -1092,7 +1152,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_gofer_proto_msgTypes[16]
+	mi := &file_gofer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1164,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[16]
+	mi := &file_gofer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1177,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{16}
+	return file_gofer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatRequest) GetHandle() uint64 {
@@ -1137,7 +1197,7 @@ type StatReply struct {
 
 func (x *StatReply) Reset() {
 	*x = StatReply{}
-	mi := &file_gofer_proto_msgTypes[17]
+	mi := &file_gofer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1209,7 @@ func (x *StatReply) String() string {
 func (*StatReply) ProtoMessage() {}
 
 func (x *StatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[17]
+	mi := &file_gofer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1222,7 @@ func (x *StatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatReply.ProtoReflect.Descriptor instead.
 func (*StatReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{17}
+	return file_gofer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatReply) GetErrno() int32 {
@@ -1201,7 +1261,7 @@ type SetStatRequest struct {
 
 func (x *SetStatRequest) Reset() {
 	*x = SetStatRequest{}
-	mi := &file_gofer_proto_msgTypes[18]
+	mi := &file_gofer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1273,7 @@ func (x *SetStatRequest) String() string {
 func (*SetStatRequest) ProtoMessage() {}
 
 func (x *SetStatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[18]
+	mi := &file_gofer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1286,7 @@ func (x *SetStatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatRequest.ProtoReflect.Descriptor instead.
 func (*SetStatRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{18}
+	return file_gofer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetStatRequest) GetHandle() uint64 {
@@ -1316,7 +1376,7 @@ type SetStatReply struct {
 
 func (x *SetStatReply) Reset() {
 	*x = SetStatReply{}
-	mi := &file_gofer_proto_msgTypes[19]
+	mi := &file_gofer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1388,7 @@ func (x *SetStatReply) String() string {
 func (*SetStatReply) ProtoMessage() {}
 
 func (x *SetStatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[19]
+	mi := &file_gofer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1401,7 @@ func (x *SetStatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatReply.ProtoReflect.Descriptor instead.
 func (*SetStatReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{19}
+	return file_gofer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetStatReply) GetErrno() int32 {
@@ -1352,6 +1412,135 @@ func (x *SetStatReply) GetErrno() int32 {
 }
 
 func (x *SetStatReply) GetStat() *Stat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
+type FallocateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Mode          uint32                 `protobuf:"varint,2,opt,name=mode,proto3" json:"mode,omitempty"`
+	Offset        uint64                 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FallocateRequest) Reset() {
+	*x = FallocateRequest{}
+	mi := &file_gofer_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FallocateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FallocateRequest) ProtoMessage() {}
+
+func (x *FallocateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FallocateRequest.ProtoReflect.Descriptor instead.
+func (*FallocateRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *FallocateRequest) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *FallocateRequest) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *FallocateRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *FallocateRequest) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *FallocateRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+// stat is the file's attributes after the call.
+type FallocateReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Stat          *Stat                  `protobuf:"bytes,2,opt,name=stat,proto3" json:"stat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FallocateReply) Reset() {
+	*x = FallocateReply{}
+	mi := &file_gofer_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FallocateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FallocateReply) ProtoMessage() {}
+
+func (x *FallocateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FallocateReply.ProtoReflect.Descriptor instead.
+func (*FallocateReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FallocateReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *FallocateReply) GetStat() *Stat {
 	if x != nil {
 		return x.Stat
 	}
@@ -1378,7 +1567,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_gofer_proto_msgTypes[20]
+	mi := &file_gofer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1579,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[20]
+	mi := &file_gofer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1592,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{20}
+	return file_gofer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OpenRequest) GetHandle() uint64 {
@@ -1436,7 +1625,7 @@ type OpenReply struct {
 
 func (x *OpenReply) Reset() {
 	*x = OpenReply{}
-	mi := &file_gofer_proto_msgTypes[21]
+	mi := &file_gofer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1637,7 @@ func (x *OpenReply) String() string {
 func (*OpenReply) ProtoMessage() {}
 
 func (x *OpenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[21]
+	mi := &file_gofer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1650,7 @@ func (x *OpenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenReply.ProtoReflect.Descriptor instead.
 func (*OpenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{21}
+	return file_gofer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OpenReply) GetErrno() int32 {
@@ -1493,7 +1682,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_gofer_proto_msgTypes[22]
+	mi := &file_gofer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1694,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[22]
+	mi := &file_gofer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1707,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{22}
+	return file_gofer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateRequest) GetDir() uint64 {
@@ -1605,7 +1794,7 @@ type CreateReply struct {
 
 func (x *CreateReply) Reset() {
 	*x = CreateReply{}
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1806,7 @@ func (x *CreateReply) String() string {
 func (*CreateReply) ProtoMessage() {}
 
 func (x *CreateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1819,7 @@ func (x *CreateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReply.ProtoReflect.Descriptor instead.
 func (*CreateReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{23}
+	return file_gofer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateReply) GetErrno() int32 {
@@ -1679,7 +1868,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1880,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1893,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{24}
+	return file_gofer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReadRequest) GetHandle() uint64 {
@@ -1738,7 +1927,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1939,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1952,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{25}
+	return file_gofer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReadReply) GetErrno() int32 {
@@ -1795,7 +1984,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1996,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +2009,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{26}
+	return file_gofer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WriteRequest) GetHandle() uint64 {
@@ -1869,7 +2058,7 @@ type WriteReply struct {
 
 func (x *WriteReply) Reset() {
 	*x = WriteReply{}
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +2070,7 @@ func (x *WriteReply) String() string {
 func (*WriteReply) ProtoMessage() {}
 
 func (x *WriteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2083,7 @@ func (x *WriteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReply.ProtoReflect.Descriptor instead.
 func (*WriteReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{27}
+	return file_gofer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WriteReply) GetErrno() int32 {
@@ -1932,7 +2121,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2133,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2146,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{28}
+	return file_gofer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MkdirRequest) GetDir() uint64 {
@@ -2014,7 +2203,7 @@ type MkdirReply struct {
 
 func (x *MkdirReply) Reset() {
 	*x = MkdirReply{}
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2215,7 @@ func (x *MkdirReply) String() string {
 func (*MkdirReply) ProtoMessage() {}
 
 func (x *MkdirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2228,7 @@ func (x *MkdirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirReply.ProtoReflect.Descriptor instead.
 func (*MkdirReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{29}
+	return file_gofer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MkdirReply) GetErrno() int32 {
@@ -2084,7 +2273,7 @@ type SymlinkRequest struct {
 
 func (x *SymlinkRequest) Reset() {
 	*x = SymlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2285,7 @@ func (x *SymlinkRequest) String() string {
 func (*SymlinkRequest) ProtoMessage() {}
 
 func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2298,7 @@ func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkRequest.ProtoReflect.Descriptor instead.
 func (*SymlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{30}
+	return file_gofer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SymlinkRequest) GetDir() uint64 {
@@ -2166,7 +2355,7 @@ type SymlinkReply struct {
 
 func (x *SymlinkReply) Reset() {
 	*x = SymlinkReply{}
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2367,7 @@ func (x *SymlinkReply) String() string {
 func (*SymlinkReply) ProtoMessage() {}
 
 func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2380,7 @@ func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkReply.ProtoReflect.Descriptor instead.
 func (*SymlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{31}
+	return file_gofer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SymlinkReply) GetErrno() int32 {
@@ -2234,7 +2423,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2435,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2448,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{32}
+	return file_gofer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LinkRequest) GetDir() uint64 {
@@ -2300,7 +2489,7 @@ type LinkReply struct {
 
 func (x *LinkReply) Reset() {
 	*x = LinkReply{}
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2312,7 +2501,7 @@ func (x *LinkReply) String() string {
 func (*LinkReply) ProtoMessage() {}
 
 func (x *LinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2325,7 +2514,7 @@ func (x *LinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkReply.ProtoReflect.Descriptor instead.
 func (*LinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{33}
+	return file_gofer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LinkReply) GetErrno() int32 {
@@ -2357,7 +2546,7 @@ type MknodRequest struct {
 
 func (x *MknodRequest) Reset() {
 	*x = MknodRequest{}
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2558,7 @@ func (x *MknodRequest) String() string {
 func (*MknodRequest) ProtoMessage() {}
 
 func (x *MknodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2571,7 @@ func (x *MknodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodRequest.ProtoReflect.Descriptor instead.
 func (*MknodRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{34}
+	return file_gofer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *MknodRequest) GetDir() uint64 {
@@ -2446,7 +2635,7 @@ type MknodReply struct {
 
 func (x *MknodReply) Reset() {
 	*x = MknodReply{}
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2647,7 @@ func (x *MknodReply) String() string {
 func (*MknodReply) ProtoMessage() {}
 
 func (x *MknodReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2660,7 @@ func (x *MknodReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodReply.ProtoReflect.Descriptor instead.
 func (*MknodReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{35}
+	return file_gofer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MknodReply) GetErrno() int32 {
@@ -2511,7 +2700,7 @@ type ReadlinkRequest struct {
 
 func (x *ReadlinkRequest) Reset() {
 	*x = ReadlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2712,7 @@ func (x *ReadlinkRequest) String() string {
 func (*ReadlinkRequest) ProtoMessage() {}
 
 func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2725,7 @@ func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRequest.ProtoReflect.Descriptor instead.
 func (*ReadlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{36}
+	return file_gofer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReadlinkRequest) GetHandle() uint64 {
@@ -2556,7 +2745,7 @@ type ReadlinkReply struct {
 
 func (x *ReadlinkReply) Reset() {
 	*x = ReadlinkReply{}
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2757,7 @@ func (x *ReadlinkReply) String() string {
 func (*ReadlinkReply) ProtoMessage() {}
 
 func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2770,7 @@ func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkReply.ProtoReflect.Descriptor instead.
 func (*ReadlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{37}
+	return file_gofer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadlinkReply) GetErrno() int32 {
@@ -2617,7 +2806,7 @@ type UnlinkRequest struct {
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2818,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2831,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{38}
+	return file_gofer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UnlinkRequest) GetDir() uint64 {
@@ -2681,15 +2870,19 @@ func (x *UnlinkRequest) GetOpen() bool {
 }
 
 type UnlinkReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Errno int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	// changed is the inode whose attributes the unlink changed (the file
+	// unlinked: its link count and ctime), for the server's caches (its
+	// read leases); empty from an older gofer, or when it could not tell.
+	Changed       []*InodeID `protobuf:"bytes,360,rep,name=changed,proto3" json:"changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UnlinkReply) Reset() {
 	*x = UnlinkReply{}
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2894,7 @@ func (x *UnlinkReply) String() string {
 func (*UnlinkReply) ProtoMessage() {}
 
 func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,12 +2907,72 @@ func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkReply.ProtoReflect.Descriptor instead.
 func (*UnlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{39}
+	return file_gofer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UnlinkReply) GetErrno() int32 {
 	if x != nil {
 		return x.Errno
+	}
+	return 0
+}
+
+func (x *UnlinkReply) GetChanged() []*InodeID {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
+}
+
+// InodeID names an inode as Stat does (dev, ino).
+type InodeID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dev           uint64                 `protobuf:"varint,1,opt,name=dev,proto3" json:"dev,omitempty"`
+	Ino           uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InodeID) Reset() {
+	*x = InodeID{}
+	mi := &file_gofer_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InodeID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InodeID) ProtoMessage() {}
+
+func (x *InodeID) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InodeID.ProtoReflect.Descriptor instead.
+func (*InodeID) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *InodeID) GetDev() uint64 {
+	if x != nil {
+		return x.Dev
+	}
+	return 0
+}
+
+func (x *InodeID) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
 	}
 	return 0
 }
@@ -2739,7 +2992,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3004,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3017,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{40}
+	return file_gofer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RenameRequest) GetOldDir() uint64 {
@@ -2810,15 +3063,19 @@ func (x *RenameRequest) GetOrigin() *Origin {
 }
 
 type RenameReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Errno int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	// changed are the inodes whose attributes the rename changed (the file
+	// moved: its ctime; a file it replaced: its link count; both of an
+	// exchange), as UnlinkReply.changed.
+	Changed       []*InodeID `protobuf:"bytes,360,rep,name=changed,proto3" json:"changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RenameReply) Reset() {
 	*x = RenameReply{}
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3087,7 @@ func (x *RenameReply) String() string {
 func (*RenameReply) ProtoMessage() {}
 
 func (x *RenameReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3100,7 @@ func (x *RenameReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
 func (*RenameReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{41}
+	return file_gofer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RenameReply) GetErrno() int32 {
@@ -2851,6 +3108,13 @@ func (x *RenameReply) GetErrno() int32 {
 		return x.Errno
 	}
 	return 0
+}
+
+func (x *RenameReply) GetChanged() []*InodeID {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
 }
 
 type GetdentsRequest struct {
@@ -2870,7 +3134,7 @@ type GetdentsRequest struct {
 
 func (x *GetdentsRequest) Reset() {
 	*x = GetdentsRequest{}
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +3146,7 @@ func (x *GetdentsRequest) String() string {
 func (*GetdentsRequest) ProtoMessage() {}
 
 func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2895,7 +3159,7 @@ func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsRequest.ProtoReflect.Descriptor instead.
 func (*GetdentsRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{42}
+	return file_gofer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetdentsRequest) GetDir() uint64 {
@@ -2938,7 +3202,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2950,7 +3214,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2963,7 +3227,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{43}
+	return file_gofer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Dirent) GetName() string {
@@ -3011,7 +3275,7 @@ type GetdentsReply struct {
 
 func (x *GetdentsReply) Reset() {
 	*x = GetdentsReply{}
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3287,7 @@ func (x *GetdentsReply) String() string {
 func (*GetdentsReply) ProtoMessage() {}
 
 func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3300,7 @@ func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsReply.ProtoReflect.Descriptor instead.
 func (*GetdentsReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{44}
+	return file_gofer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetdentsReply) GetErrno() int32 {
@@ -3083,7 +3347,7 @@ type FsyncRequest struct {
 
 func (x *FsyncRequest) Reset() {
 	*x = FsyncRequest{}
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3095,7 +3359,7 @@ func (x *FsyncRequest) String() string {
 func (*FsyncRequest) ProtoMessage() {}
 
 func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3108,7 +3372,7 @@ func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequest.ProtoReflect.Descriptor instead.
 func (*FsyncRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{45}
+	return file_gofer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FsyncRequest) GetHandle() uint64 {
@@ -3143,7 +3407,7 @@ type FsyncReply struct {
 
 func (x *FsyncReply) Reset() {
 	*x = FsyncReply{}
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3155,7 +3419,7 @@ func (x *FsyncReply) String() string {
 func (*FsyncReply) ProtoMessage() {}
 
 func (x *FsyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3168,7 +3432,7 @@ func (x *FsyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncReply.ProtoReflect.Descriptor instead.
 func (*FsyncReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{46}
+	return file_gofer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FsyncReply) GetErrno() int32 {
@@ -3201,7 +3465,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3213,7 +3477,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3226,7 +3490,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{47}
+	return file_gofer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StatFSRequest) GetHandle() uint64 {
@@ -3253,7 +3517,7 @@ type StatFSReply struct {
 
 func (x *StatFSReply) Reset() {
 	*x = StatFSReply{}
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3529,7 @@ func (x *StatFSReply) String() string {
 func (*StatFSReply) ProtoMessage() {}
 
 func (x *StatFSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3542,7 @@ func (x *StatFSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSReply.ProtoReflect.Descriptor instead.
 func (*StatFSReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{48}
+	return file_gofer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StatFSReply) GetErrno() int32 {
@@ -3353,7 +3617,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3365,7 +3629,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3378,7 +3642,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{49}
+	return file_gofer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReleaseRequest) GetHandles() []uint64 {
@@ -3396,7 +3660,7 @@ type ReleaseReply struct {
 
 func (x *ReleaseReply) Reset() {
 	*x = ReleaseReply{}
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3408,7 +3672,7 @@ func (x *ReleaseReply) String() string {
 func (*ReleaseReply) ProtoMessage() {}
 
 func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3421,19 +3685,22 @@ func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReply.ProtoReflect.Descriptor instead.
 func (*ReleaseReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{50}
+	return file_gofer_proto_rawDescGZIP(), []int{54}
 }
 
 var File_gofer_proto protoreflect.FileDescriptor
 
 const file_gofer_proto_rawDesc = "" +
 	"\n" +
-	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"x\n" +
+	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"\x9c\x01\n" +
 	"\tGoferCall\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
 	"\arequest\x18\x03 \x01(\fR\arequest\x12)\n" +
-	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\"\x93\x01\n" +
+	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\x12\"\n" +
+	"\fopen_channel\x18\x86\x03 \x01(\bR\vopenChannel\"*\n" +
+	"\x10CallChannelGrant\x12\x16\n" +
+	"\x06window\x18\x01 \x01(\rR\x06window\"\x93\x01\n" +
 	"\vGoferResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x14\n" +
 	"\x05reply\x18\x02 \x01(\fR\x05reply\x12\x12\n" +
@@ -3529,6 +3796,15 @@ const file_gofer_proto_rawDesc = "" +
 	" \x01(\bR\bmtimeNow\x127\n" +
 	"\x06origin\x18\v \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"W\n" +
 	"\fSetStatReply\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa7\x01\n" +
+	"\x10FallocateRequest\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x12\n" +
+	"\x04mode\x18\x02 \x01(\rR\x04mode\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\x127\n" +
+	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"Y\n" +
+	"\x0eFallocateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
 	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"T\n" +
 	"\vOpenRequest\x12\x16\n" +
@@ -3629,18 +3905,23 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
-	"\x04open\x18\x05 \x01(\bR\x04open\"#\n" +
+	"\x04open\x18\x05 \x01(\bR\x04open\"`\n" +
 	"\vUnlinkReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xc6\x01\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
+	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"-\n" +
+	"\aInodeID\x12\x10\n" +
+	"\x03dev\x18\x01 \x01(\x04R\x03dev\x12\x10\n" +
+	"\x03ino\x18\x02 \x01(\x04R\x03ino\"\xc6\x01\n" +
 	"\rRenameRequest\x12\x17\n" +
 	"\aold_dir\x18\x01 \x01(\x04R\x06oldDir\x12\x19\n" +
 	"\bold_name\x18\x02 \x01(\tR\aoldName\x12\x17\n" +
 	"\anew_dir\x18\x03 \x01(\x04R\x06newDir\x12\x19\n" +
 	"\bnew_name\x18\x04 \x01(\tR\anewName\x12\x14\n" +
 	"\x05flags\x18\x05 \x01(\rR\x05flags\x127\n" +
-	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"#\n" +
+	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"`\n" +
 	"\vRenameReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"f\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
+	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"f\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
@@ -3685,7 +3966,7 @@ const file_gofer_proto_rawDesc = "" +
 	"nameLength\"*\n" +
 	"\x0eReleaseRequest\x12\x18\n" +
 	"\ahandles\x18\x01 \x03(\x04R\ahandles\"\x0e\n" +
-	"\fReleaseReply2\xf0\x0f\n" +
+	"\fReleaseReply2\xd1\x10\n" +
 	"\x05Gofer\x12V\n" +
 	"\x06Attach\x12&.runscdecoupled.gofer.v1.AttachRequest\x1a$.runscdecoupled.gofer.v1.AttachReply\x12P\n" +
 	"\x04Walk\x12$.runscdecoupled.gofer.v1.WalkRequest\x1a\".runscdecoupled.gofer.v1.WalkReply\x12P\n" +
@@ -3694,7 +3975,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04Open\x12$.runscdecoupled.gofer.v1.OpenRequest\x1a\".runscdecoupled.gofer.v1.OpenReply\x12V\n" +
 	"\x06Create\x12&.runscdecoupled.gofer.v1.CreateRequest\x1a$.runscdecoupled.gofer.v1.CreateReply\x12P\n" +
 	"\x04Read\x12$.runscdecoupled.gofer.v1.ReadRequest\x1a\".runscdecoupled.gofer.v1.ReadReply\x12S\n" +
-	"\x05Write\x12%.runscdecoupled.gofer.v1.WriteRequest\x1a#.runscdecoupled.gofer.v1.WriteReply\x12S\n" +
+	"\x05Write\x12%.runscdecoupled.gofer.v1.WriteRequest\x1a#.runscdecoupled.gofer.v1.WriteReply\x12_\n" +
+	"\tFallocate\x12).runscdecoupled.gofer.v1.FallocateRequest\x1a'.runscdecoupled.gofer.v1.FallocateReply\x12S\n" +
 	"\x05Mkdir\x12%.runscdecoupled.gofer.v1.MkdirRequest\x1a#.runscdecoupled.gofer.v1.MkdirReply\x12Y\n" +
 	"\aSymlink\x12'.runscdecoupled.gofer.v1.SymlinkRequest\x1a%.runscdecoupled.gofer.v1.SymlinkReply\x12P\n" +
 	"\x04Link\x12$.runscdecoupled.gofer.v1.LinkRequest\x1a\".runscdecoupled.gofer.v1.LinkReply\x12S\n" +
@@ -3723,147 +4005,157 @@ func file_gofer_proto_rawDescGZIP() []byte {
 	return file_gofer_proto_rawDescData
 }
 
-var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_gofer_proto_goTypes = []any{
 	(*GoferCall)(nil),           // 0: runscdecoupled.gofer.v1.GoferCall
-	(*GoferResult)(nil),         // 1: runscdecoupled.gofer.v1.GoferResult
-	(*ForgetClientRequest)(nil), // 2: runscdecoupled.gofer.v1.ForgetClientRequest
-	(*ForgetClientReply)(nil),   // 3: runscdecoupled.gofer.v1.ForgetClientReply
-	(*SessionRequest)(nil),      // 4: runscdecoupled.gofer.v1.SessionRequest
-	(*SessionEvent)(nil),        // 5: runscdecoupled.gofer.v1.SessionEvent
-	(*Origin)(nil),              // 6: runscdecoupled.gofer.v1.Origin
-	(*ReopenRequest)(nil),       // 7: runscdecoupled.gofer.v1.ReopenRequest
-	(*ReopenReply)(nil),         // 8: runscdecoupled.gofer.v1.ReopenReply
-	(*Stat)(nil),                // 9: runscdecoupled.gofer.v1.Stat
-	(*Handle)(nil),              // 10: runscdecoupled.gofer.v1.Handle
-	(*AttachRequest)(nil),       // 11: runscdecoupled.gofer.v1.AttachRequest
-	(*AttachReply)(nil),         // 12: runscdecoupled.gofer.v1.AttachReply
-	(*WalkRequest)(nil),         // 13: runscdecoupled.gofer.v1.WalkRequest
-	(*WalkedFile)(nil),          // 14: runscdecoupled.gofer.v1.WalkedFile
-	(*WalkReply)(nil),           // 15: runscdecoupled.gofer.v1.WalkReply
-	(*StatRequest)(nil),         // 16: runscdecoupled.gofer.v1.StatRequest
-	(*StatReply)(nil),           // 17: runscdecoupled.gofer.v1.StatReply
-	(*SetStatRequest)(nil),      // 18: runscdecoupled.gofer.v1.SetStatRequest
-	(*SetStatReply)(nil),        // 19: runscdecoupled.gofer.v1.SetStatReply
-	(*OpenRequest)(nil),         // 20: runscdecoupled.gofer.v1.OpenRequest
-	(*OpenReply)(nil),           // 21: runscdecoupled.gofer.v1.OpenReply
-	(*CreateRequest)(nil),       // 22: runscdecoupled.gofer.v1.CreateRequest
-	(*CreateReply)(nil),         // 23: runscdecoupled.gofer.v1.CreateReply
-	(*ReadRequest)(nil),         // 24: runscdecoupled.gofer.v1.ReadRequest
-	(*ReadReply)(nil),           // 25: runscdecoupled.gofer.v1.ReadReply
-	(*WriteRequest)(nil),        // 26: runscdecoupled.gofer.v1.WriteRequest
-	(*WriteReply)(nil),          // 27: runscdecoupled.gofer.v1.WriteReply
-	(*MkdirRequest)(nil),        // 28: runscdecoupled.gofer.v1.MkdirRequest
-	(*MkdirReply)(nil),          // 29: runscdecoupled.gofer.v1.MkdirReply
-	(*SymlinkRequest)(nil),      // 30: runscdecoupled.gofer.v1.SymlinkRequest
-	(*SymlinkReply)(nil),        // 31: runscdecoupled.gofer.v1.SymlinkReply
-	(*LinkRequest)(nil),         // 32: runscdecoupled.gofer.v1.LinkRequest
-	(*LinkReply)(nil),           // 33: runscdecoupled.gofer.v1.LinkReply
-	(*MknodRequest)(nil),        // 34: runscdecoupled.gofer.v1.MknodRequest
-	(*MknodReply)(nil),          // 35: runscdecoupled.gofer.v1.MknodReply
-	(*ReadlinkRequest)(nil),     // 36: runscdecoupled.gofer.v1.ReadlinkRequest
-	(*ReadlinkReply)(nil),       // 37: runscdecoupled.gofer.v1.ReadlinkReply
-	(*UnlinkRequest)(nil),       // 38: runscdecoupled.gofer.v1.UnlinkRequest
-	(*UnlinkReply)(nil),         // 39: runscdecoupled.gofer.v1.UnlinkReply
-	(*RenameRequest)(nil),       // 40: runscdecoupled.gofer.v1.RenameRequest
-	(*RenameReply)(nil),         // 41: runscdecoupled.gofer.v1.RenameReply
-	(*GetdentsRequest)(nil),     // 42: runscdecoupled.gofer.v1.GetdentsRequest
-	(*Dirent)(nil),              // 43: runscdecoupled.gofer.v1.Dirent
-	(*GetdentsReply)(nil),       // 44: runscdecoupled.gofer.v1.GetdentsReply
-	(*FsyncRequest)(nil),        // 45: runscdecoupled.gofer.v1.FsyncRequest
-	(*FsyncReply)(nil),          // 46: runscdecoupled.gofer.v1.FsyncReply
-	(*StatFSRequest)(nil),       // 47: runscdecoupled.gofer.v1.StatFSRequest
-	(*StatFSReply)(nil),         // 48: runscdecoupled.gofer.v1.StatFSReply
-	(*ReleaseRequest)(nil),      // 49: runscdecoupled.gofer.v1.ReleaseRequest
-	(*ReleaseReply)(nil),        // 50: runscdecoupled.gofer.v1.ReleaseReply
+	(*CallChannelGrant)(nil),    // 1: runscdecoupled.gofer.v1.CallChannelGrant
+	(*GoferResult)(nil),         // 2: runscdecoupled.gofer.v1.GoferResult
+	(*ForgetClientRequest)(nil), // 3: runscdecoupled.gofer.v1.ForgetClientRequest
+	(*ForgetClientReply)(nil),   // 4: runscdecoupled.gofer.v1.ForgetClientReply
+	(*SessionRequest)(nil),      // 5: runscdecoupled.gofer.v1.SessionRequest
+	(*SessionEvent)(nil),        // 6: runscdecoupled.gofer.v1.SessionEvent
+	(*Origin)(nil),              // 7: runscdecoupled.gofer.v1.Origin
+	(*ReopenRequest)(nil),       // 8: runscdecoupled.gofer.v1.ReopenRequest
+	(*ReopenReply)(nil),         // 9: runscdecoupled.gofer.v1.ReopenReply
+	(*Stat)(nil),                // 10: runscdecoupled.gofer.v1.Stat
+	(*Handle)(nil),              // 11: runscdecoupled.gofer.v1.Handle
+	(*AttachRequest)(nil),       // 12: runscdecoupled.gofer.v1.AttachRequest
+	(*AttachReply)(nil),         // 13: runscdecoupled.gofer.v1.AttachReply
+	(*WalkRequest)(nil),         // 14: runscdecoupled.gofer.v1.WalkRequest
+	(*WalkedFile)(nil),          // 15: runscdecoupled.gofer.v1.WalkedFile
+	(*WalkReply)(nil),           // 16: runscdecoupled.gofer.v1.WalkReply
+	(*StatRequest)(nil),         // 17: runscdecoupled.gofer.v1.StatRequest
+	(*StatReply)(nil),           // 18: runscdecoupled.gofer.v1.StatReply
+	(*SetStatRequest)(nil),      // 19: runscdecoupled.gofer.v1.SetStatRequest
+	(*SetStatReply)(nil),        // 20: runscdecoupled.gofer.v1.SetStatReply
+	(*FallocateRequest)(nil),    // 21: runscdecoupled.gofer.v1.FallocateRequest
+	(*FallocateReply)(nil),      // 22: runscdecoupled.gofer.v1.FallocateReply
+	(*OpenRequest)(nil),         // 23: runscdecoupled.gofer.v1.OpenRequest
+	(*OpenReply)(nil),           // 24: runscdecoupled.gofer.v1.OpenReply
+	(*CreateRequest)(nil),       // 25: runscdecoupled.gofer.v1.CreateRequest
+	(*CreateReply)(nil),         // 26: runscdecoupled.gofer.v1.CreateReply
+	(*ReadRequest)(nil),         // 27: runscdecoupled.gofer.v1.ReadRequest
+	(*ReadReply)(nil),           // 28: runscdecoupled.gofer.v1.ReadReply
+	(*WriteRequest)(nil),        // 29: runscdecoupled.gofer.v1.WriteRequest
+	(*WriteReply)(nil),          // 30: runscdecoupled.gofer.v1.WriteReply
+	(*MkdirRequest)(nil),        // 31: runscdecoupled.gofer.v1.MkdirRequest
+	(*MkdirReply)(nil),          // 32: runscdecoupled.gofer.v1.MkdirReply
+	(*SymlinkRequest)(nil),      // 33: runscdecoupled.gofer.v1.SymlinkRequest
+	(*SymlinkReply)(nil),        // 34: runscdecoupled.gofer.v1.SymlinkReply
+	(*LinkRequest)(nil),         // 35: runscdecoupled.gofer.v1.LinkRequest
+	(*LinkReply)(nil),           // 36: runscdecoupled.gofer.v1.LinkReply
+	(*MknodRequest)(nil),        // 37: runscdecoupled.gofer.v1.MknodRequest
+	(*MknodReply)(nil),          // 38: runscdecoupled.gofer.v1.MknodReply
+	(*ReadlinkRequest)(nil),     // 39: runscdecoupled.gofer.v1.ReadlinkRequest
+	(*ReadlinkReply)(nil),       // 40: runscdecoupled.gofer.v1.ReadlinkReply
+	(*UnlinkRequest)(nil),       // 41: runscdecoupled.gofer.v1.UnlinkRequest
+	(*UnlinkReply)(nil),         // 42: runscdecoupled.gofer.v1.UnlinkReply
+	(*InodeID)(nil),             // 43: runscdecoupled.gofer.v1.InodeID
+	(*RenameRequest)(nil),       // 44: runscdecoupled.gofer.v1.RenameRequest
+	(*RenameReply)(nil),         // 45: runscdecoupled.gofer.v1.RenameReply
+	(*GetdentsRequest)(nil),     // 46: runscdecoupled.gofer.v1.GetdentsRequest
+	(*Dirent)(nil),              // 47: runscdecoupled.gofer.v1.Dirent
+	(*GetdentsReply)(nil),       // 48: runscdecoupled.gofer.v1.GetdentsReply
+	(*FsyncRequest)(nil),        // 49: runscdecoupled.gofer.v1.FsyncRequest
+	(*FsyncReply)(nil),          // 50: runscdecoupled.gofer.v1.FsyncReply
+	(*StatFSRequest)(nil),       // 51: runscdecoupled.gofer.v1.StatFSRequest
+	(*StatFSReply)(nil),         // 52: runscdecoupled.gofer.v1.StatFSReply
+	(*ReleaseRequest)(nil),      // 53: runscdecoupled.gofer.v1.ReleaseRequest
+	(*ReleaseReply)(nil),        // 54: runscdecoupled.gofer.v1.ReleaseReply
 }
 var file_gofer_proto_depIdxs = []int32{
-	10, // 0: runscdecoupled.gofer.v1.ReopenReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 1: runscdecoupled.gofer.v1.ReopenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 2: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 3: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 4: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	14, // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	9,  // 7: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 8: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	9,  // 9: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 10: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 11: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 12: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 13: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 14: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 15: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	9,  // 16: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 17: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 18: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 19: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	9,  // 20: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 21: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 22: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 23: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	9,  // 24: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 25: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	9,  // 26: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 27: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 28: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	9,  // 29: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	9,  // 30: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	6,  // 31: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	6,  // 32: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	43, // 33: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	9,  // 34: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	11, // 35: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	13, // 36: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	16, // 37: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	18, // 38: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	20, // 39: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	22, // 40: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	24, // 41: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	26, // 42: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	28, // 43: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	30, // 44: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	32, // 45: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	34, // 46: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	36, // 47: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	38, // 48: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	40, // 49: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	42, // 50: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	45, // 51: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	47, // 52: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	49, // 53: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	7,  // 54: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	4,  // 55: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 56: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	2,  // 57: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	12, // 58: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	15, // 59: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	17, // 60: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	19, // 61: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	21, // 62: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	23, // 63: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	25, // 64: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	27, // 65: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	29, // 66: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	31, // 67: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	33, // 68: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	35, // 69: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	37, // 70: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	39, // 71: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	41, // 72: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	44, // 73: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	46, // 74: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	48, // 75: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	50, // 76: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	8,  // 77: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	5,  // 78: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	1,  // 79: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	3,  // 80: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	58, // [58:81] is the sub-list for method output_type
-	35, // [35:58] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	11, // 0: runscdecoupled.gofer.v1.ReopenReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 1: runscdecoupled.gofer.v1.ReopenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	11, // 2: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 3: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	11, // 4: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	15, // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	10, // 7: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 8: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 9: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 10: runscdecoupled.gofer.v1.FallocateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 11: runscdecoupled.gofer.v1.FallocateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 12: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 13: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 14: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	11, // 15: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 16: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 17: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 18: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 19: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 20: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 21: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 22: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 23: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 24: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 25: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 26: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 27: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 28: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 29: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 30: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 31: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 32: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 33: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	43, // 34: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 35: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	43, // 36: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	47, // 37: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	10, // 38: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
+	12, // 39: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 40: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 41: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 42: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	23, // 43: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	25, // 44: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	27, // 45: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	29, // 46: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 47: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	31, // 48: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	33, // 49: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	35, // 50: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	37, // 51: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	39, // 52: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	41, // 53: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	44, // 54: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	46, // 55: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	49, // 56: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	51, // 57: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	53, // 58: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 59: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 60: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 61: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 62: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 63: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 64: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 65: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 66: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	24, // 67: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	26, // 68: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	28, // 69: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	30, // 70: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 71: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	32, // 72: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	34, // 73: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	36, // 74: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	38, // 75: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	40, // 76: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	42, // 77: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	45, // 78: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	48, // 79: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	50, // 80: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	52, // 81: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	54, // 82: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 83: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 84: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 85: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 86: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	63, // [63:87] is the sub-list for method output_type
+	39, // [39:63] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }
@@ -3877,7 +4169,7 @@ func file_gofer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gofer_proto_rawDesc), len(file_gofer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	Gofer_Create_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Create"
 	Gofer_Read_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Read"
 	Gofer_Write_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Write"
+	Gofer_Fallocate_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Fallocate"
 	Gofer_Mkdir_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Mkdir"
 	Gofer_Symlink_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/Symlink"
 	Gofer_Link_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Link"
@@ -68,6 +69,9 @@ type GoferClient interface {
 	Create(ctx context.Context, in *CreateRequest, opts ...grpc.CallOption) (*CreateReply, error)
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadReply, error)
 	Write(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*WriteReply, error)
+	// Fallocate is fallocate(2) on a handle open for writing: mode is
+	// Linux's FALLOC_FL_* flags, passed to the host as they are.
+	Fallocate(ctx context.Context, in *FallocateRequest, opts ...grpc.CallOption) (*FallocateReply, error)
 	Mkdir(ctx context.Context, in *MkdirRequest, opts ...grpc.CallOption) (*MkdirReply, error)
 	Symlink(ctx context.Context, in *SymlinkRequest, opts ...grpc.CallOption) (*SymlinkReply, error)
 	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkReply, error)
@@ -199,6 +203,16 @@ func (c *goferClient) Write(ctx context.Context, in *WriteRequest, opts ...grpc.
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(WriteReply)
 	err := c.cc.Invoke(ctx, Gofer_Write_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *goferClient) Fallocate(ctx context.Context, in *FallocateRequest, opts ...grpc.CallOption) (*FallocateReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FallocateReply)
+	err := c.cc.Invoke(ctx, Gofer_Fallocate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -386,6 +400,9 @@ type GoferServer interface {
 	Create(context.Context, *CreateRequest) (*CreateReply, error)
 	Read(context.Context, *ReadRequest) (*ReadReply, error)
 	Write(context.Context, *WriteRequest) (*WriteReply, error)
+	// Fallocate is fallocate(2) on a handle open for writing: mode is
+	// Linux's FALLOC_FL_* flags, passed to the host as they are.
+	Fallocate(context.Context, *FallocateRequest) (*FallocateReply, error)
 	Mkdir(context.Context, *MkdirRequest) (*MkdirReply, error)
 	Symlink(context.Context, *SymlinkRequest) (*SymlinkReply, error)
 	Link(context.Context, *LinkRequest) (*LinkReply, error)
@@ -466,6 +483,9 @@ func (UnimplementedGoferServer) Read(context.Context, *ReadRequest) (*ReadReply,
 }
 func (UnimplementedGoferServer) Write(context.Context, *WriteRequest) (*WriteReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Write not implemented")
+}
+func (UnimplementedGoferServer) Fallocate(context.Context, *FallocateRequest) (*FallocateReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Fallocate not implemented")
 }
 func (UnimplementedGoferServer) Mkdir(context.Context, *MkdirRequest) (*MkdirReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Mkdir not implemented")
@@ -673,6 +693,24 @@ func _Gofer_Write_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(GoferServer).Write(ctx, req.(*WriteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gofer_Fallocate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FallocateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).Fallocate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_Fallocate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).Fallocate(ctx, req.(*FallocateRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -967,6 +1005,10 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Write",
 			Handler:    _Gofer_Write_Handler,
+		},
+		{
+			MethodName: "Fallocate",
+			Handler:    _Gofer_Fallocate_Handler,
 		},
 		{
 			MethodName: "Mkdir",

@@ -116,6 +116,11 @@ type Config struct {
 	// The OCI runtime's start returns then, as runc's returns once the
 	// container's process has exec'd.
 	Started func()
+	// FirstRun, when set, is called once, when a thread of the
+	// application first comes back from running its code (a system call
+	// or a fault): the platform did run it. do's --platform kvm watches
+	// for it, because KVM in nested virtualization never comes back.
+	FirstRun func()
 	// Signals carries signals from outside the application (the OCI
 	// runtime's kill, do's forwarded SIGINT) to the server while Run
 	// runs; each is answered on its Result channel.
@@ -186,9 +191,26 @@ var ErrServerLost = errors.New("client: lost the connection to the remote sentry
 // application (for example ENOENT for a missing executable).
 type StartError struct {
 	Errno unix.Errno
+	// Path is what the server could not use, when it said: the working
+	// directory (Cwd), else the program.
+	Path string
+	Cwd  bool
 }
 
-func (e *StartError) Error() string { return fmt.Sprintf("start: %v", e.Errno) }
+// startErrorOf is the StartError of a failed Start or Spawn reply.
+func startErrorOf(r *pb.Reply) *StartError {
+	return &StartError{Errno: unix.Errno(r.Errno), Path: r.FailedPath, Cwd: r.FailedCwd}
+}
+
+func (e *StartError) Error() string {
+	switch {
+	case e.Path == "":
+		return fmt.Sprintf("start: %v", e.Errno)
+	case e.Cwd:
+		return fmt.Sprintf("start: working directory %q: %v", e.Path, e.Errno)
+	}
+	return fmt.Sprintf("start: %q: %v", e.Path, e.Errno)
+}
 
 // Unwrap lets errors.Is(err, unix.ENOENT) work.
 func (e *StartError) Unwrap() error { return e.Errno }
@@ -246,6 +268,8 @@ type client struct {
 	// farewell is closed when the server acknowledges Goodbye.
 	farewell     chan struct{}
 	farewellOnce sync.Once
+	// firstRun calls cfg.FirstRun once; task loops run it.
+	firstRun sync.Once
 
 	stdin *stdinReader
 	// ids caches the processes' ids from the server's records
@@ -266,6 +290,9 @@ type client struct {
 	shm shmSegments
 
 	nextAnonID atomic.Uint64
+	// mapIndex is which ranges of each address space the client's
+	// Mappables map (mapindex.go); its own leaf lock.
+	mapIndex mappableIndex
 }
 
 var (
@@ -456,7 +483,7 @@ func (c *client) run() (int, error) {
 		return 0, fmt.Errorf("start: %w", err)
 	}
 	if reply.Errno != 0 {
-		return 0, &StartError{Errno: unix.Errno(reply.Errno)}
+		return 0, startErrorOf(reply)
 	}
 	if ex := reply.GetExit(); ex != nil {
 		// The server ended the application at once.

@@ -100,8 +100,8 @@
 // Read cache (readcache.go): the server leases files opened read-only
 // (ReadLease in a reply); the client answers read, pread64, readv,
 // preadv, fstat and newfstatat(fd, "", AT_EMPTY_PATH) of the
-// descriptions attached to a live lease from its copy, posting an lseek
-// for a read that moved the offset, and drops a lease when the server
+// descriptions attached to a live lease from its copy (and lseek of
+// them), posting an lseek for a call that moved the offset, and drops a lease when the server
 // revokes it (LeaseRevoke, acknowledged), when it expires, and all of
 // them when the connection dies. client.rcache (nil with
 // Config.NoReadCache) has its own lock.
@@ -128,7 +128,9 @@
 // For a file: serverFile.wbMu > serverFile.mapsMu (mm calls AddMapping and
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
-// fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
+// fileCache.dirtyMu (a leaf). mappableIndex.mu (mapindex.go) is a leaf
+// taken inside mm's mappingMu (the Mappables' AddMapping and
+// RemoveMapping) and by madvise. A write-back holds wbMu across its PageWrite
 // round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
 // leaf, taken by the receiving goroutine and by id calls, as is
 // pipelineState.mu (writebehind.go). readCache.mu (readcache.go) is taken

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,16 +18,16 @@ import (
 
 // The read cache (docs/ARCHITECTURE.md, "The client's read cache").
 //
-// The server grants a ReadLease in the reply of a read or fstat of a
-// regular file opened read-only (Hello.read_leases): the file's struct
-// stat and its data (the whole file when small, else a window). While the
-// lease holds, the client answers read, pread64, readv, preadv, fstat and
-// newfstatat(fd, "", AT_EMPTY_PATH) of the descriptions the server
-// attached to it (ReadLease.file: the description of the call that
-// brought it, and those of later opens of the same file, ReadLease.attach)
-// from it, and posts an lseek(fd, n, SEEK_CUR)
-// for a read that moved the offset, so the server's offset and the replay
-// log stay exact.
+// The server grants a ReadLease (Hello.read_leases) in the reply of an
+// open, read or fstat of a regular file opened read-only, made by a
+// process that could use it (Syscall.lease_wanted: it has one thread):
+// the file's struct stat and its data (the whole file when small, else a
+// window). While the lease holds, the client answers read, pread64,
+// readv, preadv, fstat, newfstatat(fd, "", AT_EMPTY_PATH) and lseek of the
+// descriptions the server attached to it (ReadLease.file: the description
+// of the call that brought it, and those of later opens of the same file,
+// ReadLease.attach) from it, and posts an lseek for a call that moved the
+// offset, so the server's offset and the replay log stay exact.
 //
 // A lease holds until the server revokes it (LeaseRevoke, which the client
 // acknowledges once it no longer answers from it: the server does not let
@@ -39,12 +40,12 @@ import (
 // server's:
 //   - the calling process has one thread, its fd table is its own and no
 //     other fd table holds the description (no one else moves the
-//     offset; fstat needs only the first two);
+//     offset; fstat, pread64 and preadv need only the first two);
 //   - no shared mapping has dirty pages (a write-back is a write, whose
 //     reply comes after the revocation of the file's leases);
-//   - no posted call that may change a file (a write behind, a chmod,
-//     chown or utimensat) is without a reply: the server revokes the
-//     leases of what it changes before that reply;
+//   - no posted call that may change a file (a write behind; for fstat
+//     also a chmod, chown or utimensat) is without a reply: the server
+//     revokes the leases of what it changes before that reply;
 //   - the description's offset is the record's, or the client's own
 //     while its posted lseeks are without a reply;
 //   - the lease covers the bytes read (a read at or past the size
@@ -56,8 +57,9 @@ const readCacheLimit = 32 << 20
 
 // readCache is the client's leased copies of files. mu is taken before
 // pipelineState.mu (the offset of a description is read under both) and
-// is otherwise a leaf: the receiving goroutine takes it to fold grants'
-// revocations, tasks to answer from it.
+// is otherwise a leaf: the receiving goroutine takes it to fold
+// revocations and posted calls' replies, tasks to take grants and answer
+// from it.
 type readCache struct {
 	mu sync.Mutex
 	// files are the live leases by id; descs maps the descriptions
@@ -76,17 +78,20 @@ type readCache struct {
 	// by mu.
 	seekPosted map[uint64]int
 	offsets    map[uint64]int64
-	// changesPosted counts the posted calls that may change a file
-	// (write, chmod...) without a reply: nothing is answered meanwhile.
-	// Protected by mu.
-	changesPosted int
+	// dataPosted counts the posted calls that may change a file's data
+	// (a write behind) without a reply, attrsPosted those that may
+	// change only its attributes (chmod, chown, utimensat): nothing is
+	// answered meanwhile, or only reads. Protected by mu.
+	dataPosted, attrsPosted int
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
 	hits, grants atomic.Uint64
 }
 
-// leasedFile is one lease. Immutable once in readCache.files.
+// leasedFile is one lease: until expires, the file's struct stat is stat,
+// its size size, and its bytes from dataOff are data. seq orders the
+// grants (the oldest is dropped first). Immutable once in readCache.files.
 type leasedFile struct {
 	expires time.Time
 	stat    []byte
@@ -217,39 +222,60 @@ func (rc *readCache) dropAll() {
 	rc.bytes = 0
 }
 
+// fileChange is what a posted call may change of a file.
+type fileChange int
+
+const (
+	noChange fileChange = iota
+	dataChange
+	attrsChange
+)
+
 // changesFile are the calls that may be posted and change a file's data
-// or attributes.
-var changesFile = map[uintptr]bool{
-	unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true,
-	unix.SYS_CHMOD: true, unix.SYS_FCHMOD: true, unix.SYS_FCHMODAT: true,
-	unix.SYS_CHOWN: true, unix.SYS_FCHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
-	unix.SYS_UTIMENSAT: true,
+// (and so its size and times) or only its attributes.
+var changesFile = map[uintptr]fileChange{
+	unix.SYS_WRITE: dataChange, unix.SYS_PWRITE64: dataChange, unix.SYS_WRITEV: dataChange, unix.SYS_PWRITEV: dataChange,
+	unix.SYS_CHMOD: attrsChange, unix.SYS_FCHMOD: attrsChange, unix.SYS_FCHMODAT: attrsChange,
+	unix.SYS_CHOWN: attrsChange, unix.SYS_FCHOWN: attrsChange, unix.SYS_LCHOWN: attrsChange, unix.SYS_FCHOWNAT: attrsChange,
+	unix.SYS_UTIMENSAT: attrsChange,
 }
 
-// postBegin counts a posted call that may change a file; it reports
-// whether postEnd must be called for it.
-func (rc *readCache) postBegin(sysno uintptr) bool {
-	if rc == nil || !changesFile[sysno] {
-		return false
+// postBegin counts a posted call that may change a file; the caller calls
+// postEnd with what it returns (noChange: nothing to end).
+func (rc *readCache) postBegin(sysno uintptr) fileChange {
+	ch := changesFile[sysno]
+	if rc == nil || ch == noChange {
+		return noChange
 	}
 	rc.mu.Lock()
-	rc.changesPosted++
-	rc.mu.Unlock()
-	return true
+	defer rc.mu.Unlock()
+	if ch == dataChange {
+		rc.dataPosted++
+	} else {
+		rc.attrsPosted++
+	}
+	return ch
 }
 
-func (rc *readCache) postEnd() {
+func (rc *readCache) postEnd(ch fileChange) {
+	if rc == nil || ch == noChange {
+		return
+	}
 	rc.mu.Lock()
-	rc.changesPosted--
-	rc.mu.Unlock()
+	defer rc.mu.Unlock()
+	if ch == dataChange {
+		rc.dataPosted--
+	} else {
+		rc.attrsPosted--
+	}
 }
 
-// liveLocked returns the lease of description desc if it may answer now.
-// Precondition: rc.mu.
-func (rc *readCache) liveLocked(desc uint64) *leasedFile {
+// liveLocked returns the lease of description desc if it may answer now:
+// a read (attrs false) or an fstat. Precondition: rc.mu.
+func (rc *readCache) liveLocked(desc uint64, attrs bool) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
-	if f == nil || rc.changesPosted > 0 {
+	if f == nil || rc.dataPosted > 0 || (attrs && rc.attrsPosted > 0) {
 		return nil
 	}
 	if !time.Now().Before(f.expires) {
@@ -346,12 +372,13 @@ func (t *task) readBuffers(sysno uintptr, args [6]uint64) ([]iovec, uint64, bool
 // may (see above), and returns the count.
 func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	fd := int32(args[0])
-	desc, pf, ok := t.cachedFile(fd, true)
-	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
-		return 0, false
-	}
 	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
 	if positional && int64(args[3]) < 0 {
+		return 0, false
+	}
+	// A positional read does not use the offset: others may share it.
+	desc, pf, ok := t.cachedFile(fd, !positional)
+	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return 0, false
 	}
 	iov, total, ok := t.readBuffers(sysno, args)
@@ -360,24 +387,14 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc)
+	f := rc.liveLocked(desc, false)
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
 	}
 	off := int64(args[3])
 	if !positional {
-		off = pf.offset
-		if rc.seekPosted[desc] > 0 {
-			off = rc.offsets[desc]
-		} else {
-			// The record may have changed since cachedFile read it
-			// (a posted lseek's reply): read it under rc.mu, which
-			// that reply's done takes after its records are folded.
-			t.c.pipe.mu.Lock()
-			off = t.c.pipe.files[desc].offset
-			t.c.pipe.mu.Unlock()
-		}
+		off = t.offsetLocked(desc)
 	}
 	var data []byte
 	if uint64(off) < f.size {
@@ -411,14 +428,76 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	return n, true
 }
 
+// offsetLocked returns description desc's offset: the client's own while
+// its posted lseeks are unanswered, else its record's. The record may have
+// changed since cachedFile read it (a posted lseek's reply): it is read
+// under rc.mu, which that reply's done takes after its records were
+// folded. Precondition: t.c.rcache.mu.
+func (t *task) offsetLocked(desc uint64) int64 {
+	rc := t.c.rcache
+	if rc.seekPosted[desc] > 0 {
+		return rc.offsets[desc]
+	}
+	t.c.pipe.mu.Lock()
+	defer t.c.pipe.mu.Unlock()
+	return t.c.pipe.files[desc].offset
+}
+
+// cachedLseek answers lseek(fd, off, whence) of a description whose reads
+// the cache may answer (SEEK_END: while a lease tells the size) and posts
+// it as lseek(fd, result, SEEK_SET), if the offset moves.
+func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
+	fd, off, whence := int32(args[0]), int64(args[1]), args[2]
+	desc, pf, ok := t.cachedFile(fd, true)
+	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return 0, false
+	}
+	rc := t.c.rcache
+	rc.mu.Lock()
+	cur := t.offsetLocked(desc)
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = cur
+	case unix.SEEK_END:
+		f := rc.liveLocked(desc, false)
+		if f == nil || f.size > math.MaxInt64 {
+			rc.mu.Unlock()
+			return 0, false
+		}
+		base = int64(f.size)
+	default:
+		rc.mu.Unlock()
+		return 0, false
+	}
+	rc.mu.Unlock()
+	n := base + off
+	if (off > 0 && n < base) || n < 0 {
+		// Overflow or a negative offset: the server's EINVAL.
+		return 0, false
+	}
+	if n != cur && !t.postOffset(desc, n, [6]uint64{uint64(fd), uint64(n), unix.SEEK_SET}) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return uint64(n), true
+}
+
 // postAdvance posts lseek(fd, n, SEEK_CUR) for a read of n bytes at off
-// answered here; the description's offset is the client's own (off+n)
-// until its reply.
+// answered here.
 func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
+	return t.postOffset(desc, off+int64(n), [6]uint64{uint64(fd), n, unix.SEEK_CUR})
+}
+
+// postOffset posts lseek(args), which moves description desc to off; the
+// description's offset is the client's own (off) until its reply.
+func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 	rc := t.c.rcache
 	rc.mu.Lock()
 	rc.seekPosted[desc]++
-	rc.offsets[desc] = off + int64(n)
+	rc.offsets[desc] = off
 	rc.mu.Unlock()
 	done := func(*pb.Reply) {
 		rc.mu.Lock()
@@ -428,7 +507,7 @@ func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
 		}
 		rc.mu.Unlock()
 	}
-	if !t.post(unix.SYS_LSEEK, [6]uint64{uint64(fd), n, unix.SEEK_CUR}, nil, done) {
+	if !t.post(unix.SYS_LSEEK, args, nil, done) {
 		done(nil)
 		return false
 	}
@@ -457,7 +536,7 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc)
+	f := rc.liveLocked(desc, true)
 	rc.mu.Unlock()
 	if f == nil {
 		return false
@@ -483,6 +562,20 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 			c.log.Debug("lease revocation not acknowledged", "err", err)
 		}
 	}()
+}
+
+// leaseCalls are the calls whose reply may bring a lease.
+var leaseCalls = map[uintptr]bool{
+	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_READ: true, unix.SYS_READV: true,
+	unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true,
+}
+
+// wantsLease says whether a lease brought by call sysno could answer the
+// calling process's later calls (Syscall.lease_wanted): a process with
+// more than one thread never uses one, so the server need not read the
+// file for it.
+func (t *task) wantsLease(sysno uintptr) bool {
+	return t.c.rcache != nil && leaseCalls[sysno] && t.singleThreaded()
 }
 
 // hitCount and grantCount are the calls answered here and the leases

@@ -23,8 +23,9 @@ func TestReadCacheLeases(t *testing.T) {
 		// run acts on a cache holding nothing; stamp is a fresh stamp.
 		run func(rc *readCache, stamp leaseStamp)
 		// live says whether desc (and, with other, description
-		// other) is answered from a lease afterwards.
-		live, otherLive bool
+		// other) is answered from a lease afterwards; readsOnly that
+		// its reads are, not its fstat.
+		live, otherLive, readsOnly bool
 	}{
 		{name: "granted", run: func(rc *readCache, s leaseStamp) { rc.grant(full(1, 0), s) }, live: true},
 		{name: "revoked", run: func(rc *readCache, s leaseStamp) {
@@ -70,10 +71,12 @@ func TestReadCacheLeases(t *testing.T) {
 		}},
 		{name: "a posted write answered", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			if rc.postBegin(unix.SYS_WRITE) {
-				rc.postEnd()
-			}
+			rc.postEnd(rc.postBegin(unix.SYS_WRITE))
 		}, live: true},
+		{name: "a posted chmod without a reply", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.postBegin(unix.SYS_FCHMOD)
+		}, readsOnly: true},
 		{name: "a posted lseek does not count", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
 			rc.postBegin(unix.SYS_LSEEK)
@@ -85,10 +88,13 @@ func TestReadCacheLeases(t *testing.T) {
 			tc.run(rc, rc.stamp())
 			rc.mu.Lock()
 			defer rc.mu.Unlock()
-			if got := rc.liveLocked(desc) != nil; got != tc.live {
-				t.Errorf("description %d answered from a lease: %v, want %v", desc, got, tc.live)
+			if got := rc.liveLocked(desc, false) != nil; got != (tc.live || tc.readsOnly) {
+				t.Errorf("description %d's reads answered from a lease: %v, want %v", desc, got, tc.live || tc.readsOnly)
 			}
-			if got := rc.liveLocked(other) != nil; got != tc.otherLive {
+			if got := rc.liveLocked(desc, true) != nil; got != tc.live {
+				t.Errorf("description %d's fstat answered from a lease: %v, want %v", desc, got, tc.live)
+			}
+			if got := rc.liveLocked(other, true) != nil; got != tc.otherLive {
 				t.Errorf("description %d answered from a lease: %v, want %v", other, got, tc.otherLive)
 			}
 		})

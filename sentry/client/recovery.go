@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -207,13 +208,16 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 	return s
 }
 
-// dial connects to servers[idx].
-func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transport.StreamConn, error) {
+// dial connects to servers[idx]. The first connection (first) fails at
+// once where nothing listens (transport.ErrNotListening); a recovery
+// waits for a server to come back.
+func (s *remoteSession) dial(ctx context.Context, idx int, resume, first bool) (*transport.StreamConn, error) {
 	hello := proto.Clone(s.hello).(*pb.Hello)
 	hello.Resume = resume
 	hello.Clocks = sampleClocks()
 	opts := s.opts
 	opts.Hello = hello
+	opts.FailIfNotListening = first
 	return transport.Dial(ctx, s.servers[idx], opts)
 }
 
@@ -222,15 +226,19 @@ func (s *remoteSession) dial(ctx context.Context, idx int, resume bool) (*transp
 //
 // A server may die at any moment, during the first handshake too: as in a
 // recovery, each server is tried for the grace period in turn, until the
-// recovery timeout. A TLS handshake failure is final.
+// recovery timeout. A TLS handshake failure is final, and so is finding
+// nothing listening at any of the servers (a wrong target, or none
+// started: the user hears it at once, not after the recovery timeout).
 func (s *remoteSession) connect(ctx context.Context) error {
 	var conn *transport.StreamConn
 	var err error
 	deadline := time.Now().Add(s.timeout)
+	// absent[i] holds servers[i]'s last error if nothing listened there.
+	absent := make([]error, len(s.servers))
 	for i := 0; ; i = (i + 1) % len(s.servers) {
 		start := time.Now()
 		dctx, cancel := context.WithDeadline(ctx, earliest(deadline, start.Add(s.grace)))
-		conn, err = s.dial(dctx, i, false)
+		conn, err = s.dial(dctx, i, false, true)
 		cancel()
 		if err == nil {
 			s.server = i
@@ -239,6 +247,14 @@ func (s *remoteSession) connect(ctx context.Context) error {
 		s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
 		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) || errors.Is(err, transport.ErrRefused) {
 			return err
+		}
+		absent[i] = nil
+		if errors.Is(err, transport.ErrNotListening) {
+			absent[i] = err
+			if !slices.Contains(absent, nil) {
+				return notListeningError(absent)
+			}
+			continue // the next server, at once
 		}
 		if time.Since(start) < 100*time.Millisecond {
 			// Refused at once (nothing listening yet): not a busy loop.
@@ -255,6 +271,19 @@ func (s *remoteSession) connect(ctx context.Context) error {
 	go s.monitor(conn, s.connGen)
 	s.mu.Unlock()
 	return nil
+}
+
+// notListeningError is connect's error when nothing listened at any of
+// the servers: each one's cause, on one line.
+func notListeningError(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return fmt.Errorf("%w at any server: %s", transport.ErrNotListening, strings.Join(msgs, "; "))
 }
 
 // monitor starts a recovery when conn dies.
@@ -674,7 +703,7 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 			tried[s.servers[idx]] = true
 			resume := !s.rl.Empty()
 			ctx, cancel := context.WithDeadline(s.ctx, end)
-			conn, err := s.dial(ctx, idx, resume)
+			conn, err := s.dial(ctx, idx, resume, false)
 			cancel()
 			if err == nil {
 				st, err := s.replay(conn, idx, resume)

@@ -182,6 +182,7 @@ var flushFirst = map[uintptr]bool{
 	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SPLICE: true,
 	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_SYNC: true, unix.SYS_SYNCFS: true, unix.SYS_SYNC_FILE_RANGE: true,
 	unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true, unix.SYS_EXIT: true, unix.SYS_EXIT_GROUP: true,
+	unix.SYS_FALLOCATE: true, // punches, zeroes or shifts the data stores made
 }
 
 // writtenData returns the bytes a write-family call sends (its inputs),
@@ -258,6 +259,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
 		}
+	case unix.SYS_LSEEK:
+		if off, ok := t.cachedLseek(args); ok {
+			return off, 0
+		}
 	}
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
@@ -276,11 +281,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	leaseFrom := t.c.rcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno:      int32(sysno),
-		Args:       args[:],
-		Inputs:     toPBRegions(inputs),
-		NoNewPrivs: noNewPrivs,
-		Clocks:     clocksFor(sysno),
+		Sysno:       int32(sysno),
+		Args:        args[:],
+		Inputs:      toPBRegions(inputs),
+		NoNewPrivs:  noNewPrivs,
+		Clocks:      clocksFor(sysno),
+		LeaseWanted: t.wantsLease(sysno),
 	}}})
 	if err != nil {
 		return 0, unix.EIO

@@ -204,21 +204,25 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 	}}}
-	if t.c.rcache.postBegin(sysno) {
-		// The read cache answers nothing until its reply, before
-		// which the server revokes the leases of what it changed.
+	if ch := t.c.rcache.postBegin(sysno); ch != noChange {
+		// The read cache does not answer what it may change until
+		// its reply, before which the server revokes the leases of
+		// what it changed.
 		inner := done
 		done = func(r *pb.Reply) {
-			t.c.rcache.postEnd()
+			t.c.rcache.postEnd(ch)
 			if inner != nil {
 				inner(r)
 			}
 		}
+		if !t.c.conn.Post(call, done) {
+			t.c.rcache.postEnd(ch)
+			return false
+		}
+		t.posted = true
+		return true
 	}
 	if !t.c.conn.Post(call, done) {
-		if changesFile[sysno] && t.c.rcache != nil {
-			t.c.rcache.postEnd()
-		}
 		return false
 	}
 	t.posted = true

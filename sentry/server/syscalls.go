@@ -221,5 +221,7 @@ func init() {
 
 		// A signal with its siginfo to one thread (syscalls_tgsigqueue.go).
 		unix.SYS_RT_TGSIGQUEUEINFO: sysRtTgsigqueueinfo,
+		// fallocate of a gofer file (syscalls_fallocate.go).
+		unix.SYS_FALLOCATE: sysFallocate,
 	}
 }

@@ -611,6 +611,11 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	if !c.callerCreds().Permits(attrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
+	if g.memfd != nil && flags&unix.O_TRUNC != 0 {
+		if err := g.memfd.checkResize(c, of, 0); err != nil {
+			return nil, err // F_SEAL_SHRINK
+		}
+	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})

@@ -52,6 +52,9 @@ var podnetC string
 //go:embed testdata/ptyloop.c
 var ptyloopC string
 
+//go:embed testdata/reread.c
+var rereadC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -229,6 +232,16 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "create-remove-threads",
 		Script:  `./prog 3000; rm prog; ls -A`,
 		CSource: mkrmC,
+	},
+	{
+		// A process re-reads a file it holds open (read in chunks,
+		// pread, fstat: answered from the client's read cache) while
+		// a child rewrites it, in lockstep: every read must show the
+		// current version, though a kill takes the leases with the
+		// server and the posted offset advances are re-sent.
+		Name:    "reread",
+		Script:  `./prog 400; rm prog; cat version.txt`,
+		CSource: rereadC,
 	},
 	{
 		// A sandbox on a pod's interface (--network=sandbox) and peers

@@ -18,6 +18,16 @@ func TestLTP4Fixes(t *testing.T) {
 		// coredump: WCOREDUMP and CLD_DUMPED as RLIMIT_CORE allows (LTP
 		// kill11, waitpid01, waitid10); no core file is written.
 		"coredump",
+		// fallocate: the gofer's Fallocate, Linux's checks, memfd seals,
+		// a mapping seeing a punched hole (LTP fallocate01-03,
+		// mremap06, memfd_create01).
+		"fallocate",
+		// growsdown: a MAP_GROWSDOWN mapping grows on a fault below it,
+		// within RLIMIT_STACK and the guard gap (LTP mmap18).
+		"growsdown",
+		// madvkind: MADV_FREE and MADV_REMOVE by the kind of mapping,
+		// from the client's per-range index.
+		"madvkind",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "ltp4", name))

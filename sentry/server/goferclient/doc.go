@@ -7,7 +7,10 @@
 //   - The call stream (gofercalls.go): every gofer call travels on one
 //     persistent Calls stream, multiplexed by id: the framed wire on a
 //     Unix socket, a gRPC stream over TCP, unary RPCs to an older gofer.
-//     The stream is the gofer session.
+//     The stream is the gofer session. On the framed wire, calls that
+//     want no donated fd go on call channels the gofer grants
+//     (callchan.go: shared memory, one call at a time each, at most
+//     maxCallChannels, ended with the stream).
 //   - GoferConn (goferconn.go): the gofer may restart (kill -9 of the
 //     gofer must lose no acknowledged write). GoferConn gives the server
 //     virtual handle ids, re-resolves the real ones by file handle once
@@ -36,7 +39,8 @@
 //
 // GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu,
 // ReleaseQueue.mu and AttrCache.mu are leaves, never held across a
-// gofer call's wait. A donated fd's reference (package donated) is
+// gofer call's wait (callConn.mu guards the call channels' lists, not a
+// call on one). A donated fd's reference (package donated) is
 // taken under GoferConn.mu; its pread or pwrite runs with no lock held.
 // The Observer's methods are called with no lock of this package held;
 // they may wait (a read lease's revocation waits for its holders).

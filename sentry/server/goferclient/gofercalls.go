@@ -275,6 +275,10 @@ type callConn struct {
 	// dead is set once the stream failed; err says why. Protected by mu.
 	dead bool
 	err  error
+
+	// chans are the stream's call channels (callchan.go). Protected by
+	// mu.
+	chans callChannels
 }
 
 // pendingCall is a call awaiting its result.
@@ -301,7 +305,9 @@ var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 // result came.
 var errStreamEnded = errors.New("gofer call stream ended")
 
-// call sends one call and waits for its result.
+// call sends one call and waits for its result: on a call channel if it
+// can (one is free or may be opened, and the call wants no donated fd,
+// which travels on the stream), else on the stream.
 func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donated.Slot) error {
 	if err := ctx.Err(); err != nil {
 		// As gRPC: a call whose context has ended is not sent.
@@ -311,6 +317,18 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
 	}
+	if slot == nil {
+		if ch := c.channel(ctx); ch != nil {
+			return c.callOnChannel(ctx, ch, &goferpb.GoferCall{Method: method, Request: b}, rep)
+		}
+	}
+	return c.callOnStream(ctx, &goferpb.GoferCall{Method: method, Request: b}, rep, slot)
+}
+
+// callOnStream sends gc (its id set here) on the stream and waits for
+// its result.
+func (c *callConn) callOnStream(ctx context.Context, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot) error {
+	var err error
 	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error), slot: slot}
 	c.mu.Lock()
 	if c.dead {
@@ -326,8 +344,9 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 	c.pending[id] = p
 	c.mu.Unlock()
 
+	gc.Id = id
 	c.sendMu.Lock()
-	err = c.st.SendMsg(&goferpb.GoferCall{Id: id, Method: method, Request: b})
+	err = c.st.SendMsg(gc)
 	c.sendMu.Unlock()
 	if err != nil {
 		c.fail(err)
@@ -524,6 +543,7 @@ func (c *callConn) fail(err error) {
 	c.dead, c.err = true, err
 	pending := c.pending
 	c.pending = nil
+	c.chans.shutdownLocked()
 	c.mu.Unlock()
 	c.st.Close()
 	for _, p := range pending {

@@ -82,6 +82,11 @@ int main(void) {
 	if (lseek(r, 1, SEEK_SET) != 1)
 		die("lseek");
 	next("read after lseek 1", r, 100);
+	printf("%-28s %ld\n", "lseek -2 from the end", (long)lseek(r, -2, SEEK_END));
+	next("read from there", r, 100);
+	printf("%-28s %ld\n", "lseek 0 from here", (long)lseek(r, 0, SEEK_CUR));
+	printf("%-28s %ld\n", "lseek -1 from here", (long)lseek(r, -1, SEEK_CUR));
+	printf("%-28s %ld\n", "lseek -9 from the end", (long)lseek(r, -9, SEEK_END));
 
 	int t = open("f", O_WRONLY | O_TRUNC);
 	if (t < 0)

@@ -1,0 +1,174 @@
+package goferclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// Call channels (transport/callchan.go; docs/ARCHITECTURE.md, "The
+// server-to-gofer hop"): on the framed wire over a Unix socket, a call
+// that wants no donated fd goes through a shared-memory channel the
+// gofer granted, as the client's calls reach the server, instead of the
+// socket: a futex hand-off each way instead of a socket write, a read by
+// the reader goroutine, the network poller and a hand-off to the caller.
+// A channel carries one call at a time; the stream opens them as calls
+// need them, up to maxCallChannels, and they end with it.
+
+// maxCallChannels bounds the call channels the server opens on one
+// stream (the gofer bounds them too): the calls in flight beyond it go
+// on the stream.
+const maxCallChannels = 8
+
+// callChannels are a callConn's channels. Protected by callConn.mu.
+type callChannels struct {
+	// idle are open channels no call uses; all are every open one.
+	idle []*transport.CallChannel
+	all  map[*transport.CallChannel]struct{}
+	// opening says a channel is being opened (one at a time); off says
+	// none is to be opened (the stream carries no fds, the gofer
+	// refused one, or the stream is over).
+	opening, off bool
+}
+
+// shutdownLocked ends the channels of a dying stream: calls on them
+// return, and their users destroy them (putChannel); the idle ones are
+// destroyed now. Precondition: callConn.mu is held.
+func (cs *callChannels) shutdownLocked() {
+	cs.off = true
+	for ch := range cs.all {
+		ch.Shutdown()
+	}
+	for _, ch := range cs.idle {
+		delete(cs.all, ch)
+		ch.Destroy()
+	}
+	cs.idle = nil
+}
+
+// channel returns a call channel for one call, opening one if none is
+// free, or nil: the call goes on the stream.
+func (c *callConn) channel(ctx context.Context) *transport.CallChannel {
+	c.mu.Lock()
+	cs := &c.chans
+	switch {
+	case c.dead || cs.off:
+		c.mu.Unlock()
+		return nil
+	case len(cs.idle) > 0:
+		ch := cs.idle[len(cs.idle)-1]
+		cs.idle = cs.idle[:len(cs.idle)-1]
+		c.mu.Unlock()
+		return ch
+	case cs.opening || len(cs.all) >= maxCallChannels:
+		c.mu.Unlock()
+		return nil
+	}
+	if _, ok := c.st.(fdTaker); !ok {
+		cs.off = true // gRPC, or TCP: no shared memory with the gofer
+		c.mu.Unlock()
+		return nil
+	}
+	cs.opening = true
+	c.mu.Unlock()
+	ch, err := c.openChannel(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs.opening = false
+	if err != nil {
+		if code := status.Code(err); code != codes.Canceled && code != codes.DeadlineExceeded && code != codes.Unavailable {
+			// An older gofer, or one that grants no more: the stream
+			// carries this stream's calls.
+			cs.off = true
+		}
+		return nil
+	}
+	if c.dead {
+		ch.Shutdown()
+		ch.Destroy()
+		return nil
+	}
+	if cs.all == nil {
+		cs.all = make(map[*transport.CallChannel]struct{})
+	}
+	cs.all[ch] = struct{}{}
+	return ch
+}
+
+// openChannel asks the gofer for a call channel on the stream and
+// connects to it.
+func (c *callConn) openChannel(ctx context.Context) (*transport.CallChannel, error) {
+	grant := new(goferpb.CallChannelGrant)
+	slot := donated.NewSlot()
+	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true}, grant, slot)
+	if slot.FD >= 0 {
+		defer unix.Close(slot.FD)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if slot.FD < 0 {
+		return nil, status.Error(codes.Internal, "gofer call channel granted without its memfd")
+	}
+	ch, err := transport.AttachCallChannel(slot.FD, int(grant.GetWindow()))
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return ch, nil
+}
+
+// putChannel gives ch back after a call; a broken one (or any, once the
+// stream is over) is destroyed.
+func (c *callConn) putChannel(ch *transport.CallChannel, broken bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if broken || c.dead {
+		ch.Shutdown()
+		delete(c.chans.all, ch)
+		ch.Destroy()
+		return
+	}
+	c.chans.idle = append(c.chans.idle, ch)
+}
+
+// callOnChannel makes call gc on ch and decodes its result into rep. A
+// context that ends shuts the channel down: the call is abandoned, as on
+// the stream. A channel that fails otherwise (the gofer broke the
+// protocol) ends the stream, so the call is re-sent like any call in
+// flight when a stream ends (codes.Unavailable).
+func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, gc *goferpb.GoferCall, rep proto.Message) error {
+	b, err := proto.Marshal(gc)
+	if err != nil {
+		c.putChannel(ch, false)
+		return status.Errorf(codes.Internal, "gofer call %s: %v", gc.GetMethod(), err)
+	}
+	stop := context.AfterFunc(ctx, ch.Shutdown)
+	res, err := ch.Call(b, transport.MaxMessageSize)
+	abandoned := !stop()
+	var r goferpb.GoferResult
+	if err == nil {
+		if err = proto.Unmarshal(res, &r); err == nil && r.GetFds() != 0 {
+			err = errors.New("a channel result claims fds")
+		}
+	}
+	c.putChannel(ch, err != nil || abandoned)
+	if err != nil {
+		if abandoned && ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		if !transport.IsShutdown(err) {
+			c.fail(fmt.Errorf("gofer call channel: %w", err))
+		}
+		return status.Errorf(codes.Unavailable, "gofer call stream ended: %v", c.cause())
+	}
+	return outcome(r.GetCode(), r.GetMessage(), r.GetReply(), rep)
+}

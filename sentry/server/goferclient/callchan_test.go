@@ -1,0 +1,203 @@
+package goferclient
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// countedStream is a framed Calls stream that counts the calls sent on
+// its socket (its other methods, fds and raw frames included, are the
+// stream's).
+type countedStream struct {
+	*transport.FramedStream
+	sent *atomic.Int64
+}
+
+func (s countedStream) SendMsg(m any) error {
+	s.sent.Add(1)
+	return s.FramedStream.SendMsg(m)
+}
+
+// TestGoferCallsOnChannels: on the framed wire over a Unix socket, calls
+// that want no donated fd travel on call channels, not on the socket
+// (only the requests for channels do), concurrent calls each get one up
+// to maxCallChannels, and calls go on after a gofer restart ends them.
+func TestGoferCallsOnChannels(t *testing.T) {
+	for _, channels := range []bool{true, false} {
+		t.Run(fmt.Sprintf("channels=%v", channels), func(t *testing.T) { testGoferCallsOnChannels(t, channels) })
+	}
+}
+
+func testGoferCallsOnChannels(t *testing.T, channels bool) {
+	p := gofertest.New(t, t.TempDir())
+	p.Start()
+	t.Cleanup(p.Kill)
+	var sent atomic.Int64
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		st, err := transport.DialFramedStream(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		if !channels {
+			// A stream that takes no fds: no channels either.
+			return struct{ MsgStream }{countedStream{st, &sent}}, nil
+		}
+		return countedStream{st, &sent}, nil
+	}))
+	t.Cleanup(gc.Close)
+	c := goferpb.NewGoferClient(gc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
+	if err != nil || a.Errno != 0 {
+		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
+	}
+	stats := func(workers, each int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					// FreshAttrs: past any cache, to the gofer.
+					r, err := c.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: a.Root.Id})
+					if err == nil && r.Errno != 0 {
+						err = unix.Errno(r.Errno)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("Stat: %v", err)
+		}
+	}
+
+	const calls = 200
+	sent.Store(0)
+	stats(1, calls)
+	got := sent.Load()
+	if channels && got > 2 {
+		t.Errorf("%d sequential calls sent %d messages on the socket, want at most 2 (a channel's request)", calls, got)
+	}
+	if !channels && got < calls {
+		t.Errorf("without channels, %d calls sent %d messages on the socket", calls, got)
+	}
+
+	// Calls in flight at once: a channel each, up to maxCallChannels;
+	// beyond, the stream. (Channels are held here as calls in flight
+	// hold them.)
+	if channels {
+		g := gc.cc.(*goferCalls)
+		g.mu.Lock()
+		cur := g.cur
+		g.mu.Unlock()
+		var held []*transport.CallChannel
+		for len(held) < maxCallChannels {
+			ch := cur.channel(ctx)
+			if ch == nil {
+				t.Fatalf("no call channel with %d in use", len(held))
+			}
+			held = append(held, ch)
+		}
+		cur.mu.Lock()
+		open := len(cur.chans.all)
+		cur.mu.Unlock()
+		if open != maxCallChannels {
+			t.Errorf("%d call channels open with %d in use", open, maxCallChannels)
+		}
+		sent.Store(0)
+		stats(1, 1)
+		if got := sent.Load(); got != 1 {
+			t.Errorf("a call with every channel in use sent %d messages on the socket, want 1", got)
+		}
+		for _, ch := range held {
+			cur.putChannel(ch, false)
+		}
+	}
+	stats(2*maxCallChannels, 20)
+
+	// The gofer restarts: its channels end with its stream, and calls
+	// go on (on the next stream's channels).
+	p.Restart()
+	stats(2, 20)
+}
+
+// TestGoferChannelBound: the gofer grants at most 16 call channels per
+// stream, and one the server shut down (a call abandoned with its
+// context) no longer counts.
+func TestGoferChannelBound(t *testing.T) {
+	p := gofertest.New(t, t.TempDir())
+	p.Start()
+	t.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	t.Cleanup(gc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := goferpb.NewGoferClient(gc).Attach(ctx, &goferpb.AttachRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	g := gc.cc.(*goferCalls)
+	g.mu.Lock()
+	cur := g.cur
+	g.mu.Unlock()
+	const gofersBound = 16
+	cur.mu.Lock()
+	had := len(cur.chans.all) // the Attach's
+	cur.mu.Unlock()
+	var open []*transport.CallChannel
+	for i := had; i < gofersBound; i++ {
+		ch, err := cur.openChannel(ctx)
+		if err != nil {
+			t.Fatalf("channel %d: %v", i, err)
+		}
+		open = append(open, ch)
+	}
+	if ch, err := cur.openChannel(ctx); err == nil {
+		ch.Shutdown()
+		ch.Destroy()
+		t.Fatalf("a channel beyond %d was granted", gofersBound)
+	}
+	open[0].Shutdown()
+	open[0].Destroy()
+	// The gofer sees the shutdown when its goroutine wakes: allow it a
+	// moment.
+	var again *transport.CallChannel
+	for deadline := time.Now().Add(10 * time.Second); again == nil; {
+		ch, err := cur.openChannel(ctx)
+		if err == nil {
+			again = ch
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no channel granted after one was shut down: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, ch := range append(open[1:], again) {
+		ch.Shutdown()
+		ch.Destroy()
+	}
+}

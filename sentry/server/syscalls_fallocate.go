@@ -1,0 +1,135 @@
+package server
+
+import (
+	"math"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+)
+
+// fallocate's modes (FALLOC_FL_MODE_MASK: exclusive, 0 allocates) and
+// its one flag.
+const (
+	fallocWriteZeroes = 0x80 // FALLOC_FL_WRITE_ZEROES (Linux 6.17)
+	fallocModeMask    = unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_COLLAPSE_RANGE | unix.FALLOC_FL_ZERO_RANGE |
+		unix.FALLOC_FL_INSERT_RANGE | unix.FALLOC_FL_UNSHARE_RANGE | fallocWriteZeroes
+)
+
+// sysFallocate is fallocate(2) on a gofer file: vfs_fallocate's checks
+// here, then the gofer's Fallocate on the description's handle with the
+// call's Origin, so that a call re-sent after a server failure is applied
+// once (as ftruncate's SetStat). Like ftruncate it is not retained in the
+// client's log: the gofer applied it before the reply.
+func sysFallocate(c *syscallCtx) (int64, error) {
+	mode, off, length := uint32(c.args[1]), int64(c.args[2]), int64(c.args[3])
+	f, err := c.fileArg(0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	d := dentryOf(f)
+	if off < 0 || length <= 0 {
+		return 0, unix.EINVAL
+	}
+	if mode&^(fallocModeMask|unix.FALLOC_FL_KEEP_SIZE) != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	// The modes are exclusive (Linux 6.11 and later say EOPNOTSUPP for
+	// any mix, earlier kernels EINVAL for some).
+	switch mode & fallocModeMask {
+	case 0, unix.FALLOC_FL_UNSHARE_RANGE, unix.FALLOC_FL_ZERO_RANGE:
+	case unix.FALLOC_FL_PUNCH_HOLE:
+		if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
+			return 0, unix.EOPNOTSUPP
+		}
+	case unix.FALLOC_FL_COLLAPSE_RANGE, unix.FALLOC_FL_INSERT_RANGE, fallocWriteZeroes:
+		if mode&unix.FALLOC_FL_KEEP_SIZE != 0 {
+			return 0, unix.EOPNOTSUPP
+		}
+	default:
+		return 0, unix.EOPNOTSUPP
+	}
+	if !f.Writable() {
+		return 0, unix.EBADF
+	}
+	g, ok := f.Impl.(*goferFile)
+	switch {
+	case ok && d != nil && d.isRegular():
+	case isPipeEnd(f):
+		return 0, unix.ESPIPE
+	case d != nil && d.isDir():
+		return 0, unix.EISDIR
+	case ok || d == nil || !d.isRegular():
+		return 0, unix.ENODEV
+	default:
+		return 0, unix.EOPNOTSUPP // a synthesized regular file
+	}
+	if length > math.MaxInt64-off {
+		return 0, unix.EFBIG
+	}
+	if c.k.vfs.readOnly(d) {
+		return 0, unix.EROFS
+	}
+	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
+		if _, err := c.fileSizeCheck(d, off+length, 0, true); err != nil {
+			return 0, err
+		}
+	}
+	if m := g.memfd; m != nil {
+		if err := m.checkFallocate(c, f, mode, off, length); err != nil {
+			return 0, err
+		}
+	}
+	attrs := c.k.vfs.attrsOf(d)
+	ctx, cancel := c.k.vfs.rpcCtx()
+	defer cancel()
+	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.handle, Mode: mode,
+		Offset: uint64(off), Length: uint64(length), Origin: c.origin(0)})
+	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
+		return 0, err
+	}
+	c.k.vfs.noteAttrs(d, r.GetStat())
+	c.k.inotifyEvent(d, inModify)
+	c.killPriv(d, g.handle, attrs)
+	// The client's cached pages of the file: the range changed (zeroed,
+	// or, for a collapse or an insertion, everything after it moved).
+	changed := uint64(length)
+	if end := r.GetStat().GetSize() + uint64(length); mode&(unix.FALLOC_FL_COLLAPSE_RANGE|unix.FALLOC_FL_INSERT_RANGE) != 0 && end > uint64(off) {
+		changed = end - uint64(off) // up to the larger of the old and new ends
+	}
+	c.goferStat = r.GetStat()
+	c.noteMappedChange(f, uint64(off), changed)
+	return 0, nil
+}
+
+// checkFallocate refuses what a memfd's seals forbid: punching a hole
+// (F_SEAL_WRITE, F_SEAL_FUTURE_WRITE) or allocating past its end
+// (F_SEAL_GROW).
+func (m *memfdInode) checkFallocate(c *syscallCtx, f *file, mode uint32, off, length int64) error {
+	seals := m.getSeals()
+	if mode&unix.FALLOC_FL_PUNCH_HOLE != 0 {
+		if seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+			return unix.EPERM
+		}
+		return nil
+	}
+	// As shmem_fallocate: past the end even with FALLOC_FL_KEEP_SIZE.
+	if seals&unix.F_SEAL_GROW != 0 {
+		st, err := f.Impl.Stat(c)
+		if err != nil {
+			return err
+		}
+		if uint64(off+length) > st.Size {
+			return unix.EPERM
+		}
+	}
+	return nil
+}
+
+// isPipeEnd says f is a pipe's or FIFO's end.
+func isPipeEnd(f *file) bool {
+	_, ok := f.Impl.(*pipeEnd)
+	return ok
+}
