@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -529,8 +530,8 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = hostInetState(impl)
 	case *netlink.File:
 		st.Kind, st.Kobj = netlinkState(impl)
-	case kobjRecorded:
-		st.Kind, st.Kobj = impl.kobjState(k)
+	case *unixsock.File:
+		st.Kind, st.Kobj = unixState(impl)
 	case *pathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.d.kind == dkGofer {

@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -319,7 +320,7 @@ func (v *vfs) filePath(f *file) string {
 		return "anon_inode:[eventpoll]"
 	case *signalfd.File:
 		return "anon_inode:[signalfd]"
-	case *unixSockFile:
+	case *unixsock.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inet.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
