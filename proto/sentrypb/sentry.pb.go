@@ -3518,7 +3518,11 @@ type Reply struct {
 	Mapped []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
 	// lease grants the client a read lease on the regular file the call
 	// opened, read or stat'd (Hello.read_leases): see ReadLease.
-	Lease         *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
+	Lease *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
+	// failed_path names what a failed Start or Spawn could not use (errno
+	// says why): its working directory when failed_cwd, else its program.
+	FailedPath    string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
+	FailedCwd     bool   `protobuf:"varint,371,opt,name=failed_cwd,json=failedCwd,proto3" json:"failed_cwd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3679,6 +3683,20 @@ func (x *Reply) GetLease() *ReadLease {
 		return x.Lease
 	}
 	return nil
+}
+
+func (x *Reply) GetFailedPath() string {
+	if x != nil {
+		return x.FailedPath
+	}
+	return ""
+}
+
+func (x *Reply) GetFailedCwd() bool {
+	if x != nil {
+		return x.FailedCwd
+	}
+	return false
 }
 
 type isReply_Action interface {
@@ -9838,7 +9856,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb3\x06\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf5\x06\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -9856,7 +9874,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mapped\x12:\n" +
-	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05leaseB\b\n" +
+	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05lease\x12 \n" +
+	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
+	"failedPath\x12\x1e\n" +
+	"\n" +
+	"failed_cwd\x18\xf3\x02 \x01(\bR\tfailedCwdB\b\n" +
 	"\x06action\"o\n" +
 	"\x10MappedFileChange\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +

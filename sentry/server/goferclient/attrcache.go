@@ -456,6 +456,9 @@ func (a *AttrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts
 }
 
 func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...grpc.CallOption) (*goferpb.WalkReply, error) {
+	if req.GetOpen() && req.GetOpenFlags()&(unix.O_ACCMODE|unix.O_TRUNC) == unix.O_RDONLY && a.holdsData(req.GetDir(), req.GetExpectIno()) {
+		opts = append(opts[:len(opts):len(opts)], donated.NotNeeded{})
+	}
 	start := a.begin()
 	r, err := a.GoferClient.Walk(ctx, req, opts...)
 	if err != nil {
@@ -558,6 +561,25 @@ func (a *AttrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...
 	a.seq++
 	e.dropped, e.atimeStale = a.seq, true
 	return r, err
+}
+
+// holdsData says whether the whole content of inode ino, on the file
+// system of directory handle dir, is cached and answers reads now (fresh
+// attributes that show the cached version). A file on another file
+// system than its directory (a mount point) may be mistaken for another
+// file: that costs only an fd not donated.
+func (a *AttrCache) holdsData(dir, ino uint64) bool {
+	if ino == 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	dk, ok := a.handles[dir]
+	if !ok {
+		return false
+	}
+	e := a.entries[attrKey{dk.dev, ino}]
+	return e != nil && e.data != nil && e.st != nil && a.now().Sub(e.fetched) < AttrTTL && versionOf(e.st) == e.version
 }
 
 // freshLocked returns the entry of handle h's inode if its attributes are
