@@ -290,6 +290,9 @@ type client struct {
 	shm shmSegments
 
 	nextAnonID atomic.Uint64
+	// mapIndex is which ranges of each address space the client's
+	// Mappables map (mapindex.go); its own leaf lock.
+	mapIndex mappableIndex
 }
 
 var (

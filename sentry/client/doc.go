@@ -128,7 +128,9 @@
 // For a file: serverFile.wbMu > serverFile.mapsMu (mm calls AddMapping and
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
-// fileCache.dirtyMu (a leaf). A write-back holds wbMu across its PageWrite
+// fileCache.dirtyMu (a leaf). mappableIndex.mu (mapindex.go) is a leaf
+// taken inside mm's mappingMu (the Mappables' AddMapping and
+// RemoveMapping) and by madvise. A write-back holds wbMu across its PageWrite
 // round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
 // leaf, taken by the receiving goroutine and by id calls, as is
 // pipelineState.mu (writebehind.go). readCache.mu (readcache.go) is taken

@@ -66,24 +66,19 @@ func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
 	case linux.MADV_DONTFORK:
 		return 0, toErrno(t.mm.SetDontFork(addr, length, true))
 	case madvFree:
-		for _, v := range vmasIn(t.mm, ar, false) {
-			if v.Shared || v.FileId != 0 || v.Name == anonSharedName {
-				return 0, unix.EINVAL
-			}
+		// Private anonymous memory only: nothing a Mappable maps
+		// (mapindex.go), in a lookup of the range, not of every mapping.
+		if len(t.c.mapIndex.in(t.mm, ar)) != 0 {
+			return 0, unix.EINVAL
 		}
-		// Freeing at once is one of the outcomes MADV_FREE allows.
+		// Freeing at once is one of the outcomes MADV_FREE allows; an
+		// mlocked mapping is EINVAL there.
 		return 0, toErrno(t.mm.Decommit(addr, length))
 	case linux.MADV_REMOVE:
-		for _, v := range vmasIn(t.mm, ar, true) {
-			switch {
-			case smapsLocked(v.Smaps) != 0:
-				return 0, unix.EINVAL
-			case !v.Shared && v.FileId == 0 && v.Name != anonSharedName:
-				return 0, unix.EINVAL
-			case !v.Shared:
-				return 0, unix.EACCES
-			}
+		if errno := madviseRemoveCheck(t.mm, t.c.mapIndex.in(t.mm, ar), ar); errno != 0 {
+			return 0, errno
 		}
+		// Decommit refuses mlocked mappings (EINVAL).
 		return 0, toErrno(t.mm.Decommit(addr, length))
 	case madvPopulateRead, madvPopulateWrite:
 		if errno := mappedThrough(t.mm, ar); errno != 0 {
@@ -113,6 +108,48 @@ func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
 	}
 	// The rest are hints the client's memory has no use for.
 	return 0, mappedThrough(t.mm, ar)
+}
+
+// madviseRemoveCheck is MADV_REMOVE's check of each mapping of ar in
+// order, given the parts of ar that Mappables map (mapped): private
+// anonymous memory is EINVAL, a mapping that is not shared and writable
+// EACCES.
+func madviseRemoveCheck(m *mm.MemoryManager, mapped []mappedRange, ar hostarch.AddrRange) unix.Errno {
+	if m.VirtualMemorySizeRange(ar) != uint64(ar.Length()) {
+		// Holes (ENOMEM from Decommit, unless a mapping fails first):
+		// mm cannot say where the next mapping starts, so the
+		// mappings come from the whole list (rare: a hole is an error).
+		for _, v := range vmasIn(m, ar, false) {
+			switch {
+			case !v.Shared && v.FileId == 0 && v.Name != anonSharedName:
+				return unix.EINVAL
+			case !v.Shared:
+				return unix.EACCES
+			}
+		}
+		return 0
+	}
+	for p := ar.Start; p < ar.End; {
+		vr, err := m.FindVMARange(p)
+		if err != nil {
+			return unix.ENOMEM
+		}
+		vr = vr.Intersect(ar)
+		covered := false
+		for _, r := range mapped {
+			if r.Overlaps(vr) {
+				if !r.sharedWritable {
+					return unix.EACCES
+				}
+				covered = true
+			}
+		}
+		if !covered {
+			return unix.EINVAL
+		}
+		p = vr.End
+	}
+	return 0
 }
 
 // anonSharedName is what /proc/<pid>/maps names shared anonymous memory.

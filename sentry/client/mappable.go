@@ -537,6 +537,7 @@ func (f *serverFile) AddMapping(ctx context.Context, ms memmap.MappingSpace, ar 
 	f.mapsMu.Lock()
 	f.mappings.AddMapping(ms, ar, offset, writable)
 	f.mapsMu.Unlock()
+	f.fc.c.mapIndex.add(ms, ar, writable)
 	return nil
 }
 
@@ -547,6 +548,7 @@ func (f *serverFile) RemoveMapping(ctx context.Context, ms memmap.MappingSpace, 
 	f.mapsMu.Lock()
 	f.mappings.RemoveMapping(ms, ar, offset, writable)
 	f.mapsMu.Unlock()
+	f.fc.c.mapIndex.remove(ms, ar)
 	if writable && f.isDirty() {
 		select {
 		case f.fc.kick <- struct{}{}:
@@ -870,17 +872,19 @@ func (m *anonShared) InodeID() uint64 { return m.id }
 func (m *anonShared) Msync(ctx context.Context, mr memmap.MappableRange) error { return nil }
 
 // AddMapping implements memmap.Mappable.AddMapping.
-func (m *anonShared) AddMapping(context.Context, memmap.MappingSpace, hostarch.AddrRange, uint64, bool) error {
+func (m *anonShared) AddMapping(_ context.Context, ms memmap.MappingSpace, ar hostarch.AddrRange, _ uint64, writable bool) error {
+	m.c.mapIndex.add(ms, ar, writable)
 	return nil
 }
 
 // RemoveMapping implements memmap.Mappable.RemoveMapping.
-func (m *anonShared) RemoveMapping(context.Context, memmap.MappingSpace, hostarch.AddrRange, uint64, bool) {
+func (m *anonShared) RemoveMapping(_ context.Context, ms memmap.MappingSpace, ar hostarch.AddrRange, _ uint64, _ bool) {
+	m.c.mapIndex.remove(ms, ar)
 }
 
 // CopyMapping implements memmap.Mappable.CopyMapping.
-func (m *anonShared) CopyMapping(context.Context, memmap.MappingSpace, hostarch.AddrRange, hostarch.AddrRange, uint64, bool) error {
-	return nil
+func (m *anonShared) CopyMapping(ctx context.Context, ms memmap.MappingSpace, _, dstAR hostarch.AddrRange, off uint64, writable bool) error {
+	return m.AddMapping(ctx, ms, dstAR, off, writable)
 }
 
 // InvalidateUnsavable implements memmap.Mappable.InvalidateUnsavable.

@@ -485,6 +485,10 @@ func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType
 	if at.Any() {
 		addr := hostarch.Addr(info.Addr())
 		err := t.mm.HandleUserFault(t.gctx, addr, at, hostarch.Addr(t.ac.Stack()))
+		if linuxerr.Equals(linuxerr.EFAULT, err) && t.growStackTo(addr) {
+			// Below a MAP_GROWSDOWN mapping (stackgrow.go).
+			err = t.mm.HandleUserFault(t.gctx, addr, at, hostarch.Addr(t.ac.Stack()))
+		}
 		if err == nil {
 			t.faultStreak = 0
 			return

@@ -330,3 +330,47 @@ func TestMountRecovery(t *testing.T) {
 		t.Errorf("tmpfs directories left: %v", dirs)
 	}
 }
+
+// TestTmpfsKeptUntilGoodbye: a tmpfs mount's gofer directory outlives a
+// session whose stream broke (the client may come back to this server or
+// another and restore from it), and goes when a client says Goodbye.
+func TestTmpfsKeptUntilGoodbye(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		end     func(e *env)
+		wantDir bool
+	}{
+		{"stream broke", func(e *env) { e.conn.Close() }, true},
+		{"goodbye", func(e *env) {
+			if err := e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Goodbye{Goodbye: &sentrypb.Goodbye{}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := started(t)
+			m := e.mem
+			if err := os.MkdirAll(filepath.Join(e.root, "mnt"), 0755); err != nil {
+				t.Fatal(err)
+			}
+			e.ok(1, unix.SYS_MOUNT, m.str("scratch"), m.str("/mnt"), m.str("tmpfs"), 0, 0)
+			fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/mnt/f"), unix.O_CREAT|unix.O_RDWR, 0644))
+			e.ok(1, unix.SYS_WRITE, fd, m.alloc([]byte("data")), 4)
+			tc.end(e)
+			waitNoClients(t, e.srv)
+			dirs := tmpfsDirs(t, e.root)
+			if !tc.wantDir {
+				if len(dirs) != 0 {
+					t.Errorf("tmpfs directories left after Goodbye: %v", dirs)
+				}
+				return
+			}
+			if len(dirs) != 1 {
+				t.Fatalf("tmpfs directories %v after the stream broke, want the mount's", dirs)
+			}
+			if b, err := os.ReadFile(filepath.Join(e.root, dirs[0], "f")); err != nil || string(b) != "data" {
+				t.Errorf("the mount's file after the stream broke: %q, %v", b, err)
+			}
+		})
+	}
+}

@@ -22,6 +22,12 @@ func TestLTP4Fixes(t *testing.T) {
 		// a mapping seeing a punched hole (LTP fallocate01-03,
 		// mremap06, memfd_create01).
 		"fallocate",
+		// growsdown: a MAP_GROWSDOWN mapping grows on a fault below it,
+		// within RLIMIT_STACK and the guard gap (LTP mmap18).
+		"growsdown",
+		// madvkind: MADV_FREE and MADV_REMOVE by the kind of mapping,
+		// from the client's per-range index.
+		"madvkind",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "ltp4", name))

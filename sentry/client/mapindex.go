@@ -1,0 +1,104 @@
+package client
+
+import (
+	"sort"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
+)
+
+// mappableIndex answers, for a range of an address space, which parts
+// are mapped by one of the client's Mappables (a file, private or shared,
+// SysV shared memory, shared anonymous memory) and which of those are
+// shared and may be written (Linux's VM_SHARED|VM_MAYWRITE): the rest of
+// the mapped range is private anonymous memory. gVisor's mm offers no
+// such per-range query (only the whole maps list), so the index is kept
+// from the AddMapping, RemoveMapping and CopyMapping calls mm makes on
+// every Mappable it maps, which name the address space, the range and
+// whether the mapping is shared-writable. madvise's MADV_FREE and
+// MADV_REMOVE ask it (madvise.go): a lookup is a binary search in the
+// address space's few mapped ranges, not a rendering of every mapping.
+//
+// mu is a leaf lock: the Mappables call in under mm's locks, and the
+// index calls nothing.
+type mappableIndex struct {
+	mu sync.Mutex
+	// spaces are the mapped ranges of each address space, sorted and
+	// disjoint (vmas do not overlap). Protected by mu; an address space
+	// with none has no entry.
+	spaces map[memmap.MappingSpace][]mappedRange
+}
+
+// mappedRange is a range of an address space a Mappable maps.
+type mappedRange struct {
+	hostarch.AddrRange
+	// sharedWritable: a MAP_SHARED mapping that may be written
+	// (AddMapping's writable).
+	sharedWritable bool
+}
+
+// add records that ms maps ar.
+func (x *mappableIndex) add(ms memmap.MappingSpace, ar hostarch.AddrRange, sharedWritable bool) {
+	if ar.Length() == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.spaces == nil {
+		x.spaces = make(map[memmap.MappingSpace][]mappedRange)
+	}
+	rs := cutRanges(x.spaces[ms], ar) // a stale overlap cannot outlive a new mapping
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].Start >= ar.End })
+	rs = append(rs, mappedRange{})
+	copy(rs[i+1:], rs[i:])
+	rs[i] = mappedRange{ar, sharedWritable}
+	x.spaces[ms] = rs
+}
+
+// remove records that ms no longer maps ar.
+func (x *mappableIndex) remove(ms memmap.MappingSpace, ar hostarch.AddrRange) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	rs := cutRanges(x.spaces[ms], ar)
+	if len(rs) == 0 {
+		delete(x.spaces, ms)
+		return
+	}
+	x.spaces[ms] = rs
+}
+
+// cutRanges removes ar from rs (sorted, disjoint), splitting a range
+// that straddles it, and returns the result.
+func cutRanges(rs []mappedRange, ar hostarch.AddrRange) []mappedRange {
+	lo := sort.Search(len(rs), func(i int) bool { return rs[i].End > ar.Start })
+	hi := sort.Search(len(rs), func(i int) bool { return rs[i].Start >= ar.End })
+	if lo >= hi {
+		return rs
+	}
+	var keep []mappedRange
+	if first := rs[lo]; first.Start < ar.Start {
+		keep = append(keep, mappedRange{hostarch.AddrRange{Start: first.Start, End: ar.Start}, first.sharedWritable})
+	}
+	if last := rs[hi-1]; last.End > ar.End {
+		keep = append(keep, mappedRange{hostarch.AddrRange{Start: ar.End, End: last.End}, last.sharedWritable})
+	}
+	out := append(rs[:lo:lo], keep...)
+	return append(out, rs[hi:]...)
+}
+
+// in returns the parts of ar that ms maps through a Mappable, in order.
+func (x *mappableIndex) in(ms memmap.MappingSpace, ar hostarch.AddrRange) []mappedRange {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	rs := x.spaces[ms]
+	lo := sort.Search(len(rs), func(i int) bool { return rs[i].End > ar.Start })
+	var out []mappedRange
+	for _, r := range rs[lo:] {
+		if r.Start >= ar.End {
+			break
+		}
+		out = append(out, mappedRange{r.Intersect(ar), r.sharedWritable})
+	}
+	return out
+}
