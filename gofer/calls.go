@@ -108,7 +108,14 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 // channel, on a goroutine of the channel's, until stop, which waits for
 // it. The caller sends fd with the grant and closes it.
 type ChannelMaker interface {
-	NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), err error)
+	NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), done <-chan struct{}, err error)
+}
+
+// callChannel is one of a stream's call channels: stop ends it, done is
+// closed once it ended (stopped, or shut down by the server).
+type callChannel struct {
+	stop func()
+	done <-chan struct{}
 }
 
 // maxCallChannels bounds the call channels of one stream: each parks a
@@ -134,10 +141,9 @@ type callWorkers struct {
 	chans   ChannelMaker
 	chanFDs FDSender
 
-	// chanMu protects chanStops, the stop functions of the stream's
-	// call channels.
-	chanMu    sync.Mutex
-	chanStops []func()
+	// chanMu protects chanList, the stream's call channels.
+	chanMu   sync.Mutex
+	chanList []callChannel
 	// over is set once the stream's receive loop found it over.
 	over atomic.Bool
 
@@ -273,19 +279,31 @@ func (w *callWorkers) openChannel(c *goferpb.GoferCall) {
 		return
 	}
 	w.chanMu.Lock()
-	full := len(w.chanStops) >= maxCallChannels
+	// Channels the server shut down (a call it abandoned) no longer
+	// count.
+	live := w.chanList[:0]
+	for _, ch := range w.chanList {
+		select {
+		case <-ch.done:
+		default:
+			live = append(live, ch)
+		}
+	}
+	clear(w.chanList[len(live):])
+	w.chanList = live
+	full := len(w.chanList) >= maxCallChannels
 	w.chanMu.Unlock()
 	if full {
 		fail(codes.ResourceExhausted, fmt.Sprintf("gofer: at most %d call channels per stream", maxCallChannels))
 		return
 	}
-	fd, window, stop, err := w.chans.NewCallChannel(w.channelCall)
+	fd, window, stop, done, err := w.chans.NewCallChannel(w.channelCall)
 	if err != nil {
 		fail(codes.Unavailable, err.Error())
 		return
 	}
 	w.chanMu.Lock()
-	w.chanStops = append(w.chanStops, stop)
+	w.chanList = append(w.chanList, callChannel{stop, done})
 	w.chanMu.Unlock()
 	reply, err := proto.Marshal(&goferpb.CallChannelGrant{Window: uint32(window)})
 	if err != nil {
@@ -331,10 +349,10 @@ func (w *callWorkers) ending() bool { return w.over.Load() || w.s.closing.Load()
 // they run.
 func (w *callWorkers) stopChannels() {
 	w.chanMu.Lock()
-	stops := w.chanStops
-	w.chanStops = nil
+	stops := w.chanList
+	w.chanList = nil
 	w.chanMu.Unlock()
-	for _, stop := range stops {
-		stop()
+	for _, ch := range stops {
+		ch.stop()
 	}
 }

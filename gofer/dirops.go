@@ -340,62 +340,85 @@ func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
 // Unlink implements goferpb.GoferServer.Unlink.
 func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb.UnlinkReply, error) {
 	return once(s, req.GetOrigin(), "unlink", func() (*goferpb.UnlinkReply, []byte) {
-		err := s.unlink(req)
+		changed, err := s.unlink(req)
 		s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
-		return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
+		if err != nil {
+			return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.UnlinkReply{Changed: changed}, nil
 	}, nil), nil
 }
 
-func (s *Server) unlink(req *goferpb.UnlinkRequest) error {
+// unlink removes the name and returns the inode it named.
+func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) {
 	flags := req.GetFlags()
 	if flags != 0 && flags != unix.AT_REMOVEDIR {
-		return errorf(unix.EINVAL, "unlink: flags %#x", flags)
+		return nil, errorf(unix.EINVAL, "unlink: flags %#x", flags)
 	}
 	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
 	if err != nil {
-		return wrap(err, "unlink")
+		return nil, wrap(err, "unlink")
 	}
 	defer dir.decRef()
+	changed := inodesAt(dir.fd, req.GetName())
 	if flags == 0 && req.GetOpen() {
 		if id, last := s.isLastName(dir, req.GetName()); last {
-			return s.sillyRename(dir, req.GetName(), id)
+			return changed, s.sillyRename(dir, req.GetName(), id)
 		}
 	}
-	return wrap(unix.Unlinkat(dir.fd, req.GetName(), int(flags)), "unlink %q", req.GetName())
+	return changed, wrap(unix.Unlinkat(dir.fd, req.GetName(), int(flags)), "unlink %q", req.GetName())
+}
+
+// inodesAt returns the inodes the names in directory dirfd hold (those
+// that exist), as the InodeIDs of a reply.
+func inodesAt(dirfd int, names ...string) []*goferpb.InodeID {
+	var out []*goferpb.InodeID
+	for _, name := range names {
+		var st unix.Stat_t
+		if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			out = append(out, &goferpb.InodeID{Dev: st.Dev, Ino: st.Ino})
+		}
+	}
+	return out
 }
 
 // Rename implements goferpb.GoferServer.Rename. Handles of the renamed
 // file (and of anything below it) stay valid.
 func (s *Server) Rename(_ context.Context, req *goferpb.RenameRequest) (*goferpb.RenameReply, error) {
 	return once(s, req.GetOrigin(), "rename", func() (*goferpb.RenameReply, []byte) {
-		err := s.rename(req)
+		changed, err := s.rename(req)
 		s.log.Debug("rename", "old_dir", req.GetOldDir(), "old_name", req.GetOldName(),
 			"new_dir", req.GetNewDir(), "new_name", req.GetNewName(), "flags", req.GetFlags(), "err", err)
-		return &goferpb.RenameReply{Errno: errnoOf(err)}, nil
+		if err != nil {
+			return &goferpb.RenameReply{Errno: errnoOf(err)}, nil
+		}
+		return &goferpb.RenameReply{Changed: changed}, nil
 	}, nil), nil
 }
 
-func (s *Server) rename(req *goferpb.RenameRequest) error {
+// rename renames and returns the inodes the two names held before.
+func (s *Server) rename(req *goferpb.RenameRequest) ([]*goferpb.InodeID, error) {
 	const allowed = unix.RENAME_NOREPLACE | unix.RENAME_EXCHANGE
 	if req.GetFlags()&^uint32(allowed) != 0 {
-		return errorf(unix.EINVAL, "rename: flags %#x", req.GetFlags())
+		return nil, errorf(unix.EINVAL, "rename: flags %#x", req.GetFlags())
 	}
 	if err := checkName(req.GetNewName()); err != nil {
-		return wrap(err, "rename")
+		return nil, wrap(err, "rename")
 	}
 	oldDir, err := s.lookupDirName(req.GetOldDir(), req.GetOldName())
 	if err != nil {
-		return wrap(err, "rename")
+		return nil, wrap(err, "rename")
 	}
 	defer oldDir.decRef()
 	newDir, err := s.lookupDir(req.GetNewDir())
 	if err != nil {
-		return wrap(err, "rename")
+		return nil, wrap(err, "rename")
 	}
 	defer newDir.decRef()
 	if s.hidden(newDir, req.GetNewName()) {
-		return errorf(unix.ENOENT, "rename to %q: hidden", req.GetNewName())
+		return nil, errorf(unix.ENOENT, "rename to %q: hidden", req.GetNewName())
 	}
-	return wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
+	changed := append(inodesAt(oldDir.fd, req.GetOldName()), inodesAt(newDir.fd, req.GetNewName())...)
+	return changed, wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
 		"rename %q to %q", req.GetOldName(), req.GetNewName())
 }

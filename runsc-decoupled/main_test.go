@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"do servers none listening", []string{"do", "--server", "unix:" + stale + ",unix:" + filepath.Join(dir, "none.sock"), "--", "/bin/true"}, 125, "nothing listening at any server"},
 		{"do not a server", []string{"do", "--server", "unix:" + httpSock, "--", "/bin/true"}, 125, "not a runsc-decoupled daemon"},
 		{"do tcp nothing listening", []string{"do", "--insecure", "--server", "127.0.0.1:1", "--", "/bin/true"}, 125, "connection refused"},
+		// start: errors name what failed, the program or the directory.
+		{"do missing command", []string{"do", "--", filepath.Join(dir, "none")}, 125, `start: "` + filepath.Join(dir, "none") + `": no such file or directory`},
+		{"do missing cwd", []string{"do", "--cwd", filepath.Join(dir, "none"), "--", "/bin/true"}, 125, `start: working directory "` + filepath.Join(dir, "none") + `": no such file or directory`},
+		{"do cwd not a directory", []string{"do", "--cwd", notDir, "--", "/bin/true"}, 125, `start: working directory "` + notDir + `": not a directory`},
 		{"version", []string{"version"}, 0, "runsc-decoupled version"},
 		{"--version", []string{"--version"}, 0, "spec: "},
 		{"help do", []string{"help", "do"}, 0, "-force-overlay"},
@@ -129,5 +134,37 @@ func TestExitCode(t *testing.T) {
 		if got := exitCode(tc.status); got != tc.want {
 			t.Errorf("exitCode(%#x) = %d, want %d", tc.status, got, tc.want)
 		}
+	}
+}
+
+// TestREADMEFlags checks that every flag README.md gives a subcommand
+// (`runsc-decoupled VERB ... --flag`, up to the command's own `--`) is
+// one that subcommand's --help lists.
+func TestREADMEFlags(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(tu.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := regexp.MustCompile("(?:runsc-decoupled(?:-bin)?[ ]+|`)(do|server|gofer|debug|resend)\\b([^`\\n]*)")
+	flagRE := regexp.MustCompile(`--([a-z][a-z-]*)`)
+	bin := tu.Binary(t)
+	helps := map[string]string{}
+	checked := 0
+	for _, m := range use.FindAllStringSubmatch(string(readme), -1) {
+		verb, rest := m[1], m[2]
+		rest, _, _ = strings.Cut(rest, " -- ")
+		if _, ok := helps[verb]; !ok {
+			r := tu.Run(t, 30*time.Second, "", "", bin, verb, "--help")
+			helps[verb] = r.Stdout + r.Stderr
+		}
+		for _, f := range flagRE.FindAllStringSubmatch(rest, -1) {
+			checked++
+			if !regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(f[1]) + `\b`).MatchString(helps[verb]) {
+				t.Errorf("README gives %s --%s, which `%s --help` does not list", verb, f[1], verb)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("found only %d flags in README's command lines: the pattern no longer matches it", checked)
 	}
 }

@@ -784,8 +784,12 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 	if r.Err != nil {
 		var se *client.StartError
 		if errors.As(r.Err, &se) {
-			// As runc words it: the command, then why.
-			r.Err = fmt.Errorf("exec %q: %w", p.Args[0], se.Errno)
+			// As runc words it: the command (or the directory), then why.
+			if se.Cwd {
+				r.Err = fmt.Errorf("chdir to cwd (%q) failed: %w", se.Path, se.Errno)
+			} else {
+				r.Err = fmt.Errorf("exec %q: %w", p.Args[0], se.Errno)
+			}
 		}
 		fail(r.Err)
 		return

@@ -78,32 +78,33 @@ func IsShutdown(err error) bool {
 // NewCallChannel (the gofer's end) makes a call channel on a Calls stream
 // accepted on a Unix socket: handle answers each call that comes on it,
 // one at a time, on a goroutine of the channel's, until stop (which
-// waits for that goroutine) or the peer's Shutdown. The caller sends fd
-// to the peer with the grant and closes it; window is its size.
-func (s *FramedStream) NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), err error) {
+// waits for that goroutine) or the peer's Shutdown; done is closed when
+// that goroutine has returned. The caller sends fd to the peer with the
+// grant and closes it; window is its size.
+func (s *FramedStream) NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), done <-chan struct{}, err error) {
 	if unixOf(s.conn) == nil {
-		return -1, 0, nil, errors.New("call channel: not on a Unix socket")
+		return -1, 0, nil, nil, errors.New("call channel: not on a Unix socket")
 	}
 	var pwa flipcall.PacketWindowAllocator
 	if err := pwa.Init(); err != nil {
-		return -1, 0, nil, fmt.Errorf("call channel: %w", err)
+		return -1, 0, nil, nil, fmt.Errorf("call channel: %w", err)
 	}
 	pwd, err := pwa.Allocate(CallChannelWindow)
 	if err != nil {
 		pwa.Destroy()
-		return -1, 0, nil, fmt.Errorf("call channel: %w", err)
+		return -1, 0, nil, nil, fmt.Errorf("call channel: %w", err)
 	}
 	ch := &CallChannel{}
 	if err := ch.h.ep.Init(flipcall.ServerSide, pwd); err != nil {
 		pwa.Destroy()
-		return -1, 0, nil, fmt.Errorf("call channel: %w", err)
+		return -1, 0, nil, nil, fmt.Errorf("call channel: %w", err)
 	}
 	// The caller closes the memfd once sent: the mappings keep the
 	// window.
 	fd = pwa.FD()
-	done := make(chan struct{})
+	ended := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(ended)
 		defer ch.h.ep.Destroy()
 		defer ch.h.ep.Shutdown()
 		dl, err := ch.h.ep.RecvFirst()
@@ -119,8 +120,8 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte) []byte) (fd, windo
 	stop = func() {
 		once.Do(func() {
 			ch.h.ep.Shutdown()
-			<-done
+			<-ended
 		})
 	}
-	return fd, CallChannelWindow, stop, nil
+	return fd, CallChannelWindow, stop, ended, nil
 }

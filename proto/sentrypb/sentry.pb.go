@@ -2797,6 +2797,10 @@ type Syscall struct {
 	// description for the next fsync, fdatasync, waited write or close of
 	// it.
 	Posted bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
+	// lease_wanted says the client could answer later calls of the calling
+	// process from a ReadLease this call brings (it has one thread; the
+	// read cache is on): the server grants one only then (Reply.lease).
+	LeaseWanted bool `protobuf:"varint,360,opt,name=lease_wanted,json=leaseWanted,proto3" json:"lease_wanted,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -2882,6 +2886,13 @@ func (x *Syscall) GetCallGen() uint64 {
 func (x *Syscall) GetPosted() bool {
 	if x != nil {
 		return x.Posted
+	}
+	return false
+}
+
+func (x *Syscall) GetLeaseWanted() bool {
+	if x != nil {
+		return x.LeaseWanted
 	}
 	return false
 }
@@ -3507,7 +3518,11 @@ type Reply struct {
 	Mapped []*MappedFileChange `protobuf:"bytes,20,rep,name=mapped,proto3" json:"mapped,omitempty"`
 	// lease grants the client a read lease on the regular file the call
 	// opened, read or stat'd (Hello.read_leases): see ReadLease.
-	Lease         *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
+	Lease *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
+	// failed_path names what a failed Start or Spawn could not use (errno
+	// says why): its working directory when failed_cwd, else its program.
+	FailedPath    string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
+	FailedCwd     bool   `protobuf:"varint,371,opt,name=failed_cwd,json=failedCwd,proto3" json:"failed_cwd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3668,6 +3683,20 @@ func (x *Reply) GetLease() *ReadLease {
 		return x.Lease
 	}
 	return nil
+}
+
+func (x *Reply) GetFailedPath() string {
+	if x != nil {
+		return x.FailedPath
+	}
+	return ""
+}
+
+func (x *Reply) GetFailedCwd() bool {
+	if x != nil {
+		return x.FailedCwd
+	}
+	return false
 }
 
 type isReply_Action interface {
@@ -9768,7 +9797,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xaf\x02\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xd3\x02\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -9777,7 +9806,8 @@ const file_sentry_proto_rawDesc = "" +
 	"noNewPrivs\x12(\n" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
-	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12>\n" +
+	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
+	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
@@ -9826,7 +9856,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb3\x06\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf5\x06\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -9844,7 +9874,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mapped\x12:\n" +
-	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05leaseB\b\n" +
+	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05lease\x12 \n" +
+	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
+	"failedPath\x12\x1e\n" +
+	"\n" +
+	"failed_cwd\x18\xf3\x02 \x01(\bR\tfailedCwdB\b\n" +
 	"\x06action\"o\n" +
 	"\x10MappedFileChange\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +

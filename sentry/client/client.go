@@ -191,9 +191,26 @@ var ErrServerLost = errors.New("client: lost the connection to the remote sentry
 // application (for example ENOENT for a missing executable).
 type StartError struct {
 	Errno unix.Errno
+	// Path is what the server could not use, when it said: the working
+	// directory (Cwd), else the program.
+	Path string
+	Cwd  bool
 }
 
-func (e *StartError) Error() string { return fmt.Sprintf("start: %v", e.Errno) }
+// startErrorOf is the StartError of a failed Start or Spawn reply.
+func startErrorOf(r *pb.Reply) *StartError {
+	return &StartError{Errno: unix.Errno(r.Errno), Path: r.FailedPath, Cwd: r.FailedCwd}
+}
+
+func (e *StartError) Error() string {
+	switch {
+	case e.Path == "":
+		return fmt.Sprintf("start: %v", e.Errno)
+	case e.Cwd:
+		return fmt.Sprintf("start: working directory %q: %v", e.Path, e.Errno)
+	}
+	return fmt.Sprintf("start: %q: %v", e.Path, e.Errno)
+}
 
 // Unwrap lets errors.Is(err, unix.ENOENT) work.
 func (e *StartError) Unwrap() error { return e.Errno }
@@ -466,7 +483,7 @@ func (c *client) run() (int, error) {
 		return 0, fmt.Errorf("start: %w", err)
 	}
 	if reply.Errno != 0 {
-		return 0, &StartError{Errno: unix.Errno(reply.Errno)}
+		return 0, startErrorOf(reply)
 	}
 	if ex := reply.GetExit(); ex != nil {
 		// The server ended the application at once.

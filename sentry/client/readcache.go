@@ -18,16 +18,16 @@ import (
 
 // The read cache (docs/ARCHITECTURE.md, "The client's read cache").
 //
-// The server grants a ReadLease in the reply of a read or fstat of a
-// regular file opened read-only (Hello.read_leases): the file's struct
-// stat and its data (the whole file when small, else a window). While the
-// lease holds, the client answers read, pread64, readv, preadv, fstat,
-// newfstatat(fd, "", AT_EMPTY_PATH) and lseek of the descriptions the server
-// attached to it (ReadLease.file: the description of the call that
-// brought it, and those of later opens of the same file, ReadLease.attach)
-// from it, and posts an lseek(fd, n, SEEK_CUR)
-// for a read that moved the offset, so the server's offset and the replay
-// log stay exact.
+// The server grants a ReadLease (Hello.read_leases) in the reply of an
+// open, read or fstat of a regular file opened read-only, made by a
+// process that could use it (Syscall.lease_wanted: it has one thread):
+// the file's struct stat and its data (the whole file when small, else a
+// window). While the lease holds, the client answers read, pread64,
+// readv, preadv, fstat, newfstatat(fd, "", AT_EMPTY_PATH) and lseek of the
+// descriptions the server attached to it (ReadLease.file: the description
+// of the call that brought it, and those of later opens of the same file,
+// ReadLease.attach) from it, and posts an lseek for a call that moved the
+// offset, so the server's offset and the replay log stay exact.
 //
 // A lease holds until the server revokes it (LeaseRevoke, which the client
 // acknowledges once it no longer answers from it: the server does not let
@@ -57,8 +57,9 @@ const readCacheLimit = 32 << 20
 
 // readCache is the client's leased copies of files. mu is taken before
 // pipelineState.mu (the offset of a description is read under both) and
-// is otherwise a leaf: the receiving goroutine takes it to fold grants'
-// revocations, tasks to answer from it.
+// is otherwise a leaf: the receiving goroutine takes it to fold
+// revocations and posted calls' replies, tasks to take grants and answer
+// from it.
 type readCache struct {
 	mu sync.Mutex
 	// files are the live leases by id; descs maps the descriptions
@@ -88,7 +89,9 @@ type readCache struct {
 	hits, grants atomic.Uint64
 }
 
-// leasedFile is one lease. Immutable once in readCache.files.
+// leasedFile is one lease: until expires, the file's struct stat is stat,
+// its size size, and its bytes from dataOff are data. seq orders the
+// grants (the oldest is dropped first). Immutable once in readCache.files.
 type leasedFile struct {
 	expires time.Time
 	stat    []byte
@@ -559,6 +562,20 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 			c.log.Debug("lease revocation not acknowledged", "err", err)
 		}
 	}()
+}
+
+// leaseCalls are the calls whose reply may bring a lease.
+var leaseCalls = map[uintptr]bool{
+	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_READ: true, unix.SYS_READV: true,
+	unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true,
+}
+
+// wantsLease says whether a lease brought by call sysno could answer the
+// calling process's later calls (Syscall.lease_wanted): a process with
+// more than one thread never uses one, so the server need not read the
+// file for it.
+func (t *task) wantsLease(sysno uintptr) bool {
+	return t.c.rcache != nil && leaseCalls[sysno] && t.singleThreaded()
 }
 
 // hitCount and grantCount are the calls answered here and the leases

@@ -212,7 +212,7 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 	}
 	if reply.Errno != 0 {
 		forget()
-		return nil, &StartError{Errno: unix.Errno(reply.Errno)}
+		return nil, startErrorOf(reply)
 	}
 	plan := reply.GetExec()
 	if plan == nil {

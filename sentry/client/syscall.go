@@ -281,11 +281,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	leaseFrom := t.c.rcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno:      int32(sysno),
-		Args:       args[:],
-		Inputs:     toPBRegions(inputs),
-		NoNewPrivs: noNewPrivs,
-		Clocks:     clocksFor(sysno),
+		Sysno:       int32(sysno),
+		Args:        args[:],
+		Inputs:      toPBRegions(inputs),
+		NoNewPrivs:  noNewPrivs,
+		Clocks:      clocksFor(sysno),
+		LeaseWanted: t.wantsLease(sysno),
 	}}})
 	if err != nil {
 		return 0, unix.EIO

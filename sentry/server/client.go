@@ -615,6 +615,10 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		if r.Errno == int32(syserr.UnknownErrno) {
 			k.log.Warn("call failed", "seq", call.Seq, "err", err)
 		}
+		var pe *startPathError
+		if errors.As(err, &pe) {
+			r.FailedPath, r.FailedCwd = pe.path, pe.cwd
+		}
 	}
 	return r
 }

@@ -276,7 +276,9 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		}
 	} else {
 		r.Ret = ret
-		k.grantReadLease(c, ret)
+		if sc.LeaseWanted {
+			k.grantReadLease(c, ret)
+		}
 		for _, o := range c.mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}

@@ -180,7 +180,8 @@
 //     fdesc (the file layer: the open file description, its kinds'
 //     interface and the call as a file kind sees it), the file kinds
 //     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd,
-//     fsimpl/signalfd, fsimpl/inotify, fsimpl/epoll, fsimpl/inet);
+//     fsimpl/signalfd, fsimpl/inotify, fsimpl/epoll, fsimpl/inet,
+//     fsimpl/netlink);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
@@ -201,8 +202,8 @@
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
 // their effects, stdio). The file kinds move out, one package each
-// (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll and inet so
-// far, over fsimpl/anon); next are netlink and unix sockets, ptys and
+// (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet and
+// netlink so far, over fsimpl/anon); next are unix sockets, ptys and
 // gofer files.
 //
 // # Dependencies

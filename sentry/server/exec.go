@@ -695,10 +695,10 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	if cwd != "" {
 		d, err := k.vfs.resolve(c, k.vfs.root, cwd, true)
 		if err != nil {
-			return fmt.Errorf("cwd %q: %w", cwd, err)
+			return &startPathError{path: cwd, cwd: true, err: err}
 		}
 		if !d.isDir() {
-			return fmt.Errorf("cwd %q: %w", cwd, unix.ENOTDIR)
+			return &startPathError{path: cwd, cwd: true, err: unix.ENOTDIR}
 		}
 		k.mu.Lock()
 		p.fs.cwd = d
@@ -713,7 +713,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	}
 	ep, err := k.planExec(c, c.cwd(), filename, argv, env, true)
 	if err != nil {
-		return err
+		return &startPathError{path: filename, err: err}
 	}
 	ep.noNewPrivs = noNewPrivs
 	k.commitExec(c, ep)
@@ -721,6 +721,23 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
 	return nil
 }
+
+// startPathError is a Start or Spawn that failed on its working
+// directory (cwd) or its program: the reply names it (Reply.failed_path).
+type startPathError struct {
+	path string
+	cwd  bool
+	err  error
+}
+
+func (e *startPathError) Error() string {
+	if e.cwd {
+		return fmt.Sprintf("cwd %q: %v", e.path, e.err)
+	}
+	return fmt.Sprintf("%q: %v", e.path, e.err)
+}
+
+func (e *startPathError) Unwrap() error { return e.err }
 
 // lookPath finds name on the PATH of env, as runsc does for a container's
 // argv[0]. It returns name unchanged if no executable is found.

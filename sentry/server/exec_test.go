@@ -88,26 +88,44 @@ func TestStartErrors(t *testing.T) {
 		argv  []string
 		setup func(root string)
 		want  unix.Errno
+		// cwd is Start's working directory ("/" if empty); wantCwd says
+		// the reply blames it rather than the program.
+		cwd     string
+		wantCwd bool
 	}{
-		{"missing", []string{"/nope"}, nil, unix.ENOENT},
-		{"directory", []string{"/bin"}, nil, unix.EACCES},
-		{"not executable", []string{"/tmp/f"}, func(root string) { os.WriteFile(filepath.Join(root, "tmp/f"), []byte("\x7fELF"), 0644) }, unix.EACCES},
-		{"garbage", []string{"/tmp/g"}, func(root string) { os.WriteFile(filepath.Join(root, "tmp/g"), []byte("hello world"), 0755) }, unix.ENOEXEC},
-		{"bad elf", []string{"/tmp/h"}, func(root string) {
+		{name: "missing cwd", argv: []string{"/bin/busybox"}, cwd: "/nope", want: unix.ENOENT, wantCwd: true},
+		{name: "cwd not a directory", argv: []string{"/bin/busybox"}, cwd: "/bin/busybox", want: unix.ENOTDIR, wantCwd: true},
+		{name: "missing", argv: []string{"/nope"}, want: unix.ENOENT},
+		{name: "directory", argv: []string{"/bin"}, want: unix.EACCES},
+		{name: "not executable", argv: []string{"/tmp/f"}, setup: func(root string) { os.WriteFile(filepath.Join(root, "tmp/f"), []byte("\x7fELF"), 0644) }, want: unix.EACCES},
+		{name: "garbage", argv: []string{"/tmp/g"}, setup: func(root string) { os.WriteFile(filepath.Join(root, "tmp/g"), []byte("hello world"), 0755) }, want: unix.ENOEXEC},
+		{name: "bad elf", argv: []string{"/tmp/h"}, setup: func(root string) {
 			os.WriteFile(filepath.Join(root, "tmp/h"), []byte("\x7fELF\x02\x01\x01garbage"), 0755)
-		}, unix.ENOEXEC},
-		{"empty shebang", []string{"/tmp/s"}, func(root string) { os.WriteFile(filepath.Join(root, "tmp/s"), []byte("#!\n"), 0755) }, unix.ENOEXEC},
-		{"shebang loop", []string{"/tmp/l"}, func(root string) { os.WriteFile(filepath.Join(root, "tmp/l"), []byte("#!/tmp/l\n"), 0755) }, unix.ELOOP},
-		{"missing interpreter", []string{"/tmp/m"}, func(root string) { os.WriteFile(filepath.Join(root, "tmp/m"), []byte("#!/nope\n"), 0755) }, unix.ENOENT},
+		}, want: unix.ENOEXEC},
+		{name: "empty shebang", argv: []string{"/tmp/s"}, setup: func(root string) { os.WriteFile(filepath.Join(root, "tmp/s"), []byte("#!\n"), 0755) }, want: unix.ENOEXEC},
+		{name: "shebang loop", argv: []string{"/tmp/l"}, setup: func(root string) { os.WriteFile(filepath.Join(root, "tmp/l"), []byte("#!/tmp/l\n"), 0755) }, want: unix.ELOOP},
+		{name: "missing interpreter", argv: []string{"/tmp/m"}, setup: func(root string) { os.WriteFile(filepath.Join(root, "tmp/m"), []byte("#!/nope\n"), 0755) }, want: unix.ENOENT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			if tc.setup != nil {
 				tc.setup(e.root)
 			}
-			r := e.start(tc.argv...)
+			cwd := tc.cwd
+			if cwd == "" {
+				cwd = "/"
+			}
+			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: tc.argv, Env: []string{"PATH=/bin"}, Cwd: cwd, Umask: 022}}})
 			if unix.Errno(r.Errno) != tc.want {
 				t.Errorf("errno %v, want %v", unix.Errno(r.Errno), tc.want)
+			}
+			// The reply names what failed: the directory or the program.
+			wantPath := tc.argv[0]
+			if tc.wantCwd {
+				wantPath = tc.cwd
+			}
+			if r.FailedPath != wantPath || r.FailedCwd != tc.wantCwd {
+				t.Errorf("failed_path %q failed_cwd %v, want %q %v", r.FailedPath, r.FailedCwd, wantPath, tc.wantCwd)
 			}
 		})
 	}

@@ -227,6 +227,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	c.k.revokeLeasesForWatch()
 	f.Changed()
 	return int64(wd), nil
 }

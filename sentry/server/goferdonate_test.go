@@ -113,6 +113,15 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 				do   func()
 				want map[string]int
 			}{
+				// A small file read before is answered from the
+				// server's data cache: its open asks for no fd.
+				{"open, fstat, read, close of a small file read before", func() {
+					before := gc.Donations()
+					readFile(passwd)
+					if got := gc.Donations() - before; got != 0 {
+						t.Errorf("%d fds donated for a file whose data is cached", got)
+					}
+				}, map[string]int{"Walk": 1}},
 				{"4 KiB pwrite", func() { e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 0) }, one("Write")},
 				{"4 KiB pread", func() { e.ok(1, unix.SYS_PREAD64, rfd, buf, 4096, 4096) }, one("Read")},
 				// The reply of a donated write carries the file's

@@ -110,7 +110,10 @@ func (k *clientState) leaseAcked(m *sentrypb.LeaseRevoked) {
 // between makes the grant fail (readlease.Registry.Grant).
 func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	h := k.leaseHolder
-	if h == nil || c.reply == nil || h.Disabled() {
+	// A read of a watched file, or of a watched directory's child, is an
+	// IN_ACCESS event that only the server can raise: such reads are not
+	// answered on the client.
+	if h == nil || c.reply == nil || h.Disabled() || k.inotify.Any() {
 		return
 	}
 	fd := c.argInt(0)
@@ -213,5 +216,16 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	c.reply.Lease = &sentrypb.ReadLease{
 		Id: id, File: desc, Epoch: epoch, Stat: sb, Size: st.Size,
 		DataOffset: off, Data: data, TtlMs: uint32(reg.TTL().Milliseconds()),
+	}
+}
+
+// revokeLeasesForWatch is called when an inotify watch is added: the
+// client's cached reads would not raise IN_ACCESS, so every lease is
+// revoked (the watch may be a directory's, covering children the
+// registry cannot name) before the call's reply, and no more are granted
+// while the client has watches (grantReadLease).
+func (k *clientState) revokeLeasesForWatch() {
+	if k.leaseHolder != nil {
+		leaseObserver{r: k.s.leases, log: k.log}.ChangedAll(k.ctx)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
@@ -525,6 +526,8 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = inetState(impl)
 	case *inet.HostFile:
 		st.Kind, st.Kobj = hostInetState(impl)
+	case *netlink.File:
+		st.Kind, st.Kobj = netlinkState(impl)
 	case kobjRecorded:
 		st.Kind, st.Kobj = impl.kobjState(k)
 	case *pathFile:

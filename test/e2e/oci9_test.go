@@ -200,3 +200,99 @@ func TestOCIDevicesCgroup(t *testing.T) {
 	c.wait(t)
 	r.must("delete", "dev")
 }
+
+// TestOperationsContainerdConfig checks the containerd configuration that
+// docs/OPERATIONS.md gives against the containerd installed here: it
+// parses, names the runc.v2 shim with this binary, passes the
+// remote-sentry annotations, and the RuntimeClass beside it names its
+// handler.
+func TestOperationsContainerdConfig(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(tu.RepoRoot(), "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(lang string) string {
+		_, after, ok := strings.Cut(string(doc), "\n```"+lang+"\n")
+		if !ok {
+			t.Fatalf("OPERATIONS.md has no %s block", lang)
+		}
+		body, _, _ := strings.Cut(after, "\n```")
+		return body
+	}
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte(block("toml")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("containerd", "-c", cfg, "config", "dump").CombinedOutput()
+	if err != nil {
+		t.Fatalf("containerd config dump: %v\n%s", err, out)
+	}
+	const rt = `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc-decoupled]`
+	_, section, ok := strings.Cut(string(out), rt)
+	if !ok {
+		t.Fatalf("containerd did not take the runtime handler:\n%s", out)
+	}
+	section, _, _ = strings.Cut(section, "\n\n      [")
+	for _, want := range []string{
+		`runtime_type = "io.containerd.runc.v2"`,
+		`pod_annotations = ["dev.runsc-decoupled.*"]`,
+		`BinaryName = "/usr/local/bin/runsc-decoupled"`,
+		`SystemdCgroup = false`,
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("containerd's view of the handler lacks %s:\n%s", want, section)
+		}
+	}
+	yaml := block("yaml")
+	for _, want := range []string{"kind: RuntimeClass", "handler: runsc-decoupled", "runtimeClassName: runsc-decoupled"} {
+		if !strings.Contains(yaml, want) {
+			t.Errorf("the Kubernetes manifest lacks %q:\n%s", want, yaml)
+		}
+	}
+}
+
+// TestOCIProcessSecurity checks from inside the container what
+// config.json's process says of its privileges: noNewPrivileges, and the
+// capability sets (in /proc/self/status as the kernel shows them); and
+// that state reports the annotations.
+func TestOCIProcessSecurity(t *testing.T) {
+	r := newOCIRuntime(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*specs.Spec)
+		want string
+	}{
+		{"no new privileges", func(s *specs.Spec) { s.Process.NoNewPrivileges = true }, "NoNewPrivs:\t1\n"},
+		{"privileges may grow", func(s *specs.Spec) { s.Process.NoNewPrivileges = false }, "NoNewPrivs:\t0\n"},
+		{"capabilities", func(s *specs.Spec) {
+			// CAP_CHOWN (0) and CAP_KILL (5).
+			caps := []string{"CAP_CHOWN", "CAP_KILL"}
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+		}, "CapPrm:\t0000000000000021\nCapEff:\t0000000000000021\nCapBnd:\t0000000000000021\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.ReplaceAll(tc.name, " ", "-")
+			bundle := busyboxBundle(t, r, func(s *specs.Spec) {
+				s.Process.Args = []string{"sh", "-c", "while read -r l; do case $l in NoNewPrivs*|CapPrm*|CapEff*|CapBnd*) echo \"$l\";; esac; done < /proc/self/status"}
+				s.Annotations = map[string]string{"org.example.test": id}
+				tc.edit(s)
+			})
+			c, msg, code := r.create(id, bundle)
+			if code != 0 {
+				t.Fatalf("create: %s", msg)
+			}
+			if st := r.state(id); st.Annotations["org.example.test"] != id {
+				t.Errorf("state's annotations: %v", st.Annotations)
+			}
+			r.must("start", id)
+			if code := c.wait(t); code != 0 {
+				t.Fatalf("exit %d: %s", code, c.out(t))
+			}
+			got := strings.ReplaceAll(c.out(t), " ", "\t")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("inside: %q, want %q in it", got, tc.want)
+			}
+			r.must("delete", id)
+		})
+	}
+}

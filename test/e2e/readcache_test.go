@@ -13,9 +13,9 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// cacheHits matches how many calls the client's read cache answered (the
-// end-of-session line of sentry/client).
-var cacheHits = regexp.MustCompile(`read_cache_hits=(\d+)`)
+// cacheHits matches how many calls the client's read cache answered and
+// how many leases it took (the end-of-session line of sentry/client).
+var cacheHits = regexp.MustCompile(`read_cache_hits=(\d+) leases=(\d+)`)
 
 // readCacheProgram compiles testdata/readcache/name.c.
 func readCacheProgram(t *testing.T, name string) string {
@@ -30,7 +30,7 @@ func readCacheProgram(t *testing.T, name string) string {
 // sandboxCounts runs argv under do with flags in dir, checks its output
 // against want (when set), and returns the client's waited-for calls and
 // read cache hits.
-func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (waited, hits int) {
+func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (waited, hits, leases int) {
 	t.Helper()
 	logFile := filepath.Join(t.TempDir(), "do.log")
 	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
@@ -50,7 +50,8 @@ func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, ar
 	}
 	waited, _ = strconv.Atoi(string(m[1]))
 	hits, _ = strconv.Atoi(string(h[1]))
-	return waited, hits
+	leases, _ = strconv.Atoi(string(h[2]))
+	return waited, hits, leases
 }
 
 // TestReadCacheRoundTrips counts the waited-for round trips of what tar x
@@ -59,7 +60,9 @@ func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, ar
 // round, the difference between a run of few rounds and one of more.
 // With the cache, the opens are the only calls waited for (the fstat and
 // the reads are answered from the lease, the offset advance and the close
-// are posted).
+// are posted). A process with a second thread cannot use leases (another
+// thread could move the offset or close the fd meanwhile): it asks for
+// none and waits as without the cache.
 func TestReadCacheRoundTrips(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := readCacheProgram(t, "pwloop")
@@ -67,6 +70,8 @@ func TestReadCacheRoundTrips(t *testing.T) {
 	tests := []struct {
 		name  string
 		flags []string
+		// args are pwloop's after the count.
+		args []string
 		// minWaited and maxWaited bound the waited-for round trips of
 		// one round (two files).
 		minWaited, maxWaited float64
@@ -74,14 +79,16 @@ func TestReadCacheRoundTrips(t *testing.T) {
 	}{
 		{name: "without the read cache", flags: []string{"--read-cache=false"}, minWaited: 6, maxWaited: 10},
 		{name: "with the read cache", minWaited: 2, maxWaited: 2, cached: true},
+		{name: "with the read cache, two threads", args: []string{"thread"}, minWaited: 6, maxWaited: 12},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var waited, hits [2]int
+			var waited, hits, leases [2]int
 			for i, n := range []int{few, many} {
 				dir := t.TempDir()
-				want := tu.Run(t, time.Minute, dir, "", prog, strconv.Itoa(n))
-				waited[i], hits[i] = sandboxCounts(t, dir, tc.flags, &want, prog, strconv.Itoa(n))
+				argv := append([]string{prog, strconv.Itoa(n)}, tc.args...)
+				want := tu.Run(t, time.Minute, dir, "", argv...)
+				waited[i], hits[i], leases[i] = sandboxCounts(t, dir, tc.flags, &want, argv...)
 			}
 			perRound := float64(waited[1]-waited[0]) / (many - few)
 			hitsPerRound := float64(hits[1]-hits[0]) / (many - few)
@@ -94,6 +101,9 @@ func TestReadCacheRoundTrips(t *testing.T) {
 			}
 			if tc.cached != (hitsPerRound > 0) {
 				t.Errorf("%.2f calls per round answered from the cache", hitsPerRound)
+			}
+			if !tc.cached && leases[1] > 0 {
+				t.Errorf("%d leases granted to a client that could use none", leases[1])
 			}
 		})
 	}
@@ -111,7 +121,7 @@ func TestReadCacheCoherence(t *testing.T) {
 	if want.ExitCode != 0 {
 		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
 	}
-	_, hits := sandboxCounts(t, t.TempDir(), nil, &want, prog)
+	_, hits, _ := sandboxCounts(t, t.TempDir(), nil, &want, prog)
 	if hits == 0 {
 		t.Error("no call was answered from the read cache: the test tested nothing")
 	}

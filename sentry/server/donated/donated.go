@@ -190,6 +190,14 @@ func NewSlot() *Slot { return &Slot{FD: -1} }
 // positional write re-sent writes the same bytes at the same place).
 type ViaGofer struct{ grpc.EmptyCallOption }
 
+// NotNeeded is a grpc.CallOption of a read-only open (a walk-open) of a
+// file whose whole content the server's caches already hold (tar's
+// /etc/passwd, opened for every file it extracts): no fd is asked for,
+// which saves the gofer an open and the fd's passing and lets the call
+// take a call channel; a read the caches cannot answer goes to the
+// gofer.
+type NotNeeded struct{ grpc.EmptyCallOption }
+
 // SizeOnly is a grpc.CallOption of a Stat whose caller needs only the
 // file's size now: a donated fd's statx answers it, which may lack what
 // only the gofer adds (set-id bits, a silly-renamed file's link count),

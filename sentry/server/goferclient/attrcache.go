@@ -153,8 +153,8 @@ type Observer interface {
 	// have).
 	Changed(ctx context.Context, dev, ino uint64)
 	// ChangedAll: some inode's attributes changed, which one is not
-	// known (an unlink or rename changes the link count and ctime of a
-	// file known only by name).
+	// known (an unlink or rename whose reply names no inode: an older
+	// gofer's).
 	ChangedAll(ctx context.Context)
 	// Observed: the gofer says inode st.Dev/st.Ino has attributes st.
 	Observed(ctx context.Context, st *goferpb.Stat)
@@ -205,6 +205,22 @@ func (a *AttrCache) SizeOf(h uint64) (uint64, bool) {
 		return 0, false
 	}
 	return e.st.Size, true
+}
+
+// changedInodes tells the observer of the inodes an unlink or rename
+// changed: those its reply names, or, when it failed to arrive or names
+// none (an older gofer), any inode.
+func (a *AttrCache) changedInodes(ctx context.Context, err error, inodes []*goferpb.InodeID) {
+	if a.obs == nil {
+		return
+	}
+	if err != nil || len(inodes) == 0 {
+		a.obs.ChangedAll(ctx)
+		return
+	}
+	for _, in := range inodes {
+		a.obs.Changed(ctx, in.GetDev(), in.GetIno())
+	}
 }
 
 // observed tells the observer of attributes learnt from the gofer.
@@ -428,6 +444,9 @@ func (a *AttrCache) Attach(ctx context.Context, req *goferpb.AttachRequest, opts
 }
 
 func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...grpc.CallOption) (*goferpb.WalkReply, error) {
+	if req.GetOpen() && req.GetOpenFlags()&(unix.O_ACCMODE|unix.O_TRUNC) == unix.O_RDONLY && a.holdsData(req.GetDir(), req.GetExpectIno()) {
+		opts = append(opts[:len(opts):len(opts)], donated.NotNeeded{})
+	}
 	start := a.begin()
 	r, err := a.GoferClient.Walk(ctx, req, opts...)
 	if err != nil {
@@ -530,6 +549,25 @@ func (a *AttrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...
 	a.seq++
 	e.dropped, e.atimeStale = a.seq, true
 	return r, err
+}
+
+// holdsData says whether the whole content of inode ino, on the file
+// system of directory handle dir, is cached and answers reads now (fresh
+// attributes that show the cached version). A file on another file
+// system than its directory (a mount point) may be mistaken for another
+// file: that costs only an fd not donated.
+func (a *AttrCache) holdsData(dir, ino uint64) bool {
+	if ino == 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	dk, ok := a.handles[dir]
+	if !ok {
+		return false
+	}
+	e := a.entries[attrKey{dk.dev, ino}]
+	return e != nil && e.data != nil && e.st != nil && a.now().Sub(e.fetched) < AttrTTL && versionOf(e.st) == e.version
 }
 
 // freshLocked returns the entry of handle h's inode if its attributes are
@@ -711,9 +749,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
-		if a.obs != nil {
-			a.obs.ChangedAll(ctx)
-		}
+		a.changedInodes(ctx, err, r.GetChanged())
 	}
 	return r, err
 }
@@ -723,9 +759,7 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.dropAll()
-		if a.obs != nil {
-			a.obs.ChangedAll(ctx)
-		}
+		a.changedInodes(ctx, err, r.GetChanged())
 	}
 	return r, err
 }

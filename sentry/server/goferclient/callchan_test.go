@@ -141,3 +141,63 @@ func testGoferCallsOnChannels(t *testing.T, channels bool) {
 	p.Restart()
 	stats(2, 20)
 }
+
+// TestGoferChannelBound: the gofer grants at most 16 call channels per
+// stream, and one the server shut down (a call abandoned with its
+// context) no longer counts.
+func TestGoferChannelBound(t *testing.T) {
+	p := gofertest.New(t, t.TempDir())
+	p.Start()
+	t.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	t.Cleanup(gc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := goferpb.NewGoferClient(gc).Attach(ctx, &goferpb.AttachRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	g := gc.cc.(*goferCalls)
+	g.mu.Lock()
+	cur := g.cur
+	g.mu.Unlock()
+	const gofersBound = 16
+	cur.mu.Lock()
+	had := len(cur.chans.all) // the Attach's
+	cur.mu.Unlock()
+	var open []*transport.CallChannel
+	for i := had; i < gofersBound; i++ {
+		ch, err := cur.openChannel(ctx)
+		if err != nil {
+			t.Fatalf("channel %d: %v", i, err)
+		}
+		open = append(open, ch)
+	}
+	if ch, err := cur.openChannel(ctx); err == nil {
+		ch.Shutdown()
+		ch.Destroy()
+		t.Fatalf("a channel beyond %d was granted", gofersBound)
+	}
+	open[0].Shutdown()
+	open[0].Destroy()
+	// The gofer sees the shutdown when its goroutine wakes: allow it a
+	// moment.
+	var again *transport.CallChannel
+	for deadline := time.Now().Add(10 * time.Second); again == nil; {
+		ch, err := cur.openChannel(ctx)
+		if err == nil {
+			again = ch
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no channel granted after one was shut down: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, ch := range append(open[1:], again) {
+		ch.Shutdown()
+		ch.Destroy()
+	}
+}

@@ -302,7 +302,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			if mreq == req {
 				mreq = proto.Clone(req)
 			}
-			if slot = g.askDonation(mreq); slot != nil {
+			if donated.Has[donated.NotNeeded](opts) {
+				slot = nil
+			} else if slot = g.askDonation(mreq); slot != nil {
 				callOpts = append(opts[:len(opts):len(opts)], slot)
 			}
 		}

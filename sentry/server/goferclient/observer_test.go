@@ -47,6 +47,10 @@ func (f *fakeGofer) Unlink(context.Context, *goferpb.UnlinkRequest, ...grpc.Call
 	return &goferpb.UnlinkReply{}, nil
 }
 
+func (f *fakeGofer) Rename(context.Context, *goferpb.RenameRequest, ...grpc.CallOption) (*goferpb.RenameReply, error) {
+	return &goferpb.RenameReply{Changed: []*goferpb.InodeID{{Dev: 1, Ino: 10}, {Dev: 1, Ino: 11}}}, nil
+}
+
 func (f *fakeGofer) Read(_ context.Context, req *goferpb.ReadRequest, _ ...grpc.CallOption) (*goferpb.ReadReply, error) {
 	return &goferpb.ReadReply{Data: make([]byte, min(uint64(req.Length), f.size))}, nil
 }
@@ -88,9 +92,12 @@ func TestObserverSeesChanges(t *testing.T) {
 		{"walk-open O_TRUNC", func(a *AttrCache) {
 			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
 		}, []string{"observed 1/10 size 4", "changed 1/10"}},
-		{"unlink", func(a *AttrCache) {
+		{"unlink (a gofer that does not name the inode)", func(a *AttrCache) {
 			a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 2, Name: "f"})
 		}, []string{"changed all"}},
+		{"rename (the gofer names the inodes)", func(a *AttrCache) {
+			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 2, NewName: "g"})
+		}, []string{"changed 1/10", "changed 1/11"}},
 		{"stat asking the gofer", func(a *AttrCache) {
 			a.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: 1})
 		}, []string{"observed 1/10 size 4"}},

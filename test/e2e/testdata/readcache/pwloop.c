@@ -1,8 +1,11 @@
-// pwloop N: what tar x does per archive member to map ids to names, N
+// pwloop N [thread]: what tar x does per archive member to map ids to names, N
 // times: open /etc/passwd and /etc/group, fstat, read to the end, close.
 // Prints a checksum of what it read and saw, so that a run under do can be
-// compared with a native one.
+// compared with a native one. With "thread", an idle second thread runs
+// meanwhile (the read cache then answers nothing: the server leases
+// nothing either).
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -37,8 +40,19 @@ static void slurp(const char *path) {
 	close(fd);
 }
 
+static void *idle(void *arg) {
+	for (;;)
+		pause();
+	return arg;
+}
+
 int main(int argc, char **argv) {
 	int n = argc > 1 ? atoi(argv[1]) : 1;
+	pthread_t th;
+	if (argc > 2 && pthread_create(&th, NULL, idle, NULL) != 0) {
+		fprintf(stderr, "pthread_create failed\n");
+		return 1;
+	}
 	for (int i = 0; i < n; i++) {
 		slurp("/etc/passwd");
 		slurp("/etc/group");

@@ -1,0 +1,75 @@
+package gofer
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// TestChangedInodes checks that an unlink's and a rename's replies name
+// the inodes whose attributes they changed (the server's read leases
+// revoke those only).
+func TestChangedInodes(t *testing.T) {
+	e := newEnv(t)
+	ino := func(name string) string {
+		fi, err := os.Lstat(e.host(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return fmt.Sprintf("%d/%d", st.Dev, st.Ino)
+	}
+	names := func(in []*goferpb.InodeID) []string {
+		var out []string
+		for _, i := range in {
+			out = append(out, fmt.Sprintf("%d/%d", i.GetDev(), i.GetIno()))
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, f := range []string{"a", "b", "c", "d"} {
+		e.create(e.rootH, f, unix.O_WRONLY, 0o644)
+	}
+	inoA, inoB, inoC, inoD := ino("a"), ino("b"), ino("c"), ino("d")
+	tests := []struct {
+		name string
+		call func() ([]*goferpb.InodeID, int32, error)
+		want []string
+	}{
+		{"unlink", func() ([]*goferpb.InodeID, int32, error) {
+			r, err := e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "a"})
+			return r.GetChanged(), r.GetErrno(), err
+		}, []string{inoA}},
+		{"rename to a new name", func() ([]*goferpb.InodeID, int32, error) {
+			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "b", NewDir: e.rootH, NewName: "b2"})
+			return r.GetChanged(), r.GetErrno(), err
+		}, []string{inoB}},
+		{"rename over a file", func() ([]*goferpb.InodeID, int32, error) {
+			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "c", NewDir: e.rootH, NewName: "d"})
+			return r.GetChanged(), r.GetErrno(), err
+		}, []string{inoC, inoD}},
+		{"unlink of a missing name", func() ([]*goferpb.InodeID, int32, error) {
+			r, err := e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "missing"})
+			return r.GetChanged(), r.GetErrno(), err
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			changed, _, err := tc.call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append([]string(nil), tc.want...)
+			sort.Strings(want)
+			if got := names(changed); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("changed %v, want %v", got, want)
+			}
+		})
+	}
+}

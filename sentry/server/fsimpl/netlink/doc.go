@@ -1,0 +1,20 @@
+// Package netlink is the AF_NETLINK NETLINK_ROUTE socket file kind: each
+// request sent is answered at once by the Router the socket was given
+// (the server's client state: socket.NetlinkRoute over the client's
+// netstack, or the host's route netlink with --network=host), and the
+// answers wait in a queue of datagrams for recv.
+//
+// What it owns: File, the kind: its port and its queue of answers
+// (bounded by RcvBuf: past it answers are dropped and the next recv
+// fails once with ENOBUFS, as on Linux), under File.mu. The system
+// calls (their addresses, msghdrs and options) and the replay record
+// (the port) are the server's (file_netlink.go).
+//
+// Dependencies: fdesc (the description and the call), fsimpl/anon (the
+// anonymous inode), kobj (the context of a copy), wake. Nothing of the
+// server package.
+//
+// Who imports it: the server package.
+//
+// Lock order: File.mu is a leaf: the Router is called without it.
+package netlink

@@ -1,0 +1,183 @@
+package netlink
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
+)
+
+// RcvBuf bounds a socket's unread answers (Linux's default SO_RCVBUF),
+// so that requests never read cannot grow the server's memory.
+const RcvBuf = 212992
+
+// SockaddrSize is sizeof(struct sockaddr_nl).
+const SockaddrSize = 12
+
+// Router answers route requests.
+type Router interface {
+	// NetlinkRoute returns the answers to request req of port.
+	NetlinkRoute(port int32, req []byte) ([][]byte, error)
+}
+
+// File is a NETLINK_ROUTE socket.
+type File struct {
+	anon.Base
+	// router answers its requests. Immutable.
+	router Router
+	// mu protects the fields below. A leaf.
+	mu sync.Mutex
+	// portID is the bound port (nl_pid; 0 until bound or first send).
+	portID int32
+	// queue holds the answers not yet received, queued bytes in all
+	// (at most RcvBuf); overrun says answers were dropped since the
+	// last recv, which then fails once with ENOBUFS as on Linux.
+	queue   [][]byte
+	queued  int
+	overrun bool
+	// changed is notified when queue grows.
+	changed wake.Notifier
+}
+
+// New returns a description of a new socket whose requests r answers,
+// with flags' O_NONBLOCK.
+func New(r Router, flags uint32) *fdesc.File {
+	return fdesc.NewFile(&File{Base: anon.NewBase(unix.S_IFSOCK | 0777), router: r}, nil, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+}
+
+// Bind gives the socket port want unless it has one: the caller's
+// process id when want is 0, as Linux's netlink_autobind first tries.
+func (n *File) Bind(c fdesc.Call, want int32) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.bindLocked(c, want)
+}
+
+func (n *File) bindLocked(c fdesc.Call, want int32) {
+	if n.portID != 0 {
+		return
+	}
+	if want == 0 {
+		want = c.PID()
+	}
+	n.portID = want
+}
+
+// SetPort gives a restored socket its port.
+func (n *File) SetPort(port int32) {
+	n.mu.Lock()
+	n.portID = port
+	n.mu.Unlock()
+}
+
+// Sockaddr is the socket's address (its port).
+func (n *File) Sockaddr() []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sa := make([]byte, SockaddrSize)
+	binary.LittleEndian.PutUint16(sa, unix.AF_NETLINK)
+	binary.LittleEndian.PutUint32(sa[4:], uint32(n.portID))
+	return sa
+}
+
+// KernelSockaddr is the source of every answer: the kernel, port 0.
+func KernelSockaddr() []byte {
+	sa := make([]byte, SockaddrSize)
+	binary.LittleEndian.PutUint16(sa, unix.AF_NETLINK)
+	return sa
+}
+
+// Send answers request b (binding the socket first if it is not) and
+// queues the answers; it returns len(b).
+func (n *File) Send(c fdesc.Call, b []byte) (int64, error) {
+	n.mu.Lock()
+	n.bindLocked(c, 0)
+	port := n.portID
+	n.mu.Unlock()
+	answers, err := n.router.NetlinkRoute(port, b)
+	if err != nil {
+		return 0, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, a := range answers {
+		if n.queued+len(a) > RcvBuf {
+			n.overrun = true
+			continue
+		}
+		n.queue = append(n.queue, a)
+		n.queued += len(a)
+	}
+	if len(answers) > 0 {
+		n.changed.Notify()
+	}
+	return int64(len(b)), nil
+}
+
+// Recv takes (or with MSG_PEEK reads) the next answer into dst, waiting
+// for one unless non-blocking. It returns the bytes copied and the
+// datagram's length.
+func (n *File) Recv(c fdesc.Call, f *fdesc.File, dst usermem.IOSequence, flags int) (int64, int64, error) {
+	for {
+		n.mu.Lock()
+		if n.overrun && flags&unix.MSG_PEEK == 0 {
+			n.overrun = false
+			n.mu.Unlock()
+			return 0, 0, unix.ENOBUFS
+		}
+		if len(n.queue) > 0 {
+			d := n.queue[0]
+			if flags&unix.MSG_PEEK == 0 {
+				n.queue = n.queue[1:]
+				n.queued -= len(d)
+			}
+			n.mu.Unlock()
+			m, err := dst.CopyOut(kobj.Ctx(), d)
+			if err != nil && m == 0 {
+				return 0, 0, unix.EFAULT
+			}
+			return int64(m), int64(len(d)), nil
+		}
+		ch := n.changed.Wait()
+		n.mu.Unlock()
+		if flags&unix.MSG_DONTWAIT != 0 || f.Nonblock() {
+			return 0, 0, unix.EAGAIN
+		}
+		if err := c.Block(ch, nil); err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// ReadSeq is read(2): Recv with no flags.
+func (n *File) ReadSeq(c fdesc.Call, f *fdesc.File, dst usermem.IOSequence) (int64, error) {
+	got, _, err := n.Recv(c, f, dst, 0)
+	return got, err
+}
+
+// WriteSeq is write(2): the request is src's bytes.
+func (n *File) WriteSeq(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) (int64, error) {
+	b := make([]byte, src.NumBytes())
+	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
+		return 0, unix.EFAULT
+	}
+	return n.Send(c, b)
+}
+
+// Readiness is always writable, readable while answers wait.
+func (n *File) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ev := uint32(linux.POLLOUT | linux.POLLWRNORM)
+	if len(n.queue) > 0 || n.overrun {
+		ev |= linux.POLLIN | linux.POLLRDNORM
+	}
+	return ev, n.changed.Wait()
+}
