@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/errors/linuxerr"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -75,11 +76,23 @@ func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
 		// mlocked mapping is EINVAL there.
 		return 0, toErrno(t.mm.Decommit(addr, length))
 	case linux.MADV_REMOVE:
-		if errno := madviseRemoveCheck(t.mm, t.c.mapIndex.in(t.mm, ar), ar); errno != 0 {
+		mapped := t.c.mapIndex.in(t.mm, ar)
+		if errno := madviseRemoveCheck(t.mm, mapped, ar); errno != 0 {
 			return 0, errno
 		}
 		// Decommit refuses mlocked mappings (EINVAL).
-		return 0, toErrno(t.mm.Decommit(addr, length))
+		if err := t.mm.Decommit(addr, length); err != nil {
+			return 0, toErrno(err)
+		}
+		// Shared anonymous memory reads back as zeros, in every
+		// mapping of it; a file's hole is not punched
+		// (docs/COMPATIBILITY.md).
+		for _, r := range mapped {
+			if m, ok := r.mappable.(*anonShared); ok {
+				m.zero(memmap.MappableRange{Start: r.off, End: r.off + uint64(r.Length())})
+			}
+		}
+		return 0, 0
 	case madvPopulateRead, madvPopulateWrite:
 		if errno := mappedThrough(t.mm, ar); errno != 0 {
 			return 0, errno

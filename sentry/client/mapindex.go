@@ -36,10 +36,16 @@ type mappedRange struct {
 	// sharedWritable: a MAP_SHARED mapping that may be written
 	// (AddMapping's writable).
 	sharedWritable bool
+	// mappable maps the range from its offset off.
+	mappable memmap.Mappable
+	off      uint64
 }
 
-// add records that ms maps ar.
-func (x *mappableIndex) add(ms memmap.MappingSpace, ar hostarch.AddrRange, sharedWritable bool) {
+// offsetAt is the mappable's offset at addr, which r contains.
+func (r mappedRange) offsetAt(addr hostarch.Addr) uint64 { return r.off + uint64(addr-r.Start) }
+
+// add records that ms maps ar from mappable's offset off.
+func (x *mappableIndex) add(ms memmap.MappingSpace, ar hostarch.AddrRange, sharedWritable bool, mappable memmap.Mappable, off uint64) {
 	if ar.Length() == 0 {
 		return
 	}
@@ -52,7 +58,7 @@ func (x *mappableIndex) add(ms memmap.MappingSpace, ar hostarch.AddrRange, share
 	i := sort.Search(len(rs), func(i int) bool { return rs[i].Start >= ar.End })
 	rs = append(rs, mappedRange{})
 	copy(rs[i+1:], rs[i:])
-	rs[i] = mappedRange{ar, sharedWritable}
+	rs[i] = mappedRange{ar, sharedWritable, mappable, off}
 	x.spaces[ms] = rs
 }
 
@@ -78,10 +84,10 @@ func cutRanges(rs []mappedRange, ar hostarch.AddrRange) []mappedRange {
 	}
 	var keep []mappedRange
 	if first := rs[lo]; first.Start < ar.Start {
-		keep = append(keep, mappedRange{hostarch.AddrRange{Start: first.Start, End: ar.Start}, first.sharedWritable})
+		keep = append(keep, mappedRange{hostarch.AddrRange{Start: first.Start, End: ar.Start}, first.sharedWritable, first.mappable, first.off})
 	}
 	if last := rs[hi-1]; last.End > ar.End {
-		keep = append(keep, mappedRange{hostarch.AddrRange{Start: ar.End, End: last.End}, last.sharedWritable})
+		keep = append(keep, mappedRange{hostarch.AddrRange{Start: ar.End, End: last.End}, last.sharedWritable, last.mappable, last.offsetAt(ar.End)})
 	}
 	out := append(rs[:lo:lo], keep...)
 	return append(out, rs[hi:]...)
@@ -98,7 +104,8 @@ func (x *mappableIndex) in(ms memmap.MappingSpace, ar hostarch.AddrRange) []mapp
 		if r.Start >= ar.End {
 			break
 		}
-		out = append(out, mappedRange{r.Intersect(ar), r.sharedWritable})
+		in := r.Intersect(ar)
+		out = append(out, mappedRange{in, r.sharedWritable, r.mappable, r.offsetAt(in.Start)})
 	}
 	return out
 }

@@ -51,7 +51,7 @@ func TestMappableIndex(t *testing.T) {
 			ms := &fakeSpace{name: "a"}
 			for _, o := range tc.ops {
 				if o.add {
-					x.add(ms, o.ar, o.shared)
+					x.add(ms, o.ar, o.shared, nil, uint64(o.ar.Start)+0x100000)
 				} else {
 					x.remove(ms, o.ar)
 				}
@@ -59,6 +59,11 @@ func TestMappableIndex(t *testing.T) {
 			var got []string
 			for _, m := range x.in(ms, tc.query) {
 				got = append(got, fmt.Sprintf("{%#x-%#x %v}", m.Start, m.End, m.sharedWritable))
+				// Each range was added at offset its address +
+				// 0x100000: pieces keep that.
+				if m.off != uint64(m.Start)+0x100000 {
+					t.Errorf("%v: offset %#x, want %#x", m.AddrRange, m.off, uint64(m.Start)+0x100000)
+				}
 			}
 			if s := fmt.Sprintf("%v", got); s != tc.want && !(len(got) == 0 && tc.want == "[]") {
 				t.Errorf("in(%v) = %s, want %s", tc.query, s, tc.want)
@@ -71,7 +76,7 @@ func TestMappableIndex(t *testing.T) {
 	// An address space whose last range goes is forgotten.
 	var x mappableIndex
 	ms := &fakeSpace{name: "a"}
-	x.add(ms, r(0x1000, 0x2000), false)
+	x.add(ms, r(0x1000, 0x2000), false, nil, 0)
 	x.remove(ms, r(0, 0x10000))
 	if len(x.spaces) != 0 {
 		t.Errorf("%d address spaces left", len(x.spaces))

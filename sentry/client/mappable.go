@@ -537,7 +537,7 @@ func (f *serverFile) AddMapping(ctx context.Context, ms memmap.MappingSpace, ar 
 	f.mapsMu.Lock()
 	f.mappings.AddMapping(ms, ar, offset, writable)
 	f.mapsMu.Unlock()
-	f.fc.c.mapIndex.add(ms, ar, writable)
+	f.fc.c.mapIndex.add(ms, ar, writable, f, offset)
 	return nil
 }
 
@@ -872,9 +872,21 @@ func (m *anonShared) InodeID() uint64 { return m.id }
 func (m *anonShared) Msync(ctx context.Context, mr memmap.MappableRange) error { return nil }
 
 // AddMapping implements memmap.Mappable.AddMapping.
-func (m *anonShared) AddMapping(_ context.Context, ms memmap.MappingSpace, ar hostarch.AddrRange, _ uint64, writable bool) error {
-	m.c.mapIndex.add(ms, ar, writable)
+func (m *anonShared) AddMapping(_ context.Context, ms memmap.MappingSpace, ar hostarch.AddrRange, off uint64, writable bool) error {
+	m.c.mapIndex.add(ms, ar, writable, m, off)
 	return nil
+}
+
+// zero makes the pages of mr read as zeros in every mapping
+// (MADV_REMOVE: Linux punches the hole in the shmem file).
+func (m *anonShared) zero(mr memmap.MappableRange) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mr.End = min(mr.End, m.size)
+	if m.fr.Length() == 0 || mr.Start >= mr.End {
+		return // never touched: zeros already
+	}
+	m.c.mf.Decommit(memmap.FileRange{Start: m.fr.Start + mr.Start, End: m.fr.Start + mr.End})
 }
 
 // RemoveMapping implements memmap.Mappable.RemoveMapping.

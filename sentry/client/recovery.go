@@ -247,6 +247,7 @@ func (s *remoteSession) connect(ctx context.Context) error {
 		cancel()
 		if err == nil {
 			s.server = i
+			s.log.Info("connected to the remote sentry", "server", s.servers[i])
 			break
 		}
 		s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)

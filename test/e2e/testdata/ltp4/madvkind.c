@@ -41,6 +41,19 @@ int main(void) {
 	adv("shared file, read-only fd", sro, 4 * PG);
 	char *sa = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	adv("shared anonymous", sa, 4 * PG);
+	// MADV_REMOVE of shared anonymous memory zeroes it for every
+	// mapping: a child that shares it sees the parent's removal.
+	memset(sa, 'a', 4 * PG);
+	if (fork() == 0) {
+		madvise(sa + PG, PG, MADV_REMOVE);
+		_exit(0);
+	}
+	wait(NULL);
+	printf("shared anonymous after a child's MADV_REMOVE of page 1: %c %d %c\n", sa[0], sa[PG], sa[2 * PG]);
+	// Through a second mapping made by mremap of the same memory.
+	char *alias = mremap(sa, 0, 4 * PG, MREMAP_MAYMOVE);
+	madvise(alias + 2 * PG, PG, MADV_REMOVE);
+	printf("after MADV_REMOVE of page 2 through an alias: %c %d %c\n", sa[0], sa[2 * PG], sa[3 * PG]);
 	int id = shmget(IPC_PRIVATE, 4 * PG, IPC_CREAT | 0600);
 	char *shm = shmat(id, NULL, 0);
 	adv("SysV shared memory", shm, 4 * PG);
