@@ -238,7 +238,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 			k.stdio[si.Fd] = si
 		}
 	}
-	k.tty.init(k.stdio)
+	k.tty.Init(k.stdio)
 	if err := k.applySysctls(hello.Sysctls); err != nil {
 		cancel()
 		return nil, err
