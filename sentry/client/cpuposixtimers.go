@@ -182,6 +182,9 @@ func (ct *cpuPosixTimer) remaining(now time.Duration) time.Duration {
 }
 
 func sysTimerSettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if a[2] == 0 {
+		return 0, unix.EINVAL // Linux: no new setting, before anything else
+	}
 	id := int32(a[0])
 	ct := t.proc.cpuPosixTimer(id)
 	if ct == nil {
