@@ -444,8 +444,11 @@ func sysNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysClockNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
 	clk, flags, reqAddr, remAddr := int32(a[0]), a[1], a[2], a[3]
+	if clk == linux.CLOCK_THREAD_CPUTIME_ID {
+		return 0, unix.EOPNOTSUPP // Linux: the clock has no nsleep
+	}
 	now, ok := clockNow(clk)
-	if !ok || clk == linux.CLOCK_THREAD_CPUTIME_ID {
+	if !ok {
 		return 0, unix.EINVAL
 	}
 	d, err := t.readTimespec(reqAddr)
