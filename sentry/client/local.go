@@ -592,6 +592,8 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 		return toErrno(err)
 	}
 	switch lt {
+	case limits.CPU:
+		t.proc.cpuLimitChanged()
 	case limits.NumberOfFiles:
 		return t.syncLimit(unix.RLIMIT_NOFILE, l)
 	case limits.FileSize:
