@@ -41,7 +41,7 @@ func runDo(args []string) int {
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the client sentry to `FILE`")
 	heartbeat := fs.Duration("heartbeat", 100*time.Millisecond, "heartbeat interval with the remote sentry")
 	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
-	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, keep retrying the same server this long before moving to the next in --server")
+	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, and at start while nothing listens there, keep retrying the same server this long before moving to the next in --server")
 	recoveryTimeout := fs.Duration("recovery-timeout", client.DefaultRecoveryTimeout, "kill the application if no server has taken it over this long after a failure")
 	var tlsf tlsFlags
 	tlsf.register(fs)

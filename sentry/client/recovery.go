@@ -209,8 +209,9 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 }
 
 // dial connects to servers[idx]. The first connection (first) fails at
-// once where nothing listens (transport.ErrNotListening); a recovery
-// waits for a server to come back.
+// once where nothing listens (transport.ErrNotListening; connect retries
+// it for the grace period); a recovery's dial waits for a server to come
+// back.
 func (s *remoteSession) dial(ctx context.Context, idx int, resume, first bool) (*transport.StreamConn, error) {
 	hello := proto.Clone(s.hello).(*pb.Hello)
 	hello.Resume = resume
@@ -227,34 +228,47 @@ func (s *remoteSession) dial(ctx context.Context, idx int, resume, first bool) (
 // A server may die at any moment, during the first handshake too: as in a
 // recovery, each server is tried for the grace period in turn, until the
 // recovery timeout. A TLS handshake failure is final, and so is finding
-// nothing listening at any of the servers (a wrong target, or none
-// started: the user hears it at once, not after the recovery timeout).
+// nothing listening at every server for its grace period (a wrong target,
+// or none started: the user hears it within the grace, with the cause,
+// not after the recovery timeout; a server restarted on its socket within
+// the grace is still found, as in a recovery).
 func (s *remoteSession) connect(ctx context.Context) error {
 	var conn *transport.StreamConn
 	var err error
 	deadline := time.Now().Add(s.timeout)
-	// absent[i] holds servers[i]'s last error if nothing listened there.
+	// absent[i] holds servers[i]'s error once nothing has listened there
+	// for the grace period; since[i] is when that began.
 	absent := make([]error, len(s.servers))
-	for i := 0; ; i = (i + 1) % len(s.servers) {
+	since := make([]time.Time, len(s.servers))
+	for i := 0; ; {
 		start := time.Now()
 		dctx, cancel := context.WithDeadline(ctx, earliest(deadline, start.Add(s.grace)))
 		conn, err = s.dial(dctx, i, false, true)
 		cancel()
 		if err == nil {
 			s.server = i
+			s.log.Info("connected to the remote sentry", "server", s.servers[i])
 			break
 		}
 		s.log.Warn("remote sentry unreachable", "server", s.servers[i], "err", err)
 		if ctx.Err() != nil || !time.Now().Before(deadline) || errors.Is(err, transport.ErrTLS) || errors.Is(err, transport.ErrRefused) {
 			return err
 		}
-		absent[i] = nil
+		next := (i + 1) % len(s.servers)
 		if errors.Is(err, transport.ErrNotListening) {
-			absent[i] = err
-			if !slices.Contains(absent, nil) {
-				return notListeningError(absent)
+			if since[i].IsZero() {
+				since[i] = start
 			}
-			continue // the next server, at once
+			if time.Since(since[i]) >= s.grace {
+				absent[i] = err
+				if !slices.Contains(absent, nil) {
+					return notListeningError(absent, s.grace)
+				}
+			} else {
+				next = i // the same server again, within its grace
+			}
+		} else {
+			absent[i], since[i] = nil, time.Time{}
 		}
 		if time.Since(start) < 100*time.Millisecond {
 			// Refused at once (nothing listening yet): not a busy loop.
@@ -264,6 +278,7 @@ func (s *remoteSession) connect(ctx context.Context) error {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
+		i = next
 	}
 	s.mu.Lock()
 	s.lastGen++
@@ -274,16 +289,16 @@ func (s *remoteSession) connect(ctx context.Context) error {
 }
 
 // notListeningError is connect's error when nothing listened at any of
-// the servers: each one's cause, on one line.
-func notListeningError(errs []error) error {
+// the servers for grace: each one's cause, on one line.
+func notListeningError(errs []error, grace time.Duration) error {
 	if len(errs) == 1 {
-		return errs[0]
+		return fmt.Errorf("%w (for %v)", errs[0], grace)
 	}
 	msgs := make([]string, len(errs))
 	for i, err := range errs {
 		msgs[i] = err.Error()
 	}
-	return fmt.Errorf("%w at any server: %s", transport.ErrNotListening, strings.Join(msgs, "; "))
+	return fmt.Errorf("%w at any server for %v: %s", transport.ErrNotListening, grace, strings.Join(msgs, "; "))
 }
 
 // monitor starts a recovery when conn dies.

@@ -135,6 +135,13 @@ type clientState struct {
 	mu sync.Mutex
 	// destroyed is set by destroy. Protected by mu.
 	destroyed bool
+	// appEnded is set when the client said Goodbye (its application is
+	// over) before destroy: only then are its gofer directories (/dev/shm's
+	// and its tmpfs mounts') removed. A stream that merely broke may be a
+	// recovery racing this session's end (a missed heartbeat, then a
+	// reconnect to this same server) or a dead client that `resend` will
+	// revive: their successor restores from those directories.
+	appEnded atomic.Bool
 	// started is set by Start. Protected by mu.
 	started bool
 	// procs holds every process, zombies included, by PID. Protected by mu.
@@ -331,7 +338,11 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.releaseAll, k.vfs.removeShm, k.vfs.removeMounts, k.socks.release)
+	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.releaseAll)
+	if k.appEnded.Load() {
+		d.fns = append(d.fns, k.vfs.removeShm, k.vfs.removeMounts)
+	}
+	d.fns = append(d.fns, k.socks.release)
 	d.pushes = nil
 	d.run(k)
 	k.cancel()

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 )
 
 // Device nodes of Hello.devices (an OCI container's linux.devices): names
@@ -106,8 +107,8 @@ func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
 				}
 			}
 		}
-		if n.Major == 5 && n.Minor == ptmxMinor {
-			ptmx := &dentry{v: d.v, kind: dkDevPtmx, mode: unix.S_IFCHR | 0666, ino: synthIno(3, ptmxMinor), parent: d.parent, name: d.name}
+		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
+			ptmx := &dentry{v: d.v, kind: dkDevPtmx, mode: unix.S_IFCHR | 0666, ino: synthIno(3, devpts.PtmxMinor), parent: d.parent, name: d.name}
 			return c.openPty(ptmx, flags)
 		}
 	}

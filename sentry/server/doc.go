@@ -93,11 +93,12 @@
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (syscallCtx.dataNotInCall);
-//   - pseudo-terminals (package pty: the terminal and its line
-//     discipline; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
-//     signals of ISIG characters to the foreground group; pty.Table.mu
-//     and Terminal.mu are leaves, taken under clientState.mu only to
-//     derive a terminal's replay record);
+//   - pseudo-terminals (package pty: the terminal and its line discipline;
+//     package fsimpl/devpts: an end's description, its I/O, job control
+//     and readiness; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
+//     signals of ISIG characters to the foreground group; pty.Table.mu and
+//     Terminal.mu are leaves, taken under clientState.mu only to derive a
+//     terminal's replay record);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
@@ -106,17 +107,17 @@
 //     in packages fsimpl/eventfd and fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in
 //     file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
-//     (file_socket.go, syscalls_socket.go), AF_INET and AF_INET6 sockets
-//     on the client's netstack (package fsimpl/inet, their calls in
-//     file_inet.go: loopback only, or with "sandbox" the interfaces the
-//     client brought in Hello.network, whose frames come and go as Frames
-//     messages: network_sandbox.go) or, when the operator chose
-//     Config.Network "host", the server machine's own sockets
-//     (inet.HostFile, file_hostinet.go); their replay state is derived in
-//     restore_kobj.go and file_hostinet.go. Signalfds (package
-//     fsimpl/signalfd, their calls and signal routing in
-//     file_signalfd.go): the descriptor and mask; the pending signals are
-//     the client's.
+//     (package fsimpl/unixsock, their name space in file_socket.go, the
+//     calls in syscalls_socket.go), AF_INET and AF_INET6 sockets on the
+//     client's netstack (package fsimpl/inet, their calls in file_inet.go:
+//     loopback only, or with "sandbox" the interfaces the client brought
+//     in Hello.network, whose frames come and go as Frames messages:
+//     network_sandbox.go) or, when the operator chose Config.Network
+//     "host", the server machine's own sockets (inet.HostFile,
+//     file_hostinet.go); their replay state is derived in restore_kobj.go
+//     and file_hostinet.go. Signalfds (package fsimpl/signalfd, their
+//     calls and signal routing in file_signalfd.go): the descriptor and
+//     mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
@@ -171,8 +172,10 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, fd tables, dentries, the file kinds, the system call handlers, the replay records and
-// Restore. Below it, importing nothing of it:
+// state, processes, fd tables, dentries and the gofer files, pipe ends
+// and stdio, the system calls that make and change every file kind, the
+// system call handlers, the replay records and Restore. Below it,
+// importing nothing of it:
 //
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
@@ -181,7 +184,7 @@
 //     interface and the call as a file kind sees it), the file kinds
 //     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd,
 //     fsimpl/signalfd, fsimpl/inotify, fsimpl/epoll, fsimpl/inet,
-//     fsimpl/netlink);
+//     fsimpl/netlink, fsimpl/unixsock, fsimpl/devpts);
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
@@ -201,10 +204,13 @@
 // (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
-// their effects, stdio). The file kinds move out, one package each
-// (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet and
-// netlink so far, over fsimpl/anon); next are unix sockets, ptys and
-// gofer files.
+// their effects, stdio). The file kinds are packages of their own
+// (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
+// unixsock and devpts, over fsimpl/anon), each given what it needs of
+// the kernel as an interface (signalfd.Reader, netlink.Router,
+// unixsock.Namespace, devpts.Kernel: *clientState); the gofer files move
+// with the vfs, after the kernel (docs/ARCHITECTURE.md, where the
+// kernel's plan is).
 //
 // # Dependencies
 //
@@ -322,15 +328,15 @@
 // Kernel objects: epoll.File.mu is taken before the readiness locks of the
 // files it watches (pipe.Pipe.mu, a nested epoll.File.mu: never an
 // ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
-// its record is built; a listener's unixSockFile.connMu is held across the
-// transport's connect and accept; unixConn.mu (a connection's queue
-// mirror) nests inside clientState.mu and outside gVisor's endpoint locks;
-// unixSockFile.mu, kobj.Eventfd.mu and socketState's mutexes are leaves
-// but for gVisor's own endpoint and queue locks, whose notifications take
-// only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a socket's
-// SO_RCVTIMEO/SO_SNDTIMEO) and inet.Common's mutexes (the backlog, a
-// connection lost with a server) are leaves; a host socket's readiness
-// comes from gVisor's fdnotifier goroutine, which takes only
+// its record is built; a listener's unixsock.File.ConnMu is held across
+// the transport's connect and accept; unixsock.Conn.Mu (a connection's
+// queue mirror) nests inside clientState.mu and outside gVisor's endpoint
+// locks; unixsock.File.Mu, kobj.Eventfd.mu and socketState's mutexes are
+// leaves but for gVisor's own endpoint and queue locks, whose
+// notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
+// socket's SO_RCVTIMEO/SO_SNDTIMEO) and inet.Common's mutexes (the
+// backlog, a connection lost with a server) are leaves; a host socket's
+// readiness comes from gVisor's fdnotifier goroutine, which takes only
 // kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a leaf. splice and tee
 // lock two pipes' pipe.Pipe.mu together (pipe.LockTwo), the lower inode
 // number first. inotify.Targets.mu (the watched inodes) is a leaf: events

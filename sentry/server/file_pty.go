@@ -4,14 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 )
@@ -25,10 +23,30 @@ import (
 // end's description from its FileState (restorePtyFile), without the
 // bytes that were queued.
 
-const (
-	ptsMajor  = 136
-	ptmxMinor = 2
-)
+// newPtyFile is a description of t's master or slave end, opened by d
+// (nil: none) with flags.
+func (k *clientState) newPtyFile(t *pty.Terminal, master bool, d *dentry, flags uint32) *file {
+	ino := synthIno(18, t.Index)
+	if master {
+		ino = synthIno(3, devpts.PtmxMinor)
+	}
+	return newFile(devpts.New(k, t, master, ino, synthDev), d, flags)
+}
+
+// SignalGroup is k's devpts.Kernel: sigs to process group pgid, as a
+// terminal sends them.
+func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
+	var d deferred
+	k.mu.Lock()
+	for _, sig := range sigs {
+		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
+		for _, q := range k.processGroupLocked(pgid) {
+			k.signalProcessLocked(q, nil, int(sig), info, &d)
+		}
+	}
+	k.mu.Unlock()
+	d.run(k)
+}
 
 // ptyLookup resolves name in /dev (pts; /dev/ptmx is a link to
 // pts/ptmx, devLinks) or /dev/pts (ptmx, <n>).
@@ -38,7 +56,7 @@ func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
 	}
 	switch {
 	case dir.kind == dkDevPtsDir && name == "ptmx":
-		return mk(dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, ptmxMinor))
+		return mk(dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, devpts.PtmxMinor))
 	case dir.kind == dkDevDir && name == "pts":
 		return mk(dkDevPtsDir, unix.S_IFDIR|0755, synthIno(17, 0))
 	case dir.kind == dkDevPtsDir:
@@ -55,7 +73,7 @@ func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
 
 // ptsList lists /dev/pts.
 func (v *vfs) ptsList() []synthDirent {
-	out := []synthDirent{{"ptmx", synthIno(3, ptmxMinor), unix.DT_CHR}}
+	out := []synthDirent{{"ptmx", synthIno(3, devpts.PtmxMinor), unix.DT_CHR}}
 	for _, n := range v.k.ptys.Indexes() {
 		out = append(out, synthDirent{strconv.Itoa(n), synthIno(18, n), unix.DT_CHR})
 	}
@@ -70,7 +88,7 @@ func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newFile(&ptyFile{k: c.k, t: t, master: true}, d, flags), nil
+		return c.k.newPtyFile(t, true, d, flags), nil
 	}
 	t := c.k.ptys.Get(int(d.fd))
 	if t == nil {
@@ -79,7 +97,7 @@ func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
 	if err := t.OpenSlave(); err != nil {
 		return nil, err
 	}
-	return newFile(&ptyFile{k: c.k, t: t}, d, flags), nil
+	return c.k.newPtyFile(t, false, d, flags), nil
 }
 
 // restorePtyFile rebuilds a description of an end of a restored
@@ -100,161 +118,13 @@ func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	if rc != nil && fs.Path != "" {
 		d, _ = k.vfs.resolve(rc, k.vfs.root, fs.Path, false)
 	}
-	f := newFile(&ptyFile{k: k, t: t, master: fs.PtyMaster}, d, fs.Flags)
+	f := k.newPtyFile(t, fs.PtyMaster, d, fs.Flags)
 	return f, nil
 }
 
-// ptyFile is one end of a pseudo-terminal.
-type ptyFile struct {
-	k *clientState
-	// t and master are immutable.
-	t      *pty.Terminal
-	master bool
-}
-
-func (p *ptyFile) Stream() bool { return true }
-
-func (p *ptyFile) Release() {
-	if p.master {
-		p.t.CloseMaster()
-	} else {
-		p.t.CloseSlave()
-	}
-}
-
-func (p *ptyFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
-	now := time.Now().UnixNano()
-	st := &goferpb.Stat{Mode: unix.S_IFCHR | 0666, Nlink: 1, Ino: synthIno(3, ptmxMinor), Dev: synthDev, Rdev: 5<<8 | ptmxMinor,
-		Blksize: 1024, AtimeNs: now, MtimeNs: now, CtimeNs: now}
-	if !p.master {
-		st.Mode, st.Ino, st.Rdev = unix.S_IFCHR|0620, synthIno(18, p.t.Index), unix.Mkdev(ptsMajor, uint32(p.t.Index))
-	}
-	return st, nil
-}
-
-func (p *ptyFile) readable() int {
-	if p.master {
-		return p.t.MasterReadable()
-	}
-	return p.t.SlaveReadable()
-}
-
-func (p *ptyFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
-	if !p.master && c != nil {
-		// Job control: a background read (jobctl.go).
-		sid, fg := p.t.Session()
-		if err := p.k.jobControlAccess(c, sid, fg, int(unix.SIGTTIN)); err != nil {
-			return nil, err
-		}
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	for {
-		ch := p.t.Changed()
-		var b []byte
-		var err error
-		if p.master {
-			b, err = p.t.MasterRead(n)
-		} else {
-			b, err = p.t.SlaveRead(n)
-		}
-		if err != unix.EAGAIN || f.Nonblock() {
-			return b, err
-		}
-		if err := c.Block(ch, nil); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (p *ptyFile) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
-	if !p.master && c != nil && termiosStopsWrites(p.t.Termios()) {
-		// Job control: a background write with TOSTOP (jobctl.go).
-		sid, fg := p.t.Session()
-		if err := p.k.jobControlAccess(c, sid, fg, int(unix.SIGTTOU)); err != nil {
-			return 0, err
-		}
-	}
-	done := 0
-	for done < len(b) || len(b) == 0 {
-		ch := p.t.Changed()
-		var n int
-		var sigs []linux.Signal
-		var err error
-		if p.master {
-			n, sigs, err = p.t.MasterWrite(b[done:])
-		} else {
-			n, err = p.t.SlaveWrite(b[done:])
-		}
-		p.signalForeground(sigs)
-		done += n
-		if len(b) == 0 || done == len(b) {
-			break
-		}
-		if err == unix.EAGAIN && !f.Nonblock() {
-			if err := c.Block(ch, nil); err != nil {
-				if done > 0 {
-					return done, nil
-				}
-				return 0, err
-			}
-			continue
-		}
-		if err != nil {
-			if done > 0 && err == unix.EAGAIN {
-				return done, nil
-			}
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// signalForeground sends sigs to the terminal's foreground process group.
-func (p *ptyFile) signalForeground(sigs []linux.Signal) {
-	if len(sigs) == 0 {
-		return
-	}
-	_, fg := p.t.Session()
-	if fg == 0 {
-		return
-	}
-	k := p.k
-	var d deferred
-	k.mu.Lock()
-	for _, sig := range sigs {
-		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
-		for _, q := range k.processGroupLocked(fg) {
-			k.signalProcessLocked(q, nil, int(sig), info, &d)
-		}
-	}
-	k.mu.Unlock()
-	d.run(k)
-}
-
-func (p *ptyFile) Readiness(*file) (uint32, <-chan struct{}) {
-	ch := p.t.Changed()
-	r := p.t.SlaveReadiness()
-	if p.master {
-		r = p.t.MasterReadiness()
-	}
-	var ev uint32
-	if r.In {
-		ev |= pollIn | pollRdNorm
-	}
-	if r.Out {
-		ev |= pollOut | pollWrNorm
-	}
-	if r.Hup {
-		ev |= pollHup
-	}
-	return ev, ch
-}
-
-// ioctl serves the terminal ioctls of either end.
-func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (int64, error) {
-	t := p.t
+// ptyIoctl serves the terminal ioctls of either end p.
+func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint64) (int64, error) {
+	t := p.Terminal()
 	putInt := func(v int32) (int64, error) {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(v))
@@ -288,7 +158,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 		}
 		changed, err := t.SetWinsize(b)
 		if changed {
-			p.signalForeground([]linux.Signal{linux.SIGWINCH})
+			p.SignalForeground([]linux.Signal{linux.SIGWINCH})
 		}
 		return 0, err
 	case unix.TCFLSH:
@@ -308,7 +178,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 		return 0, nil
 	case tiocgpgrp:
 		_, fg := t.Session()
-		if fg == 0 && !p.master {
+		if fg == 0 && !p.Master() {
 			return 0, unix.ENOTTY
 		}
 		return putInt(fg)
@@ -364,7 +234,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 		t.SetSession(0, 0)
 		return 0, nil
 	}
-	if !p.master {
+	if !p.Master() {
 		return 0, unix.ENOTTY
 	}
 	switch req {
@@ -389,7 +259,7 @@ func (p *ptyFile) ioctl(c *syscallCtx, tab *fdTable, req uint32, arg uint64) (in
 			return 0, err
 		}
 		flags := uint32(arg) & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_NOCTTY)
-		nf := newFile(&ptyFile{k: c.k, t: t}, nil, flags)
+		nf := c.k.newPtyFile(t, false, nil, flags)
 		fd, err := tab.install(nf, 0, arg&unix.O_CLOEXEC != 0)
 		if err != nil {
 			return 0, err

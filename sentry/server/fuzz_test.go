@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -49,8 +50,8 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
-	sa, sb := newUnixSockFile(k, ua, 0), newUnixSockFile(k, ub, 0)
-	newUnixConn(0, true).pairFiles(sa, sb)
+	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
+	unixsock.NewConn(0, true).PairFiles(sa, sb)
 	p.fds.installPair(sa, sb, false)
 	p.fds.install(epoll.New(0), 7, false)
 	if ef, err := eventfd.New(0, false, 0); err == nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -9,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -151,27 +151,16 @@ func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessSt
 	}
 }
 
-// tostop is termios c_lflag's TOSTOP: background writes raise SIGTTOU.
-const (
-	termiosLflagOffset = 12
-	tostop             = 0x100
-)
-
 // ttyStopsWrites says terminal term's TOSTOP flag is set.
 func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return termiosStopsWrites(term.termios)
-}
-
-// termiosStopsWrites says a struct termios has TOSTOP set.
-func termiosStopsWrites(t []byte) bool {
-	return len(t) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(t[termiosLflagOffset:])&tostop != 0
+	return pty.StopsWrites(term.termios)
 }
 
 // ttyJobControl applies job control to a read (sig SIGTTIN) or a write
 // with TOSTOP (SIGTTOU) of terminal stdio s by the calling process
-// (jobControlAccess). The session of the first stdio set's terminal is
+// (JobControlAccess). The session of the first stdio set's terminal is
 // the first process's; a spawned process's set names its own
 // (ttyState.sid).
 func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
@@ -188,10 +177,10 @@ func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 	if !present {
 		return nil
 	}
-	return k.jobControlAccess(c, sid, fg, sig)
+	return k.JobControlAccess(c, sid, fg, sig)
 }
 
-// jobControlAccess applies a terminal's job control to a read (sig
+// JobControlAccess applies a terminal's job control to a read (sig
 // SIGTTIN) or a write with TOSTOP (SIGTTOU) of the controlling terminal
 // of session sid, whose foreground process group is fgPgrp, by the
 // calling process, as Linux's __tty_check_change does: a process of that
@@ -201,10 +190,15 @@ func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 // ERESTARTSYS, to be made again once the group continues (in the
 // foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
-func (k *clientState) jobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+	sc := callOf(c)
+	if sc == nil || sc.t == nil {
+		// No calling thread (a PageWrite): no job control.
+		return nil
+	}
 	var d deferred
 	k.mu.Lock()
-	p := callOf(c).t.proc
+	p := sc.t.proc
 	if sid <= 0 || p.sid != sid || fgPgrp == 0 || p.pgid == fgPgrp {
 		k.mu.Unlock()
 		return nil

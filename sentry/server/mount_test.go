@@ -330,3 +330,73 @@ func TestMountRecovery(t *testing.T) {
 		t.Errorf("tmpfs directories left: %v", dirs)
 	}
 }
+
+// TestTmpfsKeptUntilGoodbye: a tmpfs mount's gofer directory outlives a
+// session whose stream broke (the client may come back to this server or
+// another and restore from it), and goes when a client says Goodbye.
+func TestTmpfsKeptUntilGoodbye(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		end     func(e *env)
+		wantDir bool
+	}{
+		{"stream broke", func(e *env) { e.conn.Close() }, true},
+		{"goodbye", func(e *env) {
+			if err := e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_Goodbye{Goodbye: &sentrypb.Goodbye{}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := started(t)
+			m := e.mem
+			if err := os.MkdirAll(filepath.Join(e.root, "mnt"), 0755); err != nil {
+				t.Fatal(err)
+			}
+			e.ok(1, unix.SYS_MOUNT, m.str("scratch"), m.str("/mnt"), m.str("tmpfs"), 0, 0)
+			fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/mnt/f"), unix.O_CREAT|unix.O_RDWR, 0644))
+			e.ok(1, unix.SYS_WRITE, fd, m.alloc([]byte("data")), 4)
+			tc.end(e)
+			waitNoClients(t, e.srv)
+			dirs := tmpfsDirs(t, e.root)
+			if !tc.wantDir {
+				if len(dirs) != 0 {
+					t.Errorf("tmpfs directories left after Goodbye: %v", dirs)
+				}
+				return
+			}
+			if len(dirs) != 1 {
+				t.Fatalf("tmpfs directories %v after the stream broke, want the mount's", dirs)
+			}
+			if b, err := os.ReadFile(filepath.Join(e.root, dirs[0], "f")); err != nil || string(b) != "data" {
+				t.Errorf("the mount's file after the stream broke: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// TestMountBusyHighFD: a file open only at an fd above the table's dense
+// part (a raised RLIMIT_NOFILE) keeps its mount busy.
+func TestMountBusyHighFD(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	if err := os.MkdirAll(filepath.Join(e.root, "mnt"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	lim := make([]byte, 16)
+	binary.LittleEndian.PutUint64(lim, 4096)
+	binary.LittleEndian.PutUint64(lim[8:], 4096)
+	// As the client sends it: the new limit as an input region.
+	if r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+		Sysno: unix.SYS_PRLIMIT64, Args: []uint64{0, unix.RLIMIT_NOFILE, 0x1000, 0, 0, 0},
+		Inputs: []*sentrypb.Region{{Addr: 0x1000, Data: lim}}}}}); r.Errno != 0 {
+		t.Fatalf("prlimit64: %v", unix.Errno(r.Errno))
+	}
+	e.ok(1, unix.SYS_MOUNT, m.str("scratch"), m.str("/mnt"), m.str("tmpfs"), 0, 0)
+	fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/mnt/f"), unix.O_CREAT|unix.O_RDWR, 0644))
+	e.ok(1, unix.SYS_DUP2, fd, 3000)
+	e.ok(1, unix.SYS_CLOSE, fd)
+	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, m.str("/mnt"), 0)
+	e.ok(1, unix.SYS_CLOSE, 3000)
+	e.ok(1, unix.SYS_UMOUNT2, m.str("/mnt"), 0)
+}

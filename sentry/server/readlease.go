@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -24,6 +26,14 @@ import (
 const (
 	leaseWholeFile = 256 << 10
 	leaseWindow    = 256 << 10
+)
+
+// leaseGrantTimeout bounds the gofer calls a grant makes; after one that
+// failed to reach the gofer, the client is granted nothing for
+// leaseGrantPause.
+const (
+	leaseGrantTimeout = 500 * time.Millisecond
+	leaseGrantPause   = 2 * time.Second
 )
 
 // leaseObserver is the attribute cache's goferclient.Observer: it tells
@@ -175,24 +185,39 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 			reg.Abort(tk)
 		}
 	}()
-	ctx, cancel := k.vfs.rpcCtx()
+	// A grant only saves later round trips: it never holds the call up
+	// for long (a gofer being restarted, a handle being re-resolved).
+	ctx, cancel := context.WithTimeout(k.ctx, leaseGrantTimeout)
 	defer cancel()
-	// The content first, then the attributes (whose atime the read
-	// moved): a change between them made through this server fails the
-	// grant; one made outside shows as a size that is not the data's.
-	var data []byte
+	// The content first, then the attributes: a change between them
+	// made through this server fails the grant; one made outside shows
+	// as a size that is not the data's.
 	var off uint64
-	if !sized || size <= leaseWholeFile {
-		data, err = k.vfs.goferRead(g.handle, leaseWholeFile+1, 0)
-	} else {
-		off = uint64(next) &^ 4095
-		data, err = k.vfs.goferRead(g.handle, leaseWindow, int64(off))
+	n := uint32(leaseWholeFile + 1)
+	if sized && size > leaseWholeFile {
+		off, n = uint64(next)&^4095, leaseWindow
 	}
+	r, err := k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.handle, Offset: off, Length: n})
 	if err != nil {
+		h.PauseGrants(leaseGrantPause)
 		return
 	}
-	st, err := k.vfs.goferStatCtx(goferclient.FreshAttrs(ctx), g.handle)
-	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Blocks == 0 || st.Dev != key.Dev || st.Ino != key.Ino {
+	if r.GetErrno() != 0 || len(r.GetData()) > int(n) {
+		return
+	}
+	data := r.GetData()
+	// The attributes the server knows (a walk, a write's reply, a stat
+	// less than AttrTTL ago, with the atime of then), else the gofer's.
+	st := k.s.attrs.Recent(g.handle)
+	if st == nil {
+		if st, err = k.vfs.goferStatCtx(goferclient.FreshAttrs(ctx), g.handle); err != nil {
+			if ctx.Err() != nil {
+				h.PauseGrants(leaseGrantPause)
+			}
+			return
+		}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Blocks == 0 || st.Dev != key.Dev || st.Ino != key.Ino {
 		// Files that occupy no blocks may be pseudo files (sysfs,
 		// cgroupfs) whose content changes without a new mtime.
 		return
@@ -201,9 +226,13 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	if end > st.Size || (end < st.Size && len(data) <= leaseWholeFile && off == 0) {
 		return
 	}
-	full, err := c.statOf(nil, f)
-	if err != nil {
-		return
+	full := st
+	if k.vfs.nmounts.Load() != 0 {
+		// As statOf: a file of a grafted mount is on its device.
+		if m, grafted := k.vfs.mountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+			full = proto.Clone(st).(*goferpb.Stat)
+			full.Dev = m.Dev
+		}
 	}
 	ls := toLinuxStat(full)
 	sb := make([]byte, ls.SizeBytes())

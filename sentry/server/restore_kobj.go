@@ -14,19 +14,15 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // Replay state of kernel-object files (FileState.kobj): derived from the
-// objects when their description is reported (fileRecordLocked), and
-// rebuilt by restoreKobjFile and restoreEpollInterests.
-
-// kobjRecorded is a kernel-object file that reports its state.
-type kobjRecorded interface {
-	// kobjState describes the object. Precondition: k.mu is held.
-	kobjState(k *clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState)
-}
+// file kinds' accessors when their description is reported
+// (fileRecordLocked: eventfdState, unixState, ...), and rebuilt by
+// restoreKobjFile and restoreEpollInterests.
 
 // eventfdState is an eventfd's record.
 func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
@@ -45,24 +41,27 @@ func (k *clientState) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sent
 	return sentrypb.FileState_EPOLL, st
 }
 
-func (s *unixSockFile) kobjState(*clientState) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	s.mu.Lock()
+// unixState is an AF_UNIX socket's record: its name, listening state
+// and, for an end of a connection the mirror holds, the queued data.
+// Precondition: k.mu is held.
+func unixState(s *unixsock.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	s.Mu.Lock()
 	st := &sentrypb.KernelObjectState{
-		SocketFamily: unix.AF_UNIX, SocketType: int32(s.u.Type), SocketBound: []byte(s.boundName),
-		SocketListening: s.backlog > 0, SocketBacklog: int32(s.backlog), SocketConnected: s.u.Connected(),
-		SocketPasscred: s.u.EP.Passcred(),
+		SocketFamily: unix.AF_UNIX, SocketType: int32(s.U.Type), SocketBound: []byte(s.BoundName),
+		SocketListening: s.Backlog > 0, SocketBacklog: int32(s.Backlog), SocketConnected: s.U.Connected(),
+		SocketPasscred: s.U.EP.Passcred(),
 	}
-	s.mu.Unlock()
-	if e := s.end.Load(); e != nil {
-		cn := e.conn
-		cn.mu.Lock()
+	s.Mu.Unlock()
+	if e := s.End.Load(); e != nil {
+		cn := e.Conn
+		cn.Mu.Lock()
 		// A connection still in a listener's backlog (no accepted
 		// side yet) is not rebuilt.
-		if !cn.broken && cn.files[0] != nil && cn.files[1] != nil {
-			st.SocketConn, st.SocketSide = cn.id, int32(e.side)
-			st.SocketQueued = append([][]byte(nil), cn.queued[e.side]...)
+		if !cn.Broken && cn.Files[0] != nil && cn.Files[1] != nil {
+			st.SocketConn, st.SocketSide = cn.ID, int32(e.Side)
+			st.SocketQueued = append([][]byte(nil), cn.Queued[e.Side]...)
 		}
-		cn.mu.Unlock()
+		cn.Mu.Unlock()
 	}
 	return sentrypb.FileState_SOCKET, st
 }
@@ -82,7 +81,7 @@ func signalfdState(s *signalfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelO
 // restoredPair is a socketpair being rebuilt: both ends are made when
 // the first is restored; the data goes in once both had their chance.
 type restoredPair struct {
-	conn   *unixConn
+	conn   *unixsock.Conn
 	ends   [2]*socket.Unix
 	files  [2]*file
 	queued [2][][]byte
@@ -225,7 +224,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	var u *socket.Unix
 	creds := socket.Creds{Uid: 0, Gid: 0}
 	if rc != nil {
-		creds = sockCreds(rc)
+		creds = unixsock.Creds(rc)
 	}
 	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
 		return k.restorePairEnd(fs, st, stype, creds)
@@ -237,11 +236,11 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	} else {
 		u = socket.NewUnix(stype, creds)
 	}
-	f := newUnixSockFile(k, u, 0)
+	f := unixsock.New(k, u, 0)
 	k.chargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
-	s := f.Impl.(*unixSockFile)
-	s.reset = st.SocketConnected
+	s := f.Impl.(*unixsock.File)
+	s.Reset = st.SocketConnected
 	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
 		a := socket.FromTransportName(string(st.SocketBound))
@@ -251,7 +250,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 			if err := kobj.SysErr(u.EP.Listen(kobj.Ctx(), int(max(st.SocketBacklog, 1)))); err != nil {
 				k.log.Warn("restore: socket not listening again", "name", a.Name, "err", err)
 			} else {
-				s.backlog = int(max(st.SocketBacklog, 1))
+				s.Backlog = int(max(st.SocketBacklog, 1))
 			}
 		}
 	}
@@ -266,21 +265,21 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 	rp := k.socks.restoring[st.SocketConn]
 	if rp == nil {
 		a, b := socket.NewUnixPair(stype, creds)
-		rp = &restoredPair{conn: newUnixConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
+		rp = &restoredPair{conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
 		k.socks.restoring[st.SocketConn] = rp
 	}
 	side := int(st.SocketSide)
 	if rp.files[side] != nil {
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
-	f := newUnixSockFile(k, rp.ends[side], 0)
+	f := unixsock.New(k, rp.ends[side], 0)
 	k.chargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
-	s := f.Impl.(*unixSockFile)
-	s.end.Store(&connEnd{rp.conn, side})
-	rp.conn.mu.Lock()
-	rp.conn.files[side] = f
-	rp.conn.mu.Unlock()
+	s := f.Impl.(*unixsock.File)
+	s.End.Store(&unixsock.ConnEnd{Conn: rp.conn, Side: side})
+	rp.conn.Mu.Lock()
+	rp.conn.Files[side] = f
+	rp.conn.Mu.Unlock()
 	rp.files[side] = f
 	rp.queued[side] = st.SocketQueued
 	rp.ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
@@ -293,23 +292,23 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 func (k *clientState) finishRestoredPairs() {
 	for id, rp := range k.socks.restoring {
 		cn := rp.conn
-		cn.mu.Lock()
+		cn.Mu.Lock()
 		for side := 0; side < 2; side++ {
 			for _, m := range rp.queued[side] {
 				src := usermem.BytesIOSequence(m)
 				n, err := rp.ends[1-side].Send(src, transport.ControlMessages{}, nil)
 				if err != nil || n != int64(len(m)) {
 					k.log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
-					cn.broken = true
+					cn.Broken = true
 					break
 				}
-				cn.queued[side] = append(cn.queued[side], m)
-				if !cn.stream {
-					cn.charge[side] += dgramCharge(len(m))
+				cn.Queued[side] = append(cn.Queued[side], m)
+				if !cn.Stream {
+					cn.Charge[side] += unixsock.DgramCharge(len(m))
 				}
 			}
 		}
-		cn.mu.Unlock()
+		cn.Mu.Unlock()
 		for side := 0; side < 2; side++ {
 			if rp.files[side] == nil {
 				rp.ends[side].Release()
@@ -321,8 +320,8 @@ func (k *clientState) finishRestoredPairs() {
 
 // rebindUnix gives a restored socket its name back: the abstract name,
 // or the socket node still at its absolute path.
-func (k *clientState) rebindUnix(rc *syscallCtx, s *unixSockFile, a socket.UnixAddr) error {
-	be := s.u.Bound()
+func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
+	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
 	}
@@ -344,12 +343,12 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixSockFile, a socket.UnixA
 		}
 		names.BindNode(d.ino, be)
 	}
-	if err := kobj.SysErr(s.u.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
+	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		names.Unbind(be)
 		return err
 	}
-	s.named = true
-	s.boundName = a.TransportName()
+	s.Named = true
+	s.BoundName = a.TransportName()
 	k.socks.setBound(be, s)
 	return nil
 }

@@ -82,10 +82,12 @@ func (k *clientState) serve(sess *session) error {
 				// drained (network_sandbox.go), then Farewell.
 				if !lingering {
 					lingering = true
+					k.appEnded.Store(true)
 					go k.farewellAfterLinger()
 				}
 				continue
 			}
+			k.appEnded.Store(true)
 			k.destroy()
 			go k.forgetOrigins()
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})

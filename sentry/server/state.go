@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
@@ -11,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -509,9 +511,9 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		c.Touch(orderPipe, pipeRef{impl.p})
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
-	case *ptyFile:
-		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.t.Index), impl.master
-		c.Touch(orderPty, ptyIndex(impl.t.Index))
+	case *devpts.File:
+		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.Terminal().Index), impl.Master()
+		c.Touch(orderPty, ptyIndex(impl.Terminal().Index))
 	case *eventfd.File:
 		st.Kind, st.Kobj = eventfdState(impl)
 	case *timerfd.File:
@@ -528,8 +530,8 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = hostInetState(impl)
 	case *netlink.File:
 		st.Kind, st.Kobj = netlinkState(impl)
-	case kobjRecorded:
-		st.Kind, st.Kobj = impl.kobjState(k)
+	case *unixsock.File:
+		st.Kind, st.Kobj = unixState(impl)
 	case *pathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.d.kind == dkGofer {

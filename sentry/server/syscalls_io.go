@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -674,8 +675,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			impl.in.mu.Lock()
 			n = len(impl.in.buf)
 			impl.in.mu.Unlock()
-		case *ptyFile:
-			n = impl.readable()
+		case *devpts.File:
+			n = impl.Readable()
 		case queuedFile:
 			if n, err = impl.Queued(); err != nil {
 				return 0, err
@@ -687,8 +688,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
 		return 0, c.mem.CopyOut(arg, b[:])
 	}
-	if pf, ok := f.Impl.(*ptyFile); ok {
-		return pf.ioctl(c, tab, req, arg)
+	if pf, ok := f.Impl.(*devpts.File); ok {
+		return ptyIoctl(c, pf, tab, req, arg)
 	}
 	s, ok := f.Impl.(*stdioFile)
 	if !ok || !s.tty {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -50,7 +51,7 @@ func (c *syscallCtx) atmark(f *file, arg uint64) error {
 // isSocketFile says f is a socket of any family.
 func isSocketFile(f *file) bool {
 	switch f.Impl.(type) {
-	case *unixSockFile, *inet.File, *inet.HostFile, *netlink.File:
+	case *unixsock.File, *inet.File, *inet.HostFile, *netlink.File:
 		return true
 	}
 	return false

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -39,8 +40,8 @@ func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 // unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
 // kind of file, EBADF if an O_PATH one). The caller drops the file's
 // reference.
-func (c *syscallCtx) unixSock(fd int32) (*file, *unixSockFile, error) {
-	return fileAs[*unixSockFile](c, fd, unix.ENOTSOCK)
+func (c *syscallCtx) unixSock(fd int32) (*file, *unixsock.File, error) {
+	return fileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
 }
 
 // sockTypeFlags splits socket's type argument.
@@ -71,7 +72,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = newUnixSockFile(c.k, socket.NewUnix(stype, sockCreds(c)), flags)
+		f = unixsock.New(c.k, socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if c.k.hostNetwork() {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
@@ -131,9 +132,9 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ua, ub := socket.NewUnixPair(stype, sockCreds(c))
-	a, b := newUnixSockFile(c.k, ua, flags), newUnixSockFile(c.k, ub, flags)
-	newUnixConn(0, stype == linux.SOCK_STREAM).pairFiles(a, b)
+	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
+	a, b := unixsock.New(c.k, ua, flags), unixsock.New(c.k, ub, flags)
+	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
 	for _, f := range []*file{a, b} {
 		if err := c.k.chargeSocket(f, false); err != nil {
 			a.DecRef()
@@ -197,30 +198,30 @@ func sysBind(c *syscallCtx) (int64, error) {
 	if !named {
 		// Autobind to a fresh abstract name; a bound socket stays as
 		// it is (Linux succeeds).
-		be := s.u.Bound()
+		be := s.U.Bound()
 		if be == nil {
 			return 0, unix.EINVAL
 		}
-		if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
+		if la, _ := s.U.EP.GetLocalAddress(); la.Addr != "" {
 			return 0, nil
 		}
 		a, err = c.k.autobindName(be)
 		if err != nil {
 			return 0, err
 		}
-		if err := kobj.SysErr(s.u.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
+		if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 			c.k.unixNames().Unbind(be)
 			return 0, err
 		}
-		s.mu.Lock()
-		s.named = true
-		s.boundName = a.TransportName()
-		s.mu.Unlock()
+		s.Mu.Lock()
+		s.Named = true
+		s.BoundName = a.TransportName()
+		s.Mu.Unlock()
 		c.k.socks.setBound(be, s)
 		f.Changed()
 		return 0, nil
 	}
-	if la, _ := s.u.EP.GetLocalAddress(); la.Addr != "" {
+	if la, _ := s.U.EP.GetLocalAddress(); la.Addr != "" {
 		return 0, unix.EINVAL
 	}
 	if err := c.bindUnix(s, a); err != nil {
@@ -248,7 +249,7 @@ func sysListen(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if s.u.Type == linux.SOCK_DGRAM {
+	if s.U.Type == linux.SOCK_DGRAM {
 		return 0, unix.EOPNOTSUPP
 	}
 	backlog := int(int32(c.args[1]))
@@ -256,13 +257,13 @@ func sysListen(c *syscallCtx) (int64, error) {
 		backlog = 1
 	}
 	backlog = min(backlog, unix.SOMAXCONN)
-	if err := kobj.SysErr(s.u.EP.Listen(kobj.Ctx(), backlog)); err != nil {
+	if err := kobj.SysErr(s.U.EP.Listen(kobj.Ctx(), backlog)); err != nil {
 		return 0, err
 	}
-	s.u.EP.SetPeerCreds(sockCreds(c))
-	s.mu.Lock()
-	s.backlog = backlog
-	s.mu.Unlock()
+	s.U.EP.SetPeerCreds(unixsock.Creds(c))
+	s.Mu.Lock()
+	s.Backlog = backlog
+	s.Mu.Unlock()
 	f.Changed()
 	return 0, nil
 }
@@ -292,24 +293,24 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	if s.u.Type == linux.SOCK_DGRAM {
+	if s.U.Type == linux.SOCK_DGRAM {
 		return 0, unix.EOPNOTSUPP
 	}
 	var ne transport.Endpoint
 	var peer transport.Address
-	var cn *unixConn
-	_, err = anon.BlockOn(c, f, s.u.Watch, false, func() (int64, error) {
-		s.connMu.Lock()
-		defer s.connMu.Unlock()
-		ep, err := s.u.EP.Accept(kobj.Ctx(), &peer)
+	var cn *unixsock.Conn
+	_, err = anon.BlockOn(c, f, s.U.Watch, false, func() (int64, error) {
+		s.ConnMu.Lock()
+		defer s.ConnMu.Unlock()
+		ep, err := s.U.EP.Accept(kobj.Ctx(), &peer)
 		if err != nil {
 			return 0, kobj.SysErr(err)
 		}
 		ne = ep
-		if len(s.pending) > 0 {
-			cn = s.pending[0]
-			s.pending[0] = nil
-			s.pending = s.pending[1:]
+		if len(s.Pending) > 0 {
+			cn = s.Pending[0]
+			s.Pending[0] = nil
+			s.Pending = s.Pending[1:]
 		}
 		return 0, nil
 	})
@@ -323,7 +324,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if flags&unix.SOCK_NONBLOCK != 0 {
 		fflags = unix.O_NONBLOCK
 	}
-	nf := newUnixSockFile(c.k, socket.Accepted(ne), fflags)
+	nf := unixsock.New(c.k, socket.Accepted(ne), fflags)
 	if err := c.k.chargeSocket(nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
@@ -331,11 +332,11 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if cn != nil {
 		// The connection's mirror started at connect; this is its
 		// other end.
-		cn.mu.Lock()
-		cn.files[1] = nf
-		cn.mu.Unlock()
-		nf.Impl.(*unixSockFile).end.Store(&connEnd{cn, 1})
-		cn.changed()
+		cn.Mu.Lock()
+		cn.Files[1] = nf
+		cn.Mu.Unlock()
+		nf.Impl.(*unixsock.File).End.Store(&unixsock.ConnEnd{Conn: cn, Side: 1})
+		cn.Changed()
 	}
 	tab, err := c.fdTable()
 	if err != nil {
@@ -381,30 +382,30 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	if !named {
 		return 0, unix.EINVAL
 	}
-	be, err := c.unixEndpointAt(a, s.u.Type)
+	be, err := c.unixEndpointAt(a, s.U.Type)
 	if err != nil {
 		return 0, err
 	}
-	s.u.EP.SetPeerCreds(sockCreds(c))
+	s.U.EP.SetPeerCreds(unixsock.Creds(c))
 	lf := c.k.socks.boundFile(be)
-	if s.u.Type == linux.SOCK_DGRAM {
+	if s.U.Type == linux.SOCK_DGRAM {
 		lf = nil
 	}
 	for {
 		if lf != nil {
-			lf.connMu.Lock()
+			lf.ConnMu.Lock()
 		}
-		err := s.u.EP.Connect(kobj.Ctx(), be)
+		err := s.U.EP.Connect(kobj.Ctx(), be)
 		if err == nil && lf != nil {
 			// Mirror the connection's queues from now on (recovery),
 			// and let the listener's accept find this end.
-			cn := newUnixConn(0, s.u.Type == linux.SOCK_STREAM)
-			cn.files[0] = f
-			s.end.Store(&connEnd{cn, 0})
-			lf.pending = append(lf.pending, cn)
+			cn := unixsock.NewConn(0, s.U.Type == linux.SOCK_STREAM)
+			cn.Files[0] = f
+			s.End.Store(&unixsock.ConnEnd{Conn: cn, Side: 0})
+			lf.Pending = append(lf.Pending, cn)
 		}
 		if lf != nil {
-			lf.connMu.Unlock()
+			lf.ConnMu.Unlock()
 		}
 		if err == nil {
 			f.Changed()
@@ -450,7 +451,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	return 0, s.u.Shutdown(int(c.args[1]))
+	return 0, s.U.Shutdown(int(c.args[1]))
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
@@ -473,13 +474,13 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 	defer f.DecRef()
 	var addr transport.Address
 	if c.sysno == unix.SYS_GETPEERNAME {
-		a, terr := s.u.EP.GetRemoteAddress()
+		a, terr := s.U.EP.GetRemoteAddress()
 		if terr != nil {
 			return 0, kobj.TCPIPErr(terr)
 		}
 		addr = a
 	} else {
-		addr, _ = s.u.EP.GetLocalAddress()
+		addr, _ = s.U.EP.GetLocalAddress()
 	}
 	if c.args[1] == 0 || c.args[2] == 0 {
 		return 0, unix.EFAULT
@@ -488,15 +489,15 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 }
 
 // sendTarget finds the target of a sendto/sendmsg with an address.
-func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEndpoint, error) {
+func (c *syscallCtx) sendTarget(s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	switch s.u.Type {
+	switch s.U.Type {
 	case linux.SOCK_SEQPACKET:
 		return nil, nil // ignored, as on Linux
 	case linux.SOCK_STREAM:
-		if s.u.Connected() {
+		if s.U.Connected() {
 			return nil, unix.EISCONN
 		}
 		return nil, unix.EOPNOTSUPP
@@ -508,7 +509,7 @@ func (c *syscallCtx) sendTarget(s *unixSockFile, raw []byte) (transport.BoundEnd
 	if !named {
 		return nil, unix.EINVAL
 	}
-	return c.unixEndpointAt(a, s.u.Type)
+	return c.unixEndpointAt(a, s.U.Type)
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
@@ -563,7 +564,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return unixSend(c, f, s, src, transport.ControlMessages{}, to, flags)
+	return s.Send(c, f, src, transport.ControlMessages{}, to, flags)
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
@@ -618,7 +619,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	got, res, err := unixRecv(c, f, s, dst, flags)
+	got, res, err := s.Recv(c, f, dst, flags)
 	res.Control.Release(kobj.Ctx())
 	if err != nil {
 		return 0, err
@@ -628,7 +629,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	if flags&unix.MSG_TRUNC != 0 && s.u.Type != linux.SOCK_STREAM {
+	if flags&unix.MSG_TRUNC != 0 && s.U.Type != linux.SOCK_STREAM {
 		return res.MsgLen, nil
 	}
 	return got, nil
@@ -797,7 +798,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		ctl.Release(kobj.Ctx())
 		return 0, err
 	}
-	return unixSend(c, f, s, src, ctl, to, flags)
+	return s.Send(c, f, src, ctl, to, flags)
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
@@ -834,14 +835,14 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	got, res, err := unixRecv(c, f, s, dst, flags)
+	got, res, err := s.Recv(c, f, dst, flags)
 	defer res.Control.Release(kobj.Ctx())
 	if err != nil {
 		return 0, err
 	}
 	// Linux reports MSG_CMSG_CLOEXEC back in msg_flags.
 	msgFlags := uint32(flags & unix.MSG_CMSG_CLOEXEC)
-	if s.u.Type != linux.SOCK_STREAM && res.MsgLen > got {
+	if s.U.Type != linux.SOCK_STREAM && res.MsgLen > got {
 		msgFlags |= unix.MSG_TRUNC
 	}
 	// Name.
@@ -861,7 +862,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if h.control == 0 {
 		space = 0
 	}
-	if s.u.EP.Passcred() {
+	if s.U.EP.Passcred() {
 		cr, _ := res.Control.Credentials.(socket.Creds)
 		if res.Control.Credentials == nil {
 			cr = socket.NobodyCreds
@@ -925,7 +926,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if err := c.mem.CopyOut(c.args[1]+48, hb[:]); err != nil {
 		return 0, err
 	}
-	if flags&unix.MSG_TRUNC != 0 && s.u.Type != linux.SOCK_STREAM {
+	if flags&unix.MSG_TRUNC != 0 && s.U.Type != linux.SOCK_STREAM {
 		return res.MsgLen, nil
 	}
 	return got, nil
@@ -933,8 +934,8 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 
 // fromAddr is the source address recvfrom and recvmsg report: none on a
 // stream socket or from an unbound sender.
-func fromAddr(s *unixSockFile, from transport.Address) []byte {
-	if s.u.Type == linux.SOCK_STREAM || from.Addr == "" {
+func fromAddr(s *unixsock.File, from transport.Address) []byte {
+	if s.U.Type == linux.SOCK_STREAM || from.Addr == "" {
 		return nil
 	}
 	return socket.FromTransportName(from.Addr).Encode()
@@ -995,29 +996,29 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if level != unix.SOL_SOCKET {
 		return 0, unix.EOPNOTSUPP
 	}
-	opts := s.u.EP.SocketOptions()
+	opts := s.U.EP.SocketOptions()
 	var v []byte
 	switch name {
 	case unix.SO_TYPE:
-		v = putInt(int32(s.u.Type))
+		v = putInt(int32(s.U.Type))
 	case unix.SO_DOMAIN:
 		v = putInt(unix.AF_UNIX)
 	case unix.SO_PROTOCOL:
 		v = putInt(0)
 	case unix.SO_ERROR:
 		v = putInt(0)
-		if e := kobj.TCPIPErr(s.u.EP.LastError()); e != nil {
+		if e := kobj.TCPIPErr(s.U.EP.LastError()); e != nil {
 			v = putInt(int32(e.(unix.Errno)))
 		}
 	case unix.SO_ACCEPTCONN:
-		l, _ := s.u.EP.(interface{ Listening() bool })
+		l, _ := s.U.EP.(interface{ Listening() bool })
 		v = putInt(0)
 		if l != nil && l.Listening() {
 			v = putInt(1)
 		}
 	case unix.SO_PEERCRED:
-		cr, ok := s.u.EP.PeerCreds().(socket.Creds)
-		if !ok || s.u.Type == linux.SOCK_DGRAM || !s.u.Connected() {
+		cr, ok := s.U.EP.PeerCreds().(socket.Creds)
+		if !ok || s.U.Type == linux.SOCK_DGRAM || !s.U.Connected() {
 			cr = socket.Creds{Pid: 0, Uid: ^uint32(0), Gid: ^uint32(0)}
 		}
 		v = binary.LittleEndian.AppendUint32(v, uint32(cr.Pid))
@@ -1038,7 +1039,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_LINGER:
 		v = make([]byte, 8)
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		v = s.timeo.Get(name)
+		v = s.Timeo.Get(name)
 	default:
 		return 0, unix.ENOPROTOOPT
 	}
@@ -1095,10 +1096,10 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := s.u.EP.SocketOptions()
+	opts := s.U.EP.SocketOptions()
 	switch name {
 	case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
-		return 0, s.timeo.Set(name, v)
+		return 0, s.Timeo.Set(name, v)
 	case unix.SO_LINGER:
 		if len(v) < 8 {
 			return 0, unix.EINVAL
@@ -1123,7 +1124,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	case unix.SO_RCVBUF:
 		old := opts.GetReceiveBufferSize()
 		opts.SetReceiveBufferSize(2*int64(max(iv, 0)), true)
-		if err := s.bufs.Resize(opts.GetReceiveBufferSize()); err != nil {
+		if err := s.Bufs.Resize(opts.GetReceiveBufferSize()); err != nil {
 			opts.SetReceiveBufferSize(old, true)
 			return 0, err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
 
@@ -40,7 +41,7 @@ const spliceChunk = 4 << 20
 // timerfd or inotify instance: EINVAL).
 func spliceable(f *file) bool {
 	switch f.Impl.(type) {
-	case *goferFile, *devFile, *procFile, *stdioFile, *unixSockFile, *inet.File, *inet.HostFile:
+	case *goferFile, *devFile, *procFile, *stdioFile, *unixsock.File, *inet.File, *inet.HostFile:
 		return true
 	}
 	return false

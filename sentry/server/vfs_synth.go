@@ -11,11 +11,13 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -318,7 +320,7 @@ func (v *vfs) filePath(f *file) string {
 		return "anon_inode:[eventpoll]"
 	case *signalfd.File:
 		return "anon_inode:[signalfd]"
-	case *unixSockFile:
+	case *unixsock.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inet.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
@@ -396,7 +398,7 @@ func (d *dentry) synthStat() *goferpb.Stat {
 	case dkDevPtmx:
 		st.Rdev = 5<<8 | 2
 	case dkDevPts:
-		st.Rdev = unix.Mkdev(ptsMajor, uint32(d.fd))
+		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.fd))
 	case dkDevNode:
 		n := d.v.k.devNodes[d.fd]
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid

@@ -246,6 +246,12 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	go func() {
 		defer killerDone.Done()
 		rng := rand.New(rand.NewSource(o.Seed))
+		// Kills start once the client has its first session: a server
+		// absent when do starts is a start failure, reported at once,
+		// not a failure to recover from.
+		if !o.Native && !waitLogLine(clientLog, "connected to the remote sentry", finished) {
+			return
+		}
 		for kills < o.Kills {
 			wait := time.Duration(float64(o.Interval) * (0.5 + rng.Float64()))
 			select {
@@ -370,4 +376,19 @@ func Compare(want, got Outcome) error {
 		return nil
 	}
 	return fmt.Errorf("%s\nstderr:\n%s", strings.Join(diffs, "\n"), got.Stderr)
+}
+
+// waitLogLine waits until the file at path holds line, and reports
+// whether it did before stop was closed.
+func waitLogLine(path, line string, stop <-chan struct{}) bool {
+	for {
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(line)) {
+			return true
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -296,3 +296,26 @@ func TestOCIProcessSecurity(t *testing.T) {
 		})
 	}
 }
+
+// TestDoServerKilledBeforeConnect checks that a first connection waits out
+// the grace period for a server killed -9 (its socket left, refusing) and
+// restarted on the same socket, as a recovery would: a wrong target fails
+// within the grace (TestBadCommandLines), a restarting one is found.
+func TestDoServerKilledBeforeConnect(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	s.Kill()
+	cmd := exec.Command(tu.Binary(t), "do", "--grace", "20s", "--server", s.Target, "--", tu.Busybox, "echo", "ran")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	tu.StartDaemonAt(t, s.Target, "server", "--gofer", g.Target)
+	if code := waitExit(t, cmd); code != 0 || out.String() != "ran\n" {
+		t.Errorf("exit %d output %q; want the command run on the restarted server", code, out.String())
+	}
+}

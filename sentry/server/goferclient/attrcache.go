@@ -191,6 +191,18 @@ func (a *AttrCache) InodeOf(h uint64) (dev, ino uint64, ok bool) {
 	return k.dev, k.ino, ok
 }
 
+// Recent returns the attributes of handle h's file if they were learnt
+// less than AttrTTL ago, even if a Read moved the atime since (a copy).
+func (a *AttrCache) Recent(h uint64) *goferpb.Stat {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.freshLocked(h)
+	if e == nil {
+		return nil
+	}
+	return proto.Clone(e.st).(*goferpb.Stat)
+}
+
 // SizeOf returns the size of handle h's file as last learnt, however
 // old, if the cache holds its attributes.
 func (a *AttrCache) SizeOf(h uint64) (uint64, bool) {

@@ -1,6 +1,7 @@
 package pty
 
 import (
+	"encoding/binary"
 	"sort"
 	"sync"
 
@@ -613,4 +614,16 @@ func (t *Terminal) SlaveReadiness() Readiness {
 		Out: len(t.output) < queueMax || !t.masterOpen,
 		Hup: !t.masterOpen,
 	}
+}
+
+// The offset of struct termios's c_lflag, and its TOSTOP bit
+// (background writes raise SIGTTOU).
+const (
+	termiosLflagOffset = 12
+	tostop             = 0x100
+)
+
+// StopsWrites says the struct termios b has TOSTOP set.
+func StopsWrites(b []byte) bool {
+	return len(b) >= termiosLflagOffset+4 && binary.LittleEndian.Uint32(b[termiosLflagOffset:])&tostop != 0
 }

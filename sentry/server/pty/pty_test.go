@@ -1,6 +1,7 @@
 package pty
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -151,5 +152,25 @@ func TestTableIndexes(t *testing.T) {
 	}
 	if got := tab.Indexes(); len(got) != 2 || got[0] != 0 || got[1] != 1 {
 		t.Errorf("Indexes %v", got)
+	}
+}
+
+func TestStopsWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lflag uint32
+		size  int
+		want  bool
+	}{
+		{name: "TOSTOP", lflag: 0x100, size: SizeofTermios, want: true},
+		{name: "other bits", lflag: 0x8a3b, size: SizeofTermios, want: false},
+		{name: "TOSTOP among others", lflag: 0x8b3b, size: SizeofTermios, want: true},
+		{name: "too short", lflag: 0x100, size: 15, want: false},
+	} {
+		b := make([]byte, max(tc.size, 16))
+		binary.LittleEndian.PutUint32(b[12:], tc.lflag)
+		if got := StopsWrites(b[:tc.size]); got != tc.want {
+			t.Errorf("%s: StopsWrites = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

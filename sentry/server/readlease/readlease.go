@@ -73,6 +73,13 @@ func (r *Registry) SetClock(now func() time.Time) {
 	r.mu.Unlock()
 }
 
+// clock returns the registry's time.
+func (r *Registry) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.now()
+}
+
 // TTL is the lifetime of a lease.
 func (r *Registry) TTL() time.Duration { return r.ttl }
 
@@ -98,6 +105,18 @@ type Holder struct {
 	// disabled refuses grants (beyond maxUnacked, or closed).
 	unacked  int
 	disabled bool
+	// pausedUntil is when grants resume after PauseGrants.
+	pausedUntil time.Time
+}
+
+// PauseGrants makes Disabled true for d: what a grant needs failed (the
+// gofer is away), and trying again at once would only slow the calls
+// that grant.
+func (h *Holder) PauseGrants(d time.Duration) {
+	now := h.reg.clock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pausedUntil = now.Add(d)
 }
 
 // NewHolder returns a client's holder; kick is called (without locks
@@ -444,12 +463,13 @@ func (h *Holder) Acked(epoch uint64) {
 	h.ackCh = make(chan struct{})
 }
 
-// Disabled says whether h is granted no more leases (it left revocations
-// unacknowledged, or was closed).
+// Disabled says whether h is granted no leases now (it left revocations
+// unacknowledged, was closed, or its grants are paused).
 func (h *Holder) Disabled() bool {
+	now := h.reg.clock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.disabled
+	return h.disabled || now.Before(h.pausedUntil)
 }
 
 // Close drops h's leases (its client is gone): nothing waits for it any

@@ -188,3 +188,18 @@ func TestClose(t *testing.T) {
 		t.Error("a closed holder was granted a lease")
 	}
 }
+
+func TestPauseGrants(t *testing.T) {
+	now := time.Now()
+	r := New(time.Second)
+	r.SetClock(func() time.Time { return now })
+	h := r.NewHolder(nil)
+	h.PauseGrants(time.Second)
+	if !h.Disabled() {
+		t.Error("grants not paused")
+	}
+	now = now.Add(2 * time.Second)
+	if h.Disabled() {
+		t.Error("grants still paused after the pause")
+	}
+}

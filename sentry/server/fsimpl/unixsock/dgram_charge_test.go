@@ -1,4 +1,4 @@
-package server
+package unixsock
 
 import "testing"
 
@@ -12,11 +12,11 @@ func TestDgramChargeFitsAsLinux(t *testing.T) {
 	} {
 		// Linux accepts a send while the charge is below SO_SNDBUF.
 		fit := 0
-		for charge := int64(0); charge < sndbuf; charge += dgramCharge(tc.size) {
+		for charge := int64(0); charge < sndbuf; charge += DgramCharge(tc.size) {
 			fit++
 		}
 		if fit != tc.fit {
-			t.Errorf("%d-byte datagrams: %d fit (charge %d each), Linux fits %d", tc.size, fit, dgramCharge(tc.size), tc.fit)
+			t.Errorf("%d-byte datagrams: %d fit (charge %d each), Linux fits %d", tc.size, fit, DgramCharge(tc.size), tc.fit)
 		}
 	}
 }
