@@ -26,9 +26,15 @@ import (
 const CallChannelWindow = hopWindow
 
 // CallChannel is the calling end of a call channel (the server's). One
-// goroutine uses it at a time; Shutdown may be called concurrently.
+// goroutine uses it at a time; Shutdown may be called concurrently, even
+// with Destroy.
 type CallChannel struct {
 	h hopEndpoint
+	// mu orders Shutdown with Destroy (a context's AfterFunc may shut
+	// the channel down while its user destroys it); destroyed is set by
+	// Destroy. A Call does not take mu.
+	mu        sync.Mutex
+	destroyed bool
 }
 
 // AttachCallChannel connects to the call channel whose window is fd
@@ -62,12 +68,26 @@ func (ch *CallChannel) Call(req []byte, max int) ([]byte, error) {
 }
 
 // Shutdown makes a Call in progress, and every later one, fail; the
-// peer's end returns too.
-func (ch *CallChannel) Shutdown() { ch.h.ep.Shutdown() }
+// peer's end returns too. After Destroy it does nothing.
+func (ch *CallChannel) Shutdown() {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !ch.destroyed {
+		ch.h.ep.Shutdown()
+	}
+}
 
-// Destroy unmaps the window. Precondition: no Call is in progress (after
-// Shutdown, once the caller is back).
-func (ch *CallChannel) Destroy() { ch.h.ep.Destroy() }
+// Destroy shuts the channel down and unmaps the window. Precondition: no
+// Call is in progress (its caller is back).
+func (ch *CallChannel) Destroy() {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !ch.destroyed {
+		ch.h.ep.Shutdown()
+		ch.h.ep.Destroy()
+		ch.destroyed = true
+	}
+}
 
 // IsShutdown reports an error of a CallChannel that was shut down.
 func IsShutdown(err error) bool {

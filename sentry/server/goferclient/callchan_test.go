@@ -201,3 +201,48 @@ func TestGoferChannelBound(t *testing.T) {
 		ch.Destroy()
 	}
 }
+
+// TestGoferChannelCallsAbandoned: calls whose context ends while they are
+// on a call channel are abandoned (the channel is shut down and
+// destroyed, racing with the context's own shutdown of it); the calls
+// after them work.
+func TestGoferChannelCallsAbandoned(t *testing.T) {
+	p := gofertest.New(t, t.TempDir())
+	p.Start()
+	t.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	t.Cleanup(gc.Close)
+	c := goferpb.NewGoferClient(gc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
+	if err != nil || a.Errno != 0 {
+		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
+	}
+	var wg sync.WaitGroup
+	var abandoned atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				cctx, ccancel := context.WithTimeout(ctx, time.Duration(i%50)*time.Microsecond)
+				if _, err := c.Stat(FreshAttrs(cctx), &goferpb.StatRequest{Handle: a.Root.Id}); err != nil {
+					abandoned.Add(1)
+				}
+				ccancel()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d of 1200 calls abandoned", abandoned.Load())
+	for i := 0; i < 20; i++ {
+		r, err := c.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: a.Root.Id})
+		if err != nil || r.Errno != 0 {
+			t.Fatalf("Stat after abandoned calls: %v %v", err, unix.Errno(r.GetErrno()))
+		}
+	}
+}
