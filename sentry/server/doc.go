@@ -172,8 +172,10 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, fd tables, dentries, the file kinds, the system call handlers, the replay records and
-// Restore. Below it, importing nothing of it:
+// state, processes, fd tables, dentries and the gofer files, pipe ends
+// and stdio, the system calls that make and change every file kind, the
+// system call handlers, the replay records and Restore. Below it,
+// importing nothing of it:
 //
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
@@ -202,10 +204,13 @@
 // (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
-// their effects, stdio). The file kinds move out, one package each
+// their effects, stdio). The file kinds are packages of their own
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
-// unixsock and devpts, over fsimpl/anon); the gofer files move with the
-// vfs, after the kernel (docs/ARCHITECTURE.md).
+// unixsock and devpts, over fsimpl/anon), each given what it needs of
+// the kernel as an interface (signalfd.Reader, netlink.Router,
+// unixsock.Namespace, devpts.Kernel: *clientState); the gofer files move
+// with the vfs, after the kernel (docs/ARCHITECTURE.md, where the
+// kernel's plan is).
 //
 // # Dependencies
 //

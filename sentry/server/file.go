@@ -101,14 +101,17 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 			continue
 		}
 		seen[t] = true
+		found := false
 		t.mu.Lock()
-		for _, e := range t.fds {
-			if f := e.f; f != nil && dentryOf(f) != nil && dentryOf(f).kind == dkGofer && dentryOf(f).ino == ino && f.AccMode() != unix.O_RDONLY {
-				t.mu.Unlock()
-				return true
+		t.eachLocked(func(_ int, e fdEntry) {
+			if d := dentryOf(e.f); d != nil && d.kind == dkGofer && d.ino == ino && e.f.AccMode() != unix.O_RDONLY {
+				found = true
 			}
-		}
+		})
 		t.mu.Unlock()
+		if found {
+			return true
+		}
 	}
 	return false
 }

@@ -35,6 +35,10 @@ import (
 // read of a signalfd with mask.
 func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
 	sc := callOf(c)
+	if sc == nil || sc.t == nil || sc.reply == nil {
+		// Not a system call of a thread: nothing to answer.
+		return 0
+	}
 	sc.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
 	return sc.t.tid
 }

@@ -191,9 +191,14 @@ func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 // foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
 func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+	sc := callOf(c)
+	if sc == nil || sc.t == nil {
+		// No calling thread (a PageWrite): no job control.
+		return nil
+	}
 	var d deferred
 	k.mu.Lock()
-	p := callOf(c).t.proc
+	p := sc.t.proc
 	if sid <= 0 || p.sid != sid || fgPgrp == 0 || p.pgid == fgPgrp {
 		k.mu.Unlock()
 		return nil

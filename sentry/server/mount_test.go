@@ -374,3 +374,29 @@ func TestTmpfsKeptUntilGoodbye(t *testing.T) {
 		})
 	}
 }
+
+// TestMountBusyHighFD: a file open only at an fd above the table's dense
+// part (a raised RLIMIT_NOFILE) keeps its mount busy.
+func TestMountBusyHighFD(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	if err := os.MkdirAll(filepath.Join(e.root, "mnt"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	lim := make([]byte, 16)
+	binary.LittleEndian.PutUint64(lim, 4096)
+	binary.LittleEndian.PutUint64(lim[8:], 4096)
+	// As the client sends it: the new limit as an input region.
+	if r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+		Sysno: unix.SYS_PRLIMIT64, Args: []uint64{0, unix.RLIMIT_NOFILE, 0x1000, 0, 0, 0},
+		Inputs: []*sentrypb.Region{{Addr: 0x1000, Data: lim}}}}}); r.Errno != 0 {
+		t.Fatalf("prlimit64: %v", unix.Errno(r.Errno))
+	}
+	e.ok(1, unix.SYS_MOUNT, m.str("scratch"), m.str("/mnt"), m.str("tmpfs"), 0, 0)
+	fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/mnt/f"), unix.O_CREAT|unix.O_RDWR, 0644))
+	e.ok(1, unix.SYS_DUP2, fd, 3000)
+	e.ok(1, unix.SYS_CLOSE, fd)
+	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, m.str("/mnt"), 0)
+	e.ok(1, unix.SYS_CLOSE, 3000)
+	e.ok(1, unix.SYS_UMOUNT2, m.str("/mnt"), 0)
+}

@@ -376,11 +376,7 @@ func (k *clientState) mountBusy(id int) bool {
 		}
 		seen[t] = true
 		t.mu.Lock()
-		for _, e := range t.fds {
-			if e.f != nil {
-				ds = append(ds, dentryOf(e.f))
-			}
-		}
+		t.eachLocked(func(_ int, e fdEntry) { ds = append(ds, dentryOf(e.f)) })
 		t.mu.Unlock()
 	}
 	k.mu.Unlock()
