@@ -93,9 +93,9 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	np.comm, np.exe, np.argv, np.env = p.comm, p.exe, p.argv, p.env
 	if flags&unix.CLONE_FILES != 0 {
 		np.fds = p.fds
-		np.fds.refs++
+		np.fds.IncRef()
 	} else {
-		np.fds = p.fds.fork()
+		np.fds = p.fds.Fork()
 	}
 	if flags&unix.CLONE_FS != 0 {
 		np.fs = p.fs
