@@ -48,6 +48,7 @@ func runDo(args []string) int {
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	readCache := fs.Bool("read-cache", true, "answer reads and fstat of files opened read-only from copies the server leases to the client, revoked when anyone changes the file (docs/ARCHITECTURE.md)")
 	channels := fs.Bool("channels", true, "with the framed wire on a Unix socket (a server on this machine), make the threads' synchronous calls over shared-memory call channels (gVisor's flipcall) instead of the socket")
+	postBatch := fs.Bool("post-batch", true, "send posted calls (write behind, pipelined close, chmod...) in batches with the next message, and take their replies in batches; false sends each at once and has each answered alone")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	donateFDs := fs.Bool("donate-fds", true, "let the embedded gofer give the embedded sentry the host fds of the regular files it opens, so that reads and writes of them skip the gofer (ignored with --server: that gofer's --donate-fds decides)")
@@ -271,6 +272,7 @@ func runDo(args []string) int {
 		DeadAfter:         *deadAfter,
 		Wire:              wireKind,
 		Channels:          *channels,
+		NoPostBatch:       !*postBatch,
 		NoReadCache:       !*readCache,
 		TLS:               tlsf.files,
 		Grace:             *grace,

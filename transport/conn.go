@@ -127,6 +127,10 @@ type Options struct {
 	// the wire allows: the framed wire on a Unix socket, to a server that
 	// grants them.
 	Channels bool
+	// NoPostBatch turns batching of posted calls off (postbatch.go):
+	// GoPosted sends at once, and the Hello does not ask the server to
+	// batch their replies.
+	NoPostBatch bool
 	// FailIfNotListening makes Dial fail at once, with ErrNotListening,
 	// when nothing listens at the target (no socket file, connection
 	// refused) instead of retrying until ctx ends: for a first
@@ -206,6 +210,20 @@ type StreamConn struct {
 
 	sendMu sync.Mutex // serializes w.send
 
+	// batchPosted says the server takes posted calls in batches
+	// (FeaturePostBatch): GoPosted queues them. Immutable after Dial.
+	batchPosted bool
+	// postQ are the posted calls queued for the next message, postQBytes
+	// their inputs' size (postbatch.go). Protected by sendMu.
+	postQ      []*pb.Call
+	postQBytes int
+	// postTimer sends the queue postedDelay after its first call.
+	// Immutable pointer.
+	postTimer *time.Timer
+	// postBatches counts the frames that carried queued posted calls.
+	// Atomic.
+	postBatches atomic.Uint64
+
 	mu sync.Mutex
 	// seq is the last sequence number assigned. Protected by mu.
 	seq uint64
@@ -280,6 +298,11 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 		hello = &pb.Hello{}
 	}
 	hello.ProtocolVersion = pb.ProtocolVersion
+	if opts.NoPostBatch {
+		hello.Features &^= pb.FeaturePostBatch
+	} else {
+		hello.Features |= pb.FeaturePostBatch
+	}
 	var w wire
 	var welcome *pb.Welcome
 	kind := WireGRPC
@@ -318,6 +341,9 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 		pending: make(map[uint64]chan *pb.Reply), token: make(chan struct{}, 1),
 		done: make(chan struct{}), recvDone: make(chan struct{})}
 	c.initHop(opts)
+	c.batchPosted = !opts.NoPostBatch && welcome.GetFeatures()&pb.FeaturePostBatch != 0
+	c.postTimer = time.AfterFunc(time.Hour, c.flushPostedLate)
+	c.postTimer.Stop()
 	c.idle = time.AfterFunc(time.Hour, c.takeover)
 	go c.takeover()
 	go c.heartbeatLoop()
@@ -442,7 +468,13 @@ func checkWelcome(w *pb.Welcome) error {
 func (c *StreamConn) send(m *pb.ClientMessage) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.w.send(m); err != nil {
+	return c.sendLocked(m)
+}
+
+// sendLocked sends m, with the queued posted calls in front of it.
+// Precondition: c.sendMu is held.
+func (c *StreamConn) sendLocked(m *pb.ClientMessage) error {
+	if err := c.w.send(c.withPostedLocked(m)); err != nil {
 		c.fail(fmt.Errorf("send: %w", err))
 		return ErrConnDead
 	}
@@ -452,6 +484,19 @@ func (c *StreamConn) send(m *pb.ClientMessage) error {
 
 // Go implements Conn.Go.
 func (c *StreamConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
+	ch, err := c.register(call)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Call{Call: call}}); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// register assigns call's seq (unless it has one) and makes it pending:
+// the channel returned gets its reply.
+func (c *StreamConn) register(call *pb.Call) (chan *pb.Reply, error) {
 	ch := make(chan *pb.Reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -470,9 +515,6 @@ func (c *StreamConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
 	}
 	c.pending[call.Seq] = ch
 	c.mu.Unlock()
-	if err := c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Call{Call: call}}); err != nil {
-		return nil, err
-	}
 	return ch, nil
 }
 
@@ -591,6 +633,7 @@ func (c *StreamConn) fail(err error) {
 	c.hopShutdownLocked()
 	c.mu.Unlock()
 	c.idle.Stop()
+	c.postTimer.Stop()
 	// Outside mu: closing may wait on the wire's own goroutines; it makes
 	// the token holder's receive fail.
 	c.w.close()
@@ -665,7 +708,7 @@ func (c *StreamConn) takeover() {
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.waiters > 0 || (m.GetReply() != nil && len(c.pending) == 0)
+		return c.waiters > 0 || ((m.GetReply() != nil || len(m.PostedReplies) > 0) && len(c.pending) == 0)
 	})
 }
 
@@ -685,17 +728,17 @@ func (c *StreamConn) closeRecvDoneLocked() {
 // dispatch handles one message from the server. Precondition: the
 // caller holds the read token.
 func (c *StreamConn) dispatch(m *pb.ServerMessage) {
+	// The replies to posted calls the server batched come before the
+	// message that carries them.
+	for _, r := range m.PostedReplies {
+		if r != nil {
+			c.dispatchReply(r)
+		}
+	}
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:
-		c.mu.Lock()
-		ch := c.pending[m.Reply.Seq]
-		delete(c.pending, m.Reply.Seq)
-		c.mu.Unlock()
-		if ch != nil {
-			if c.opts.OnReply != nil {
-				c.opts.OnReply(m.Reply)
-			}
-			ch <- m.Reply
+		if m.Reply != nil {
+			c.dispatchReply(m.Reply)
 		}
 	case *pb.ServerMessage_Push:
 		if c.opts.OnPush != nil {
@@ -712,6 +755,21 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	case *pb.ServerMessage_ChannelGrant:
 		c.granted(m.ChannelGrant)
 	case *pb.ServerMessage_Heartbeat:
+	}
+}
+
+// dispatchReply hands r to its caller (OnReply first). Precondition: the
+// caller holds the read token.
+func (c *StreamConn) dispatchReply(r *pb.Reply) {
+	c.mu.Lock()
+	ch := c.pending[r.Seq]
+	delete(c.pending, r.Seq)
+	c.mu.Unlock()
+	if ch != nil {
+		if c.opts.OnReply != nil {
+			c.opts.OnReply(r)
+		}
+		ch <- r
 	}
 }
 

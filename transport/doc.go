@@ -41,6 +41,13 @@
 // The server's side is HopServer (the framed Session stream); the
 // client's is StreamConn.Channel, Channel.Call and PutChannel.
 //
+// Posted calls in batches (postbatch.go): GoPosted queues a posted call
+// on the connection (StreamConn.postQ, under sendMu); the next message
+// sent carries the queue in front of it (ClientMessage.posted_calls), or
+// FlushPosted or a 500 µs timer sends it alone; replies the server held
+// (ServerMessage.posted_replies) are dispatched before the message that
+// carries them.
+//
 // Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
 // must not import sentry/ or the command.
 //

@@ -18,7 +18,11 @@ const (
 	// FeatureChannels: the server grants call channels (ChannelOpen) on
 	// the framed wire over a Unix socket.
 	FeatureChannels uint64 = 1 << 33
+	// FeaturePostBatch: the peer understands ClientMessage.posted_calls
+	// (in Welcome) or ServerMessage.posted_replies (in Hello): posted
+	// calls and their replies travel in batches.
+	FeaturePostBatch uint64 = 1 << 41
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch

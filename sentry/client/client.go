@@ -73,6 +73,9 @@ type Config struct {
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
 	Channels bool
+	// NoPostBatch sends every posted call at once and asks for each
+	// reply alone (transport.Options.NoPostBatch).
+	NoPostBatch bool
 	// TLS secures TCP servers with mutual TLS when it names files.
 	TLS transport.TLSFiles
 	// Grace is how long a recovery keeps retrying one server before

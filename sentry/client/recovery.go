@@ -204,6 +204,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		Wire:              c.cfg.Wire,
 		TLS:               c.cfg.TLS,
 		Channels:          c.cfg.Channels,
+		NoPostBatch:       c.cfg.NoPostBatch,
 	}
 	return s
 }
@@ -411,7 +412,10 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	s.imu.Unlock()
 	if hop != nil {
 		// Over the call channel, after every message sent on the
-		// socket so far (posted calls of lower seqs among them).
+		// socket so far (posted calls of lower seqs among them, sent
+		// now if queued: a failed send leaves the channel call to the
+		// recovery, as below).
+		s.conn.FlushPosted()
 		sent := s.conn.Sent()
 		s.mu.Unlock()
 		r, err := hop.Call(c, sent)
@@ -545,8 +549,10 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	s.postedBytes += size
 	s.imu.Unlock()
 	// A failed send leaves the call in flight: the recovery the dead
-	// connection starts (monitor) re-sends it.
-	p.ch, _ = s.conn.Go(c)
+	// connection starts (monitor) re-sends it. The call may wait for
+	// company on the connection (transport's GoPosted): the next message
+	// takes it along.
+	p.ch, _ = s.conn.GoPosted(c)
 	return true
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -84,6 +85,12 @@ type clientState struct {
 	// hopRoutes maps the seq of a call that came over a call channel to
 	// where its reply goes (hop.go). Protected by sendMu.
 	hopRoutes map[uint64]*hopRoute
+	// postedHeld are replies to posted calls held back for the next
+	// message (posted.go, package postbatch). Protected by sendMu.
+	postedHeld postbatch.Replies
+	// postBatch says the client takes posted replies in batches
+	// (Hello.features). Immutable after newClient.
+	postBatch bool
 
 	// stdio describes the client's fds 0-2 (from Hello). Immutable.
 	stdio [3]*sentrypb.StdioInfo
@@ -531,8 +538,15 @@ func (k *clientState) threadWorker(t *thread) {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
 			}
 		}
+		// A posted reply waits for company while the thread's next
+		// call is posted too (posted.go).
+		holdReply := posted && len(t.queue) > 0 && isPosted(t.queue[0])
 		k.mu.Unlock()
-		k.reply(r)
+		if posted {
+			k.replyPosted(r, holdReply)
+		} else {
+			k.reply(r)
+		}
 		if posted {
 			// Only once its reply is on the stream: the reply of a call
 			// that waited for it (and may carry records it changed)

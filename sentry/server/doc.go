@@ -149,6 +149,12 @@
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
+// Batches (package postbatch): calls a client batched
+// (ClientMessage.posted_calls) are queued before the message's own; a
+// posted reply is held (clientState.postedHeld, under sendMu) while the
+// thread's next queued call is posted, and every later send carries the
+// held replies in front of it (sendRawLocked; before a channel reply is
+// stamped, alone), so "on the stream" includes held.
 //
 // # Peers (grant.go, package seqguard)
 //

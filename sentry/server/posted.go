@@ -159,3 +159,44 @@ func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (i
 	}
 	return ret, false, err
 }
+
+// Posted replies in batches (package postbatch). A posted call's reply
+// is held while the thread's next queued call is posted too, and rides
+// in front of the next message sent to the client (any reply, push,
+// heartbeat, or a batch alone when the run of posted calls ends), so a
+// run of posted calls costs one socket write. Every send attaches what
+// is held (sendRawLocked), and a channel reply is stamped only after it
+// was sent, so a held reply is "on the stream" for the ordering rules
+// above: a call that waited for it goes out after it.
+
+// replyPosted sends the reply of a posted call, or holds it (hold, for a
+// client that takes batches) with its state records for the next
+// message.
+func (k *clientState) replyPosted(r *sentrypb.Reply, hold bool) {
+	if !hold || !k.postBatch {
+		k.reply(r)
+		return
+	}
+	k.sendMu.Lock()
+	defer k.sendMu.Unlock()
+	if k.sender == nil {
+		return
+	}
+	k.sendLeaseRevokesLocked()
+	k.mu.Lock()
+	recs := k.collectStateLocked(r.Seq, true)
+	k.mu.Unlock()
+	k.binder.BindRecords(recs)
+	r.State = append(r.State, recs...)
+	if !k.postedHeld.Hold(r) {
+		if err := k.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+			k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+		}
+	}
+}
+
+// sendRawLocked sends m as it is, with the held posted replies in front
+// of it. Precondition: k.sendMu is held and a sender attached.
+func (k *clientState) sendRawLocked(m *sentrypb.ServerMessage) error {
+	return k.sender(k.postedHeld.Attach(m))
+}

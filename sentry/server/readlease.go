@@ -98,7 +98,7 @@ func (k *clientState) sendLeaseRevokesLocked() {
 	}
 	m := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{
 		Msg: &sentrypb.Push_LeaseRevoke{LeaseRevoke: &sentrypb.LeaseRevoke{Epoch: epoch, Ids: ids}}}}}
-	if err := k.sender(m); err != nil {
+	if err := k.sendRawLocked(m); err != nil {
 		k.log.Debug("lease revocation not sent", "err", err)
 	}
 }

@@ -192,6 +192,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		s.log.Error("new client", "client", hello.ClientId, "err", err)
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
 	}
+	k.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout

@@ -49,20 +49,14 @@ func (k *clientState) serve(sess *session) error {
 			k.destroy()
 			return nil
 		}
+		// Posted calls the client batched come first, each as a Call
+		// message of its own (posted.go).
+		for _, c := range m.PostedCalls {
+			k.receiveCall(sess, c)
+		}
 		switch m := m.Msg.(type) {
 		case *sentrypb.ClientMessage_Call:
-			if m.Call == nil {
-				continue
-			}
-			// Before it waits in its thread's queue: the reading's
-			// bound is tighter the sooner it is compared.
-			observeClocks(k.clocks, m.Call.GetSyscall().GetClocks())
-			if err := sess.seqs.admit(m.Call); err != nil {
-				k.log.Warn("refused a call", "err", err)
-				k.reply(&sentrypb.Reply{Seq: m.Call.Seq, Errno: int32(unix.EINVAL)})
-				continue
-			}
-			k.enqueue(m.Call)
+			k.receiveCall(sess, m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
 			observeClocks(k.clocks, m.Heartbeat.GetClocks())
 			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
@@ -117,11 +111,31 @@ func (k *clientState) serve(sess *session) error {
 	}
 }
 
+// receiveCall admits and queues a call that came on the session's
+// socket.
+func (k *clientState) receiveCall(sess *session, call *sentrypb.Call) {
+	if call == nil {
+		return
+	}
+	// Before it waits in its thread's queue: the reading's bound is
+	// tighter the sooner it is compared.
+	observeClocks(k.clocks, call.GetSyscall().GetClocks())
+	if err := sess.seqs.admit(call); err != nil {
+		k.log.Warn("refused a call", "err", err)
+		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
+		return
+	}
+	k.enqueue(call)
+}
+
 // setSender attaches the client to a stream (nil detaches it: messages
 // are then dropped).
 func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
 	k.sendMu.Lock()
 	k.sender = f
+	// Held replies belonged to the previous stream, if any: the client
+	// re-sends their calls.
+	k.postedHeld.Drop()
 	k.sendMu.Unlock()
 }
 
@@ -132,7 +146,15 @@ func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
 	k.sendMu.Lock()
 	defer k.sendMu.Unlock()
 	k.sendLeaseRevokesLocked()
-	if r := m.GetReply(); r != nil && len(k.hopRoutes) > 0 && k.hopReplyLocked(r) {
+	if r := m.GetReply(); r != nil && len(k.hopRoutes) > 0 && k.hopRoutes[r.Seq] != nil {
+		// A channel reply is placed after the socket's messages sent
+		// before it: the held posted replies among them.
+		if held := k.postedHeld.Take(); held != nil && k.sender != nil {
+			if err := k.sender(held); err != nil {
+				k.log.Debug("posted replies dropped", "err", err)
+			}
+		}
+		k.hopReplyLocked(r)
 		return nil
 	}
 	if k.sender == nil {
@@ -142,7 +164,7 @@ func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
 	case *sentrypb.ServerMessage_Reply, *sentrypb.ServerMessage_Push:
 		return k.sendWithStateLocked(m)
 	}
-	return k.sender(m)
+	return k.sendRawLocked(m)
 }
 
 // sendBuilt sends the message build returns (nothing if nil), building it

@@ -563,12 +563,12 @@ func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 			r.State = append(r.State, recs...)
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
-			if err := k.sender(up); err != nil {
+			if err := k.sendRawLocked(up); err != nil {
 				return err
 			}
 		}
 	}
-	return k.sender(m)
+	return k.sendRawLocked(m)
 }
 
 // sigActionsBytes parses SigHandState.actions.

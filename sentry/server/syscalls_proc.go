@@ -613,6 +613,9 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	var d deferred
 	k.mu.Lock()
 	p := k.procs[pid]
+	if t := k.threads[pid]; p == nil && t != nil && !t.killed {
+		p = t.proc // Linux finds the process by any of its threads' ids
+	}
 	if p == nil {
 		k.mu.Unlock()
 		return 0, unix.ESRCH

@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestPostedCallsInBatches counts the socket writes a run of posted
+// calls costs the client and the server (testdata/postbatch/posted.c: a
+// round of four writes behind and one getgroups, which the client waits
+// for), with posted calls sent and answered in batches (the default) and
+// one at a time (do --post-batch=false), alternating on one server so
+// that both see the same load. With batches, the four go in one frame
+// (before the waited call, which takes a call channel) and their replies
+// come back in one; one at a time, each costs a frame each way. The
+// server's writes also count its writes of the file's data (through a
+// donated fd): the test compares the two runs' difference.
+func TestPostedCallsInBatches(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "postbatch", "posted.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, dir, "posted", string(src))
+	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	const rounds, posted = 1000, 4
+	for i := 0; i < 2; i++ {
+		single := hopRoundOn(t, t.TempDir(), prog, s, "writes", rounds, "--post-batch=false")
+		batched := hopRoundOn(t, t.TempDir(), prog, s, "writes", rounds)
+		for _, r := range []struct {
+			name string
+			r    hopRound
+		}{{"one at a time", single}, {"batched", batched}} {
+			t.Logf("round %d %-13s: %6.1f µs a round; client %.2f writes %.2f sleeps; server %.2f reads %.2f writes %.2f sleeps",
+				i, r.name, float64(r.r.perCall.Nanoseconds())/1000, r.r.client.writes, r.r.client.sleeps,
+				r.r.server.reads, r.r.server.writes, r.r.server.sleeps)
+		}
+		// Heartbeats and the round's stdio are a few dozen frames in
+		// all: far below one a round.
+		if batched.client.writes > 1.3 {
+			t.Errorf("round %d batched: client writes %.2f a round, want one (the batch)", i, batched.client.writes)
+		}
+		if single.client.writes < posted-0.5 {
+			t.Errorf("round %d one at a time: client writes %.2f a round, want %d (a frame per posted call)", i, single.client.writes, posted)
+		}
+		if saved := single.server.writes - batched.server.writes; saved < posted-1.5 {
+			t.Errorf("round %d: the server's writes went from %.2f a round one at a time to %.2f batched, want %d replies in one frame (%d fewer writes)",
+				i, single.server.writes, batched.server.writes, posted, posted-1)
+		}
+		if saved := single.server.reads - batched.server.reads; saved < posted-1.5 {
+			t.Errorf("round %d: the server's reads went from %.2f a round one at a time to %.2f batched, want the %d calls read in one frame",
+				i, single.server.reads, batched.server.reads, posted)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package transport
+
+import (
+	"time"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Posted calls in batches (docs/ARCHITECTURE.md, "Posted calls in
+// batches").
+//
+// A posted call (Syscall.posted) has no caller waiting for its reply, so
+// its send can wait for company: GoPosted queues it, and the next message
+// the client sends (a waited call, a heartbeat, an Interrupt...) carries
+// the queued calls in front of its own content
+// (ClientMessage.posted_calls), in one frame. A call channel's call is
+// preceded by FlushPosted, which sends the queue as a frame of its own,
+// since a channel call runs only after the socket messages sent before it.
+// Nothing is held long: the queue goes out postedDelay after its first
+// call at the latest, or at once once it holds postedFlushBytes of inputs
+// or maxPostedBatch calls. Order is unchanged: the queue is the
+// connection's, in seq order, and every message sent after a queued call
+// (any thread's) goes after it in the same frame or a later one.
+//
+// The server does the same with the replies (ServerMessage.
+// posted_replies): dispatch handles them, in order, before the message
+// that carries them.
+
+const (
+	// postedDelay bounds how long a posted call waits in the queue.
+	postedDelay = 500 * time.Microsecond
+	// postedFlushBytes and maxPostedBatch bound a batch: a queue that
+	// reaches either goes out at once.
+	postedFlushBytes = 256 << 10
+	maxPostedBatch   = 64
+)
+
+// callInputBytes is the size of c's by-reference inputs, the bulk of a
+// posted write.
+func callInputBytes(c *pb.Call) int {
+	n := 0
+	for _, in := range c.GetSyscall().GetInputs() {
+		n += len(in.GetData())
+	}
+	return n
+}
+
+// GoPosted is Go for a posted call: the call is queued and sent with the
+// next message, or on its own within postedDelay (see above); on a
+// server without FeaturePostBatch it is sent at once, as Go sends.
+func (c *StreamConn) GoPosted(call *pb.Call) (<-chan *pb.Reply, error) {
+	if !c.batchPosted {
+		return c.Go(call)
+	}
+	ch, err := c.register(call)
+	if err != nil {
+		return nil, err
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	c.postQ = append(c.postQ, call)
+	c.postQBytes += callInputBytes(call)
+	switch {
+	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
+		if err := c.sendLocked(&pb.ClientMessage{}); err != nil {
+			return nil, err
+		}
+	case len(c.postQ) == 1:
+		c.postTimer.Reset(postedDelay)
+	}
+	return ch, nil
+}
+
+// FlushPosted sends the queued posted calls now, in a frame of their
+// own, if there are any: before a call channel's call, which must count
+// them among the socket messages sent before it (Sent).
+func (c *StreamConn) FlushPosted() error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if len(c.postQ) == 0 {
+		return nil
+	}
+	return c.sendLocked(&pb.ClientMessage{})
+}
+
+// flushPostedLate is the queue's timer: the queue waited postedDelay.
+func (c *StreamConn) flushPostedLate() { c.FlushPosted() }
+
+// withPostedLocked returns m with the queued posted calls in front of
+// its content (a copy: the caller may keep m, to send it again after a
+// recovery), and empties the queue. Precondition: c.sendMu is held.
+func (c *StreamConn) withPostedLocked(m *pb.ClientMessage) *pb.ClientMessage {
+	if len(c.postQ) == 0 {
+		return m
+	}
+	m = &pb.ClientMessage{Msg: m.Msg, PostedCalls: c.postQ}
+	c.postQ, c.postQBytes = nil, 0
+	c.postTimer.Stop()
+	c.postBatches.Add(1)
+	return m
+}
+
+// PostedBatches counts the frames that carried posted calls queued by
+// GoPosted (tests and the end-of-session counts).
+func (c *StreamConn) PostedBatches() uint64 { return c.postBatches.Load() }

@@ -1,0 +1,226 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// batchServer welcomes with FeaturePostBatch (unless old), counts the
+// frames it receives and the posted calls each carried, and answers: a
+// posted call's reply is held and rides in front of the next reply
+// (ServerMessage.posted_replies), a call's reply goes at once.
+type batchServer struct {
+	pb.UnimplementedSentryServer
+	old bool
+
+	mu sync.Mutex
+	// frames are the posted calls' seqs each frame carried, and the
+	// seq of its call (0: none), in arrival order.
+	frames [][]uint64
+	calls  []uint64
+}
+
+func (s *batchServer) Session(st pb.Sentry_SessionServer) error {
+	m, err := st.Recv()
+	if err != nil || m.GetHello() == nil {
+		return errors.New("want hello")
+	}
+	features := pb.FeaturePostBatch
+	if s.old {
+		features = 0
+	}
+	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "batch", ProtocolVersion: pb.ProtocolVersion, Features: features}}})
+	var held []*pb.Reply
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return nil
+		}
+		if m.GetHeartbeat() != nil {
+			continue
+		}
+		var seqs []uint64
+		for _, c := range m.PostedCalls {
+			seqs = append(seqs, c.Seq)
+			held = append(held, &pb.Reply{Seq: c.Seq, Ret: int64(c.Seq)})
+		}
+		call := m.GetCall()
+		s.mu.Lock()
+		s.frames = append(s.frames, seqs)
+		s.calls = append(s.calls, call.GetSeq())
+		s.mu.Unlock()
+		if call == nil {
+			if len(held) > 0 {
+				st.Send(&pb.ServerMessage{PostedReplies: held})
+				held = nil
+			}
+			continue
+		}
+		if call.GetSyscall().GetPosted() {
+			// Sent alone (an old client, or batching off): answered
+			// alone.
+			st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: call.Seq, Ret: int64(call.Seq)}}})
+			continue
+		}
+		st.Send(&pb.ServerMessage{PostedReplies: held, Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: call.Seq, Ret: int64(call.Seq)}}})
+		held = nil
+	}
+}
+
+func (s *batchServer) seen() (frames [][]uint64, calls []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]uint64(nil), s.frames...), append([]uint64(nil), s.calls...)
+}
+
+func postedCall() *pb.Call {
+	return &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 1, Posted: true, Inputs: []*pb.Region{{Data: []byte("data")}}}}}
+}
+
+// TestPostedCallsBatched: posted calls made with GoPosted go in one frame
+// in front of the next call, their replies come back in front of its
+// reply, and every reply reaches its channel, in order (OnReply sees
+// them in seq order), on both wires; with NoPostBatch, or to a server
+// without FeaturePostBatch, each goes alone.
+func TestPostedCallsBatched(t *testing.T) {
+	tests := []struct {
+		name        string
+		wire        Wire
+		old, noBat  bool
+		wantBatched bool
+	}{
+		{"framed", WireFramed, false, false, true},
+		{"grpc", WireGRPC, false, false, true},
+		{"batching off", WireFramed, false, true, false},
+		{"old server", WireFramed, true, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+			tg, _ := ParseTarget(target)
+			l, err := Listen(tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := grpc.NewServer(ServerOptions()...)
+			s := &batchServer{old: tc.old}
+			pb.RegisterSentryServer(g, s)
+			go Serve(l, g, s.Session)
+			t.Cleanup(g.Stop)
+			var mu sync.Mutex
+			var folded []uint64
+			c, err := Dial(context.Background(), target, Options{Wire: tc.wire, NoPostBatch: tc.noBat, OnReply: func(r *pb.Reply) {
+				mu.Lock()
+				folded = append(folded, r.Seq)
+				mu.Unlock()
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var chs []<-chan *pb.Reply
+			for i := 0; i < 3; i++ {
+				ch, err := c.GoPosted(postedCall())
+				if err != nil {
+					t.Fatal(err)
+				}
+				chs = append(chs, ch)
+			}
+			r, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}})
+			if err != nil || r.Seq != 4 {
+				t.Fatalf("call: %v %v, want the reply of seq 4", r, err)
+			}
+			for i, ch := range chs {
+				select {
+				case r := <-ch:
+					if r.Seq != uint64(i+1) {
+						t.Errorf("posted call %d got the reply of seq %d", i+1, r.Seq)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("no reply for posted call %d", i+1)
+				}
+			}
+			mu.Lock()
+			got := append([]uint64(nil), folded...)
+			mu.Unlock()
+			if len(got) != 4 || got[0] != 1 || got[1] != 2 || got[2] != 3 || got[3] != 4 {
+				t.Errorf("OnReply saw seqs %v, want [1 2 3 4]", got)
+			}
+			frames, calls := s.seen()
+			if tc.wantBatched {
+				if len(frames) != 1 || len(frames[0]) != 3 || calls[0] != 4 {
+					t.Errorf("frames carried posted seqs %v with calls %v, want one frame: [1 2 3] before call 4", frames, calls)
+				}
+				if c.PostedBatches() != 1 {
+					t.Errorf("PostedBatches %d, want 1", c.PostedBatches())
+				}
+			} else if len(frames) != 4 {
+				t.Errorf("frames carried posted seqs %v with calls %v, want four frames, one a call", frames, calls)
+			}
+
+			// A posted call with nothing after it still goes, within
+			// postedDelay, alone, and is answered.
+			ch, err := c.GoPosted(postedCall())
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-ch:
+				if r.Seq != 5 {
+					t.Errorf("lone posted call got the reply of seq %d, want 5", r.Seq)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a lone posted call was never sent (or answered)")
+			}
+		})
+	}
+}
+
+// TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
+// once, without waiting for the timer or a next message.
+func TestPostedBatchBounded(t *testing.T) {
+	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+	tg, _ := ParseTarget(target)
+	l, err := Listen(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(ServerOptions()...)
+	s := &batchServer{}
+	pb.RegisterSentryServer(g, s)
+	go Serve(l, g, s.Session)
+	t.Cleanup(g.Stop)
+	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Stop the timer from sending: only the bound may.
+	c.sendMu.Lock()
+	for i := 0; i < maxPostedBatch-1; i++ {
+		call := postedCall()
+		if _, err := c.register(call); err != nil {
+			t.Fatal(err)
+		}
+		c.postQ = append(c.postQ, call)
+	}
+	c.sendMu.Unlock()
+	if _, err := c.GoPosted(postedCall()); err != nil {
+		t.Fatal(err)
+	}
+	frames, _ := s.seen()
+	for deadline := time.Now().Add(10 * time.Second); len(frames) == 0 && time.Now().Before(deadline); frames, _ = s.seen() {
+		time.Sleep(time.Millisecond)
+	}
+	if len(frames) != 1 || len(frames[0]) != maxPostedBatch {
+		t.Fatalf("frames %v, want one of %d posted calls", frames, maxPostedBatch)
+	}
+}
