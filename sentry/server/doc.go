@@ -356,8 +356,9 @@
 // number first. inotify.Targets.mu (the watched inodes) is a leaf: events
 // are delivered to gVisor's watches after it is released; inotify.File.mu
 // comes before kobj.Inotify's. signalfd.File.mu (a signalfd's mask) and
-// thread.sigw.mu (the pending set of a thread's wait call) are leaves; a
-// signalfd's mask is read under fdtable.Table.mu when a signal is routed.
+// ksignal.WaitPending.mu (thread.sigw: the pending set of a thread's
+// wait call) are leaves; a signalfd's mask is read under
+// fdtable.Table.mu when a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after
