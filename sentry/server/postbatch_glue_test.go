@@ -7,24 +7,27 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
-// TestPostedRepliesHeld runs a thread's queue of posted calls followed by
-// a waited one and looks at what the server sends: for a client that
-// takes batches, the posted replies are held while the next call is
-// posted and ride in front of the run's last reply, in seq order, and
-// the waited call's reply comes after them; for one that does not, each
-// reply is a message of its own.
+// TestPostedRepliesHeld runs a thread's queue of three posted calls
+// followed by a waited one and looks at what the server sends on the
+// socket: for a client that takes batches, the posted replies are held
+// and ride in front of the waited call's reply, in seq order, or, when
+// that call came over a call channel, go in one message before its reply
+// goes on the channel; for a client that does not, each reply is a
+// message of its own.
 func TestPostedRepliesHeld(t *testing.T) {
 	tests := []struct {
-		name  string
-		batch bool
-		// want are the messages sent: each the seqs of its posted
-		// replies, then its own reply's.
+		name           string
+		batch, channel bool
+		// want are the messages sent on the socket: each the seqs of
+		// its posted replies, then its own reply's.
 		want [][]uint64
 	}{
-		{"batches", true, [][]uint64{{1, 2, 3}, {4}}},
-		{"one at a time", false, [][]uint64{{1}, {2}, {3}, {4}}},
+		{"batches", true, false, [][]uint64{{1, 2, 3, 4}}},
+		{"batches, then a channel call", true, true, [][]uint64{{1, 2, 3}}},
+		{"one at a time", false, false, [][]uint64{{1}, {2}, {3}, {4}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +60,13 @@ func TestPostedRepliesHeld(t *testing.T) {
 				return &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 					Sysno: unix.SYS_FCNTL, Args: []uint64{0, unix.F_GETFD, 0, 0, 0, 0}, Posted: posted}}}
 			}
+			var route *hopRoute
+			if tc.channel {
+				route = &hopRoute{stamp: func() transport.HopStamp { return transport.HopStamp{} }, ch: make(chan hopResult, 1)}
+				k.sendMu.Lock()
+				k.hopRoutes = map[uint64]*hopRoute{4: route}
+				k.sendMu.Unlock()
+			}
 			k.mu.Lock()
 			th := k.threads[1]
 			for seq := uint64(1); seq <= 4; seq++ {
@@ -70,6 +80,16 @@ func TestPostedRepliesHeld(t *testing.T) {
 			k.workers.Add(1)
 			k.mu.Unlock()
 			k.threadWorker(th)
+			if route != nil {
+				select {
+				case res := <-route.ch:
+					if res.r.Seq != 4 {
+						t.Errorf("the channel got the reply of seq %d, want 4", res.r.Seq)
+					}
+				default:
+					t.Errorf("the channel call's reply did not go on its channel")
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if len(got) != len(tc.want) {
