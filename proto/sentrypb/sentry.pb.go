@@ -5478,8 +5478,10 @@ func (x *StateUpdate) GetRecords() []*StateRecord {
 	return nil
 }
 
-// Durable says the gofer made file data durable: every retained write to
-// file with a call seq at or below seq may be dropped from the client's log.
+// Durable says the client no longer needs its retained writes to file
+// with a call seq at or below seq and drops them from its log: the gofer
+// made them durable, or a truncation of the file to 0 about to be applied
+// removes their bytes (a write kept across it would be re-sent after it).
 type Durable struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// file is the FileState.id the writes went to.

@@ -8,6 +8,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -182,6 +183,9 @@ func (ct *cpuPosixTimer) remaining(now time.Duration) time.Duration {
 }
 
 func sysTimerSettime(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if a[2] == 0 {
+		return 0, unix.EINVAL // Linux: no new setting, before anything else
+	}
 	id := int32(a[0])
 	ct := t.proc.cpuPosixTimer(id)
 	if ct == nil {
@@ -236,7 +240,7 @@ func sysTimerGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 // timers and says whether the caller must start the ticker (it marks it
 // running). Precondition: p.mu held.
 func (p *process) updateCPUTimersArmedLocked() (startTicker bool) {
-	armed := p.cpuTimers[0].next != 0 || p.cpuTimers[1].next != 0
+	armed := p.cpuTimers[0].next != 0 || p.cpuTimers[1].next != 0 || p.limits.Get(limits.CPU).Cur != limits.Infinity
 	for _, ct := range p.cpuPosixTimers {
 		if ct.next != 0 {
 			armed = true

@@ -7,6 +7,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -17,7 +18,8 @@ import (
 // ticker interrupts threads that stay in the application, and an
 // expiration asks the server to route the signal (rt_sigqueueinfo to the
 // process itself, with si_code SI_KERNEL, as Linux sends it). ITIMER_REAL
-// is the server's (forwarded).
+// is the server's (forwarded). RLIMIT_CPU is checked the same way
+// (checkCPULimit), as are POSIX timers on CPU clocks (cpuposixtimers.go).
 
 // cpuTickInterval is how often a process with an armed CPU timer has its
 // running threads interrupted so that the timer is checked.
@@ -128,6 +130,9 @@ func (t *task) checkCPUTimers() {
 		return
 	}
 	u, s := p.cpuTimes()
+	if t.checkCPULimit(u + s) {
+		return
+	}
 	nows := p.cpuPosixClocks()
 	var fire []linux.Signal
 	p.mu.Lock()
@@ -164,6 +169,51 @@ func (t *task) checkCPUTimers() {
 		t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(p.pid), uint64(sig), scratchAddr},
 			[]*pb.Region{{Addr: scratchAddr, Data: b}})
 	}
+}
+
+// cpuLimitChanged arms the CPU checks for a finite RLIMIT_CPU (or
+// disarms them).
+func (p *process) cpuLimitChanged() {
+	p.mu.Lock()
+	start := p.updateCPUTimersArmedLocked()
+	p.mu.Unlock()
+	if start {
+		go p.cpuTicker()
+	}
+}
+
+// checkCPULimit enforces RLIMIT_CPU as Linux's check_process_timers: at
+// the hard limit the process is killed (SIGKILL); at the soft limit it
+// gets SIGXCPU (SI_KERNEL) and the soft limit goes up by a second, so
+// SIGXCPU comes every second of CPU time until the hard limit. prof is
+// the process's user and system time. It reports whether the process
+// was killed.
+func (t *task) checkCPULimit(prof time.Duration) bool {
+	p := t.proc
+	l := p.limits.Get(limits.CPU)
+	if l.Cur == limits.Infinity {
+		return false
+	}
+	secs := uint64(prof / time.Second)
+	if l.Max != limits.Infinity && secs >= l.Max {
+		t.forwardKillSelf(linux.SIGKILL)
+		return true
+	}
+	if secs < l.Cur {
+		return false
+	}
+	if l.Cur < l.Max {
+		l.Cur++
+		p.limits.Set(limits.CPU, l, true)
+	}
+	var info linux.SignalInfo
+	info.Signo = int32(linux.SIGXCPU)
+	info.Code = linux.SI_KERNEL
+	b := make([]byte, sizeofSiginfo)
+	info.MarshalBytes(b)
+	t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(p.pid), uint64(linux.SIGXCPU), scratchAddr},
+		[]*pb.Region{{Addr: scratchAddr, Data: b}})
+	return false
 }
 
 // cpuTicker interrupts the process's threads that are in the application

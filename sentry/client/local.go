@@ -444,8 +444,11 @@ func sysNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysClockNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
 	clk, flags, reqAddr, remAddr := int32(a[0]), a[1], a[2], a[3]
+	if clk == linux.CLOCK_THREAD_CPUTIME_ID {
+		return 0, unix.EOPNOTSUPP // Linux: the clock has no nsleep
+	}
 	now, ok := clockNow(clk)
-	if !ok || clk == linux.CLOCK_THREAD_CPUTIME_ID {
+	if !ok {
 		return 0, unix.EINVAL
 	}
 	d, err := t.readTimespec(reqAddr)
@@ -589,6 +592,8 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 		return toErrno(err)
 	}
 	switch lt {
+	case limits.CPU:
+		t.proc.cpuLimitChanged()
 	case limits.NumberOfFiles:
 		return t.syncLimit(unix.RLIMIT_NOFILE, l)
 	case limits.FileSize:

@@ -70,7 +70,10 @@ type process struct {
 }
 
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
-	return &process{pid: pid, limits: ls, threads: make(map[int32]*task), creds: cr, dumpable: 1}
+	p := &process{pid: pid, limits: ls, threads: make(map[int32]*task), creds: cr, dumpable: 1}
+	// An inherited RLIMIT_CPU is checked from the start (cputimers.go).
+	p.cpuTimersArmed.Store(ls.Get(limits.CPU).Cur != limits.Infinity)
+	return p
 }
 
 func (p *process) getCreds() creds {

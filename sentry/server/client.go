@@ -700,7 +700,7 @@ func (k *clientState) debug(b *strings.Builder) {
 		}
 		nfds := 0
 		if p.fds != nil {
-			nfds = p.fds.count()
+			nfds = p.fds.Count()
 		}
 		fmt.Fprintf(b, "  pid %d ppid %d pgid %d sid %d %s comm %q threads %d fds %d\n",
 			p.pid, ppid, p.pgid, p.sid, state, p.comm, len(p.live), nfds)

@@ -181,7 +181,7 @@ func (c *syscallCtx) getFile(fd int32) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := tab.get(fd)
+	f, _, err := tab.Get(fd)
 	return f, err
 }
 

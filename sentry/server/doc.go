@@ -33,8 +33,10 @@
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
 //     timers (timers.go), on ktimer's clocks shifted to the client's
 //     (Hello.clocks);
-//   - fd tables and open file descriptions with their offsets and status
-//     flags (fdtable.go, file.go), pipes and the pipes of open FIFOs
+//   - fd tables (package kernel/fdtable; which process uses which, and
+//     their replay records, here: fdtable.go, state.go) and open file
+//     descriptions with their offsets and status flags (package fdesc,
+//     file.go), pipes and the pipes of open FIFOs
 //     (package pipe; their descriptions and records in pipe.go,
 //     fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
@@ -121,7 +123,7 @@
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (newProcessLocked, allocTIDLocked, doClone,
-// fdTable.installAt), so that replay of a client's log can rebuild the same
+// fdtable.Table.InstallAt), so that replay of a client's log can rebuild the same
 // PIDs and fd numbers on a fresh server.
 //
 // # Calls
@@ -169,8 +171,8 @@
 // that sends no Hello within HelloTimeout is ended. A non-operator peer
 // holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
 // the client sends in Start and with prlimit64 (rlimit.go), bounds the
-// new fds of an fd table, up to nr_open (fdtable.go: fds above denseFDs
-// live in a map). A panic of any call
+// new fds of an fd table, up to nr_open (package kernel/fdtable: high
+// fds live in a map). A panic of any call
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //
@@ -178,11 +180,14 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, fd tables, dentries and the gofer files, pipe ends
-// and stdio, the system calls that make and change every file kind, the
-// system call handlers, the replay records and Restore. Below it,
-// importing nothing of it:
+// state, processes, dentries and the gofer files, pipe ends and stdio,
+// the system calls that make and change every file kind, the system
+// call handlers, the replay records and Restore. Below it, importing
+// nothing of it:
 //
+//   - the kernel's pieces that moved out: kernel/fdtable (a process's fd
+//     table, over fdesc and filelock; its changes told to the Tracker it
+//     is given, *stateTracker);
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
@@ -194,8 +199,8 @@
 //   - leaves: syserr, wake, auth, ksignal, ktimer, memacct, replay,
 //     handlebind, seqguard, workpool.
 //
-// A subsystem may import a leaf, never this package nor another layer
-// above it.
+// A package may import a layer below its own, never this package nor a
+// layer above it.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -289,7 +294,7 @@
 //	                              transport's locks come after it)
 //	    clientState.mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
-//	      fdTable.mu
+//	      fdtable.Table.mu
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      pipe.FIFOTable.mu      (before pipe.Pipe.mu)
 //	      pipe.Pipe.mu, stdinState.mu (any stdio set's)
@@ -349,7 +354,7 @@
 // are delivered to gVisor's watches after it is released; inotify.File.mu
 // comes before kobj.Inotify's. signalfd.File.mu (a signalfd's mask) and
 // thread.sigw.mu (the pending set of a thread's wait call) are leaves; a
-// signalfd's mask is read under fdTable.mu when a signal is routed.
+// signalfd's mask is read under fdtable.Table.mu when a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

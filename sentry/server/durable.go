@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -20,7 +21,8 @@ import (
 //
 // Durable{file, seq} is exact: every write to file with a seq at or below
 // seq that the client could hold (its WriteState already sent) is on
-// stable storage. A write in flight when the fsync began, or whose
+// stable storage, or superseded by a truncation to 0 of the file
+// (syncBeforeResize). A write in flight when the fsync began, or whose
 // WriteState is not yet sent, holds the announced seq below its own.
 const flushInterval = 500 * time.Millisecond
 
@@ -166,3 +168,89 @@ func (k *clientState) flusher() {
 func (k *clientState) DurabilityHolds(f *file) bool { return k.dur.Holds(f) }
 
 var _ fileOwner = (*clientState)(nil)
+
+// syncBeforeResize tells the client to forget its retained writes to
+// gofer file d before a call shrinks d, punches or zeroes a range of it
+// or moves its bytes (ftruncate, truncate, an O_TRUNC open, fallocate's
+// hole, zero, collapse and insert modes). The client re-sends its
+// retained writes at their offsets after a server failure, and a size
+// change is not retained (the gofer applied it before the reply; a
+// re-sent one is answered from its reply cache): a write retained
+// across the change would land again after it on replay and bring back
+// what it removed. Announced (Durable) before the change is applied,
+// those writes are gone from the client's log whichever side of the
+// change a kill falls on, and the writes after it are replayed onto the
+// changed file in the order the application made them.
+//
+// A truncation to 0 (toZero) removes every byte of those writes, so
+// they are superseded, not synced: no fsync. Otherwise they are made
+// durable first (one fsync). If the call then fails, the caller runs
+// syncAfterFailedResize: superseded writes whose change did not happen
+// must reach stable storage after all.
+func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
+	if d == nil || d.kind != dkGofer {
+		return nil
+	}
+	k := c.k
+	files := k.dur.HoldWhere(func(f *file) bool {
+		fd := dentryOf(f)
+		return fd != nil && fd.kind == dkGofer && fd.ino == d.ino
+	})
+	if len(files) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, f := range files {
+			f.DecRef()
+		}
+	}()
+	if toZero {
+		for _, f := range files {
+			k.dur.Supersede(f)
+		}
+		k.announceDurableAll(files)
+		return nil
+	}
+	seqs := make([][]uint64, len(files))
+	var hs []uint64
+	for i, f := range files {
+		// Also the writes the flusher is syncing now: they must be
+		// announced before this change, not after.
+		if seqs[i] = k.dur.StartSyncAll(f); len(seqs[i]) == 0 {
+			continue
+		}
+		if h, ok := handleOfFile(f); ok {
+			hs = append(hs, h)
+		}
+	}
+	var err error
+	if len(hs) > 0 {
+		err = k.vfs.fsyncMany(hs)
+	}
+	for i, f := range files {
+		if len(seqs[i]) > 0 {
+			k.dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
+		}
+	}
+	k.announceDurableAll(files)
+	if err != nil {
+		return fmt.Errorf("sync inode %d before resizing it: %w", d.ino, err)
+	}
+	return nil
+}
+
+// syncAfterFailedResize makes d's data durable after a truncation to 0
+// that syncBeforeResize announced failed: the writes it superseded are
+// still in the file, and the client no longer holds them.
+func (c *syscallCtx) syncAfterFailedResize(d *dentry) {
+	if d == nil || d.kind != dkGofer {
+		return
+	}
+	h, err := c.handleOf(d)
+	if err == nil {
+		err = c.k.vfs.fsync(h, false)
+	}
+	if err != nil {
+		c.k.log.Warn("fsync after a failed truncation", "ino", d.ino, "err", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
@@ -553,11 +554,8 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 		}
 	}
 	if p.fds != nil {
-		if p.fds.refs > 1 {
-			p.fds.refs--
-			p.fds = p.fds.fork()
-		}
-		closed := p.fds.removeIf(func(e fdEntry) bool { return e.cloexec })
+		p.fds = p.fds.Unshare()
+		closed := p.fds.RemoveIf(func(e fdEntry) bool { return e.Cloexec })
 		d.fns = append(d.fns, func() {
 			for _, f := range closed {
 				f.DecRef()
@@ -688,7 +686,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
-		if _, err := p.fds.installAt(i, stdio(i), false, true); err != nil {
+		if _, err := p.fds.InstallAt(i, stdio(i), false, true); err != nil {
 			return err
 		}
 	}
@@ -789,7 +787,7 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 	p.creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
 	p.fds = newFDTable(k.trk, k.locks)
 	if n := st.GetNofile(); n > 0 {
-		p.fds.setLimit(int32(min(n, nrOpen)))
+		p.fds.SetLimit(int32(min(n, fdtable.NrOpen)))
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.coreDumps = st.GetCoreDumps()

@@ -68,11 +68,9 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 		}
 		seen[t] = true
 		open := false
-		t.mu.Lock()
-		t.eachLocked(func(_ int, e fdEntry) {
-			open = open || (dentryOf(e.f) != nil && dentryOf(e.f).kind == dkGofer && dentryOf(e.f).ino == ino)
+		t.Each(func(_ int32, e fdEntry) {
+			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).kind == dkGofer && dentryOf(e.File).ino == ino)
 		})
-		t.mu.Unlock()
 		if open {
 			return true
 		}
@@ -102,13 +100,11 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 		}
 		seen[t] = true
 		found := false
-		t.mu.Lock()
-		t.eachLocked(func(_ int, e fdEntry) {
-			if d := dentryOf(e.f); d != nil && d.kind == dkGofer && d.ino == ino && e.f.AccMode() != unix.O_RDONLY {
+		t.Each(func(_ int32, e fdEntry) {
+			if d := dentryOf(e.File); d != nil && d.kind == dkGofer && d.ino == ino && e.File.AccMode() != unix.O_RDONLY {
 				found = true
 			}
 		})
-		t.mu.Unlock()
 		if found {
 			return true
 		}

@@ -33,7 +33,7 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.install(epoll.New(0), 0, flags&unix.EPOLL_CLOEXEC != 0)
+	fd, err := tab.Install(epoll.New(0), 0, flags&unix.EPOLL_CLOEXEC != 0)
 	return int64(fd), err
 }
 

@@ -217,7 +217,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		nf.DecRef()
 		return 0, err
 	}
-	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
 	if err != nil {
 		return 0, err
 	}

@@ -100,7 +100,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		nf.DecRef()
 		return 0, err
 	}
-	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
 	if err != nil {
 		return 0, err
 	}

@@ -185,7 +185,7 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.install(f, 0, flags&unix.IN_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.IN_CLOEXEC != 0)
 	return int64(fd), err
 }
 

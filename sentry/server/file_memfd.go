@@ -113,7 +113,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		m.seals = unix.F_SEAL_SEAL
 	}
 	f.Impl.(*goferFile).memfd = m
-	fd, err := tab.install(f, 0, flags&unix.MFD_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.MFD_CLOEXEC != 0)
 	return int64(fd), err
 }
 

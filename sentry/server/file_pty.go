@@ -260,7 +260,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		}
 		flags := uint32(arg) & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_NOCTTY)
 		nf := c.k.newPtyFile(t, false, nil, flags)
-		fd, err := tab.install(nf, 0, arg&unix.O_CLOEXEC != 0)
+		fd, err := tab.Install(nf, 0, arg&unix.O_CLOEXEC != 0)
 		if err != nil {
 			return 0, err
 		}

@@ -136,12 +136,9 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 		return false, 0
 	}
 	bit := uint64(1) << (sig - 1)
-	t := p.fds
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	wants, reader := false, int32(0)
-	t.eachLocked(func(_ int, e fdEntry) {
-		if s, ok := e.f.Impl.(*signalfd.File); ok && s.Mask()&bit != 0 {
+	p.fds.Each(func(_ int32, e fdEntry) {
+		if s, ok := e.File.Impl.(*signalfd.File); ok && s.Mask()&bit != 0 {
 			wants = true
 			if r := s.LastReader(); r != 0 {
 				reader = r
@@ -185,7 +182,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.install(signalfd.New(c.k, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.Install(signalfd.New(c.k, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
 }
 

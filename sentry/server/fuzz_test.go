@@ -40,22 +40,22 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	k.started = true
 	k.mu.Unlock()
 	for i := int32(0); i < 3; i++ {
-		p.fds.install(newStdioFile(k, i), i, false)
+		p.fds.Install(newStdioFile(k, i), i, false)
 	}
 	r, w, err := newPipe(k.trk, k.mem)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.fds.installPair(r, w, false)
+	p.fds.InstallPair(r, w, false)
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
 	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
 	unixsock.NewConn(0, true).PairFiles(sa, sb)
-	p.fds.installPair(sa, sb, false)
-	p.fds.install(epoll.New(0), 7, false)
+	p.fds.InstallPair(sa, sb, false)
+	p.fds.Install(epoll.New(0), 7, false)
 	if ef, err := eventfd.New(0, false, 0); err == nil {
-		p.fds.install(ef, 8, false)
+		p.fds.Install(ef, 8, false)
 	}
 	return k
 }

@@ -270,9 +270,8 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 			continue
 		}
 		seenTab[t] = true
-		t.mu.Lock()
-		t.eachLocked(func(_ int, e fdEntry) {
-			of := e.f
+		t.Each(func(_ int32, e fdEntry) {
+			of := e.File
 			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).kind != dkGofer || dentryOf(of).ino != ino || of.IsPath() {
 				return
 			}
@@ -284,7 +283,6 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 				writers++
 			}
 		})
-		t.mu.Unlock()
 	}
 	return readers, writers
 }

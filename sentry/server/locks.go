@@ -13,18 +13,6 @@ import (
 // lockMand is flock's LOCK_MAND, which Linux ignores.
 const lockMand = 32
 
-// dropPOSIXLocks drops the POSIX locks tab holds on f's file: closing
-// any fd of a file releases them (fcntl(2)). Called with tab.mu held; lt
-// nil (a table restored without locks) holds none.
-func dropPOSIXLocks(lt *filelock.Table[*fdTable, *file], tab *fdTable, f *file) {
-	if lt == nil {
-		return
-	}
-	if ino, ok := lockIno(f); ok {
-		lt.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{Table: tab}, true, false)
-	}
-}
-
 // dropDescriptionLocks drops the OFD and flock locks of description f
 // (its last reference went): f's fileOwner.
 func (k *clientState) DropDescriptionLocks(f *file) {
@@ -33,8 +21,8 @@ func (k *clientState) DropDescriptionLocks(f *file) {
 	}
 }
 
-// lockIno returns the inode number that keys f's locks. Only files of the
-// gofer's tree can be locked: their inode numbers stay the same across a
+// lockIno returns the inode number that keys f's locks (the fd tables'
+// fdtable.LockKey). Only files of the gofer's tree can be locked: their inode numbers stay the same across a
 // server restart, so the locks can be taken again.
 func lockIno(f *file) (uint64, bool) {
 	if dentryOf(f) == nil || dentryOf(f).kind != dkGofer {

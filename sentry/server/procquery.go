@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
@@ -149,7 +150,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.Umask = p.fs.umask
 	}
 	if p.fds != nil {
-		out.FDs = p.fds.getLimit()
+		out.FDs = p.fds.Limit()
 	}
 	sleeping, traced := map[int32]bool{}, map[int32]bool{}
 	for t := range p.live {
@@ -307,7 +308,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: nrOpen,
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: fdtable.NrOpen,
 		LeaseBreakTime: s.k.leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
@@ -95,7 +96,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.threads = append(s.threads, t)
 		case *sentrypb.StateRecord_Fd:
 			f := v.Fd
-			if f == nil || f.Fd < 0 || f.Fd >= nrOpen || f.FdTable == 0 || f.File == 0 {
+			if f == nil || f.Fd < 0 || f.Fd >= fdtable.NrOpen || f.FdTable == 0 || f.File == 0 {
 				return nil, bad(rec, "bad fd")
 			}
 			id(f.FdTable)
@@ -326,7 +327,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.IncRef()
-		if old, _ := tab.installAt(fd.Fd, f, fd.Cloexec, true); old != nil {
+		if old, _ := tab.InstallAt(fd.Fd, f, fd.Cloexec, true); old != nil {
 			drop = append(drop, old)
 		}
 	}
@@ -489,12 +490,14 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = &fdTable{id: ps.FdTable, trk: k.trk, locks: k.locks}
+				tab = newFDTable(k.trk, k.locks)
+				tab.SetID(ps.FdTable)
 				tabs[ps.FdTable] = tab
+			} else {
+				tab.IncRef()
 			}
-			tab.refs++
 			if ps.Nofile > 0 {
-				tab.setLimit(int32(min(ps.Nofile, nrOpen)))
+				tab.SetLimit(int32(min(ps.Nofile, fdtable.NrOpen)))
 			}
 			p.fds = tab
 		} else {

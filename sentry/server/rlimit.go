@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
@@ -13,7 +14,7 @@ import (
 // client owns every limit and answers getrlimit/setrlimit/prlimit64
 // itself; it sends prlimit64(0, resource, new, old) here after a change
 // of one of these two (and so may a hostile client: the server never
-// grants more than nrOpen).
+// grants more than fdtable.NrOpen).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2], c.args[3]
 	if pid != 0 && pid != c.pid() {
@@ -34,9 +35,9 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	}
 	if oldAddr != 0 {
 		var b [16]byte
-		cur := uint64(tab.getLimit())
+		cur := uint64(tab.Limit())
 		binary.LittleEndian.PutUint64(b[:], cur)
-		binary.LittleEndian.PutUint64(b[8:], nrOpen)
+		binary.LittleEndian.PutUint64(b[8:], fdtable.NrOpen)
 		if err := c.mem.CopyOut(oldAddr, b[:]); err != nil {
 			return 0, err
 		}
@@ -53,11 +54,11 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	if cur == 0 {
-		// Table limit 0 means "unset" (defaultNofile); no fd at all is
+		// Table limit 0 means "unset" (fdtable.DefaultNofile); no fd at all is
 		// the same as one below fd 0.
 		cur = 1
 	}
-	tab.setLimit(int32(min(cur, nrOpen)))
+	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
 	c.k.trk.touch(c.t.proc)
 	return 0, nil
 }
@@ -135,26 +136,12 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 	return 0, unix.EFBIG
 }
 
-// getLimit is the table's RLIMIT_NOFILE (defaultNofile when unset).
-func (t *fdTable) getLimit() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.limitLocked()
-}
-
-// setLimit sets the table's RLIMIT_NOFILE; fds already above it stay.
-func (t *fdTable) setLimit(n int32) {
-	t.mu.Lock()
-	t.limit = n
-	t.mu.Unlock()
-}
-
-// nofile is the caller's RLIMIT_NOFILE (defaultNofile without an fd
+// nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
 // table).
 func (c *syscallCtx) nofile() int {
 	tab, err := c.fdTable()
 	if err != nil {
-		return defaultNofile
+		return fdtable.DefaultNofile
 	}
-	return tab.getLimit()
+	return tab.Limit()
 }

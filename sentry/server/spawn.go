@@ -185,7 +185,7 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 		if !p.spawned || p.fds == nil {
 			continue
 		}
-		f, _, err := p.fds.get(0)
+		f, _, err := p.fds.Get(0)
 		if err != nil {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -34,11 +35,9 @@ import (
 // whose reply the client has not got (a re-sent in-flight call must not
 // be applied twice).
 
-// fdSlot names one fd of one table.
-type fdSlot struct {
-	tab *fdTable
-	fd  int32
-}
+// fdSlot is an fd of a table (package fdtable's Slot) as a replay
+// object.
+type fdSlot fdtable.Slot
 
 // Objects without a pointer of their own are touched as these keys.
 type (
@@ -141,6 +140,9 @@ func (t *stateTracker) TouchFile(f *file) {
 		t.Touch(orderFile, f)
 	}
 }
+
+// TouchSlot is touch as the fd tables' fdtable.Tracker.
+func (t *stateTracker) TouchSlot(s fdtable.Slot) { t.touch(fdSlot(s)) }
 
 // callEffects are the effects of one call committed with its reply.
 type callEffects struct {
@@ -426,7 +428,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 	if !p.zombie {
 		if p.fds != nil {
 			st.FdTable = k.fdTableIDLocked(p.fds)
-			st.Nofile = uint32(p.fds.getLimit())
+			st.Nofile = uint32(p.fds.Limit())
 		}
 		st.Fs = k.fsIDLocked(p.fs)
 		st.Sighand = k.sigIDLocked(p.sig)
@@ -438,31 +440,29 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 }
 
 func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
-	if tab.id == 0 {
-		tab.id = k.trk.NewID()
+	if tab.ID() == 0 {
+		tab.SetID(k.trk.NewID())
 		k.trk.IDsChanged()
 	}
-	return tab.id
+	return tab.ID()
 }
 
 func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.StateRecord {
-	tid := k.fdTableIDLocked(s.tab)
-	key := statekey.FD(tid, s.fd)
-	if s.tab.refs <= 0 {
+	tid := k.fdTableIDLocked(s.Table)
+	key := statekey.FD(tid, s.FD)
+	if !s.Table.Live() {
 		return deletedRec(key)
 	}
-	s.tab.mu.Lock()
-	e := s.tab.entryLocked(int(s.fd))
-	s.tab.mu.Unlock()
-	if e.f == nil {
+	e := s.Table.Entry(s.FD)
+	if e.File == nil {
 		return deletedRec(key)
 	}
-	if e.f.ID.Load() == 0 {
+	if e.File.ID.Load() == 0 {
 		// A file reported for the first time.
-		c.Touch(orderFile, e.f)
+		c.Touch(orderFile, e.File)
 	}
 	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
-		FdTable: tid, Fd: s.fd, File: k.fileID(e.f), Cloexec: e.cloexec}}}
+		FdTable: tid, Fd: s.FD, File: k.fileID(e.File), Cloexec: e.Cloexec}}}
 }
 
 // sigLiveLocked reports whether a process still uses h.

@@ -82,6 +82,12 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
+	if mode&fallocModeMask != 0 && mode&fallocModeMask != unix.FALLOC_FL_UNSHARE_RANGE {
+		// The mode removes or moves bytes (allocating does not).
+		if err := c.syncBeforeResize(d, false); err != nil {
+			return 0, err
+		}
+	}
 	attrs := c.k.vfs.attrsOf(d)
 	ctx, cancel := c.k.vfs.rpcCtx()
 	defer cancel()

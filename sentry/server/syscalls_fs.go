@@ -139,7 +139,7 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if !f.IsPath() {
 		c.k.inotifyEvent(dentryOf(f), inOpen)
 	}
-	fd, err := tab.install(f, 0, flags&unix.O_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
 }
 
@@ -326,8 +326,16 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if !d.isRegular() {
 		return nil, unix.ENXIO
 	}
+	if flags&unix.O_TRUNC != 0 {
+		if err := c.syncBeforeResize(d, true); err != nil {
+			return nil, err
+		}
+	}
 	h, fh, err := v.openRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
 	if err != nil {
+		if flags&unix.O_TRUNC != 0 {
+			c.syncAfterFailedResize(d)
+		}
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
@@ -1241,7 +1249,13 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 				return 0, err
 			}
 		}
+		if err := c.syncBeforeResize(dentryOf(f), length == 0); err != nil {
+			return 0, err
+		}
 		if err := c.setStat(nil, f, req); err != nil {
+			if length == 0 {
+				c.syncAfterFailedResize(dentryOf(f))
+			}
 			return 0, err
 		}
 		if h, ok := handleOfFile(f); ok && dentryOf(f) != nil {
@@ -1273,7 +1287,13 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err := c.breakLeases(d, true, false); err != nil {
 		return 0, err
 	}
+	if err := c.syncBeforeResize(d, length == 0); err != nil {
+		return 0, err
+	}
 	if err := c.setStat(d, nil, req); err != nil {
+		if length == 0 {
+			c.syncAfterFailedResize(d)
+		}
 		return 0, err
 	}
 	c.killPriv(d, 0, c.k.vfs.attrsOf(d))

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -421,7 +422,7 @@ func sysClose(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := tab.remove(c.argInt(0))
+	f, err := tab.Remove(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
@@ -434,11 +435,11 @@ func sysDup(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, _, err := tab.get(c.argInt(0))
+	f, _, err := tab.Get(c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.install(f, 0, false)
+	fd, err := tab.Install(f, 0, false)
 	return int64(fd), err
 }
 
@@ -448,7 +449,7 @@ func sysDup2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, _, err := tab.get(oldfd)
+	f, _, err := tab.Get(oldfd)
 	if err != nil {
 		return 0, err
 	}
@@ -468,7 +469,7 @@ func sysDup3(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, _, err := tab.get(oldfd)
+	f, _, err := tab.Get(oldfd)
 	if err != nil {
 		return 0, err
 	}
@@ -476,7 +477,7 @@ func sysDup3(c *syscallCtx) (int64, error) {
 }
 
 func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
-	old, err := tab.installAt(newfd, f, cloexec, false)
+	old, err := tab.InstallAt(newfd, f, cloexec, false)
 	if err != nil {
 		return 0, err
 	}
@@ -505,7 +506,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, cloexec, err := tab.get(fd)
+	f, cloexec, err := tab.Get(fd)
 	if err != nil {
 		return 0, err
 	}
@@ -513,11 +514,11 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	switch cmd {
 	case unix.F_DUPFD, fDupfdCloexec:
 		min := int64(int32(c.args[2]))
-		if min < 0 || min >= nrOpen {
-			return 0, unix.EINVAL // the table's own limit: installLocked
+		if min < 0 || min >= fdtable.NrOpen {
+			return 0, unix.EINVAL // the table's own limit: fdtable's Install
 		}
 		f.IncRef()
-		nfd, err := tab.install(f, int32(min), cmd == fDupfdCloexec)
+		nfd, err := tab.Install(f, int32(min), cmd == fDupfdCloexec)
 		return int64(nfd), err
 	case unix.F_GETFD:
 		if cloexec {
@@ -525,7 +526,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	case unix.F_SETFD:
-		return 0, tab.setCloexec(fd, c.args[2]&unix.FD_CLOEXEC != 0)
+		return 0, tab.SetCloexec(fd, c.args[2]&unix.FD_CLOEXEC != 0)
 	case unix.F_GETFL:
 		return int64(f.Flags.Load()) | 0x8000, nil // O_LARGEFILE
 	case unix.F_SETFL:
@@ -593,7 +594,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 		r.Flags.Store(r.Flags.Load() | unix.O_NONBLOCK)
 		w.Flags.Store(w.Flags.Load() | unix.O_NONBLOCK)
 	}
-	rfd, wfd, err := tab.installPair(r, w, flags&unix.O_CLOEXEC != 0)
+	rfd, wfd, err := tab.InstallPair(r, w, flags&unix.O_CLOEXEC != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -602,7 +603,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	binary.LittleEndian.PutUint32(b[4:], uint32(wfd))
 	if err := c.mem.CopyOut(c.args[0], b[:]); err != nil {
 		for _, fd := range []int32{rfd, wfd} {
-			if f, err := tab.remove(fd); err == nil {
+			if f, err := tab.Remove(fd); err == nil {
 				f.DecRef()
 			}
 		}
@@ -627,7 +628,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, _, err := tab.get(fd)
+	f, _, err := tab.Get(fd)
 	if err != nil {
 		return 0, err
 	}
@@ -640,7 +641,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	}
 	switch req {
 	case fioclex, fionclex:
-		return 0, tab.setCloexec(fd, req == fioclex)
+		return 0, tab.SetCloexec(fd, req == fioclex)
 	case fionbio:
 		b, err := c.mem.CopyIn(arg, 4)
 		if err != nil {

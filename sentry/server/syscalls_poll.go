@@ -28,7 +28,7 @@ func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struc
 		if e.fd < 0 {
 			continue
 		}
-		f, _, err := tab.get(e.fd)
+		f, _, err := tab.Get(e.fd)
 		if err != nil {
 			e.revents = pollNval
 			n++
@@ -257,7 +257,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 		if ev == 0 {
 			continue
 		}
-		f, _, err := tab.get(int32(fd))
+		f, _, err := tab.Get(int32(fd))
 		if err != nil {
 			return 0, unix.EBADF
 		}

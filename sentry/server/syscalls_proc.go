@@ -93,9 +93,9 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	np.comm, np.exe, np.argv, np.env = p.comm, p.exe, p.argv, p.env
 	if flags&unix.CLONE_FILES != 0 {
 		np.fds = p.fds
-		np.fds.refs++
+		np.fds.IncRef()
 	} else {
-		np.fds = p.fds.fork()
+		np.fds = p.fds.Fork()
 	}
 	if flags&unix.CLONE_FS != 0 {
 		np.fs = p.fs
@@ -613,6 +613,9 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	var d deferred
 	k.mu.Lock()
 	p := k.procs[pid]
+	if t := k.threads[pid]; p == nil && t != nil && !t.killed {
+		p = t.proc // Linux finds the process by any of its threads' ids
+	}
 	if p == nil {
 		k.mu.Unlock()
 		return 0, unix.ESRCH

@@ -98,7 +98,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		return 0, err
 	}
-	fd, err := tab.install(f, 0, cloexec)
+	fd, err := tab.Install(f, 0, cloexec)
 	return int64(fd), err
 }
 
@@ -142,7 +142,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	fa, fb, err := tab.installPair(a, b, cloexec)
+	fa, fb, err := tab.InstallPair(a, b, cloexec)
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +151,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	binary.LittleEndian.PutUint32(out[4:], uint32(fb))
 	if err := c.mem.CopyOut(c.args[3], out[:]); err != nil {
 		for _, fd := range []int32{fa, fb} {
-			if f, err := tab.remove(fd); err == nil {
+			if f, err := tab.Remove(fd); err == nil {
 				f.DecRef()
 			}
 		}
@@ -343,7 +343,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		nf.DecRef()
 		return 0, err
 	}
-	fd, err := tab.install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -892,7 +892,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 			for _, ref := range r.Files[:n] {
 				fr := ref.(fileRef)
 				fr.f.IncRef()
-				fd, err := tab.install(fr.f, 0, flags&unix.MSG_CMSG_CLOEXEC != 0)
+				fd, err := tab.Install(fr.f, 0, flags&unix.MSG_CMSG_CLOEXEC != 0)
 				if err != nil {
 					msgFlags |= unix.MSG_CTRUNC
 					break

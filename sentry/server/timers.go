@@ -371,6 +371,9 @@ func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
 
 func sysTimerSettime(c *syscallCtx) (int64, error) {
 	id, flags, newAddr, oldAddr := int32(c.args[0]), int32(c.args[1]), c.args[2], c.args[3]
+	if newAddr == 0 {
+		return 0, unix.EINVAL // Linux checks it first
+	}
 	b, err := c.mem.CopyIn(newAddr, sizeofItimerspec)
 	if err != nil {
 		return 0, err

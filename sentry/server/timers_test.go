@@ -161,6 +161,7 @@ func TestTimerSyscalls(t *testing.T) {
 		{"timer_create CPU clock which 3", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(1, 3), 0, id}, unix.EINVAL},
 		{"timer_create bad signal", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(sigevSignal, 65, 0, 0)), id}, unix.EINVAL},
 		{"timer_create bad notify", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(8, 10, 0, 0)), id}, unix.EINVAL},
+		{"timer_settime no new setting", unix.SYS_TIMER_SETTIME, []uint64{uint64(m.u32(id)), 0, 0, 0}, unix.EINVAL},
 		{"timer_settime unknown id", unix.SYS_TIMER_SETTIME, []uint64{999, 0, m.alloc(timerSpec(0, time.Second, false)), 0}, unix.EINVAL},
 		{"timer_settime bad nsec", unix.SYS_TIMER_SETTIME, []uint64{uint64(m.u32(id)), 0, m.alloc(timerSpec(0, -time.Second, false)), 0}, unix.EINVAL},
 		{"timer_gettime negative id", unix.SYS_TIMER_GETTIME, []uint64{^uint64(0), cur}, unix.EINVAL},

@@ -375,9 +375,7 @@ func (k *clientState) mountBusy(id int) bool {
 			continue
 		}
 		seen[t] = true
-		t.mu.Lock()
-		t.eachLocked(func(_ int, e fdEntry) { ds = append(ds, dentryOf(e.f)) })
-		t.mu.Unlock()
+		t.Each(func(_ int32, e fdEntry) { ds = append(ds, dentryOf(e.File)) })
 	}
 	k.mu.Unlock()
 	for _, f := range k.maps.Files() {

@@ -248,7 +248,7 @@ func (v *vfs) procFDFile(pid, fd int32) (*file, error) {
 	if tab == nil {
 		return nil, unix.ENOENT
 	}
-	f, _, err := tab.get(fd)
+	f, _, err := tab.Get(fd)
 	return f, err
 }
 
@@ -473,7 +473,7 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		}
 		v.k.mu.Unlock()
 		if tab != nil {
-			for _, fd := range tab.list() {
+			for _, fd := range tab.List() {
 				if d.kind == dkProcFdInfoDir {
 					out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(15, int(fd)), unix.DT_REG})
 					continue
@@ -514,7 +514,7 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 		if tab == nil {
 			return nil, unix.ENOENT
 		}
-		f, cloexec, err := tab.get(d.fd)
+		f, cloexec, err := tab.Get(d.fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}

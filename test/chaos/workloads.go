@@ -55,6 +55,9 @@ var ptyloopC string
 //go:embed testdata/reread.c
 var rereadC string
 
+//go:embed testdata/truncloop.c
+var truncloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -269,6 +272,17 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "pty",
 		Script:  `./prog 8000; rm prog`,
 		CSource: ptyloopC,
+	},
+	{
+		// Size changes between writes to the same files (ftruncate,
+		// truncate(2), O_TRUNC opens, fallocate's modes), each file
+		// checked against the program's model after every step: the
+		// writes a client retains and re-sends after a kill must not
+		// bring back what a later size change removed, nor a size
+		// change undo a later write.
+		Name:    "truncate-rewrite",
+		Script:  `./prog 3000; rm prog`,
+		CSource: truncloopC,
 	},
 	{
 		// Writes behind (posted without waiting: a regular file opened

@@ -28,6 +28,13 @@ func TestLTP4Fixes(t *testing.T) {
 		// madvkind: MADV_FREE and MADV_REMOVE by the kind of mapping,
 		// from the client's per-range index.
 		"madvkind",
+		// sigqueue: rt_sigqueueinfo to a thread's id, rt_tgsigqueueinfo,
+		// clock_nanosleep on the thread CPU clock (LTP
+		// rt_sigqueueinfo01, clock_nanosleep01).
+		"sigqueue",
+		// rlimitcpu: SIGXCPU and SIGKILL at RLIMIT_CPU's limits, from
+		// the CPU time the client measures (LTP setrlimit06).
+		"rlimitcpu",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "ltp4", name))

@@ -4,7 +4,11 @@
 // Durable push covers it. Per file, each write (by the seq of its call)
 // is in flight, written, being synced, or synced; Announce gives the
 // highest seq such that every write at or below it is synced and its
-// WriteState sent, which is what Durable{file, seq} promises.
+// WriteState sent, which is what Durable{file, seq} promises. Before a
+// size change the server marks a file's written entries synced at once:
+// Supersede (a truncation to 0 removed their bytes) or StartSyncAll
+// (taking those a flusher pass is syncing too), so that they are
+// announced before the change is applied.
 //
 // What it owns: the writes' states and a reference on each file with
 // writes pending (a file closed before its data is durable keeps its

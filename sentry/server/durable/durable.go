@@ -147,6 +147,46 @@ func (d *Tracker[F]) StartSync(f F) []uint64 {
 	return seqs
 }
 
+// StartSyncAll is StartSync that also takes the entries an fsync already
+// running is syncing: for a caller that must know them synced by the time
+// its own fsync returns, not when the other one does.
+func (d *Tracker[F]) StartSyncAll(f F) []uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return nil
+	}
+	var seqs []uint64
+	for seq, e := range df.entries {
+		if e.state == wDone || e.state == wSyncing {
+			e.state = wSyncing
+			seqs = append(seqs, seq)
+		}
+	}
+	return seqs
+}
+
+// Supersede marks f's written entries (those being synced too) as if
+// synced: a change of the file that removed all their bytes (a
+// truncation to 0) makes them useless to the client, on stable storage
+// or not. Entries still in flight are not: their order with the change
+// is unknown.
+func (d *Tracker[F]) Supersede(f F) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return
+	}
+	for _, e := range df.entries {
+		if e.state == wDone || e.state == wSyncing {
+			e.state = wSynced
+			d.bytes -= e.n
+		}
+	}
+}
+
 // EndSync records the outcome of the fsync that covered seqs.
 func (d *Tracker[F]) EndSync(f F, seqs []uint64, ok bool) {
 	d.mu.Lock()
@@ -205,6 +245,22 @@ func (d *Tracker[F]) Pending() []F {
 	out := make([]F, 0, len(d.files))
 	for f := range d.files {
 		out = append(out, f)
+	}
+	return out
+}
+
+// HoldWhere returns the tracked files keep accepts, each with a reference
+// taken for the caller, who drops it. keep runs under the tracker's lock:
+// it must not take other locks.
+func (d *Tracker[F]) HoldWhere(keep func(F) bool) []F {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []F
+	for f := range d.files {
+		if keep(f) {
+			f.IncRef()
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -62,3 +62,55 @@ func TestAnnounce(t *testing.T) {
 		t.Errorf("ReleaseAll left %d references", g.refs)
 	}
 }
+
+// TestBeforeResize: what a size change takes before it is applied. Supersede
+// and StartSyncAll take the written entries, those another fsync is
+// syncing too, never one in flight (its order with the change is unknown);
+// HoldWhere picks files with a reference for the caller.
+func TestBeforeResize(t *testing.T) {
+	cases := []struct {
+		name string
+		// take marks the file's entries for the change and reports
+		// them synced.
+		take func(d *Tracker[*desc], f *desc)
+	}{
+		{"supersede", func(d *Tracker[*desc], f *desc) { d.Supersede(f) }},
+		{"sync-all", func(d *Tracker[*desc], f *desc) { d.EndSync(f, d.StartSyncAll(f), true) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := NewTracker[*desc]()
+			f, other := &desc{}, &desc{}
+			for seq := uint64(1); seq <= 4; seq++ {
+				d.Begin(f, seq)
+				if seq != 4 {
+					d.End(f, seq, 10)
+				}
+				d.MarkSent(f, seq)
+			}
+			d.Begin(other, 9)
+			d.End(other, 9, 1)
+			// The flusher is syncing write 1 and 2 when the change comes.
+			flushing := d.StartSync(f)
+			held := d.HoldWhere(func(g *desc) bool { return g == f })
+			if len(held) != 1 || held[0] != f || f.refs != 2 {
+				t.Fatalf("HoldWhere: %d files, refs %d: want f with a reference more", len(held), f.refs)
+			}
+			c.take(d, f)
+			// The flusher's fsync fails after the change took them:
+			// they stay synced.
+			d.EndSync(f, flushing, false)
+			if seq, ok, release := d.Announce(f); !ok || seq != 3 || release {
+				t.Errorf("Announce: %d %v %v, want 3 (write 4 in flight), not released", seq, ok, release)
+			}
+			if d.bytes != 1 {
+				t.Errorf("%d bytes counted not synced, want 1 (other's)", d.bytes)
+			}
+			if _, ok, _ := d.Announce(other); ok {
+				t.Error("another file's write was announced")
+			}
+			held[0].DecRef()
+			d.ReleaseAll()
+		})
+	}
+}

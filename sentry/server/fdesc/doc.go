@@ -30,9 +30,9 @@
 // credentials); proto/goferpb (Stat, Origin); gVisor's pkg/abi/linux
 // (poll bits).
 //
-// Who imports it: the server package and the file kinds' packages
-// (fsimpl/*). The leaves below the subsystems (syserr, wake, auth, ksignal,
-// ktimer, memacct, replay) must not.
+// Who imports it: the server package, kernel/fdtable and the file kinds'
+// packages (fsimpl/*). The leaves below the subsystems (syserr, wake,
+// auth, ksignal, ktimer, memacct, replay) must not.
 //
 // Lock order: File.OffMu is first in the server's order (held across
 // gofer RPCs, before clientState.mu). Async.mu is a leaf, taken with or

@@ -24,11 +24,12 @@
 // Dependencies: package wake only. It must not import the server or the
 // replay capture: the server passes its hook in.
 //
-// Who imports it: the server package. The leaves below the subsystems
-// (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
+// Who imports it: the server package and kernel/fdtable (a POSIX lock's
+// owner is an fdtable.Table). The leaves below the subsystems (syserr,
+// wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
-// Lock order: Table.mu nests inside clientState.mu and fdTable.mu (closing
-// an fd drops POSIX locks); nothing is taken inside it but what the
+// Lock order: Table.mu nests inside clientState.mu and fdtable.Table.mu
+// (closing an fd drops POSIX locks); nothing is taken inside it but what the
 // changed hook takes (replay.Tracker.mu, a leaf). A blocking Lock waits
 // with Table.mu released.
 package filelock

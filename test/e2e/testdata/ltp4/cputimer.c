@@ -82,6 +82,10 @@ int main(void) {
 	// Process CPU clock, relative, process-directed.
 	mk(CLOCK_PROCESS_CPUTIME_ID, SIGEV_SIGNAL, SIGUSR1, 42, &id);
 	struct itimerspec its = {.it_value = {.tv_nsec = 20000000}};
+	r = syscall(SYS_timer_settime, id, 0, NULL, NULL);
+	printf("settime without a setting: %ld %s\n", r, strerror(errno));
+	r = syscall(SYS_timer_settime, 12345, 0, NULL, NULL);
+	printf("settime of no timer without a setting: %ld %s\n", r, strerror(errno));
 	printf("settime: %d\n", timer_settime(id, 0, &its, NULL));
 	struct itimerspec cur;
 	timer_gettime(id, &cur);

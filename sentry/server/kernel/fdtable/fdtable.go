@@ -1,0 +1,407 @@
+package fdtable
+
+import (
+	"slices"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+)
+
+// NrOpen is /proc/sys/fs/nr_open, Linux's default: no RLIMIT_NOFILE, so
+// no fd, reaches it.
+const NrOpen = 1 << 20
+
+// DefaultNofile is RLIMIT_NOFILE's soft limit where none was set (Linux's
+// INR_OPEN_CUR).
+const DefaultNofile = 1024
+
+// denseFDs is how many fds a table keeps in an array; higher fds (a
+// raised RLIMIT_NOFILE, dup2 to a high number) live in a map, so that a
+// table with fd 1000000 open costs one entry, not a million.
+const denseFDs = 1024
+
+// Entry is one slot of a table.
+type Entry struct {
+	// File is the open file description (nil: the slot is free).
+	File *fdesc.File
+	// Cloexec is the fd's close-on-exec flag.
+	Cloexec bool
+}
+
+// Slot names one fd of one table: what a Tracker is told changed.
+type Slot struct {
+	Table *Table
+	FD    int32
+}
+
+// Tracker receives a table's changes for the replay capture: a slot that
+// changed (its record is derived from Entry), and, as the tracker of each
+// description a table first holds, the description's changes.
+type Tracker interface {
+	fdesc.Tracker
+	TouchSlot(s Slot)
+}
+
+// Locks is a client's advisory lock table as its fd tables own POSIX
+// locks in it.
+type Locks = filelock.Table[*Table, *fdesc.File]
+
+// LockKey names the inode a description's locks are keyed by; false for
+// a description that cannot hold locks.
+type LockKey func(f *fdesc.File) (ino uint64, ok bool)
+
+// Table maps fd numbers to open file descriptions. It is shared by the
+// processes created with CLONE_FILES.
+type Table struct {
+	// refs counts the processes using the table. Protected by the
+	// kernel lock (the server's clientState.mu).
+	refs int
+	// id is the table's replay-state id (0 until first reported).
+	// Protected by the kernel lock.
+	id uint64
+	// trk receives the table's changes (nil: none). Immutable.
+	trk Tracker
+	// locks is the client's lock table: closing an fd drops the table's
+	// POSIX locks on its file (lockKey names the inode). Immutable; nil
+	// without one.
+	locks   *Locks
+	lockKey LockKey
+
+	// mu protects fds, high, next and limit. It nests inside the kernel
+	// lock.
+	mu sync.Mutex
+	// fds is indexed by fd for fds below denseFDs (grown as needed); a
+	// nil File is a free slot. Protected by mu.
+	fds []Entry
+	// high holds the open fds at or above denseFDs. Protected by mu.
+	high map[int32]Entry
+	// next is a lower bound of the lowest free fd (every fd below it is
+	// open), so that filling a table is not quadratic (Linux's next_fd).
+	// Protected by mu.
+	next int
+	// limit is the RLIMIT_NOFILE soft limit new fds must stay below (0:
+	// DefaultNofile), set by SetLimit. Processes sharing the table
+	// (CLONE_FILES) share it. Protected by mu.
+	limit int32
+}
+
+// New returns an empty table with one user. trk (nil: none) is told of
+// its changes; closing an fd drops the POSIX locks the table holds in
+// locks (nil: none) on the inode lockKey names.
+func New(trk Tracker, locks *Locks, lockKey LockKey) *Table {
+	return &Table{refs: 1, trk: trk, locks: locks, lockKey: lockKey}
+}
+
+// IncRef adds a user (a process created with CLONE_FILES). Precondition:
+// the kernel lock is held.
+func (t *Table) IncRef() { t.refs++ }
+
+// Live reports whether a process still uses the table. Precondition: the
+// kernel lock is held.
+func (t *Table) Live() bool { return t.refs > 0 }
+
+// Release drops a user. The last one empties the table and returns the
+// files it held, whose references the caller drops once it released its
+// locks (a file's release may call the gofer). Precondition: the kernel
+// lock is held.
+func (t *Table) Release() []*fdesc.File {
+	t.refs--
+	if t.refs > 0 {
+		return nil
+	}
+	return t.RemoveIf(func(Entry) bool { return true })
+}
+
+// Unshare returns a table of the caller's own (execve): t if the caller
+// is its only user, else a copy, the caller's use of t dropped.
+// Precondition: the kernel lock is held.
+func (t *Table) Unshare() *Table {
+	if t.refs <= 1 {
+		return t
+	}
+	t.refs--
+	return t.Fork()
+}
+
+// ID is the table's replay id (0: not reported yet). Precondition: the
+// kernel lock is held.
+func (t *Table) ID() uint64 { return t.id }
+
+// SetID sets the table's replay id (when first reported, or restored).
+// Precondition: the kernel lock is held.
+func (t *Table) SetID(id uint64) { t.id = id }
+
+// limitLocked is the bound of new fds. Precondition: t.mu is held.
+func (t *Table) limitLocked() int {
+	if t.limit > 0 {
+		return int(min(t.limit, NrOpen))
+	}
+	return DefaultNofile
+}
+
+// Limit is the table's RLIMIT_NOFILE (DefaultNofile when unset).
+func (t *Table) Limit() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.limitLocked()
+}
+
+// SetLimit sets the table's RLIMIT_NOFILE (0: unset); fds already above
+// it stay.
+func (t *Table) SetLimit(n int32) {
+	t.mu.Lock()
+	t.limit = n
+	t.mu.Unlock()
+}
+
+// entryLocked returns slot fd (a zero entry when free or out of range).
+// Precondition: t.mu is held.
+func (t *Table) entryLocked(fd int) Entry {
+	switch {
+	case fd < 0:
+		return Entry{}
+	case fd < len(t.fds):
+		return t.fds[fd]
+	case fd >= denseFDs:
+		return t.high[int32(fd)]
+	}
+	return Entry{}
+}
+
+// Entry returns slot fd (a zero Entry when free) without taking a
+// reference: the caller keeps the file alive otherwise (the replay
+// record's derivation, under the kernel lock).
+func (t *Table) Entry(fd int32) Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.entryLocked(int(fd))
+}
+
+// setLocked sets slot fd and reports it. Precondition: t.mu is held.
+func (t *Table) setLocked(fd int, e Entry) {
+	if old := t.entryLocked(fd).File; old != nil && old != e.File {
+		t.dropPOSIXLocks(old)
+	}
+	switch {
+	case fd >= denseFDs && e.File == nil:
+		delete(t.high, int32(fd))
+	case fd >= denseFDs:
+		if t.high == nil {
+			t.high = make(map[int32]Entry)
+		}
+		t.high[int32(fd)] = e
+	default:
+		if fd >= len(t.fds) {
+			t.fds = append(t.fds, make([]Entry, fd+1-len(t.fds))...)
+		}
+		t.fds[fd] = e
+	}
+	if e.File == nil && fd < t.next {
+		t.next = fd
+	}
+	if t.trk == nil {
+		return
+	}
+	if e.File != nil && e.File.Tracker() == nil {
+		e.File.SetTracker(t.trk)
+	}
+	t.trk.TouchSlot(Slot{t, int32(fd)})
+}
+
+// dropPOSIXLocks drops the POSIX locks the table holds on f's inode (an
+// fd of f closed or replaced: Linux drops them all, whichever fd took
+// them).
+func (t *Table) dropPOSIXLocks(f *fdesc.File) {
+	if t.locks == nil || t.lockKey == nil {
+		return
+	}
+	if ino, ok := t.lockKey(f); ok {
+		t.locks.RemoveOwner(ino, filelock.Owner[*Table, *fdesc.File]{Table: t}, true, false)
+	}
+}
+
+// eachLocked calls fn for every open fd in increasing order.
+// Precondition: t.mu is held; fn may clear the slot it is given.
+func (t *Table) eachLocked(fn func(fd int, e Entry)) {
+	for i, e := range t.fds {
+		if e.File != nil {
+			fn(i, e)
+		}
+	}
+	if len(t.high) == 0 {
+		return
+	}
+	high := make([]int32, 0, len(t.high))
+	for fd := range t.high {
+		high = append(high, fd)
+	}
+	slices.Sort(high)
+	for _, fd := range high {
+		if e, ok := t.high[fd]; ok {
+			fn(int(fd), e)
+		}
+	}
+}
+
+// Each calls fn for every open fd in increasing order, with t.mu held:
+// fn must not call the table, and takes no reference.
+func (t *Table) Each(fn func(fd int32, e Entry)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.eachLocked(func(fd int, e Entry) { fn(int32(fd), e) })
+}
+
+// Get returns the file at fd with a new reference the caller must drop,
+// and the fd's close-on-exec flag; EBADF if fd is not open.
+func (t *Table) Get(fd int32) (*fdesc.File, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entryLocked(int(fd))
+	if e.File == nil {
+		return nil, false, unix.EBADF
+	}
+	e.File.IncRef()
+	return e.File, e.Cloexec, nil
+}
+
+// Install puts f at the lowest free fd >= min. It consumes the caller's
+// reference to f (on error too).
+func (t *Table) Install(f *fdesc.File, min int32, cloexec bool) (int32, error) {
+	t.mu.Lock()
+	fd, err := t.installLocked(f, min, cloexec)
+	t.mu.Unlock()
+	if err != nil {
+		f.DecRef()
+	}
+	return fd, err
+}
+
+// installLocked puts f at the lowest free fd >= min below the limit:
+// EINVAL when min is at or above it (F_DUPFD), EMFILE when all are taken.
+func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool) (int32, error) {
+	lim := t.limitLocked()
+	if min < 0 || int(min) >= lim {
+		return -1, unix.EINVAL
+	}
+	fd := max(int(min), t.next)
+	for fd < lim && t.entryLocked(fd).File != nil {
+		fd++
+	}
+	if fd >= lim {
+		return -1, unix.EMFILE
+	}
+	if fd == t.next {
+		t.next++
+	}
+	t.setLocked(fd, Entry{File: f, Cloexec: cloexec})
+	return int32(fd), nil
+}
+
+// InstallPair installs two files at the lowest free fds (pipe,
+// socketpair): both or neither. It consumes both references.
+func (t *Table) InstallPair(a, b *fdesc.File, cloexec bool) (int32, int32, error) {
+	t.mu.Lock()
+	fa, err := t.installLocked(a, 0, cloexec)
+	if err != nil {
+		t.mu.Unlock()
+		a.DecRef()
+		b.DecRef()
+		return -1, -1, err
+	}
+	fb, err := t.installLocked(b, 0, cloexec)
+	if err != nil {
+		t.setLocked(int(fa), Entry{})
+		t.mu.Unlock()
+		a.DecRef()
+		b.DecRef()
+		return -1, -1, err
+	}
+	t.mu.Unlock()
+	return fa, fb, nil
+}
+
+// InstallAt puts f at fd, replacing what was there (dup2, and replay,
+// which rebuilds the same fd numbers). It consumes the caller's reference;
+// the replaced file, if any, is returned for the caller to drop. An fd at
+// or above the table's limit is EBADF (dup2, dup3), unless anyLimit
+// (replay: an fd opened before the limit was lowered stays).
+func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool) (*fdesc.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fd < 0 || fd >= NrOpen || (!anyLimit && int(fd) >= t.limitLocked()) {
+		f.DecRef()
+		return nil, unix.EBADF
+	}
+	old := t.entryLocked(int(fd)).File
+	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec})
+	return old, nil
+}
+
+// Remove frees fd and returns its file (the table's reference); EBADF if
+// fd is not open.
+func (t *Table) Remove(fd int32) (*fdesc.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.entryLocked(int(fd)).File
+	if f == nil {
+		return nil, unix.EBADF
+	}
+	t.setLocked(int(fd), Entry{})
+	return f, nil
+}
+
+// SetCloexec sets fd's close-on-exec flag; EBADF if fd is not open.
+func (t *Table) SetCloexec(fd int32, v bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.entryLocked(int(fd)).File
+	if f == nil {
+		return unix.EBADF
+	}
+	t.setLocked(int(fd), Entry{File: f, Cloexec: v})
+	return nil
+}
+
+// Fork returns a copy of the table with one user, holding new references
+// (fork without CLONE_FILES), with the same limit, tracker and locks.
+func (t *Table) Fork() *Table {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := &Table{refs: 1, fds: make([]Entry, len(t.fds)), trk: t.trk, locks: t.locks, lockKey: t.lockKey, limit: t.limit}
+	t.eachLocked(func(fd int, e Entry) {
+		e.File.IncRef()
+		n.setLocked(fd, e)
+	})
+	n.next = t.next
+	return n
+}
+
+// RemoveIf removes the entries drop selects and returns their files (the
+// table's references).
+func (t *Table) RemoveIf(drop func(Entry) bool) []*fdesc.File {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*fdesc.File
+	t.eachLocked(func(fd int, e Entry) {
+		if drop(e) {
+			out = append(out, e.File)
+			t.setLocked(fd, Entry{})
+		}
+	})
+	return out
+}
+
+// List returns the open fds in order.
+func (t *Table) List() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []int32
+	t.eachLocked(func(fd int, _ Entry) { out = append(out, int32(fd)) })
+	return out
+}
+
+// Count is the number of open fds.
+func (t *Table) Count() int { return len(t.List()) }

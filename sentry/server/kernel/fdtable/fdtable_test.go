@@ -1,0 +1,363 @@
+package fdtable
+
+import (
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+)
+
+// testImpl is a file kind with nothing to it; released counts the
+// releases of its descriptions.
+type testImpl struct {
+	fdesc.FileBase
+	released *int
+}
+
+func (testImpl) Read(fdesc.Call, *fdesc.File, int, int64) ([]byte, error) { return nil, nil }
+func (testImpl) Stat(fdesc.Call) (*goferpb.Stat, error)                   { return &goferpb.Stat{}, nil }
+func (i testImpl) Release() {
+	if i.released != nil {
+		*i.released++
+	}
+}
+
+// testDentry is a dentry of inode ino.
+type testDentry uint64
+
+func (d testDentry) Ino() uint64 { return uint64(d) }
+
+func newFile() *fdesc.File { return fdesc.NewFile(testImpl{}, nil, nil, unix.O_RDWR) }
+
+// recorder is a Tracker that records what it is told.
+type recorder struct {
+	slots []Slot
+	files []*fdesc.File
+}
+
+func (r *recorder) TouchSlot(s Slot)        { r.slots = append(r.slots, s) }
+func (r *recorder) TouchFile(f *fdesc.File) { r.files = append(r.files, f) }
+func (r *recorder) take() (out []Slot)      { out, r.slots = r.slots, nil; return out }
+func slotsOf(t *Table, fds ...int32) (out []Slot) {
+	for _, fd := range fds {
+		out = append(out, Slot{t, fd})
+	}
+	return out
+}
+
+// TestLimits: fds above 1024 up to nr_open, the errnos of dup2, dup3 and
+// F_DUPFD at the limit, and a high fd costing one entry.
+func TestLimits(t *testing.T) {
+	tab := New(nil, nil, nil)
+	for i := 0; i < 3; i++ {
+		if _, err := tab.Install(newFile(), 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type step struct {
+		name    string
+		do      func() (int32, error)
+		want    int32
+		wantErr error
+	}
+	install := func(min int32) func() (int32, error) {
+		return func() (int32, error) { return tab.Install(newFile(), min, false) }
+	}
+	dup2 := func(fd int32) func() (int32, error) {
+		return func() (int32, error) {
+			old, err := tab.InstallAt(fd, newFile(), false, false)
+			if old != nil {
+				old.DecRef()
+			}
+			return fd, err
+		}
+	}
+	limit := func(n int32) func() (int32, error) {
+		return func() (int32, error) { tab.SetLimit(n); return 0, nil }
+	}
+	for _, s := range []step{
+		{"lowest free", install(0), 3, nil},
+		{"F_DUPFD at the default limit", install(DefaultNofile), -1, unix.EINVAL},
+		{"F_DUPFD below zero", install(-1), -1, unix.EINVAL},
+		{"dup2 at the default limit", dup2(DefaultNofile), -1, unix.EBADF},
+		{"dup2 below zero", dup2(-1), -1, unix.EBADF},
+		{"raise to nr_open", limit(NrOpen), 0, nil},
+		{"dup2 to 1000000", dup2(1000000), 1000000, nil},
+		{"F_DUPFD from nr_open-1", install(NrOpen - 1), NrOpen - 1, nil},
+		{"F_DUPFD from nr_open-1 again: full", install(NrOpen - 1), -1, unix.EMFILE},
+		{"F_DUPFD at nr_open", install(NrOpen), -1, unix.EINVAL},
+		{"dup2 at nr_open", dup2(NrOpen), -1, unix.EBADF},
+		{"F_DUPFD above 1024", install(2000), 2000, nil},
+		{"lower to 100", limit(100), 0, nil},
+		{"dup2 at the lowered limit", dup2(100), -1, unix.EBADF},
+		{"dup2 below it", dup2(99), 99, nil},
+		{"F_DUPFD at the lowered limit", install(100), -1, unix.EINVAL},
+	} {
+		got, err := s.do()
+		if err != s.wantErr || (err == nil && got != s.want) {
+			t.Errorf("%s: %d, %v; want %d, %v", s.name, got, err, s.want, s.wantErr)
+		}
+	}
+	if got := tab.Limit(); got != 100 {
+		t.Errorf("Limit %d, want 100", got)
+	}
+	// fds above the lowered limit stay usable, in order, and cost one
+	// entry each.
+	want := []int32{0, 1, 2, 3, 99, 2000, 1000000, NrOpen - 1}
+	if got := tab.List(); !slices.Equal(got, want) {
+		t.Errorf("List %v, want %v", got, want)
+	}
+	var each []int32
+	tab.Each(func(fd int32, e Entry) { each = append(each, fd) })
+	if !slices.Equal(each, want) {
+		t.Errorf("Each %v, want %v", each, want)
+	}
+	if f, _, err := tab.Get(1000000); err != nil {
+		t.Errorf("Get 1000000: %v", err)
+	} else {
+		f.DecRef()
+	}
+	if _, _, err := tab.Get(1000001); err != unix.EBADF {
+		t.Errorf("Get of a free high fd: %v, want EBADF", err)
+	}
+	if len(tab.fds) > denseFDs || len(tab.high) != 3 {
+		t.Errorf("table of %d dense and %d high entries", len(tab.fds), len(tab.high))
+	}
+	child := tab.Fork()
+	if got := child.List(); !slices.Equal(got, want) {
+		t.Errorf("Fork: List %v, want %v", got, want)
+	}
+	if got := child.Limit(); got != 100 {
+		t.Errorf("Fork: Limit %d, want 100", got)
+	}
+	if f, err := child.Remove(1000000); err != nil {
+		t.Errorf("Remove 1000000: %v", err)
+	} else {
+		f.DecRef()
+	}
+	if _, err := child.Remove(1000000); err != unix.EBADF {
+		t.Errorf("Remove 1000000 twice: %v, want EBADF", err)
+	}
+	if n := tab.Count(); n != len(want) {
+		t.Errorf("parent lost fds to the child's close: %d", n)
+	}
+	// Filling a large table is not quadratic: the free-slot hint.
+	big := New(nil, nil, nil)
+	big.SetLimit(200000)
+	f := newFile()
+	for i := 0; i < 200000; i++ {
+		f.IncRef()
+		if _, err := big.Install(f, 0, false); err != nil {
+			t.Fatalf("Install %d: %v", i, err)
+		}
+	}
+	f.IncRef()
+	if _, err := big.Install(f, 0, false); err != unix.EMFILE {
+		t.Errorf("Install into a full table: %v, want EMFILE", err)
+	}
+	if old, err := big.Remove(150000); err != nil || old == nil {
+		t.Fatal(err)
+	}
+	f.IncRef()
+	if fd, err := big.Install(f, 0, false); fd != 150000 || err != nil {
+		t.Errorf("Install after close(150000): %d %v", fd, err)
+	}
+}
+
+// TestTracker: every change of a slot is reported as that slot, and a
+// description a table first holds reports its own changes to the table's
+// tracker; a table without a tracker reports nothing.
+func TestTracker(t *testing.T) {
+	rec := &recorder{}
+	tab := New(rec, nil, nil)
+	a, b := newFile(), newFile()
+	b.IncRef()
+	tests := []struct {
+		name string
+		do   func()
+		want []Slot
+	}{
+		{"install", func() { tab.Install(a, 0, false) }, slotsOf(tab, 0)},
+		{"install from 5", func() { a.IncRef(); tab.Install(a, 5, false) }, slotsOf(tab, 5)},
+		{"install pair", func() { a.IncRef(); tab.InstallPair(a, b, true) }, slotsOf(tab, 1, 2)},
+		{"cloexec", func() { tab.SetCloexec(5, true) }, slotsOf(tab, 5)},
+		{"cloexec of a free fd", func() { tab.SetCloexec(9, true) }, nil},
+		{"dup2 at the limit", func() { a.IncRef(); tab.InstallAt(2000, a, false, false) }, nil},
+		{"replay above the limit", func() { a.IncRef(); tab.InstallAt(2000, a, false, true) }, slotsOf(tab, 2000)},
+		{"close", func() { tab.Remove(1) }, slotsOf(tab, 1)},
+		{"close of a free fd", func() { tab.Remove(1) }, nil},
+		{"close-on-exec", func() { tab.RemoveIf(func(e Entry) bool { return e.Cloexec }) }, slotsOf(tab, 2, 5)},
+		{"read", func() { tab.Entry(0); tab.List(); f, _, _ := tab.Get(0); f.DecRef() }, nil},
+	}
+	for _, tc := range tests {
+		tc.do()
+		if got := rec.take(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: touched %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if a.Tracker() != rec || b.Tracker() != rec {
+		t.Errorf("descriptions' trackers %v, %v; want the table's", a.Tracker(), b.Tracker())
+	}
+	if e := tab.Entry(2000); e.File != a || e.Cloexec {
+		t.Errorf("Entry(2000) = %+v", e)
+	}
+	child := tab.Fork()
+	if got := rec.take(); !slices.Equal(got, slotsOf(child, 0, 2000)) {
+		t.Errorf("fork: touched %v, want the child's 0 and 2000", got)
+	}
+	quiet := New(nil, nil, nil)
+	c := newFile()
+	quiet.Install(c, 0, false)
+	if c.Tracker() != nil {
+		t.Errorf("a table without a tracker set one on its description")
+	}
+}
+
+// TestPOSIXLocksDropped: replacing or closing any fd of a lockable file
+// drops the POSIX locks its table holds on the file's inode, and only
+// those; changing the fd's flag does not.
+func TestPOSIXLocksDropped(t *testing.T) {
+	key := func(f *fdesc.File) (uint64, bool) {
+		if d, ok := f.Dentry().(testDentry); ok {
+			return uint64(d), true
+		}
+		return 0, false
+	}
+	const ino = 7
+	type step struct {
+		name string
+		do   func(tab *Table, other *Table)
+		held bool // the table's lock on ino is still held after do
+	}
+	lockable := func() *fdesc.File { return fdesc.NewFile(testImpl{}, testDentry(ino), nil, unix.O_RDWR) }
+	for _, s := range []step{
+		{"close", func(tab, _ *Table) { f, _ := tab.Remove(0); f.DecRef() }, false},
+		{"close of the other fd of the file", func(tab, _ *Table) { f, _ := tab.Remove(1); f.DecRef() }, false},
+		{"dup2 over it", func(tab, _ *Table) { f, _ := tab.InstallAt(0, newFile(), false, false); f.DecRef() }, false},
+		{"dup2 of the same file over it", func(tab, _ *Table) {
+			f, _, _ := tab.Get(0)
+			old, _ := tab.InstallAt(0, f, false, false)
+			old.DecRef()
+		}, true},
+		{"cloexec", func(tab, _ *Table) { tab.SetCloexec(0, true) }, true},
+		{"close of an unlockable file", func(tab, _ *Table) { f, _ := tab.Remove(2); f.DecRef() }, true},
+		{"close in another table", func(_, other *Table) { f, _ := other.Remove(0); f.DecRef() }, true},
+		{"release of the last user", func(tab, _ *Table) {
+			for _, f := range tab.Release() {
+				f.DecRef()
+			}
+		}, false},
+	} {
+		locks := filelock.NewTable[*Table, *fdesc.File](func(uint64) {})
+		tab, other := New(nil, locks, key), New(nil, locks, key)
+		f := lockable()
+		f.IncRef()
+		f.IncRef()
+		tab.Install(f, 0, false)
+		tab.Install(f, 0, false)
+		tab.Install(newFile(), 0, false)
+		other.Install(f, 0, false)
+		for _, owner := range []*Table{tab, other} {
+			o := filelock.Owner[*Table, *fdesc.File]{Table: owner}
+			start := uint64(0)
+			if owner == other {
+				start = 100
+			}
+			if err := locks.Lock(ino, o, false, start, start+10, &filelock.Held[*Table, *fdesc.File]{Owner: o, Write: true, Start: start, End: start + 10}, nil); err != nil {
+				t.Fatalf("%s: lock: %v", s.name, err)
+			}
+		}
+		s.do(tab, other)
+		record, _, _ := locks.Locks(ino)
+		held, otherHeld := false, false
+		for _, l := range record {
+			held = held || l.Owner.Table == tab
+			otherHeld = otherHeld || l.Owner.Table == other
+		}
+		if held != s.held {
+			t.Errorf("%s: table's lock held %v, want %v", s.name, held, s.held)
+		}
+		if !otherHeld && s.name != "close in another table" {
+			t.Errorf("%s: the other table's lock went", s.name)
+		}
+	}
+}
+
+// TestUsers: Release empties the table only with its last user; Unshare
+// copies a shared table only.
+func TestUsers(t *testing.T) {
+	released := 0
+	tab := New(nil, nil, nil)
+	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, true)
+	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, false)
+	if own := tab.Unshare(); own != tab {
+		t.Errorf("Unshare of a table with one user made a copy")
+	}
+	tab.IncRef()
+	if files := tab.Release(); files != nil || !tab.Live() || tab.Count() != 2 {
+		t.Fatalf("Release of one of two users: %d files, live %v, %d fds", len(files), tab.Live(), tab.Count())
+	}
+	tab.IncRef()
+	own := tab.Unshare()
+	if own == tab || !slices.Equal(own.List(), []int32{0, 1}) {
+		t.Fatalf("Unshare of a shared table: same %v, fds %v", own == tab, own.List())
+	}
+	if e := own.Entry(0); !e.Cloexec {
+		t.Errorf("Unshare lost fd 0's close-on-exec flag")
+	}
+	// exec's close-on-exec, on the copy only.
+	for _, f := range own.RemoveIf(func(e Entry) bool { return e.Cloexec }) {
+		f.DecRef()
+	}
+	if !slices.Equal(own.List(), []int32{1}) || tab.Count() != 2 {
+		t.Errorf("close-on-exec: copy %v, original %v", own.List(), tab.List())
+	}
+	for _, f := range own.Release() {
+		f.DecRef()
+	}
+	if released != 0 {
+		t.Errorf("%d descriptions released while the original still holds them", released)
+	}
+	files := tab.Release()
+	if len(files) != 2 || tab.Live() || tab.Count() != 0 {
+		t.Fatalf("Release of the last user: %d files, live %v, %d fds", len(files), tab.Live(), tab.Count())
+	}
+	for _, f := range files {
+		f.DecRef()
+	}
+	if released != 2 {
+		t.Errorf("%d descriptions released, want 2", released)
+	}
+	if tab.ID() != 0 {
+		t.Errorf("ID of an unreported table %d", tab.ID())
+	}
+	tab.SetID(42)
+	if tab.ID() != 42 {
+		t.Errorf("ID %d after SetID(42)", tab.ID())
+	}
+}
+
+// TestInstallPairFull: a pair that does not fit installs neither and
+// drops both references.
+func TestInstallPairFull(t *testing.T) {
+	released := 0
+	tab := New(nil, nil, nil)
+	tab.SetLimit(3)
+	tab.Install(newFile(), 0, false)
+	tab.Install(newFile(), 0, false)
+	a := fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY)
+	b := fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_WRONLY)
+	if _, _, err := tab.InstallPair(a, b, false); err != unix.EMFILE {
+		t.Errorf("InstallPair into one free fd: %v, want EMFILE", err)
+	}
+	if released != 2 || !slices.Equal(tab.List(), []int32{0, 1}) {
+		t.Errorf("after a failed pair: %d released, fds %v", released, tab.List())
+	}
+	if fd, err := tab.Install(newFile(), 0, false); fd != 2 || err != nil {
+		t.Errorf("Install after a failed pair: %d, %v; want 2", fd, err)
+	}
+}
