@@ -1,10 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
@@ -32,13 +28,9 @@ func (c *syscallCtx) prlimitCore(newAddr uint64) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	b, err := c.mem.CopyIn(newAddr, 16)
+	cur, err := c.copyInRlimit(newAddr)
 	if err != nil {
 		return 0, err
-	}
-	cur, max := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
-	if cur > max {
-		return 0, unix.EINVAL
 	}
 	k, p := c.k, c.t.proc
 	k.mu.Lock()

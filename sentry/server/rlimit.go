@@ -45,13 +45,9 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	b, err := c.mem.CopyIn(newAddr, 16)
+	cur, err := c.copyInRlimit(newAddr)
 	if err != nil {
 		return 0, err
-	}
-	cur, max := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
-	if cur > max {
-		return 0, unix.EINVAL
 	}
 	if cur == 0 {
 		// Table limit 0 means "unset" (fdtable.DefaultNofile); no fd at all is
@@ -144,4 +140,19 @@ func (c *syscallCtx) nofile() int {
 		return fdtable.DefaultNofile
 	}
 	return tab.Limit()
+}
+
+// copyInRlimit reads the struct rlimit64 at addr and returns its soft
+// limit: EINVAL if it is above the hard one, as prlimit64's check (the
+// hard limit is the client's business).
+func (c *syscallCtx) copyInRlimit(addr uint64) (uint64, error) {
+	b, err := c.mem.CopyIn(addr, 16)
+	if err != nil {
+		return 0, err
+	}
+	cur, max := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	if cur > max {
+		return 0, unix.EINVAL
+	}
+	return cur, nil
 }

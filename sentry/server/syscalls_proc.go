@@ -604,11 +604,10 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.mem.CopyIn(c.args[2], ksignal.SizeofSiginfo)
+	info, err := c.copyInSiginfo(c.args[2], sig)
 	if err != nil {
 		return 0, err
 	}
-	binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 	k := c.k
 	var d deferred
 	k.mu.Lock()
@@ -893,4 +892,15 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 	p.creds.Groups = groups
 	k.trk.touch(p)
 	return 0, nil
+}
+
+// copyInSiginfo reads the application's siginfo at addr for a queued
+// signal, its si_signo set to sig (rt_sigqueueinfo, rt_tgsigqueueinfo).
+func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
+	info, err := c.mem.CopyIn(addr, ksignal.SizeofSiginfo)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(info[0:], uint32(sig))
+	return info, nil
 }

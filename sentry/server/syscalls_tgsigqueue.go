@@ -17,11 +17,10 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	if tgid <= 0 || tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.mem.CopyIn(c.args[3], ksignal.SizeofSiginfo)
+	info, err := c.copyInSiginfo(c.args[3], sig)
 	if err != nil {
 		return 0, err
 	}
-	binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 	k := c.k
 	var d deferred
 	k.mu.Lock()
