@@ -213,11 +213,7 @@ func sysTimerSettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 	default:
 		ct.next = now + value
 	}
-	startTicker := p.updateCPUTimersArmedLocked()
-	p.mu.Unlock()
-	if startTicker {
-		go p.cpuTicker()
-	}
+	p.rearmCPUTimersAndUnlock()
 	if a[3] != 0 {
 		return 0, t.copyOut(a[3], itimerspecBytes(oldInterval, oldValue))
 	}
@@ -234,6 +230,17 @@ func sysTimerGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 	b := itimerspecBytes(ct.interval, ct.remaining(now))
 	t.proc.mu.Unlock()
 	return 0, t.copyOut(a[1], b)
+}
+
+// rearmCPUTimersAndUnlock updates cpuTimersArmed, unlocks p.mu and
+// starts the ticker if it is needed and not running. Precondition: p.mu
+// held.
+func (p *process) rearmCPUTimersAndUnlock() {
+	start := p.updateCPUTimersArmedLocked()
+	p.mu.Unlock()
+	if start {
+		go p.cpuTicker()
+	}
 }
 
 // updateCPUTimersArmedLocked sets cpuTimersArmed from the process's CPU
@@ -260,11 +267,7 @@ func (p *process) updateCPUTimersArmedLocked() (startTicker bool) {
 func (p *process) forgetCPUPosixTimers() {
 	p.mu.Lock()
 	p.cpuPosixTimers = nil
-	start := p.updateCPUTimersArmedLocked()
-	p.mu.Unlock()
-	if start {
-		go p.cpuTicker()
-	}
+	p.rearmCPUTimersAndUnlock()
 }
 
 // cpuPosixFiring is an expired CPU-clock POSIX timer's signal to route.

@@ -72,11 +72,7 @@ func sysSetitimer(t *task, a [6]uint64) (uint64, unix.Errno) {
 		nt.next = now + value
 	}
 	p.cpuTimers[which-1] = nt
-	startTicker := p.updateCPUTimersArmedLocked()
-	p.mu.Unlock()
-	if startTicker {
-		go p.cpuTicker()
-	}
+	p.rearmCPUTimersAndUnlock()
 	if a[2] != 0 {
 		return 0, t.copyOut(a[2], itimervalBytes(old, now))
 	}
@@ -175,11 +171,7 @@ func (t *task) checkCPUTimers() {
 // disarms them).
 func (p *process) cpuLimitChanged() {
 	p.mu.Lock()
-	start := p.updateCPUTimersArmedLocked()
-	p.mu.Unlock()
-	if start {
-		go p.cpuTicker()
-	}
+	p.rearmCPUTimersAndUnlock()
 }
 
 // checkCPULimit enforces RLIMIT_CPU as Linux's check_process_timers: at
