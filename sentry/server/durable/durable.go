@@ -130,27 +130,16 @@ func (d *Tracker[F]) MarkSent(f F, seq uint64) {
 
 // StartSync marks f's written entries as being synced and returns their
 // seqs (nil if there is nothing to sync).
-func (d *Tracker[F]) StartSync(f F) []uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	df := d.files[f]
-	if df == nil {
-		return nil
-	}
-	var seqs []uint64
-	for seq, e := range df.entries {
-		if e.state == wDone {
-			e.state = wSyncing
-			seqs = append(seqs, seq)
-		}
-	}
-	return seqs
-}
+func (d *Tracker[F]) StartSync(f F) []uint64 { return d.startSync(f, false) }
 
 // StartSyncAll is StartSync that also takes the entries an fsync already
 // running is syncing: for a caller that must know them synced by the time
 // its own fsync returns, not when the other one does.
-func (d *Tracker[F]) StartSyncAll(f F) []uint64 {
+func (d *Tracker[F]) StartSyncAll(f F) []uint64 { return d.startSync(f, true) }
+
+// startSync marks f's written entries (and, with syncing, those being
+// synced) as being synced and returns their seqs.
+func (d *Tracker[F]) startSync(f F, syncing bool) []uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	df := d.files[f]
@@ -159,7 +148,7 @@ func (d *Tracker[F]) StartSyncAll(f F) []uint64 {
 	}
 	var seqs []uint64
 	for seq, e := range df.entries {
-		if e.state == wDone || e.state == wSyncing {
+		if e.state == wDone || (syncing && e.state == wSyncing) {
 			e.state = wSyncing
 			seqs = append(seqs, seq)
 		}
