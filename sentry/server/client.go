@@ -245,7 +245,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 			k.stdio[si.Fd] = si
 		}
 	}
-	k.tty.init(k.stdio)
+	k.tty.Init(k.stdio)
 	if err := k.applySysctls(hello.Sysctls); err != nil {
 		cancel()
 		return nil, err
@@ -538,12 +538,15 @@ func (k *clientState) threadWorker(t *thread) {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
 			}
 		}
-		// A posted reply waits for company while the thread's next
-		// call is posted too (posted.go).
-		holdReply := posted && len(t.queue) > 0 && isPosted(t.queue[0])
+		// A posted reply may wait for company: the reply of the
+		// thread's next call (posted.go).
+		var next *sentrypb.Call
+		if posted && len(t.queue) > 0 {
+			next = t.queue[0]
+		}
 		k.mu.Unlock()
 		if posted {
-			k.replyPosted(r, holdReply)
+			k.replyPosted(r, next)
 		} else {
 			k.reply(r)
 		}

@@ -230,7 +230,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	}
 	c.mem = sysabi.NewMemory(inputs)
 	if sc.CallGen != 0 {
-		t.sigw.update(sc.CallGen, sc.PendingSignals)
+		t.sigw.Update(sc.CallGen, sc.PendingSignals)
 	}
 	h := syscallTable[sc.Sysno]
 	if h == nil {

@@ -43,10 +43,11 @@
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
 //     PageWrite data while it is written (at most maxPageWritesInFlight
-//     at once, never refused), the client's stdio (stdio.go) and the
-//     stdio sets of spawned processes: processes the OCI runtime's exec
-//     adds from outside (Spawn, spawn.go; a set's stdinState.mu nests
-//     inside clientState.mu as set 0's does; a set counts its open files,
+//     at once, never refused), the client's stdio (stdio.go; the stdin
+//     buffer and the terminal's state are package kernel/stdio's) and
+//     the stdio sets of spawned processes: processes the OCI runtime's
+//     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
+//     nests inside clientState.mu as set 0's does; a set counts its open files,
 //     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace: a path walker with a dentry cache over the gofer,
 //     with /dev and /proc synthesized from server state (vfs.go,
@@ -187,7 +188,9 @@
 //
 //   - the kernel's pieces that moved out: kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
-//     is given, *stateTracker);
+//     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
+//     and terminal state; the stdio description, StdinWant pushes and
+//     the read records stay here);
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
@@ -297,7 +300,7 @@
 //	      fdtable.Table.mu
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      pipe.FIFOTable.mu      (before pipe.Pipe.mu)
-//	      pipe.Pipe.mu, stdinState.mu (any stdio set's)
+//	      pipe.Pipe.mu, stdio.Stdin.mu (any stdio set's)
 //	      vfs.mu, mapped.Table.mu
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
@@ -353,8 +356,9 @@
 // number first. inotify.Targets.mu (the watched inodes) is a leaf: events
 // are delivered to gVisor's watches after it is released; inotify.File.mu
 // comes before kobj.Inotify's. signalfd.File.mu (a signalfd's mask) and
-// thread.sigw.mu (the pending set of a thread's wait call) are leaves; a
-// signalfd's mask is read under fdtable.Table.mu when a signal is routed.
+// ksignal.WaitPending.mu (thread.sigw: the pending set of a thread's
+// wait call) are leaves; a signalfd's mask is read under
+// fdtable.Table.mu when a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred and run after

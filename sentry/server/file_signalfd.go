@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/binary"
-	"sync"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -45,7 +44,7 @@ func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int
 
 // signalfdReadiness is signalfd s's readiness for a wait of thread t.
 func signalfdReadiness(s *signalfd.File, t *thread) (uint32, <-chan struct{}) {
-	pending, grown := t.sigw.get()
+	pending, grown := t.sigw.Get()
 	ev, ch := s.ReadinessFor(t.tid, pending)
 	if ev != 0 {
 		return ev, nil
@@ -62,56 +61,13 @@ func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
 	return f.Impl.Readiness(f)
 }
 
-// sigWaitState is the pending set of a thread's current wait call.
-type sigWaitState struct {
-	// mu protects the fields below. A leaf.
-	mu sync.Mutex
-	// gen is the client's number of the call the set belongs to (a
-	// SignalsPending may come before its call).
-	gen uint64
-	// pending is the thread's set of pending signals on the client.
-	pending uint64
-	// wake is closed when pending grows.
-	wake chan struct{}
-}
-
-// update folds in the pending set of call gen: a newer call replaces
-// the set, an older one is ignored.
-func (w *sigWaitState) update(gen, pending uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case gen < w.gen:
-		return
-	case gen > w.gen:
-		w.gen, w.pending = gen, pending
-		if w.wake != nil {
-			close(w.wake)
-		}
-		w.wake = make(chan struct{})
-	case pending&^w.pending != 0:
-		w.pending |= pending
-		close(w.wake)
-		w.wake = make(chan struct{})
-	}
-}
-
-func (w *sigWaitState) get() (uint64, <-chan struct{}) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.wake == nil {
-		w.wake = make(chan struct{})
-	}
-	return w.pending, w.wake
-}
-
 // signalsPending handles a SignalsPending message.
 func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
 	k.mu.Lock()
 	t := k.threads[m.Tid]
 	k.mu.Unlock()
 	if t != nil && m.CallGen != 0 {
-		t.sigw.update(m.CallGen, m.Pending)
+		t.sigw.Update(m.CallGen, m.Pending)
 	}
 }
 

@@ -155,7 +155,7 @@ func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessSt
 func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return pty.StopsWrites(term.termios)
+	return pty.StopsWrites(term.Termios)
 }
 
 // ttyJobControl applies job control to a read (sig SIGTTIN) or a write
@@ -166,7 +166,7 @@ func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 	k.mu.Lock()
 	term := s.term
-	present, sid, fg := term.present, term.sid, term.fgPgrp
+	present, sid, fg := term.Present, term.Sid, term.FgPgrp
 	if s.set == 0 {
 		sid = -1
 		if k.init != nil {
@@ -268,13 +268,13 @@ func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
 //
 // Preconditions: k.mu is locked.
 func (k *clientState) ttyForegroundLocked(p *process) int32 {
-	if p == k.init && k.tty.present {
-		return k.tty.fgPgrp
+	if p == k.init && k.tty.Present {
+		return k.tty.FgPgrp
 	}
 	if p.spawned {
 		for _, s := range k.stdioSets {
-			if s.tty.present && s.tty.sid == p.pid {
-				return s.tty.fgPgrp
+			if s.TTY.Present && s.TTY.Sid == p.pid {
+				return s.TTY.FgPgrp
 			}
 		}
 	}
@@ -288,7 +288,7 @@ func (k *clientState) ttyForegroundLocked(p *process) int32 {
 func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
 	leader := k.init
 	if s.set != 0 {
-		leader = k.procs[s.term.sid]
+		leader = k.procs[s.term.Sid]
 	}
 	if leader != nil {
 		k.trk.touch(leader)

@@ -161,24 +161,35 @@ func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (i
 }
 
 // Posted replies in batches (package postbatch). A posted call's reply
-// is held while the thread's next queued call is posted too, and rides
-// in front of the next message sent to the client (any reply, push,
-// heartbeat, or a batch alone when the run of posted calls ends), so a
-// run of posted calls costs one socket write. Every send attaches what
+// is held while the thread has a next call queued that came on the
+// socket (a posted one, or a waited one whose reply will carry it; not
+// a call channel's, whose reply does not travel on the socket), and
+// rides in front of the next message sent to the client (any reply,
+// push, heartbeat, or a batch alone when the run of posted calls ends),
+// so a run of posted calls costs one socket write. A waited call that
+// blocks holds them until the next message to the client: at the latest
+// the answer to its next heartbeat; the client never waits for a posted
+// reply without sending something. Every send attaches what
 // is held (sendRawLocked), and a channel reply is stamped only after it
 // was sent, so a held reply is "on the stream" for the ordering rules
 // above: a call that waited for it goes out after it.
 
-// replyPosted sends the reply of a posted call, or holds it (hold, for a
-// client that takes batches) with its state records for the next
-// message.
-func (k *clientState) replyPosted(r *sentrypb.Reply, hold bool) {
-	if !hold || !k.postBatch {
+// replyPosted sends the reply of a posted call, or, for a client that
+// takes batches, holds it with its state records for the next message
+// when next, the thread's next queued call, came on the socket (see
+// above).
+func (k *clientState) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
+	if next == nil || !k.postBatch {
 		k.reply(r)
 		return
 	}
 	k.sendMu.Lock()
 	defer k.sendMu.Unlock()
+	if k.hopRoutes[next.Seq] != nil {
+		// A call channel's call: its reply goes on the channel.
+		k.sendPostedLocked(r)
+		return
+	}
 	if k.sender == nil {
 		return
 	}
@@ -192,6 +203,18 @@ func (k *clientState) replyPosted(r *sentrypb.Reply, hold bool) {
 		if err := k.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
+	}
+}
+
+// sendPostedLocked sends r, a posted call's reply, now (with the held
+// ones in front). Precondition: k.sendMu is held.
+func (k *clientState) sendPostedLocked(r *sentrypb.Reply) {
+	if k.sender == nil {
+		return
+	}
+	k.sendLeaseRevokesLocked()
+	if err := k.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+		k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}
 }
 

@@ -54,7 +54,7 @@ type thread struct {
 	sleeping atomic.Bool
 	// sigw is the client's pending set for the thread's current wait
 	// call (file_signalfd.go); it has its own lock.
-	sigw sigWaitState
+	sigw ksignal.WaitPending
 	// ptrace is the thread's relation to its tracer and its ptrace-stop
 	// while it is traced (nil otherwise); tracees are the threads it
 	// traces (ptrace.go).

@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
@@ -223,8 +224,8 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return err
 	}
 	s, err := parseRestore(rs)
-	if err == nil && len(rs.StdinUnread) > maxStdinUnread {
-		err = fmt.Errorf("%d bytes of unread stdin (at most %d): %w", len(rs.StdinUnread), maxStdinUnread, unix.EINVAL)
+	if err == nil && len(rs.StdinUnread) > stdio.MaxUnread {
+		err = fmt.Errorf("%d bytes of unread stdin (at most %d): %w", len(rs.StdinUnread), stdio.MaxUnread, unix.EINVAL)
 	}
 	if err != nil {
 		k.log.Warn("restore refused", "err", err)
@@ -242,7 +243,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		rc, err = k.restoreProcsLocked(s)
 	}
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
-		k.stdin.restore(s.stdin.GetRead(), rs.StdinUnread)
+		k.stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
 	var timers []restoredTimer
 	if err == nil {
@@ -553,8 +554,8 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	if k.init != nil && k.init.zombie {
 		k.appExited, k.appStatus = true, k.init.exitStatus
 	}
-	if k.init != nil && k.tty.present {
-		k.tty.fgPgrp = k.restoredForegroundLocked(byPID[k.init.pid], k.init.pgid)
+	if k.init != nil && k.tty.Present {
+		k.tty.FgPgrp = k.restoredForegroundLocked(byPID[k.init.pid], k.init.pgid)
 	}
 	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
@@ -614,7 +615,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			if set == nil {
 				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
 			}
-			f = newStdioFileOf(k, fs.StdioStream, set.id, set, set.isTTY(fs.StdioStream), &set.stdin, &set.tty)
+			f = newStdioFileOf(k, fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
 		}
 		f.Flags.Store(fs.Flags)
 		return f, nil

@@ -149,11 +149,11 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 			targets = append(targets, p)
 		}
 	} else if m.Foreground {
-		if !k.tty.present {
+		if !k.tty.Present {
 			k.mu.Unlock()
 			return unix.ENOTTY
 		}
-		targets = k.processGroupLocked(k.tty.fgPgrp)
+		targets = k.processGroupLocked(k.tty.FgPgrp)
 	} else if m.All {
 		for _, p := range k.procs {
 			if !p.exiting {

@@ -2,38 +2,16 @@ package server
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 )
 
 // maxStdioSets bounds the stdio sets of one client (one per spawned
 // process, kept while the client lives).
 const maxStdioSets = 4096
-
-// stdioSet is the stdin, stdout and stderr of a spawned process (the OCI
-// runtime's exec): files like the client's own stdio, whose output and
-// input travel with the set's id (StdioOutput.stdio_set, StdinWant,
-// StdinData), so that the client hands them to the exec's caller.
-type stdioSet struct {
-	id uint32
-	// info describes fds 0-2 (Spawn.stdio). Immutable.
-	info [3]*sentrypb.StdioInfo
-	// stdin buffers the set's input; it has its own lock.
-	stdin stdinState
-	// tty is the set's terminal, if any. Protected by clientState.mu.
-	tty ttyState
-	// files counts the open file descriptions of the set's streams
-	// (made and released by stdioFile, under any lock); when the last
-	// goes, the client is told it may close the streams
-	// (StdioSetClosed), so that a spawned process's children keep its
-	// stdio after it exits. Atomic.
-	files atomic.Int32
-}
-
-func (s *stdioSet) isTTY(fd int32) bool { return s.info[fd] != nil && s.info[fd].IsTty }
 
 // stdioSetLocked returns set id, making it from infos if it does not
 // exist yet.
@@ -49,13 +27,13 @@ func (k *clientState) stdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*s
 	if len(k.stdioSets) >= maxStdioSets {
 		return nil, fmt.Errorf("%d stdio sets: %w", len(k.stdioSets), unix.EAGAIN)
 	}
-	s := &stdioSet{id: id}
+	s := &stdioSet{ID: id}
 	for _, si := range infos {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
-			s.info[si.Fd] = si
+			s.Info[si.Fd] = si
 		}
 	}
-	s.tty.init(s.info)
+	s.TTY.Init(s.Info)
 	if k.stdioSets == nil {
 		k.stdioSets = make(map[uint32]*stdioSet)
 	}
@@ -71,7 +49,7 @@ func (k *clientState) stdinOf(id uint32) *stdinState {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if s := k.stdioSets[id]; s != nil {
-		return &s.stdin
+		return &s.Stdin
 	}
 	return nil
 }
@@ -110,8 +88,8 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	}
 	p.spawned = true
 	p.pgid, p.sid = p.pid, p.pid
-	if set.tty.present {
-		set.tty.fgPgrp, set.tty.sid = p.pid, p.pid
+	if set.TTY.Present {
+		set.TTY.FgPgrp, set.TTY.Sid = p.pid, p.pid
 	}
 	k.setUpRootProcessLocked(p, st, "exec")
 	t := k.threads[p.pid]
@@ -136,7 +114,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		d.run(k)
 		return err
 	}
-	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.id, set, set.isTTY(i), &set.stdin, &set.tty) }
+	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
 	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
@@ -158,14 +136,14 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 		if ss == nil {
 			return fmt.Errorf("nil stdio set: %w", unix.EINVAL)
 		}
-		if len(ss.StdinUnread) > maxStdinUnread {
-			return fmt.Errorf("stdio set %d: %d bytes of unread stdin (at most %d): %w", ss.Id, len(ss.StdinUnread), maxStdinUnread, unix.EINVAL)
+		if len(ss.StdinUnread) > stdio.MaxUnread {
+			return fmt.Errorf("stdio set %d: %d bytes of unread stdin (at most %d): %w", ss.Id, len(ss.StdinUnread), stdio.MaxUnread, unix.EINVAL)
 		}
 		s, err := k.stdioSetLocked(ss.Id, ss.Stdio)
 		if err != nil {
 			return err
 		}
-		s.stdin.restore(reads[ss.Id].GetRead(), ss.StdinUnread)
+		s.Stdin.Restore(reads[ss.Id].GetRead(), ss.StdinUnread)
 	}
 	return nil
 }
@@ -189,8 +167,8 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 		if err != nil {
 			continue
 		}
-		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.present && s.term.sid == 0 {
-			s.term.sid, s.term.fgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
+		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.Present && s.term.Sid == 0 {
+			s.term.Sid, s.term.FgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
 		}
 		f.DecRef()
 	}

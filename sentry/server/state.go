@@ -312,7 +312,8 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		if in == nil {
 			in = &k.stdin
 		}
-		c.Add(in.commitRead(eff.stdinSet, eff.stdinRead))
+		read := in.CommitRead(eff.stdinRead)
+		c.Add(&sentrypb.StateRecord{Key: statekey.Stdin(eff.stdinSet).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: eff.stdinSet}}})
 	}
 	for _, w := range eff.writes {
 		c.Touch(orderFile, w.f)

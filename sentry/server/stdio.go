@@ -1,7 +1,6 @@
 package server
 
 import (
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -9,9 +8,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Synthetic device numbers.
@@ -21,12 +19,13 @@ const (
 	synthDev = 0x0e
 )
 
-// maxStdinWant bounds one StdinWant.
-const maxStdinWant = 1 << 20
-
-// maxStdinUnread bounds Restore.stdin_unread: the buffer's bound plus the
-// answers to one more StdinWant.
-const maxStdinUnread = 17 * maxStdinWant
+// The stdio state (a set's stdin buffer, its terminal) is package
+// kernel/stdio's.
+type (
+	stdinState = stdio.Stdin
+	ttyState   = stdio.TTY
+	stdioSet   = stdio.Set
+)
 
 // stdioFile is one of the client's stdin/stdout/stderr: writes become
 // StdioOutput pushes, reads ask the client for stdin data.
@@ -74,7 +73,7 @@ func (s *stdioFile) reopen() fileImpl {
 func (s *stdioFile) countIn(owner *stdioSet) {
 	if owner != nil {
 		s.owner = owner
-		owner.files.Add(1)
+		owner.Files.Add(1)
 	}
 }
 
@@ -82,7 +81,7 @@ func (s *stdioFile) countIn(owner *stdioSet) {
 // stdio set is gone. The push goes from a goroutine: release runs
 // under clientState.mu, which is taken after sendMu.
 func (s *stdioFile) Release() {
-	if s.owner == nil || s.owner.files.Add(-1) != 0 {
+	if s.owner == nil || s.owner.Files.Add(-1) != 0 {
 		return
 	}
 	id := s.set
@@ -147,47 +146,6 @@ func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 
 // stdinState buffers data the client sent for the application's stdin.
 //
-// For recovery the client numbers its stdin stream (StdinData.offset) and
-// retains what it sent until the application's reads of it are reported
-// (StdinState.read, committed with the reply of the read that consumed
-// the bytes, like a pipe's read count); a restored server gets the rest
-// back in Restore.stdin_unread and drops the duplicates of StdinData
-// re-sent after it.
-type stdinState struct {
-	// mu protects the fields below; it nests inside clientState.mu.
-	mu   sync.Mutex
-	buf  []byte
-	eof  bool
-	want bool // a StdinWant is outstanding
-	// received is the stream position just past buf's last byte.
-	received uint64
-	// readC counts the bytes read by calls whose replies were built.
-	readC uint64
-	// changed is notified when data or EOF arrives.
-	changed wake.Notifier
-}
-
-// commitRead counts n bytes read by a call whose reply is being built and
-// returns the record reporting it.
-func (st *stdinState) commitRead(set uint32, n uint64) *sentrypb.StateRecord {
-	st.mu.Lock()
-	st.readC += n
-	read := st.readC
-	st.mu.Unlock()
-	return &sentrypb.StateRecord{Key: statekey.Stdin(set).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: set}}}
-}
-
-// restore sets the stream position to read and buffers unread (a Restore).
-func (st *stdinState) restore(read uint64, unread []byte) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.readC = read
-	st.buf = append([]byte(nil), unread...)
-	st.received = read + uint64(len(unread))
-	st.eof, st.want = false, false
-	st.changed.Notify()
-}
-
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
@@ -195,28 +153,18 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 	if n == 0 {
 		return nil, nil
 	}
-	n = min(n, maxStdinWant)
+	n = min(n, stdio.MaxWant)
 	for {
-		st.mu.Lock()
-		if len(st.buf) > 0 {
-			m := min(n, len(st.buf))
-			out := append([]byte(nil), st.buf[:m]...)
-			st.buf = st.buf[m:]
-			st.mu.Unlock()
+		out, eof, ch, ask := st.Read(n)
+		if len(out) > 0 {
 			eff := callOf(c).effects()
-			eff.stdinRead += uint64(m)
+			eff.stdinRead += uint64(len(out))
 			eff.stdinSet, eff.stdinOf = set, st
 			return out, nil
 		}
-		if st.eof {
-			st.eof = false
-			st.mu.Unlock()
+		if eof {
 			return nil, nil
 		}
-		ask := !st.want
-		st.want = true
-		ch := st.changed.Wait()
-		st.mu.Unlock()
 		if ask {
 			k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
 		}
@@ -232,15 +180,10 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 // stdinReadiness reports whether stdin can be read without blocking,
 // asking the client for data if none is buffered.
 func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan struct{}) {
-	st.mu.Lock()
-	if len(st.buf) > 0 || st.eof {
-		st.mu.Unlock()
+	ready, ch, ask := st.Readiness()
+	if ready {
 		return pollIn | pollRdNorm, nil
 	}
-	ask := !st.want
-	st.want = true
-	ch := st.changed.Wait()
-	st.mu.Unlock()
 	if ask {
 		// Pushed from another goroutine: readiness is asked with the
 		// poller's locks held (an epoll's mu), and a push collects the
@@ -258,64 +201,19 @@ func (k *clientState) stdinData(set uint32, offset uint64, data []byte, eof bool
 		k.log.Warn("stdin data for an unknown stdio set", "set", set)
 		return
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	switch {
-	case offset < st.received:
-		// Restore.stdin_unread had (some of) it already.
-		skip := min(uint64(len(data)), st.received-offset)
-		data, offset = data[skip:], offset+skip
-	case offset > st.received:
-		k.log.Warn("stdin data skips bytes", "offset", offset, "expected", st.received)
+	gap, expected, dropped := st.Data(offset, data, eof)
+	if gap {
+		k.log.Warn("stdin data skips bytes", "offset", offset, "expected", expected)
 	}
-	if len(st.buf)+len(data) > 16*maxStdinWant {
-		k.log.Warn("stdin buffer full; dropping data", "bytes", len(data))
-	} else if len(data) > 0 {
-		st.buf = append(st.buf, data...)
-		st.received = offset + uint64(len(data))
-	}
-	if eof {
-		// Buffered data is read first; then one read returns 0.
-		st.eof = true
-	}
-	st.want = false
-	st.changed.Notify()
-}
-
-// ttyState is the terminal the client's stdio is connected to, if any.
-// Protected by clientState.mu.
-type ttyState struct {
-	present bool
-	termios []byte
-	winsize []byte
-	// fgPgrp is the foreground process group.
-	fgPgrp int32
-	// sid is the session whose controlling terminal this is, for a
-	// spawned process's set (set 0's is the first process's).
-	sid int32
-}
-
-const (
-	sizeofTermios = 36
-	sizeofWinsize = 8
-)
-
-func (t *ttyState) init(stdio [3]*sentrypb.StdioInfo) {
-	for _, si := range stdio {
-		if si != nil && si.IsTty {
-			t.present = true
-			t.termios = fixedLen(si.Termios, sizeofTermios)
-			t.winsize = fixedLen(si.Winsize, sizeofWinsize)
-			t.fgPgrp = 1
-			return
-		}
+	if dropped > 0 {
+		k.log.Warn("stdin buffer full; dropping data", "bytes", dropped)
 	}
 }
 
 // ttyResize records the terminal's new window size and sends SIGWINCH to
 // the foreground process group.
 func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
-	if m == nil || len(m.Winsize) != sizeofWinsize {
+	if m == nil || len(m.Winsize) != stdio.SizeofWinsize {
 		return unix.EINVAL
 	}
 	var d deferred
@@ -327,24 +225,18 @@ func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
 			k.mu.Unlock()
 			return unix.ENOTTY
 		}
-		tty = &set.tty
+		tty = &set.TTY
 	}
-	if !tty.present {
+	if !tty.Present {
 		k.mu.Unlock()
 		return unix.ENOTTY
 	}
-	tty.winsize = fixedLen(m.Winsize, sizeofWinsize)
+	tty.Winsize = stdio.FixedLen(m.Winsize, stdio.SizeofWinsize)
 	info := ksignal.SiginfoKill(int(unix.SIGWINCH), ksignal.SIKernel, 0, 0)
-	for _, p := range k.processGroupLocked(tty.fgPgrp) {
+	for _, p := range k.processGroupLocked(tty.FgPgrp) {
 		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
 	}
 	k.mu.Unlock()
 	d.run(k)
 	return nil
-}
-
-func fixedLen(b []byte, n int) []byte {
-	out := make([]byte, n)
-	copy(out, b)
-	return out
 }

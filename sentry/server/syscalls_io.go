@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -673,9 +674,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			n = int(max(int64(st.Size)-f.Off, 0))
 			f.OffMu.Unlock()
 		case *stdioFile:
-			impl.in.mu.Lock()
-			n = len(impl.in.buf)
-			impl.in.mu.Unlock()
+			n = impl.in.Buffered()
 		case *devpts.File:
 			n = impl.Readable()
 		case queuedFile:
@@ -698,12 +697,12 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	if req == unix.TCSETS || req == unix.TCSETSW || req == unix.TCSETSF {
-		b, err := c.mem.CopyIn(arg, sizeofTermios)
+		b, err := c.mem.CopyIn(arg, stdio.SizeofTermios)
 		if err != nil {
 			return 0, err
 		}
 		k.mu.Lock()
-		s.term.termios = b
+		s.term.Termios = b
 		k.mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
@@ -714,19 +713,19 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	defer k.mu.Unlock()
 	switch req {
 	case unix.TCGETS:
-		return 0, c.mem.CopyOut(arg, s.term.termios)
+		return 0, c.mem.CopyOut(arg, s.term.Termios)
 	case unix.TIOCGWINSZ:
-		return 0, c.mem.CopyOut(arg, s.term.winsize)
+		return 0, c.mem.CopyOut(arg, s.term.Winsize)
 	case unix.TIOCSWINSZ:
-		b, err := c.mem.CopyIn(arg, sizeofWinsize)
+		b, err := c.mem.CopyIn(arg, stdio.SizeofWinsize)
 		if err != nil {
 			return 0, err
 		}
-		s.term.winsize = b
+		s.term.Winsize = b
 		return 0, nil
 	case tiocgpgrp:
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(s.term.fgPgrp))
+		binary.LittleEndian.PutUint32(b[:], uint32(s.term.FgPgrp))
 		return 0, c.mem.CopyOut(arg, b[:])
 	case tiocspgrp:
 		b, err := c.mem.CopyIn(arg, 4)
@@ -740,7 +739,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if len(k.processGroupLocked(pg)) == 0 {
 			return 0, unix.ESRCH
 		}
-		s.term.fgPgrp = pg
+		s.term.FgPgrp = pg
 		k.markTTYLeaderLocked(s)
 		return 0, nil
 	case tiocgsid:
@@ -750,7 +749,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			sid = k.init.sid
 		}
 		if s.set != 0 {
-			sid = s.term.sid
+			sid = s.term.Sid
 		}
 		binary.LittleEndian.PutUint32(b[:], uint32(sid))
 		return 0, c.mem.CopyOut(arg, b[:])

@@ -3,8 +3,9 @@
 // process's table of them (Handlers: its dispositions, shared on
 // CLONE_SIGHAND, reset by execve), each signal's default action, the wait
 // status of a process a signal killed, and the siginfo the server builds
-// (SiginfoKill, SiginfoChld). Masks, frames and delivery are the
-// client's.
+// (SiginfoKill, SiginfoChld), and the mirror of a thread's pending set
+// that its wait call is sent by the client (WaitPending). Masks, frames
+// and delivery are the client's.
 //
 // What it owns: nothing of a client's state; a process's Handlers belong
 // to the server's process, which decides where a signal goes (signals.go,
@@ -16,5 +17,6 @@
 //
 // It must not import another package of the server: it is a leaf.
 //
-// Lock order: none; a Handlers is protected by its owner's lock.
+// Lock order: WaitPending.mu is a leaf; a Handlers is protected by its
+// owner's lock.
 package ksignal

@@ -1,10 +1,10 @@
-package server
+package ksignal
 
 import "testing"
 
-// TestSigWaitStateUpdate checks how a wait call's pending set and the
+// TestWaitPendingUpdate checks how a wait call's pending set and the
 // SignalsPending messages for it combine, in either order.
-func TestSigWaitStateUpdate(t *testing.T) {
+func TestWaitPendingUpdate(t *testing.T) {
 	type upd struct{ gen, pending uint64 }
 	for _, tc := range []struct {
 		name     string
@@ -20,13 +20,13 @@ func TestSigWaitStateUpdate(t *testing.T) {
 		{name: "stale message ignored", updates: []upd{{3, 0b1}, {2, 0b1000}}, want: 0b1, wantWake: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var w sigWaitState
+			var w WaitPending
 			var wake <-chan struct{}
 			for _, u := range tc.updates {
-				_, wake = w.get()
-				w.update(u.gen, u.pending)
+				_, wake = w.Get()
+				w.Update(u.gen, u.pending)
 			}
-			got, _ := w.get()
+			got, _ := w.Get()
 			if got != tc.want {
 				t.Errorf("pending %#b, want %#b", got, tc.want)
 			}

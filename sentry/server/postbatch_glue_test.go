@@ -1,0 +1,116 @@
+package server
+
+import (
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// TestPostedRepliesHeld runs a thread's queue of three posted calls
+// followed by a waited one and looks at what the server sends on the
+// socket: for a client that takes batches, the posted replies are held
+// and ride in front of the waited call's reply, in seq order, or, when
+// that call came over a call channel, go in one message before its reply
+// goes on the channel; for a client that does not, each reply is a
+// message of its own.
+func TestPostedRepliesHeld(t *testing.T) {
+	tests := []struct {
+		name           string
+		batch, channel bool
+		// want are the messages sent on the socket: each the seqs of
+		// its posted replies, then its own reply's.
+		want [][]uint64
+	}{
+		{"batches", true, false, [][]uint64{{1, 2, 3, 4}}},
+		{"batches, then a channel call", true, true, [][]uint64{{1, 2, 3}}},
+		{"one at a time", false, false, [][]uint64{{1}, {2}, {3}, {4}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			k := fuzzKernel(t, srv)
+			defer k.destroy()
+			k.postBatch = tc.batch
+			var mu sync.Mutex
+			var got [][]uint64
+			k.setSender(func(m *sentrypb.ServerMessage) error {
+				var seqs []uint64
+				for _, r := range m.PostedReplies {
+					seqs = append(seqs, r.Seq)
+				}
+				if r := m.GetReply(); r != nil {
+					seqs = append(seqs, r.Seq)
+				}
+				if len(seqs) > 0 {
+					mu.Lock()
+					got = append(got, seqs)
+					mu.Unlock()
+				}
+				return nil
+			})
+			call := func(seq uint64, posted bool) *sentrypb.Call {
+				return &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+					Sysno: unix.SYS_FCNTL, Args: []uint64{0, unix.F_GETFD, 0, 0, 0, 0}, Posted: posted}}}
+			}
+			var route *hopRoute
+			if tc.channel {
+				route = &hopRoute{stamp: func() transport.HopStamp { return transport.HopStamp{} }, ch: make(chan hopResult, 1)}
+				k.sendMu.Lock()
+				k.hopRoutes = map[uint64]*hopRoute{4: route}
+				k.sendMu.Unlock()
+			}
+			k.mu.Lock()
+			th := k.threads[1]
+			for seq := uint64(1); seq <= 4; seq++ {
+				c := call(seq, seq < 4)
+				th.queue = append(th.queue, c)
+				if seq < 4 {
+					k.notePostedLocked(seq)
+				}
+			}
+			th.running = true
+			k.workers.Add(1)
+			k.mu.Unlock()
+			k.threadWorker(th)
+			if route != nil {
+				select {
+				case res := <-route.ch:
+					if res.r.Seq != 4 {
+						t.Errorf("the channel got the reply of seq %d, want 4", res.r.Seq)
+					}
+				default:
+					t.Errorf("the channel call's reply did not go on its channel")
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) != len(tc.want) {
+				t.Fatalf("sent %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if len(got[i]) != len(tc.want[i]) {
+					t.Fatalf("sent %v, want %v", got, tc.want)
+				}
+				for j := range got[i] {
+					if got[i][j] != tc.want[i][j] {
+						t.Fatalf("sent %v, want %v", got, tc.want)
+					}
+				}
+			}
+			k.mu.Lock()
+			left := len(k.postedOut)
+			k.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d posted calls still counted unfinished", left)
+			}
+		})
+	}
+}
