@@ -213,10 +213,10 @@ umount m && ls -A m | wc -l && rmdir m`,
   mkdir $1 && cd $1 || exit 1
   i=0
   while [ $i -lt 80 ]; do
-    mkdir d$i && echo "f $i" > d$i/f && mv d$i/f d$i/g && ln -s g d$i/s && ln d$i/g d$i/h && rm d$i/s d$i/h d$i/g && rmdir d$i || echo "$1 dir $i failed"
-    echo "t $i" > t$i && rm t$i || echo "$1 file $i failed"
-    mkfifo p$i && rm p$i || echo "$1 fifo $i failed"
-    mkdir e$i && mv e$i r$i && rmdir r$i || echo "$1 renamed dir $i failed"
+    s=mkdir; mkdir d$i && s=echo && echo "f $i" > d$i/f && s=mv && mv d$i/f d$i/g && s=lns && ln -s g d$i/s && s=ln && ln d$i/g d$i/h && s=rm && rm d$i/s d$i/h d$i/g && s=rmdir && rmdir d$i || echo "$1 dir $i failed at $s rc=$?"
+    s=echo; echo "t $i" > t$i && s=rm && rm t$i || echo "$1 file $i failed at $s rc=$?"
+    s=mkfifo; mkfifo p$i && s=rm && rm p$i || echo "$1 fifo $i failed at $s rc=$?"
+    s=mkdir; mkdir e$i && s=mv && mv e$i r$i && s=rmdir && rmdir r$i || echo "$1 renamed dir $i failed at $s rc=$?"
     echo "$i" >> kept.txt
     i=$((i+1))
   done
