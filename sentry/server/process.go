@@ -336,7 +336,17 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 
 // reapLocked frees zombie p.
 func (k *clientState) reapLocked(p *process) {
-	k.trk.touch(p)
+	for _, o := range k.unlinkReapedLocked(p) {
+		k.trk.touch(o)
+	}
+}
+
+// unlinkReapedLocked removes reaped process p and its threads from the
+// tables and returns the objects whose records that deleted (p and its
+// threads), for the caller to touch now (reapLocked) or with a reply
+// (a wait's: reapWaitedLocked).
+func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
+	objs := []replayObject{p}
 	if p.parent != nil {
 		delete(p.parent.children, p)
 		p.parent = nil
@@ -345,12 +355,13 @@ func (k *clientState) reapLocked(p *process) {
 		if k.threads[t.tid] == t {
 			delete(k.threads, t.tid)
 		}
-		k.trk.touch(t)
+		objs = append(objs, t)
 	}
 	p.all = map[*thread]struct{}{}
 	if k.procs[p.pid] == p {
 		delete(k.procs, p.pid)
 	}
+	return objs
 }
 
 // exitThreadLocked ends t by its own exit(2). If it was the process's

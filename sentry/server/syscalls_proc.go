@@ -263,7 +263,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID}
 				r.code, r.sistatus = ksignal.ChildStatus(ch.exitStatus)
 				if options&wNowait == 0 {
-					k.reapLocked(ch)
+					c.reapWaitedLocked(ch)
 				}
 				k.mu.Unlock()
 				return r, nil
@@ -903,4 +903,14 @@ func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
 	}
 	binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 	return info, nil
+}
+
+// reapWaitedLocked reaps ch for c, a wait: the deletion of its records
+// goes with c's reply (an effect of the call), not with whatever message
+// the server sends first, so that a server that dies before the reply
+// leaves the client's log with the zombie, which the successor restores
+// for the re-sent wait to reap. Precondition: c.k.mu.
+func (c *syscallCtx) reapWaitedLocked(ch *process) {
+	eff := c.effects()
+	eff.reaped = append(eff.reaped, c.k.unlinkReapedLocked(ch)...)
 }
