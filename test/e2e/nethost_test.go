@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -486,7 +487,11 @@ func TestNetworkHostTools(t *testing.T) {
 		case <-done:
 		case <-time.After(timeout / 2):
 		}
-		srv.Close()
+		// Shutdown, not Close: the second request's handler may not
+		// have written its answer yet, and Close would cut it off.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
 		mu.Lock()
 		defer mu.Unlock()
 		return strings.Join(seen, " "), nil
