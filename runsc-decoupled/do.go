@@ -206,7 +206,7 @@ func runDo(args []string) int {
 		// KVM in nested virtualization takes the client in and never gives
 		// it back (a thread spins in the host kernel as the application's
 		// address space is set up): an application that has not run
-		// within kvmFirstRun of its start says so, once.
+		// within kvmFirstRun of do's start of the client says so, once.
 		ran := make(chan struct{})
 		firstRun = func() { close(ran) }
 		kvmWatch = func() {
@@ -252,8 +252,10 @@ func runDo(args []string) int {
 	if code, ok := interrupted(); ok {
 		return code
 	}
+	// Armed before the client makes its platform: KVM may take a thread
+	// in for good while the first address space is set up.
+	kvmWatch()
 	status, err := client.Run(ctx, client.Config{
-		BeforeStart:       func() error { kvmWatch(); return nil },
 		Started:           func() { close(started) },
 		FirstRun:          firstRun,
 		Signals:           signals,
@@ -294,7 +296,7 @@ func runDo(args []string) int {
 }
 
 // kvmFirstRun is how long do --platform kvm waits, from the start of the
-// command (its exec planned by the server), for its first system call or
+// client (its platform made, its server reached, its command started), for its first system call or
 // fault before it gives up on KVM: a program makes one within
 // milliseconds, so this is for a loaded machine or a server recovery.
 const kvmFirstRun = 20 * time.Second
