@@ -86,17 +86,8 @@ func startEcho(t *testing.T) (*echoServer, string) {
 // on one socket.
 func startEchoMux(t testing.TB) (*echoServer, string, *grpc.Server) {
 	t.Helper()
-	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
-	tg, _ := ParseTarget(target)
-	l, err := Listen(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(ServerOptions()...)
 	s := &echoServer{}
-	pb.RegisterSentryServer(g, s)
-	go Serve(l, g, s.Session)
-	t.Cleanup(g.Stop)
+	target, g := serveSentryMux(t, s, s.Session)
 	return s, target, g
 }
 
@@ -437,4 +428,22 @@ func TestCloseWakesReader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveSentryMux serves s with Serve (gRPC and the framed wire on one
+// Unix socket in a scratch directory) until the test ends, and returns
+// its target.
+func serveSentryMux(t testing.TB, s pb.SentryServer, session SessionFunc) (string, *grpc.Server) {
+	t.Helper()
+	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+	tg, _ := ParseTarget(target)
+	l, err := Listen(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(ServerOptions()...)
+	pb.RegisterSentryServer(g, s)
+	go Serve(l, g, session)
+	t.Cleanup(g.Stop)
+	return target, g
 }

@@ -3,12 +3,9 @@ package transport
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -52,17 +49,8 @@ func TestHeartbeatClocks(t *testing.T) {
 		{"framed without", WireFramed, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
-			tg, _ := ParseTarget(target)
-			l, err := Listen(tg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := grpc.NewServer(ServerOptions()...)
 			s := &clockServer{}
-			pb.RegisterSentryServer(g, s)
-			go Serve(l, g, s.Session)
-			t.Cleanup(g.Stop)
+			target, _ := serveSentryMux(t, s, s.Session)
 			var n int64
 			opts := Options{Wire: tc.wire, HeartbeatInterval: 10 * time.Millisecond}
 			if tc.sample {

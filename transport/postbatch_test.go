@@ -187,17 +187,8 @@ func TestPostedCallsBatched(t *testing.T) {
 // TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
 // once, without waiting for the timer or a next message.
 func TestPostedBatchBounded(t *testing.T) {
-	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
-	tg, _ := ParseTarget(target)
-	l, err := Listen(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(ServerOptions()...)
 	s := &batchServer{}
-	pb.RegisterSentryServer(g, s)
-	go Serve(l, g, s.Session)
-	t.Cleanup(g.Stop)
+	target, _ := serveSentryMux(t, s, s.Session)
 	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
 	if err != nil {
 		t.Fatal(err)
