@@ -203,6 +203,17 @@ type clientState struct {
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64
+	// ownRemovals counts this client's unlinks and renames through the
+	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
+	// others' tell which of its cached names may be gone.
+	ownRemovals atomic.Uint64
+}
+
+// removalsByOthers is how many unlinks and renames other clients of the
+// server made (goferclient.AttrCache.RemovalsByOthers): a name k's tree
+// found before the count moved is walked to again (vfs.lookupName).
+func (k *clientState) removalsByOthers() uint64 {
+	return k.s.attrs.RemovalsByOthers(&k.ownRemovals)
 }
 
 // releaseDelay is how long a gofer handle a client no longer needs may
@@ -231,6 +242,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		trk:      newStateTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 	}
+	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
 	k.initReadLeases(hello)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)

@@ -53,6 +53,10 @@ func (o leaseObserver) Observed(ctx context.Context, st *goferpb.Stat) {
 	o.logExpired(o.r.Observed(ctx, readlease.Key{Dev: st.Dev, Ino: st.Ino}, versionOfStat(st)))
 }
 
+// NamesChanged: read leases are of regular files, whose data and
+// attributes a new name in a directory does not change.
+func (o leaseObserver) NamesChanged(context.Context) {}
+
 func (o leaseObserver) logExpired(n int) {
 	if n > 0 {
 		o.log.Warn("a client did not acknowledge the revocation of its read leases; the change waited for their expiry", "clients", n)

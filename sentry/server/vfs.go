@@ -109,6 +109,11 @@ type dentry struct {
 	// attrCache.names count their lookup began at and when; see
 	// lookupChild.
 	negative map[string]negEntry
+	// validAt is the count of other clients' removals
+	// (clientState.removalsByOthers) the lookup that found this name
+	// began at: after another removal, the name is walked to again
+	// (lookupName).
+	validAt uint64
 	// perm (the permission bits of the mode), uid and gid are the
 	// attributes permission checks use (dkGofer; see vfs.attrsOf), as
 	// last read from or set through the gofer.
@@ -487,10 +492,12 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	// negativeTTL passes (for other parties: the bound of
 	// docs/ARCHITECTURE.md's coherence rule).
 	names := v.k.s.attrs.NamesMade()
+	removals := v.k.removalsByOthers()
 	v.mu.Lock()
-	if ch := dir.children[name]; ch != nil {
+	stale := dir.children[name]
+	if stale != nil && stale.validAt >= removals {
 		v.mu.Unlock()
-		return ch, nil
+		return stale, nil
 	}
 	if n, ok := dir.negative[name]; ok {
 		if n.names == names && v.k.s.attrs.Clock().Sub(n.at) < negativeTTL {
@@ -511,6 +518,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	wf, err := v.walkOne(dh, name)
 	if syserr.ErrnoOf(err) == unix.ENOENT {
 		v.mu.Lock()
+		v.forgetStaleLocked(dir, name, stale)
 		if dir.children[name] == nil {
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
 				dir.negative = make(map[string]negEntry)
@@ -522,7 +530,27 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	if err != nil {
 		return nil, err
 	}
-	return v.insertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat), nil
+	d := v.insertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat)
+	v.noteValid(d, removals)
+	return d, nil
+}
+
+// noteValid records that d was found by a lookup begun when other
+// clients had made removals removals (see dentry.validAt).
+func (v *vfs) noteValid(d *dentry, removals uint64) {
+	v.mu.Lock()
+	d.validAt = max(d.validAt, removals)
+	v.mu.Unlock()
+}
+
+// forgetStaleLocked drops dir's child name if it is still stale, the
+// dentry a lookup walked to again and found gone (another client removed
+// it). Precondition: v.mu.
+func (v *vfs) forgetStaleLocked(dir *dentry, name string, stale *dentry) {
+	if stale != nil && dir.children[name] == stale {
+		stale.deleted = true
+		delete(dir.children, name)
+	}
 }
 
 // insertChild caches a child made from a gofer handle (0 for none) and
