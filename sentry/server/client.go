@@ -68,6 +68,9 @@ type clientState struct {
 	// leaseHolder holds the client's read leases (readlease.go); nil
 	// unless it asked for them. Immutable after newClientState.
 	leaseHolder *readlease.Holder
+	// pathLeases says the client asked for path leases (pathlease.go;
+	// then leaseHolder is set). Immutable after newClientState.
+	pathLeases bool
 	// ctx scopes the client's gofer RPCs (and names leaseHolder);
 	// cancel is called by destroy.
 	ctx    context.Context

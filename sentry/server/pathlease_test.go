@@ -129,3 +129,106 @@ func TestOtherClientsRemovalsSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestPathLeaseGrants checks which path calls' replies carry a PathLease
+// (the client keeps their answers) and that a change made by another
+// client revokes it before that change's reply.
+func TestPathLeaseGrants(t *testing.T) {
+	e := newEnv(t)
+	// newEnv's client asked for no leases; a second one does.
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: %v", unix.Errno(r.Errno))
+	}
+	m := e.mem
+	fd := e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/f"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+	e.ok(1, unix.SYS_CLOSE, uint64(fd))
+	e.ok(1, unix.SYS_SYMLINKAT, m.str("f"), uint64(atFDCWD64), m.str("/tmp/l"))
+	if r := e.sys(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("/tmp/f"), m.zeros(144), 0); r.PathLease != nil {
+		t.Errorf("a client that asked for no path leases got one: %v", r.PathLease)
+	}
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	lm := l.mem
+	dirfd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), lm.str("/tmp"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	tests := []struct {
+		name      string
+		sysno     uintptr
+		args      []uint64
+		wantErrno unix.Errno
+		wantLease bool
+	}{
+		{"stat", unix.SYS_STAT, []uint64{lm.str("/tmp/f"), lm.zeros(144)}, 0, true},
+		{"lstat of a symlink", unix.SYS_LSTAT, []uint64{lm.str("/tmp/l"), lm.zeros(144)}, 0, true},
+		{"newfstatat relative to a directory fd", unix.SYS_NEWFSTATAT, []uint64{uint64(dirfd), lm.str("f"), lm.zeros(144), 0}, 0, true},
+		{"statx", unix.SYS_STATX, []uint64{uint64(atFDCWD64), lm.str("/tmp/l"), 0, unix.STATX_BASIC_STATS, lm.zeros(256)}, 0, true},
+		{"stat of a missing name", unix.SYS_STAT, []uint64{lm.str("/tmp/nope"), lm.zeros(144)}, unix.ENOENT, true},
+		{"stat through a file", unix.SYS_STAT, []uint64{lm.str("/tmp/f/x"), lm.zeros(144)}, unix.ENOTDIR, true},
+		{"access", unix.SYS_ACCESS, []uint64{lm.str("/tmp/f"), unix.R_OK}, 0, true},
+		{"faccessat2 with AT_EACCESS", unix.SYS_FACCESSAT2, []uint64{uint64(atFDCWD64), lm.str("/bin/busybox"), unix.X_OK, unix.AT_EACCESS}, 0, true},
+		{"readlink", unix.SYS_READLINK, []uint64{lm.str("/tmp/l"), lm.zeros(64), 64}, 0, true},
+		{"readlink of a file", unix.SYS_READLINK, []uint64{lm.str("/tmp/f"), lm.zeros(64), 64}, unix.EINVAL, true},
+		{"stat of /proc/self", unix.SYS_STAT, []uint64{lm.str("/proc/self"), lm.zeros(144)}, 0, false},
+		{"stat through /proc", unix.SYS_STAT, []uint64{lm.str("/proc/self/cwd/tmp"), lm.zeros(144)}, 0, false},
+		{"stat of /dev/null", unix.SYS_STAT, []uint64{lm.str("/dev/null"), lm.zeros(144)}, 0, false},
+		{"readlink of /proc/self", unix.SYS_READLINK, []uint64{lm.str("/proc/self"), lm.zeros(64), 64}, 0, false},
+		{"newfstatat of an fd (AT_EMPTY_PATH)", unix.SYS_NEWFSTATAT, []uint64{uint64(dirfd), lm.str(""), lm.zeros(144), unix.AT_EMPTY_PATH}, 0, false},
+		{"stat relative to a bad fd", unix.SYS_NEWFSTATAT, []uint64{99, lm.str("f"), lm.zeros(144), 0}, unix.EBADF, false},
+		{"stat with bad flags", unix.SYS_NEWFSTATAT, []uint64{uint64(atFDCWD64), lm.str("/tmp/f"), lm.zeros(144), 0x8000000}, unix.EINVAL, false},
+	}
+	var leaseID uint64
+	for _, tc := range tests {
+		r := l.sys(1, tc.sysno, tc.args...)
+		if unix.Errno(r.Errno) != tc.wantErrno {
+			t.Errorf("%s: errno %v, want %v", tc.name, unix.Errno(r.Errno), tc.wantErrno)
+		}
+		if (r.PathLease != nil) != tc.wantLease {
+			t.Errorf("%s: lease %v, want one: %v", tc.name, r.PathLease, tc.wantLease)
+		}
+		if r.PathLease != nil {
+			if leaseID != 0 && r.PathLease.Id != leaseID {
+				t.Errorf("%s: lease %d, the earlier calls' was %d (one lease per client while it has half its life)", tc.name, r.PathLease.Id, leaseID)
+			}
+			leaseID = r.PathLease.Id
+			if r.PathLease.TtlMs == 0 || r.PathLease.TtlMs > 1000 {
+				t.Errorf("%s: lease for %d ms", tc.name, r.PathLease.TtlMs)
+			}
+		}
+	}
+	// The other client's chmod revokes the lease before its reply.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.ok(1, unix.SYS_FCHMODAT, uint64(atFDCWD64), m.str("/tmp/f"), 0o600)
+	}()
+	p := l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
+	if ids := p.GetLeaseRevoke().Ids; len(ids) != 1 || ids[0] != leaseID {
+		t.Errorf("revoked %v, want [%d]", ids, leaseID)
+	}
+	select {
+	case <-done:
+		t.Error("the chmod returned before the lease's holder acknowledged its revocation")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(800 * time.Millisecond):
+		t.Error("the chmod did not return once the revocation was acknowledged")
+	}
+	// A new name revokes the next lease too.
+	r := l.sys(1, unix.SYS_STAT, lm.str("/tmp/g"), lm.zeros(144))
+	if r.PathLease == nil || unix.Errno(r.Errno) != unix.ENOENT {
+		t.Fatalf("stat of /tmp/g: errno %v, lease %v", unix.Errno(r.Errno), r.PathLease)
+	}
+	created := make(chan *sentrypb.Reply, 1)
+	go func() { created <- e.sys(1, unix.SYS_MKDIRAT, uint64(atFDCWD64), m.str("/tmp/g"), 0o755) }()
+	p = l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
+	if ids := p.GetLeaseRevoke().Ids; len(ids) != 1 || ids[0] != r.PathLease.Id {
+		t.Errorf("creation revoked %v, want [%d]", ids, r.PathLease.Id)
+	}
+	if r := <-created; r.Errno != 0 {
+		t.Errorf("mkdir: %v", unix.Errno(r.Errno))
+	}
+}

@@ -79,6 +79,9 @@ func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
 
 // maySearch checks search permission on directory d during a path walk.
 func (c *syscallCtx) maySearch(d *dentry) error {
+	if c != nil && d.kind != dkGofer {
+		c.notLeasable = true
+	}
 	if c == nil || c.t == nil {
 		return nil
 	}

@@ -56,6 +56,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		if !emptyOK {
 			return nil, nil, unix.ENOENT
 		}
+		c.notLeasable = true // the answer is of a description, not a path
 		if dirfd == atFDCWD {
 			return c.cwd(), nil, nil
 		}
@@ -70,6 +71,9 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		return nil, nil, err
 	}
 	d, err := c.k.vfs.resolve(c, start, path, follow)
+	if d != nil && d.kind != dkGofer {
+		c.notLeasable = true
+	}
 	return d, nil, err
 }
 
