@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +104,98 @@ func TestPathCacheRoundTrips(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPathCacheTwoSandboxes runs testdata/pathlease/twoviews.c as a
+// changer and an observer in two sandboxes on one server (one gofer), and
+// as two host processes: after each change the changer makes (chmod,
+// rename, creation, unlink, a symlink pointed elsewhere, a write, mkdir,
+// rmdir, link), the observer's very next lstat, stat, access and readlink
+// of the paths involved must say what they say natively, although it
+// asked the same before the change (answers its path cache keeps). The
+// server's leases last a minute, so a change the server did not revoke
+// would show as the old answer.
+func TestPathCacheTwoSandboxes(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := pathLeaseProgram(t, "twoviews")
+	run := func(t *testing.T, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		for _, f := range []string{"flag", "ack"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("0000"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(filepath.Join(dir, "w"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "w", "f"), []byte("contents"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("f", filepath.Join(dir, "w", "l")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		changer := exec.CommandContext(ctx, argv("changer", dir)[0], argv("changer", dir)[1:]...)
+		out, err := os.Create(filepath.Join(t.TempDir(), "changer.out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		changer.Stdout, changer.Stderr = out, out
+		if err := changer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		o := tu.Run(t, 3*time.Minute, dir, "", argv("observer", dir)...)
+		cerr := changer.Wait()
+		cout, _ := os.ReadFile(out.Name())
+		if o.ExitCode != 0 || cerr != nil {
+			t.Fatalf("observer: exit %d\n%s%s\nchanger: %v\n%s", o.ExitCode, o.Stdout, o.Stderr, cerr, cout)
+		}
+		if string(cout) != "changer: 11 steps\n" {
+			t.Errorf("changer said %q", cout)
+		}
+		return o.Stdout
+	}
+	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
+	if !strings.HasSuffix(native, "observer: 11 steps\n") {
+		t.Fatalf("native observer said:\n%s", native)
+	}
+	sock := t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	logs := t.TempDir()
+	sandboxed := run(t, func(role, dir string) []string {
+		return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+			"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+	})
+	if sandboxed != native {
+		t.Errorf("the observer in a sandbox saw (-) what it saw natively (+):\n%s", lineDiff(sandboxed, native))
+	}
+	log, err := os.ReadFile(filepath.Join(logs, "observer.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := pathHits.FindSubmatch(log); m == nil || string(m[1]) == "0" {
+		t.Errorf("the observer's path cache answered nothing (%s): the test tested nothing", m)
+	}
+}
+
+// lineDiff lists the lines of a and b that differ, by position.
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out strings.Builder
+	for i := 0; i < max(len(al), len(bl)); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			fmt.Fprintf(&out, "- %s\n+ %s\n", x, y)
+		}
+	}
+	return out.String()
 }
