@@ -56,6 +56,10 @@ type syscallCtx struct {
 	// than gofer files (/proc, /dev, an fd): its answer gets no
 	// PathLease (pathlease.go). Set by the walk (maySearch, lookupAt).
 	notLeasable bool
+	// accessCreds, when set, are the credentials the call's permission
+	// checks use instead of the caller's: access(2)'s real ids (Linux's
+	// access_override_creds), for its walk too. Set by the handler.
+	accessCreds *auth.Creds
 	// syncedWrites says the handler makes this call's gofer writes
 	// durable before its reply (a server-side copy too large for the
 	// client's log to carry, syncedCopy): they are neither tracked for

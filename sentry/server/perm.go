@@ -62,6 +62,9 @@ func (c *syscallCtx) callerCreds() auth.Creds {
 	if c == nil || c.t == nil {
 		return auth.Creds{}
 	}
+	if c.accessCreds != nil {
+		return *c.accessCreds
+	}
 	return c.creds()
 }
 

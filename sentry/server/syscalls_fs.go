@@ -597,6 +597,20 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
+	cr := c.creds()
+	if flags&atEaccess == 0 {
+		// access(2) checks with the real ids, and with the
+		// capabilities of the real uid: none unless it is 0, then the
+		// permitted set (Linux's access_override_creds), in its walk
+		// too.
+		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
+		if cr.RUID != 0 {
+			cr.Caps.Effective = 0
+		} else {
+			cr.Caps.Effective = cr.Caps.Permitted
+		}
+		c.accessCreds = &cr
+	}
 	d, f, err := c.lookupAt(dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
@@ -614,18 +628,6 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	a := attrsOfStat(st)
 	if f == nil && d.kind != dkGofer {
 		a = c.k.vfs.attrsOf(d) // /proc/<pid>/... belongs to the process
-	}
-	cr := c.creds()
-	if flags&atEaccess == 0 {
-		// access(2) checks with the real ids, and with the
-		// capabilities of the real uid: none unless it is 0, then the
-		// permitted set (Linux's access_override_creds).
-		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
-		if cr.RUID != 0 {
-			cr.Caps.Effective = 0
-		} else {
-			cr.Caps.Effective = cr.Caps.Permitted
-		}
 	}
 	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES

@@ -199,3 +199,21 @@ func lineDiff(a, b string) string {
 	}
 	return out.String()
 }
+
+// TestPathCacheOneSandbox runs testdata/pathlease/oneview.c natively and
+// under do: the same path asked about before and after a chdir, a chmod
+// of its parent directory, a change of effective uid, a write and a chmod
+// of the file, another thread's chdir and a child's rename must get the
+// native answer each time, with the path cache answering the repeated
+// questions.
+func TestPathCacheOneSandbox(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := pathLeaseProgram(t, "oneview")
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	if _, hits := pathCounts(t, t.TempDir(), nil, want, prog); hits == 0 {
+		t.Error("no call was answered from the path cache: the test tested nothing")
+	}
+}
