@@ -143,7 +143,7 @@ func (v *vfs) fsyncMany(hs []uint64) error {
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
 	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 

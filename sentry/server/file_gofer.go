@@ -44,7 +44,7 @@ func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
 	for n > 0 {
 		m := min(n, maxGoferIO)
 		ctx, cancel := v.rpcCtx()
-		r, err := v.k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
+		r, err := v.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
 		cancel()
 		if err := syserr.FromGofer("read", r.GetErrno(), err); err != nil {
 			if len(out) > 0 {
@@ -96,7 +96,7 @@ func (g *goferFile) Write(c fdesc.Call, f *file, b []byte, off int64) (int, erro
 		if c != nil && c.Seq() != 0 {
 			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
 		}
-		r, err := g.v.k.gofer.Write(ctx, req, opts...)
+		r, err := g.v.gofer.Write(ctx, req, opts...)
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			attrs = attrsOfStat(r.Stat)
@@ -140,7 +140,7 @@ func (v *vfs) goferSizeNow(h uint64) (*goferpb.Stat, error) {
 }
 
 func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {
-	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
+	r, err := v.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
@@ -150,7 +150,7 @@ func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 	return r.Stat, nil
 }
 
-func (g *goferFile) Release() { g.v.k.releases.Release([]uint64{g.handle}) }
+func (g *goferFile) Release() { g.v.releases.Release([]uint64{g.handle}) }
 
 // goferDir is a directory served by the gofer.
 type goferDir struct {
@@ -165,7 +165,7 @@ func (g *goferDir) Write(fdesc.Call, *file, []byte, int64) (int, error) {
 	return 0, unix.EISDIR
 }
 func (g *goferDir) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
-func (g *goferDir) Release()                               { g.v.k.releases.Release([]uint64{g.handle}) }
+func (g *goferDir) Release()                               { g.v.releases.Release([]uint64{g.handle}) }
 
 // handleOfFile returns the gofer handle backing f, if any.
 func handleOfFile(f *file) (uint64, bool) {

@@ -801,7 +801,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 func (v *vfs) fsync(h uint64, dataOnly bool) error {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
 	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 

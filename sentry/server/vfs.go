@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -140,6 +141,15 @@ func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
 // /proc synthesized over it.
 type vfs struct {
 	k *clientState
+	// ctx scopes the gofer RPCs (the client's); gofer, releases, attrs
+	// (the server's attribute cache), clientID and log are the client's.
+	// All immutable after newVFS.
+	ctx      context.Context
+	gofer    goferpb.GoferClient
+	releases *goferclient.ReleaseQueue
+	attrs    *goferclient.AttrCache
+	clientID string
+	log      hclog.Logger
 	// root, dev and proc are immutable after newVFS, and so is rootDev,
 	// the root's device number (for /proc/<pid>/mountinfo).
 	root, dev, proc *dentry
@@ -195,7 +205,8 @@ func newVFS(k *clientState) (*vfs, error) {
 		return nil, err
 	}
 	k.binder = handlebind.New(r.BindingKey, k.originID)
-	v := &vfs{k: k, rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
+	v := &vfs{k: k, ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: k.s.attrs, clientID: k.id, log: k.log,
+		rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.root.parent = v.root
@@ -208,7 +219,7 @@ func synthIno(kind, n int) uint64 { return uint64(kind)<<32 | uint64(uint32(n)) 
 
 // rpcCtx returns the context for a gofer RPC.
 func (v *vfs) rpcCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(v.k.ctx, 60*time.Second)
+	return context.WithTimeout(v.ctx, 60*time.Second)
 }
 
 // releaseAll releases every dentry handle and the handles queued for
@@ -217,14 +228,14 @@ func (v *vfs) releaseAll() {
 	v.mu.Lock()
 	hs := v.cachedHandleIDsLocked()
 	v.mu.Unlock()
-	v.k.releases.FlushWith(hs)
+	v.releases.FlushWith(hs)
 }
 
 // walkOne walks name from directory handle dir.
 func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
 	if err != nil {
 		return nil, syserr.FromGofer("walk", 0, err)
 	}
@@ -237,13 +248,13 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 			}
 		}
 		if len(extra) > 0 {
-			v.k.releases.Release(extra)
+			v.releases.Release(extra)
 		}
 		return r.Files[0], nil
 	}
 	for _, f := range r.Files {
 		if f.GetHandle() != nil {
-			v.k.releases.Release([]uint64{f.Handle.Id})
+			v.releases.Release([]uint64{f.Handle.Id})
 		}
 	}
 	if r.Errno == 0 {
@@ -271,7 +282,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	if d == v.root {
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
-		r, err := v.k.gofer.Attach(ctx, &goferpb.AttachRequest{})
+		r, err := v.gofer.Attach(ctx, &goferpb.AttachRequest{})
 		if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
 			return 0, nil, nil, err
 		}
@@ -296,7 +307,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		if ph == 0 {
 			return 0, nil, nil, unix.ENOENT
 		}
-		wf, err = v.walkOne(ph, shmDirName(v.k.id))
+		wf, err = v.walkOne(ph, shmDirName(v.clientID))
 	} else if wf = v.walkViaParent(parent, name); wf == nil {
 		var ph uint64
 		if ph, err = v.pinHandle(parent); err != nil {
@@ -310,7 +321,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
-		v.k.releases.Release([]uint64{wf.Handle.Id})
+		v.releases.Release([]uint64{wf.Handle.Id})
 		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	v.mu.Lock()
@@ -344,7 +355,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 		return nil
 	}
 	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
 	cancel()
 	v.unpin(gp)
 	if err != nil {
@@ -358,7 +369,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 	}
 	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
 		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return nil
 	}
 	v.mu.Lock()
@@ -374,7 +385,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 		evicted = v.evictLocked()
 	}
 	v.mu.Unlock()
-	v.k.releases.Release(evicted)
+	v.releases.Release(evicted)
 	return r.Files[1]
 }
 
@@ -394,9 +405,9 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		}
 		ctx, cancel := v.rpcCtx()
 		defer cancel()
-		r, err := v.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
+		r, err := v.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
 		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-			v.k.releases.Release([]uint64{h})
+			v.releases.Release([]uint64{h})
 			return 0, nil, err
 		}
 		return h, fh, nil
@@ -406,7 +417,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		return 0, nil, err
 	}
 	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
 	cancel()
 	v.unpin(parent)
 	if err != nil {
@@ -419,17 +430,17 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		}
 	}
 	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return 0, nil, syserr.FromGofer("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
 	}
 	wf := r.Files[0]
 	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file.
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return 0, nil, err
 	}
 	v.mu.Lock()
@@ -486,14 +497,14 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	// of this server that may make a name (any client's) completes, or
 	// negativeTTL passes (for other parties: the bound of
 	// docs/ARCHITECTURE.md's coherence rule).
-	names := v.k.s.attrs.NamesMade()
+	names := v.attrs.NamesMade()
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil {
 		v.mu.Unlock()
 		return ch, nil
 	}
 	if n, ok := dir.negative[name]; ok {
-		if n.names == names && v.k.s.attrs.Clock().Sub(n.at) < negativeTTL {
+		if n.names == names && v.attrs.Clock().Sub(n.at) < negativeTTL {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
 		}
@@ -515,7 +526,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
 				dir.negative = make(map[string]negEntry)
 			}
-			dir.negative[name] = negEntry{names: names, at: v.k.s.attrs.Clock()}
+			dir.negative[name] = negEntry{names: names, at: v.attrs.Clock()}
 		}
 		v.mu.Unlock()
 	}
@@ -534,7 +545,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
 		v.mu.Unlock()
 		if h != 0 {
-			v.k.releases.Release([]uint64{h})
+			v.releases.Release([]uint64{h})
 		}
 		return ch
 	}
@@ -550,7 +561,7 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 	dir.children[name] = d
 	v.mu.Unlock()
 	if len(evicted) > 0 {
-		v.k.releases.Release(evicted)
+		v.releases.Release(evicted)
 	}
 	return d
 }
@@ -653,7 +664,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := v.k.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
+	r, err := v.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
 	if err := syserr.FromGofer("readlink", r.GetErrno(), err); err != nil {
 		return "", err
 	}
@@ -677,7 +688,7 @@ func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
-	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
+	r, err := v.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
@@ -692,7 +703,7 @@ func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 // change of d's file went through the server since and they are fresh
 // (see dentry.listed), else nil.
 func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
-	a := v.k.s.attrs
+	a := v.attrs
 	now := a.Clock()
 	v.mu.Lock()
 	st, seq, at, deleted := d.listed, d.listedSeq, d.listedAt, d.deleted
@@ -715,7 +726,7 @@ func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.
 	if len(stats) != len(ents) || dir.kind != dkGofer {
 		return
 	}
-	now := v.k.s.attrs.Clock()
+	now := v.attrs.Clock()
 	for i, e := range ents {
 		st := stats[i]
 		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {

@@ -99,7 +99,7 @@ func (v *vfs) pinHandle(d *dentry) (uint64, error) {
 	}
 	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
 		// The name now refers to another file: d's file is gone from it.
-		v.k.releases.Release([]uint64{wf.Handle.Id})
+		v.releases.Release([]uint64{wf.Handle.Id})
 		return 0, unix.ENOENT
 	}
 	v.mu.Lock()
@@ -118,7 +118,7 @@ func (v *vfs) pinHandle(d *dentry) (uint64, error) {
 	d.pins++
 	v.mu.Unlock()
 	if len(evicted) > 0 {
-		v.k.releases.Release(evicted)
+		v.releases.Release(evicted)
 	}
 	return h, nil
 }

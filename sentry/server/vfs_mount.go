@@ -153,7 +153,7 @@ func (v *vfs) scratchParent() (uint64, []uint64, error) {
 		if err == nil && wf.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return h, keep[:len(keep)-1], nil
 		}
-		v.k.releases.Release(keep)
+		v.releases.Release(keep)
 		if err == nil {
 			err = unix.ENOTDIR
 		}
@@ -169,19 +169,19 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*vmount, error) {
-		v.k.releases.Release(append(append(hs, ph), keep...))
+		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
-	name := tmpfsDirName(v.k.id, m.ID)
+	name := tmpfsDirName(v.clientID, m.ID)
 	if create {
 		ctx, cancel := v.rpcCtx()
-		r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
+		r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
 		cancel()
 		if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fail(err)
 		}
 		if r.GetHandle() != nil {
-			v.k.releases.Release([]uint64{r.Handle.Id})
+			v.releases.Release([]uint64{r.Handle.Id})
 		}
 	}
 	wf, err := v.walkOne(ph, name)
@@ -231,7 +231,7 @@ func (v *vfs) ungraft(vm *vmount, keep bool) {
 	vm.root.deleted = true
 	v.mu.Unlock()
 	if vm.src != nil {
-		v.k.releases.Release([]uint64{h})
+		v.releases.Release([]uint64{h})
 		return
 	}
 	v.removeBacking(vm, h)
@@ -247,15 +247,15 @@ func (v *vfs) removeBacking(vm *vmount, h uint64) {
 	}
 	if h != 0 {
 		v.removeTree(h, 0)
-		v.k.releases.ReleaseNow([]uint64{h})
+		v.releases.ReleaseNow([]uint64{h})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
+	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
-		v.k.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
+		v.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
 	}
-	v.k.releases.ReleaseNow(append([]uint64{vm.backingParent}, vm.keep...))
+	v.releases.ReleaseNow(append([]uint64{vm.backingParent}, vm.keep...))
 }
 
 // removeMounts removes every grafted mount's directory (client
@@ -284,7 +284,7 @@ func (v *vfs) removeMounts() {
 		vm.root.handle = 0
 		v.mu.Unlock()
 		if vm.src != nil {
-			v.k.releases.ReleaseNow([]uint64{h})
+			v.releases.ReleaseNow([]uint64{h})
 			continue
 		}
 		v.removeBacking(vm, h)

@@ -45,18 +45,18 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*dentry, error) {
-		v.k.releases.Release(append(append(hs, ph), keep...))
+		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
-	name := shmDirName(v.k.id)
+	name := shmDirName(v.clientID)
 	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
+	r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
 	cancel()
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fail(err)
 	}
 	if r.GetHandle() != nil {
-		v.k.releases.Release([]uint64{r.Handle.Id})
+		v.releases.Release([]uint64{r.Handle.Id})
 	}
 	wf, err := v.walkOne(ph, name)
 	if err != nil {
@@ -85,14 +85,14 @@ func (v *vfs) removeShm() {
 	}
 	name := d.name
 	v.removeTree(d.handle, 0)
-	v.k.releases.Release([]uint64{d.handle})
+	v.releases.Release([]uint64{d.handle})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.k.id), Flags: unix.AT_REMOVEDIR})
+	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.clientID), Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir /dev/shm", r.GetErrno(), err); err != nil {
-		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
+		v.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
 	}
-	v.k.releases.Release(append([]uint64{parent}, keep...))
+	v.releases.Release(append([]uint64{parent}, keep...))
 }
 
 // maxShmDepth bounds the directories removeTree descends into.
@@ -107,7 +107,7 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 	var dirs []bool
 	for cookie := uint64(0); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := v.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
+		r, err := v.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
 		cancel()
 		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
 			break
@@ -126,15 +126,15 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		if dirs[i] {
 			if wf, err := v.walkOne(dir, n); err == nil {
 				v.removeTree(wf.Handle.Id, depth+1)
-				v.k.releases.Release([]uint64{wf.Handle.Id})
+				v.releases.Release([]uint64{wf.Handle.Id})
 			}
 			flags = unix.AT_REMOVEDIR
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
+		r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
 		cancel()
 		if err := syserr.FromGofer("unlink", r.GetErrno(), err); err != nil {
-			v.k.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
+			v.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
 		}
 	}
 }
