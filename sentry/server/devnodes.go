@@ -69,8 +69,9 @@ func checkDevNodes(nodes []*sentrypb.DeviceNode) ([]*sentrypb.DeviceNode, error)
 }
 
 // devNodeLookup resolves name in /dev among Hello.devices.
-func (v *vfs) devNodeLookup(dir *dentry, name string) *dentry {
-	for i, n := range v.k.devNodes {
+func (k *clientState) devNodeLookup(dir *dentry, name string) *dentry {
+	v := k.vfs
+	for i, n := range k.devNodes {
 		if n.Name == name {
 			d := &dentry{v: v, kind: dkDevNode, mode: n.Mode, ino: synthIno(19, i), parent: dir, name: name, fd: int32(i)}
 			return d
@@ -80,9 +81,9 @@ func (v *vfs) devNodeLookup(dir *dentry, name string) *dentry {
 }
 
 // devNodeList lists Hello.devices for /dev.
-func (v *vfs) devNodeList() []synthDirent {
+func (k *clientState) devNodeList() []synthDirent {
 	var out []synthDirent
-	for i, n := range v.k.devNodes {
+	for i, n := range k.devNodes {
 		typ := uint8(unix.DT_CHR)
 		switch n.Mode & unix.S_IFMT {
 		case unix.S_IFBLK:
@@ -103,7 +104,7 @@ func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
 		if n.Major == 1 {
 			for _, dn := range devNodes {
 				if dn.minor == uint64(n.Minor) {
-					return newFile(&devFile{kind: dn.kind, d: d}, d, flags), nil
+					return newFile(&devFile{kind: dn.kind, k: c.k, d: d}, d, flags), nil
 				}
 			}
 		}

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Durability (docs/ARCHITECTURE.md, "Recovery"): the client retains every write to a
@@ -131,20 +129,6 @@ func (k *clientState) announceDurableAll(files []*file) {
 	for _, f := range released {
 		f.DecRef()
 	}
-}
-
-// fsyncMany makes the files of handles hs durable: by an fsync for one,
-// else by one Fsync naming them all, which the gofer serves with syncfs.
-// Durability is the server's to account (durable.Tracker.StartSync): writes
-// acknowledged before the call are covered.
-func (v *vfs) fsyncMany(hs []uint64) error {
-	if len(hs) == 1 {
-		return v.fsync(hs[0], false)
-	}
-	ctx, cancel := v.rpcCtx()
-	defer cancel()
-	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
-	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 
 // flusher runs flushAll every flushInterval, or when kicked, until the

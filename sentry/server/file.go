@@ -155,7 +155,10 @@ const (
 // devFile is /dev/null, /dev/zero, /dev/full, /dev/urandom or /dev/random.
 type devFile struct {
 	fileBase
+	// kind, k (the client, whose Hello.devices a node's numbers come
+	// from) and d are immutable.
 	kind devKind
+	k    *clientState
 	d    *dentry
 }
 
@@ -178,7 +181,7 @@ func (f *devFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	return len(b), nil
 }
 
-func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
+func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.k.synthStat(f.d), nil }
 
 // pathFile backs O_PATH descriptions and directories of the synthetic
 // filesystems: no I/O, only a dentry.
@@ -200,8 +203,9 @@ func (f *pathFile) Stat(c fdesc.Call) (*goferpb.Stat, error) {
 // /proc/stat with lseek and read); writes go to procfs.Write.
 type procFile struct {
 	fileBase
-	// v and d are immutable: the file's vfs and dentry.
-	v *vfs
+	// k and d are immutable: the client whose state the file shows,
+	// and its dentry.
+	k *clientState
 	d *dentry
 	// mounts is the mount table, for /proc/<pid>/mounts and mountinfo,
 	// which poll as Linux's mounts_poll (set at open).
@@ -245,7 +249,7 @@ func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error)
 	f.mu.Unlock()
 	if again {
 		var err error
-		if data, err = f.v.procFileData(f.d); err != nil {
+		if data, err = f.k.procFileData(f.d); err != nil {
 			if errors.Is(err, unix.ENOENT) && f.d.kind == dkProcFile && f.d.procScope != procfs.Top {
 				// The process is gone: Linux's ESRCH, but environ,
 				// which reads as empty without an address space.
@@ -271,13 +275,13 @@ func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error)
 }
 
 func (f *procFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if err := procfs.Write(procSource{f.v.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
+	if err := procfs.Write(procSource{f.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
 func (f *procFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
-	st := f.d.synthStat()
+	st := f.k.synthStat(f.d)
 	return st, nil
 }

@@ -177,3 +177,24 @@ func handleOfFile(f *file) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// fsyncMany makes the files of handles hs durable: by an fsync for one,
+// else by one Fsync naming them all, which the gofer serves with syncfs.
+// Durability is the server's to account (durable.Tracker.StartSync): writes
+// acknowledged before the call are covered.
+func (v *vfs) fsyncMany(hs []uint64) error {
+	if len(hs) == 1 {
+		return v.fsync(hs[0], false)
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
+}
+
+func (v *vfs) fsync(h uint64, dataOnly bool) error {
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
+}

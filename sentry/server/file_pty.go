@@ -50,7 +50,8 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 
 // ptyLookup resolves name in /dev (pts; /dev/ptmx is a link to
 // pts/ptmx, devLinks) or /dev/pts (ptmx, <n>).
-func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
+func (k *clientState) ptyLookup(dir *dentry, name string) *dentry {
+	v := k.vfs
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
 		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name}
 	}
@@ -61,7 +62,7 @@ func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
 		return mk(dkDevPtsDir, unix.S_IFDIR|0755, synthIno(17, 0))
 	case dir.kind == dkDevPtsDir:
 		n, err := strconv.Atoi(name)
-		if err != nil || n < 0 || strconv.Itoa(n) != name || v.k.ptys.Get(n) == nil {
+		if err != nil || n < 0 || strconv.Itoa(n) != name || k.ptys.Get(n) == nil {
 			return nil
 		}
 		d := mk(dkDevPts, unix.S_IFCHR|0620, synthIno(18, n))
@@ -72,9 +73,9 @@ func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
 }
 
 // ptsList lists /dev/pts.
-func (v *vfs) ptsList() []synthDirent {
+func (k *clientState) ptsList() []synthDirent {
 	out := []synthDirent{{"ptmx", synthIno(3, devpts.PtmxMinor), unix.DT_CHR}}
-	for _, n := range v.k.ptys.Indexes() {
+	for _, n := range k.ptys.Indexes() {
 		out = append(out, synthDirent{strconv.Itoa(n), synthIno(18, n), unix.DT_CHR})
 	}
 	return out

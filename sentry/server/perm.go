@@ -20,42 +20,6 @@ func attrsOfStat(st *goferpb.Stat) auth.FileAttrs {
 
 // ---- checks against dentries ----
 
-// attrsOf returns d's attributes as this client last saw them: gofer
-// dentries keep the mode, owner and group of their last stat, walk or
-// change made through this server (another sentry sharing the gofer may
-// have changed them since: the same coherence as the dentry cache);
-// synthesized files are root's, except that a /proc/<pid> directory and
-// what is in it belong to the process's euid and egid, as on Linux (a
-// non-root process may search its own /proc/self/fd).
-func (v *vfs) attrsOf(d *dentry) auth.FileAttrs {
-	switch d.kind {
-	case dkGofer:
-	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
-		a := auth.FileAttrs{Mode: d.mode}
-		v.k.mu.Lock()
-		if p := v.k.procs[d.pid]; p != nil {
-			a.UID, a.GID = p.creds.EUID, p.creds.EGID
-		}
-		v.k.mu.Unlock()
-		return a
-	default:
-		return auth.FileAttrs{Mode: d.mode}
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return auth.FileAttrs{Mode: d.mode&unix.S_IFMT | d.perm, UID: d.uid, GID: d.gid}
-}
-
-// noteAttrs records attributes of d just read from the gofer.
-func (v *vfs) noteAttrs(d *dentry, st *goferpb.Stat) {
-	if d == nil || st == nil || d.kind != dkGofer || st.Ino != d.ino {
-		return
-	}
-	v.mu.Lock()
-	d.perm, d.uid, d.gid = st.Mode&07777, st.Uid, st.Gid
-	v.mu.Unlock()
-}
-
 // callerCreds returns the caller's credentials, or root's for work the
 // server does on its own behalf (restore: c without a thread).
 func (c *syscallCtx) callerCreds() auth.Creds {

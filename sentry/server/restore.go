@@ -644,33 +644,13 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }
 
-// reopenHandle asks the gofer for a new handle of file handle fh.
-func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
-	if len(fh) == 0 {
-		return 0, nil, unix.ESTALE
-	}
-	ctx, cancel := k.vfs.rpcCtx()
-	defer cancel()
-	r, err := k.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
-	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
-		return 0, nil, err
-	}
-	if r.Handle == nil || r.Stat == nil {
-		if r.Handle != nil {
-			k.releases.Release([]uint64{r.Handle.Id})
-		}
-		return 0, nil, unix.EIO
-	}
-	return r.Handle.Id, r.Stat, nil
-}
-
 // restoreDentry returns the dentry of a file known by its file handle
 // (preferred: it follows renames) or its path. The dentry is the one at
 // path if that is still the same file, else a detached one (an unlinked
 // or moved file: its path is unknown).
 func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
 	v := k.vfs
-	h, st, err := k.reopenHandle(fh)
+	h, st, err := k.vfs.reopenHandle(fh)
 	if err != nil {
 		if rc == nil || p == "" {
 			return nil, err
@@ -702,7 +682,7 @@ func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh [
 func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	v := k.vfs
 	fh := fs.FileHandle
-	h, st, err := k.reopenHandle(fh)
+	h, st, err := k.vfs.reopenHandle(fh)
 	var d *dentry
 	if err == nil {
 		d = k.dentryFor(rc, fs.Path, st, fh)
@@ -754,7 +734,7 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if m.Writable {
 		acc = unix.O_RDWR
 	}
-	if h, st, err := k.reopenHandle(m.FileHandle); err == nil {
+	if h, st, err := k.vfs.reopenHandle(m.FileHandle); err == nil {
 		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {

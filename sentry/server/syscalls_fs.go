@@ -263,7 +263,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	}
 	switch d.kind {
 	case dkDev:
-		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
+		return newFile(&devFile{kind: d.dev, k: c.k, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
 	case dkDevPtmx, dkDevPts:
@@ -275,9 +275,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
-		return v.openProcFile(d, flags, kept)
+		return c.k.openProcFile(d, flags, kept)
 	case dkProcFd:
-		of, err := v.procFDFile(d.pid, d.fd)
+		of, err := c.k.procFDFile(d.pid, d.fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -421,7 +421,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 		return f.Impl.Stat(c)
 	}
 	if d.kind == dkProcFd {
-		of, err := c.k.vfs.procFDFile(d.pid, d.fd)
+		of, err := c.k.procFDFile(d.pid, d.fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}

@@ -798,13 +798,6 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	return 0, err
 }
 
-func (v *vfs) fsync(h uint64, dataOnly bool) error {
-	ctx, cancel := v.rpcCtx()
-	defer cancel()
-	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
-	return syserr.FromGofer("fsync", r.GetErrno(), err)
-}
-
 func sysSync(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_SYNCFS {
 		f, err := c.getFile(c.argInt(0))
@@ -933,7 +926,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 			}
 		} else {
-			ents := v.synthList(c, d)
+			ents := c.k.synthList(c, d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.name, e.ino, e.typ, uint64(i)+3) {

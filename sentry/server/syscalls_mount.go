@@ -349,29 +349,6 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 	}
 }
 
-// mountIDAt returns the id of the mount whose root is d.
-func (v *vfs) mountIDAt(d *dentry) (int, bool) {
-	switch d {
-	case v.root:
-		return mount.RootID, true
-	case v.proc:
-		return mount.ProcID, true
-	case v.dev:
-		return mount.DevID, true
-	}
-	if vm := v.mountRoot(d); vm != nil {
-		return vm.id, true
-	}
-	if d.kind == dkMqueueDir {
-		for _, m := range v.mounts.List() {
-			if isMqueueMount(m) {
-				return m.ID, true
-			}
-		}
-	}
-	return 0, false
-}
-
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
 	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
@@ -455,44 +432,6 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		c.k.trk.touch(mountID(m.ID))
 	}
 	return 0, nil
-}
-
-// propagateUmount takes out, as Linux's propagate_umount does, the
-// copies of umounted mount m that its parent's receivers hold at the same
-// place when nothing is mounted on or under them, and returns them.
-// Precondition: v.mntMu.
-func (v *vfs) propagateUmount(m mount.Mount) []mount.Mount {
-	parent, ok := v.mounts.Get(m.ParentID)
-	if !ok || parent.Shared == 0 {
-		return nil
-	}
-	var gone []mount.Mount
-	for _, r := range v.mounts.Receivers(parent.ID) {
-		at, ok := mount.PathIn(parent, r, m.Target)
-		if !ok {
-			continue
-		}
-		for _, c := range v.mounts.List() {
-			if c.ParentID == r.ID && c.Target == at && c.ID != m.ID {
-				if g, err := v.mounts.Remove(c.ID, false); err == nil {
-					gone = append(gone, g...)
-				}
-			}
-		}
-	}
-	return gone
-}
-
-// graftedByID returns grafted mount id, or nil.
-func (v *vfs) graftedByID(id int) *vmount {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, vm := range v.roots {
-		if vm.id == id {
-			return vm
-		}
-	}
-	return nil
 }
 
 // ramFor is the client machine's memory when tmpfs options data need it

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
@@ -137,10 +138,32 @@ func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
 func (d *dentry) isSymlink() bool { return d.mode&unix.S_IFMT == unix.S_IFLNK }
 func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
 
+// vfsSynth is what the vfs asks of the kernel for the files it does not
+// serve from the gofer: /dev and /proc, synthesized from the kernel's
+// state (vfs_synth.go, on the clientState), as gVisor's vfs leaves a file
+// system's files to its implementation.
+type vfsSynth interface {
+	// synthLookup returns the child name of synthesized directory dir.
+	synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error)
+	// synthReadlink returns the target of synthesized symlink d.
+	synthReadlink(c *syscallCtx, d *dentry) (string, error)
+	// magicTarget returns what a /proc magic link d names (ok false for
+	// an ordinary symlink).
+	magicTarget(c *syscallCtx, d *dentry) (t *dentry, ok bool, err error)
+	// synthStat returns the attributes of synthesized file d.
+	synthStat(d *dentry) *goferpb.Stat
+	// procOwner returns the euid and egid of process pid, which own its
+	// /proc/<pid> (ok false: no such process).
+	procOwner(pid int32) (uid, gid uint32, ok bool)
+}
+
 // vfs is one client's mount namespace: the gofer's tree with /dev and
 // /proc synthesized over it.
 type vfs struct {
 	k *clientState
+	// synth serves the synthesized files (/dev and /proc) from the
+	// kernel's state. Immutable after newVFS.
+	synth vfsSynth
 	// ctx scopes the gofer RPCs (the client's); gofer, releases, attrs
 	// (the server's attribute cache), clientID and log are the client's.
 	// All immutable after newVFS.
@@ -205,7 +228,7 @@ func newVFS(k *clientState) (*vfs, error) {
 		return nil, err
 	}
 	k.binder = handlebind.New(r.BindingKey, k.originID)
-	v := &vfs{k: k, ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: k.s.attrs, clientID: k.id, log: k.log,
+	v := &vfs{k: k, synth: k, ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: k.s.attrs, clientID: k.id, log: k.log,
 		rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
 	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
@@ -483,7 +506,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 				return d, nil
 			}
 		}
-		return v.synthLookup(c, dir, name)
+		return v.synth.synthLookup(c, dir, name)
 	}
 	if dir == v.root {
 		switch name {
@@ -646,7 +669,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 	case dkLink:
 		return d.link, nil
 	default:
-		return v.synthReadlink(c, d)
+		return v.synth.synthReadlink(c, d)
 	}
 	if !d.isSymlink() {
 		return "", unix.EINVAL
@@ -677,7 +700,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 // statDentry returns d's attributes.
 func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 	if d.kind != dkGofer {
-		return d.synthStat(), nil
+		return v.synth.synthStat(d), nil
 	}
 	if st := v.listedStat(d); st != nil {
 		return st, nil
@@ -818,7 +841,7 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 
 // followLink resolves symlink link found in dir.
 func (v *vfs) followLink(c *syscallCtx, dir, link *dentry, hops *int) (*dentry, error) {
-	if t, ok, err := v.magicTarget(c, link); ok || err != nil {
+	if t, ok, err := v.synth.magicTarget(c, link); ok || err != nil {
 		return t, err
 	}
 	target, err := v.readlink(c, link)
@@ -863,4 +886,87 @@ func (v *vfs) resolveParent(c *syscallCtx, start *dentry, path string) (dir *den
 		return nil, "", false, unix.ENOTDIR
 	}
 	return dir, name, trailing, nil
+}
+
+// handleForOpen returns a new gofer handle for regular file d: by its
+// name, or, for a file unlinked while open (reached through
+// /proc/<pid>/fd/<n>), by its file handle, as Linux reopens the inode.
+func (v *vfs) handleForOpen(d *dentry) (uint64, []byte, error) {
+	h, _, fh, err := v.freshHandle(d)
+	if err == nil {
+		return h, fh, nil
+	}
+	v.mu.Lock()
+	deleted, fh := d.deleted, d.fh
+	v.mu.Unlock()
+	if !deleted || fh == nil {
+		return 0, nil, err
+	}
+	h, _, err = v.reopenHandle(fh)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
+	}
+	return h, fh, nil
+}
+
+// isDeleted says whether d (nil: no) was unlinked or replaced.
+func (v *vfs) isDeleted(d *dentry) bool {
+	if d == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.deleted
+}
+
+// attrsOf returns d's attributes as this client last saw them: gofer
+// dentries keep the mode, owner and group of their last stat, walk or
+// change made through this server (another sentry sharing the gofer may
+// have changed them since: the same coherence as the dentry cache);
+// synthesized files are root's, except that a /proc/<pid> directory and
+// what is in it belong to the process's euid and egid, as on Linux (a
+// non-root process may search its own /proc/self/fd).
+func (v *vfs) attrsOf(d *dentry) auth.FileAttrs {
+	switch d.kind {
+	case dkGofer:
+	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
+		a := auth.FileAttrs{Mode: d.mode}
+		a.UID, a.GID, _ = v.synth.procOwner(d.pid)
+		return a
+	default:
+		return auth.FileAttrs{Mode: d.mode}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return auth.FileAttrs{Mode: d.mode&unix.S_IFMT | d.perm, UID: d.uid, GID: d.gid}
+}
+
+// noteAttrs records attributes of d just read from the gofer.
+func (v *vfs) noteAttrs(d *dentry, st *goferpb.Stat) {
+	if d == nil || st == nil || d.kind != dkGofer || st.Ino != d.ino {
+		return
+	}
+	v.mu.Lock()
+	d.perm, d.uid, d.gid = st.Mode&07777, st.Uid, st.Gid
+	v.mu.Unlock()
+}
+
+// reopenHandle asks the gofer for a new handle of file handle fh.
+func (v *vfs) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
+	if len(fh) == 0 {
+		return 0, nil, unix.ESTALE
+	}
+	ctx, cancel := v.rpcCtx()
+	defer cancel()
+	r, err := v.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
+	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
+		return 0, nil, err
+	}
+	if r.Handle == nil || r.Stat == nil {
+		if r.Handle != nil {
+			v.releases.Release([]uint64{r.Handle.Id})
+		}
+		return 0, nil, unix.EIO
+	}
+	return r.Handle.Id, r.Stat, nil
 }

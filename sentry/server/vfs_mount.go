@@ -524,3 +524,64 @@ func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
 	}
 	return out, nil
 }
+
+// mountIDAt returns the id of the mount whose root is d.
+func (v *vfs) mountIDAt(d *dentry) (int, bool) {
+	switch d {
+	case v.root:
+		return mount.RootID, true
+	case v.proc:
+		return mount.ProcID, true
+	case v.dev:
+		return mount.DevID, true
+	}
+	if vm := v.mountRoot(d); vm != nil {
+		return vm.id, true
+	}
+	if d.kind == dkMqueueDir {
+		for _, m := range v.mounts.List() {
+			if isMqueueMount(m) {
+				return m.ID, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// propagateUmount takes out, as Linux's propagate_umount does, the
+// copies of umounted mount m that its parent's receivers hold at the same
+// place when nothing is mounted on or under them, and returns them.
+// Precondition: v.mntMu.
+func (v *vfs) propagateUmount(m mount.Mount) []mount.Mount {
+	parent, ok := v.mounts.Get(m.ParentID)
+	if !ok || parent.Shared == 0 {
+		return nil
+	}
+	var gone []mount.Mount
+	for _, r := range v.mounts.Receivers(parent.ID) {
+		at, ok := mount.PathIn(parent, r, m.Target)
+		if !ok {
+			continue
+		}
+		for _, c := range v.mounts.List() {
+			if c.ParentID == r.ID && c.Target == at && c.ID != m.ID {
+				if g, err := v.mounts.Remove(c.ID, false); err == nil {
+					gone = append(gone, g...)
+				}
+			}
+		}
+	}
+	return gone
+}
+
+// graftedByID returns grafted mount id, or nil.
+func (v *vfs) graftedByID(id int) *vmount {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, vm := range v.roots {
+		if vm.id == id {
+			return vm
+		}
+	}
+	return nil
+}

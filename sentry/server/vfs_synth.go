@@ -58,7 +58,8 @@ func procIno(scope procfs.Scope, path string, pid, tid int32) uint64 {
 }
 
 // procEntryDentry makes the dentry of procfs entry e, found in dir.
-func (v *vfs) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
+func (k *clientState) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
+	v := k.vfs
 	p := e.Name
 	if dir.kind == dkProcSubdir && dir.procName != "" {
 		p = dir.procName + "/" + e.Name
@@ -96,7 +97,8 @@ func parseID(name string) (int32, bool) {
 	return int32(n), true
 }
 
-func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+func (k *clientState) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+	v := k.vfs
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
 		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name, pid: dir.pid, tid: dir.tid}
 	}
@@ -110,10 +112,10 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
-		if d := v.ptyLookup(dir, name); d != nil {
+		if d := k.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
-		if d := v.devNodeLookup(dir, name); d != nil {
+		if d := k.devNodeLookup(dir, name); d != nil {
 			return d, nil
 		}
 		if name == "shm" {
@@ -125,7 +127,7 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return d, nil
 		}
 	case dkDevPtsDir:
-		if d := v.ptyLookup(dir, name); d != nil {
+		if d := k.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
 	case dkProcDir:
@@ -134,15 +136,15 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return mk(dkProcSelf, unix.S_IFLNK|0777, synthIno(5, len(name))), nil
 		}
 		if pid, ok := parseID(name); ok {
-			v.k.mu.Lock()
-			_, isProc := v.k.procs[pid]
+			k.mu.Lock()
+			_, isProc := k.procs[pid]
 			var owner int32
-			if t := v.k.threads[pid]; t != nil && !isProc {
+			if t := k.threads[pid]; t != nil && !isProc {
 				if _, live := t.proc.live[t]; live {
 					owner = t.proc.pid
 				}
 			}
-			v.k.mu.Unlock()
+			k.mu.Unlock()
 			if isProc {
 				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
 				d.pid = pid
@@ -158,7 +160,7 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return nil, unix.ENOENT
 		}
 		if e, ok := procfs.Lookup(procfs.Top, "", name); ok {
-			return v.procEntryDentry(dir, procfs.Top, e), nil
+			return k.procEntryDentry(dir, procfs.Top, e), nil
 		}
 	case dkProcPid:
 		switch name {
@@ -174,15 +176,15 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.pid))), nil
 		}
 		if e, ok := procfs.Lookup(procfs.PID, "", name); ok {
-			return v.procEntryDentry(dir, procfs.PID, e), nil
+			return k.procEntryDentry(dir, procfs.PID, e), nil
 		}
 	case dkProcSubdir:
 		if e, ok := procfs.Lookup(dir.procScope, dir.procName, name); ok {
-			return v.procEntryDentry(dir, dir.procScope, e), nil
+			return k.procEntryDentry(dir, dir.procScope, e), nil
 		}
 	case dkProcTaskDir:
 		tid, ok := parseID(name)
-		if !ok || !v.isLiveThread(dir.pid, tid) {
+		if !ok || !k.isLiveThread(dir.pid, tid) {
 			return nil, unix.ENOENT
 		}
 		d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(tid)))
@@ -193,7 +195,7 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 		if !ok {
 			return nil, unix.ENOENT
 		}
-		f, err := v.procFDFile(dir.pid, fd)
+		f, err := k.procFDFile(dir.pid, fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -210,11 +212,21 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 	return nil, unix.ENOENT
 }
 
+// procOwner is vfsSynth's: the euid and egid of process pid.
+func (k *clientState) procOwner(pid int32) (uid, gid uint32, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if p := k.procs[pid]; p != nil {
+		return p.creds.EUID, p.creds.EGID, true
+	}
+	return 0, 0, false
+}
+
 // isLiveThread says whether tid is a live thread of process pid.
-func (v *vfs) isLiveThread(pid, tid int32) bool {
-	v.k.mu.Lock()
-	defer v.k.mu.Unlock()
-	t := v.k.threads[tid]
+func (k *clientState) isLiveThread(pid, tid int32) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.threads[tid]
 	if t == nil || t.proc.pid != pid {
 		return false
 	}
@@ -223,11 +235,11 @@ func (v *vfs) isLiveThread(pid, tid int32) bool {
 }
 
 // liveThreads lists the TIDs of process pid's live threads.
-func (v *vfs) liveThreads(pid int32) []int {
-	v.k.mu.Lock()
-	defer v.k.mu.Unlock()
+func (k *clientState) liveThreads(pid int32) []int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	var tids []int
-	if p := v.k.procs[pid]; p != nil {
+	if p := k.procs[pid]; p != nil {
 		for t := range p.live {
 			tids = append(tids, int(t.tid))
 		}
@@ -237,14 +249,14 @@ func (v *vfs) liveThreads(pid int32) []int {
 }
 
 // procFDFile returns (a reference to) fd of process pid.
-func (v *vfs) procFDFile(pid, fd int32) (*file, error) {
-	v.k.mu.Lock()
-	p := v.k.procs[pid]
+func (k *clientState) procFDFile(pid, fd int32) (*file, error) {
+	k.mu.Lock()
+	p := k.procs[pid]
 	var tab *fdTable
 	if p != nil {
 		tab = p.fds
 	}
-	v.k.mu.Unlock()
+	k.mu.Unlock()
 	if tab == nil {
 		return nil, unix.ENOENT
 	}
@@ -253,10 +265,10 @@ func (v *vfs) procFDFile(pid, fd int32) (*file, error) {
 }
 
 // procState returns what /proc needs of process pid.
-func (v *vfs) procState(pid int32) (cwd, exe *dentry, comm string, argv []string, ppid int32, err error) {
-	v.k.mu.Lock()
-	defer v.k.mu.Unlock()
-	p := v.k.procs[pid]
+func (k *clientState) procState(pid int32) (cwd, exe *dentry, comm string, argv []string, ppid int32, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.procs[pid]
 	if p == nil || p.zombie {
 		return nil, nil, "", nil, 0, unix.ENOENT
 	}
@@ -269,7 +281,8 @@ func (v *vfs) procState(pid int32) (cwd, exe *dentry, comm string, argv []string
 	return cwd, p.exe, p.comm, p.argv, ppid, nil
 }
 
-func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
+func (k *clientState) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
+	v := k.vfs
 	switch d.kind {
 	case dkProcSelf:
 		if d.name == "thread-self" {
@@ -277,7 +290,7 @@ func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
 		}
 		return strconv.Itoa(int(c.pid())), nil
 	case dkProcCwd, dkProcExe:
-		cwd, exe, _, _, _, err := v.procState(d.pid)
+		cwd, exe, _, _, _, err := k.procState(d.pid)
 		if err != nil {
 			return "", err
 		}
@@ -294,18 +307,19 @@ func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
 		}
 		return p, nil
 	case dkProcFd:
-		f, err := v.procFDFile(d.pid, d.fd)
+		f, err := k.procFDFile(d.pid, d.fd)
 		if err != nil {
 			return "", err
 		}
 		defer f.DecRef()
-		return v.filePath(f), nil
+		return k.filePath(f), nil
 	}
 	return "", unix.EINVAL
 }
 
 // filePath is the name /proc/<pid>/fd/<n> shows for f.
-func (v *vfs) filePath(f *file) string {
+func (k *clientState) filePath(f *file) string {
+	v := k.vfs
 	switch impl := f.Impl.(type) {
 	case *pipeEnd:
 		return fmt.Sprintf("pipe:[%d]", impl.p.Ino())
@@ -343,10 +357,11 @@ func (v *vfs) filePath(f *file) string {
 
 // magicTarget resolves /proc magic links to what they name rather than to
 // their text. ok is false for ordinary symlinks.
-func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
+func (k *clientState) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
+	v := k.vfs
 	switch d.kind {
 	case dkProcCwd, dkProcExe:
-		cwd, exe, _, _, _, err := v.procState(d.pid)
+		cwd, exe, _, _, _, err := k.procState(d.pid)
 		if err != nil {
 			return nil, true, err
 		}
@@ -359,7 +374,7 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 		}
 		return t, true, nil
 	case dkProcFd:
-		f, err := v.procFDFile(d.pid, d.fd)
+		f, err := k.procFDFile(d.pid, d.fd)
 		if err != nil {
 			return nil, true, unix.ENOENT
 		}
@@ -379,7 +394,7 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 }
 
 // synthStat returns the attributes of a synthesized file.
-func (d *dentry) synthStat() *goferpb.Stat {
+func (k *clientState) synthStat(d *dentry) *goferpb.Stat {
 	now := time.Now().UnixNano()
 	st := &goferpb.Stat{Mode: d.mode, Nlink: 1, Ino: d.ino, Dev: synthDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
@@ -400,7 +415,7 @@ func (d *dentry) synthStat() *goferpb.Stat {
 	case dkDevPts:
 		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.fd))
 	case dkDevNode:
-		n := d.v.k.devNodes[d.fd]
+		n := k.devNodes[d.fd]
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
 	case dkLink:
 		st.Size = uint64(len(d.link))
@@ -415,7 +430,8 @@ type synthDirent struct {
 }
 
 // synthList lists a synthesized directory (without "." and "..").
-func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
+func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
+	v := k.vfs
 	var out []synthDirent
 	switch d.kind {
 	case dkDevDir:
@@ -429,7 +445,7 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
 		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
-		out = append(out, v.devNodeList()...)
+		out = append(out, k.devNodeList()...)
 		if shm, err := v.shmDentry(c); err == nil {
 			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
 		}
@@ -440,38 +456,38 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
 	case dkDevPtsDir:
-		out = v.ptsList()
+		out = k.ptsList()
 	case dkProcDir:
 		out = append(out, synthDirent{"self", synthIno(5, 4), unix.DT_LNK}, synthDirent{"thread-self", synthIno(5, 11), unix.DT_LNK})
-		v.k.mu.Lock()
+		k.mu.Lock()
 		var pids []int
-		for pid := range v.k.procs {
+		for pid := range k.procs {
 			pids = append(pids, int(pid))
 		}
-		v.k.mu.Unlock()
+		k.mu.Unlock()
 		sort.Ints(pids)
 		for _, pid := range pids {
 			out = append(out, synthDirent{strconv.Itoa(pid), synthIno(6, pid), unix.DT_DIR})
 		}
-		out = append(out, v.procfsDirents(d)...)
+		out = append(out, k.procfsDirents(d)...)
 	case dkProcPid:
 		for _, e := range procPidDynamic {
 			out = append(out, synthDirent{e.name, synthIno(16, len(e.name)), e.typ})
 		}
-		out = append(out, v.procfsDirents(d)...)
+		out = append(out, k.procfsDirents(d)...)
 	case dkProcSubdir:
-		out = append(out, v.procfsDirents(d)...)
+		out = append(out, k.procfsDirents(d)...)
 	case dkProcTaskDir:
-		for _, tid := range v.liveThreads(d.pid) {
+		for _, tid := range k.liveThreads(d.pid) {
 			out = append(out, synthDirent{strconv.Itoa(tid), synthIno(14, tid), unix.DT_DIR})
 		}
 	case dkProcFdDir, dkProcFdInfoDir:
-		v.k.mu.Lock()
+		k.mu.Lock()
 		var tab *fdTable
-		if p := v.k.procs[d.pid]; p != nil {
+		if p := k.procs[d.pid]; p != nil {
 			tab = p.fds
 		}
-		v.k.mu.Unlock()
+		k.mu.Unlock()
 		if tab != nil {
 			for _, fd := range tab.List() {
 				if d.kind == dkProcFdInfoDir {
@@ -486,7 +502,7 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 }
 
 // procfsDirents lists the procfs entries of directory d.
-func (v *vfs) procfsDirents(d *dentry) []synthDirent {
+func (k *clientState) procfsDirents(d *dentry) []synthDirent {
 	scope, dir := procDirScope(d)
 	var out []synthDirent
 	for _, e := range procfs.List(scope, dir) {
@@ -497,20 +513,21 @@ func (v *vfs) procfsDirents(d *dentry) []synthDirent {
 		case procfs.Link:
 			typ = unix.DT_LNK
 		}
-		out = append(out, synthDirent{e.Name, v.procEntryDentry(d, scope, e).ino, typ})
+		out = append(out, synthDirent{e.Name, k.procEntryDentry(d, scope, e).ino, typ})
 	}
 	return out
 }
 
 // procFileData renders procfs file d, or /proc/<pid>/fdinfo/<n>.
-func (v *vfs) procFileData(d *dentry) ([]byte, error) {
+func (k *clientState) procFileData(d *dentry) ([]byte, error) {
+	v := k.vfs
 	if d.kind == dkProcFdInfo {
-		v.k.mu.Lock()
+		k.mu.Lock()
 		var tab *fdTable
-		if p := v.k.procs[d.pid]; p != nil {
+		if p := k.procs[d.pid]; p != nil {
 			tab = p.fds
 		}
-		v.k.mu.Unlock()
+		k.mu.Unlock()
 		if tab == nil {
 			return nil, unix.ENOENT
 		}
@@ -539,12 +556,13 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 // openProcFile opens procfs file d (or an fdinfo file). Its content is
 // taken at open, as Linux's seq files take it at the first read, and
 // again at each later read at offset 0 (procFile.read).
-func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
+func (k *clientState) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
+	v := k.vfs
 	acc := flags & unix.O_ACCMODE
 	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
 		return nil, unix.EACCES
 	}
-	pf := &procFile{v: v, d: d, unread: true}
+	pf := &procFile{k: k, d: d, unread: true}
 	if d.kind == dkProcFile && d.procScope == procfs.PID && (d.procName == "mounts" || d.procName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
 		pf.mounts = v.mounts
@@ -553,43 +571,12 @@ func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 	var data []byte
 	if acc != unix.O_WRONLY {
 		var err error
-		if data, err = v.procFileData(d); err != nil {
+		if data, err = k.procFileData(d); err != nil {
 			return nil, err
 		}
 	}
 	pf.data = data
 	return newFile(pf, d, kept), nil
-}
-
-// handleForOpen returns a new gofer handle for regular file d: by its
-// name, or, for a file unlinked while open (reached through
-// /proc/<pid>/fd/<n>), by its file handle, as Linux reopens the inode.
-func (v *vfs) handleForOpen(d *dentry) (uint64, []byte, error) {
-	h, _, fh, err := v.freshHandle(d)
-	if err == nil {
-		return h, fh, nil
-	}
-	v.mu.Lock()
-	deleted, fh := d.deleted, d.fh
-	v.mu.Unlock()
-	if !deleted || fh == nil {
-		return 0, nil, err
-	}
-	h, _, err = v.k.reopenHandle(fh)
-	if err != nil {
-		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
-	}
-	return h, fh, nil
-}
-
-// isDeleted says whether d (nil: no) was unlinked or replaced.
-func (v *vfs) isDeleted(d *dentry) bool {
-	if d == nil {
-		return false
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return d.deleted
 }
 
 // reopenGoferFile opens a new description of of's file, as open of
