@@ -230,7 +230,7 @@ func (c *syscallCtx) syncAfterFailedResize(d *dentry) {
 	if d == nil || d.kind != dkGofer {
 		return
 	}
-	h, err := c.handleOf(d)
+	h, err := c.HandleOf(d)
 	if err == nil {
 		err = c.k.vfs.fsync(h, false)
 	}

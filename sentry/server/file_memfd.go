@@ -73,7 +73,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v := c.k.vfs
-	dir, err := v.shmDentry(c)
+	dir, err := v.shmDentry()
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
 	}
@@ -81,7 +81,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	// directory and the same when the call is re-sent after a Restore, so
 	// the gofer's reply cache answers the create and the unlink again.
 	hidden := fmt.Sprintf(".rd-memfd-%d", c.seq)
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
 	}

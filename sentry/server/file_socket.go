@@ -195,7 +195,7 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 		}
 		return 0, "", err
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, "", err
 	}

@@ -42,7 +42,7 @@ func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
 }
 
 // maySearch checks search permission on directory d during a path walk.
-func (c *syscallCtx) maySearch(d *dentry) error {
+func (c *syscallCtx) MaySearch(d *dentry) error {
 	if c == nil || c.t == nil {
 		return nil
 	}

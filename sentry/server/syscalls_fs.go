@@ -212,7 +212,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	if err := c.mayWriteDir(dir); err != nil {
 		return nil, err
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +353,7 @@ func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
 	}
 	if h == 0 {
 		var err error
-		if h, err = c.handleOf(d); err != nil {
+		if h, err = c.HandleOf(d); err != nil {
 			return
 		}
 	}
@@ -698,7 +698,7 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 		return 0, err
 	}
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -741,7 +741,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOENT
 	}
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -814,11 +814,11 @@ func sysLink(c *syscallCtx) (int64, error) {
 		}
 	}
 	v := c.k.vfs
-	oh, err := c.handleOf(od)
+	oh, err := c.HandleOf(od)
 	if err != nil {
 		return 0, err
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -913,7 +913,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 
 func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64, error) {
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -1023,11 +1023,11 @@ func sysRename(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	oh, err := c.handleOf(odir)
+	oh, err := c.HandleOf(odir)
 	if err != nil {
 		return 0, err
 	}
-	nh, err := c.handleOf(ndir)
+	nh, err := c.HandleOf(ndir)
 	if err != nil {
 		return 0, err
 	}
@@ -1132,7 +1132,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		if d == nil || d.kind != dkGofer {
 			return unix.EPERM
 		}
-		if h, err = c.handleOf(d); err != nil {
+		if h, err = c.HandleOf(d); err != nil {
 			return err
 		}
 	}
@@ -1179,7 +1179,7 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	v := c.k.vfs
 	if h == 0 {
 		var err error
-		if h, err = c.handleOf(d); err != nil {
+		if h, err = c.HandleOf(d); err != nil {
 			return
 		}
 	}
@@ -1530,7 +1530,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	case d == nil:
 		sf.Type = 0x50495045 // PIPEFS_MAGIC
 	case d.kind == dkGofer:
-		h, err := c.handleOf(d)
+		h, err := c.HandleOf(d)
 		if f != nil {
 			if fh, ok := handleOfFile(f); ok {
 				h, err = fh, nil
@@ -1682,7 +1682,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}

@@ -810,7 +810,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// told so before the reply).
 	c.k.flushAll()
 	v := c.k.vfs
-	h, err := c.handleOf(v.root)
+	h, err := c.HandleOf(v.root)
 	if err != nil {
 		return 0, err
 	}

@@ -407,7 +407,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 	c.k.segFileMu.Lock()
 	defer c.k.segFileMu.Unlock()
 	v := c.k.vfs
-	dir, err := v.shmDentry(c)
+	dir, err := v.shmDentry()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -429,7 +429,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		}
 		f = newFile(&goferFile{v: v, handle: h, fh: fh}, d, unix.O_RDWR)
 	case syserr.ErrnoOf(err) == unix.ENOENT:
-		dh, err := c.handleOf(dir)
+		dh, err := c.HandleOf(dir)
 		if err != nil {
 			return nil, nil, err
 		}

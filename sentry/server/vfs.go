@@ -138,18 +138,29 @@ func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
 func (d *dentry) isSymlink() bool { return d.mode&unix.S_IFMT == unix.S_IFLNK }
 func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
 
+// walkCaller is the system call a walk or a lookup runs for, as the vfs
+// sees it (*syscallCtx).
+type walkCaller interface {
+	fdesc.Call
+	// HandleOf returns d's gofer handle, pinned until the call returns
+	// (pinHandle).
+	HandleOf(d *dentry) (uint64, error)
+	// MaySearch checks that the caller may search directory d.
+	MaySearch(d *dentry) error
+}
+
 // vfsSynth is what the vfs asks of the kernel for the files it does not
 // serve from the gofer: /dev and /proc, synthesized from the kernel's
 // state (vfs_synth.go, on the clientState), as gVisor's vfs leaves a file
 // system's files to its implementation.
 type vfsSynth interface {
 	// synthLookup returns the child name of synthesized directory dir.
-	synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error)
+	synthLookup(c walkCaller, dir *dentry, name string) (*dentry, error)
 	// synthReadlink returns the target of synthesized symlink d.
-	synthReadlink(c *syscallCtx, d *dentry) (string, error)
+	synthReadlink(c walkCaller, d *dentry) (string, error)
 	// magicTarget returns what a /proc magic link d names (ok false for
 	// an ordinary symlink).
-	magicTarget(c *syscallCtx, d *dentry) (t *dentry, ok bool, err error)
+	magicTarget(c walkCaller, d *dentry) (t *dentry, ok bool, err error)
 	// synthStat returns the attributes of synthesized file d.
 	synthStat(d *dentry) *goferpb.Stat
 	// procOwner returns the euid and egid of process pid, which own its
@@ -484,7 +495,7 @@ func errnoOr32(e int32, def unix.Errno) int32 {
 
 // lookupChild returns dir's child name (not "." or ".."), or the root of
 // the mount on top of it.
-func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+func (v *vfs) lookupChild(c walkCaller, dir *dentry, name string) (*dentry, error) {
 	d, err := v.lookupName(c, dir, name)
 	if err != nil {
 		return nil, err
@@ -493,7 +504,7 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 }
 
 // lookupName returns dir's child name (not "." or "..") itself.
-func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+func (v *vfs) lookupName(c walkCaller, dir *dentry, name string) (*dentry, error) {
 	if !dir.isDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -538,7 +549,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	if deleted {
 		return nil, unix.ENOENT
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -663,7 +674,7 @@ func (v *vfs) pathOf(d *dentry) (string, bool) {
 }
 
 // readlink returns symlink d's target.
-func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
+func (v *vfs) readlink(c walkCaller, d *dentry) (string, error) {
 	switch d.kind {
 	case dkGofer:
 	case dkLink:
@@ -681,7 +692,7 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 		return t, nil
 	}
 	v.mu.Unlock()
-	h, err := c.handleOf(d)
+	h, err := c.HandleOf(d)
 	if err != nil {
 		return "", err
 	}
@@ -705,7 +716,14 @@ func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 	if st := v.listedStat(d); st != nil {
 		return st, nil
 	}
-	h, err := callOf(c).handleOf(d)
+	var h uint64
+	var err error
+	if wc, ok := c.(walkCaller); ok {
+		h, err = wc.HandleOf(d)
+	} else {
+		h, err = v.pinHandle(d)
+		defer v.unpin(d)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -772,12 +790,12 @@ func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.
 // resolve walks path from start (or the root for an absolute path),
 // following symlinks everywhere except, unless follow, in the last
 // component.
-func (v *vfs) resolve(c *syscallCtx, start *dentry, path string, follow bool) (*dentry, error) {
+func (v *vfs) resolve(c walkCaller, start *dentry, path string, follow bool) (*dentry, error) {
 	hops := 0
 	return v.resolveHops(c, start, path, follow, &hops)
 }
 
-func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool, hops *int) (*dentry, error) {
+func (v *vfs) resolveHops(c walkCaller, start *dentry, path string, follow bool, hops *int) (*dentry, error) {
 	if path == "" {
 		return nil, unix.ENOENT
 	}
@@ -804,7 +822,7 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 		if !cur.isDir() {
 			return nil, unix.ENOTDIR
 		}
-		if err := c.maySearch(cur); err != nil {
+		if err := c.MaySearch(cur); err != nil {
 			return nil, err
 		}
 		switch name {
@@ -840,7 +858,7 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 }
 
 // followLink resolves symlink link found in dir.
-func (v *vfs) followLink(c *syscallCtx, dir, link *dentry, hops *int) (*dentry, error) {
+func (v *vfs) followLink(c walkCaller, dir, link *dentry, hops *int) (*dentry, error) {
 	if t, ok, err := v.synth.magicTarget(c, link); ok || err != nil {
 		return t, err
 	}
@@ -856,7 +874,7 @@ func (v *vfs) followLink(c *syscallCtx, dir, link *dentry, hops *int) (*dentry, 
 
 // resolveParent resolves all of path but its last component, which it
 // returns as name ("." for "/", and "." or ".." as written).
-func (v *vfs) resolveParent(c *syscallCtx, start *dentry, path string) (dir *dentry, name string, trailing bool, err error) {
+func (v *vfs) resolveParent(c walkCaller, start *dentry, path string) (dir *dentry, name string, trailing bool, err error) {
 	if path == "" {
 		return nil, "", false, unix.ENOENT
 	}

@@ -132,7 +132,7 @@ func (v *vfs) unpin(d *dentry) {
 
 // handleOf is pinHandle for the duration of system call c: the pin is
 // dropped when c's handler returns (syscallCtx.unpinAll).
-func (c *syscallCtx) handleOf(d *dentry) (uint64, error) {
+func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
 	h, err := c.k.vfs.pinHandle(d)
 	if err == nil {
 		c.pinned = append(c.pinned, d)

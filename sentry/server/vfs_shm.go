@@ -32,7 +32,7 @@ func shmDirName(id string) string {
 // use. The dentry holds its handle for the client's life (like the root,
 // it is never evicted: its parent is synthesized, so it could not be
 // walked to again).
-func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
+func (v *vfs) shmDentry() (*dentry, error) {
 	v.shmMu.Lock()
 	defer v.shmMu.Unlock()
 	if v.shm != nil {

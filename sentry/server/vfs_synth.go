@@ -97,7 +97,7 @@ func parseID(name string) (int32, bool) {
 	return int32(n), true
 }
 
-func (k *clientState) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+func (k *clientState) synthLookup(c walkCaller, dir *dentry, name string) (*dentry, error) {
 	v := k.vfs
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
 		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name, pid: dir.pid, tid: dir.tid}
@@ -119,7 +119,7 @@ func (k *clientState) synthLookup(c *syscallCtx, dir *dentry, name string) (*den
 			return d, nil
 		}
 		if name == "shm" {
-			return v.shmDentry(c)
+			return v.shmDentry()
 		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
@@ -281,14 +281,15 @@ func (k *clientState) procState(pid int32) (cwd, exe *dentry, comm string, argv 
 	return cwd, p.exe, p.comm, p.argv, ppid, nil
 }
 
-func (k *clientState) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
+func (k *clientState) synthReadlink(c walkCaller, d *dentry) (string, error) {
 	v := k.vfs
 	switch d.kind {
 	case dkProcSelf:
+		sc := callOf(c)
 		if d.name == "thread-self" {
-			return fmt.Sprintf("%d/task/%d", c.pid(), c.tid()), nil
+			return fmt.Sprintf("%d/task/%d", sc.pid(), sc.tid()), nil
 		}
-		return strconv.Itoa(int(c.pid())), nil
+		return strconv.Itoa(int(sc.pid())), nil
 	case dkProcCwd, dkProcExe:
 		cwd, exe, _, _, _, err := k.procState(d.pid)
 		if err != nil {
@@ -357,7 +358,7 @@ func (k *clientState) filePath(f *file) string {
 
 // magicTarget resolves /proc magic links to what they name rather than to
 // their text. ok is false for ordinary symlinks.
-func (k *clientState) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
+func (k *clientState) magicTarget(c walkCaller, d *dentry) (*dentry, bool, error) {
 	v := k.vfs
 	switch d.kind {
 	case dkProcCwd, dkProcExe:
@@ -446,7 +447,7 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
 		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
 		out = append(out, k.devNodeList()...)
-		if shm, err := v.shmDentry(c); err == nil {
+		if shm, err := v.shmDentry(); err == nil {
 			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
 		}
 		if mq := v.mqueueDentry(); mq != nil {
