@@ -70,10 +70,10 @@ func checkDevNodes(nodes []*sentrypb.DeviceNode) ([]*sentrypb.DeviceNode, error)
 
 // devNodeLookup resolves name in /dev among Hello.devices.
 func (k *clientState) devNodeLookup(dir *dentry, name string) *dentry {
-	v := k.vfs
 	for i, n := range k.devNodes {
 		if n.Name == name {
-			d := &dentry{v: v, kind: dkDevNode, mode: n.Mode, ino: synthIno(19, i), parent: dir, name: name, fd: int32(i)}
+			d := newSynthDentry(dir, name, dkDevNode, n.Mode, synthIno(19, i))
+			d.FD = int32(i)
 			return d
 		}
 	}
@@ -99,7 +99,7 @@ func (k *clientState) devNodeList() []synthDirent {
 // openDevNode opens a node of Hello.devices: as the sentry's own device
 // of its numbers, else ENXIO (no driver).
 func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
-	n := c.k.devNodes[d.fd]
+	n := c.k.devNodes[d.FD]
 	if n.Mode&unix.S_IFMT == unix.S_IFCHR {
 		if n.Major == 1 {
 			for _, dn := range devNodes {
@@ -109,7 +109,7 @@ func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
 			}
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
-			ptmx := &dentry{v: d.v, kind: dkDevPtmx, mode: unix.S_IFCHR | 0666, ino: synthIno(3, devpts.PtmxMinor), parent: d.parent, name: d.name}
+			ptmx := newSynthDentry(c.k.vfs.ParentOf(d), c.k.vfs.NameOf(d), dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, devpts.PtmxMinor))
 			return c.openPty(ptmx, flags)
 		}
 	}

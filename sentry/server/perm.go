@@ -31,11 +31,11 @@ func (c *syscallCtx) callerCreds() auth.Creds {
 
 // mayAccessDentry checks that the caller may access d for mask.
 func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.k.vfs.readOnly(d) && !d.isSymlink() {
+	if mask&auth.MayWrite != 0 && c.k.vfs.ReadOnly(d) && !d.IsSymlink() {
 		return unix.EROFS
 	}
 	cr := c.callerCreds()
-	if !cr.Permits(c.k.vfs.attrsOf(d), mask) {
+	if !cr.Permits(c.k.vfs.AttrsOf(d), mask) {
 		return unix.EACCES
 	}
 	return nil
@@ -62,7 +62,7 @@ func (c *syscallCtx) mayRemove(dir, child *dentry) error {
 	}
 	cr := c.callerCreds()
 	v := c.k.vfs
-	if !cr.MayDelete(v.attrsOf(dir), v.attrsOf(child)) {
+	if !cr.MayDelete(v.AttrsOf(dir), v.AttrsOf(child)) {
 		return unix.EPERM
 	}
 	return nil
@@ -77,7 +77,7 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 	if err := c.mayRemove(odir, src); err != nil {
 		return err
 	}
-	dst, err := c.k.vfs.lookupChild(c, ndir, nname)
+	dst, err := c.k.vfs.LookupChild(c, ndir, nname)
 	if err != nil {
 		dst = nil
 	}
@@ -92,12 +92,12 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 	if odir == ndir {
 		return nil
 	}
-	if src.isDir() {
+	if src.IsDir() {
 		if err := c.mayAccessDentry(src, auth.MayWrite); err != nil {
 			return err
 		}
 	}
-	if flags&renameExchange != 0 && dst != nil && dst.isDir() {
+	if flags&renameExchange != 0 && dst != nil && dst.IsDir() {
 		return c.mayAccessDentry(dst, auth.MayWrite)
 	}
 	return nil

@@ -266,7 +266,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 
 // Mounts is the sandbox's mount namespace, from its mount table.
 func (s procSource) Mounts() []procfs.Mount {
-	ms := s.k.vfs.mounts.List()
+	ms := s.k.vfs.Mounts.List()
 	out := make([]procfs.Mount, len(ms))
 	for i := range ms {
 		out[i] = ms[i].Proc()

@@ -32,7 +32,7 @@ func shmDirName(id string) string {
 // use. The dentry holds its handle for the client's life (like the root,
 // it is never evicted: its parent is synthesized, so it could not be
 // walked to again).
-func (v *vfs) shmDentry() (*dentry, error) {
+func (v *vfs) ShmDentry() (*dentry, error) {
 	v.shmMu.Lock()
 	defer v.shmMu.Unlock()
 	if v.shm != nil {
@@ -49,7 +49,7 @@ func (v *vfs) shmDentry() (*dentry, error) {
 		return nil, err
 	}
 	name := shmDirName(v.clientID)
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
 	cancel()
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
@@ -66,16 +66,30 @@ func (v *vfs) shmDentry() (*dentry, error) {
 		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
-	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
-		parent: v.dev, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
-	v.noteAttrs(d, st)
+	d := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+		parent: v.DevDir, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+	v.NoteAttrs(d, st)
 	v.shm, v.shmParent, v.shmKeep = d, ph, keep
 	return d, nil
 }
 
+// shmIfMade returns /dev/shm's dentry, nil if it was not made yet, and
+// the gofer handle it holds for the client's life.
+func (v *vfs) ShmIfMade() (*dentry, uint64) {
+	v.shmMu.Lock()
+	d := v.shm
+	v.shmMu.Unlock()
+	if d == nil {
+		return nil, 0
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d, d.handle
+}
+
 // removeShm removes /dev/shm's directory and its contents (client
 // teardown, after every other handle of the client was released).
-func (v *vfs) removeShm() {
+func (v *vfs) RemoveShm() {
 	v.shmMu.Lock()
 	d, parent, keep := v.shm, v.shmParent, v.shmKeep
 	v.shm, v.shmParent, v.shmKeep = nil, 0, nil

@@ -59,31 +59,32 @@ func procIno(scope procfs.Scope, path string, pid, tid int32) uint64 {
 
 // procEntryDentry makes the dentry of procfs entry e, found in dir.
 func (k *clientState) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
-	v := k.vfs
 	p := e.Name
-	if dir.kind == dkProcSubdir && dir.procName != "" {
-		p = dir.procName + "/" + e.Name
+	if dir.Kind == dkProcSubdir && dir.ProcName != "" {
+		p = dir.ProcName + "/" + e.Name
 	}
-	d := &dentry{v: v, ino: procIno(scope, p, dir.pid, dir.tid), parent: dir, name: e.Name,
-		pid: dir.pid, tid: dir.tid, procScope: scope, procName: p}
+	kind, mode := dkProcFile, unix.S_IFREG|e.Mode
 	switch e.Kind {
 	case procfs.Dir:
-		d.kind, d.mode = dkProcSubdir, unix.S_IFDIR|e.Mode
+		kind, mode = dkProcSubdir, unix.S_IFDIR|e.Mode
 	case procfs.Link:
-		d.kind, d.mode, d.link = dkLink, unix.S_IFLNK|e.Mode, e.Target
-	default:
-		d.kind, d.mode = dkProcFile, unix.S_IFREG|e.Mode
+		kind, mode = dkLink, unix.S_IFLNK|e.Mode
+	}
+	d := newSynthDentry(dir, e.Name, kind, mode, procIno(scope, p, dir.PID, dir.TID))
+	d.PID, d.TID, d.ProcScope, d.ProcName = dir.PID, dir.TID, scope, p
+	if e.Kind == procfs.Link {
+		d.Link = e.Target
 	}
 	return d
 }
 
 // procDirScope says which procfs table directory d lists.
 func procDirScope(d *dentry) (procfs.Scope, string) {
-	switch d.kind {
+	switch d.Kind {
 	case dkProcPid:
 		return procfs.PID, ""
 	case dkProcSubdir:
-		return d.procScope, d.procName
+		return d.ProcScope, d.ProcName
 	}
 	return procfs.Top, ""
 }
@@ -97,16 +98,18 @@ func parseID(name string) (int32, bool) {
 	return int32(n), true
 }
 
-func (k *clientState) synthLookup(c walkCaller, dir *dentry, name string) (*dentry, error) {
+func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dentry, error) {
 	v := k.vfs
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
-		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name, pid: dir.pid, tid: dir.tid}
+		d := newSynthDentry(dir, name, kind, mode, ino)
+		d.PID, d.TID = dir.PID, dir.TID
+		return d
 	}
-	switch dir.kind {
+	switch dir.Kind {
 	case dkDevDir:
 		if n, ok := devNodes[name]; ok {
 			d := mk(dkDev, unix.S_IFCHR|0666, synthIno(3, int(n.minor)))
-			d.dev = n.kind
+			d.Dev = n.kind
 			return d, nil
 		}
 		if name == "tty" {
@@ -119,11 +122,11 @@ func (k *clientState) synthLookup(c walkCaller, dir *dentry, name string) (*dent
 			return d, nil
 		}
 		if name == "shm" {
-			return v.shmDentry()
+			return v.ShmDentry()
 		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
-			d.link = t
+			d.Link = t
 			return d, nil
 		}
 	case dkDevPtsDir:
@@ -147,14 +150,14 @@ func (k *clientState) synthLookup(c walkCaller, dir *dentry, name string) (*dent
 			k.mu.Unlock()
 			if isProc {
 				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
-				d.pid = pid
+				d.PID = pid
 				return d, nil
 			}
 			if owner != 0 {
 				// /proc/<tid> of a thread other than a leader: not listed,
 				// but found, as on Linux (here with the files of task/<tid>).
 				d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(pid)))
-				d.pid, d.tid, d.procScope = owner, pid, procfs.Task
+				d.PID, d.TID, d.ProcScope = owner, pid, procfs.Task
 				return d, nil
 			}
 			return nil, unix.ENOENT
@@ -165,55 +168,55 @@ func (k *clientState) synthLookup(c walkCaller, dir *dentry, name string) (*dent
 	case dkProcPid:
 		switch name {
 		case "cwd":
-			return mk(dkProcCwd, unix.S_IFLNK|0777, synthIno(7, int(dir.pid))), nil
+			return mk(dkProcCwd, unix.S_IFLNK|0777, synthIno(7, int(dir.PID))), nil
 		case "exe":
-			return mk(dkProcExe, unix.S_IFLNK|0777, synthIno(8, int(dir.pid))), nil
+			return mk(dkProcExe, unix.S_IFLNK|0777, synthIno(8, int(dir.PID))), nil
 		case "fd":
-			return mk(dkProcFdDir, unix.S_IFDIR|0500, synthIno(9, int(dir.pid))), nil
+			return mk(dkProcFdDir, unix.S_IFDIR|0500, synthIno(9, int(dir.PID))), nil
 		case "fdinfo":
-			return mk(dkProcFdInfoDir, unix.S_IFDIR|0500, synthIno(12, int(dir.pid))), nil
+			return mk(dkProcFdInfoDir, unix.S_IFDIR|0500, synthIno(12, int(dir.PID))), nil
 		case "task":
-			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.pid))), nil
+			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.PID))), nil
 		}
 		if e, ok := procfs.Lookup(procfs.PID, "", name); ok {
 			return k.procEntryDentry(dir, procfs.PID, e), nil
 		}
 	case dkProcSubdir:
-		if e, ok := procfs.Lookup(dir.procScope, dir.procName, name); ok {
-			return k.procEntryDentry(dir, dir.procScope, e), nil
+		if e, ok := procfs.Lookup(dir.ProcScope, dir.ProcName, name); ok {
+			return k.procEntryDentry(dir, dir.ProcScope, e), nil
 		}
 	case dkProcTaskDir:
 		tid, ok := parseID(name)
-		if !ok || !k.isLiveThread(dir.pid, tid) {
+		if !ok || !k.isLiveThread(dir.PID, tid) {
 			return nil, unix.ENOENT
 		}
 		d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(tid)))
-		d.tid, d.procScope = tid, procfs.Task
+		d.TID, d.ProcScope = tid, procfs.Task
 		return d, nil
 	case dkProcFdDir, dkProcFdInfoDir:
 		fd, ok := parseID(name)
 		if !ok {
 			return nil, unix.ENOENT
 		}
-		f, err := k.procFDFile(dir.pid, fd)
+		f, err := k.procFDFile(dir.PID, fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		f.DecRef()
-		if dir.kind == dkProcFdInfoDir {
+		if dir.Kind == dkProcFdInfoDir {
 			d := mk(dkProcFdInfo, unix.S_IFREG|0444, synthIno(15, int(fd)))
-			d.fd = fd
+			d.FD = fd
 			return d, nil
 		}
 		d := mk(dkProcFd, unix.S_IFLNK|0700, synthIno(11, int(fd)))
-		d.fd = fd
+		d.FD = fd
 		return d, nil
 	}
 	return nil, unix.ENOENT
 }
 
 // procOwner is vfsSynth's: the euid and egid of process pid.
-func (k *clientState) procOwner(pid int32) (uid, gid uint32, ok bool) {
+func (k *clientState) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if p := k.procs[pid]; p != nil {
@@ -281,9 +284,9 @@ func (k *clientState) procState(pid int32) (cwd, exe *dentry, comm string, argv 
 	return cwd, p.exe, p.comm, p.argv, ppid, nil
 }
 
-func (k *clientState) synthReadlink(c walkCaller, d *dentry) (string, error) {
+func (k *clientState) SynthReadlink(c walkCaller, d *dentry) (string, error) {
 	v := k.vfs
-	switch d.kind {
+	switch d.Kind {
 	case dkProcSelf:
 		sc := callOf(c)
 		if d.name == "thread-self" {
@@ -291,24 +294,24 @@ func (k *clientState) synthReadlink(c walkCaller, d *dentry) (string, error) {
 		}
 		return strconv.Itoa(int(sc.pid())), nil
 	case dkProcCwd, dkProcExe:
-		cwd, exe, _, _, _, err := k.procState(d.pid)
+		cwd, exe, _, _, _, err := k.procState(d.PID)
 		if err != nil {
 			return "", err
 		}
 		t := cwd
-		if d.kind == dkProcExe {
+		if d.Kind == dkProcExe {
 			t = exe
 		}
 		if t == nil {
 			return "", unix.ENOENT
 		}
-		p, ok := v.pathOf(t)
+		p, ok := v.PathOf(t)
 		if !ok {
 			p += " (deleted)"
 		}
 		return p, nil
 	case dkProcFd:
-		f, err := k.procFDFile(d.pid, d.fd)
+		f, err := k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return "", err
 		}
@@ -349,7 +352,7 @@ func (k *clientState) filePath(f *file) string {
 	if dentryOf(f) == nil {
 		return "anon_inode:[unknown]"
 	}
-	p, ok := v.pathOf(dentryOf(f))
+	p, ok := v.PathOf(dentryOf(f))
 	if !ok {
 		p += " (deleted)"
 	}
@@ -358,16 +361,16 @@ func (k *clientState) filePath(f *file) string {
 
 // magicTarget resolves /proc magic links to what they name rather than to
 // their text. ok is false for ordinary symlinks.
-func (k *clientState) magicTarget(c walkCaller, d *dentry) (*dentry, bool, error) {
+func (k *clientState) MagicTarget(c walkCaller, d *dentry) (*dentry, bool, error) {
 	v := k.vfs
-	switch d.kind {
+	switch d.Kind {
 	case dkProcCwd, dkProcExe:
-		cwd, exe, _, _, _, err := k.procState(d.pid)
+		cwd, exe, _, _, _, err := k.procState(d.PID)
 		if err != nil {
 			return nil, true, err
 		}
 		t := cwd
-		if d.kind == dkProcExe {
+		if d.Kind == dkProcExe {
 			t = exe
 		}
 		if t == nil {
@@ -375,12 +378,12 @@ func (k *clientState) magicTarget(c walkCaller, d *dentry) (*dentry, bool, error
 		}
 		return t, true, nil
 	case dkProcFd:
-		f, err := k.procFDFile(d.pid, d.fd)
+		f, err := k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, true, unix.ENOENT
 		}
 		defer f.DecRef()
-		if _, isGofer := f.Impl.(*goferFile); isGofer && v.isDeleted(dentryOf(f)) {
+		if _, isGofer := f.Impl.(*goferFile); isGofer && v.IsDeleted(dentryOf(f)) {
 			// A file with no name left: opening the link itself opens
 			// the inode (openProcFd).
 			return d, true, nil
@@ -395,17 +398,17 @@ func (k *clientState) magicTarget(c walkCaller, d *dentry) (*dentry, bool, error
 }
 
 // synthStat returns the attributes of a synthesized file.
-func (k *clientState) synthStat(d *dentry) *goferpb.Stat {
+func (k *clientState) SynthStat(d *dentry) *goferpb.Stat {
 	now := time.Now().UnixNano()
-	st := &goferpb.Stat{Mode: d.mode, Nlink: 1, Ino: d.ino, Dev: synthDev, Blksize: 4096,
+	st := &goferpb.Stat{Mode: d.Mode, Nlink: 1, Ino: d.Ino(), Dev: synthDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
-	if d.isDir() {
+	if d.IsDir() {
 		st.Nlink = 2
 	}
-	switch d.kind {
+	switch d.Kind {
 	case dkDev:
 		for _, n := range devNodes {
-			if n.kind == d.dev && synthIno(3, int(n.minor)) == d.ino {
+			if n.kind == d.Dev && synthIno(3, int(n.minor)) == d.Ino() {
 				st.Rdev = 1<<8 | n.minor
 			}
 		}
@@ -414,12 +417,12 @@ func (k *clientState) synthStat(d *dentry) *goferpb.Stat {
 	case dkDevPtmx:
 		st.Rdev = 5<<8 | 2
 	case dkDevPts:
-		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.fd))
+		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.FD))
 	case dkDevNode:
-		n := k.devNodes[d.fd]
+		n := k.devNodes[d.FD]
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
 	case dkLink:
-		st.Size = uint64(len(d.link))
+		st.Size = uint64(len(d.Link))
 	}
 	return st
 }
@@ -434,7 +437,7 @@ type synthDirent struct {
 func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 	v := k.vfs
 	var out []synthDirent
-	switch d.kind {
+	switch d.Kind {
 	case dkDevDir:
 		var names []string
 		for n := range devNodes {
@@ -447,11 +450,11 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
 		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
 		out = append(out, k.devNodeList()...)
-		if shm, err := v.shmDentry(); err == nil {
-			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
+		if shm, err := v.ShmDentry(); err == nil {
+			out = append(out, synthDirent{"shm", shm.Ino(), unix.DT_DIR})
 		}
-		if mq := v.mqueueDentry(); mq != nil {
-			out = append(out, synthDirent{"mqueue", mq.ino, unix.DT_DIR})
+		if mq := v.MqueueDentry(); mq != nil {
+			out = append(out, synthDirent{"mqueue", mq.Ino(), unix.DT_DIR})
 		}
 		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
@@ -479,19 +482,19 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 	case dkProcSubdir:
 		out = append(out, k.procfsDirents(d)...)
 	case dkProcTaskDir:
-		for _, tid := range k.liveThreads(d.pid) {
+		for _, tid := range k.liveThreads(d.PID) {
 			out = append(out, synthDirent{strconv.Itoa(tid), synthIno(14, tid), unix.DT_DIR})
 		}
 	case dkProcFdDir, dkProcFdInfoDir:
 		k.mu.Lock()
 		var tab *fdTable
-		if p := k.procs[d.pid]; p != nil {
+		if p := k.procs[d.PID]; p != nil {
 			tab = p.fds
 		}
 		k.mu.Unlock()
 		if tab != nil {
 			for _, fd := range tab.List() {
-				if d.kind == dkProcFdInfoDir {
+				if d.Kind == dkProcFdInfoDir {
 					out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(15, int(fd)), unix.DT_REG})
 					continue
 				}
@@ -514,25 +517,24 @@ func (k *clientState) procfsDirents(d *dentry) []synthDirent {
 		case procfs.Link:
 			typ = unix.DT_LNK
 		}
-		out = append(out, synthDirent{e.Name, k.procEntryDentry(d, scope, e).ino, typ})
+		out = append(out, synthDirent{e.Name, k.procEntryDentry(d, scope, e).Ino(), typ})
 	}
 	return out
 }
 
 // procFileData renders procfs file d, or /proc/<pid>/fdinfo/<n>.
 func (k *clientState) procFileData(d *dentry) ([]byte, error) {
-	v := k.vfs
-	if d.kind == dkProcFdInfo {
+	if d.Kind == dkProcFdInfo {
 		k.mu.Lock()
 		var tab *fdTable
-		if p := k.procs[d.pid]; p != nil {
+		if p := k.procs[d.PID]; p != nil {
 			tab = p.fds
 		}
 		k.mu.Unlock()
 		if tab == nil {
 			return nil, unix.ENOENT
 		}
-		f, cloexec, err := tab.Get(d.fd)
+		f, cloexec, err := tab.Get(d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -542,7 +544,7 @@ func (k *clientState) procFileData(d *dentry) ([]byte, error) {
 			flags |= unix.O_CLOEXEC
 		}
 		mnt := 1
-		if dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
+		if dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
 			mnt = 0
 		}
 		b := procfs.FDInfo(f.OffRep.Load(), flags, mnt)
@@ -551,7 +553,7 @@ func (k *clientState) procFileData(d *dentry) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return procfs.Generate(procSource{v.k}, d.procScope, d.procName, d.pid, d.tid)
+	return procfs.Generate(procSource{k}, d.ProcScope, d.ProcName, d.PID, d.TID)
 }
 
 // openProcFile opens procfs file d (or an fdinfo file). Its content is
@@ -560,14 +562,14 @@ func (k *clientState) procFileData(d *dentry) ([]byte, error) {
 func (k *clientState) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 	v := k.vfs
 	acc := flags & unix.O_ACCMODE
-	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
+	if acc != unix.O_RDONLY && (d.Kind != dkProcFile || !procfs.Writable(d.ProcScope, d.ProcName)) {
 		return nil, unix.EACCES
 	}
 	pf := &procFile{k: k, d: d, unread: true}
-	if d.kind == dkProcFile && d.procScope == procfs.PID && (d.procName == "mounts" || d.procName == "mountinfo") {
+	if d.Kind == dkProcFile && d.ProcScope == procfs.PID && (d.ProcName == "mounts" || d.ProcName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
-		pf.mounts = v.mounts
-		pf.pollEvent, _ = v.mounts.Event()
+		pf.mounts = v.Mounts
+		pf.pollEvent, _ = v.Mounts.Event()
 	}
 	var data []byte
 	if acc != unix.O_WRONLY {
@@ -605,7 +607,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 			return nil, err // F_SEAL_SHRINK
 		}
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
 	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
