@@ -73,6 +73,10 @@ type fakePages struct {
 	released []uint64
 	// calls lists the kinds of calls in order.
 	calls []string
+	// maxRead, when set, bounds what one PageRead returns; readEnd, when
+	// set, is where the server's copy of the file ends (a file shrunk
+	// on the server, or reads failing there past it).
+	maxRead, readEnd int
 }
 
 func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
@@ -84,8 +88,15 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 		p.released = append(p.released, op.FileRelease.FileIds...)
 		return &pb.Reply{}, nil
 	case *pb.Call_PageRead:
-		off := min(op.PageRead.Offset, uint64(len(p.data)))
-		end := min(off+uint64(op.PageRead.Length), uint64(len(p.data)))
+		size := uint64(len(p.data))
+		if p.readEnd > 0 {
+			size = min(size, uint64(p.readEnd))
+		}
+		off := min(op.PageRead.Offset, size)
+		end := min(off+uint64(op.PageRead.Length), size)
+		if p.maxRead > 0 {
+			end = min(end, off+uint64(p.maxRead))
+		}
 		return &pb.Reply{Action: &pb.Reply_Data{Data: append([]byte(nil), p.data[off:end]...)}}, nil
 	case *pb.Call_PageWrite:
 		if p.release != nil {
@@ -350,5 +361,56 @@ func TestReleaseWhenUnmapped(t *testing.T) {
 	}
 	if g := f.fc.get(1, pg, "test"); g != f || g.cachedBytes() == 0 {
 		t.Errorf("mapping the file again did not find its cached pages")
+	}
+}
+
+// TestShortPageRead: a PageRead that comes back short of the file's size
+// never leaves zeros in the cache as the file's bytes (an executable's
+// text read short would run them): the rest is asked for again, and what
+// the server cannot give before the size the client knows faults with
+// SIGBUS.
+func TestShortPageRead(t *testing.T) {
+	const size = 5*cacheChunk + 100
+	for _, tc := range []struct {
+		name             string
+		maxRead, readEnd int
+		at               uint64 // the faulting offset
+		wantBus          bool
+	}{
+		{name: "whole", at: 3 * cacheChunk},
+		{name: "each read short", maxRead: cacheChunk + 4096, at: 3 * cacheChunk},
+		{name: "reads shorter than a chunk", maxRead: 4096, at: 3 * cacheChunk},
+		{name: "shrunk on the server", readEnd: 2*cacheChunk + 10, at: 3 * cacheChunk, wantBus: true},
+		{name: "shrunk, fault before the end", readEnd: 2*cacheChunk + 10, at: cacheChunk},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, size)
+			fp.maxRead, fp.readEnd = tc.maxRead, tc.readEnd
+			_, err := f.Translate(ctx, mr(tc.at, tc.at+hostarch.PageSize), mr(0, size+hostarch.PageSize-100), hostarch.Read)
+			var bus *memmap.BusError
+			if gotBus := errors.As(err, &bus); gotBus != tc.wantBus || (err != nil && !gotBus) {
+				t.Fatalf("Translate at %#x: %v, want a bus error: %v", tc.at, err, tc.wantBus)
+			}
+			// Every chunk counted as present holds the file's bytes.
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for c := uint64(0); c*cacheChunk < size; c++ {
+				if !f.isFilled(c) {
+					continue
+				}
+				n := min(uint64(cacheChunk), size-c*cacheChunk)
+				b, err := f.copyOutLocked(c*cacheChunk, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i := bytes.IndexByte(b, 0); i >= 0 {
+					t.Errorf("chunk %d is present but holds a zero at %d (the server gave %d bytes at most per read, the file up to %d)", c, i, tc.maxRead, tc.readEnd)
+				}
+			}
+			if !tc.wantBus && !f.isFilled(tc.at/cacheChunk) {
+				t.Errorf("the faulting chunk %d is not present", tc.at/cacheChunk)
+			}
+		})
 	}
 }

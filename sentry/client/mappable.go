@@ -597,6 +597,12 @@ func (f *serverFile) Translate(ctx context.Context, required, optional memmap.Ma
 	if err := f.fetchLocked(ctx, fs, fe); err != nil {
 		return nil, err
 	}
+	for c := required.Start / cacheChunk; c*cacheChunk < required.End; c++ {
+		if !f.isFilled(c) {
+			// The server has less of the file than its size said.
+			return nil, &memmap.BusError{Err: io.ErrUnexpectedEOF}
+		}
+	}
 
 	var s, e uint64
 	perms := hostarch.ReadExecute
@@ -625,7 +631,15 @@ func (f *serverFile) Translate(ctx context.Context, required, optional memmap.Ma
 	return ts, terr
 }
 
-// fetchLocked makes chunks overlapping [start, end) present.
+// fetchLocked makes chunks overlapping [start, end) present, as far as
+// the server gives them.
+//
+// A PageRead may come back short of the file's size (the server's gofer
+// read failed part way, or the file shrank on the server): the rest is
+// asked for again, and a chunk counts as present only once every byte of
+// it up to the file's size came. Zeros are never passed off as the
+// file's bytes: an executable's text read short would run them. The
+// caller checks that what it needs is present (a bus error otherwise).
 //
 // Preconditions: f.mu is locked.
 func (f *serverFile) fetchLocked(ctx context.Context, start, end uint64) error {
@@ -641,13 +655,24 @@ func (f *serverFile) fetchLocked(ctx context.Context, start, end uint64) error {
 			c++
 		}
 		off := first * cacheChunk
-		length := min(c*cacheChunk, fileEnd) - off
-		if err := f.readLocked(ctx, off, length); err != nil {
-			return err
+		runEnd := min(c*cacheChunk, fileEnd)
+		pos := off
+		for pos < runEnd {
+			n, err := f.readLocked(ctx, pos, runEnd-pos)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			pos += n
 		}
-		for i := first; i < c; i++ {
+		for i := first; i < c && min((i+1)*cacheChunk, f.size) <= pos; i++ {
 			f.filled[i/64] |= 1 << (i % 64)
 			f.nfilled++
+		}
+		if pos < min(runEnd, f.size) {
+			f.fc.c.log.Error("mapped file read short of its size", "file", f.name, "id", f.id, "offset", off, "length", runEnd-off, "got", pos-off, "size", f.size)
 		}
 	}
 	return nil
@@ -661,27 +686,28 @@ func callTid(ctx context.Context) int32 {
 	return 0
 }
 
-// readLocked fetches [off, off+length) from the server into the cache.
+// readLocked fetches [off, off+length) from the server into the cache and
+// returns how many bytes came (fewer at the end of the file).
 //
 // Preconditions: f.mu is locked.
-func (f *serverFile) readLocked(ctx context.Context, off, length uint64) error {
+func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64, error) {
 	reply, err := f.fc.rpc(&pb.Call{Tid: callTid(ctx), Op: &pb.Call_PageRead{PageRead: &pb.PageRead{
 		FileId: f.id, Offset: off, Length: uint32(length),
 	}}})
 	if err != nil {
-		return &memmap.BusError{Err: err}
+		return 0, &memmap.BusError{Err: err}
 	}
 	if reply.Errno != 0 {
-		return &memmap.BusError{Err: unix.Errno(reply.Errno)}
+		return 0, &memmap.BusError{Err: unix.Errno(reply.Errno)}
 	}
 	data := reply.GetData()
 	if uint64(len(data)) > length {
 		data = data[:length]
 	}
 	if len(data) == 0 {
-		return nil
+		return 0, nil
 	}
-	return f.copyInLocked(off, data)
+	return uint64(len(data)), f.copyInLocked(off, data)
 }
 
 // writeback writes the dirty pages of f within mr back to the server and
@@ -809,8 +835,8 @@ func (f *serverFile) applyChange(ctx context.Context, ch *pb.MappedFileChange, d
 				continue
 			}
 			s, e := max(start, c*cacheChunk), min(end, (c+1)*cacheChunk)
-			if err := f.readLocked(ctx, s, e-s); err != nil {
-				f.fc.c.log.Warn("re-reading changed file pages failed", "file", f.id, "err", err)
+			if n, err := f.readLocked(ctx, s, e-s); err != nil || (n < e-s && s+n < f.size) {
+				f.fc.c.log.Warn("re-reading changed file pages failed", "file", f.id, "offset", s, "length", e-s, "got", n, "err", err)
 			}
 		}
 	}

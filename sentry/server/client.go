@@ -61,7 +61,7 @@ type clientState struct {
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
 	// binder binds the file handles in the client's state records to it
-	// (package handlebind). Set by newVFS, immutable after newClientState.
+	// (package handlebind). Set from newVFS's attach, immutable after newClientState.
 	binder handlebind.Binder
 	log    hclog.Logger
 	gofer  goferpb.GoferClient
@@ -208,15 +208,9 @@ type clientState struct {
 	resentBelow atomic.Uint64
 	// ownRemovals counts this client's unlinks and renames through the
 	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
-	// others' tell which of its cached names may be gone.
+	// others' tell which of its cached names may be gone (the vfs's
+	// lookupName).
 	ownRemovals atomic.Uint64
-}
-
-// removalsByOthers is how many unlinks and renames other clients of the
-// server made (goferclient.AttrCache.RemovalsByOthers): a name k's tree
-// found before the count moved is walked to again (vfs.lookupName).
-func (k *clientState) removalsByOthers() uint64 {
-	return k.s.attrs.RemovalsByOthers(&k.ownRemovals)
 }
 
 // releaseDelay is how long a gofer handle a client no longer needs may
@@ -276,12 +270,14 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
-	v, err := newVFS(k)
+	v, bindingKey, err := newVFS(vfsConfig{ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: s.attrs,
+		clientID: k.id, log: k.log, kernel: k})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	k.vfs = v
+	k.binder = handlebind.New(bindingKey, k.originID)
 	if k.sandboxNet != nil {
 		// The stack answers ARP and pings before any socket exists.
 		if _, err := k.netStack(); err != nil {
@@ -360,9 +356,9 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.releaseAll)
+	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.ReleaseAll)
 	if k.appEnded.Load() {
-		d.fns = append(d.fns, k.vfs.removeShm, k.vfs.removeMounts)
+		d.fns = append(d.fns, k.vfs.RemoveShm, k.vfs.RemoveMounts)
 	}
 	d.fns = append(d.fns, k.socks.release)
 	d.pushes = nil

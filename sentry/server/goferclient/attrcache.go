@@ -287,6 +287,13 @@ func (a *AttrCache) RemovalsByOthers(own *atomic.Uint64) uint64 {
 	return total - own.Load()
 }
 
+// RemovalsByOthersIn is RemovalsByOthers for the caller whose counter
+// ctx names (WithRemovals; none: every removal counts).
+func (a *AttrCache) RemovalsByOthersIn(ctx context.Context) uint64 {
+	own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64)
+	return a.RemovalsByOthers(own)
+}
+
 // removed counts a removal made by ctx's caller (see removals).
 func (a *AttrCache) removed(ctx context.Context) {
 	if own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64); own != nil {
@@ -629,6 +636,15 @@ func (a *AttrCache) holdsData(dir, ino uint64) bool {
 	}
 	e := a.entries[attrKey{dk.dev, ino}]
 	return e != nil && e.data != nil && e.st != nil && a.now().Sub(e.fetched) < AttrTTL && versionOf(e.st) == e.version
+}
+
+// HoldsWhole says whether a Read through handle h would be answered now
+// from the whole content of its file cached here (no gofer call).
+func (a *AttrCache) HoldsWhole(h uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.freshLocked(h)
+	return e != nil && e.data != nil && a.readable[h] && versionOf(e.st) == e.version
 }
 
 // freshLocked returns the entry of handle h's inode if its attributes are
