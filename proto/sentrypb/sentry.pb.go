@@ -2839,6 +2839,13 @@ type Syscall struct {
 	// process from a ReadLease this call brings (it has one thread; the
 	// read cache is on): the server grants one only then (Reply.lease).
 	LeaseWanted bool `protobuf:"varint,360,opt,name=lease_wanted,json=leaseWanted,proto3" json:"lease_wanted,omitempty"`
+	// path_lease_wanted says the client would keep the answer of this
+	// path call (Hello.path_leases): the server grants a PathLease only
+	// then (Reply.path_lease). A client whose kept answers are dropped
+	// unused again and again (tar, which asks about each name once before
+	// it creates it) stops wanting them for a while, so that it holds no
+	// lease whose revocation other clients' changes would wait for.
+	PathLeaseWanted bool `protobuf:"varint,422,opt,name=path_lease_wanted,json=pathLeaseWanted,proto3" json:"path_lease_wanted,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -2931,6 +2938,13 @@ func (x *Syscall) GetPosted() bool {
 func (x *Syscall) GetLeaseWanted() bool {
 	if x != nil {
 		return x.LeaseWanted
+	}
+	return false
+}
+
+func (x *Syscall) GetPathLeaseWanted() bool {
+	if x != nil {
+		return x.PathLeaseWanted
 	}
 	return false
 }
@@ -9923,7 +9937,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xd3\x02\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x80\x03\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -9933,7 +9947,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
-	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12>\n" +
+	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12+\n" +
+	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +

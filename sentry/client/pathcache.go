@@ -67,9 +67,14 @@ import (
 // maxPathAnswers bounds the answers kept; beyond it, all are dropped.
 // maxPathLeases is how many lease ids are kept before the expired ones
 // are forgotten (the server grants a client about two a second).
+// pathWastedLimit drops in a row of answers none of which was used make
+// the client want no lease for a while (pathCache.quietFor).
 const (
-	maxPathAnswers = 16384
-	maxPathLeases  = 64
+	maxPathAnswers  = 16384
+	maxPathLeases   = 64
+	pathWastedLimit = 16
+	pathQuiet       = time.Second
+	pathQuietMax    = 16 * time.Second
 )
 
 // pathCache holds the kept answers. mu is a leaf lock (the receiving
@@ -95,10 +100,21 @@ type pathCache struct {
 	// fsIDsChanged is set once a process called setfsuid or setfsgid:
 	// nothing is answered any more. Protected by mu.
 	fsIDsChanged bool
+	// hitsSinceDrop counts the hits since the answers were last
+	// dropped; wasted counts the drops in a row of answers none of
+	// which was used. Once wasted reaches pathWastedLimit, no lease is
+	// wanted for quietFor (from pathQuiet, doubled each time up to
+	// pathQuietMax, back to nothing after a hit), until quietUntil: the
+	// workload changes names faster than it asks again (tar), and a
+	// lease it holds only makes other clients' changes wait for its
+	// revocation. Protected by mu.
+	hitsSinceDrop, wasted int
+	quietFor              time.Duration
+	quietUntil            time.Time
 
-	// hits counts the calls answered here, for the end-of-session log
-	// line. Atomic.
-	hits atomic.Uint64
+	// hits counts the calls answered here, kept the answers kept, for
+	// the end-of-session log line. Atomic.
+	hits, kept atomic.Uint64
 }
 
 // pathKey is what a kept answer depends on besides the namespace.
@@ -235,7 +251,18 @@ func credsKey(st *pb.ProcessState) string {
 
 // dropLocked drops every answer. Precondition: pc.mu.
 func (pc *pathCache) dropLocked() {
+	if len(pc.answers) == 0 {
+		return
+	}
 	clear(pc.answers)
+	if pc.hitsSinceDrop > 0 {
+		pc.wasted = 0
+	} else if pc.wasted++; pc.wasted >= pathWastedLimit {
+		pc.wasted = 0
+		pc.quietFor = min(max(2*pc.quietFor, pathQuiet), pathQuietMax)
+		pc.quietUntil = time.Now().Add(pc.quietFor)
+	}
+	pc.hitsSinceDrop = 0
 }
 
 // dropAll drops every answer and lease (a recovery: the new server
@@ -363,13 +390,15 @@ func (t *task) mayAnswerPaths() bool {
 }
 
 // cachedPath answers path call sysno from a kept answer, if it may. It
-// returns the call's key (ok false: the answer may not be kept either)
-// and, on a hit, the result.
-func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed bool, ret uint64, errno unix.Errno, hit bool) {
+// returns the call's key (keyed false: the answer may not be kept
+// either), whether its forwarded call wants a lease (not while quiet:
+// see pathCache.wasted) and, on a hit, the result.
+func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, wanted bool, ret uint64, errno unix.Errno, hit bool) {
 	k, keyed = t.pathKeyOf(sysno, args)
-	if !keyed || !t.mayAnswerPaths() {
-		return k, keyed, 0, 0, false
+	if !keyed {
+		return k, false, false, 0, 0, false
 	}
+	may := t.mayAnswerPaths()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.answers[k]
@@ -377,20 +406,24 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed bool,
 		delete(pc.answers, k)
 		a = nil
 	}
-	pc.mu.Unlock()
-	if a == nil {
-		return k, keyed, 0, 0, false
+	if a == nil || !may {
+		wanted = !time.Now().Before(pc.quietUntil)
+		pc.mu.Unlock()
+		return k, true, wanted, 0, 0, false
 	}
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.mu.Unlock()
 	shape := pathCallShapes[sysno]
 	if len(a.out) > 0 {
 		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[shape.buf]), a.out, usermem.IOOpts{}); err != nil {
 			// A fault: the server says what it makes of it.
-			return k, keyed, 0, 0, false
+			return k, true, true, 0, 0, false
 		}
 	}
 	pc.hits.Add(1)
 	t.cached = true
-	return k, keyed, a.ret, a.errno, true
+	return k, true, false, a.ret, a.errno, true
 }
 
 // keep keeps the answer reply gave to call sysno with key k, sent at at,
@@ -438,6 +471,7 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 		pc.leases[l.Id] = expires
 	}
 	pc.answers[k] = &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires}
+	pc.kept.Add(1)
 }
 
 // hitCount is the calls answered here (0 without a cache).
@@ -446,4 +480,12 @@ func (pc *pathCache) hitCount() uint64 {
 		return 0
 	}
 	return pc.hits.Load()
+}
+
+// keptCount is the answers kept under a lease (0 without a cache).
+func (pc *pathCache) keptCount() uint64 {
+	if pc == nil {
+		return 0
+	}
+	return pc.kept.Load()
 }

@@ -264,7 +264,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return off, 0
 		}
 	}
-	pathKey, pathKeyed, cret, cerrno, hit := t.cachedPath(sysno, args)
+	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {
 		return cret, cerrno
 	}
@@ -286,12 +286,13 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno:       int32(sysno),
-		Args:        args[:],
-		Inputs:      toPBRegions(inputs),
-		NoNewPrivs:  noNewPrivs,
-		Clocks:      clocksFor(sysno),
-		LeaseWanted: t.wantsLease(sysno),
+		Sysno:           int32(sysno),
+		Args:            args[:],
+		Inputs:          toPBRegions(inputs),
+		NoNewPrivs:      noNewPrivs,
+		Clocks:          clocksFor(sysno),
+		LeaseWanted:     t.wantsLease(sysno),
+		PathLeaseWanted: pathWanted,
 	}}})
 	if err != nil {
 		return 0, unix.EIO

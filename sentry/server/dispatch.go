@@ -249,7 +249,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.strace(c, 0, unix.ENOSYS)
 		return r
 	}
-	pl := k.beginPathLease(c)
+	pl := k.beginPathLease(c, sc.PathLeaseWanted)
 	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
 	k.endPathLease(c, pl, skipped, err)
 	if skipped {

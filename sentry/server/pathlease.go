@@ -11,7 +11,8 @@ import (
 // Path leases (docs/ARCHITECTURE.md, "The client's path cache"): the glue
 // between package readlease and the server. A client that asks
 // (Hello.path_leases) gets a PathLease in the reply of a stat, access or
-// readlink of a path whose walk crossed only gofer files: one lease per
+// readlink of a path whose walk crossed only gofer files, when it wants
+// one (Syscall.path_lease_wanted): one lease per
 // client on readlease.Namespace, which every change of a name or of a
 // file's attributes through this server revokes (the attribute cache's
 // observer: leaseObserver), as do mount and umount.
@@ -40,11 +41,12 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 	return false
 }
 
-// beginPathLease starts a path lease's grant for c, before its walk: a
-// change of anything in between makes the grant fail (readlease.Ticket).
-// It returns nil when c gets none.
-func (k *clientState) beginPathLease(c *syscallCtx) *readlease.Ticket {
-	if !k.pathLeases || !pathLeaseCalls[c.sysno] || k.leaseHolder.Disabled() {
+// beginPathLease starts a path lease's grant for c, before its walk, if
+// its client wants one (Syscall.path_lease_wanted): a change of anything
+// in between makes the grant fail (readlease.Ticket). It returns nil
+// when c gets none.
+func (k *clientState) beginPathLease(c *syscallCtx, wanted bool) *readlease.Ticket {
+	if !wanted || !k.pathLeases || !pathLeaseCalls[c.sysno] || k.leaseHolder.Disabled() {
 		return nil
 	}
 	t := k.s.leases.Begin(readlease.Namespace)
