@@ -19,6 +19,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -167,7 +168,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 
 // openForRead opens regular gofer file d read-only, for exec.
 func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
-	if d.Kind != dkGofer {
+	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
 	h, _, fh, err := k.vfs.FreshHandle(d)
@@ -204,7 +205,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 // fileReaderAt reads a gofer file through a small block cache (debug/elf
 // makes many small reads).
 type fileReaderAt struct {
-	v     *vfs
+	v     *vfs.VFS
 	h     uint64
 	size  int64
 	block map[int64][]byte
@@ -631,7 +632,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 				k.vfs.Mounts.SetDev(m.ID, k.vfs.RootDev)
 			}
 			k.trk.touch(mountID(m.ID))
-			if isMqueueMount(m) {
+			if vfs.IsMqueueMount(m) {
 				k.vfs.SetMqueue(m.ID)
 			}
 		}

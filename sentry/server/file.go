@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Poll event bits.
@@ -40,9 +41,7 @@ func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 	var owner fileOwner
 	if d != nil {
 		fd = d
-		if d.v != nil {
-			owner = d.v.synth
-		}
+		owner = d.Owner()
 	}
 	return fdesc.NewFile(impl, fd, owner, flags)
 }
@@ -69,7 +68,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 		seen[t] = true
 		open := false
 		t.Each(func(_ int32, e fdEntry) {
-			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).Kind == dkGofer && dentryOf(e.File).Ino() == ino)
+			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).Kind == vfs.KindGofer && dentryOf(e.File).Ino() == ino)
 		})
 		if open {
 			return true
@@ -101,7 +100,7 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 		seen[t] = true
 		found := false
 		t.Each(func(_ int32, e fdEntry) {
-			if d := dentryOf(e.File); d != nil && d.Kind == dkGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
+			if d := dentryOf(e.File); d != nil && d.Kind == vfs.KindGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
 				found = true
 			}
 		})
@@ -142,31 +141,21 @@ func (*lostFile) Read(fdesc.Call, *file, int, int64) ([]byte, error)  { return n
 func (*lostFile) Write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
 func (*lostFile) Stat(fdesc.Call) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
 
-// devKind names a synthesized device.
-type devKind int
-
-const (
-	devNull devKind = iota
-	devZero
-	devFull
-	devRandom
-)
-
 // devFile is /dev/null, /dev/zero, /dev/full, /dev/urandom or /dev/random.
 type devFile struct {
 	fileBase
 	// kind, k (the client, whose Hello.devices a node's numbers come
 	// from) and d are immutable.
-	kind devKind
+	kind vfs.DevKind
 	k    *clientState
 	d    *dentry
 }
 
 func (f *devFile) Read(_ fdesc.Call, _ *file, n int, _ int64) ([]byte, error) {
 	switch f.kind {
-	case devNull:
+	case vfs.DevNull:
 		return nil, nil
-	case devRandom:
+	case vfs.DevRandom:
 		b := make([]byte, n)
 		rand.Read(b)
 		return b, nil
@@ -175,7 +164,7 @@ func (f *devFile) Read(_ fdesc.Call, _ *file, n int, _ int64) ([]byte, error) {
 }
 
 func (f *devFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if f.kind == devFull {
+	if f.kind == vfs.DevFull {
 		return 0, unix.ENOSPC
 	}
 	return len(b), nil
@@ -250,7 +239,7 @@ func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error)
 	if again {
 		var err error
 		if data, err = f.k.procFileData(f.d); err != nil {
-			if errors.Is(err, unix.ENOENT) && f.d.Kind == dkProcFile && f.d.ProcScope != procfs.Top {
+			if errors.Is(err, unix.ENOENT) && f.d.Kind == vfs.KindProcFile && f.d.ProcScope != procfs.Top {
 				// The process is gone: Linux's ESRCH, but environ,
 				// which reads as empty without an address space.
 				if f.d.ProcName == "environ" {

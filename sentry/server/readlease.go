@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Read leases (docs/ARCHITECTURE.md, "The client's read cache"): the glue
@@ -150,7 +151,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	g, ok := f.Impl.(*goferFile)
 	d := dentryOf(f)
 	flags := f.Flags.Load()
-	if !ok || g.memfd != nil || d == nil || d.Kind != dkGofer || !d.IsRegular() ||
+	if !ok || g.memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
 		flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -669,7 +670,7 @@ func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh [
 		return v.Root
 	}
 	if rc != nil && p != "" {
-		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == dkGofer && d.Ino() == st.Ino &&
+		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == vfs.KindGofer && d.Ino() == st.Ino &&
 			d.Mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
 			return d
 		}
@@ -694,7 +695,7 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 		if err != nil {
 			return nil, err
 		}
-		if d.Kind != dkGofer {
+		if d.Kind != vfs.KindGofer {
 			return nil, unix.ESTALE
 		}
 		var nfh []byte
@@ -744,7 +745,7 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Kind != dkGofer {
+	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
 	h, _, fh, err := k.vfs.FreshHandle(d)

@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -543,7 +544,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = unixState(impl)
 	case *pathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if impl.d.Kind == dkGofer {
+		if impl.d.Kind == vfs.KindGofer {
 			st.Kind = sentrypb.FileState_GOFER
 			st.FileHandle = k.vfs.FileHandleOf(impl.d)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -173,7 +174,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		d, err := v.LookupChild(c, dir, name)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
-				if c.resent() && dir.Kind == dkGofer {
+				if c.resent() && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
 					return c.createFile(dir, name, flags, mode, uint32(attempt))
@@ -205,7 +206,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 
 func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint32) (*file, error) {
 	v := c.k.vfs
-	if dir.Kind != dkGofer {
+	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
 	if err := c.mayWriteDir(dir); err != nil {
@@ -251,7 +252,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		}
 		return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
 	}
-	if d.IsSymlink() && d.Kind != dkProcFd {
+	if d.IsSymlink() && d.Kind != vfs.KindProcFd {
 		return nil, unix.ELOOP
 	}
 	if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
@@ -261,21 +262,21 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, unix.EISDIR
 	}
 	switch d.Kind {
-	case dkDev:
+	case vfs.KindDev:
 		return newFile(&devFile{kind: d.Dev, k: c.k, d: d}, d, kept), nil
-	case dkDevTty:
+	case vfs.KindDevTty:
 		return nil, unix.ENXIO
-	case dkDevPtmx, dkDevPts:
+	case vfs.KindDevPtmx, vfs.KindDevPts:
 		return c.openPty(d, kept)
-	case dkDevNode:
+	case vfs.KindDevNode:
 		return c.openDevNode(d, kept)
-	case dkProcFile, dkProcFdInfo:
+	case vfs.KindProcFile, vfs.KindProcFdInfo:
 		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.creds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
 		return c.k.openProcFile(d, flags, kept)
-	case dkProcFd:
+	case vfs.KindProcFd:
 		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
@@ -289,7 +290,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return newFile(ro.reopen(), nil, kept), nil
 		}
 		return nil, unix.ENXIO
-	case dkGofer:
+	case vfs.KindGofer:
 	default:
 		if d.IsDir() {
 			return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
@@ -347,7 +348,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
 func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.Kind != dkGofer || !c.k.maps.Holds(d.Ino()) {
+	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.maps.Holds(d.Ino()) {
 		return
 	}
 	if h == 0 {
@@ -400,7 +401,7 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if d == nil || d.Kind != dkGofer {
+	if d == nil || d.Kind != vfs.KindGofer {
 		return st, nil
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
@@ -419,7 +420,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 		}
 		return f.Impl.Stat(c)
 	}
-	if d.Kind == dkProcFd {
+	if d.Kind == vfs.KindProcFd {
 		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
@@ -607,7 +608,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		return 0, err
 	}
 	a := attrsOfStat(st)
-	if f == nil && d.Kind != dkGofer {
+	if f == nil && d.Kind != vfs.KindGofer {
 		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
 	cr := c.creds()
@@ -673,7 +674,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 		return nil, "", false, unix.EEXIST
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
-		if !c.resent() || dir.Kind != dkGofer {
+		if !c.resent() || dir.Kind != vfs.KindGofer {
 			return nil, "", false, unix.EEXIST
 		}
 		// A call re-sent after a restore: the name may exist because the
@@ -682,7 +683,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 	} else if syserr.ErrnoOf(err) != unix.ENOENT {
 		return nil, "", false, err
 	}
-	if dir.Kind != dkGofer {
+	if dir.Kind != vfs.KindGofer {
 		return nil, "", false, unix.EACCES
 	}
 	if err := c.mayWriteDir(dir); err != nil {
@@ -792,7 +793,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if od.IsDir() {
 		return 0, unix.EPERM
 	}
-	if od.Kind != dkGofer {
+	if od.Kind != vfs.KindGofer {
 		return 0, unix.EXDEV
 	}
 	dir, name, trailing, err := c.createAt(newdirfd, np)
@@ -882,7 +883,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.LookupChild(c, dir, name)
 	if err != nil {
-		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == dkGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == vfs.KindGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
@@ -898,7 +899,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if !rmdir && trailing {
 		return 0, unix.ENOTDIR
 	}
-	if dir.Kind != dkGofer || d.Kind != dkGofer {
+	if dir.Kind != vfs.KindGofer || d.Kind != vfs.KindGofer {
 		return 0, unix.EACCES
 	}
 	if d == v.Root || v.MountRoot(d) != nil {
@@ -920,7 +921,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	// it aside) so that a gofer restart does not lose it.
 	open := false
 	child := v.CachedChild(dir, name)
-	if child != nil && child.Kind == dkGofer && child.IsRegular() && flags&atRemovedir == 0 {
+	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
 		open = c.k.inodeOpen(child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
@@ -998,7 +999,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	if odir.Kind != dkGofer || ndir.Kind != dkGofer || (src != nil && src.Kind != dkGofer) {
+	if odir.Kind != vfs.KindGofer || ndir.Kind != vfs.KindGofer || (src != nil && src.Kind != vfs.KindGofer) {
 		return 0, unix.EXDEV
 	}
 	if v.MountOf(odir) != v.MountOf(ndir) {
@@ -1126,7 +1127,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		d = dentryOf(f)
 	}
 	if h == 0 {
-		if d == nil || d.Kind != dkGofer {
+		if d == nil || d.Kind != vfs.KindGofer {
 			return unix.EPERM
 		}
 		if h, err = c.HandleOf(d); err != nil {
@@ -1521,7 +1522,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	switch {
 	case d == nil:
 		sf.Type = 0x50495045 // PIPEFS_MAGIC
-	case d.Kind == dkGofer:
+	case d.Kind == vfs.KindGofer:
 		h, err := c.HandleOf(d)
 		if f != nil {
 			if fh, ok := handleOfFile(f); ok {
@@ -1543,9 +1544,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		if m, grafted := c.k.vfs.MountInfoOf(d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
-	case d.Kind >= dkProcDir:
+	case d.Kind >= vfs.KindProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
-	case d.Kind == dkMqueueDir:
+	case d.Kind == vfs.KindMqueueDir:
 		sf.Type = linux.MQUEUE_MAGIC
 		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -159,7 +160,7 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
-	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
+	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
 	st := c.goferStat
@@ -776,7 +777,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if dentryOf(f) != nil && dentryOf(f).Kind == dkGofer {
+	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
 		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
@@ -975,7 +976,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	}
 	_, isGofer := f.Impl.(*goferFile)
 	dz, isDev := f.Impl.(*devFile)
-	isZero := isDev && dz.kind == devZero
+	isZero := isDev && dz.kind == vfs.DevZero
 	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
