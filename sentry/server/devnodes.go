@@ -105,7 +105,7 @@ func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
 		if n.Major == 1 {
 			for _, dn := range devNodes {
 				if dn.minor == uint64(n.Minor) {
-					return newFile(&devFile{kind: dn.kind, k: c.k, d: d}, d, flags), nil
+					return newFile(&vfs.DevFile{Kind: dn.kind, D: d}, d, flags), nil
 				}
 			}
 		}

@@ -65,7 +65,7 @@ func (k *clientState) flushAll() {
 		if len(seqs) == 0 {
 			continue
 		}
-		h, ok := handleOfFile(f)
+		h, ok := vfs.HandleOfFile(f)
 		if !ok {
 			k.log.Warn("background fsync: a tracked file has no gofer handle")
 			k.dur.EndSync(f, seqs, false)
@@ -204,7 +204,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 		if seqs[i] = k.dur.StartSyncAll(f); len(seqs[i]) == 0 {
 			continue
 		}
-		if h, ok := handleOfFile(f); ok {
+		if h, ok := vfs.HandleOfFile(f); ok {
 			hs = append(hs, h)
 		}
 	}

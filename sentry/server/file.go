@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
 	"errors"
 	"sync"
 
@@ -47,10 +46,7 @@ func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 }
 
 // dentryOf returns f's dentry (nil when it has no path).
-func dentryOf(f *file) *dentry {
-	d, _ := f.Dentry().(*dentry)
-	return d
-}
+func dentryOf(f *file) *dentry { return vfs.DentryOf(f) }
 
 // inodeOpen reports whether the application has the gofer file with inode
 // number ino open: an fd of a process refers to it, or it is mapped. Open
@@ -126,64 +122,6 @@ func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
 		}
 	}
 	e.offsets = append(e.offsets, offChange{f: f, ver: ver, off: off})
-}
-
-// lostFile stands for a gofer file a restored server could not reopen
-// (removed while the gofer restarted): every operation fails with ESTALE,
-// as on an NFS client whose file handle went stale.
-type lostFile struct {
-	fileBase
-	fh   []byte
-	path string
-}
-
-func (*lostFile) Read(fdesc.Call, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
-func (*lostFile) Write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
-func (*lostFile) Stat(fdesc.Call) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
-
-// devFile is /dev/null, /dev/zero, /dev/full, /dev/urandom or /dev/random.
-type devFile struct {
-	fileBase
-	// kind, k (the client, whose Hello.devices a node's numbers come
-	// from) and d are immutable.
-	kind vfs.DevKind
-	k    *clientState
-	d    *dentry
-}
-
-func (f *devFile) Read(_ fdesc.Call, _ *file, n int, _ int64) ([]byte, error) {
-	switch f.kind {
-	case vfs.DevNull:
-		return nil, nil
-	case vfs.DevRandom:
-		b := make([]byte, n)
-		rand.Read(b)
-		return b, nil
-	}
-	return make([]byte, n), nil
-}
-
-func (f *devFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if f.kind == vfs.DevFull {
-		return 0, unix.ENOSPC
-	}
-	return len(b), nil
-}
-
-func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.k.SynthStat(f.d), nil }
-
-// pathFile backs O_PATH descriptions and directories of the synthetic
-// filesystems: no I/O, only a dentry.
-type pathFile struct {
-	fileBase
-	d *dentry
-	c *clientState
-}
-
-func (f *pathFile) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
-
-func (f *pathFile) Stat(c fdesc.Call) (*goferpb.Stat, error) {
-	return f.c.vfs.StatDentry(c, f.d)
 }
 
 // procFile is a synthesized /proc file whose content was taken at open

@@ -252,7 +252,7 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
-	if _, ok := f.Impl.(*goferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
 		return 0, false
 	}
 	return dentryOf(f).Ino(), true

@@ -47,8 +47,8 @@ func TestParseRestoreMemfd(t *testing.T) {
 			if m == nil || len(s.memfds) != 1 {
 				t.Fatalf("memfds %v, want one for handle h", s.memfds)
 			}
-			if m.seals != tt.seals {
-				t.Errorf("seals %#x, want %#x", m.seals, tt.seals)
+			if m.Seals() != tt.seals {
+				t.Errorf("seals %#x, want %#x", m.Seals(), tt.seals)
 			}
 		})
 	}

@@ -237,7 +237,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	c.k.inotifyChild(dir, name, inCreate, false)
-	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
+	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
 // openDentry opens d as a new file description.
@@ -250,7 +250,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
 			return nil, unix.ENOTDIR
 		}
-		return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
+		return newFile(&vfs.PathFile{D: d}, d, kept), nil
 	}
 	if d.IsSymlink() && d.Kind != vfs.KindProcFd {
 		return nil, unix.ELOOP
@@ -263,7 +263,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	}
 	switch d.Kind {
 	case vfs.KindDev:
-		return newFile(&devFile{kind: d.Dev, k: c.k, d: d}, d, kept), nil
+		return newFile(&vfs.DevFile{Kind: d.Dev, D: d}, d, kept), nil
 	case vfs.KindDevTty:
 		return nil, unix.ENXIO
 	case vfs.KindDevPtmx, vfs.KindDevPts:
@@ -282,7 +282,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
-		if g, ok := of.Impl.(*goferFile); ok {
+		if g, ok := of.Impl.(*vfs.GoferFile); ok {
 			return c.reopenGoferFile(of, g, flags, kept)
 		}
 		type reopener interface{ reopen() fileImpl }
@@ -293,7 +293,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case vfs.KindGofer:
 	default:
 		if d.IsDir() {
-			return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
+			return newFile(&vfs.PathFile{D: d}, d, kept), nil
 		}
 		return nil, unix.ENXIO
 	}
@@ -321,7 +321,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, kept), nil
+		return newFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
 	}
 	if !d.IsRegular() {
 		return nil, unix.ENXIO
@@ -342,7 +342,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		c.killPriv(d, h, v.AttrsOf(d))
 		c.noteMappedResize(d, h)
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
+	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size
@@ -607,7 +607,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if err != nil {
 		return 0, err
 	}
-	a := attrsOfStat(st)
+	a := vfs.AttrsOfStat(st)
 	if f == nil && d.Kind != vfs.KindGofer {
 		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
@@ -1117,7 +1117,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	switch {
 	case f != nil && !f.IsPath():
 		var ok bool
-		if h, ok = handleOfFile(f); !ok {
+		if h, ok = vfs.HandleOfFile(f); !ok {
 			if dentryOf(f) == nil {
 				return unix.EPERM
 			}
@@ -1216,7 +1216,7 @@ func (c *syscallCtx) targetAttrs(cr auth.Creds, d *dentry, f *file) (auth.FileAt
 	if err != nil {
 		return auth.FileAttrs{}, err
 	}
-	return attrsOfStat(st), nil
+	return vfs.AttrsOfStat(st), nil
 }
 
 func sysTruncate(c *syscallCtx) (int64, error) {
@@ -1231,14 +1231,14 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		if _, ok := f.Impl.(*goferFile); !ok || !f.Writable() {
+		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
 		if _, err := c.fileSizeCheck(dentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
-		if m := memfdOf(f); m != nil {
-			if err := m.checkResize(c, f, uint64(length)); err != nil {
+		if m := vfs.MemfdOf(f); m != nil {
+			if err := m.CheckResize(c, f, uint64(length)); err != nil {
 				return 0, err
 			}
 		}
@@ -1251,7 +1251,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			}
 			return 0, err
 		}
-		if h, ok := handleOfFile(f); ok && dentryOf(f) != nil {
+		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
 			c.killPriv(dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
 			c.noteMappedResize(dentryOf(f), h)
 		}
@@ -1388,7 +1388,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	cr := c.creds()
-	a := attrsOfStat(st)
+	a := vfs.AttrsOfStat(st)
 	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
 	}
@@ -1525,7 +1525,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	case d.Kind == vfs.KindGofer:
 		h, err := c.HandleOf(d)
 		if f != nil {
-			if fh, ok := handleOfFile(f); ok {
+			if fh, ok := vfs.HandleOfFile(f); ok {
 				h, err = fh, nil
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -28,6 +30,11 @@ var (
 	_ vfs.Kernel = (*clientState)(nil)
 	_ vfs.Caller = (*syscallCtx)(nil)
 )
+
+// KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
+func (k *clientState) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+	callOf(c).killPriv(d, h, a)
+}
 
 // HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
 // dropped when c's handler returns (syscallCtx.unpinAll).

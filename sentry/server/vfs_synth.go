@@ -345,9 +345,9 @@ func (k *clientState) filePath(f *file) string {
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inet.HostFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
-	case *goferFile:
-		if impl.memfd != nil {
-			return "/memfd:" + impl.memfd.name + " (deleted)"
+	case *vfs.GoferFile:
+		if impl.Memfd != nil {
+			return "/memfd:" + impl.Memfd.Name + " (deleted)"
 		}
 	}
 	if dentryOf(f) == nil {
@@ -384,7 +384,7 @@ func (k *clientState) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error
 			return nil, true, unix.ENOENT
 		}
 		defer f.DecRef()
-		if _, isGofer := f.Impl.(*goferFile); isGofer && v.IsDeleted(dentryOf(f)) {
+		if _, isGofer := f.Impl.(*vfs.GoferFile); isGofer && v.IsDeleted(dentryOf(f)) {
 			// A file with no name left: opening the link itself opens
 			// the inode (openProcFd).
 			return d, true, nil
@@ -586,7 +586,7 @@ func (k *clientState) openProcFile(d *dentry, flags, kept uint32) (*file, error)
 // reopenGoferFile opens a new description of of's file, as open of
 // /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
 // name, through a clone of of's gofer handle.
-func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32) (*file, error) {
+func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
 	v := c.k.vfs
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
@@ -600,17 +600,17 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	if err != nil {
 		return nil, err
 	}
-	if !c.callerCreds().Permits(attrsOfStat(st), mask) {
+	if !c.callerCreds().Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
-	if g.memfd != nil && flags&unix.O_TRUNC != 0 {
-		if err := g.memfd.checkResize(c, of, 0); err != nil {
+	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
+		if err := g.Memfd.CheckResize(c, of, 0); err != nil {
 			return nil, err // F_SEAL_SHRINK
 		}
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
+	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
 	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
 		return nil, err
 	}
@@ -623,5 +623,5 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 		c.k.releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, dentryOf(of), kept), nil
+	return newFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), dentryOf(of), kept), nil
 }

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -95,4 +96,9 @@ func (v *VFS) Fsync(h uint64, dataOnly bool) error {
 	defer cancel()
 	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
 	return syserr.FromGofer("fsync", r.GetErrno(), err)
+}
+
+// AttrsOfStat are the attributes of a gofer stat.
+func AttrsOfStat(st *goferpb.Stat) auth.FileAttrs {
+	return auth.FileAttrs{Mode: st.Mode, UID: st.Uid, GID: st.Gid}
 }

@@ -182,6 +182,11 @@ type Kernel interface {
 	// ProcOwner returns the euid and egid of process pid, which own its
 	// /proc/<pid> (ok false: no such process).
 	ProcOwner(pid int32) (uid, gid uint32, ok bool)
+	// KillPriv clears the set-id bits of gofer file d (through handle h,
+	// or d's own when h is 0; d may be nil) after call c wrote to it, if
+	// the caller may not keep them; a are the file's attributes before
+	// the write.
+	KillPriv(c fdesc.Call, d *Dentry, h uint64, a auth.FileAttrs)
 }
 
 // VFS is one client's mount namespace: the gofer's tree with /dev and

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc/fdesctest"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
@@ -22,10 +23,15 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
-// fakeKernel synthesizes /dev/null and /proc/self (a link to "1"), and
-// records the lookups it was asked for.
+// fakeKernel synthesizes /dev/null and /proc/self (a link to /dir), and
+// records the lookups and the set-id clearings it was asked for.
 type fakeKernel struct {
-	lookups []string
+	lookups  []string
+	killPriv []uint64 // handles
+}
+
+func (k *fakeKernel) KillPriv(_ fdesc.Call, _ *Dentry, h uint64, _ auth.FileAttrs) {
+	k.killPriv = append(k.killPriv, h)
 }
 
 func (*fakeKernel) DurabilityHolds(*fdesc.File) bool { return false }
@@ -102,8 +108,15 @@ type fixture struct {
 // VFS over it.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWrapped(t, func(g goferpb.GoferClient) goferpb.GoferClient { return g })
+}
+
+// newFixtureWrapped is newFixture whose VFS reaches the gofer through
+// wrap's client.
+func newFixtureWrapped(t *testing.T, wrap func(goferpb.GoferClient) goferpb.GoferClient) *fixture {
+	t.Helper()
 	root := t.TempDir()
-	g := gofertest.Start(t, root).Client(t)
+	g := wrap(gofertest.Start(t, root).Client(t))
 	attrs := goferclient.NewAttrCache(g)
 	log := hclog.NewNullLogger()
 	releases := goferclient.NewReleaseQueue(attrs, log, time.Millisecond)
