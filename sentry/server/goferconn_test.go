@@ -27,6 +27,13 @@ import (
 // box sh as PID 1; it returns the env and the server's socket.
 func startedOverGoferConn(t *testing.T, root string, gc *goferclient.GoferConn) (*env, string) {
 	t.Helper()
+	return startedOverGoferConnHello(t, root, gc, &sentrypb.Hello{ClientId: t.Name()})
+}
+
+// startedOverGoferConnHello is startedOverGoferConn whose client says
+// hello.
+func startedOverGoferConnHello(t *testing.T, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello) (*env, string) {
+	t.Helper()
 	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func startedOverGoferConn(t *testing.T, root string, gc *goferclient.GoferConn) 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello: &sentrypb.Hello{ClientId: t.Name()}, OnPush: e.onPush, HeartbeatInterval: time.Second,
+		Hello: hello, OnPush: e.onPush, HeartbeatInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -152,6 +152,10 @@ type env struct {
 	sock string
 	mem  *appMem
 
+	// leaseWanted marks every system call sys makes as one whose read
+	// lease the caller could use (Syscall.lease_wanted).
+	leaseWanted bool
+
 	mu sync.Mutex
 	// events records pushes and replies in arrival order.
 	events []any
@@ -246,7 +250,7 @@ func (e *env) sys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
 	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
 		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
 	}
-	r := e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs}}})
+	r := e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs, LeaseWanted: e.leaseWanted}}})
 	e.mem.apply(r.Outputs)
 	return r
 }

@@ -118,7 +118,9 @@ func (k *clientState) leaseAcked(m *sentrypb.LeaseRevoked) {
 // on the file (another description's) and it covers the whole file, the
 // description is attached to it; else the lease carries the file (or a
 // window of a large one), read after the grant began, so that a change
-// between makes the grant fail (readlease.Registry.Grant).
+// between makes the grant fail (readlease.Registry.Grant). An open is
+// granted a new lease only when the server's data cache holds the whole
+// file: it reads nothing for a lease the application may never use.
 func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	h := k.leaseHolder
 	// A read of a watched file, or of a watched directory's child, is an
@@ -129,9 +131,10 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	}
 	fd := c.argInt(0)
 	next := int64(-1) // where the next read is likely, for a large file
+	open := false
 	switch c.sysno {
 	case unix.SYS_OPEN, unix.SYS_OPENAT:
-		fd = int32(ret)
+		fd, open = int32(ret), true
 	case unix.SYS_READ, unix.SYS_READV:
 	case unix.SYS_PREAD64, unix.SYS_PREADV:
 		next = int64(c.args[3]) + ret
@@ -179,6 +182,16 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		c.reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
 		return
 	}
+	// An open may be followed by no read at all (open+close, a stat
+	// through the fd): it is leased only what the server holds already,
+	// the whole content of a small file in its data cache; otherwise the
+	// first read or fstat takes the lease.
+	if open && !k.s.attrs.HoldsWhole(g.Handle) {
+		return
+	}
+	if st := k.s.attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
+		return
+	}
 	tk := reg.Begin(key)
 	granted := false
 	defer func() {
@@ -193,10 +206,15 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	// The content first, then the attributes: a change between them
 	// made through this server fails the grant; one made outside shows
 	// as a size that is not the data's.
+	// The whole file, asked one byte more than its size as last learnt
+	// so that a short read shows its end; a window of a large one.
 	var off uint64
 	n := uint32(leaseWholeFile + 1)
-	if sized && size > leaseWholeFile {
+	switch {
+	case sized && size > leaseWholeFile:
 		off, n = uint64(next)&^4095, leaseWindow
+	case sized:
+		n = uint32(size) + 1
 	}
 	r, err := k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.Handle, Offset: off, Length: n})
 	if err != nil {
@@ -218,13 +236,14 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 			return
 		}
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Blocks == 0 || st.Dev != key.Dev || st.Ino != key.Ino {
-		// Files that occupy no blocks may be pseudo files (sysfs,
-		// cgroupfs) whose content changes without a new mtime.
+	if !leaseable(st, key) {
 		return
 	}
+	// The data must agree with the attributes: none past the size, and
+	// a read that came back short of what was asked ends at the size (a
+	// full window of a large file may end anywhere before it).
 	end := off + uint64(len(data))
-	if end > st.Size || (end < st.Size && len(data) <= leaseWholeFile && off == 0) {
+	if end > st.Size || (len(data) < int(n) && end != st.Size) {
 		return
 	}
 	full := st
@@ -247,6 +266,14 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		Id: id, File: desc, Epoch: epoch, Stat: sb, Size: st.Size,
 		DataOffset: off, Data: data, TtlMs: uint32(reg.TTL().Milliseconds()),
 	}
+}
+
+// leaseable says whether a file of attributes st, found as inode key,
+// may be leased: a regular file that occupies blocks (files that occupy
+// none may be pseudo files, sysfs or cgroupfs, whose content changes
+// without a new mtime).
+func leaseable(st *goferpb.Stat, key readlease.Key) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Blocks != 0 && st.Dev == key.Dev && st.Ino == key.Ino
 }
 
 // revokeLeasesForWatch is called when an inotify watch is added: the

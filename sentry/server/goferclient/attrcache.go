@@ -582,6 +582,15 @@ func (a *AttrCache) holdsData(dir, ino uint64) bool {
 	return e != nil && e.data != nil && e.st != nil && a.now().Sub(e.fetched) < AttrTTL && versionOf(e.st) == e.version
 }
 
+// HoldsWhole says whether a Read through handle h would be answered now
+// from the whole content of its file cached here (no gofer call).
+func (a *AttrCache) HoldsWhole(h uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.freshLocked(h)
+	return e != nil && e.data != nil && a.readable[h] && versionOf(e.st) == e.version
+}
+
 // freshLocked returns the entry of handle h's inode if its attributes are
 // cached and fresh. Precondition: a.mu.
 func (a *AttrCache) freshLocked(h uint64) *attrEntry {
