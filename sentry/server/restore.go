@@ -44,7 +44,7 @@ type restoreSet struct {
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
-	// mounts are the mount table's records (vfs_mount.go).
+	// mounts are the mount table's records (package vfs: mount.go).
 	mounts []*sentrypb.MountState
 	maxID  uint64
 	// memfds are the memfds of the files, by gofer file handle: the
