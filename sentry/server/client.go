@@ -496,12 +496,19 @@ func (k *clientState) threadWorker(t *thread) {
 			t.running = false
 			t.queue = nil
 			k.mu.Unlock()
+			if run := t.attrRun; run != nil {
+				t.attrRun = nil
+				k.endAttrRun(run, nil)
+			}
 			return
 		}
 		call := t.queue[0]
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
 		posted := isPosted(call)
+		if t.attrRun == nil && attrRunCall(call) && len(t.queue) > 0 && attrRunCall(t.queue[0]) {
+			t.attrRun = &attrRun{}
+		}
 		t.lastSeq = call.Seq
 		t.inFlight = true
 		t.inFlightPosted = posted
@@ -545,6 +552,9 @@ func (k *clientState) threadWorker(t *thread) {
 			next = t.queue[0]
 		}
 		k.mu.Unlock()
+		if posted && k.runAttrCall(t, call, r, next) {
+			continue
+		}
 		if posted {
 			k.replyPosted(r, next)
 		} else {

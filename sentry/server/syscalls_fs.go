@@ -394,6 +394,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
+	c.flushAttrRunOf() // a run's held changes are made before anything reads attributes
 	st, err := c.statOfFile(d, f)
 	if err != nil || c.k.vfs.nmounts.Load() == 0 {
 		return st, err
@@ -1141,6 +1142,9 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	}
 	req.Handle = h
 	req.Origin = c.origin(0)
+	if c.holdAttrs(d, f, req) {
+		return nil
+	}
 	ctx, cancel := v.rpcCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
