@@ -672,7 +672,7 @@ func (f *serverFile) fetchLocked(ctx context.Context, start, end uint64) error {
 			f.nfilled++
 		}
 		if pos < min(runEnd, f.size) {
-			f.fc.c.log.Warn("mapped file read short of its size", "file", f.name, "id", f.id, "offset", off, "length", runEnd-off, "got", pos-off, "size", f.size)
+			f.fc.c.log.Error("mapped file read short of its size", "file", f.name, "id", f.id, "offset", off, "length", runEnd-off, "got", pos-off, "size", f.size)
 		}
 	}
 	return nil

@@ -66,7 +66,7 @@ func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) 
 		return false
 	}
 	run := c.t.attrRun
-	if f != nil || d == nil || !d.isRegular() || (run.d != nil && run.d != d) {
+	if f != nil || d == nil || !d.IsRegular() || (run.d != nil && run.d != d) {
 		c.k.flushAttrRun(run)
 		return false
 	}
@@ -79,9 +79,9 @@ func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) 
 	if run.d == nil {
 		// The handle must outlive the handler (whose pin ends with
 		// it) until the held change is sent.
-		if h, err := c.k.vfs.pinHandle(d); err != nil || h != req.Handle {
+		if h, err := c.k.vfs.PinHandle(d); err != nil || h != req.Handle {
 			if err == nil {
-				c.k.vfs.unpin(d)
+				c.k.vfs.Unpin(d)
 			}
 			run.pending.Take()
 			return false
@@ -110,7 +110,7 @@ func (k *clientState) flushAttrRun(run *attrRun) {
 	merged, parts := run.pending.Take()
 	d, replies := run.d, run.partReplies
 	run.d, run.partReplies = nil, nil
-	defer k.vfs.unpin(d)
+	defer k.vfs.Unpin(d)
 	if len(parts) > 1 && k.setStatHeld(d, merged) == nil {
 		for _, p := range parts {
 			k.inotifyEvent(d, inotifyStatEvents(p.Mask))
@@ -130,13 +130,13 @@ func (k *clientState) flushAttrRun(run *attrRun) {
 // setStatHeld sends req, a held change of d, and records the attributes
 // it left.
 func (k *clientState) setStatHeld(d *dentry, req *goferpb.SetStatRequest) error {
-	ctx, cancel := k.vfs.rpcCtx()
+	ctx, cancel := k.vfs.RPCCtx()
 	defer cancel()
 	r, err := k.gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
-	k.vfs.noteAttrs(d, r.Stat)
+	k.vfs.NoteAttrs(d, r.Stat)
 	return nil
 }
 

@@ -61,7 +61,7 @@ type clientState struct {
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
 	// binder binds the file handles in the client's state records to it
-	// (package handlebind). Set by newVFS, immutable after newClientState.
+	// (package handlebind). Set from newVFS's attach, immutable after newClientState.
 	binder handlebind.Binder
 	log    hclog.Logger
 	gofer  goferpb.GoferClient
@@ -261,12 +261,14 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
-	v, err := newVFS(k)
+	v, bindingKey, err := newVFS(vfsConfig{ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: s.attrs,
+		clientID: k.id, log: k.log, kernel: k})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	k.vfs = v
+	k.binder = handlebind.New(bindingKey, k.originID)
 	if k.sandboxNet != nil {
 		// The stack answers ARP and pings before any socket exists.
 		if _, err := k.netStack(); err != nil {
@@ -345,9 +347,9 @@ func (k *clientState) destroy() {
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.releaseAll)
+	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.ReleaseAll)
 	if k.appEnded.Load() {
-		d.fns = append(d.fns, k.vfs.removeShm, k.vfs.removeMounts)
+		d.fns = append(d.fns, k.vfs.RemoveShm, k.vfs.RemoveMounts)
 	}
 	d.fns = append(d.fns, k.socks.release)
 	d.pushes = nil

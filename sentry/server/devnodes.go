@@ -69,10 +69,11 @@ func checkDevNodes(nodes []*sentrypb.DeviceNode) ([]*sentrypb.DeviceNode, error)
 }
 
 // devNodeLookup resolves name in /dev among Hello.devices.
-func (v *vfs) devNodeLookup(dir *dentry, name string) *dentry {
-	for i, n := range v.k.devNodes {
+func (k *clientState) devNodeLookup(dir *dentry, name string) *dentry {
+	for i, n := range k.devNodes {
 		if n.Name == name {
-			d := &dentry{v: v, kind: dkDevNode, mode: n.Mode, ino: synthIno(19, i), parent: dir, name: name, fd: int32(i)}
+			d := newSynthDentry(dir, name, dkDevNode, n.Mode, synthIno(19, i))
+			d.FD = int32(i)
 			return d
 		}
 	}
@@ -80,9 +81,9 @@ func (v *vfs) devNodeLookup(dir *dentry, name string) *dentry {
 }
 
 // devNodeList lists Hello.devices for /dev.
-func (v *vfs) devNodeList() []synthDirent {
+func (k *clientState) devNodeList() []synthDirent {
 	var out []synthDirent
-	for i, n := range v.k.devNodes {
+	for i, n := range k.devNodes {
 		typ := uint8(unix.DT_CHR)
 		switch n.Mode & unix.S_IFMT {
 		case unix.S_IFBLK:
@@ -98,17 +99,17 @@ func (v *vfs) devNodeList() []synthDirent {
 // openDevNode opens a node of Hello.devices: as the sentry's own device
 // of its numbers, else ENXIO (no driver).
 func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
-	n := c.k.devNodes[d.fd]
+	n := c.k.devNodes[d.FD]
 	if n.Mode&unix.S_IFMT == unix.S_IFCHR {
 		if n.Major == 1 {
 			for _, dn := range devNodes {
 				if dn.minor == uint64(n.Minor) {
-					return newFile(&devFile{kind: dn.kind, d: d}, d, flags), nil
+					return newFile(&devFile{kind: dn.kind, k: c.k, d: d}, d, flags), nil
 				}
 			}
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
-			ptmx := &dentry{v: d.v, kind: dkDevPtmx, mode: unix.S_IFCHR | 0666, ino: synthIno(3, devpts.PtmxMinor), parent: d.parent, name: d.name}
+			ptmx := newSynthDentry(c.k.vfs.ParentOf(d), c.k.vfs.NameOf(d), dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, devpts.PtmxMinor))
 			return c.openPty(ptmx, flags)
 		}
 	}

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Durability (docs/ARCHITECTURE.md, "Recovery"): the client retains every write to a
@@ -80,13 +78,13 @@ func (k *clientState) flushAll() {
 		for i := range hs {
 			hs[i] = batch[i].h
 		}
-		err := k.vfs.fsyncMany(hs)
+		err := k.vfs.FsyncMany(hs)
 		for _, s := range batch[:n] {
 			ferr := err
 			if err != nil && n > 1 {
 				// One file's failure (a handle lost to a gofer restart)
 				// must not hold back the others: each on its own.
-				ferr = k.vfs.fsync(s.h, false)
+				ferr = k.vfs.Fsync(s.h, false)
 			}
 			if ferr != nil {
 				k.log.Warn("background fsync failed", "err", ferr)
@@ -133,20 +131,6 @@ func (k *clientState) announceDurableAll(files []*file) {
 	}
 }
 
-// fsyncMany makes the files of handles hs durable: by an fsync for one,
-// else by one Fsync naming them all, which the gofer serves with syncfs.
-// Durability is the server's to account (durable.Tracker.StartSync): writes
-// acknowledged before the call are covered.
-func (v *vfs) fsyncMany(hs []uint64) error {
-	if len(hs) == 1 {
-		return v.fsync(hs[0], false)
-	}
-	ctx, cancel := v.rpcCtx()
-	defer cancel()
-	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
-	return syserr.FromGofer("fsync", r.GetErrno(), err)
-}
-
 // flusher runs flushAll every flushInterval, or when kicked, until the
 // client is freed.
 func (k *clientState) flusher() {
@@ -188,13 +172,13 @@ var _ fileOwner = (*clientState)(nil)
 // syncAfterFailedResize: superseded writes whose change did not happen
 // must reach stable storage after all.
 func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
-	if d == nil || d.kind != dkGofer {
+	if d == nil || d.Kind != dkGofer {
 		return nil
 	}
 	k := c.k
 	files := k.dur.HoldWhere(func(f *file) bool {
 		fd := dentryOf(f)
-		return fd != nil && fd.kind == dkGofer && fd.ino == d.ino
+		return fd != nil && fd.Kind == dkGofer && fd.Ino() == d.Ino()
 	})
 	if len(files) == 0 {
 		return nil
@@ -225,7 +209,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 	}
 	var err error
 	if len(hs) > 0 {
-		err = k.vfs.fsyncMany(hs)
+		err = k.vfs.FsyncMany(hs)
 	}
 	for i, f := range files {
 		if len(seqs[i]) > 0 {
@@ -234,7 +218,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 	}
 	k.announceDurableAll(files)
 	if err != nil {
-		return fmt.Errorf("sync inode %d before resizing it: %w", d.ino, err)
+		return fmt.Errorf("sync inode %d before resizing it: %w", d.Ino(), err)
 	}
 	return nil
 }
@@ -243,14 +227,14 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 // that syncBeforeResize announced failed: the writes it superseded are
 // still in the file, and the client no longer holds them.
 func (c *syscallCtx) syncAfterFailedResize(d *dentry) {
-	if d == nil || d.kind != dkGofer {
+	if d == nil || d.Kind != dkGofer {
 		return
 	}
-	h, err := c.handleOf(d)
+	h, err := c.HandleOf(d)
 	if err == nil {
-		err = c.k.vfs.fsync(h, false)
+		err = c.k.vfs.Fsync(h, false)
 	}
 	if err != nil {
-		c.k.log.Warn("fsync after a failed truncation", "ino", d.ino, "err", err)
+		c.k.log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
 	}
 }

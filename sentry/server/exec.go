@@ -49,7 +49,7 @@ func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
 		st.FileHandle = g.fh
 	}
 	if dentryOf(f) != nil {
-		st.Path, _ = k.vfs.pathOf(dentryOf(f))
+		st.Path, _ = k.vfs.PathOf(dentryOf(f))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
@@ -86,7 +86,7 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	if pr.Offset > 1<<62 {
 		return unix.EINVAL
 	}
-	data, err := k.vfs.goferRead(h, n, int64(pr.Offset))
+	data, err := k.vfs.GoferRead(h, n, int64(pr.Offset))
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	// cache takes (a file grown since then looked shorter, and stores
 	// past that size were dropped).
 	g := f.Impl.(*goferFile)
-	st, err := g.v.goferSizeNow(g.handle)
+	st, err := g.v.GoferSizeNow(g.handle)
 	if err != nil {
 		return err
 	}
@@ -167,10 +167,10 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 
 // openForRead opens regular gofer file d read-only, for exec.
 func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
-	if d.kind != dkGofer {
+	if d.Kind != dkGofer {
 		return nil, nil, unix.EACCES
 	}
-	h, _, fh, err := k.vfs.freshHandle(d)
+	h, _, fh, err := k.vfs.FreshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -185,7 +185,7 @@ func (k *clientState) openHandleForRead(h uint64, fh []byte, d *dentry) (*file, 
 // openHandleMode opens gofer handle h (which it takes over) with access
 // mode acc (O_RDONLY or O_RDWR).
 func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
-	ctx, cancel := k.vfs.rpcCtx()
+	ctx, cancel := k.vfs.RPCCtx()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
@@ -193,7 +193,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 		return nil, nil, err
 	}
 	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, acc)
-	st, err := k.vfs.goferStat(h)
+	st, err := k.vfs.GoferStat(h)
 	if err != nil {
 		f.DecRef()
 		return nil, nil, err
@@ -228,7 +228,7 @@ func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
 				r.block = make(map[int64][]byte)
 			}
 			var err error
-			b, err = r.v.goferRead(r.h, readerBlock, bi*readerBlock)
+			b, err = r.v.GoferRead(r.h, readerBlock, bi*readerBlock)
 			if err != nil {
 				return n, err
 			}
@@ -288,14 +288,14 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if depth > maxInterpDepth {
 			return ep, unix.ELOOP
 		}
-		d, err := k.vfs.resolve(c, start, name, follow || depth > 0)
+		d, err := k.vfs.Resolve(c, start, name, follow || depth > 0)
 		if err != nil {
 			return ep, err
 		}
-		if d.isSymlink() {
+		if d.IsSymlink() {
 			return ep, unix.ELOOP
 		}
-		if !d.isRegular() {
+		if !d.IsRegular() {
 			return ep, unix.EACCES
 		}
 		f, st, err := k.openForRead(d)
@@ -306,12 +306,12 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			f.DecRef()
 			return ep, unix.EACCES
 		}
-		if k.inodeOpenForWrite(d.ino) {
+		if k.inodeOpenForWrite(d.Ino()) {
 			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
 		h, _ := handleOfFile(f)
-		hdr, err := k.vfs.goferRead(h, binprmBufSize, 0)
+		hdr, err := k.vfs.GoferRead(h, binprmBufSize, 0)
 		if err != nil {
 			f.DecRef()
 			return ep, err
@@ -353,11 +353,11 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			ep.exe = d
 		}
 		if interpPath != "" {
-			id, err := k.vfs.resolve(c, c.cwd(), interpPath, true)
+			id, err := k.vfs.Resolve(c, c.cwd(), interpPath, true)
 			if err != nil {
 				return ep, err
 			}
-			if !id.isRegular() {
+			if !id.IsRegular() {
 				return ep, unix.ELIBBAD
 			}
 			jf, jst, err := k.openForRead(id)
@@ -592,7 +592,7 @@ func (c *syscallCtx) cwd() *dentry {
 	if fs := c.t.proc.fs; fs != nil && fs.cwd != nil {
 		return fs.cwd
 	}
-	return c.k.vfs.root
+	return c.k.vfs.Root
 }
 
 // start handles Call.Start: it creates PID 1 and plans its exec.
@@ -624,20 +624,20 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	}
 	k.started = true
 	for _, m := range mounts {
-		if m, err := k.vfs.mounts.Add(m); err == nil {
+		if m, err := k.vfs.Mounts.Add(m); err == nil {
 			if m.FSType != "bind" {
-				k.vfs.mounts.SetDev(m.ID, uint64(unix.Mkdev(0, uint32(0x100+m.ID))))
+				k.vfs.Mounts.SetDev(m.ID, uint64(unix.Mkdev(0, uint32(0x100+m.ID))))
 			} else {
-				k.vfs.mounts.SetDev(m.ID, k.vfs.rootDev)
+				k.vfs.Mounts.SetDev(m.ID, k.vfs.RootDev)
 			}
 			k.trk.touch(mountID(m.ID))
 			if isMqueueMount(m) {
-				k.vfs.setMqueue(m.ID)
+				k.vfs.SetMqueue(m.ID)
 			}
 		}
 	}
 	if rootProp != 0 {
-		ids, _ := k.vfs.mounts.SetPropagation(mount.RootID, rootProp, rootRec)
+		ids, _ := k.vfs.Mounts.SetPropagation(mount.RootID, rootProp, rootRec)
 		for _, id := range ids {
 			k.trk.touch(mountID(id))
 		}
@@ -691,11 +691,11 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 		}
 	}
 	if cwd != "" {
-		d, err := k.vfs.resolve(c, k.vfs.root, cwd, true)
+		d, err := k.vfs.Resolve(c, k.vfs.Root, cwd, true)
 		if err != nil {
 			return &startPathError{path: cwd, cwd: true, err: err}
 		}
-		if !d.isDir() {
+		if !d.IsDir() {
 			return &startPathError{path: cwd, cwd: true, err: unix.ENOTDIR}
 		}
 		k.mu.Lock()
@@ -751,11 +751,11 @@ func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string 
 			dir = "."
 		}
 		cand := path.Join(dir, name)
-		d, err := k.vfs.resolve(c, c.cwd(), cand, true)
-		if err != nil || !d.isRegular() {
+		d, err := k.vfs.Resolve(c, c.cwd(), cand, true)
+		if err != nil || !d.IsRegular() {
 			continue
 		}
-		st, err := k.vfs.statDentry(c, d)
+		st, err := k.vfs.StatDentry(c, d)
 		if err == nil && st.Mode&0111 != 0 {
 			return cand
 		}
@@ -791,7 +791,7 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.coreDumps = st.GetCoreDumps()
-	p.fs = &fsContext{refs: 1, cwd: k.vfs.root, umask: st.GetUmask() & 0777}
+	p.fs = &fsContext{refs: 1, cwd: k.vfs.Root, umask: st.GetUmask() & 0777}
 	p.sig = &ksignal.Handlers{}
 	k.trk.touch(p.fs)
 	k.trk.touch(sigTable{p.sig})

@@ -23,7 +23,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
 	tab := &c.k.fifos
-	p, err := tab.LockedGet(d.ino, d, c.k.mem, c.k.trk.touchPipe, !(acc == unix.O_WRONLY && nonblock))
+	p, err := tab.LockedGet(d.Ino(), d, c.k.mem, c.k.trk.touchPipe, !(acc == unix.O_WRONLY && nonblock))
 	if err != nil {
 		tab.Unlock()
 		return nil, err
@@ -78,10 +78,10 @@ func (k *clientState) restoreFifo(rc *syscallCtx, p *kpipe, path string) *dentry
 	if d := p.FIFO(); rc == nil || path == "" || d != nil {
 		return d
 	}
-	d, err := k.vfs.resolve(rc, k.vfs.root, path, false)
-	if err != nil || d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFIFO {
+	d, err := k.vfs.Resolve(rc, k.vfs.Root, path, false)
+	if err != nil || d.Kind != dkGofer || d.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return nil
 	}
-	k.fifos.Register(p, d.ino, d)
+	k.fifos.Register(p, d.Ino(), d)
 	return d
 }

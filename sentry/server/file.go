@@ -41,7 +41,7 @@ func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 	if d != nil {
 		fd = d
 		if d.v != nil {
-			owner = d.v.k
+			owner = d.v.synth
 		}
 	}
 	return fdesc.NewFile(impl, fd, owner, flags)
@@ -69,7 +69,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 		seen[t] = true
 		open := false
 		t.Each(func(_ int32, e fdEntry) {
-			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).kind == dkGofer && dentryOf(e.File).ino == ino)
+			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).Kind == dkGofer && dentryOf(e.File).Ino() == ino)
 		})
 		if open {
 			return true
@@ -101,7 +101,7 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 		seen[t] = true
 		found := false
 		t.Each(func(_ int32, e fdEntry) {
-			if d := dentryOf(e.File); d != nil && d.kind == dkGofer && d.ino == ino && e.File.AccMode() != unix.O_RDONLY {
+			if d := dentryOf(e.File); d != nil && d.Kind == dkGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
 				found = true
 			}
 		})
@@ -155,7 +155,10 @@ const (
 // devFile is /dev/null, /dev/zero, /dev/full, /dev/urandom or /dev/random.
 type devFile struct {
 	fileBase
+	// kind, k (the client, whose Hello.devices a node's numbers come
+	// from) and d are immutable.
 	kind devKind
+	k    *clientState
 	d    *dentry
 }
 
@@ -178,7 +181,7 @@ func (f *devFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
 	return len(b), nil
 }
 
-func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.d.synthStat(), nil }
+func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.k.SynthStat(f.d), nil }
 
 // pathFile backs O_PATH descriptions and directories of the synthetic
 // filesystems: no I/O, only a dentry.
@@ -191,7 +194,7 @@ type pathFile struct {
 func (f *pathFile) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
 
 func (f *pathFile) Stat(c fdesc.Call) (*goferpb.Stat, error) {
-	return f.c.vfs.statDentry(c, f.d)
+	return f.c.vfs.StatDentry(c, f.d)
 }
 
 // procFile is a synthesized /proc file whose content was taken at open
@@ -200,8 +203,9 @@ func (f *pathFile) Stat(c fdesc.Call) (*goferpb.Stat, error) {
 // /proc/stat with lseek and read); writes go to procfs.Write.
 type procFile struct {
 	fileBase
-	// v and d are immutable: the file's vfs and dentry.
-	v *vfs
+	// k and d are immutable: the client whose state the file shows,
+	// and its dentry.
+	k *clientState
 	d *dentry
 	// mounts is the mount table, for /proc/<pid>/mounts and mountinfo,
 	// which poll as Linux's mounts_poll (set at open).
@@ -245,11 +249,11 @@ func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error)
 	f.mu.Unlock()
 	if again {
 		var err error
-		if data, err = f.v.procFileData(f.d); err != nil {
-			if errors.Is(err, unix.ENOENT) && f.d.kind == dkProcFile && f.d.procScope != procfs.Top {
+		if data, err = f.k.procFileData(f.d); err != nil {
+			if errors.Is(err, unix.ENOENT) && f.d.Kind == dkProcFile && f.d.ProcScope != procfs.Top {
 				// The process is gone: Linux's ESRCH, but environ,
 				// which reads as empty without an address space.
-				if f.d.procName == "environ" {
+				if f.d.ProcName == "environ" {
 					return nil, nil
 				}
 				return nil, unix.ESRCH
@@ -271,13 +275,13 @@ func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error)
 }
 
 func (f *procFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if err := procfs.Write(procSource{f.v.k}, f.d.procScope, f.d.procName, f.d.pid, f.d.tid, b); err != nil {
+	if err := procfs.Write(procSource{f.k}, f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
 func (f *procFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
-	st := f.d.synthStat()
+	st := f.k.SynthStat(f.d)
 	return st, nil
 }

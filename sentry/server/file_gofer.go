@@ -32,19 +32,19 @@ type goferFile struct {
 }
 
 func (g *goferFile) Read(c fdesc.Call, _ *file, n int, off int64) ([]byte, error) {
-	return g.v.goferRead(g.handle, n, off)
+	return g.v.GoferRead(g.handle, n, off)
 }
 
 // goferRead reads up to n bytes at off, in RPCs of at most maxGoferIO.
-func (v *vfs) goferRead(h uint64, n int, off int64) ([]byte, error) {
+func (v *vfs) GoferRead(h uint64, n int, off int64) ([]byte, error) {
 	if off < 0 {
 		return nil, unix.EINVAL
 	}
 	var out []byte
 	for n > 0 {
 		m := min(n, maxGoferIO)
-		ctx, cancel := v.rpcCtx()
-		r, err := v.k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
+		ctx, cancel := v.RPCCtx()
+		r, err := v.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
 		cancel()
 		if err := syserr.FromGofer("read", r.GetErrno(), err); err != nil {
 			if len(out) > 0 {
@@ -80,7 +80,7 @@ func (g *goferFile) Write(c fdesc.Call, f *file, b []byte, off int64) (int, erro
 			if f != nil {
 				d = dentryOf(f)
 			}
-			g.v.k.killPrivOf(c, d, g.handle, attrs)
+			callOf(c).killPriv(d, g.handle, attrs)
 		}
 	}()
 	var opts []grpc.CallOption
@@ -91,12 +91,12 @@ func (g *goferFile) Write(c fdesc.Call, f *file, b []byte, off int64) (int, erro
 	}
 	for written < len(b) {
 		chunk := b[written:min(len(b), written+maxGoferIO)]
-		ctx, cancel := g.v.rpcCtx()
+		ctx, cancel := g.v.RPCCtx()
 		req := &goferpb.WriteRequest{Handle: g.handle, Offset: uint64(off) + uint64(written), Data: chunk}
 		if c != nil && c.Seq() != 0 {
 			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
 		}
-		r, err := g.v.k.gofer.Write(ctx, req, opts...)
+		r, err := g.v.gofer.Write(ctx, req, opts...)
 		cancel()
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			attrs = attrsOfStat(r.Stat)
@@ -120,12 +120,12 @@ func (g *goferFile) Write(c fdesc.Call, f *file, b []byte, off int64) (int, erro
 	return written, nil
 }
 
-func (g *goferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
+func (g *goferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.handle) }
 
-func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
-	ctx, cancel := v.rpcCtx()
+func (v *vfs) GoferStat(h uint64) (*goferpb.Stat, error) {
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	return v.goferStatCtx(ctx, h)
+	return v.GoferStatCtx(ctx, h)
 }
 
 // goferSizeNow returns the attributes of h's file now, bypassing the
@@ -133,14 +133,14 @@ func (v *vfs) goferStat(h uint64) (*goferpb.Stat, error) {
 // end, a PageWrite's clip): with a donated fd (goferclient/goferdonate.go) they are
 // its fstat, no gofer call, and the other fields may lack what only the
 // gofer adds.
-func (v *vfs) goferSizeNow(h uint64) (*goferpb.Stat, error) {
-	ctx, cancel := v.rpcCtx()
+func (v *vfs) GoferSizeNow(h uint64) (*goferpb.Stat, error) {
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	return v.goferStatCtx(goferclient.FreshAttrs(ctx), h, donated.SizeOnly{})
+	return v.GoferStatCtx(goferclient.FreshAttrs(ctx), h, donated.SizeOnly{})
 }
 
-func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {
-	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
+func (v *vfs) GoferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {
+	r, err := v.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
@@ -150,7 +150,7 @@ func (v *vfs) goferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 	return r.Stat, nil
 }
 
-func (g *goferFile) Release() { g.v.k.releases.Release([]uint64{g.handle}) }
+func (g *goferFile) Release() { g.v.releases.Release([]uint64{g.handle}) }
 
 // goferDir is a directory served by the gofer.
 type goferDir struct {
@@ -164,8 +164,8 @@ func (g *goferDir) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return 
 func (g *goferDir) Write(fdesc.Call, *file, []byte, int64) (int, error) {
 	return 0, unix.EISDIR
 }
-func (g *goferDir) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.goferStat(g.handle) }
-func (g *goferDir) Release()                               { g.v.k.releases.Release([]uint64{g.handle}) }
+func (g *goferDir) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.handle) }
+func (g *goferDir) Release()                               { g.v.releases.Release([]uint64{g.handle}) }
 
 // handleOfFile returns the gofer handle backing f, if any.
 func handleOfFile(f *file) (uint64, bool) {
@@ -176,4 +176,25 @@ func handleOfFile(f *file) (uint64, bool) {
 		return impl.handle, true
 	}
 	return 0, false
+}
+
+// fsyncMany makes the files of handles hs durable: by an fsync for one,
+// else by one Fsync naming them all, which the gofer serves with syncfs.
+// Durability is the server's to account (durable.Tracker.StartSync): writes
+// acknowledged before the call are covered.
+func (v *vfs) FsyncMany(hs []uint64) error {
+	if len(hs) == 1 {
+		return v.Fsync(hs[0], false)
+	}
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
+}
+
+func (v *vfs) Fsync(h uint64, dataOnly bool) error {
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }

@@ -38,18 +38,18 @@ func (k *clientState) inotifyEvent(d *dentry, events uint32) {
 	if !k.inotify.Any() || d == nil {
 		return
 	}
-	if d.isDir() {
+	if d.IsDir() {
 		events |= linux.IN_ISDIR
 	}
 	v := k.vfs
-	if parent := v.parentOf(d); parent != nil && parent != d {
-		if t := k.inotify.Target(parent.ino, false); t != nil {
+	if parent := v.ParentOf(d); parent != nil && parent != d {
+		if t := k.inotify.Target(parent.Ino(), false); t != nil {
 			// An unlinked child still reports to its directory, but
 			// not to IN_EXCL_UNLINK watches.
-			t.NotifyChild(d.name, events, v.isDeleted(d))
+			t.NotifyChild(v.NameOf(d), events, v.IsDeleted(d))
 		}
 	}
-	if t := k.inotify.Target(d.ino, false); t != nil {
+	if t := k.inotify.Target(d.Ino(), false); t != nil {
 		t.Notify("", events, 0, false)
 	}
 }
@@ -63,7 +63,7 @@ func (k *clientState) inotifyChild(dir *dentry, name string, events uint32, isDi
 	if isDir {
 		events |= linux.IN_ISDIR
 	}
-	if t := k.inotify.Target(dir.ino, false); t != nil {
+	if t := k.inotify.Target(dir.Ino(), false); t != nil {
 		t.Notify(name, events, 0, events&linux.IN_DELETE != 0)
 	}
 }
@@ -98,10 +98,10 @@ func (k *clientState) inotifyRenamed(oldDir, newDir *dentry, oldName, newName st
 		dirEv = linux.IN_ISDIR
 	}
 	cookie := kobj.NewCookie()
-	if t := k.inotify.Target(oldDir.ino, false); t != nil {
+	if t := k.inotify.Target(oldDir.Ino(), false); t != nil {
 		t.Notify(oldName, dirEv|linux.IN_MOVED_FROM, cookie, false)
 	}
-	if t := k.inotify.Target(newDir.ino, false); t != nil {
+	if t := k.inotify.Target(newDir.Ino(), false); t != nil {
 		t.Notify(newName, dirEv|linux.IN_MOVED_TO, cookie, false)
 	}
 	if t := k.inotify.Target(ino, false); t != nil {
@@ -130,9 +130,9 @@ func (k *clientState) inotifyState(i *inotify.File) (sentrypb.FileState_Kind, *s
 		if d == nil {
 			continue
 		}
-		p, _ := k.vfs.pathOf(d)
+		p, _ := k.vfs.PathOf(d)
 		st.InotifyWatches = append(st.InotifyWatches, &sentrypb.InotifyWatchState{
-			Wd: w.WD, Mask: w.Mask, FileHandle: k.vfs.fileHandleOf(d), Path: p})
+			Wd: w.WD, Mask: w.Mask, FileHandle: k.vfs.FileHandleOf(d), Path: p})
 	}
 	return sentrypb.FileState_INOTIFY, st
 }
@@ -160,7 +160,7 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 			k.log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
 			continue
 		}
-		ws = append(ws, inotify.Watch{WD: w.Wd, Mask: w.Mask, Dentry: d, Target: k.inotify.Target(d.ino, true)})
+		ws = append(ws, inotify.Watch{WD: w.Wd, Mask: w.Mask, Dentry: d, Target: k.inotify.Target(d.Ino(), true)})
 	}
 	if err := in.Restore(ws); err != nil {
 		f.DecRef()
@@ -216,14 +216,14 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if mask&linux.IN_ONLYDIR != 0 && !d.isDir() {
+	if mask&linux.IN_ONLYDIR != 0 && !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
 	// Linux needs read permission on the file.
 	if err := c.mayAccessDentry(d, auth.MayRead); err != nil {
 		return 0, err
 	}
-	wd, err := in.AddWatch(c.k.inotify.Target(d.ino, true), d, mask)
+	wd, err := in.AddWatch(c.k.inotify.Target(d.Ino(), true), d, mask)
 	if err != nil {
 		return 0, err
 	}

@@ -73,7 +73,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v := c.k.vfs
-	dir, err := v.shmDentry(c)
+	dir, err := v.ShmDentry()
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
 	}
@@ -81,14 +81,14 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	// directory and the same when the call is re-sent after a Restore, so
 	// the gofer's reply cache answers the create and the unlink again.
 	hidden := fmt.Sprintf(".rd-memfd-%d", c.seq)
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
 	}
 	// Linux's memfd is mode 0777 whatever the umask, owned by the
 	// caller's fsuid and fsgid.
 	cr := c.creds()
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	cr0, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
 		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
 	cancel()
@@ -98,12 +98,12 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	if cr0.Handle == nil || cr0.Stat == nil {
 		return 0, unix.EIO
 	}
-	d := v.insertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
+	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
 	f := newFile(&goferFile{v: v, handle: cr0.Handle.Id, fh: cr0.Handle.FileHandle}, d, unix.O_RDWR)
-	ctx, cancel = v.rpcCtx()
+	ctx, cancel = v.RPCCtx()
 	ur, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.origin(1), Open: true})
 	cancel()
-	v.forget(dir, hidden)
+	v.Forget(dir, hidden)
 	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {
 		f.DecRef()
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
@@ -139,7 +139,7 @@ func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
 	// a race the application lost either way.)
 	mappedWritable := false
 	if add&unix.F_SEAL_WRITE != 0 && dentryOf(f) != nil {
-		ws := c.k.maps.WritablesOf(dentryOf(f).ino)
+		ws := c.k.maps.WritablesOf(dentryOf(f).Ino())
 		for _, w := range ws {
 			w.DecRef()
 		}

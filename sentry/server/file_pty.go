@@ -50,31 +50,31 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 
 // ptyLookup resolves name in /dev (pts; /dev/ptmx is a link to
 // pts/ptmx, devLinks) or /dev/pts (ptmx, <n>).
-func (v *vfs) ptyLookup(dir *dentry, name string) *dentry {
+func (k *clientState) ptyLookup(dir *dentry, name string) *dentry {
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
-		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name}
+		return newSynthDentry(dir, name, kind, mode, ino)
 	}
 	switch {
-	case dir.kind == dkDevPtsDir && name == "ptmx":
+	case dir.Kind == dkDevPtsDir && name == "ptmx":
 		return mk(dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, devpts.PtmxMinor))
-	case dir.kind == dkDevDir && name == "pts":
+	case dir.Kind == dkDevDir && name == "pts":
 		return mk(dkDevPtsDir, unix.S_IFDIR|0755, synthIno(17, 0))
-	case dir.kind == dkDevPtsDir:
+	case dir.Kind == dkDevPtsDir:
 		n, err := strconv.Atoi(name)
-		if err != nil || n < 0 || strconv.Itoa(n) != name || v.k.ptys.Get(n) == nil {
+		if err != nil || n < 0 || strconv.Itoa(n) != name || k.ptys.Get(n) == nil {
 			return nil
 		}
 		d := mk(dkDevPts, unix.S_IFCHR|0620, synthIno(18, n))
-		d.fd = int32(n)
+		d.FD = int32(n)
 		return d
 	}
 	return nil
 }
 
 // ptsList lists /dev/pts.
-func (v *vfs) ptsList() []synthDirent {
+func (k *clientState) ptsList() []synthDirent {
 	out := []synthDirent{{"ptmx", synthIno(3, devpts.PtmxMinor), unix.DT_CHR}}
-	for _, n := range v.k.ptys.Indexes() {
+	for _, n := range k.ptys.Indexes() {
 		out = append(out, synthDirent{strconv.Itoa(n), synthIno(18, n), unix.DT_CHR})
 	}
 	return out
@@ -83,14 +83,14 @@ func (v *vfs) ptsList() []synthDirent {
 // openPty opens /dev/ptmx (a new terminal's master) or /dev/pts/<n> (its
 // slave: EIO while locked or after the master closed).
 func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
-	if d.kind == dkDevPtmx {
+	if d.Kind == dkDevPtmx {
 		t, err := c.k.ptys.New()
 		if err != nil {
 			return nil, err
 		}
 		return c.k.newPtyFile(t, true, d, flags), nil
 	}
-	t := c.k.ptys.Get(int(d.fd))
+	t := c.k.ptys.Get(int(d.FD))
 	if t == nil {
 		return nil, unix.EIO
 	}
@@ -116,7 +116,7 @@ func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	}
 	var d *dentry
 	if rc != nil && fs.Path != "" {
-		d, _ = k.vfs.resolve(rc, k.vfs.root, fs.Path, false)
+		d, _ = k.vfs.Resolve(rc, k.vfs.Root, fs.Path, false)
 	}
 	f := k.newPtyFile(t, fs.PtyMaster, d, fs.Flags)
 	return f, nil

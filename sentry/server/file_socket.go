@@ -134,17 +134,17 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.k.vfs.resolve(c, start, a.Name, true)
+	d, err := c.k.vfs.Resolve(c, start, a.Name, true)
 	if err != nil {
 		return nil, err
 	}
-	if d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFSOCK {
+	if d.Kind != dkGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
 	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
 		return nil, err
 	}
-	be, err := names.LookupNode(d.ino)
+	be, err := names.LookupNode(d.Ino())
 	if err != nil {
 		return nil, err
 	}
@@ -195,13 +195,13 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 		}
 		return 0, "", err
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, "", err
 	}
 	cr := c.creds()
 	v := c.k.vfs
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.umask(),
 		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
@@ -217,9 +217,9 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 	// A re-sent bind whose socket file a later call already removed gets
 	// no handle (the gofer's reply cache): the bind stands, unnamed.
 	if r.Handle != nil {
-		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	abs, _ := v.pathOf(dir)
+	abs, _ := v.PathOf(dir)
 	if abs == "/" {
 		abs = ""
 	}

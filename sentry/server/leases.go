@@ -251,10 +251,10 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
-	if _, ok := f.Impl.(*goferFile); !ok || dentryOf(f) == nil || !dentryOf(f).isRegular() {
+	if _, ok := f.Impl.(*goferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
 		return 0, false
 	}
-	return dentryOf(f).ino, true
+	return dentryOf(f).Ino(), true
 }
 
 // openCounts counts the descriptions of the client's processes open for
@@ -272,7 +272,7 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 		seenTab[t] = true
 		t.Each(func(_ int32, e fdEntry) {
 			of := e.File
-			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).kind != dkGofer || dentryOf(of).ino != ino || of.IsPath() {
+			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).Kind != dkGofer || dentryOf(of).Ino() != ino || of.IsPath() {
 				return
 			}
 			seen[of] = true
@@ -308,7 +308,7 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.attrsOf(dentryOf(f))) {
+	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {
@@ -338,13 +338,13 @@ func (k *clientState) DropLease(f *file) {
 // truncated) by the application: leases that conflict are broken, and the
 // call waits for their holders (see the top of this file).
 func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
-	if d == nil || d.kind != dkGofer || !d.isRegular() {
+	if d == nil || d.Kind != dkGofer || !d.IsRegular() {
 		return nil
 	}
 	notify := func(f *file, fd int32) {
 		c.k.sendIOSignal(f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
 	}
-	return c.k.leases.Break(d.ino, write, nonblock, notify, (*file).Changed, c.block)
+	return c.k.leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.block)
 }
 
 // pollMsgBand is POLLMSG, part of the si_band of a lease break.

@@ -25,10 +25,10 @@ func (k *clientState) DropDescriptionLocks(f *file) {
 // fdtable.LockKey). Only files of the gofer's tree can be locked: their inode numbers stay the same across a
 // server restart, so the locks can be taken again.
 func lockIno(f *file) (uint64, bool) {
-	if dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
+	if dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
 		return 0, false
 	}
-	return dentryOf(f).ino, true
+	return dentryOf(f).Ino(), true
 }
 
 // ---- fcntl and flock ----

@@ -20,42 +20,6 @@ func attrsOfStat(st *goferpb.Stat) auth.FileAttrs {
 
 // ---- checks against dentries ----
 
-// attrsOf returns d's attributes as this client last saw them: gofer
-// dentries keep the mode, owner and group of their last stat, walk or
-// change made through this server (another sentry sharing the gofer may
-// have changed them since: the same coherence as the dentry cache);
-// synthesized files are root's, except that a /proc/<pid> directory and
-// what is in it belong to the process's euid and egid, as on Linux (a
-// non-root process may search its own /proc/self/fd).
-func (v *vfs) attrsOf(d *dentry) auth.FileAttrs {
-	switch d.kind {
-	case dkGofer:
-	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
-		a := auth.FileAttrs{Mode: d.mode}
-		v.k.mu.Lock()
-		if p := v.k.procs[d.pid]; p != nil {
-			a.UID, a.GID = p.creds.EUID, p.creds.EGID
-		}
-		v.k.mu.Unlock()
-		return a
-	default:
-		return auth.FileAttrs{Mode: d.mode}
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return auth.FileAttrs{Mode: d.mode&unix.S_IFMT | d.perm, UID: d.uid, GID: d.gid}
-}
-
-// noteAttrs records attributes of d just read from the gofer.
-func (v *vfs) noteAttrs(d *dentry, st *goferpb.Stat) {
-	if d == nil || st == nil || d.kind != dkGofer || st.Ino != d.ino {
-		return
-	}
-	v.mu.Lock()
-	d.perm, d.uid, d.gid = st.Mode&07777, st.Uid, st.Gid
-	v.mu.Unlock()
-}
-
 // callerCreds returns the caller's credentials, or root's for work the
 // server does on its own behalf (restore: c without a thread).
 func (c *syscallCtx) callerCreds() auth.Creds {
@@ -67,18 +31,18 @@ func (c *syscallCtx) callerCreds() auth.Creds {
 
 // mayAccessDentry checks that the caller may access d for mask.
 func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.k.vfs.readOnly(d) && !d.isSymlink() {
+	if mask&auth.MayWrite != 0 && c.k.vfs.ReadOnly(d) && !d.IsSymlink() {
 		return unix.EROFS
 	}
 	cr := c.callerCreds()
-	if !cr.Permits(c.k.vfs.attrsOf(d), mask) {
+	if !cr.Permits(c.k.vfs.AttrsOf(d), mask) {
 		return unix.EACCES
 	}
 	return nil
 }
 
 // maySearch checks search permission on directory d during a path walk.
-func (c *syscallCtx) maySearch(d *dentry) error {
+func (c *syscallCtx) MaySearch(d *dentry) error {
 	if c == nil || c.t == nil {
 		return nil
 	}
@@ -98,7 +62,7 @@ func (c *syscallCtx) mayRemove(dir, child *dentry) error {
 	}
 	cr := c.callerCreds()
 	v := c.k.vfs
-	if !cr.MayDelete(v.attrsOf(dir), v.attrsOf(child)) {
+	if !cr.MayDelete(v.AttrsOf(dir), v.AttrsOf(child)) {
 		return unix.EPERM
 	}
 	return nil
@@ -113,7 +77,7 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 	if err := c.mayRemove(odir, src); err != nil {
 		return err
 	}
-	dst, err := c.k.vfs.lookupChild(c, ndir, nname)
+	dst, err := c.k.vfs.LookupChild(c, ndir, nname)
 	if err != nil {
 		dst = nil
 	}
@@ -128,12 +92,12 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 	if odir == ndir {
 		return nil
 	}
-	if src.isDir() {
+	if src.IsDir() {
 		if err := c.mayAccessDentry(src, auth.MayWrite); err != nil {
 			return err
 		}
 	}
-	if flags&renameExchange != 0 && dst != nil && dst.isDir() {
+	if flags&renameExchange != 0 && dst != nil && dst.IsDir() {
 		return c.mayAccessDentry(dst, auth.MayWrite)
 	}
 	return nil

@@ -255,7 +255,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 		if v.FileId != 0 {
 			if f, dev, ino, ok := s.k.maps.Lookup(v.FileId); ok {
 				m.Dev, m.Ino = dev, ino
-				m.Path = s.k.vfs.filePath(f)
+				m.Path = s.k.filePath(f)
 				f.DecRef()
 			}
 		}
@@ -266,7 +266,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 
 // Mounts is the sandbox's mount namespace, from its mount table.
 func (s procSource) Mounts() []procfs.Mount {
-	ms := s.k.vfs.mounts.List()
+	ms := s.k.vfs.Mounts.List()
 	out := make([]procfs.Mount, len(ms))
 	for i := range ms {
 		out[i] = ms[i].Proc()

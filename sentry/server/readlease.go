@@ -153,7 +153,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	g, ok := f.Impl.(*goferFile)
 	d := dentryOf(f)
 	flags := f.Flags.Load()
-	if !ok || g.memfd != nil || d == nil || d.kind != dkGofer || !d.isRegular() ||
+	if !ok || g.memfd != nil || d == nil || d.Kind != dkGofer || !d.IsRegular() ||
 		flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
@@ -228,7 +228,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	// less than AttrTTL ago, with the atime of then), else the gofer's.
 	st := k.s.attrs.Recent(g.handle)
 	if st == nil {
-		if st, err = k.vfs.goferStatCtx(goferclient.FreshAttrs(ctx), g.handle); err != nil {
+		if st, err = k.vfs.GoferStatCtx(goferclient.FreshAttrs(ctx), g.handle); err != nil {
 			if ctx.Err() != nil {
 				h.PauseGrants(leaseGrantPause)
 			}
@@ -246,9 +246,9 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		return
 	}
 	full := st
-	if k.vfs.nmounts.Load() != 0 {
+	if k.vfs.HasMounts() {
 		// As statOf: a file of a grafted mount is on its device.
-		if m, grafted := k.vfs.mountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+		if m, grafted := k.vfs.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 			full = proto.Clone(st).(*goferpb.Stat)
 			full.Dev = m.Dev
 		}

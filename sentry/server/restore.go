@@ -289,7 +289,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.ID.Store(id)
 		f.Off = fs.Offset
 		f.OffRep.Store(fs.Offset)
-		if dentryOf(f) != nil && dentryOf(f).isDir() {
+		if dentryOf(f) != nil && dentryOf(f).IsDir() {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.SetTracker(k.trk)
@@ -304,14 +304,14 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		d, err := k.restoreDentry(rc, fs.CwdHandle, fs.Cwd, true)
 		if err != nil {
 			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
-			d = k.vfs.root
+			d = k.vfs.Root
 		}
 		cwds[id] = d
 	}
 	exes := make(map[int32]*dentry)
 	for _, p := range s.procs {
 		if p.Exe != "" && rc != nil {
-			if d, err := k.vfs.resolve(rc, k.vfs.root, p.Exe, true); err == nil {
+			if d, err := k.vfs.Resolve(rc, k.vfs.Root, p.Exe, true); err == nil {
 				exes[p.Pid] = d
 			}
 		}
@@ -443,7 +443,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	}
 	fss := make(map[uint64]*fsContext)
 	for id, fs := range s.fss {
-		fss[id] = &fsContext{id: id, umask: fs.Umask & 0777, cwd: k.vfs.root}
+		fss[id] = &fsContext{id: id, umask: fs.Umask & 0777, cwd: k.vfs.Root}
 	}
 	tabs := make(map[uint64]*fdTable)
 	byPID := make(map[int32]*sentrypb.ProcessState)
@@ -505,7 +505,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			p.fds = newFDTable(k.trk, k.locks)
 		}
 		if p.fs = fss[ps.Fs]; p.fs == nil {
-			p.fs = &fsContext{umask: 022, cwd: k.vfs.root}
+			p.fs = &fsContext{umask: 022, cwd: k.vfs.Root}
 		}
 		p.fs.refs++
 		if p.sig = sigs[ps.Sighand]; p.sig == nil {
@@ -630,7 +630,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT
 		}
-		d, err := k.vfs.resolve(rc, k.vfs.root, fs.Path, false)
+		d, err := k.vfs.Resolve(rc, k.vfs.Root, fs.Path, false)
 		if err != nil {
 			return nil, err
 		}
@@ -644,38 +644,18 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }
 
-// reopenHandle asks the gofer for a new handle of file handle fh.
-func (k *clientState) reopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
-	if len(fh) == 0 {
-		return 0, nil, unix.ESTALE
-	}
-	ctx, cancel := k.vfs.rpcCtx()
-	defer cancel()
-	r, err := k.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
-	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
-		return 0, nil, err
-	}
-	if r.Handle == nil || r.Stat == nil {
-		if r.Handle != nil {
-			k.releases.Release([]uint64{r.Handle.Id})
-		}
-		return 0, nil, unix.EIO
-	}
-	return r.Handle.Id, r.Stat, nil
-}
-
 // restoreDentry returns the dentry of a file known by its file handle
 // (preferred: it follows renames) or its path. The dentry is the one at
 // path if that is still the same file, else a detached one (an unlinked
 // or moved file: its path is unknown).
 func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
 	v := k.vfs
-	h, st, err := k.reopenHandle(fh)
+	h, st, err := k.vfs.ReopenHandle(fh)
 	if err != nil {
 		if rc == nil || p == "" {
 			return nil, err
 		}
-		return v.resolve(rc, v.root, p, follow)
+		return v.Resolve(rc, v.Root, p, follow)
 	}
 	defer k.releases.Release([]uint64{h})
 	return k.dentryFor(rc, p, st, fh), nil
@@ -685,16 +665,16 @@ func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow 
 // path p.
 func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
 	v := k.vfs
-	if st.Ino == v.root.ino && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
-		return v.root
+	if st.Ino == v.Root.Ino() && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
+		return v.Root
 	}
 	if rc != nil && p != "" {
-		if d, err := v.resolve(rc, v.root, p, false); err == nil && d.kind == dkGofer && d.ino == st.Ino &&
-			d.mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
+		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == dkGofer && d.Ino() == st.Ino &&
+			d.Mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
 			return d
 		}
 	}
-	return &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, fh: fh, parent: v.root, name: path.Base(p), deleted: true}
+	return v.NewDetachedDentry(st, fh, path.Base(p))
 }
 
 // restoreGoferFile reopens a gofer file description: by its file handle,
@@ -702,7 +682,7 @@ func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh [
 func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	v := k.vfs
 	fh := fs.FileHandle
-	h, st, err := k.reopenHandle(fh)
+	h, st, err := k.vfs.ReopenHandle(fh)
 	var d *dentry
 	if err == nil {
 		d = k.dentryFor(rc, fs.Path, st, fh)
@@ -710,15 +690,15 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 		if rc == nil || fs.Path == "" {
 			return nil, err
 		}
-		d, err = v.resolve(rc, v.root, fs.Path, false)
+		d, err = v.Resolve(rc, v.Root, fs.Path, false)
 		if err != nil {
 			return nil, err
 		}
-		if d.kind != dkGofer {
+		if d.Kind != dkGofer {
 			return nil, unix.ESTALE
 		}
 		var nfh []byte
-		h, st, nfh, err = v.freshHandle(d)
+		h, st, nfh, err = v.FreshHandle(d)
 		if err != nil {
 			return nil, err
 		}
@@ -737,7 +717,7 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 		k.releases.Release([]uint64{h})
 		return nil, unix.ENXIO
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
@@ -754,20 +734,20 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if m.Writable {
 		acc = unix.O_RDWR
 	}
-	if h, st, err := k.reopenHandle(m.FileHandle); err == nil {
+	if h, st, err := k.vfs.ReopenHandle(m.FileHandle); err == nil {
 		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
 	}
-	d, err := k.vfs.resolve(rc, k.vfs.root, m.Path, true)
+	d, err := k.vfs.Resolve(rc, k.vfs.Root, m.Path, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.kind != dkGofer {
+	if d.Kind != dkGofer {
 		return nil, nil, unix.EACCES
 	}
-	h, _, fh, err := k.vfs.freshHandle(d)
+	h, _, fh, err := k.vfs.FreshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -816,7 +796,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
 		if err == nil {
 			h, _ := handleOfFile(f)
-			err = k.vfs.fsync(h, false)
+			err = k.vfs.Fsync(h, false)
 		}
 		if err != nil {
 			k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)

@@ -334,14 +334,14 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.Unix
 		if rc == nil {
 			return unix.ENOENT
 		}
-		d, err := k.vfs.resolve(rc, k.vfs.root, a.Name, true)
+		d, err := k.vfs.Resolve(rc, k.vfs.Root, a.Name, true)
 		if err != nil {
 			return err
 		}
-		if d.kind != dkGofer || d.mode&unix.S_IFMT != unix.S_IFSOCK {
+		if d.Kind != dkGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 			return unix.ENOTSOCK
 		}
-		names.BindNode(d.ino, be)
+		names.BindNode(d.Ino(), be)
 	}
 	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		names.Unbind(be)

@@ -104,7 +104,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 // when the limit is at or before off (beyond it for a truncate), as
 // Linux's generic_write_check_limits and inode_newsize_ok do.
 func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (int, error) {
-	if d == nil || d.kind != dkGofer || !d.isRegular() || off < 0 || (n == 0 && !truncate) {
+	if d == nil || d.Kind != dkGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
 		return n, nil
 	}
 	k, p := c.k, c.t.proc

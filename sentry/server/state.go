@@ -360,7 +360,7 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 	case lockedIno:
 		return k.lockRecordLocked(uint64(o))
 	case mountID:
-		return k.vfs.mounts.Record(int(o))
+		return k.vfs.Mounts.Record(int(o))
 	case ptyIndex:
 		return k.ptys.Record(int(o))
 	}
@@ -388,8 +388,8 @@ func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
 	}
 	st := &sentrypb.FsState{Id: id, Umask: fs.umask, Cwd: "/"}
 	if fs.cwd != nil {
-		st.Cwd, _ = k.vfs.pathOf(fs.cwd)
-		st.CwdHandle = k.vfs.fileHandleOf(fs.cwd)
+		st.Cwd, _ = k.vfs.PathOf(fs.cwd)
+		st.CwdHandle = k.vfs.FileHandleOf(fs.cwd)
 	}
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
@@ -443,7 +443,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		st.Sighand = k.sigIDLocked(p.sig)
 	}
 	if p.exe != nil {
-		st.Exe, _ = k.vfs.pathOf(p.exe)
+		st.Exe, _ = k.vfs.PathOf(p.exe)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Proc(p.pid).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
@@ -493,12 +493,12 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load()}
 	k.recordAsync(f, st)
 	if dentryOf(f) != nil {
-		st.Path, _ = k.vfs.pathOf(dentryOf(f))
+		st.Path, _ = k.vfs.PathOf(dentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
 	case *goferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
-		st.Regular = impl.memfd == nil && dentryOf(f) != nil && dentryOf(f).isRegular()
+		st.Regular = impl.memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
 		if impl.memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.memfd.state()
@@ -543,9 +543,9 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = unixState(impl)
 	case *pathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if impl.d.kind == dkGofer {
+		if impl.d.Kind == dkGofer {
 			st.Kind = sentrypb.FileState_GOFER
-			st.FileHandle = k.vfs.fileHandleOf(impl.d)
+			st.FileHandle = k.vfs.FileHandleOf(impl.d)
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC

@@ -56,12 +56,12 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	}
 	g, ok := f.Impl.(*goferFile)
 	switch {
-	case ok && d != nil && d.isRegular():
+	case ok && d != nil && d.IsRegular():
 	case isPipeEnd(f):
 		return 0, unix.ESPIPE
-	case d != nil && d.isDir():
+	case d != nil && d.IsDir():
 		return 0, unix.EISDIR
-	case ok || d == nil || !d.isRegular():
+	case ok || d == nil || !d.IsRegular():
 		return 0, unix.ENODEV
 	default:
 		return 0, unix.EOPNOTSUPP // a synthesized regular file
@@ -69,7 +69,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if length > math.MaxInt64-off {
 		return 0, unix.EFBIG
 	}
-	if c.k.vfs.readOnly(d) {
+	if c.k.vfs.ReadOnly(d) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
@@ -88,15 +88,15 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	attrs := c.k.vfs.attrsOf(d)
-	ctx, cancel := c.k.vfs.rpcCtx()
+	attrs := c.k.vfs.AttrsOf(d)
+	ctx, cancel := c.k.vfs.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.handle, Mode: mode,
 		Offset: uint64(off), Length: uint64(length), Origin: c.origin(0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.vfs.noteAttrs(d, r.GetStat())
+	c.k.vfs.NoteAttrs(d, r.GetStat())
 	c.k.inotifyEvent(d, inModify)
 	c.killPriv(d, g.handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,

@@ -7,7 +7,6 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -33,7 +32,7 @@ func (c *syscallCtx) pathArg(i int) (string, error) {
 // startDir returns where a lookup of path relative to dirfd starts.
 func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 	if len(path) > 0 && path[0] == '/' {
-		return c.k.vfs.root, nil
+		return c.k.vfs.Root, nil
 	}
 	if dirfd == atFDCWD {
 		return c.cwd(), nil
@@ -43,7 +42,7 @@ func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 		return nil, err
 	}
 	defer f.DecRef()
-	if dentryOf(f) == nil || !dentryOf(f).isDir() {
+	if dentryOf(f) == nil || !dentryOf(f).IsDir() {
 		return nil, unix.ENOTDIR
 	}
 	return dentryOf(f), nil
@@ -69,7 +68,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := c.k.vfs.resolve(c, start, path, follow)
+	d, err := c.k.vfs.Resolve(c, start, path, follow)
 	return d, nil, err
 }
 
@@ -154,7 +153,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	}
 	follow := flags&unix.O_NOFOLLOW == 0
 	if flags&unix.O_CREAT == 0 {
-		d, err := v.resolve(c, start, path, follow)
+		d, err := v.Resolve(c, start, path, follow)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +162,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	if flags&unix.O_DIRECTORY != 0 {
 		return nil, unix.EINVAL
 	}
-	dir, name, trailing, err := v.resolveParent(c, start, path)
+	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return nil, err
 	}
@@ -171,22 +170,22 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		return nil, unix.EISDIR
 	}
 	for attempt := 0; ; attempt++ {
-		d, err := v.lookupChild(c, dir, name)
+		d, err := v.LookupChild(c, dir, name)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
-				if c.resent() && dir.kind == dkGofer {
+				if c.resent() && dir.Kind == dkGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
 					return c.createFile(dir, name, flags, mode, uint32(attempt))
 				}
 				return nil, unix.EEXIST
 			}
-			if d.isSymlink() {
+			if d.IsSymlink() {
 				if !follow {
 					return nil, unix.ELOOP
 				}
 				hops := 1
-				d, err = v.followLink(c, dir, d, &hops)
+				d, err = v.FollowLink(c, dir, d, &hops)
 				if err != nil {
 					return nil, err
 				}
@@ -206,19 +205,19 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 
 func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint32) (*file, error) {
 	v := c.k.vfs
-	if dir.kind != dkGofer {
+	if dir.Kind != dkGofer {
 		return nil, unix.EACCES
 	}
 	if err := c.mayWriteDir(dir); err != nil {
 		return nil, err
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return nil, err
 	}
 	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.attrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
-	ctx, cancel := v.rpcCtx()
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
@@ -235,7 +234,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	}
 	// The dentry keeps the unopened handle (if the gofer gave one) for
 	// the new name's chown, chmod and stat.
-	d := v.insertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
+	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	c.k.inotifyChild(dir, name, inCreate, false)
 	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
 }
@@ -247,23 +246,23 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
 	if flags&unix.O_PATH != 0 {
-		if flags&unix.O_DIRECTORY != 0 && !d.isDir() {
+		if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
 			return nil, unix.ENOTDIR
 		}
 		return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
 	}
-	if d.isSymlink() && d.kind != dkProcFd {
+	if d.IsSymlink() && d.Kind != dkProcFd {
 		return nil, unix.ELOOP
 	}
-	if flags&unix.O_DIRECTORY != 0 && !d.isDir() {
+	if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
 		return nil, unix.ENOTDIR
 	}
-	if d.isDir() && (wantWrite || flags&unix.O_TRUNC != 0) {
+	if d.IsDir() && (wantWrite || flags&unix.O_TRUNC != 0) {
 		return nil, unix.EISDIR
 	}
-	switch d.kind {
+	switch d.Kind {
 	case dkDev:
-		return newFile(&devFile{kind: d.dev, d: d}, d, kept), nil
+		return newFile(&devFile{kind: d.Dev, k: c.k, d: d}, d, kept), nil
 	case dkDevTty:
 		return nil, unix.ENXIO
 	case dkDevPtmx, dkDevPts:
@@ -271,13 +270,13 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case dkDevNode:
 		return c.openDevNode(d, kept)
 	case dkProcFile, dkProcFdInfo:
-		if acc != unix.O_RDONLY && d.procScope == procfs.Top && c.creds().FSUID != 0 {
+		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.creds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
-		return v.openProcFile(d, flags, kept)
+		return c.k.openProcFile(d, flags, kept)
 	case dkProcFd:
-		of, err := v.procFDFile(d.pid, d.fd)
+		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -292,7 +291,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, unix.ENXIO
 	case dkGofer:
 	default:
-		if d.isDir() {
+		if d.IsDir() {
 			return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
 		}
 		return nil, unix.ENXIO
@@ -307,23 +306,23 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if err := c.mayAccessDentry(d, mask); err != nil {
 		return nil, err
 	}
-	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.attrsOf(d)) {
+	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
 	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
-	if d.mode&unix.S_IFMT == unix.S_IFIFO {
+	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
 		return c.openFifo(d, flags)
 	}
-	if d.isDir() {
-		h, _, fh, err := v.freshHandle(d)
+	if d.IsDir() {
+		h, _, fh, err := v.FreshHandle(d)
 		if err != nil {
 			return nil, err
 		}
 		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, kept), nil
 	}
-	if !d.isRegular() {
+	if !d.IsRegular() {
 		return nil, unix.ENXIO
 	}
 	if flags&unix.O_TRUNC != 0 {
@@ -331,7 +330,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return nil, err
 		}
 	}
-	h, fh, err := v.openRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
+	h, fh, err := v.OpenRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
 	if err != nil {
 		if flags&unix.O_TRUNC != 0 {
 			c.syncAfterFailedResize(d)
@@ -339,7 +338,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		c.killPriv(d, h, v.attrsOf(d))
+		c.killPriv(d, h, v.AttrsOf(d))
 		c.noteMappedResize(d, h)
 	}
 	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
@@ -348,16 +347,16 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
 func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.kind != dkGofer || !c.k.maps.Holds(d.ino) {
+	if c.reply == nil || d == nil || d.Kind != dkGofer || !c.k.maps.Holds(d.Ino()) {
 		return
 	}
 	if h == 0 {
 		var err error
-		if h, err = c.handleOf(d); err != nil {
+		if h, err = c.HandleOf(d); err != nil {
 			return
 		}
 	}
-	st, err := c.k.vfs.goferStat(h)
+	st, err := c.k.vfs.GoferStat(h)
 	if err != nil {
 		return
 	}
@@ -396,18 +395,18 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 	c.flushAttrRunOf() // a run's held changes are made before anything reads attributes
 	st, err := c.statOfFile(d, f)
-	if err != nil || c.k.vfs.nmounts.Load() == 0 {
+	if err != nil || !c.k.vfs.HasMounts() {
 		return st, err
 	}
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if d == nil || d.kind != dkGofer {
+	if d == nil || d.Kind != dkGofer {
 		return st, nil
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
 	// gives each tmpfs its own.
-	if m, grafted := c.k.vfs.mountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+	if m, grafted := c.k.vfs.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 		st = proto.Clone(st).(*goferpb.Stat)
 		st.Dev = m.Dev
 	}
@@ -417,19 +416,19 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.IsPath() && dentryOf(f) != nil {
-			return c.k.vfs.statDentry(c, dentryOf(f))
+			return c.k.vfs.StatDentry(c, dentryOf(f))
 		}
 		return f.Impl.Stat(c)
 	}
-	if d.kind == dkProcFd {
-		of, err := c.k.vfs.procFDFile(d.pid, d.fd)
+	if d.Kind == dkProcFd {
+		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
 		return of.Impl.Stat(c)
 	}
-	return c.k.vfs.statDentry(c, d)
+	return c.k.vfs.StatDentry(c, d)
 }
 
 func (c *syscallCtx) writeStat(addr uint64, st *goferpb.Stat) error {
@@ -550,14 +549,14 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 			return 0, unix.ENOENT
 		}
 	}
-	if !d.isSymlink() {
+	if !d.IsSymlink() {
 		if path == "" {
 			// Linux: an empty path names dirfd, which is no symlink.
 			return 0, unix.ENOENT
 		}
 		return 0, unix.EINVAL
 	}
-	t, err := c.k.vfs.readlink(c, d)
+	t, err := c.k.vfs.Readlink(c, d)
 	if err != nil {
 		return 0, err
 	}
@@ -609,8 +608,8 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		return 0, err
 	}
 	a := attrsOfStat(st)
-	if f == nil && d.kind != dkGofer {
-		a = c.k.vfs.attrsOf(d) // /proc/<pid>/... belongs to the process
+	if f == nil && d.Kind != dkGofer {
+		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
 	cr := c.creds()
 	if flags&atEaccess == 0 {
@@ -633,7 +632,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 	default:
-		if mode&unix.W_OK != 0 && c.k.vfs.readOnly(d) {
+		if mode&unix.W_OK != 0 && c.k.vfs.ReadOnly(d) {
 			// SuS asks that a read-only file system be reported
 			// (Linux's do_faccessat), devices and FIFOs aside.
 			return 0, unix.EROFS
@@ -667,15 +666,15 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 		return nil, "", false, err
 	}
 	v := c.k.vfs
-	dir, name, trailing, err := v.resolveParent(c, start, path)
+	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return nil, "", false, err
 	}
 	if name == "." || name == ".." {
 		return nil, "", false, unix.EEXIST
 	}
-	if _, err := v.lookupChild(c, dir, name); err == nil {
-		if !c.resent() || dir.kind != dkGofer {
+	if _, err := v.LookupChild(c, dir, name); err == nil {
+		if !c.resent() || dir.Kind != dkGofer {
 			return nil, "", false, unix.EEXIST
 		}
 		// A call re-sent after a restore: the name may exist because the
@@ -684,7 +683,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 	} else if syserr.ErrnoOf(err) != unix.ENOENT {
 		return nil, "", false, err
 	}
-	if dir.kind != dkGofer {
+	if dir.Kind != dkGofer {
 		return nil, "", false, unix.EACCES
 	}
 	if err := c.mayWriteDir(dir); err != nil {
@@ -699,20 +698,20 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 		return 0, err
 	}
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
 	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.attrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
-	ctx, cancel := v.rpcCtx()
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(0)})
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
-		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
 	c.k.inotifyChild(dir, name, inCreate, true)
 	return 0, nil
@@ -742,20 +741,20 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOENT
 	}
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
 	cr := c.creds()
-	uid, gid, _ := cr.NewFileOwner(v.attrsOf(dir), unix.S_IFLNK|0777)
-	ctx, cancel := v.rpcCtx()
+	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.origin(0)})
 	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
-		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
 	c.k.inotifyChild(dir, name, inCreate, false)
 	return 0, nil
@@ -791,10 +790,10 @@ func sysLink(c *syscallCtx) (int64, error) {
 			return 0, unix.ENOENT
 		}
 	}
-	if od.isDir() {
+	if od.IsDir() {
 		return 0, unix.EPERM
 	}
-	if od.kind != dkGofer {
+	if od.Kind != dkGofer {
 		return 0, unix.EXDEV
 	}
 	dir, name, trailing, err := c.createAt(newdirfd, np)
@@ -804,7 +803,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if v := c.k.vfs; v.mountOf(od) != v.mountOf(dir) {
+	if v := c.k.vfs; v.MountOf(od) != v.MountOf(dir) {
 		return 0, unix.EXDEV
 	}
 	if cr := c.creds(); !cr.Capable(linux.CAP_FOWNER) {
@@ -815,15 +814,15 @@ func sysLink(c *syscallCtx) (int64, error) {
 		}
 	}
 	v := c.k.vfs
-	oh, err := c.handleOf(od)
+	oh, err := c.HandleOf(od)
 	if err != nil {
 		return 0, err
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
@@ -865,7 +864,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 		return 0, err
 	}
 	v := c.k.vfs
-	dir, name, trailing, err := v.resolveParent(c, start, path)
+	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return 0, err
 	}
@@ -882,28 +881,28 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 		}
 		return 0, unix.EISDIR
 	}
-	d, err := v.lookupChild(c, dir, name)
+	d, err := v.LookupChild(c, dir, name)
 	if err != nil {
-		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.kind == dkGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == dkGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
 		}
 		return 0, err
 	}
-	if rmdir && !d.isDir() {
+	if rmdir && !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if !rmdir && d.isDir() {
+	if !rmdir && d.IsDir() {
 		return 0, unix.EISDIR
 	}
 	if !rmdir && trailing {
 		return 0, unix.ENOTDIR
 	}
-	if dir.kind != dkGofer || d.kind != dkGofer {
+	if dir.Kind != dkGofer || d.Kind != dkGofer {
 		return 0, unix.EACCES
 	}
-	if d == v.root || v.mountRoot(d) != nil {
+	if d == v.Root || v.MountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
 	if err := c.mayRemove(dir, d); err != nil {
@@ -914,31 +913,29 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 
 func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64, error) {
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
 	// The gofer keeps a file the application still has open (it renames
 	// it aside) so that a gofer restart does not lose it.
 	open := false
-	v.mu.Lock()
-	child := dir.children[name]
-	v.mu.Unlock()
-	if child != nil && child.kind == dkGofer && child.isRegular() && flags&atRemovedir == 0 {
-		open = c.k.inodeOpen(child.ino)
+	child := v.CachedChild(dir, name)
+	if child != nil && child.Kind == dkGofer && child.IsRegular() && flags&atRemovedir == 0 {
+		open = c.k.inodeOpen(child.Ino())
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	v.forget(dir, name)
+	v.Forget(dir, name)
 	if child != nil {
 		// Linux reports IN_DELETE_SELF when the inode goes: here when
 		// the name goes unless the file is still open (a hard link
 		// left is not known).
-		c.k.inotifyRemoved(dir, name, child.ino, flags&atRemovedir != 0, !open)
+		c.k.inotifyRemoved(dir, name, child.Ino(), flags&atRemovedir != 0, !open)
 	} else {
 		c.k.inotifyChild(dir, name, inDelete, flags&atRemovedir != 0)
 	}
@@ -983,18 +980,18 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	odir, oname, _, err := v.resolveParent(c, os, op)
+	odir, oname, _, err := v.ResolveParent(c, os, op)
 	if err != nil {
 		return 0, err
 	}
-	ndir, nname, _, err := v.resolveParent(c, ns, np)
+	ndir, nname, _, err := v.ResolveParent(c, ns, np)
 	if err != nil {
 		return 0, err
 	}
 	if oname == "." || oname == ".." || nname == "." || nname == ".." {
 		return 0, unix.EBUSY
 	}
-	src, err := v.lookupChild(c, odir, oname)
+	src, err := v.LookupChild(c, odir, oname)
 	if err != nil {
 		// Re-sent after a restore, the source may be gone because the
 		// first execution moved it: the gofer's reply cache knows.
@@ -1002,21 +999,21 @@ func sysRename(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	if odir.kind != dkGofer || ndir.kind != dkGofer || (src != nil && src.kind != dkGofer) {
+	if odir.Kind != dkGofer || ndir.Kind != dkGofer || (src != nil && src.Kind != dkGofer) {
 		return 0, unix.EXDEV
 	}
-	if v.mountOf(odir) != v.mountOf(ndir) {
+	if v.MountOf(odir) != v.MountOf(ndir) {
 		return 0, unix.EXDEV
 	}
-	if src != nil && v.mountRoot(src) != nil {
+	if src != nil && v.MountRoot(src) != nil {
 		return 0, unix.EBUSY
 	}
-	if v.nmounts.Load() == 0 {
+	if !v.HasMounts() {
 		// No mount point to find (and no Walk to pay for).
-	} else if dst, err := v.lookupChild(c, ndir, nname); err == nil && v.mountRoot(dst) != nil {
+	} else if dst, err := v.LookupChild(c, ndir, nname); err == nil && v.MountRoot(dst) != nil {
 		return 0, unix.EBUSY
 	}
-	if v.readOnly(odir) || v.readOnly(ndir) {
+	if v.ReadOnly(odir) || v.ReadOnly(ndir) {
 		return 0, unix.EROFS
 	}
 	if src != nil {
@@ -1024,23 +1021,23 @@ func sysRename(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	oh, err := c.handleOf(odir)
+	oh, err := c.HandleOf(odir)
 	if err != nil {
 		return 0, err
 	}
-	nh, err := c.handleOf(ndir)
+	nh, err := c.HandleOf(ndir)
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	v.moved(odir, oname, ndir, nname, flags&renameExchange != 0)
+	v.Moved(odir, oname, ndir, nname, flags&renameExchange != 0)
 	if src != nil {
-		c.k.inotifyRenamed(odir, ndir, oname, nname, src.ino, src.isDir())
+		c.k.inotifyRenamed(odir, ndir, oname, nname, src.Ino(), src.IsDir())
 	}
 	return 0, nil
 }
@@ -1064,12 +1061,12 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err = c.k.vfs.resolve(c, c.cwd(), p, true)
+		d, err = c.k.vfs.Resolve(c, c.cwd(), p, true)
 		if err != nil {
 			return 0, err
 		}
 	}
-	if !d.isDir() {
+	if !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
 	if err := c.mayAccessDentry(d, auth.MayExec); err != nil {
@@ -1085,7 +1082,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 }
 
 func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.k.vfs.pathOf(c.cwd())
+	p, ok := c.k.vfs.PathOf(c.cwd())
 	if !ok {
 		return 0, unix.ENOENT
 	}
@@ -1130,14 +1127,14 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		d = dentryOf(f)
 	}
 	if h == 0 {
-		if d == nil || d.kind != dkGofer {
+		if d == nil || d.Kind != dkGofer {
 			return unix.EPERM
 		}
-		if h, err = c.handleOf(d); err != nil {
+		if h, err = c.HandleOf(d); err != nil {
 			return err
 		}
 	}
-	if v.readOnly(d) {
+	if v.ReadOnly(d) {
 		return unix.EROFS
 	}
 	req.Handle = h
@@ -1145,13 +1142,13 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	if c.holdAttrs(d, f, req) {
 		return nil
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
-	v.noteAttrs(d, r.Stat)
+	v.NoteAttrs(d, r.Stat)
 	c.k.inotifyEvent(d, inotifyStatEvents(req.Mask))
 	return nil
 }
@@ -1160,17 +1157,12 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 // after a write or truncate (write RPCs number their parts from 0).
 const killPrivPart = 1 << 30
 
-// killPrivOf clears the set-id bits of gofer file d (through handle h, or
+// killPriv clears the set-id bits of gofer file d (through handle h, or
 // d's own when h is 0), whose mode was mode, after the caller wrote or
 // truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
 // a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (k *clientState) killPrivOf(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
-	callOf(c).killPriv(d, h, a)
-}
-
-// killPriv is killPrivOf for the kernel's own call c.
 func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.t == nil {
 		return
@@ -1183,18 +1175,18 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	v := c.k.vfs
 	if h == 0 {
 		var err error
-		if h, err = c.handleOf(d); err != nil {
+		if h, err = c.HandleOf(d); err != nil {
 			return
 		}
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.origin(killPrivPart)})
 	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
 		c.k.log.Debug("clearing set-id bits failed", "err", err)
 		return
 	}
-	v.noteAttrs(d, r.Stat)
+	v.NoteAttrs(d, r.Stat)
 }
 
 // fileArg returns the file of fd argument i for a call that needs an
@@ -1263,7 +1255,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := handleOfFile(f); ok && dentryOf(f) != nil {
-			c.killPriv(dentryOf(f), h, c.k.vfs.attrsOf(dentryOf(f)))
+			c.killPriv(dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
 			c.noteMappedResize(dentryOf(f), h)
 		}
 		return 0, nil
@@ -1272,17 +1264,17 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.k.vfs.resolve(c, c.cwd(), p, true)
+	d, err := c.k.vfs.Resolve(c, c.cwd(), p, true)
 	if err != nil {
 		return 0, err
 	}
-	if d.isDir() {
+	if d.IsDir() {
 		return 0, unix.EISDIR
 	}
 	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
 		return 0, err
 	}
-	if !d.isRegular() {
+	if !d.IsRegular() {
 		return 0, unix.EINVAL
 	}
 	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
@@ -1300,7 +1292,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		}
 		return 0, err
 	}
-	c.killPriv(d, 0, c.k.vfs.attrsOf(d))
+	c.killPriv(d, 0, c.k.vfs.AttrsOf(d))
 	c.noteMappedResize(d, 0)
 	return 0, nil
 }
@@ -1533,8 +1525,8 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	switch {
 	case d == nil:
 		sf.Type = 0x50495045 // PIPEFS_MAGIC
-	case d.kind == dkGofer:
-		h, err := c.handleOf(d)
+	case d.Kind == dkGofer:
+		h, err := c.HandleOf(d)
 		if f != nil {
 			if fh, ok := handleOfFile(f); ok {
 				h, err = fh, nil
@@ -1543,7 +1535,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ctx, cancel := c.k.vfs.rpcCtx()
+		ctx, cancel := c.k.vfs.RPCCtx()
 		defer cancel()
 		r, err := c.k.gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
 		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
@@ -1552,12 +1544,12 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.k.vfs.mountInfoOf(d); grafted {
+		if m, grafted := c.k.vfs.MountInfoOf(d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
-	case d.kind >= dkProcDir:
+	case d.Kind >= dkProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
-	case d.kind == dkMqueueDir:
+	case d.Kind == dkMqueueDir:
 		sf.Type = linux.MQUEUE_MAGIC
 		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
 	}
@@ -1572,7 +1564,7 @@ func (c *syscallCtx) mayChangeAttrs(d *dentry, f *file) error {
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if c.k.vfs.readOnly(d) {
+	if c.k.vfs.ReadOnly(d) {
 		return unix.EROFS
 	}
 	return nil
@@ -1686,20 +1678,20 @@ func sysMknod(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	v := c.k.vfs
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
 	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.attrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
-	ctx, cancel := v.rpcCtx()
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
 	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
-		v.insertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
 	c.k.inotifyChild(dir, name, inCreate, false)
 	return 0, nil

@@ -85,7 +85,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		if g, ok := f.Impl.(*goferFile); ok {
 			// The end of the file now, not as cached: another server
 			// sharing the gofer may have appended.
-			st, err = g.v.goferSizeNow(g.handle)
+			st, err = g.v.GoferSizeNow(g.handle)
 		} else {
 			st, err = f.Impl.Stat(c)
 		}
@@ -159,13 +159,13 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
-	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
+	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
 		return
 	}
 	st := c.goferStat
 	c.goferStat = nil
 	if st == nil {
-		if !c.k.maps.Holds(dentryOf(f).ino) {
+		if !c.k.maps.Holds(dentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -361,7 +361,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	off, whence := int64(c.args[1]), int(c.args[2])
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
-	if _, isDir := f.Impl.(*goferDir); isDir || (dentryOf(f) != nil && dentryOf(f).isDir()) {
+	if _, isDir := f.Impl.(*goferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
 		if whence != unix.SEEK_SET || off < 0 {
 			return 0, unix.EINVAL
 		}
@@ -536,7 +536,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!c.creds().OwnerOrCapable(c.k.vfs.attrsOf(dentryOf(f))) {
+			!c.creds().OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -776,8 +776,8 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if dentryOf(f) != nil && dentryOf(f).kind == dkGofer {
-		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).ino) {
+	if dentryOf(f) != nil && dentryOf(f).Kind == dkGofer {
+		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -788,7 +788,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	for i, g := range files {
 		seqs[i] = c.k.dur.StartSync(g)
 	}
-	err = c.k.vfs.fsync(h, c.sysno == unix.SYS_FDATASYNC)
+	err = c.k.vfs.Fsync(h, c.sysno == unix.SYS_FDATASYNC)
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
 			c.k.dur.EndSync(g, seqs[i], err == nil)
@@ -796,13 +796,6 @@ func sysFsync(c *syscallCtx) (int64, error) {
 		}
 	}
 	return 0, err
-}
-
-func (v *vfs) fsync(h uint64, dataOnly bool) error {
-	ctx, cancel := v.rpcCtx()
-	defer cancel()
-	r, err := v.k.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
-	return syserr.FromGofer("fsync", r.GetErrno(), err)
 }
 
 func sysSync(c *syscallCtx) (int64, error) {
@@ -817,13 +810,13 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// told so before the reply).
 	c.k.flushAll()
 	v := c.k.vfs
-	h, err := c.handleOf(v.root)
+	h, err := c.HandleOf(v.Root)
 	if err != nil {
 		return 0, err
 	}
 	// sync and syncfs cannot fail on Linux (syncfs reports writeback
 	// errors); a gofer error is logged, not returned.
-	if err := v.fsync(h, false); err != nil {
+	if err := v.Fsync(h, false); err != nil {
 		c.k.log.Debug("sync", "err", err)
 	}
 	return 0, nil
@@ -855,7 +848,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	d := dentryOf(f)
-	if d == nil || !d.isDir() {
+	if d == nil || !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
 	count := int(min(uint64(c.args[2]), 1<<20))
@@ -884,31 +877,30 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	}
 	cur := &f.Dir
 	if cur.Phase == 0 {
-		if !emit(".", d.ino, unix.DT_DIR, 1) {
+		if !emit(".", d.Ino(), unix.DT_DIR, 1) {
 			return 0, unix.EINVAL
 		}
 		cur.Phase = 1
 	}
 	if cur.Phase == 1 {
-		if emit("..", v.parentOf(d).ino, unix.DT_DIR, 2) {
+		if emit("..", v.ParentOf(d).Ino(), unix.DT_DIR, 2) {
 			cur.Phase = 2
 		}
 	}
 	if cur.Phase == 2 && !pending {
 		if g, ok := f.Impl.(*goferDir); ok {
 			// SysV segments' files are not listed in /dev/shm.
-			v.shmMu.Lock()
-			inShm := d == v.shm
-			v.shmMu.Unlock()
+			shm, _ := v.ShmIfMade()
+			inShm := d == shm
 		rpc:
 			for !cur.EOF {
-				ctx, cancel := v.rpcCtx()
+				ctx, cancel := v.RPCCtx()
 				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
 					// each (ls -l, find) needs no Walk nor Stat.
-					v.noteListing(d, r.Entries, r.Stats, seq)
+					v.NoteListing(d, r.Entries, r.Stats, seq)
 				}
 				if err := syserr.FromGofer("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {
@@ -933,7 +925,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 			}
 		} else {
-			ents := v.synthList(c, d)
+			ents := c.k.synthList(c, d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.name, e.ino, e.typ, uint64(i)+3) {

@@ -83,12 +83,12 @@ func sysMount(c *syscallCtx) (int64, error) {
 	rec := flags&unix.MS_REC != 0
 	flags &^= unix.MS_REC
 	v := c.k.vfs
-	point, err := v.resolve(c, c.cwd(), target, true)
+	point, err := v.Resolve(c, c.cwd(), target, true)
 	if err != nil {
 		return 0, err
 	}
-	v.mntMu.Lock()
-	defer v.mntMu.Unlock()
+	v.MntMu.Lock()
+	defer v.MntMu.Unlock()
 	switch {
 	case flags&unix.MS_REMOUNT != 0:
 		return 0, c.remount(point, flags, data)
@@ -104,11 +104,11 @@ func sysMount(c *syscallCtx) (int64, error) {
 		if pt&(pt-1) != 0 || flags&^propagationFlags != 0 {
 			return 0, unix.EINVAL
 		}
-		id, ok := v.mountIDAt(point)
+		id, ok := v.MountIDAt(point)
 		if !ok {
 			return 0, unix.EINVAL
 		}
-		ids, err := v.mounts.SetPropagation(id, pt, rec)
+		ids, err := v.Mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
 			c.k.trk.touch(mountID(id))
 		}
@@ -124,10 +124,10 @@ func sysMount(c *syscallCtx) (int64, error) {
 	default:
 		return 0, fmt.Errorf("file system type %q: %w", fstype, unix.ENODEV)
 	}
-	if !point.isDir() {
+	if !point.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if point == v.root || point.kind != dkGofer {
+	if point == v.Root || point.Kind != dkGofer {
 		// Over the root or a synthesized directory (/dev, /proc).
 		return 0, fmt.Errorf("mount over %q: %w", target, unix.EINVAL)
 	}
@@ -146,7 +146,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		flags |= unix.MS_RELATIME // Linux's default for a new mount
 	}
 	flags &^= unix.MS_STRICTATIME
-	p, ok := v.pathOf(point)
+	p, ok := v.PathOf(point)
 	if !ok {
 		return 0, unix.ENOENT
 	}
@@ -155,18 +155,18 @@ func sysMount(c *syscallCtx) (int64, error) {
 	}
 	// The record keeps the options as parsed (a size=N% is of this
 	// machine, now).
-	m, err := v.mounts.Add(mount.Mount{FSType: fstype, Source: source, Target: p, Flags: flags, Data: strings.TrimPrefix(o.String(), ","),
+	m, err := v.Mounts.Add(mount.Mount{FSType: fstype, Source: source, Target: p, Flags: flags, Data: strings.TrimPrefix(o.String(), ","),
 		FSOptions: o.String(), Backed: true, Tmpfs: o, SuperReadOnly: flags&unix.MS_RDONLY != 0})
 	if err != nil {
 		return 0, err
 	}
 	dev := uint64(unix.Mkdev(0, uint32(0x100+m.ID)))
 	m.Dev = dev
-	if _, err := v.graftTmpfs(point, m, true); err != nil {
-		v.mounts.Remove(m.ID, true)
+	if _, err := v.GraftTmpfs(point, m, true); err != nil {
+		v.Mounts.Remove(m.ID, true)
 		return 0, err
 	}
-	v.mounts.SetDev(m.ID, dev)
+	v.Mounts.SetDev(m.ID, dev)
 	c.k.trk.touch(mountID(m.ID))
 	return 0, nil
 }
@@ -175,11 +175,11 @@ func sysMount(c *syscallCtx) (int64, error) {
 // mount whose root is point: one the sentry made.
 func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 	v := c.k.vfs
-	vm := v.mountRoot(point)
+	vm := v.MountRoot(point)
 	if vm == nil {
 		return fmt.Errorf("remount of a mount the sentry did not make: %w", unix.EINVAL)
 	}
-	m, ok := v.mounts.Get(vm.id)
+	m, ok := v.Mounts.Get(vm.ID)
 	if !ok {
 		return unix.EINVAL
 	}
@@ -225,14 +225,14 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 		flags |= m.Flags & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
 	}
 	flags &^= unix.MS_STRICTATIME
-	if err := v.mounts.SetFlags(vm.id, flags, newData, fsopts, flags&unix.MS_RDONLY != 0); err != nil {
+	if err := v.Mounts.SetFlags(vm.ID, flags, newData, fsopts, flags&unix.MS_RDONLY != 0); err != nil {
 		return err
 	}
 	if newData != nil {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
-		v.mounts.SetTmpfs(vm.id, o)
+		v.Mounts.SetTmpfs(vm.ID, o)
 	}
-	c.k.trk.touch(mountID(vm.id))
+	c.k.trk.touch(mountID(vm.ID))
 	return nil
 }
 
@@ -244,25 +244,25 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 	if source == "" {
 		return unix.EFAULT
 	}
-	src, err := v.resolve(c, c.cwd(), source, true)
+	src, err := v.Resolve(c, c.cwd(), source, true)
 	if err != nil {
 		return err
 	}
-	if src.kind != dkGofer || point.kind != dkGofer || point == v.root {
+	if src.Kind != dkGofer || point.Kind != dkGofer || point == v.Root {
 		return fmt.Errorf("bind mount of %q: not a file of the gofer's tree: %w", source, unix.EINVAL)
 	}
-	if src.isDir() != point.isDir() {
-		if point.isDir() {
+	if src.IsDir() != point.IsDir() {
+		if point.IsDir() {
 			return unix.ENOTDIR
 		}
 		return unix.EISDIR
 	}
-	from, _ := v.mountInfoOf(src)
+	from, _ := v.MountInfoOf(src)
 	if from.Unbindable {
 		return fmt.Errorf("bind mount of %q: its mount is unbindable: %w", source, unix.EINVAL)
 	}
-	srcPath, ok := v.pathOf(src)
-	target, ok2 := v.pathOf(point)
+	srcPath, ok := v.PathOf(src)
+	target, ok2 := v.PathOf(point)
 	if !ok || !ok2 {
 		return unix.ENOENT
 	}
@@ -282,12 +282,12 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 	// clone_mnt: a bind of a shared mount is its peer, of a slave a
 	// slave of the same master; of a private one, private.
 	m.Unbindable = false
-	m, err = v.mounts.Add(m)
+	m, err = v.Mounts.Add(m)
 	if err != nil {
 		return err
 	}
-	if _, err := v.graftBind(point, src, m); err != nil {
-		v.mounts.Remove(m.ID, true)
+	if _, err := v.GraftBind(point, src, m); err != nil {
+		v.Mounts.Remove(m.ID, true)
 		return err
 	}
 	c.k.trk.touch(mountID(m.ID))
@@ -303,16 +303,16 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 // does for a path its peer does not show. Precondition: v.mntMu.
 func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 	v := c.k.vfs
-	parent, ok := v.mounts.Get(m.ParentID)
+	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
 		return
 	}
 	if m.Shared == 0 {
-		m.Shared = v.mounts.NewGroup()
-		v.mounts.SetShared(m.ID, m.Shared)
+		m.Shared = v.Mounts.NewGroup()
+		v.Mounts.SetShared(m.ID, m.Shared)
 		c.k.trk.touch(mountID(m.ID))
 	}
-	for _, r := range v.mounts.Receivers(parent.ID) {
+	for _, r := range v.Mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
 			// m is a peer of the parent already (a bind of it), but
 			// not yet a receiver (Linux: IS_MNT_NEW).
@@ -322,8 +322,8 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 		if !ok {
 			continue
 		}
-		point, err := v.resolve(c, v.root, at, true)
-		if err != nil || point.kind != dkGofer || point == v.root || v.mountRoot(point) != nil {
+		point, err := v.Resolve(c, v.Root, at, true)
+		if err != nil || point.Kind != dkGofer || point == v.Root || v.MountRoot(point) != nil {
 			continue
 		}
 		cp := m
@@ -332,44 +332,21 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 			// A slave's copy is a slave of m's group.
 			cp.Shared, cp.Master = 0, m.Shared
 		}
-		cp, err = v.mounts.Add(cp)
+		cp, err = v.Mounts.Add(cp)
 		if err != nil {
 			continue
 		}
 		if cp.ParentID != r.ID {
 			// The place is covered by another mount in r.
-			v.mounts.Remove(cp.ID, true)
+			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
-		if _, err := v.graftBind(point, src, cp); err != nil {
-			v.mounts.Remove(cp.ID, true)
+		if _, err := v.GraftBind(point, src, cp); err != nil {
+			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
 		c.k.trk.touch(mountID(cp.ID))
 	}
-}
-
-// mountIDAt returns the id of the mount whose root is d.
-func (v *vfs) mountIDAt(d *dentry) (int, bool) {
-	switch d {
-	case v.root:
-		return mount.RootID, true
-	case v.proc:
-		return mount.ProcID, true
-	case v.dev:
-		return mount.DevID, true
-	}
-	if vm := v.mountRoot(d); vm != nil {
-		return vm.id, true
-	}
-	if d.kind == dkMqueueDir {
-		for _, m := range v.mounts.List() {
-			if isMqueueMount(m) {
-				return m.ID, true
-			}
-		}
-	}
-	return 0, false
 }
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
@@ -395,32 +372,32 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	v := c.k.vfs
-	d, err := v.resolve(c, c.cwd(), target, flags&linux.UMOUNT_NOFOLLOW == 0)
+	d, err := v.Resolve(c, c.cwd(), target, flags&linux.UMOUNT_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
 	}
-	v.mntMu.Lock()
-	defer v.mntMu.Unlock()
-	vm := v.mountRoot(d)
-	if vm == nil && d.kind == dkMqueueDir {
-		for _, m := range v.mounts.List() {
+	v.MntMu.Lock()
+	defer v.MntMu.Unlock()
+	vm := v.MountRoot(d)
+	if vm == nil && d.Kind == dkMqueueDir {
+		for _, m := range v.Mounts.List() {
 			if isMqueueMount(m) {
-				if _, err := v.mounts.Remove(m.ID, flags&linux.MNT_DETACH != 0); err != nil {
+				if _, err := v.Mounts.Remove(m.ID, flags&linux.MNT_DETACH != 0); err != nil {
 					return 0, err
 				}
-				v.setMqueue(0)
+				v.SetMqueue(0)
 				c.k.trk.touch(mountID(m.ID))
 				return 0, nil
 			}
 		}
 	}
 	if vm == nil {
-		if d == v.root || d == v.proc || d == v.dev {
+		if d == v.Root || d == v.ProcDir || d == v.DevDir {
 			// The sentry's own mounts stay.
 			return 0, unix.EBUSY
 		}
-		if p, ok := v.pathOf(d); ok && d.kind == dkGofer {
-			for _, m := range v.mounts.List() {
+		if p, ok := v.PathOf(d); ok && d.Kind == dkGofer {
+			for _, m := range v.Mounts.List() {
 				if m.Target == p && !m.Backed && m.BindPath == "" {
 					// Made outside the sentry (a volume, an OCI
 					// bundle's mount): the gofer serves it and
@@ -432,67 +409,29 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	detach := flags&linux.MNT_DETACH != 0
-	if vm.src == nil && v.bindSources(vm.id) {
+	if vm.Src == nil && v.BindSources(vm.ID) {
 		// A bind mount's files are this tmpfs's directory.
 		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
 	}
 	if !detach {
-		if c.k.mountBusy(vm.id) {
+		if c.k.mountBusy(vm.ID) {
 			return 0, unix.EBUSY
 		}
 	}
-	umounted, _ := v.mounts.Get(vm.id)
-	gone, err := v.mounts.Remove(vm.id, detach)
+	umounted, _ := v.Mounts.Get(vm.ID)
+	gone, err := v.Mounts.Remove(vm.ID, detach)
 	if err != nil {
 		return 0, err
 	}
-	gone = append(gone, v.propagateUmount(umounted)...)
+	gone = append(gone, v.PropagateUmount(umounted)...)
 	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
-		if g := v.graftedByID(m.ID); g != nil {
-			v.ungraft(g, detach && c.k.mountBusy(m.ID))
+		if g := v.GraftedByID(m.ID); g != nil {
+			v.Ungraft(g, detach && c.k.mountBusy(m.ID))
 		}
 		c.k.trk.touch(mountID(m.ID))
 	}
 	return 0, nil
-}
-
-// propagateUmount takes out, as Linux's propagate_umount does, the
-// copies of umounted mount m that its parent's receivers hold at the same
-// place when nothing is mounted on or under them, and returns them.
-// Precondition: v.mntMu.
-func (v *vfs) propagateUmount(m mount.Mount) []mount.Mount {
-	parent, ok := v.mounts.Get(m.ParentID)
-	if !ok || parent.Shared == 0 {
-		return nil
-	}
-	var gone []mount.Mount
-	for _, r := range v.mounts.Receivers(parent.ID) {
-		at, ok := mount.PathIn(parent, r, m.Target)
-		if !ok {
-			continue
-		}
-		for _, c := range v.mounts.List() {
-			if c.ParentID == r.ID && c.Target == at && c.ID != m.ID {
-				if g, err := v.mounts.Remove(c.ID, false); err == nil {
-					gone = append(gone, g...)
-				}
-			}
-		}
-	}
-	return gone
-}
-
-// graftedByID returns grafted mount id, or nil.
-func (v *vfs) graftedByID(id int) *vmount {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, vm := range v.roots {
-		if vm.id == id {
-			return vm
-		}
-	}
-	return nil
 }
 
 // ramFor is the client machine's memory when tmpfs options data need it

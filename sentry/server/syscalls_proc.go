@@ -153,8 +153,8 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if d == nil {
 			return 0, unix.EACCES
 		}
-		p, _ := c.k.vfs.pathOf(d)
-		path, start = p, c.k.vfs.root
+		p, _ := c.k.vfs.PathOf(d)
+		path, start = p, c.k.vfs.Root
 	} else if start, err = c.startDir(dirfd, path); err != nil {
 		return 0, err
 	}

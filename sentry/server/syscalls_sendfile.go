@@ -173,7 +173,7 @@ func (c *syscallCtx) syncedCopyDone(out *file) error {
 	if !ok {
 		return unix.EIO
 	}
-	if err := c.k.vfs.fsync(h, true); err != nil {
+	if err := c.k.vfs.Fsync(h, true); err != nil {
 		c.k.log.Warn("fsync after a large server-side copy failed", "err", err)
 		return unix.EIO
 	}

@@ -362,7 +362,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	for _, f := range []*file{in, out} {
-		if dentryOf(f) != nil && dentryOf(f).isDir() {
+		if dentryOf(f) != nil && dentryOf(f).IsDir() {
 			return 0, unix.EISDIR
 		}
 		if _, ok := f.Impl.(*goferFile); !ok {
@@ -381,7 +381,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	count := int(min(n, spliceChunk))
-	if dentryOf(in) != nil && dentryOf(out) != nil && dentryOf(in).ino == dentryOf(out).ino {
+	if dentryOf(in) != nil && dentryOf(out) != nil && dentryOf(in).Ino() == dentryOf(out).Ino() {
 		// The same file: Linux refuses overlapping ranges.
 		ri, ro := offIn, offOut
 		if ri < 0 || ro < 0 {

@@ -407,20 +407,20 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 	c.k.segFileMu.Lock()
 	defer c.k.segFileMu.Unlock()
 	v := c.k.vfs
-	dir, err := v.shmDentry(c)
+	dir, err := v.ShmDentry()
 	if err != nil {
 		return nil, nil, err
 	}
 	want := (size + shmlba - 1) &^ (shmlba - 1)
 	var f *file
-	d, err := v.lookupChild(c, dir, name)
+	d, err := v.LookupChild(c, dir, name)
 	switch {
 	case err == nil:
-		h, fh, err := v.handleForOpen(d)
+		h, fh, err := v.HandleForOpen(d)
 		if err != nil {
 			return nil, nil, err
 		}
-		ctx, cancel := v.rpcCtx()
+		ctx, cancel := v.RPCCtx()
 		r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
 		cancel()
 		if err := syserr.FromGofer("open "+name, r.GetErrno(), err); err != nil {
@@ -429,11 +429,11 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		}
 		f = newFile(&goferFile{v: v, handle: h, fh: fh}, d, unix.O_RDWR)
 	case syserr.ErrnoOf(err) == unix.ENOENT:
-		dh, err := c.handleOf(dir)
+		dh, err := c.HandleOf(dir)
 		if err != nil {
 			return nil, nil, err
 		}
-		ctx, cancel := v.rpcCtx()
+		ctx, cancel := v.RPCCtx()
 		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.origin(segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
@@ -442,7 +442,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 		if r.Handle == nil || r.Stat == nil {
 			return nil, nil, unix.EIO
 		}
-		d = v.insertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
+		d = v.InsertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
 		f = newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, unix.O_RDWR)
 	default:
 		return nil, nil, err
@@ -464,25 +464,21 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 // renames one the client still maps aside (as any unlinked open file).
 func (k *clientState) removeSegmentFiles(names []string) {
 	v := k.vfs
-	v.shmMu.Lock()
-	dir := v.shm
-	v.shmMu.Unlock()
+	dir, dh := v.ShmIfMade()
 	if dir == nil {
 		// A restored server that has not opened /dev/shm yet: the
 		// files go with the directory when the client's state is freed.
 		return
 	}
 	for _, name := range names {
-		v.mu.Lock()
-		child := dir.children[name]
-		v.mu.Unlock()
-		open := child != nil && k.maps.Holds(child.ino)
-		ctx, cancel := v.rpcCtx()
-		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir.handle, Name: name, Open: open})
+		child := v.CachedChild(dir, name)
+		open := child != nil && k.maps.Holds(child.Ino())
+		ctx, cancel := v.RPCCtx()
+		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
 		cancel()
 		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 			k.log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
 		}
-		v.forget(dir, name)
+		v.Forget(dir, name)
 	}
 }

@@ -8,13 +8,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -58,21 +59,21 @@ type dentry struct {
 	// v, kind, mode (the S_IFMT bits and initial permissions) and ino are
 	// immutable, and so are the synthetic fields below.
 	v    *vfs
-	kind dentryKind
-	mode uint32
+	Kind dentryKind
+	Mode uint32
 	ino  uint64
-	dev  devKind
-	pid  int32
+	Dev  devKind
+	PID  int32
 	// fd is the fd of a dkProcFd or dkProcFdInfo, the terminal index of
 	// a dkDevPts.
-	fd int32
+	FD int32
 	// link is the target of a dkLink. procName is the path of a
 	// dkProcFile or dkProcSubdir in procfs table procScope, for thread
 	// tid (procfs.Task) of process pid.
-	link      string
-	procName  string
-	procScope procfs.Scope
-	tid       int32
+	Link      string
+	ProcName  string
+	ProcScope procfs.Scope
+	TID       int32
 
 	// Protected by vfs.mu:
 	// handle is the dentry's gofer handle (dkGofer), or 0 until a
@@ -132,18 +133,63 @@ const (
 	maxNegative = 256
 )
 
-func (d *dentry) isDir() bool     { return d.mode&unix.S_IFMT == unix.S_IFDIR }
-func (d *dentry) isSymlink() bool { return d.mode&unix.S_IFMT == unix.S_IFLNK }
-func (d *dentry) isRegular() bool { return d.mode&unix.S_IFMT == unix.S_IFREG }
+func (d *dentry) IsDir() bool     { return d.Mode&unix.S_IFMT == unix.S_IFDIR }
+func (d *dentry) IsSymlink() bool { return d.Mode&unix.S_IFMT == unix.S_IFLNK }
+func (d *dentry) IsRegular() bool { return d.Mode&unix.S_IFMT == unix.S_IFREG }
+
+// walkCaller is the system call a walk or a lookup runs for, as the vfs
+// sees it (*syscallCtx).
+type walkCaller interface {
+	fdesc.Call
+	// HandleOf returns d's gofer handle, pinned until the call returns
+	// (pinHandle).
+	HandleOf(d *dentry) (uint64, error)
+	// MaySearch checks that the caller may search directory d.
+	MaySearch(d *dentry) error
+}
+
+// vfsSynth is what the vfs asks of the kernel: the owner of the
+// descriptions opened on its dentries, and the files it does not serve
+// from the gofer: /dev and /proc, synthesized from the kernel's
+// state (vfs_synth.go, on the clientState), as gVisor's vfs leaves a file
+// system's files to its implementation.
+type vfsSynth interface {
+	// Owner owns the descriptions opened on the vfs's dentries.
+	fdesc.Owner
+	// synthLookup returns the child name of synthesized directory dir.
+	SynthLookup(c walkCaller, dir *dentry, name string) (*dentry, error)
+	// synthReadlink returns the target of synthesized symlink d.
+	SynthReadlink(c walkCaller, d *dentry) (string, error)
+	// magicTarget returns what a /proc magic link d names (ok false for
+	// an ordinary symlink).
+	MagicTarget(c walkCaller, d *dentry) (t *dentry, ok bool, err error)
+	// synthStat returns the attributes of synthesized file d.
+	SynthStat(d *dentry) *goferpb.Stat
+	// procOwner returns the euid and egid of process pid, which own its
+	// /proc/<pid> (ok false: no such process).
+	ProcOwner(pid int32) (uid, gid uint32, ok bool)
+}
 
 // vfs is one client's mount namespace: the gofer's tree with /dev and
 // /proc synthesized over it.
 type vfs struct {
-	k *clientState
+	// synth serves the synthesized files (/dev and /proc) from the
+	// kernel's state, and owns the descriptions opened on the dentries.
+	// Immutable after newVFS.
+	synth vfsSynth
+	// ctx scopes the gofer RPCs (the client's); gofer, releases, attrs
+	// (the server's attribute cache), clientID and log are the client's.
+	// All immutable after newVFS.
+	ctx      context.Context
+	gofer    goferpb.GoferClient
+	releases *goferclient.ReleaseQueue
+	attrs    *goferclient.AttrCache
+	clientID string
+	log      hclog.Logger
 	// root, dev and proc are immutable after newVFS, and so is rootDev,
 	// the root's device number (for /proc/<pid>/mountinfo).
-	root, dev, proc *dentry
-	rootDev         uint64
+	Root, DevDir, ProcDir *dentry
+	RootDev               uint64
 
 	// mu protects the dentry tree (see dentry) and the handle cache. It
 	// is a leaf lock, never held across a gofer RPC.
@@ -173,8 +219,8 @@ type vfs struct {
 	// directories go with the client (vfs_mount.go); all protected by mu.
 	// nmounts counts the grafted mounts (atomic, so that lookups skip
 	// the maps when there are none).
-	mounts *mount.Table
-	mntMu  sync.Mutex
+	Mounts *mount.Table
+	MntMu  sync.Mutex
 	covers map[*dentry]*vmount
 	roots  map[*dentry]*vmount
 	// mqueue is /dev/mqueue's dentry while the mqueue file system is
@@ -184,47 +230,78 @@ type vfs struct {
 	nmounts  atomic.Int32
 }
 
-func newVFS(k *clientState) (*vfs, error) {
-	ctx, cancel := context.WithTimeout(k.ctx, 30*time.Second)
+// vfsConfig is what a vfs is given of its client.
+type vfsConfig struct {
+	// ctx scopes the gofer RPCs; gofer is the client's gofer connection,
+	// releases its queue of handles to release, attrs the server's
+	// attribute cache, clientID and log the client's.
+	ctx      context.Context
+	gofer    goferpb.GoferClient
+	releases *goferclient.ReleaseQueue
+	attrs    *goferclient.AttrCache
+	clientID string
+	log      hclog.Logger
+	// kernel serves the synthesized files and owns the descriptions.
+	kernel vfsSynth
+}
+
+// newVFS attaches to the gofer's root. It returns the gofer's binding key
+// for the client's handles (package handlebind).
+func newVFS(cfg vfsConfig) (*vfs, []byte, error) {
+	ctx, cancel := context.WithTimeout(cfg.ctx, 30*time.Second)
 	defer cancel()
-	r, err := k.gofer.Attach(ctx, &goferpb.AttachRequest{})
+	r, err := cfg.gofer.Attach(ctx, &goferpb.AttachRequest{})
 	if err == nil && r.Errno == 0 && (r.Root == nil || r.Stat == nil) {
 		err = fmt.Errorf("attach reply without root")
 	}
 	if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	k.binder = handlebind.New(r.BindingKey, k.originID)
-	v := &vfs{k: k, rootDev: r.Stat.Dev, mounts: mount.NewTable(r.Stat.Dev, synthDev)}
-	v.root = &dentry{v: v, kind: dkGofer, mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
+	v := &vfs{synth: cfg.kernel, ctx: cfg.ctx, gofer: cfg.gofer, releases: cfg.releases, attrs: cfg.attrs, clientID: cfg.clientID, log: cfg.log,
+		RootDev: r.Stat.Dev, Mounts: mount.NewTable(r.Stat.Dev, synthDev)}
+	v.Root = &dentry{v: v, Kind: dkGofer, Mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
-	v.root.parent = v.root
-	v.dev = &dentry{v: v, kind: dkDevDir, mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.root, name: "dev"}
-	v.proc = &dentry{v: v, kind: dkProcDir, mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.root, name: "proc"}
-	return v, nil
+	v.Root.parent = v.Root
+	v.DevDir = &dentry{v: v, Kind: dkDevDir, Mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.Root, name: "dev"}
+	v.ProcDir = &dentry{v: v, Kind: dkProcDir, Mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.Root, name: "proc"}
+	return v, r.BindingKey, nil
+}
+
+// newSynthDentry makes the dentry of a synthesized file (kind, mode, ino)
+// named name in directory parent, for the lookups of the files the kernel
+// synthesizes (vfsSynth).
+func newSynthDentry(parent *dentry, name string, kind dentryKind, mode uint32, ino uint64) *dentry {
+	return &dentry{v: parent.v, Kind: kind, Mode: mode, ino: ino, parent: parent, name: name}
+}
+
+// newDetachedDentry makes the dentry of a gofer file that has no name
+// left (known by its file handle fh and attributes st; name is its last
+// one): a restored description of a file unlinked or moved while open.
+func (v *vfs) NewDetachedDentry(st *goferpb.Stat, fh []byte, name string) *dentry {
+	return &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, fh: fh, parent: v.Root, name: name, deleted: true}
 }
 
 func synthIno(kind, n int) uint64 { return uint64(kind)<<32 | uint64(uint32(n)) | 1<<48 }
 
 // rpcCtx returns the context for a gofer RPC.
-func (v *vfs) rpcCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(v.k.ctx, 60*time.Second)
+func (v *vfs) RPCCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(v.ctx, 60*time.Second)
 }
 
 // releaseAll releases every dentry handle and the handles queued for
 // release (client teardown).
-func (v *vfs) releaseAll() {
+func (v *vfs) ReleaseAll() {
 	v.mu.Lock()
 	hs := v.cachedHandleIDsLocked()
 	v.mu.Unlock()
-	v.k.releases.FlushWith(hs)
+	v.releases.FlushWith(hs)
 }
 
 // walkOne walks name from directory handle dir.
 func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
 	if err != nil {
 		return nil, syserr.FromGofer("walk", 0, err)
 	}
@@ -237,13 +314,13 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 			}
 		}
 		if len(extra) > 0 {
-			v.k.releases.Release(extra)
+			v.releases.Release(extra)
 		}
 		return r.Files[0], nil
 	}
 	for _, f := range r.Files {
 		if f.GetHandle() != nil {
-			v.k.releases.Release([]uint64{f.Handle.Id})
+			v.releases.Release([]uint64{f.Handle.Id})
 		}
 	}
 	if r.Errno == 0 {
@@ -253,7 +330,7 @@ func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 }
 
 // fileHandleOf returns d's gofer file handle, if known.
-func (v *vfs) fileHandleOf(d *dentry) []byte {
+func (v *vfs) FileHandleOf(d *dentry) []byte {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return d.fh
@@ -261,17 +338,17 @@ func (v *vfs) fileHandleOf(d *dentry) []byte {
 
 // freshHandle returns a new gofer handle for d (each open file
 // description has its own), which the caller owns, and its file handle.
-func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
+func (v *vfs) FreshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	v.mu.Lock()
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
 	if deleted {
 		return 0, nil, nil, unix.ENOENT
 	}
-	if d == v.root {
-		ctx, cancel := v.rpcCtx()
+	if d == v.Root {
+		ctx, cancel := v.RPCCtx()
 		defer cancel()
-		r, err := v.k.gofer.Attach(ctx, &goferpb.AttachRequest{})
+		r, err := v.gofer.Attach(ctx, &goferpb.AttachRequest{})
 		if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
 			return 0, nil, nil, err
 		}
@@ -282,13 +359,13 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	var wf *goferpb.WalkedFile
 	var err error
-	if vm := v.mountRoot(d); vm != nil && vm.src != nil {
+	if vm := v.MountRoot(d); vm != nil && vm.Src != nil {
 		// A bind mount's root: a handle of its source.
-		return v.freshHandle(vm.src)
+		return v.FreshHandle(vm.Src)
 	} else if vm != nil {
 		// A mount's root: its gofer directory is not under its parent.
 		wf, err = v.walkOne(vm.backingParent, vm.backing)
-	} else if parent == v.dev {
+	} else if parent == v.DevDir {
 		// /dev/shm: its gofer directory's parent is not in the tree.
 		v.shmMu.Lock()
 		ph := v.shmParent
@@ -296,21 +373,21 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		if ph == 0 {
 			return 0, nil, nil, unix.ENOENT
 		}
-		wf, err = v.walkOne(ph, shmDirName(v.k.id))
+		wf, err = v.walkOne(ph, shmDirName(v.clientID))
 	} else if wf = v.walkViaParent(parent, name); wf == nil {
 		var ph uint64
-		if ph, err = v.pinHandle(parent); err != nil {
+		if ph, err = v.PinHandle(parent); err != nil {
 			return 0, nil, nil, err
 		}
 		wf, err = v.walkOne(ph, name)
-		v.unpin(parent)
+		v.Unpin(parent)
 	}
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
+	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
 		// The name now refers to another file.
-		v.k.releases.Release([]uint64{wf.Handle.Id})
+		v.releases.Release([]uint64{wf.Handle.Id})
 		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	v.mu.Lock()
@@ -318,7 +395,7 @@ func (v *vfs) freshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
 		d.fh = wf.Handle.FileHandle
 	}
 	v.mu.Unlock()
-	v.noteAttrs(d, wf.Stat)
+	v.NoteAttrs(d, wf.Stat)
 	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
 }
 
@@ -331,7 +408,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 	v.mu.Lock()
 	gp, pname, has, pdeleted := parent.parent, parent.name, parent.handle != 0, parent.deleted
 	v.mu.Unlock()
-	if has || pdeleted || parent == v.root || parent.kind != dkGofer || gp == nil || gp == v.dev || gp.kind != dkGofer {
+	if has || pdeleted || parent == v.Root || parent.Kind != dkGofer || gp == nil || gp == v.DevDir || gp.Kind != dkGofer {
 		return nil
 	}
 	v.mu.Lock()
@@ -343,10 +420,10 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 	if gh == 0 {
 		return nil
 	}
-	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
+	ctx, cancel := v.RPCCtx()
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
 	cancel()
-	v.unpin(gp)
+	v.Unpin(gp)
 	if err != nil {
 		return nil
 	}
@@ -358,7 +435,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 	}
 	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
 		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return nil
 	}
 	v.mu.Lock()
@@ -374,7 +451,7 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 		evicted = v.evictLocked()
 	}
 	v.mu.Unlock()
-	v.k.releases.Release(evicted)
+	v.releases.Release(evicted)
 	return r.Files[1]
 }
 
@@ -383,32 +460,32 @@ func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
 // still reachable by its name is walked to and opened in one Walk from
 // its parent's handle; the root, /dev/shm's entries and unlinked files
 // take a Walk (or Reopen) and an Open.
-func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
+func (v *vfs) OpenRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 	v.mu.Lock()
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
-	if deleted || d == v.root || parent == v.dev || parent == nil {
-		h, fh, err := v.handleForOpen(d)
+	if deleted || d == v.Root || parent == v.DevDir || parent == nil {
+		h, fh, err := v.HandleForOpen(d)
 		if err != nil {
 			return 0, nil, err
 		}
-		ctx, cancel := v.rpcCtx()
+		ctx, cancel := v.RPCCtx()
 		defer cancel()
-		r, err := v.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
+		r, err := v.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
 		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-			v.k.releases.Release([]uint64{h})
+			v.releases.Release([]uint64{h})
 			return 0, nil, err
 		}
 		return h, fh, nil
 	}
-	ph, err := v.pinHandle(parent)
+	ph, err := v.PinHandle(parent)
 	if err != nil {
 		return 0, nil, err
 	}
-	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
+	ctx, cancel := v.RPCCtx()
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
 	cancel()
-	v.unpin(parent)
+	v.Unpin(parent)
 	if err != nil {
 		return 0, nil, syserr.FromGofer("walk-open "+name, 0, err)
 	}
@@ -419,17 +496,17 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		}
 	}
 	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return 0, nil, syserr.FromGofer("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
 	}
 	wf := r.Files[0]
-	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
+	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
 		// The name now refers to another file.
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
 	}
 	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
-		v.k.releases.Release(ids)
+		v.releases.Release(ids)
 		return 0, nil, err
 	}
 	v.mu.Lock()
@@ -437,7 +514,7 @@ func (v *vfs) openRegular(d *dentry, flags uint32) (uint64, []byte, error) {
 		d.fh = wf.Handle.FileHandle
 	}
 	v.mu.Unlock()
-	v.noteAttrs(d, wf.Stat)
+	v.NoteAttrs(d, wf.Stat)
 	return wf.Handle.Id, wf.Handle.FileHandle, nil
 }
 
@@ -450,7 +527,7 @@ func errnoOr32(e int32, def unix.Errno) int32 {
 
 // lookupChild returns dir's child name (not "." or ".."), or the root of
 // the mount on top of it.
-func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+func (v *vfs) LookupChild(c walkCaller, dir *dentry, name string) (*dentry, error) {
 	d, err := v.lookupName(c, dir, name)
 	if err != nil {
 		return nil, err
@@ -459,41 +536,41 @@ func (v *vfs) lookupChild(c *syscallCtx, dir *dentry, name string) (*dentry, err
 }
 
 // lookupName returns dir's child name (not "." or "..") itself.
-func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
-	if !dir.isDir() {
+func (v *vfs) lookupName(c walkCaller, dir *dentry, name string) (*dentry, error) {
+	if !dir.IsDir() {
 		return nil, unix.ENOTDIR
 	}
 	if len(name) > 255 {
 		return nil, unix.ENAMETOOLONG
 	}
-	if dir.kind != dkGofer {
-		if dir == v.dev && name == "mqueue" {
-			if d := v.mqueueDentry(); d != nil {
+	if dir.Kind != dkGofer {
+		if dir == v.DevDir && name == "mqueue" {
+			if d := v.MqueueDentry(); d != nil {
 				return d, nil
 			}
 		}
-		return v.synthLookup(c, dir, name)
+		return v.synth.SynthLookup(c, dir, name)
 	}
-	if dir == v.root {
+	if dir == v.Root {
 		switch name {
 		case "dev":
-			return v.dev, nil
+			return v.DevDir, nil
 		case "proc":
-			return v.proc, nil
+			return v.ProcDir, nil
 		}
 	}
 	// A name found missing stays missing, without a Walk, until a call
 	// of this server that may make a name (any client's) completes, or
 	// negativeTTL passes (for other parties: the bound of
 	// docs/ARCHITECTURE.md's coherence rule).
-	names := v.k.s.attrs.NamesMade()
+	names := v.attrs.NamesMade()
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil {
 		v.mu.Unlock()
 		return ch, nil
 	}
 	if n, ok := dir.negative[name]; ok {
-		if n.names == names && v.k.s.attrs.Clock().Sub(n.at) < negativeTTL {
+		if n.names == names && v.attrs.Clock().Sub(n.at) < negativeTTL {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
 		}
@@ -504,7 +581,7 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 	if deleted {
 		return nil, unix.ENOENT
 	}
-	dh, err := c.handleOf(dir)
+	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -515,30 +592,30 @@ func (v *vfs) lookupName(c *syscallCtx, dir *dentry, name string) (*dentry, erro
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
 				dir.negative = make(map[string]negEntry)
 			}
-			dir.negative[name] = negEntry{names: names, at: v.k.s.attrs.Clock()}
+			dir.negative[name] = negEntry{names: names, at: v.attrs.Clock()}
 		}
 		v.mu.Unlock()
 	}
 	if err != nil {
 		return nil, err
 	}
-	return v.insertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat), nil
+	return v.InsertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat), nil
 }
 
 // insertChild caches a child made from a gofer handle (0 for none) and
 // stat, unless another lookup got there first (then the new handle is
 // released).
-func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *dentry {
+func (v *vfs) InsertChild(dir *dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *dentry {
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
 		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
 		v.mu.Unlock()
 		if h != 0 {
-			v.k.releases.Release([]uint64{h})
+			v.releases.Release([]uint64{h})
 		}
 		return ch
 	}
-	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
+	d := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
 		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
@@ -550,14 +627,14 @@ func (v *vfs) insertChild(dir *dentry, name string, h uint64, fh []byte, st *gof
 	dir.children[name] = d
 	v.mu.Unlock()
 	if len(evicted) > 0 {
-		v.k.releases.Release(evicted)
+		v.releases.Release(evicted)
 	}
 	return d
 }
 
 // forget drops dir's cached child name (after unlink, or a change this
 // server did not make).
-func (v *vfs) forget(dir *dentry, name string) {
+func (v *vfs) Forget(dir *dentry, name string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if ch := dir.children[name]; ch != nil {
@@ -568,7 +645,7 @@ func (v *vfs) forget(dir *dentry, name string) {
 
 // moved updates the cache after a rename of olddir/oldname to
 // newdir/newname (exchange swaps them).
-func (v *vfs) moved(olddir *dentry, oldname string, newdir *dentry, newname string, exchange bool) {
+func (v *vfs) Moved(olddir *dentry, oldname string, newdir *dentry, newname string, exchange bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	od := olddir.children[oldname]
@@ -595,22 +672,40 @@ func (v *vfs) moved(olddir *dentry, oldname string, newdir *dentry, newname stri
 	}
 }
 
-func (v *vfs) parentOf(d *dentry) *dentry {
+func (v *vfs) ParentOf(d *dentry) *dentry {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if d.parent == nil {
-		return v.root
+		return v.Root
 	}
 	return d.parent
 }
 
+// nameOf returns d's name in its parent (its last one if it was
+// unlinked).
+func (v *vfs) NameOf(d *dentry) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.name
+}
+
+// cachedChild returns dir's cached child name, nil if none.
+func (v *vfs) CachedChild(dir *dentry, name string) *dentry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return dir.children[name]
+}
+
+// hasMounts says the tree has grafted mounts (vfs_mount.go).
+func (v *vfs) HasMounts() bool { return v.nmounts.Load() != 0 }
+
 // pathOf returns d's absolute path, and whether it is still reachable.
-func (v *vfs) pathOf(d *dentry) (string, bool) {
+func (v *vfs) PathOf(d *dentry) (string, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var parts []string
 	ok := true
-	for n := 0; d != v.root && d != nil && n < 4096; n++ {
+	for n := 0; d != v.Root && d != nil && n < 4096; n++ {
 		if d.deleted {
 			ok = false
 		}
@@ -629,15 +724,15 @@ func (v *vfs) pathOf(d *dentry) (string, bool) {
 }
 
 // readlink returns symlink d's target.
-func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
-	switch d.kind {
+func (v *vfs) Readlink(c walkCaller, d *dentry) (string, error) {
+	switch d.Kind {
 	case dkGofer:
 	case dkLink:
-		return d.link, nil
+		return d.Link, nil
 	default:
-		return v.synthReadlink(c, d)
+		return v.synth.SynthReadlink(c, d)
 	}
-	if !d.isSymlink() {
+	if !d.IsSymlink() {
 		return "", unix.EINVAL
 	}
 	v.mu.Lock()
@@ -647,13 +742,13 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 		return t, nil
 	}
 	v.mu.Unlock()
-	h, err := c.handleOf(d)
+	h, err := c.HandleOf(d)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.k.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
+	r, err := v.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
 	if err := syserr.FromGofer("readlink", r.GetErrno(), err); err != nil {
 		return "", err
 	}
@@ -664,27 +759,34 @@ func (v *vfs) readlink(c *syscallCtx, d *dentry) (string, error) {
 }
 
 // statDentry returns d's attributes.
-func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
-	if d.kind != dkGofer {
-		return d.synthStat(), nil
+func (v *vfs) StatDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
+	if d.Kind != dkGofer {
+		return v.synth.SynthStat(d), nil
 	}
 	if st := v.listedStat(d); st != nil {
 		return st, nil
 	}
-	h, err := callOf(c).handleOf(d)
+	var h uint64
+	var err error
+	if wc, ok := c.(walkCaller); ok {
+		h, err = wc.HandleOf(d)
+	} else {
+		h, err = v.PinHandle(d)
+		defer v.Unpin(d)
+	}
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.k.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
+	r, err := v.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
 	if err == nil && r.Errno == 0 && r.Stat == nil {
 		return nil, unix.EIO
 	}
 	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
 		return nil, err
 	}
-	v.noteAttrs(d, r.Stat)
+	v.NoteAttrs(d, r.Stat)
 	return r.Stat, nil
 }
 
@@ -692,7 +794,7 @@ func (v *vfs) statDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
 // change of d's file went through the server since and they are fresh
 // (see dentry.listed), else nil.
 func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
-	a := v.k.s.attrs
+	a := v.attrs
 	now := a.Clock()
 	v.mu.Lock()
 	st, seq, at, deleted := d.listed, d.listedSeq, d.listedAt, d.deleted
@@ -711,20 +813,20 @@ func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
 // noteListing makes or refreshes the dentries of dir's entries from a
 // directory listing with their attributes, current at seq (0: not
 // trusted for stat, dentries only).
-func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq uint64) {
-	if len(stats) != len(ents) || dir.kind != dkGofer {
+func (v *vfs) NoteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq uint64) {
+	if len(stats) != len(ents) || dir.Kind != dkGofer {
 		return
 	}
-	now := v.k.s.attrs.Clock()
+	now := v.attrs.Clock()
 	for i, e := range ents {
 		st := stats[i]
 		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {
 			continue
 		}
-		if dir == v.root && (e.Name == "dev" || e.Name == "proc") {
+		if dir == v.Root && (e.Name == "dev" || e.Name == "proc") {
 			continue // synthesized over the gofer's
 		}
-		d := v.insertChild(dir, e.Name, 0, nil, st)
+		d := v.InsertChild(dir, e.Name, 0, nil, st)
 		if seq != 0 {
 			v.mu.Lock()
 			if d.ino == st.Ino {
@@ -738,12 +840,12 @@ func (v *vfs) noteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.
 // resolve walks path from start (or the root for an absolute path),
 // following symlinks everywhere except, unless follow, in the last
 // component.
-func (v *vfs) resolve(c *syscallCtx, start *dentry, path string, follow bool) (*dentry, error) {
+func (v *vfs) Resolve(c walkCaller, start *dentry, path string, follow bool) (*dentry, error) {
 	hops := 0
 	return v.resolveHops(c, start, path, follow, &hops)
 }
 
-func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool, hops *int) (*dentry, error) {
+func (v *vfs) resolveHops(c walkCaller, start *dentry, path string, follow bool, hops *int) (*dentry, error) {
 	if path == "" {
 		return nil, unix.ENOENT
 	}
@@ -752,7 +854,7 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 	}
 	cur := start
 	if path[0] == '/' {
-		cur = v.root
+		cur = v.Root
 	}
 	trailing := strings.HasSuffix(path, "/")
 	comps := strings.Split(path, "/")
@@ -767,37 +869,37 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 		if name == "" {
 			continue
 		}
-		if !cur.isDir() {
+		if !cur.IsDir() {
 			return nil, unix.ENOTDIR
 		}
-		if err := c.maySearch(cur); err != nil {
+		if err := c.MaySearch(cur); err != nil {
 			return nil, err
 		}
 		switch name {
 		case ".":
 			continue
 		case "..":
-			cur = v.parentOf(cur)
+			cur = v.ParentOf(cur)
 			continue
 		}
-		child, err := v.lookupChild(c, cur, name)
+		child, err := v.LookupChild(c, cur, name)
 		if err != nil {
 			return nil, err
 		}
-		if child.isSymlink() && (i != last || follow || trailing) {
+		if child.IsSymlink() && (i != last || follow || trailing) {
 			*hops++
 			if *hops > maxSymlinkHops {
 				return nil, unix.ELOOP
 			}
-			child, err = v.followLink(c, cur, child, hops)
+			child, err = v.FollowLink(c, cur, child, hops)
 			if err != nil {
 				return nil, err
 			}
 		}
 		cur = child
 	}
-	if trailing && !cur.isDir() {
-		if cur.isSymlink() {
+	if trailing && !cur.IsDir() {
+		if cur.IsSymlink() {
 			return nil, unix.ENOENT
 		}
 		return nil, unix.ENOTDIR
@@ -806,11 +908,11 @@ func (v *vfs) resolveHops(c *syscallCtx, start *dentry, path string, follow bool
 }
 
 // followLink resolves symlink link found in dir.
-func (v *vfs) followLink(c *syscallCtx, dir, link *dentry, hops *int) (*dentry, error) {
-	if t, ok, err := v.magicTarget(c, link); ok || err != nil {
+func (v *vfs) FollowLink(c walkCaller, dir, link *dentry, hops *int) (*dentry, error) {
+	if t, ok, err := v.synth.MagicTarget(c, link); ok || err != nil {
 		return t, err
 	}
-	target, err := v.readlink(c, link)
+	target, err := v.Readlink(c, link)
 	if err != nil {
 		return nil, err
 	}
@@ -822,7 +924,7 @@ func (v *vfs) followLink(c *syscallCtx, dir, link *dentry, hops *int) (*dentry, 
 
 // resolveParent resolves all of path but its last component, which it
 // returns as name ("." for "/", and "." or ".." as written).
-func (v *vfs) resolveParent(c *syscallCtx, start *dentry, path string) (dir *dentry, name string, trailing bool, err error) {
+func (v *vfs) ResolveParent(c walkCaller, start *dentry, path string) (dir *dentry, name string, trailing bool, err error) {
 	if path == "" {
 		return nil, "", false, unix.ENOENT
 	}
@@ -832,7 +934,7 @@ func (v *vfs) resolveParent(c *syscallCtx, start *dentry, path string) (dir *den
 	trimmed := strings.TrimRight(path, "/")
 	trailing = len(trimmed) != len(path)
 	if trimmed == "" {
-		return v.root, ".", true, nil
+		return v.Root, ".", true, nil
 	}
 	i := strings.LastIndexByte(trimmed, '/')
 	name = trimmed[i+1:]
@@ -848,8 +950,91 @@ func (v *vfs) resolveParent(c *syscallCtx, start *dentry, path string) (dir *den
 			return nil, "", false, err
 		}
 	}
-	if !dir.isDir() {
+	if !dir.IsDir() {
 		return nil, "", false, unix.ENOTDIR
 	}
 	return dir, name, trailing, nil
+}
+
+// handleForOpen returns a new gofer handle for regular file d: by its
+// name, or, for a file unlinked while open (reached through
+// /proc/<pid>/fd/<n>), by its file handle, as Linux reopens the inode.
+func (v *vfs) HandleForOpen(d *dentry) (uint64, []byte, error) {
+	h, _, fh, err := v.FreshHandle(d)
+	if err == nil {
+		return h, fh, nil
+	}
+	v.mu.Lock()
+	deleted, fh := d.deleted, d.fh
+	v.mu.Unlock()
+	if !deleted || fh == nil {
+		return 0, nil, err
+	}
+	h, _, err = v.ReopenHandle(fh)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
+	}
+	return h, fh, nil
+}
+
+// isDeleted says whether d (nil: no) was unlinked or replaced.
+func (v *vfs) IsDeleted(d *dentry) bool {
+	if d == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.deleted
+}
+
+// attrsOf returns d's attributes as this client last saw them: gofer
+// dentries keep the mode, owner and group of their last stat, walk or
+// change made through this server (another sentry sharing the gofer may
+// have changed them since: the same coherence as the dentry cache);
+// synthesized files are root's, except that a /proc/<pid> directory and
+// what is in it belong to the process's euid and egid, as on Linux (a
+// non-root process may search its own /proc/self/fd).
+func (v *vfs) AttrsOf(d *dentry) auth.FileAttrs {
+	switch d.Kind {
+	case dkGofer:
+	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
+		a := auth.FileAttrs{Mode: d.Mode}
+		a.UID, a.GID, _ = v.synth.ProcOwner(d.PID)
+		return a
+	default:
+		return auth.FileAttrs{Mode: d.Mode}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return auth.FileAttrs{Mode: d.Mode&unix.S_IFMT | d.perm, UID: d.uid, GID: d.gid}
+}
+
+// noteAttrs records attributes of d just read from the gofer.
+func (v *vfs) NoteAttrs(d *dentry, st *goferpb.Stat) {
+	if d == nil || st == nil || d.Kind != dkGofer || st.Ino != d.ino {
+		return
+	}
+	v.mu.Lock()
+	d.perm, d.uid, d.gid = st.Mode&07777, st.Uid, st.Gid
+	v.mu.Unlock()
+}
+
+// reopenHandle asks the gofer for a new handle of file handle fh.
+func (v *vfs) ReopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
+	if len(fh) == 0 {
+		return 0, nil, unix.ESTALE
+	}
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := v.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
+	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
+		return 0, nil, err
+	}
+	if r.Handle == nil || r.Stat == nil {
+		if r.Handle != nil {
+			v.releases.Release([]uint64{r.Handle.Id})
+		}
+		return 0, nil, unix.EIO
+	}
+	return r.Handle.Id, r.Stat, nil
 }

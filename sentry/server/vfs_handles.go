@@ -19,7 +19,7 @@ const evictBatch = 64
 // lruPushLocked puts d, which just got a handle, at the front of the LRU.
 // Precondition: v.mu.
 func (v *vfs) lruPushLocked(d *dentry) {
-	if d == v.root || d.lruNext != nil {
+	if d == v.Root || d.lruNext != nil {
 		return
 	}
 	if v.lru.lruNext == nil {
@@ -75,7 +75,7 @@ func (v *vfs) evictLocked() []uint64 {
 // pinHandle returns d's gofer handle, walking to it from d's parent if the
 // dentry has none (made without one, or evicted), and pins it: eviction
 // leaves it alone until unpin. Each successful pinHandle needs one unpin.
-func (v *vfs) pinHandle(d *dentry) (uint64, error) {
+func (v *vfs) PinHandle(d *dentry) (uint64, error) {
 	v.mu.Lock()
 	if h := d.handle; h != 0 {
 		d.pins++
@@ -85,21 +85,21 @@ func (v *vfs) pinHandle(d *dentry) (uint64, error) {
 	}
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
-	if deleted || d.kind != dkGofer || d == v.root {
+	if deleted || d.Kind != dkGofer || d == v.Root {
 		return 0, unix.ENOENT
 	}
-	ph, err := v.pinHandle(parent)
+	ph, err := v.PinHandle(parent)
 	if err != nil {
 		return 0, err
 	}
 	wf, err := v.walkOne(ph, name)
-	v.unpin(parent)
+	v.Unpin(parent)
 	if err != nil {
 		return 0, err
 	}
-	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.mode&unix.S_IFMT {
+	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
 		// The name now refers to another file: d's file is gone from it.
-		v.k.releases.Release([]uint64{wf.Handle.Id})
+		v.releases.Release([]uint64{wf.Handle.Id})
 		return 0, unix.ENOENT
 	}
 	v.mu.Lock()
@@ -118,13 +118,13 @@ func (v *vfs) pinHandle(d *dentry) (uint64, error) {
 	d.pins++
 	v.mu.Unlock()
 	if len(evicted) > 0 {
-		v.k.releases.Release(evicted)
+		v.releases.Release(evicted)
 	}
 	return h, nil
 }
 
 // unpin undoes one pinHandle.
-func (v *vfs) unpin(d *dentry) {
+func (v *vfs) Unpin(d *dentry) {
 	v.mu.Lock()
 	d.pins--
 	v.mu.Unlock()
@@ -132,8 +132,8 @@ func (v *vfs) unpin(d *dentry) {
 
 // handleOf is pinHandle for the duration of system call c: the pin is
 // dropped when c's handler returns (syscallCtx.unpinAll).
-func (c *syscallCtx) handleOf(d *dentry) (uint64, error) {
-	h, err := c.k.vfs.pinHandle(d)
+func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
+	h, err := c.k.vfs.PinHandle(d)
 	if err == nil {
 		c.pinned = append(c.pinned, d)
 	}
@@ -146,7 +146,7 @@ func (c *syscallCtx) unpinAll() {
 		return
 	}
 	for _, d := range c.pinned {
-		c.k.vfs.unpin(d)
+		c.k.vfs.Unpin(d)
 	}
 	c.pinned = nil
 }
@@ -166,9 +166,9 @@ func (v *vfs) cacheChildHandleLocked(d *dentry) []uint64 {
 // root's included, and forgets them (client teardown). Precondition: v.mu.
 func (v *vfs) cachedHandleIDsLocked() []uint64 {
 	var ids []uint64
-	if v.root.handle != 0 {
-		ids = append(ids, v.root.handle)
-		v.root.handle = 0
+	if v.Root.handle != 0 {
+		ids = append(ids, v.Root.handle)
+		v.Root.handle = 0
 	}
 	for v.lru.lruNext != nil && v.lru.lruNext != &v.lru {
 		d := v.lru.lruNext

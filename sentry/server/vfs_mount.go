@@ -38,7 +38,7 @@ type vmount struct {
 	// dentry it covers; backing the name of its gofer directory and
 	// backingParent the handle (owned) of the directory holding it.
 	// Immutable.
-	id            int
+	ID            int
 	root, point   *dentry
 	backing       string
 	backingParent uint64
@@ -49,7 +49,7 @@ type vmount struct {
 	keep []uint64
 	// src is a bind mount's source (its root is another dentry of the
 	// same file); nil for a tmpfs. Immutable.
-	src *dentry
+	Src *dentry
 }
 
 // tmpfsDirName is the gofer directory holding mount id's files.
@@ -78,7 +78,7 @@ func (v *vfs) crossMounts(d *dentry) *dentry {
 // mountOfLocked returns the grafted mount holding d, nil for the gofer's
 // root file system and the synthesized ones. Precondition: v.mu.
 func (v *vfs) mountOfLocked(d *dentry) *vmount {
-	for n := 0; d != nil && d != v.root && n < 4096; n++ {
+	for n := 0; d != nil && d != v.Root && n < 4096; n++ {
 		if m := v.roots[d]; m != nil {
 			return m
 		}
@@ -89,37 +89,37 @@ func (v *vfs) mountOfLocked(d *dentry) *vmount {
 
 // mountOf returns the id of the mount holding gofer dentry d (the root's
 // for the gofer's tree).
-func (v *vfs) mountOf(d *dentry) int {
+func (v *vfs) MountOf(d *dentry) int {
 	if v.nmounts.Load() == 0 {
 		return mount.RootID
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if m := v.mountOfLocked(d); m != nil {
-		return m.id
+		return m.ID
 	}
 	return mount.RootID
 }
 
 // mountInfoOf returns the mount holding d (a gofer dentry), and whether
 // it is a grafted one.
-func (v *vfs) mountInfoOf(d *dentry) (mount.Mount, bool) {
-	id := v.mountOf(d)
-	m, _ := v.mounts.Get(id)
+func (v *vfs) MountInfoOf(d *dentry) (mount.Mount, bool) {
+	id := v.MountOf(d)
+	m, _ := v.Mounts.Get(id)
 	return m, id != mount.RootID
 }
 
 // readOnly says d is on a read-only grafted mount.
-func (v *vfs) readOnly(d *dentry) bool {
-	if d == nil || d.kind != dkGofer || v.nmounts.Load() == 0 {
+func (v *vfs) ReadOnly(d *dentry) bool {
+	if d == nil || d.Kind != dkGofer || v.nmounts.Load() == 0 {
 		return false
 	}
-	m, grafted := v.mountInfoOf(d)
+	m, grafted := v.MountInfoOf(d)
 	return grafted && m.ReadOnly()
 }
 
 // mountRoot returns the mount whose root d is, or nil.
-func (v *vfs) mountRoot(d *dentry) *vmount {
+func (v *vfs) MountRoot(d *dentry) *vmount {
 	if v.nmounts.Load() == 0 {
 		return nil
 	}
@@ -133,11 +133,11 @@ func (v *vfs) mountRoot(d *dentry) *vmount {
 // the handles of the directories walked through to it, which the caller
 // keeps as long as it uses the first (see vmount.keep).
 func (v *vfs) scratchParent() (uint64, []uint64, error) {
-	rh, err := v.pinHandle(v.root)
+	rh, err := v.PinHandle(v.Root)
 	if err != nil {
 		return 0, nil, err
 	}
-	defer v.unpin(v.root)
+	defer v.Unpin(v.Root)
 	err = unix.ENOENT
 	for _, path := range [][]string{{"dev", "shm"}, {"tmp"}} {
 		var keep []uint64
@@ -153,7 +153,7 @@ func (v *vfs) scratchParent() (uint64, []uint64, error) {
 		if err == nil && wf.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return h, keep[:len(keep)-1], nil
 		}
-		v.k.releases.Release(keep)
+		v.releases.Release(keep)
 		if err == nil {
 			err = unix.ENOTDIR
 		}
@@ -163,25 +163,25 @@ func (v *vfs) scratchParent() (uint64, []uint64, error) {
 
 // graftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
 // and grafts it over point. Precondition: v.mntMu.
-func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, error) {
+func (v *vfs) GraftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, error) {
 	ph, keep, err := v.scratchParent()
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*vmount, error) {
-		v.k.releases.Release(append(append(hs, ph), keep...))
+		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
-	name := tmpfsDirName(v.k.id, m.ID)
+	name := tmpfsDirName(v.clientID, m.ID)
 	if create {
-		ctx, cancel := v.rpcCtx()
-		r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
+		ctx, cancel := v.RPCCtx()
+		r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
 		cancel()
 		if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fail(err)
 		}
 		if r.GetHandle() != nil {
-			v.k.releases.Release([]uint64{r.Handle.Id})
+			v.releases.Release([]uint64{r.Handle.Id})
 		}
 	}
 	wf, err := v.walkOne(ph, name)
@@ -195,10 +195,10 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 	v.mu.Lock()
 	parent, pname := point.parent, point.name
 	v.mu.Unlock()
-	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+	root := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
-	v.noteAttrs(root, st)
-	vm := &vmount{id: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep}
+	v.NoteAttrs(root, st)
+	vm := &vmount{ID: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep}
 	v.mu.Lock()
 	if v.covers == nil {
 		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
@@ -214,7 +214,7 @@ func (v *vfs) graftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 // (a lazily detached mount still in use: its root keeps its handle, so
 // that a working directory or an open directory in it still works, and
 // its directory goes with the client).
-func (v *vfs) ungraft(vm *vmount, keep bool) {
+func (v *vfs) Ungraft(vm *vmount, keep bool) {
 	v.mu.Lock()
 	if v.covers[vm.point] == vm {
 		delete(v.covers, vm.point)
@@ -230,8 +230,8 @@ func (v *vfs) ungraft(vm *vmount, keep bool) {
 	vm.root.handle = 0
 	vm.root.deleted = true
 	v.mu.Unlock()
-	if vm.src != nil {
-		v.k.releases.Release([]uint64{h})
+	if vm.Src != nil {
+		v.releases.Release([]uint64{h})
 		return
 	}
 	v.removeBacking(vm, h)
@@ -247,22 +247,22 @@ func (v *vfs) removeBacking(vm *vmount, h uint64) {
 	}
 	if h != 0 {
 		v.removeTree(h, 0)
-		v.k.releases.ReleaseNow([]uint64{h})
+		v.releases.ReleaseNow([]uint64{h})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
+	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
-		v.k.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
+		v.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)
 	}
-	v.k.releases.ReleaseNow(append([]uint64{vm.backingParent}, vm.keep...))
+	v.releases.ReleaseNow(append([]uint64{vm.backingParent}, vm.keep...))
 }
 
 // removeMounts removes every grafted mount's directory (client
 // teardown: the application is over).
-func (v *vfs) removeMounts() {
-	v.mntMu.Lock()
-	defer v.mntMu.Unlock()
+func (v *vfs) RemoveMounts() {
+	v.MntMu.Lock()
+	defer v.MntMu.Unlock()
 	v.mu.Lock()
 	var all []*vmount
 	for _, vm := range v.roots {
@@ -276,15 +276,15 @@ func (v *vfs) removeMounts() {
 		_, live := v.roots[vm.root]
 		v.mu.Unlock()
 		if live {
-			v.ungraft(vm, false)
+			v.Ungraft(vm, false)
 			continue
 		}
 		v.mu.Lock()
 		h := vm.root.handle
 		vm.root.handle = 0
 		v.mu.Unlock()
-		if vm.src != nil {
-			v.k.releases.ReleaseNow([]uint64{h})
+		if vm.Src != nil {
+			v.releases.ReleaseNow([]uint64{h})
 			continue
 		}
 		v.removeBacking(vm, h)
@@ -293,21 +293,21 @@ func (v *vfs) removeMounts() {
 
 // graftBind grafts a new dentry of src's file over point (a bind mount).
 // Precondition: v.mntMu.
-func (v *vfs) graftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
-	if src.kind != dkGofer || point.kind != dkGofer || point == v.root || src.isDir() != point.isDir() {
+func (v *vfs) GraftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
+	if src.Kind != dkGofer || point.Kind != dkGofer || point == v.Root || src.IsDir() != point.IsDir() {
 		return nil, unix.EINVAL
 	}
-	h, st, fh, err := v.freshHandle(src)
+	h, st, fh, err := v.FreshHandle(src)
 	if err != nil {
 		return nil, err
 	}
 	v.mu.Lock()
 	parent, pname := point.parent, point.name
 	v.mu.Unlock()
-	root := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
+	root := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
-	v.noteAttrs(root, st)
-	vm := &vmount{id: m.ID, root: root, point: point, src: src}
+	v.NoteAttrs(root, st)
+	vm := &vmount{ID: m.ID, root: root, point: point, Src: src}
 	v.mu.Lock()
 	if v.covers == nil {
 		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
@@ -321,12 +321,12 @@ func (v *vfs) graftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
 
 // bindSources says a bind mount's source is in mount id (which then
 // cannot go: its files are the bind mount's).
-func (v *vfs) bindSources(id int) bool {
+func (v *vfs) BindSources(id int) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, vm := range v.roots {
-		if vm.src != nil && vm.id != id {
-			if m := v.mountOfLocked(vm.src); m != nil && m.id == id {
+		if vm.Src != nil && vm.ID != id {
+			if m := v.mountOfLocked(vm.Src); m != nil && m.ID == id {
 				return true
 			}
 		}
@@ -343,18 +343,18 @@ func isMqueueMount(m mount.Mount) bool {
 }
 
 // setMqueue makes /dev/mqueue exist (mount id) or not (0).
-func (v *vfs) setMqueue(id int) {
+func (v *vfs) SetMqueue(id int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if id == 0 {
 		v.mqueue = nil
 		return
 	}
-	v.mqueue = &dentry{v: v, kind: dkMqueueDir, mode: unix.S_IFDIR | 01777, ino: synthIno(6, id), parent: v.dev, name: "mqueue"}
+	v.mqueue = &dentry{v: v, Kind: dkMqueueDir, Mode: unix.S_IFDIR | 01777, ino: synthIno(6, id), parent: v.DevDir, name: "mqueue"}
 }
 
 // mqueueDentry returns /dev/mqueue's dentry, or nil.
-func (v *vfs) mqueueDentry() *dentry {
+func (v *vfs) MqueueDentry() *dentry {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.mqueue
@@ -387,10 +387,10 @@ func (k *clientState) mountBusy(id int) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, d := range ds {
-		if d == nil || d.kind != dkGofer {
+		if d == nil || d.Kind != dkGofer {
 			continue
 		}
-		if m := v.mountOfLocked(d); m != nil && m.id == id {
+		if m := v.mountOfLocked(d); m != nil && m.ID == id {
 			return true
 		}
 	}
@@ -404,12 +404,12 @@ func (k *clientState) mountBusy(id int) bool {
 func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState) []error {
 	v := k.vfs
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
-	v.mntMu.Lock()
-	defer v.mntMu.Unlock()
+	v.MntMu.Lock()
+	defer v.MntMu.Unlock()
 	var errs []error
 	for _, st := range recs {
 		if mount.IsFixed(int(st.GetId())) {
-			if err := v.mounts.RestoreFixedPropagation(st); err != nil {
+			if err := v.Mounts.RestoreFixedPropagation(st); err != nil {
 				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))
 			}
 			continue
@@ -424,15 +424,15 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
 				continue
 			}
-			src, err := v.resolve(rc, v.root, m.BindPath, true)
+			src, err := v.Resolve(rc, v.Root, m.BindPath, true)
 			var point *dentry
 			if err == nil {
-				point, err = v.resolve(rc, v.root, m.Target, true)
+				point, err = v.Resolve(rc, v.Root, m.Target, true)
 			}
 			if err == nil {
-				if m, err = v.mounts.Add(m); err == nil {
-					if _, err = v.graftBind(point, src, m); err != nil {
-						v.mounts.Remove(m.ID, true)
+				if m, err = v.Mounts.Add(m); err == nil {
+					if _, err = v.GraftBind(point, src, m); err != nil {
+						v.Mounts.Remove(m.ID, true)
 						k.trk.touch(mountID(m.ID))
 					}
 				}
@@ -447,29 +447,29 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
 				continue
 			}
-			point, err := v.resolve(rc, v.root, m.Target, true)
-			if err == nil && (point == v.root || point.kind != dkGofer || !point.isDir()) {
+			point, err := v.Resolve(rc, v.Root, m.Target, true)
+			if err == nil && (point == v.Root || point.Kind != dkGofer || !point.IsDir()) {
 				err = unix.EINVAL
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
 				continue
 			}
-			if m, err = v.mounts.Add(m); err != nil {
+			if m, err = v.Mounts.Add(m); err != nil {
 				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
 				continue
 			}
-			if _, err := v.graftTmpfs(point, m, false); err != nil {
-				v.mounts.Remove(m.ID, true)
+			if _, err := v.GraftTmpfs(point, m, false); err != nil {
+				v.Mounts.Remove(m.ID, true)
 				k.trk.touch(mountID(m.ID))
 				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
 			}
 			continue
 		}
-		if _, err := v.mounts.Add(m); err != nil {
+		if _, err := v.Mounts.Add(m); err != nil {
 			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
 		} else if isMqueueMount(m) {
-			v.setMqueue(m.ID)
+			v.SetMqueue(m.ID)
 		}
 	}
 	return errs
@@ -523,4 +523,65 @@ func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// mountIDAt returns the id of the mount whose root is d.
+func (v *vfs) MountIDAt(d *dentry) (int, bool) {
+	switch d {
+	case v.Root:
+		return mount.RootID, true
+	case v.ProcDir:
+		return mount.ProcID, true
+	case v.DevDir:
+		return mount.DevID, true
+	}
+	if vm := v.MountRoot(d); vm != nil {
+		return vm.ID, true
+	}
+	if d.Kind == dkMqueueDir {
+		for _, m := range v.Mounts.List() {
+			if isMqueueMount(m) {
+				return m.ID, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// propagateUmount takes out, as Linux's propagate_umount does, the
+// copies of umounted mount m that its parent's receivers hold at the same
+// place when nothing is mounted on or under them, and returns them.
+// Precondition: v.mntMu.
+func (v *vfs) PropagateUmount(m mount.Mount) []mount.Mount {
+	parent, ok := v.Mounts.Get(m.ParentID)
+	if !ok || parent.Shared == 0 {
+		return nil
+	}
+	var gone []mount.Mount
+	for _, r := range v.Mounts.Receivers(parent.ID) {
+		at, ok := mount.PathIn(parent, r, m.Target)
+		if !ok {
+			continue
+		}
+		for _, c := range v.Mounts.List() {
+			if c.ParentID == r.ID && c.Target == at && c.ID != m.ID {
+				if g, err := v.Mounts.Remove(c.ID, false); err == nil {
+					gone = append(gone, g...)
+				}
+			}
+		}
+	}
+	return gone
+}
+
+// graftedByID returns grafted mount id, or nil.
+func (v *vfs) GraftedByID(id int) *vmount {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, vm := range v.roots {
+		if vm.ID == id {
+			return vm
+		}
+	}
+	return nil
 }

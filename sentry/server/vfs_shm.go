@@ -32,7 +32,7 @@ func shmDirName(id string) string {
 // use. The dentry holds its handle for the client's life (like the root,
 // it is never evicted: its parent is synthesized, so it could not be
 // walked to again).
-func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
+func (v *vfs) ShmDentry() (*dentry, error) {
 	v.shmMu.Lock()
 	defer v.shmMu.Unlock()
 	if v.shm != nil {
@@ -45,18 +45,18 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 		return nil, err
 	}
 	fail := func(err error, hs ...uint64) (*dentry, error) {
-		v.k.releases.Release(append(append(hs, ph), keep...))
+		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
-	name := shmDirName(v.k.id)
-	ctx, cancel := v.rpcCtx()
-	r, err := v.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
+	name := shmDirName(v.clientID)
+	ctx, cancel := v.RPCCtx()
+	r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
 	cancel()
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fail(err)
 	}
 	if r.GetHandle() != nil {
-		v.k.releases.Release([]uint64{r.Handle.Id})
+		v.releases.Release([]uint64{r.Handle.Id})
 	}
 	wf, err := v.walkOne(ph, name)
 	if err != nil {
@@ -66,16 +66,30 @@ func (v *vfs) shmDentry(c *syscallCtx) (*dentry, error) {
 		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
-	d := &dentry{v: v, kind: dkGofer, mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
-		parent: v.dev, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
-	v.noteAttrs(d, st)
+	d := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+		parent: v.DevDir, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+	v.NoteAttrs(d, st)
 	v.shm, v.shmParent, v.shmKeep = d, ph, keep
 	return d, nil
 }
 
+// shmIfMade returns /dev/shm's dentry, nil if it was not made yet, and
+// the gofer handle it holds for the client's life.
+func (v *vfs) ShmIfMade() (*dentry, uint64) {
+	v.shmMu.Lock()
+	d := v.shm
+	v.shmMu.Unlock()
+	if d == nil {
+		return nil, 0
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d, d.handle
+}
+
 // removeShm removes /dev/shm's directory and its contents (client
 // teardown, after every other handle of the client was released).
-func (v *vfs) removeShm() {
+func (v *vfs) RemoveShm() {
 	v.shmMu.Lock()
 	d, parent, keep := v.shm, v.shmParent, v.shmKeep
 	v.shm, v.shmParent, v.shmKeep = nil, 0, nil
@@ -85,14 +99,14 @@ func (v *vfs) removeShm() {
 	}
 	name := d.name
 	v.removeTree(d.handle, 0)
-	v.k.releases.Release([]uint64{d.handle})
+	v.releases.Release([]uint64{d.handle})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.k.id), Flags: unix.AT_REMOVEDIR})
+	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.clientID), Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir /dev/shm", r.GetErrno(), err); err != nil {
-		v.k.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
+		v.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
 	}
-	v.k.releases.Release(append([]uint64{parent}, keep...))
+	v.releases.Release(append([]uint64{parent}, keep...))
 }
 
 // maxShmDepth bounds the directories removeTree descends into.
@@ -107,7 +121,7 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 	var dirs []bool
 	for cookie := uint64(0); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := v.k.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
+		r, err := v.gofer.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Offset: cookie, Count: 256})
 		cancel()
 		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil || len(r.Entries) == 0 {
 			break
@@ -126,15 +140,15 @@ func (v *vfs) removeTree(dir uint64, depth int) {
 		if dirs[i] {
 			if wf, err := v.walkOne(dir, n); err == nil {
 				v.removeTree(wf.Handle.Id, depth+1)
-				v.k.releases.Release([]uint64{wf.Handle.Id})
+				v.releases.Release([]uint64{wf.Handle.Id})
 			}
 			flags = unix.AT_REMOVEDIR
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := v.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
+		r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
 		cancel()
 		if err := syserr.FromGofer("unlink", r.GetErrno(), err); err != nil {
-			v.k.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
+			v.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)
 		}
 	}
 }

@@ -58,31 +58,33 @@ func procIno(scope procfs.Scope, path string, pid, tid int32) uint64 {
 }
 
 // procEntryDentry makes the dentry of procfs entry e, found in dir.
-func (v *vfs) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
+func (k *clientState) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
 	p := e.Name
-	if dir.kind == dkProcSubdir && dir.procName != "" {
-		p = dir.procName + "/" + e.Name
+	if dir.Kind == dkProcSubdir && dir.ProcName != "" {
+		p = dir.ProcName + "/" + e.Name
 	}
-	d := &dentry{v: v, ino: procIno(scope, p, dir.pid, dir.tid), parent: dir, name: e.Name,
-		pid: dir.pid, tid: dir.tid, procScope: scope, procName: p}
+	kind, mode := dkProcFile, unix.S_IFREG|e.Mode
 	switch e.Kind {
 	case procfs.Dir:
-		d.kind, d.mode = dkProcSubdir, unix.S_IFDIR|e.Mode
+		kind, mode = dkProcSubdir, unix.S_IFDIR|e.Mode
 	case procfs.Link:
-		d.kind, d.mode, d.link = dkLink, unix.S_IFLNK|e.Mode, e.Target
-	default:
-		d.kind, d.mode = dkProcFile, unix.S_IFREG|e.Mode
+		kind, mode = dkLink, unix.S_IFLNK|e.Mode
+	}
+	d := newSynthDentry(dir, e.Name, kind, mode, procIno(scope, p, dir.PID, dir.TID))
+	d.PID, d.TID, d.ProcScope, d.ProcName = dir.PID, dir.TID, scope, p
+	if e.Kind == procfs.Link {
+		d.Link = e.Target
 	}
 	return d
 }
 
 // procDirScope says which procfs table directory d lists.
 func procDirScope(d *dentry) (procfs.Scope, string) {
-	switch d.kind {
+	switch d.Kind {
 	case dkProcPid:
 		return procfs.PID, ""
 	case dkProcSubdir:
-		return d.procScope, d.procName
+		return d.ProcScope, d.ProcName
 	}
 	return procfs.Top, ""
 }
@@ -96,36 +98,39 @@ func parseID(name string) (int32, bool) {
 	return int32(n), true
 }
 
-func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, error) {
+func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dentry, error) {
+	v := k.vfs
 	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
-		return &dentry{v: v, kind: kind, mode: mode, ino: ino, parent: dir, name: name, pid: dir.pid, tid: dir.tid}
+		d := newSynthDentry(dir, name, kind, mode, ino)
+		d.PID, d.TID = dir.PID, dir.TID
+		return d
 	}
-	switch dir.kind {
+	switch dir.Kind {
 	case dkDevDir:
 		if n, ok := devNodes[name]; ok {
 			d := mk(dkDev, unix.S_IFCHR|0666, synthIno(3, int(n.minor)))
-			d.dev = n.kind
+			d.Dev = n.kind
 			return d, nil
 		}
 		if name == "tty" {
 			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
 		}
-		if d := v.ptyLookup(dir, name); d != nil {
+		if d := k.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
-		if d := v.devNodeLookup(dir, name); d != nil {
+		if d := k.devNodeLookup(dir, name); d != nil {
 			return d, nil
 		}
 		if name == "shm" {
-			return v.shmDentry(c)
+			return v.ShmDentry()
 		}
 		if t, ok := devLinks[name]; ok {
 			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
-			d.link = t
+			d.Link = t
 			return d, nil
 		}
 	case dkDevPtsDir:
-		if d := v.ptyLookup(dir, name); d != nil {
+		if d := k.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
 	case dkProcDir:
@@ -134,87 +139,97 @@ func (v *vfs) synthLookup(c *syscallCtx, dir *dentry, name string) (*dentry, err
 			return mk(dkProcSelf, unix.S_IFLNK|0777, synthIno(5, len(name))), nil
 		}
 		if pid, ok := parseID(name); ok {
-			v.k.mu.Lock()
-			_, isProc := v.k.procs[pid]
+			k.mu.Lock()
+			_, isProc := k.procs[pid]
 			var owner int32
-			if t := v.k.threads[pid]; t != nil && !isProc {
+			if t := k.threads[pid]; t != nil && !isProc {
 				if _, live := t.proc.live[t]; live {
 					owner = t.proc.pid
 				}
 			}
-			v.k.mu.Unlock()
+			k.mu.Unlock()
 			if isProc {
 				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
-				d.pid = pid
+				d.PID = pid
 				return d, nil
 			}
 			if owner != 0 {
 				// /proc/<tid> of a thread other than a leader: not listed,
 				// but found, as on Linux (here with the files of task/<tid>).
 				d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(pid)))
-				d.pid, d.tid, d.procScope = owner, pid, procfs.Task
+				d.PID, d.TID, d.ProcScope = owner, pid, procfs.Task
 				return d, nil
 			}
 			return nil, unix.ENOENT
 		}
 		if e, ok := procfs.Lookup(procfs.Top, "", name); ok {
-			return v.procEntryDentry(dir, procfs.Top, e), nil
+			return k.procEntryDentry(dir, procfs.Top, e), nil
 		}
 	case dkProcPid:
 		switch name {
 		case "cwd":
-			return mk(dkProcCwd, unix.S_IFLNK|0777, synthIno(7, int(dir.pid))), nil
+			return mk(dkProcCwd, unix.S_IFLNK|0777, synthIno(7, int(dir.PID))), nil
 		case "exe":
-			return mk(dkProcExe, unix.S_IFLNK|0777, synthIno(8, int(dir.pid))), nil
+			return mk(dkProcExe, unix.S_IFLNK|0777, synthIno(8, int(dir.PID))), nil
 		case "fd":
-			return mk(dkProcFdDir, unix.S_IFDIR|0500, synthIno(9, int(dir.pid))), nil
+			return mk(dkProcFdDir, unix.S_IFDIR|0500, synthIno(9, int(dir.PID))), nil
 		case "fdinfo":
-			return mk(dkProcFdInfoDir, unix.S_IFDIR|0500, synthIno(12, int(dir.pid))), nil
+			return mk(dkProcFdInfoDir, unix.S_IFDIR|0500, synthIno(12, int(dir.PID))), nil
 		case "task":
-			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.pid))), nil
+			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.PID))), nil
 		}
 		if e, ok := procfs.Lookup(procfs.PID, "", name); ok {
-			return v.procEntryDentry(dir, procfs.PID, e), nil
+			return k.procEntryDentry(dir, procfs.PID, e), nil
 		}
 	case dkProcSubdir:
-		if e, ok := procfs.Lookup(dir.procScope, dir.procName, name); ok {
-			return v.procEntryDentry(dir, dir.procScope, e), nil
+		if e, ok := procfs.Lookup(dir.ProcScope, dir.ProcName, name); ok {
+			return k.procEntryDentry(dir, dir.ProcScope, e), nil
 		}
 	case dkProcTaskDir:
 		tid, ok := parseID(name)
-		if !ok || !v.isLiveThread(dir.pid, tid) {
+		if !ok || !k.isLiveThread(dir.PID, tid) {
 			return nil, unix.ENOENT
 		}
 		d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(tid)))
-		d.tid, d.procScope = tid, procfs.Task
+		d.TID, d.ProcScope = tid, procfs.Task
 		return d, nil
 	case dkProcFdDir, dkProcFdInfoDir:
 		fd, ok := parseID(name)
 		if !ok {
 			return nil, unix.ENOENT
 		}
-		f, err := v.procFDFile(dir.pid, fd)
+		f, err := k.procFDFile(dir.PID, fd)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		f.DecRef()
-		if dir.kind == dkProcFdInfoDir {
+		if dir.Kind == dkProcFdInfoDir {
 			d := mk(dkProcFdInfo, unix.S_IFREG|0444, synthIno(15, int(fd)))
-			d.fd = fd
+			d.FD = fd
 			return d, nil
 		}
 		d := mk(dkProcFd, unix.S_IFLNK|0700, synthIno(11, int(fd)))
-		d.fd = fd
+		d.FD = fd
 		return d, nil
 	}
 	return nil, unix.ENOENT
 }
 
+// procOwner is vfsSynth's: the euid and egid of process pid.
+func (k *clientState) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if p := k.procs[pid]; p != nil {
+		return p.creds.EUID, p.creds.EGID, true
+	}
+	return 0, 0, false
+}
+
 // isLiveThread says whether tid is a live thread of process pid.
-func (v *vfs) isLiveThread(pid, tid int32) bool {
-	v.k.mu.Lock()
-	defer v.k.mu.Unlock()
-	t := v.k.threads[tid]
+func (k *clientState) isLiveThread(pid, tid int32) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := k.threads[tid]
 	if t == nil || t.proc.pid != pid {
 		return false
 	}
@@ -223,11 +238,11 @@ func (v *vfs) isLiveThread(pid, tid int32) bool {
 }
 
 // liveThreads lists the TIDs of process pid's live threads.
-func (v *vfs) liveThreads(pid int32) []int {
-	v.k.mu.Lock()
-	defer v.k.mu.Unlock()
+func (k *clientState) liveThreads(pid int32) []int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	var tids []int
-	if p := v.k.procs[pid]; p != nil {
+	if p := k.procs[pid]; p != nil {
 		for t := range p.live {
 			tids = append(tids, int(t.tid))
 		}
@@ -237,14 +252,14 @@ func (v *vfs) liveThreads(pid int32) []int {
 }
 
 // procFDFile returns (a reference to) fd of process pid.
-func (v *vfs) procFDFile(pid, fd int32) (*file, error) {
-	v.k.mu.Lock()
-	p := v.k.procs[pid]
+func (k *clientState) procFDFile(pid, fd int32) (*file, error) {
+	k.mu.Lock()
+	p := k.procs[pid]
 	var tab *fdTable
 	if p != nil {
 		tab = p.fds
 	}
-	v.k.mu.Unlock()
+	k.mu.Unlock()
 	if tab == nil {
 		return nil, unix.ENOENT
 	}
@@ -253,10 +268,10 @@ func (v *vfs) procFDFile(pid, fd int32) (*file, error) {
 }
 
 // procState returns what /proc needs of process pid.
-func (v *vfs) procState(pid int32) (cwd, exe *dentry, comm string, argv []string, ppid int32, err error) {
-	v.k.mu.Lock()
-	defer v.k.mu.Unlock()
-	p := v.k.procs[pid]
+func (k *clientState) procState(pid int32) (cwd, exe *dentry, comm string, argv []string, ppid int32, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.procs[pid]
 	if p == nil || p.zombie {
 		return nil, nil, "", nil, 0, unix.ENOENT
 	}
@@ -269,43 +284,46 @@ func (v *vfs) procState(pid int32) (cwd, exe *dentry, comm string, argv []string
 	return cwd, p.exe, p.comm, p.argv, ppid, nil
 }
 
-func (v *vfs) synthReadlink(c *syscallCtx, d *dentry) (string, error) {
-	switch d.kind {
+func (k *clientState) SynthReadlink(c walkCaller, d *dentry) (string, error) {
+	v := k.vfs
+	switch d.Kind {
 	case dkProcSelf:
+		sc := callOf(c)
 		if d.name == "thread-self" {
-			return fmt.Sprintf("%d/task/%d", c.pid(), c.tid()), nil
+			return fmt.Sprintf("%d/task/%d", sc.pid(), sc.tid()), nil
 		}
-		return strconv.Itoa(int(c.pid())), nil
+		return strconv.Itoa(int(sc.pid())), nil
 	case dkProcCwd, dkProcExe:
-		cwd, exe, _, _, _, err := v.procState(d.pid)
+		cwd, exe, _, _, _, err := k.procState(d.PID)
 		if err != nil {
 			return "", err
 		}
 		t := cwd
-		if d.kind == dkProcExe {
+		if d.Kind == dkProcExe {
 			t = exe
 		}
 		if t == nil {
 			return "", unix.ENOENT
 		}
-		p, ok := v.pathOf(t)
+		p, ok := v.PathOf(t)
 		if !ok {
 			p += " (deleted)"
 		}
 		return p, nil
 	case dkProcFd:
-		f, err := v.procFDFile(d.pid, d.fd)
+		f, err := k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return "", err
 		}
 		defer f.DecRef()
-		return v.filePath(f), nil
+		return k.filePath(f), nil
 	}
 	return "", unix.EINVAL
 }
 
 // filePath is the name /proc/<pid>/fd/<n> shows for f.
-func (v *vfs) filePath(f *file) string {
+func (k *clientState) filePath(f *file) string {
+	v := k.vfs
 	switch impl := f.Impl.(type) {
 	case *pipeEnd:
 		return fmt.Sprintf("pipe:[%d]", impl.p.Ino())
@@ -334,7 +352,7 @@ func (v *vfs) filePath(f *file) string {
 	if dentryOf(f) == nil {
 		return "anon_inode:[unknown]"
 	}
-	p, ok := v.pathOf(dentryOf(f))
+	p, ok := v.PathOf(dentryOf(f))
 	if !ok {
 		p += " (deleted)"
 	}
@@ -343,15 +361,16 @@ func (v *vfs) filePath(f *file) string {
 
 // magicTarget resolves /proc magic links to what they name rather than to
 // their text. ok is false for ordinary symlinks.
-func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
-	switch d.kind {
+func (k *clientState) MagicTarget(c walkCaller, d *dentry) (*dentry, bool, error) {
+	v := k.vfs
+	switch d.Kind {
 	case dkProcCwd, dkProcExe:
-		cwd, exe, _, _, _, err := v.procState(d.pid)
+		cwd, exe, _, _, _, err := k.procState(d.PID)
 		if err != nil {
 			return nil, true, err
 		}
 		t := cwd
-		if d.kind == dkProcExe {
+		if d.Kind == dkProcExe {
 			t = exe
 		}
 		if t == nil {
@@ -359,12 +378,12 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 		}
 		return t, true, nil
 	case dkProcFd:
-		f, err := v.procFDFile(d.pid, d.fd)
+		f, err := k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, true, unix.ENOENT
 		}
 		defer f.DecRef()
-		if _, isGofer := f.Impl.(*goferFile); isGofer && v.isDeleted(dentryOf(f)) {
+		if _, isGofer := f.Impl.(*goferFile); isGofer && v.IsDeleted(dentryOf(f)) {
 			// A file with no name left: opening the link itself opens
 			// the inode (openProcFd).
 			return d, true, nil
@@ -379,17 +398,17 @@ func (v *vfs) magicTarget(c *syscallCtx, d *dentry) (*dentry, bool, error) {
 }
 
 // synthStat returns the attributes of a synthesized file.
-func (d *dentry) synthStat() *goferpb.Stat {
+func (k *clientState) SynthStat(d *dentry) *goferpb.Stat {
 	now := time.Now().UnixNano()
-	st := &goferpb.Stat{Mode: d.mode, Nlink: 1, Ino: d.ino, Dev: synthDev, Blksize: 4096,
+	st := &goferpb.Stat{Mode: d.Mode, Nlink: 1, Ino: d.Ino(), Dev: synthDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
-	if d.isDir() {
+	if d.IsDir() {
 		st.Nlink = 2
 	}
-	switch d.kind {
+	switch d.Kind {
 	case dkDev:
 		for _, n := range devNodes {
-			if n.kind == d.dev && synthIno(3, int(n.minor)) == d.ino {
+			if n.kind == d.Dev && synthIno(3, int(n.minor)) == d.Ino() {
 				st.Rdev = 1<<8 | n.minor
 			}
 		}
@@ -398,12 +417,12 @@ func (d *dentry) synthStat() *goferpb.Stat {
 	case dkDevPtmx:
 		st.Rdev = 5<<8 | 2
 	case dkDevPts:
-		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.fd))
+		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.FD))
 	case dkDevNode:
-		n := d.v.k.devNodes[d.fd]
+		n := k.devNodes[d.FD]
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
 	case dkLink:
-		st.Size = uint64(len(d.link))
+		st.Size = uint64(len(d.Link))
 	}
 	return st
 }
@@ -415,9 +434,10 @@ type synthDirent struct {
 }
 
 // synthList lists a synthesized directory (without "." and "..").
-func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
+func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
+	v := k.vfs
 	var out []synthDirent
-	switch d.kind {
+	switch d.Kind {
 	case dkDevDir:
 		var names []string
 		for n := range devNodes {
@@ -429,52 +449,52 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		}
 		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
 		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
-		out = append(out, v.devNodeList()...)
-		if shm, err := v.shmDentry(c); err == nil {
-			out = append(out, synthDirent{"shm", shm.ino, unix.DT_DIR})
+		out = append(out, k.devNodeList()...)
+		if shm, err := v.ShmDentry(); err == nil {
+			out = append(out, synthDirent{"shm", shm.Ino(), unix.DT_DIR})
 		}
-		if mq := v.mqueueDentry(); mq != nil {
-			out = append(out, synthDirent{"mqueue", mq.ino, unix.DT_DIR})
+		if mq := v.MqueueDentry(); mq != nil {
+			out = append(out, synthDirent{"mqueue", mq.Ino(), unix.DT_DIR})
 		}
 		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {
 			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
 		}
 	case dkDevPtsDir:
-		out = v.ptsList()
+		out = k.ptsList()
 	case dkProcDir:
 		out = append(out, synthDirent{"self", synthIno(5, 4), unix.DT_LNK}, synthDirent{"thread-self", synthIno(5, 11), unix.DT_LNK})
-		v.k.mu.Lock()
+		k.mu.Lock()
 		var pids []int
-		for pid := range v.k.procs {
+		for pid := range k.procs {
 			pids = append(pids, int(pid))
 		}
-		v.k.mu.Unlock()
+		k.mu.Unlock()
 		sort.Ints(pids)
 		for _, pid := range pids {
 			out = append(out, synthDirent{strconv.Itoa(pid), synthIno(6, pid), unix.DT_DIR})
 		}
-		out = append(out, v.procfsDirents(d)...)
+		out = append(out, k.procfsDirents(d)...)
 	case dkProcPid:
 		for _, e := range procPidDynamic {
 			out = append(out, synthDirent{e.name, synthIno(16, len(e.name)), e.typ})
 		}
-		out = append(out, v.procfsDirents(d)...)
+		out = append(out, k.procfsDirents(d)...)
 	case dkProcSubdir:
-		out = append(out, v.procfsDirents(d)...)
+		out = append(out, k.procfsDirents(d)...)
 	case dkProcTaskDir:
-		for _, tid := range v.liveThreads(d.pid) {
+		for _, tid := range k.liveThreads(d.PID) {
 			out = append(out, synthDirent{strconv.Itoa(tid), synthIno(14, tid), unix.DT_DIR})
 		}
 	case dkProcFdDir, dkProcFdInfoDir:
-		v.k.mu.Lock()
+		k.mu.Lock()
 		var tab *fdTable
-		if p := v.k.procs[d.pid]; p != nil {
+		if p := k.procs[d.PID]; p != nil {
 			tab = p.fds
 		}
-		v.k.mu.Unlock()
+		k.mu.Unlock()
 		if tab != nil {
 			for _, fd := range tab.List() {
-				if d.kind == dkProcFdInfoDir {
+				if d.Kind == dkProcFdInfoDir {
 					out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(15, int(fd)), unix.DT_REG})
 					continue
 				}
@@ -486,7 +506,7 @@ func (v *vfs) synthList(c *syscallCtx, d *dentry) []synthDirent {
 }
 
 // procfsDirents lists the procfs entries of directory d.
-func (v *vfs) procfsDirents(d *dentry) []synthDirent {
+func (k *clientState) procfsDirents(d *dentry) []synthDirent {
 	scope, dir := procDirScope(d)
 	var out []synthDirent
 	for _, e := range procfs.List(scope, dir) {
@@ -497,24 +517,24 @@ func (v *vfs) procfsDirents(d *dentry) []synthDirent {
 		case procfs.Link:
 			typ = unix.DT_LNK
 		}
-		out = append(out, synthDirent{e.Name, v.procEntryDentry(d, scope, e).ino, typ})
+		out = append(out, synthDirent{e.Name, k.procEntryDentry(d, scope, e).Ino(), typ})
 	}
 	return out
 }
 
 // procFileData renders procfs file d, or /proc/<pid>/fdinfo/<n>.
-func (v *vfs) procFileData(d *dentry) ([]byte, error) {
-	if d.kind == dkProcFdInfo {
-		v.k.mu.Lock()
+func (k *clientState) procFileData(d *dentry) ([]byte, error) {
+	if d.Kind == dkProcFdInfo {
+		k.mu.Lock()
 		var tab *fdTable
-		if p := v.k.procs[d.pid]; p != nil {
+		if p := k.procs[d.PID]; p != nil {
 			tab = p.fds
 		}
-		v.k.mu.Unlock()
+		k.mu.Unlock()
 		if tab == nil {
 			return nil, unix.ENOENT
 		}
-		f, cloexec, err := tab.Get(d.fd)
+		f, cloexec, err := tab.Get(d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -524,7 +544,7 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 			flags |= unix.O_CLOEXEC
 		}
 		mnt := 1
-		if dentryOf(f) == nil || dentryOf(f).kind != dkGofer {
+		if dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
 			mnt = 0
 		}
 		b := procfs.FDInfo(f.OffRep.Load(), flags, mnt)
@@ -533,63 +553,33 @@ func (v *vfs) procFileData(d *dentry) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return procfs.Generate(procSource{v.k}, d.procScope, d.procName, d.pid, d.tid)
+	return procfs.Generate(procSource{k}, d.ProcScope, d.ProcName, d.PID, d.TID)
 }
 
 // openProcFile opens procfs file d (or an fdinfo file). Its content is
 // taken at open, as Linux's seq files take it at the first read, and
 // again at each later read at offset 0 (procFile.read).
-func (v *vfs) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
+func (k *clientState) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
+	v := k.vfs
 	acc := flags & unix.O_ACCMODE
-	if acc != unix.O_RDONLY && (d.kind != dkProcFile || !procfs.Writable(d.procScope, d.procName)) {
+	if acc != unix.O_RDONLY && (d.Kind != dkProcFile || !procfs.Writable(d.ProcScope, d.ProcName)) {
 		return nil, unix.EACCES
 	}
-	pf := &procFile{v: v, d: d, unread: true}
-	if d.kind == dkProcFile && d.procScope == procfs.PID && (d.procName == "mounts" || d.procName == "mountinfo") {
+	pf := &procFile{k: k, d: d, unread: true}
+	if d.Kind == dkProcFile && d.ProcScope == procfs.PID && (d.ProcName == "mounts" || d.ProcName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
-		pf.mounts = v.mounts
-		pf.pollEvent, _ = v.mounts.Event()
+		pf.mounts = v.Mounts
+		pf.pollEvent, _ = v.Mounts.Event()
 	}
 	var data []byte
 	if acc != unix.O_WRONLY {
 		var err error
-		if data, err = v.procFileData(d); err != nil {
+		if data, err = k.procFileData(d); err != nil {
 			return nil, err
 		}
 	}
 	pf.data = data
 	return newFile(pf, d, kept), nil
-}
-
-// handleForOpen returns a new gofer handle for regular file d: by its
-// name, or, for a file unlinked while open (reached through
-// /proc/<pid>/fd/<n>), by its file handle, as Linux reopens the inode.
-func (v *vfs) handleForOpen(d *dentry) (uint64, []byte, error) {
-	h, _, fh, err := v.freshHandle(d)
-	if err == nil {
-		return h, fh, nil
-	}
-	v.mu.Lock()
-	deleted, fh := d.deleted, d.fh
-	v.mu.Unlock()
-	if !deleted || fh == nil {
-		return 0, nil, err
-	}
-	h, _, err = v.k.reopenHandle(fh)
-	if err != nil {
-		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
-	}
-	return h, fh, nil
-}
-
-// isDeleted says whether d (nil: no) was unlinked or replaced.
-func (v *vfs) isDeleted(d *dentry) bool {
-	if d == nil {
-		return false
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return d.deleted
 }
 
 // reopenGoferFile opens a new description of of's file, as open of
@@ -617,7 +607,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 			return nil, err // F_SEAL_SHRINK
 		}
 	}
-	ctx, cancel := v.rpcCtx()
+	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
 	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {

@@ -7,7 +7,11 @@
 // Targets are found by scanning the repository's test files for
 // `func FuzzX(f *testing.F)`, so a new target is fuzzed without being
 // listed here. Each runs in a `go test -fuzz` of its own package, with
-// one worker, for $FUZZTIME (default 3s). A failing input is written to
+// one worker, for $FUZZTIME (`go test -fuzztime`: by default 2000x, a
+// count of inputs; a duration such as 60s works too, but Go 1.26's fuzzing
+// coordinator can report the end of a duration as a failure, "context
+// deadline exceeded", on a loaded machine: go.dev/issue/75804, fixed in
+// Go 1.27). A failing input is written to
 // that package's testdata/fuzz directory by `go test`, and the test here
 // fails with its output.
 //
