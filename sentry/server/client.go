@@ -494,14 +494,19 @@ func (k *clientState) threadWorker(t *thread) {
 	defer k.workers.Done()
 	for {
 		k.mu.Lock()
+		if run := t.attrRun; run != nil && (len(t.queue) == 0 || k.destroyed) {
+			// A run's end is normally seen with its last call; the
+			// client went away meanwhile. Ended before the worker
+			// is: no other may start the thread's next calls first.
+			k.mu.Unlock()
+			t.attrRun = nil
+			k.endAttrRun(run, nil)
+			continue
+		}
 		if len(t.queue) == 0 || k.destroyed {
 			t.running = false
 			t.queue = nil
 			k.mu.Unlock()
-			if run := t.attrRun; run != nil {
-				t.attrRun = nil
-				k.endAttrRun(run, nil)
-			}
 			return
 		}
 		call := t.queue[0]
