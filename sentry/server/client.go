@@ -31,6 +31,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -97,7 +98,7 @@ type clientState struct {
 	// stdin buffers data answering StdinWant; it has its own lock.
 	stdin stdinState
 	// vfs is the client's mount namespace. Immutable pointer.
-	vfs *vfs
+	vfs *vfs.VFS
 	// maps holds files the client maps (exec images, mmap; package
 	// mapped); own lock. Immutable pointer.
 	maps *mapped.Table[*file]
@@ -261,8 +262,8 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
-	v, bindingKey, err := newVFS(vfsConfig{ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: s.attrs,
-		clientID: k.id, log: k.log, kernel: k})
+	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.ctx, Gofer: k.gofer, Releases: k.releases, Attrs: s.attrs,
+		ClientID: k.id, Log: k.log, Kernel: k})
 	if err != nil {
 		cancel()
 		return nil, err

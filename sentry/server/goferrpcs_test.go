@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/attrrun"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -557,7 +558,7 @@ func TestNegativeDentries(t *testing.T) {
 			if got := rc.take(); got["Walk"] != 0 {
 				t.Errorf("lookup of a negative dentry made %d Walks", got["Walk"])
 			}
-		}, negativeTTL},
+		}, vfs.NegativeTTL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := "/tmp/" + strings.ReplaceAll(tc.name, " ", "_")

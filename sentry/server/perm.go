@@ -3,7 +3,6 @@ package server
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 )
 
@@ -12,11 +11,6 @@ import (
 // applies package auth's rules (the calling process's credentials,
 // process.creds, against the file's attributes as this client last saw
 // them).
-
-// attrsOfStat are the attributes of a gofer stat.
-func attrsOfStat(st *goferpb.Stat) auth.FileAttrs {
-	return auth.FileAttrs{Mode: st.Mode, UID: st.Uid, GID: st.Gid}
-}
 
 // ---- checks against dentries ----
 

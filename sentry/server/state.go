@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -496,17 +497,17 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Path, _ = k.vfs.PathOf(dentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
-	case *goferFile:
-		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
-		st.Regular = impl.memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
-		if impl.memfd != nil {
+	case *vfs.GoferFile:
+		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
+		st.Regular = impl.Memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
+		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
-			st.Path, st.Memfd = "", impl.memfd.state()
+			st.Path, st.Memfd = "", impl.Memfd.State()
 		}
-	case *goferDir:
-		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
-	case *lostFile:
-		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.fh, impl.path
+	case *vfs.GoferDir:
+		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
+	case *vfs.LostFile:
+		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, impl.Path
 	case *pipeEnd:
 		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
 		// flags.
@@ -541,11 +542,11 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = netlinkState(impl)
 	case *unixsock.File:
 		st.Kind, st.Kobj = unixState(impl)
-	case *pathFile:
+	case *vfs.PathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if impl.d.Kind == dkGofer {
+		if impl.D.Kind == vfs.KindGofer {
 			st.Kind = sentrypb.FileState_GOFER
-			st.FileHandle = k.vfs.FileHandleOf(impl.d)
+			st.FileHandle = k.vfs.FileHandleOf(impl.D)
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
