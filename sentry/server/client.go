@@ -504,6 +504,15 @@ func (k *clientState) threadWorker(t *thread) {
 	defer k.workers.Done()
 	for {
 		k.mu.Lock()
+		if run := t.attrRun; run != nil && (len(t.queue) == 0 || k.destroyed) {
+			// A run's end is normally seen with its last call; the
+			// client went away meanwhile. Ended before the worker
+			// is: no other may start the thread's next calls first.
+			k.mu.Unlock()
+			t.attrRun = nil
+			k.endAttrRun(run, nil)
+			continue
+		}
 		if len(t.queue) == 0 || k.destroyed {
 			t.running = false
 			t.queue = nil
@@ -514,6 +523,9 @@ func (k *clientState) threadWorker(t *thread) {
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
 		posted := isPosted(call)
+		if t.attrRun == nil && attrRunCall(call) && len(t.queue) > 0 && attrRunCall(t.queue[0]) {
+			t.attrRun = &attrRun{}
+		}
 		t.lastSeq = call.Seq
 		t.inFlight = true
 		t.inFlightPosted = posted
@@ -557,6 +569,9 @@ func (k *clientState) threadWorker(t *thread) {
 			next = t.queue[0]
 		}
 		k.mu.Unlock()
+		if posted && k.runAttrCall(t, call, r, next) {
+			continue
+		}
 		if posted {
 			k.replyPosted(r, next)
 		} else {

@@ -157,7 +157,15 @@
 // posted reply is held (clientState.postedHeld, under sendMu) while the
 // thread's next queued call is posted, and every later send carries the
 // held replies in front of it (sendRawLocked; before a channel reply is
-// stamped, alone), so "on the stream" includes held.
+// stamped, alone), so "on the stream" includes held. A frame's posted
+// calls are all queued before their threads' workers start
+// (receivePostedBatch). Runs of attribute calls (attrrun.go, package
+// attrrun): while a thread's posted chown, chmod or utimensat by path of a
+// regular file is followed in its queue by another, their SetStats are
+// held in thread.attrRun (the worker's own: no lock) and sent merged
+// before the run's replies, before anything reads attributes (statOf),
+// and before a change that cannot join; the run's calls are finished
+// only once their replies are sent, after that.
 //
 // # Peers (grant.go, package seqguard)
 //

@@ -63,6 +63,10 @@ type thread struct {
 	// ptraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
 	// ended the thread's last relation (0: none).
 	ptraceDetachSeq uint64
+	// attrRun is the run of posted attribute calls the thread's worker
+	// is executing (attrrun.go), nil when none. Owned by the worker
+	// goroutine: no lock.
+	attrRun *attrRun
 }
 
 // process is a thread group. Fields are protected by clientState.mu.

@@ -398,6 +398,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
+	c.flushAttrRunOf() // a run's held changes are made before anything reads attributes
 	st, err := c.statOfFile(d, f)
 	if err != nil || !c.k.vfs.HasMounts() {
 		return st, err
@@ -1145,6 +1146,9 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	}
 	req.Handle = h
 	req.Origin = c.origin(0)
+	if c.holdAttrs(d, f, req) {
+		return nil
+	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
