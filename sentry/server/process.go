@@ -343,8 +343,8 @@ func (k *clientState) reapLocked(p *process) {
 
 // unlinkReapedLocked removes reaped process p and its threads from the
 // tables and returns the objects whose records that deleted (p and its
-// threads), for the caller to touch now (reapLocked) or with a reply
-// (a wait's: reapWaitedLocked).
+// threads), for the caller to touch now (reapLocked) or as a wait's
+// reply is built (commitEffectsLocked, for reapWaitedLocked).
 func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 	objs := []replayObject{p}
 	if p.parent != nil {
