@@ -364,6 +364,28 @@ func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 	return objs
 }
 
+// goneThreadExitLocked answers an exit or exit_group (nil for any other
+// call) of a thread this server does not know: one whose exit a dead
+// server ran, and whose process a wait reaped there, before the exit's
+// reply reached the client, which re-sent it. An exit cannot fail: the
+// thread ends as it asked (ESRCH left it spinning in libc's exit loop on
+// the client). Precondition: k.mu.
+func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAction {
+	sc := call.GetSyscall()
+	if sc == nil || (sc.Sysno != unix.SYS_EXIT && sc.Sysno != unix.SYS_EXIT_GROUP) {
+		return nil
+	}
+	var code int
+	if len(sc.Args) > 0 {
+		code = int(sc.Args[0])
+	}
+	ea := &sentrypb.ExitAction{Group: sc.Sysno == unix.SYS_EXIT_GROUP, WaitStatus: exitWaitStatus(code)}
+	if k.appExited {
+		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	}
+	return ea
+}
+
 // exitThreadLocked ends t by its own exit(2). If it was the process's
 // last thread the process exits with status code.
 func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentrypb.ExitAction {

@@ -146,3 +146,50 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 		})
 	}
 }
+
+// TestCallOfUnknownThread: a call from a thread the server does not know
+// fails with ESRCH, except an exit or exit_group, which ends the thread
+// as it asked: it is one re-sent after a failure whose first execution
+// ran on the dead server, where a wait then reaped the process, so the
+// successor never heard of it (ESRCH left the thread spinning in libc's
+// exit loop on the client).
+func TestCallOfUnknownThread(t *testing.T) {
+	srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fuzzKernel(t, srv)
+	defer k.destroy()
+	replies := make(chan *sentrypb.Reply, 8)
+	k.setSender(func(m *sentrypb.ServerMessage) error {
+		if r := m.GetReply(); r != nil {
+			replies <- r
+		}
+		return nil
+	})
+	const unknown = 4242
+	for i, tc := range []struct {
+		sysno     uintptr
+		arg       uint64
+		wantErrno unix.Errno
+		want      *sentrypb.ExitAction
+	}{
+		{unix.SYS_EXIT_GROUP, 3, 0, &sentrypb.ExitAction{Group: true, WaitStatus: 3 << 8}},
+		{unix.SYS_EXIT, 0x105, 0, &sentrypb.ExitAction{WaitStatus: 5 << 8}},
+		{unix.SYS_GETPID, 0, unix.ESRCH, nil},
+		{unix.SYS_CLOSE, 0, unix.ESRCH, nil},
+	} {
+		seq := uint64(100 + i)
+		k.enqueue(&sentrypb.Call{Seq: seq, Tid: unknown, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+			Sysno: int32(tc.sysno), Args: []uint64{tc.arg, 0, 0, 0, 0, 0}}}})
+		r := <-replies
+		name := sysName(int32(tc.sysno))
+		if r.Seq != seq || unix.Errno(r.Errno) != tc.wantErrno {
+			t.Errorf("%s: reply seq %d errno %v, want seq %d errno %v", name, r.Seq, unix.Errno(r.Errno), seq, tc.wantErrno)
+		}
+		got := r.GetExit()
+		if (got == nil) != (tc.want == nil) || got != nil && (got.Group != tc.want.Group || got.WaitStatus != tc.want.WaitStatus || got.AppExit) {
+			t.Errorf("%s: exit action %v, want %v", name, got, tc.want)
+		}
+	}
+}
