@@ -67,7 +67,10 @@ type thread struct {
 
 // process is a thread group. Fields are protected by clientState.mu.
 type process struct {
-	pid    int32
+	pid int32
+	// parent is the parent process; a zombie a wait reaped keeps it
+	// (for its record) until the wait's reply, though it left the
+	// parent's children at once (reapWaitedLocked).
 	parent *process
 	// children are the processes whose parent this is.
 	children map[*process]struct{}
