@@ -432,8 +432,12 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 	}
 	t := k.threads[call.Tid]
 	if t == nil {
+		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
+		if ea := k.goneThreadExitLocked(call); ea != nil {
+			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
+		}
 		k.mu.Unlock()
-		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)})
+		k.reply(r)
 		return
 	}
 	t.queue = append(t.queue, call)
