@@ -386,7 +386,7 @@ func (t *task) mayAnswerPaths() bool {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.dataPosted == 0 && rc.attrsPosted == 0
+	return rc.dataPostedAll == 0 && rc.attrsPosted == 0
 }
 
 // cachedPath answers path call sysno from a kept answer, if it may. It

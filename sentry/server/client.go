@@ -31,6 +31,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -100,7 +101,7 @@ type clientState struct {
 	// stdin buffers data answering StdinWant; it has its own lock.
 	stdin stdinState
 	// vfs is the client's mount namespace. Immutable pointer.
-	vfs *vfs
+	vfs *vfs.VFS
 	// maps holds files the client maps (exec images, mmap; package
 	// mapped); own lock. Immutable pointer.
 	maps *mapped.Table[*file]
@@ -270,8 +271,8 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
-	v, bindingKey, err := newVFS(vfsConfig{ctx: k.ctx, gofer: k.gofer, releases: k.releases, attrs: s.attrs,
-		clientID: k.id, log: k.log, kernel: k})
+	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.ctx, Gofer: k.gofer, Releases: k.releases, Attrs: s.attrs,
+		ClientID: k.id, Log: k.log, Kernel: k})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -431,8 +432,12 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 	}
 	t := k.threads[call.Tid]
 	if t == nil {
+		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
+		if ea := k.goneThreadExitLocked(call); ea != nil {
+			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
+		}
 		k.mu.Unlock()
-		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)})
+		k.reply(r)
 		return
 	}
 	t.queue = append(t.queue, call)
@@ -503,6 +508,15 @@ func (k *clientState) threadWorker(t *thread) {
 	defer k.workers.Done()
 	for {
 		k.mu.Lock()
+		if run := t.attrRun; run != nil && (len(t.queue) == 0 || k.destroyed) {
+			// A run's end is normally seen with its last call; the
+			// client went away meanwhile. Ended before the worker
+			// is: no other may start the thread's next calls first.
+			k.mu.Unlock()
+			t.attrRun = nil
+			k.endAttrRun(run, nil)
+			continue
+		}
 		if len(t.queue) == 0 || k.destroyed {
 			t.running = false
 			t.queue = nil
@@ -513,6 +527,9 @@ func (k *clientState) threadWorker(t *thread) {
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
 		posted := isPosted(call)
+		if t.attrRun == nil && attrRunCall(call) && len(t.queue) > 0 && attrRunCall(t.queue[0]) {
+			t.attrRun = &attrRun{}
+		}
 		t.lastSeq = call.Seq
 		t.inFlight = true
 		t.inFlightPosted = posted
@@ -556,6 +573,9 @@ func (k *clientState) threadWorker(t *thread) {
 			next = t.queue[0]
 		}
 		k.mu.Unlock()
+		if posted && k.runAttrCall(t, call, r, next) {
+			continue
+		}
 		if posted {
 			k.replyPosted(r, next)
 		} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Device nodes of Hello.devices (an OCI container's linux.devices): names
@@ -72,7 +73,7 @@ func checkDevNodes(nodes []*sentrypb.DeviceNode) ([]*sentrypb.DeviceNode, error)
 func (k *clientState) devNodeLookup(dir *dentry, name string) *dentry {
 	for i, n := range k.devNodes {
 		if n.Name == name {
-			d := newSynthDentry(dir, name, dkDevNode, n.Mode, synthIno(19, i))
+			d := vfs.NewSynthDentry(dir, name, vfs.KindDevNode, n.Mode, vfs.SynthIno(19, i))
 			d.FD = int32(i)
 			return d
 		}
@@ -91,7 +92,7 @@ func (k *clientState) devNodeList() []synthDirent {
 		case unix.S_IFIFO:
 			typ = unix.DT_FIFO
 		}
-		out = append(out, synthDirent{n.Name, synthIno(19, i), typ})
+		out = append(out, synthDirent{n.Name, vfs.SynthIno(19, i), typ})
 	}
 	return out
 }
@@ -104,12 +105,12 @@ func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
 		if n.Major == 1 {
 			for _, dn := range devNodes {
 				if dn.minor == uint64(n.Minor) {
-					return newFile(&devFile{kind: dn.kind, k: c.k, d: d}, d, flags), nil
+					return newFile(&vfs.DevFile{Kind: dn.kind, D: d}, d, flags), nil
 				}
 			}
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
-			ptmx := newSynthDentry(c.k.vfs.ParentOf(d), c.k.vfs.NameOf(d), dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, devpts.PtmxMinor))
+			ptmx := vfs.NewSynthDentry(c.k.vfs.ParentOf(d), c.k.vfs.NameOf(d), vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
 			return c.openPty(ptmx, flags)
 		}
 	}

@@ -49,24 +49,20 @@
 //     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
 //     nests inside clientState.mu as set 0's does; a set counts its open files,
 //     atomically, and StdioSetClosed tells the client when none is left);
-//   - a mount namespace: a path walker with a dentry cache over the gofer,
-//     with /dev and /proc synthesized from server state (vfs.go,
-//     vfs_synth.go; the files of /proc are rendered by package procfs
-//     from procSource, and what only the client knows is asked for with
-//     a ProcQuery push, procquery.go), and /dev/shm a per-client gofer
-//     directory (vfs_shm.go), which also holds the (unlinked) files of
-//     memfd_create, whose name and seals are a memfdInode
-//     (file_memfd.go); the cache keeps at most maxDentryHandles gofer
-//     handles per client, least recently used first out, and a system
-//     call pins the ones it uses (vfs_handles.go); names found missing
-//     are kept as negative dentries (dentry.negative); handles no longer
-//     needed are released in batches off the calls' path
-//     (goferclient.ReleaseQueue);
-//     the mount table (package mount: what /proc's mounts and mountinfo
-//     list, mounts made outside the sentry included) and the tmpfs
-//     mounts of mount(2), each a per-client gofer directory grafted over
-//     its mount point (vfs_mount.go, syscalls_mount.go), reported as
-//     mount/<id> records;
+//   - a mount namespace (package vfs, clientState.vfs): the dentry cache
+//     over the gofer and the walk, the handle pins (a system call's are
+//     released with it, vfs.go), negative dentries, /dev/shm (which
+//     also holds the unlinked files of memfd_create: file_memfd.go has
+//     the call, vfs.Memfd a memfd's name and seals), the grafted tmpfs
+//     and bind mounts of mount(2) (syscalls_mount.go; a Start's and a
+//     Restore's mounts in vfs.go), reported as mount/<id> records, and
+//     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
+//     PathFile); /dev and /proc are synthesized here from the kernel's
+//     state (vfs_synth.go, devnodes.go, file_pty.go: the lookups,
+//     listings, links and stats the vfs asks of its vfs.Kernel, which
+//     *clientState is; procFile, whose files package procfs renders
+//     from procSource, what only the client knows asked for with a
+//     ProcQuery push, procquery.go);
 //   - the attribute cache, shared by the server's clients
 //     (goferclient.AttrCache, a goferpb.GoferClient wrapping Config.Gofer;
 //     its coherence rule is in docs/ARCHITECTURE.md, "The server's file
@@ -161,7 +157,15 @@
 // posted reply is held (clientState.postedHeld, under sendMu) while the
 // thread's next queued call is posted, and every later send carries the
 // held replies in front of it (sendRawLocked; before a channel reply is
-// stamped, alone), so "on the stream" includes held.
+// stamped, alone), so "on the stream" includes held. A frame's posted
+// calls are all queued before their threads' workers start
+// (receivePostedBatch). Runs of attribute calls (attrrun.go, package
+// attrrun): while a thread's posted chown, chmod or utimensat by path of a
+// regular file is followed in its queue by another, their SetStats are
+// held in thread.attrRun (the worker's own: no lock) and sent merged
+// before the run's replies, before anything reads attributes (statOf),
+// and before a change that cannot join; the run's calls are finished
+// only once their replies are sent, after that.
 //
 // # Peers (grant.go, package seqguard)
 //
@@ -188,11 +192,16 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, dentries and the gofer files, pipe ends and stdio,
+// state, processes, the synthesized /dev and /proc, pipe ends and stdio,
 // the system calls that make and change every file kind, the system
 // call handlers, the replay records and Restore. Below it, importing
 // nothing of it:
 //
+//   - the vfs (package vfs: dentries, the walk and its caches, grafted
+//     mounts, /dev/shm, the gofer file kinds), given the kernel as a
+//     vfs.Kernel (*clientState: the synthesized files, the descriptions'
+//     owner, the set-id rule of a write) and each walk's call as a
+//     vfs.Caller (*syscallCtx: its pins and its search permission);
 //   - the kernel's pieces that moved out: kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
 //     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
@@ -220,7 +229,7 @@
 // inotify's close event, dropping its locks and lease), its Tracker (its
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an
-// interface this package's dentry implements (dentryOf gets it back).
+// interface vfs.Dentry implements (dentryOf, vfs.DentryOf, gets it back).
 // *syscallCtx implements Call, and only this package looks behind it
 // (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
@@ -229,9 +238,9 @@
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
 // the kernel as an interface (signalfd.Reader, netlink.Router,
-// unixsock.Namespace, devpts.Kernel: *clientState); the gofer files move
-// with the vfs, after the kernel (docs/ARCHITECTURE.md, where the
-// kernel's plan is).
+// unixsock.Namespace, devpts.Kernel: *clientState); the gofer files are
+// package vfs's (vfs.Kernel); procFile stays with the kernel state it
+// shows (docs/ARCHITECTURE.md, where the kernel's plan is).
 //
 // # Dependencies
 //
@@ -308,7 +317,7 @@
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
 //	      pipe.FIFOTable.mu      (before pipe.Pipe.mu)
 //	      pipe.Pipe.mu, stdio.Stdin.mu (any stdio set's)
-//	      vfs.mu, mapped.Table.mu
+//	      vfs.VFS.mu, mapped.Table.mu
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
@@ -339,12 +348,10 @@
 //	clientState.segFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
 //
-//	vfs.mntMu                    (mount, umount2 and their replay; held
-//	                              across gofer RPCs, before shmMu and
-//	                              vfs.mu; mountBusy takes clientState.mu
-//	                              under it)
-//	  vfs.shmMu                  (making /dev/shm's directory; held across
-//	                              gofer RPCs, taken before vfs.mu)
+//	vfs.VFS.MntMu                (mount, umount2 and their replay; held
+//	                              across gofer RPCs, before the vfs's
+//	                              own locks (package vfs); mountBusy
+//	                              takes clientState.mu under it)
 //
 // Kernel objects: epoll.File.mu is taken before the readiness locks of the
 // files it watches (pipe.Pipe.mu, a nested epoll.File.mu: never an
@@ -358,7 +365,7 @@
 // socket's SO_RCVTIMEO/SO_SNDTIMEO) and inet.Common's mutexes (the
 // backlog, a connection lost with a server) are leaves; a host socket's
 // readiness comes from gVisor's fdnotifier goroutine, which takes only
-// kobj.Watch.mu. memfdInode.mu (a memfd's seals) is a leaf. splice and tee
+// kobj.Watch.mu. A vfs.Memfd's lock (its seals) is a leaf. splice and tee
 // lock two pipes' pipe.Pipe.mu together (pipe.LockTwo), the lower inode
 // number first. inotify.Targets.mu (the watched inodes) is a leaf: events
 // are delivered to gVisor's watches after it is released; inotify.File.mu

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Durability (docs/ARCHITECTURE.md, "Recovery"): the client retains every write to a
@@ -64,7 +65,7 @@ func (k *clientState) flushAll() {
 		if len(seqs) == 0 {
 			continue
 		}
-		h, ok := handleOfFile(f)
+		h, ok := vfs.HandleOfFile(f)
 		if !ok {
 			k.log.Warn("background fsync: a tracked file has no gofer handle")
 			k.dur.EndSync(f, seqs, false)
@@ -172,13 +173,13 @@ var _ fileOwner = (*clientState)(nil)
 // syncAfterFailedResize: superseded writes whose change did not happen
 // must reach stable storage after all.
 func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
-	if d == nil || d.Kind != dkGofer {
+	if d == nil || d.Kind != vfs.KindGofer {
 		return nil
 	}
 	k := c.k
 	files := k.dur.HoldWhere(func(f *file) bool {
 		fd := dentryOf(f)
-		return fd != nil && fd.Kind == dkGofer && fd.Ino() == d.Ino()
+		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
 	})
 	if len(files) == 0 {
 		return nil
@@ -203,7 +204,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 		if seqs[i] = k.dur.StartSyncAll(f); len(seqs[i]) == 0 {
 			continue
 		}
-		if h, ok := handleOfFile(f); ok {
+		if h, ok := vfs.HandleOfFile(f); ok {
 			hs = append(hs, h)
 		}
 	}
@@ -227,7 +228,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 // that syncBeforeResize announced failed: the writes it superseded are
 // still in the file, and the client no longer holds them.
 func (c *syscallCtx) syncAfterFailedResize(d *dentry) {
-	if d == nil || d.Kind != dkGofer {
+	if d == nil || d.Kind != vfs.KindGofer {
 		return
 	}
 	h, err := c.HandleOf(d)

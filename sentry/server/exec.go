@@ -19,6 +19,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -45,8 +46,8 @@ func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
 	}
 	f := ms.File
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
-	if g, ok := f.Impl.(*goferFile); ok {
-		st.FileHandle = g.fh
+	if g, ok := f.Impl.(*vfs.GoferFile); ok {
+		st.FileHandle = g.FH
 	}
 	if dentryOf(f) != nil {
 		st.Path, _ = k.vfs.PathOf(dentryOf(f))
@@ -78,7 +79,7 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 		return err
 	}
 	defer f.DecRef()
-	h, ok := handleOfFile(f)
+	h, ok := vfs.HandleOfFile(f)
 	if !ok {
 		return unix.EBADF
 	}
@@ -130,7 +131,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 		return err
 	}
 	defer f.DecRef()
-	if _, ok := f.Impl.(*goferFile); !ok {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
 		return unix.EBADF
 	}
 	c := &syscallCtx{k: k, seq: seq, intr: make(chan struct{}), goferSize: -1, reply: r, pageWrite: pw.FileId}
@@ -142,8 +143,8 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	// cache with the Stat of its first execution, which the attribute
 	// cache takes (a file grown since then looked shorter, and stores
 	// past that size were dropped).
-	g := f.Impl.(*goferFile)
-	st, err := g.v.GoferSizeNow(g.handle)
+	g := f.Impl.(*vfs.GoferFile)
+	st, err := g.VFS().GoferSizeNow(g.Handle)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 
 // openForRead opens regular gofer file d read-only, for exec.
 func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
-	if d.Kind != dkGofer {
+	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
 	h, _, fh, err := k.vfs.FreshHandle(d)
@@ -192,7 +193,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 		k.releases.Release([]uint64{h})
 		return nil, nil, err
 	}
-	f := newFile(&goferFile{v: k.vfs, handle: h, fh: fh}, d, acc)
+	f := newFile(vfs.NewGoferFile(k.vfs, h, fh, nil), d, acc)
 	st, err := k.vfs.GoferStat(h)
 	if err != nil {
 		f.DecRef()
@@ -204,7 +205,7 @@ func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32)
 // fileReaderAt reads a gofer file through a small block cache (debug/elf
 // makes many small reads).
 type fileReaderAt struct {
-	v     *vfs
+	v     *vfs.VFS
 	h     uint64
 	size  int64
 	block map[int64][]byte
@@ -310,7 +311,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
-		h, _ := handleOfFile(f)
+		h, _ := vfs.HandleOfFile(f)
 		hdr, err := k.vfs.GoferRead(h, binprmBufSize, 0)
 		if err != nil {
 			f.DecRef()
@@ -346,7 +347,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if err != nil {
 			return ep, err
 		}
-		ep.image = attrsOfStat(st)
+		ep.image = vfs.AttrsOfStat(st)
 		ep.ids = append(ep.ids, img.FileId)
 		ep.plan.Image = img
 		if depth > 0 {
@@ -384,7 +385,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 // mayExec reports whether cr may execute a file with attributes st: some
 // x bit must be set (even for root), and for others the matching one.
 func mayExec(st *goferpb.Stat, cr auth.Creds) bool {
-	return st.Mode&0111 != 0 && cr.Permits(attrsOfStat(st), auth.MayExec)
+	return st.Mode&0111 != 0 && cr.Permits(vfs.AttrsOfStat(st), auth.MayExec)
 }
 
 // parseShebang parses a "#!interp [arg]" line as Linux's binfmt_script.
@@ -411,7 +412,7 @@ func parseShebang(hdr []byte) (interp, arg string, err error) {
 // planImage parses ELF file f (consuming the reference) and returns its
 // image (registered in the mapping table) and its PT_INTERP path.
 func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
-	h, _ := handleOfFile(f)
+	h, _ := vfs.HandleOfFile(f)
 	ra := &fileReaderAt{v: k.vfs, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
 	ef, err := elf.NewFile(ra)
 	if err != nil {
@@ -631,7 +632,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 				k.vfs.Mounts.SetDev(m.ID, k.vfs.RootDev)
 			}
 			k.trk.touch(mountID(m.ID))
-			if isMqueueMount(m) {
+			if vfs.IsMqueueMount(m) {
 				k.vfs.SetMqueue(m.ID)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // FIFOs: a FIFO (mkfifo, mknod S_IFIFO) is a node in the gofer's tree;
@@ -79,7 +80,7 @@ func (k *clientState) restoreFifo(rc *syscallCtx, p *kpipe, path string) *dentry
 		return d
 	}
 	d, err := k.vfs.Resolve(rc, k.vfs.Root, path, false)
-	if err != nil || d.Kind != dkGofer || d.Mode&unix.S_IFMT != unix.S_IFIFO {
+	if err != nil || d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return nil
 	}
 	k.fifos.Register(p, d.Ino(), d)

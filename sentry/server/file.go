@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
 	"errors"
 	"sync"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Poll event bits.
@@ -40,18 +40,13 @@ func newFile(impl fileImpl, d *dentry, flags uint32) *file {
 	var owner fileOwner
 	if d != nil {
 		fd = d
-		if d.v != nil {
-			owner = d.v.synth
-		}
+		owner = d.Owner()
 	}
 	return fdesc.NewFile(impl, fd, owner, flags)
 }
 
 // dentryOf returns f's dentry (nil when it has no path).
-func dentryOf(f *file) *dentry {
-	d, _ := f.Dentry().(*dentry)
-	return d
-}
+func dentryOf(f *file) *dentry { return vfs.DentryOf(f) }
 
 // inodeOpen reports whether the application has the gofer file with inode
 // number ino open: an fd of a process refers to it, or it is mapped. Open
@@ -69,7 +64,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 		seen[t] = true
 		open := false
 		t.Each(func(_ int32, e fdEntry) {
-			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).Kind == dkGofer && dentryOf(e.File).Ino() == ino)
+			open = open || (dentryOf(e.File) != nil && dentryOf(e.File).Kind == vfs.KindGofer && dentryOf(e.File).Ino() == ino)
 		})
 		if open {
 			return true
@@ -101,7 +96,7 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 		seen[t] = true
 		found := false
 		t.Each(func(_ int32, e fdEntry) {
-			if d := dentryOf(e.File); d != nil && d.Kind == dkGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
+			if d := dentryOf(e.File); d != nil && d.Kind == vfs.KindGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
 				found = true
 			}
 		})
@@ -127,74 +122,6 @@ func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
 		}
 	}
 	e.offsets = append(e.offsets, offChange{f: f, ver: ver, off: off})
-}
-
-// lostFile stands for a gofer file a restored server could not reopen
-// (removed while the gofer restarted): every operation fails with ESTALE,
-// as on an NFS client whose file handle went stale.
-type lostFile struct {
-	fileBase
-	fh   []byte
-	path string
-}
-
-func (*lostFile) Read(fdesc.Call, *file, int, int64) ([]byte, error)  { return nil, unix.ESTALE }
-func (*lostFile) Write(fdesc.Call, *file, []byte, int64) (int, error) { return 0, unix.ESTALE }
-func (*lostFile) Stat(fdesc.Call) (*goferpb.Stat, error)              { return nil, unix.ESTALE }
-
-// devKind names a synthesized device.
-type devKind int
-
-const (
-	devNull devKind = iota
-	devZero
-	devFull
-	devRandom
-)
-
-// devFile is /dev/null, /dev/zero, /dev/full, /dev/urandom or /dev/random.
-type devFile struct {
-	fileBase
-	// kind, k (the client, whose Hello.devices a node's numbers come
-	// from) and d are immutable.
-	kind devKind
-	k    *clientState
-	d    *dentry
-}
-
-func (f *devFile) Read(_ fdesc.Call, _ *file, n int, _ int64) ([]byte, error) {
-	switch f.kind {
-	case devNull:
-		return nil, nil
-	case devRandom:
-		b := make([]byte, n)
-		rand.Read(b)
-		return b, nil
-	}
-	return make([]byte, n), nil
-}
-
-func (f *devFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if f.kind == devFull {
-		return 0, unix.ENOSPC
-	}
-	return len(b), nil
-}
-
-func (f *devFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return f.k.SynthStat(f.d), nil }
-
-// pathFile backs O_PATH descriptions and directories of the synthetic
-// filesystems: no I/O, only a dentry.
-type pathFile struct {
-	fileBase
-	d *dentry
-	c *clientState
-}
-
-func (f *pathFile) Read(fdesc.Call, *file, int, int64) ([]byte, error) { return nil, unix.EISDIR }
-
-func (f *pathFile) Stat(c fdesc.Call) (*goferpb.Stat, error) {
-	return f.c.vfs.StatDentry(c, f.d)
 }
 
 // procFile is a synthesized /proc file whose content was taken at open
@@ -250,7 +177,7 @@ func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error)
 	if again {
 		var err error
 		if data, err = f.k.procFileData(f.d); err != nil {
-			if errors.Is(err, unix.ENOENT) && f.d.Kind == dkProcFile && f.d.ProcScope != procfs.Top {
+			if errors.Is(err, unix.ENOENT) && f.d.Kind == vfs.KindProcFile && f.d.ProcScope != procfs.Top {
 				// The process is gone: Linux's ESRCH, but environ,
 				// which reads as empty without an address space.
 				if f.d.ProcName == "environ" {

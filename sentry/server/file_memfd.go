@@ -3,54 +3,14 @@ package server
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
-
-// memfd_create makes a file in the client's /dev/shm directory (vfs_shm.go)
-// and unlinks it at once, so it is an ordinary gofer file that has no name:
-// the gofer keeps it (silly-renamed) while it is open or mapped, so
-// MAP_SHARED mappings, fork, durability and recovery (reopened by its file
-// handle) work as for any gofer file. What Linux adds to a memfd, its name
-// and its seals, lives in a memfdInode shared by the descriptions of the
-// file and is reported in FileState.memfd.
-
-// memfdNameMax is the longest name memfd_create accepts (NAME_MAX less
-// the "memfd:" prefix).
-const memfdNameMax = 249
-
-// Seals known here (F_SEAL_*); F_SEAL_EXEC is refused (EINVAL).
-const memfdSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE | unix.F_SEAL_FUTURE_WRITE
-
-// memfdInode is the memfd part of a gofer file made by memfd_create.
-type memfdInode struct {
-	// name is the name memfd_create was given. Immutable.
-	name string
-	// mu protects seals. A leaf.
-	mu sync.Mutex
-	// seals are the file's F_SEAL_* bits; they only grow.
-	seals uint32
-}
-
-func (m *memfdInode) getSeals() uint32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.seals
-}
-
-// memfdOf returns f's memfdInode, nil if f is not a memfd.
-func memfdOf(f *file) *memfdInode {
-	if g, ok := f.Impl.(*goferFile); ok {
-		return g.memfd
-	}
-	return nil
-}
 
 func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	flags := uint32(c.args[1])
@@ -65,7 +25,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(name) > memfdNameMax {
+	if len(name) > vfs.MemfdNameMax {
 		return 0, unix.EINVAL
 	}
 	tab, err := c.fdTable()
@@ -99,7 +59,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		return 0, unix.EIO
 	}
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
-	f := newFile(&goferFile{v: v, handle: cr0.Handle.Id, fh: cr0.Handle.FileHandle}, d, unix.O_RDWR)
+	f := newFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
 	ur, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.origin(1), Open: true})
 	cancel()
@@ -108,11 +68,11 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
 	}
-	m := &memfdInode{name: name}
+	var seals uint32
 	if flags&unix.MFD_ALLOW_SEALING == 0 {
-		m.seals = unix.F_SEAL_SEAL
+		seals = unix.F_SEAL_SEAL
 	}
-	f.Impl.(*goferFile).memfd = m
+	f.Impl.(*vfs.GoferFile).Memfd = vfs.NewMemfd(name, seals)
 	fd, err := tab.Install(f, 0, flags&unix.MFD_CLOEXEC != 0)
 	return int64(fd), err
 }
@@ -120,15 +80,15 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 // fcntlSeals serves F_ADD_SEALS and F_GET_SEALS; a file that is not a
 // memfd has no seals (EINVAL), as a non-shmem file on Linux.
 func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
-	m := memfdOf(f)
+	m := vfs.MemfdOf(f)
 	if m == nil {
 		return 0, unix.EINVAL
 	}
 	if cmd == unix.F_GET_SEALS {
-		return int64(m.getSeals()), nil
+		return int64(m.Seals()), nil
 	}
 	add := uint32(c.args[2])
-	if add&^memfdSeals != 0 {
+	if add&^vfs.MemfdSeals != 0 {
 		return 0, unix.EINVAL
 	}
 	if !f.Writable() {
@@ -145,57 +105,9 @@ func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
 		}
 		mappedWritable = len(ws) > 0
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.seals&unix.F_SEAL_SEAL != 0 {
-		return 0, unix.EPERM
+	if err := m.AddSeals(add, mappedWritable); err != nil {
+		return 0, err
 	}
-	if mappedWritable && m.seals&unix.F_SEAL_WRITE == 0 {
-		return 0, unix.EBUSY
-	}
-	m.seals |= add
 	f.Changed()
 	return 0, nil
-}
-
-// checkWrite refuses a write of n bytes at off that f's seals forbid: any
-// write under F_SEAL_WRITE or F_SEAL_FUTURE_WRITE, one past the end under
-// F_SEAL_GROW.
-func (m *memfdInode) checkWrite(c *syscallCtx, f *file, off int64, n int) error {
-	seals := m.getSeals()
-	if seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
-		return unix.EPERM
-	}
-	if seals&unix.F_SEAL_GROW != 0 && n > 0 {
-		st, err := f.Impl.Stat(c)
-		if err != nil {
-			return err
-		}
-		if uint64(off)+uint64(n) > st.Size {
-			return unix.EPERM
-		}
-	}
-	return nil
-}
-
-// checkResize refuses a truncate to size that F_SEAL_SHRINK or
-// F_SEAL_GROW forbid.
-func (m *memfdInode) checkResize(c *syscallCtx, f *file, size uint64) error {
-	seals := m.getSeals()
-	if seals&(unix.F_SEAL_SHRINK|unix.F_SEAL_GROW) == 0 {
-		return nil
-	}
-	st, err := f.Impl.Stat(c)
-	if err != nil {
-		return err
-	}
-	if (size < st.Size && seals&unix.F_SEAL_SHRINK != 0) || (size > st.Size && seals&unix.F_SEAL_GROW != 0) {
-		return unix.EPERM
-	}
-	return nil
-}
-
-// memfdState is a memfd's part of its description's FileState.
-func (m *memfdInode) state() *sentrypb.MemfdState {
-	return &sentrypb.MemfdState{Name: m.name, Seals: m.getSeals()}
 }

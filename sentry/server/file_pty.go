@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Pseudo-terminals: /dev/ptmx makes a pair (package pty owns the
@@ -26,11 +27,11 @@ import (
 // newPtyFile is a description of t's master or slave end, opened by d
 // (nil: none) with flags.
 func (k *clientState) newPtyFile(t *pty.Terminal, master bool, d *dentry, flags uint32) *file {
-	ino := synthIno(18, t.Index)
+	ino := vfs.SynthIno(18, t.Index)
 	if master {
-		ino = synthIno(3, devpts.PtmxMinor)
+		ino = vfs.SynthIno(3, devpts.PtmxMinor)
 	}
-	return newFile(devpts.New(k, t, master, ino, synthDev), d, flags)
+	return newFile(devpts.New(k, t, master, ino, vfs.SynthDev), d, flags)
 }
 
 // SignalGroup is k's devpts.Kernel: sigs to process group pgid, as a
@@ -51,20 +52,20 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 // ptyLookup resolves name in /dev (pts; /dev/ptmx is a link to
 // pts/ptmx, devLinks) or /dev/pts (ptmx, <n>).
 func (k *clientState) ptyLookup(dir *dentry, name string) *dentry {
-	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
-		return newSynthDentry(dir, name, kind, mode, ino)
+	mk := func(kind vfs.Kind, mode uint32, ino uint64) *dentry {
+		return vfs.NewSynthDentry(dir, name, kind, mode, ino)
 	}
 	switch {
-	case dir.Kind == dkDevPtsDir && name == "ptmx":
-		return mk(dkDevPtmx, unix.S_IFCHR|0666, synthIno(3, devpts.PtmxMinor))
-	case dir.Kind == dkDevDir && name == "pts":
-		return mk(dkDevPtsDir, unix.S_IFDIR|0755, synthIno(17, 0))
-	case dir.Kind == dkDevPtsDir:
+	case dir.Kind == vfs.KindDevPtsDir && name == "ptmx":
+		return mk(vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
+	case dir.Kind == vfs.KindDevDir && name == "pts":
+		return mk(vfs.KindDevPtsDir, unix.S_IFDIR|0755, vfs.SynthIno(17, 0))
+	case dir.Kind == vfs.KindDevPtsDir:
 		n, err := strconv.Atoi(name)
 		if err != nil || n < 0 || strconv.Itoa(n) != name || k.ptys.Get(n) == nil {
 			return nil
 		}
-		d := mk(dkDevPts, unix.S_IFCHR|0620, synthIno(18, n))
+		d := mk(vfs.KindDevPts, unix.S_IFCHR|0620, vfs.SynthIno(18, n))
 		d.FD = int32(n)
 		return d
 	}
@@ -73,9 +74,9 @@ func (k *clientState) ptyLookup(dir *dentry, name string) *dentry {
 
 // ptsList lists /dev/pts.
 func (k *clientState) ptsList() []synthDirent {
-	out := []synthDirent{{"ptmx", synthIno(3, devpts.PtmxMinor), unix.DT_CHR}}
+	out := []synthDirent{{"ptmx", vfs.SynthIno(3, devpts.PtmxMinor), unix.DT_CHR}}
 	for _, n := range k.ptys.Indexes() {
-		out = append(out, synthDirent{strconv.Itoa(n), synthIno(18, n), unix.DT_CHR})
+		out = append(out, synthDirent{strconv.Itoa(n), vfs.SynthIno(18, n), unix.DT_CHR})
 	}
 	return out
 }
@@ -83,7 +84,7 @@ func (k *clientState) ptsList() []synthDirent {
 // openPty opens /dev/ptmx (a new terminal's master) or /dev/pts/<n> (its
 // slave: EIO while locked or after the master closed).
 func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
-	if d.Kind == dkDevPtmx {
+	if d.Kind == vfs.KindDevPtmx {
 		t, err := c.k.ptys.New()
 		if err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // socketState is a client's socket state. Its zero value is ready.
@@ -138,7 +139,7 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 	if err != nil {
 		return nil, err
 	}
-	if d.Kind != dkGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
+	if d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
 	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {

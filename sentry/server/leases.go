@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // File owners, I/O signals and leases (fcntl F_SETOWN, F_SETOWN_EX,
@@ -251,7 +252,7 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
-	if _, ok := f.Impl.(*goferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
 		return 0, false
 	}
 	return dentryOf(f).Ino(), true
@@ -272,7 +273,7 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 		seenTab[t] = true
 		t.Each(func(_ int32, e fdEntry) {
 			of := e.File
-			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).Kind != dkGofer || dentryOf(of).Ino() != ino || of.IsPath() {
+			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).Kind != vfs.KindGofer || dentryOf(of).Ino() != ino || of.IsPath() {
 				return
 			}
 			seen[of] = true
@@ -338,7 +339,7 @@ func (k *clientState) DropLease(f *file) {
 // truncated) by the application: leases that conflict are broken, and the
 // call waits for their holders (see the top of this file).
 func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
-	if d == nil || d.Kind != dkGofer || !d.IsRegular() {
+	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
 		return nil
 	}
 	notify := func(f *file, fd int32) {

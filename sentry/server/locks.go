@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -25,7 +26,7 @@ func (k *clientState) DropDescriptionLocks(f *file) {
 // fdtable.LockKey). Only files of the gofer's tree can be locked: their inode numbers stay the same across a
 // server restart, so the locks can be taken again.
 func lockIno(f *file) (uint64, bool) {
-	if dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
+	if dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 		return 0, false
 	}
 	return dentryOf(f).Ino(), true

@@ -12,7 +12,7 @@ import (
 
 // TestParseRestoreMemfd checks the memfd part of restored file records:
 // bad ones are refused, and the descriptions of one memfd share one
-// memfdInode with the union of their seals.
+// vfs.Memfd with the union of their seals.
 func TestParseRestoreMemfd(t *testing.T) {
 	file := func(id uint64, kind sentrypb.FileState_Kind, fh string, m *sentrypb.MemfdState) *sentrypb.StateRecord {
 		return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{
@@ -47,8 +47,8 @@ func TestParseRestoreMemfd(t *testing.T) {
 			if m == nil || len(s.memfds) != 1 {
 				t.Fatalf("memfds %v, want one for handle h", s.memfds)
 			}
-			if m.seals != tt.seals {
-				t.Errorf("seals %#x, want %#x", m.seals, tt.seals)
+			if m.Seals() != tt.seals {
+				t.Errorf("seals %#x, want %#x", m.Seals(), tt.seals)
 			}
 		})
 	}

@@ -3,8 +3,8 @@ package server
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Discretionary access control against dentries: every permission
@@ -12,11 +12,6 @@ import (
 // applies package auth's rules (the calling process's credentials,
 // process.creds, against the file's attributes as this client last saw
 // them).
-
-// attrsOfStat are the attributes of a gofer stat.
-func attrsOfStat(st *goferpb.Stat) auth.FileAttrs {
-	return auth.FileAttrs{Mode: st.Mode, UID: st.Uid, GID: st.Gid}
-}
 
 // ---- checks against dentries ----
 
@@ -46,7 +41,7 @@ func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
 
 // maySearch checks search permission on directory d during a path walk.
 func (c *syscallCtx) MaySearch(d *dentry) error {
-	if c != nil && d.Kind != dkGofer {
+	if c != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
 	if c == nil || c.t == nil {

@@ -108,7 +108,7 @@ func (e *pipeEnd) Release() { e.p.ReleaseEnd(e.reads, e.writes) }
 
 func (e *pipeEnd) Stat(c fdesc.Call) (*goferpb.Stat, error) {
 	if d := e.p.FIFO(); d != nil && c != nil {
-		return d.v.StatDentry(c, d)
+		return d.VFS().StatDentry(c, d)
 	}
 	now := time.Now().UnixNano()
 	n := e.p.Len()

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Read leases (docs/ARCHITECTURE.md, "The client's read cache"): the glue
@@ -158,10 +159,10 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		return
 	}
 	defer f.DecRef()
-	g, ok := f.Impl.(*goferFile)
+	g, ok := f.Impl.(*vfs.GoferFile)
 	d := dentryOf(f)
 	flags := f.Flags.Load()
-	if !ok || g.memfd != nil || d == nil || d.Kind != dkGofer || !d.IsRegular() ||
+	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
 		flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
@@ -170,7 +171,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		next = f.Off
 		f.OffMu.Unlock()
 	}
-	dev, ino, known := k.s.attrs.InodeOf(g.handle)
+	dev, ino, known := k.s.attrs.InodeOf(g.Handle)
 	if !known {
 		return
 	}
@@ -184,7 +185,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		desc = k.fileID(f)
 		k.trk.TouchFile(f)
 	}
-	size, sized := k.s.attrs.SizeOf(g.handle)
+	size, sized := k.s.attrs.SizeOf(g.Handle)
 	if id, live := reg.Live(h, key); live && sized && size <= leaseWholeFile {
 		c.reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
 		return
@@ -193,10 +194,10 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	// through the fd): it is leased only what the server holds already,
 	// the whole content of a small file in its data cache; otherwise the
 	// first read or fstat takes the lease.
-	if open && !k.s.attrs.HoldsWhole(g.handle) {
+	if open && !k.s.attrs.HoldsWhole(g.Handle) {
 		return
 	}
-	if st := k.s.attrs.Recent(g.handle); st != nil && !leaseable(st, key) {
+	if st := k.s.attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
 		return
 	}
 	tk := reg.Begin(key)
@@ -223,7 +224,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	case sized:
 		n = uint32(size) + 1
 	}
-	r, err := k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.handle, Offset: off, Length: n})
+	r, err := k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.Handle, Offset: off, Length: n})
 	if err != nil {
 		h.PauseGrants(leaseGrantPause)
 		return
@@ -234,9 +235,9 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	data := r.GetData()
 	// The attributes the server knows (a walk, a write's reply, a stat
 	// less than AttrTTL ago, with the atime of then), else the gofer's.
-	st := k.s.attrs.Recent(g.handle)
+	st := k.s.attrs.Recent(g.Handle)
 	if st == nil {
-		if st, err = k.vfs.GoferStatCtx(goferclient.FreshAttrs(ctx), g.handle); err != nil {
+		if st, err = k.vfs.GoferStatCtx(goferclient.FreshAttrs(ctx), g.Handle); err != nil {
 			if ctx.Err() != nil {
 				h.PauseGrants(leaseGrantPause)
 			}

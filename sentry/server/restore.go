@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -43,13 +44,13 @@ type restoreSet struct {
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
-	// mounts are the mount table's records (vfs_mount.go).
+	// mounts are the mount table's records (package vfs: mount.go).
 	mounts []*sentrypb.MountState
 	maxID  uint64
 	// memfds are the memfds of the files, by gofer file handle: the
 	// descriptions of one memfd share it, with the union of the seals
 	// their records carry (seals only grow).
-	memfds map[string]*memfdInode
+	memfds map[string]*vfs.Memfd
 	// ptys are the pseudo-terminals (package pty).
 	ptys []*sentrypb.PtyState
 }
@@ -60,7 +61,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		fss:    make(map[uint64]*sentrypb.FsState),
 		sigs:   make(map[uint64]*sentrypb.SigHandState),
 		pipes:  make(map[uint64]*sentrypb.PipeState),
-		memfds: make(map[string]*memfdInode),
+		memfds: make(map[string]*vfs.Memfd),
 	}
 	seen := make(map[statekey.Key]bool)
 	bad := func(rec *sentrypb.StateRecord, why string) error {
@@ -108,15 +109,15 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad file")
 			}
 			if m := f.Memfd; m != nil {
-				if f.Kind != sentrypb.FileState_GOFER || len(f.FileHandle) == 0 || len(m.Name) > memfdNameMax || m.Seals&^memfdSeals != 0 {
+				if f.Kind != sentrypb.FileState_GOFER || len(f.FileHandle) == 0 || len(m.Name) > vfs.MemfdNameMax || m.Seals&^vfs.MemfdSeals != 0 {
 					return nil, bad(rec, "bad memfd")
 				}
 				mi := s.memfds[string(f.FileHandle)]
 				if mi == nil {
-					mi = &memfdInode{name: m.Name}
+					mi = vfs.NewMemfd(m.Name, 0)
 					s.memfds[string(f.FileHandle)] = mi
 				}
-				mi.seals |= m.Seals
+				mi.MergeSeals(m.Seals)
 			}
 			s.files[id(f.Id)] = f
 		case *sentrypb.StateRecord_Fs:
@@ -284,7 +285,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f, err := k.restoreFile(rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
-			f = newFile(&lostFile{fh: fs.FileHandle, path: fs.Path}, nil, fs.Flags)
+			f = newFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
 		}
 		f.ID.Store(id)
 		f.Off = fs.Offset
@@ -351,7 +352,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			continue
 		}
 		if f := files[w.File]; f != nil {
-			if _, ok := f.Impl.(*goferFile); ok && k.rewrites[w.Seq] == nil {
+			if _, ok := f.Impl.(*vfs.GoferFile); ok && k.rewrites[w.Seq] == nil {
 				f.IncRef()
 				k.rewrites[w.Seq] = f
 			}
@@ -580,8 +581,8 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 	case sentrypb.FileState_GOFER:
 		f, err := k.restoreGoferFile(rc, fs)
 		if err == nil && fs.Memfd != nil {
-			if g, ok := f.Impl.(*goferFile); ok {
-				g.memfd = s.memfds[string(fs.FileHandle)]
+			if g, ok := f.Impl.(*vfs.GoferFile); ok {
+				g.Memfd = s.memfds[string(fs.FileHandle)]
 			}
 		}
 		return f, err
@@ -669,7 +670,7 @@ func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh [
 		return v.Root
 	}
 	if rc != nil && p != "" {
-		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == dkGofer && d.Ino() == st.Ino &&
+		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == vfs.KindGofer && d.Ino() == st.Ino &&
 			d.Mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
 			return d
 		}
@@ -694,7 +695,7 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 		if err != nil {
 			return nil, err
 		}
-		if d.Kind != dkGofer {
+		if d.Kind != vfs.KindGofer {
 			return nil, unix.ESTALE
 		}
 		var nfh []byte
@@ -710,9 +711,9 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	switch {
 	case flags&unix.O_PATH != 0:
 		k.releases.Release([]uint64{h})
-		return newFile(&pathFile{d: d, c: k}, d, flags), nil
+		return newFile(&vfs.PathFile{D: d}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, flags), nil
+		return newFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		k.releases.Release([]uint64{h})
 		return nil, unix.ENXIO
@@ -724,7 +725,7 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 		k.releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, flags), nil
+	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
 }
 
 // restoreMapped reopens a mapped file: read-only, or read-write when the
@@ -744,7 +745,7 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Kind != dkGofer {
+	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
 	h, _, fh, err := k.vfs.FreshHandle(d)
@@ -784,7 +785,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		}
 	}
 	defer f.DecRef()
-	if _, ok := f.Impl.(*goferFile); !ok {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
 		k.log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
@@ -795,7 +796,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// durable before the reply.
 		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
 		if err == nil {
-			h, _ := handleOfFile(f)
+			h, _ := vfs.HandleOfFile(f)
 			err = k.vfs.Fsync(h, false)
 		}
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Replay state of kernel-object files (FileState.kobj): derived from the
@@ -338,7 +339,7 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.Unix
 		if err != nil {
 			return err
 		}
-		if d.Kind != dkGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		if d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 			return unix.ENOTSOCK
 		}
 		names.BindNode(d.Ino(), be)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // sysPrlimit64 keeps the resource limits the server enforces: RLIMIT_NOFILE
@@ -104,7 +105,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 // when the limit is at or before off (beyond it for a truncate), as
 // Linux's generic_write_check_limits and inode_newsize_ok do.
 func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (int, error) {
-	if d == nil || d.Kind != dkGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
+	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
 		return n, nil
 	}
 	k, p := c.k, c.t.proc

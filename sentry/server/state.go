@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -158,9 +159,9 @@ type callEffects struct {
 	// sysv says the call left a SysV IPC effect pending (semop, msgsnd,
 	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
 	sysv bool
-	// reaped are the process and threads a wait reaped, whose deleted
-	// records go with its reply.
-	reaped []replayObject
+	// reaped are the zombies a wait reaped: their reap is finished, and
+	// their records deleted, as its reply is built (reapWaitedLocked).
+	reaped []*process
 }
 
 // pipeIO is n bytes read from or written to p (through file f, at stream
@@ -305,9 +306,11 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 			Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
 	}
-	for _, o := range eff.reaped {
-		if order, ok := o.replayOrder(); ok {
-			c.Touch(order, o)
+	for _, p := range eff.reaped {
+		for _, o := range k.unlinkReapedLocked(p) {
+			if order, ok := o.replayOrder(); ok {
+				c.Touch(order, o)
+			}
 		}
 	}
 	if eff.sysv {
@@ -496,17 +499,17 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Path, _ = k.vfs.PathOf(dentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
-	case *goferFile:
-		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
-		st.Regular = impl.memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
-		if impl.memfd != nil {
+	case *vfs.GoferFile:
+		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
+		st.Regular = impl.Memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
+		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
-			st.Path, st.Memfd = "", impl.memfd.state()
+			st.Path, st.Memfd = "", impl.Memfd.State()
 		}
-	case *goferDir:
-		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.fh
-	case *lostFile:
-		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.fh, impl.path
+	case *vfs.GoferDir:
+		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
+	case *vfs.LostFile:
+		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, impl.Path
 	case *pipeEnd:
 		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
 		// flags.
@@ -541,11 +544,11 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind, st.Kobj = netlinkState(impl)
 	case *unixsock.File:
 		st.Kind, st.Kobj = unixState(impl)
-	case *pathFile:
+	case *vfs.PathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if impl.d.Kind == dkGofer {
+		if impl.D.Kind == vfs.KindGofer {
 			st.Kind = sentrypb.FileState_GOFER
-			st.FileHandle = k.vfs.FileHandleOf(impl.d)
+			st.FileHandle = k.vfs.FileHandleOf(impl.D)
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC

@@ -16,7 +16,6 @@ import (
 const (
 	pipeDev  = 0x0c
 	stdioDev = 0x0d
-	synthDev = 0x0e
 )
 
 // The stdio state (a set's stdin buffer, its terminal) is package

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // fallocate's modes (FALLOC_FL_MODE_MASK: exclusive, 0 allocates) and
@@ -54,7 +55,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if !f.Writable() {
 		return 0, unix.EBADF
 	}
-	g, ok := f.Impl.(*goferFile)
+	g, ok := f.Impl.(*vfs.GoferFile)
 	switch {
 	case ok && d != nil && d.IsRegular():
 	case isPipeEnd(f):
@@ -77,8 +78,8 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	if m := g.memfd; m != nil {
-		if err := m.checkFallocate(c, f, mode, off, length); err != nil {
+	if m := g.Memfd; m != nil {
+		if err := m.CheckFallocate(c, f, mode, off, length); err != nil {
 			return 0, err
 		}
 	}
@@ -91,14 +92,14 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	attrs := c.k.vfs.AttrsOf(d)
 	ctx, cancel := c.k.vfs.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.handle, Mode: mode,
+	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
 		Offset: uint64(off), Length: uint64(length), Origin: c.origin(0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	c.k.vfs.NoteAttrs(d, r.GetStat())
 	c.k.inotifyEvent(d, inModify)
-	c.killPriv(d, g.handle, attrs)
+	c.killPriv(d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
 	changed := uint64(length)
@@ -108,30 +109,6 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	c.goferStat = r.GetStat()
 	c.noteMappedChange(f, uint64(off), changed)
 	return 0, nil
-}
-
-// checkFallocate refuses what a memfd's seals forbid: punching a hole
-// (F_SEAL_WRITE, F_SEAL_FUTURE_WRITE) or allocating past its end
-// (F_SEAL_GROW).
-func (m *memfdInode) checkFallocate(c *syscallCtx, f *file, mode uint32, off, length int64) error {
-	seals := m.getSeals()
-	if mode&unix.FALLOC_FL_PUNCH_HOLE != 0 {
-		if seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
-			return unix.EPERM
-		}
-		return nil
-	}
-	// As shmem_fallocate: past the end even with FALLOC_FL_KEEP_SIZE.
-	if seals&unix.F_SEAL_GROW != 0 {
-		st, err := f.Impl.Stat(c)
-		if err != nil {
-			return err
-		}
-		if uint64(off+length) > st.Size {
-			return unix.EPERM
-		}
-	}
-	return nil
 }
 
 // isPipeEnd says f is a pipe's or FIFO's end.

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -70,7 +71,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		return nil, nil, err
 	}
 	d, err := c.k.vfs.Resolve(c, start, path, follow)
-	if d != nil && d.Kind != dkGofer {
+	if d != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
 	return d, nil, err
@@ -177,7 +178,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		d, err := v.LookupChild(c, dir, name)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
-				if c.resent() && dir.Kind == dkGofer {
+				if c.resent() && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
 					return c.createFile(dir, name, flags, mode, uint32(attempt))
@@ -209,7 +210,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 
 func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint32) (*file, error) {
 	v := c.k.vfs
-	if dir.Kind != dkGofer {
+	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
 	if err := c.mayWriteDir(dir); err != nil {
@@ -240,7 +241,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	c.k.inotifyChild(dir, name, inCreate, false)
-	return newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, flags&keptOpenFlags), nil
+	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
 // openDentry opens d as a new file description.
@@ -253,9 +254,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
 			return nil, unix.ENOTDIR
 		}
-		return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
+		return newFile(&vfs.PathFile{D: d}, d, kept), nil
 	}
-	if d.IsSymlink() && d.Kind != dkProcFd {
+	if d.IsSymlink() && d.Kind != vfs.KindProcFd {
 		return nil, unix.ELOOP
 	}
 	if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
@@ -265,27 +266,27 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, unix.EISDIR
 	}
 	switch d.Kind {
-	case dkDev:
-		return newFile(&devFile{kind: d.Dev, k: c.k, d: d}, d, kept), nil
-	case dkDevTty:
+	case vfs.KindDev:
+		return newFile(&vfs.DevFile{Kind: d.Dev, D: d}, d, kept), nil
+	case vfs.KindDevTty:
 		return nil, unix.ENXIO
-	case dkDevPtmx, dkDevPts:
+	case vfs.KindDevPtmx, vfs.KindDevPts:
 		return c.openPty(d, kept)
-	case dkDevNode:
+	case vfs.KindDevNode:
 		return c.openDevNode(d, kept)
-	case dkProcFile, dkProcFdInfo:
+	case vfs.KindProcFile, vfs.KindProcFdInfo:
 		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.creds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
 		return c.k.openProcFile(d, flags, kept)
-	case dkProcFd:
+	case vfs.KindProcFd:
 		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
-		if g, ok := of.Impl.(*goferFile); ok {
+		if g, ok := of.Impl.(*vfs.GoferFile); ok {
 			return c.reopenGoferFile(of, g, flags, kept)
 		}
 		type reopener interface{ reopen() fileImpl }
@@ -293,10 +294,10 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return newFile(ro.reopen(), nil, kept), nil
 		}
 		return nil, unix.ENXIO
-	case dkGofer:
+	case vfs.KindGofer:
 	default:
 		if d.IsDir() {
-			return newFile(&pathFile{d: d, c: c.k}, d, kept), nil
+			return newFile(&vfs.PathFile{D: d}, d, kept), nil
 		}
 		return nil, unix.ENXIO
 	}
@@ -324,7 +325,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newFile(&goferDir{v: v, handle: h, fh: fh}, d, kept), nil
+		return newFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
 	}
 	if !d.IsRegular() {
 		return nil, unix.ENXIO
@@ -345,13 +346,13 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		c.killPriv(d, h, v.AttrsOf(d))
 		c.noteMappedResize(d, h)
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: fh}, d, kept), nil
+	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
 func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.Kind != dkGofer || !c.k.maps.Holds(d.Ino()) {
+	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.maps.Holds(d.Ino()) {
 		return
 	}
 	if h == 0 {
@@ -397,6 +398,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
+	c.flushAttrRunOf() // a run's held changes are made before anything reads attributes
 	st, err := c.statOfFile(d, f)
 	if err != nil || !c.k.vfs.HasMounts() {
 		return st, err
@@ -404,7 +406,7 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if d == nil || d.Kind != dkGofer {
+	if d == nil || d.Kind != vfs.KindGofer {
 		return st, nil
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
@@ -423,7 +425,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 		}
 		return f.Impl.Stat(c)
 	}
-	if d.Kind == dkProcFd {
+	if d.Kind == vfs.KindProcFd {
 		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
@@ -624,8 +626,8 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if err != nil {
 		return 0, err
 	}
-	a := attrsOfStat(st)
-	if f == nil && d.Kind != dkGofer {
+	a := vfs.AttrsOfStat(st)
+	if f == nil && d.Kind != vfs.KindGofer {
 		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
 	if !cr.Permits(a, mode) {
@@ -679,7 +681,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 		return nil, "", false, unix.EEXIST
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
-		if !c.resent() || dir.Kind != dkGofer {
+		if !c.resent() || dir.Kind != vfs.KindGofer {
 			return nil, "", false, unix.EEXIST
 		}
 		// A call re-sent after a restore: the name may exist because the
@@ -688,7 +690,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 	} else if syserr.ErrnoOf(err) != unix.ENOENT {
 		return nil, "", false, err
 	}
-	if dir.Kind != dkGofer {
+	if dir.Kind != vfs.KindGofer {
 		return nil, "", false, unix.EACCES
 	}
 	if err := c.mayWriteDir(dir); err != nil {
@@ -798,7 +800,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if od.IsDir() {
 		return 0, unix.EPERM
 	}
-	if od.Kind != dkGofer {
+	if od.Kind != vfs.KindGofer {
 		return 0, unix.EXDEV
 	}
 	dir, name, trailing, err := c.createAt(newdirfd, np)
@@ -888,7 +890,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.LookupChild(c, dir, name)
 	if err != nil {
-		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == dkGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == vfs.KindGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
@@ -904,7 +906,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if !rmdir && trailing {
 		return 0, unix.ENOTDIR
 	}
-	if dir.Kind != dkGofer || d.Kind != dkGofer {
+	if dir.Kind != vfs.KindGofer || d.Kind != vfs.KindGofer {
 		return 0, unix.EACCES
 	}
 	if d == v.Root || v.MountRoot(d) != nil {
@@ -926,7 +928,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	// it aside) so that a gofer restart does not lose it.
 	open := false
 	child := v.CachedChild(dir, name)
-	if child != nil && child.Kind == dkGofer && child.IsRegular() && flags&atRemovedir == 0 {
+	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
 		open = c.k.inodeOpen(child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
@@ -1004,7 +1006,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	if odir.Kind != dkGofer || ndir.Kind != dkGofer || (src != nil && src.Kind != dkGofer) {
+	if odir.Kind != vfs.KindGofer || ndir.Kind != vfs.KindGofer || (src != nil && src.Kind != vfs.KindGofer) {
 		return 0, unix.EXDEV
 	}
 	if v.MountOf(odir) != v.MountOf(ndir) {
@@ -1122,7 +1124,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	switch {
 	case f != nil && !f.IsPath():
 		var ok bool
-		if h, ok = handleOfFile(f); !ok {
+		if h, ok = vfs.HandleOfFile(f); !ok {
 			if dentryOf(f) == nil {
 				return unix.EPERM
 			}
@@ -1132,7 +1134,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		d = dentryOf(f)
 	}
 	if h == 0 {
-		if d == nil || d.Kind != dkGofer {
+		if d == nil || d.Kind != vfs.KindGofer {
 			return unix.EPERM
 		}
 		if h, err = c.HandleOf(d); err != nil {
@@ -1144,6 +1146,9 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	}
 	req.Handle = h
 	req.Origin = c.origin(0)
+	if c.holdAttrs(d, f, req) {
+		return nil
+	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.SetStat(ctx, req)
@@ -1221,7 +1226,7 @@ func (c *syscallCtx) targetAttrs(cr auth.Creds, d *dentry, f *file) (auth.FileAt
 	if err != nil {
 		return auth.FileAttrs{}, err
 	}
-	return attrsOfStat(st), nil
+	return vfs.AttrsOfStat(st), nil
 }
 
 func sysTruncate(c *syscallCtx) (int64, error) {
@@ -1236,14 +1241,14 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		if _, ok := f.Impl.(*goferFile); !ok || !f.Writable() {
+		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
 		if _, err := c.fileSizeCheck(dentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
-		if m := memfdOf(f); m != nil {
-			if err := m.checkResize(c, f, uint64(length)); err != nil {
+		if m := vfs.MemfdOf(f); m != nil {
+			if err := m.CheckResize(c, f, uint64(length)); err != nil {
 				return 0, err
 			}
 		}
@@ -1256,7 +1261,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			}
 			return 0, err
 		}
-		if h, ok := handleOfFile(f); ok && dentryOf(f) != nil {
+		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
 			c.killPriv(dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
 			c.noteMappedResize(dentryOf(f), h)
 		}
@@ -1393,7 +1398,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	cr := c.creds()
-	a := attrsOfStat(st)
+	a := vfs.AttrsOfStat(st)
 	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
 	}
@@ -1527,10 +1532,10 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	switch {
 	case d == nil:
 		sf.Type = 0x50495045 // PIPEFS_MAGIC
-	case d.Kind == dkGofer:
+	case d.Kind == vfs.KindGofer:
 		h, err := c.HandleOf(d)
 		if f != nil {
-			if fh, ok := handleOfFile(f); ok {
+			if fh, ok := vfs.HandleOfFile(f); ok {
 				h, err = fh, nil
 			}
 		}
@@ -1549,9 +1554,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		if m, grafted := c.k.vfs.MountInfoOf(d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
-	case d.Kind >= dkProcDir:
+	case d.Kind >= vfs.KindProcDir:
 		sf.Type = linux.PROC_SUPER_MAGIC
-	case d.Kind == dkMqueueDir:
+	case d.Kind == vfs.KindMqueueDir:
 		sf.Type = linux.MQUEUE_MAGIC
 		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
 	}

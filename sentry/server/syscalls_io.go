@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -82,10 +83,10 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	if appendMode {
 		var st *goferpb.Stat
 		var err error
-		if g, ok := f.Impl.(*goferFile); ok {
+		if g, ok := f.Impl.(*vfs.GoferFile); ok {
 			// The end of the file now, not as cached: another server
 			// sharing the gofer may have appended.
-			st, err = g.v.GoferSizeNow(g.handle)
+			st, err = g.VFS().GoferSizeNow(g.Handle)
 		} else {
 			st, err = f.Impl.Stat(c)
 		}
@@ -111,15 +112,15 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 // gofer's reply (a re-sent append answered from the gofer's reply cache
 // landed where the first one did).
 func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
-	if m := memfdOf(f); m != nil && c.pageWrite == 0 {
+	if m := vfs.MemfdOf(f); m != nil && c.pageWrite == 0 {
 		// A PageWrite writes back stores made through a mapping that
 		// existed before the seal (F_SEAL_WRITE needs none, and
 		// F_SEAL_FUTURE_WRITE leaves them).
-		if err := m.checkWrite(c, f, off, len(b)); err != nil {
+		if err := m.CheckWrite(c, f, off, len(b)); err != nil {
 			return 0, off, err
 		}
 	}
-	if _, ok := f.Impl.(*goferFile); !ok || c.seq == 0 {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || c.seq == 0 {
 		n, err := f.Impl.Write(c, f, b, off)
 		return n, off, err
 	}
@@ -159,7 +160,7 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
-	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
+	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
 	st := c.goferStat
@@ -361,7 +362,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	off, whence := int64(c.args[1]), int(c.args[2])
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
-	if _, isDir := f.Impl.(*goferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
+	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
 		if whence != unix.SEEK_SET || off < 0 {
 			return 0, unix.EINVAL
 		}
@@ -665,7 +666,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		switch impl := f.Impl.(type) {
 		case *pipeEnd:
 			n = impl.available()
-		case *goferFile:
+		case *vfs.GoferFile:
 			st, err := impl.Stat(c)
 			if err != nil {
 				return 0, err
@@ -766,7 +767,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	h, ok := handleOfFile(f)
+	h, ok := vfs.HandleOfFile(f)
 	if !ok {
 		return 0, unix.EINVAL
 	}
@@ -776,7 +777,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if dentryOf(f) != nil && dentryOf(f).Kind == dkGofer {
+	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
 		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
@@ -888,14 +889,14 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		}
 	}
 	if cur.Phase == 2 && !pending {
-		if g, ok := f.Impl.(*goferDir); ok {
+		if g, ok := f.Impl.(*vfs.GoferDir); ok {
 			// SysV segments' files are not listed in /dev/shm.
 			shm, _ := v.ShmIfMade()
 			inShm := d == shm
 		rpc:
 			for !cur.EOF {
 				ctx, cancel := v.RPCCtx()
-				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.handle, Offset: cur.Cookie, Count: 256, Plus: true})
+				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
@@ -973,9 +974,9 @@ func sysMmap(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	_, isGofer := f.Impl.(*goferFile)
-	dz, isDev := f.Impl.(*devFile)
-	isZero := isDev && dz.kind == devZero
+	_, isGofer := f.Impl.(*vfs.GoferFile)
+	dz, isDev := f.Impl.(*vfs.DevFile)
+	isZero := isDev && dz.Kind == vfs.DevZero
 	if !isGofer && !isZero {
 		return 0, unix.ENODEV
 	}
@@ -989,12 +990,12 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.Writable()}}
 		return 0, nil
 	}
-	g := f.Impl.(*goferFile)
+	g := f.Impl.(*vfs.GoferFile)
 	if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.Writable() {
 		return 0, unix.EACCES
 	}
 	writable := f.Writable()
-	if g.memfd != nil && typ != mapPrivate && g.memfd.getSeals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+	if g.Memfd != nil && typ != mapPrivate && g.Memfd.Seals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
 		// A write-sealed memfd maps shared read-only, and stays so
 		// (the client refuses mprotect to writable, as Linux clears
 		// VM_MAYWRITE).

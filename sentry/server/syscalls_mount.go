@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -127,7 +128,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 	if !point.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if point == v.Root || point.Kind != dkGofer {
+	if point == v.Root || point.Kind != vfs.KindGofer {
 		// Over the root or a synthesized directory (/dev, /proc).
 		return 0, fmt.Errorf("mount over %q: %w", target, unix.EINVAL)
 	}
@@ -248,7 +249,7 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 	if err != nil {
 		return err
 	}
-	if src.Kind != dkGofer || point.Kind != dkGofer || point == v.Root {
+	if src.Kind != vfs.KindGofer || point.Kind != vfs.KindGofer || point == v.Root {
 		return fmt.Errorf("bind mount of %q: not a file of the gofer's tree: %w", source, unix.EINVAL)
 	}
 	if src.IsDir() != point.IsDir() {
@@ -323,7 +324,7 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 			continue
 		}
 		point, err := v.Resolve(c, v.Root, at, true)
-		if err != nil || point.Kind != dkGofer || point == v.Root || v.MountRoot(point) != nil {
+		if err != nil || point.Kind != vfs.KindGofer || point == v.Root || v.MountRoot(point) != nil {
 			continue
 		}
 		cp := m
@@ -379,9 +380,9 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	v.MntMu.Lock()
 	defer v.MntMu.Unlock()
 	vm := v.MountRoot(d)
-	if vm == nil && d.Kind == dkMqueueDir {
+	if vm == nil && d.Kind == vfs.KindMqueueDir {
 		for _, m := range v.Mounts.List() {
-			if isMqueueMount(m) {
+			if vfs.IsMqueueMount(m) {
 				if _, err := v.Mounts.Remove(m.ID, flags&linux.MNT_DETACH != 0); err != nil {
 					return 0, err
 				}
@@ -396,7 +397,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 			// The sentry's own mounts stay.
 			return 0, unix.EBUSY
 		}
-		if p, ok := v.PathOf(d); ok && d.Kind == dkGofer {
+		if p, ok := v.PathOf(d); ok && d.Kind == vfs.KindGofer {
 			for _, m := range v.Mounts.List() {
 				if m.Target == p && !m.Backed && m.BindPath == "" {
 					// Made outside the sentry (a volume, an OCI

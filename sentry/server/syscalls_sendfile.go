@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // sendfileChunk bounds one read of sendfile's loop.
@@ -36,7 +37,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	if !in.Readable() || !out.Writable() {
 		return 0, unix.EBADF
 	}
-	_, toFile := out.Impl.(*goferFile)
+	_, toFile := out.Impl.(*vfs.GoferFile)
 	if _, ok := out.Impl.(fdesc.SeqFile); !ok && !toFile {
 		switch out.Impl.(type) {
 		case *pipeEnd, *stdioFile:
@@ -169,7 +170,7 @@ func (c *syscallCtx) abandoned() bool {
 // syncedCopyDone makes out's data durable before the reply of a synced
 // copy; a failure is EIO (the bytes are in no write record to retain).
 func (c *syscallCtx) syncedCopyDone(out *file) error {
-	h, ok := handleOfFile(out)
+	h, ok := vfs.HandleOfFile(out)
 	if !ok {
 		return unix.EIO
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // splice, tee and copy_file_range move bytes between files inside the
@@ -41,7 +42,7 @@ const spliceChunk = 4 << 20
 // timerfd or inotify instance: EINVAL).
 func spliceable(f *file) bool {
 	switch f.Impl.(type) {
-	case *goferFile, *devFile, *procFile, *stdioFile, *unixsock.File, *inet.File, *inet.HostFile:
+	case *vfs.GoferFile, *vfs.DevFile, *procFile, *stdioFile, *unixsock.File, *inet.File, *inet.HostFile:
 		return true
 	}
 	return false
@@ -365,7 +366,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		if dentryOf(f) != nil && dentryOf(f).IsDir() {
 			return 0, unix.EISDIR
 		}
-		if _, ok := f.Impl.(*goferFile); !ok {
+		if _, ok := f.Impl.(*vfs.GoferFile); !ok {
 			return 0, unix.EINVAL
 		}
 	}

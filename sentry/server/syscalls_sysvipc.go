@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // System V IPC (package sysvipc holds the objects). Semaphores and
@@ -427,7 +428,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 			c.k.releases.Release([]uint64{h})
 			return nil, nil, err
 		}
-		f = newFile(&goferFile{v: v, handle: h, fh: fh}, d, unix.O_RDWR)
+		f = newFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
 	case syserr.ErrnoOf(err) == unix.ENOENT:
 		dh, err := c.HandleOf(dir)
 		if err != nil {
@@ -443,14 +444,14 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 			return nil, nil, unix.EIO
 		}
 		d = v.InsertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
-		f = newFile(&goferFile{v: v, handle: r.Handle.Id, fh: r.Handle.FileHandle}, d, unix.O_RDWR)
+		f = newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, unix.O_RDWR)
 	default:
 		return nil, nil, err
 	}
-	st, err := f.Impl.(*goferFile).Stat(c)
+	st, err := f.Impl.(*vfs.GoferFile).Stat(c)
 	if err == nil && st.Size < want {
 		if err = c.setStat(nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
-			st, err = f.Impl.(*goferFile).Stat(c)
+			st, err = f.Impl.(*vfs.GoferFile).Stat(c)
 		}
 	}
 	if err != nil {

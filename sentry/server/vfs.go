@@ -1,1068 +1,212 @@
 package server
 
 import (
-	"context"
 	"fmt"
+	"path"
+	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// maxSymlinkHops is Linux's MAXSYMLINKS.
-const maxSymlinkHops = 40
+// The client's mount namespace is package vfs's: the dentries and the
+// walk, the handle pins, the attribute, listing and negative caches, the
+// grafted mounts and /dev/shm. The kernel gives it what it needs of the
+// kernel (vfs.Kernel: the synthesized /dev and /proc, vfs_synth.go, and
+// the owner of the descriptions), and each system call is its vfs.Caller
+// (the handles it pins, its search permission). What stays here is the
+// kernel's side: the pins' release with the call, a mount's users, and
+// the mounts of a Start and a Restore.
 
-// dentryKind says what backs a dentry.
-type dentryKind int
+type dentry = vfs.Dentry
 
-const (
-	dkGofer         dentryKind = iota // a file served by the gofer
-	dkDevDir                          // /dev
-	dkDev                             // /dev/null etc.
-	dkDevTty                          // /dev/tty
-	dkMqueueDir                       // /dev/mqueue (always empty)
-	dkLink                            // a synthesized symlink with a fixed target
-	dkProcDir                         // /proc
-	dkProcSelf                        // /proc/self, /proc/thread-self
-	dkProcPid                         // /proc/<pid>
-	dkProcCwd                         // /proc/<pid>/cwd (magic link)
-	dkProcExe                         // /proc/<pid>/exe (magic link)
-	dkProcFdDir                       // /proc/<pid>/fd
-	dkProcFd                          // /proc/<pid>/fd/<n> (magic link)
-	dkProcFile                        // a file of package procfs (meminfo, <pid>/stat, ...)
-	dkProcSubdir                      // a directory of package procfs (sys/, task/<tid>/)
-	dkProcTaskDir                     // /proc/<pid>/task
-	dkProcFdInfoDir                   // /proc/<pid>/fdinfo
-	dkProcFdInfo                      // /proc/<pid>/fdinfo/<n>
-	dkDevPtmx                         // /dev/ptmx, /dev/pts/ptmx (file_pty.go)
-	dkDevPtsDir                       // /dev/pts
-	dkDevPts                          // /dev/pts/<n> (fd: the terminal's index)
-	dkDevNode                         // a node of Hello.devices (devnodes.go; fd: its index)
+var (
+	_ vfs.Kernel = (*clientState)(nil)
+	_ vfs.Caller = (*syscallCtx)(nil)
 )
 
-// dentry is a node of the client's file tree. Gofer dentries are cached
-// in their parent's children; synthesized /proc dentries are made on each
-// lookup.
-type dentry struct {
-	// v, kind, mode (the S_IFMT bits and initial permissions) and ino are
-	// immutable, and so are the synthetic fields below.
-	v    *vfs
-	Kind dentryKind
-	Mode uint32
-	ino  uint64
-	Dev  devKind
-	PID  int32
-	// fd is the fd of a dkProcFd or dkProcFdInfo, the terminal index of
-	// a dkDevPts.
-	FD int32
-	// link is the target of a dkLink. procName is the path of a
-	// dkProcFile or dkProcSubdir in procfs table procScope, for thread
-	// tid (procfs.Task) of process pid.
-	Link      string
-	ProcName  string
-	ProcScope procfs.Scope
-	TID       int32
-
-	// Protected by vfs.mu:
-	// handle is the dentry's gofer handle (dkGofer), or 0 until a
-	// lookup needs it (dentries of files this client created, and
-	// dentries whose handle was evicted; see vfs_handles.go).
-	handle uint64
-	// pins counts the users of handle (pinHandle); eviction skips a
-	// pinned dentry.
-	pins int
-	// lruPrev and lruNext link the dentries holding a handle into
-	// vfs.lru; nil when not on it.
-	lruPrev, lruNext *dentry
-	// fh is the file's gofer file handle (Handle.file_handle), once known.
-	fh []byte
-	// parent and name locate the dentry; the root is its own parent.
-	parent *dentry
-	name   string
-	// children caches looked-up children by name.
-	children map[string]*dentry
-	// deleted says the file was unlinked or replaced by rename.
-	deleted bool
-	// target caches a symlink's target once read.
-	target     string
-	haveTarget bool
-	// listed is the file's attributes as a directory listing of this
-	// client returned them (GetdentsRequest.plus) at the attribute
-	// cache's seq listedSeq, trusted while no change of the file went
-	// through the cache since (attrCache.validSince) and for attrTTL
-	// after listedAt (statDentry); nil if none.
-	listed    *goferpb.Stat
-	listedSeq uint64
-	listedAt  time.Time
-	// negative caches names found missing (a directory's), with the
-	// attrCache.names count their lookup began at and when; see
-	// lookupChild.
-	negative map[string]negEntry
-	// validAt is the count of other clients' removals
-	// (goferclient.AttrCache.RemovalsByOthersIn) the lookup that found this name
-	// began at: after another removal, the name is walked to again
-	// (lookupName).
-	validAt uint64
-	// perm (the permission bits of the mode), uid and gid are the
-	// attributes permission checks use (dkGofer; see vfs.attrsOf), as
-	// last read from or set through the gofer.
-	perm, uid, gid uint32
+// KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
+func (k *clientState) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+	callOf(c).killPriv(d, h, a)
 }
 
-// Ino is d's inode number, as the file layer sees it (fdesc.Dentry).
-func (d *dentry) Ino() uint64 { return d.ino }
-
-// negEntry is a negative dentry: a name the gofer said is missing.
-type negEntry struct {
-	names uint64
-	at    time.Time
-}
-
-// negativeTTL bounds how long a missing name is believed missing without
-// asking the gofer again; maxNegative bounds the negative entries of one
-// directory (beyond it they are all dropped).
-const (
-	negativeTTL = time.Second
-	maxNegative = 256
-)
-
-func (d *dentry) IsDir() bool     { return d.Mode&unix.S_IFMT == unix.S_IFDIR }
-func (d *dentry) IsSymlink() bool { return d.Mode&unix.S_IFMT == unix.S_IFLNK }
-func (d *dentry) IsRegular() bool { return d.Mode&unix.S_IFMT == unix.S_IFREG }
-
-// walkCaller is the system call a walk or a lookup runs for, as the vfs
-// sees it (*syscallCtx).
-type walkCaller interface {
-	fdesc.Call
-	// HandleOf returns d's gofer handle, pinned until the call returns
-	// (pinHandle).
-	HandleOf(d *dentry) (uint64, error)
-	// MaySearch checks that the caller may search directory d.
-	MaySearch(d *dentry) error
-}
-
-// vfsSynth is what the vfs asks of the kernel: the owner of the
-// descriptions opened on its dentries, and the files it does not serve
-// from the gofer: /dev and /proc, synthesized from the kernel's
-// state (vfs_synth.go, on the clientState), as gVisor's vfs leaves a file
-// system's files to its implementation.
-type vfsSynth interface {
-	// Owner owns the descriptions opened on the vfs's dentries.
-	fdesc.Owner
-	// synthLookup returns the child name of synthesized directory dir.
-	SynthLookup(c walkCaller, dir *dentry, name string) (*dentry, error)
-	// synthReadlink returns the target of synthesized symlink d.
-	SynthReadlink(c walkCaller, d *dentry) (string, error)
-	// magicTarget returns what a /proc magic link d names (ok false for
-	// an ordinary symlink).
-	MagicTarget(c walkCaller, d *dentry) (t *dentry, ok bool, err error)
-	// synthStat returns the attributes of synthesized file d.
-	SynthStat(d *dentry) *goferpb.Stat
-	// procOwner returns the euid and egid of process pid, which own its
-	// /proc/<pid> (ok false: no such process).
-	ProcOwner(pid int32) (uid, gid uint32, ok bool)
-}
-
-// vfs is one client's mount namespace: the gofer's tree with /dev and
-// /proc synthesized over it.
-type vfs struct {
-	// synth serves the synthesized files (/dev and /proc) from the
-	// kernel's state, and owns the descriptions opened on the dentries.
-	// Immutable after newVFS.
-	synth vfsSynth
-	// ctx scopes the gofer RPCs (the client's); gofer, releases, attrs
-	// (the server's attribute cache), clientID and log are the client's.
-	// All immutable after newVFS.
-	ctx      context.Context
-	gofer    goferpb.GoferClient
-	releases *goferclient.ReleaseQueue
-	attrs    *goferclient.AttrCache
-	clientID string
-	log      hclog.Logger
-	// root, dev and proc are immutable after newVFS, and so is rootDev,
-	// the root's device number (for /proc/<pid>/mountinfo).
-	Root, DevDir, ProcDir *dentry
-	RootDev               uint64
-
-	// mu protects the dentry tree (see dentry) and the handle cache. It
-	// is a leaf lock, never held across a gofer RPC.
-	mu sync.Mutex
-	// lru is the sentinel of the list of dentries holding a gofer handle,
-	// most recently used first; cachedHandles is its length. The root's
-	// handle is not on it. Protected by mu.
-	lru           dentry
-	cachedHandles int
-
-	// shmMu serializes making /dev/shm's directory; it is held across
-	// gofer RPCs and taken before mu. shm is /dev/shm's dentry (nil
-	// until first looked up) and shmParent the gofer handle of the
-	// directory holding it (vfs_shm.go). Protected by shmMu.
-	shmMu     sync.Mutex
-	shm       *dentry
-	shmParent uint64
-	// shmKeep are the handles of the directories walked through to
-	// shmParent (vfs_mount.go: vmount.keep). Protected by shmMu.
-	shmKeep []uint64
-
-	// mounts is the mount table (immutable pointer; it has its own
-	// lock). mntMu serializes mount, umount and their replay; it is held
-	// across gofer RPCs and taken before shmMu and mu. covers maps a
-	// covered dentry to the mount on top of it, roots a mount's root
-	// dentry to it, and detached holds the lazily unmounted mounts whose
-	// directories go with the client (vfs_mount.go); all protected by mu.
-	// nmounts counts the grafted mounts (atomic, so that lookups skip
-	// the maps when there are none).
-	Mounts *mount.Table
-	MntMu  sync.Mutex
-	covers map[*dentry]*vmount
-	roots  map[*dentry]*vmount
-	// mqueue is /dev/mqueue's dentry while the mqueue file system is
-	// mounted there (vfs_mount.go: isMqueueMount); protected by mu.
-	mqueue   *dentry
-	detached []*vmount
-	nmounts  atomic.Int32
-}
-
-// vfsConfig is what a vfs is given of its client.
-type vfsConfig struct {
-	// ctx scopes the gofer RPCs; gofer is the client's gofer connection,
-	// releases its queue of handles to release, attrs the server's
-	// attribute cache, clientID and log the client's.
-	ctx      context.Context
-	gofer    goferpb.GoferClient
-	releases *goferclient.ReleaseQueue
-	attrs    *goferclient.AttrCache
-	clientID string
-	log      hclog.Logger
-	// kernel serves the synthesized files and owns the descriptions.
-	kernel vfsSynth
-}
-
-// newVFS attaches to the gofer's root. It returns the gofer's binding key
-// for the client's handles (package handlebind).
-func newVFS(cfg vfsConfig) (*vfs, []byte, error) {
-	ctx, cancel := context.WithTimeout(cfg.ctx, 30*time.Second)
-	defer cancel()
-	r, err := cfg.gofer.Attach(ctx, &goferpb.AttachRequest{})
-	if err == nil && r.Errno == 0 && (r.Root == nil || r.Stat == nil) {
-		err = fmt.Errorf("attach reply without root")
-	}
-	if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
-		return nil, nil, err
-	}
-	v := &vfs{synth: cfg.kernel, ctx: cfg.ctx, gofer: cfg.gofer, releases: cfg.releases, attrs: cfg.attrs, clientID: cfg.clientID, log: cfg.log,
-		RootDev: r.Stat.Dev, Mounts: mount.NewTable(r.Stat.Dev, synthDev)}
-	v.Root = &dentry{v: v, Kind: dkGofer, Mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
-		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
-	v.Root.parent = v.Root
-	v.DevDir = &dentry{v: v, Kind: dkDevDir, Mode: unix.S_IFDIR | 0755, ino: synthIno(1, 0), parent: v.Root, name: "dev"}
-	v.ProcDir = &dentry{v: v, Kind: dkProcDir, Mode: unix.S_IFDIR | 0555, ino: synthIno(2, 0), parent: v.Root, name: "proc"}
-	return v, r.BindingKey, nil
-}
-
-// newSynthDentry makes the dentry of a synthesized file (kind, mode, ino)
-// named name in directory parent, for the lookups of the files the kernel
-// synthesizes (vfsSynth).
-func newSynthDentry(parent *dentry, name string, kind dentryKind, mode uint32, ino uint64) *dentry {
-	return &dentry{v: parent.v, Kind: kind, Mode: mode, ino: ino, parent: parent, name: name}
-}
-
-// newDetachedDentry makes the dentry of a gofer file that has no name
-// left (known by its file handle fh and attributes st; name is its last
-// one): a restored description of a file unlinked or moved while open.
-func (v *vfs) NewDetachedDentry(st *goferpb.Stat, fh []byte, name string) *dentry {
-	return &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, fh: fh, parent: v.Root, name: name, deleted: true}
-}
-
-func synthIno(kind, n int) uint64 { return uint64(kind)<<32 | uint64(uint32(n)) | 1<<48 }
-
-// rpcCtx returns the context for a gofer RPC.
-func (v *vfs) RPCCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(v.ctx, 60*time.Second)
-}
-
-// releaseAll releases every dentry handle and the handles queued for
-// release (client teardown).
-func (v *vfs) ReleaseAll() {
-	v.mu.Lock()
-	hs := v.cachedHandleIDsLocked()
-	v.mu.Unlock()
-	v.releases.FlushWith(hs)
-}
-
-// walkOne walks name from directory handle dir.
-func (v *vfs) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
-	if err != nil {
-		return nil, syserr.FromGofer("walk", 0, err)
-	}
-	if len(r.Files) > 0 && r.Files[0].GetHandle() != nil && r.Files[0].Stat != nil {
-		// Release anything beyond what we asked for.
-		var extra []uint64
-		for _, f := range r.Files[1:] {
-			if f.GetHandle() != nil {
-				extra = append(extra, f.Handle.Id)
-			}
-		}
-		if len(extra) > 0 {
-			v.releases.Release(extra)
-		}
-		return r.Files[0], nil
-	}
-	for _, f := range r.Files {
-		if f.GetHandle() != nil {
-			v.releases.Release([]uint64{f.Handle.Id})
-		}
-	}
-	if r.Errno == 0 {
-		return nil, fmt.Errorf("walk %q: empty reply: %w", name, unix.ENOENT)
-	}
-	return nil, syserr.FromGofer("walk "+name, r.Errno, nil)
-}
-
-// fileHandleOf returns d's gofer file handle, if known.
-func (v *vfs) FileHandleOf(d *dentry) []byte {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return d.fh
-}
-
-// freshHandle returns a new gofer handle for d (each open file
-// description has its own), which the caller owns, and its file handle.
-func (v *vfs) FreshHandle(d *dentry) (uint64, *goferpb.Stat, []byte, error) {
-	v.mu.Lock()
-	parent, name, deleted := d.parent, d.name, d.deleted
-	v.mu.Unlock()
-	if deleted {
-		return 0, nil, nil, unix.ENOENT
-	}
-	if d == v.Root {
-		ctx, cancel := v.RPCCtx()
-		defer cancel()
-		r, err := v.gofer.Attach(ctx, &goferpb.AttachRequest{})
-		if err := syserr.FromGofer("attach", r.GetErrno(), err); err != nil {
-			return 0, nil, nil, err
-		}
-		if r.Root == nil || r.Stat == nil {
-			return 0, nil, nil, unix.EIO
-		}
-		return r.Root.Id, r.Stat, r.Root.FileHandle, nil
-	}
-	var wf *goferpb.WalkedFile
-	var err error
-	if vm := v.MountRoot(d); vm != nil && vm.Src != nil {
-		// A bind mount's root: a handle of its source.
-		return v.FreshHandle(vm.Src)
-	} else if vm != nil {
-		// A mount's root: its gofer directory is not under its parent.
-		wf, err = v.walkOne(vm.backingParent, vm.backing)
-	} else if parent == v.DevDir {
-		// /dev/shm: its gofer directory's parent is not in the tree.
-		v.shmMu.Lock()
-		ph := v.shmParent
-		v.shmMu.Unlock()
-		if ph == 0 {
-			return 0, nil, nil, unix.ENOENT
-		}
-		wf, err = v.walkOne(ph, shmDirName(v.clientID))
-	} else if wf = v.walkViaParent(parent, name); wf == nil {
-		var ph uint64
-		if ph, err = v.PinHandle(parent); err != nil {
-			return 0, nil, nil, err
-		}
-		wf, err = v.walkOne(ph, name)
-		v.Unpin(parent)
-	}
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
-		// The name now refers to another file.
-		v.releases.Release([]uint64{wf.Handle.Id})
-		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
-	}
-	v.mu.Lock()
-	if d.fh == nil {
-		d.fh = wf.Handle.FileHandle
-	}
-	v.mu.Unlock()
-	v.NoteAttrs(d, wf.Stat)
-	return wf.Handle.Id, wf.Stat, wf.Handle.FileHandle, nil
-}
-
-// walkViaParent walks to name in parent in one Walk from parent's own
-// parent when parent has no handle (a directory known from a listing):
-// the Walk's first handle becomes parent's (as pinHandle would make it)
-// and its second is returned, which the caller owns. It returns nil when
-// this does not apply or fails; the caller then walks as usual.
-func (v *vfs) walkViaParent(parent *dentry, name string) *goferpb.WalkedFile {
-	v.mu.Lock()
-	gp, pname, has, pdeleted := parent.parent, parent.name, parent.handle != 0, parent.deleted
-	v.mu.Unlock()
-	if has || pdeleted || parent == v.Root || parent.Kind != dkGofer || gp == nil || gp == v.DevDir || gp.Kind != dkGofer {
-		return nil
-	}
-	v.mu.Lock()
-	gh := gp.handle
-	if gh != 0 {
-		gp.pins++
-	}
-	v.mu.Unlock()
-	if gh == 0 {
-		return nil
-	}
-	ctx, cancel := v.RPCCtx()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
-	cancel()
-	v.Unpin(gp)
-	if err != nil {
-		return nil
-	}
-	var ids []uint64
-	for _, f := range r.Files {
-		if f.GetHandle().GetId() != 0 {
-			ids = append(ids, f.Handle.Id)
-		}
-	}
-	if r.Errno != 0 || len(r.Files) != 2 || len(ids) != 2 || r.Files[0].Stat == nil || r.Files[1].Stat == nil ||
-		r.Files[0].Stat.Ino != parent.ino || r.Files[0].Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		v.releases.Release(ids)
-		return nil
-	}
-	v.mu.Lock()
-	var evicted []uint64
-	if parent.handle != 0 || parent.deleted {
-		evicted = []uint64{ids[0]} // another lookup got there first
-	} else {
-		parent.handle = ids[0]
-		if parent.fh == nil {
-			parent.fh = r.Files[0].Handle.FileHandle
-		}
-		v.lruPushLocked(parent)
-		evicted = v.evictLocked()
-	}
-	v.mu.Unlock()
-	v.releases.Release(evicted)
-	return r.Files[1]
-}
-
-// openRegular returns a new gofer handle for regular file d opened with
-// gofer open flags, which the caller owns, and its file handle. A file
-// still reachable by its name is walked to and opened in one Walk from
-// its parent's handle; the root, /dev/shm's entries and unlinked files
-// take a Walk (or Reopen) and an Open.
-func (v *vfs) OpenRegular(d *dentry, flags uint32) (uint64, []byte, error) {
-	v.mu.Lock()
-	parent, name, deleted := d.parent, d.name, d.deleted
-	v.mu.Unlock()
-	if deleted || d == v.Root || parent == v.DevDir || parent == nil {
-		h, fh, err := v.HandleForOpen(d)
-		if err != nil {
-			return 0, nil, err
-		}
-		ctx, cancel := v.RPCCtx()
-		defer cancel()
-		r, err := v.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
-		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-			v.releases.Release([]uint64{h})
-			return 0, nil, err
-		}
-		return h, fh, nil
-	}
-	ph, err := v.PinHandle(parent)
-	if err != nil {
-		return 0, nil, err
-	}
-	ctx, cancel := v.RPCCtx()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
-	cancel()
-	v.Unpin(parent)
-	if err != nil {
-		return 0, nil, syserr.FromGofer("walk-open "+name, 0, err)
-	}
-	var ids []uint64
-	for _, f := range r.Files {
-		if f.GetHandle().GetId() != 0 {
-			ids = append(ids, f.Handle.Id)
-		}
-	}
-	if r.Errno != 0 || len(r.Files) != 1 || len(ids) != 1 || r.Files[0].Stat == nil {
-		v.releases.Release(ids)
-		return 0, nil, syserr.FromGofer("walk-open "+name, errnoOr32(r.Errno, unix.ENOENT), nil)
-	}
-	wf := r.Files[0]
-	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
-		// The name now refers to another file.
-		v.releases.Release(ids)
-		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
-	}
-	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
-		v.releases.Release(ids)
-		return 0, nil, err
-	}
-	v.mu.Lock()
-	if d.fh == nil {
-		d.fh = wf.Handle.FileHandle
-	}
-	v.mu.Unlock()
-	v.NoteAttrs(d, wf.Stat)
-	return wf.Handle.Id, wf.Handle.FileHandle, nil
-}
-
-func errnoOr32(e int32, def unix.Errno) int32 {
-	if e != 0 {
-		return e
-	}
-	return int32(def)
-}
-
-// lookupChild returns dir's child name (not "." or ".."), or the root of
-// the mount on top of it.
-func (v *vfs) LookupChild(c walkCaller, dir *dentry, name string) (*dentry, error) {
-	d, err := v.lookupName(c, dir, name)
-	if err != nil {
-		return nil, err
-	}
-	return v.crossMounts(d), nil
-}
-
-// lookupName returns dir's child name (not "." or "..") itself.
-func (v *vfs) lookupName(c walkCaller, dir *dentry, name string) (*dentry, error) {
-	if !dir.IsDir() {
-		return nil, unix.ENOTDIR
-	}
-	if len(name) > 255 {
-		return nil, unix.ENAMETOOLONG
-	}
-	if dir.Kind != dkGofer {
-		if dir == v.DevDir && name == "mqueue" {
-			if d := v.MqueueDentry(); d != nil {
-				return d, nil
-			}
-		}
-		return v.synth.SynthLookup(c, dir, name)
-	}
-	if dir == v.Root {
-		switch name {
-		case "dev":
-			return v.DevDir, nil
-		case "proc":
-			return v.ProcDir, nil
-		}
-	}
-	// A name found missing stays missing, without a Walk, until a call
-	// of this server that may make a name (any client's) completes, or
-	// negativeTTL passes (for other parties: the bound of
-	// docs/ARCHITECTURE.md's coherence rule).
-	names := v.attrs.NamesMade()
-	removals := v.attrs.RemovalsByOthersIn(v.ctx)
-	v.mu.Lock()
-	stale := dir.children[name]
-	if stale != nil && stale.validAt >= removals {
-		v.mu.Unlock()
-		return stale, nil
-	}
-	if n, ok := dir.negative[name]; ok {
-		if n.names == names && v.attrs.Clock().Sub(n.at) < negativeTTL {
-			v.mu.Unlock()
-			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
-		}
-		delete(dir.negative, name)
-	}
-	deleted := dir.deleted
-	v.mu.Unlock()
-	if deleted {
-		return nil, unix.ENOENT
-	}
-	dh, err := c.HandleOf(dir)
-	if err != nil {
-		return nil, err
-	}
-	wf, err := v.walkOne(dh, name)
-	if syserr.ErrnoOf(err) == unix.ENOENT {
-		v.mu.Lock()
-		v.forgetStaleLocked(dir, name, stale)
-		if dir.children[name] == nil {
-			if dir.negative == nil || len(dir.negative) >= maxNegative {
-				dir.negative = make(map[string]negEntry)
-			}
-			dir.negative[name] = negEntry{names: names, at: v.attrs.Clock()}
-		}
-		v.mu.Unlock()
-	}
-	if err != nil {
-		return nil, err
-	}
-	d := v.InsertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat)
-	v.noteValid(d, removals)
-	return d, nil
-}
-
-// noteValid records that d was found by a lookup begun when other
-// clients had made removals removals (see dentry.validAt).
-func (v *vfs) noteValid(d *dentry, removals uint64) {
-	v.mu.Lock()
-	d.validAt = max(d.validAt, removals)
-	v.mu.Unlock()
-}
-
-// forgetStaleLocked drops dir's child name if it is still stale, the
-// dentry a lookup walked to again and found gone (another client removed
-// it). Precondition: v.mu.
-func (v *vfs) forgetStaleLocked(dir *dentry, name string, stale *dentry) {
-	if stale != nil && dir.children[name] == stale {
-		stale.deleted = true
-		delete(dir.children, name)
-	}
-}
-
-// insertChild caches a child made from a gofer handle (0 for none) and
-// stat, unless another lookup got there first (then the new handle is
-// released).
-func (v *vfs) InsertChild(dir *dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *dentry {
-	v.mu.Lock()
-	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
-		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
-		v.mu.Unlock()
-		if h != 0 {
-			v.releases.Release([]uint64{h})
-		}
-		return ch
-	}
-	d := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
-		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
-	evicted := v.cacheChildHandleLocked(d)
-	if old := dir.children[name]; old != nil {
-		old.deleted = true
-	}
-	if dir.children == nil {
-		dir.children = make(map[string]*dentry)
-	}
-	dir.children[name] = d
-	v.mu.Unlock()
-	if len(evicted) > 0 {
-		v.releases.Release(evicted)
-	}
-	return d
-}
-
-// forget drops dir's cached child name (after unlink, or a change this
-// server did not make).
-func (v *vfs) Forget(dir *dentry, name string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if ch := dir.children[name]; ch != nil {
-		ch.deleted = true
-		delete(dir.children, name)
-	}
-}
-
-// moved updates the cache after a rename of olddir/oldname to
-// newdir/newname (exchange swaps them).
-func (v *vfs) Moved(olddir *dentry, oldname string, newdir *dentry, newname string, exchange bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	od := olddir.children[oldname]
-	nd := newdir.children[newname]
-	delete(olddir.children, oldname)
-	delete(newdir.children, newname)
-	if newdir.children == nil {
-		newdir.children = make(map[string]*dentry)
-	}
-	if od != nil {
-		od.parent, od.name = newdir, newname
-		newdir.children[newname] = od
-	}
-	if nd != nil {
-		if exchange {
-			if olddir.children == nil {
-				olddir.children = make(map[string]*dentry)
-			}
-			nd.parent, nd.name = olddir, oldname
-			olddir.children[oldname] = nd
-		} else {
-			nd.deleted = true
-		}
-	}
-}
-
-func (v *vfs) ParentOf(d *dentry) *dentry {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if d.parent == nil {
-		return v.Root
-	}
-	return d.parent
-}
-
-// nameOf returns d's name in its parent (its last one if it was
-// unlinked).
-func (v *vfs) NameOf(d *dentry) string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return d.name
-}
-
-// cachedChild returns dir's cached child name, nil if none.
-func (v *vfs) CachedChild(dir *dentry, name string) *dentry {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return dir.children[name]
-}
-
-// hasMounts says the tree has grafted mounts (vfs_mount.go).
-func (v *vfs) HasMounts() bool { return v.nmounts.Load() != 0 }
-
-// pathOf returns d's absolute path, and whether it is still reachable.
-func (v *vfs) PathOf(d *dentry) (string, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var parts []string
-	ok := true
-	for n := 0; d != v.Root && d != nil && n < 4096; n++ {
-		if d.deleted {
-			ok = false
-		}
-		parts = append(parts, d.name)
-		d = d.parent
-	}
-	if len(parts) == 0 {
-		return "/", ok
-	}
-	var b strings.Builder
-	for i := len(parts) - 1; i >= 0; i-- {
-		b.WriteByte('/')
-		b.WriteString(parts[i])
-	}
-	return b.String(), ok
-}
-
-// readlink returns symlink d's target.
-func (v *vfs) Readlink(c walkCaller, d *dentry) (string, error) {
-	switch d.Kind {
-	case dkGofer:
-	case dkLink:
-		return d.Link, nil
-	default:
-		return v.synth.SynthReadlink(c, d)
-	}
-	if !d.IsSymlink() {
-		return "", unix.EINVAL
-	}
-	v.mu.Lock()
-	if d.haveTarget {
-		t := d.target
-		v.mu.Unlock()
-		return t, nil
-	}
-	v.mu.Unlock()
-	h, err := c.HandleOf(d)
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := v.gofer.Readlink(ctx, &goferpb.ReadlinkRequest{Handle: h})
-	if err := syserr.FromGofer("readlink", r.GetErrno(), err); err != nil {
-		return "", err
-	}
-	v.mu.Lock()
-	d.target, d.haveTarget = r.Target, true
-	v.mu.Unlock()
-	return r.Target, nil
-}
-
-// statDentry returns d's attributes.
-func (v *vfs) StatDentry(c fdesc.Call, d *dentry) (*goferpb.Stat, error) {
-	if d.Kind != dkGofer {
-		return v.synth.SynthStat(d), nil
-	}
-	if st := v.listedStat(d); st != nil {
-		return st, nil
-	}
-	var h uint64
-	var err error
-	if wc, ok := c.(walkCaller); ok {
-		h, err = wc.HandleOf(d)
-	} else {
-		h, err = v.PinHandle(d)
-		defer v.Unpin(d)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := v.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h})
-	if err == nil && r.Errno == 0 && r.Stat == nil {
-		return nil, unix.EIO
-	}
-	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
-		return nil, err
-	}
-	v.NoteAttrs(d, r.Stat)
-	return r.Stat, nil
-}
-
-// listedStat returns d's attributes from a directory listing if no
-// change of d's file went through the server since and they are fresh
-// (see dentry.listed), else nil.
-func (v *vfs) listedStat(d *dentry) *goferpb.Stat {
-	a := v.attrs
-	now := a.Clock()
-	v.mu.Lock()
-	st, seq, at, deleted := d.listed, d.listedSeq, d.listedAt, d.deleted
-	v.mu.Unlock()
-	if st == nil || deleted || now.Sub(at) >= goferclient.AttrTTL || !a.ValidSince(st, seq) {
-		v.mu.Lock()
-		if d.listed == st {
-			d.listed = nil
-		}
-		v.mu.Unlock()
-		return nil
-	}
-	return proto.Clone(st).(*goferpb.Stat)
-}
-
-// noteListing makes or refreshes the dentries of dir's entries from a
-// directory listing with their attributes, current at seq (0: not
-// trusted for stat, dentries only).
-func (v *vfs) NoteListing(dir *dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq uint64) {
-	if len(stats) != len(ents) || dir.Kind != dkGofer {
-		return
-	}
-	now := v.attrs.Clock()
-	for i, e := range ents {
-		st := stats[i]
-		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {
-			continue
-		}
-		if dir == v.Root && (e.Name == "dev" || e.Name == "proc") {
-			continue // synthesized over the gofer's
-		}
-		d := v.InsertChild(dir, e.Name, 0, nil, st)
-		if seq != 0 {
-			v.mu.Lock()
-			if d.ino == st.Ino {
-				d.listed, d.listedSeq, d.listedAt = st, seq, now
-			}
-			v.mu.Unlock()
-		}
-	}
-}
-
-// resolve walks path from start (or the root for an absolute path),
-// following symlinks everywhere except, unless follow, in the last
-// component.
-func (v *vfs) Resolve(c walkCaller, start *dentry, path string, follow bool) (*dentry, error) {
-	hops := 0
-	return v.resolveHops(c, start, path, follow, &hops)
-}
-
-func (v *vfs) resolveHops(c walkCaller, start *dentry, path string, follow bool, hops *int) (*dentry, error) {
-	if path == "" {
-		return nil, unix.ENOENT
-	}
-	if len(path) >= 4096 {
-		return nil, unix.ENAMETOOLONG
-	}
-	cur := start
-	if path[0] == '/' {
-		cur = v.Root
-	}
-	trailing := strings.HasSuffix(path, "/")
-	comps := strings.Split(path, "/")
-	// Index of the last non-empty component.
-	last := -1
-	for i, s := range comps {
-		if s != "" {
-			last = i
-		}
-	}
-	for i, name := range comps {
-		if name == "" {
-			continue
-		}
-		if !cur.IsDir() {
-			return nil, unix.ENOTDIR
-		}
-		if err := c.MaySearch(cur); err != nil {
-			return nil, err
-		}
-		switch name {
-		case ".":
-			continue
-		case "..":
-			cur = v.ParentOf(cur)
-			continue
-		}
-		child, err := v.LookupChild(c, cur, name)
-		if err != nil {
-			return nil, err
-		}
-		if child.IsSymlink() && (i != last || follow || trailing) {
-			*hops++
-			if *hops > maxSymlinkHops {
-				return nil, unix.ELOOP
-			}
-			child, err = v.FollowLink(c, cur, child, hops)
-			if err != nil {
-				return nil, err
-			}
-		}
-		cur = child
-	}
-	if trailing && !cur.IsDir() {
-		if cur.IsSymlink() {
-			return nil, unix.ENOENT
-		}
-		return nil, unix.ENOTDIR
-	}
-	return cur, nil
-}
-
-// followLink resolves symlink link found in dir.
-func (v *vfs) FollowLink(c walkCaller, dir, link *dentry, hops *int) (*dentry, error) {
-	if t, ok, err := v.synth.MagicTarget(c, link); ok || err != nil {
-		return t, err
-	}
-	target, err := v.Readlink(c, link)
-	if err != nil {
-		return nil, err
-	}
-	if target == "" {
-		return nil, unix.ENOENT
-	}
-	return v.resolveHops(c, dir, target, true, hops)
-}
-
-// resolveParent resolves all of path but its last component, which it
-// returns as name ("." for "/", and "." or ".." as written).
-func (v *vfs) ResolveParent(c walkCaller, start *dentry, path string) (dir *dentry, name string, trailing bool, err error) {
-	if path == "" {
-		return nil, "", false, unix.ENOENT
-	}
-	if len(path) >= 4096 {
-		return nil, "", false, unix.ENAMETOOLONG
-	}
-	trimmed := strings.TrimRight(path, "/")
-	trailing = len(trimmed) != len(path)
-	if trimmed == "" {
-		return v.Root, ".", true, nil
-	}
-	i := strings.LastIndexByte(trimmed, '/')
-	name = trimmed[i+1:]
-	if len(name) > 255 {
-		return nil, "", false, unix.ENAMETOOLONG
-	}
-	prefix := trimmed[:i+1]
-	dir = start
-	if prefix != "" {
-		hops := 0
-		dir, err = v.resolveHops(c, start, prefix, true, &hops)
-		if err != nil {
-			return nil, "", false, err
-		}
-	}
-	if !dir.IsDir() {
-		return nil, "", false, unix.ENOTDIR
-	}
-	return dir, name, trailing, nil
-}
-
-// handleForOpen returns a new gofer handle for regular file d: by its
-// name, or, for a file unlinked while open (reached through
-// /proc/<pid>/fd/<n>), by its file handle, as Linux reopens the inode.
-func (v *vfs) HandleForOpen(d *dentry) (uint64, []byte, error) {
-	h, _, fh, err := v.FreshHandle(d)
+// HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
+// dropped when c's handler returns (syscallCtx.unpinAll).
+func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
+	h, err := c.k.vfs.PinHandle(d)
 	if err == nil {
-		return h, fh, nil
+		c.pinned = append(c.pinned, d)
 	}
-	v.mu.Lock()
-	deleted, fh := d.deleted, d.fh
-	v.mu.Unlock()
-	if !deleted || fh == nil {
-		return 0, nil, err
-	}
-	h, _, err = v.ReopenHandle(fh)
-	if err != nil {
-		return 0, nil, fmt.Errorf("reopen unlinked %q: %w", d.name, err)
-	}
-	return h, fh, nil
+	return h, err
 }
 
-// isDeleted says whether d (nil: no) was unlinked or replaced.
-func (v *vfs) IsDeleted(d *dentry) bool {
-	if d == nil {
-		return false
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return d.deleted
-}
-
-// attrsOf returns d's attributes as this client last saw them: gofer
-// dentries keep the mode, owner and group of their last stat, walk or
-// change made through this server (another sentry sharing the gofer may
-// have changed them since: the same coherence as the dentry cache);
-// synthesized files are root's, except that a /proc/<pid> directory and
-// what is in it belong to the process's euid and egid, as on Linux (a
-// non-root process may search its own /proc/self/fd).
-func (v *vfs) AttrsOf(d *dentry) auth.FileAttrs {
-	switch d.Kind {
-	case dkGofer:
-	case dkProcPid, dkProcCwd, dkProcExe, dkProcFdDir, dkProcFd, dkProcFile:
-		a := auth.FileAttrs{Mode: d.Mode}
-		a.UID, a.GID, _ = v.synth.ProcOwner(d.PID)
-		return a
-	default:
-		return auth.FileAttrs{Mode: d.Mode}
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return auth.FileAttrs{Mode: d.Mode&unix.S_IFMT | d.perm, UID: d.uid, GID: d.gid}
-}
-
-// noteAttrs records attributes of d just read from the gofer.
-func (v *vfs) NoteAttrs(d *dentry, st *goferpb.Stat) {
-	if d == nil || st == nil || d.Kind != dkGofer || st.Ino != d.ino {
+// unpinAll drops the pins c's handler took. c may be nil.
+func (c *syscallCtx) unpinAll() {
+	if c == nil {
 		return
 	}
-	v.mu.Lock()
-	d.perm, d.uid, d.gid = st.Mode&07777, st.Uid, st.Gid
-	v.mu.Unlock()
+	for _, d := range c.pinned {
+		c.k.vfs.Unpin(d)
+	}
+	c.pinned = nil
 }
 
-// reopenHandle asks the gofer for a new handle of file handle fh.
-func (v *vfs) ReopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
-	if len(fh) == 0 {
-		return 0, nil, unix.ESTALE
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := v.gofer.Reopen(ctx, &goferpb.ReopenRequest{FileHandle: fh})
-	if err := syserr.FromGofer("reopen", r.GetErrno(), err); err != nil {
-		return 0, nil, err
-	}
-	if r.Handle == nil || r.Stat == nil {
-		if r.Handle != nil {
-			v.releases.Release([]uint64{r.Handle.Id})
+// mountBusy says a file of mount id is in use: open, a working
+// directory, or mapped.
+func (k *clientState) mountBusy(id int) bool {
+	var ds []*dentry
+	k.mu.Lock()
+	seen := make(map[*fdTable]bool)
+	for _, p := range k.procs {
+		if p.fs != nil {
+			ds = append(ds, p.fs.cwd)
 		}
-		return 0, nil, unix.EIO
+		t := p.fds
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		t.Each(func(_ int32, e fdEntry) { ds = append(ds, dentryOf(e.File)) })
 	}
-	return r.Handle.Id, r.Stat, nil
+	k.mu.Unlock()
+	for _, f := range k.maps.Files() {
+		if f != nil {
+			ds = append(ds, dentryOf(f))
+		}
+	}
+	return k.vfs.MountHolds(id, ds)
+}
+
+// restoreMounts puts a Restore's mounts back in the table, parents first,
+// and grafts the sentry's tmpfs mounts again over their mount points
+// (their gofer directories are found by name). It returns what could not
+// be rebuilt.
+func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState) []error {
+	v := k.vfs
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
+	v.MntMu.Lock()
+	defer v.MntMu.Unlock()
+	var errs []error
+	for _, st := range recs {
+		if mount.IsFixed(int(st.GetId())) {
+			if err := v.Mounts.RestoreFixedPropagation(st); err != nil {
+				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))
+			}
+			continue
+		}
+		m, err := mount.FromRecord(st, 0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
+			continue
+		}
+		if m.BindPath != "" {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			src, err := v.Resolve(rc, v.Root, m.BindPath, true)
+			var point *dentry
+			if err == nil {
+				point, err = v.Resolve(rc, v.Root, m.Target, true)
+			}
+			if err == nil {
+				if m, err = v.Mounts.Add(m); err == nil {
+					if _, err = v.GraftBind(point, src, m); err != nil {
+						v.Mounts.Remove(m.ID, true)
+						k.trk.touch(mountID(m.ID))
+					}
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("bind mount %d of %q at %q: %w", st.Id, st.BindPath, st.Target, err))
+			}
+			continue
+		}
+		if m.Backed {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			point, err := v.Resolve(rc, v.Root, m.Target, true)
+			if err == nil && (point == v.Root || point.Kind != vfs.KindGofer || !point.IsDir()) {
+				err = unix.EINVAL
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+				continue
+			}
+			if m, err = v.Mounts.Add(m); err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
+				continue
+			}
+			if _, err := v.GraftTmpfs(point, m, false); err != nil {
+				v.Mounts.Remove(m.ID, true)
+				k.trk.touch(mountID(m.ID))
+				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
+			}
+			continue
+		}
+		if _, err := v.Mounts.Add(m); err != nil {
+			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+		} else if vfs.IsMqueueMount(m) {
+			v.SetMqueue(m.ID)
+		}
+	}
+	return errs
+}
+
+// maxStartMounts bounds the mounts a Start may list.
+const maxStartMounts = 64
+
+// startMounts checks the mounts a Start lists (made outside the sentry:
+// the gofer serves them, the table only lists them; but /dev/mqueue,
+// which the sentry serves: isMqueueMount).
+func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
+	if len(specs) > maxStartMounts {
+		return nil, fmt.Errorf("start: %d mounts (at most %d): %w", len(specs), maxStartMounts, unix.EINVAL)
+	}
+	var out []mount.Mount
+	for i, sp := range specs {
+		bad := func(why string) error {
+			return fmt.Errorf("start: mounts[%d] (%q): %s: %w", i, sp.GetTarget(), why, unix.EINVAL)
+		}
+		if sp == nil || !path.IsAbs(sp.Target) || len(sp.Target) >= 4096 || len(sp.Source) >= 4096 || len(sp.Data) > mountDataMax {
+			return nil, bad("want an absolute target")
+		}
+		if sp.Fstype == "" || len(sp.Fstype) > 64 || strings.ContainsAny(sp.Fstype, " \t\n/") {
+			return nil, bad("bad type")
+		}
+		if sp.Flags&^mount.PerMountFlags != 0 {
+			return nil, bad("bad flags")
+		}
+		m := mount.Mount{FSType: sp.Fstype, Source: sp.Source, Target: path.Clean(sp.Target), Flags: sp.Flags, Data: sp.Data,
+			SuperReadOnly: sp.Flags&unix.MS_RDONLY != 0 && sp.Fstype != "bind"}
+		if m.Flags&(unix.MS_NOATIME|unix.MS_STRICTATIME) == 0 {
+			m.Flags |= unix.MS_RELATIME
+		}
+		m.Flags &^= unix.MS_STRICTATIME
+		if m.Source == "" {
+			m.Source = sp.Fstype
+		}
+		if sp.Fstype == "bind" && path.IsAbs(sp.Source) {
+			// mountinfo's root: the bound directory's path (in the
+			// host's file system, as the gofer mounted it).
+			m.Root = path.Clean(sp.Source)
+		}
+		if sp.Fstype == "tmpfs" {
+			o, err := mount.ParseTmpfsOptions(sp.Data, 0)
+			if err != nil {
+				return nil, bad(err.Error())
+			}
+			m.Tmpfs, m.FSOptions = o, o.String()
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,7 +25,7 @@ func openFDs(t *testing.T) int {
 // file whose handle was evicted is found again by walking from its parent.
 func TestDentryHandlesBounded(t *testing.T) {
 	e := started(t)
-	n := 3 * maxDentryHandles
+	n := 3 * vfs.MaxDentryHandles
 	dir := filepath.Join(e.root, "tmp", "many")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestDentryHandlesBounded(t *testing.T) {
 		}
 	}
 	statAll()
-	if got := openFDs(t); got > before+maxDentryHandles+evictBatch+8 {
+	if got := openFDs(t); got > before+vfs.MaxDentryHandles+vfs.EvictBatch+8 {
 		t.Fatalf("after looking up %d files this process has %d fds open (%d before): the dentry cache does not bound its gofer handles", n, got, before)
 	}
 	statAll() // every handle of the first pass was evicted by the second half
@@ -64,7 +65,7 @@ func TestDentryHandlesBounded(t *testing.T) {
 	// relative lookup still work.
 	e.ok(1, unix.SYS_CHDIR, m.str("/tmp/many"))
 	e.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("f9"), sb, 0)
-	if got := openFDs(t); got > before+maxDentryHandles+evictBatch+8 {
+	if got := openFDs(t); got > before+vfs.MaxDentryHandles+vfs.EvictBatch+8 {
 		t.Fatalf("%d fds open at the end (%d before)", got, before)
 	}
 }

@@ -20,19 +20,20 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // This file synthesizes /dev and /proc from the server's own state.
 
 var devNodes = map[string]struct {
-	kind  devKind
+	kind  vfs.DevKind
 	minor uint64
 }{
-	"null":    {devNull, 3},
-	"zero":    {devZero, 5},
-	"full":    {devFull, 7},
-	"random":  {devRandom, 8},
-	"urandom": {devRandom, 9},
+	"null":    {vfs.DevNull, 3},
+	"zero":    {vfs.DevZero, 5},
+	"full":    {vfs.DevFull, 7},
+	"random":  {vfs.DevRandom, 8},
+	"urandom": {vfs.DevRandom, 9},
 }
 
 var devLinks = map[string]string{
@@ -54,23 +55,23 @@ var procPidDynamic = []synthDirent{
 func procIno(scope procfs.Scope, path string, pid, tid int32) uint64 {
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%d/%d/%d/%s", scope, pid, tid, path)
-	return synthIno(10, int(h.Sum32()))
+	return vfs.SynthIno(10, int(h.Sum32()))
 }
 
 // procEntryDentry makes the dentry of procfs entry e, found in dir.
 func (k *clientState) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.Entry) *dentry {
 	p := e.Name
-	if dir.Kind == dkProcSubdir && dir.ProcName != "" {
+	if dir.Kind == vfs.KindProcSubdir && dir.ProcName != "" {
 		p = dir.ProcName + "/" + e.Name
 	}
-	kind, mode := dkProcFile, unix.S_IFREG|e.Mode
+	kind, mode := vfs.KindProcFile, unix.S_IFREG|e.Mode
 	switch e.Kind {
 	case procfs.Dir:
-		kind, mode = dkProcSubdir, unix.S_IFDIR|e.Mode
+		kind, mode = vfs.KindProcSubdir, unix.S_IFDIR|e.Mode
 	case procfs.Link:
-		kind, mode = dkLink, unix.S_IFLNK|e.Mode
+		kind, mode = vfs.KindLink, unix.S_IFLNK|e.Mode
 	}
-	d := newSynthDentry(dir, e.Name, kind, mode, procIno(scope, p, dir.PID, dir.TID))
+	d := vfs.NewSynthDentry(dir, e.Name, kind, mode, procIno(scope, p, dir.PID, dir.TID))
 	d.PID, d.TID, d.ProcScope, d.ProcName = dir.PID, dir.TID, scope, p
 	if e.Kind == procfs.Link {
 		d.Link = e.Target
@@ -81,9 +82,9 @@ func (k *clientState) procEntryDentry(dir *dentry, scope procfs.Scope, e procfs.
 // procDirScope says which procfs table directory d lists.
 func procDirScope(d *dentry) (procfs.Scope, string) {
 	switch d.Kind {
-	case dkProcPid:
+	case vfs.KindProcPid:
 		return procfs.PID, ""
-	case dkProcSubdir:
+	case vfs.KindProcSubdir:
 		return d.ProcScope, d.ProcName
 	}
 	return procfs.Top, ""
@@ -98,22 +99,22 @@ func parseID(name string) (int32, bool) {
 	return int32(n), true
 }
 
-func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dentry, error) {
+func (k *clientState) SynthLookup(c vfs.Caller, dir *dentry, name string) (*dentry, error) {
 	v := k.vfs
-	mk := func(kind dentryKind, mode uint32, ino uint64) *dentry {
-		d := newSynthDentry(dir, name, kind, mode, ino)
+	mk := func(kind vfs.Kind, mode uint32, ino uint64) *dentry {
+		d := vfs.NewSynthDentry(dir, name, kind, mode, ino)
 		d.PID, d.TID = dir.PID, dir.TID
 		return d
 	}
 	switch dir.Kind {
-	case dkDevDir:
+	case vfs.KindDevDir:
 		if n, ok := devNodes[name]; ok {
-			d := mk(dkDev, unix.S_IFCHR|0666, synthIno(3, int(n.minor)))
+			d := mk(vfs.KindDev, unix.S_IFCHR|0666, vfs.SynthIno(3, int(n.minor)))
 			d.Dev = n.kind
 			return d, nil
 		}
 		if name == "tty" {
-			return mk(dkDevTty, unix.S_IFCHR|0666, synthIno(3, 100)), nil
+			return mk(vfs.KindDevTty, unix.S_IFCHR|0666, vfs.SynthIno(3, 100)), nil
 		}
 		if d := k.ptyLookup(dir, name); d != nil {
 			return d, nil
@@ -125,18 +126,18 @@ func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dent
 			return v.ShmDentry()
 		}
 		if t, ok := devLinks[name]; ok {
-			d := mk(dkLink, unix.S_IFLNK|0777, synthIno(4, len(name)))
+			d := mk(vfs.KindLink, unix.S_IFLNK|0777, vfs.SynthIno(4, len(name)))
 			d.Link = t
 			return d, nil
 		}
-	case dkDevPtsDir:
+	case vfs.KindDevPtsDir:
 		if d := k.ptyLookup(dir, name); d != nil {
 			return d, nil
 		}
-	case dkProcDir:
+	case vfs.KindProcDir:
 		switch name {
 		case "self", "thread-self":
-			return mk(dkProcSelf, unix.S_IFLNK|0777, synthIno(5, len(name))), nil
+			return mk(vfs.KindProcSelf, unix.S_IFLNK|0777, vfs.SynthIno(5, len(name))), nil
 		}
 		if pid, ok := parseID(name); ok {
 			k.mu.Lock()
@@ -149,14 +150,14 @@ func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dent
 			}
 			k.mu.Unlock()
 			if isProc {
-				d := mk(dkProcPid, unix.S_IFDIR|0555, synthIno(6, int(pid)))
+				d := mk(vfs.KindProcPid, unix.S_IFDIR|0555, vfs.SynthIno(6, int(pid)))
 				d.PID = pid
 				return d, nil
 			}
 			if owner != 0 {
 				// /proc/<tid> of a thread other than a leader: not listed,
 				// but found, as on Linux (here with the files of task/<tid>).
-				d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(pid)))
+				d := mk(vfs.KindProcSubdir, unix.S_IFDIR|0555, vfs.SynthIno(14, int(pid)))
 				d.PID, d.TID, d.ProcScope = owner, pid, procfs.Task
 				return d, nil
 			}
@@ -165,35 +166,35 @@ func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dent
 		if e, ok := procfs.Lookup(procfs.Top, "", name); ok {
 			return k.procEntryDentry(dir, procfs.Top, e), nil
 		}
-	case dkProcPid:
+	case vfs.KindProcPid:
 		switch name {
 		case "cwd":
-			return mk(dkProcCwd, unix.S_IFLNK|0777, synthIno(7, int(dir.PID))), nil
+			return mk(vfs.KindProcCwd, unix.S_IFLNK|0777, vfs.SynthIno(7, int(dir.PID))), nil
 		case "exe":
-			return mk(dkProcExe, unix.S_IFLNK|0777, synthIno(8, int(dir.PID))), nil
+			return mk(vfs.KindProcExe, unix.S_IFLNK|0777, vfs.SynthIno(8, int(dir.PID))), nil
 		case "fd":
-			return mk(dkProcFdDir, unix.S_IFDIR|0500, synthIno(9, int(dir.PID))), nil
+			return mk(vfs.KindProcFdDir, unix.S_IFDIR|0500, vfs.SynthIno(9, int(dir.PID))), nil
 		case "fdinfo":
-			return mk(dkProcFdInfoDir, unix.S_IFDIR|0500, synthIno(12, int(dir.PID))), nil
+			return mk(vfs.KindProcFdInfoDir, unix.S_IFDIR|0500, vfs.SynthIno(12, int(dir.PID))), nil
 		case "task":
-			return mk(dkProcTaskDir, unix.S_IFDIR|0555, synthIno(13, int(dir.PID))), nil
+			return mk(vfs.KindProcTaskDir, unix.S_IFDIR|0555, vfs.SynthIno(13, int(dir.PID))), nil
 		}
 		if e, ok := procfs.Lookup(procfs.PID, "", name); ok {
 			return k.procEntryDentry(dir, procfs.PID, e), nil
 		}
-	case dkProcSubdir:
+	case vfs.KindProcSubdir:
 		if e, ok := procfs.Lookup(dir.ProcScope, dir.ProcName, name); ok {
 			return k.procEntryDentry(dir, dir.ProcScope, e), nil
 		}
-	case dkProcTaskDir:
+	case vfs.KindProcTaskDir:
 		tid, ok := parseID(name)
 		if !ok || !k.isLiveThread(dir.PID, tid) {
 			return nil, unix.ENOENT
 		}
-		d := mk(dkProcSubdir, unix.S_IFDIR|0555, synthIno(14, int(tid)))
+		d := mk(vfs.KindProcSubdir, unix.S_IFDIR|0555, vfs.SynthIno(14, int(tid)))
 		d.TID, d.ProcScope = tid, procfs.Task
 		return d, nil
-	case dkProcFdDir, dkProcFdInfoDir:
+	case vfs.KindProcFdDir, vfs.KindProcFdInfoDir:
 		fd, ok := parseID(name)
 		if !ok {
 			return nil, unix.ENOENT
@@ -203,12 +204,12 @@ func (k *clientState) SynthLookup(c walkCaller, dir *dentry, name string) (*dent
 			return nil, unix.ENOENT
 		}
 		f.DecRef()
-		if dir.Kind == dkProcFdInfoDir {
-			d := mk(dkProcFdInfo, unix.S_IFREG|0444, synthIno(15, int(fd)))
+		if dir.Kind == vfs.KindProcFdInfoDir {
+			d := mk(vfs.KindProcFdInfo, unix.S_IFREG|0444, vfs.SynthIno(15, int(fd)))
 			d.FD = fd
 			return d, nil
 		}
-		d := mk(dkProcFd, unix.S_IFLNK|0700, synthIno(11, int(fd)))
+		d := mk(vfs.KindProcFd, unix.S_IFLNK|0700, vfs.SynthIno(11, int(fd)))
 		d.FD = fd
 		return d, nil
 	}
@@ -284,22 +285,22 @@ func (k *clientState) procState(pid int32) (cwd, exe *dentry, comm string, argv 
 	return cwd, p.exe, p.comm, p.argv, ppid, nil
 }
 
-func (k *clientState) SynthReadlink(c walkCaller, d *dentry) (string, error) {
+func (k *clientState) SynthReadlink(c vfs.Caller, d *dentry) (string, error) {
 	v := k.vfs
 	switch d.Kind {
-	case dkProcSelf:
+	case vfs.KindProcSelf:
 		sc := callOf(c)
-		if d.name == "thread-self" {
+		if v.NameOf(d) == "thread-self" {
 			return fmt.Sprintf("%d/task/%d", sc.pid(), sc.tid()), nil
 		}
 		return strconv.Itoa(int(sc.pid())), nil
-	case dkProcCwd, dkProcExe:
+	case vfs.KindProcCwd, vfs.KindProcExe:
 		cwd, exe, _, _, _, err := k.procState(d.PID)
 		if err != nil {
 			return "", err
 		}
 		t := cwd
-		if d.Kind == dkProcExe {
+		if d.Kind == vfs.KindProcExe {
 			t = exe
 		}
 		if t == nil {
@@ -310,7 +311,7 @@ func (k *clientState) SynthReadlink(c walkCaller, d *dentry) (string, error) {
 			p += " (deleted)"
 		}
 		return p, nil
-	case dkProcFd:
+	case vfs.KindProcFd:
 		f, err := k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return "", err
@@ -344,9 +345,9 @@ func (k *clientState) filePath(f *file) string {
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inet.HostFile:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
-	case *goferFile:
-		if impl.memfd != nil {
-			return "/memfd:" + impl.memfd.name + " (deleted)"
+	case *vfs.GoferFile:
+		if impl.Memfd != nil {
+			return "/memfd:" + impl.Memfd.Name + " (deleted)"
 		}
 	}
 	if dentryOf(f) == nil {
@@ -361,29 +362,29 @@ func (k *clientState) filePath(f *file) string {
 
 // magicTarget resolves /proc magic links to what they name rather than to
 // their text. ok is false for ordinary symlinks.
-func (k *clientState) MagicTarget(c walkCaller, d *dentry) (*dentry, bool, error) {
+func (k *clientState) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error) {
 	v := k.vfs
 	switch d.Kind {
-	case dkProcCwd, dkProcExe:
+	case vfs.KindProcCwd, vfs.KindProcExe:
 		cwd, exe, _, _, _, err := k.procState(d.PID)
 		if err != nil {
 			return nil, true, err
 		}
 		t := cwd
-		if d.Kind == dkProcExe {
+		if d.Kind == vfs.KindProcExe {
 			t = exe
 		}
 		if t == nil {
 			return nil, true, unix.ENOENT
 		}
 		return t, true, nil
-	case dkProcFd:
+	case vfs.KindProcFd:
 		f, err := k.procFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, true, unix.ENOENT
 		}
 		defer f.DecRef()
-		if _, isGofer := f.Impl.(*goferFile); isGofer && v.IsDeleted(dentryOf(f)) {
+		if _, isGofer := f.Impl.(*vfs.GoferFile); isGofer && v.IsDeleted(dentryOf(f)) {
 			// A file with no name left: opening the link itself opens
 			// the inode (openProcFd).
 			return d, true, nil
@@ -400,28 +401,28 @@ func (k *clientState) MagicTarget(c walkCaller, d *dentry) (*dentry, bool, error
 // synthStat returns the attributes of a synthesized file.
 func (k *clientState) SynthStat(d *dentry) *goferpb.Stat {
 	now := time.Now().UnixNano()
-	st := &goferpb.Stat{Mode: d.Mode, Nlink: 1, Ino: d.Ino(), Dev: synthDev, Blksize: 4096,
+	st := &goferpb.Stat{Mode: d.Mode, Nlink: 1, Ino: d.Ino(), Dev: vfs.SynthDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
 	if d.IsDir() {
 		st.Nlink = 2
 	}
 	switch d.Kind {
-	case dkDev:
+	case vfs.KindDev:
 		for _, n := range devNodes {
-			if n.kind == d.Dev && synthIno(3, int(n.minor)) == d.Ino() {
+			if n.kind == d.Dev && vfs.SynthIno(3, int(n.minor)) == d.Ino() {
 				st.Rdev = 1<<8 | n.minor
 			}
 		}
-	case dkDevTty:
+	case vfs.KindDevTty:
 		st.Rdev = 5 << 8
-	case dkDevPtmx:
+	case vfs.KindDevPtmx:
 		st.Rdev = 5<<8 | 2
-	case dkDevPts:
+	case vfs.KindDevPts:
 		st.Rdev = unix.Mkdev(devpts.PtsMajor, uint32(d.FD))
-	case dkDevNode:
+	case vfs.KindDevNode:
 		n := k.devNodes[d.FD]
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
-	case dkLink:
+	case vfs.KindLink:
 		st.Size = uint64(len(d.Link))
 	}
 	return st
@@ -438,17 +439,17 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 	v := k.vfs
 	var out []synthDirent
 	switch d.Kind {
-	case dkDevDir:
+	case vfs.KindDevDir:
 		var names []string
 		for n := range devNodes {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			out = append(out, synthDirent{n, synthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
+			out = append(out, synthDirent{n, vfs.SynthIno(3, int(devNodes[n].minor)), unix.DT_CHR})
 		}
-		out = append(out, synthDirent{"tty", synthIno(3, 100), unix.DT_CHR})
-		out = append(out, synthDirent{"pts", synthIno(17, 0), unix.DT_DIR})
+		out = append(out, synthDirent{"tty", vfs.SynthIno(3, 100), unix.DT_CHR})
+		out = append(out, synthDirent{"pts", vfs.SynthIno(17, 0), unix.DT_DIR})
 		out = append(out, k.devNodeList()...)
 		if shm, err := v.ShmDentry(); err == nil {
 			out = append(out, synthDirent{"shm", shm.Ino(), unix.DT_DIR})
@@ -457,12 +458,12 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 			out = append(out, synthDirent{"mqueue", mq.Ino(), unix.DT_DIR})
 		}
 		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {
-			out = append(out, synthDirent{n, synthIno(4, len(n)), unix.DT_LNK})
+			out = append(out, synthDirent{n, vfs.SynthIno(4, len(n)), unix.DT_LNK})
 		}
-	case dkDevPtsDir:
+	case vfs.KindDevPtsDir:
 		out = k.ptsList()
-	case dkProcDir:
-		out = append(out, synthDirent{"self", synthIno(5, 4), unix.DT_LNK}, synthDirent{"thread-self", synthIno(5, 11), unix.DT_LNK})
+	case vfs.KindProcDir:
+		out = append(out, synthDirent{"self", vfs.SynthIno(5, 4), unix.DT_LNK}, synthDirent{"thread-self", vfs.SynthIno(5, 11), unix.DT_LNK})
 		k.mu.Lock()
 		var pids []int
 		for pid := range k.procs {
@@ -471,21 +472,21 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		k.mu.Unlock()
 		sort.Ints(pids)
 		for _, pid := range pids {
-			out = append(out, synthDirent{strconv.Itoa(pid), synthIno(6, pid), unix.DT_DIR})
+			out = append(out, synthDirent{strconv.Itoa(pid), vfs.SynthIno(6, pid), unix.DT_DIR})
 		}
 		out = append(out, k.procfsDirents(d)...)
-	case dkProcPid:
+	case vfs.KindProcPid:
 		for _, e := range procPidDynamic {
-			out = append(out, synthDirent{e.name, synthIno(16, len(e.name)), e.typ})
+			out = append(out, synthDirent{e.name, vfs.SynthIno(16, len(e.name)), e.typ})
 		}
 		out = append(out, k.procfsDirents(d)...)
-	case dkProcSubdir:
+	case vfs.KindProcSubdir:
 		out = append(out, k.procfsDirents(d)...)
-	case dkProcTaskDir:
+	case vfs.KindProcTaskDir:
 		for _, tid := range k.liveThreads(d.PID) {
-			out = append(out, synthDirent{strconv.Itoa(tid), synthIno(14, tid), unix.DT_DIR})
+			out = append(out, synthDirent{strconv.Itoa(tid), vfs.SynthIno(14, tid), unix.DT_DIR})
 		}
-	case dkProcFdDir, dkProcFdInfoDir:
+	case vfs.KindProcFdDir, vfs.KindProcFdInfoDir:
 		k.mu.Lock()
 		var tab *fdTable
 		if p := k.procs[d.PID]; p != nil {
@@ -494,11 +495,11 @@ func (k *clientState) synthList(c *syscallCtx, d *dentry) []synthDirent {
 		k.mu.Unlock()
 		if tab != nil {
 			for _, fd := range tab.List() {
-				if d.Kind == dkProcFdInfoDir {
-					out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(15, int(fd)), unix.DT_REG})
+				if d.Kind == vfs.KindProcFdInfoDir {
+					out = append(out, synthDirent{strconv.Itoa(int(fd)), vfs.SynthIno(15, int(fd)), unix.DT_REG})
 					continue
 				}
-				out = append(out, synthDirent{strconv.Itoa(int(fd)), synthIno(11, int(fd)), unix.DT_LNK})
+				out = append(out, synthDirent{strconv.Itoa(int(fd)), vfs.SynthIno(11, int(fd)), unix.DT_LNK})
 			}
 		}
 	}
@@ -524,7 +525,7 @@ func (k *clientState) procfsDirents(d *dentry) []synthDirent {
 
 // procFileData renders procfs file d, or /proc/<pid>/fdinfo/<n>.
 func (k *clientState) procFileData(d *dentry) ([]byte, error) {
-	if d.Kind == dkProcFdInfo {
+	if d.Kind == vfs.KindProcFdInfo {
 		k.mu.Lock()
 		var tab *fdTable
 		if p := k.procs[d.PID]; p != nil {
@@ -544,7 +545,7 @@ func (k *clientState) procFileData(d *dentry) ([]byte, error) {
 			flags |= unix.O_CLOEXEC
 		}
 		mnt := 1
-		if dentryOf(f) == nil || dentryOf(f).Kind != dkGofer {
+		if dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 			mnt = 0
 		}
 		b := procfs.FDInfo(f.OffRep.Load(), flags, mnt)
@@ -562,11 +563,11 @@ func (k *clientState) procFileData(d *dentry) ([]byte, error) {
 func (k *clientState) openProcFile(d *dentry, flags, kept uint32) (*file, error) {
 	v := k.vfs
 	acc := flags & unix.O_ACCMODE
-	if acc != unix.O_RDONLY && (d.Kind != dkProcFile || !procfs.Writable(d.ProcScope, d.ProcName)) {
+	if acc != unix.O_RDONLY && (d.Kind != vfs.KindProcFile || !procfs.Writable(d.ProcScope, d.ProcName)) {
 		return nil, unix.EACCES
 	}
 	pf := &procFile{k: k, d: d, unread: true}
-	if d.Kind == dkProcFile && d.ProcScope == procfs.PID && (d.ProcName == "mounts" || d.ProcName == "mountinfo") {
+	if d.Kind == vfs.KindProcFile && d.ProcScope == procfs.PID && (d.ProcName == "mounts" || d.ProcName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
 		pf.mounts = v.Mounts
 		pf.pollEvent, _ = v.Mounts.Event()
@@ -585,7 +586,7 @@ func (k *clientState) openProcFile(d *dentry, flags, kept uint32) (*file, error)
 // reopenGoferFile opens a new description of of's file, as open of
 // /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
 // name, through a clone of of's gofer handle.
-func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32) (*file, error) {
+func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
 	v := c.k.vfs
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
@@ -599,17 +600,17 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 	if err != nil {
 		return nil, err
 	}
-	if !c.callerCreds().Permits(attrsOfStat(st), mask) {
+	if !c.callerCreds().Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
-	if g.memfd != nil && flags&unix.O_TRUNC != 0 {
-		if err := g.memfd.checkResize(c, of, 0); err != nil {
+	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
+		if err := g.Memfd.CheckResize(c, of, 0); err != nil {
 			return nil, err // F_SEAL_SHRINK
 		}
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.handle, Clone: true})
+	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
 	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
 		return nil, err
 	}
@@ -622,5 +623,5 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *goferFile, flags, kept uint32)
 		c.k.releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(&goferFile{v: v, handle: h, fh: g.fh, memfd: g.memfd}, dentryOf(of), kept), nil
+	return newFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), dentryOf(of), kept), nil
 }

@@ -140,7 +140,7 @@ type AttrCache struct {
 	// names counts the calls through this cache that may have made a
 	// name (Create, Mkdir, Symlink, Mknod, Link, Rename), each counted
 	// once its reply is in: a client's negative dentry made from a
-	// lookup begun at another count is no longer trusted (vfs.go).
+	// lookup begun at another count is no longer trusted (package vfs).
 	names atomic.Uint64
 	// removals counts the Unlinks and Renames through this cache that
 	// may have removed or replaced a name, each counted once its reply
@@ -484,7 +484,7 @@ func (a *AttrCache) cached(h uint64) *goferpb.Stat {
 // Stat implements goferpb.GoferClient, from the cache when it can.
 func (a *AttrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...grpc.CallOption) (*goferpb.StatReply, error) {
 	if donated.Has[donated.SizeOnly](opts) {
-		// Its size only, now (vfs.goferSizeNow): not kept.
+		// Its size only, now (vfs.VFS.GoferSizeNow): not kept.
 		return a.GoferClient.Stat(ctx, req, opts...)
 	}
 	if ctx.Value(freshAttrsKey{}) == nil {

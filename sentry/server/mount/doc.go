@@ -7,7 +7,7 @@
 //
 // It owns no files: the server's vfs grafts a mount's root dentry over
 // its mount point and keeps the gofer directory that holds a tmpfs's
-// files (sentry/server/vfs_mount.go). A table starts with the fixed
+// files (sentry/server/vfs/mount.go). A table starts with the fixed
 // mounts (the gofer's root, /proc, /dev, /dev/pts), which have no
 // records; the mounts made outside the sentry (do --volume, an OCI
 // bundle's), /dev/mqueue, and the tmpfs and bind mounts of mount(2) are

@@ -1,24 +1,24 @@
-package server
+package vfs
 
 import "golang.org/x/sys/unix"
 
-// maxDentryHandles bounds the gofer handles a client's dentry cache keeps.
+// MaxDentryHandles bounds the gofer handles a client's dentry cache keeps.
 // Each one is an open fd in the gofer; without a bound a client that walks
 // a large tree (find /usr: 150,000 files) exhausts the gofer's fds. A
 // dentry whose handle was evicted keeps its name, inode and place in the
 // tree and walks to a new handle from its parent when it needs one again.
-const maxDentryHandles = 1024
+const MaxDentryHandles = 1024
 
-// evictBatch is how many handles one eviction releases at least, so that a
+// EvictBatch is how many handles one eviction releases at least, so that a
 // Release RPC is paid once per evictBatch lookups beyond the bound.
-const evictBatch = 64
+const EvictBatch = 64
 
 // The dentries holding a gofer handle (other than the root's, which is
 // never evicted) are on vfs.lru, most recently used first.
 
 // lruPushLocked puts d, which just got a handle, at the front of the LRU.
 // Precondition: v.mu.
-func (v *vfs) lruPushLocked(d *dentry) {
+func (v *VFS) lruPushLocked(d *Dentry) {
 	if d == v.Root || d.lruNext != nil {
 		return
 	}
@@ -32,7 +32,7 @@ func (v *vfs) lruPushLocked(d *dentry) {
 }
 
 // lruRemoveLocked takes d off the LRU. Precondition: v.mu.
-func (v *vfs) lruRemoveLocked(d *dentry) {
+func (v *VFS) lruRemoveLocked(d *Dentry) {
 	if d.lruNext == nil {
 		return
 	}
@@ -43,7 +43,7 @@ func (v *vfs) lruRemoveLocked(d *dentry) {
 }
 
 // lruTouchLocked marks d most recently used. Precondition: v.mu.
-func (v *vfs) lruTouchLocked(d *dentry) {
+func (v *VFS) lruTouchLocked(d *Dentry) {
 	if d.lruNext == nil || v.lru.lruNext == d {
 		return
 	}
@@ -55,12 +55,12 @@ func (v *vfs) lruTouchLocked(d *dentry) {
 // dentries once more than maxDentryHandles+evictBatch are cached, down to
 // maxDentryHandles, and returns them for the caller to release after
 // unlocking. Precondition: v.mu.
-func (v *vfs) evictLocked() []uint64 {
-	if v.cachedHandles <= maxDentryHandles+evictBatch || v.lru.lruNext == nil {
+func (v *VFS) evictLocked() []uint64 {
+	if v.cachedHandles <= MaxDentryHandles+EvictBatch || v.lru.lruNext == nil {
 		return nil
 	}
 	var ids []uint64
-	for d := v.lru.lruPrev; d != &v.lru && v.cachedHandles > maxDentryHandles; {
+	for d := v.lru.lruPrev; d != &v.lru && v.cachedHandles > MaxDentryHandles; {
 		prev := d.lruPrev
 		if d.pins == 0 {
 			v.lruRemoveLocked(d)
@@ -72,10 +72,10 @@ func (v *vfs) evictLocked() []uint64 {
 	return ids
 }
 
-// pinHandle returns d's gofer handle, walking to it from d's parent if the
+// PinHandle returns d's gofer handle, walking to it from d's parent if the
 // dentry has none (made without one, or evicted), and pins it: eviction
 // leaves it alone until unpin. Each successful pinHandle needs one unpin.
-func (v *vfs) PinHandle(d *dentry) (uint64, error) {
+func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
 	v.mu.Lock()
 	if h := d.handle; h != 0 {
 		d.pins++
@@ -85,7 +85,7 @@ func (v *vfs) PinHandle(d *dentry) (uint64, error) {
 	}
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
-	if deleted || d.Kind != dkGofer || d == v.Root {
+	if deleted || d.Kind != KindGofer || d == v.Root {
 		return 0, unix.ENOENT
 	}
 	ph, err := v.PinHandle(parent)
@@ -123,38 +123,17 @@ func (v *vfs) PinHandle(d *dentry) (uint64, error) {
 	return h, nil
 }
 
-// unpin undoes one pinHandle.
-func (v *vfs) Unpin(d *dentry) {
+// Unpin undoes one pinHandle.
+func (v *VFS) Unpin(d *Dentry) {
 	v.mu.Lock()
 	d.pins--
 	v.mu.Unlock()
 }
 
-// handleOf is pinHandle for the duration of system call c: the pin is
-// dropped when c's handler returns (syscallCtx.unpinAll).
-func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
-	h, err := c.k.vfs.PinHandle(d)
-	if err == nil {
-		c.pinned = append(c.pinned, d)
-	}
-	return h, err
-}
-
-// unpinAll drops the pins c's handler took. c may be nil.
-func (c *syscallCtx) unpinAll() {
-	if c == nil {
-		return
-	}
-	for _, d := range c.pinned {
-		c.k.vfs.Unpin(d)
-	}
-	c.pinned = nil
-}
-
 // cacheChildHandleLocked records that dentry d was made with handle h (0
 // for none) and returns the handles to release for the bound.
 // Precondition: v.mu.
-func (v *vfs) cacheChildHandleLocked(d *dentry) []uint64 {
+func (v *VFS) cacheChildHandleLocked(d *Dentry) []uint64 {
 	if d.handle == 0 {
 		return nil
 	}
@@ -164,7 +143,7 @@ func (v *vfs) cacheChildHandleLocked(d *dentry) []uint64 {
 
 // cachedHandleIDsLocked returns every handle the dentry cache holds, the
 // root's included, and forgets them (client teardown). Precondition: v.mu.
-func (v *vfs) cachedHandleIDsLocked() []uint64 {
+func (v *VFS) cachedHandleIDsLocked() []uint64 {
 	var ids []uint64
 	if v.Root.handle != 0 {
 		ids = append(ids, v.Root.handle)

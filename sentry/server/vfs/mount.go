@@ -1,4 +1,4 @@
-package server
+package vfs
 
 import (
 	"context"
@@ -6,16 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -32,14 +28,14 @@ import (
 // mounts made outside the sentry (do --volume, an OCI bundle's) are only
 // listed there: the gofer serves them as part of its tree.
 
-// vmount is a mount grafted onto the dentry tree.
-type vmount struct {
+// Graft is a mount grafted onto the dentry tree.
+type Graft struct {
 	// id is the mount's id in the table; root its root dentry, point the
 	// dentry it covers; backing the name of its gofer directory and
 	// backingParent the handle (owned) of the directory holding it.
 	// Immutable.
 	ID            int
-	root, point   *dentry
+	root, point   *Dentry
 	backing       string
 	backingParent uint64
 	// keep are the handles (owned) of the directories between the root
@@ -49,7 +45,7 @@ type vmount struct {
 	keep []uint64
 	// src is a bind mount's source (its root is another dentry of the
 	// same file); nil for a tmpfs. Immutable.
-	Src *dentry
+	Src *Dentry
 }
 
 // tmpfsDirName is the gofer directory holding mount id's files.
@@ -59,7 +55,7 @@ func tmpfsDirName(clientID string, id int) string {
 }
 
 // crossMounts returns the root of the mount on top of d, or d.
-func (v *vfs) crossMounts(d *dentry) *dentry {
+func (v *VFS) crossMounts(d *Dentry) *Dentry {
 	if v.nmounts.Load() == 0 {
 		return d
 	}
@@ -77,7 +73,7 @@ func (v *vfs) crossMounts(d *dentry) *dentry {
 
 // mountOfLocked returns the grafted mount holding d, nil for the gofer's
 // root file system and the synthesized ones. Precondition: v.mu.
-func (v *vfs) mountOfLocked(d *dentry) *vmount {
+func (v *VFS) mountOfLocked(d *Dentry) *Graft {
 	for n := 0; d != nil && d != v.Root && n < 4096; n++ {
 		if m := v.roots[d]; m != nil {
 			return m
@@ -87,9 +83,25 @@ func (v *vfs) mountOfLocked(d *dentry) *vmount {
 	return nil
 }
 
-// mountOf returns the id of the mount holding gofer dentry d (the root's
+// MountHolds says one of ds (gofer dentries; others are skipped) is in
+// grafted mount id.
+func (v *VFS) MountHolds(id int, ds []*Dentry) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, d := range ds {
+		if d == nil || d.Kind != KindGofer {
+			continue
+		}
+		if m := v.mountOfLocked(d); m != nil && m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// MountOf returns the id of the mount holding gofer dentry d (the root's
 // for the gofer's tree).
-func (v *vfs) MountOf(d *dentry) int {
+func (v *VFS) MountOf(d *Dentry) int {
 	if v.nmounts.Load() == 0 {
 		return mount.RootID
 	}
@@ -101,25 +113,25 @@ func (v *vfs) MountOf(d *dentry) int {
 	return mount.RootID
 }
 
-// mountInfoOf returns the mount holding d (a gofer dentry), and whether
+// MountInfoOf returns the mount holding d (a gofer dentry), and whether
 // it is a grafted one.
-func (v *vfs) MountInfoOf(d *dentry) (mount.Mount, bool) {
+func (v *VFS) MountInfoOf(d *Dentry) (mount.Mount, bool) {
 	id := v.MountOf(d)
 	m, _ := v.Mounts.Get(id)
 	return m, id != mount.RootID
 }
 
-// readOnly says d is on a read-only grafted mount.
-func (v *vfs) ReadOnly(d *dentry) bool {
-	if d == nil || d.Kind != dkGofer || v.nmounts.Load() == 0 {
+// ReadOnly says d is on a read-only grafted mount.
+func (v *VFS) ReadOnly(d *Dentry) bool {
+	if d == nil || d.Kind != KindGofer || v.nmounts.Load() == 0 {
 		return false
 	}
 	m, grafted := v.MountInfoOf(d)
 	return grafted && m.ReadOnly()
 }
 
-// mountRoot returns the mount whose root d is, or nil.
-func (v *vfs) MountRoot(d *dentry) *vmount {
+// MountRoot returns the mount whose root d is, or nil.
+func (v *VFS) MountRoot(d *Dentry) *Graft {
 	if v.nmounts.Load() == 0 {
 		return nil
 	}
@@ -131,8 +143,8 @@ func (v *vfs) MountRoot(d *dentry) *vmount {
 // scratchParent returns a new handle of the gofer directory that holds
 // the per-client directories (the root's /dev/shm, else its /tmp), and
 // the handles of the directories walked through to it, which the caller
-// keeps as long as it uses the first (see vmount.keep).
-func (v *vfs) scratchParent() (uint64, []uint64, error) {
+// keeps as long as it uses the first (see Graft.keep).
+func (v *VFS) scratchParent() (uint64, []uint64, error) {
 	rh, err := v.PinHandle(v.Root)
 	if err != nil {
 		return 0, nil, err
@@ -161,14 +173,14 @@ func (v *vfs) scratchParent() (uint64, []uint64, error) {
 	return 0, nil, fmt.Errorf("no directory for tmpfs mounts: %w", err)
 }
 
-// graftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
+// GraftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
 // and grafts it over point. Precondition: v.mntMu.
-func (v *vfs) GraftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, error) {
+func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, error) {
 	ph, keep, err := v.scratchParent()
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error, hs ...uint64) (*vmount, error) {
+	fail := func(err error, hs ...uint64) (*Graft, error) {
 		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
@@ -195,13 +207,13 @@ func (v *vfs) GraftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 	v.mu.Lock()
 	parent, pname := point.parent, point.name
 	v.mu.Unlock()
-	root := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(root, st)
-	vm := &vmount{ID: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep}
+	vm := &Graft{ID: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep}
 	v.mu.Lock()
 	if v.covers == nil {
-		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
+		v.covers, v.roots = make(map[*Dentry]*Graft), make(map[*Dentry]*Graft)
 	}
 	v.covers[point] = vm
 	v.roots[root] = vm
@@ -210,11 +222,11 @@ func (v *vfs) GraftTmpfs(point *dentry, m mount.Mount, create bool) (*vmount, er
 	return vm, nil
 }
 
-// ungraft takes vm off the tree, and removes its directory unless keep
+// Ungraft takes vm off the tree, and removes its directory unless keep
 // (a lazily detached mount still in use: its root keeps its handle, so
 // that a working directory or an open directory in it still works, and
 // its directory goes with the client).
-func (v *vfs) Ungraft(vm *vmount, keep bool) {
+func (v *VFS) Ungraft(vm *Graft, keep bool) {
 	v.mu.Lock()
 	if v.covers[vm.point] == vm {
 		delete(v.covers, vm.point)
@@ -239,7 +251,7 @@ func (v *vfs) Ungraft(vm *vmount, keep bool) {
 
 // removeBacking removes vm's gofer directory (whose handle h the caller
 // gives up) and releases its parent's handle.
-func (v *vfs) removeBacking(vm *vmount, h uint64) {
+func (v *VFS) removeBacking(vm *Graft, h uint64) {
 	if h == 0 {
 		if wf, err := v.walkOne(vm.backingParent, vm.backing); err == nil {
 			h = wf.Handle.Id
@@ -258,13 +270,13 @@ func (v *vfs) removeBacking(vm *vmount, h uint64) {
 	v.releases.ReleaseNow(append([]uint64{vm.backingParent}, vm.keep...))
 }
 
-// removeMounts removes every grafted mount's directory (client
+// RemoveMounts removes every grafted mount's directory (client
 // teardown: the application is over).
-func (v *vfs) RemoveMounts() {
+func (v *VFS) RemoveMounts() {
 	v.MntMu.Lock()
 	defer v.MntMu.Unlock()
 	v.mu.Lock()
-	var all []*vmount
+	var all []*Graft
 	for _, vm := range v.roots {
 		all = append(all, vm)
 	}
@@ -291,10 +303,10 @@ func (v *vfs) RemoveMounts() {
 	}
 }
 
-// graftBind grafts a new dentry of src's file over point (a bind mount).
+// GraftBind grafts a new dentry of src's file over point (a bind mount).
 // Precondition: v.mntMu.
-func (v *vfs) GraftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
-	if src.Kind != dkGofer || point.Kind != dkGofer || point == v.Root || src.IsDir() != point.IsDir() {
+func (v *VFS) GraftBind(point, src *Dentry, m mount.Mount) (*Graft, error) {
+	if src.Kind != KindGofer || point.Kind != KindGofer || point == v.Root || src.IsDir() != point.IsDir() {
 		return nil, unix.EINVAL
 	}
 	h, st, fh, err := v.FreshHandle(src)
@@ -304,13 +316,13 @@ func (v *vfs) GraftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
 	v.mu.Lock()
 	parent, pname := point.parent, point.name
 	v.mu.Unlock()
-	root := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
+	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(root, st)
-	vm := &vmount{ID: m.ID, root: root, point: point, Src: src}
+	vm := &Graft{ID: m.ID, root: root, point: point, Src: src}
 	v.mu.Lock()
 	if v.covers == nil {
-		v.covers, v.roots = make(map[*dentry]*vmount), make(map[*dentry]*vmount)
+		v.covers, v.roots = make(map[*Dentry]*Graft), make(map[*Dentry]*Graft)
 	}
 	v.covers[point] = vm
 	v.roots[root] = vm
@@ -319,9 +331,9 @@ func (v *vfs) GraftBind(point, src *dentry, m mount.Mount) (*vmount, error) {
 	return vm, nil
 }
 
-// bindSources says a bind mount's source is in mount id (which then
+// BindSources says a bind mount's source is in mount id (which then
 // cannot go: its files are the bind mount's).
-func (v *vfs) BindSources(id int) bool {
+func (v *VFS) BindSources(id int) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, vm := range v.roots {
@@ -334,199 +346,34 @@ func (v *vfs) BindSources(id int) bool {
 	return false
 }
 
-// isMqueueMount says m is the mqueue file system at /dev/mqueue, which
+// IsMqueueMount says m is the mqueue file system at /dev/mqueue, which
 // the sentry serves as an empty directory of its /dev (POSIX message
 // queues are not supported, so there is never a queue in it; creating
 // one is EACCES, as in any synthesized directory).
-func isMqueueMount(m mount.Mount) bool {
+func IsMqueueMount(m mount.Mount) bool {
 	return m.FSType == "mqueue" && m.Target == "/dev/mqueue"
 }
 
-// setMqueue makes /dev/mqueue exist (mount id) or not (0).
-func (v *vfs) SetMqueue(id int) {
+// SetMqueue makes /dev/mqueue exist (mount id) or not (0).
+func (v *VFS) SetMqueue(id int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if id == 0 {
 		v.mqueue = nil
 		return
 	}
-	v.mqueue = &dentry{v: v, Kind: dkMqueueDir, Mode: unix.S_IFDIR | 01777, ino: synthIno(6, id), parent: v.DevDir, name: "mqueue"}
+	v.mqueue = &Dentry{v: v, Kind: KindMqueueDir, Mode: unix.S_IFDIR | 01777, ino: SynthIno(6, id), parent: v.DevDir, name: "mqueue"}
 }
 
-// mqueueDentry returns /dev/mqueue's dentry, or nil.
-func (v *vfs) MqueueDentry() *dentry {
+// MqueueDentry returns /dev/mqueue's dentry, or nil.
+func (v *VFS) MqueueDentry() *Dentry {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.mqueue
 }
 
-// mountBusy says a file of mount id is in use: open, a working
-// directory, or mapped.
-func (k *clientState) mountBusy(id int) bool {
-	var ds []*dentry
-	k.mu.Lock()
-	seen := make(map[*fdTable]bool)
-	for _, p := range k.procs {
-		if p.fs != nil {
-			ds = append(ds, p.fs.cwd)
-		}
-		t := p.fds
-		if t == nil || seen[t] {
-			continue
-		}
-		seen[t] = true
-		t.Each(func(_ int32, e fdEntry) { ds = append(ds, dentryOf(e.File)) })
-	}
-	k.mu.Unlock()
-	for _, f := range k.maps.Files() {
-		if f != nil {
-			ds = append(ds, dentryOf(f))
-		}
-	}
-	v := k.vfs
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, d := range ds {
-		if d == nil || d.Kind != dkGofer {
-			continue
-		}
-		if m := v.mountOfLocked(d); m != nil && m.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-// restoreMounts puts a Restore's mounts back in the table, parents first,
-// and grafts the sentry's tmpfs mounts again over their mount points
-// (their gofer directories are found by name). It returns what could not
-// be rebuilt.
-func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState) []error {
-	v := k.vfs
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
-	v.MntMu.Lock()
-	defer v.MntMu.Unlock()
-	var errs []error
-	for _, st := range recs {
-		if mount.IsFixed(int(st.GetId())) {
-			if err := v.Mounts.RestoreFixedPropagation(st); err != nil {
-				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))
-			}
-			continue
-		}
-		m, err := mount.FromRecord(st, 0)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
-			continue
-		}
-		if m.BindPath != "" {
-			if rc == nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
-				continue
-			}
-			src, err := v.Resolve(rc, v.Root, m.BindPath, true)
-			var point *dentry
-			if err == nil {
-				point, err = v.Resolve(rc, v.Root, m.Target, true)
-			}
-			if err == nil {
-				if m, err = v.Mounts.Add(m); err == nil {
-					if _, err = v.GraftBind(point, src, m); err != nil {
-						v.Mounts.Remove(m.ID, true)
-						k.trk.touch(mountID(m.ID))
-					}
-				}
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("bind mount %d of %q at %q: %w", st.Id, st.BindPath, st.Target, err))
-			}
-			continue
-		}
-		if m.Backed {
-			if rc == nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
-				continue
-			}
-			point, err := v.Resolve(rc, v.Root, m.Target, true)
-			if err == nil && (point == v.Root || point.Kind != dkGofer || !point.IsDir()) {
-				err = unix.EINVAL
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
-				continue
-			}
-			if m, err = v.Mounts.Add(m); err != nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
-				continue
-			}
-			if _, err := v.GraftTmpfs(point, m, false); err != nil {
-				v.Mounts.Remove(m.ID, true)
-				k.trk.touch(mountID(m.ID))
-				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
-			}
-			continue
-		}
-		if _, err := v.Mounts.Add(m); err != nil {
-			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
-		} else if isMqueueMount(m) {
-			v.SetMqueue(m.ID)
-		}
-	}
-	return errs
-}
-
-// maxStartMounts bounds the mounts a Start may list.
-const maxStartMounts = 64
-
-// startMounts checks the mounts a Start lists (made outside the sentry:
-// the gofer serves them, the table only lists them; but /dev/mqueue,
-// which the sentry serves: isMqueueMount).
-func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
-	if len(specs) > maxStartMounts {
-		return nil, fmt.Errorf("start: %d mounts (at most %d): %w", len(specs), maxStartMounts, unix.EINVAL)
-	}
-	var out []mount.Mount
-	for i, sp := range specs {
-		bad := func(why string) error {
-			return fmt.Errorf("start: mounts[%d] (%q): %s: %w", i, sp.GetTarget(), why, unix.EINVAL)
-		}
-		if sp == nil || !path.IsAbs(sp.Target) || len(sp.Target) >= 4096 || len(sp.Source) >= 4096 || len(sp.Data) > mountDataMax {
-			return nil, bad("want an absolute target")
-		}
-		if sp.Fstype == "" || len(sp.Fstype) > 64 || strings.ContainsAny(sp.Fstype, " \t\n/") {
-			return nil, bad("bad type")
-		}
-		if sp.Flags&^mount.PerMountFlags != 0 {
-			return nil, bad("bad flags")
-		}
-		m := mount.Mount{FSType: sp.Fstype, Source: sp.Source, Target: path.Clean(sp.Target), Flags: sp.Flags, Data: sp.Data,
-			SuperReadOnly: sp.Flags&unix.MS_RDONLY != 0 && sp.Fstype != "bind"}
-		if m.Flags&(unix.MS_NOATIME|unix.MS_STRICTATIME) == 0 {
-			m.Flags |= unix.MS_RELATIME
-		}
-		m.Flags &^= unix.MS_STRICTATIME
-		if m.Source == "" {
-			m.Source = sp.Fstype
-		}
-		if sp.Fstype == "bind" && path.IsAbs(sp.Source) {
-			// mountinfo's root: the bound directory's path (in the
-			// host's file system, as the gofer mounted it).
-			m.Root = path.Clean(sp.Source)
-		}
-		if sp.Fstype == "tmpfs" {
-			o, err := mount.ParseTmpfsOptions(sp.Data, 0)
-			if err != nil {
-				return nil, bad(err.Error())
-			}
-			m.Tmpfs, m.FSOptions = o, o.String()
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// mountIDAt returns the id of the mount whose root is d.
-func (v *vfs) MountIDAt(d *dentry) (int, bool) {
+// MountIDAt returns the id of the mount whose root is d.
+func (v *VFS) MountIDAt(d *Dentry) (int, bool) {
 	switch d {
 	case v.Root:
 		return mount.RootID, true
@@ -538,9 +385,9 @@ func (v *vfs) MountIDAt(d *dentry) (int, bool) {
 	if vm := v.MountRoot(d); vm != nil {
 		return vm.ID, true
 	}
-	if d.Kind == dkMqueueDir {
+	if d.Kind == KindMqueueDir {
 		for _, m := range v.Mounts.List() {
-			if isMqueueMount(m) {
+			if IsMqueueMount(m) {
 				return m.ID, true
 			}
 		}
@@ -548,11 +395,11 @@ func (v *vfs) MountIDAt(d *dentry) (int, bool) {
 	return 0, false
 }
 
-// propagateUmount takes out, as Linux's propagate_umount does, the
+// PropagateUmount takes out, as Linux's propagate_umount does, the
 // copies of umounted mount m that its parent's receivers hold at the same
 // place when nothing is mounted on or under them, and returns them.
 // Precondition: v.mntMu.
-func (v *vfs) PropagateUmount(m mount.Mount) []mount.Mount {
+func (v *VFS) PropagateUmount(m mount.Mount) []mount.Mount {
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
 		return nil
@@ -574,8 +421,8 @@ func (v *vfs) PropagateUmount(m mount.Mount) []mount.Mount {
 	return gone
 }
 
-// graftedByID returns grafted mount id, or nil.
-func (v *vfs) GraftedByID(id int) *vmount {
+// GraftedByID returns grafted mount id, or nil.
+func (v *VFS) GraftedByID(id int) *Graft {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, vm := range v.roots {

@@ -1,4 +1,4 @@
-package server
+package vfs
 
 import (
 	"context"
@@ -28,23 +28,23 @@ func shmDirName(id string) string {
 	return "rd-shm-" + hex.EncodeToString(sum[:8])
 }
 
-// shmDentry returns the dentry of /dev/shm, making its directory on first
+// ShmDentry returns the dentry of /dev/shm, making its directory on first
 // use. The dentry holds its handle for the client's life (like the root,
 // it is never evicted: its parent is synthesized, so it could not be
 // walked to again).
-func (v *vfs) ShmDentry() (*dentry, error) {
+func (v *VFS) ShmDentry() (*Dentry, error) {
 	v.shmMu.Lock()
 	defer v.shmMu.Unlock()
 	if v.shm != nil {
 		return v.shm, nil
 	}
 	// The directories walked through stay held (shmKeep), so that a
-	// restarted gofer can find the directory by name (vmount.keep).
+	// restarted gofer can find the directory by name (Graft.keep).
 	ph, keep, err := v.scratchParent()
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error, hs ...uint64) (*dentry, error) {
+	fail := func(err error, hs ...uint64) (*Dentry, error) {
 		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
@@ -66,16 +66,16 @@ func (v *vfs) ShmDentry() (*dentry, error) {
 		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
-	d := &dentry{v: v, Kind: dkGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: v.DevDir, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(d, st)
 	v.shm, v.shmParent, v.shmKeep = d, ph, keep
 	return d, nil
 }
 
-// shmIfMade returns /dev/shm's dentry, nil if it was not made yet, and
+// ShmIfMade returns /dev/shm's dentry, nil if it was not made yet, and
 // the gofer handle it holds for the client's life.
-func (v *vfs) ShmIfMade() (*dentry, uint64) {
+func (v *VFS) ShmIfMade() (*Dentry, uint64) {
 	v.shmMu.Lock()
 	d := v.shm
 	v.shmMu.Unlock()
@@ -87,9 +87,9 @@ func (v *vfs) ShmIfMade() (*dentry, uint64) {
 	return d, d.handle
 }
 
-// removeShm removes /dev/shm's directory and its contents (client
+// RemoveShm removes /dev/shm's directory and its contents (client
 // teardown, after every other handle of the client was released).
-func (v *vfs) RemoveShm() {
+func (v *VFS) RemoveShm() {
 	v.shmMu.Lock()
 	d, parent, keep := v.shm, v.shmParent, v.shmKeep
 	v.shm, v.shmParent, v.shmKeep = nil, 0, nil
@@ -113,7 +113,7 @@ func (v *vfs) RemoveShm() {
 const maxShmDepth = 16
 
 // removeTree removes the contents of directory dir.
-func (v *vfs) removeTree(dir uint64, depth int) {
+func (v *VFS) removeTree(dir uint64, depth int) {
 	if depth > maxShmDepth {
 		return
 	}

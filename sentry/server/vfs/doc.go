@@ -1,0 +1,57 @@
+// Package vfs is a client's mount namespace in the remote sentry, below
+// its kernel, as gVisor's vfs with fsimpl/gofer's dentry cache: the tree
+// of dentries over the gofer's files, the path walk (symlinks, "..",
+// mount points, Linux's errnos for each step), and /dev and /proc as
+// directories whose files the kernel synthesizes.
+//
+// # What it owns
+//
+//   - Dentry: a node of the tree, gofer-backed (KindGofer) or synthesized
+//     (the other kinds, made by the Kernel's lookups with NewSynthDentry).
+//     A gofer dentry caches its children by name, names found missing
+//     (negative entries, believed for NegativeTTL or until a call of this
+//     server may have made a name: goferclient.AttrCache.NamesMade), its
+//     symlink target, its attributes for permission checks (NoteAttrs,
+//     AttrsOf) and those a directory listing gave (NoteListing, trusted
+//     while the attribute cache says no change went through since and
+//     for goferclient.AttrTTL).
+//   - the gofer handles of the dentries (handles.go): at most
+//     MaxDentryHandles per client, least recently used first out in
+//     batches of EvictBatch; a system call pins those it uses
+//     (Caller.HandleOf, PinHandle/Unpin); an evicted dentry keeps its
+//     place and walks to a new handle from its parent when needed.
+//   - the walk (Resolve, ResolveParent, LookupChild, FollowLink,
+//     Readlink, StatDentry), fresh handles for open file descriptions
+//     (FreshHandle, OpenRegular, HandleForOpen, ReopenHandle) and the
+//     cache's updates after a change (InsertChild, Forget, Moved).
+//   - the mount table (package mount: VFS.Mounts) and the mounts grafted
+//     onto the tree (mount.go: tmpfs mounts as per-client gofer
+//     directories, bind mounts as a second dentry of their source, the
+//     empty /dev/mqueue), and /dev/shm, a per-client gofer directory
+//     (shm.go), with their removal when the client goes.
+//   - the gofer I/O helpers the file kinds share (gofer.go: reads and
+//     writes in RPCs of at most MaxGoferIO, stat, fsync).
+//
+// # What it depends on
+//
+// The layers below: goferpb and goferclient (the gofer connection, the
+// release queue, the attribute cache), mount, procfs (a synthesized
+// dentry's procfs scope), fdesc (a description's Call and Owner), auth,
+// syserr. What it needs of the kernel above it it is given (Config): a
+// Kernel (the synthesized files: their lookups, links, stats, and a
+// process's owner for /proc/<pid>; and the owner of the descriptions
+// opened on its dentries, Dentry.Owner) and, per walk, the Caller (the
+// system call: its pins and its search permission). It never imports the
+// kernel.
+//
+// # Lock order
+//
+//	VFS.MntMu      (mount, umount2 and their replay; held across gofer
+//	                RPCs; the kernel may take its own lock under it)
+//	  VFS.shmMu    (making /dev/shm's directory; held across gofer RPCs)
+//	    VFS.mu     (the dentry tree and the handle cache: a leaf, never
+//	                held across a gofer RPC or a call of the Kernel;
+//	                the kernel takes it under its own lock)
+//
+// The Kernel's methods are called with none of these held but MntMu.
+package vfs

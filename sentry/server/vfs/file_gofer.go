@@ -1,0 +1,139 @@
+package vfs
+
+import (
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+)
+
+// GoferFile is a regular file (or other non-directory) served by the
+// gofer, through the description's own opened handle.
+type GoferFile struct {
+	fdesc.FileBase
+	v *VFS // immutable
+	// Handle is the description's own gofer handle, released with it;
+	// FH the gofer's file handle (Handle.file_handle). Immutable.
+	Handle uint64
+	FH     []byte
+	// Memfd is set for a file made by memfd_create (memfd.go), by the
+	// kernel's memfd_create or Restore before the description is
+	// installed, and shared with every description reopened from it.
+	// Immutable after.
+	Memfd *Memfd
+}
+
+// NewGoferFile returns a gofer file of v's through handle h (which it
+// owns) of the file whose gofer file handle is fh, memfd if made by
+// memfd_create.
+func NewGoferFile(v *VFS, h uint64, fh []byte, memfd *Memfd) *GoferFile {
+	return &GoferFile{v: v, Handle: h, FH: fh, Memfd: memfd}
+}
+
+// NewGoferDir returns a gofer directory of v's through handle h (which it
+// owns) of the directory whose gofer file handle is fh.
+func NewGoferDir(v *VFS, h uint64, fh []byte) *GoferDir {
+	return &GoferDir{v: v, Handle: h, FH: fh}
+}
+
+// VFS is the namespace g's file is in.
+func (g *GoferFile) VFS() *VFS { return g.v }
+
+// DentryOf returns f's dentry (nil when it has none or it is not a
+// vfs's).
+func DentryOf(f *fdesc.File) *Dentry {
+	d, _ := f.Dentry().(*Dentry)
+	return d
+}
+
+func (g *GoferFile) Read(c fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, error) {
+	return g.v.GoferRead(g.Handle, n, off)
+}
+
+func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	written := 0
+	var attrs auth.FileAttrs
+	defer func() {
+		if written > 0 && attrs.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+			var d *Dentry
+			if f != nil {
+				d = DentryOf(f)
+			}
+			g.v.kern.KillPriv(c, d, g.Handle, attrs)
+		}
+	}()
+	var opts []grpc.CallOption
+	if f != nil && f.Flags.Load()&unix.O_APPEND != 0 {
+		// Through the gofer, not a donated fd: a re-sent append must
+		// land once (goferclient/goferdonate.go).
+		opts = append(opts, donated.ViaGofer{})
+	}
+	for written < len(b) {
+		chunk := b[written:min(len(b), written+MaxGoferIO)]
+		ctx, cancel := g.v.RPCCtx()
+		req := &goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}
+		if c != nil && c.Seq() != 0 {
+			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
+		}
+		r, err := g.v.Gofer().Write(ctx, req, opts...)
+		cancel()
+		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
+			attrs = AttrsOfStat(r.Stat)
+			c.GoferWrote(r.Stat)
+		}
+		if err := syserr.FromGofer("write", r.GetErrno(), err); err != nil {
+			if written > 0 {
+				return written, nil
+			}
+			return 0, err
+		}
+		n := int(r.Written)
+		if n > len(chunk) {
+			n = len(chunk)
+		}
+		written += n
+		if n < len(chunk) {
+			break
+		}
+	}
+	return written, nil
+}
+
+func (g *GoferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.Handle) }
+
+func (g *GoferFile) Release() { g.v.Releases().Release([]uint64{g.Handle}) }
+
+// GoferDir is a directory served by the gofer.
+type GoferDir struct {
+	fdesc.FileBase
+	// v, Handle (the description's own gofer handle, released with it)
+	// and FH (the gofer's file handle) are immutable.
+	v      *VFS
+	Handle uint64
+	FH     []byte
+}
+
+func (g *GoferDir) Read(fdesc.Call, *fdesc.File, int, int64) ([]byte, error) { return nil, unix.EISDIR }
+func (g *GoferDir) Write(fdesc.Call, *fdesc.File, []byte, int64) (int, error) {
+	return 0, unix.EISDIR
+}
+func (g *GoferDir) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.Handle) }
+func (g *GoferDir) Release()                               { g.v.Releases().Release([]uint64{g.Handle}) }
+
+// HandleOfFile returns the gofer handle backing f, if any.
+func HandleOfFile(f *fdesc.File) (uint64, bool) {
+	switch impl := f.Impl.(type) {
+	case *GoferFile:
+		return impl.Handle, true
+	case *GoferDir:
+		return impl.Handle, true
+	}
+	return 0, false
+}

@@ -1,0 +1,104 @@
+package vfs
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+)
+
+// MaxGoferIO bounds the data of one gofer Read or Write RPC.
+const MaxGoferIO = 1 << 20
+
+// GoferRead reads up to n bytes at off, in RPCs of at most maxGoferIO.
+func (v *VFS) GoferRead(h uint64, n int, off int64) ([]byte, error) {
+	if off < 0 {
+		return nil, unix.EINVAL
+	}
+	var out []byte
+	for n > 0 {
+		m := min(n, MaxGoferIO)
+		ctx, cancel := v.RPCCtx()
+		r, err := v.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
+		cancel()
+		if err := syserr.FromGofer("read", r.GetErrno(), err); err != nil {
+			if len(out) > 0 {
+				return out, nil
+			}
+			return nil, err
+		}
+		if len(r.Data) > m {
+			r.Data = r.Data[:m]
+		}
+		if out == nil && (len(r.Data) < m || n == m) {
+			return r.Data, nil // one chunk: no copy
+		}
+		out = append(out, r.Data...)
+		if len(r.Data) < m {
+			break
+		}
+		n -= m
+		off += int64(m)
+	}
+	return out, nil
+}
+
+func (v *VFS) GoferStat(h uint64) (*goferpb.Stat, error) {
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	return v.GoferStatCtx(ctx, h)
+}
+
+// GoferSizeNow returns the attributes of h's file now, bypassing the
+// attribute cache (attrCache), for their size only (an O_APPEND write's
+// end, a PageWrite's clip): with a donated fd (goferclient/goferdonate.go) they are
+// its fstat, no gofer call, and the other fields may lack what only the
+// gofer adds.
+func (v *VFS) GoferSizeNow(h uint64) (*goferpb.Stat, error) {
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	return v.GoferStatCtx(goferclient.FreshAttrs(ctx), h, donated.SizeOnly{})
+}
+
+func (v *VFS) GoferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOption) (*goferpb.Stat, error) {
+	r, err := v.gofer.Stat(ctx, &goferpb.StatRequest{Handle: h}, opts...)
+	if err == nil && r.Errno == 0 && r.Stat == nil {
+		return nil, unix.EIO
+	}
+	if err := syserr.FromGofer("stat", r.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	return r.Stat, nil
+}
+
+// FsyncMany makes the files of handles hs durable: by an fsync for one,
+// else by one Fsync naming them all, which the gofer serves with syncfs.
+// Durability is the server's to account (durable.Tracker.StartSync): writes
+// acknowledged before the call are covered.
+func (v *VFS) FsyncMany(hs []uint64) error {
+	if len(hs) == 1 {
+		return v.Fsync(hs[0], false)
+	}
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: hs[0], Handles: hs[1:]})
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
+}
+
+func (v *VFS) Fsync(h uint64, dataOnly bool) error {
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := v.gofer.Fsync(ctx, &goferpb.FsyncRequest{Handle: h, DataOnly: dataOnly})
+	return syserr.FromGofer("fsync", r.GetErrno(), err)
+}
+
+// AttrsOfStat are the attributes of a gofer stat.
+func AttrsOfStat(st *goferpb.Stat) auth.FileAttrs {
+	return auth.FileAttrs{Mode: st.Mode, UID: st.Uid, GID: st.Gid}
+}
