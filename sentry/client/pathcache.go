@@ -112,6 +112,11 @@ type pathCache struct {
 	quietFor              time.Duration
 	quietUntil            time.Time
 
+	// openPaths is the path each description was opened by (absolute,
+	// or relative to the opener's cwd), for the listings of
+	// directories (listingPath). Protected by mu.
+	openPaths map[uint64]string
+
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
 	hits, kept atomic.Uint64
@@ -139,7 +144,7 @@ type pathAnswer struct {
 }
 
 func newPathCache() *pathCache {
-	return &pathCache{answers: make(map[pathKey]*pathAnswer), leases: make(map[uint64]time.Time),
+	return &pathCache{answers: make(map[pathKey]*pathAnswer), leases: make(map[uint64]time.Time), openPaths: make(map[uint64]string),
 		creds: make(map[int32]string), fs: make(map[int32]uint64), cwds: make(map[uint64]string)}
 }
 
@@ -472,6 +477,108 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	}
 	pc.answers[k] = &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires}
 	pc.kept.Add(1)
+}
+
+// maxOpenPaths bounds pathCache.openPaths (closed descriptions are not
+// announced to the cache); beyond it, all are forgotten.
+const maxOpenPaths = 4096
+
+// noteOpen remembers the path the description t's successful open or
+// openat (result fd) opened, when it is absolute or relative to the cwd.
+func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
+	pc := t.c.pcache
+	if pc == nil || (sysno != unix.SYS_OPEN && sysno != unix.SYS_OPENAT) {
+		return
+	}
+	pathArg := args[0]
+	if sysno == unix.SYS_OPENAT {
+		pathArg = args[1]
+	}
+	raw, err := appMemory{t}.ReadString(pathArg, sysabi.PathMax)
+	if err != nil || len(raw) < 2 {
+		return
+	}
+	path := string(raw[:len(raw)-1])
+	if sysno == unix.SYS_OPENAT && !strings.HasPrefix(path, "/") && int32(args[0]) != unix.AT_FDCWD {
+		return
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(fd))
+	if !ok {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.openPaths) >= maxOpenPaths {
+		clear(pc.openPaths)
+	}
+	pc.openPaths[desc] = path
+}
+
+// listingPath returns the path t's getdents64 of fd lists the directory
+// by (Syscall.listing_path), if the cache may keep its entries' answers.
+func (t *task) listingPath(sysno uintptr, args [6]uint64) string {
+	pc := t.c.pcache
+	if pc == nil || sysno != unix.SYS_GETDENTS64 {
+		return ""
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
+	if !ok {
+		return ""
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if time.Now().Before(pc.quietUntil) {
+		return ""
+	}
+	return pc.openPaths[desc]
+}
+
+// keepListed keeps the lstat answers of dir/<name> a getdents64's reply
+// carried (Reply.listed; dir is its Syscall.listing_path), sent at at,
+// under the keys of lstat and of newfstatat(AT_FDCWD, ...,
+// AT_SYMLINK_NOFOLLOW) of t's process.
+func (t *task) keepListed(dir string, reply *pb.Reply, at pathStamp) {
+	pc := t.c.pcache
+	l := reply.GetPathLease()
+	if pc == nil || dir == "" || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.Listed) == 0 {
+		return
+	}
+	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	creds, ok := pc.creds[t.proc.pid]
+	if !ok || pc.fsIDsChanged || at.gen != pc.gen || l.Epoch < pc.lastEpoch {
+		return
+	}
+	start := "/"
+	if !strings.HasPrefix(dir, "/") {
+		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+		if !known {
+			return
+		}
+		start = "cwd " + cwd
+	}
+	if len(pc.answers)+2*len(reply.Listed) > maxPathAnswers {
+		pc.dropLocked()
+	}
+	if exp, ok := pc.leases[l.Id]; !ok || expires.After(exp) {
+		pc.leases[l.Id] = expires
+	}
+	prefix := dir
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	for _, ls := range reply.Listed {
+		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 {
+			continue
+		}
+		a := &pathAnswer{out: ls.Stat, expires: expires}
+		path := prefix + ls.Name
+		pc.answers[pathKey{sysno: unix.SYS_LSTAT, creds: creds, start: start, path: path}] = a
+		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: start, path: path,
+			args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}] = a
+		pc.kept.Add(1)
+	}
 }
 
 // hitCount is the calls answered here (0 without a cache).

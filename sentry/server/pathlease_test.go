@@ -251,3 +251,70 @@ func TestPathLeaseGrants(t *testing.T) {
 		t.Errorf("mkdir: %v", unix.Errno(r.Errno))
 	}
 }
+
+// TestPathLeaseListing checks that a getdents64 whose client names the
+// path it opened the directory by gets the lstat answers of the entries
+// it listed (find's next calls), only when that path still names the
+// directory listed.
+func TestPathLeaseListing(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	m := l.mem
+	for _, f := range []string{"/tmp/a", "/tmp/b"} {
+		fd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(f), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		l.ok(1, unix.SYS_CLOSE, uint64(fd))
+	}
+	l.ok(1, unix.SYS_SYMLINKAT, m.str("a"), uint64(atFDCWD64), m.str("/tmp/l"))
+	inos := map[string]uint64{}
+	for _, n := range []string{"a", "b", "l"} {
+		sb := m.zeros(144)
+		l.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("/tmp/"+n), sb, unix.AT_SYMLINK_NOFOLLOW)
+		inos[n] = binary.LittleEndian.Uint64(m.bytes(sb+8, 8))
+	}
+	list := func(dir, named string) *sentrypb.Reply {
+		fd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(dir), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		defer l.ok(1, unix.SYS_CLOSE, uint64(fd))
+		buf := m.zeros(4096)
+		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+			Sysno: unix.SYS_GETDENTS64, Args: []uint64{uint64(fd), buf, 4096, 0, 0, 0},
+			PathLeaseWanted: true, ListingPath: named}}})
+		if r.Errno != 0 {
+			t.Fatalf("getdents64 of %s: %v", dir, unix.Errno(r.Errno))
+		}
+		return r
+	}
+	tests := []struct {
+		name, dir, named string
+		want             []string
+	}{
+		{"by its path", "/tmp", "/tmp", []string{"a", "b", "l"}},
+		{"by a relative path", "/tmp", "tmp", []string{"a", "b", "l"}},
+		{"by a path with ..", "/tmp", "/tmp/../tmp", []string{"a", "b", "l"}},
+		{"by another directory's path", "/tmp", "/bin", nil},
+		{"by no path", "/tmp", "", nil},
+		{"/proc", "/proc", "/proc", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := list(tc.dir, tc.named)
+			got := map[string]uint64{}
+			for _, ls := range r.Listed {
+				got[ls.Name] = binary.LittleEndian.Uint64(ls.Stat[8:16])
+			}
+			if len(tc.want) == 0 {
+				if len(r.Listed) != 0 || r.PathLease != nil {
+					t.Errorf("listed %v, lease %v: want none", got, r.PathLease)
+				}
+				return
+			}
+			if r.PathLease == nil {
+				t.Error("no lease for the listed answers")
+			}
+			for _, n := range tc.want {
+				if got[n] != inos[n] {
+					t.Errorf("%s: inode %d, want %d (all: %v)", n, got[n], inos[n], got)
+				}
+			}
+		})
+	}
+}
