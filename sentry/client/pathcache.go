@@ -32,6 +32,13 @@ import (
 // result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG; EINVAL
 // of readlink) and the bytes written to the buffer.
 //
+// A getdents64 of a directory whose description the client saw opened
+// by a path (absolute or relative to the cwd: openPaths) names that path
+// (Syscall.listing_path), and its reply brings, under the same lease,
+// the lstat answers of path/<name> for the entries listed (Reply.listed;
+// the server checks that the path still names the directory): find's
+// lstat of each entry is answered here (keepListed).
+//
 // The key is what the answer depends on besides the namespace: the call
 // and its arguments other than buffers (flags, access mode, statx mask,
 // readlink's size), the path string, where a relative path starts (the
