@@ -43,9 +43,10 @@ import (
 //     offset; fstat, pread64 and preadv need only the first two);
 //   - no shared mapping has dirty pages (a write-back is a write, whose
 //     reply comes after the revocation of the file's leases);
-//   - no posted call that may change a file (a write behind; for fstat
-//     also a chmod, chown or utimensat) is without a reply: the server
-//     revokes the leases of what it changes before that reply;
+//   - no posted call that may change the file (a write behind to a
+//     description of its gofer handle, or of a file not known; for fstat
+//     also a chmod, chown or utimensat of any file) is without a reply:
+//     the server revokes the leases of what it changes before that reply;
 //   - the description's offset is the record's, or the client's own
 //     while its posted lseeks are without a reply;
 //   - the lease covers the bytes read (a read at or past the size
@@ -79,10 +80,15 @@ type readCache struct {
 	seekPosted map[uint64]int
 	offsets    map[uint64]int64
 	// dataPosted counts the posted calls that may change a file's data
-	// (a write behind) without a reply, attrsPosted those that may
-	// change only its attributes (chmod, chown, utimensat): nothing is
-	// answered meanwhile, or only reads. Protected by mu.
-	dataPosted, attrsPosted int
+	// (a write behind) without a reply, by the file's gofer handle
+	// (FileState.file_handle; "": a file not known, which may be any):
+	// nothing of that file (of any file, for "") is answered meanwhile.
+	// dataPostedAll is their sum. attrsPosted counts those that may
+	// change only attributes (chmod, chown, utimensat): only reads are
+	// answered meanwhile. Protected by mu.
+	dataPosted    map[string]int
+	dataPostedAll int
+	attrsPosted   int
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -103,7 +109,7 @@ type leasedFile struct {
 
 func newReadCache() *readCache {
 	return &readCache{files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
-		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64)}
+		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64), dataPosted: make(map[string]int)}
 }
 
 // leaseStamp is when a call that may bring a lease was sent, and in which
@@ -240,42 +246,61 @@ var changesFile = map[uintptr]fileChange{
 	unix.SYS_UTIMENSAT: attrsChange,
 }
 
-// postBegin counts a posted call that may change a file; the caller calls
-// postEnd with what it returns (noChange: nothing to end).
-func (rc *readCache) postBegin(sysno uintptr) fileChange {
+// posting is a posted call counted by postBegin, for postEnd.
+type posting struct {
+	change fileChange
+	// handle is the gofer handle of the file a data change is to ("":
+	// not known).
+	handle string
+}
+
+// postBegin counts a posted call that may change a file (of gofer
+// handle handle, "" if not known); the caller calls postEnd with what
+// it returns (change noChange: nothing to end).
+func (rc *readCache) postBegin(sysno uintptr, handle string) posting {
 	ch := changesFile[sysno]
 	if rc == nil || ch == noChange {
-		return noChange
+		return posting{}
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if ch == dataChange {
-		rc.dataPosted++
+		rc.dataPosted[handle]++
+		rc.dataPostedAll++
 	} else {
 		rc.attrsPosted++
 	}
-	return ch
+	return posting{change: ch, handle: handle}
 }
 
-func (rc *readCache) postEnd(ch fileChange) {
-	if rc == nil || ch == noChange {
+func (rc *readCache) postEnd(p posting) {
+	if rc == nil || p.change == noChange {
 		return
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if ch == dataChange {
-		rc.dataPosted--
+	if p.change == dataChange {
+		if rc.dataPosted[p.handle]--; rc.dataPosted[p.handle] <= 0 {
+			delete(rc.dataPosted, p.handle)
+		}
+		rc.dataPostedAll--
 	} else {
 		rc.attrsPosted--
 	}
 }
 
-// liveLocked returns the lease of description desc if it may answer now:
-// a read (attrs false) or an fstat. Precondition: rc.mu.
-func (rc *readCache) liveLocked(desc uint64, attrs bool) *leasedFile {
+// liveLocked returns the lease of description desc, a file of gofer
+// handle handle ("": not known), if it may answer now: a read (attrs
+// false) or an fstat. A posted write to another file does not hold it
+// back (the handles of one inode are equal, as the mapped-file check of
+// a write behind relies on too). Precondition: rc.mu.
+func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
-	if f == nil || rc.dataPosted > 0 || (attrs && rc.attrsPosted > 0) {
+	if f == nil || (attrs && rc.attrsPosted > 0) {
+		return nil
+	}
+	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > 0) {
 		return nil
 	}
 	if !time.Now().Before(f.expires) {
@@ -387,7 +412,7 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc, false)
+	f := rc.liveLocked(desc, false, pf.handle)
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
@@ -461,7 +486,7 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	case unix.SEEK_CUR:
 		base = cur
 	case unix.SEEK_END:
-		f := rc.liveLocked(desc, false)
+		f := rc.liveLocked(desc, false, pf.handle)
 		if f == nil || f.size > math.MaxInt64 {
 			rc.mu.Unlock()
 			return 0, false
@@ -530,13 +555,13 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 		}
 		addr = args[2]
 	}
-	desc, _, ok := t.cachedFile(fd, false)
+	desc, pf, ok := t.cachedFile(fd, false)
 	if !ok {
 		return false
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc, true)
+	f := rc.liveLocked(desc, true, pf.handle)
 	rc.mu.Unlock()
 	if f == nil {
 		return false
@@ -556,6 +581,7 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 		return
 	}
 	c.rcache.revoke(r)
+	c.pcache.revoke(r)
 	ack := &pb.ClientMessage{Msg: &pb.ClientMessage_LeaseRevoked{LeaseRevoked: &pb.LeaseRevoked{Epoch: r.Epoch}}}
 	go func() {
 		if err := c.conn.Send(ack); err != nil {

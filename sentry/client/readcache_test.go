@@ -15,6 +15,7 @@ import (
 // recovery, expiry, and posted calls that may change a file.
 func TestReadCacheLeases(t *testing.T) {
 	const desc, other = 7, 8
+	const descHandle = "the file's handle"
 	full := func(id, epoch uint64) *pb.ReadLease {
 		return &pb.ReadLease{Id: id, File: desc, Epoch: epoch, Stat: []byte{1}, Size: 3, Data: []byte("abc"), TtlMs: 1000}
 	}
@@ -65,21 +66,29 @@ func TestReadCacheLeases(t *testing.T) {
 			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1}})
 			rc.grant(&pb.ReadLease{Id: 1, File: other, Attach: true}, s)
 		}},
-		{name: "a posted write without a reply", run: func(rc *readCache, s leaseStamp) {
+		{name: "a posted write to the file without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_WRITE)
+			rc.postBegin(unix.SYS_WRITE, descHandle)
 		}},
+		{name: "a posted write to a file not known without a reply", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.postBegin(unix.SYS_WRITE, "")
+		}},
+		{name: "a posted write to another file without a reply", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.postBegin(unix.SYS_PWRITE64, "other file")
+		}, live: true},
 		{name: "a posted write answered", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postEnd(rc.postBegin(unix.SYS_WRITE))
+			rc.postEnd(rc.postBegin(unix.SYS_WRITE, descHandle))
 		}, live: true},
 		{name: "a posted chmod without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_FCHMOD)
+			rc.postBegin(unix.SYS_FCHMOD, "")
 		}, readsOnly: true},
 		{name: "a posted lseek does not count", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_LSEEK)
+			rc.postBegin(unix.SYS_LSEEK, "")
 		}, live: true},
 	}
 	for _, tc := range tests {
@@ -88,14 +97,21 @@ func TestReadCacheLeases(t *testing.T) {
 			tc.run(rc, rc.stamp())
 			rc.mu.Lock()
 			defer rc.mu.Unlock()
-			if got := rc.liveLocked(desc, false) != nil; got != (tc.live || tc.readsOnly) {
+			if got := rc.liveLocked(desc, false, descHandle) != nil; got != (tc.live || tc.readsOnly) {
 				t.Errorf("description %d's reads answered from a lease: %v, want %v", desc, got, tc.live || tc.readsOnly)
 			}
-			if got := rc.liveLocked(desc, true) != nil; got != tc.live {
+			if got := rc.liveLocked(desc, true, descHandle) != nil; got != tc.live {
 				t.Errorf("description %d's fstat answered from a lease: %v, want %v", desc, got, tc.live)
 			}
-			if got := rc.liveLocked(other, true) != nil; got != tc.otherLive {
+			if got := rc.liveLocked(other, true, descHandle) != nil; got != tc.otherLive {
 				t.Errorf("description %d answered from a lease: %v, want %v", other, got, tc.otherLive)
+			}
+			// A file whose handle the client does not know may be the
+			// one any posted write changes.
+			if got := rc.liveLocked(desc, false, "") != nil; got != (tc.live || tc.readsOnly) && rc.dataPostedAll == 0 {
+				t.Errorf("description %d of a file not known answered from a lease: %v, want %v", desc, got, tc.live || tc.readsOnly)
+			} else if got && rc.dataPostedAll > 0 {
+				t.Errorf("description %d of a file not known answered from a lease while a write is posted", desc)
 			}
 		})
 	}

@@ -201,10 +201,17 @@ func (t *task) singleThreaded() bool {
 // done, if not nil, gets the reply. It reports false when the session
 // cannot post now (a recovery runs): the caller then waits as usual.
 func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply)) bool {
+	return t.postTo(sysno, args, inputs, done, "")
+}
+
+// postTo is post for a call to the file of gofer handle handle ("": not
+// known, or no file), which the read cache then does not answer from
+// until the reply.
+func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply), handle string) bool {
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 	}}}
-	if ch := t.c.rcache.postBegin(sysno); ch != noChange {
+	if ch := t.c.rcache.postBegin(sysno, handle); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.
@@ -352,7 +359,7 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 			}
 		}
 	}
-	if !t.post(sysno, args, inputs, done) {
+	if !t.postTo(sysno, args, inputs, done, f.handle) {
 		done(nil)
 		return 0, false
 	}

@@ -70,6 +70,9 @@ type clientState struct {
 	// leaseHolder holds the client's read leases (readlease.go); nil
 	// unless it asked for them. Immutable after newClientState.
 	leaseHolder *readlease.Holder
+	// pathLeases says the client asked for path leases (pathlease.go;
+	// then leaseHolder is set). Immutable after newClientState.
+	pathLeases bool
 	// ctx scopes the client's gofer RPCs (and names leaseHolder);
 	// cancel is called by destroy.
 	ctx    context.Context
@@ -208,6 +211,11 @@ type clientState struct {
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64
+	// ownRemovals counts this client's unlinks and renames through the
+	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
+	// others' tell which of its cached names may be gone (the vfs's
+	// lookupName).
+	ownRemovals atomic.Uint64
 }
 
 // releaseDelay is how long a gofer handle a client no longer needs may
@@ -236,6 +244,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		trk:      newStateTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 	}
+	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
 	k.initReadLeases(hello)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
@@ -428,8 +437,12 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 	}
 	t := k.threads[call.Tid]
 	if t == nil {
+		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
+		if ea := k.goneThreadExitLocked(call); ea != nil {
+			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
+		}
 		k.mu.Unlock()
-		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)})
+		k.reply(r)
 		return
 	}
 	t.queue = append(t.queue, call)
@@ -500,6 +513,15 @@ func (k *clientState) threadWorker(t *thread) {
 	defer k.workers.Done()
 	for {
 		k.mu.Lock()
+		if run := t.attrRun; run != nil && (len(t.queue) == 0 || k.destroyed) {
+			// A run's end is normally seen with its last call; the
+			// client went away meanwhile. Ended before the worker
+			// is: no other may start the thread's next calls first.
+			k.mu.Unlock()
+			t.attrRun = nil
+			k.endAttrRun(run, nil)
+			continue
+		}
 		if len(t.queue) == 0 || k.destroyed {
 			t.running = false
 			t.queue = nil
@@ -510,6 +532,9 @@ func (k *clientState) threadWorker(t *thread) {
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
 		posted := isPosted(call)
+		if t.attrRun == nil && attrRunCall(call) && len(t.queue) > 0 && attrRunCall(t.queue[0]) {
+			t.attrRun = &attrRun{}
+		}
 		t.lastSeq = call.Seq
 		t.inFlight = true
 		t.inFlightPosted = posted
@@ -553,6 +578,9 @@ func (k *clientState) threadWorker(t *thread) {
 			next = t.queue[0]
 		}
 		k.mu.Unlock()
+		if posted && k.runAttrCall(t, call, r, next) {
+			continue
+		}
 		if posted {
 			k.replyPosted(r, next)
 		} else {

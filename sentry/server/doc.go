@@ -99,6 +99,13 @@
 //     signals of ISIG characters to the foreground group; pty.Table.mu and
 //     Terminal.mu are leaves, taken under clientState.mu only to derive a
 //     terminal's replay record);
+//   - the client caches' leases (package readlease, over the attribute
+//     cache's observer): read leases of files opened read-only
+//     (readlease.go) and one path lease per client over every name and
+//     attribute, granted in the replies of stat, access and readlink of
+//     paths whose walk crossed only gofer files (pathlease.go; the walk
+//     marks syscallCtx.notLeasable); a name another client unlinked or
+//     renamed is walked to again (the vfs's dentry validAt);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
@@ -151,7 +158,15 @@
 // posted reply is held (clientState.postedHeld, under sendMu) while the
 // thread's next queued call is posted, and every later send carries the
 // held replies in front of it (sendRawLocked; before a channel reply is
-// stamped, alone), so "on the stream" includes held.
+// stamped, alone), so "on the stream" includes held. A frame's posted
+// calls are all queued before their threads' workers start
+// (receivePostedBatch). Runs of attribute calls (attrrun.go, package
+// attrrun): while a thread's posted chown, chmod or utimensat by path of a
+// regular file is followed in its queue by another, their SetStats are
+// held in thread.attrRun (the worker's own: no lock) and sent merged
+// before the run's replies, before anything reads attributes (statOf),
+// and before a change that cannot join; the run's calls are finished
+// only once their replies are sent, after that.
 //
 // # Peers (grant.go, package seqguard)
 //

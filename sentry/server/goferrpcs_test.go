@@ -18,6 +18,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/attrrun"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
@@ -32,6 +33,9 @@ type rpcCounter struct {
 	fsyncHandles int
 	// failBatches makes every Fsync naming several handles fail (EIO).
 	failBatches bool
+	// failMerged makes every SetStat merging several calls' changes fail
+	// (EIO).
+	failMerged bool
 }
 
 func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -42,6 +46,11 @@ func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 	if f, ok := req.(*goferpb.FsyncRequest); ok {
 		r.fsyncHandles += 1 + len(f.Handles)
 		fail = r.failBatches && len(f.Handles) > 0
+	}
+	if f, ok := req.(*goferpb.SetStatRequest); ok && r.failMerged && f.GetOrigin().GetPart() == attrrun.MergedPart {
+		r.mu.Unlock()
+		reply.(*goferpb.SetStatReply).Errno = int32(unix.EIO)
+		return nil
 	}
 	r.mu.Unlock()
 	if fail {

@@ -51,8 +51,12 @@ func (k *clientState) serve(sess *session) error {
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
-		for _, c := range m.PostedCalls {
-			k.receiveCall(sess, c)
+		if len(m.PostedCalls) > 1 {
+			k.receivePostedBatch(sess, m.PostedCalls)
+		} else {
+			for _, c := range m.PostedCalls {
+				k.receiveCall(sess, c)
+			}
 		}
 		switch m := m.Msg.(type) {
 		case *sentrypb.ClientMessage_Call:
@@ -114,8 +118,16 @@ func (k *clientState) serve(sess *session) error {
 // receiveCall admits and queues a call that came on the session's
 // socket.
 func (k *clientState) receiveCall(sess *session, call *sentrypb.Call) {
+	if k.admitCall(sess, call) {
+		k.enqueue(call)
+	}
+}
+
+// admitCall admits a call that came on the session's socket, or refuses
+// it (EINVAL).
+func (k *clientState) admitCall(sess *session, call *sentrypb.Call) bool {
 	if call == nil {
-		return
+		return false
 	}
 	// Before it waits in its thread's queue: the reading's bound is
 	// tighter the sooner it is compared.
@@ -123,9 +135,9 @@ func (k *clientState) receiveCall(sess *session, call *sentrypb.Call) {
 	if err := sess.seqs.admit(call); err != nil {
 		k.log.Warn("refused a call", "err", err)
 		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
-		return
+		return false
 	}
-	k.enqueue(call)
+	return true
 }
 
 // setSender attaches the client to a stream (nil detaches it: messages

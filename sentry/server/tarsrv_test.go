@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // leasingEnv is countingEnv whose client takes read leases
@@ -133,6 +136,158 @@ func TestLeaseGrantCost(t *testing.T) {
 		}
 		if l != nil && !l.Attach && (int(l.DataOffset) != tc.off || len(l.Data) != tc.length) {
 			t.Errorf("%s: lease of %d bytes at %d, want %d at %d", tc.name, len(l.Data), l.DataOffset, tc.length, tc.off)
+		}
+	}
+}
+
+// goPosted sends a posted system call from tid without waiting: it is
+// queued and goes in front of the next message (transport.GoPosted).
+func (e *env) goPosted(tid int32, sysno uintptr, args ...uint64) <-chan *sentrypb.Reply {
+	e.t.Helper()
+	var a [6]uint64
+	copy(a[:], args)
+	var inputs []*sentrypb.Region
+	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
+		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
+	}
+	ch, err := e.conn.GoPosted(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+		Sysno: int32(sysno), Args: a[:], Inputs: inputs, Posted: true}}})
+	if err != nil {
+		e.t.Fatalf("post %s: %v", sysName(int32(sysno)), err)
+	}
+	return ch
+}
+
+// TestAttrRunMerges counts the gofer SetStats of posted attribute calls
+// that arrive together, as tar's chown, chmod and utimensat of each
+// member do (attrrun.go): consecutive changes of one regular file are one
+// SetStat, and the file ends as the calls one by one leave it. A chown
+// after a change reads the mode (its set-id rule) and so sends what is
+// held first; changes of other files, UTIME_NOW and directories are not
+// merged.
+func TestAttrRunMerges(t *testing.T) {
+	e, rc := countingEnv(t)
+	freezeClock(e)
+	m := e.mem
+	sb := m.zeros(144)
+	timesOf := func(a, b int64) uint64 {
+		buf := make([]byte, 32)
+		binary.LittleEndian.PutUint64(buf[0:], uint64(a))
+		binary.LittleEndian.PutUint64(buf[16:], uint64(b))
+		return m.alloc(buf)
+	}
+	now := m.alloc(func() []byte {
+		buf := make([]byte, 32)
+		binary.LittleEndian.PutUint64(buf[8:], utimeNow)
+		binary.LittleEndian.PutUint64(buf[24:], utimeNow)
+		return buf
+	}())
+	type step struct {
+		sysno uintptr
+		args  func(p uint64) []uint64
+	}
+	chown := func(uid, gid uint64) step {
+		return step{unix.SYS_CHOWN, func(p uint64) []uint64 { return []uint64{p, uid, gid} }}
+	}
+	chmod := func(mode uint64) step {
+		return step{unix.SYS_CHMOD, func(p uint64) []uint64 { return []uint64{p, mode} }}
+	}
+	utimes := func(times uint64) step {
+		return step{unix.SYS_UTIMENSAT, func(p uint64) []uint64 { return []uint64{atFDCWD64, p, times, 0} }}
+	}
+	tests := []struct {
+		name  string
+		dir   bool
+		steps []step
+		// failMerged fails every merged SetStat (rpcCounter.failMerged).
+		failMerged bool
+		// other applies the steps from the second on to another file.
+		other    bool
+		setStats int
+		// mode, uid, gid and mtime (seconds) are what the file must end with (mtime
+		// -1: not checked).
+		mode     os.FileMode
+		uid, gid uint32
+		mtime    int64
+	}{
+		{name: "tar's chown, chmod, utimensat", steps: []step{chown(1000, 1001), chmod(0o640), utimes(timesOf(1000, 2000))},
+			setStats: 1, mode: 0o640, uid: 1000, gid: 1001, mtime: 2000},
+		{name: "chown, then chmod giving set-id bits", steps: []step{chown(1000, 1000), chmod(0o6755), utimes(timesOf(5, 7))},
+			setStats: 1, mode: 0o755 | os.ModeSetuid | os.ModeSetgid, uid: 1000, gid: 1000, mtime: 7},
+		{name: "chmod giving set-id bits, then chown (which clears them)", steps: []step{chmod(0o6755), chown(1000, 1000)},
+			setStats: 2, mode: 0o755, uid: 1000, gid: 1000, mtime: -1},
+		{name: "chmod, chmod, utimensat", steps: []step{chmod(0o600), chmod(0o604), utimes(timesOf(3, 4))},
+			setStats: 1, mode: 0o604, mtime: 4},
+		{name: "UTIME_NOW", steps: []step{chmod(0o600), utimes(now)}, setStats: 2, mode: 0o600, mtime: -1},
+		{name: "two files", steps: []step{chmod(0o600), chmod(0o640)}, other: true, setStats: 2, mode: 0o600, mtime: -1},
+		{name: "a directory", dir: true, steps: []step{chmod(0o700), utimes(timesOf(8, 9))}, setStats: 2, mode: os.ModeDir | 0o700, mtime: 9},
+		// The merged SetStat fails: each call's own is sent after it.
+		{name: "a merged SetStat failed", failMerged: true, steps: []step{chown(1000, 1001), chmod(0o6750), utimes(timesOf(11, 12))},
+			setStats: 4, mode: 0o750 | os.ModeSetuid | os.ModeSetgid, uid: 1000, gid: 1001, mtime: 12},
+	}
+	for i, tc := range tests {
+		name := fmt.Sprintf("tmp/f%d", i)
+		if tc.dir {
+			if err := os.Mkdir(filepath.Join(e.root, name), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(filepath.Join(e.root, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.root, name+"-other"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, other := m.str("/"+name), m.str("/"+name+"-other")
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, p, sb, 0) // looked up before
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, other, sb, 0)
+		rc.take()
+		rc.mu.Lock()
+		rc.failMerged = tc.failMerged
+		rc.mu.Unlock()
+		var replies []<-chan *sentrypb.Reply
+		for j, s := range tc.steps {
+			target := p
+			if tc.other && j > 0 {
+				target = other
+			}
+			replies = append(replies, e.goPosted(1, s.sysno, s.args(target)...))
+		}
+		e.ok(1, unix.SYS_GETPPID) // a waited call: the posted ones go in front of it
+		for j, ch := range replies {
+			if r := <-ch; r.Errno != 0 {
+				t.Errorf("%s: posted call %d: errno %v", tc.name, j, unix.Errno(r.Errno))
+			}
+		}
+		if got := rc.take()["SetStat"]; got != tc.setStats {
+			t.Errorf("%s: %d gofer SetStats, want %d", tc.name, got, tc.setStats)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(e.root, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(e.root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The gofer keeps set-id bits the sandbox gave in an attribute of
+		// its own: the sandbox's stat shows them.
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, p, sb, 0)
+		sandboxMode := m.u32(sb + 24)
+		wantMode := uint32(tc.mode.Perm())
+		if tc.mode&os.ModeSetuid != 0 {
+			wantMode |= unix.S_ISUID
+		}
+		if tc.mode&os.ModeSetgid != 0 {
+			wantMode |= unix.S_ISGID
+		}
+		if sandboxMode&07777 != wantMode || fi.Mode().IsDir() != tc.mode.IsDir() {
+			t.Errorf("%s: mode %#o (dir %v), want %#o (dir %v)", tc.name, sandboxMode&07777, fi.Mode().IsDir(), wantMode, tc.mode.IsDir())
+		}
+		if st.Uid != tc.uid || st.Gid != tc.gid {
+			t.Errorf("%s: owner %d:%d, want %d:%d", tc.name, st.Uid, st.Gid, tc.uid, tc.gid)
+		}
+		if mt := st.Mtim.Sec; tc.mtime >= 0 && mt != tc.mtime {
+			t.Errorf("%s: mtime %d, want %d", tc.name, mt, tc.mtime)
 		}
 	}
 }

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/attrrun"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+)
+
+// Runs of posted attribute calls (package attrrun; docs/ARCHITECTURE.md,
+// "Posted calls in batches"). tar restores a member's owner, mode and
+// times with a posted chown, chmod and utimensat, which arrive together;
+// each was a serial gofer SetStat that the thread's next waited call
+// queued behind. While a posted chown, chmod or utimensat by path of a
+// regular file is followed in its thread's queue by another, the thread's
+// worker runs them as a run: each call's checks and request are its own,
+// but its SetStat is held and merged with the next one's (attrrun.Merge)
+// instead of sent. The held changes are sent as one SetStat before the
+// run's replies, before anything in the run reads the file's attributes
+// (statOf: a chown's set-id rule), and before a change that cannot be
+// merged (another file, a truncation, UTIME_NOW, one through an fd).
+// The run's replies are sent only after that, so every call that waits
+// for them (another thread's, a channel call) finds the changes made; a
+// merged SetStat that fails is sent again part by part, so each call
+// gets the result it would have had alone.
+
+// attrRunCalls are the calls a run is made of.
+var attrRunCalls = map[int32]bool{
+	unix.SYS_CHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
+	unix.SYS_CHMOD: true, unix.SYS_FCHMODAT: true, unix.SYS_UTIMENSAT: true,
+}
+
+// attrRunCall says call may be part of a run: a posted attribute call.
+func attrRunCall(call *sentrypb.Call) bool {
+	sc := call.GetSyscall()
+	return sc != nil && sc.Posted && attrRunCalls[sc.Sysno]
+}
+
+// attrRun is a thread's run being executed. Owned by the thread's worker
+// goroutine (threadWorker and the handlers it runs): no lock.
+type attrRun struct {
+	// pending are the held changes, of file d (pinned while any is
+	// held); partReplies the replies of the calls that made them.
+	pending     attrrun.Pending
+	d           *dentry
+	partReplies []*sentrypb.Reply
+	// held are the replies of the run's calls, sent at its end.
+	held []heldReply
+}
+
+// heldReply is a run's call's reply and seq.
+type heldReply struct {
+	r    *sentrypb.Reply
+	call *sentrypb.Call
+}
+
+// holdAttrs holds req, the SetStat of call c on dentry d (or open file
+// f), in c's thread's run, if c is part of one and req may wait, and
+// reports whether it did. Changes held before that req may not join are
+// sent first, so the gofer sees the changes in the calls' order. req has
+// its handle and Origin.
+func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) bool {
+	if c.t == nil || c.t.attrRun == nil || !attrRunCalls[c.sysno] {
+		return false
+	}
+	run := c.t.attrRun
+	if f != nil || d == nil || !d.IsRegular() || (run.d != nil && run.d != d) {
+		c.k.flushAttrRun(run)
+		return false
+	}
+	if !run.pending.Add(req) {
+		c.k.flushAttrRun(run)
+		if !run.pending.Add(req) {
+			return false
+		}
+	}
+	if run.d == nil {
+		// The handle must outlive the handler (whose pin ends with
+		// it) until the held change is sent.
+		if h, err := c.k.vfs.PinHandle(d); err != nil || h != req.Handle {
+			if err == nil {
+				c.k.vfs.Unpin(d)
+			}
+			run.pending.Take()
+			return false
+		}
+		run.d = d
+	}
+	run.partReplies = append(run.partReplies, c.reply)
+	return true
+}
+
+// flushAttrRunOf sends the changes c's thread's run holds, if any: c is
+// about to read attributes.
+func (c *syscallCtx) flushAttrRunOf() {
+	if c != nil && c.t != nil && c.t.attrRun != nil {
+		c.k.flushAttrRun(c.t.attrRun)
+	}
+}
+
+// flushAttrRun sends the changes run holds: one SetStat, or, if that
+// fails, each call's own in order (their errors go into their held
+// replies, as a posted call's failure: logged).
+func (k *clientState) flushAttrRun(run *attrRun) {
+	if run.pending.Empty() {
+		return
+	}
+	merged, parts := run.pending.Take()
+	d, replies := run.d, run.partReplies
+	run.d, run.partReplies = nil, nil
+	defer k.vfs.Unpin(d)
+	if len(parts) > 1 && k.setStatHeld(d, merged) == nil {
+		for _, p := range parts {
+			k.inotifyEvent(d, inotifyStatEvents(p.Mask))
+		}
+		return
+	}
+	for i, p := range parts {
+		if err := k.setStatHeld(d, p); err != nil {
+			replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
+			k.log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
+			continue
+		}
+		k.inotifyEvent(d, inotifyStatEvents(p.Mask))
+	}
+}
+
+// setStatHeld sends req, a held change of d, and records the attributes
+// it left.
+func (k *clientState) setStatHeld(d *dentry, req *goferpb.SetStatRequest) error {
+	ctx, cancel := k.vfs.RPCCtx()
+	defer cancel()
+	r, err := k.gofer.SetStat(ctx, req)
+	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
+		return err
+	}
+	k.vfs.NoteAttrs(d, r.Stat)
+	return nil
+}
+
+// runAttrCall is threadWorker's part of a run: call, posted, just ran
+// with reply r, and next is the thread's next queued call (nil: none).
+// It reports whether call is part of a run (its reply is then held, or
+// sent with the run's at its end).
+func (k *clientState) runAttrCall(t *thread, call *sentrypb.Call, r *sentrypb.Reply, next *sentrypb.Call) bool {
+	run := t.attrRun
+	if run == nil {
+		return false
+	}
+	run.held = append(run.held, heldReply{r: r, call: call})
+	if next != nil && attrRunCall(next) {
+		return true
+	}
+	t.attrRun = nil
+	k.endAttrRun(run, next)
+	return true
+}
+
+// endAttrRun sends what run holds, then its replies, in order (next is
+// the thread's next queued call: the last reply may wait for it), and
+// marks its calls finished.
+func (k *clientState) endAttrRun(run *attrRun, next *sentrypb.Call) {
+	k.flushAttrRun(run)
+	for i, h := range run.held {
+		n := next
+		if i+1 < len(run.held) {
+			n = run.held[i+1].call
+		}
+		k.replyPosted(h.r, n)
+		k.mu.Lock()
+		k.postedFinishedLocked(h.call.Seq)
+		k.mu.Unlock()
+	}
+}
+
+// receivePostedBatch admits and queues the posted calls one frame
+// carried, and only then starts the workers of their threads, so that a
+// worker finds a run whole in its queue.
+func (k *clientState) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
+	var start []*thread
+	k.mu.Lock()
+	for _, call := range calls {
+		if k.destroyed {
+			break
+		}
+		k.mu.Unlock()
+		admitted := k.admitCall(sess, call)
+		k.mu.Lock()
+		if !admitted {
+			continue
+		}
+		t := k.threads[call.Tid]
+		if t == nil || call.GetSyscall() == nil || !isPosted(call) {
+			// Not a thread's posted system call: as one alone.
+			k.mu.Unlock()
+			k.enqueue(call)
+			k.mu.Lock()
+			continue
+		}
+		t.queue = append(t.queue, call)
+		k.notePostedLocked(call.Seq)
+		if !t.running {
+			t.running = true
+			k.workers.Add(1)
+			start = append(start, t)
+		}
+	}
+	k.mu.Unlock()
+	for _, t := range start {
+		k.s.workers.Go(func() { k.threadWorker(t) })
+	}
+}
