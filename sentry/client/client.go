@@ -227,6 +227,9 @@ type client struct {
 	// rcache is the read cache (readcache.go); nil with
 	// Config.NoReadCache. Its own lock.
 	rcache *readCache
+	// pcache is the path cache (pathcache.go); nil with
+	// Config.NoReadCache. Immutable after newClient; own lock.
+	pcache *pathCache
 	// pipe is what the client knows to post calls without waiting
 	// (writebehind.go); its own lock.
 	pipe pipelineState
@@ -397,7 +400,8 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
 	if !cfg.NoReadCache {
 		c.rcache = newReadCache()
-		hello.ReadLeases = true
+		c.pcache = newPathCache()
+		hello.ReadLeases, hello.PathLeases = true, true
 	}
 	if cfg.Network != nil {
 		hello.Network = cfg.Network.Config()
@@ -648,7 +652,7 @@ func (c *client) shutdown() {
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
-		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount())
+		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount())
 	select {
 	case <-c.conn.Done():
 	default:
@@ -706,6 +710,7 @@ func (c *client) onPush(p *pb.Push) {
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())
 		c.pipe.observe(p.GetState().GetRecords())
+		c.pcache.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)

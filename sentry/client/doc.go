@@ -106,6 +106,15 @@
 // them when the connection dies. client.rcache (nil with
 // Config.NoReadCache) has its own lock.
 //
+// Path cache (pathcache.go): the server leases the answers of stat,
+// statx, access and readlink of paths (PathLease in a reply, one lease
+// per client over the whole namespace); the client gives the same
+// answer to the same call of a caller with the same credentials and
+// start (cwd or dirfd) while the lease holds, and drops every answer on
+// a revocation, on recovery and before forwarding a call that may change
+// names or attributes. client.pcache (nil with Config.NoReadCache) has
+// its own lock.
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
@@ -136,7 +145,9 @@
 // pipelineState.mu (writebehind.go). readCache.mu (readcache.go) is taken
 // before pipelineState.mu (a description's offset is read under both)
 // and is otherwise a leaf (the receiving goroutine takes it for
-// revocations, a posted call's reply for its done). metaPipeline.mu (metapipe.go) is
+// revocations, a posted call's reply for its done). pathCache.mu
+// (pathcache.go) is a leaf (taken after procIDCache.mu and readCache.mu
+// were released). metaPipeline.mu (metapipe.go) is
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,

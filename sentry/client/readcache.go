@@ -581,6 +581,7 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 		return
 	}
 	c.rcache.revoke(r)
+	c.pcache.revoke(r)
 	ack := &pb.ClientMessage{Msg: &pb.ClientMessage_LeaseRevoked{LeaseRevoked: &pb.LeaseRevoked{Epoch: r.Epoch}}}
 	go func() {
 		if err := c.conn.Send(ack); err != nil {

@@ -343,6 +343,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
 	s.c.pipe.observe(r.State)
+	s.c.pcache.observe(r.State)
 	if p != nil && p.posted {
 		if p.done != nil {
 			p.done(r)
@@ -685,6 +686,7 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	dead.Wait()
 	// The dead server's leases die with it (readcache.go).
 	s.c.rcache.dropAll()
+	s.c.pcache.dropAll()
 	s.mu.Lock()
 	idx := s.server
 	s.mu.Unlock()

@@ -264,9 +264,14 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return off, 0
 		}
 	}
+	pathKey, pathKeyed, cret, cerrno, hit := t.cachedPath(sysno, args)
+	if hit {
+		return cret, cerrno
+	}
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
 	}
+	t.c.pcache.beforeForward(sysno, args)
 	*mc = t.c.meta.before(t, sysno, args)
 	if reportsWriteError[sysno] && sysno != unix.SYS_CLOSE {
 		defer t.writeErrorReported(int32(args[0]))
@@ -279,7 +284,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		noNewPrivs = t.proc.noNewPrivs
 		t.proc.mu.Unlock()
 	}
-	leaseFrom := t.c.rcache.stamp()
+	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:       int32(sysno),
 		Args:        args[:],
@@ -293,6 +298,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if reply.Lease != nil {
 		t.c.rcache.grant(reply.Lease, leaseFrom)
+	}
+	if pathKeyed && reply.PathLease != nil {
+		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
 	if len(reply.Mapped) > 0 {
 		data := writtenData(sysno, inputs)

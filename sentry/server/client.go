@@ -69,6 +69,9 @@ type clientState struct {
 	// leaseHolder holds the client's read leases (readlease.go); nil
 	// unless it asked for them. Immutable after newClientState.
 	leaseHolder *readlease.Holder
+	// pathLeases says the client asked for path leases (pathlease.go;
+	// then leaseHolder is set). Immutable after newClientState.
+	pathLeases bool
 	// ctx scopes the client's gofer RPCs (and names leaseHolder);
 	// cancel is called by destroy.
 	ctx    context.Context
@@ -204,6 +207,11 @@ type clientState struct {
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64
+	// ownRemovals counts this client's unlinks and renames through the
+	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
+	// others' tell which of its cached names may be gone (the vfs's
+	// lookupName).
+	ownRemovals atomic.Uint64
 }
 
 // releaseDelay is how long a gofer handle a client no longer needs may
@@ -232,6 +240,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		trk:      newStateTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 	}
+	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
 	k.initReadLeases(hello)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
@@ -423,8 +432,12 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 	}
 	t := k.threads[call.Tid]
 	if t == nil {
+		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
+		if ea := k.goneThreadExitLocked(call); ea != nil {
+			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
+		}
 		k.mu.Unlock()
-		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)})
+		k.reply(r)
 		return
 	}
 	t.queue = append(t.queue, call)

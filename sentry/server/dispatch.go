@@ -52,6 +52,14 @@ type syscallCtx struct {
 	// noNewPrivs is the call's Syscall.no_new_privs (an execve of a
 	// process with no_new_privs: set-id bits are ignored). Set once.
 	noNewPrivs bool
+	// notLeasable says the call's path walk crossed something other
+	// than gofer files (/proc, /dev, an fd): its answer gets no
+	// PathLease (pathlease.go). Set by the walk (maySearch, lookupAt).
+	notLeasable bool
+	// accessCreds, when set, are the credentials the call's permission
+	// checks use instead of the caller's: access(2)'s real ids (Linux's
+	// access_override_creds), for its walk too. Set by the handler.
+	accessCreds *auth.Creds
 	// syncedWrites says the handler makes this call's gofer writes
 	// durable before its reply (a server-side copy too large for the
 	// client's log to carry, syncedCopy): they are neither tracked for
@@ -241,7 +249,9 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.strace(c, 0, unix.ENOSYS)
 		return r
 	}
+	pl := k.beginPathLease(c)
 	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
+	k.endPathLease(c, pl, skipped, err)
 	if skipped {
 		k.strace(c, ret, syserr.ErrnoOf(err))
 		r.Errno = int32(syserr.ErrnoOf(err))

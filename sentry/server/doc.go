@@ -98,6 +98,13 @@
 //     signals of ISIG characters to the foreground group; pty.Table.mu and
 //     Terminal.mu are leaves, taken under clientState.mu only to derive a
 //     terminal's replay record);
+//   - the client caches' leases (package readlease, over the attribute
+//     cache's observer): read leases of files opened read-only
+//     (readlease.go) and one path lease per client over every name and
+//     attribute, granted in the replies of stat, access and readlink of
+//     paths whose walk crossed only gofer files (pathlease.go; the walk
+//     marks syscallCtx.notLeasable); a name another client unlinked or
+//     renamed is walked to again (the vfs's dentry validAt);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);

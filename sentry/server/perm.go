@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Discretionary access control against dentries: every permission
@@ -19,6 +20,9 @@ import (
 func (c *syscallCtx) callerCreds() auth.Creds {
 	if c == nil || c.t == nil {
 		return auth.Creds{}
+	}
+	if c.accessCreds != nil {
+		return *c.accessCreds
 	}
 	return c.creds()
 }
@@ -37,6 +41,9 @@ func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
 
 // maySearch checks search permission on directory d during a path walk.
 func (c *syscallCtx) MaySearch(d *dentry) error {
+	if c != nil && d.Kind != vfs.KindGofer {
+		c.notLeasable = true
+	}
 	if c == nil || c.t == nil {
 		return nil
 	}

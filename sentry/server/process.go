@@ -71,7 +71,10 @@ type thread struct {
 
 // process is a thread group. Fields are protected by clientState.mu.
 type process struct {
-	pid    int32
+	pid int32
+	// parent is the parent process; a zombie a wait reaped keeps it
+	// (for its record) until the wait's reply, though it left the
+	// parent's children at once (reapWaitedLocked).
 	parent *process
 	// children are the processes whose parent this is.
 	children map[*process]struct{}
@@ -347,8 +350,8 @@ func (k *clientState) reapLocked(p *process) {
 
 // unlinkReapedLocked removes reaped process p and its threads from the
 // tables and returns the objects whose records that deleted (p and its
-// threads), for the caller to touch now (reapLocked) or with a reply
-// (a wait's: reapWaitedLocked).
+// threads), for the caller to touch now (reapLocked) or as a wait's
+// reply is built (commitEffectsLocked, for reapWaitedLocked).
 func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 	objs := []replayObject{p}
 	if p.parent != nil {
@@ -366,6 +369,28 @@ func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 		delete(k.procs, p.pid)
 	}
 	return objs
+}
+
+// goneThreadExitLocked answers an exit or exit_group (nil for any other
+// call) of a thread this server does not know: one whose exit a dead
+// server ran, and whose process a wait reaped there, before the exit's
+// reply reached the client, which re-sent it. An exit cannot fail: the
+// thread ends as it asked (ESRCH left it spinning in libc's exit loop on
+// the client). Precondition: k.mu.
+func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAction {
+	sc := call.GetSyscall()
+	if sc == nil || (sc.Sysno != unix.SYS_EXIT && sc.Sysno != unix.SYS_EXIT_GROUP) {
+		return nil
+	}
+	var code int
+	if len(sc.Args) > 0 {
+		code = int(sc.Args[0])
+	}
+	ea := &sentrypb.ExitAction{Group: sc.Sysno == unix.SYS_EXIT_GROUP, WaitStatus: exitWaitStatus(code)}
+	if k.appExited {
+		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	}
+	return ea
 }
 
 // exitThreadLocked ends t by its own exit(2). If it was the process's

@@ -54,6 +54,12 @@ func (o leaseObserver) Observed(ctx context.Context, st *goferpb.Stat) {
 	o.logExpired(o.r.Observed(ctx, readlease.Key{Dev: st.Dev, Ino: st.Ino}, versionOfStat(st)))
 }
 
+// NamesChanged: a new name changes no regular file's data or
+// attributes (read leases), but what a path walk finds (path leases).
+func (o leaseObserver) NamesChanged(ctx context.Context) {
+	o.logExpired(o.r.Changed(ctx, readlease.Namespace))
+}
+
 func (o leaseObserver) logExpired(n int) {
 	if n > 0 {
 		o.log.Warn("a client did not acknowledge the revocation of its read leases; the change waited for their expiry", "clients", n)
@@ -64,14 +70,16 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 	return readlease.Version{Size: st.Size, MtimeNs: st.MtimeNs, CtimeNs: st.CtimeNs}
 }
 
-// initReadLeases gives k a lease holder if its client asked for leases;
+// initReadLeases gives k a lease holder if its client asked for read or
+// path leases;
 // k.ctx then names it, so that a change made by one of k's calls does not
 // wait for k's own acknowledgment (its revocation goes out before the
 // call's reply).
 func (k *clientState) initReadLeases(hello *sentrypb.Hello) {
-	if !hello.GetReadLeases() || k.s.leases == nil {
+	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.s.leases == nil {
 		return
 	}
+	k.pathLeases = hello.GetPathLeases()
 	k.leaseHolder = k.s.leases.NewHolder(func() { go k.sendLeaseRevokes() })
 	k.ctx = readlease.WithHolder(k.ctx, k.leaseHolder)
 }

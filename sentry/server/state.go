@@ -159,9 +159,9 @@ type callEffects struct {
 	// sysv says the call left a SysV IPC effect pending (semop, msgsnd,
 	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
 	sysv bool
-	// reaped are the process and threads a wait reaped, whose deleted
-	// records go with its reply.
-	reaped []replayObject
+	// reaped are the zombies a wait reaped: their reap is finished, and
+	// their records deleted, as its reply is built (reapWaitedLocked).
+	reaped []*process
 }
 
 // pipeIO is n bytes read from or written to p (through file f, at stream
@@ -306,9 +306,11 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 			Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
 	}
-	for _, o := range eff.reaped {
-		if order, ok := o.replayOrder(); ok {
-			c.Touch(order, o)
+	for _, p := range eff.reaped {
+		for _, o := range k.unlinkReapedLocked(p) {
+			if order, ok := o.replayOrder(); ok {
+				c.Touch(order, o)
+			}
 		}
 	}
 	if eff.sysv {

@@ -56,6 +56,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		if !emptyOK {
 			return nil, nil, unix.ENOENT
 		}
+		c.notLeasable = true // the answer is of a description, not a path
 		if dirfd == atFDCWD {
 			return c.cwd(), nil, nil
 		}
@@ -70,6 +71,9 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		return nil, nil, err
 	}
 	d, err := c.k.vfs.Resolve(c, start, path, follow)
+	if d != nil && d.Kind != vfs.KindGofer {
+		c.notLeasable = true
+	}
 	return d, nil, err
 }
 
@@ -594,6 +598,20 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
+	cr := c.creds()
+	if flags&atEaccess == 0 {
+		// access(2) checks with the real ids, and with the
+		// capabilities of the real uid: none unless it is 0, then the
+		// permitted set (Linux's access_override_creds), in its walk
+		// too.
+		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
+		if cr.RUID != 0 {
+			cr.Caps.Effective = 0
+		} else {
+			cr.Caps.Effective = cr.Caps.Permitted
+		}
+		c.accessCreds = &cr
+	}
 	d, f, err := c.lookupAt(dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
@@ -611,18 +629,6 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	a := vfs.AttrsOfStat(st)
 	if f == nil && d.Kind != vfs.KindGofer {
 		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
-	}
-	cr := c.creds()
-	if flags&atEaccess == 0 {
-		// access(2) checks with the real ids, and with the
-		// capabilities of the real uid: none unless it is 0, then the
-		// permitted set (Linux's access_override_creds).
-		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
-		if cr.RUID != 0 {
-			cr.Caps.Effective = 0
-		} else {
-			cr.Caps.Effective = cr.Caps.Permitted
-		}
 	}
 	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES

@@ -905,12 +905,20 @@ func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
 	return info, nil
 }
 
-// reapWaitedLocked reaps ch for c, a wait: the deletion of its records
-// goes with c's reply (an effect of the call), not with whatever message
-// the server sends first, so that a server that dies before the reply
-// leaves the client's log with the zombie, which the successor restores
-// for the re-sent wait to reap. Precondition: c.k.mu.
+// reapWaitedLocked reaps ch for c, a wait. ch leaves its parent's
+// children at once, so that no other wait finds it; the rest of the reap
+// (its pid and threads freed, its records deleted) is an effect of the
+// call, committed with c's reply (commitEffectsLocked), not with whatever
+// message the server sends first. Until then ch stays a zombie in the
+// tables, so a message built meanwhile (another thread's reply, a push,
+// carrying ch's exit) reports it as the zombie of its parent, not as
+// gone: a server that dies before the reply leaves the zombie in the
+// client's log, which the successor restores for the re-sent wait to
+// reap. Precondition: c.k.mu.
 func (c *syscallCtx) reapWaitedLocked(ch *process) {
+	if ch.parent != nil {
+		delete(ch.parent.children, ch)
+	}
 	eff := c.effects()
-	eff.reaped = append(eff.reaped, c.k.unlinkReapedLocked(ch)...)
+	eff.reaped = append(eff.reaped, ch)
 }

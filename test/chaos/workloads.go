@@ -58,6 +58,9 @@ var rereadC string
 //go:embed testdata/truncloop.c
 var truncloopC string
 
+//go:embed testdata/restat.c
+var restatC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -245,6 +248,18 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "reread",
 		Script:  `./prog 400; rm prog; cat version.txt`,
 		CSource: rereadC,
+	},
+	{
+		// A process asks about paths (stat, lstat, access, readlink:
+		// answered from the client's path cache while its lease holds)
+		// that a child changes in lockstep (a file renamed over,
+		// chmod, a name made and removed, a symlink pointed
+		// elsewhere): every answer must show the current step, though
+		// a kill takes the lease with the server and the changes in
+		// flight are re-sent.
+		Name:    "restat",
+		Script:  `./prog 300; rm prog; ls -l d | wc -l`,
+		CSource: restatC,
 	},
 	{
 		// A sandbox on a pod's interface (--network=sandbox) and peers

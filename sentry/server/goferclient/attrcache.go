@@ -84,7 +84,9 @@ const (
 //     drop the attributes of the file or directory they touch, and a
 //     Read (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
-//     ctime of a file known only by name change).
+//     ctime of a file known only by name change), and counts as a
+//     removal for every client but the caller (RemovalsByOthers: their
+//     cached names may be gone).
 //
 // Each drop records the change's seq on the inode (kept for maxGone
 // inodes after their last handle went), so that attributes learnt
@@ -140,6 +142,11 @@ type AttrCache struct {
 	// once its reply is in: a client's negative dentry made from a
 	// lookup begun at another count is no longer trusted (package vfs).
 	names atomic.Uint64
+	// removals counts the Unlinks and Renames through this cache that
+	// may have removed or replaced a name, each counted once its reply
+	// is in, after the caller's own count (WithRemovals): see
+	// RemovalsByOthers.
+	removals atomic.Uint64
 }
 
 // Observer is told of the changes of files that go through the cache,
@@ -158,6 +165,10 @@ type Observer interface {
 	ChangedAll(ctx context.Context)
 	// Observed: the gofer says inode st.Dev/st.Ino has attributes st.
 	Observed(ctx context.Context, st *goferpb.Stat)
+	// NamesChanged: a name was made in a directory (Create, Mkdir,
+	// Symlink, Mknod), which changes no inode Changed names but the
+	// directory's.
+	NamesChanged(ctx context.Context)
 }
 
 // SetObserver makes o the cache's observer. Call it before the cache is
@@ -252,6 +263,51 @@ func (a *AttrCache) SetClock(now func() time.Time) {
 // NamesMade is the count of calls through the cache that may have made a
 // name (see names).
 func (a *AttrCache) NamesMade() uint64 { return a.names.Load() }
+
+// removalsKey marks a context with the counter of its caller's removals.
+type removalsKey struct{}
+
+// WithRemovals returns ctx naming own as the counter of the removals
+// (Unlink, Rename) its calls make: RemovalsByOthers leaves them out.
+func WithRemovals(ctx context.Context, own *atomic.Uint64) context.Context {
+	return context.WithValue(ctx, removalsKey{}, own)
+}
+
+// RemovalsByOthers is the count of Unlinks and Renames through this cache
+// that may have removed or replaced a name, less those of the caller
+// whose counter own is (WithRemovals): a server's client whose cached
+// name another client removed finds it so once this count moved past the
+// one its lookup began at (vfs.go). It never counts more than were made:
+// the total is read before own, and a removal adds to own first.
+func (a *AttrCache) RemovalsByOthers(own *atomic.Uint64) uint64 {
+	total := a.removals.Load()
+	if own == nil {
+		return total
+	}
+	return total - own.Load()
+}
+
+// RemovalsByOthersIn is RemovalsByOthers for the caller whose counter
+// ctx names (WithRemovals; none: every removal counts).
+func (a *AttrCache) RemovalsByOthersIn(ctx context.Context) uint64 {
+	own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64)
+	return a.RemovalsByOthers(own)
+}
+
+// removed counts a removal made by ctx's caller (see removals).
+func (a *AttrCache) removed(ctx context.Context) {
+	if own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64); own != nil {
+		own.Add(1)
+	}
+	a.removals.Add(1)
+}
+
+// namesChanged tells the observer that a creation made a name.
+func (a *AttrCache) namesChanged(ctx context.Context) {
+	if a.obs != nil {
+		a.obs.NamesChanged(ctx)
+	}
+}
 
 // NewAttrCache returns an attribute cache in front of g.
 func NewAttrCache(g goferpb.GoferClient) *AttrCache {
@@ -686,6 +742,7 @@ func (a *AttrCache) Fallocate(ctx context.Context, req *goferpb.FallocateRequest
 		st = r.GetStat()
 	}
 	a.complete(req.GetHandle(), st, start)
+	a.changed(ctx, req.GetHandle(), st)
 	return r, err
 }
 
@@ -712,6 +769,9 @@ func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 			a.learn(r.GetPath().GetId(), r.GetStat(), start)
 		}
 	}
+	if err != nil || r.GetErrno() == 0 {
+		a.namesChanged(ctx)
+	}
 	return r, err
 }
 
@@ -723,6 +783,9 @@ func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 		a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	} else {
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
+	}
+	if err != nil || r.GetErrno() == 0 {
+		a.namesChanged(ctx)
 	}
 	return r, err
 }
@@ -736,6 +799,9 @@ func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 	} else {
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
+	if err != nil || r.GetErrno() == 0 {
+		a.namesChanged(ctx)
+	}
 	return r, err
 }
 
@@ -747,6 +813,9 @@ func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 		a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	} else {
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
+	}
+	if err != nil || r.GetErrno() == 0 {
+		a.namesChanged(ctx)
 	}
 	return r, err
 }
@@ -769,6 +838,7 @@ func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts ...grpc.CallOption) (*goferpb.UnlinkReply, error) {
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
+		a.removed(ctx)
 		a.dropAll()
 		a.changedInodes(ctx, err, r.GetChanged())
 	}
@@ -779,6 +849,7 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	defer a.names.Add(1)
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
+		a.removed(ctx)
 		a.dropAll()
 		a.changedInodes(ctx, err, r.GetChanged())
 	}

@@ -3,6 +3,7 @@ package goferclient
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,18 @@ func (f *fakeGofer) Rename(context.Context, *goferpb.RenameRequest, ...grpc.Call
 	return &goferpb.RenameReply{Changed: []*goferpb.InodeID{{Dev: 1, Ino: 10}, {Dev: 1, Ino: 11}}}, nil
 }
 
+func (f *fakeGofer) Create(context.Context, *goferpb.CreateRequest, ...grpc.CallOption) (*goferpb.CreateReply, error) {
+	return &goferpb.CreateReply{Handle: &goferpb.Handle{Id: 3}, Stat: &goferpb.Stat{Dev: 1, Ino: 12, Mode: unix.S_IFREG | 0o644}}, nil
+}
+
+func (f *fakeGofer) Mkdir(context.Context, *goferpb.MkdirRequest, ...grpc.CallOption) (*goferpb.MkdirReply, error) {
+	return &goferpb.MkdirReply{Errno: int32(unix.EEXIST)}, nil
+}
+
+func (f *fakeGofer) Fallocate(context.Context, *goferpb.FallocateRequest, ...grpc.CallOption) (*goferpb.FallocateReply, error) {
+	return &goferpb.FallocateReply{Stat: f.stat()}, nil
+}
+
 func (f *fakeGofer) Read(_ context.Context, req *goferpb.ReadRequest, _ ...grpc.CallOption) (*goferpb.ReadReply, error) {
 	return &goferpb.ReadReply{Data: make([]byte, min(uint64(req.Length), f.size))}, nil
 }
@@ -65,6 +78,7 @@ func (r *recorder) ChangedAll(context.Context) { r.got = append(r.got, "changed 
 func (r *recorder) Observed(_ context.Context, st *goferpb.Stat) {
 	r.got = append(r.got, fmt.Sprintf("observed %d/%d size %d", st.Dev, st.Ino, st.Size))
 }
+func (r *recorder) NamesChanged(context.Context) { r.got = append(r.got, "names changed") }
 
 // TestObserverSeesChanges checks that every change of a file that goes
 // through the cache, and every attribute the gofer reports, reaches the
@@ -86,6 +100,15 @@ func TestObserverSeesChanges(t *testing.T) {
 		{"open O_TRUNC", func(a *AttrCache) {
 			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_WRONLY | unix.O_TRUNC})
 		}, []string{"changed 1/10"}},
+		{"fallocate", func(a *AttrCache) {
+			a.Fallocate(ctx, &goferpb.FallocateRequest{Handle: 1, Length: 8})
+		}, []string{"changed 1/10"}},
+		{"create (a name is made)", func(a *AttrCache) {
+			a.Create(ctx, &goferpb.CreateRequest{Dir: 2, Name: "n"})
+		}, []string{"names changed"}},
+		{"mkdir that failed with EEXIST", func(a *AttrCache) {
+			a.Mkdir(ctx, &goferpb.MkdirRequest{Dir: 2, Name: "f"})
+		}, nil},
 		{"open without O_TRUNC", func(a *AttrCache) {
 			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_RDONLY})
 		}, nil},
@@ -120,5 +143,35 @@ func TestObserverSeesChanges(t *testing.T) {
 				t.Errorf("observer got %q, want %q", rec.got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRemovalsByOthers checks that a removal counts for every caller but
+// the one that made it, and that a failed one counts for no one.
+func TestRemovalsByOthers(t *testing.T) {
+	a := NewAttrCache(&fakeGofer{size: 4})
+	var mine, theirs atomic.Uint64
+	myCtx := WithRemovals(context.Background(), &mine)
+	theirCtx := WithRemovals(context.Background(), &theirs)
+	steps := []struct {
+		name             string
+		call             func()
+		wantMe, wantThem uint64
+	}{
+		{"my unlink", func() { a.Unlink(myCtx, &goferpb.UnlinkRequest{Dir: 2, Name: "f"}) }, 0, 1},
+		{"their rename", func() {
+			a.Rename(theirCtx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 2, NewName: "g"})
+		}, 1, 1},
+		{"an unlink of no one's counter", func() { a.Unlink(context.Background(), &goferpb.UnlinkRequest{Dir: 2, Name: "f"}) }, 2, 2},
+		{"a creation", func() { a.Create(myCtx, &goferpb.CreateRequest{Dir: 2, Name: "n"}) }, 2, 2},
+	}
+	for _, s := range steps {
+		s.call()
+		if got, want := a.RemovalsByOthers(&mine), s.wantMe; got != want {
+			t.Errorf("after %s: removals by others than me %d, want %d", s.name, got, want)
+		}
+		if got, want := a.RemovalsByOthers(&theirs), s.wantThem; got != want {
+			t.Errorf("after %s: removals by others than them %d, want %d", s.name, got, want)
+		}
 	}
 }

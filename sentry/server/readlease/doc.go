@@ -4,6 +4,12 @@
 // "The client's read cache"). A client that holds a lease on a file
 // answers read, pread, readv and fstat of it from a copy of its own.
 //
+// Path leases use the same table on one key of their own (Namespace): a
+// client's lease that the answers of its path calls (stat, access,
+// readlink of a path) still hold, revoked by a change of any key
+// (docs/ARCHITECTURE.md, "The client's path cache"); GrantShared gives a
+// client asking again the lease it holds.
+//
 // What it owns: per inode (Key) the leases granted and a change counter
 // that makes a grant racing with a change fail; per client (Holder) its
 // leases, the revocations decided for it (numbered by an epoch), which

@@ -203,3 +203,57 @@ func TestPauseGrants(t *testing.T) {
 		t.Error("grants still paused after the pause")
 	}
 }
+
+// TestNamespaceLease checks the path leases' key: a change of any file
+// revokes it, a change while a grant is being made fails the grant, and a
+// client asking again soon gets the lease it holds, not another.
+func TestNamespaceLease(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// between runs between Begin and GrantShared; after, after the
+		// grant.
+		between, after func(r *Registry)
+		wantGranted    bool
+		wantRevoked    bool
+	}{
+		{name: "no change", wantGranted: true},
+		{name: "a file's change revokes it", after: func(r *Registry) { r.Changed(ctx, k1) }, wantGranted: true, wantRevoked: true},
+		{name: "an unknown change revokes it", after: func(r *Registry) { r.ChangedAll(ctx) }, wantGranted: true, wantRevoked: true},
+		{name: "a names change revokes it", after: func(r *Registry) { r.Changed(ctx, Namespace) }, wantGranted: true, wantRevoked: true},
+		{name: "a change during the walk fails the grant", between: func(r *Registry) { r.Changed(ctx, k1) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(time.Minute)
+			c := newClient(r, true)
+			tk := r.Begin(Namespace)
+			if tc.between != nil {
+				tc.between(r)
+			}
+			id, _, left, ok := r.GrantShared(c.h, tk)
+			if ok != tc.wantGranted {
+				t.Fatalf("granted %v, want %v", ok, tc.wantGranted)
+			}
+			if !ok {
+				return
+			}
+			if left <= 0 || left > time.Minute {
+				t.Errorf("lease has %v left, want up to a minute", left)
+			}
+			if tc.after != nil {
+				tc.after(r)
+			}
+			if revoked := len(c.revoked) == 1 && c.revoked[0] == id; revoked != tc.wantRevoked {
+				t.Errorf("revoked %v, want lease %d revoked: %v", c.revoked, id, tc.wantRevoked)
+			}
+			again, _, _, ok := r.GrantShared(c.h, r.Begin(Namespace))
+			if !ok {
+				t.Fatal("second grant refused")
+			}
+			if shared := again == id; shared == tc.wantRevoked {
+				t.Errorf("second grant is lease %d, first %d: shared %v after revocation %v", again, id, shared, tc.wantRevoked)
+			}
+		})
+	}
+}

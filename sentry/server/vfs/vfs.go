@@ -111,6 +111,11 @@ type Dentry struct {
 	// attrCache.names count their lookup began at and when; see
 	// lookupChild.
 	negative map[string]negEntry
+	// validAt is the count of other clients' removals
+	// (goferclient.AttrCache.RemovalsByOthersIn) the lookup that found this name
+	// began at: after another removal, the name is walked to again
+	// (lookupName).
+	validAt uint64
 	// perm (the permission bits of the mode), uid and gid are the
 	// attributes permission checks use (KindGofer; see AttrsOf), as
 	// last read from or set through the gofer.
@@ -589,10 +594,12 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 	// negativeTTL passes (for other parties: the bound of
 	// docs/ARCHITECTURE.md's coherence rule).
 	names := v.attrs.NamesMade()
+	removals := v.attrs.RemovalsByOthersIn(v.ctx)
 	v.mu.Lock()
-	if ch := dir.children[name]; ch != nil {
+	stale := dir.children[name]
+	if stale != nil && stale.validAt >= removals {
 		v.mu.Unlock()
-		return ch, nil
+		return stale, nil
 	}
 	if n, ok := dir.negative[name]; ok {
 		if n.names == names && v.attrs.Clock().Sub(n.at) < NegativeTTL {
@@ -613,6 +620,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 	wf, err := v.walkOne(dh, name)
 	if syserr.ErrnoOf(err) == unix.ENOENT {
 		v.mu.Lock()
+		v.forgetStaleLocked(dir, name, stale)
 		if dir.children[name] == nil {
 			if dir.negative == nil || len(dir.negative) >= maxNegative {
 				dir.negative = make(map[string]negEntry)
@@ -624,7 +632,27 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.InsertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat), nil
+	d := v.InsertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat)
+	v.noteValid(d, removals)
+	return d, nil
+}
+
+// noteValid records that d was found by a lookup begun when other
+// clients had made removals removals (see Dentry.validAt).
+func (v *VFS) noteValid(d *Dentry, removals uint64) {
+	v.mu.Lock()
+	d.validAt = max(d.validAt, removals)
+	v.mu.Unlock()
+}
+
+// forgetStaleLocked drops dir's child name if it is still stale, the
+// dentry a lookup walked to again and found gone (another client removed
+// it). Precondition: v.mu.
+func (v *VFS) forgetStaleLocked(dir *Dentry, name string, stale *Dentry) {
+	if stale != nil && dir.children[name] == stale {
+		stale.deleted = true
+		delete(dir.children, name)
+	}
 }
 
 // InsertChild caches a child made from a gofer handle (0 for none) and

@@ -1,0 +1,449 @@
+package client
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// The path cache (docs/ARCHITECTURE.md, "The client's path cache").
+//
+// find, make and tar ask the attributes of the same paths again and
+// again: stat, lstat, newfstatat and statx of a path, access, faccessat
+// and faccessat2, readlink and readlinkat. The server grants a PathLease
+// (Hello.path_leases) in the reply of such a call whose walk crossed only
+// gofer files: one lease per client over every name and every file's
+// attributes, which it revokes (LeaseRevoke) when any of them changes
+// through it, by any client, before that change's reply; a change made
+// outside the server (the host, another server sharing the gofer) shows
+// when the lease expires (1 s). While the lease holds, the client answers
+// the same call with the same arguments from the reply it kept: the
+// result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG; EINVAL
+// of readlink) and the bytes written to the buffer.
+//
+// The key is what the answer depends on besides the namespace: the call
+// and its arguments other than buffers (flags, access mode, statx mask,
+// readlink's size), the path string, where a relative path starts (the
+// caller's cwd, named by its fs record's path and file handle, or the
+// description of dirfd, named by its FileState id), and the caller's
+// credentials as its process record tells them (uids, gids, groups,
+// capabilities: the walk's permission checks use them). Processes with
+// the same credentials share answers of absolute paths, and of relative
+// paths when they have the same cwd.
+//
+// A call is answered here only when the client knows the answer is the
+// server's:
+//   - the caller's process and fs records arrived (they come with or
+//     before the reply of the call that changed them: set*id, setgroups,
+//     capset, a set-id exec, chdir), and no process of this client
+//     called setfsuid or setfsgid (the fs ids are in no record);
+//   - no posted call that may change a file (a write behind, chmod,
+//     chown, utimensat) is without a reply, and no shared mapping has
+//     dirty pages (a write-back changes the mtime);
+//   - dirfd, if any, is in an fd table only its process uses.
+//
+// The client also drops everything itself before it forwards a call that
+// may change names, attributes or mounts (rename, unlink, mkdir, chmod,
+// mount...), though the server's revocation precedes that call's reply
+// anyway, and when its connection dies: a new server granted nothing.
+//
+// A process with several threads uses the cache too, unlike the read
+// cache: an answer does not depend on a description's offset, which
+// another thread could move, and another thread's change is either
+// forwarded (its revocation precedes its reply) or posted (nothing is
+// answered until its reply).
+
+// maxPathAnswers bounds the answers kept; beyond it, all are dropped.
+// maxPathLeases is how many lease ids are kept before the expired ones
+// are forgotten (the server grants a client about two a second).
+const (
+	maxPathAnswers = 16384
+	maxPathLeases  = 64
+)
+
+// pathCache holds the kept answers. mu is a leaf lock (the receiving
+// goroutine takes it to fold records and revocations, tasks to answer
+// and keep).
+type pathCache struct {
+	mu sync.Mutex
+	// answers are the kept answers; leases the live path leases' ids
+	// with their expiry as the client counts it. Protected by mu.
+	answers map[pathKey]*pathAnswer
+	leases  map[uint64]time.Time
+	// gen counts recoveries (a grant from a call sent before one is
+	// dropped); lastEpoch is the latest LeaseRevoke epoch of the current
+	// server. Protected by mu.
+	gen       uint64
+	lastEpoch uint64
+	// creds is each process's credentials as a key part, fs its fs
+	// record's id; cwds is each fs record's cwd as a key part.
+	// Protected by mu.
+	creds map[int32]string
+	fs    map[int32]uint64
+	cwds  map[uint64]string
+	// fsIDsChanged is set once a process called setfsuid or setfsgid:
+	// nothing is answered any more. Protected by mu.
+	fsIDsChanged bool
+
+	// hits counts the calls answered here, for the end-of-session log
+	// line. Atomic.
+	hits atomic.Uint64
+}
+
+// pathKey is what a kept answer depends on besides the namespace.
+type pathKey struct {
+	sysno uintptr
+	// creds are the caller's credentials; start is "/" for an absolute
+	// path, else "cwd " and the cwd's key part, or "fd " and dirfd's
+	// description id.
+	creds, start, path string
+	// args are the call's arguments other than the path, buffers and
+	// dirfd (flags, mode, mask, size).
+	args [3]uint64
+}
+
+// pathAnswer is a kept answer: the result, the errno, the bytes written
+// to the call's buffer, until expires (or its lease's revocation).
+type pathAnswer struct {
+	ret     uint64
+	errno   unix.Errno
+	out     []byte
+	expires time.Time
+}
+
+func newPathCache() *pathCache {
+	return &pathCache{answers: make(map[pathKey]*pathAnswer), leases: make(map[uint64]time.Time),
+		creds: make(map[int32]string), fs: make(map[int32]uint64), cwds: make(map[uint64]string)}
+}
+
+// pathCallShape is where a path call's path, dirfd and buffer are and
+// which other arguments its answer depends on (indexes into args; -1 for
+// none).
+type pathCallShape struct {
+	dirfd, path, buf, size int
+	others                 []int
+}
+
+var pathCallShapes = map[uintptr]pathCallShape{
+	unix.SYS_STAT:       {dirfd: -1, path: 0, buf: 1, size: -1},
+	unix.SYS_LSTAT:      {dirfd: -1, path: 0, buf: 1, size: -1},
+	unix.SYS_NEWFSTATAT: {dirfd: 0, path: 1, buf: 2, size: -1, others: []int{3}},
+	unix.SYS_STATX:      {dirfd: 0, path: 1, buf: 4, size: -1, others: []int{2, 3}},
+	unix.SYS_ACCESS:     {dirfd: -1, path: 0, buf: -1, size: -1, others: []int{1}},
+	unix.SYS_FACCESSAT:  {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2}},
+	unix.SYS_FACCESSAT2: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2, 3}},
+	unix.SYS_READLINK:   {dirfd: -1, path: 0, buf: 1, size: 2, others: []int{2}},
+	unix.SYS_READLINKAT: {dirfd: 0, path: 1, buf: 2, size: 3, others: []int{3}},
+}
+
+// pathMutators are the calls before whose forwarding the client drops
+// every answer: they may change names, attributes or mounts (writes are
+// not among them: they are posted, and nothing is answered until their
+// reply, before which the server revokes the lease).
+var pathMutators = map[uintptr]bool{
+	unix.SYS_RENAME: true, unix.SYS_RENAMEAT: true, unix.SYS_RENAMEAT2: true,
+	unix.SYS_UNLINK: true, unix.SYS_UNLINKAT: true, unix.SYS_RMDIR: true,
+	unix.SYS_MKDIR: true, unix.SYS_MKDIRAT: true, unix.SYS_MKNOD: true, unix.SYS_MKNODAT: true,
+	unix.SYS_LINK: true, unix.SYS_LINKAT: true, unix.SYS_SYMLINK: true, unix.SYS_SYMLINKAT: true,
+	unix.SYS_CHMOD: true, unix.SYS_FCHMOD: true, unix.SYS_FCHMODAT: true,
+	unix.SYS_CHOWN: true, unix.SYS_FCHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
+	unix.SYS_UTIME: true, unix.SYS_UTIMES: true, unix.SYS_UTIMENSAT: true, unix.SYS_FUTIMESAT: true,
+	unix.SYS_TRUNCATE: true, unix.SYS_FTRUNCATE: true, unix.SYS_FALLOCATE: true,
+	unix.SYS_MOUNT: true, unix.SYS_UMOUNT2: true, unix.SYS_BIND: true,
+	unix.SYS_SETXATTR: true, unix.SYS_LSETXATTR: true, unix.SYS_FSETXATTR: true,
+	unix.SYS_REMOVEXATTR: true, unix.SYS_LREMOVEXATTR: true, unix.SYS_FREMOVEXATTR: true,
+	unix.SYS_SETFSUID: true, unix.SYS_SETFSGID: true,
+}
+
+// pathStamp is when a call that may bring a path lease was sent, and in
+// which recovery generation.
+type pathStamp struct {
+	sent time.Time
+	gen  uint64
+}
+
+// stamp returns the stamp of a call about to be sent (nil cache: zero).
+func (pc *pathCache) stamp() pathStamp {
+	if pc == nil {
+		return pathStamp{}
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pathStamp{sent: time.Now(), gen: pc.gen}
+}
+
+// observe folds the process and fs records among recs (the credentials
+// and cwd answers are keyed by); a mount record drops every answer.
+func (pc *pathCache) observe(recs []*pb.StateRecord) {
+	if pc == nil {
+		return
+	}
+	for _, rec := range recs {
+		key, err := statekey.Parse(rec.GetKey())
+		if err != nil {
+			continue
+		}
+		switch key.Kind {
+		case statekey.KindProc, statekey.KindFS, statekey.KindMount:
+		default:
+			continue
+		}
+		pc.mu.Lock()
+		switch key.Kind {
+		case statekey.KindProc:
+			pid := key.PID()
+			if st := rec.GetProcess(); !rec.Deleted && st != nil && !st.Zombie {
+				pc.creds[pid] = credsKey(st)
+				pc.fs[pid] = st.Fs
+			} else {
+				delete(pc.creds, pid)
+				delete(pc.fs, pid)
+			}
+		case statekey.KindFS:
+			if st := rec.GetFs(); !rec.Deleted && st != nil {
+				pc.cwds[key.ID] = fmt.Sprintf("%q %x", st.Cwd, st.CwdHandle)
+			} else {
+				delete(pc.cwds, key.ID)
+			}
+		case statekey.KindMount:
+			pc.dropLocked()
+		}
+		pc.mu.Unlock()
+	}
+}
+
+// credsKey is the key part of a process's credentials.
+func credsKey(st *pb.ProcessState) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %d %d %d %d %d %v", st.Ruid, st.Euid, st.Suid, st.Rgid, st.Egid, st.Sgid, st.Groups)
+	if c := st.GetCaps(); c != nil {
+		fmt.Fprintf(&b, " %x %x %x %x %x %x", c.Effective, c.Permitted, c.Inheritable, c.Bounding, c.Ambient, c.Securebits)
+	}
+	return b.String()
+}
+
+// dropLocked drops every answer. Precondition: pc.mu.
+func (pc *pathCache) dropLocked() {
+	clear(pc.answers)
+}
+
+// dropAll drops every answer and lease (a recovery: the new server
+// granted none).
+func (pc *pathCache) dropAll() {
+	if pc == nil {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.gen++
+	pc.lastEpoch = 0
+	clear(pc.leases)
+	pc.dropLocked()
+}
+
+// revoke ends the path leases r names (the receiving goroutine, in order
+// with the replies); every answer goes with them.
+func (pc *pathCache) revoke(r *pb.LeaseRevoke) {
+	if pc == nil || r == nil {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.lastEpoch = max(pc.lastEpoch, r.Epoch)
+	for _, id := range r.Ids {
+		if _, ok := pc.leases[id]; ok {
+			delete(pc.leases, id)
+			pc.dropLocked()
+		}
+	}
+}
+
+// beforeForward drops every answer before a call that may change names,
+// attributes or mounts is forwarded (pathMutators, and an open that may
+// create or truncate).
+func (pc *pathCache) beforeForward(sysno uintptr, args [6]uint64) {
+	if pc == nil {
+		return
+	}
+	mutates := pathMutators[sysno]
+	switch sysno {
+	case unix.SYS_OPEN:
+		mutates = args[1]&(unix.O_CREAT|unix.O_TRUNC) != 0
+	case unix.SYS_OPENAT:
+		mutates = args[2]&(unix.O_CREAT|unix.O_TRUNC) != 0
+	case unix.SYS_CREAT:
+		mutates = true
+	}
+	if !mutates {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if sysno == unix.SYS_SETFSUID || sysno == unix.SYS_SETFSGID {
+		pc.fsIDsChanged = true
+	}
+	pc.dropLocked()
+}
+
+// pathKeyOf returns the key of path call sysno of t, if the cache may
+// keep or give its answer.
+func (t *task) pathKeyOf(sysno uintptr, args [6]uint64) (pathKey, bool) {
+	pc := t.c.pcache
+	shape, isPath := pathCallShapes[sysno]
+	if pc == nil || !isPath {
+		return pathKey{}, false
+	}
+	raw, err := appMemory{t}.ReadString(args[shape.path], sysabi.PathMax)
+	if err != nil || len(raw) < 2 {
+		// Unreadable, too long or empty (an empty path names dirfd's
+		// file: the read cache's fstat): the server decides.
+		return pathKey{}, false
+	}
+	k := pathKey{sysno: sysno, path: string(raw[:len(raw)-1])}
+	for i, a := range shape.others {
+		k.args[i] = args[a]
+	}
+	relative := !strings.HasPrefix(k.path, "/")
+	dirfd := int32(unix.AT_FDCWD)
+	if shape.dirfd >= 0 {
+		dirfd = int32(args[shape.dirfd])
+	}
+	if relative && dirfd != unix.AT_FDCWD {
+		desc, ok := t.c.ids.soleFD(t.proc.pid, dirfd)
+		if !ok {
+			return pathKey{}, false
+		}
+		k.start = fmt.Sprintf("fd %d", desc)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	creds, ok := pc.creds[t.proc.pid]
+	if pc.fsIDsChanged || !ok {
+		return pathKey{}, false
+	}
+	k.creds = creds
+	switch {
+	case !relative:
+		k.start = "/"
+	case dirfd == unix.AT_FDCWD:
+		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+		if !known {
+			return pathKey{}, false
+		}
+		k.start = "cwd " + cwd
+	}
+	return k, true
+}
+
+// mayAnswerPaths says whether nothing this client has in flight may
+// change what a kept answer says: no posted call that may change a file
+// without its reply, no dirty shared mapping.
+func (t *task) mayAnswerPaths() bool {
+	if t.c.files.pending() {
+		return false
+	}
+	rc := t.c.rcache
+	if rc == nil {
+		return true
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.dataPostedAll == 0 && rc.attrsPosted == 0
+}
+
+// cachedPath answers path call sysno from a kept answer, if it may. It
+// returns the call's key (ok false: the answer may not be kept either)
+// and, on a hit, the result.
+func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed bool, ret uint64, errno unix.Errno, hit bool) {
+	k, keyed = t.pathKeyOf(sysno, args)
+	if !keyed || !t.mayAnswerPaths() {
+		return k, keyed, 0, 0, false
+	}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	a := pc.answers[k]
+	if a != nil && !time.Now().Before(a.expires) {
+		delete(pc.answers, k)
+		a = nil
+	}
+	pc.mu.Unlock()
+	if a == nil {
+		return k, keyed, 0, 0, false
+	}
+	shape := pathCallShapes[sysno]
+	if len(a.out) > 0 {
+		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[shape.buf]), a.out, usermem.IOOpts{}); err != nil {
+			// A fault: the server says what it makes of it.
+			return k, keyed, 0, 0, false
+		}
+	}
+	pc.hits.Add(1)
+	t.cached = true
+	return k, keyed, a.ret, a.errno, true
+}
+
+// keep keeps the answer reply gave to call sysno with key k, sent at at,
+// if it carries a path lease that no revocation or recovery overtook and
+// its outputs are the call's buffer alone.
+func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Reply, at pathStamp) {
+	l := reply.GetPathLease()
+	if pc == nil || l == nil || l.Id == 0 || l.TtlMs == 0 {
+		return
+	}
+	shape := pathCallShapes[sysno]
+	var out []byte
+	switch len(reply.Outputs) {
+	case 0:
+	case 1:
+		o := reply.Outputs[0]
+		if shape.buf < 0 || o.Addr != args[shape.buf] {
+			return
+		}
+		out = o.Data
+	default:
+		return
+	}
+	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
+		return
+	}
+	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
+		return
+	}
+	if len(pc.answers) >= maxPathAnswers {
+		pc.dropLocked()
+	}
+	if exp, ok := pc.leases[l.Id]; !ok || expires.After(exp) {
+		if len(pc.leases) >= maxPathLeases {
+			now := time.Now()
+			for id, exp := range pc.leases {
+				if !now.Before(exp) {
+					delete(pc.leases, id)
+				}
+			}
+		}
+		pc.leases[l.Id] = expires
+	}
+	pc.answers[k] = &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires}
+}
+
+// hitCount is the calls answered here (0 without a cache).
+func (pc *pathCache) hitCount() uint64 {
+	if pc == nil {
+		return 0
+	}
+	return pc.hits.Load()
+}

@@ -1,0 +1,76 @@
+package client
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
+
+// TestPathCacheKeep checks which replies the path cache keeps: only those
+// with a lease no revocation or recovery overtook, whose outputs are the
+// call's buffer alone; and that a revocation of the lease, a recovery and
+// a mount record drop what it kept.
+func TestPathCacheKeep(t *testing.T) {
+	const buf = 0x1000
+	statArgs := [6]uint64{0x2000, buf}
+	lease := func(id, epoch uint64) *pb.PathLease { return &pb.PathLease{Id: id, Epoch: epoch, TtlMs: 1000} }
+	statReply := func(l *pb.PathLease, outs ...*pb.Region) *pb.Reply {
+		return &pb.Reply{PathLease: l, Outputs: outs}
+	}
+	stat := &pb.Region{Addr: buf, Data: make([]byte, 144)}
+	tests := []struct {
+		name string
+		// before runs on the cache between the call's stamp and its
+		// reply; after, once the reply was kept.
+		before, after func(pc *pathCache)
+		sysno         uintptr
+		reply         *pb.Reply
+		want          bool
+	}{
+		{name: "stat", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true},
+		{name: "ENOENT", sysno: unix.SYS_STAT, reply: &pb.Reply{Errno: int32(unix.ENOENT), PathLease: lease(1, 0)}, want: true},
+		{name: "no lease", sysno: unix.SYS_STAT, reply: statReply(nil, stat)},
+		{name: "output elsewhere", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), &pb.Region{Addr: buf + 8, Data: stat.Data})},
+		{name: "two outputs", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat, stat)},
+		{name: "readlink whose output is not its result", sysno: unix.SYS_READLINK,
+			reply: &pb.Reply{Ret: 3, PathLease: lease(1, 0), Outputs: []*pb.Region{{Addr: buf, Data: []byte("ab")}}}},
+		{name: "a revocation overtook the grant", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			before: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{7}}) }},
+		{name: "a recovery came between", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			before: func(pc *pathCache) { pc.dropAll() }},
+		{name: "revoked after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			after: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1}}) }},
+		{name: "another lease revoked after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
+			after: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{2}}) }},
+		{name: "a mount after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			after: func(pc *pathCache) {
+				pc.observe([]*pb.StateRecord{{Key: statekey.Mount(3).String()}})
+			}},
+		{name: "a rename forwarded after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_RENAME, [6]uint64{}) }},
+		{name: "an open that creates, after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_OPENAT, [6]uint64{2: unix.O_CREAT}) }},
+		{name: "an open for reading after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
+			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_OPENAT, [6]uint64{2: unix.O_RDONLY}) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			k := pathKey{sysno: tc.sysno, creds: "0", start: "/", path: "/x"}
+			at := pc.stamp()
+			if tc.before != nil {
+				tc.before(pc)
+			}
+			pc.keep(k, tc.sysno, statArgs, tc.reply, at)
+			if tc.after != nil {
+				tc.after(pc)
+			}
+			if got := pc.answers[k] != nil; got != tc.want {
+				t.Errorf("kept %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

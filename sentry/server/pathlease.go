@@ -1,0 +1,75 @@
+package server
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+)
+
+// Path leases (docs/ARCHITECTURE.md, "The client's path cache"): the glue
+// between package readlease and the server. A client that asks
+// (Hello.path_leases) gets a PathLease in the reply of a stat, access or
+// readlink of a path whose walk crossed only gofer files: one lease per
+// client on readlease.Namespace, which every change of a name or of a
+// file's attributes through this server revokes (the attribute cache's
+// observer: leaseObserver), as do mount and umount.
+
+// pathLeaseCalls are the calls whose answer a PathLease may cover.
+var pathLeaseCalls = map[int32]bool{
+	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
+	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
+	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
+}
+
+// namespaceCalls change this client's mount table: the answers of its
+// path calls may change with them.
+var namespaceCalls = map[int32]bool{unix.SYS_MOUNT: true, unix.SYS_UMOUNT2: true}
+
+// leasableErrno says whether a path call's failure depends only on the
+// names and attributes the lease covers (and the call's arguments).
+func leasableErrno(sysno int32, e unix.Errno) bool {
+	switch e {
+	case 0, unix.ENOENT, unix.ENOTDIR, unix.EACCES, unix.ELOOP, unix.ENAMETOOLONG:
+		return true
+	case unix.EINVAL:
+		// readlink of a file that is no symlink.
+		return sysno == unix.SYS_READLINK || sysno == unix.SYS_READLINKAT
+	}
+	return false
+}
+
+// beginPathLease starts a path lease's grant for c, before its walk: a
+// change of anything in between makes the grant fail (readlease.Ticket).
+// It returns nil when c gets none.
+func (k *clientState) beginPathLease(c *syscallCtx) *readlease.Ticket {
+	if !k.pathLeases || !pathLeaseCalls[c.sysno] || k.leaseHolder.Disabled() {
+		return nil
+	}
+	t := k.s.leases.Begin(readlease.Namespace)
+	return &t
+}
+
+// endPathLease ends the grant tk (nil: none) of c, which returned err, by
+// adding a PathLease to its reply if its answer may be kept. A mount or
+// umount revokes every path lease before its reply.
+func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped bool, err error) {
+	if namespaceCalls[c.sysno] && err == nil && !skipped && k.s.leases != nil {
+		leaseObserver{r: k.s.leases, log: k.log}.NamesChanged(k.ctx)
+	}
+	if tk == nil {
+		return
+	}
+	reg := k.s.leases
+	e := syserr.ErrnoOf(err)
+	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) {
+		reg.Abort(*tk)
+		return
+	}
+	id, epoch, left, ok := reg.GrantShared(k.leaseHolder, *tk)
+	if !ok || left <= 0 {
+		return
+	}
+	c.reply.PathLease = &sentrypb.PathLease{Id: id, Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
+}

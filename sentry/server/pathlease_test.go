@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// secondClient connects another client to e's server, with busybox
+// started as its PID 1, and returns its env (same root, memory of its
+// own).
+func secondClient(t *testing.T, e *env, hello *sentrypb.Hello) *env {
+	t.Helper()
+	e2 := &env{t: t, root: e.root, srv: e.srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024), sock: e.sock}
+	if hello == nil {
+		hello = &sentrypb.Hello{}
+	}
+	hello.ClientId = t.Name() + "-2"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+e.sock, transport.Options{Hello: hello, OnPush: e2.onPush, HeartbeatInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e2.conn = conn
+	if r := e2.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start of the second client: errno %v", unix.Errno(r.Errno))
+	}
+	return e2
+}
+
+// statIno stats path as e's PID 1 and returns its inode number, or the
+// errno.
+func statIno(e *env, path string) (uint64, unix.Errno) {
+	e.t.Helper()
+	sb := e.mem.zeros(144)
+	r := e.sys(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), e.mem.str(path), sb, 0)
+	if r.Errno != 0 {
+		return 0, unix.Errno(r.Errno)
+	}
+	return binary.LittleEndian.Uint64(e.mem.bytes(sb+8, 8)), 0
+}
+
+// wantStat is what a stat of path must give: errno, or the inode number
+// path sameAs had before ("" for any).
+type wantStat struct {
+	path   string
+	errno  unix.Errno
+	sameAs string
+}
+
+// TestOtherClientsRemovalsSeen checks that a name another client of the
+// same server removed or replaced is found so by this client's next
+// lookup, although its dentry tree had cached the name: the dentries
+// are per client, and only the client that made the change updated its
+// own.
+func TestOtherClientsRemovalsSeen(t *testing.T) {
+	tests := []struct {
+		name string
+		// change is made by the other client after this one cached
+		// the names it stats before.
+		change func(e2 *env)
+		before []string
+		// after are paths and what a stat of each must give: an
+		// errno, or the inode number the path had before (a path,
+		// "" for any).
+		after []wantStat
+	}{
+		{
+			name:   "unlink",
+			before: []string{"/tmp/a"},
+			change: func(e2 *env) { e2.ok(1, unix.SYS_UNLINKAT, uint64(atFDCWD64), e2.mem.str("/tmp/a"), 0) },
+			after:  []wantStat{{path: "/tmp/a", errno: unix.ENOENT}},
+		},
+		{
+			name:   "rename over",
+			before: []string{"/tmp/a", "/tmp/b"},
+			change: func(e2 *env) {
+				e2.ok(1, unix.SYS_RENAMEAT, uint64(atFDCWD64), e2.mem.str("/tmp/b"), uint64(atFDCWD64), e2.mem.str("/tmp/a"))
+			},
+			after: []wantStat{{path: "/tmp/a", sameAs: "/tmp/b"}, {path: "/tmp/b", errno: unix.ENOENT}},
+		},
+		{
+			name:   "rename of a directory",
+			before: []string{"/tmp/d/x"},
+			change: func(e2 *env) {
+				e2.ok(1, unix.SYS_RENAMEAT, uint64(atFDCWD64), e2.mem.str("/tmp/d"), uint64(atFDCWD64), e2.mem.str("/tmp/e"))
+			},
+			after: []wantStat{{path: "/tmp/d/x", errno: unix.ENOENT}, {path: "/tmp/e/x", sameAs: "/tmp/d/x"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := started(t)
+			m := e.mem
+			for _, f := range []string{"/tmp/a", "/tmp/b"} {
+				fd := e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(f), unix.O_CREAT|unix.O_WRONLY, 0o644)
+				e.ok(1, unix.SYS_CLOSE, uint64(fd))
+			}
+			e.ok(1, unix.SYS_MKDIRAT, uint64(atFDCWD64), m.str("/tmp/d"), 0o755)
+			fd := e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/d/x"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+			e.ok(1, unix.SYS_CLOSE, uint64(fd))
+			inos := map[string]uint64{}
+			for _, p := range tc.before {
+				ino, errno := statIno(e, p)
+				if errno != 0 {
+					t.Fatalf("stat %s: %v", p, errno)
+				}
+				inos[p] = ino
+			}
+			e2 := secondClient(t, e, nil)
+			tc.change(e2)
+			for _, a := range tc.after {
+				ino, errno := statIno(e, a.path)
+				switch {
+				case errno != a.errno:
+					t.Errorf("stat %s after the other client's %s: errno %v, want %v", a.path, tc.name, errno, a.errno)
+				case a.sameAs != "" && ino != inos[a.sameAs]:
+					t.Errorf("stat %s after the other client's %s: inode %d, want %s's %d", a.path, tc.name, ino, a.sameAs, inos[a.sameAs])
+				}
+			}
+		})
+	}
+}
+
+// TestPathLeaseGrants checks which path calls' replies carry a PathLease
+// (the client keeps their answers) and that a change made by another
+// client revokes it before that change's reply.
+func TestPathLeaseGrants(t *testing.T) {
+	e := newEnv(t)
+	// newEnv's client asked for no leases; a second one does.
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: %v", unix.Errno(r.Errno))
+	}
+	m := e.mem
+	fd := e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/f"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+	e.ok(1, unix.SYS_CLOSE, uint64(fd))
+	e.ok(1, unix.SYS_SYMLINKAT, m.str("f"), uint64(atFDCWD64), m.str("/tmp/l"))
+	if r := e.sys(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("/tmp/f"), m.zeros(144), 0); r.PathLease != nil {
+		t.Errorf("a client that asked for no path leases got one: %v", r.PathLease)
+	}
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	lm := l.mem
+	dirfd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), lm.str("/tmp"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	tests := []struct {
+		name      string
+		sysno     uintptr
+		args      []uint64
+		wantErrno unix.Errno
+		wantLease bool
+	}{
+		{"stat", unix.SYS_STAT, []uint64{lm.str("/tmp/f"), lm.zeros(144)}, 0, true},
+		{"lstat of a symlink", unix.SYS_LSTAT, []uint64{lm.str("/tmp/l"), lm.zeros(144)}, 0, true},
+		{"newfstatat relative to a directory fd", unix.SYS_NEWFSTATAT, []uint64{uint64(dirfd), lm.str("f"), lm.zeros(144), 0}, 0, true},
+		{"statx", unix.SYS_STATX, []uint64{uint64(atFDCWD64), lm.str("/tmp/l"), 0, unix.STATX_BASIC_STATS, lm.zeros(256)}, 0, true},
+		{"stat of a missing name", unix.SYS_STAT, []uint64{lm.str("/tmp/nope"), lm.zeros(144)}, unix.ENOENT, true},
+		{"stat through a file", unix.SYS_STAT, []uint64{lm.str("/tmp/f/x"), lm.zeros(144)}, unix.ENOTDIR, true},
+		{"access", unix.SYS_ACCESS, []uint64{lm.str("/tmp/f"), unix.R_OK}, 0, true},
+		{"faccessat2 with AT_EACCESS", unix.SYS_FACCESSAT2, []uint64{uint64(atFDCWD64), lm.str("/bin/busybox"), unix.X_OK, unix.AT_EACCESS}, 0, true},
+		{"readlink", unix.SYS_READLINK, []uint64{lm.str("/tmp/l"), lm.zeros(64), 64}, 0, true},
+		{"readlink of a file", unix.SYS_READLINK, []uint64{lm.str("/tmp/f"), lm.zeros(64), 64}, unix.EINVAL, true},
+		{"stat of /proc/self", unix.SYS_STAT, []uint64{lm.str("/proc/self"), lm.zeros(144)}, 0, false},
+		{"stat through /proc", unix.SYS_STAT, []uint64{lm.str("/proc/self/cwd/tmp"), lm.zeros(144)}, 0, false},
+		{"stat of /dev/null", unix.SYS_STAT, []uint64{lm.str("/dev/null"), lm.zeros(144)}, 0, false},
+		{"readlink of /proc/self", unix.SYS_READLINK, []uint64{lm.str("/proc/self"), lm.zeros(64), 64}, 0, false},
+		{"newfstatat of an fd (AT_EMPTY_PATH)", unix.SYS_NEWFSTATAT, []uint64{uint64(dirfd), lm.str(""), lm.zeros(144), unix.AT_EMPTY_PATH}, 0, false},
+		{"stat relative to a bad fd", unix.SYS_NEWFSTATAT, []uint64{99, lm.str("f"), lm.zeros(144), 0}, unix.EBADF, false},
+		{"stat with bad flags", unix.SYS_NEWFSTATAT, []uint64{uint64(atFDCWD64), lm.str("/tmp/f"), lm.zeros(144), 0x8000000}, unix.EINVAL, false},
+	}
+	var leaseID uint64
+	for _, tc := range tests {
+		r := l.sys(1, tc.sysno, tc.args...)
+		if unix.Errno(r.Errno) != tc.wantErrno {
+			t.Errorf("%s: errno %v, want %v", tc.name, unix.Errno(r.Errno), tc.wantErrno)
+		}
+		if (r.PathLease != nil) != tc.wantLease {
+			t.Errorf("%s: lease %v, want one: %v", tc.name, r.PathLease, tc.wantLease)
+		}
+		if r.PathLease != nil {
+			if leaseID != 0 && r.PathLease.Id != leaseID {
+				t.Errorf("%s: lease %d, the earlier calls' was %d (one lease per client while it has half its life)", tc.name, r.PathLease.Id, leaseID)
+			}
+			leaseID = r.PathLease.Id
+			if r.PathLease.TtlMs == 0 || r.PathLease.TtlMs > 1000 {
+				t.Errorf("%s: lease for %d ms", tc.name, r.PathLease.TtlMs)
+			}
+		}
+	}
+	// The other client's chmod revokes the lease before its reply.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.ok(1, unix.SYS_FCHMODAT, uint64(atFDCWD64), m.str("/tmp/f"), 0o600)
+	}()
+	p := l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
+	if ids := p.GetLeaseRevoke().Ids; len(ids) != 1 || ids[0] != leaseID {
+		t.Errorf("revoked %v, want [%d]", ids, leaseID)
+	}
+	select {
+	case <-done:
+		t.Error("the chmod returned before the lease's holder acknowledged its revocation")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(800 * time.Millisecond):
+		t.Error("the chmod did not return once the revocation was acknowledged")
+	}
+	// A new name revokes the next lease too.
+	r := l.sys(1, unix.SYS_STAT, lm.str("/tmp/g"), lm.zeros(144))
+	if r.PathLease == nil || unix.Errno(r.Errno) != unix.ENOENT {
+		t.Fatalf("stat of /tmp/g: errno %v, lease %v", unix.Errno(r.Errno), r.PathLease)
+	}
+	created := make(chan *sentrypb.Reply, 1)
+	go func() { created <- e.sys(1, unix.SYS_MKDIRAT, uint64(atFDCWD64), m.str("/tmp/g"), 0o755) }()
+	p = l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
+	if ids := p.GetLeaseRevoke().Ids; len(ids) != 1 || ids[0] != r.PathLease.Id {
+		t.Errorf("creation revoked %v, want [%d]", ids, r.PathLease.Id)
+	}
+	if r := <-created; r.Errno != 0 {
+		t.Errorf("mkdir: %v", unix.Errno(r.Errno))
+	}
+}
