@@ -843,6 +843,10 @@ func (v *VFS) StatDentry(c fdesc.Call, d *Dentry) (*goferpb.Stat, error) {
 	return r.Stat, nil
 }
 
+// ListedStat is listedStat (the path leases' answers for a listing's
+// entries, pathlease.go).
+func (v *VFS) ListedStat(d *Dentry) *goferpb.Stat { return v.listedStat(d) }
+
 // listedStat returns d's attributes from a directory listing if no
 // change of d's file went through the server since and they are fresh
 // (see dentry.listed), else nil.
