@@ -2839,6 +2839,19 @@ type Syscall struct {
 	// process from a ReadLease this call brings (it has one thread; the
 	// read cache is on): the server grants one only then (Reply.lease).
 	LeaseWanted bool `protobuf:"varint,360,opt,name=lease_wanted,json=leaseWanted,proto3" json:"lease_wanted,omitempty"`
+	// path_lease_wanted says the client would keep the answer of this
+	// path call (Hello.path_leases): the server grants a PathLease only
+	// then (Reply.path_lease). A client whose kept answers are dropped
+	// unused again and again (tar, which asks about each name once before
+	// it creates it) stops wanting them for a while, so that it holds no
+	// lease whose revocation other clients' changes would wait for.
+	PathLeaseWanted bool `protobuf:"varint,422,opt,name=path_lease_wanted,json=pathLeaseWanted,proto3" json:"path_lease_wanted,omitempty"`
+	// listing_path, on a getdents64 with path_lease_wanted, is the path
+	// (absolute, or relative to the caller's cwd) the client saw the
+	// directory opened by: if it still names that directory, the reply
+	// carries the lstat answers of listing_path/<name> for the entries
+	// listed (Reply.listed), under its path_lease.
+	ListingPath string `protobuf:"bytes,423,opt,name=listing_path,json=listingPath,proto3" json:"listing_path,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -2933,6 +2946,20 @@ func (x *Syscall) GetLeaseWanted() bool {
 		return x.LeaseWanted
 	}
 	return false
+}
+
+func (x *Syscall) GetPathLeaseWanted() bool {
+	if x != nil {
+		return x.PathLeaseWanted
+	}
+	return false
+}
+
+func (x *Syscall) GetListingPath() string {
+	if x != nil {
+		return x.ListingPath
+	}
+	return ""
 }
 
 func (x *Syscall) GetClocks() *ClockSample {
@@ -3561,6 +3588,9 @@ type Reply struct {
 	// outputs) holds while the namespace lease it names does
 	// (Hello.path_leases): see PathLease.
 	PathLease *PathLease `protobuf:"bytes,421,opt,name=path_lease,json=pathLease,proto3" json:"path_lease,omitempty"`
+	// listed are the lstat answers of the entries a getdents64 listed
+	// (Syscall.listing_path), held by path_lease.
+	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath    string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -3730,6 +3760,13 @@ func (x *Reply) GetLease() *ReadLease {
 func (x *Reply) GetPathLease() *PathLease {
 	if x != nil {
 		return x.PathLease
+	}
+	return nil
+}
+
+func (x *Reply) GetListed() []*ListedStat {
+	if x != nil {
+		return x.Listed
 	}
 	return nil
 }
@@ -9631,6 +9668,60 @@ func (x *PathLease) GetTtlMs() uint32 {
 	return 0
 }
 
+// ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
+// Syscall.listing_path/name answers: the struct stat.
+type ListedStat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Stat          []byte                 `protobuf:"bytes,2,opt,name=stat,proto3" json:"stat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListedStat) Reset() {
+	*x = ListedStat{}
+	mi := &file_sentry_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListedStat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListedStat) ProtoMessage() {}
+
+func (x *ListedStat) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListedStat.ProtoReflect.Descriptor instead.
+func (*ListedStat) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *ListedStat) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListedStat) GetStat() []byte {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
 // LeaseRevoke ends the client's leases ids; epoch numbers the revocations
 // sent to this client (1, 2, ...).
 type LeaseRevoke struct {
@@ -9643,7 +9734,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9655,7 +9746,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9668,7 +9759,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{100}
+	return file_sentry_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -9695,7 +9786,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9707,7 +9798,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9720,7 +9811,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{101}
+	return file_sentry_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -9923,7 +10014,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xd3\x02\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xa4\x03\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -9933,7 +10024,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
-	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12>\n" +
+	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12+\n" +
+	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12\"\n" +
+	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
@@ -9982,7 +10075,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xba\a\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf9\a\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10002,7 +10095,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mapped\x12:\n" +
 	"\x05lease\x18\xe8\x02 \x01(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x05lease\x12C\n" +
 	"\n" +
-	"path_lease\x18\xa5\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\tpathLease\x12 \n" +
+	"path_lease\x18\xa5\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\tpathLease\x12=\n" +
+	"\x06listed\x18\xa8\x03 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +
@@ -10525,7 +10619,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
-	"\x06ttl_ms\x18\x03 \x01(\rR\x05ttlMs\"5\n" +
+	"\x06ttl_ms\x18\x03 \x01(\rR\x05ttlMs\"4\n" +
+	"\n" +
+	"ListedStat\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04stat\x18\x02 \x01(\fR\x04stat\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +
@@ -10548,7 +10646,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -10652,9 +10750,10 @@ var file_sentry_proto_goTypes = []any{
 	(*Rewrite)(nil),           // 99: runscdecoupled.sentry.v1.Rewrite
 	(*ReadLease)(nil),         // 100: runscdecoupled.sentry.v1.ReadLease
 	(*PathLease)(nil),         // 101: runscdecoupled.sentry.v1.PathLease
-	(*LeaseRevoke)(nil),       // 102: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 103: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 104: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*ListedStat)(nil),        // 102: runscdecoupled.sentry.v1.ListedStat
+	(*LeaseRevoke)(nil),       // 103: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 104: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 105: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	12,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -10667,7 +10766,7 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	7,   // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	103, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	104, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	22,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	16,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
 	41,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
@@ -10682,7 +10781,7 @@ var file_sentry_proto_depIdxs = []int32{
 	10,  // 22: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	15,  // 23: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	14,  // 24: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	104, // 25: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	105, // 25: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	13,  // 26: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	8,   // 27: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	14,  // 28: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -10717,73 +10816,74 @@ var file_sentry_proto_depIdxs = []int32{
 	42,  // 57: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
 	100, // 58: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
 	101, // 59: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	44,  // 60: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	44,  // 61: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	45,  // 62: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	62,  // 63: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	63,  // 64: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	64,  // 65: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	65,  // 66: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	59,  // 67: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	60,  // 68: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	61,  // 69: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	54,  // 70: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	29,  // 71: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	53,  // 72: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	52,  // 73: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	25,  // 74: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	51,  // 75: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	102, // 76: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	0,   // 77: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	56,  // 78: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	57,  // 79: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	58,  // 80: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	68,  // 81: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	60,  // 82: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	84,  // 83: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	85,  // 84: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	86,  // 85: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	87,  // 86: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	92,  // 87: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	93,  // 88: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	94,  // 89: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	95,  // 90: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	96,  // 91: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	97,  // 92: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	83,  // 93: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	80,  // 94: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	81,  // 95: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	73,  // 96: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	75,  // 97: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	77,  // 98: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	79,  // 99: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	70,  // 100: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	69,  // 101: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	72,  // 102: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	74,  // 103: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	72,  // 104: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	76,  // 105: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	72,  // 106: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	78,  // 107: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	82,  // 108: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	37,  // 109: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	26,  // 110: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 111: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	89,  // 112: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	88,  // 113: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	91,  // 114: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	90,  // 115: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	68,  // 116: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	28,  // 117: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,   // 118: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	66,  // 119: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 120: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	67,  // 121: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	120, // [120:122] is the sub-list for method output_type
-	118, // [118:120] is the sub-list for method input_type
-	118, // [118:118] is the sub-list for extension type_name
-	118, // [118:118] is the sub-list for extension extendee
-	0,   // [0:118] is the sub-list for field type_name
+	102, // 60: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	44,  // 61: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	44,  // 62: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	45,  // 63: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	62,  // 64: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	63,  // 65: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	64,  // 66: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	65,  // 67: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	59,  // 68: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	60,  // 69: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	61,  // 70: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	54,  // 71: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	29,  // 72: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	53,  // 73: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	52,  // 74: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	25,  // 75: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	51,  // 76: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	103, // 77: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 78: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	56,  // 79: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	57,  // 80: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	58,  // 81: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	68,  // 82: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	60,  // 83: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	84,  // 84: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	85,  // 85: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	86,  // 86: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	87,  // 87: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	92,  // 88: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	93,  // 89: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	94,  // 90: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	95,  // 91: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	96,  // 92: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	97,  // 93: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	83,  // 94: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	80,  // 95: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	81,  // 96: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	73,  // 97: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	75,  // 98: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	77,  // 99: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	79,  // 100: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	70,  // 101: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	69,  // 102: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	72,  // 103: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	74,  // 104: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	72,  // 105: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	76,  // 106: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	72,  // 107: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	78,  // 108: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	82,  // 109: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	37,  // 110: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	26,  // 111: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 112: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	89,  // 113: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	88,  // 114: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	91,  // 115: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	90,  // 116: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	68,  // 117: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	28,  // 118: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	2,   // 119: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	66,  // 120: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 121: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	67,  // 122: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	121, // [121:123] is the sub-list for method output_type
+	119, // [119:121] is the sub-list for method input_type
+	119, // [119:119] is the sub-list for extension type_name
+	119, // [119:119] is the sub-list for extension extendee
+	0,   // [0:119] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -10881,7 +10981,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   103,
+			NumMessages:   104,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

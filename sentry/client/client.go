@@ -652,7 +652,7 @@ func (c *client) shutdown() {
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
-		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount())
+		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount())
 	select {
 	case <-c.conn.Done():
 	default:

@@ -67,9 +67,14 @@ import (
 // maxPathAnswers bounds the answers kept; beyond it, all are dropped.
 // maxPathLeases is how many lease ids are kept before the expired ones
 // are forgotten (the server grants a client about two a second).
+// pathWastedLimit drops in a row of answers none of which was used make
+// the client want no lease for a while (pathCache.quietFor).
 const (
-	maxPathAnswers = 16384
-	maxPathLeases  = 64
+	maxPathAnswers  = 16384
+	maxPathLeases   = 64
+	pathWastedLimit = 16
+	pathQuiet       = time.Second
+	pathQuietMax    = 16 * time.Second
 )
 
 // pathCache holds the kept answers. mu is a leaf lock (the receiving
@@ -95,10 +100,26 @@ type pathCache struct {
 	// fsIDsChanged is set once a process called setfsuid or setfsgid:
 	// nothing is answered any more. Protected by mu.
 	fsIDsChanged bool
+	// hitsSinceDrop counts the hits since the answers were last
+	// dropped; wasted counts the drops in a row of answers none of
+	// which was used. Once wasted reaches pathWastedLimit, no lease is
+	// wanted for quietFor (from pathQuiet, doubled each time up to
+	// pathQuietMax, back to nothing after a hit), until quietUntil: the
+	// workload changes names faster than it asks again (tar), and a
+	// lease it holds only makes other clients' changes wait for its
+	// revocation. Protected by mu.
+	hitsSinceDrop, wasted int
+	quietFor              time.Duration
+	quietUntil            time.Time
 
-	// hits counts the calls answered here, for the end-of-session log
-	// line. Atomic.
-	hits atomic.Uint64
+	// openPaths is the path each description was opened by (absolute,
+	// or relative to the opener's cwd), for the listings of
+	// directories (listingPath). Protected by mu.
+	openPaths map[uint64]string
+
+	// hits counts the calls answered here, kept the answers kept, for
+	// the end-of-session log line. Atomic.
+	hits, kept atomic.Uint64
 }
 
 // pathKey is what a kept answer depends on besides the namespace.
@@ -123,7 +144,7 @@ type pathAnswer struct {
 }
 
 func newPathCache() *pathCache {
-	return &pathCache{answers: make(map[pathKey]*pathAnswer), leases: make(map[uint64]time.Time),
+	return &pathCache{answers: make(map[pathKey]*pathAnswer), leases: make(map[uint64]time.Time), openPaths: make(map[uint64]string),
 		creds: make(map[int32]string), fs: make(map[int32]uint64), cwds: make(map[uint64]string)}
 }
 
@@ -235,7 +256,18 @@ func credsKey(st *pb.ProcessState) string {
 
 // dropLocked drops every answer. Precondition: pc.mu.
 func (pc *pathCache) dropLocked() {
+	if len(pc.answers) == 0 {
+		return
+	}
 	clear(pc.answers)
+	if pc.hitsSinceDrop > 0 {
+		pc.wasted = 0
+	} else if pc.wasted++; pc.wasted >= pathWastedLimit {
+		pc.wasted = 0
+		pc.quietFor = min(max(2*pc.quietFor, pathQuiet), pathQuietMax)
+		pc.quietUntil = time.Now().Add(pc.quietFor)
+	}
+	pc.hitsSinceDrop = 0
 }
 
 // dropAll drops every answer and lease (a recovery: the new server
@@ -363,13 +395,15 @@ func (t *task) mayAnswerPaths() bool {
 }
 
 // cachedPath answers path call sysno from a kept answer, if it may. It
-// returns the call's key (ok false: the answer may not be kept either)
-// and, on a hit, the result.
-func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed bool, ret uint64, errno unix.Errno, hit bool) {
+// returns the call's key (keyed false: the answer may not be kept
+// either), whether its forwarded call wants a lease (not while quiet:
+// see pathCache.wasted) and, on a hit, the result.
+func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, wanted bool, ret uint64, errno unix.Errno, hit bool) {
 	k, keyed = t.pathKeyOf(sysno, args)
-	if !keyed || !t.mayAnswerPaths() {
-		return k, keyed, 0, 0, false
+	if !keyed {
+		return k, false, false, 0, 0, false
 	}
+	may := t.mayAnswerPaths()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.answers[k]
@@ -377,20 +411,24 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed bool,
 		delete(pc.answers, k)
 		a = nil
 	}
-	pc.mu.Unlock()
-	if a == nil {
-		return k, keyed, 0, 0, false
+	if a == nil || !may {
+		wanted = !time.Now().Before(pc.quietUntil)
+		pc.mu.Unlock()
+		return k, true, wanted, 0, 0, false
 	}
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.mu.Unlock()
 	shape := pathCallShapes[sysno]
 	if len(a.out) > 0 {
 		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[shape.buf]), a.out, usermem.IOOpts{}); err != nil {
 			// A fault: the server says what it makes of it.
-			return k, keyed, 0, 0, false
+			return k, true, true, 0, 0, false
 		}
 	}
 	pc.hits.Add(1)
 	t.cached = true
-	return k, keyed, a.ret, a.errno, true
+	return k, true, false, a.ret, a.errno, true
 }
 
 // keep keeps the answer reply gave to call sysno with key k, sent at at,
@@ -438,6 +476,109 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 		pc.leases[l.Id] = expires
 	}
 	pc.answers[k] = &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires}
+	pc.kept.Add(1)
+}
+
+// maxOpenPaths bounds pathCache.openPaths (closed descriptions are not
+// announced to the cache); beyond it, all are forgotten.
+const maxOpenPaths = 4096
+
+// noteOpen remembers the path the description t's successful open or
+// openat (result fd) opened, when it is absolute or relative to the cwd.
+func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
+	pc := t.c.pcache
+	if pc == nil || (sysno != unix.SYS_OPEN && sysno != unix.SYS_OPENAT) {
+		return
+	}
+	pathArg := args[0]
+	if sysno == unix.SYS_OPENAT {
+		pathArg = args[1]
+	}
+	raw, err := appMemory{t}.ReadString(pathArg, sysabi.PathMax)
+	if err != nil || len(raw) < 2 {
+		return
+	}
+	path := string(raw[:len(raw)-1])
+	if sysno == unix.SYS_OPENAT && !strings.HasPrefix(path, "/") && int32(args[0]) != unix.AT_FDCWD {
+		return
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(fd))
+	if !ok {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.openPaths) >= maxOpenPaths {
+		clear(pc.openPaths)
+	}
+	pc.openPaths[desc] = path
+}
+
+// listingPath returns the path t's getdents64 of fd lists the directory
+// by (Syscall.listing_path), if the cache may keep its entries' answers.
+func (t *task) listingPath(sysno uintptr, args [6]uint64) string {
+	pc := t.c.pcache
+	if pc == nil || sysno != unix.SYS_GETDENTS64 {
+		return ""
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
+	if !ok {
+		return ""
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if time.Now().Before(pc.quietUntil) {
+		return ""
+	}
+	return pc.openPaths[desc]
+}
+
+// keepListed keeps the lstat answers of dir/<name> a getdents64's reply
+// carried (Reply.listed; dir is its Syscall.listing_path), sent at at,
+// under the keys of lstat and of newfstatat(AT_FDCWD, ...,
+// AT_SYMLINK_NOFOLLOW) of t's process.
+func (t *task) keepListed(dir string, reply *pb.Reply, at pathStamp) {
+	pc := t.c.pcache
+	l := reply.GetPathLease()
+	if pc == nil || dir == "" || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.Listed) == 0 {
+		return
+	}
+	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	creds, ok := pc.creds[t.proc.pid]
+	if !ok || pc.fsIDsChanged || at.gen != pc.gen || l.Epoch < pc.lastEpoch {
+		return
+	}
+	start := "/"
+	if !strings.HasPrefix(dir, "/") {
+		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+		if !known {
+			return
+		}
+		start = "cwd " + cwd
+	}
+	if len(pc.answers)+2*len(reply.Listed) > maxPathAnswers {
+		pc.dropLocked()
+	}
+	if exp, ok := pc.leases[l.Id]; !ok || expires.After(exp) {
+		pc.leases[l.Id] = expires
+	}
+	prefix := dir
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	for _, ls := range reply.Listed {
+		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 {
+			continue
+		}
+		a := &pathAnswer{out: ls.Stat, expires: expires}
+		path := prefix + ls.Name
+		pc.answers[pathKey{sysno: unix.SYS_LSTAT, creds: creds, start: start, path: path}] = a
+		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: start, path: path,
+			args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}] = a
+		pc.kept.Add(1)
+	}
 }
 
 // hitCount is the calls answered here (0 without a cache).
@@ -446,4 +587,12 @@ func (pc *pathCache) hitCount() uint64 {
 		return 0
 	}
 	return pc.hits.Load()
+}
+
+// keptCount is the answers kept under a lease (0 without a cache).
+func (pc *pathCache) keptCount() uint64 {
+	if pc == nil {
+		return 0
+	}
+	return pc.kept.Load()
 }

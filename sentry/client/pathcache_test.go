@@ -2,6 +2,7 @@ package client
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -70,6 +71,48 @@ func TestPathCacheKeep(t *testing.T) {
 			}
 			if got := pc.answers[k] != nil; got != tc.want {
 				t.Errorf("kept %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPathCacheQuiet checks that answers dropped unused again and again
+// (tar's: each name asked once, then created) make the client want no
+// lease for a while, longer each time, and that answers that were used
+// do not.
+func TestPathCacheQuiet(t *testing.T) {
+	reply := &pb.Reply{Errno: int32(unix.ENOENT), PathLease: &pb.PathLease{Id: 1, TtlMs: 1000}}
+	k := pathKey{sysno: unix.SYS_STAT, creds: "0", start: "/", path: "/x"}
+	cycle := func(pc *pathCache, used bool) {
+		pc.keep(k, unix.SYS_STAT, [6]uint64{}, reply, pc.stamp())
+		if used {
+			pc.hitsSinceDrop++ // as cachedPath's hit
+		}
+		pc.beforeForward(unix.SYS_UNLINK, [6]uint64{})
+	}
+	tests := []struct {
+		name      string
+		used      bool
+		drops     int
+		wantQuiet time.Duration
+	}{
+		{name: "used answers", used: true, drops: 3 * pathWastedLimit},
+		{name: "fewer unused drops than the limit", drops: pathWastedLimit - 1},
+		{name: "unused drops up to the limit", drops: pathWastedLimit, wantQuiet: pathQuiet},
+		{name: "twice", drops: 2 * pathWastedLimit, wantQuiet: 2 * pathQuiet},
+		{name: "many times", drops: 20 * pathWastedLimit, wantQuiet: pathQuietMax},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			for i := 0; i < tc.drops; i++ {
+				cycle(pc, tc.used)
+			}
+			if pc.quietFor != tc.wantQuiet {
+				t.Errorf("quiet for %v, want %v", pc.quietFor, tc.wantQuiet)
+			}
+			if quiet := time.Now().Before(pc.quietUntil); quiet != (tc.wantQuiet > 0) {
+				t.Errorf("quiet now: %v", quiet)
 			}
 		})
 	}

@@ -264,7 +264,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return off, 0
 		}
 	}
-	pathKey, pathKeyed, cret, cerrno, hit := t.cachedPath(sysno, args)
+	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {
 		return cret, cerrno
 	}
@@ -284,14 +284,17 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		noNewPrivs = t.proc.noNewPrivs
 		t.proc.mu.Unlock()
 	}
+	listing := t.listingPath(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno:       int32(sysno),
-		Args:        args[:],
-		Inputs:      toPBRegions(inputs),
-		NoNewPrivs:  noNewPrivs,
-		Clocks:      clocksFor(sysno),
-		LeaseWanted: t.wantsLease(sysno),
+		Sysno:           int32(sysno),
+		Args:            args[:],
+		Inputs:          toPBRegions(inputs),
+		NoNewPrivs:      noNewPrivs,
+		Clocks:          clocksFor(sysno),
+		LeaseWanted:     t.wantsLease(sysno),
+		PathLeaseWanted: pathWanted || listing != "",
+		ListingPath:     listing,
 	}}})
 	if err != nil {
 		return 0, unix.EIO
@@ -301,6 +304,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
+	}
+	if listing != "" && reply.PathLease != nil {
+		t.keepListed(listing, reply, pathFrom)
+	}
+	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
+		t.noteOpen(sysno, args, uint64(reply.Ret))
 	}
 	if len(reply.Mapped) > 0 {
 		data := writtenData(sysno, inputs)

@@ -19,6 +19,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
@@ -102,6 +103,9 @@ type clientState struct {
 	stdin stdinState
 	// vfs is the client's mount namespace. Immutable pointer.
 	vfs *vfs.VFS
+	// synth is the client's synthesized /dev and /proc (package
+	// fsimpl/synth: vfs_synth.go). Immutable pointer.
+	synth *synth.FS
 	// maps holds files the client maps (exec images, mmap; package
 	// mapped); own lock. Immutable pointer.
 	maps *mapped.Table[*file]
@@ -260,7 +264,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		cancel()
 		return nil, err
 	}
-	devNodes, err := checkDevNodes(hello.Devices)
+	devNodes, err := synth.CheckDevNodes(hello.Devices)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -278,6 +282,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		return nil, err
 	}
 	k.vfs = v
+	k.synth = synth.New(v, k, k.devNodes, &k.ptys)
 	k.binder = handlebind.New(bindingKey, k.originID)
 	if k.sandboxNet != nil {
 		// The stack answers ARP and pings before any socket exists.

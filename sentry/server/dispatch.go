@@ -56,6 +56,9 @@ type syscallCtx struct {
 	// than gofer files (/proc, /dev, an fd): its answer gets no
 	// PathLease (pathlease.go). Set by the walk (maySearch, lookupAt).
 	notLeasable bool
+	// listingPath is the getdents64's Syscall.listing_path when its
+	// reply may carry the entries' lstat answers (pathlease.go).
+	listingPath string
 	// accessCreds, when set, are the credentials the call's permission
 	// checks use instead of the caller's: access(2)'s real ids (Linux's
 	// access_override_creds), for its walk too. Set by the handler.
@@ -249,7 +252,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.strace(c, 0, unix.ENOSYS)
 		return r
 	}
-	pl := k.beginPathLease(c)
+	pl := k.beginPathLease(c, sc.PathLeaseWanted, sc.ListingPath)
 	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
 	k.endPathLease(c, pl, skipped, err)
 	if skipped {

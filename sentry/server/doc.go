@@ -57,12 +57,13 @@
 //     and bind mounts of mount(2) (syscalls_mount.go; a Start's and a
 //     Restore's mounts in vfs.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
-//     PathFile); /dev and /proc are synthesized here from the kernel's
-//     state (vfs_synth.go, devnodes.go, file_pty.go: the lookups,
-//     listings, links and stats the vfs asks of its vfs.Kernel, which
-//     *clientState is; procFile, whose files package procfs renders
-//     from procSource, what only the client knows asked for with a
-//     ProcQuery push, procquery.go);
+//     PathFile); /dev and /proc are synthesized from the kernel's state
+//     by package fsimpl/synth (clientState.synth: the lookups, listings,
+//     links and stats the vfs asks of its vfs.Kernel, which *clientState
+//     forwards there, and synth.ProcFile, whose files package procfs
+//     renders from procSource, what only the client knows asked for
+//     with a ProcQuery push, procquery.go); what it reads of the kernel
+//     is synth.Kernel, *clientState's (vfs_synth.go);
 //   - the attribute cache, shared by the server's clients
 //     (goferclient.AttrCache, a goferpb.GoferClient wrapping Config.Gofer;
 //     its coherence rule is in docs/ARCHITECTURE.md, "The server's file
@@ -192,7 +193,7 @@
 //
 // This package is the front (Server, Config, sessions, grants, dispatch)
 // and, until the split by subsystem is done, the kernel core: client
-// state, processes, the synthesized /dev and /proc, pipe ends and stdio,
+// state, processes, pipe ends and stdio,
 // the system calls that make and change every file kind, the system
 // call handlers, the replay records and Restore. Below it, importing
 // nothing of it:
@@ -202,6 +203,8 @@
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'
 //     owner, the set-id rule of a write) and each walk's call as a
 //     vfs.Caller (*syscallCtx: its pins and its search permission);
+//   - the synthesized /dev and /proc (package fsimpl/synth), above the
+//     vfs, given the kernel's state as a synth.Kernel (*clientState);
 //   - the kernel's pieces that moved out: kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
 //     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
@@ -239,8 +242,8 @@
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
 // the kernel as an interface (signalfd.Reader, netlink.Router,
 // unixsock.Namespace, devpts.Kernel: *clientState); the gofer files are
-// package vfs's (vfs.Kernel); procFile stays with the kernel state it
-// shows (docs/ARCHITECTURE.md, where the kernel's plan is).
+// package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
+// (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //
 // # Dependencies
 //

@@ -1,15 +1,9 @@
 package server
 
 import (
-	"errors"
-	"sync"
-
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -29,7 +23,6 @@ const (
 type (
 	file      = fdesc.File
 	fileImpl  = fdesc.FileImpl
-	fileBase  = fdesc.FileBase
 	fileOwner = fdesc.Owner
 )
 
@@ -122,93 +115,4 @@ func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
 		}
 	}
 	e.offsets = append(e.offsets, offChange{f: f, ver: ver, off: off})
-}
-
-// procFile is a synthesized /proc file whose content was taken at open
-// (when opened for reading) and is taken again by every later read at
-// offset 0, as Linux's seq files start over there (top re-reads
-// /proc/stat with lseek and read); writes go to procfs.Write.
-type procFile struct {
-	fileBase
-	// k and d are immutable: the client whose state the file shows,
-	// and its dentry.
-	k *clientState
-	d *dentry
-	// mounts is the mount table, for /proc/<pid>/mounts and mountinfo,
-	// which poll as Linux's mounts_poll (set at open).
-	mounts *mount.Table
-	// mu guards the fields below (a leaf: content is generated without
-	// it).
-	mu sync.Mutex
-	// data is the content last taken; unread says no read has used it
-	// yet, so that a read at 0 just after the open does not take it
-	// twice.
-	data   []byte
-	unread bool
-	// pollEvent is the mount table's change count at the open or at the
-	// last poll that reported a change.
-	pollEvent uint64
-}
-
-// readiness of /proc/<pid>/mounts and mountinfo: readable, and
-// EPOLLERR|EPOLLPRI at the first poll after the mount table changed.
-// Other /proc files are always ready, as fileBase says.
-func (f *procFile) Readiness(*file) (uint32, <-chan struct{}) {
-	if f.mounts == nil {
-		return f.fileBase.Readiness(nil)
-	}
-	event, ch := f.mounts.Event()
-	r := uint32(pollIn | pollRdNorm)
-	f.mu.Lock()
-	if event != f.pollEvent {
-		f.pollEvent = event
-		r |= pollErr | pollPri
-	}
-	f.mu.Unlock()
-	return r, ch
-}
-
-func (f *procFile) Read(_ fdesc.Call, _ *file, n int, off int64) ([]byte, error) {
-	f.mu.Lock()
-	again := off == 0 && !f.unread
-	f.unread = false
-	data := f.data
-	f.mu.Unlock()
-	if again {
-		var err error
-		if data, err = f.k.procFileData(f.d); err != nil {
-			if errors.Is(err, unix.ENOENT) && f.d.Kind == vfs.KindProcFile && f.d.ProcScope != procfs.Top {
-				// The process is gone: Linux's ESRCH, but environ,
-				// which reads as empty without an address space.
-				if f.d.ProcName == "environ" {
-					return nil, nil
-				}
-				return nil, unix.ESRCH
-			}
-			return nil, err
-		}
-		f.mu.Lock()
-		f.data = data
-		f.mu.Unlock()
-	}
-	if off >= int64(len(data)) {
-		return nil, nil
-	}
-	end := off + int64(n)
-	if end > int64(len(data)) {
-		end = int64(len(data))
-	}
-	return append([]byte(nil), data[off:end]...), nil
-}
-
-func (f *procFile) Write(_ fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if err := procfs.Write(procSource{f.k}, f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, b); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-func (f *procFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
-	st := f.k.SynthStat(f.d)
-	return st, nil
 }

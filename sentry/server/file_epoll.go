@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 )
 
 // epoll instances are package fsimpl/epoll; here are their calls, which
@@ -58,7 +59,7 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	if !ok || epf == tf {
 		return 0, unix.EINVAL
 	}
-	if pf, ok := tf.Impl.(*procFile); !tf.Impl.Stream() && (!ok || pf.mounts == nil) {
+	if pf, ok := tf.Impl.(*synth.ProcFile); !tf.Impl.Stream() && (!ok || !pf.PollsMounts()) {
 		// Regular files and directories are always ready: Linux refuses
 		// them (but /proc/<pid>/mounts, which polls mount changes).
 		return 0, unix.EPERM

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -47,38 +46,6 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 	}
 	k.mu.Unlock()
 	d.run(k)
-}
-
-// ptyLookup resolves name in /dev (pts; /dev/ptmx is a link to
-// pts/ptmx, devLinks) or /dev/pts (ptmx, <n>).
-func (k *clientState) ptyLookup(dir *dentry, name string) *dentry {
-	mk := func(kind vfs.Kind, mode uint32, ino uint64) *dentry {
-		return vfs.NewSynthDentry(dir, name, kind, mode, ino)
-	}
-	switch {
-	case dir.Kind == vfs.KindDevPtsDir && name == "ptmx":
-		return mk(vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
-	case dir.Kind == vfs.KindDevDir && name == "pts":
-		return mk(vfs.KindDevPtsDir, unix.S_IFDIR|0755, vfs.SynthIno(17, 0))
-	case dir.Kind == vfs.KindDevPtsDir:
-		n, err := strconv.Atoi(name)
-		if err != nil || n < 0 || strconv.Itoa(n) != name || k.ptys.Get(n) == nil {
-			return nil
-		}
-		d := mk(vfs.KindDevPts, unix.S_IFCHR|0620, vfs.SynthIno(18, n))
-		d.FD = int32(n)
-		return d
-	}
-	return nil
-}
-
-// ptsList lists /dev/pts.
-func (k *clientState) ptsList() []synthDirent {
-	out := []synthDirent{{"ptmx", vfs.SynthIno(3, devpts.PtmxMinor), unix.DT_CHR}}
-	for _, n := range k.ptys.Indexes() {
-		out = append(out, synthDirent{strconv.Itoa(n), vfs.SynthIno(18, n), unix.DT_CHR})
-	}
-	return out
 }
 
 // openPty opens /dev/ptmx (a new terminal's master) or /dev/pts/<n> (its

@@ -1,17 +1,22 @@
 package server
 
 import (
+	"bytes"
+	"encoding/binary"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Path leases (docs/ARCHITECTURE.md, "The client's path cache"): the glue
 // between package readlease and the server. A client that asks
 // (Hello.path_leases) gets a PathLease in the reply of a stat, access or
-// readlink of a path whose walk crossed only gofer files: one lease per
+// readlink of a path whose walk crossed only gofer files, when it wants
+// one (Syscall.path_lease_wanted): one lease per
 // client on readlease.Namespace, which every change of a name or of a
 // file's attributes through this server revokes (the attribute cache's
 // observer: leaseObserver), as do mount and umount.
@@ -40,11 +45,20 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 	return false
 }
 
-// beginPathLease starts a path lease's grant for c, before its walk: a
-// change of anything in between makes the grant fail (readlease.Ticket).
-// It returns nil when c gets none.
-func (k *clientState) beginPathLease(c *syscallCtx) *readlease.Ticket {
-	if !k.pathLeases || !pathLeaseCalls[c.sysno] || k.leaseHolder.Disabled() {
+// beginPathLease starts a path lease's grant for c, before its walk, if
+// its client wants one (Syscall.path_lease_wanted): a change of anything
+// in between makes the grant fail (readlease.Ticket). It returns nil
+// when c gets none.
+func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath string) *readlease.Ticket {
+	if !wanted || !k.pathLeases || k.leaseHolder.Disabled() {
+		return nil
+	}
+	if c.sysno == unix.SYS_GETDENTS64 {
+		if listingPath == "" {
+			return nil
+		}
+		c.listingPath = listingPath
+	} else if !pathLeaseCalls[c.sysno] {
 		return nil
 	}
 	t := k.s.leases.Begin(readlease.Namespace)
@@ -67,9 +81,69 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped 
 		reg.Abort(*tk)
 		return
 	}
+	var listed []*sentrypb.ListedStat
+	if c.sysno == unix.SYS_GETDENTS64 {
+		if listed = c.listedStats(); len(listed) == 0 {
+			reg.Abort(*tk)
+			return
+		}
+	}
 	id, epoch, left, ok := reg.GrantShared(k.leaseHolder, *tk)
 	if !ok || left <= 0 {
 		return
 	}
 	c.reply.PathLease = &sentrypb.PathLease{Id: id, Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
+	c.reply.Listed = listed
+}
+
+// listedStats returns the lstat answers of c.listingPath/<name> for the
+// entries getdents64 call c listed, if c.listingPath still names the
+// directory listed, the caller may search it, and the listing brought
+// each entry's attributes (vfs.ListedStat: no gofer call here). A
+// directory with grafted mounts gets none (a name may be covered).
+func (c *syscallCtx) listedStats() []*sentrypb.ListedStat {
+	v := c.k.vfs
+	if v.HasMounts() {
+		return nil
+	}
+	f, err := c.getFile(c.argInt(0))
+	if err != nil {
+		return nil
+	}
+	dir := dentryOf(f)
+	f.DecRef()
+	d, _, err := c.lookupAt(atFDCWD, c.listingPath, true, false)
+	if err != nil || d != dir || c.notLeasable || d.Kind != vfs.KindGofer || c.MaySearch(d) != nil {
+		return nil
+	}
+	var out []*sentrypb.ListedStat
+	for _, o := range c.mem.Outputs() {
+		if o.Addr != c.args[1] {
+			continue
+		}
+		for b := o.Data; len(b) >= 19; {
+			reclen := int(binary.LittleEndian.Uint16(b[16:]))
+			if reclen < 20 || reclen > len(b) {
+				break
+			}
+			name := string(bytes.TrimRight(b[19:reclen], "\x00"))
+			b = b[reclen:]
+			if name == "." || name == ".." || name == "" {
+				continue
+			}
+			ch := v.CachedChild(d, name)
+			if ch == nil || ch.Kind != vfs.KindGofer {
+				continue
+			}
+			st := v.ListedStat(ch)
+			if st == nil || st.Ino != ch.Ino() {
+				continue
+			}
+			ls := toLinuxStat(st)
+			sb := make([]byte, ls.SizeBytes())
+			ls.MarshalBytes(sb)
+			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb})
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -34,6 +35,21 @@ func secondClient(t *testing.T, e *env, hello *sentrypb.Hello) *env {
 		t.Fatalf("Start of the second client: errno %v", unix.Errno(r.Errno))
 	}
 	return e2
+}
+
+// pathSys is e.sys with Syscall.path_lease_wanted set.
+func pathSys(e *env, sysno uintptr, args ...uint64) *sentrypb.Reply {
+	e.t.Helper()
+	var a [6]uint64
+	copy(a[:], args)
+	var inputs []*sentrypb.Region
+	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
+		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
+	}
+	r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+		Sysno: int32(sysno), Args: a[:], Inputs: inputs, PathLeaseWanted: true}}})
+	e.mem.apply(r.Outputs)
+	return r
 }
 
 // statIno stats path as e's PID 1 and returns its inode number, or the
@@ -143,11 +159,14 @@ func TestPathLeaseGrants(t *testing.T) {
 	fd := e.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/f"), unix.O_CREAT|unix.O_WRONLY, 0o644)
 	e.ok(1, unix.SYS_CLOSE, uint64(fd))
 	e.ok(1, unix.SYS_SYMLINKAT, m.str("f"), uint64(atFDCWD64), m.str("/tmp/l"))
-	if r := e.sys(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("/tmp/f"), m.zeros(144), 0); r.PathLease != nil {
+	if r := pathSys(e, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("/tmp/f"), m.zeros(144), 0); r.PathLease != nil {
 		t.Errorf("a client that asked for no path leases got one: %v", r.PathLease)
 	}
 	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
 	lm := l.mem
+	if r := l.sys(1, unix.SYS_STAT, lm.str("/tmp/f"), lm.zeros(144)); r.PathLease != nil {
+		t.Errorf("a call that wanted no path lease got one: %v", r.PathLease)
+	}
 	dirfd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), lm.str("/tmp"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	tests := []struct {
 		name      string
@@ -176,7 +195,7 @@ func TestPathLeaseGrants(t *testing.T) {
 	}
 	var leaseID uint64
 	for _, tc := range tests {
-		r := l.sys(1, tc.sysno, tc.args...)
+		r := pathSys(l, tc.sysno, tc.args...)
 		if unix.Errno(r.Errno) != tc.wantErrno {
 			t.Errorf("%s: errno %v, want %v", tc.name, unix.Errno(r.Errno), tc.wantErrno)
 		}
@@ -218,7 +237,7 @@ func TestPathLeaseGrants(t *testing.T) {
 		t.Error("the chmod did not return once the revocation was acknowledged")
 	}
 	// A new name revokes the next lease too.
-	r := l.sys(1, unix.SYS_STAT, lm.str("/tmp/g"), lm.zeros(144))
+	r := pathSys(l, unix.SYS_STAT, lm.str("/tmp/g"), lm.zeros(144))
 	if r.PathLease == nil || unix.Errno(r.Errno) != unix.ENOENT {
 		t.Fatalf("stat of /tmp/g: errno %v, lease %v", unix.Errno(r.Errno), r.PathLease)
 	}
@@ -230,5 +249,72 @@ func TestPathLeaseGrants(t *testing.T) {
 	}
 	if r := <-created; r.Errno != 0 {
 		t.Errorf("mkdir: %v", unix.Errno(r.Errno))
+	}
+}
+
+// TestPathLeaseListing checks that a getdents64 whose client names the
+// path it opened the directory by gets the lstat answers of the entries
+// it listed (find's next calls), only when that path still names the
+// directory listed.
+func TestPathLeaseListing(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	m := l.mem
+	for _, f := range []string{"/tmp/a", "/tmp/b"} {
+		fd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(f), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		l.ok(1, unix.SYS_CLOSE, uint64(fd))
+	}
+	l.ok(1, unix.SYS_SYMLINKAT, m.str("a"), uint64(atFDCWD64), m.str("/tmp/l"))
+	inos := map[string]uint64{}
+	for _, n := range []string{"a", "b", "l"} {
+		sb := m.zeros(144)
+		l.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str("/tmp/"+n), sb, unix.AT_SYMLINK_NOFOLLOW)
+		inos[n] = binary.LittleEndian.Uint64(m.bytes(sb+8, 8))
+	}
+	list := func(dir, named string) *sentrypb.Reply {
+		fd := l.ok(1, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(dir), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		defer l.ok(1, unix.SYS_CLOSE, uint64(fd))
+		buf := m.zeros(4096)
+		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+			Sysno: unix.SYS_GETDENTS64, Args: []uint64{uint64(fd), buf, 4096, 0, 0, 0},
+			PathLeaseWanted: true, ListingPath: named}}})
+		if r.Errno != 0 {
+			t.Fatalf("getdents64 of %s: %v", dir, unix.Errno(r.Errno))
+		}
+		return r
+	}
+	tests := []struct {
+		name, dir, named string
+		want             []string
+	}{
+		{"by its path", "/tmp", "/tmp", []string{"a", "b", "l"}},
+		{"by a relative path", "/tmp", "tmp", []string{"a", "b", "l"}},
+		{"by a path with ..", "/tmp", "/tmp/../tmp", []string{"a", "b", "l"}},
+		{"by another directory's path", "/tmp", "/bin", nil},
+		{"by no path", "/tmp", "", nil},
+		{"/proc", "/proc", "/proc", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := list(tc.dir, tc.named)
+			got := map[string]uint64{}
+			for _, ls := range r.Listed {
+				got[ls.Name] = binary.LittleEndian.Uint64(ls.Stat[8:16])
+			}
+			if len(tc.want) == 0 {
+				if len(r.Listed) != 0 || r.PathLease != nil {
+					t.Errorf("listed %v, lease %v: want none", got, r.PathLease)
+				}
+				return
+			}
+			if r.PathLease == nil {
+				t.Error("no lease for the listed answers")
+			}
+			for _, n := range tc.want {
+				if got[n] != inos[n] {
+					t.Errorf("%s: inode %d, want %d (all: %v)", n, got[n], inos[n], got)
+				}
+			}
+		})
 	}
 }

@@ -255,7 +255,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 		if v.FileId != 0 {
 			if f, dev, ino, ok := s.k.maps.Lookup(v.FileId); ok {
 				m.Dev, m.Ino = dev, ino
-				m.Path = s.k.filePath(f)
+				m.Path = s.k.synth.FilePath(f)
 				f.DecRef()
 			}
 		}

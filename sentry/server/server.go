@@ -19,6 +19,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
@@ -178,7 +179,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Error(codes.FailedPrecondition, why)
 	}
 	k, err := s.newClient(hello, s.grantOf(stream.Context()))
-	if errors.Is(err, errSysctl) || errors.Is(err, errDevNode) || errors.Is(err, errNetwork) {
+	if errors.Is(err, errSysctl) || errors.Is(err, synth.ErrDevNode) || errors.Is(err, errNetwork) {
 		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
 		return status.Error(codes.InvalidArgument, err.Error())

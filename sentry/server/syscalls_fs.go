@@ -279,7 +279,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
-		return c.k.openProcFile(d, flags, kept)
+		return c.k.synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
 		of, err := c.k.procFDFile(d.PID, d.FD)
 		if err != nil {

@@ -926,10 +926,10 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 			}
 		} else {
-			ents := c.k.synthList(c, d)
+			ents := c.k.synth.List(d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
-				if !emit(e.name, e.ino, e.typ, uint64(i)+3) {
+				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {
 					break
 				}
 				cur.Cookie = uint64(i) + 1

@@ -301,7 +301,7 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 // the same place (Linux's attach_recursive_mnt): m joins a new peer group
 // with its copies in peers, and the slaves' copies are its slaves. A
 // copy whose mount point cannot be found there is left out, as Linux
-// does for a path its peer does not show. Precondition: v.mntMu.
+// does for a path its peer does not show. Precondition: v.MntMu.
 func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 	v := c.k.vfs
 	parent, ok := v.Mounts.Get(m.ParentID)

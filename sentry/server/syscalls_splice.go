@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -42,7 +43,7 @@ const spliceChunk = 4 << 20
 // timerfd or inotify instance: EINVAL).
 func spliceable(f *file) bool {
 	switch f.Impl.(type) {
-	case *vfs.GoferFile, *vfs.DevFile, *procFile, *stdioFile, *unixsock.File, *inet.File, *inet.HostFile:
+	case *vfs.GoferFile, *vfs.DevFile, *synth.ProcFile, *stdioFile, *unixsock.File, *inet.File, *inet.HostFile:
 		return true
 	}
 	return false

@@ -17,9 +17,11 @@ import (
 
 // The client's mount namespace is package vfs's: the dentries and the
 // walk, the handle pins, the attribute, listing and negative caches, the
-// grafted mounts and /dev/shm. The kernel gives it what it needs of the
-// kernel (vfs.Kernel: the synthesized /dev and /proc, vfs_synth.go, and
-// the owner of the descriptions), and each system call is its vfs.Caller
+// grafted mounts, /dev/shm and the gofer file kinds. The kernel gives it
+// what it needs of the kernel (vfs.Kernel: the synthesized /dev and /proc,
+// forwarded to package fsimpl/synth in vfs_synth.go, the owner of the
+// descriptions, a set-id file's write), and each system call is its
+// vfs.Caller
 // (the handles it pins, its search permission). What stays here is the
 // kernel's side: the pins' release with the call, a mount's users, and
 // the mounts of a Start and a Restore.

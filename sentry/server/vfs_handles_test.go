@@ -3,12 +3,13 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 func openFDs(t *testing.T) int {

@@ -217,3 +217,53 @@ func TestPathCacheOneSandbox(t *testing.T) {
 		t.Error("no call was answered from the path cache: the test tested nothing")
 	}
 }
+
+// TestPathCacheFind counts the waited-for round trips per file of
+// busybox find over a tree (10 directories), with the path cache and
+// without: the difference between a tree of few files and one of more.
+// find lstats each entry of each directory it lists once; with the
+// cache, the listing's reply brings those answers (Reply.listed) and
+// find's lstats are answered on the client. The output must be the
+// native one (names and sizes, ls -ln of the tree too).
+func TestPathCacheFind(t *testing.T) {
+	tu.RequireRoot(t)
+	const few, many = 50, 250
+	script := `find t -type f -size +0 | sort | md5sum; ls -lnR t | md5sum`
+	tree := func(t *testing.T, n int) string {
+		dir := t.TempDir()
+		for i := 0; i < n; i++ {
+			sub := filepath.Join(dir, "t", fmt.Sprintf("d%d", i%10))
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d", i)), []byte(strings.Repeat("x", i%7)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	tests := []struct {
+		name    string
+		flags   []string
+		maxFile float64
+		minFile float64
+	}{
+		{name: "without the cache", flags: []string{"--read-cache=false"}, minFile: 1.5, maxFile: 4}, // find's lstat, ls's lstat and more
+		{name: "with the cache", maxFile: 0.1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var waited [2]int
+			for i, n := range []int{few, many} {
+				dir := tree(t, n)
+				want := tu.Run(t, time.Minute, dir, "", tu.Busybox, "sh", "-c", script)
+				waited[i], _ = pathCounts(t, dir, append([]string{"--force-overlay=false"}, tc.flags...), want, tu.Busybox, "sh", "-c", script)
+			}
+			perFile := float64(waited[1]-waited[0]) / (many - few)
+			t.Logf("per file: %.2f waited-for round trips", perFile)
+			if perFile < tc.minFile || perFile > tc.maxFile {
+				t.Errorf("a file costs %.2f waited-for round trips, want %v to %v", perFile, tc.minFile, tc.maxFile)
+			}
+		})
+	}
+}

@@ -7,7 +7,8 @@
 // # What it owns
 //
 //   - Dentry: a node of the tree, gofer-backed (KindGofer) or synthesized
-//     (the other kinds, made by the Kernel's lookups with NewSynthDentry).
+//     (the other kinds, made by the Kernel's lookups with NewSynthDentry:
+//     the remote sentry's are package fsimpl/synth's).
 //     A gofer dentry caches its children by name, names found missing
 //     (negative entries, believed for NegativeTTL or until a call of this
 //     server may have made a name: goferclient.AttrCache.NamesMade), its

@@ -74,7 +74,7 @@ func (v *VFS) evictLocked() []uint64 {
 
 // PinHandle returns d's gofer handle, walking to it from d's parent if the
 // dentry has none (made without one, or evicted), and pins it: eviction
-// leaves it alone until unpin. Each successful pinHandle needs one unpin.
+// leaves it alone until Unpin. Each successful PinHandle needs one Unpin.
 func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
 	v.mu.Lock()
 	if h := d.handle; h != 0 {
@@ -123,7 +123,7 @@ func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
 	return h, nil
 }
 
-// Unpin undoes one pinHandle.
+// Unpin undoes one PinHandle.
 func (v *VFS) Unpin(d *Dentry) {
 	v.mu.Lock()
 	d.pins--

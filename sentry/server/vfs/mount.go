@@ -174,7 +174,7 @@ func (v *VFS) scratchParent() (uint64, []uint64, error) {
 }
 
 // GraftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
-// and grafts it over point. Precondition: v.mntMu.
+// and grafts it over point. Precondition: v.MntMu.
 func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, error) {
 	ph, keep, err := v.scratchParent()
 	if err != nil {
@@ -304,7 +304,7 @@ func (v *VFS) RemoveMounts() {
 }
 
 // GraftBind grafts a new dentry of src's file over point (a bind mount).
-// Precondition: v.mntMu.
+// Precondition: v.MntMu.
 func (v *VFS) GraftBind(point, src *Dentry, m mount.Mount) (*Graft, error) {
 	if src.Kind != KindGofer || point.Kind != KindGofer || point == v.Root || src.IsDir() != point.IsDir() {
 		return nil, unix.EINVAL
@@ -398,7 +398,7 @@ func (v *VFS) MountIDAt(d *Dentry) (int, bool) {
 // PropagateUmount takes out, as Linux's propagate_umount does, the
 // copies of umounted mount m that its parent's receivers hold at the same
 // place when nothing is mounted on or under them, and returns them.
-// Precondition: v.mntMu.
+// Precondition: v.MntMu.
 func (v *VFS) PropagateUmount(m mount.Mount) []mount.Mount {
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {

@@ -81,7 +81,7 @@ type Dentry struct {
 	// lookup needs it (dentries of files this client created, and
 	// dentries whose handle was evicted; see handles.go).
 	handle uint64
-	// pins counts the users of handle (pinHandle); eviction skips a
+	// pins counts the users of handle (PinHandle); eviction skips a
 	// pinned dentry.
 	pins int
 	// lruPrev and lruNext link the dentries holding a handle into
@@ -103,13 +103,13 @@ type Dentry struct {
 	// client returned them (GetdentsRequest.plus) at the attribute
 	// cache's seq listedSeq, trusted while no change of the file went
 	// through the cache since (attrCache.validSince) and for attrTTL
-	// after listedAt (statDentry); nil if none.
+	// after listedAt (StatDentry); nil if none.
 	listed    *goferpb.Stat
 	listedSeq uint64
 	listedAt  time.Time
 	// negative caches names found missing (a directory's), with the
 	// attrCache.names count their lookup began at and when; see
-	// lookupChild.
+	// LookupChild.
 	negative map[string]negEntry
 	// validAt is the count of other clients' removals
 	// (goferclient.AttrCache.RemovalsByOthersIn) the lookup that found this name
@@ -210,7 +210,7 @@ type VFS struct {
 	attrs    *goferclient.AttrCache
 	clientID string
 	log      hclog.Logger
-	// root, dev and proc are immutable after newVFS, and so is rootDev,
+	// Root, DevDir and ProcDir are immutable after New, and so is RootDev,
 	// the root's device number (for /proc/<pid>/mountinfo).
 	Root, DevDir, ProcDir *Dentry
 	RootDev               uint64
@@ -235,8 +235,8 @@ type VFS struct {
 	// shmParent (mount.go: Graft.keep). Protected by shmMu.
 	shmKeep []uint64
 
-	// mounts is the mount table (immutable pointer; it has its own
-	// lock). mntMu serializes mount, umount and their replay; it is held
+	// Mounts is the mount table (immutable pointer; it has its own
+	// lock). MntMu serializes mount, umount and their replay; it is held
 	// across gofer RPCs and taken before shmMu and mu. covers maps a
 	// covered dentry to the mount on top of it, roots a mount's root
 	// dentry to it, and detached holds the lazily unmounted mounts whose
@@ -431,7 +431,7 @@ func (v *VFS) FreshHandle(d *Dentry) (uint64, *goferpb.Stat, []byte, error) {
 
 // walkViaParent walks to name in parent in one Walk from parent's own
 // parent when parent has no handle (a directory known from a listing):
-// the Walk's first handle becomes parent's (as pinHandle would make it)
+// the Walk's first handle becomes parent's (as PinHandle would make it)
 // and its second is returned, which the caller owns. It returns nil when
 // this does not apply or fails; the caller then walks as usual.
 func (v *VFS) walkViaParent(parent *Dentry, name string) *goferpb.WalkedFile {
@@ -842,6 +842,10 @@ func (v *VFS) StatDentry(c fdesc.Call, d *Dentry) (*goferpb.Stat, error) {
 	v.NoteAttrs(d, r.Stat)
 	return r.Stat, nil
 }
+
+// ListedStat is listedStat (the path leases' answers for a listing's
+// entries, pathlease.go).
+func (v *VFS) ListedStat(d *Dentry) *goferpb.Stat { return v.listedStat(d) }
 
 // listedStat returns d's attributes from a directory listing if no
 // change of d's file went through the server since and they are fresh
