@@ -270,7 +270,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 			k.sigpipeLocked(t, &d)
 		}
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 	}
 	if err != nil {
 		e := syserr.ErrnoOf(err)

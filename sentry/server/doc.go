@@ -155,7 +155,7 @@
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
 // Batches (package postbatch): calls a client batched
 // (ClientMessage.posted_calls) are queued before the message's own; a
-// posted reply is held (clientState.postedHeld, under sendMu) while the
+// posted reply is held (clientStream.postedHeld, under sendMu) while the
 // thread's next queued call is posted, and every later send carries the
 // held replies in front of it (sendRawLocked; before a channel reply is
 // stamped, alone), so "on the stream" includes held. A frame's posted
@@ -205,7 +205,11 @@
 //     vfs.Caller (*syscallCtx: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
 //     vfs, given the kernel's state as a synth.Kernel (*clientState);
-//   - the kernel's pieces that moved out: kernel/fdtable (a process's fd
+//   - the kernel's pieces that moved out: package kernel (what the
+//     kernel needs of the front, as interfaces the front implements:
+//     kernel.Sender, the client's stream, *clientStream; kernel.Grant,
+//     the peer's grant; and kernel.Deferred, the pushes and cleanups left
+//     for after the kernel lock), kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
 //     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
 //     and terminal state; the stdio description, StdinWant pushes and
@@ -309,7 +313,7 @@
 //
 //	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
-//	  clientState.sendMu         (serializes stream sends; taken before
+//	  clientStream.sendMu        (serializes stream sends; taken before
 //	                              clientState.mu to build state records;
 //	                              also routes call channels' replies,
 //	                              hop.go, stamped under it: the
@@ -331,13 +335,13 @@
 //	                                       its Changed hook takes
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
-//	      replay.Tracker.mu, durable.Tracker.mu, procQueries.mu  (leaves)
+//	      replay.Tracker.mu, durable.Tracker.mu, clientStream.procQ.mu  (leaves)
 //	      lease.Table.mu, fdesc.Async.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //
 //	readlease.Registry.mu > readlease.Holder.mu  (leaves: Holder.Take
-//	                              runs under clientState.sendMu, which
+//	                              runs under clientStream.sendMu, which
 //	                              sends the client's queued revocations
 //	                              before any other message; a change
 //	                              waits for acknowledgments with neither
@@ -378,8 +382,17 @@
 // fdtable.Table.mu when a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
-// files, which may call the gofer) is collected in a deferred and run after
-// the lock is released. Blocking calls wait on channels (wake.Notifier)
+// files, which may call the gofer) is collected in a deferred
+// (kernel.Deferred) and run with k.out after the lock is released.
+//
+// The front and the kernel (session.go): clientState's stream is a
+// clientStream, the front's (the attached stream, the held posted
+// replies, the call channels' reply routes, lease revocations sent first,
+// the ProcQuery answers awaited), which attaches to each message the
+// replay records it asks of the kernel (clientState.recordsSince). The
+// kernel sends only through clientState.out, the same stream as a
+// kernel.Sender (Push, Send, SendBuilt, Ask), and checks credentials a
+// Start, Spawn or Restore asks for with its kernel.Grant. Blocking calls wait on channels (wake.Notifier)
 // with no lock held and return ERESTARTSYS when the client sends
 // Interrupt, the thread is killed, or the client is freed.
 package server

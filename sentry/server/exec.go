@@ -557,7 +557,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	if p.fds != nil {
 		p.fds = p.fds.Unshare()
 		closed := p.fds.RemoveIf(func(e fdEntry) bool { return e.Cloexec })
-		d.fns = append(d.fns, func() {
+		d.Do(func() {
 			for _, f := range closed {
 				f.DecRef()
 			}
@@ -569,7 +569,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	k.trk.touch(sigTable{p.sig})
 	k.deleteTimersLocked(p, false)
 	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
-		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
 	p.comm = ep.plan.Comm
 	p.exe = ep.exe
@@ -583,7 +583,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	ep.plan.Tid = p.pid
 	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 }
 
 // cwd returns the caller's working directory.
@@ -604,7 +604,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if len(st.Groups) > maxGroups {
 		return unix.EINVAL
 	}
-	if err := k.grant.mayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+	if err := k.grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
 		k.log.Warn("refused Start", "err", err)
 		return err
 	}
@@ -669,7 +669,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		k.init = nil
 		k.started = false
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFile(k, i) }

@@ -26,7 +26,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k.setSender(func(*sentrypb.ServerMessage) error { return nil })
+	k.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
 	k.mu.Lock()
 	p, err := k.newProcessLocked(1, nil)
 	if err != nil {

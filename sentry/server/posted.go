@@ -178,48 +178,45 @@ func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (i
 // takes batches, holds it with its state records for the next message
 // when next, the thread's next queued call, came on the socket (see
 // above).
-func (k *clientState) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
-	if next == nil || !k.postBatch {
-		k.reply(r)
+func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
+	if next == nil || !st.postBatch {
+		st.reply(r)
 		return
 	}
-	k.sendMu.Lock()
-	defer k.sendMu.Unlock()
-	if k.hopRoutes[next.Seq] != nil {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	if st.hopRoutes[next.Seq] != nil {
 		// A call channel's call: its reply goes on the channel.
-		k.sendPostedLocked(r)
+		st.sendPostedLocked(r)
 		return
 	}
-	if k.sender == nil {
+	if st.send == nil {
 		return
 	}
-	k.sendLeaseRevokesLocked()
-	k.mu.Lock()
-	recs := k.collectStateLocked(r.Seq, true)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+	st.sendLeaseRevokesLocked()
+	recs := st.records(r.Seq, true)
 	r.State = append(r.State, recs...)
-	if !k.postedHeld.Hold(r) {
-		if err := k.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
-			k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+	if !st.postedHeld.Hold(r) {
+		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
 	}
 }
 
 // sendPostedLocked sends r, a posted call's reply, now (with the held
-// ones in front). Precondition: k.sendMu is held.
-func (k *clientState) sendPostedLocked(r *sentrypb.Reply) {
-	if k.sender == nil {
+// ones in front). Precondition: st.sendMu is held.
+func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
+	if st.send == nil {
 		return
 	}
-	k.sendLeaseRevokesLocked()
-	if err := k.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
-		k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+	st.sendLeaseRevokesLocked()
+	if err := st.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}
 }
 
 // sendRawLocked sends m as it is, with the held posted replies in front
-// of it. Precondition: k.sendMu is held and a sender attached.
-func (k *clientState) sendRawLocked(m *sentrypb.ServerMessage) error {
-	return k.sender(k.postedHeld.Attach(m))
+// of it. Precondition: st.sendMu is held and a sender attached.
+func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
+	return st.send(st.postedHeld.Attach(m))
 }

@@ -241,7 +241,7 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 		if k.appExited {
 			te.WaitStatus, te.AppExit = k.appStatus, true
 		}
-		d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
+		d.Push(&sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
 	}
 }
 
@@ -259,7 +259,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	k.deleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
-		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
 	if p == k.init {
 		k.appExited = true
@@ -311,7 +311,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	k.hangUpOrphanedLocked(orphanable, d)
 	p.zombie = true
 	if p.spawned {
-		d.pushes = append(d.pushes, spawnExitPush(p))
+		d.Push(spawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
 	k.waitq.Notify()

@@ -462,7 +462,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
-		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+		if err := k.grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
 		p.creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,

@@ -26,7 +26,7 @@ import (
 // sent to the client, the touched objects' current values are turned
 // into StateRecords (deriveRecordLocked, the one place that knows each
 // object's record) carried by that message (a Reply's state, or a StateUpdate push sent
-// just before any other push). Records are built under clientState.sendMu,
+// just before any other push). Records are built under clientStream.sendMu,
 // so every change is reported no later than the first message sent after
 // it, and never after a message that could reveal it to the application.
 //
@@ -257,7 +257,7 @@ func (k *clientState) pipeIDLocked(p *kpipe) uint64 {
 type replayCollection = replay.Collection[*callEffects]
 
 // collectStateLocked turns the touched objects (and, for a reply, the
-// effects of call seq) into records. Preconditions: k.sendMu and k.mu are
+// effects of call seq) into records. Preconditions: the stream's sendMu and k.mu are
 // held.
 func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentrypb.StateRecord {
 	c := k.trk.Take(replySeq, isReply)
@@ -556,30 +556,40 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
-// sendMsgState sends m with the replay state changed since the last
+// sendWithStateLocked sends m with the replay state changed since the last
 // message: in m's state if m is a reply, else in a StateUpdate push sent
-// just before m. Precondition: k.sendMu is held and a sender attached.
-func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
+// just before m. Precondition: st.sendMu is held and a sender attached.
+func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	var seq uint64
 	r := m.GetReply()
 	if r != nil {
 		seq = r.Seq
 	}
-	k.mu.Lock()
-	recs := k.collectStateLocked(seq, r != nil)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+	recs := st.records(seq, r != nil)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
-			if err := k.sendRawLocked(up); err != nil {
+			if err := st.sendRawLocked(up); err != nil {
 				return err
 			}
 		}
 	}
-	return k.sendRawLocked(m)
+	return st.sendRawLocked(m)
+}
+
+// recordsSince returns the replay records changed since the last message
+// sent (with call seq's effects when reply), bound to the client: what
+// its stream attaches to the next message (clientStream.records).
+// Precondition: the stream's sendMu is held, which orders the records
+// with the messages; k.mu is not.
+func (k *clientState) recordsSince(seq uint64, reply bool) []*sentrypb.StateRecord {
+	k.mu.Lock()
+	recs := k.collectStateLocked(seq, reply)
+	k.mu.Unlock()
+	k.binder.BindRecords(recs)
+	return recs
 }
 
 // sigActionsBytes parses SigHandState.actions.

@@ -707,7 +707,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
-		k.push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
 		return 0, nil
 	}
 	k.mu.Lock()

@@ -60,7 +60,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	k.mu.Lock()
 	defer func() {
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 	}()
 	p := c.t.proc
 	if p.exiting || c.t.killed {
@@ -174,7 +174,7 @@ func sysExit(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	ea := k.exitThreadLocked(c.t, int(c.args[0]), &d)
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -194,7 +194,7 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 		ea.WaitStatus, ea.AppExit = k.appStatus, true
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -533,7 +533,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	if allowed == 0 {
 		return 0, unix.EPERM
 	}
@@ -595,7 +595,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		k.signalFromAppLocked(t.proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.pid, self.creds.RUID), &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return 0, nil
 }
 
@@ -634,7 +634,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		k.signalFromAppLocked(p, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return 0, nil
 }
 

@@ -109,7 +109,7 @@ func (tm *appTimer) expired(exp uint64) {
 		tm.signalLocked(exp, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 }
 
 // signalLocked sends the timer's signal for exp expirations; the ones
@@ -159,7 +159,7 @@ func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, inf
 			target = p.anyLiveThread()
 		}
 		if target != nil {
-			d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+			d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
 				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 		}
 		return
