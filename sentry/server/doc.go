@@ -208,8 +208,11 @@
 //   - the kernel's pieces that moved out: package kernel (what the
 //     kernel needs of the front, as interfaces the front implements:
 //     kernel.Sender, the client's stream, *clientStream; kernel.Grant,
-//     the peer's grant; and kernel.Deferred, the pushes and cleanups left
-//     for after the kernel lock), kernel/fdtable (a process's fd
+//     the peer's grant; kernel.Deferred, the pushes and cleanups left
+//     for after the kernel lock; the leaf objects fsContext, sigTable and
+//     execPlan, aliases of kernel.FSContext, SigTable and ExecPlan; the
+//     replay records' derivation order, kernel.ReplayObject and the
+//     Order constants), kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
 //     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
 //     and terminal state; the stdio description, StdinWant pushes and

@@ -34,7 +34,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	}
 	p.pgid, p.sid = 1, 1
 	p.fds = newFDTable(k.trk, nil)
-	p.fs = &fsContext{refs: 1, cwd: k.vfs.Root, umask: 022}
+	p.fs = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
 	p.sig = &ksignal.Handlers{}
 	k.init = p
 	k.started = true

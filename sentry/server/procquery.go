@@ -148,7 +148,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	}
 	out.TracerPID = tracerPIDLocked(k.threads[pid])
 	if p.fs != nil {
-		out.Umask = p.fs.umask
+		out.Umask = p.fs.Umask
 	}
 	if p.fds != nil {
 		out.FDs = p.fds.Limit()

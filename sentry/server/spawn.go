@@ -106,9 +106,9 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 			k.dropFDTableLocked(p.fds, &d)
 			p.fds = nil
 		}
-		p.fs.refs--
+		p.fs.Refs--
 		k.trk.touch(p.fs)
-		k.trk.touch(sigTable{p.sig})
+		k.trk.touch(sigTable{Handlers: p.sig})
 		k.reapLocked(p)
 		k.mu.Unlock()
 		d.Run(k.out)

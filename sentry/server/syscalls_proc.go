@@ -99,9 +99,9 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	if flags&unix.CLONE_FS != 0 {
 		np.fs = p.fs
-		np.fs.refs++
+		np.fs.Refs++
 	} else {
-		np.fs = &fsContext{refs: 1, cwd: p.fs.cwd, umask: p.fs.umask}
+		np.fs = &fsContext{Refs: 1, Cwd: p.fs.Cwd, Umask: p.fs.Umask}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.sig = p.sig
@@ -109,7 +109,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		np.sig = p.sig.Clone()
 	}
 	k.trk.touch(np.fs)
-	k.trk.touch(sigTable{np.sig})
+	k.trk.touch(sigTable{Handlers: np.sig})
 	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
@@ -162,9 +162,9 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ep.noNewPrivs = c.noNewPrivs
+	ep.NoNewPrivs = c.noNewPrivs
 	c.k.commitExec(c, ep)
-	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
+	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }
 
@@ -670,7 +670,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.Act[sig] = na
-		k.trk.touch(sigTable{h})
+		k.trk.touch(sigTable{Handlers: h})
 	}
 	return 0, nil
 }
