@@ -9609,10 +9609,22 @@ func (x *ReadLease) GetAttach() bool {
 // of readlink). A lease expires ttl_ms after the client sent the call
 // that brought it; epoch is as in ReadLease.
 type PathLease struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	TtlMs         uint32                 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Epoch uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	TtlMs uint32                 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// creds are the credentials the walk's permission checks used, as the
+	// process's record carries them (the uids, gids, groups and caps set
+	// only); cwd, for a path relative to the cwd, is the cwd it started
+	// from, as the fs record carries it (cwd, cwd_handle); dir_file, for a
+	// path relative to a dirfd, is the FileState id of dirfd's
+	// description. The client keeps the answer only if these are what it
+	// believed when it sent the call (another thread's set*id, chdir or
+	// dup2 may have come first on the server, and its records after this
+	// reply).
+	Creds         *ProcessState `protobuf:"bytes,4,opt,name=creds,proto3" json:"creds,omitempty"`
+	Cwd           *FsState      `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	DirFile       uint64        `protobuf:"varint,6,opt,name=dir_file,json=dirFile,proto3" json:"dir_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9664,6 +9676,27 @@ func (x *PathLease) GetEpoch() uint64 {
 func (x *PathLease) GetTtlMs() uint32 {
 	if x != nil {
 		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *PathLease) GetCreds() *ProcessState {
+	if x != nil {
+		return x.Creds
+	}
+	return nil
+}
+
+func (x *PathLease) GetCwd() *FsState {
+	if x != nil {
+		return x.Cwd
+	}
+	return nil
+}
+
+func (x *PathLease) GetDirFile() uint64 {
+	if x != nil {
+		return x.DirFile
 	}
 	return 0
 }
@@ -10615,11 +10648,14 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"H\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\xd6\x01\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
-	"\x06ttl_ms\x18\x03 \x01(\rR\x05ttlMs\"4\n" +
+	"\x06ttl_ms\x18\x03 \x01(\rR\x05ttlMs\x12<\n" +
+	"\x05creds\x18\x04 \x01(\v2&.runscdecoupled.sentry.v1.ProcessStateR\x05creds\x123\n" +
+	"\x03cwd\x18\x05 \x01(\v2!.runscdecoupled.sentry.v1.FsStateR\x03cwd\x12\x19\n" +
+	"\bdir_file\x18\x06 \x01(\x04R\adirFile\"4\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -10875,15 +10911,17 @@ var file_sentry_proto_depIdxs = []int32{
 	90,  // 116: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
 	68,  // 117: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
 	28,  // 118: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	2,   // 119: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	66,  // 120: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 121: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	67,  // 122: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	121, // [121:123] is the sub-list for method output_type
-	119, // [119:121] is the sub-list for method input_type
-	119, // [119:119] is the sub-list for extension type_name
-	119, // [119:119] is the sub-list for extension extendee
-	0,   // [0:119] is the sub-list for field type_name
+	84,  // 119: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	92,  // 120: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	2,   // 121: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	66,  // 122: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 123: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	67,  // 124: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	123, // [123:125] is the sub-list for method output_type
+	121, // [121:123] is the sub-list for method input_type
+	121, // [121:121] is the sub-list for extension type_name
+	121, // [121:121] is the sub-list for extension extendee
+	0,   // [0:121] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
