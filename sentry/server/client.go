@@ -60,6 +60,15 @@ type clientState struct {
 	// qualified by the peer's principal, so that a client cannot claim
 	// another peer's id and be answered with its replies.
 	originID string
+	// unsupported holds the names of the unsupported calls and flags
+	// already logged (the server's: each is logged once per server);
+	// straceOn and hostNet are the server's Config.Strace and
+	// Config.Network == NetworkHost; attrs is the server's attribute
+	// cache, shared by its clients. What the kernel reads of the server
+	// (the front), set by newClientState; immutable.
+	unsupported       *sync.Map
+	straceOn, hostNet bool
+	attrs             *goferclient.AttrCache
 	// pageWriteSlots holds a token per PageWrite running
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
@@ -234,6 +243,11 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		threads:  make(map[int32]*thread),
 		trk:      newStateTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
+
+		unsupported: &s.enosys,
+		straceOn:    s.cfg.Strace,
+		hostNet:     s.cfg.Network == NetworkHost,
+		attrs:       s.attrs,
 	}
 	k.stream = &clientStream{records: k.recordsSince, log: k.log, done: k.done}
 	k.out = k.stream

@@ -279,7 +279,7 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 // measures, and the client keeps them; one never forwards them.
 func (c *syscallCtx) unsupportedItimer(which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
-		if _, logged := c.k.s.enosys.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
+		if _, logged := c.k.unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
 			c.k.log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
 		}
 	}
