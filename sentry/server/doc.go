@@ -231,6 +231,17 @@
 // A package may import a layer below its own, never this package nor a
 // layer above it.
 //
+// What keeps the rest of the kernel here (docs/ARCHITECTURE.md, step
+// 3.2): clientState is still the front and the kernel in one (the
+// stream, clientStream; the dispatch queues and workers; *Server for
+// removeClient, the worker pool and the lease glue's registry), and a
+// thread carries its dispatch state (queue, running, inFlight, intr,
+// attrRun). Splitting those into a front client holding the kernel
+// frees process, thread, ptraceTracee and appTimer to move to package
+// kernel together, then the replay records (state.go), socketState and
+// sysctls; clientState then becomes kernel.Kernel and syscallCtx
+// kernel.Task.
+//
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
 // interface (fdesc.FileImpl, fileImpl) and the call a file operation
