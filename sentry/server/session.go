@@ -49,6 +49,17 @@ type clientStream struct {
 	// postBatch says the client takes posted replies in batches
 	// (Hello.features). Immutable after newClient.
 	postBatch bool
+	// channelPosted says the client takes posted replies in a call
+	// channel's reply (FeatureChannelPosted; only with postBatch).
+	// Immutable after newClient.
+	channelPosted bool
+	// channelFollows says the client said a call channel's call follows
+	// the posted calls it sent last (ClientMessage.channel_call_follows):
+	// a posted reply with no next call queued is held for that call's
+	// reply, which comes after it (a waited call runs after the posted
+	// calls before it). Set by the socket reader, cleared by that reply
+	// (and by a new stream). Protected by sendMu.
+	channelFollows bool
 	// leaseHolder holds the client's read leases, whose revocations go
 	// out before any other message (readlease.go); nil unless it asked
 	// for them. Immutable after newClientState.
@@ -96,6 +107,11 @@ func (k *clientState) serve(sess *session) error {
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
+		if m.ChannelCallFollows && k.stream.channelPosted && len(m.PostedCalls) > 0 {
+			k.stream.sendMu.Lock()
+			k.stream.channelFollows = true
+			k.stream.sendMu.Unlock()
+		}
 		if len(m.PostedCalls) > 1 {
 			k.receivePostedBatch(sess, m.PostedCalls)
 		} else {
@@ -193,6 +209,7 @@ func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
 	// Held replies belonged to the previous stream, if any: the client
 	// re-sends their calls.
 	st.postedHeld.Drop()
+	st.channelFollows = false
 	st.sendMu.Unlock()
 }
 
@@ -204,9 +221,13 @@ func (st *clientStream) sendMsg(m *sentrypb.ServerMessage) error {
 	defer st.sendMu.Unlock()
 	st.sendLeaseRevokesLocked()
 	if r := m.GetReply(); r != nil && len(st.hopRoutes) > 0 && st.hopRoutes[r.Seq] != nil {
-		// A channel reply is placed after the socket's messages sent
-		// before it: the held posted replies among them.
-		if held := st.postedHeld.Take(); held != nil && st.send != nil {
+		// A channel reply is placed after the messages sent before it:
+		// the held posted replies among them, in it for a client that
+		// takes them there, else on the socket.
+		if st.channelPosted {
+			r.PostedReplies = st.postedHeld.TakeReplies()
+			st.channelFollows = false
+		} else if held := st.postedHeld.Take(); held != nil && st.send != nil {
 			if err := st.send(held); err != nil {
 				st.log.Debug("posted replies dropped", "err", err)
 			}
