@@ -168,7 +168,7 @@ func (k *clientState) endAttrRun(run *attrRun, next *sentrypb.Call) {
 		if i+1 < len(run.held) {
 			n = run.held[i+1].call
 		}
-		k.replyPosted(h.r, n)
+		k.stream.replyPosted(h.r, n)
 		k.mu.Lock()
 		k.postedFinishedLocked(h.call.Seq)
 		k.mu.Unlock()

@@ -22,11 +22,11 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -53,12 +53,22 @@ type clientState struct {
 	// after creation.
 	s  *Server
 	id string
-	// grant is what the peer's authenticated identity allows (grant.go).
-	grant grant
+	// grant is what the peer's authenticated identity allows (grant.go:
+	// the front's grant).
+	grant kernel.Grant
 	// originID is the client id the gofer's reply cache sees: id
 	// qualified by the peer's principal, so that a client cannot claim
 	// another peer's id and be answered with its replies.
 	originID string
+	// unsupported holds the names of the unsupported calls and flags
+	// already logged (the server's: each is logged once per server);
+	// straceOn and hostNet are the server's Config.Strace and
+	// Config.Network == NetworkHost; attrs is the server's attribute
+	// cache, shared by its clients. What the kernel reads of the server
+	// (the front), set by newClientState; immutable.
+	unsupported       *sync.Map
+	straceOn, hostNet bool
+	attrs             *goferclient.AttrCache
 	// pageWriteSlots holds a token per PageWrite running
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
@@ -82,31 +92,12 @@ type clientState struct {
 	// workers counts running call goroutines.
 	workers sync.WaitGroup
 
-	// sendMu protects sender (and serializes sends).
-	sendMu sync.Mutex
-	// sender delivers a message to the client's stream, or is nil while no
-	// stream is attached. Protected by sendMu.
-	sender func(*sentrypb.ServerMessage) error
-	// hopRoutes maps the seq of a call that came over a call channel to
-	// where its reply goes (hop.go). Protected by sendMu.
-	hopRoutes map[uint64]*hopRoute
-	// postedHeld are replies to posted calls held back for the next
-	// message (posted.go, package postbatch). Protected by sendMu.
-	postedHeld postbatch.Replies
-	// postBatch says the client takes posted replies in batches
-	// (Hello.features). Immutable after newClient.
-	postBatch bool
-	// channelPosted says the client takes posted replies in a call
-	// channel's reply (FeatureChannelPosted; only with postBatch).
-	// Immutable after newClient.
-	channelPosted bool
-	// channelFollows says the client said a call channel's call follows
-	// the posted calls it sent last (ClientMessage.channel_call_follows):
-	// a posted reply with no next call queued is held for that call's
-	// reply, which comes after it (a waited call runs after the posted
-	// calls before it). Set by the socket reader, cleared by that reply
-	// (and by a new stream). Protected by sendMu.
-	channelFollows bool
+	// stream is the client's stream and what is ordered with it (the
+	// front's: session.go). The front's methods of clientState (serve,
+	// enqueue, the workers, hop.go, posted.go) use it; the kernel sends
+	// through out, the same stream as a kernel.Sender. Immutable pointer.
+	stream *clientStream
+	out    kernel.Sender
 
 	// stdio describes the client's fds 0-2 (from Hello). Immutable.
 	stdio [3]*sentrypb.StdioInfo
@@ -150,8 +141,6 @@ type clientState struct {
 	// releases queues gofer handles to release; own lock. Immutable
 	// pointer.
 	releases *goferclient.ReleaseQueue
-	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own lock.
-	procQ procQueries
 	// clocks are the application's clocks (Hello.clocks), for timers.
 	// Immutable.
 	clocks ktimer.Clocks
@@ -244,7 +233,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		s:        s,
 		id:       id,
 		grant:    g,
-		originID: g.principal + "/" + id,
+		originID: g.Principal() + "/" + id,
 		log:      s.log.With("client", id),
 		gofer:    s.cfg.Gofer,
 		ctx:      ctx,
@@ -254,7 +243,14 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		threads:  make(map[int32]*thread),
 		trk:      newStateTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
+
+		unsupported: &s.enosys,
+		straceOn:    s.cfg.Strace,
+		hostNet:     s.cfg.Network == NetworkHost,
+		attrs:       s.attrs,
 	}
+	k.stream = &clientStream{records: k.recordsSince, log: k.log, done: k.done}
+	k.out = k.stream
 	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
 	k.initReadLeases(hello)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
@@ -311,21 +307,8 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 }
 
 // deferred collects what a function holding k.mu must do after releasing
-// it: pushes to send and cleanups (file releases) that may block.
-type deferred struct {
-	pushes []*sentrypb.Push
-	fns    []func()
-}
-
-func (d *deferred) run(k *clientState) {
-	for _, p := range d.pushes {
-		k.push(p)
-	}
-	for _, f := range d.fns {
-		f()
-	}
-	d.pushes, d.fns = nil, nil
-}
+// it (package kernel's Deferred: run with k.out).
+type deferred = kernel.Deferred
 
 // destroy frees everything held for the client. It is idempotent.
 func (k *clientState) destroy() {
@@ -369,17 +352,17 @@ func (k *clientState) destroy() {
 	}
 	k.mu.Lock()
 	for _, f := range k.rewrites {
-		d.fns = append(d.fns, f.DecRef)
+		d.Do(f.DecRef)
 	}
 	k.rewrites = nil
 	k.mu.Unlock()
-	d.fns = append(d.fns, k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.ReleaseAll)
+	d.Do(k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.ReleaseAll)
 	if k.appEnded.Load() {
-		d.fns = append(d.fns, k.vfs.RemoveShm, k.vfs.RemoveMounts)
+		d.Do(k.vfs.RemoveShm, k.vfs.RemoveMounts)
 	}
-	d.fns = append(d.fns, k.socks.release)
-	d.pushes = nil
-	d.run(k)
+	d.Do(k.socks.release)
+	d.DropPushes()
+	d.Run(k.out)
 	k.cancel()
 	k.s.removeClient(k)
 	k.log.Debug("client state freed")
@@ -437,7 +420,7 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 		k.mu.Unlock()
 		go func() {
 			defer k.workers.Done()
-			k.reply(k.execAux(call))
+			k.stream.reply(k.execAux(call))
 		}()
 		return
 	}
@@ -453,7 +436,7 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
 		}
 		k.mu.Unlock()
-		k.reply(r)
+		k.stream.reply(r)
 		return
 	}
 	t.queue = append(t.queue, call)
@@ -515,7 +498,7 @@ func (k *clientState) auxWorker() {
 		k.auxQ[0] = nil
 		k.auxQ = k.auxQ[1:]
 		k.mu.Unlock()
-		k.reply(k.execAux(call))
+		k.stream.reply(k.execAux(call))
 	}
 }
 
@@ -593,9 +576,9 @@ func (k *clientState) threadWorker(t *thread) {
 			continue
 		}
 		if posted {
-			k.replyPosted(r, next)
+			k.stream.replyPosted(r, next)
 		} else {
-			k.reply(r)
+			k.stream.reply(r)
 		}
 		if posted {
 			// Only once its reply is on the stream: the reply of a call

@@ -226,7 +226,7 @@ func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
 func logUnsupportedOnce(k *clientState, what string) {
-	if _, logged := k.s.enosys.LoadOrStore(what, struct{}{}); !logged {
+	if _, logged := k.unsupported.LoadOrStore(what, struct{}{}); !logged {
 		k.log.Warn("unsupported", "what", what)
 	}
 }
@@ -248,7 +248,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	}
 	h := syscallTable[sc.Sysno]
 	if h == nil {
-		if _, logged := k.s.enosys.LoadOrStore(sc.Sysno, struct{}{}); !logged {
+		if _, logged := k.unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
 			k.log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
 		}
 		r.Errno = int32(unix.ENOSYS)
@@ -273,7 +273,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 			k.sigpipeLocked(t, &d)
 		}
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 	}
 	if err != nil {
 		e := syserr.ErrnoOf(err)
@@ -325,7 +325,7 @@ func sysName(sysno int32) string {
 }
 
 func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
-	if !k.s.cfg.Strace {
+	if !k.straceOn {
 		return
 	}
 	var b strings.Builder

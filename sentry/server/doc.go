@@ -155,14 +155,14 @@
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
 // Batches (package postbatch): calls a client batched
 // (ClientMessage.posted_calls) are queued before the message's own; a
-// posted reply is held (clientState.postedHeld, under sendMu) while the
+// posted reply is held (clientStream.postedHeld, under sendMu) while the
 // thread's next queued call is posted, and every later send carries the
 // held replies in front of it (sendRawLocked; a channel reply carries
 // them in Reply.posted_replies, or, for a client without
 // FeatureChannelPosted, they go alone before it is stamped), so "on the
 // stream" includes held. After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
-// (clientState.channelFollows). A frame's posted
+// (clientStream.channelFollows). A frame's posted
 // calls are all queued before their threads' workers start
 // (receivePostedBatch). Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
@@ -209,7 +209,14 @@
 //     vfs.Caller (*syscallCtx: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
 //     vfs, given the kernel's state as a synth.Kernel (*clientState);
-//   - the kernel's pieces that moved out: kernel/fdtable (a process's fd
+//   - the kernel's pieces that moved out: package kernel (what the
+//     kernel needs of the front, as interfaces the front implements:
+//     kernel.Sender, the client's stream, *clientStream; kernel.Grant,
+//     the peer's grant; kernel.Deferred, the pushes and cleanups left
+//     for after the kernel lock; the leaf objects fsContext, sigTable and
+//     execPlan, aliases of kernel.FSContext, SigTable and ExecPlan; the
+//     replay records' derivation order, kernel.ReplayObject and the
+//     Order constants), kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
 //     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
 //     and terminal state; the stdio description, StdinWant pushes and
@@ -227,6 +234,17 @@
 //
 // A package may import a layer below its own, never this package nor a
 // layer above it.
+//
+// What keeps the rest of the kernel here (docs/ARCHITECTURE.md, step
+// 3.2): clientState is still the front and the kernel in one (the
+// stream, clientStream; the dispatch queues and workers; *Server for
+// removeClient, the worker pool and the lease glue's registry), and a
+// thread carries its dispatch state (queue, running, inFlight, intr,
+// attrRun). Splitting those into a front client holding the kernel
+// frees process, thread, ptraceTracee and appTimer to move to package
+// kernel together, then the replay records (state.go), socketState and
+// sysctls; clientState then becomes kernel.Kernel and syscallCtx
+// kernel.Task.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -313,7 +331,7 @@
 //
 //	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
-//	  clientState.sendMu         (serializes stream sends; taken before
+//	  clientStream.sendMu        (serializes stream sends; taken before
 //	                              clientState.mu to build state records;
 //	                              also routes call channels' replies,
 //	                              hop.go, stamped under it: the
@@ -335,13 +353,13 @@
 //	                                       its Changed hook takes
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
-//	      replay.Tracker.mu, durable.Tracker.mu, procQueries.mu  (leaves)
+//	      replay.Tracker.mu, durable.Tracker.mu, clientStream.procQ.mu  (leaves)
 //	      lease.Table.mu, fdesc.Async.mu, sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //
 //	readlease.Registry.mu > readlease.Holder.mu  (leaves: Holder.Take
-//	                              runs under clientState.sendMu, which
+//	                              runs under clientStream.sendMu, which
 //	                              sends the client's queued revocations
 //	                              before any other message; a change
 //	                              waits for acknowledgments with neither
@@ -382,8 +400,17 @@
 // fdtable.Table.mu when a signal is routed.
 //
 // Work that must follow a change made under clientState.mu (pushes, closing
-// files, which may call the gofer) is collected in a deferred and run after
-// the lock is released. Blocking calls wait on channels (wake.Notifier)
+// files, which may call the gofer) is collected in a deferred
+// (kernel.Deferred) and run with k.out after the lock is released.
+//
+// The front and the kernel (session.go): clientState's stream is a
+// clientStream, the front's (the attached stream, the held posted
+// replies, the call channels' reply routes, lease revocations sent first,
+// the ProcQuery answers awaited), which attaches to each message the
+// replay records it asks of the kernel (clientState.recordsSince). The
+// kernel sends only through clientState.out, the same stream as a
+// kernel.Sender (Push, Send, SendBuilt, Ask), and checks credentials a
+// Start, Spawn or Restore asks for with its kernel.Grant. Blocking calls wait on channels (wake.Notifier)
 // with no lock held and return ERESTARTSYS when the client sends
 // Interrupt, the thread is killed, or the client is freed.
 package server

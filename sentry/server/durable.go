@@ -29,7 +29,7 @@ const flushInterval = 500 * time.Millisecond
 // durable and their WriteStates were sent.
 func (k *clientState) announceDurable(f *file) {
 	var release bool
-	err := k.sendBuilt(func() *sentrypb.ServerMessage {
+	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
 		seq, ok, rel := k.dur.Announce(f)
 		release = rel
 		if !ok {
@@ -102,7 +102,7 @@ func (k *clientState) flushAll() {
 // to read and fold per flusher pass, not one per file.
 func (k *clientState) announceDurableAll(files []*file) {
 	var released []*file
-	err := k.sendBuilt(func() *sentrypb.ServerMessage {
+	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
 		var ds []*sentrypb.Durable
 		for _, f := range files {
 			seq, ok, rel := k.dur.Announce(f)

@@ -14,6 +14,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
@@ -246,25 +247,16 @@ func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// execPlan is a planned exec, not yet committed to the process.
-type execPlan struct {
-	plan *sentrypb.ExecPlan
-	exe  *dentry
-	// ids are the file_ids the plan holds (released if it is abandoned).
-	ids []uint64
-	// image are the attributes of the ELF file the plan loads (not a
-	// script's, nor the dynamic loader's): its set-id bits apply.
-	image auth.FileAttrs
-	// noNewPrivs ignores image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
-	noNewPrivs bool
-}
+// execPlan is a planned exec, not yet committed to the process
+// (package kernel's ExecPlan).
+type execPlan = kernel.ExecPlan
 
-func (k *clientState) abandonPlan(p *execPlan) { k.maps.Release(p.ids) }
+func (k *clientState) abandonPlan(p *execPlan) { k.maps.Release(p.IDs) }
 
 // planExec resolves filename from start and plans its exec with argv and
 // envp, following #! interpreters.
 func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
-	ep = &execPlan{plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
+	ep = &execPlan{Plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
 	defer func() {
 		if err != nil {
 			k.abandonPlan(ep)
@@ -274,7 +266,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 	k.mu.Lock()
 	cr := c.t.proc.creds
 	k.mu.Unlock()
-	ep.plan.Uid, ep.plan.Gid, ep.plan.Euid, ep.plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
+	ep.Plan.Uid, ep.Plan.Gid, ep.Plan.Euid, ep.Plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
 	base := filename
 	if i := strings.LastIndexByte(strings.TrimRight(base, "/"), '/'); i >= 0 {
 		base = base[i+1:]
@@ -282,7 +274,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 	if len(base) > 15 {
 		base = base[:15]
 	}
-	ep.plan.Comm = base
+	ep.Plan.Comm = base
 
 	name := filename
 	for depth := 0; ; depth++ {
@@ -318,7 +310,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			return ep, err
 		}
 		if depth == 0 {
-			ep.exe = d
+			ep.Exe = d
 		}
 		if bytes.HasPrefix(hdr, []byte("#!")) {
 			f.DecRef()
@@ -331,10 +323,10 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 				nargv = append(nargv, arg)
 			}
 			nargv = append(nargv, name)
-			if len(ep.plan.Argv) > 1 {
-				nargv = append(nargv, ep.plan.Argv[1:]...)
+			if len(ep.Plan.Argv) > 1 {
+				nargv = append(nargv, ep.Plan.Argv[1:]...)
 			}
-			ep.plan.Argv = nargv
+			ep.Plan.Argv = nargv
 			name = interp
 			start = c.cwd()
 			continue
@@ -347,11 +339,11 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if err != nil {
 			return ep, err
 		}
-		ep.image = vfs.AttrsOfStat(st)
-		ep.ids = append(ep.ids, img.FileId)
-		ep.plan.Image = img
+		ep.Image = vfs.AttrsOfStat(st)
+		ep.IDs = append(ep.IDs, img.FileId)
+		ep.Plan.Image = img
 		if depth > 0 {
-			ep.exe = d
+			ep.Exe = d
 		}
 		if interpPath != "" {
 			id, err := k.vfs.Resolve(c, c.cwd(), interpPath, true)
@@ -372,11 +364,11 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 				}
 				return ep, err
 			}
-			ep.ids = append(ep.ids, jimg.FileId)
+			ep.IDs = append(ep.IDs, jimg.FileId)
 			if jinterp != "" {
 				return ep, unix.ELIBBAD
 			}
-			ep.plan.Interp = jimg
+			ep.Plan.Interp = jimg
 		}
 		return ep, nil
 	}
@@ -557,41 +549,41 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	if p.fds != nil {
 		p.fds = p.fds.Unshare()
 		closed := p.fds.RemoveIf(func(e fdEntry) bool { return e.Cloexec })
-		d.fns = append(d.fns, func() {
+		d.Do(func() {
 			for _, f := range closed {
 				f.DecRef()
 			}
 		})
 	}
-	k.trk.touch(sigTable{p.sig})
+	k.trk.touch(sigTable{Handlers: p.sig})
 	p.sig = p.sig.Clone()
 	p.sig.ResetForExec()
-	k.trk.touch(sigTable{p.sig})
+	k.trk.touch(sigTable{Handlers: p.sig})
 	k.deleteTimersLocked(p, false)
 	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
-		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
-	p.comm = ep.plan.Comm
-	p.exe = ep.exe
-	p.argv = ep.plan.Argv
-	p.env = ep.plan.Env
+	p.comm = ep.Plan.Comm
+	p.exe = ep.Exe
+	p.argv = ep.Plan.Argv
+	p.env = ep.Plan.Env
 	p.execed = true
-	p.creds.ExecSetID(ep.image, ep.noNewPrivs)
+	p.creds.ExecSetID(ep.Image, ep.NoNewPrivs)
 	p.creds.ExecCaps()
-	ep.plan.Euid, ep.plan.Egid = p.creds.EUID, p.creds.EGID
+	ep.Plan.Euid, ep.Plan.Egid = p.creds.EUID, p.creds.EGID
 	k.trk.touch(p)
-	ep.plan.Tid = p.pid
+	ep.Plan.Tid = p.pid
 	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 }
 
 // cwd returns the caller's working directory.
 func (c *syscallCtx) cwd() *dentry {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if fs := c.t.proc.fs; fs != nil && fs.cwd != nil {
-		return fs.cwd
+	if fs := c.t.proc.fs; fs != nil && fs.Cwd != nil {
+		return fs.Cwd
 	}
 	return c.k.vfs.Root
 }
@@ -604,7 +596,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if len(st.Groups) > maxGroups {
 		return unix.EINVAL
 	}
-	if err := k.grant.mayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+	if err := k.grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
 		k.log.Warn("refused Start", "err", err)
 		return err
 	}
@@ -669,7 +661,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		k.init = nil
 		k.started = false
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFile(k, i) }
@@ -700,7 +692,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 			return &startPathError{path: cwd, cwd: true, err: unix.ENOTDIR}
 		}
 		k.mu.Lock()
-		p.fs.cwd = d
+		p.fs.Cwd = d
 		k.trk.touch(p.fs)
 		k.mu.Unlock()
 	}
@@ -714,10 +706,10 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	if err != nil {
 		return &startPathError{path: filename, err: err}
 	}
-	ep.noNewPrivs = noNewPrivs
+	ep.NoNewPrivs = noNewPrivs
 	k.commitExec(c, ep)
 	r.Ret = int64(p.pid)
-	r.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
+	r.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return nil
 }
 
@@ -792,9 +784,9 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 	}
 	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.coreDumps = st.GetCoreDumps()
-	p.fs = &fsContext{refs: 1, cwd: k.vfs.Root, umask: st.GetUmask() & 0777}
+	p.fs = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: st.GetUmask() & 0777}
 	p.sig = &ksignal.Handlers{}
 	k.trk.touch(p.fs)
-	k.trk.touch(sigTable{p.sig})
+	k.trk.touch(sigTable{Handlers: p.sig})
 	p.comm = comm
 }

@@ -28,7 +28,7 @@ func (k *clientState) dropFDTableLocked(tab *fdTable, d *deferred) {
 	if len(files) == 0 {
 		return
 	}
-	d.fns = append(d.fns, func() {
+	d.Do(func() {
 		for _, f := range files {
 			f.DecRef()
 		}

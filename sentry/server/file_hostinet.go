@@ -24,7 +24,7 @@ const (
 
 // hostNetwork reports whether the client's inet sockets are host sockets.
 func (k *clientState) hostNetwork() bool {
-	return k.s != nil && k.s.cfg.Network == NetworkHost
+	return k.hostNet
 }
 
 // hostInetState is a host socket's record.

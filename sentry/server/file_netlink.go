@@ -18,7 +18,7 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		return nil, unix.ESOCKTNOSUPPORT
 	}
 	if proto != unix.NETLINK_ROUTE {
-		if _, logged := c.k.s.enosys.LoadOrStore("netlink protocol", struct{}{}); !logged {
+		if _, logged := c.k.unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
 			c.k.log.Info("netlink protocol not supported", "protocol", proto)
 		}
 		return nil, unix.EPROTONOSUPPORT

@@ -45,7 +45,7 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 		}
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 }
 
 // openPty opens /dev/ptmx (a new terminal's master) or /dev/pts/<n> (its

@@ -59,7 +59,7 @@ func FuzzRestore(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer k.destroy()
-		k.setSender(func(*sentrypb.ServerMessage) error { return nil })
+		k.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
 		call := &sentrypb.Call{Seq: 10}
 		if rewrite {
 			rw := new(sentrypb.Rewrite)

@@ -26,7 +26,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k.setSender(func(*sentrypb.ServerMessage) error { return nil })
+	k.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
 	k.mu.Lock()
 	p, err := k.newProcessLocked(1, nil)
 	if err != nil {
@@ -34,7 +34,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	}
 	p.pgid, p.sid = 1, 1
 	p.fds = newFDTable(k.trk, nil)
-	p.fs = &fsContext{refs: 1, cwd: k.vfs.Root, umask: 022}
+	p.fs = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
 	p.sig = &ksignal.Handlers{}
 	k.init = p
 	k.started = true

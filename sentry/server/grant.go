@@ -108,9 +108,12 @@ func leaf(chains [][]*x509.Certificate) *x509.Certificate {
 	return chains[0][0]
 }
 
-// mayRunAs reports (EPERM) whether the peer's application may hold the
-// given user and group ids.
-func (g grant) mayRunAs(uids []uint32, gids []uint32) error {
+// Principal names the peer (kernel.Grant).
+func (g grant) Principal() string { return g.principal }
+
+// MayRunAs reports (EPERM) whether the peer's application may hold the
+// given user and group ids (kernel.Grant).
+func (g grant) MayRunAs(uids []uint32, gids []uint32) error {
 	if g.operator {
 		return nil
 	}

@@ -54,9 +54,9 @@ func TestCertBoundedUser(t *testing.T) {
 			if g.operator != tc.operator || g.principal != "tls:CN=client" {
 				t.Fatalf("grant %+v, want operator=%v principal tls:CN=client", g, tc.operator)
 			}
-			err := g.mayRunAs([]uint32{tc.runAs}, []uint32{tc.runAs})
+			err := g.MayRunAs([]uint32{tc.runAs}, []uint32{tc.runAs})
 			if (err == nil) != tc.allowed || (err != nil && !errors.Is(err, unix.EPERM)) {
-				t.Fatalf("mayRunAs(%d) = %v, want allowed=%v", tc.runAs, err, tc.allowed)
+				t.Fatalf("MayRunAs(%d) = %v, want allowed=%v", tc.runAs, err, tc.allowed)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func (k *clientState) openChannel(sess *session, m *sentrypb.ChannelOpen) {
 	if !ok {
 		// A gRPC stream: the client falls back to the socket, as it does
 		// for a refusal.
-		k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_ChannelGrant{ChannelGrant: &sentrypb.ChannelGrant{Id: m.GetId(), Refused: "no channels on this wire"}}})
+		k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_ChannelGrant{ChannelGrant: &sentrypb.ChannelGrant{Id: m.GetId(), Refused: "no channels on this wire"}}})
 		return
 	}
 	err := hs.OpenChannel(m.GetId(), func(call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
@@ -69,27 +69,27 @@ func (k *clientState) hopCall(sess *session, hs transport.HopServer, call *sentr
 	if err := sess.seqs.admit(call); err != nil || call.GetSyscall() == nil || call.Tid == 0 {
 		// Only a thread's system calls use channels.
 		k.log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
-		k.sendMu.Lock()
+		k.stream.sendMu.Lock()
 		st := hs.StampReply()
-		k.sendMu.Unlock()
+		k.stream.sendMu.Unlock()
 		return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}, st, true
 	}
 	observeClocks(k.clocks, call.GetSyscall().GetClocks())
 	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
-	k.sendMu.Lock()
-	if k.hopRoutes == nil {
-		k.hopRoutes = make(map[uint64]*hopRoute)
+	k.stream.sendMu.Lock()
+	if k.stream.hopRoutes == nil {
+		k.stream.hopRoutes = make(map[uint64]*hopRoute)
 	}
-	k.hopRoutes[call.Seq] = route
-	k.sendMu.Unlock()
+	k.stream.hopRoutes[call.Seq] = route
+	k.stream.sendMu.Unlock()
 	k.enqueueCall(call, true)
 	select {
 	case res := <-route.ch:
 		return res.r, res.st, true
 	case <-k.done:
-		k.sendMu.Lock()
-		delete(k.hopRoutes, call.Seq)
-		k.sendMu.Unlock()
+		k.stream.sendMu.Lock()
+		delete(k.stream.hopRoutes, call.Seq)
+		k.stream.sendMu.Unlock()
 		// A reply stamped already must still go: the client folds the
 		// messages after it only once it has.
 		select {
@@ -103,17 +103,14 @@ func (k *clientState) hopCall(sess *session, hs transport.HopServer, call *sentr
 
 // hopReplyLocked hands the reply of a channel call to its channel, with
 // the state changed since the last message, stamped in order, and
-// reports whether r was such a reply. Precondition: k.sendMu is held.
-func (k *clientState) hopReplyLocked(r *sentrypb.Reply) bool {
-	route := k.hopRoutes[r.Seq]
+// reports whether r was such a reply. Precondition: st.sendMu is held.
+func (st *clientStream) hopReplyLocked(r *sentrypb.Reply) bool {
+	route := st.hopRoutes[r.Seq]
 	if route == nil {
 		return false
 	}
-	delete(k.hopRoutes, r.Seq)
-	k.mu.Lock()
-	recs := k.collectStateLocked(r.Seq, true)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+	delete(st.hopRoutes, r.Seq)
+	recs := st.records(r.Seq, true)
 	r.State = append(r.State, recs...)
 	route.ch <- hopResult{r: r, st: route.stamp()}
 	return true

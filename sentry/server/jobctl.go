@@ -79,7 +79,7 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 // pushJobControlLocked tells the client p's stop state, discarding the
 // signals in discard that are pending in p's threads.
 func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
-	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
+	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
 		Pid: p.pid, Stopped: p.stopped, Discard: discard, StopSignal: int32(p.stopSig),
 	}}})
 }
@@ -219,7 +219,7 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 		k.signalFromAppLocked(q, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return syserr.RestartSys
 }
 

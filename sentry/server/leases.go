@@ -170,7 +170,7 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 		}
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 }
 
 // queueAsyncSignalLocked sends a signal the kernel raises on its own
@@ -193,7 +193,7 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 	if t == nil {
 		return
 	}
-	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
 		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 }
 

@@ -65,7 +65,7 @@ func (s *Server) sandboxNetwork(cfg *sentrypb.NetworkConfig) (*socket.SandboxNet
 // Frames are not state: without a stream they are dropped, as a NIC
 // without a cable drops them.
 func (k *clientState) sendFrames(nic int32, frames [][]byte) bool {
-	return k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
+	return k.out.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
 }
 
 // inboundFrames hands frames the client's interface received to the
@@ -98,7 +98,7 @@ func (k *clientState) farewellAfterLinger() {
 	}
 	k.destroy()
 	go k.forgetOrigins()
-	k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
+	k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 }
 
 // debugNetwork writes the sandbox network's frame counts (Debug).

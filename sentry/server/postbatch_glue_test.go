@@ -38,10 +38,10 @@ func TestPostedRepliesHeld(t *testing.T) {
 			defer srv.Close()
 			k := fuzzKernel(t, srv)
 			defer k.destroy()
-			k.postBatch = tc.batch
+			k.stream.postBatch = tc.batch
 			var mu sync.Mutex
 			var got [][]uint64
-			k.setSender(func(m *sentrypb.ServerMessage) error {
+			k.stream.setSender(func(m *sentrypb.ServerMessage) error {
 				var seqs []uint64
 				for _, r := range m.PostedReplies {
 					seqs = append(seqs, r.Seq)
@@ -63,9 +63,9 @@ func TestPostedRepliesHeld(t *testing.T) {
 			var route *hopRoute
 			if tc.channel {
 				route = &hopRoute{stamp: func() transport.HopStamp { return transport.HopStamp{} }, ch: make(chan hopResult, 1)}
-				k.sendMu.Lock()
-				k.hopRoutes = map[uint64]*hopRoute{4: route}
-				k.sendMu.Unlock()
+				k.stream.sendMu.Lock()
+				k.stream.hopRoutes = map[uint64]*hopRoute{4: route}
+				k.stream.sendMu.Unlock()
 			}
 			k.mu.Lock()
 			th := k.threads[1]

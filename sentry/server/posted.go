@@ -179,56 +179,53 @@ func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (i
 // takes batches, holds it with its state records for the next message
 // when next, the thread's next queued call, came on the socket (see
 // above), or on a call channel, or when a channel call is said to follow
-// (clientState.channelFollows), for a client that takes them in a
+// (clientStream.channelFollows), for a client that takes them in a
 // channel reply.
-func (k *clientState) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
-	if !k.postBatch {
-		k.reply(r)
+func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
+	if !st.postBatch {
+		st.reply(r)
 		return
 	}
-	k.sendMu.Lock()
-	if next == nil && !k.channelFollows {
-		k.sendMu.Unlock()
-		k.reply(r)
+	st.sendMu.Lock()
+	if next == nil && !st.channelFollows {
+		st.sendMu.Unlock()
+		st.reply(r)
 		return
 	}
-	defer k.sendMu.Unlock()
-	if next != nil && k.hopRoutes[next.Seq] != nil && !k.channelPosted {
+	defer st.sendMu.Unlock()
+	if next != nil && st.hopRoutes[next.Seq] != nil && !st.channelPosted {
 		// A call channel's call, whose reply goes on the channel: the
 		// client takes posted replies only on the socket.
-		k.sendPostedLocked(r)
+		st.sendPostedLocked(r)
 		return
 	}
-	if k.sender == nil {
+	if st.send == nil {
 		return
 	}
-	k.sendLeaseRevokesLocked()
-	k.mu.Lock()
-	recs := k.collectStateLocked(r.Seq, true)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+	st.sendLeaseRevokesLocked()
+	recs := st.records(r.Seq, true)
 	r.State = append(r.State, recs...)
-	if !k.postedHeld.Hold(r) {
-		if err := k.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
-			k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+	if !st.postedHeld.Hold(r) {
+		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
 	}
 }
 
 // sendPostedLocked sends r, a posted call's reply, now (with the held
-// ones in front). Precondition: k.sendMu is held.
-func (k *clientState) sendPostedLocked(r *sentrypb.Reply) {
-	if k.sender == nil {
+// ones in front). Precondition: st.sendMu is held.
+func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
+	if st.send == nil {
 		return
 	}
-	k.sendLeaseRevokesLocked()
-	if err := k.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
-		k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+	st.sendLeaseRevokesLocked()
+	if err := st.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}
 }
 
 // sendRawLocked sends m as it is, with the held posted replies in front
-// of it. Precondition: k.sendMu is held and a sender attached.
-func (k *clientState) sendRawLocked(m *sentrypb.ServerMessage) error {
-	return k.sender(k.postedHeld.Attach(m))
+// of it. Precondition: st.sendMu is held and a sender attached.
+func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
+	return st.send(st.postedHeld.Attach(m))
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
-	"golang.org/x/sys/unix"
 )
 
 // maxTID bounds TIDs (pid_max); maxThreads bounds live threads per client.
@@ -15,15 +17,8 @@ const (
 	maxThreads = 4096
 )
 
-// fsContext is a process's cwd and umask (shared on CLONE_FS). All fields
-// are protected by clientState.mu.
-type fsContext struct {
-	refs int
-	// id is the replay-state id (0 until first reported).
-	id    uint64
-	cwd   *dentry
-	umask uint32
-}
+// fsContext is a process's cwd and umask (package kernel's FSContext).
+type fsContext = kernel.FSContext
 
 // thread is one application thread. tid changes only on a non-leader
 // exec; all fields are protected by clientState.mu.
@@ -241,7 +236,7 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 		if k.appExited {
 			te.WaitStatus, te.AppExit = k.appStatus, true
 		}
-		d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
+		d.Push(&sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
 	}
 }
 
@@ -259,7 +254,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	k.deleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
-		d.fns = append(d.fns, func() { k.removeSegmentFiles(gone) })
+		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
 	if p == k.init {
 		k.appExited = true
@@ -274,10 +269,10 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		p.fds = nil
 	}
 	if p.fs != nil {
-		p.fs.refs--
+		p.fs.Refs--
 		k.trk.touch(p.fs)
 	}
-	k.trk.touch(sigTable{p.sig})
+	k.trk.touch(sigTable{Handlers: p.sig})
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -311,7 +306,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	k.hangUpOrphanedLocked(orphanable, d)
 	p.zombie = true
 	if p.spawned {
-		d.pushes = append(d.pushes, spawnExitPush(p))
+		d.Push(spawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
 	k.waitq.Notify()

@@ -26,12 +26,13 @@ type procQueries struct {
 	waiting map[uint64]chan *sentrypb.ProcAnswer
 }
 
-// askClient pushes q and waits for the client's answer. It must not run
-// on the session's receiving goroutine (which delivers the answer) nor
-// hold clientState.mu. A client that does not answer in time gets EIO.
-func (k *clientState) askClient(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error) {
+// Ask pushes q and waits for the client's answer (kernel.Sender). It
+// must not run on the session's receiving goroutine (which delivers the
+// answer) nor hold clientState.mu. A client that does not answer in time
+// gets EIO.
+func (st *clientStream) Ask(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error) {
 	ch := make(chan *sentrypb.ProcAnswer, 1)
-	pq := &k.procQ
+	pq := &st.procQ
 	pq.mu.Lock()
 	pq.last++
 	q.Id = pq.last
@@ -45,7 +46,7 @@ func (k *clientState) askClient(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, er
 		delete(pq.waiting, q.Id)
 		pq.mu.Unlock()
 	}()
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_ProcQuery{ProcQuery: q}}}}); err != nil {
+	if err := st.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_ProcQuery{ProcQuery: q}}}}); err != nil {
 		return nil, fmt.Errorf("ask the client (%v): %v: %w", q.Kind, err, unix.EIO)
 	}
 	tm := time.NewTimer(procQueryTimeout)
@@ -57,20 +58,20 @@ func (k *clientState) askClient(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, er
 		}
 		return a, nil
 	case <-tm.C:
-		k.log.Warn("client did not answer a /proc query", "kind", q.Kind.String(), "pid", q.Pid)
+		st.log.Warn("client did not answer a /proc query", "kind", q.Kind.String(), "pid", q.Pid)
 		return nil, fmt.Errorf("no answer to %v within %v: %w", q.Kind, procQueryTimeout, unix.EIO)
-	case <-k.done:
+	case <-st.done:
 		return nil, fmt.Errorf("client gone: %w", unix.EIO)
 	}
 }
 
 // procAnswer delivers a ProcAnswer (an unknown id is dropped: its query
 // timed out).
-func (k *clientState) procAnswer(a *sentrypb.ProcAnswer) {
-	k.procQ.mu.Lock()
-	ch := k.procQ.waiting[a.Id]
-	delete(k.procQ.waiting, a.Id)
-	k.procQ.mu.Unlock()
+func (st *clientStream) procAnswer(a *sentrypb.ProcAnswer) {
+	st.procQ.mu.Lock()
+	ch := st.procQ.waiting[a.Id]
+	delete(st.procQ.waiting, a.Id)
+	st.procQ.mu.Unlock()
 	if ch != nil {
 		ch <- a
 	}
@@ -114,7 +115,7 @@ type procSource struct{ k *clientState }
 var _ procfs.Source = procSource{}
 
 func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
-	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	a, err := s.k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	}
 	out.TracerPID = tracerPIDLocked(k.threads[pid])
 	if p.fs != nil {
-		out.Umask = p.fs.umask
+		out.Umask = p.fs.Umask
 	}
 	if p.fds != nil {
 		out.FDs = p.fds.Limit()
@@ -172,7 +173,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		return out, nil
 	}
 	client := map[int32]*sentrypb.TaskActivity{}
-	if a, err := k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_TASKS, Pid: pid}); err == nil {
+	if a, err := k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_TASKS, Pid: pid}); err == nil {
 		for _, ta := range a.Tasks {
 			client[ta.Tid] = ta
 		}
@@ -245,7 +246,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	if smaps {
 		kind = sentrypb.ProcQuery_SMAPS
 	}
-	a, err := s.k.askClient(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
+	a, err := s.k.out.Ask(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +287,7 @@ func (s procSource) SetComm(pid, tid int32, comm string) error {
 	if !ok {
 		return unix.ESRCH
 	}
-	_, err := k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
+	_, err := k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
 	return err
 }
 

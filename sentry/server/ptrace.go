@@ -48,7 +48,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	defer func() {
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 	}()
 	t := c.t
 	if t.killed {
@@ -76,7 +76,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		// next request finds it stopped. Bounded: the attach is done
 		// whatever happens to the tracee.
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 		_ = c.block(entered, time.After(ptraceAttachWait))
 		k.mu.Lock()
 		return 0, nil
@@ -103,7 +103,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 			return 0, unix.EIO
 		}
 		if !tr.Stopped {
-			d.pushes = append(d.pushes, ptraceUpdatePush(tt, true))
+			d.Push(ptraceUpdatePush(tt, true))
 		}
 		return 0, nil
 	}
@@ -118,7 +118,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		}
 		tr.Options = opts
 		k.trk.touch(tt)
-		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+		d.Push(ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
 		// Only from a seized tracee's group-stop trap.
@@ -207,7 +207,7 @@ func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized b
 	}
 	tracer.tracees[tt] = struct{}{}
 	k.trk.touch(tt)
-	d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+	d.Push(ptraceUpdatePush(tt, false))
 }
 
 // ptraceUnlinkLocked ends tt's relation with its tracer.
@@ -220,7 +220,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 	tt.ptrace = nil
 	k.trk.touch(tt)
 	if !tt.killed {
-		d.pushes = append(d.pushes, ptraceUpdatePush(tt, false))
+		d.Push(ptraceUpdatePush(tt, false))
 	}
 }
 
@@ -271,7 +271,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	for tr.Stopped && !t.killed {
 		ch := tr.Wake()
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 		// Only SIGKILL (the thread's end) or the tracer ends a
 		// ptrace-stop; the client's Interrupts are not heeded.
 		freed := false
@@ -292,7 +292,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.ptrace != tr,
 	}}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return r
 }
 
@@ -438,7 +438,7 @@ func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *defer
 	}
 	k.ptraceLinkLocked(tr.tracer, child, tr.Options, tr.Seized, d)
 	if tr.Seized {
-		d.pushes = append(d.pushes, ptraceUpdatePush(child, true))
+		d.Push(ptraceUpdatePush(child, true))
 		return
 	}
 	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.proc.sig.Act[unix.SIGSTOP], d)

@@ -80,15 +80,16 @@ func (k *clientState) initReadLeases(hello *sentrypb.Hello) {
 		return
 	}
 	k.pathLeases = hello.GetPathLeases()
-	k.leaseHolder = k.s.leases.NewHolder(func() { go k.sendLeaseRevokes() })
+	k.leaseHolder = k.s.leases.NewHolder(func() { go k.stream.sendLeaseRevokes() })
+	k.stream.leaseHolder = k.leaseHolder
 	k.ctx = readlease.WithHolder(k.ctx, k.leaseHolder)
 }
 
 // sendLeaseRevokes sends the revocations queued for k.
-func (k *clientState) sendLeaseRevokes() {
-	k.sendMu.Lock()
-	defer k.sendMu.Unlock()
-	k.sendLeaseRevokesLocked()
+func (st *clientStream) sendLeaseRevokes() {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	st.sendLeaseRevokesLocked()
 }
 
 // sendLeaseRevokesLocked sends the revocations queued for k, if it has a
@@ -96,19 +97,19 @@ func (k *clientState) sendLeaseRevokes() {
 // was decided overtakes it. A revocation that cannot be sent is not
 // acknowledged: the change waits for the lease's expiry, and the client,
 // whose connection broke, drops its cache when it recovers.
-// Precondition: k.sendMu.
-func (k *clientState) sendLeaseRevokesLocked() {
-	if k.leaseHolder == nil || k.sender == nil {
+// Precondition: st.sendMu.
+func (st *clientStream) sendLeaseRevokesLocked() {
+	if st.leaseHolder == nil || st.send == nil {
 		return
 	}
-	epoch, ids, ok := k.leaseHolder.Take()
+	epoch, ids, ok := st.leaseHolder.Take()
 	if !ok {
 		return
 	}
 	m := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{
 		Msg: &sentrypb.Push_LeaseRevoke{LeaseRevoke: &sentrypb.LeaseRevoke{Epoch: epoch, Ids: ids}}}}}
-	if err := k.sendRawLocked(m); err != nil {
-		k.log.Debug("lease revocation not sent", "err", err)
+	if err := st.sendRawLocked(m); err != nil {
+		st.log.Debug("lease revocation not sent", "err", err)
 	}
 }
 

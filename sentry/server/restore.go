@@ -335,7 +335,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	for id, fs := range k.restoreFSs {
 		if d := cwds[id]; d != nil {
-			fs.cwd = d
+			fs.Cwd = d
 		}
 	}
 	for pid, d := range exes {
@@ -444,7 +444,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	}
 	fss := make(map[uint64]*fsContext)
 	for id, fs := range s.fss {
-		fss[id] = &fsContext{id: id, umask: fs.Umask & 0777, cwd: k.vfs.Root}
+		fss[id] = &fsContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.vfs.Root}
 	}
 	tabs := make(map[uint64]*fdTable)
 	byPID := make(map[int32]*sentrypb.ProcessState)
@@ -462,7 +462,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
 			p.exitSignal = int(unix.SIGCHLD)
 		}
-		if err := k.grant.mayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+		if err := k.grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
 		p.creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
@@ -506,9 +506,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			p.fds = newFDTable(k.trk, k.locks)
 		}
 		if p.fs = fss[ps.Fs]; p.fs == nil {
-			p.fs = &fsContext{umask: 022, cwd: k.vfs.Root}
+			p.fs = &fsContext{Umask: 022, Cwd: k.vfs.Root}
 		}
-		p.fs.refs++
+		p.fs.Refs++
 		if p.sig = sigs[ps.Sighand]; p.sig == nil {
 			p.sig = &ksignal.Handlers{}
 		}

@@ -129,7 +129,7 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 	k.mu.Lock()
 	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
 	k.mu.Unlock()
-	dd.run(k)
+	dd.Run(k.out)
 	return 0, unix.EFBIG
 }
 

@@ -193,8 +193,8 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		s.log.Error("new client", "client", hello.ClientId, "err", err)
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
 	}
-	k.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
-	k.channelPosted = k.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
+	k.stream.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
+	k.stream.channelPosted = k.stream.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout
@@ -222,7 +222,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 			// Returning cancels the stream, which ends serve's Recv; the
 			// state is freed now so that nothing waits on the silent client.
 			s.log.Warn("client silent; ending its session", "client", k.id, "silent", silent.Round(time.Millisecond))
-			k.setSender(nil)
+			k.stream.setSender(nil)
 			k.destroy()
 			return status.Errorf(codes.DeadlineExceeded, "no message from the client for %v", silent.Round(time.Millisecond))
 		}
@@ -238,7 +238,7 @@ func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (_ *sentry
 	s.mu.Lock()
 	cs := make([]*clientState, 0, len(s.clients))
 	for c := range s.clients {
-		if g.operator || c.grant.principal == g.principal {
+		if g.operator || c.grant.Principal() == g.principal {
 			cs = append(cs, c)
 		}
 	}
@@ -275,7 +275,7 @@ func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*clientState, error)
 	if !g.operator {
 		n := 0
 		for c := range s.clients {
-			if c.grant.principal == g.principal {
+			if c.grant.Principal() == g.principal {
 				n++
 			}
 		}

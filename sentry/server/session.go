@@ -5,9 +5,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 )
 
 // session is one Session stream. It only carries messages: the client's
@@ -23,6 +27,58 @@ type session struct {
 	seqs lockedSeqs
 }
 
+// clientStream is the front's side of a client: the stream its messages
+// go out on, and what must be ordered with them (the held posted replies,
+// the routes of call channels' replies, lease revocations, the ProcQuery
+// answers awaited). It outlives a session: a reconnection attaches a new
+// stream (setSender). It implements kernel.Sender, by which the kernel
+// sends; it asks the kernel for the replay records to attach (records).
+type clientStream struct {
+	// sendMu protects send, hopRoutes and postedHeld, and serializes
+	// sends. Taken before clientState.mu (records takes it).
+	sendMu sync.Mutex
+	// send delivers a message to the client's stream, or is nil while no
+	// stream is attached. Protected by sendMu.
+	send func(*sentrypb.ServerMessage) error
+	// hopRoutes maps the seq of a call that came over a call channel to
+	// where its reply goes (hop.go). Protected by sendMu.
+	hopRoutes map[uint64]*hopRoute
+	// postedHeld are replies to posted calls held back for the next
+	// message (posted.go, package postbatch). Protected by sendMu.
+	postedHeld postbatch.Replies
+	// postBatch says the client takes posted replies in batches
+	// (Hello.features). Immutable after newClient.
+	postBatch bool
+	// channelPosted says the client takes posted replies in a call
+	// channel's reply (FeatureChannelPosted; only with postBatch).
+	// Immutable after newClient.
+	channelPosted bool
+	// channelFollows says the client said a call channel's call follows
+	// the posted calls it sent last (ClientMessage.channel_call_follows):
+	// a posted reply with no next call queued is held for that call's
+	// reply, which comes after it (a waited call runs after the posted
+	// calls before it). Set by the socket reader, cleared by that reply
+	// (and by a new stream). Protected by sendMu.
+	channelFollows bool
+	// leaseHolder holds the client's read leases, whose revocations go
+	// out before any other message (readlease.go); nil unless it asked
+	// for them. Immutable after newClientState.
+	leaseHolder *readlease.Holder
+	// records returns the replay records changed since the last message
+	// (those of call seq's effects when reply), bound to the client: the
+	// kernel's recordsSince. Called under sendMu. Immutable.
+	records func(seq uint64, reply bool) []*sentrypb.StateRecord
+	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own
+	// lock.
+	procQ procQueries
+	// log and done (closed when the client is freed) are the client's.
+	// Immutable.
+	log  hclog.Logger
+	done <-chan struct{}
+}
+
+var _ kernel.Sender = (*clientStream)(nil)
+
 func (s *session) send(m *sentrypb.ServerMessage) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -32,8 +88,8 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 // serve runs the session's receive loop until the stream ends or the
 // client says Goodbye. Either way the client's state is freed.
 func (k *clientState) serve(sess *session) error {
-	k.setSender(sess.send)
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
+	k.stream.setSender(sess.send)
+	if err := k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
 		k.destroy()
 		return err
 	}
@@ -45,16 +101,16 @@ func (k *clientState) serve(sess *session) error {
 		sess.heard.Store(time.Now().UnixNano())
 		if err != nil {
 			k.log.Debug("session ended", "err", err)
-			k.setSender(nil)
+			k.stream.setSender(nil)
 			k.destroy()
 			return nil
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
-		if m.ChannelCallFollows && k.channelPosted && len(m.PostedCalls) > 0 {
-			k.sendMu.Lock()
-			k.channelFollows = true
-			k.sendMu.Unlock()
+		if m.ChannelCallFollows && k.stream.channelPosted && len(m.PostedCalls) > 0 {
+			k.stream.sendMu.Lock()
+			k.stream.channelFollows = true
+			k.stream.sendMu.Unlock()
 		}
 		if len(m.PostedCalls) > 1 {
 			k.receivePostedBatch(sess, m.PostedCalls)
@@ -68,7 +124,7 @@ func (k *clientState) serve(sess *session) error {
 			k.receiveCall(sess, m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
 			observeClocks(k.clocks, m.Heartbeat.GetClocks())
-			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
+			k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {
 				k.interrupt(m.Interrupt.Tid)
@@ -93,8 +149,8 @@ func (k *clientState) serve(sess *session) error {
 			k.appEnded.Store(true)
 			k.destroy()
 			go k.forgetOrigins()
-			k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
-			k.setSender(nil)
+			k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
+			k.stream.setSender(nil)
 			return nil
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
@@ -102,7 +158,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {
-				k.procAnswer(m.ProcAnswer)
+				k.stream.procAnswer(m.ProcAnswer)
 			}
 		case *sentrypb.ClientMessage_Frames:
 			if m.Frames != nil {
@@ -139,7 +195,7 @@ func (k *clientState) admitCall(sess *session, call *sentrypb.Call) bool {
 	observeClocks(k.clocks, call.GetSyscall().GetClocks())
 	if err := sess.seqs.admit(call); err != nil {
 		k.log.Warn("refused a call", "err", err)
-		k.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
+		k.stream.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
 		return false
 	}
 	return true
@@ -147,73 +203,77 @@ func (k *clientState) admitCall(sess *session, call *sentrypb.Call) bool {
 
 // setSender attaches the client to a stream (nil detaches it: messages
 // are then dropped).
-func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
-	k.sendMu.Lock()
-	k.sender = f
+func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
+	st.sendMu.Lock()
+	st.send = f
 	// Held replies belonged to the previous stream, if any: the client
 	// re-sends their calls.
-	k.postedHeld.Drop()
-	k.channelFollows = false
-	k.sendMu.Unlock()
+	st.postedHeld.Drop()
+	st.channelFollows = false
+	st.sendMu.Unlock()
 }
 
 // sendMsg sends m on the client's stream, if it has one. A reply or push
 // carries (or is preceded by) the replay state changed since the last one
 // (state.go).
-func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
-	k.sendMu.Lock()
-	defer k.sendMu.Unlock()
-	k.sendLeaseRevokesLocked()
-	if r := m.GetReply(); r != nil && len(k.hopRoutes) > 0 && k.hopRoutes[r.Seq] != nil {
+func (st *clientStream) sendMsg(m *sentrypb.ServerMessage) error {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	st.sendLeaseRevokesLocked()
+	if r := m.GetReply(); r != nil && len(st.hopRoutes) > 0 && st.hopRoutes[r.Seq] != nil {
 		// A channel reply is placed after the messages sent before it:
 		// the held posted replies among them, in it for a client that
 		// takes them there, else on the socket.
-		if k.channelPosted {
-			r.PostedReplies = k.postedHeld.TakeReplies()
-			k.channelFollows = false
-		} else if held := k.postedHeld.Take(); held != nil && k.sender != nil {
-			if err := k.sender(held); err != nil {
-				k.log.Debug("posted replies dropped", "err", err)
+		if st.channelPosted {
+			r.PostedReplies = st.postedHeld.TakeReplies()
+			st.channelFollows = false
+		} else if held := st.postedHeld.Take(); held != nil && st.send != nil {
+			if err := st.send(held); err != nil {
+				st.log.Debug("posted replies dropped", "err", err)
 			}
 		}
-		k.hopReplyLocked(r)
+		st.hopReplyLocked(r)
 		return nil
 	}
-	if k.sender == nil {
+	if st.send == nil {
 		return errNoStream
 	}
 	switch m.Msg.(type) {
 	case *sentrypb.ServerMessage_Reply, *sentrypb.ServerMessage_Push:
-		return k.sendWithStateLocked(m)
+		return st.sendWithStateLocked(m)
 	}
-	return k.sendRawLocked(m)
+	return st.sendRawLocked(m)
 }
 
-// sendBuilt sends the message build returns (nothing if nil), building it
+// Send is sendMsg (kernel.Sender).
+func (st *clientStream) Send(m *sentrypb.ServerMessage) error { return st.sendMsg(m) }
+
+// SendBuilt sends the message build returns (nothing if nil), building it
 // under sendMu so that it is ordered with the state records.
-func (k *clientState) sendBuilt(build func() *sentrypb.ServerMessage) error {
-	k.sendMu.Lock()
-	defer k.sendMu.Unlock()
-	if k.sender == nil {
+func (st *clientStream) SendBuilt(build func() *sentrypb.ServerMessage) error {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	if st.send == nil {
 		return errNoStream
 	}
-	k.sendLeaseRevokesLocked()
+	st.sendLeaseRevokesLocked()
 	m := build()
 	if m == nil {
 		return nil
 	}
-	return k.sendWithStateLocked(m)
+	return st.sendWithStateLocked(m)
 }
 
-// push sends a server-initiated message.
-func (k *clientState) push(p *sentrypb.Push) {
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}); err != nil {
-		k.log.Debug("push dropped", "err", err)
+// Push sends a server-initiated message (kernel.Sender).
+func (st *clientStream) Push(p *sentrypb.Push) {
+	if err := st.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}); err != nil {
+		st.log.Debug("push dropped", "err", err)
 	}
 }
 
-func (k *clientState) reply(r *sentrypb.Reply) {
-	if err := k.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
-		k.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+// reply sends a call's reply.
+func (st *clientStream) reply(r *sentrypb.Reply) {
+	if err := st.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}
 }

@@ -79,7 +79,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 	k.pushSignalLocked(p, target, sig, info, act, d)
 	if act.Flags&ksignal.SAResetHand != 0 {
 		p.sig.Act[sig] = ksignal.Action{}
-		k.trk.touch(sigTable{p.sig})
+		k.trk.touch(sigTable{Handlers: p.sig})
 	}
 }
 
@@ -92,7 +92,7 @@ func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info
 	if target == nil {
 		return
 	}
-	d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
 		Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes(),
 	}}})
 }
@@ -124,7 +124,7 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 		}
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return nil
 }
 
@@ -177,6 +177,6 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 		}
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return nil
 }

@@ -67,7 +67,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	if len(st.Groups) > maxGroups {
 		return unix.EINVAL
 	}
-	if err := k.grant.mayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+	if err := k.grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
 		k.log.Warn("refused Spawn", "err", err)
 		return err
 	}
@@ -106,12 +106,12 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 			k.dropFDTableLocked(p.fds, &d)
 			p.fds = nil
 		}
-		p.fs.refs--
+		p.fs.Refs--
 		k.trk.touch(p.fs)
-		k.trk.touch(sigTable{p.sig})
+		k.trk.touch(sigTable{Handlers: p.sig})
 		k.reapLocked(p)
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }

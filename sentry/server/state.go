@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
@@ -26,7 +27,7 @@ import (
 // sent to the client, the touched objects' current values are turned
 // into StateRecords (deriveRecordLocked, the one place that knows each
 // object's record) carried by that message (a Reply's state, or a StateUpdate push sent
-// just before any other push). Records are built under clientState.sendMu,
+// just before any other push). Records are built under clientStream.sendMu,
 // so every change is reported no later than the first message sent after
 // it, and never after a message that could reveal it to the application.
 //
@@ -57,55 +58,47 @@ type (
 	ptyIndex int
 )
 
-// sigTable is a process's signal handler table as a replay object (the
-// table is package ksignal's).
-type sigTable struct{ h *ksignal.Handlers }
+// sigTable is a process's signal handler table as a replay object
+// (package kernel's SigTable).
+type sigTable = kernel.SigTable
 
 // pipeRef is a pipe as a replay object (the pipe is package pipe's).
 type pipeRef struct{ p *kpipe }
 
 // The orders in which the touched objects' records are derived within
-// one message (package replay): an fd's record touches its file the
-// first time it is reported, a file's record its pipe. Deleted keys are
-// reported first.
+// one message (package kernel's: an fd's record touches its file the
+// first time it is reported, a file's record its pipe; deleted keys are
+// reported first).
 const (
-	orderDeleted replay.Order = iota
-	orderProc
-	orderThread
-	orderSlot
-	orderFS
-	orderSig
-	orderFile
-	orderPipe
-	orderMap
-	orderTimer
-	orderLocks
-	orderSysv
-	orderMount
-	orderPty
+	orderDeleted = kernel.OrderDeleted
+	orderProc    = kernel.OrderProc
+	orderThread  = kernel.OrderThread
+	orderSlot    = kernel.OrderSlot
+	orderFile    = kernel.OrderFile
+	orderPipe    = kernel.OrderPipe
+	orderMap     = kernel.OrderMap
+	orderTimer   = kernel.OrderTimer
+	orderLocks   = kernel.OrderLocks
+	orderSysv    = kernel.OrderSysv
+	orderMount   = kernel.OrderMount
+	orderPty     = kernel.OrderPty
 )
 
-// replayObject is what has a replay record of its own: a kernel object
-// (by pointer) or the key of one. replayOrder is where its record is
-// derived within a message, and false for a nil pointer (nothing to
-// report). deriveRecordLocked knows the record of each.
-type replayObject interface {
-	replayOrder() (replay.Order, bool)
-}
+// replayObject is what has a replay record of its own (package kernel's
+// ReplayObject); deriveRecordLocked knows the record of each.
+type replayObject = kernel.ReplayObject
 
-func (p *process) replayOrder() (replay.Order, bool)    { return orderProc, p != nil }
-func (th *thread) replayOrder() (replay.Order, bool)    { return orderThread, th != nil }
-func (fdSlot) replayOrder() (replay.Order, bool)        { return orderSlot, true }
-func (fs *fsContext) replayOrder() (replay.Order, bool) { return orderFS, fs != nil }
-func (s sigTable) replayOrder() (replay.Order, bool)    { return orderSig, s.h != nil }
-func (p pipeRef) replayOrder() (replay.Order, bool)     { return orderPipe, p.p != nil }
-func (mappedID) replayOrder() (replay.Order, bool)      { return orderMap, true }
-func (tm *appTimer) replayOrder() (replay.Order, bool)  { return orderTimer, tm != nil }
-func (lockedIno) replayOrder() (replay.Order, bool)     { return orderLocks, true }
-func (sysvKey) replayOrder() (replay.Order, bool)       { return orderSysv, true }
-func (mountID) replayOrder() (replay.Order, bool)       { return orderMount, true }
-func (deletedKey) replayOrder() (replay.Order, bool)    { return orderDeleted, true }
-func (ptyIndex) replayOrder() (replay.Order, bool)      { return orderPty, true }
+func (p *process) ReplayOrder() (replay.Order, bool)   { return orderProc, p != nil }
+func (th *thread) ReplayOrder() (replay.Order, bool)   { return orderThread, th != nil }
+func (fdSlot) ReplayOrder() (replay.Order, bool)       { return orderSlot, true }
+func (p pipeRef) ReplayOrder() (replay.Order, bool)    { return orderPipe, p.p != nil }
+func (mappedID) ReplayOrder() (replay.Order, bool)     { return orderMap, true }
+func (tm *appTimer) ReplayOrder() (replay.Order, bool) { return orderTimer, tm != nil }
+func (lockedIno) ReplayOrder() (replay.Order, bool)    { return orderLocks, true }
+func (sysvKey) ReplayOrder() (replay.Order, bool)      { return orderSysv, true }
+func (mountID) ReplayOrder() (replay.Order, bool)      { return orderMount, true }
+func (deletedKey) ReplayOrder() (replay.Order, bool)   { return orderDeleted, true }
+func (ptyIndex) ReplayOrder() (replay.Order, bool)     { return orderPty, true }
 
 // stateTracker is the client's replay.Tracker, with the one touch call
 // the kernel objects make ("this object's record changed"). A nil
@@ -121,7 +114,7 @@ func newStateTracker() *stateTracker {
 // touch says that obj's record changed: the next message sent to the
 // client carries its value.
 func (t *stateTracker) touch(obj replayObject) {
-	if order, ok := obj.replayOrder(); t != nil && ok {
+	if order, ok := obj.ReplayOrder(); t != nil && ok {
 		t.Touch(order, obj)
 	}
 }
@@ -226,11 +219,11 @@ func (k *clientState) fsIDLocked(fs *fsContext) uint64 {
 	if fs == nil {
 		return 0
 	}
-	if fs.id == 0 {
-		fs.id = k.trk.NewID()
+	if fs.ID == 0 {
+		fs.ID = k.trk.NewID()
 		k.trk.IDsChanged()
 	}
-	return fs.id
+	return fs.ID
 }
 
 func (k *clientState) sigIDLocked(h *ksignal.Handlers) uint64 {
@@ -257,7 +250,7 @@ func (k *clientState) pipeIDLocked(p *kpipe) uint64 {
 type replayCollection = replay.Collection[*callEffects]
 
 // collectStateLocked turns the touched objects (and, for a reply, the
-// effects of call seq) into records. Preconditions: k.sendMu and k.mu are
+// effects of call seq) into records. Preconditions: the stream's sendMu and k.mu are
 // held.
 func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentrypb.StateRecord {
 	c := k.trk.Take(replySeq, isReply)
@@ -308,7 +301,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 	}
 	for _, p := range eff.reaped {
 		for _, o := range k.unlinkReapedLocked(p) {
-			if order, ok := o.replayOrder(); ok {
+			if order, ok := o.ReplayOrder(); ok {
 				c.Touch(order, o)
 			}
 		}
@@ -351,7 +344,7 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 	case *fsContext:
 		return k.fsRecordLocked(o)
 	case sigTable:
-		return k.sigRecordLocked(o.h)
+		return k.sigRecordLocked(o.Handlers)
 	case *file:
 		return k.fileRecordLocked(c, o)
 	case pipeRef:
@@ -386,13 +379,13 @@ func (k *clientState) threadRecordLocked(th *thread) *sentrypb.StateRecord {
 
 func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
 	id := k.fsIDLocked(fs)
-	if fs.refs <= 0 {
+	if fs.Refs <= 0 {
 		return deletedRec(statekey.FS(id))
 	}
-	st := &sentrypb.FsState{Id: id, Umask: fs.umask, Cwd: "/"}
-	if fs.cwd != nil {
-		st.Cwd, _ = k.vfs.PathOf(fs.cwd)
-		st.CwdHandle = k.vfs.FileHandleOf(fs.cwd)
+	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: "/"}
+	if fs.Cwd != nil {
+		st.Cwd, _ = k.vfs.PathOf(fs.Cwd)
+		st.CwdHandle = k.vfs.FileHandleOf(fs.Cwd)
 	}
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
@@ -556,30 +549,40 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
-// sendMsgState sends m with the replay state changed since the last
+// sendWithStateLocked sends m with the replay state changed since the last
 // message: in m's state if m is a reply, else in a StateUpdate push sent
-// just before m. Precondition: k.sendMu is held and a sender attached.
-func (k *clientState) sendWithStateLocked(m *sentrypb.ServerMessage) error {
+// just before m. Precondition: st.sendMu is held and a sender attached.
+func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	var seq uint64
 	r := m.GetReply()
 	if r != nil {
 		seq = r.Seq
 	}
-	k.mu.Lock()
-	recs := k.collectStateLocked(seq, r != nil)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+	recs := st.records(seq, r != nil)
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = append(r.State, recs...)
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
-			if err := k.sendRawLocked(up); err != nil {
+			if err := st.sendRawLocked(up); err != nil {
 				return err
 			}
 		}
 	}
-	return k.sendRawLocked(m)
+	return st.sendRawLocked(m)
+}
+
+// recordsSince returns the replay records changed since the last message
+// sent (with call seq's effects when reply), bound to the client: what
+// its stream attaches to the next message (clientStream.records).
+// Precondition: the stream's sendMu is held, which orders the records
+// with the messages; k.mu is not.
+func (k *clientState) recordsSince(seq uint64, reply bool) []*sentrypb.StateRecord {
+	k.mu.Lock()
+	recs := k.collectStateLocked(seq, reply)
+	k.mu.Unlock()
+	k.binder.BindRecords(recs)
+	return recs
 }
 
 // sigActionsBytes parses SigHandState.actions.

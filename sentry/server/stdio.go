@@ -84,7 +84,7 @@ func (s *stdioFile) Release() {
 		return
 	}
 	id := s.set
-	go s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
+	go s.k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
 func (s *stdioFile) Stream() bool { return true }
@@ -105,7 +105,7 @@ func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error)
 	if c != nil {
 		seq = c.Seq()
 	}
-	s.k.push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
+	s.k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
 	return len(b), nil
 }
 
@@ -165,7 +165,7 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 			return nil, nil
 		}
 		if ask {
-			k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
+			k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
 		}
 		if nonblock {
 			return nil, unix.EAGAIN
@@ -187,7 +187,7 @@ func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan
 		// Pushed from another goroutine: readiness is asked with the
 		// poller's locks held (an epoll's mu), and a push collects the
 		// client's state, which takes them again.
-		go k.push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
+		go k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
 	}
 	return 0, ch
 }
@@ -236,6 +236,6 @@ func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
 		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return nil
 }

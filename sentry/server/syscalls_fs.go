@@ -87,7 +87,7 @@ func (c *syscallCtx) umask() uint32 {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	if fs := c.t.proc.fs; fs != nil {
-		return fs.umask
+		return fs.Umask
 	}
 	return 022
 }
@@ -1082,7 +1082,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	if fs := c.t.proc.fs; fs != nil {
-		fs.cwd = d
+		fs.Cwd = d
 		c.k.trk.touch(fs)
 	}
 	return 0, nil
@@ -1107,8 +1107,8 @@ func sysUmask(c *syscallCtx) (int64, error) {
 	if fs == nil {
 		return 0, unix.ESRCH
 	}
-	old := fs.umask
-	fs.umask = uint32(c.args[0]) & 0777
+	old := fs.Umask
+	fs.Umask = uint32(c.args[0]) & 0777
 	c.k.trk.touch(fs)
 	return int64(old), nil
 }

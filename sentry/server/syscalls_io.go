@@ -707,7 +707,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		k.mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
-		k.push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
 		return 0, nil
 	}
 	k.mu.Lock()
@@ -896,7 +896,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		rpc:
 			for !cur.EOF {
 				ctx, cancel := v.RPCCtx()
-				r, seq, err := c.k.s.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
+				r, seq, err := c.k.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of

@@ -442,7 +442,7 @@ func (c *syscallCtx) ramFor(data string) (uint64, error) {
 	if !strings.Contains(data, "%") {
 		return 0, nil
 	}
-	a, err := c.k.askClient(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	a, err := c.k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
 	if err != nil {
 		return 0, fmt.Errorf("size=%%: the client's memory: %w", err)
 	}

@@ -60,7 +60,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	k.mu.Lock()
 	defer func() {
 		k.mu.Unlock()
-		d.run(k)
+		d.Run(k.out)
 	}()
 	p := c.t.proc
 	if p.exiting || c.t.killed {
@@ -99,9 +99,9 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	if flags&unix.CLONE_FS != 0 {
 		np.fs = p.fs
-		np.fs.refs++
+		np.fs.Refs++
 	} else {
-		np.fs = &fsContext{refs: 1, cwd: p.fs.cwd, umask: p.fs.umask}
+		np.fs = &fsContext{Refs: 1, Cwd: p.fs.Cwd, Umask: p.fs.Umask}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.sig = p.sig
@@ -109,7 +109,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		np.sig = p.sig.Clone()
 	}
 	k.trk.touch(np.fs)
-	k.trk.touch(sigTable{np.sig})
+	k.trk.touch(sigTable{Handlers: np.sig})
 	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
 	return np.pid, nil
 }
@@ -162,9 +162,9 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ep.noNewPrivs = c.noNewPrivs
+	ep.NoNewPrivs = c.noNewPrivs
 	c.k.commitExec(c, ep)
-	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.plan}
+	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }
 
@@ -174,7 +174,7 @@ func sysExit(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	ea := k.exitThreadLocked(c.t, int(c.args[0]), &d)
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -194,7 +194,7 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 		ea.WaitStatus, ea.AppExit = k.appStatus, true
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -533,7 +533,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	if allowed == 0 {
 		return 0, unix.EPERM
 	}
@@ -595,7 +595,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		k.signalFromAppLocked(t.proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.pid, self.creds.RUID), &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return 0, nil
 }
 
@@ -634,7 +634,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		k.signalFromAppLocked(p, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return 0, nil
 }
 
@@ -670,7 +670,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.Act[sig] = na
-		k.trk.touch(sigTable{h})
+		k.trk.touch(sigTable{Handlers: h})
 	}
 	return 0, nil
 }

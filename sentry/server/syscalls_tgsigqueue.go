@@ -49,6 +49,6 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 		k.signalFromAppLocked(t.proc, t, sig, info, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 	return 0, nil
 }

@@ -109,7 +109,7 @@ func (tm *appTimer) expired(exp uint64) {
 		tm.signalLocked(exp, &d)
 	}
 	k.mu.Unlock()
-	d.run(k)
+	d.Run(k.out)
 }
 
 // signalLocked sends the timer's signal for exp expirations; the ones
@@ -159,7 +159,7 @@ func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, inf
 			target = p.anyLiveThread()
 		}
 		if target != nil {
-			d.pushes = append(d.pushes, &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
+			d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
 				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 		}
 		return
@@ -279,7 +279,7 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 // measures, and the client keeps them; one never forwards them.
 func (c *syscallCtx) unsupportedItimer(which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
-		if _, logged := c.k.s.enosys.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
+		if _, logged := c.k.unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
 			c.k.log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
 		}
 	}

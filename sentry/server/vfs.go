@@ -67,7 +67,7 @@ func (k *clientState) mountBusy(id int) bool {
 	seen := make(map[*fdTable]bool)
 	for _, p := range k.procs {
 		if p.fs != nil {
-			ds = append(ds, p.fs.cwd)
+			ds = append(ds, p.fs.Cwd)
 		}
 		t := p.fds
 		if t == nil || seen[t] {

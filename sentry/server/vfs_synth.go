@@ -149,7 +149,7 @@ func (k *clientState) Links(pid int32) (cwd, exe *dentry, err error) {
 		return nil, nil, unix.ENOENT
 	}
 	if p.fs != nil {
-		cwd = p.fs.cwd
+		cwd = p.fs.Cwd
 	}
 	return cwd, p.exe, nil
 }

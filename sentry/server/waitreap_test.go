@@ -41,7 +41,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			log := make(map[string]*sentrypb.StateRecord)
 			lost := make(map[uint64]bool)
 			var seen []*sentrypb.ServerMessage
-			k.setSender(func(m *sentrypb.ServerMessage) error {
+			k.stream.setSender(func(m *sentrypb.ServerMessage) error {
 				mu.Lock()
 				defer mu.Unlock()
 				seen = append(seen, m)
@@ -79,7 +79,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			if fork.Errno != 0 || child == 0 {
 				t.Fatalf("clone: %v", fork)
 			}
-			k.reply(fork)
+			k.stream.reply(fork)
 			childKey := statekey.Proc(child).String()
 			if log[childKey] == nil {
 				t.Fatalf("the clone's reply did not report the child: %v", log)
@@ -95,7 +95,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			k.mu.Unlock()
 			wargs := tc.wait(child)
 			wait := run(1, 3, wargs[0], wargs[1:]...)
-			d.run(k)
+			d.Run(k.out)
 			exit := &sentrypb.Reply{Seq: 2, Action: &sentrypb.Reply_Exit{Exit: &sentrypb.ExitAction{Group: true, WaitStatus: exitWaitStatus(3)}}}
 			if wait.Errno != 0 {
 				t.Fatalf("wait: %v", unix.Errno(wait.Errno))
@@ -108,8 +108,8 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			mu.Lock()
 			lost[3] = true
 			mu.Unlock()
-			k.reply(exit)
-			k.reply(wait)
+			k.stream.reply(exit)
+			k.stream.reply(wait)
 
 			mu.Lock()
 			defer mu.Unlock()
@@ -161,7 +161,7 @@ func TestCallOfUnknownThread(t *testing.T) {
 	k := fuzzKernel(t, srv)
 	defer k.destroy()
 	replies := make(chan *sentrypb.Reply, 8)
-	k.setSender(func(m *sentrypb.ServerMessage) error {
+	k.stream.setSender(func(m *sentrypb.ServerMessage) error {
 		if r := m.GetReply(); r != nil {
 			replies <- r
 		}

@@ -1,0 +1,34 @@
+// Package kernel is the remote sentry's kernel as it leaves the flat
+// server package, one piece at a time (docs/ARCHITECTURE.md, "The remote
+// sentry's packages", step 3.2): what the kernel needs of the front is
+// declared here as interfaces the front implements, so that the
+// kernel's types can move below the front without naming it.
+//
+// What it owns: the interfaces by which the kernel reaches its client's
+// front (Sender: the stream, its state records and the client's answers
+// to a ProcQuery; Grant: what the peer's identity lets the application
+// be), the work a function holding the kernel lock leaves for after
+// it (Deferred: pushes to send, cleanups that may block), and the
+// kernel's leaf objects: a process's working directory and umask
+// (FSContext), its signal table as a replay object (SigTable), a planned
+// exec (ExecPlan), and the order in which a message's replay records
+// are derived (ReplayObject, the Order constants).
+//
+// What it does not own, yet: the client state (the flat package's
+// clientState, the future Kernel), the call (syscallCtx, the future
+// Task), processes, threads, timers, and the replay records themselves
+// (derived by the server's state.go); its sub-packages fdtable and
+// stdio hold the pieces that moved first.
+//
+// Dependencies: proto/sentrypb, and the layers below the kernel it names:
+// vfs (a working directory, an exec's file), auth, ksignal, replay. It
+// must not import the server package.
+//
+// Who imports it: the server package (its kernel and its front).
+//
+// Lock order: it holds no lock. A Deferred belongs to the goroutine that
+// fills it; it is run with the kernel lock (clientState.mu) released,
+// since a Sender takes the front's send lock, which comes before it. An
+// FSContext's fields are protected by the kernel lock; an ExecPlan
+// belongs to the exec call that made it.
+package kernel

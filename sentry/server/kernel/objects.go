@@ -1,0 +1,51 @@
+package kernel
+
+import (
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// FSContext is a process's working directory and umask, shared by the
+// processes a clone with CLONE_FS made. All fields are protected by the
+// kernel lock (clientState.mu).
+type FSContext struct {
+	// Refs counts the processes using it.
+	Refs int
+	// ID is the replay-state id (0 until first reported).
+	ID uint64
+	// Cwd is the working directory; never nil once in use.
+	Cwd *vfs.Dentry
+	// Umask is the file mode creation mask (0777 bits only).
+	Umask uint32
+}
+
+// ReplayOrder places its record among a message's (ReplayObject).
+func (fs *FSContext) ReplayOrder() (replay.Order, bool) { return OrderFS, fs != nil }
+
+// SigTable is a process's signal handler table as a replay object (the
+// table is package ksignal's, shared by the processes a clone with
+// CLONE_SIGHAND made).
+type SigTable struct{ Handlers *ksignal.Handlers }
+
+// ReplayOrder places its record among a message's (ReplayObject).
+func (s SigTable) ReplayOrder() (replay.Order, bool) { return OrderSig, s.Handlers != nil }
+
+// ExecPlan is a planned exec, not yet committed to the process: made by
+// the exec call's planning (the server's exec.go), committed or
+// abandoned by the same call, so it belongs to that call's goroutine.
+type ExecPlan struct {
+	// Plan is what the client maps and starts.
+	Plan *sentrypb.ExecPlan
+	// Exe is the file executed (a script's, not its interpreter's).
+	Exe *vfs.Dentry
+	// IDs are the file_ids the plan holds (released if it is abandoned).
+	IDs []uint64
+	// Image are the attributes of the ELF file the plan loads (not a
+	// script's, nor the dynamic loader's): its set-id bits apply.
+	Image auth.FileAttrs
+	// NoNewPrivs ignores Image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
+	NoNewPrivs bool
+}

@@ -1,0 +1,43 @@
+package kernel
+
+import (
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Sender is the client's stream as the kernel reaches it. The front
+// implements it: it owns the stream (attached, replaced or detached as
+// the client's sessions come and go), the replies held for a batch, the
+// routes of call channels' replies and the ProcQuery answers it receives.
+// Every message a Sender sends carries, or is preceded by, the replay
+// records changed since the last one, which it asks of the kernel under
+// its send lock. A Sender's methods must be called with the kernel lock
+// released.
+type Sender interface {
+	// Push sends a server-initiated message; it is dropped (and logged)
+	// if no stream is attached.
+	Push(p *sentrypb.Push)
+	// Send sends m, or fails if no stream is attached.
+	Send(m *sentrypb.ServerMessage) error
+	// SendBuilt sends the message build returns (nothing if nil),
+	// building it under the send lock so that it is ordered with the
+	// state records; it fails without calling build if no stream is
+	// attached.
+	SendBuilt(build func() *sentrypb.ServerMessage) error
+	// Ask pushes q and waits for the client's answer (an error wrapping
+	// EIO if it does not come in time, the client goes away or the
+	// client answered with an errno, which is wrapped instead). It must
+	// not be called on the goroutine that receives the client's
+	// messages.
+	Ask(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error)
+}
+
+// Grant is what the peer's authenticated identity lets its application
+// be; the front makes it from the peer's connection, never from its
+// messages.
+type Grant interface {
+	// Principal names the peer ("uid:1000", "tls:CN=...").
+	Principal() string
+	// MayRunAs reports (an error wrapping EPERM) whether the
+	// application may hold the given user and group ids.
+	MayRunAs(uids, gids []uint32) error
+}
