@@ -106,9 +106,10 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 // channels (transport.FramedStream on a Unix socket; see
 // GoferCall.open_channel): handle answers each call that comes on the
 // channel, on a goroutine of the channel's, until stop, which waits for
-// it. The caller sends fd with the grant and closes it.
+// it; donate sends an fd ahead of the answer (on the channel's fd
+// socket). The caller sends fds with the grant and closes them.
 type ChannelMaker interface {
-	NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), done <-chan struct{}, err error)
+	NewCallChannel(handle func(req []byte, donate func(fd int) error) []byte) (fds []int, window int, stop func(), done <-chan struct{}, err error)
 }
 
 // callChannel is one of a stream's call channels: stop ends it, done is
@@ -297,37 +298,54 @@ func (w *callWorkers) openChannel(c *goferpb.GoferCall) {
 		fail(codes.ResourceExhausted, fmt.Sprintf("gofer: at most %d call channels per stream", maxCallChannels))
 		return
 	}
-	fd, window, stop, done, err := w.chans.NewCallChannel(w.channelCall)
+	fds, window, stop, done, err := w.chans.NewCallChannel(w.channelCall)
 	if err != nil {
 		fail(codes.Unavailable, err.Error())
 		return
 	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
 	w.chanMu.Lock()
 	w.chanList = append(w.chanList, callChannel{stop, done})
 	w.chanMu.Unlock()
 	reply, err := proto.Marshal(&goferpb.CallChannelGrant{Window: uint32(window)})
 	if err != nil {
-		unix.Close(fd)
 		fail(codes.Internal, err.Error())
 		return
 	}
-	res := &goferpb.GoferResult{Id: c.GetId(), Reply: reply, Fds: 1}
+	// The window's memfd, then the server's end of the channel's fd
+	// socket (a server that takes only the first closes the other and
+	// sends no fd-donating call on the channel).
+	res := &goferpb.GoferResult{Id: c.GetId(), Reply: reply, Fds: uint32(len(fds))}
 	w.sendMu.Lock()
-	w.chanFDs.SendMsgFDs(res, []int{fd})
+	w.chanFDs.SendMsgFDs(res, fds)
 	w.sendMu.Unlock()
-	unix.Close(fd)
 }
 
 // channelCall runs one call that came on a call channel (a marshalled
-// GoferCall, the gofer's own copy) and returns its marshalled result.
-// Nothing is donated on a channel (fds travel on the stream).
-func (w *callWorkers) channelCall(req []byte) []byte {
+// GoferCall, the gofer's own copy) on the channel's goroutine and returns
+// its marshalled result. A donated fd goes ahead of the result by donate,
+// so that an open or a create needs no hand-off to a worker and no
+// socket write of the stream.
+func (w *callWorkers) channelCall(req []byte, donate func(fd int) error) []byte {
 	c := new(goferpb.GoferCall)
 	var res *goferpb.GoferResult
 	if err := proto.Unmarshal(req, c); err != nil {
 		res = &goferpb.GoferResult{Code: uint32(codes.InvalidArgument), Message: "gofer: a channel call: " + err.Error()}
 	} else if !w.ending() {
-		res, _ = w.result(c, false)
+		var gift int
+		res, gift = w.result(c, w.fds != nil && donate != nil)
+		if gift >= 0 {
+			if err := donate(gift); err != nil {
+				w.s.log.Debug("donated fd not sent on its call channel", "err", err)
+			} else {
+				res.Fds = 1
+			}
+			unix.Close(gift) // the server has its own copy once sent
+		}
 	}
 	if w.ending() {
 		// As a result on the stream would be lost with it: the server

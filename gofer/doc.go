@@ -33,7 +33,8 @@
 //     (ServeCalls takes any CallStream). On the framed wire the server
 //     may also ask for call channels (GoferCall.open_channel; a
 //     ChannelMaker stream makes them): shared-memory windows carrying
-//     one call at a time each, run on the channel's own goroutine, at
+//     one call at a time each, run on the channel's own goroutine (a
+//     donated fd goes ahead of its result on the channel's fd socket), at
 //     most maxCallChannels per stream, stopped when the stream ends.
 //     Every call goes through the same door (serveCall) as a unary RPC.
 //   - The door (guard.go, around every method): a call may name only the

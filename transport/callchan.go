@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/flipcall"
 )
 
@@ -16,10 +17,13 @@ import (
 // and get its result back the same way: a futex hand-off each way, no
 // socket read or write and no network poller on either side. The Calls
 // stream stays the control path: the channel is asked for and granted
-// there (its memfd rides with the grant's result), results that carry a
-// donated fd travel there, and its end ends every channel. This package
-// moves opaque bytes (a marshalled GoferCall one way, a GoferResult the
-// other); it does not look into them.
+// there (its memfd rides with the grant's result) and its end ends every
+// channel. A result that carries a donated fd comes on the channel too:
+// the fd goes ahead of it on the channel's own fd socket (one end of a
+// socketpair granted with the memfd), so the call needs neither the
+// stream's reader on either side nor a hand-off to a worker or back to
+// the caller. This package moves opaque bytes (a marshalled GoferCall one
+// way, a GoferResult the other); it does not look into them.
 
 // CallChannelWindow is the packet window of a Calls stream's channel: a
 // 64 KiB write fits in one datagram; larger messages go in chunks.
@@ -35,6 +39,10 @@ type CallChannel struct {
 	// Destroy. A Call does not take mu.
 	mu        sync.Mutex
 	destroyed bool
+	// fdSock is the server's end of the channel's fd socket, or -1 if
+	// the gofer granted none. Set once by AdoptFDSocket before the first
+	// Call; closed by Destroy (under mu).
+	fdSock int
 }
 
 // AttachCallChannel connects to the call channel whose window is fd
@@ -43,7 +51,7 @@ func AttachCallChannel(fd, window int) (*CallChannel, error) {
 	if window != CallChannelWindow {
 		return nil, fmt.Errorf("call channel: a window of %d bytes, want %d", window, CallChannelWindow)
 	}
-	ch := &CallChannel{}
+	ch := &CallChannel{fdSock: -1}
 	if err := ch.h.ep.Init(flipcall.ClientSide, flipcall.PacketWindowDescriptor{FD: fd, Length: window}); err != nil {
 		return nil, fmt.Errorf("call channel: %w", err)
 	}
@@ -53,6 +61,59 @@ func AttachCallChannel(fd, window int) (*CallChannel, error) {
 		return nil, fmt.Errorf("call channel: connect: %w", err)
 	}
 	return ch, nil
+}
+
+// AdoptFDSocket makes fd (a SOCK_SEQPACKET socket granted with the
+// channel) the socket on which donated fds come ahead of their results;
+// the channel closes it. Call it before the first Call.
+func (ch *CallChannel) AdoptFDSocket(fd int) {
+	ch.fdSock = fd
+}
+
+// CarriesFDs says whether results with donated fds may come on ch.
+func (ch *CallChannel) CarriesFDs() bool { return ch.fdSock >= 0 }
+
+// TakeFD returns the fd that came ahead of the last result (which said it
+// carries one). The peer sent it before the result, so it is queued
+// already: TakeFD never waits, and an fd missing is the peer breaking the
+// protocol (an error: the channel is unusable).
+func (ch *CallChannel) TakeFD() (int, error) {
+	if ch.fdSock < 0 {
+		return -1, errors.New("call channel: a result claims an fd on a channel without an fd socket")
+	}
+	var b [1]byte
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	_, oobn, flags, _, err := unix.Recvmsg(ch.fdSock, b[:], oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("call channel: the fd of a result: %w", err)
+	}
+	var fds []int
+	if flags&unix.MSG_CTRUNC != 0 {
+		// As on the stream (fds.go): the fds that fit are closed below;
+		// the caller's stream fails with this, so no more are asked for.
+		err = fmt.Errorf("call channel: %w", ErrFDsTruncated)
+	}
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return -1, fmt.Errorf("call channel: the fd of a result: %w", err)
+		}
+		for _, m := range msgs {
+			if rights, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, rights...)
+			}
+		}
+	}
+	if err == nil && len(fds) != 1 {
+		err = fmt.Errorf("call channel: a result's message carried %d fds, want 1", len(fds))
+	}
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return -1, err
+	}
+	return fds[0], nil
 }
 
 // Call sends req and returns the peer's answer (at most max bytes),
@@ -86,6 +147,10 @@ func (ch *CallChannel) Destroy() {
 		ch.h.ep.Shutdown()
 		ch.h.ep.Destroy()
 		ch.destroyed = true
+		if ch.fdSock >= 0 {
+			unix.Close(ch.fdSock)
+			ch.fdSock = -1
+		}
 	}
 }
 
@@ -97,34 +162,54 @@ func IsShutdown(err error) bool {
 
 // NewCallChannel (the gofer's end) makes a call channel on a Calls stream
 // accepted on a Unix socket: handle answers each call that comes on it,
-// one at a time, on a goroutine of the channel's, until stop (which
-// waits for that goroutine) or the peer's Shutdown; done is closed when
-// that goroutine has returned. The caller sends fd to the peer with the
-// grant and closes it; window is its size.
-func (s *FramedStream) NewCallChannel(handle func(req []byte) []byte) (fd, window int, stop func(), done <-chan struct{}, err error) {
+// one at a time, on a goroutine of the channel's, until stop (which waits
+// for that goroutine) or the peer's Shutdown; done is closed when that
+// goroutine has returned. handle may donate one fd with its answer by
+// calling donate (before returning; the fd stays handle's to close): it
+// goes ahead of the answer on the channel's fd socket. The caller sends
+// fds (the window's memfd, then the peer's end of the fd socket) to the
+// peer with the grant and closes them; window is the window's size.
+func (s *FramedStream) NewCallChannel(handle func(req []byte, donate func(fd int) error) []byte) (fds []int, window int, stop func(), done <-chan struct{}, err error) {
 	if unixOf(s.conn) == nil {
-		return -1, 0, nil, nil, errors.New("call channel: not on a Unix socket")
+		return nil, 0, nil, nil, errors.New("call channel: not on a Unix socket")
 	}
+	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, nil, nil, fmt.Errorf("call channel: fd socket: %w", err)
+	}
+	mine, theirs := socks[0], socks[1]
 	var pwa flipcall.PacketWindowAllocator
 	if err := pwa.Init(); err != nil {
-		return -1, 0, nil, nil, fmt.Errorf("call channel: %w", err)
+		unix.Close(mine)
+		unix.Close(theirs)
+		return nil, 0, nil, nil, fmt.Errorf("call channel: %w", err)
 	}
 	pwd, err := pwa.Allocate(CallChannelWindow)
 	if err != nil {
 		pwa.Destroy()
-		return -1, 0, nil, nil, fmt.Errorf("call channel: %w", err)
+		unix.Close(mine)
+		unix.Close(theirs)
+		return nil, 0, nil, nil, fmt.Errorf("call channel: %w", err)
 	}
 	ch := &CallChannel{}
 	if err := ch.h.ep.Init(flipcall.ServerSide, pwd); err != nil {
 		pwa.Destroy()
-		return -1, 0, nil, nil, fmt.Errorf("call channel: %w", err)
+		unix.Close(mine)
+		unix.Close(theirs)
+		return nil, 0, nil, nil, fmt.Errorf("call channel: %w", err)
+	}
+	// Never blocks: a peer that does not take its fds gets none more
+	// (the answer then says none came), rather than stalling the
+	// channel's goroutine and the stream's end that waits for it.
+	donate := func(fd int) error {
+		return unix.Sendmsg(mine, []byte{0}, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT)
 	}
 	// The caller closes the memfd once sent: the mappings keep the
 	// window.
-	fd = pwa.FD()
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
+		defer unix.Close(mine)
 		defer ch.h.ep.Destroy()
 		defer ch.h.ep.Shutdown()
 		dl, err := ch.h.ep.RecvFirst()
@@ -133,7 +218,7 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte) []byte) (fd, windo
 			if _, _, msg, err = ch.h.recv(dl, hopCall, MaxMessageSize); err != nil {
 				return
 			}
-			dl, err = ch.h.send(hopReply, 0, 0, handle(msg))
+			dl, err = ch.h.send(hopReply, 0, 0, handle(msg, donate))
 		}
 	}()
 	var once sync.Once
@@ -143,5 +228,5 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte) []byte) (fd, windo
 			<-ended
 		})
 	}
-	return fd, CallChannelWindow, stop, ended, nil
+	return []int{pwa.FD(), theirs}, CallChannelWindow, stop, ended, nil
 }

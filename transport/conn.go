@@ -213,6 +213,9 @@ type StreamConn struct {
 	// batchPosted says the server takes posted calls in batches
 	// (FeaturePostBatch): GoPosted queues them. Immutable after Dial.
 	batchPosted bool
+	// channelPosted says the server takes ClientMessage.
+	// channel_call_follows (FeatureChannelPosted). Immutable after Dial.
+	channelPosted bool
 	// postQ are the posted calls queued for the next message, postQBytes
 	// their inputs' size (postbatch.go). Protected by sendMu.
 	postQ      []*pb.Call
@@ -299,9 +302,10 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	}
 	hello.ProtocolVersion = pb.ProtocolVersion
 	if opts.NoPostBatch {
-		hello.Features &^= pb.FeaturePostBatch
+		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted
 	} else {
-		hello.Features |= pb.FeaturePostBatch
+		// foldChannelReply handles a channel reply's posted_replies.
+		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted
 	}
 	var w wire
 	var welcome *pb.Welcome
@@ -342,6 +346,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 		done: make(chan struct{}), recvDone: make(chan struct{})}
 	c.initHop(opts)
 	c.batchPosted = !opts.NoPostBatch && welcome.GetFeatures()&pb.FeaturePostBatch != 0
+	c.channelPosted = c.batchPosted && welcome.GetFeatures()&pb.FeatureChannelPosted != 0
 	c.postTimer = time.AfterFunc(time.Hour, c.flushPostedLate)
 	c.postTimer.Stop()
 	c.idle = time.AfterFunc(time.Hour, c.takeover)

@@ -44,9 +44,11 @@
 // Posted calls in batches (postbatch.go): GoPosted queues a posted call
 // on the connection (StreamConn.postQ, under sendMu); the next message
 // sent carries the queue in front of it (ClientMessage.posted_calls), or
-// FlushPosted or a 500 µs timer sends it alone; replies the server held
-// (ServerMessage.posted_replies) are dispatched before the message that
-// carries them.
+// FlushPosted (before a channel call, saying one follows) or a 500 µs
+// timer sends it alone; replies the server held
+// (ServerMessage.posted_replies, or a channel reply's
+// Reply.posted_replies, FeatureChannelPosted) are dispatched before the
+// message that carries them.
 //
 // Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
 // must not import sentry/ or the command.

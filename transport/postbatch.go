@@ -73,18 +73,26 @@ func (c *StreamConn) GoPosted(call *pb.Call) (<-chan *pb.Reply, error) {
 
 // FlushPosted sends the queued posted calls now, in a frame of their
 // own, if there are any: before a call channel's call, which must count
-// them among the socket messages sent before it (Sent).
+// them among the socket messages sent before it (Sent). The frame says a
+// channel call follows (ClientMessage.channel_call_follows), so that the
+// server may send their replies in that call's reply.
 func (c *StreamConn) FlushPosted() error {
+	return c.flushPosted(c.channelPosted)
+}
+
+// flushPosted sends the queue alone, if not empty; channelFollows says
+// a channel call follows it.
+func (c *StreamConn) flushPosted(channelFollows bool) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	if len(c.postQ) == 0 {
 		return nil
 	}
-	return c.sendLocked(&pb.ClientMessage{})
+	return c.sendLocked(&pb.ClientMessage{ChannelCallFollows: channelFollows})
 }
 
 // flushPostedLate is the queue's timer: the queue waited postedDelay.
-func (c *StreamConn) flushPostedLate() { c.FlushPosted() }
+func (c *StreamConn) flushPostedLate() { c.flushPosted(false) }
 
 // withPostedLocked returns m with the queued posted calls in front of
 // its content (a copy: the caller may keep m, to send it again after a
@@ -93,7 +101,7 @@ func (c *StreamConn) withPostedLocked(m *pb.ClientMessage) *pb.ClientMessage {
 	if len(c.postQ) == 0 {
 		return m
 	}
-	m = &pb.ClientMessage{Msg: m.Msg, PostedCalls: c.postQ}
+	m = &pb.ClientMessage{Msg: m.Msg, PostedCalls: c.postQ, ChannelCallFollows: m.ChannelCallFollows}
 	c.postQ, c.postQBytes = nil, 0
 	c.postTimer.Stop()
 	c.postBatches.Add(1)

@@ -36,8 +36,12 @@ type GoferCall struct {
 	// over a Unix socket, a shared-memory window (flipcall) through which
 	// the server sends calls (this message, without id) and gets their
 	// results (GoferResult) without the socket. The result's reply is a
-	// CallChannelGrant and its frame carries the window's memfd (fds = 1);
-	// a gofer that cannot grant one fails the call.
+	// CallChannelGrant and its frame carries the window's memfd and the
+	// server's end of the channel's fd socket (a SOCK_SEQPACKET socketpair;
+	// fds = 2): a result on the channel with fds = 1 had its donated fd sent
+	// ahead of it there. (With fds = 1, an older gofer's grant, the channel
+	// carries no call that asks for a donated fd.) A gofer that cannot
+	// grant one fails the call.
 	OpenChannel   bool `protobuf:"varint,390,opt,name=open_channel,json=openChannel,proto3" json:"open_channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -164,9 +168,11 @@ type GoferResult struct {
 	Message   string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	SessionId uint64 `protobuf:"varint,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// fds is how many host fds ride with this result's frame as
-	// SCM_RIGHTS (0 or 1): the fd the gofer donated for the file the call
-	// opened (a request's donate). Only on the framed wire, whose reader
-	// takes them in the order the frames come.
+	// SCM_RIGHTS (0 or 1; 2 for a channel's grant): the fd the gofer
+	// donated for the file the call opened (a request's donate). Only on
+	// the framed wire, whose reader takes them in the order the frames
+	// come; a result on a call channel has its fd on the channel's fd
+	// socket, sent before the result.
 	Fds           uint32 `protobuf:"varint,290,opt,name=fds,proto3" json:"fds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -22,7 +22,12 @@ const (
 	// (in Welcome) or ServerMessage.posted_replies (in Hello): posted
 	// calls and their replies travel in batches.
 	FeaturePostBatch uint64 = 1 << 41
+	// FeatureChannelPosted: the client takes the replies of posted calls
+	// inside a call channel's reply (Reply.posted_replies), so that a
+	// posted call followed by a channel call costs the server no socket
+	// write. Only with FeaturePostBatch.
+	FeatureChannelPosted uint64 = 1 << 45
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted

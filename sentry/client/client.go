@@ -66,8 +66,9 @@ type Config struct {
 	// Wire selects how calls travel to the server (default
 	// transport.WireAuto: the framed wire on unix: targets, else gRPC).
 	Wire transport.Wire
-	// NoReadCache turns the read cache off (readcache.go): every read
-	// and fstat of a file goes to the server.
+	// NoReadCache turns the read cache (readcache.go) and the path
+	// cache (pathcache.go) off: every read and fstat of a file, and
+	// every stat, access and readlink of a path, goes to the server.
 	NoReadCache bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the

@@ -32,6 +32,13 @@ import (
 // result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG; EINVAL
 // of readlink) and the bytes written to the buffer.
 //
+// A getdents64 of a directory whose description the client saw opened
+// by a path (absolute or relative to the cwd: openPaths) names that path
+// (Syscall.listing_path), and its reply brings, under the same lease,
+// the lstat answers of path/<name> for the entries listed (Reply.listed;
+// the server checks that the path still names the directory): find's
+// lstat of each entry is answered here (keepListed).
+//
 // The key is what the answer depends on besides the namespace: the call
 // and its arguments other than buffers (flags, access mode, statx mask,
 // readlink's size), the path string, where a relative path starts (the
@@ -233,7 +240,7 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 			}
 		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
-				pc.cwds[key.ID] = fmt.Sprintf("%q %x", st.Cwd, st.CwdHandle)
+				pc.cwds[key.ID] = cwdKey(st)
 			} else {
 				delete(pc.cwds, key.ID)
 			}
@@ -252,6 +259,28 @@ func credsKey(st *pb.ProcessState) string {
 		fmt.Fprintf(&b, " %x %x %x %x %x %x", c.Effective, c.Permitted, c.Inheritable, c.Bounding, c.Ambient, c.Securebits)
 	}
 	return b.String()
+}
+
+// cwdKey is the key part of an fs record's cwd.
+func cwdKey(st *pb.FsState) string { return fmt.Sprintf("%q %x", st.Cwd, st.CwdHandle) }
+
+// grantedAs says whether the lease l names the credentials and start
+// of key k: the server answered the call as the client believed when it
+// sent it (another thread's set*id, chdir or dup2 may have come before
+// the call on the server, and its records after its reply here). An fs
+// record made before the cwd's file handle was known names none: the
+// cwd's path then has to match alone.
+func grantedAs(k pathKey, l *pb.PathLease) bool {
+	if l.Creds == nil || credsKey(l.Creds) != k.creds {
+		return false
+	}
+	switch {
+	case l.Cwd != nil:
+		return l.DirFile == 0 && (k.start == "cwd "+cwdKey(l.Cwd) || k.start == "cwd "+cwdKey(&pb.FsState{Cwd: l.Cwd.Cwd}))
+	case l.DirFile != 0:
+		return k.start == fmt.Sprintf("fd %d", l.DirFile)
+	}
+	return k.start == "/"
 }
 
 // dropLocked drops every answer. Precondition: pc.mu.
@@ -455,6 +484,9 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	if !grantedAs(k, l) {
+		return
+	}
 	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -557,6 +589,9 @@ func (t *task) keepListed(dir string, reply *pb.Reply, at pathStamp) {
 			return
 		}
 		start = "cwd " + cwd
+	}
+	if !grantedAs(pathKey{creds: creds, start: start}, l) {
+		return
 	}
 	if len(pc.answers)+2*len(reply.Listed) > maxPathAnswers {
 		pc.dropLocked()

@@ -17,7 +17,9 @@ import (
 func TestPathCacheKeep(t *testing.T) {
 	const buf = 0x1000
 	statArgs := [6]uint64{0x2000, buf}
-	lease := func(id, epoch uint64) *pb.PathLease { return &pb.PathLease{Id: id, Epoch: epoch, TtlMs: 1000} }
+	lease := func(id, epoch uint64) *pb.PathLease {
+		return &pb.PathLease{Id: id, Epoch: epoch, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}}
+	}
 	statReply := func(l *pb.PathLease, outs ...*pb.Region) *pb.Reply {
 		return &pb.Reply{PathLease: l, Outputs: outs}
 	}
@@ -34,6 +36,11 @@ func TestPathCacheKeep(t *testing.T) {
 		{name: "stat", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true},
 		{name: "ENOENT", sysno: unix.SYS_STAT, reply: &pb.Reply{Errno: int32(unix.ENOENT), PathLease: lease(1, 0)}, want: true},
 		{name: "no lease", sysno: unix.SYS_STAT, reply: statReply(nil, stat)},
+		{name: "a lease that names no credentials", sysno: unix.SYS_STAT, reply: statReply(&pb.PathLease{Id: 1, TtlMs: 1000}, stat)},
+		{name: "answered with other credentials", sysno: unix.SYS_STAT,
+			reply: statReply(&pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1001}}, stat)},
+		{name: "answered relative to a cwd", sysno: unix.SYS_STAT,
+			reply: statReply(&pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}, Cwd: &pb.FsState{Cwd: "/"}}, stat)},
 		{name: "output elsewhere", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), &pb.Region{Addr: buf + 8, Data: stat.Data})},
 		{name: "two outputs", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat, stat)},
 		{name: "readlink whose output is not its result", sysno: unix.SYS_READLINK,
@@ -60,7 +67,7 @@ func TestPathCacheKeep(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pc := newPathCache()
-			k := pathKey{sysno: tc.sysno, creds: "0", start: "/", path: "/x"}
+			k := pathKey{sysno: tc.sysno, creds: credsKey(&pb.ProcessState{Euid: 1000}), start: "/", path: "/x"}
 			at := pc.stamp()
 			if tc.before != nil {
 				tc.before(pc)
@@ -81,8 +88,8 @@ func TestPathCacheKeep(t *testing.T) {
 // lease for a while, longer each time, and that answers that were used
 // do not.
 func TestPathCacheQuiet(t *testing.T) {
-	reply := &pb.Reply{Errno: int32(unix.ENOENT), PathLease: &pb.PathLease{Id: 1, TtlMs: 1000}}
-	k := pathKey{sysno: unix.SYS_STAT, creds: "0", start: "/", path: "/x"}
+	reply := &pb.Reply{Errno: int32(unix.ENOENT), PathLease: &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{}}}
+	k := pathKey{sysno: unix.SYS_STAT, creds: credsKey(&pb.ProcessState{}), start: "/", path: "/x"}
 	cycle := func(pc *pathCache, used bool) {
 		pc.keep(k, unix.SYS_STAT, [6]uint64{}, reply, pc.stamp())
 		if used {

@@ -96,6 +96,17 @@ type clientState struct {
 	// postBatch says the client takes posted replies in batches
 	// (Hello.features). Immutable after newClient.
 	postBatch bool
+	// channelPosted says the client takes posted replies in a call
+	// channel's reply (FeatureChannelPosted; only with postBatch).
+	// Immutable after newClient.
+	channelPosted bool
+	// channelFollows says the client said a call channel's call follows
+	// the posted calls it sent last (ClientMessage.channel_call_follows):
+	// a posted reply with no next call queued is held for that call's
+	// reply, which comes after it (a waited call runs after the posted
+	// calls before it). Set by the socket reader, cleared by that reply
+	// (and by a new stream). Protected by sendMu.
+	channelFollows bool
 
 	// stdio describes the client's fds 0-2 (from Hello). Immutable.
 	stdio [3]*sentrypb.StdioInfo

@@ -59,6 +59,9 @@ type syscallCtx struct {
 	// listingPath is the getdents64's Syscall.listing_path when its
 	// reply may carry the entries' lstat answers (pathlease.go).
 	listingPath string
+	// pathView is what a path call's answer depends on as the call
+	// began, when it may get a path lease (pathlease.go).
+	pathView *pathView
 	// accessCreds, when set, are the credentials the call's permission
 	// checks use instead of the caller's: access(2)'s real ids (Linux's
 	// access_override_creds), for its walk too. Set by the handler.

@@ -157,8 +157,12 @@
 // (ClientMessage.posted_calls) are queued before the message's own; a
 // posted reply is held (clientState.postedHeld, under sendMu) while the
 // thread's next queued call is posted, and every later send carries the
-// held replies in front of it (sendRawLocked; before a channel reply is
-// stamped, alone), so "on the stream" includes held. A frame's posted
+// held replies in front of it (sendRawLocked; a channel reply carries
+// them in Reply.posted_replies, or, for a client without
+// FeatureChannelPosted, they go alone before it is stamped), so "on the
+// stream" includes held. After a batch the client says a channel call
+// follows, a posted reply with no next call is held for it too
+// (clientState.channelFollows). A frame's posted
 // calls are all queued before their threads' workers start
 // (receivePostedBatch). Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a

@@ -316,11 +316,16 @@ func TestDonatedAppendOnce(t *testing.T) {
 }
 
 // truncatingStream is a Calls stream whose next read fails as when the
-// kernel drops donated fds (a full fd table), once fail is set.
+// kernel drops donated fds (a full fd table), once fail is set. Its calls
+// all go on it (no call channels), so that the stream reads their
+// results. (transport's TestCallChannelFDsTruncated covers a channel's fd
+// socket.)
 type truncatingStream struct {
 	*transport.FramedStream
 	fail *atomic.Bool
 }
+
+func (truncatingStream) StreamOnly() {}
 
 func (s truncatingStream) RecvRaw() ([]byte, error) {
 	if s.fail.Swap(false) {
@@ -345,9 +350,8 @@ func TestDonationsStopAfterDroppedFDs(t *testing.T) {
 		t.Fatal("no donation before the failure")
 	}
 	fail.Store(true)
-	// A call whose result comes on the stream (an open asks for a
-	// donation; others may go on a call channel): the stream's read
-	// after it fails.
+	// A call whose result comes on the stream: the stream's read after
+	// it fails.
 	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/a"), unix.O_RDONLY, 0)))
 	for deadline := time.Now().Add(10 * time.Second); !gc.DonationsLost(); {
 		if time.Now().After(deadline) {

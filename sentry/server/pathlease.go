@@ -3,10 +3,13 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -31,6 +34,94 @@ var pathLeaseCalls = map[int32]bool{
 // namespaceCalls change this client's mount table: the answers of its
 // path calls may change with them.
 var namespaceCalls = map[int32]bool{unix.SYS_MOUNT: true, unix.SYS_UMOUNT2: true}
+
+// pathArgs are the indexes of a path call's dirfd (-1: none, the cwd)
+// and path arguments.
+var pathArgs = map[int32][2]int{
+	unix.SYS_STAT: {-1, 0}, unix.SYS_LSTAT: {-1, 0}, unix.SYS_NEWFSTATAT: {0, 1}, unix.SYS_STATX: {0, 1},
+	unix.SYS_ACCESS: {-1, 0}, unix.SYS_FACCESSAT: {0, 1}, unix.SYS_FACCESSAT2: {0, 1},
+	unix.SYS_READLINK: {-1, 0}, unix.SYS_READLINKAT: {0, 1},
+}
+
+// pathView is what a path call's answer depends on besides the
+// namespace, as it was when the call began: the caller's credentials,
+// and where a relative path starts (the cwd, or dirfd's description).
+// The grant fails if it changed by the end (another thread's set*id,
+// chdir or dup2), and the lease names it (PathLease.creds, cwd,
+// dir_file).
+type pathView struct {
+	creds auth.Creds
+	// cwd is the start of a path relative to the cwd; dir the
+	// description of dirfd for one relative to it; both nil for an
+	// absolute path.
+	cwd *vfs.Dentry
+	dir *file
+}
+
+// viewOf returns c's pathView (ok false: its answer gets no lease).
+func (c *syscallCtx) viewOf() (pathView, bool) {
+	v := pathView{creds: c.creds()}
+	var path string
+	dirfd := int32(atFDCWD)
+	if c.sysno == unix.SYS_GETDENTS64 {
+		path = c.listingPath
+	} else {
+		idx := pathArgs[c.sysno]
+		p, err := c.pathArg(idx[1])
+		if err != nil {
+			return pathView{}, false
+		}
+		path = p
+		if idx[0] >= 0 {
+			dirfd = c.argInt(idx[0])
+		}
+	}
+	switch {
+	case strings.HasPrefix(path, "/"):
+	case dirfd == atFDCWD:
+		v.cwd = c.cwd()
+	default:
+		f, err := c.getFile(dirfd)
+		if err != nil {
+			return pathView{}, false
+		}
+		f.DecRef() // compared by identity only
+		v.dir = f
+	}
+	return v, true
+}
+
+// sameView says whether w, taken at the end of the call, is v.
+func (v pathView) same(w pathView) bool {
+	return v.cwd == w.cwd && v.dir == w.dir && v.creds.RUID == w.creds.RUID && v.creds.EUID == w.creds.EUID &&
+		v.creds.SUID == w.creds.SUID && v.creds.RGID == w.creds.RGID && v.creds.EGID == w.creds.EGID &&
+		v.creds.SGID == w.creds.SGID && v.creds.FSUID == w.creds.FSUID && v.creds.FSGID == w.creds.FSGID &&
+		v.creds.Caps == w.creds.Caps && slices.Equal(v.creds.Groups, w.creds.Groups)
+}
+
+// leaseView fills l's creds, cwd and dir_file from v (false: it cannot
+// name v's start).
+func (k *clientState) leaseView(l *sentrypb.PathLease, v pathView) bool {
+	l.Creds = &sentrypb.ProcessState{
+		Ruid: v.creds.RUID, Euid: v.creds.EUID, Suid: v.creds.SUID,
+		Rgid: v.creds.RGID, Egid: v.creds.EGID, Sgid: v.creds.SGID,
+		Groups: v.creds.Groups, Caps: capsProto(v.creds.Caps),
+	}
+	switch {
+	case v.cwd != nil:
+		l.Cwd = &sentrypb.FsState{Cwd: "/"}
+		l.Cwd.Cwd, _ = k.vfs.PathOf(v.cwd)
+		// As the fs record carries it (bound to the client).
+		if fh := k.vfs.FileHandleOf(v.cwd); len(fh) > 0 {
+			l.Cwd.CwdHandle = k.binder.Bind(fh)
+		}
+	case v.dir != nil:
+		if l.DirFile = v.dir.ID.Load(); l.DirFile == 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // leasableErrno says whether a path call's failure depends only on the
 // names and attributes the lease covers (and the call's arguments).
@@ -61,6 +152,11 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 	} else if !pathLeaseCalls[c.sysno] {
 		return nil
 	}
+	view, ok := c.viewOf()
+	if !ok {
+		return nil
+	}
+	c.pathView = &view
 	t := k.s.leases.Begin(readlease.Namespace)
 	return &t
 }
@@ -81,6 +177,10 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped 
 		reg.Abort(*tk)
 		return
 	}
+	if end, ok := c.viewOf(); !ok || !c.pathView.same(end) {
+		reg.Abort(*tk)
+		return
+	}
 	var listed []*sentrypb.ListedStat
 	if c.sysno == unix.SYS_GETDENTS64 {
 		if listed = c.listedStats(); len(listed) == 0 {
@@ -92,7 +192,11 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped 
 	if !ok || left <= 0 {
 		return
 	}
-	c.reply.PathLease = &sentrypb.PathLease{Id: id, Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
+	l := &sentrypb.PathLease{Id: id, Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
+	if !k.leaseView(l, *c.pathView) {
+		return // the lease stays until it expires; the client knows nothing of it
+	}
+	c.reply.PathLease = l
 	c.reply.Listed = listed
 }
 

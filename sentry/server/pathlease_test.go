@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,7 @@ func TestPathLeaseGrants(t *testing.T) {
 		wantLease bool
 	}{
 		{"stat", unix.SYS_STAT, []uint64{lm.str("/tmp/f"), lm.zeros(144)}, 0, true},
+		{"stat relative to the cwd", unix.SYS_STAT, []uint64{lm.str("tmp/f"), lm.zeros(144)}, 0, true},
 		{"lstat of a symlink", unix.SYS_LSTAT, []uint64{lm.str("/tmp/l"), lm.zeros(144)}, 0, true},
 		{"newfstatat relative to a directory fd", unix.SYS_NEWFSTATAT, []uint64{uint64(dirfd), lm.str("f"), lm.zeros(144), 0}, 0, true},
 		{"statx", unix.SYS_STATX, []uint64{uint64(atFDCWD64), lm.str("/tmp/l"), 0, unix.STATX_BASIC_STATS, lm.zeros(256)}, 0, true},
@@ -203,6 +205,21 @@ func TestPathLeaseGrants(t *testing.T) {
 			t.Errorf("%s: lease %v, want one: %v", tc.name, r.PathLease, tc.wantLease)
 		}
 		if r.PathLease != nil {
+			// The lease names the credentials and start the answer
+			// depends on.
+			idx := pathArgs[int32(tc.sysno)]
+			relative := !strings.HasPrefix(string(lm.bytes(tc.args[idx[1]], 1)), "/")
+			atDirfd := idx[0] >= 0 && tc.args[idx[0]] == uint64(dirfd)
+			switch l := r.PathLease; {
+			case l.Creds == nil:
+				t.Errorf("%s: the lease names no credentials", tc.name)
+			case relative && atDirfd && l.DirFile == 0:
+				t.Errorf("%s: the lease names no dirfd description", tc.name)
+			case relative && !atDirfd && l.GetCwd().GetCwd() != "/":
+				t.Errorf("%s: the lease names cwd %v, want /", tc.name, l.Cwd)
+			case !relative && (l.Cwd != nil || l.DirFile != 0):
+				t.Errorf("%s: an absolute path's lease names a start: %v", tc.name, l)
+			}
 			if leaseID != 0 && r.PathLease.Id != leaseID {
 				t.Errorf("%s: lease %d, the earlier calls' was %d (one lease per client while it has half its life)", tc.name, r.PathLease.Id, leaseID)
 			}

@@ -162,11 +162,12 @@ func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (i
 
 // Posted replies in batches (package postbatch). A posted call's reply
 // is held while the thread has a next call queued that came on the
-// socket (a posted one, or a waited one whose reply will carry it; not
-// a call channel's, whose reply does not travel on the socket), and
-// rides in front of the next message sent to the client (any reply,
-// push, heartbeat, or a batch alone when the run of posted calls ends),
-// so a run of posted calls costs one socket write. A waited call that
+// socket (a posted one, or a waited one whose reply will carry it) or,
+// for a client that takes them there (FeatureChannelPosted), on a call
+// channel, and rides in front of the next message sent to the client
+// (any reply, push, heartbeat, a channel reply's posted_replies, or a
+// batch alone when the run of posted calls ends), so a run of posted
+// calls costs one socket write, and none when a channel call follows. A waited call that
 // blocks holds them until the next message to the client: at the latest
 // the answer to its next heartbeat; the client never waits for a posted
 // reply without sending something. Every send attaches what
@@ -177,16 +178,24 @@ func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (i
 // replyPosted sends the reply of a posted call, or, for a client that
 // takes batches, holds it with its state records for the next message
 // when next, the thread's next queued call, came on the socket (see
-// above).
+// above), or on a call channel, or when a channel call is said to follow
+// (clientState.channelFollows), for a client that takes them in a
+// channel reply.
 func (k *clientState) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
-	if next == nil || !k.postBatch {
+	if !k.postBatch {
 		k.reply(r)
 		return
 	}
 	k.sendMu.Lock()
+	if next == nil && !k.channelFollows {
+		k.sendMu.Unlock()
+		k.reply(r)
+		return
+	}
 	defer k.sendMu.Unlock()
-	if k.hopRoutes[next.Seq] != nil {
-		// A call channel's call: its reply goes on the channel.
+	if next != nil && k.hopRoutes[next.Seq] != nil && !k.channelPosted {
+		// A call channel's call, whose reply goes on the channel: the
+		// client takes posted replies only on the socket.
 		k.sendPostedLocked(r)
 		return
 	}

@@ -194,6 +194,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
 	}
 	k.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
+	k.channelPosted = k.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout

@@ -51,6 +51,11 @@ func (k *clientState) serve(sess *session) error {
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
+		if m.ChannelCallFollows && k.channelPosted && len(m.PostedCalls) > 0 {
+			k.sendMu.Lock()
+			k.channelFollows = true
+			k.sendMu.Unlock()
+		}
 		if len(m.PostedCalls) > 1 {
 			k.receivePostedBatch(sess, m.PostedCalls)
 		} else {
@@ -148,6 +153,7 @@ func (k *clientState) setSender(f func(*sentrypb.ServerMessage) error) {
 	// Held replies belonged to the previous stream, if any: the client
 	// re-sends their calls.
 	k.postedHeld.Drop()
+	k.channelFollows = false
 	k.sendMu.Unlock()
 }
 
@@ -159,9 +165,13 @@ func (k *clientState) sendMsg(m *sentrypb.ServerMessage) error {
 	defer k.sendMu.Unlock()
 	k.sendLeaseRevokesLocked()
 	if r := m.GetReply(); r != nil && len(k.hopRoutes) > 0 && k.hopRoutes[r.Seq] != nil {
-		// A channel reply is placed after the socket's messages sent
-		// before it: the held posted replies among them.
-		if held := k.postedHeld.Take(); held != nil && k.sender != nil {
+		// A channel reply is placed after the messages sent before it:
+		// the held posted replies among them, in it for a client that
+		// takes them there, else on the socket.
+		if k.channelPosted {
+			r.PostedReplies = k.postedHeld.TakeReplies()
+			k.channelFollows = false
+		} else if held := k.postedHeld.Take(); held != nil && k.sender != nil {
 			if err := k.sender(held); err != nil {
 				k.log.Debug("posted replies dropped", "err", err)
 			}

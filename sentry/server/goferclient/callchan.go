@@ -2,7 +2,6 @@ package goferclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -17,10 +16,12 @@ import (
 
 // Call channels (transport/callchan.go; docs/ARCHITECTURE.md, "The
 // server-to-gofer hop"): on the framed wire over a Unix socket, a call
-// that wants no donated fd goes through a shared-memory channel the
-// gofer granted, as the client's calls reach the server, instead of the
-// socket: a futex hand-off each way instead of a socket write, a read by
-// the reader goroutine, the network poller and a hand-off to the caller.
+// goes through a shared-memory channel the gofer granted, as the client's
+// calls reach the server, instead of the socket: a futex hand-off each
+// way instead of a socket write, a read by the reader goroutine, the
+// network poller and a hand-off to the caller. A donated fd comes on the
+// channel's own fd socket, ahead of its result; a channel granted
+// without one (an older gofer) carries only calls that want no fd.
 // A channel carries one call at a time; the stream opens them as calls
 // need them, up to maxCallChannels, and they end with it.
 
@@ -28,6 +29,14 @@ import (
 // stream (the gofer bounds them too): the calls in flight beyond it go
 // on the stream.
 const maxCallChannels = 8
+
+// StreamOnly is implemented by a MsgStream whose calls must all go on
+// the stream, with no call channels (a test that acts on what the stream
+// reads).
+type StreamOnly interface {
+	MsgStream
+	StreamOnly()
+}
 
 // callChannels are a callConn's channels. Protected by callConn.mu.
 type callChannels struct {
@@ -78,6 +87,11 @@ func (c *callConn) channel(ctx context.Context) *transport.CallChannel {
 		c.mu.Unlock()
 		return nil
 	}
+	if _, ok := c.st.(StreamOnly); ok {
+		cs.off = true
+		c.mu.Unlock()
+		return nil
+	}
 	cs.opening = true
 	c.mu.Unlock()
 	ch, err := c.openChannel(ctx)
@@ -108,12 +122,15 @@ func (c *callConn) channel(ctx context.Context) *transport.CallChannel {
 // connects to it.
 func (c *callConn) openChannel(ctx context.Context) (*transport.CallChannel, error) {
 	grant := new(goferpb.CallChannelGrant)
-	slot := donated.NewSlot()
-	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true}, grant, slot)
+	slot, fdSock := donated.NewSlot(), donated.NewSlot()
+	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true}, grant, slot, fdSock)
 	if slot.FD >= 0 {
 		defer unix.Close(slot.FD)
 	}
 	if err != nil {
+		if fdSock.FD >= 0 {
+			unix.Close(fdSock.FD)
+		}
 		return nil, err
 	}
 	if slot.FD < 0 {
@@ -121,7 +138,13 @@ func (c *callConn) openChannel(ctx context.Context) (*transport.CallChannel, err
 	}
 	ch, err := transport.AttachCallChannel(slot.FD, int(grant.GetWindow()))
 	if err != nil {
+		if fdSock.FD >= 0 {
+			unix.Close(fdSock.FD)
+		}
 		return nil, status.Error(codes.Internal, err.Error())
+	}
+	if fdSock.FD >= 0 {
+		ch.AdoptFDSocket(fdSock.FD)
 	}
 	return ch, nil
 }
@@ -140,12 +163,13 @@ func (c *callConn) putChannel(ch *transport.CallChannel, broken bool) {
 	c.chans.idle = append(c.chans.idle, ch)
 }
 
-// callOnChannel makes call gc on ch and decodes its result into rep. A
-// context that ends shuts the channel down: the call is abandoned, as on
-// the stream. A channel that fails otherwise (the gofer broke the
-// protocol) ends the stream, so the call is re-sent like any call in
-// flight when a stream ends (codes.Unavailable).
-func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, gc *goferpb.GoferCall, rep proto.Message) error {
+// callOnChannel makes call gc on ch and decodes its result into rep; a
+// donated fd that comes with it goes to slot (or is closed if slot is
+// nil). A context that ends shuts the channel down: the call is
+// abandoned, as on the stream. A channel that fails otherwise (the gofer
+// broke the protocol) ends the stream, so the call is re-sent like any
+// call in flight when a stream ends (codes.Unavailable).
+func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot) error {
 	b, err := proto.Marshal(gc)
 	if err != nil {
 		c.putChannel(ch, false)
@@ -156,11 +180,26 @@ func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel,
 	abandoned := !stop()
 	var r goferpb.GoferResult
 	if err == nil {
-		if err = proto.Unmarshal(res, &r); err == nil && r.GetFds() != 0 {
-			err = errors.New("a channel result claims fds")
+		err = proto.Unmarshal(res, &r)
+	}
+	if err == nil {
+		switch n := r.GetFds(); {
+		case n > 1:
+			err = fmt.Errorf("a channel result claims %d fds", n)
+		case n == 1:
+			var fd int
+			if fd, err = ch.TakeFD(); err == nil {
+				if slot != nil && slot.FD < 0 {
+					slot.FD = fd
+				} else {
+					unix.Close(fd)
+				}
+			}
 		}
 	}
-	c.putChannel(ch, err != nil || abandoned)
+	// A channel the gofer answered Unavailable on is going away with its
+	// stream (an fd it donated may still be queued on it): not reused.
+	c.putChannel(ch, err != nil || abandoned || codes.Code(r.GetCode()) == codes.Unavailable)
 	if err != nil {
 		if abandoned && ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()

@@ -3,6 +3,8 @@ package goferclient
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,9 +32,10 @@ func (s countedStream) SendMsg(m any) error {
 }
 
 // TestGoferCallsOnChannels: on the framed wire over a Unix socket, calls
-// that want no donated fd travel on call channels, not on the socket
-// (only the requests for channels do), concurrent calls each get one up
-// to maxCallChannels, and calls go on after a gofer restart ends them.
+// travel on call channels, not on the socket (only the requests for
+// channels do), those that take a donated fd too (it comes on the
+// channel's fd socket), concurrent calls each get one up to
+// maxCallChannels, and calls go on after a gofer restart ends them.
 func TestGoferCallsOnChannels(t *testing.T) {
 	for _, channels := range []bool{true, false} {
 		t.Run(fmt.Sprintf("channels=%v", channels), func(t *testing.T) { testGoferCallsOnChannels(t, channels) })
@@ -40,7 +43,11 @@ func TestGoferCallsOnChannels(t *testing.T) {
 }
 
 func testGoferCallsOnChannels(t *testing.T, channels bool) {
-	p := gofertest.New(t, t.TempDir())
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("donated"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := gofertest.New(t, root)
 	p.Start()
 	t.Cleanup(p.Kill)
 	var sent atomic.Int64
@@ -101,6 +108,13 @@ func testGoferCallsOnChannels(t *testing.T, channels bool) {
 	}
 	if !channels && got < calls {
 		t.Errorf("without channels, %d calls sent %d messages on the socket", calls, got)
+	}
+
+	// Walk-opens that take a donated fd (an open of an existing file):
+	// on a channel too, the fd ahead of the result on its fd socket.
+	// (Without channels this test's stream hides that it takes fds.)
+	if channels {
+		walkOpens(t, ctx, c, gc, a.Root.Id, &sent)
 	}
 
 	// Calls in flight at once: a channel each, up to maxCallChannels;
@@ -244,5 +258,36 @@ func TestGoferChannelCallsAbandoned(t *testing.T) {
 		if err != nil || r.Errno != 0 {
 			t.Fatalf("Stat after abandoned calls: %v %v", err, unix.Errno(r.GetErrno()))
 		}
+	}
+}
+
+// walkOpens makes walk-opens of root's "f" that take a donated fd and
+// checks that each got its fd and that they went on call channels.
+func walkOpens(t *testing.T, ctx context.Context, c goferpb.GoferClient, gc *GoferConn, root uint64, sent *atomic.Int64) {
+	t.Helper()
+	const opens = 50
+	sent.Store(0)
+	gifts := 0
+	for i := 0; i < opens; i++ {
+		r, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: root, Names: []string{"f"}, Open: true, OpenFlags: unix.O_RDONLY})
+		if err == nil && (r.Errno != 0 || r.OpenErrno != 0) {
+			err = fmt.Errorf("errno %v, open errno %v", unix.Errno(r.Errno), unix.Errno(r.OpenErrno))
+		}
+		if err != nil {
+			t.Fatalf("walk-open: %v", err)
+		}
+		if gc.Donations() > 0 {
+			gifts++
+		}
+		if _, err := c.Release(ctx, &goferpb.ReleaseRequest{Handles: []uint64{r.Files[0].Handle.Id}}); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	}
+	if gifts < opens {
+		t.Errorf("%d walk-opens took %d donated fds", opens, gifts)
+	}
+	got := sent.Load()
+	if got > 2 {
+		t.Errorf("%d walk-opens and releases sent %d messages on the socket, want at most 2", opens, got)
 	}
 }

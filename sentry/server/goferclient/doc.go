@@ -7,10 +7,10 @@
 //   - The call stream (gofercalls.go): every gofer call travels on one
 //     persistent Calls stream, multiplexed by id: the framed wire on a
 //     Unix socket, a gRPC stream over TCP, unary RPCs to an older gofer.
-//     The stream is the gofer session. On the framed wire, calls that
-//     want no donated fd go on call channels the gofer grants
-//     (callchan.go: shared memory, one call at a time each, at most
-//     maxCallChannels, ended with the stream).
+//     The stream is the gofer session. On the framed wire, calls go on
+//     call channels the gofer grants (callchan.go: shared memory, one
+//     call at a time each, at most maxCallChannels, ended with the
+//     stream; a donated fd comes on the channel's own fd socket).
 //   - GoferConn (goferconn.go): the gofer may restart (kill -9 of the
 //     gofer must lose no acknowledged write). GoferConn gives the server
 //     virtual handle ids, re-resolves the real ones by file handle once

@@ -287,8 +287,11 @@ type pendingCall struct {
 	// callConn.pending; done then gets the call's outcome (buffered).
 	rep  proto.Message
 	done chan error
-	// slot, if set, receives a donated fd (set before done).
+	// slot, if set, receives a donated fd (set before done); slots more
+	// receive the fds after it (a call channel's grant: its memfd, then
+	// its fd socket).
 	slot *donated.Slot
+	more []*donated.Slot
 }
 
 // rawReceiver is implemented by a MsgStream that can hand over a frame's
@@ -306,8 +309,8 @@ var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 var errStreamEnded = errors.New("gofer call stream ended")
 
 // call sends one call and waits for its result: on a call channel if it
-// can (one is free or may be opened, and the call wants no donated fd,
-// which travels on the stream), else on the stream.
+// can (one is free or may be opened, and, if the call wants a donated fd,
+// the channel has an fd socket to bring it), else on the stream.
 func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donated.Slot) error {
 	if err := ctx.Err(); err != nil {
 		// As gRPC: a call whose context has ended is not sent.
@@ -317,19 +320,20 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
 	}
-	if slot == nil {
-		if ch := c.channel(ctx); ch != nil {
-			return c.callOnChannel(ctx, ch, &goferpb.GoferCall{Method: method, Request: b}, rep)
+	if ch := c.channel(ctx); ch != nil {
+		if slot == nil || ch.CarriesFDs() {
+			return c.callOnChannel(ctx, ch, &goferpb.GoferCall{Method: method, Request: b}, rep, slot)
 		}
+		c.putChannel(ch, false)
 	}
 	return c.callOnStream(ctx, &goferpb.GoferCall{Method: method, Request: b}, rep, slot)
 }
 
 // callOnStream sends gc (its id set here) on the stream and waits for
 // its result.
-func (c *callConn) callOnStream(ctx context.Context, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot) error {
+func (c *callConn) callOnStream(ctx context.Context, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot, more ...*donated.Slot) error {
 	var err error
-	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error), slot: slot}
+	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error), slot: slot, more: more}
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
@@ -501,12 +505,13 @@ func (c *callConn) deliverRaw(b []byte) error {
 	return nil
 }
 
-// maxFDsPerResult bounds GoferResult.fds: a result donates one fd.
-const maxFDsPerResult = 1
+// maxFDsPerResult bounds GoferResult.fds: a result donates one fd; a
+// call channel's grant brings two (its memfd and its fd socket).
+const maxFDsPerResult = 2
 
 // takeFDs takes the n fds that came with a result from the stream and
-// gives the first to p's donation slot, if it has one; the others are
-// closed. A result claiming fds the stream did not deliver breaks the
+// gives them to p's donation slots in order (slot, then more), if it has
+// them; the others are closed. A result claiming fds the stream did not deliver breaks the
 // pairing of fds with frames: an error, which ends the stream.
 func (c *callConn) takeFDs(n uint32, p *pendingCall) error {
 	if n == 0 {
@@ -526,6 +531,10 @@ func (c *callConn) takeFDs(n uint32, p *pendingCall) error {
 		}
 		if p != nil && p.slot != nil && p.slot.FD < 0 {
 			p.slot.FD = fd
+			continue
+		}
+		if p != nil && i >= 1 && int(i)-1 < len(p.more) && p.more[i-1].FD < 0 {
+			p.more[i-1].FD = fd
 			continue
 		}
 		unix.Close(fd)

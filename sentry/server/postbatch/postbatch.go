@@ -47,6 +47,14 @@ func (b *Replies) Take() *sentrypb.ServerMessage {
 	return b.Attach(&sentrypb.ServerMessage{})
 }
 
+// TakeReplies returns the held replies, nil if none, and forgets them
+// (a call channel's reply carries them: Reply.posted_replies).
+func (b *Replies) TakeReplies() []*sentrypb.Reply {
+	r := b.held
+	b.held = nil
+	return r
+}
+
 // Drop forgets the held replies: their stream is gone, and the client
 // re-sends the calls on its next one.
 func (b *Replies) Drop() { b.held = nil }

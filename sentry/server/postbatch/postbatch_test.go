@@ -83,3 +83,35 @@ func TestRepliesBounded(t *testing.T) {
 		t.Fatalf("Take after Drop returned replies")
 	}
 }
+
+// TestTakeReplies: the held replies go, in order, into a call channel's
+// reply (Reply.posted_replies), and nothing stays held.
+func TestTakeReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hold []uint64
+	}{
+		{"none", nil},
+		{"one", []uint64{3}},
+		{"three", []uint64{4, 5, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b Replies
+			for _, s := range tc.hold {
+				b.Hold(&sentrypb.Reply{Seq: s})
+			}
+			got := b.TakeReplies()
+			if len(got) != len(tc.hold) {
+				t.Fatalf("TakeReplies gave %d replies, want %d", len(got), len(tc.hold))
+			}
+			for i, r := range got {
+				if r.Seq != tc.hold[i] {
+					t.Errorf("reply %d has seq %d, want %d (order kept)", i, r.Seq, tc.hold[i])
+				}
+			}
+			if b.Len() != 0 || b.TakeReplies() != nil {
+				t.Errorf("replies still held after TakeReplies")
+			}
+		})
+	}
+}

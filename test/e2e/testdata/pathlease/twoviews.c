@@ -5,8 +5,11 @@
 // (ack), the changer changes one of them (a chmod, a rename, a creation,
 // an unlink, a symlink pointed elsewhere, a write, a mkdir, an rmdir) and
 // says so (flag), and the observer asks again at once and prints what it
-// saw. A path cache answering from a copy the change did not revoke
-// prints the old answer, which the native run does not.
+// saw, then lists DIR/w. Before the change it lists DIR/w first, so that
+// the entries' answers the listing brings are among those asked again.
+// A path cache answering from a copy the change did not revoke prints
+// the old answer, which the native run does not.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,6 +60,30 @@ static void await(int fd, int v, const char *what) {
 
 // The paths the observer asks about at every step.
 static const char *paths[] = {"w/f", "w/g", "w/h", "w/l", "w/sub", "w/sub/x", "w/f/x"};
+
+static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// list prints the names in DIR/w, sorted (a listing whose reply brings
+// the entries' lstat answers to the path cache).
+static void list(int step, const char *when) {
+	DIR *d = opendir(at("w"));
+	if (!d)
+		die("opendir");
+	char *names[64];
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < 64)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof names[0], cmp);
+	printf("step %d %s listing:", step, when);
+	for (int i = 0; i < n; i++) {
+		printf(" %s", names[i]);
+		free(names[i]);
+	}
+	printf("\n");
+}
 
 // ask prints what stat, access(X_OK) and readlink say of each path.
 static void ask(int step, const char *when) {
@@ -153,12 +180,14 @@ int main(int argc, char **argv) {
 			steps++;
 			put(flag, step);
 		} else {
+			list(step, "before");
 			ask(step, "before");
 			put(ack, step);
 			await(flag, step, "flag");
 			if (step > 11)
 				break;
 			ask(step, "after");
+			list(step, "after");
 			steps++;
 		}
 	}
