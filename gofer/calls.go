@@ -298,10 +298,22 @@ func (w *callWorkers) openChannel(c *goferpb.GoferCall) {
 		fail(codes.ResourceExhausted, fmt.Sprintf("gofer: at most %d call channels per stream", maxCallChannels))
 		return
 	}
-	fds, window, stop, done, err := w.chans.NewCallChannel(w.channelCall)
+	// A server that did not ask for the channel's fd socket gets none,
+	// and its channel's calls no donated fd.
+	carries := c.GetChannelFds()
+	fds, window, stop, done, err := w.chans.NewCallChannel(func(req []byte, donate func(fd int) error) []byte {
+		if !carries {
+			donate = nil
+		}
+		return w.channelCall(req, donate)
+	})
 	if err != nil {
 		fail(codes.Unavailable, err.Error())
 		return
+	}
+	if !carries {
+		unix.Close(fds[1])
+		fds = fds[:1]
 	}
 	defer func() {
 		for _, fd := range fds {
@@ -317,8 +329,7 @@ func (w *callWorkers) openChannel(c *goferpb.GoferCall) {
 		return
 	}
 	// The window's memfd, then the server's end of the channel's fd
-	// socket (a server that takes only the first closes the other and
-	// sends no fd-donating call on the channel).
+	// socket, if it asked for it.
 	res := &goferpb.GoferResult{Id: c.GetId(), Reply: reply, Fds: uint32(len(fds))}
 	w.sendMu.Lock()
 	w.chanFDs.SendMsgFDs(res, fds)

@@ -200,9 +200,10 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte, donate func(fd int
 	}
 	// Never blocks: a peer that does not take its fds gets none more
 	// (the answer then says none came), rather than stalling the
-	// channel's goroutine and the stream's end that waits for it.
+	// channel's goroutine and the stream's end that waits for it; a peer
+	// gone is EPIPE, not a SIGPIPE.
 	donate := func(fd int) error {
-		return unix.Sendmsg(mine, []byte{0}, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT)
+		return unix.Sendmsg(mine, []byte{0}, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	}
 	// The caller closes the memfd once sent: the mappings keep the
 	// window.

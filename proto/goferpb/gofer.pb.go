@@ -36,13 +36,16 @@ type GoferCall struct {
 	// over a Unix socket, a shared-memory window (flipcall) through which
 	// the server sends calls (this message, without id) and gets their
 	// results (GoferResult) without the socket. The result's reply is a
-	// CallChannelGrant and its frame carries the window's memfd and the
-	// server's end of the channel's fd socket (a SOCK_SEQPACKET socketpair;
-	// fds = 2): a result on the channel with fds = 1 had its donated fd sent
-	// ahead of it there. (With fds = 1, an older gofer's grant, the channel
-	// carries no call that asks for a donated fd.) A gofer that cannot
-	// grant one fails the call.
-	OpenChannel   bool `protobuf:"varint,390,opt,name=open_channel,json=openChannel,proto3" json:"open_channel,omitempty"`
+	// CallChannelGrant and its frame carries the window's memfd (fds = 1);
+	// with channel_fds, also the server's end of the channel's fd socket (a
+	// SOCK_SEQPACKET socketpair; fds = 2): a result on the channel with
+	// fds = 1 had its donated fd sent ahead of it there. (A grant without
+	// it, from an older gofer, makes a channel that carries no call asking
+	// for a donated fd.) A gofer that cannot grant one fails the call.
+	OpenChannel bool `protobuf:"varint,390,opt,name=open_channel,json=openChannel,proto3" json:"open_channel,omitempty"`
+	// channel_fds, with open_channel, says the server takes the channel's
+	// fd socket with the grant.
+	ChannelFds    bool `protobuf:"varint,452,opt,name=channel_fds,json=channelFds,proto3" json:"channel_fds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -108,6 +111,13 @@ func (x *GoferCall) GetProtocolVersion() uint32 {
 func (x *GoferCall) GetOpenChannel() bool {
 	if x != nil {
 		return x.OpenChannel
+	}
+	return false
+}
+
+func (x *GoferCall) GetChannelFds() bool {
+	if x != nil {
+		return x.ChannelFds
 	}
 	return false
 }
@@ -3698,13 +3708,15 @@ var File_gofer_proto protoreflect.FileDescriptor
 
 const file_gofer_proto_rawDesc = "" +
 	"\n" +
-	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"\x9c\x01\n" +
+	"\vgofer.proto\x12\x17runscdecoupled.gofer.v1\"\xbe\x01\n" +
 	"\tGoferCall\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
 	"\arequest\x18\x03 \x01(\fR\arequest\x12)\n" +
 	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\x12\"\n" +
-	"\fopen_channel\x18\x86\x03 \x01(\bR\vopenChannel\"*\n" +
+	"\fopen_channel\x18\x86\x03 \x01(\bR\vopenChannel\x12 \n" +
+	"\vchannel_fds\x18\xc4\x03 \x01(\bR\n" +
+	"channelFds\"*\n" +
 	"\x10CallChannelGrant\x12\x16\n" +
 	"\x06window\x18\x01 \x01(\rR\x06window\"\x93\x01\n" +
 	"\vGoferResult\x12\x0e\n" +

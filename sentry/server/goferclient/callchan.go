@@ -123,7 +123,7 @@ func (c *callConn) channel(ctx context.Context) *transport.CallChannel {
 func (c *callConn) openChannel(ctx context.Context) (*transport.CallChannel, error) {
 	grant := new(goferpb.CallChannelGrant)
 	slot, fdSock := donated.NewSlot(), donated.NewSlot()
-	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true}, grant, slot, fdSock)
+	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true, ChannelFds: true}, grant, slot, fdSock)
 	if slot.FD >= 0 {
 		defer unix.Close(slot.FD)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -289,5 +290,48 @@ func walkOpens(t *testing.T, ctx context.Context, c goferpb.GoferClient, gc *Gof
 	got := sent.Load()
 	if got > 2 {
 		t.Errorf("%d walk-opens and releases sent %d messages on the socket, want at most 2", opens, got)
+	}
+}
+
+// TestGoferChannelFDSocket: the gofer grants a channel's fd socket only to
+// a server that asks for it (GoferCall.channel_fds): an older server,
+// which takes one fd with the grant, gets just the window's memfd.
+func TestGoferChannelFDSocket(t *testing.T) {
+	p := gofertest.New(t, t.TempDir())
+	p.Start()
+	t.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	t.Cleanup(gc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := goferpb.NewGoferClient(gc).Attach(ctx, &goferpb.AttachRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	g := gc.cc.(*goferCalls)
+	g.mu.Lock()
+	cur := g.cur
+	g.mu.Unlock()
+	for _, ask := range []bool{false, true} {
+		t.Run(fmt.Sprintf("channel_fds=%v", ask), func(t *testing.T) {
+			slot, fdSock := donated.NewSlot(), donated.NewSlot()
+			err := cur.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true, ChannelFds: ask}, new(goferpb.CallChannelGrant), slot, fdSock)
+			for _, s := range []*donated.Slot{slot, fdSock} {
+				if s.FD >= 0 {
+					defer unix.Close(s.FD)
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slot.FD < 0 {
+				t.Errorf("no memfd with the grant")
+			}
+			if got := fdSock.FD >= 0; got != ask {
+				t.Errorf("fd socket granted: %v, want %v", got, ask)
+			}
+		})
 	}
 }
