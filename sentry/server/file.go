@@ -100,6 +100,22 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 	return false
 }
 
+// inodeExecuting reports whether a live process of the application runs
+// the gofer file with inode number ino (Linux's deny_write_access of an
+// exec'd file, held by its mm until exit: opening it for writing or
+// truncation is ETXTBSY). A script's process runs its interpreter, not
+// the script.
+func (k *clientState) inodeExecuting(ino uint64) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.procs {
+		if e := p.exe; e != nil && !p.exiting && !p.zombie && e.Kind == vfs.KindGofer && e.Ino() == ino {
+			return true
+		}
+	}
+	return false
+}
+
 // RecordOffset is c's fdesc.OffsetRecorder: a nil c reports the value at
 // once.
 func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {

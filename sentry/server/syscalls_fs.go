@@ -314,6 +314,9 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
+	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && c.k.inodeExecuting(d.Ino()) {
+		return nil, unix.ETXTBSY
+	}
 	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
@@ -1284,6 +1287,9 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if !d.IsRegular() {
 		return 0, unix.EINVAL
 	}
+	if c.k.inodeExecuting(d.Ino()) {
+		return 0, unix.ETXTBSY
+	}
 	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
 		return 0, err
 	}
@@ -1444,8 +1450,9 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	var d *dentry
 	var f *file
 	var err error
-	if c.args[1] == 0 {
-		// futimens: the fd itself.
+	if c.args[1] == 0 && dirfd != atFDCWD {
+		// futimens: the fd itself. A NULL path with AT_FDCWD is no
+		// fd: Linux copies the path in and fails (EFAULT).
 		f, err = c.fileArg(0)
 	} else {
 		d, f, err = c.attrTarget(dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
@@ -1634,7 +1641,7 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	var d *dentry
 	var f *file
 	var err error
-	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 {
+	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 && dirfd != atFDCWD {
 		f, err = c.fileArg(0)
 	} else {
 		d, f, err = c.attrTarget(dirfd, pi, true, false)

@@ -67,3 +67,27 @@ func worldWritableDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestSuites9Fixes compares programs of testdata/suites9 for fixes found
+// with LTP directories beside ltp-dirs.txt (the stat, access, readlink
+// and utime calls of the path cache) with a native run.
+func TestSuites9Fixes(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, name := range []string{
+		// txtbsy: opening for writing or truncating a file a process
+		// runs is ETXTBSY (LTP creat07).
+		"txtbsy",
+		// utimes_null: utimensat and futimesat of a NULL path with
+		// AT_FDCWD are EFAULT (LTP utimes01).
+		"utimes_null",
+	} {
+		t.Run(name, func(t *testing.T) {
+			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites9", name))
+			want := tu.Run(t, timeout, t.TempDir(), "", prog)
+			if want.ExitCode != 0 {
+				t.Fatalf("native run failed (%d): %s%s", want.ExitCode, want.Stdout, want.Stderr)
+			}
+			compare(t, want, tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog))
+		})
+	}
+}
