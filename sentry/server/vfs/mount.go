@@ -173,6 +173,33 @@ func (v *VFS) scratchParent() (uint64, []uint64, error) {
 	return 0, nil, fmt.Errorf("no directory for tmpfs mounts: %w", err)
 }
 
+// scratchDir walks to directory name under the scratch parent ph, first
+// making it as mk asks (nil: it must exist; EEXIST is no error). The
+// caller owns the walked handle.
+func (v *VFS) scratchDir(ph uint64, name string, mk *goferpb.MkdirRequest) (*goferpb.WalkedFile, error) {
+	if mk != nil {
+		req := &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: mk.Mode, Uid: mk.Uid, Gid: mk.Gid}
+		ctx, cancel := v.RPCCtx()
+		r, err := v.gofer.Mkdir(ctx, req)
+		cancel()
+		if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, err
+		}
+		if r.GetHandle() != nil {
+			v.releases.Release([]uint64{r.Handle.Id})
+		}
+	}
+	wf, err := v.walkOne(ph, name)
+	if err != nil {
+		return nil, err
+	}
+	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
+		v.releases.Release([]uint64{wf.Handle.Id})
+		return nil, fmt.Errorf("%q: %w", name, unix.ENOTDIR)
+	}
+	return wf, nil
+}
+
 // GraftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
 // and grafts it over point. Precondition: v.MntMu.
 func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, error) {
@@ -185,23 +212,13 @@ func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, err
 		return nil, err
 	}
 	name := tmpfsDirName(v.clientID, m.ID)
+	var mk *goferpb.MkdirRequest
 	if create {
-		ctx, cancel := v.RPCCtx()
-		r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID})
-		cancel()
-		if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fail(err)
-		}
-		if r.GetHandle() != nil {
-			v.releases.Release([]uint64{r.Handle.Id})
-		}
+		mk = &goferpb.MkdirRequest{Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID}
 	}
-	wf, err := v.walkOne(ph, name)
+	wf, err := v.scratchDir(ph, name, mk)
 	if err != nil {
 		return fail(err)
-	}
-	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
 	v.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,21 +48,9 @@ func (v *VFS) ShmDentry() (*Dentry, error) {
 		return nil, err
 	}
 	name := shmDirName(v.clientID)
-	ctx, cancel := v.RPCCtx()
-	r, err := v.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: 01777})
-	cancel()
-	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fail(err)
-	}
-	if r.GetHandle() != nil {
-		v.releases.Release([]uint64{r.Handle.Id})
-	}
-	wf, err := v.walkOne(ph, name)
+	wf, err := v.scratchDir(ph, name, &goferpb.MkdirRequest{Mode: 01777})
 	if err != nil {
 		return fail(err)
-	}
-	if wf.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fail(unix.ENOTDIR, wf.Handle.Id)
 	}
 	st := wf.Stat
 	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
