@@ -122,10 +122,7 @@ func testGoferCallsOnChannels(t *testing.T, channels bool) {
 	// beyond, the stream. (Channels are held here as calls in flight
 	// hold them.)
 	if channels {
-		g := gc.cc.(*goferCalls)
-		g.mu.Lock()
-		cur := g.cur
-		g.mu.Unlock()
+		cur := currentCallConn(gc)
 		var held []*transport.CallChannel
 		for len(held) < maxCallChannels {
 			ch := cur.channel(ctx)
@@ -161,23 +158,13 @@ func testGoferCallsOnChannels(t *testing.T, channels bool) {
 // stream, and one the server shut down (a call abandoned with its
 // context) no longer counts.
 func TestGoferChannelBound(t *testing.T) {
-	p := gofertest.New(t, t.TempDir())
-	p.Start()
-	t.Cleanup(p.Kill)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	t.Cleanup(gc.Close)
+	gc := framedGoferConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := goferpb.NewGoferClient(gc).Attach(ctx, &goferpb.AttachRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	g := gc.cc.(*goferCalls)
-	g.mu.Lock()
-	cur := g.cur
-	g.mu.Unlock()
+	cur := currentCallConn(gc)
 	const gofersBound = 16
 	cur.mu.Lock()
 	had := len(cur.chans.all) // the Attach's
@@ -222,14 +209,7 @@ func TestGoferChannelBound(t *testing.T) {
 // destroyed, racing with the context's own shutdown of it); the calls
 // after them work.
 func TestGoferChannelCallsAbandoned(t *testing.T) {
-	p := gofertest.New(t, t.TempDir())
-	p.Start()
-	t.Cleanup(p.Kill)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	t.Cleanup(gc.Close)
+	gc := framedGoferConn(t)
 	c := goferpb.NewGoferClient(gc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -297,23 +277,13 @@ func walkOpens(t *testing.T, ctx context.Context, c goferpb.GoferClient, gc *Gof
 // a server that asks for it (GoferCall.channel_fds): an older server,
 // which takes one fd with the grant, gets just the window's memfd.
 func TestGoferChannelFDSocket(t *testing.T) {
-	p := gofertest.New(t, t.TempDir())
-	p.Start()
-	t.Cleanup(p.Kill)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	t.Cleanup(gc.Close)
+	gc := framedGoferConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := goferpb.NewGoferClient(gc).Attach(ctx, &goferpb.AttachRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	g := gc.cc.(*goferCalls)
-	g.mu.Lock()
-	cur := g.cur
-	g.mu.Unlock()
+	cur := currentCallConn(gc)
 	for _, ask := range []bool{false, true} {
 		t.Run(fmt.Sprintf("channel_fds=%v", ask), func(t *testing.T) {
 			slot, fdSock := donated.NewSlot(), donated.NewSlot()
@@ -334,4 +304,27 @@ func TestGoferChannelFDSocket(t *testing.T) {
 			}
 		})
 	}
+}
+
+// framedGoferConn connects to a new gofer over a framed stream (which
+// takes fds, so its calls use call channels).
+func framedGoferConn(t *testing.T) *GoferConn {
+	t.Helper()
+	p := gofertest.New(t, t.TempDir())
+	p.Start()
+	t.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	t.Cleanup(gc.Close)
+	return gc
+}
+
+// currentCallConn is gc's current stream.
+func currentCallConn(gc *GoferConn) *callConn {
+	g := gc.cc.(*goferCalls)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cur
 }
