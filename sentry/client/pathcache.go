@@ -194,21 +194,16 @@ var pathMutators = map[uintptr]bool{
 	unix.SYS_SETFSUID: true, unix.SYS_SETFSGID: true,
 }
 
-// pathStamp is when a call that may bring a path lease was sent, and in
-// which recovery generation.
-type pathStamp struct {
-	sent time.Time
-	gen  uint64
-}
-
-// stamp returns the stamp of a call about to be sent (nil cache: zero).
-func (pc *pathCache) stamp() pathStamp {
+// stamp returns the stamp (readcache.go's leaseStamp, in the path
+// cache's recovery generation) of a call about to be sent (nil cache:
+// zero).
+func (pc *pathCache) stamp() leaseStamp {
 	if pc == nil {
-		return pathStamp{}
+		return leaseStamp{}
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return pathStamp{sent: time.Now(), gen: pc.gen}
+	return leaseStamp{sent: time.Now(), gen: pc.gen}
 }
 
 // observe folds the process and fs records among recs (the credentials
@@ -463,7 +458,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 // keep keeps the answer reply gave to call sysno with key k, sent at at,
 // if it carries a path lease that no revocation or recovery overtook and
 // its outputs are the call's buffer alone.
-func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Reply, at pathStamp) {
+func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Reply, at leaseStamp) {
 	l := reply.GetPathLease()
 	if pc == nil || l == nil || l.Id == 0 || l.TtlMs == 0 {
 		return
@@ -569,7 +564,7 @@ func (t *task) listingPath(sysno uintptr, args [6]uint64) string {
 // carried (Reply.listed; dir is its Syscall.listing_path), sent at at,
 // under the keys of lstat and of newfstatat(AT_FDCWD, ...,
 // AT_SYMLINK_NOFOLLOW) of t's process.
-func (t *task) keepListed(dir string, reply *pb.Reply, at pathStamp) {
+func (t *task) keepListed(dir string, reply *pb.Reply, at leaseStamp) {
 	pc := t.c.pcache
 	l := reply.GetPathLease()
 	if pc == nil || dir == "" || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.Listed) == 0 {
