@@ -75,6 +75,9 @@ type syscallCtx struct {
 	// own Origin part, so that a call writing several times is not
 	// answered from the gofer's reply cache for its own earlier write.
 	goferParts uint32
+	// attrRun is the run of posted attribute calls this call is part of
+	// (the front's, attrrun.go), nil when none. Set by dispatch.
+	attrRun *attrRun
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -231,10 +234,11 @@ func logUnsupportedOnce(k *clientState, what string) {
 	}
 }
 
-// dispatch executes one forwarded system call of thread t.
-func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
+// dispatch executes one forwarded system call of thread t; run is the
+// run of posted attribute calls it is part of (nil: none).
+func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs}
+	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {

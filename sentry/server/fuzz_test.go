@@ -19,14 +19,15 @@ import (
 
 const fuzzAddr = 0x10000
 
-// fuzzKernel returns a fresh client with PID 1 (thread 1) holding stdio
+// fuzzClient returns a fresh client with PID 1 (thread 1) holding stdio
 // and a few open files, without exec, sending its messages nowhere.
-func fuzzKernel(tb testing.TB, s *Server) *clientState {
-	k, err := newClientState(s, &sentrypb.Hello{ClientId: "fuzz"}, grant{principal: "fuzz", operator: true})
+func fuzzClient(tb testing.TB, s *Server) *client {
+	c, err := openClient(s, &sentrypb.Hello{ClientId: "fuzz"}, grant{principal: "fuzz", operator: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+	c.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+	k := c.k
 	k.mu.Lock()
 	p, err := k.newProcessLocked(1, nil)
 	if err != nil {
@@ -57,7 +58,7 @@ func fuzzKernel(tb testing.TB, s *Server) *clientState {
 	if ef, err := eventfd.New(0, false, 0); err == nil {
 		p.fds.Install(ef, 8, false)
 	}
-	return k
+	return c
 }
 
 // fuzzOne runs one system call on thread 1, interrupting it if it blocks,
@@ -72,7 +73,7 @@ func fuzzOne(t *testing.T, k *clientState, sysno int32, args []uint64, data []by
 	intr := make(chan struct{})
 	done := make(chan *sentrypb.Reply, 1)
 	sc := &sentrypb.Syscall{Sysno: sysno, Args: args, Inputs: []*sentrypb.Region{{Addr: fuzzAddr, Data: data}}}
-	go func() { done <- k.dispatch(th, 1, sc, intr) }()
+	go func() { done <- k.dispatch(th, 1, sc, intr, nil) }()
 	select {
 	case r := <-done:
 		return r
@@ -169,8 +170,9 @@ func FuzzSyscall(f *testing.F) {
 		if len(data) > 1<<16 {
 			data = data[:1<<16]
 		}
-		k := fuzzKernel(t, srv)
-		defer k.destroy()
+		c := fuzzClient(t, srv)
+		defer c.destroy()
+		k := c.k
 		r := fuzzOne(t, k, sysno, []uint64{a0, a1, a2, a3, a4, a5}, data)
 		if r == nil {
 			return

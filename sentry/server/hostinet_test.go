@@ -18,8 +18,9 @@ func TestHostSocketBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	k := fuzzKernel(t, srv)
-	defer k.destroy()
+	c := fuzzClient(t, srv)
+	defer c.destroy()
+	k := c.k
 	newSock := func(stype uint64) uint64 {
 		r := fuzzOne(t, k, unix.SYS_SOCKET, []uint64{unix.AF_INET, stype | unix.SOCK_NONBLOCK, 0, 0, 0, 0}, nil)
 		if r == nil || r.Errno != 0 {

@@ -21,23 +21,16 @@ const (
 type fsContext = kernel.FSContext
 
 // thread is one application thread. tid changes only on a non-leader
-// exec; all fields are protected by clientState.mu.
+// exec; all fields are protected by clientState.mu. Its calls' queue is
+// the front's (threadCalls).
 type thread struct {
 	tid  int32
 	proc *process
-	// lastSeq is the seq of the thread's last (or current) call.
-	lastSeq uint64
-	// queue holds calls not yet started; running says a worker goroutine
-	// drains it.
-	queue   []*sentrypb.Call
-	running bool
-	// inFlight says a call is executing; intr is closed to interrupt it.
+	// inFlight says a call of the thread is between its start and its
+	// reply (set by the front's worker): killThreadLocked then leaves the
+	// news of the thread's end to that reply, and pushes TaskExit only
+	// for a thread with none.
 	inFlight bool
-	intr     chan struct{}
-	// intrPending interrupts the next queued call that is not posted.
-	intrPending bool
-	// inFlightPosted says the executing call is posted (Syscall.posted).
-	inFlightPosted bool
 	// killed says the server ended the thread (fatal signal, exit_group,
 	// exec by another thread); exitStatus is its process's wait status.
 	killed     bool
@@ -58,10 +51,6 @@ type thread struct {
 	// ptraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
 	// ended the thread's last relation (0: none).
 	ptraceDetachSeq uint64
-	// attrRun is the run of posted attribute calls the thread's worker
-	// is executing (attrrun.go), nil when none. Owned by the worker
-	// goroutine: no lock.
-	attrRun *attrRun
 }
 
 // process is a thread group. Fields are protected by clientState.mu.

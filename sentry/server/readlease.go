@@ -71,17 +71,17 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 }
 
 // initReadLeases gives k a lease holder if its client asked for read or
-// path leases;
+// path leases, which calls revoked when it has revocations to send (the
+// front sends them: clientStream.sendLeaseRevokes);
 // k.ctx then names it, so that a change made by one of k's calls does not
 // wait for k's own acknowledgment (its revocation goes out before the
 // call's reply).
-func (k *clientState) initReadLeases(hello *sentrypb.Hello) {
+func (k *clientState) initReadLeases(hello *sentrypb.Hello, revoked func()) {
 	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.s.leases == nil {
 		return
 	}
 	k.pathLeases = hello.GetPathLeases()
-	k.leaseHolder = k.s.leases.NewHolder(func() { go k.stream.sendLeaseRevokes() })
-	k.stream.leaseHolder = k.leaseHolder
+	k.leaseHolder = k.s.leases.NewHolder(revoked)
 	k.ctx = readlease.WithHolder(k.ctx, k.leaseHolder)
 }
 
