@@ -50,9 +50,8 @@ type clientState struct {
 	// lock).
 	inotify inotify.Targets
 
-	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
+	// id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.
-	s  *Server
 	id string
 	// grant is what the peer's authenticated identity allows (grant.go:
 	// the front's grant).
@@ -65,11 +64,14 @@ type clientState struct {
 	// already logged (the server's: each is logged once per server);
 	// straceOn and hostNet are the server's Config.Strace and
 	// Config.Network == NetworkHost; attrs is the server's attribute
-	// cache, shared by its clients. What the kernel reads of the server
-	// (the front), set by newClientState; immutable.
+	// cache, shared by its clients; readLeases the server's registry of
+	// the clients' read and path leases (readlease.go, pathlease.go).
+	// What the kernel reads of the server (the front), set by
+	// newClientState; immutable.
 	unsupported       *sync.Map
 	straceOn, hostNet bool
 	attrs             *goferclient.AttrCache
+	readLeases        *readlease.Registry
 	// pageWriteSlots holds a token per PageWrite running
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
@@ -315,7 +317,6 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		id = fmt.Sprintf("anon-%p", hello)
 	}
 	k := &clientState{
-		s:        s,
 		id:       id,
 		grant:    g,
 		originID: g.Principal() + "/" + id,
@@ -333,6 +334,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		straceOn:    s.cfg.Strace,
 		hostNet:     s.cfg.Network == NetworkHost,
 		attrs:       s.attrs,
+		readLeases:  s.leases,
 		out:         out,
 	}
 	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)

@@ -243,10 +243,10 @@
 // serve, enqueue, the workers, hop.go, posted.go, attrrun.go's runs)
 // holds the kernel, clientState, which names nothing of it (it sends
 // through clientState.out; a thread keeps only inFlight, the kernel's
-// own fact that a reply will tell of its end). The kernel still names
-// *Server for the lease glue's registry, and process, thread,
-// ptraceTracee and appTimer, which move to package kernel together
-// next, then the replay records (state.go), socketState and sysctls;
+// own fact that a reply will tell of its end), nor of *Server (what it
+// reads of it, its registry of read leases among them, is its own). It
+// still names process, thread, ptraceTracee and appTimer, which move to
+// package kernel together next, then the replay records (state.go), socketState and sysctls;
 // clientState then becomes kernel.Kernel and syscallCtx kernel.Task.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
