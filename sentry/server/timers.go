@@ -47,7 +47,6 @@ const (
 // protected by clientState.mu; kt has its own lock (a leaf below
 // clientState.mu).
 type appTimer struct {
-	k    *clientState
 	proc *process
 	// id is the timer_create id, or itimerRealID.
 	id      int32
@@ -65,9 +64,9 @@ type appTimer struct {
 
 // newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
 func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
-	tm := &appTimer{k: k, proc: p, id: id, clockID: clockID, notify: sigevSignal, signo: int32(unix.SIGALRM)}
+	tm := &appTimer{proc: p, id: id, clockID: clockID, notify: sigevSignal, signo: int32(unix.SIGALRM)}
 	if clk != nil {
-		tm.kt = ktimer.NewTimer(clk, ktimer.ListenerFunc(tm.expired))
+		tm.kt = ktimer.NewTimer(clk, ktimer.ListenerFunc(func(exp uint64) { k.timerExpired(tm, exp) }))
 	}
 	if p.timers == nil {
 		p.timers = make(map[int32]*appTimer)
@@ -97,24 +96,23 @@ func (k *clientState) deleteTimersLocked(p *process, all bool) {
 	}
 }
 
-// expired routes the signal of exp expirations (ktimer calls it with no
-// lock held).
-func (tm *appTimer) expired(exp uint64) {
-	k := tm.k
+// timerExpired routes the signal of exp expirations of tm (its ktimer
+// listener: called with no lock held).
+func (k *clientState) timerExpired(tm *appTimer, exp uint64) {
 	var d deferred
 	k.mu.Lock()
 	if !tm.deleted && !tm.proc.exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
 		k.trk.touch(tm)
-		tm.signalLocked(exp, &d)
+		k.timerFiredLocked(tm, exp, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)
 }
 
-// signalLocked sends the timer's signal for exp expirations; the ones
-// after the first are its overrun. Precondition: k.mu held.
-func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
+// timerFiredLocked sends tm's signal for exp expirations; the ones after
+// the first are its overrun. Precondition: k.mu held.
+func (k *clientState) timerFiredLocked(tm *appTimer, exp uint64, d *deferred) {
 	if tm.notify == sigevNone {
 		return
 	}
@@ -135,11 +133,11 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 	p := tm.proc
 	var target *thread
 	if tm.notify&sigevThreadID != 0 {
-		if t := tm.k.threads[tm.tid]; t != nil && t.proc == p && !t.killed {
+		if t := k.threads[tm.tid]; t != nil && t.proc == p && !t.killed {
 			target = t
 		}
 	}
-	tm.k.timerSignalLocked(p, target, sig, info, d)
+	k.timerSignalLocked(p, target, sig, info, d)
 }
 
 // timerSignalLocked sends a timer's signal to p (to target if not nil):
@@ -167,8 +165,8 @@ func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, inf
 	k.signalFromAppLocked(p, target, sig, info, d)
 }
 
-// record is tm's TimerState. Precondition: k.mu held.
-func (tm *appTimer) record() *sentrypb.StateRecord {
+// timerRecord is tm's TimerState. Precondition: k.mu held.
+func timerRecord(tm *appTimer) *sentrypb.StateRecord {
 	var s ktime.Setting
 	if tm.kt != nil {
 		s = tm.kt.Setting()
@@ -187,7 +185,7 @@ func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
 	if tm.deleted || tm.proc.exiting || k.procs[tm.proc.pid] != tm.proc {
 		return deletedRec(statekey.Timer(tm.proc.pid, tm.id))
 	}
-	return tm.record()
+	return timerRecord(tm)
 }
 
 // itimerRealLocked returns p's ITIMER_REAL, made on first use.
