@@ -276,7 +276,7 @@ func (c *client) callsOfLocked(t *thread) *threadCalls {
 		// finds them (it looks its thread up in the kernel's table
 		// first). Amortized: the map at least doubled since.
 		for th, tc := range c.calls {
-			if !tc.running && c.k.threads[th.tid] != th {
+			if !tc.running && c.k.threads[th.TID] != th {
 				delete(c.calls, th)
 			}
 		}
@@ -438,15 +438,15 @@ func (k *clientState) beginDestroy(d *deferred) bool {
 		k.leaseHolder.Close()
 	}
 	for _, p := range k.procs {
-		p.exiting = true
+		p.Exiting = true
 		k.deleteTimersLocked(p, true)
-		if p.fds != nil {
-			k.dropFDTableLocked(p.fds, d)
-			p.fds = nil
+		if p.FDs != nil {
+			k.dropFDTableLocked(p.FDs, d)
+			p.FDs = nil
 		}
 	}
 	for _, t := range k.threads {
-		t.killed = true
+		t.Killed = true
 	}
 	k.procs = map[int32]*process{}
 	k.threads = map[int32]*thread{}
@@ -647,7 +647,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		if tc.attrRun == nil && attrRunCall(call) && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
 			tc.attrRun = &attrRun{}
 		}
-		t.inFlight = true
+		t.InFlight = true
 		tc.inFlightPosted = posted
 		intr := make(chan struct{})
 		if tc.intrPending && !posted {
@@ -663,7 +663,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			// Interrupt meanwhile closes intr.)
 			c.awaitPostedLocked(call.Seq)
 		}
-		killed := t.killed
+		killed := t.Killed
 		k.mu.Unlock()
 
 		var r *sentrypb.Reply
@@ -674,10 +674,10 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		}
 
 		k.mu.Lock()
-		t.inFlight = false
+		t.InFlight = false
 		tc.inFlightPosted = false
 		tc.intr = nil
-		if t.killed {
+		if t.Killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
 			}
@@ -713,7 +713,7 @@ func (k *clientState) killedExitLocked(t *thread) *sentrypb.ExitAction {
 	if k.appExited {
 		return &sentrypb.ExitAction{Group: true, WaitStatus: k.appStatus, AppExit: true}
 	}
-	return &sentrypb.ExitAction{Group: true, WaitStatus: t.exitStatus}
+	return &sentrypb.ExitAction{Group: true, WaitStatus: t.ExitStatus}
 }
 
 // interrupt aborts the blocking call tid has in flight (or the next one
@@ -845,20 +845,20 @@ func (k *clientState) debug(b *strings.Builder) {
 		p := k.procs[int32(pid)]
 		state := "running"
 		switch {
-		case p.zombie:
-			state = fmt.Sprintf("zombie(status %#x)", p.exitStatus)
-		case p.exiting:
+		case p.Zombie:
+			state = fmt.Sprintf("zombie(status %#x)", p.ExitStatus)
+		case p.Exiting:
 			state = "exiting"
 		}
 		ppid := int32(0)
-		if p.parent != nil {
-			ppid = p.parent.pid
+		if p.Parent != nil {
+			ppid = p.Parent.PID
 		}
 		nfds := 0
-		if p.fds != nil {
-			nfds = p.fds.Count()
+		if p.FDs != nil {
+			nfds = p.FDs.Count()
 		}
 		fmt.Fprintf(b, "  pid %d ppid %d pgid %d sid %d %s comm %q threads %d fds %d\n",
-			p.pid, ppid, p.pgid, p.sid, state, p.comm, len(p.live), nfds)
+			p.PID, ppid, p.PGID, p.SID, state, p.Comm, len(p.Live), nfds)
 	}
 }

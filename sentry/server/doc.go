@@ -19,14 +19,14 @@
 //     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
-//     (thread.ptrace, thread.tracees, under clientState.mu), the
+//     (Thread.Ptrace, Thread.Tracees, under clientState.mu), the
 //     permission check, each tracee's
 //     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
 //     blocks until the tracer resumes it), the relation's end when
 //     either side exits, and the thread records that carry it across a
 //     recovery; the tracee's registers and memory are the client's;
 //   - job control (jobctl.go): the decision that a process stops or
-//     continues (process.stopped, reported in its record and to the
+//     continues (Process.Stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
 //     and continue events wait reports, orphaned process groups, and the
 //     terminal's SIGTTIN/SIGTTOU for background reads and writes;
@@ -402,7 +402,7 @@
 // number first. inotify.Targets.mu (the watched inodes) is a leaf: events
 // are delivered to gVisor's watches after it is released; inotify.File.mu
 // comes before kobj.Inotify's. signalfd.File.mu (a signalfd's mask) and
-// ksignal.WaitPending.mu (thread.sigw: the pending set of a thread's
+// ksignal.WaitPending.mu (Thread.SigWait: the pending set of a thread's
 // wait call) are leaves; a signalfd's mask is read under
 // fdtable.Table.mu when a signal is routed.
 //

@@ -28,7 +28,7 @@ func TestThreadCallsPruned(t *testing.T) {
 	// has a running worker.
 	var gone []*thread
 	for i := 0; i < 40; i++ {
-		th := &thread{tid: int32(1000 + i)}
+		th := &thread{TID: int32(1000 + i)}
 		gone = append(gone, th)
 		c.callsOfLocked(th).running = i == 0
 	}

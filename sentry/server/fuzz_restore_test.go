@@ -85,7 +85,7 @@ func FuzzRestore(f *testing.F) {
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		for pid, p := range k.procs {
-			if c := p.creds; c.RUID != 1000 || c.EUID != 1000 || c.SUID != 1000 || c.RGID != 1000 || c.EGID != 1000 || c.SGID != 1000 {
+			if c := p.Creds; c.RUID != 1000 || c.EUID != 1000 || c.SUID != 1000 || c.RGID != 1000 || c.EGID != 1000 || c.SGID != 1000 {
 				t.Fatalf("restored process %d with creds %+v beyond the peer's grant", pid, c)
 			}
 		}

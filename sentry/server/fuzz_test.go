@@ -33,30 +33,30 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.pgid, p.sid = 1, 1
-	p.fds = newFDTable(k.trk, nil)
-	p.fs = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
-	p.sig = &ksignal.Handlers{}
+	p.PGID, p.SID = 1, 1
+	p.FDs = newFDTable(k.trk, nil)
+	p.FS = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
+	p.Sig = &ksignal.Handlers{}
 	k.init = p
 	k.started = true
 	k.mu.Unlock()
 	for i := int32(0); i < 3; i++ {
-		p.fds.Install(newStdioFile(k, i), i, false)
+		p.FDs.Install(newStdioFile(k, i), i, false)
 	}
 	r, w, err := newPipe(k.trk, k.mem)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.fds.InstallPair(r, w, false)
+	p.FDs.InstallPair(r, w, false)
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
 	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
 	unixsock.NewConn(0, true).PairFiles(sa, sb)
-	p.fds.InstallPair(sa, sb, false)
-	p.fds.Install(epoll.New(0), 7, false)
+	p.FDs.InstallPair(sa, sb, false)
+	p.FDs.Install(epoll.New(0), 7, false)
 	if ef, err := eventfd.New(0, false, 0); err == nil {
-		p.fds.Install(ef, 8, false)
+		p.FDs.Install(ef, 8, false)
 	}
 	return c
 }

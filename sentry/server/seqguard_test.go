@@ -26,7 +26,7 @@ func TestCallPanicIsEIO(t *testing.T) {
 	r := func() (r *sentrypb.Reply) {
 		defer c.recoverCall(7, &r)
 		var p *process
-		_ = p.pid // a nil dereference
+		_ = p.PID // a nil dereference
 		return &sentrypb.Reply{Seq: 7}
 	}()
 	if r.GetSeq() != 7 || r.GetErrno() != int32(unix.EIO) {
