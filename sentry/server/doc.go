@@ -361,7 +361,7 @@
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
 //	      replay.Tracker.mu, durable.Tracker.mu, clientStream.procQ.mu  (leaves)
-//	      lease.Table.mu, fdesc.Async.mu, sysctls.mu  (leaves: a lease
+//	      lease.Table.mu, fdesc.Async.mu, kernel.Sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
@@ -88,11 +89,11 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !set {
 		return int64(e.p.Capacity()), nil
 	}
-	size, ok := roundPipeSize(int64(uint32(arg)))
+	size, ok := kernel.RoundPipeSize(int64(uint32(arg)))
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.k.sysctl.PipeMaxSize() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {

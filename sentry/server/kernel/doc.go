@@ -19,7 +19,8 @@
 // control state), threads (Thread: TID, death, the wait call's pending
 // set, ptrace relations), a traced thread's relation (PtraceTracee) and
 // a process's signal-raising timer (AppTimer), with their few methods
-// (AnyLiveThread, KilledStatusLocked, ReplayOrder). The functions that
+// (AnyLiveThread, KilledStatusLocked, ReplayOrder); and the writable
+// /proc/sys numbers the kernel keeps itself (Sysctls, RoundPipeSize). The functions that
 // change them are still the server's (process.go, signals.go,
 // jobctl.go, timers.go, ptrace.go).
 //
@@ -45,4 +46,5 @@
 // lock), a PtraceTracee's and an AppTimer's (whose ktimer.Timer has its
 // own lock, a leaf below the kernel lock; its listener is called with
 // no lock held); an ExecPlan belongs to the exec call that made it.
+// Sysctls has its own lock, a leaf.
 package kernel
