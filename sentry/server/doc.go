@@ -294,7 +294,7 @@
 // Replay state is captured by package replay and derived in state.go:
 // code that changes a process, thread, fd slot, file description, fs
 // context, signal handler table, pipe, mapped file, timer, lock set, SysV
-// object or mount only touches it (stateTracker.touch, one typed entry
+// object or mount only touches it (kernel.Tracker.Changed, one typed entry
 // point over a replay.Tracker); every reply or push sent afterwards
 // carries the current value of each touched object, derived by
 // deriveRecordLocked (full value, keyed by a statekey.Key; deleted when

@@ -1086,7 +1086,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	defer c.k.mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
 		fs.Cwd = d
-		c.k.trk.touch(fs)
+		c.k.trk.Changed(fs)
 	}
 	return 0, nil
 }
@@ -1112,7 +1112,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 	}
 	old := fs.Umask
 	fs.Umask = uint32(c.args[0]) & 0777
-	c.k.trk.touch(fs)
+	c.k.trk.Changed(fs)
 	return int64(old), nil
 }
 
