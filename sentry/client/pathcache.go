@@ -727,6 +727,13 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		}
 		pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: start, path: path,
 			args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+		if lst.path != "" {
+			// Relative to the fd listed too: that answer holds while
+			// the directory's search and the entry's leases do, which
+			// the path's leases include.
+			pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
+				args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+		}
 		pc.putLocked(pathKey{sysno: existsCall, creds: creds, start: start, path: path},
 			&pathAnswer{expires: expires, ids: append(slices.Clip(common), ls.Ids[0])})
 		pc.kept.Add(1)
