@@ -263,8 +263,8 @@ func TestDonatedWritesOutliveGofer(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		pending := 0
 		e.srv.mu.Lock()
-		for k := range e.srv.clients {
-			pending += len(k.dur.Pending())
+		for c := range e.srv.clients {
+			pending += len(c.k.dur.Pending())
 		}
 		e.srv.mu.Unlock()
 		if pending == 0 {

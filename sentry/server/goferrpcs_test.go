@@ -126,8 +126,8 @@ func freezeClock(e *env) (advance func(time.Duration)) {
 func flushReleases(e *env) {
 	e.srv.mu.Lock()
 	var ks []*clientState
-	for k := range e.srv.clients {
-		ks = append(ks, k)
+	for c := range e.srv.clients {
+		ks = append(ks, c.k)
 	}
 	e.srv.mu.Unlock()
 	for _, k := range ks {

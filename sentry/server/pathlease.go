@@ -244,7 +244,7 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 		return nil
 	}
 	c.pathView = &view
-	t := k.s.leases.BeginPath()
+	t := k.readLeases.BeginPath()
 	return &t
 }
 
@@ -252,13 +252,13 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
 func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
-	if namespaceCalls[c.sysno] && err == nil && !skipped && k.s.leases != nil {
-		leaseObserver{r: k.s.leases, log: k.log}.logExpired(k.s.leases.ChangedPaths(k.ctx))
+	if namespaceCalls[c.sysno] && err == nil && !skipped && k.readLeases != nil {
+		leaseObserver{r: k.readLeases, log: k.log}.logExpired(k.readLeases.ChangedPaths(k.ctx))
 	}
 	if tk == nil {
 		return
 	}
-	reg := k.s.leases
+	reg := k.readLeases
 	e := syserr.ErrnoOf(err)
 	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) {
 		return

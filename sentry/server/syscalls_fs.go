@@ -81,13 +81,13 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 func (c *syscallCtx) creds() auth.Creds {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	return c.t.proc.creds
+	return c.t.Proc.Creds
 }
 
 func (c *syscallCtx) umask() uint32 {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if fs := c.t.proc.fs; fs != nil {
+	if fs := c.t.Proc.FS; fs != nil {
 		return fs.Umask
 	}
 	return 022
@@ -1085,7 +1085,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	}
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if fs := c.t.proc.fs; fs != nil {
+	if fs := c.t.Proc.FS; fs != nil {
 		fs.Cwd = d
 		c.k.trk.touch(fs)
 	}
@@ -1107,7 +1107,7 @@ func sysGetcwd(c *syscallCtx) (int64, error) {
 func sysUmask(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	fs := c.t.proc.fs
+	fs := c.t.Proc.FS
 	if fs == nil {
 		return 0, unix.ESRCH
 	}
