@@ -75,6 +75,10 @@ type syscallCtx struct {
 	// own Origin part, so that a call writing several times is not
 	// answered from the gofer's reply cache for its own earlier write.
 	goferParts uint32
+	// leasedData and posted are the call's Syscall.leased_data and
+	// posted (copybehind.go). Set once.
+	leasedData []byte
+	posted     bool
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -234,7 +238,8 @@ func logUnsupportedOnce(k *clientState, what string) {
 // dispatch executes one forwarded system call of thread t.
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs}
+	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs,
+		leasedData: sc.LeasedData, posted: sc.Posted}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {
