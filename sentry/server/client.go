@@ -43,8 +43,8 @@ var errNoStream = errors.New("client has no stream")
 // later reconnection attaches a new stream to the same client. The
 // front's client holds it and names it; it names nothing of the front.
 type clientState struct {
-	// socks is the client's socket state (file_socket.go; guarded by
-	// its own sync.Once and socket.Names' lock).
+	// socks is the client's socket state (package kernel's Sockets, its
+	// own locks; file_socket.go).
 	socks socketState
 	// inotify is the client's watched inodes (file_inotify.go; its own
 	// lock).
@@ -199,6 +199,10 @@ type clientState struct {
 	// Restore is rebuilding, by id. Protected by mu.
 	restoreTabs map[uint64]*fdTable
 	restoreFSs  map[uint64]*fsContext
+	// restorePairs holds the socketpairs a Restore is rebuilding, by
+	// connection id (restore_kobj.go; used only by the restore, which
+	// runs before any call).
+	restorePairs map[uint64]*restoredPair
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64
@@ -475,7 +479,7 @@ func (k *clientState) endDestroy(d *deferred) {
 	if k.appEnded.Load() {
 		d.Do(k.vfs.RemoveShm, k.vfs.RemoveMounts)
 	}
-	d.Do(k.socks.release)
+	d.Do(k.socks.Release)
 	d.DropPushes()
 	d.Run(k.out)
 	k.cancel()
@@ -833,7 +837,7 @@ func (k *clientState) debug(b *strings.Builder) {
 	k.mu.Lock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
 	k.mu.Unlock()
-	k.debugNetwork(b) // takes socks.netMu alone
+	k.debugNetwork(b) // takes the network stack's lock alone
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	pids := make([]int, 0, len(k.procs))

@@ -391,7 +391,7 @@
 // its record is built; a listener's unixsock.File.ConnMu is held across
 // the transport's connect and accept; unixsock.Conn.Mu (a connection's
 // queue mirror) nests inside clientState.mu and outside gVisor's endpoint
-// locks; unixsock.File.Mu, kobj.Eventfd.mu and socketState's mutexes are
+// locks; unixsock.File.Mu, kobj.Eventfd.mu and kernel.Sockets' mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
 // socket's SO_RCVTIMEO/SO_SNDTIMEO) and inet.Common's mutexes (the
