@@ -101,10 +101,12 @@
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
-//     (readlease.go) and one path lease per client over every name and
-//     attribute, granted in the replies of stat, access and readlink of
-//     paths whose walk crossed only gofer files (pathlease.go; the walk
-//     marks syscallCtx.notLeasable); a name another client unlinked or
+//     (readlease.go) and path leases per inode and kind (the directories
+//     a walk searched, the files it found, the attributes of its end),
+//     granted in the replies of stat, access and readlink of paths whose
+//     walk crossed only gofer files (pathlease.go; the walk marks
+//     syscallCtx.notLeasable and notes what it touched in
+//     syscallCtx.pathView); a name another client unlinked or
 //     renamed is walked to again (the vfs's dentry validAt);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this

@@ -74,6 +74,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 	if d != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
+	c.pathFinal(d)
 	return d, nil, err
 }
 
