@@ -248,7 +248,7 @@ type client struct {
 
 // threadCalls is the front's record of one thread's calls: those queued
 // and the one in flight. Its fields are protected by the kernel lock
-// (k.mu) but attrRun, the worker's own.
+// (k.mu) but attrRun and attrHeld, the worker's own.
 type threadCalls struct {
 	// queue holds calls not yet started; running says a worker drains
 	// it (threadWorker).
@@ -260,10 +260,12 @@ type threadCalls struct {
 	intrPending bool
 	// inFlightPosted says the call in flight is posted (Syscall.posted).
 	inFlightPosted bool
-	// attrRun is the run of posted attribute calls the thread's worker
-	// is executing (attrrun.go), nil when none. Owned by the worker
-	// goroutine: no lock.
-	attrRun *attrRun
+	// attrRun is what the run of posted attribute calls the thread's
+	// worker is executing holds back (attrrun.go), nil when none;
+	// attrHeld are the run's replies, sent at its end. Owned by the
+	// worker goroutine: no lock.
+	attrRun  *attrRun
+	attrHeld []heldReply
 }
 
 // callsOfLocked returns t's dispatch record, made if t has none.
@@ -634,8 +636,9 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			// client went away meanwhile. Ended before the worker
 			// is: no other may start the thread's next calls first.
 			k.mu.Unlock()
-			tc.attrRun = nil
-			c.endAttrRun(run, nil)
+			held := tc.attrHeld
+			tc.attrRun, tc.attrHeld = nil, nil
+			c.endAttrRun(run, held, nil)
 			continue
 		}
 		if len(tc.queue) == 0 || k.destroyed {

@@ -169,8 +169,8 @@
 // (receivePostedBatch). Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
-// held in threadCalls.attrRun (the worker's own: no lock; its calls
-// find it in syscallCtx.attrRun) and sent merged
+// held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
+// lock; its calls find it in syscallCtx.attrRun) and sent merged
 // before the run's replies, before anything reads attributes (statOf),
 // and before a change that cannot join; the run's calls are finished
 // only once their replies are sent, after that.

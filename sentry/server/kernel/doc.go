@@ -28,7 +28,9 @@
 // mapped files, SysV and pty objects), the keys of objects touched by
 // number (FDSlot, MappedID, LockedIno, MountID, SysvKey, DeletedKey,
 // PtyIndex, PipeRef) and a call's effects committed with its reply
-// (CallEffects, PipeIO, OffChange, GoferWrite). The functions that
+// (CallEffects, PipeIO, OffChange, GoferWrite); what a run of posted
+// attribute calls holds back from the gofer (AttrRun, which the front
+// starts and ends and each of the run's calls finds in its call). The functions that
 // change them are still the server's (process.go, signals.go,
 // jobctl.go, timers.go, ptrace.go).
 //
@@ -42,7 +44,8 @@
 // Dependencies: proto/sentrypb, and the layers below the kernel it names:
 // vfs (a working directory, an exec's file), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state), replay, pipe and fdesc
-// (the objects an effect names), socket and fsimpl/unixsock (a
+// (the objects an effect names), attrrun (a run's merged changes),
+// socket and fsimpl/unixsock (a
 // client's name space, stack and bound sockets), sentry/statekey, and
 // gVisor's unix transport (a bound endpoint, as a key), and its own
 // kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
@@ -63,5 +66,5 @@
 // with the client's ip_forward) and held while the stack is made,
 // changed (WithStack) or destroyed; a Tracker's (replay.Tracker's) is a
 // leaf too. CallEffects belong to the call collecting them until it
-// hands them to the Tracker.
+// hands them to the Tracker; an AttrRun to its thread's worker.
 package kernel
