@@ -3606,6 +3606,13 @@ type Reply struct {
 	// listed are the lstat answers of the entries a getdents64 listed
 	// (Syscall.listing_path, or the fd listed), held by path_lease.
 	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
+	// parent_stat, in the reply of a mkdir, mkdirat, or an open or openat
+	// with O_CREAT|O_EXCL that made its name, with path_lease_wanted, is
+	// the struct stat of the directory it made the name in (its attributes
+	// after the creation), as stat of the call's path without its last
+	// component answers it, held by path_lease (tar's stat of the directory
+	// it extracts into).
+	ParentStat []byte `protobuf:"bytes,430,opt,name=parent_stat,json=parentStat,proto3" json:"parent_stat,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -3787,6 +3794,13 @@ func (x *Reply) GetPathLease() *PathLease {
 func (x *Reply) GetListed() []*ListedStat {
 	if x != nil {
 		return x.Listed
+	}
+	return nil
+}
+
+func (x *Reply) GetParentStat() []byte {
+	if x != nil {
+		return x.ParentStat
 	}
 	return nil
 }
@@ -10171,7 +10185,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xc2\b\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xe4\b\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10193,6 +10207,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"path_lease\x18\xa5\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\tpathLease\x12=\n" +
 	"\x06listed\x18\xa8\x03 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12 \n" +
+	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
+	"parentStat\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +

@@ -566,6 +566,89 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	return true
 }
 
+// parentStatShapes are the creations whose reply may carry the stat
+// answer of the directory they made their name in (Reply.parent_stat).
+var parentStatShapes = map[uintptr]pathCallShape{
+	unix.SYS_MKDIR:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_MKDIRAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_OPEN:    {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_OPENAT:  {dirfd: 0, path: 1, buf: -1, size: -1},
+}
+
+// parentPath returns path without its last component, when it has a
+// directory part ("a/b/" → "a"; "/x" → "/"; "x" → none), as the server
+// derives it.
+func parentPath(path string) (string, bool) {
+	p := strings.TrimRight(path, "/")
+	i := strings.LastIndexByte(p, '/')
+	switch {
+	case p == "" || i < 0:
+		return "", false
+	case i == 0:
+		return "/", true
+	}
+	return p[:i], true
+}
+
+// parentStatKey returns the key of stat of the directory t's creation
+// call (mkdir, mkdirat, open or openat with O_CREAT|O_EXCL) makes its
+// name in, if the call is one and should ask for that answer
+// (Reply.parent_stat: tar stats the directory before each file it
+// extracts into it).
+func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
+	shape, ok := parentStatShapes[sysno]
+	if !ok || t.c.pcache == nil {
+		return pathKey{}, false
+	}
+	const excl = unix.O_CREAT | unix.O_EXCL
+	if (sysno == unix.SYS_OPEN && args[1]&excl != excl) || (sysno == unix.SYS_OPENAT && args[2]&excl != excl) {
+		return pathKey{}, false
+	}
+	k, keyed := t.pathKeyShaped(unix.SYS_NEWFSTATAT, shape, args)
+	if !keyed {
+		return pathKey{}, false
+	}
+	parent, ok := parentPath(k.path)
+	if !ok {
+		return pathKey{}, false
+	}
+	k.path, k.args = parent, [3]uint64{}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return k, !time.Now().Before(pc.quietUntil)
+}
+
+// keepParent keeps the stat answer of the directory a creation made its
+// name in (reply.parent_stat), under key k (parentStatKey) and the same
+// key for stat when it starts at the cwd or the root, with the
+// existence of its name.
+func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
+	l := reply.GetPathLease()
+	if pc == nil || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.ParentStat) == 0 || len(l.Ids) == 0 || !grantedAs(k, l) {
+		return
+	}
+	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
+		return
+	}
+	a := &pathAnswer{out: reply.ParentStat, expires: expires, ids: l.Ids}
+	pc.putLocked(k, a)
+	if !strings.HasPrefix(k.start, "fd ") {
+		s := k
+		s.sysno = unix.SYS_STAT
+		pc.putLocked(s, a)
+	}
+	if len(l.SearchIds) > 0 {
+		e := k
+		e.sysno = existsCall
+		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})
+	}
+	pc.kept.Add(1)
+}
+
 // keep keeps the answer reply gave to call sysno with key k, sent at at,
 // if it carries a path lease that no revocation or recovery overtook and
 // its outputs are the call's buffer alone.

@@ -79,7 +79,8 @@ func waitedCalls(t *testing.T, log string) int {
 // With the cache, the mkdirs are answered on the client from the
 // existence of the directory a stat saw (its creation of a file in one
 // directory no longer revokes what the client knows of the others, nor
-// the existence of the directory itself).
+// the existence of the directory itself), and the stat of the directory
+// it extracts into from the reply of the previous creation there.
 func TestDirLeaseTarCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const files = 200
@@ -89,11 +90,11 @@ func TestDirLeaseTarCalls(t *testing.T) {
 		flags []string
 		// minForwardedMkdir and maxForwardedMkdir bound the forwarded
 		// mkdirs per file; minCachedMkdir is the fewest answered on
-		// the client.
-		minForwardedMkdir, maxForwardedMkdir, minCachedMkdir float64
+		// the client, minCachedStat the fewest stats.
+		minForwardedMkdir, maxForwardedMkdir, minCachedMkdir, minCachedStat float64
 	}{
 		{name: "without the cache", flags: []string{"--read-cache=false"}, minForwardedMkdir: 2, maxForwardedMkdir: 2.1},
-		{name: "with the cache", maxForwardedMkdir: 0.1, minCachedMkdir: 1.8},
+		{name: "with the cache", maxForwardedMkdir: 0.1, minCachedMkdir: 1.8, minCachedStat: 0.9},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +111,14 @@ func TestDirLeaseTarCalls(t *testing.T) {
 			if f := per("mkdir forwarded"); f < tc.minForwardedMkdir || f > tc.maxForwardedMkdir || per("mkdir cached") < tc.minCachedMkdir {
 				t.Errorf("mkdir: %.2f forwarded, %.2f answered on the client per file; want %v to %v forwarded, at least %v on the client",
 					f, per("mkdir cached"), tc.minForwardedMkdir, tc.maxForwardedMkdir, tc.minCachedMkdir)
+			}
+			// The stat of the directory tar extracts into is answered
+			// from what the reply of the previous file's creation
+			// brought (Reply.parent_stat); the stat of the first
+			// directory waits while the previous file's posted
+			// chown, chmod and utimensat are unanswered.
+			if per("newfstatat cached") < tc.minCachedStat {
+				t.Errorf("%.2f stats per file answered on the client, want at least %v", per("newfstatat cached"), tc.minCachedStat)
 			}
 			if tc.minCachedMkdir == 0 && counts["mkdir cached"] != 0 {
 				t.Errorf("%d mkdirs answered on the client without the cache", counts["mkdir cached"])
@@ -186,7 +195,7 @@ func TestDirLeaseTwoSandboxes(t *testing.T) {
 	prog := dirleaseProgram(t, "names")
 	run := func(t *testing.T, argv func(role, dir string) []string) string {
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "turn"), []byte("0\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "turn"), []byte("0000"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.MkdirAll(filepath.Join(dir, "w", "d"), 0o755); err != nil {
