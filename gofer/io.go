@@ -47,12 +47,16 @@ func (h *handle) setSyncLocked(flags uint32) {
 // with each Write. O_DIRECT is not passed to the host either: its alignment
 // rules would make the sentry's unaligned writes fail.
 func (s *Server) Open(_ context.Context, req *goferpb.OpenRequest) (*goferpb.OpenReply, error) {
-	err := s.open(req.GetHandle(), req.GetFlags())
-	s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "err", err)
+	err := s.open(req.GetHandle(), req.GetFlags(), nil)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "err", err)
+	}
 	return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
 }
 
-func (s *Server) open(id uint64, flags uint32) error {
+// open opens handle id with flags; known is what the caller knows of the
+// file (see markOpen), or nil.
+func (s *Server) open(id uint64, flags uint32, known *openedBy) error {
 	h, err := s.lookup(id)
 	if err != nil {
 		return err
@@ -73,7 +77,7 @@ func (s *Server) open(id uint64, flags uint32) error {
 		return err
 	}
 	// After h.mu: Server.mu is never taken under a handle lock.
-	s.markOpen(h)
+	s.markOpen(h, known)
 	return nil
 }
 
@@ -104,14 +108,16 @@ func (h *handle) openLocking(id uint64, flags uint32, read, write bool) error {
 func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb.CreateReply, error) {
 	return once(s, req.GetOrigin(), "create", func() (*goferpb.CreateReply, []byte) {
 		h, st, err := s.create(req)
-		s.log.Debug("create", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "mode", req.GetMode(), "err", err)
+		if s.log.IsDebug() { // its arguments cost allocations
+			s.log.Debug("create", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "mode", req.GetMode(), "err", err)
+		}
 		if err != nil {
 			return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
 		}
 		r := &goferpb.CreateReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}
 		if req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
-			if f, err := s.clone(h.Id); err == nil {
+			if f, err := s.clone(h.Id, st); err == nil {
 				r.Path = f.Handle
 			}
 		}
@@ -173,7 +179,9 @@ func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.S
 // reading; length is capped at MaxReadLength.
 func (s *Server) Read(_ context.Context, req *goferpb.ReadRequest) (*goferpb.ReadReply, error) {
 	data, err := s.read(req.GetHandle(), req.GetOffset(), req.GetLength())
-	s.log.Debug("read", "handle", req.GetHandle(), "offset", req.GetOffset(), "length", req.GetLength(), "n", len(data), "err", err)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("read", "handle", req.GetHandle(), "offset", req.GetOffset(), "length", req.GetLength(), "n", len(data), "err", err)
+	}
 	if err != nil {
 		return &goferpb.ReadReply{Errno: errnoOf(err)}, nil
 	}
@@ -225,7 +233,9 @@ func (s *Server) read(id, offset uint64, length uint32) ([]byte, error) {
 func (s *Server) Write(_ context.Context, req *goferpb.WriteRequest) (*goferpb.WriteReply, error) {
 	return once(s, req.GetOrigin(), "write", func() (*goferpb.WriteReply, []byte) {
 		n, st, err := s.write(req.GetHandle(), req.GetOffset(), req.GetData(), req.GetSeq())
-		s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
+		if s.log.IsDebug() { // its arguments cost allocations
+			s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
+		}
 		if err != nil {
 			return &goferpb.WriteReply{Errno: errnoOf(err)}, nil
 		}
@@ -450,14 +460,10 @@ func (s *Server) syncMany(ids []uint64) ([]uint64, error) {
 		if h.ftype != unix.S_IFREG && h.ftype != unix.S_IFDIR {
 			return nil, errorf(unix.EINVAL, "fsync of file type %#o", h.ftype)
 		}
-		var st unix.Stat_t
-		if err := unix.Fstat(h.fd, &st); err != nil {
-			return nil, wrap(err, "fsync handle %d: stat", id)
-		}
 		ws[i] = h.watermark()
-		if byDev[st.Dev] == nil {
-			byDev[st.Dev] = h
-			order = append(order, st.Dev)
+		if byDev[h.dev] == nil {
+			byDev[h.dev] = h
+			order = append(order, h.dev)
 		}
 	}
 	for _, dev := range order {

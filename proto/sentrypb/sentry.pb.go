@@ -2872,7 +2872,16 @@ type Syscall struct {
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
 	// setitimer, getitimer, alarm): each is a fresh lower bound of the
 	// offset between the client's clocks and the server's (Hello.clocks).
-	Clocks        *ClockSample `protobuf:"bytes,280,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	Clocks *ClockSample `protobuf:"bytes,280,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	// leased_data, on a sendfile or copy_file_range from a regular file,
+	// are the bytes the client read from its read lease of the in file at
+	// the in offset (the whole count the application was told, clipped at
+	// the file's end): the server writes them to the out file instead of
+	// reading the in file, and moves the in offset (or *off_in) past them
+	// (Welcome.features has FeatureLeasedCopy; docs/COMPATIBILITY.md,
+	// "Pipelined calls"). Posted, so carried with the call: the copy is then
+	// the one the lease showed, whatever another client changes later.
+	LeasedData    []byte `protobuf:"bytes,480,opt,name=leased_data,json=leasedData,proto3" json:"leased_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2980,6 +2989,13 @@ func (x *Syscall) GetListingPath() string {
 func (x *Syscall) GetClocks() *ClockSample {
 	if x != nil {
 		return x.Clocks
+	}
+	return nil
+}
+
+func (x *Syscall) GetLeasedData() []byte {
+	if x != nil {
+		return x.LeasedData
 	}
 	return nil
 }
@@ -10124,7 +10140,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xa4\x03\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc6\x03\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -10137,7 +10153,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12+\n" +
 	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12\"\n" +
 	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12>\n" +
-	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
+	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
+	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
+	"leasedData\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +

@@ -255,6 +255,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.cachedRead(sysno, args); ok {
 			return n, 0
 		}
+	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
+		if n, ok := t.leasedCopy(sysno, args); ok {
+			return n, 0
+		}
 	case unix.SYS_FSTAT, unix.SYS_NEWFSTATAT:
 		if t.cachedFstat(sysno, args) {
 			return 0, 0

@@ -296,7 +296,7 @@
 // Replay state is captured by package replay and derived in state.go:
 // code that changes a process, thread, fd slot, file description, fs
 // context, signal handler table, pipe, mapped file, timer, lock set, SysV
-// object or mount only touches it (stateTracker.touch, one typed entry
+// object or mount only touches it (kernel.Tracker.Changed, one typed entry
 // point over a replay.Tracker); every reply or push sent afterwards
 // carries the current value of each touched object, derived by
 // deriveRecordLocked (full value, keyed by a statekey.Key; deleted when
@@ -363,7 +363,7 @@
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
 //	      replay.Tracker.mu, durable.Tracker.mu, clientStream.procQ.mu  (leaves)
-//	      lease.Table.mu, fdesc.Async.mu, sysctls.mu  (leaves: a lease
+//	      lease.Table.mu, fdesc.Async.mu, kernel.Sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //
