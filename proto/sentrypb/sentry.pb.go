@@ -9791,7 +9791,11 @@ type ListedStat struct {
 	// ids are the leases this entry's answer holds besides its
 	// PathLease's ids: on the entry found (its existence: the first) and
 	// on its attributes (the second).
-	Ids           []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	Ids []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// statx is the struct statx statx with AT_SYMLINK_NOFOLLOW answers of
+	// the same path, whatever the mask asked (the server fills the basic
+	// stats and the birth time it knows alike for every mask).
+	Statx         []byte `protobuf:"bytes,431,opt,name=statx,proto3" json:"statx,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9843,6 +9847,13 @@ func (x *ListedStat) GetStat() []byte {
 func (x *ListedStat) GetIds() []uint64 {
 	if x != nil {
 		return x.Ids
+	}
+	return nil
+}
+
+func (x *ListedStat) GetStatx() []byte {
+	if x != nil {
+		return x.Statx
 	}
 	return nil
 }
@@ -10756,12 +10767,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\bdir_file\x18\x06 \x01(\x04R\adirFile\x12\x11\n" +
 	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x1e\n" +
 	"\n" +
-	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"G\n" +
+	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"^\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
-	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\"5\n" +
+	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x15\n" +
+	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +

@@ -173,6 +173,9 @@ type pathAnswer struct {
 	ids []uint64
 }
 
+// statxReserved is statx's reserved mask bit (EINVAL).
+const statxReserved = 0x80000000
+
 // existsCall is the pathKey.sysno of the existence of a name.
 const existsCall = 0
 
@@ -430,6 +433,11 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	k := pathKey{sysno: sysno, path: string(raw[:len(raw)-1])}
 	for i, a := range shape.others {
 		k.args[i] = args[a]
+	}
+	if sysno == unix.SYS_STATX && k.args[1]&statxReserved == 0 {
+		// The server's answer is the same for every valid mask
+		// (ListedStat.statx).
+		k.args[1] = 0
 	}
 	relative := !strings.HasPrefix(k.path, "/")
 	dirfd := int32(unix.AT_FDCWD)
@@ -759,9 +767,11 @@ func (t *task) listingOf(sysno uintptr, args [6]uint64) listing {
 // keepListed keeps the lstat answers of the entries a getdents64's reply
 // carried (Reply.listed), sent at at: for a listing by path dir, under
 // the keys of lstat and of newfstatat(AT_FDCWD, dir/<name>,
-// AT_SYMLINK_NOFOLLOW) of t's process; for one by description, under
-// the key of newfstatat(fd, <name>, AT_SYMLINK_NOFOLLOW). The existence
-// of each entry is kept too.
+// AT_SYMLINK_NOFOLLOW) of t's process, and relative to the fd listed; for
+// one by description, under the key of newfstatat(fd, <name>,
+// AT_SYMLINK_NOFOLLOW). The statx answers (ListedStat.statx) are kept as
+// those of statx with AT_SYMLINK_NOFOLLOW (and AT_NO_AUTOMOUNT) and any
+// mask, and the existence of each entry too.
 func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	pc := t.c.pcache
 	l := reply.GetPathLease()
@@ -816,6 +826,16 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 			// the path's leases include.
 			pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
 				args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+		}
+		if len(ls.Statx) > 0 {
+			x := &pathAnswer{out: ls.Statx, expires: expires, ids: ids}
+			for _, flags := range []uint64{unix.AT_SYMLINK_NOFOLLOW, unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT} {
+				pc.putLocked(pathKey{sysno: unix.SYS_STATX, creds: creds, start: start, path: path, args: [3]uint64{flags}}, x)
+				if lst.path != "" {
+					pc.putLocked(pathKey{sysno: unix.SYS_STATX, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
+						args: [3]uint64{flags}}, x)
+				}
+			}
 		}
 		pc.putLocked(pathKey{sysno: existsCall, creds: creds, start: start, path: path},
 			&pathAnswer{expires: expires, ids: append(slices.Clip(common), ls.Ids[0])})

@@ -456,7 +456,10 @@ func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []rea
 			ls := toLinuxStat(st)
 			sb := make([]byte, ls.SizeBytes())
 			ls.MarshalBytes(sb)
-			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb})
+			sx := toStatx(st)
+			xb := make([]byte, sx.SizeBytes())
+			sx.MarshalBytes(xb)
+			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb, Statx: xb})
 			entries = append(entries, ch)
 		}
 	}

@@ -129,11 +129,11 @@ func TestDirLeaseTarCalls(t *testing.T) {
 
 // TestDirLeaseFindAtDirfd runs testdata/dirlease/fts.c (GNU find's walk:
 // each directory opened relative to its parent's fd, listed, and each
-// entry asked about with fstatat(fd, name, AT_SYMLINK_NOFOLLOW)) over a
-// tree of 10 directories of 30 files, natively and under do, with the
-// path cache and without. With it, each listing's reply brings the
-// answers of its entries relative to the fd listed, and fts's fstatats
-// are answered on the client.
+// entry asked about with fstatat(fd, name, AT_SYMLINK_NOFOLLOW), or with
+// statx as coreutils asks) over a tree of 10 directories of 30 files,
+// natively and under do, with the path cache and without. With it, each
+// listing's reply brings the answers of its entries relative to the fd
+// listed, and fts's fstatats and statxs are answered on the client.
 func TestDirLeaseFindAtDirfd(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := dirleaseProgram(t, "fts")
@@ -148,35 +148,41 @@ func TestDirLeaseFindAtDirfd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := tu.Run(t, time.Minute, dir, "", prog, "t")
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
 	const entries = dirs + dirs*perDir
 	tests := []struct {
 		name  string
 		flags []string
-		// minCached is the least share of the fstatats answered on the
+		// call is how fts asks: newfstatat, or statx (its argument).
+		call string
+		// minCached is the least share of the calls answered on the
 		// client.
 		minCached float64
 	}{
-		{name: "without the cache", flags: []string{"--read-cache=false"}},
-		{name: "with the cache", minCached: 0.99},
+		{name: "without the cache", flags: []string{"--read-cache=false"}, call: "newfstatat"},
+		{name: "with the cache", call: "newfstatat", minCached: 0.99},
+		{name: "statx, with the cache", call: "statx", minCached: 0.99},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, counts := stracedRun(t, dir, tc.flags, "", prog, "t")
+			argv := []string{prog, "t"}
+			if tc.call == "statx" {
+				argv = append(argv, "statx")
+			}
+			want := tu.Run(t, time.Minute, dir, "", argv...)
+			if want.ExitCode != 0 {
+				t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+			}
+			got, _, counts := stracedRun(t, dir, tc.flags, "", argv...)
 			compare(t, want, got)
-			// The fstatats are the calls on a name without a slash
-			// (relative to a dirfd); the openats of the
-			// subdirectories are too.
-			cached, forwarded := counts["newfstatat cached"], counts["newfstatat forwarded"]
-			t.Logf("fstatat of %d entries: %d answered on the client, %d forwarded", entries, cached, forwarded)
+			// The calls on a name without a slash, relative to a
+			// dirfd (fts's openats of the subdirectories are too).
+			cached, forwarded := counts[tc.call+" cached"], counts[tc.call+" forwarded"]
+			t.Logf("%s of %d entries: %d answered on the client, %d forwarded", tc.call, entries, cached, forwarded)
 			if cached+forwarded != entries {
-				t.Errorf("counted %d fstatats, want %d", cached+forwarded, entries)
+				t.Errorf("counted %d %ss, want %d", cached+forwarded, tc.call, entries)
 			}
 			if share := float64(cached) / entries; share < tc.minCached || (tc.minCached == 0 && cached != 0) {
-				t.Errorf("%.2f of the fstatats answered on the client, want at least %v", share, tc.minCached)
+				t.Errorf("%.2f of the %ss answered on the client, want at least %v", share, tc.call, tc.minCached)
 			}
 		})
 	}
