@@ -272,6 +272,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if hit {
 		return cret, cerrno
 	}
+	if t.cachedExists(sysno, args) {
+		return 0, unix.EEXIST
+	}
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
 	}
@@ -288,7 +291,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		noNewPrivs = t.proc.noNewPrivs
 		t.proc.mu.Unlock()
 	}
-	listing := t.listingPath(sysno, args)
+	listing := t.listingOf(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:           int32(sysno),
@@ -297,8 +300,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
 		LeaseWanted:     t.wantsLease(sysno),
-		PathLeaseWanted: pathWanted || listing != "",
-		ListingPath:     listing,
+		PathLeaseWanted: pathWanted || listing.wanted,
+		ListingPath:     listing.path,
 	}}})
 	if err != nil {
 		return 0, unix.EIO
@@ -309,7 +312,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
-	if listing != "" && reply.PathLease != nil {
+	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {

@@ -64,6 +64,9 @@ var restatC string
 //go:embed testdata/copyloop.c
 var copyloopC string
 
+//go:embed testdata/tarnames.c
+var tarnamesC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -263,6 +266,17 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "restat",
 		Script:  `./prog 300; rm prog; ls -l d | wc -l`,
 		CSource: restatC,
+	},
+	{
+		// Files extracted as tar does (mkdir of each leading
+		// directory, EEXIST but the first time; stat; unlink, ENOENT;
+		// create), with the directory renamed away every seventh
+		// file: the client answers the mkdirs of directories it knows
+		// exist from its path cache, and each answer must be the
+		// model's, though a kill takes the leases with the server.
+		Name:    "tar-names",
+		Script:  `./prog 400; rm prog; find t -type f | wc -l; ls t | wc -l`,
+		CSource: tarnamesC,
 	},
 	{
 		// A sandbox on a pod's interface (--network=sandbox) and peers
