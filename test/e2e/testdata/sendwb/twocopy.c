@@ -6,7 +6,8 @@
 // sendfile it whole into DIR/out, and check that out holds the count
 // sendfile returned, each byte a value v >= p (of a state of src at or
 // after the publication it saw; a copy racing with a write may mix two
-// such versions, on Linux too), or nothing. It prints its violations.
+// such versions, or see zeros where the write had not copied yet, on
+// Linux too), or nothing. It prints its violations.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -86,7 +87,7 @@ static int copier(const char *dir, int n) {
 		}
 		int bad = m != r || (r != 0 && r != S && r != S / 2);
 		long j = 0;
-		while (j < m && !bad && (unsigned char)buf[j] >= p)
+		while (j < m && !bad && ((unsigned char)buf[j] >= p || buf[j] == 0))
 			j++;
 		bad = bad || j < m;
 		if (bad) {
