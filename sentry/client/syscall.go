@@ -300,7 +300,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		Inputs:          toPBRegions(inputs),
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
-		LeaseWanted:     t.wantsLease(sysno),
+		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args),
 		PathLeaseWanted: pathWanted || listing.wanted || parentWanted,
 		ListingPath:     listing.path,
 	}}})
