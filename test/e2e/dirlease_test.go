@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -207,26 +205,11 @@ func TestDirLeaseTwoSandboxes(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, "w", "d"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		ca := argv("changer", dir)
-		changer := exec.CommandContext(ctx, ca[0], ca[1:]...)
-		out, err := os.Create(filepath.Join(t.TempDir(), "changer.out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		changer.Stdout, changer.Stderr = out, out
-		if err := changer.Start(); err != nil {
-			t.Fatal(err)
-		}
-		o := tu.Run(t, 3*time.Minute, dir, "", argv("observer", dir)...)
-		cerr := changer.Wait()
-		cout, _ := os.ReadFile(out.Name())
+		o, cout, cerr := tu.RunBeside(t, 3*time.Minute, dir, argv("changer", dir), argv("observer", dir))
 		if o.ExitCode != 0 || cerr != nil {
 			t.Fatalf("observer: exit %d\n%s%s\nchanger: %v\n%s", o.ExitCode, o.Stdout, o.Stderr, cerr, cout)
 		}
-		if string(cout) != "changer: 5 steps\n" {
+		if cout != "changer: 5 steps\n" {
 			t.Errorf("changer said %q", cout)
 		}
 		return o.Stdout

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -134,25 +132,11 @@ func TestPathCacheTwoSandboxes(t *testing.T) {
 		if err := os.Symlink("f", filepath.Join(dir, "w", "l")); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		changer := exec.CommandContext(ctx, argv("changer", dir)[0], argv("changer", dir)[1:]...)
-		out, err := os.Create(filepath.Join(t.TempDir(), "changer.out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		changer.Stdout, changer.Stderr = out, out
-		if err := changer.Start(); err != nil {
-			t.Fatal(err)
-		}
-		o := tu.Run(t, 3*time.Minute, dir, "", argv("observer", dir)...)
-		cerr := changer.Wait()
-		cout, _ := os.ReadFile(out.Name())
+		o, cout, cerr := tu.RunBeside(t, 3*time.Minute, dir, argv("changer", dir), argv("observer", dir))
 		if o.ExitCode != 0 || cerr != nil {
 			t.Fatalf("observer: exit %d\n%s%s\nchanger: %v\n%s", o.ExitCode, o.Stdout, o.Stderr, cerr, cout)
 		}
-		if string(cout) != "changer: 11 steps\n" {
+		if cout != "changer: 11 steps\n" {
 			t.Errorf("changer said %q", cout)
 		}
 		return o.Stdout

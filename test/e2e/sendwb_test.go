@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -197,23 +195,8 @@ func TestLeasedCopyTwoSandboxes(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "src"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		wargv := argv("writer", dir)
-		writer := exec.CommandContext(ctx, wargv[0], wargv[1:]...)
-		wout, err := os.Create(filepath.Join(t.TempDir(), "writer.out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer wout.Close()
-		writer.Stdout, writer.Stderr = wout, wout
-		if err := writer.Start(); err != nil {
-			t.Fatal(err)
-		}
-		c := tu.Run(t, 3*time.Minute, dir, "", argv("copier", dir)...)
-		werr := writer.Wait()
-		wtext, _ := os.ReadFile(wout.Name())
-		if c.ExitCode != 0 || werr != nil || string(wtext) != "writer: "+versions+" versions\n" {
+		c, wtext, werr := tu.RunBeside(t, 3*time.Minute, dir, argv("writer", dir), argv("copier", dir))
+		if c.ExitCode != 0 || werr != nil || wtext != "writer: "+versions+" versions\n" {
 			t.Fatalf("copier: exit %d\n%s%s\nwriter: %v\n%s", c.ExitCode, c.Stdout, c.Stderr, werr, wtext)
 		}
 		t.Logf("%s", c.Stderr)
