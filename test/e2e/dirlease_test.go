@@ -197,38 +197,14 @@ func TestDirLeaseFindAtDirfd(t *testing.T) {
 func TestDirLeaseTwoSandboxes(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := dirleaseProgram(t, "names")
-	run := func(t *testing.T, argv func(role, dir string) []string) string {
-		dir := t.TempDir()
+	_, _, logs := observerChangerRuns(t, prog, 5, func(t *testing.T, dir string) {
 		if err := os.WriteFile(filepath.Join(dir, "turn"), []byte("0000"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.MkdirAll(filepath.Join(dir, "w", "d"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		o, cout, cerr := tu.RunBeside(t, 3*time.Minute, dir, argv("changer", dir), argv("observer", dir))
-		if o.ExitCode != 0 || cerr != nil {
-			t.Fatalf("observer: exit %d\n%s%s\nchanger: %v\n%s", o.ExitCode, o.Stdout, o.Stderr, cerr, cout)
-		}
-		if cout != "changer: 5 steps\n" {
-			t.Errorf("changer said %q", cout)
-		}
-		return o.Stdout
-	}
-	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
-	if !strings.HasSuffix(native, "observer: 5 steps\n") {
-		t.Fatalf("native observer said:\n%s", native)
-	}
-	sock := t.TempDir()
-	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
-	logs := t.TempDir()
-	sandboxed := run(t, func(role, dir string) []string {
-		return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
-			"--strace", "--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
-	})
-	if sandboxed != native {
-		t.Errorf("the observer in a sandbox saw (-) what it saw natively (+):\n%s", lineDiff(sandboxed, native))
-	}
+	}, "--strace")
 	log, err := os.ReadFile(filepath.Join(logs, "observer.log"))
 	if err != nil {
 		t.Fatal(err)
