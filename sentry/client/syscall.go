@@ -236,7 +236,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	switch sysno {
 	case unix.SYS_CLOSE:
-		if !t.writeBehindPending(int32(args[0])) && t.pipelineClose(int32(args[0])) {
+		if !t.writeBehindFailed(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
 		}
 	case unix.SYS_UMASK:

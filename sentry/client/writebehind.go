@@ -36,9 +36,11 @@ import (
 //     application sees it), by a process without RLIMIT_FSIZE (the
 //     server would send SIGXFSZ): it returns n. The server keeps the
 //     error of such a write that fails (ENOSPC, EDQUOT, EIO...) on the
-//     description and the next fsync, fdatasync, write or close of it
-//     returns it; a close of a description with writes behind in flight
-//     or failed waits for its reply to return that error.
+//     description and the next fsync, fdatasync, write or waited close
+//     of it returns it; a close of a description whose write behind is
+//     known to have failed waits, to return that error. One with writes
+//     behind only in flight is posted: the server keeps their error on
+//     the file for its next fsync (sentry/server/wberr).
 //
 // Like a pipelined close, only a process with one thread whose fd table
 // and fs context no other process shares posts: another thread's call
@@ -414,9 +416,12 @@ func writeCount(sysno uintptr, args [6]uint64, inputs []sysabi.Region) (uint64, 
 	return 0, false
 }
 
-// writeBehindPending reports whether fd's description has writes behind
-// without a reply or a kept error: its close then waits, to return it.
-func (t *task) writeBehindPending(fd int32) bool {
+// writeBehindFailed reports whether fd's description has a write behind
+// whose failure the server keeps: its close then waits, to return it. A
+// close while writes behind are only in flight is posted (as on Linux,
+// a close does not report their error: the next fsync of the file does;
+// the server keeps it, package sentry/server/wberr).
+func (t *task) writeBehindFailed(fd int32) bool {
 	file, ok := t.c.ids.soleFD(t.proc.pid, fd)
 	if !ok {
 		return false
@@ -424,7 +429,7 @@ func (t *task) writeBehindPending(fd int32) bool {
 	ps := &t.c.pipe
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return ps.wbInFlight[file] > 0 || ps.wbFailed[file]
+	return ps.wbFailed[file]
 }
 
 // writeErrorReported forgets that fd's description has a kept error: the

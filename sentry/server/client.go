@@ -34,6 +34,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wberr"
 )
 
 var errNoStream = errors.New("client has no stream")
@@ -140,6 +141,9 @@ type clientState struct {
 	// dur tracks writes not yet durable (package durable; the flusher in
 	// durable.go); own lock. Immutable pointer.
 	dur *durable.Tracker[*file]
+	// wbErrs keeps the failed writes behind of each file for the next
+	// fsync of any description (package wberr; its own lock).
+	wbErrs wberr.Table
 	// releases queues gofer handles to release; own lock. Immutable
 	// pointer.
 	releases *goferclient.ReleaseQueue

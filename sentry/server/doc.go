@@ -154,7 +154,9 @@
 // (client.postedOut, waited on with client.postedDone under
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
-// (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
+// (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close,
+// and on the file (clientState.wbErrs, package wberr) for the next fsync
+// of any of its descriptions.
 // A sendfile or copy_file_range that carries the bytes the client read
 // from its read lease (Syscall.leased_data, syscallCtx.leasedData) writes
 // them instead of reading the in file (leasedCopy, package copybehind),

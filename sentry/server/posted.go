@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Posted calls (docs/COMPATIBILITY.md, "Pipelined calls").
@@ -28,9 +29,13 @@ import (
 //     (ENOSPC, EDQUOT, EFBIG, EIO...) keeps its errno on the open file
 //     description (fdesc.File.WBErr; EIO for a short count); later posted
 //     writes of the description then fail with it too, without writing,
-//     and the next fsync, fdatasync, waited write-family call or close
-//     of the description returns it, once (a close still closes), as
-//     NFS reports an asynchronous write's error.
+//     and the next fsync, fdatasync, waited write-family call or waited
+//     close of the description returns it, once (a close still closes).
+//     It is kept on the file too (package wberr): as Linux reports a
+//     local file's writeback error, a posted close does not report it,
+//     and the next fsync or fdatasync of any description of the file
+//     (or a syncfs) returns it once, unless the description's own call
+//     reported it first.
 
 // isPosted reports whether call is a posted system call.
 func isPosted(call *sentrypb.Call) bool {
@@ -97,7 +102,7 @@ func (c *syscallCtx) requested() int64 {
 // write-behind error.
 var reportsWriteError = map[int32]bool{
 	unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true, unix.SYS_PWRITEV2: true,
-	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE: true, unix.SYS_SYNCFS: true,
 }
 
 // runReportingDeferred runs h for c under the error rule above. skipped
@@ -106,11 +111,26 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 	if !reportsWriteError[c.sysno] {
 		return k.runHandlerPosted(h, c, posted)
 	}
+	if c.sysno == unix.SYS_SYNCFS {
+		// Any file's kept error (package wberr), after the sync.
+		ret, err = k.runHandler(h, c)
+		if e := k.wbErrs.TakeAny(); err == nil && e != 0 {
+			err = e
+		}
+		return ret, false, err
+	}
 	f, ferr := c.getFile(c.argInt(0))
 	if ferr != nil {
 		return k.runHandlerPosted(h, c, posted)
 	}
 	defer f.DecRef()
+	// Only a gofer file is written behind: its inode number names it.
+	var ino uint64
+	d := dentryOf(f)
+	hasIno := d != nil && d.Kind == vfs.KindGofer
+	if hasIno {
+		ino = d.Ino()
+	}
 	kept := unix.Errno(f.WBErr.Load())
 	switch {
 	case kept == 0:
@@ -121,24 +141,43 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 				e = syserr.ErrnoOf(err)
 			}
 			f.WBErr.CompareAndSwap(0, int32(e))
-			k.log.Warn("a write behind failed; the next fsync, fdatasync, write or close of the file reports it",
-				"errno", e.Error(), "written", ret, "of", c.args[2])
+			if hasIno {
+				k.wbErrs.Keep(ino, e)
+			}
+			k.logWriteBehindError(f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
+			return ret, false, err
+		}
+		if hasIno && err == nil && (c.sysno == unix.SYS_FSYNC || c.sysno == unix.SYS_FDATASYNC) {
+			// Another description's write behind failed (or this one
+			// was opened after it did): Linux reports it to the next
+			// fsync of the file, once.
+			if e := k.wbErrs.Take(ino); e != 0 {
+				err = e
+			}
 		}
 		return ret, false, err
 	case posted && writeBehindCalls[c.sysno]:
 		// A later write behind of a failed description does not write.
 		return 0, true, kept
+	case c.sysno == unix.SYS_CLOSE && posted:
+		// The client posts a close while writes behind of the
+		// description are unanswered: as on Linux, the close does not
+		// report their error, which stays on the description (its
+		// other fds' next fsync reports it) and on the file (package
+		// wberr: a copy's failure, copybehind, is kept here).
+		if hasIno {
+			k.wbErrs.Keep(ino, kept)
+		}
+		return k.runHandlerPosted(h, c, posted)
 	case c.sysno == unix.SYS_CLOSE:
-		// The fd is closed all the same. (The client waits for a close
-		// while writes behind of the description are unanswered; a
-		// posted one that finds an error can only log it.)
+		// The fd is closed all the same.
 		f.WBErr.CompareAndSwap(int32(kept), 0)
+		if hasIno {
+			k.wbErrs.Seen(ino)
+		}
 		ret, err = k.runHandler(h, c)
 		if err == nil {
 			err = kept
-		}
-		if posted {
-			k.log.Warn("a posted close found a write behind's error", "errno", kept.Error())
 		}
 		return ret, false, err
 	case posted:
@@ -146,8 +185,22 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		return k.runHandlerPosted(h, c, posted)
 	default:
 		f.WBErr.CompareAndSwap(int32(kept), 0)
+		if hasIno {
+			k.wbErrs.Seen(ino)
+		}
 		return 0, true, kept
 	}
+}
+
+// logWriteBehindError logs, at error level (which `do` shows), that a
+// write behind of f failed with e after the application was told it
+// succeeded, naming the file.
+func (k *clientState) logWriteBehindError(f *file, msg string, e unix.Errno) {
+	path := "?"
+	if d := dentryOf(f); d != nil {
+		path, _ = k.vfs.PathOf(d)
+	}
+	k.log.Error(msg, "path", path, "errno", e.Error())
 }
 
 // runHandlerPosted runs h; a posted call that fails is logged (the

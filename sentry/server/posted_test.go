@@ -28,7 +28,9 @@ func (e *env) posted(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
 // TestPostedWriteError checks where the error of a failed write behind
 // surfaces: kept on the description, it fails later posted writes of it
 // (which then write nothing) and is returned once by the next fsync,
-// fdatasync, waited write or close.
+// fdatasync, waited write or waited close; kept on the file too, it is
+// returned once by the next fsync of any description (or a syncfs)
+// unless the description's own call returned it.
 func TestPostedWriteError(t *testing.T) {
 	const huge = uint64(1<<63 - 1) // past any file's maximum size: EFBIG
 	tests := []struct {
@@ -51,6 +53,33 @@ func TestPostedWriteError(t *testing.T) {
 			}
 			e.fails(kept, 1, unix.SYS_CLOSE, fd)
 			e.fails(unix.EBADF, 1, unix.SYS_CLOSE, fd)
+		}},
+		{"a posted close does not report it; the file's next fsync does, once", func(e *env, fd uint64, kept unix.Errno) {
+			if r := e.posted(1, unix.SYS_CLOSE, fd); r.Errno != 0 {
+				t.Errorf("posted close: errno %v, want 0", unix.Errno(r.Errno))
+			}
+			fd2 := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str("/tmp/wb"), unix.O_WRONLY, 0))
+			e.fails(kept, 1, unix.SYS_FSYNC, fd2)
+			e.ok(1, unix.SYS_FSYNC, fd2)
+			e.ok(1, unix.SYS_CLOSE, fd2)
+		}},
+		{"a posted close does not report it; a syncfs does, once", func(e *env, fd uint64, kept unix.Errno) {
+			e.posted(1, unix.SYS_CLOSE, fd)
+			fd2 := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str("/tmp"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+			e.fails(kept, 1, unix.SYS_SYNCFS, fd2)
+			e.ok(1, unix.SYS_SYNCFS, fd2)
+		}},
+		{"a waited close reports it; the file's next fsync does not", func(e *env, fd uint64, kept unix.Errno) {
+			e.fails(kept, 1, unix.SYS_CLOSE, fd)
+			fd2 := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str("/tmp/wb"), unix.O_WRONLY, 0))
+			e.ok(1, unix.SYS_FSYNC, fd2)
+		}},
+		{"another description's fsync reports it, and its own", func(e *env, fd uint64, kept unix.Errno) {
+			fd2 := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str("/tmp/wb"), unix.O_WRONLY, 0))
+			e.fails(kept, 1, unix.SYS_FSYNC, fd2)
+			e.ok(1, unix.SYS_FSYNC, fd2)
+			e.fails(kept, 1, unix.SYS_FDATASYNC, fd)
+			e.ok(1, unix.SYS_FDATASYNC, fd)
 		}},
 		{"a waited write reports it, the next one writes", func(e *env, fd uint64, kept unix.Errno) {
 			e.fails(kept, 1, unix.SYS_WRITE, fd, e.mem.alloc([]byte("no")), 2)

@@ -113,11 +113,8 @@ func perMemberCosts(t *testing.T, few, many int, argv func(dir string, n int) []
 // TestLeasedCopyTarCosts: busybox tar -xf copies each member's data with
 // sendfile from the archive, which the client holds a read lease on,
 // into the file it just created: each is posted, none waited for (one
-// per member before). The close that follows now waits for it (a close
-// returns its description's write-behind error), where it was posted
-// before: a member costs as many waited calls as before (9.0 at 0307885;
-// other levers lowered it since), and the server no longer reads the
-// archive.
+// per member before), and the server no longer reads the archive. (The
+// close that follows is posted too: TestPostedCloseTarCosts.)
 func TestLeasedCopyTarCosts(t *testing.T) {
 	tu.RequireRoot(t)
 	const few, many = 20, 120
