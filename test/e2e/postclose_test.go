@@ -83,7 +83,8 @@ func TestPostedCloseWriteError(t *testing.T) {
 // data was written behind (a sendfile from the leased archive). The
 // close is posted now (the server keeps a write-behind error for the
 // file's next fsync, as Linux keeps a writeback error): one waited call
-// fewer per member: 5.86 before, 4.83 after (at 120 and 20 members).
+// fewer per member: 5.86 to 6.03 before, 4.81 to 5.01 after (120 and 20
+// members, 5 runs each).
 func TestPostedCloseTarCosts(t *testing.T) {
 	tu.RequireRoot(t)
 	const few, many = 20, 120
@@ -95,7 +96,7 @@ func TestPostedCloseTarCosts(t *testing.T) {
 			t.Fatalf("a file extracted: %q, %v", got, err)
 		}
 	})
-	if perFile > 5.25 {
-		t.Errorf("%.2f waited calls per member, want at most 5.25 (the close posted)", perFile)
+	if perFile > 5.4 {
+		t.Errorf("%.2f waited calls per member, want at most 5.4 (the close posted)", perFile)
 	}
 }
