@@ -84,7 +84,7 @@ func TestPostedCloseWriteError(t *testing.T) {
 // close is posted now (the server keeps a write-behind error for the
 // file's next fsync, as Linux keeps a writeback error): one waited call
 // fewer per member: 5.86 to 6.03 before, 4.81 to 5.01 after (120 and 20
-// members, 5 runs each).
+// members; 3 runs before, 5 after).
 func TestPostedCloseTarCosts(t *testing.T) {
 	tu.RequireRoot(t)
 	const few, many = 20, 120
