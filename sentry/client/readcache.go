@@ -85,10 +85,14 @@ type readCache struct {
 	// nothing of that file (of any file, for "") is answered meanwhile.
 	// dataPostedAll is their sum. attrsPosted counts those that may
 	// change only attributes (chmod, chown, utimensat): only reads are
-	// answered meanwhile. Protected by mu.
-	dataPosted    map[string]int
-	dataPostedAll int
-	attrsPosted   int
+	// answered meanwhile; attrsPostedAny those of them whose file may
+	// be a directory or a symlink (the rest change a regular file this
+	// process created: the path cache answers what no regular file's
+	// attributes decide meanwhile, mayAnswerPaths). Protected by mu.
+	dataPosted     map[string]int
+	dataPostedAll  int
+	attrsPosted    int
+	attrsPostedAny int
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -235,6 +239,9 @@ const (
 	noChange fileChange = iota
 	dataChange
 	attrsChange
+	// fileAttrsChange is an attrsChange of a regular file
+	// (pipelineMeta: one this process created with O_CREAT|O_EXCL).
+	fileAttrsChange
 )
 
 // changesFile are the calls that may be posted and change a file's data
@@ -255,11 +262,10 @@ type posting struct {
 	handle string
 }
 
-// postBegin counts a posted call that may change a file (of gofer
-// handle handle, "" if not known); the caller calls postEnd with what
-// it returns (change noChange: nothing to end).
-func (rc *readCache) postBegin(sysno uintptr, handle string) posting {
-	ch := changesFile[sysno]
+// postBegin counts a posted call that may make change ch to a file (of
+// gofer handle handle, "" if not known); the caller calls postEnd with
+// what it returns (change noChange: nothing to end).
+func (rc *readCache) postBegin(ch fileChange, handle string) posting {
 	if rc == nil || ch == noChange {
 		return posting{}
 	}
@@ -270,6 +276,9 @@ func (rc *readCache) postBegin(sysno uintptr, handle string) posting {
 		rc.dataPostedAll++
 	} else {
 		rc.attrsPosted++
+		if ch == attrsChange {
+			rc.attrsPostedAny++
+		}
 	}
 	return posting{change: ch, handle: handle}
 }
@@ -287,6 +296,9 @@ func (rc *readCache) postEnd(p posting) {
 		rc.dataPostedAll--
 	} else {
 		rc.attrsPosted--
+		if p.change == attrsChange {
+			rc.attrsPostedAny--
+		}
 	}
 }
 
