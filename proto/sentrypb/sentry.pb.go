@@ -2865,6 +2865,14 @@ type Syscall struct {
 	// carries the lstat answers of listing_path/<name> for the entries
 	// listed (Reply.listed), under its path_lease.
 	ListingPath string `protobuf:"bytes,423,opt,name=listing_path,json=listingPath,proto3" json:"listing_path,omitempty"`
+	// install_fd, on a posted read-only open or openat, is the fd the
+	// client told the application (the lowest free one in its copy of the
+	// caller's fd table, which no other process shares): the server
+	// installs the new description there, or fails the open (EMFILE at or
+	// above RLIMIT_NOFILE; EBUSY if the fd is open, unless the call is one
+	// re-sent after a Restore whose records already hold its description,
+	// which it then replaces). Reply.opened_file names the description.
+	InstallFd *int32 `protobuf:"varint,440,opt,name=install_fd,json=installFd,proto3,oneof" json:"install_fd,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -2973,6 +2981,13 @@ func (x *Syscall) GetListingPath() string {
 		return x.ListingPath
 	}
 	return ""
+}
+
+func (x *Syscall) GetInstallFd() int32 {
+	if x != nil && x.InstallFd != nil {
+		return *x.InstallFd
+	}
+	return 0
 }
 
 func (x *Syscall) GetClocks() *ClockSample {
@@ -3604,6 +3619,10 @@ type Reply struct {
 	// listed are the lstat answers of the entries a getdents64 listed
 	// (Syscall.listing_path), held by path_lease.
 	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
+	// opened_file is the FileState id of the description an open with
+	// Syscall.install_fd installed (the client, which told the application
+	// the fd before the reply, names the description by it from then on).
+	OpenedFile uint64 `protobuf:"varint,441,opt,name=opened_file,json=openedFile,proto3" json:"opened_file,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -3787,6 +3806,13 @@ func (x *Reply) GetListed() []*ListedStat {
 		return x.Listed
 	}
 	return nil
+}
+
+func (x *Reply) GetOpenedFile() uint64 {
+	if x != nil {
+		return x.OpenedFile
+	}
+	return 0
 }
 
 func (x *Reply) GetFailedPath() string {
@@ -10073,7 +10099,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xa4\x03\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xd8\x03\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -10085,8 +10111,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
 	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12+\n" +
 	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12\"\n" +
-	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12>\n" +
-	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"0\n" +
+	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12#\n" +
+	"\n" +
+	"install_fd\x18\xb8\x03 \x01(\x05H\x00R\tinstallFd\x88\x01\x01\x12>\n" +
+	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocksB\r\n" +
+	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +
@@ -10134,7 +10163,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xc2\b\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xe4\b\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10156,6 +10185,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"path_lease\x18\xa5\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\tpathLease\x12=\n" +
 	"\x06listed\x18\xa8\x03 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12 \n" +
+	"\vopened_file\x18\xb9\x03 \x01(\x04R\n" +
+	"openedFile\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +
@@ -10993,6 +11024,7 @@ func file_sentry_proto_init() {
 		(*Call_Spawn)(nil),
 		(*Call_PtraceStop)(nil),
 	}
+	file_sentry_proto_msgTypes[31].OneofWrappers = []any{}
 	file_sentry_proto_msgTypes[39].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),

@@ -75,6 +75,9 @@ type syscallCtx struct {
 	// own Origin part, so that a call writing several times is not
 	// answered from the gofer's reply cache for its own earlier write.
 	goferParts uint32
+	// installFD is a posted open's Syscall.install_fd: the fd its
+	// description goes at (postopen.go; nil: the lowest free). Set once.
+	installFD *int32
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -234,7 +237,7 @@ func logUnsupportedOnce(k *clientState, what string) {
 // dispatch executes one forwarded system call of thread t.
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs}
+	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs, installFD: sc.InstallFd}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {

@@ -29,6 +29,7 @@ var pathLeaseCalls = map[int32]bool{
 	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
 	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
+	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, // read-only (postopen.go)
 }
 
 // namespaceCalls change this client's mount table: the answers of its
@@ -41,6 +42,7 @@ var pathArgs = map[int32][2]int{
 	unix.SYS_STAT: {-1, 0}, unix.SYS_LSTAT: {-1, 0}, unix.SYS_NEWFSTATAT: {0, 1}, unix.SYS_STATX: {0, 1},
 	unix.SYS_ACCESS: {-1, 0}, unix.SYS_FACCESSAT: {0, 1}, unix.SYS_FACCESSAT2: {0, 1},
 	unix.SYS_READLINK: {-1, 0}, unix.SYS_READLINKAT: {0, 1},
+	unix.SYS_OPEN: {-1, 0}, unix.SYS_OPENAT: {0, 1},
 }
 
 // pathView is what a path call's answer depends on besides the
@@ -149,7 +151,7 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 			return nil
 		}
 		c.listingPath = listingPath
-	} else if !pathLeaseCalls[c.sysno] {
+	} else if !pathLeaseCalls[c.sysno] || !c.openLeasable() {
 		return nil
 	}
 	view, ok := c.viewOf()
