@@ -479,6 +479,13 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out})
+}
+
+// keepAnswer keeps a under key k, held by lease l of a call sent at at,
+// if l names k's credentials and start and no revocation or recovery
+// overtook it.
+func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pathAnswer) {
 	if !grantedAs(k, l) {
 		return
 	}
@@ -502,7 +509,8 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 		}
 		pc.leases[l.Id] = expires
 	}
-	pc.answers[k] = &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires}
+	a.expires = expires
+	pc.answers[k] = &a
 	pc.kept.Add(1)
 }
 

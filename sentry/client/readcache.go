@@ -79,6 +79,11 @@ type readCache struct {
 	// by mu.
 	seekPosted map[uint64]int
 	offsets    map[uint64]int64
+	// moved maps the provisional id of a posted open's description to
+	// the server's, once its reply named it, while posted lseeks counted
+	// under the provisional id are without a reply (postopen.go).
+	// Protected by mu.
+	moved map[uint64]movedDesc
 	// dataPosted counts the posted calls that may change a file's data
 	// (a write behind) without a reply, by the file's gofer handle
 	// (FileState.file_handle; "": a file not known, which may be any):
@@ -526,6 +531,7 @@ func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 	rc.mu.Unlock()
 	done := func(*pb.Reply) {
 		rc.mu.Lock()
+		desc := rc.movedLocked(desc)
 		if rc.seekPosted[desc]--; rc.seekPosted[desc] <= 0 {
 			delete(rc.seekPosted, desc)
 			delete(rc.offsets, desc)

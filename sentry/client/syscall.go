@@ -263,6 +263,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if off, ok := t.cachedLseek(args); ok {
 			return off, 0
 		}
+	case unix.SYS_OPEN, unix.SYS_OPENAT:
+		if fd, ok := t.postOpen(sysno, args); ok {
+			return fd, 0
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {
@@ -285,6 +289,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.proc.mu.Unlock()
 	}
 	listing := t.listingPath(sysno, args)
+	openKey, openKeyed := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:           int32(sysno),
@@ -293,7 +298,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
 		LeaseWanted:     t.wantsLease(sysno),
-		PathLeaseWanted: pathWanted || listing != "",
+		PathLeaseWanted: pathWanted || listing != "" || openKeyed,
 		ListingPath:     listing,
 	}}})
 	if err != nil {
@@ -301,12 +306,16 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if reply.Lease != nil {
 		t.c.rcache.grant(reply.Lease, leaseFrom)
+		t.c.noteLease(reply.Lease)
 	}
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
 	if listing != "" && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
+	}
+	if openKeyed && reply.PathLease != nil {
+		t.keepOpen(openKey, reply, pathFrom)
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))
