@@ -161,6 +161,7 @@
 //
 // # Lock order
 //
+//	Server.sillyDirMu (the .rd-unlinked directories' handles)
 //	Server.mu
 //	    (released before any handle lock is taken; never held across a
 //	    system call other than close)

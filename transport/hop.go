@@ -14,7 +14,7 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// Call channels: the same-machine hop (docs/ARCHITECTURE.md, "Transport").
+// Call channels: the same-machine hop (docs/ARCHITECTURE.md, "The client-to-server hop").
 //
 // On the framed wire over a Unix socket, a client may ask for call
 // channels (ChannelOpen). The server answers with a ChannelGrant whose

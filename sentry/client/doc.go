@@ -160,9 +160,12 @@
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,
-// a shared file mapping's Translate).
+// a shared file mapping's Translate). Leaves: anonShared.mu (a shared
+// anonymous mapping's pages, taken in Translate under mm's locks),
+// hostTerminals.mu (ttymodes.go) and platMu (the process-wide platforms).
 //
-// Dependencies: platform/, transport/, sentry/sysabi,
-// sentry/client/replaylog, proto/sentrypb and gVisor's pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex}. It
-// must not import sentry/server, gofer/ or the command.
+// Dependencies: platform/, transport/, sentry/sysabi, sentry/statekey,
+// sentry/client/replaylog, proto/sentrypb and gVisor's
+// pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex,kernel/auth} and
+// pkg/bpf. It must not import sentry/server, gofer/ or the command.
 package client

@@ -359,9 +359,12 @@ func TestDonationsStopAfterDroppedFDs(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	held = gc.Donations() // with the open that came before the failure
+	// With the open that came before the failure. The count may still
+	// go down (the read-only open's handle is released off the call's
+	// path, batched), never up.
+	held = gc.Donations()
 	b := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/b"), unix.O_CREAT|unix.O_RDWR, 0644))
-	if got := gc.Donations(); got != held {
+	if got := gc.Donations(); got > held {
 		t.Errorf("donations went from %d to %d after fds were dropped", held, got)
 	}
 	rc.take()
