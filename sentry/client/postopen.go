@@ -255,6 +255,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & unix.O_NONBLOCK, handle: handle}
 	ps.mu.Unlock()
 	t.c.opens.setToken(desc, 0, token)
+	t.c.rcache.addProvisional(desc)
 	if kind == openedRegular {
 		t.c.attachLeaseOf(desc, token)
 	}
@@ -380,7 +381,9 @@ func (c *client) attachLeaseOf(desc, token uint64) {
 
 // openDone settles posted open po with its reply (nil: it was never
 // sent), on the receiving goroutine after the reply's records were
-// folded.
+// folded. The read cache learns the server's description first: a
+// thread that took the provisional one from the fd table just before
+// the table changed finds the server's there (readCache.currentLocked).
 func (c *client) openDone(po postedOpen, r *pb.Reply) {
 	opened := r != nil && r.Errno == 0
 	if opened && r.Ret != int64(po.fd) {
@@ -392,18 +395,18 @@ func (c *client) openDone(po postedOpen, r *pb.Reply) {
 	if opened {
 		real = r.GetOpenedFile()
 	}
-	c.ids.settleOpen(po.table, po.fd, po.desc, real, opened)
 	c.opens.setToken(real, po.desc, c.opens.tokenOf(po.desc))
-	ps := &c.pipe
-	ps.mu.Lock()
-	delete(ps.files, po.desc)
-	ps.mu.Unlock()
 	if opened && real != 0 && r.Lease != nil {
 		c.rcache.grant(r.Lease, po.stamp)
 		c.noteLease(r.Lease)
 	}
 	c.rcache.settleOpen(po.desc, real)
 	c.pcache.settleOpen(po.desc, real)
+	c.ids.settleOpen(po.table, po.fd, po.desc, real, opened)
+	ps := &c.pipe
+	ps.mu.Lock()
+	delete(ps.files, po.desc)
+	ps.mu.Unlock()
 }
 
 // movedDesc is where the posted lseeks of a provisional description
@@ -412,6 +415,51 @@ func (c *client) openDone(po postedOpen, r *pb.Reply) {
 type movedDesc struct {
 	to   uint64
 	left int
+}
+
+// maxProvisional bounds readCache.provisional: beyond it, the settled
+// ids more than that many posted opens old are forgotten (a call that
+// still held one then is forwarded).
+const maxProvisional = 4096
+
+// addProvisional registers the provisional id of a posted open's
+// description.
+func (rc *readCache) addProvisional(prov uint64) {
+	if rc == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.provisional == nil {
+		rc.provisional = make(map[uint64]uint64)
+	}
+	if len(rc.provisional) >= maxProvisional {
+		for p, real := range rc.provisional {
+			if real != 0 && p+maxProvisional/2 < prov {
+				delete(rc.provisional, p)
+			}
+		}
+	}
+	rc.provisional[prov] = 0
+}
+
+// currentLocked returns the description desc is now: the server's for
+// a provisional one whose open's reply named it (a thread may have
+// taken the provisional id from the fd table just before the reply
+// replaced it). ok is false for one whose open failed, or forgotten: the
+// call is forwarded. Precondition: rc.mu.
+func (rc *readCache) currentLocked(desc uint64) (uint64, bool) {
+	if desc&provisionalDesc == 0 {
+		return desc, true
+	}
+	real, ok := rc.provisional[desc]
+	switch {
+	case !ok:
+		return 0, false
+	case real == 0:
+		return desc, true
+	}
+	return real, true
 }
 
 // settleOpen moves the state of provisional description prov to real,
@@ -423,6 +471,11 @@ func (rc *readCache) settleOpen(prov, real uint64) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	if real == 0 {
+		delete(rc.provisional, prov)
+	} else if _, ok := rc.provisional[prov]; ok {
+		rc.provisional[prov] = real
+	}
 	id, attached := rc.descs[prov]
 	delete(rc.descs, prov)
 	if _, has := rc.descs[real]; real != 0 && attached && !has && rc.files[id] != nil {

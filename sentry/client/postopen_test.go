@@ -81,16 +81,21 @@ func TestReserveOpen(t *testing.T) {
 }
 
 // TestSettleOpenReadCache: the reply of a posted open moves the
-// provisional description's lease attachment to the server's, and the
+// provisional description's lease attachment to the server's, the
 // lseeks posted for reads answered before the reply are counted under
 // the server's description, with the client's offset, until their
-// replies.
+// replies, and a thread that still holds the provisional id is given the
+// server's (or, if the open failed, told to forward its call).
 func TestSettleOpenReadCache(t *testing.T) {
 	const prov, real, lease = provisionalDesc | 1, 42, 9
 	for _, opened := range []bool{true, false} {
 		rc := newReadCache()
 		rc.grant(&pb.ReadLease{Id: lease, File: 5, Stat: []byte{1}, Size: 3, Data: []byte("abc"), TtlMs: 60000}, leaseStamp{sent: time.Now()})
+		rc.addProvisional(prov)
 		rc.mu.Lock()
+		if d, ok := rc.currentLocked(prov); d != prov || !ok {
+			t.Errorf("before the reply, the provisional description is %d, %v", d, ok)
+		}
 		rc.attachLocked(prov, lease)
 		rc.seekPosted[prov] = 2
 		rc.offsets[prov] = 3
@@ -101,6 +106,9 @@ func TestSettleOpenReadCache(t *testing.T) {
 		}
 		rc.settleOpen(prov, to)
 		rc.mu.Lock()
+		if d, ok := rc.currentLocked(prov); d != to || ok != opened {
+			t.Errorf("opened %v: after the reply, the provisional description is %d, %v; want %d, %v", opened, d, ok, to, opened)
+		}
 		if _, ok := rc.descs[prov]; ok {
 			t.Errorf("opened %v: the provisional description is still attached", opened)
 		}

@@ -61,6 +61,9 @@ var truncloopC string
 //go:embed testdata/restat.c
 var restatC string
 
+//go:embed testdata/openloop.c
+var openloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -260,6 +263,17 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "restat",
 		Script:  `./prog 300; rm prog; ls -l d | wc -l`,
 		CSource: restatC,
+	},
+	{
+		// Opens, fstats, reads and closes of the same files in a loop,
+		// with a dup and a reopen each round: the opens are posted with
+		// the fd the client chose and their fstat and reads answered
+		// from the file's lease before the open's reply, so a kill
+		// finds posted opens, lseeks and closes in flight, which the
+		// new server must apply at the same fds and offsets.
+		Name:    "reopen",
+		Script:  `./prog 20000; rm prog; cat progress.txt`,
+		CSource: openloopC,
 	},
 	{
 		// A sandbox on a pod's interface (--network=sandbox) and peers
