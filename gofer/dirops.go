@@ -33,12 +33,16 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 	if err == nil {
 		hostPerm = s.stripSetID(perm, st.GetMode()&unix.S_IFMT)
 	}
+	// changed: the stat above is no longer the file's.
+	changed := false
 	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != hostPerm&0o7777 {
 		// Also restores set-id bits cleared by the chown above.
 		err = wrap(unix.Fchmodat(unix.AT_FDCWD, procFDPath(pathFD), hostPerm&0o7777, 0), "chmod new file")
+		changed = true
 	}
 	if err == nil && perm&setIDBits&^hostPerm != 0 {
 		err = s.storeSetID(pathFD, st, perm&setIDBits&^hostPerm)
+		changed = true
 	}
 	if err != nil {
 		removeIfSame(dir.fd, name, pathFD)
@@ -48,12 +52,19 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		}
 		return nil, nil, err
 	}
-	h, st, err := s.newHandle(pathFD)
-	if err != nil {
-		if openFD >= 0 {
-			unix.Close(openFD)
+	var h *handle
+	if changed {
+		h, st, err = s.newHandle(pathFD)
+		if err != nil {
+			if openFD >= 0 {
+				unix.Close(openFD)
+			}
+			return nil, nil, err
 		}
-		return nil, nil, err
+	} else {
+		// The stat above is the file's as the handle would read it: a
+		// new inode has no set-id attribute, and none was stored.
+		h = newHandleOf(pathFD, st)
 	}
 	if openFD >= 0 {
 		// h is not yet published: no lock needed.
@@ -75,7 +86,7 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		return nil, nil, err
 	}
 	if openFD >= 0 {
-		s.markOpen(h)
+		s.markOpen(h, &openedBy{st: st, name: name})
 	}
 	return &goferpb.Handle{Id: id, FileHandle: h.fileHandle}, st, nil
 }

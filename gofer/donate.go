@@ -11,10 +11,11 @@ import (
 // machine, the gofer hands the sentry a host fd of a regular file it
 // opened, so that the sentry reads and writes the file with its own
 // pread and pwrite instead of a Read or Write call each. Path
-// operations stay here: a donated fd is a new open file description of
-// exactly the handle's inode (reopened through the handle's O_PATH fd),
-// opened with exactly the access mode the sentry asked for, never
-// O_PATH, never a directory, so nothing can be walked from it.
+// operations stay here: a donated fd is an open file description of
+// exactly the handle's inode (the one the call opened, when it has
+// exactly the access mode asked for, else one reopened through the
+// handle's O_PATH fd), with exactly the access mode the sentry asked
+// for, never O_PATH, never a directory, so nothing can be walked from it.
 //
 // Not donated: O_SYNC/O_DSYNC opens (their writes must be followed by a
 // sync, which only the gofer does), a writable fd of a file with set-id
@@ -52,6 +53,7 @@ type FDSender interface {
 func (s *Server) donation(ss *session, req, resp proto.Message) int {
 	var id uint64
 	var flags uint32
+	var st *goferpb.Stat // the file's stat as this call read it, if it did
 	switch r := req.(type) {
 	case *goferpb.OpenRequest:
 		rep, ok := resp.(*goferpb.OpenReply)
@@ -64,17 +66,18 @@ func (s *Server) donation(ss *session, req, resp proto.Message) int {
 		if !ok || !r.GetDonate() || !r.GetOpen() || rep.GetErrno() != 0 || rep.GetOpenErrno() != 0 || len(rep.GetFiles()) == 0 {
 			return -1
 		}
-		id, flags = rep.GetFiles()[len(rep.GetFiles())-1].GetHandle().GetId(), r.GetOpenFlags()
+		last := rep.GetFiles()[len(rep.GetFiles())-1]
+		id, flags, st = last.GetHandle().GetId(), r.GetOpenFlags(), last.GetStat()
 	case *goferpb.CreateRequest:
 		rep, ok := resp.(*goferpb.CreateReply)
 		if !ok || !r.GetDonate() || rep.GetErrno() != 0 {
 			return -1
 		}
-		id, flags = rep.GetHandle().GetId(), r.GetFlags()
+		id, flags, st = rep.GetHandle().GetId(), r.GetFlags(), rep.GetStat()
 	default:
 		return -1
 	}
-	fd, err := s.donate(ss, id, flags)
+	fd, err := s.donate(ss, id, flags, st)
 	if err != nil {
 		s.log.Debug("not donated", "handle", id, "flags", flags, "err", err)
 		return -1
@@ -84,11 +87,13 @@ func (s *Server) donation(ss *session, req, resp proto.Message) int {
 }
 
 // donate opens the file of handle id, which ss owns, for donation with
-// the access mode of flags, and counts it.
-func (s *Server) donate(ss *session, id uint64, flags uint32) (int, error) {
+// the access mode of flags, and counts it. st is the file's stat (set-id
+// bits included) as the call that opened it read it, or nil.
+func (s *Server) donate(ss *session, id uint64, flags uint32, st *goferpb.Stat) (int, error) {
 	if flags&(unix.O_SYNC|unix.O_DSYNC) != 0 {
 		return -1, errorf(unix.EPERM, "donate: synchronous writes go through the gofer")
 	}
+	acc := int(flags & unix.O_ACCMODE)
 	_, write, err := accessOf(flags)
 	if err != nil {
 		return -1, wrap(err, "donate")
@@ -108,9 +113,10 @@ func (s *Server) donate(ss *session, id uint64, flags uint32) (int, error) {
 		return -1, errorf(unix.EPERM, "donate: handle %d has synchronous writes", id)
 	}
 	if write {
-		st, err := s.statFile(h.fd)
-		if err != nil {
-			return -1, wrap(err, "donate")
+		if st == nil {
+			if st, err = s.statFile(h.fd); err != nil {
+				return -1, wrap(err, "donate")
+			}
 		}
 		if st.GetMode()&setIDBits != 0 {
 			return -1, errorf(unix.EPERM, "donate: a write must clear the set-id bits of handle %d", id)
@@ -125,7 +131,7 @@ func (s *Server) donate(ss *session, id uint64, flags uint32) (int, error) {
 	ss.donated++
 	h.donations++
 	s.mu.Unlock()
-	fd, err := h.reopen(int(flags & unix.O_ACCMODE))
+	fd, err := h.shareOrReopen(acc)
 	if err != nil {
 		s.mu.Lock()
 		if h.owner == ss && h.donations > 0 {
@@ -136,4 +142,33 @@ func (s *Server) donate(ss *session, id uint64, flags uint32) (int, error) {
 		return -1, wrap(err, "donate")
 	}
 	return fd, nil
+}
+
+// shareOrReopen returns a new fd of h's file open with access mode acc:
+// a duplicate of h's own open fd when that was opened with exactly acc
+// (the open the call just made: a dup costs a tenth of a reopen through
+// /proc), else a new open file description. Sharing the description
+// with the sentry is safe because neither side uses its offset (pread,
+// pwrite) or changes its status flags.
+func (h *handle) shareOrReopen(acc int) (int, error) {
+	h.mu.RLock()
+	own := -1
+	switch {
+	case acc == unix.O_RDWR && h.rfd >= 0 && h.rfd == h.wfd:
+		own = h.rfd
+	case acc == unix.O_RDONLY && h.rfd >= 0 && h.rfd != h.wfd:
+		own = h.rfd
+	case acc == unix.O_WRONLY && h.wfd >= 0 && h.wfd != h.rfd:
+		own = h.wfd
+	}
+	if own >= 0 {
+		fd, err := unix.FcntlInt(uintptr(own), unix.F_DUPFD_CLOEXEC, 0)
+		h.mu.RUnlock()
+		if err != nil {
+			return -1, wrap(err, "dup handle %d's fd", h.id)
+		}
+		return fd, nil
+	}
+	h.mu.RUnlock()
+	return h.reopen(acc)
 }

@@ -25,6 +25,10 @@ type handle struct {
 	// inode. Immutable.
 	ftype uint32
 
+	// dev is the file's device (Stat.dev): which filesystem a syncfs of
+	// it syncs. Immutable.
+	dev uint64
+
 	// fileHandle is the wire encoding of the file's name_to_handle_at
 	// handle (see encodeFileHandle), or nil. Immutable.
 	fileHandle []byte
@@ -96,15 +100,22 @@ func (s *Server) newHandle(fd int) (*handle, *goferpb.Stat, error) {
 		return nil, nil, err
 	}
 	s.addSetID(fd, st)
+	return newHandleOf(fd, st), st, nil
+}
+
+// newHandleOf wraps the O_PATH fd fd, which it owns, whose stat the
+// caller has just taken (st), in a handle with one reference.
+func newHandleOf(fd int, st *goferpb.Stat) *handle {
 	h := &handle{
 		fd:         fd,
 		ftype:      st.GetMode() & unix.S_IFMT,
+		dev:        st.GetDev(),
 		fileHandle: fileHandleOf(fd),
 		rfd:        -1,
 		wfd:        -1,
 	}
 	h.refs.Store(1)
-	return h, st, nil
+	return h
 }
 
 func (h *handle) incRef() {

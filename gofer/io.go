@@ -47,12 +47,14 @@ func (h *handle) setSyncLocked(flags uint32) {
 // with each Write. O_DIRECT is not passed to the host either: its alignment
 // rules would make the sentry's unaligned writes fail.
 func (s *Server) Open(_ context.Context, req *goferpb.OpenRequest) (*goferpb.OpenReply, error) {
-	err := s.open(req.GetHandle(), req.GetFlags())
+	err := s.open(req.GetHandle(), req.GetFlags(), nil)
 	s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "err", err)
 	return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
 }
 
-func (s *Server) open(id uint64, flags uint32) error {
+// open opens handle id with flags; known is what the caller knows of the
+// file (see markOpen), or nil.
+func (s *Server) open(id uint64, flags uint32, known *openedBy) error {
 	h, err := s.lookup(id)
 	if err != nil {
 		return err
@@ -73,7 +75,7 @@ func (s *Server) open(id uint64, flags uint32) error {
 		return err
 	}
 	// After h.mu: Server.mu is never taken under a handle lock.
-	s.markOpen(h)
+	s.markOpen(h, known)
 	return nil
 }
 
@@ -111,7 +113,7 @@ func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb
 		r := &goferpb.CreateReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}
 		if req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
-			if f, err := s.clone(h.Id); err == nil {
+			if f, err := s.clone(h.Id, st); err == nil {
 				r.Path = f.Handle
 			}
 		}
@@ -450,14 +452,10 @@ func (s *Server) syncMany(ids []uint64) ([]uint64, error) {
 		if h.ftype != unix.S_IFREG && h.ftype != unix.S_IFDIR {
 			return nil, errorf(unix.EINVAL, "fsync of file type %#o", h.ftype)
 		}
-		var st unix.Stat_t
-		if err := unix.Fstat(h.fd, &st); err != nil {
-			return nil, wrap(err, "fsync handle %d: stat", id)
-		}
 		ws[i] = h.watermark()
-		if byDev[st.Dev] == nil {
-			byDev[st.Dev] = h
-			order = append(order, st.Dev)
+		if byDev[h.dev] == nil {
+			byDev[h.dev] = h
+			order = append(order, h.dev)
 		}
 	}
 	for _, dev := range order {

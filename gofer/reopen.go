@@ -117,7 +117,7 @@ func (s *Server) adoptOrphan(id uint64, o *handle) {
 	defer o.decRef()
 	if h, err := s.lookup(id); err == nil {
 		if o.sentryOpen.Load() {
-			s.markOpen(h)
+			s.markOpen(h, nil)
 		}
 		h.decRef()
 	}

@@ -55,23 +55,58 @@ type sillyName struct {
 // silly rename. A silly-renamed file that a restarted gofer reaches again
 // is recognized by its name and adopted, so that its name goes away with
 // its last handle here too.
-func (s *Server) markOpen(h *handle) {
+//
+// The call that just reached h may say what it knows (a nil known asks the
+// host): the file's stat, and the name it was reached by. A file whose only
+// name is one the call walked to or created, not a silly one, needs no
+// readlink of its fd to rule a silly name out (two of a walk-open's
+// system calls, the readlink through /proc the dearer one).
+func (s *Server) markOpen(h *handle, known *openedBy) {
 	if h.ftype != unix.S_IFREG || h.sentryOpen.Swap(true) {
 		return
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(h.fd, &st); err != nil {
-		return
+	var id fileID
+	var nlink uint64
+	if st := known.stat(); st != nil {
+		id, nlink = fileID{dev: st.GetDev(), ino: st.GetIno()}, uint64(st.GetNlink())
+	} else {
+		var st unix.Stat_t
+		if err := unix.Fstat(h.fd, &st); err != nil {
+			return
+		}
+		id, nlink = statID(&st), uint64(st.Nlink)
 	}
-	id := statID(&st)
 	s.mu.Lock()
 	h.fid = id
 	s.opens[id]++
-	_, known := s.silly[id]
+	_, isSilly := s.silly[id]
 	s.mu.Unlock()
-	if !known && st.Nlink == 1 {
+	if !isSilly && nlink == 1 && !known.nameNotSilly() {
 		s.adoptSilly(h, id)
 	}
+}
+
+// openedBy is what the call that opened a handle knows of its file, for
+// markOpen.
+type openedBy struct {
+	// st is the file's stat, taken by this call.
+	st *goferpb.Stat
+	// name is the name this call reached the file by (walked to or
+	// created), "" if none.
+	name string
+}
+
+func (o *openedBy) stat() *goferpb.Stat {
+	if o == nil {
+		return nil
+	}
+	return o.st
+}
+
+// nameNotSilly says the file was reached by a name that is not a silly
+// one.
+func (o *openedBy) nameNotSilly() bool {
+	return o != nil && o.name != "" && !strings.HasPrefix(o.name, SillyPrefix)
 }
 
 // adoptSilly registers h's file as silly-renamed if its only name says so.

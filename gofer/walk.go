@@ -71,7 +71,7 @@ func openPath(dirfd int, name string) (int, error) {
 // Walk implements goferpb.GoferServer.Walk.
 func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.WalkReply, error) {
 	if req.GetClone() && len(req.GetNames()) == 0 {
-		f, err := s.clone(req.GetDir())
+		f, err := s.clone(req.GetDir(), nil)
 		s.log.Debug("walk clone", "handle", req.GetDir(), "err", err)
 		if err != nil {
 			return &goferpb.WalkReply{Errno: errnoOf(err)}, nil
@@ -100,14 +100,17 @@ func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile,
 		// do not open (or truncate) it.
 		return errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
 	}
-	err := s.open(last.GetHandle().GetId(), req.GetOpenFlags())
+	names := req.GetNames()
+	err := s.open(last.GetHandle().GetId(), req.GetOpenFlags(), &openedBy{st: last.GetStat(), name: names[len(names)-1]})
 	s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "err", err)
 	return err
 }
 
 // clone returns a new handle for the file of handle id (a duplicate of its
-// O_PATH fd, so it names the same inode whatever became of its name).
-func (s *Server) clone(id uint64) (*goferpb.WalkedFile, error) {
+// O_PATH fd, so it names the same inode whatever became of its name). st
+// is the file's stat if the caller has just taken it (the new handle's
+// file handle is then the old one's, the same inode's), else nil.
+func (s *Server) clone(id uint64, st *goferpb.Stat) (*goferpb.WalkedFile, error) {
 	old, err := s.lookup(id)
 	if err != nil {
 		return nil, err
@@ -117,8 +120,11 @@ func (s *Server) clone(id uint64) (*goferpb.WalkedFile, error) {
 	if err != nil {
 		return nil, wrap(err, "clone")
 	}
-	h, st, err := s.newHandle(fd)
-	if err != nil {
+	var h *handle
+	if st != nil {
+		h = &handle{fd: fd, ftype: old.ftype, dev: old.dev, fileHandle: old.fileHandle, rfd: -1, wfd: -1}
+		h.refs.Store(1)
+	} else if h, st, err = s.newHandle(fd); err != nil {
 		return nil, wrap(err, "clone")
 	}
 	nid, err := s.insert(h)

@@ -39,7 +39,8 @@ func attrRunCall(call *sentrypb.Call) bool {
 }
 
 // attrRun is a thread's run being executed. Owned by the thread's worker
-// goroutine (threadWorker and the handlers it runs): no lock.
+// goroutine (threadWorker and the handlers it runs, which find it in
+// syscallCtx.attrRun): no lock.
 type attrRun struct {
 	// pending are the held changes, of file d (pinned while any is
 	// held); partReplies the replies of the calls that made them.
@@ -62,10 +63,10 @@ type heldReply struct {
 // sent first, so the gofer sees the changes in the calls' order. req has
 // its handle and Origin.
 func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) bool {
-	if c.t == nil || c.t.attrRun == nil || !attrRunCalls[c.sysno] {
+	if c.attrRun == nil || !attrRunCalls[c.sysno] {
 		return false
 	}
-	run := c.t.attrRun
+	run := c.attrRun
 	if f != nil || d == nil || !d.IsRegular() || (run.d != nil && run.d != d) {
 		c.k.flushAttrRun(run)
 		return false
@@ -92,11 +93,11 @@ func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) 
 	return true
 }
 
-// flushAttrRunOf sends the changes c's thread's run holds, if any: c is
-// about to read attributes.
+// flushAttrRunOf sends the changes the run c is part of holds, if any:
+// c is about to read attributes.
 func (c *syscallCtx) flushAttrRunOf() {
-	if c != nil && c.t != nil && c.t.attrRun != nil {
-		c.k.flushAttrRun(c.t.attrRun)
+	if c != nil && c.attrRun != nil {
+		c.k.flushAttrRun(c.attrRun)
 	}
 }
 
@@ -144,8 +145,8 @@ func (k *clientState) setStatHeld(d *dentry, req *goferpb.SetStatRequest) error 
 // with reply r, and next is the thread's next queued call (nil: none).
 // It reports whether call is part of a run (its reply is then held, or
 // sent with the run's at its end).
-func (k *clientState) runAttrCall(t *thread, call *sentrypb.Call, r *sentrypb.Reply, next *sentrypb.Call) bool {
-	run := t.attrRun
+func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.Reply, next *sentrypb.Call) bool {
+	run := tc.attrRun
 	if run == nil {
 		return false
 	}
@@ -153,40 +154,45 @@ func (k *clientState) runAttrCall(t *thread, call *sentrypb.Call, r *sentrypb.Re
 	if next != nil && attrRunCall(next) {
 		return true
 	}
-	t.attrRun = nil
-	k.endAttrRun(run, next)
+	tc.attrRun = nil
+	c.endAttrRun(run, next)
 	return true
 }
 
 // endAttrRun sends what run holds, then its replies, in order (next is
 // the thread's next queued call: the last reply may wait for it), and
 // marks its calls finished.
-func (k *clientState) endAttrRun(run *attrRun, next *sentrypb.Call) {
-	k.flushAttrRun(run)
+func (c *client) endAttrRun(run *attrRun, next *sentrypb.Call) {
+	c.k.flushAttrRun(run)
 	for i, h := range run.held {
 		n := next
 		if i+1 < len(run.held) {
 			n = run.held[i+1].call
 		}
-		k.stream.replyPosted(h.r, n)
-		k.mu.Lock()
-		k.postedFinishedLocked(h.call.Seq)
-		k.mu.Unlock()
+		c.stream.replyPosted(h.r, n)
+		c.k.mu.Lock()
+		c.postedFinishedLocked(h.call.Seq)
+		c.k.mu.Unlock()
 	}
 }
 
 // receivePostedBatch admits and queues the posted calls one frame
 // carried, and only then starts the workers of their threads, so that a
 // worker finds a run whole in its queue.
-func (k *clientState) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
-	var start []*thread
+func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
+	type worker struct {
+		t  *thread
+		tc *threadCalls
+	}
+	var start []worker
+	k := c.k
 	k.mu.Lock()
 	for _, call := range calls {
 		if k.destroyed {
 			break
 		}
 		k.mu.Unlock()
-		admitted := k.admitCall(sess, call)
+		admitted := c.admitCall(sess, call)
 		k.mu.Lock()
 		if !admitted {
 			continue
@@ -195,20 +201,21 @@ func (k *clientState) receivePostedBatch(sess *session, calls []*sentrypb.Call) 
 		if t == nil || call.GetSyscall() == nil || !isPosted(call) {
 			// Not a thread's posted system call: as one alone.
 			k.mu.Unlock()
-			k.enqueue(call)
+			c.enqueue(call)
 			k.mu.Lock()
 			continue
 		}
-		t.queue = append(t.queue, call)
-		k.notePostedLocked(call.Seq)
-		if !t.running {
-			t.running = true
+		tc := c.callsOfLocked(t)
+		tc.queue = append(tc.queue, call)
+		c.notePostedLocked(call.Seq)
+		if !tc.running {
+			tc.running = true
 			k.workers.Add(1)
-			start = append(start, t)
+			start = append(start, worker{t, tc})
 		}
 	}
 	k.mu.Unlock()
-	for _, t := range start {
-		k.s.workers.Go(func() { k.threadWorker(t) })
+	for _, w := range start {
+		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc) })
 	}
 }

@@ -78,16 +78,16 @@ func sysCapget(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	k.mu.Lock()
-	p := c.t.proc
+	p := c.t.Proc
 	if pid != 0 {
 		t := k.threads[pid]
-		if t == nil || t.proc == nil {
+		if t == nil || t.Proc == nil {
 			k.mu.Unlock()
 			return 0, unix.ESRCH
 		}
-		p = t.proc
+		p = t.Proc
 	}
-	cs := p.creds.Caps
+	cs := p.Creds.Caps
 	k.mu.Unlock()
 	b := make([]byte, 12*words)
 	for i := range words {
@@ -123,12 +123,12 @@ func sysCapset(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
-	if pid != 0 && pid != p.pid && pid != c.t.tid {
+	p := c.t.Proc
+	if pid != 0 && pid != p.PID && pid != c.t.TID {
 		return 0, unix.EPERM
 	}
-	cs := &p.creds.Caps
-	if !p.creds.Capable(linux.CAP_SETPCAP) && inh&^(cs.Inheritable|cs.Permitted) != 0 {
+	cs := &p.Creds.Caps
+	if !p.Creds.Capable(linux.CAP_SETPCAP) && inh&^(cs.Inheritable|cs.Permitted) != 0 {
 		return 0, unix.EPERM
 	}
 	if inh&^(cs.Inheritable|cs.Bounding) != 0 || prm&^cs.Permitted != 0 || eff&^prm != 0 {
@@ -147,8 +147,8 @@ func sysPrctlCaps(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
-	cr := &p.creds
+	p := c.t.Proc
+	cr := &p.Creds
 	cs := &cr.Caps
 	valid := func(cp uint64) bool { return cp <= uint64(linux.CAP_LAST_CAP) }
 	switch option {

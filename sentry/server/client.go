@@ -40,7 +40,8 @@ var errNoStream = errors.New("client has no stream")
 
 // clientState is one client's kernel: its PID namespace, processes, fd
 // tables, VFS view and stdio. It is deliberately not tied to a stream: a
-// later reconnection attaches a new stream to the same clientState.
+// later reconnection attaches a new stream to the same client. The
+// front's client holds it and names it; it names nothing of the front.
 type clientState struct {
 	// socks is the client's socket state (file_socket.go; guarded by
 	// its own sync.Once and socket.Names' lock).
@@ -49,9 +50,8 @@ type clientState struct {
 	// lock).
 	inotify inotify.Targets
 
-	// s, id, grant, originID, log, gofer, ctx, cancel, done are immutable
+	// id, grant, originID, log, gofer, ctx, cancel, done are immutable
 	// after creation.
-	s  *Server
 	id string
 	// grant is what the peer's authenticated identity allows (grant.go:
 	// the front's grant).
@@ -64,11 +64,14 @@ type clientState struct {
 	// already logged (the server's: each is logged once per server);
 	// straceOn and hostNet are the server's Config.Strace and
 	// Config.Network == NetworkHost; attrs is the server's attribute
-	// cache, shared by its clients. What the kernel reads of the server
-	// (the front), set by newClientState; immutable.
+	// cache, shared by its clients; readLeases the server's registry of
+	// the clients' read and path leases (readlease.go, pathlease.go).
+	// What the kernel reads of the server (the front), set by
+	// newClientState; immutable.
 	unsupported       *sync.Map
 	straceOn, hostNet bool
 	attrs             *goferclient.AttrCache
+	readLeases        *readlease.Registry
 	// pageWriteSlots holds a token per PageWrite running
 	// (maxPageWritesInFlight). Made by newClientState.
 	pageWriteSlots chan struct{}
@@ -89,15 +92,14 @@ type clientState struct {
 	cancel context.CancelFunc
 	// done is closed by destroy; blocked calls then return.
 	done chan struct{}
-	// workers counts running call goroutines.
+	// workers counts the goroutines that may use the kernel's handles:
+	// the front's call workers and the kernel's own (the flusher), which
+	// destroy waits for before it releases them.
 	workers sync.WaitGroup
 
-	// stream is the client's stream and what is ordered with it (the
-	// front's: session.go). The front's methods of clientState (serve,
-	// enqueue, the workers, hop.go, posted.go) use it; the kernel sends
-	// through out, the same stream as a kernel.Sender. Immutable pointer.
-	stream *clientStream
-	out    kernel.Sender
+	// out is the client's stream as the kernel sends on it (the front's
+	// clientStream, session.go). Immutable.
+	out kernel.Sender
 
 	// stdio describes the client's fds 0-2 (from Hello). Immutable.
 	stdio [3]*sentrypb.StdioInfo
@@ -189,17 +191,6 @@ type clientState struct {
 	// (file_pty.go); own lock.
 	ptys pty.Table
 
-	// auxQ holds Rewrite calls, run one at a time in arrival order by one
-	// worker while auxRunning. Protected by mu.
-	auxQ       []*sentrypb.Call
-	auxRunning bool
-	// postedOut holds the seqs of the posted calls (Syscall.posted) that
-	// arrived and have not finished; a waited call of a thread waits
-	// until none below its seq is left (posted.go). postedDone is
-	// signalled when one finishes or the client is destroyed. Protected
-	// by mu.
-	postedOut  map[uint64]struct{}
-	postedDone *sync.Cond
 	// rewrites maps the seq of each write a Restore said is retained
 	// (WriteState, not a pipe write) to its file, which the map holds a
 	// reference on until the Rewrite arrives. Protected by mu.
@@ -218,19 +209,114 @@ type clientState struct {
 	ownRemovals atomic.Uint64
 }
 
+// client is the front's side of one client (one of Server.clients): its
+// stream and the dispatch of its calls to its kernel, k (serve and the
+// receiving goroutine's routing, enqueue, the workers, hop.go, posted.go,
+// attrrun.go's runs). The kernel names nothing of it: it sends through
+// k.out, the same stream as a kernel.Sender, and tells the front nothing
+// else.
+type client struct {
+	// k is the client's kernel, s the server. Immutable.
+	k *clientState
+	s *Server
+	// stream is the client's stream and what is ordered with it
+	// (session.go). Immutable pointer.
+	stream *clientStream
+
+	// The dispatch state below is protected by k.mu, the kernel lock: a
+	// call's thread is found, and its death seen, under it.
+
+	// auxQ holds Rewrite calls, run one at a time in arrival order by one
+	// worker while auxRunning.
+	auxQ       []*sentrypb.Call
+	auxRunning bool
+	// postedOut holds the seqs of the posted calls (Syscall.posted) that
+	// arrived and have not finished; a waited call of a thread waits
+	// until none below its seq is left (posted.go). postedDone (on k.mu)
+	// is signalled when one finishes or the client is destroyed.
+	postedOut  map[uint64]struct{}
+	postedDone *sync.Cond
+	// calls holds each thread's dispatch record, made at its first call
+	// (callsOfLocked); a record whose thread the kernel no longer has is
+	// dropped once idle when the map outgrows the kernel's threads.
+	calls map[*thread]*threadCalls
+}
+
+// threadCalls is the front's record of one thread's calls: those queued
+// and the one in flight. Its fields are protected by the kernel lock
+// (k.mu) but attrRun, the worker's own.
+type threadCalls struct {
+	// queue holds calls not yet started; running says a worker drains
+	// it (threadWorker).
+	queue   []*sentrypb.Call
+	running bool
+	// intr is closed to interrupt the call in flight; nil when none is.
+	intr chan struct{}
+	// intrPending interrupts the next queued call that is not posted.
+	intrPending bool
+	// inFlightPosted says the call in flight is posted (Syscall.posted).
+	inFlightPosted bool
+	// attrRun is the run of posted attribute calls the thread's worker
+	// is executing (attrrun.go), nil when none. Owned by the worker
+	// goroutine: no lock.
+	attrRun *attrRun
+}
+
+// callsOfLocked returns t's dispatch record, made if t has none.
+// Precondition: c.k.mu is held.
+func (c *client) callsOfLocked(t *thread) *threadCalls {
+	if tc := c.calls[t]; tc != nil {
+		return tc
+	}
+	if c.calls == nil {
+		c.calls = make(map[*thread]*threadCalls)
+	}
+	if len(c.calls) >= 2*len(c.k.threads)+16 {
+		// Drop the records of the threads the kernel freed: no call
+		// finds them (it looks its thread up in the kernel's table
+		// first). Amortized: the map at least doubled since.
+		for th, tc := range c.calls {
+			if !tc.running && c.k.threads[th.TID] != th {
+				delete(c.calls, th)
+			}
+		}
+	}
+	tc := &threadCalls{}
+	c.calls[t] = tc
+	return tc
+}
+
+// openClient makes a client: its stream, then its kernel wired to it, and
+// starts the kernel.
+func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
+	st := &clientStream{}
+	k, err := newClientState(s, hello, g, st, func() { go st.sendLeaseRevokes() })
+	if err != nil {
+		return nil, err
+	}
+	st.records, st.log, st.done, st.leaseHolder = k.recordsSince, k.log, k.done, k.leaseHolder
+	if err := k.startBackground(); err != nil {
+		return nil, err
+	}
+	return &client{k: k, s: s, stream: st}, nil
+}
+
 // releaseDelay is how long a gofer handle a client no longer needs may
 // wait for others to be released with it (goferclient.ReleaseQueue); a
 // variable for tests.
 var releaseDelay = 20 * time.Millisecond
 
-func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, error) {
+// newClientState makes a client's kernel, which sends on out (the front's
+// stream) and calls leaseRevoked when the client's read leases have
+// revocations to send. It starts nothing and sends nothing: start does,
+// once the front has wired out to it (startBackground).
+func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender, leaseRevoked func()) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
 	if id == "" {
 		id = fmt.Sprintf("anon-%p", hello)
 	}
 	k := &clientState{
-		s:        s,
 		id:       id,
 		grant:    g,
 		originID: g.Principal() + "/" + id,
@@ -248,11 +334,11 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		straceOn:    s.cfg.Strace,
 		hostNet:     s.cfg.Network == NetworkHost,
 		attrs:       s.attrs,
+		readLeases:  s.leases,
+		out:         out,
 	}
-	k.stream = &clientStream{records: k.recordsSince, log: k.log, done: k.done}
-	k.out = k.stream
 	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
-	k.initReadLeases(hello)
+	k.initReadLeases(hello, leaseRevoked)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
@@ -291,11 +377,17 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 	k.vfs = v
 	k.synth = synth.New(v, k, k.devNodes, &k.ptys)
 	k.binder = handlebind.New(bindingKey, k.originID)
+	return k, nil
+}
+
+// startBackground starts what runs on its own in the kernel: the sandbox network's
+// stack, which answers ARP and pings before any socket exists, and the
+// flusher (durable.go). On an error the kernel is unusable.
+func (k *clientState) startBackground() error {
 	if k.sandboxNet != nil {
-		// The stack answers ARP and pings before any socket exists.
 		if _, err := k.netStack(); err != nil {
-			cancel()
-			return nil, fmt.Errorf("sandbox network: %w", err)
+			k.cancel()
+			return fmt.Errorf("sandbox network: %w", err)
 		}
 	}
 	k.workers.Add(1)
@@ -303,44 +395,67 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant) (*clientState, er
 		defer k.workers.Done()
 		k.flusher()
 	}()
-	return k, nil
+	return nil
 }
 
 // deferred collects what a function holding k.mu must do after releasing
 // it (package kernel's Deferred: run with k.out).
 type deferred = kernel.Deferred
 
-// destroy frees everything held for the client. It is idempotent.
-func (k *clientState) destroy() {
-	k.mu.Lock()
-	if k.destroyed {
-		k.mu.Unlock()
+// destroy frees everything held for the client: its kernel, then its
+// place among the server's clients. It is idempotent.
+func (c *client) destroy() {
+	k := c.k
+	var d deferred
+	if !k.beginDestroy(&d) {
 		return
+	}
+	// Calls waiting for posted ones return (awaitPostedLocked sees the
+	// kernel destroyed), before destroy waits for the workers.
+	k.mu.Lock()
+	c.postedOut = nil
+	if c.postedDone != nil {
+		c.postedDone.Broadcast()
+	}
+	k.mu.Unlock()
+	k.endDestroy(&d)
+	c.s.removeClient(c)
+	k.log.Debug("client state freed")
+}
+
+// beginDestroy marks the kernel destroyed, which wakes its blocked calls,
+// and ends its processes and threads; what is left to do after the lock
+// goes into d. It reports false if the kernel was destroyed already.
+func (k *clientState) beginDestroy(d *deferred) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.destroyed {
+		return false
 	}
 	k.destroyed = true
 	close(k.done)
 	if k.leaseHolder != nil {
 		k.leaseHolder.Close()
 	}
-	k.postedOut = nil
-	if k.postedDone != nil {
-		k.postedDone.Broadcast()
-	}
-	var d deferred
 	for _, p := range k.procs {
-		p.exiting = true
+		p.Exiting = true
 		k.deleteTimersLocked(p, true)
-		if p.fds != nil {
-			k.dropFDTableLocked(p.fds, &d)
-			p.fds = nil
+		if p.FDs != nil {
+			k.dropFDTableLocked(p.FDs, d)
+			p.FDs = nil
 		}
 	}
 	for _, t := range k.threads {
-		t.killed = true
+		t.Killed = true
 	}
 	k.procs = map[int32]*process{}
 	k.threads = map[int32]*thread{}
-	k.mu.Unlock()
+	return true
+}
+
+// endDestroy finishes beginDestroy: it waits (briefly) for the calls
+// still running, then releases the kernel's files, handles and sockets.
+func (k *clientState) endDestroy(d *deferred) {
 	// Blocked calls return once done is closed; give in-flight gofer RPCs a
 	// moment before the handles they use go away.
 	waited := make(chan struct{})
@@ -364,8 +479,6 @@ func (k *clientState) destroy() {
 	d.DropPushes()
 	d.Run(k.out)
 	k.cancel()
-	k.s.removeClient(k)
-	k.log.Debug("client state freed")
 }
 
 // forgetOrigins tells the gofer to drop its cached replies of this
@@ -388,12 +501,13 @@ func (k *clientState) forgetOrigins() {
 // once the receiving goroutine handled the messages sent before the
 // call: so the receiving goroutine never finds a channel's call queued
 // behind its inline one.
-func (k *clientState) enqueue(call *sentrypb.Call) { k.enqueueCall(call, false) }
+func (c *client) enqueue(call *sentrypb.Call) { c.enqueueCall(call, false) }
 
 // enqueueCall is enqueue; runHere says the caller (a call channel's
 // goroutine, waiting for this call's reply) runs the thread's calls
 // itself when no worker does.
-func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
+func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
+	k := c.k
 	switch call.Op.(type) {
 	case *sentrypb.Call_Rewrite:
 		// Rewrites run in order, one at a time: they may overlap.
@@ -402,11 +516,11 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 			k.mu.Unlock()
 			return
 		}
-		k.auxQ = append(k.auxQ, call)
-		if !k.auxRunning {
-			k.auxRunning = true
+		c.auxQ = append(c.auxQ, call)
+		if !c.auxRunning {
+			c.auxRunning = true
 			k.workers.Add(1)
-			go k.auxWorker()
+			go c.auxWorker()
 		}
 		k.mu.Unlock()
 		return
@@ -420,7 +534,7 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 		k.mu.Unlock()
 		go func() {
 			defer k.workers.Done()
-			k.stream.reply(k.execAux(call))
+			c.stream.reply(c.execAux(call))
 		}()
 		return
 	}
@@ -436,25 +550,26 @@ func (k *clientState) enqueueCall(call *sentrypb.Call, runHere bool) {
 			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
 		}
 		k.mu.Unlock()
-		k.stream.reply(r)
+		c.stream.reply(r)
 		return
 	}
-	t.queue = append(t.queue, call)
+	tc := c.callsOfLocked(t)
+	tc.queue = append(tc.queue, call)
 	if isPosted(call) {
-		k.notePostedLocked(call.Seq)
+		c.notePostedLocked(call.Seq)
 	}
-	if !t.running {
-		t.running = true
+	if !tc.running {
+		tc.running = true
 		k.workers.Add(1)
 		if runHere || inlineCall(call) {
 			// t's queue holds just this call, and only this (receiving)
 			// goroutine adds to it: the worker returns after it. Running
 			// it here saves a goroutine start and a hand-off per call.
 			k.mu.Unlock()
-			k.threadWorker(t)
+			c.threadWorker(t, tc)
 			return
 		}
-		k.s.workers.Go(func() { k.threadWorker(t) })
+		c.s.workers.Go(func() { c.threadWorker(t, tc) })
 	}
 	k.mu.Unlock()
 }
@@ -484,83 +599,85 @@ func inlineCall(call *sentrypb.Call) bool {
 }
 
 // auxWorker runs the queued Rewrite calls one at a time.
-func (k *clientState) auxWorker() {
+func (c *client) auxWorker() {
+	k := c.k
 	defer k.workers.Done()
 	for {
 		k.mu.Lock()
-		if len(k.auxQ) == 0 || k.destroyed {
-			k.auxRunning = false
-			k.auxQ = nil
+		if len(c.auxQ) == 0 || k.destroyed {
+			c.auxRunning = false
+			c.auxQ = nil
 			k.mu.Unlock()
 			return
 		}
-		call := k.auxQ[0]
-		k.auxQ[0] = nil
-		k.auxQ = k.auxQ[1:]
+		call := c.auxQ[0]
+		c.auxQ[0] = nil
+		c.auxQ = c.auxQ[1:]
 		k.mu.Unlock()
-		k.stream.reply(k.execAux(call))
+		c.stream.reply(c.execAux(call))
 	}
 }
 
-// threadWorker runs t's queued calls one at a time.
-func (k *clientState) threadWorker(t *thread) {
+// threadWorker runs the queued calls of thread t (its record tc) one at
+// a time.
+func (c *client) threadWorker(t *thread, tc *threadCalls) {
+	k := c.k
 	defer k.workers.Done()
 	for {
 		k.mu.Lock()
-		if run := t.attrRun; run != nil && (len(t.queue) == 0 || k.destroyed) {
+		if run := tc.attrRun; run != nil && (len(tc.queue) == 0 || k.destroyed) {
 			// A run's end is normally seen with its last call; the
 			// client went away meanwhile. Ended before the worker
 			// is: no other may start the thread's next calls first.
 			k.mu.Unlock()
-			t.attrRun = nil
-			k.endAttrRun(run, nil)
+			tc.attrRun = nil
+			c.endAttrRun(run, nil)
 			continue
 		}
-		if len(t.queue) == 0 || k.destroyed {
-			t.running = false
-			t.queue = nil
+		if len(tc.queue) == 0 || k.destroyed {
+			tc.running = false
+			tc.queue = nil
 			k.mu.Unlock()
 			return
 		}
-		call := t.queue[0]
-		t.queue[0] = nil
-		t.queue = t.queue[1:]
+		call := tc.queue[0]
+		tc.queue[0] = nil
+		tc.queue = tc.queue[1:]
 		posted := isPosted(call)
-		if t.attrRun == nil && attrRunCall(call) && len(t.queue) > 0 && attrRunCall(t.queue[0]) {
-			t.attrRun = &attrRun{}
+		if tc.attrRun == nil && attrRunCall(call) && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
+			tc.attrRun = &attrRun{}
 		}
-		t.lastSeq = call.Seq
-		t.inFlight = true
-		t.inFlightPosted = posted
+		t.InFlight = true
+		tc.inFlightPosted = posted
 		intr := make(chan struct{})
-		if t.intrPending && !posted {
+		if tc.intrPending && !posted {
 			// An Interrupt is for a call the thread waits on, never
 			// for a posted one (its result was given already).
 			close(intr)
-			t.intrPending = false
+			tc.intrPending = false
 		}
-		t.intr = intr
+		tc.intr = intr
 		if !posted && !inlineCall(call) {
 			// The session's calls are applied in order: not before the
 			// posted calls of other threads that came first. (An
 			// Interrupt meanwhile closes intr.)
-			k.awaitPostedLocked(call.Seq)
+			c.awaitPostedLocked(call.Seq)
 		}
-		killed := t.killed
+		killed := t.Killed
 		k.mu.Unlock()
 
 		var r *sentrypb.Reply
 		if killed {
 			r = &sentrypb.Reply{Seq: call.Seq}
 		} else {
-			r = k.execThreadCall(t, call, intr)
+			r = c.execThreadCall(t, call, intr, tc.attrRun)
 		}
 
 		k.mu.Lock()
-		t.inFlight = false
-		t.inFlightPosted = false
-		t.intr = nil
-		if t.killed {
+		t.InFlight = false
+		tc.inFlightPosted = false
+		tc.intr = nil
+		if t.Killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
 			}
@@ -568,24 +685,24 @@ func (k *clientState) threadWorker(t *thread) {
 		// A posted reply may wait for company: the reply of the
 		// thread's next call (posted.go).
 		var next *sentrypb.Call
-		if posted && len(t.queue) > 0 {
-			next = t.queue[0]
+		if posted && len(tc.queue) > 0 {
+			next = tc.queue[0]
 		}
 		k.mu.Unlock()
-		if posted && k.runAttrCall(t, call, r, next) {
+		if posted && c.runAttrCall(tc, call, r, next) {
 			continue
 		}
 		if posted {
-			k.stream.replyPosted(r, next)
+			c.stream.replyPosted(r, next)
 		} else {
-			k.stream.reply(r)
+			c.stream.reply(r)
 		}
 		if posted {
 			// Only once its reply is on the stream: the reply of a call
 			// that waited for it (and may carry records it changed)
 			// must not reach the client first.
 			k.mu.Lock()
-			k.postedFinishedLocked(call.Seq)
+			c.postedFinishedLocked(call.Seq)
 			k.mu.Unlock()
 		}
 	}
@@ -596,38 +713,44 @@ func (k *clientState) killedExitLocked(t *thread) *sentrypb.ExitAction {
 	if k.appExited {
 		return &sentrypb.ExitAction{Group: true, WaitStatus: k.appStatus, AppExit: true}
 	}
-	return &sentrypb.ExitAction{Group: true, WaitStatus: t.exitStatus}
+	return &sentrypb.ExitAction{Group: true, WaitStatus: t.ExitStatus}
 }
 
 // interrupt aborts the blocking call tid has in flight (or the next one
 // it has queued).
-func (k *clientState) interrupt(tid int32) {
+func (c *client) interrupt(tid int32) {
+	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	t := k.threads[tid]
 	if t == nil {
 		return
 	}
+	tc := c.calls[t]
+	if tc == nil {
+		// No call of t ever came: none to interrupt.
+		return
+	}
 	switch {
-	case t.inFlight && t.inFlightPosted:
+	case tc.intr != nil && tc.inFlightPosted:
 		// The thread's call is posted: the interrupt is for the
 		// next one, which it waits on.
-		t.intrPending = true
-	case t.inFlight && t.intr != nil:
+		tc.intrPending = true
+	case tc.intr != nil:
 		select {
-		case <-t.intr:
+		case <-tc.intr:
 		default:
-			close(t.intr)
+			close(tc.intr)
 		}
-	case len(t.queue) > 0:
-		t.intrPending = true
+	case len(tc.queue) > 0:
+		tc.intrPending = true
 	}
 }
 
 // recoverCall turns a panic of the call seq into an EIO reply for that call
 // alone, logged with its stack (system call handlers have their own, in
 // runHandler). It must be deferred directly.
-func (k *clientState) recoverCall(seq uint64, r **sentrypb.Reply) {
+func (c *client) recoverCall(seq uint64, r **sentrypb.Reply) {
 	p := recover()
 	if p == nil {
 		return
@@ -635,13 +758,14 @@ func (k *clientState) recoverCall(seq uint64, r **sentrypb.Reply) {
 	if panicOnBug {
 		panic(p)
 	}
-	k.log.Error("BUG: call panicked; it fails with EIO, the server carries on", "seq", seq, "panic", p, "stack", string(debug.Stack()))
+	c.k.log.Error("BUG: call panicked; it fails with EIO, the server carries on", "seq", seq, "panic", p, "stack", string(debug.Stack()))
 	*r = &sentrypb.Reply{Seq: seq, Errno: int32(unix.EIO)}
 }
 
 // execAux runs a call that is not a thread's system call.
-func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
-	defer k.recoverCall(call.Seq, &r)
+func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
+	defer c.recoverCall(call.Seq, &r)
+	k := c.k
 	r = &sentrypb.Reply{Seq: call.Seq}
 	var err error
 	switch op := call.Op.(type) {
@@ -681,15 +805,17 @@ func (k *clientState) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	return r
 }
 
-// execThreadCall runs one call of thread t.
-func (k *clientState) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct{}) (r *sentrypb.Reply) {
-	defer k.recoverCall(call.Seq, &r)
+// execThreadCall runs one call of thread t; run is the run of posted
+// attribute calls it is part of (nil: none).
+func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct{}, run *attrRun) (r *sentrypb.Reply) {
+	defer c.recoverCall(call.Seq, &r)
+	k := c.k
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Syscall:
 		if op.Syscall == nil {
 			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
 		}
-		return k.dispatch(t, call.Seq, op.Syscall, intr)
+		return k.dispatch(t, call.Seq, op.Syscall, intr, run)
 	case *sentrypb.Call_PtraceStop:
 		return k.ptraceStop(t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
@@ -719,20 +845,20 @@ func (k *clientState) debug(b *strings.Builder) {
 		p := k.procs[int32(pid)]
 		state := "running"
 		switch {
-		case p.zombie:
-			state = fmt.Sprintf("zombie(status %#x)", p.exitStatus)
-		case p.exiting:
+		case p.Zombie:
+			state = fmt.Sprintf("zombie(status %#x)", p.ExitStatus)
+		case p.Exiting:
 			state = "exiting"
 		}
 		ppid := int32(0)
-		if p.parent != nil {
-			ppid = p.parent.pid
+		if p.Parent != nil {
+			ppid = p.Parent.PID
 		}
 		nfds := 0
-		if p.fds != nil {
-			nfds = p.fds.Count()
+		if p.FDs != nil {
+			nfds = p.FDs.Count()
 		}
 		fmt.Fprintf(b, "  pid %d ppid %d pgid %d sid %d %s comm %q threads %d fds %d\n",
-			p.pid, ppid, p.pgid, p.sid, state, p.comm, len(p.live), nfds)
+			p.PID, ppid, p.PGID, p.SID, state, p.Comm, len(p.Live), nfds)
 	}
 }

@@ -1,25 +1,11 @@
 package server
 
-import (
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
-)
-
 // Core dumps: a process killed by a signal whose default action dumps
 // core reports WCOREDUMP in its wait status (CLD_DUMPED in SIGCHLD and
 // waitid) when its RLIMIT_CORE soft limit is not 0, as Linux does when
 // it writes the core. No core file is written (nor by gVisor): the
 // application's memory is the client's, and the status is what
-// programs and tests look at.
-
-// killedStatusLocked is the wait status of p killed by sig.
-// Precondition: k.mu held.
-func (p *process) killedStatusLocked(sig int) int32 {
-	st := ksignal.WaitStatus(sig)
-	if p.coreDumps && ksignal.DefaultActionOf(sig) == ksignal.ActCore {
-		st |= ksignal.CoreDumpFlag
-	}
-	return st
-}
+// programs and tests look at (kernel.Process.KilledStatusLocked).
 
 // prlimitCore sets whether the process dumps core: the client sends its
 // RLIMIT_CORE after each change (it owns the limit and answers
@@ -32,9 +18,9 @@ func (c *syscallCtx) prlimitCore(newAddr uint64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	k, p := c.k, c.t.proc
+	k, p := c.k, c.t.Proc
 	k.mu.Lock()
-	p.coreDumps = cur != 0
+	p.CoreDumps = cur != 0
 	k.trk.touch(p)
 	k.mu.Unlock()
 	return 0, nil

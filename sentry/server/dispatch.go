@@ -75,6 +75,9 @@ type syscallCtx struct {
 	// own Origin part, so that a call writing several times is not
 	// answered from the gofer's reply cache for its own earlier write.
 	goferParts uint32
+	// attrRun is the run of posted attribute calls this call is part of
+	// (the front's, attrrun.go), nil when none. Set by dispatch.
+	attrRun *attrRun
 	// installFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	installFD *int32
@@ -153,8 +156,8 @@ var panicOnBug = false
 // never). It returns ERESTARTSYS if the call is interrupted, the thread
 // killed or the client freed, and ETIMEDOUT on timeout.
 func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
-	c.t.sleeping.Store(true)
-	defer c.t.sleeping.Store(false)
+	c.t.Sleeping.Store(true)
+	defer c.t.Sleeping.Store(false)
 	select {
 	case <-ch:
 		return nil
@@ -173,23 +176,23 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 // operation is given (filelock.Table.Lock).
 func (c *syscallCtx) blockUntil(ch <-chan struct{}) error { return c.block(ch, nil) }
 
-func (c *syscallCtx) pid() int32 { return c.t.proc.pid }
+func (c *syscallCtx) pid() int32 { return c.t.Proc.PID }
 
 // tid returns the caller's current TID.
 func (c *syscallCtx) tid() int32 {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	return c.t.tid
+	return c.t.TID
 }
 
 // fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
 func (c *syscallCtx) fdTable() (*fdTable, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if c.t.proc.fds == nil {
+	if c.t.Proc.FDs == nil {
 		return nil, unix.ESRCH
 	}
-	return c.t.proc.fds, nil
+	return c.t.Proc.FDs, nil
 }
 
 // getFile returns a reference to the caller's fd.
@@ -234,10 +237,12 @@ func logUnsupportedOnce(k *clientState, what string) {
 	}
 }
 
-// dispatch executes one forwarded system call of thread t.
-func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}) *sentrypb.Reply {
+// dispatch executes one forwarded system call of thread t; run is the
+// run of posted attribute calls it is part of (nil: none).
+func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.dead, reply: r, noNewPrivs: sc.NoNewPrivs, installFD: sc.InstallFd}
+	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.Dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run,
+		installFD: sc.InstallFd}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {
@@ -247,7 +252,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	}
 	c.mem = sysabi.NewMemory(inputs)
 	if sc.CallGen != 0 {
-		t.sigw.Update(sc.CallGen, sc.PendingSignals)
+		t.SigWait.Update(sc.CallGen, sc.PendingSignals)
 	}
 	h := syscallTable[sc.Sysno]
 	if h == nil {
@@ -272,7 +277,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	if c.sigpipe {
 		k.mu.Lock()
 		var d deferred
-		if !t.killed {
+		if !t.Killed {
 			k.sigpipeLocked(t, &d)
 		}
 		k.mu.Unlock()
@@ -357,11 +362,11 @@ func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
 // it, a tracer, a stopped process) it is routed as kill routes it.
 // Precondition: k.mu held.
 func (k *clientState) sigpipeLocked(t *thread, d *deferred) {
-	p, sig := t.proc, int(unix.SIGPIPE)
-	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.pid, 0)
-	if p != k.init && !p.exiting && !p.stopped && p.sig.Act[sig].Handler == ksignal.SigDfl &&
+	p, sig := t.Proc, int(unix.SIGPIPE)
+	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
+	if p != k.init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
 		!signalfdWantsLocked(p, sig) && ptraceTracedTargetLocked(p, t) == nil {
-		k.pushSignalLocked(p, t, sig, info, p.sig.Act[sig], d)
+		k.pushSignalLocked(p, t, sig, info, p.Sig.Act[sig], d)
 		return
 	}
 	k.signalFromAppLocked(p, t, sig, info, d)

@@ -19,14 +19,14 @@
 //     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
-//     (thread.ptrace, thread.tracees, under clientState.mu), the
+//     (Thread.Ptrace, Thread.Tracees, under clientState.mu), the
 //     permission check, each tracee's
 //     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
 //     blocks until the tracer resumes it), the relation's end when
 //     either side exits, and the thread records that carry it across a
 //     recovery; the tracee's registers and memory are the client's;
 //   - job control (jobctl.go): the decision that a process stops or
-//     continues (process.stopped, reported in its record and to the
+//     continues (Process.Stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
 //     and continue events wait reports, orphaned process groups, and the
 //     terminal's SIGTTIN/SIGTTOU for background reads and writes;
@@ -149,7 +149,7 @@
 // its thread's order like any other, but a call of another thread that
 // its client waits for runs only after every posted call that arrived
 // before it has finished and its reply is on the stream
-// (clientState.postedOut, waited on with clientState.postedDone under
+// (client.postedOut, waited on with client.postedDone under
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
@@ -167,7 +167,8 @@
 // (receivePostedBatch). Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
-// held in thread.attrRun (the worker's own: no lock) and sent merged
+// held in threadCalls.attrRun (the worker's own: no lock; its calls
+// find it in syscallCtx.attrRun) and sent merged
 // before the run's replies, before anything reads attributes (statOf),
 // and before a change that cannot join; the run's calls are finished
 // only once their replies are sent, after that.
@@ -236,15 +237,17 @@
 // layer above it.
 //
 // What keeps the rest of the kernel here (docs/ARCHITECTURE.md, step
-// 3.2): clientState is still the front and the kernel in one (the
-// stream, clientStream; the dispatch queues and workers; *Server for
-// removeClient, the worker pool and the lease glue's registry), and a
-// thread carries its dispatch state (queue, running, inFlight, intr,
-// attrRun). Splitting those into a front client holding the kernel
-// frees process, thread, ptraceTracee and appTimer to move to package
-// kernel together, then the replay records (state.go), socketState and
-// sysctls; clientState then becomes kernel.Kernel and syscallCtx
-// kernel.Task.
+// 3.2): the front and the kernel are two types now (client.go): the
+// front's client (the stream, clientStream; the dispatch queues, the
+// posted calls' order, the workers' records per thread, threadCalls;
+// serve, enqueue, the workers, hop.go, posted.go, attrrun.go's runs)
+// holds the kernel, clientState, which names nothing of it (it sends
+// through clientState.out; a thread keeps only inFlight, the kernel's
+// own fact that a reply will tell of its end), nor of *Server (what it
+// reads of it, its registry of read leases among them, is its own). It
+// still names process, thread, ptraceTracee and appTimer, which move to
+// package kernel together next, then the replay records (state.go), socketState and sysctls;
+// clientState then becomes kernel.Kernel and syscallCtx kernel.Task.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -329,6 +332,10 @@
 //
 // # Lock order
 //
+// The front's dispatch state (client's queues and posted calls, each
+// thread's threadCalls but its attrRun) is protected by the kernel lock,
+// clientState.mu: a call's thread is found and its death seen under it.
+//
 //	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientStream.sendMu        (serializes stream sends; taken before
@@ -395,7 +402,7 @@
 // number first. inotify.Targets.mu (the watched inodes) is a leaf: events
 // are delivered to gVisor's watches after it is released; inotify.File.mu
 // comes before kobj.Inotify's. signalfd.File.mu (a signalfd's mask) and
-// ksignal.WaitPending.mu (thread.sigw: the pending set of a thread's
+// ksignal.WaitPending.mu (Thread.SigWait: the pending set of a thread's
 // wait call) are leaves; a signalfd's mask is read under
 // fdtable.Table.mu when a signal is routed.
 //
@@ -403,8 +410,8 @@
 // files, which may call the gofer) is collected in a deferred
 // (kernel.Deferred) and run with k.out after the lock is released.
 //
-// The front and the kernel (session.go): clientState's stream is a
-// clientStream, the front's (the attached stream, the held posted
+// The front and the kernel (client.go, session.go): the front's client
+// holds the kernel and its stream, a clientStream (the attached stream, the held posted
 // replies, the call channels' reply routes, lease revocations sent first,
 // the ProcQuery answers awaited), which attaches to each message the
 // replay records it asks of the kernel (clientState.recordsSince). The

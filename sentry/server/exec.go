@@ -264,7 +264,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		}
 	}()
 	k.mu.Lock()
-	cr := c.t.proc.creds
+	cr := c.t.Proc.Creds
 	k.mu.Unlock()
 	ep.Plan.Uid, ep.Plan.Gid, ep.Plan.Euid, ep.Plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
 	base := filename
@@ -519,60 +519,60 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	var d deferred
 	k.mu.Lock()
 	t := c.t
-	p := t.proc
-	for o := range p.live {
+	p := t.Proc
+	for o := range p.Live {
 		if o != t {
 			k.killThreadLocked(o, 0, &d)
 		}
 	}
-	if t.tid != p.pid {
-		if old := k.threads[p.pid]; old != nil {
-			delete(p.all, old)
+	if t.TID != p.PID {
+		if old := k.threads[p.PID]; old != nil {
+			delete(p.All, old)
 		}
-		delete(k.threads, t.tid)
-		k.trk.touch(deletedKey(statekey.Thread(t.tid)))
-		t.tid = p.pid
-		k.threads[p.pid] = t
+		delete(k.threads, t.TID)
+		k.trk.touch(deletedKey(statekey.Thread(t.TID)))
+		t.TID = p.PID
+		k.threads[p.PID] = t
 	}
 	k.trk.touch(t)
 	k.trk.touch(p)
 	// Forget killed threads: their TIDs are free again.
-	for o := range p.all {
+	for o := range p.All {
 		if o != t {
-			delete(p.all, o)
-			if k.threads[o.tid] == o {
-				delete(k.threads, o.tid)
+			delete(p.All, o)
+			if k.threads[o.TID] == o {
+				delete(k.threads, o.TID)
 			}
 			k.trk.touch(o)
 		}
 	}
-	if p.fds != nil {
-		p.fds = p.fds.Unshare()
-		closed := p.fds.RemoveIf(func(e fdEntry) bool { return e.Cloexec })
+	if p.FDs != nil {
+		p.FDs = p.FDs.Unshare()
+		closed := p.FDs.RemoveIf(func(e fdEntry) bool { return e.Cloexec })
 		d.Do(func() {
 			for _, f := range closed {
 				f.DecRef()
 			}
 		})
 	}
-	k.trk.touch(sigTable{Handlers: p.sig})
-	p.sig = p.sig.Clone()
-	p.sig.ResetForExec()
-	k.trk.touch(sigTable{Handlers: p.sig})
+	k.trk.touch(sigTable{Handlers: p.Sig})
+	p.Sig = p.Sig.Clone()
+	p.Sig.ResetForExec()
+	k.trk.touch(sigTable{Handlers: p.Sig})
 	k.deleteTimersLocked(p, false)
-	if gone := k.ipc.ProcessExeced(p.pid); len(gone) > 0 {
+	if gone := k.ipc.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
-	p.comm = ep.Plan.Comm
-	p.exe = ep.Exe
-	p.argv = ep.Plan.Argv
-	p.env = ep.Plan.Env
-	p.execed = true
-	p.creds.ExecSetID(ep.Image, ep.NoNewPrivs)
-	p.creds.ExecCaps()
-	ep.Plan.Euid, ep.Plan.Egid = p.creds.EUID, p.creds.EGID
+	p.Comm = ep.Plan.Comm
+	p.Exe = ep.Exe
+	p.Argv = ep.Plan.Argv
+	p.Env = ep.Plan.Env
+	p.Execed = true
+	p.Creds.ExecSetID(ep.Image, ep.NoNewPrivs)
+	p.Creds.ExecCaps()
+	ep.Plan.Euid, ep.Plan.Egid = p.Creds.EUID, p.Creds.EGID
 	k.trk.touch(p)
-	ep.Plan.Tid = p.pid
+	ep.Plan.Tid = p.PID
 	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
 	d.Run(k.out)
@@ -582,7 +582,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 func (c *syscallCtx) cwd() *dentry {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if fs := c.t.proc.fs; fs != nil && fs.Cwd != nil {
+	if fs := c.t.Proc.FS; fs != nil && fs.Cwd != nil {
 		return fs.Cwd
 	}
 	return c.k.vfs.Root
@@ -641,23 +641,23 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		k.mu.Unlock()
 		return err
 	}
-	p.pgid, p.sid = p.pid, p.pid
+	p.PGID, p.SID = p.PID, p.PID
 	k.setUpRootProcessLocked(p, st, "init")
 	k.init = p
-	t := k.threads[p.pid]
+	t := k.threads[p.PID]
 	k.mu.Unlock()
 
-	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
+	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
 	defer c.unpinAll()
 	fail := func(err error) error {
 		var d deferred
 		k.mu.Lock()
-		if p.fds != nil {
-			k.dropFDTableLocked(p.fds, &d)
-			p.fds = nil
+		if p.FDs != nil {
+			k.dropFDTableLocked(p.FDs, &d)
+			p.FDs = nil
 		}
 		k.reapLocked(p)
-		delete(k.threads, t.tid)
+		delete(k.threads, t.TID)
 		k.init = nil
 		k.started = false
 		k.mu.Unlock()
@@ -679,7 +679,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
-		if _, err := p.fds.InstallAt(i, stdio(i), false, true); err != nil {
+		if _, err := p.FDs.InstallAt(i, stdio(i), false, true); err != nil {
 			return err
 		}
 	}
@@ -692,8 +692,8 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 			return &startPathError{path: cwd, cwd: true, err: unix.ENOTDIR}
 		}
 		k.mu.Lock()
-		p.fs.Cwd = d
-		k.trk.touch(p.fs)
+		p.FS.Cwd = d
+		k.trk.touch(p.FS)
 		k.mu.Unlock()
 	}
 	if filename == "" {
@@ -708,7 +708,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 	}
 	ep.NoNewPrivs = noNewPrivs
 	k.commitExec(c, ep)
-	r.Ret = int64(p.pid)
+	r.Ret = int64(p.PID)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return nil
 }
@@ -775,18 +775,18 @@ type rootProcessSpec interface {
 //
 // Preconditions: k.mu is locked.
 func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, comm string) {
-	p.creds = auth.RootCreds(st.GetUid(), st.GetGid())
-	p.creds.Groups = slices.Clone(st.GetGroups())
-	p.creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
-	p.fds = newFDTable(k.trk, k.locks)
+	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
+	p.Creds.Groups = slices.Clone(st.GetGroups())
+	p.Creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
+	p.FDs = newFDTable(k.trk, k.locks)
 	if n := st.GetNofile(); n > 0 {
-		p.fds.SetLimit(int32(min(n, fdtable.NrOpen)))
+		p.FDs.SetLimit(int32(min(n, fdtable.NrOpen)))
 	}
-	p.fsizeLimited, p.fsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
-	p.coreDumps = st.GetCoreDumps()
-	p.fs = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: st.GetUmask() & 0777}
-	p.sig = &ksignal.Handlers{}
-	k.trk.touch(p.fs)
-	k.trk.touch(sigTable{Handlers: p.sig})
-	p.comm = comm
+	p.FsizeLimited, p.FsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
+	p.CoreDumps = st.GetCoreDumps()
+	p.FS = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: st.GetUmask() & 0777}
+	p.Sig = &ksignal.Handlers{}
+	k.trk.touch(p.FS)
+	k.trk.touch(sigTable{Handlers: p.Sig})
+	p.Comm = comm
 }

@@ -50,7 +50,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 	defer k.mu.Unlock()
 	seen := make(map[*fdTable]bool)
 	for _, p := range k.procs {
-		t := p.fds
+		t := p.FDs
 		if t == nil || seen[t] {
 			continue
 		}
@@ -82,7 +82,7 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 	defer k.mu.Unlock()
 	seen := make(map[*fdTable]bool)
 	for _, p := range k.procs {
-		t := p.fds
+		t := p.FDs
 		if t == nil || seen[t] {
 			continue
 		}
@@ -109,7 +109,7 @@ func (k *clientState) inodeExecuting(ino uint64) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, p := range k.procs {
-		if e := p.exe; e != nil && !p.exiting && !p.zombie && e.Kind == vfs.KindGofer && e.Ino() == ino {
+		if e := p.Exe; e != nil && !p.Exiting && !p.Zombie && e.Kind == vfs.KindGofer && e.Ino() == ino {
 			return true
 		}
 	}

@@ -164,7 +164,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		sid, _ := t.Session()
 		k := c.k
 		k.mu.Lock()
-		callerSid := c.t.proc.sid
+		callerSid := c.t.Proc.SID
 		members := k.processGroupLocked(pg)
 		k.mu.Unlock()
 		switch {
@@ -172,7 +172,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 			return 0, unix.ENOTTY
 		case pg <= 0:
 			return 0, unix.EINVAL
-		case len(members) == 0 || members[0].sid != sid:
+		case len(members) == 0 || members[0].SID != sid:
 			return 0, unix.EPERM
 		}
 		t.SetForeground(pg)
@@ -180,8 +180,8 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 	case unix.TIOCSCTTY:
 		k := c.k
 		k.mu.Lock()
-		proc := c.t.proc
-		leader, sid, pgid := proc.pid == proc.sid, proc.sid, proc.pgid
+		proc := c.t.Proc
+		leader, sid, pgid := proc.PID == proc.SID, proc.SID, proc.PGID
 		k.mu.Unlock()
 		if !leader {
 			return 0, unix.EPERM
@@ -194,7 +194,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 	case unix.TIOCNOTTY:
 		sid, _ := t.Session()
 		c.k.mu.Lock()
-		callerSid := c.t.proc.sid
+		callerSid := c.t.Proc.SID
 		c.k.mu.Unlock()
 		if sid == 0 || sid != callerSid {
 			return 0, unix.ENOTTY

@@ -39,13 +39,13 @@ func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int
 		return 0
 	}
 	sc.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
-	return sc.t.tid
+	return sc.t.TID
 }
 
 // signalfdReadiness is signalfd s's readiness for a wait of thread t.
 func signalfdReadiness(s *signalfd.File, t *thread) (uint32, <-chan struct{}) {
-	pending, grown := t.sigw.Get()
-	ev, ch := s.ReadinessFor(t.tid, pending)
+	pending, grown := t.SigWait.Get()
+	ev, ch := s.ReadinessFor(t.TID, pending)
 	if ev != 0 {
 		return ev, nil
 	}
@@ -67,7 +67,7 @@ func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
 	t := k.threads[m.Tid]
 	k.mu.Unlock()
 	if t != nil && m.CallGen != 0 {
-		t.sigw.Update(m.CallGen, m.Pending)
+		t.SigWait.Update(m.CallGen, m.Pending)
 	}
 }
 
@@ -88,12 +88,12 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 	case unix.SIGKILL, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
 		return false, 0
 	}
-	if p.fds == nil {
+	if p.FDs == nil {
 		return false, 0
 	}
 	bit := uint64(1) << (sig - 1)
 	wants, reader := false, int32(0)
-	p.fds.Each(func(_ int32, e fdEntry) {
+	p.FDs.Each(func(_ int32, e fdEntry) {
 		if s, ok := e.File.Impl.(*signalfd.File); ok && s.Mask()&bit != 0 {
 			wants = true
 			if r := s.LastReader(); r != 0 {
@@ -149,7 +149,7 @@ func (k *clientState) signalfdTargetLocked(p *process, target *thread, reader in
 	if target != nil || reader == 0 {
 		return target
 	}
-	if t := k.threads[reader]; t != nil && t.proc == p && !t.killed {
+	if t := k.threads[reader]; t != nil && t.Proc == p && !t.Killed {
 		return t
 	}
 	return nil

@@ -54,12 +54,13 @@ func FuzzRestore(f *testing.F) {
 			return
 		}
 		g := grant{principal: "uid:1000", uid: 1000, gid: 1000}
-		k, err := newClientState(srv, &sentrypb.Hello{ClientId: "fuzz", Resume: true}, g)
+		c, err := openClient(srv, &sentrypb.Hello{ClientId: "fuzz", Resume: true}, g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer k.destroy()
-		k.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+		defer c.destroy()
+		c.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+		k := c.k
 		call := &sentrypb.Call{Seq: 10}
 		if rewrite {
 			rw := new(sentrypb.Rewrite)
@@ -74,7 +75,7 @@ func FuzzRestore(f *testing.F) {
 			}
 			call.Op = &sentrypb.Call_Restore{Restore: rs}
 		}
-		r := k.execAux(call)
+		r := c.execAux(call)
 		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > syserr.MaxErrno {
 			t.Fatalf("reply %v", r)
 		}
@@ -84,7 +85,7 @@ func FuzzRestore(f *testing.F) {
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		for pid, p := range k.procs {
-			if c := p.creds; c.RUID != 1000 || c.EUID != 1000 || c.SUID != 1000 || c.RGID != 1000 || c.EGID != 1000 || c.SGID != 1000 {
+			if c := p.Creds; c.RUID != 1000 || c.EUID != 1000 || c.SUID != 1000 || c.RGID != 1000 || c.EGID != 1000 || c.SGID != 1000 {
 				t.Fatalf("restored process %d with creds %+v beyond the peer's grant", pid, c)
 			}
 		}

@@ -19,45 +19,46 @@ import (
 
 const fuzzAddr = 0x10000
 
-// fuzzKernel returns a fresh client with PID 1 (thread 1) holding stdio
+// fuzzClient returns a fresh client with PID 1 (thread 1) holding stdio
 // and a few open files, without exec, sending its messages nowhere.
-func fuzzKernel(tb testing.TB, s *Server) *clientState {
-	k, err := newClientState(s, &sentrypb.Hello{ClientId: "fuzz"}, grant{principal: "fuzz", operator: true})
+func fuzzClient(tb testing.TB, s *Server) *client {
+	c, err := openClient(s, &sentrypb.Hello{ClientId: "fuzz"}, grant{principal: "fuzz", operator: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+	c.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+	k := c.k
 	k.mu.Lock()
 	p, err := k.newProcessLocked(1, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.pgid, p.sid = 1, 1
-	p.fds = newFDTable(k.trk, nil)
-	p.fs = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
-	p.sig = &ksignal.Handlers{}
+	p.PGID, p.SID = 1, 1
+	p.FDs = newFDTable(k.trk, nil)
+	p.FS = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
+	p.Sig = &ksignal.Handlers{}
 	k.init = p
 	k.started = true
 	k.mu.Unlock()
 	for i := int32(0); i < 3; i++ {
-		p.fds.Install(newStdioFile(k, i), i, false)
+		p.FDs.Install(newStdioFile(k, i), i, false)
 	}
 	r, w, err := newPipe(k.trk, k.mem)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.fds.InstallPair(r, w, false)
+	p.FDs.InstallPair(r, w, false)
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
 	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
 	unixsock.NewConn(0, true).PairFiles(sa, sb)
-	p.fds.InstallPair(sa, sb, false)
-	p.fds.Install(epoll.New(0), 7, false)
+	p.FDs.InstallPair(sa, sb, false)
+	p.FDs.Install(epoll.New(0), 7, false)
 	if ef, err := eventfd.New(0, false, 0); err == nil {
-		p.fds.Install(ef, 8, false)
+		p.FDs.Install(ef, 8, false)
 	}
-	return k
+	return c
 }
 
 // fuzzOne runs one system call on thread 1, interrupting it if it blocks,
@@ -72,7 +73,7 @@ func fuzzOne(t *testing.T, k *clientState, sysno int32, args []uint64, data []by
 	intr := make(chan struct{})
 	done := make(chan *sentrypb.Reply, 1)
 	sc := &sentrypb.Syscall{Sysno: sysno, Args: args, Inputs: []*sentrypb.Region{{Addr: fuzzAddr, Data: data}}}
-	go func() { done <- k.dispatch(th, 1, sc, intr) }()
+	go func() { done <- k.dispatch(th, 1, sc, intr, nil) }()
 	select {
 	case r := <-done:
 		return r
@@ -169,8 +170,9 @@ func FuzzSyscall(f *testing.F) {
 		if len(data) > 1<<16 {
 			data = data[:1<<16]
 		}
-		k := fuzzKernel(t, srv)
-		defer k.destroy()
+		c := fuzzClient(t, srv)
+		defer c.destroy()
+		k := c.k
 		r := fuzzOne(t, k, sysno, []uint64{a0, a1, a2, a3, a4, a5}, data)
 		if r == nil {
 			return

@@ -23,8 +23,8 @@ func TestGoodbyeForgetsCachedReplies(t *testing.T) {
 	}
 	e.srv.mu.Lock()
 	var origin string
-	for k := range e.srv.clients {
-		origin = k.originID
+	for c := range e.srv.clients {
+		origin = c.k.originID
 	}
 	e.srv.mu.Unlock()
 	// The server's calls and these reach the gofer as the same peer.

@@ -139,7 +139,7 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 					fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/new%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
 					e.ok(1, unix.SYS_WRITE, fd, data, 4096)
 					e.ok(1, unix.SYS_CLOSE, fd)
-				}, map[string]int{"Walk": 1, "Create": 1, "Write": 1 - b2i(donate)}},
+				}, map[string]int{"Create": 1, "Write": 1 - b2i(donate)}},
 				// busybox tar x's calls for one file, as in
 				// TestGoferRPCsPerCall: the archive's Reads and the
 				// file's Write are the server's own.
@@ -263,8 +263,8 @@ func TestDonatedWritesOutliveGofer(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		pending := 0
 		e.srv.mu.Lock()
-		for k := range e.srv.clients {
-			pending += len(k.dur.Pending())
+		for c := range e.srv.clients {
+			pending += len(c.k.dur.Pending())
 		}
 		e.srv.mu.Unlock()
 		if pending == 0 {

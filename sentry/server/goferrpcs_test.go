@@ -126,8 +126,8 @@ func freezeClock(e *env) (advance func(time.Duration)) {
 func flushReleases(e *env) {
 	e.srv.mu.Lock()
 	var ks []*clientState
-	for k := range e.srv.clients {
-		ks = append(ks, k)
+	for c := range e.srv.clients {
+		ks = append(ks, c.k)
 	}
 	e.srv.mu.Unlock()
 	for _, k := range ks {
@@ -250,7 +250,7 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(created), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
 			e.ok(1, unix.SYS_WRITE, fd, data, 4096)
 			e.ok(1, unix.SYS_CLOSE, fd)
-		}, map[string]int{"Walk": 1, "Create": 1, "Write": 1}},
+		}, map[string]int{"Create": 1, "Write": 1}}, // the name never looked up: created without a Walk first
 		// The directory's attributes come with the creation's reply.
 		{"create, then stat of its directory", func() {
 			n++
@@ -260,7 +260,31 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			n++
 			e.ok(1, unix.SYS_MKDIRAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/cdir/m%d", n)), 0755)
 			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/cdir"), sb, 0)
-		}, map[string]int{"Walk": 2, "Create": 1, "Mkdir": 1}},
+		}, map[string]int{"Create": 1, "Mkdir": 1}},
+		// A name never looked up that exists: the creation finds it
+		// (EEXIST), then the open walks to it as without O_CREAT.
+		{"open(O_CREAT) of an existing name never looked up", func() {
+			n++
+			p := fmt.Sprintf("tmp/cdir/x%d", n)
+			if err := os.WriteFile(filepath.Join(e.root, p), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/"+p), unix.O_CREAT|unix.O_WRONLY, 0644)))
+		}, map[string]int{"Create": 1, "Walk": 2}},
+		{"open(O_CREAT|O_EXCL) and mkdir of existing names never looked up", func() {
+			n++
+			p := fmt.Sprintf("tmp/cdir/y%d", n)
+			if err := os.WriteFile(filepath.Join(e.root, p), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			e.fails(unix.EEXIST, 1, unix.SYS_OPENAT, atFDCWD64, m.str("/"+p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644)
+			n++
+			p = fmt.Sprintf("tmp/cdir/y%d", n)
+			if err := os.Mkdir(filepath.Join(e.root, p), 0755); err != nil {
+				t.Fatal(err)
+			}
+			e.fails(unix.EEXIST, 1, unix.SYS_MKDIRAT, atFDCWD64, m.str("/"+p), 0755)
+		}, map[string]int{"Create": 1, "Mkdir": 1}},
 		{"lookups of a missing name", func() {
 			n++
 			missing := m.str(fmt.Sprintf("/tmp/missing%d", n))

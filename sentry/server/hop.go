@@ -46,50 +46,50 @@ func (l *lockedSeqs) admit(call *sentrypb.Call) error {
 }
 
 // openChannel answers a ChannelOpen on sess.
-func (k *clientState) openChannel(sess *session, m *sentrypb.ChannelOpen) {
+func (c *client) openChannel(sess *session, m *sentrypb.ChannelOpen) {
 	hs, ok := sess.stream.(transport.HopServer)
 	if !ok {
 		// A gRPC stream: the client falls back to the socket, as it does
 		// for a refusal.
-		k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_ChannelGrant{ChannelGrant: &sentrypb.ChannelGrant{Id: m.GetId(), Refused: "no channels on this wire"}}})
+		c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_ChannelGrant{ChannelGrant: &sentrypb.ChannelGrant{Id: m.GetId(), Refused: "no channels on this wire"}}})
 		return
 	}
 	err := hs.OpenChannel(m.GetId(), func(call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
-		return k.hopCall(sess, hs, call)
+		return c.hopCall(sess, hs, call)
 	})
 	if err != nil {
-		k.log.Debug("call channel not granted", "err", err)
+		c.k.log.Debug("call channel not granted", "err", err)
 	}
 }
 
 // hopCall runs a call that came over a channel of sess and returns its
 // reply (transport.HopHandler).
-func (k *clientState) hopCall(sess *session, hs transport.HopServer, call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
+func (c *client) hopCall(sess *session, hs transport.HopServer, call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
 	sess.heard.Store(time.Now().UnixNano())
 	if err := sess.seqs.admit(call); err != nil || call.GetSyscall() == nil || call.Tid == 0 {
 		// Only a thread's system calls use channels.
-		k.log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
-		k.stream.sendMu.Lock()
+		c.k.log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
+		c.stream.sendMu.Lock()
 		st := hs.StampReply()
-		k.stream.sendMu.Unlock()
+		c.stream.sendMu.Unlock()
 		return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}, st, true
 	}
-	observeClocks(k.clocks, call.GetSyscall().GetClocks())
+	observeClocks(c.k.clocks, call.GetSyscall().GetClocks())
 	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
-	k.stream.sendMu.Lock()
-	if k.stream.hopRoutes == nil {
-		k.stream.hopRoutes = make(map[uint64]*hopRoute)
+	c.stream.sendMu.Lock()
+	if c.stream.hopRoutes == nil {
+		c.stream.hopRoutes = make(map[uint64]*hopRoute)
 	}
-	k.stream.hopRoutes[call.Seq] = route
-	k.stream.sendMu.Unlock()
-	k.enqueueCall(call, true)
+	c.stream.hopRoutes[call.Seq] = route
+	c.stream.sendMu.Unlock()
+	c.enqueueCall(call, true)
 	select {
 	case res := <-route.ch:
 		return res.r, res.st, true
-	case <-k.done:
-		k.stream.sendMu.Lock()
-		delete(k.stream.hopRoutes, call.Seq)
-		k.stream.sendMu.Unlock()
+	case <-c.k.done:
+		c.stream.sendMu.Lock()
+		delete(c.stream.hopRoutes, call.Seq)
+		c.stream.sendMu.Unlock()
 		// A reply stamped already must still go: the client folds the
 		// messages after it only once it has.
 		select {

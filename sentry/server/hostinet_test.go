@@ -18,14 +18,15 @@ func TestHostSocketBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	k := fuzzKernel(t, srv)
-	defer k.destroy()
+	c := fuzzClient(t, srv)
+	defer c.destroy()
+	k := c.k
 	newSock := func(stype uint64) uint64 {
 		r := fuzzOne(t, k, unix.SYS_SOCKET, []uint64{unix.AF_INET, stype | unix.SOCK_NONBLOCK, 0, 0, 0, 0}, nil)
 		if r == nil || r.Errno != 0 {
 			t.Fatalf("socket: %v", r)
 		}
-		f, _, err := k.init.fds.Get(int32(r.Ret))
+		f, _, err := k.init.FDs.Get(int32(r.Ret))
 		if err != nil {
 			t.Fatal(err)
 		}

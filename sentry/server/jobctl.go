@@ -43,9 +43,9 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 	case ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 		return contSignal
 	case sig == int(unix.SIGCONT):
-		if p.stopped {
-			p.stopped, p.stopSig = false, 0
-			p.waitCode = ksignal.CLDContinued
+		if p.Stopped {
+			p.Stopped, p.StopSig = false, 0
+			p.WaitCode = ksignal.CLDContinued
 			k.trk.touch(p)
 			k.notifyParentStopLocked(p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
 			k.waitq.Notify()
@@ -62,14 +62,14 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 //
 // Preconditions: k.mu is held; p is not exiting.
 func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
-	if p.stopped {
+	if p.Stopped {
 		return
 	}
-	if sig != int(unix.SIGSTOP) && k.orphanedPgrpLocked(p.pgid) {
+	if sig != int(unix.SIGSTOP) && k.orphanedPgrpLocked(p.PGID) {
 		return
 	}
-	p.stopped, p.stopSig = true, sig
-	p.waitCode = ksignal.CLDStopped
+	p.Stopped, p.StopSig = true, sig
+	p.WaitCode = ksignal.CLDStopped
 	k.trk.touch(p)
 	k.pushJobControlLocked(p, 0, d)
 	k.notifyParentStopLocked(p, ksignal.CLDStopped, int32(sig), d)
@@ -80,7 +80,7 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 // signals in discard that are pending in p's threads.
 func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
 	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
-		Pid: p.pid, Stopped: p.stopped, Discard: discard, StopSignal: int32(p.stopSig),
+		Pid: p.PID, Stopped: p.Stopped, Discard: discard, StopSignal: int32(p.StopSig),
 	}}})
 }
 
@@ -88,15 +88,15 @@ func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferr
 // CLD_CONTINUED) and status to p's parent, unless the parent ignores
 // SIGCHLD or set SA_NOCLDSTOP (Linux's do_notify_parent_cldstop).
 func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *deferred) {
-	par := p.parent
-	if par == nil || par.exiting {
+	par := p.Parent
+	if par == nil || par.Exiting {
 		return
 	}
-	act := par.sig.Act[unix.SIGCHLD]
+	act := par.Sig.Act[unix.SIGCHLD]
 	if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldStop != 0 {
 		return
 	}
-	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.pid, p.creds.RUID, status), d)
+	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.PID, p.Creds.RUID, status), d)
 }
 
 // orphanedPgrpLocked says process group pgid is orphaned: no member has a
@@ -105,8 +105,8 @@ func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *
 // parent here, as its real parent is outside the sandbox's session.
 func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
 	for _, q := range k.processGroupLocked(pgid) {
-		par := q.parent
-		if par != nil && !par.exiting && par.pgid != pgid && par.sid == q.sid {
+		par := q.Parent
+		if par != nil && !par.Exiting && par.PGID != pgid && par.SID == q.SID {
 			return false
 		}
 	}
@@ -117,19 +117,19 @@ func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
 // wait with options reports (its wait status and waitid's si_code and
 // si_status), consuming it unless WNOWAIT; ok is false if there is none.
 func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code, sistatus int32, ok bool) {
-	if ch.exiting {
+	if ch.Exiting {
 		return 0, 0, 0, false
 	}
 	switch {
-	case ch.waitCode == ksignal.CLDStopped && ch.stopped && options&wUntraced != 0:
-		status, code, sistatus = int32(ch.stopSig)<<8|0x7f, ksignal.CLDStopped, int32(ch.stopSig)
-	case ch.waitCode == ksignal.CLDContinued && options&wContinued != 0:
+	case ch.WaitCode == ksignal.CLDStopped && ch.Stopped && options&wUntraced != 0:
+		status, code, sistatus = int32(ch.StopSig)<<8|0x7f, ksignal.CLDStopped, int32(ch.StopSig)
+	case ch.WaitCode == ksignal.CLDContinued && options&wContinued != 0:
 		status, code, sistatus = 0xffff, ksignal.CLDContinued, int32(unix.SIGCONT)
 	default:
 		return 0, 0, 0, false
 	}
 	if options&wNowait == 0 {
-		ch.waitCode = 0
+		ch.WaitCode = 0
 		k.trk.touch(ch)
 	}
 	return status, code, sistatus, true
@@ -139,15 +139,15 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 // values no server could have reported.
 func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessState) {
 	if ps.Stopped && ksignal.DefaultActionOf(int(ps.StopSignal)) == ksignal.ActStop && ps.StopSignal > 0 && ps.StopSignal <= ksignal.NumSignals {
-		p.stopped, p.stopSig = true, int(ps.StopSignal)
+		p.Stopped, p.StopSig = true, int(ps.StopSignal)
 	}
 	switch ps.WaitCode {
 	case ksignal.CLDStopped:
-		if p.stopped {
-			p.waitCode = ksignal.CLDStopped
+		if p.Stopped {
+			p.WaitCode = ksignal.CLDStopped
 		}
 	case ksignal.CLDContinued:
-		p.waitCode = ksignal.CLDContinued
+		p.WaitCode = ksignal.CLDContinued
 	}
 }
 
@@ -170,7 +170,7 @@ func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 	if s.set == 0 {
 		sid = -1
 		if k.init != nil {
-			sid = k.init.sid
+			sid = k.init.SID
 		}
 	}
 	k.mu.Unlock()
@@ -198,24 +198,24 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 	}
 	var d deferred
 	k.mu.Lock()
-	p := sc.t.proc
-	if sid <= 0 || p.sid != sid || fgPgrp == 0 || p.pgid == fgPgrp {
+	p := sc.t.Proc
+	if sid <= 0 || p.SID != sid || fgPgrp == 0 || p.PGID == fgPgrp {
 		k.mu.Unlock()
 		return nil
 	}
-	if p.sig.Act[sig].Handler == ksignal.SigIgn {
+	if p.Sig.Act[sig].Handler == ksignal.SigIgn {
 		k.mu.Unlock()
 		if sig == int(unix.SIGTTIN) {
 			return unix.EIO
 		}
 		return nil
 	}
-	if k.orphanedPgrpLocked(p.pgid) {
+	if k.orphanedPgrpLocked(p.PGID) {
 		k.mu.Unlock()
 		return unix.EIO
 	}
 	info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
-	for _, q := range k.processGroupLocked(p.pgid) {
+	for _, q := range k.processGroupLocked(p.PGID) {
 		k.signalFromAppLocked(q, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
@@ -228,12 +228,12 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 // session, and each child's that is another group of its session.
 func (k *clientState) orphanableByExitLocked(p *process) []int32 {
 	var out []int32
-	if par := p.parent; par != nil && par.pgid != p.pgid && par.sid == p.sid {
-		out = append(out, p.pgid)
+	if par := p.Parent; par != nil && par.PGID != p.PGID && par.SID == p.SID {
+		out = append(out, p.PGID)
 	}
-	for c := range p.children {
-		if c.pgid != p.pgid && c.sid == p.sid && !slices.Contains(out, c.pgid) {
-			out = append(out, c.pgid)
+	for c := range p.Children {
+		if c.PGID != p.PGID && c.SID == p.SID && !slices.Contains(out, c.PGID) {
+			out = append(out, c.PGID)
 		}
 	}
 	return out
@@ -249,7 +249,7 @@ func (k *clientState) orphanableByExitLocked(p *process) []int32 {
 func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
 	for _, pgid := range pgids {
 		members := k.processGroupLocked(pgid)
-		if !slices.ContainsFunc(members, func(q *process) bool { return q.stopped }) || !k.orphanedPgrpLocked(pgid) {
+		if !slices.ContainsFunc(members, func(q *process) bool { return q.Stopped }) || !k.orphanedPgrpLocked(pgid) {
 			continue
 		}
 		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
@@ -271,9 +271,9 @@ func (k *clientState) ttyForegroundLocked(p *process) int32 {
 	if p == k.init && k.tty.Present {
 		return k.tty.FgPgrp
 	}
-	if p.spawned {
+	if p.Spawned {
 		for _, s := range k.stdioSets {
-			if s.TTY.Present && s.TTY.Sid == p.pid {
+			if s.TTY.Present && s.TTY.Sid == p.PID {
 				return s.TTY.FgPgrp
 			}
 		}

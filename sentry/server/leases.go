@@ -50,10 +50,10 @@ func (k *clientState) ownerExistsLocked(typ, id int32) bool {
 	switch typ {
 	case fOwnerTID:
 		t := k.threads[id]
-		return t != nil && !t.killed
+		return t != nil && !t.Killed
 	case fOwnerPID:
 		p := k.procs[id]
-		return p != nil && !p.zombie
+		return p != nil && !p.Zombie
 	case fOwnerPGRP:
 		return len(k.processGroupLocked(id)) > 0
 	}
@@ -157,8 +157,8 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 	k.mu.Lock()
 	switch typ {
 	case fOwnerTID:
-		if t := k.threads[id]; t != nil && !t.killed {
-			k.queueAsyncSignalLocked(t.proc, t, signo, info, &d)
+		if t := k.threads[id]; t != nil && !t.Killed {
+			k.queueAsyncSignalLocked(t.Proc, t, signo, info, &d)
 		}
 	case fOwnerPID:
 		if p := k.procs[id]; p != nil {
@@ -179,22 +179,22 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 // sigtimedwait (the client drops an ignored one and sends one with a fatal
 // default action back). Precondition: k.mu held.
 func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
-	if p.exiting {
+	if p.Exiting {
 		return
 	}
-	act := p.sig.Act[sig]
+	act := p.Sig.Act[sig]
 	if act.Handler != ksignal.SigDfl && act.Handler != ksignal.SigIgn {
 		k.signalProcessLocked(p, t, sig, info, d)
 		return
 	}
-	if t == nil || t.killed || t.proc != p {
-		t = p.anyLiveThread()
+	if t == nil || t.Killed || t.Proc != p {
+		t = p.AnyLiveThread()
 	}
 	if t == nil {
 		return
 	}
 	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: t.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
+		Tid: t.TID, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 }
 
 // setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals
@@ -266,7 +266,7 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 	seenTab := make(map[*fdTable]bool)
 	seen := make(map[*file]bool)
 	for _, p := range k.procs {
-		t := p.fds
+		t := p.FDs
 		if t == nil || seenTab[t] {
 			continue
 		}

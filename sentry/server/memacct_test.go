@@ -60,7 +60,7 @@ func TestClientMemoryCap(t *testing.T) {
 	var k *clientState
 	e.srv.mu.Lock()
 	for c := range e.srv.clients {
-		k = c
+		k = c.k
 	}
 	e.srv.mu.Unlock()
 	for i := 0; i < maxPageWritesInFlight; i++ {

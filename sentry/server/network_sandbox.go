@@ -89,16 +89,22 @@ const sandboxLinger = 5 * time.Second
 // farewellAfterLinger answers a Goodbye of a client with a sandbox
 // network once its stack has sent what closed sockets still had to send
 // (or sandboxLinger passed), then frees the client.
-func (k *clientState) farewellAfterLinger() {
+func (c *client) farewellAfterLinger() {
+	c.k.lingerNetwork()
+	c.destroy()
+	go c.k.forgetOrigins()
+	c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
+}
+
+// lingerNetwork waits until the sandbox network's stack has sent what
+// closed sockets still had to send, or sandboxLinger passed.
+func (k *clientState) lingerNetwork() {
 	k.socks.netMu.Lock()
 	st := k.socks.net
 	k.socks.netMu.Unlock()
 	if st != nil && !st.WaitDrained(sandboxLinger) {
 		k.log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
 	}
-	k.destroy()
-	go k.forgetOrigins()
-	k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 }
 
 // debugNetwork writes the sandbox network's frame counts (Debug).

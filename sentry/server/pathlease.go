@@ -159,7 +159,7 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 		return nil
 	}
 	c.pathView = &view
-	t := k.s.leases.Begin(readlease.Namespace)
+	t := k.readLeases.Begin(readlease.Namespace)
 	return &t
 }
 
@@ -167,13 +167,13 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
 func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped bool, err error) {
-	if namespaceCalls[c.sysno] && err == nil && !skipped && k.s.leases != nil {
-		leaseObserver{r: k.s.leases, log: k.log}.NamesChanged(k.ctx)
+	if namespaceCalls[c.sysno] && err == nil && !skipped && k.readLeases != nil {
+		leaseObserver{r: k.readLeases, log: k.log}.NamesChanged(k.ctx)
 	}
 	if tk == nil {
 		return
 	}
-	reg := k.s.leases
+	reg := k.readLeases
 	e := syserr.ErrnoOf(err)
 	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) {
 		reg.Abort(*tk)

@@ -10,7 +10,7 @@ import (
 // Discretionary access control against dentries: every permission
 // decision the server makes for a file goes through this file, which
 // applies package auth's rules (the calling process's credentials,
-// process.creds, against the file's attributes as this client last saw
+// Process.Creds, against the file's attributes as this client last saw
 // them).
 
 // ---- checks against dentries ----

@@ -36,12 +36,13 @@ func TestPostedRepliesHeld(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srv.Close()
-			k := fuzzKernel(t, srv)
-			defer k.destroy()
-			k.stream.postBatch = tc.batch
+			fc := fuzzClient(t, srv)
+			defer fc.destroy()
+			k := fc.k
+			fc.stream.postBatch = tc.batch
 			var mu sync.Mutex
 			var got [][]uint64
-			k.stream.setSender(func(m *sentrypb.ServerMessage) error {
+			fc.stream.setSender(func(m *sentrypb.ServerMessage) error {
 				var seqs []uint64
 				for _, r := range m.PostedReplies {
 					seqs = append(seqs, r.Seq)
@@ -63,23 +64,24 @@ func TestPostedRepliesHeld(t *testing.T) {
 			var route *hopRoute
 			if tc.channel {
 				route = &hopRoute{stamp: func() transport.HopStamp { return transport.HopStamp{} }, ch: make(chan hopResult, 1)}
-				k.stream.sendMu.Lock()
-				k.stream.hopRoutes = map[uint64]*hopRoute{4: route}
-				k.stream.sendMu.Unlock()
+				fc.stream.sendMu.Lock()
+				fc.stream.hopRoutes = map[uint64]*hopRoute{4: route}
+				fc.stream.sendMu.Unlock()
 			}
 			k.mu.Lock()
 			th := k.threads[1]
+			tcs := fc.callsOfLocked(th)
 			for seq := uint64(1); seq <= 4; seq++ {
 				c := call(seq, seq < 4)
-				th.queue = append(th.queue, c)
+				tcs.queue = append(tcs.queue, c)
 				if seq < 4 {
-					k.notePostedLocked(seq)
+					fc.notePostedLocked(seq)
 				}
 			}
-			th.running = true
+			tcs.running = true
 			k.workers.Add(1)
 			k.mu.Unlock()
-			k.threadWorker(th)
+			fc.threadWorker(th, tcs)
 			if route != nil {
 				select {
 				case res := <-route.ch:
@@ -106,7 +108,7 @@ func TestPostedRepliesHeld(t *testing.T) {
 				}
 			}
 			k.mu.Lock()
-			left := len(k.postedOut)
+			left := len(fc.postedOut)
 			k.mu.Unlock()
 			if left != 0 {
 				t.Errorf("%d posted calls still counted unfinished", left)

@@ -39,35 +39,35 @@ func isPosted(call *sentrypb.Call) bool {
 }
 
 // notePostedLocked records that the posted call seq arrived.
-// Precondition: k.mu is held.
-func (k *clientState) notePostedLocked(seq uint64) {
-	if k.postedOut == nil {
-		k.postedOut = make(map[uint64]struct{})
+// Precondition: c.k.mu is held.
+func (c *client) notePostedLocked(seq uint64) {
+	if c.postedOut == nil {
+		c.postedOut = make(map[uint64]struct{})
 	}
-	if k.postedDone == nil {
-		k.postedDone = sync.NewCond(&k.mu)
+	if c.postedDone == nil {
+		c.postedDone = sync.NewCond(&c.k.mu)
 	}
-	k.postedOut[seq] = struct{}{}
+	c.postedOut[seq] = struct{}{}
 }
 
 // postedFinishedLocked records that the posted call seq finished.
-// Precondition: k.mu is held.
-func (k *clientState) postedFinishedLocked(seq uint64) {
-	delete(k.postedOut, seq)
-	k.postedDone.Broadcast()
+// Precondition: c.k.mu is held.
+func (c *client) postedFinishedLocked(seq uint64) {
+	delete(c.postedOut, seq)
+	c.postedDone.Broadcast()
 }
 
 // awaitPostedLocked waits until no posted call below seq is unfinished,
-// or the client is destroyed. Precondition: k.mu is held (released while
-// waiting).
-func (k *clientState) awaitPostedLocked(seq uint64) {
-	for !k.destroyed && k.postedBelowLocked(seq) {
-		k.postedDone.Wait()
+// or the client is destroyed. Precondition: c.k.mu is held (released
+// while waiting).
+func (c *client) awaitPostedLocked(seq uint64) {
+	for !c.k.destroyed && c.postedBelowLocked(seq) {
+		c.postedDone.Wait()
 	}
 }
 
-func (k *clientState) postedBelowLocked(seq uint64) bool {
-	for s := range k.postedOut {
+func (c *client) postedBelowLocked(seq uint64) bool {
+	for s := range c.postedOut {
 		if s < seq {
 			return true
 		}

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"sync/atomic"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
@@ -20,112 +17,12 @@ const (
 // fsContext is a process's cwd and umask (package kernel's FSContext).
 type fsContext = kernel.FSContext
 
-// thread is one application thread. tid changes only on a non-leader
-// exec; all fields are protected by clientState.mu.
-type thread struct {
-	tid  int32
-	proc *process
-	// lastSeq is the seq of the thread's last (or current) call.
-	lastSeq uint64
-	// queue holds calls not yet started; running says a worker goroutine
-	// drains it.
-	queue   []*sentrypb.Call
-	running bool
-	// inFlight says a call is executing; intr is closed to interrupt it.
-	inFlight bool
-	intr     chan struct{}
-	// intrPending interrupts the next queued call that is not posted.
-	intrPending bool
-	// inFlightPosted says the executing call is posted (Syscall.posted).
-	inFlightPosted bool
-	// killed says the server ended the thread (fatal signal, exit_group,
-	// exec by another thread); exitStatus is its process's wait status.
-	killed     bool
-	exitStatus int32
-	// dead is closed when killed is set, waking the thread's blocked call.
-	dead chan struct{}
-	// sleeping says the thread's call is blocked in syscallCtx.block
-	// (/proc shows it as S). Atomic; set by the call's goroutine.
-	sleeping atomic.Bool
-	// sigw is the client's pending set for the thread's current wait
-	// call (file_signalfd.go); it has its own lock.
-	sigw ksignal.WaitPending
-	// ptrace is the thread's relation to its tracer and its ptrace-stop
-	// while it is traced (nil otherwise); tracees are the threads it
-	// traces (ptrace.go).
-	ptrace  *ptraceTracee
-	tracees map[*thread]struct{}
-	// ptraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
-	// ended the thread's last relation (0: none).
-	ptraceDetachSeq uint64
-	// attrRun is the run of posted attribute calls the thread's worker
-	// is executing (attrrun.go), nil when none. Owned by the worker
-	// goroutine: no lock.
-	attrRun *attrRun
-}
-
-// process is a thread group. Fields are protected by clientState.mu.
-type process struct {
-	pid int32
-	// parent is the parent process; a zombie a wait reaped keeps it
-	// (for its record) until the wait's reply, though it left the
-	// parent's children at once (reapWaitedLocked).
-	parent *process
-	// children are the processes whose parent this is.
-	children map[*process]struct{}
-	// live are the threads still running; all are every thread not yet
-	// freed (killed threads stay until the process is reaped).
-	live map[*thread]struct{}
-	all  map[*thread]struct{}
-	pgid int32
-	sid  int32
-	// exitSignal is sent to the parent when the process exits.
-	exitSignal int
-	// fsizeLimit is the RLIMIT_FSIZE soft limit when fsizeLimited (the
-	// client sends it, as RLIMIT_NOFILE: rlimit.go). Protected by
-	// clientState.mu; copied by fork.
-	fsizeLimited bool
-	fsizeLimit   uint64
-	// coreDumps says the RLIMIT_CORE soft limit is not 0 (coredump.go).
-	// Protected by clientState.mu; copied by fork.
-	coreDumps bool
-	// execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
-	// may no longer setpgid it. Protected by clientState.mu.
-	execed bool
-	// exiting is set once the process started exiting; zombie once it
-	// waits to be reaped; exitStatus is its wait status.
-	exiting    bool
-	zombie     bool
-	exitStatus int32
-	// fds is the fd table (shared on CLONE_FILES); nil once exited.
-	fds *fdTable
-	// fs is the cwd/umask context (shared on CLONE_FS).
-	fs *fsContext
-	// sig holds the signal dispositions (shared on CLONE_SIGHAND).
-	sig   *ksignal.Handlers
-	creds auth.Creds
-	// comm is the process name; exe the path of its executable.
-	comm string
-	exe  *dentry
-	// argv and env are the command line and environment of the last exec
-	// (for /proc/<pid>/cmdline and environ).
-	argv, env []string
-	// timers are the process's ITIMER_REAL (id itimerRealID) and POSIX
-	// timers (timers.go); nextTimerID is the next timer_create id.
-	timers      map[int32]*appTimer
-	nextTimerID int32
-	// spawned marks a process made by Spawn (spawn.go): its exit is
-	// pushed as SpawnExit. A restored process with no parent that is not
-	// init is one.
-	spawned bool
-	// stopped says the process is in a group stop and stopSig is the
-	// signal that stopped it; waitCode is the stop or continue event its
-	// parent has not waited for (cldStopped, cldContinued, or 0)
-	// (jobctl.go). Protected by clientState.mu.
-	stopped  bool
-	stopSig  int
-	waitCode int32
-}
+// The kernel's processes and threads are package kernel's (Process,
+// Thread): their fields are protected by clientState.mu.
+type (
+	process = kernel.Process
+	thread  = kernel.Thread
+)
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
 // (replay rebuilds the same ids), else the next free one.
@@ -165,9 +62,9 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 
 // newThreadLocked makes a thread of p with TID tid.
 func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
-	t := &thread{tid: tid, proc: p, dead: make(chan struct{})}
-	p.live[t] = struct{}{}
-	p.all[t] = struct{}{}
+	t := &thread{TID: tid, Proc: p, Dead: make(chan struct{})}
+	p.Live[t] = struct{}{}
+	p.All[t] = struct{}{}
 	k.threads[tid] = t
 	k.trk.touch(t)
 	return t
@@ -181,35 +78,20 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 		return nil, err
 	}
 	p := &process{
-		pid:        pid,
-		parent:     parent,
-		children:   make(map[*process]struct{}),
-		live:       make(map[*thread]struct{}),
-		all:        make(map[*thread]struct{}),
-		exitSignal: int(unix.SIGCHLD),
+		PID:        pid,
+		Parent:     parent,
+		Children:   make(map[*process]struct{}),
+		Live:       make(map[*thread]struct{}),
+		All:        make(map[*thread]struct{}),
+		ExitSignal: int(unix.SIGCHLD),
 	}
 	if parent != nil {
-		parent.children[p] = struct{}{}
+		parent.Children[p] = struct{}{}
 	}
 	k.procs[pid] = p
 	k.trk.touch(p)
 	k.newThreadLocked(p, pid)
 	return p, nil
-}
-
-// leaderLocked returns p's leader thread if it is alive, else any live
-// thread, else nil.
-func (p *process) anyLiveThread() *thread {
-	var any *thread
-	for t := range p.live {
-		if t.tid == p.pid {
-			return t
-		}
-		if any == nil || t.tid < any.tid {
-			any = t
-		}
-	}
-	return any
 }
 
 // exitWaitStatus is the wait status of exit(code).
@@ -219,20 +101,20 @@ func exitWaitStatus(code int) int32 { return int32(code&0xff) << 8 }
 // call. A call in flight is woken and replied with an exit action; an idle
 // thread gets a TaskExit push.
 func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
-	if t.killed {
+	if t.Killed {
 		return
 	}
-	t.killed = true
-	t.exitStatus = status
-	close(t.dead)
-	delete(t.proc.live, t)
+	t.Killed = true
+	t.ExitStatus = status
+	close(t.Dead)
+	delete(t.Proc.Live, t)
 	k.trk.touch(t)
 	k.ptraceThreadGoneLocked(t, d)
-	if t.tid != t.proc.pid {
+	if t.TID != t.Proc.PID {
 		k.ptraceTraceeGoneLocked(t, status, d)
 	}
-	if !t.inFlight {
-		te := &sentrypb.TaskExit{Tid: t.tid, WaitStatus: status}
+	if !t.InFlight {
+		te := &sentrypb.TaskExit{Tid: t.TID, WaitStatus: status}
 		if k.appExited {
 			te.WaitStatus, te.AppExit = k.appStatus, true
 		}
@@ -245,67 +127,67 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 // zombie for its parent (or is reaped at once if the parent ignores its
 // exit signal). If p is init, the whole application ends.
 func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
-	if p.exiting {
+	if p.Exiting {
 		return
 	}
-	p.exiting = true
-	p.exitStatus = status
+	p.Exiting = true
+	p.ExitStatus = status
 	k.trk.touch(p)
 	k.deleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
-	if gone := k.ipc.ProcessExited(p.pid); len(gone) > 0 {
+	if gone := k.ipc.ProcessExited(p.PID); len(gone) > 0 {
 		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
 	if p == k.init {
 		k.appExited = true
 		k.appStatus = status
 	}
-	for t := range p.live {
+	for t := range p.Live {
 		k.killThreadLocked(t, status, d)
 	}
 	k.ptraceProcessExitLocked(p, d)
-	if p.fds != nil {
-		k.dropFDTableLocked(p.fds, d)
-		p.fds = nil
+	if p.FDs != nil {
+		k.dropFDTableLocked(p.FDs, d)
+		p.FDs = nil
 	}
-	if p.fs != nil {
-		p.fs.Refs--
-		k.trk.touch(p.fs)
+	if p.FS != nil {
+		p.FS.Refs--
+		k.trk.touch(p.FS)
 	}
-	k.trk.touch(sigTable{Handlers: p.sig})
+	k.trk.touch(sigTable{Handlers: p.Sig})
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
-			if q != p && !q.exiting {
+			if q != p && !q.Exiting {
 				k.exitProcessLocked(q, status, d)
 			}
 		}
-		p.zombie = true
+		p.Zombie = true
 		k.waitq.Notify()
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
 	orphanable := k.orphanableByExitLocked(p)
 	// Reparent children to init.
-	for c := range p.children {
-		delete(p.children, c)
+	for c := range p.Children {
+		delete(p.Children, c)
 		k.trk.touch(c)
-		if k.init != nil && !k.init.exiting {
-			c.parent = k.init
-			k.init.children[c] = struct{}{}
-			if c.zombie {
+		if k.init != nil && !k.init.Exiting {
+			c.Parent = k.init
+			k.init.Children[c] = struct{}{}
+			if c.Zombie {
 				k.notifyParentLocked(c, d)
 			}
 		} else {
-			c.parent = nil
-			if c.zombie {
+			c.Parent = nil
+			if c.Zombie {
 				k.reapLocked(c)
 			}
 		}
 	}
 	k.hangUpOrphanedLocked(orphanable, d)
-	p.zombie = true
-	if p.spawned {
+	p.Zombie = true
+	if p.Spawned {
 		d.Push(spawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
@@ -315,24 +197,24 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent
 // does not wait for it (SIGCHLD ignored or SA_NOCLDWAIT).
 func (k *clientState) notifyParentLocked(p *process, d *deferred) {
-	par := p.parent
-	if par == nil || par.exiting {
+	par := p.Parent
+	if par == nil || par.Exiting {
 		if par == nil {
 			k.reapLocked(p)
 		}
 		return
 	}
-	if p.exitSignal == int(unix.SIGCHLD) {
-		act := par.sig.Act[unix.SIGCHLD]
+	if p.ExitSignal == int(unix.SIGCHLD) {
+		act := par.Sig.Act[unix.SIGCHLD]
 		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
 			k.reapLocked(p)
 			return
 		}
 	}
-	if p.exitSignal > 0 && p.exitSignal <= ksignal.NumSignals {
-		code, st := ksignal.ChildStatus(p.exitStatus)
-		info := ksignal.SiginfoChld(p.exitSignal, code, p.pid, p.creds.RUID, st)
-		k.signalProcessLocked(par, nil, p.exitSignal, info, d)
+	if p.ExitSignal > 0 && p.ExitSignal <= ksignal.NumSignals {
+		code, st := ksignal.ChildStatus(p.ExitStatus)
+		info := ksignal.SiginfoChld(p.ExitSignal, code, p.PID, p.Creds.RUID, st)
+		k.signalProcessLocked(par, nil, p.ExitSignal, info, d)
 	}
 }
 
@@ -349,19 +231,19 @@ func (k *clientState) reapLocked(p *process) {
 // reply is built (commitEffectsLocked, for reapWaitedLocked).
 func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 	objs := []replayObject{p}
-	if p.parent != nil {
-		delete(p.parent.children, p)
-		p.parent = nil
+	if p.Parent != nil {
+		delete(p.Parent.Children, p)
+		p.Parent = nil
 	}
-	for t := range p.all {
-		if k.threads[t.tid] == t {
-			delete(k.threads, t.tid)
+	for t := range p.All {
+		if k.threads[t.TID] == t {
+			delete(k.threads, t.TID)
 		}
 		objs = append(objs, t)
 	}
-	p.all = map[*thread]struct{}{}
-	if k.procs[p.pid] == p {
-		delete(k.procs, p.pid)
+	p.All = map[*thread]struct{}{}
+	if k.procs[p.PID] == p {
+		delete(k.procs, p.PID)
 	}
 	return objs
 }
@@ -391,19 +273,19 @@ func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAc
 // exitThreadLocked ends t by its own exit(2). If it was the process's
 // last thread the process exits with status code.
 func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentrypb.ExitAction {
-	p := t.proc
-	delete(p.live, t)
-	t.killed = true
-	t.exitStatus = exitWaitStatus(code)
-	close(t.dead)
+	p := t.Proc
+	delete(p.Live, t)
+	t.Killed = true
+	t.ExitStatus = exitWaitStatus(code)
+	close(t.Dead)
 	k.trk.touch(t)
 	k.ptraceThreadGoneLocked(t, d)
-	if t.tid != p.pid {
-		k.ptraceTraceeGoneLocked(t, t.exitStatus, d)
-		delete(p.all, t)
-		delete(k.threads, t.tid)
+	if t.TID != p.PID {
+		k.ptraceTraceeGoneLocked(t, t.ExitStatus, d)
+		delete(p.All, t)
+		delete(k.threads, t.TID)
 	}
-	if len(p.live) == 0 {
+	if len(p.Live) == 0 {
 		k.exitProcessLocked(p, exitWaitStatus(code), d)
 	}
 	ea := &sentrypb.ExitAction{Group: false, WaitStatus: exitWaitStatus(code)}
@@ -417,7 +299,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 func (k *clientState) processGroupLocked(pgid int32) []*process {
 	var out []*process
 	for _, p := range k.procs {
-		if p.pgid == pgid && !p.exiting {
+		if p.PGID == pgid && !p.Exiting {
 			out = append(out, p)
 		}
 	}

@@ -137,30 +137,30 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		k.mu.Unlock()
 		return nil, unix.ENOENT
 	}
-	out := &procfs.Process{PID: pid, PGID: p.pgid, SID: p.sid, Comm: p.comm, Argv: p.argv, Env: p.env,
-		ExitSignal: int32(p.exitSignal), State: 'R',
-		UID:    [4]uint32{p.creds.RUID, p.creds.EUID, p.creds.SUID, p.creds.FSUID},
-		GID:    [4]uint32{p.creds.RGID, p.creds.EGID, p.creds.SGID, p.creds.FSGID},
-		CapInh: p.creds.Caps.Inheritable, CapPrm: p.creds.Caps.Permitted, CapEff: p.creds.Caps.Effective,
-		CapBnd: p.creds.Caps.Bounding, CapAmb: p.creds.Caps.Ambient}
-	if p.parent != nil {
-		out.PPID = p.parent.pid
+	out := &procfs.Process{PID: pid, PGID: p.PGID, SID: p.SID, Comm: p.Comm, Argv: p.Argv, Env: p.Env,
+		ExitSignal: int32(p.ExitSignal), State: 'R',
+		UID:    [4]uint32{p.Creds.RUID, p.Creds.EUID, p.Creds.SUID, p.Creds.FSUID},
+		GID:    [4]uint32{p.Creds.RGID, p.Creds.EGID, p.Creds.SGID, p.Creds.FSGID},
+		CapInh: p.Creds.Caps.Inheritable, CapPrm: p.Creds.Caps.Permitted, CapEff: p.Creds.Caps.Effective,
+		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient}
+	if p.Parent != nil {
+		out.PPID = p.Parent.PID
 	}
 	out.TracerPID = tracerPIDLocked(k.threads[pid])
-	if p.fs != nil {
-		out.Umask = p.fs.Umask
+	if p.FS != nil {
+		out.Umask = p.FS.Umask
 	}
-	if p.fds != nil {
-		out.FDs = p.fds.Limit()
+	if p.FDs != nil {
+		out.FDs = p.FDs.Limit()
 	}
 	sleeping, traced := map[int32]bool{}, map[int32]bool{}
-	for t := range p.live {
-		out.Threads = append(out.Threads, procfs.Thread{TID: t.tid, Comm: p.comm, State: 'R'})
-		sleeping[t.tid] = t.sleeping.Load()
-		traced[t.tid] = t.ptrace != nil && t.ptrace.Stopped
+	for t := range p.Live {
+		out.Threads = append(out.Threads, procfs.Thread{TID: t.TID, Comm: p.Comm, State: 'R'})
+		sleeping[t.TID] = t.Sleeping.Load()
+		traced[t.TID] = t.Ptrace != nil && t.Ptrace.Stopped
 	}
-	stopped := p.stopped
-	if p.zombie {
+	stopped := p.Stopped
+	if p.Zombie {
 		out.State = 'Z'
 		out.Threads = nil
 	}
@@ -215,13 +215,13 @@ func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, p := range k.procs {
-		if p.zombie {
+		if p.Zombie {
 			continue
 		}
 		procs++
-		for t := range p.live {
+		for t := range p.Live {
 			threads++
-			if !t.sleeping.Load() {
+			if !t.Sleeping.Load() {
 				running++
 			}
 		}
@@ -234,7 +234,7 @@ func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	s.k.mu.Lock()
 	p := s.k.procs[pid]
-	zombie := p != nil && p.zombie
+	zombie := p != nil && p.Zombie
 	s.k.mu.Unlock()
 	switch {
 	case p == nil:
@@ -279,9 +279,9 @@ func (s procSource) SetComm(pid, tid int32, comm string) error {
 	k := s.k
 	k.mu.Lock()
 	t := k.threads[tid]
-	ok := t != nil && t.proc.pid == pid && !t.killed
+	ok := t != nil && t.Proc.PID == pid && !t.Killed
 	if ok && tid == pid {
-		t.proc.comm = comm
+		t.Proc.Comm = comm
 	}
 	k.mu.Unlock()
 	if !ok {

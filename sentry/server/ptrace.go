@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -31,12 +32,9 @@ import (
 // had resumed it.
 
 // ptraceTracee is a traced thread's relation: its tracer, and the
-// relation's and stop's state (package ptrace). Protected by
-// clientState.mu.
-type ptraceTracee struct {
-	tracer *thread
-	ptrace.Tracee
-}
+// relation's and stop's state (package kernel's PtraceTracee, over
+// package ptrace's Tracee). Protected by clientState.mu.
+type ptraceTracee = kernel.PtraceTracee
 
 // sysPtrace serves the requests that change the relation or end a stop;
 // the client serves the ones that read or write the stopped tracee's
@@ -51,16 +49,16 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		d.Run(k.out)
 	}()
 	t := c.t
-	if t.killed {
+	if t.Killed {
 		return 0, unix.ESRCH
 	}
 	switch req {
 	case linux.PTRACE_TRACEME:
-		par := t.proc.parent
-		if t.ptrace != nil || par == nil || par.exiting {
+		par := t.Proc.Parent
+		if t.Ptrace != nil || par == nil || par.Exiting {
 			return 0, unix.EPERM
 		}
-		tracer := par.anyLiveThread()
+		tracer := par.AnyLiveThread()
 		if tracer == nil {
 			return 0, unix.EPERM
 		}
@@ -82,20 +80,20 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	tt := k.threads[tid]
-	if c.resent() && tt != nil && (tt.ptrace != nil && tt.ptrace.tracer == t && tt.ptrace.ResumedBy(c.seq) ||
-		req == linux.PTRACE_DETACH && tt.ptrace == nil && tt.ptraceDetachSeq == c.seq) {
+	if c.resent() && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
+		req == linux.PTRACE_DETACH && tt.Ptrace == nil && tt.PtraceDetachSeq == c.seq) {
 		// This call ended a stop (or the relation) before the server
 		// it went to died; the record of that came back, so it is done.
 		return 0, nil
 	}
-	if tt == nil || tt.killed || tt.ptrace == nil || tt.ptrace.tracer != t {
+	if tt == nil || tt.Killed || tt.Ptrace == nil || tt.Ptrace.Tracer != t {
 		return 0, unix.ESRCH
 	}
-	tr := tt.ptrace
+	tr := tt.Ptrace
 	switch req {
 	case linux.PTRACE_KILL:
-		if !tt.proc.exiting {
-			k.exitProcessLocked(tt.proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
+		if !tt.Proc.Exiting {
+			k.exitProcessLocked(tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
 		}
 		return 0, nil
 	case linux.PTRACE_INTERRUPT:
@@ -135,7 +133,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
 		if req == linux.PTRACE_DETACH {
 			k.ptraceUnlinkLocked(tt, &d)
-			tt.ptraceDetachSeq = c.seq
+			tt.PtraceDetachSeq = c.seq
 		}
 		return 0, nil
 	}
@@ -162,29 +160,29 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 		opts = uint32(data)
 	}
 	tt := k.threads[tid]
-	if tt == nil || tt.killed || tt.proc.exiting {
+	if tt == nil || tt.Killed || tt.Proc.Exiting {
 		return nil, unix.ESRCH
 	}
-	if tt.proc == t.proc || tt.ptrace != nil {
+	if tt.Proc == t.Proc || tt.Ptrace != nil {
 		return nil, unix.EPERM
 	}
-	if !ptraceMayAccess(t.proc, tt.proc) {
+	if !ptraceMayAccess(t.Proc, tt.Proc) {
 		return nil, unix.EPERM
 	}
 	k.ptraceLinkLocked(t, tt, opts, seize, d)
-	if tt.proc.stopped {
-		entered = tt.ptrace.WaitEntered()
+	if tt.Proc.Stopped {
+		entered = tt.Ptrace.WaitEntered()
 	}
 	if !seize {
-		k.signalProcessLocked(tt.proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.proc.pid, t.proc.creds.RUID), d)
+		k.signalProcessLocked(tt.Proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.Proc.PID, t.Proc.Creds.RUID), d)
 	}
 	return entered, nil
 }
 
 // ptraceMayAccess says tracer may trace tracee (package ptrace).
 func ptraceMayAccess(tracer, tracee *process) bool {
-	return ptrace.MayAccess(ptraceCreds(tracer.creds), ptraceCreds(tracee.creds), func() bool {
-		for q := tracee; q != nil; q = q.parent {
+	return ptrace.MayAccess(ptraceCreds(tracer.Creds), ptraceCreds(tracee.Creds), func() bool {
+		for q := tracee; q != nil; q = q.Parent {
 			if q == tracer {
 				return true
 			}
@@ -201,25 +199,25 @@ func ptraceCreds(cr auth.Creds) ptrace.Creds {
 
 // ptraceLinkLocked makes tracer trace tt.
 func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized bool, d *deferred) {
-	tt.ptrace = &ptraceTracee{tracer: tracer, Tracee: ptrace.Tracee{Options: opts, Seized: seized}}
-	if tracer.tracees == nil {
-		tracer.tracees = make(map[*thread]struct{})
+	tt.Ptrace = &ptraceTracee{Tracer: tracer, Tracee: ptrace.Tracee{Options: opts, Seized: seized}}
+	if tracer.Tracees == nil {
+		tracer.Tracees = make(map[*thread]struct{})
 	}
-	tracer.tracees[tt] = struct{}{}
+	tracer.Tracees[tt] = struct{}{}
 	k.trk.touch(tt)
 	d.Push(ptraceUpdatePush(tt, false))
 }
 
 // ptraceUnlinkLocked ends tt's relation with its tracer.
 func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
-	tr := tt.ptrace
+	tr := tt.Ptrace
 	if tr == nil {
 		return
 	}
-	delete(tr.tracer.tracees, tt)
-	tt.ptrace = nil
+	delete(tr.Tracer.Tracees, tt)
+	tt.Ptrace = nil
 	k.trk.touch(tt)
-	if !tt.killed {
+	if !tt.Killed {
 		d.Push(ptraceUpdatePush(tt, false))
 	}
 }
@@ -227,15 +225,15 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 // ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
 // and the signal sig to inject.
 func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
-	tt.ptrace.Resume(req, sig, seq)
+	tt.Ptrace.Resume(req, sig, seq)
 	k.trk.touch(tt)
 }
 
 // ptraceUpdatePush tells the client tt's tracer and options.
 func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
-	u := &sentrypb.PtraceUpdate{Tid: tt.tid, Interrupt: interrupt}
-	if tr := tt.ptrace; tr != nil {
-		u.Tracer, u.Options, u.Seized = tr.tracer.tid, tr.Options, tr.Seized
+	u := &sentrypb.PtraceUpdate{Tid: tt.TID, Interrupt: interrupt}
+	if tr := tt.Ptrace; tr != nil {
+		u.Tracer, u.Options, u.Seized = tr.Tracer.TID, tr.Options, tr.Seized
 	}
 	return &sentrypb.Push{Msg: &sentrypb.Push_Ptrace{Ptrace: u}}
 }
@@ -251,8 +249,8 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	}
 	var d deferred
 	k.mu.Lock()
-	tr := t.ptrace
-	if tr == nil || t.killed {
+	tr := t.Ptrace
+	if tr == nil || t.Killed {
 		k.mu.Unlock()
 		r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{Detached: true}}
 		return r
@@ -268,7 +266,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
 		k.waitq.Notify()
 	}
-	for tr.Stopped && !t.killed {
+	for tr.Stopped && !t.Killed {
 		ch := tr.Wake()
 		k.mu.Unlock()
 		d.Run(k.out)
@@ -277,7 +275,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		freed := false
 		select {
 		case <-ch:
-		case <-t.dead:
+		case <-t.Dead:
 		case <-k.done:
 			freed = true
 		}
@@ -289,7 +287,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		}
 	}
 	r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{
-		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.ptrace != tr,
+		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.Ptrace != tr,
 	}}
 	k.mu.Unlock()
 	d.Run(k.out)
@@ -299,30 +297,30 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 // ptraceNotifyTracerLocked sends the tracer of tt SIGCHLD with code and
 // status, unless it ignores SIGCHLD or set SA_NOCLDSTOP.
 func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d *deferred) {
-	tp := tt.ptrace.tracer.proc
-	if tp.exiting {
+	tp := tt.Ptrace.Tracer.Proc
+	if tp.Exiting {
 		return
 	}
-	act := tp.sig.Act[unix.SIGCHLD]
+	act := tp.Sig.Act[unix.SIGCHLD]
 	if act.Handler == ksignal.SigIgn || (code != ksignal.CLDExited && code != ksignal.CLDKilled && act.Flags&ksignal.SANoCldStop != 0) {
 		return
 	}
-	k.signalProcessLocked(tp, tt.ptrace.tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.tid, tt.proc.creds.RUID, status), d)
+	k.signalProcessLocked(tp, tt.Ptrace.Tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.TID, tt.Proc.Creds.RUID, status), d)
 }
 
 // ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
 // to target) stops in as a signal-delivery-stop: target if traced, else
 // p's first traced live thread; nil if none is traced.
 func ptraceTracedTargetLocked(p *process, target *thread) *thread {
-	if target != nil && target.proc == p && !target.killed {
-		if target.ptrace != nil {
+	if target != nil && target.Proc == p && !target.Killed {
+		if target.Ptrace != nil {
 			return target
 		}
 		return nil
 	}
 	var best *thread
-	for t := range p.live {
-		if t.ptrace != nil && (best == nil || t.tid < best.tid) {
+	for t := range p.Live {
+		if t.Ptrace != nil && (best == nil || t.TID < best.TID) {
 			best = t
 		}
 	}
@@ -332,25 +330,25 @@ func ptraceTracedTargetLocked(p *process, target *thread) *thread {
 // ptraceThreadGoneLocked ends the relations of a thread that exits: its
 // tracees are detached (and resumed if stopped, as Linux's exit_ptrace).
 func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
-	for tt := range t.tracees {
-		if tt.ptrace.Stopped {
+	for tt := range t.Tracees {
+		if tt.Ptrace.Stopped {
 			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0, 0)
 		}
-		if tt.ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.proc.exiting {
-			k.exitProcessLocked(tt.proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
+		if tt.Ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.Proc.Exiting {
+			k.exitProcessLocked(tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
 		}
 		k.ptraceUnlinkLocked(tt, d)
 	}
-	t.tracees = nil
+	t.Tracees = nil
 }
 
 // ptraceProcessExitLocked ends the relations of exiting p's threads as
 // tracers and as tracees.
 func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
-	for t := range p.all {
+	for t := range p.All {
 		k.ptraceThreadGoneLocked(t, d)
-		if t.tid == p.pid {
-			k.ptraceTraceeGoneLocked(t, p.exitStatus, d)
+		if t.TID == p.PID {
+			k.ptraceTraceeGoneLocked(t, p.ExitStatus, d)
 		}
 	}
 }
@@ -361,16 +359,16 @@ func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
 // (the parent's wait of the process reports it) or the tracer is gone.
 // A leader that ends before its process stays traced until then.
 func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferred) {
-	tr := t.ptrace
+	tr := t.Ptrace
 	if tr == nil || tr.ExitPending {
 		return
 	}
 	tr.Stopped, tr.WaitPending = false, false
-	leader := t.tid == t.proc.pid
-	if leader && !t.proc.exiting {
+	leader := t.TID == t.Proc.PID
+	if leader && !t.Proc.Exiting {
 		return
 	}
-	if tr.tracer.killed || tr.tracer.proc.exiting || (leader && tr.tracer.proc == t.proc.parent) {
+	if tr.Tracer.Killed || tr.Tracer.Proc.Exiting || (leader && tr.Tracer.Proc == t.Proc.Parent) {
 		k.ptraceUnlinkLocked(t, d)
 		return
 	}
@@ -387,15 +385,15 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 // need no WUNTRACED, as on Linux.
 func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
 	var best *thread
-	for th := range p.live {
-		for tt := range th.tracees {
-			if !match(p, tt.proc, tt.tid) {
+	for th := range p.Live {
+		for tt := range th.Tracees {
+			if !match(p, tt.Proc, tt.TID) {
 				continue
 			}
 			found = true
-			tr := tt.ptrace
+			tr := tt.Ptrace
 			if (tr.Stopped && tr.WaitPending) || tr.ExitPending {
-				if best == nil || tt.tid < best.tid {
+				if best == nil || tt.TID < best.TID {
 					best = tt
 				}
 			}
@@ -404,10 +402,10 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 	if best == nil {
 		return waitResult{}, found, false
 	}
-	tr := best.ptrace
+	tr := best.Ptrace
 	if tr.ExitPending {
 		st := tr.ExitStatus
-		r = waitResult{pid: best.tid, status: st, uid: best.proc.creds.RUID}
+		r = waitResult{pid: best.TID, status: st, uid: best.Proc.Creds.RUID}
 		r.code, r.sistatus = ksignal.ChildStatus(st)
 		if options&wNowait == 0 {
 			var d deferred
@@ -415,7 +413,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		}
 		return r, true, true
 	}
-	r = waitResult{pid: best.tid, status: tr.StopStatus, uid: best.proc.creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
+	r = waitResult{pid: best.TID, status: tr.StopStatus, uid: best.Proc.Creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
 		k.trk.touch(best)
@@ -429,30 +427,30 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 // relation starts with SIGSTOP pending, of PTRACE_SEIZE with a
 // PTRACE_EVENT_STOP.
 func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *deferred) {
-	tr := t.ptrace
-	if tr == nil || tr.tracer.killed {
+	tr := t.Ptrace
+	if tr == nil || tr.Tracer.Killed {
 		return
 	}
 	if tr.Options&ptrace.CloneOption(flags) == 0 {
 		return
 	}
-	k.ptraceLinkLocked(tr.tracer, child, tr.Options, tr.Seized, d)
+	k.ptraceLinkLocked(tr.Tracer, child, tr.Options, tr.Seized, d)
 	if tr.Seized {
 		d.Push(ptraceUpdatePush(child, true))
 		return
 	}
-	k.pushSignalLocked(child.proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.proc.sig.Act[unix.SIGSTOP], d)
+	k.pushSignalLocked(child.Proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.Proc.Sig.Act[unix.SIGSTOP], d)
 }
 
 // ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
 // traced by PTRACE_ATTACH or PTRACE_TRACEME without PTRACE_O_TRACEEXEC
 // (the legacy exec stop, a signal-delivery-stop on the client).
 func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
-	tr := t.ptrace
+	tr := t.Ptrace
 	if tr == nil || tr.Seized || tr.Options&linux.PTRACE_O_TRACEEXEC != 0 {
 		return
 	}
-	k.pushSignalLocked(t.proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.proc.sig.Act[unix.SIGTRAP], d)
+	k.pushSignalLocked(t.Proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.Proc.Sig.Act[unix.SIGTRAP], d)
 }
 
 // restorePtraceLocked links the restored threads of states to their
@@ -460,14 +458,14 @@ func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
 func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
 	for _, ts := range states {
 		if tt := k.threads[ts.Tid]; tt != nil {
-			tt.ptraceDetachSeq = ts.PtraceDetachSeq
+			tt.PtraceDetachSeq = ts.PtraceDetachSeq
 		}
 		ps := ts.GetPtrace()
 		if ps == nil {
 			continue
 		}
 		tt, tracer := k.threads[ts.Tid], k.threads[ps.Tracer]
-		if tt == nil || tracer == nil || tt.killed && !ps.ExitPending || tracer.killed || tracer.proc == tt.proc {
+		if tt == nil || tracer == nil || tt.Killed && !ps.ExitPending || tracer.Killed || tracer.Proc == tt.Proc {
 			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
 			continue
 		}
@@ -476,19 +474,19 @@ func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
 			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
 			continue
 		}
-		tt.ptrace = &ptraceTracee{tracer: tracer, Tracee: *st}
-		if tracer.tracees == nil {
-			tracer.tracees = make(map[*thread]struct{})
+		tt.Ptrace = &ptraceTracee{Tracer: tracer, Tracee: *st}
+		if tracer.Tracees == nil {
+			tracer.Tracees = make(map[*thread]struct{})
 		}
-		tracer.tracees[tt] = struct{}{}
+		tracer.Tracees[tt] = struct{}{}
 	}
 }
 
 // tracerPIDLocked is the TID of p's leader's tracer (/proc/<pid>/status
 // TracerPid), 0 if it is not traced.
 func tracerPIDLocked(t *thread) int32 {
-	if t == nil || t.ptrace == nil {
+	if t == nil || t.Ptrace == nil {
 		return 0
 	}
-	return t.ptrace.tracer.proc.pid
+	return t.Ptrace.Tracer.Proc.PID
 }

@@ -71,17 +71,17 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 }
 
 // initReadLeases gives k a lease holder if its client asked for read or
-// path leases;
+// path leases, which calls revoked when it has revocations to send (the
+// front sends them: clientStream.sendLeaseRevokes);
 // k.ctx then names it, so that a change made by one of k's calls does not
 // wait for k's own acknowledgment (its revocation goes out before the
 // call's reply).
-func (k *clientState) initReadLeases(hello *sentrypb.Hello) {
-	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.s.leases == nil {
+func (k *clientState) initReadLeases(hello *sentrypb.Hello, revoked func()) {
+	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.readLeases == nil {
 		return
 	}
 	k.pathLeases = hello.GetPathLeases()
-	k.leaseHolder = k.s.leases.NewHolder(func() { go k.stream.sendLeaseRevokes() })
-	k.stream.leaseHolder = k.leaseHolder
+	k.leaseHolder = k.readLeases.NewHolder(revoked)
 	k.ctx = readlease.WithHolder(k.ctx, k.leaseHolder)
 }
 
@@ -172,12 +172,12 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		next = f.Off
 		f.OffMu.Unlock()
 	}
-	dev, ino, known := k.s.attrs.InodeOf(g.Handle)
+	dev, ino, known := k.attrs.InodeOf(g.Handle)
 	if !known {
 		return
 	}
 	key := readlease.Key{Dev: dev, Ino: ino}
-	reg := k.s.leases
+	reg := k.readLeases
 	desc := f.ID.Load()
 	if desc == 0 {
 		// Its first record goes with this reply, as the fd's would
@@ -186,7 +186,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		desc = k.fileID(f)
 		k.trk.TouchFile(f)
 	}
-	size, sized := k.s.attrs.SizeOf(g.Handle)
+	size, sized := k.attrs.SizeOf(g.Handle)
 	if id, live := reg.Live(h, key); live && sized && size <= leaseWholeFile {
 		c.reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
 		return
@@ -195,10 +195,10 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	// through the fd): it is leased only what the server holds already,
 	// the whole content of a small file in its data cache; otherwise the
 	// first read or fstat takes the lease.
-	if open && !k.s.attrs.HoldsWhole(g.Handle) {
+	if open && !k.attrs.HoldsWhole(g.Handle) {
 		return
 	}
-	if st := k.s.attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
+	if st := k.attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
 		return
 	}
 	tk := reg.Begin(key)
@@ -236,7 +236,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	data := r.GetData()
 	// The attributes the server knows (a walk, a write's reply, a stat
 	// less than AttrTTL ago, with the atime of then), else the gofer's.
-	st := k.s.attrs.Recent(g.Handle)
+	st := k.attrs.Recent(g.Handle)
 	if st == nil {
 		if st, err = k.vfs.GoferStatCtx(goferclient.FreshAttrs(ctx), g.Handle); err != nil {
 			if ctx.Err() != nil {
@@ -292,6 +292,6 @@ func leaseable(st *goferpb.Stat, key readlease.Key) bool {
 // while the client has watches (grantReadLease).
 func (k *clientState) revokeLeasesForWatch() {
 	if k.leaseHolder != nil {
-		leaseObserver{r: k.s.leases, log: k.log}.ChangedAll(k.ctx)
+		leaseObserver{r: k.readLeases, log: k.log}.ChangedAll(k.ctx)
 	}
 }

@@ -340,7 +340,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	for pid, d := range exes {
 		if p := k.procs[pid]; p != nil {
-			p.exe = d
+			p.Exe = d
 		}
 	}
 	// Retained writes: keep their files until the Rewrite arrives.
@@ -454,24 +454,24 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
 		byPID[ps.Pid] = ps
-		p.pgid, p.sid, p.exitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
-		p.fsizeLimited, p.fsizeLimit = ps.FsizeLimited, ps.FsizeLimit
-		p.coreDumps = ps.CoreDumps
-		p.execed = ps.Execed
+		p.PGID, p.SID, p.ExitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
+		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
+		p.CoreDumps = ps.CoreDumps
+		p.Execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
-		if p.exitSignal < 0 || p.exitSignal > ksignal.NumSignals {
-			p.exitSignal = int(unix.SIGCHLD)
+		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
+			p.ExitSignal = int(unix.SIGCHLD)
 		}
 		if err := k.grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
-		p.creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
+		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
 			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
 			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
-			p.creds.Groups = slices.Clone(ps.Groups)
+			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
-		p.comm, p.argv, p.env = ps.Comm, ps.Argv, ps.Env
+		p.Comm, p.Argv, p.Env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
 			if k.init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
@@ -479,13 +479,13 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			k.init = p
 		}
 		if ps.Zombie {
-			p.exiting, p.zombie, p.exitStatus = true, true, ps.ExitStatus
-			t := k.threads[p.pid]
-			t.killed, t.exitStatus = true, ps.ExitStatus
-			close(t.dead)
-			delete(p.live, t)
-			if p.sig = sigs[ps.Sighand]; p.sig == nil {
-				p.sig = &ksignal.Handlers{}
+			p.Exiting, p.Zombie, p.ExitStatus = true, true, ps.ExitStatus
+			t := k.threads[p.PID]
+			t.Killed, t.ExitStatus = true, ps.ExitStatus
+			close(t.Dead)
+			delete(p.Live, t)
+			if p.Sig = sigs[ps.Sighand]; p.Sig == nil {
+				p.Sig = &ksignal.Handlers{}
 			}
 			continue
 		}
@@ -501,25 +501,25 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			if ps.Nofile > 0 {
 				tab.SetLimit(int32(min(ps.Nofile, fdtable.NrOpen)))
 			}
-			p.fds = tab
+			p.FDs = tab
 		} else {
-			p.fds = newFDTable(k.trk, k.locks)
+			p.FDs = newFDTable(k.trk, k.locks)
 		}
-		if p.fs = fss[ps.Fs]; p.fs == nil {
-			p.fs = &fsContext{Umask: 022, Cwd: k.vfs.Root}
+		if p.FS = fss[ps.Fs]; p.FS == nil {
+			p.FS = &fsContext{Umask: 022, Cwd: k.vfs.Root}
 		}
-		p.fs.Refs++
-		if p.sig = sigs[ps.Sighand]; p.sig == nil {
-			p.sig = &ksignal.Handlers{}
+		p.FS.Refs++
+		if p.Sig = sigs[ps.Sighand]; p.Sig == nil {
+			p.Sig = &ksignal.Handlers{}
 		}
 	}
 	for _, ps := range s.procs {
 		p := k.procs[ps.Pid]
 		if par := k.procs[ps.Ppid]; par != nil && par != p {
-			p.parent = par
-			par.children[p] = struct{}{}
+			p.Parent = par
+			par.Children[p] = struct{}{}
 		} else if ps.Ppid == 0 && !ps.Init {
-			p.spawned = true
+			p.Spawned = true
 		}
 	}
 	// Threads: the leader exists already; others are created, and a
@@ -527,7 +527,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	named := make(map[int32]bool)
 	for _, ts := range s.threads {
 		p := k.procs[ts.Pid]
-		if p == nil || p.zombie {
+		if p == nil || p.Zombie {
 			k.log.Warn("restore: thread of a missing or zombie process ignored", "tid", ts.Tid, "pid", ts.Pid)
 			continue
 		}
@@ -544,35 +544,35 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	}
 	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.procs {
-		if p.zombie || !named[pid] || named[-pid] {
+		if p.Zombie || !named[pid] || named[-pid] {
 			continue
 		}
 		t := k.threads[pid]
-		t.killed = true
-		close(t.dead)
-		delete(p.live, t)
+		t.Killed = true
+		close(t.Dead)
+		delete(p.Live, t)
 	}
-	if k.init != nil && k.init.zombie {
-		k.appExited, k.appStatus = true, k.init.exitStatus
+	if k.init != nil && k.init.Zombie {
+		k.appExited, k.appStatus = true, k.init.ExitStatus
 	}
 	if k.init != nil && k.tty.Present {
-		k.tty.FgPgrp = k.restoredForegroundLocked(byPID[k.init.pid], k.init.pgid)
+		k.tty.FgPgrp = k.restoredForegroundLocked(byPID[k.init.PID], k.init.PGID)
 	}
 	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
 	var t *thread
 	if k.init != nil {
-		t = k.threads[k.init.pid]
+		t = k.threads[k.init.PID]
 	}
 	for _, th := range k.threads {
-		if t == nil || (t.killed && !th.killed) {
+		if t == nil || (t.Killed && !th.Killed) {
 			t = th
 		}
 	}
 	if t == nil {
 		return nil, nil
 	}
-	return &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.dead, goferSize: -1}, nil
+	return &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.Dead, goferSize: -1}, nil
 }
 
 // restoreFile rebuilds one open file description.
@@ -826,7 +826,7 @@ func (k *clientState) openForRewrite(rw *sentrypb.Rewrite) (*file, error) {
 	rc := &syscallCtx{k: k, intr: make(chan struct{}), goferSize: -1}
 	k.mu.Lock()
 	for _, t := range k.threads {
-		rc.t, rc.dead = t, t.dead
+		rc.t, rc.dead = t, t.Dead
 		break
 	}
 	k.mu.Unlock()

@@ -30,7 +30,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
 	}
-	tab := c.t.proc.fds
+	tab := c.t.Proc.FDs
 	if tab == nil {
 		return 0, unix.ESRCH
 	}
@@ -56,7 +56,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
-	c.k.trk.touch(c.t.proc)
+	c.k.trk.touch(c.t.Proc)
 	return 0, nil
 }
 
@@ -66,12 +66,12 @@ const rlimInfinity = ^uint64(0)
 // prlimitFsize gets and sets the process's RLIMIT_FSIZE soft limit (the
 // maximum is the client's business).
 func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
-	k, p := c.k, c.t.proc
+	k, p := c.k, c.t.Proc
 	if oldAddr != 0 {
 		k.mu.Lock()
 		cur := rlimInfinity
-		if p.fsizeLimited {
-			cur = p.fsizeLimit
+		if p.FsizeLimited {
+			cur = p.FsizeLimit
 		}
 		k.mu.Unlock()
 		var b [16]byte
@@ -93,7 +93,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	k.mu.Lock()
-	p.fsizeLimited, p.fsizeLimit = cur != rlimInfinity, cur
+	p.FsizeLimited, p.FsizeLimit = cur != rlimInfinity, cur
 	k.trk.touch(p)
 	k.mu.Unlock()
 	return 0, nil
@@ -108,9 +108,9 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
 		return n, nil
 	}
-	k, p := c.k, c.t.proc
+	k, p := c.k, c.t.Proc
 	k.mu.Lock()
-	limited, limit := p.fsizeLimited, p.fsizeLimit
+	limited, limit := p.FsizeLimited, p.FsizeLimit
 	k.mu.Unlock()
 	if !limited {
 		return n, nil

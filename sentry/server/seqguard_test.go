@@ -22,11 +22,11 @@ func TestCallPanicIsEIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	k := fuzzKernel(t, s)
+	c := fuzzClient(t, s)
 	r := func() (r *sentrypb.Reply) {
-		defer k.recoverCall(7, &r)
+		defer c.recoverCall(7, &r)
 		var p *process
-		_ = p.pid // a nil dereference
+		_ = p.PID // a nil dereference
 		return &sentrypb.Reply{Seq: 7}
 	}()
 	if r.GetSeq() != 7 || r.GetErrno() != int32(unix.EIO) {

@@ -96,7 +96,7 @@ type Server struct {
 	// mu protects clients and closed.
 	mu sync.Mutex
 	// clients is every live client. Protected by mu.
-	clients map[*clientState]struct{}
+	clients map[*client]struct{}
 	// closed is set by Close. Protected by mu.
 	closed bool
 }
@@ -133,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 		leases:  leases,
 		log:     log.Named("sentry"),
 		id:      "sentry-" + hex.EncodeToString(b[:]),
-		clients: make(map[*clientState]struct{}),
+		clients: make(map[*client]struct{}),
 		workers: workpool.New(workpool.DefaultIdle),
 	}, nil
 }
@@ -150,7 +150,7 @@ func (s *Server) Register(g *grpc.Server) {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	cs := make([]*clientState, 0, len(s.clients))
+	cs := make([]*client, 0, len(s.clients))
 	for c := range s.clients {
 		cs = append(cs, c)
 	}
@@ -178,7 +178,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: why}}})
 		return status.Error(codes.FailedPrecondition, why)
 	}
-	k, err := s.newClient(hello, s.grantOf(stream.Context()))
+	c, err := s.newClient(hello, s.grantOf(stream.Context()))
 	if errors.Is(err, errSysctl) || errors.Is(err, synth.ErrDevNode) || errors.Is(err, errNetwork) {
 		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
@@ -193,8 +193,8 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		s.log.Error("new client", "client", hello.ClientId, "err", err)
 		return status.Errorf(codes.Unavailable, "new client: %v", err)
 	}
-	k.stream.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
-	k.stream.channelPosted = k.stream.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
+	c.stream.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
+	c.stream.channelPosted = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout
@@ -206,7 +206,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		var err error
 		defer func() { done <- err }()
 		defer s.recoverHandler("Session", &err)
-		err = k.serve(sess)
+		err = c.serve(sess)
 	}()
 	tick := time.NewTicker(timeout / 10)
 	defer tick.Stop()
@@ -221,9 +221,9 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 			}
 			// Returning cancels the stream, which ends serve's Recv; the
 			// state is freed now so that nothing waits on the silent client.
-			s.log.Warn("client silent; ending its session", "client", k.id, "silent", silent.Round(time.Millisecond))
-			k.stream.setSender(nil)
-			k.destroy()
+			s.log.Warn("client silent; ending its session", "client", c.k.id, "silent", silent.Round(time.Millisecond))
+			c.stream.setSender(nil)
+			c.destroy()
 			return status.Errorf(codes.DeadlineExceeded, "no message from the client for %v", silent.Round(time.Millisecond))
 		}
 	}
@@ -236,21 +236,21 @@ func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (_ *sentry
 	// state).
 	g := s.grantOf(ctx)
 	s.mu.Lock()
-	cs := make([]*clientState, 0, len(s.clients))
+	cs := make([]*client, 0, len(s.clients))
 	for c := range s.clients {
-		if g.operator || c.grant.Principal() == g.principal {
+		if g.operator || c.k.grant.Principal() == g.principal {
 			cs = append(cs, c)
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(cs, func(i, j int) bool { return cs[i].id < cs[j].id })
+	sort.Slice(cs, func(i, j int) bool { return cs[i].k.id < cs[j].k.id })
 	var b strings.Builder
 	fmt.Fprintf(&b, "server %s: %d client(s)\n", s.id, len(cs))
 	if !g.operator {
 		fmt.Fprintf(&b, "(only the clients of %s: other peers' clients are shown to operators only)\n", g.principal)
 	}
 	for _, c := range cs {
-		c.debug(&b)
+		c.k.debug(&b)
 	}
 	return &sentrypb.DebugReply{Text: b.String()}, nil
 }
@@ -262,7 +262,7 @@ const DefaultMaxClientsPerPeer = 256
 // Config.MaxClientsPerPeer.
 var errTooManyClients = errors.New("too many clients")
 
-func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*clientState, error) {
+func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*client, error) {
 	max := s.cfg.MaxClientsPerPeer
 	if max <= 0 {
 		max = DefaultMaxClientsPerPeer
@@ -275,7 +275,7 @@ func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*clientState, error)
 	if !g.operator {
 		n := 0
 		for c := range s.clients {
-			if c.grant.Principal() == g.principal {
+			if c.k.grant.Principal() == g.principal {
 				n++
 			}
 		}
@@ -285,23 +285,23 @@ func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*clientState, error)
 		}
 	}
 	s.mu.Unlock()
-	k, err := newClientState(s, hello, g)
+	c, err := openClient(s, hello, g)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		go k.destroy()
+		go c.destroy()
 		return nil, errors.New("server is closed")
 	}
-	s.clients[k] = struct{}{}
-	return k, nil
+	s.clients[c] = struct{}{}
+	return c, nil
 }
 
-func (s *Server) removeClient(k *clientState) {
+func (s *Server) removeClient(c *client) {
 	s.mu.Lock()
-	delete(s.clients, k)
+	delete(s.clients, c)
 	s.mu.Unlock()
 }
 

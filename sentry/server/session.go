@@ -14,8 +14,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 )
 
-// session is one Session stream. It only carries messages: the client's
-// kernel state lives in clientState, which may outlive the stream.
+// session is one Session stream. It only carries messages: the client
+// (its front, client, and its kernel, clientState) may outlive the
+// stream.
 type session struct {
 	stream sentrypb.Sentry_SessionServer
 	// sendMu serializes stream.Send (gRPC streams allow one sender).
@@ -62,17 +63,18 @@ type clientStream struct {
 	channelFollows bool
 	// leaseHolder holds the client's read leases, whose revocations go
 	// out before any other message (readlease.go); nil unless it asked
-	// for them. Immutable after newClientState.
+	// for them. Immutable after openClient.
 	leaseHolder *readlease.Holder
 	// records returns the replay records changed since the last message
 	// (those of call seq's effects when reply), bound to the client: the
-	// kernel's recordsSince. Called under sendMu. Immutable.
+	// kernel's recordsSince. Called under sendMu. Immutable after
+	// openClient.
 	records func(seq uint64, reply bool) []*sentrypb.StateRecord
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own
 	// lock.
 	procQ procQueries
-	// log and done (closed when the client is freed) are the client's.
-	// Immutable.
+	// log and done (closed when the client is freed) are the kernel's.
+	// Immutable after openClient.
 	log  hclog.Logger
 	done <-chan struct{}
 }
@@ -87,10 +89,11 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 
 // serve runs the session's receive loop until the stream ends or the
 // client says Goodbye. Either way the client's state is freed.
-func (k *clientState) serve(sess *session) error {
-	k.stream.setSender(sess.send)
-	if err := k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: k.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
-		k.destroy()
+func (c *client) serve(sess *session) error {
+	k := c.k
+	c.stream.setSender(sess.send)
+	if err := c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: c.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
+		c.destroy()
 		return err
 	}
 	// lingering is set once a Goodbye of a client with a sandbox network
@@ -101,33 +104,33 @@ func (k *clientState) serve(sess *session) error {
 		sess.heard.Store(time.Now().UnixNano())
 		if err != nil {
 			k.log.Debug("session ended", "err", err)
-			k.stream.setSender(nil)
-			k.destroy()
+			c.stream.setSender(nil)
+			c.destroy()
 			return nil
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
-		if m.ChannelCallFollows && k.stream.channelPosted && len(m.PostedCalls) > 0 {
-			k.stream.sendMu.Lock()
-			k.stream.channelFollows = true
-			k.stream.sendMu.Unlock()
+		if m.ChannelCallFollows && c.stream.channelPosted && len(m.PostedCalls) > 0 {
+			c.stream.sendMu.Lock()
+			c.stream.channelFollows = true
+			c.stream.sendMu.Unlock()
 		}
 		if len(m.PostedCalls) > 1 {
-			k.receivePostedBatch(sess, m.PostedCalls)
+			c.receivePostedBatch(sess, m.PostedCalls)
 		} else {
-			for _, c := range m.PostedCalls {
-				k.receiveCall(sess, c)
+			for _, call := range m.PostedCalls {
+				c.receiveCall(sess, call)
 			}
 		}
 		switch m := m.Msg.(type) {
 		case *sentrypb.ClientMessage_Call:
-			k.receiveCall(sess, m.Call)
+			c.receiveCall(sess, m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
 			observeClocks(k.clocks, m.Heartbeat.GetClocks())
-			k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
+			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {
-				k.interrupt(m.Interrupt.Tid)
+				c.interrupt(m.Interrupt.Tid)
 			}
 		case *sentrypb.ClientMessage_Stdin:
 			if m.Stdin != nil {
@@ -142,15 +145,15 @@ func (k *clientState) serve(sess *session) error {
 				if !lingering {
 					lingering = true
 					k.appEnded.Store(true)
-					go k.farewellAfterLinger()
+					go c.farewellAfterLinger()
 				}
 				continue
 			}
 			k.appEnded.Store(true)
-			k.destroy()
+			c.destroy()
 			go k.forgetOrigins()
-			k.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
-			k.stream.setSender(nil)
+			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
+			c.stream.setSender(nil)
 			return nil
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
@@ -158,7 +161,7 @@ func (k *clientState) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {
-				k.stream.procAnswer(m.ProcAnswer)
+				c.stream.procAnswer(m.ProcAnswer)
 			}
 		case *sentrypb.ClientMessage_Frames:
 			if m.Frames != nil {
@@ -168,7 +171,7 @@ func (k *clientState) serve(sess *session) error {
 			k.leaseAcked(m.LeaseRevoked)
 		case *sentrypb.ClientMessage_ChannelOpen:
 			if m.ChannelOpen != nil {
-				k.openChannel(sess, m.ChannelOpen)
+				c.openChannel(sess, m.ChannelOpen)
 			}
 		case *sentrypb.ClientMessage_Hello:
 			k.log.Warn("ignoring a second Hello")
@@ -178,24 +181,25 @@ func (k *clientState) serve(sess *session) error {
 
 // receiveCall admits and queues a call that came on the session's
 // socket.
-func (k *clientState) receiveCall(sess *session, call *sentrypb.Call) {
-	if k.admitCall(sess, call) {
-		k.enqueue(call)
+func (c *client) receiveCall(sess *session, call *sentrypb.Call) {
+	if c.admitCall(sess, call) {
+		c.enqueue(call)
 	}
 }
 
 // admitCall admits a call that came on the session's socket, or refuses
 // it (EINVAL).
-func (k *clientState) admitCall(sess *session, call *sentrypb.Call) bool {
+func (c *client) admitCall(sess *session, call *sentrypb.Call) bool {
 	if call == nil {
 		return false
 	}
+	k := c.k
 	// Before it waits in its thread's queue: the reading's bound is
 	// tighter the sooner it is compared.
 	observeClocks(k.clocks, call.GetSyscall().GetClocks())
 	if err := sess.seqs.admit(call); err != nil {
 		k.log.Warn("refused a call", "err", err)
-		k.stream.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
+		c.stream.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
 		return false
 	}
 	return true

@@ -17,7 +17,7 @@ import (
 // it: then the client keeps it pending), and a blocked stop signal
 // still stops it.
 func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
-	if !p.exiting && sig > 0 && sig <= ksignal.NumSignals && sig != int(unix.SIGKILL) {
+	if !p.Exiting && sig > 0 && sig <= ksignal.NumSignals && sig != int(unix.SIGKILL) {
 		if tt := ptraceTracedTargetLocked(p, target); tt != nil {
 			// A traced thread takes every signal but SIGKILL into a
 			// signal-delivery-stop first, whatever its disposition
@@ -27,7 +27,7 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 			if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
 				defer k.pushJobControlLocked(p, discard, d)
 			}
-			k.pushSignalLocked(p, tt, sig, info, p.sig.Act[sig], d)
+			k.pushSignalLocked(p, tt, sig, info, p.Sig.Act[sig], d)
 			return
 		}
 	}
@@ -37,7 +37,7 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 // signalProcessUntracedLocked is signalProcessLocked without the
 // signal-delivery-stop of a traced thread.
 func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
-	if p.exiting || sig <= 0 || sig > ksignal.NumSignals {
+	if p.Exiting || sig <= 0 || sig > ksignal.NumSignals {
 		return
 	}
 	if sig == int(unix.SIGKILL) {
@@ -49,7 +49,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 		// the stop state as it is then.
 		defer k.pushJobControlLocked(p, discard, d)
 	}
-	act := p.sig.Act[sig]
+	act := p.Sig.Act[sig]
 	switch act.Handler {
 	case ksignal.SigIgn:
 		return
@@ -62,7 +62,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 		}
 		switch ksignal.DefaultActionOf(sig) {
 		case ksignal.ActTerminate, ksignal.ActCore:
-			if p.stopped {
+			if p.Stopped {
 				// No thread of a stopped process takes it (Linux's
 				// complete_signal): it waits in the client's queue and,
 				// once the process continues, comes back to take its
@@ -70,7 +70,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 				k.pushSignalLocked(p, target, sig, info, act, d)
 				return
 			}
-			k.exitProcessLocked(p, p.killedStatusLocked(sig), d)
+			k.exitProcessLocked(p, p.KilledStatusLocked(sig), d)
 		case ksignal.ActStop:
 			k.stopProcessLocked(p, sig, d)
 		}
@@ -78,22 +78,22 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 	}
 	k.pushSignalLocked(p, target, sig, info, act, d)
 	if act.Flags&ksignal.SAResetHand != 0 {
-		p.sig.Act[sig] = ksignal.Action{}
-		k.trk.touch(sigTable{Handlers: p.sig})
+		p.Sig.Act[sig] = ksignal.Action{}
+		k.trk.touch(sigTable{Handlers: p.Sig})
 	}
 }
 
 // pushSignalLocked queues sig with disposition act in one of p's threads
 // (target if it is alive) on the client.
 func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info []byte, act ksignal.Action, d *deferred) {
-	if target == nil || target.killed || target.proc != p {
-		target = p.anyLiveThread()
+	if target == nil || target.Killed || target.Proc != p {
+		target = p.AnyLiveThread()
 	}
 	if target == nil {
 		return
 	}
 	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes(),
+		Tid: target.TID, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes(),
 	}}})
 }
 
@@ -108,9 +108,9 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 	sig := int(f.Signo)
 	var d deferred
 	k.mu.Lock()
-	p := t.proc
-	if !p.exiting {
-		act := p.sig.Act[sig]
+	p := t.Proc
+	if !p.Exiting {
+		act := p.Sig.Act[sig]
 		switch {
 		case !f.Blocked && act.Handler == ksignal.SigDfl && ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 			// A stop signal a tracer let through (ptrace.go): its
@@ -118,7 +118,7 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 			k.stopProcessLocked(p, sig, &d)
 		case !f.Blocked && act.Handler == ksignal.SigDfl && (ksignal.DefaultActionOf(sig) == ksignal.ActIgnore || ksignal.DefaultActionOf(sig) == ksignal.ActContinue):
 		case f.Blocked || act.Handler == ksignal.SigIgn || act.Handler == ksignal.SigDfl:
-			k.exitProcessLocked(p, p.killedStatusLocked(sig), &d)
+			k.exitProcessLocked(p, p.KilledStatusLocked(sig), &d)
 		default:
 			k.signalProcessUntracedLocked(p, t, sig, f.Siginfo, &d)
 		}
@@ -145,7 +145,7 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 	var targets []*process
 	if m.Pid != 0 {
 		// One spawned process, signalled by its exec's caller.
-		if p := k.procs[m.Pid]; p != nil && p.spawned && !p.exiting {
+		if p := k.procs[m.Pid]; p != nil && p.Spawned && !p.Exiting {
 			targets = append(targets, p)
 		}
 	} else if m.Foreground {
@@ -156,11 +156,11 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 		targets = k.processGroupLocked(k.tty.FgPgrp)
 	} else if m.All {
 		for _, p := range k.procs {
-			if !p.exiting {
+			if !p.Exiting {
 				targets = append(targets, p)
 			}
 		}
-	} else if k.init != nil && !k.init.exiting {
+	} else if k.init != nil && !k.init.Exiting {
 		targets = append(targets, k.init)
 	}
 	if len(targets) == 0 {
@@ -170,7 +170,7 @@ func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
 	if sig != 0 {
 		info := ksignal.SiginfoKill(sig, ksignal.SIUser, 0, 0)
 		for _, p := range targets {
-			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.sig.Act[sig].Handler == ksignal.SigDfl {
+			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.Sig.Act[sig].Handler == ksignal.SigDfl {
 				continue
 			}
 			k.signalProcessLocked(p, nil, sig, info, &d)

@@ -72,7 +72,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		return err
 	}
 	k.mu.Lock()
-	if !k.started || k.destroyed || k.init == nil || k.init.exiting {
+	if !k.started || k.destroyed || k.init == nil || k.init.Exiting {
 		k.mu.Unlock()
 		return unix.ESRCH
 	}
@@ -86,29 +86,29 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		k.mu.Unlock()
 		return err
 	}
-	p.spawned = true
-	p.pgid, p.sid = p.pid, p.pid
+	p.Spawned = true
+	p.PGID, p.SID = p.PID, p.PID
 	if set.TTY.Present {
-		set.TTY.FgPgrp, set.TTY.Sid = p.pid, p.pid
+		set.TTY.FgPgrp, set.TTY.Sid = p.PID, p.PID
 	}
 	k.setUpRootProcessLocked(p, st, "exec")
-	t := k.threads[p.pid]
+	t := k.threads[p.PID]
 	k.mu.Unlock()
 
-	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.dead, reply: r, mem: nil}
+	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
 	defer c.unpinAll()
 	fail := func(err error) error {
 		// As Start's failure: the process never ran, so it vanishes
 		// without an exit (the client knows no task of it).
 		var d deferred
 		k.mu.Lock()
-		if p.fds != nil {
-			k.dropFDTableLocked(p.fds, &d)
-			p.fds = nil
+		if p.FDs != nil {
+			k.dropFDTableLocked(p.FDs, &d)
+			p.FDs = nil
 		}
-		p.fs.Refs--
-		k.trk.touch(p.fs)
-		k.trk.touch(sigTable{Handlers: p.sig})
+		p.FS.Refs--
+		k.trk.touch(p.FS)
+		k.trk.touch(sigTable{Handlers: p.Sig})
 		k.reapLocked(p)
 		k.mu.Unlock()
 		d.Run(k.out)
@@ -124,7 +124,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 // spawnExitPush is the push that tells the client spawned process p
 // exited with its wait status.
 func spawnExitPush(p *process) *sentrypb.Push {
-	return &sentrypb.Push{Msg: &sentrypb.Push_SpawnExit{SpawnExit: &sentrypb.SpawnExit{Pid: p.pid, WaitStatus: p.exitStatus}}}
+	return &sentrypb.Push{Msg: &sentrypb.Push_SpawnExit{SpawnExit: &sentrypb.SpawnExit{Pid: p.PID, WaitStatus: p.ExitStatus}}}
 }
 
 // restoreStdioSetsLocked rebuilds the stdio sets of a Restore, before
@@ -160,15 +160,15 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 		byPID[ps.Pid] = ps
 	}
 	for _, p := range k.procs {
-		if !p.spawned || p.fds == nil {
+		if !p.Spawned || p.FDs == nil {
 			continue
 		}
-		f, _, err := p.fds.Get(0)
+		f, _, err := p.FDs.Get(0)
 		if err != nil {
 			continue
 		}
 		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.Present && s.term.Sid == 0 {
-			s.term.Sid, s.term.FgPgrp = p.sid, k.restoredForegroundLocked(byPID[p.pid], p.pgid)
+			s.term.Sid, s.term.FgPgrp = p.SID, k.restoredForegroundLocked(byPID[p.PID], p.PGID)
 		}
 		f.DecRef()
 	}

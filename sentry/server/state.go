@@ -88,17 +88,14 @@ const (
 // ReplayObject); deriveRecordLocked knows the record of each.
 type replayObject = kernel.ReplayObject
 
-func (p *process) ReplayOrder() (replay.Order, bool)   { return orderProc, p != nil }
-func (th *thread) ReplayOrder() (replay.Order, bool)   { return orderThread, th != nil }
-func (fdSlot) ReplayOrder() (replay.Order, bool)       { return orderSlot, true }
-func (p pipeRef) ReplayOrder() (replay.Order, bool)    { return orderPipe, p.p != nil }
-func (mappedID) ReplayOrder() (replay.Order, bool)     { return orderMap, true }
-func (tm *appTimer) ReplayOrder() (replay.Order, bool) { return orderTimer, tm != nil }
-func (lockedIno) ReplayOrder() (replay.Order, bool)    { return orderLocks, true }
-func (sysvKey) ReplayOrder() (replay.Order, bool)      { return orderSysv, true }
-func (mountID) ReplayOrder() (replay.Order, bool)      { return orderMount, true }
-func (deletedKey) ReplayOrder() (replay.Order, bool)   { return orderDeleted, true }
-func (ptyIndex) ReplayOrder() (replay.Order, bool)     { return orderPty, true }
+func (fdSlot) ReplayOrder() (replay.Order, bool)     { return orderSlot, true }
+func (p pipeRef) ReplayOrder() (replay.Order, bool)  { return orderPipe, p.p != nil }
+func (mappedID) ReplayOrder() (replay.Order, bool)   { return orderMap, true }
+func (lockedIno) ReplayOrder() (replay.Order, bool)  { return orderLocks, true }
+func (sysvKey) ReplayOrder() (replay.Order, bool)    { return orderSysv, true }
+func (mountID) ReplayOrder() (replay.Order, bool)    { return orderMount, true }
+func (deletedKey) ReplayOrder() (replay.Order, bool) { return orderDeleted, true }
+func (ptyIndex) ReplayOrder() (replay.Order, bool)   { return orderPty, true }
 
 // stateTracker is the client's replay.Tracker, with the one touch call
 // the kernel objects make ("this object's record changed"). A nil
@@ -365,16 +362,16 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 }
 
 func (k *clientState) threadRecordLocked(th *thread) *sentrypb.StateRecord {
-	if th.proc != nil {
-		if _, live := th.proc.live[th]; live && k.threads[th.tid] == th {
-			ts := &sentrypb.ThreadState{Tid: th.tid, Pid: th.proc.pid, PtraceDetachSeq: th.ptraceDetachSeq}
-			if th.ptrace != nil {
-				ts.Ptrace = th.ptrace.Proto(th.ptrace.tracer.tid)
+	if th.Proc != nil {
+		if _, live := th.Proc.Live[th]; live && k.threads[th.TID] == th {
+			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq}
+			if th.Ptrace != nil {
+				ts.Ptrace = th.Ptrace.Proto(th.Ptrace.Tracer.TID)
 			}
-			return &sentrypb.StateRecord{Key: statekey.Thread(th.tid).String(), Value: &sentrypb.StateRecord_Thread{Thread: ts}}
+			return &sentrypb.StateRecord{Key: statekey.Thread(th.TID).String(), Value: &sentrypb.StateRecord_Thread{Thread: ts}}
 		}
 	}
-	return deletedRec(statekey.Thread(th.tid))
+	return deletedRec(statekey.Thread(th.TID))
 }
 
 func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
@@ -414,34 +411,34 @@ func (k *clientState) pipeRecord(p *kpipe) *sentrypb.StateRecord {
 }
 
 func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
-	if k.procs[p.pid] != p {
-		return deletedRec(statekey.Proc(p.pid))
+	if k.procs[p.PID] != p {
+		return deletedRec(statekey.Proc(p.PID))
 	}
 	st := &sentrypb.ProcessState{
-		Pid: p.pid, Pgid: p.pgid, Sid: p.sid, ExitSignal: int32(p.exitSignal),
-		Ruid: p.creds.RUID, Euid: p.creds.EUID, Suid: p.creds.SUID,
-		Rgid: p.creds.RGID, Egid: p.creds.EGID, Sgid: p.creds.SGID,
-		Comm: p.comm, Argv: p.argv, Env: p.env, Zombie: p.zombie, ExitStatus: p.exitStatus, Init: p == k.init,
-		Groups: p.creds.Groups, FsizeLimited: p.fsizeLimited, FsizeLimit: p.fsizeLimit, CoreDumps: p.coreDumps,
-		Execed: p.execed, Caps: capsProto(p.creds.Caps),
-		Stopped: p.stopped, StopSignal: int32(p.stopSig), WaitCode: p.waitCode,
+		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
+		Ruid: p.Creds.RUID, Euid: p.Creds.EUID, Suid: p.Creds.SUID,
+		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
+		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.init,
+		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
+		Execed: p.Execed, Caps: capsProto(p.Creds.Caps),
+		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
 		TtyForegroundPgrp: k.ttyForegroundLocked(p),
 	}
-	if p.parent != nil {
-		st.Ppid = p.parent.pid
+	if p.Parent != nil {
+		st.Ppid = p.Parent.PID
 	}
-	if !p.zombie {
-		if p.fds != nil {
-			st.FdTable = k.fdTableIDLocked(p.fds)
-			st.Nofile = uint32(p.fds.Limit())
+	if !p.Zombie {
+		if p.FDs != nil {
+			st.FdTable = k.fdTableIDLocked(p.FDs)
+			st.Nofile = uint32(p.FDs.Limit())
 		}
-		st.Fs = k.fsIDLocked(p.fs)
-		st.Sighand = k.sigIDLocked(p.sig)
+		st.Fs = k.fsIDLocked(p.FS)
+		st.Sighand = k.sigIDLocked(p.Sig)
 	}
-	if p.exe != nil {
-		st.Exe, _ = k.vfs.PathOf(p.exe)
+	if p.Exe != nil {
+		st.Exe, _ = k.vfs.PathOf(p.Exe)
 	}
-	return &sentrypb.StateRecord{Key: statekey.Proc(p.pid).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
+	return &sentrypb.StateRecord{Key: statekey.Proc(p.PID).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
 
 func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
@@ -473,7 +470,7 @@ func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.
 // sigLiveLocked reports whether a process still uses h.
 func (k *clientState) sigLiveLocked(h *ksignal.Handlers) bool {
 	for _, p := range k.procs {
-		if p.sig == h && !p.zombie {
+		if p.Sig == h && !p.Zombie {
 			return true
 		}
 	}

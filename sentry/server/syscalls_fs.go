@@ -80,13 +80,13 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 func (c *syscallCtx) creds() auth.Creds {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	return c.t.proc.creds
+	return c.t.Proc.Creds
 }
 
 func (c *syscallCtx) umask() uint32 {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if fs := c.t.proc.fs; fs != nil {
+	if fs := c.t.Proc.FS; fs != nil {
 		return fs.Umask
 	}
 	return 022
@@ -178,6 +178,22 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	if name == "." || name == ".." || trailing {
 		return nil, unix.EISDIR
 	}
+	// part numbers the creations this call asks the gofer for (their
+	// Origin.part, which its reply cache tells apart).
+	part := uint32(0)
+	if v.CreateFirst(dir, name) && c.mayWriteDir(dir) == nil {
+		// Nothing is known of the name: a Create either makes the file
+		// (one gofer call, where a Walk that finds nothing and then a
+		// Create are two) or finds a file there (EEXIST), which the
+		// lookup below then opens. A call re-sent after a restore comes
+		// here too (a new server knows no names): the gofer's reply
+		// cache answers this part as it did.
+		f, err := c.createFile(dir, name, flags, mode, part)
+		if syserr.ErrnoOf(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
+			return f, err
+		}
+		part++
+	}
 	for attempt := 0; ; attempt++ {
 		d, err := v.LookupChild(c, dir, name)
 		if err == nil {
@@ -185,7 +201,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 				if c.resent() && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
-					return c.createFile(dir, name, flags, mode, uint32(attempt))
+					return c.createFile(dir, name, flags, mode, part+uint32(attempt))
 				}
 				return nil, unix.EEXIST
 			}
@@ -204,7 +220,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		if syserr.ErrnoOf(err) != unix.ENOENT {
 			return nil, err
 		}
-		f, err := c.createFile(dir, name, flags, mode, uint32(attempt))
+		f, err := c.createFile(dir, name, flags, mode, part+uint32(attempt))
 		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
@@ -675,6 +691,16 @@ func sysMkdir(c *syscallCtx) (int64, error) {
 // createAt resolves the parent of a path to create and checks that the
 // name does not exist.
 func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, error) {
+	return c.resolveCreate(dirfd, path, false)
+}
+
+// resolveCreate is createAt; with createFirst, a name the cache knows
+// nothing of is not looked up when the caller may create in its
+// directory: the gofer's creation fails with EEXIST itself if the name
+// exists (one gofer call where a Walk that finds nothing and the
+// creation are two). Only for a creation whose every other error comes
+// after EEXIST's (mkdir's; not mknod's EPERM of a device node).
+func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (*dentry, string, bool, error) {
 	start, err := c.startDir(dirfd, path)
 	if err != nil {
 		return nil, "", false, err
@@ -686,6 +712,9 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 	}
 	if name == "." || name == ".." {
 		return nil, "", false, unix.EEXIST
+	}
+	if createFirst && v.CreateFirst(dir, name) && c.mayWriteDir(dir) == nil {
+		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
 		if !c.resent() || dir.Kind != vfs.KindGofer {
@@ -707,7 +736,7 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 }
 
 func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, error) {
-	dir, name, _, err := c.createAt(dirfd, path)
+	dir, name, _, err := c.resolveCreate(dirfd, path, true)
 	if err != nil {
 		return 0, err
 	}
@@ -1088,7 +1117,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	}
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if fs := c.t.proc.fs; fs != nil {
+	if fs := c.t.Proc.FS; fs != nil {
 		fs.Cwd = d
 		c.k.trk.touch(fs)
 	}
@@ -1110,7 +1139,7 @@ func sysGetcwd(c *syscallCtx) (int64, error) {
 func sysUmask(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	fs := c.t.proc.fs
+	fs := c.t.Proc.FS
 	if fs == nil {
 		return 0, unix.ESRCH
 	}

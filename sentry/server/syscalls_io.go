@@ -747,7 +747,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		var b [4]byte
 		sid := int32(1)
 		if k.init != nil {
-			sid = k.init.sid
+			sid = k.init.SID
 		}
 		if s.set != 0 {
 			sid = s.term.Sid

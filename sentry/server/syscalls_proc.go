@@ -62,8 +62,8 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		k.mu.Unlock()
 		d.Run(k.out)
 	}()
-	p := c.t.proc
-	if p.exiting || c.t.killed {
+	p := c.t.Proc
+	if p.Exiting || c.t.Killed {
 		return 0, unix.ESRCH
 	}
 	if flags&unix.CLONE_THREAD != 0 {
@@ -76,42 +76,42 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	parent := p
 	if flags&unix.CLONE_PARENT != 0 {
-		if p.parent == nil {
+		if p.Parent == nil {
 			return 0, unix.EINVAL
 		}
-		parent = p.parent
+		parent = p.Parent
 	}
 	np, err := k.newProcessLocked(requested, parent)
 	if err != nil {
 		return 0, err
 	}
-	np.pgid, np.sid = p.pgid, p.sid
-	np.creds = p.creds
-	np.fsizeLimited, np.fsizeLimit = p.fsizeLimited, p.fsizeLimit
-	np.coreDumps = p.coreDumps
-	np.exitSignal = exitSig
-	np.comm, np.exe, np.argv, np.env = p.comm, p.exe, p.argv, p.env
+	np.PGID, np.SID = p.PGID, p.SID
+	np.Creds = p.Creds
+	np.FsizeLimited, np.FsizeLimit = p.FsizeLimited, p.FsizeLimit
+	np.CoreDumps = p.CoreDumps
+	np.ExitSignal = exitSig
+	np.Comm, np.Exe, np.Argv, np.Env = p.Comm, p.Exe, p.Argv, p.Env
 	if flags&unix.CLONE_FILES != 0 {
-		np.fds = p.fds
-		np.fds.IncRef()
+		np.FDs = p.FDs
+		np.FDs.IncRef()
 	} else {
-		np.fds = p.fds.Fork()
+		np.FDs = p.FDs.Fork()
 	}
 	if flags&unix.CLONE_FS != 0 {
-		np.fs = p.fs
-		np.fs.Refs++
+		np.FS = p.FS
+		np.FS.Refs++
 	} else {
-		np.fs = &fsContext{Refs: 1, Cwd: p.fs.Cwd, Umask: p.fs.Umask}
+		np.FS = &fsContext{Refs: 1, Cwd: p.FS.Cwd, Umask: p.FS.Umask}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
-		np.sig = p.sig
+		np.Sig = p.Sig
 	} else {
-		np.sig = p.sig.Clone()
+		np.Sig = p.Sig.Clone()
 	}
-	k.trk.touch(np.fs)
-	k.trk.touch(sigTable{Handlers: np.sig})
-	k.ptraceCloneLocked(c.t, k.threads[np.pid], flags, &d)
-	return np.pid, nil
+	k.trk.touch(np.FS)
+	k.trk.touch(sigTable{Handlers: np.Sig})
+	k.ptraceCloneLocked(c.t, k.threads[np.PID], flags, &d)
+	return np.PID, nil
 }
 
 func sysExecve(c *syscallCtx) (int64, error) {
@@ -183,10 +183,10 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.k
 	k.mu.Lock()
-	p := c.t.proc
+	p := c.t.Proc
 	status := exitWaitStatus(int(c.args[0]))
-	if p.exiting {
-		status = p.exitStatus
+	if p.Exiting {
+		status = p.ExitStatus
 	}
 	k.exitProcessLocked(p, status, &d)
 	ea := &sentrypb.ExitAction{Group: true, WaitStatus: status}
@@ -232,16 +232,16 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 	k := c.k
 	for {
 		k.mu.Lock()
-		p := c.t.proc
+		p := c.t.Proc
 		var cands []*process
-		for ch := range p.children {
+		for ch := range p.Children {
 			if options&wAll == 0 {
-				isClone := ch.exitSignal != int(unix.SIGCHLD)
+				isClone := ch.ExitSignal != int(unix.SIGCHLD)
 				if isClone != (options&wClone != 0) {
 					continue
 				}
 			}
-			if match(p, ch, ch.pid) {
+			if match(p, ch, ch.PID) {
 				cands = append(cands, ch)
 			}
 		}
@@ -254,14 +254,14 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 			k.mu.Unlock()
 			return waitResult{}, unix.ECHILD
 		}
-		sort.Slice(cands, func(i, j int) bool { return cands[i].pid < cands[j].pid })
+		sort.Slice(cands, func(i, j int) bool { return cands[i].PID < cands[j].PID })
 		for _, ch := range cands {
-			if ch.zombie {
+			if ch.Zombie {
 				if !exited {
 					continue
 				}
-				r := waitResult{pid: ch.pid, status: ch.exitStatus, uid: ch.creds.RUID}
-				r.code, r.sistatus = ksignal.ChildStatus(ch.exitStatus)
+				r := waitResult{pid: ch.PID, status: ch.ExitStatus, uid: ch.Creds.RUID}
+				r.code, r.sistatus = ksignal.ChildStatus(ch.ExitStatus)
 				if options&wNowait == 0 {
 					c.reapWaitedLocked(ch)
 				}
@@ -269,7 +269,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				return r, nil
 			}
 			if st, code, sist, ok := k.waitEventLocked(ch, options); ok {
-				r := waitResult{pid: ch.pid, status: st, uid: ch.creds.RUID, code: code, sistatus: sist}
+				r := waitResult{pid: ch.PID, status: st, uid: ch.Creds.RUID, code: code, sistatus: sist}
 				k.mu.Unlock()
 				return r, nil
 			}
@@ -301,9 +301,9 @@ func sysWait4(c *syscallCtx) (int64, error) {
 		case pid > 0:
 			return tid == pid
 		case pid == 0:
-			return ch.pgid == p.pgid
+			return ch.PGID == p.PGID
 		default:
-			return ch.pgid == -pid
+			return ch.PGID == -pid
 		}
 	}
 	r, err := c.waitFor(match, options, true)
@@ -348,9 +348,9 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 		}
 		match = func(p, ch *process, tid int32) bool {
 			if id == 0 {
-				return ch.pgid == p.pgid
+				return ch.PGID == p.PGID
 			}
-			return ch.pgid == id
+			return ch.PGID == id
 		}
 	default:
 		return 0, unix.EINVAL
@@ -382,8 +382,8 @@ func sysGettid(c *syscallCtx) (int64, error) { return int64(c.tid()), nil }
 func sysGetppid(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if par := c.t.proc.parent; par != nil {
-		return int64(par.pid), nil
+	if par := c.t.Proc.Parent; par != nil {
+		return int64(par.PID), nil
 	}
 	return 0, nil
 }
@@ -391,7 +391,7 @@ func sysGetppid(c *syscallCtx) (int64, error) {
 // procByPID returns the process pid names (0: the caller).
 func (c *syscallCtx) procByPIDLocked(pid int32) (*process, error) {
 	if pid == 0 {
-		return c.t.proc, nil
+		return c.t.Proc, nil
 	}
 	if pid < 0 {
 		return nil, unix.EINVAL
@@ -414,7 +414,7 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return int64(p.pgid), nil
+	return int64(p.PGID), nil
 }
 
 func sysGetsid(c *syscallCtx) (int64, error) {
@@ -424,7 +424,7 @@ func sysGetsid(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return int64(p.sid), nil
+	return int64(p.SID), nil
 }
 
 func sysSetpgid(c *syscallCtx) (int64, error) {
@@ -435,31 +435,31 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	self := c.t.proc
+	self := c.t.Proc
 	target, err := c.procByPIDLocked(pid)
 	if err != nil {
 		return 0, err
 	}
-	if target != self && target.parent != self {
+	if target != self && target.Parent != self {
 		return 0, unix.ESRCH
 	}
-	if target.sid != self.sid {
+	if target.SID != self.SID {
 		return 0, unix.EPERM
 	}
-	if target != self && target.execed {
+	if target != self && target.Execed {
 		// A child that has exec'd keeps its process group (Linux).
 		return 0, unix.EACCES
 	}
-	if target.sid == target.pid {
+	if target.SID == target.PID {
 		return 0, unix.EPERM
 	}
 	if pgid == 0 {
-		pgid = target.pid
+		pgid = target.PID
 	}
-	if pgid != target.pid {
+	if pgid != target.PID {
 		found := false
 		for _, q := range k.procs {
-			if q.pgid == pgid && q.sid == self.sid && !q.zombie {
+			if q.PGID == pgid && q.SID == self.SID && !q.Zombie {
 				found = true
 				break
 			}
@@ -468,7 +468,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 			return 0, unix.EPERM
 		}
 	}
-	target.pgid = pgid
+	target.PGID = pgid
 	k.trk.touch(target)
 	return 0, nil
 }
@@ -477,15 +477,15 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
+	p := c.t.Proc
 	for _, q := range k.procs {
-		if q.pgid == p.pid {
+		if q.PGID == p.PID {
 			return 0, unix.EPERM
 		}
 	}
-	p.sid, p.pgid = p.pid, p.pid
+	p.SID, p.PGID = p.PID, p.PID
 	k.trk.touch(p)
-	return int64(p.sid), nil
+	return int64(p.SID), nil
 }
 
 func sysKill(c *syscallCtx) (int64, error) {
@@ -496,7 +496,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 	k := c.k
 	var d deferred
 	k.mu.Lock()
-	self := c.t.proc
+	self := c.t.Proc
 	var targets []*process
 	switch {
 	case pid > 0:
@@ -504,10 +504,10 @@ func sysKill(c *syscallCtx) (int64, error) {
 			targets = append(targets, p)
 		}
 	case pid == 0:
-		targets = k.processGroupLocked(self.pgid)
+		targets = k.processGroupLocked(self.PGID)
 	case pid == -1:
 		for _, p := range k.procs {
-			if p != k.init && p != self && !p.exiting {
+			if p != k.init && p != self && !p.Exiting {
 				targets = append(targets, p)
 			}
 		}
@@ -521,7 +521,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 	}
 	// As Linux's kill: success if any target could be signalled, EPERM
 	// if none (for sig 0 too).
-	info := ksignal.SiginfoKill(sig, ksignal.SIUser, self.pid, self.creds.RUID)
+	info := ksignal.SiginfoKill(sig, ksignal.SIUser, self.PID, self.Creds.RUID)
 	allowed := 0
 	for _, p := range targets {
 		if !mayKillLocked(self, p, sig) {
@@ -545,11 +545,11 @@ func sysKill(c *syscallCtx) (int64, error) {
 // target's real or saved uid, or the sender has CAP_KILL, or sig is
 // SIGCONT within one session.
 func mayKillLocked(sender, target *process, sig int) bool {
-	s, tc := sender.creds, target.creds
+	s, tc := sender.Creds, target.Creds
 	switch {
 	case s.EUID == tc.SUID, s.EUID == tc.RUID, s.RUID == tc.SUID, s.RUID == tc.RUID:
 		return true
-	case sig == int(unix.SIGCONT) && sender.sid == target.sid:
+	case sig == int(unix.SIGCONT) && sender.SID == target.SID:
 		return true
 	}
 	return s.Capable(linux.CAP_KILL)
@@ -561,7 +561,7 @@ func mayKillLocked(sender, target *process, sig int) bool {
 func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
-	if p == k.init && p.sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
+	if p == k.init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	k.signalProcessLocked(p, t, sig, info, d)
@@ -582,17 +582,17 @@ func sysTkill(c *syscallCtx) (int64, error) {
 	var d deferred
 	k.mu.Lock()
 	t := k.threads[tid]
-	if t == nil || t.killed || (tgid > 0 && t.proc.pid != tgid) {
+	if t == nil || t.Killed || (tgid > 0 && t.Proc.PID != tgid) {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	self := c.t.proc
-	if !mayKillLocked(self, t.proc, sig) {
+	self := c.t.Proc
+	if !mayKillLocked(self, t.Proc, sig) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
-		k.signalFromAppLocked(t.proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.pid, self.creds.RUID), &d)
+		k.signalFromAppLocked(t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)
@@ -612,23 +612,23 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	var d deferred
 	k.mu.Lock()
 	p := k.procs[pid]
-	if t := k.threads[pid]; p == nil && t != nil && !t.killed {
-		p = t.proc // Linux finds the process by any of its threads' ids
+	if t := k.threads[pid]; p == nil && t != nil && !t.Killed {
+		p = t.Proc // Linux finds the process by any of its threads' ids
 	}
 	if p == nil {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if !mayKillLocked(c.t.proc, p, sig) {
+	if !mayKillLocked(c.t.Proc, p, sig) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if p != c.t.proc && (code >= 0 || code == ksignal.SITkill) {
+	if p != c.t.Proc && (code >= 0 || code == ksignal.SITkill) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
-	if sig != 0 && code == siTimer && p == c.t.proc {
+	if sig != 0 && code == siTimer && p == c.t.Proc {
 		k.timerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
 		k.signalFromAppLocked(p, nil, sig, info, &d)
@@ -661,7 +661,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	h := c.t.proc.sig
+	h := c.t.Proc.Sig
 	old := h.Act[sig]
 	if oact != 0 {
 		if err := c.mem.CopyOut(oact, old.Bytes()); err != nil {
@@ -724,9 +724,9 @@ func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
+	p := c.t.Proc
 	k.trk.touch(p)
-	cr := &p.creds
+	cr := &p.Creds
 	if !gid {
 		old := *cr
 		defer func() { cr.FixSetuid(old) }()
@@ -824,14 +824,14 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	cr := &c.t.proc.creds
+	cr := &c.t.Proc.Creds
 	id := uint32(c.args[0])
 	if c.sysno == unix.SYS_SETFSUID {
 		old := cr.FSUID
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
 			cr.FSUID = id
 			cr.FixSetfsuid(old)
-			k.trk.touch(c.t.proc)
+			k.trk.touch(c.t.Proc)
 		}
 		return int64(old), nil
 	}
@@ -885,11 +885,11 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
-	if !p.creds.Capable(linux.CAP_SETGID) {
+	p := c.t.Proc
+	if !p.Creds.Capable(linux.CAP_SETGID) {
 		return 0, unix.EPERM
 	}
-	p.creds.Groups = groups
+	p.Creds.Groups = groups
 	k.trk.touch(p)
 	return 0, nil
 }
@@ -916,8 +916,8 @@ func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
 // client's log, which the successor restores for the re-sent wait to
 // reap. Precondition: c.k.mu.
 func (c *syscallCtx) reapWaitedLocked(ch *process) {
-	if ch.parent != nil {
-		delete(ch.parent.children, ch)
+	if ch.Parent != nil {
+		delete(ch.Parent.Children, ch)
 	}
 	eff := c.effects()
 	eff.reaped = append(eff.reaped, ch)

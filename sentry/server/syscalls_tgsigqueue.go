@@ -25,11 +25,11 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	var d deferred
 	k.mu.Lock()
 	t := k.threads[tid]
-	if t == nil || t.killed || t.proc.pid != tgid {
+	if t == nil || t.Killed || t.Proc.PID != tgid {
 		k.mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if !mayKillLocked(c.t.proc, t.proc, sig) {
+	if !mayKillLocked(c.t.Proc, t.Proc, sig) {
 		k.mu.Unlock()
 		return 0, unix.EPERM
 	}
@@ -40,13 +40,13 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	}
 	switch {
 	case sig == 0:
-	case code == siTimer && t.proc == c.t.proc:
+	case code == siTimer && t.Proc == c.t.Proc:
 		// The client's CPU-clock timers: as the server's timers, a
 		// signal without a handler goes to the client, which holds the
 		// mask.
-		k.timerSignalLocked(t.proc, t, sig, info, &d)
+		k.timerSignalLocked(t.Proc, t, sig, info, &d)
 	default:
-		k.signalFromAppLocked(t.proc, t, sig, info, &d)
+		k.signalFromAppLocked(t.Proc, t, sig, info, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)

@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -43,84 +44,69 @@ const (
 	sizeofSigevent   = 64
 )
 
-// appTimer is one signal-raising timer of a process. Its fields are
-// protected by clientState.mu; kt has its own lock (a leaf below
-// clientState.mu).
-type appTimer struct {
-	k    *clientState
-	proc *process
-	// id is the timer_create id, or itimerRealID.
-	id      int32
-	clockID int32
-	// notify, signo, tid and value are the struct sigevent.
-	notify, signo, tid int32
-	value              uint64
-	// kt runs the timer; nil for a timer on a CPU-time clock, which the
-	// client runs (only it measures CPU time): the server holds its id.
-	kt *ktimer.Timer
-	// deleted is set when the timer is deleted (timer_delete, exec, exit):
-	// an expiration racing with it is dropped.
-	deleted bool
-}
+// appTimer is one signal-raising timer of a process (package kernel's
+// AppTimer). Its fields are protected by clientState.mu; its ktimer.Timer
+// has its own lock (a leaf below clientState.mu), and its listener is
+// timerExpired.
+type appTimer = kernel.AppTimer
 
 // newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
 func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
-	tm := &appTimer{k: k, proc: p, id: id, clockID: clockID, notify: sigevSignal, signo: int32(unix.SIGALRM)}
+	tm := &appTimer{Proc: p, ID: id, ClockID: clockID, Notify: sigevSignal, Signo: int32(unix.SIGALRM)}
 	if clk != nil {
-		tm.kt = ktimer.NewTimer(clk, ktimer.ListenerFunc(tm.expired))
+		tm.Timer = ktimer.NewTimer(clk, ktimer.ListenerFunc(func(exp uint64) { k.timerExpired(tm, exp) }))
 	}
-	if p.timers == nil {
-		p.timers = make(map[int32]*appTimer)
+	if p.Timers == nil {
+		p.Timers = make(map[int32]*appTimer)
 	}
-	p.timers[id] = tm
+	p.Timers[id] = tm
 	k.trk.touch(tm)
 	return tm
 }
 
 // deleteTimerLocked stops and forgets tm. Precondition: k.mu held.
 func (k *clientState) deleteTimerLocked(tm *appTimer) {
-	tm.deleted = true
-	if tm.kt != nil {
-		tm.kt.Destroy()
+	tm.Deleted = true
+	if tm.Timer != nil {
+		tm.Timer.Destroy()
 	}
-	delete(tm.proc.timers, tm.id)
+	delete(tm.Proc.Timers, tm.ID)
 	k.trk.touch(tm)
 }
 
 // deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
 // when all is set (exit; exec keeps it, as Linux does).
 func (k *clientState) deleteTimersLocked(p *process, all bool) {
-	for id, tm := range p.timers {
+	for id, tm := range p.Timers {
 		if all || id != itimerRealID {
 			k.deleteTimerLocked(tm)
 		}
 	}
 }
 
-// expired routes the signal of exp expirations (ktimer calls it with no
-// lock held).
-func (tm *appTimer) expired(exp uint64) {
-	k := tm.k
+// timerExpired routes the signal of exp expirations of tm (its ktimer
+// listener: called with no lock held).
+func (k *clientState) timerExpired(tm *appTimer, exp uint64) {
 	var d deferred
 	k.mu.Lock()
-	if !tm.deleted && !tm.proc.exiting {
+	if !tm.Deleted && !tm.Proc.Exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
 		k.trk.touch(tm)
-		tm.signalLocked(exp, &d)
+		k.timerFiredLocked(tm, exp, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)
 }
 
-// signalLocked sends the timer's signal for exp expirations; the ones
-// after the first are its overrun. Precondition: k.mu held.
-func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
-	if tm.notify == sigevNone {
+// timerFiredLocked sends tm's signal for exp expirations; the ones after
+// the first are its overrun. Precondition: k.mu held.
+func (k *clientState) timerFiredLocked(tm *appTimer, exp uint64, d *deferred) {
+	if tm.Notify == sigevNone {
 		return
 	}
-	sig := int(tm.signo)
+	sig := int(tm.Signo)
 	var info []byte
-	if tm.id == itimerRealID {
+	if tm.ID == itimerRealID {
 		// Linux sends SIGALRM of an ITIMER_REAL as the kernel.
 		info = ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 	} else {
@@ -128,18 +114,18 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 		binary.LittleEndian.PutUint32(info[0:], uint32(sig))
 		code := int32(siTimer)
 		binary.LittleEndian.PutUint32(info[8:], uint32(code))
-		binary.LittleEndian.PutUint32(info[16:], uint32(tm.id))
+		binary.LittleEndian.PutUint32(info[16:], uint32(tm.ID))
 		binary.LittleEndian.PutUint32(info[20:], uint32(min(exp-1, math.MaxInt32)))
-		binary.LittleEndian.PutUint64(info[24:], tm.value)
+		binary.LittleEndian.PutUint64(info[24:], tm.Value)
 	}
-	p := tm.proc
+	p := tm.Proc
 	var target *thread
-	if tm.notify&sigevThreadID != 0 {
-		if t := tm.k.threads[tm.tid]; t != nil && t.proc == p && !t.killed {
+	if tm.Notify&sigevThreadID != 0 {
+		if t := k.threads[tm.TID]; t != nil && t.Proc == p && !t.Killed {
 			target = t
 		}
 	}
-	tm.k.timerSignalLocked(p, target, sig, info, d)
+	k.timerSignalLocked(p, target, sig, info, d)
 }
 
 // timerSignalLocked sends a timer's signal to p (to target if not nil):
@@ -147,7 +133,7 @@ func (tm *appTimer) signalLocked(exp uint64, d *deferred) {
 // rt_tgsigqueueinfo with SI_TIMER, the client's CPU-clock timers'.
 // Precondition: k.mu held.
 func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
-	if act := p.sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
+	if act := p.Sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
 		// Without a handler the signal still goes to the client, which
 		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
 		// SIGEV_THREAD helper thread waits so for its timers' signal);
@@ -156,44 +142,44 @@ func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, inf
 		// kill does. Linux queues a blocked signal whatever its
 		// disposition.
 		if target == nil {
-			target = p.anyLiveThread()
+			target = p.AnyLiveThread()
 		}
 		if target != nil {
 			d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-				Tid: target.tid, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
+				Tid: target.TID, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 		}
 		return
 	}
 	k.signalFromAppLocked(p, target, sig, info, d)
 }
 
-// record is tm's TimerState. Precondition: k.mu held.
-func (tm *appTimer) record() *sentrypb.StateRecord {
+// timerRecord is tm's TimerState. Precondition: k.mu held.
+func timerRecord(tm *appTimer) *sentrypb.StateRecord {
 	var s ktime.Setting
-	if tm.kt != nil {
-		s = tm.kt.Setting()
+	if tm.Timer != nil {
+		s = tm.Timer.Setting()
 	}
-	st := &sentrypb.TimerState{Pid: tm.proc.pid, Id: tm.id, Clock: tm.clockID, Notify: tm.notify,
-		Signo: tm.signo, Tid: tm.tid, Value: tm.value, Interval: int64(s.Period)}
+	st := &sentrypb.TimerState{Pid: tm.Proc.PID, Id: tm.ID, Clock: tm.ClockID, Notify: tm.Notify,
+		Signo: tm.Signo, Tid: tm.TID, Value: tm.Value, Interval: int64(s.Period)}
 	if s.Enabled {
 		st.Next = max(s.Next.Nanoseconds(), 1)
 	}
-	return &sentrypb.StateRecord{Key: statekey.Timer(tm.proc.pid, tm.id).String(), Value: &sentrypb.StateRecord_Timer{Timer: st}}
+	return &sentrypb.StateRecord{Key: statekey.Timer(tm.Proc.PID, tm.ID).String(), Value: &sentrypb.StateRecord_Timer{Timer: st}}
 }
 
 // timerRecordLocked reports tm (deleted once gone). Precondition: k.mu
 // held.
 func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
-	if tm.deleted || tm.proc.exiting || k.procs[tm.proc.pid] != tm.proc {
-		return deletedRec(statekey.Timer(tm.proc.pid, tm.id))
+	if tm.Deleted || tm.Proc.Exiting || k.procs[tm.Proc.PID] != tm.Proc {
+		return deletedRec(statekey.Timer(tm.Proc.PID, tm.ID))
 	}
-	return tm.record()
+	return timerRecord(tm)
 }
 
 // itimerRealLocked returns p's ITIMER_REAL, made on first use.
 // Precondition: k.mu held.
 func (k *clientState) itimerRealLocked(p *process) *appTimer {
-	if tm := p.timers[itimerRealID]; tm != nil {
+	if tm := p.Timers[itimerRealID]; tm != nil {
 		return tm
 	}
 	return k.newTimerLocked(p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.Realtime)
@@ -205,16 +191,16 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
-	if p.exiting {
+	p := c.t.Proc
+	if p.Exiting {
 		return 0, 0, unix.ESRCH
 	}
 	tm := k.itimerRealLocked(p)
 	var s ktime.Setting
 	if value > 0 {
-		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
+		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
 	}
-	now, old := tm.kt.Set(s, nil)
+	now, old := tm.Timer.Set(s, nil)
 	k.trk.touch(tm)
 	oi, ov := ktimer.SpecOf(now, old)
 	return oi, ov, nil
@@ -267,8 +253,8 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	var interval, value time.Duration
-	if tm := c.t.proc.timers[itimerRealID]; tm != nil {
-		interval, value = ktimer.SpecOf(tm.kt.Get())
+	if tm := c.t.Proc.Timers[itimerRealID]; tm != nil {
+		interval, value = ktimer.SpecOf(tm.Timer.Get())
 	}
 	k.mu.Unlock()
 	return 0, c.mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, true))
@@ -316,20 +302,20 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := c.t.proc
-	if p.exiting {
+	p := c.t.Proc
+	if p.Exiting {
 		return 0, unix.ESRCH
 	}
 	if clk == nil && !k.cpuClockExistsLocked(p, clockID) {
 		return 0, unix.EINVAL
 	}
 	if notify&sigevThreadID != 0 {
-		if t := k.threads[tid]; t == nil || t.proc != p || t.killed {
+		if t := k.threads[tid]; t == nil || t.Proc != p || t.Killed {
 			return 0, unix.EINVAL
 		}
 	}
-	n := len(p.timers)
-	if p.timers[itimerRealID] != nil {
+	n := len(p.Timers)
+	if p.Timers[itimerRealID] != nil {
 		n--
 	}
 	if n >= maxTimersPerProcess {
@@ -337,15 +323,15 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	// Ids count up per process, as Linux hands them out, skipping live
 	// ones.
-	id := p.nextTimerID
-	for p.timers[id] != nil || id < 0 {
+	id := p.NextTimerID
+	for p.Timers[id] != nil || id < 0 {
 		if id++; id < 0 {
 			id = 0
 		}
 	}
-	p.nextTimerID = id + 1
-	if p.nextTimerID < 0 {
-		p.nextTimerID = 0
+	p.NextTimerID = id + 1
+	if p.NextTimerID < 0 {
+		p.NextTimerID = 0
 	}
 	if !haveValue {
 		value = uint64(id)
@@ -356,13 +342,13 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	tm := k.newTimerLocked(p, id, clockID, clk)
-	tm.notify, tm.signo, tm.tid, tm.value = notify, signo, tid, value
+	tm.Notify, tm.Signo, tm.TID, tm.Value = notify, signo, tid, value
 	return 0, nil
 }
 
 // posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
 func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
-	tm := c.t.proc.timers[id]
+	tm := c.t.Proc.Timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
 	}
@@ -386,7 +372,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	tm, err := c.posixTimerLocked(id)
-	if err == nil && tm.kt == nil {
+	if err == nil && tm.Timer == nil {
 		err = unix.EINVAL // a CPU-clock timer: the client sets it
 	}
 	if err != nil {
@@ -400,9 +386,9 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	case flags&timerAbstime != 0:
 		s = ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(int64(value)), Period: interval}
 	default:
-		s = ktime.Setting{Enabled: true, Next: tm.kt.Clock().Now().Add(value), Period: interval}
+		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
 	}
-	now, old := tm.kt.Set(s, nil)
+	now, old := tm.Timer.Set(s, nil)
 	k.trk.touch(tm)
 	k.mu.Unlock()
 	if oldAddr != 0 {
@@ -417,11 +403,11 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	tm, err := c.posixTimerLocked(id)
 	var interval, value time.Duration
-	if err == nil && tm.kt == nil {
+	if err == nil && tm.Timer == nil {
 		err = unix.EINVAL // a CPU-clock timer: the client reads it
 	}
 	if err == nil {
-		interval, value = ktimer.SpecOf(tm.kt.Get())
+		interval, value = ktimer.SpecOf(tm.Timer.Get())
 	}
 	c.k.mu.Unlock()
 	if err != nil {
@@ -466,16 +452,16 @@ func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []resto
 	for _, st := range states {
 		p := k.procs[st.Pid]
 		clk := k.clocks.ByID(st.Clock)
-		if p == nil || p.exiting || (clk == nil && !isCPUClock(st.Clock)) || p.timers[st.Id] != nil {
+		if p == nil || p.Exiting || (clk == nil && !isCPUClock(st.Clock)) || p.Timers[st.Id] != nil {
 			k.log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
 			continue
 		}
 		tm := k.newTimerLocked(p, st.Id, st.Clock, clk)
-		tm.notify, tm.signo, tm.tid, tm.value = st.Notify, st.Signo, st.Tid, st.Value
-		if st.Id >= p.nextTimerID {
-			p.nextTimerID = st.Id + 1
+		tm.Notify, tm.Signo, tm.TID, tm.Value = st.Notify, st.Signo, st.Tid, st.Value
+		if st.Id >= p.NextTimerID {
+			p.NextTimerID = st.Id + 1
 		}
-		if st.Next != 0 && tm.kt != nil {
+		if st.Next != 0 && tm.Timer != nil {
 			out = append(out, restoredTimer{tm, ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(st.Next), Period: time.Duration(st.Interval)}})
 		}
 	}
@@ -487,7 +473,7 @@ func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []resto
 // after the first counted as its overrun.
 func armRestoredTimers(rts []restoredTimer) {
 	for _, rt := range rts {
-		rt.tm.kt.Set(rt.s, nil)
+		rt.tm.Timer.Set(rt.s, nil)
 	}
 }
 
@@ -537,9 +523,9 @@ func (k *clientState) cpuClockExistsLocked(p *process, clockID int32) bool {
 		return true
 	case perThread:
 		t := k.threads[id]
-		return t != nil && !t.killed && t.proc == p
+		return t != nil && !t.Killed && t.Proc == p
 	default:
 		p := k.procs[id]
-		return p != nil && !p.exiting
+		return p != nil && !p.Exiting
 	}
 }

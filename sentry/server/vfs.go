@@ -66,10 +66,10 @@ func (k *clientState) mountBusy(id int) bool {
 	k.mu.Lock()
 	seen := make(map[*fdTable]bool)
 	for _, p := range k.procs {
-		if p.fs != nil {
-			ds = append(ds, p.fs.Cwd)
+		if p.FS != nil {
+			ds = append(ds, p.FS.Cwd)
 		}
-		t := p.fds
+		t := p.FDs
 		if t == nil || seen[t] {
 			continue
 		}

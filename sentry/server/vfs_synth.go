@@ -44,7 +44,7 @@ func (k *clientState) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if p := k.procs[pid]; p != nil {
-		return p.creds.EUID, p.creds.EGID, true
+		return p.Creds.EUID, p.Creds.EGID, true
 	}
 	return 0, 0, false
 }
@@ -57,8 +57,8 @@ func (k *clientState) Lookup(n int32) (isProc bool, owner int32) {
 		return true, 0
 	}
 	if t := k.threads[n]; t != nil {
-		if _, live := t.proc.live[t]; live {
-			return false, t.proc.pid
+		if _, live := t.Proc.Live[t]; live {
+			return false, t.Proc.PID
 		}
 	}
 	return false, 0
@@ -70,10 +70,10 @@ func (k *clientState) IsLiveThread(pid, tid int32) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	t := k.threads[tid]
-	if t == nil || t.proc.pid != pid {
+	if t == nil || t.Proc.PID != pid {
 		return false
 	}
-	_, live := t.proc.live[t]
+	_, live := t.Proc.Live[t]
 	return live
 }
 
@@ -84,8 +84,8 @@ func (k *clientState) LiveThreads(pid int32) []int {
 	defer k.mu.Unlock()
 	var tids []int
 	if p := k.procs[pid]; p != nil {
-		for t := range p.live {
-			tids = append(tids, int(t.tid))
+		for t := range p.Live {
+			tids = append(tids, int(t.TID))
 		}
 	}
 	sort.Ints(tids)
@@ -103,7 +103,7 @@ func (k *clientState) fdTableOf(pid int32) *fdTable {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if p := k.procs[pid]; p != nil {
-		return p.fds
+		return p.FDs
 	}
 	return nil
 }
@@ -145,13 +145,13 @@ func (k *clientState) Links(pid int32) (cwd, exe *dentry, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := k.procs[pid]
-	if p == nil || p.zombie {
+	if p == nil || p.Zombie {
 		return nil, nil, unix.ENOENT
 	}
-	if p.fs != nil {
-		cwd = p.fs.Cwd
+	if p.FS != nil {
+		cwd = p.FS.Cwd
 	}
-	return cwd, p.exe, nil
+	return cwd, p.Exe, nil
 }
 
 // FileName is synth.Kernel's: /proc/<pid>/fd/<n>'s name of a pipe end or

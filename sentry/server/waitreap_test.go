@@ -33,15 +33,16 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 		{"waitid P_ALL", func(int32) []uint64 { return []uint64{unix.SYS_WAITID, pAll, 0, 0, wExited, 0} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k := fuzzKernel(t, srv)
-			defer k.destroy()
+			c := fuzzClient(t, srv)
+			defer c.destroy()
+			k := c.k
 			// The client's log: every record of every message sent
 			// except the replies it lost (folded by key, deleted removes).
 			var mu sync.Mutex
 			log := make(map[string]*sentrypb.StateRecord)
 			lost := make(map[uint64]bool)
 			var seen []*sentrypb.ServerMessage
-			k.stream.setSender(func(m *sentrypb.ServerMessage) error {
+			c.stream.setSender(func(m *sentrypb.ServerMessage) error {
 				mu.Lock()
 				defer mu.Unlock()
 				seen = append(seen, m)
@@ -71,7 +72,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 				if th == nil {
 					t.Fatalf("no thread %d", tid)
 				}
-				return k.dispatch(th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}))
+				return k.dispatch(th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil)
 			}
 
 			fork := run(1, 1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
@@ -79,7 +80,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			if fork.Errno != 0 || child == 0 {
 				t.Fatalf("clone: %v", fork)
 			}
-			k.stream.reply(fork)
+			c.stream.reply(fork)
 			childKey := statekey.Proc(child).String()
 			if log[childKey] == nil {
 				t.Fatalf("the clone's reply did not report the child: %v", log)
@@ -108,8 +109,8 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			mu.Lock()
 			lost[3] = true
 			mu.Unlock()
-			k.stream.reply(exit)
-			k.stream.reply(wait)
+			c.stream.reply(exit)
+			c.stream.reply(wait)
 
 			mu.Lock()
 			defer mu.Unlock()
@@ -158,10 +159,10 @@ func TestCallOfUnknownThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := fuzzKernel(t, srv)
-	defer k.destroy()
+	c := fuzzClient(t, srv)
+	defer c.destroy()
 	replies := make(chan *sentrypb.Reply, 8)
-	k.stream.setSender(func(m *sentrypb.ServerMessage) error {
+	c.stream.setSender(func(m *sentrypb.ServerMessage) error {
 		if r := m.GetReply(); r != nil {
 			replies <- r
 		}
@@ -180,7 +181,7 @@ func TestCallOfUnknownThread(t *testing.T) {
 		{unix.SYS_CLOSE, 0, unix.ESRCH, nil},
 	} {
 		seq := uint64(100 + i)
-		k.enqueue(&sentrypb.Call{Seq: seq, Tid: unknown, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+		c.enqueue(&sentrypb.Call{Seq: seq, Tid: unknown, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 			Sysno: int32(tc.sysno), Args: []uint64{tc.arg, 0, 0, 0, 0, 0}}}})
 		r := <-replies
 		name := sysName(int32(tc.sysno))

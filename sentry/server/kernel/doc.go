@@ -8,27 +8,41 @@
 // front (Sender: the stream, its state records and the client's answers
 // to a ProcQuery; Grant: what the peer's identity lets the application
 // be), the work a function holding the kernel lock leaves for after
-// it (Deferred: pushes to send, cleanups that may block), and the
-// kernel's leaf objects: a process's working directory and umask
-// (FSContext), its signal table as a replay object (SigTable), a planned
-// exec (ExecPlan), and the order in which a message's replay records
-// are derived (ReplayObject, the Order constants).
+// it (Deferred: pushes to send, cleanups that may block), the kernel's
+// leaf objects: a process's working directory and umask (FSContext),
+// its signal table as a replay object (SigTable), a planned exec
+// (ExecPlan), and the order in which a message's replay records are
+// derived (ReplayObject, the Order constants); and the process tree's
+// objects: processes (Process: ids, parent and children, threads,
+// process group and session ids, fd table, fs context, dispositions,
+// credentials, executable and command line, timers, exit and job
+// control state), threads (Thread: TID, death, the wait call's pending
+// set, ptrace relations), a traced thread's relation (PtraceTracee) and
+// a process's signal-raising timer (AppTimer), with their few methods
+// (AnyLiveThread, KilledStatusLocked, ReplayOrder). The functions that
+// change them are still the server's (process.go, signals.go,
+// jobctl.go, timers.go, ptrace.go).
 //
 // What it does not own, yet: the client state (the flat package's
-// clientState, the future Kernel), the call (syscallCtx, the future
-// Task), processes, threads, timers, and the replay records themselves
-// (derived by the server's state.go); its sub-packages fdtable and
-// stdio hold the pieces that moved first.
+// clientState, the future Kernel) with the functions over processes,
+// threads and timers, the call (syscallCtx, the future Task), and the
+// replay records themselves (derived by the server's state.go); its
+// sub-packages fdtable and stdio hold the pieces that moved first.
 //
 // Dependencies: proto/sentrypb, and the layers below the kernel it names:
-// vfs (a working directory, an exec's file), auth, ksignal, replay. It
-// must not import the server package.
+// vfs (a working directory, an exec's file), auth, ksignal, ktimer (a
+// timer's clock), ptrace (a relation's state), replay, and its own
+// kernel/fdtable (a process's fd table). It must not import the server
+// package.
 //
 // Who imports it: the server package (its kernel and its front).
 //
 // Lock order: it holds no lock. A Deferred belongs to the goroutine that
 // fills it; it is run with the kernel lock (clientState.mu) released,
 // since a Sender takes the front's send lock, which comes before it. An
-// FSContext's fields are protected by the kernel lock; an ExecPlan
-// belongs to the exec call that made it.
+// FSContext's fields are protected by the kernel lock, as are a
+// Process's, a Thread's (but Sleeping, atomic, and SigWait, its own
+// lock), a PtraceTracee's and an AppTimer's (whose ktimer.Timer has its
+// own lock, a leaf below the kernel lock; its listener is called with
+// no lock held); an ExecPlan belongs to the exec call that made it.
 package kernel

@@ -18,6 +18,12 @@ func TestReplayOrder(t *testing.T) {
 		{"nil fs context", (*FSContext)(nil), OrderFS, false},
 		{"signal table", SigTable{Handlers: &ksignal.Handlers{}}, OrderSig, true},
 		{"no signal table", SigTable{}, OrderSig, false},
+		{"process", &Process{PID: 1}, OrderProc, true},
+		{"nil process", (*Process)(nil), OrderProc, false},
+		{"thread", &Thread{TID: 1}, OrderThread, true},
+		{"nil thread", (*Thread)(nil), OrderThread, false},
+		{"timer", &AppTimer{ID: 1}, OrderTimer, true},
+		{"nil timer", (*AppTimer)(nil), OrderTimer, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			order, report := tc.obj.ReplayOrder()

@@ -742,6 +742,21 @@ func (v *VFS) NameOf(d *Dentry) string {
 	return d.name
 }
 
+// CreateFirst says an open with O_CREAT of dir's child name may ask the
+// gofer to create it before any lookup (and look it up only if it
+// exists): dir is a gofer directory and the cache holds no dentry of
+// name, so no mount covers it either (a mount point's dentry stays
+// cached) and the lookup would cost a Walk (or, for a negative entry
+// still believed, nothing, and the creation comes next anyway).
+func (v *VFS) CreateFirst(dir *Dentry, name string) bool {
+	if dir.Kind != KindGofer || !dir.IsDir() || dir == v.Root && (name == "dev" || name == "proc") {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return !dir.deleted && dir.children[name] == nil
+}
+
 // CachedChild returns dir's cached child name, nil if none.
 func (v *VFS) CachedChild(dir *Dentry, name string) *Dentry {
 	v.mu.Lock()

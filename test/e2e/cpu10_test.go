@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// straceCounts runs testdata/srvcpu/fileloop.c's op for rounds rounds
+// under do against the server s and its gofer g, with `strace -f -c`
+// attached to the gofer during the second pass (the first warms up:
+// channels opened, names cached), and returns the gofer's system calls
+// by name per round. Counts, not times: the load does not matter.
+func straceCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, rounds int) map[string]float64 {
+	t.Helper()
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Fatalf("strace is required (run test/setup.sh): %v", err)
+	}
+	dir := t.TempDir()
+	p := startPiped(t, tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir, "--", prog, op, strconv.Itoa(rounds))
+	defer func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}()
+	waitPass := func() {
+		t.Helper()
+		got := make(chan error, 1)
+		go func() { _, err := p.lines.ReadString('\n'); got <- err }()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("program: %v; stderr:\n%s", err, p.stderr.String())
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("program did not finish its pass; stderr:\n%s", p.stderr.String())
+		}
+	}
+	waitPass()
+	out := filepath.Join(dir, "strace.out")
+	st := exec.Command("strace", "-f", "-c", "-o", out, "-p", strconv.Itoa(g.Cmd.Process.Pid))
+	stderr, err := st.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(); err != nil {
+		t.Fatalf("strace: %v", err)
+	}
+	// strace says "Process N attached" once it traces the gofer's threads.
+	attached := make(chan bool, 1)
+	var straceLog strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			straceLog.WriteString(sc.Text() + "\n")
+			if !sent && strings.Contains(sc.Text(), "attached") {
+				attached <- true
+				sent = true
+			}
+		}
+		if !sent {
+			attached <- false
+		}
+	}()
+	select {
+	case ok := <-attached:
+		if !ok {
+			st.Wait()
+			t.Fatalf("strace did not attach: %s", straceLog.String())
+		}
+	case <-time.After(30 * time.Second):
+		st.Process.Kill()
+		st.Wait()
+		t.Fatal("strace did not attach within 30 s")
+	}
+	time.Sleep(200 * time.Millisecond) // the other threads
+	p.stdin.Write([]byte("\n"))
+	waitPass()
+	st.Process.Signal(os.Interrupt)
+	st.Wait()
+	p.stdin.Write([]byte("\n"))
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("do: %v; stderr:\n%s", err, p.stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("strace's summary: %v (%s)", err, straceLog.String())
+	}
+	counts := make(map[string]float64)
+	for _, l := range strings.Split(string(b), "\n") {
+		// "% time seconds usecs/call calls [errors] syscall"
+		f := strings.Fields(l)
+		if len(f) < 5 || f[len(f)-1] == "total" {
+			continue
+		}
+		n, err := strconv.Atoi(f[3])
+		if err != nil {
+			continue
+		}
+		counts[f[len(f)-1]] = float64(n) / float64(rounds)
+	}
+	if len(counts) == 0 {
+		t.Fatalf("no counts in strace's summary:\n%s", b)
+	}
+	return counts
+}
+
+// fileSyscalls are the gofer's system calls on files (the rest are the Go
+// runtime's and the call channels': futex, nanosleep, epoll_pwait, ...).
+var fileSyscalls = []string{"openat", "openat2", "open", "close", "statx", "fstat", "newfstatat",
+	"readlinkat", "getxattr", "lgetxattr", "fgetxattr", "name_to_handle_at", "fcntl", "sendmsg",
+	"fchownat", "fchmodat", "dup", "dup3"}
+
+func fmtSyscallCounts(c map[string]float64) string {
+	var b strings.Builder
+	for _, k := range fileSyscalls {
+		if c[k] >= 0.005 {
+			fmt.Fprintf(&b, " %s %.2f", k, c[k])
+		}
+	}
+	return b.String()
+}
+
+// TestGoferSyscallsPerFileCall counts the gofer's system calls (strace -c)
+// per open+close of an existing file (one walk-open that donates its fd,
+// and a batched Release) and per create, write and close of a new file, in
+// the loop of TestFileCallSocketHops. The walk-open's file is marked
+// open from the walk's own stat and name (no fstat, no readlink through
+// /proc to rule out a silly name), and its donated fd shares the
+// description the gofer just opened (a dup, not a second open through
+// /proc); a creation's handle, its path handle and its donation reuse the
+// stat the creation took (no statx, getxattr or name_to_handle_at again).
+// Before: 11 file system calls per open+close (openat 2, readlinkat,
+// fstat), 23 per create (statx 5, openat 2, getxattr, readlinkat).
+func TestGoferSyscallsPerFileCall(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "srvcpu", "fileloop.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, dir, "fileloop", string(src))
+	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	for _, tc := range []struct {
+		op     string
+		rounds int
+		// most bounds a file system call's count per round; total
+		// bounds their sum.
+		most  map[string]float64
+		total float64
+	}{
+		{"openclose", 400, map[string]float64{"openat": 1.1, "readlinkat": 0.05, "fstat": 0.05, "getxattr": 0.05, "statx": 1.1}, 9.6},
+		{"create", 300, map[string]float64{"openat": 1.1, "readlinkat": 0.05, "getxattr": 0.05, "statx": 2.2, "name_to_handle_at": 1.1}, 17},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			c := straceCounts(t, prog, s, g, tc.op, tc.rounds)
+			total := 0.0
+			for _, k := range fileSyscalls {
+				total += c[k]
+			}
+			t.Logf("gofer per round: %.2f file system calls:%s", total, fmtSyscallCounts(c))
+			for k, most := range tc.most {
+				if c[k] > most {
+					t.Errorf("%s: %.2f a round, want at most %v", k, c[k], most)
+				}
+			}
+			if total > tc.total {
+				t.Errorf("%.2f file system calls a round, want at most %v", total, tc.total)
+			}
+		})
+	}
+}
