@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"fmt"
@@ -222,5 +223,75 @@ func TestPostedOpenTwoSandboxes(t *testing.T) {
 				t.Error("the reader posted no open: the test tested nothing")
 			}
 		})
+	}
+}
+
+// TestPostedOpenServerKill runs test/chaos/testdata/openloop.c (opens,
+// fstats, reads and closes of the same files in a loop: posted opens
+// whose fstat and reads the read lease answers before their replies)
+// under do while the remote sentry is killed with kill -9 three times and
+// restarted on the same address: the posted opens, lseeks and closes in
+// flight are re-sent to the new server, which must install each
+// description at the fd the client chose, so the program's output (a
+// checksum of every fd number and byte read) and files are the native
+// ones.
+func TestPostedOpenServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "openloop.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, kills = 20000, 3
+	prog := tu.StaticProgram(t, t.TempDir(), "openloop", string(src))
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(rounds))
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, strconv.Itoa(rounds))
+	}()
+	var got tu.Result
+	finished := false
+	for k := 0; k < kills && !finished; k++ {
+		// Kill once the loop has made progress since the last one (a
+		// line in progress.txt every 1000 rounds).
+		for !finished && lines(filepath.Join(sandboxDir, "progress.txt")) < (k+1)*rounds/1000/(kills+1) {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Kill()
+		t.Logf("kill %d at %d progress lines", k+1, lines(filepath.Join(sandboxDir, "progress.txt")))
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	compare(t, want, got)
+	compareTrees(t, nativeDir, sandboxDir)
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n == 0 {
+		t.Errorf("no recovery logged (the loop finished before the first kill?)")
+	}
+	if _, opens := logCounts(t, log); opens < rounds {
+		t.Errorf("%d opens posted in %d rounds of three opens: the test tested little", opens, rounds)
 	}
 }
