@@ -82,7 +82,9 @@ func (s *Server) donation(ss *session, req, resp proto.Message) int {
 		s.log.Debug("not donated", "handle", id, "flags", flags, "err", err)
 		return -1
 	}
-	s.log.Debug("donated", "handle", id, "flags", flags)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("donated", "handle", id, "flags", flags)
+	}
 	return fd
 }
 

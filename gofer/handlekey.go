@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -27,6 +29,11 @@ const handleKeyLen = 32
 // open_by_handle_at sees it. Immutable after newHandleKeys.
 type handleKeys struct {
 	key []byte
+
+	// macs holds keyed HMAC states for mac to reuse (a new one per
+	// handle sealed was a twentieth of a walk-open's CPU). Safe for
+	// concurrent use.
+	macs sync.Pool
 }
 
 // newHandleKeys loads the key from path, creating it (mode 0600) if it does
@@ -101,9 +108,15 @@ func createKeyFile(path string) ([]byte, error) {
 }
 
 func (k *handleKeys) mac(raw []byte) []byte {
-	m := hmac.New(sha256.New, k.key)
+	m, ok := k.macs.Get().(hash.Hash)
+	if !ok {
+		m = hmac.New(sha256.New, k.key)
+	}
+	m.Reset()
 	m.Write(raw)
-	return m.Sum(nil)[:handleMACLen]
+	sum := m.Sum(nil)[:handleMACLen]
+	k.macs.Put(m)
+	return sum
 }
 
 // bindingKey is AttachReply.binding_key for the peer principal.

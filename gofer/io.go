@@ -48,7 +48,9 @@ func (h *handle) setSyncLocked(flags uint32) {
 // rules would make the sentry's unaligned writes fail.
 func (s *Server) Open(_ context.Context, req *goferpb.OpenRequest) (*goferpb.OpenReply, error) {
 	err := s.open(req.GetHandle(), req.GetFlags(), nil)
-	s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "err", err)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "err", err)
+	}
 	return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
 }
 
@@ -106,7 +108,9 @@ func (h *handle) openLocking(id uint64, flags uint32, read, write bool) error {
 func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb.CreateReply, error) {
 	return once(s, req.GetOrigin(), "create", func() (*goferpb.CreateReply, []byte) {
 		h, st, err := s.create(req)
-		s.log.Debug("create", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "mode", req.GetMode(), "err", err)
+		if s.log.IsDebug() { // its arguments cost allocations
+			s.log.Debug("create", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "mode", req.GetMode(), "err", err)
+		}
 		if err != nil {
 			return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
 		}
@@ -175,7 +179,9 @@ func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.S
 // reading; length is capped at MaxReadLength.
 func (s *Server) Read(_ context.Context, req *goferpb.ReadRequest) (*goferpb.ReadReply, error) {
 	data, err := s.read(req.GetHandle(), req.GetOffset(), req.GetLength())
-	s.log.Debug("read", "handle", req.GetHandle(), "offset", req.GetOffset(), "length", req.GetLength(), "n", len(data), "err", err)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("read", "handle", req.GetHandle(), "offset", req.GetOffset(), "length", req.GetLength(), "n", len(data), "err", err)
+	}
 	if err != nil {
 		return &goferpb.ReadReply{Errno: errnoOf(err)}, nil
 	}
@@ -227,7 +233,9 @@ func (s *Server) read(id, offset uint64, length uint32) ([]byte, error) {
 func (s *Server) Write(_ context.Context, req *goferpb.WriteRequest) (*goferpb.WriteReply, error) {
 	return once(s, req.GetOrigin(), "write", func() (*goferpb.WriteReply, []byte) {
 		n, st, err := s.write(req.GetHandle(), req.GetOffset(), req.GetData(), req.GetSeq())
-		s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
+		if s.log.IsDebug() { // its arguments cost allocations
+			s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
+		}
 		if err != nil {
 			return &goferpb.WriteReply{Errno: errnoOf(err)}, nil
 		}

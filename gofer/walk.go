@@ -79,7 +79,9 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 		return &goferpb.WalkReply{Files: []*goferpb.WalkedFile{f}}, nil
 	}
 	files, err := s.walk(req.GetDir(), req.GetNames())
-	s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
+	}
 	rep := &goferpb.WalkReply{Errno: errnoOf(err), Files: files}
 	if req.GetOpen() {
 		rep.OpenErrno = errnoOf(s.walkOpen(req, files, err))
@@ -102,7 +104,9 @@ func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile,
 	}
 	names := req.GetNames()
 	err := s.open(last.GetHandle().GetId(), req.GetOpenFlags(), &openedBy{st: last.GetStat(), name: names[len(names)-1]})
-	s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "err", err)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "err", err)
+	}
 	return err
 }
 

@@ -27,7 +27,11 @@ const (
 	// posted call followed by a channel call costs the server no socket
 	// write. Only with FeaturePostBatch.
 	FeatureChannelPosted uint64 = 1 << 45
+	// FeatureLeasedCopy: the server takes a sendfile's or
+	// copy_file_range's bytes from Syscall.leased_data, so the client
+	// may post one whose source its read lease holds.
+	FeatureLeasedCopy uint64 = 1 << 48
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy

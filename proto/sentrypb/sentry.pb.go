@@ -2863,7 +2863,9 @@ type Syscall struct {
 	// (absolute, or relative to the caller's cwd) the client saw the
 	// directory opened by: if it still names that directory, the reply
 	// carries the lstat answers of listing_path/<name> for the entries
-	// listed (Reply.listed), under its path_lease.
+	// listed (Reply.listed), under its path_lease. A getdents64 with
+	// path_lease_wanted and no listing_path asks for the answers of
+	// newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) instead (find's).
 	ListingPath string `protobuf:"bytes,423,opt,name=listing_path,json=listingPath,proto3" json:"listing_path,omitempty"`
 	// install_fd, on a posted read-only open or openat, is the fd the
 	// client told the application (the lowest free one in its copy of the
@@ -2878,7 +2880,16 @@ type Syscall struct {
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
 	// setitimer, getitimer, alarm): each is a fresh lower bound of the
 	// offset between the client's clocks and the server's (Hello.clocks).
-	Clocks        *ClockSample `protobuf:"bytes,280,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	Clocks *ClockSample `protobuf:"bytes,280,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	// leased_data, on a sendfile or copy_file_range from a regular file,
+	// are the bytes the client read from its read lease of the in file at
+	// the in offset (the whole count the application was told, clipped at
+	// the file's end): the server writes them to the out file instead of
+	// reading the in file, and moves the in offset (or *off_in) past them
+	// (Welcome.features has FeatureLeasedCopy; docs/COMPATIBILITY.md,
+	// "Pipelined calls"). Posted, so carried with the call: the copy is then
+	// the one the lease showed, whatever another client changes later.
+	LeasedData    []byte `protobuf:"bytes,480,opt,name=leased_data,json=leasedData,proto3" json:"leased_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2993,6 +3004,13 @@ func (x *Syscall) GetInstallFd() int32 {
 func (x *Syscall) GetClocks() *ClockSample {
 	if x != nil {
 		return x.Clocks
+	}
+	return nil
+}
+
+func (x *Syscall) GetLeasedData() []byte {
+	if x != nil {
+		return x.LeasedData
 	}
 	return nil
 }
@@ -3613,11 +3631,11 @@ type Reply struct {
 	// opened, read or stat'd (Hello.read_leases): see ReadLease.
 	Lease *ReadLease `protobuf:"bytes,360,opt,name=lease,proto3" json:"lease,omitempty"`
 	// path_lease says the answer of this path call (its result, errno and
-	// outputs) holds while the namespace lease it names does
+	// outputs) holds while the leases it names do
 	// (Hello.path_leases): see PathLease.
 	PathLease *PathLease `protobuf:"bytes,421,opt,name=path_lease,json=pathLease,proto3" json:"path_lease,omitempty"`
 	// listed are the lstat answers of the entries a getdents64 listed
-	// (Syscall.listing_path), held by path_lease.
+	// (Syscall.listing_path, or the fd listed), held by path_lease.
 	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
 	// opened_file is the FileState id of the description an open with
 	// Syscall.install_fd installed (the client, which told the application
@@ -9651,9 +9669,9 @@ func (x *ReadLease) GetAttach() bool {
 // PathLease says that the answer of the path call whose reply carries it
 // (stat, lstat, newfstatat, statx, access, faccessat, faccessat2,
 // readlink, readlinkat of a non-empty path) stays what it is while the
-// client's namespace lease id holds: the server revokes it (LeaseRevoke)
-// when any name or any file's attributes change through it, by any
-// client, and waits for the client's LeaseRevoked (at most until the
+// leases ids hold: the server revokes one (LeaseRevoke) when the name,
+// attributes or directory it covers change through it, by any client,
+// and waits for the client's LeaseRevoked (at most until the
 // lease expires) before the change's call returns. It is granted only
 // for a walk that crossed nothing but gofer files (no /proc, /dev) and
 // for a success or ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG (EINVAL
@@ -9673,9 +9691,17 @@ type PathLease struct {
 	// believed when it sent the call (another thread's set*id, chdir or
 	// dup2 may have come first on the server, and its records after this
 	// reply).
-	Creds         *ProcessState `protobuf:"bytes,4,opt,name=creds,proto3" json:"creds,omitempty"`
-	Cwd           *FsState      `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
-	DirFile       uint64        `protobuf:"varint,6,opt,name=dir_file,json=dirFile,proto3" json:"dir_file,omitempty"`
+	Creds   *ProcessState `protobuf:"bytes,4,opt,name=creds,proto3" json:"creds,omitempty"`
+	Cwd     *FsState      `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	DirFile uint64        `protobuf:"varint,6,opt,name=dir_file,json=dirFile,proto3" json:"dir_file,omitempty"`
+	// ids are the leases the answer holds, one per inode and kind the walk
+	// touched (id is the first): the revocation of any of them ends it.
+	// search_ids are those of them on which the existence of the name
+	// alone depends (the directories searched, the files found): while
+	// they hold, a mkdir of the same path by the same credentials from the
+	// same start fails with EEXIST.
+	Ids           []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	SearchIds     []uint64 `protobuf:"varint,431,rep,packed,name=search_ids,json=searchIds,proto3" json:"search_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9752,12 +9778,32 @@ func (x *PathLease) GetDirFile() uint64 {
 	return 0
 }
 
+func (x *PathLease) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *PathLease) GetSearchIds() []uint64 {
+	if x != nil {
+		return x.SearchIds
+	}
+	return nil
+}
+
 // ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
-// Syscall.listing_path/name answers: the struct stat.
+// Syscall.listing_path/name answers (without a listing_path:
+// newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) of the fd listed): the struct
+// stat.
 type ListedStat struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Stat          []byte                 `protobuf:"bytes,2,opt,name=stat,proto3" json:"stat,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Stat  []byte                 `protobuf:"bytes,2,opt,name=stat,proto3" json:"stat,omitempty"`
+	// ids are the leases this entry's answer holds besides its
+	// PathLease's ids: on the entry found (its existence: the first) and
+	// on its attributes (the second).
+	Ids           []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9802,6 +9848,13 @@ func (x *ListedStat) GetName() string {
 func (x *ListedStat) GetStat() []byte {
 	if x != nil {
 		return x.Stat
+	}
+	return nil
+}
+
+func (x *ListedStat) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
 	}
 	return nil
 }
@@ -10099,7 +10152,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xd8\x03\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xfa\x03\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -10114,7 +10167,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12#\n" +
 	"\n" +
 	"install_fd\x18\xb8\x03 \x01(\x05H\x00R\tinstallFd\x88\x01\x01\x12>\n" +
-	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocksB\r\n" +
+	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
+	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
+	"leasedDataB\r\n" +
 	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
@@ -10706,18 +10761,22 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\xd6\x01\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\x89\x02\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
 	"\x06ttl_ms\x18\x03 \x01(\rR\x05ttlMs\x12<\n" +
 	"\x05creds\x18\x04 \x01(\v2&.runscdecoupled.sentry.v1.ProcessStateR\x05creds\x123\n" +
 	"\x03cwd\x18\x05 \x01(\v2!.runscdecoupled.sentry.v1.FsStateR\x03cwd\x12\x19\n" +
-	"\bdir_file\x18\x06 \x01(\x04R\adirFile\"4\n" +
+	"\bdir_file\x18\x06 \x01(\x04R\adirFile\x12\x11\n" +
+	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x1e\n" +
+	"\n" +
+	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"G\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04stat\x18\x02 \x01(\fR\x04stat\"5\n" +
+	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
+	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +

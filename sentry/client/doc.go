@@ -107,13 +107,14 @@
 // Config.NoReadCache) has its own lock.
 //
 // Path cache (pathcache.go): the server leases the answers of stat,
-// statx, access and readlink of paths (PathLease in a reply, one lease
-// per client over the whole namespace); the client gives the same
-// answer to the same call of a caller with the same credentials and
-// start (cwd or dirfd) while the lease holds, and drops every answer on
-// a revocation, on recovery and before forwarding a call that may change
-// names or attributes. client.pcache (nil with Config.NoReadCache) has
-// its own lock.
+// statx, access and readlink of paths (PathLease in a reply: a lease per
+// inode and kind the walk touched); the client gives the same answer to
+// the same call of a caller with the same credentials and start (cwd or
+// dirfd) while its leases hold, fails a mkdir of a name it knows exists
+// with EEXIST, drops an answer when one of its leases is revoked, and
+// drops every answer on recovery and before forwarding a call whose
+// change the server does not revoke per inode (mount, xattrs).
+// client.pcache (nil with Config.NoReadCache) has its own lock.
 //
 // Posted opens (postopen.go): a read-only open whose success the path
 // cache kept under a lease (the same open's answer) is answered at once

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,21 +24,31 @@ import (
 // again: stat, lstat, newfstatat and statx of a path, access, faccessat
 // and faccessat2, readlink and readlinkat. The server grants a PathLease
 // (Hello.path_leases) in the reply of such a call whose walk crossed only
-// gofer files: one lease per client over every name and every file's
-// attributes, which it revokes (LeaseRevoke) when any of them changes
-// through it, by any client, before that change's reply; a change made
+// gofer files: a lease per inode and kind the walk touched (the
+// directories searched and files found, the attributes of the file it
+// ended at, the names missing in a directory), each of which it revokes
+// (LeaseRevoke) when that inode or directory changes through it, by any
+// client, this one included, before that change's reply; a change made
 // outside the server (the host, another server sharing the gofer) shows
-// when the lease expires (1 s). While the lease holds, the client answers
-// the same call with the same arguments from the reply it kept: the
-// result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG; EINVAL
-// of readlink) and the bytes written to the buffer.
+// when the lease expires (1 s). While all the leases of an answer hold,
+// the client answers the same call with the same arguments from the reply
+// it kept: the result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP,
+// ENAMETOOLONG; EINVAL of readlink) and the bytes written to the buffer.
+// A success also tells which of its leases the name's existence alone
+// holds (PathLease.search_ids): while they do, a mkdir or mkdirat of the
+// same path, start and credentials fails here with EEXIST (tar's mkdir
+// of each leading directory of each file), as Linux, which reports
+// EEXIST before EROFS or a missing write permission on the parent, once
+// the walk to the parent (which the kept answer made) succeeded.
 //
 // A getdents64 of a directory whose description the client saw opened
 // by a path (absolute or relative to the cwd: openPaths) names that path
-// (Syscall.listing_path), and its reply brings, under the same lease,
-// the lstat answers of path/<name> for the entries listed (Reply.listed;
-// the server checks that the path still names the directory): find's
-// lstat of each entry is answered here (keepListed).
+// (Syscall.listing_path), and its reply brings, under its leases, the
+// lstat answers of path/<name> for the entries listed (Reply.listed; the
+// server checks that the path still names the directory): find's lstat
+// of each entry is answered here (keepListed). Without such a path (a
+// directory opened relative to a dirfd: GNU find's fts) the answers are
+// those of newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) of the fd listed.
 //
 // The key is what the answer depends on besides the namespace: the call
 // and its arguments other than buffers (flags, access mode, statx mask,
@@ -60,10 +71,13 @@ import (
 //     dirty pages (a write-back changes the mtime);
 //   - dirfd, if any, is in an fd table only its process uses.
 //
-// The client also drops everything itself before it forwards a call that
-// may change names, attributes or mounts (rename, unlink, mkdir, chmod,
-// mount...), though the server's revocation precedes that call's reply
-// anyway, and when its connection dies: a new server granted nothing.
+// The calls that change names or attributes through the gofer (rename,
+// unlink, mkdir, chmod, an open that creates...) need nothing here: the
+// server revokes the leases they change, and its revocation precedes
+// their reply. The client drops everything itself before it forwards a
+// call whose changes the server does not revoke per inode (mount, bind,
+// the xattr calls, setfsuid), and when its connection dies: a new server
+// granted nothing.
 //
 // A process with several threads uses the cache too, unlike the read
 // cache: an answer does not depend on a description's offset, which
@@ -72,13 +86,10 @@ import (
 // answered until its reply).
 
 // maxPathAnswers bounds the answers kept; beyond it, all are dropped.
-// maxPathLeases is how many lease ids are kept before the expired ones
-// are forgotten (the server grants a client about two a second).
 // pathWastedLimit drops in a row of answers none of which was used make
 // the client want no lease for a while (pathCache.quietFor).
 const (
 	maxPathAnswers  = 16384
-	maxPathLeases   = 64
 	pathWastedLimit = 16
 	pathQuiet       = time.Second
 	pathQuietMax    = 16 * time.Second
@@ -89,10 +100,14 @@ const (
 // and keep).
 type pathCache struct {
 	mu sync.Mutex
-	// answers are the kept answers; leases the live path leases' ids
-	// with their expiry as the client counts it. Protected by mu.
+	// answers are the kept answers (the existence of names among
+	// them: existsCall). Protected by mu.
 	answers map[pathKey]*pathAnswer
-	leases  map[uint64]time.Time
+	// byLease are the keys of the answers each lease id holds (some
+	// may have been replaced or dropped since); byLeaseLen counts
+	// their entries. Protected by mu.
+	byLease    map[uint64][]pathKey
+	byLeaseLen int
 	// gen counts recoveries (a grant from a call sent before one is
 	// dropped); lastEpoch is the latest LeaseRevoke epoch of the current
 	// server. Protected by mu.
@@ -104,6 +119,10 @@ type pathCache struct {
 	creds map[int32]string
 	fs    map[int32]uint64
 	cwds  map[uint64]string
+	// searchAll says the process's effective capabilities let it
+	// search any directory (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+	// no chmod changes its walks. Protected by mu.
+	searchAll map[int32]bool
 	// fsIDsChanged is set once a process called setfsuid or setfsgid:
 	// nothing is answered any more. Protected by mu.
 	fsIDsChanged bool
@@ -131,6 +150,8 @@ type pathCache struct {
 
 // pathKey is what a kept answer depends on besides the namespace.
 type pathKey struct {
+	// sysno is the call; existsCall for the existence of the path's
+	// name.
 	sysno uintptr
 	// creds are the caller's credentials; start is "/" for an absolute
 	// path, else "cwd " and the cwd's key part, or "fd " and dirfd's
@@ -148,11 +169,23 @@ type pathAnswer struct {
 	errno   unix.Errno
 	out     []byte
 	expires time.Time
+	// ids are the leases it holds: the revocation of any drops it.
+	ids []uint64
 }
 
+// existsCall is the pathKey.sysno of the existence of a name.
+const existsCall = 0
+
+// Linux's capabilities that let a process search any directory.
+const (
+	capDACOverride   = 1
+	capDACReadSearch = 2
+)
+
 func newPathCache() *pathCache {
-	return &pathCache{answers: make(map[pathKey]*pathAnswer), leases: make(map[uint64]time.Time), openPaths: make(map[uint64]string),
-		creds: make(map[int32]string), fs: make(map[int32]uint64), cwds: make(map[uint64]string)}
+	return &pathCache{answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
+		byLease: make(map[uint64][]pathKey), creds: make(map[int32]string), fs: make(map[int32]uint64),
+		cwds: make(map[uint64]string), searchAll: make(map[int32]bool)}
 }
 
 // pathCallShape is where a path call's path, dirfd and buffer are and
@@ -176,18 +209,12 @@ var pathCallShapes = map[uintptr]pathCallShape{
 }
 
 // pathMutators are the calls before whose forwarding the client drops
-// every answer: they may change names, attributes or mounts (writes are
-// not among them: they are posted, and nothing is answered until their
-// reply, before which the server revokes the lease).
+// every answer: they may change names, attributes or mounts in ways the
+// server does not revoke per inode (the calls that change names or
+// attributes through the gofer are not among them: the server revokes
+// the leases they change before their reply; nor are writes, which are
+// posted, and nothing is answered until their reply).
 var pathMutators = map[uintptr]bool{
-	unix.SYS_RENAME: true, unix.SYS_RENAMEAT: true, unix.SYS_RENAMEAT2: true,
-	unix.SYS_UNLINK: true, unix.SYS_UNLINKAT: true, unix.SYS_RMDIR: true,
-	unix.SYS_MKDIR: true, unix.SYS_MKDIRAT: true, unix.SYS_MKNOD: true, unix.SYS_MKNODAT: true,
-	unix.SYS_LINK: true, unix.SYS_LINKAT: true, unix.SYS_SYMLINK: true, unix.SYS_SYMLINKAT: true,
-	unix.SYS_CHMOD: true, unix.SYS_FCHMOD: true, unix.SYS_FCHMODAT: true,
-	unix.SYS_CHOWN: true, unix.SYS_FCHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
-	unix.SYS_UTIME: true, unix.SYS_UTIMES: true, unix.SYS_UTIMENSAT: true, unix.SYS_FUTIMESAT: true,
-	unix.SYS_TRUNCATE: true, unix.SYS_FTRUNCATE: true, unix.SYS_FALLOCATE: true,
 	unix.SYS_MOUNT: true, unix.SYS_UMOUNT2: true, unix.SYS_BIND: true,
 	unix.SYS_SETXATTR: true, unix.SYS_LSETXATTR: true, unix.SYS_FSETXATTR: true,
 	unix.SYS_REMOVEXATTR: true, unix.SYS_LREMOVEXATTR: true, unix.SYS_FREMOVEXATTR: true,
@@ -229,9 +256,11 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 			if st := rec.GetProcess(); !rec.Deleted && st != nil && !st.Zombie {
 				pc.creds[pid] = credsKey(st)
 				pc.fs[pid] = st.Fs
+				pc.searchAll[pid] = st.GetCaps().GetEffective()&(1<<capDACOverride|1<<capDACReadSearch) != 0
 			} else {
 				delete(pc.creds, pid)
 				delete(pc.fs, pid)
+				delete(pc.searchAll, pid)
 			}
 		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
@@ -280,10 +309,18 @@ func grantedAs(k pathKey, l *pb.PathLease) bool {
 
 // dropLocked drops every answer. Precondition: pc.mu.
 func (pc *pathCache) dropLocked() {
+	clear(pc.byLease)
+	pc.byLeaseLen = 0
 	if len(pc.answers) == 0 {
 		return
 	}
 	clear(pc.answers)
+	pc.droppedLocked()
+}
+
+// droppedLocked counts a drop of answers for pathCache.wasted.
+// Precondition: pc.mu.
+func (pc *pathCache) droppedLocked() {
 	if pc.hitsSinceDrop > 0 {
 		pc.wasted = 0
 	} else if pc.wasted++; pc.wasted >= pathWastedLimit {
@@ -304,7 +341,6 @@ func (pc *pathCache) dropAll() {
 	defer pc.mu.Unlock()
 	pc.gen++
 	pc.lastEpoch = 0
-	clear(pc.leases)
 	pc.dropLocked()
 }
 
@@ -317,31 +353,48 @@ func (pc *pathCache) revoke(r *pb.LeaseRevoke) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	pc.lastEpoch = max(pc.lastEpoch, r.Epoch)
+	dropped := false
 	for _, id := range r.Ids {
-		if _, ok := pc.leases[id]; ok {
-			delete(pc.leases, id)
-			pc.dropLocked()
+		for _, k := range pc.byLease[id] {
+			if a := pc.answers[k]; a != nil && slices.Contains(a.ids, id) {
+				delete(pc.answers, k)
+				dropped = true
+			}
 		}
+		pc.byLeaseLen -= len(pc.byLease[id])
+		delete(pc.byLease, id)
+	}
+	if dropped {
+		pc.droppedLocked()
 	}
 }
 
+// putLocked keeps answer a under k, and under each of its leases.
+// Precondition: pc.mu.
+func (pc *pathCache) putLocked(k pathKey, a *pathAnswer) {
+	if len(pc.answers) >= maxPathAnswers || pc.byLeaseLen >= 8*maxPathAnswers {
+		pc.dropLocked()
+	}
+	pc.answers[k] = a
+	for _, id := range a.ids {
+		pc.byLease[id] = append(pc.byLease[id], k)
+	}
+	pc.byLeaseLen += len(a.ids)
+}
+
+// leaseIDs are the leases an answer under l holds.
+func leaseIDs(l *pb.PathLease) []uint64 {
+	if len(l.Ids) > 0 {
+		return l.Ids
+	}
+	return []uint64{l.Id}
+}
+
 // beforeForward drops every answer before a call that may change names,
-// attributes or mounts is forwarded (pathMutators, and an open that may
-// create or truncate).
+// attributes or mounts in a way the server does not revoke per inode is
+// forwarded (pathMutators).
 func (pc *pathCache) beforeForward(sysno uintptr, args [6]uint64) {
-	if pc == nil {
-		return
-	}
-	mutates := pathMutators[sysno]
-	switch sysno {
-	case unix.SYS_OPEN:
-		mutates = args[1]&(unix.O_CREAT|unix.O_TRUNC) != 0
-	case unix.SYS_OPENAT:
-		mutates = args[2]&(unix.O_CREAT|unix.O_TRUNC) != 0
-	case unix.SYS_CREAT:
-		mutates = true
-	}
-	if !mutates {
+	if pc == nil || !pathMutators[sysno] {
 		return
 	}
 	pc.mu.Lock()
@@ -355,9 +408,17 @@ func (pc *pathCache) beforeForward(sysno uintptr, args [6]uint64) {
 // pathKeyOf returns the key of path call sysno of t, if the cache may
 // keep or give its answer.
 func (t *task) pathKeyOf(sysno uintptr, args [6]uint64) (pathKey, bool) {
-	pc := t.c.pcache
 	shape, isPath := pathCallShapes[sysno]
-	if pc == nil || !isPath {
+	if !isPath {
+		return pathKey{}, false
+	}
+	return t.pathKeyShaped(sysno, shape, args)
+}
+
+// pathKeyShaped is pathKeyOf for a call of the given shape.
+func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64) (pathKey, bool) {
+	pc := t.c.pcache
+	if pc == nil {
 		return pathKey{}, false
 	}
 	raw, err := appMemory{t}.ReadString(args[shape.path], sysabi.PathMax)
@@ -455,6 +516,56 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	return k, true, false, a.ret, a.errno, true
 }
 
+// existsFrom are the path calls whose success keeps the existence of
+// the name (PathLease.search_ids): those that walk with the caller's
+// effective (fs) credentials, as mkdir does; access and faccessat walk
+// with the real ones.
+var existsFrom = map[uintptr]bool{
+	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
+	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
+}
+
+// existsShapes are the creations the cache fails with EEXIST when it
+// holds the existence of their path's name.
+var existsShapes = map[uintptr]pathCallShape{
+	unix.SYS_MKDIR:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_MKDIRAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+}
+
+// cachedExists says whether t's mkdir or mkdirat fails with EEXIST by
+// the existence of its path's name the cache holds (same path, start and
+// credentials: the walk to the parent succeeded, and Linux reports
+// EEXIST before the parent's EROFS or EACCES of writing). It answers
+// while posted calls are unanswered too when the caller may search any
+// directory: a chmod, chown, utimensat or write changes no name and,
+// for such a caller, no walk.
+func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
+	shape, ok := existsShapes[sysno]
+	if !ok || t.c.pcache == nil {
+		return false
+	}
+	k, keyed := t.pathKeyShaped(existsCall, shape, args)
+	if !keyed {
+		return false
+	}
+	may := t.mayAnswerPaths()
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !may && !pc.searchAll[t.proc.pid] {
+		return false
+	}
+	a := pc.answers[k]
+	if a == nil || !time.Now().Before(a.expires) {
+		return false
+	}
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.hits.Add(1)
+	t.cached = true
+	return true
+}
+
 // keep keeps the answer reply gave to call sysno with key k, sent at at,
 // if it carries a path lease that no revocation or recovery overtook and
 // its outputs are the call's buffer alone.
@@ -479,13 +590,14 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
-	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out})
+	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out},
+		reply.Errno == 0 && existsFrom[sysno])
 }
 
-// keepAnswer keeps a under key k, held by lease l of a call sent at at,
-// if l names k's credentials and start and no revocation or recovery
-// overtook it.
-func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pathAnswer) {
+// keepAnswer keeps a under key k, held by the leases l names, of a call
+// sent at at, if l names k's credentials and start and no revocation or
+// recovery overtook it; exists keeps that the path exists too.
+func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pathAnswer, exists bool) {
 	if !grantedAs(k, l) {
 		return
 	}
@@ -495,22 +607,13 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	if len(pc.answers) >= maxPathAnswers {
-		pc.dropLocked()
+	a.expires, a.ids = expires, leaseIDs(l)
+	pc.putLocked(k, &a)
+	if exists && len(l.SearchIds) > 0 {
+		e := k
+		e.sysno, e.args = existsCall, [3]uint64{}
+		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})
 	}
-	if exp, ok := pc.leases[l.Id]; !ok || expires.After(exp) {
-		if len(pc.leases) >= maxPathLeases {
-			now := time.Now()
-			for id, exp := range pc.leases {
-				if !now.Before(exp) {
-					delete(pc.leases, id)
-				}
-			}
-		}
-		pc.leases[l.Id] = expires
-	}
-	a.expires = expires
-	pc.answers[k] = &a
 	pc.kept.Add(1)
 }
 
@@ -549,33 +652,45 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	pc.openPaths[desc] = path
 }
 
-// listingPath returns the path t's getdents64 of fd lists the directory
-// by (Syscall.listing_path), if the cache may keep its entries' answers.
-func (t *task) listingPath(sysno uintptr, args [6]uint64) string {
+// listing is what a getdents64 asks of the path cache: the answers of
+// its entries by path (Syscall.listing_path), or, with no path, relative
+// to the description listed, desc.
+type listing struct {
+	wanted bool
+	path   string
+	desc   uint64
+}
+
+// listingOf returns what t's getdents64 of fd asks for its entries'
+// answers, if the cache may keep them: by the path the client saw the
+// directory opened by, else by its description.
+func (t *task) listingOf(sysno uintptr, args [6]uint64) listing {
 	pc := t.c.pcache
 	if pc == nil || sysno != unix.SYS_GETDENTS64 {
-		return ""
+		return listing{}
 	}
 	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
 	if !ok {
-		return ""
+		return listing{}
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if time.Now().Before(pc.quietUntil) {
-		return ""
+		return listing{}
 	}
-	return pc.openPaths[desc]
+	return listing{wanted: true, path: pc.openPaths[desc], desc: desc}
 }
 
-// keepListed keeps the lstat answers of dir/<name> a getdents64's reply
-// carried (Reply.listed; dir is its Syscall.listing_path), sent at at,
-// under the keys of lstat and of newfstatat(AT_FDCWD, ...,
-// AT_SYMLINK_NOFOLLOW) of t's process.
-func (t *task) keepListed(dir string, reply *pb.Reply, at leaseStamp) {
+// keepListed keeps the lstat answers of the entries a getdents64's reply
+// carried (Reply.listed), sent at at: for a listing by path dir, under
+// the keys of lstat and of newfstatat(AT_FDCWD, dir/<name>,
+// AT_SYMLINK_NOFOLLOW) of t's process; for one by description, under
+// the key of newfstatat(fd, <name>, AT_SYMLINK_NOFOLLOW). The existence
+// of each entry is kept too.
+func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	pc := t.c.pcache
 	l := reply.GetPathLease()
-	if pc == nil || dir == "" || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.Listed) == 0 {
+	if pc == nil || !lst.wanted || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.Listed) == 0 {
 		return
 	}
 	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
@@ -585,36 +700,50 @@ func (t *task) keepListed(dir string, reply *pb.Reply, at leaseStamp) {
 	if !ok || pc.fsIDsChanged || at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	start := "/"
-	if !strings.HasPrefix(dir, "/") {
+	var start, prefix string
+	switch {
+	case lst.path == "":
+		start = fmt.Sprintf("fd %d", lst.desc)
+	case strings.HasPrefix(lst.path, "/"):
+		start = "/"
+	default:
 		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
 		if !known {
 			return
 		}
 		start = "cwd " + cwd
 	}
+	if lst.path != "" {
+		prefix = lst.path
+		if !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+	}
 	if !grantedAs(pathKey{creds: creds, start: start}, l) {
 		return
 	}
-	if len(pc.answers)+2*len(reply.Listed) > maxPathAnswers {
-		pc.dropLocked()
-	}
-	if exp, ok := pc.leases[l.Id]; !ok || expires.After(exp) {
-		pc.leases[l.Id] = expires
-	}
-	prefix := dir
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
+	common := leaseIDs(l)
 	for _, ls := range reply.Listed {
-		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 {
+		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
-		a := &pathAnswer{out: ls.Stat, expires: expires}
+		ids := append(slices.Clip(common), ls.Ids...)
+		a := &pathAnswer{out: ls.Stat, expires: expires, ids: ids}
 		path := prefix + ls.Name
-		pc.answers[pathKey{sysno: unix.SYS_LSTAT, creds: creds, start: start, path: path}] = a
-		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: start, path: path,
-			args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}] = a
+		if lst.path != "" {
+			pc.putLocked(pathKey{sysno: unix.SYS_LSTAT, creds: creds, start: start, path: path}, a)
+		}
+		pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: start, path: path,
+			args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+		if lst.path != "" {
+			// Relative to the fd listed too: that answer holds while
+			// the directory's search and the entry's leases do, which
+			// the path's leases include.
+			pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
+				args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+		}
+		pc.putLocked(pathKey{sysno: existsCall, creds: creds, start: start, path: path},
+			&pathAnswer{expires: expires, ids: append(slices.Clip(common), ls.Ids[0])})
 		pc.kept.Add(1)
 	}
 }

@@ -20,6 +20,13 @@ func TestPathCacheKeep(t *testing.T) {
 	lease := func(id, epoch uint64) *pb.PathLease {
 		return &pb.PathLease{Id: id, Epoch: epoch, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}}
 	}
+	// leases is a lease holding ids (from the second on; the first is
+	// not among them, as a lease of an older server's would be).
+	leases := func(epoch uint64, ids ...uint64) *pb.PathLease {
+		l := lease(ids[0], epoch)
+		l.Ids = ids[1:]
+		return l
+	}
 	statReply := func(l *pb.PathLease, outs ...*pb.Region) *pb.Reply {
 		return &pb.Reply{PathLease: l, Outputs: outs}
 	}
@@ -57,10 +64,16 @@ func TestPathCacheKeep(t *testing.T) {
 			after: func(pc *pathCache) {
 				pc.observe([]*pb.StateRecord{{Key: statekey.Mount(3).String()}})
 			}},
-		{name: "a rename forwarded after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+		{name: "a setxattr forwarded after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_SETXATTR, [6]uint64{}) }},
+		{name: "a rename forwarded after (the server revokes what it changes)", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
 			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_RENAME, [6]uint64{}) }},
-		{name: "an open that creates, after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+		{name: "an open that creates, after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
 			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_OPENAT, [6]uint64{2: unix.O_CREAT}) }},
+		{name: "one of its leases revoked after", sysno: unix.SYS_STAT, reply: statReply(leases(0, 1, 5, 6), stat),
+			after: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{6}}) }},
+		{name: "none of its leases revoked after", sysno: unix.SYS_STAT, reply: statReply(leases(0, 1, 5, 6), stat), want: true,
+			after: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1, 7}}) }},
 		{name: "an open for reading after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
 			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_OPENAT, [6]uint64{2: unix.O_RDONLY}) }},
 	}
@@ -95,7 +108,7 @@ func TestPathCacheQuiet(t *testing.T) {
 		if used {
 			pc.hitsSinceDrop++ // as cachedPath's hit
 		}
-		pc.beforeForward(unix.SYS_UNLINK, [6]uint64{})
+		pc.revoke(&pb.LeaseRevoke{Ids: []uint64{1}})
 	}
 	tests := []struct {
 		name      string

@@ -180,7 +180,7 @@ func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	out := binary.LittleEndian.AppendUint64(nil, t.c.opens.tokenOf(desc))
-	t.c.pcache.keepAnswer(k, reply.PathLease, at, pathAnswer{ret: kind, out: append(out, f.handle...)})
+	t.c.pcache.keepAnswer(k, reply.PathLease, at, pathAnswer{ret: kind, out: append(out, f.handle...)}, true)
 }
 
 // tokenOf returns description desc's token (see above).

@@ -248,6 +248,7 @@ const (
 // (and so its size and times) or only its attributes.
 var changesFile = map[uintptr]fileChange{
 	unix.SYS_WRITE: dataChange, unix.SYS_PWRITE64: dataChange, unix.SYS_WRITEV: dataChange, unix.SYS_PWRITEV: dataChange,
+	unix.SYS_SENDFILE: dataChange, unix.SYS_COPY_FILE_RANGE: dataChange, // leased copies (sendfile.go)
 	unix.SYS_CHMOD: attrsChange, unix.SYS_FCHMOD: attrsChange, unix.SYS_FCHMODAT: attrsChange,
 	unix.SYS_CHOWN: attrsChange, unix.SYS_FCHOWN: attrsChange, unix.SYS_LCHOWN: attrsChange, unix.SYS_FCHOWNAT: attrsChange,
 	unix.SYS_UTIMENSAT: attrsChange,

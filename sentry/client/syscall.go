@@ -255,6 +255,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.cachedRead(sysno, args); ok {
 			return n, 0
 		}
+	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
+		if n, ok := t.leasedCopy(sysno, args); ok {
+			return n, 0
+		}
 	case unix.SYS_FSTAT, unix.SYS_NEWFSTATAT:
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
@@ -272,6 +276,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if hit {
 		return cret, cerrno
 	}
+	if t.cachedExists(sysno, args) {
+		return 0, unix.EEXIST
+	}
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
 	}
@@ -288,7 +295,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		noNewPrivs = t.proc.noNewPrivs
 		t.proc.mu.Unlock()
 	}
-	listing := t.listingPath(sysno, args)
+	listing := t.listingOf(sysno, args)
 	openKey, openKeyed := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
@@ -298,8 +305,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
 		LeaseWanted:     t.wantsLease(sysno),
-		PathLeaseWanted: pathWanted || listing != "" || openKeyed,
-		ListingPath:     listing,
+		PathLeaseWanted: pathWanted || listing.wanted || openKeyed,
+		ListingPath:     listing.path,
 	}}})
 	if err != nil {
 		return 0, unix.EIO
@@ -311,7 +318,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
-	if listing != "" && reply.PathLease != nil {
+	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
 	}
 	if openKeyed && reply.PathLease != nil {

@@ -223,10 +223,14 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 // known, or no file), which the read cache then does not answer from
 // until the reply.
 func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply), handle string) bool {
-	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
-	}}}
-	if ch := t.c.rcache.postBegin(sysno, handle); ch.change != noChange {
+	return t.postSyscall(&pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}, done, handle)
+}
+
+// postSyscall is postTo for a call already built (marked posted here).
+func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
+	sc.Posted = true
+	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: sc}}
+	if ch := t.c.rcache.postBegin(uintptr(sc.Sysno), handle); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.
@@ -315,12 +319,34 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if (positional && int64(args[3]) < 0) || !t.singleThreaded() {
 		return 0, false
 	}
-	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
+	file, f, ok := t.wbTarget(int32(args[0]))
 	if !ok {
 		return 0, false
 	}
+	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	n, ok := writeCount(sysno, args, inputs)
+	if !ok || n == 0 {
+		return 0, false
+	}
+	done := t.wbBegin(file, writtenData(sysno, inputs))
+	if !t.postTo(sysno, args, inputs, done, f.handle) {
+		done(nil)
+		return 0, false
+	}
+	return n, true
+}
+
+// wbTarget returns the description of t's fd and its record if a write
+// to it may be written behind (see above; the caller checks that t's
+// process has one thread).
+func (t *task) wbTarget(fd int32) (uint64, pipeFile, bool) {
+	file, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return 0, pipeFile{}, false
+	}
 	ps := &t.c.pipe
 	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	f, known := ps.files[file]
 	pp, procKnown := ps.procs[t.proc.pid]
 	ok = known && procKnown && f.regular && f.handle != "" && !pp.fsizeLimited && !ps.wbFailed[file] &&
@@ -330,24 +356,21 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 			ok = false
 		}
 	}
-	ps.mu.Unlock()
-	if !ok {
-		return 0, false
-	}
-	inputs := sysabi.Inputs(sysno, args, appMemory{t})
-	n, ok := writeCount(sysno, args, inputs)
-	if !ok || n == 0 {
-		return 0, false
-	}
+	return file, f, ok
+}
+
+// wbBegin counts a write behind of data to description file and returns
+// the function its reply (nil: it was not posted) goes to.
+func (t *task) wbBegin(file uint64, data []byte) func(*pb.Reply) {
+	ps := &t.c.pipe
 	ps.mu.Lock()
 	if ps.wbInFlight == nil {
 		ps.wbInFlight = make(map[uint64]int)
 	}
 	ps.wbInFlight[file]++
 	ps.mu.Unlock()
-	data := writtenData(sysno, inputs)
 	fc := t.c.files
-	done := func(r *pb.Reply) {
+	return func(r *pb.Reply) {
 		if len(r.GetMapped()) > 0 {
 			// A mapping made by another process while the write was
 			// in flight (the client's check saw none): its pages
@@ -374,11 +397,6 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 			}
 		}
 	}
-	if !t.postTo(sysno, args, inputs, done, f.handle) {
-		done(nil)
-		return 0, false
-	}
-	return n, true
 }
 
 // writeCount returns the count a write-family call with inputs returns

@@ -136,7 +136,7 @@ func sysCapset(c *syscallCtx) (int64, error) {
 	}
 	cs.Effective, cs.Permitted, cs.Inheritable = eff, prm, inh
 	cs.Ambient &= prm & inh
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	return 0, nil
 }
 
@@ -224,6 +224,6 @@ func sysPrctlCaps(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	return 0, nil
 }

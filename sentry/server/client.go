@@ -327,7 +327,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		done:     make(chan struct{}),
 		procs:    make(map[int32]*process),
 		threads:  make(map[int32]*thread),
-		trk:      newStateTracker(),
+		trk:      kernel.NewTracker(),
 		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 
 		unsupported: &s.enosys,
@@ -342,9 +342,9 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
-	k.locks = filelock.NewTable[*fdTable, *file](k.trk.touchLocks)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.touchSysv, Memory: k.mem})
-	k.ptys.Changed = k.trk.touchPty
+	k.locks = filelock.NewTable[*fdTable, *file](k.trk.TouchLocks)
+	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.TouchSysv, Memory: k.mem})
+	k.ptys.Changed = k.trk.TouchPty
 	k.leases = lease.NewTable[*file]()
 	k.dur = durable.NewTracker[*file]()
 	for _, si := range hello.Stdio {
@@ -367,7 +367,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		cancel()
 		return nil, err
 	}
-	k.maps = mapped.NewTable[*file](k.trk.touchMapped)
+	k.maps = mapped.NewTable[*file](k.trk.TouchMapped)
 	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.ctx, Gofer: k.gofer, Releases: k.releases, Attrs: s.attrs,
 		ClientID: k.id, Log: k.log, Kernel: k})
 	if err != nil {

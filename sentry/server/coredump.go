@@ -21,7 +21,7 @@ func (c *syscallCtx) prlimitCore(newAddr uint64) (int64, error) {
 	k, p := c.k, c.t.Proc
 	k.mu.Lock()
 	p.CoreDumps = cur != 0
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	k.mu.Unlock()
 	return 0, nil
 }

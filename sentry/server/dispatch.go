@@ -78,6 +78,10 @@ type syscallCtx struct {
 	// attrRun is the run of posted attribute calls this call is part of
 	// (the front's, attrrun.go), nil when none. Set by dispatch.
 	attrRun *attrRun
+	// leasedData and posted are the call's Syscall.leased_data and
+	// posted (leasedCopy, package copybehind). Set once.
+	leasedData []byte
+	posted     bool
 	// installFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	installFD *int32
@@ -242,7 +246,7 @@ func logUnsupportedOnce(k *clientState, what string) {
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
 	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.Dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run,
-		installFD: sc.InstallFd}
+		leasedData: sc.LeasedData, posted: sc.Posted, installFD: sc.InstallFd}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {

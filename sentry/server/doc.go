@@ -101,10 +101,12 @@
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
-//     (readlease.go) and one path lease per client over every name and
-//     attribute, granted in the replies of stat, access and readlink of
-//     paths whose walk crossed only gofer files (pathlease.go; the walk
-//     marks syscallCtx.notLeasable); a name another client unlinked or
+//     (readlease.go) and path leases per inode and kind (the directories
+//     a walk searched, the files it found, the attributes of its end),
+//     granted in the replies of stat, access and readlink of paths whose
+//     walk crossed only gofer files (pathlease.go; the walk marks
+//     syscallCtx.notLeasable and notes what it touched in
+//     syscallCtx.pathView); a name another client unlinked or
 //     renamed is walked to again (the vfs's dentry validAt);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
@@ -294,7 +296,7 @@
 // Replay state is captured by package replay and derived in state.go:
 // code that changes a process, thread, fd slot, file description, fs
 // context, signal handler table, pipe, mapped file, timer, lock set, SysV
-// object or mount only touches it (stateTracker.touch, one typed entry
+// object or mount only touches it (kernel.Tracker.Changed, one typed entry
 // point over a replay.Tracker); every reply or push sent afterwards
 // carries the current value of each touched object, derived by
 // deriveRecordLocked (full value, keyed by a statekey.Key; deleted when
@@ -361,7 +363,7 @@
 //	                                       replay.Tracker.mu with
 //	                                       neither held)
 //	      replay.Tracker.mu, durable.Tracker.mu, clientStream.procQ.mu  (leaves)
-//	      lease.Table.mu, fdesc.Async.mu, sysctls.mu  (leaves: a lease
+//	      lease.Table.mu, fdesc.Async.mu, kernel.Sysctls.mu  (leaves: a lease
 //	                              break signals its holders after
 //	                              dropping lease.Table.mu)
 //

@@ -530,12 +530,12 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			delete(p.All, old)
 		}
 		delete(k.threads, t.TID)
-		k.trk.touch(deletedKey(statekey.Thread(t.TID)))
+		k.trk.Changed(deletedKey(statekey.Thread(t.TID)))
 		t.TID = p.PID
 		k.threads[p.PID] = t
 	}
-	k.trk.touch(t)
-	k.trk.touch(p)
+	k.trk.Changed(t)
+	k.trk.Changed(p)
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.All {
 		if o != t {
@@ -543,7 +543,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			if k.threads[o.TID] == o {
 				delete(k.threads, o.TID)
 			}
-			k.trk.touch(o)
+			k.trk.Changed(o)
 		}
 	}
 	if p.FDs != nil {
@@ -555,10 +555,10 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			}
 		})
 	}
-	k.trk.touch(sigTable{Handlers: p.Sig})
+	k.trk.Changed(sigTable{Handlers: p.Sig})
 	p.Sig = p.Sig.Clone()
 	p.Sig.ResetForExec()
-	k.trk.touch(sigTable{Handlers: p.Sig})
+	k.trk.Changed(sigTable{Handlers: p.Sig})
 	k.deleteTimersLocked(p, false)
 	if gone := k.ipc.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { k.removeSegmentFiles(gone) })
@@ -571,7 +571,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.Creds.ExecSetID(ep.Image, ep.NoNewPrivs)
 	p.Creds.ExecCaps()
 	ep.Plan.Euid, ep.Plan.Egid = p.Creds.EUID, p.Creds.EGID
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	ep.Plan.Tid = p.PID
 	k.ptraceExecLocked(t, &d)
 	k.mu.Unlock()
@@ -623,7 +623,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 			} else {
 				k.vfs.Mounts.SetDev(m.ID, k.vfs.RootDev)
 			}
-			k.trk.touch(mountID(m.ID))
+			k.trk.Changed(mountID(m.ID))
 			if vfs.IsMqueueMount(m) {
 				k.vfs.SetMqueue(m.ID)
 			}
@@ -632,7 +632,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 	if rootProp != 0 {
 		ids, _ := k.vfs.Mounts.SetPropagation(mount.RootID, rootProp, rootRec)
 		for _, id := range ids {
-			k.trk.touch(mountID(id))
+			k.trk.Changed(mountID(id))
 		}
 	}
 	p, err := k.newProcessLocked(1, nil)
@@ -693,7 +693,7 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 		}
 		k.mu.Lock()
 		p.FS.Cwd = d
-		k.trk.touch(p.FS)
+		k.trk.Changed(p.FS)
 		k.mu.Unlock()
 	}
 	if filename == "" {
@@ -786,7 +786,7 @@ func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, com
 	p.CoreDumps = st.GetCoreDumps()
 	p.FS = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: st.GetUmask() & 0777}
 	p.Sig = &ksignal.Handlers{}
-	k.trk.touch(p.FS)
-	k.trk.touch(sigTable{Handlers: p.Sig})
+	k.trk.Changed(p.FS)
+	k.trk.Changed(sigTable{Handlers: p.Sig})
 	p.Comm = comm
 }

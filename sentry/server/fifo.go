@@ -24,7 +24,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
 	tab := &c.k.fifos
-	p, err := tab.LockedGet(d.Ino(), d, c.k.mem, c.k.trk.touchPipe, !(acc == unix.O_WRONLY && nonblock))
+	p, err := tab.LockedGet(d.Ino(), d, c.k.mem, c.k.trk.TouchPipe, !(acc == unix.O_WRONLY && nonblock))
 	if err != nil {
 		tab.Unlock()
 		return nil, err
@@ -46,7 +46,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	ropens, wopens := p.OpensLocked()
 	p.Unlock()
 	tab.Unlock()
-	c.k.trk.touchPipe(p)
+	c.k.trk.TouchPipe(p)
 	f := newFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil

@@ -124,11 +124,11 @@ func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
 		return
 	}
 	e := c.effects()
-	for i := range e.offsets {
-		if e.offsets[i].f == f {
-			e.offsets[i].ver, e.offsets[i].off = ver, off
+	for i := range e.Offsets {
+		if e.Offsets[i].File == f {
+			e.Offsets[i].Ver, e.Offsets[i].Off = ver, off
 			return
 		}
 	}
-	e.offsets = append(e.offsets, offChange{f: f, ver: ver, off: off})
+	e.Offsets = append(e.Offsets, offChange{File: f, Ver: ver, Off: off})
 }

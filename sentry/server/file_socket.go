@@ -53,7 +53,7 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 		} else {
 			ss.net, ss.netErr = socket.NewLoopbackStack()
 		}
-		if ss.netErr == nil && k.sysctl.ipForwardNow() == 1 {
+		if ss.netErr == nil && k.sysctl.IPForward() == 1 {
 			ss.netErr = ss.net.SetIPv4Forwarding(true)
 		}
 	}

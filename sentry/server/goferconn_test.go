@@ -25,14 +25,14 @@ import (
 // startedOverGoferConn starts a server whose files are gc's (a
 // GoferConn to a gofer of root), connects a client to it and starts busy
 // box sh as PID 1; it returns the env and the server's socket.
-func startedOverGoferConn(t *testing.T, root string, gc *goferclient.GoferConn) (*env, string) {
+func startedOverGoferConn(t testing.TB, root string, gc *goferclient.GoferConn) (*env, string) {
 	t.Helper()
 	return startedOverGoferConnHello(t, root, gc, &sentrypb.Hello{ClientId: t.Name()})
 }
 
 // startedOverGoferConnHello is startedOverGoferConn whose client says
 // hello.
-func startedOverGoferConnHello(t *testing.T, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello) (*env, string) {
+func startedOverGoferConnHello(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello) (*env, string) {
 	t.Helper()
 	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
 	if err != nil {

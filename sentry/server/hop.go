@@ -54,8 +54,10 @@ func (c *client) openChannel(sess *session, m *sentrypb.ChannelOpen) {
 		c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_ChannelGrant{ChannelGrant: &sentrypb.ChannelGrant{Id: m.GetId(), Refused: "no channels on this wire"}}})
 		return
 	}
+	// One call at a time per channel: its route back is reused.
+	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
 	err := hs.OpenChannel(m.GetId(), func(call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
-		return c.hopCall(sess, hs, call)
+		return c.hopCall(sess, hs, route, call)
 	})
 	if err != nil {
 		c.k.log.Debug("call channel not granted", "err", err)
@@ -63,8 +65,9 @@ func (c *client) openChannel(sess *session, m *sentrypb.ChannelOpen) {
 }
 
 // hopCall runs a call that came over a channel of sess and returns its
-// reply (transport.HopHandler).
-func (c *client) hopCall(sess *session, hs transport.HopServer, call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
+// reply (transport.HopHandler); route is the channel's, used by one call
+// at a time.
+func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute, call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
 	sess.heard.Store(time.Now().UnixNano())
 	if err := sess.seqs.admit(call); err != nil || call.GetSyscall() == nil || call.Tid == 0 {
 		// Only a thread's system calls use channels.
@@ -75,7 +78,6 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, call *sentrypb.C
 		return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}, st, true
 	}
 	observeClocks(c.k.clocks, call.GetSyscall().GetClocks())
-	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
 	c.stream.sendMu.Lock()
 	if c.stream.hopRoutes == nil {
 		c.stream.hopRoutes = make(map[uint64]*hopRoute)
@@ -99,6 +101,25 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, call *sentrypb.C
 			return nil, transport.HopStamp{}, false
 		}
 	}
+}
+
+// channelReplyLocked hands r to its call channel if it is the reply of a
+// channel call, after the messages sent before it: the held posted
+// replies among them, in it for a client that takes them there, else on
+// the socket. Precondition: st.sendMu is held.
+func (st *clientStream) channelReplyLocked(r *sentrypb.Reply) bool {
+	if len(st.hopRoutes) == 0 || st.hopRoutes[r.Seq] == nil {
+		return false
+	}
+	if st.channelPosted {
+		r.PostedReplies = st.postedHeld.TakeReplies()
+		st.channelFollows = false
+	} else if held := st.postedHeld.Take(); held != nil && st.send != nil {
+		if err := st.send(held); err != nil {
+			st.log.Debug("posted replies dropped", "err", err)
+		}
+	}
+	return st.hopReplyLocked(r)
 }
 
 // hopReplyLocked hands the reply of a channel call to its channel, with

@@ -17,14 +17,20 @@ import (
 // hopClient is a client session of the server whose thread calls go over
 // a call channel.
 type hopClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *transport.StreamConn
 	mem  *appMem
 	seq  uint64
 }
 
 func newHopClient(t *testing.T) *hopClient {
-	e := newEnv(t)
+	return newHopClientConfig(t, nil)
+}
+
+// newHopClientConfig is newHopClient against a server whose Config
+// config changes.
+func newHopClientConfig(t testing.TB, config func(*Config)) *hopClient {
+	e := newEnvConfig(t, nil, config)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+e.sock, transport.Options{

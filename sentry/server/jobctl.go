@@ -46,7 +46,7 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 		if p.Stopped {
 			p.Stopped, p.StopSig = false, 0
 			p.WaitCode = ksignal.CLDContinued
-			k.trk.touch(p)
+			k.trk.Changed(p)
 			k.notifyParentStopLocked(p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
 			k.waitq.Notify()
 		}
@@ -70,7 +70,7 @@ func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
 	}
 	p.Stopped, p.StopSig = true, sig
 	p.WaitCode = ksignal.CLDStopped
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	k.pushJobControlLocked(p, 0, d)
 	k.notifyParentStopLocked(p, ksignal.CLDStopped, int32(sig), d)
 	k.waitq.Notify()
@@ -130,7 +130,7 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 	}
 	if options&wNowait == 0 {
 		ch.WaitCode = 0
-		k.trk.touch(ch)
+		k.trk.Changed(ch)
 	}
 	return status, code, sistatus, true
 }
@@ -291,7 +291,7 @@ func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
 		leader = k.procs[s.term.Sid]
 	}
 	if leader != nil {
-		k.trk.touch(leader)
+		k.trk.Changed(leader)
 	}
 }
 

@@ -19,10 +19,12 @@ import (
 // between package readlease and the server. A client that asks
 // (Hello.path_leases) gets a PathLease in the reply of a stat, access or
 // readlink of a path whose walk crossed only gofer files, when it wants
-// one (Syscall.path_lease_wanted): one lease per
-// client on readlease.Namespace, which every change of a name or of a
-// file's attributes through this server revokes (the attribute cache's
-// observer: leaseObserver), as do mount and umount.
+// one (Syscall.path_lease_wanted): a lease per inode and kind the walk
+// touched (readlease.PathKey: the directories it searched and the files
+// it found, the attributes of the one it ended at, the names missing in
+// the directory a lookup failed in), which the changes of those inodes
+// and directories through this server revoke (the attribute cache's
+// observer: leaseObserver); mount and umount revoke them all.
 
 // pathLeaseCalls are the calls whose answer a PathLease may cover.
 var pathLeaseCalls = map[int32]bool{
@@ -58,6 +60,90 @@ type pathView struct {
 	// absolute path.
 	cwd *vfs.Dentry
 	dir *file
+	// searched are the directories the walk searched (MaySearch),
+	// found the dentries it looked up (symlinks before they were
+	// followed), final the one it ended at (lookupAt), as the call's
+	// walk goes; only the begin view of c.pathView has them. Set by
+	// the call's goroutine alone.
+	searched, found []*vfs.Dentry
+	final           *vfs.Dentry
+}
+
+// maxWalkDentries bounds what a path lease's walk notes; a longer walk
+// (symlinks upon symlinks) gets no lease.
+const maxWalkDentries = 128
+
+// pathSearched notes that c's walk searched directory d.
+func (c *syscallCtx) pathSearched(d *vfs.Dentry) {
+	if c == nil || c.pathView == nil {
+		return
+	}
+	if len(c.pathView.searched) >= maxWalkDentries {
+		c.notLeasable = true
+		return
+	}
+	c.pathView.searched = append(c.pathView.searched, d)
+}
+
+// Found notes that c's walk looked up d (vfs.WalkObserver).
+func (c *syscallCtx) Found(d *vfs.Dentry) {
+	if c.pathView == nil {
+		return
+	}
+	if len(c.pathView.found) >= maxWalkDentries {
+		c.notLeasable = true
+		return
+	}
+	c.pathView.found = append(c.pathView.found, d)
+}
+
+// pathFinal notes that c's walk ended at d.
+func (c *syscallCtx) pathFinal(d *vfs.Dentry) {
+	if c.pathView != nil {
+		c.pathView.final = d
+	}
+}
+
+// keySet collects path lease keys, each once, in order.
+type keySet struct {
+	keys []readlease.Key
+	seen map[readlease.Key]bool
+}
+
+func (s *keySet) add(kind readlease.PathKind, ds ...*vfs.Dentry) {
+	if s.seen == nil {
+		s.seen = make(map[readlease.Key]bool)
+	}
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		if k := readlease.PathKey(kind, d.Ino()); !s.seen[k] {
+			s.seen[k] = true
+			s.keys = append(s.keys, k)
+		}
+	}
+}
+
+// walkKeys returns the keys of the answer of a walk that ended at final
+// (nil: it failed with a lookup's error): the directories searched and
+// files found (PathSearch, whose ids come first: nSearch of them), the
+// final file's attributes, and, for a failure, the names of every
+// directory searched (the missing name may be in any).
+func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int) {
+	var s keySet
+	s.add(readlease.PathSearch, v.searched...)
+	s.add(readlease.PathSearch, v.found...)
+	if final != nil {
+		s.add(readlease.PathSearch, final)
+	}
+	nSearch = len(s.keys)
+	if final != nil {
+		s.add(readlease.PathAttrs, final)
+	} else {
+		s.add(readlease.PathNames, v.searched...)
+	}
+	return s.keys, nSearch
 }
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
@@ -67,6 +153,10 @@ func (c *syscallCtx) viewOf() (pathView, bool) {
 	dirfd := int32(atFDCWD)
 	if c.sysno == unix.SYS_GETDENTS64 {
 		path = c.listingPath
+		if path == "" {
+			// Answers relative to the fd listed.
+			path, dirfd = ".", c.argInt(0)
+		}
 	} else {
 		idx := pathArgs[c.sysno]
 		p, err := c.pathArg(idx[1])
@@ -142,15 +232,12 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // its client wants one (Syscall.path_lease_wanted): a change of anything
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
-func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath string) *readlease.Ticket {
+func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
 	if !wanted || !k.pathLeases || k.leaseHolder.Disabled() {
 		return nil
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
-		if listingPath == "" {
-			return nil
-		}
-		c.listingPath = listingPath
+		c.listingPath = listingPath // "": the answers of newfstatat(fd, name)
 	} else if !pathLeaseCalls[c.sysno] || !c.openLeasable() {
 		return nil
 	}
@@ -159,16 +246,16 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 		return nil
 	}
 	c.pathView = &view
-	t := k.readLeases.Begin(readlease.Namespace)
+	t := k.readLeases.BeginPath()
 	return &t
 }
 
 // endPathLease ends the grant tk (nil: none) of c, which returned err, by
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
-func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped bool, err error) {
+func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
 	if namespaceCalls[c.sysno] && err == nil && !skipped && k.readLeases != nil {
-		leaseObserver{r: k.readLeases, log: k.log}.NamesChanged(k.ctx)
+		leaseObserver{r: k.readLeases, log: k.log}.logExpired(k.readLeases.ChangedPaths(k.ctx))
 	}
 	if tk == nil {
 		return
@@ -176,53 +263,94 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.Ticket, skipped 
 	reg := k.readLeases
 	e := syserr.ErrnoOf(err)
 	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) {
-		reg.Abort(*tk)
 		return
 	}
 	if end, ok := c.viewOf(); !ok || !c.pathView.same(end) {
-		reg.Abort(*tk)
 		return
 	}
+	var keys []readlease.Key
+	nSearch := 0
 	var listed []*sentrypb.ListedStat
 	if c.sysno == unix.SYS_GETDENTS64 {
-		if listed = c.listedStats(); len(listed) == 0 {
-			reg.Abort(*tk)
+		var entries []*vfs.Dentry
+		if listed, entries, keys = c.listedStats(); len(listed) == 0 {
 			return
 		}
+		// Each entry's own keys follow the listing's: its existence,
+		// its attributes (ListedStat.ids).
+		for _, d := range entries {
+			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.PathKey(readlease.PathAttrs, d.Ino()))
+		}
+	} else {
+		final := c.pathView.final
+		if err == nil && final == nil {
+			return // a walk whose end was not noted
+		}
+		if err != nil && e != unix.EINVAL {
+			final = nil // a lookup's failure: nothing was found at the end
+		}
+		keys, nSearch = walkKeys(c.pathView, final)
+		if err != nil {
+			nSearch = 0 // no name exists
+		}
 	}
-	id, epoch, left, ok := reg.GrantShared(k.leaseHolder, *tk)
+	ids, epoch, left, ok := reg.GrantPath(k.leaseHolder, *tk, keys)
 	if !ok || left <= 0 {
 		return
 	}
-	l := &sentrypb.PathLease{Id: id, Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
+	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
 	if !k.leaseView(l, *c.pathView) {
-		return // the lease stays until it expires; the client knows nothing of it
+		return // the leases stay until they expire; the client knows nothing of them
+	}
+	if c.sysno == unix.SYS_GETDENTS64 {
+		common := len(keys) - 2*len(listed)
+		l.Ids = ids[:common]
+		for i, ls := range listed {
+			ls.Ids = ids[common+2*i : common+2*i+2]
+		}
+	} else {
+		l.Ids = ids
+		l.SearchIds = ids[:nSearch]
 	}
 	c.reply.PathLease = l
 	c.reply.Listed = listed
 }
 
-// listedStats returns the lstat answers of c.listingPath/<name> for the
-// entries getdents64 call c listed, if c.listingPath still names the
-// directory listed, the caller may search it, and the listing brought
-// each entry's attributes (vfs.ListedStat: no gofer call here). A
-// directory with grafted mounts gets none (a name may be covered).
-func (c *syscallCtx) listedStats() []*sentrypb.ListedStat {
+// listedStats returns the lstat answers of c.listingPath/<name> (or,
+// without a listing path, of newfstatat(fd, name, AT_SYMLINK_NOFOLLOW))
+// for the entries getdents64 call c listed, with their dentries and the
+// keys that the answers of all of them hold (the walk to the directory
+// and the directory's search permission), if c.listingPath still names
+// the directory listed, the caller may search it, and the listing
+// brought each entry's attributes (vfs.ListedStat: no gofer call here).
+// A directory with grafted mounts gets none (a name may be covered).
+func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
 	v := c.k.vfs
 	if v.HasMounts() {
-		return nil
+		return nil, nil, nil
 	}
 	f, err := c.getFile(c.argInt(0))
 	if err != nil {
-		return nil
+		return nil, nil, nil
 	}
 	dir := dentryOf(f)
 	f.DecRef()
-	d, _, err := c.lookupAt(atFDCWD, c.listingPath, true, false)
-	if err != nil || d != dir || c.notLeasable || d.Kind != vfs.KindGofer || c.MaySearch(d) != nil {
-		return nil
+	if dir == nil || dir.Kind != vfs.KindGofer {
+		return nil, nil, nil
 	}
+	if c.listingPath != "" {
+		d, _, err := c.lookupAt(atFDCWD, c.listingPath, true, false)
+		if err != nil || d != dir {
+			return nil, nil, nil
+		}
+	}
+	if c.notLeasable || c.MaySearch(dir) != nil {
+		return nil, nil, nil
+	}
+	common, _ := walkKeys(c.pathView, dir)
+	common = slices.DeleteFunc(common, func(k readlease.Key) bool { return k == readlease.PathKey(readlease.PathAttrs, dir.Ino()) })
 	var out []*sentrypb.ListedStat
+	var entries []*vfs.Dentry
 	for _, o := range c.mem.Outputs() {
 		if o.Addr != c.args[1] {
 			continue
@@ -237,7 +365,7 @@ func (c *syscallCtx) listedStats() []*sentrypb.ListedStat {
 			if name == "." || name == ".." || name == "" {
 				continue
 			}
-			ch := v.CachedChild(d, name)
+			ch := v.CachedChild(dir, name)
 			if ch == nil || ch.Kind != vfs.KindGofer {
 				continue
 			}
@@ -249,7 +377,8 @@ func (c *syscallCtx) listedStats() []*sentrypb.ListedStat {
 			sb := make([]byte, ls.SizeBytes())
 			ls.MarshalBytes(sb)
 			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb})
+			entries = append(entries, ch)
 		}
 	}
-	return out
+	return out, entries, common
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,7 +196,7 @@ func TestPathLeaseGrants(t *testing.T) {
 		{"stat relative to a bad fd", unix.SYS_NEWFSTATAT, []uint64{99, lm.str("f"), lm.zeros(144), 0}, unix.EBADF, false},
 		{"stat with bad flags", unix.SYS_NEWFSTATAT, []uint64{uint64(atFDCWD64), lm.str("/tmp/f"), lm.zeros(144), 0x8000000}, unix.EINVAL, false},
 	}
-	var leaseID uint64
+	var fileIDs, missingIDs []uint64
 	for _, tc := range tests {
 		r := pathSys(l, tc.sysno, tc.args...)
 		if unix.Errno(r.Errno) != tc.wantErrno {
@@ -220,24 +221,42 @@ func TestPathLeaseGrants(t *testing.T) {
 			case !relative && (l.Cwd != nil || l.DirFile != 0):
 				t.Errorf("%s: an absolute path's lease names a start: %v", tc.name, l)
 			}
-			if leaseID != 0 && r.PathLease.Id != leaseID {
-				t.Errorf("%s: lease %d, the earlier calls' was %d (one lease per client while it has half its life)", tc.name, r.PathLease.Id, leaseID)
+			if pl := r.PathLease; len(pl.Ids) == 0 || pl.Ids[0] != pl.Id {
+				t.Errorf("%s: lease %d holds %v, want it first", tc.name, pl.Id, pl.Ids)
 			}
-			leaseID = r.PathLease.Id
+			// A success names the leases its name's existence holds
+			// (a mkdir answers EEXIST by them), a failure none.
+			if found := len(r.PathLease.SearchIds) > 0; found != (r.Errno == 0) {
+				t.Errorf("%s: existence leases %v with errno %v", tc.name, r.PathLease.SearchIds, unix.Errno(r.Errno))
+			}
 			if r.PathLease.TtlMs == 0 || r.PathLease.TtlMs > 1000 {
 				t.Errorf("%s: lease for %d ms", tc.name, r.PathLease.TtlMs)
 			}
+			switch tc.name {
+			case "stat":
+				fileIDs = r.PathLease.Ids
+			case "stat of a missing name":
+				missingIDs = r.PathLease.Ids
+			}
 		}
 	}
-	// The other client's chmod revokes the lease before its reply.
+	// The other client's chmod of /tmp/f revokes the leases on f (the
+	// stat's attributes: its last) before its reply, and no lease of
+	// the missing name's answer.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		e.ok(1, unix.SYS_FCHMODAT, uint64(atFDCWD64), m.str("/tmp/f"), 0o600)
 	}()
 	p := l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
-	if ids := p.GetLeaseRevoke().Ids; len(ids) != 1 || ids[0] != leaseID {
-		t.Errorf("revoked %v, want [%d]", ids, leaseID)
+	revoked := p.GetLeaseRevoke().Ids
+	if !slices.Contains(revoked, fileIDs[len(fileIDs)-1]) {
+		t.Errorf("chmod revoked %v, want the attributes' lease of stat /tmp/f (%v)", revoked, fileIDs)
+	}
+	for _, id := range missingIDs {
+		if slices.Contains(revoked, id) {
+			t.Errorf("chmod of /tmp/f revoked %v, among them lease %d of the answer of stat /tmp/nope (%v)", revoked, id, missingIDs)
+		}
 	}
 	select {
 	case <-done:
@@ -253,7 +272,8 @@ func TestPathLeaseGrants(t *testing.T) {
 	case <-time.After(800 * time.Millisecond):
 		t.Error("the chmod did not return once the revocation was acknowledged")
 	}
-	// A new name revokes the next lease too.
+	// A new name in /tmp revokes the answers that found a name missing
+	// there, and not the search of / they also hold.
 	r := pathSys(l, unix.SYS_STAT, lm.str("/tmp/g"), lm.zeros(144))
 	if r.PathLease == nil || unix.Errno(r.Errno) != unix.ENOENT {
 		t.Fatalf("stat of /tmp/g: errno %v, lease %v", unix.Errno(r.Errno), r.PathLease)
@@ -261,8 +281,13 @@ func TestPathLeaseGrants(t *testing.T) {
 	created := make(chan *sentrypb.Reply, 1)
 	go func() { created <- e.sys(1, unix.SYS_MKDIRAT, uint64(atFDCWD64), m.str("/tmp/g"), 0o755) }()
 	p = l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
-	if ids := p.GetLeaseRevoke().Ids; len(ids) != 1 || ids[0] != r.PathLease.Id {
-		t.Errorf("creation revoked %v, want [%d]", ids, r.PathLease.Id)
+	revoked = p.GetLeaseRevoke().Ids
+	if ids := r.PathLease.Ids; !slices.ContainsFunc(ids, func(id uint64) bool { return slices.Contains(revoked, id) }) || slices.Contains(revoked, ids[0]) {
+		t.Errorf("creation revoked %v, want some of %v but not the first (the search of /)", revoked, ids)
+	}
+	if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+		t.Fatal(err)
 	}
 	if r := <-created; r.Errno != 0 {
 		t.Errorf("mkdir: %v", unix.Errno(r.Errno))
@@ -308,7 +333,7 @@ func TestPathLeaseListing(t *testing.T) {
 		{"by a relative path", "/tmp", "tmp", []string{"a", "b", "l"}},
 		{"by a path with ..", "/tmp", "/tmp/../tmp", []string{"a", "b", "l"}},
 		{"by another directory's path", "/tmp", "/bin", nil},
-		{"by no path", "/tmp", "", nil},
+		{"by no path: relative to the fd", "/tmp", "", []string{"a", "b", "l"}},
 		{"/proc", "/proc", "/proc", nil},
 	}
 	for _, tc := range tests {
@@ -325,7 +350,15 @@ func TestPathLeaseListing(t *testing.T) {
 				return
 			}
 			if r.PathLease == nil {
-				t.Error("no lease for the listed answers")
+				t.Fatal("no lease for the listed answers")
+			}
+			if byFD := r.PathLease.DirFile != 0; byFD != (tc.named == "") {
+				t.Errorf("lease names dir_file %d for listing path %q", r.PathLease.DirFile, tc.named)
+			}
+			for _, ls := range r.Listed {
+				if len(ls.Ids) != 2 {
+					t.Errorf("%s holds leases %v, want 2 of its own", ls.Name, ls.Ids)
+				}
 			}
 			for _, n := range tc.want {
 				if got[n] != inos[n] {

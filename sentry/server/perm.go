@@ -44,6 +44,7 @@ func (c *syscallCtx) MaySearch(d *dentry) error {
 	if c != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
+	c.pathSearched(d)
 	if c == nil || c.t == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 )
@@ -20,9 +21,6 @@ const (
 // kpipe is the server's pipe (package pipe): its FIFO node is a dentry.
 type kpipe = pipe.Pipe[*dentry]
 
-// touchPipe is the pipes' replay hook: p's end counts or size changed.
-func (t *stateTracker) touchPipe(p *kpipe) { t.touch(pipeRef{p}) }
-
 // pipeEnd is one end of a pipe, backing one open file description: it
 // reads, writes, or (a FIFO opened O_RDWR) both. Immutable.
 type pipeEnd struct {
@@ -32,7 +30,7 @@ type pipeEnd struct {
 
 // newPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
 func newPipe(trk *stateTracker, acct *memacct.Account) (r, w *file, err error) {
-	p, err := pipe.New(acct, trk.touchPipe)
+	p, err := pipe.New(acct, trk.TouchPipe)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,7 +52,7 @@ func (e *pipeEnd) reopen() fileImpl {
 // reply. Precondition: p's mu is held (for the write's position).
 func (c *syscallCtx) recordPipeRead(p *kpipe, n int) {
 	if c != nil && n > 0 {
-		c.effects().pipeReads = append(c.effects().pipeReads, pipeIO{p: p, n: uint64(n)})
+		c.effects().PipeReads = append(c.effects().PipeReads, pipeIO{Pipe: p, N: uint64(n)})
 	}
 }
 
@@ -69,12 +67,12 @@ func (c *syscallCtx) recordPipeWrite(p *kpipe, f *file, off uint64, data []byte)
 		data = nil
 	}
 	e := c.effects()
-	if l := len(e.pipeWrites); l > 0 && e.pipeWrites[l-1].p == p {
-		e.pipeWrites[l-1].n += uint64(n)
-		e.pipeWrites[l-1].data = append(e.pipeWrites[l-1].data, data...)
+	if l := len(e.PipeWrites); l > 0 && e.PipeWrites[l-1].Pipe == p {
+		e.PipeWrites[l-1].N += uint64(n)
+		e.PipeWrites[l-1].Data = append(e.PipeWrites[l-1].Data, data...)
 		return
 	}
-	e.pipeWrites = append(e.pipeWrites, pipeIO{p: p, f: f, off: off, n: uint64(n), data: append([]byte(nil), data...)})
+	e.PipeWrites = append(e.PipeWrites, pipeIO{Pipe: p, File: f, Off: off, N: uint64(n), Data: append([]byte(nil), data...)})
 }
 
 func (e *pipeEnd) Stream() bool { return true }
@@ -88,11 +86,11 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !set {
 		return int64(e.p.Capacity()), nil
 	}
-	size, ok := roundPipeSize(int64(uint32(arg)))
+	size, ok := kernel.RoundPipeSize(int64(uint32(arg)))
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.sysctl.pipeMaxSizeNow() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.k.sysctl.PipeMaxSize() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {

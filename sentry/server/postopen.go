@@ -63,7 +63,9 @@ func (c *syscallCtx) openLeasable() bool {
 	return true
 }
 
-// checkOpenedLeasable refuses a path lease to an open that opened
+// checkOpenedLeasable notes where an open that may get a path lease
+// ended its walk (the file opened, whose attributes the lease then
+// covers: pathlease.go), and refuses the lease to one that opened
 // anything but a regular gofer file or a gofer directory: a device, a
 // FIFO (whose open may block), a synthesised file.
 func (c *syscallCtx) checkOpenedLeasable(f *file) {
@@ -73,5 +75,7 @@ func (c *syscallCtx) checkOpenedLeasable(f *file) {
 	d := dentryOf(f)
 	if d == nil || d.Kind != vfs.KindGofer || !(d.IsRegular() || d.IsDir()) {
 		c.notLeasable = true
+		return
 	}
+	c.pathFinal(d)
 }

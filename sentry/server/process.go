@@ -66,7 +66,7 @@ func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
 	p.Live[t] = struct{}{}
 	p.All[t] = struct{}{}
 	k.threads[tid] = t
-	k.trk.touch(t)
+	k.trk.Changed(t)
 	return t
 }
 
@@ -89,7 +89,7 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 		parent.Children[p] = struct{}{}
 	}
 	k.procs[pid] = p
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	k.newThreadLocked(p, pid)
 	return p, nil
 }
@@ -108,7 +108,7 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	t.ExitStatus = status
 	close(t.Dead)
 	delete(t.Proc.Live, t)
-	k.trk.touch(t)
+	k.trk.Changed(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.TID != t.Proc.PID {
 		k.ptraceTraceeGoneLocked(t, status, d)
@@ -132,7 +132,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	p.Exiting = true
 	p.ExitStatus = status
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	k.deleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.PID); len(gone) > 0 {
@@ -152,9 +152,9 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	}
 	if p.FS != nil {
 		p.FS.Refs--
-		k.trk.touch(p.FS)
+		k.trk.Changed(p.FS)
 	}
-	k.trk.touch(sigTable{Handlers: p.Sig})
+	k.trk.Changed(sigTable{Handlers: p.Sig})
 	if p == k.init {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
@@ -171,7 +171,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 	// Reparent children to init.
 	for c := range p.Children {
 		delete(p.Children, c)
-		k.trk.touch(c)
+		k.trk.Changed(c)
 		if k.init != nil && !k.init.Exiting {
 			c.Parent = k.init
 			k.init.Children[c] = struct{}{}
@@ -221,7 +221,7 @@ func (k *clientState) notifyParentLocked(p *process, d *deferred) {
 // reapLocked frees zombie p.
 func (k *clientState) reapLocked(p *process) {
 	for _, o := range k.unlinkReapedLocked(p) {
-		k.trk.touch(o)
+		k.trk.Changed(o)
 	}
 }
 
@@ -278,7 +278,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 	t.Killed = true
 	t.ExitStatus = exitWaitStatus(code)
 	close(t.Dead)
-	k.trk.touch(t)
+	k.trk.Changed(t)
 	k.ptraceThreadGoneLocked(t, d)
 	if t.TID != p.PID {
 		k.ptraceTraceeGoneLocked(t, t.ExitStatus, d)

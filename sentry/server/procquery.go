@@ -309,8 +309,8 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.pipeMaxSizeNow(), NrOpen: fdtable.NrOpen,
-		LeaseBreakTime: s.k.leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.ipForwardNow()}
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+		LeaseBreakTime: s.k.leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.IPForward()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -325,7 +325,7 @@ func (s procSource) SetLimit(name string, v int) error {
 		s.k.leases.SetBreakTime(v)
 		return nil
 	case "fs/pipe-max-size":
-		return s.k.sysctl.setPipeMaxSize(v)
+		return s.k.sysctl.SetPipeMaxSize(v)
 	case "net/ipv4/ip_forward":
 		return s.k.setIPForward(v)
 	}

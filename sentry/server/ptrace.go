@@ -115,7 +115,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 		tr.Options = opts
-		k.trk.touch(tt)
+		k.trk.Changed(tt)
 		d.Push(ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
@@ -204,7 +204,7 @@ func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized b
 		tracer.Tracees = make(map[*thread]struct{})
 	}
 	tracer.Tracees[tt] = struct{}{}
-	k.trk.touch(tt)
+	k.trk.Changed(tt)
 	d.Push(ptraceUpdatePush(tt, false))
 }
 
@@ -216,7 +216,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 	}
 	delete(tr.Tracer.Tracees, tt)
 	tt.Ptrace = nil
-	k.trk.touch(tt)
+	k.trk.Changed(tt)
 	if !tt.Killed {
 		d.Push(ptraceUpdatePush(tt, false))
 	}
@@ -226,7 +226,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 // and the signal sig to inject.
 func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
 	tt.Ptrace.Resume(req, sig, seq)
-	k.trk.touch(tt)
+	k.trk.Changed(tt)
 }
 
 // ptraceUpdatePush tells the client tt's tracer and options.
@@ -262,7 +262,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 		return r
 	}
 	if fresh {
-		k.trk.touch(t)
+		k.trk.Changed(t)
 		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
 		k.waitq.Notify()
 	}
@@ -373,7 +373,7 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		return
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
-	k.trk.touch(t)
+	k.trk.Changed(t)
 	code, st := ksignal.ChildStatus(status)
 	k.ptraceNotifyTracerLocked(t, code, st, d)
 	k.waitq.Notify()
@@ -416,7 +416,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 	r = waitResult{pid: best.TID, status: tr.StopStatus, uid: best.Proc.Creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
-		k.trk.touch(best)
+		k.trk.Changed(best)
 	}
 	return r, true, true
 }

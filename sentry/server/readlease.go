@@ -54,10 +54,15 @@ func (o leaseObserver) Observed(ctx context.Context, st *goferpb.Stat) {
 	o.logExpired(o.r.Observed(ctx, readlease.Key{Dev: st.Dev, Ino: st.Ino}, versionOfStat(st)))
 }
 
-// NamesChanged: a new name changes no regular file's data or
-// attributes (read leases), but what a path walk finds (path leases).
-func (o leaseObserver) NamesChanged(ctx context.Context) {
-	o.logExpired(o.r.Changed(ctx, readlease.Namespace))
+// NamesChanged: a name made in or removed from a directory changes no
+// regular file's data or attributes (read leases), but what a path walk
+// finds in it and the directory's attributes (path leases).
+func (o leaseObserver) NamesChanged(ctx context.Context, _, ino uint64, known bool) {
+	if !known {
+		o.logExpired(o.r.ChangedPaths(ctx))
+		return
+	}
+	o.logExpired(o.r.DirChanged(ctx, ino))
 }
 
 func (o leaseObserver) logExpired(n int) {

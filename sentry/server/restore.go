@@ -399,19 +399,19 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	k.trk.Reset()
 	for _, ps := range s.ptys {
 		// A terminal whose ends are gone is reported deleted.
-		k.trk.touch(ptyIndex(ps.Index))
+		k.trk.Changed(ptyIndex(ps.Index))
 	}
 	for _, id := range orphans {
-		k.trk.touch(deletedKey(statekey.File(id)))
+		k.trk.Changed(deletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
 		if !p.InUse() {
-			k.trk.touch(deletedKey(statekey.Pipe(id)))
+			k.trk.Changed(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.trk.touch(deletedKey(statekey.Pipe(id)))
+			k.trk.Changed(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
@@ -594,7 +594,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			}
 			// Reserved as the pipe's size, whatever the cap: the
 			// client held it on its previous server.
-			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.mem, k.trk.touchPipe)
+			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.mem, k.trk.TouchPipe)
 			pipes[fs.Pipe] = p
 		}
 		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,

@@ -56,7 +56,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
-	c.k.trk.touch(c.t.Proc)
+	c.k.trk.Changed(c.t.Proc)
 	return 0, nil
 }
 
@@ -94,7 +94,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 	}
 	k.mu.Lock()
 	p.FsizeLimited, p.FsizeLimit = cur != rlimInfinity, cur
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	k.mu.Unlock()
 	return 0, nil
 }

@@ -224,19 +224,7 @@ func (st *clientStream) sendMsg(m *sentrypb.ServerMessage) error {
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
 	st.sendLeaseRevokesLocked()
-	if r := m.GetReply(); r != nil && len(st.hopRoutes) > 0 && st.hopRoutes[r.Seq] != nil {
-		// A channel reply is placed after the messages sent before it:
-		// the held posted replies among them, in it for a client that
-		// takes them there, else on the socket.
-		if st.channelPosted {
-			r.PostedReplies = st.postedHeld.TakeReplies()
-			st.channelFollows = false
-		} else if held := st.postedHeld.Take(); held != nil && st.send != nil {
-			if err := st.send(held); err != nil {
-				st.log.Debug("posted replies dropped", "err", err)
-			}
-		}
-		st.hopReplyLocked(r)
+	if r := m.GetReply(); r != nil && st.channelReplyLocked(r) {
 		return nil
 	}
 	if st.send == nil {
@@ -277,6 +265,14 @@ func (st *clientStream) Push(p *sentrypb.Push) {
 
 // reply sends a call's reply.
 func (st *clientStream) reply(r *sentrypb.Reply) {
+	// A channel call's reply needs no message to wrap it.
+	st.sendMu.Lock()
+	st.sendLeaseRevokesLocked()
+	done := st.channelReplyLocked(r)
+	st.sendMu.Unlock()
+	if done {
+		return
+	}
 	if err := st.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}

@@ -79,7 +79,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 	k.pushSignalLocked(p, target, sig, info, act, d)
 	if act.Flags&ksignal.SAResetHand != 0 {
 		p.Sig.Act[sig] = ksignal.Action{}
-		k.trk.touch(sigTable{Handlers: p.Sig})
+		k.trk.Changed(sigTable{Handlers: p.Sig})
 	}
 }
 

@@ -107,8 +107,8 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 			p.FDs = nil
 		}
 		p.FS.Refs--
-		k.trk.touch(p.FS)
-		k.trk.touch(sigTable{Handlers: p.Sig})
+		k.trk.Changed(p.FS)
+		k.trk.Changed(sigTable{Handlers: p.Sig})
 		k.reapLocked(p)
 		k.mu.Unlock()
 		d.Run(k.out)

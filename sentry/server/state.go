@@ -14,7 +14,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -23,7 +22,7 @@ import (
 
 // This file reports the replay state (sentry.proto's Recovery section):
 // code that changes an object the client must be able to rebuild touches
-// it (stateTracker.touch, over a replay.Tracker); whenever a message is
+// it (kernel.Tracker.Changed, over a replay.Tracker); whenever a message is
 // sent to the client, the touched objects' current values are turned
 // into StateRecords (deriveRecordLocked, the one place that knows each
 // object's record) carried by that message (a Reply's state, or a StateUpdate push sent
@@ -37,25 +36,16 @@ import (
 // whose reply the client has not got (a re-sent in-flight call must not
 // be applied twice).
 
-// fdSlot is an fd of a table (package fdtable's Slot) as a replay
-// object.
-type fdSlot fdtable.Slot
-
-// Objects without a pointer of their own are touched as these keys.
+// The replay objects without a pointer of their own: an fd (fdtable's
+// Slot) and the keys of objects touched by number (package kernel's).
 type (
-	// mappedID is a mapped file's id (package mapped).
-	mappedID uint64
-	// lockedIno is the inode number whose advisory locks changed.
-	lockedIno uint64
-	// mountID is a mount's id (package mount).
-	mountID int
-	// sysvKey is a SysV IPC object's key (package sysvipc).
-	sysvKey statekey.Key
-	// deletedKey is the key of an object that is gone: its record says
-	// so.
-	deletedKey statekey.Key
-	// ptyIndex is a pseudo-terminal's index (package pty).
-	ptyIndex int
+	fdSlot     = kernel.FDSlot
+	mappedID   = kernel.MappedID
+	lockedIno  = kernel.LockedIno
+	mountID    = kernel.MountID
+	sysvKey    = kernel.SysvKey
+	deletedKey = kernel.DeletedKey
+	ptyIndex   = kernel.PtyIndex
 )
 
 // sigTable is a process's signal handler table as a replay object
@@ -63,7 +53,7 @@ type (
 type sigTable = kernel.SigTable
 
 // pipeRef is a pipe as a replay object (the pipe is package pipe's).
-type pipeRef struct{ p *kpipe }
+type pipeRef = kernel.PipeRef
 
 // The orders in which the touched objects' records are derived within
 // one message (package kernel's: an fd's record touches its file the
@@ -88,102 +78,20 @@ const (
 // ReplayObject); deriveRecordLocked knows the record of each.
 type replayObject = kernel.ReplayObject
 
-func (fdSlot) ReplayOrder() (replay.Order, bool)     { return orderSlot, true }
-func (p pipeRef) ReplayOrder() (replay.Order, bool)  { return orderPipe, p.p != nil }
-func (mappedID) ReplayOrder() (replay.Order, bool)   { return orderMap, true }
-func (lockedIno) ReplayOrder() (replay.Order, bool)  { return orderLocks, true }
-func (sysvKey) ReplayOrder() (replay.Order, bool)    { return orderSysv, true }
-func (mountID) ReplayOrder() (replay.Order, bool)    { return orderMount, true }
-func (deletedKey) ReplayOrder() (replay.Order, bool) { return orderDeleted, true }
-func (ptyIndex) ReplayOrder() (replay.Order, bool)   { return orderPty, true }
+// stateTracker is the client's replay.Tracker (package kernel's
+// Tracker), with the one call the kernel objects make when their record
+// changed (Changed) and the subsystems' hooks (TouchLocks, ...).
+type stateTracker = kernel.Tracker
 
-// stateTracker is the client's replay.Tracker, with the one touch call
-// the kernel objects make ("this object's record changed"). A nil
-// *stateTracker ignores it (a file no fd table has reported yet).
-type stateTracker struct {
-	*replay.Tracker[*callEffects]
-}
-
-func newStateTracker() *stateTracker {
-	return &stateTracker{replay.NewTracker[*callEffects]()}
-}
-
-// touch says that obj's record changed: the next message sent to the
-// client carries its value.
-func (t *stateTracker) touch(obj replayObject) {
-	if order, ok := obj.ReplayOrder(); t != nil && ok {
-		t.Touch(order, obj)
-	}
-}
-
-// touchLocks, touchMapped, touchSysv and touchPty are touch as the hooks
-// of packages filelock, mapped, sysvipc and pty, which know nothing of
-// the replay capture.
-func (t *stateTracker) touchLocks(ino uint64)      { t.touch(lockedIno(ino)) }
-func (t *stateTracker) touchMapped(id uint64)      { t.touch(mappedID(id)) }
-func (t *stateTracker) touchSysv(key statekey.Key) { t.touch(sysvKey(key)) }
-func (t *stateTracker) touchPty(index int)         { t.touch(ptyIndex(index)) }
-
-// TouchFile is touch as a description's fdesc.Tracker (a description's
-// record is derived in orderFile).
-func (t *stateTracker) TouchFile(f *file) {
-	if t != nil && f != nil {
-		t.Touch(orderFile, f)
-	}
-}
-
-// TouchSlot is touch as the fd tables' fdtable.Tracker.
-func (t *stateTracker) TouchSlot(s fdtable.Slot) { t.touch(fdSlot(s)) }
-
-// callEffects are the effects of one call committed with its reply.
-type callEffects struct {
-	offsets    []offChange
-	pipeReads  []pipeIO
-	pipeWrites []pipeIO
-	writes     []goferWrite
-	// stdinRead is how many bytes of the client's stdin the call read,
-	// from stdio set stdinSet (buffer stdinOf; nil: set 0's).
-	stdinRead uint64
-	stdinSet  uint32
-	stdinOf   *stdinState
-	// sysv says the call left a SysV IPC effect pending (semop, msgsnd,
-	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
-	sysv bool
-	// reaped are the zombies a wait reaped: their reap is finished, and
-	// their records deleted, as its reply is built (reapWaitedLocked).
-	reaped []*process
-}
-
-// pipeIO is n bytes read from or written to p (through file f, at stream
-// position off for a write).
-type pipeIO struct {
-	p   *kpipe
-	f   *file
-	off uint64
-	n   uint64
-	// data are the bytes of a write whose call did not carry them (see
-	// syscallCtx.dataNotInCall), else nil.
-	data []byte
-}
-
-// offChange is a file's offset after change ver.
-type offChange struct {
-	f   *file
-	ver uint64
-	off int64
-}
-
-// goferWrite is n bytes written at off of gofer file f.
-type goferWrite struct {
-	f   *file
-	off int64
-	n   uint64
-	// mapped is the mapped file id of a PageWrite (0 for a system call).
-	mapped uint64
-	// data are the bytes when the call did not carry them (see
-	// syscallCtx.dataNotInCall), else nil.
-	data []byte
-}
+// callEffects are the effects of one call committed with its reply
+// (package kernel's CallEffects: offsets, pipe I/O, gofer writes, stdin
+// read, a SysV change, reaped zombies).
+type (
+	callEffects = kernel.CallEffects
+	pipeIO      = kernel.PipeIO
+	offChange   = kernel.OffChange
+	goferWrite  = kernel.GoferWrite
+)
 
 func (c *syscallCtx) effects() *callEffects {
 	if c.eff == nil {
@@ -271,56 +179,56 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 		return
 	}
 	replySeq := c.ReplySeq
-	for _, o := range eff.offsets {
-		if o.ver > o.f.OffCommitted {
-			o.f.OffCommitted = o.ver
-			o.f.OffRep.Store(o.off)
-			if o.f.Tracker() != nil {
-				c.Touch(orderFile, o.f)
+	for _, o := range eff.Offsets {
+		if o.Ver > o.File.OffCommitted {
+			o.File.OffCommitted = o.Ver
+			o.File.OffRep.Store(o.Off)
+			if o.File.Tracker() != nil {
+				c.Touch(orderFile, o.File)
 			}
 		}
 	}
-	for _, r := range eff.pipeReads {
-		r.p.Lock()
-		r.p.CommitReadLocked(r.n)
-		r.p.Unlock()
-		c.Touch(orderPipe, pipeRef{r.p})
+	for _, r := range eff.PipeReads {
+		r.Pipe.Lock()
+		r.Pipe.CommitReadLocked(r.N)
+		r.Pipe.Unlock()
+		c.Touch(orderPipe, pipeRef{Pipe: r.Pipe})
 	}
-	for _, w := range eff.pipeWrites {
-		w.p.Lock()
-		w.p.CommitWrittenLocked(w.n)
-		pid := k.pipeIDLocked(w.p)
-		w.p.Unlock()
-		c.Touch(orderPipe, pipeRef{w.p})
-		c.Touch(orderFile, w.f)
+	for _, w := range eff.PipeWrites {
+		w.Pipe.Lock()
+		w.Pipe.CommitWrittenLocked(w.N)
+		pid := k.pipeIDLocked(w.Pipe)
+		w.Pipe.Unlock()
+		c.Touch(orderPipe, pipeRef{Pipe: w.Pipe})
+		c.Touch(orderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-			Seq: replySeq, File: k.fileID(w.f), Offset: int64(w.off), Length: w.n, Pipe: pid, Data: w.data}}})
+			Seq: replySeq, File: k.fileID(w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
 	}
-	for _, p := range eff.reaped {
+	for _, p := range eff.Reaped {
 		for _, o := range k.unlinkReapedLocked(p) {
 			if order, ok := o.ReplayOrder(); ok {
 				c.Touch(order, o)
 			}
 		}
 	}
-	if eff.sysv {
+	if eff.Sysv {
 		if key, ok := k.ipc.Commit(replySeq); ok {
 			c.Touch(orderSysv, sysvKey(key))
 		}
 	}
-	if eff.stdinRead > 0 {
-		in := eff.stdinOf
+	if eff.StdinRead > 0 {
+		in := eff.StdinOf
 		if in == nil {
 			in = &k.stdin
 		}
-		read := in.CommitRead(eff.stdinRead)
-		c.Add(&sentrypb.StateRecord{Key: statekey.Stdin(eff.stdinSet).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: eff.stdinSet}}})
+		read := in.CommitRead(eff.StdinRead)
+		c.Add(&sentrypb.StateRecord{Key: statekey.Stdin(eff.StdinSet).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: eff.StdinSet}}})
 	}
-	for _, w := range eff.writes {
-		c.Touch(orderFile, w.f)
+	for _, w := range eff.Writes {
+		c.Touch(orderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-			Seq: replySeq, File: k.fileID(w.f), Offset: w.off, Length: w.n, MappedFile: w.mapped, Data: w.data}}})
-		k.dur.MarkSent(w.f, replySeq)
+			Seq: replySeq, File: k.fileID(w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
+		k.dur.MarkSent(w.File, replySeq)
 	}
 }
 
@@ -345,7 +253,7 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 	case *file:
 		return k.fileRecordLocked(c, o)
 	case pipeRef:
-		return k.pipeRecord(o.p)
+		return k.pipeRecord(o.Pipe)
 	case mappedID:
 		return k.mappedRecord(uint64(o))
 	case *appTimer:
@@ -510,7 +418,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		impl.p.Lock()
 		st.Pipe = k.pipeIDLocked(impl.p)
 		impl.p.Unlock()
-		c.Touch(orderPipe, pipeRef{impl.p})
+		c.Touch(orderPipe, pipeRef{Pipe: impl.p})
 	case *stdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
 	case *devpts.File:

@@ -157,8 +157,8 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 		out, eof, ch, ask := st.Read(n)
 		if len(out) > 0 {
 			eff := callOf(c).effects()
-			eff.stdinRead += uint64(len(out))
-			eff.stdinSet, eff.stdinOf = set, st
+			eff.StdinRead += uint64(len(out))
+			eff.StdinSet, eff.StdinOf = set, st
 			return out, nil
 		}
 		if eof {

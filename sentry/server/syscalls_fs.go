@@ -74,6 +74,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 	if d != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
+	c.pathFinal(d)
 	return d, nil, err
 }
 
@@ -1119,7 +1120,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	defer c.k.mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
 		fs.Cwd = d
-		c.k.trk.touch(fs)
+		c.k.trk.Changed(fs)
 	}
 	return 0, nil
 }
@@ -1145,7 +1146,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 	}
 	old := fs.Umask
 	fs.Umask = uint32(c.args[0]) & 0777
-	c.k.trk.touch(fs)
+	c.k.trk.Changed(fs)
 	return int64(old), nil
 }
 

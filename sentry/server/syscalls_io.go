@@ -143,11 +143,11 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 	if n > 0 {
 		if !c.syncedWrites {
 			e := c.effects()
-			w := goferWrite{f: f, off: off, n: uint64(n), mapped: c.pageWrite}
+			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.pageWrite}
 			if c.dataNotInCall {
-				w.data = append([]byte(nil), b[:n]...)
+				w.Data = append([]byte(nil), b[:n]...)
 			}
-			e.writes = append(e.writes, w)
+			e.Writes = append(e.Writes, w)
 		}
 		c.noteMappedChange(f, uint64(off), uint64(n))
 	}
@@ -587,7 +587,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.pipeMaxSizeNow(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.k.sysctl.PipeMaxSize(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)

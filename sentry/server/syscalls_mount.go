@@ -111,7 +111,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 		ids, err := v.Mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
-			c.k.trk.touch(mountID(id))
+			c.k.trk.Changed(mountID(id))
 		}
 		return 0, err
 	}
@@ -168,7 +168,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.Mounts.SetDev(m.ID, dev)
-	c.k.trk.touch(mountID(m.ID))
+	c.k.trk.Changed(mountID(m.ID))
 	return 0, nil
 }
 
@@ -233,7 +233,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.Mounts.SetTmpfs(vm.ID, o)
 	}
-	c.k.trk.touch(mountID(vm.ID))
+	c.k.trk.Changed(mountID(vm.ID))
 	return nil
 }
 
@@ -291,7 +291,7 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 		v.Mounts.Remove(m.ID, true)
 		return err
 	}
-	c.k.trk.touch(mountID(m.ID))
+	c.k.trk.Changed(mountID(m.ID))
 	c.propagateBind(m, src)
 	return nil
 }
@@ -311,7 +311,7 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 	if m.Shared == 0 {
 		m.Shared = v.Mounts.NewGroup()
 		v.Mounts.SetShared(m.ID, m.Shared)
-		c.k.trk.touch(mountID(m.ID))
+		c.k.trk.Changed(mountID(m.ID))
 	}
 	for _, r := range v.Mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
@@ -346,7 +346,7 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
-		c.k.trk.touch(mountID(cp.ID))
+		c.k.trk.Changed(mountID(cp.ID))
 	}
 }
 
@@ -387,7 +387,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				v.SetMqueue(0)
-				c.k.trk.touch(mountID(m.ID))
+				c.k.trk.Changed(mountID(m.ID))
 				return 0, nil
 			}
 		}
@@ -430,7 +430,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		if g := v.GraftedByID(m.ID); g != nil {
 			v.Ungraft(g, detach && c.k.mountBusy(m.ID))
 		}
-		c.k.trk.touch(mountID(m.ID))
+		c.k.trk.Changed(mountID(m.ID))
 	}
 	return 0, nil
 }

@@ -108,8 +108,8 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	} else {
 		np.Sig = p.Sig.Clone()
 	}
-	k.trk.touch(np.FS)
-	k.trk.touch(sigTable{Handlers: np.Sig})
+	k.trk.Changed(np.FS)
+	k.trk.Changed(sigTable{Handlers: np.Sig})
 	k.ptraceCloneLocked(c.t, k.threads[np.PID], flags, &d)
 	return np.PID, nil
 }
@@ -469,7 +469,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		}
 	}
 	target.PGID = pgid
-	k.trk.touch(target)
+	k.trk.Changed(target)
 	return 0, nil
 }
 
@@ -484,7 +484,7 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 		}
 	}
 	p.SID, p.PGID = p.PID, p.PID
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	return int64(p.SID), nil
 }
 
@@ -670,7 +670,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.Act[sig] = na
-		k.trk.touch(sigTable{Handlers: h})
+		k.trk.Changed(sigTable{Handlers: h})
 	}
 	return 0, nil
 }
@@ -725,7 +725,7 @@ func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := c.t.Proc
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	cr := &p.Creds
 	if !gid {
 		old := *cr
@@ -831,7 +831,7 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
 			cr.FSUID = id
 			cr.FixSetfsuid(old)
-			k.trk.touch(c.t.Proc)
+			k.trk.Changed(c.t.Proc)
 		}
 		return int64(old), nil
 	}
@@ -890,7 +890,7 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	p.Creds.Groups = groups
-	k.trk.touch(p)
+	k.trk.Changed(p)
 	return 0, nil
 }
 
@@ -920,5 +920,5 @@ func (c *syscallCtx) reapWaitedLocked(ch *process) {
 		delete(ch.Parent.Children, ch)
 	}
 	eff := c.effects()
-	eff.reaped = append(eff.reaped, ch)
+	eff.Reaped = append(eff.Reaped, ch)
 }

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/copybehind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -72,6 +73,9 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		if off = int64(binary.LittleEndian.Uint64(b)); off < 0 {
 			return 0, unix.EINVAL
 		}
+	}
+	if c.leasedData != nil {
+		return c.leasedCopy(in, out, off, offAddr, -1, 0, count)
 	}
 	// The bytes written come from in_fd: the write records carry them,
 	// or they are durable before the reply.
@@ -179,4 +183,37 @@ func (c *syscallCtx) syncedCopyDone(out *file) error {
 		return unix.EIO
 	}
 	return nil
+}
+
+// leasedCopy is a sendfile or copy_file_range of the bytes the client
+// read from its read lease of in (Syscall.leased_data, package
+// copybehind): they are written to out at outOff (-1: its offset), and
+// in's offset (inOff -1) or *inOffAddr, and *outOffAddr, move past them.
+// The bytes are in the call, so the write records need not carry them.
+func (c *syscallCtx) leasedCopy(in, out *file, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
+	_, fromFile := in.Impl.(*vfs.GoferFile)
+	_, toFile := out.Impl.(*vfs.GoferFile)
+	if !fromFile || !toFile || int64(len(c.leasedData)) > min(count, spliceChunk) {
+		return 0, unix.EINVAL
+	}
+	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.leasedData, InOff: inOff, Posted: c.posted},
+		func(b []byte) (int, error) { return c.writeFile(out, b, outOff) })
+	if res.Kept != 0 {
+		c.k.log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
+			"name", sysName(c.sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.leasedData))
+	}
+	if inOff >= 0 && res.Moved > 0 {
+		if perr := c.putOffset(inOffAddr, inOff+int64(res.Moved)); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if outOff >= 0 && res.Written > 0 {
+		if perr := c.putOffset(outOffAddr, outOff+int64(res.Written)); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil && res.Written == 0 {
+		return 0, err
+	}
+	return int64(res.Written), nil
 }

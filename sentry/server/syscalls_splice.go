@@ -402,6 +402,9 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
+	if c.leasedData != nil {
+		return c.leasedCopy(in, out, offIn, offInAddr, offOut, offOutAddr, int64(count))
+	}
 	data, err := c.readFile(in, count, offIn)
 	if len(data) == 0 {
 		return 0, err

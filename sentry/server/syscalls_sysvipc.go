@@ -116,7 +116,7 @@ func sysSemop(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if ch == nil {
-			c.effects().sysv = true
+			c.effects().Sysv = true
 			return 0, nil
 		}
 		if err := c.ipcWait(ch, func() error { return nil }, deadline); err != nil {
@@ -216,7 +216,7 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if ch == nil {
-			c.effects().sysv = true
+			c.effects().Sysv = true
 			return 0, nil
 		}
 		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
@@ -235,7 +235,7 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 		}
 		if ch == nil {
 			if flags&linux.MSG_COPY == 0 {
-				c.effects().sysv = true
+				c.effects().Sysv = true
 			}
 			var tb [8]byte
 			binary.LittleEndian.PutUint64(tb[:], uint64(mtyp))

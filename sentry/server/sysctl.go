@@ -3,22 +3,21 @@ package server
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
-// /proc/sys numbers the application may change, per client. They are not
-// in the replay state: after a server failure they are back to their
-// defaults (lease-break-time lives in lease.Table, likewise).
+// /proc/sys numbers the application may change, per client (package
+// kernel's Sysctls, whose mutex is a leaf). They are not in the replay
+// state: after a server failure they are back to their defaults
+// (lease-break-time lives in lease.Table, likewise).
 
 const (
-	// defaultPipeMaxSize is Linux's fs/pipe-max-size.
-	defaultPipeMaxSize = 1 << 20
 	// pipeUserPagesSoft is Linux's fs/pipe-user-pages-soft (shown, not
 	// enforced: a pipe is charged to no user here).
 	pipeUserPagesSoft = 16384
@@ -28,23 +27,7 @@ const (
 )
 
 // sysctls are a client's writable /proc/sys numbers.
-type sysctls struct {
-	// mu protects pipeMaxSize and ipForward. It is a leaf.
-	mu sync.Mutex
-	// pipeMaxSize is fs/pipe-max-size (0: the default).
-	pipeMaxSize int
-	// ipForward is net/ipv4/ip_forward of the client's loopback stack.
-	ipForward bool
-}
-
-func (s *sysctls) ipForwardNow() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ipForward {
-		return 1
-	}
-	return 0
-}
+type sysctls = kernel.Sysctls
 
 // setIPForward sets net/ipv4/ip_forward (0 or 1) of the client's network
 // stack: its loopback stack's IPv4 forwarding; with the host's network
@@ -56,9 +39,7 @@ func (k *clientState) setIPForward(v int) error {
 	if k.hostNetwork() {
 		return unix.EPERM
 	}
-	k.sysctl.mu.Lock()
-	k.sysctl.ipForward = v == 1
-	k.sysctl.mu.Unlock()
+	k.sysctl.SetIPForward(v == 1)
 	ss := &k.socks
 	ss.netMu.Lock()
 	defer ss.netMu.Unlock()
@@ -84,7 +65,7 @@ func (k *clientState) applySysctls(m map[string]string) error {
 		case name == "net.ipv4.ip_forward" && nerr == nil:
 			err = k.setIPForward(n)
 		case name == "fs.pipe-max-size" && nerr == nil:
-			err = k.sysctl.setPipeMaxSize(n)
+			err = k.sysctl.SetPipeMaxSize(n)
 		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
 			k.leases.SetBreakTime(n)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
@@ -103,39 +84,3 @@ func (k *clientState) applySysctls(m map[string]string) error {
 
 // errSysctl marks a Hello refused for its sysctls.
 var errSysctl = errors.New("sysctl")
-
-func (s *sysctls) pipeMaxSizeNow() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pipeMaxSize == 0 {
-		return defaultPipeMaxSize
-	}
-	return s.pipeMaxSize
-}
-
-// setPipeMaxSize sets fs/pipe-max-size as Linux does: rounded up to a
-// power-of-two number of pages, at least one page; EINVAL above 2 GiB.
-func (s *sysctls) setPipeMaxSize(v int) error {
-	n, ok := roundPipeSize(int64(v))
-	if !ok {
-		return unix.EINVAL
-	}
-	s.mu.Lock()
-	s.pipeMaxSize = n
-	s.mu.Unlock()
-	return nil
-}
-
-// roundPipeSize is Linux's round_pipe_size: a pipe size rounded up to a
-// power-of-two number of pages (at least one); false above 2 GiB or for
-// a negative size.
-func roundPipeSize(size int64) (int, bool) {
-	const pageSize = 4096
-	if size < 0 || size > 1<<31 {
-		return 0, false
-	}
-	if size < pageSize {
-		return pageSize, true
-	}
-	return 1 << bits.Len64(uint64(size-1)), true
-}

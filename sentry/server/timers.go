@@ -60,7 +60,7 @@ func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.
 		p.Timers = make(map[int32]*appTimer)
 	}
 	p.Timers[id] = tm
-	k.trk.touch(tm)
+	k.trk.Changed(tm)
 	return tm
 }
 
@@ -71,7 +71,7 @@ func (k *clientState) deleteTimerLocked(tm *appTimer) {
 		tm.Timer.Destroy()
 	}
 	delete(tm.Proc.Timers, tm.ID)
-	k.trk.touch(tm)
+	k.trk.Changed(tm)
 }
 
 // deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
@@ -91,7 +91,7 @@ func (k *clientState) timerExpired(tm *appTimer, exp uint64) {
 	k.mu.Lock()
 	if !tm.Deleted && !tm.Proc.Exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
-		k.trk.touch(tm)
+		k.trk.Changed(tm)
 		k.timerFiredLocked(tm, exp, &d)
 	}
 	k.mu.Unlock()
@@ -201,7 +201,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.Timer.Set(s, nil)
-	k.trk.touch(tm)
+	k.trk.Changed(tm)
 	oi, ov := ktimer.SpecOf(now, old)
 	return oi, ov, nil
 }
@@ -389,7 +389,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.Timer.Set(s, nil)
-	k.trk.touch(tm)
+	k.trk.Changed(tm)
 	k.mu.Unlock()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)

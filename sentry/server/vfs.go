@@ -121,7 +121,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 				if m, err = v.Mounts.Add(m); err == nil {
 					if _, err = v.GraftBind(point, src, m); err != nil {
 						v.Mounts.Remove(m.ID, true)
-						k.trk.touch(mountID(m.ID))
+						k.trk.Changed(mountID(m.ID))
 					}
 				}
 			}
@@ -149,7 +149,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 			}
 			if _, err := v.GraftTmpfs(point, m, false); err != nil {
 				v.Mounts.Remove(m.ID, true)
-				k.trk.touch(mountID(m.ID))
+				k.trk.Changed(mountID(m.ID))
 				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
 			}
 			continue

@@ -61,6 +61,9 @@ var truncloopC string
 //go:embed testdata/restat.c
 var restatC string
 
+//go:embed testdata/tarnames.c
+var tarnamesC string
+
 //go:embed testdata/openloop.c
 var openloopC string
 
@@ -263,6 +266,17 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "restat",
 		Script:  `./prog 300; rm prog; ls -l d | wc -l`,
 		CSource: restatC,
+	},
+	{
+		// Files extracted as tar does (mkdir of each leading
+		// directory, EEXIST but the first time; stat; unlink, ENOENT;
+		// create), with the directory renamed away every seventh
+		// file: the client answers the mkdirs of directories it knows
+		// exist from its path cache, and each answer must be the
+		// model's, though a kill takes the leases with the server.
+		Name:    "tar-names",
+		Script:  `./prog 400; rm prog; find t -type f | wc -l; ls t | wc -l`,
+		CSource: tarnamesC,
 	},
 	{
 		// Opens, fstats, reads and closes of the same files in a loop,

@@ -6,7 +6,8 @@
 // statekey.Key parsed from StateRecord.key; a record whose key does not
 // parse is dropped, and refused in a durable log), and
 // retains the data of writes not yet durable and of unread pipe bytes
-// (a write's bytes are its call's input, or WriteState.data when the
+// (a write's bytes are its call's input, a sendfile's or
+// copy_file_range's Syscall.leased_data, or WriteState.data when the
 // server read them itself: sendfile, splice, tee, copy_file_range);
 // the client's recovery (sentry/client/recovery.go) builds Restore and
 // Rewrite calls from it. DurableLog appends its changes to a file.

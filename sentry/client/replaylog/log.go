@@ -586,6 +586,10 @@ func writeData(call *pb.Call) []byte {
 		return nil
 	}
 	switch uintptr(sc.Sysno) {
+	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
+		// The bytes the client read from its read lease (sendfile.go);
+		// else the record carries them.
+		return sc.LeasedData
 	case unix.SYS_WRITE, unix.SYS_PWRITE64:
 		if len(sc.Inputs) == 0 || len(sc.Args) < 3 {
 			return nil

@@ -616,3 +616,34 @@ func TestRemoveLog(t *testing.T) {
 		})
 	}
 }
+
+// TestLeasedCopyRetained: a sendfile or copy_file_range that carried the
+// bytes the client read from its lease (Syscall.leased_data) retains
+// them as a write's, for the Rewrite after a server failure; one whose
+// record carries the bytes (the server read them) retains those.
+func TestLeasedCopyRetained(t *testing.T) {
+	tests := []struct {
+		name  string
+		sysno int32
+		data  string
+		rec   *pb.StateRecord
+		want  string
+	}{
+		{"sendfile", unix.SYS_SENDFILE, "leased bytes", recWrite(7, 8, 100, 12), "leased bytes"},
+		{"copy_file_range", unix.SYS_COPY_FILE_RANGE, "copied", recWrite(7, 8, 0, 6), "copied"},
+		{"sendfile read by the server", unix.SYS_SENDFILE, "", withData(recWrite(7, 8, 0, 5), "srvrd"), "srvrd"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New()
+			l.Fold(recFile(8, 0, "/tmp/out"), nil)
+			call := &pb.Call{Seq: 7, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: tc.sysno,
+				Args: []uint64{4, 3, 0, 64}, Posted: true, LeasedData: []byte(tc.data)}}}
+			l.FoldReply(call, &pb.Reply{Seq: 7, State: []*pb.StateRecord{tc.rec}})
+			rw := l.RetainedWrites()
+			if len(rw) != 1 || string(rw[0].Data) != tc.want || rw[0].Offset != tc.rec.GetWrite().Offset {
+				t.Fatalf("retained %v, want one write of %q at %d", rw, tc.want, tc.rec.GetWrite().Offset)
+			}
+		})
+	}
+}

@@ -165,10 +165,11 @@ type Observer interface {
 	ChangedAll(ctx context.Context)
 	// Observed: the gofer says inode st.Dev/st.Ino has attributes st.
 	Observed(ctx context.Context, st *goferpb.Stat)
-	// NamesChanged: a name was made in a directory (Create, Mkdir,
-	// Symlink, Mknod), which changes no inode Changed names but the
-	// directory's.
-	NamesChanged(ctx context.Context)
+	// NamesChanged: a name was made in or removed from directory
+	// dev/ino (Create, Mkdir, Symlink, Mknod, Link, Unlink, Rename; known
+	// false: some directory, which one is not known). The inodes whose
+	// own attributes changed are told by Changed.
+	NamesChanged(ctx context.Context, dev, ino uint64, known bool)
 }
 
 // SetObserver makes o the cache's observer. Call it before the cache is
@@ -302,10 +303,17 @@ func (a *AttrCache) removed(ctx context.Context) {
 	a.removals.Add(1)
 }
 
-// namesChanged tells the observer that a creation made a name.
-func (a *AttrCache) namesChanged(ctx context.Context) {
-	if a.obs != nil {
-		a.obs.NamesChanged(ctx)
+// namesChanged tells the observer that a name was made in or removed
+// from the directories the handles dirs name.
+func (a *AttrCache) namesChanged(ctx context.Context, dirs ...uint64) {
+	if a.obs == nil {
+		return
+	}
+	for _, h := range dirs {
+		a.mu.Lock()
+		k, ok := a.handles[h]
+		a.mu.Unlock()
+		a.obs.NamesChanged(ctx, k.dev, k.ino, ok)
 	}
 }
 
@@ -770,7 +778,7 @@ func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 		}
 	}
 	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx)
+		a.namesChanged(ctx, req.GetDir())
 	}
 	return r, err
 }
@@ -785,7 +793,7 @@ func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx)
+		a.namesChanged(ctx, req.GetDir())
 	}
 	return r, err
 }
@@ -800,7 +808,7 @@ func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx)
+		a.namesChanged(ctx, req.GetDir())
 	}
 	return r, err
 }
@@ -815,7 +823,7 @@ func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx)
+		a.namesChanged(ctx, req.GetDir())
 	}
 	return r, err
 }
@@ -832,6 +840,9 @@ func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 	a.complete(req.GetTarget(), st, start)
 	a.drop(req.GetDir())
 	a.changed(ctx, req.GetTarget(), st)
+	if err != nil || r.GetErrno() == 0 {
+		a.namesChanged(ctx, req.GetDir())
+	}
 	return r, err
 }
 
@@ -841,6 +852,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 		a.removed(ctx)
 		a.dropAll()
 		a.changedInodes(ctx, err, r.GetChanged())
+		a.namesChanged(ctx, req.GetDir())
 	}
 	return r, err
 }
@@ -852,6 +864,7 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 		a.removed(ctx)
 		a.dropAll()
 		a.changedInodes(ctx, err, r.GetChanged())
+		a.namesChanged(ctx, req.GetOldDir(), req.GetNewDir())
 	}
 	return r, err
 }

@@ -78,7 +78,13 @@ func (r *recorder) ChangedAll(context.Context) { r.got = append(r.got, "changed 
 func (r *recorder) Observed(_ context.Context, st *goferpb.Stat) {
 	r.got = append(r.got, fmt.Sprintf("observed %d/%d size %d", st.Dev, st.Ino, st.Size))
 }
-func (r *recorder) NamesChanged(context.Context) { r.got = append(r.got, "names changed") }
+func (r *recorder) NamesChanged(_ context.Context, dev, ino uint64, known bool) {
+	if !known {
+		r.got = append(r.got, "names changed somewhere")
+		return
+	}
+	r.got = append(r.got, fmt.Sprintf("names changed in %d/%d", dev, ino))
+}
 
 // TestObserverSeesChanges checks that every change of a file that goes
 // through the cache, and every attribute the gofer reports, reaches the
@@ -105,7 +111,10 @@ func TestObserverSeesChanges(t *testing.T) {
 		}, []string{"changed 1/10"}},
 		{"create (a name is made)", func(a *AttrCache) {
 			a.Create(ctx, &goferpb.CreateRequest{Dir: 2, Name: "n"})
-		}, []string{"names changed"}},
+		}, []string{"names changed somewhere"}},
+		{"create in a directory the cache knows", func(a *AttrCache) {
+			a.Create(ctx, &goferpb.CreateRequest{Dir: 1, Name: "n"})
+		}, []string{"names changed in 1/10"}},
 		{"mkdir that failed with EEXIST", func(a *AttrCache) {
 			a.Mkdir(ctx, &goferpb.MkdirRequest{Dir: 2, Name: "f"})
 		}, nil},
@@ -117,10 +126,10 @@ func TestObserverSeesChanges(t *testing.T) {
 		}, []string{"observed 1/10 size 4", "changed 1/10"}},
 		{"unlink (a gofer that does not name the inode)", func(a *AttrCache) {
 			a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 2, Name: "f"})
-		}, []string{"changed all"}},
+		}, []string{"changed all", "names changed somewhere"}},
 		{"rename (the gofer names the inodes)", func(a *AttrCache) {
 			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 2, NewName: "g"})
-		}, []string{"changed 1/10", "changed 1/11"}},
+		}, []string{"changed 1/10", "changed 1/11", "names changed somewhere", "names changed somewhere"}},
 		{"stat asking the gofer", func(a *AttrCache) {
 			a.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: 1})
 		}, []string{"observed 1/10 size 4"}},

@@ -19,21 +19,30 @@
 // control state), threads (Thread: TID, death, the wait call's pending
 // set, ptrace relations), a traced thread's relation (PtraceTracee) and
 // a process's signal-raising timer (AppTimer), with their few methods
-// (AnyLiveThread, KilledStatusLocked, ReplayOrder). The functions that
+// (AnyLiveThread, KilledStatusLocked, ReplayOrder); the writable
+// /proc/sys numbers the kernel keeps itself (Sysctls, RoundPipeSize);
+// and the replay capture's entry points: the client's Tracker (Changed,
+// and the hooks given to the fd tables, descriptions, pipes, locks,
+// mapped files, SysV and pty objects), the keys of objects touched by
+// number (FDSlot, MappedID, LockedIno, MountID, SysvKey, DeletedKey,
+// PtyIndex, PipeRef) and a call's effects committed with its reply
+// (CallEffects, PipeIO, OffChange, GoferWrite). The functions that
 // change them are still the server's (process.go, signals.go,
 // jobctl.go, timers.go, ptrace.go).
 //
 // What it does not own, yet: the client state (the flat package's
 // clientState, the future Kernel) with the functions over processes,
 // threads and timers, the call (syscallCtx, the future Task), and the
-// replay records themselves (derived by the server's state.go); its
+// replay records themselves (derived by the server's state.go from the
+// objects a Tracker collected, and the effects committed); its
 // sub-packages fdtable and stdio hold the pieces that moved first.
 //
 // Dependencies: proto/sentrypb, and the layers below the kernel it names:
 // vfs (a working directory, an exec's file), auth, ksignal, ktimer (a
-// timer's clock), ptrace (a relation's state), replay, and its own
-// kernel/fdtable (a process's fd table). It must not import the server
-// package.
+// timer's clock), ptrace (a relation's state), replay, pipe and fdesc
+// (the objects an effect names), sentry/statekey, and its own
+// kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
+// buffer an effect names). It must not import the server package.
 //
 // Who imports it: the server package (its kernel and its front).
 //
@@ -45,4 +54,7 @@
 // lock), a PtraceTracee's and an AppTimer's (whose ktimer.Timer has its
 // own lock, a leaf below the kernel lock; its listener is called with
 // no lock held); an ExecPlan belongs to the exec call that made it.
+// Sysctls has its own lock, a leaf; a Tracker's (replay.Tracker's) is a
+// leaf too. CallEffects belong to the call collecting them until it
+// hands them to the Tracker.
 package kernel

@@ -4,14 +4,18 @@
 // "The client's read cache"). A client that holds a lease on a file
 // answers read, pread, readv and fstat of it from a copy of its own.
 //
-// Path leases use the same table on one key of their own (Namespace): a
-// client's lease that the answers of its path calls (stat, access,
-// readlink of a path) still hold, revoked by a change of any key
-// (docs/ARCHITECTURE.md, "The client's path cache"); GrantShared gives a
-// client asking again the lease it holds.
+// Path leases use the same table on keys of their own (PathKey: per
+// inode number and kind, pathkeys.go): that a walk's answer still holds
+// (stat, access, readlink of a path; docs/ARCHITECTURE.md, "The client's
+// path cache"). Changed revokes every kind of the inode's number,
+// DirChanged a directory's attributes and missing names, ChangedPaths
+// all of them; a path grant (BeginPath, GrantPath) fails if any of these
+// ran since it began, and gives a client asking again the lease it holds
+// on a key.
 //
 // What it owns: per inode (Key) the leases granted and a change counter
-// that makes a grant racing with a change fail; per client (Holder) its
+// that makes a grant racing with a change fail (for path grants, one
+// counter of all path changes, Registry.pathGen); per client (Holder) its
 // leases, the revocations decided for it (numbered by an epoch), which
 // were sent and which the client acknowledged. A change of a file
 // (Registry.Changed, from the attribute cache's observer hooks) revokes

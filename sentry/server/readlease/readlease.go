@@ -25,12 +25,6 @@ const maxUnacked = 3
 // Key names an inode: the gofer's device and inode numbers.
 type Key struct{ Dev, Ino uint64 }
 
-// Namespace is the key of the clients' path leases: one lease per client
-// over every name and every file's attributes (no inode has these
-// numbers). A change of any key (Changed, ChangedAll, Observed) changes
-// it too.
-var Namespace = Key{Dev: ^uint64(0), Ino: ^uint64(0)}
-
 // Version is what a change of a file's data or attributes changes: its
 // size, mtime and ctime (not the atime, which reads move).
 type Version struct {
@@ -48,6 +42,10 @@ type Registry struct {
 	mu     sync.Mutex
 	nextID uint64
 	files  map[Key]*fileLeases
+	// pathGen counts the changes of anything a path lease may cover
+	// (every Changed, DirChanged, ChangedAll, ChangedPaths): a path
+	// grant begun at another count fails (BeginPath).
+	pathGen uint64
 }
 
 // fileLeases are the leases on one inode.
@@ -222,44 +220,6 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	return id, h.epoch, expiry, true
 }
 
-// GrantShared ends t, begun on k, as Grant does with the version of
-// nothing (a path lease: Namespace), but gives h the live lease it holds
-// on k when that one has at least half its life left, so that a client
-// asking many times a second holds a couple of leases, not one per call.
-// It returns the lease's id, h's revocation epoch and how long the lease
-// has left.
-func (r *Registry) GrantShared(h *Holder, t Ticket) (id, epoch uint64, left time.Duration, ok bool) {
-	if t.ok {
-		r.mu.Lock()
-		e := r.files[t.key]
-		if e != nil && e.changes == t.changes {
-			now := r.now()
-			var last time.Time
-			for lid, exp := range e.holders[h] {
-				if exp.After(last) {
-					id, last = lid, exp
-				}
-			}
-			if left = last.Sub(now); id != 0 && left >= r.ttl/2 {
-				h.mu.Lock()
-				disabled := h.disabled
-				epoch = h.epoch
-				h.mu.Unlock()
-				e.pending--
-				r.gcLocked(t.key, e)
-				r.mu.Unlock()
-				return id, epoch, left, !disabled
-			}
-		}
-		r.mu.Unlock()
-	}
-	id, epoch, expiry, ok := r.Grant(h, t, Version{})
-	if !ok {
-		return 0, 0, 0, false
-	}
-	return id, epoch, expiry.Sub(r.clock()), true
-}
-
 // Live returns the live lease of h on k that expires last, if any (the
 // server then need not send the file again: another description of it
 // may use that lease).
@@ -376,10 +336,22 @@ func (r *Registry) notify(revs []revocation) {
 // has to be sent before the change's reply. It returns how many holders'
 // waits ended by expiry.
 func (r *Registry) Changed(ctx context.Context, k Key) int {
+	keys := []Key{k}
+	if !isPathKey(k) {
+		// Path keys name the inode number alone: a file of another
+		// device with the same number only loses its answers too.
+		keys = append(keys, PathKey(PathSearch, k.Ino), PathKey(PathAttrs, k.Ino), PathKey(PathNames, k.Ino))
+	}
+	return r.changeKeys(ctx, keys)
+}
+
+// changeKeys revokes every lease on keys (see Changed).
+func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	r.mu.Lock()
 	now := r.now()
+	r.pathGen++
 	var revs []revocation
-	for _, key := range [2]Key{k, Namespace} {
+	for _, key := range keys {
 		e := r.files[key]
 		if e == nil {
 			continue
@@ -387,9 +359,6 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 		e.changes++
 		revs = append(revs, r.revokeLocked(e, now)...)
 		r.gcLocked(key, e)
-		if k == Namespace {
-			break
-		}
 	}
 	r.mu.Unlock()
 	return r.finish(ctx, revs)
@@ -401,6 +370,7 @@ func (r *Registry) ChangedAll(ctx context.Context) int {
 	r.mu.Lock()
 	var revs []revocation
 	now := r.now()
+	r.pathGen++
 	for k, e := range r.files {
 		e.changes++
 		revs = append(revs, r.revokeLocked(e, now)...)

@@ -204,55 +204,84 @@ func TestPauseGrants(t *testing.T) {
 	}
 }
 
-// TestNamespaceLease checks the path leases' key: a change of any file
-// revokes it, a change while a grant is being made fails the grant, and a
-// client asking again soon gets the lease it holds, not another.
-func TestNamespaceLease(t *testing.T) {
+// TestPathLeases checks the path leases' keys: what revokes each kind,
+// that a change while a grant is being made fails it, and that a client
+// asking again soon gets the lease it holds on a key, not another.
+func TestPathLeases(t *testing.T) {
 	ctx := context.Background()
+	const dir, file, other = 20, 21, 22
+	// The answer of stat("dir/file"): it crossed dir, found file and
+	// shows file's attributes; a negative answer failed a lookup in dir.
+	positive := []Key{PathKey(PathSearch, dir), PathKey(PathSearch, file), PathKey(PathAttrs, file)}
+	negative := []Key{PathKey(PathSearch, dir), PathKey(PathNames, dir)}
 	tests := []struct {
 		name string
-		// between runs between Begin and GrantShared; after, after the
-		// grant.
+		keys []Key
+		// between runs between BeginPath and GrantPath; after, after
+		// the grant.
 		between, after func(r *Registry)
 		wantGranted    bool
 		wantRevoked    bool
 	}{
-		{name: "no change", wantGranted: true},
-		{name: "a file's change revokes it", after: func(r *Registry) { r.Changed(ctx, k1) }, wantGranted: true, wantRevoked: true},
-		{name: "an unknown change revokes it", after: func(r *Registry) { r.ChangedAll(ctx) }, wantGranted: true, wantRevoked: true},
-		{name: "a names change revokes it", after: func(r *Registry) { r.Changed(ctx, Namespace) }, wantGranted: true, wantRevoked: true},
-		{name: "a change during the walk fails the grant", between: func(r *Registry) { r.Changed(ctx, k1) }},
+		{name: "no change", keys: positive, wantGranted: true},
+		{name: "a change of the file found", keys: positive, after: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: file}) }, wantGranted: true, wantRevoked: true},
+		{name: "a change of a directory crossed", keys: positive, after: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: dir}) }, wantGranted: true, wantRevoked: true},
+		{name: "a name made in a directory crossed keeps it", keys: positive, after: func(r *Registry) { r.DirChanged(ctx, dir) }, wantGranted: true},
+		{name: "a name made in the file found revokes its attributes", keys: positive, after: func(r *Registry) { r.DirChanged(ctx, file) }, wantGranted: true, wantRevoked: true},
+		{name: "a name made where one was missing", keys: negative, after: func(r *Registry) { r.DirChanged(ctx, dir) }, wantGranted: true, wantRevoked: true},
+		{name: "another file's change keeps it", keys: positive, after: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: other}) }, wantGranted: true},
+		{name: "a name made elsewhere keeps a negative", keys: negative, after: func(r *Registry) { r.DirChanged(ctx, other) }, wantGranted: true},
+		{name: "an unknown change", keys: positive, after: func(r *Registry) { r.ChangedAll(ctx) }, wantGranted: true, wantRevoked: true},
+		{name: "a mount", keys: negative, after: func(r *Registry) { r.ChangedPaths(ctx) }, wantGranted: true, wantRevoked: true},
+		{name: "a change during the walk fails the grant", keys: positive, between: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: other}) }},
+		{name: "a names change during the walk fails the grant", keys: positive, between: func(r *Registry) { r.DirChanged(ctx, other) }},
+		{name: "no keys, no grant", between: func(r *Registry) {}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := New(time.Minute)
 			c := newClient(r, true)
-			tk := r.Begin(Namespace)
+			tk := r.BeginPath()
 			if tc.between != nil {
 				tc.between(r)
 			}
-			id, _, left, ok := r.GrantShared(c.h, tk)
+			ids, _, left, ok := r.GrantPath(c.h, tk, tc.keys)
 			if ok != tc.wantGranted {
 				t.Fatalf("granted %v, want %v", ok, tc.wantGranted)
 			}
 			if !ok {
 				return
 			}
-			if left <= 0 || left > time.Minute {
-				t.Errorf("lease has %v left, want up to a minute", left)
+			if len(ids) != len(tc.keys) || left <= 0 || left > time.Minute {
+				t.Fatalf("ids %v with %v left, want %d ids and up to a minute", ids, left, len(tc.keys))
 			}
 			if tc.after != nil {
 				tc.after(r)
 			}
-			if revoked := len(c.revoked) == 1 && c.revoked[0] == id; revoked != tc.wantRevoked {
-				t.Errorf("revoked %v, want lease %d revoked: %v", c.revoked, id, tc.wantRevoked)
+			revoked := false
+			for _, id := range c.revoked {
+				for _, mine := range ids {
+					revoked = revoked || id == mine
+				}
 			}
-			again, _, _, ok := r.GrantShared(c.h, r.Begin(Namespace))
+			if revoked != tc.wantRevoked {
+				t.Errorf("revoked %v of %v, want revoked: %v", c.revoked, ids, tc.wantRevoked)
+			}
+			again, _, _, ok := r.GrantPath(c.h, r.BeginPath(), tc.keys)
 			if !ok {
 				t.Fatal("second grant refused")
 			}
-			if shared := again == id; shared == tc.wantRevoked {
-				t.Errorf("second grant is lease %d, first %d: shared %v after revocation %v", again, id, shared, tc.wantRevoked)
+			shared := 0
+			for i := range ids {
+				if again[i] == ids[i] {
+					shared++
+				}
+			}
+			if !tc.wantRevoked && shared != len(ids) {
+				t.Errorf("second grant %v, first %v: want the same leases", again, ids)
+			}
+			if tc.wantRevoked && shared == len(ids) {
+				t.Errorf("second grant %v is the revoked %v", again, ids)
 			}
 		})
 	}

@@ -42,8 +42,8 @@
 // Kernel (the synthesized files: their lookups, links, stats, and a
 // process's owner for /proc/<pid>; and the owner of the descriptions
 // opened on its dentries, Dentry.Owner) and, per walk, the Caller (the
-// system call: its pins and its search permission). It never imports the
-// kernel.
+// system call: its pins and its search permission; a WalkObserver is told
+// of each dentry the walk looks up). It never imports the kernel.
 //
 // # Lock order
 //

@@ -166,6 +166,12 @@ type Caller interface {
 	MaySearch(d *Dentry) error
 }
 
+// WalkObserver is a Caller that is told of every dentry a walk looks up
+// (a symlink before it is followed): the path leases' keys.
+type WalkObserver interface {
+	Found(d *Dentry)
+}
+
 // Kernel is what the vfs asks of the kernel: the owner of the
 // descriptions opened on its dentries, and the files it does not serve
 // from the gofer: /dev and /proc, synthesized from the kernel's state
@@ -957,6 +963,9 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 		child, err := v.LookupChild(c, cur, name)
 		if err != nil {
 			return nil, err
+		}
+		if o, ok := c.(WalkObserver); ok {
+			o.Found(child)
 		}
 		if child.IsSymlink() && (i != last || follow || trailing) {
 			*hops++

@@ -1,0 +1,191 @@
+package client
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// Leased copies (docs/COMPATIBILITY.md, "Pipelined calls").
+//
+// sendfile(out, in, offp, count) and copy_file_range(in, offin, out,
+// offout, count, 0) from a description the read cache answers reads of
+// (readcache.go) to one a write to which may be written behind
+// (writebehind.go) are answered here: the count is what the lease tells
+// (count clipped at the file's size, the range within the leased
+// bytes), in's offset moves in the client's copy as a cached read's
+// does, and the call is posted carrying the bytes read from the lease
+// (Syscall.leased_data). The server writes them to out instead of
+// reading in, and moves in's offset past them (package
+// sentry/server/copybehind).
+//
+// Why the bytes travel: the application is told the count before the
+// server runs the call. Another client's change of in (a truncation, a
+// rewrite) revokes the lease, but only once made, so it may land
+// between the client's answer and the server's execution of a posted
+// call that read in itself: the copy would then differ from what the
+// application was told. With the bytes in the call, the copy is the
+// lease's view at the moment of the call, which the native interleaving
+// allows (the change came after it), and a recovery re-sends the same
+// bytes. The cost is the bytes on the client-to-server hop (tar's
+// members are small, and the server makes no read of in).
+//
+// An error of the write surfaces as a write behind's: kept on out's
+// description for its next fsync, fdatasync, waited write or close.
+//
+// splice is not answered here: one of its ends is a pipe, whose write
+// may block or take part of the bytes (the pipe's free space is the
+// server's), and whose read takes bytes only the server holds.
+
+// maxLeasedCopy bounds a leased copy: the server's copy chunk (it
+// refuses more in one call).
+const maxLeasedCopy = 4 << 20
+
+// serverHas reports whether the current connection's server set feature
+// in its Welcome.
+func (s *remoteSession) serverHas(feature uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn != nil && s.conn.Welcome.GetFeatures()&feature != 0
+}
+
+// copyArgs are a sendfile's or copy_file_range's arguments.
+type copyArgs struct {
+	in, out               int32
+	inOffAddr, outOffAddr uint64
+	count                 uint64
+}
+
+func parseCopyArgs(sysno uintptr, args [6]uint64) (copyArgs, bool) {
+	switch sysno {
+	case unix.SYS_SENDFILE:
+		return copyArgs{out: int32(args[0]), in: int32(args[1]), inOffAddr: args[2], count: args[3]}, int64(args[3]) >= 0
+	case unix.SYS_COPY_FILE_RANGE:
+		return copyArgs{in: int32(args[0]), inOffAddr: args[1], out: int32(args[2]), outOffAddr: args[3], count: args[4]},
+			args[5] == 0 && int64(args[4]) >= 0
+	}
+	return copyArgs{}, false
+}
+
+// offsetIn reads the offset at addr (0: none, -1) and checks that the
+// application may also write it (the client writes the moved offset
+// back); false leaves the call to the server (EFAULT, EINVAL).
+func (t *task) offsetIn(addr uint64) (int64, bool) {
+	if addr == 0 {
+		return -1, true
+	}
+	var b [8]byte
+	if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(addr), b[:], usermem.IOOpts{}); err != nil {
+		return 0, false
+	}
+	// Writing the same bytes back changes nothing and proves the page
+	// writable (the process has one thread: nothing races with it).
+	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(addr), b[:], usermem.IOOpts{}); err != nil {
+		return 0, false
+	}
+	off := int64(binary.LittleEndian.Uint64(b[:]))
+	return off, off >= 0
+}
+
+// leasedCopy answers sendfile or copy_file_range from the read cache and
+// posts it (see above), if it may, and returns its count.
+func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
+	ca, ok := parseCopyArgs(sysno, args)
+	if !ok || t.c.rcache == nil || !t.c.conn.serverHas(pb.FeatureLeasedCopy) {
+		return 0, false
+	}
+	// cachedFile checks that the process has one thread and no shared
+	// mapping is dirty.
+	inDesc, in, ok := t.cachedFile(ca.in, ca.inOffAddr == 0)
+	if !ok || in.flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return 0, false
+	}
+	outDesc, out, ok := t.wbTarget(ca.out)
+	// O_APPEND: sendfile's EINVAL, copy_file_range's EBADF. The same
+	// file: its lease would not hold across the write.
+	if !ok || out.flags&unix.O_APPEND != 0 || out.handle == in.handle {
+		return 0, false
+	}
+	inOff, ok := t.offsetIn(ca.inOffAddr)
+	if !ok {
+		return 0, false
+	}
+	outOff, ok := t.offsetIn(ca.outOffAddr)
+	if !ok {
+		return 0, false
+	}
+	rc := t.c.rcache
+	rc.mu.Lock()
+	f := rc.liveLocked(inDesc, false, in.handle)
+	if f == nil {
+		rc.mu.Unlock()
+		return 0, false
+	}
+	if ca.inOffAddr == 0 {
+		inOff = t.offsetLocked(inDesc)
+	}
+	var data []byte
+	if uint64(inOff) < f.size && ca.count > 0 {
+		end := min(uint64(inOff)+ca.count, f.size)
+		if uint64(inOff) < f.dataOff || end > f.dataOff+uint64(len(f.data)) || end-uint64(inOff) > maxLeasedCopy {
+			rc.mu.Unlock()
+			return 0, false
+		}
+		data = f.data[uint64(inOff)-f.dataOff : end-f.dataOff]
+	}
+	n := uint64(len(data))
+	if n == 0 {
+		// At the end of in (or a count of 0): nothing moves.
+		rc.mu.Unlock()
+		rc.hits.Add(1)
+		t.cached = true
+		return 0, true
+	}
+	if ca.inOffAddr == 0 {
+		rc.seekPosted[inDesc]++
+		rc.offsets[inDesc] = inOff + int64(n)
+	}
+	rc.mu.Unlock()
+	seekDone := func() {
+		if ca.inOffAddr != 0 {
+			return
+		}
+		rc.mu.Lock()
+		if rc.seekPosted[inDesc]--; rc.seekPosted[inDesc] <= 0 {
+			delete(rc.seekPosted, inDesc)
+			delete(rc.offsets, inDesc)
+		}
+		rc.mu.Unlock()
+	}
+	wbDone := t.wbBegin(outDesc, data)
+	done := func(r *pb.Reply) {
+		wbDone(r)
+		seekDone()
+	}
+	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), LeasedData: data}
+	if !t.postSyscall(sc, done, out.handle) {
+		done(nil)
+		return 0, false
+	}
+	// The offsets were proven writable above.
+	for _, p := range []struct {
+		addr uint64
+		off  int64
+	}{{ca.inOffAddr, inOff}, {ca.outOffAddr, outOff}} {
+		if p.addr != 0 {
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], uint64(p.off+int64(n)))
+			if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(p.addr), b[:], usermem.IOOpts{}); err != nil {
+				t.c.log.Warn("writing a leased copy's offset back failed", "syscall", sysName(sysno), "err", err)
+			}
+		}
+	}
+	return n, true
+}

@@ -1,0 +1,153 @@
+package readlease
+
+import (
+	"context"
+	"time"
+)
+
+// Path leases (docs/ARCHITECTURE.md, "The client's path cache") are
+// leases on what a path call's answer depends on, per inode: a client's
+// kept answer holds one lease per key its walk touched, and a change
+// revokes only the keys it changes, so a creation in one directory drops
+// the answers that ended at that directory or failed to find a name in
+// it, and no other.
+
+// PathKind is what of an inode a path answer depends on.
+type PathKind uint8
+
+const (
+	// PathSearch: the walk crossed or found the inode (a directory it
+	// searched, a symlink it followed, the file it found): the answer
+	// depends on the name still naming it and on its mode and owner.
+	// Every change of the inode (Changed) revokes it; a name made or
+	// removed in it (DirChanged) does not.
+	PathSearch PathKind = iota
+	// PathAttrs: the answer ends at the inode and shows its attributes.
+	// Every change of the inode revokes it, and so does a name made or
+	// removed in it (its mtime, ctime and link count move).
+	PathAttrs
+	// PathNames: a lookup in the directory failed (ENOENT). A name made
+	// in it revokes it.
+	PathNames
+	numPathKinds
+)
+
+// pathDevBase is the Dev of PathKey(0, ino); the kinds count down from
+// it (no gofer device has such numbers).
+const pathDevBase = ^uint64(0) - 1
+
+// PathKey is the registry key of kind of inode number ino. Path keys
+// name the inode number alone, without its device: two files of
+// different devices with the same number share their keys, which only
+// revokes more.
+func PathKey(kind PathKind, ino uint64) Key {
+	return Key{Dev: pathDevBase - uint64(kind), Ino: ino}
+}
+
+// isPathKey says whether k is a PathKey.
+func isPathKey(k Key) bool {
+	return k.Dev <= pathDevBase && k.Dev > pathDevBase-uint64(numPathKinds)
+}
+
+// maxPathLeasesPerHolder bounds one client's live leases when a path
+// grant adds to them (a listing brings a couple per entry).
+const maxPathLeasesPerHolder = 16384
+
+// PathTicket is a path grant in progress (BeginPath).
+type PathTicket struct{ gen uint64 }
+
+// BeginPath starts a path grant, before the walk whose answer it covers:
+// any change of anything a path lease covers before GrantPath makes the
+// grant fail (the keys are learnt during the walk, too late to begin on
+// each).
+func (r *Registry) BeginPath() PathTicket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return PathTicket{gen: r.pathGen}
+}
+
+// GrantPath ends t by giving h a lease on each of keys (path keys). A
+// key on which h holds a live lease with at least half its life left
+// gets that lease again, so that a client asking many times a second
+// holds a couple of leases per key, not one per call. It returns the
+// leases' ids (one per key, in order), h's revocation epoch and how long
+// the shortest lease has left; ok false if anything changed since
+// BeginPath, keys is empty, or h holds too many leases or may hold none.
+func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64, epoch uint64, left time.Duration, ok bool) {
+	if len(keys) == 0 {
+		return nil, 0, 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pathGen != t.gen {
+		return nil, 0, 0, false
+	}
+	now := r.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.disabled || now.Before(h.pausedUntil) {
+		return nil, 0, 0, false
+	}
+	if len(h.leases)+len(keys) > maxPathLeasesPerHolder {
+		r.pruneHolderLocked(h, now)
+		if len(h.leases)+len(keys) > maxPathLeasesPerHolder {
+			return nil, 0, 0, false
+		}
+	}
+	left = r.ttl
+	ids = make([]uint64, len(keys))
+	for i, k := range keys {
+		e := r.files[k]
+		if e == nil {
+			e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
+			r.files[k] = e
+		}
+		ls := e.holders[h]
+		if ls == nil {
+			ls = make(map[uint64]time.Time)
+			e.holders[h] = ls
+		}
+		var last time.Time
+		for id, exp := range ls {
+			if exp.After(last) {
+				ids[i], last = id, exp
+			}
+		}
+		if ids[i] != 0 && last.Sub(now) >= r.ttl/2 {
+			left = min(left, last.Sub(now))
+			continue
+		}
+		r.nextID++
+		ids[i] = r.nextID
+		ls[ids[i]] = now.Add(r.ttl)
+		h.leases[ids[i]] = k
+	}
+	return ids, h.epoch, left, true
+}
+
+// DirChanged says that a name was made in or removed from directory
+// inode ino through this server: the leases of the answers that end at
+// it (PathAttrs) or found a name missing in it (PathNames) are revoked,
+// as Changed revokes.
+func (r *Registry) DirChanged(ctx context.Context, ino uint64) int {
+	return r.changeKeys(ctx, []Key{PathKey(PathAttrs, ino), PathKey(PathNames, ino)})
+}
+
+// ChangedPaths revokes every path lease (a change of names whose
+// directory is not known, a mount), as Changed revokes.
+func (r *Registry) ChangedPaths(ctx context.Context) int {
+	r.mu.Lock()
+	now := r.now()
+	r.pathGen++
+	var revs []revocation
+	for k, e := range r.files {
+		if !isPathKey(k) {
+			continue
+		}
+		e.changes++
+		revs = append(revs, r.revokeLocked(e, now)...)
+		r.gcLocked(k, e)
+	}
+	r.mu.Unlock()
+	return r.finish(ctx, revs)
+}

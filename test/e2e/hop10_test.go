@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestForwardedCallHandOffs counts the hand-offs of one forwarded call
+// that the server answers at once (getgroups over a call channel) as the
+// daemons' voluntary context switches (a thread that blocks), against a
+// round of calls the client answers itself (getppid and the other ids,
+// per call): the server's channel goroutine sleeps once per call, waiting
+// for the next, and hands the call to no other goroutine; the client's
+// task thread sleeps once more than for a local call, waiting for the
+// reply. A hand-off added on either side (a worker, a socket reader, a
+// goroutine woken to deliver the reply) is one more sleep per call.
+// Counts, not times: the machine may be loaded, and the bounds leave
+// room for the Go runtime's own sleeps.
+func TestForwardedCallHandOffs(t *testing.T) {
+	tu.RequireRoot(t)
+	dir, prog, s := hopSetup(t)
+	const calls = 3000
+	local := hopRoundOn(t, dir, prog, s, "ids", calls)
+	hop := hopRoundOn(t, dir, prog, s, "hop", calls)
+	// "ids" makes five calls per round.
+	localSleeps := local.client.sleeps / 5
+	t.Logf("per call: local: client %.2f sleeps; forwarded: client %.2f sleeps, server %.2f sleeps, %.2f reads, %.2f writes",
+		localSleeps, hop.client.sleeps, hop.server.sleeps, hop.server.reads, hop.server.writes)
+	if hop.server.sleeps > 1.8 {
+		t.Errorf("the server sleeps %.2f times per forwarded call, want about one (its channel goroutine's wait)", hop.server.sleeps)
+	}
+	if extra := hop.client.sleeps - localSleeps; extra > 1.3 {
+		t.Errorf("a forwarded call costs the client %.2f sleeps more than a local one, want about one (the wait for the reply)", extra)
+	}
+}
