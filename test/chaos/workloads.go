@@ -286,7 +286,7 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		// finds posted opens, lseeks and closes in flight, which the
 		// new server must apply at the same fds and offsets.
 		Name:    "reopen",
-		Script:  `./prog 20000; rm prog; cat progress.txt`,
+		Script:  `./prog 10000; rm prog; cat progress.txt`,
 		CSource: openloopC,
 	},
 	{
