@@ -596,9 +596,10 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 		}
 	}
 	// A name found missing stays missing, without a Walk, until a call
-	// of this server that may make a name (any client's) completes, or
-	// negativeTTL passes (for other parties: the bound of
-	// docs/ARCHITECTURE.md's coherence rule).
+	// of this server that may make a name in its directory (any
+	// client's; in any directory when the dentry holds no handle the
+	// attribute cache knows) completes, or negativeTTL passes (for other
+	// parties: the bound of docs/ARCHITECTURE.md's coherence rule).
 	names := v.attrs.NamesMade()
 	removals := v.attrs.RemovalsByOthersIn(v.ctx)
 	v.mu.Lock()
@@ -608,7 +609,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 		return stale, nil
 	}
 	if n, ok := dir.negative[name]; ok {
-		if n.names == names && v.attrs.Clock().Sub(n.at) < NegativeTTL {
+		if v.attrs.NamesMadeIn(dir.handle) <= n.names && v.attrs.Clock().Sub(n.at) < NegativeTTL {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
 		}
