@@ -103,6 +103,12 @@ type postedOpens struct {
 	// Protected by mu.
 	leaseOf map[uint64]uint64
 	tokens  map[uint64]uint64
+	// seen are the keys of waited opens made once: only the second
+	// wants a path lease, so that files opened once (a build's
+	// sources, find's directories) hold no lease whose revocation
+	// would count as wasted (pathCache.wasted) and make the client stop
+	// asking for them. Protected by mu.
+	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
 	// opens. Atomic.
 	next, posted atomic.Uint64
@@ -141,16 +147,35 @@ func (t *task) openKeyOf(sysno uintptr, args [6]uint64) (pathKey, uint32, bool) 
 }
 
 // openToKeep returns the key of a waited open whose answer the path
-// cache would keep (its call then wants a path lease).
+// cache would keep (its call then wants a path lease): an open made
+// before.
 func (t *task) openToKeep(sysno uintptr, args [6]uint64) (pathKey, bool) {
 	k, _, ok := t.openKeyOf(sysno, args)
-	if !ok {
+	if !ok || !t.c.opens.seenBefore(k) {
 		return pathKey{}, false
 	}
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	return k, !time.Now().Before(pc.quietUntil)
+}
+
+// maxSeenOpens bounds postedOpens.seen; beyond it, all is forgotten.
+const maxSeenOpens = 1024
+
+// seenBefore reports whether an open of key k was made before, and
+// notes it.
+func (po *postedOpens) seenBefore(k pathKey) bool {
+	po.mu.Lock()
+	defer po.mu.Unlock()
+	if po.seen[k] {
+		return true
+	}
+	if po.seen == nil || len(po.seen) >= maxSeenOpens {
+		po.seen = make(map[pathKey]bool)
+	}
+	po.seen[k] = true
+	return false
 }
 
 // keepOpen keeps the answer of a waited open of key k, sent at at, if its

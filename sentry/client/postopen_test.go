@@ -130,3 +130,18 @@ func TestSettleOpenReadCache(t *testing.T) {
 		rc.mu.Unlock()
 	}
 }
+
+// TestSeenBefore: only an open made before wants a path lease (its
+// answer kept), so files opened once hold none.
+func TestSeenBefore(t *testing.T) {
+	var po postedOpens
+	a, b := pathKey{sysno: postedOpenKey, path: "/etc/passwd"}, pathKey{sysno: postedOpenKey, path: "/etc/group"}
+	for i, tc := range []struct {
+		k    pathKey
+		want bool
+	}{{a, false}, {a, true}, {b, false}, {a, true}, {b, true}} {
+		if got := po.seenBefore(tc.k); got != tc.want {
+			t.Errorf("open %d of %s: seen before %v, want %v", i, tc.k.path, got, tc.want)
+		}
+	}
+}
