@@ -583,21 +583,6 @@ var parentStatShapes = map[uintptr]pathCallShape{
 	unix.SYS_OPENAT:  {dirfd: 0, path: 1, buf: -1, size: -1},
 }
 
-// parentPath returns path without its last component, when it has a
-// directory part ("a/b/" → "a"; "/x" → "/"; "x" → none), as the server
-// derives it.
-func parentPath(path string) (string, bool) {
-	p := strings.TrimRight(path, "/")
-	i := strings.LastIndexByte(p, '/')
-	switch {
-	case p == "" || i < 0:
-		return "", false
-	case i == 0:
-		return "/", true
-	}
-	return p[:i], true
-}
-
 // parentStatKey returns the key of stat of the directory t's creation
 // call (mkdir, mkdirat, open or openat with O_CREAT|O_EXCL) makes its
 // name in, if the call is one and should ask for that answer
@@ -616,7 +601,7 @@ func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
 	if !keyed {
 		return pathKey{}, false
 	}
-	parent, ok := parentPath(k.path)
+	parent, ok := sysabi.ParentPath(k.path)
 	if !ok {
 		return pathKey{}, false
 	}

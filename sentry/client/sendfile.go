@@ -93,6 +93,20 @@ func (t *task) offsetIn(addr uint64) (int64, bool) {
 	return off, off >= 0
 }
 
+// copyMayLease says whether a lease of the in file that sendfile or
+// copy_file_range (true for other calls) brings could answer the
+// process's next copies: only when they go to a file written behind (a
+// copy to a socket or a pipe would have the server read each file
+// twice for nothing).
+func (t *task) copyMayLease(sysno uintptr, args [6]uint64) bool {
+	ca, ok := parseCopyArgs(sysno, args)
+	if !ok {
+		return sysno != unix.SYS_SENDFILE && sysno != unix.SYS_COPY_FILE_RANGE
+	}
+	_, out, ok := t.wbTarget(ca.out)
+	return ok && out.flags&unix.O_APPEND == 0
+}
+
 // leasedCopy answers sendfile or copy_file_range from the read cache and
 // posts it (see above), if it may, and returns its count.
 func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
@@ -122,7 +136,10 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(inDesc, false, in.handle)
+	var f *leasedFile
+	if inDesc, ok = rc.currentLocked(inDesc); ok { // a posted open's (postopen.go)
+		f = rc.liveLocked(inDesc, false, in.handle)
+	}
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
@@ -157,9 +174,10 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 			return
 		}
 		rc.mu.Lock()
-		if rc.seekPosted[inDesc]--; rc.seekPosted[inDesc] <= 0 {
-			delete(rc.seekPosted, inDesc)
-			delete(rc.offsets, inDesc)
+		d := rc.movedLocked(inDesc)
+		if rc.seekPosted[d]--; rc.seekPosted[d] <= 0 {
+			delete(rc.seekPosted, d)
+			delete(rc.offsets, d)
 		}
 		rc.mu.Unlock()
 	}

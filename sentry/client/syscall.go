@@ -305,7 +305,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		Inputs:          toPBRegions(inputs),
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
-		LeaseWanted:     t.wantsLease(sysno),
+		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args),
 		PathLeaseWanted: pathWanted || listing.wanted || parentWanted || openKeyed,
 		ListingPath:     listing.path,
 	}}})

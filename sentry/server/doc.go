@@ -157,6 +157,10 @@
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
+// A sendfile or copy_file_range that carries the bytes the client read
+// from its read lease (Syscall.leased_data, syscallCtx.leasedData) writes
+// them instead of reading the in file (leasedCopy, package copybehind),
+// and fails as a write behind does.
 // Batches (package postbatch): calls a client batched
 // (ClientMessage.posted_calls) are queued before the message's own; a
 // posted reply is held (clientStream.postedHeld, under sendMu) while the

@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Path leases (docs/ARCHITECTURE.md, "The client's path cache"): the glue
@@ -62,20 +63,6 @@ func (c *syscallCtx) creationCall() bool {
 		return c.args[2]&excl == excl
 	}
 	return false
-}
-
-// parentPath returns path without its last component, when it has a
-// directory part ("a/b/" → "a"; "/x" → "/"; "x" → none).
-func parentPath(path string) (string, bool) {
-	p := strings.TrimRight(path, "/")
-	i := strings.LastIndexByte(p, '/')
-	switch {
-	case p == "" || i < 0:
-		return "", false
-	case i == 0:
-		return "/", true
-	}
-	return p[:i], true
 }
 
 // pathView is what a path call's answer depends on besides the
@@ -372,7 +359,7 @@ func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
 	if err != nil {
 		return nil, nil
 	}
-	parent, ok := parentPath(path)
+	parent, ok := sysabi.ParentPath(path)
 	if !ok {
 		return nil, nil
 	}

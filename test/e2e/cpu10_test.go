@@ -30,19 +30,7 @@ func straceCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, rounds 
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}()
-	waitPass := func() {
-		t.Helper()
-		got := make(chan error, 1)
-		go func() { _, err := p.lines.ReadString('\n'); got <- err }()
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatalf("program: %v; stderr:\n%s", err, p.stderr.String())
-			}
-		case <-time.After(3 * time.Minute):
-			t.Fatalf("program did not finish its pass; stderr:\n%s", p.stderr.String())
-		}
-	}
+	waitPass := func() { p.waitLine(t, 3*time.Minute) }
 	waitPass()
 	out := filepath.Join(dir, "strace.out")
 	st := exec.Command("strace", "-f", "-c", "-o", out, "-p", strconv.Itoa(g.Cmd.Process.Pid))
