@@ -72,7 +72,7 @@ import (
 //     dirty pages (a write-back changes the mtime); but while the only
 //     posted calls without a reply change regular files' attributes,
 //     a stat that found a directory and a walk that failed ENOENT are
-//     answered (mayAnswerPaths);
+//     answered (pathAnswerScope);
 //   - dirfd, if any, is in an fd table only its process uses.
 //
 // The calls that change names or attributes through the gofer (rename,
@@ -476,6 +476,13 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 }
 
 // mayAnswerPaths says whether nothing this client has in flight may
+// change what a kept answer says (pathAnswerScope's all).
+func (t *task) mayAnswerPaths() bool {
+	all, _ := t.pathAnswerScope()
+	return all
+}
+
+// pathAnswerScope says whether nothing this client has in flight may
 // change what a kept answer says (all): no posted call that may change a
 // file without its reply, no dirty shared mapping. Else dirs says
 // whether the posted calls in flight change only the attributes of
@@ -484,7 +491,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 // and a regular file is never a directory, so they change no walk and
 // no directory's answer; the answers of stats that found a directory
 // and of walks that failed ENOENT (dirAnswer) still hold.
-func (t *task) mayAnswerPaths() (all, dirs bool) {
+func (t *task) pathAnswerScope() (all, dirs bool) {
 	if t.c.files.pending() {
 		return false, false
 	}
@@ -539,7 +546,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if !keyed {
 		return k, false, false, 0, 0, false
 	}
-	all, dirs := t.mayAnswerPaths()
+	all, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.answers[k]
@@ -600,7 +607,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if !keyed {
 		return false
 	}
-	_, dirs := t.mayAnswerPaths()
+	_, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()

@@ -95,7 +95,7 @@ type readCache struct {
 	// answered meanwhile; attrsPostedAny those of them whose file may
 	// be a directory or a symlink (the rest change a regular file this
 	// process created: the path cache answers what no regular file's
-	// attributes decide meanwhile, mayAnswerPaths). Protected by mu.
+	// attributes decide meanwhile, pathAnswerScope). Protected by mu.
 	dataPosted     map[string]int
 	dataPostedAll  int
 	attrsPosted    int
