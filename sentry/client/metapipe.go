@@ -50,6 +50,9 @@ import (
 // createdFile is a file a process created: the owner it was created with.
 type createdFile struct {
 	owner uint32
+	// regular says it was made by an open (a regular file), not a
+	// mkdir.
+	regular bool
 }
 
 // metaPipeline is what the client knows to post metadata calls. mu is
@@ -198,7 +201,7 @@ func (mp *metaPipeline) after(t *task, mc metaCheck, sysno uintptr, args [6]uint
 	if mp.gen != mc.gen || mp.noFSID[t.proc] {
 		return
 	}
-	cf := createdFile{owner: ids.euid}
+	cf := createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT}
 	if ok && name != "" {
 		if mp.names == nil {
 			mp.names = make(map[*process]map[string]createdFile)
@@ -347,7 +350,12 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 				"syscall", sysName(sysno), "errno", unix.Errno(r.Errno).Error())
 		}
 	}
-	if !t.post(sysno, args, inputs, done) {
+	change := attrsChange
+	if cf.regular {
+		change = fileAttrsChange
+	}
+	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}
+	if !t.postChange(sc, done, "", change) {
 		return false
 	}
 	if chown && uid != ^uint32(0) {

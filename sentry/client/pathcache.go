@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/usermem"
 
@@ -68,7 +69,10 @@ import (
 //     called setfsuid or setfsgid (the fs ids are in no record);
 //   - no posted call that may change a file (a write behind, chmod,
 //     chown, utimensat) is without a reply, and no shared mapping has
-//     dirty pages (a write-back changes the mtime);
+//     dirty pages (a write-back changes the mtime); but while the only
+//     posted calls without a reply change regular files' attributes,
+//     a stat that found a directory and a walk that failed ENOENT are
+//     answered (pathAnswerScope);
 //   - dirfd, if any, is in an fd table only its process uses.
 //
 // The calls that change names or attributes through the gofer (rename,
@@ -472,19 +476,65 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 }
 
 // mayAnswerPaths says whether nothing this client has in flight may
-// change what a kept answer says: no posted call that may change a file
-// without its reply, no dirty shared mapping.
+// change what a kept answer says (pathAnswerScope's all).
 func (t *task) mayAnswerPaths() bool {
+	all, _ := t.pathAnswerScope()
+	return all
+}
+
+// pathAnswerScope says whether nothing this client has in flight may
+// change what a kept answer says (all): no posted call that may change a
+// file without its reply, no dirty shared mapping. Else dirs says
+// whether the posted calls in flight change only the attributes of
+// regular files (chmod, chown, utimensat of files this process created
+// with O_CREAT|O_EXCL: pipelineMeta): a walk searches directories only
+// and a regular file is never a directory, so they change no walk and
+// no directory's answer; the answers of stats that found a directory
+// and of walks that failed ENOENT (dirAnswer) still hold.
+func (t *task) pathAnswerScope() (all, dirs bool) {
 	if t.c.files.pending() {
-		return false
+		return false, false
 	}
 	rc := t.c.rcache
 	if rc == nil {
-		return true
+		return true, true
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.dataPostedAll == 0 && rc.attrsPosted == 0
+	if rc.dataPostedAll != 0 || rc.attrsPostedAny != 0 {
+		return false, false
+	}
+	return rc.attrsPosted == 0, true
+}
+
+// dirAnswer says whether kept answer a of call sysno holds while posted
+// changes of regular files' attributes are unanswered: a stat that found
+// a directory, or a walk that failed ENOENT (the directories it searched
+// are all the files it touched).
+func dirAnswer(sysno uintptr, a *pathAnswer) bool {
+	if a.errno == unix.ENOENT {
+		return true
+	}
+	if a.errno != 0 {
+		return false
+	}
+	switch sysno {
+	case unix.SYS_STAT, unix.SYS_LSTAT, unix.SYS_NEWFSTATAT:
+		var st linux.Stat
+		if len(a.out) < st.SizeBytes() {
+			return false
+		}
+		st.UnmarshalBytes(a.out)
+		return st.Mode&linux.S_IFMT == linux.S_IFDIR
+	case unix.SYS_STATX:
+		var stx linux.Statx
+		if len(a.out) < stx.SizeBytes() {
+			return false
+		}
+		stx.UnmarshalBytes(a.out)
+		return stx.Mask&linux.STATX_TYPE != 0 && uint32(stx.Mode)&linux.S_IFMT == linux.S_IFDIR
+	}
+	return false
 }
 
 // cachedPath answers path call sysno from a kept answer, if it may. It
@@ -496,7 +546,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if !keyed {
 		return k, false, false, 0, 0, false
 	}
-	may := t.mayAnswerPaths()
+	all, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.answers[k]
@@ -504,7 +554,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 		delete(pc.answers, k)
 		a = nil
 	}
-	if a == nil || !may {
+	if a == nil || !(all || dirs && dirAnswer(sysno, a)) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
@@ -545,8 +595,9 @@ var existsShapes = map[uintptr]pathCallShape{
 // credentials: the walk to the parent succeeded, and Linux reports
 // EEXIST before the parent's EROFS or EACCES of writing). It answers
 // while posted calls are unanswered too when the caller may search any
-// directory: a chmod, chown, utimensat or write changes no name and,
-// for such a caller, no walk.
+// directory (a chmod, chown, utimensat or write changes no name and,
+// for such a caller, no walk) or when they change only regular files'
+// attributes (no walk searches a regular file).
 func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	shape, ok := existsShapes[sysno]
 	if !ok || t.c.pcache == nil {
@@ -556,11 +607,11 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if !keyed {
 		return false
 	}
-	may := t.mayAnswerPaths()
+	_, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if !may && !pc.searchAll[t.proc.pid] {
+	if !dirs && !pc.searchAll[t.proc.pid] {
 		return false
 	}
 	a := pc.answers[k]
@@ -666,6 +717,14 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out},
+		reply.Errno == 0 && existsFrom[sysno])
+}
+
+// keepAnswer keeps a under key k, held by the leases l names, of a call
+// sent at at, if l names k's credentials and start and no revocation or
+// recovery overtook it; exists keeps that the path exists too.
+func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pathAnswer, exists bool) {
 	if !grantedAs(k, l) {
 		return
 	}
@@ -675,9 +734,9 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	ids := leaseIDs(l)
-	pc.putLocked(k, &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires, ids: ids})
-	if reply.Errno == 0 && len(l.SearchIds) > 0 && existsFrom[sysno] {
+	a.expires, a.ids = expires, leaseIDs(l)
+	pc.putLocked(k, &a)
+	if exists && len(l.SearchIds) > 0 {
 		e := k
 		e.sysno, e.args = existsCall, [3]uint64{}
 		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})

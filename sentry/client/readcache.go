@@ -79,16 +79,27 @@ type readCache struct {
 	// by mu.
 	seekPosted map[uint64]int
 	offsets    map[uint64]int64
+	// provisional are the provisional ids of posted opens' descriptions
+	// (postopen.go), each with the server's id once the open's reply
+	// named it (0 before); moved maps those whose posted lseeks were
+	// counted under the provisional id to the server's, while some are
+	// without a reply. Protected by mu.
+	provisional map[uint64]uint64
+	moved       map[uint64]movedDesc
 	// dataPosted counts the posted calls that may change a file's data
 	// (a write behind) without a reply, by the file's gofer handle
 	// (FileState.file_handle; "": a file not known, which may be any):
 	// nothing of that file (of any file, for "") is answered meanwhile.
 	// dataPostedAll is their sum. attrsPosted counts those that may
 	// change only attributes (chmod, chown, utimensat): only reads are
-	// answered meanwhile. Protected by mu.
-	dataPosted    map[string]int
-	dataPostedAll int
-	attrsPosted   int
+	// answered meanwhile; attrsPostedAny those of them whose file may
+	// be a directory or a symlink (the rest change a regular file this
+	// process created: the path cache answers what no regular file's
+	// attributes decide meanwhile, pathAnswerScope). Protected by mu.
+	dataPosted     map[string]int
+	dataPostedAll  int
+	attrsPosted    int
+	attrsPostedAny int
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -235,6 +246,9 @@ const (
 	noChange fileChange = iota
 	dataChange
 	attrsChange
+	// fileAttrsChange is an attrsChange of a regular file
+	// (pipelineMeta: one this process created with O_CREAT|O_EXCL).
+	fileAttrsChange
 )
 
 // changesFile are the calls that may be posted and change a file's data
@@ -255,11 +269,10 @@ type posting struct {
 	handle string
 }
 
-// postBegin counts a posted call that may change a file (of gofer
-// handle handle, "" if not known); the caller calls postEnd with what
-// it returns (change noChange: nothing to end).
-func (rc *readCache) postBegin(sysno uintptr, handle string) posting {
-	ch := changesFile[sysno]
+// postBegin counts a posted call that may make change ch to a file (of
+// gofer handle handle, "" if not known); the caller calls postEnd with
+// what it returns (change noChange: nothing to end).
+func (rc *readCache) postBegin(ch fileChange, handle string) posting {
 	if rc == nil || ch == noChange {
 		return posting{}
 	}
@@ -270,6 +283,9 @@ func (rc *readCache) postBegin(sysno uintptr, handle string) posting {
 		rc.dataPostedAll++
 	} else {
 		rc.attrsPosted++
+		if ch == attrsChange {
+			rc.attrsPostedAny++
+		}
 	}
 	return posting{change: ch, handle: handle}
 }
@@ -287,6 +303,9 @@ func (rc *readCache) postEnd(p posting) {
 		rc.dataPostedAll--
 	} else {
 		rc.attrsPosted--
+		if p.change == attrsChange {
+			rc.attrsPostedAny--
+		}
 	}
 }
 
@@ -413,7 +432,11 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc, false, pf.handle)
+	desc, ok = rc.currentLocked(desc)
+	var f *leasedFile
+	if ok {
+		f = rc.liveLocked(desc, false, pf.handle)
+	}
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
@@ -480,6 +503,10 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
+	if desc, ok = rc.currentLocked(desc); !ok {
+		rc.mu.Unlock()
+		return 0, false
+	}
 	cur := t.offsetLocked(desc)
 	var base int64
 	switch whence {
@@ -522,11 +549,17 @@ func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
 func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 	rc := t.c.rcache
 	rc.mu.Lock()
+	desc, ok := rc.currentLocked(desc)
+	if !ok {
+		rc.mu.Unlock()
+		return false
+	}
 	rc.seekPosted[desc]++
 	rc.offsets[desc] = off
 	rc.mu.Unlock()
 	done := func(*pb.Reply) {
 		rc.mu.Lock()
+		desc := rc.movedLocked(desc)
 		if rc.seekPosted[desc]--; rc.seekPosted[desc] <= 0 {
 			delete(rc.seekPosted, desc)
 			delete(rc.offsets, desc)
@@ -562,7 +595,10 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc, true, pf.handle)
+	var f *leasedFile
+	if desc, ok = rc.currentLocked(desc); ok {
+		f = rc.liveLocked(desc, true, pf.handle)
+	}
 	rc.mu.Unlock()
 	if f == nil {
 		return false

@@ -68,27 +68,31 @@ func TestReadCacheLeases(t *testing.T) {
 		}},
 		{name: "a posted write to the file without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_WRITE, descHandle)
+			rc.postBegin(changesFile[unix.SYS_WRITE], descHandle)
 		}},
 		{name: "a posted write to a file not known without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_WRITE, "")
+			rc.postBegin(changesFile[unix.SYS_WRITE], "")
 		}},
 		{name: "a posted write to another file without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_PWRITE64, "other file")
+			rc.postBegin(changesFile[unix.SYS_PWRITE64], "other file")
 		}, live: true},
 		{name: "a posted write answered", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postEnd(rc.postBegin(unix.SYS_WRITE, descHandle))
+			rc.postEnd(rc.postBegin(changesFile[unix.SYS_WRITE], descHandle))
 		}, live: true},
 		{name: "a posted chmod without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_FCHMOD, "")
+			rc.postBegin(changesFile[unix.SYS_FCHMOD], "")
+		}, readsOnly: true},
+		{name: "a posted chmod of a regular file the process created, without a reply", run: func(rc *readCache, s leaseStamp) {
+			rc.grant(full(1, 0), s)
+			rc.postBegin(fileAttrsChange, "")
 		}, readsOnly: true},
 		{name: "a posted lseek does not count", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(unix.SYS_LSEEK, "")
+			rc.postBegin(changesFile[unix.SYS_LSEEK], "")
 		}, live: true},
 	}
 	for _, tc := range tests {

@@ -73,6 +73,10 @@ type pipelineState struct {
 	// error the server keeps. Protected by mu.
 	wbInFlight map[uint64]int
 	wbFailed   map[uint64]bool
+	// leased counts the descriptions that hold a file lease (F_SETLEASE,
+	// FileState.has_lease): no open is posted meanwhile (postopen.go).
+	// Protected by mu.
+	leased int
 }
 
 // pipeProc is what a process's record says for pipelining.
@@ -96,6 +100,8 @@ type pipeFile struct {
 	// offset is the description's offset as its record says (the read
 	// cache's, readcache.go).
 	offset int64
+	// leased says the description holds a file lease (F_SETLEASE).
+	leased bool
 }
 
 // observe folds the records among recs that pipelining reads.
@@ -149,11 +155,20 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.files == nil {
 					ps.files = make(map[uint64]pipeFile)
 				}
+				if ps.files[id].leased {
+					ps.leased--
+				}
 				ps.files[id] = pipeFile{
 					regular: st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
-					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset,
+					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset, leased: st.HasLease,
+				}
+				if st.HasLease {
+					ps.leased++
 				}
 			} else {
+				if ps.files[id].leased {
+					ps.leased--
+				}
 				delete(ps.files, id)
 				delete(ps.wbFailed, id)
 			}
@@ -215,9 +230,15 @@ func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, don
 
 // postSyscall is postTo for a call already built (marked posted here).
 func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
+	return t.postChange(sc, done, handle, changesFile[uintptr(sc.Sysno)])
+}
+
+// postChange is postSyscall for a call that may make change ch to its
+// file.
+func (t *task) postChange(sc *pb.Syscall, done func(*pb.Reply), handle string, ch fileChange) bool {
 	sc.Posted = true
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: sc}}
-	if ch := t.c.rcache.postBegin(uintptr(sc.Sysno), handle); ch.change != noChange {
+	if ch := t.c.rcache.postBegin(ch, handle); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.

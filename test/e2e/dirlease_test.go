@@ -113,8 +113,9 @@ func TestDirLeaseTarCalls(t *testing.T) {
 			// The stat of the directory tar extracts into is answered
 			// from what the reply of the previous file's creation
 			// brought (Reply.parent_stat); the stat of the first
-			// directory waits while the previous file's posted
-			// chown, chmod and utimensat are unanswered.
+			// directory too, while the previous file's posted
+			// chown, chmod and utimensat are unanswered
+			// (TestAttrWaitTarCalls).
 			if per("newfstatat cached") < tc.minCachedStat {
 				t.Errorf("%.2f stats per file answered on the client, want at least %v", per("newfstatat cached"), tc.minCachedStat)
 			}
