@@ -114,7 +114,7 @@ func perMemberCosts(t *testing.T, few, many int, argv func(dir string, n int) []
 // sendfile from the archive, which the client holds a read lease on,
 // into the file it just created: each is posted, none waited for (one
 // per member before), and the server no longer reads the archive. (The
-// close that follows is posted too: TestPostedCloseTarCosts.)
+// close that follows is posted.)
 func TestLeasedCopyTarCosts(t *testing.T) {
 	tu.RequireRoot(t)
 	const few, many = 20, 120
