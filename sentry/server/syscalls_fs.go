@@ -172,7 +172,14 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	if err != nil {
 		return nil, err
 	}
-	if name == "." || name == ".." || trailing {
+	if name == "." || name == ".." {
+		// Linux's do_open: O_EXCL's EEXIST before the directory's EISDIR.
+		if flags&unix.O_EXCL != 0 {
+			return nil, unix.EEXIST
+		}
+		return nil, unix.EISDIR
+	}
+	if trailing {
 		return nil, unix.EISDIR
 	}
 	// part numbers the creations this call asks the gofer for (their
@@ -211,6 +218,9 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 				if err != nil {
 					return nil, err
 				}
+			}
+			if d.IsDir() {
+				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
 			return c.openDentry(d, flags)
 		}
