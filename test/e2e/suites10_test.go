@@ -13,9 +13,9 @@ func TestSuites10Fixes(t *testing.T) {
 	tu.RequireRoot(t)
 	for _, tc := range []struct {
 		name string
-		// readHits: the read cache must have answered some calls, else
-		// the program tested nothing of the leased paths.
-		readHits bool
+		// readHits, pathHits: the read or path cache must have answered
+		// some calls, else the program tested nothing of it.
+		readHits, pathHits bool
 	}{
 		// create_order: mkdir and open(O_CREAT) of a name in a directory
 		// the caller may not search are EACCES, existing or not (they
@@ -27,6 +27,10 @@ func TestSuites10Fixes(t *testing.T) {
 		// into a written-behind one (counts, offsets, overlapping copies
 		// within one file, O_APPEND, RLIMIT_FSIZE, what others see).
 		{name: "leased_copy", readHits: true},
+		// listing_stat: fstatat(dirfd, name) and lstat of names just
+		// listed, "." and ".." (a tmpfs mount's root too), after another
+		// process's rename, write, chmod, link and unlink there.
+		{name: "listing_stat", pathHits: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), tc.name, testdataSource(t, "suites10", tc.name))
@@ -34,12 +38,17 @@ func TestSuites10Fixes(t *testing.T) {
 			if want.ExitCode != 0 {
 				t.Fatalf("native run failed (%d): %s%s", want.ExitCode, want.Stdout, want.Stderr)
 			}
-			if !tc.readHits {
+			switch {
+			case tc.readHits:
+				if _, hits, _ := sandboxCounts(t, worldWritableDir(t), nil, &want, prog); hits == 0 {
+					t.Error("no call was answered from the read cache: the test tested nothing of it")
+				}
+			case tc.pathHits:
+				if _, hits := pathCounts(t, worldWritableDir(t), nil, want, prog); hits == 0 {
+					t.Error("no call was answered from the path cache: the test tested nothing of it")
+				}
+			default:
 				compare(t, want, tu.Sandbox(t, timeout, worldWritableDir(t), "", nil, prog))
-				return
-			}
-			if _, hits, _ := sandboxCounts(t, worldWritableDir(t), nil, &want, prog); hits == 0 {
-				t.Error("no call was answered from the read cache: the test tested nothing of it")
 			}
 		})
 	}
