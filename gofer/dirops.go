@@ -37,7 +37,8 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 	changed := false
 	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != hostPerm&0o7777 {
 		// Also restores set-id bits cleared by the chown above.
-		err = wrap(unix.Fchmodat(unix.AT_FDCWD, procFDPath(pathFD), hostPerm&0o7777, 0), "chmod new file")
+		pdir, pname := procFD(pathFD)
+		err = wrap(unix.Fchmodat(pdir, pname, hostPerm&0o7777, 0), "chmod new file")
 		changed = true
 	}
 	if err == nil && perm&setIDBits&^hostPerm != 0 {

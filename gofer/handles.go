@@ -149,6 +149,29 @@ func procFDPath(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)
 }
 
+// procSelfFD is an O_PATH fd of /proc/self/fd, opened at first use (after
+// the daemon set up its namespaces), or -1 if it cannot be opened: fd's
+// magic link reached through it is one path component, where
+// "/proc/self/fd/N" is four and a symlink (a reopen took about half the
+// time this way).
+var procSelfFD = sync.OnceValue(func() int {
+	fd, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+})
+
+// procFD returns the directory fd and name, for an *at system call, of
+// fd's magic link in /proc: the inode fd already holds, without any path
+// resolution inside the root.
+func procFD(fd int) (int, string) {
+	if d := procSelfFD(); d >= 0 {
+		return d, strconv.Itoa(fd)
+	}
+	return unix.AT_FDCWD, procFDPath(fd)
+}
+
 // checkOpenable reports whether h's file may be opened for I/O: only regular
 // files and directories are served.
 func (h *handle) checkOpenable() error {
@@ -169,7 +192,8 @@ func (h *handle) reopen(acc int) (int, error) {
 	if h.ftype == unix.S_IFDIR {
 		flags |= unix.O_DIRECTORY
 	}
-	fd, err := unix.Open(h.procPath(), flags, 0)
+	dir, name := procFD(h.fd)
+	fd, err := unix.Openat(dir, name, flags, 0)
 	if err != nil {
 		return -1, wrap(err, "reopen handle %d", h.id)
 	}

@@ -167,7 +167,8 @@ func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.S
 	}
 	// An O_PATH fd of exactly the file just created (not of whatever name
 	// refers to by now).
-	pathFD, err := unix.Open(procFDPath(fd), unix.O_PATH|unix.O_CLOEXEC, 0)
+	pdir, pname := procFD(fd)
+	pathFD, err := unix.Openat(pdir, pname, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(fd)
 		return nil, nil, wrap(err, "create %q: O_PATH reopen", name)

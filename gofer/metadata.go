@@ -227,7 +227,8 @@ func (h *handle) chmod(mode uint32) error {
 	if h.ftype == unix.S_IFLNK {
 		return errorf(unix.EOPNOTSUPP, "chmod symlink")
 	}
-	return wrap(unix.Fchmodat(unix.AT_FDCWD, h.procPath(), mode&0o7777, 0), "chmod")
+	dir, name := procFD(h.fd)
+	return wrap(unix.Fchmodat(dir, name, mode&0o7777, 0), "chmod")
 }
 
 // truncate sets h's size.
@@ -249,7 +250,8 @@ func (h *handle) utimens(ts [2]unix.Timespec) error {
 	if err == unix.EINVAL && h.ftype != unix.S_IFLNK {
 		// Kernels before AT_EMPTY_PATH support in utimensat: go through
 		// the handle's /proc/self/fd magic link instead.
-		err = unix.UtimesNanoAt(unix.AT_FDCWD, h.procPath(), ts[:], 0)
+		dir, name := procFD(h.fd)
+		err = unix.UtimesNanoAt(dir, name, ts[:], 0)
 	}
 	return wrap(err, "utimensat")
 }

@@ -3622,6 +3622,13 @@ type Reply struct {
 	// listed are the lstat answers of the entries a getdents64 listed
 	// (Syscall.listing_path, or the fd listed), held by path_lease.
 	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
+	// parent_stat, in the reply of a mkdir, mkdirat, or an open or openat
+	// with O_CREAT|O_EXCL that made its name, with path_lease_wanted, is
+	// the struct stat of the directory it made the name in (its attributes
+	// after the creation), as stat of the call's path without its last
+	// component answers it, held by path_lease (tar's stat of the directory
+	// it extracts into).
+	ParentStat []byte `protobuf:"bytes,430,opt,name=parent_stat,json=parentStat,proto3" json:"parent_stat,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -3803,6 +3810,13 @@ func (x *Reply) GetPathLease() *PathLease {
 func (x *Reply) GetListed() []*ListedStat {
 	if x != nil {
 		return x.Listed
+	}
+	return nil
+}
+
+func (x *Reply) GetParentStat() []byte {
+	if x != nil {
+		return x.ParentStat
 	}
 	return nil
 }
@@ -9777,7 +9791,11 @@ type ListedStat struct {
 	// ids are the leases this entry's answer holds besides its
 	// PathLease's ids: on the entry found (its existence: the first) and
 	// on its attributes (the second).
-	Ids           []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	Ids []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// statx is the struct statx statx with AT_SYMLINK_NOFOLLOW answers of
+	// the same path, whatever the mask asked (the server fills the basic
+	// stats and the birth time it knows alike for every mask).
+	Statx         []byte `protobuf:"bytes,431,opt,name=statx,proto3" json:"statx,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9829,6 +9847,13 @@ func (x *ListedStat) GetStat() []byte {
 func (x *ListedStat) GetIds() []uint64 {
 	if x != nil {
 		return x.Ids
+	}
+	return nil
+}
+
+func (x *ListedStat) GetStatx() []byte {
+	if x != nil {
+		return x.Statx
 	}
 	return nil
 }
@@ -10189,7 +10214,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xc2\b\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xe4\b\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10211,6 +10236,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"path_lease\x18\xa5\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\tpathLease\x12=\n" +
 	"\x06listed\x18\xa8\x03 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12 \n" +
+	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
+	"parentStat\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +
@@ -10740,12 +10767,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\bdir_file\x18\x06 \x01(\x04R\adirFile\x12\x11\n" +
 	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x1e\n" +
 	"\n" +
-	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"G\n" +
+	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"^\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
-	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\"5\n" +
+	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x15\n" +
+	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +

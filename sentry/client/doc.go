@@ -92,7 +92,9 @@
 // and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
 // of its "fs/" record), a write to a regular unmapped gofer file (write
 // behind; its error surfaces at the description's next fsync, fdatasync,
-// write or close, kept by the server), and chown, chmod and utimensat of
+// write or close, kept by the server), a sendfile or copy_file_range
+// from a read-leased file into such a file with the bytes read from the
+// lease (sendfile.go: leased copies), and chown, chmod and utimensat of
 // a file the caller created in this session (client.pipe and
 // client.meta). The remoteSession counts waited and posted calls and
 // logs them at the end.

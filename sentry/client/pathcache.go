@@ -173,6 +173,9 @@ type pathAnswer struct {
 	ids []uint64
 }
 
+// statxReserved is statx's reserved mask bit (EINVAL).
+const statxReserved = 0x80000000
+
 // existsCall is the pathKey.sysno of the existence of a name.
 const existsCall = 0
 
@@ -431,6 +434,11 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	for i, a := range shape.others {
 		k.args[i] = args[a]
 	}
+	if sysno == unix.SYS_STATX && k.args[1]&statxReserved == 0 {
+		// The server's answer is the same for every valid mask
+		// (ListedStat.statx).
+		k.args[1] = 0
+	}
 	relative := !strings.HasPrefix(k.path, "/")
 	dirfd := int32(unix.AT_FDCWD)
 	if shape.dirfd >= 0 {
@@ -566,6 +574,74 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	return true
 }
 
+// parentStatShapes are the creations whose reply may carry the stat
+// answer of the directory they made their name in (Reply.parent_stat).
+var parentStatShapes = map[uintptr]pathCallShape{
+	unix.SYS_MKDIR:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_MKDIRAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_OPEN:    {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_OPENAT:  {dirfd: 0, path: 1, buf: -1, size: -1},
+}
+
+// parentStatKey returns the key of stat of the directory t's creation
+// call (mkdir, mkdirat, open or openat with O_CREAT|O_EXCL) makes its
+// name in, if the call is one and should ask for that answer
+// (Reply.parent_stat: tar stats the directory before each file it
+// extracts into it).
+func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
+	shape, ok := parentStatShapes[sysno]
+	if !ok || t.c.pcache == nil {
+		return pathKey{}, false
+	}
+	const excl = unix.O_CREAT | unix.O_EXCL
+	if (sysno == unix.SYS_OPEN && args[1]&excl != excl) || (sysno == unix.SYS_OPENAT && args[2]&excl != excl) {
+		return pathKey{}, false
+	}
+	k, keyed := t.pathKeyShaped(unix.SYS_NEWFSTATAT, shape, args)
+	if !keyed {
+		return pathKey{}, false
+	}
+	parent, ok := sysabi.ParentPath(k.path)
+	if !ok {
+		return pathKey{}, false
+	}
+	k.path, k.args = parent, [3]uint64{}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return k, !time.Now().Before(pc.quietUntil)
+}
+
+// keepParent keeps the stat answer of the directory a creation made its
+// name in (reply.parent_stat), under key k (parentStatKey) and the same
+// key for stat when it starts at the cwd or the root, with the
+// existence of its name.
+func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
+	l := reply.GetPathLease()
+	if pc == nil || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.ParentStat) == 0 || len(l.Ids) == 0 || !grantedAs(k, l) {
+		return
+	}
+	expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
+		return
+	}
+	a := &pathAnswer{out: reply.ParentStat, expires: expires, ids: l.Ids}
+	pc.putLocked(k, a)
+	if !strings.HasPrefix(k.start, "fd ") {
+		s := k
+		s.sysno = unix.SYS_STAT
+		pc.putLocked(s, a)
+	}
+	if len(l.SearchIds) > 0 {
+		e := k
+		e.sysno = existsCall
+		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})
+	}
+	pc.kept.Add(1)
+}
+
 // keep keeps the answer reply gave to call sysno with key k, sent at at,
 // if it carries a path lease that no revocation or recovery overtook and
 // its outputs are the call's buffer alone.
@@ -676,9 +752,11 @@ func (t *task) listingOf(sysno uintptr, args [6]uint64) listing {
 // keepListed keeps the lstat answers of the entries a getdents64's reply
 // carried (Reply.listed), sent at at: for a listing by path dir, under
 // the keys of lstat and of newfstatat(AT_FDCWD, dir/<name>,
-// AT_SYMLINK_NOFOLLOW) of t's process; for one by description, under
-// the key of newfstatat(fd, <name>, AT_SYMLINK_NOFOLLOW). The existence
-// of each entry is kept too.
+// AT_SYMLINK_NOFOLLOW) of t's process, and relative to the fd listed; for
+// one by description, under the key of newfstatat(fd, <name>,
+// AT_SYMLINK_NOFOLLOW). The statx answers (ListedStat.statx) are kept as
+// those of statx with AT_SYMLINK_NOFOLLOW (and AT_NO_AUTOMOUNT) and any
+// mask, and the existence of each entry too.
 func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	pc := t.c.pcache
 	l := reply.GetPathLease()
@@ -733,6 +811,16 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 			// the path's leases include.
 			pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
 				args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+		}
+		if len(ls.Statx) > 0 {
+			x := &pathAnswer{out: ls.Statx, expires: expires, ids: ids}
+			for _, flags := range []uint64{unix.AT_SYMLINK_NOFOLLOW, unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT} {
+				pc.putLocked(pathKey{sysno: unix.SYS_STATX, creds: creds, start: start, path: path, args: [3]uint64{flags}}, x)
+				if lst.path != "" {
+					pc.putLocked(pathKey{sysno: unix.SYS_STATX, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
+						args: [3]uint64{flags}}, x)
+				}
+			}
 		}
 		pc.putLocked(pathKey{sysno: existsCall, creds: creds, start: start, path: path},
 			&pathAnswer{expires: expires, ids: append(slices.Clip(common), ls.Ids[0])})

@@ -595,6 +595,7 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 var leaseCalls = map[uintptr]bool{
 	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_READ: true, unix.SYS_READV: true,
 	unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true,
+	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, // of the in file (sendfile.go)
 }
 
 // wantsLease says whether a lease brought by call sysno could answer the

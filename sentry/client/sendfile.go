@@ -93,6 +93,20 @@ func (t *task) offsetIn(addr uint64) (int64, bool) {
 	return off, off >= 0
 }
 
+// copyMayLease says whether a lease of the in file that sendfile or
+// copy_file_range (true for other calls) brings could answer the
+// process's next copies: only when they go to a file written behind (a
+// copy to a socket or a pipe would have the server read each file
+// twice for nothing).
+func (t *task) copyMayLease(sysno uintptr, args [6]uint64) bool {
+	ca, ok := parseCopyArgs(sysno, args)
+	if !ok {
+		return sysno != unix.SYS_SENDFILE && sysno != unix.SYS_COPY_FILE_RANGE
+	}
+	_, out, ok := t.wbTarget(ca.out)
+	return ok && out.flags&unix.O_APPEND == 0
+}
+
 // leasedCopy answers sendfile or copy_file_range from the read cache and
 // posts it (see above), if it may, and returns its count.
 func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {

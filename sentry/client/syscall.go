@@ -292,6 +292,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.proc.mu.Unlock()
 	}
 	listing := t.listingOf(sysno, args)
+	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:           int32(sysno),
@@ -299,8 +300,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		Inputs:          toPBRegions(inputs),
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
-		LeaseWanted:     t.wantsLease(sysno),
-		PathLeaseWanted: pathWanted || listing.wanted,
+		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args),
+		PathLeaseWanted: pathWanted || listing.wanted || parentWanted,
 		ListingPath:     listing.path,
 	}}})
 	if err != nil {
@@ -311,6 +312,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
+	}
+	if parentWanted && reply.PathLease != nil {
+		t.c.pcache.keepParent(parentKey, reply, pathFrom)
 	}
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)

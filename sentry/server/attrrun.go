@@ -5,7 +5,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/attrrun"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -38,18 +38,13 @@ func attrRunCall(call *sentrypb.Call) bool {
 	return sc != nil && sc.Posted && attrRunCalls[sc.Sysno]
 }
 
-// attrRun is a thread's run being executed. Owned by the thread's worker
+// attrRun is what a thread's run being executed holds back from the
+// gofer (package kernel's AttrRun: the merged changes, their file and
+// the replies of the calls that made them). Owned by the thread's worker
 // goroutine (threadWorker and the handlers it runs, which find it in
-// syscallCtx.attrRun): no lock.
-type attrRun struct {
-	// pending are the held changes, of file d (pinned while any is
-	// held); partReplies the replies of the calls that made them.
-	pending     attrrun.Pending
-	d           *dentry
-	partReplies []*sentrypb.Reply
-	// held are the replies of the run's calls, sent at its end.
-	held []heldReply
-}
+// syscallCtx.attrRun): no lock. The run's replies, sent at its end, are
+// the front's (threadCalls.attrHeld).
+type attrRun = kernel.AttrRun
 
 // heldReply is a run's call's reply and seq.
 type heldReply struct {
@@ -67,29 +62,29 @@ func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) 
 		return false
 	}
 	run := c.attrRun
-	if f != nil || d == nil || !d.IsRegular() || (run.d != nil && run.d != d) {
+	if f != nil || d == nil || !d.IsRegular() || (run.Dentry != nil && run.Dentry != d) {
 		c.k.flushAttrRun(run)
 		return false
 	}
-	if !run.pending.Add(req) {
+	if !run.Pending.Add(req) {
 		c.k.flushAttrRun(run)
-		if !run.pending.Add(req) {
+		if !run.Pending.Add(req) {
 			return false
 		}
 	}
-	if run.d == nil {
+	if run.Dentry == nil {
 		// The handle must outlive the handler (whose pin ends with
 		// it) until the held change is sent.
 		if h, err := c.k.vfs.PinHandle(d); err != nil || h != req.Handle {
 			if err == nil {
 				c.k.vfs.Unpin(d)
 			}
-			run.pending.Take()
+			run.Pending.Take()
 			return false
 		}
-		run.d = d
+		run.Dentry = d
 	}
-	run.partReplies = append(run.partReplies, c.reply)
+	run.PartReplies = append(run.PartReplies, c.reply)
 	return true
 }
 
@@ -105,12 +100,12 @@ func (c *syscallCtx) flushAttrRunOf() {
 // fails, each call's own in order (their errors go into their held
 // replies, as a posted call's failure: logged).
 func (k *clientState) flushAttrRun(run *attrRun) {
-	if run.pending.Empty() {
+	if run.Pending.Empty() {
 		return
 	}
-	merged, parts := run.pending.Take()
-	d, replies := run.d, run.partReplies
-	run.d, run.partReplies = nil, nil
+	merged, parts := run.Pending.Take()
+	d, replies := run.Dentry, run.PartReplies
+	run.Dentry, run.PartReplies = nil, nil
 	defer k.vfs.Unpin(d)
 	if len(parts) > 1 && k.setStatHeld(d, merged) == nil {
 		for _, p := range parts {
@@ -150,24 +145,25 @@ func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.R
 	if run == nil {
 		return false
 	}
-	run.held = append(run.held, heldReply{r: r, call: call})
+	tc.attrHeld = append(tc.attrHeld, heldReply{r: r, call: call})
 	if next != nil && attrRunCall(next) {
 		return true
 	}
-	tc.attrRun = nil
-	c.endAttrRun(run, next)
+	held := tc.attrHeld
+	tc.attrRun, tc.attrHeld = nil, nil
+	c.endAttrRun(run, held, next)
 	return true
 }
 
-// endAttrRun sends what run holds, then its replies, in order (next is
-// the thread's next queued call: the last reply may wait for it), and
-// marks its calls finished.
-func (c *client) endAttrRun(run *attrRun, next *sentrypb.Call) {
+// endAttrRun sends what run holds, then its calls' replies, held, in
+// order (next is the thread's next queued call: the last reply may wait
+// for it), and marks its calls finished.
+func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call) {
 	c.k.flushAttrRun(run)
-	for i, h := range run.held {
+	for i, h := range held {
 		n := next
-		if i+1 < len(run.held) {
-			n = run.held[i+1].call
+		if i+1 < len(held) {
+			n = held[i+1].call
 		}
 		c.stream.replyPosted(h.r, n)
 		c.k.mu.Lock()

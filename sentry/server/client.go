@@ -43,8 +43,8 @@ var errNoStream = errors.New("client has no stream")
 // later reconnection attaches a new stream to the same client. The
 // front's client holds it and names it; it names nothing of the front.
 type clientState struct {
-	// socks is the client's socket state (file_socket.go; guarded by
-	// its own sync.Once and socket.Names' lock).
+	// socks is the client's socket state (package kernel's Sockets, its
+	// own locks; file_socket.go).
 	socks socketState
 	// inotify is the client's watched inodes (file_inotify.go; its own
 	// lock).
@@ -199,6 +199,10 @@ type clientState struct {
 	// Restore is rebuilding, by id. Protected by mu.
 	restoreTabs map[uint64]*fdTable
 	restoreFSs  map[uint64]*fsContext
+	// restorePairs holds the socketpairs a Restore is rebuilding, by
+	// connection id (restore_kobj.go; used only by the restore, which
+	// runs before any call).
+	restorePairs map[uint64]*restoredPair
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64
@@ -244,7 +248,7 @@ type client struct {
 
 // threadCalls is the front's record of one thread's calls: those queued
 // and the one in flight. Its fields are protected by the kernel lock
-// (k.mu) but attrRun, the worker's own.
+// (k.mu) but attrRun and attrHeld, the worker's own.
 type threadCalls struct {
 	// queue holds calls not yet started; running says a worker drains
 	// it (threadWorker).
@@ -256,10 +260,12 @@ type threadCalls struct {
 	intrPending bool
 	// inFlightPosted says the call in flight is posted (Syscall.posted).
 	inFlightPosted bool
-	// attrRun is the run of posted attribute calls the thread's worker
-	// is executing (attrrun.go), nil when none. Owned by the worker
-	// goroutine: no lock.
-	attrRun *attrRun
+	// attrRun is what the run of posted attribute calls the thread's
+	// worker is executing holds back (attrrun.go), nil when none;
+	// attrHeld are the run's replies, sent at its end. Owned by the
+	// worker goroutine: no lock.
+	attrRun  *attrRun
+	attrHeld []heldReply
 }
 
 // callsOfLocked returns t's dispatch record, made if t has none.
@@ -475,7 +481,7 @@ func (k *clientState) endDestroy(d *deferred) {
 	if k.appEnded.Load() {
 		d.Do(k.vfs.RemoveShm, k.vfs.RemoveMounts)
 	}
-	d.Do(k.socks.release)
+	d.Do(k.socks.Release)
 	d.DropPushes()
 	d.Run(k.out)
 	k.cancel()
@@ -630,8 +636,9 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			// client went away meanwhile. Ended before the worker
 			// is: no other may start the thread's next calls first.
 			k.mu.Unlock()
-			tc.attrRun = nil
-			c.endAttrRun(run, nil)
+			held := tc.attrHeld
+			tc.attrRun, tc.attrHeld = nil, nil
+			c.endAttrRun(run, held, nil)
 			continue
 		}
 		if len(tc.queue) == 0 || k.destroyed {
@@ -833,7 +840,7 @@ func (k *clientState) debug(b *strings.Builder) {
 	k.mu.Lock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
 	k.mu.Unlock()
-	k.debugNetwork(b) // takes socks.netMu alone
+	k.debugNetwork(b) // takes the network stack's lock alone
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	pids := make([]int, 0, len(k.procs))

@@ -155,6 +155,10 @@
 // clientState.mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close.
+// A sendfile or copy_file_range that carries the bytes the client read
+// from its read lease (Syscall.leased_data, syscallCtx.leasedData) writes
+// them instead of reading the in file (leasedCopy, package copybehind),
+// and fails as a write behind does.
 // Batches (package postbatch): calls a client batched
 // (ClientMessage.posted_calls) are queued before the message's own; a
 // posted reply is held (clientStream.postedHeld, under sendMu) while the
@@ -169,8 +173,8 @@
 // (receivePostedBatch). Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
-// held in threadCalls.attrRun (the worker's own: no lock; its calls
-// find it in syscallCtx.attrRun) and sent merged
+// held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
+// lock; its calls find it in syscallCtx.attrRun) and sent merged
 // before the run's replies, before anything reads attributes (statOf),
 // and before a change that cannot join; the run's calls are finished
 // only once their replies are sent, after that.
@@ -198,9 +202,10 @@
 //
 // # Packages (docs/ARCHITECTURE.md, "The remote sentry's packages")
 //
-// This package is the front (Server, Config, sessions, grants, dispatch)
-// and, until the split by subsystem is done, the kernel core: client
-// state, processes, pipe ends and stdio,
+// This package is the front (Server, Config, sessions, grants, the
+// client and its dispatch) and, until the split by subsystem is done,
+// the kernel core: the client state and its functions over processes
+// and threads, pipe ends and stdio,
 // the system calls that make and change every file kind, the system
 // call handlers, the replay records and Restore. Below it, importing
 // nothing of it:
@@ -216,10 +221,15 @@
 //     kernel needs of the front, as interfaces the front implements:
 //     kernel.Sender, the client's stream, *clientStream; kernel.Grant,
 //     the peer's grant; kernel.Deferred, the pushes and cleanups left
-//     for after the kernel lock; the leaf objects fsContext, sigTable and
-//     execPlan, aliases of kernel.FSContext, SigTable and ExecPlan; the
-//     replay records' derivation order, kernel.ReplayObject and the
-//     Order constants), kernel/fdtable (a process's fd
+//     for after the kernel lock; the process tree's objects process,
+//     thread, ptraceTracee and appTimer, aliases of kernel.Process,
+//     Thread, PtraceTracee and AppTimer; the leaf objects fsContext,
+//     sigTable, execPlan, sysctls, socketState and attrRun, aliases of
+//     kernel.FSContext, SigTable, ExecPlan, Sysctls, Sockets and AttrRun;
+//     the replay capture's entry points, stateTracker, callEffects and
+//     the keys, aliases of kernel.Tracker, CallEffects, FDSlot...; the
+//     records' derivation order, kernel.ReplayObject and the Order
+//     constants), kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
 //     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
 //     and terminal state; the stdio description, StdinWant pushes and
@@ -246,10 +256,13 @@
 // holds the kernel, clientState, which names nothing of it (it sends
 // through clientState.out; a thread keeps only inFlight, the kernel's
 // own fact that a reply will tell of its end), nor of *Server (what it
-// reads of it, its registry of read leases among them, is its own). It
-// still names process, thread, ptraceTracee and appTimer, which move to
-// package kernel together next, then the replay records (state.go), socketState and sysctls;
-// clientState then becomes kernel.Kernel and syscallCtx kernel.Task.
+// reads of it, its registry of read leases among them, is its own). Its
+// fields name only packages below (and restoredPair, a Restore's
+// scratch); syscallCtx's name clientState and pathView. What keeps both
+// here is their methods (208 on *clientState in 36 files, 149 on
+// *syscallCtx): Go defines a method only in its type's package, so they
+// become functions first, then clientState kernel.Kernel and syscallCtx
+// kernel.Task, and the kernel's files move one at a time.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -393,7 +406,7 @@
 // its record is built; a listener's unixsock.File.ConnMu is held across
 // the transport's connect and accept; unixsock.Conn.Mu (a connection's
 // queue mirror) nests inside clientState.mu and outside gVisor's endpoint
-// locks; unixsock.File.Mu, kobj.Eventfd.mu and socketState's mutexes are
+// locks; unixsock.File.Mu, kobj.Eventfd.mu and kernel.Sockets' mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
 // socket's SO_RCVTIMEO/SO_SNDTIMEO) and inet.Common's mutexes (the

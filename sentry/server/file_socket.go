@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
-	"sync"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -13,94 +12,45 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// socketState is a client's socket state. Its zero value is ready.
-type socketState struct {
-	once sync.Once
-	// names is the client's AF_UNIX name space (set once).
-	names *socket.Names
+// socketState is a client's socket state (package kernel's Sockets: the
+// AF_UNIX name space, the bound endpoints' files, the network stack).
+type socketState = kernel.Sockets
 
-	// boundMu protects bound: the socket file of each bound endpoint
-	// (connect finds the listener's file through it).
-	boundMu sync.Mutex
-	bound   map[transport.BoundEndpoint]*unixsock.File
-
-	// restoring holds the socketpairs a Restore is rebuilding (used only
-	// by the restore, which runs before any call).
-	restoring map[uint64]*restoredPair
-
-	// netMu protects net and netErr: the client's network stack, made at
-	// its first AF_INET or AF_INET6 socket (loopback only), or at its
-	// start with a sandbox network.
-	netMu  sync.Mutex
-	net    *socket.Stack
-	netErr error
-}
-
-// netStack returns the client's loopback network stack.
+// netStack returns the client's network stack: loopback only, or with
+// the sandbox network's interfaces; made at first use.
 func (k *clientState) netStack() (*socket.Stack, error) {
-	ss := &k.socks
-	ss.netMu.Lock()
-	defer ss.netMu.Unlock()
-	if ss.net == nil && ss.netErr == nil {
+	return k.socks.Stack(func() (*socket.Stack, error) {
+		var st *socket.Stack
+		var err error
 		if k.sandboxNet != nil {
-			ss.net, ss.netErr = socket.NewSandboxStack(k.sandboxNet, k.sendFrames)
+			st, err = socket.NewSandboxStack(k.sandboxNet, k.sendFrames)
 		} else {
-			ss.net, ss.netErr = socket.NewLoopbackStack()
+			st, err = socket.NewLoopbackStack()
 		}
-		if ss.netErr == nil && k.sysctl.IPForward() == 1 {
-			ss.netErr = ss.net.SetIPv4Forwarding(true)
+		if err == nil && k.sysctl.IPForward() == 1 {
+			err = st.SetIPv4Forwarding(true)
 		}
-	}
-	return ss.net, ss.netErr
-}
-
-// setBound records (s non-nil) or forgets the file of bound endpoint be.
-func (ss *socketState) setBound(be transport.BoundEndpoint, s *unixsock.File) {
-	ss.boundMu.Lock()
-	defer ss.boundMu.Unlock()
-	if s == nil {
-		delete(ss.bound, be)
-		return
-	}
-	if ss.bound == nil {
-		ss.bound = make(map[transport.BoundEndpoint]*unixsock.File)
-	}
-	ss.bound[be] = s
-}
-
-func (ss *socketState) boundFile(be transport.BoundEndpoint) *unixsock.File {
-	ss.boundMu.Lock()
-	defer ss.boundMu.Unlock()
-	return ss.bound[be]
-}
-
-// release stops the network stack when the client is freed.
-func (ss *socketState) release() {
-	ss.netMu.Lock()
-	defer ss.netMu.Unlock()
-	if ss.net != nil {
-		ss.net.Destroy()
-		ss.net = nil
-	}
+		return st, err
+	})
 }
 
 // Unbound is k's unixsock.Namespace: a named socket's endpoint be is
 // released.
 func (k *clientState) Unbound(be transport.BoundEndpoint) {
 	k.unixNames().Unbind(be)
-	k.socks.setBound(be, nil)
+	k.socks.SetBound(be, nil)
 }
 
 // unixNames returns the client's AF_UNIX name space.
 func (k *clientState) unixNames() *socket.Names {
-	k.socks.once.Do(func() { k.socks.names = socket.NewNames() })
-	return k.socks.names
+	return k.socks.Names()
 }
 
 // fileRef lets SCM_RIGHTS hold an open file description.
@@ -149,7 +99,7 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 	if err != nil {
 		return nil, err
 	}
-	if bf := c.k.socks.boundFile(be); bf != nil && bf.U.Type != stype {
+	if bf := c.k.socks.BoundFile(be); bf != nil && bf.U.Type != stype {
 		return nil, unix.EPROTOTYPE
 	}
 	return be, nil
@@ -182,7 +132,7 @@ func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
 	s.Named = true
 	s.BoundName = a.TransportName()
 	s.Mu.Unlock()
-	c.k.socks.setBound(be, s)
+	c.k.socks.SetBound(be, s)
 	return nil
 }
 

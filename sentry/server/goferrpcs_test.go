@@ -285,6 +285,23 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			}
 			e.fails(unix.EEXIST, 1, unix.SYS_MKDIRAT, atFDCWD64, m.str("/"+p), 0755)
 		}, map[string]int{"Create": 1, "Mkdir": 1}},
+		// gcc's searches: a name found missing stays so while names are
+		// made in other directories, not once one is made in its own.
+		{"a missing name, then a creation elsewhere, then the name again", func() {
+			n++
+			missing := m.str(fmt.Sprintf("/tmp/dir/missing%d", n))
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, missing, sb, 0)
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/cdir/o%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644)))
+			e.ok(1, unix.SYS_MKDIRAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/cdir/od%d", n)), 0755)
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, missing, sb, 0)
+		}, map[string]int{"Walk": 1, "Create": 1, "Mkdir": 1}},
+		{"a missing name, then a creation in its directory, then the name again", func() {
+			n++
+			missing := m.str(fmt.Sprintf("/tmp/cdir/missing%d", n))
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, missing, sb, 0)
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/cdir/p%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644)))
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, missing, sb, 0)
+		}, map[string]int{"Walk": 2, "Create": 1}},
 		{"lookups of a missing name", func() {
 			n++
 			missing := m.str(fmt.Sprintf("/tmp/missing%d", n))

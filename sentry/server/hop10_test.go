@@ -51,8 +51,10 @@ func TestChannelCallCost(t *testing.T) {
 	if allocs > maxChannelCallAllocs {
 		t.Errorf("%.1f allocations per call, want at most %d", allocs, maxChannelCallAllocs)
 	}
-	// Heartbeats and timers may start one now and then.
-	if created > 0.01 {
+	// Heartbeats and timers may start one now and then, more often the
+	// longer the run takes on a loaded machine (0.011 seen at load 20);
+	// a goroutine per call would be 1.
+	if created > 0.1 {
 		t.Errorf("%.3f goroutines created per call, want none", created)
 	}
 }

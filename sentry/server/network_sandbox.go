@@ -99,9 +99,7 @@ func (c *client) farewellAfterLinger() {
 // lingerNetwork waits until the sandbox network's stack has sent what
 // closed sockets still had to send, or sandboxLinger passed.
 func (k *clientState) lingerNetwork() {
-	k.socks.netMu.Lock()
-	st := k.socks.net
-	k.socks.netMu.Unlock()
+	st := k.socks.MadeStack()
 	if st != nil && !st.WaitDrained(sandboxLinger) {
 		k.log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
 	}
@@ -112,9 +110,7 @@ func (k *clientState) debugNetwork(b *strings.Builder) {
 	if k.sandboxNet == nil {
 		return
 	}
-	k.socks.netMu.Lock()
-	st := k.socks.net
-	k.socks.netMu.Unlock()
+	st := k.socks.MadeStack()
 	if st == nil {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Path leases (docs/ARCHITECTURE.md, "The client's path cache"): the glue
@@ -43,6 +44,24 @@ var pathArgs = map[int32][2]int{
 	unix.SYS_STAT: {-1, 0}, unix.SYS_LSTAT: {-1, 0}, unix.SYS_NEWFSTATAT: {0, 1}, unix.SYS_STATX: {0, 1},
 	unix.SYS_ACCESS: {-1, 0}, unix.SYS_FACCESSAT: {0, 1}, unix.SYS_FACCESSAT2: {0, 1},
 	unix.SYS_READLINK: {-1, 0}, unix.SYS_READLINKAT: {0, 1},
+	unix.SYS_MKDIR: {-1, 0}, unix.SYS_MKDIRAT: {0, 1}, unix.SYS_OPEN: {-1, 0}, unix.SYS_OPENAT: {0, 1},
+}
+
+// creationCall says whether c is a call whose success made a name
+// (mkdir, mkdirat, an open or openat with O_CREAT|O_EXCL): its reply may
+// carry the stat answer of the directory it made it in
+// (Reply.parent_stat).
+func (c *syscallCtx) creationCall() bool {
+	const excl = unix.O_CREAT | unix.O_EXCL
+	switch c.sysno {
+	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
+		return true
+	case unix.SYS_OPEN:
+		return c.args[1]&excl == excl
+	case unix.SYS_OPENAT:
+		return c.args[2]&excl == excl
+	}
+	return false
 }
 
 // pathView is what a path call's answer depends on besides the
@@ -236,7 +255,7 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
 		c.listingPath = listingPath // "": the answers of newfstatat(fd, name)
-	} else if !pathLeaseCalls[c.sysno] {
+	} else if !pathLeaseCalls[c.sysno] && !c.creationCall() {
 		return nil
 	}
 	view, ok := c.viewOf()
@@ -269,6 +288,7 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 	var keys []readlease.Key
 	nSearch := 0
 	var listed []*sentrypb.ListedStat
+	var parentStat []byte
 	if c.sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
 		if listed, entries, keys = c.listedStats(); len(listed) == 0 {
@@ -279,6 +299,18 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 		for _, d := range entries {
 			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.PathKey(readlease.PathAttrs, d.Ino()))
 		}
+	} else if c.creationCall() {
+		if err != nil {
+			return
+		}
+		// The creation was one path change of this call's own: the
+		// grant holds if no one else's came since it began.
+		parentStat, keys = c.createdParentStat()
+		if parentStat == nil {
+			return
+		}
+		nSearch = len(keys) - 1
+		*tk = tk.After(1)
 	} else {
 		final := c.pathView.final
 		if err == nil && final == nil {
@@ -312,6 +344,43 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 	}
 	c.reply.PathLease = l
 	c.reply.Listed = listed
+	c.reply.ParentStat = parentStat
+}
+
+// createdParentStat returns the struct stat of the directory creation
+// call c made its name in, as stat of the call's path without its last
+// component answers it now, and the keys that answer holds (the walk's
+// searches, then the directory's attributes, last), if that path names a
+// gofer directory the walk reaches without the gofer (nil: none).
+func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
+	idx := pathArgs[c.sysno]
+	path, err := c.pathArg(idx[1])
+	if err != nil {
+		return nil, nil
+	}
+	parent, ok := sysabi.ParentPath(path)
+	if !ok {
+		return nil, nil
+	}
+	dirfd := int32(atFDCWD)
+	if idx[0] >= 0 {
+		dirfd = c.argInt(idx[0])
+	}
+	// The creation's own walk noted the same directories; this one
+	// notes the end.
+	d, _, err := c.lookupAt(dirfd, parent, true, false)
+	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
+		return nil, nil
+	}
+	st, err := c.statOf(d, nil)
+	if err != nil {
+		return nil, nil
+	}
+	ls := toLinuxStat(st)
+	b := make([]byte, ls.SizeBytes())
+	ls.MarshalBytes(b)
+	keys, _ := walkKeys(c.pathView, d)
+	return b, keys
 }
 
 // listedStats returns the lstat answers of c.listingPath/<name> (or,
@@ -374,7 +443,10 @@ func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []rea
 			ls := toLinuxStat(st)
 			sb := make([]byte, ls.SizeBytes())
 			ls.MarshalBytes(sb)
-			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb})
+			sx := toStatx(st)
+			xb := make([]byte, sx.SizeBytes())
+			sx.MarshalBytes(xb)
+			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb, Statx: xb})
 			entries = append(entries, ch)
 		}
 	}

@@ -368,3 +368,56 @@ func TestPathLeaseListing(t *testing.T) {
 		})
 	}
 }
+
+// TestPathLeaseParentStat checks that the reply of a creation that made
+// its name, when it wants a path lease, carries the stat answer of the
+// directory it made it in (Reply.parent_stat), and that of one that made
+// none, or may not have, carries none.
+func TestPathLeaseParentStat(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	m := l.mem
+	tmpIno, errno := statIno(l, "/tmp")
+	if errno != 0 {
+		t.Fatalf("stat /tmp: %v", errno)
+	}
+	tests := []struct {
+		name      string
+		sysno     uintptr
+		args      []uint64
+		wantErrno unix.Errno
+		// wantIno is the inode of the directory whose stat the reply
+		// carries (0: none).
+		wantIno uint64
+	}{
+		{"mkdir", unix.SYS_MKDIRAT, []uint64{uint64(atFDCWD64), m.str("/tmp/pd"), 0o755}, 0, tmpIno},
+		{"mkdir with a trailing slash", unix.SYS_MKDIR, []uint64{m.str("/tmp/pe/"), 0o755}, 0, tmpIno},
+		{"mkdir of a name that exists", unix.SYS_MKDIR, []uint64{m.str("/tmp/pd"), 0o755}, unix.EEXIST, 0},
+		{"open with O_CREAT|O_EXCL", unix.SYS_OPENAT, []uint64{uint64(atFDCWD64), m.str("/tmp/pd/f"), unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY, 0o644}, 0, 1},
+		{"open with O_CREAT alone", unix.SYS_OPENAT, []uint64{uint64(atFDCWD64), m.str("/tmp/pd/g"), unix.O_CREAT | unix.O_WRONLY, 0o644}, 0, 0},
+		{"mkdir of a name without a directory part", unix.SYS_MKDIR, []uint64{m.str("ph"), 0o755}, 0, 0},
+	}
+	for _, tc := range tests {
+		r := pathSys(l, tc.sysno, tc.args...)
+		if unix.Errno(r.Errno) != tc.wantErrno {
+			t.Errorf("%s: errno %v, want %v", tc.name, unix.Errno(r.Errno), tc.wantErrno)
+		}
+		if tc.wantIno == 0 {
+			if len(r.ParentStat) != 0 || r.PathLease != nil {
+				t.Errorf("%s: parent stat %d bytes, lease %v; want none", tc.name, len(r.ParentStat), r.PathLease)
+			}
+			continue
+		}
+		if len(r.ParentStat) < 16 || r.PathLease == nil || len(r.PathLease.Ids) == 0 {
+			t.Errorf("%s: parent stat %d bytes, lease %v; want both", tc.name, len(r.ParentStat), r.PathLease)
+			continue
+		}
+		got := binary.LittleEndian.Uint64(r.ParentStat[8:16])
+		if tc.wantIno == 1 {
+			tc.wantIno, _ = statIno(l, "/tmp/pd")
+		}
+		if got != tc.wantIno {
+			t.Errorf("%s: parent stat of inode %d, want %d", tc.name, got, tc.wantIno)
+		}
+	}
+}

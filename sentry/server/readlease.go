@@ -152,6 +152,11 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	case unix.SYS_READ, unix.SYS_READV:
 	case unix.SYS_PREAD64, unix.SYS_PREADV:
 		next = int64(c.args[3]) + ret
+	case unix.SYS_COPY_FILE_RANGE:
+	case unix.SYS_SENDFILE:
+		// The in file: the lease answers the copies that follow (the
+		// one that finds its end, cp's and cat's) on the client.
+		fd = c.argInt(1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
 		if p, err := c.pathArg(1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {

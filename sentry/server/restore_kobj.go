@@ -260,14 +260,14 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 
 // restorePairEnd rebuilds one end of a socketpair.
 func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
-	if k.socks.restoring == nil {
-		k.socks.restoring = make(map[uint64]*restoredPair)
+	if k.restorePairs == nil {
+		k.restorePairs = make(map[uint64]*restoredPair)
 	}
-	rp := k.socks.restoring[st.SocketConn]
+	rp := k.restorePairs[st.SocketConn]
 	if rp == nil {
 		a, b := socket.NewUnixPair(stype, creds)
 		rp = &restoredPair{conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
-		k.socks.restoring[st.SocketConn] = rp
+		k.restorePairs[st.SocketConn] = rp
 	}
 	side := int(st.SocketSide)
 	if rp.files[side] != nil {
@@ -291,7 +291,7 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 // (sent by the other end) and closes an end that was not restored (it
 // had been closed: its peer reads the data, then end of file).
 func (k *clientState) finishRestoredPairs() {
-	for id, rp := range k.socks.restoring {
+	for id, rp := range k.restorePairs {
 		cn := rp.conn
 		cn.Mu.Lock()
 		for side := 0; side < 2; side++ {
@@ -316,7 +316,7 @@ func (k *clientState) finishRestoredPairs() {
 			}
 		}
 	}
-	k.socks.restoring = nil
+	k.restorePairs = nil
 }
 
 // rebindUnix gives a restored socket its name back: the abstract name,
@@ -350,7 +350,7 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.Unix
 	}
 	s.Named = true
 	s.BoundName = a.TransportName()
-	k.socks.setBound(be, s)
+	k.socks.SetBound(be, s)
 	return nil
 }
 

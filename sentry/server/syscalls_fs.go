@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -148,6 +150,12 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	return int64(fd), err
 }
 
+// maxReplacedRetries bounds how often an open walks a path again after
+// its cached dentry was found replaced (vfs.ErrReplaced): each retry
+// walks the gofer, so only a name replaced again meanwhile fails, with
+// ENOENT.
+const maxReplacedRetries = 2
+
 func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*file, error) {
 	if path == "" {
 		return nil, unix.ENOENT
@@ -159,11 +167,17 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	}
 	follow := flags&unix.O_NOFOLLOW == 0
 	if flags&unix.O_CREAT == 0 {
-		d, err := v.Resolve(c, start, path, follow)
-		if err != nil {
-			return nil, err
+		for attempt := 0; ; attempt++ {
+			d, err := v.Resolve(c, start, path, follow)
+			if err != nil {
+				return nil, err
+			}
+			f, err := c.openDentry(d, flags)
+			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
+				continue // the cached name was stale: walk it again
+			}
+			return f, err
 		}
-		return c.openDentry(d, flags)
 	}
 	if flags&unix.O_DIRECTORY != 0 {
 		return nil, unix.EINVAL
@@ -222,7 +236,11 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			if d.IsDir() {
 				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
-			return c.openDentry(d, flags)
+			f, err := c.openDentry(d, flags)
+			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
+				continue // the cached name was stale: look it up again
+			}
+			return f, err
 		}
 		if syserr.ErrnoOf(err) != unix.ENOENT {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // /proc/sys numbers the application may change, per client (package
@@ -40,13 +41,12 @@ func (k *clientState) setIPForward(v int) error {
 		return unix.EPERM
 	}
 	k.sysctl.SetIPForward(v == 1)
-	ss := &k.socks
-	ss.netMu.Lock()
-	defer ss.netMu.Unlock()
-	if ss.net != nil {
-		return ss.net.SetIPv4Forwarding(v == 1)
-	}
-	return nil
+	return k.socks.WithStack(func(st *socket.Stack) error {
+		if st != nil {
+			return st.SetIPv4Forwarding(v == 1)
+		}
+		return nil
+	})
 }
 
 // applySysctls sets the /proc/sys values of Hello.sysctls. A name the

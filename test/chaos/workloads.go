@@ -61,6 +61,9 @@ var truncloopC string
 //go:embed testdata/restat.c
 var restatC string
 
+//go:embed testdata/copyloop.c
+var copyloopC string
+
 //go:embed testdata/tarnames.c
 var tarnamesC string
 
@@ -328,6 +331,17 @@ echo REWRITTEN | dd of=w.txt bs=1 seek=100 conv=notrunc 2>/dev/null
 mkdir src && i=0; while [ $i -lt 300 ]; do echo "f $i" > src/f$i; i=$((i+1)); done
 tar cf t.tar src && rm -r src && tar xf t.tar && stat -c '%a %s %n' src/* | md5sum
 wc -l w.txt; md5sum w.txt; cat src/f* | md5sum; rm -r src t.tar`,
+	},
+	{
+		// Copies from a read-leased archive into new files, with
+		// sendfile and copy_file_range at the file offset and at
+		// explicit ones, as tar extracts: posted with the bytes read
+		// from the lease (leased copies); each one in flight at a kill
+		// is re-sent with its bytes and applied once, and the
+		// archive's offset is the one the application was told.
+		Name:    "leased-copy",
+		Script:  `./prog 1500 && cat o/* | md5sum; ls o | wc -l; rm -r o arc prog`,
+		CSource: copyloopC,
 	},
 }
 

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -118,8 +116,7 @@ func TestPathCacheRoundTrips(t *testing.T) {
 func TestPathCacheTwoSandboxes(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := pathLeaseProgram(t, "twoviews")
-	run := func(t *testing.T, argv func(role, dir string) []string) string {
-		dir := t.TempDir()
+	_, _, logs := observerChangerRuns(t, prog, 11, func(t *testing.T, dir string) {
 		for _, f := range []string{"flag", "ack"} {
 			if err := os.WriteFile(filepath.Join(dir, f), []byte("0000"), 0o644); err != nil {
 				t.Fatal(err)
@@ -134,44 +131,7 @@ func TestPathCacheTwoSandboxes(t *testing.T) {
 		if err := os.Symlink("f", filepath.Join(dir, "w", "l")); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		changer := exec.CommandContext(ctx, argv("changer", dir)[0], argv("changer", dir)[1:]...)
-		out, err := os.Create(filepath.Join(t.TempDir(), "changer.out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		changer.Stdout, changer.Stderr = out, out
-		if err := changer.Start(); err != nil {
-			t.Fatal(err)
-		}
-		o := tu.Run(t, 3*time.Minute, dir, "", argv("observer", dir)...)
-		cerr := changer.Wait()
-		cout, _ := os.ReadFile(out.Name())
-		if o.ExitCode != 0 || cerr != nil {
-			t.Fatalf("observer: exit %d\n%s%s\nchanger: %v\n%s", o.ExitCode, o.Stdout, o.Stderr, cerr, cout)
-		}
-		if string(cout) != "changer: 11 steps\n" {
-			t.Errorf("changer said %q", cout)
-		}
-		return o.Stdout
-	}
-	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
-	if !strings.HasSuffix(native, "observer: 11 steps\n") {
-		t.Fatalf("native observer said:\n%s", native)
-	}
-	sock := t.TempDir()
-	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
-	logs := t.TempDir()
-	sandboxed := run(t, func(role, dir string) []string {
-		return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
-			"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
 	})
-	if sandboxed != native {
-		t.Errorf("the observer in a sandbox saw (-) what it saw natively (+):\n%s", lineDiff(sandboxed, native))
-	}
 	log, err := os.ReadFile(filepath.Join(logs, "observer.log"))
 	if err != nil {
 		t.Fatal(err)

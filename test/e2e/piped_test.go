@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pipedRun is a started command that the test drives: it writes the
@@ -38,4 +39,27 @@ func startPiped(t *testing.T, argv ...string) *pipedRun {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 	return p
+}
+
+// waitLine waits up to timeout for the command's next line of stdout (a
+// program saying it finished a pass) and fails the test, with its
+// stderr, if the command ends or stays silent.
+func (p *pipedRun) waitLine(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	type line struct {
+		text string
+		err  error
+	}
+	got := make(chan line, 1)
+	go func() { s, err := p.lines.ReadString('\n'); got <- line{s, err} }()
+	select {
+	case l := <-got:
+		if l.err != nil {
+			t.Fatalf("program: %v; stderr:\n%s", l.err, p.stderr.String())
+		}
+		return l.text
+	case <-time.After(timeout):
+		t.Fatalf("program did not finish its pass in %v; stderr:\n%s", timeout, p.stderr.String())
+		return ""
+	}
 }

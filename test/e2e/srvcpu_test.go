@@ -22,19 +22,7 @@ func fileLoopCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, round
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}()
-	waitPass := func() {
-		t.Helper()
-		got := make(chan error, 1)
-		go func() { _, err := p.lines.ReadString('\n'); got <- err }()
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatalf("program: %v; stderr:\n%s", err, p.stderr.String())
-			}
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("program did not finish its pass; stderr:\n%s", p.stderr.String())
-		}
-	}
+	waitPass := func() { p.waitLine(t, 2*time.Minute) }
 	waitPass()
 	s0, g0 := readHostCounters(t, s.Cmd.Process.Pid), readHostCounters(t, g.Cmd.Process.Pid)
 	p.stdin.Write([]byte("\n"))

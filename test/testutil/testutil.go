@@ -110,6 +110,32 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 	return r
 }
 
+// RunBeside runs partner in the background and argv in the foreground,
+// both in dir under a timeout, and returns argv's result with partner's
+// combined output and its Wait error: the two processes of a test where
+// one changes files while the other looks (natively, or two sandboxes on
+// one server).
+func RunBeside(t testing.TB, timeout time.Duration, dir string, partner, argv []string) (r Result, partnerOut string, partnerErr error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	bg := exec.CommandContext(ctx, partner[0], partner[1:]...)
+	bg.Dir = dir
+	out, err := os.Create(filepath.Join(t.TempDir(), "partner.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	bg.Stdout, bg.Stderr = out, out
+	if err := bg.Start(); err != nil {
+		t.Fatalf("start %q: %v", partner, err)
+	}
+	r = Run(t, timeout, dir, "", argv...)
+	partnerErr = bg.Wait()
+	text, _ := os.ReadFile(out.Name())
+	return r, string(text), partnerErr
+}
+
 // Sandbox runs argv under `runsc-decoupled do` with the given do flags.
 // The tests compare the files a sandboxed program writes with a native
 // run's, so do writes through to the host (--force-overlay=false) unless

@@ -142,6 +142,14 @@ type AttrCache struct {
 	// once its reply is in: a client's negative dentry made from a
 	// lookup begun at another count is no longer trusted (package vfs).
 	names atomic.Uint64
+	// madeIn holds, per directory inode, the names count once the last
+	// call that may have made a name in it completed; madeAnywhere, the
+	// count once the last such call in a directory the cache could not
+	// tell completed (it counts for every directory). Beyond maxMadeIn
+	// directories the map is folded into madeAnywhere. Written with
+	// names' increment, under mu.
+	madeIn       map[attrKey]uint64
+	madeAnywhere uint64
 	// removals counts the Unlinks and Renames through this cache that
 	// may have removed or replaced a name, each counted once its reply
 	// is in, after the caller's own count (WithRemovals): see
@@ -264,6 +272,47 @@ func (a *AttrCache) SetClock(now func() time.Time) {
 // NamesMade is the count of calls through the cache that may have made a
 // name (see names).
 func (a *AttrCache) NamesMade() uint64 { return a.names.Load() }
+
+// maxMadeIn bounds AttrCache.madeIn.
+const maxMadeIn = 4096
+
+// NamesMadeIn is the NamesMade count once the last call that may have made
+// a name in the directory of handle dir completed (0 for none since the
+// cache began): a negative dentry of that directory from a lookup begun at
+// count n is trusted while NamesMadeIn is at most n, so that gcc's failed
+// searches stay answered while it creates files elsewhere. A handle the
+// cache does not know gives NamesMade.
+func (a *AttrCache) NamesMadeIn(dir uint64) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.handles[dir]
+	if !ok {
+		return a.names.Load()
+	}
+	return max(a.madeIn[k], a.madeAnywhere)
+}
+
+// nameMade counts a call that may have made a name in the directories of
+// handles dirs, once its reply is in (see names, madeIn).
+func (a *AttrCache) nameMade(dirs ...uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.names.Add(1)
+	for _, d := range dirs {
+		k, ok := a.handles[d]
+		if !ok || len(a.madeIn) >= maxMadeIn {
+			a.madeAnywhere = n
+			if ok {
+				clear(a.madeIn)
+			}
+			continue
+		}
+		if a.madeIn == nil {
+			a.madeIn = make(map[attrKey]uint64)
+		}
+		a.madeIn[k] = n
+	}
+}
 
 // removalsKey marks a context with the counter of its caller's removals.
 type removalsKey struct{}
@@ -765,7 +814,7 @@ func (a *AttrCache) created(dir uint64, h *goferpb.Handle, st, dirSt *goferpb.St
 }
 
 func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
-	defer a.names.Add(1)
+	defer a.nameMade(req.GetDir())
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
 	if err != nil || r.GetErrno() != 0 {
@@ -784,7 +833,7 @@ func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 }
 
 func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
-	defer a.names.Add(1)
+	defer a.nameMade(req.GetDir())
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
 	if err != nil || r.GetErrno() != 0 {
@@ -799,7 +848,7 @@ func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 }
 
 func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
-	defer a.names.Add(1)
+	defer a.nameMade(req.GetDir())
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() != 0 {
@@ -814,7 +863,7 @@ func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 }
 
 func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
-	defer a.names.Add(1)
+	defer a.nameMade(req.GetDir())
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
 	if err != nil || r.GetErrno() != 0 {
@@ -829,7 +878,7 @@ func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 }
 
 func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...grpc.CallOption) (*goferpb.LinkReply, error) {
-	defer a.names.Add(1)
+	defer a.nameMade(req.GetDir())
 	a.drop(req.GetDir())
 	start := a.drop(req.GetTarget())
 	r, err := a.GoferClient.Link(ctx, req, opts...)
@@ -858,7 +907,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 }
 
 func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
-	defer a.names.Add(1)
+	defer a.nameMade(req.GetOldDir(), req.GetNewDir())
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.removed(ctx)

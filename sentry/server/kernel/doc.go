@@ -21,12 +21,16 @@
 // a process's signal-raising timer (AppTimer), with their few methods
 // (AnyLiveThread, KilledStatusLocked, ReplayOrder); the writable
 // /proc/sys numbers the kernel keeps itself (Sysctls, RoundPipeSize);
+// a client's sockets' state (Sockets: its AF_UNIX name space, the
+// bound endpoints' files, its network stack);
 // and the replay capture's entry points: the client's Tracker (Changed,
 // and the hooks given to the fd tables, descriptions, pipes, locks,
 // mapped files, SysV and pty objects), the keys of objects touched by
 // number (FDSlot, MappedID, LockedIno, MountID, SysvKey, DeletedKey,
 // PtyIndex, PipeRef) and a call's effects committed with its reply
-// (CallEffects, PipeIO, OffChange, GoferWrite). The functions that
+// (CallEffects, PipeIO, OffChange, GoferWrite); what a run of posted
+// attribute calls holds back from the gofer (AttrRun, which the front
+// starts and ends and each of the run's calls finds in its call). The functions that
 // change them are still the server's (process.go, signals.go,
 // jobctl.go, timers.go, ptrace.go).
 //
@@ -40,7 +44,10 @@
 // Dependencies: proto/sentrypb, and the layers below the kernel it names:
 // vfs (a working directory, an exec's file), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state), replay, pipe and fdesc
-// (the objects an effect names), sentry/statekey, and its own
+// (the objects an effect names), attrrun (a run's merged changes),
+// socket and fsimpl/unixsock (a
+// client's name space, stack and bound sockets), sentry/statekey, and
+// gVisor's unix transport (a bound endpoint, as a key), and its own
 // kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
 // buffer an effect names). It must not import the server package.
 //
@@ -54,7 +61,10 @@
 // lock), a PtraceTracee's and an AppTimer's (whose ktimer.Timer has its
 // own lock, a leaf below the kernel lock; its listener is called with
 // no lock held); an ExecPlan belongs to the exec call that made it.
-// Sysctls has its own lock, a leaf; a Tracker's (replay.Tracker's) is a
+// Sysctls has its own lock, a leaf; Sockets' bound-endpoint lock is a
+// leaf, its stack's lock is taken before the Sysctls' (a stack is made
+// with the client's ip_forward) and held while the stack is made,
+// changed (WithStack) or destroyed; a Tracker's (replay.Tracker's) is a
 // leaf too. CallEffects belong to the call collecting them until it
-// hands them to the Tracker.
+// hands them to the Tracker; an AttrRun to its thread's worker.
 package kernel

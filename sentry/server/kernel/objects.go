@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/attrrun"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
@@ -48,4 +49,19 @@ type ExecPlan struct {
 	Image auth.FileAttrs
 	// NoNewPrivs ignores Image's set-id bits (prctl PR_SET_NO_NEW_PRIVS).
 	NoNewPrivs bool
+}
+
+// AttrRun is what a run of a thread's posted attribute calls (chown,
+// chmod, utimensat by path of one regular file, run one after the
+// other) holds back from the gofer: the changes merged so far, sent as
+// one SetStat before anything reads the file's attributes or the run
+// ends. The front starts and ends a run; each of its calls finds it in
+// its call. Owned by the thread's worker goroutine: no lock.
+type AttrRun struct {
+	// Pending are the held changes, of file Dentry (pinned while any is
+	// held); PartReplies the replies of the calls that made them, which
+	// get the errno of a change that failed.
+	Pending     attrrun.Pending
+	Dentry      *vfs.Dentry
+	PartReplies []*sentrypb.Reply
 }

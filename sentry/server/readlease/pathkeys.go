@@ -66,6 +66,11 @@ func (r *Registry) BeginPath() PathTicket {
 	return PathTicket{gen: r.pathGen}
 }
 
+// After returns t as if begun after the caller's own n changes: a call
+// that made exactly n path changes itself (a creation: one) and reads
+// what it grants after them may grant if no one else changed anything.
+func (t PathTicket) After(n uint64) PathTicket { return PathTicket{gen: t.gen + n} }
+
 // GrantPath ends t by giving h a lease on each of keys (path keys). A
 // key on which h holds a live lease with at least half its life left
 // gets that lease again, so that a client asking many times a second

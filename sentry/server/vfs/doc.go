@@ -11,7 +11,8 @@
 //     the remote sentry's are package fsimpl/synth's).
 //     A gofer dentry caches its children by name, names found missing
 //     (negative entries, believed for NegativeTTL or until a call of this
-//     server may have made a name: goferclient.AttrCache.NamesMade), its
+//     server may have made a name in that directory:
+//     goferclient.AttrCache.NamesMadeIn), its
 //     symlink target, its attributes for permission checks (NoteAttrs,
 //     AttrsOf) and those a directory listing gave (NoteListing, trusted
 //     while the attribute cache says no change went through since and
@@ -50,9 +51,10 @@
 //	VFS.MntMu      (mount, umount2 and their replay; held across gofer
 //	                RPCs; the kernel may take its own lock under it)
 //	  VFS.shmMu    (making /dev/shm's directory; held across gofer RPCs)
-//	    VFS.mu     (the dentry tree and the handle cache: a leaf, never
-//	                held across a gofer RPC or a call of the Kernel;
-//	                the kernel takes it under its own lock)
+//	    VFS.mu     (the dentry tree and the handle cache: never held
+//	                across a gofer RPC or a call of the Kernel; the
+//	                kernel takes it under its own lock)
+//	      goferclient.AttrCache's mu (a leaf: NamesMadeIn)
 //
 // The Kernel's methods are called with none of these held but MntMu.
 package vfs

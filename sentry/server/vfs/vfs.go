@@ -395,7 +395,8 @@ func (v *VFS) FreshHandle(d *Dentry) (uint64, *goferpb.Stat, []byte, error) {
 	}
 	var wf *goferpb.WalkedFile
 	var err error
-	if vm := v.MountRoot(d); vm != nil && vm.Src != nil {
+	vm := v.MountRoot(d)
+	if vm != nil && vm.Src != nil {
 		// A bind mount's root: a handle of its source.
 		return v.FreshHandle(vm.Src)
 	} else if vm != nil {
@@ -422,9 +423,11 @@ func (v *VFS) FreshHandle(d *Dentry) (uint64, *goferpb.Stat, []byte, error) {
 		return 0, nil, nil, err
 	}
 	if wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
-		// The name now refers to another file.
 		v.releases.Release([]uint64{wf.Handle.Id})
-		return 0, nil, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
+		if vm == nil {
+			v.forgetReplaced(parent, name, d)
+		}
+		return 0, nil, nil, fmt.Errorf("open %q: %w", name, ErrReplaced)
 	}
 	v.mu.Lock()
 	if d.fh == nil {
@@ -537,9 +540,9 @@ func (v *VFS) OpenRegular(d *Dentry, flags uint32) (uint64, []byte, error) {
 	}
 	wf := r.Files[0]
 	if r.OpenErrno == int32(unix.ESTALE) || wf.Stat.Ino != d.ino || wf.Stat.Mode&unix.S_IFMT != d.Mode&unix.S_IFMT {
-		// The name now refers to another file.
 		v.releases.Release(ids)
-		return 0, nil, fmt.Errorf("%q was replaced: %w", name, unix.ENOENT)
+		v.forgetReplaced(parent, name, d)
+		return 0, nil, fmt.Errorf("walk-open %q: %w", name, ErrReplaced)
 	}
 	if err := syserr.FromGofer("walk-open "+name, r.OpenErrno, nil); err != nil {
 		v.releases.Release(ids)
@@ -596,9 +599,10 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 		}
 	}
 	// A name found missing stays missing, without a Walk, until a call
-	// of this server that may make a name (any client's) completes, or
-	// negativeTTL passes (for other parties: the bound of
-	// docs/ARCHITECTURE.md's coherence rule).
+	// of this server that may make a name in its directory (any
+	// client's; in any directory when the dentry holds no handle the
+	// attribute cache knows) completes, or negativeTTL passes (for other
+	// parties: the bound of docs/ARCHITECTURE.md's coherence rule).
 	names := v.attrs.NamesMade()
 	removals := v.attrs.RemovalsByOthersIn(v.ctx)
 	v.mu.Lock()
@@ -608,7 +612,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 		return stale, nil
 	}
 	if n, ok := dir.negative[name]; ok {
-		if n.names == names && v.attrs.Clock().Sub(n.at) < NegativeTTL {
+		if v.attrs.NamesMadeIn(dir.handle) <= n.names && v.attrs.Clock().Sub(n.at) < NegativeTTL {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%q (negative dentry): %w", name, unix.ENOENT)
 		}
@@ -689,6 +693,31 @@ func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *gof
 		v.releases.Release(evicted)
 	}
 	return d
+}
+
+// ErrReplaced is the error of FreshHandle and OpenRegular when a
+// dentry's name, walked again, refers to another file: another client of
+// the gofer's tree (or the host) put one there since the dentry was
+// cached. The stale dentry is dropped from the tree first, so that the
+// caller may resolve the path again and open what it names now, as
+// Linux looks a name up again when a cached dentry fails its
+// revalidation; a caller that does not is answered ENOENT.
+var ErrReplaced error = replacedError{}
+
+type replacedError struct{}
+
+func (replacedError) Error() string { return "the name refers to another file" }
+func (replacedError) Unwrap() error { return unix.ENOENT }
+
+// forgetReplaced drops d, whose name in parent refers to another file
+// now, from the tree if it is still parent's child of that name.
+func (v *VFS) forgetReplaced(parent *Dentry, name string, d *Dentry) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if parent != nil && parent.children[name] == d {
+		d.deleted = true
+		delete(parent.children, name)
+	}
 }
 
 // Forget drops dir's cached child name (after unlink, or a change this

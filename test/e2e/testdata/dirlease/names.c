@@ -1,13 +1,13 @@
 // names changer|observer DIR: two programs (two sandboxes on one server,
 // or two host processes) take turns through DIR/turn, which holds the
-// number of the next step. At each step the observer first asks about
+// number of the next step (four digits, rewritten in place). At each step the observer first asks about
 // the names of DIR/w without changing anything (stat, lstat, fstatat
 // relative to an fd of DIR/w after listing it), so that a path cache
 // keeps the answers, hands the turn to the changer, which creates,
 // removes or renames a name in DIR/w, and once the turn is back makes
 // the calls a path cache may answer itself (mkdir of a name it saw
-// exist, unlink, stat, fstatat relative to the listed fd) and prints
-// what they returned. An answer the change should have revoked prints
+// exist, unlink, stat, fstatat relative to the listed fd, stat of DIR/w,
+// whose answer a creation in it brings) and prints what they returned. An answer the change should have revoked prints
 // what it was before the change, which the native run does not.
 #include <dirent.h>
 #include <errno.h>
@@ -35,19 +35,25 @@ static char *in(const char *name) {
 	return b;
 }
 
+static int turn_fd = -1;
+
+// turn opens DIR/turn (which holds four digits) once.
+static int turn(void) {
+	if (turn_fd < 0) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/turn", dir);
+		if ((turn_fd = open(path, O_RDWR)) < 0)
+			die("open turn");
+	}
+	return turn_fd;
+}
+
 // wait_turn re-reads DIR/turn until it holds step (at most 60 s).
 static void wait_turn(int step) {
-	char path[4096];
-	snprintf(path, sizeof path, "%s/turn", dir);
 	time_t end = time(NULL) + 60;
 	for (;;) {
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			die("open turn");
-		char buf[16] = {0};
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n > 0 && atoi(buf) == step)
+		char buf[8] = {0};
+		if (pread(turn(), buf, 4, 0) == 4 && atoi(buf) == step)
 			return;
 		if (time(NULL) > end) {
 			printf("timeout waiting for turn %d\n", step);
@@ -58,18 +64,10 @@ static void wait_turn(int step) {
 }
 
 static void give_turn(int step) {
-	char path[4096], tmp[4096], s[16];
-	snprintf(path, sizeof path, "%s/turn", dir);
-	snprintf(tmp, sizeof tmp, "%s/turn.new", dir);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		die("open turn.new");
-	int n = snprintf(s, sizeof s, "%d\n", step);
-	if (write(fd, s, n) != n)
+	char s[8];
+	snprintf(s, sizeof s, "%04d", step);
+	if (pwrite(turn(), s, 4, 0) != 4)
 		die("write turn");
-	close(fd);
-	if (rename(tmp, path) != 0)
-		die("rename turn");
 }
 
 static const char *names[] = {"d", "x", "e", "l"};
@@ -109,6 +107,11 @@ static void list(int fd) {
 static void ask(int wfd, int print) {
 	struct stat st;
 	list(wfd);
+	char w[4096];
+	snprintf(w, sizeof w, "%s/w", dir);
+	int wrc = stat(w, &st); // its link count moves with the directories made and removed in it
+	if (print)
+		show("stat", "w", wrc, &st);
 	for (int i = 0; i < NNAMES; i++) {
 		int rc = stat(in(names[i]), &st);
 		if (print)

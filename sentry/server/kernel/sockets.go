@@ -1,0 +1,97 @@
+package kernel
+
+import (
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// Sockets is a client's socket state: its AF_UNIX name space, the socket
+// file of each bound endpoint, and its network stack (made at its first
+// AF_INET or AF_INET6 socket, or at its start with a sandbox network).
+// Its zero value is ready.
+type Sockets struct {
+	// namesOnce makes names at first use.
+	namesOnce sync.Once
+	names     *socket.Names
+
+	// boundMu protects bound: the socket file of each bound endpoint
+	// (connect finds the listener's file through it). A leaf.
+	boundMu sync.Mutex
+	bound   map[transport.BoundEndpoint]*unixsock.File
+
+	// netMu protects net and netErr, and is held while the stack is made,
+	// changed through WithStack, or destroyed. Taken before the Sysctls'
+	// lock (a stack is made with the client's ip_forward).
+	netMu  sync.Mutex
+	net    *socket.Stack
+	netErr error
+}
+
+// Names returns the client's AF_UNIX name space, made at first use.
+func (s *Sockets) Names() *socket.Names {
+	s.namesOnce.Do(func() { s.names = socket.NewNames() })
+	return s.names
+}
+
+// SetBound records (f non-nil) or forgets the file of bound endpoint be.
+func (s *Sockets) SetBound(be transport.BoundEndpoint, f *unixsock.File) {
+	s.boundMu.Lock()
+	defer s.boundMu.Unlock()
+	if f == nil {
+		delete(s.bound, be)
+		return
+	}
+	if s.bound == nil {
+		s.bound = make(map[transport.BoundEndpoint]*unixsock.File)
+	}
+	s.bound[be] = f
+}
+
+// BoundFile returns the file of bound endpoint be, nil if none.
+func (s *Sockets) BoundFile(be transport.BoundEndpoint) *unixsock.File {
+	s.boundMu.Lock()
+	defer s.boundMu.Unlock()
+	return s.bound[be]
+}
+
+// Stack returns the client's network stack, made by newStack (under the
+// stack's lock) at the first call. What newStack returned is kept: a
+// stack made with an error is returned with it, and destroyed by
+// Release.
+func (s *Sockets) Stack(newStack func() (*socket.Stack, error)) (*socket.Stack, error) {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if s.net == nil && s.netErr == nil {
+		s.net, s.netErr = newStack()
+	}
+	return s.net, s.netErr
+}
+
+// MadeStack returns the network stack if it was made, else nil.
+func (s *Sockets) MadeStack() *socket.Stack {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	return s.net
+}
+
+// WithStack runs fn on the network stack if it was made (nil if not)
+// under the stack's lock, so that a stack being made or destroyed waits.
+func (s *Sockets) WithStack(fn func(*socket.Stack) error) error {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	return fn(s.net)
+}
+
+// Release destroys the network stack, if it was made.
+func (s *Sockets) Release() {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if s.net != nil {
+		s.net.Destroy()
+		s.net = nil
+	}
+}
