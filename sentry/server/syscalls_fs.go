@@ -139,6 +139,12 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if err != nil {
 		return 0, err
 	}
+	if !tab.HasFree() {
+		// Linux takes the fd before it walks: EMFILE first, and no file
+		// created. (Another thread may still take the last fd between
+		// here and Install.)
+		return 0, unix.EMFILE
+	}
 	f, err := c.openFile(dirfd, path, flags, mode)
 	if err != nil {
 		return 0, err

@@ -31,6 +31,9 @@ func TestSuites10Fixes(t *testing.T) {
 		// listed, "." and ".." (a tmpfs mount's root too), after another
 		// process's rename, write, chmod, link and unlink there.
 		{name: "listing_stat", pathHits: true},
+		// open_emfile: open(O_CREAT) with no fd free is EMFILE and
+		// creates nothing (it created the file).
+		{name: "open_emfile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), tc.name, testdataSource(t, "suites10", tc.name))
