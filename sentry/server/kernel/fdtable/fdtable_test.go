@@ -361,3 +361,30 @@ func TestInstallPairFull(t *testing.T) {
 		t.Errorf("Install after a failed pair: %d, %v; want 2", fd, err)
 	}
 }
+
+// TestHasFree: an fd below the limit is free until the table is full,
+// and again once one below the highest is closed.
+func TestHasFree(t *testing.T) {
+	tab := New(nil, nil, nil)
+	tab.SetLimit(3)
+	for _, step := range []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"empty", func() {}, true},
+		{"two of three", func() { tab.Install(newFile(), 0, false); tab.Install(newFile(), 0, false) }, true},
+		{"full", func() { tab.Install(newFile(), 0, false) }, false},
+		{"fd 1 closed", func() {
+			if f, err := tab.Remove(1); err == nil {
+				f.DecRef()
+			}
+		}, true},
+		{"limit lowered to 1", func() { tab.SetLimit(1) }, false},
+	} {
+		step.do()
+		if got := tab.HasFree(); got != step.want {
+			t.Errorf("%s: HasFree() = %v, want %v", step.name, got, step.want)
+		}
+	}
+}
