@@ -2867,6 +2867,14 @@ type Syscall struct {
 	// path_lease_wanted and no listing_path asks for the answers of
 	// newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) instead (find's).
 	ListingPath string `protobuf:"bytes,423,opt,name=listing_path,json=listingPath,proto3" json:"listing_path,omitempty"`
+	// install_fd, on a posted read-only open or openat, is the fd the
+	// client told the application (the lowest free one in its copy of the
+	// caller's fd table, which no other process shares): the server
+	// installs the new description there, or fails the open (EMFILE at or
+	// above RLIMIT_NOFILE; EBUSY if the fd is open, unless the call is one
+	// re-sent after a Restore whose records already hold its description,
+	// which it then replaces). Reply.opened_file names the description.
+	InstallFd *int32 `protobuf:"varint,440,opt,name=install_fd,json=installFd,proto3,oneof" json:"install_fd,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -2984,6 +2992,13 @@ func (x *Syscall) GetListingPath() string {
 		return x.ListingPath
 	}
 	return ""
+}
+
+func (x *Syscall) GetInstallFd() int32 {
+	if x != nil && x.InstallFd != nil {
+		return *x.InstallFd
+	}
+	return 0
 }
 
 func (x *Syscall) GetClocks() *ClockSample {
@@ -3622,6 +3637,10 @@ type Reply struct {
 	// listed are the lstat answers of the entries a getdents64 listed
 	// (Syscall.listing_path, or the fd listed), held by path_lease.
 	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
+	// opened_file is the FileState id of the description an open with
+	// Syscall.install_fd installed (the client, which told the application
+	// the fd before the reply, names the description by it from then on).
+	OpenedFile uint64 `protobuf:"varint,441,opt,name=opened_file,json=openedFile,proto3" json:"opened_file,omitempty"`
 	// parent_stat, in the reply of a mkdir, mkdirat, or an open or openat
 	// with O_CREAT|O_EXCL that made its name, with path_lease_wanted, is
 	// the struct stat of the directory it made the name in (its attributes
@@ -3812,6 +3831,13 @@ func (x *Reply) GetListed() []*ListedStat {
 		return x.Listed
 	}
 	return nil
+}
+
+func (x *Reply) GetOpenedFile() uint64 {
+	if x != nil {
+		return x.OpenedFile
+	}
+	return 0
 }
 
 func (x *Reply) GetParentStat() []byte {
@@ -10151,7 +10177,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc6\x03\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xfa\x03\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -10163,10 +10189,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
 	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12+\n" +
 	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12\"\n" +
-	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12>\n" +
+	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12#\n" +
+	"\n" +
+	"install_fd\x18\xb8\x03 \x01(\x05H\x00R\tinstallFd\x88\x01\x01\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
 	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
-	"leasedData\"0\n" +
+	"leasedDataB\r\n" +
+	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +
@@ -10214,7 +10243,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xe4\b\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x86\t\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10236,6 +10265,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"path_lease\x18\xa5\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\tpathLease\x12=\n" +
 	"\x06listed\x18\xa8\x03 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12 \n" +
+	"\vopened_file\x18\xb9\x03 \x01(\x04R\n" +
+	"openedFile\x12 \n" +
 	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
 	"parentStat\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
@@ -11080,6 +11111,7 @@ func file_sentry_proto_init() {
 		(*Call_Spawn)(nil),
 		(*Call_PtraceStop)(nil),
 	}
+	file_sentry_proto_msgTypes[31].OneofWrappers = []any{}
 	file_sentry_proto_msgTypes[39].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),

@@ -70,6 +70,9 @@ type Config struct {
 	// cache (pathcache.go) off: every read and fstat of a file, and
 	// every stat, access and readlink of a path, goes to the server.
 	NoReadCache bool
+	// NoPostedOpens makes every open wait for its reply (postopen.go);
+	// without the path cache none is posted anyway.
+	NoPostedOpens bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
@@ -231,6 +234,9 @@ type client struct {
 	// pcache is the path cache (pathcache.go); nil with
 	// Config.NoReadCache. Immutable after newClient; own lock.
 	pcache *pathCache
+	// opens is what posted opens need besides the caches (postopen.go);
+	// its own lock.
+	opens postedOpens
 	// pipe is what the client knows to post calls without waiting
 	// (writebehind.go); its own lock.
 	pipe pipelineState
@@ -653,7 +659,8 @@ func (c *client) shutdown() {
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
-		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount())
+		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
+		"posted_opens", c.opens.posted.Load())
 	select {
 	case <-c.conn.Done():
 	default:

@@ -118,6 +118,15 @@
 // change the server does not revoke per inode (mount, xattrs).
 // client.pcache (nil with Config.NoReadCache) has its own lock.
 //
+// Posted opens (postopen.go): a read-only open whose success the path
+// cache kept under a lease (the same open's answer) is answered at once
+// with the lowest free fd of the caller's table, which the client
+// reserves for a provisional description attached to the file's read
+// lease, and posted with Syscall.install_fd; its reply names the
+// server's description, which replaces the provisional one.
+// client.opens (postedOpens, a leaf lock) maps descriptions to their
+// file's token and tokens to read leases.
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
@@ -150,7 +159,7 @@
 // and is otherwise a leaf (the receiving goroutine takes it for
 // revocations, a posted call's reply for its done). pathCache.mu
 // (pathcache.go) is a leaf (taken after procIDCache.mu and readCache.mu
-// were released). metaPipeline.mu (metapipe.go) is
+// were released), as is postedOpens.mu (postopen.go). metaPipeline.mu (metapipe.go) is
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,

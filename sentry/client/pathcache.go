@@ -666,6 +666,14 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out},
+		reply.Errno == 0 && existsFrom[sysno])
+}
+
+// keepAnswer keeps a under key k, held by the leases l names, of a call
+// sent at at, if l names k's credentials and start and no revocation or
+// recovery overtook it; exists keeps that the path exists too.
+func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pathAnswer, exists bool) {
 	if !grantedAs(k, l) {
 		return
 	}
@@ -675,9 +683,9 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	ids := leaseIDs(l)
-	pc.putLocked(k, &pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out, expires: expires, ids: ids})
-	if reply.Errno == 0 && len(l.SearchIds) > 0 && existsFrom[sysno] {
+	a.expires, a.ids = expires, leaseIDs(l)
+	pc.putLocked(k, &a)
+	if exists && len(l.SearchIds) > 0 {
 		e := k
 		e.sysno, e.args = existsCall, [3]uint64{}
 		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})

@@ -79,6 +79,13 @@ type readCache struct {
 	// by mu.
 	seekPosted map[uint64]int
 	offsets    map[uint64]int64
+	// provisional are the provisional ids of posted opens' descriptions
+	// (postopen.go), each with the server's id once the open's reply
+	// named it (0 before); moved maps those whose posted lseeks were
+	// counted under the provisional id to the server's, while some are
+	// without a reply. Protected by mu.
+	provisional map[uint64]uint64
+	moved       map[uint64]movedDesc
 	// dataPosted counts the posted calls that may change a file's data
 	// (a write behind) without a reply, by the file's gofer handle
 	// (FileState.file_handle; "": a file not known, which may be any):
@@ -413,7 +420,11 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc, false, pf.handle)
+	desc, ok = rc.currentLocked(desc)
+	var f *leasedFile
+	if ok {
+		f = rc.liveLocked(desc, false, pf.handle)
+	}
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
@@ -480,6 +491,10 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
+	if desc, ok = rc.currentLocked(desc); !ok {
+		rc.mu.Unlock()
+		return 0, false
+	}
 	cur := t.offsetLocked(desc)
 	var base int64
 	switch whence {
@@ -522,11 +537,17 @@ func (t *task) postAdvance(desc uint64, fd int32, off int64, n uint64) bool {
 func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 	rc := t.c.rcache
 	rc.mu.Lock()
+	desc, ok := rc.currentLocked(desc)
+	if !ok {
+		rc.mu.Unlock()
+		return false
+	}
 	rc.seekPosted[desc]++
 	rc.offsets[desc] = off
 	rc.mu.Unlock()
 	done := func(*pb.Reply) {
 		rc.mu.Lock()
+		desc := rc.movedLocked(desc)
 		if rc.seekPosted[desc]--; rc.seekPosted[desc] <= 0 {
 			delete(rc.seekPosted, desc)
 			delete(rc.offsets, desc)
@@ -562,7 +583,10 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(desc, true, pf.handle)
+	var f *leasedFile
+	if desc, ok = rc.currentLocked(desc); ok {
+		f = rc.liveLocked(desc, true, pf.handle)
+	}
 	rc.mu.Unlock()
 	if f == nil {
 		return false

@@ -136,7 +136,10 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
-	f := rc.liveLocked(inDesc, false, in.handle)
+	var f *leasedFile
+	if inDesc, ok = rc.currentLocked(inDesc); ok { // a posted open's (postopen.go)
+		f = rc.liveLocked(inDesc, false, in.handle)
+	}
 	if f == nil {
 		rc.mu.Unlock()
 		return 0, false
@@ -171,9 +174,10 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 			return
 		}
 		rc.mu.Lock()
-		if rc.seekPosted[inDesc]--; rc.seekPosted[inDesc] <= 0 {
-			delete(rc.seekPosted, inDesc)
-			delete(rc.offsets, inDesc)
+		d := rc.movedLocked(inDesc)
+		if rc.seekPosted[d]--; rc.seekPosted[d] <= 0 {
+			delete(rc.seekPosted, d)
+			delete(rc.offsets, d)
 		}
 		rc.mu.Unlock()
 	}

@@ -267,6 +267,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if off, ok := t.cachedLseek(args); ok {
 			return off, 0
 		}
+	case unix.SYS_OPEN, unix.SYS_OPENAT:
+		if fd, ok := t.postOpen(sysno, args); ok {
+			return fd, 0
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {
@@ -293,6 +297,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	listing := t.listingOf(sysno, args)
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
+	openKey, openKeyed := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:           int32(sysno),
@@ -301,7 +306,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
 		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args),
-		PathLeaseWanted: pathWanted || listing.wanted || parentWanted,
+		PathLeaseWanted: pathWanted || listing.wanted || parentWanted || openKeyed,
 		ListingPath:     listing.path,
 	}}})
 	if err != nil {
@@ -309,6 +314,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if reply.Lease != nil {
 		t.c.rcache.grant(reply.Lease, leaseFrom)
+		t.c.noteLease(reply.Lease)
 	}
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
@@ -318,6 +324,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
+	}
+	if openKeyed && reply.PathLease != nil {
+		t.keepOpen(openKey, reply, pathFrom)
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))

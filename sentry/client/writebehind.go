@@ -71,6 +71,10 @@ type pipelineState struct {
 	// error the server keeps. Protected by mu.
 	wbInFlight map[uint64]int
 	wbFailed   map[uint64]bool
+	// leased counts the descriptions that hold a file lease (F_SETLEASE,
+	// FileState.has_lease): no open is posted meanwhile (postopen.go).
+	// Protected by mu.
+	leased int
 }
 
 // pipeProc is what a process's record says for pipelining.
@@ -94,6 +98,8 @@ type pipeFile struct {
 	// offset is the description's offset as its record says (the read
 	// cache's, readcache.go).
 	offset int64
+	// leased says the description holds a file lease (F_SETLEASE).
+	leased bool
 }
 
 // observe folds the records among recs that pipelining reads.
@@ -147,11 +153,20 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.files == nil {
 					ps.files = make(map[uint64]pipeFile)
 				}
+				if ps.files[id].leased {
+					ps.leased--
+				}
 				ps.files[id] = pipeFile{
 					regular: st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
-					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset,
+					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset, leased: st.HasLease,
+				}
+				if st.HasLease {
+					ps.leased++
 				}
 			} else {
+				if ps.files[id].leased {
+					ps.leased--
+				}
 				delete(ps.files, id)
 				delete(ps.wbFailed, id)
 			}

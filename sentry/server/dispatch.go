@@ -82,6 +82,9 @@ type syscallCtx struct {
 	// posted (leasedCopy, package copybehind). Set once.
 	leasedData []byte
 	posted     bool
+	// installFD is a posted open's Syscall.install_fd: the fd its
+	// description goes at (postopen.go; nil: the lowest free). Set once.
+	installFD *int32
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -243,7 +246,7 @@ func logUnsupportedOnce(k *clientState, what string) {
 func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
 	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.Dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run,
-		leasedData: sc.LeasedData, posted: sc.Posted}
+		leasedData: sc.LeasedData, posted: sc.Posted, installFD: sc.InstallFd}
 	copy(c.args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {

@@ -103,8 +103,10 @@
 //     cache's observer): read leases of files opened read-only
 //     (readlease.go) and path leases per inode and kind (the directories
 //     a walk searched, the files it found, the attributes of its end),
-//     granted in the replies of stat, access and readlink of paths whose
-//     walk crossed only gofer files (pathlease.go; the walk marks
+//     granted in the replies of stat, access, readlink and read-only
+//     opens of paths whose walk crossed only gofer files (pathlease.go,
+//     postopen.go: the client posts the same open later, naming the fd
+//     its description goes at, Syscall.install_fd; the walk marks
 //     syscallCtx.notLeasable and notes what it touched in
 //     syscallCtx.pathView); a name another client unlinked or
 //     renamed is walked to again (the vfs's dentry validAt);

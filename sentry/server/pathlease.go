@@ -32,6 +32,7 @@ var pathLeaseCalls = map[int32]bool{
 	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
 	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
+	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, // read-only (postopen.go)
 }
 
 // namespaceCalls change this client's mount table: the answers of its
@@ -255,7 +256,7 @@ func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath str
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
 		c.listingPath = listingPath // "": the answers of newfstatat(fd, name)
-	} else if !pathLeaseCalls[c.sysno] && !c.creationCall() {
+	} else if !(pathLeaseCalls[c.sysno] && c.openLeasable()) && !c.creationCall() {
 		return nil
 	}
 	view, ok := c.viewOf()

@@ -152,6 +152,10 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if !f.IsPath() {
 		c.k.inotifyEvent(dentryOf(f), inOpen)
 	}
+	c.checkOpenedLeasable(f)
+	if c.installFD != nil {
+		return c.installPostedOpen(tab, f, *c.installFD, flags&unix.O_CLOEXEC != 0)
+	}
 	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
 }

@@ -67,6 +67,9 @@ var copyloopC string
 //go:embed testdata/tarnames.c
 var tarnamesC string
 
+//go:embed testdata/openloop.c
+var openloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -277,6 +280,17 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		Name:    "tar-names",
 		Script:  `./prog 400; rm prog; find t -type f | wc -l; ls t | wc -l`,
 		CSource: tarnamesC,
+	},
+	{
+		// Opens, fstats, reads and closes of the same files in a loop,
+		// with a dup and a reopen each round: the opens are posted with
+		// the fd the client chose and their fstat and reads answered
+		// from the file's lease before the open's reply, so a kill
+		// finds posted opens, lseeks and closes in flight, which the
+		// new server must apply at the same fds and offsets.
+		Name:    "reopen",
+		Script:  `./prog 10000; rm prog; cat progress.txt`,
+		CSource: openloopC,
 	},
 	{
 		// A sandbox on a pod's interface (--network=sandbox) and peers

@@ -9,7 +9,8 @@
 // Start, Restore), its count of users and its replay id. The rules it
 // applies: the lowest free fd at or above a minimum (open, F_DUPFD),
 // EINVAL for F_DUPFD at or above the limit, EMFILE when full, EBADF for
-// dup2 at or above it, close-on-exec, the copy of fork and the unsharing
+// dup2 at or above it, the exact fd of a posted open (InstallExact:
+// EMFILE at or above the limit, EBUSY on an open fd), close-on-exec, the copy of fork and the unsharing
 // of exec.
 //
 // What it is given (New): a Tracker, told of every slot that changes

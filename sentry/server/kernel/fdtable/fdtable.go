@@ -355,6 +355,28 @@ func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool) (*fde
 	return old, nil
 }
 
+// InstallExact puts f at fd, which the caller names because it told the
+// application that fd already (a posted open: the client predicted the
+// lowest free fd): EMFILE when fd is at or above the table's limit, as
+// Install would find the table full, and EBUSY when fd is open, unless
+// replace (then the replaced file is returned for the caller to drop).
+// It consumes the caller's reference to f (on error too).
+func (t *Table) InstallExact(fd int32, f *fdesc.File, cloexec, replace bool) (*fdesc.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fd < 0 || int(fd) >= t.limitLocked() {
+		f.DecRef()
+		return nil, unix.EMFILE
+	}
+	old := t.entryLocked(int(fd)).File
+	if old != nil && !replace {
+		f.DecRef()
+		return nil, unix.EBUSY
+	}
+	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec})
+	return old, nil
+}
+
 // Remove frees fd and returns its file (the table's reference); EBADF if
 // fd is not open.
 func (t *Table) Remove(fd int32) (*fdesc.File, error) {

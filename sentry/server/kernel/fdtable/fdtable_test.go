@@ -388,3 +388,61 @@ func TestHasFree(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallExact: a posted open's description goes at the fd the
+// client named, never over an open one unless asked (a re-sent call),
+// never at or above the limit; the next Install still finds the lowest
+// free fd.
+func TestInstallExact(t *testing.T) {
+	tab := New(nil, nil, nil)
+	tab.SetLimit(8)
+	for i := 0; i < 3; i++ {
+		if _, err := tab.Install(newFile(), 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := 0
+	for _, s := range []struct {
+		name    string
+		fd      int32
+		replace bool
+		wantErr error
+		// wantOld says the call returns the file it replaced.
+		wantOld bool
+	}{
+		{name: "the lowest free", fd: 3},
+		{name: "a free one above it", fd: 5},
+		{name: "an open one", fd: 3, wantErr: unix.EBUSY},
+		{name: "an open one, replaced (re-sent)", fd: 3, replace: true, wantOld: true},
+		{name: "a free one, replace allowed", fd: 4, replace: true},
+		{name: "at the limit", fd: 8, wantErr: unix.EMFILE},
+		{name: "below zero", fd: -1, wantErr: unix.EMFILE},
+	} {
+		f := fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY)
+		before := released
+		old, err := tab.InstallExact(s.fd, f, true, s.replace)
+		if err != s.wantErr || (old != nil) != s.wantOld {
+			t.Errorf("%s: InstallExact(%d) = %v, %v; want an old file %v, %v", s.name, s.fd, old, err, s.wantOld, s.wantErr)
+		}
+		if old != nil {
+			old.DecRef()
+		}
+		if err != nil {
+			if released != before+1 {
+				t.Errorf("%s: the refused file was not released", s.name)
+			}
+			continue
+		}
+		if got, cloexec, err := tab.Get(s.fd); err != nil || got != f || !cloexec {
+			t.Errorf("%s: fd %d holds %v (cloexec %v, %v), want the new file with cloexec", s.name, s.fd, got, cloexec, err)
+		} else {
+			got.DecRef()
+		}
+	}
+	if fd, err := tab.Install(newFile(), 0, false); fd != 6 || err != nil {
+		t.Errorf("Install after the exact installs: %d, %v; want 6", fd, err)
+	}
+	if got, want := tab.List(), []int32{0, 1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("List %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,554 @@
+package client
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// Posted opens (docs/COMPATIBILITY.md, "Pipelined calls").
+//
+// A read-only open or openat (flags among postedOpenFlags) is posted when
+// the client knows its result:
+//   - the path cache holds the answer of the same open (same path,
+//     flags but O_CLOEXEC, start, credentials) that a waited one got under
+//     a path lease: success, a regular file or (O_DIRECTORY) a directory.
+//     The server grants that lease only for a read-only open of a gofer
+//     file or directory, and revokes it before the reply of any change to
+//     a name or a file's attributes, so while it holds, the same open
+//     succeeds again and opens the same file;
+//   - the caller's process has one thread and its fd table is its own
+//     (as for a posted dup or close), no posted call that may change a
+//     file is without a reply and no shared mapping is dirty (as for the
+//     path cache's answers), and no description of this client holds a
+//     file lease (F_SETLEASE: the open would wait for its break);
+//   - the lowest free fd of the client's copy of the fd table is below
+//     RLIMIT_NOFILE.
+//
+// The client sets that fd in its copy of the table at once, to a
+// provisional description id (bit 62 set: the server's ids count from
+// 1), tells the application the fd, and posts the open with
+// Syscall.install_fd: the server installs the description at exactly
+// that fd. The provisional description is a regular file (or directory)
+// opened read-only at offset 0, and is attached to the read lease the
+// client holds for the file, so fstat, read and lseek of the new fd are
+// answered from the lease at once, the offset advances posted as lseeks,
+// as for any leased description. The file is known by the description
+// the waited open made (its token): the kept answer names it, the
+// descriptions its posted opens make inherit it, and a read lease
+// attached to any of them is the file's (a gofer handle would name the
+// file too, but files of do's overlay have none). That holds because the
+// answer's path lease does: while it holds, the path names the same file.
+// The lease is the file's, whichever description reads it: the server
+// revokes it before the reply of any change to the file's data or
+// attributes, so the new description's answers are the server's as much
+// as the earlier description's were.
+//
+// The open's reply names the server's description (Reply.opened_file):
+// the client replaces the provisional id with it wherever it put it (the
+// fd, fds a posted dup copied it to, the read cache's attachment and the
+// posted lseeks' offset, the path the description was opened by). A
+// posted open that fails (the file removed by a change the server did
+// not revoke the lease for — made outside it — in the lease's last
+// second, ENFILE, the gofer gone) is logged; the client forgets the fd,
+// and the application's next call on it gets EBADF from the server, as
+// for an fd closed behind its back. The open is in the session's calls
+// in flight until its reply, so a recovery re-sends it, with its fd.
+
+// postedOpenFlags are the flags of a read-only open that may be posted:
+// none changes what the open does but which file it may open (and
+// O_NONBLOCK, kept on the description, what later calls do).
+const postedOpenFlags = unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_LARGEFILE | unix.O_NOFOLLOW | unix.O_DIRECTORY | unix.O_NONBLOCK
+
+// postedOpenKey is the path cache's key number for the answers of opens:
+// a number no system call has (an answer of an open is no stat's).
+const postedOpenKey = 1<<16 | unix.SYS_OPENAT
+
+// openedRegular and openedDir are what a kept open answer opened
+// (pathAnswer.ret); its out is the file's token (8 bytes, little-endian)
+// and its gofer handle.
+const (
+	openedRegular = 1
+	openedDir     = 2
+)
+
+// atFDCWD is AT_FDCWD as an argument register holds it.
+const atFDCWD uint64 = 1<<64 + unix.AT_FDCWD
+
+// provisionalDesc is the bit of a provisional description id.
+const provisionalDesc = 1 << 62
+
+// maxLeaseIndex bounds postedOpens.leaseOf and tokens; beyond it, all is
+// forgotten.
+const maxLeaseIndex = 4096
+
+func init() {
+	// The key of an open's answer, with its arguments as openAt's
+	// (dirfd, path, flags without O_CLOEXEC).
+	pathCallShapes[postedOpenKey] = pathCallShape{dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2}}
+}
+
+// postedOpens is what posted opens need besides the caches. mu is a leaf.
+type postedOpens struct {
+	mu sync.Mutex
+	// leaseOf is the read lease a description of each file (by token)
+	// was last attached to; tokens are the token of each description a
+	// posted open made (a description not there is its own token).
+	// Protected by mu.
+	leaseOf map[uint64]uint64
+	tokens  map[uint64]uint64
+	// seen are the keys of waited opens made once: only the second
+	// wants a path lease, so that files opened once (a build's
+	// sources, find's directories) hold no lease whose revocation
+	// would count as wasted (pathCache.wasted) and make the client stop
+	// asking for them. Protected by mu.
+	seen map[pathKey]bool
+	// next numbers provisional descriptions; posted counts the posted
+	// opens. Atomic.
+	next, posted atomic.Uint64
+}
+
+// postedOpen is one posted open: the fd table and fd it took, the
+// provisional description, and when it was sent.
+type postedOpen struct {
+	table uint64
+	fd    int32
+	desc  uint64
+	stamp leaseStamp
+}
+
+// openKeyOf returns the path cache's key of a read-only open (its flags
+// among postedOpenFlags) and its flags.
+func (t *task) openKeyOf(sysno uintptr, args [6]uint64) (pathKey, uint32, bool) {
+	if t.c.pcache == nil || t.c.cfg.NoPostedOpens {
+		return pathKey{}, 0, false
+	}
+	var dirfd, path uint64
+	var flags uint32
+	switch sysno {
+	case unix.SYS_OPEN:
+		dirfd, path, flags = atFDCWD, args[0], uint32(args[1])
+	case unix.SYS_OPENAT:
+		dirfd, path, flags = args[0], args[1], uint32(args[2])
+	default:
+		return pathKey{}, 0, false
+	}
+	if flags&unix.O_ACCMODE != unix.O_RDONLY || flags&^uint32(postedOpenFlags) != 0 {
+		return pathKey{}, 0, false
+	}
+	k, ok := t.pathKeyOf(postedOpenKey, [6]uint64{dirfd, path, uint64(flags &^ unix.O_CLOEXEC)})
+	return k, flags, ok
+}
+
+// openToKeep returns the key of a waited open whose answer the path
+// cache would keep (its call then wants a path lease): an open made
+// before.
+func (t *task) openToKeep(sysno uintptr, args [6]uint64) (pathKey, bool) {
+	k, _, ok := t.openKeyOf(sysno, args)
+	if !ok || !t.c.opens.seenBefore(k) {
+		return pathKey{}, false
+	}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return k, !time.Now().Before(pc.quietUntil)
+}
+
+// maxSeenOpens bounds postedOpens.seen; beyond it, all is forgotten.
+const maxSeenOpens = 1024
+
+// seenBefore reports whether an open of key k was made before, and
+// notes it.
+func (po *postedOpens) seenBefore(k pathKey) bool {
+	po.mu.Lock()
+	defer po.mu.Unlock()
+	if po.seen[k] {
+		return true
+	}
+	if po.seen == nil || len(po.seen) >= maxSeenOpens {
+		po.seen = make(map[pathKey]bool)
+	}
+	po.seen[k] = true
+	return false
+}
+
+// keepOpen keeps the answer of a waited open of key k, sent at at, if its
+// reply carries a path lease and it opened a regular file or, with
+// O_DIRECTORY, a directory.
+func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
+	if reply.Errno != 0 || reply.PathLease == nil || reply.PathLease.Id == 0 || reply.PathLease.TtlMs == 0 {
+		return
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(reply.Ret))
+	if !ok {
+		return
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	f, known := ps.files[desc]
+	ps.mu.Unlock()
+	var kind uint64
+	switch {
+	case !known:
+		return
+	case f.regular:
+		kind = openedRegular
+	case k.args[0]&unix.O_DIRECTORY != 0:
+		kind = openedDir
+	default:
+		return
+	}
+	out := binary.LittleEndian.AppendUint64(nil, t.c.opens.tokenOf(desc))
+	t.c.pcache.keepAnswer(k, reply.PathLease, at, pathAnswer{ret: kind, out: append(out, f.handle...)}, true)
+}
+
+// tokenOf returns description desc's token (see above).
+func (po *postedOpens) tokenOf(desc uint64) uint64 {
+	po.mu.Lock()
+	defer po.mu.Unlock()
+	if tok, ok := po.tokens[desc]; ok {
+		return tok
+	}
+	return desc
+}
+
+// setToken sets description desc's token (0: forget it), and forgets
+// prov's.
+func (po *postedOpens) setToken(desc, prov, token uint64) {
+	po.mu.Lock()
+	defer po.mu.Unlock()
+	delete(po.tokens, prov)
+	if desc == 0 || token == 0 {
+		return
+	}
+	if po.tokens == nil || len(po.tokens) >= maxLeaseIndex {
+		po.tokens = make(map[uint64]uint64)
+	}
+	po.tokens[desc] = token
+}
+
+// openAnswer returns what the kept answer of key k opened, the file's
+// token and its gofer handle, if the answer holds.
+func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, ok bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	a := pc.answers[k]
+	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) {
+		return 0, 0, "", false
+	}
+	if !time.Now().Before(a.expires) {
+		delete(pc.answers, k)
+		return 0, 0, "", false
+	}
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	return a.ret, binary.LittleEndian.Uint64(a.out), string(a.out[8:]), true
+}
+
+// postOpen posts a read-only open if it may (see above) and returns its
+// fd.
+func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
+	k, flags, ok := t.openKeyOf(sysno, args)
+	if !ok || !t.singleThreaded() || !t.mayAnswerPaths() {
+		return 0, false
+	}
+	kind, token, handle, ok := t.c.pcache.openAnswer(k)
+	if !ok || t.c.pipe.anyFileLease() {
+		return 0, false
+	}
+	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
+	if !ok {
+		return 0, false
+	}
+	desc := provisionalDesc | t.c.opens.next.Add(1)
+	table, fd, ok := t.c.ids.reserveOpen(t.proc.pid, desc, limit)
+	if !ok {
+		return 0, false
+	}
+	po := postedOpen{table: table, fd: fd, desc: desc, stamp: t.c.rcache.stamp()}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	if ps.files == nil {
+		ps.files = make(map[uint64]pipeFile)
+	}
+	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & unix.O_NONBLOCK, handle: handle}
+	ps.mu.Unlock()
+	t.c.opens.setToken(desc, 0, token)
+	t.c.rcache.addProvisional(desc)
+	if kind == openedRegular {
+		t.c.attachLeaseOf(desc, token)
+	}
+	t.noteOpen(sysno, args, uint64(fd))
+	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
+		InstallFd: &fd, LeaseWanted: t.wantsLease(sysno),
+	}}}
+	if !t.c.conn.Post(call, func(r *pb.Reply) { t.c.openDone(po, r) }) {
+		// Recovering: the open waits as usual.
+		t.c.openDone(po, nil)
+		return 0, false
+	}
+	t.posted = true
+	t.c.opens.posted.Add(1)
+	return uint64(fd), true
+}
+
+// reserveOpen sets the lowest free fd of pid's table, which no other
+// process shares, to description desc, if it is below limit, and marks
+// it as changed by a posted call. It returns the table and the fd.
+func (c *procIDCache) reserveOpen(pid int32, desc uint64, limit int32) (uint64, int32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return 0, 0, false
+	}
+	for other, o := range c.byPID {
+		if other != pid && o.fdTable == ids.fdTable {
+			return 0, 0, false
+		}
+	}
+	fds := c.openFDs[ids.fdTable]
+	fd := int32(0)
+	for ; fd < limit; fd++ {
+		if _, taken := fds[fd]; !taken {
+			break
+		}
+	}
+	if fd >= limit {
+		return 0, 0, false // EMFILE: the server says so
+	}
+	if fds == nil {
+		if c.openFDs == nil {
+			c.openFDs = make(map[uint64]map[int32]uint64)
+		}
+		fds = make(map[int32]uint64)
+		c.openFDs[ids.fdTable] = fds
+	}
+	fds[fd] = desc
+	c.postedFD(ids.fdTable, fd, 1)
+	return ids.fdTable, fd, true
+}
+
+// settleOpen replaces provisional description prov in table by real, the
+// server's (opened false: the open failed, or was never sent: its fds are
+// forgotten), once the posted open of fd has its reply.
+func (c *procIDCache) settleOpen(table uint64, fd int32, prov, real uint64, opened bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.postedFD(table, fd, -1)
+	fds := c.openFDs[table]
+	for n, f := range fds {
+		if f != prov {
+			continue
+		}
+		if opened {
+			fds[n] = real
+		} else {
+			delete(fds, n)
+		}
+	}
+}
+
+// anyFileLease says whether a description of this client holds a file
+// lease (F_SETLEASE).
+func (ps *pipelineState) anyFileLease() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.leased > 0
+}
+
+// noteLease remembers which read lease a description of the file of l
+// (by its token) was attached to, for posted opens of the file.
+func (c *client) noteLease(l *pb.ReadLease) {
+	if c.rcache == nil || l == nil || l.Id == 0 || l.File == 0 {
+		return
+	}
+	po := &c.opens
+	po.mu.Lock()
+	defer po.mu.Unlock()
+	token, ok := po.tokens[l.File]
+	if !ok {
+		token = l.File
+	}
+	if po.leaseOf == nil || len(po.leaseOf) >= maxLeaseIndex {
+		po.leaseOf = make(map[uint64]uint64)
+	}
+	po.leaseOf[token] = l.Id
+}
+
+// attachLeaseOf attaches description desc to the live read lease of the
+// file of token token, if the client holds one.
+func (c *client) attachLeaseOf(desc, token uint64) {
+	rc := c.rcache
+	if rc == nil {
+		return
+	}
+	c.opens.mu.Lock()
+	id := c.opens.leaseOf[token]
+	c.opens.mu.Unlock()
+	if id == 0 {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.files[id] != nil {
+		rc.attachLocked(desc, id)
+	}
+}
+
+// openDone settles posted open po with its reply (nil: it was never
+// sent), on the receiving goroutine after the reply's records were
+// folded. The read cache learns the server's description first: a
+// thread that took the provisional one from the fd table just before
+// the table changed finds the server's there (readCache.currentLocked).
+func (c *client) openDone(po postedOpen, r *pb.Reply) {
+	opened := r != nil && r.Errno == 0
+	if opened && r.Ret != int64(po.fd) {
+		// A bug, or a server that ignores install_fd: the application
+		// was told another fd.
+		c.log.Error("a posted open got another fd than the client told the application", "told", po.fd, "got", r.Ret)
+	}
+	var real uint64
+	if opened {
+		real = r.GetOpenedFile()
+	}
+	c.opens.setToken(real, po.desc, c.opens.tokenOf(po.desc))
+	if opened && real != 0 && r.Lease != nil {
+		c.rcache.grant(r.Lease, po.stamp)
+		c.noteLease(r.Lease)
+	}
+	c.rcache.settleOpen(po.desc, real)
+	c.pcache.settleOpen(po.desc, real)
+	c.ids.settleOpen(po.table, po.fd, po.desc, real, opened)
+	ps := &c.pipe
+	ps.mu.Lock()
+	delete(ps.files, po.desc)
+	ps.mu.Unlock()
+}
+
+// movedDesc is where the posted lseeks of a provisional description
+// (posted before its open's reply) are counted now, and how many are
+// left.
+type movedDesc struct {
+	to   uint64
+	left int
+}
+
+// maxProvisional bounds readCache.provisional: beyond it, the settled
+// ids more than that many posted opens old are forgotten (a call that
+// still held one then is forwarded).
+const maxProvisional = 4096
+
+// addProvisional registers the provisional id of a posted open's
+// description.
+func (rc *readCache) addProvisional(prov uint64) {
+	if rc == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.provisional == nil {
+		rc.provisional = make(map[uint64]uint64)
+	}
+	if len(rc.provisional) >= maxProvisional {
+		for p, real := range rc.provisional {
+			if real != 0 && p+maxProvisional/2 < prov {
+				delete(rc.provisional, p)
+			}
+		}
+	}
+	rc.provisional[prov] = 0
+}
+
+// currentLocked returns the description desc is now: the server's for
+// a provisional one whose open's reply named it (a thread may have
+// taken the provisional id from the fd table just before the reply
+// replaced it). ok is false for one whose open failed, or forgotten: the
+// call is forwarded. Precondition: rc.mu.
+func (rc *readCache) currentLocked(desc uint64) (uint64, bool) {
+	if desc&provisionalDesc == 0 {
+		return desc, true
+	}
+	real, ok := rc.provisional[desc]
+	switch {
+	case !ok:
+		return 0, false
+	case real == 0:
+		return desc, true
+	}
+	return real, true
+}
+
+// settleOpen moves the state of provisional description prov to real,
+// the server's (0: the open failed): its lease attachment, and its
+// posted lseeks' count and offset.
+func (rc *readCache) settleOpen(prov, real uint64) {
+	if rc == nil {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if real == 0 {
+		delete(rc.provisional, prov)
+	} else if _, ok := rc.provisional[prov]; ok {
+		rc.provisional[prov] = real
+	}
+	id, attached := rc.descs[prov]
+	delete(rc.descs, prov)
+	if _, has := rc.descs[real]; real != 0 && attached && !has && rc.files[id] != nil {
+		rc.attachLocked(real, id)
+	}
+	n := rc.seekPosted[prov]
+	if real == 0 || n == 0 {
+		return
+	}
+	rc.seekPosted[real] += n
+	rc.offsets[real] = rc.offsets[prov]
+	delete(rc.seekPosted, prov)
+	delete(rc.offsets, prov)
+	if rc.moved == nil {
+		rc.moved = make(map[uint64]movedDesc)
+	}
+	rc.moved[prov] = movedDesc{to: real, left: n}
+}
+
+// movedLocked returns the description a posted lseek of desc is counted
+// under now (settleOpen), and counts it done there. Precondition: rc.mu.
+func (rc *readCache) movedLocked(desc uint64) uint64 {
+	m, ok := rc.moved[desc]
+	if !ok {
+		return desc
+	}
+	if m.left--; m.left <= 0 {
+		delete(rc.moved, desc)
+	} else {
+		rc.moved[desc] = m
+	}
+	return m.to
+}
+
+// settleOpen moves the path provisional description prov was opened by
+// to real, the server's (0: the open failed).
+func (pc *pathCache) settleOpen(prov, real uint64) {
+	if pc == nil {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	path, ok := pc.openPaths[prov]
+	if !ok {
+		return
+	}
+	delete(pc.openPaths, prov)
+	if real != 0 {
+		pc.openPaths[real] = path
+	}
+}

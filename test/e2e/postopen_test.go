@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// postedOpens matches how many opens the client posted (the
+// end-of-session line of sentry/client).
+var postedOpens = regexp.MustCompile(`posted_opens=(\d+)`)
+
+// postOpenProgram compiles testdata/postopen/name.c.
+func postOpenProgram(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "postopen", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+}
+
+// openCounts runs argv under do with flags in dir, checks its output
+// against want (when set) and returns the client's waited-for calls and
+// posted opens.
+func openCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (waited, opens int) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "do.log")
+	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
+	got := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
+	if want != nil {
+		compare(t, *want, got)
+	} else if got.ExitCode != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", argv, got.ExitCode, got.Stdout, got.Stderr)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return logCounts(t, log)
+}
+
+// logCounts returns the waited-for calls and posted opens of a client's
+// log.
+func logCounts(t *testing.T, log []byte) (waited, opens int) {
+	t.Helper()
+	m, o := callCounts.FindSubmatch(log), postedOpens.FindSubmatch(log)
+	if m == nil || o == nil {
+		t.Fatalf("no call counts in the client's log:\n%s", log)
+	}
+	waited, _ = strconv.Atoi(string(m[1]))
+	opens, _ = strconv.Atoi(string(o[1]))
+	return waited, opens
+}
+
+// TestPostedOpenRoundTrips counts the waited-for round trips per round
+// of what tar x does per member to map ids to names
+// (testdata/readcache/pwloop.c: open, fstat, read to the end and close
+// /etc/passwd and /etc/group), of busybox tar -xf itself (a round is a
+// file), and of a shell loop that execs a dynamic program (ld.so opens
+// /etc/ld.so.cache and libc, fstats, reads and maps them), with posted
+// opens and without: per round, the difference between a run of few
+// rounds and one of more. With them, pwloop's rounds wait for nothing
+// (the opens are posted, the fstat and the reads answered from the
+// file's lease before the open's reply, the closes posted), a tar'd file
+// waits for two calls less (its opens of /etc/passwd and /etc/group),
+// and an exec for its two opens and an fstat less.
+func TestPostedOpenRoundTrips(t *testing.T) {
+	tu.RequireRoot(t)
+	pwloop := readCacheProgram(t, "pwloop")
+	dynamic := "/bin/true"
+	if f, err := elf.Open(dynamic); err != nil {
+		t.Fatal(err)
+	} else {
+		interp := false
+		for _, p := range f.Progs {
+			interp = interp || p.Type == elf.PT_INTERP
+		}
+		f.Close()
+		if !interp {
+			t.Fatalf("%s is not a dynamic program here: this test needs one", dynamic)
+		}
+	}
+	archives := map[int]string{}
+	tests := []struct {
+		name      string
+		few, many int
+		argv      func(n int) []string
+		// maxWaited bounds the waited-for round trips of a round with
+		// posted opens; minSaved is the fewest a round saves with them,
+		// minOpens the fewest opens a round posts (of two: a slow round
+		// outlives the answer's path leases now and then, and the next
+		// open waits to take them again).
+		maxWaited, minSaved, minOpens float64
+	}{
+		{name: "pwloop", few: 10, many: 40, argv: func(n int) []string { return []string{pwloop, strconv.Itoa(n)} },
+			maxWaited: 0, minSaved: 2, minOpens: 2},
+		{name: "busybox tar -xf", few: 10, many: 50, argv: func(n int) []string {
+			if archives[n] == "" {
+				archives[n] = tarOf(t, n)
+			}
+			return []string{tu.Busybox, "tar", "-xf", archives[n]}
+		}, maxWaited: 5, minSaved: 1.5, minOpens: 1.5},
+		{name: "exec of a dynamic program", few: 5, many: 20, argv: func(n int) []string {
+			return []string{tu.Busybox, "sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do %s; i=$((i+1)); done; echo $i`, n, dynamic)}
+		}, maxWaited: 20, minSaved: 1.5, minOpens: 1.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			perRound := map[bool][2]float64{}
+			for _, posted := range []bool{false, true} {
+				flags := []string{fmt.Sprintf("--posted-opens=%v", posted)}
+				var waited, opens [2]int
+				for i, n := range []int{tc.few, tc.many} {
+					dir := t.TempDir()
+					want := tu.Run(t, time.Minute, dir, "", tc.argv(n)...)
+					waited[i], opens[i] = openCounts(t, dir, flags, &want, tc.argv(n)...)
+				}
+				rounds := float64(tc.many - tc.few)
+				perRound[posted] = [2]float64{float64(waited[1]-waited[0]) / rounds, float64(opens[1]-opens[0]) / rounds}
+				t.Logf("posted opens %v: per round %.2f waited-for round trips, %.2f posted opens", posted, perRound[posted][0], perRound[posted][1])
+			}
+			without, with := perRound[false], perRound[true]
+			// A quarter of a call per round of slack: a post that waits
+			// now and then (a full socket buffer), a lease taken again.
+			if with[0] > tc.maxWaited+0.25 || without[0]-with[0] < tc.minSaved-0.25 {
+				t.Errorf("a round waits for %.2f round trips with posted opens, %.2f without; want at most %v, and %v fewer",
+					with[0], without[0], tc.maxWaited, tc.minSaved)
+			}
+			if with[1] < tc.minOpens-0.25 || without[1] != 0 {
+				t.Errorf("%.2f opens posted per round (%.2f with --posted-opens=false), want at least %v (none)", with[1], without[1], tc.minOpens)
+			}
+		})
+	}
+}
+
+// TestPostedOpenFDs runs testdata/postopen/fdorder.c natively and under
+// do: the fds that opens (many of them posted, their fd chosen by the
+// client), dups, dup2s, closes, failed opens and a forked child's opens
+// get, what is read and stat'd through them and which fds are open with
+// which close-on-exec flag must be the native ones.
+func TestPostedOpenFDs(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postOpenProgram(t, "fdorder")
+	dir := t.TempDir()
+	for name, data := range map[string]string{"a": "alpha-content\n", "b": "bravo-content-longer\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rounds = 12
+	want := tu.Run(t, time.Minute, dir, "", prog, strconv.Itoa(rounds))
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	_, opens := openCounts(t, dir, nil, &want, prog, strconv.Itoa(rounds))
+	// Seven opens a round, the first of each kind waited for.
+	if opens < rounds*4 {
+		t.Errorf("%d opens posted in %d rounds: the test tested little", opens, rounds)
+	}
+}
+
+// TestPostedOpenTwoSandboxes runs testdata/postopen/reopen.c as a reader
+// and a writer in two sandboxes on one server (one gofer), and as two
+// host processes: the reader opens a file again and again (posted opens)
+// until the writer removes it (unlink) or renames another file over it
+// (replace) and announces it; the reader's next open must then fail with
+// ENOENT, or open the new file, as natively. The server's leases last a
+// minute, so a change the server did not revoke the reader's path lease
+// for would leave its opens finding the old file. A posted open that
+// meets the change on the server before the revocation reached the
+// reader (an fd that answers EBADF, docs/COMPATIBILITY.md) is counted on
+// the reader's stderr, not failed.
+func TestPostedOpenTwoSandboxes(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postOpenProgram(t, "reopen")
+	run := func(t *testing.T, mode string, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		for name, data := range map[string]string{"f": "old", "g": "new"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		wargv := append(argv("writer", dir), mode)
+		writer := exec.CommandContext(ctx, wargv[0], wargv[1:]...)
+		out, err := os.Create(filepath.Join(t.TempDir(), "writer.out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		writer.Stdout, writer.Stderr = out, out
+		if err := writer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := tu.Run(t, 3*time.Minute, dir, "", argv("reader", dir)...)
+		werr := writer.Wait()
+		wout, _ := os.ReadFile(out.Name())
+		if r.ExitCode != 0 || werr != nil {
+			t.Fatalf("reader: exit %d\n%s%s\nwriter: %v\n%s", r.ExitCode, r.Stdout, r.Stderr, werr, wout)
+		}
+		if string(wout) != "writer: "+mode+" done\n" {
+			t.Errorf("writer said %q", wout)
+		}
+		return r.Stdout
+	}
+	sock := t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	for _, mode := range []string{"unlink", "replace"} {
+		t.Run(mode, func(t *testing.T) {
+			native := run(t, mode, func(role, dir string) []string { return []string{prog, role, dir} })
+			logs := t.TempDir()
+			sandboxed := run(t, mode, func(role, dir string) []string {
+				return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+					"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+			})
+			if sandboxed != native {
+				t.Errorf("the reader in a sandbox said %q, natively %q", sandboxed, native)
+			}
+			log, err := os.ReadFile(filepath.Join(logs, "reader.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, opens := logCounts(t, log); opens == 0 {
+				t.Error("the reader posted no open: the test tested nothing")
+			}
+		})
+	}
+}
+
+// TestPostedOpenServerKill runs test/chaos/testdata/openloop.c (opens,
+// fstats, reads and closes of the same files in a loop: posted opens
+// whose fstat and reads the read lease answers before their replies)
+// under do while the remote sentry is killed with kill -9 three times and
+// restarted on the same address: the posted opens, lseeks and closes in
+// flight are re-sent to the new server, which must install each
+// description at the fd the client chose, so the program's output (a
+// checksum of every fd number and byte read) and files are the native
+// ones.
+func TestPostedOpenServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "openloop.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, kills = 20000, 3
+	prog := tu.StaticProgram(t, t.TempDir(), "openloop", string(src))
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(rounds))
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, strconv.Itoa(rounds))
+	}()
+	var got tu.Result
+	finished := false
+	for k := 0; k < kills && !finished; k++ {
+		// Kill once the loop has made progress since the last one (a
+		// line in progress.txt every 1000 rounds).
+		for !finished && lines(filepath.Join(sandboxDir, "progress.txt")) < (k+1)*rounds/1000/(kills+1) {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Kill()
+		t.Logf("kill %d at %d progress lines", k+1, lines(filepath.Join(sandboxDir, "progress.txt")))
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	compare(t, want, got)
+	compareTrees(t, nativeDir, sandboxDir)
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n == 0 {
+		t.Errorf("no recovery logged (the loop finished before the first kill?)")
+	}
+	if _, opens := logCounts(t, log); opens < rounds {
+		t.Errorf("%d opens posted in %d rounds of three opens: the test tested little", opens, rounds)
+	}
+}
