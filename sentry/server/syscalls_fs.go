@@ -139,6 +139,12 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if err != nil {
 		return 0, err
 	}
+	if !tab.HasFree() {
+		// Linux takes the fd before it walks: EMFILE first, and no file
+		// created. (Another thread may still take the last fd between
+		// here and Install.)
+		return 0, unix.EMFILE
+	}
 	f, err := c.openFile(dirfd, path, flags, mode)
 	if err != nil {
 		return 0, err
@@ -190,7 +196,14 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	if err != nil {
 		return nil, err
 	}
-	if name == "." || name == ".." || trailing {
+	if name == "." || name == ".." {
+		// Linux's do_open: O_EXCL's EEXIST before the directory's EISDIR.
+		if flags&unix.O_EXCL != 0 {
+			return nil, unix.EEXIST
+		}
+		return nil, unix.EISDIR
+	}
+	if trailing {
 		return nil, unix.EISDIR
 	}
 	// part numbers the creations this call asks the gofer for (their
@@ -229,6 +242,9 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 				if err != nil {
 					return nil, err
 				}
+			}
+			if d.IsDir() {
+				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
 			f, err := c.openDentry(d, flags)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {

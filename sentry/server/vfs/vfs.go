@@ -1063,6 +1063,13 @@ func (v *VFS) ResolveParent(c Caller, start *Dentry, path string) (dir *Dentry, 
 	if !dir.IsDir() {
 		return nil, "", false, unix.ENOTDIR
 	}
+	// Linux's walk checks search permission on the directory before it
+	// looks at the last component (link_path_walk's may_lookup), so a
+	// name in a directory the caller may not search is EACCES, existing
+	// or not.
+	if err := c.MaySearch(dir); err != nil {
+		return nil, "", false, err
+	}
 	return dir, name, trailing, nil
 }
 

@@ -279,6 +279,21 @@ func (t *Table) Install(f *fdesc.File, min int32, cloexec bool) (int32, error) {
 	return fd, err
 }
 
+// HasFree reports whether an fd below the limit is free: an open checks
+// it before it creates a file, as Linux reserves the fd first (an
+// EMFILE open(O_CREAT) leaves no file behind).
+func (t *Table) HasFree() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lim := t.limitLocked()
+	for fd := t.next; fd < lim; fd++ {
+		if t.entryLocked(fd).File == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // installLocked puts f at the lowest free fd >= min below the limit:
 // EINVAL when min is at or above it (F_DUPFD), EMFILE when all are taken.
 func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool) (int32, error) {

@@ -362,6 +362,33 @@ func TestInstallPairFull(t *testing.T) {
 	}
 }
 
+// TestHasFree: an fd below the limit is free until the table is full,
+// and again once one below the highest is closed.
+func TestHasFree(t *testing.T) {
+	tab := New(nil, nil, nil)
+	tab.SetLimit(3)
+	for _, step := range []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"empty", func() {}, true},
+		{"two of three", func() { tab.Install(newFile(), 0, false); tab.Install(newFile(), 0, false) }, true},
+		{"full", func() { tab.Install(newFile(), 0, false) }, false},
+		{"fd 1 closed", func() {
+			if f, err := tab.Remove(1); err == nil {
+				f.DecRef()
+			}
+		}, true},
+		{"limit lowered to 1", func() { tab.SetLimit(1) }, false},
+	} {
+		step.do()
+		if got := tab.HasFree(); got != step.want {
+			t.Errorf("%s: HasFree() = %v, want %v", step.name, got, step.want)
+		}
+	}
+}
+
 // TestInstallExact: a posted open's description goes at the fd the
 // client named, never over an open one unless asked (a re-sent call),
 // never at or above the limit; the next Install still finds the lowest
