@@ -475,22 +475,17 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	return k, true
 }
 
-// mayAnswerPaths says whether nothing this client has in flight may
-// change what a kept answer says (pathAnswerScope's all).
-func (t *task) mayAnswerPaths() bool {
-	all, _ := t.pathAnswerScope()
-	return all
-}
-
 // pathAnswerScope says whether nothing this client has in flight may
 // change what a kept answer says (all): no posted call that may change a
 // file without its reply, no dirty shared mapping. Else dirs says
-// whether the posted calls in flight change only the attributes of
-// regular files (chmod, chown, utimensat of files this process created
-// with O_CREAT|O_EXCL: pipelineMeta): a walk searches directories only
-// and a regular file is never a directory, so they change no walk and
-// no directory's answer; the answers of stats that found a directory
-// and of walks that failed ENOENT (dirAnswer) still hold.
+// whether the posted calls in flight change only regular files: the
+// attributes of files this process created with O_CREAT|O_EXCL (chmod,
+// chown, utimensat: pipelineMeta), or the data of files of known gofer
+// handles (writes behind, leased copies, which go to regular files
+// only): a walk searches directories only and a regular file is never a
+// directory, so they change no walk and no directory's answer; the
+// answers of stats that found a directory and of walks that failed
+// ENOENT (dirAnswer) still hold.
 func (t *task) pathAnswerScope() (all, dirs bool) {
 	if t.c.files.pending() {
 		return false, false
@@ -501,10 +496,10 @@ func (t *task) pathAnswerScope() (all, dirs bool) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.dataPostedAll != 0 || rc.attrsPostedAny != 0 {
+	if rc.attrsPostedAny != 0 || rc.dataPosted[""] != 0 {
 		return false, false
 	}
-	return rc.attrsPosted == 0, true
+	return rc.attrsPosted == 0 && rc.dataPostedAll == 0, true
 }
 
 // dirAnswer says whether kept answer a of call sysno holds while posted

@@ -255,11 +255,11 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, o
 // fd.
 func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	k, flags, ok := t.openKeyOf(sysno, args)
-	if !ok || !t.singleThreaded() || !t.mayAnswerPaths() {
+	if !ok || !t.singleThreaded() {
 		return 0, false
 	}
 	kind, token, handle, ok := t.c.pcache.openAnswer(k)
-	if !ok || t.c.pipe.anyFileLease() {
+	if !ok || !t.mayPostOpen(handle) || t.c.pipe.anyFileLease() {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
@@ -298,6 +298,32 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	t.posted = true
 	t.c.opens.posted.Add(1)
 	return uint64(fd), true
+}
+
+// mayPostOpen says whether nothing this client has in flight may change
+// the kept answer of an open of the file of gofer handle handle ("": a
+// file without one): pathAnswerScope's all, except that writes behind
+// (and leased copies) of other files with known handles may be without
+// their reply. A write changes only its file's data, size and times: no
+// walk, no directory, and not whether a file exists or may be read; the
+// opened file's own writes are checked here, and its reads answered
+// from the read lease are checked again by liveLocked. (A shell's or
+// tar's close of the file it wrote is posted, so the next open comes
+// while that file's writes are in flight.)
+func (t *task) mayPostOpen(handle string) bool {
+	if t.c.files.pending() {
+		return false
+	}
+	rc := t.c.rcache
+	if rc == nil {
+		return true
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.attrsPosted != 0 || rc.dataPosted[""] != 0 {
+		return false
+	}
+	return handle == "" || rc.dataPosted[handle] == 0
 }
 
 // reserveOpen sets the lowest free fd of pid's table, which no other
