@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"debug/elf"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -191,26 +189,11 @@ func TestPostedOpenTwoSandboxes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		wargv := append(argv("writer", dir), mode)
-		writer := exec.CommandContext(ctx, wargv[0], wargv[1:]...)
-		out, err := os.Create(filepath.Join(t.TempDir(), "writer.out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		writer.Stdout, writer.Stderr = out, out
-		if err := writer.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := tu.Run(t, 3*time.Minute, dir, "", argv("reader", dir)...)
-		werr := writer.Wait()
-		wout, _ := os.ReadFile(out.Name())
+		r, wout, werr := tu.RunBeside(t, 3*time.Minute, dir, append(argv("writer", dir), mode), argv("reader", dir))
 		if r.ExitCode != 0 || werr != nil {
 			t.Fatalf("reader: exit %d\n%s%s\nwriter: %v\n%s", r.ExitCode, r.Stdout, r.Stderr, werr, wout)
 		}
-		if string(wout) != "writer: "+mode+" done\n" {
+		if wout != "writer: "+mode+" done\n" {
 			t.Errorf("writer said %q", wout)
 		}
 		return r.Stdout

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -146,25 +144,11 @@ func TestReadCacheTwoSandboxes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		reader := exec.CommandContext(ctx, argv("reader", dir)[0], argv("reader", dir)[1:]...)
-		out, err := os.Create(filepath.Join(t.TempDir(), "reader.out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		reader.Stdout, reader.Stderr = out, out
-		if err := reader.Start(); err != nil {
-			t.Fatal(err)
-		}
-		w := tu.Run(t, 3*time.Minute, dir, "", argv("writer", dir)...)
-		rerr := reader.Wait()
-		rout, _ := os.ReadFile(out.Name())
+		w, rout, rerr := tu.RunBeside(t, 3*time.Minute, dir, argv("reader", dir), argv("writer", dir))
 		if w.ExitCode != 0 || rerr != nil {
 			t.Fatalf("writer: exit %d\n%s%s\nreader: %v\n%s", w.ExitCode, w.Stdout, w.Stderr, rerr, rout)
 		}
-		if string(rout) != "reader: "+steps+" steps\n" || w.Stdout != "writer: "+steps+" steps\n" {
+		if rout != "reader: "+steps+" steps\n" || w.Stdout != "writer: "+steps+" steps\n" {
 			t.Errorf("writer said %q, reader %q", w.Stdout, rout)
 		}
 	}
