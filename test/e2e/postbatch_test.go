@@ -60,9 +60,13 @@ func TestPostedCallsInBatches(t *testing.T) {
 			t.Errorf("round %d: the server's writes went from %.2f a round one at a time to %.2f batched, want %d replies in one frame (%d fewer writes)",
 				i, single.server.writes, batched.server.writes, posted, posted-1)
 		}
-		if saved := single.server.reads - batched.server.reads; saved < posted-1.5 {
-			t.Errorf("round %d: the server's reads went from %.2f a round one at a time to %.2f batched, want the %d calls read in one frame",
-				i, single.server.reads, batched.server.reads, posted)
+		// A frame costs the server's reader one read, and one more that
+		// finds the socket drained (Go's poller); one at a time, frames
+		// sent back to back may be read together on a quiet machine, so
+		// the reads of the two runs are not compared.
+		if batched.server.reads > 2.5 {
+			t.Errorf("round %d batched: the server's reads %.2f a round, want the %d calls read in one frame (a read and a drained one)",
+				i, batched.server.reads, posted)
 		}
 	}
 }
