@@ -142,6 +142,14 @@ type pathCache struct {
 	quietFor              time.Duration
 	quietUntil            time.Time
 
+	// leaseKinds is what each lease id of a kept answer leases
+	// (PathLease.kinds, inos); dirsChanging counts, by a directory's
+	// inode number, the posted creations in it without a reply, while
+	// which no answer holding a lease of its attributes or missing
+	// names is given (postcreate.go). Protected by mu.
+	leaseKinds   map[uint64]leaseKind
+	dirsChanging map[uint64]int
+
 	// openPaths is the path each description was opened by (absolute,
 	// or relative to the opener's cwd), for the listings of
 	// directories (listingPath). Protected by mu.
@@ -213,6 +221,9 @@ var pathCallShapes = map[uintptr]pathCallShape{
 	unix.SYS_FACCESSAT2: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2, 3}},
 	unix.SYS_READLINK:   {dirfd: -1, path: 0, buf: 1, size: 2, others: []int{2}},
 	unix.SYS_READLINKAT: {dirfd: 0, path: 1, buf: 2, size: 3, others: []int{3}},
+	// Only their failure with ENOENT is kept (postcreate.go).
+	unix.SYS_UNLINK:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_UNLINKAT: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2}},
 }
 
 // pathMutators are the calls before whose forwarding the client drops
@@ -317,6 +328,7 @@ func grantedAs(k pathKey, l *pb.PathLease) bool {
 // dropLocked drops every answer. Precondition: pc.mu.
 func (pc *pathCache) dropLocked() {
 	clear(pc.byLease)
+	clear(pc.leaseKinds)
 	pc.byLeaseLen = 0
 	if len(pc.answers) == 0 {
 		return
@@ -370,6 +382,7 @@ func (pc *pathCache) revoke(r *pb.LeaseRevoke) {
 		}
 		pc.byLeaseLen -= len(pc.byLease[id])
 		delete(pc.byLease, id)
+		delete(pc.leaseKinds, id)
 	}
 	if dropped {
 		pc.droppedLocked()
@@ -549,7 +562,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 		delete(pc.answers, k)
 		a = nil
 	}
-	if a == nil || !(all || dirs && dirAnswer(sysno, a)) {
+	if a == nil || !(all || dirs && dirAnswer(sysno, a)) || pc.blockedLocked(a) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
@@ -610,7 +623,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 		return false
 	}
 	a := pc.answers[k]
-	if a == nil || !time.Now().Before(a.expires) {
+	if a == nil || !time.Now().Before(a.expires) || pc.blockedLocked(a) {
 		return false
 	}
 	pc.hitsSinceDrop++
@@ -674,6 +687,7 @@ func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	a := &pathAnswer{out: reply.ParentStat, expires: expires, ids: l.Ids}
+	pc.noteKindsLocked(l)
 	pc.putLocked(k, a)
 	if !strings.HasPrefix(k.start, "fd ") {
 		s := k
@@ -712,6 +726,12 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	if sysno == unix.SYS_UNLINK || sysno == unix.SYS_UNLINKAT {
+		if reply.Errno != int32(unix.ENOENT) {
+			return // a removal is never answered here
+		}
+		pc.keepMissing(k, l, at)
+	}
 	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out},
 		reply.Errno == 0 && existsFrom[sysno])
 }
@@ -730,6 +750,7 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 		return
 	}
 	a.expires, a.ids = expires, leaseIDs(l)
+	pc.noteKindsLocked(l)
 	pc.putLocked(k, &a)
 	if exists && len(l.SearchIds) > 0 {
 		e := k
@@ -847,10 +868,12 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	common := leaseIDs(l)
+	pc.noteKindsLocked(l)
 	for _, ls := range reply.Listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
+		pc.noteEntryKindsLocked(ls)
 		ids := append(slices.Clip(common), ls.Ids...)
 		a := &pathAnswer{out: ls.Stat, expires: expires, ids: ids}
 		path := prefix + ls.Name

@@ -110,8 +110,8 @@ type postedOpens struct {
 	// asking for them. Protected by mu.
 	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
-	// opens. Atomic.
-	next, posted atomic.Uint64
+	// opens, created the posted creating opens (postcreate.go). Atomic.
+	next, posted, created atomic.Uint64
 }
 
 // postedOpen is one posted open: the fd table and fd it took, the
@@ -239,7 +239,7 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, o
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.answers[k]
-	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) {
+	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) || pc.blockedLocked(a) {
 		return 0, 0, "", false
 	}
 	if !time.Now().Before(a.expires) {
