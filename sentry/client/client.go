@@ -73,6 +73,9 @@ type Config struct {
 	// NoPostedOpens makes every open wait for its reply (postopen.go);
 	// without the path cache none is posted anyway.
 	NoPostedOpens bool
+	// NoPostedCreates makes every creating open wait for its reply
+	// (postcreate.go); so does NoPostedOpens.
+	NoPostedCreates bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.

@@ -218,7 +218,7 @@ type postedCreate struct {
 // may (see above), and returns its fd.
 func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	pc := t.c.pcache
-	if pc == nil || t.c.cfg.NoPostedOpens {
+	if pc == nil || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates {
 		return 0, false
 	}
 	var shape pathCallShape
@@ -280,6 +280,9 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		t.c.createDone(pcr, nil)
 		return 0, false
 	}
+	// Sent now, not with the next message: the stats of its directory
+	// wait for its reply (tar stats the directory of each member).
+	t.c.conn.sendPosted()
 	t.posted = true
 	t.c.opens.created.Add(1)
 	t.c.meta.learnCreated(t, sysno, args, prov)
@@ -395,4 +398,15 @@ func (mp *metaPipeline) learnCreated(t *task, sysno uintptr, args [6]uint64, des
 		return
 	}
 	mp.noteCreatedLocked(t.proc, name, desc, createdFile{owner: ids.euid, regular: true})
+}
+
+// sendPosted sends the posted calls queued on the connection now
+// (transport's SendPosted); a failed send is the recovery's, as Post's.
+func (s *remoteSession) sendPosted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recovering || s.fatal != nil {
+		return
+	}
+	s.conn.SendPosted()
 }

@@ -96,14 +96,14 @@ type readCache struct {
 	// be a directory or a symlink (the rest change a regular file this
 	// process created: the path cache answers what no regular file's
 	// attributes decide meanwhile, pathAnswerScope). Protected by mu.
-	dataPosted    map[string]int
-	dataPostedAll int
-	// aliases maps the handle a posted creation's file was written
-	// behind under before its reply to the file's gofer handle, while
-	// such writes are without a reply (postcreate.go). Protected by mu.
-	aliases        map[string]aliasedHandle
+	dataPosted     map[string]int
+	dataPostedAll  int
 	attrsPosted    int
 	attrsPostedAny int
+	// aliases maps the handle a posted creation's file was written
+	// behind under before its reply to the file's gofer handle
+	// (postcreate.go). Protected by mu.
+	aliases map[string]aliasedHandle
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.

@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// Posted creating opens and the negative unlink
+// (sentry/client/postcreate.go, docs/COMPATIBILITY.md "Pipelined
+// calls").
+
+// postedCreates matches how many creating opens the client posted (the
+// end-of-session line of sentry/client).
+var postedCreates = regexp.MustCompile(`posted_creates=(\d+)`)
+
+// createsOf returns the posted creating opens of a client's log.
+func createsOf(t *testing.T, log string) int {
+	t.Helper()
+	m := postedCreates.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatal("no posted_creates in the client's log")
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// postCreateProgram compiles testdata/postcreate/name.c.
+func postCreateProgram(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "postcreate", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+}
+
+// TestPostedCreates runs testdata/postcreate/creates.c natively and under
+// do, with posted creates and without: creations with O_EXCL, O_TRUNC,
+// neither, O_APPEND and relative to a dirfd, under several umasks and
+// in a setgid directory, each after two unlinks of the missing name, an
+// fstat and writes right after the creation, then tar's chown, chmod
+// and utimensat; the fd the creation gets when a lower one is free; a
+// trailing slash, a missing directory, and names made by mkdir and
+// rename after the unlink found them missing. The output must be the
+// native one; with posted creates, the creations (six) are posted and
+// the second unlink of each name answered on the client.
+func TestPostedCreates(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "creates")
+	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	tests := []struct {
+		name  string
+		flags []string
+		// minCreates is the fewest creations posted, minUnlinks the
+		// fewest unlinks answered on the client.
+		minCreates, minUnlinks int
+	}{
+		{name: "posted", minCreates: 6, minUnlinks: 6},
+		{name: "waited", flags: []string{"--posted-opens=false"}, minUnlinks: 6},
+		{name: "without the caches", flags: []string{"--read-cache=false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			got, log, counts := stracedRun(t, dir, tc.flags, "w/", prog)
+			compare(t, want, got)
+			creates := createsOf(t, log)
+			t.Logf("%d creations posted; unlinks: %d answered on the client, %d forwarded", creates, counts["unlink cached"], counts["unlink forwarded"])
+			if creates < tc.minCreates || (tc.minCreates == 0 && creates != 0) {
+				t.Errorf("%d creations posted, want at least %d (none without)", creates, tc.minCreates)
+			}
+			if counts["unlink cached"] < tc.minUnlinks || (tc.minUnlinks == 0 && counts["unlink cached"] != 0) {
+				t.Errorf("%d unlinks answered on the client, want at least %d (none without)", counts["unlink cached"], tc.minUnlinks)
+			}
+		})
+	}
+}
+
+// createdOpen matches busybox tar's open of a member in the client's
+// strace (O_WRONLY|O_CREAT|O_EXCL) and where the client answered it.
+var createdOpen = regexp.MustCompile(`openat\(AT_FDCWD, "top/[^"]*", 0xc1, 0x[0-9a-f]+\) = \d+ \(0x[0-9a-f]+\): tid=\d+ where=(\w+)`)
+
+// TestPostedCreateTarCalls runs busybox tar -xf of 200 files in two
+// directories under do, with posted creates and without, and counts the
+// calls tar waited for per file. Per member tar unlinks its name
+// (ENOENT, waited), creates it with O_CREAT|O_EXCL, copies its data
+// (sendfile, posted) and restores its attributes (posted). The unlink's
+// lease on the name's absence lets the client post the creation, with
+// the fd it predicts: 2.0 waited calls per file before, 1.0 after (an
+// archive whose members alternate directories: the stat of a directory
+// with a creation still unanswered waits for it).
+func TestPostedCreateTarCalls(t *testing.T) {
+	tu.RequireRoot(t)
+	const files = 200
+	archive := tarOf(t, files)
+	tests := []struct {
+		name  string
+		flags []string
+		// minPosted is the fewest creations posted per file; the
+		// waited calls per file are between minWaited and maxWaited.
+		minPosted, minWaited, maxWaited float64
+	}{
+		{name: "waited", flags: []string{"--posted-opens=false"}, minWaited: 1.9, maxWaited: 2.3},
+		{name: "posted", minPosted: 0.95, maxWaited: 1.2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
+			for i := 0; i < files; i++ {
+				name := filepath.Join(dir, "top", "d"+strconv.Itoa(i%2), "f"+leftPad(i))
+				if got, err := os.ReadFile(name); err != nil || string(got) != strings.Repeat("0123456789abcdef", 32) {
+					t.Fatalf("%s extracted: %q, %v", name, got, err)
+				}
+			}
+			where := map[string]int{}
+			for _, m := range createdOpen.FindAllStringSubmatch(log, -1) {
+				where[m[1]]++
+			}
+			waited := float64(waitedCalls(t, log)) / files
+			posted := float64(where["posted"]) / files
+			t.Logf("per file: %.2f waited calls, creations %.2f posted, %.2f forwarded", waited, posted, float64(where["forwarded"])/files)
+			if posted < tc.minPosted || (tc.minPosted == 0 && posted != 0) {
+				t.Errorf("%.2f creations posted per file, want at least %v (none without)", posted, tc.minPosted)
+			}
+			if waited < tc.minWaited || waited > tc.maxWaited {
+				t.Errorf("%.2f waited calls per file, want %v to %v", waited, tc.minWaited, tc.maxWaited)
+			}
+		})
+	}
+}
+
+// leftPad formats i as tarOf names its files (%03d).
+func leftPad(i int) string {
+	s := strconv.Itoa(i)
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	return s
+}
+
+// TestPostedCreateTwoSandboxes runs testdata/postcreate/racer.c as a
+// creator and another party in two sandboxes on one server (one gofer),
+// and as two host processes: the creator's unlink finds a name missing,
+// the other then makes it (a file, or a directory), and the creator's
+// next open with O_CREAT must fail with EEXIST (EISDIR), as natively:
+// the other's creation revoked the creator's lease on the name's absence
+// before its reply. The server's leases last a minute, so a lease not
+// revoked would have the creator's open posted.
+func TestPostedCreateTwoSandboxes(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "racer")
+	run := func(t *testing.T, kind string, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, append(argv("other", dir), kind), append(argv("creator", dir), kind))
+		if r.ExitCode != 0 || err != nil {
+			t.Fatalf("creator: exit %d\n%s%s\nother: %v\n%s", r.ExitCode, r.Stdout, r.Stderr, err, out)
+		}
+		return out + r.Stdout
+	}
+	sock := t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	for _, kind := range []string{"file", "dir"} {
+		t.Run(kind, func(t *testing.T) {
+			native := run(t, kind, func(role, dir string) []string { return []string{prog, role, dir} })
+			logs := t.TempDir()
+			sandboxed := run(t, kind, func(role, dir string) []string {
+				return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir, "--strace",
+					"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+			})
+			if sandboxed != native {
+				t.Errorf("in two sandboxes:\n%s\nnatively:\n%s", sandboxed, native)
+			}
+			log, err := os.ReadFile(filepath.Join(logs, "creator.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The second unlink was answered from the lease: the test
+			// had the creator hold one.
+			if !regexp.MustCompile(`unlink\("[^"]*/n"\) = -1 ENOENT.*where=cached`).Match(log) {
+				t.Error("the creator's second unlink was not answered on the client: it held no lease on the name's absence")
+			}
+		})
+	}
+}
+
+// TestPostedCreateServerKill runs test/chaos/testdata/tarnames.c (tar's
+// per-member calls: mkdir and stat of the directory, an unlink that
+// finds the name missing, a creation, a write, a close, a stat; now and
+// then its directory renamed away) under do while the remote sentry is
+// killed with kill -9 three times and restarted on the same address:
+// the creations posted and the writes behind them in flight are re-sent
+// to the new server, which must make each file at the fd the client
+// chose, so the program's output and files are the native ones.
+func TestPostedCreateServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "tarnames.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const files, kills = 6000, 3
+	prog := tu.StaticProgram(t, t.TempDir(), "tarnames", string(src))
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(files))
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, strconv.Itoa(files))
+	}()
+	made := func() int {
+		m, _ := filepath.Glob(filepath.Join(sandboxDir, "t", "*", "f*"))
+		return len(m)
+	}
+	var got tu.Result
+	finished := false
+	for k := 0; k < kills && !finished; k++ {
+		// Kill once the program has made more files since the last one.
+		for !finished && made() < (k+1)*files/(kills+1) {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Kill()
+		t.Logf("kill %d at %d files", k+1, made())
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	compare(t, want, got)
+	compareTrees(t, nativeDir, sandboxDir)
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n == 0 {
+		t.Errorf("no recovery logged (the program finished before the first kill?)")
+	}
+	if creates := createsOf(t, string(log)); creates < files/2 {
+		t.Errorf("%d creations posted of %d: the test tested little", creates, files)
+	}
+}

@@ -1,0 +1,71 @@
+// racer creator DIR file|dir | other DIR file|dir: the creator unlinks
+// DIR/n (ENOENT: its sandbox keeps the name's absence under a lease),
+// makes DIR/ready and waits for DIR/made; the other waits for DIR/ready,
+// makes DIR/n (a file, or a directory), then DIR/made. The creator then
+// opens DIR/n with O_CREAT (and O_EXCL for a file): EEXIST, or EISDIR
+// for the directory, as natively. A sandbox whose lease on the name's
+// absence was not revoked by the other's creation would post the open
+// and tell the creator it made the file.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char n[4096], ready[4096], made[4096];
+
+static const char *err(int r) { return r < 0 ? strerror(errno) : "ok"; }
+
+static int waitfor(const char *path) {
+	struct stat st;
+	for (int i = 0; i < 120000; i++) {
+		if (stat(path, &st) == 0)
+			return 0;
+		usleep(1000);
+	}
+	printf("timed out waiting for %s\n", path);
+	return 1;
+}
+
+int main(int argc, char **argv) {
+	if (argc != 4)
+		return 2;
+	int dir = strcmp(argv[3], "dir") == 0;
+	snprintf(n, sizeof n, "%s/n", argv[2]);
+	snprintf(ready, sizeof ready, "%s/ready", argv[2]);
+	snprintf(made, sizeof made, "%s/made", argv[2]);
+	if (strcmp(argv[1], "other") == 0) {
+		if (waitfor(ready))
+			return 1;
+		if (dir) {
+			printf("other: mkdir n: %s\n", err(mkdir(n, 0755)));
+		} else {
+			int fd = open(n, O_WRONLY | O_CREAT | O_EXCL, 0644);
+			printf("other: create n: %s, write: %zd\n", err(fd), fd < 0 ? -1 : write(fd, "theirs\n", 7));
+			close(fd);
+		}
+		close(open(made, O_WRONLY | O_CREAT, 0644));
+		return 0;
+	}
+	printf("creator: unlink n: %s\n", err(unlink(n)));
+	printf("creator: unlink n again: %s\n", err(unlink(n)));
+	close(open(ready, O_WRONLY | O_CREAT, 0644));
+	if (waitfor(made))
+		return 1;
+	int flags = O_WRONLY | O_CREAT | (dir ? 0 : O_EXCL);
+	int fd = open(n, flags, 0644);
+	printf("creator: open n O_CREAT%s: %s\n", dir ? "" : "|O_EXCL", err(fd));
+	if (fd >= 0) {
+		printf("creator: write: %zd\n", write(fd, "mine\n", 5));
+		close(fd);
+	}
+	char buf[32] = {0};
+	int rfd = open(n, O_RDONLY);
+	ssize_t got = rfd < 0 ? -1 : read(rfd, buf, sizeof buf - 1);
+	printf("creator: read n: %zd %s\n", got, got > 0 ? buf : "\n");
+	close(rfd);
+	printf("creator: unlink n: %s\n", err(dir ? rmdir(n) : unlink(n)));
+	return 0;
+}
