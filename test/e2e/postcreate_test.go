@@ -67,7 +67,7 @@ func TestPostedCreates(t *testing.T) {
 		minCreates, minUnlinks int
 	}{
 		{name: "posted", minCreates: 6, minUnlinks: 6},
-		{name: "waited", flags: []string{"--posted-opens=false"}, minUnlinks: 6},
+		{name: "waited", flags: []string{"--posted-creates=false"}, minUnlinks: 6},
 		{name: "without the caches", flags: []string{"--read-cache=false"}},
 	}
 	for _, tc := range tests {
@@ -76,12 +76,14 @@ func TestPostedCreates(t *testing.T) {
 			got, log, counts := stracedRun(t, dir, tc.flags, "w/", prog)
 			compare(t, want, got)
 			creates := createsOf(t, log)
-			t.Logf("%d creations posted; unlinks: %d answered on the client, %d forwarded", creates, counts["unlink cached"], counts["unlink forwarded"])
+			cached := counts["unlink cached"] + counts["unlinkat cached"]
+			t.Logf("%d creations posted; unlinks: %d answered on the client, %d forwarded", creates, cached,
+				counts["unlink forwarded"]+counts["unlinkat forwarded"])
 			if creates < tc.minCreates || (tc.minCreates == 0 && creates != 0) {
 				t.Errorf("%d creations posted, want at least %d (none without)", creates, tc.minCreates)
 			}
-			if counts["unlink cached"] < tc.minUnlinks || (tc.minUnlinks == 0 && counts["unlink cached"] != 0) {
-				t.Errorf("%d unlinks answered on the client, want at least %d (none without)", counts["unlink cached"], tc.minUnlinks)
+			if cached < tc.minUnlinks || (tc.minUnlinks == 0 && cached != 0) {
+				t.Errorf("%d unlinks answered on the client, want at least %d (none without)", cached, tc.minUnlinks)
 			}
 		})
 	}
@@ -91,15 +93,21 @@ func TestPostedCreates(t *testing.T) {
 // strace (O_WRONLY|O_CREAT|O_EXCL) and where the client answered it.
 var createdOpen = regexp.MustCompile(`openat\(AT_FDCWD, "top/[^"]*", 0xc1, 0x[0-9a-f]+\) = \d+ \(0x[0-9a-f]+\): tid=\d+ where=(\w+)`)
 
+// dirStat matches tar's stat of a member's directory that waited for the
+// server.
+var dirStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "top/d[01]", .*where=forwarded`)
+
 // TestPostedCreateTarCalls runs busybox tar -xf of 200 files in two
 // directories under do, with posted creates and without, and counts the
 // calls tar waited for per file. Per member tar unlinks its name
 // (ENOENT, waited), creates it with O_CREAT|O_EXCL, copies its data
-// (sendfile, posted) and restores its attributes (posted). The unlink's
-// lease on the name's absence lets the client post the creation, with
-// the fd it predicts: 2.0 waited calls per file before, 1.0 after (an
-// archive whose members alternate directories: the stat of a directory
-// with a creation still unanswered waits for it).
+// (sendfile, posted) and restores its attributes (posted); before the
+// next member it stats the member's directory. The unlink's lease on the
+// name's absence lets the client post the creation, with the fd it
+// predicts: 2.0 waited calls per file before (the unlink and the
+// creation), 1.0 after, plus the stats of the directory that came
+// before the reply of the creation in it (whose change they must see):
+// 1.1 to 1.5 per file on a loaded machine.
 func TestPostedCreateTarCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const files = 200
@@ -108,11 +116,12 @@ func TestPostedCreateTarCalls(t *testing.T) {
 		name  string
 		flags []string
 		// minPosted is the fewest creations posted per file; the
-		// waited calls per file are between minWaited and maxWaited.
+		// waited calls per file but the stats of the directories are
+		// between minWaited and maxWaited.
 		minPosted, minWaited, maxWaited float64
 	}{
-		{name: "waited", flags: []string{"--posted-opens=false"}, minWaited: 1.9, maxWaited: 2.3},
-		{name: "posted", minPosted: 0.95, maxWaited: 1.2},
+		{name: "waited", flags: []string{"--posted-creates=false"}, minWaited: 1.9, maxWaited: 2.2},
+		{name: "posted", minPosted: 0.95, minWaited: 0.9, maxWaited: 1.3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,14 +137,17 @@ func TestPostedCreateTarCalls(t *testing.T) {
 			for _, m := range createdOpen.FindAllStringSubmatch(log, -1) {
 				where[m[1]]++
 			}
+			dirStats := len(dirStat.FindAllString(log, -1))
 			waited := float64(waitedCalls(t, log)) / files
 			posted := float64(where["posted"]) / files
-			t.Logf("per file: %.2f waited calls, creations %.2f posted, %.2f forwarded", waited, posted, float64(where["forwarded"])/files)
+			others := waited - float64(dirStats)/files
+			t.Logf("per file: %.2f waited calls, %.2f of them stats of the directory; creations %.2f posted, %.2f forwarded",
+				waited, float64(dirStats)/files, posted, float64(where["forwarded"])/files)
 			if posted < tc.minPosted || (tc.minPosted == 0 && posted != 0) {
 				t.Errorf("%.2f creations posted per file, want at least %v (none without)", posted, tc.minPosted)
 			}
-			if waited < tc.minWaited || waited > tc.maxWaited {
-				t.Errorf("%.2f waited calls per file, want %v to %v", waited, tc.minWaited, tc.maxWaited)
+			if others < tc.minWaited || others > tc.maxWaited {
+				t.Errorf("%.2f waited calls per file besides the stats of the directories, want %v to %v", others, tc.minWaited, tc.maxWaited)
 			}
 		})
 	}
@@ -187,10 +199,15 @@ func TestPostedCreateTwoSandboxes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The second unlink was answered from the lease: the test
-			// had the creator hold one.
+			// The second unlink was answered from the lease, and the
+			// creation of m, which no one else made, was posted: the
+			// creator held the lease on n's absence until the other's
+			// creation revoked it.
 			if !regexp.MustCompile(`unlink\("[^"]*/n"\) = -1 ENOENT.*where=cached`).Match(log) {
 				t.Error("the creator's second unlink was not answered on the client: it held no lease on the name's absence")
+			}
+			if n := createsOf(t, string(log)); n != 1 {
+				t.Errorf("the creator posted %d creations, want 1 (of m)", n)
 			}
 		})
 	}
