@@ -149,6 +149,10 @@ type pathCache struct {
 	// names is given (postcreate.go). Protected by mu.
 	leaseKinds   map[uint64]leaseKind
 	dirsChanging map[uint64]int
+	// creationDone is closed (and cleared) when a posted creation's
+	// reply came, for the calls waiting for one (waitCreations).
+	// Protected by mu.
+	creationDone chan struct{}
 
 	// openPaths is the path each description was opened by (absolute,
 	// or relative to the opener's cwd), for the listings of
@@ -557,10 +561,15 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	all, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
-	a := pc.answers[k]
-	if a != nil && !time.Now().Before(a.expires) {
-		delete(pc.answers, k)
-		a = nil
+	a := pc.liveAnswerLocked(k)
+	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) {
+		// A posted creation's reply, on its way, ends or renews it
+		// (postcreate.go): wait for that rather than ask again.
+		pc.mu.Unlock()
+		pc.waitCreations()
+		all, dirs = t.pathAnswerScope()
+		pc.mu.Lock()
+		a = pc.liveAnswerLocked(k)
 	}
 	if a == nil || !(all || dirs && dirAnswer(sysno, a)) || pc.blockedLocked(a) {
 		wanted = !time.Now().Before(pc.quietUntil)

@@ -193,13 +193,58 @@ func (pc *pathCache) beginCreate(k pathKey) (uint64, bool) {
 	return dir, true
 }
 
-// endCreate ends what beginCreate began for directory dir.
+// endCreate ends what beginCreate began for directory dir, and wakes
+// the calls waiting for a creation's reply (waitCreations).
 func (pc *pathCache) endCreate(dir uint64) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.dirsChanging[dir]--; pc.dirsChanging[dir] <= 0 {
 		delete(pc.dirsChanging, dir)
 	}
+	if pc.creationDone != nil {
+		close(pc.creationDone)
+		pc.creationDone = nil
+	}
+}
+
+// maxCreationWait bounds how long a path call waits for the reply of a
+// posted creation that holds its answer back; then it asks the server.
+const maxCreationWait = 20 * time.Millisecond
+
+// waitCreations waits until the reply of a posted creation in flight
+// came (at most maxCreationWait): a call whose answer one holds back
+// (blockedLocked) is answered from the cache after it, if the reply
+// renewed the answer (the stat of the directory: Reply.parent_stat),
+// instead of making a round trip of its own. The creation was sent at
+// once, so its reply is less than a round trip away.
+func (pc *pathCache) waitCreations() {
+	pc.mu.Lock()
+	if len(pc.dirsChanging) == 0 {
+		pc.mu.Unlock()
+		return
+	}
+	if pc.creationDone == nil {
+		pc.creationDone = make(chan struct{})
+	}
+	done := pc.creationDone
+	pc.mu.Unlock()
+	timer := time.NewTimer(maxCreationWait)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	}
+}
+
+// liveAnswerLocked returns the answer kept under k, if it has not
+// expired. Precondition: pc.mu.
+func (pc *pathCache) liveAnswerLocked(k pathKey) *pathAnswer {
+	a := pc.answers[k]
+	if a != nil && !time.Now().Before(a.expires) {
+		delete(pc.answers, k)
+		return nil
+	}
+	return a
 }
 
 // postedCreate is one posted creating open: the posted open's state, the

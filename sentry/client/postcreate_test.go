@@ -107,7 +107,18 @@ func TestPathCacheCreation(t *testing.T) {
 			t.Errorf("%s while the creation is in flight: blocked %v, want %v", tc.name, got, tc.blocked)
 		}
 	}
+	// A call waiting for the creation's reply wakes when it comes.
+	woke := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		pc.waitCreations()
+		woke <- time.Since(start)
+	}()
+	time.Sleep(5 * time.Millisecond)
 	pc.endCreate(dir)
+	if waited := <-woke; waited >= maxCreationWait {
+		t.Errorf("a call waited %v for the creation's reply, which came after 5 ms", waited)
+	}
 	for _, tc := range tests {
 		if blocked(tc.name) {
 			t.Errorf("%s after the creation's reply: blocked", tc.name)
