@@ -340,11 +340,13 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 	po := pcr.open
 	opened := r != nil && r.Errno == 0
-	if opened && r.GetOpenedFile() != 0 {
+	if real := r.GetOpenedFile(); opened && real != 0 {
 		c.pipe.mu.Lock()
-		h := c.pipe.files[r.GetOpenedFile()].handle
+		h := c.pipe.files[real].handle
 		c.pipe.mu.Unlock()
 		c.rcache.aliasHandle(createdHandleOf(po.desc), h)
+		// The new file is its own (postopen.go's tokens).
+		c.opens.setToken(po.desc, 0, real)
 	}
 	c.openDone(po, r)
 	c.pcache.endCreate(pcr.dir)
@@ -355,6 +357,20 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 		c.log.Warn("a posted creating open failed; the application's calls on its fd get EBADF",
 			"path", pcr.path, "fd", po.fd, "errno", unix.Errno(r.Errno).Error())
 	}
+}
+
+// settled returns the server's description of a posted open's or
+// creation's provisional desc once its reply named it, else desc.
+func (rc *readCache) settled(desc uint64) uint64 {
+	if rc == nil || desc&provisionalDesc == 0 {
+		return desc
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if real := rc.provisional[desc]; real != 0 {
+		return real
+	}
+	return desc
 }
 
 // aliasedHandle is where the writes behind posted under a posted
