@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -286,5 +288,53 @@ func TestPostedCreateServerKill(t *testing.T) {
 	}
 	if creates := createsOf(t, string(log)); creates < files/2 {
 		t.Errorf("%d creations posted of %d: the test tested little", creates, files)
+	}
+}
+
+// fullCreate matches full.c's last line: the creation that failed (its
+// number) and how.
+var fullCreate = regexp.MustCompile(`^create (\d+): (.*)\n$`)
+
+// TestPostedCreateFails runs testdata/postcreate/full.c, which creates
+// files as tar does until one fails, natively and under do in a tmpfs
+// with few inodes: natively the open that finds no inode left fails
+// with ENOSPC; under do the client posted it (the name was missing and
+// creatable), the server's creation fails, the client logs it and
+// forgets the fd, and the fstat that follows fails with EBADF, as
+// docs/COMPATIBILITY.md says. The same creation fails in both.
+func TestPostedCreateFails(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "full")
+	run := func(t *testing.T, sandboxed bool) (int, string, string) {
+		dir := t.TempDir()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "nr_inodes=24,size=1m"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		var r tu.Result
+		log := ""
+		if sandboxed {
+			r, log, _ = stracedRun(t, dir, nil, "", prog, dir)
+		} else {
+			r = tu.Run(t, time.Minute, dir, "", prog, dir)
+		}
+		m := fullCreate.FindStringSubmatch(r.Stdout)
+		if r.ExitCode != 0 || m == nil {
+			t.Fatalf("exit %d, output %q", r.ExitCode, r.Stdout)
+		}
+		k, _ := strconv.Atoi(m[1])
+		return k, m[2], log
+	}
+	nk, native, _ := run(t, false)
+	sk, sandboxed, log := run(t, true)
+	t.Logf("natively creation %d: %s; under do: %s", nk, native, sandboxed)
+	if native != "No space left on device" {
+		t.Errorf("natively: %q, want ENOSPC", native)
+	}
+	if sk != nk || !regexp.MustCompile(`^fd \d+, fstat: Bad file descriptor$`).MatchString(sandboxed) {
+		t.Errorf("under do creation %d: %q; want creation %d told an fd whose fstat fails with EBADF", sk, sandboxed, nk)
+	}
+	if !strings.Contains(log, "a posted creating open failed") || !strings.Contains(log, "no space left on device") {
+		t.Error("the failed posted creation was not logged with its errno")
 	}
 }
