@@ -98,9 +98,6 @@ func createdHandleOf(prov uint64) string {
 	return createdHandlePrefix + strconv.FormatUint(prov, 16)
 }
 
-// createdHandle says whether h is a createdHandleOf.
-func createdHandle(h string) bool { return strings.HasPrefix(h, createdHandlePrefix) }
-
 // noteKindsLocked remembers what each lease of l is of. Precondition:
 // pc.mu.
 func (pc *pathCache) noteKindsLocked(l *pb.PathLease) {
