@@ -49,22 +49,28 @@ func TestPathCacheListedCost(t *testing.T) {
 	for i := range replies {
 		replies[i] = listedReply(l, common, entries, 1000+uint64(i)*2*entries)
 	}
-	at := leaseStamp{sent: time.Now()}
-	keep := func(i int) {
-		tk.keepListed(listing{wanted: true, path: fmt.Sprintf("/usr/include/d%d", i), desc: uint64(100 + i)}, replies[i], at)
+	paths := make([]string, dirs)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/usr/include/d%d", i)
 	}
-	keep(0)
+	keepAll := func() {
+		at := tk.c.pcache.stamp()
+		for i := range replies {
+			tk.keepListed(listing{wanted: true, path: paths[i], desc: uint64(100 + i)}, replies[i], at)
+		}
+	}
+	tk.keepListed(listing{wanted: true, path: paths[0], desc: 100}, replies[0], tk.c.pcache.stamp())
 	keys, refs := len(tk.c.pcache.answers), tk.c.pcache.byLeaseLen
 	if keys == 0 {
 		t.Fatal("nothing kept")
 	}
-	tk, _ = listedTask()
+	// The steady state: the maps grown once, by a find before.
+	keepAll()
+	tk.c.pcache.dropAll()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	for i := range replies {
-		keep(i)
-	}
+	keepAll()
 	runtime.ReadMemStats(&after)
 	n := float64(dirs * entries)
 	allocs := float64(after.Mallocs-before.Mallocs) / n
@@ -76,7 +82,7 @@ func TestPathCacheListedCost(t *testing.T) {
 		got, max float64
 	}{
 		{"allocations", allocs, 8},
-		{"bytes", bytes, 2000},
+		{"bytes", bytes, 1000},
 		{"keys", float64(keys) / entries, 5},
 		{"lease index entries", float64(refs) / entries, 3.1},
 	} {
@@ -172,6 +178,59 @@ func TestStatKeyOf(t *testing.T) {
 			sysno, args := statKeyOf(tc.sysno, tc.args)
 			if sysno != tc.wantSysno || args != tc.wantArgs {
 				t.Errorf("statKeyOf(%d, %v) = %d, %v, want %d, %v", tc.sysno, tc.args, sysno, args, tc.wantSysno, tc.wantArgs)
+			}
+		})
+	}
+}
+
+// TestPathCacheEvict checks what a full cache forgets to make room: the
+// answers that expired or lost a lease, and their holds, while that
+// frees a quarter; else every answer.
+func TestPathCacheEvict(t *testing.T) {
+	tests := []struct {
+		name string
+		// dead says whether answer i is dead, and how: "expired" or
+		// "revoked".
+		dead     func(i int) bool
+		how      string
+		wantKept int
+	}{
+		{name: "half expired", dead: func(i int) bool { return i%2 == 0 }, how: "expired", wantKept: maxPathAnswers / 2},
+		{name: "half revoked", dead: func(i int) bool { return i%2 == 1 }, how: "revoked", wantKept: maxPathAnswers / 2},
+		{name: "one in eight revoked", dead: func(i int) bool { return i%8 == 0 }, how: "revoked", wantKept: 0},
+		{name: "all live", dead: func(int) bool { return false }, wantKept: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			now := time.Now()
+			var revoked []uint64
+			pc.mu.Lock()
+			for i := 0; i < maxPathAnswers; i++ {
+				a := &pathAnswer{expires: now.Add(time.Minute)}
+				if tc.dead(i) && tc.how == "expired" {
+					a.expires = now.Add(-time.Second)
+				}
+				id := uint64(i + 1)
+				if tc.dead(i) && tc.how == "revoked" {
+					revoked = append(revoked, id)
+				}
+				pc.keepOwnLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, path: fmt.Sprint(i)}, a, []uint64{id})
+			}
+			pc.mu.Unlock()
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: revoked})
+			pc.hitsSinceDrop = 1 // a drop is not counted as wasted
+			pc.mu.Lock()
+			pc.roomLocked(1, 1)
+			pc.mu.Unlock()
+			if len(pc.answers) != tc.wantKept || pc.byLeaseLen != tc.wantKept || len(pc.byLease) != tc.wantKept {
+				t.Errorf("kept %d answers, %d holds under %d leases, want %d", len(pc.answers), pc.byLeaseLen, len(pc.byLease), tc.wantKept)
+			}
+			for k, a := range pc.answers {
+				if a.revoked() || !now.Before(a.expires) {
+					t.Errorf("%v kept, gone", k)
+					break
+				}
 			}
 		})
 	}
