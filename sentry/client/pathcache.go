@@ -985,7 +985,11 @@ func (pc *pathCache) keepListedLocked(v listedView, common []uint64, listed []*p
 		}
 		a := &pathAnswer{out: ls.Stat, expires: expires}
 		a.holds = [2]*pathHold{shared, &a.own}
-		pc.holdLocked(&a.own, ls.Ids)
+		if ls.Ids[0] == ls.Ids[1] {
+			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
+		} else {
+			pc.holdLocked(&a.own, ls.Ids)
+		}
 		path := v.prefix + ls.Name
 		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
 		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: path, args: nofollow}] = a
