@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +79,77 @@ func TestRevokeBeforeChange(t *testing.T) {
 	t.Logf("the reader posted %d opens", opens)
 	if opens < rounds {
 		t.Errorf("the reader posted %d opens in %d rounds: the test tested little", opens, rounds)
+	}
+}
+
+// TestWriteBehindErrorServerKill runs testdata/revoke/wbkill.c natively
+// and in the sandbox in a full tmpfs (fullTmpfs): a write behind to each
+// of two files fails there after the application was told it succeeded
+// (one file is closed, posted, the other left open); once the sandbox's
+// client has the failures, the remote sentry is killed with kill -9 and
+// another started on its address. The kept errors are in the client's
+// replay state (the files' "wberr/<ino>" records, the open description's
+// FileState.write_error), so the new server reports each once, to the
+// first fsync of the file after the kill, as natively the write did: the
+// outputs must be the same.
+func TestWriteBehindErrorServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := revokeProgram(t, "wbkill")
+	const want = "closed: ENOSPC reported 1 time(s), other errors 0, second fsync 0\n" +
+		"open: ENOSPC reported 1 time(s), other errors 0, second fsync 0\n"
+	nativeSync := t.TempDir()
+	if err := os.WriteFile(filepath.Join(nativeSync, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	native := tu.Run(t, timeout, nativeSync, "", prog, fullTmpfs(t), nativeSync)
+	if native.ExitCode != 0 || native.Stdout != want {
+		t.Fatalf("natively: exit %d\n%s\nwant:\n%s\nstderr:\n%s", native.ExitCode, native.Stdout, want, native.Stderr)
+	}
+	dir, syncDir, sockDir := fullTmpfs(t), t.TempDir(), t.TempDir()
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sockDir, "server", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, syncDir, "", []string{
+			"--server", s.Target, "--cwd", syncDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, dir, syncDir)
+	}()
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(syncDir, "ready")); err == nil {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the program ended before it was ready: exit %d\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		default:
+		}
+		if time.Since(start) > timeout {
+			t.Fatal("the program never got ready")
+		}
+	}
+	s.Kill()
+	time.Sleep(100 * time.Millisecond)
+	if s = tu.StartDaemonAt(t, s.Target, "server", "--gofer", g.Target); s == nil {
+		t.Fatal("server did not restart")
+	}
+	if err := os.WriteFile(filepath.Join(syncDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.ExitCode != 0 || got.Stdout != want {
+		t.Errorf("in the sandbox: exit %d\n%s\nwant:\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, want, got.Stderr)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+		t.Error("no recovery logged")
+	}
+	// The writes were written behind (else the write itself reported
+	// the error and the test tested nothing of the replay state).
+	if n := strings.Count(got.Stderr, ": fsync: No space left on device"); n != 2 {
+		t.Errorf("%d fsyncs reported ENOSPC, want 2 (the writes written behind):\n%s", n, got.Stderr)
 	}
 }
