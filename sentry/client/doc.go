@@ -113,7 +113,9 @@
 // inode and kind the walk touched); the client gives the same answer to
 // the same call of a caller with the same credentials and start (cwd or
 // dirfd) while its leases hold, fails a mkdir of a name it knows exists
-// with EEXIST, drops an answer when one of its leases is revoked, and
+// with EEXIST, drops an answer when one of its leases is revoked (a
+// revocation marks the answers' holds; a marked answer is deleted when
+// next looked up, or when a full cache forgets the gone ones), and
 // drops every answer on recovery and before forwarding a call whose
 // change the server does not revoke per inode (mount, xattrs).
 // client.pcache (nil with Config.NoReadCache) has its own lock.
@@ -135,7 +137,7 @@
 // handle of its own until the reply names the file's
 // (readCache.aliases). Until the reply, pathCache.dirsChanging holds
 // back the answers leasing the directory's attributes or missing names
-// (pathCache.leaseKinds says what each lease is of).
+// (pathHold.dirs: the directories an answer's leases are on).
 //
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
@@ -169,8 +171,7 @@
 // and is otherwise a leaf (the receiving goroutine takes it for
 // revocations, a posted call's reply for its done). pathCache.mu
 // (pathcache.go) is a leaf (taken after procIDCache.mu and readCache.mu
-// were released; it guards postcreate.go's leaseKinds and dirsChanging
-// too), as is postedOpens.mu (postopen.go). metaPipeline.mu (metapipe.go) is
+// were released; it guards postcreate.go's dirsChanging too), as is postedOpens.mu (postopen.go). metaPipeline.mu (metapipe.go) is
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,18 +77,10 @@ const missingCall = 1<<16 | unix.SYS_UNLINKAT
 const postedCreateFlags = unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_CLOEXEC | unix.O_LARGEFILE |
 	unix.O_NOCTTY | unix.O_NOFOLLOW | unix.O_APPEND | unix.O_NONBLOCK
 
-// The kinds of path leases (PathLease.kinds).
-const (
-	pathSearchKind = 0
-	pathAttrsKind  = 1
-	pathNamesKind  = 2
-)
-
-// leaseKind is what a path lease id leases: its kind and inode number.
-type leaseKind struct {
-	kind uint32
-	ino  uint64
-}
+// pathSearchKind is the kind (PathLease.kinds) of a lease on a walk's
+// search of a directory or its finding of a file; the others are on a
+// directory's attributes or missing names.
+const pathSearchKind = 0
 
 // createdHandlePrefix starts the handle a posted creation's file is known
 // by before its reply; no gofer handle starts with a NUL.
@@ -98,45 +91,51 @@ func createdHandleOf(prov uint64) string {
 	return createdHandlePrefix + strconv.FormatUint(prov, 16)
 }
 
-// noteKindsLocked remembers what each lease of l is of. Precondition:
-// pc.mu.
-func (pc *pathCache) noteKindsLocked(l *pb.PathLease) {
+// dirsOf returns the directories (inode numbers) whose attributes or
+// missing names the leases ids of l are on, and whether the kind of one
+// is not known (a server that does not say, PathLease.kinds).
+func dirsOf(l *pb.PathLease, ids []uint64) (dirs []uint64, unknown bool) {
 	if len(l.Kinds) != len(l.Ids) || len(l.Inos) != len(l.Ids) {
-		return // an answer holding an id not known is not given while a creation is in flight
+		return nil, true
 	}
-	if pc.leaseKinds == nil || len(pc.leaseKinds) >= 8*maxPathAnswers {
-		pc.leaseKinds = make(map[uint64]leaseKind)
+	for _, id := range ids {
+		i := slices.Index(l.Ids, id)
+		switch {
+		case i < 0:
+			unknown = true
+		case l.Kinds[i] != pathSearchKind && !slices.Contains(dirs, l.Inos[i]):
+			dirs = append(dirs, l.Inos[i])
+		}
 	}
-	for i, id := range l.Ids {
-		pc.leaseKinds[id] = leaseKind{kind: l.Kinds[i], ino: l.Inos[i]}
-	}
+	return dirs, unknown
 }
 
-// noteEntryKindsLocked remembers what a listed entry's leases are of: its
-// existence, then its attributes. Precondition: pc.mu.
-func (pc *pathCache) noteEntryKindsLocked(ls *pb.ListedStat) {
-	if ls.Ino == 0 || len(ls.Ids) != 2 {
-		return
-	}
-	if pc.leaseKinds == nil {
-		pc.leaseKinds = make(map[uint64]leaseKind)
-	}
-	pc.leaseKinds[ls.Ids[0]] = leaseKind{kind: pathSearchKind, ino: ls.Ino}
-	pc.leaseKinds[ls.Ids[1]] = leaseKind{kind: pathAttrsKind, ino: ls.Ino}
+// keepLeasedLocked keeps a under k, held by the leases ids of l (after
+// roomLocked), noting the directories they are on. Precondition: pc.mu.
+func (pc *pathCache) keepLeasedLocked(k pathKey, a *pathAnswer, l *pb.PathLease, ids []uint64) {
+	a.own.dirs, a.own.kindsUnknown = dirsOf(l, ids)
+	pc.keepOwnLocked(k, a, ids)
 }
 
 // blockedLocked says whether answer a may have been changed by a posted
-// creation without a reply: it holds a lease on the attributes or
-// missing names of a directory one is in, or one whose kind is not
-// known. Precondition: pc.mu.
+// creation without a reply: a lease of it is on the attributes or
+// missing names of a directory one is in, or of a kind not known.
+// Precondition: pc.mu.
 func (pc *pathCache) blockedLocked(a *pathAnswer) bool {
 	if len(pc.dirsChanging) == 0 {
 		return false
 	}
-	for _, id := range a.ids {
-		k, known := pc.leaseKinds[id]
-		if !known || (k.kind != pathSearchKind && pc.dirsChanging[k.ino] > 0) {
+	for _, h := range a.holds {
+		if h == nil {
+			continue
+		}
+		if h.kindsUnknown || (h.dir != 0 && pc.dirsChanging[h.dir] > 0) {
 			return true
+		}
+		for _, d := range h.dirs {
+			if pc.dirsChanging[d] > 0 {
+				return true
+			}
 		}
 	}
 	return false
@@ -162,22 +161,17 @@ func (pc *pathCache) keepMissing(k pathKey, l *pb.PathLease, at leaseStamp) {
 func (pc *pathCache) beginCreate(k pathKey) (uint64, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	a := pc.answers[k]
-	if a == nil || a.ret != 1 || a.errno != unix.ENOENT || !time.Now().Before(a.expires) || pc.blockedLocked(a) {
+	a := pc.answerLocked(k)
+	if a == nil || a.ret != 1 || a.errno != unix.ENOENT || pc.blockedLocked(a) {
 		return 0, false
 	}
-	var dir uint64
-	for _, id := range a.ids {
-		if lk, known := pc.leaseKinds[id]; known && lk.kind == pathNamesKind {
-			if dir != 0 && dir != lk.ino {
-				return 0, false // the server names one directory's names
-			}
-			dir = lk.ino
-		}
-	}
-	if dir == 0 {
+	// The server's lease of an unlink's creatable ENOENT is on the
+	// names missing in one directory (and searches).
+	h := a.holds[0]
+	if h == nil || a.holds[1] != nil || h.kindsUnknown || len(h.dirs) != 1 {
 		return 0, false
 	}
+	dir := h.dirs[0]
 	// The name will exist: its absence is not answered again (the
 	// server revokes the lease, too, before the creation's reply).
 	delete(pc.answers, k)
@@ -233,17 +227,6 @@ func (pc *pathCache) waitCreations() {
 	}
 }
 
-// liveAnswerLocked returns the answer kept under k, if it has not
-// expired. Precondition: pc.mu.
-func (pc *pathCache) liveAnswerLocked(k pathKey) *pathAnswer {
-	a := pc.answers[k]
-	if a != nil && !time.Now().Before(a.expires) {
-		delete(pc.answers, k)
-		return nil
-	}
-	return a
-}
-
 // postedCreate is one posted creating open: the posted open's state, the
 // directory it changes, the key of its directory's stat answer (wanted:
 // its reply may carry it, sent at pathStamp), and its path for the log.
@@ -288,6 +271,12 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
+	// As for a posted open: a creation posted on an answer whose
+	// revocation announces a change (another sandbox's chmod of the
+	// directory) is on the stream before that revocation's
+	// acknowledgment, so the server makes it before the change.
+	t.c.opens.revoking.RLock()
+	defer t.c.opens.revoking.RUnlock()
 	dir, ok := pc.beginCreate(k)
 	if !ok {
 		return 0, false
