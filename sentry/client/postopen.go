@@ -112,6 +112,14 @@ type postedOpens struct {
 	// next numbers provisional descriptions; posted counts the posted
 	// opens. Atomic.
 	next, posted atomic.Uint64
+	// revoking orders posted opens before lease revocations'
+	// acknowledgments: postOpen holds it for reading from its look at
+	// the kept answer to its Post, and an acknowledgment takes it for
+	// writing, after the caches dropped the revoked answers, before it
+	// is sent (onLeaseRevoke). So an open posted on a revoked answer
+	// is on the stream before the acknowledgment, and the server runs
+	// it before the change the revocation announced.
+	revoking sync.RWMutex
 }
 
 // postedOpen is one posted open: the fd table and fd it took, the
@@ -254,6 +262,8 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || !t.singleThreaded() {
 		return 0, false
 	}
+	t.c.opens.revoking.RLock()
+	defer t.c.opens.revoking.RUnlock()
 	kind, token, handle, ok := t.c.pcache.openAnswer(k)
 	if !ok || !t.mayPostOpen(handle) || t.c.pipe.anyFileLease() {
 		return 0, false

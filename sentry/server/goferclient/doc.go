@@ -31,7 +31,10 @@
 //     and small files' data, valid for AttrTTL, dropped by this server's
 //     own changes at once. Its Observer (the server's read leases) is
 //     told of every change of a file that goes through it and of every
-//     attribute the gofer reports, with no lock of the cache held.
+//     attribute the gofer reports, with no lock of the cache held, and,
+//     before it is made, of a change that may make an open fail
+//     (Changing: an Unlink or Rename of the inodes its caller names,
+//     WithChanging; a SetStat of the mode or owner).
 //
 // Dependencies: proto/goferpb, transport (the framed wire and fd
 // passing) and sentry/server/donated. It knows nothing of the server's

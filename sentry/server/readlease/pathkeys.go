@@ -100,6 +100,15 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	if r.pathGen != t.gen {
 		return nil, 0, 0, false
 	}
+	if r.changing > 0 {
+		// A change of one of keys' inodes may be under way (BeginChange):
+		// the walk may have seen it half made.
+		for _, k := range keys {
+			if e := r.files[k]; e != nil && e.changing > 0 {
+				return nil, 0, 0, false
+			}
+		}
+	}
 	now := r.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()

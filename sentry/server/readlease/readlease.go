@@ -46,6 +46,9 @@ type Registry struct {
 	// (every Changed, DirChanged, ChangedAll, ChangedPaths): a path
 	// grant begun at another count fails (BeginPath).
 	pathGen uint64
+	// changing counts the changes announced and not yet ended
+	// (BeginChange): while it is not 0, a path grant checks its keys.
+	changing int
 }
 
 // fileLeases are the leases on one inode.
@@ -56,6 +59,10 @@ type fileLeases struct {
 	// pending counts grants begun and not yet ended (the entry stays
 	// while any is).
 	pending int
+	// changing counts the changes of the inode announced and not yet
+	// ended (BeginChange): no lease is granted on it meanwhile (the
+	// entry stays while any is).
+	changing int
 	// version is what the live leases were granted at.
 	version Version
 	// holders are the live leases, per client: id → expiry.
@@ -193,7 +200,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	}
 	e.pending--
 	defer r.gcLocked(t.key, e)
-	if e.changes != t.changes {
+	if e.changes != t.changes || e.changing > 0 {
 		return 0, 0, time.Time{}, false
 	}
 	now := r.now()
@@ -293,7 +300,7 @@ func (r *Registry) pruneHolderLocked(h *Holder, now time.Time) {
 // gcLocked drops e (k's entry) when nothing is left in it.
 // Precondition: r.mu.
 func (r *Registry) gcLocked(k Key, e *fileLeases) {
-	if e.pending == 0 && len(e.holders) == 0 {
+	if e.pending == 0 && e.changing == 0 && len(e.holders) == 0 {
 		delete(r.files, k)
 	}
 }
@@ -349,7 +356,7 @@ func (r *Registry) notify(revs []revocation) {
 // each holder acknowledged or its leases expired, except for the holder
 // HolderOf(ctx) names (the caller's own client), whose revocation only
 // has to be sent before the change's reply. It returns how many holders'
-// waits ended by expiry.
+// waits ended by expiry (one wait per holder).
 func (r *Registry) Changed(ctx context.Context, k Key) int {
 	keys := []Key{k}
 	if !isPathKey(k) {
@@ -416,12 +423,30 @@ func (r *Registry) finish(ctx context.Context, revs []revocation) int {
 	}
 	r.notify(revs)
 	self := HolderOf(ctx)
-	expired := 0
+	// One wait per holder, for its latest epoch (an acknowledgment
+	// covers every epoch up to it) until its latest expiry: a change of
+	// several keys is one revocation to wait for, not one per key.
+	last := make(map[*Holder]revocation, len(revs))
+	var order []*Holder
 	for _, rv := range revs {
 		if rv.h == self {
 			continue
 		}
-		if !rv.h.wait(ctx, rv.epoch, rv.expiry, r) {
+		prev, seen := last[rv.h]
+		if !seen {
+			order = append(order, rv.h)
+			prev = rv
+		}
+		prev.epoch = max(prev.epoch, rv.epoch)
+		if rv.expiry.After(prev.expiry) {
+			prev.expiry = rv.expiry
+		}
+		last[rv.h] = prev
+	}
+	expired := 0
+	for _, h := range order {
+		rv := last[h]
+		if !h.wait(ctx, rv.epoch, rv.expiry, r) {
 			expired++
 		}
 	}
