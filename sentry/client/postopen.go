@@ -246,12 +246,8 @@ func (po *postedOpens) setToken(desc, prov, token uint64) {
 func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, ok bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	a := pc.answers[k]
+	a := pc.answerLocked(k)
 	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) {
-		return 0, 0, "", false
-	}
-	if !time.Now().Before(a.expires) {
-		delete(pc.answers, k)
 		return 0, 0, "", false
 	}
 	pc.hitsSinceDrop++

@@ -105,6 +105,10 @@ type Holder struct {
 	mu sync.Mutex
 	// leases are the live leases' inodes by id.
 	leases map[uint64]Key
+	// granted are the leases in the order granted, which is the order
+	// of their expiry (one TTL): pruneHolderLocked forgets the expired
+	// ones from the front (those revoked since are skipped then).
+	granted []grantedLease
 	// epoch numbers the revocations decided; queued are those not yet
 	// taken for sending; acked is the highest the client acknowledged;
 	// ackCh is closed (and replaced) at each acknowledgment.
@@ -118,6 +122,12 @@ type Holder struct {
 	disabled bool
 	// pausedUntil is when grants resume after PauseGrants.
 	pausedUntil time.Time
+}
+
+// grantedLease is a lease's id and expiry (Holder.granted).
+type grantedLease struct {
+	id     uint64
+	expiry time.Time
 }
 
 // PauseGrants makes Disabled true for d: what a grant needs failed (the
@@ -224,6 +234,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	ls[id] = expiry
 	e.version = v
 	h.leases[id] = t.key
+	h.granted = append(h.granted, grantedLease{id, expiry})
 	return id, h.epoch, expiry, true
 }
 
@@ -261,25 +272,29 @@ func (r *Registry) liveLocked(e *fileLeases, now time.Time) bool {
 	return false
 }
 
-// pruneHolderLocked forgets h's expired leases. Preconditions: r.mu and
-// h.mu.
+// pruneHolderLocked forgets h's expired leases: those at the front of
+// h.granted, so that it costs the leases it forgets, not those h holds
+// (a find holds two per file listed in the last second). Preconditions:
+// r.mu and h.mu.
 func (r *Registry) pruneHolderLocked(h *Holder, now time.Time) {
-	for id, k := range h.leases {
-		e := r.files[k]
-		if e == nil {
-			delete(h.leases, id)
-			continue
+	n := 0
+	for ; n < len(h.granted) && !now.Before(h.granted[n].expiry); n++ {
+		id := h.granted[n].id
+		k, ok := h.leases[id]
+		if !ok {
+			continue // revoked
 		}
-		ls := e.holders[h]
-		if exp, ok := ls[id]; !ok || !now.Before(exp) {
+		delete(h.leases, id)
+		if e := r.files[k]; e != nil {
+			ls := e.holders[h]
 			delete(ls, id)
-			delete(h.leases, id)
 			if len(ls) == 0 {
 				delete(e.holders, h)
 			}
 			r.gcLocked(k, e)
 		}
 	}
+	h.granted = h.granted[n:]
 }
 
 // gcLocked drops e (k's entry) when nothing is left in it.
@@ -532,6 +547,7 @@ func (h *Holder) Close() {
 		}
 		delete(h.leases, id)
 	}
+	h.granted = nil
 	h.disabled = true
 	h.acked = h.epoch
 	close(h.ackCh)
