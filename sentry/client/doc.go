@@ -127,7 +127,10 @@
 // lease, and posted with Syscall.install_fd; its reply names the
 // server's description, which replaces the provisional one.
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
-// file's token and tokens to read leases.
+// file's token and tokens to read leases. A revocation's acknowledgment
+// is sent only once the opens posted on the answers it drops are on the
+// stream (postedOpens.revoking): the server then runs them before the
+// change that revoked them.
 //
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
@@ -161,7 +164,10 @@
 // and is otherwise a leaf (the receiving goroutine takes it for
 // revocations, a posted call's reply for its done). pathCache.mu
 // (pathcache.go) is a leaf (taken after procIDCache.mu and readCache.mu
-// were released), as is postedOpens.mu (postopen.go). metaPipeline.mu (metapipe.go) is
+// were released), as is postedOpens.mu (postopen.go); postedOpens.revoking
+// is held for reading by a posting task across its Post (before
+// remoteSession.mu) and taken for writing, alone, by an acknowledgment's
+// goroutine. metaPipeline.mu (metapipe.go) is
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,
