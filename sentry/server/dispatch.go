@@ -85,6 +85,10 @@ type syscallCtx struct {
 	// installFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	installFD *int32
+	// missingIn is the directory an unlink's last name was found
+	// missing from when the caller may make names there (negunlink.go).
+	// Set by the handler.
+	missingIn *dentry
 }
 
 // resent says the call may be one the client re-sent after a Restore (its

@@ -106,7 +106,9 @@
 //     granted in the replies of stat, access, readlink and read-only
 //     opens of paths whose walk crossed only gofer files (pathlease.go,
 //     postopen.go: the client posts the same open later, naming the fd
-//     its description goes at, Syscall.install_fd; the walk marks
+//     its description goes at, Syscall.install_fd), and of unlinks that
+//     failed with ENOENT (negunlink.go: the client posts an O_CREAT open
+//     of the missing name, syscallCtx.missingIn); the walk marks
 //     syscallCtx.notLeasable and notes what it touched in
 //     syscallCtx.pathView); a name another client unlinked or
 //     renamed is walked to again (the vfs's dentry validAt); an

@@ -997,7 +997,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
 		}
-		return 0, err
+		return 0, c.unlinkMissing(dir, err)
 	}
 	if rmdir && !d.IsDir() {
 		return 0, unix.ENOTDIR
