@@ -114,7 +114,9 @@
 // inode and kind the walk touched); the client gives the same answer to
 // the same call of a caller with the same credentials and start (cwd or
 // dirfd) while its leases hold, fails a mkdir of a name it knows exists
-// with EEXIST, drops an answer when one of its leases is revoked, and
+// with EEXIST, drops an answer when one of its leases is revoked (a
+// revocation marks the answers' holds; a marked answer is deleted when
+// next looked up, or when a full cache forgets the gone ones), and
 // drops every answer on recovery and before forwarding a call whose
 // change the server does not revoke per inode (mount, xattrs).
 // client.pcache (nil with Config.NoReadCache) has its own lock.

@@ -53,7 +53,9 @@ import (
 //
 // The key is what the answer depends on besides the namespace: the call
 // and its arguments other than buffers (flags, access mode, statx mask,
-// readlink's size), the path string, where a relative path starts (the
+// readlink's size; stat and lstat are keyed as the newfstatat that
+// answers the same, and AT_NO_AUTOMOUNT, which changes no answer, is
+// left out: statKeyOf), the path string, where a relative path starts (the
 // caller's cwd, named by its fs record's path and file handle, or the
 // description of dirfd, named by its FileState id), and the caller's
 // credentials as its process record tells them (uids, gids, groups,
@@ -89,11 +91,16 @@ import (
 // forwarded (its revocation precedes its reply) or posted (nothing is
 // answered until its reply).
 
-// maxPathAnswers bounds the answers kept; beyond it, all are dropped.
+// maxPathAnswers bounds the answers kept (keys: a listed entry has 5);
+// beyond it, the gone ones are forgotten, and all of them if that frees
+// less than a quarter (evictLocked). find lists ~7,000 entries a second
+// and stats each while it walks the subdirectories listed before it:
+// with 16,384 keys a drop of everything in the middle of a directory
+// cost it ~300 more waited calls (of 3,500) over /usr/include.
 // pathWastedLimit drops in a row of answers none of which was used make
 // the client want no lease for a while (pathCache.quietFor).
 const (
-	maxPathAnswers  = 16384
+	maxPathAnswers  = 65536
 	pathWastedLimit = 16
 	pathQuiet       = time.Second
 	pathQuietMax    = 16 * time.Second
@@ -107,10 +114,13 @@ type pathCache struct {
 	// answers are the kept answers (the existence of names among
 	// them: existsCall). Protected by mu.
 	answers map[pathKey]*pathAnswer
-	// byLease are the keys of the answers each lease id holds (some
-	// may have been replaced or dropped since); byLeaseLen counts
-	// their entries. Protected by mu.
-	byLease    map[uint64][]pathKey
+	// byLease are the holds each lease id's revocation marks (some of
+	// their answers may have been replaced or dropped since);
+	// byLeaseLen counts their entries. A revocation marks holds rather
+	// than deleting answers by key: a listing's answers (8,000 for a
+	// find of /usr/include) then cost a pointer per lease of each
+	// entry, not a key per lease of each answer. Protected by mu.
+	byLease    map[uint64][]*pathHold
 	byLeaseLen int
 	// gen counts recoveries (a grant from a call sent before one is
 	// dropped); lastEpoch is the latest LeaseRevoke epoch of the current
@@ -130,6 +140,9 @@ type pathCache struct {
 	// fsIDsChanged is set once a process called setfsuid or setfsgid:
 	// nothing is answered any more. Protected by mu.
 	fsIDsChanged bool
+	// sweeps counts evictLocked's sweeps (pathHold.swept).
+	// Protected by mu.
+	sweeps uint64
 	// hitsSinceDrop counts the hits since the answers were last
 	// dropped; wasted counts the drops in a row of answers none of
 	// which was used. Once wasted reaches pathWastedLimit, no lease is
@@ -167,14 +180,35 @@ type pathKey struct {
 }
 
 // pathAnswer is a kept answer: the result, the errno, the bytes written
-// to the call's buffer, until expires (or its lease's revocation).
+// to the call's buffer, until expires (or a revocation of one of its
+// leases).
 type pathAnswer struct {
 	ret     uint64
 	errno   unix.Errno
 	out     []byte
 	expires time.Time
-	// ids are the leases it holds: the revocation of any drops it.
-	ids []uint64
+	// holds are what the revocations of its leases mark (nil: none):
+	// its own (own), and a listing's answers also the hold of the
+	// leases they all share. Set before the answer is kept, under
+	// pc.mu.
+	holds [2]*pathHold
+	own   pathHold
+}
+
+// pathHold is marked when one of the leases an answer (or a set of
+// answers) holds is revoked: the answer is then gone, and deleted when
+// next looked up (answerLocked) or with all of them.
+type pathHold struct {
+	// revoked is set by revoke under pathCache.mu.
+	revoked bool
+	// swept is the last sweep (pathCache.sweeps) that found a live
+	// answer holding it. Set under pathCache.mu.
+	swept uint64
+}
+
+// revoked says whether a revocation ended one of a's leases.
+func (a *pathAnswer) revoked() bool {
+	return (a.holds[0] != nil && a.holds[0].revoked) || (a.holds[1] != nil && a.holds[1].revoked)
 }
 
 // statxReserved is statx's reserved mask bit (EINVAL).
@@ -191,7 +225,7 @@ const (
 
 func newPathCache() *pathCache {
 	return &pathCache{answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
-		byLease: make(map[uint64][]pathKey), creds: make(map[int32]string), fs: make(map[int32]uint64),
+		byLease: make(map[uint64][]*pathHold), creds: make(map[int32]string), fs: make(map[int32]uint64),
 		cwds: make(map[uint64]string), searchAll: make(map[int32]bool)}
 }
 
@@ -362,9 +396,9 @@ func (pc *pathCache) revoke(r *pb.LeaseRevoke) {
 	pc.lastEpoch = max(pc.lastEpoch, r.Epoch)
 	dropped := false
 	for _, id := range r.Ids {
-		for _, k := range pc.byLease[id] {
-			if a := pc.answers[k]; a != nil && slices.Contains(a.ids, id) {
-				delete(pc.answers, k)
+		for _, h := range pc.byLease[id] {
+			if !h.revoked {
+				h.revoked = true
 				dropped = true
 			}
 		}
@@ -376,17 +410,77 @@ func (pc *pathCache) revoke(r *pb.LeaseRevoke) {
 	}
 }
 
-// putLocked keeps answer a under k, and under each of its leases.
-// Precondition: pc.mu.
-func (pc *pathCache) putLocked(k pathKey, a *pathAnswer) {
-	if len(pc.answers) >= maxPathAnswers || pc.byLeaseLen >= 8*maxPathAnswers {
+// roomLocked makes room for answers more answers and refs more holds
+// under leases: beyond the bounds, the gone answers are forgotten, and
+// every answer if that freed less than a quarter. A keep calls it once,
+// before it adds its holds (a drop forgets them). Precondition: pc.mu.
+func (pc *pathCache) roomLocked(answers, refs int) {
+	full := func() bool {
+		return len(pc.answers)+answers > maxPathAnswers || pc.byLeaseLen+refs > 8*maxPathAnswers
+	}
+	if !full() {
+		return
+	}
+	pc.evictLocked()
+	if full() || len(pc.answers) > maxPathAnswers*3/4 || pc.byLeaseLen > 6*maxPathAnswers {
 		pc.dropLocked()
 	}
-	pc.answers[k] = a
-	for _, id := range a.ids {
-		pc.byLease[id] = append(pc.byLease[id], k)
+}
+
+// evictLocked forgets the answers that expired or lost a lease, and the
+// holds no live answer points to. Precondition: pc.mu.
+func (pc *pathCache) evictLocked() {
+	pc.sweeps++
+	now := time.Now()
+	for k, a := range pc.answers {
+		if a.revoked() || !now.Before(a.expires) {
+			delete(pc.answers, k)
+			continue
+		}
+		for _, h := range a.holds {
+			if h != nil {
+				h.swept = pc.sweeps
+			}
+		}
 	}
-	pc.byLeaseLen += len(a.ids)
+	pc.byLeaseLen = 0
+	for id, hs := range pc.byLease {
+		hs = slices.DeleteFunc(hs, func(h *pathHold) bool { return h.swept != pc.sweeps })
+		if len(hs) == 0 {
+			delete(pc.byLease, id)
+			continue
+		}
+		pc.byLease[id] = hs
+		pc.byLeaseLen += len(hs)
+	}
+}
+
+// holdLocked has each of ids' revocations mark h. Precondition: pc.mu.
+func (pc *pathCache) holdLocked(h *pathHold, ids []uint64) {
+	for _, id := range ids {
+		pc.byLease[id] = append(pc.byLease[id], h)
+	}
+	pc.byLeaseLen += len(ids)
+}
+
+// keepOwnLocked keeps a under k, held by its own hold under ids (after
+// roomLocked). Precondition: pc.mu.
+func (pc *pathCache) keepOwnLocked(k pathKey, a *pathAnswer, ids []uint64) {
+	a.holds[0] = &a.own
+	pc.holdLocked(&a.own, ids)
+	pc.answers[k] = a
+}
+
+// answerLocked returns the answer kept under k if it still holds (not
+// expired, none of its leases revoked); a gone one is deleted.
+// Precondition: pc.mu.
+func (pc *pathCache) answerLocked(k pathKey) *pathAnswer {
+	a := pc.answers[k]
+	if a != nil && (a.revoked() || !time.Now().Before(a.expires)) {
+		delete(pc.answers, k)
+		return nil
+	}
+	return a
 }
 
 // leaseIDs are the leases an answer under l holds.
@@ -438,11 +532,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	for i, a := range shape.others {
 		k.args[i] = args[a]
 	}
-	if sysno == unix.SYS_STATX && k.args[1]&statxReserved == 0 {
-		// The server's answer is the same for every valid mask
-		// (ListedStat.statx).
-		k.args[1] = 0
-	}
+	k.sysno, k.args = statKeyOf(sysno, k.args)
 	relative := !strings.HasPrefix(k.path, "/")
 	dirfd := int32(unix.AT_FDCWD)
 	if shape.dirfd >= 0 {
@@ -473,6 +563,31 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 		k.start = "cwd " + cwd
 	}
 	return k, true
+}
+
+// statKeyOf returns the call and arguments that key a call sysno with
+// key arguments args (pathCallShape.others): stat and lstat as the
+// newfstatat(AT_FDCWD) that answers the same (flags 0 and
+// AT_SYMLINK_NOFOLLOW), newfstatat's and statx's flags without
+// AT_NO_AUTOMOUNT (the server has no automount points: no answer
+// depends on it), statx's mask 0 when it is valid (the server's answer
+// is the same for every valid mask: ListedStat.statx). A listing's
+// answers are then kept under 5 keys per entry, not 8.
+func statKeyOf(sysno uintptr, args [3]uint64) (uintptr, [3]uint64) {
+	switch sysno {
+	case unix.SYS_STAT:
+		return unix.SYS_NEWFSTATAT, [3]uint64{}
+	case unix.SYS_LSTAT:
+		return unix.SYS_NEWFSTATAT, [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
+	case unix.SYS_NEWFSTATAT:
+		args[0] &^= unix.AT_NO_AUTOMOUNT
+	case unix.SYS_STATX:
+		args[0] &^= unix.AT_NO_AUTOMOUNT
+		if args[1]&statxReserved == 0 {
+			args[1] = 0
+		}
+	}
+	return sysno, args
 }
 
 // pathAnswerScope says whether nothing this client has in flight may
@@ -544,11 +659,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	all, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
-	a := pc.answers[k]
-	if a != nil && !time.Now().Before(a.expires) {
-		delete(pc.answers, k)
-		a = nil
-	}
+	a := pc.answerLocked(k)
 	if a == nil || !(all || dirs && dirAnswer(sysno, a)) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
@@ -609,8 +720,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if !dirs && !pc.searchAll[t.proc.pid] {
 		return false
 	}
-	a := pc.answers[k]
-	if a == nil || !time.Now().Before(a.expires) {
+	if pc.answerLocked(k) == nil {
 		return false
 	}
 	pc.hitsSinceDrop++
@@ -659,9 +769,8 @@ func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
 }
 
 // keepParent keeps the stat answer of the directory a creation made its
-// name in (reply.parent_stat), under key k (parentStatKey) and the same
-// key for stat when it starts at the cwd or the root, with the
-// existence of its name.
+// name in (reply.parent_stat), under key k (parentStatKey: stat's too),
+// with the existence of its name.
 func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 	l := reply.GetPathLease()
 	if pc == nil || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.ParentStat) == 0 || len(l.Ids) == 0 || !grantedAs(k, l) {
@@ -673,17 +782,12 @@ func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	a := &pathAnswer{out: reply.ParentStat, expires: expires, ids: l.Ids}
-	pc.putLocked(k, a)
-	if !strings.HasPrefix(k.start, "fd ") {
-		s := k
-		s.sysno = unix.SYS_STAT
-		pc.putLocked(s, a)
-	}
+	pc.roomLocked(2, len(l.Ids)+len(l.SearchIds))
+	pc.keepOwnLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l.Ids)
 	if len(l.SearchIds) > 0 {
 		e := k
 		e.sysno = existsCall
-		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})
+		pc.keepOwnLocked(e, &pathAnswer{expires: expires}, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -729,12 +833,14 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	a.expires, a.ids = expires, leaseIDs(l)
-	pc.putLocked(k, &a)
+	ids := leaseIDs(l)
+	pc.roomLocked(2, len(ids)+len(l.SearchIds))
+	a.expires = expires
+	pc.keepOwnLocked(k, &a, ids)
 	if exists && len(l.SearchIds) > 0 {
 		e := k
 		e.sysno, e.args = existsCall, [3]uint64{}
-		pc.putLocked(e, &pathAnswer{expires: expires, ids: l.SearchIds})
+		pc.keepOwnLocked(e, &pathAnswer{expires: expires}, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -805,12 +911,12 @@ func (t *task) listingOf(sysno uintptr, args [6]uint64) listing {
 
 // keepListed keeps the lstat answers of the entries a getdents64's reply
 // carried (Reply.listed), sent at at: for a listing by path dir, under
-// the keys of lstat and of newfstatat(AT_FDCWD, dir/<name>,
-// AT_SYMLINK_NOFOLLOW) of t's process, and relative to the fd listed; for
-// one by description, under the key of newfstatat(fd, <name>,
+// the key of lstat of dir/<name> (newfstatat(AT_FDCWD, dir/<name>,
+// AT_SYMLINK_NOFOLLOW)) of t's process, and relative to the fd listed;
+// for one by description, under the key of newfstatat(fd, <name>,
 // AT_SYMLINK_NOFOLLOW). The statx answers (ListedStat.statx) are kept as
-// those of statx with AT_SYMLINK_NOFOLLOW (and AT_NO_AUTOMOUNT) and any
-// mask, and the existence of each entry too.
+// those of statx with AT_SYMLINK_NOFOLLOW and any mask, and the
+// existence of each entry too.
 func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	pc := t.c.pcache
 	l := reply.GetPathLease()
@@ -824,60 +930,86 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !ok || pc.fsIDsChanged || at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	var start, prefix string
+	v := listedView{creds: creds}
+	fdStart := fmt.Sprintf("fd %d", lst.desc)
 	switch {
 	case lst.path == "":
-		start = fmt.Sprintf("fd %d", lst.desc)
+		v.start = fdStart
 	case strings.HasPrefix(lst.path, "/"):
-		start = "/"
+		v.start = "/"
 	default:
 		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
 		if !known {
 			return
 		}
-		start = "cwd " + cwd
+		v.start = "cwd " + cwd
 	}
 	if lst.path != "" {
-		prefix = lst.path
-		if !strings.HasSuffix(prefix, "/") {
-			prefix += "/"
+		v.prefix, v.fdStart = lst.path, fdStart
+		if !strings.HasSuffix(v.prefix, "/") {
+			v.prefix += "/"
 		}
 	}
-	if !grantedAs(pathKey{creds: creds, start: start}, l) {
+	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
-	common := leaseIDs(l)
-	for _, ls := range reply.Listed {
+	pc.keepListedLocked(v, leaseIDs(l), reply.Listed, expires)
+}
+
+// listedView is where a listing's answers are kept.
+type listedView struct {
+	// creds and start are the key parts of the listing's caller and of
+	// where its paths start ("/", "cwd ..." or, for a listing by
+	// description, "fd N").
+	creds, start string
+	// prefix is the listed directory's path and a slash, fdStart the
+	// listed description's start; both "" for a listing by
+	// description.
+	prefix, fdStart string
+}
+
+// keepListedLocked keeps the answers of the entries listed under v,
+// until expires: the leases common hold all of them, each entry's
+// ListedStat.ids its own (the first alone its existence). The common
+// leases mark one hold for the whole listing, so an entry costs its
+// answers, their keys and three holds under leases. Precondition: pc.mu.
+func (pc *pathCache) keepListedLocked(v listedView, common []uint64, listed []*pb.ListedStat, expires time.Time) {
+	// An entry: lstat and statx by path and relative to the fd listed,
+	// and its existence.
+	pc.roomLocked(5*len(listed), len(common)+3*len(listed))
+	shared := &pathHold{}
+	pc.holdLocked(shared, common)
+	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
-		ids := append(slices.Clip(common), ls.Ids...)
-		a := &pathAnswer{out: ls.Stat, expires: expires, ids: ids}
-		path := prefix + ls.Name
-		if lst.path != "" {
-			pc.putLocked(pathKey{sysno: unix.SYS_LSTAT, creds: creds, start: start, path: path}, a)
+		a := &pathAnswer{out: ls.Stat, expires: expires}
+		a.holds = [2]*pathHold{shared, &a.own}
+		if ls.Ids[0] == ls.Ids[1] {
+			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
+		} else {
+			pc.holdLocked(&a.own, ls.Ids)
 		}
-		pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: start, path: path,
-			args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
-		if lst.path != "" {
+		path := v.prefix + ls.Name
+		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
+		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: path, args: nofollow}] = a
+		if v.fdStart != "" {
 			// Relative to the fd listed too: that answer holds while
 			// the directory's search and the entry's leases do, which
 			// the path's leases include.
-			pc.putLocked(pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
-				args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}, a)
+			pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.fdStart, path: ls.Name, args: nofollow}] = a
 		}
 		if len(ls.Statx) > 0 {
-			x := &pathAnswer{out: ls.Statx, expires: expires, ids: ids}
-			for _, flags := range []uint64{unix.AT_SYMLINK_NOFOLLOW, unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT} {
-				pc.putLocked(pathKey{sysno: unix.SYS_STATX, creds: creds, start: start, path: path, args: [3]uint64{flags}}, x)
-				if lst.path != "" {
-					pc.putLocked(pathKey{sysno: unix.SYS_STATX, creds: creds, start: fmt.Sprintf("fd %d", lst.desc), path: ls.Name,
-						args: [3]uint64{flags}}, x)
-				}
+			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds}
+			pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.start, path: path, args: nofollow}] = x
+			if v.fdStart != "" {
+				pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.fdStart, path: ls.Name, args: nofollow}] = x
 			}
 		}
-		pc.putLocked(pathKey{sysno: existsCall, creds: creds, start: start, path: path},
-			&pathAnswer{expires: expires, ids: append(slices.Clip(common), ls.Ids[0])})
+		e := &pathAnswer{expires: expires}
+		e.holds = [2]*pathHold{shared, &e.own}
+		pc.holdLocked(&e.own, ls.Ids[:1])
+		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
 		pc.kept.Add(1)
 	}
 }

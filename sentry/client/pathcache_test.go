@@ -89,7 +89,7 @@ func TestPathCacheKeep(t *testing.T) {
 			if tc.after != nil {
 				tc.after(pc)
 			}
-			if got := pc.answers[k] != nil; got != tc.want {
+			if got := pc.answerLocked(k) != nil; got != tc.want {
 				t.Errorf("kept %v, want %v", got, tc.want)
 			}
 		})

@@ -112,6 +112,14 @@ type postedOpens struct {
 	// next numbers provisional descriptions; posted counts the posted
 	// opens. Atomic.
 	next, posted atomic.Uint64
+	// revoking orders posted opens before lease revocations'
+	// acknowledgments: postOpen holds it for reading from its look at
+	// the kept answer to its Post, and an acknowledgment takes it for
+	// writing, after the caches dropped the revoked answers, before it
+	// is sent (onLeaseRevoke). So an open posted on a revoked answer
+	// is on the stream before the acknowledgment, and the server runs
+	// it before the change the revocation announced.
+	revoking sync.RWMutex
 }
 
 // postedOpen is one posted open: the fd table and fd it took, the
@@ -238,12 +246,8 @@ func (po *postedOpens) setToken(desc, prov, token uint64) {
 func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, ok bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	a := pc.answers[k]
+	a := pc.answerLocked(k)
 	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) {
-		return 0, 0, "", false
-	}
-	if !time.Now().Before(a.expires) {
-		delete(pc.answers, k)
 		return 0, 0, "", false
 	}
 	pc.hitsSinceDrop++
@@ -258,6 +262,8 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || !t.singleThreaded() {
 		return 0, false
 	}
+	t.c.opens.revoking.RLock()
+	defer t.c.opens.revoking.RUnlock()
 	kind, token, handle, ok := t.c.pcache.openAnswer(k)
 	if !ok || !t.mayPostOpen(handle) || t.c.pipe.anyFileLease() {
 		return 0, false

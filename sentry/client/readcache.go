@@ -612,7 +612,8 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 }
 
 // onLeaseRevoke handles a LeaseRevoke push and acknowledges it once the
-// leases are dropped (off the receiving goroutine: a send may wait).
+// leases are dropped and the opens posted on them are on the stream
+// (postedOpens.revoking; off the receiving goroutine: a send may wait).
 func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 	if r == nil {
 		return
@@ -621,6 +622,9 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 	c.pcache.revoke(r)
 	ack := &pb.ClientMessage{Msg: &pb.ClientMessage_LeaseRevoked{LeaseRevoked: &pb.LeaseRevoked{Epoch: r.Epoch}}}
 	go func() {
+		c.opens.revoking.Lock()
+		//lint:ignore SA2001 an empty section: it waits for the posts begun before
+		c.opens.revoking.Unlock()
 		if err := c.conn.Send(ack); err != nil {
 			c.log.Debug("lease revocation not acknowledged", "err", err)
 		}

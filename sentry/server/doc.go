@@ -158,7 +158,9 @@
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close,
 // and on the file (clientState.wbErrs, package wberr) for the next fsync
-// of any of its descriptions.
+// of any of its descriptions; both are replay state (FileState's
+// write_error, "wberr/<ino>" records), and a call that reports them has
+// their change go with its reply (CallEffects.WBErrInos, WBErrFiles).
 // A sendfile or copy_file_range that carries the bytes the client read
 // from its read lease (Syscall.leased_data, syscallCtx.leasedData) writes
 // them instead of reading the in file (leasedCopy, package copybehind),

@@ -129,17 +129,21 @@ type keySet struct {
 }
 
 func (s *keySet) add(kind readlease.PathKind, ds ...*vfs.Dentry) {
+	for _, d := range ds {
+		if d != nil {
+			s.addKey(readlease.PathKey(kind, d.Ino()))
+		}
+	}
+}
+
+// addKey adds k unless it is there.
+func (s *keySet) addKey(k readlease.Key) {
 	if s.seen == nil {
 		s.seen = make(map[readlease.Key]bool)
 	}
-	for _, d := range ds {
-		if d == nil {
-			continue
-		}
-		if k := readlease.PathKey(kind, d.Ino()); !s.seen[k] {
-			s.seen[k] = true
-			s.keys = append(s.keys, k)
-		}
+	if !s.seen[k] {
+		s.seen[k] = true
+		s.keys = append(s.keys, k)
 	}
 }
 
@@ -157,7 +161,7 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 	}
 	nSearch = len(s.keys)
 	if final != nil {
-		s.add(readlease.PathAttrs, final)
+		s.addKey(readlease.AttrsKey(final.Ino(), final.IsDir()))
 	} else {
 		s.add(readlease.PathNames, v.searched...)
 	}
@@ -298,7 +302,7 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 		// Each entry's own keys follow the listing's: its existence,
 		// its attributes (ListedStat.ids).
 		for _, d := range entries {
-			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.PathKey(readlease.PathAttrs, d.Ino()))
+			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
 		}
 	} else if c.creationCall() {
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -114,8 +115,13 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 	if c.sysno == unix.SYS_SYNCFS {
 		// Any file's kept error (package wberr), after the sync.
 		ret, err = k.runHandler(h, c)
-		if e := k.wbErrs.TakeAny(); err == nil && e != 0 {
+		e, inos := k.wbErrs.TakeAny()
+		if err == nil && e != 0 {
 			err = e
+		}
+		if len(inos) > 0 {
+			eff := c.effects()
+			eff.WBErrInos = append(eff.WBErrInos, inos...)
 		}
 		return ret, false, err
 	}
@@ -140,9 +146,11 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			if err != nil {
 				e = syserr.ErrnoOf(err)
 			}
-			f.WBErr.CompareAndSwap(0, int32(e))
-			if hasIno {
-				k.wbErrs.Keep(ino, e)
+			if f.WBErr.CompareAndSwap(0, int32(e)) {
+				f.Changed()
+			}
+			if hasIno && k.wbErrs.Keep(ino, e) {
+				k.trk.Changed(kernel.WBErrIno(ino))
 			}
 			k.logWriteBehindError(f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
 			return ret, false, err
@@ -153,6 +161,8 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			// fsync of the file, once.
 			if e := k.wbErrs.Take(ino); e != 0 {
 				err = e
+				eff := c.effects()
+				eff.WBErrInos = append(eff.WBErrInos, ino)
 			}
 		}
 		return ret, false, err
@@ -165,16 +175,13 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		// report their error, which stays on the description (its
 		// other fds' next fsync reports it) and on the file (package
 		// wberr: a copy's failure, copybehind, is kept here).
-		if hasIno {
-			k.wbErrs.Keep(ino, kept)
+		if hasIno && k.wbErrs.Keep(ino, kept) {
+			k.trk.Changed(kernel.WBErrIno(ino))
 		}
 		return k.runHandlerPosted(h, c, posted)
 	case c.sysno == unix.SYS_CLOSE:
 		// The fd is closed all the same.
-		f.WBErr.CompareAndSwap(int32(kept), 0)
-		if hasIno {
-			k.wbErrs.Seen(ino)
-		}
+		reportedWriteError(c, f, kept, ino, hasIno)
 		ret, err = k.runHandler(h, c)
 		if err == nil {
 			err = kept
@@ -184,11 +191,23 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		// Not a call the client posts (fsync, fdatasync).
 		return k.runHandlerPosted(h, c, posted)
 	default:
-		f.WBErr.CompareAndSwap(int32(kept), 0)
-		if hasIno {
-			k.wbErrs.Seen(ino)
-		}
+		reportedWriteError(c, f, kept, ino, hasIno)
 		return 0, true, kept
+	}
+}
+
+// reportedWriteError says that call c reports f's kept write-behind
+// error kept: it is forgotten on f and on its file (inode ino, if
+// hasIno), and their records' changes go with c's reply only
+// (commitEffectsLocked), so that c re-sent after a server kill that
+// lost its reply reports it again.
+func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, hasIno bool) {
+	eff := c.effects()
+	if f.WBErr.CompareAndSwap(int32(kept), 0) {
+		eff.WBErrFiles = append(eff.WBErrFiles, f)
+	}
+	if hasIno && c.k.wbErrs.Seen(ino) {
+		eff.WBErrInos = append(eff.WBErrInos, ino)
 	}
 }
 

@@ -65,6 +65,20 @@ func (o leaseObserver) NamesChanged(ctx context.Context, _, ino uint64, known bo
 	o.logExpired(o.r.DirChanged(ctx, ino))
 }
 
+// Changing: a change that may make an open of inodes fail is made only
+// once every other holder of a lease on them acknowledged its
+// revocation (readlease.BeginChange), so that an open a holder posted
+// on the strength of its path lease before that runs first.
+func (o leaseObserver) Changing(ctx context.Context, inodes []*goferpb.InodeID) func() {
+	keys := make([]readlease.Key, len(inodes))
+	for i, in := range inodes {
+		keys[i] = readlease.Key{Dev: in.GetDev(), Ino: in.GetIno()}
+	}
+	end, expired := o.r.BeginChange(ctx, keys)
+	o.logExpired(expired)
+	return end
+}
+
 func (o leaseObserver) logExpired(n int) {
 	if n > 0 {
 		o.log.Warn("a client did not acknowledge the revocation of its read leases; the change waited for their expiry", "clients", n)
@@ -118,11 +132,34 @@ func (st *clientStream) sendLeaseRevokesLocked() {
 	}
 }
 
-// leaseAcked handles the client's LeaseRevoked.
-func (k *clientState) leaseAcked(m *sentrypb.LeaseRevoked) {
-	if k.leaseHolder != nil && m != nil {
-		k.leaseHolder.Acked(m.Epoch)
+// leaseAcked handles the client's LeaseRevoked. It counts only once
+// every call the client posted before it finished: the client sends it
+// after the posted calls it made on the strength of the revoked leases
+// (a posted open), and a change waiting for it (readlease.BeginChange)
+// must come after them. The wait is off the receiving goroutine; a
+// posted call that takes long only makes the change wait, at most until
+// the leases expire.
+func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
+	k := c.k
+	if k.leaseHolder == nil || m == nil {
+		return
 	}
+	k.mu.Lock()
+	var last uint64
+	for seq := range c.postedOut {
+		last = max(last, seq)
+	}
+	k.mu.Unlock()
+	if last == 0 {
+		k.leaseHolder.Acked(m.Epoch)
+		return
+	}
+	go func() {
+		k.mu.Lock()
+		c.awaitPostedLocked(last + 1)
+		k.mu.Unlock()
+		k.leaseHolder.Acked(m.Epoch)
+	}()
 }
 
 // grantReadLease adds a ReadLease to the reply of c, a successful open,

@@ -53,6 +53,8 @@ type restoreSet struct {
 	memfds map[string]*vfs.Memfd
 	// ptys are the pseudo-terminals (package pty).
 	ptys []*sentrypb.PtyState
+	// wbErrs are the write-behind errors kept on files (package wberr).
+	wbErrs []*sentrypb.WriteErrorState
 }
 
 func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
@@ -191,6 +193,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad pty")
 			}
 			s.ptys = append(s.ptys, v.Pty)
+		case *sentrypb.StateRecord_WriteError:
+			if v.WriteError == nil || v.WriteError.Ino != key.ID || v.WriteError.Errno <= 0 || v.WriteError.Errno > syserr.MaxErrno {
+				return nil, bad(rec, "bad write error")
+			}
+			s.wbErrs = append(s.wbErrs, v.WriteError)
 		case *sentrypb.StateRecord_Stdin:
 			if v.Stdin == nil {
 				return nil, bad(rec, "bad stdin")
@@ -271,6 +278,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if err := k.ptys.Restore(s.ptys); err != nil {
 		return err
 	}
+	k.wbErrs.Restore(s.wbErrs)
 
 	// Files (gofer RPCs; no lock held).
 	files := make(map[uint64]*file, len(s.files))
@@ -290,6 +298,9 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f.ID.Store(id)
 		f.Off = fs.Offset
 		f.OffRep.Store(fs.Offset)
+		if fs.WriteError > 0 && fs.WriteError <= syserr.MaxErrno {
+			f.WBErr.Store(fs.WriteError)
+		}
 		if dentryOf(f) != nil && dentryOf(f).IsDir() {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}

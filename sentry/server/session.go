@@ -168,7 +168,7 @@ func (c *client) serve(sess *session) error {
 				k.inboundFrames(m.Frames)
 			}
 		case *sentrypb.ClientMessage_LeaseRevoked:
-			k.leaseAcked(m.LeaseRevoked)
+			c.leaseAcked(m.LeaseRevoked)
 		case *sentrypb.ClientMessage_ChannelOpen:
 			if m.ChannelOpen != nil {
 				c.openChannel(sess, m.ChannelOpen)

@@ -216,6 +216,16 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 			c.Touch(orderSysv, sysvKey(key))
 		}
 	}
+	// Write-behind errors the call reported (posted.go) are gone from
+	// its reply on.
+	for _, ino := range eff.WBErrInos {
+		c.Touch(kernel.OrderWBErr, kernel.WBErrIno(ino))
+	}
+	for _, f := range eff.WBErrFiles {
+		if f.Tracker() != nil {
+			c.Touch(orderFile, f)
+		}
+	}
 	if eff.StdinRead > 0 {
 		in := eff.StdinOf
 		if in == nil {
@@ -264,6 +274,8 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 		return k.vfs.Mounts.Record(int(o))
 	case ptyIndex:
 		return k.ptys.Record(int(o))
+	case kernel.WBErrIno:
+		return k.wbErrs.Record(uint64(o))
 	}
 	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
@@ -391,7 +403,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	if f.Released() {
 		return deletedRec(statekey.File(id))
 	}
-	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load()}
+	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	k.recordAsync(f, st)
 	if dentryOf(f) != nil {
 		st.Path, _ = k.vfs.PathOf(dentryOf(f))

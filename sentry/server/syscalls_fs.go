@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -1004,6 +1005,10 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	if child != nil && child.Kind == vfs.KindGofer {
+		// Other clients' leases on it go first (readlease.BeginChange).
+		ctx = goferclient.WithChanging(ctx, child.Ino())
+	}
 	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
@@ -1109,6 +1114,16 @@ func sysRename(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	// Other clients' leases on the file moved and the one replaced go
+	// first (readlease.BeginChange).
+	var moved []uint64
+	if src != nil {
+		moved = append(moved, src.Ino())
+	}
+	if dst, err := v.LookupChild(c, ndir, nname); err == nil && dst.Kind == vfs.KindGofer {
+		moved = append(moved, dst.Ino())
+	}
+	ctx = goferclient.WithChanging(ctx, moved...)
 	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err

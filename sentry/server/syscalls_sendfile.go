@@ -199,6 +199,7 @@ func (c *syscallCtx) leasedCopy(in, out *file, inOff int64, inOffAddr uint64, ou
 	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.leasedData, InOff: inOff, Posted: c.posted},
 		func(b []byte) (int, error) { return c.writeFile(out, b, outOff) })
 	if res.Kept != 0 {
+		out.Changed() // its record keeps the error (posted.go)
 		c.k.log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
 			"name", sysName(c.sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.leasedData))
 	}

@@ -58,6 +58,9 @@ const (
 	KindTimer
 	// KindPty: "pty/<index>", a pseudo-terminal of /dev/pts (PtyState).
 	KindPty
+	// KindWBErr: "wberr/<ino>", a write behind's error kept on a file
+	// (WriteErrorState).
+	KindWBErr
 
 	numKinds
 )
@@ -83,6 +86,7 @@ var prefixes = [numKinds]string{
 	KindSysvShm: "sysv/shm/",
 	KindTimer:   "timer/",
 	KindPty:     "pty/",
+	KindWBErr:   "wberr/",
 }
 
 // Prefixes returns the string forms of every kind up to its first id
@@ -107,7 +111,7 @@ type Key struct {
 	// Kind is what the key names.
 	Kind Kind
 	// ID is the first id: the pid, tid, object id (fs, sig, pipe, file,
-	// mapped file), fd table id, seq, inode number, mount id, stdio set
+	// mapped file), fd table id, seq, inode number (lock, wberr), mount id, stdio set
 	// or SysV IPC id; 0 for KindIDs and KindSysvIDs.
 	ID uint64
 	// Sub is the second id: the fd of KindFD, the timer id of KindTimer
@@ -175,6 +179,10 @@ func Timer(pid, id int32) Key {
 
 // Pty is the key of pseudo-terminal index (/dev/pts/<index>).
 func Pty(index int32) Key { return Key{Kind: KindPty, ID: uint64(uint32(index))} }
+
+// WBErr is the key of the write-behind error kept on the file of inode
+// number ino.
+func WBErr(ino uint64) Key { return Key{Kind: KindWBErr, ID: ino} }
 
 // Typed accessors for ids that are 32-bit in the sentries. They return
 // the id as the constructor took it.
@@ -330,6 +338,8 @@ func parse(s string) (Key, bool) {
 		k.Kind = KindWrite
 	case "lock":
 		k.Kind = KindLock
+	case "wberr":
+		k.Kind = KindWBErr
 	default:
 		return Key{}, false
 	}

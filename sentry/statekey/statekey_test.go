@@ -36,6 +36,7 @@ func TestKeyStrings(t *testing.T) {
 		{Timer(10, TimerReal), "timer/10/real"},
 		{Pty(0), "pty/0"},
 		{Pty(4095), "pty/4095"},
+		{WBErr(77), "wberr/77"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			if got := tc.key.String(); got != tc.want {
@@ -59,7 +60,7 @@ func TestParseRefuses(t *testing.T) {
 		"fdt/1", "fdt/1/", "fdt//3", "fdt/1/2147483648", "fdt/1/-1", "fdt/1/3/4",
 		"stdin/", "stdin/0", "stdin/4294967296", "sysv", "sysv/", "sysv/sem", "sysv/sem/", "sysv/xxx/1",
 		"sysv/sem/-1", "sysv/ids/1", "timer/1", "timer/1/", "timer/1/-1", "timer/1/reall", "timer//real",
-		"mount/2147483648", "pty", "pty/", "pty/-1", "pty/07", "pty/2147483648", "unknown/1", "PROC/1", "proc\x00/1", "invalid(0/0/0)",
+		"mount/2147483648", "pty", "pty/", "pty/-1", "pty/07", "pty/2147483648", "wberr", "wberr/", "wberr/-1", "wberr/01", "unknown/1", "PROC/1", "proc\x00/1", "invalid(0/0/0)",
 	} {
 		k, err := Parse(s)
 		if err == nil {
@@ -87,7 +88,7 @@ func TestInvalidKeysDoNotEncodeAsKeys(t *testing.T) {
 func TestCompareOrdersKindsThenIDsNumerically(t *testing.T) {
 	want := []Key{IDs(), Proc(2), Proc(10), Thread(1), FS(1), Sighand(1), Pipe(1), File(2), File(10),
 		FD(1, 2), FD(1, 10), FD(2, 0), Mapped(1), Write(3), Write(20), Lock(1), Mount(1), Stdin(0), Stdin(1),
-		SysvIDs(), SysvMsg(1), SysvSem(1), SysvShm(1), Timer(1, 0), Timer(1, 5), Timer(1, TimerReal), Timer(2, 0), Pty(0), Pty(3)}
+		SysvIDs(), SysvMsg(1), SysvSem(1), SysvShm(1), Timer(1, 0), Timer(1, 5), Timer(1, TimerReal), Timer(2, 0), Pty(0), Pty(3), WBErr(1), WBErr(9)}
 	got := append([]Key(nil), want...)
 	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
 		got[i], got[j] = got[j], got[i]

@@ -150,6 +150,18 @@ func TestReplayLogFold(t *testing.T) {
 			keys: []string{"file/1", "fdt/1/3"},
 		},
 		{
+			name: "a write-behind error is kept until a call reports it",
+			steps: []step{
+				reply(nil, recFile(1, 0, "/a")),
+				reply(nil, &pb.StateRecord{Key: "wberr/40", Value: &pb.StateRecord_WriteError{
+					WriteError: &pb.WriteErrorState{Ino: 40, Errno: 28}}}),
+				reply(nil, &pb.StateRecord{Key: "wberr/41", Value: &pb.StateRecord_WriteError{
+					WriteError: &pb.WriteErrorState{Ino: 41, Errno: 5}}}),
+				reply(nil, recDel("wberr/40")),
+			},
+			keys: []string{"file/1", "wberr/41"},
+		},
+		{
 			name: "write retained until durable",
 			steps: []step{
 				reply(nil, recFile(1, 0, "/a")),

@@ -178,7 +178,54 @@ type Observer interface {
 	// false: some directory, which one is not known). The inodes whose
 	// own attributes changed are told by Changed.
 	NamesChanged(ctx context.Context, dev, ino uint64, known bool)
+	// Changing: a change that may make an open of inodes fail, or open
+	// another file (the removal of a name of theirs, a rename of them
+	// or over them, a change of their mode or owner), is about to be
+	// made; it is made once Changing returns, and end is called after
+	// it (and after Changed), whatever its outcome.
+	Changing(ctx context.Context, inodes []*goferpb.InodeID) (end func())
 }
+
+// changingKey marks a context with the inodes its Unlink or Rename will
+// change (WithChanging).
+type changingKey struct{}
+
+// WithChanging returns ctx saying that the Unlink or Rename it carries
+// removes or replaces the names of inodes inos, files of the call's
+// (old) directory's file system, as the caller's lookup found them: the
+// Observer is told before the call is made (Changing).
+func WithChanging(ctx context.Context, inos ...uint64) context.Context {
+	return context.WithValue(ctx, changingKey{}, inos)
+}
+
+// changing tells the observer of the change about to be made of the
+// inodes of handle h (h != 0) and of the inode numbers ctx names
+// (WithChanging) on the file system of directory handle dir; it returns
+// the function that ends it.
+func (a *AttrCache) changing(ctx context.Context, h, dir uint64) func() {
+	inos, _ := ctx.Value(changingKey{}).([]uint64)
+	if a.obs == nil || (h == 0 && len(inos) == 0) {
+		return func() {}
+	}
+	var ids []*goferpb.InodeID
+	a.mu.Lock()
+	if k, ok := a.handles[h]; ok && h != 0 {
+		ids = append(ids, &goferpb.InodeID{Dev: k.dev, Ino: k.ino})
+	}
+	if k, ok := a.handles[dir]; ok {
+		for _, ino := range inos {
+			ids = append(ids, &goferpb.InodeID{Dev: k.dev, Ino: ino})
+		}
+	}
+	a.mu.Unlock()
+	if len(ids) == 0 {
+		return func() {}
+	}
+	return a.obs.Changing(ctx, ids)
+}
+
+// openRights are the SetStat fields that decide who may open a file.
+const openRights = unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID
 
 // SetObserver makes o the cache's observer. Call it before the cache is
 // used.
@@ -780,6 +827,9 @@ func (a *AttrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts .
 }
 
 func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
+	if req.GetMask()&openRights != 0 {
+		defer a.changing(ctx, req.GetHandle(), 0)()
+	}
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.SetStat(ctx, req, opts...)
 	var st *goferpb.Stat
@@ -896,6 +946,7 @@ func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...
 }
 
 func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts ...grpc.CallOption) (*goferpb.UnlinkReply, error) {
+	defer a.changing(ctx, 0, req.GetDir())()
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.removed(ctx)
@@ -908,6 +959,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 
 func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
 	defer a.nameMade(req.GetOldDir(), req.GetNewDir())
+	defer a.changing(ctx, 0, req.GetOldDir())()
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.removed(ctx)

@@ -24,11 +24,17 @@
 //     the gofer's.
 //   - ReleaseQueue (releases.go): a client's handles to release, sent
 //     in batches off the calls' path.
+//   - CallDeadlines (deadline.go): the contexts that bound a client's
+//     gofer calls (60 s); the calls begun within a second share one, so
+//     a call sets no timer of its own.
 //   - AttrCache (attrcache.go): attributes, negative lookups' validity
 //     and small files' data, valid for AttrTTL, dropped by this server's
 //     own changes at once. Its Observer (the server's read leases) is
 //     told of every change of a file that goes through it and of every
-//     attribute the gofer reports, with no lock of the cache held.
+//     attribute the gofer reports, with no lock of the cache held, and,
+//     before it is made, of a change that may make an open fail
+//     (Changing: an Unlink or Rename of the inodes its caller names,
+//     WithChanging; a SetStat of the mode or owner).
 //
 // Dependencies: proto/goferpb, transport (the framed wire and fd
 // passing) and sentry/server/donated. It knows nothing of the server's
@@ -38,7 +44,7 @@
 // # Lock order
 //
 // GoferConn.mu, goferCalls.mu, callConn.sendMu, callConn.mu,
-// ReleaseQueue.mu and AttrCache.mu are leaves, never held across a
+// ReleaseQueue.mu, CallDeadlines.mu and AttrCache.mu are leaves, never held across a
 // gofer call's wait (callConn.mu guards the call channels' lists, not a
 // call on one). A donated fd's reference (package donated) is
 // taken under GoferConn.mu; its pread or pwrite runs with no lock held.

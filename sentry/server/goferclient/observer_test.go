@@ -85,6 +85,12 @@ func (r *recorder) NamesChanged(_ context.Context, dev, ino uint64, known bool) 
 	}
 	r.got = append(r.got, fmt.Sprintf("names changed in %d/%d", dev, ino))
 }
+func (r *recorder) Changing(_ context.Context, inodes []*goferpb.InodeID) func() {
+	for _, in := range inodes {
+		r.got = append(r.got, fmt.Sprintf("changing %d/%d", in.Dev, in.Ino))
+	}
+	return func() { r.got = append(r.got, "change ended") }
+}
 
 // TestObserverSeesChanges checks that every change of a file that goes
 // through the cache, and every attribute the gofer reports, reaches the
@@ -103,6 +109,21 @@ func TestObserverSeesChanges(t *testing.T) {
 		{"setstat (truncate, chmod...)", func(a *AttrCache) {
 			a.SetStat(ctx, &goferpb.SetStatRequest{Handle: 1, Mask: unix.STATX_SIZE})
 		}, []string{"changed 1/10"}},
+		{"setstat of the mode is announced", func(a *AttrCache) {
+			a.SetStat(ctx, &goferpb.SetStatRequest{Handle: 1, Mask: unix.STATX_MODE})
+		}, []string{"changing 1/10", "changed 1/10", "change ended"}},
+		{"setstat of the owner is announced", func(a *AttrCache) {
+			a.SetStat(ctx, &goferpb.SetStatRequest{Handle: 1, Mask: unix.STATX_UID | unix.STATX_MTIME})
+		}, []string{"changing 1/10", "changed 1/10", "change ended"}},
+		{"unlink of a file its caller named, in a directory the cache knows", func(a *AttrCache) {
+			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 1, Name: "f"})
+		}, []string{"changing 1/12", "changed all", "names changed in 1/10", "change ended"}},
+		{"rename of files its caller named", func(a *AttrCache) {
+			a.Rename(WithChanging(ctx, 12, 13), &goferpb.RenameRequest{OldDir: 1, OldName: "f", NewDir: 2, NewName: "g"})
+		}, []string{"changing 1/12", "changing 1/13", "changed 1/10", "changed 1/11", "names changed in 1/10", "names changed somewhere", "change ended"}},
+		{"unlink in a directory the cache does not know", func(a *AttrCache) {
+			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 2, Name: "f"})
+		}, []string{"changed all", "names changed somewhere"}},
 		{"open O_TRUNC", func(a *AttrCache) {
 			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_WRONLY | unix.O_TRUNC})
 		}, []string{"changed 1/10"}},

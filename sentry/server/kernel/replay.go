@@ -30,4 +30,5 @@ const (
 	OrderSysv
 	OrderMount
 	OrderPty
+	OrderWBErr
 )

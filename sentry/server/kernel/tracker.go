@@ -76,6 +76,9 @@ type (
 	DeletedKey statekey.Key
 	// PtyIndex is a pseudo-terminal's index (package pty).
 	PtyIndex int
+	// WBErrIno is the inode number whose kept write-behind error
+	// changed (package wberr).
+	WBErrIno uint64
 )
 
 // PipeRef is a pipe as a replay object (the pipe is package pipe's).
@@ -90,6 +93,7 @@ func (SysvKey) ReplayOrder() (replay.Order, bool)    { return OrderSysv, true }
 func (MountID) ReplayOrder() (replay.Order, bool)    { return OrderMount, true }
 func (DeletedKey) ReplayOrder() (replay.Order, bool) { return OrderDeleted, true }
 func (PtyIndex) ReplayOrder() (replay.Order, bool)   { return OrderPty, true }
+func (WBErrIno) ReplayOrder() (replay.Order, bool)   { return OrderWBErr, true }
 
 // CallEffects are the effects of one call committed with its reply (so
 // that a call re-sent after a crash that lost its reply is not counted
@@ -114,6 +118,12 @@ type CallEffects struct {
 	// Reaped are the zombies a wait reaped: their reap is finished, and
 	// their records deleted, as its reply is built.
 	Reaped []*Process
+	// WBErrInos are the files whose kept write-behind error the call
+	// reported (package wberr), WBErrFiles the descriptions whose own
+	// the call reported: their records go with its reply, so that a
+	// call re-sent after its reply was lost reports them again.
+	WBErrInos  []uint64
+	WBErrFiles []*fdesc.File
 }
 
 // PipeIO is N bytes read from or written to Pipe (through File, at

@@ -17,12 +17,19 @@
 // that makes a grant racing with a change fail (for path grants, one
 // counter of all path changes, Registry.pathGen); per client (Holder) its
 // leases, the revocations decided for it (numbered by an epoch), which
-// were sent and which the client acknowledged. A change of a file
+// were sent and which the client acknowledged, and its leases in the
+// order granted (their expiry's: a path grant forgets the expired ones
+// from the front, so the table holds a find's live leases alone). A
+// change of a file
 // (Registry.Changed, from the attribute cache's observer hooks) revokes
 // every lease on it and waits until each holder other than the caller's
 // own client acknowledged, or its leases expired; the caller's own
 // client needs no wait, because its revocation is sent before the
-// change's reply on the same ordered stream.
+// change's reply on the same ordered stream. A change that may make an
+// open fail is announced before it is made (BeginChange, change.go): the
+// same revocation and wait come first, and the inodes are marked
+// changing (fileLeases.changing, Registry.changing) until it ends, so
+// that no grant is made on them meanwhile.
 //
 // What it does not own: sending. A Holder queues its revocations and
 // calls its kick function; the server's glue (sentry/server/readlease.go)

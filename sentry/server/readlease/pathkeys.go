@@ -44,14 +44,27 @@ func PathKey(kind PathKind, ino uint64) Key {
 	return Key{Dev: pathDevBase - uint64(kind), Ino: ino}
 }
 
+// AttrsKey is the key of the attributes of inode ino, a directory or
+// not: the changes that revoke a file's PathAttrs are those that revoke
+// its PathSearch unless names are made in it, so a file that is no
+// directory has one key for both (and a grant one lease: a listing's
+// file entries cost the registry one key each, not two).
+func AttrsKey(ino uint64, dir bool) Key {
+	if !dir {
+		return PathKey(PathSearch, ino)
+	}
+	return PathKey(PathAttrs, ino)
+}
+
 // isPathKey says whether k is a PathKey.
 func isPathKey(k Key) bool {
 	return k.Dev <= pathDevBase && k.Dev > pathDevBase-uint64(numPathKinds)
 }
 
 // maxPathLeasesPerHolder bounds one client's live leases when a path
-// grant adds to them (a listing brings a couple per entry).
-const maxPathLeasesPerHolder = 16384
+// grant adds to them (a listing brings a couple per entry: find lists
+// up to ~8,000 entries a second here, and a lease lives a second).
+const maxPathLeasesPerHolder = 32768
 
 // PathTicket is a path grant in progress (BeginPath).
 type PathTicket struct{ gen uint64 }
@@ -87,17 +100,26 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	if r.pathGen != t.gen {
 		return nil, 0, 0, false
 	}
+	if r.changing > 0 {
+		// A change of one of keys' inodes may be under way (BeginChange):
+		// the walk may have seen it half made.
+		for _, k := range keys {
+			if e := r.files[k]; e != nil && e.changing > 0 {
+				return nil, 0, 0, false
+			}
+		}
+	}
 	now := r.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.disabled || now.Before(h.pausedUntil) {
 		return nil, 0, 0, false
 	}
+	// At each grant (it costs the leases it forgets): the registry
+	// then holds the live leases alone.
+	r.pruneHolderLocked(h, now)
 	if len(h.leases)+len(keys) > maxPathLeasesPerHolder {
-		r.pruneHolderLocked(h, now)
-		if len(h.leases)+len(keys) > maxPathLeasesPerHolder {
-			return nil, 0, 0, false
-		}
+		return nil, 0, 0, false
 	}
 	left = r.ttl
 	ids = make([]uint64, len(keys))
@@ -126,6 +148,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 		ids[i] = r.nextID
 		ls[ids[i]] = now.Add(r.ttl)
 		h.leases[ids[i]] = k
+		h.granted = append(h.granted, grantedLease{ids[i], ls[ids[i]]})
 	}
 	return ids, h.epoch, left, true
 }

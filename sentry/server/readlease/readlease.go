@@ -46,6 +46,9 @@ type Registry struct {
 	// (every Changed, DirChanged, ChangedAll, ChangedPaths): a path
 	// grant begun at another count fails (BeginPath).
 	pathGen uint64
+	// changing counts the changes announced and not yet ended
+	// (BeginChange): while it is not 0, a path grant checks its keys.
+	changing int
 }
 
 // fileLeases are the leases on one inode.
@@ -56,6 +59,10 @@ type fileLeases struct {
 	// pending counts grants begun and not yet ended (the entry stays
 	// while any is).
 	pending int
+	// changing counts the changes of the inode announced and not yet
+	// ended (BeginChange): no lease is granted on it meanwhile (the
+	// entry stays while any is).
+	changing int
 	// version is what the live leases were granted at.
 	version Version
 	// holders are the live leases, per client: id → expiry.
@@ -98,6 +105,10 @@ type Holder struct {
 	mu sync.Mutex
 	// leases are the live leases' inodes by id.
 	leases map[uint64]Key
+	// granted are the leases in the order granted, which is the order
+	// of their expiry (one TTL): pruneHolderLocked forgets the expired
+	// ones from the front (those revoked since are skipped then).
+	granted []grantedLease
 	// epoch numbers the revocations decided; queued are those not yet
 	// taken for sending; acked is the highest the client acknowledged;
 	// ackCh is closed (and replaced) at each acknowledgment.
@@ -111,6 +122,12 @@ type Holder struct {
 	disabled bool
 	// pausedUntil is when grants resume after PauseGrants.
 	pausedUntil time.Time
+}
+
+// grantedLease is a lease's id and expiry (Holder.granted).
+type grantedLease struct {
+	id     uint64
+	expiry time.Time
 }
 
 // PauseGrants makes Disabled true for d: what a grant needs failed (the
@@ -183,7 +200,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	}
 	e.pending--
 	defer r.gcLocked(t.key, e)
-	if e.changes != t.changes {
+	if e.changes != t.changes || e.changing > 0 {
 		return 0, 0, time.Time{}, false
 	}
 	now := r.now()
@@ -217,6 +234,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	ls[id] = expiry
 	e.version = v
 	h.leases[id] = t.key
+	h.granted = append(h.granted, grantedLease{id, expiry})
 	return id, h.epoch, expiry, true
 }
 
@@ -254,31 +272,35 @@ func (r *Registry) liveLocked(e *fileLeases, now time.Time) bool {
 	return false
 }
 
-// pruneHolderLocked forgets h's expired leases. Preconditions: r.mu and
-// h.mu.
+// pruneHolderLocked forgets h's expired leases: those at the front of
+// h.granted, so that it costs the leases it forgets, not those h holds
+// (a find holds two per file listed in the last second). Preconditions:
+// r.mu and h.mu.
 func (r *Registry) pruneHolderLocked(h *Holder, now time.Time) {
-	for id, k := range h.leases {
-		e := r.files[k]
-		if e == nil {
-			delete(h.leases, id)
-			continue
+	n := 0
+	for ; n < len(h.granted) && !now.Before(h.granted[n].expiry); n++ {
+		id := h.granted[n].id
+		k, ok := h.leases[id]
+		if !ok {
+			continue // revoked
 		}
-		ls := e.holders[h]
-		if exp, ok := ls[id]; !ok || !now.Before(exp) {
+		delete(h.leases, id)
+		if e := r.files[k]; e != nil {
+			ls := e.holders[h]
 			delete(ls, id)
-			delete(h.leases, id)
 			if len(ls) == 0 {
 				delete(e.holders, h)
 			}
 			r.gcLocked(k, e)
 		}
 	}
+	h.granted = h.granted[n:]
 }
 
 // gcLocked drops e (k's entry) when nothing is left in it.
 // Precondition: r.mu.
 func (r *Registry) gcLocked(k Key, e *fileLeases) {
-	if e.pending == 0 && len(e.holders) == 0 {
+	if e.pending == 0 && e.changing == 0 && len(e.holders) == 0 {
 		delete(r.files, k)
 	}
 }
@@ -334,7 +356,7 @@ func (r *Registry) notify(revs []revocation) {
 // each holder acknowledged or its leases expired, except for the holder
 // HolderOf(ctx) names (the caller's own client), whose revocation only
 // has to be sent before the change's reply. It returns how many holders'
-// waits ended by expiry.
+// waits ended by expiry (one wait per holder).
 func (r *Registry) Changed(ctx context.Context, k Key) int {
 	keys := []Key{k}
 	if !isPathKey(k) {
@@ -401,12 +423,30 @@ func (r *Registry) finish(ctx context.Context, revs []revocation) int {
 	}
 	r.notify(revs)
 	self := HolderOf(ctx)
-	expired := 0
+	// One wait per holder, for its latest epoch (an acknowledgment
+	// covers every epoch up to it) until its latest expiry: a change of
+	// several keys is one revocation to wait for, not one per key.
+	last := make(map[*Holder]revocation, len(revs))
+	var order []*Holder
 	for _, rv := range revs {
 		if rv.h == self {
 			continue
 		}
-		if !rv.h.wait(ctx, rv.epoch, rv.expiry, r) {
+		prev, seen := last[rv.h]
+		if !seen {
+			order = append(order, rv.h)
+			prev = rv
+		}
+		prev.epoch = max(prev.epoch, rv.epoch)
+		if rv.expiry.After(prev.expiry) {
+			prev.expiry = rv.expiry
+		}
+		last[rv.h] = prev
+	}
+	expired := 0
+	for _, h := range order {
+		rv := last[h]
+		if !h.wait(ctx, rv.epoch, rv.expiry, r) {
 			expired++
 		}
 	}
@@ -507,6 +547,7 @@ func (h *Holder) Close() {
 		}
 		delete(h.leases, id)
 	}
+	h.granted = nil
 	h.disabled = true
 	h.acked = h.epoch
 	close(h.ackCh)

@@ -213,9 +213,11 @@ type VFS struct {
 	ctx      context.Context
 	gofer    goferpb.GoferClient
 	releases *goferclient.ReleaseQueue
-	attrs    *goferclient.AttrCache
-	clientID string
-	log      hclog.Logger
+	// deadlines bound the gofer RPCs (RPCCtx). Immutable after New.
+	deadlines *goferclient.CallDeadlines
+	attrs     *goferclient.AttrCache
+	clientID  string
+	log       hclog.Logger
 	// Root, DevDir and ProcDir are immutable after New, and so is RootDev,
 	// the root's device number (for /proc/<pid>/mountinfo).
 	Root, DevDir, ProcDir *Dentry
@@ -288,7 +290,8 @@ func New(cfg Config) (*VFS, []byte, error) {
 		return nil, nil, err
 	}
 	v := &VFS{kern: cfg.Kernel, ctx: cfg.Ctx, gofer: cfg.Gofer, releases: cfg.Releases, attrs: cfg.Attrs, clientID: cfg.ClientID, log: cfg.Log,
-		RootDev: r.Stat.Dev, Mounts: mount.NewTable(r.Stat.Dev, SynthDev)}
+		RootDev: r.Stat.Dev, Mounts: mount.NewTable(r.Stat.Dev, SynthDev),
+		deadlines: goferclient.NewCallDeadlines(cfg.Ctx, rpcTimeout, time.Second)}
 	v.Root = &Dentry{v: v, Kind: KindGofer, Mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.Root.parent = v.Root
@@ -319,9 +322,16 @@ func (v *VFS) Gofer() goferpb.GoferClient { return v.gofer }
 // Releases is the client's queue of gofer handles to release.
 func (v *VFS) Releases() *goferclient.ReleaseQueue { return v.releases }
 
-// RPCCtx returns the context for a gofer RPC.
+// rpcTimeout bounds a gofer RPC, its re-sends across gofer restarts
+// included.
+const rpcTimeout = 60 * time.Second
+
+// RPCCtx returns the context for a gofer RPC: it ends rpcTimeout (to a
+// second more) after now, or with the client; the calls of a second
+// share it (goferclient.CallDeadlines: no timer of their own). Its
+// cancel does nothing.
 func (v *VFS) RPCCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(v.ctx, 60*time.Second)
+	return v.deadlines.Context(), func() {}
 }
 
 // ReleaseAll releases every dentry handle and the handles queued for

@@ -12,11 +12,16 @@
 // close reports first and which then counts as seen here too (the
 // server's posted-call rule, sentry/server/posted.go).
 //
-// Recovery: the table is not in the replay state. A write behind whose
-// reply did not reach the client before a server kill is re-sent by the
-// client and fails again on the new server, keeping its error anew; one
-// whose failure the client was told of was logged by the client and the
-// server (with the file's path) and is not reported after a server kill.
+// Recovery: each kept error is a replay record of its own ("wberr/<ino>",
+// Record; Restore takes them back), so that after a server kill the
+// next fsync still reports it, once. The server touches the record when
+// an error is kept (with the failed call's reply), and, when a call
+// reports it, has the record's deletion go with that call's reply only
+// (kernel.CallEffects.WBErrInos): a call re-sent because its reply was
+// lost finds the error again. A write behind whose reply did not reach
+// the client before a server kill is re-sent and fails again, keeping
+// its error anew.
 //
-// Dependencies: none but x/sys/unix. Lock order: Table.mu is a leaf.
+// Dependencies: x/sys/unix, proto/sentrypb, sentry/statekey. Lock order:
+// Table.mu is a leaf.
 package wberr

@@ -1,0 +1,72 @@
+package readlease
+
+import (
+	"context"
+	"time"
+)
+
+// A change announced before it is made (BeginChange).
+//
+// Changed revokes leases once a change was made. That is enough for what
+// a client answers itself (a read, a stat: the change's call has not
+// returned, so the client's answer is not after it), but not for a call
+// the client posts on the strength of a lease: a read-only open whose
+// path lease said the name opens that file. The client told the
+// application the fd at once; if the open reaches the server after the
+// change (an unlink, a rename over the name or of a directory on the
+// path, a chmod), it fails there or opens another file. So a change of a
+// name or of who may open a file is announced first: every lease on the
+// inodes it will change is revoked, and the change is made once each
+// holder acknowledged (or its leases expired), the holder's
+// acknowledgment counting only once the calls it posted before it ran
+// (the server's glue, sentry/server/readlease.go). Until the change ends,
+// no lease on those inodes is granted: a walk made meanwhile may have
+// seen the old state.
+
+// BeginChange announces that a change of inodes (read-lease keys,
+// dev/ino) is about to be made through this server: every lease on them
+// (read leases and the path leases of their inode numbers) is revoked,
+// and BeginChange returns once each holder other than HolderOf(ctx)
+// acknowledged or its leases expired (how many expired: expired). No
+// lease on them is granted until end is called, after the change and its
+// Changed.
+func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), expired int) {
+	if len(inodes) == 0 {
+		return func() {}, 0
+	}
+	keys := make([]Key, 0, 4*len(inodes))
+	for _, k := range inodes {
+		keys = append(keys, k)
+		if !isPathKey(k) {
+			keys = append(keys, PathKey(PathSearch, k.Ino), PathKey(PathAttrs, k.Ino), PathKey(PathNames, k.Ino))
+		}
+	}
+	r.mu.Lock()
+	now := r.now()
+	r.pathGen++
+	r.changing++
+	var revs []revocation
+	for _, key := range keys {
+		e := r.files[key]
+		if e == nil {
+			e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
+			r.files[key] = e
+		}
+		e.changing++
+		e.changes++
+		revs = append(revs, r.revokeLocked(e, now)...)
+	}
+	r.mu.Unlock()
+	expired = r.finish(ctx, revs)
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.changing--
+		for _, key := range keys {
+			if e := r.files[key]; e != nil {
+				e.changing--
+				r.gcLocked(key, e)
+			}
+		}
+	}, expired
+}

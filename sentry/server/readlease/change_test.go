@@ -1,0 +1,102 @@
+package readlease
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestBeginChange checks a change announced before it is made: the
+// leases on the inode (read and path) are revoked at once, BeginChange
+// returns only after the holder acknowledged (or its leases expired;
+// never waiting for the caller's own client), and no lease on the inode
+// is granted until the change ends, while other inodes' still are.
+func TestBeginChange(t *testing.T) {
+	const ino = 10
+	inode := Key{Dev: 1, Ino: ino}
+	other := Key{Dev: 1, Ino: 11}
+	tests := []struct {
+		name string
+		// own: the change is made by the holder's own client; ackAfter:
+		// the holder acknowledges this long after it was told (<0:
+		// never).
+		own         bool
+		ackAfter    time.Duration
+		wantExpired int
+		// minWait and maxWait bound how long BeginChange takes.
+		minWait, maxWait time.Duration
+	}{
+		{name: "waits for the holder's acknowledgment", ackAfter: 150 * time.Millisecond, minWait: 140 * time.Millisecond, maxWait: 900 * time.Millisecond},
+		{name: "a silent holder is waited for until its leases expire", ackAfter: -1, wantExpired: 1, minWait: 900 * time.Millisecond, maxWait: 5 * time.Second},
+		{name: "the caller's own client is not waited for", own: true, ackAfter: -1, maxWait: 500 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(time.Second)
+			told := make(chan uint64, 4)
+			var h *Holder
+			h = r.NewHolder(func() {
+				if e, _, ok := h.Take(); ok {
+					told <- e
+				}
+			})
+			readID := grant(t, r, h, inode, Version{Size: 1})
+			pathIDs, _, _, ok := r.GrantPath(h, r.BeginPath(), []Key{PathKey(PathSearch, ino), PathKey(PathAttrs, ino)})
+			if !ok {
+				t.Fatal("path grant refused")
+			}
+			go func() {
+				e := <-told
+				if tc.ackAfter >= 0 {
+					time.Sleep(tc.ackAfter)
+					h.Acked(e)
+				}
+			}()
+			ctx := context.Background()
+			if tc.own {
+				ctx = WithHolder(ctx, h)
+			}
+			start := time.Now()
+			end, expired := r.BeginChange(ctx, []Key{inode})
+			took := time.Since(start)
+			if expired != tc.wantExpired || took < tc.minWait || took > tc.maxWait {
+				t.Errorf("BeginChange returned after %v with %d expired; want %d expired after %v to %v",
+					took, expired, tc.wantExpired, tc.minWait, tc.maxWait)
+			}
+			if _, live := r.Live(h, inode); live {
+				t.Errorf("read lease %d still live during the change", readID)
+			}
+			again, _, _, ok := r.GrantPath(h, r.BeginPath(), []Key{PathKey(PathSearch, ino)})
+			if ok {
+				t.Errorf("path grant %v (first %v) made during the change", again, pathIDs)
+			}
+			if _, _, _, ok := r.Grant(h, r.Begin(inode), Version{Size: 1}); ok && tc.wantExpired == 0 {
+				t.Error("read grant made during the change")
+			}
+			if _, _, _, ok := r.GrantPath(h, r.BeginPath(), []Key{PathKey(PathSearch, other.Ino)}); !ok && tc.wantExpired == 0 {
+				t.Error("a path grant on another inode refused during the change")
+			}
+			end()
+			if tc.wantExpired == 0 {
+				grant(t, r, h, inode, Version{Size: 2})
+				if _, _, _, ok := r.GrantPath(h, r.BeginPath(), []Key{PathKey(PathSearch, ino)}); !ok {
+					t.Error("path grant refused after the change ended")
+				}
+			}
+		})
+	}
+}
+
+// TestBeginChangeLeavesNoEntries checks that an announced change of
+// inodes nobody holds leases on leaves the registry as it found it.
+func TestBeginChangeLeavesNoEntries(t *testing.T) {
+	r := New(time.Second)
+	end, _ := r.BeginChange(context.Background(), []Key{{Dev: 1, Ino: 5}, {Dev: 1, Ino: 6}})
+	if len(r.files) == 0 || r.changing != 1 {
+		t.Errorf("during the change: %d entries, %d changes, want the inodes' and 1", len(r.files), r.changing)
+	}
+	end()
+	if len(r.files) != 0 || r.changing != 0 {
+		t.Errorf("after the change: %d entries, %d changes left", len(r.files), r.changing)
+	}
+}

@@ -1,0 +1,113 @@
+package readlease
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestGrantPathListingCost grants the path leases of a find's listings
+// (200 entries each, two keys per entry after the walk's five, one for a
+// file that is no directory) at 10,000 entries a second of a fake clock,
+// and counts what they cost: grants refused, allocations per entry, and
+// the leases the registry keeps (the live ones alone: a lease lives a
+// second).
+func TestGrantPathListingCost(t *testing.T) {
+	const (
+		listings = 200
+		entries  = 200
+		perEntry = 1.1                   // keys: one per file, two per directory
+		step     = 20 * time.Millisecond // 10,000 entries a second
+	)
+	r := New(time.Second)
+	now := time.Unix(1000, 0)
+	r.SetClock(func() time.Time { return now })
+	c := newClient(r, true)
+	walk := []Key{PathKey(PathSearch, 2), PathKey(PathSearch, 3), PathKey(PathSearch, 4), PathKey(PathSearch, 5), PathKey(PathAttrs, 5)}
+	keys := make([][]Key, listings)
+	ino := uint64(1000)
+	for i := range keys {
+		keys[i] = append([]Key(nil), walk...)
+		for j := 0; j < entries; j++ {
+			// One entry in ten is a directory, as in /usr/include.
+			keys[i] = append(keys[i], PathKey(PathSearch, ino), AttrsKey(ino, j%10 == 0))
+			ino++
+		}
+	}
+	// Warm the maps up with a listing of other inodes.
+	warm := append([]Key(nil), walk...)
+	for j := 0; j < entries; j++ {
+		warm = append(warm, PathKey(PathSearch, 1<<40+uint64(j)), PathKey(PathAttrs, 1<<40+uint64(j)))
+	}
+	if _, _, _, ok := r.GrantPath(c.h, r.BeginPath(), warm); !ok {
+		t.Fatal("warm-up grant refused")
+	}
+	refused, most := 0, 0
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range keys {
+		now = now.Add(step)
+		if _, _, _, ok := r.GrantPath(c.h, r.BeginPath(), keys[i]); !ok {
+			refused++
+		}
+		most = max(most, len(r.files))
+	}
+	runtime.ReadMemStats(&after)
+	allocs := float64(after.Mallocs-before.Mallocs) / (listings * entries)
+	perListing := int(entries * perEntry)
+	live := int(time.Second/step)*perListing + len(walk)
+	t.Logf("%d of %d grants refused; per entry %.1f allocations; at most %d keys in the registry (%d live)", refused, listings, allocs, most, live)
+	if refused > 0 {
+		t.Errorf("%d grants refused", refused)
+	}
+	if most > live+perListing {
+		t.Errorf("the registry kept up to %d keys, want the %d live ones and one listing's", most, live)
+	}
+	if allocs > 6 {
+		t.Errorf("%.1f allocations per entry, want at most 6", allocs)
+	}
+}
+
+// TestAttrsKey checks that the attributes key of a file that is no
+// directory is revoked by the changes that revoke a directory's, but for
+// a name made in it, which only a directory has.
+func TestAttrsKey(t *testing.T) {
+	ctx := context.Background()
+	const ino = 30
+	tests := []struct {
+		name        string
+		dir         bool
+		change      func(r *Registry)
+		wantRevoked bool
+	}{
+		{"a file changed", false, func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: ino}) }, true},
+		{"a directory changed", true, func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: ino}) }, true},
+		{"a name made in a directory", true, func(r *Registry) { r.DirChanged(ctx, ino) }, true},
+		{"a name made in a directory of the file's number", false, func(r *Registry) { r.DirChanged(ctx, ino) }, false},
+		{"a mount", false, func(r *Registry) { r.ChangedPaths(ctx) }, true},
+		{"another file changed", false, func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: ino + 1}) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(time.Minute)
+			c := newClient(r, true)
+			ids, _, _, ok := r.GrantPath(c.h, r.BeginPath(), []Key{PathKey(PathSearch, ino), AttrsKey(ino, tc.dir)})
+			if !ok {
+				t.Fatal("grant refused")
+			}
+			if shared := ids[0] == ids[1]; shared == tc.dir {
+				t.Errorf("ids %v: one lease for both keys %v, want %v", ids, shared, !tc.dir)
+			}
+			tc.change(r)
+			revoked := false
+			for _, id := range c.revoked {
+				revoked = revoked || id == ids[1]
+			}
+			if revoked != tc.wantRevoked {
+				t.Errorf("attributes lease revoked %v, want %v", revoked, tc.wantRevoked)
+			}
+		})
+	}
+}

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// revokeProgram compiles testdata/revoke/name.c.
+func revokeProgram(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "revoke", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+}
+
+// TestRevokeBeforeChange runs testdata/revoke/churn.c as a reader and a
+// writer in two sandboxes on one server (one gofer), and as two host
+// processes: the reader opens (posted opens, once its path cache holds
+// the answer), reads and re-reads a file in a loop while the writer
+// removes it, renames another file over it or renames its directory
+// away, many rounds. A change of another sandbox is made only once the
+// reader's sandbox acknowledged the revocation of its leases, and that
+// acknowledgment counts only after the posted calls it sent before it
+// ran: so a posted open never meets the change on the server (it would
+// fail there, and the fd the application was told of answer EBADF), and
+// the reader sees only what Linux allows (ENOENT after a removal,
+// versions that never go back, the old contents through a descriptor
+// opened before). The server's leases last a minute: a change that
+// waited for their expiry instead of an acknowledgment would time the
+// test out.
+func TestRevokeBeforeChange(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := revokeProgram(t, "churn")
+	const rounds = 60
+	run := func(t *testing.T, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "d", "f"), []byte("v0"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, wout, werr := tu.RunBeside(t, 3*time.Minute, dir, append(argv("writer", dir), strconv.Itoa(rounds)), argv("reader", dir))
+		if werr != nil || wout != "writer: "+strconv.Itoa(rounds)+" rounds done\n" {
+			t.Fatalf("writer: %v\n%s", werr, wout)
+		}
+		if r.ExitCode != 0 {
+			t.Errorf("reader: exit %d\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		}
+		return r.Stdout
+	}
+	start := time.Now()
+	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
+	t.Logf("natively: %d changes in %v", rounds, time.Since(start))
+	sock, logs := t.TempDir(), t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	start = time.Now()
+	sandboxed := run(t, func(role, dir string) []string {
+		return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+			"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+	})
+	t.Logf("in two sandboxes: %d changes in %v", rounds, time.Since(start))
+	if sandboxed != native {
+		t.Errorf("the reader in a sandbox said %q, natively %q", sandboxed, native)
+	}
+	log, err := os.ReadFile(filepath.Join(logs, "reader.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, opens := logCounts(t, log)
+	t.Logf("the reader posted %d opens", opens)
+	if opens < rounds {
+		t.Errorf("the reader posted %d opens in %d rounds: the test tested little", opens, rounds)
+	}
+}
+
+// TestWriteBehindErrorServerKill runs testdata/revoke/wbkill.c natively
+// and in the sandbox in a full tmpfs (fullTmpfs): a write behind to each
+// of two files fails there after the application was told it succeeded
+// (one file is closed, posted, the other left open); once the sandbox's
+// client has the failures, the remote sentry is killed with kill -9 and
+// another started on its address. The kept errors are in the client's
+// replay state (the files' "wberr/<ino>" records, the open description's
+// FileState.write_error), so the new server reports each once, to the
+// first fsync of the file after the kill, as natively the write did: the
+// outputs must be the same.
+func TestWriteBehindErrorServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := revokeProgram(t, "wbkill")
+	const want = "closed: ENOSPC reported 1 time(s), other errors 0, second fsync 0\n" +
+		"open: ENOSPC reported 1 time(s), other errors 0, second fsync 0\n"
+	nativeSync := t.TempDir()
+	if err := os.WriteFile(filepath.Join(nativeSync, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	native := tu.Run(t, timeout, nativeSync, "", prog, fullTmpfs(t), nativeSync)
+	if native.ExitCode != 0 || native.Stdout != want {
+		t.Fatalf("natively: exit %d\n%s\nwant:\n%s\nstderr:\n%s", native.ExitCode, native.Stdout, want, native.Stderr)
+	}
+	dir, syncDir, sockDir := fullTmpfs(t), t.TempDir(), t.TempDir()
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sockDir, "server", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, syncDir, "", []string{
+			"--server", s.Target, "--cwd", syncDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, dir, syncDir)
+	}()
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(syncDir, "ready")); err == nil {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the program ended before it was ready: exit %d\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		default:
+		}
+		if time.Since(start) > timeout {
+			t.Fatal("the program never got ready")
+		}
+	}
+	s.Kill()
+	time.Sleep(100 * time.Millisecond)
+	if s = tu.StartDaemonAt(t, s.Target, "server", "--gofer", g.Target); s == nil {
+		t.Fatal("server did not restart")
+	}
+	if err := os.WriteFile(filepath.Join(syncDir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.ExitCode != 0 || got.Stdout != want {
+		t.Errorf("in the sandbox: exit %d\n%s\nwant:\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, want, got.Stderr)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(log, []byte("recovered from a remote sentry failure")) {
+		t.Error("no recovery logged")
+	}
+	// The writes were written behind (else the write itself reported
+	// the error and the test tested nothing of the replay state).
+	if n := strings.Count(got.Stderr, ": fsync: No space left on device"); n != 2 {
+		t.Errorf("%d fsyncs reported ENOSPC, want 2 (the writes written behind):\n%s", n, got.Stderr)
+	}
+}
