@@ -10,7 +10,8 @@
 // through a memmap.Mappable per server file; for MAP_SHARED mappings it is
 // the page cache: dirty pages are tracked and written back with PageWrite,
 // mappable.go and dirty.go), futexes, clocks and the threads' CPU time
-// (cputime.go), getrandom, signal masks, sigaltstack, signal frames and
+// (cputime.go: the stub processes' host CPU time, handed to the threads
+// in the application), getrandom, signal masks, sigaltstack, signal frames and
 // rt_sigreturn, resource limits, and syscall restart after an interrupted
 // call. Of the limits it enforces RLIMIT_NPROC and the process cap
 // (Config.MaxProcesses) itself, at fork (proclimit.go: each application
@@ -184,7 +185,8 @@
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate). Leaves: anonShared.mu (a shared
 // anonymous mapping's pages, taken in Translate under mm's locks),
-// hostTerminals.mu (ttymodes.go) and platMu (the process-wide platforms).
+// hostTerminals.mu (ttymodes.go), platMu (the process-wide platforms)
+// and stubCPU.mu (cputime.go; taken under process.mu).
 //
 // Dependencies: platform/, transport/, sentry/sysabi, sentry/statekey,
 // sentry/client/replaylog, proto/sentrypb and gVisor's
