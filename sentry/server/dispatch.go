@@ -274,13 +274,13 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	pl := k.beginPathLease(c, sc.PathLeaseWanted, sc.ListingPath)
 	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
 	k.endPathLease(c, pl, skipped, err)
+	if c.eff != nil {
+		k.trk.SetEffects(seq, c.eff)
+	}
 	if skipped {
 		k.strace(c, ret, syserr.ErrnoOf(err))
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
-	}
-	if c.eff != nil {
-		k.trk.SetEffects(seq, c.eff)
 	}
 	if c.sigpipe {
 		k.mu.Lock()
