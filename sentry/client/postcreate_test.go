@@ -164,3 +164,48 @@ func TestCreatedHandleAlias(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepUnlinkAnswer checks which unlink answers the path cache keeps:
+// a failure with ENOENT (with the name's absence, creatable as the lease
+// says), never a removal, even under a lease.
+func TestKeepUnlinkAnswer(t *testing.T) {
+	creds := &pb.ProcessState{Ruid: 1000, Euid: 1000}
+	tests := []struct {
+		name      string
+		errno     unix.Errno
+		creatable bool
+		// kept says the unlink's answer is kept; missing is the
+		// absence's ret (-1: none kept).
+		kept    bool
+		missing int
+	}{
+		{name: "ENOENT, creatable", errno: unix.ENOENT, creatable: true, kept: true, missing: 1},
+		{name: "ENOENT", errno: unix.ENOENT, kept: true, missing: 0},
+		{name: "a removal", errno: 0, creatable: true, kept: false, missing: -1},
+		{name: "EACCES", errno: unix.EACCES, kept: false, missing: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			k := pathKey{sysno: unix.SYS_UNLINK, creds: credsKey(creds), start: "/", path: "/d/n"}
+			l := &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{0, 2}, Inos: []uint64{2, 10}, TtlMs: 1000,
+				Creds: creds, Creatable: tc.creatable}
+			reply := &pb.Reply{Errno: int32(tc.errno), PathLease: l}
+			pc.keep(k, unix.SYS_UNLINK, [6]uint64{}, reply, leaseStamp{sent: time.Now(), gen: pc.gen})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			if got := pc.answerLocked(k) != nil; got != tc.kept {
+				t.Errorf("the unlink's answer kept: %v, want %v", got, tc.kept)
+			}
+			m := k
+			m.sysno = missingCall
+			a := pc.answerLocked(m)
+			switch {
+			case tc.missing < 0 && a != nil:
+				t.Errorf("the name's absence kept: %+v", a)
+			case tc.missing >= 0 && (a == nil || a.ret != uint64(tc.missing) || a.errno != unix.ENOENT):
+				t.Errorf("the name's absence: %+v, want ret %d", a, tc.missing)
+			}
+		})
+	}
+}
