@@ -71,15 +71,15 @@ func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
 func TestPathCacheCreation(t *testing.T) {
 	pc, keys := creationLeases(t)
 	for _, name := range []string{"an absence not creatable", "an absence in two directories?"} {
-		if _, ok := pc.beginCreate(keys[name]); ok {
+		if _, ok := pc.beginCreate(keys[name], nil); ok {
 			t.Errorf("%s: a creation may be posted", name)
 		}
 	}
-	dir, ok := pc.beginCreate(keys["the absence of the name"])
+	dir, ok := pc.beginCreate(keys["the absence of the name"], nil)
 	if !ok || dir != 10 {
 		t.Fatalf("the absence of a creatable name: directory %d, %v; want 10, true", dir, ok)
 	}
-	if _, ok := pc.beginCreate(keys["the absence of the name"]); ok {
+	if _, ok := pc.beginCreate(keys["the absence of the name"], nil); ok {
 		t.Error("the same name may be created twice")
 	}
 	blocked := func(name string) bool {
@@ -115,7 +115,7 @@ func TestPathCacheCreation(t *testing.T) {
 		woke <- time.Since(start)
 	}()
 	time.Sleep(5 * time.Millisecond)
-	pc.endCreate(dir)
+	pc.endCreate(dir, nil)
 	if waited := <-woke; waited >= maxCreationWait {
 		t.Errorf("a call waited %v for the creation's reply, which came after 5 ms", waited)
 	}
