@@ -28,7 +28,8 @@ import (
 //
 // A posted creating open: open or openat with O_CREAT (flags among
 // postedCreateFlags) of a name whose absence the cache holds, creatable,
-// by a process with one thread whose fd table is its own, while nothing
+// by a process with one thread whose fd table and fs context (the cwd a
+// relative path starts at) are its own, while nothing
 // posted may change a directory (pathAnswerScope's dirs), is answered at
 // once with the lowest free fd below RLIMIT_NOFILE and posted with
 // Syscall.install_fd, as a posted read-only open (postopen.go): the
@@ -254,6 +255,24 @@ type postedCreate struct {
 	path         string
 }
 
+// fsShared says whether another process shares pid's fs context (its
+// working directory, which a relative path starts at), or pid's is not
+// known.
+func (ps *pipelineState) fsShared(pid int32) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	pp, ok := ps.procs[pid]
+	if !ok || pp.fs == 0 {
+		return true
+	}
+	for other, o := range ps.procs {
+		if other != pid && o.fs == pp.fs {
+			return true
+		}
+	}
+	return false
+}
+
 // postCreate posts an open that creates a name known to be missing, if it
 // may (see above), and returns its fd.
 func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
@@ -279,7 +298,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || strings.HasSuffix(k.path, "/") {
 		return 0, false
 	}
-	if _, dirs := t.pathAnswerScope(); !dirs {
+	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
