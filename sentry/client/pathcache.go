@@ -92,7 +92,7 @@ import (
 // forwarded (its revocation precedes its reply) or posted (nothing is
 // answered until its reply).
 
-// maxPathAnswers bounds the answers kept (keys: a listed entry has 5);
+// maxPathAnswers bounds the answers kept (keys: a listed entry has 3);
 // beyond it, the gone ones are forgotten, and all of them if that frees
 // less than a quarter (evictLocked). find lists ~7,000 entries a second
 // and stats each while it walks the subdirectories listed before it:
@@ -642,7 +642,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 // AT_NO_AUTOMOUNT (the server has no automount points: no answer
 // depends on it), statx's mask 0 when it is valid (the server's answer
 // is the same for every valid mask: ListedStat.statx). A listing's
-// answers are then kept under 5 keys per entry, not 8.
+// answers then need fewer keys (listedView).
 func statKeyOf(sysno uintptr, args [3]uint64) (uintptr, [3]uint64) {
 	switch sysno {
 	case unix.SYS_STAT:
