@@ -163,6 +163,10 @@ type pathCache struct {
 	// (postcreate.go). Protected by mu.
 	dirsChanging map[uint64]int
 	creationDone chan struct{}
+	// renewing counts the posted creations in flight whose reply is to
+	// bring the answer kept under a key (the stat of the directory,
+	// Reply.parent_stat). Protected by mu.
+	renewing map[pathKey]int
 
 	// openPaths is the path each description was opened by (absolute,
 	// or relative to the opener's cwd), for the listings of
@@ -680,9 +684,10 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.answerLocked(k)
-	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) {
-		// A posted creation's reply, on its way, ends or renews it
-		// (postcreate.go): wait for that rather than ask again.
+	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
+		// A posted creation's reply, on its way, renews it
+		// (postcreate.go): wait for that rather than ask again (the
+		// server would answer only after the creation anyway).
 		pc.mu.Unlock()
 		pc.waitCreations()
 		all, dirs = t.pathAnswerScope()
