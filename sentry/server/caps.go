@@ -44,7 +44,7 @@ func capsProto(cs auth.CapSets) *sentrypb.CapSets {
 // 32-bit data structs its version takes and the pid. An unknown version
 // is written back as the preferred one and fails with EINVAL (libcap
 // probes the version this way).
-func (c *syscallCtx) capHeader(addr uint64) (words int, pid int32, err error) {
+func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
 	b, err := c.mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, 0, err
@@ -66,7 +66,7 @@ func (c *syscallCtx) capHeader(addr uint64) (words int, pid int32, err error) {
 }
 
 func sysCapget(c *syscallCtx) (int64, error) {
-	words, pid, err := c.capHeader(c.args[0])
+	words, pid, err := capHeader(c, c.args[0])
 	if err != nil {
 		return 0, err
 	}
@@ -104,7 +104,7 @@ func sysCapget(c *syscallCtx) (int64, error) {
 // permitted set, and inheritable may only gain what is permitted (any of
 // the bounding set with CAP_SETPCAP).
 func sysCapset(c *syscallCtx) (int64, error) {
-	words, pid, err := c.capHeader(c.args[0])
+	words, pid, err := capHeader(c, c.args[0])
 	if err != nil {
 		return 0, err
 	}

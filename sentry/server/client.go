@@ -363,7 +363,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		}
 	}
 	k.tty.Init(k.stdio)
-	if err := k.applySysctls(hello.Sysctls); err != nil {
+	if err := applySysctls(k, hello.Sysctls); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -449,7 +449,7 @@ func (k *clientState) beginDestroy(d *deferred) bool {
 	}
 	for _, p := range k.procs {
 		p.Exiting = true
-		k.deleteTimersLocked(p, true)
+		deleteTimersLocked(k, p, true)
 		if p.FDs != nil {
 			k.dropFDTableLocked(p.FDs, d)
 			p.FDs = nil
@@ -556,7 +556,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	t := k.threads[call.Tid]
 	if t == nil {
 		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
-		if ea := k.goneThreadExitLocked(call); ea != nil {
+		if ea := goneThreadExitLocked(k, call); ea != nil {
 			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
 		}
 		k.mu.Unlock()
@@ -781,13 +781,13 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	var err error
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Start:
-		err = k.start(call.Seq, op.Start, r)
+		err = start(k, call.Seq, op.Start, r)
 	case *sentrypb.Call_Spawn:
-		err = k.spawn(call.Seq, op.Spawn, r)
+		err = spawn(k, call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
-		err = k.pageRead(op.PageRead, r)
+		err = pageRead(k, op.PageRead, r)
 	case *sentrypb.Call_PageWrite:
-		err = k.pageWrite(call.Seq, op.PageWrite, r)
+		err = pageWrite(k, call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
 			k.maps.Release(op.FileRelease.FileIds)
@@ -798,9 +798,9 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Rewrite:
 		err = k.rewrite(op.Rewrite, r)
 	case *sentrypb.Call_Kill:
-		err = k.killFromOutside(op.Kill)
+		err = killFromOutside(k, op.Kill)
 	case *sentrypb.Call_TtyResize:
-		err = k.ttyResize(op.TtyResize)
+		err = ttyResize(k, op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(syserr.ErrnoOf(err))
@@ -828,10 +828,10 @@ func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct
 		}
 		return k.dispatch(t, call.Seq, op.Syscall, intr, run)
 	case *sentrypb.Call_PtraceStop:
-		return k.ptraceStop(t, call.Seq, op.PtraceStop)
+		return ptraceStop(k, t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
-		if err := k.fault(t, op.Fault); err != nil {
+		if err := fault(k, t, op.Fault); err != nil {
 			r.Errno = int32(syserr.ErrnoOf(err))
 		}
 		return r

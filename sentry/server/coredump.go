@@ -10,11 +10,11 @@ package server
 // prlimitCore sets whether the process dumps core: the client sends its
 // RLIMIT_CORE after each change (it owns the limit and answers
 // getrlimit itself).
-func (c *syscallCtx) prlimitCore(newAddr uint64) (int64, error) {
+func prlimitCore(c *syscallCtx, newAddr uint64) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	cur, err := c.copyInRlimit(newAddr)
+	cur, err := copyInRlimit(c, newAddr)
 	if err != nil {
 		return 0, err
 	}

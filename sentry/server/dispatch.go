@@ -136,7 +136,7 @@ func (c *syscallCtx) GoferWrote(st *goferpb.Stat) {
 }
 
 // Creds is c's fdesc.Call.Creds.
-func (c *syscallCtx) Creds() auth.Creds { return c.callerCreds() }
+func (c *syscallCtx) Creds() auth.Creds { return callerCreds(c) }
 
 // PID is c's fdesc.Call.PID.
 func (c *syscallCtx) PID() int32 {
@@ -370,7 +370,7 @@ func (k *clientState) sigpipeLocked(t *thread, d *deferred) {
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
 	if p != k.init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
 		!signalfdWantsLocked(p, sig) && ptraceTracedTargetLocked(p, t) == nil {
-		k.pushSignalLocked(p, t, sig, info, p.Sig.Act[sig], d)
+		pushSignalLocked(k, p, t, sig, info, p.Sig.Act[sig], d)
 		return
 	}
 	k.signalFromAppLocked(p, t, sig, info, d)

@@ -40,7 +40,7 @@ func mappedKey(st *goferpb.Stat) mapped.Key {
 }
 
 // mappedRecord describes mapped file id for the replay state.
-func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
+func mappedRecord(k *clientState, id uint64) *sentrypb.StateRecord {
 	ms, ok := k.maps.StateOf(id)
 	if !ok {
 		return deletedRec(statekey.Mapped(id))
@@ -60,7 +60,7 @@ func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
 // file st describes (its state after the change), and returns the
 // changes of the mapped ids other than except for the reply
 // (mapped.Table.Changed).
-func (k *clientState) mappedChanges(st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
+func mappedChanges(k *clientState, st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
 	var out []*sentrypb.MappedFileChange
 	for _, id := range k.maps.Changed(mappedKey(st), except) {
 		out = append(out, &sentrypb.MappedFileChange{FileId: id, Offset: off, Length: n, Size: st.Size})
@@ -71,7 +71,7 @@ func (k *clientState) mappedChanges(st *goferpb.Stat, off, n uint64, except uint
 // maxPageRead bounds one PageRead.
 const maxPageRead = 4 << 20
 
-func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
+func pageRead(k *clientState, pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	if pr == nil {
 		return unix.EINVAL
 	}
@@ -110,7 +110,7 @@ const maxPageWritesInFlight = 16
 // PageWrite): a positional write through the mapping's writable
 // description, tracked and reported exactly as a pwrite(2) of the same
 // call seq, so that a re-sent PageWrite is applied once by the gofer.
-func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
+func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
 	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > maxPageWrite {
 		return unix.EINVAL
 	}
@@ -168,7 +168,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 }
 
 // openForRead opens regular gofer file d read-only, for exec.
-func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
+func openForRead(k *clientState, d *dentry) (*file, *goferpb.Stat, error) {
 	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
@@ -176,17 +176,17 @@ func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openHandleForRead(h, fh, d)
+	return openHandleForRead(k, h, fh, d)
 }
 
 // openHandleForRead opens gofer handle h (which it takes over) read-only.
-func (k *clientState) openHandleForRead(h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
-	return k.openHandleMode(h, fh, d, unix.O_RDONLY)
+func openHandleForRead(k *clientState, h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
+	return openHandleMode(k, h, fh, d, unix.O_RDONLY)
 }
 
 // openHandleMode opens gofer handle h (which it takes over) with access
 // mode acc (O_RDONLY or O_RDWR).
-func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
+func openHandleMode(k *clientState, h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
 	ctx, cancel := k.vfs.RPCCtx()
 	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
@@ -251,15 +251,15 @@ func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // (package kernel's ExecPlan).
 type execPlan = kernel.ExecPlan
 
-func (k *clientState) abandonPlan(p *execPlan) { k.maps.Release(p.IDs) }
+func abandonPlan(k *clientState, p *execPlan) { k.maps.Release(p.IDs) }
 
 // planExec resolves filename from start and plans its exec with argv and
 // envp, following #! interpreters.
-func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
+func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
 	ep = &execPlan{Plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
 	defer func() {
 		if err != nil {
-			k.abandonPlan(ep)
+			abandonPlan(k, ep)
 			ep = nil
 		}
 	}()
@@ -291,7 +291,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if !d.IsRegular() {
 			return ep, unix.EACCES
 		}
-		f, st, err := k.openForRead(d)
+		f, st, err := openForRead(k, d)
 		if err != nil {
 			return ep, err
 		}
@@ -328,14 +328,14 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			}
 			ep.Plan.Argv = nargv
 			name = interp
-			start = c.cwd()
+			start = callCwd(c)
 			continue
 		}
 		if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) {
 			f.DecRef()
 			return ep, unix.ENOEXEC
 		}
-		img, interpPath, err := k.planImage(f, st)
+		img, interpPath, err := planImage(k, f, st)
 		if err != nil {
 			return ep, err
 		}
@@ -346,18 +346,18 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			ep.Exe = d
 		}
 		if interpPath != "" {
-			id, err := k.vfs.Resolve(c, c.cwd(), interpPath, true)
+			id, err := k.vfs.Resolve(c, callCwd(c), interpPath, true)
 			if err != nil {
 				return ep, err
 			}
 			if !id.IsRegular() {
 				return ep, unix.ELIBBAD
 			}
-			jf, jst, err := k.openForRead(id)
+			jf, jst, err := openForRead(k, id)
 			if err != nil {
 				return ep, err
 			}
-			jimg, jinterp, err := k.planImage(jf, jst)
+			jimg, jinterp, err := planImage(k, jf, jst)
 			if err != nil {
 				if syserr.ErrnoOf(err) == unix.ENOEXEC {
 					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
@@ -403,7 +403,7 @@ func parseShebang(hdr []byte) (interp, arg string, err error) {
 
 // planImage parses ELF file f (consuming the reference) and returns its
 // image (registered in the mapping table) and its PT_INTERP path.
-func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
+func planImage(k *clientState, f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
 	h, _ := vfs.HandleOfFile(f)
 	ra := &fileReaderAt{v: k.vfs, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
 	ef, err := elf.NewFile(ra)
@@ -515,14 +515,14 @@ func le64(b []byte) uint64 {
 // commitExec applies a successful plan to the caller's process: other
 // threads end, the caller takes the PID as its TID, fds marked
 // close-on-exec close, caught signals reset.
-func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
+func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	var d deferred
 	k.mu.Lock()
 	t := c.t
 	p := t.Proc
 	for o := range p.Live {
 		if o != t {
-			k.killThreadLocked(o, 0, &d)
+			killThreadLocked(k, o, 0, &d)
 		}
 	}
 	if t.TID != p.PID {
@@ -559,7 +559,7 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.Sig = p.Sig.Clone()
 	p.Sig.ResetForExec()
 	k.trk.Changed(sigTable{Handlers: p.Sig})
-	k.deleteTimersLocked(p, false)
+	deleteTimersLocked(k, p, false)
 	if gone := k.ipc.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { k.removeSegmentFiles(gone) })
 	}
@@ -573,13 +573,13 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	ep.Plan.Euid, ep.Plan.Egid = p.Creds.EUID, p.Creds.EGID
 	k.trk.Changed(p)
 	ep.Plan.Tid = p.PID
-	k.ptraceExecLocked(t, &d)
+	ptraceExecLocked(k, t, &d)
 	k.mu.Unlock()
 	d.Run(k.out)
 }
 
 // cwd returns the caller's working directory.
-func (c *syscallCtx) cwd() *dentry {
+func callCwd(c *syscallCtx) *dentry {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil && fs.Cwd != nil {
@@ -589,7 +589,7 @@ func (c *syscallCtx) cwd() *dentry {
 }
 
 // start handles Call.Start: it creates PID 1 and plans its exec.
-func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
+func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
@@ -635,14 +635,14 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 			k.trk.Changed(mountID(id))
 		}
 	}
-	p, err := k.newProcessLocked(1, nil)
+	p, err := newProcessLocked(k, 1, nil)
 	if err != nil {
 		k.started = false
 		k.mu.Unlock()
 		return err
 	}
 	p.PGID, p.SID = p.PID, p.PID
-	k.setUpRootProcessLocked(p, st, "init")
+	setUpRootProcessLocked(k, p, st, "init")
 	k.init = p
 	t := k.threads[p.PID]
 	k.mu.Unlock()
@@ -656,7 +656,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 			k.dropFDTableLocked(p.FDs, &d)
 			p.FDs = nil
 		}
-		k.reapLocked(p)
+		reapLocked(k, p)
 		delete(k.threads, t.TID)
 		k.init = nil
 		k.started = false
@@ -665,7 +665,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFile(k, i) }
-	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -675,7 +675,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 // 1 and 2 from stdio), its working directory and its first program
 // (filename, else argv[0] looked up on env's PATH), and sets r's action
 // to the exec plan the client loads.
-func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32) *file, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
+func execFirstImage(k *clientState, c *syscallCtx, p *process, stdio func(int32) *file, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
@@ -700,14 +700,14 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 		filename = argv[0]
 	}
 	if !strings.Contains(filename, "/") {
-		filename = k.lookPath(c, filename, env)
+		filename = lookPath(k, c, filename, env)
 	}
-	ep, err := k.planExec(c, c.cwd(), filename, argv, env, true)
+	ep, err := planExec(k, c, callCwd(c), filename, argv, env, true)
 	if err != nil {
 		return &startPathError{path: filename, err: err}
 	}
 	ep.NoNewPrivs = noNewPrivs
-	k.commitExec(c, ep)
+	commitExec(k, c, ep)
 	r.Ret = int64(p.PID)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return nil
@@ -732,7 +732,7 @@ func (e *startPathError) Unwrap() error { return e.err }
 
 // lookPath finds name on the PATH of env, as runsc does for a container's
 // argv[0]. It returns name unchanged if no executable is found.
-func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string {
+func lookPath(k *clientState, c *syscallCtx, name string, env []string) string {
 	p := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "PATH="); ok {
@@ -744,7 +744,7 @@ func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string 
 			dir = "."
 		}
 		cand := path.Join(dir, name)
-		d, err := k.vfs.Resolve(c, c.cwd(), cand, true)
+		d, err := k.vfs.Resolve(c, callCwd(c), cand, true)
 		if err != nil || !d.IsRegular() {
 			continue
 		}
@@ -774,7 +774,7 @@ type rootProcessSpec interface {
 // signal handlers st asks for, and its name.
 //
 // Preconditions: k.mu is locked.
-func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, comm string) {
+func setUpRootProcessLocked(k *clientState, p *process, st rootProcessSpec, comm string) {
 	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
 	p.Creds.Groups = slices.Clone(st.GetGroups())
 	p.Creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())

@@ -20,7 +20,7 @@ type fifoTable = pipe.FIFOTable[*dentry]
 // a writer and O_WRONLY for a reader (unless O_NONBLOCK: a reader then
 // opens at once, a writer fails with ENXIO), O_RDWR never waits. A wait
 // ends early, with ERESTARTSYS, when the call is interrupted.
-func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
+func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
 	tab := &c.k.fifos
@@ -75,7 +75,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 
 // restoreFifo registers restored pipe p as the pipe of the FIFO at path,
 // if path names one, and returns its dentry (nil for a pipe(2) pipe).
-func (k *clientState) restoreFifo(rc *syscallCtx, p *kpipe, path string) *dentry {
+func restoreFifo(k *clientState, rc *syscallCtx, p *kpipe, path string) *dentry {
 	if d := p.FIFO(); rc == nil || path == "" || d != nil {
 		return d
 	}

@@ -40,8 +40,8 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 	k.mu.Lock()
 	for _, sig := range sigs {
 		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
-		for _, q := range k.processGroupLocked(pgid) {
-			k.signalProcessLocked(q, nil, int(sig), info, &d)
+		for _, q := range processGroupLocked(k, pgid) {
+			signalProcessLocked(k, q, nil, int(sig), info, &d)
 		}
 	}
 	k.mu.Unlock()
@@ -165,7 +165,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		k := c.k
 		k.mu.Lock()
 		callerSid := c.t.Proc.SID
-		members := k.processGroupLocked(pg)
+		members := processGroupLocked(k, pg)
 		k.mu.Unlock()
 		switch {
 		case sid == 0 || sid != callerSid:

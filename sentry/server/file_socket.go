@@ -92,7 +92,7 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 	if d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
-	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
 		return nil, err
 	}
 	be, err := names.LookupNode(d.Ino())

@@ -29,7 +29,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	c.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
 	k := c.k
 	k.mu.Lock()
-	p, err := k.newProcessLocked(1, nil)
+	p, err := newProcessLocked(k, 1, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -38,7 +38,7 @@ const contSignal = 1 << (unix.SIGCONT - 1)
 // together with what was queued during the stop, as on Linux.
 //
 // Preconditions: k.mu is held; p is not exiting.
-func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred) (discard uint64) {
+func jobControlOnSignalLocked(k *clientState, p *process, sig int, d *deferred) (discard uint64) {
 	switch {
 	case ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 		return contSignal
@@ -47,7 +47,7 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 			p.Stopped, p.StopSig = false, 0
 			p.WaitCode = ksignal.CLDContinued
 			k.trk.Changed(p)
-			k.notifyParentStopLocked(p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
+			notifyParentStopLocked(k, p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
 			k.waitq.Notify()
 		}
 		return stopSignals
@@ -61,24 +61,24 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 // A process already stopped stays as it is (no second report).
 //
 // Preconditions: k.mu is held; p is not exiting.
-func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
+func stopProcessLocked(k *clientState, p *process, sig int, d *deferred) {
 	if p.Stopped {
 		return
 	}
-	if sig != int(unix.SIGSTOP) && k.orphanedPgrpLocked(p.PGID) {
+	if sig != int(unix.SIGSTOP) && orphanedPgrpLocked(k, p.PGID) {
 		return
 	}
 	p.Stopped, p.StopSig = true, sig
 	p.WaitCode = ksignal.CLDStopped
 	k.trk.Changed(p)
-	k.pushJobControlLocked(p, 0, d)
-	k.notifyParentStopLocked(p, ksignal.CLDStopped, int32(sig), d)
+	pushJobControlLocked(k, p, 0, d)
+	notifyParentStopLocked(k, p, ksignal.CLDStopped, int32(sig), d)
 	k.waitq.Notify()
 }
 
 // pushJobControlLocked tells the client p's stop state, discarding the
 // signals in discard that are pending in p's threads.
-func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
+func pushJobControlLocked(k *clientState, p *process, discard uint64, d *deferred) {
 	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
 		Pid: p.PID, Stopped: p.Stopped, Discard: discard, StopSignal: int32(p.StopSig),
 	}}})
@@ -87,7 +87,7 @@ func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferr
 // notifyParentStopLocked sends SIGCHLD with code (CLD_STOPPED or
 // CLD_CONTINUED) and status to p's parent, unless the parent ignores
 // SIGCHLD or set SA_NOCLDSTOP (Linux's do_notify_parent_cldstop).
-func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *deferred) {
+func notifyParentStopLocked(k *clientState, p *process, code, status int32, d *deferred) {
 	par := p.Parent
 	if par == nil || par.Exiting {
 		return
@@ -96,15 +96,15 @@ func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *
 	if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldStop != 0 {
 		return
 	}
-	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.PID, p.Creds.RUID, status), d)
+	signalProcessLocked(k, par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.PID, p.Creds.RUID, status), d)
 }
 
 // orphanedPgrpLocked says process group pgid is orphaned: no member has a
 // parent in another group of the same session (POSIX; Linux's
 // will_become_orphaned_pgrp). The application's first process has no
 // parent here, as its real parent is outside the sandbox's session.
-func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
-	for _, q := range k.processGroupLocked(pgid) {
+func orphanedPgrpLocked(k *clientState, pgid int32) bool {
+	for _, q := range processGroupLocked(k, pgid) {
 		par := q.Parent
 		if par != nil && !par.Exiting && par.PGID != pgid && par.SID == q.SID {
 			return false
@@ -116,7 +116,7 @@ func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
 // waitEventLocked returns the stop or continue event of child ch that a
 // wait with options reports (its wait status and waitid's si_code and
 // si_status), consuming it unless WNOWAIT; ok is false if there is none.
-func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code, sistatus int32, ok bool) {
+func waitEventLocked(k *clientState, ch *process, options uint32) (status, code, sistatus int32, ok bool) {
 	if ch.Exiting {
 		return 0, 0, 0, false
 	}
@@ -137,7 +137,7 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 
 // restoreJobControlLocked sets p's stop state from its record, ignoring
 // values no server could have reported.
-func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessState) {
+func restoreJobControlLocked(k *clientState, p *process, ps *sentrypb.ProcessState) {
 	if ps.Stopped && ksignal.DefaultActionOf(int(ps.StopSignal)) == ksignal.ActStop && ps.StopSignal > 0 && ps.StopSignal <= ksignal.NumSignals {
 		p.Stopped, p.StopSig = true, int(ps.StopSignal)
 	}
@@ -152,7 +152,7 @@ func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessSt
 }
 
 // ttyStopsWrites says terminal term's TOSTOP flag is set.
-func (k *clientState) ttyStopsWrites(term *ttyState) bool {
+func ttyStopsWrites(k *clientState, term *ttyState) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return pty.StopsWrites(term.Termios)
@@ -163,7 +163,7 @@ func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 // (JobControlAccess). The session of the first stdio set's terminal is
 // the first process's; a spawned process's set names its own
 // (ttyState.sid).
-func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
+func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 	k.mu.Lock()
 	term := s.term
 	present, sid, fg := term.Present, term.Sid, term.FgPgrp
@@ -210,12 +210,12 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 		}
 		return nil
 	}
-	if k.orphanedPgrpLocked(p.PGID) {
+	if orphanedPgrpLocked(k, p.PGID) {
 		k.mu.Unlock()
 		return unix.EIO
 	}
 	info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
-	for _, q := range k.processGroupLocked(p.PGID) {
+	for _, q := range processGroupLocked(k, p.PGID) {
 		k.signalFromAppLocked(q, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
@@ -226,7 +226,7 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 // orphanableByExitLocked returns the process groups that exiting p may
 // leave orphaned: its own, if its parent is in another group of its
 // session, and each child's that is another group of its session.
-func (k *clientState) orphanableByExitLocked(p *process) []int32 {
+func orphanableByExitLocked(k *clientState, p *process) []int32 {
 	var out []int32
 	if par := p.Parent; par != nil && par.PGID != p.PGID && par.SID == p.SID {
 		out = append(out, p.PGID)
@@ -246,16 +246,16 @@ func (k *clientState) orphanableByExitLocked(p *process) []int32 {
 //
 // Preconditions: k.mu is held; the exiting process is marked exiting and
 // its children have their new parent.
-func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
+func hangUpOrphanedLocked(k *clientState, pgids []int32, d *deferred) {
 	for _, pgid := range pgids {
-		members := k.processGroupLocked(pgid)
-		if !slices.ContainsFunc(members, func(q *process) bool { return q.Stopped }) || !k.orphanedPgrpLocked(pgid) {
+		members := processGroupLocked(k, pgid)
+		if !slices.ContainsFunc(members, func(q *process) bool { return q.Stopped }) || !orphanedPgrpLocked(k, pgid) {
 			continue
 		}
 		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
 			info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 			for _, q := range members {
-				k.signalProcessLocked(q, nil, sig, info, d)
+				signalProcessLocked(k, q, nil, sig, info, d)
 			}
 		}
 	}
@@ -267,7 +267,7 @@ func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
 // stdio set; 0 if p leads none.
 //
 // Preconditions: k.mu is locked.
-func (k *clientState) ttyForegroundLocked(p *process) int32 {
+func ttyForegroundLocked(k *clientState, p *process) int32 {
 	if p == k.init && k.tty.Present {
 		return k.tty.FgPgrp
 	}
@@ -285,7 +285,7 @@ func (k *clientState) ttyForegroundLocked(p *process) int32 {
 // stdio terminal s is, after its foreground group changed.
 //
 // Preconditions: k.mu is locked.
-func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
+func markTTYLeaderLocked(k *clientState, s *stdioFile) {
 	leader := k.init
 	if s.set != 0 {
 		leader = k.procs[s.term.Sid]
@@ -300,8 +300,8 @@ func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
 // (the session leader's own group).
 //
 // Preconditions: k.mu is locked.
-func (k *clientState) restoredForegroundLocked(ps *sentrypb.ProcessState, def int32) int32 {
-	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(k.processGroupLocked(fg)) > 0 {
+func restoredForegroundLocked(k *clientState, ps *sentrypb.ProcessState, def int32) int32 {
+	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(processGroupLocked(k, fg)) > 0 {
 		return fg
 	}
 	return def

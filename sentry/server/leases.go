@@ -55,7 +55,7 @@ func (k *clientState) ownerExistsLocked(typ, id int32) bool {
 		p := k.procs[id]
 		return p != nil && !p.Zombie
 	case fOwnerPGRP:
-		return len(k.processGroupLocked(id)) > 0
+		return len(processGroupLocked(k, id)) > 0
 	}
 	return false
 }
@@ -165,7 +165,7 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 			k.queueAsyncSignalLocked(p, nil, signo, info, &d)
 		}
 	case fOwnerPGRP:
-		for _, p := range k.processGroupLocked(id) {
+		for _, p := range processGroupLocked(k, id) {
 			k.queueAsyncSignalLocked(p, nil, signo, info, &d)
 		}
 	}
@@ -184,7 +184,7 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 	}
 	act := p.Sig.Act[sig]
 	if act.Handler != ksignal.SigDfl && act.Handler != ksignal.SigIgn {
-		k.signalProcessLocked(p, t, sig, info, d)
+		signalProcessLocked(k, p, t, sig, info, d)
 		return
 	}
 	if t == nil || t.Killed || t.Proc != p {

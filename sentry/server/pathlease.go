@@ -193,7 +193,7 @@ func (c *syscallCtx) viewOf() (pathView, bool) {
 	switch {
 	case strings.HasPrefix(path, "/"):
 	case dirfd == atFDCWD:
-		v.cwd = c.cwd()
+		v.cwd = callCwd(c)
 	default:
 		f, err := c.getFile(dirfd)
 		if err != nil {

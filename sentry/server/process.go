@@ -26,7 +26,7 @@ type (
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
 // (replay rebuilds the same ids), else the next free one.
-func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
+func allocTIDLocked(k *clientState, requested int32) (int32, error) {
 	if len(k.threads) >= maxThreads {
 		return 0, unix.EAGAIN
 	}
@@ -61,7 +61,7 @@ func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
 }
 
 // newThreadLocked makes a thread of p with TID tid.
-func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
+func newThreadLocked(k *clientState, p *process, tid int32) *thread {
 	t := &thread{TID: tid, Proc: p, Dead: make(chan struct{})}
 	p.Live[t] = struct{}{}
 	p.All[t] = struct{}{}
@@ -72,8 +72,8 @@ func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
 
 // newProcessLocked makes a process with PID requestedPID (or the next
 // free one) and its leader thread. The caller fills in the rest.
-func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*process, error) {
-	pid, err := k.allocTIDLocked(requestedPID)
+func newProcessLocked(k *clientState, requestedPID int32, parent *process) (*process, error) {
+	pid, err := allocTIDLocked(k, requestedPID)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 	}
 	k.procs[pid] = p
 	k.trk.Changed(p)
-	k.newThreadLocked(p, pid)
+	newThreadLocked(k, p, pid)
 	return p, nil
 }
 
@@ -100,7 +100,7 @@ func exitWaitStatus(code int) int32 { return int32(code&0xff) << 8 }
 // killThreadLocked ends t because of something other than its own exit
 // call. A call in flight is woken and replied with an exit action; an idle
 // thread gets a TaskExit push.
-func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
+func killThreadLocked(k *clientState, t *thread, status int32, d *deferred) {
 	if t.Killed {
 		return
 	}
@@ -109,9 +109,9 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	close(t.Dead)
 	delete(t.Proc.Live, t)
 	k.trk.Changed(t)
-	k.ptraceThreadGoneLocked(t, d)
+	ptraceThreadGoneLocked(k, t, d)
 	if t.TID != t.Proc.PID {
-		k.ptraceTraceeGoneLocked(t, status, d)
+		ptraceTraceeGoneLocked(k, t, status, d)
 	}
 	if !t.InFlight {
 		te := &sentrypb.TaskExit{Tid: t.TID, WaitStatus: status}
@@ -126,14 +126,14 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 // ended, its fds closed, its children reparented to init, and it becomes a
 // zombie for its parent (or is reaped at once if the parent ignores its
 // exit signal). If p is init, the whole application ends.
-func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
+func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	if p.Exiting {
 		return
 	}
 	p.Exiting = true
 	p.ExitStatus = status
 	k.trk.Changed(p)
-	k.deleteTimersLocked(p, true)
+	deleteTimersLocked(k, p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.PID); len(gone) > 0 {
 		d.Do(func() { k.removeSegmentFiles(gone) })
@@ -143,9 +143,9 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		k.appStatus = status
 	}
 	for t := range p.Live {
-		k.killThreadLocked(t, status, d)
+		killThreadLocked(k, t, status, d)
 	}
-	k.ptraceProcessExitLocked(p, d)
+	ptraceProcessExitLocked(k, p, d)
 	if p.FDs != nil {
 		k.dropFDTableLocked(p.FDs, d)
 		p.FDs = nil
@@ -159,7 +159,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		// The application is over: end every other process.
 		for _, q := range k.procs {
 			if q != p && !q.Exiting {
-				k.exitProcessLocked(q, status, d)
+				exitProcessLocked(k, q, status, d)
 			}
 		}
 		p.Zombie = true
@@ -167,7 +167,7 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
-	orphanable := k.orphanableByExitLocked(p)
+	orphanable := orphanableByExitLocked(k, p)
 	// Reparent children to init.
 	for c := range p.Children {
 		delete(p.Children, c)
@@ -176,51 +176,51 @@ func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
 			c.Parent = k.init
 			k.init.Children[c] = struct{}{}
 			if c.Zombie {
-				k.notifyParentLocked(c, d)
+				notifyParentLocked(k, c, d)
 			}
 		} else {
 			c.Parent = nil
 			if c.Zombie {
-				k.reapLocked(c)
+				reapLocked(k, c)
 			}
 		}
 	}
-	k.hangUpOrphanedLocked(orphanable, d)
+	hangUpOrphanedLocked(k, orphanable, d)
 	p.Zombie = true
 	if p.Spawned {
 		d.Push(spawnExitPush(p))
 	}
-	k.notifyParentLocked(p, d)
+	notifyParentLocked(k, p, d)
 	k.waitq.Notify()
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent
 // does not wait for it (SIGCHLD ignored or SA_NOCLDWAIT).
-func (k *clientState) notifyParentLocked(p *process, d *deferred) {
+func notifyParentLocked(k *clientState, p *process, d *deferred) {
 	par := p.Parent
 	if par == nil || par.Exiting {
 		if par == nil {
-			k.reapLocked(p)
+			reapLocked(k, p)
 		}
 		return
 	}
 	if p.ExitSignal == int(unix.SIGCHLD) {
 		act := par.Sig.Act[unix.SIGCHLD]
 		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
-			k.reapLocked(p)
+			reapLocked(k, p)
 			return
 		}
 	}
 	if p.ExitSignal > 0 && p.ExitSignal <= ksignal.NumSignals {
 		code, st := ksignal.ChildStatus(p.ExitStatus)
 		info := ksignal.SiginfoChld(p.ExitSignal, code, p.PID, p.Creds.RUID, st)
-		k.signalProcessLocked(par, nil, p.ExitSignal, info, d)
+		signalProcessLocked(k, par, nil, p.ExitSignal, info, d)
 	}
 }
 
 // reapLocked frees zombie p.
-func (k *clientState) reapLocked(p *process) {
-	for _, o := range k.unlinkReapedLocked(p) {
+func reapLocked(k *clientState, p *process) {
+	for _, o := range unlinkReapedLocked(k, p) {
 		k.trk.Changed(o)
 	}
 }
@@ -229,7 +229,7 @@ func (k *clientState) reapLocked(p *process) {
 // tables and returns the objects whose records that deleted (p and its
 // threads), for the caller to touch now (reapLocked) or as a wait's
 // reply is built (commitEffectsLocked, for reapWaitedLocked).
-func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
+func unlinkReapedLocked(k *clientState, p *process) []replayObject {
 	objs := []replayObject{p}
 	if p.Parent != nil {
 		delete(p.Parent.Children, p)
@@ -254,7 +254,7 @@ func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 // reply reached the client, which re-sent it. An exit cannot fail: the
 // thread ends as it asked (ESRCH left it spinning in libc's exit loop on
 // the client). Precondition: k.mu.
-func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAction {
+func goneThreadExitLocked(k *clientState, call *sentrypb.Call) *sentrypb.ExitAction {
 	sc := call.GetSyscall()
 	if sc == nil || (sc.Sysno != unix.SYS_EXIT && sc.Sysno != unix.SYS_EXIT_GROUP) {
 		return nil
@@ -272,21 +272,21 @@ func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAc
 
 // exitThreadLocked ends t by its own exit(2). If it was the process's
 // last thread the process exits with status code.
-func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentrypb.ExitAction {
+func exitThreadLocked(k *clientState, t *thread, code int, d *deferred) *sentrypb.ExitAction {
 	p := t.Proc
 	delete(p.Live, t)
 	t.Killed = true
 	t.ExitStatus = exitWaitStatus(code)
 	close(t.Dead)
 	k.trk.Changed(t)
-	k.ptraceThreadGoneLocked(t, d)
+	ptraceThreadGoneLocked(k, t, d)
 	if t.TID != p.PID {
-		k.ptraceTraceeGoneLocked(t, t.ExitStatus, d)
+		ptraceTraceeGoneLocked(k, t, t.ExitStatus, d)
 		delete(p.All, t)
 		delete(k.threads, t.TID)
 	}
 	if len(p.Live) == 0 {
-		k.exitProcessLocked(p, exitWaitStatus(code), d)
+		exitProcessLocked(k, p, exitWaitStatus(code), d)
 	}
 	ea := &sentrypb.ExitAction{Group: false, WaitStatus: exitWaitStatus(code)}
 	if k.appExited {
@@ -296,7 +296,7 @@ func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentry
 }
 
 // processGroupLocked returns the live (non-zombie) processes in pgid.
-func (k *clientState) processGroupLocked(pgid int32) []*process {
+func processGroupLocked(k *clientState, pgid int32) []*process {
 	var out []*process
 	for _, p := range k.procs {
 		if p.PGID == pgid && !p.Exiting {

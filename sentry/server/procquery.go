@@ -327,7 +327,7 @@ func (s procSource) SetLimit(name string, v int) error {
 	case "fs/pipe-max-size":
 		return s.k.sysctl.SetPipeMaxSize(v)
 	case "net/ipv4/ip_forward":
-		return s.k.setIPForward(v)
+		return setIPForward(s.k, v)
 	}
 	return unix.EACCES
 }

@@ -62,10 +62,10 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		if tracer == nil {
 			return 0, unix.EPERM
 		}
-		k.ptraceLinkLocked(tracer, t, 0, false, &d)
+		ptraceLinkLocked(k, tracer, t, 0, false, &d)
 		return 0, nil
 	case linux.PTRACE_ATTACH, linux.PTRACE_SEIZE:
-		entered, err := k.ptraceAttachLocked(t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+		entered, err := ptraceAttachLocked(k, t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
 		if err != nil || entered == nil {
 			return 0, err
 		}
@@ -93,7 +93,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	switch req {
 	case linux.PTRACE_KILL:
 		if !tt.Proc.Exiting {
-			k.exitProcessLocked(tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
+			exitProcessLocked(k, tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
 		}
 		return 0, nil
 	case linux.PTRACE_INTERRUPT:
@@ -123,16 +123,16 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		if !tr.CanListen(func(sig int) bool { return ksignal.DefaultActionOf(sig) == ksignal.ActStop }) {
 			return 0, unix.EIO
 		}
-		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0, c.seq)
+		ptraceResumeLocked(k, tt, linux.PTRACE_LISTEN, 0, c.seq)
 		return 0, nil
 	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_SINGLESTEP, linux.PTRACE_DETACH:
 		sig := int32(c.args[3])
 		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EIO
 		}
-		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
+		ptraceResumeLocked(k, tt, int32(req), sig, c.seq)
 		if req == linux.PTRACE_DETACH {
-			k.ptraceUnlinkLocked(tt, &d)
+			ptraceUnlinkLocked(k, tt, &d)
 			tt.PtraceDetachSeq = c.seq
 		}
 		return 0, nil
@@ -151,7 +151,7 @@ const ptraceAttachWait = 2 * time.Second
 // which also sends it SIGSTOP, or PTRACE_SEIZE with options). If the
 // tracee's process is in a group stop, entered is closed once the tracee
 // reports it as a ptrace-stop.
-func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
+func ptraceAttachLocked(k *clientState, t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
 	var opts uint32
 	if seize {
 		if addr != 0 || data&^ptrace.OptionsMask != 0 {
@@ -169,12 +169,12 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 	if !ptraceMayAccess(t.Proc, tt.Proc) {
 		return nil, unix.EPERM
 	}
-	k.ptraceLinkLocked(t, tt, opts, seize, d)
+	ptraceLinkLocked(k, t, tt, opts, seize, d)
 	if tt.Proc.Stopped {
 		entered = tt.Ptrace.WaitEntered()
 	}
 	if !seize {
-		k.signalProcessLocked(tt.Proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.Proc.PID, t.Proc.Creds.RUID), d)
+		signalProcessLocked(k, tt.Proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.Proc.PID, t.Proc.Creds.RUID), d)
 	}
 	return entered, nil
 }
@@ -198,7 +198,7 @@ func ptraceCreds(cr auth.Creds) ptrace.Creds {
 }
 
 // ptraceLinkLocked makes tracer trace tt.
-func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized bool, d *deferred) {
+func ptraceLinkLocked(k *clientState, tracer, tt *thread, opts uint32, seized bool, d *deferred) {
 	tt.Ptrace = &ptraceTracee{Tracer: tracer, Tracee: ptrace.Tracee{Options: opts, Seized: seized}}
 	if tracer.Tracees == nil {
 		tracer.Tracees = make(map[*thread]struct{})
@@ -209,7 +209,7 @@ func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized b
 }
 
 // ptraceUnlinkLocked ends tt's relation with its tracer.
-func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
+func ptraceUnlinkLocked(k *clientState, tt *thread, d *deferred) {
 	tr := tt.Ptrace
 	if tr == nil {
 		return
@@ -224,7 +224,7 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 
 // ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
 // and the signal sig to inject.
-func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
+func ptraceResumeLocked(k *clientState, tt *thread, req, sig int32, seq uint64) {
 	tt.Ptrace.Resume(req, sig, seq)
 	k.trk.Changed(tt)
 }
@@ -241,7 +241,7 @@ func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
 // ptraceStop serves a PtraceStop call of traced thread t: it enters the
 // stop (unless it is the one t is already in: a call re-sent after a
 // recovery), tells the tracer, and waits for the tracer to end it.
-func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
+func ptraceStop(k *clientState, t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
 	if m == nil {
 		r.Errno = int32(unix.EINVAL)
@@ -263,7 +263,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	}
 	if fresh {
 		k.trk.Changed(t)
-		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
+		ptraceNotifyTracerLocked(k, t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
 		k.waitq.Notify()
 	}
 	for tr.Stopped && !t.Killed {
@@ -296,7 +296,7 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 
 // ptraceNotifyTracerLocked sends the tracer of tt SIGCHLD with code and
 // status, unless it ignores SIGCHLD or set SA_NOCLDSTOP.
-func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d *deferred) {
+func ptraceNotifyTracerLocked(k *clientState, tt *thread, code, status int32, d *deferred) {
 	tp := tt.Ptrace.Tracer.Proc
 	if tp.Exiting {
 		return
@@ -305,7 +305,7 @@ func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d
 	if act.Handler == ksignal.SigIgn || (code != ksignal.CLDExited && code != ksignal.CLDKilled && act.Flags&ksignal.SANoCldStop != 0) {
 		return
 	}
-	k.signalProcessLocked(tp, tt.Ptrace.Tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.TID, tt.Proc.Creds.RUID, status), d)
+	signalProcessLocked(k, tp, tt.Ptrace.Tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.TID, tt.Proc.Creds.RUID, status), d)
 }
 
 // ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
@@ -329,26 +329,26 @@ func ptraceTracedTargetLocked(p *process, target *thread) *thread {
 
 // ptraceThreadGoneLocked ends the relations of a thread that exits: its
 // tracees are detached (and resumed if stopped, as Linux's exit_ptrace).
-func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
+func ptraceThreadGoneLocked(k *clientState, t *thread, d *deferred) {
 	for tt := range t.Tracees {
 		if tt.Ptrace.Stopped {
-			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0, 0)
+			ptraceResumeLocked(k, tt, linux.PTRACE_DETACH, 0, 0)
 		}
 		if tt.Ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.Proc.Exiting {
-			k.exitProcessLocked(tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
+			exitProcessLocked(k, tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
 		}
-		k.ptraceUnlinkLocked(tt, d)
+		ptraceUnlinkLocked(k, tt, d)
 	}
 	t.Tracees = nil
 }
 
 // ptraceProcessExitLocked ends the relations of exiting p's threads as
 // tracers and as tracees.
-func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
+func ptraceProcessExitLocked(k *clientState, p *process, d *deferred) {
 	for t := range p.All {
-		k.ptraceThreadGoneLocked(t, d)
+		ptraceThreadGoneLocked(k, t, d)
 		if t.TID == p.PID {
-			k.ptraceTraceeGoneLocked(t, p.ExitStatus, d)
+			ptraceTraceeGoneLocked(k, t, p.ExitStatus, d)
 		}
 	}
 }
@@ -358,7 +358,7 @@ func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
 // SIGCHLD), unless t is a process's leader whose tracer is its parent
 // (the parent's wait of the process reports it) or the tracer is gone.
 // A leader that ends before its process stays traced until then.
-func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferred) {
+func ptraceTraceeGoneLocked(k *clientState, t *thread, status int32, d *deferred) {
 	tr := t.Ptrace
 	if tr == nil || tr.ExitPending {
 		return
@@ -369,13 +369,13 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		return
 	}
 	if tr.Tracer.Killed || tr.Tracer.Proc.Exiting || (leader && tr.Tracer.Proc == t.Proc.Parent) {
-		k.ptraceUnlinkLocked(t, d)
+		ptraceUnlinkLocked(k, t, d)
 		return
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
 	k.trk.Changed(t)
 	code, st := ksignal.ChildStatus(status)
-	k.ptraceNotifyTracerLocked(t, code, st, d)
+	ptraceNotifyTracerLocked(k, t, code, st, d)
 	k.waitq.Notify()
 }
 
@@ -383,7 +383,7 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 // threads that match accepts, for wait4 and waitid; ok is false if there
 // is none. A tracee is eligible whatever __WCLONE says, and its stops
 // need no WUNTRACED, as on Linux.
-func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
+func ptraceWaitLocked(k *clientState, p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
 	var best *thread
 	for th := range p.Live {
 		for tt := range th.Tracees {
@@ -409,7 +409,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		r.code, r.sistatus = ksignal.ChildStatus(st)
 		if options&wNowait == 0 {
 			var d deferred
-			k.ptraceUnlinkLocked(best, &d)
+			ptraceUnlinkLocked(k, best, &d)
 		}
 		return r, true, true
 	}
@@ -426,7 +426,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 // (Linux's ptrace_init_task with PT_TRACE_*); a child of a PTRACE_ATTACH
 // relation starts with SIGSTOP pending, of PTRACE_SEIZE with a
 // PTRACE_EVENT_STOP.
-func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *deferred) {
+func ptraceCloneLocked(k *clientState, t, child *thread, flags uint64, d *deferred) {
 	tr := t.Ptrace
 	if tr == nil || tr.Tracer.Killed {
 		return
@@ -434,28 +434,28 @@ func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *defer
 	if tr.Options&ptrace.CloneOption(flags) == 0 {
 		return
 	}
-	k.ptraceLinkLocked(tr.Tracer, child, tr.Options, tr.Seized, d)
+	ptraceLinkLocked(k, tr.Tracer, child, tr.Options, tr.Seized, d)
 	if tr.Seized {
 		d.Push(ptraceUpdatePush(child, true))
 		return
 	}
-	k.pushSignalLocked(child.Proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.Proc.Sig.Act[unix.SIGSTOP], d)
+	pushSignalLocked(k, child.Proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.Proc.Sig.Act[unix.SIGSTOP], d)
 }
 
 // ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
 // traced by PTRACE_ATTACH or PTRACE_TRACEME without PTRACE_O_TRACEEXEC
 // (the legacy exec stop, a signal-delivery-stop on the client).
-func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
+func ptraceExecLocked(k *clientState, t *thread, d *deferred) {
 	tr := t.Ptrace
 	if tr == nil || tr.Seized || tr.Options&linux.PTRACE_O_TRACEEXEC != 0 {
 		return
 	}
-	k.pushSignalLocked(t.Proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.Proc.Sig.Act[unix.SIGTRAP], d)
+	pushSignalLocked(k, t.Proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.Proc.Sig.Act[unix.SIGTRAP], d)
 }
 
 // restorePtraceLocked links the restored threads of states to their
 // tracers, ignoring relations no server could have recorded.
-func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
+func restorePtraceLocked(k *clientState, states []*sentrypb.ThreadState) {
 	for _, ts := range states {
 		if tt := k.threads[ts.Tid]; tt != nil {
 			tt.PtraceDetachSeq = ts.PtraceDetachSeq

@@ -245,7 +245,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return unix.EBUSY
 	}
 	k.started = true
-	err = k.restoreStdioSetsLocked(rs.StdioSets, s.setStdin)
+	err = restoreStdioSetsLocked(k, rs.StdioSets, s.setStdin)
 	var rc *syscallCtx
 	if err == nil {
 		rc, err = k.restoreProcsLocked(s)
@@ -255,7 +255,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	var timers []restoredTimer
 	if err == nil {
-		timers = k.restoreTimersLocked(s.timers)
+		timers = restoreTimersLocked(k, s.timers)
 	}
 	k.mu.Unlock()
 	if err != nil {
@@ -371,7 +371,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
-	k.restoreSpawnedTTYsLocked(s.procs)
+	restoreSpawnedTTYsLocked(k, s.procs)
 	k.mu.Unlock()
 	for _, f := range drop {
 		f.DecRef()
@@ -460,7 +460,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	tabs := make(map[uint64]*fdTable)
 	byPID := make(map[int32]*sentrypb.ProcessState)
 	for _, ps := range s.procs {
-		p, err := k.newProcessLocked(ps.Pid, nil)
+		p, err := newProcessLocked(k, ps.Pid, nil)
 		if err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
@@ -469,7 +469,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps = ps.CoreDumps
 		p.Execed = ps.Execed
-		k.restoreJobControlLocked(p, ps)
+		restoreJobControlLocked(k, p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
 		}
@@ -547,13 +547,13 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			named[-ts.Pid] = true // the leader is alive
 			continue
 		}
-		tid, err := k.allocTIDLocked(ts.Tid)
+		tid, err := allocTIDLocked(k, ts.Tid)
 		if err != nil {
 			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
 		}
-		k.newThreadLocked(p, tid)
+		newThreadLocked(k, p, tid)
 	}
-	k.restorePtraceLocked(s.threads)
+	restorePtraceLocked(k, s.threads)
 	for pid, p := range k.procs {
 		if p.Zombie || !named[pid] || named[-pid] {
 			continue
@@ -567,7 +567,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		k.appExited, k.appStatus = true, k.init.ExitStatus
 	}
 	if k.init != nil && k.tty.Present {
-		k.tty.FgPgrp = k.restoredForegroundLocked(byPID[k.init.PID], k.init.PGID)
+		k.tty.FgPgrp = restoredForegroundLocked(k, byPID[k.init.PID], k.init.PGID)
 	}
 	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
@@ -610,7 +610,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		}
 		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
 			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
-		d := k.restoreFifo(rc, p, fs.Path)
+		d := restoreFifo(k, rc, p, fs.Path)
 		p.Lock()
 		p.AddEndLocked(e.reads, e.writes)
 		p.Unlock()
@@ -747,7 +747,7 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 		acc = unix.O_RDWR
 	}
 	if h, st, err := k.vfs.ReopenHandle(m.FileHandle); err == nil {
-		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
+		return openHandleMode(k, h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -763,7 +763,7 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openHandleMode(h, fh, d, acc)
+	return openHandleMode(k, h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored

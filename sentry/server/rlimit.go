@@ -22,10 +22,10 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	if resource == unix.RLIMIT_FSIZE {
-		return c.prlimitFsize(newAddr, oldAddr)
+		return prlimitFsize(c, newAddr, oldAddr)
 	}
 	if resource == unix.RLIMIT_CORE {
-		return c.prlimitCore(newAddr)
+		return prlimitCore(c, newAddr)
 	}
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
@@ -46,7 +46,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	cur, err := c.copyInRlimit(newAddr)
+	cur, err := copyInRlimit(c, newAddr)
 	if err != nil {
 		return 0, err
 	}
@@ -65,7 +65,7 @@ const rlimInfinity = ^uint64(0)
 
 // prlimitFsize gets and sets the process's RLIMIT_FSIZE soft limit (the
 // maximum is the client's business).
-func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
+func prlimitFsize(c *syscallCtx, newAddr, oldAddr uint64) (int64, error) {
 	k, p := c.k, c.t.Proc
 	if oldAddr != 0 {
 		k.mu.Lock()
@@ -104,7 +104,7 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 // many bytes may be written, or EFBIG with SIGXFSZ sent to the process
 // when the limit is at or before off (beyond it for a truncate), as
 // Linux's generic_write_check_limits and inode_newsize_ok do.
-func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (int, error) {
+func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (int, error) {
 	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
 		return n, nil
 	}
@@ -135,7 +135,7 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 
 // nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
 // table).
-func (c *syscallCtx) nofile() int {
+func nofile(c *syscallCtx) int {
 	tab, err := c.fdTable()
 	if err != nil {
 		return fdtable.DefaultNofile
@@ -146,7 +146,7 @@ func (c *syscallCtx) nofile() int {
 // copyInRlimit reads the struct rlimit64 at addr and returns its soft
 // limit: EINVAL if it is above the hard one, as prlimit64's check (the
 // hard limit is the client's business).
-func (c *syscallCtx) copyInRlimit(addr uint64) (uint64, error) {
+func copyInRlimit(c *syscallCtx, addr uint64) (uint64, error) {
 	b, err := c.mem.CopyIn(addr, 16)
 	if err != nil {
 		return 0, err

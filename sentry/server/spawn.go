@@ -17,7 +17,7 @@ const maxStdioSets = 4096
 // exist yet.
 //
 // Preconditions: k.mu is locked.
-func (k *clientState) stdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
+func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
 	if id == 0 {
 		return nil, fmt.Errorf("stdio set 0 is the client's own: %w", unix.EINVAL)
 	}
@@ -42,7 +42,7 @@ func (k *clientState) stdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*s
 }
 
 // stdinOf returns the stdin buffer of stdio set id, or nil.
-func (k *clientState) stdinOf(id uint32) *stdinState {
+func stdinOf(k *clientState, id uint32) *stdinState {
 	if id == 0 {
 		return &k.stdin
 	}
@@ -59,7 +59,7 @@ func (k *clientState) stdinOf(id uint32) *stdinState {
 // namespace with setns: no parent inside it (its orphans go to init),
 // a session of its own, and here its own stdio set. It is reaped when it
 // exits, and SpawnExit tells the client its status.
-func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
+func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
 	st := sp.GetProcess()
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
 		return unix.EINVAL
@@ -76,12 +76,12 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		k.mu.Unlock()
 		return unix.ESRCH
 	}
-	set, err := k.stdioSetLocked(sp.Stdio.Id, sp.Stdio.Stdio)
+	set, err := stdioSetLocked(k, sp.Stdio.Id, sp.Stdio.Stdio)
 	if err != nil {
 		k.mu.Unlock()
 		return err
 	}
-	p, err := k.newProcessLocked(0, nil)
+	p, err := newProcessLocked(k, 0, nil)
 	if err != nil {
 		k.mu.Unlock()
 		return err
@@ -91,7 +91,7 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	if set.TTY.Present {
 		set.TTY.FgPgrp, set.TTY.Sid = p.PID, p.PID
 	}
-	k.setUpRootProcessLocked(p, st, "exec")
+	setUpRootProcessLocked(k, p, st, "exec")
 	t := k.threads[p.PID]
 	k.mu.Unlock()
 
@@ -109,13 +109,13 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 		p.FS.Refs--
 		k.trk.Changed(p.FS)
 		k.trk.Changed(sigTable{Handlers: p.Sig})
-		k.reapLocked(p)
+		reapLocked(k, p)
 		k.mu.Unlock()
 		d.Run(k.out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
-	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -131,7 +131,7 @@ func spawnExitPush(p *process) *sentrypb.Push {
 // the files that use them.
 //
 // Preconditions: k.mu is locked.
-func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
+func restoreStdioSetsLocked(k *clientState, sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
 	for _, ss := range sets {
 		if ss == nil {
 			return fmt.Errorf("nil stdio set: %w", unix.EINVAL)
@@ -139,7 +139,7 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 		if len(ss.StdinUnread) > stdio.MaxUnread {
 			return fmt.Errorf("stdio set %d: %d bytes of unread stdin (at most %d): %w", ss.Id, len(ss.StdinUnread), stdio.MaxUnread, unix.EINVAL)
 		}
-		s, err := k.stdioSetLocked(ss.Id, ss.Stdio)
+		s, err := stdioSetLocked(k, ss.Id, ss.Stdio)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 // (ProcessState.tty_foreground_pgrp; else the process's own group).
 //
 // Preconditions: k.mu is locked; fd tables are restored.
-func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
+func restoreSpawnedTTYsLocked(k *clientState, recs []*sentrypb.ProcessState) {
 	byPID := make(map[int32]*sentrypb.ProcessState, len(recs))
 	for _, ps := range recs {
 		byPID[ps.Pid] = ps
@@ -168,7 +168,7 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 			continue
 		}
 		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.Present && s.term.Sid == 0 {
-			s.term.Sid, s.term.FgPgrp = p.SID, k.restoredForegroundLocked(byPID[p.PID], p.PGID)
+			s.term.Sid, s.term.FgPgrp = p.SID, restoredForegroundLocked(k, byPID[p.PID], p.PGID)
 		}
 		f.DecRef()
 	}

@@ -205,7 +205,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 			Seq: replySeq, File: k.fileID(w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
 	}
 	for _, p := range eff.Reaped {
-		for _, o := range k.unlinkReapedLocked(p) {
+		for _, o := range unlinkReapedLocked(k, p) {
 			if order, ok := o.ReplayOrder(); ok {
 				c.Touch(order, o)
 			}
@@ -265,9 +265,9 @@ func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order
 	case pipeRef:
 		return k.pipeRecord(o.Pipe)
 	case mappedID:
-		return k.mappedRecord(uint64(o))
+		return mappedRecord(k, uint64(o))
 	case *appTimer:
-		return k.timerRecordLocked(o)
+		return timerRecordLocked(k, o)
 	case lockedIno:
 		return k.lockRecordLocked(uint64(o))
 	case mountID:
@@ -342,7 +342,7 @@ func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		Execed: p.Execed, Caps: capsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
-		TtyForegroundPgrp: k.ttyForegroundLocked(p),
+		TtyForegroundPgrp: ttyForegroundLocked(k, p),
 	}
 	if p.Parent != nil {
 		st.Ppid = p.Parent.PID

@@ -90,8 +90,8 @@ func (s *stdioFile) Release() {
 func (s *stdioFile) Stream() bool { return true }
 
 func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
-		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
+	if s.tty && c != nil && ttyStopsWrites(s.k, s.term) {
+		if err := ttyJobControl(s.k, c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
 		}
 	}
@@ -111,11 +111,11 @@ func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error)
 
 func (s *stdioFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
-		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
+		if err := ttyJobControl(s.k, c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
-	return s.k.readStdin(c, s.set, s.in, n, f.Nonblock())
+	return readStdin(s.k, c, s.set, s.in, n, f.Nonblock())
 }
 
 func (s *stdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
@@ -136,7 +136,7 @@ func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 	if s.fd != 0 && !s.tty {
 		return pollOut | pollWrNorm, nil
 	}
-	ev, ch := s.k.stdinReadiness(s.set, s.in)
+	ev, ch := stdinReadiness(s.k, s.set, s.in)
 	if s.tty {
 		ev |= pollOut | pollWrNorm
 	}
@@ -148,7 +148,7 @@ func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
-func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
+func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -178,7 +178,7 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 
 // stdinReadiness reports whether stdin can be read without blocking,
 // asking the client for data if none is buffered.
-func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan struct{}) {
+func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan struct{}) {
 	ready, ch, ask := st.Readiness()
 	if ready {
 		return pollIn | pollRdNorm, nil
@@ -194,8 +194,8 @@ func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan
 
 // stdinData records the client's answer to StdinWant: data starts at
 // stream position offset.
-func (k *clientState) stdinData(set uint32, offset uint64, data []byte, eof bool) {
-	st := k.stdinOf(set)
+func stdinData(k *clientState, set uint32, offset uint64, data []byte, eof bool) {
+	st := stdinOf(k, set)
 	if st == nil {
 		k.log.Warn("stdin data for an unknown stdio set", "set", set)
 		return
@@ -211,7 +211,7 @@ func (k *clientState) stdinData(set uint32, offset uint64, data []byte, eof bool
 
 // ttyResize records the terminal's new window size and sends SIGWINCH to
 // the foreground process group.
-func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
+func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
 	if m == nil || len(m.Winsize) != stdio.SizeofWinsize {
 		return unix.EINVAL
 	}
@@ -232,8 +232,8 @@ func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
 	}
 	tty.Winsize = stdio.FixedLen(m.Winsize, stdio.SizeofWinsize)
 	info := ksignal.SiginfoKill(int(unix.SIGWINCH), ksignal.SIKernel, 0, 0)
-	for _, p := range k.processGroupLocked(tty.FgPgrp) {
-		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
+	for _, p := range processGroupLocked(k, tty.FgPgrp) {
+		signalProcessLocked(k, p, nil, int(unix.SIGWINCH), info, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)

@@ -39,7 +39,7 @@ func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 		return c.k.vfs.Root, nil
 	}
 	if dirfd == atFDCWD {
-		return c.cwd(), nil
+		return callCwd(c), nil
 	}
 	f, err := c.getFile(dirfd)
 	if err != nil {
@@ -61,7 +61,7 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		}
 		c.notLeasable = true // the answer is of a description, not a path
 		if dirfd == atFDCWD {
-			return c.cwd(), nil, nil
+			return callCwd(c), nil, nil
 		}
 		f, err := c.getFile(dirfd)
 		if err != nil {
@@ -210,7 +210,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	// part numbers the creations this call asks the gofer for (their
 	// Origin.part, which its reply cache tells apart).
 	part := uint32(0)
-	if v.CreateFirst(dir, name) && c.mayWriteDir(dir) == nil {
+	if v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
 		// Nothing is known of the name: a Create either makes the file
 		// (one gofer call, where a Walk that finds nothing and then a
 		// Create are two) or finds a file there (EEXIST), which the
@@ -269,7 +269,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
-	if err := c.mayWriteDir(dir); err != nil {
+	if err := mayWriteDir(c, dir); err != nil {
 		return nil, err
 	}
 	dh, err := c.HandleOf(dir)
@@ -329,7 +329,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case vfs.KindDevPtmx, vfs.KindDevPts:
 		return c.openPty(d, kept)
 	case vfs.KindDevNode:
-		return c.openDevNode(d, kept)
+		return openDevNode(c, d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
 		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.creds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
@@ -364,7 +364,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if wantWrite || flags&unix.O_TRUNC != 0 {
 		mask |= auth.MayWrite
 	}
-	if err := c.mayAccessDentry(d, mask); err != nil {
+	if err := mayAccessDentry(c, d, mask); err != nil {
 		return nil, err
 	}
 	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.AttrsOf(d)) {
@@ -377,7 +377,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, err
 	}
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
-		return c.openFifo(d, flags)
+		return openFifo(c, d, flags)
 	}
 	if d.IsDir() {
 		h, _, fh, err := v.FreshHandle(d)
@@ -424,7 +424,7 @@ func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
 	if err != nil {
 		return
 	}
-	c.reply.Mapped = append(c.reply.Mapped, c.k.mappedChanges(st, 0, 0, 0)...)
+	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -749,7 +749,7 @@ func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (
 	if name == "." || name == ".." {
 		return nil, "", false, unix.EEXIST
 	}
-	if createFirst && v.CreateFirst(dir, name) && c.mayWriteDir(dir) == nil {
+	if createFirst && v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
 		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
@@ -765,7 +765,7 @@ func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (
 	if dir.Kind != vfs.KindGofer {
 		return nil, "", false, unix.EACCES
 	}
-	if err := c.mayWriteDir(dir); err != nil {
+	if err := mayWriteDir(c, dir); err != nil {
 		return nil, "", false, err
 	}
 	return dir, name, trailing, nil
@@ -984,7 +984,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if d == v.Root || v.MountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
-	if err := c.mayRemove(dir, d); err != nil {
+	if err := mayRemove(c, dir, d); err != nil {
 		return 0, err
 	}
 	return c.goferUnlink(dir, name, flags)
@@ -1100,7 +1100,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		return 0, unix.EROFS
 	}
 	if src != nil {
-		if err := c.mayRename(odir, src, ndir, nname, flags); err != nil {
+		if err := mayRename(c, odir, src, ndir, nname, flags); err != nil {
 			return 0, err
 		}
 	}
@@ -1154,7 +1154,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err = c.k.vfs.Resolve(c, c.cwd(), p, true)
+		d, err = c.k.vfs.Resolve(c, callCwd(c), p, true)
 		if err != nil {
 			return 0, err
 		}
@@ -1162,7 +1162,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if err := c.mayAccessDentry(d, auth.MayExec); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayExec); err != nil {
 		return 0, err
 	}
 	c.k.mu.Lock()
@@ -1175,7 +1175,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 }
 
 func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.k.vfs.PathOf(c.cwd())
+	p, ok := c.k.vfs.PathOf(callCwd(c))
 	if !ok {
 		return 0, unix.ENOENT
 	}
@@ -1330,7 +1330,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := c.fileSizeCheck(dentryOf(f), length, 0, true); err != nil {
+		if _, err := fileSizeCheck(c, dentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := vfs.MemfdOf(f); m != nil {
@@ -1357,14 +1357,14 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.k.vfs.Resolve(c, c.cwd(), p, true)
+	d, err := c.k.vfs.Resolve(c, callCwd(c), p, true)
 	if err != nil {
 		return 0, err
 	}
 	if d.IsDir() {
 		return 0, unix.EISDIR
 	}
-	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
 		return 0, err
 	}
 	if !d.IsRegular() {
@@ -1373,7 +1373,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if c.k.inodeExecuting(d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
-	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
+	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
 		return 0, err
 	}
 	if err := c.breakLeases(d, true, false); err != nil {

@@ -70,7 +70,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := c.fileSizeCheck(dentryOf(f), off, len(b), false)
+		m, err := fileSizeCheck(c, dentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
@@ -95,7 +95,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	m, err := c.fileSizeCheck(dentryOf(f), o, len(b), false)
+	m, err := fileSizeCheck(c, dentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}
@@ -174,7 +174,7 @@ func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
 			return
 		}
 	}
-	c.reply.Mapped = append(c.reply.Mapped, c.k.mappedChanges(st, off, n, c.pageWrite)...)
+	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, off, n, c.pageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
@@ -557,7 +557,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		if !ok {
 			return 0, unix.EBADF
 		}
-		return c.pipeSize(e, cmd == fSetPipeSz, c.args[2])
+		return pipeSize(c, e, cmd == fSetPipeSz, c.args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
 		return c.fcntlOwner(f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
@@ -737,11 +737,11 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if pg <= 0 {
 			return 0, unix.EINVAL
 		}
-		if len(k.processGroupLocked(pg)) == 0 {
+		if len(processGroupLocked(k, pg)) == 0 {
 			return 0, unix.ESRCH
 		}
 		s.term.FgPgrp = pg
-		k.markTTYLeaderLocked(s)
+		markTTYLeaderLocked(k, s)
 		return 0, nil
 	case tiocgsid:
 		var b [4]byte

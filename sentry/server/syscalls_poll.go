@@ -135,7 +135,7 @@ func putTimespec(d time.Duration, usec bool) []byte {
 
 func sysPoll(c *syscallCtx) (int64, error) {
 	addr, nfds := c.args[0], c.args[1]
-	if nfds > uint64(c.nofile()) {
+	if nfds > uint64(nofile(c)) {
 		return 0, unix.EINVAL // Linux: more than RLIMIT_NOFILE
 	}
 	var deadline time.Time
@@ -201,7 +201,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	if nfds < 0 {
 		return 0, unix.EINVAL
 	}
-	if lim := int64(c.nofile()); nfds > lim {
+	if lim := int64(nofile(c)); nfds > lim {
 		nfds = lim
 	}
 	setBytes := int((nfds + 63) / 64 * 8)

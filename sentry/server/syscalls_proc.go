@@ -67,11 +67,11 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		return 0, unix.ESRCH
 	}
 	if flags&unix.CLONE_THREAD != 0 {
-		tid, err := k.allocTIDLocked(requested)
+		tid, err := allocTIDLocked(k, requested)
 		if err != nil {
 			return 0, err
 		}
-		k.ptraceCloneLocked(c.t, k.newThreadLocked(p, tid), flags, &d)
+		ptraceCloneLocked(k, c.t, newThreadLocked(k, p, tid), flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -81,7 +81,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		}
 		parent = p.Parent
 	}
-	np, err := k.newProcessLocked(requested, parent)
+	np, err := newProcessLocked(k, requested, parent)
 	if err != nil {
 		return 0, err
 	}
@@ -110,7 +110,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	k.trk.Changed(np.FS)
 	k.trk.Changed(sigTable{Handlers: np.Sig})
-	k.ptraceCloneLocked(c.t, k.threads[np.PID], flags, &d)
+	ptraceCloneLocked(k, c.t, k.threads[np.PID], flags, &d)
 	return np.PID, nil
 }
 
@@ -158,12 +158,12 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	} else if start, err = c.startDir(dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := c.k.planExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := planExec(c.k, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
 	if err != nil {
 		return 0, err
 	}
 	ep.NoNewPrivs = c.noNewPrivs
-	c.k.commitExec(c, ep)
+	commitExec(c.k, c, ep)
 	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }
@@ -172,7 +172,7 @@ func sysExit(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.k
 	k.mu.Lock()
-	ea := k.exitThreadLocked(c.t, int(c.args[0]), &d)
+	ea := exitThreadLocked(k, c.t, int(c.args[0]), &d)
 	k.mu.Unlock()
 	d.Run(k.out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
@@ -188,7 +188,7 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 	if p.Exiting {
 		status = p.ExitStatus
 	}
-	k.exitProcessLocked(p, status, &d)
+	exitProcessLocked(k, p, status, &d)
 	ea := &sentrypb.ExitAction{Group: true, WaitStatus: status}
 	if k.appExited {
 		ea.WaitStatus, ea.AppExit = k.appStatus, true
@@ -245,7 +245,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				cands = append(cands, ch)
 			}
 		}
-		tr, traces, ok := k.ptraceWaitLocked(p, match, options)
+		tr, traces, ok := ptraceWaitLocked(k, p, match, options)
 		if ok {
 			k.mu.Unlock()
 			return tr, nil
@@ -268,7 +268,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				k.mu.Unlock()
 				return r, nil
 			}
-			if st, code, sist, ok := k.waitEventLocked(ch, options); ok {
+			if st, code, sist, ok := waitEventLocked(k, ch, options); ok {
 				r := waitResult{pid: ch.PID, status: st, uid: ch.Creds.RUID, code: code, sistatus: sist}
 				k.mu.Unlock()
 				return r, nil
@@ -504,7 +504,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 			targets = append(targets, p)
 		}
 	case pid == 0:
-		targets = k.processGroupLocked(self.PGID)
+		targets = processGroupLocked(k, self.PGID)
 	case pid == -1:
 		for _, p := range k.procs {
 			if p != k.init && p != self && !p.Exiting {
@@ -513,7 +513,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 	case pid == -1<<31:
 	default:
-		targets = k.processGroupLocked(-pid)
+		targets = processGroupLocked(k, -pid)
 	}
 	if len(targets) == 0 {
 		k.mu.Unlock()
@@ -564,7 +564,7 @@ func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info [
 	if p == k.init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
-	k.signalProcessLocked(p, t, sig, info, d)
+	signalProcessLocked(k, p, t, sig, info, d)
 }
 
 func sysTkill(c *syscallCtx) (int64, error) {
@@ -629,7 +629,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	if sig != 0 && code == siTimer && p == c.t.Proc {
-		k.timerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
+		timerSignalLocked(k, p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
 		k.signalFromAppLocked(p, nil, sig, info, &d)
 	}

@@ -137,7 +137,7 @@ func (c *syscallCtx) waitPipeSpace(p *kpipe, nonblock bool) (int, error) {
 // caller holds out.p's mu.
 func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
 	n, pos := out.p.PushLocked(b, false)
-	c.recordPipeWrite(out.p, outF, pos, b[:n])
+	recordPipeWrite(c, out.p, outF, pos, b[:n])
 	return n
 }
 
@@ -231,7 +231,7 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 		moved := c.pushPipeLocked(out, outF, in.p.PeekLocked(n))
 		if !copyOnly && moved > 0 {
 			in.p.ConsumeLocked(moved)
-			c.recordPipeRead(in.p, moved)
+			recordPipeRead(c, in.p, moved)
 		}
 		in.p.Unlock()
 		out.p.Unlock()
@@ -303,7 +303,7 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 	if w > 0 {
 		in.p.Lock()
 		drop := in.p.ConsumeLocked(w)
-		c.recordPipeRead(in.p, drop)
+		recordPipeRead(c, in.p, drop)
 		in.p.Unlock()
 		return w, nil
 	}

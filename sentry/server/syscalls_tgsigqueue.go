@@ -44,7 +44,7 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 		// The client's CPU-clock timers: as the server's timers, a
 		// signal without a handler goes to the client, which holds the
 		// mask.
-		k.timerSignalLocked(t.Proc, t, sig, info, &d)
+		timerSignalLocked(k, t.Proc, t, sig, info, &d)
 	default:
 		k.signalFromAppLocked(t.Proc, t, sig, info, &d)
 	}

@@ -51,10 +51,10 @@ const (
 type appTimer = kernel.AppTimer
 
 // newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
-func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
+func newTimerLocked(k *clientState, p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
 	tm := &appTimer{Proc: p, ID: id, ClockID: clockID, Notify: sigevSignal, Signo: int32(unix.SIGALRM)}
 	if clk != nil {
-		tm.Timer = ktimer.NewTimer(clk, ktimer.ListenerFunc(func(exp uint64) { k.timerExpired(tm, exp) }))
+		tm.Timer = ktimer.NewTimer(clk, ktimer.ListenerFunc(func(exp uint64) { timerExpired(k, tm, exp) }))
 	}
 	if p.Timers == nil {
 		p.Timers = make(map[int32]*appTimer)
@@ -65,7 +65,7 @@ func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.
 }
 
 // deleteTimerLocked stops and forgets tm. Precondition: k.mu held.
-func (k *clientState) deleteTimerLocked(tm *appTimer) {
+func deleteTimerLocked(k *clientState, tm *appTimer) {
 	tm.Deleted = true
 	if tm.Timer != nil {
 		tm.Timer.Destroy()
@@ -76,23 +76,23 @@ func (k *clientState) deleteTimerLocked(tm *appTimer) {
 
 // deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
 // when all is set (exit; exec keeps it, as Linux does).
-func (k *clientState) deleteTimersLocked(p *process, all bool) {
+func deleteTimersLocked(k *clientState, p *process, all bool) {
 	for id, tm := range p.Timers {
 		if all || id != itimerRealID {
-			k.deleteTimerLocked(tm)
+			deleteTimerLocked(k, tm)
 		}
 	}
 }
 
 // timerExpired routes the signal of exp expirations of tm (its ktimer
 // listener: called with no lock held).
-func (k *clientState) timerExpired(tm *appTimer, exp uint64) {
+func timerExpired(k *clientState, tm *appTimer, exp uint64) {
 	var d deferred
 	k.mu.Lock()
 	if !tm.Deleted && !tm.Proc.Exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
 		k.trk.Changed(tm)
-		k.timerFiredLocked(tm, exp, &d)
+		timerFiredLocked(k, tm, exp, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)
@@ -100,7 +100,7 @@ func (k *clientState) timerExpired(tm *appTimer, exp uint64) {
 
 // timerFiredLocked sends tm's signal for exp expirations; the ones after
 // the first are its overrun. Precondition: k.mu held.
-func (k *clientState) timerFiredLocked(tm *appTimer, exp uint64, d *deferred) {
+func timerFiredLocked(k *clientState, tm *appTimer, exp uint64, d *deferred) {
 	if tm.Notify == sigevNone {
 		return
 	}
@@ -125,14 +125,14 @@ func (k *clientState) timerFiredLocked(tm *appTimer, exp uint64, d *deferred) {
 			target = t
 		}
 	}
-	k.timerSignalLocked(p, target, sig, info, d)
+	timerSignalLocked(k, p, target, sig, info, d)
 }
 
 // timerSignalLocked sends a timer's signal to p (to target if not nil):
 // the server's timers' and, through rt_sigqueueinfo and
 // rt_tgsigqueueinfo with SI_TIMER, the client's CPU-clock timers'.
 // Precondition: k.mu held.
-func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
+func timerSignalLocked(k *clientState, p *process, target *thread, sig int, info []byte, d *deferred) {
 	if act := p.Sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
 		// Without a handler the signal still goes to the client, which
 		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
@@ -169,7 +169,7 @@ func timerRecord(tm *appTimer) *sentrypb.StateRecord {
 
 // timerRecordLocked reports tm (deleted once gone). Precondition: k.mu
 // held.
-func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
+func timerRecordLocked(k *clientState, tm *appTimer) *sentrypb.StateRecord {
 	if tm.Deleted || tm.Proc.Exiting || k.procs[tm.Proc.PID] != tm.Proc {
 		return deletedRec(statekey.Timer(tm.Proc.PID, tm.ID))
 	}
@@ -178,16 +178,16 @@ func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
 
 // itimerRealLocked returns p's ITIMER_REAL, made on first use.
 // Precondition: k.mu held.
-func (k *clientState) itimerRealLocked(p *process) *appTimer {
+func itimerRealLocked(k *clientState, p *process) *appTimer {
 	if tm := p.Timers[itimerRealID]; tm != nil {
 		return tm
 	}
-	return k.newTimerLocked(p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.Realtime)
+	return newTimerLocked(k, p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.Realtime)
 }
 
 // setItimerReal arms p's ITIMER_REAL and returns its old (interval,
 // value).
-func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration, time.Duration, error) {
+func setItimerReal(c *syscallCtx, interval, value time.Duration) (time.Duration, time.Duration, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -195,7 +195,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 	if p.Exiting {
 		return 0, 0, unix.ESRCH
 	}
-	tm := k.itimerRealLocked(p)
+	tm := itimerRealLocked(k, p)
 	var s ktime.Setting
 	if value > 0 {
 		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
@@ -208,7 +208,7 @@ func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration
 
 func sysAlarm(c *syscallCtx) (int64, error) {
 	secs := time.Duration(uint32(c.args[0])) * time.Second
-	_, old, err := c.setItimerReal(0, secs)
+	_, old, err := setItimerReal(c, 0, secs)
 	if err != nil {
 		return 0, err
 	}
@@ -223,7 +223,7 @@ func sysAlarm(c *syscallCtx) (int64, error) {
 func sysSetitimer(c *syscallCtx) (int64, error) {
 	which, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2]
 	if which != unix.ITIMER_REAL {
-		return 0, c.unsupportedItimer(which)
+		return 0, unsupportedItimer(c, which)
 	}
 	var interval, value time.Duration
 	if newAddr != 0 {
@@ -235,7 +235,7 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	oi, ov, err := c.setItimerReal(interval, value)
+	oi, ov, err := setItimerReal(c, interval, value)
 	if err != nil {
 		return 0, err
 	}
@@ -248,7 +248,7 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 func sysGetitimer(c *syscallCtx) (int64, error) {
 	which, addr := int32(c.args[0]), c.args[1]
 	if which != unix.ITIMER_REAL {
-		return 0, c.unsupportedItimer(which)
+		return 0, unsupportedItimer(c, which)
 	}
 	k := c.k
 	k.mu.Lock()
@@ -263,7 +263,7 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
 // (logged once): they count the application's CPU time, which the client
 // measures, and the client keeps them; one never forwards them.
-func (c *syscallCtx) unsupportedItimer(which int32) error {
+func unsupportedItimer(c *syscallCtx, which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
 		if _, logged := c.k.unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
 			c.k.log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
@@ -306,7 +306,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	if p.Exiting {
 		return 0, unix.ESRCH
 	}
-	if clk == nil && !k.cpuClockExistsLocked(p, clockID) {
+	if clk == nil && !cpuClockExistsLocked(k, p, clockID) {
 		return 0, unix.EINVAL
 	}
 	if notify&sigevThreadID != 0 {
@@ -341,13 +341,13 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	if err := c.mem.CopyOut(idAddr, b); err != nil {
 		return 0, err
 	}
-	tm := k.newTimerLocked(p, id, clockID, clk)
+	tm := newTimerLocked(k, p, id, clockID, clk)
 	tm.Notify, tm.Signo, tm.TID, tm.Value = notify, signo, tid, value
 	return 0, nil
 }
 
 // posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
-func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
+func posixTimerLocked(c *syscallCtx, id int32) (*appTimer, error) {
 	tm := c.t.Proc.Timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
@@ -371,7 +371,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	// Linux ignores flags other than TIMER_ABSTIME.
 	k := c.k
 	k.mu.Lock()
-	tm, err := c.posixTimerLocked(id)
+	tm, err := posixTimerLocked(c, id)
 	if err == nil && tm.Timer == nil {
 		err = unix.EINVAL // a CPU-clock timer: the client sets it
 	}
@@ -401,7 +401,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 func sysTimerGettime(c *syscallCtx) (int64, error) {
 	id, addr := int32(c.args[0]), c.args[1]
 	c.k.mu.Lock()
-	tm, err := c.posixTimerLocked(id)
+	tm, err := posixTimerLocked(c, id)
 	var interval, value time.Duration
 	if err == nil && tm.Timer == nil {
 		err = unix.EINVAL // a CPU-clock timer: the client reads it
@@ -422,7 +422,7 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 func sysTimerGetoverrun(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	_, err := c.posixTimerLocked(int32(c.args[0]))
+	_, err := posixTimerLocked(c, int32(c.args[0]))
 	return 0, err
 }
 
@@ -430,11 +430,11 @@ func sysTimerDelete(c *syscallCtx) (int64, error) {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	tm, err := c.posixTimerLocked(int32(c.args[0]))
+	tm, err := posixTimerLocked(c, int32(c.args[0]))
 	if err != nil {
 		return 0, err
 	}
-	k.deleteTimerLocked(tm)
+	deleteTimerLocked(k, tm)
 	return 0, nil
 }
 
@@ -447,7 +447,7 @@ type restoredTimer struct {
 // restoreTimersLocked rebuilds the timers of restored processes, not yet
 // armed: armRestoredTimers arms them once the restore is complete.
 // Precondition: k.mu held.
-func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []restoredTimer {
+func restoreTimersLocked(k *clientState, states []*sentrypb.TimerState) []restoredTimer {
 	var out []restoredTimer
 	for _, st := range states {
 		p := k.procs[st.Pid]
@@ -456,7 +456,7 @@ func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []resto
 			k.log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
 			continue
 		}
-		tm := k.newTimerLocked(p, st.Id, st.Clock, clk)
+		tm := newTimerLocked(k, p, st.Id, st.Clock, clk)
 		tm.Notify, tm.Signo, tm.TID, tm.Value = st.Notify, st.Signo, st.Tid, st.Value
 		if st.Id >= p.NextTimerID {
 			p.NextTimerID = st.Id + 1
@@ -511,7 +511,7 @@ func isCPUClock(clockID int32) bool {
 // process, or a live thread of caller p, for a timer of p (Linux's
 // encoding: ^id << 3 | per-thread 4 | which, which 3 invalid; id 0 is the
 // caller). Precondition: k.mu held.
-func (k *clientState) cpuClockExistsLocked(p *process, clockID int32) bool {
+func cpuClockExistsLocked(k *clientState, p *process, clockID int32) bool {
 	if clockID >= 0 {
 		return true
 	}

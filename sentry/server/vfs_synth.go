@@ -195,7 +195,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uin
 	if err != nil {
 		return nil, err
 	}
-	if !c.callerCreds().Permits(vfs.AttrsOfStat(st), mask) {
+	if !callerCreds(c).Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
 	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {

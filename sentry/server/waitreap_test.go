@@ -92,7 +92,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			// before either reply is built.
 			k.mu.Lock()
 			var d deferred
-			k.exitProcessLocked(k.procs[child], exitWaitStatus(3), &d)
+			exitProcessLocked(k, k.procs[child], exitWaitStatus(3), &d)
 			k.mu.Unlock()
 			wargs := tc.wait(child)
 			wait := run(1, 3, wargs[0], wargs[1:]...)
